@@ -1,0 +1,79 @@
+"""Counting conventions: named, weighted views over one :class:`~torchcount.cost.Cost`.
+
+Every convention is a weight per category; ``ops(cost) = Σ weight·count``. Adding a
+convention never touches a rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from .cost import OP_CATEGORIES, Cost
+
+
+@dataclass(frozen=True)
+class Convention:
+    name: str
+    unit: str
+    description: str
+    weights: Mapping[str, int]
+
+    def ops(self, cost: Cost) -> int:
+        return sum(w * getattr(cost, c) for c, w in self.weights.items())
+
+    def formula(self) -> str:
+        """e.g. ``2×MACs + 1×adds + …`` for the explanation of a layer."""
+        return " + ".join(f"{w}×{c}" for c, w in self.weights.items())
+
+
+_ALL_ONE = {c: 1 for c in OP_CATEGORIES}
+
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c
+    for c in (
+        Convention(
+            "flops", "FLOPs",
+            "2 per multiply-accumulate plus 1 per other scalar op (bias add, activation, "
+            "normalisation, pooling comparison, softmax exp/div, …); conditional assignments are free",
+            {"macs": 2, "mults": 1, "adds": 1, "divs": 1, "cmps": 1, "transc": 1},
+        ),
+        Convention(
+            "macs", "MACs",
+            "multiply-accumulates of contractions (conv, linear, matmul, attention products, recurrent gates)",
+            {"macs": 1},
+        ),
+        Convention(
+            "torchvision", "GMACs",
+            "the convention of torchvision's weights.meta['_ops']: MACs of conv/linear/matmul-like ops, "
+            "biases, activations, norms and pooling ignored (numerically the same view as 'macs')",
+            {"macs": 1},
+        ),
+        Convention(
+            "worksheet", "ops",
+            "the AI61002 worksheet: one op per MAC-block step (a MAC, or a bias add), per comparison "
+            "and per assignment (ReLU = 2 per element), per other scalar op",
+            dict(_ALL_ONE),
+        ),
+        Convention(
+            "mults", "mults",
+            "multiplications only: one per MAC plus stand-alone multiplications (squares, scalings)",
+            {"macs": 1, "mults": 1},
+        ),
+        Convention(
+            "2mac", "FLOPs",
+            "2 per multiply-accumulate of contractions and nothing else (torch.utils.flop_counter's convention)",
+            {"macs": 2},
+        ),
+    )
+}
+
+
+def get_convention(name: "str | Convention") -> Convention:
+    if isinstance(name, Convention):
+        return name
+    try:
+        return CONVENTIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown convention {name!r}; valid conventions: {', '.join(CONVENTIONS)}"
+        ) from None

@@ -1,0 +1,194 @@
+"""Count: turn a captured trace into per-call costs, then per-module rows and totals.
+
+This is the only place that decides *which* rule prices a call:
+- a module with a rule → the rule (it covers the module's whole forward);
+- a module without one → the op rules of the aten ops it ran itself;
+- a call inside a ruled module → already covered by that rule.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from .capture import Call, OpCall, Trace, tensors_in
+from .conventions import Convention
+from .cost import Cost
+from .rules import op_rule_for, rule_for
+
+
+class RuleError(RuntimeError):
+    """A rule raised while pricing a call; names the rule and the module."""
+
+
+@dataclass
+class CallCost:
+    call: Call
+    self_cost: Cost
+    source: str  # "rule" | "ops" | "covered"
+    rule: str | None = None
+    uncounted_ops: Counter = field(default_factory=Counter)
+    counted_items: int = 0  # module rules and ops priced (for the coverage figure)
+    inclusive: Cost = field(default_factory=Cost)
+
+
+def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
+    """Minimal memory traffic: every input (and weight) read once, every new output written once."""
+    read = sum(t.nbytes for t in inputs) + extra_bytes
+    written = sum(t.nbytes for t in outputs if not t.aliased)
+    return read, written
+
+
+def _own_state_bytes(module: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters(recurse=False)) + sum(
+        b.numel() * b.element_size() for b in module.buffers(recurse=False))
+
+
+def price_op(op: OpCall) -> Cost | None:
+    rule = op_rule_for(op.op)
+    if rule is None:
+        return None
+    try:
+        cost = rule(op)
+    except Exception as exc:
+        raise RuleError(f"op rule '{rule.name}' failed on {op.name} with inputs "
+                        f"{[tuple(t.shape) for t in op.inputs]}: {exc}") from exc
+    if cost.bytes_read == 0 and cost.bytes_written == 0 and not cost.is_zero():
+        cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
+    return cost
+
+
+def price_call(call: Call) -> CallCost:
+    if call.covered:
+        return CallCost(call, Cost(), "covered")
+    rule = rule_for(call.module)
+    if rule is not None:
+        try:
+            cost = rule(call.module, call)
+        except Exception as exc:
+            raise RuleError(
+                f"rule '{rule.name}' failed for module '{call.path or '(root)'}' "
+                f"({type(call.module).__name__}) with input shapes "
+                f"{[tuple(t.shape) for t in call.inputs]}: {exc}") from exc
+        if cost.bytes_read == 0 and cost.bytes_written == 0:
+            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(call.module)))
+        return CallCost(call, cost, "rule", rule.name, counted_items=1)
+    total = Cost()
+    missing: Counter = Counter()
+    counted = 0
+    for op in call.ops:
+        cost = price_op(op)
+        if cost is None:
+            missing[op.name] += 1
+        else:
+            total = total + cost
+            counted += 1
+    return CallCost(call, total, "ops", uncounted_ops=missing, counted_items=counted)
+
+
+def price_trace(trace: Trace) -> list[CallCost]:
+    """Price every call, then fill inclusive costs bottom-up along the call tree."""
+    priced = [price_call(call) for call in trace.calls]
+    by_call = {id(p.call): p for p in priced}
+    for p in reversed(priced):  # children come after their parent in pre-order
+        inclusive = p.self_cost
+        for child in p.call.children:
+            inclusive = inclusive + by_call[id(child)].inclusive
+        p.inclusive = inclusive
+    return priced
+
+
+def _shapes_of(described) -> list[tuple]:
+    return [tuple(t.shape) for t in tensors_in(described)]
+
+
+def _unique_params(module: nn.Module) -> list:
+    seen, out = set(), []
+    for p in module.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
+def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None):
+    """Group priced calls by module into rows (first-call order) and compute totals."""
+    from .report import Report, Row, Total, Uncounted
+
+    priced = price_trace(trace)
+    paths = {id(m): p for p, m in model.named_modules()}
+    groups: dict[int, list[CallCost]] = {}
+    for p in priced:
+        groups.setdefault(id(p.call.module), []).append(p)
+
+    rows: list[Row] = []
+    uncounted: list[Uncounted] = []
+    counted_items = 0
+    for members in groups.values():
+        first = members[0].call
+        module = first.module
+        path = paths.get(id(module), first.path)
+        cost = sum((m.inclusive for m in members), Cost())
+        self_cost = sum((m.self_cost for m in members), Cost())
+        missing: Counter = Counter()
+        for m in members:
+            missing.update(m.uncounted_ops)
+            counted_items += m.counted_items
+        source = members[0].source
+        if source == "covered":
+            status = "covered"
+        elif source == "rule":
+            status = "rule"
+        elif missing:
+            status = "partial"
+        elif any(m.call.ops for m in members) or not first.children:
+            status = "ops"
+        else:
+            status = "container"
+        terms = members[0].self_cost.terms if source == "rule" else ()
+        if source == "ops" and not first.children:
+            # a leaf priced from its ops: show each op's worked terms
+            terms = tuple(t for op in first.ops if (c := price_op(op)) is not None for t in c.terms)
+        outputs = first.outputs
+        row = Row(
+            index=len(rows), path=path, type=type(module).__name__,
+            depth=0 if not path else path.count(".") + 1, calls=len(members),
+            input_shapes=_shapes_of((first.args, first.kwargs)), output_shapes=_shapes_of(first.output),
+            params=sum(p.numel() for p in _unique_params(module)),
+            self_params=sum(p.numel() for p in module.parameters(recurse=False)),
+            cost=cost, self_cost=self_cost, status=status,
+            rule=members[0].rule, convention=convention,
+            activation=outputs[0].numel if outputs else 0, terms=terms,
+            uncounted_ops=dict(missing), module=module,
+        )
+        rows.append(row)
+        for op_name, n in missing.items():
+            uncounted.append(Uncounted(path, row.type, op_name, n))
+
+    params = _unique_params(model)
+    buffers = list(model.buffers())
+    root_cost = sum((p.inclusive for p in priced if p.call.parent is None), Cost())
+    total = Total(
+        params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        frozen_params=sum(p.numel() for p in params if not p.requires_grad),
+        buffers=sum(b.numel() for b in buffers),
+        param_bytes=sum(p.numel() * p.element_size() for p in params),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
+        cost=root_cost, convention=convention,
+    )
+    root_rows = [r for r in rows if r.module is model]
+    root = root_rows[0] if root_rows else None
+    layers = [r for r in rows if r.module is not model] or rows
+    for i, r in enumerate(layers, start=1):
+        r.index = i
+    notes = []
+    called_paths = {r.path for r in rows}
+    idle = [p for p, m in model.named_modules() if p and any(True for _ in m.parameters(recurse=False))
+            and not any(p == c or p.startswith(c + ".") or c == "" for c in called_paths)]
+    if idle:
+        notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
+                     + (" …" if len(idle) > 6 else ""))
+    return Report(model_name or type(model).__name__, convention, layers, root, total,
+                  uncounted, counted_items, notes)

@@ -1,0 +1,159 @@
+"""``torchcount.profile``: capture → count (→ measure) → report, in one call."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .capture import capture, tensors_in
+from .conventions import Convention, get_convention
+from .count import summarize
+from .report import Report
+from .rules import has_rule
+from .state import preserved
+
+
+class ForwardError(RuntimeError):
+    """The model's forward raised; names the innermost failing module and its inputs."""
+
+    def __init__(self, message: str, path: str | None = None, input_shapes: list | None = None):
+        super().__init__(message)
+        self.path = path
+        self.input_shapes = input_shapes
+
+
+class UncountedWarning(UserWarning):
+    pass
+
+
+def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> tuple:
+    """Random inputs from a shape (``(1, 3, 224, 224)``) or a list of shapes."""
+    if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) == 0:
+        raise TypeError(f"input_size must be a shape or a list of shapes, got {input_size!r}")
+    shapes = [input_size] if all(isinstance(s, int) for s in input_size) else list(input_size)
+    out = []
+    for shape in shapes:
+        if not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints")
+        out.append(torch.randn(*shape, dtype=dtype, device=device))
+    return tuple(out)
+
+
+def as_call(inputs: Any) -> tuple[tuple, dict]:
+    """A tensor → one argument; a tuple → positional arguments; a dict → keyword arguments;
+    anything else (a list, a number, None) → one argument."""
+    if isinstance(inputs, tuple) and not hasattr(inputs, "_fields"):
+        return inputs, {}
+    if isinstance(inputs, dict):
+        return (), dict(inputs)
+    return (inputs,), {}
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def profile(
+    model: nn.Module,
+    inputs: Any = None,
+    *,
+    input_size: Sequence | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: "str | torch.device | None" = None,
+    convention: "str | Convention" = "flops",
+    kwargs: dict | None = None,
+    record_ops: bool = True,
+    warn: bool = True,
+    name: str | None = None,
+    measure: bool = False,
+    **measure_options: Any,
+) -> Report:
+    """Profile one forward pass of ``model``.
+
+    ``inputs``: a tensor, a tuple of positional inputs, or a dict of keyword inputs (a list
+    is one argument); or ``input_size=`` a shape / list of shapes for random inputs of
+    ``dtype`` on ``device`` (default: the model's). ``kwargs`` adds keyword inputs to
+    positional ones. ``convention`` picks how ``flops`` are counted (see
+    ``torchcount.CONVENTIONS``). ``measure=True`` also times the layers (``device``,
+    ``warmup``, ``repeat``, … go to :func:`torchcount.measure.measure`).
+
+    The model is left as it was found: hooks removed, training flags, ``requires_grad``,
+    buffers and grad mode restored, also when the forward raises.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
+                        f"{_short_repr(model)}")
+    conv = get_convention(convention)
+    if inputs is None and input_size is None and not kwargs:
+        raise ValueError("torchcount.profile needs inputs (a tensor, tuple or dict) or input_size=")
+    if inputs is not None and input_size is not None:
+        raise ValueError("give either inputs or input_size, not both")
+    target = torch.device(device) if device is not None else model_device(model)
+    if input_size is not None:
+        inputs = make_inputs(input_size, dtype, target)
+    args, kw = as_call(inputs) if inputs is not None else ((), {})
+    if kwargs:
+        kw = {**kw, **kwargs}
+    args, kw = _protect_inputs(args, kw)
+
+    with preserved(model):
+        with capture(model, has_rule, record_ops=record_ops) as recorder:
+            try:
+                model(*args, **kw)
+            except Exception as exc:
+                raise _forward_error(exc, recorder, model) from exc
+        report = summarize(model, recorder.trace, conv, name)
+
+    if warn and report.uncounted:
+        missing = sorted({u.what for u in report.uncounted})
+        warnings.warn(f"torchcount: no formula for {len(missing)} op(s) in {type(model).__name__}: "
+                      f"{', '.join(missing[:10])}; coverage {report.coverage:.1%}. They are listed in "
+                      f"report.uncounted and marked † in the table.", UncountedWarning, stacklevel=2)
+    if measure:
+        from .measure import measure as run_measure
+
+        run_measure(report, model, args, kw, device=device, **measure_options)
+    elif measure_options:
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
+                        "(measurement options need measure=True)")
+    return report
+
+
+def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Copy tensor inputs so an in-place first layer cannot modify the caller's tensors."""
+    def copy(x):
+        if isinstance(x, torch.Tensor):
+            return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
+                if x.is_leaf else x.clone()
+        if isinstance(x, tuple) and not hasattr(x, "_fields"):
+            return tuple(copy(v) for v in x)
+        if isinstance(x, list):
+            return [copy(v) for v in x]
+        if isinstance(x, dict):
+            return {k: copy(v) for k, v in x.items()}
+        return x
+    return copy(args), copy(kwargs)
+
+
+def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
+    failed = recorder.failure
+    if failed is None:
+        return ForwardError(f"{type(model).__name__} forward failed before any module ran: "
+                            f"{type(exc).__name__}: {exc}")
+    shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
+    path = failed.path or "(root)"
+    return ForwardError(
+        f"forward failed in module '{path}' ({type(failed.module).__name__}) with input shapes "
+        f"{', '.join('×'.join(map(str, s)) or 'scalar' for s in shapes) or 'none'}: "
+        f"{type(exc).__name__}: {exc}", failed.path, shapes)
+
+
+def _short_repr(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."

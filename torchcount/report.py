@@ -1,0 +1,307 @@
+"""Report: rows and totals of one profile, and every way of showing them.
+
+Nothing here counts: rows arrive priced (``torchcount.count``); a convention is a view
+applied when a number is shown.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from .conventions import CONVENTIONS, Convention, get_convention
+from .cost import CATEGORY_NAMES, OP_CATEGORIES, Cost
+
+
+@dataclass
+class Row:
+    """One module of the model, over every call it received."""
+
+    index: int
+    path: str
+    type: str
+    depth: int
+    calls: int
+    input_shapes: list
+    output_shapes: list
+    params: int  # unique parameters in this module's subtree
+    self_params: int  # parameters registered directly on this module
+    cost: Cost  # inclusive: this module and everything it called, summed over calls
+    self_cost: Cost  # what the module did outside its children
+    status: str  # "rule", "ops", "partial", "container", "covered"
+    rule: str | None
+    convention: Convention
+    activation: int = 0  # elements of the output (first call): the worksheet's "activation size"
+    terms: tuple = ()
+    uncounted_ops: dict = field(default_factory=dict)
+    #: columns added by later stages (measure, analyses), keyed by column name
+    extra: dict = field(default_factory=dict)
+    module: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def macs(self) -> int:
+        return self.cost.macs
+
+    @property
+    def flops(self) -> int:
+        """Operations under the report's convention."""
+        return self.convention.ops(self.cost)
+
+    def ops(self, convention: "str | Convention | None" = None) -> int:
+        return get_convention(convention or self.convention).ops(self.cost)
+
+    @property
+    def name(self) -> str:
+        return self.path or "(root)"
+
+
+@dataclass
+class Total:
+    params: int
+    trainable_params: int
+    frozen_params: int
+    buffers: int
+    param_bytes: int
+    buffer_bytes: int
+    cost: Cost
+    convention: Convention
+
+    @property
+    def macs(self) -> int:
+        return self.cost.macs
+
+    @property
+    def flops(self) -> int:
+        return self.convention.ops(self.cost)
+
+
+@dataclass(frozen=True)
+class Uncounted:
+    """Something that did work we have no formula for."""
+
+    path: str
+    type: str
+    what: str  # an aten op name
+    calls: int
+
+
+@dataclass
+class Report:
+    model_name: str
+    convention: Convention
+    layers: list[Row]
+    root: Row
+    total: Total
+    uncounted: list[Uncounted]
+    counted_items: int
+    notes: list[str] = field(default_factory=list)
+    #: results of later stages (measure: overhead, coverage, device, ...)
+    extra: dict = field(default_factory=dict)
+
+    # ---- views -------------------------------------------------------------------------
+    def with_convention(self, name: "str | Convention") -> "Report":
+        conv = get_convention(name)
+        rows = [dataclasses.replace(r, convention=conv) for r in self.layers]
+        root = dataclasses.replace(self.root, convention=conv)
+        return dataclasses.replace(self, convention=conv, layers=rows, root=root,
+                                   total=dataclasses.replace(self.total, convention=conv))
+
+    def row(self, path: str) -> Row:
+        for r in self.layers:
+            if r.path == path:
+                return r
+        if path in ("", self.root.path):
+            return self.root
+        raise KeyError(f"no module '{path}' in this report; paths are e.g. "
+                       f"{', '.join(repr(r.path) for r in self.layers[:5])}")
+
+    @property
+    def complete(self) -> bool:
+        return not self.uncounted
+
+    @property
+    def coverage(self) -> float:
+        """Share of priced work items (module rules and ops) that had a formula."""
+        missing = sum(u.calls for u in self.uncounted)
+        total = self.counted_items + missing
+        return 1.0 if total == 0 else self.counted_items / total
+
+    def coverage_text(self) -> str:
+        if self.complete:
+            return f"complete ({self.counted_items:,} module calls and ops counted)"
+        names = sorted({u.what for u in self.uncounted})
+        return (f"partial, {self.coverage:.1%} of {self.counted_items + sum(u.calls for u in self.uncounted):,} "
+                f"items counted; no formula for: {', '.join(names)}")
+
+    # ---- table -------------------------------------------------------------------------
+    def table(self, convention: "str | Convention | None" = None, depth: int | None = None,
+              columns: Sequence[str] | None = None, units: bool = False, tablefmt: str = "simple") -> str:
+        """The per-layer table. ``depth`` limits the rows shown (deeper rows roll up into their
+        ancestors); a module whose children are shown contributes its *self* cost only, so
+        every column adds up to the totals row. ``columns`` may add ``"activation"`` or any
+        key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
+        conv = get_convention(convention or self.convention)
+        rows = visible_rows(self.layers, depth)
+        total_ops = conv.ops(self.total.cost)
+        cols = list(columns) if columns is not None else DEFAULT_COLUMNS
+        fmt = _human if units else _grouped
+        body = []
+        for row, own in rows:
+            cost = row.self_cost if own else row.cost
+            params = row.self_params if own else row.params
+            ops = conv.ops(cost)
+            marker = {"partial": " †", "covered": " (in parent)"}.get(row.status, "")
+            values = {
+                "#": row.index,
+                "module": ("  " * max(row.depth - 1, 0)) + row.name + (" (self)" if own else "") + marker,
+                "type": row.type,
+                "input": _shapes(row.input_shapes),
+                "output": _shapes(row.output_shapes),
+                "params": fmt(params),
+                "MACs": fmt(cost.macs),
+                "ops": fmt(ops),
+                "share": f"{ops / total_ops:.1%}" if total_ops else "—",
+                "calls": row.calls,
+                "activation": fmt(row.activation),
+            }
+            body.append([values[c] if c in values else _extra(row.extra.get(c)) for c in cols])
+        totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
+                  "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
+                  "share": "100.0%" if total_ops else "—", "calls": "", "activation": ""}
+        body.append([totals.get(c, _extra(self.extra.get(c))) for c in cols])
+        headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in cols]
+        text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
+                        colalign=[_ALIGN.get(c, "right") for c in cols])
+        return "\n".join([self.header(conv), text, *self.footer(conv)])
+
+    def header(self, conv: Convention | None = None) -> str:
+        conv = conv or self.convention
+        return (f"{self.model_name} — convention '{conv.name}': {conv.description}\n"
+                f"coverage: {self.coverage_text()}")
+
+    def footer(self, conv: Convention | None = None) -> list[str]:
+        t = self.total
+        lines = [f"params: {t.params:,} ({t.trainable_params:,} trainable, {t.frozen_params:,} frozen); "
+                 f"buffers: {t.buffers:,} elements"]
+        if not self.complete:
+            lines.append("† partially counted: " + "; ".join(
+                f"{u.what} ×{u.calls} in '{u.path or '(root)'}'" for u in self.uncounted[:8])
+                + (" …" if len(self.uncounted) > 8 else ""))
+        lines.extend(self.notes)
+        return lines
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return (f"<torchcount.Report {self.model_name}: {self.total.params:,} params, "
+                f"{self.total.macs:,} MACs, {self.total.flops:,} {self.convention.unit} "
+                f"[{self.convention.name}], {len(self.layers)} rows>")
+
+    # ---- explain -----------------------------------------------------------------------
+    def explain(self, path: str, convention: "str | Convention | None" = None) -> str:
+        """The worked solution for one layer: formula, numbers substituted, result."""
+        conv = get_convention(convention or self.convention)
+        row = self.row(path)
+        lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
+            row.module.children()) else ""),
+                 f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; "
+                 f"{row.calls} call{'s' if row.calls != 1 else ''}"]
+        if row.status == "covered":
+            lines.append("counted by the rule of an enclosing module")
+            return "\n".join(lines)
+        if row.status in ("rule", "ops", "partial") and row.terms:
+            per_call = " (per call; first call shown)" if row.calls > 1 else ""
+            lines.append(f"source: {'rule ' + row.rule if row.rule else 'the ops it ran'}{per_call}")
+            for term in row.terms:
+                if term.category == "shape":
+                    lines.append(f"  {term.what} = {term.formula} = {term.substituted} = {term.value:,}")
+            params_terms = [t for t in row.terms if t.category == "params"]
+            if params_terms and params_terms[0].value == row.self_params:
+                t = params_terms[0]
+                lines.append(f"  params = {t.formula} = {t.substituted} = {t.value:,}")
+            else:
+                lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module))
+            weighted = []
+            for term in row.terms:
+                if term.category in OP_CATEGORIES:
+                    w = conv.weights.get(term.category, 0)
+                    lines.append(f"  {term.what} [{term.category}, weight {w}] = {term.formula} = "
+                                 f"{term.substituted} = {term.value:,}")
+                    if w:
+                        weighted.append((w, term.value))
+            first_ops = sum(w * v for w, v in weighted)
+            expr = " + ".join(f"{v:,}" if w == 1 else f"{w}×{v:,}" for w, v in weighted) or "0"
+            lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
+        else:
+            lines.append(f"a container: its cost is the sum of its children"
+                         f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")
+        if row.calls > 1 or row.status not in ("rule",):
+            lines.append(f"  total over {row.calls} call(s): {conv.ops(row.cost):,} {conv.unit} "
+                         f"[{conv.name}], {row.cost.macs:,} MACs")
+        if row.uncounted_ops:
+            lines.append("  uncounted ops: " + ", ".join(f"{k} ×{v}" for k, v in row.uncounted_ops.items()))
+        lines.append("  breakdown: " + ", ".join(
+            f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)))
+        return "\n".join(lines)
+
+
+DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "ops", "share"]
+_ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left"}
+
+
+def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]:
+    """Rows to show at a depth limit, each with whether it stands for its *self* part only
+    (because some of its descendants are shown too)."""
+    shown = [r for r in layers if depth is None or r.depth <= depth]
+    shown_paths = {r.path for r in shown}
+    out = []
+    for r in shown:
+        prefix = r.path + "." if r.path else ""
+        has_shown_child = any(p != r.path and p.startswith(prefix) for p in shown_paths) if r.path else len(shown) > 1
+        if has_shown_child:
+            if r.self_cost.is_zero() and r.self_params == 0:
+                continue  # a pure container: its children carry everything
+            out.append((r, True))
+        else:
+            out.append((r, False))
+    return out
+
+
+def _shapes(shapes: list) -> str:
+    if not shapes:
+        return ""
+    parts = ["×".join(str(s) for s in shape) if shape else "scalar" for shape in shapes[:3]]
+    return ", ".join(parts) + (" …" if len(shapes) > 3 else "")
+
+
+def _grouped(n: int) -> str:
+    return f"{n:,}"
+
+
+def _human(n: int | float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def _extra(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _param_listing(module) -> str:
+    if module is None:
+        return ""
+    parts = [f"{name} {'×'.join(map(str, p.shape)) or 'scalar'} = {p.numel():,}"
+             for name, p in module.named_parameters(recurse=False)]
+    return f"  ({'; '.join(parts)})" if parts else ""
+
+
+__all__ = ["Report", "Row", "Total", "Uncounted", "CONVENTIONS", "visible_rows"]

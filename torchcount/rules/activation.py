@@ -1,0 +1,112 @@
+"""Rules for element-wise activations and softmax-like layers.
+
+Each activation has a per-element recipe (how many comparisons, multiplications, … one
+output element costs); ``PER_ELEMENT`` is the single table both the module rules here and
+the op rules for the same functions use.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import CATEGORY_NAMES, Cost, Term
+from .registry import module_rule
+
+# category → count per element.  Why each recipe, briefly:
+PER_ELEMENT: dict[str, dict[str, int]] = {
+    "relu": {"cmps": 1, "assigns": 1},                       # x > 0 ? x : 0
+    "relu6": {"cmps": 2, "assigns": 1},                      # clamp to [0, 6]
+    "hardtanh": {"cmps": 2, "assigns": 1},
+    "threshold": {"cmps": 1, "assigns": 1},
+    "leaky_relu": {"cmps": 1, "mults": 1, "assigns": 1},     # x > 0 ? x : a·x
+    "prelu": {"cmps": 1, "mults": 1, "assigns": 1},
+    "rrelu": {"cmps": 1, "mults": 1, "assigns": 1},
+    "elu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1},  # a·(exp(x) − 1)
+    "celu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "divs": 1, "assigns": 1},  # a·(exp(x/a) − 1)
+    "selu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 2, "assigns": 1},  # scale·elu
+    "gelu": {"transc": 1, "mults": 3, "adds": 1},            # 0.5·x·(1 + erf(x·1/√2))
+    "gelu_tanh": {"transc": 1, "mults": 6, "adds": 2},       # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    "sigmoid": {"transc": 1, "adds": 1, "divs": 1},          # 1 / (1 + exp(−x))
+    "silu": {"transc": 1, "adds": 1, "divs": 1, "mults": 1},  # x·sigmoid(x)
+    "tanh": {"transc": 1},
+    "mish": {"transc": 3, "adds": 1, "mults": 1},            # x·tanh(log(1 + exp(x)))
+    "hardswish": {"adds": 1, "cmps": 2, "mults": 1, "divs": 1, "assigns": 1},  # x·relu6(x + 3)/6
+    "hardsigmoid": {"adds": 1, "cmps": 2, "divs": 1, "assigns": 1},            # relu6(x + 3)/6
+    "softplus": {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1},   # log(1 + exp(βx))/β, threshold
+    "softsign": {"cmps": 1, "adds": 1, "divs": 1},           # x / (1 + |x|)
+    "tanhshrink": {"transc": 1, "adds": 1},                  # x − tanh(x)
+    "softshrink": {"cmps": 2, "adds": 1, "assigns": 1},
+    "hardshrink": {"cmps": 2, "assigns": 1},
+    "logsigmoid": {"transc": 2, "adds": 1},                  # −log(1 + exp(−x))
+    "glu": {"transc": 1, "adds": 1, "divs": 1, "mults": 1},  # a·sigmoid(b), per output element
+}
+
+_MODULES = {
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh", nn.Threshold: "threshold",
+    nn.LeakyReLU: "leaky_relu", nn.PReLU: "prelu", nn.RReLU: "rrelu", nn.ELU: "elu",
+    nn.CELU: "celu", nn.SELU: "selu", nn.Sigmoid: "sigmoid", nn.SiLU: "silu", nn.Tanh: "tanh",
+    nn.Mish: "mish", nn.Hardswish: "hardswish", nn.Hardsigmoid: "hardsigmoid",
+    nn.Softplus: "softplus", nn.Softsign: "softsign", nn.Tanhshrink: "tanhshrink",
+    nn.Softshrink: "softshrink", nn.Hardshrink: "hardshrink", nn.LogSigmoid: "logsigmoid",
+    nn.GLU: "glu",
+}
+
+
+def per_element(recipe: str, n: int, what: str = "elements") -> list[Term]:
+    """Terms for ``n`` elements of the named recipe (one term per category)."""
+    return [
+        Term(cat, f"{CATEGORY_NAMES[cat]} ({recipe})", f"{k}·{what}" if k != 1 else what,
+             f"{k}×{n}" if k != 1 else f"{n}", k * n)
+        for cat, k in PER_ELEMENT[recipe].items()
+    ]
+
+
+@module_rule(*_MODULES)
+def activation(m, call) -> Cost:
+    return Cost.of(*per_element(_MODULES[type(m)] if type(m) in _MODULES else _base_recipe(m),
+                                call.out.numel))
+
+
+def _base_recipe(m) -> str:
+    for cls in type(m).__mro__:
+        if cls in _MODULES:
+            return _MODULES[cls]
+    raise KeyError(type(m).__name__)
+
+
+@module_rule(nn.GELU)
+def gelu(m: nn.GELU, call) -> Cost:
+    return Cost.of(*per_element("gelu_tanh" if m.approximate == "tanh" else "gelu", call.out.numel))
+
+
+def softmax_terms(n_rows: int, n: int, log: bool = False) -> list[Term]:
+    """Numerically stable softmax over rows of length n: max (n − 1 comparisons), x − max
+    (n subtractions), n exps, a sum (n − 1 additions), then n divisions — or, for
+    log-softmax, one log and n subtractions."""
+    rows = f"{n_rows}×"
+    terms = [
+        Term("cmps", "comparisons (row max)", "rows·(n − 1)", f"{rows}({n} − 1)", n_rows * (n - 1)),
+        Term("adds", "subtractions of the max", "rows·n", f"{rows}{n}", n_rows * n),
+        Term("transc", "exponentials", "rows·n", f"{rows}{n}", n_rows * n),
+        Term("adds", "additions (row sum)", "rows·(n − 1)", f"{rows}({n} − 1)", n_rows * (n - 1)),
+    ]
+    if log:
+        terms += [Term("transc", "logarithm of the sum", "rows", f"{n_rows}", n_rows),
+                  Term("adds", "subtractions of the log-sum", "rows·n", f"{rows}{n}", n_rows * n)]
+    else:
+        terms.append(Term("divs", "divisions by the sum", "rows·n", f"{rows}{n}", n_rows * n))
+    return terms
+
+
+@module_rule(nn.Softmax, nn.LogSoftmax, nn.Softmin, nn.Softmax2d)
+def softmax(m, call) -> Cost:
+    shape = call.input.shape
+    if isinstance(m, nn.Softmax2d):
+        dim = -3
+    else:
+        dim = m.dim if m.dim is not None else (0 if len(shape) in (0, 1, 3) else 1)  # torch's legacy rule
+    n = shape[dim] if shape else 1
+    rows = call.input.numel // max(n, 1)
+    terms = softmax_terms(rows, n, log=isinstance(m, nn.LogSoftmax))
+    if isinstance(m, nn.Softmin):
+        terms.insert(0, Term("mults", "negations", "elements", f"{call.input.numel}", call.input.numel))
+    return Cost.of(*terms)

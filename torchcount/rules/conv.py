@@ -1,0 +1,74 @@
+"""Rules for convolutions: Conv1d/2d/3d and ConvTranspose1d/2d/3d (and lazy variants).
+
+MACs = (weights of one output position's kernel) × (output positions): every output
+element of a Conv is a dot product of length (C_in/groups)·∏kernel. A transposed conv
+scatters each *input* element through C_out/groups·∏kernel weights, so its MACs use the
+input positions (the same figure torch.utils.flop_counter uses).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import Cost, Term
+from ._util import prod, times
+from .registry import module_rule
+
+
+def _split(shape: tuple, spatial: int) -> tuple[int, int, tuple]:
+    """(batch, channels, spatial dims) of a batched or unbatched conv tensor."""
+    if len(shape) == spatial + 1:  # unbatched
+        return 1, shape[0], tuple(shape[1:])
+    return prod(shape[:-spatial - 1]), shape[-spatial - 1], tuple(shape[-spatial:])
+
+
+def _size_term(m, in_sizes, out_sizes, transposed: bool) -> Term | None:
+    """Output size as the worksheet writes it, for the first spatial dim."""
+    if isinstance(m.padding, str):
+        return None
+    M, w, p, s, d = in_sizes[0], m.kernel_size[0], m.padding[0], m.stride[0], m.dilation[0]
+    if transposed:
+        op = m.output_padding[0]
+        return Term("shape", "output size", "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1",
+                    f"({M} − 1)×{s} − 2×{p} + {d}×({w} − 1) + {op} + 1", out_sizes[0])
+    if d == 1:
+        return Term("shape", "output size", "⌊(M − w + 2p)/s⌋ + 1",
+                    f"⌊({M} − {w} + 2×{p})/{s}⌋ + 1", out_sizes[0])
+    return Term("shape", "output size", "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1",
+                f"⌊({M} + 2×{p} − {d}×({w} − 1) − 1)/{s}⌋ + 1", out_sizes[0])
+
+
+@module_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def conv(m, call) -> Cost:
+    spatial = len(m.kernel_size)
+    transposed = isinstance(m, nn.modules.conv._ConvTransposeNd)
+    n, c_in, in_sizes = _split(call.input.shape, spatial)
+    _, c_out, out_sizes = _split(call.out.shape, spatial)
+    g = m.groups
+    kernel = tuple(m.kernel_size)
+    has_bias = m.bias is not None
+    weights_per_pos = (c_in // g) * prod(kernel)
+    if transposed:
+        macs = Term("macs", "multiply-accumulates", "N·c·(k/g)·∏kernel·∏input",
+                    f"{n}×{c_in}×{c_out // g}×{times(kernel)}×{times(in_sizes)}",
+                    n * c_in * (c_out // g) * prod(kernel) * prod(in_sizes))
+    else:
+        macs = Term("macs", "multiply-accumulates", "N·k·(c/g)·∏kernel·∏output",
+                    f"{n}×{c_out}×{c_in // g}×{times(kernel)}×{times(out_sizes)}",
+                    n * c_out * weights_per_pos * prod(out_sizes))
+    if transposed:
+        params = Term("params", "parameters", "c·(k/g)·∏kernel" + (" + k" if has_bias else ""),
+                      f"{c_in}×{c_out // g}×{times(kernel)}" + (f" + {c_out}" if has_bias else ""),
+                      c_in * (c_out // g) * prod(kernel) + c_out * has_bias)
+    elif has_bias:
+        params = Term("params", "parameters", "((c/g)·∏kernel + 1)·k",
+                      f"(({c_in // g}×{times(kernel)}) + 1)×{c_out}", (weights_per_pos + 1) * c_out)
+    else:
+        params = Term("params", "parameters", "(c/g)·∏kernel·k",
+                      f"{c_in // g}×{times(kernel)}×{c_out}", weights_per_pos * c_out)
+    return Cost.of(
+        _size_term(m, in_sizes, out_sizes, transposed),
+        params,
+        macs,
+        Term("adds", "bias additions", "N·k·∏output", f"{n}×{c_out}×{times(out_sizes)}",
+             n * c_out * prod(out_sizes)) if has_bias else None,
+    )

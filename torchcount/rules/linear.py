@@ -1,0 +1,36 @@
+"""Rules for nn.Linear (and its lazy and non-quantizable variants) and nn.Bilinear."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import Cost, Term
+from ._util import prod
+from .registry import module_rule
+
+
+@module_rule(nn.Linear)
+def linear(m: nn.Linear, call) -> Cost:
+    n, k = m.in_features, m.out_features
+    rows = prod(call.input.shape[:-1])  # every leading dim is a batch of independent rows
+    has_bias = m.bias is not None
+    return Cost.of(
+        Term("params", "parameters", "(n + 1)·k" if has_bias else "n·k",
+             f"({n} + 1)×{k}" if has_bias else f"{n}×{k}", (n + has_bias) * k),
+        Term("macs", "multiply-accumulates", "rows·n·k", f"{rows}×{n}×{k}", rows * n * k),
+        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
+    )
+
+
+@module_rule(nn.Bilinear)
+def bilinear(m: nn.Bilinear, call) -> Cost:
+    # y_k = x1ᵀ·A_k·x2 + b_k: t = x1ᵀ·A_k is n1·n2 MACs, then t·x2 is n2 more, per output feature
+    n1, n2, k = m.in1_features, m.in2_features, m.out_features
+    rows = prod(call.input.shape[:-1])
+    has_bias = m.bias is not None
+    return Cost.of(
+        Term("params", "parameters", "n1·n2·k + k" if has_bias else "n1·n2·k",
+             f"{n1}×{n2}×{k}" + (f" + {k}" if has_bias else ""), n1 * n2 * k + k * has_bias),
+        Term("macs", "multiply-accumulates", "rows·k·(n1 + 1)·n2", f"{rows}×{k}×({n1} + 1)×{n2}",
+             rows * k * (n1 + 1) * n2),
+        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
+    )

@@ -1,0 +1,145 @@
+"""Rules for normalisation layers: BatchNorm (train/eval), LayerNorm, GroupNorm,
+InstanceNorm, LocalResponseNorm, RMSNorm.
+
+A normalisation with statistics over groups of n elements costs, per group: the mean
+(n − 1 additions, 1 division), the centred values (n subtractions), the variance (n
+squares, n − 1 additions, 1 division), the inverse std (1 addition of eps, 1 rsqrt);
+then per element one multiplication by the inverse std, and with an affine transform one
+multiplication and one addition more. In eval mode BatchNorm (and InstanceNorm with
+running stats) uses stored statistics: per channel eps-add and rsqrt, per element one
+subtraction and one multiplication (plus the affine pair).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import Cost, Term
+from ._util import prod
+from .registry import module_rule
+
+
+def _stats_terms(groups: int, n: int) -> list[Term]:
+    g, e = f"{groups}×", groups * n
+    return [
+        Term("adds", "additions (mean)", "groups·(n − 1)", f"{g}({n} − 1)", groups * (n - 1)),
+        Term("divs", "divisions (mean, variance)", "2·groups", f"2×{groups}", 2 * groups),
+        Term("adds", "subtractions (x − mean)", "groups·n", f"{g}{n}", e),
+        Term("mults", "squares (variance)", "groups·n", f"{g}{n}", e),
+        Term("adds", "additions (variance)", "groups·(n − 1)", f"{g}({n} − 1)", groups * (n - 1)),
+        Term("adds", "eps additions", "groups", f"{groups}", groups),
+        Term("transc", "reciprocal square roots", "groups", f"{groups}", groups),
+        Term("mults", "normalisations (× 1/σ)", "elements", f"{e}", e),
+    ]
+
+
+def _running_terms(channels: int, elements: int) -> list[Term]:
+    return [
+        Term("adds", "eps additions", "channels", f"{channels}", channels),
+        Term("transc", "reciprocal square roots", "channels", f"{channels}", channels),
+        Term("adds", "subtractions (x − running mean)", "elements", f"{elements}", elements),
+        Term("mults", "normalisations (× 1/σ)", "elements", f"{elements}", elements),
+    ]
+
+
+def _affine_terms(elements: int) -> list[Term]:
+    return [Term("mults", "affine scale (× γ)", "elements", f"{elements}", elements),
+            Term("adds", "affine shift (+ β)", "elements", f"{elements}", elements)]
+
+
+def _running_update_terms(channels: int) -> list[Term]:
+    # running = (1 − momentum)·running + momentum·batch, for mean and for (unbiased) variance
+    return [Term("mults", "running-stat updates", "5·channels", f"5×{channels}", 5 * channels),
+            Term("adds", "running-stat updates", "2·channels", f"2×{channels}", 2 * channels)]
+
+
+@module_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+def batch_norm(m, call) -> Cost:
+    shape = call.input.shape
+    elements = call.input.numel
+    channels = shape[1] if len(shape) > 1 else shape[0]
+    batch_stats = m.training or not m.track_running_stats or m.running_mean is None
+    if batch_stats:
+        terms = _stats_terms(channels, elements // channels)
+        if m.training and m.track_running_stats and m.running_mean is not None:
+            terms += _running_update_terms(channels)
+    else:
+        terms = _running_terms(channels, elements)
+    if m.affine:
+        terms += _affine_terms(elements)
+    return Cost.of(*terms)
+
+
+@module_rule(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+def instance_norm(m, call) -> Cost:
+    shape = call.input.shape
+    elements = call.input.numel
+    spatial = {nn.InstanceNorm1d: 1, nn.InstanceNorm2d: 2, nn.InstanceNorm3d: 3}[
+        next(t for t in type(m).__mro__ if t in (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d))]
+    n = prod(shape[-spatial:])
+    channels = shape[-spatial - 1]
+    if not m.training and m.track_running_stats:
+        terms = _running_terms(channels, elements)
+    else:
+        terms = _stats_terms(elements // n, n)
+        if m.training and m.track_running_stats:
+            terms += _running_update_terms(channels)
+    if m.affine:
+        terms += _affine_terms(elements)
+    return Cost.of(*terms)
+
+
+@module_rule(nn.LayerNorm)
+def layer_norm(m: nn.LayerNorm, call) -> Cost:
+    n = prod(m.normalized_shape)
+    elements = call.input.numel
+    terms = _stats_terms(elements // n, n)
+    if m.elementwise_affine:
+        terms += _affine_terms(elements)
+        if m.bias is None:
+            terms.pop()
+    return Cost.of(*terms)
+
+
+@module_rule(nn.GroupNorm)
+def group_norm(m: nn.GroupNorm, call) -> Cost:
+    shape = call.input.shape
+    elements = call.input.numel
+    batch = shape[0]
+    groups = batch * m.num_groups
+    terms = _stats_terms(groups, elements // groups)
+    if m.affine:
+        terms += _affine_terms(elements)
+    return Cost.of(*terms)
+
+
+@module_rule(nn.RMSNorm)
+def rms_norm(m: nn.RMSNorm, call) -> Cost:
+    n = prod(m.normalized_shape)
+    elements = call.input.numel
+    rows = elements // n
+    terms = [
+        Term("mults", "squares", "elements", f"{elements}", elements),
+        Term("adds", "additions (mean of squares)", "rows·(n − 1)", f"{rows}×({n} − 1)", rows * (n - 1)),
+        Term("divs", "divisions (mean)", "rows", f"{rows}", rows),
+        Term("adds", "eps additions", "rows", f"{rows}", rows),
+        Term("transc", "reciprocal square roots", "rows", f"{rows}", rows),
+        Term("mults", "normalisations (× 1/rms)", "elements", f"{elements}", elements),
+    ]
+    if m.weight is not None:
+        terms.append(Term("mults", "affine scale (× γ)", "elements", f"{elements}", elements))
+    return Cost.of(*terms)
+
+
+@module_rule(nn.LocalResponseNorm)
+def local_response_norm(m: nn.LocalResponseNorm, call) -> Cost:
+    # b = a / (k + α/n · Σ_window a²)^β, the window spans `size` channels
+    e = call.input.numel
+    size = m.size
+    return Cost.of(
+        Term("mults", "squares", "elements", f"{e}", e),
+        Term("adds", "window sums", "elements·(size − 1)", f"{e}×({size} − 1)", e * (size - 1)),
+        Term("mults", "scalings (α/n)", "elements", f"{e}", e),
+        Term("adds", "additions of k", "elements", f"{e}", e),
+        Term("transc", "powers (·)^β", "elements", f"{e}", e),
+        Term("divs", "divisions", "elements", f"{e}", e),
+    )

@@ -1,0 +1,126 @@
+"""Rules for pooling: max / average / LP pooling (1d/2d/3d), adaptive and fractional pooling.
+
+Per output element with a window of K elements: max-pooling does K − 1 comparisons;
+average pooling K − 1 additions and one division; LP pooling K powers, K − 1 additions
+and one root. Windows are counted at full size (as the worksheet does), including any
+padded positions.
+"""
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from ..cost import Cost, Term
+from ._util import prod, times, tup
+from .registry import module_rule
+
+_MAX = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+_AVG = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_LP = tuple(t for t in (getattr(nn, "LPPool1d", None), getattr(nn, "LPPool2d", None),
+                         getattr(nn, "LPPool3d", None)) if t is not None)
+_ADAPTIVE_MAX = (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+_FRACTIONAL = (nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
+
+
+def _spatial_dims(m) -> int:
+    name = type(m).__name__
+    return int(name[-2]) if name[-2].isdigit() else len(tup(m.kernel_size, 1))
+
+
+def _size_term(m, call, d: int) -> Term | None:
+    k, s, p = tup(m.kernel_size, d)[0], tup(m.stride or m.kernel_size, d)[0], tup(getattr(m, "padding", 0), d)[0]
+    M, out = call.input.shape[-d], call.out.shape[-d]
+    return Term("shape", "output size", "⌊(M − w + 2p)/s⌋ + 1", f"⌊({M} − {k} + 2×{p})/{s}⌋ + 1", out)
+
+
+@module_rule(*_MAX)
+def max_pool(m, call) -> Cost:
+    d = _spatial_dims(m)
+    kernel = tup(m.kernel_size, d)
+    out = call.out.numel
+    return Cost.of(
+        _size_term(m, call, d),
+        Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+             (prod(kernel) - 1) * out),
+    )
+
+
+@module_rule(*_AVG)
+def avg_pool(m, call) -> Cost:
+    d = _spatial_dims(m)
+    kernel = tup(m.kernel_size, d)
+    out = call.out.numel
+    return Cost.of(
+        _size_term(m, call, d),
+        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+             (prod(kernel) - 1) * out),
+        Term("divs", "divisions (mean)", "outputs", f"{out}", out),
+    )
+
+
+@module_rule(*_LP)
+def lp_pool(m, call) -> Cost:
+    d = _spatial_dims(m)
+    kernel = tup(m.kernel_size, d)
+    out = call.out.numel
+    window = prod(kernel)
+    integer_p = float(m.norm_type).is_integer()
+    powers = Term("mults" if integer_p else "transc", "powers x^p",
+                  "∏kernel·outputs" + ("·(p − 1)" if integer_p else ""),
+                  f"{times(kernel)}×{out}" + (f"×({int(m.norm_type)} − 1)" if integer_p else ""),
+                  window * out * (int(m.norm_type) - 1 if integer_p else 1))
+    return Cost.of(
+        _size_term(m, call, d),
+        powers,
+        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}", (window - 1) * out),
+        Term("transc", "roots (·)^(1/p)", "outputs", f"{out}", out),
+    )
+
+
+def _adaptive_window_total(in_sizes, out_sizes) -> int:
+    """Σ over output positions of the window size; windows are separable per dim:
+    window i of a dim spans [⌊i·In/Out⌋, ⌈(i+1)·In/Out⌉)."""
+    total = 1
+    for n_in, n_out in zip(in_sizes, out_sizes):
+        total *= sum(math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out))
+    return total
+
+
+def _adaptive(m, call):
+    d = _spatial_dims(m)
+    in_sizes, out_sizes = call.input.shape[-d:], call.out.shape[-d:]
+    planes = call.out.numel // prod(out_sizes)
+    return planes, _adaptive_window_total(in_sizes, out_sizes), call.out.numel, in_sizes, out_sizes
+
+
+@module_rule(*_ADAPTIVE_MAX)
+def adaptive_max_pool(m, call) -> Cost:
+    planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
+    return Cost.of(Term("cmps", "comparisons", "planes·Σwindow − outputs",
+                        f"{planes}×{window_total} − {out}", planes * window_total - out))
+
+
+@module_rule(*_ADAPTIVE_AVG)
+def adaptive_avg_pool(m, call) -> Cost:
+    planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
+    return Cost.of(
+        Term("adds", "additions", "planes·Σwindow − outputs", f"{planes}×{window_total} − {out}",
+             planes * window_total - out),
+        Term("divs", "divisions (mean)", "outputs", f"{out}", out),
+    )
+
+
+@module_rule(*_FRACTIONAL)
+def fractional_max_pool(m, call) -> Cost:
+    d = 2 if isinstance(m, nn.FractionalMaxPool2d) else 3
+    kernel = tup(m.kernel_size, d)
+    out = call.out.numel
+    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+                        (prod(kernel) - 1) * out))
+
+
+@module_rule(nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
+def max_unpool(m, call) -> Cost:
+    return Cost()  # a scatter: data movement only

@@ -1,0 +1,122 @@
+"""The rule registry: module type → rule, aten op → rule.
+
+A *module rule* ``fn(module, call) -> Cost`` covers everything the module's forward does.
+An *op rule* ``fn(op_call) -> Cost`` covers one aten op run by a module without a rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..cost import Cost
+
+
+@dataclass(frozen=True)
+class Rule:
+    fn: Callable
+    name: str
+
+    def __call__(self, *args) -> Cost:
+        return self.fn(*args)
+
+
+_MODULE_RULES: dict[type, Rule] = {}
+_OP_RULES: dict[object, Rule] = {}  # OpOverloadPacket or OpOverload → rule
+#: ops that move or reinterpret data without arithmetic (views, copies, casts, indexing)
+_ZERO_OPS: set = set()
+_lookup_cache: dict[type, Rule | None] = {}
+
+
+def _rule_name(fn: Callable) -> str:
+    return f"{fn.__module__.removeprefix('torchcount.rules.')}.{fn.__name__}"
+
+
+def module_rule(*module_types: type) -> Callable:
+    """Register ``fn(module, call) -> Cost`` for ``module_types`` (and their subclasses
+    that keep the base class's ``forward``). Users register rules for their own modules
+    the same way::
+
+        @torchcount.module_rule(MyBlock)
+        def my_block(module, call):
+            return Cost.of(Term("macs", "…", "…", "…", n))
+    """
+    if not module_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in module_types):
+        raise TypeError(f"module_rule takes nn.Module subclasses, got {module_types!r}")
+
+    def register(fn: Callable) -> Callable:
+        rule = Rule(fn, _rule_name(fn))
+        for t in module_types:
+            _MODULE_RULES[t] = rule
+        _lookup_cache.clear()
+        return fn
+
+    return register
+
+
+def op_rule(*ops) -> Callable:
+    """Register ``fn(op_call) -> Cost`` for aten ops (a packet such as ``aten.mm`` covers
+    every overload; an overload such as ``aten.mm.default`` only itself)."""
+
+    def register(fn: Callable) -> Callable:
+        rule = Rule(fn, _rule_name(fn))
+        for op in ops:
+            _OP_RULES[op] = rule
+        return fn
+
+    return register
+
+
+def zero_ops(*ops) -> None:
+    """Declare ops that do no arithmetic (views, reshapes, copies, casts, indexing)."""
+    _ZERO_OPS.update(ops)
+
+
+def rule_for(module: nn.Module) -> Rule | None:
+    """The rule of the module's type, or of the nearest base class whose ``forward`` it keeps."""
+    cls = type(module)
+    try:
+        return _lookup_cache[cls]
+    except KeyError:
+        pass
+    found = _MODULE_RULES.get(cls)
+    if found is None:
+        for base in cls.__mro__[1:]:
+            rule = _MODULE_RULES.get(base)
+            if rule is not None:
+                # a subclass that rewrites forward computes something else: no rule
+                if getattr(cls, "forward", None) is getattr(base, "forward", None):
+                    found = rule
+                break
+    _lookup_cache[cls] = found
+    return found
+
+
+def has_rule(module: nn.Module) -> bool:
+    return rule_for(module) is not None
+
+
+ZERO_OP = Rule(lambda op: Cost(), "zero (no arithmetic)")
+
+
+def op_rule_for(op) -> Rule | None:
+    """The rule of an aten op overload, ``ZERO_OP`` for a known-zero op, else None."""
+    rule = _OP_RULES.get(op)
+    if rule is not None:
+        return rule
+    packet = getattr(op, "overloadpacket", None)
+    rule = _OP_RULES.get(packet)
+    if rule is not None:
+        return rule
+    if op in _ZERO_OPS or packet in _ZERO_OPS:
+        return ZERO_OP
+    return None
+
+
+def module_rules() -> dict[type, Rule]:
+    return dict(_MODULE_RULES)
+
+
+def op_rules() -> dict[object, Rule]:
+    return dict(_OP_RULES)

@@ -1,0 +1,29 @@
+"""Rules for nn.Upsample and its UpsamplingNearest2d / UpsamplingBilinear2d aliases.
+
+Per output element: nearest copies (0 ops); linear interpolation along one dim is
+a·(1 − t) + b·t (2 multiplications, 1 addition), applied 1× (linear), 3× (bilinear: two
+rows then between them) or 7× (trilinear); bicubic combines 4 rows of 4 taps and then the
+4 results (5 four-tap sums: 20 multiplications, 15 additions). Interpolation weights are
+per output position and not counted.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import Cost, Term
+from .registry import module_rule
+
+_INTERPOLATIONS = {"linear": (2, 1, 1), "bilinear": (6, 3, 3), "trilinear": (14, 7, 7), "bicubic": (20, 15, 5)}
+
+
+@module_rule(nn.Upsample)
+def upsample(m: nn.Upsample, call) -> Cost:
+    out = call.out.numel
+    if m.mode in ("nearest", "nearest-exact"):
+        return Cost()
+    mults, adds, steps = _INTERPOLATIONS[m.mode]
+    return Cost.of(
+        Term("mults", f"multiplications ({m.mode}: {steps} interpolation steps)", f"{mults}·outputs",
+             f"{mults}×{out}", mults * out),
+        Term("adds", f"additions ({m.mode})", f"{adds}·outputs", f"{adds}×{out}", adds * out),
+    )
