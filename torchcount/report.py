@@ -200,6 +200,31 @@ class Report:
                 f"{self.total.macs:,} MACs, {self.total.flops:,} {self.convention.unit} "
                 f"[{self.convention.name}], {len(self.layers)} rows>")
 
+    # ---- exports (torchcount/export.py; schema in docs/export-schema.md) ----------------
+    def to_dict(self, convention=None) -> dict:
+        from . import export
+        return export.to_dict(self, convention)
+
+    def to_json(self, path=None, convention=None, indent: int | None = 2) -> str:
+        from . import export
+        return export.to_json(self, convention, indent, path)
+
+    def to_csv(self, path=None, convention=None, depth: int | None = None) -> str:
+        from . import export
+        return export.to_csv(self, path, convention, depth)
+
+    def to_markdown(self, convention=None, depth: int | None = None, columns=None, units: bool = False) -> str:
+        from . import export
+        return export.to_markdown(self, convention, depth, columns, units)
+
+    def to_dataframe(self, convention=None, depth: int | None = None):
+        from . import export
+        return export.to_dataframe(self, convention, depth)
+
+    def _repr_html_(self) -> str:
+        from . import export
+        return export.to_html(self)
+
     # ---- explain -----------------------------------------------------------------------
     def explain(self, path: str, convention: "str | Convention | None" = None) -> str:
         """The worked solution for one layer: formula, numbers substituted, result."""

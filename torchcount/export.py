@@ -1,0 +1,294 @@
+"""Exports of a :class:`~torchcount.report.Report`: dict/JSON, CSV, Markdown, pandas, HTML.
+
+Nothing here counts. Every number comes from the report's rows and totals; a convention
+only chooses the weights of the ``ops`` figure (see ``torchcount.conventions``).
+
+- :func:`to_dict` / :func:`to_json` — everything in the report, in a versioned schema
+  (``SCHEMA_VERSION``; documented in ``docs/export-schema.md``).
+- :func:`to_csv` / :func:`to_dataframe` — the rows of the table: one row per shown module,
+  a parent whose children are shown contributes its *self* part only, so every numeric
+  column sums to the model's total.
+- :func:`to_markdown` / :func:`to_html` — the table of :meth:`Report.table` as GitHub
+  Markdown or HTML (the notebook repr).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import io
+import json
+import math
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .conventions import CONVENTIONS, Convention, get_convention
+from .cost import CATEGORIES, Cost
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .report import Report, Row
+
+#: Bumped when a field is removed or changes meaning; adding fields keeps the version.
+SCHEMA_VERSION = 1
+SCHEMA_NAME = "torchcount.report"
+
+
+# ---- dict / JSON ---------------------------------------------------------------------------
+def to_dict(report: "Report", convention: "str | Convention | None" = None) -> dict:
+    """The whole report as plain Python data (ints, floats, strings, lists, dicts).
+
+    ``convention`` chooses the weights of every ``ops`` field (default: the report's).
+    The layout is described in ``docs/export-schema.md``.
+    """
+    from . import __version__
+
+    conv = get_convention(convention or report.convention)
+    t = report.total
+    return {
+        "schema": SCHEMA_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "torchcount_version": __version__,
+        "model": report.model_name,
+        "convention": _convention_dict(conv),
+        "total": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "frozen_params": t.frozen_params,
+            "buffers": t.buffers,
+            "param_bytes": t.param_bytes,
+            "buffer_bytes": t.buffer_bytes,
+            "macs": t.cost.macs,
+            "ops": conv.ops(t.cost),
+            "ops_by_convention": {name: c.ops(t.cost) for name, c in CONVENTIONS.items()},
+            "cost": _cost_dict(t.cost),
+        },
+        "coverage": {
+            "complete": report.complete,
+            "fraction": report.coverage,
+            "counted_items": report.counted_items,
+            "uncounted": [{"path": u.path, "type": u.type, "op": u.what, "calls": u.calls}
+                          for u in report.uncounted],
+        },
+        "root": _row_dict(report.root, conv) if report.root is not None else None,
+        "layers": [_row_dict(r, conv) for r in report.layers],
+        "notes": list(report.notes),
+        "extra": jsonable(report.extra),
+    }
+
+
+def to_json(report: "Report", convention: "str | Convention | None" = None, indent: int | None = 2,
+            path: Any = None) -> str:
+    """:func:`to_dict` as a JSON string (also written to ``path`` when given)."""
+    text = json.dumps(to_dict(report, convention), indent=indent, ensure_ascii=False, allow_nan=False)
+    if path is not None:
+        _write(path, text + "\n")
+    return text
+
+
+def _convention_dict(conv: Convention) -> dict:
+    return {"name": conv.name, "unit": conv.unit, "description": conv.description,
+            "weights": dict(conv.weights)}
+
+
+def _cost_dict(cost: Cost) -> dict:
+    return {c: int(getattr(cost, c)) for c in CATEGORIES}
+
+
+def _row_dict(row: "Row", conv: Convention) -> dict:
+    return {
+        "index": row.index,
+        "path": row.path,
+        "name": row.name,
+        "type": row.type,
+        "depth": row.depth,
+        "calls": row.calls,
+        "input_shapes": [list(s) for s in row.input_shapes],
+        "output_shapes": [list(s) for s in row.output_shapes],
+        "params": row.params,
+        "self_params": row.self_params,
+        "macs": row.cost.macs,
+        "ops": conv.ops(row.cost),
+        "self_macs": row.self_cost.macs,
+        "self_ops": conv.ops(row.self_cost),
+        "cost": _cost_dict(row.cost),
+        "self_cost": _cost_dict(row.self_cost),
+        "status": row.status,
+        "rule": row.rule,
+        "activation": row.activation,
+        "terms": [{"category": t.category, "what": t.what, "formula": t.formula,
+                   "substituted": t.substituted, "value": int(t.value)} for t in row.terms],
+        "uncounted_ops": dict(row.uncounted_ops),
+        "extra": jsonable(row.extra),
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Measurement and analysis results as JSON-safe data: tensors and numpy scalars become
+    numbers or lists, devices and dtypes strings, dataclasses dicts, NaN/inf ``None``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.repr}
+    if hasattr(value, "tolist") and callable(value.tolist):  # torch / numpy
+        return jsonable(value.tolist())
+    if hasattr(value, "item") and callable(value.item):
+        return jsonable(value.item())
+    return str(value)
+
+
+# ---- rows of the table: CSV and pandas -----------------------------------------------------
+#: Columns of :func:`records` before the cost categories and the ``extra`` columns.
+RECORD_COLUMNS = ["index", "path", "type", "depth", "part", "calls", "input_shapes", "output_shapes",
+                  "params", "ops", "convention"]
+TRAILING_COLUMNS = ["activation", "status", "rule"]
+
+
+def records(report: "Report", convention: "str | Convention | None" = None,
+            depth: int | None = None) -> tuple[list[str], list[dict]]:
+    """The rows of the table as flat records, and their column names.
+
+    ``part`` is ``"all"`` for a module shown with everything it called and ``"self"`` for a
+    parent whose children are shown too (its own work only); with that, ``params``,
+    ``ops`` and each cost category sum to the report's totals. The root's own work (ops in
+    the top-level ``forward``) is a ``(root)`` row when there is any.
+    """
+    from .report import visible_rows
+
+    conv = get_convention(convention or report.convention)
+    shown = list(visible_rows(report.layers, depth))
+    root = report.root
+    if (root is not None and all(root is not r for r in report.layers)
+            and (not root.self_cost.is_zero() or root.self_params)):
+        shown.insert(0, (root, True))
+    extra_keys: list[str] = []
+    for row, _ in shown:
+        for k in row.extra:
+            if k not in extra_keys:
+                extra_keys.append(str(k))
+    out = []
+    for row, own in shown:
+        cost = row.self_cost if own else row.cost
+        rec = {
+            "index": row.index if row is not root else 0,
+            "path": row.path,
+            "type": row.type,
+            "depth": row.depth,
+            "part": "self" if own else "all",
+            "calls": row.calls,
+            "input_shapes": _shape_text(row.input_shapes),
+            "output_shapes": _shape_text(row.output_shapes),
+            "params": row.self_params if own else row.params,
+            "ops": conv.ops(cost),
+            "convention": conv.name,
+            **_cost_dict(cost),
+            "activation": row.activation,
+            "status": row.status,
+            "rule": row.rule or "",
+        }
+        for k in extra_keys:
+            rec[k] = _scalar(row.extra.get(k))
+        out.append(rec)
+    columns = RECORD_COLUMNS + list(CATEGORIES) + TRAILING_COLUMNS + extra_keys
+    return columns, out
+
+
+def to_csv(report: "Report", path: Any = None, convention: "str | Convention | None" = None,
+           depth: int | None = None) -> str:
+    """The rows of :func:`records` as CSV text with a header line (also written to ``path``)."""
+    columns, rows = records(report, convention, depth)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for rec in rows:
+        writer.writerow({k: "" if v is None else v for k, v in rec.items()})
+    text = buf.getvalue()
+    if path is not None:
+        _write(path, text)
+    return text
+
+
+def to_dataframe(report: "Report", convention: "str | Convention | None" = None, depth: int | None = None):
+    """The rows of :func:`records` as a ``pandas.DataFrame`` (pandas is optional)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("Report.to_dataframe() needs pandas, which is not installed: "
+                          "pip install pandas (or pip install 'torchcount[dataframe]')") from None
+    columns, rows = records(report, convention, depth)
+    df = pd.DataFrame(rows, columns=columns)
+    df.attrs["model"] = report.model_name
+    df.attrs["convention"] = get_convention(convention or report.convention).name
+    df.attrs["schema_version"] = SCHEMA_VERSION
+    return df
+
+
+# ---- Markdown and HTML ---------------------------------------------------------------------
+def _split_table(report: "Report", conv: Convention, text: str) -> tuple[str, str, list[str]]:
+    """Split :meth:`Report.table` output into (header, table body, footer lines)."""
+    header = report.header(conv)
+    footer = report.footer(conv)
+    tail = "\n" + "\n".join(footer) if footer else ""
+    if text.startswith(header + "\n") and text.endswith(tail):
+        return header, text[len(header) + 1:len(text) - len(tail)], footer
+    return "", text, []  # pragma: no cover - only if Report.table changes its layout
+
+
+def to_markdown(report: "Report", convention: "str | Convention | None" = None, depth: int | None = None,
+                columns: Sequence[str] | None = None, units: bool = False) -> str:
+    """The table as GitHub-flavoured Markdown: a heading line, the table, the notes."""
+    conv = get_convention(convention or report.convention)
+    text = report.table(convention=conv, depth=depth, columns=columns, units=units, tablefmt="github")
+    header, body, footer = _split_table(report, conv, text)
+    parts = []
+    if header:
+        first, _, rest = header.partition("\n")
+        parts.append(f"**{_md_escape(first)}**  \n{_md_escape(rest)}" if rest else f"**{_md_escape(first)}**")
+    parts.append(body)
+    if footer:
+        parts.append("\n".join(f"- {_md_escape(line)}" for line in footer))
+    return "\n\n".join(parts) + "\n"
+
+
+def to_html(report: "Report", convention: "str | Convention | None" = None, depth: int | None = None,
+            columns: Sequence[str] | None = None, units: bool = False) -> str:
+    """The table as an HTML fragment (Jupyter shows this for a report)."""
+    conv = get_convention(convention or report.convention)
+    text = report.table(convention=conv, depth=depth, columns=columns, units=units, tablefmt="html")
+    header, body, footer = _split_table(report, conv, text)
+    first, _, rest = header.partition("\n")
+    head = f"<div><b>{html.escape(first)}</b></div>" + "".join(
+        f"<div>{html.escape(line)}</div>" for line in rest.splitlines())
+    foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer)
+    return (f'<div class="torchcount-report">{head}'
+            f'<div style="max-height:40em;overflow:auto">{body}</div>{foot}</div>')
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _shape_text(shapes: list) -> str:
+    return ";".join("x".join(str(d) for d in s) if len(s) else "scalar" for s in shapes)
+
+
+def _scalar(value: Any) -> Any:
+    v = jsonable(value)
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return v
+
+
+def _write(path: Any, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+__all__ = ["SCHEMA_VERSION", "SCHEMA_NAME", "to_dict", "to_json", "to_csv", "to_dataframe", "to_markdown",
+           "to_html", "records", "jsonable"]
