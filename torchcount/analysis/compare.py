@@ -1,0 +1,135 @@
+"""Compare two profiles (two variants of a model): totals and per-layer costs side by side,
+with the reduction in %.
+
+``reduction = (a − b) / a · 100``: positive when variant B is cheaper than variant A.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+from torch import nn
+
+from ..conventions import Convention, get_convention
+from ..report import Report, visible_rows
+
+
+@dataclass(frozen=True)
+class Line:
+    """One compared quantity: a total or a layer, in A and in B (None: absent on that side)."""
+
+    name: str
+    a: int | None
+    b: int | None
+    type_a: str = ""
+    type_b: str = ""
+
+    @property
+    def difference(self) -> int:
+        return (self.a or 0) - (self.b or 0)
+
+    @property
+    def reduction(self) -> float | None:
+        """(a − b)/a in %; None when a is 0 or absent."""
+        if not self.a:
+            return None
+        return 100.0 * (self.a - (self.b or 0)) / self.a
+
+
+@dataclass
+class Comparison:
+    name_a: str
+    name_b: str
+    convention: Convention
+    report_a: Report = field(repr=False)
+    report_b: Report = field(repr=False)
+    totals: dict[str, Line] = field(default_factory=dict)  # "params", "MACs", convention unit
+    layers: list[Line] = field(default_factory=list)  # ops under the convention, per layer
+
+    @property
+    def ops(self) -> Line:
+        """Total operations under the comparison's convention."""
+        return self.totals["ops"]
+
+    @property
+    def reduction(self) -> float | None:
+        """Reduction in % of the total operations under the convention."""
+        return self.ops.reduction
+
+    def table(self, tablefmt: str = "simple") -> str:
+        conv = self.convention
+        unit = f"{conv.unit} [{conv.name}]"
+        head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
+                f"{conv.description}"]
+        tot = [[{"ops": unit}.get(k, k), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
+               for k, l in self.totals.items()]
+        head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
+                             disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
+        body = [[l.name, l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference), _pct(l.reduction)]
+                for l in self.layers]
+        head.append(f"\nper layer, {unit}:")
+        head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
+                             tablefmt=tablefmt, disable_numparse=True,
+                             colalign=["left", "left", "right", "left", "right", "right", "right"]))
+        return "\n".join(head)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _n(v: int | None) -> str:
+    return "—" if v is None else f"{v:,}"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f} %"
+
+
+def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
+            convention: "str | Convention | None" = None, depth: int | None = None,
+            names: tuple[str, str] | None = None, **profile_options: Any) -> Comparison:
+    """Compare two variants: ``compare(report_a, report_b)`` or ``compare(model_a, model_b, inputs)``
+    (``inputs_b`` when B takes other inputs). ``convention`` (default: report A's) picks how
+    operations are counted, e.g. ``"mults"`` for multiplications only. ``depth`` limits the
+    per-layer lines as in ``Report.table``; layers are matched by module path."""
+    if isinstance(a, nn.Module) or isinstance(b, nn.Module):
+        if not (isinstance(a, nn.Module) and isinstance(b, nn.Module)):
+            raise TypeError("compare: give two reports or two models, not one of each")
+        if inputs is None and "input_size" not in profile_options:
+            raise ValueError("compare(model_a, model_b, inputs): the models need inputs (or input_size=)")
+        from ..profile import profile
+
+        opts = dict(profile_options)
+        if convention is not None:
+            opts["convention"] = convention
+        a = profile(a, inputs, **opts)
+        b = profile(b, inputs if inputs_b is None else inputs_b, **opts)
+    elif profile_options or inputs is not None:
+        raise TypeError("compare(report_a, report_b): inputs and profile options only apply to models")
+    for side, rep in (("A", a), ("B", b)):
+        if not isinstance(rep, Report):
+            raise TypeError(f"compare: variant {side} is a {type(rep).__name__}, expected a "
+                            f"torchcount.Report or an nn.Module")
+    conv = get_convention(convention or a.convention)
+    name_a, name_b = names or (a.model_name, b.model_name)
+    if name_a == name_b and names is None:
+        name_a, name_b = f"{name_a} (A)", f"{name_b} (B)"
+    totals = {
+        "params": Line("params", a.total.params, b.total.params),
+        "MACs": Line("MACs", a.total.macs, b.total.macs),
+        "ops": Line(conv.unit, conv.ops(a.total.cost), conv.ops(b.total.cost)),
+    }
+    rows_a = {r.path: (r, own) for r, own in visible_rows(a.layers, depth)}
+    rows_b = {r.path: (r, own) for r, own in visible_rows(b.layers, depth)}
+    order = list(rows_a) + [p for p in rows_b if p not in rows_a]
+    layers = []
+    for path in order:
+        ra, rb = rows_a.get(path), rows_b.get(path)
+        va = conv.ops(ra[0].self_cost if ra[1] else ra[0].cost) if ra else None
+        vb = conv.ops(rb[0].self_cost if rb[1] else rb[0].cost) if rb else None
+        layers.append(Line(path or "(root)", va, vb, ra[0].type if ra else "", rb[0].type if rb else ""))
+    return Comparison(name_a, name_b, conv, a, b, totals, layers)
+
+
+__all__ = ["compare", "Comparison", "Line"]

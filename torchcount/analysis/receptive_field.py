@@ -1,0 +1,386 @@
+"""Receptive field, effective stride (jump) and start offset per layer of a conv/pool stack.
+
+For each spatial dimension, through a layer with kernel k, stride s, dilation d and left
+padding p (effective kernel k' = d·(k − 1) + 1), the standard recurrence is::
+
+    RF_out    = RF_in + (k' − 1)·jump_in          (spec §3: RF_n = RF_{n−1} + (k_n − 1)·∏_{i<n} s_i)
+    jump_out  = jump_in·s                          (distance in input pixels between adjacent outputs)
+    start_out = start_in + ((k' − 1)/2 − p)·jump_in
+
+``start`` is the centre of the first output element's receptive field in input coordinates
+(0 = centre of the first input element), so it can be negative with padding and is a half
+integer for even kernels. Initial state: RF 1, jump 1, start 0.
+
+The recurrence is per-layer knowledge like a cost rule: one small pure function per layer
+type below (:data:`WINDOW_RULES`) says what sliding window a layer applies. Layers are walked
+in call order, which is right for a chain (a ``Sequential`` stack); a layer whose input shape
+is not the previous layer's output shape is reported as breaking the chain. Layers the
+recurrence cannot describe — adaptive and global pooling, attention, recurrent layers,
+upsampling, anything without a window rule — are reported as such, never as a number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from tabulate import tabulate
+from torch import nn
+
+# ---------------------------------------------------------------------------------------
+# per-layer window rules: module (+ input spatial size) → Window, or a Kind with a reason
+
+
+@dataclass(frozen=True)
+class Window:
+    """The sliding window a layer applies, per spatial dimension (``padding`` = left padding)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[int, ...]
+
+    @property
+    def dims(self) -> int:
+        return len(self.kernel)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a layer does to the receptive field when it is not a sliding window.
+
+    ``kind``: ``"pointwise"`` (RF unchanged), ``"global"`` (every output sees the whole
+    input), ``"flatten"`` (spatial layout lost; later layers are global) or ``"unknown"``."""
+
+    kind: str
+    reason: str
+
+
+def _tup(value, n: int) -> tuple[int, ...]:
+    if isinstance(value, (tuple, list)):
+        value = tuple(int(v) for v in value)
+        return value * n if len(value) == 1 and n > 1 else value
+    return (int(value),) * n
+
+
+def _dims_of(module: nn.Module) -> int:
+    name = type(module).__name__
+    if name[-2:-1].isdigit():
+        return int(name[-2])
+    return len(_tup(module.kernel_size, 1))
+
+
+def conv_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
+    if isinstance(m, nn.modules.conv._ConvTransposeNd):
+        return Kind("unknown", "transposed convolution (upsamples; the recurrence here is for "
+                               "downsampling windows)")
+    n = len(m.kernel_size)
+    k, s, d = _tup(m.kernel_size, n), _tup(m.stride, n), _tup(m.dilation, n)
+    if isinstance(m.padding, str):
+        # 'same' pads d·(k−1) in total, the smaller half on the left (as torch does); 'valid' pads 0
+        p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if m.padding == "same" else (0,) * n
+    else:
+        p = _tup(m.padding, n)
+    return Window(k, s, d, p)
+
+
+def pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
+    n = _dims_of(m)
+    k = _tup(m.kernel_size, n)
+    s = _tup(m.stride if m.stride is not None else m.kernel_size, n)
+    d = _tup(getattr(m, "dilation", 1), n)
+    p = _tup(getattr(m, "padding", 0), n)
+    return Window(k, s, d, p)
+
+
+def adaptive_pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
+    out = _tup(m.output_size, len(in_sizes))
+    out = tuple(i if o is None else o for o, i in zip(out, in_sizes))
+    if all(o == 1 for o in out):
+        return Kind("global", "global pooling: every output sees the whole input")
+    if all(i % o == 0 for i, o in zip(in_sizes, out)):
+        # evenly divisible: a plain window of In/Out with stride In/Out
+        k = tuple(i // o for i, o in zip(in_sizes, out))
+        return Window(k, k, (1,) * len(k), (0,) * len(k))
+    return Kind("unknown", f"adaptive pooling {tuple(in_sizes)} → {out}: windows of varying size")
+
+
+def pointwise(m: nn.Module, in_sizes) -> Kind:
+    return Kind("pointwise", "element-wise or per-position: receptive field unchanged")
+
+
+def flatten(m: nn.Module, in_sizes) -> Kind:
+    return Kind("flatten", "flattens the spatial layout: later layers see the whole input")
+
+
+def linear(m: nn.Module, in_sizes) -> Kind:
+    return Kind("unknown", "linear layer on a spatial tensor (acts along the last dimension)")
+
+
+def softmax(m: nn.Module, in_sizes) -> Kind:
+    if m.dim in (1, -len(in_sizes) - 1):
+        return Kind("pointwise", "softmax over channels: per position")
+    return Kind("unknown", f"softmax over dim {m.dim}: mixes positions")
+
+
+def attention(m: nn.Module, in_sizes) -> Kind:
+    return Kind("unknown", "attention: each output may depend on every input position "
+                           "(no fixed window)")
+
+
+def recurrent(m: nn.Module, in_sizes) -> Kind:
+    return Kind("unknown", "recurrent: output t depends on every input up to t (no fixed window)")
+
+
+def upsample(m: nn.Module, in_sizes) -> Kind:
+    return Kind("unknown", "upsampling: fractional jump, not described by this recurrence")
+
+
+_POINTWISE_TYPES: tuple[type, ...] = tuple(
+    t for t in (
+        nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+        nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LocalResponseNorm,
+        nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
+        nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+        nn.Softplus, nn.Softsign, nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.LogSigmoid,
+        nn.Threshold, nn.ChannelShuffle,
+    ) if t is not None
+)
+
+#: module type → window rule (first matching base class wins, in this order)
+WINDOW_RULES: list[tuple[tuple[type, ...], Callable]] = [
+    ((nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
+     conv_window),
+    ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+      nn.LPPool1d, nn.LPPool2d), pool_window),
+    ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+      nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d), adaptive_pool_window),
+    (_POINTWISE_TYPES, pointwise),
+    ((nn.Flatten,), flatten),
+    ((nn.Linear, nn.Bilinear), linear),
+    ((nn.Softmax, nn.LogSoftmax, nn.Softmin), softmax),
+    ((nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+      nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer), attention),
+    ((nn.RNNBase, nn.RNNCellBase), recurrent),
+    ((nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d, nn.PixelShuffle), upsample),
+]
+
+
+def window_rule_for(module: nn.Module) -> Callable | None:
+    for types, fn in WINDOW_RULES:
+        if isinstance(module, types):
+            return fn
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# the recurrence
+
+
+@dataclass(frozen=True)
+class State:
+    rf: tuple[int, ...]
+    jump: tuple[int, ...]
+    start: tuple[float, ...]
+
+
+def step(state: State, w: Window) -> State:
+    """One layer of the recurrence (see the module docstring)."""
+    rf, jump, start = [], [], []
+    for r, j, st, k, s, d, p in zip(state.rf, state.jump, state.start, w.kernel, w.stride, w.dilation,
+                                     w.padding):
+        k_eff = d * (k - 1) + 1
+        rf.append(r + (k_eff - 1) * j)
+        jump.append(j * s)
+        start.append(st + ((k_eff - 1) / 2 - p) * j)
+    return State(tuple(rf), tuple(jump), tuple(start))
+
+
+def initial(dims: int) -> State:
+    return State((1,) * dims, (1,) * dims, (0.0,) * dims)
+
+
+@dataclass
+class RFRow:
+    path: str
+    type: str
+    kind: str  # "window", "pointwise", "global", "flatten", "unknown", "input"
+    window: Window | None
+    rf: tuple[int, ...] | None  # None: not known (see note); for "global": the input extent
+    jump: tuple[int, ...] | None
+    start: tuple[float, ...] | None
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path or "(root)"
+
+
+@dataclass
+class ReceptiveFieldReport:
+    """Per layer: receptive field, jump and start offset (per spatial dimension)."""
+
+    model_name: str
+    dims: int
+    input_size: tuple[int, ...]
+    rows: list[RFRow] = field(default_factory=list)
+
+    def row(self, path: str) -> RFRow:
+        for r in self.rows:
+            if r.path == path:
+                return r
+        raise KeyError(f"no layer '{path}' in this receptive-field report; layers: "
+                       f"{', '.join(repr(r.path) for r in self.rows[:8])}")
+
+    @property
+    def rf(self) -> list[tuple[int, ...] | None]:
+        return [r.rf for r in self.rows]
+
+    def table(self, tablefmt: str = "simple") -> str:
+        body = []
+        for r in self.rows:
+            w = r.window
+            body.append([
+                r.name, r.type,
+                _fmt(w.kernel) if w else "", _fmt(w.stride) if w else "", _fmt(w.dilation) if w else "",
+                _fmt(w.padding) if w else "",
+                _rf_text(r), _fmt(r.jump) if r.jump else "", _fmt(r.start) if r.start else "",
+                r.note,
+            ])
+        text = tabulate(body, headers=["module", "type", "kernel", "stride", "dilation", "pad",
+                                       "receptive field", "jump", "start", "note"],
+                        tablefmt=tablefmt, disable_numparse=True)
+        head = (f"{self.model_name} — receptive field per layer ({self.dims}-D, input "
+                f"{_fmt(self.input_size)}); start = centre of the first output's field, "
+                f"in input positions")
+        return head + "\n" + text
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _fmt(values: Sequence) -> str:
+    def one(v):
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+    return "×".join(one(v) for v in values)
+
+
+def _rf_text(r: RFRow) -> str:
+    if r.rf is None:
+        return "—"
+    text = _fmt(r.rf)
+    return f"whole input ({text})" if r.kind == "global" else text
+
+
+def _spatial(shape: tuple, dims: int) -> tuple[int, ...]:
+    return tuple(shape[-dims:]) if len(shape) >= dims else ()
+
+
+def _units(report) -> list:
+    """The rows that act on the data themselves: leaves, and modules priced by a rule as a whole
+    (their children are covered by it)."""
+    rows = [r for r in report.layers if r.status != "covered"]
+    out = []
+    for r in rows:
+        has_child_row = any(o.path.startswith(r.path + ".") for o in rows) if r.path else len(rows) > 1
+        if r.status == "rule" or not has_child_row:
+            out.append(r)
+    return out
+
+
+def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool = True,
+                    **profile_options: Any) -> ReceptiveFieldReport:
+    """Receptive field, jump and start offset of every layer of a conv/pool stack.
+
+    ``model_or_report``: a :class:`torchcount.Report`, or a model profiled here with ``inputs``
+    (or ``input_size=``). Layers are taken in call order. With ``annotate`` the report's rows also
+    get ``extra`` columns ``"RF"``, ``"jump"``, ``"start"`` (``report.table(columns=[…, "RF"])``).
+    """
+    from ..report import Report
+
+    if isinstance(model_or_report, Report):
+        report = model_or_report
+    elif isinstance(model_or_report, nn.Module):
+        from ..profile import profile
+
+        report = profile(model_or_report, inputs, warn=False, **profile_options)
+    else:
+        raise TypeError(f"receptive_field expects a torchcount.Report or an nn.Module, "
+                        f"got {type(model_or_report).__name__}")
+    units = _units(report)
+    dims = 0
+    for r in units:
+        fn = window_rule_for(r.module) if r.module is not None else None
+        if fn in (conv_window, pool_window, adaptive_pool_window):
+            dims = _dims_of(r.module)
+            break
+    if dims == 0:
+        raise ValueError(f"{report.model_name}: no convolution or pooling layer found; the receptive field "
+                         f"is defined for conv/pool stacks")
+    first_in = units[0].input_shapes[0] if units and units[0].input_shapes else ()
+    input_size = _spatial(first_in, dims)
+    out = ReceptiveFieldReport(report.model_name, dims, input_size)
+    state: State | None = initial(dims)
+    mode = "window"  # "window" | "global" | "unknown"
+    prev_out = None
+    for r in units:
+        path = r.name
+        shape_in = r.input_shapes[0] if r.input_shapes else None
+        in_sizes = _spatial(shape_in, dims) if shape_in is not None else ()
+        fn = window_rule_for(r.module) if r.module is not None else None
+        note = ""
+        if prev_out is not None and shape_in is not None and tuple(shape_in) != tuple(prev_out) \
+                and mode == "window":
+            mode, state = "unknown", None
+            note = (f"input {_fmt(shape_in)} is not the previous layer's output {_fmt(prev_out)}: "
+                    f"not a chain, stopped here")
+        prev_out = r.output_shapes[0] if r.output_shapes else None
+        if fn is None:
+            rule = Kind("unknown", f"no receptive-field rule for {r.type}")
+        else:
+            try:
+                rule = fn(r.module, in_sizes)
+            except Exception as exc:  # a layer whose attributes are not what its type promises
+                raise ValueError(f"receptive field: cannot read the window of module '{path}' "
+                                 f"({r.type}): {exc}") from exc
+        window = rule if isinstance(rule, Window) else None
+        if window is not None and window.dims != dims:
+            rule = Kind("unknown", f"{window.dims}-D window in a {dims}-D stack")
+            window = None
+        if mode == "window":
+            if window is not None:
+                state = step(state, window)
+                kind = "window"
+            elif rule.kind == "pointwise":
+                kind = "pointwise"
+            elif rule.kind in ("global", "flatten"):
+                kind, mode = "global", "global"
+                note = note or rule.reason
+            else:
+                kind, mode, state = "unknown", "unknown", None
+                note = note or rule.reason + "; later layers not computed"
+        elif mode == "global":
+            kind = "global"
+            note = note or "after a global layer: sees the whole input"
+        else:
+            kind = "unknown"
+            note = note or (rule.reason if isinstance(rule, Kind) and rule.kind == "unknown"
+                            else "after a layer the recurrence cannot describe")
+        if kind in ("window", "pointwise"):
+            row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, note)
+        elif kind == "global":
+            row = RFRow(r.path, r.type, kind, window, tuple(input_size) or None, None, None, note)
+        else:
+            row = RFRow(r.path, r.type, kind, window, None, None, None, note)
+        out.rows.append(row)
+        if annotate:
+            r.extra["RF"] = _rf_text(row)
+            r.extra["jump"] = _fmt(row.jump) if row.jump else "—"
+            r.extra["start"] = _fmt(row.start) if row.start else "—"
+    return out
+
+
+__all__ = ["receptive_field", "ReceptiveFieldReport", "RFRow", "Window", "Kind", "WINDOW_RULES", "step",
+           "initial", "State"]
