@@ -280,6 +280,8 @@ def capture(
     handles = []
     try:
         for path, module in model.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):
+                continue  # cannot take hooks; its ops go to the enclosing (eager) module
             pre, post = recorder.hooks_for(path)
             handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))

@@ -72,6 +72,7 @@ def profile(
     warn: bool = True,
     name: str | None = None,
     measure: bool = False,
+    copy_params: bool = False,
     **measure_options: Any,
 ) -> Report:
     """Profile one forward pass of ``model``.
@@ -84,7 +85,12 @@ def profile(
     ``warmup``, ``repeat``, … go to :func:`torchcount.measure.measure`).
 
     The model is left as it was found: hooks removed, training flags, ``requires_grad``,
-    buffers and grad mode restored, also when the forward raises.
+    buffers and grad mode restored, also when the forward raises. Parameters are not
+    copied: a forward that writes one in place raises :class:`ParameterModifiedError`,
+    unless ``copy_params=True`` (a full copy, restored bit for bit). A ``torch.compile``'d
+    model is profiled through its original module, a ``DataParallel`` /
+    ``DistributedDataParallel`` wrapper through the module it wraps, and a TorchScript
+    module from the aten ops it runs (one row); each with a note in ``report.notes``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
@@ -101,14 +107,27 @@ def profile(
     if kwargs:
         kw = {**kw, **kwargs}
     args, kw = _protect_inputs(args, kw)
+    model, notes = _unwrap(model)
+    counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
+    if counted is not model:
+        notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
+                     "counted as one row from the aten ops it ran")
+        name = name or type(model).__name__
 
-    with preserved(model):
-        with capture(model, has_rule, record_ops=record_ops) as recorder:
+    with preserved(counted, copy_params=copy_params) as kept:
+        with capture(counted, has_rule, record_ops=record_ops) as recorder:
             try:
-                model(*args, **kw)
+                counted(*args, **kw)
             except Exception as exc:
-                raise _forward_error(exc, recorder, model) from exc
-        report = summarize(model, recorder.trace, conv, name)
+                raise _forward_error(exc, recorder, counted) from exc
+        report = summarize(counted, recorder.trace, conv, name)
+    if kept.lazy:
+        notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
+                     + (" …" if len(kept.lazy) > 6 else ""))
+    if kept.restored_params:
+        notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
+                     f"{', '.join(kept.restored_params[:6])}")
+    report.notes.extend(notes)
 
     if warn and report.uncounted:
         missing = sorted({u.what for u in report.uncounted})
@@ -118,11 +137,40 @@ def profile(
     if measure:
         from .measure import measure as run_measure
 
-        run_measure(report, model, args, kw, device=device, **measure_options)
+        run_measure(report, counted, args, kw, device=device, **measure_options)
     elif measure_options:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")
     return report
+
+
+class _ScriptedRoot(nn.Module):
+    """A plain module around a TorchScript module, which cannot take hooks: its ops are
+    recorded as this root's own ops (``capture`` skips ScriptModules)."""
+
+    def __init__(self, scripted: nn.Module):
+        super().__init__()
+        self.scripted = scripted
+
+    def forward(self, *args, **kwargs):
+        return self.scripted(*args, **kwargs)
+
+
+def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """Peel ``torch.compile`` and data-parallel wrappers off ``model``, with a note for each."""
+    notes: list[str] = []
+    while True:
+        orig = getattr(model, "_orig_mod", None)
+        if isinstance(orig, nn.Module) and type(model).__name__ == "OptimizedModule":
+            notes.append(f"torch.compile'd model: profiled the original module ({type(orig).__name__}, "
+                         "eager); compiled kernels may fuse ops and run faster, the counts are the same")
+            model = orig
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            notes.append(f"{type(model).__name__} wrapper: profiled the wrapped module "
+                         f"({type(model.module).__name__}) for the whole batch on one device")
+            model = model.module
+        else:
+            return model, notes
 
 
 def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:

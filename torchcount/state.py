@@ -2,39 +2,63 @@
 
 :func:`preserved` snapshots what a forward pass may change — every module's training flag,
 every parameter's ``requires_grad``, every buffer's value (BatchNorm running statistics,
-``num_batches_tracked``, spectral-norm vectors), the grad mode — and restores it on exit,
-also when the forward raises or is interrupted. Parameters are not copied (that would
-double the memory of every profile); their version counters tell whether a forward wrote
-to one in place, which is reported as an error since it cannot be undone.
+``num_batches_tracked``, spectral-norm vectors ``_u``/``_v``), the grad mode — and restores
+it on exit, also when the forward raises or is interrupted (``KeyboardInterrupt``).
+
+Parameters are not copied by default (that would double the memory of every profile);
+their version counters tell whether a forward wrote to one in place, which is reported
+as :class:`ParameterModifiedError` since it cannot be undone. ``copy_params=True`` takes a
+full copy of the parameters as well and restores them, bit for bit, instead of raising.
+
+Lazy parameters (``nn.LazyLinear`` …) are materialised by the first forward, as they
+would be by any forward; that change is kept and listed in :attr:`Preserved.lazy`.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 
 class ParameterModifiedError(RuntimeError):
-    pass
+    """The forward wrote to a parameter in place and no copy was taken to undo it."""
+
+
+@dataclass
+class Preserved:
+    """What :func:`preserved` found; filled in on exit."""
+
+    #: names of lazy parameters the forward materialised (kept)
+    lazy: list[str] = field(default_factory=list)
+    #: names of parameters the forward wrote in place and that were restored from the copy
+    restored_params: list[str] = field(default_factory=list)
 
 
 @contextmanager
-def preserved(model: nn.Module) -> Iterator[None]:
+def preserved(model: nn.Module, copy_params: bool = False) -> Iterator[Preserved]:
+    state = Preserved()
     grad_mode = torch.is_grad_enabled()
     training = [(m, m.training) for m in model.modules()]
     params = list(model.named_parameters(remove_duplicate=True))
+    lazy = {id(p) for _, p in params if is_lazy(p)}
+    state.lazy = [name for name, p in params if id(p) in lazy]
     requires_grad = [(p, p.requires_grad) for _, p in params]
-    versions = [(name, p, p._version) for name, p in params]
+    versions = [(name, p, p._version) for name, p in params if id(p) not in lazy]
+    saved_params = {}
+    if copy_params:
+        saved_params = {id(p): p.detach().clone() for _, p, _ in versions if p.device.type != "meta"}
     buffers = []
     for owner in model.modules():
         for name, b in owner.named_buffers(recurse=False):
-            if b is not None:
+            if b is not None and not is_lazy(b):
                 buffers.append((owner, name, b, b.detach().clone()))
     completed = False
     try:
-        yield
+        yield state
         completed = True
     finally:
         torch.set_grad_enabled(grad_mode)
@@ -48,8 +72,14 @@ def preserved(model: nn.Module) -> Iterator[None]:
                     setattr(owner, name, original)  # a forward that rebinds a buffer
                 if original.device.type != "meta":
                     original.copy_(saved)
-        changed = [name for name, p, v in versions if p._version != v]
-        if changed and completed:
+            changed = [(name, p) for name, p, v in versions if p._version != v]
+            for name, p in changed:
+                if id(p) in saved_params:
+                    p.copy_(saved_params[id(p)])
+                    state.restored_params.append(name)
+        unrestored = [name for name, p in changed if id(p) not in saved_params]
+        if unrestored and completed:
             raise ParameterModifiedError(
-                f"the forward pass modified parameter(s) {', '.join(changed[:5])} in place; "
-                "torchcount cannot restore them")
+                f"the forward pass modified parameter(s) {', '.join(unrestored[:5])} in place; "
+                "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
+                "and restores them)")
