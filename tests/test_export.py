@@ -1,0 +1,218 @@
+"""Exports of a report: JSON schema and round trip, CSV, Markdown, pandas, HTML.
+
+Expected numbers are the spec's (§1, worked-examples.md) or closed forms written out here.
+"""
+import csv
+import io
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount import export
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+from worksheet_alexnet import worksheet_alexnet  # noqa: E402
+
+# spec §1: (params, ops) per layer of the worksheet network, worksheet convention
+SPEC_1 = [(23_296, 73_056_256), (0, 401_408), (0, 150_528), (307_392, 240_995_328), (0, 301_056),
+          (0, 112_896), (663_936, 130_131_456), (0, 150_528), (884_992, 173_458_432), (0, 100_352),
+          (590_080, 115_655_680), (0, 100_352), (0, 138_240), (0, 0), (0, 0),  # dropout, flatten
+          (37_752_832, 37_752_832), (0, 8_192), (0, 0), (16_781_312, 16_781_312), (0, 8_192),
+          (4_097_000, 4_097_000)]
+
+
+@pytest.fixture(scope="module")
+def worksheet():
+    return torchcount.profile(worksheet_alexnet(), input_size=(1, 3, 227, 227), convention="worksheet",
+                              name="worksheet")
+
+
+class RootMatmul(nn.Module):
+    """The root does work itself (x @ w with its own parameter) and calls a child."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+        self.head = nn.Sequential(nn.Linear(3, 2))
+
+    def forward(self, x):
+        return self.head(x @ self.w)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), nn.Linear(3, 2))
+    return torchcount.profile(model, input_size=(1, 4), name="mlp")
+
+
+# closed forms for the mlp: Linear(4,3): params (4+1)·3 = 15, MACs 4·3 = 12, bias adds 3;
+# ReLU on 3 elements: 3 comparisons; Linear(3,2): params (3+1)·2 = 8, MACs 3·2 = 6, bias adds 2.
+MLP_PARAMS = 15 + 8
+MLP_MACS = 12 + 6
+MLP_FLOPS = 2 * MLP_MACS + (3 + 2) + 3  # 2 per MAC + bias adds + ReLU comparisons = 44
+
+
+# ---- dict / JSON -------------------------------------------------------------------------------
+def test_schema_header(worksheet):
+    d = worksheet.to_dict()
+    assert d["schema"] == "torchcount.report"
+    assert d["schema_version"] == 1 == export.SCHEMA_VERSION
+    assert d["torchcount_version"] == torchcount.__version__
+    assert d["model"] == "worksheet"
+    assert d["convention"]["name"] == "worksheet"
+    assert d["convention"]["weights"] == {c: 1 for c in ("macs", "mults", "adds", "divs", "cmps", "assigns",
+                                                         "transc")}
+
+
+def test_json_spec_numbers(worksheet):
+    d = json.loads(worksheet.to_json())
+    assert d["total"]["params"] == 61_100_840
+    assert d["total"]["ops"] == 793_400_040
+    assert d["total"]["ops_by_convention"]["worksheet"] == 793_400_040
+    assert [(r["params"], r["ops"]) for r in d["layers"]] == SPEC_1
+    conv0 = d["layers"][0]
+    assert conv0["path"] == "0" and conv0["type"] == "Conv2d"
+    assert conv0["output_shapes"] == [[1, 64, 56, 56]]
+    # conv MACs: k·c·w·h·H_out·W_out = 64·3·11·11·56·56; bias adds 64·56·56
+    assert conv0["cost"]["macs"] == 64 * 3 * 11 * 11 * 56 * 56
+    assert conv0["cost"]["adds"] == 64 * 56 * 56
+    params_term = [t for t in conv0["terms"] if t["category"] == "params"][0]
+    assert params_term["value"] == 23_296
+    assert d["coverage"]["complete"] is True and d["coverage"]["uncounted"] == []
+
+
+def test_json_round_trip_is_exact(worksheet, tmp_path):
+    path = tmp_path / "r.json"
+    text = worksheet.to_json(path)
+    assert json.loads(path.read_text()) == json.loads(text) == worksheet.to_dict()
+
+
+def test_dict_convention_view(mlp):
+    assert mlp.to_dict()["total"]["ops"] == MLP_FLOPS
+    d = mlp.to_dict(convention="macs")
+    assert d["convention"]["name"] == "macs"
+    assert d["total"]["ops"] == MLP_MACS
+    assert d["total"]["macs"] == MLP_MACS and d["total"]["params"] == MLP_PARAMS
+    assert d["total"]["ops_by_convention"]["2mac"] == 2 * MLP_MACS
+    # inclusive vs self: the inner Sequential does nothing itself
+    inner = next(r for r in d["layers"] if r["path"] == "0")
+    assert inner["macs"] == 12 and inner["self_macs"] == 0 and inner["params"] == 15
+
+
+def test_every_top_level_field_is_documented(worksheet):
+    doc = (ROOT / "docs" / "export-schema.md").read_text()
+    d = worksheet.to_dict()
+    fields = set(d) | {f"total.{k}" for k in d["total"]} | {f"layers[].{k}" for k in d["layers"][0]}
+    missing = [f for f in sorted(fields) if f"`{f.split('.')[-1]}`" not in doc]
+    assert not missing, f"docs/export-schema.md does not document {missing}"
+    assert f"schema_version` | `{export.SCHEMA_VERSION}" in doc.replace("**", "")
+
+
+def test_jsonable_measurement_values():
+    val = {"t": torch.tensor([1.5, 2.0]), "n": torch.tensor(3), "nan": float("nan"),
+           "dev": torch.device("cpu"), "dtype": torch.float16, (1, 2): (3, 4)}
+    assert export.jsonable(val) == {"t": [1.5, 2.0], "n": 3, "nan": None, "dev": "cpu",
+                                    "dtype": "torch.float16", "(1, 2)": [3, 4]}
+
+
+def test_extra_columns_reach_json_and_csv(mlp):
+    import dataclasses
+    rows = [dataclasses.replace(r, extra={"time_ms": 0.25 * r.index, "bad": math.inf}) for r in mlp.layers]
+    rep = dataclasses.replace(mlp, layers=rows, extra={"device": torch.device("cpu")})
+    d = json.loads(rep.to_json())
+    assert d["extra"] == {"device": "cpu"}
+    assert [r["extra"]["time_ms"] for r in d["layers"]] == [0.25 * r.index for r in rows]
+    assert all(r["extra"]["bad"] is None for r in d["layers"])  # inf is not JSON: null
+    recs = list(csv.DictReader(io.StringIO(rep.to_csv())))
+    assert [float(r["time_ms"]) for r in recs] == [0.25 * r.index for r in rows if r.path in
+                                                   {x["path"] for x in recs}]
+
+
+# ---- CSV ----------------------------------------------------------------------------------------
+def test_csv_columns_and_spec_rows(worksheet, tmp_path):
+    text = worksheet.to_csv(tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text() == text
+    reader = csv.DictReader(io.StringIO(text))
+    assert reader.fieldnames[:11] == ["index", "path", "type", "depth", "part", "calls", "input_shapes",
+                                      "output_shapes", "params", "ops", "convention"]
+    for c in ("macs", "mults", "adds", "divs", "cmps", "assigns", "transc", "bytes_read", "bytes_written",
+              "activation", "status", "rule"):
+        assert c in reader.fieldnames
+    rows = list(reader)
+    assert [(int(r["params"]), int(r["ops"])) for r in rows] == SPEC_1
+    assert rows[0]["input_shapes"] == "1x3x227x227" and rows[0]["output_shapes"] == "1x64x56x56"
+    assert {r["convention"] for r in rows} == {"worksheet"}
+    assert sum(int(r["ops"]) for r in rows) == 793_400_040
+
+
+def test_csv_columns_sum_to_totals_with_containers_and_root_work():
+    model = RootMatmul()
+    rep = torchcount.profile(model, input_size=(1, 4), warn=False)
+    rows = list(csv.DictReader(io.StringIO(rep.to_csv(convention="macs"))))
+    # root: x @ w = 4·3 MACs, 12 params of its own; head.0: Linear(3,2) 6 MACs, 8 params
+    root = [r for r in rows if r["path"] == ""]
+    assert len(root) == 1 and root[0]["part"] == "self"
+    assert int(root[0]["macs"]) == 12 and int(root[0]["params"]) == 12
+    assert sum(int(r["macs"]) for r in rows) == 12 + 6 == rep.total.macs
+    assert sum(int(r["params"]) for r in rows) == 12 + 8 == rep.total.params
+
+
+def test_csv_depth_rolls_up(mlp):
+    rows = list(csv.DictReader(io.StringIO(mlp.to_csv(depth=1))))
+    assert [(r["path"], r["part"], int(r["macs"]), int(r["params"])) for r in rows] == [
+        ("0", "all", 12, 15), ("1", "all", 6, 8)]
+    assert sum(int(r["ops"]) for r in rows) == MLP_FLOPS
+
+
+# ---- Markdown / HTML ----------------------------------------------------------------------------
+def test_markdown_table(worksheet):
+    md = worksheet.to_markdown(columns=["#", "module", "type", "params", "ops"])
+    lines = md.splitlines()
+    table = [ln for ln in lines if ln.startswith("|")]
+    assert re.fullmatch(r"\|[-:|]+\|", table[1])  # header separator
+    assert len(table) == 2 + 21 + 1  # header, separator, 21 layers, total
+    cells = [c.strip() for c in table[-1].strip("|").split("|")]
+    assert cells[2:] == ["", "61,100,840", "793,400,040"]
+    assert "ops [worksheet]" in table[0]
+    assert lines[0].startswith("**worksheet")
+    # a blank line before the table, so Markdown renders it as a table
+    assert lines[lines.index(table[0]) - 1] == ""
+
+
+def test_markdown_depth_and_units(mlp):
+    md = mlp.to_markdown(depth=1, units=True, convention="macs")
+    body = [ln for ln in md.splitlines() if ln.startswith("|")][2:]
+    assert len(body) == 3  # two top-level modules and the total
+    assert "18" in body[-1]
+
+
+def test_html_repr(worksheet):
+    h = worksheet._repr_html_()
+    assert h.count("<table>") == 1 and "</table>" in h
+    assert "61,100,840" in h and "793,400,040" in h
+    assert "&#x27;worksheet&#x27;" in h  # text escaped, not raw
+
+
+# ---- pandas -------------------------------------------------------------------------------------
+def test_dataframe(worksheet):
+    pd = pytest.importorskip("pandas")
+    df = worksheet.to_dataframe()
+    assert isinstance(df, pd.DataFrame)
+    assert len(df) == 21
+    assert df["params"].sum() == 61_100_840 and df["ops"].sum() == 793_400_040
+    assert df.attrs["schema_version"] == 1 and df.attrs["convention"] == "worksheet"
+    assert int(df.loc[df["type"] == "ReLU", "ops"].iloc[0]) == 2 * 64 * 56 * 56
+
+
+def test_dataframe_without_pandas(mlp, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError
+    with pytest.raises(ImportError, match="needs pandas"):
+        mlp.to_dataframe()
