@@ -1,0 +1,174 @@
+"""Op rules for element-wise aten ops, and the list of ops that do no arithmetic.
+
+An element-wise op costs a fixed recipe per *output* element (broadcast inputs are
+counted at the output size): ``add``/``sub`` one addition, ``mul`` one multiplication,
+``div`` one division, a comparison one comparison, ``exp``/``log``/``sqrt``/``tanh``/…
+one transcendental op, ``pow`` by an integer n ≥ 2 n − 1 multiplications (by anything
+else one transcendental op). Activation functions run as ops (``F.relu``, ``F.gelu``,
+``F.silu``, …) use the same per-element table as the activation modules
+(``rules.activation.PER_ELEMENT``), so a ReLU costs the same as a module or as an op.
+In-place variants (``relu_``, ``add_``, …) cost the same as their functional forms.
+
+Known-zero ops (``zero_ops``) move, reinterpret or create data without arithmetic:
+views, reshapes, permutes, slicing, indexing/gather, concatenation, copies, dtype casts,
+fills and tensor factories. Their cost shows up only as bytes, never as operations.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..cost import CATEGORY_NAMES, Cost, Term
+from .activation import PER_ELEMENT
+from .registry import op_rule, zero_ops
+
+aten = torch.ops.aten
+
+
+def _packets(*names: str) -> list:
+    """aten packets by name, plus their in-place ``name_`` variants; names torch lacks are skipped."""
+    found = []
+    for name in names:
+        for n in (name, name + "_"):
+            packet = getattr(aten, n, None)
+            if packet is not None and packet not in found:
+                found.append(packet)
+    return found
+
+
+def _base(op) -> str:
+    return op.op.overloadpacket.__name__.rstrip("_")
+
+
+def _out_numel(op) -> int:
+    outs = op.outputs
+    if outs:
+        return outs[0].numel
+    # in-place ops return their first argument
+    return op.inputs[0].numel if op.inputs else 0
+
+
+def recipe_terms(recipe: dict[str, int], n: int, label: str) -> list[Term]:
+    return [
+        Term(cat, f"{CATEGORY_NAMES[cat]} ({label})", f"{k}·elements" if k != 1 else "elements",
+             f"{k}×{n}" if k != 1 else f"{n}", k * n)
+        for cat, k in recipe.items() if k
+    ]
+
+
+# ---- a fixed recipe per output element ----------------------------------------------
+_RECIPES: dict[str, dict[str, int]] = {}
+
+
+def _table(recipe: dict[str, int], *names: str) -> None:
+    for name in names:
+        _RECIPES[name] = recipe
+
+
+_table({"adds": 1}, "add", "sub", "rsub", "_add_relu")
+_table({"mults": 1}, "mul", "neg", "square")
+_table({"divs": 1}, "div", "true_divide", "floor_divide", "reciprocal")
+_table({"divs": 1, "mults": 1, "adds": 1}, "remainder", "fmod")            # a − ⌊a/b⌋·b
+_table({"mults": 2, "adds": 1}, "addcmul")                                  # a + v·b·c
+_table({"divs": 1, "mults": 1, "adds": 1}, "addcdiv")                       # a + v·b/c
+_table({"mults": 1, "adds": 2}, "lerp")                                     # a + w·(b − a)
+_table({"cmps": 1}, "eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "fmax", "fmin",
+       "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite",
+       "isposinf", "isneginf", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+       "floor", "ceil", "round", "trunc", "frac", "signbit", "isclose")
+_table({"cmps": 1, "assigns": 1}, "abs")                                     # x < 0 ? −x : x
+_table({"cmps": 2, "assigns": 1}, "sign", "sgn", "clamp", "clip", "nan_to_num")
+_table({"cmps": 1, "assigns": 1}, "clamp_min", "clamp_max")
+_table({"assigns": 1}, "where", "masked_fill", "masked_scatter")             # a selection per element
+_table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt",
+       "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "asinh", "acosh",
+       "atanh", "erf", "erfc", "erfinv", "lgamma", "digamma", "special_erfcx", "float_power", "xlogy",
+       "sinc", "i0", "logit")
+_table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
+_table({"mults": 1, "adds": 1}, "hypot")
+_table({"cmps": 1, "mults": 1}, "native_dropout", "bernoulli")              # keep/drop and scale
+_table({"mults": 1, "adds": 1}, "_masked_scale")
+
+# activations as ops: the same recipes as the modules
+_ACTIVATION_OPS = {
+    "relu": "relu", "relu6": "relu6", "hardtanh": "hardtanh", "threshold": "threshold",
+    "leaky_relu": "leaky_relu", "_prelu_kernel": "prelu", "prelu": "prelu", "rrelu_with_noise": "rrelu",
+    "elu": "elu", "celu": "celu", "selu": "selu", "sigmoid": "sigmoid", "silu": "silu", "tanh": "tanh",
+    "mish": "mish", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "softplus": "softplus",
+    "softshrink": "softshrink", "hardshrink": "hardshrink", "log_sigmoid_forward": "logsigmoid",
+    "glu": "glu",
+}
+
+
+@op_rule(*_packets(*_RECIPES))
+def elementwise(op) -> Cost:
+    name = _base(op)
+    alpha = op.kwargs.get("alpha", 1)
+    if name in ("add", "sub", "rsub") and len(op.args) > 2 and isinstance(op.args[2], (int, float)):
+        alpha = op.args[2]
+    if name in ("add", "sub", "rsub") and alpha != 1:  # a + α·b
+        return Cost.of(*recipe_terms({"adds": 1, "mults": 1}, _out_numel(op), f"{name} with alpha"))
+    return Cost.of(*recipe_terms(_RECIPES[name], _out_numel(op), name))
+
+
+@op_rule(*_packets(*_ACTIVATION_OPS))
+def activation_op(op) -> Cost:
+    name = op.op.overloadpacket.__name__
+    name = name if name in _ACTIVATION_OPS else name.rstrip("_")
+    return Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
+
+
+@op_rule(*_packets("gelu"))
+def gelu_op(op) -> Cost:
+    approximate = op.kwargs.get("approximate", op.args[1] if len(op.args) > 1 else "none")
+    recipe = "gelu_tanh" if approximate == "tanh" else "gelu"
+    return Cost.of(*recipe_terms(PER_ELEMENT[recipe], _out_numel(op), recipe))
+
+
+@op_rule(*_packets("pow"))
+def pow_op(op) -> Cost:
+    n = _out_numel(op)
+    overload = op.op._overloadname if hasattr(op.op, "_overloadname") else ""
+    if overload.startswith("Tensor_Scalar") or (len(op.args) > 1 and isinstance(op.args[1], (int, float))
+                                                and not isinstance(op.args[0], (int, float))):
+        e = op.args[1]
+        if float(e).is_integer() and 2 <= e <= 16:
+            k = int(e) - 1
+            return Cost.of(Term("mults", f"multiplications (x^{int(e)})", f"{k}·elements" if k > 1 else "elements",
+                                f"{k}×{n}" if k > 1 else f"{n}", k * n))
+        if e == 1:
+            return Cost()
+        if e == 0.5:
+            return Cost.of(*recipe_terms({"transc": 1}, n, "x^0.5 (sqrt)"))
+        if float(e).is_integer() and -16 <= e <= -1:
+            k = int(-e) - 1
+            return Cost.of(*recipe_terms({"mults": k, "divs": 1}, n, f"x^{int(e)}"))
+    return Cost.of(*recipe_terms({"transc": 1}, n, "pow"))
+
+
+# ---- known-zero ops: data movement and tensor creation --------------------------------
+zero_ops(*_packets(
+    # views and reshapes
+    "view", "_unsafe_view", "reshape", "_reshape_alias", "view_as", "as_strided", "permute", "transpose",
+    "t", "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "movedim", "swapaxes",
+    "swapdims", "alias", "detach", "lift_fresh", "lift_fresh_copy", "view_as_real", "view_as_complex",
+    "real", "imag", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold", "diagonal", "numpy_T",
+    # slicing, indexing, gathering, scattering without arithmetic
+    "slice", "select", "narrow", "index", "_unsafe_index", "index_select", "gather", "take",
+    "masked_select", "index_put", "_index_put_impl", "scatter", "slice_scatter", "select_scatter",
+    "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
+    "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split", "embedding",
+    "tril", "triu", "nonzero",
+    # concatenation, repetition, padding, reordering
+    "cat", "stack", "hstack", "vstack", "repeat", "tile", "repeat_interleave", "roll", "flip",
+    "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
+    "replication_pad1d", "replication_pad2d", "replication_pad3d", "_pad_circular", "pad",
+    "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "im2col", "col2im",
+    # copies and casts
+    "clone", "contiguous", "copy", "_to_copy", "to", "_copy_from", "_copy_from_and_resize", "type_as",
+    # creation and fills
+    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+    "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill", "zero",
+    "scalar_tensor", "arange", "linspace", "eye", "tensor", "_local_scalar_dense", "item",
+    "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
+    "resize", "set", "one_hot",
+))

@@ -1,0 +1,305 @@
+"""Op rules for reductions, softmax, normalisation ops, cumulative ops and pooling ops.
+
+A reduction of ``n_in`` input elements to ``n_out`` outputs combines ``n_in − n_out``
+pairs: ``sum`` that many additions, ``prod`` multiplications, ``amax``/``max``/``argmax``
+comparisons; ``mean`` adds one division per output. ``var``/``std`` follow the
+normalisation layers: mean, n subtractions, n squares, a sum and a division (and one
+square root per output for ``std``). ``linalg_vector_norm`` with ord 2: n squares, the
+sum, one square root per output. Softmax and the normalisation ops reuse the exact terms of
+the softmax and norm *module* rules (``activation.softmax_terms``, ``norm._stats_terms``),
+so an op and a module doing the same job cost the same. Pooling ops reuse the pooling
+module conventions: a full window per output (K − 1 comparisons, or K − 1 additions and a
+division).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..cost import Cost, Term
+from ._util import prod, times, tup
+from .activation import softmax_terms
+from .norm import _affine_terms, _running_terms, _stats_terms
+from .registry import op_rule
+
+aten = torch.ops.aten
+
+
+def _p(*names: str) -> list:
+    return [getattr(aten, n) for n in names if hasattr(aten, n)]
+
+
+def _in_out(op) -> tuple[int, int]:
+    n_in = op.inputs[0].numel
+    outs = op.outputs
+    n_out = outs[0].numel if outs else 1
+    return n_in, n_out
+
+
+def _dim(op, index: int = 1, default=None):
+    if "dim" in op.kwargs:
+        return op.kwargs["dim"]
+    return op.args[index] if len(op.args) > index else default
+
+
+def _name(op) -> str:
+    return op.op.overloadpacket.__name__
+
+
+def _pairs(op, category: str, what: str) -> Term:
+    n_in, n_out = _in_out(op)
+    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out)
+
+
+@op_rule(*_p("sum", "nansum"))
+def sum_op(op) -> Cost:
+    return Cost.of(_pairs(op, "adds", "additions"))
+
+
+@op_rule(*_p("prod"))
+def prod_op(op) -> Cost:
+    return Cost.of(_pairs(op, "mults", "multiplications"))
+
+
+@op_rule(*_p("mean", "nanmean"))
+def mean_op(op) -> Cost:
+    _, n_out = _in_out(op)
+    return Cost.of(_pairs(op, "adds", "additions"),
+                   Term("divs", "divisions (mean)", "outputs", f"{n_out}", n_out))
+
+
+@op_rule(*_p("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
+             "nanmedian", "mode"))
+def extremum(op) -> Cost:
+    tensors = op.inputs
+    if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
+        n = op.outputs[0].numel
+        return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", f"{n}", n))
+    return Cost.of(_pairs(op, "cmps", "comparisons"))
+
+
+def _var_terms(n_in: int, n_out: int, sqrt: bool) -> list[Term]:
+    terms = _stats_terms(n_out, n_in // max(n_out, 1))[:5]  # mean, divisions, centring, squares, sum
+    if sqrt:
+        terms.append(Term("transc", "square roots (std)", "outputs", f"{n_out}", n_out))
+    return terms
+
+
+@op_rule(*_p("var", "std", "var_mean", "std_mean"))
+def variance(op) -> Cost:
+    n_in, n_out = _in_out(op)
+    return Cost.of(*_var_terms(n_in, n_out, sqrt=_name(op).startswith("std")))
+
+
+@op_rule(*_p("linalg_vector_norm", "norm", "frobenius_norm"))
+def vector_norm(op) -> Cost:
+    n_in, n_out = _in_out(op)
+    ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
+    ord_ = 2 if ord_ is None or isinstance(ord_, (list, tuple)) else ord_
+    if ord_ in (math.inf, -math.inf):
+        return Cost.of(Term("cmps", "absolute values", "inputs", f"{n_in}", n_in),
+                       Term("cmps", "comparisons (max |x|)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out))
+    if ord_ == 1:
+        return Cost.of(Term("cmps", "absolute values", "inputs", f"{n_in}", n_in),
+                       Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out))
+    if ord_ == 2:
+        return Cost.of(Term("mults", "squares", "inputs", f"{n_in}", n_in),
+                       Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
+                       Term("transc", "square roots", "outputs", f"{n_out}", n_out))
+    return Cost.of(Term("transc", f"powers |x|^{ord_}", "inputs", f"{n_in}", n_in),
+                   Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
+                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", f"{n_out}", n_out))
+
+
+def _scan(op, category: str, what: str) -> Cost:
+    x = op.inputs[0]
+    dim = _dim(op, 1, 0)
+    n = x.shape[dim] if x.shape else 1
+    lines = x.numel // max(n, 1)
+    return Cost.of(Term(category, what, "lines·(n − 1)", f"{lines}×({n} − 1)", lines * (n - 1)))
+
+
+@op_rule(*_p("cumsum", "logcumsumexp"))
+def cumsum(op) -> Cost:
+    return _scan(op, "adds", "additions (running sum)")
+
+
+@op_rule(*_p("cumprod"))
+def cumprod(op) -> Cost:
+    return _scan(op, "mults", "multiplications (running product)")
+
+
+@op_rule(*_p("cummax", "cummin"))
+def cummax(op) -> Cost:
+    return _scan(op, "cmps", "comparisons (running extremum)")
+
+
+def _softmax(op, log: bool) -> Cost:
+    x = op.inputs[0]
+    dim = _dim(op, 1, -1)
+    n = x.shape[dim] if x.shape else 1
+    return Cost.of(*softmax_terms(x.numel // max(n, 1), n, log=log))
+
+
+@op_rule(*_p("_softmax", "softmax", "_safe_softmax", "special_softmax"))
+def softmax_op(op) -> Cost:
+    return _softmax(op, log=False)
+
+
+@op_rule(*_p("_log_softmax", "log_softmax", "special_log_softmax"))
+def log_softmax_op(op) -> Cost:
+    return _softmax(op, log=True)
+
+
+@op_rule(*_p("logsumexp"))
+def logsumexp(op) -> Cost:
+    n_in, n_out = _in_out(op)
+    return Cost.of(
+        Term("cmps", "comparisons (max)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
+        Term("adds", "subtractions of the max", "inputs", f"{n_in}", n_in),
+        Term("transc", "exponentials", "inputs", f"{n_in}", n_in),
+        Term("adds", "additions (sum)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
+        Term("transc", "logarithms", "outputs", f"{n_out}", n_out),
+        Term("adds", "additions of the max", "outputs", f"{n_out}", n_out),
+    )
+
+
+# ---- normalisation ops (what F.layer_norm, F.batch_norm, F.group_norm dispatch to) -----
+def _present(op, index: int) -> bool:
+    return len(op.args) > index and op.args[index] is not None
+
+
+@op_rule(*_p("native_layer_norm"))
+def layer_norm_op(op) -> Cost:
+    x = op.inputs[0]
+    n = prod(op.args[1])
+    terms = _stats_terms(x.numel // max(n, 1), n)
+    affine = _affine_terms(x.numel)
+    if _present(op, 2):
+        terms.append(affine[0])
+    if _present(op, 3):
+        terms.append(affine[1])
+    return Cost.of(*terms)
+
+
+@op_rule(*_p("native_group_norm"))
+def group_norm_op(op) -> Cost:
+    x = op.inputs[0]
+    n_batch, groups = op.args[3], op.args[6]
+    terms = _stats_terms(n_batch * groups, x.numel // max(n_batch * groups, 1))
+    affine = _affine_terms(x.numel)
+    if _present(op, 1):
+        terms.append(affine[0])
+    if _present(op, 2):
+        terms.append(affine[1])
+    return Cost.of(*terms)
+
+
+def _batch_norm(op, training: bool, weight_i: int = 1, bias_i: int = 2) -> Cost:
+    x = op.inputs[0]
+    channels = x.shape[1] if len(x.shape) > 1 else x.shape[0]
+    if training:
+        terms = _stats_terms(channels, x.numel // max(channels, 1))
+    else:
+        terms = _running_terms(channels, x.numel)
+    affine = _affine_terms(x.numel)
+    if _present(op, weight_i):
+        terms.append(affine[0])
+    if _present(op, bias_i):
+        terms.append(affine[1])
+    return Cost.of(*terms)
+
+
+@op_rule(*_p("_native_batch_norm_legit_no_training"))
+def batch_norm_eval_op(op) -> Cost:
+    return _batch_norm(op, training=False)
+
+
+@op_rule(*_p("_native_batch_norm_legit", "native_batch_norm", "_batch_norm_with_update",
+             "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm"))
+def batch_norm_op(op) -> Cost:
+    name = _name(op)
+    if name == "_batch_norm_no_update":
+        return _batch_norm(op, training=False)
+    if name == "_batch_norm_with_update":
+        return _batch_norm(op, training=True)
+    overload = getattr(op.op, "_overloadname", "")
+    if name == "_native_batch_norm_legit" and overload.startswith("no_stats"):
+        return _batch_norm(op, training=True)
+    training = bool(op.args[5]) if len(op.args) > 5 else True
+    return _batch_norm(op, training=training)
+
+
+# ---- pooling ops (what F.max_pool2d, F.avg_pool2d, F.adaptive_*_pool dispatch to) ------
+def _pool_geometry(op, spatial: int):
+    kernel = tup(op.args[1], spatial)
+    return kernel, op.outputs[0].numel
+
+
+@op_rule(*_p("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
+             "max_pool3d_with_indices", "mkldnn_max_pool2d", "quantized_max_pool2d"))
+def max_pool_op(op) -> Cost:
+    spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
+    kernel, out = _pool_geometry(op, spatial)
+    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+                        (prod(kernel) - 1) * out))
+
+
+@op_rule(*_p("avg_pool1d", "avg_pool2d", "avg_pool3d"))
+def avg_pool_op(op) -> Cost:
+    spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
+    kernel, out = _pool_geometry(op, spatial)
+    return Cost.of(
+        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}", (prod(kernel) - 1) * out),
+        Term("divs", "divisions (mean)", "outputs", f"{out}", out))
+
+
+def _adaptive_window_total(in_sizes, out_sizes) -> int:
+    total = 1
+    for n_in, n_out in zip(in_sizes, out_sizes):
+        total *= sum(math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out))
+    return total
+
+
+def _adaptive(op):
+    name = _name(op)
+    d = 3 if "3d" in name else 1 if "1d" in name else 2
+    x, out = op.inputs[0], op.outputs[0]
+    in_sizes, out_sizes = x.shape[-d:], out.shape[-d:]
+    planes = out.numel // max(prod(out_sizes), 1)
+    return planes * _adaptive_window_total(in_sizes, out_sizes), out.numel
+
+
+@op_rule(*_p("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+             "adaptive_avg_pool3d"))
+def adaptive_avg_pool_op(op) -> Cost:
+    window_total, out = _adaptive(op)
+    return Cost.of(Term("adds", "additions", "Σwindow − outputs", f"{window_total} − {out}", window_total - out),
+                   Term("divs", "divisions (mean)", "outputs", f"{out}", out))
+
+
+@op_rule(*_p("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
+def adaptive_max_pool_op(op) -> Cost:
+    window_total, out = _adaptive(op)
+    return Cost.of(Term("cmps", "comparisons", "Σwindow − outputs", f"{window_total} − {out}", window_total - out))
+
+
+# ---- losses that appear in training scripts ------------------------------------------
+@op_rule(*_p("nll_loss_forward", "nll_loss2d_forward"))
+def nll_loss(op) -> Cost:
+    x = op.inputs[0]
+    picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
+    return Cost.of(Term("adds", "additions (sum of picked log-probs)", "picked − 1", f"{picked} − 1", picked - 1),
+                   Term("divs", "division (mean)", "1", "1", 1))
+
+
+@op_rule(*_p("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
+def pointwise_loss(op) -> Cost:
+    n = op.inputs[0].numel
+    square = _name(op) == "mse_loss"
+    return Cost.of(Term("adds", "differences", "elements", f"{n}", n),
+                   Term("mults" if square else "cmps", "squares" if square else "absolute values",
+                        "elements", f"{n}", n),
+                   Term("adds", "additions (sum)", "elements − 1", f"{n} − 1", n - 1),
+                   Term("divs", "division (mean)", "1", "1", 1))
