@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from .capture import Call, OpCall, Trace, tensors_in
@@ -103,9 +104,19 @@ def _shapes_of(described) -> list[tuple]:
     return [tuple(t.shape) for t in tensors_in(described)]
 
 
+def _packed_params(module: nn.Module) -> list:
+    """Weights of quantized modules, kept packed (not as parameters): ``_weight_bias()``."""
+    out = []
+    for m in module.modules():
+        weight_bias = getattr(type(m), "_weight_bias", None)
+        if callable(weight_bias) and isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
+            out.extend(t for t in m._weight_bias() if t is not None)
+    return out
+
+
 def _unique_params(module: nn.Module) -> list:
     seen, out = set(), []
-    for p in module.parameters():
+    for p in [*module.parameters(), *_packed_params(module)]:
         if id(p) not in seen:
             seen.add(id(p))
             out.append(p)

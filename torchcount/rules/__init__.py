@@ -12,6 +12,7 @@
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
 from . import elementwise, reduction  # noqa: F401  (op rules and known-zero ops)
+from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, rule_for, zero_ops,
 )
