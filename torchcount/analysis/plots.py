@@ -1,0 +1,202 @@
+"""Plots (matplotlib, the ``plot`` extra, imported only here and only when a plot is made).
+
+- :func:`plot_layers`   per-layer bars: share of FLOPs, and share of measured time when the rows
+  have it (``row.extra["time_ms"]``, written by ``measure=True``);
+- :func:`plot_scaling`  a :func:`torchcount.scaling` sweep on log-log axes with the fitted slopes;
+- :func:`plot_roofline` achieved FLOP/s vs arithmetic intensity (FLOPs per byte) per layer, under
+  the compute and bandwidth ceilings (needs measured times).
+
+Each returns the ``matplotlib.figure.Figure`` and, given ``path``, saves it (PNG or SVG by suffix).
+Figures are built without pyplot and rendered with Agg, so no display is needed.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+TIME_KEYS = ("time_ms", "time")
+
+
+def _figure(**kw):
+    """A Figure not registered with pyplot (nothing global: no backend switch, no figure to close);
+    saving it renders with Agg."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("torchcount plots need matplotlib: pip install 'torchcount[plot]'") from exc
+    return Figure(**kw)
+
+
+def _save(fig, path) -> None:
+    if path is None:
+        return
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ValueError(f"plot path {str(path)!r}: use a .png or .svg (or .pdf) file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def _time(row) -> float | None:
+    for k in TIME_KEYS:
+        v = row.extra.get(k)
+        if isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def _leaf_rows(report, depth: int | None):
+    from ..report import visible_rows
+
+    return [(r, own) for r, own in visible_rows(report.layers, depth) if r.status != "covered"]
+
+
+def plot_layers(report, path=None, *, convention=None, depth: int | None = None, top: int | None = None,
+                title: str | None = None):
+    """Horizontal bars per layer: its share of the model's operations (under ``convention``), and
+    beside it its share of the measured time when the rows carry times. ``top`` keeps the largest
+    layers by operations."""
+    from ..conventions import get_convention
+
+    conv = get_convention(convention or report.convention)
+    rows = _leaf_rows(report, depth)
+    data = []
+    for r, own in rows:
+        cost = r.self_cost if own else r.cost
+        data.append((r.name + (" (self)" if own else ""), conv.ops(cost), _time(r)))
+    total_ops = sum(d[1] for d in data)
+    if not data or total_ops == 0:
+        raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
+    if top is not None:
+        data = sorted(data, key=lambda d: -d[1])[:top]
+    timed = all(d[2] is not None for d in data) and any(d[2] for d in data)
+    total_time = sum(d[2] for d in data) if timed else 0.0
+    fig = _figure(figsize=(8, 0.35 * len(data) + 1.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ys = list(range(len(data)))[::-1]
+    h = 0.4 if timed else 0.7
+    ax.barh([y + (h / 2 if timed else 0) for y in ys], [100 * d[1] / total_ops for d in data], height=h,
+            label=f"{conv.unit} [{conv.name}] share", color="tab:blue")
+    if timed:
+        ax.barh([y - h / 2 for y in ys], [100 * d[2] / total_time for d in data], height=h,
+                label="measured time share", color="tab:orange")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([d[0] for d in data], fontsize=8)
+    ax.set_xlabel("share of the model (%)")
+    ax.set_title(title or f"{report.model_name}: {conv.unit} share" + (" vs time share" if timed else "")
+                 + ("" if timed else " (no measured times)"))
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)
+    return fig
+
+
+def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str] | None = None,
+                 depth: int | None = 1, title: str | None = None):
+    """The sweep on log-log axes: markers at the measured sizes, the fitted power law as a line,
+    its slope in the legend. One series for the model (``total``) and one per layer (``layers``,
+    or every layer with ``depth`` ≤ the limit whose values are positive)."""
+    fig = _figure(figsize=(7, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    if layers is None:
+        layers = [p for p in result.layer_order
+                  if (depth is None or (p.count(".") + 1 if p else 0) <= depth)
+                  and (p, metric) in result.series and result.series[(p, metric)].fit.exponent is not None]
+    keys = [None, *layers]
+    sizes = [float(s) for s in result.sizes]
+    plotted = 0
+    for key in keys:
+        s = result.get(key, metric)
+        pts = [(x, v) for x, v in zip(sizes, s.values) if v is not None and v > 0]
+        if not pts:
+            continue
+        fit = s.fit
+        label = s.name + (f": slope {fit.exponent:.2f}" if fit.exponent is not None else "")
+        line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", label=label,
+                       linewidth=2.5 if key is None else 1.2)[0]
+        if fit.exponent is not None:
+            lo, hi = min(sizes), max(sizes)
+            xs = [lo * (hi / lo) ** (i / 20) for i in range(21)]
+            ax.plot(xs, [fit.coefficient * x ** fit.exponent for x in xs], "-", color=line.get_color(),
+                    linewidth=2.5 if key is None else 1.2)
+        plotted += 1
+    if plotted == 0:
+        raise ValueError(f"nothing positive to plot for metric {metric!r}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    names = {"ops": f"{result.convention.unit} [{result.convention.name}]", "macs": "MACs",
+             "params": "parameters", "steps": "sequential steps", "time_ms": "time (ms)"}
+    ax.set_xlabel(f"input size {result.var}")
+    ax.set_ylabel(names.get(metric, metric))
+    ax.set_title(title or f"{result.model_name}: {names.get(metric, metric)} vs {result.var} (log-log)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, path)
+    return fig
+
+
+def _peaks_from(report) -> tuple[float | None, float | None]:
+    extra = report.extra or {}
+    flops = extra.get("peak_flops")
+    bw = extra.get("peak_bandwidth")
+    peaks = extra.get("peaks")
+    if peaks is not None:
+        flops = flops or getattr(peaks, "fp32", None) or (peaks.get("fp32") if isinstance(peaks, dict) else None)
+        bw = bw or getattr(peaks, "bandwidth", None) or (peaks.get("bandwidth") if isinstance(peaks, dict)
+                                                         else None)
+    return flops, bw
+
+
+def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_bandwidth: float | None = None,
+                  depth: int | None = None, title: str | None = None):
+    """Roofline: each measured layer at (arithmetic intensity = FLOPs / bytes, achieved FLOP/s =
+    FLOPs / time), with the ceilings min(peak FLOP/s, intensity × peak bytes/s). FLOPs are
+    ``row.flops`` (the report's convention), bytes ``row.cost.bytes``, time ``row.extra["time_ms"]``.
+    Peaks come from the arguments, else ``report.extra`` (``peak_flops``/``peak_bandwidth`` or
+    ``peaks``); without peaks the points are drawn with no ceilings."""
+    points = []
+    for r, own in _leaf_rows(report, depth):
+        t = _time(r)
+        cost = r.self_cost if own else r.cost
+        flops = r.convention.ops(cost)
+        if t is None or t <= 0 or flops <= 0 or cost.bytes <= 0:
+            continue
+        points.append((r.name, flops / cost.bytes, flops / (t / 1e3)))
+    if not points:
+        raise ValueError(f"{report.model_name}: no layer has a measured time and nonzero FLOPs and bytes; "
+                         f"profile with measure=True for a roofline")
+    pf, pb = _peaks_from(report)
+    peak_flops, peak_bandwidth = peak_flops or pf, peak_bandwidth or pb
+    fig = _figure(figsize=(7, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    ai = [p[1] for p in points]
+    lo, hi = min(ai) / 4, max(ai) * 4
+    if peak_flops and peak_bandwidth:
+        ridge = peak_flops / peak_bandwidth
+        lo, hi = min(lo, ridge / 4), max(hi, ridge * 4)
+        xs = [lo * (hi / lo) ** (i / 100) for i in range(101)]
+        ax.plot(xs, [min(peak_flops, x * peak_bandwidth) for x in xs], "k-", linewidth=2,
+                label=f"roof: {peak_flops / 1e12:.3g} TFLOP/s, {peak_bandwidth / 1e9:.3g} GB/s")
+        ax.axvline(ridge, color="grey", linestyle=":", linewidth=1, label=f"ridge {ridge:.3g} FLOP/B")
+    elif peak_flops:
+        ax.axhline(peak_flops, color="k", linewidth=2, label=f"peak {peak_flops / 1e12:.3g} TFLOP/s")
+    elif peak_bandwidth:
+        xs = [lo, hi]
+        ax.plot(xs, [x * peak_bandwidth for x in xs], "k--", linewidth=2,
+                label=f"bandwidth {peak_bandwidth / 1e9:.3g} GB/s")
+    ax.scatter(ai, [p[2] for p in points], s=30, color="tab:red", zorder=3, label="layers (measured)")
+    for name, x, y in points:
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
+    ax.set_ylabel("achieved FLOP/s")
+    ax.set_title(title or f"{report.model_name}: roofline ({report.convention.name})")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    _save(fig, path)
+    return fig
+
+
+__all__ = ["plot_layers", "plot_scaling", "plot_roofline"]
