@@ -1,0 +1,304 @@
+"""Measured cost beside theoretical cost: time, memory and energy per layer (docs/measure.md).
+
+:func:`measure` is called by ``torchcount.profile(..., measure=True)``. It writes per-row results
+into ``row.extra`` and report-level results into ``report.extra``:
+
+row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``spread_ms``
+(interquartile range of the inclusive time), ``time%`` (inclusive share of the root), ``GFLOP/s``
+(achieved, ``flops`` convention), ``%peak``, ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
+``param_MiB``, ``peak_MiB`` (CUDA), and ``measure`` (a dict with the details and raw samples).
+
+report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
+``time_coverage``, ``memory``, ``energy``, ``time_vs_flops``, ``footer`` (summary lines printed
+under the table) and ``time_ms``/``time%`` for the totals row.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..conventions import CONVENTIONS
+from ..state import preserved
+from .bound import classify
+from .ceiling import measure_ceiling
+from .energy import DEFAULT_GRID_INTENSITY, measure_energy
+from .memory import MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
+from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
+from .timing import analyse_pass, make_clock, summarize, timing_hooks
+
+__all__ = ["measure", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
+           "measure_energy", "DEFAULT_GRID_INTENSITY", "MEASURED_COLUMNS"]
+
+#: the table columns of a measured report (also ``report.table(columns="measured")``)
+MEASURED_COLUMNS = ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak", "AI",
+                    "bound", "peak_MiB"]
+
+_FLOPS = CONVENTIONS["flops"]
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return None
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    ia = a.index if a.index is not None else torch.cuda.current_device()
+    ib = b.index if b.index is not None else torch.cuda.current_device()
+    return ia == ib
+
+
+def _move(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value if value.device == device else value.to(device)
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_move(v, device) for v in value)
+    if isinstance(value, list):
+        return [_move(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    return value
+
+
+def _first_float_dtype(*things) -> torch.dtype | None:
+    for thing in things:
+        if isinstance(thing, nn.Module):
+            for p in thing.parameters():
+                if p.is_floating_point():
+                    return p.dtype
+        elif isinstance(thing, torch.Tensor) and thing.is_floating_point():
+            return thing.dtype
+        elif isinstance(thing, (tuple, list)):
+            found = _first_float_dtype(*thing)
+            if found is not None:
+                return found
+        elif isinstance(thing, dict):
+            found = _first_float_dtype(*thing.values())
+            if found is not None:
+                return found
+    return None
+
+
+def resolve_device(model: nn.Module, device) -> torch.device:
+    own = _model_device(model)
+    asked = torch.device(device) if device is not None else None
+    if own is None:
+        own = asked or torch.device("cpu")
+    if asked is not None and not _same_device(own, asked):
+        raise ValueError(f"measure: the model's parameters are on {own} but device={str(asked)!r} was asked; "
+                         f"move the model first (model.to({str(asked)!r})) — torchcount does not move it")
+    if own.type == "meta":
+        raise ValueError("measure: the model is on the meta device, which has no time or memory to measure; "
+                         "profile without measure=True, or materialise the model on a real device")
+    return own
+
+
+def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None, warmup: int = 3,
+            repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
+            ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
+            peaks: Peaks | None = None):
+    """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
+
+    ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
+    and instrumented (timing hooks), interleaved so that drift affects both alike; then one memory
+    pass. ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a
+    large matmul and copy on the device and uses them as peaks; ``peaks=`` overrides the table.
+    ``energy=True`` runs the forward for ≥ ``energy_seconds`` against the NVML energy counter.
+    """
+    if not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"measure: warmup must be an int ≥ 0, got {warmup!r}")
+    dev = resolve_device(model, device)
+    args, kwargs = _move(args, dev), _move(kwargs, dev)
+    clock = make_clock(dev)
+    plain, passes = [], []
+
+    def forward():
+        return model(*args, **kwargs)
+
+    def one_pass() -> tuple[list[float], float]:
+        """One forward between two stamps taken outside any hook; one synchronisation."""
+        clock.start_pass()
+        s = clock.stamp()
+        forward()
+        e = clock.stamp()
+        stamps = clock.finish_pass()
+        return stamps, stamps[e] - stamps[s]
+
+    grad = torch.no_grad() if no_grad else torch.enable_grad()
+    rss_reset = reset_peak_rss() if dev.type == "cpu" else False
+    rss_before = current_rss_bytes() if dev.type == "cpu" else None
+    with preserved(model), grad:
+        for _ in range(warmup):
+            one_pass()
+            with timing_hooks(model, clock) as hooks:
+                one_pass()
+        for _ in range(repeat):  # plain and instrumented interleaved: drift affects both alike
+            plain.append(one_pass()[1])
+            with timing_hooks(model, clock) as hooks:
+                hooks.reset()
+                stamps, wall = one_pass()
+                passes.append(analyse_pass(hooks.calls, stamps, wall))
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+            base = torch.cuda.memory_allocated(dev)
+        with memory_hooks(model, dev) as mem:
+            forward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+            memory = {"kind": "cuda", "pass_peak_allocated": torch.cuda.max_memory_allocated(dev),
+                      "allocated_before": base}
+        else:
+            memory = {"kind": "cpu", "peak_rss": peak_rss_bytes(), "rss_before": rss_before,
+                      "peak_rss_reset": rss_reset}
+        dtype = _first_float_dtype(model, args, kwargs) or torch.float32
+        device_peaks = peaks or (measure_ceiling(dev, dtype) if ceiling else peaks_for(dev))
+        energy_result = None
+        if energy:
+            energy_result = measure_energy(forward, dev, summarize(plain).median / 1e9, grid_intensity,
+                                           energy_seconds)
+    _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
+          warmup, repeat)
+    return report
+
+
+def _ms(ns: float) -> float:
+    return ns / 1e6
+
+
+def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
+          warmup, repeat) -> None:
+    rows = list(report.layers)
+    if report.root is not None and report.root not in rows:
+        rows.append(report.root)
+    modules = {p: m for p, m in model.named_modules()}
+    plain_s = summarize(plain)
+    wall_s = summarize([p.wall_ns for p in passes])
+    root_s = summarize([p.root_ns for p in passes])
+    leaf_s = summarize([p.leaf_ns for p in passes])
+    total_flops = _FLOPS.ops(report.total.cost)
+    root_ns = root_s.median
+    shares = []
+    for row in rows:
+        incl = [p.inclusive.get(row.path) for p in passes]
+        excl = [p.exclusive.get(row.path) for p in passes]
+        if any(v is None for v in incl):
+            row.extra["measure"] = {"status": "not timed (not called in every measured pass)"}
+            continue
+        inc, exc = summarize(incl), summarize(excl)
+        flops = _FLOPS.ops(row.cost)
+        nbytes = row.cost.bytes
+        conv = "Conv" in row.type
+        module = modules.get(row.path, row.module)
+        row_dtype = _first_float_dtype(module) if module is not None else None
+        row_dtype = row_dtype or dtype
+        peak_flops = device_peaks.flops_for(row_dtype, tf32=uses_tf32(dev, conv))
+        verdict = classify(flops, nbytes, inc.median / 1e9, peak_flops, device_peaks.bandwidth)
+        m = mem.get(row.path, {})
+        params_b, buffers_b = state_bytes(module) if module is not None else (0, 0)
+        detail = {
+            "inclusive_ms": _ms(inc.median), "inclusive_q1_ms": _ms(inc.q1), "inclusive_q3_ms": _ms(inc.q3),
+            "exclusive_ms": _ms(exc.median), "exclusive_q1_ms": _ms(exc.q1), "exclusive_q3_ms": _ms(exc.q3),
+            "inclusive_ns": incl, "exclusive_ns": excl, "flops": flops, "bytes": nbytes,
+            "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
+            "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
+            "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
+            "why": verdict.why, "act_bytes": m.get("act_bytes"), "param_bytes": params_b,
+            "buffer_bytes": buffers_b,
+        }
+        ex = row.extra
+        ex["time_ms"] = _ms(inc.median)
+        ex["self_ms"] = _ms(exc.median)
+        ex["spread_ms"] = _ms(inc.spread)
+        ex["time%"] = f"{100 * inc.median / root_ns:.1f}%" if root_ns > 0 else None
+        if verdict.bound == "invalid":  # never shown as a fact
+            ex["GFLOP/s"] = "invalid"
+            ex["%peak"] = "invalid"
+        else:
+            ex["GFLOP/s"] = verdict.flops_per_s / 1e9 if verdict.flops_per_s is not None and flops else None
+            ex["%peak"] = f"{verdict.pct_peak:.1f}%" if verdict.pct_peak is not None and flops else None
+        ex["AI"] = verdict.intensity
+        ex["bound"] = verdict.bound
+        ex["act_MiB"] = m["act_bytes"] / MiB if m.get("act_bytes") is not None else None
+        ex["param_MiB"] = (params_b + buffers_b) / MiB
+        if memory["kind"] == "cuda" and m.get("peak") is not None:
+            ex["peak_MiB"] = m["peak"] / MiB
+            detail["peak_allocated"] = m["peak"]
+            detail["allocated_at_entry"] = m.get("at_entry")
+        ex["measure"] = detail
+        # self time share vs self FLOPs share: both partition the root
+        if root_ns > 0 and total_flops > 0:
+            shares.append((100 * exc.median / root_ns - 100 * _FLOPS.ops(row.self_cost) / total_flops,
+                           row, 100 * exc.median / root_ns, 100 * _FLOPS.ops(row.self_cost) / total_flops))
+
+    shares.sort(key=lambda s: s[0], reverse=True)
+    time_vs_flops = [{"path": r.name, "type": r.type, "time_share": t, "flops_share": f}
+                     for d, r, t, f in shares[:5] if d > 1.0]
+    coverage = leaf_s.median / plain_s.median if plain_s.median > 0 else None
+    overhead = wall_s.median / plain_s.median if plain_s.median > 0 else None
+    label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    extra = report.extra
+    extra.update({
+        "device": str(dev), "device_name": label, "dtype": str(dtype).replace("torch.", ""),
+        "warmup": warmup, "repeat": repeat, "peaks": device_peaks.as_dict(),
+        "plain_ms": _ms(plain_s.median), "plain_spread_ms": _ms(plain_s.spread),
+        "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
+        "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
+        "time_ms": _ms(root_s.median), "time%": "100.0%",
+        "memory": memory, "time_vs_flops": time_vs_flops,
+        "energy": energy_result if energy_result is not None else {"status": "not requested"},
+    })
+    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks)
+
+
+def _mib(n) -> str:
+    return "unknown" if n is None else f"{n / MiB:,.1f} MiB"
+
+
+def _footer(extra: dict, peaks: Peaks) -> list[str]:
+    lines = [
+        f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
+        f"{extra['warmup']} warm-up; forward without hooks {extra['plain_ms']:.3f} ms "
+        f"(IQR {extra['plain_spread_ms']:.3f}), with timing hooks {extra['instrumented_ms']:.3f} ms → "
+        f"overhead ×{extra['overhead']:.2f}; coverage {extra['time_coverage']:.0%} "
+        f"(Σ leaf exclusive ÷ forward without hooks)",
+    ]
+    if peaks.kind == "unknown":
+        lines.append(f"peaks: unknown for {peaks.name} — {peaks.source}; %peak and bound not given")
+    else:
+        flops = peaks.flops_for(torch.float32)
+        lines.append(f"peaks ({peaks.kind}): {peaks.name}" + (
+            f", FP32 {flops / 1e12:.3g} TFLOP/s" if flops else "") + (
+            f", {peaks.bandwidth / 1e9:.4g} GB/s" if peaks.bandwidth else "") + f" — {peaks.source}")
+    mem = extra["memory"]
+    if mem["kind"] == "cuda":
+        lines.append(f"memory: peak allocated during the pass {_mib(mem['pass_peak_allocated'])} "
+                     f"({_mib(mem['allocated_before'])} allocated before it); peak_MiB per layer is the "
+                     "peak allocated while it ran")
+    else:
+        since = "this run (peak mark reset before it)" if mem["peak_rss_reset"] else "the process's start"
+        lines.append(f"memory: peak resident set size of the whole process since {since}: "
+                     f"{_mib(mem['peak_rss'])} (CPU: no per-layer figure)")
+    e = extra["energy"]
+    if e.get("status") == "measured":
+        lines.append(f"energy: {e['J_per_forward']:.4g} J per forward ({e['source']}, {e['passes']} passes in "
+                     f"{e['seconds']:.2f} s, {e['watts']:.0f} W); CO₂e {e['CO2e_g_per_forward'] * 1e3:.4g} mg "
+                     f"per forward at {e['grid_intensity_g_per_kWh']:g} g/kWh")
+    elif e.get("status") == "unavailable":
+        lines.append(f"energy: unavailable — {e['why']}")
+    if extra["time_vs_flops"]:
+        lines.append("time share ≫ FLOPs share (self): " + "; ".join(
+            f"{t['path']} ({t['type']}) {t['time_share']:.1f}% of time for {t['flops_share']:.1f}% of FLOPs"
+            for t in extra["time_vs_flops"][:3]))
+    return lines

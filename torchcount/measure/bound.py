@@ -1,0 +1,70 @@
+"""Theory beside measurement: achieved rate, share of peak, arithmetic intensity and the bound.
+
+Roofline reasoning (Williams, Waterman & Patterson, CACM 2009) with the "overhead" class of
+He, *Making Deep Learning Go Brrrr From First Principles* (2022):
+
+- ideal compute time  ``t_c = FLOPs / peak_flops``; ideal memory time ``t_m = bytes / peak_bandwidth``;
+- the roofline time ``t_ideal = max(t_c, t_m)`` is the least the layer could take on this device;
+- if the measured time is more than ``1 / overhead_threshold`` times ``t_ideal`` (default 10×), neither
+  arithmetic nor memory traffic explains it: the layer is **overhead-bound** (launch, dispatch, Python);
+- otherwise it is **compute-bound** when ``t_c ≥ t_m`` (arithmetic intensity at or above the ridge point
+  ``peak_flops / peak_bandwidth``) and **memory-bound** when not.
+
+A measured rate above the peak (FLOP/s or bytes/s, beyond a 5% tolerance for clock boost and timer
+resolution) cannot be true: the row is marked **invalid** and its rate is not shown as a fact. The
+usual causes are a FLOP count that overstates the kernel's work (an algorithmic shortcut such as
+Winograd/FFT convolution, or work skipped), bytes that stayed in cache, or a timing that missed
+asynchronous work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: a rate up to 5% above the datasheet peak is tolerated (boost clocks, timer resolution)
+ABOVE_PEAK_TOLERANCE = 1.05
+#: a layer that reaches less than this fraction of its roofline time is overhead-bound
+OVERHEAD_THRESHOLD = 0.10
+
+
+@dataclass(frozen=True)
+class Verdict:
+    flops_per_s: float | None  # achieved, None if no time
+    bytes_per_s: float | None
+    intensity: float | None  # FLOPs / byte
+    pct_peak: float | None  # achieved FLOP/s as % of the peak FLOP/s
+    bound: str  # "compute", "memory", "overhead", "invalid", "unknown"
+    why: str
+
+
+def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | None,
+             peak_bandwidth: float | None, overhead_threshold: float = OVERHEAD_THRESHOLD) -> Verdict:
+    """Classify one measured layer. ``seconds`` is its measured time; peaks may be ``None`` (unknown)."""
+    if flops < 0 or nbytes < 0:
+        raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
+    intensity = flops / nbytes if nbytes > 0 else None
+    if seconds is None or seconds <= 0:
+        return Verdict(None, None, intensity, None, "unknown", "no measured time")
+    rate = flops / seconds
+    bw = nbytes / seconds
+    pct = 100.0 * rate / peak_flops if peak_flops else None
+    if peak_flops and rate > peak_flops * ABOVE_PEAK_TOLERANCE:
+        return Verdict(rate, bw, intensity, pct, "invalid",
+                       f"{rate / 1e12:.3g} TFLOP/s is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
+    if peak_bandwidth and bw > peak_bandwidth * ABOVE_PEAK_TOLERANCE:
+        return Verdict(rate, bw, intensity, pct, "invalid",
+                       f"{bw / 1e9:.3g} GB/s is above the peak bandwidth {peak_bandwidth / 1e9:.3g} GB/s")
+    if not peak_flops or not peak_bandwidth:
+        return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True)")
+    t_c = flops / peak_flops
+    t_m = nbytes / peak_bandwidth
+    ideal = max(t_c, t_m)
+    if ideal < overhead_threshold * seconds:
+        return Verdict(rate, bw, intensity, pct, "overhead",
+                       f"roofline time {ideal * 1e6:.3g} µs is {ideal / seconds:.1%} of the measured "
+                       f"{seconds * 1e6:.3g} µs")
+    if t_c >= t_m:
+        return Verdict(rate, bw, intensity, pct, "compute",
+                       f"intensity {intensity:.3g} FLOP/B ≥ ridge {peak_flops / peak_bandwidth:.3g}"
+                       if intensity is not None else "no memory traffic")
+    return Verdict(rate, bw, intensity, pct, "memory",
+                   f"intensity {intensity:.3g} FLOP/B < ridge {peak_flops / peak_bandwidth:.3g}")

@@ -1,0 +1,96 @@
+"""Energy per forward pass from a hardware energy counter, and its CO₂e.
+
+NVIDIA GPUs (Volta and later) expose a cumulative board energy counter through NVML
+(``nvmlDeviceGetTotalEnergyConsumption``, millijoules; package ``nvidia-ml-py``). The forward is
+run in a loop of at least ``min_seconds`` (default 1 s, well above the counter's update period),
+the counter is read before and after, and the difference is divided by the number of passes.
+It is the whole board's energy, idle power included, during the loop.
+
+Where there is no counter — a CPU (RAPL is not read), a GPU older than Volta, NVML missing — the
+result is ``{"status": "unavailable", "why": ...}``: never 0.
+
+CO₂e = energy [kWh] × grid intensity [g CO₂e/kWh]. The default intensity is the world average
+of electricity generation in 2023, 480 g/kWh (Ember, *Global Electricity Review 2024*); pass
+``grid_intensity=`` for your grid.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+
+#: g CO₂e per kWh: world average 2023 (Ember, Global Electricity Review 2024)
+DEFAULT_GRID_INTENSITY = 480.0
+J_PER_KWH = 3.6e6
+
+
+def unavailable(why: str) -> dict:
+    return {"status": "unavailable", "why": why}
+
+
+def co2e_grams(joules: float, grid_intensity: float) -> float:
+    """Grams of CO₂e for ``joules`` of electricity at ``grid_intensity`` g/kWh."""
+    return joules / J_PER_KWH * grid_intensity
+
+
+def _nvml_handle(device: torch.device):
+    import pynvml  # nvidia-ml-py
+
+    pynvml.nvmlInit()
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(index)
+    bus = getattr(props, "pci_bus_id", None)
+    if bus is not None:  # CUDA and NVML may number devices differently (CUDA_VISIBLE_DEVICES)
+        domain = getattr(props, "pci_domain_id", 0)
+        dev = getattr(props, "pci_device_id", 0)
+        try:
+            return pynvml, pynvml.nvmlDeviceGetHandleByPciBusId(f"{domain:08X}:{bus:02X}:{dev:02X}.0")
+        except pynvml.NVMLError:
+            pass
+    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
+
+
+def measure_energy(run_once: Callable[[], None], device: torch.device, seconds_per_pass: float,
+                   grid_intensity: float = DEFAULT_GRID_INTENSITY, min_seconds: float = 1.0) -> dict:
+    """Joules per call of ``run_once`` (one forward) on ``device``, over a loop of ≥ ``min_seconds``."""
+    if grid_intensity < 0:
+        raise ValueError(f"grid_intensity must be ≥ 0 g/kWh, got {grid_intensity}")
+    if device.type != "cuda":
+        return unavailable(f"no energy counter for {device.type} (only NVIDIA GPUs via NVML are read)")
+    try:
+        pynvml, handle = _nvml_handle(device)
+    except ImportError:
+        return unavailable("nvidia-ml-py is not installed (pip install nvidia-ml-py)")
+    except Exception as exc:  # NVML library missing, driver too old, …
+        return unavailable(f"NVML unavailable: {exc}")
+    try:
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    except Exception as exc:
+        return unavailable(f"this GPU has no NVML energy counter ({exc}); it needs Volta or later")
+    n = max(1, math.ceil(min_seconds / max(seconds_per_pass, 1e-6)))
+    passes = 0
+    torch.cuda.synchronize(device)
+    start_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    t0 = time.perf_counter()
+    while True:
+        for _ in range(n):
+            run_once()
+        passes += n
+        torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_seconds:
+            break
+        n = max(1, math.ceil(n * (min_seconds - elapsed) / max(elapsed, 1e-6)))
+    end_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    joules = (end_mj - start_mj) / 1000.0
+    if joules <= 0:
+        return unavailable(f"the NVML energy counter did not advance over {elapsed:.2f} s")
+    per_pass = joules / passes
+    return {
+        "status": "measured", "source": "NVML total energy counter (whole board)",
+        "passes": passes, "seconds": elapsed, "joules": joules, "watts": joules / elapsed,
+        "J_per_forward": per_pass, "grid_intensity_g_per_kWh": grid_intensity,
+        "CO2e_g_per_forward": co2e_grams(per_pass, grid_intensity),
+    }

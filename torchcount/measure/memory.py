@@ -1,0 +1,173 @@
+"""Memory: theoretical activation bytes per module, parameter/buffer bytes, measured peaks.
+
+- **Activation bytes** of a call: the bytes of the *unique storages* of its outputs that are new —
+  an output that is a view of an input or of a parameter, or an input modified in place, shares an
+  existing storage and adds nothing; several outputs viewing one new storage (``chunk``) count it once.
+- **CUDA**: the peak of ``torch.cuda.memory_allocated`` while each module runs. Nesting is handled
+  by :class:`PeakTracker`: entering a module folds the allocator's peak so far into the parent's
+  running maximum, then resets the allocator's peak; leaving it folds its own peak back into the
+  parent. Host-side allocator queries only — no synchronisation.
+- **CPU**: no per-module figure. The process's peak resident set size (``VmHWM``) for the run:
+  reset through ``/proc/self/clear_refs`` where Linux allows it, else the peak since the process
+  started (``resource.getrusage``) — said so in the report. It counts everything in the process.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+MiB = 1024 * 1024
+
+
+class PeakTracker:
+    """Per-module peak allocated memory, correct under nesting.
+
+    ``allocated()`` gives the bytes allocated now, ``peak()`` the allocator's peak since the last
+    ``reset()``. Each :meth:`enter` must be matched by an :meth:`exit`, which returns
+    ``(allocated at entry, peak while the module ran)``.
+    """
+
+    def __init__(self, allocated: Callable[[], int], peak: Callable[[], int], reset: Callable[[], None]):
+        self.allocated, self.peak, self.reset = allocated, peak, reset
+        self._stack: list[list[int]] = []  # [allocated at entry, running max seen by earlier resets]
+
+    def enter(self) -> None:
+        if self._stack:
+            self._stack[-1][1] = max(self._stack[-1][1], self.peak())
+        self.reset()
+        now = self.allocated()
+        self._stack.append([now, now])
+
+    def exit(self) -> tuple[int, int]:
+        at_entry, carried = self._stack.pop()
+        peak = max(carried, self.peak())
+        if self._stack:
+            self._stack[-1][1] = max(self._stack[-1][1], peak)
+        return at_entry, peak
+
+
+def cuda_tracker(device: torch.device) -> PeakTracker:
+    return PeakTracker(lambda: torch.cuda.memory_allocated(device), lambda: torch.cuda.max_memory_allocated(device),
+                       lambda: torch.cuda.reset_peak_memory_stats(device))
+
+
+def _tensors(value, out: list) -> list:
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _tensors(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensors(v, out)
+    elif hasattr(value, "to_tuple"):  # transformers ModelOutput
+        _tensors(value.to_tuple(), out)
+    return out
+
+
+def _storage_key(t: torch.Tensor):
+    try:
+        return t.untyped_storage().data_ptr(), t.device
+    except Exception:  # tensors without storage (sparse, nested, functional wrappers)
+        return None
+
+
+def new_output_bytes(args, kwargs, output, module: nn.Module) -> int:
+    """Bytes of the unique new storages among ``output``'s tensors (see the module docstring)."""
+    existing = set()
+    for t in _tensors((args, kwargs), []) + list(module.parameters()) + list(module.buffers()):
+        key = _storage_key(t)
+        if key is not None:
+            existing.add(key)
+    seen, total = set(), 0
+    for t in _tensors(output, []):
+        key = _storage_key(t)
+        if key is None or key in existing or key in seen:
+            continue
+        seen.add(key)
+        total += t.untyped_storage().nbytes()
+    return total
+
+
+def state_bytes(module: nn.Module) -> tuple[int, int]:
+    """Bytes of the unique parameters and buffers in ``module``'s subtree."""
+    params = {id(p): p for p in module.parameters()}
+    buffers = {id(b): b for b in module.buffers()}
+    return (sum(p.numel() * p.element_size() for p in params.values()),
+            sum(b.numel() * b.element_size() for b in buffers.values()))
+
+
+@contextmanager
+def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
+    """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "peak", "at_entry"}}``
+    filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
+    results: dict[str, dict] = {}
+    tracker = cuda_tracker(device) if device.type == "cuda" else None
+    handles = []
+
+    def hooks_for(path):
+        def pre(module, args):
+            if tracker is not None:
+                tracker.enter()
+
+        def post(module, args, kwargs, output):
+            entry = results.setdefault(path, {"act_bytes": 0, "peak": 0, "at_entry": None})
+            if tracker is not None:
+                at_entry, peak = tracker.exit()
+                entry["peak"] = max(entry["peak"], peak)
+                if entry["at_entry"] is None:
+                    entry["at_entry"] = at_entry
+            entry["act_bytes"] += new_output_bytes(args, kwargs, output, module)
+
+        return pre, post
+
+    try:
+        for path, module in model.named_modules():
+            pre, post = hooks_for(path)
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post, with_kwargs=True))
+        yield results
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# ---- CPU: the process's peak resident set size ------------------------------------------------
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark for this process; False where not permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except Exception:
+        return None
+
+
+def current_rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None

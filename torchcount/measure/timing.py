@@ -1,0 +1,195 @@
+"""Per-layer wall-clock time from per-module hooks.
+
+Each module gets a forward pre-hook and a forward hook (``always_call=True``) that take a
+*stamp*; a stamp is ``time.perf_counter_ns()`` on CPU and a pooled ``torch.cuda.Event`` recorded
+on the current stream on CUDA — no host synchronisation inside a hook. After the pass the clock
+synchronises once and turns stamps into nanoseconds.
+
+From the stamps of one pass: inclusive time of a call = end − start; exclusive (self) time =
+inclusive − Σ inclusive of its direct child calls. Per module, calls of one pass are summed. Σ of
+all exclusive times of one pass equals the inclusive time of the root call exactly (a telescoping
+sum), on CPU in integer nanoseconds.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+class CpuClock:
+    """Host timestamps in integer nanoseconds."""
+
+    resolution_ns = 1  # nominal; perf_counter_ns resolution is reported by time.get_clock_info
+
+    def __init__(self):
+        self._stamps: list[int] = []
+
+    def start_pass(self) -> None:
+        self._stamps.clear()
+
+    def stamp(self) -> int:
+        self._stamps.append(time.perf_counter_ns())
+        return len(self._stamps) - 1
+
+    def finish_pass(self) -> list[float]:
+        first = self._stamps[0] if self._stamps else 0
+        return [s - first for s in self._stamps]
+
+
+class CudaClock:
+    """CUDA events recorded on the current stream, reused across passes; one sync per pass."""
+
+    resolution_ns = 500  # cudaEventElapsedTime resolution is about 0.5 µs
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._pool: list = []
+        self._n = 0
+
+    def start_pass(self) -> None:
+        self._n = 0
+
+    def stamp(self) -> int:
+        if self._n == len(self._pool):
+            self._pool.append(torch.cuda.Event(enable_timing=True))
+        self._pool[self._n].record()  # the current stream; no synchronisation
+        self._n += 1
+        return self._n - 1
+
+    def finish_pass(self) -> list[float]:
+        torch.cuda.synchronize(self.device)  # the one synchronisation of the pass
+        if not self._n:
+            return []
+        first = self._pool[0]
+        return [0.0] + [first.elapsed_time(self._pool[i]) * 1e6 for i in range(1, self._n)]
+
+
+def make_clock(device: torch.device):
+    return CudaClock(device) if device.type == "cuda" else CpuClock()
+
+
+class TimingHooks:
+    """The pre/post hook pair of every module; records ``[path, start, end, parent]`` per call."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.calls: list[list] = []
+        self._stack: list[int] = []
+
+    def reset(self) -> None:
+        self.calls = []
+        self._stack = []
+
+    def hooks_for(self, path: str):
+        clock = self.clock
+        me = self
+
+        def pre(module, args):
+            parent = me._stack[-1] if me._stack else -1
+            me._stack.append(len(me.calls))
+            me.calls.append([path, -1, -1, parent])
+            me.calls[-1][1] = clock.stamp()  # last thing before the module runs
+
+        def post(module, args, output):
+            end = clock.stamp()  # first thing after it returns
+            if me._stack:
+                me.calls[me._stack.pop()][2] = end
+
+        return pre, post
+
+
+@contextmanager
+def timing_hooks(model: nn.Module, clock) -> Iterator[TimingHooks]:
+    """Hook every module for timing; every hook is removed on exit, also on error."""
+    hooks = TimingHooks(clock)
+    handles = []
+    try:
+        for path, module in model.named_modules():
+            pre, post = hooks.hooks_for(path)
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(post, always_call=True))
+        yield hooks
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass
+class PassTiming:
+    """One instrumented pass: per module path, inclusive and exclusive ns summed over its calls."""
+
+    inclusive: dict[str, float]
+    exclusive: dict[str, float]
+    root_ns: float  # Σ inclusive of the top-level calls (the root module's call)
+    leaf_ns: float  # Σ exclusive (= inclusive) of calls that called no hooked module
+    wall_ns: float  # the whole instrumented forward, stamped outside the hooks
+
+
+def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> PassTiming:
+    n = len(calls)
+    incl = [0.0] * n
+    has_child = [False] * n
+    for i, (_, s, e, _) in enumerate(calls):
+        if s < 0 or e < 0:
+            raise RuntimeError(f"module '{calls[i][0] or '(root)'}' has no end stamp: its forward hook did "
+                               "not run (the forward raised or a hook was removed mid-pass)")
+        incl[i] = stamps[e] - stamps[s]
+    excl = list(incl)
+    for i, (_, _, _, parent) in enumerate(calls):
+        if parent >= 0:
+            excl[parent] -= incl[i]
+            has_child[parent] = True
+    inclusive: dict[str, float] = {}
+    exclusive: dict[str, float] = {}
+    root = leaf = 0.0
+    for i, (path, _, _, parent) in enumerate(calls):
+        # a module re-entered inside itself (recursion) would count its inner call twice inclusively
+        nested = _is_inside_same(calls, i)
+        if not nested:
+            inclusive[path] = inclusive.get(path, 0.0) + incl[i]
+        else:
+            inclusive.setdefault(path, 0.0)
+        exclusive[path] = exclusive.get(path, 0.0) + excl[i]
+        if parent < 0:
+            root += incl[i]
+        if not has_child[i]:
+            leaf += incl[i]
+    return PassTiming(inclusive, exclusive, root, leaf, wall_ns)
+
+
+def _is_inside_same(calls: list[list], i: int) -> bool:
+    path = calls[i][0]
+    p = calls[i][3]
+    while p >= 0:
+        if calls[p][0] == path:
+            return True
+        p = calls[p][3]
+    return False
+
+
+@dataclass
+class Summary:
+    median: float
+    q1: float
+    q3: float
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range."""
+        return self.q3 - self.q1
+
+
+def summarize(samples: list[float]) -> Summary:
+    if not samples:
+        raise ValueError("no samples")
+    if len(samples) == 1:
+        return Summary(samples[0], samples[0], samples[0], list(samples))
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return Summary(statistics.median(samples), q1, q3, list(samples))
