@@ -145,7 +145,8 @@ class Report:
         conv = get_convention(convention or self.convention)
         rows = visible_rows(self.layers, depth)
         total_ops = conv.ops(self.total.cost)
-        cols = list(columns) if columns is not None else DEFAULT_COLUMNS
+        cols = list(COLUMN_PRESETS.get(columns, [columns]) if isinstance(columns, str) else columns) \
+            if columns is not None else DEFAULT_COLUMNS
         fmt = _human if units else _grouped
         body = []
         for row, own in rows:
@@ -190,6 +191,7 @@ class Report:
                 f"{u.what} ×{u.calls} in '{u.path or '(root)'}'" for u in self.uncounted[:8])
                 + (" …" if len(self.uncounted) > 8 else ""))
         lines.extend(self.notes)
+        lines.extend(self.extra.get("footer", ()))  # summary lines of later stages (measure)
         return lines
 
     def __str__(self) -> str:
@@ -274,6 +276,9 @@ class Report:
 
 
 DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "ops", "share"]
+#: named column sets for ``table(columns=...)``; "measured" needs ``profile(..., measure=True)``
+COLUMN_PRESETS = {"measured": ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak",
+                               "AI", "bound", "peak_MiB"]}
 _ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left"}
 
 
