@@ -40,6 +40,7 @@ class TensorMeta(NamedTuple):
 
 
 _ITEMSIZE: dict[torch.dtype, int] = {}
+_UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -56,6 +57,8 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
     (in-place op) or is a view is marked ``aliased``.
     """
     if isinstance(value, torch.Tensor):
+        if isinstance(value, _UNINITIALIZED):  # a lazy parameter being materialised: no shape yet
+            return "<uninitialized>"
         aliased = value._is_view() or any(value is t for t in inputs)
         return TensorMeta(tuple(value.shape), value.dtype, aliased)
     if isinstance(value, (tuple, list)):

@@ -65,7 +65,8 @@ def preserved(model: nn.Module, copy_params: bool = False) -> Iterator[Preserved
         for m, flag in training:
             m.training = flag
         for p, flag in requires_grad:
-            p.requires_grad_(flag)
+            if not is_lazy(p) and p.requires_grad != flag:
+                p.requires_grad_(flag)
         with torch.no_grad():
             for owner, name, original, saved in buffers:
                 if getattr(owner, name, None) is not original:

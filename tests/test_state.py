@@ -1,0 +1,210 @@
+"""Guarantee 1: after profile — on success, when the forward raises, on KeyboardInterrupt —
+the model is as it was found: no hooks added, the same training flags, the same
+requires_grad flags, bit-identical parameters and buffers, the caller's grad mode, and
+the caller's input tensors untouched."""
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+import torchcount
+from torchcount import ForwardError, ParameterModifiedError
+
+
+def _bits(t: torch.Tensor) -> bytes:
+    """The exact bytes of a tensor (NaN-safe, -0.0 ≠ 0.0)."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def snapshot(model: nn.Module) -> dict:
+    return {
+        "hooks": {name: (dict(m._forward_hooks), dict(m._forward_pre_hooks),
+                         dict(m._forward_hooks_with_kwargs), dict(m._forward_hooks_always_called),
+                         dict(m._backward_hooks))
+                  for name, m in model.named_modules()},
+        "training": {name: m.training for name, m in model.named_modules()},
+        "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
+        "params": {name: (p.dtype, tuple(p.shape), _bits(p)) for name, p in model.named_parameters()},
+        "buffers": {name: (b.dtype, tuple(b.shape), _bits(b)) for name, b in model.named_buffers()},
+        "buffer_ids": {name: id(b) for name, b in model.named_buffers()},
+    }
+
+
+class Stateful(nn.Module):
+    """Everything a forward can disturb: BatchNorm running stats in train mode, a
+    spectral-norm power iteration (buffers _u/_v), a submodule in eval mode, a frozen
+    parameter, a user's own hook; and a forward that flips flags and grad mode itself."""
+
+    def __init__(self, fail: BaseException | None = None):
+        super().__init__()
+        self.fail = fail
+        self.relu = nn.ReLU(inplace=True)  # first layer writes in place: the input must survive
+        self.bn = nn.BatchNorm1d(4)
+        self.sn = spectral_norm(nn.Linear(4, 4))
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+        self.evaluated = nn.BatchNorm1d(4).eval()
+        self.drop = nn.Dropout(0.5)
+        self.user_calls = 0
+        self.bn.register_forward_hook(self._user_hook)
+
+    def _user_hook(self, module, args, output):
+        self.user_calls += 1
+
+    def forward(self, x):
+        x = self.relu(x)
+        x = self.bn(x)
+        x = self.sn(x)
+        self.evaluated.train()  # a forward that changes flags itself
+        self.sn.parametrizations.weight.original.requires_grad_(False)
+        torch.set_grad_enabled(not torch.is_grad_enabled())
+        x = self.evaluated(self.frozen(x))
+        if self.fail is not None:
+            raise self.fail
+        return self.drop(x)
+
+
+def _input():
+    torch.manual_seed(0)
+    return torch.randn(8, 4)
+
+
+def _run(model, x, expect):
+    if expect is None:
+        return torchcount.profile(model, x, warn=False)
+    with pytest.raises(expect):
+        torchcount.profile(model, x, warn=False)
+
+
+CASES = [
+    pytest.param(None, None, id="success"),
+    pytest.param(ValueError("boom"), ForwardError, id="forward-raises"),
+    pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="keyboard-interrupt"),
+]
+
+
+@pytest.mark.parametrize("fail, expect", CASES)
+@pytest.mark.parametrize("grad", [True, False])
+def test_model_left_as_found(fail, expect, grad):
+    model = Stateful(fail)
+    model.train()
+    model.evaluated.eval()
+    with torch.no_grad():  # non-trivial running stats, so a reset would show too
+        model.bn(torch.randn(16, 4) * 3 + 1)
+    assert int(model.bn.num_batches_tracked) == 1
+    model.user_calls = 0
+    before = snapshot(model)
+    x = _input()
+    x_before = _bits(x)
+    torch.set_grad_enabled(grad)
+    try:
+        _run(model, x, expect)
+        assert torch.is_grad_enabled() is grad
+    finally:
+        torch.set_grad_enabled(True)
+    after = snapshot(model)
+    for key in before:
+        assert after[key] == before[key], key
+    assert int(model.bn.num_batches_tracked) == 1
+    assert _bits(x) == x_before  # ReLU(inplace=True) ran on a copy
+    assert model.user_calls == 1  # the user's hook ran and is still there
+
+
+def test_the_forward_really_disturbs_the_state():
+    """The test above is only meaningful if the same forward, run bare, changes everything."""
+    model = Stateful()
+    before = snapshot(model)
+    x = _input()
+    x_before = _bits(x)
+    model(x)
+    after = snapshot(model)
+    torch.set_grad_enabled(True)
+    assert after["buffers"]["bn.running_mean"] != before["buffers"]["bn.running_mean"]
+    assert after["buffers"]["bn.num_batches_tracked"] != before["buffers"]["bn.num_batches_tracked"]
+    assert after["buffers"]["sn.parametrizations.weight.0._u"] != before["buffers"]["sn.parametrizations.weight.0._u"]
+    assert after["training"]["evaluated"] is True and before["training"]["evaluated"] is False
+    assert after["requires_grad"] != before["requires_grad"]
+    assert _bits(x) != x_before
+
+
+def test_hooks_removed_on_every_submodule_of_a_deep_model():
+    model = nn.Sequential(*[nn.Sequential(nn.Linear(3, 3), nn.ReLU()) for _ in range(4)])
+    before = snapshot(model)
+    torchcount.profile(model, torch.randn(2, 3))
+    assert snapshot(model)["hooks"] == before["hooks"]
+    assert all(len(h[0]) == 0 and len(h[1]) == 0 for h in before["hooks"].values())
+
+
+def test_in_place_parameter_write_is_an_error_by_default():
+    class Clamp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            with torch.no_grad():
+                self.lin.weight.clamp_(-0.1, 0.1)
+            return self.lin(x)
+
+    model = Clamp()
+    with torch.no_grad():
+        model.lin.weight.fill_(0.5)
+    with pytest.raises(ParameterModifiedError, match="lin.weight"):
+        torchcount.profile(model, torch.randn(2, 3))
+    # the documented limit: without a copy the write stays
+    assert torch.all(model.lin.weight == 0.1)
+
+
+def test_copy_params_restores_in_place_parameter_writes():
+    class Clamp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            with torch.no_grad():
+                self.lin.weight.clamp_(-0.1, 0.1)
+            return self.lin(x)
+
+    model = Clamp()
+    with torch.no_grad():
+        model.lin.weight.fill_(0.5)
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3), copy_params=True)
+    assert snapshot(model)["params"] == before["params"]
+    assert any("restored" in n and "lin.weight" in n for n in report.notes)
+    assert report.total.macs == 2 * 3 * 3  # rows·n·k
+
+
+def test_lazy_module_is_materialised_with_a_note():
+    model = nn.Sequential(nn.LazyLinear(5))
+    report = torchcount.profile(model, torch.randn(2, 7))
+    assert tuple(model[0].weight.shape) == (5, 7)
+    assert report.total.params == 7 * 5 + 5
+    assert report.total.macs == 2 * 7 * 5
+    assert any("lazy" in n and "0.weight" in n for n in report.notes)
+
+
+def test_rebound_buffer_is_put_back():
+    class Rebind(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", torch.zeros(()))
+
+        def forward(self, x):
+            self.count = self.count + 1  # a new tensor bound to the buffer name
+            return x * 2
+
+    model = Rebind()
+    original = model.count
+    torchcount.profile(model, torch.randn(3))
+    assert model.count is original and float(original) == 0.0
+
+
+def test_meta_device_model_is_fine():
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(16, 8), nn.BatchNorm1d(8))
+    model.train()
+    report = torchcount.profile(model, torch.empty(4, 16, device="meta"))
+    assert report.total.macs == 4 * 16 * 8
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
