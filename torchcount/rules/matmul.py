@@ -45,3 +45,120 @@ def convolution(op) -> Cost:
              f"{times(w.shape)}×{positions}", macs),
         Term("adds", "bias additions", "outputs", f"{out.numel}", out.numel) if has_bias else None,
     )
+
+
+# ---- contractions that rarely reach dispatch (composite ops), for completeness ----------------
+def _schema_arg(op, name: str, default=None):
+    """An op argument by its schema name, whether it was passed positionally or by keyword."""
+    if name in op.kwargs:
+        return op.kwargs[name]
+    for i, arg in enumerate(op.op._schema.arguments):
+        if arg.name == name:
+            return op.args[i] if i < len(op.args) else default
+    return default
+
+
+@op_rule(aten.matmul, aten.linear)
+def matmul_general(op) -> Cost:
+    a, b = op.inputs[0], op.inputs[1]
+    out = op.outputs[0]
+    k = a.shape[-1]
+    is_linear = op.op.overloadpacket is aten.linear
+    has_bias = is_linear and _schema_arg(op, "bias") is not None
+    return Cost.of(
+        Term("macs", f"multiply-accumulates ({op.op.overloadpacket.__name__})", "outputs·k",
+             f"{out.numel}×{k}", out.numel * k),
+        Term("adds", "bias additions", "outputs", f"{out.numel}", out.numel) if has_bias else None,
+    )
+
+
+# ---- scaled dot-product attention, every backend ------------------------------------------
+_SDPA = [getattr(aten, n) for n in (
+    "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_fused_attention_overrideable", "_scaled_dot_product_attention_math",
+    "_scaled_dot_product_attention_math_for_mps", "scaled_dot_product_attention",
+) if hasattr(aten, n)]
+
+
+def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, dropout: bool) -> list[Term]:
+    """SDPA as its reference ("math") implementation computes it, so that the fused kernels and
+    the decomposition PyTorch runs on meta (or with dropout on CPU) cost the same:
+    q and k each scaled by √scale (B·(L + S)·E multiplications), scores Q·Kᵀ (B·L·S·E MACs,
+    B = batch × heads), one mask addition per score if a mask is given or the call is causal
+    (causal: plus L·S assignments building the mask), softmax over S for B·L rows, dropout if
+    p > 0, and the weighted sum (B·L·S·Ev MACs). A causal call is counted at full size: the
+    masked half of the scores is computed and then discarded by the reference implementation."""
+    from .activation import softmax_terms
+
+    *batch, L, E = q
+    S, Ev = k[-2], v[-1]
+    B = prod(batch)
+    terms = [
+        Term("mults", "scaling of q and k by √scale", "B·(L + S)·E", f"{B}×({L} + {S})×{E}", B * (L + S) * E),
+        Term("macs", "scores Q·Kᵀ", "B·L·S·E", f"{B}×{L}×{S}×{E}", B * L * S * E),
+    ]
+    if causal:
+        terms.append(Term("assigns", "causal mask construction", "L·S", f"{L}×{S}", L * S))
+    if masked or causal:
+        terms.append(Term("adds", "mask additions", "B·L·S", f"{B}×{L}×{S}", B * L * S))
+    terms += softmax_terms(B * L, S)
+    if dropout:
+        terms += [Term("cmps", "dropout decisions", "B·L·S", f"{B * L * S}", B * L * S),
+                  Term("mults", "dropout scaling", "B·L·S", f"{B * L * S}", B * L * S)]
+    terms.append(Term("macs", "weighted sum A·V", "B·L·S·Ev", f"{B}×{L}×{S}×{Ev}", B * L * S * Ev))
+    return terms
+
+
+@op_rule(*_SDPA)
+def scaled_dot_product_attention(op) -> Cost:
+    q, k, v = (t.shape for t in op.inputs[:3])
+    mask = _schema_arg(op, "attn_mask", _schema_arg(op, "attn_bias"))
+    dropout = _schema_arg(op, "dropout_p", 0.0) or 0.0
+    causal = bool(_schema_arg(op, "is_causal", False))
+    return Cost.of(*sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0))
+
+
+# ---- fused fast paths of nn.MultiheadAttention and nn.TransformerEncoderLayer ---------------
+@op_rule(aten._native_multi_head_attention)
+def native_multi_head_attention(op) -> Cost:
+    from .attention import attention_terms
+
+    q, k, v = (t.shape for t in op.inputs[:3])
+    E, H = op.args[3], op.args[4]
+    N, L = (q[0], q[1]) if len(q) == 3 else (1, q[0])
+    S = k[-2]
+    need_weights = bool(_schema_arg(op, "need_weights", True))
+    return Cost.of(*attention_terms(
+        N, L, S, E, H, k[-1], v[-1], in_bias=op.args[6] is not None, out_bias=op.args[8] is not None,
+        masked=_schema_arg(op, "mask") is not None,
+        average_weights=need_weights and bool(_schema_arg(op, "average_attn_weights", True))))
+
+
+@op_rule(aten._transformer_encoder_layer_fwd)
+def transformer_encoder_layer_op(op) -> Cost:
+    """The eval-mode fused TransformerEncoderLayer: self-attention (attention.attention_terms,
+    no weights returned), two residual additions, two LayerNorms, the feed-forward
+    Linear → ReLU/GELU → Linear; the same terms the layer's children give in train mode."""
+    from .activation import per_element
+    from .attention import attention_terms
+    from .norm import _affine_terms, _stats_terms
+
+    src = op.inputs[0].shape
+    N, L = (src[0], src[1]) if len(src) == 3 else (1, src[0])
+    E, H = op.args[1], op.args[2]
+    use_gelu = bool(op.args[7])
+    ffn = _schema_arg(op, "ffn_weight_1")
+    F = ffn.shape[0]
+    rows = N * L
+    terms = attention_terms(N, L, L, E, H, E, E, in_bias=op.args[4] is not None, out_bias=op.args[6] is not None,
+                            masked=_schema_arg(op, "mask") is not None, average_weights=False)
+    terms.append(Term("adds", "residual additions", "2·N·L·E", f"2×{rows}×{E}", 2 * rows * E))
+    for _ in range(2):
+        terms += _stats_terms(rows, E) + _affine_terms(rows * E)
+    terms += [Term("macs", "feed-forward 1", "N·L·E·F", f"{rows}×{E}×{F}", rows * E * F),
+              Term("adds", "feed-forward 1 bias", "N·L·F", f"{rows}×{F}", rows * F)]
+    terms += per_element("gelu" if use_gelu else "relu", rows * F)
+    terms += [Term("macs", "feed-forward 2", "N·L·F·E", f"{rows}×{F}×{E}", rows * F * E),
+              Term("adds", "feed-forward 2 bias", "N·L·E", f"{rows}×{E}", rows * E)]
+    return Cost.of(*terms)

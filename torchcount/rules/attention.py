@@ -1,0 +1,106 @@
+"""Rules for attention: nn.MultiheadAttention (a module rule), and the shared terms that the
+fused op rules in ``matmul.py`` (``_native_multi_head_attention``,
+``_transformer_encoder_layer_fwd``) use, so that a layer costs the same whichever path
+PyTorch takes (the slow path in train mode or on meta, the fused fast path in eval mode
+under no_grad).
+
+Multi-head attention of a query of length L against keys/values of length S, batch N,
+embedding E, H heads (head size E/H), the lecture's convention (spec §5):
+
+- input projections: N·L·E·E + N·S·kdim·E + N·S·vdim·E MACs (+ N·(L + 2S)·E bias additions);
+- the query is scaled by 1/√(E/H): N·L·E multiplications;
+- an attention mask / key padding mask / causal mask: one addition per score, N·H·L·S;
+- scores Q·Kᵀ: D·N·M per head and batch, in total N·L·S·E MACs;
+- softmax over S for N·H·L rows (activation.softmax_terms);
+- the weighted sum A·V: N·L·S·E MACs, the same as the scores;
+- output projection: N·L·E·E MACs + N·L·E bias additions;
+- ``need_weights`` with ``average_attn_weights``: the head average, (H − 1)·N·L·S additions and
+  N·L·S divisions;
+- attention dropout in train mode with p > 0: one comparison and one multiplication per score.
+
+``bias_k``/``bias_v`` (add_bias_kv) and ``add_zero_attn`` each make S one longer.
+Parameters stay fixed while the cost grows with L·S: no weights in the attention products.
+
+TransformerEncoderLayer / DecoderLayer / Encoder / Decoder / Transformer have no module rule:
+their children (this rule, Linear, LayerNorm, Dropout) and their own residual additions and
+activation ops are priced; in eval mode the fused encoder op is priced by
+``matmul.transformer_encoder_layer_op`` with the same terms.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..cost import Cost, Term
+from .activation import softmax_terms
+from .registry import module_rule
+
+
+def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int, *,
+                    in_bias: bool, out_bias: bool, masked: bool, average_weights: bool,
+                    dropout_scores: bool = False, S_att: int | None = None) -> list[Term]:
+    """The worked terms of one multi-head attention call (see the module docstring).
+    ``S`` is the projected key/value length, ``S_att`` the attended length (S + 1 per
+    bias_k/bias_v row or zero-attention slot; default S)."""
+    P = S
+    S = S if S_att is None else S_att
+    scores = N * H * L * S
+    terms = [
+        Term("macs", "query projection", "N·L·E·E", f"{N}×{L}×{E}×{E}", N * L * E * E),
+        Term("macs", "key projection", "N·S·kdim·E", f"{N}×{P}×{kdim}×{E}", N * P * kdim * E),
+        Term("macs", "value projection", "N·S·vdim·E", f"{N}×{P}×{vdim}×{E}", N * P * vdim * E),
+    ]
+    if in_bias:
+        terms.append(Term("adds", "projection bias additions", "N·(L + 2·S)·E", f"{N}×({L} + 2×{P})×{E}",
+                          N * (L + 2 * P) * E))
+    terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", f"{N}×{L}×{E}", N * L * E))
+    terms.append(Term("macs", "scores Q·Kᵀ", "N·L·S·E", f"{N}×{L}×{S}×{E}", N * L * S * E))
+    if masked:
+        terms.append(Term("adds", "mask additions", "N·H·L·S", f"{N}×{H}×{L}×{S}", scores))
+    terms += softmax_terms(N * H * L, S)
+    if dropout_scores:
+        terms += [Term("cmps", "attention dropout decisions", "N·H·L·S", f"{scores}", scores),
+                  Term("mults", "attention dropout scaling", "N·H·L·S", f"{scores}", scores)]
+    terms.append(Term("macs", "weighted sum A·V", "N·L·S·E", f"{N}×{L}×{S}×{E}", N * L * S * E))
+    terms.append(Term("macs", "output projection", "N·L·E·E", f"{N}×{L}×{E}×{E}", N * L * E * E))
+    if out_bias:
+        terms.append(Term("adds", "output bias additions", "N·L·E", f"{N}×{L}×{E}", N * L * E))
+    if average_weights and H > 1:
+        terms += [Term("adds", "head-average additions", "(H − 1)·N·L·S", f"({H} − 1)×{N}×{L}×{S}",
+                       (H - 1) * N * L * S),
+                  Term("divs", "head-average divisions", "N·L·S", f"{N}×{L}×{S}", N * L * S)]
+    return terms
+
+
+def _arg(call, index: int, name: str, default=None):
+    if name in call.kwargs:
+        return call.kwargs[name]
+    return call.args[index] if len(call.args) > index else default
+
+
+def _lengths(shape: tuple, batch_first: bool) -> tuple[int, int]:
+    """(batch, length) of a (L, N, E) / (N, L, E) / unbatched (L, E) tensor."""
+    if len(shape) == 2:
+        return 1, shape[0]
+    return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+
+
+@module_rule(nn.MultiheadAttention)
+def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
+    query = _arg(call, 0, "query")
+    key = _arg(call, 1, "key")
+    if query is None or key is None:
+        raise ValueError("MultiheadAttention called without query/key tensors")
+    N, L = _lengths(query.shape, m.batch_first)
+    _, S = _lengths(key.shape, m.batch_first)
+    need_weights = _arg(call, 4, "need_weights", True)
+    average = _arg(call, 6, "average_attn_weights", True)
+    masked = any(_arg(call, i, n) is not None for i, n in ((3, "key_padding_mask"), (5, "attn_mask"))) \
+        or bool(_arg(call, 7, "is_causal", False))
+    S_att = S + (m.bias_k is not None) + bool(m.add_zero_attn)
+    E, H = m.embed_dim, m.num_heads
+    terms = attention_terms(
+        N, L, S, E, H, m.kdim, m.vdim, in_bias=m.in_proj_bias is not None,
+        out_bias=m.out_proj.bias is not None, masked=masked,
+        average_weights=bool(need_weights) and bool(average),
+        dropout_scores=m.training and m.dropout > 0, S_att=S_att)
+    return Cost.of(*terms)
