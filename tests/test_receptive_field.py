@@ -1,0 +1,189 @@
+"""Receptive field, jump and start offset against hand-computed stacks and against an independent
+reference: the footprint of an output's gradient on the input (all-ones weights, so every input
+position inside the field gets a positive gradient)."""
+import random
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.analysis import receptive_field
+
+
+def rf_of(model, x):
+    return receptive_field(model, x)
+
+
+def test_spec_section3_kernels_4_4_4_strides_1_2_2():
+    # RF_n = RF_{n-1} + (k_n − 1)·∏_{i<n} s_i: 4; 4 + 3·1 = 7; 7 + 3·(1·2) = 13
+    m = nn.Sequential(nn.Conv1d(1, 1, 4, stride=1), nn.Conv1d(1, 1, 4, stride=2), nn.Conv1d(1, 1, 4, stride=2))
+    rep = rf_of(m, torch.randn(1, 1, 64))
+    assert [r.rf for r in rep.rows] == [(4,), (7,), (13,)]
+    assert [r.jump for r in rep.rows] == [(1,), (2,), (4,)]
+    # start_n = start_{n-1} + ((k − 1)/2 − p)·jump_{n-1}: 1.5; 1.5 + 1.5·1 = 3; 3 + 1.5·2 = 6
+    assert [r.start for r in rep.rows] == [(1.5,), (3.0,), (6.0,)]
+
+
+def test_spec_section3_in_2d():
+    m = nn.Sequential(nn.Conv2d(3, 4, 4, stride=1), nn.ReLU(), nn.Conv2d(4, 4, 4, stride=2),
+                      nn.Conv2d(4, 4, 4, stride=2))
+    rep = rf_of(m, torch.randn(1, 3, 40, 40))
+    assert rep.dims == 2
+    assert rep.row("3").rf == (13, 13)
+    assert rep.row("1").kind == "pointwise" and rep.row("1").rf == (4, 4)  # ReLU: unchanged
+
+
+def test_padding_and_pooling_hand_computed():
+    # conv3 p1: RF 3, start 0 + (1 − 1)·1 = 0; conv3 p1: RF 5, start 0;
+    # maxpool 2/2: RF 5 + 1·1 = 6, jump 2, start 0 + (0.5 − 0)·1 = 0.5;
+    # conv3 p1: RF 6 + 2·2 = 10, jump 2, start 0.5 + (1 − 1)·2 = 0.5
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1), nn.MaxPool2d(2),
+                      nn.Conv2d(2, 2, 3, padding=1))
+    rep = rf_of(m, torch.randn(1, 1, 16, 16))
+    assert [r.rf[0] for r in rep.rows] == [3, 5, 6, 10]
+    assert [r.jump[0] for r in rep.rows] == [1, 1, 2, 2]
+    assert [r.start[0] for r in rep.rows] == [0.0, 0.0, 0.5, 0.5]
+
+
+def test_dilation_wavenet_stack():
+    # kernel 2 with dilations 1, 2, 4, 8: effective kernels 2, 3, 5, 9 → RF 2, 4, 8, 16
+    m = nn.Sequential(*[nn.Conv1d(1, 1, 2, dilation=d) for d in (1, 2, 4, 8)])
+    rep = rf_of(m, torch.randn(1, 1, 64))
+    assert [r.rf[0] for r in rep.rows] == [2, 4, 8, 16]
+    assert all(r.jump == (1,) for r in rep.rows)
+
+
+def test_dilation_with_stride_and_same_padding():
+    # k3 d2 'same' (k' = 5, pad 2): RF 5, start 0 + (2 − 2) = 0; then k3 s2 p0: RF 5 + 2·1 = 7, jump 2,
+    # start 0 + (1 − 0)·1 = 1; then k3 d3 p0 (k' = 7): RF 7 + 6·2 = 19, start 1 + 3·2 = 7
+    m = nn.Sequential(nn.Conv1d(1, 1, 3, dilation=2, padding="same"), nn.Conv1d(1, 1, 3, stride=2),
+                      nn.Conv1d(1, 1, 3, dilation=3))
+    rep = rf_of(m, torch.randn(1, 1, 64))
+    assert [r.rf[0] for r in rep.rows] == [5, 7, 19]
+    assert [r.jump[0] for r in rep.rows] == [1, 2, 2]
+    assert [r.start[0] for r in rep.rows] == [0.0, 1.0, 7.0]
+
+
+def test_anisotropic_2d():
+    # (3, 1) kernel with stride (1, 2) then (1, 5) kernel: RF (3, 1) → (3, 1 + 4·2 = 9)
+    m = nn.Sequential(nn.Conv2d(1, 1, (3, 1), stride=(1, 2)), nn.Conv2d(1, 1, (1, 5)))
+    rep = rf_of(m, torch.randn(1, 1, 20, 30))
+    assert rep.rows[0].rf == (3, 1) and rep.rows[0].jump == (1, 2)
+    assert rep.rows[1].rf == (3, 9) and rep.rows[1].jump == (1, 2)
+
+
+def _footprint(model, length, index):
+    """Input positions whose gradient for output[index] is nonzero (first and last)."""
+    x = torch.ones(1, 1, length, dtype=torch.float64, requires_grad=True)
+    y = model(x)
+    y[0, 0, index].backward()
+    nz = (x.grad[0, 0] != 0).nonzero().flatten().tolist()
+    return nz[0], nz[-1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_stacks_against_gradient_footprint(seed):
+    rng = random.Random(seed)
+    layers = []
+    for _ in range(rng.randint(2, 4)):
+        if rng.random() < 0.7:
+            k, s, d, p = rng.randint(1, 4), rng.randint(1, 2), rng.randint(1, 3), rng.randint(0, 2)
+            conv = nn.Conv1d(1, 1, k, stride=s, dilation=d, padding=p, bias=False)
+            nn.init.ones_(conv.weight)
+            layers.append(conv)
+        else:
+            k = rng.randint(2, 3)
+            layers.append(nn.AvgPool1d(k, stride=rng.randint(1, 2), padding=rng.randint(0, k // 2)))
+    m = nn.Sequential(*layers).double()
+    length = 200
+    out_len = m(torch.zeros(1, 1, length, dtype=torch.float64)).shape[-1]
+    rep = rf_of(m, torch.zeros(1, 1, length, dtype=torch.float64))
+    last = rep.rows[-1]
+    rf, jump, start = last.rf[0], last.jump[0], last.start[0]
+    i = out_len // 2  # an interior output: its field is not clipped by the borders
+    lo, hi = _footprint(m, length, i)
+    assert hi - lo + 1 == rf
+    assert (lo + hi) / 2 == start + i * jump
+    lo2, hi2 = _footprint(m, length, i + 1)
+    assert lo2 - lo == jump
+
+
+def test_global_pooling_and_flatten_say_global():
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    rep = rf_of(m, torch.randn(1, 1, 12, 10))
+    assert rep.rows[0].rf == (3, 3)
+    assert [r.kind for r in rep.rows[1:]] == ["global", "global", "global"]
+    assert rep.rows[1].rf == (12, 10)  # the whole input
+    assert "global pooling" in rep.rows[1].note
+    assert "whole input" in rep.table()
+
+
+def test_adaptive_pool_that_divides_is_a_window():
+    # 12 → 3: windows of 4 with stride 4
+    m = nn.Sequential(nn.Conv1d(1, 1, 3, padding=1), nn.AdaptiveMaxPool1d(3))
+    rep = rf_of(m, torch.randn(1, 1, 12))
+    assert rep.rows[1].rf == (3 + 3,) and rep.rows[1].jump == (4,)
+
+
+class Permute(nn.Module):
+    def forward(self, x):
+        return x.transpose(1, 2)
+
+
+class ConvThenRNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3)
+        self.perm = Permute()
+        self.rnn = nn.GRU(4, 5, batch_first=True)
+        self.attn = nn.MultiheadAttention(5, 1, batch_first=True)
+
+    def forward(self, x):
+        h = self.perm(self.conv(x))
+        h, _ = self.rnn(h)
+        return self.attn(h, h, h)[0]
+
+
+def test_layers_it_cannot_reason_about_say_so():
+    rep = receptive_field(ConvThenRNN(), torch.randn(1, 2, 10))
+    by = {r.path: r for r in rep.rows}
+    assert by["conv"].rf == (3,)
+    assert by["perm"].kind == "unknown" and "no receptive-field rule for Permute" in by["perm"].note
+    assert by["rnn"].rf is None and by["attn"].rf is None
+    # each unknown layer gives its own reason
+    assert "recurrent" in receptive_field(nn.Sequential(nn.Conv1d(1, 1, 3), nn.RNN(8, 2)),
+                                          torch.randn(1, 1, 10)).rows[1].note
+    assert "—" in rep.table()
+
+
+class TwoBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, 3)
+        self.b = nn.Conv2d(1, 4, 5)
+
+    def forward(self, x):
+        return self.a(x)[..., 1:-1, 1:-1] + self.b(x)
+
+
+def test_not_a_chain_is_reported():
+    rep = receptive_field(TwoBranches(), torch.randn(1, 1, 9, 9))
+    assert rep.row("a").rf == (3, 3)
+    assert rep.row("b").rf is None and "not a chain" in rep.row("b").note
+
+
+def test_annotates_report_columns_and_accepts_reports():
+    m = nn.Sequential(nn.Conv1d(1, 1, 4), nn.Conv1d(1, 1, 4, stride=2), nn.Conv1d(1, 1, 4, stride=2))
+    report = torchcount.profile(m, torch.randn(1, 1, 50))
+    rep = receptive_field(report)
+    assert rep.row("2").rf == (13,)
+    assert report.row("2").extra["RF"] == "13"
+    assert "13" in report.table(columns=["module", "RF", "jump", "start"])
+
+
+def test_errors_are_clear():
+    with pytest.raises(ValueError, match="no convolution or pooling"):
+        receptive_field(nn.Sequential(nn.Linear(3, 3)), torch.randn(1, 3))
+    with pytest.raises(TypeError, match="Report or an nn.Module"):
+        receptive_field("model")
