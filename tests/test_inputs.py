@@ -1,0 +1,215 @@
+"""Guarantee 2: every valid input and output form. A tensor is one argument, a tuple is the
+positional arguments, a list is ONE argument, a dict is keyword arguments; nesting and
+non-tensor arguments pass through unchanged; any output form is accepted.
+
+Every model below applies an nn.Linear(n, k) to each tensor it gets, so the expected MACs
+are Σ rows·n·k over those tensors (written out in each test)."""
+from __future__ import annotations
+
+import dataclasses
+from collections import namedtuple
+from typing import Optional
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+
+N, K = 4, 3
+
+
+def macs(*rows: int) -> int:
+    return sum(r * N * K for r in rows)
+
+
+class Seen(nn.Module):
+    """Records what the forward received, so the test checks what was passed on."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(N, K)
+        self.received = None
+
+
+class One(Seen):
+    def forward(self, x):
+        self.received = x
+        return self.lin(x)
+
+
+def test_a_tensor_is_one_argument():
+    model = One()
+    report = torchcount.profile(model, torch.randn(5, N))
+    assert report.total.macs == macs(5)
+    assert report.row("lin").input_shapes == [(5, N)]
+
+
+def test_a_tuple_is_the_positional_arguments():
+    class Two(Seen):
+        def forward(self, x, y):
+            return self.lin(x) + self.lin(y)
+
+    report = torchcount.profile(Two(), (torch.randn(2, N), torch.randn(3, 1, N)))
+    assert report.total.macs == macs(2, 3)
+    assert report.row("lin").calls == 2
+
+
+def test_a_list_is_one_argument():
+    class Many(Seen):
+        def forward(self, xs):
+            assert isinstance(xs, list)
+            return [self.lin(x) for x in xs]
+
+    report = torchcount.profile(Many(), [torch.randn(1, N), torch.randn(2, N), torch.randn(7, N)])
+    assert report.total.macs == macs(1, 2, 7)
+
+
+def test_a_one_element_tuple_unpacks_and_a_namedtuple_does_not():
+    report = torchcount.profile(One(), (torch.randn(6, N),))
+    assert report.total.macs == macs(6)
+    Pair = namedtuple("Pair", "a b")
+
+    class TakesPair(Seen):
+        def forward(self, p):
+            assert isinstance(p, Pair)
+            return self.lin(p.a), self.lin(p.b)
+
+    report = torchcount.profile(TakesPair(), Pair(torch.randn(2, N), torch.randn(5, N)))
+    assert report.total.macs == macs(2, 5)
+
+
+class Keywords(Seen):
+    def forward(self, x, mask=None, scale: float = 1.0, mode: str = "a", extra=None):
+        self.received = dict(mask=mask, scale=scale, mode=mode, extra=extra)
+        y = self.lin(x) * scale
+        if mask is not None:
+            y = y.masked_fill(~mask, 0.0)
+        return y
+
+
+def test_a_dict_is_keyword_arguments():
+    x, mask = torch.randn(2, N), torch.rand(2, K) > 0.5
+    model = Keywords()
+    report = torchcount.profile(model, {"x": x, "mask": mask, "scale": 2.0, "mode": "b"})
+    assert report.total.macs == macs(2)
+    assert model.received["scale"] == 2.0 and model.received["mode"] == "b"
+    assert torch.equal(model.received["mask"], mask)  # a bool tensor passes through unchanged
+
+
+def test_positional_inputs_plus_kwargs():
+    model = Keywords()
+    report = torchcount.profile(model, torch.randn(3, N), kwargs={"scale": 0.5, "extra": None})
+    assert report.total.macs == macs(3)
+    assert model.received["scale"] == 0.5
+
+
+def test_kwargs_alone():
+    report = torchcount.profile(Keywords(), kwargs={"x": torch.randn(4, N)})
+    assert report.total.macs == macs(4)
+
+
+def test_nested_structures_and_non_tensor_arguments():
+    class Nested(Seen):
+        def forward(self, batch, n_times: int, flag: bool, name: str, nothing=None):
+            assert isinstance(batch, dict) and isinstance(batch["pair"], tuple) and isinstance(batch["list"], list)
+            assert (n_times, flag, name, nothing) == (2, True, "x", None)
+            out = [self.lin(batch["pair"][0]), self.lin(batch["list"][1]["deep"])]
+            for _ in range(n_times):
+                out.append(self.lin(batch["pair"][1]))
+            return out
+
+    inputs = ({"pair": (torch.randn(1, N), torch.randn(2, N)),
+               "list": [torch.randn(9), {"deep": torch.randn(3, N)}]}, 2, True, "x", None)
+    report = torchcount.profile(Nested(), inputs)
+    assert report.total.macs == macs(1, 3, 2, 2)
+    assert report.row("lin").calls == 4
+
+
+def test_integer_and_boolean_inputs():
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, N)
+            self.lin = nn.Linear(N, K)
+
+        def forward(self, ids, mask):
+            assert ids.dtype == torch.long and mask.dtype == torch.bool
+            return self.lin(self.emb(ids)).masked_fill(~mask[..., None], 0.0)
+
+    ids = torch.tensor([[1, 2, 3, 9], [0, 0, 5, 6]])
+    mask = ids != 0
+    ids_before, mask_before = ids.clone(), mask.clone()
+    report = torchcount.profile(Tokens(), (ids, mask))
+    assert report.total.macs == macs(2 * 4)
+    assert report.row("emb").input_shapes == [(2, 4)]
+    assert torch.equal(ids, ids_before) and torch.equal(mask, mask_before)
+
+
+def test_input_size_makes_random_inputs():
+    class Two(Seen):
+        def forward(self, x, y):
+            return self.lin(x), self.lin(y)
+
+    assert torchcount.profile(One(), input_size=(5, N)).total.macs == macs(5)
+    assert torchcount.profile(Two(), input_size=[(2, N), (3, N)]).total.macs == macs(2, 3)
+    report = torchcount.profile(One().double(), input_size=(2, N), dtype=torch.float64)
+    assert report.total.macs == macs(2)
+
+
+def test_bad_input_forms_are_clear_errors():
+    with pytest.raises(ValueError, match="needs inputs"):
+        torchcount.profile(One())
+    with pytest.raises(ValueError, match="either inputs or input_size"):
+        torchcount.profile(One(), torch.randn(1, N), input_size=(1, N))
+    with pytest.raises(ValueError, match="non-negative ints"):
+        torchcount.profile(One(), input_size=[(1, -4)])
+    with pytest.raises(TypeError, match="input_size"):
+        torchcount.profile(One(), input_size="1x4")
+
+
+# ---- outputs ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DataOut:
+    logits: torch.Tensor
+    hidden: Optional[torch.Tensor] = None
+    label: str = "ok"
+
+
+OUTPUTS = {
+    "tensor": lambda y: y,
+    "tuple": lambda y: (y, y.sum()),
+    "list": lambda y: [y, 3],
+    "dict": lambda y: {"logits": y, "n": 1},
+    "namedtuple": lambda y: namedtuple("Out", "logits aux")(y, None),
+    "dataclass": lambda y: DataOut(y, None),
+    "none": lambda y: None,
+    "scalar": lambda y: 1.5,
+    "nested": lambda y: {"a": [(y, {"b": y})], "c": None},
+}
+
+
+@pytest.mark.parametrize("kind", OUTPUTS)
+def test_output_forms(kind):
+    class Out(Seen):
+        def forward(self, x):
+            return OUTPUTS[kind](self.lin(x))
+
+    report = torchcount.profile(Out(), torch.randn(2, N))
+    assert report.total.macs == macs(2)
+    assert report.row("lin").output_shapes == [(2, K)]
+
+
+def test_hugging_face_model_output():
+    transformers = pytest.importorskip("transformers")
+    from transformers.modeling_outputs import BaseModelOutput
+
+    class HF(Seen):
+        def forward(self, x):
+            return BaseModelOutput(last_hidden_state=self.lin(x), hidden_states=(x,))
+
+    report = torchcount.profile(HF(), torch.randn(3, 5, N))
+    assert report.total.macs == macs(3 * 5)
+    assert report.root.output_shapes == [(3, 5, K), (3, 5, N)]
