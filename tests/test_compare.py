@@ -1,0 +1,97 @@
+"""compare(): spec §3 bottleneck numbers, written out as the source computes them."""
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import torchcount
+from torchcount.analysis import compare
+
+# input 54×54×250, output 48 channels, 7×7 kernels, 'same' padding (output 54×54)
+DIRECT = 7 * 7 * 250 * 54 * 54 * 48          # 12,250 mults per position × 2,916 positions × 48 kernels
+REDUCE = 1 * 1 * 250 * 54 * 54 * 12          # 1×1 conv 250 → 12
+EXPAND = 7 * 7 * 12 * 54 * 54 * 48           # 7×7 conv 12 → 48
+X_SHAPE = (1, 250, 54, 54)
+
+
+def direct():
+    return nn.Conv2d(250, 48, 7, padding="same", bias=False)
+
+
+def bottleneck():
+    return nn.Sequential(nn.Conv2d(250, 12, 1, bias=False), nn.Conv2d(12, 48, 7, padding="same", bias=False))
+
+
+def meta_input():
+    return torch.empty(X_SHAPE, device="meta")
+
+
+def test_closed_forms_match_the_spec_figures():
+    assert DIRECT == 1_714_608_000 and REDUCE == 8_748_000 and EXPAND == 82_301_184
+    assert REDUCE + EXPAND == 91_049_184
+
+
+def test_spec_section3_bottleneck_models():
+    c = compare(direct().to("meta"), bottleneck().to("meta"), meta_input(), convention="mults")
+    assert c.ops.a == DIRECT
+    assert c.ops.b == REDUCE + EXPAND
+    assert c.ops.difference == DIRECT - (REDUCE + EXPAND) == 1_623_558_816
+    assert c.reduction == pytest.approx(100 * (DIRECT - REDUCE - EXPAND) / DIRECT)
+    assert f"{c.reduction:.2f}" == "94.69"
+    text = c.table()
+    assert "1,714,608,000" in text and "91,049,184" in text and "94.69 %" in text
+    # per layer: B's two convs appear with their own figures
+    by = {line.name: line for line in c.layers}
+    assert by["0"].b == REDUCE and by["1"].b == EXPAND and by["0"].a is None
+
+
+def test_with_bias_mults_are_unchanged_but_flops_differ():
+    # a bias adds additions, not multiplications: 'mults' stays the spec figure
+    d = nn.Conv2d(250, 48, 7, padding="same").to("meta")
+    b = nn.Sequential(nn.Conv2d(250, 12, 1), nn.Conv2d(12, 48, 7, padding="same")).to("meta")
+    c = compare(d, b, meta_input(), convention="mults")
+    assert (c.ops.a, c.ops.b) == (DIRECT, REDUCE + EXPAND)
+    f = compare(d, b, meta_input(), convention="flops")
+    assert f.ops.a == 2 * DIRECT + 48 * 54 * 54
+    assert f.ops.b == 2 * (REDUCE + EXPAND) + 12 * 54 * 54 + 48 * 54 * 54
+
+
+def test_from_reports_and_params():
+    a = torchcount.profile(direct().to("meta"), meta_input(), convention="mults")
+    b = torchcount.profile(bottleneck().to("meta"), meta_input(), convention="mults")
+    c = compare(a, b, names=("direct", "bottleneck"))
+    assert (c.name_a, c.name_b) == ("direct", "bottleneck")
+    assert c.totals["params"].a == 7 * 7 * 250 * 48
+    assert c.totals["params"].b == 250 * 12 + 7 * 7 * 12 * 48
+    assert c.totals["MACs"].a == DIRECT
+    assert "direct" in str(c)
+
+
+def test_agrees_with_torch_flop_counter():
+    # an independent count: torch.utils.flop_counter reports 2 FLOPs per MAC of convolutions
+    x = torch.randn(1, 250, 20, 20)
+    models = [direct(), bottleneck()]
+    ref = []
+    for m in models:
+        with FlopCounterMode(display=False) as fc:
+            m(x)
+        ref.append(fc.get_total_flops())
+    c = compare(*models, x, convention="2mac")
+    assert (c.ops.a, c.ops.b) == tuple(ref)
+
+
+def test_different_inputs_for_b():
+    c = compare(nn.Linear(8, 4), nn.Linear(8, 4), torch.randn(10, 8), inputs_b=torch.randn(5, 8),
+                convention="macs")
+    assert (c.ops.a, c.ops.b) == (10 * 8 * 4, 5 * 8 * 4)
+    assert c.reduction == pytest.approx(50.0)
+
+
+def test_bad_arguments():
+    rep = torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(TypeError, match="two reports or two models"):
+        compare(rep, nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(ValueError, match="need inputs"):
+        compare(nn.Linear(2, 2), nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="expected a torchcount.Report"):
+        compare(rep, "other")
