@@ -1,45 +1,815 @@
-"""The ``torchcount`` command: ``torchcount resnet50 --input 1x3x224x224``."""
+"""The ``torchcount`` command: per-layer params, MACs and FLOPs of a model, from the shell.
+
+    torchcount resnet50 --input 1x3x224x224
+    torchcount examples/worksheet_alexnet.py:worksheet_alexnet --input 1x3x227x227 --convention worksheet
+    torchcount alexnet --input 1x3x227x227 --format json --output alexnet.json
+
+Exit codes: 0 success; 2 usage error (unknown model, bad shape, missing callable, bad
+option value); 1 model error (building it or its forward fails). Errors are one line on
+stderr; ``--debug`` adds the Python traceback.
+
+Nothing here counts: the command builds a model and inputs, calls :func:`torchcount.profile`
+and shows the report through its views (``Report.table``, ``torchcount.export``).
+"""
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
+import csv
+import dataclasses
+import difflib
+import importlib
+import importlib.util
+import inspect
+import io
+import json
+import os
+import re
 import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable
 
-import torch
+EXIT_OK, EXIT_MODEL, EXIT_USAGE = 0, 1, 2
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad shape {text!r}: expected e.g. 1x3x224x224") from None
+class UsageError(Exception):
+    """A mistake in the command line (exit code 2)."""
+
+
+class ModelError(Exception):
+    """The model could not be built or run (exit code 1)."""
+
+
+# ---- command line ----------------------------------------------------------------------------
+EPILOG = """\
+MODEL forms:
+  resnet50                          a torchvision builder (torchvision.models.list_models())
+  wav2vec2_base                     a torchaudio builder (torchaudio.models)
+  'resnet18(num_classes=10)'        builder arguments, Python literals only
+  torchaudio.transforms:MelSpectrogram     package.module:callable
+  'torchaudio.transforms:MelSpectrogram(n_fft=512, n_mels=32)'
+  examples/worksheet_alexnet.py:worksheet_alexnet   path/to/file.py:callable
+The callable is called with no arguments (or the literal ones given) and returns an
+nn.Module, or a (module, inputs) pair whose inputs are used when --input is not given.
+An nn.Module instance or class may be named instead of a function.
+
+The model is put in eval mode. Without --measure or --device it is built on the meta device
+(no memory, no weights: a 70-billion-parameter model is counted in seconds); builders that
+cannot run on meta are built on the CPU and moved there.
+
+Input shapes: dims separated by 'x' (1x3x224x224), an optional dtype after ':'
+(1x16:int64, 2x80x100:float16). Float inputs are random normal, integer inputs random 0/1
+(valid for any embedding), bool inputs False. Default: 1x3x224x224 for torchvision image
+models (1x3x299x299 for inception_v3, 1x3x16x112x112 for video models), 1x16000 (one second
+at 16 kHz) for torchaudio speech encoders; other models need --input.
+
+Exit codes: 0 ok, 2 usage error, 1 model error (one line on stderr naming the failing module).
+
+Examples:
+  torchcount resnet50
+  torchcount alexnet --input 1x3x227x227 --format json --output alexnet.json
+  torchcount examples/worksheet_alexnet.py:worksheet_alexnet --input 1x3x227x227 --convention worksheet
+  torchcount resnet50 --depth 1 --units
+  torchcount vit_b_16 --sort ops --top 10 --columns module,type,params,ops,share
+  torchcount resnet18 --explain layer1.0.conv1
+  torchcount mobilenet_v2 --compare mobilenet_v3_large --convention macs
+  torchcount resnet18 --measure --device cpu --warmup 2 --repeat 10
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2
+        raise UsageError(f"{message} (see torchcount --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="torchcount", description="Per-layer params, MACs and FLOPs of a model.")
-    p.add_argument("model", help="a torchvision model builder name, e.g. resnet50")
-    p.add_argument("--input", type=_parse_shape, action="append", help="input shape, e.g. 1x3x224x224")
-    p.add_argument("--convention", default="flops")
-    p.add_argument("--depth", type=int, default=None)
+    from .conventions import CONVENTIONS
+
+    p = _Parser(prog="torchcount", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="What every layer of a PyTorch model costs: parameters, MACs, FLOPs under an "
+                            "explicit convention, and (with --measure) measured time.",
+                epilog=EPILOG)
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a torchvision/torchaudio builder name (resnet50, wav2vec2_base), "
+                        "package.module:callable, or path/to/file.py:callable; see MODEL forms below")
+    g = p.add_argument_group("inputs and device")
+    g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
+                   help="shape of one positional input, repeat for several; e.g. --input 1x3x224x224, "
+                        "--input 1x16:int64")
+    g.add_argument("--device", metavar="DEV", default=None,
+                   help="build and run the model on DEV (cpu, cuda, cuda:1, meta); default meta, or cpu "
+                        "with --measure. e.g. --device cuda")
+    g.add_argument("--measure", action="store_true",
+                   help="also time each layer on the device (a real forward, real weights); "
+                        "e.g. --measure --device cuda")
+    g.add_argument("--warmup", type=_nonneg_int, default=None, metavar="N",
+                   help="untimed forward passes before measuring; e.g. --warmup 3")
+    g.add_argument("--repeat", type=_pos_int, default=None, metavar="N",
+                   help="timed forward passes; e.g. --repeat 20")
+    g = p.add_argument_group("what to show")
+    g.add_argument("--convention", "-c", default="flops", metavar="NAME",
+                   help=f"how operations are counted: {', '.join(CONVENTIONS)} (default flops); "
+                        "e.g. --convention worksheet")
+    g.add_argument("--depth", "-d", type=_nonneg_int, default=None, metavar="N",
+                   help="show modules down to this depth, deeper ones rolled up; e.g. --depth 1")
+    g.add_argument("--sort", metavar="COLUMN", default=None,
+                   help="sort rows by params, macs, ops, calls, activation, module, type or a measured "
+                        "column, largest first; e.g. --sort ops")
+    g.add_argument("--top", type=_pos_int, default=None, metavar="N",
+                   help="show only the N largest rows (by --sort, default ops); e.g. --top 10")
+    g.add_argument("--columns", metavar="LIST", default=None,
+                   help="table columns, comma-separated, from #, module, type, input, output, params, "
+                        "macs, ops, share, calls, activation and measured columns; "
+                        "e.g. --columns module,params,ops")
+    g.add_argument("--units", action="store_true",
+                   help="print 1.23 G instead of 1,234,567,890; e.g. --units")
+    g.add_argument("--explain", action="append", metavar="PATH", default=None,
+                   help="the worked formula of one layer, numbers substituted (repeatable); "
+                        "e.g. --explain features.0")
+    g.add_argument("--compare", metavar="OTHER_MODEL", default=None,
+                   help="profile a second model (any MODEL form, same inputs) and show both side by side "
+                        "with the reduction; e.g. --compare mobilenet_v3_large")
+    g = p.add_argument_group("output")
+    g.add_argument("--format", "-f", choices=("table", "csv", "json", "markdown"), default="table",
+                   help="output format (default table); JSON follows docs/export-schema.md; "
+                        "e.g. --format json")
+    g.add_argument("--output", "-o", metavar="FILE", default=None,
+                   help="write the output to FILE instead of stdout; e.g. --output report.csv")
+    g.add_argument("--plot", metavar="FILE", default=None,
+                   help="also save a chart of the per-layer costs (needs matplotlib); e.g. --plot costs.png")
+    g = p.add_argument_group("other")
+    g.add_argument("--list-models", action="store_true",
+                   help="print the builder names MODEL may be, and exit")
+    g.add_argument("--debug", action="store_true", help="show Python tracebacks and warnings in full")
+    g.add_argument("--version", action="version", version=f"torchcount {_version()}")
     return p
 
 
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _pos_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+# ---- input shapes -------------------------------------------------------------------------------
+def parse_input(text: str):
+    """``"1x3x224x224"`` → ``((1, 3, 224, 224), torch.float32)``; ``"1x16:int64"`` → int64."""
+    import torch
+
+    shape_text, _, dtype_text = text.strip().partition(":")
+    dims = [d.strip() for d in re.split(r"[x×X*]", shape_text)] if shape_text.strip() else []
+    if not dims or not all(d.isdigit() for d in dims):
+        raise UsageError(f"bad input shape {text!r}: expected dims separated by 'x', e.g. 1x3x224x224 "
+                         f"or 1x16:int64")
+    dtype = torch.float32
+    if dtype_text:
+        dtype = getattr(torch, dtype_text.strip(), None)
+        if not isinstance(dtype, torch.dtype):
+            raise UsageError(f"bad input dtype {dtype_text!r} in {text!r}: expected a torch dtype such as "
+                             f"float32, float16, bfloat16, int64, int32, bool")
+    return tuple(int(d) for d in dims), dtype
+
+
+def make_input(shape: tuple, dtype, device):
+    import torch
+
+    if dtype == torch.bool:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    if dtype.is_floating_point or dtype.is_complex:
+        return torch.randn(shape, dtype=dtype, device=device)
+    return torch.randint(0, 2, shape, dtype=dtype, device=device)
+
+
+# ---- model resolution --------------------------------------------------------------------------
+@dataclasses.dataclass
+class Spec:
+    text: str
+    label: str
+    factory: Callable[..., Any]
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    default_input: tuple | None = None  # a shape for builder names
+
+
+def _split_call(text: str) -> tuple[str, tuple, dict]:
+    """``"resnet18(num_classes=10)"`` → ``("resnet18", (), {"num_classes": 10})``; literals only."""
+    m = re.fullmatch(r"\s*([^()]+?)\s*\((.*)\)\s*", text, flags=re.S)
+    if not m:
+        return text.strip(), (), {}
+    target, inner = m.group(1), m.group(2)
+    try:
+        call = ast.parse(f"f({inner})", mode="eval").body
+        args = tuple(ast.literal_eval(a) for a in call.args)
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        if any(k is None for k in kwargs):
+            raise ValueError("**kwargs")
+    except (SyntaxError, ValueError) as exc:
+        raise UsageError(f"bad arguments in {text!r}: only Python literals are allowed, e.g. "
+                         f"resnet18(num_classes=10) ({exc})") from None
+    return target, args, kwargs
+
+
+def _builders() -> dict[str, tuple[str, Callable]]:
+    """Builder name → (library, callable): torchvision first, then torchaudio."""
+    names: dict[str, tuple[str, Callable]] = {}
+    with contextlib.suppress(ImportError):
+        import torchvision
+
+        for n in torchvision.models.list_models():
+            names[n] = ("torchvision", torchvision.models.get_model_builder(n))
+    with contextlib.suppress(ImportError):
+        import torchaudio.models as tam
+
+        for n in dir(tam):
+            obj = getattr(tam, n)
+            if not n.startswith("_") and n not in names and (inspect.isfunction(obj) or inspect.isclass(obj)):
+                names[n] = ("torchaudio", obj)
+    return names
+
+
+_VIDEO = ("r3d_", "mc3_", "r2plus1d_", "s3d", "mvit_", "swin3d_")
+
+
+def _default_input(name: str, library: str) -> tuple | None:
+    if library == "torchvision":
+        if name.startswith(_VIDEO):
+            return (1, 3, 16, 112, 112) if not name.startswith(("mvit_", "swin3d_")) else (1, 3, 16, 224, 224)
+        if name.startswith("raft_"):
+            return None  # two images
+        if name == "inception_v3":
+            return (1, 3, 299, 299)
+        return (1, 3, 224, 224)
+    if library == "torchaudio" and name.startswith(("wav2vec2", "hubert", "wavlm")):
+        return (1, 16000)
+    return None
+
+
+def resolve(text: str) -> Spec:
+    """Turn a MODEL argument into something that builds the model (no model built yet)."""
+    target, args, kwargs = _split_call(text)
+    if ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/].*", target):
+        where, _, attr = target.rpartition(":")
+        if not where or not attr:
+            raise UsageError(f"bad MODEL {text!r}: expected package.module:callable or path/file.py:callable")
+        module = _import_file(where) if where.endswith(".py") or os.sep in where or "/" in where \
+            else _import_module(where)
+        obj: Any = module
+        for part in attr.split("."):
+            if not hasattr(obj, part):
+                defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                                 and getattr(v, "__module__", None) == module.__name__)
+                raise UsageError(f"{where} does not define {attr!r}"
+                                 + (f"; it defines: {', '.join(defined[:12])}" if defined else ""))
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise UsageError(f"{where}:{attr} is a {type(obj).__name__}, not a callable or nn.Module")
+        return Spec(text, attr, obj, args, kwargs)
+    builders = _builders()
+    if target not in builders:
+        close = difflib.get_close_matches(target, list(builders), n=4, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else \
+            "; see torchcount --list-models, or give package.module:callable or file.py:callable"
+        raise UsageError(f"unknown model {target!r}{hint}")
+    library, fn = builders[target]
+    return Spec(text, target, fn, args, kwargs, _default_input(target, library))
+
+
+def _import_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise UsageError(f"cannot import module {name!r}: {exc}") from None
+        raise ModelError(f"importing {name!r} failed: {type(exc).__name__}: {exc}") from exc
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"importing {name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _import_file(path_text: str):
+    path = Path(path_text)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path_text}")
+    name = "_torchcount_user_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load {path_text} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.resolve().parent))  # the file's own imports of its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ModelError(f"running {path_text} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.pop(0)
+    return module
+
+
+def build(spec: Spec, device: str):
+    """Build the model on ``device``; returns (model, inputs or None). On ``meta``, a builder
+    that needs real tensors (regnets initialise from data) is built on the CPU and moved."""
+    import torch
+    from torch import nn
+
+    def call():
+        obj = spec.factory
+        if isinstance(obj, nn.Module):
+            if spec.args or spec.kwargs:
+                raise UsageError(f"{spec.label} is a module instance; it takes no arguments")
+            return obj
+        try:
+            inspect.signature(obj).bind(*spec.args, **spec.kwargs)
+        except TypeError as exc:
+            raise UsageError(f"{spec.label} cannot be called with "
+                             f"{_call_text(spec.args, spec.kwargs)}: {exc}; give arguments as "
+                             f"'{spec.label}(name=value)'") from None
+        except ValueError:
+            pass  # no signature (builtins): just call it
+        return obj(*spec.args, **spec.kwargs)
+
+    def attempt(where: str):
+        with torch.device(where):
+            return call()
+
+    try:
+        if device == "meta":
+            try:
+                out = attempt("meta")
+            except (NotImplementedError, RuntimeError):
+                out = _to(attempt("cpu"), "meta")
+        elif device.startswith("cuda") or device == "cpu":
+            out = _to(attempt("cpu"), device)
+        else:
+            out = _to(attempt("cpu"), device)
+    except (UsageError, ModelError):
+        raise
+    except Exception as exc:
+        raise ModelError(f"building {spec.text} failed: {type(exc).__name__}: {exc}") from exc
+    inputs = None
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], nn.Module):
+        out, inputs = out[0], _to(out[1], device)
+    if not isinstance(out, nn.Module):
+        raise UsageError(f"{spec.label} returned a {type(out).__name__}; expected an nn.Module or a "
+                         f"(module, inputs) pair")
+    return out.eval(), inputs
+
+
+def _to(value, device: str):
+    import torch
+    from torch import nn
+
+    if isinstance(value, (nn.Module, torch.Tensor)):
+        return value.to(device)
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_to(v, device) for v in value)
+    if isinstance(value, list):
+        return [_to(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _to(v, device) for k, v in value.items()}
+    return value
+
+
+def _call_text(args: tuple, kwargs: dict) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"({', '.join(parts)})" if parts else "no arguments"
+
+
+# ---- profiling ------------------------------------------------------------------------------
+def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str):
+    if given:
+        tensors = tuple(make_input(shape, dtype, device) for shape, dtype in given)
+        return tensors if len(tensors) > 1 else tensors[0]
+    if from_callable is not None:
+        return from_callable
+    if spec.default_input is not None:
+        return make_input(spec.default_input, _float32(), device)
+    raise UsageError(f"{spec.label} needs --input (e.g. --input 1x3x224x224); there is no default input "
+                     f"for it")
+
+
+def _float32():
+    import torch
+    return torch.float32
+
+
+def _profile(spec: Spec, args, device: str, measure_options: dict):
+    from .profile import profile
+
+    model, from_callable = build(spec, device)
+    inputs = _inputs_for(spec, args.input_parsed, from_callable, device)
+    return profile(model, inputs, convention=args.convention, name=spec.label,
+                   measure=args.measure, **measure_options)
+
+
+def _measure_options(args) -> dict:
+    if not args.measure:
+        if args.warmup is not None or args.repeat is not None:
+            raise UsageError("--warmup and --repeat need --measure")
+        return {}
+    opts: dict[str, Any] = {}
+    if args.device is not None:
+        opts["device"] = args.device
+    if args.warmup is not None:
+        opts["warmup"] = args.warmup
+    if args.repeat is not None:
+        opts["repeat"] = args.repeat
+    progress = _progress_bar()
+    if progress is not None and _measure_accepts("progress"):
+        opts["progress"] = progress
+    return opts
+
+
+def _measure_accepts(name: str) -> bool:
+    try:
+        from .measure import measure
+    except ImportError:
+        return False
+    try:
+        params = inspect.signature(measure).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class ProgressBar:
+    """``bar(done, total, label="")`` draws ``[#####.....] 5/10`` on a terminal's stderr."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.active = False
+
+    def __call__(self, done: int, total: int, label: str = "") -> None:
+        total = max(int(total), 1)
+        filled = int(self.width * min(done, total) / total)
+        self.stream.write(f"\r{label + ' ' if label else ''}[{'#' * filled}{'.' * (self.width - filled)}] "
+                          f"{done}/{total}")
+        self.active = done < total
+        if not self.active:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.active:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.active = False
+
+
+def _progress_bar() -> ProgressBar | None:
+    """A progress bar only when stderr is a terminal (never in pipes, files or CI logs)."""
+    try:
+        return ProgressBar() if sys.stderr.isatty() else None
+    except (AttributeError, ValueError):
+        return None
+
+
+# ---- views ------------------------------------------------------------------------------------
+TABLE_COLUMNS = {"#": "#", "index": "#", "module": "module", "path": "module", "type": "type",
+                 "input": "input", "output": "output", "params": "params", "macs": "MACs", "ops": "ops",
+                 "flops": "ops", "share": "share", "calls": "calls", "activation": "activation"}
+
+
+def _columns(text: str | None, report) -> list[str] | None:
+    if text is None:
+        return None
+    extra = _extra_keys(report)
+    cols = []
+    for raw in (c.strip() for c in text.split(",")):
+        if not raw:
+            continue
+        key = TABLE_COLUMNS.get(raw.lower()) or next((k for k in extra if k.lower() == raw.lower()), None)
+        if key is None:
+            raise UsageError(f"unknown column {raw!r}; columns are: "
+                             f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation'] + extra)}")
+        cols.append(key)
+    if not cols:
+        raise UsageError("--columns is empty; e.g. --columns module,params,ops")
+    return cols
+
+
+def _extra_keys(report) -> list[str]:
+    keys: list[str] = []
+    for r in report.layers:
+        for k in r.extra:
+            if k not in keys:
+                keys.append(str(k))
+    return keys
+
+
+def _sort_value(key: str, report, conv) -> Callable:
+    k = key.lower()
+    numeric = {"params": lambda r, own: r.self_params if own else r.params,
+               "macs": lambda r, own: (r.self_cost if own else r.cost).macs,
+               "ops": lambda r, own: conv.ops(r.self_cost if own else r.cost),
+               "flops": lambda r, own: conv.ops(r.self_cost if own else r.cost),
+               "calls": lambda r, own: r.calls,
+               "activation": lambda r, own: r.activation}
+    if k in numeric:
+        return lambda pair: (-numeric[k](*pair),)
+    if k in ("module", "path", "name"):
+        return lambda pair: (pair[0].path,)
+    if k == "type":
+        return lambda pair: (pair[0].type, pair[0].path)
+    for extra in _extra_keys(report):
+        if extra.lower() == k:
+            def by_extra(pair, extra=extra):
+                v = pair[0].extra.get(extra)
+                return (0, -v) if isinstance(v, (int, float)) else (1, 0)
+            return by_extra
+    raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, calls, activation, module, type"
+                     + (f" or {', '.join(_extra_keys(report))}" if _extra_keys(report) else ""))
+
+
+def select_rows(report, depth: int | None, sort: str | None, top: int | None, conv):
+    """A report whose table shows the rows at ``depth``, sorted, the first ``top`` of them.
+    A parent shown for its own work keeps that meaning (named ``path (self)``). Totals are
+    unchanged: the share column still relates each row to the whole model."""
+    from .report import visible_rows
+
+    if sort is None and top is None:
+        return report, depth
+    pairs = visible_rows(report.layers, depth)
+    pairs = sorted(pairs, key=_sort_value(sort or "ops", report, conv))
+    if top is not None:
+        pairs = pairs[:top]
+    rows = []
+    for row, own in pairs:
+        if own:
+            row = dataclasses.replace(row, path=f"{row.path} (self)", cost=row.self_cost, params=row.self_params)
+        rows.append(dataclasses.replace(row, depth=1))  # sorted rows: no tree indentation
+    shown = len(rows)
+    view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
+    if top is not None and shown < len(visible_rows(report.layers, depth)):
+        view.notes.append(f"showing the top {shown} of {len(visible_rows(report.layers, depth))} rows by "
+                          f"{sort or 'ops'}; the total is the whole model's")
+    return view, None
+
+
+def render(report, args, conv) -> str:
+    from . import export
+
+    if args.format == "json":
+        return export.to_json(report, conv)
+    if args.format == "csv":
+        columns, rows = export.records(report, conv, args.depth)
+        if args.sort or args.top:
+            key = _csv_sort_key(args.sort or "ops", columns)
+            rows = sorted(rows, key=key)[:args.top] if args.top else sorted(rows, key=key)
+        return _csv_text(columns, rows)
+    view, depth = select_rows(report, args.depth, args.sort, args.top, conv)
+    columns = _columns(args.columns, report)
+    if args.format == "markdown":
+        return export.to_markdown(view, conv, depth, columns, args.units).rstrip("\n")
+    return view.table(convention=conv, depth=depth, columns=columns, units=args.units)
+
+
+def _csv_sort_key(key: str, columns: list[str]):
+    k = {"module": "path", "name": "path", "flops": "ops"}.get(key.lower(), key.lower())
+    col = next((c for c in columns if c.lower() == k), None)
+    if col is None:
+        raise UsageError(f"cannot sort by {key!r}; columns are {', '.join(columns)}")
+    if col in ("path", "type", "input_shapes", "output_shapes", "part", "status", "rule", "convention"):
+        return lambda r: str(r[col])
+    return lambda r: (0, -r[col]) if isinstance(r[col], (int, float)) else (1, 0)
+
+
+def _csv_text(columns: list[str], rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if v is None else v for k, v in r.items()})
+    return buf.getvalue().rstrip("\n")
+
+
+def render_comparison(a, b, args, conv) -> str:
+    from . import export
+
+    try:
+        from .analysis.compare import compare
+    except ImportError:  # pragma: no cover - the analysis package ships with torchcount
+        compare = None
+    if args.format == "json":
+        doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
+               "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv)}
+        ops_a, ops_b = conv.ops(a.total.cost), conv.ops(b.total.cost)
+        doc["reduction_percent"] = None if not ops_a else 100.0 * (ops_a - ops_b) / ops_a
+        return json.dumps(doc, indent=2, ensure_ascii=False)
+    if compare is None:  # pragma: no cover
+        return _minimal_comparison(a, b, conv)
+    cmp = compare(a, b, convention=conv, depth=args.depth)
+    if args.format == "csv":
+        rows = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
+                 "difference": l.difference, "reduction_percent": l.reduction} for k, l in cmp.totals.items()]
+        rows += [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
+                  "difference": l.difference, "reduction_percent": l.reduction} for l in cmp.layers]
+        return _csv_text(list(rows[0]), rows)
+    return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
+
+
+def _minimal_comparison(a, b, conv) -> str:  # pragma: no cover - used only without torchcount.analysis
+    lines = []
+    for what, va, vb in (("params", a.total.params, b.total.params), ("MACs", a.total.macs, b.total.macs),
+                         (f"{conv.unit} [{conv.name}]", conv.ops(a.total.cost), conv.ops(b.total.cost))):
+        red = f"{100.0 * (va - vb) / va:.2f} %" if va else "—"
+        lines.append(f"{what}: {a.model_name} {va:,}  {b.model_name} {vb:,}  reduction {red}")
+    return "\n".join(lines)
+
+
+def plot(report, path: str, conv) -> str:
+    try:
+        from .analysis import plots
+    except ImportError as exc:
+        raise UsageError(f"--plot needs torchcount.analysis.plots and matplotlib ({exc}); "
+                         f"pip install matplotlib") from None
+    for name in ("plot_report", "plot_layers", "plot"):
+        fn = getattr(plots, name, None)
+        if callable(fn):
+            break
+    else:
+        raise UsageError("--plot: torchcount.analysis.plots has no plot_report() in this version")
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = {"convention": conv} if "convention" in params else {}
+    for key in ("path", "output", "filename", "file", "save"):
+        if key in params:
+            fn(report, **{key: path}, **kwargs)
+            break
+    else:
+        fig = fn(report, **kwargs)
+        saver = getattr(fig, "savefig", None) or getattr(getattr(fig, "figure", None), "savefig", None)
+        if saver is None:
+            raise UsageError("--plot: the plotting function returned no figure to save")
+        saver(path)
+    return path
+
+
+# ---- main -------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    from . import profile
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="replace")  # × and — on a non-UTF-8 terminal
+    try:
+        return _run(argv)
+    except UsageError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:  # `torchcount resnet50 | head`
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - every model error is one line
+        if debug:
+            traceback.print_exc()
+        _fail(f"{_kind(exc)}: {_one_line(exc)}" + ("" if debug else ""))
+        return EXIT_MODEL
 
-    args = build_parser().parse_args(argv)
-    import torchvision
 
-    builder = getattr(torchvision.models, args.model, None)
-    if builder is None:
-        print(f"torchcount: unknown model {args.model!r}", file=sys.stderr)
-        return 2
-    with torch.device("meta"):
-        model = builder().eval()
-    shapes = args.input or [(1, 3, 224, 224)]
-    report = profile(model, input_size=shapes if len(shapes) > 1 else shapes[0], convention=args.convention,
-                     name=args.model)
-    print(report.table(depth=args.depth))
-    return 0
+def _kind(exc: Exception) -> str:
+    from .profile import ForwardError
+
+    if isinstance(exc, ForwardError):
+        return "model error"
+    if isinstance(exc, ModelError):
+        return "model error"
+    return f"error ({type(exc).__name__}; rerun with --debug for the traceback)"
+
+
+def _one_line(exc: BaseException, limit: int = 500) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"torchcount: {_one_line(message, 800)}\n")
+    sys.stderr.flush()
+
+
+def _run(argv: list[str]) -> int:
+    parser = build_parser()
+    if not argv:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
+    if args.list_models:
+        print("\n".join(f"{lib:12} {name}" for name, (lib, _) in _builders().items()))
+        return EXIT_OK
+    if args.model is None:
+        raise UsageError("MODEL is required, e.g. torchcount resnet50")
+
+    from .conventions import get_convention
+
+    try:
+        conv = get_convention(args.convention)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    args.input_parsed = [parse_input(t) for t in args.input] if args.input else None
+    if args.sort is not None and args.format == "json":
+        raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
+    if args.top is not None and args.format == "json":
+        raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
+    if args.columns is not None and args.format in ("json", "csv"):
+        raise UsageError("--columns applies to table and markdown; csv and json hold every column")
+    measure_options = _measure_options(args)
+    device = args.device or ("cpu" if args.measure else "meta")
+    if args.measure and device == "meta":
+        raise UsageError("--measure needs a real device, e.g. --device cpu or --device cuda")
+    if device != "meta":
+        import torch
+
+        try:
+            torch.empty(0, device=device)
+        except Exception as exc:  # noqa: BLE001
+            raise UsageError(f"device {device!r} is not available here: {_one_line(exc, 200)}") from None
+
+    spec = resolve(args.model)
+    other = resolve(args.compare) if args.compare else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        progress = measure_options.get("progress")
+        try:
+            report = _profile(spec, args, device, measure_options)
+            other_report = _profile(other, args, device, measure_options) if other else None
+        finally:
+            if progress is not None:
+                progress.close()
+    _relay(caught, args.debug)
+
+    if other_report is not None:
+        text = render_comparison(report, other_report, args, conv)
+    else:
+        text = render(report, args, conv)
+    explanations = []
+    for path in args.explain or []:
+        try:
+            explanations.append(report.explain(path, convention=conv))
+        except KeyError as exc:
+            raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+
+    if args.output:
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"torchcount: wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    if explanations:
+        # never mixed into machine-readable stdout
+        stream = sys.stdout if (args.format == "table" or args.output) else sys.stderr
+        for e in explanations:
+            print("\n" + e, file=stream)
+    if args.plot:
+        plot(report, args.plot, conv)
+        print(f"torchcount: wrote {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _relay(caught: list, debug: bool) -> None:
+    """Warnings as one short line each on stderr (the full text with --debug)."""
+    seen = set()
+    for w in caught:
+        message = str(w.message)
+        if message in seen:
+            continue
+        seen.add(message)
+        if debug:
+            sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+        elif issubclass(w.category, UserWarning) and "torchcount" in message:
+            _fail(f"note: {message.removeprefix('torchcount: ')}")
 
 
 if __name__ == "__main__":
