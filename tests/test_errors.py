@@ -1,0 +1,126 @@
+"""Guarantee 4: clear errors. Each names what went wrong and where."""
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount import CONVENTIONS, ForwardError, RuleError
+from torchcount.cost import Cost, Term
+
+
+@pytest.mark.parametrize("thing, shown", [
+    (lambda x: x, "function"),
+    ("resnet18", "str: 'resnet18'"),
+    (nn.Linear, "type"),
+    (None, "NoneType"),
+    ([nn.Linear(2, 2)], "list"),
+])
+def test_non_module_is_a_type_error_naming_what_was_given(thing, shown):
+    with pytest.raises(TypeError, match="torch.nn.Module") as info:
+        torchcount.profile(thing, torch.randn(1, 2))
+    assert shown in str(info.value)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 6)
+        self.head = nn.Linear(5, 2)  # 6 features in, 5 expected: fails
+
+    def forward(self, x):
+        return self.head(self.proj(x))
+
+
+def test_forward_error_names_the_failing_module_and_its_input_shapes():
+    model = nn.Sequential(nn.ReLU(), Block())
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(model, torch.randn(3, 8))
+    err = info.value
+    assert err.path == "1.head"
+    assert err.input_shapes == [(3, 6)]
+    assert "'1.head'" in str(err) and "Linear" in str(err) and "3×6" in str(err)
+    assert isinstance(err.__cause__, RuntimeError)  # the original exception, chained
+    assert "mat1 and mat2" in str(err.__cause__)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_forward_error_in_the_root_module_itself():
+    class Root(nn.Module):
+        def forward(self, x, y):
+            raise KeyError("missing")
+
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(Root(), (torch.randn(2, 3), torch.zeros(4, dtype=torch.long)))
+    assert info.value.path == ""
+    assert info.value.input_shapes == [(2, 3), (4,)]
+    assert "'(root)'" in str(info.value)
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_wrong_number_of_arguments_is_a_forward_error():
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(nn.Linear(2, 2), (torch.randn(1, 2), torch.randn(1, 2)))
+    assert isinstance(info.value.__cause__, TypeError)
+
+
+class Throwaway(nn.Linear):
+    """A subclass with a rule of its own (a broken one), registered only for this test."""
+
+
+@torchcount.module_rule(Throwaway)
+def broken_rule(module, call):
+    raise ZeroDivisionError("deliberately broken")
+
+
+def test_rule_error_names_the_rule_and_the_module():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(Throwaway(4, 2)))
+    with pytest.raises(RuleError) as info:
+        torchcount.profile(model, torch.randn(3, 4))
+    text = str(info.value)
+    assert "broken_rule" in text
+    assert "'1.0'" in text and "Throwaway" in text and "(3, 4)" in text
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_a_rule_returning_a_bad_category_fails_at_the_term():
+    with pytest.raises(ValueError, match="unknown cost category 'flops'"):
+        Term("flops", "x", "x", "x", 1)
+
+
+@pytest.mark.parametrize("name", ["FLOPs", "bogus", "", None, 3])
+def test_bad_convention_lists_the_valid_ones(name):
+    with pytest.raises(ValueError) as info:
+        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), convention=name)
+    for valid in CONVENTIONS:
+        assert valid in str(info.value)
+
+
+def test_bad_convention_fails_before_the_forward_runs():
+    calls = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return x
+
+    with pytest.raises(ValueError):
+        torchcount.profile(Spy(), torch.randn(1), convention="nope")
+    assert calls == []
+
+
+def test_unknown_keyword_without_measure_is_a_type_error():
+    with pytest.raises(TypeError, match="warmup"):
+        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), warmup=3)
+
+
+def test_uncounted_work_is_reported_never_a_silent_zero():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.special.zeta(x, torch.full_like(x, 2.0))  # no formula for zeta
+
+    with pytest.warns(torchcount.UncountedWarning, match="zeta"):
+        report = torchcount.profile(Odd(), torch.rand(3) + 2)
+    assert not report.complete
+    assert [u.what for u in report.uncounted] == ["aten.special_zeta.default"]
+    assert report.coverage < 1.0
