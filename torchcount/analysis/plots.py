@@ -38,8 +38,10 @@ def _save(fig, path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
-def _time(row) -> float | None:
-    for k in TIME_KEYS:
+def _time(row, own: bool = False) -> float | None:
+    """Measured time of a row (ms): inclusive (``time_ms``), or its self part (``self_ms``) when the
+    row stands for its own work only."""
+    for k in (("self_ms",) if own else TIME_KEYS):
         v = row.extra.get(k)
         if isinstance(v, (int, float)):
             return float(v)
@@ -64,14 +66,17 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     data = []
     for r, own in rows:
         cost = r.self_cost if own else r.cost
-        data.append((r.name + (" (self)" if own else ""), conv.ops(cost), _time(r)))
+        data.append((r.name + (" (self)" if own else ""), conv.ops(cost), _time(r, own)))
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
         raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
     if top is not None:
         data = sorted(data, key=lambda d: -d[1])[:top]
     timed = all(d[2] is not None for d in data) and any(d[2] for d in data)
-    total_time = sum(d[2] for d in data) if timed else 0.0
+    # share of the whole forward's time when measured (the rest is untimed overhead), else of the bars
+    model_time = (report.extra or {}).get("time_ms")
+    total_time = (model_time if isinstance(model_time, (int, float)) and model_time > 0 and top is None
+                  else sum(d[2] for d in data)) if timed else 0.0
     fig = _figure(figsize=(8, 0.35 * len(data) + 1.6))
     ax = fig.add_subplot(1, 1, 1)
     ys = list(range(len(data)))[::-1]
@@ -140,11 +145,12 @@ def _peaks_from(report) -> tuple[float | None, float | None]:
     extra = report.extra or {}
     flops = extra.get("peak_flops")
     bw = extra.get("peak_bandwidth")
-    peaks = extra.get("peaks")
+    peaks = extra.get("peaks")  # measure writes Peaks.as_dict(); a Peaks object works too
     if peaks is not None:
-        flops = flops or getattr(peaks, "fp32", None) or (peaks.get("fp32") if isinstance(peaks, dict) else None)
-        bw = bw or getattr(peaks, "bandwidth", None) or (peaks.get("bandwidth") if isinstance(peaks, dict)
-                                                         else None)
+        get = peaks.get if isinstance(peaks, dict) else lambda k: getattr(peaks, k, None)
+        key = {"bfloat16": "bf16", "float16": "fp16"}.get(str(extra.get("dtype", "")), "fp32")
+        flops = flops or get(key) or get("fp32")
+        bw = bw or get("bandwidth")
     return flops, bw
 
 
@@ -157,7 +163,7 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     ``peaks``); without peaks the points are drawn with no ceilings."""
     points = []
     for r, own in _leaf_rows(report, depth):
-        t = _time(r)
+        t = _time(r, own)
         cost = r.self_cost if own else r.cost
         flops = r.convention.ops(cost)
         if t is None or t <= 0 or flops <= 0 or cost.bytes <= 0:
@@ -192,7 +198,9 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
     ax.set_ylabel("achieved FLOP/s")
-    ax.set_title(title or f"{report.model_name}: roofline ({report.convention.name})")
+    ax.set_title(title or f"{report.model_name}: roofline ({report.convention.name})" + (
+        "" if peak_flops or peak_bandwidth else "\nno device peaks known: pass peak_flops=/peak_bandwidth= "
+                                                "or measure with ceiling=True"), fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     _save(fig, path)
