@@ -1,0 +1,113 @@
+"""Guarantee 5: two threads profiling two different models at once get correct, unmixed
+reports. Capture state lives in the per-profile recorder and in per-module hooks; the op
+recorder is a TorchDispatchMode, and torch keeps the dispatch-mode stack per thread
+(checked directly below), so one thread's ops never land in the other's trace."""
+import threading
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
+
+import torchcount
+
+
+def test_dispatch_modes_are_thread_local():
+    """The premise: a mode entered in one thread is not active in another."""
+    entered, checked = threading.Event(), threading.Event()
+    seen = {}
+
+    class Mode(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    def other():
+        entered.wait(10)
+        seen["stack"] = list(_get_current_dispatch_mode_stack())
+        checked.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with Mode():
+        entered.set()
+        checked.wait(10)
+    t.join()
+    assert seen["stack"] == []
+
+
+class Functional(nn.Module):
+    """No module rule: priced from the aten ops it runs itself (the op recorder is on)."""
+
+    def __init__(self, n: int, k: int, depth: int):
+        super().__init__()
+        self.weights = nn.ParameterList(nn.Parameter(torch.randn(n if i == 0 else k, k)) for i in range(depth))
+
+    def forward(self, x):
+        for w in self.weights:
+            x = torch.mm(x, w)
+        return x
+
+
+def _expected(rows, n, k, depth):
+    return rows * n * k + (depth - 1) * rows * k * k
+
+
+def test_two_threads_two_models_unmixed():
+    specs = {"a": (3, 5, 7, 6), "b": (2, 11, 4, 9)}  # rows, n, k, depth
+    models = {name: Functional(n, k, d) for name, (rows, n, k, d) in specs.items()}
+    reports, errors = {name: [] for name in specs}, []
+    start = threading.Barrier(len(specs))
+
+    def work(name):
+        rows, n, k, d = specs[name]
+        try:
+            start.wait(10)
+            for _ in range(15):
+                reports[name].append(torchcount.profile(models[name], torch.randn(rows, n), warn=False))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in specs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for name, (rows, n, k, d) in specs.items():
+        assert len(reports[name]) == 15
+        for r in reports[name]:
+            assert r.total.macs == _expected(rows, n, k, d)
+            assert r.total.params == n * k + (d - 1) * k * k
+            assert r.complete
+            assert r.root.self_cost.macs == _expected(rows, n, k, d)
+        assert all(not m._forward_hooks and not m._forward_pre_hooks for m in models[name].modules())
+
+
+def test_threads_with_module_rules_and_layers():
+    def convnet(c):
+        return nn.Sequential(nn.Conv2d(3, c, 3), nn.ReLU(), nn.Flatten(), nn.Linear(c * 6 * 6, 10))
+
+    specs = {"narrow": 4, "wide": 16}
+    out, errors = {}, []
+    barrier = threading.Barrier(2)
+
+    def work(name):
+        try:
+            barrier.wait(10)
+            out[name] = [torchcount.profile(convnet(specs[name]), torch.randn(2, 3, 8, 8)) for _ in range(5)]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in specs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for name, c in specs.items():
+        conv_macs = 2 * c * 3 * 3 * 3 * 6 * 6  # N·k·c·kh·kw·out_h·out_w
+        lin_macs = 2 * c * 36 * 10
+        for r in out[name]:
+            assert [row.path for row in r.layers] == ["0", "1", "2", "3"]
+            assert r.row("0").macs == conv_macs
+            assert r.row("3").macs == lin_macs
+            assert r.total.macs == conv_macs + lin_macs
