@@ -1,0 +1,136 @@
+"""Rules for recurrent layers: nn.RNN, nn.LSTM (incl. proj_size), nn.GRU and the cells
+nn.RNNCell, nn.LSTMCell, nn.GRUCell.
+
+The lecture's count (spec §5): per direction and layer, every time step multiplies the
+input (I) and the previous hidden state (H_h) by the gate weights,
+
+    MACs = G·H·(I + H_h)·T        G = 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n)
+
+(I·H + H·H)·T for an Elman RNN, 4× for an LSTM, 3× for a GRU. For layers above the first
+I = H_out·directions; with ``proj_size`` P > 0 an LSTM's recurrent state has size H_h = P and
+each step adds H·P MACs of projection. The initial state is multiplied too (zeros when no
+``hx`` is given), so a given initial state changes nothing. With a packed sequence, T·N is
+replaced by Σ lengths (``data.shape[0]``): only live sequences are computed.
+
+Separate, explicit terms per step and direction (per sequence in the batch):
+- biases: both b_ih and b_hh are added, 2·G·H additions (none with ``bias=False``);
+- gate activations: RNN tanh (or relu) on H; LSTM 3·H sigmoids and H tanh for the gates,
+  H tanh of the cell; GRU 2·H sigmoids and H tanh (recipes of activation.PER_ELEMENT);
+- element-wise updates: LSTM c = f⊙c + i⊙g, h = o⊙tanh(c): 3·H multiplications, H additions;
+  GRU n = tanh(x_n + r⊙h_n), h = (1 − z)⊙n + z⊙h: 3·H multiplications, 3·H additions.
+
+Sequential steps (``sequential_steps``): a recurrent layer cannot run its T steps in
+parallel; num_layers stacked layers run one after the other in PyTorch (num_layers·T);
+both directions of a bidirectional layer run side by side. A cell is one step.
+"""
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from ..cost import Cost, Term
+from ._util import prod
+from .activation import PER_ELEMENT
+from .registry import module_rule
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _recipe_terms(recipe: str, mult: int, H: int, steps: int, what: str) -> list[Term]:
+    """``mult``·H·steps elements of an activation recipe (activation.PER_ELEMENT)."""
+    n = mult * H * steps
+    m = f"{mult}·" if mult != 1 else ""
+    ms = f"{mult}×" if mult != 1 else ""
+    return [Term(cat, f"{what} ({recipe})", f"{k}·{m}H·steps" if k != 1 else f"{m}H·steps",
+                 f"{k}×{ms}{H}×{steps}" if k != 1 else f"{ms}{H}×{steps}", k * n)
+            for cat, k in PER_ELEMENT[recipe].items()]
+
+
+def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str) -> list[Term]:
+    """Bias, activation and element-wise terms of ``steps`` sequence-steps of one layer-direction."""
+    G = _GATES[mode]
+    n = H * steps
+    terms = []
+    if has_bias:
+        terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", "2·G·H·steps",
+                          f"2×{G}×{H}×{steps}", 2 * G * n))
+    if mode == "RNN_TANH":
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation")
+    elif mode == "RNN_RELU":
+        terms += _recipe_terms("relu", 1, H, steps, f"{label}activation")
+    elif mode == "LSTM":
+        terms += _recipe_terms("sigmoid", 3, H, steps, f"{label}gates i, f, o")
+        terms += _recipe_terms("tanh", 2, H, steps, f"{label}gate g and tanh(c)")
+        terms += [Term("mults", f"{label}updates f⊙c, i⊙g, o⊙tanh(c)", "3·H·steps", f"3×{H}×{steps}", 3 * n),
+                  Term("adds", f"{label}update c = f⊙c + i⊙g", "H·steps", f"{H}×{steps}", n)]
+    else:  # GRU
+        terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z")
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n")
+        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", "3·H·steps", f"3×{H}×{steps}", 3 * n),
+                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", "3·H·steps", f"3×{H}×{steps}", 3 * n)]
+    return terms
+
+
+def _sequence(m: nn.RNNBase, call) -> tuple[int, int, int]:
+    """(sequence-steps computed = Σ lengths over the batch, batch N, longest length T)."""
+    x = call.args[0] if call.args else call.kwargs.get("input")
+    if isinstance(x, PackedSequence):
+        return int(x.data.shape[0]), int(x.batch_sizes[0]), len(x.batch_sizes)
+    shape = x.shape
+    if len(shape) == 2:  # unbatched (T, I)
+        return shape[0], 1, shape[0]
+    T, N = (shape[1], shape[0]) if m.batch_first else (shape[0], shape[1])
+    return T * N, N, T
+
+
+@module_rule(nn.RNN, nn.LSTM, nn.GRU)
+def rnn(m: nn.RNNBase, call) -> Cost:
+    mode = m.mode
+    G = _GATES[mode]
+    H = m.hidden_size
+    P = getattr(m, "proj_size", 0) or 0
+    H_h = P if P > 0 else H  # the recurrent state's size
+    dirs = 2 if m.bidirectional else 1
+    steps, N, T = _sequence(m, call)
+    terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)",
+                  f"{steps}", steps)]
+    for layer in range(m.num_layers):
+        I = m.input_size if layer == 0 else H_h * dirs
+        where = f"layer {layer}" + (", per direction" if dirs > 1 else "")
+        d = f"{dirs}×" if dirs > 1 else ""
+        terms.append(Term("macs", f"gate multiply-accumulates ({where})", "dirs·G·H·(I + H_h)·steps",
+                          f"{d}{G}×{H}×({I} + {H_h})×{steps}", dirs * G * H * (I + H_h) * steps))
+        if P > 0:
+            terms.append(Term("macs", f"projection h = W_hr·h ({where})", "dirs·H·P·steps",
+                              f"{d}{H}×{P}×{steps}", dirs * H * P * steps))
+        for t in _step_terms(mode, H, steps, m.bias, f"layer {layer}: "):
+            terms.append(Term(t.category, t.what, f"dirs·{t.formula}" if dirs > 1 else t.formula,
+                              f"{d}{t.substituted}", dirs * t.value))
+    return Cost.of(*terms)
+
+
+_CELL_MODE = {nn.RNNCell: None, nn.LSTMCell: "LSTM", nn.GRUCell: "GRU"}
+
+
+@module_rule(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
+def rnn_cell(m: nn.RNNCellBase, call) -> Cost:
+    mode = next(v for k, v in _CELL_MODE.items() if isinstance(m, k))
+    if mode is None:
+        mode = "RNN_TANH" if m.nonlinearity == "tanh" else "RNN_RELU"
+    G = _GATES[mode]
+    x = call.input
+    N = prod(x.shape[:-1]) if len(x.shape) > 1 else 1
+    I, H = m.input_size, m.hidden_size
+    return Cost.of(
+        Term("macs", "gate multiply-accumulates", "N·G·H·(I + H)", f"{N}×{G}×{H}×({I} + {H})", N * G * H * (I + H)),
+        *_step_terms(mode, H, N, m.bias, ""),
+    )
+
+
+def sequential_steps(module: nn.Module, call) -> int:
+    """Steps that must run one after another in this call (1 for a layer without recurrence)."""
+    if isinstance(module, nn.RNNBase) and type(module).forward in (nn.RNN.forward, nn.LSTM.forward,
+                                                                    nn.GRU.forward):
+        _, _, T = _sequence(module, call)
+        return module.num_layers * T
+    return 1
