@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..conventions import CONVENTIONS
+from ..report import COLUMN_PRESETS
 from ..state import preserved
 from .bound import classify
 from .ceiling import measure_ceiling
@@ -33,8 +34,7 @@ __all__ = ["measure", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "
            "measure_energy", "DEFAULT_GRID_INTENSITY", "MEASURED_COLUMNS"]
 
 #: the table columns of a measured report (also ``report.table(columns="measured")``)
-MEASURED_COLUMNS = ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak", "AI",
-                    "bound", "peak_MiB"]
+MEASURED_COLUMNS = COLUMN_PRESETS["measured"]
 
 _FLOPS = CONVENTIONS["flops"]
 
@@ -143,12 +143,15 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             one_pass()
             with timing_hooks(model, clock) as hooks:
                 one_pass()
-        for _ in range(repeat):  # plain and instrumented interleaved: drift affects both alike
-            plain.append(one_pass()[1])
+        for i in range(repeat):  # plain and instrumented interleaved, order alternating: drift and
+            if i % 2 == 0:        # cache state affect both alike
+                plain.append(one_pass()[1])
             with timing_hooks(model, clock) as hooks:
                 hooks.reset()
                 stamps, wall = one_pass()
                 passes.append(analyse_pass(hooks.calls, stamps, wall))
+            if i % 2 == 1:
+                plain.append(one_pass()[1])
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
