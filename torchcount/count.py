@@ -100,8 +100,37 @@ def price_trace(trace: Trace) -> list[CallCost]:
     return priced
 
 
+def sequential_chains(priced: list[CallCost]) -> dict[int, int]:
+    """Steps each call must run one after another (the lecture's parallel vs sequential):
+    a rule's call gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent
+    layer, 1 for anything else); a call priced from its ops gives 1 if it did any
+    arithmetic itself, plus its children's chains in call order (an upper bound where
+    branches could run in parallel); a covered call gives 0. Keyed by ``id(call)``."""
+    from .rules.recurrent import sequential_steps
+
+    chain: dict[int, int] = {}
+    for p in reversed(priced):  # children before parents
+        if p.source == "covered":
+            n = 0
+        elif p.source == "rule":
+            n = sequential_steps(p.call.module, p.call)
+        else:
+            n = (0 if p.self_cost.is_zero() else 1) + sum(chain.get(id(c), 0) for c in p.call.children)
+        chain[id(p.call)] = n
+    return chain
+
+
 def _shapes_of(described) -> list[tuple]:
     return [tuple(t.shape) for t in tensors_in(described)]
+
+
+def _nested_in_itself(call: Call) -> bool:
+    parent = call.parent
+    while parent is not None:
+        if parent.module is call.module:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _packed_params(module: nn.Module) -> list:
@@ -128,6 +157,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     from .report import Report, Row, Total, Uncounted
 
     priced = price_trace(trace)
+    chains = sequential_chains(priced)
     paths = {id(m): p for p, m in model.named_modules()}
     groups: dict[int, list[CallCost]] = {}
     for p in priced:
@@ -140,7 +170,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         first = members[0].call
         module = first.module
         path = paths.get(id(module), first.path)
-        cost = sum((m.inclusive for m in members), Cost())
+        # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
+        cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call)), Cost())
         self_cost = sum((m.self_cost for m in members), Cost())
         missing: Counter = Counter()
         for m in members:
@@ -173,6 +204,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             activation=outputs[0].numel if outputs else 0, terms=terms,
             uncounted_ops=dict(missing), module=module,
         )
+        row.extra["steps"] = sum(chains[id(m.call)] for m in members)
         rows.append(row)
         for op_name, n in missing.items():
             uncounted.append(Uncounted(path, row.type, op_name, n))
@@ -201,5 +233,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))
+    notes.append(f"longest chain: {sum(chains[id(p.call)] for p in priced if p.call.parent is None):,} "
+                 "sequential steps (layers and recurrent time steps, as executed; column 'steps')")
     return Report(model_name or type(model).__name__, convention, layers, root, total,
                   uncounted, counted_items, notes)
