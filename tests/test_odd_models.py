@@ -1,0 +1,308 @@
+"""Guarantee 3: odd but valid models are counted (or refused with a clear error), never a
+crash and never a silent zero. Expected numbers are closed forms written in each test."""
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+import torchcount
+
+
+def lin_macs(rows, n, k):
+    return rows * n * k
+
+
+def _quiet(model, inputs, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torchcount.UncountedWarning)
+        return torchcount.profile(model, inputs, **kw)
+
+
+# ---- sharing, reuse, recursion, containers -----------------------------------------------
+
+
+def test_reused_module_is_one_row_with_calls_and_params_once():
+    class Reuse(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 6)
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.lin(x)
+            return x
+
+    report = torchcount.profile(Reuse(), torch.randn(2, 6))
+    row = report.row("lin")
+    assert row.calls == 3
+    assert row.macs == 3 * lin_macs(2, 6, 6)
+    assert row.params == 6 * 6 + 6
+    assert report.total.params == 6 * 6 + 6
+    assert [r.path for r in report.layers] == ["lin"]
+
+
+def test_module_shared_by_two_parents_is_one_row_params_once():
+    shared = nn.Linear(5, 5)
+    model = nn.Sequential(nn.Sequential(shared, nn.ReLU()), nn.Sequential(shared, nn.ReLU()))
+    report = torchcount.profile(model, torch.randn(4, 5))
+    assert report.total.params == 5 * 5 + 5
+    lin_rows = [r for r in report.layers if r.type == "Linear"]
+    assert len(lin_rows) == 1 and lin_rows[0].calls == 2
+    assert report.total.macs == 2 * lin_macs(4, 5, 5)
+
+
+def test_tied_weights_are_counted_once():
+    emb = nn.Embedding(50, 8)
+    head = nn.Linear(8, 50, bias=False)
+    head.weight = emb.weight
+    model = nn.Sequential(emb, head)
+    report = torchcount.profile(model, torch.tensor([[1, 2, 3]]))
+    assert report.total.params == 50 * 8
+    assert report.total.macs == lin_macs(3, 8, 50)
+
+
+class Recursive(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, depth: int = 3):
+        x = self.lin(x)
+        return x if depth == 0 else self(x, depth - 1)
+
+
+def test_recursion_through_the_same_module_is_not_double_counted():
+    """Regression: a recursive module's row summed the inclusive cost of every nested call."""
+    report = torchcount.profile(Recursive(), (torch.randn(2, 4), 3))
+    expected = 4 * lin_macs(2, 4, 4)  # depth 3 → 4 calls of lin
+    assert report.row("lin").calls == 4
+    assert report.total.macs == expected
+    assert report.root.calls == 4
+    assert report.root.cost.macs == expected
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rec = Recursive()
+
+        def forward(self, x):
+            return self.rec(x, 2)
+
+    report = torchcount.profile(Outer(), torch.randn(2, 4))
+    assert report.row("rec").calls == 3
+    assert report.row("rec").cost.macs == 3 * lin_macs(2, 4, 4)
+    assert report.total.macs == 3 * lin_macs(2, 4, 4)
+
+
+def test_module_list_and_module_dict():
+    class Containers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))
+            self.heads = nn.ModuleDict({"a": nn.Linear(8, 2), "b": nn.Linear(8, 5)})
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return {k: h(x) for k, h in self.heads.items()}
+
+    report = torchcount.profile(Containers(), torch.randn(3, 8))
+    assert report.total.macs == 3 * lin_macs(3, 8, 8) + lin_macs(3, 8, 2) + lin_macs(3, 8, 5)
+    assert report.total.params == 3 * (64 + 8) + (16 + 2) + (40 + 5)
+    assert report.row("heads.b").macs == lin_macs(3, 8, 5)
+    assert report.row("blocks.2").calls == 1
+
+
+def test_models_without_parameters_and_empty_sequential():
+    report = torchcount.profile(nn.Sequential(), torch.randn(2, 3))
+    assert report.total.params == 0 and report.total.cost.ops == 0 and report.complete
+    report = torchcount.profile(nn.Sequential(nn.ReLU(), nn.MaxPool1d(2)), torch.randn(1, 2, 8))
+    assert report.total.params == 0
+    assert report.row("1").cost.cmps == (2 - 1) * 1 * 2 * 4  # (window − 1)·outputs
+    assert report.row("0").cost.cmps == 16  # one comparison per element
+
+
+# ---- parametrizations ---------------------------------------------------------------------
+
+
+def test_weight_norm_counts_the_original_parameters():
+    model = nn.Sequential(weight_norm(nn.Linear(6, 4)))
+    report = torchcount.profile(model, torch.randn(3, 6))
+    # weight_g (4×1) + weight_v (4×6) + bias (4): what the module stores
+    assert report.total.params == 4 + 24 + 4
+    assert report.total.macs == lin_macs(3, 6, 4)
+
+
+def test_spectral_norm_in_train_mode_buffers_restored():
+    model = nn.Sequential(spectral_norm(nn.Linear(6, 4)))
+    model.train()
+    p = model[0].parametrizations.weight[0]
+    u, v = p._u.clone(), p._v.clone()
+    report = torchcount.profile(model, torch.randn(3, 6))
+    assert torch.equal(p._u, u) and torch.equal(p._v, v)
+    assert report.total.macs == lin_macs(3, 6, 4)
+    assert report.total.params == 4 * 6 + 4  # weight.original + bias
+    model(torch.randn(3, 6))  # a plain forward does update them (so the check above means something)
+    assert not torch.equal(p._u, u)
+
+
+# ---- TorchScript, compile, wrappers ---------------------------------------------------------
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+MLP_MACS = lin_macs(2, 4, 8) + lin_macs(2, 8, 3)
+MLP_PARAMS = 4 * 8 + 8 + 8 * 3 + 3
+
+
+def test_torch_jit_script_is_counted_from_its_ops():
+    scripted = torch.jit.script(_mlp())
+    report = _quiet(scripted, torch.randn(2, 4))
+    assert report.total.macs == MLP_MACS
+    assert report.total.params == MLP_PARAMS
+    assert report.model_name == "RecursiveScriptModule"
+    assert any("TorchScript" in n for n in report.notes)
+    assert all(not m._forward_hooks for m in scripted.modules())
+
+
+def test_torch_jit_trace_is_counted_from_its_ops():
+    traced = torch.jit.trace(_mlp(), torch.randn(2, 4))
+    report = _quiet(traced, torch.randn(2, 4))
+    assert report.total.macs == MLP_MACS
+    assert report.total.params == MLP_PARAMS
+    assert any("TorchScript" in n for n in report.notes)
+
+
+def test_scripted_submodule_inside_an_eager_model():
+    model = nn.Sequential(nn.Linear(4, 4), torch.jit.script(nn.Linear(4, 2)))
+    report = _quiet(model, torch.randn(3, 4))
+    assert report.total.macs == lin_macs(3, 4, 4) + lin_macs(3, 4, 2)
+
+
+def test_torch_compile_profiles_the_original_module_with_a_note():
+    model = _mlp()
+    compiled = torch.compile(model)
+    report = torchcount.profile(compiled, torch.randn(2, 4))
+    assert report.total.macs == MLP_MACS
+    assert report.model_name == "Sequential"
+    assert [r.path for r in report.layers] == ["0", "1", "2"]  # not "_orig_mod.0"
+    assert any("torch.compile" in n for n in report.notes)
+
+
+def test_data_parallel_wrapper():
+    wrapped = nn.DataParallel(_mlp())
+    report = torchcount.profile(wrapped, torch.randn(2, 4))
+    assert report.total.macs == MLP_MACS
+    assert report.total.params == MLP_PARAMS
+    assert report.complete
+    assert any("DataParallel" in n for n in report.notes)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_data_parallel_wrapper_single_process_gloo():
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        pytest.skip("torch.distributed not available in this build")
+    created = False
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ["MASTER_PORT"] = str(_free_port())
+        try:
+            dist.init_process_group("gloo", rank=0, world_size=1)
+        except Exception as exc:  # noqa: BLE001
+            pytest.skip(f"cannot start a single-process gloo group: {exc}")
+        created = True
+    try:
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
+        ddp = nn.parallel.DistributedDataParallel(model)
+        bn_before = model[1].running_mean.clone()
+        report = torchcount.profile(ddp, torch.randn(2, 4))
+        assert report.total.macs == MLP_MACS
+        assert report.total.params == MLP_PARAMS + 2 * 8
+        assert any("DistributedDataParallel" in n for n in report.notes)
+        assert torch.equal(model[1].running_mean, bn_before)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+# ---- quantized ------------------------------------------------------------------------------
+
+
+def _dynamic_quantized(model, dtype=torch.qint8):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=dtype)
+
+
+def test_dynamic_quantized_linear():
+    q = _dynamic_quantized(nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)))
+    rows = 5
+    report = torchcount.profile(q, torch.randn(rows, 16))
+    assert report.complete
+    assert report.row("0").rule == "quantized.dynamic_quantized_linear"
+    assert report.total.macs == lin_macs(rows, 16, 8) + lin_macs(rows, 8, 4)
+    # packed int8 weights are parameters too (not nn.Parameter): 16·8 + 8 and 8·4 + 4
+    assert report.total.params == 16 * 8 + 8 + 8 * 4 + 4
+    cost = report.row("0").cost
+    assert cost.cmps == 2 * rows * 16  # min and max of the input, for its scale
+    assert cost.mults == rows * 16 + rows * 8  # quantize input, dequantize output
+    assert cost.adds == rows * 8  # float bias
+    # the flops convention: 2 per MAC + every other op
+    assert report.row("0").flops == 2 * lin_macs(rows, 16, 8) + 2 * rows * 16 + rows * 16 + rows * 8 + rows * 8
+
+
+def test_dynamic_quantized_fp16_linear_has_no_activation_quantization():
+    q = _dynamic_quantized(nn.Sequential(nn.Linear(6, 3)), dtype=torch.float16)
+    report = torchcount.profile(q, torch.randn(2, 6))
+    cost = report.row("0").cost
+    assert cost.macs == lin_macs(2, 6, 3)
+    assert (cost.cmps, cost.mults, cost.adds) == (0, 0, 2 * 3)
+
+
+# ---- memory formats and dtypes ----------------------------------------------------------------
+
+
+def conv_macs(n, c_in, c_out, k, out_hw):
+    return n * c_out * c_in * k * k * out_hw * out_hw
+
+
+def test_channels_last():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 10, 10).to(memory_format=torch.channels_last)
+    report = torchcount.profile(model, x)
+    assert report.row("0").macs == conv_macs(2, 3, 8, 3, 8)
+    assert report.row("0").output_shapes == [(2, 8, 8, 8)]
+    assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("dtype, itemsize", [(torch.float16, 2), (torch.bfloat16, 2), (torch.float64, 8)])
+def test_float_dtypes_same_counts_bytes_scale(dtype, itemsize):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5)).to(dtype)
+    report = torchcount.profile(model, torch.randn(1, 3, 6, 6, dtype=dtype))
+    assert report.total.macs == conv_macs(1, 3, 4, 3, 4) + lin_macs(1, 64, 5)
+    assert report.total.param_bytes == itemsize * (3 * 4 * 9 + 4 + 64 * 5 + 5)
+    # the conv reads its input and weights, writes its output: bytes follow the dtype
+    row = report.row("0")
+    assert row.cost.bytes_written == itemsize * 4 * 4 * 4
+
+
+def test_complex_tensors():
+    model = nn.Sequential(nn.Linear(4, 3, dtype=torch.complex64))
+    report = torchcount.profile(model, torch.randn(2, 4, dtype=torch.complex64))
+    assert report.total.macs == lin_macs(2, 4, 3)  # complex MACs, counted as MACs
+    assert report.total.param_bytes == 8 * (4 * 3 + 3)
