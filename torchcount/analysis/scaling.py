@@ -6,7 +6,8 @@ whole model, for each quantity:
 
 - ``params``  parameters (weight sharing: fixed, e = 0, whatever the length);
 - ``macs``    multiply-accumulates; ``ops`` operations under the convention (default FLOPs);
-- ``steps``   sequential steps, when the rules report them (``row.extra["sequential_steps"]``);
+- ``steps``   sequential steps (``row.extra["steps"]``, from ``count.sequential_chains``: T·layers
+  for a recurrent layer, 1 for other layers, summed along the chain);
 - ``time_ms`` measured time, with ``measure=True`` (``row.extra["time_ms"]``).
 
 For layers priced by formula terms (a rule, or the ops a leaf ran), every term is fitted too
@@ -33,7 +34,7 @@ from ..cost import OP_CATEGORIES
 METRICS = ("params", "macs", "ops", "steps", "time_ms")
 #: keys the measure / coverage stages may use for the same quantity, in order of preference
 TIME_KEYS = ("time_ms", "time")
-STEP_KEYS = ("sequential_steps", "steps", "seq_steps")
+STEP_KEYS = ("steps", "sequential_steps")
 
 
 @dataclass(frozen=True)
@@ -332,8 +333,7 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
     if has_steps:
         add(None, model_type, "steps", [_model_steps(rep) for rep in reports])
     else:
-        result.notes.append("sequential steps: no rule reported them (row.extra['sequential_steps']), "
-                            "so none are fitted")
+        result.notes.append("sequential steps: not in these reports (row.extra['steps']), so none are fitted")
     if has_time:
         add(None, model_type, "time_ms", [_model_time(rep) for rep in reports])
     return result

@@ -1,0 +1,181 @@
+"""scaling(): fitted power laws of cost vs sequence length T — the lecture's table
+"complexity vs parameter count, time scaling" (parameters fixed; conv/linear/RNN ∝ T;
+attention scores ∝ T²; RNN sequential steps ∝ T)."""
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.analysis import scaling
+from torchcount.analysis.scaling import Progress, fit_power_law, fit_reports
+
+SIZES = [8, 16, 32, 64]
+
+
+def test_fit_power_law_on_exact_laws():
+    f = fit_power_law([2, 4, 8, 16], [3 * t ** 2 for t in (2, 4, 8, 16)])
+    assert f.exponent == pytest.approx(2.0, abs=1e-12) and f.coefficient == pytest.approx(3.0)
+    assert f.r2 == pytest.approx(1.0) and f.law() == "∝ T²"
+    assert fit_power_law([1, 10], [7, 7]).exponent == 0.0 and fit_power_law([1, 10], [7, 7]).law() == "fixed"
+    # T·log2 T over 4..64 is not a power law: a slope between 1 and 2, shown as a fraction
+    ts = [4, 8, 16, 32, 64]
+    f = fit_power_law(ts, [t * math.log2(t) for t in ts])
+    assert 1.2 < f.exponent < 1.5 and f.law().startswith("∝ T^1.")
+    assert fit_power_law([1, 2], [0, 0]).exponent is None and fit_power_law([1, 2], [0, 0]).note == "zero"
+    assert fit_power_law([1, 2], [0, 5]).exponent is None
+    assert fit_power_law([3, 3], [1, 2]).note == "too few sizes"
+
+
+def test_mlp_per_token_params_fixed_compute_linear():
+    m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    res = scaling(m, lambda t: torch.randn(1, t, 8), SIZES)
+    assert res.get(None, "params").values == [(8 + 1) * 16 + (16 + 1) * 4] * 4
+    assert res.exponent(None, "params") == 0.0
+    # MACs = T·(8·16 + 16·4), written out
+    assert res.get(None, "macs").values == [t * (8 * 16 + 16 * 4) for t in SIZES]
+    assert res.exponent(None, "macs") == pytest.approx(1.0, abs=1e-9)
+    assert res.exponent("0", "ops") == pytest.approx(1.0, abs=1e-9)
+    assert res.exponent("0", "params") == 0.0
+    # no recurrence: the chain of sequential steps does not grow with T (three layers, one after another)
+    assert res.get(None, "steps").values == [3] * 4 and res.exponent(None, "steps") == 0.0
+
+
+def test_cnn_1d_compute_linear():
+    m = nn.Sequential(nn.Conv1d(4, 8, 5, padding=2), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1))
+    res = scaling(m, lambda t: torch.randn(1, 4, t), SIZES)
+    # MACs = prod(W.shape)·T per conv (lecture): 8·4·5·T + 8·8·3·T
+    assert res.get(None, "macs").values == [(8 * 4 * 5 + 8 * 8 * 3) * t for t in SIZES]
+    assert res.exponent(None, "macs") == pytest.approx(1.0, abs=1e-9)
+    assert res.exponent("2", "params") == 0.0
+
+
+def test_cnn_2d_compute_grows_with_area():
+    # a 2-D CNN over a T×T image: MACs ∝ T² (the lecture's CNN 2-D row)
+    m = nn.Conv2d(2, 4, 3, padding=1)
+    res = scaling(m, lambda t: torch.randn(1, 2, t, t), SIZES)
+    assert res.get(None, "macs").values == [4 * 2 * 9 * t * t for t in SIZES]
+    assert res.exponent(None, "macs") == pytest.approx(2.0, abs=1e-9)
+
+
+def test_rnn_compute_linear():
+    m = nn.RNN(8, 16, batch_first=True)
+    res = scaling(m, lambda t: torch.randn(1, t, 8), SIZES)
+    # Elman RNN: (I·H + H·H)·T MACs
+    assert res.get(None, "macs").values == [(8 * 16 + 16 * 16) * t for t in SIZES]
+    assert res.exponent(None, "macs") == pytest.approx(1.0, abs=0.05)
+    assert res.exponent(None, "params") == 0.0
+
+
+def test_rnn_sequential_steps_linear():
+    m = nn.LSTM(4, 8, batch_first=True)
+    res = scaling(m, lambda t: torch.randn(1, t, 4), SIZES)
+    assert res.get(None, "steps").values == SIZES  # one step per time step, one layer
+    assert res.exponent(None, "steps") == pytest.approx(1.0, abs=0.05)
+    two = scaling(nn.GRU(4, 8, num_layers=2), lambda t: torch.randn(t, 1, 4), SIZES)
+    assert two.get(None, "steps").values == [2 * t for t in SIZES]  # stacked layers run one after another
+
+
+class Scores(nn.Module):
+    """Attention scores only: (X·Wq)(X·Wk)ᵀ — D·N·M MACs for the product (lecture)."""
+
+    def __init__(self, d=16):
+        super().__init__()
+        self.q, self.k = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
+
+    def forward(self, x):
+        return self.q(x) @ self.k(x).transpose(1, 2)
+
+
+def test_attention_scores_quadratic():
+    res = scaling(Scores(), lambda t: torch.randn(1, t, 16), SIZES)
+    # the scores product itself (the module's own matmul): T·T·16
+    root = [r for r in res.reports[0].layers + [res.reports[0].root] if r.type == "Scores"][0]
+    assert root.self_cost.macs == 8 * 8 * 16
+    assert res.exponent("q", "macs") == pytest.approx(1.0, abs=1e-9)
+    total = res.get(None, "macs").values
+    assert total == [2 * t * 16 * 16 + t * t * 16 for t in SIZES]
+    assert 1.0 < res.exponent(None, "macs") < 2.0  # projections ∝ T plus scores ∝ T²
+
+
+def test_multihead_attention_scores_term_quadratic():
+    m = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def inputs(t):
+        x = torch.randn(1, t, 16)
+        return (x, x, x)
+
+    res = scaling(m, inputs, SIZES)
+    path = res.layer_order[0]
+    fits = res.term_fits(path)
+    quadratic = {k: f for k, f in fits.items() if k.endswith("[macs]") and abs(f.exponent - 2) <= 0.05}
+    linear = {k: f for k, f in fits.items() if k.endswith("[macs]") and abs(f.exponent - 1) <= 0.05}
+    assert quadratic, f"no T² contraction term among {list(fits)}"  # scores Q·Kᵀ and A·V
+    assert linear  # the projections
+    # the layer as a whole is not a single power law: between the two
+    e = res.exponent(None, "macs")
+    assert 1.05 < e < 1.95
+    assert "T²" in res.table()  # the mixed layer's terms are shown with their laws
+
+
+def test_transformer_encoder_table():
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 1,
+                                enable_nested_tensor=False).eval()
+    res = scaling(enc, lambda t: torch.randn(1, t, 16), SIZES)
+    assert res.exponent(None, "params") == 0.0
+    assert res.exponent("layers.0.linear1", "macs") == pytest.approx(1.0, abs=1e-9)
+    assert 1.0 < res.exponent(None, "macs") < 2.0
+    assert res.exponent(None, "steps") == 0.0  # attention runs all positions in parallel
+    text = res.table(depth=3)
+    assert "complexity vs parameter count, time scaling" in text and "fixed" in text and "∝ T" in text
+
+
+def test_time_series_fitted_when_rows_carry_times():
+    reps = [torchcount.profile(nn.Conv1d(1, 2, 3), torch.randn(1, 1, t)) for t in SIZES]
+    for t, rep in zip(SIZES, reps):  # stand-in measurements: 0.01 ms per position
+        rep.layers[0].extra["time_ms"] = 0.01 * t
+        rep.extra["time_ms"] = 0.01 * t + 0.5
+    res = fit_reports(reps, SIZES)
+    assert res.exponent(reps[0].layers[0].path, "time_ms") == pytest.approx(1.0, abs=1e-9)
+    assert res.get(None, "time_ms").values == [0.01 * t + 0.5 for t in SIZES]
+    assert "time ms" in res.table()
+
+
+def test_measure_adds_time_series():
+    res = scaling(nn.Conv1d(1, 2, 3), lambda t: torch.randn(1, 1, t), [16, 64], measure=True, repeat=3,
+                  warmup=1)
+    times = res.get(None, "time_ms").values
+    assert len(times) == 2 and all(v is not None and v > 0 for v in times)
+
+
+def test_progress_bar_only_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    quiet, loud = io.StringIO(), Tty()
+    for stream in (quiet, loud):
+        bar = Progress(3, "sweep", stream=stream)
+        for i in range(4):
+            bar.update(i, f"T={i}")
+        bar.close()
+    assert quiet.getvalue() == ""
+    assert "3/3" in loud.getvalue() and "#" * 24 in loud.getvalue()
+
+
+def test_bad_arguments():
+    m = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="at least two sizes"):
+        scaling(m, lambda t: torch.randn(t, 2), [4])
+
+    def broken(t):
+        raise RuntimeError("no such size")
+
+    with pytest.raises(ValueError, match=r"make_inputs\(3\) raised RuntimeError: no such size"):
+        scaling(m, broken, [3, 4])
+    with pytest.raises(ValueError, match="positive"):
+        scaling(m, lambda t: torch.randn(t, 2), [0, 2])
+    with pytest.raises(KeyError, match="no series"):
+        scaling(m, lambda t: torch.randn(t, 2), [2, 4]).get("nope", "macs")
