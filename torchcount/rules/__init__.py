@@ -11,7 +11,7 @@
 - matmul.py: aten mm/addmm/bmm/baddbmm/convolution (op rules)
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
-from . import attention, elementwise, recurrent, reduction  # noqa: F401  (op rules and known-zero ops)
+from . import attention, elementwise, fft, recurrent, reduction  # noqa: F401  (op rules and known-zero ops)
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, rule_for, zero_ops,

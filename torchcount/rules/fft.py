@@ -1,0 +1,70 @@
+"""Op rules for FFTs: ``_fft_r2c``, ``_fft_c2r``, ``_fft_c2c`` (what torch.fft.*, torch.stft,
+torch.istft and torchaudio's Spectrogram dispatch to).
+
+The convention (radix-2 Cooley–Tukey, the usual textbook estimate): a complex FFT of size N
+has N/2·log2 N butterflies, each one complex multiplication (4 real multiplications,
+2 additions) and two complex additions (4 additions), so
+
+    complex FFT:  2·N·log2 N multiplications + 3·N·log2 N additions  = 5·N·log2 N FLOPs
+    real FFT:     half of that, N·log2 N multiplications + 1.5·N·log2 N additions = 2.5·N·log2 N
+
+(r2c and c2r alike). N is the product of the transformed dimensions (a d-dimensional FFT
+does the same work as one FFT of N = ∏ sizes); the count is per transform, times the number
+of transforms in the batch. log2 N is used as is for sizes that are not powers of two
+(real libraries use mixed radices with similar constants); totals are rounded to integers.
+A normalisation (``norm="ortho"`` or ``"forward"``/``"backward"`` where it scales) costs one
+multiplication per output element. The window multiply of an STFT is a separate ``mul`` op
+and is counted by the element-wise rules.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..cost import Cost, Term
+from ._util import prod, times
+from .registry import op_rule
+
+aten = torch.ops.aten
+
+
+def fft_terms(batch: int, sizes: tuple, real: bool, what: str) -> list[Term]:
+    N = prod(sizes)
+    if N <= 1:
+        return []
+    nlog = N * math.log2(N)
+    mult_k, add_k = (1, 1.5) if real else (2, 3)
+    label = "real" if real else "complex"
+    return [
+        Term("mults", f"multiplications ({what}, {label} FFT)", f"transforms·{mult_k if mult_k != 1 else ''}"
+             f"{'·' if mult_k != 1 else ''}N·log2 N", f"{batch}×{mult_k}×{times(sizes)}×log2({N})",
+             round(batch * mult_k * nlog)),
+        Term("adds", f"additions ({what}, {label} FFT)", f"transforms·{add_k}·N·log2 N",
+             f"{batch}×{add_k}×{times(sizes)}×log2({N})", round(batch * add_k * nlog)),
+    ]
+
+
+def _fft(op, real: bool) -> Cost:
+    name = op.op.overloadpacket.__name__
+    dims = op.args[1]
+    normalization = op.args[2] if len(op.args) > 2 else 0
+    # the full-size signal: the input of r2c/c2c, the output of c2r
+    signal = op.outputs[0] if name == "_fft_c2r" else op.inputs[0]
+    sizes = tuple(signal.shape[d] for d in dims)
+    batch = signal.numel // max(prod(sizes), 1)
+    terms = fft_terms(batch, sizes, real, name)
+    if normalization:
+        n = op.outputs[0].numel
+        terms.append(Term("mults", "normalisation scaling", "outputs", f"{n}", n))
+    return Cost.of(*terms)
+
+
+@op_rule(aten._fft_r2c, aten._fft_c2r)
+def real_fft(op) -> Cost:
+    return _fft(op, real=True)
+
+
+@op_rule(aten._fft_c2c)
+def complex_fft(op) -> Cost:
+    return _fft(op, real=False)
