@@ -1,0 +1,238 @@
+"""Op rules (issue 3): element-wise ops, reductions, softmax, norms, FFT, known-zero ops,
+and torch.utils.flop_counter as an independent reference for the contractions."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import torchcount
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import run
+
+
+class Fn(nn.Module):
+    """A module with no rule that runs ``fn`` itself: its ops are priced by op rules."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+def cost_of(fn, *xs):
+    report = run(Fn(fn), *xs)
+    assert report.complete, report.uncounted
+    return report.total.cost
+
+
+def counts(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+X = (2, 3, 4, 5)  # 120 elements
+N = 120
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda a, b: a + b, {"adds": N}),
+    (lambda a, b: a - b, {"adds": N}),
+    (lambda a, b: a * b, {"mults": N}),
+    (lambda a, b: a / b, {"divs": N}),
+    (lambda a, b: torch.add(a, b, alpha=2), {"adds": N, "mults": N}),
+    (lambda a, b: torch.maximum(a, b), {"cmps": N}),
+    (lambda a, b: a > b, {"cmps": N}),
+    (lambda a, b: torch.where(a > b, a, b), {"cmps": N, "assigns": N}),
+    (lambda a, b: torch.addcmul(a, a, b, value=0.5), {"mults": 2 * N, "adds": N}),
+])
+def test_binary_elementwise(fn, expected):
+    a, b = torch.randn(X), torch.randn(X)
+    assert counts(cost_of(fn, a, b)) == expected
+
+
+def test_broadcast_counts_output_elements():
+    # (2,3,4,5) + (5,) → 120 additions, one per output element
+    assert counts(cost_of(lambda a, b: a + b, torch.randn(X), torch.randn(5))) == {"adds": N}
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (torch.exp, {"transc": N}), (torch.log, {"transc": N}), (torch.sqrt, {"transc": N}),
+    (torch.rsqrt, {"transc": N}), (torch.tanh, {"transc": N}), (torch.erf, {"transc": N}),
+    (torch.neg, {"mults": N}), (torch.abs, {"cmps": N, "assigns": N}),
+    (lambda x: x ** 2, {"mults": N}), (lambda x: x ** 3, {"mults": 2 * N}),
+    (lambda x: x ** 0.7, {"transc": N}), (lambda x: x.clamp(-1, 1), {"cmps": 2 * N, "assigns": N}),
+    # activations as ops follow the module recipes: ReLU = 1 comparison + 1 assignment
+    (F.relu, {"cmps": N, "assigns": N}),
+    (lambda x: F.relu(x, inplace=True), {"cmps": N, "assigns": N}),
+    (torch.sigmoid, {"transc": N, "adds": N, "divs": N}),            # 1/(1 + e^−x)
+    (F.silu, {"transc": N, "adds": N, "divs": N, "mults": N}),
+    (F.gelu, {"transc": N, "mults": 3 * N, "adds": N}),               # 0.5·x·(1 + erf(x/√2))
+])
+def test_unary_elementwise(fn, expected):
+    assert counts(cost_of(fn, torch.randn(X).abs() + 0.1)) == expected
+
+
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.GELU(), nn.SiLU(), nn.Hardswish(), nn.Sigmoid(), nn.Tanh()])
+def test_activation_op_equals_activation_module(module):
+    x = torch.randn(X)
+    by_module = run(module, x).total.cost
+    functional = {nn.ReLU: F.relu, nn.GELU: F.gelu, nn.SiLU: F.silu, nn.Hardswish: F.hardswish,
+                  nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh}[type(module)]
+    assert counts(cost_of(functional, x)) == counts(by_module)
+
+
+def test_reductions():
+    x = torch.randn(X)
+    # sum over the last dim: 24 rows of 5 → 24·4 additions
+    assert counts(cost_of(lambda t: t.sum(-1), x)) == {"adds": 24 * 4}
+    assert counts(cost_of(lambda t: t.sum(), x)) == {"adds": N - 1}
+    assert counts(cost_of(lambda t: t.mean((2, 3)), x)) == {"adds": 6 * 19, "divs": 6}
+    assert counts(cost_of(lambda t: t.amax(1), x)) == {"cmps": 40 * 2}
+    assert counts(cost_of(lambda t: t.argmax(), x)) == {"cmps": N - 1}
+    # cumsum along a dim of 4: 30 lines of 3 additions
+    assert counts(cost_of(lambda t: t.cumsum(2), x)) == {"adds": 30 * 3}
+    # ‖x‖₂ over the last dim: 120 squares, 24·4 additions, 24 square roots
+    assert counts(cost_of(lambda t: torch.linalg.vector_norm(t, dim=-1), x)) == \
+        {"mults": N, "adds": 24 * 4, "transc": 24}
+    # variance of 24 groups of 5: mean (4 adds, 1 div), 5 centrings, 5 squares, 4 adds, 1 div
+    assert counts(cost_of(lambda t: t.var(-1), x)) == {"adds": 24 * (4 + 5 + 4), "mults": N, "divs": 2 * 24}
+
+
+def test_softmax_op_matches_module_and_closed_form():
+    x = torch.randn(6, 10)
+    rows, n = 6, 10
+    expected = {"cmps": rows * (n - 1), "adds": rows * n + rows * (n - 1), "transc": rows * n, "divs": rows * n}
+    assert counts(cost_of(lambda t: t.softmax(-1), x)) == expected
+    assert counts(run(nn.Softmax(-1), x).total.cost) == expected
+    log = counts(cost_of(lambda t: F.log_softmax(t, -1), x))
+    assert log == {"cmps": rows * (n - 1), "adds": rows * n * 2 + rows * (n - 1), "transc": rows * n + rows}
+
+
+@pytest.mark.parametrize("module, fn", [
+    (nn.LayerNorm(5), lambda m: (lambda x: F.layer_norm(x, (5,), m.weight, m.bias))),
+    (nn.GroupNorm(1, 3), lambda m: (lambda x: F.group_norm(x, 1, m.weight, m.bias))),
+    (nn.BatchNorm2d(3).eval(), lambda m: (lambda x: F.batch_norm(x, m.running_mean, m.running_var,
+                                                                  m.weight, m.bias, False))),
+    (nn.BatchNorm2d(3).train(), lambda m: (lambda x: F.batch_norm(x, None, None, m.weight, m.bias, True))),
+])
+def test_norm_ops_equal_norm_modules(module, fn):
+    x = torch.randn(X)
+    by_module = counts(run(module, x).total.cost)
+    by_ops = counts(cost_of(fn(module), x))
+    if module.training and isinstance(module, nn.BatchNorm2d):
+        by_module = counts(run(nn.BatchNorm2d(3, track_running_stats=False), x).total.cost)
+    assert by_ops == by_module
+
+
+def test_layer_norm_closed_form():
+    # 24 rows of 5: mean 4 adds + 1 div, 5 centrings, 5 squares, 4 adds + 1 div, eps add, rsqrt,
+    # 5 normalisations, 5 affine mults, 5 affine adds
+    c = counts(cost_of(lambda x: F.layer_norm(x, (5,), torch.ones(5), torch.zeros(5)), torch.randn(X)))
+    assert c == {"adds": 24 * (4 + 5 + 4 + 1 + 5), "divs": 24 * 2, "mults": 24 * (5 + 5 + 5), "transc": 24}
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.view(6, 20), lambda x: x.reshape(-1), lambda x: x.permute(3, 2, 1, 0).contiguous(),
+    lambda x: x.transpose(0, 1), lambda x: x[:, 1:, ::2], lambda x: x[0], lambda x: x.expand(3, *X),
+    lambda x: torch.cat([x, x], 1), lambda x: torch.stack([x, x]), lambda x: x.clone(),
+    lambda x: x.to(torch.float64), lambda x: x.flatten(1), lambda x: x.unsqueeze(0).squeeze(0),
+    lambda x: x.chunk(2, 1)[0], lambda x: torch.zeros_like(x), lambda x: x.new_ones(3).fill_(2),
+    lambda x: x.detach(), lambda x: x.gather(1, torch.zeros(2, 1, 4, 5, dtype=torch.long)),
+    lambda x: x.index_select(3, torch.tensor([0, 2])), lambda x: F.pad(x, (1, 1)), lambda x: x.roll(1, 3),
+    lambda x: x.flip(0), lambda x: x.repeat(2, 1, 1, 1),
+])
+def test_known_zero_ops_are_counted_as_zero(fn):
+    report = run(Fn(fn), torch.randn(X))
+    assert report.complete, report.uncounted  # listed as known-zero, not uncounted
+    assert report.total.cost.is_zero()
+
+
+def test_unknown_op_is_reported_not_zero():
+    report = run(Fn(lambda x: torch.linalg.svd(x)[1]), torch.randn(4, 4))
+    assert not report.complete
+    assert any("svd" in u.what for u in report.uncounted)
+
+
+def test_pooling_ops_equal_pooling_modules():
+    x = torch.randn(1, 3, 8, 8)
+    for module, fn in [(nn.MaxPool2d(2), lambda t: F.max_pool2d(t, 2)),
+                       (nn.AvgPool2d(3, 1), lambda t: F.avg_pool2d(t, 3, 1)),
+                       (nn.AdaptiveAvgPool2d(3), lambda t: F.adaptive_avg_pool2d(t, 3))]:
+        assert counts(cost_of(fn, x)) == counts(run(module, x).total.cost)
+    # max-pool 2×2 on 8×8×3: 48 outputs, 3 comparisons each
+    assert counts(cost_of(lambda t: F.max_pool2d(t, 2), x)) == {"cmps": 3 * 48}
+
+
+# ---- contractions against torch.utils.flop_counter (FLOPs = 2·MACs) ------------------
+def flop_counter_flops(fn, *xs) -> int:
+    with FlopCounterMode(display=False) as fc:
+        fn(*xs)
+    return fc.get_total_flops()
+
+
+@pytest.mark.parametrize("fn, shapes", [
+    (torch.matmul, [(7, 5), (5, 3)]),
+    (torch.matmul, [(2, 4, 7, 5), (5, 3)]),
+    (torch.matmul, [(2, 4, 7, 5), (2, 4, 5, 3)]),
+    (lambda a, b: torch.einsum("bij,bjk->bik", a, b), [(3, 4, 5), (3, 5, 6)]),
+    (lambda a, w: F.linear(a, w, torch.zeros(w.shape[0])), [(2, 9, 16), (8, 16)]),
+    (lambda a, w: F.conv2d(a, w, stride=2, padding=1), [(2, 3, 15, 15), (8, 3, 3, 3)]),
+    (lambda a, w: F.conv1d(a, w, groups=2), [(1, 4, 20), (6, 2, 5)]),
+    (lambda a, w: F.conv_transpose2d(a, w, stride=2), [(1, 4, 5, 5), (4, 3, 3, 3)]),
+])
+def test_contractions_match_flop_counter(fn, shapes):
+    xs = [torch.randn(s) for s in shapes]
+    ours = cost_of(fn, *xs).macs
+    assert 2 * ours == flop_counter_flops(fn, *xs)
+
+
+def test_matmul_closed_form():
+    # (2, 4, 7, 5) @ (5, 3): 2·4·7 rows, each 5·3 MACs
+    assert cost_of(torch.matmul, torch.randn(2, 4, 7, 5), torch.randn(5, 3)).macs == 2 * 4 * 7 * 5 * 3
+
+
+# ---- FFT ---------------------------------------------------------------------------------
+def test_rfft_convention():
+    # real FFT of N = 512 per row, 6 rows: N·log2 N = 4608 mults and 1.5·N·log2 N = 6912 adds per row
+    c = counts(cost_of(lambda x: torch.fft.rfft(x), torch.randn(6, 512)))
+    assert c == {"mults": 6 * 512 * 9, "adds": 6 * 512 * 9 * 3 // 2}
+    # 2.5·N·log2 N "FLOPs" (every scalar op once) per real transform
+    assert sum(c.values()) == 6 * 2.5 * 512 * math.log2(512)
+
+
+def test_complex_fft_convention():
+    # complex FFT of N = 64 (3 transforms): 2·N·log2 N mults + 3·N·log2 N adds = 5·N·log2 N
+    c = counts(cost_of(lambda x: torch.fft.fft(x), torch.randn(3, 64, dtype=torch.complex64)))
+    assert c == {"mults": 3 * 2 * 64 * 6, "adds": 3 * 3 * 64 * 6}
+
+
+def test_fft2_counts_one_transform_of_the_product_size():
+    # a 2-D real FFT of 16×32 counts as one real FFT of N = 512
+    c = counts(cost_of(lambda x: torch.fft.rfft2(x), torch.randn(16, 32)))
+    assert c == {"mults": 512 * 9, "adds": 512 * 9 * 3 // 2}
+
+
+def test_stft_window_fft_and_magnitude():
+    n_fft, hop, T = 64, 16, 256
+    frames = 1 + T // hop  # center=True pads n_fft/2 on each side
+    window = torch.hann_window(n_fft)
+    c = counts(cost_of(lambda x: torch.stft(x, n_fft, hop, window=window, return_complex=True).abs(),
+                       torch.randn(T)))
+    bins = n_fft // 2 + 1
+    assert c == {"mults": frames * n_fft + frames * n_fft * 6 + 2 * bins * frames,   # window, FFT, |z|
+                 "adds": frames * n_fft * 6 * 3 // 2 + bins * frames,
+                 "transc": bins * frames}
+
+
+def test_flop_counter_agrees_with_whole_small_cnn():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3, groups=2), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 10))
+    x = torch.randn(2, 3, 10, 10)
+    assert 2 * run(model, x).total.macs == flop_counter_flops(model, x)
