@@ -1,0 +1,133 @@
+"""Plots: inspect the returned matplotlib Figures (axes, series, scales, labels) and the files."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("matplotlib")
+from matplotlib.container import BarContainer  # noqa: E402
+
+import torchcount  # noqa: E402
+from torchcount.analysis import scaling  # noqa: E402
+from torchcount.analysis.plots import plot_layers, plot_roofline, plot_scaling  # noqa: E402
+
+
+def cnn():
+    return nn.Sequential(nn.Conv1d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1),
+                         nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 2))
+
+
+@pytest.fixture
+def report():
+    return torchcount.profile(cnn(), torch.randn(1, 2, 32))
+
+
+def _labels_top_down(ax):
+    ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]), reverse=True)
+    return [label for _, label in ticks]
+
+
+def _bars(ax):
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def test_layer_bars_flops_only(report, tmp_path):
+    fig = plot_layers(report, tmp_path / "layers.png")
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    bars = _bars(ax)
+    assert len(bars) == 1  # no measured times: FLOPs only
+    assert len(bars[0]) == len(report.layers)
+    widths = [b.get_width() for b in bars[0]]
+    assert sum(widths) == pytest.approx(100.0)
+    # the first conv: 2·MACs + bias adds = 2·(8·2·3·32) + 8·32 over the model's FLOPs
+    assert widths[0] == pytest.approx(100 * (2 * 8 * 2 * 3 * 32 + 8 * 32) / report.total.flops)
+    assert _labels_top_down(ax) == [r.name for r in report.layers]  # first layer at the top
+    assert "no measured times" in ax.get_title()
+    assert (tmp_path / "layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_layer_bars_with_times(report, tmp_path):
+    for i, row in enumerate(report.layers):  # stand-in measurements
+        row.extra["time_ms"] = float(i + 1)
+    fig = plot_layers(report, tmp_path / "layers.svg")
+    ax = fig.axes[0]
+    flops_bars, time_bars = _bars(ax)
+    n = len(report.layers)
+    assert [b.get_width() for b in time_bars] == pytest.approx([100 * (i + 1) / (n * (n + 1) / 2)
+                                                                 for i in range(n)])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["FLOPs [flops] share", "measured time share"]
+    assert "<svg" in (tmp_path / "layers.svg").read_text()[:2000]
+
+
+def test_layer_bars_top(report):
+    fig = plot_layers(report, top=2)
+    assert len(_bars(fig.axes[0])[0]) == 2
+    assert _labels_top_down(fig.axes[0]) == ["2", "0"]  # the two convs, largest first
+
+
+def test_scaling_plot_log_log_with_slopes(tmp_path):
+    res = scaling(cnn(), lambda t: torch.randn(1, 2, t), [16, 32, 64, 128])
+    fig = plot_scaling(res, tmp_path / "scaling.png")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "input size T"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    # total + the layers with a positive count (Flatten does no arithmetic)
+    assert labels[0] == "total: slope 1.00"
+    assert "5: slope 0.00" in labels and not any(l.startswith("4:") for l in labels)
+    # one marker series and one fitted line per entry
+    markers = [l for l in ax.get_lines() if l.get_linestyle() == "None"]
+    fits = [l for l in ax.get_lines() if l.get_linestyle() == "-"]
+    assert len(markers) == len(fits) == len(labels)
+    # the fitted line's slope on log-log axes is the exponent
+    x, y = fits[0].get_data()
+    assert math.log(y[-1] / y[0]) / math.log(x[-1] / x[0]) == pytest.approx(res.exponent(None, "ops"))
+    assert res.exponent(None, "ops") == pytest.approx(1.0, abs=0.005)  # the convs ∝ T, the Linear fixed
+    assert list(markers[0].get_data()[1]) == res.get(None, "ops").values
+
+
+def test_scaling_plot_chosen_layers_and_metric():
+    res = scaling(nn.Conv2d(1, 2, 3, padding=1), lambda t: torch.randn(1, 1, t, t), [4, 8, 16])
+    fig = plot_scaling(res, metric="macs", layers=[])
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "MACs"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["total: slope 2.00"]
+
+
+def test_roofline(report, tmp_path):
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    fig = plot_roofline(report, tmp_path / "roof.png", peak_flops=1e12, peak_bandwidth=1e11)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "arithmetic intensity (FLOPs / byte)" and ax.get_ylabel() == "achieved FLOP/s"
+    pts = ax.collections[0].get_offsets()
+    counted = [r for r in report.layers if r.flops > 0 and r.cost.bytes > 0]
+    assert len(pts) == len(counted)
+    conv = report.layers[0]
+    assert pts[0][0] == pytest.approx(conv.flops / conv.cost.bytes)
+    assert pts[0][1] == pytest.approx(conv.flops / 0.5e-3)
+    roof = ax.get_lines()[0].get_ydata()
+    assert max(roof) == pytest.approx(1e12)  # the compute ceiling
+    ridge = [l for l in ax.get_lines() if l.get_linestyle() == ":"][0].get_xdata()[0]
+    assert ridge == pytest.approx(10.0)  # 1e12 FLOP/s / 1e11 B/s
+
+
+def test_roofline_peaks_from_report_extra(report):
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    report.extra["peaks"] = {"fp32": 2e12, "bandwidth": 1e12}
+    fig = plot_roofline(report)
+    assert max(fig.axes[0].get_lines()[0].get_ydata()) == pytest.approx(2e12)
+
+
+def test_roofline_needs_measurements(report):
+    with pytest.raises(ValueError, match="measure=True"):
+        plot_roofline(report)
+
+
+def test_bad_path(report):
+    with pytest.raises(ValueError, match=".png or .svg"):
+        plot_layers(report, "plot.txt")
