@@ -6,11 +6,12 @@ from .profile import ForwardError, UncountedWarning, make_inputs, profile
 from .report import Report, Row, Total, Uncounted
 from .rules import module_rule, op_rule, rule_for, zero_ops
 from .state import ParameterModifiedError
+from .analysis import compare, receptive_field, scaling
 
 __version__ = "0.1.0"
 
 __all__ = [
     "profile", "Report", "Row", "Total", "Uncounted", "Cost", "Term", "Convention", "CONVENTIONS",
     "get_convention", "module_rule", "op_rule", "zero_ops", "rule_for", "ForwardError", "RuleError",
-    "UncountedWarning", "ParameterModifiedError", "make_inputs",
+    "UncountedWarning", "ParameterModifiedError", "make_inputs", "scaling", "compare", "receptive_field",
 ]
