@@ -58,9 +58,11 @@ def test_large_linear_dominates_measured_time(dominated):
     leaves = _leaves(dominated)
     slowest = max(leaves, key=lambda r: r.extra["time_ms"])
     assert slowest.path == "4"
-    # 99.8% of the FLOPs; allow a generous margin for per-call overhead of the 8 tiny layers
-    assert slowest.extra["time_ms"] > 0.5 * dominated.root.extra["time_ms"]
-    assert float(slowest.extra["time%"].rstrip("%")) > 50
+    # 99.8% of the FLOPs. Compared with the sum of the other leaves' medians rather than with the
+    # root's median: on a loaded machine a pass is often preempted for milliseconds somewhere, which
+    # moves the root's median but not each layer's own median.
+    others = sum(r.extra["time_ms"] for r in leaves if r.path != "4")
+    assert slowest.extra["time_ms"] > others
 
 
 def test_inclusive_at_least_exclusive_every_row_every_pass(dominated):
@@ -84,12 +86,13 @@ def test_exclusive_times_add_up_to_the_root(dominated):
         # (CPU stamps are integer nanoseconds, so no rounding enters)
         total_exclusive = sum(r.extra["measure"]["exclusive_ns"][k] for r in rows)
         assert total_exclusive == dominated.root.extra["measure"]["inclusive_ns"][k]
-    # across passes we report medians, and a median of sums is not the sum of medians: the
-    # medians agree within the run-to-run spread. 25% of the root (or 0.2 ms) is far outside
-    # what an error in the decomposition would need to stay hidden (one missing layer is ≥ 1%).
+    # Across passes the report shows medians, and the median of a sum is not the sum of medians:
+    # a preemption of a few ms lands in a different layer in each pass, raising the root's median
+    # but no single layer's. So only a one-sided, loose check applies to the medians: their sum
+    # does not exceed the root's median by more than 25% (the exact identity is per pass, above).
     sum_medians = sum(r.extra["self_ms"] for r in rows)
     root_ms = dominated.root.extra["time_ms"]
-    assert abs(sum_medians - root_ms) <= max(0.25 * root_ms, 0.2)
+    assert sum_medians <= root_ms * 1.25 + 0.05
 
 
 def test_overhead_and_coverage_reported_and_printed(dominated):
