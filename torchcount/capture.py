@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+_Tensor = torch.Tensor
+
 
 class TensorMeta(NamedTuple):
     """Shape and dtype of a tensor seen during capture (the tensor itself is not kept)."""
@@ -61,6 +63,8 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
             return "<uninitialized>"
         aliased = value._is_view() or any(value is t for t in inputs)
         return TensorMeta(tuple(value.shape), value.dtype, aliased)
+    if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # before the namedtuple branch: kept for rules
+        return value
     if isinstance(value, (tuple, list)):
         described = [describe(v, inputs) for v in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
@@ -129,24 +133,43 @@ class OpCall:
         return tensors_in(self.output)
 
 
-@dataclass(eq=False)
 class Call:
-    """One call of one module: what it received and returned (as :class:`TensorMeta`)."""
+    """One call of one module: what it received and returned (as :class:`TensorMeta`).
 
-    module: nn.Module
-    path: str
-    index: int
-    parent: "Call | None"
-    args: tuple
-    kwargs: dict
-    training: bool
-    grad_enabled: bool
-    output: Any = None
-    #: covered by the rule of an enclosing module: recorded for display, not counted again
-    covered: bool = False
-    children: list["Call"] = field(default_factory=list)
-    ops: list[OpCall] = field(default_factory=list)
-    failed: BaseException | None = None
+    A plain ``__slots__`` class (not a dataclass): one is built per module call while the
+    forward runs, so construction must cost as little as possible.
+    """
+
+    __slots__ = ("module", "path", "index", "parent", "args", "kwargs", "training", "grad_enabled",
+                 "output", "covered", "children", "ops", "failed", "ruled", "_mode_before", "_exc_before")
+
+    def __init__(self, module: nn.Module, path: str, index: int, parent: "Call | None", args: tuple,
+                 kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
+                 covered: bool = False, children: "list[Call] | None" = None,
+                 ops: "list[OpCall] | None" = None, failed: BaseException | None = None,
+                 ruled: bool = False):
+        self.module = module
+        self.path = path
+        self.index = index
+        self.parent = parent
+        self.args = args
+        self.kwargs = kwargs
+        self.training = training
+        self.grad_enabled = grad_enabled
+        self.output = output
+        #: covered by the rule of an enclosing module: recorded for display, not counted again
+        self.covered = covered
+        self.children = [] if children is None else children
+        self.ops = [] if ops is None else ops
+        self.failed = failed
+        #: the module has a rule of its own (cached per module when the hooks are registered)
+        self.ruled = ruled
+        self._mode_before = False
+        self._exc_before = None
+
+    def __repr__(self) -> str:
+        return (f"Call({self.path or '(root)'!r}, {type(self.module).__name__}, index={self.index}, "
+                f"covered={self.covered}, children={len(self.children)}, ops={len(self.ops)})")
 
     @property
     def depth(self) -> int:
@@ -204,8 +227,44 @@ class OpRecorder(TorchDispatchMode):
         return out
 
 
+def _describe_args(args: tuple) -> tuple:
+    """``describe`` for a module's positional arguments, fast when they are plain tensors."""
+    for v in args:
+        if type(v) is not _Tensor:
+            return describe(args)
+    return tuple([TensorMeta(tuple(v.shape), v.dtype, False) for v in args])
+
+
+def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
+    """``describe(output, inputs)`` with a fast path for one plain tensor returned."""
+    if type(output) is _Tensor:
+        aliased = output._is_view()
+        if not aliased:
+            for v in args:
+                if v is output:
+                    aliased = True
+                    break
+            else:
+                if kwargs or any(type(v) is not _Tensor for v in args):
+                    aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
+        return TensorMeta(tuple(output.shape), output.dtype, aliased)
+    return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
+
+
+def _runs_no_ops(module: nn.Module) -> bool:
+    """Modules whose own forward only calls children (``nn.Sequential`` and subclasses that keep
+    its forward): no op of their own to record, so op recording can stay off inside them."""
+    return getattr(type(module), "forward", None) is nn.Sequential.forward and not any(
+        isinstance(child, torch.jit.ScriptModule) for child in module.children())  # not hooked: ops are ours
+
+
 class _Recorder:
-    """The hook pair shared by every module of one capture."""
+    """The hook pair shared by every module of one capture.
+
+    What happens per module call, in the forward: build one :class:`Call` (shapes and
+    dtypes only), push/pop it, and switch op recording on or off only when it changes.
+    Whether a module has a rule is looked up once per module, when its hooks are made.
+    """
 
     def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool):
         self.trace = Trace()
@@ -214,9 +273,6 @@ class _Recorder:
         self.record_ops = record_ops
         self.mode = OpRecorder(self.stack) if record_ops else None
         self.mode_on = False
-        # per call on the stack: whether op recording was on before it started
-        self._mode_before: list[bool] = []
-        self._exc_before: list[BaseException | None] = []
         self.failure: Call | None = None
 
     def _set_mode(self, on: bool) -> None:
@@ -228,39 +284,56 @@ class _Recorder:
             self.mode.__exit__(None, None, None)
         self.mode_on = on
 
-    def hooks_for(self, path: str):
+    def hooks_for(self, path: str, module: nn.Module | None = None):
         recorder = self
-        ruled_cache: list = []
+        trace = self.trace
+        calls, roots, stack = trace.calls, trace.roots, self.stack
+        record_ops = self.record_ops
+        exc_info = sys.exc_info
+        grad_enabled = torch.is_grad_enabled
+        if module is not None:
+            ruled = bool(self.has_rule(module))
+            opless = _runs_no_ops(module)
+        else:  # resolved at the first call
+            ruled = opless = None
 
         def pre(module, args, kwargs):
-            parent = recorder.stack[-1] if recorder.stack else None
-            covered = parent is not None and (parent.covered or recorder._ruled(parent.module))
-            call = Call(
-                module, path, len(recorder.trace.calls), parent,
-                describe(args), describe(kwargs), module.training, torch.is_grad_enabled(),
-                covered=covered,
-            )
-            recorder.trace.calls.append(call)
-            (parent.children if parent is not None else recorder.trace.roots).append(call)
-            recorder.stack.append(call)
-            recorder._mode_before.append(recorder.mode_on)
-            recorder._exc_before.append(sys.exc_info()[1])
-            recorder._set_mode(recorder.record_ops and not covered and not recorder._ruled(module))
+            nonlocal ruled, opless
+            if ruled is None:
+                ruled = bool(recorder.has_rule(module))
+                opless = _runs_no_ops(module)
+            if stack:
+                parent = stack[-1]
+                covered = parent.covered or parent.ruled
+                siblings = parent.children
+            else:
+                parent, covered, siblings = None, False, roots
+            call = Call(module, path, len(calls), parent, _describe_args(args),
+                        describe(kwargs) if kwargs else {}, module.training, grad_enabled(),
+                        None, covered, None, None, None, ruled)
+            calls.append(call)
+            siblings.append(call)
+            stack.append(call)
+            call._mode_before = on = recorder.mode_on
+            call._exc_before = exc_info()[1]
+            want = record_ops and not (covered or ruled or opless)
+            if want is not on:
+                recorder._set_mode(want)
             return None
 
         def post(module, args, kwargs, output):
-            if not recorder.stack or recorder.stack[-1].module is not module:
+            if not stack or stack[-1].module is not module:
                 return None  # a hook added while the module was already running
-            call = recorder.stack.pop()
-            exc = sys.exc_info()[1]
-            if exc is not None and exc is not recorder._exc_before[-1]:
+            call = stack.pop()
+            exc = exc_info()[1]
+            if exc is not None and exc is not call._exc_before:
                 call.failed = exc
                 if recorder.failure is None:
                     recorder.failure = call
             else:
-                call.output = describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
-            recorder._exc_before.pop()
-            recorder._set_mode(recorder._mode_before.pop())
+                call.output = _describe_output(output, args, kwargs)
+            if call._mode_before is not recorder.mode_on:
+                recorder._set_mode(call._mode_before)
             return None
 
         return pre, post
@@ -285,7 +358,7 @@ def capture(
         for path, module in model.named_modules():
             if isinstance(module, torch.jit.ScriptModule):
                 continue  # cannot take hooks; its ops go to the enclosing (eager) module
-            pre, post = recorder.hooks_for(path)
+            pre, post = recorder.hooks_for(path, module)
             handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
         yield recorder
