@@ -1,0 +1,69 @@
+"""Measured cost on CUDA: events in hooks, one synchronisation per pass, per-module peak memory,
+datasheet peaks, energy. Skipped cleanly without a CUDA device."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def _model():
+    return nn.Sequential(nn.Linear(256, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
+                         nn.Linear(4096, 16)).cuda()
+
+
+def test_one_synchronisation_per_instrumented_pass(monkeypatch):
+    from torchcount.measure.timing import CudaClock, analyse_pass, timing_hooks
+
+    model = _model()
+    x = torch.randn(64, 256, device="cuda")
+    clock = CudaClock(torch.device("cuda"))
+    calls = []
+    real = torch.cuda.synchronize
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: (calls.append(1), real(*a, **k)))
+    with torch.no_grad(), timing_hooks(model, clock) as hooks:
+        for _ in range(3):
+            hooks.reset()
+            clock.start_pass()
+            s = clock.stamp()
+            model(x)
+            e = clock.stamp()
+            stamps = clock.finish_pass()
+            t = analyse_pass(hooks.calls, stamps, stamps[e] - stamps[s])
+            assert t.inclusive["2"] > 0
+    assert len(calls) == 3  # one per pass, none inside hooks
+    assert len(clock._pool) == 2 + 2 * 6  # events reused across passes: 2 outer + 2 per module call
+
+
+def test_cuda_profile_measures_time_memory_and_peaks():
+    model = _model()
+    r = torchcount.profile(model, torch.randn(64, 256, device="cuda"), measure=True, warmup=2, repeat=5)
+    big = r.row("2")
+    assert big.extra["time_ms"] > 0 and big.extra["time_ms"] >= big.extra["self_ms"]
+    # the 4096×4096 Linear has 2·64·4096² ≈ 2.1 GFLOP, ≥ 100× more than every other layer
+    leaves = [r.row(p) for p in ("0", "1", "2", "3", "4")]
+    assert max(leaves, key=lambda row: row.extra["time_ms"]).path == "2"
+    # peak allocated while Linear "2" ran is at least its weights (64 MiB) plus its 64×4096 output
+    assert big.extra["measure"]["peak_allocated"] >= 4096 * 4096 * 4 + 64 * 4096 * 4
+    assert r.extra["memory"]["pass_peak_allocated"] >= big.extra["measure"]["peak_allocated"]
+    assert r.extra["device"].startswith("cuda")
+    if r.extra["peaks"]["kind"] == "datasheet":
+        assert big.extra["bound"] in ("compute", "memory", "overhead")
+    for row in leaves:
+        assert row.extra["bound"] != "invalid", row.extra["measure"]["why"]
+
+
+def test_cuda_energy_is_measured_or_unavailable_never_zero():
+    model = _model()
+    r = torchcount.profile(model, torch.randn(64, 256, device="cuda"), measure=True, warmup=1, repeat=3,
+                           energy=True, energy_seconds=1.0)
+    e = r.extra["energy"]
+    if e["status"] == "measured":
+        assert e["seconds"] >= 1.0 and e["J_per_forward"] > 0 and e["watts"] > 10
+    else:
+        assert e["status"] == "unavailable" and e["why"]
