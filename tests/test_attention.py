@@ -1,0 +1,185 @@
+"""Attention and transformers (issue 3): SDPA on every path, MultiheadAttention, the fused
+eval-mode TransformerEncoderLayer, hand-written attention — against closed forms."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import run
+
+
+def ops_of(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES}
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+# ---- SDPA -----------------------------------------------------------------------------
+B, H, L, S, E, Ev = 2, 3, 5, 7, 8, 4
+
+
+def sdpa_expected(masked=False, causal=False):
+    rows = B * H * L
+    ops = dict.fromkeys(OP_CATEGORIES, 0)
+    ops["macs"] = B * H * L * S * E + B * H * L * S * Ev           # scores D·N·M + weighted sum
+    ops["mults"] = B * H * (L + S) * E                               # q and k scaled by √scale
+    ops["cmps"] = rows * (S - 1)                                     # softmax: row max
+    ops["adds"] = rows * S + rows * (S - 1) + (B * H * L * S if masked or causal else 0)
+    ops["transc"] = rows * S
+    ops["divs"] = rows * S
+    ops["assigns"] = L * S if causal else 0
+    return ops
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize("kind", ["plain", "causal", "float_mask"])
+def test_sdpa_closed_form_on_cpu_kernel_and_meta_decomposition(device, kind):
+    # on CPU this is one fused op (_scaled_dot_product_flash_attention_for_cpu); on meta
+    # PyTorch runs the reference decomposition (mul, bmm, add, softmax, bmm): same counts
+    q = torch.randn(B, H, L, E, device=device)
+    k = torch.randn(B, H, S, E, device=device)
+    v = torch.randn(B, H, S, Ev, device=device)
+    kwargs = {"plain": {}, "causal": {"is_causal": True},
+              "float_mask": {"attn_mask": torch.zeros(B, 1, L, S, device=device)}}[kind]
+    report = run(Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kwargs)), q, k, v)
+    assert report.complete, report.uncounted
+    assert ops_of(report.total.cost) == sdpa_expected(masked=kind == "float_mask", causal=kind == "causal")
+
+
+def test_sdpa_bool_mask():
+    q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
+    mask = torch.ones(L, S, dtype=torch.bool)
+    report = run(Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), q, k, v)
+    expected = sdpa_expected(masked=True)
+    expected["assigns"] = L * S  # the bool mask turned into an additive one (torch.where)
+    assert ops_of(report.total.cost) == expected
+
+
+def test_hand_written_attention_scores_and_weighted_sum():
+    # softmax(Q·Kᵀ/√d)·V written with matmul: D·N·M for the scores and the same for the sum
+    D, Nq, M = 16, 10, 12
+    q, k, v = torch.randn(Nq, D), torch.randn(M, D), torch.randn(M, D)
+    report = run(Fn(lambda q, k, v: torch.softmax(q @ k.T / D ** 0.5, -1) @ v), q, k, v)
+    assert report.complete
+    assert report.total.macs == 2 * D * Nq * M
+    assert report.total.cost.divs == Nq * M + Nq * M  # the /√d and the softmax normalisation
+
+
+# ---- nn.MultiheadAttention -------------------------------------------------------------
+def mha_macs(N, L, S, E, kdim, vdim):
+    return N * L * E * E + N * S * kdim * E + N * S * vdim * E + 2 * N * L * S * E + N * L * E * E
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_mha_self_attention_closed_form(batch_first):
+    N, T, E, heads = 2, 6, 16, 4
+    m = nn.MultiheadAttention(E, heads, batch_first=batch_first)
+    x = torch.randn(N, T, E) if batch_first else torch.randn(T, N, E)
+    c = run(m, x, x, x).total.cost
+    assert c.macs == 4 * N * T * E * E + 2 * N * T * T * E
+    rows = N * heads * T
+    # biases: in-projection (3·N·T·E) + out-projection (N·T·E); softmax; head average of the weights
+    assert c.adds == 3 * N * T * E + N * T * E + rows * T + rows * (T - 1) + (heads - 1) * N * T * T
+    assert c.divs == rows * T + N * T * T
+    assert c.mults == N * T * E  # q scaled by 1/√(E/H)
+
+
+def test_mha_cross_attention_kdim_vdim_and_mask():
+    N, L, S, E, kdim, vdim, heads = 3, 4, 9, 12, 5, 7, 3
+    m = nn.MultiheadAttention(E, heads, kdim=kdim, vdim=vdim, batch_first=True)
+    q, k, v = torch.randn(N, L, E), torch.randn(N, S, kdim), torch.randn(N, S, vdim)
+    plain = run(m, q, k, v, kwargs={"need_weights": False}).total.cost
+    assert plain.macs == mha_macs(N, L, S, E, kdim, vdim)
+    masked = run(m, q, k, v, kwargs={"need_weights": False,
+                                     "key_padding_mask": torch.zeros(N, S, dtype=torch.bool)}).total.cost
+    assert masked.adds - plain.adds == N * heads * L * S  # one addition per score
+
+
+def test_mha_fast_path_equals_slow_path():
+    # eval + no_grad takes the fused _native_multi_head_attention op; train mode the Python path
+    N, T, E, heads = 2, 5, 16, 4
+    m = nn.MultiheadAttention(E, heads, batch_first=True, dropout=0.0)
+    x = torch.randn(N, T, E)
+    slow = run(m.train(), x, x, x).total.cost
+    with torch.no_grad():
+        fast = run(m.eval(), x, x, x).total.cost
+    assert ops_of(fast) == ops_of(slow)
+    assert fast.macs == 4 * N * T * E * E + 2 * N * T * T * E
+
+
+# ---- transformer layers ----------------------------------------------------------------
+def encoder_macs(layers, T, d, ffn, N=1):
+    return layers * N * (4 * T * d * d + 2 * T * T * d + 2 * T * d * ffn)
+
+
+def test_acceptance_transformer_encoder_eval_no_grad():
+    # issue 3 acceptance: 6 layers, d=512, 8 heads, ffn 2048, T=128, eval, no_grad
+    T, d, heads, ffn = 128, 512, 8, 2048
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), 6,
+                                enable_nested_tensor=False).eval()
+    with torch.no_grad():
+        report = run(enc, torch.randn(1, T, d))
+    assert report.complete, report.uncounted
+    assert report.total.macs == 6 * (4 * T * d * d + 2 * T * T * d + 2 * T * d * ffn)
+
+
+@pytest.mark.parametrize("activation, norm_first", [("relu", False), ("gelu", True)])
+def test_fused_encoder_layer_equals_its_children(activation, norm_first):
+    # eval + no_grad: one fused op; meta device and grad mode: the children and the layer's own ops
+    T, d, heads, ffn, N = 10, 32, 4, 64, 2
+    layer = nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True, activation=activation,
+                                       norm_first=norm_first).eval()
+    x = torch.randn(N, T, d)
+    with torch.no_grad():
+        fused = run(layer, x)
+    children = run(layer, x)  # grad enabled: slow path
+    meta = run(layer.to("meta"), x.to("meta"))
+    assert fused.complete and children.complete and meta.complete
+    assert ops_of(fused.total.cost) == ops_of(children.total.cost) == ops_of(meta.total.cost)
+    assert fused.total.macs == encoder_macs(1, T, d, ffn, N)
+    # the fused op's worked terms name the parts; on the slow path the children are priced
+    whats = {t.what for r in fused.layers for t in r.terms}
+    assert {"feed-forward 1", "feed-forward 2", "scores Q·Kᵀ", "residual additions"} <= whats
+    assert children.row("self_attn").status == "rule"
+
+
+def test_decoder_and_full_transformer():
+    d, heads, ffn, S, T, N = 32, 4, 64, 12, 7, 2
+    dec = nn.TransformerDecoderLayer(d, heads, ffn, batch_first=True).eval()
+    tgt, mem = torch.randn(N, T, d), torch.randn(N, S, d)
+    with torch.no_grad():
+        c = run(dec, tgt, mem).total.cost
+    self_attn = 4 * T * d * d + 2 * T * T * d
+    cross = 2 * T * d * d + 2 * S * d * d + 2 * T * S * d   # q/out on T, k/v on S
+    assert c.macs == N * (self_attn + cross + 2 * T * d * ffn)
+
+    model = nn.Transformer(d, heads, 2, 2, ffn, batch_first=True).eval()
+    with torch.no_grad():
+        report = run(model, mem, tgt)
+    assert report.complete, report.uncounted
+    assert report.total.macs == encoder_macs(2, S, d, ffn, N) + 2 * N * (self_attn + cross + 2 * T * d * ffn)
+
+
+def test_train_eval_no_grad_inference_mode_agree_on_macs():
+    T, d, heads, ffn = 8, 16, 2, 32
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, dropout=0.0, batch_first=True), 2,
+                                enable_nested_tensor=False)
+    x = torch.randn(1, T, d)
+    results = [run(enc.train(), x).total.cost, run(enc.eval(), x).total.cost]
+    with torch.no_grad():
+        results.append(run(enc.eval(), x).total.cost)
+    with torch.inference_mode():
+        results.append(run(enc.eval(), x).total.cost)
+    assert all(ops_of(r) == ops_of(results[0]) for r in results)
+    assert results[0].macs == encoder_macs(2, T, d, ffn)
