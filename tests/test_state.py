@@ -208,3 +208,20 @@ def test_meta_device_model_is_fine():
     report = torchcount.profile(model, torch.empty(4, 16, device="meta"))
     assert report.total.macs == 4 * 16 * 8
     assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+@pytest.mark.skipif(not hasattr(BaseException, "add_note"), reason="exception notes need Python 3.11")
+def test_in_place_parameter_write_then_failure_is_noted_on_the_error():
+    class ClampThenFail(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            with torch.no_grad():
+                self.lin.weight.mul_(2)
+            raise RuntimeError("late failure")
+
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(ClampThenFail(), torch.randn(2, 3))
+    assert any("lin.weight" in note for note in getattr(info.value, "__notes__", []))

@@ -15,6 +15,7 @@ would be by any forward; that change is kept and listed in :attr:`Preserved.lazy
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -79,8 +80,12 @@ def preserved(model: nn.Module, copy_params: bool = False) -> Iterator[Preserved
                     p.copy_(saved_params[id(p)])
                     state.restored_params.append(name)
         unrestored = [name for name, p in changed if id(p) not in saved_params]
-        if unrestored and completed:
-            raise ParameterModifiedError(
-                f"the forward pass modified parameter(s) {', '.join(unrestored[:5])} in place; "
-                "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
-                "and restores them)")
+        if unrestored:
+            message = (f"the forward pass modified parameter(s) {', '.join(unrestored[:5])} in place; "
+                       "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
+                       "and restores them)")
+            if completed:
+                raise ParameterModifiedError(message)
+            failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
+            if failure is not None and hasattr(failure, "add_note"):
+                failure.add_note(f"torchcount: {message}")
