@@ -98,16 +98,22 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
 
 
 def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str] | None = None,
-                 depth: int | None = 1, title: str | None = None):
-    """The sweep on log-log axes: markers at the measured sizes, the fitted power law as a line,
-    its slope in the legend. One series for the model (``total``) and one per layer (``layers``,
-    or every layer with ``depth`` ≤ the limit whose values are positive)."""
+                 depth: int | None = None, top: int = 6, title: str | None = None):
+    """The sweep on log-log axes: markers at the profiled sizes, the fitted power law as a line,
+    its slope in the legend. One series for the model (``total``) and one per layer: ``layers``, or
+    the ``top`` layers (leaves and rule-priced modules, at most ``depth`` deep) with the largest
+    value at the largest size."""
     fig = _figure(figsize=(7, 5))
     ax = fig.add_subplot(1, 1, 1)
     if layers is None:
-        layers = [p for p in result.layer_order
-                  if (depth is None or (p.count(".") + 1 if p else 0) <= depth)
-                  and (p, metric) in result.series and result.series[(p, metric)].fit.exponent is not None]
+        rows = {r.path: r for r in result.reports[-1].layers if r.status != "covered"}
+        units = {p for p, r in rows.items()
+                 if r.status == "rule" or not any(q.startswith(p + ".") for q in rows if p)}
+        candidates = [p for p in result.layer_order if p in units
+                      and (depth is None or (p.count(".") + 1 if p else 0) <= depth)
+                      and (p, metric) in result.series and result.series[(p, metric)].fit.exponent is not None]
+        candidates.sort(key=lambda p: -(result.series[(p, metric)].values[-1] or 0))
+        layers = [p for p in result.layer_order if p in candidates[:top]]
     keys = [None, *layers]
     sizes = [float(s) for s in result.sizes]
     plotted = 0
@@ -130,6 +136,11 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
         raise ValueError(f"nothing positive to plot for metric {metric!r}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([f"{s:g}" for s in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     names = {"ops": f"{result.convention.unit} [{result.convention.name}]", "macs": "MACs",
              "params": "parameters", "steps": "sequential steps", "time_ms": "time (ms)"}
     ax.set_xlabel(f"input size {result.var}")

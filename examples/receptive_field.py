@@ -1,0 +1,37 @@
+"""Receptive field, jump and start offset per layer (spec §3, seed 004), plus a real network.
+
+Run: python examples/receptive_field.py
+1. The worksheet stack: three 4-wide kernels with strides 1, 2, 2 → receptive fields 4, 7, 13.
+2. A dilated 1-D stack (WaveNet-like, kernel 2, dilations 1, 2, 4, 8) → 2, 4, 8, 16.
+3. torchvision's VGG-11 features (2-D, padding 1, max-pooling) up to the global pool, where the
+   analysis says the field becomes the whole input.
+"""
+import torch
+from torch import nn
+
+import torchcount
+
+
+def main():
+    worksheet = nn.Sequential(nn.Conv2d(1, 1, 4, stride=1), nn.Conv2d(1, 1, 4, stride=2),
+                              nn.Conv2d(1, 1, 4, stride=2))
+    print(torchcount.receptive_field(worksheet, torch.randn(1, 1, 32, 32)), end="\n\n")
+
+    dilated = nn.Sequential(*[nn.Conv1d(8, 8, 2, dilation=d) for d in (1, 2, 4, 8)])
+    print(torchcount.receptive_field(dilated, torch.randn(1, 8, 100)), end="\n\n")
+
+    try:
+        import torchvision
+    except ImportError:
+        return
+    vgg = torchvision.models.vgg11()
+    model = nn.Sequential(vgg.features, vgg.avgpool, nn.Flatten(), vgg.classifier[0]).eval()
+    report = torchcount.profile(model, input_size=(1, 3, 224, 224))
+    rf = torchcount.receptive_field(report)  # also adds RF/jump/start columns to the report
+    print(rf)
+    print()
+    print(report.table(columns=["module", "type", "output", "RF", "jump", "start", "ops"], depth=2))
+
+
+if __name__ == "__main__":
+    main()
