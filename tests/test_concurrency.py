@@ -111,3 +111,27 @@ def test_threads_with_module_rules_and_layers():
             assert r.row("0").macs == conv_macs
             assert r.row("3").macs == lin_macs
             assert r.total.macs == conv_macs + lin_macs
+
+
+def test_the_same_model_profiled_twice_at_once_is_a_clear_error():
+    """Two captures hooking the same modules would record each other's calls: refused."""
+    inner_error = []
+
+    class Reentrant(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            if not inner_error:
+                try:
+                    torchcount.profile(self, x)
+                except RuntimeError as exc:
+                    inner_error.append(exc)
+            return self.lin(x)
+
+    model = Reentrant()
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert "already being profiled" in str(inner_error[0])
+    assert report.total.macs == 2 * 3 * 3
+    assert torchcount.profile(model, torch.randn(2, 3)).total.macs == 2 * 3 * 3  # released afterwards

@@ -1,7 +1,9 @@
 """``torchcount.profile``: capture → count (→ measure) → report, in one call."""
 from __future__ import annotations
 
+import threading
 import warnings
+from contextlib import contextmanager
 from typing import Any, Sequence
 
 import torch
@@ -114,7 +116,7 @@ def profile(
                      "counted as one row from the aten ops it ran")
         name = name or type(model).__name__
 
-    with preserved(counted, copy_params=copy_params) as kept:
+    with _exclusive(model), preserved(counted, copy_params=copy_params) as kept:
         with capture(counted, has_rule, record_ops=record_ops) as recorder:
             try:
                 counted(*args, **kw)
@@ -142,6 +144,26 @@ def profile(
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")
     return report
+
+
+_ACTIVE: set[int] = set()  # ids of the models being profiled right now (any thread)
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _exclusive(model: nn.Module):
+    """One profile of a given model at a time: two captures hooking the same modules would
+    record each other's calls."""
+    with _ACTIVE_LOCK:
+        if id(model) in _ACTIVE:
+            raise RuntimeError(f"{type(model).__name__} is already being profiled (in another thread, or "
+                               "from inside its own forward); profile one copy per thread")
+        _ACTIVE.add(id(model))
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(id(model))
 
 
 class _ScriptedRoot(nn.Module):
