@@ -1,0 +1,37 @@
+"""Shared helpers for torchcount's tests."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import torchcount
+
+
+def run(model, *inputs, convention="flops", **kwargs) -> torchcount.Report:
+    """Profile ``model`` on ``inputs`` with warnings about uncounted ops silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torchcount.UncountedWarning)
+        return torchcount.profile(model, inputs if len(inputs) != 1 else inputs[0],
+                                  convention=convention, **kwargs)
+
+
+def only(report: torchcount.Report) -> torchcount.Row:
+    """The single layer row of a one-module report (or the root for a bare module)."""
+    return report.layers[0]
+
+
+@pytest.fixture
+def profile_one():
+    """Profile a bare module on one input; return (cost of the module, report)."""
+    def _profile(module, *inputs, **kwargs):
+        report = run(module, *inputs, **kwargs)
+        return report.total.cost, report
+    return _profile
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
