@@ -1,0 +1,354 @@
+"""The ``torchcount`` command: the installed console script as a subprocess (each MODEL form,
+each format, each error case), plus in-process ``main()`` calls for the cheaper variations.
+
+Expected numbers: spec §1 (worked-examples.md), torchvision's ``weights.meta``, closed forms
+written out here, ``torch.utils.flop_counter`` and the Python API on the same model.
+"""
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = shutil.which("torchcount", path=str(Path(sys.executable).parent)) or shutil.which("torchcount")
+
+# spec §1 (params, ops) per layer, worksheet convention
+SPEC_1 = [(23_296, 73_056_256), (0, 401_408), (0, 150_528), (307_392, 240_995_328), (0, 301_056),
+          (0, 112_896), (663_936, 130_131_456), (0, 150_528), (884_992, 173_458_432), (0, 100_352),
+          (590_080, 115_655_680), (0, 100_352), (0, 138_240), (0, 0), (0, 0),
+          (37_752_832, 37_752_832), (0, 8_192), (0, 0), (16_781_312, 16_781_312), (0, 8_192),
+          (4_097_000, 4_097_000)]
+WORKSHEET = "examples/worksheet_alexnet.py:worksheet_alexnet"
+
+USER_FILE = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, ids):
+            return self.fc(self.emb(ids))
+
+    def pair():
+        return Net(), torch.zeros(2, 5, dtype=torch.long)
+
+    def net():
+        return Net()
+""")
+# Net on 2×5 token ids: Embedding(10, 4) has 40 params, no arithmetic; Linear(4, 3) on 2·5 rows:
+# params (4 + 1)·3 = 15, MACs 2·5·4·3 = 120, bias adds 2·5·3 = 30.
+NET_PARAMS, NET_MACS, NET_ADDS = 40 + 15, 2 * 5 * 4 * 3, 2 * 5 * 3
+
+
+def run(*args, cwd=ROOT):
+    assert SCRIPT, "the torchcount console script is not installed in this environment"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
+    return subprocess.run([SCRIPT, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300, encoding="utf-8")
+
+
+# Every subprocess of this file, started together (a few at a time) when the first test needs
+# one: each costs a Python + torch start-up, so they overlap instead of queueing.
+USER_FILE_PATH = Path(tempfile.mkdtemp(prefix="torchcount_cli_")) / "usermodel.py"
+COMMANDS = {
+    "worksheet": (WORKSHEET, "--input", "1x3x227x227", "--convention", "worksheet",
+                  "--columns", "#,module,type,params,ops"),
+    "alexnet_json": ("alexnet", "--input", "1x3x227x227", "--format", "json"),
+    "linear_csv": ("torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "csv", "--convention", "macs"),
+    "pair_markdown": (f"{USER_FILE_PATH}:pair", "--format", "markdown", "--convention", "2mac",
+                      "--columns", "module,type,params,macs,ops"),
+    "net_json_file": (f"{USER_FILE_PATH}:net", "--input", "2x5:int64", "--format", "json", "--output",
+                      USER_FILE_PATH.with_name("net.json")),
+    "wav2vec2": ("wav2vec2_base", "--format", "json", "--convention", "macs"),
+    "err_unknown": ("resnt50",),
+    "err_shape": ("alexnet", "--input", "1x3xfoo"),
+    "err_callable": ("examples/worksheet_alexnet.py:no_such_fn",),
+    # 224 instead of 227: the features end at 256×5×5 = 6400, the first Linear expects 9216
+    "err_forward": (WORKSHEET, "--input", "1x3x224x224"),
+}
+_futures = {}
+
+
+def result(key):
+    if not _futures:
+        USER_FILE_PATH.write_text(USER_FILE)
+        pool = ThreadPoolExecutor(max_workers=3)
+        for k, args in COMMANDS.items():
+            _futures[k] = pool.submit(run, *args)
+        pool.shutdown(wait=False)
+    return _futures[key].result()
+
+
+def _table_rows(text):
+    """(params, ops) of each numbered row of a plain table."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)\s+\S+\s+\S+.*?\s([\d,]+)\s+([\d,]+)\s*$", line)
+        if m:
+            rows.append((int(m.group(2).replace(",", "")), int(m.group(3).replace(",", ""))))
+    return rows
+
+
+# ---- subprocess: each MODEL form, each format --------------------------------------------------
+def test_worksheet_file_callable_prints_spec_numbers():
+    """Acceptance: the file.py:callable form with --convention worksheet prints spec §1."""
+    r = result("worksheet")
+    assert r.returncode == 0, r.stderr
+    total = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("total")][0]
+    assert total.split()[1:] == ["61,100,840", "793,400,040"]
+    assert _table_rows(r.stdout) == SPEC_1
+    assert "convention 'worksheet'" in r.stdout
+
+
+def test_builder_name_json_matches_python_api_and_torchvision():
+    """Acceptance: `torchcount alexnet --input 1x3x227x227 --format json` → 61,100,840 params."""
+    import torchvision
+
+    r = result("alexnet_json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["schema_version"] == 1
+    assert d["total"]["params"] == 61_100_840
+    assert d["total"]["params"] == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta["num_params"]
+    with torch.device("meta"):
+        model = torchvision.models.alexnet().eval()
+    api = torchcount.profile(model, input_size=(1, 3, 227, 227), name="alexnet", warn=False).to_dict()
+    assert d["total"] == api["total"]
+    assert [(x["path"], x["params"], x["ops"]) for x in d["layers"]] == \
+        [(x["path"], x["params"], x["ops"]) for x in api["layers"]]
+    # conv1 of torchvision AlexNet on 227: 64 filters 3×11×11, output 56×56 → MACs 64·363·56·56
+    conv1 = next(x for x in d["layers"] if x["path"] == "features.0")
+    assert conv1["macs"] == 64 * 3 * 11 * 11 * 56 * 56
+
+
+def test_module_callable_with_literal_args_csv():
+    """package.module:callable(args) form, CSV: torch.nn.Linear(8, 4) on a 2×8 input."""
+    r = result("linear_csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 1 and rows[0]["type"] == "Linear"
+    # params (8 + 1)·4 = 36; MACs 2·8·4 = 64; bias adds 2·4 = 8
+    assert (int(rows[0]["params"]), int(rows[0]["macs"]), int(rows[0]["adds"])) == (36, 64, 8)
+    assert int(rows[0]["ops"]) == 64 and rows[0]["convention"] == "macs"
+    assert rows[0]["input_shapes"] == "2x8"
+
+
+def test_file_callable_returning_module_and_inputs_markdown():
+    """(module, inputs) pair: the callable's int64 ids are used; Markdown output."""
+    r = result("pair_markdown")
+    assert r.returncode == 0, r.stderr
+    table = [ln for ln in r.stdout.splitlines() if ln.startswith("|")]
+    assert re.fullmatch(r"\|[-:|]+\|", table[1])
+    cells = {c[0]: c for c in ([x.strip() for x in ln.strip("|").split("|")] for ln in table[2:])}
+    assert cells["emb"][1:] == ["Embedding", "40", "0", "0"]
+    # the 2mac convention is torch.utils.flop_counter's: check against it
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fc = nn.Linear(4, 3)
+    with FlopCounterMode(display=False) as counter:
+        fc(torch.randn(2, 5, 4))
+    assert cells["fc"][1:] == ["Linear", "15", f"{NET_MACS:,}", f"{counter.get_total_flops():,}"]
+    assert cells["total"][2:] == [f"{NET_PARAMS:,}", f"{NET_MACS:,}", f"{2 * NET_MACS:,}"]
+
+
+def test_file_callable_with_int_dtype_suffix_and_output_file():
+    out = USER_FILE_PATH.with_name("net.json")
+    r = result("net_json_file")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and f"wrote {out}" in r.stderr
+    d = json.loads(out.read_text())
+    emb = next(x for x in d["layers"] if x["path"] == "emb")
+    assert emb["input_shapes"] == [[2, 5]]
+    assert d["total"]["params"] == NET_PARAMS and d["total"]["macs"] == NET_MACS
+    # flops convention: 2 per MAC + bias adds
+    assert d["total"]["ops"] == 2 * NET_MACS + NET_ADDS
+
+
+def test_torchaudio_builder_default_input():
+    """A torchaudio builder name with its default input (one second at 16 kHz), built on meta."""
+    import torchaudio
+
+    r = result("wav2vec2")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    with torch.device("meta"):
+        model = torchaudio.models.wav2vec2_base()
+    assert d["total"]["params"] == sum(p.numel() for p in model.parameters())
+    fe = next(x for x in d["layers"] if x["path"] == "feature_extractor")
+    assert fe["input_shapes"] == [[1, 16000]]
+    # first conv: 512 filters of width 10, stride 5, no bias, on 16000 samples → 3199 positions
+    conv0 = next(x for x in d["layers"] if x["path"] == "feature_extractor.conv_layers.0.conv")
+    assert conv0["macs"] == 512 * 10 * ((16000 - 10) // 5 + 1)
+
+
+def test_sort_top_explain_table(capsys):
+    rc, stdout, err = main(capsys, "resnet18", "--sort", "params", "--top", "3", "--columns", "module,params",
+                           "--explain", "fc")
+    assert rc == 0, err
+    lines = stdout.splitlines()
+    rows = [ln.split() for ln in lines if re.match(r"(layer|fc|conv)", ln)]
+    # the three largest leaves of resnet18: 3×3 convs 512→512 (512·512·9 = 2,359,296) ×3
+    assert [row[1] for row in rows[:3]] == ["2,359,296"] * 3
+    assert "showing the top 3" in stdout
+    # --explain fc: Linear(512, 1000): params (512 + 1)·1000
+    assert "params = (n + 1)·k = (512 + 1)×1000 = 513,000" in stdout
+
+
+# ---- subprocess: error cases -------------------------------------------------------------------
+@pytest.mark.parametrize("key, code, message", [
+    ("err_unknown", 2, "unknown model 'resnt50'; did you mean resnet50"),
+    ("err_shape", 2, "bad input shape '1x3xfoo'"),
+    ("err_callable", 2, "examples/worksheet_alexnet.py does not define 'no_such_fn'"),
+    ("err_forward", 1, "forward failed in module '15' (Linear) with input shapes 1×6400"),
+])
+def test_errors_one_line_exit_code(key, code, message):
+    r = result(key)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1, r.stderr
+    assert err[0].startswith("torchcount: ") and message in err[0], err[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_help_documents_every_option_with_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--input", "--device", "--measure", "--warmup", "--repeat", "--convention", "--depth",
+                "--sort", "--top", "--columns", "--format", "--output", "--plot", "--explain", "--compare",
+                "--units", "--debug"):
+        assert opt in text, opt
+    options = [a for a in cli.build_parser()._actions if a.option_strings and a.dest not in ("help", "version",
+                                                                                          "list_models")]
+    for action in options:
+        assert "e.g." in (action.help or "") or action.dest == "debug", action.dest
+
+
+# ---- in-process main(): cheap variations -------------------------------------------------------
+def main(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("shape, message", [
+    ("1x3xfoo", "bad input shape"), ("", "bad input shape"), ("1x-3", "bad input shape"),
+    ("1x3:float99", "bad input dtype 'float99'"), ("2x8:Linear", "bad input dtype"),
+])
+def test_bad_shapes_in_process(capsys, shape, message):
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", shape)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_parse_input():
+    assert cli.parse_input("1x3x224x224") == ((1, 3, 224, 224), torch.float32)
+    assert cli.parse_input("1×16:int64") == ((1, 16), torch.int64)
+    assert cli.parse_input("4:bfloat16") == ((4,), torch.bfloat16)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--convention", "gflops"], 2, "unknown convention 'gflops'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "params,speed"], 2, "unknown column 'speed'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup and --repeat need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
+    (["torch.nn:Linear(8, 4)"], 2, "needs --input"),
+    (["torch.nn:Linear(8, four)", "--input", "2x8"], 2, "only Python literals"),
+    (["torch.nn:Linear(8)", "--input", "2x8"], 2, "cannot be called with (8)"),
+    (["torch.nn:NoSuch", "--input", "2x8"], 2, "torch.nn does not define 'NoSuch'"),
+    (["no_such_pkg.models:net", "--input", "2x8"], 2, "cannot import module 'no_such_pkg.models'"),
+    (["missing/file.py:net"], 2, "no such file: missing/file.py"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x7"], 1, "forward failed in module '(root)' (Linear)"),
+    (["alexnet", "--device", "nodevice"], 2, "device 'nodevice'"),
+])
+def test_errors_in_process(capsys, args, code, message):
+    rc, out, err = main(capsys, *args)
+    assert rc == code, err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""
+
+
+def test_debug_shows_traceback(capsys):
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x7", "--debug")
+    assert rc == 1 and "Traceback" in err and "ForwardError" in err
+
+
+def test_callable_returning_wrong_type(capsys, tmp_path):
+    f = tmp_path / "bad.py"
+    f.write_text("def make():\n    return 42\n")
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x2")
+    assert rc == 2 and "make returned a int; expected an nn.Module" in err
+
+
+def test_csv_sort_top_and_compare(capsys):
+    # two Linear variants: 16→16 directly (256 MACs per row) vs 16→4→16 (64 + 64 = 128 per row)
+    rc, out, err = main(capsys, "torch.nn:Linear(16, 16, bias=False)", "--input", "1x16",
+                        "--compare", "torch.nn:Sequential", "--convention", "macs")
+    assert rc == 0, err  # an empty Sequential is the identity: 0 MACs, a 100 % reduction
+    assert re.search(r"MACs \[macs\]\s+256\s+0\s+256\s+100\.00 %", out), out
+    rc, out, err = main(capsys, "torchvision.models:resnet18", "--format", "csv", "--sort", "macs", "--top", "2",
+                        "--input", "1x3x64x64")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rc == 0 and len(rows) == 2
+    # resnet18 conv1 on 64×64: 64 filters 3×7×7 over 32×32 outputs; every other conv is smaller
+    assert rows[0]["path"] == "conv1" and int(rows[0]["macs"]) == 64 * 3 * 7 * 7 * 32 * 32
+
+
+def test_compare_json(capsys):
+    rc, out, err = main(capsys, "torch.nn:Linear(16, 16, bias=False)", "--input", "1x16", "--compare",
+                        "torch.nn:Linear(16, 4, bias=False)", "--convention", "macs", "--format", "json")
+    d = json.loads(out)
+    assert d["a"]["total"]["macs"] == 256 and d["b"]["total"]["macs"] == 64
+    assert d["reduction_percent"] == pytest.approx(75.0)
+
+
+def test_plot_option(capsys, tmp_path):
+    target = tmp_path / "p.png"
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--plot", target)
+    try:
+        from torchcount.analysis import plots  # noqa: F401
+    except ImportError:
+        assert rc == 2 and "--plot needs" in err
+    else:
+        assert rc == 0, err
+        assert target.stat().st_size > 0
+
+
+def test_measure_passes_through(capsys):
+    pytest.importorskip("torchcount.measure")
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--device", "cpu",
+                        "--warmup", "1", "--repeat", "2", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["total"]["macs"] == 2 * 8 * 4
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert cli._progress_bar() is None
+    buf = io.StringIO()
+    bar = cli.ProgressBar(buf, width=10)
+    bar(3, 10, "measure")
+    bar(10, 10, "measure")
+    assert buf.getvalue() == "\rmeasure [###.......] 3/10\rmeasure [##########] 10/10\n"
