@@ -43,6 +43,8 @@ def test_spec_section3_bottleneck_models():
     # per layer: B's two convs appear with their own figures
     by = {line.name: line for line in c.layers}
     assert by["0"].b == REDUCE and by["1"].b == EXPAND and by["0"].a is None
+    # a layer only one variant has gets no per-layer reduction (it is not "100 % saved")
+    assert by["(root)"].a == DIRECT and by["(root)"].reduction is None and by["0"].reduction is None
 
 
 def test_with_bias_mults_are_unchanged_but_flops_differ():

@@ -27,14 +27,15 @@ class Line:
 
     @property
     def difference(self) -> int:
+        """a − b, an absent side counting as 0."""
         return (self.a or 0) - (self.b or 0)
 
     @property
     def reduction(self) -> float | None:
-        """(a − b)/a in %; None when a is 0 or absent."""
-        if not self.a:
+        """(a − b)/a in %; None when a is 0 or either side is absent (a layer only one variant has)."""
+        if not self.a or self.b is None:
             return None
-        return 100.0 * (self.a - (self.b or 0)) / self.a
+        return 100.0 * (self.a - self.b) / self.a
 
 
 @dataclass
