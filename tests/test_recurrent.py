@@ -1,0 +1,127 @@
+"""Recurrent layers (issue 3): MACs G·H·(I + H)·T per direction and layer, explicit
+bias/activation/update terms, packed sequences, cells, sequential steps."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from conftest import run
+
+
+def test_acceptance_two_layer_lstm():
+    # 2-layer LSTM 256→512 over 100 steps: 4·(I·H + H·H)·T per layer
+    I, H, T = 256, 512, 100
+    report = run(nn.LSTM(I, H, num_layers=2), torch.randn(T, 1, I))
+    assert report.total.macs == 4 * (I * H + H * H) * T + 4 * (H * H + H * H) * T
+    assert report.layers[0].extra["steps"] == 2 * T
+
+
+@pytest.mark.parametrize("cls, G", [(nn.RNN, 1), (nn.LSTM, 4), (nn.GRU, 3)])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_macs_closed_form(cls, G, bidirectional, batch_first):
+    I, H, T, N, layers = 6, 10, 7, 3, 2
+    m = cls(I, H, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+    x = torch.randn(N, T, I) if batch_first else torch.randn(T, N, I)
+    D = 2 if bidirectional else 1
+    expected = D * G * H * (I + H) * T * N + D * G * H * (D * H + H) * T * N
+    assert run(m, x).total.macs == expected
+
+
+def test_lstm_terms_are_explicit():
+    I, H, T, N = 5, 8, 4, 2
+    cost = run(nn.LSTM(I, H), torch.randn(T, N, I)).total.cost
+    n = H * T * N
+    assert cost.macs == 4 * H * (I + H) * T * N
+    # biases b_ih + b_hh (2·4H), 3H sigmoids (1 add each), c = f⊙c + i⊙g (1 add)
+    assert cost.adds == 2 * 4 * n + 3 * n + n
+    assert cost.transc == 3 * n + 2 * n        # 3 sigmoid exps, tanh(g), tanh(c)
+    assert cost.divs == 3 * n                  # sigmoid 1/(1 + e^−x)
+    assert cost.mults == 3 * n                 # f⊙c, i⊙g, o⊙tanh(c)
+    no_bias = run(nn.LSTM(I, H, bias=False), torch.randn(T, N, I)).total.cost
+    assert cost.adds - no_bias.adds == 2 * 4 * n
+
+
+def test_gru_and_rnn_terms():
+    I, H, T, N = 5, 8, 4, 2
+    n = H * T * N
+    gru = run(nn.GRU(I, H), torch.randn(T, N, I)).total.cost
+    assert gru.mults == 3 * n and gru.transc == 2 * n + n and gru.adds == 2 * 3 * n + 2 * n + 3 * n
+    rnn = run(nn.RNN(I, H), torch.randn(T, N, I)).total.cost
+    assert rnn.macs == H * (I + H) * T * N and rnn.transc == n and rnn.adds == 2 * n
+    relu = run(nn.RNN(I, H, nonlinearity="relu"), torch.randn(T, N, I)).total.cost
+    assert relu.cmps == n and relu.transc == 0
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_lstm_proj_size():
+    I, H, P, T = 6, 12, 4, 5
+    m = nn.LSTM(I, H, num_layers=2, proj_size=P)
+    macs = run(m, torch.randn(T, 1, I)).total.macs
+    # layer 0: 4H(I + P) + H·P per step; layer 1: input is P
+    assert macs == (4 * H * (I + P) + H * P) * T + (4 * H * (P + P) + H * P) * T
+
+
+def test_packed_sequence_counts_live_steps_only():
+    I, H = 4, 8
+    lengths = [5, 3, 2]
+    m = nn.GRU(I, H, batch_first=True)
+    packed = pack_padded_sequence(torch.randn(3, 5, I), lengths, batch_first=True)
+    report = run(m, (packed,))
+    assert report.total.macs == 3 * H * (I + H) * sum(lengths)
+    assert report.layers[0].extra["steps"] == max(lengths)
+
+
+def test_initial_state_changes_nothing():
+    I, H, T, N = 4, 8, 6, 2
+    m = nn.LSTM(I, H, num_layers=2)
+    x = torch.randn(T, N, I)
+    h0 = (torch.zeros(2, N, H), torch.zeros(2, N, H))
+    given = run(m, (x, h0)).total.cost
+    default = run(m, x).total.cost
+    assert given.macs == default.macs == 4 * H * (I + H) * T * N + 4 * H * (H + H) * T * N
+    assert given.ops == default.ops  # only the bytes read differ (h0 and c0 are read)
+
+
+@pytest.mark.parametrize("cell, G", [(nn.RNNCell, 1), (nn.LSTMCell, 4), (nn.GRUCell, 3)])
+def test_cells_and_a_loop_over_time(cell, G):
+    I, H, N, T = 5, 7, 3, 6
+    c = cell(I, H)
+    assert run(c, torch.randn(N, I)).total.macs == G * H * (I + H) * N
+
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = cell(I, H)
+
+        def forward(self, xs):
+            state = None
+            for x in xs:
+                state = self.cell(x, state)
+            return state
+
+    report = run(Loop(), torch.randn(T, N, I))
+    assert report.total.macs == G * H * (I + H) * N * T
+    assert report.row("cell").extra["steps"] == T  # one step per call, called T times
+
+
+def test_longest_chain_note():
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh())
+    report = run(model, torch.randn(2, 4))
+    assert any("longest chain: 2 sequential steps" in n for n in report.notes)
+    rnn = run(nn.GRU(4, 8, num_layers=3), torch.randn(9, 1, 4))
+    assert any("longest chain: 27 sequential steps" in n for n in rnn.notes)
+
+
+def test_no_grad_inference_mode_and_meta_agree():
+    I, H, T = 4, 8, 5
+    m = nn.LSTM(I, H, bidirectional=True)
+    x = torch.randn(T, 2, I)
+    base = run(m, x).total.cost
+    with torch.no_grad():
+        assert run(m, x).total.cost == base
+    with torch.inference_mode():
+        assert run(m.eval(), x).total.cost == base
+    assert run(nn.LSTM(I, H, bidirectional=True, device="meta"), x.to("meta")).total.cost.macs == base.macs
