@@ -1,0 +1,298 @@
+"""Theory beside measurement on a GPU: ResNet-50, ViT-B/16 and a Whisper-tiny-shaped model at
+several batch sizes in fp32 and bf16, profiled with ``torchcount.profile(..., measure=True)``.
+
+Writes a markdown report (per-model totals: theoretical FLOPs, measured time, achieved TFLOP/s, % of
+the datasheet peak, instrumentation overhead, coverage; per-layer tables; and the agreement of our
+per-layer times with torch.profiler's times for the same layers) to benchmarks/results/.
+
+    .venv/bin/python benchmarks/gpu_profile.py                    # CUDA, full sweep
+    .venv/bin/python benchmarks/gpu_profile.py --device cpu --quick   # proves it runs without a GPU
+
+The torch.profiler comparison wraps each leaf module in a ``record_function`` range (added by our
+own hooks, removed afterwards) and sums, per range, the device (kernel) time of everything launched
+inside it (on CPU: the range's CPU time). Our time is event-to-event on the stream, so it also
+contains the gaps between kernels; the profiler's kernel time does not. A ratio above 1 therefore
+measures launch gaps, not an error of either tool.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+import torchcount  # noqa: E402
+from torchcount.measure.peaks import Peaks, peaks_for, uses_tf32  # noqa: E402
+
+FLOPS = torchcount.CONVENTIONS["flops"]
+
+
+# ---- models ---------------------------------------------------------------------------------
+def resnet50():
+    import torchvision
+    return torchvision.models.resnet50(), lambda b: (torch.randn(b, 3, 224, 224),)
+
+
+def vit_b_16():
+    import torchvision
+    return torchvision.models.vit_b_16(), lambda b: (torch.randn(b, 3, 224, 224),)
+
+
+def whisper_tiny_shaped():
+    """Whisper-tiny's shape from its config (no weights): d_model 384, 4+4 layers, 6 heads,
+    80 mel bins, 3000 frames (30 s); the decoder gets 32 tokens."""
+    from transformers import WhisperConfig, WhisperModel
+
+    cfg = WhisperConfig(d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6,
+                        decoder_attention_heads=6, encoder_ffn_dim=1536, decoder_ffn_dim=1536,
+                        num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
+                        vocab_size=51865)
+    model = WhisperModel(cfg)
+
+    def inputs(b):
+        return {"input_features": torch.randn(b, 80, 3000),
+                "decoder_input_ids": torch.randint(0, 51865, (b, 32))}
+    return model, inputs
+
+
+MODELS = {"resnet50": resnet50, "vit_b_16": vit_b_16, "whisper_tiny_shaped": whisper_tiny_shaped}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def _cast(x, device, dtype):
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)
+    if isinstance(x, tuple):
+        return tuple(_cast(v, device, dtype) for v in x)
+    if isinstance(x, dict):
+        return {k: _cast(v, device, dtype) for k, v in x.items()}
+    return x
+
+
+def _call(model, inputs):
+    return model(**inputs) if isinstance(inputs, dict) else model(*inputs)
+
+
+# ---- torch.profiler comparison ---------------------------------------------------------------
+@contextmanager
+def _ranges(model: nn.Module, paths: set[str]):
+    """record_function ranges named ``tc:<path>`` around the given modules; removed on exit."""
+    from torch.autograd.profiler import record_function
+
+    handles, stack = [], []
+    for path, m in model.named_modules():
+        if path not in paths:
+            continue
+
+        def pre(mod, args, _p=path):
+            r = record_function(f"tc:{_p}")
+            r.__enter__()
+            stack.append(r)
+
+        def post(mod, args, out):
+            stack.pop().__exit__(None, None, None)
+
+        handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def profiler_times(model, inputs, paths: set[str], device: torch.device, passes: int = 3) -> dict[str, float]:
+    """ms per pass per path: kernel (device) time on CUDA, CPU time of the range on CPU."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch.no_grad(), _ranges(model, paths):
+        _call(model, inputs)
+        with profile(activities=acts) as prof:
+            for _ in range(passes):
+                _call(model, inputs)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+    out: dict[str, float] = {}
+    for evt in prof.events():
+        if evt.name.startswith("tc:"):
+            t = evt.device_time_total if device.type == "cuda" else evt.cpu_time_total
+            out[evt.name[3:]] = out.get(evt.name[3:], 0.0) + t / 1e3 / passes
+    return out
+
+
+# ---- one configuration ------------------------------------------------------------------------
+def leaves(report):
+    paths = [r.path for r in report.layers]
+    return [r for r in report.layers if not any(p.startswith(r.path + ".") for p in paths)]
+
+
+def run_one(name, batch, dtype_name, device, warmup, repeat, compare, ceiling=False):
+    build = MODELS[name]
+    torch.manual_seed(0)
+    model, make = build()
+    dtype = DTYPES[dtype_name]
+    model = model.eval().to(device=device, dtype=dtype)
+    inputs = _cast(make(batch), device, dtype)
+    report = torchcount.profile(model, inputs, measure=True, warmup=warmup, repeat=repeat, warn=False,
+                                name=name, ceiling=ceiling)
+    ex = report.extra
+    flops = FLOPS.ops(report.total.cost)
+    peak = Peaks(**ex["peaks"]).flops_for(dtype, tf32=uses_tf32(device, conv=(name == "resnet50")))
+    t = ex["plain_ms"] / 1e3
+    total = {"model": name, "batch": batch, "dtype": dtype_name, "GFLOPs": flops / 1e9,
+             "plain_ms": ex["plain_ms"], "instrumented_ms": ex["instrumented_ms"],
+             "TFLOP/s": flops / t / 1e12 if t > 0 else None,
+             "%peak": 100 * flops / t / peak if peak and t > 0 else None,
+             "overhead": ex["overhead"], "coverage": ex["time_coverage"],
+             "count coverage": report.coverage}
+    agreement = None
+    if compare:
+        lv = [r for r in leaves(report) if r.extra.get("time_ms")]
+        prof = profiler_times(model, inputs, {r.path for r in lv}, device)
+        pairs = [(r, r.extra["time_ms"], prof.get(r.path)) for r in lv if prof.get(r.path)]
+        agreement = {"pairs": pairs}
+    return report, total, agreement
+
+
+def fmt(v, spec=".3g"):
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def md_table(headers, rows):
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--quick", action="store_true", help="batch 1, fp32, few repeats (a smoke run)")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--batches", default="1,8,32")
+    ap.add_argument("--dtypes", default="fp32,bf16")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--top", type=int, default=12, help="layers per per-layer table")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: 1 on CPU — on a shared machine OpenMP threads stall "
+                         "waiting for descheduled siblings — unchanged on CUDA)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="measure a matmul/copy ceiling and use it as the peak (default on CPU, which has "
+                         "no datasheet peak)")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("no CUDA device here: run with --device cpu --quick for a smoke run")
+    batches = [1] if args.quick else [int(b) for b in args.batches.split(",")]
+    dtypes = ["fp32"] if args.quick else args.dtypes.split(",")
+    warmup, repeat = (1, 3) if args.quick else (args.warmup, args.repeat)
+    models = args.models.split(",")
+    threads = args.threads or (1 if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
+    ceiling = args.ceiling or device.type == "cpu"
+
+    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "CPU")
+    if device.type == "cpu":
+        try:
+            for line in open("/proc/cpuinfo"):
+                if line.startswith("model name"):
+                    dev_name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    versions = {"torch": torch.__version__}
+    for mod in ("torchvision", "transformers"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001
+            versions[mod] = "not installed"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    peaks = peaks_for(device)
+    out = [f"# torchcount measured profile — {device.type.upper()}{' (quick smoke run)' if args.quick else ''}",
+           "", f"- date: {now:%Y-%m-%d %H:%M} UTC", f"- device: {dev_name}",
+           f"- torch threads: {torch.get_num_threads()}, load average at start: "
+           f"{', '.join(f'{x:.2f}' for x in load) if load else 'n/a'}",
+           f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}, python {platform.python_version()}",
+           f"- peaks: {peaks.name} ({peaks.kind}) — {peaks.source}"
+           + ("; replaced by a measured ceiling (matmul + copy) per configuration" if ceiling else ""),
+           f"- method: median of {repeat} passes after {warmup} warm-up, no_grad, eval mode; "
+           "TFLOP/s = theoretical FLOPs ('flops' convention: 2 per MAC + 1 per other op) ÷ the forward "
+           "timed without hooks; overhead = with hooks ÷ without; coverage = Σ leaf exclusive ÷ without hooks",
+           ]
+    if device.type == "cpu":
+        out.append("- NOTE: CPU run on a shared machine while other jobs were running: timings are "
+                   "disturbed by load and say nothing about GPU behaviour; they prove the script runs.")
+    out.append("")
+    totals, per_layer, agreement_rows = [], [], []
+    for name in models:
+        for dtype_name in dtypes:
+            for i, b in enumerate(batches):
+                compare = i == 0
+                print(f"{name} {dtype_name} batch {b} …", flush=True)
+                report, total, agreement = run_one(name, b, dtype_name, device, warmup, repeat, compare,
+                                                   ceiling)
+                totals.append(total)
+                if compare:
+                    top = sorted(leaves(report), key=lambda r: -(r.extra.get("time_ms") or 0))[:args.top]
+                    rows = [[r.name, r.type, FLOPS.ops(r.cost) / 1e9, r.extra.get("time_ms"),
+                             (r.extra["GFLOP/s"] / 1e3) if isinstance(r.extra.get("GFLOP/s"), float) else
+                             r.extra.get("GFLOP/s"), r.extra.get("%peak"), r.extra.get("AI"), r.extra.get("bound")]
+                            for r in top]
+                    per_layer.append((f"{name}, {dtype_name}, batch {b}: the {len(top)} slowest layers", rows))
+                    pairs = agreement["pairs"]
+                    ratios = [ours / theirs for _, ours, theirs in pairs if theirs > 0]
+                    sum_ours = sum(o for _, o, _ in pairs)
+                    sum_theirs = sum(t for _, _, t in pairs)
+                    big = [(r, o, t) for r, o, t in pairs if o >= 0.05 * max(o for _, o, _ in pairs)]
+                    agreement_rows.append([
+                        f"{name} {dtype_name} b{b}", len(pairs), sum_ours, sum_theirs,
+                        sum_ours / sum_theirs if sum_theirs else None,
+                        statistics.median(ratios) if ratios else None,
+                        statistics.median([o / t for _, o, t in big]) if big else None])
+                del report
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+    out += ["## Totals", "", md_table(
+        ["model", "batch", "dtype", "GFLOPs", "time ms (no hooks)", "time ms (hooks)", "TFLOP/s", "% of peak",
+         "overhead", "coverage", "count coverage"],
+        [[t["model"], t["batch"], t["dtype"], t["GFLOPs"], t["plain_ms"], t["instrumented_ms"], t["TFLOP/s"],
+          t["%peak"], t["overhead"], t["coverage"], t["count coverage"]] for t in totals]), ""]
+    out += ["## Per layer", ""]
+    for title, rows in per_layer:
+        out += [f"### {title}", "", md_table(["layer", "type", "GFLOPs", "time ms", "TFLOP/s", "% peak",
+                                              "FLOP/B", "bound"], rows), ""]
+    what = "kernel (device) time" if device.type == "cuda" else "CPU time of the range"
+    out += ["## Agreement with torch.profiler", "",
+            f"Per leaf layer: our median inclusive time vs torch.profiler's {what} inside a record_function "
+            "range around the same module (mean of 3 profiled passes). Ratio = ours ÷ profiler's.", "",
+            md_table(["config", "layers", "Σ ours ms", "Σ profiler ms", "Σ ratio", "median ratio",
+                      "median ratio (layers ≥5% of the slowest)"], agreement_rows), ""]
+    text = "\n".join(out)
+    print(text)
+    path = Path(args.out) if args.out else ROOT / "results" / (
+        f"gpu_profile_{device.type}{'_quick' if args.quick else ''}_{now:%Y%m%d}.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
