@@ -152,6 +152,14 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
+def _inside_called(path: str, called_paths: set) -> bool:
+    """``path`` or one of its ancestors was called (one set look-up per ancestor, not a scan)."""
+    if "" in called_paths:
+        return True
+    parts = path.split(".")
+    return any(".".join(parts[:i]) in called_paths for i in range(1, len(parts) + 1))
+
+
 def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None):
     """Group priced calls by module into rows (first-call order) and compute totals."""
     from .report import Report, Row, Total, Uncounted
@@ -229,7 +237,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     notes = []
     called_paths = {r.path for r in rows}
     idle = [p for p, m in model.named_modules() if p and any(True for _ in m.parameters(recurse=False))
-            and not any(p == c or p.startswith(c + ".") or c == "" for c in called_paths)]
+            and not _inside_called(p, called_paths)]
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))

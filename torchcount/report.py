@@ -286,11 +286,14 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
     """Rows to show at a depth limit, each with whether it stands for its *self* part only
     (because some of its descendants are shown too)."""
     shown = [r for r in layers if depth is None or r.depth <= depth]
-    shown_paths = {r.path for r in shown}
+    # every proper ancestor of a shown path (one pass, not a prefix scan per row)
+    ancestors = set()
+    for r in shown:
+        parts = r.path.split(".") if r.path else []
+        ancestors.update(".".join(parts[:i]) for i in range(1, len(parts)))
     out = []
     for r in shown:
-        prefix = r.path + "." if r.path else ""
-        has_shown_child = any(p != r.path and p.startswith(prefix) for p in shown_paths) if r.path else len(shown) > 1
+        has_shown_child = r.path in ancestors if r.path else len(shown) > 1
         if has_shown_child:
             if r.self_cost.is_zero() and r.self_params == 0:
                 continue  # a pure container: its children carry everything
