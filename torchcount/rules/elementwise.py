@@ -107,6 +107,11 @@ def elementwise(op) -> Cost:
         alpha = op.args[2]
     if name in ("add", "sub", "rsub") and alpha != 1:  # a + α·b
         return Cost.of(*recipe_terms({"adds": 1, "mults": 1}, _out_numel(op), f"{name} with alpha"))
+    if name in ("clamp", "clip"):
+        lo = op.kwargs.get("min", op.args[1] if len(op.args) > 1 else None)
+        hi = op.kwargs.get("max", op.args[2] if len(op.args) > 2 else None)
+        if lo is None or hi is None:  # one bound: one comparison
+            return Cost.of(*recipe_terms({"cmps": 1, "assigns": 1}, _out_numel(op), f"{name} (one bound)"))
     if name == "abs" and op.inputs and op.inputs[0].dtype.is_complex:  # |z| = √(re² + im²)
         return Cost.of(*recipe_terms({"mults": 2, "adds": 1, "transc": 1}, _out_numel(op), "complex abs"))
     return Cost.of(*recipe_terms(_RECIPES[name], _out_numel(op), name))

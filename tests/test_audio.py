@@ -1,0 +1,102 @@
+"""Audio front ends (issue 3, spec §4): the seed-000 mel graph (STFT as two Conv1d) and
+torchaudio's FFT-based transforms, against closed forms."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import run
+
+torchaudio = pytest.importorskip("torchaudio")
+
+N_FFT, HOP, N_MELS, BINS = 512, 256, 32, 257
+
+
+class ConvMel(nn.Module):
+    """The seed-000 graph: real and imaginary DFT bases as Conv1d (257 kernels of width 512),
+    squares (Pow), a sum (Add) and a 257×32 mel filterbank (MatMul)."""
+
+    def __init__(self):
+        super().__init__()
+        self.real = nn.Conv1d(1, BINS, N_FFT, stride=HOP, bias=False)
+        self.imag = nn.Conv1d(1, BINS, N_FFT, stride=HOP, bias=False)
+        self.register_buffer("mel", torch.rand(BINS, N_MELS))
+
+    def forward(self, x):
+        power = self.real(x) ** 2 + self.imag(x) ** 2      # (1, 257, frames)
+        return power.transpose(1, 2) @ self.mel            # (1, frames, 32)
+
+
+def frames_of(samples: int) -> int:
+    return (samples - N_FFT) // HOP + 1
+
+
+@pytest.mark.parametrize("frames", [1, 10])
+def test_seed_000_multiplications_per_frame(frames):
+    samples = N_FFT + (frames - 1) * HOP
+    report = run(ConvMel(), torch.randn(1, 1, samples), convention="mults")
+    assert report.complete, report.uncounted
+    per_frame = 2 * 257 * 512 + 2 * 257 + 257 * 32
+    assert per_frame == 271_906
+    assert report.total.flops == 271_906 * frames
+    # not the source's 257·512·36 = 4,734,336 (spec §4 names the slip)
+    assert report.total.flops != 4_734_336 * frames
+
+
+def test_melspectrogram_closed_form():
+    samples = 16000
+    frames = 1 + samples // HOP  # center=True: n_fft/2 reflection padding on each side
+    t = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=N_FFT, n_mels=N_MELS)
+    report = run(t, torch.randn(1, samples))
+    assert report.complete, report.uncounted
+    c = report.total.cost
+    window = frames * N_FFT
+    fft_mults, fft_adds = frames * N_FFT * 9, frames * N_FFT * 9 * 3 // 2   # real FFT, N·log2 N = 512·9
+    magnitude = BINS * frames                                               # |z| = √(re² + im²), then ²
+    assert c.mults == window + fft_mults + 2 * magnitude + magnitude
+    assert c.adds == fft_adds + magnitude
+    assert c.transc == magnitude
+    assert c.macs == frames * BINS * N_MELS                                  # the mel matmul
+
+
+def test_conv_graph_costs_far_more_than_the_fft():
+    samples = 16000
+    frames_conv = frames_of(samples + N_FFT)  # the same 63 frames once padded like center=True
+    conv = run(ConvMel(), torch.randn(1, 1, samples + N_FFT), convention="mults").total.flops
+    fft = run(torchaudio.transforms.MelSpectrogram(n_fft=N_FFT, n_mels=N_MELS), torch.randn(1, samples),
+              convention="mults").total.flops
+    assert frames_conv == 1 + samples // HOP
+    assert conv == 271_906 * frames_conv
+    assert conv > 15 * fft  # a direct DFT is O(N²) per frame, an FFT O(N log N)
+
+
+def test_mfcc_and_amplitude_to_db():
+    elements = N_MELS * 63
+    db = run(torchaudio.transforms.AmplitudeToDB(top_db=80), torch.rand(1, N_MELS, 63)).total.cost
+    # clamp(min) 1 cmp + 1 assign, log10, ×10, − ref, amax over all (n − 1 cmps), max(x, top) 1 cmp
+    assert db.transc == elements and db.mults == elements
+    assert db.cmps == elements + (elements - 1) + elements
+    mfcc = run(torchaudio.transforms.MFCC(sample_rate=16000, n_mfcc=13,
+                                          melkwargs={"n_fft": N_FFT, "n_mels": N_MELS}), torch.randn(1, 16000))
+    assert mfcc.complete, mfcc.uncounted
+    assert mfcc.total.macs == 63 * BINS * N_MELS + 63 * N_MELS * 13  # mel matmul + DCT matmul
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torchaudio.transforms.MelSpectrogram(n_fft=N_FFT, n_mels=N_MELS),
+    lambda: torchaudio.transforms.MFCC(n_mfcc=13, melkwargs={"n_fft": N_FFT, "n_mels": N_MELS}),
+    lambda: torchaudio.transforms.Spectrogram(n_fft=400, power=None),
+])
+def test_same_counts_on_meta_and_under_no_grad(make):
+    t = make()
+    x = torch.randn(2, 8000)
+    base = run(t, x)
+    assert base.complete, base.uncounted
+    meta = run(make().to("meta"), x.to("meta"))
+    with torch.no_grad():
+        nograd = run(t, x)
+    for c in OP_CATEGORIES:
+        assert getattr(meta.total.cost, c) == getattr(base.total.cost, c) == getattr(nograd.total.cost, c)
