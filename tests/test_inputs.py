@@ -213,3 +213,32 @@ def test_hugging_face_model_output():
     report = torchcount.profile(HF(), torch.randn(3, 5, N))
     assert report.total.macs == macs(3 * 5)
     assert report.root.output_shapes == [(3, 5, K), (3, 5, N)]
+
+
+def test_namedtuple_and_dict_subclass_inputs_are_protected_and_keep_their_type():
+    from collections import OrderedDict
+
+    Batch = namedtuple("Batch", "x y")
+
+    class InPlace(nn.Module):
+        def forward(self, batch, extra):
+            assert isinstance(batch, Batch) and type(extra) is OrderedDict
+            batch.x.add_(1)  # writes its input in place
+            extra["z"].mul_(2)
+            return batch.x + batch.y + extra["z"]
+
+    b = Batch(torch.zeros(3), torch.ones(3))
+    extra = OrderedDict(z=torch.ones(3))
+    report = torchcount.profile(InPlace(), (b, extra))
+    assert torch.equal(b.x, torch.zeros(3)) and torch.equal(extra["z"], torch.ones(3))
+    assert report.root.cost.adds == 3 + 2 * 3  # add_ (3) and two additions of 3 elements
+
+
+def test_packed_sequence_input():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    lstm = nn.LSTM(3, 5)
+    x = torch.randn(4, 2, 3)  # T=4, N=2
+    packed = pack_padded_sequence(x, lengths=[4, 2])
+    report = torchcount.profile(lstm, packed)
+    assert report.total.macs == 4 * 5 * (3 + 5) * (4 + 2)  # G·H·(I + H)·Σ lengths

@@ -205,8 +205,14 @@ def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
             return tuple(copy(v) for v in x)
         if isinstance(x, list):
             return [copy(v) for v in x]
-        if isinstance(x, dict):
-            return {k: copy(v) for k, v in x.items()}
+        if isinstance(x, (tuple, dict)):  # namedtuples (PackedSequence …), dict subclasses: keep the type
+            try:
+                if isinstance(x, tuple):
+                    return type(x)(*(copy(v) for v in x))
+                items = {k: copy(v) for k, v in x.items()}
+                return items if type(x) is dict else type(x)(items)
+            except Exception:  # a type that cannot be rebuilt this way: passed as it is
+                return x
         return x
     return copy(args), copy(kwargs)
 
