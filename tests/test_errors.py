@@ -124,3 +124,24 @@ def test_uncounted_work_is_reported_never_a_silent_zero():
     assert not report.complete
     assert [u.what for u in report.uncounted] == ["aten.special_zeta.default"]
     assert report.coverage < 1.0
+
+
+def test_record_ops_off_reports_unpriced_modules_as_uncounted():
+    """Without op recording, a module without a rule cannot be priced: not a silent zero."""
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 4))
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x @ self.w)
+
+    model = nn.Sequential(Functional())
+    with pytest.warns(torchcount.UncountedWarning):
+        report = torchcount.profile(model, torch.randn(3, 4), record_ops=False)
+    assert [(u.path, u.type) for u in report.uncounted] == [("0", "Functional")]
+    assert report.total.macs == 3 * 4 * 4  # lin only: x @ w was not recorded
+    assert not report.complete
+    # with op recording (the default) the matmul is priced: 2 × rows·n·k
+    assert torchcount.profile(model, torch.randn(3, 4)).total.macs == 2 * 3 * 4 * 4

@@ -123,6 +123,8 @@ def profile(
             except Exception as exc:
                 raise _forward_error(exc, recorder, counted) from exc
         report = summarize(counted, recorder.trace, conv, name)
+    if not record_ops:
+        _flag_unrecorded(report)
     if kept.lazy:
         notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                      + (" …" if len(kept.lazy) > 6 else ""))
@@ -193,6 +195,26 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
             model = model.module
         else:
             return model, notes
+
+
+#: what a module without a rule did itself, when op recording is off (never a silent zero)
+UNRECORDED = "own ops (not recorded: record_ops=False)"
+_CONTAINER_FORWARDS = (nn.Sequential.forward,)
+
+
+def _flag_unrecorded(report: Report) -> None:
+    """With ``record_ops=False`` a module without a rule is priced from its children only;
+    whatever it computed itself is unknown, so it is listed as uncounted."""
+    from .report import Uncounted
+
+    seen = set()
+    for row in [report.root, *report.layers]:
+        if row is None or id(row) in seen or row.module is None:
+            continue
+        seen.add(id(row))
+        if row.status in ("ops", "partial", "container") and \
+                getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS:
+            report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED, row.calls))
 
 
 def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
