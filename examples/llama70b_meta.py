@@ -218,7 +218,7 @@ def _write(out: dict, report) -> None:
         f"| `flops` − closed form (relative; budget ±0.5 %) | {out['rel_diff_flops']:+.4%} |",
         f"| build the model on meta | {out['build_s']:.2f} s |",
         f"| count (profile on meta) | {out['count_s']:.2f} s (budget 10 s) |",
-        f"| peak resident memory of the process | {out["peak_rss_gb"]:.2f} GiB (budget 2 GB) |",
+        f"| peak resident memory of the process | {out['peak_rss_gb']:.2f} GiB (budget 2 GB) |",
         f"| coverage | {out['coverage']:.2%} |",
     ]
     if out["uncounted"]:
