@@ -303,3 +303,13 @@ def test_bad_measure_options_are_clear_errors():
         torchcount.profile(model, torch.randn(1, 4), measure=True, no_such_option=1)
     with pytest.raises(ValueError, match="meta"):
         torchcount.profile(nn.Linear(4, 4, device="meta"), torch.randn(1, 4, device="meta"), measure=True)
+
+
+def test_ceiling_best_of_two_is_fieldwise_max():
+    from torchcount.measure.ceiling import best_of
+
+    a = Peaks("cpu", 2e10, 2e10, None, None, 5e9, "measured here: run a", kind="measured")
+    b = Peaks("cpu", 3e10, 3e10, None, None, 4e9, "measured here: run b", kind="measured")
+    c = best_of(a, b)
+    assert (c.fp32, c.tf32, c.bf16, c.bandwidth) == (3e10, 3e10, None, 5e9)
+    assert "run a" in c.source and "run b" in c.source

@@ -10,6 +10,7 @@ library and dtype reach on the most favourable kernel of each kind.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -34,7 +35,7 @@ def _timer(device: torch.device):
 
 
 def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
-                    copy_bytes: int | None = None, repeat: int = 5) -> Peaks:
+                    copy_bytes: int | None = None, repeat: int = 8) -> Peaks:
     """Measured matmul FLOP/s (for ``dtype``) and copy bandwidth of ``device``."""
     gpu = device.type == "cuda"
     n = n or (8192 if gpu else 1024)
@@ -62,3 +63,12 @@ def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n:
                  source=f"measured here: {n}×{n} {str(dtype).replace('torch.', '')} matmul "
                         f"{flops / 1e9:.3g} GFLOP/s, {copy_bytes >> 20} MiB copy {bandwidth / 1e9:.3g} GB/s",
                  **fields)
+
+
+def best_of(a: Peaks, b: Peaks) -> Peaks:
+    """Field-wise maximum of two measured ceilings (a ceiling is a best case by definition)."""
+    def mx(x, y):
+        return y if x is None else x if y is None else max(x, y)
+    return replace(a, fp32=mx(a.fp32, b.fp32), tf32=mx(a.tf32, b.tf32), bf16=mx(a.bf16, b.bf16),
+                   fp16=mx(a.fp16, b.fp16), bandwidth=mx(a.bandwidth, b.bandwidth),
+                   source=a.source + "; best of this and a second run: " + b.source.replace("measured here: ", ""))

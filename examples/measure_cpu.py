@@ -1,0 +1,28 @@
+"""Theory beside measurement on the CPU: a small CNN profiled with measure=True.
+
+    .venv/bin/python examples/measure_cpu.py
+
+Prints the measured columns (time, share of time, achieved GFLOP/s, % of a measured ceiling,
+arithmetic intensity, bound) and the summary lines: overhead, coverage, peaks, memory, energy
+(unavailable on a CPU) and the layers whose share of time most exceeds their share of FLOPs.
+"""
+import torch
+from torch import nn
+
+import torchcount
+
+torch.manual_seed(0)
+torch.set_num_threads(1)  # steadier per-layer times on a shared machine
+model = nn.Sequential(
+    nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+    nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+    nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+).eval()
+
+report = torchcount.profile(model, torch.randn(8, 3, 64, 64), measure=True, warmup=3, repeat=10,
+                            ceiling=True, energy=True)
+print(report.table(columns=["#", "module", "type", "ops", "share", "time_ms", "self_ms", "time%", "GFLOP/s",
+                            "%peak", "AI", "bound", "act_MiB"]))
+print()
+print("conv 4:", report.row("4").extra["measure"]["why"])
