@@ -1,0 +1,141 @@
+"""Counting on the meta device gives the same numbers as counting on real tensors.
+
+Each model is counted twice on the same input shape: once with real CPU tensors (small
+inputs, so this stays fast), once with the model on ``meta`` (built under
+``torch.device("meta")`` or moved with ``.to("meta")``) and a meta input. Every cost
+category (MACs, additions, …, bytes), the parameter totals and every row must agree.
+A few meta counts are also pinned to an independent closed form or published figure, so
+the two sides cannot both be wrong in the same way unnoticed.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.cost import CATEGORIES
+
+
+def _count(model, *inputs, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torchcount.UncountedWarning)
+        with torch.no_grad():
+            return torchcount.profile(model, inputs if len(inputs) != 1 else inputs[0], **kw)
+
+
+def _meta(x):
+    return torch.empty(x.shape, dtype=x.dtype, device="meta")
+
+
+def _assert_same(real: torchcount.Report, meta: torchcount.Report):
+    assert meta.total.params == real.total.params
+    assert meta.total.buffers == real.total.buffers
+    for cat in CATEGORIES:
+        assert getattr(meta.total.cost, cat) == getattr(real.total.cost, cat), cat
+    assert [r.path for r in meta.layers] == [r.path for r in real.layers]
+    for r_meta, r_real in zip(meta.layers, real.layers):
+        assert r_meta.cost == r_real.cost, r_meta.path
+        assert r_meta.input_shapes == r_real.input_shapes, r_meta.path
+        assert r_meta.output_shapes == r_real.output_shapes, r_meta.path
+    assert sorted(meta.uncounted, key=str) == sorted(real.uncounted, key=str)
+    assert real.total.macs > 0  # a check that compares two zeros proves nothing
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc = nn.Linear(16 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn(self.conv1(x))))  # relu as a function: an op rule
+        x = torch.relu(self.conv2(x))
+        return self.fc(x.flatten(1))
+
+
+def test_small_cnn_meta_equals_real_and_closed_form():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 16, 16)
+    real = _count(SmallCNN().eval(), x)
+    with torch.device("meta"):
+        meta_model = SmallCNN().eval()
+    meta = _count(meta_model, _meta(x))
+    _assert_same(real, meta)
+    # closed form, written out: conv1 2·16·16 positions × 8 out × 3·3·3; conv2 2·6·6 × 16 × 8·3·3;
+    # fc 2 rows × 576 × 10
+    macs = 2 * 16 * 16 * 8 * 27 + 2 * 6 * 6 * 16 * 72 + 2 * 576 * 10
+    assert meta.total.macs == macs
+    params = (8 * 27 + 8) + 2 * 8 + (16 * 72 + 16) + (576 * 10 + 10)
+    assert meta.total.params == params
+
+
+def test_resnet18_meta_equals_real():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 64, 64)
+    real = _count(torchvision.models.resnet18().eval(), x)
+    meta = _count(torchvision.models.resnet18().eval().to("meta"), _meta(x))
+    _assert_same(real, meta)
+
+
+def test_resnet18_meta_at_224_matches_torchvision_published_ops():
+    torchvision = pytest.importorskip("torchvision")
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    with torch.device("meta"):
+        model = torchvision.models.resnet18().eval()
+    report = _count(model, torch.empty(1, 3, 224, 224, device="meta"), convention="torchvision")
+    assert report.total.params == weights.meta["num_params"]
+    # torchvision publishes GMACs rounded to 3 decimals
+    assert abs(report.total.flops / 1e9 - weights.meta["_ops"]) <= 0.0005 + 1e-9
+
+
+def test_transformer_encoder_meta_equals_real():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True)
+    # eval mode; both sides run without the fused CPU fast path (it is not taken for meta tensors,
+    # and is disabled here for the real side too so both run the same ops)
+    real_model = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 10, 32)
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        real = _count(real_model, x)
+        meta = _count(real_model.to("meta"), _meta(x))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)
+    _assert_same(real, meta)
+    # the contractions, closed form per layer: q,k,v,out projections 4·rows·d·d, QKᵀ and A·V
+    # 2·batch·heads·T·T·d_h each... written out: rows = 2·10, d = 32, T = 10, d_h = 8, ffn 2·rows·d·64
+    rows, d, T, heads, d_h = 20, 32, 10, 4, 8
+    per_layer = 4 * rows * d * d + 2 * (2 * heads * T * T * d_h) + 2 * rows * d * 64
+    assert meta.total.macs == 2 * per_layer
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_recurrent_meta_equals_real(cls):
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 8)  # (T, batch, features)
+    real = _count(cls(8, 16, num_layers=2), x)
+    with torch.device("meta"):
+        meta_model = cls(8, 16, num_layers=2)
+    meta = _count(meta_model, _meta(x))
+    _assert_same(real, meta)
+    # gate contractions, closed form: per step and sequence element, gates·hidden·(input + hidden)
+    gates = 4 if cls is nn.LSTM else 3
+    macs = 5 * 3 * gates * 16 * (8 + 16) + 5 * 3 * gates * 16 * (16 + 16)
+    assert meta.total.macs == macs
+
+
+def test_meta_linear_never_allocates():
+    """A model on meta with a meta input never touches real memory: the count of a large
+    Linear (4096×4096, 64 MiB of weights if real) is its closed form."""
+    with torch.device("meta"):
+        big = nn.Linear(4096, 4096)
+    report = _count(big, torch.empty(8, 4096, device="meta"))
+    assert report.total.macs == 8 * 4096 * 4096
+    assert report.total.params == 4096 * 4096 + 4096
