@@ -216,3 +216,300 @@ def test_fractional_max_pool():
     assert counted(cost_of(nn.FractionalMaxPool2d(2, output_size=4), x)) == {"cmps": 3 * 2 * 4 * 4}
     y = torch.randn(1, 1, 6, 6, 6)
     assert counted(cost_of(nn.FractionalMaxPool3d(2, output_size=3), y)) == {"cmps": 7 * 27}
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations and softmax
+# ---------------------------------------------------------------------------------------------
+# per output element, written from each function's definition (see torch.nn docs):
+ACTIVATIONS = [
+    (nn.ReLU(), {"cmps": 1, "assigns": 1}),                                  # x > 0 ? x : 0
+    (nn.ReLU6(), {"cmps": 2, "assigns": 1}),                                 # min(max(x, 0), 6)
+    (nn.Hardtanh(), {"cmps": 2, "assigns": 1}),
+    (nn.Threshold(0.1, 20.0), {"cmps": 1, "assigns": 1}),
+    (nn.LeakyReLU(), {"cmps": 1, "mults": 1, "assigns": 1}),                 # x > 0 ? x : a·x
+    (nn.PReLU(), {"cmps": 1, "mults": 1, "assigns": 1}),
+    (nn.RReLU(), {"cmps": 1, "mults": 1, "assigns": 1}),
+    (nn.ELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1}),  # a·(exp(x) − 1)
+    (nn.CELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "divs": 1, "assigns": 1}),  # a·(exp(x/a) − 1)
+    (nn.SELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 2, "assigns": 1}),
+    (nn.GELU(), {"transc": 1, "mults": 3, "adds": 1}),                       # 0.5·x·(1 + erf(x/√2))
+    (nn.GELU(approximate="tanh"), {"transc": 1, "mults": 6, "adds": 2}),
+    (nn.Sigmoid(), {"transc": 1, "adds": 1, "divs": 1}),                     # 1/(1 + exp(−x))
+    (nn.SiLU(), {"transc": 1, "adds": 1, "divs": 1, "mults": 1}),            # x·sigmoid(x)
+    (nn.Tanh(), {"transc": 1}),
+    (nn.Mish(), {"transc": 3, "adds": 1, "mults": 1}),                       # x·tanh(log(1 + exp(x)))
+    (nn.Hardswish(), {"adds": 1, "cmps": 2, "mults": 1, "divs": 1, "assigns": 1}),  # x·relu6(x + 3)/6
+    (nn.Hardsigmoid(), {"adds": 1, "cmps": 2, "divs": 1, "assigns": 1}),
+    (nn.Softplus(), {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1}),  # log(1 + exp(βx))/β
+    (nn.Softsign(), {"cmps": 1, "adds": 1, "divs": 1}),                      # x/(1 + |x|)
+    (nn.Tanhshrink(), {"transc": 1, "adds": 1}),                             # x − tanh(x)
+    (nn.Softshrink(), {"cmps": 2, "adds": 1, "assigns": 1}),
+    (nn.Hardshrink(), {"cmps": 2, "assigns": 1}),
+    (nn.LogSigmoid(), {"transc": 2, "adds": 1}),                             # −log(1 + exp(−x))
+]
+
+
+@pytest.mark.parametrize("module,per_element", ACTIVATIONS, ids=lambda v: repr(v) if isinstance(v, nn.Module) else "")
+def test_activation_per_element(module, per_element):
+    x = torch.randn(2, 3, 5)
+    assert counted(cost_of(module, x)) == {c: k * 30 for c, k in per_element.items()}
+
+
+def test_glu_counts_output_elements():
+    # GLU halves dim −1: a·sigmoid(b) per output element (10 → 5)
+    cost = cost_of(nn.GLU(), torch.randn(4, 10))
+    assert counted(cost) == {"transc": 20, "adds": 20, "divs": 20, "mults": 20}
+
+
+def test_every_activation_in_torch_nn_has_a_rule():
+    missing = [name for name in nn.modules.activation.__all__
+               if name != "MultiheadAttention"  # attention: issue 3
+               and torchcount.rule_for(_instance(getattr(nn, name))) is None]
+    assert missing == []
+
+
+def _instance(cls):
+    try:
+        return cls()
+    except TypeError:
+        return cls(0.0, 0.0)  # Threshold
+
+
+def test_relu_inplace_and_flops_convention():
+    # flops: comparisons count, the conditional assignment is free; worksheet: both count
+    x = torch.randn(1, 4, 4)
+    assert run(nn.ReLU(inplace=True), x).total.flops == 16
+    assert run(nn.ReLU(), x, convention="worksheet").total.flops == 32
+
+
+def softmax_expected(rows, n, log=False):
+    # max: n − 1 comparisons; x − max: n subtractions; n exps; sum: n − 1 additions;
+    # then n divisions (softmax) or one log and n subtractions (log-softmax)
+    if log:
+        return {"cmps": rows * (n - 1), "adds": rows * n + rows * (n - 1) + rows * n, "transc": rows * n + rows}
+    return {"cmps": rows * (n - 1), "adds": rows * n + rows * (n - 1), "transc": rows * n, "divs": rows * n}
+
+
+def test_softmax_family():
+    x = torch.randn(2, 3, 7)
+    assert counted(cost_of(nn.Softmax(dim=-1), x)) == softmax_expected(6, 7)
+    assert counted(cost_of(nn.Softmax(dim=1), x)) == softmax_expected(14, 3)
+    assert counted(cost_of(nn.LogSoftmax(dim=2), x)) == softmax_expected(6, 7, log=True)
+    softmin = softmax_expected(6, 7)
+    softmin["mults"] = 42  # the negation
+    assert counted(cost_of(nn.Softmin(dim=-1), x)) == softmin
+    # Softmax2d: over the channel dim of a C×H×W or N×C×H×W input
+    assert counted(cost_of(nn.Softmax2d(), torch.randn(2, 5, 3, 4))) == softmax_expected(2 * 12, 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------------------------
+def stats(groups, n):
+    """Batch statistics over `groups` groups of n elements, then × 1/σ per element:
+    mean (n − 1 adds, 1 div), x − mean (n adds), variance (n squares, n − 1 adds, 1 div),
+    + eps (1 add), rsqrt (1 transc), normalise (n mults)."""
+    e = groups * n
+    return {"adds": groups * (n - 1) + e + groups * (n - 1) + groups, "divs": 2 * groups,
+            "mults": e + e, "transc": groups}
+
+
+def plus(a, b):
+    return {k: a.get(k, 0) + b.get(k, 0) for k in set(a) | set(b)}
+
+
+def affine(e):
+    return {"mults": e, "adds": e}
+
+
+@pytest.mark.parametrize("cls,shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm1d, (4, 3, 5)),
+                                       (nn.BatchNorm2d, (2, 3, 4, 4)), (nn.BatchNorm3d, (2, 3, 2, 3, 2))])
+def test_batch_norm_eval_and_train(cls, shape):
+    m, x = cls(3), torch.randn(*shape)
+    e, c = math.prod(shape), 3
+    # eval: stored statistics — per channel eps-add and rsqrt, per element x − μ and × 1/σ, then γ·x + β
+    assert counted(cost_of(m.eval(), x)) == plus({"adds": c + e, "transc": c, "mults": e}, affine(e))
+    # train: batch statistics per channel over e/c elements, plus the running-stat updates
+    # (mean and unbiased variance: r = (1 − m)·r + m·b → 5 multiplications and 2 additions per channel)
+    expected = plus(plus(stats(c, e // c), affine(e)), {"mults": 5 * c, "adds": 2 * c})
+    assert counted(cost_of(m.train(), x)) == expected
+    # without affine and without running stats
+    bare = cls(3, affine=False, track_running_stats=False).eval()
+    assert counted(cost_of(bare, x)) == stats(c, e // c)
+
+
+def test_batch_norm_train_mode_leaves_running_stats_unchanged():
+    m = nn.BatchNorm2d(3).train()
+    mean, var, nbt = m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()
+    run(m, torch.randn(4, 3, 5, 5) * 7 + 3)
+    assert torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var)
+    assert torch.equal(m.num_batches_tracked, nbt)
+    assert m.training
+
+
+def test_layer_norm():
+    x = torch.randn(2, 5, 6)
+    assert counted(cost_of(nn.LayerNorm(6), x)) == plus(stats(10, 6), affine(60))
+    assert counted(cost_of(nn.LayerNorm((5, 6), elementwise_affine=False), x)) == stats(2, 30)
+    assert counted(cost_of(nn.LayerNorm(6, bias=False), x)) == plus(stats(10, 6), {"mults": 60})
+
+
+def test_group_norm():
+    x = torch.randn(2, 6, 4, 4)
+    assert counted(cost_of(nn.GroupNorm(3, 6), x)) == plus(stats(2 * 3, 2 * 16), affine(192))
+    assert counted(cost_of(nn.GroupNorm(6, 6, affine=False), x)) == stats(12, 16)
+
+
+@pytest.mark.parametrize("cls,shape", [(nn.InstanceNorm1d, (2, 3, 8)), (nn.InstanceNorm2d, (2, 3, 4, 5)),
+                                       (nn.InstanceNorm3d, (1, 3, 2, 3, 4))])
+def test_instance_norm(cls, shape):
+    x, e = torch.randn(*shape), math.prod(shape)
+    planes = shape[0] * 3
+    assert counted(cost_of(cls(3), x)) == stats(planes, e // planes)
+    assert counted(cost_of(cls(3, affine=True), x)) == plus(stats(planes, e // planes), affine(e))
+    tracked = cls(3, track_running_stats=True).eval()
+    assert counted(cost_of(tracked, x)) == {"adds": 3 + e, "transc": 3, "mults": e}
+
+
+def test_local_response_norm():
+    # b = a / (k + α/n·Σ_window a²)^β: per element a square, size − 1 window additions,
+    # a scaling, + k, a power and a division
+    x, e = torch.randn(2, 6, 3, 3), 108
+    assert counted(cost_of(nn.LocalResponseNorm(5), x)) == {
+        "mults": 2 * e, "adds": e * (5 - 1) + e, "transc": e, "divs": e}
+
+
+def test_rms_norm():
+    # x / √(mean(x²) + eps) · γ over rows of n = 8
+    x = torch.randn(3, 4, 8)
+    rows, e = 12, 96
+    base = {"mults": e + e, "adds": rows * 7 + rows, "divs": rows, "transc": rows}
+    assert counted(cost_of(nn.RMSNorm(8), x)) == plus(base, {"mults": e})
+    assert counted(cost_of(nn.RMSNorm(8, elementwise_affine=False), x)) == base
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropout, data movement, embeddings, upsampling
+# ---------------------------------------------------------------------------------------------
+DROPOUTS = [(nn.Dropout(0.3), (2, 3, 4, 8)), (nn.Dropout1d(0.3), (3, 4, 16)), (nn.Dropout2d(0.3), (2, 3, 4, 8)),
+            (nn.Dropout3d(0.3), (2, 3, 4, 4, 2)), (nn.AlphaDropout(0.3), (2, 3, 4, 8)),
+            (nn.FeatureAlphaDropout(0.3), (2, 3, 4, 8))]  # 192 elements each
+
+
+@pytest.mark.parametrize("module,shape", DROPOUTS, ids=lambda m: type(m).__name__ if isinstance(m, nn.Module) else "")
+def test_dropout_family(module, shape):
+    x = torch.randn(*shape)
+    assert counted(cost_of(module.eval(), x)) == {}
+    # train mode: a keep/drop decision and a mask-and-scale multiplication per element
+    assert counted(cost_of(module.train(), x)) == {"cmps": 192, "mults": 192}
+    assert counted(cost_of(nn.Dropout(0.0).train(), x)) == {}
+
+
+DATA_MOVEMENT = [
+    (nn.Identity(), (2, 3, 4), (2, 3, 4)),
+    (nn.Flatten(), (2, 3, 4), (2, 12)),
+    (nn.Unflatten(1, (2, 6)), (2, 12), (2, 2, 6)),
+    (nn.PixelShuffle(2), (1, 8, 3, 3), (1, 2, 6, 6)),
+    (nn.PixelUnshuffle(2), (1, 2, 6, 6), (1, 8, 3, 3)),
+    (nn.ChannelShuffle(2), (1, 4, 3, 3), (1, 4, 3, 3)),
+    (nn.ZeroPad1d(2), (1, 2, 5), (1, 2, 9)),
+    (nn.ZeroPad2d((1, 2, 0, 1)), (1, 2, 5, 5), (1, 2, 6, 8)),
+    (nn.ZeroPad3d(1), (1, 1, 2, 2, 2), (1, 1, 4, 4, 4)),
+    (nn.ConstantPad1d(1, 3.5), (1, 2, 5), (1, 2, 7)),
+    (nn.ConstantPad2d(1, 3.5), (1, 2, 5, 5), (1, 2, 7, 7)),
+    (nn.ConstantPad3d(1, 3.5), (1, 1, 2, 2, 2), (1, 1, 4, 4, 4)),
+    (nn.ReflectionPad1d(2), (1, 2, 5), (1, 2, 9)),
+    (nn.ReflectionPad2d(1), (1, 2, 5, 5), (1, 2, 7, 7)),
+    (nn.ReflectionPad3d(1), (1, 1, 3, 3, 3), (1, 1, 5, 5, 5)),
+    (nn.ReplicationPad1d(2), (1, 2, 5), (1, 2, 9)),
+    (nn.ReplicationPad2d(1), (1, 2, 5, 5), (1, 2, 7, 7)),
+    (nn.ReplicationPad3d(1), (1, 1, 3, 3, 3), (1, 1, 5, 5, 5)),
+    (nn.CircularPad1d(2), (1, 2, 5), (1, 2, 9)),
+    (nn.CircularPad2d(1), (1, 2, 5, 5), (1, 2, 7, 7)),
+    (nn.CircularPad3d(1), (1, 1, 3, 3, 3), (1, 1, 5, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("module,shape,out", DATA_MOVEMENT, ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "")
+def test_data_movement_is_free_and_counted(module, shape, out):
+    report = run(module, torch.randn(*shape))
+    assert report.complete and report.layers[0].status == "rule"  # counted (as zero), not unknown
+    assert report.layers[0].output_shapes[0] == out
+    assert counted(report.total.cost) == {}
+    assert report.total.flops == 0
+
+
+def test_embedding():
+    m = nn.Embedding(10, 4)
+    report = run(m, torch.tensor([[1, 2, 3], [4, 5, 9]]))
+    assert report.complete and report.total.params == 40
+    assert counted(report.total.cost) == {}
+    # a look-up reads only the rows it uses: 6 rows of 4 float32 plus the 6 int64 indices
+    assert report.total.cost.bytes_read == 6 * 4 * 4 + 6 * 8
+    assert report.total.cost.bytes_written == 6 * 4 * 4
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag(mode):
+    m = nn.EmbeddingBag(10, 4, mode=mode)
+    # 2 bags of 3 look-ups each: 2 reductions of 3 rows → (6 − 2)·4 pairwise ops
+    report = run(m, torch.tensor([[1, 2, 3], [4, 5, 9]]))
+    expected = {"cmps" if mode == "max" else "adds": (6 - 2) * 4}
+    if mode == "mean":
+        expected["divs"] = 2 * 4
+    assert counted(report.total.cost) == expected
+    # 1-D input with offsets: bags [0, 2) and [2, 7)
+    offsets = run(m, (torch.tensor([1, 2, 3, 4, 5, 6, 7]), torch.tensor([0, 2])))
+    assert counted(offsets.total.cost)["cmps" if mode == "max" else "adds"] == (7 - 2) * 4
+
+
+def test_embedding_bag_per_sample_weights():
+    m = nn.EmbeddingBag(10, 4, mode="sum")
+    report = run(m, (torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1]), torch.rand(4)))
+    assert counted(report.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
+
+
+@pytest.mark.parametrize("mode,shape,scale,mults,adds", [
+    ("nearest", (1, 2, 3, 3), 2, 0, 0),
+    ("nearest-exact", (1, 2, 3, 3), 2, 0, 0),
+    ("linear", (1, 2, 5), 2, 2, 1),           # a·(1 − t) + b·t
+    ("bilinear", (1, 2, 3, 3), 2, 6, 3),      # two rows, then between them: 3 linear steps
+    ("bicubic", (1, 2, 3, 3), 2, 20, 15),     # 4 rows of 4 taps, then the 4 results: 5 four-tap sums
+    ("trilinear", (1, 1, 2, 2, 2), 2, 14, 7),  # 4 + 2 + 1 linear steps
+])
+def test_upsample(mode, shape, scale, mults, adds):
+    x = torch.randn(*shape)
+    out = math.prod(shape) * scale ** (len(shape) - 2)
+    report = run(nn.Upsample(scale_factor=scale, mode=mode), x)
+    assert report.layers[0].output_shapes[0][2:] == tuple(s * scale for s in shape[2:])
+    assert counted(report.total.cost) == ({"mults": mults * out, "adds": adds * out} if mults else {})
+    assert counted(cost_of(nn.UpsamplingBilinear2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {
+        "mults": 6 * 72, "adds": 3 * 72}
+    assert counted(cost_of(nn.UpsamplingNearest2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Lazy variants (materialised by the profiling pass itself)
+# ---------------------------------------------------------------------------------------------
+def test_lazy_linear_and_conv():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Lazy modules are a new feature" warnings
+        lin = nn.LazyLinear(3)
+        report = run(lin, torch.randn(2, 5))
+        assert report.total.params == (5 + 1) * 3
+        assert counted(report.total.cost) == {"macs": 2 * 5 * 3, "adds": 2 * 3}
+        conv = nn.LazyConv2d(4, 3)
+        report = run(conv, torch.randn(1, 2, 5, 5))
+        assert report.total.params == 4 * 2 * 9 + 4
+        assert counted(report.total.cost) == {"macs": 4 * 2 * 9 * 3 * 3, "adds": 4 * 3 * 3}
+        convt = nn.LazyConvTranspose1d(4, 3)
+        report = run(convt, torch.randn(1, 2, 5))
+        assert counted(report.total.cost) == {"macs": 5 * 2 * 4 * 3, "adds": 4 * 7}
+        bn = nn.LazyBatchNorm2d().eval()
+        report = run(bn, torch.randn(2, 3, 2, 2))
+        assert report.total.params == 6 and report.total.buffers == 3 + 3 + 1
+        assert counted(report.total.cost) == plus({"adds": 3 + 24, "transc": 3, "mults": 24}, affine(24))
+        inorm = nn.LazyInstanceNorm1d()  # lazy defaults: affine=True, track_running_stats=True
+        assert counted(run(inorm, torch.randn(2, 3, 4)).total.cost) == plus(
+            plus(stats(6, 4), affine(24)), {"mults": 5 * 3, "adds": 2 * 3})
