@@ -179,3 +179,14 @@ zero_ops(*_packets(
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
     "resize", "set", "one_hot",
 ))
+
+
+@op_rule(*_packets("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"))
+def dropout_op(op) -> Cost:
+    """``aten.dropout(x, p, train)`` when it reaches dispatch whole (p = 0 or eval: the identity;
+    otherwise one keep/drop decision and one scaling per element, as the Dropout module rule)."""
+    p = op.args[1] if len(op.args) > 1 else op.kwargs.get("p", 0.5)
+    train = op.args[2] if len(op.args) > 2 else op.kwargs.get("train", True)
+    if not train or p == 0:
+        return Cost()
+    return Cost.of(*recipe_terms({"cmps": 1, "mults": 1}, _out_numel(op), "dropout"))

@@ -1,0 +1,154 @@
+"""Real models built from configs, no downloads (issue 3): BERT-base, GPT-2 small, a
+Whisper-tiny-shaped encoder-decoder, torchaudio wav2vec2 base. Full-size models run on the
+meta device against closed forms; small configs run on CPU to check that counts agree on
+CPU (fused SDPA kernels) and meta (the reference decomposition), under no_grad,
+inference_mode, train and eval."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import run
+
+transformers = pytest.importorskip("transformers")
+from transformers import (BertConfig, BertModel, GPT2Config, GPT2Model,  # noqa: E402
+                          WhisperConfig, WhisperForConditionalGeneration)
+
+
+def ops_of(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES}
+
+
+def layer_macs(T, d, ffn, S=None):
+    """One transformer block: projections 4·T·d², attention products 2·T²·d, feed-forward 2·T·d·ffn."""
+    return 4 * T * d * d + 2 * T * T * d + 2 * T * d * ffn
+
+
+def on_meta(make):
+    with torch.device("meta"):
+        model = make()
+    return model.eval()
+
+
+def profile_meta(make, inputs):
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return run(on_meta(make), inputs)
+
+
+T = 128
+
+
+def test_bert_base_closed_form():
+    report = profile_meta(lambda: BertModel(BertConfig()), {"input_ids": torch.zeros(1, T, dtype=torch.long,
+                                                                                      device="meta")})
+    assert report.complete, report.uncounted
+    d, ffn = 768, 3072
+    assert report.total.macs == 12 * layer_macs(T, d, ffn) + d * d  # + the pooler on the [CLS] token
+    assert report.total.params == 109_482_240  # BERT-base, as published
+
+
+def test_gpt2_small_closed_form():
+    report = profile_meta(lambda: GPT2Model(GPT2Config()), {"input_ids": torch.zeros(1, T, dtype=torch.long,
+                                                                                      device="meta")})
+    assert report.complete, report.uncounted
+    assert report.total.macs == 12 * layer_macs(T, 768, 3072)
+    assert report.total.params == 124_439_808  # GPT-2 small (tied LM head not included)
+
+
+WHISPER_TINY = dict(d_model=384, encoder_layers=4, decoder_layers=4, encoder_attention_heads=6,
+                    decoder_attention_heads=6, encoder_ffn_dim=1536, decoder_ffn_dim=1536, num_mel_bins=80)
+
+
+def whisper_tiny_macs(frames=3000, tokens=4, d=384, ffn=1536, vocab=51865, mels=80):
+    S = frames // 2
+    conv = frames * d * mels * 3 + S * d * d * 3                    # conv1 (k3), conv2 (k3, stride 2)
+    encoder = 4 * layer_macs(S, d, ffn)
+    cross = 2 * tokens * d * d + 2 * S * d * d + 2 * tokens * S * d  # q/out on tokens, k/v on frames
+    decoder = 4 * (layer_macs(tokens, d, ffn) + cross)
+    return conv + encoder + decoder + tokens * d * vocab             # + the LM head
+
+
+def test_whisper_tiny_shaped_closed_form():
+    report = profile_meta(lambda: WhisperForConditionalGeneration(WhisperConfig(**WHISPER_TINY)),
+                          {"input_features": torch.zeros(1, 80, 3000, device="meta"),
+                           "decoder_input_ids": torch.zeros(1, 4, dtype=torch.long, device="meta")})
+    assert report.complete, report.uncounted
+    assert report.total.macs == whisper_tiny_macs()
+    assert 20.3e9 < report.total.macs < 20.4e9  # the issue's "about 20.3 G" (flop_counter sees 13.39 G on CPU)
+
+
+def wav2vec2_base_macs(samples=16000, d=768, ffn=3072):
+    lengths, n = [], samples
+    for k, s in [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2:
+        n = (n - k) // s + 1
+        lengths.append(n)
+    convs = 512 * 1 * 10 * lengths[0] + sum(512 * 512 * k * n for k, n in zip([3] * 4 + [2] * 2, lengths[1:]))
+    T = lengths[-1]
+    projection = T * 512 * d
+    pos_conv = d * (d // 16) * 128 * (T + 1)  # k=128, groups=16, padding 64: T + 1 outputs, the last dropped
+    return convs + projection + pos_conv + 12 * layer_macs(T, d, ffn)
+
+
+def test_wav2vec2_base_closed_form():
+    torchaudio = pytest.importorskip("torchaudio")
+    report = profile_meta(lambda: torchaudio.models.wav2vec2_base(), torch.zeros(1, 16000, device="meta"))
+    assert report.complete, report.uncounted
+    assert report.total.macs == wav2vec2_base_macs()
+
+
+# ---- small configs: CPU vs meta, grad modes, train vs eval -------------------------------
+SMALL = {
+    "bert": (lambda: BertModel(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                          intermediate_size=128)),
+             lambda dev: {"input_ids": torch.ones(2, 16, dtype=torch.long, device=dev)}),
+    "gpt2": (lambda: GPT2Model(GPT2Config(n_embd=64, n_layer=2, n_head=4)),
+             lambda dev: {"input_ids": torch.ones(2, 16, dtype=torch.long, device=dev)}),
+    "whisper": (lambda: WhisperForConditionalGeneration(WhisperConfig(
+        d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+        encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80, max_source_positions=50)),
+        lambda dev: {"input_features": torch.zeros(1, 80, 100, device=dev),
+                     "decoder_input_ids": torch.zeros(1, 4, dtype=torch.long, device=dev)}),
+    "wav2vec2": (lambda: __import__("torchaudio").models.wav2vec2_base(encoder_layer_drop=0.0),
+                 lambda dev: torch.zeros(1, 4000, device=dev)),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_counts_agree_across_devices_and_modes(name):
+    make, inputs = SMALL[name]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make().eval()
+        with torch.no_grad():
+            base = run(model, inputs("cpu"))
+        with torch.inference_mode():
+            inference = run(model, inputs("cpu"))
+        grad = run(model, inputs("cpu"))
+        train = run(model.train(), inputs("cpu"))
+        meta = profile_meta(make, inputs(torch.device("meta")))
+    for r in (base, inference, grad, train, meta):
+        assert r.complete, r.uncounted
+    assert ops_of(base.total.cost) == ops_of(inference.total.cost) == ops_of(grad.total.cost) \
+        == ops_of(meta.total.cost)
+    assert train.total.macs == base.total.macs  # train mode adds dropout work, never MACs
+
+
+def test_bert_attention_mask_adds_one_addition_per_score():
+    make, _ = SMALL["bert"]
+    model = make().eval()
+    ids = torch.ones(2, 16, dtype=torch.long)
+    with torch.no_grad():
+        plain = run(model, {"input_ids": ids}).total.cost
+        mask = torch.ones(2, 16, dtype=torch.long)
+        mask[1, 10:] = 0  # padding: HF passes an additive mask to SDPA
+        masked = run(model, {"input_ids": ids, "attention_mask": mask})
+    assert masked.complete, masked.uncounted
+    assert masked.total.macs == plain.macs
+    scores = 2 * 2 * 4 * 16 * 16  # layers · batch · heads · T · T
+    assert masked.total.cost.adds - plain.adds >= scores
