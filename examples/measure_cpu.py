@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import torchcount
+from torchcount.measure import details
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # steadier per-layer times on a shared machine
@@ -25,4 +26,4 @@ report = torchcount.profile(model, torch.randn(8, 3, 64, 64), measure=True, warm
 print(report.table(columns=["#", "module", "type", "ops", "share", "time_ms", "self_ms", "time%", "GFLOP/s",
                             "%peak", "AI", "bound", "act_MiB"]))
 print()
-print("conv 4:", report.row("4").extra["measure"]["why"])
+print("conv 4:", details(report, "4")["why"])

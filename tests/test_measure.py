@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import torchcount
-from torchcount.measure import Peaks, classify, lookup, measure_ceiling, peaks_for
+from torchcount.measure import Peaks, details, classify, lookup, measure_ceiling, peaks_for
 from torchcount.measure.energy import co2e_grams, measure_energy
 from torchcount.measure.memory import PeakTracker
 from torchcount.measure.peaks import GPU_PEAKS
@@ -68,24 +68,24 @@ def test_large_linear_dominates_measured_time(dominated):
 def test_inclusive_at_least_exclusive_every_row_every_pass(dominated):
     rows = dominated.layers + [dominated.root]
     for r in rows:
-        d = r.extra["measure"]
+        d = details(dominated, r.path)
         for inc, exc in zip(d["inclusive_ns"], d["exclusive_ns"]):
             assert inc >= exc >= 0, r.name
         assert r.extra["time_ms"] >= r.extra["self_ms"]
     # the root is a container: its children take time, so its inclusive time strictly exceeds its own
-    root = dominated.root.extra["measure"]
+    root = details(dominated, "")
     assert all(i > e for i, e in zip(root["inclusive_ns"], root["exclusive_ns"]))
 
 
 def test_exclusive_times_add_up_to_the_root(dominated):
     rows = dominated.layers + [dominated.root]
-    n = len(dominated.root.extra["measure"]["inclusive_ns"])
+    n = len(details(dominated, "")["inclusive_ns"])
     assert n == 7
     for k in range(n):
         # per pass the identity is exact: Σ exclusive telescopes to the root's inclusive time
         # (CPU stamps are integer nanoseconds, so no rounding enters)
-        total_exclusive = sum(r.extra["measure"]["exclusive_ns"][k] for r in rows)
-        assert total_exclusive == dominated.root.extra["measure"]["inclusive_ns"][k]
+        total_exclusive = sum(details(dominated, r.path)["exclusive_ns"][k] for r in rows)
+        assert total_exclusive == details(dominated, "")["inclusive_ns"][k]
     # Across passes the report shows medians, and the median of a sum is not the sum of medians:
     # a preemption of a few ms lands in a different layer in each pass, raising the root's median
     # but no single layer's. So only a one-sided, loose check applies to the medians: their sum
@@ -170,12 +170,12 @@ def test_memory_activation_and_param_bytes():
     # of a 2-D tensor (a view) write no new storage: 0 bytes.
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(8, 2))
     r = torchcount.profile(model, torch.randn(5, 4), measure=True, **FAST)
-    assert r.row("0").extra["measure"]["act_bytes"] == 5 * 8 * 4
-    assert r.row("1").extra["measure"]["act_bytes"] == 0
-    assert r.row("2").extra["measure"]["act_bytes"] == 0
-    assert r.row("3").extra["measure"]["act_bytes"] == 5 * 2 * 4
-    assert r.row("0").extra["measure"]["param_bytes"] == (4 * 8 + 8) * 4
-    assert r.root.extra["measure"]["param_bytes"] == ((4 * 8 + 8) + (8 * 2 + 2)) * 4
+    assert details(r, "0")["act_bytes"] == 5 * 8 * 4
+    assert details(r, "1")["act_bytes"] == 0
+    assert details(r, "2")["act_bytes"] == 0
+    assert details(r, "3")["act_bytes"] == 5 * 2 * 4
+    assert details(r, "0")["param_bytes"] == (4 * 8 + 8) * 4
+    assert details(r, "")["param_bytes"] == ((4 * 8 + 8) + (8 * 2 + 2)) * 4
     mem = r.extra["memory"]
     assert mem["kind"] == "cpu" and mem["peak_rss"] > 0
     assert "peak resident set size of the whole process" in str(r)
@@ -229,7 +229,7 @@ def test_rate_above_peak_is_never_shown_as_fact():
     for row in (r.row("0"), r.row("1")):
         assert row.extra["bound"] == "invalid"
         assert row.extra["GFLOP/s"] == "invalid" and row.extra["%peak"] == "invalid"
-        assert "above the peak" in row.extra["measure"]["why"]
+        assert "above the peak" in details(r, row.path)["why"]
 
 
 def test_peaks_table_datasheet_figures():
@@ -313,3 +313,12 @@ def test_ceiling_best_of_two_is_fieldwise_max():
     c = best_of(a, b)
     assert (c.fp32, c.tf32, c.bf16, c.bandwidth) == (3e10, 3e10, None, 5e9)
     assert "run a" in c.source and "run b" in c.source
+
+
+def test_details_of_an_unmeasured_report_is_a_clear_error():
+    r = torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(KeyError, match="measure=True"):
+        details(r, "")
+    m = torchcount.profile(nn.Sequential(nn.Linear(2, 2)), torch.randn(1, 2), measure=True, **FAST)
+    with pytest.raises(KeyError, match="no measured module 'nope'"):
+        details(m, "nope")

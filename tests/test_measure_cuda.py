@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import torchcount
+from torchcount.measure import details
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
@@ -49,13 +50,13 @@ def test_cuda_profile_measures_time_memory_and_peaks():
     leaves = [r.row(p) for p in ("0", "1", "2", "3", "4")]
     assert max(leaves, key=lambda row: row.extra["time_ms"]).path == "2"
     # peak allocated while Linear "2" ran is at least its weights (64 MiB) plus its 64×4096 output
-    assert big.extra["measure"]["peak_allocated"] >= 4096 * 4096 * 4 + 64 * 4096 * 4
-    assert r.extra["memory"]["pass_peak_allocated"] >= big.extra["measure"]["peak_allocated"]
+    assert details(r, big.path)["peak_allocated"] >= 4096 * 4096 * 4 + 64 * 4096 * 4
+    assert r.extra["memory"]["pass_peak_allocated"] >= details(r, big.path)["peak_allocated"]
     assert r.extra["device"].startswith("cuda")
     if r.extra["peaks"]["kind"] == "datasheet":
         assert big.extra["bound"] in ("compute", "memory", "overhead")
     for row in leaves:
-        assert row.extra["bound"] != "invalid", row.extra["measure"]["why"]
+        assert row.extra["bound"] != "invalid", details(r, row.path)["why"]
 
 
 def test_cuda_energy_is_measured_or_unavailable_never_zero():

@@ -6,10 +6,11 @@ into ``row.extra`` and report-level results into ``report.extra``:
 row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``spread_ms``
 (interquartile range of the inclusive time), ``time%`` (inclusive share of the root), ``GFLOP/s``
 (achieved, ``flops`` convention), ``%peak``, ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
-``param_MiB``, ``peak_MiB`` (CUDA), and ``measure`` (a dict with the details and raw samples).
+``param_MiB``, ``peak_MiB`` (CUDA).
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
-``time_coverage``, ``memory``, ``energy``, ``time_vs_flops``, ``footer`` (summary lines printed
+``time_coverage``, ``memory``, ``energy``, ``time_vs_flops``, ``per_layer`` (per row path: a dict of
+details and the raw per-pass samples, see :func:`details`), ``footer`` (summary lines printed
 under the table) and ``time_ms``/``time%`` for the totals row.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .memory import MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
 from .timing import analyse_pass, make_clock, summarize, timing_hooks
 
-__all__ = ["measure", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
+__all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY", "MEASURED_COLUMNS"]
 
 #: the table columns of a measured report (also ``report.table(columns="measured")``)
@@ -183,6 +184,19 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     return report
 
 
+def details(report, path: str) -> dict:
+    """The measurement details of one row: medians and quartiles, raw per-pass ``inclusive_ns`` /
+    ``exclusive_ns``, FLOPs, bytes, dtype, peak used, achieved rates, bound and why, memory."""
+    per_layer = report.extra.get("per_layer")
+    if per_layer is None:
+        raise KeyError("this report was not measured: profile(..., measure=True)")
+    try:
+        return per_layer[path]
+    except KeyError:
+        raise KeyError(f"no measured module '{path}'; measured paths are e.g. "
+                       f"{', '.join(repr(p) for p in list(per_layer)[:5])}") from None
+
+
 def _ms(ns: float) -> float:
     return ns / 1e6
 
@@ -200,11 +214,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     total_flops = _FLOPS.ops(report.total.cost)
     root_ns = root_s.median
     shares = []
+    per_layer: dict[str, dict] = {}
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
         excl = [p.exclusive.get(row.path) for p in passes]
         if any(v is None for v in incl):
-            row.extra["measure"] = {"status": "not timed (not called in every measured pass)"}
+            per_layer[row.path] = {"status": "not timed (not called in every measured pass)"}
             continue
         inc, exc = summarize(incl), summarize(excl)
         flops = _FLOPS.ops(row.cost)
@@ -215,6 +230,9 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         row_dtype = row_dtype or dtype
         peak_flops = device_peaks.flops_for(row_dtype, tf32=uses_tf32(dev, conv))
         verdict = classify(flops, nbytes, inc.median / 1e9, peak_flops, device_peaks.bandwidth)
+        why = verdict.why
+        if verdict.bound == "invalid" and device_peaks.kind == "measured":
+            why += " (a measured ceiling: the device's true peak may be higher)"
         m = mem.get(row.path, {})
         params_b, buffers_b = state_bytes(module) if module is not None else (0, 0)
         detail = {
@@ -224,7 +242,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
-            "why": verdict.why, "act_bytes": m.get("act_bytes"), "param_bytes": params_b,
+            "why": why, "act_bytes": m.get("act_bytes"), "param_bytes": params_b,
             "buffer_bytes": buffers_b,
         }
         ex = row.extra
@@ -246,7 +264,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             ex["peak_MiB"] = m["peak"] / MiB
             detail["peak_allocated"] = m["peak"]
             detail["allocated_at_entry"] = m.get("at_entry")
-        ex["measure"] = detail
+        per_layer[row.path] = detail
         # self time share vs self FLOPs share: both partition the root
         if root_ns > 0 and total_flops > 0:
             shares.append((100 * exc.median / root_ns - 100 * _FLOPS.ops(row.self_cost) / total_flops,
@@ -266,7 +284,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "time_ms": _ms(root_s.median), "time%": "100.0%",
-        "memory": memory, "time_vs_flops": time_vs_flops,
+        "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks)

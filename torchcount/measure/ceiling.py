@@ -4,7 +4,8 @@ Useful where no datasheet peak applies (a CPU, an unlisted GPU), and as a sanity
 datasheet where one does: a layer's achieved rate is then compared with what the same device,
 library and dtype reach on the most favourable kernel of each kind.
 
-- compute: ``C = A @ B`` for square ``n × n`` matrices, ``2n³`` FLOPs, best of ``repeat`` runs;
+- compute: the faster of ``C = A @ B`` for square ``n × n`` matrices (``2n³`` FLOPs) and a 3×3
+  convolution (``2·N·C²·9·H·W`` FLOPs), best of ``repeat`` runs each;
 - memory: ``dst.copy_(src)`` of ``size`` bytes, which reads and writes ``2 × size`` bytes, best of runs.
 """
 from __future__ import annotations
@@ -47,12 +48,25 @@ def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n:
     torch.mm(a, b, out=out)  # warm-up (library initialisation, autotuning)
     t_mm = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(repeat))
     del a, b, out
+    # a 3×3 convolution too: BLAS and the convolution library may use different vector paths
+    # (MKL falls back to AVX2 on AMD CPUs where oneDNN uses AVX-512), and a layer must not look
+    # "above peak" because the ceiling kernel was the slower library
+    c, hw = (256, 56) if gpu else (128, 28)
+    x = torch.randn(8, c, hw, hw, device=device).to(dtype)
+    w = torch.randn(c, c, 3, 3, device=device).to(dtype)
+    conv = torch.nn.functional.conv2d
+    with torch.no_grad():
+        conv(x, w, padding=1)
+        t_conv = min(timed(lambda: conv(x, w, padding=1)) for _ in range(repeat))
+    del x, w
+    conv_flops = 2.0 * 8 * c * c * 9 * hw * hw / t_conv
     src = torch.empty(copy_bytes // 4, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
     dst.copy_(src)
     t_copy = min(timed(lambda: dst.copy_(src)) for _ in range(repeat))
     del src, dst
-    flops = 2.0 * n ** 3 / t_mm
+    mm_flops = 2.0 * n ** 3 / t_mm
+    flops = max(mm_flops, conv_flops)
     bandwidth = 2.0 * copy_bytes / t_copy
     rates = {torch.float32: ("fp32", "tf32"), torch.bfloat16: ("bf16",), torch.float16: ("fp16",)}
     fields = dict.fromkeys(("fp32", "tf32", "bf16", "fp16"))
@@ -61,7 +75,8 @@ def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n:
     label = torch.cuda.get_device_name(device) if gpu else "CPU"
     return Peaks(f"{label} (measured ceiling)", bandwidth=bandwidth, kind="measured",
                  source=f"measured here: {n}×{n} {str(dtype).replace('torch.', '')} matmul "
-                        f"{flops / 1e9:.3g} GFLOP/s, {copy_bytes >> 20} MiB copy {bandwidth / 1e9:.3g} GB/s",
+                        f"{mm_flops / 1e9:.3g} GFLOP/s, 3×3 conv {conv_flops / 1e9:.3g} GFLOP/s, "
+                        f"{copy_bytes >> 20} MiB copy {bandwidth / 1e9:.3g} GB/s",
                  **fields)
 
 
