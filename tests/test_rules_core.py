@@ -468,6 +468,11 @@ def test_embedding_bag_per_sample_weights():
     m = nn.EmbeddingBag(10, 4, mode="sum")
     report = run(m, (torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1]), torch.rand(4)))
     assert counted(report.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
+    # regression: weights given positionally after offsets=None (2-D input) were missed
+    two_d = run(m, (torch.tensor([[1, 2], [3, 4]]), None, torch.rand(2, 2)))
+    assert counted(two_d.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
+    as_kwarg = run(m, (torch.tensor([[1, 2], [3, 4]]),), kwargs={"per_sample_weights": torch.rand(2, 2)})
+    assert counted(as_kwarg.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
 
 
 @pytest.mark.parametrize("mode,shape,scale,mults,adds", [

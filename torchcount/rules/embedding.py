@@ -26,7 +26,9 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     lookups = indices.numel
     bags = indices.shape[0] if len(indices.shape) == 2 else call.out.shape[0]
     dim = m.embedding_dim
-    has_weights = len(call.inputs) >= 3 or "per_sample_weights" in call.kwargs and call.kwargs["per_sample_weights"] is not None
+    # forward(input, offsets=None, per_sample_weights=None): offsets may be None while the weights are given
+    weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
+    has_weights = weights is not None
     terms = []
     if has_weights:
         terms.append(Term("mults", "per-sample weights", "lookups·dim", f"{lookups}×{dim}", lookups * dim))
