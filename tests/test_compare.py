@@ -97,3 +97,13 @@ def test_bad_arguments():
         compare(nn.Linear(2, 2), nn.Linear(2, 2))
     with pytest.raises(TypeError, match="expected a torchcount.Report"):
         compare(rep, "other")
+
+
+def test_partial_reports_are_flagged():
+    class Bessel(nn.Module):
+        def forward(self, x):
+            return torch.special.bessel_j0(x)
+
+    with pytest.warns(torchcount.UncountedWarning):
+        c = compare(nn.Sequential(nn.Linear(4, 4), Bessel()), nn.Linear(4, 4), torch.randn(2, 4))
+    assert "† A is partially counted" in c.table() and "† B" not in c.table()

@@ -179,3 +179,16 @@ def test_bad_arguments():
         scaling(m, lambda t: torch.randn(t, 2), [0, 2])
     with pytest.raises(KeyError, match="no series"):
         scaling(m, lambda t: torch.randn(t, 2), [2, 4]).get("nope", "macs")
+
+
+class Bessel(nn.Module):
+    def forward(self, x):
+        return torch.special.bessel_j0(x)
+
+
+def test_partially_counted_layers_are_marked_not_zeroed():
+    res = scaling(nn.Sequential(nn.Linear(4, 4), Bessel()), lambda t: torch.randn(1, t, 4), [4, 8])
+    assert res.partial == ["1"]
+    text = res.table()
+    assert "1 †" in text and "total †" in text and "special_bessel_j0" in text
+    assert res.get(None, "macs").values == [4 * 4 * 4, 8 * 4 * 4]  # the counted part

@@ -73,6 +73,9 @@ class Comparison:
         head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
                              tablefmt=tablefmt, disable_numparse=True,
                              colalign=["left", "left", "right", "left", "right", "right", "right"]))
+        for side, rep in (("A", self.report_a), ("B", self.report_b)):
+            if not rep.complete:
+                head.append(f"† {side} is partially counted: {rep.coverage_text()}")
         return "\n".join(head)
 
     def __str__(self) -> str:

@@ -122,6 +122,8 @@ class ScalingResult:
     layer_order: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     var: str = "T"
+    #: paths of layers with uncounted ops at some size (their counts are lower bounds)
+    partial: list = field(default_factory=list)
 
     def get(self, path: str | None, metric: str) -> Series:
         key = (path, metric)
@@ -162,7 +164,8 @@ class ScalingResult:
         for path in [*paths, None]:
             row_type = self.series[(path, "params")].type
             p = self.series[(path, "params")]
-            line = [("total" if path is None else path or "(root)"), row_type, _num(p.values[-1]),
+            mark = " †" if (path in self.partial or (path is None and self.partial)) else ""
+            line = [("total" if path is None else path or "(root)") + mark, row_type, _num(p.values[-1]),
                     p.fit.law(var)]
             for m in cols:
                 s = self.series.get((path, m))
@@ -300,6 +303,13 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
         result.series[(path, metric)] = Series(path, type_, metric, values, fit_power_law(sizes, values))
 
     has_steps = has_time = False
+    result.partial = sorted({u.path for rep in reports for u in rep.uncounted})
+    if result.partial:
+        missing = sorted({u.what for rep in reports for u in rep.uncounted})
+        result.notes.append(f"† partially counted (no formula for {', '.join(missing[:6])}"
+                            f"{' …' if len(missing) > 6 else ''}): the counts and fits of "
+                            f"{', '.join(repr(p or '(root)') for p in result.partial[:6])} and of the total "
+                            f"cover only what was counted")
     for path in order:
         rows = [m.get(path) for m in by_path]
         type_ = next(r.type for r in rows if r is not None)
