@@ -265,7 +265,7 @@ def test_peaks_table_is_internally_consistent():
         assert p.source, key
         assert p.bandwidth and 0.1e12 < p.bandwidth < 10e12, key
         assert p.fp32 and 5e12 < p.fp32 < 100e12, key
-        if p.tf32 and p.bf16 and key not in ("RTX 4090",):
+        if p.tf32 and p.bf16:
             # on Ampere/Hopper/Ada/Blackwell Tensor Cores TF32 runs at half the BF16 rate (±5%)
             assert p.bf16 / p.tf32 == pytest.approx(2.0, rel=0.05), key
         if p.tf32:
