@@ -88,7 +88,9 @@ def main(argv=None):
 
         args.plot.mkdir(parents=True, exist_ok=True)
         for i, (name, res) in enumerate(results.items()):
-            plot_scaling(res, args.plot / f"scaling_{i}.png", metric="macs", title=f"{name}: MACs vs T")
+            attn = next((p for (p, cat, what) in res.terms if "score" in what.lower()), None)
+            plot_scaling(res, args.plot / f"scaling_{i}.png", metric="macs", terms_of=attn,
+                         top=3 if attn is not None else 6, title=f"{name}: MACs vs T")
         print(f"\nplots written to {args.plot}/")
     return results
 

@@ -131,3 +131,23 @@ def test_roofline_needs_measurements(report):
 def test_bad_path(report):
     with pytest.raises(ValueError, match=".png or .svg"):
         plot_layers(report, "plot.txt")
+
+
+def test_scaling_plot_attention_terms():
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def inputs(t):
+        x = torch.randn(1, t, 8)
+        return (x, x, x)
+
+    res = scaling(mha, inputs, [4, 8, 16, 32])
+    path = res.layer_order[0]
+    fig = plot_scaling(res, metric="macs", layers=[], terms_of=path)
+    ax = fig.axes[0]
+    dashed = [l for l in ax.get_lines() if l.get_linestyle() == "--"]
+    mac_terms = [s for (p, cat, _), s in res.terms.items() if p == path and cat == "macs"]
+    assert len(dashed) == len(mac_terms) >= 3  # projections ∝ T, scores and weighted sum ∝ T²
+    slopes = sorted(round(math.log(l.get_ydata()[-1] / l.get_ydata()[0]) / math.log(32 / 4), 6) for l in dashed)
+    assert slopes[0] == pytest.approx(1.0) and slopes[-1] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no formula terms"):
+        plot_scaling(res, terms_of="nope")

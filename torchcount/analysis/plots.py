@@ -98,11 +98,13 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
 
 
 def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str] | None = None,
-                 depth: int | None = None, top: int = 6, title: str | None = None):
+                 depth: int | None = None, top: int = 6, terms_of: str | None = None,
+                 title: str | None = None):
     """The sweep on log-log axes: markers at the profiled sizes, the fitted power law as a line,
     its slope in the legend. One series for the model (``total``) and one per layer: ``layers``, or
     the ``top`` layers (leaves and rule-priced modules, at most ``depth`` deep) with the largest
-    value at the largest size."""
+    value at the largest size. ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g.
+    an attention layer's T² scores next to its T projections."""
     fig = _figure(figsize=(7, 5))
     ax = fig.add_subplot(1, 1, 1)
     if layers is None:
@@ -132,6 +134,19 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
             ax.plot(xs, [fit.coefficient * x ** fit.exponent for x in xs], "-", color=line.get_color(),
                     linewidth=2.5 if key is None else 1.2)
         plotted += 1
+    if terms_of is not None:
+        found = [(what, s) for (p, cat, what), s in result.terms.items() if p == terms_of and cat == "macs"]
+        if not found:
+            raise ValueError(f"no formula terms for layer {terms_of!r}; layers with terms: "
+                             f"{', '.join(sorted({repr(p) for p, _, _ in result.terms})[:8]) or 'none'}")
+        for what, s in found:
+            pts = [(x, v) for x, v in zip(sizes, s.values) if v]
+            if not pts or s.fit.exponent is None:
+                continue
+            line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "s", markersize=4,
+                           label=f"{terms_of}: {what}: slope {s.fit.exponent:.2f}")[0]
+            ax.plot([p[0] for p in pts], [s.fit.coefficient * p[0] ** s.fit.exponent for p in pts], "--",
+                    color=line.get_color(), linewidth=1)
     if plotted == 0:
         raise ValueError(f"nothing positive to plot for metric {metric!r}")
     ax.set_xscale("log")
