@@ -1,7 +1,8 @@
 """Guarantee 6: property-based tests. Random layer configurations; every count equals an
 independent closed form written out here (output sizes computed from the textbook formula,
 not read from torch) and, for convolutions / linear layers / attention projections, the
-MACs equal torch.utils.flop_counter's FLOPs / 2.
+MACs equal torch.utils.flop_counter's FLOPs / 2 (flop_counter counts no recurrent layer and
+no CPU scaled_dot_product_attention, so those are checked against the closed form only).
 
 `make test` runs a few hundred cases (FAST); `make test-slow` runs the same properties
 with many more (SLOW)."""
@@ -217,30 +218,61 @@ TRANSC = {"RNN": 1, "LSTM": 5, "GRU": 3}
 
 @st.composite
 def rnn_configs(draw):
-    return (draw(st.sampled_from(["RNN", "LSTM", "GRU"])), draw(st.integers(1, 5)), draw(st.integers(1, 6)),
-            draw(st.integers(1, 3)), draw(st.booleans()), draw(st.booleans()), draw(st.booleans()),
-            draw(st.integers(1, 4)), draw(st.integers(1, 3)))
+    kind = draw(st.sampled_from(["RNN", "LSTM", "GRU"]))
+    H = draw(st.integers(2, 6))
+    proj = draw(st.sampled_from([0, 0, 1, H - 1])) if kind == "LSTM" else 0
+    return (kind, draw(st.integers(1, 5)), H, proj, draw(st.integers(1, 3)), draw(st.booleans()),
+            draw(st.booleans()), draw(st.booleans()), draw(st.integers(1, 4)), draw(st.integers(1, 3)))
 
 
 @pytest.mark.parametrize("budget", BUDGET)
 def test_recurrent_matches_closed_form(budget):
     def prop(cfg):
-        kind, I, H, layers, bidir, bias, batch_first, T, N = cfg
-        rnn = getattr(nn, kind)(I, H, num_layers=layers, bidirectional=bidir, bias=bias, batch_first=batch_first)
+        kind, I, H, P, layers, bidir, bias, batch_first, T, N = cfg
+        extra = {"proj_size": P} if P else {}
+        rnn = getattr(nn, kind)(I, H, num_layers=layers, bidirectional=bidir, bias=bias, batch_first=batch_first,
+                                **extra)
         x = torch.randn(N, T, I) if batch_first else torch.randn(T, N, I)
         dirs = 2 if bidir else 1
         G = GATES[kind]
         steps = T * N
-        macs = sum(dirs * G * H * ((I if layer == 0 else H * dirs) + H) * steps for layer in range(layers))
+        Hh = P or H  # the recurrent state's size (the projection's with proj_size)
+
+        def inputs(layer):
+            return I if layer == 0 else Hh * dirs
+
+        # per layer and direction, each step: gates G·H·(I + H_h), then the projection H·P
+        macs = sum(dirs * (G * H * (inputs(layer) + Hh) + H * P) * steps for layer in range(layers))
         report = profile(rnn, x)
         cost = report.total.cost
         assert cost.macs == macs
         assert cost.transc == layers * dirs * TRANSC[kind] * H * steps
-        per_param = sum(G * H * ((I if layer == 0 else H * dirs) + H) + (2 * G * H if bias else 0)
-                        for layer in range(layers))
+        per_param = sum(G * H * (inputs(layer) + Hh) + (2 * G * H if bias else 0) + H * P for layer in range(layers))
         assert report.total.params == dirs * per_param
 
     check(prop, rnn_configs(), 50 * budget)
+
+
+@st.composite
+def cell_configs(draw):
+    return (draw(st.sampled_from(["RNNCell", "LSTMCell", "GRUCell"])), draw(st.integers(1, 5)),
+            draw(st.integers(1, 6)), draw(st.integers(0, 3)), draw(st.booleans()))
+
+
+@pytest.mark.parametrize("budget", BUDGET)
+def test_recurrent_cells_match_closed_form(budget):
+    def prop(cfg):
+        kind, I, H, N, bias = cfg
+        cell = getattr(nn, kind)(I, H, bias=bias)
+        x = torch.randn(N, I) if N else torch.randn(I)  # N = 0: unbatched
+        G = GATES[kind.removesuffix("Cell")]
+        rows = max(N, 1)
+        report = profile(cell, x)
+        assert report.total.macs == rows * G * H * (I + H)
+        assert report.total.cost.transc == TRANSC[kind.removesuffix("Cell")] * H * rows
+        assert report.total.params == G * H * (I + H) + (2 * G * H if bias else 0)
+
+    check(prop, cell_configs(), 30 * budget)
 
 
 # ---- attention --------------------------------------------------------------------------------
@@ -251,22 +283,25 @@ def mha_configs(draw):
     heads = draw(st.integers(1, 3))
     E = heads * draw(st.integers(1, 4))
     return (E, heads, draw(st.integers(1, 5)), draw(st.integers(1, 5)), draw(st.integers(1, 2)),
-            draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from([None, 3, 5])))
+            draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from([None, 3, 5])),
+            draw(st.booleans()), draw(st.booleans()))
 
 
 @pytest.mark.parametrize("budget", BUDGET)
 def test_multihead_attention_matches_closed_form_and_flop_counter(budget):
     def prop(cfg):
-        E, H, L, S, N, batch_first, bias, kv = cfg
+        E, H, L, S, N, batch_first, bias, kv, need_weights, train = cfg
         kdim = vdim = kv or E
         mha = nn.MultiheadAttention(E, H, bias=bias, batch_first=batch_first, kdim=kdim, vdim=vdim)
+        mha.train(train)
         shape = (lambda n_, l_, e_: (n_, l_, e_)) if batch_first else (lambda n_, l_, e_: (l_, n_, e_))
         q, k, v = torch.randn(*shape(N, L, E)), torch.randn(*shape(N, S, kdim)), torch.randn(*shape(N, S, vdim))
         projections = N * L * E * E + N * S * kdim * E + N * S * vdim * E + N * L * E * E
         products = 2 * N * L * S * E  # Q·Kᵀ and A·V, over all heads
-        report = profile(mha, (q, k, v))
+        report = profile(mha, {"query": q, "key": k, "value": v, "need_weights": need_weights})
         assert report.total.macs == projections + products
         assert report.total.params == E * E + kdim * E + vdim * E + E * E + (4 * E if bias else 0)
-        assert report.total.macs == flop_counter_flops(mha, (q, k, v)) // 2
+        if need_weights:  # without weights PyTorch calls SDPA, which flop_counter does not count on CPU
+            assert report.total.macs == flop_counter_flops(mha, (q, k, v)) // 2
 
     check(prop, mha_configs(), 40 * budget)
