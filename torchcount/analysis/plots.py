@@ -11,9 +11,8 @@ Figures are built without pyplot and rendered with Agg, so no display is needed.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 TIME_KEYS = ("time_ms", "time")
 
