@@ -518,3 +518,217 @@ def test_lazy_linear_and_conv():
         inorm = nn.LazyInstanceNorm1d()  # lazy defaults: affine=True, track_running_stats=True
         assert counted(run(inorm, torch.randn(2, 3, 4)).total.cost) == plus(
             plus(stats(6, 4), affine(24)), {"mults": 5 * 3, "adds": 2 * 3})
+
+
+# ---------------------------------------------------------------------------------------------
+# Core behaviours: conventions, user rules, repeated calls, sharing, params, table, explain
+# ---------------------------------------------------------------------------------------------
+def _linear_relu():
+    return nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))
+
+
+def test_conventions_are_views_of_one_breakdown():
+    report = run(_linear_relu(), torch.randn(4, 10))
+    macs = 4 * 10 * 20 + 4 * 20 * 5     # 1,200
+    bias = 4 * 20 + 4 * 5              # 100 additions
+    relu = 4 * 20                      # 80 comparisons, 80 assignments
+    assert counted(report.total.cost) == {"macs": macs, "adds": bias, "cmps": relu, "assigns": relu}
+    expected = {
+        "flops": 2 * macs + bias + relu,       # assignments are free
+        "macs": macs,
+        "torchvision": macs,
+        "worksheet": macs + bias + 2 * relu,
+        "mults": macs,
+        "2mac": 2 * macs,
+    }
+    assert set(expected) == set(torchcount.CONVENTIONS)
+    for name, value in expected.items():
+        view = report.with_convention(name)
+        assert view.total.flops == value, name
+        assert sum(r.flops for r in view.layers) == value, name
+        assert run(_linear_relu(), torch.randn(4, 10), convention=name).total.flops == value, name
+        assert f"{value:,}" in report.table(convention=name)
+    assert report.total.flops == expected["flops"]  # with_convention made new views, not changes
+    with pytest.raises(ValueError, match="unknown convention 'bogus'"):
+        run(_linear_relu(), torch.randn(4, 10), convention="bogus")
+
+
+class Doubler(nn.Module):
+    """A user module with no built-in rule: its own children would be priced otherwise."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.inner(x) * 2
+
+
+def test_user_registered_module_rule():
+    @torchcount.module_rule(Doubler)
+    def doubler(module, call):
+        n = call.out.numel
+        return Cost.of(Term("macs", "user MACs", "9·rows", f"9×{n // 3}", 9 * (n // 3)),
+                       Term("mults", "doublings", "elements", f"{n}", n))
+
+    report = run(nn.Sequential(Doubler(), nn.ReLU()), torch.randn(4, 3))
+    assert counted(report.total.cost) == {"macs": 36, "mults": 12, "cmps": 12, "assigns": 12}
+    row = report.row("0")
+    assert row.status == "rule" and row.rule.endswith("doubler")
+    assert report.row("0.inner").status == "covered"  # inside the user's rule: not counted twice
+    assert report.row("0").params == 12
+
+
+class CallsTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        for _ in range(3):
+            x = self.fc(x)
+        return x
+
+
+def test_module_called_n_times_is_one_row():
+    report = run(CallsTwice(), torch.randn(2, 6))
+    fc = report.row("fc")
+    assert [r.path for r in report.layers] == ["fc"]
+    assert fc.calls == 3
+    assert counted(fc.cost) == {"macs": 3 * 2 * 6 * 6, "adds": 3 * 2 * 6}
+    assert fc.params == report.total.params == 6 * 6 + 6
+
+
+def test_shared_parameter_counted_once():
+    a, b = nn.Linear(8, 8), nn.Linear(8, 8)
+    b.weight = a.weight  # tied weights, separate biases
+    report = run(nn.Sequential(a, b), torch.randn(1, 8))
+    assert report.total.params == 64 + 8 + 8
+    assert report.row("0").params == report.row("1").params == 72
+    assert report.total.macs == 2 * 64
+
+
+def test_trainable_frozen_and_buffers():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(2, 2))
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    report = run(model, torch.randn(1, 3, 4, 4))
+    conv, bn, lin = 4 * 3 * 9 + 4, 4 + 4, 2 * 2 + 2
+    assert (report.total.params, report.total.trainable_params, report.total.frozen_params) == (
+        conv + bn + lin, bn + lin, conv)
+    assert report.total.buffers == 4 + 4 + 1  # running mean, running var, num_batches_tracked
+    assert report.total.param_bytes == 4 * (conv + bn + lin)
+    assert not model[0].weight.requires_grad  # left as found
+    assert f"{conv:,} frozen" in str(report)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x)) + x  # the residual add is the block's own op
+
+
+def _nested():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Sequential(Block(), Block()), nn.Flatten(),
+                         nn.Linear(4 * 5 * 5, 3))
+
+
+def _column(text: str, header: str) -> list[int]:
+    """The integer cells of one column of a tab-separated table, above its totals row."""
+    rows = [[cell.strip() for cell in line.split("\t")] for line in text.splitlines() if "\t" in line]
+    j = rows[0].index(header)
+    values = []
+    for cells in rows[1:]:
+        if cells[0] == "total":
+            break
+        values.append(int(cells[j].replace(",", "")))
+    return values
+
+
+@pytest.mark.parametrize("depth", [None, 1, 2, 3])
+def test_depth_limited_table_columns_sum_to_the_total(depth):
+    report = run(_nested(), torch.randn(1, 3, 5, 5))
+    text = report.table(depth=depth, columns=["module", "params", "MACs", "ops"], tablefmt="tsv")
+    ops_header = f"{report.convention.unit} [{report.convention.name}]"
+    assert sum(_column(text, "params")) == report.total.params
+    assert sum(_column(text, "MACs")) == report.total.macs == 25 * 4 * 3 * 9 + 2 * 4 * 4 * 9 * 25 + 100 * 3
+    assert sum(_column(text, ops_header)) == report.total.flops
+    assert len(_column(text, "params")) >= 1
+
+
+def test_units_and_thousands_separators():
+    report = run(nn.Linear(2000, 1500), torch.randn(500, 2000))
+    grouped = report.table()
+    assert "3,001,500" in grouped and "1,500,000,000" in grouped  # params, MACs
+    human = report.table(units=True)
+    assert "3.00 M" in human and "1.50 G" in human and "3.00 G" in human  # flops 2·1.5e9 + 750,000
+    assert "1,500,000,000" not in human
+
+
+def test_activation_column():
+    report = run(nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)), torch.randn(1, 1, 6, 6))
+    assert [r.activation for r in report.layers] == [2 * 4 * 4, 2 * 2 * 2]
+    text = report.table(columns=["module", "output", "activation"])
+    assert "activation" in text and "32" in text
+
+
+def test_explain_conv_worked_solution():
+    model = nn.Sequential(nn.Conv2d(3, 64, 11, stride=4, padding=2))
+    text = run(model, torch.randn(1, 3, 227, 227), convention="worksheet").explain("0")
+    assert "params = ((c/g)·∏kernel + 1)·k = ((3×11×11) + 1)×64 = 23,296" in text
+    assert "⌊(227 − 11 + 2×2)/4⌋ + 1 = 56" in text
+    assert "72,855,552 + 200,704 = 73,056,256" in text
+    with pytest.raises(KeyError, match="no module 'nope'"):
+        run(model, torch.randn(1, 3, 227, 227)).explain("nope")
+
+
+def _mixed():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.GELU(), nn.AvgPool2d(2),
+                         nn.Flatten(), nn.Linear(8 * 3 * 3, 10), nn.LayerNorm(10), nn.Softmax(-1)).eval()
+
+
+def test_meta_tensors_give_the_same_numbers():
+    real = run(_mixed(), torch.randn(2, 3, 13, 13))
+    with torch.device("meta"):
+        model = _mixed()
+    meta = run(model, torch.empty(2, 3, 13, 13, device="meta"))
+    assert [(r.path, r.params, r.output_shapes, counted(r.cost)) for r in meta.layers] == \
+        [(r.path, r.params, r.output_shapes, counted(r.cost)) for r in real.layers]
+    assert meta.total.cost == real.total.cost and meta.total.params == real.total.params
+
+
+@torch.library.custom_op("torchcount_tests::mystery", mutates_args=())
+def _mystery(x: torch.Tensor) -> torch.Tensor:
+    return x.clone()
+
+
+@_mystery.register_fake
+def _(x):
+    return torch.empty_like(x)
+
+
+class Mystery(nn.Module):
+    """A leaf module with no rule that runs an op nobody has a formula for."""
+
+    def forward(self, x):
+        return torch.ops.torchcount_tests.mystery(x)
+
+
+def test_uncounted_op_is_listed_and_warned_once():
+    model = nn.Sequential(nn.Linear(4, 4), Mystery(), Mystery())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = torchcount.profile(model, torch.randn(2, 4))
+    uncounted_warnings = [w for w in caught if issubclass(w.category, torchcount.UncountedWarning)]
+    assert len(uncounted_warnings) == 1
+    assert "torchcount_tests.mystery" in str(uncounted_warnings[0].message)
+    assert {(u.path, u.what, u.calls) for u in report.uncounted} == {
+        ("1", "torchcount_tests.mystery.default", 1), ("2", "torchcount_tests.mystery.default", 1)}
+    assert not report.complete
+    assert report.row("1").status == "partial"
+    assert "†" in str(report)
+    assert report.total.macs == 2 * 4 * 4  # what is known is still counted
