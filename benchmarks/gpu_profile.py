@@ -232,14 +232,16 @@ def main(argv=None):
            f"{', '.join(f'{x:.2f}' for x in load) if load else 'n/a'}",
            f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}, python {platform.python_version()}",
            f"- peaks: {peaks.name} ({peaks.kind}) — {peaks.source}"
-           + ("; replaced by a measured ceiling (matmul + copy) per configuration" if ceiling else ""),
+           + ("; replaced by a measured ceiling (faster of matmul and 3×3 conv; copy) per configuration" if ceiling else ""),
            f"- method: median of {repeat} passes after {warmup} warm-up, no_grad, eval mode; "
            "TFLOP/s = theoretical FLOPs ('flops' convention: 2 per MAC + 1 per other op) ÷ the forward "
            "timed without hooks; overhead = with hooks ÷ without; coverage = Σ leaf exclusive ÷ without hooks",
            ]
     if device.type == "cpu":
         out.append("- NOTE: CPU run on a shared machine while other jobs were running: timings are "
-                   "disturbed by load and say nothing about GPU behaviour; they prove the script runs.")
+                   "disturbed by load and say nothing about GPU behaviour; they prove the script runs. "
+                   "torch.profiler's CPU ranges include the profiler's own per-op recording cost, so "
+                   "ratios below 1 are expected on CPU.")
     out.append("")
     totals, per_layer, agreement_rows = [], [], []
     for name in models:

@@ -46,8 +46,8 @@ def _nvml_handle(device: torch.device):
         domain = getattr(props, "pci_domain_id", 0)
         dev = getattr(props, "pci_device_id", 0)
         try:
-            return pynvml, pynvml.nvmlDeviceGetHandleByPciBusId(f"{domain:08X}:{bus:02X}:{dev:02X}.0")
-        except pynvml.NVMLError:
+            return pynvml, pynvml.nvmlDeviceGetHandleByPciBusId(f"{domain:08X}:{bus:02X}:{dev:02X}.0".encode())
+        except Exception:  # NVMLError, or a binding that wants str: fall back to the index
             pass
     return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
 
