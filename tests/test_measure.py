@@ -322,3 +322,32 @@ def test_details_of_an_unmeasured_report_is_a_clear_error():
     m = torchcount.profile(nn.Sequential(nn.Linear(2, 2)), torch.randn(1, 2), measure=True, **FAST)
     with pytest.raises(KeyError, match="no measured module 'nope'"):
         details(m, "nope")
+
+
+def test_energy_arithmetic_with_a_fake_nvml_counter(monkeypatch):
+    """The NVML path without a GPU: a fake counter that advances 250 mJ per forward."""
+    from torchcount.measure import energy as E
+
+    counter = {"mJ": 1_000_000}
+
+    class FakeNVML:
+        @staticmethod
+        def nvmlDeviceGetTotalEnergyConsumption(handle):
+            return counter["mJ"]
+
+    def forward():
+        counter["mJ"] += 250
+        time.sleep(0.002)
+
+    monkeypatch.setattr(E, "_nvml_handle", lambda device: (FakeNVML, object()))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a, **k: None)
+    e = E.measure_energy(forward, torch.device("cuda"), seconds_per_pass=0.002, grid_intensity=400,
+                         min_seconds=0.05)
+    assert e["status"] == "measured" and e["seconds"] >= 0.05
+    assert e["joules"] == pytest.approx(0.25 * e["passes"])
+    assert e["J_per_forward"] == pytest.approx(0.25)
+    assert e["CO2e_g_per_forward"] == pytest.approx(0.25 / 3.6e6 * 400)
+    # a counter that does not move is "unavailable", not 0 J
+    monkeypatch.setattr(E, "_nvml_handle", lambda device: (FakeNVML, object()))
+    e = E.measure_energy(lambda: time.sleep(0.002), torch.device("cuda"), 0.002, min_seconds=0.02)
+    assert e["status"] == "unavailable" and "did not advance" in e["why"]
