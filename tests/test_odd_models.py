@@ -169,8 +169,15 @@ def test_torch_jit_script_is_counted_from_its_ops():
     assert report.total.macs == MLP_MACS
     assert report.total.params == MLP_PARAMS
     assert report.model_name == "RecursiveScriptModule"
+    assert report.root.type == "RecursiveScriptModule"
     assert any("TorchScript" in n for n in report.notes)
     assert all(not m._forward_hooks for m in scripted.modules())
+
+
+def test_torch_jit_script_forward_error_names_the_scripted_type():
+    scripted = torch.jit.script(_mlp())
+    with pytest.raises(torchcount.ForwardError, match=r"'\(root\)' \(RecursiveScriptModule\) with input shapes 2×5"):
+        _quiet(scripted, torch.randn(2, 5))
 
 
 def test_torch_jit_trace_is_counted_from_its_ops():

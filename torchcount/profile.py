@@ -123,6 +123,10 @@ def profile(
             except Exception as exc:
                 raise _forward_error(exc, recorder, counted) from exc
         report = summarize(counted, recorder.trace, conv, name)
+    if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
+        for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
+            if row.module is counted:
+                row.type = type(model).__name__
     if not record_ops:
         _flag_unrecorded(report)
     if kept.lazy:
@@ -242,14 +246,18 @@ def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     failed = recorder.failure
     if failed is None:
-        return ForwardError(f"{type(model).__name__} forward failed before any module ran: "
+        return ForwardError(f"{_type_name(model)} forward failed before any module ran: "
                             f"{type(exc).__name__}: {exc}")
     shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
     path = failed.path or "(root)"
     return ForwardError(
-        f"forward failed in module '{path}' ({type(failed.module).__name__}) with input shapes "
+        f"forward failed in module '{path}' ({_type_name(failed.module)}) with input shapes "
         f"{', '.join('×'.join(map(str, s)) or 'scalar' for s in shapes) or 'none'}: "
         f"{type(exc).__name__}: {exc}", failed.path, shapes)
+
+
+def _type_name(module: nn.Module) -> str:
+    return type(module.scripted if isinstance(module, _ScriptedRoot) else module).__name__
 
 
 def _short_repr(obj: Any) -> str:
