@@ -1,0 +1,41 @@
+"""Each example of issue 2 runs as a script and prints the spec's numbers."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPECTED = {
+    # spec §1: per-layer params and ops, totals, and the worked solution of the first conv
+    "worksheet_alexnet.py": [
+        "23,296", "73,056,256", "401,408", "150,528", "307,392", "240,995,328", "663,936", "130,131,456",
+        "884,992", "173,458,432", "590,080", "115,655,680", "138,240", "37,752,832", "16,781,312",
+        "4,097,000", "61,100,840", "793,400,040", "((3×11×11) + 1)×64 = 23,296",
+    ],
+    # spec §2: the parameter table with activation sizes, and 2 FLOPs per MAC
+    "lenet_params.py": [
+        "6,272", "608", "1,568", "3,216", "48,120", "10,164", "850", "62,958", "3,072",
+        "60,840", "259,200", "737,280", "2,560", "total FLOPs (2 per MAC, bias not counted): 1,059,880",
+    ],
+    # spec §3: output size, params, multiplications, bottleneck
+    "conv_arithmetic.py": [
+        "output: 18×18×224", "params: 3·3·22·224 = 44,352", "= 14,370,048", "635,299,392",
+        "direct:     1,714,608,000 multiplications",
+        "bottleneck: 8,748,000 + 82,301,184 = 91,049,184 multiplications",
+        "reduction:  94.69% (1,623,558,816 fewer)",
+    ],
+}
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_prints_the_spec_numbers(script):
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    missing = [s for s in EXPECTED[script] if s not in result.stdout]
+    assert missing == [], result.stdout[-3000:]
+    assert "Traceback" not in result.stderr
