@@ -135,3 +135,25 @@ def test_the_same_model_profiled_twice_at_once_is_a_clear_error():
     assert "already being profiled" in str(inner_error[0])
     assert report.total.macs == 2 * 3 * 3
     assert torchcount.profile(model, torch.randn(2, 3)).total.macs == 2 * 3 * 3  # released afterwards
+
+
+def test_two_models_sharing_a_submodule_cannot_be_profiled_at_once():
+    shared = nn.Linear(3, 3)
+    other = nn.Sequential(nn.ReLU(), shared)
+    seen = []
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = shared
+
+        def forward(self, x):
+            try:
+                torchcount.profile(other, x)
+            except RuntimeError as exc:
+                seen.append(str(exc))
+            return self.shared(x)
+
+    report = torchcount.profile(Outer(), torch.randn(2, 3))
+    assert "module '1'" in seen[0] and "already being profiled" in seen[0]
+    assert report.total.macs == 2 * 3 * 3

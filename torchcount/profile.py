@@ -152,24 +152,27 @@ def profile(
     return report
 
 
-_ACTIVE: set[int] = set()  # ids of the models being profiled right now (any thread)
+_ACTIVE: dict[int, str] = {}  # id → path of every module being profiled right now (any thread)
 _ACTIVE_LOCK = threading.Lock()
 
 
 @contextmanager
 def _exclusive(model: nn.Module):
-    """One profile of a given model at a time: two captures hooking the same modules would
-    record each other's calls."""
+    """One profile at a time of any given module: two captures hooking the same modules
+    (the same model twice, or two models sharing a submodule) would record each other's calls."""
+    mine = {id(m): path for path, m in model.named_modules()}
     with _ACTIVE_LOCK:
-        if id(model) in _ACTIVE:
-            raise RuntimeError(f"{type(model).__name__} is already being profiled (in another thread, or "
-                               "from inside its own forward); profile one copy per thread")
-        _ACTIVE.add(id(model))
+        clash = next((path for key, path in mine.items() if key in _ACTIVE), None)
+        if clash is not None:
+            raise RuntimeError(f"module '{clash or '(root)'}' of {type(model).__name__} is already being profiled "
+                               "(in another thread, or from inside its own forward); profile one copy per thread")
+        _ACTIVE.update(mine)
     try:
         yield
     finally:
         with _ACTIVE_LOCK:
-            _ACTIVE.discard(id(model))
+            for key in mine:
+                _ACTIVE.pop(key, None)
 
 
 class _ScriptedRoot(nn.Module):
