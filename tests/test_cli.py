@@ -324,24 +324,38 @@ def test_compare_json(capsys):
 
 
 def test_plot_option(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
     target = tmp_path / "p.png"
-    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--plot", target)
-    try:
-        from torchcount.analysis import plots  # noqa: F401
-    except ImportError:
-        assert rc == 2 and "--plot needs" in err
-    else:
-        assert rc == 0, err
-        assert target.stat().st_size > 0
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--plot", target, "--format", "json")
+    assert rc == 0, err
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {target}" in err
+    assert json.loads(out)["total"]["macs"] == 2 * 8 * 4
+    # a file name without an image suffix is refused before any work, with nothing on stdout
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--plot", tmp_path / "p.txt")
+    assert rc == 2 and out == "" and "use a .png, .svg or .pdf" in err
 
 
-def test_measure_passes_through(capsys):
+def test_measure_passes_through_and_counts_passes(capsys, monkeypatch):
     pytest.importorskip("torchcount.measure")
+    calls, counted = [], []
+    class Recorder(cli.ProgressBar):
+        def __call__(self, done, total, label=""):
+            calls.append((done, total))
+
+    monkeypatch.setattr(cli, "_progress_bar", lambda: Recorder())
+    close = cli._PassCounter.close
+    monkeypatch.setattr(cli._PassCounter, "close", lambda self: (counted.append(self.n), close(self)))
     rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--device", "cpu",
                         "--warmup", "1", "--repeat", "2", "--format", "json")
     assert rc == 0, err
     d = json.loads(out)
     assert d["total"]["macs"] == 2 * 8 * 4
+    assert d["extra"]["device"]  # measured: the report says where
+    assert [k for k in ("time_ms",) if k in d["layers"][0]["extra"] or k in d["root"]["extra"]]
+    # the bar's total is the real number of forward passes: 1 counting pass, then a plain and an
+    # instrumented pass per warm-up (1) and per repeat (2), then one memory pass
+    expected = 1 + 2 * 1 + 2 * 2 + 1
+    assert counted == [expected] and calls[-1] == (expected, expected)
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):

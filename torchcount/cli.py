@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show only the N largest rows (by --sort, default ops); e.g. --top 10")
     g.add_argument("--columns", metavar="LIST", default=None,
                    help="table columns, comma-separated, from #, module, type, input, output, params, "
-                        "macs, ops, share, calls, activation and measured columns; "
-                        "e.g. --columns module,params,ops")
+                        "macs, ops, share, calls, activation and measured columns, or a preset "
+                        "(measured); e.g. --columns module,params,ops")
     g.add_argument("--units", action="store_true",
                    help="print 1.23 G instead of 1,234,567,890; e.g. --units")
     g.add_argument("--explain", action="append", metavar="PATH", default=None,
@@ -421,8 +421,53 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
 
     model, from_callable = build(spec, device)
     inputs = _inputs_for(spec, args.input_parsed, from_callable, device)
-    return profile(model, inputs, convention=args.convention, name=spec.label,
-                   measure=args.measure, **measure_options)
+    bar = measure_options.pop("_bar", None)
+    counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
+    try:
+        return profile(model, inputs, convention=args.convention, name=spec.label,
+                       measure=args.measure, **measure_options)
+    finally:
+        if counter is not None:
+            counter.close()
+
+
+def _expected_passes(options: dict) -> int:
+    """Forward passes of one measured profile: the counting pass, then (torchcount.measure) a plain
+    and an instrumented pass per warmup and per repeat, and one memory pass."""
+    defaults = {}
+    with contextlib.suppress(ImportError, TypeError, ValueError):
+        from .measure import measure
+        defaults = {k: p.default for k, p in inspect.signature(measure).parameters.items()}
+    warmup = options.get("warmup", defaults.get("warmup", 3))
+    repeat = options.get("repeat", defaults.get("repeat", 10))
+    return 1 + 2 * int(warmup) + 2 * int(repeat) + 1
+
+
+class _PassCounter:
+    """Counts forward passes of the root module (the hook only increments an int, so timed passes
+    are not disturbed by terminal output) and redraws the bar from a thread every 0.2 s."""
+
+    def __init__(self, bar: "ProgressBar", total: int, model):
+        import threading
+
+        self.bar, self.total, self.n = bar, total, 0
+        self.handle = model.register_forward_hook(self._hook)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._draw, daemon=True)
+        self.thread.start()
+
+    def _hook(self, *_):
+        self.n += 1
+
+    def _draw(self):
+        while not self.stop.wait(0.2):
+            self.bar(min(self.n, self.total - 1), self.total, "measuring")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.handle.remove()
+        self.bar(self.total, self.total, "measuring")
 
 
 def _measure_options(args) -> dict:
@@ -438,8 +483,9 @@ def _measure_options(args) -> dict:
     if args.repeat is not None:
         opts["repeat"] = args.repeat
     progress = _progress_bar()
-    if progress is not None and _measure_accepts("progress"):
-        opts["progress"] = progress
+    if progress is not None:
+        # measure's own per-repeat callback if it has one, else a pass counter on the root module
+        opts["progress" if _measure_accepts("progress") else "_bar"] = progress
     return opts
 
 
@@ -494,9 +540,12 @@ TABLE_COLUMNS = {"#": "#", "index": "#", "module": "module", "path": "module", "
                  "flops": "ops", "share": "share", "calls": "calls", "activation": "activation"}
 
 
-def _columns(text: str | None, report) -> list[str] | None:
+def _columns(text: str | None, report, measured: bool = False) -> list[str] | None:
+    presets = _column_presets()
     if text is None:
-        return None
+        return list(presets["measured"]) if measured and "measured" in presets else None
+    if text.strip().lower() in presets:
+        return list(presets[text.strip().lower()])
     extra = _extra_keys(report)
     cols = []
     for raw in (c.strip() for c in text.split(",")):
@@ -510,6 +559,14 @@ def _columns(text: str | None, report) -> list[str] | None:
     if not cols:
         raise UsageError("--columns is empty; e.g. --columns module,params,ops")
     return cols
+
+
+def _column_presets() -> dict:
+    try:
+        from .report import COLUMN_PRESETS
+    except ImportError:
+        return {}
+    return {k.lower(): v for k, v in COLUMN_PRESETS.items()}
 
 
 def _extra_keys(report) -> list[str]:
@@ -582,7 +639,7 @@ def render(report, args, conv) -> str:
             rows = sorted(rows, key=key)[:args.top] if args.top else sorted(rows, key=key)
         return _csv_text(columns, rows)
     view, depth = select_rows(report, args.depth, args.sort, args.top, conv)
-    columns = _columns(args.columns, report)
+    columns = _columns(args.columns, report, measured=args.measure)
     if args.format == "markdown":
         return export.to_markdown(view, conv, depth, columns, args.units).rstrip("\n")
     return view.table(convention=conv, depth=depth, columns=columns, units=args.units)
@@ -641,33 +698,18 @@ def _minimal_comparison(a, b, conv) -> str:  # pragma: no cover - used only with
     return "\n".join(lines)
 
 
-def plot(report, path: str, conv) -> str:
+def plot(report, path: str, conv, depth: int | None = None, top: int | None = None) -> str:
+    """Per-layer chart through ``torchcount.analysis.plots.plot_layers`` (needs matplotlib)."""
     try:
-        from .analysis import plots
+        from .analysis.plots import plot_layers
     except ImportError as exc:
-        raise UsageError(f"--plot needs torchcount.analysis.plots and matplotlib ({exc}); "
-                         f"pip install matplotlib") from None
-    for name in ("plot_report", "plot_layers", "plot"):
-        fn = getattr(plots, name, None)
-        if callable(fn):
-            break
-    else:
-        raise UsageError("--plot: torchcount.analysis.plots has no plot_report() in this version")
+        raise UsageError(f"--plot needs torchcount.analysis.plots ({exc})") from None
     try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        params = {}
-    kwargs = {"convention": conv} if "convention" in params else {}
-    for key in ("path", "output", "filename", "file", "save"):
-        if key in params:
-            fn(report, **{key: path}, **kwargs)
-            break
-    else:
-        fig = fn(report, **kwargs)
-        saver = getattr(fig, "savefig", None) or getattr(getattr(fig, "figure", None), "savefig", None)
-        if saver is None:
-            raise UsageError("--plot: the plotting function returned no figure to save")
-        saver(path)
+        plot_layers(report, path, convention=conv, depth=depth, top=top)
+    except ImportError as exc:
+        raise UsageError(f"--plot needs matplotlib: pip install 'torchcount[plot]' ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--plot {path}: {exc}") from None
     return path
 
 
@@ -743,6 +785,8 @@ def _run(argv: list[str]) -> int:
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.columns is not None and args.format in ("json", "csv"):
         raise UsageError("--columns applies to table and markdown; csv and json hold every column")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {args.plot}: use a .png, .svg or .pdf file name")
     measure_options = _measure_options(args)
     device = args.device or ("cpu" if args.measure else "meta")
     if args.measure and device == "meta":
@@ -759,10 +803,10 @@ def _run(argv: list[str]) -> int:
     other = resolve(args.compare) if args.compare else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        progress = measure_options.get("progress")
+        progress = measure_options.get("progress") or measure_options.get("_bar")
         try:
-            report = _profile(spec, args, device, measure_options)
-            other_report = _profile(other, args, device, measure_options) if other else None
+            report = _profile(spec, args, device, dict(measure_options))
+            other_report = _profile(other, args, device, dict(measure_options)) if other else None
         finally:
             if progress is not None:
                 progress.close()
@@ -793,7 +837,7 @@ def _run(argv: list[str]) -> int:
         for e in explanations:
             print("\n" + e, file=stream)
     if args.plot:
-        plot(report, args.plot, conv)
+        plot(report, args.plot, conv, args.depth, args.top)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
     return EXIT_OK
 
