@@ -351,3 +351,12 @@ def test_energy_arithmetic_with_a_fake_nvml_counter(monkeypatch):
     monkeypatch.setattr(E, "_nvml_handle", lambda device: (FakeNVML, object()))
     e = E.measure_energy(lambda: time.sleep(0.002), torch.device("cuda"), 0.002, min_seconds=0.02)
     assert e["status"] == "unavailable" and "did not advance" in e["why"]
+
+
+def test_device_of_a_parameterless_model_comes_from_its_inputs():
+    from torchcount.measure import resolve_device
+
+    assert resolve_device(nn.ReLU(), None, ((torch.zeros(1),), {})).type == "cpu"
+    # a keyword input on the meta device makes the parameterless model a meta model: refused
+    with pytest.raises(ValueError, match="meta"):
+        resolve_device(nn.ReLU(), None, ((), {"x": torch.zeros(1, device="meta")}))

@@ -89,11 +89,23 @@ def _first_float_dtype(*things) -> torch.dtype | None:
     return None
 
 
-def resolve_device(model: nn.Module, device) -> torch.device:
+def _first_tensor_device(value) -> torch.device | None:
+    if isinstance(value, torch.Tensor):
+        return value.device
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else ()
+    for v in items:
+        found = _first_tensor_device(v)
+        if found is not None:
+            return found
+    return None
+
+
+def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
+    """The device to time on: the model's (a model without parameters: its inputs')."""
     own = _model_device(model)
     asked = torch.device(device) if device is not None else None
     if own is None:
-        own = asked or torch.device("cpu")
+        own = asked or _first_tensor_device(inputs) or torch.device("cpu")
     if asked is not None and not _same_device(own, asked):
         raise ValueError(f"measure: the model's parameters are on {own} but device={str(asked)!r} was asked; "
                          f"move the model first (model.to({str(asked)!r})) — torchcount does not move it")
@@ -119,7 +131,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"measure: warmup must be an int ≥ 0, got {warmup!r}")
-    dev = resolve_device(model, device)
+    dev = resolve_device(model, device, (args, kwargs))
     args, kwargs = _move(args, dev), _move(kwargs, dev)
     clock = make_clock(dev)
     plain, passes = [], []
