@@ -167,10 +167,65 @@ class TwoBranches(nn.Module):
         return self.a(x)[..., 1:-1, 1:-1] + self.b(x)
 
 
-def test_not_a_chain_is_reported():
+def test_a_branch_reads_an_earlier_tensor():
     rep = receptive_field(TwoBranches(), torch.randn(1, 1, 9, 9))
     assert rep.row("a").rf == (3, 3)
-    assert rep.row("b").rf is None and "not a chain" in rep.row("b").note
+    # b reads the model input, not a's output: its own 5×5 field, and the table says why
+    assert rep.row("b").rf == (5, 5) and "branch" in rep.row("b").note
+
+
+class Block(nn.Module):
+    """A ResNet basic block with a strided 1×1 downsample on the skip path (1-D)."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.c1 = nn.Conv1d(c_in, c_out, 3, stride=2, padding=1, bias=False)
+        self.c2 = nn.Conv1d(c_out, c_out, 3, padding=1, bias=False)
+        self.down = nn.Conv1d(c_in, c_out, 1, stride=2, bias=False)
+
+    def forward(self, x):
+        return self.c2(self.c1(x)) + self.down(x)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv1d(1, 2, 3, padding=1, bias=False)
+        self.block = Block(2, 2)
+        self.head = nn.Conv1d(2, 1, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.head(self.block(self.stem(x)))
+
+
+def test_residual_block_hand_computed_and_gradient_footprint():
+    # stem k3 p1: RF 3; c1 k3 s2 p1: 3 + 2·1 = 5, jump 2; c2 k3 p1: 5 + 2·2 = 9;
+    # down 1×1 s2 on the block input: 3, jump 2; the sum sees max(9, 3) = 9; head k3: 9 + 2·2 = 13
+    m = TinyResNet().double()
+    for p in m.parameters():
+        nn.init.ones_(p)
+    length = 64
+    rep = receptive_field(m, torch.zeros(1, 1, length, dtype=torch.float64))
+    by = {r.path: r for r in rep.rows}
+    assert [by[p].rf[0] for p in ("stem", "block.c1", "block.c2", "block.down", "head")] == [3, 5, 9, 3, 13]
+    assert by["block.down"].jump == (2,) and "branch" in by["block.down"].note
+    assert "merges" in by["head"].note
+    lo, hi = _footprint(m, length, 16)
+    assert hi - lo + 1 == 13 and (lo + hi) / 2 == by["head"].start[0] + 16 * by["head"].jump[0]
+
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 3)
+
+    def forward(self, x):
+        return self.conv(self.conv(x))
+
+
+def test_reused_window_module_is_not_taken_for_one_layer():
+    rep = receptive_field(Twice(), torch.randn(1, 1, 20))
+    assert rep.rows[0].rf is None and "called 2 times" in rep.rows[0].note
 
 
 def test_annotates_report_columns_and_accepts_reports():
@@ -187,3 +242,18 @@ def test_errors_are_clear():
         receptive_field(nn.Sequential(nn.Linear(3, 3)), torch.randn(1, 3))
     with pytest.raises(TypeError, match="Report or an nn.Module"):
         receptive_field("model")
+
+
+class Reshaper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv1d(1, 2, 3), nn.Conv1d(1, 1, 3)
+
+    def forward(self, x):
+        return self.c2(self.c1(x).reshape(1, 1, -1))
+
+
+def test_input_from_an_unseen_tensor_stops_the_walk():
+    rep = receptive_field(Reshaper(), torch.randn(1, 1, 20))
+    assert rep.row("c1").rf == (3,)
+    assert rep.row("c2").rf is None and "not a chain" in rep.row("c2").note

@@ -290,6 +290,48 @@ def _units(report) -> list:
     return out
 
 
+def _left_module(prev_path: str | None, path: str) -> bool:
+    """True when the previous layer's enclosing module is not an enclosing module of this layer:
+    that module's forward finished in between, where it may have merged branches."""
+    if prev_path is None:
+        return False
+    parent = prev_path.rpartition(".")[0]
+    return bool(parent) and not (path == parent or path.startswith(parent + "."))
+
+
+def _source(shape_in: tuple, prev_out: tuple, state: State, seen: list,
+            merge_possible: bool) -> tuple[State | None, str, bool]:
+    """Which earlier tensor a layer reads, from shapes alone (the trace keeps no tensor identity).
+
+    A chain reads the previous output. A layer whose input has another shape reads an earlier
+    tensor of that shape (a branch, such as a residual's downsample). Right after an enclosing
+    module finished (``merge_possible``), it may read a merge of branches (a residual sum sees the
+    union of both fields). In both cases the field is the largest among the earlier tensors of
+    that shape — exact for chains and residual blocks, an upper bound in general.
+    Returns (state, note, ok)."""
+    matches = [(st, who) for shape, st, who in seen if shape == shape_in]
+    if not matches:
+        return None, (f"input {_fmt(shape_in)} is not the shape of any earlier output (last: "
+                      f"{_fmt(prev_out)}): not a chain, stopped here"), False
+    if len({st.jump for st, _ in matches}) > 1:
+        return None, (f"earlier outputs of shape {_fmt(shape_in)} have different jumps: cannot tell "
+                      f"which one this layer reads; stopped here"), False
+    best, who = max(matches, key=lambda m: (_area(m[0].rf), -matches.index(m)))
+    if shape_in == prev_out and (not merge_possible or _area(best.rf) <= _area(state.rf)):
+        return state, "", True  # a chain
+    if shape_in == prev_out:
+        return best, (f"merges branches (e.g. a residual sum): the largest field among earlier outputs "
+                      f"of this shape, from '{who}'"), True
+    return best, f"branch: reads an earlier output of shape {_fmt(shape_in)} (largest field: '{who}')", True
+
+
+def _area(rf: tuple) -> int:
+    n = 1
+    for v in rf:
+        n *= v
+    return n
+
+
 def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool = True,
                     **profile_options: Any) -> ReceptiveFieldReport:
     """Receptive field, jump and start offset of every layer of a conv/pool stack.
@@ -324,19 +366,22 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     out = ReceptiveFieldReport(report.model_name, dims, input_size)
     state: State | None = initial(dims)
     mode = "window"  # "window" | "global" | "unknown"
-    prev_out = None
+    # every tensor seen so far: (shape, state of its field, who produced it); the model input first
+    seen: list[tuple[tuple, State, str]] = [(tuple(first_in), state, "the input")] if first_in else []
+    prev_out = tuple(first_in) if first_in else None
+    prev_path = None
     for r in units:
         path = r.name
-        shape_in = r.input_shapes[0] if r.input_shapes else None
+        shape_in = tuple(r.input_shapes[0]) if r.input_shapes else None
         in_sizes = _spatial(shape_in, dims) if shape_in is not None else ()
         fn = window_rule_for(r.module) if r.module is not None else None
         note = ""
-        if prev_out is not None and shape_in is not None and tuple(shape_in) != tuple(prev_out) \
-                and mode == "window":
-            mode, state = "unknown", None
-            note = (f"input {_fmt(shape_in)} is not the previous layer's output {_fmt(prev_out)}: "
-                    f"not a chain, stopped here")
-        prev_out = r.output_shapes[0] if r.output_shapes else None
+        if mode == "window" and shape_in is not None and prev_out is not None:
+            state, note, ok = _source(shape_in, prev_out, state, seen, _left_module(prev_path, r.path))
+            if not ok:
+                mode, state = "unknown", None
+        prev_out = tuple(r.output_shapes[0]) if r.output_shapes else None
+        prev_path = r.path
         if fn is None:
             rule = Kind("unknown", f"no receptive-field rule for {r.type}")
         else:
@@ -348,6 +393,10 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         window = rule if isinstance(rule, Window) else None
         if window is not None and window.dims != dims:
             rule = Kind("unknown", f"{window.dims}-D window in a {dims}-D stack")
+            window = None
+        if window is not None and r.calls > 1:
+            rule = Kind("unknown", f"called {r.calls} times (a reused module): its calls are not one layer "
+                                   f"of a chain")
             window = None
         if mode == "window":
             if window is not None:
@@ -375,6 +424,8 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         else:
             row = RFRow(r.path, r.type, kind, window, None, None, None, note)
         out.rows.append(row)
+        if mode == "window" and state is not None and prev_out is not None:
+            seen.append((prev_out, state, path))
         if annotate:
             r.extra["RF"] = _rf_text(row)
             r.extra["jump"] = _fmt(row.jump) if row.jump else "—"
