@@ -145,3 +145,17 @@ def test_record_ops_off_reports_unpriced_modules_as_uncounted():
     assert not report.complete
     # with op recording (the default) the matmul is priced: 2 × rows·n·k
     assert torchcount.profile(model, torch.randn(3, 4)).total.macs == 2 * 3 * 4 * 4
+
+
+class ReturnsNone(nn.Linear):
+    """Another throwaway subclass, whose rule forgets to return its Cost."""
+
+
+@torchcount.module_rule(ReturnsNone)
+def forgetful_rule(module, call):
+    Cost.of(Term("macs", "x", "x", "x", 1))  # no return
+
+
+def test_rule_returning_something_else_than_a_cost_is_a_rule_error():
+    with pytest.raises(RuleError, match=r"forgetful_rule.*returned NoneType.*'0' \(ReturnsNone\)"):
+        torchcount.profile(nn.Sequential(ReturnsNone(2, 2)), torch.randn(1, 2))

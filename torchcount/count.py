@@ -55,6 +55,8 @@ def price_op(op: OpCall) -> Cost | None:
     except Exception as exc:
         raise RuleError(f"op rule '{rule.name}' failed on {op.name} with inputs "
                         f"{[tuple(t.shape) for t in op.inputs]}: {exc}") from exc
+    if not isinstance(cost, Cost):
+        raise RuleError(f"op rule '{rule.name}' returned {type(cost).__name__} for {op.name}; a rule returns a Cost")
     if cost.bytes_read == 0 and cost.bytes_written == 0 and not cost.is_zero():
         cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
     return cost
@@ -72,6 +74,9 @@ def price_call(call: Call) -> CallCost:
                 f"rule '{rule.name}' failed for module '{call.path or '(root)'}' "
                 f"({type(call.module).__name__}) with input shapes "
                 f"{[tuple(t.shape) for t in call.inputs]}: {exc}") from exc
+        if not isinstance(cost, Cost):
+            raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
+                            f"'{call.path or '(root)'}' ({type(call.module).__name__}); a rule returns a Cost")
         if cost.bytes_read == 0 and cost.bytes_written == 0:
             cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(call.module)))
         return CallCost(call, cost, "rule", rule.name, counted_items=1)
