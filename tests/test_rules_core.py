@@ -732,3 +732,29 @@ def test_uncounted_op_is_listed_and_warned_once():
     assert report.row("1").status == "partial"
     assert "†" in str(report)
     assert report.total.macs == 2 * 4 * 4  # what is known is still counted
+
+
+@pytest.mark.parametrize("module,size,line", [
+    # regression: explain showed ⌊…⌋ arithmetic that did not give the output size shown
+    (nn.MaxPool2d(3, 2, ceil_mode=True), 8, "⌈(8 − 3 + 2×0)/2⌉ + 1 = 4"),                 # ⌈2.5⌉ + 1
+    (nn.MaxPool1d(3, 1, dilation=2), 9, "⌊(9 + 2×0 − 2×(3 − 1) − 1)/1⌋ + 1 = 5"),          # 4 + 1
+    (nn.MaxPool1d(2, 2, padding=1, ceil_mode=True), 5, "⌈(5 − 2 + 2×1)/2⌉ + 1 − 1 = 3"),  # last window dropped
+    (nn.AvgPool1d(4, 3), 11, "⌊(11 − 4 + 2×0)/3⌋ + 1 = 3"),
+])
+def test_pool_explain_output_size(module, size, line):
+    x = torch.randn(1, 1, size) if "1d" in type(module).__name__ else torch.randn(1, 1, size, size)
+    report = run(module, x)
+    assert report.layers[0].output_shapes[0][-1] == int(line.rsplit("= ", 1)[1])  # torch agrees
+    assert line in report.explain(report.layers[0].path)
+
+
+def test_forward_error_names_the_module_path():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Conv2d(3, 2, 3)))
+    with pytest.raises(torchcount.ForwardError, match=r"'1\.0' \(Conv2d\)"):
+        run(model, torch.randn(2, 4))
+
+
+def test_explain_linear_worked_solution():
+    text = run(nn.Sequential(nn.Linear(9216, 4096)), torch.randn(1, 9216), convention="worksheet").explain("0")
+    assert "params = (n + 1)·k = (9216 + 1)×4096 = 37,752,832" in text
+    assert "37,748,736 + 4,096 = 37,752,832" in text  # 9216·4096 MACs + 4096 bias adds

@@ -30,9 +30,27 @@ def _spatial_dims(m) -> int:
 
 
 def _size_term(m, call, d: int) -> Term | None:
+    """Output size along the first pooled dim, as torch computes it (dilation, ceil_mode)."""
     k, s, p = tup(m.kernel_size, d)[0], tup(m.stride or m.kernel_size, d)[0], tup(getattr(m, "padding", 0), d)[0]
+    dil = tup(getattr(m, "dilation", 1), d)[0]
+    ceil = bool(getattr(m, "ceil_mode", False))
     M, out = call.input.shape[-d], call.out.shape[-d]
-    return Term("shape", "output size", "⌊(M − w + 2p)/s⌋ + 1", f"⌊({M} − {k} + 2×{p})/{s}⌋ + 1", out)
+    lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+    span = M + 2 * p - dil * (k - 1) - 1
+    value = (-(-span // s) if ceil else span // s) + 1
+    if dil == 1:
+        formula, substituted = f"{lo}(M − w + 2p)/s{hi} + 1", f"{lo}({M} − {k} + 2×{p})/{s}{hi} + 1"
+    else:
+        formula = f"{lo}(M + 2p − d·(w − 1) − 1)/s{hi} + 1"
+        substituted = f"{lo}({M} + 2×{p} − {dil}×({k} − 1) − 1)/{s}{hi} + 1"
+    if ceil and value != out and (value - 1) * s >= M + p:
+        # torch drops a last window that would start in the right padding
+        formula += " − 1 (last window would start past the input)"
+        substituted += " − 1"
+        value -= 1
+    if value != out:
+        return None  # a shape this formula does not describe: show no wrong arithmetic
+    return Term("shape", "output size", formula, substituted, out)
 
 
 @module_rule(*_MAX)
