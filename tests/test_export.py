@@ -3,6 +3,7 @@
 Expected numbers are the spec's (§1, worked-examples.md) or closed forms written out here.
 """
 import csv
+import importlib.util
 import io
 import json
 import math
@@ -18,8 +19,18 @@ import torchcount
 from torchcount import export
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-from worksheet_alexnet import worksheet_alexnet  # noqa: E402
+
+
+def _load_example(name):
+    """examples/<name>.py as a module, without putting examples/ on sys.path (its file names,
+    e.g. bottleneck.py, would shadow real packages that pandas looks for)."""
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+worksheet_alexnet = _load_example("worksheet_alexnet").worksheet_alexnet
 
 # spec §1: (params, ops) per layer of the worksheet network, worksheet convention
 SPEC_1 = [(23_296, 73_056_256), (0, 401_408), (0, 150_528), (307_392, 240_995_328), (0, 301_056),
