@@ -4,7 +4,7 @@ Run: python examples/receptive_field.py
 1. The worksheet stack: three 4-wide kernels with strides 1, 2, 2 → receptive fields 4, 7, 13.
 2. A dilated 1-D stack (WaveNet-like, kernel 2, dilations 1, 2, 4, 8) → 2, 4, 8, 16.
 3. torchvision's VGG-11 features (2-D, padding 1, max-pooling) up to the global pool, where the
-   analysis says the field becomes the whole input.
+   analysis says the field becomes the whole input; ResNet-18 (residual branches): 435×435.
 """
 import torch
 from torch import nn
@@ -31,6 +31,12 @@ def main():
     print(rf)
     print()
     print(report.table(columns=["module", "type", "output", "RF", "jump", "start", "ops"], depth=2))
+
+    # a branching network: residual downsamples are branches, block outputs merge them
+    resnet = torchcount.receptive_field(torchvision.models.resnet18().eval(), input_size=(1, 3, 224, 224))
+    last = [r for r in resnet.rows if r.kind == "window"][-1]
+    print(f"\nResNet-18: the last convolution '{last.path}' sees {last.rf[0]}×{last.rf[1]} input pixels, "
+          f"jump {last.jump[0]}")
 
 
 if __name__ == "__main__":
