@@ -75,7 +75,7 @@ def test_worksheet_on_meta_tensors_gives_the_same_numbers():
 
 def test_worksheet_rules_written_out():
     # conv: k·(c·w·h + 1)·H_out·W_out; linear: (n + 1)·k; ReLU 2/element; max-pool (w·h − 1)/output
-    report = _report()
+    report = _report("meta")
     conv1, relu1, pool1 = report.layers[:3]
     assert conv1.flops == 64 * (3 * 11 * 11 + 1) * 56 * 56
     assert relu1.flops == 2 * 64 * 56 * 56
@@ -86,7 +86,7 @@ def test_worksheet_rules_written_out():
 
 
 def test_worksheet_explain_shows_the_worked_solution():
-    text = _report().explain("0")
+    text = _report("meta").explain("0")
     assert "((3×11×11) + 1)×64 = 23,296" in text
     assert "⌊(227 − 11 + 2×2)/4⌋ + 1 = 56" in text
     assert "73,056,256" in text
@@ -94,7 +94,7 @@ def test_worksheet_explain_shows_the_worked_solution():
 
 
 def test_worksheet_table_shows_the_spec_numbers():
-    text = _report().table()
+    text = _report("meta").table()
     for number in ("23,296", "73,056,256", "240,995,328", "37,752,832", "61,100,840", "793,400,040"):
         assert number in text
     assert "[worksheet]" in text
