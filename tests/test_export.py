@@ -136,13 +136,17 @@ def test_jsonable_measurement_values():
 
 def test_extra_columns_reach_json_and_csv(mlp):
     import dataclasses
-    rows = [dataclasses.replace(r, extra={"time_ms": 0.25 * r.index, "bad": math.inf}) for r in mlp.layers]
+    rows = [dataclasses.replace(r, extra={"time_ms": 0.25 * r.index, "bad": math.inf,
+                                          "measure": {"samples": [1, 2]}}) for r in mlp.layers]
     rep = dataclasses.replace(mlp, layers=rows, extra={"device": torch.device("cpu")})
     d = json.loads(rep.to_json())
     assert d["extra"] == {"device": "cpu"}
     assert [r["extra"]["time_ms"] for r in d["layers"]] == [0.25 * r.index for r in rows]
     assert all(r["extra"]["bad"] is None for r in d["layers"])  # inf is not JSON: null
-    recs = list(csv.DictReader(io.StringIO(rep.to_csv())))
+    assert d["layers"][0]["extra"]["measure"] == {"samples": [1, 2]}
+    reader = csv.DictReader(io.StringIO(rep.to_csv()))
+    assert "measure" not in reader.fieldnames  # nested details: JSON only
+    recs = list(reader)
     assert [float(r["time_ms"]) for r in recs] == [0.25 * r.index for r in rows if r.path in
                                                    {x["path"] for x in recs}]
 

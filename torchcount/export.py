@@ -156,7 +156,8 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     ``part`` is ``"all"`` for a module shown with everything it called and ``"self"`` for a
     parent whose children are shown too (its own work only); with that, ``params``,
     ``ops`` and each cost category sum to the report's totals. The root's own work (ops in
-    the top-level ``forward``) is a ``(root)`` row when there is any.
+    the top-level ``forward``) is a ``(root)`` row when there is any. Scalar ``row.extra`` values
+    (measurements) become columns; nested ones (raw samples, details) are in :func:`to_dict` only.
     """
     from .report import visible_rows
 
@@ -167,10 +168,14 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             and (not root.self_cost.is_zero() or root.self_params)):
         shown.insert(0, (root, True))
     extra_keys: list[str] = []
+    nested: set[str] = set()  # measurement details (dicts, raw samples) stay in the JSON only
     for row, _ in shown:
-        for k in row.extra:
-            if k not in extra_keys:
+        for k, v in row.extra.items():
+            if isinstance(v, (dict, list, tuple, set)):
+                nested.add(str(k))
+            elif str(k) not in extra_keys:
                 extra_keys.append(str(k))
+    extra_keys = [k for k in extra_keys if k not in nested]
     out = []
     for row, own in shown:
         cost = row.self_cost if own else row.cost
