@@ -149,11 +149,12 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         return stamps, stamps[e] - stamps[s]
 
     grad = torch.no_grad() if no_grad else torch.enable_grad()
-    rss_reset = reset_peak_rss() if dev.type == "cpu" else False
-    rss_before = current_rss_bytes() if dev.type == "cpu" else None
     dtype = _first_float_dtype(model, args, kwargs) or torch.float32
     # a ceiling measured once can land in a moment of contention; the better of two is kept
     first_ceiling = measure_ceiling(dev, dtype) if ceiling and peaks is None else None
+    # after the ceiling's large buffers, so that the peak RSS is the model's run
+    rss_reset = reset_peak_rss() if dev.type == "cpu" else False
+    rss_before = current_rss_bytes() if dev.type == "cpu" else None
     with preserved(model), grad:
         for _ in range(warmup):
             one_pass()
@@ -176,8 +177,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             forward()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-            memory = {"kind": "cuda", "pass_peak_allocated": torch.cuda.max_memory_allocated(dev),
-                      "allocated_before": base}
+            # the per-module tracker resets the allocator's peak at every module entry; what it
+            # folded into the root call (and anything after it) is the pass's peak
+            pass_peak = max([torch.cuda.max_memory_allocated(dev)] + [m["peak"] for m in mem.values()])
+            memory = {"kind": "cuda", "pass_peak_allocated": pass_peak, "allocated_before": base}
         else:
             memory = {"kind": "cpu", "peak_rss": peak_rss_bytes(), "rss_before": rss_before,
                       "peak_rss_reset": rss_reset}
