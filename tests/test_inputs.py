@@ -242,3 +242,18 @@ def test_packed_sequence_input():
     packed = pack_padded_sequence(x, lengths=[4, 2])
     report = torchcount.profile(lstm, packed)
     assert report.total.macs == 4 * 5 * (3 + 5) * (4 + 2)  # G·H·(I + H)·Σ lengths
+
+
+def test_a_forward_without_arguments_takes_an_empty_tuple():
+    class Constant(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seed = nn.Parameter(torch.randn(2, N))
+            self.lin = nn.Linear(N, K)
+
+        def forward(self):
+            return self.lin(self.seed)
+
+    report = torchcount.profile(Constant(), ())
+    assert report.total.macs == macs(2)
+    assert report.total.params == 2 * N + N * K + K
