@@ -109,9 +109,17 @@ def test_bad_convention_fails_before_the_forward_runs():
     assert calls == []
 
 
-def test_unknown_keyword_without_measure_is_a_type_error():
+def test_unknown_keyword_without_measure_is_a_type_error_before_the_forward():
+    calls = []
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return x
+
     with pytest.raises(TypeError, match="warmup"):
-        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), warmup=3)
+        torchcount.profile(Spy(), torch.randn(1, 2), warmup=3)
+    assert calls == []
 
 
 def test_uncounted_work_is_reported_never_a_silent_zero():

@@ -98,6 +98,9 @@ def profile(
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
                         f"{_short_repr(model)}")
     conv = get_convention(convention)
+    if measure_options and not measure:
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
+                        "(measurement options need measure=True)")
     if inputs is None and input_size is None and not kwargs:
         raise ValueError("torchcount.profile needs inputs (a tensor, tuple or dict) or input_size=")
     if inputs is not None and input_size is not None:
@@ -146,9 +149,6 @@ def profile(
         from .measure import measure as run_measure
 
         run_measure(report, counted, args, kw, device=device, **measure_options)
-    elif measure_options:
-        raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
-                        "(measurement options need measure=True)")
     return report
 
 
