@@ -113,8 +113,13 @@ SMALL = {
         encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=80, max_source_positions=50)),
         lambda dev: {"input_features": torch.zeros(1, 80, 100, device=dev),
                      "decoder_input_ids": torch.zeros(1, 4, dtype=torch.long, device=dev)}),
-    "wav2vec2": (lambda: __import__("torchaudio").models.wav2vec2_base(encoder_layer_drop=0.0),
-                 lambda dev: torch.zeros(1, 4000, device=dev)),
+    "wav2vec2": (lambda: __import__("torchaudio").models.wav2vec2_model(  # wav2vec2_base's layout, small
+        extractor_mode="group_norm", extractor_conv_layer_config=None, extractor_conv_bias=False,
+        encoder_embed_dim=64, encoder_projection_dropout=0.1, encoder_pos_conv_kernel=16,
+        encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=4, encoder_attention_dropout=0.1,
+        encoder_ff_interm_features=128, encoder_ff_interm_dropout=0.0, encoder_dropout=0.1,
+        encoder_layer_norm_first=False, encoder_layer_drop=0.0, aux_num_out=None),
+        lambda dev: torch.zeros(1, 4000, device=dev)),
 }
 
 
