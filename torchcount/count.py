@@ -41,9 +41,15 @@ def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
     return read, written
 
 
+def _own_tensors(store: dict) -> list:
+    """A module's own parameters or buffers, straight from its dict (``parameters(recurse=False)``
+    goes through generator machinery that costs more than the rule itself), without duplicates."""
+    return list({id(t): t for t in store.values() if t is not None}.values())
+
+
 def _own_state_bytes(module: nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in module.parameters(recurse=False)) + sum(
-        b.numel() * b.element_size() for b in module.buffers(recurse=False))
+    return sum(t.numel() * t.element_size() for t in _own_tensors(module._parameters)) + sum(
+        t.numel() * t.element_size() for t in _own_tensors(module._buffers))
 
 
 def price_op(op: OpCall) -> Cost | None:
@@ -148,6 +154,38 @@ def _packed_params(module: nn.Module) -> list:
     return out
 
 
+def _own_packed(m: nn.Module) -> list:
+    weight_bias = getattr(type(m), "_weight_bias", None)
+    if callable(weight_bias) and isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
+        return [t for t in m._weight_bias() if t is not None]
+    return []
+
+
+def _subtree_param_counts(model: nn.Module) -> dict[int, int]:
+    """Unique parameters (packed quantized weights included) of every module's subtree, by
+    ``id(module)``: one memoised walk, instead of one ``parameters()`` walk per row (which
+    costs O(modules × depth) generator steps in Python)."""
+    tensors: dict[int, dict] = {}
+    counts: dict[int, int] = {}
+
+    def visit(m: nn.Module) -> dict:
+        key = id(m)
+        found = tensors.get(key)
+        if found is not None:
+            return found
+        found = {id(p): p for p in m._parameters.values() if p is not None}
+        found.update((id(t), t) for t in _own_packed(m))
+        for child in m._modules.values():
+            if child is not None:
+                found.update(visit(child))
+        tensors[key] = found
+        counts[key] = sum(t.numel() for t in found.values())
+        return found
+
+    visit(model)
+    return counts
+
+
 def _unique_params(module: nn.Module) -> list:
     seen, out = set(), []
     for p in [*module.parameters(), *_packed_params(module)]:
@@ -172,6 +210,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     priced = price_trace(trace)
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in model.named_modules()}
+    param_counts = _subtree_param_counts(model)
     groups: dict[int, list[CallCost]] = {}
     for p in priced:
         groups.setdefault(id(p.call.module), []).append(p)
@@ -210,8 +249,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             index=len(rows), path=path, type=type(module).__name__,
             depth=0 if not path else path.count(".") + 1, calls=len(members),
             input_shapes=_shapes_of((first.args, first.kwargs)), output_shapes=_shapes_of(first.output),
-            params=sum(p.numel() for p in _unique_params(module)),
-            self_params=sum(p.numel() for p in module.parameters(recurse=False)),
+            params=param_counts[id(module)] if id(module) in param_counts
+            else sum(p.numel() for p in _unique_params(module)),
+            self_params=sum(p.numel() for p in _own_tensors(module._parameters)),
             cost=cost, self_cost=self_cost, status=status,
             rule=members[0].rule, convention=convention,
             activation=outputs[0].numel if outputs else 0, terms=terms,
