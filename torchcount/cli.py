@@ -241,10 +241,12 @@ def _builders() -> dict[str, tuple[str, Callable]]:
             names[n] = ("torchvision", torchvision.models.get_model_builder(n))
     with contextlib.suppress(ImportError):
         import torchaudio.models as tam
+        from torch import nn
 
         for n in dir(tam):
             obj = getattr(tam, n)
-            if not n.startswith("_") and n not in names and (inspect.isfunction(obj) or inspect.isclass(obj)):
+            if not n.startswith("_") and n not in names and (
+                    inspect.isfunction(obj) or (inspect.isclass(obj) and issubclass(obj, nn.Module))):
                 names[n] = ("torchaudio", obj)
     return names
 
