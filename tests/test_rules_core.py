@@ -758,3 +758,33 @@ def test_explain_linear_worked_solution():
     text = run(nn.Sequential(nn.Linear(9216, 4096)), torch.randn(1, 9216), convention="worksheet").explain("0")
     assert "params = (n + 1)·k = (9216 + 1)×4096 = 37,752,832" in text
     assert "37,748,736 + 4,096 = 37,752,832" in text  # 9216·4096 MACs + 4096 bias adds
+
+
+LAZY = [
+    (nn.LazyLinear(3), nn.Linear(5, 3), (2, 5)),
+    (nn.LazyConv1d(4, 3), nn.Conv1d(2, 4, 3), (1, 2, 7)),
+    (nn.LazyConv2d(4, 3, stride=2), nn.Conv2d(2, 4, 3, stride=2), (1, 2, 7, 7)),
+    (nn.LazyConv3d(4, 2), nn.Conv3d(2, 4, 2), (1, 2, 3, 3, 3)),
+    (nn.LazyConvTranspose1d(4, 3), nn.ConvTranspose1d(2, 4, 3), (1, 2, 5)),
+    (nn.LazyConvTranspose2d(4, 3, stride=2), nn.ConvTranspose2d(2, 4, 3, stride=2), (1, 2, 4, 4)),
+    (nn.LazyConvTranspose3d(4, 2), nn.ConvTranspose3d(2, 4, 2), (1, 2, 2, 2, 2)),
+    (nn.LazyBatchNorm1d(), nn.BatchNorm1d(3), (4, 3)),
+    (nn.LazyBatchNorm2d(), nn.BatchNorm2d(3), (2, 3, 2, 2)),
+    (nn.LazyBatchNorm3d(), nn.BatchNorm3d(3), (2, 3, 2, 2, 2)),
+    (nn.LazyInstanceNorm1d(), nn.InstanceNorm1d(3, affine=True, track_running_stats=True), (2, 3, 4)),
+    (nn.LazyInstanceNorm2d(), nn.InstanceNorm2d(3, affine=True, track_running_stats=True), (2, 3, 4, 4)),
+    (nn.LazyInstanceNorm3d(), nn.InstanceNorm3d(3, affine=True, track_running_stats=True), (2, 3, 2, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("lazy,eager,shape", LAZY, ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "")
+def test_every_lazy_module_counts_like_its_materialised_form(lazy, eager, shape):
+    # the lazy module is profiled before it has any parameter shapes; the eager twin (whose rule
+    # is checked in closed form above) gives the figures it must end up with
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = torch.randn(*shape)
+        got, want = run(lazy, x), run(eager, x)
+    assert got.total.params == want.total.params == nparams(eager) > 0
+    assert got.total.cost == want.total.cost and not got.total.cost.is_zero()
+    assert got.layers[0].output_shapes == want.layers[0].output_shapes
