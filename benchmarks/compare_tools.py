@@ -9,8 +9,10 @@ The other tools are the ``compare`` extra (``pip install -e ".[compare]"``), not
 dependency of torchcount; a tool that is missing or fails is reported in the results, not
 dropped.
 
-Each tool runs on a freshly built model (some tools leave attributes behind), under
-``torch.no_grad()``, one torch thread. Count-time ratio = median CPU time of this thread
+Each (tool, model) pair runs in its own Python process: several tools patch
+``torch.nn.functional`` or leave attributes on modules, and in one process the results
+depended on which tool ran before (flop_counter reported 0 for the TransformerEncoder,
+ptflops failed, calflops doubled). Under ``torch.no_grad()``, one torch thread. Count-time ratio = median CPU time of this thread
 for the tool's call / median of a plain forward of the same model, interleaved.
 
     .venv/bin/python benchmarks/compare_tools.py [--repeats 3] [--models resnet50,...] [--tools ...]
@@ -22,7 +24,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import statistics
+import subprocess
 import sys
 import traceback
 import warnings
@@ -207,6 +211,16 @@ def run_tool(tool: str, model_name: str, repeats: int) -> dict:
             "time_ratio_cpu": ratio, "time_ratio_wall": wall_ratio, "plain_cpu_ms": plain_ms}
 
 
+def _in_subprocess(tool: str, model_name: str, repeats: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--one", tool, model_name, "--repeats", str(repeats)],
+                          capture_output=True, text=True, timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"tool": tool, "model": model_name, "error": f"process exited {proc.returncode}: {tail[0][:300]}"}
+
+
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -228,14 +242,18 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--one", nargs=2, metavar=("TOOL", "MODEL"), help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if opts.one:
+        print("RESULT " + json.dumps(run_tool(opts.one[0], opts.one[1], opts.repeats)))
+        return 0
     mach = C.machine()
     mach["versions"].update(_versions())
     rows = []
     for model_name in opts.models.split(","):
         for tool in opts.tools.split(","):
-            r = run_tool(tool, model_name, opts.repeats)
+            r = _in_subprocess(tool, model_name, opts.repeats)
             rows.append(r)
             print(f"{model_name:20s} {tool:26s} " + (f"ERROR {r['error']}" if "error" in r else
                   f"params {_g(r['params']):>10s} MACs {_g(r['macs']):>10s} ×{r['time_ratio_cpu'] or float('nan'):.2f}"),
