@@ -752,6 +752,10 @@ def test_forward_error_names_the_module_path():
     model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Conv2d(3, 2, 3)))
     with pytest.raises(torchcount.ForwardError, match=r"'1\.0' \(Conv2d\)"):
         run(model, torch.randn(2, 4))
+    # every hook is gone, also after a failed forward
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    run(model[0], torch.randn(2, 4))
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
 def test_explain_linear_worked_solution():
