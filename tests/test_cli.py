@@ -366,3 +366,13 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     bar(3, 10, "measure")
     bar(10, 10, "measure")
     assert buf.getvalue() == "\rmeasure [###.......] 3/10\rmeasure [##########] 10/10\n"
+
+
+def test_compare_spec3_bottleneck(capsys):
+    """Spec §3: direct 7×7 conv 250→48 on 54×54 vs 1×1 to 12 then 7×7 to 48, multiplications only:
+    54·54·48·250·49 = 1,714,608,000 vs 54·54·12·250 + 54·54·48·12·49 = 91,049,184 → 94.69 %."""
+    rc, out, err = main(capsys, "examples/bottleneck.py:direct", "--input", "1x250x54x54",
+                        "--compare", "examples/bottleneck.py:bottleneck", "--convention", "mults")
+    assert rc == 0, err
+    assert 54 * 54 * 48 * 250 * 49 == 1_714_608_000 and 54 * 54 * 12 * 250 + 54 * 54 * 48 * 12 * 49 == 91_049_184
+    assert re.search(r"mults \[mults\]\s+1,714,608,000\s+91,049,184\s+1,623,558,816\s+94\.69 %", out), out
