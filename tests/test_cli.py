@@ -376,3 +376,38 @@ def test_compare_spec3_bottleneck(capsys):
     assert rc == 0, err
     assert 54 * 54 * 48 * 250 * 49 == 1_714_608_000 and 54 * 54 * 12 * 250 + 54 * 54 * 48 * 12 * 49 == 91_049_184
     assert re.search(r"mults \[mults\]\s+1,714,608,000\s+91,049,184\s+1,623,558,816\s+94\.69 %", out), out
+
+
+RESIDUAL_FILE = """
+from torch import nn
+
+class Res(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.fc(x)
+
+def make():
+    return nn.Sequential(Res(), nn.Linear(4, 2))
+"""
+
+
+def test_sort_keeps_self_rows_and_sums(capsys, tmp_path):
+    """A parent with work of its own (a residual add) is a '(self)' row when its child is shown.
+    Closed forms on a 1×4 input, flops convention: 0.fc Linear(4,4): 2·16 MACs + 4 bias adds = 36;
+    the residual add in '0': 4; '1' Linear(4,2): 2·8 + 2 = 18; total 58."""
+    f = tmp_path / "residual.py"
+    f.write_text(RESIDUAL_FILE)
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--sort", "ops", "--columns", "module,params,ops")
+    assert rc == 0, err
+    rows = [ln.split() for ln in out.splitlines() if re.match(r"(0|1|total)\b", ln)]
+    assert rows == [["0.fc", "20", "36"], ["1", "10", "18"], ["0", "(self)", "0", "4"], ["total", "30", "58"]]
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--sort", "ops", "--top", "1", "--format", "csv")
+    recs = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["path"], r["part"], int(r["ops"])) for r in recs] == [("0.fc", "all", 36)]
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--format", "csv")
+    recs = list(csv.DictReader(io.StringIO(out)))
+    assert sorted((r["path"], r["part"], int(r["ops"])) for r in recs) == [
+        ("0", "self", 4), ("0.fc", "all", 36), ("1", "all", 18)]
