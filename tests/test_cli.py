@@ -411,3 +411,15 @@ def test_sort_keeps_self_rows_and_sums(capsys, tmp_path):
     recs = list(csv.DictReader(io.StringIO(out)))
     assert sorted((r["path"], r["part"], int(r["ops"])) for r in recs) == [
         ("0", "self", 4), ("0.fc", "all", 36), ("1", "all", 18)]
+
+
+def test_sorted_table_shows_root_work_and_adds_up(capsys):
+    """TransformerEncoderLayer adds two residuals in its own forward: 2·L·E = 2·4·8 = 64 additions,
+    a '(root) (self)' row; with it the sorted rows add up to the total."""
+    rc, out, err = main(capsys, "torch.nn:TransformerEncoderLayer(d_model=8, nhead=2, batch_first=True)",
+                        "--input", "1x4x8", "--sort", "ops", "--columns", "module,ops")
+    assert rc == 0, err
+    lines = [ln for ln in out.splitlines()[4:] if re.match(r"\S.*\s[\d,]+$", ln)]
+    values = {ln.rsplit(None, 1)[0].strip(): int(ln.rsplit(None, 1)[1].replace(",", "")) for ln in lines}
+    assert values["(root) (self)"] == 2 * 4 * 8
+    assert sum(v for k, v in values.items() if k != "total") == values["total"]

@@ -612,20 +612,25 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
 
     if sort is None and top is None:
         return report, depth
-    pairs = visible_rows(report.layers, depth)
+    pairs = list(visible_rows(report.layers, depth))
+    root = report.root
+    if (root is not None and all(root is not r for r in report.layers)
+            and (not root.self_cost.is_zero() or root.self_params)):
+        pairs.append((root, True))  # work in the top-level forward (e.g. residual adds), as in the CSV
+    total_rows = len(pairs)
     pairs = sorted(pairs, key=_sort_value(sort or "ops", report, conv))
     if top is not None:
         pairs = pairs[:top]
     rows = []
     for row, own in pairs:
         if own:
-            row = dataclasses.replace(row, path=f"{row.path} (self)", cost=row.self_cost, params=row.self_params)
+            row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params)
         rows.append(dataclasses.replace(row, depth=1))  # sorted rows: no tree indentation
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
-    if top is not None and shown < len(visible_rows(report.layers, depth)):
-        view.notes.append(f"showing the top {shown} of {len(visible_rows(report.layers, depth))} rows by "
-                          f"{sort or 'ops'}; the total is the whole model's")
+    if top is not None and shown < total_rows:
+        view.notes.append(f"showing the top {shown} of {total_rows} rows by {sort or 'ops'}; "
+                          f"the total is the whole model's")
     return view, None
 
 
