@@ -414,12 +414,14 @@ def test_sort_keeps_self_rows_and_sums(capsys, tmp_path):
 
 
 def test_sorted_table_shows_root_work_and_adds_up(capsys):
-    """TransformerEncoderLayer adds two residuals in its own forward: 2·L·E = 2·4·8 = 64 additions,
-    a '(root) (self)' row; with it the sorted rows add up to the total."""
-    rc, out, err = main(capsys, "torch.nn:TransformerEncoderLayer(d_model=8, nhead=2, batch_first=True)",
+    """TransformerEncoderLayer does work in its own forward (functional calls, no child module): two
+    residual additions, 2·L·E = 2·4·8 = 64, and the feed-forward ReLU, L·F = 4·16 = 64 comparisons;
+    shown as a '(root) (self)' row, with which the sorted rows add up to the total."""
+    rc, out, err = main(capsys, "torch.nn:TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, "
+                        "batch_first=True)",
                         "--input", "1x4x8", "--sort", "ops", "--columns", "module,ops")
     assert rc == 0, err
     lines = [ln for ln in out.splitlines()[4:] if re.match(r"\S.*\s[\d,]+$", ln)]
     values = {ln.rsplit(None, 1)[0].strip(): int(ln.rsplit(None, 1)[1].replace(",", "")) for ln in lines}
-    assert values["(root) (self)"] == 2 * 4 * 8
+    assert values["(root) (self)"] == 2 * 4 * 8 + 4 * 16
     assert sum(v for k, v in values.items() if k != "total") == values["total"]
