@@ -92,6 +92,7 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's own note
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}d-k{c[3]}-s{c[4]}-p{c[5]}-d{c[6]}-g{c[7]}-{c[9]}")
 def test_conv(case):
     dims, c_in, c_out, k, s, p, d, g, bias, mode, spatial = case
