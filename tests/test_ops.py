@@ -236,3 +236,36 @@ def test_flop_counter_agrees_with_whole_small_cnn():
                           nn.Linear(4 * 6 * 6, 10))
     x = torch.randn(2, 3, 10, 10)
     assert 2 * run(model, x).total.macs == flop_counter_flops(model, x)
+
+
+# ---- interpolation, vector contractions, sorting, scatter -------------------------------
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_interpolate_op_equals_upsample_module(mode):
+    x = torch.randn(1, 2, 5, 5)
+    by_module = run(nn.Upsample(scale_factor=2, mode=mode), x).total.cost
+    assert counts(cost_of(lambda t: F.interpolate(t, scale_factor=2, mode=mode), x)) == counts(by_module)
+    if mode == "bilinear":  # 3 interpolation steps of 2 mults + 1 add per output element
+        assert by_module.mults == 6 * 2 * 10 * 10 and by_module.adds == 3 * 2 * 10 * 10
+
+
+def test_vector_contractions():
+    v, M = torch.randn(9), torch.randn(7, 9)
+    assert counts(cost_of(torch.dot, v, v)) == {"macs": 9}
+    assert counts(cost_of(torch.mv, M, v)) == {"macs": 63}
+    assert counts(cost_of(lambda b, m, x: torch.addmv(b, m, x), torch.randn(7), M, v)) == {"macs": 63, "adds": 7}
+    a, b = torch.randn(3, 4, 5), torch.randn(3, 5, 6)
+    assert counts(cost_of(lambda c, a, b: torch.addbmm(c, a, b), torch.randn(4, 6), a, b)) == \
+        {"macs": 3 * 4 * 5 * 6, "adds": 4 * 6}
+    # cdist p=2 between 4 and 5 points in 3-D: 20 pairs × (3 differences, 3 squares, 2 adds, 1 sqrt)
+    assert counts(cost_of(torch.cdist, torch.randn(4, 3), torch.randn(5, 3))) == \
+        {"adds": 20 * 3 + 20 * 2, "mults": 20 * 3, "transc": 20}
+
+
+def test_sort_topk_and_scatter():
+    x = torch.randn(6, 16)
+    assert counts(cost_of(lambda t: t.sort(-1).values, x)) == {"cmps": 6 * 16 * 4}      # n·⌈log2 n⌉
+    assert counts(cost_of(lambda t: t.topk(4, -1).values, x)) == {"cmps": 6 * 16 * 2}   # n·⌈log2 k⌉
+    assert counts(cost_of(lambda t: t.topk(1, -1).values, x)) == {"cmps": 6 * 15}       # n − 1
+    src = torch.randn(10)
+    idx = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+    assert counts(cost_of(lambda s: torch.zeros(4).scatter_add(0, idx, s), src)) == {"adds": 10}

@@ -15,6 +15,8 @@ fills and tensor factories. Their cost shows up only as bytes, never as operatio
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..cost import CATEGORY_NAMES, Cost, Term
@@ -190,3 +192,117 @@ def dropout_op(op) -> Cost:
     if not train or p == 0:
         return Cost()
     return Cost.of(*recipe_terms({"cmps": 1, "mults": 1}, _out_numel(op), "dropout"))
+
+
+# ---- interpolation and sampling (what F.interpolate / F.grid_sample dispatch to) -----------
+def _interpolation(mode: str, n: int, what: str) -> list[Term]:
+    from .upsample import _INTERPOLATIONS
+
+    mults, adds, _ = _INTERPOLATIONS[mode]
+    return [Term("mults", f"multiplications ({what}, {mode})", f"{mults}·outputs", f"{mults}×{n}", mults * n),
+            Term("adds", f"additions ({what}, {mode})", f"{adds}·outputs", f"{adds}×{n}", adds * n)]
+
+
+_UPSAMPLE_MODES = {"upsample_linear1d": "linear", "upsample_bilinear2d": "bilinear",
+                   "_upsample_bilinear2d_aa": "bilinear", "upsample_trilinear3d": "trilinear",
+                   "upsample_bicubic2d": "bicubic", "_upsample_bicubic2d_aa": "bicubic"}
+
+
+@op_rule(*_packets(*_UPSAMPLE_MODES))
+def upsample_op(op) -> Cost:
+    """The nn.Upsample recipes per output element (rules/upsample.py); nearest modes are zero ops."""
+    name = op.op.overloadpacket.__name__
+    return Cost.of(*_interpolation(_UPSAMPLE_MODES[name], _out_numel(op), name))
+
+
+zero_ops(*_packets("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
+                   "_upsample_nearest_exact2d", "_upsample_nearest_exact3d"))
+
+
+@op_rule(*_packets("grid_sampler_2d", "grid_sampler_3d", "cudnn_grid_sampler"))
+def grid_sampler(op) -> Cost:
+    """Bilinear (trilinear in 3-D) interpolation per output element, as upsampling; nearest: a copy.
+    The un-normalisation of the grid coordinates (2 mults + 1 add per coordinate) is added."""
+    name = op.op.overloadpacket.__name__
+    mode = op.args[2] if len(op.args) > 2 else 0
+    out = op.outputs[0]
+    positions = out.numel // max(out.shape[1], 1) if len(out.shape) > 1 else out.numel
+    coords = 3 if "3d" in name else 2
+    terms = [Term("mults", "grid un-normalisation", f"{2 * coords}·positions", f"{2 * coords}×{positions}",
+                  2 * coords * positions),
+             Term("adds", "grid un-normalisation", f"{coords}·positions", f"{coords}×{positions}",
+                  coords * positions)]
+    if mode == 0:
+        terms += _interpolation("trilinear" if coords == 3 else "bilinear", out.numel, name)
+    elif mode == 2:
+        terms += _interpolation("bicubic", out.numel, name)
+    return Cost.of(*terms)
+
+
+# ---- searching and sorting: comparison counts of the textbook algorithms --------------------
+def _lines(op, dim_index: int = 1, default_dim: int = -1) -> tuple[int, int]:
+    x = op.inputs[0]
+    dim = op.kwargs.get("dim", op.args[dim_index] if len(op.args) > dim_index and
+                        isinstance(op.args[dim_index], int) else default_dim)
+    n = x.shape[dim] if x.shape else 1
+    return x.numel // max(n, 1), n
+
+
+@op_rule(*_packets("sort", "argsort", "msort"))
+def sort_op(op) -> Cost:
+    """A comparison sort: n·⌈log2 n⌉ comparisons per line."""
+    lines, n = _lines(op)
+    k = max(1, math.ceil(math.log2(n))) if n > 1 else 0
+    return Cost.of(Term("cmps", "comparisons (sort)", "lines·n·⌈log2 n⌉", f"{lines}×{n}×{k}", lines * n * k))
+
+
+@op_rule(*_packets("topk", "kthvalue"))
+def topk_op(op) -> Cost:
+    """Selection with a heap of k: n·⌈log2 k⌉ comparisons per line (at least n − 1)."""
+    x = op.inputs[0]
+    k = op.args[1] if len(op.args) > 1 else 1
+    dim = op.kwargs.get("dim", op.args[2] if len(op.args) > 2 else -1)
+    n = x.shape[dim] if x.shape else 1
+    lines = x.numel // max(n, 1)
+    per = max(n - 1, n * math.ceil(math.log2(k)) if k > 1 else n - 1)
+    return Cost.of(Term("cmps", "comparisons (selection)", "lines·max(n − 1, n·⌈log2 k⌉)",
+                        f"{lines}×{per}", lines * per))
+
+
+@op_rule(*_packets("bucketize", "searchsorted"))
+def binary_search(op) -> Cost:
+    """A binary search per value: ⌈log2(boundaries + 1)⌉ comparisons."""
+    name = op.op.overloadpacket.__name__
+    tensors = op.inputs
+    boundaries, values = (tensors[1], tensors[0]) if name == "bucketize" else (tensors[0], tensors[1] if
+                                                                                len(tensors) > 1 else tensors[0])
+    b = boundaries.shape[-1] if boundaries.shape else 1
+    k = max(1, math.ceil(math.log2(b + 1)))
+    n = op.outputs[0].numel
+    return Cost.of(Term("cmps", "comparisons (binary search)", "values·⌈log2(b + 1)⌉", f"{n}×{k}", n * k))
+
+
+@op_rule(*_packets("scatter_add", "index_add", "scatter_reduce", "index_reduce", "index_put_with_accumulate"))
+def scatter_accumulate(op) -> Cost:
+    """One addition (or reduction step) per source element scattered."""
+    src = op.inputs[-1]
+    return Cost.of(Term("adds", f"accumulations ({op.op.overloadpacket.__name__})", "source elements",
+                        f"{src.numel}", src.numel))
+
+
+@op_rule(*_packets("count_nonzero"))
+def count_nonzero(op) -> Cost:
+    n, out = op.inputs[0].numel, op.outputs[0].numel
+    return Cost.of(Term("cmps", "comparisons with 0", "inputs", f"{n}", n),
+                   Term("adds", "additions (count)", "inputs − outputs", f"{n} − {out}", n - out))
+
+
+@op_rule(*_packets("binary_cross_entropy_with_logits", "binary_cross_entropy"))
+def bce(op) -> Cost:
+    """max(x, 0) − x·y + log(1 + exp(−|x|)) per element (2 cmps, 1 mult, 3 adds, 2 transc), then the
+    mean (n − 1 adds, 1 div); a weight or pos_weight is one more mult per element."""
+    n = op.inputs[0].numel
+    extra = len(op.inputs) > 2
+    return Cost.of(*recipe_terms({"cmps": 2, "mults": 1 + extra, "adds": 3, "transc": 2}, n, "BCE"),
+                   Term("adds", "additions (mean)", "elements − 1", f"{n} − 1", n - 1),
+                   Term("divs", "division (mean)", "1", "1", 1))

@@ -162,3 +162,46 @@ def transformer_encoder_layer_op(op) -> Cost:
     terms += [Term("macs", "feed-forward 2", "N·L·F·E", f"{rows}×{F}×{E}", rows * F * E),
               Term("adds", "feed-forward 2 bias", "N·L·E", f"{rows}×{E}", rows * E)]
     return Cost.of(*terms)
+
+
+# ---- vector contractions ------------------------------------------------------------------
+@op_rule(aten.dot, aten.vdot)
+def dot(op) -> Cost:
+    n = op.inputs[0].numel
+    return Cost.of(Term("macs", "multiply-accumulates (dot)", "n", f"{n}", n))
+
+
+@op_rule(aten.mv, aten.addmv)
+def mv(op) -> Cost:
+    name = op.op.overloadpacket.__name__
+    mat = op.inputs[1] if name == "addmv" else op.inputs[0]
+    m, n = mat.shape
+    return Cost.of(Term("macs", f"multiply-accumulates ({name})", "m·n", f"{m}×{n}", m * n),
+                   Term("adds", "bias additions", "m", f"{m}", m) if name == "addmv" else None)
+
+
+@op_rule(aten.addbmm)
+def addbmm(op) -> Cost:
+    """Σ_b A_b·B_b + bias: the batch sum is part of one contraction of length b·k."""
+    bias, a, b = op.inputs[:3]
+    batch, m, k = a.shape
+    n = b.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (addbmm)", "b·m·k·n", f"{batch}×{m}×{k}×{n}", batch * m * k * n),
+                   Term("adds", "bias additions", "m·n", f"{m}×{n}", m * n))
+
+
+@op_rule(aten._cdist_forward)
+def cdist(op) -> Cost:
+    """Pairwise p-norm distances: per pair d subtractions, d |·|^p, d − 1 additions, one root
+    (p = 2: squares as multiplications, a square root; p = 1: absolute values as comparisons)."""
+    x1, x2 = op.inputs[:2]
+    p = op.args[2] if len(op.args) > 2 else 2.0
+    d = x1.shape[-1]
+    pairs = op.outputs[0].numel
+    power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values")}.get(float(p), ("transc", "powers"))
+    return Cost.of(
+        Term("adds", "differences", "pairs·d", f"{pairs}×{d}", pairs * d),
+        Term(power[0], power[1], "pairs·d", f"{pairs}×{d}", pairs * d),
+        Term("adds", "additions", "pairs·(d − 1)", f"{pairs}×({d} − 1)", pairs * (d - 1)),
+        Term("transc", "roots", "pairs", f"{pairs}", pairs) if float(p) not in (1.0, 0.0) else None,
+    )
