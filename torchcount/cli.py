@@ -363,8 +363,6 @@ def build(spec: Spec, device: str):
                 out = attempt("meta")
             except (NotImplementedError, RuntimeError):
                 out = _to(attempt("cpu"), "meta")
-        elif device.startswith("cuda") or device == "cpu":
-            out = _to(attempt("cpu"), device)
         else:
             out = _to(attempt("cpu"), device)
     except (UsageError, ModelError):
@@ -743,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every model error is one line
         if debug:
             traceback.print_exc()
-        _fail(f"{_kind(exc)}: {_one_line(exc)}" + ("" if debug else ""))
+        _fail(f"{_kind(exc)}: {_one_line(exc)}")
         return EXIT_MODEL
 
 
