@@ -231,3 +231,11 @@ def test_dataframe_without_pandas(mlp, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError
     with pytest.raises(ImportError, match="needs pandas"):
         mlp.to_dataframe()
+
+
+def test_html_of_a_measured_report_shows_measured_columns(mlp):
+    import dataclasses
+    rows = [dataclasses.replace(r, extra={"time_ms": 1.5}) for r in mlp.layers]
+    h = dataclasses.replace(mlp, layers=rows)._repr_html_()
+    assert "time_ms" in h and "1.5" in h
+    assert "time_ms" not in mlp._repr_html_()
