@@ -184,3 +184,20 @@ def test_train_eval_no_grad_inference_mode_agree_on_macs():
         results.append(run(enc.eval(), x).total.cost)
     assert all(ops_of(r) == ops_of(results[0]) for r in results)
     assert results[0].macs == encoder_macs(2, T, d, ffn)
+
+
+def test_sdpa_dropout_same_as_its_decomposition():
+    # with dropout_p > 0, PyTorch on CPU runs the reference decomposition (bernoulli_, div_, mul);
+    # on meta too. The rule for the fused kernels (CUDA) uses the same terms.
+    q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
+    report = run(Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, dropout_p=0.1)), q, k, v)
+    expected = sdpa_expected()
+    scores = B * H * L * S
+    expected["cmps"] += scores
+    expected["divs"] += scores
+    expected["mults"] += scores
+    assert ops_of(report.total.cost) == expected
+    from torchcount.rules.matmul import sdpa_terms
+    from torchcount.cost import Cost
+    fused = Cost.of(*sdpa_terms((B, H, L, E), (B, H, S, E), (B, H, S, Ev), masked=False, causal=False, dropout=True))
+    assert ops_of(fused) == expected

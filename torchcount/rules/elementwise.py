@@ -87,7 +87,8 @@ _table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "
        "sinc", "i0", "logit")
 _table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
 _table({"mults": 1, "adds": 1}, "hypot")
-_table({"cmps": 1, "mults": 1}, "native_dropout", "bernoulli")              # keep/drop and scale
+_table({"cmps": 1, "mults": 1}, "native_dropout")                           # keep/drop and scale, fused
+_table({"cmps": 1}, "bernoulli")   # the keep/drop draw; a decomposed dropout then divides and multiplies
 _table({"mults": 1, "adds": 1}, "_masked_scale")
 
 # activations as ops: the same recipes as the modules

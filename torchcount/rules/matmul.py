@@ -87,7 +87,7 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
     q and k each scaled by √scale (B·(L + S)·E multiplications), scores Q·Kᵀ (B·L·S·E MACs,
     B = batch × heads), one mask addition per score if a mask is given or the call is causal
     (causal: plus L·S assignments building the mask), softmax over S for B·L rows, dropout if
-    p > 0, and the weighted sum (B·L·S·Ev MACs). A causal call is counted at full size: the
+    p > 0 (keep decision, mask scaling, mask multiplication per score), and the weighted sum (B·L·S·Ev MACs). A causal call is counted at full size: the
     masked half of the scores is computed and then discarded by the reference implementation."""
     from .activation import softmax_terms
 
@@ -104,8 +104,10 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
         terms.append(Term("adds", "mask additions", "B·L·S", f"{B}×{L}×{S}", B * L * S))
     terms += softmax_terms(B * L, S)
     if dropout:
+        # as the reference implementation: a keep mask (bernoulli), the mask scaled by 1/(1 − p), applied
         terms += [Term("cmps", "dropout decisions", "B·L·S", f"{B * L * S}", B * L * S),
-                  Term("mults", "dropout scaling", "B·L·S", f"{B * L * S}", B * L * S)]
+                  Term("divs", "dropout mask scaling", "B·L·S", f"{B * L * S}", B * L * S),
+                  Term("mults", "dropout mask multiplications", "B·L·S", f"{B * L * S}", B * L * S)]
     terms.append(Term("macs", "weighted sum A·V", "B·L·S·Ev", f"{B}×{L}×{S}×{Ev}", B * L * S * Ev))
     return terms
 
