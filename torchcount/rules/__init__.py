@@ -8,10 +8,17 @@
 - reshape.py: Identity, Flatten, padding, pixel/channel shuffle, Dropout
 - embedding.py: Embedding, EmbeddingBag
 - upsample.py: Upsample
-- matmul.py: aten mm/addmm/bmm/baddbmm/convolution (op rules)
+- matmul.py: aten mm/addmm/bmm/baddbmm/convolution, dot/mv, SDPA (every backend), the fused
+  MultiheadAttention and TransformerEncoderLayer fast-path ops (op rules)
+- elementwise.py: element-wise arithmetic, comparisons, transcendental ops, activations as ops,
+  interpolation, sorting; the known-zero ops (views, indexing, copies, casts, fills)
+- reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, pooling ops, losses (op rules)
+- fft.py: _fft_r2c/_fft_c2r/_fft_c2c (the FFT convention: docs/coverage.md)
+- attention.py: nn.MultiheadAttention
+- recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
-from . import attention, elementwise, fft, recurrent, reduction  # noqa: F401  (op rules and known-zero ops)
+from . import attention, elementwise, fft, recurrent, reduction  # noqa: F401
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, rule_for, zero_ops,
