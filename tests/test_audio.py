@@ -100,3 +100,18 @@ def test_same_counts_on_meta_and_under_no_grad(make):
         nograd = run(t, x)
     for c in OP_CATEGORIES:
         assert getattr(meta.total.cost, c) == getattr(base.total.cost, c) == getattr(nograd.total.cost, c)
+
+
+def test_example_script_prints_both_forms():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "examples" / "melspectrogram.py")], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # 271,906 per frame × 63 frames; the FFT form: 63·(512 + 512·9 + 3·257) + 63·257·32
+    fft_form = 63 * (512 + 512 * 9 + 3 * 257) + 63 * 257 * 32
+    for text in ["271,906", f"{271_906 * 63:,}", f"{fft_form:,}", "4,734,336"]:
+        assert text in result.stdout, result.stdout[-2000:]

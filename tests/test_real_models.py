@@ -175,3 +175,19 @@ def test_flop_counter_misses_exactly_the_cpu_sdpa_products():
     d, S, t = 64, 50, 4  # 100 mel frames → 50 after the stride-2 conv; 4 decoder tokens
     attention = 2 * (2 * S * S * d) + 2 * (2 * t * t * d + 2 * t * S * d)
     assert ours - fc.get_total_flops() // 2 == attention
+
+
+def test_whisper_example_prints_the_per_block_table():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "examples" / "whisper.py")], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "coverage: complete" in out
+    assert "model.encoder.layers.3" in out and "model.decoder.layers.3" in out
+    assert f"{4 * 1500 * 384 ** 2 + 2 * 1500 ** 2 * 384 + 2 * 1500 * 384 * 1536:,}" in out
+    assert f"total: {whisper_tiny_macs() / 1e9:.2f} G MACs" in out
