@@ -425,3 +425,50 @@ def test_sorted_table_shows_root_work_and_adds_up(capsys):
     values = {ln.rsplit(None, 1)[0].strip(): int(ln.rsplit(None, 1)[1].replace(",", "")) for ln in lines}
     assert values["(root) (self)"] == 2 * 4 * 8 + 4 * 16
     assert sum(v for k, v in values.items() if k != "total") == values["total"]
+
+
+KEYWORD_FILE = """
+import torch
+from torch import nn
+
+class Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, a, b=None):
+        return self.fc(a) if b is None else self.fc(a) + self.fc(b)
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        n = int((x > -1e9).sum().item())  # needs real values: fails on the meta device
+        return self.fc(x[:, :n])
+"""
+
+
+def test_keyword_inputs_and_meta_fallback(capsys, tmp_path):
+    f = tmp_path / "kw.py"
+    f.write_text(KEYWORD_FILE)
+    # fc runs twice on 2×4: MACs 2·(2·4·3) = 48, and the sum of the two outputs is in the root
+    rc, out, err = main(capsys, f"{f}:Two", "--input", "2x4", "--input", "b=2x4", "--format", "json",
+                        "--convention", "macs")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["total"]["macs"] == 2 * (2 * 4 * 3)
+    fc = next(x for x in d["layers"] if x["path"] == "fc")
+    assert fc["calls"] == 2
+    rc, out, err = main(capsys, f"{f}:Two", "--input", "a=2x4", "--format", "json", "--convention", "macs")
+    assert rc == 0 and json.loads(out)["total"]["macs"] == 2 * 4 * 3
+    # a forward that calls .item() cannot run on meta: counted on the CPU, with a note
+    rc, out, err = main(capsys, f"{f}:DataDependent", "--input", "2x4", "--format", "json", "--convention",
+                        "macs")
+    assert rc == 0, err
+    assert "counting on the CPU instead of the meta device" in err and err.count("\n") == 1
+    assert json.loads(out)["total"]["macs"] == 2 * 4 * 3
+    # ...but not when the user asked for meta
+    rc, out, err = main(capsys, f"{f}:DataDependent", "--input", "2x4", "--device", "meta")
+    assert rc == 1 and "forward failed in module '(root)' (DataDependent)" in err

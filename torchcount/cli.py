@@ -61,7 +61,7 @@ The model is put in eval mode. Without --measure or --device it is built on the 
 cannot run on meta are built on the CPU and moved there.
 
 Input shapes: dims separated by 'x' (1x3x224x224), an optional dtype after ':'
-(1x16:int64, 2x80x100:float16). Float inputs are random normal, integer inputs random 0/1
+(1x16:int64, 2x80x100:float16), NAME= before it for a keyword input (attention_mask=1x16:int64). Float inputs are random normal, integer inputs random 0/1
 (valid for any embedding), bool inputs False. Default: 1x3x224x224 for torchvision image
 models (1x3x299x299 for inception_v3, 1x3x16x112x112 for video models), 1x16000 (one second
 at 16 kHz) for torchaudio speech encoders; other models need --input.
@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "package.module:callable, or path/to/file.py:callable; see MODEL forms below")
     g = p.add_argument_group("inputs and device")
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
-                   help="shape of one positional input, repeat for several; e.g. --input 1x3x224x224, "
-                        "--input 1x16:int64")
+                   help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
+                        "input; e.g. --input 1x3x224x224, --input 1x16:int64, --input input_ids=1x16:int64")
     g.add_argument("--device", metavar="DEV", default=None,
                    help="build and run the model on DEV (cpu, cuda, cuda:1, meta); default meta, or cpu "
                         "with --measure. e.g. --device cuda")
@@ -190,6 +190,16 @@ def parse_input(text: str):
             raise UsageError(f"bad input dtype {dtype_text!r} in {text!r}: expected a torch dtype such as "
                              f"float32, float16, bfloat16, int64, int32, bool")
     return tuple(int(d) for d in dims), dtype
+
+
+def parse_input_arg(text: str):
+    """``"1x3x224x224"`` → ``(None, shape, dtype)``; ``"input_ids=1x16:int64"`` → a keyword input."""
+    name, eq, rest = text.partition("=")
+    if not eq:
+        return (None, *parse_input(text))
+    if not name.strip().isidentifier():
+        raise UsageError(f"bad input {text!r}: a keyword input is NAME=SHAPE, e.g. input_ids=1x16:int64")
+    return (name.strip(), *parse_input(rest))
 
 
 def make_input(shape: tuple, dtype, device):
@@ -400,13 +410,17 @@ def _call_text(args: tuple, kwargs: dict) -> str:
 
 # ---- profiling ------------------------------------------------------------------------------
 def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str):
+    """(inputs, keyword inputs) for ``profile``."""
     if given:
-        tensors = tuple(make_input(shape, dtype, device) for shape, dtype in given)
-        return tensors if len(tensors) > 1 else tensors[0]
+        tensors = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
+        keywords = {name: make_input(shape, dtype, device) for name, shape, dtype in given if name is not None}
+        if not tensors:
+            return keywords, None
+        return (tensors if len(tensors) > 1 else tensors[0]), (keywords or None)
     if from_callable is not None:
-        return from_callable
+        return from_callable, None
     if spec.default_input is not None:
-        return make_input(spec.default_input, _float32(), device)
+        return make_input(spec.default_input, _float32(), device), None
     raise UsageError(f"{spec.label} needs --input (e.g. --input 1x3x224x224); there is no default input "
                      f"for it")
 
@@ -417,14 +431,29 @@ def _float32():
 
 
 def _profile(spec: Spec, args, device: str, measure_options: dict):
+    from .profile import ForwardError
+
+    try:
+        return _profile_on(spec, args, device, measure_options)
+    except ForwardError as exc:
+        # a forward that needs real values (x.item(), data-dependent shapes) cannot run on meta;
+        # when meta was our choice, not the user's, count on the CPU instead
+        if device != "meta" or args.device is not None or "meta" not in str(exc).lower():
+            raise
+        _fail(f"note: {spec.label} needs real tensor values ({_one_line(exc.__cause__ or exc, 160)}); "
+              f"counting on the CPU instead of the meta device")
+        return _profile_on(spec, args, "cpu", measure_options)
+
+
+def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     from .profile import profile
 
     model, from_callable = build(spec, device)
-    inputs = _inputs_for(spec, args.input_parsed, from_callable, device)
+    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device)
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
     try:
-        return profile(model, inputs, convention=args.convention, name=spec.label,
+        return profile(model, inputs, kwargs=keywords, convention=args.convention, name=spec.label,
                        measure=args.measure, **measure_options)
     finally:
         if counter is not None:
@@ -783,7 +812,7 @@ def _run(argv: list[str]) -> int:
         conv = get_convention(args.convention)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    args.input_parsed = [parse_input(t) for t in args.input] if args.input else None
+    args.input_parsed = [parse_input_arg(t) for t in args.input] if args.input else None
     if args.sort is not None and args.format == "json":
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.top is not None and args.format == "json":
