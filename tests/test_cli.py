@@ -472,3 +472,15 @@ def test_keyword_inputs_and_meta_fallback(capsys, tmp_path):
     # ...but not when the user asked for meta
     rc, out, err = main(capsys, f"{f}:DataDependent", "--input", "2x4", "--device", "meta")
     assert rc == 1 and "forward failed in module '(root)' (DataDependent)" in err
+
+
+def test_dtype_casts_model_and_default_inputs(capsys):
+    # Linear(8, 4) in float16: 36 params × 2 bytes; it reads its 2×8 input (2 bytes each) and its
+    # parameters once: 2·8·2 + 36·2 = 104 bytes; writes 2×4 outputs: 16 bytes
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--dtype", "float16", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["total"]["param_bytes"] == 36 * 2
+    assert (d["root"]["cost"]["bytes_read"], d["root"]["cost"]["bytes_written"]) == (2 * 8 * 2 + 36 * 2, 2 * 4 * 2)
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--dtype", "int8")
+    assert rc == 2 and "bad --dtype 'int8'" in err

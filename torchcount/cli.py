@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
                    help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
                         "input; e.g. --input 1x3x224x224, --input 1x16:int64, --input input_ids=1x16:int64")
+    g.add_argument("--dtype", metavar="DTYPE", default=None,
+                   help="cast the model's floating parameters and buffers, and float inputs without a "
+                        "dtype suffix, to DTYPE (changes bytes moved, and measured time); e.g. --dtype bfloat16")
     g.add_argument("--device", metavar="DEV", default=None,
                    help="build and run the model on DEV (cpu, cuda, cuda:1, meta); default meta, or cpu "
                         "with --measure. e.g. --device cuda")
@@ -174,8 +177,9 @@ def _nonneg_int(text: str) -> int:
 
 
 # ---- input shapes -------------------------------------------------------------------------------
-def parse_input(text: str):
-    """``"1x3x224x224"`` → ``((1, 3, 224, 224), torch.float32)``; ``"1x16:int64"`` → int64."""
+def parse_input(text: str, default_dtype=None):
+    """``"1x3x224x224"`` → ``((1, 3, 224, 224), torch.float32)`` (or ``default_dtype``);
+    ``"1x16:int64"`` → int64."""
     import torch
 
     shape_text, _, dtype_text = text.strip().partition(":")
@@ -183,7 +187,7 @@ def parse_input(text: str):
     if not dims or not all(d.isdigit() for d in dims):
         raise UsageError(f"bad input shape {text!r}: expected dims separated by 'x', e.g. 1x3x224x224 "
                          f"or 1x16:int64")
-    dtype = torch.float32
+    dtype = default_dtype or torch.float32
     if dtype_text:
         dtype = getattr(torch, dtype_text.strip(), None)
         if not isinstance(dtype, torch.dtype):
@@ -192,14 +196,27 @@ def parse_input(text: str):
     return tuple(int(d) for d in dims), dtype
 
 
-def parse_input_arg(text: str):
+def parse_input_arg(text: str, default_dtype=None):
     """``"1x3x224x224"`` → ``(None, shape, dtype)``; ``"input_ids=1x16:int64"`` → a keyword input."""
     name, eq, rest = text.partition("=")
     if not eq:
-        return (None, *parse_input(text))
+        return (None, *parse_input(text, default_dtype))
     if not name.strip().isidentifier():
         raise UsageError(f"bad input {text!r}: a keyword input is NAME=SHAPE, e.g. input_ids=1x16:int64")
-    return (name.strip(), *parse_input(rest))
+    return (name.strip(), *parse_input(rest, default_dtype))
+
+
+def parse_dtype(text: str | None):
+    """``--dtype``: a floating torch dtype name, or None."""
+    import torch
+
+    if text is None:
+        return None
+    dtype = getattr(torch, text.strip(), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise UsageError(f"bad --dtype {text!r}: expected a floating dtype such as float32, float16, bfloat16, "
+                         f"float64")
+    return dtype
 
 
 def make_input(shape: tuple, dtype, device):
@@ -341,7 +358,7 @@ def _import_file(path_text: str):
     return module
 
 
-def build(spec: Spec, device: str):
+def build(spec: Spec, device: str, dtype=None):
     """Build the model on ``device``; returns (model, inputs or None). On ``meta``, a builder
     that needs real tensors (regnets initialise from data) is built on the CPU and moved."""
     import torch
@@ -385,7 +402,24 @@ def build(spec: Spec, device: str):
     if not isinstance(out, nn.Module):
         raise UsageError(f"{spec.label} returned a {type(out).__name__}; expected an nn.Module or a "
                          f"(module, inputs) pair")
+    if dtype is not None:
+        out = out.to(dtype)
+        inputs = _float_to(inputs, dtype)
     return out.eval(), inputs
+
+
+def _float_to(value, dtype):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_float_to(v, dtype) for v in value)
+    if isinstance(value, list):
+        return [_float_to(v, dtype) for v in value]
+    if isinstance(value, dict):
+        return {k: _float_to(v, dtype) for k, v in value.items()}
+    return value
 
 
 def _to(value, device: str):
@@ -409,7 +443,7 @@ def _call_text(args: tuple, kwargs: dict) -> str:
 
 
 # ---- profiling ------------------------------------------------------------------------------
-def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str):
+def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str, dtype=None):
     """(inputs, keyword inputs) for ``profile``."""
     if given:
         tensors = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
@@ -420,7 +454,7 @@ def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str)
     if from_callable is not None:
         return from_callable, None
     if spec.default_input is not None:
-        return make_input(spec.default_input, _float32(), device), None
+        return make_input(spec.default_input, dtype or _float32(), device), None
     raise UsageError(f"{spec.label} needs --input (e.g. --input 1x3x224x224); there is no default input "
                      f"for it")
 
@@ -448,8 +482,8 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     from .profile import profile
 
-    model, from_callable = build(spec, device)
-    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device)
+    model, from_callable = build(spec, device, args.dtype_parsed)
+    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
     try:
@@ -812,7 +846,8 @@ def _run(argv: list[str]) -> int:
         conv = get_convention(args.convention)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    args.input_parsed = [parse_input_arg(t) for t in args.input] if args.input else None
+    args.dtype_parsed = parse_dtype(args.dtype)
+    args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
     if args.sort is not None and args.format == "json":
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.top is not None and args.format == "json":
