@@ -191,3 +191,39 @@ def test_whisper_example_prints_the_per_block_table():
     assert "model.encoder.layers.3" in out and "model.decoder.layers.3" in out
     assert f"{4 * 1500 * 384 ** 2 + 2 * 1500 ** 2 * 384 + 2 * 1500 * 384 * 1536:,}" in out
     assert f"total: {whisper_tiny_macs() / 1e9:.2f} G MACs" in out
+
+
+# ---- torchvision against torch.utils.flop_counter ----------------------------------------
+def _flop_counter_macs(model, x) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    return fc.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_1"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_torchvision_cnn_macs_equal_flop_counter(name, mode):
+    torchvision = pytest.importorskip("torchvision")
+    model = getattr(torchvision.models.get_model(name), mode)()
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        ours = run(model, x).total.macs
+    assert ours == _flop_counter_macs(model, x)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_vit_differs_from_flop_counter_by_exactly_the_attention_it_misses(mode):
+    # flop_counter counts 0 for the CPU SDPA kernel (train: MHA's Python path calls SDPA) and for
+    # the fused _native_multi_head_attention (eval + no_grad): the gap is that closed form
+    from torchvision.models import VisionTransformer
+
+    layers, heads, d, mlp, image, patch = 2, 2, 32, 64, 32, 8
+    model = getattr(VisionTransformer(image, patch, layers, heads, d, mlp, num_classes=10), mode)()
+    x = torch.randn(1, 3, image, image)
+    T = (image // patch) ** 2 + 1  # patches + the class token
+    with torch.no_grad():
+        ours = run(model, x).total.macs
+    missed = layers * 2 * T * T * d if mode == "train" else layers * (4 * T * d * d + 2 * T * T * d)
+    assert ours - _flop_counter_macs(model, x) == missed
