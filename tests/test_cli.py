@@ -484,3 +484,16 @@ def test_dtype_casts_model_and_default_inputs(capsys):
     assert (d["root"]["cost"]["bytes_read"], d["root"]["cost"]["bytes_written"]) == (2 * 8 * 2 + 36 * 2, 2 * 4 * 2)
     rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--dtype", "int8")
     assert rc == 2 and "bad --dtype 'int8'" in err
+
+
+def test_strict_fails_on_uncounted_ops(capsys, tmp_path):
+    f = tmp_path / "odd.py"
+    f.write_text("import torch\nfrom torch import nn\n\nclass Odd(nn.Module):\n"
+                 "    def forward(self, x):\n        return torch.linalg.svdvals(x)\n")
+    rc, out, err = main(capsys, f"{f}:Odd", "--input", "4x4", "--format", "json")
+    assert rc == 0 and json.loads(out)["coverage"]["complete"] is False  # never a silent 0
+    assert "note: no formula for 1 op(s)" in err and "_linalg_svd" in err
+    rc, out, err = main(capsys, f"{f}:Odd", "--input", "4x4", "--strict")
+    assert rc == 1 and "--strict: Odd coverage is partial" in err.splitlines()[-1]
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--strict")
+    assert rc == 0, err

@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("other")
     g.add_argument("--list-models", action="store_true",
                    help="print the builder names MODEL may be, and exit")
+    g.add_argument("--strict", action="store_true",
+                   help="exit with code 1 (after the output) when some op had no formula, for CI checks; "
+                        "e.g. --strict")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks and warnings in full")
     g.add_argument("--version", action="version", version=f"torchcount {_version()}")
     return p
@@ -908,6 +911,11 @@ def _run(argv: list[str]) -> int:
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
+    if args.strict:
+        for rep in (report, other_report):
+            if rep is not None and not rep.complete:
+                _fail(f"error: --strict: {rep.model_name} coverage is {rep.coverage_text()}")
+                return EXIT_MODEL
     return EXIT_OK
 
 
