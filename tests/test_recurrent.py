@@ -125,3 +125,34 @@ def test_no_grad_inference_mode_and_meta_agree():
     with torch.inference_mode():
         assert run(m.eval(), x).total.cost == base
     assert run(nn.LSTM(I, H, bidirectional=True, device="meta"), x.to("meta")).total.cost.macs == base.macs
+
+
+def test_custom_lstm_subclass_priced_from_its_kernel_op_like_the_rule():
+    # a subclass that rewrites forward has no rule: the oneDNN kernel op (mkldnn_rnn_layer, one per
+    # layer and direction) is priced with the same terms as the nn.LSTM rule
+    class MyLSTM(nn.LSTM):
+        def forward(self, x):
+            return super().forward(x)
+
+    I, H, T, N = 4, 8, 5, 2
+    x = torch.randn(T, N, I)
+    custom = run(MyLSTM(I, H, num_layers=2, bidirectional=True), x)
+    assert custom.complete, custom.uncounted
+    by_rule = run(nn.LSTM(I, H, num_layers=2, bidirectional=True), x).total.cost
+    assert custom.total.cost.ops == by_rule.ops
+    assert custom.total.macs == 2 * 4 * H * (I + H) * T * N + 2 * 4 * H * (2 * H + H) * T * N
+
+
+def test_packing_inside_a_forward_is_a_zero_op():
+    class Packed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(4, 8, batch_first=True)
+
+        def forward(self, x, lengths):
+            p = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            return nn.utils.rnn.pad_packed_sequence(self.gru(p)[0], batch_first=True)[0]
+
+    report = run(Packed(), torch.randn(3, 5, 4), torch.tensor([5, 3, 2]))
+    assert report.complete, report.uncounted
+    assert report.total.macs == 3 * 8 * (4 + 8) * (5 + 3 + 2)

@@ -134,3 +134,64 @@ def sequential_steps(module: nn.Module, call) -> int:
         _, _, T = _sequence(module, call)
         return module.num_layers * T
     return 1
+
+
+# ---- the fused recurrent kernels, when a module without a rule runs them ------------------------
+# (an nn.LSTM subclass with its own forward, a custom module calling _VF.lstm): the same terms
+import torch  # noqa: E402
+
+from .registry import op_rule, zero_ops  # noqa: E402
+
+aten = torch.ops.aten
+_MODE_BY_GATES = {4: "LSTM", 3: "GRU"}
+
+
+def _mode(G: int, mode_id: int) -> str:
+    # cuDNN / oneDNN numbering: 0 RNN_RELU, 1 RNN_TANH, 2 LSTM, 3 GRU
+    return _MODE_BY_GATES.get(G) or ("RNN_RELU" if mode_id == 0 else "RNN_TANH")
+
+
+def _layer_terms(w_ih, w_hh, w_hr, H: int, steps: int, has_bias: bool, mode_id: int, label: str) -> list[Term]:
+    G = w_ih.shape[0] // H
+    I, H_h = w_ih.shape[1], w_hh.shape[1]
+    mode = _mode(G, mode_id)
+    terms = [Term("macs", f"{label}gate multiply-accumulates", "G·H·(I + H_h)·steps",
+                  f"{G}×{H}×({I} + {H_h})×{steps}", G * H * (I + H_h) * steps)]
+    if w_hr is not None:
+        P = w_hr.shape[0]
+        terms.append(Term("macs", f"{label}projection", "H·P·steps", f"{H}×{P}×{steps}", H * P * steps))
+    return terms + _step_terms(mode, H, steps, has_bias, label)
+
+
+def _steps(x, batch_sizes, batch_first: bool = False) -> int:
+    return x.shape[0] if batch_sizes else prod(x.shape[:-1])  # packed: Σ lengths rows; else T·N
+
+
+@op_rule(aten.mkldnn_rnn_layer)
+def mkldnn_rnn_layer(op) -> Cost:
+    """One layer and direction of the oneDNN (CPU) kernel behind nn.LSTM."""
+    x, w_ih, w_hh = op.args[0], op.args[1], op.args[2]
+    H, has_bias = op.args[10], bool(op.args[12])
+    return Cost.of(*_layer_terms(w_ih, w_hh, None, H, _steps(x, op.args[8]), has_bias, op.args[9], ""))
+
+
+@op_rule(aten._cudnn_rnn)
+def cudnn_rnn(op) -> Cost:
+    """All layers and directions of the cuDNN kernel (weights as a flat list per layer-direction:
+    w_ih, w_hh[, b_ih, b_hh][, w_hr])."""
+    x, weights = op.args[0], list(op.args[1])
+    mode_id, H, P, layers = op.args[6], op.args[7], op.args[8], op.args[9]
+    dirs = 2 if op.args[13] else 1
+    per = len(weights) // (layers * dirs)
+    has_bias = per >= 4
+    steps = _steps(x, op.args[14])
+    terms = []
+    for i in range(layers * dirs):
+        chunk = weights[i * per:(i + 1) * per]
+        w_hr = chunk[-1] if P and P > 0 else None
+        terms += _layer_terms(chunk[0], chunk[1], w_hr, H, steps, has_bias, mode_id,
+                              f"layer {i // dirs}{', reverse' if i % dirs else ''}: ")
+    return Cost.of(*terms)
+
+
+zero_ops(aten._pack_padded_sequence, aten._pad_packed_sequence)
