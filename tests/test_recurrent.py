@@ -156,3 +156,15 @@ def test_packing_inside_a_forward_is_a_zero_op():
     report = run(Packed(), torch.randn(3, 5, 4), torch.tensor([5, 3, 2]))
     assert report.complete, report.uncounted
     assert report.total.macs == 3 * 8 * (4 + 8) * (5 + 3 + 2)
+
+
+@pytest.mark.parametrize("base, G", [(nn.GRU, 3), (nn.RNN, 1)])
+def test_custom_gru_rnn_subclasses_decompose_to_the_same_macs(base, G):
+    class Sub(base):
+        def forward(self, x):
+            return super().forward(x)
+
+    I, H, T, N = 4, 8, 5, 2
+    report = run(Sub(I, H, num_layers=2, bidirectional=True), torch.randn(T, N, I))
+    assert report.complete, report.uncounted
+    assert report.total.macs == 2 * G * H * (I + H) * T * N + 2 * G * H * (2 * H + H) * T * N
