@@ -201,3 +201,21 @@ def test_sdpa_dropout_same_as_its_decomposition():
     from torchcount.cost import Cost
     fused = Cost.of(*sdpa_terms((B, H, L, E), (B, H, S, E), (B, H, S, Ev), masked=False, causal=False, dropout=True))
     assert ops_of(fused) == expected
+
+
+def test_encoder_with_padding_mask_in_eval_no_grad_is_counted_dense():
+    # eval + no_grad + src_key_padding_mask would turn the batch into a nested tensor; torchcount
+    # counts the dense computation (every position), the same as with grad enabled, and restores
+    # the encoder's use_nested_tensor flag
+    T, d, heads, ffn, N = 10, 32, 4, 64, 2
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), 2).eval()
+    x = torch.randn(N, T, d)
+    mask = torch.zeros(N, T, dtype=torch.bool)
+    mask[1, 6:] = True
+    with torch.no_grad():
+        nograd = run(enc, x, kwargs={"src_key_padding_mask": mask})
+    grad = run(enc, x, kwargs={"src_key_padding_mask": mask})
+    assert nograd.complete and grad.complete
+    assert enc.use_nested_tensor
+    assert ops_of(nograd.total.cost) == ops_of(grad.total.cost)
+    assert nograd.total.macs == encoder_macs(2, T, d, ffn, N)

@@ -120,7 +120,7 @@ def profile(
         name = name or type(model).__name__
 
     with _exclusive(model), preserved(counted, copy_params=copy_params) as kept:
-        with capture(counted, has_rule, record_ops=record_ops) as recorder:
+        with _dense_transformer_inputs(counted), capture(counted, has_rule, record_ops=record_ops) as recorder:
             try:
                 counted(*args, **kw)
             except Exception as exc:
@@ -266,3 +266,19 @@ def _type_name(module: nn.Module) -> str:
 def _short_repr(obj: Any) -> str:
     text = repr(obj)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+@contextmanager
+def _dense_transformer_inputs(model: nn.Module):
+    """nn.TransformerEncoder turns a padded batch into a nested tensor in eval mode under no_grad
+    (with src_key_padding_mask); nested tensors have no shape to record. Count the dense
+    computation instead (every position, padded ones included, as the train-mode path does)."""
+    encoders = [(m, m.use_nested_tensor) for m in model.modules()
+                if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False)]
+    for m, _ in encoders:
+        m.use_nested_tensor = False
+    try:
+        yield
+    finally:
+        for m, flag in encoders:
+            m.use_nested_tensor = flag

@@ -307,3 +307,10 @@ def bce(op) -> Cost:
     return Cost.of(*recipe_terms({"cmps": 2, "mults": 1 + extra, "adds": 3, "transc": 2}, n, "BCE"),
                    Term("adds", "additions (mean)", "elements − 1", f"{n} − 1", n - 1),
                    Term("divs", "division (mean)", "1", "1", 1))
+
+
+@op_rule(*_packets("_nested_tensor_from_mask_left_aligned"))
+def mask_left_aligned(op) -> Cost:
+    """TransformerEncoder's check that a padding mask is left-aligned: one comparison per mask element."""
+    n = op.inputs[0].numel
+    return Cost.of(Term("cmps", "mask alignment check", "mask elements", f"{n}", n))
