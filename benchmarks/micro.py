@@ -113,8 +113,8 @@ def main(argv=None) -> int:
 
     us = lambda a, b, per: (res[a]["cpu_s"] - res[b]["cpu_s"]) / per * 1e6  # noqa: E731
     figures = {
-        "torch's own price of two empty hooks, per module call (µs)": us("chain empty hooks", "chain plain", n + 1),
-        "hooked module call, all in (µs)": us("chain hooked", "chain plain", n + 1),
+        "two empty per-module hooks (torch's price, incl. registering/removing them), per call (µs)": us("chain empty hooks", "chain plain", n + 1),
+        "torchcount capture, per module call, all in (global hook pair, Call, registration) (µs)": us("chain hooked", "chain plain", n + 1),
         "rule-less container call incl. 2 op-recording switches (µs)":
             (res["blocks hooked"]["cpu_s"] - res["blocks plain"]["cpu_s"]) / n * 1e6 - us("chain hooked", "chain plain", n + 1),
         "recorded op, over a plain op (µs)": us("adds hooked", "adds plain", n),
