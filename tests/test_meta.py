@@ -139,3 +139,24 @@ def test_meta_linear_never_allocates():
     report = _count(big, torch.empty(8, 4096, device="meta"))
     assert report.total.macs == 8 * 4096 * 4096
     assert report.total.params == 4096 * 4096 + 4096
+
+
+def test_llama_example_small_config_matches_its_closed_form():
+    """examples/llama70b_meta.py at a toy size: on meta, the 2-per-MAC total equals the closed
+    form 2·N_lin·T + 4·L·T²·d exactly, and the parameters equal their closed form (written out
+    here again for this size, independently of the example's own function)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "llama70b_meta.py"
+    spec = importlib.util.spec_from_file_location("llama70b_meta", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    cfg = dict(layers=2, d_model=64, heads=4, kv_heads=2, ffn=96, vocab=100, seq=16,
+               rope_theta=10000.0, eps=1e-5)
+    out = example.main(cfg, write=False)
+    L, d, kv, f, V, T = 2, 64, 2 * 16, 96, 100, 16
+    n_lin = L * (2 * d * d + 2 * d * kv + 3 * d * f) + d * V
+    assert out["params"] == n_lin + V * d + L * 2 * d + d
+    assert out["flops_2mac"] == 2 * n_lin * T + 4 * L * T * T * d
+    assert out["uncounted"] == []
