@@ -11,14 +11,12 @@ from __future__ import annotations
 import dataclasses
 import gc
 import sys
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.modules import module as _module_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _Tensor = torch.Tensor
@@ -341,85 +339,8 @@ class _Recorder:
 
         return pre, post
 
-    def global_hooks(self, info: dict):
-        """One pre/post pair registered once for all modules (``register_module_forward_*_hook``)
-        instead of two handles per module: ``info`` maps ``id(module)`` → (path, has a rule,
-        runs no ops of its own) for the model's modules; any other module is ignored.
-        Keyword arguments are described at the post hook (global pre-hooks do not receive them)."""
-        recorder = self
-        trace = self.trace
-        calls, roots, stack = trace.calls, trace.roots, self.stack
-        record_ops = self.record_ops
-        exc_info = sys.exc_info
-        grad_enabled = torch.is_grad_enabled
-        lookup = info.get
-        owner = threading.get_ident()
-        get_ident = threading.get_ident
-
-        def pre(module, args):
-            entry = lookup(id(module))
-            if entry is None or get_ident() != owner:
-                return None  # not the model's module, or another thread's forward
-            path, ruled, opless = entry
-            if stack:
-                parent = stack[-1]
-                covered = parent.covered or parent.ruled
-                siblings = parent.children
-            else:
-                parent, covered, siblings = None, False, roots
-            call = Call(module, path, len(calls), parent, _describe_args(args), {},
-                        module.training, grad_enabled(), None, covered, None, None, None, ruled)
-            calls.append(call)
-            siblings.append(call)
-            stack.append(call)
-            call._mode_before = on = recorder.mode_on
-            call._exc_before = exc_info()[1]
-            want = record_ops and not (covered or ruled or opless)
-            if want is not on:
-                recorder._set_mode(want)
-            return None
-
-        def post(module, args, *rest):
-            # (kwargs, output) normally; torch calls global always_call hooks with (output) only
-            # when the forward raised
-            if not stack or stack[-1].module is not module or get_ident() != owner:
-                return None  # not one of ours, or a hook added while the module was already running
-            kwargs, output = rest if len(rest) == 2 else ({}, rest[0])
-            call = stack.pop()
-            if kwargs:
-                call.kwargs = describe(kwargs)
-            exc = exc_info()[1]
-            if exc is not None and exc is not call._exc_before:
-                call.failed = exc
-                if recorder.failure is None:
-                    recorder.failure = call
-            else:
-                call.output = _describe_output(output, args, kwargs)
-            if call._mode_before is not recorder.mode_on:
-                recorder._set_mode(call._mode_before)
-            return None
-
-        return pre, post
-
     def _ruled(self, module: nn.Module) -> bool:
         return self.has_rule(module)
-
-
-def _has_global_hooks() -> bool:
-    """Global module hooks with keyword arguments and ``always_call`` (torch ≥ 2.1)."""
-    import inspect
-
-    try:
-        params = inspect.signature(_module_hooks.register_module_forward_hook).parameters
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return "with_kwargs" in params and "always_call" in params and hasattr(
-        _module_hooks, "register_module_forward_pre_hook")
-
-
-#: one hook pair for all modules (2 registrations per capture instead of 2 per module: the
-#: registration alone cost ~9 µs per module, 10 % of a MobileNetV2 forward)
-_GLOBAL_HOOKS = _has_global_hooks()
 
 
 @contextmanager
@@ -443,22 +364,14 @@ def capture(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if _GLOBAL_HOOKS:
-            info = {}
-            for path, module in model.named_modules():
-                if isinstance(module, torch.jit.ScriptModule):
-                    continue  # cannot take hooks; its ops go to the enclosing (eager) module
-                info[id(module)] = (path, bool(has_rule(module)), _runs_no_ops(module))
-            pre, post = recorder.global_hooks(info)
-            handles.append(_module_hooks.register_module_forward_pre_hook(pre))
-            handles.append(_module_hooks.register_module_forward_hook(post, with_kwargs=True, always_call=True))
-        else:
-            for path, module in model.named_modules():
-                if isinstance(module, torch.jit.ScriptModule):
-                    continue  # cannot take hooks; its ops go to the enclosing (eager) module
-                pre, post = recorder.hooks_for(path, module)
-                handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-                handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
+        # per-module hooks, never process-global ones: other models (and other threads'
+        # forwards) never see torchcount
+        for path, module in model.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):
+                continue  # cannot take hooks; its ops go to the enclosing (eager) module
+            pre, post = recorder.hooks_for(path, module)
+            handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
         yield recorder
     finally:
         for handle in handles:
