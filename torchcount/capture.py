@@ -348,10 +348,12 @@ def capture(
     model: nn.Module,
     has_rule: Callable[[nn.Module], bool],
     record_ops: bool = True,
+    modules: "list[tuple[str, nn.Module]] | None" = None,
 ) -> Iterator[_Recorder]:
     """Hook every module of ``model`` for one or more forward passes.
 
     Every hook is removed on exit, also when the forward raises or is interrupted.
+    ``modules`` is ``list(model.named_modules())`` when the caller already has it.
 
     The cyclic garbage collector is paused meanwhile (and restored on exit): a capture
     creates two hook closures per module and one ``Call`` per module call, which otherwise
@@ -366,7 +368,7 @@ def capture(
     try:
         # per-module hooks, never process-global ones: other models (and other threads'
         # forwards) never see torchcount
-        for path, module in model.named_modules():
+        for path, module in (modules if modules is not None else model.named_modules()):
             if isinstance(module, torch.jit.ScriptModule):
                 continue  # cannot take hooks; its ops go to the enclosing (eager) module
             pre, post = recorder.hooks_for(path, module)

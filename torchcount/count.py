@@ -203,13 +203,17 @@ def _inside_called(path: str, called_paths: set) -> bool:
     return any(".".join(parts[:i]) in called_paths for i in range(1, len(parts) + 1))
 
 
-def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None):
-    """Group priced calls by module into rows (first-call order) and compute totals."""
+def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None,
+              modules: "list[tuple[str, nn.Module]] | None" = None):
+    """Group priced calls by module into rows (first-call order) and compute totals.
+    ``modules`` is ``list(model.named_modules())`` when the caller already has it."""
+    if modules is None:
+        modules = list(model.named_modules())
     from .report import Report, Row, Total, Uncounted
 
     priced = price_trace(trace)
     chains = sequential_chains(priced)
-    paths = {id(m): p for p, m in model.named_modules()}
+    paths = {id(m): p for p, m in modules}
     param_counts = _subtree_param_counts(model)
     groups: dict[int, list[CallCost]] = {}
     for p in priced:
@@ -281,7 +285,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         r.index = i
     notes = []
     called_paths = {r.path for r in rows}
-    idle = [p for p, m in model.named_modules() if p and any(True for _ in m.parameters(recurse=False))
+    idle = [p for p, m in modules if p and any(v is not None for v in m._parameters.values())
             and not _inside_called(p, called_paths)]
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"

@@ -119,13 +119,16 @@ def profile(
                      "counted as one row from the aten ops it ran")
         name = name or type(model).__name__
 
-    with _exclusive(model), preserved(counted, copy_params=copy_params) as kept:
-        with _dense_transformer_inputs(counted), capture(counted, has_rule, record_ops=record_ops) as recorder:
+    named = list(counted.named_modules())  # one walk of the module tree for every stage below
+    with _exclusive(model, named if counted is model else None), \
+            preserved(counted, copy_params=copy_params, modules=named) as kept:
+        with _dense_transformer_inputs(counted, named), \
+                capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
             try:
                 counted(*args, **kw)
             except Exception as exc:
                 raise _forward_error(exc, recorder, counted) from exc
-        report = summarize(counted, recorder.trace, conv, name)
+        report = summarize(counted, recorder.trace, conv, name, modules=named)
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
@@ -157,10 +160,10 @@ _ACTIVE_LOCK = threading.Lock()
 
 
 @contextmanager
-def _exclusive(model: nn.Module):
+def _exclusive(model: nn.Module, modules: "list | None" = None):
     """One profile at a time of any given module: two captures hooking the same modules
     (the same model twice, or two models sharing a submodule) would record each other's calls."""
-    mine = {id(m): path for path, m in model.named_modules()}
+    mine = {id(m): path for path, m in (modules if modules is not None else model.named_modules())}
     with _ACTIVE_LOCK:
         clash = next((path for key, path in mine.items() if key in _ACTIVE), None)
         if clash is not None:
@@ -269,11 +272,11 @@ def _short_repr(obj: Any) -> str:
 
 
 @contextmanager
-def _dense_transformer_inputs(model: nn.Module):
+def _dense_transformer_inputs(model: nn.Module, modules: "list | None" = None):
     """nn.TransformerEncoder turns a padded batch into a nested tensor in eval mode under no_grad
     (with src_key_padding_mask); nested tensors have no shape to record. Count the dense
     computation instead (every position, padded ones included, as the train-mode path does)."""
-    encoders = [(m, m.use_nested_tensor) for m in model.modules()
+    encoders = [(m, m.use_nested_tensor) for _, m in (modules if modules is not None else model.named_modules())
                 if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False)]
     for m, _ in encoders:
         m.use_nested_tensor = False

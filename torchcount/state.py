@@ -40,10 +40,13 @@ class Preserved:
 
 
 @contextmanager
-def preserved(model: nn.Module, copy_params: bool = False) -> Iterator[Preserved]:
+def preserved(model: nn.Module, copy_params: bool = False,
+              modules: "list[tuple[str, nn.Module]] | None" = None) -> Iterator[Preserved]:
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
-    training = [(m, m.training) for m in model.modules()]
+    # one walk of the module tree, shared with the caller when it has one already
+    all_modules = [m for _, m in modules] if modules is not None else list(model.modules())
+    training = [(m, m.training) for m in all_modules]
     params = list(model.named_parameters(remove_duplicate=True))
     lazy = {id(p) for _, p in params if is_lazy(p)}
     state.lazy = [name for name, p in params if id(p) in lazy]
@@ -53,8 +56,8 @@ def preserved(model: nn.Module, copy_params: bool = False) -> Iterator[Preserved
     if copy_params:
         saved_params = {id(p): p.detach().clone() for _, p, _ in versions if p.device.type != "meta"}
     buffers = []
-    for owner in model.modules():
-        for name, b in owner.named_buffers(recurse=False):
+    for owner in all_modules:
+        for name, b in owner._buffers.items():  # direct dict access: named_buffers() is a slow generator
             if b is not None and not is_lazy(b):
                 buffers.append((owner, name, b, b.detach().clone()))
     completed = False
