@@ -676,11 +676,7 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
 
     if sort is None and top is None:
         return report, depth
-    pairs = list(visible_rows(report.layers, depth))
-    root = report.root
-    if (root is not None and all(root is not r for r in report.layers)
-            and (not root.self_cost.is_zero() or root.self_params)):
-        pairs.append((root, True))  # work in the top-level forward (e.g. residual adds), as in the CSV
+    pairs = list(visible_rows(report.layers, depth))  # the root's own work is a row of report.layers
     total_rows = len(pairs)
     pairs = sorted(pairs, key=_sort_value(sort or "ops", report, conv))
     if top is not None:

@@ -283,6 +283,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     layers = [r for r in rows if r.module is not model] or rows
     for i, r in enumerate(layers, start=1):
         r.index = i
+    if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_params):
+        # work the root does itself (a top-level residual add, a class token) needs a row of its
+        # own, or the table's rows would not add up to the total
+        root.index = 0
+        layers.insert(0, root)
     notes = []
     called_paths = {r.path for r in rows}
     idle = [p for p, m in modules if p and any(v is not None for v in m._parameters.values())

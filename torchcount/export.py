@@ -162,11 +162,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     from .report import visible_rows
 
     conv = get_convention(convention or report.convention)
-    shown = list(visible_rows(report.layers, depth))
-    root = report.root
-    if (root is not None and all(root is not r for r in report.layers)
-            and (not root.self_cost.is_zero() or root.self_params)):
-        shown.insert(0, (root, True))
+    shown = list(visible_rows(report.layers, depth))  # the root's own work is a row of report.layers
     extra_keys: list[str] = []
     nested: set[str] = set()  # measurement details (dicts, raw samples) stay in the JSON only
     for row, _ in shown:
@@ -180,7 +176,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     for row, own in shown:
         cost = row.self_cost if own else row.cost
         rec = {
-            "index": row.index if row is not root else 0,
+            "index": row.index,
             "path": row.path,
             "type": row.type,
             "depth": row.depth,

@@ -143,7 +143,7 @@ class Report:
         every column adds up to the totals row. ``columns`` may add ``"activation"`` or any
         key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
-        rows = visible_rows(self.layers, depth)
+        rows = visible_rows(self.layers if depth != 0 or self.root is None else [self.root], depth)
         total_ops = conv.ops(self.total.cost)
         cols = list(COLUMN_PRESETS.get(columns, [columns]) if isinstance(columns, str) else columns) \
             if columns is not None else DEFAULT_COLUMNS
