@@ -1,0 +1,43 @@
+"""The table's rows add up to the total, also when the root module does work itself."""
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.report import visible_rows
+
+
+class ResidualTop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.ones(4))  # a parameter of the root itself
+
+    def forward(self, x):
+        return self.fc(x) + x * self.scale  # one multiplication and one addition per element, in the root
+
+
+def test_root_self_work_has_a_row_and_rows_add_up():
+    report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
+    # by hand, batch 2: linear 2·4·4 = 32 MACs (64 FLOPs) + 2·4 = 8 bias adds;
+    # root: 8 multiplications + 8 additions
+    assert report.total.flops == 64 + 8 + 8 + 8
+    root = report.layers[0]
+    assert root.path == "" and root.self_cost.mults == 8 and root.self_cost.adds == 8
+    shown = visible_rows(report.layers, None)
+    ops = sum((r.self_cost if own else r.cost).adds + (r.self_cost if own else r.cost).mults
+              + 2 * (r.self_cost if own else r.cost).macs for r, own in shown)
+    assert ops == report.total.flops
+    params = sum(r.self_params if own else r.params for r, own in shown)
+    assert params == 4 * 4 + 4 + 4 == report.total.params
+
+
+def test_depth_zero_shows_the_root_with_everything():
+    report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
+    table = report.table(depth=0, columns=["module", "ops"])
+    root_line = next(line for line in table.splitlines() if line.startswith("(root)"))
+    assert root_line.split()[-1] == f"{64 + 8 + 8 + 8:,}"
+
+
+def test_pure_container_root_has_no_row():
+    report = torchcount.profile(nn.Sequential(nn.Linear(3, 2), nn.ReLU()), torch.randn(1, 3))
+    assert [r.path for r in report.layers] == ["0", "1"]
