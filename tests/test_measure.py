@@ -360,3 +360,12 @@ def test_device_of_a_parameterless_model_comes_from_its_inputs():
     # a keyword input on the meta device makes the parameterless model a meta model: refused
     with pytest.raises(ValueError, match="meta"):
         resolve_device(nn.ReLU(), None, ((), {"x": torch.zeros(1, device="meta")}))
+
+
+def test_measure_a_torchscript_model():
+    """ScriptModules cannot take hooks: measuring one times it as one row instead of crashing."""
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(8, 8), nn.ReLU()))
+    report = torchcount.profile(scripted, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    (row,) = report.layers
+    assert row.extra["time_ms"] > 0
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in scripted.modules())

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..conventions import Convention, get_convention
 from ..cost import OP_CATEGORIES
+from .receptive_field import _units  # the rows that act on the data themselves
 
 METRICS = ("params", "macs", "ops", "steps", "time_ms")
 #: keys the measure / coverage stages may use for the same quantity, in order of preference
@@ -349,14 +350,6 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
     return result
 
 
-def _units(report) -> list:
-    rows = [r for r in report.layers if r.status != "covered"]
-    out = []
-    for r in rows:
-        has_child = any(o.path.startswith(r.path + ".") for o in rows) if r.path else len(rows) > 1
-        if r.status == "rule" or not has_child:
-            out.append(r)
-    return out
 
 
 def _model_steps(report) -> float | None:

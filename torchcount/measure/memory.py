@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from .hooks import per_module_hooks
+
 MiB = 1024 * 1024
 
 
@@ -107,7 +109,6 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
     filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
     results: dict[str, dict] = {}
     tracker = cuda_tracker(device) if device.type == "cuda" else None
-    handles = []
 
     def hooks_for(path):
         def pre(module, args):
@@ -125,15 +126,8 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
 
         return pre, post
 
-    try:
-        for path, module in model.named_modules():
-            pre, post = hooks_for(path)
-            handles.append(module.register_forward_pre_hook(pre))
-            handles.append(module.register_forward_hook(post, with_kwargs=True))
+    with per_module_hooks(model, hooks_for, with_kwargs=True):
         yield results
-    finally:
-        for h in handles:
-            h.remove()
 
 
 # ---- CPU: the process's peak resident set size ------------------------------------------------

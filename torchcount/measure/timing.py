@@ -21,6 +21,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from .hooks import per_module_hooks
+
 
 class CpuClock:
     """Host timestamps in integer nanoseconds."""
@@ -108,16 +110,8 @@ class TimingHooks:
 def timing_hooks(model: nn.Module, clock) -> Iterator[TimingHooks]:
     """Hook every module for timing; every hook is removed on exit, also on error."""
     hooks = TimingHooks(clock)
-    handles = []
-    try:
-        for path, module in model.named_modules():
-            pre, post = hooks.hooks_for(path)
-            handles.append(module.register_forward_pre_hook(pre))
-            handles.append(module.register_forward_hook(post, always_call=True))
+    with per_module_hooks(model, hooks.hooks_for):
         yield hooks
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @dataclass
