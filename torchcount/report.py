@@ -255,8 +255,10 @@ class Report:
             for term in row.terms:
                 if term.category in OP_CATEGORIES:
                     w = conv.weights.get(term.category, 0)
+                    # a bare count needs no "= 32256 = 32,256" step
+                    substituted = "" if term.substituted == str(term.value) else f"{term.substituted} = "
                     lines.append(f"  {term.what} [{term.category}, weight {w}] = {term.formula} = "
-                                 f"{term.substituted} = {term.value:,}")
+                                 f"{substituted}{term.value:,}")
                     if w:
                         weighted.append((w, term.value))
             first_ops = sum(w * v for w, v in weighted)
