@@ -9,6 +9,17 @@ import torch
 import torchcount
 
 
+class Fn(torch.nn.Module):
+    """A module with no rule that runs ``fn`` itself: its ops are priced by op rules."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
 def run(model, *inputs, convention="flops", **kwargs) -> torchcount.Report:
     """Profile ``model`` on ``inputs`` with warnings about uncounted ops silenced."""
     with warnings.catch_warnings():

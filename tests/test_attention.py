@@ -9,20 +9,11 @@ from torch import nn
 
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import run
+from conftest import Fn, run
 
 
 def ops_of(cost) -> dict:
     return {c: getattr(cost, c) for c in OP_CATEGORIES}
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 # ---- SDPA -----------------------------------------------------------------------------

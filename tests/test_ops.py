@@ -13,18 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import run
-
-
-class Fn(nn.Module):
-    """A module with no rule that runs ``fn`` itself: its ops are priced by op rules."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
+from conftest import Fn, run
 
 
 def cost_of(fn, *xs):
