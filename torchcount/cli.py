@@ -412,32 +412,20 @@ def build(spec: Spec, device: str, dtype=None):
 
 
 def _float_to(value, dtype):
+    """Floating-point tensors anywhere in a nested structure, cast to ``dtype``."""
     import torch
+    from torch.utils._pytree import tree_map_only
 
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() else value
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_float_to(v, dtype) for v in value)
-    if isinstance(value, list):
-        return [_float_to(v, dtype) for v in value]
-    if isinstance(value, dict):
-        return {k: _float_to(v, dtype) for k, v in value.items()}
-    return value
+    return tree_map_only(torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t, value)
 
 
 def _to(value, device: str):
+    """Modules and tensors anywhere in a nested structure (a module, or a (module, inputs) pair), moved."""
     import torch
     from torch import nn
+    from torch.utils._pytree import tree_map_only
 
-    if isinstance(value, (nn.Module, torch.Tensor)):
-        return value.to(device)
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_to(v, device) for v in value)
-    if isinstance(value, list):
-        return [_to(v, device) for v in value]
-    if isinstance(value, dict):
-        return {k: _to(v, device) for k, v in value.items()}
-    return value
+    return tree_map_only((nn.Module, torch.Tensor), lambda v: v.to(device), value)
 
 
 def _call_text(args: tuple, kwargs: dict) -> str:

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
@@ -59,15 +60,8 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 
 
 def _move(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value if value.device == device else value.to(device)
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_move(v, device) for v in value)
-    if isinstance(value, list):
-        return [_move(v, device) for v in value]
-    if isinstance(value, dict):
-        return {k: _move(v, device) for k, v in value.items()}
-    return value
+    """Tensors anywhere in a nested structure, moved to ``device``."""
+    return tree_map_only(torch.Tensor, lambda t: t if t.device == device else t.to(device), value)
 
 
 def _first_float_dtype(*things) -> torch.dtype | None:
