@@ -20,8 +20,9 @@ def snapshot(model: nn.Module) -> dict:
     return {
         "hooks": {name: (dict(m._forward_hooks), dict(m._forward_pre_hooks),
                          dict(m._forward_hooks_with_kwargs), dict(m._forward_hooks_always_called),
-                         dict(m._backward_hooks))
+                         dict(m._backward_hooks), m.__dict__.get("forward"))
                   for name, m in model.named_modules()},
+        "attributes": {name: sorted(m.__dict__) for name, m in model.named_modules()},
         "training": {name: m.training for name, m in model.named_modules()},
         "requires_grad": {name: p.requires_grad for name, p in model.named_parameters()},
         "params": {name: (p.dtype, tuple(p.shape), _bits(p)) for name, p in model.named_parameters()},
@@ -225,3 +226,33 @@ def test_in_place_parameter_write_then_failure_is_noted_on_the_error():
     with pytest.raises(ForwardError) as info:
         torchcount.profile(ClampThenFail(), torch.randn(2, 3))
     assert any("lin.weight" in note for note in getattr(info.value, "__notes__", []))
+
+
+def test_recording_wrappers_are_removed_and_a_patched_forward_is_kept():
+    """Calls are recorded by a wrapper of each module's forward, set in the module's own
+    __dict__: afterwards no module has one, and a forward the user had patched onto an
+    instance is the same object again (and was the one that ran)."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    patched_calls = []
+
+    def patched(x, _orig=model[1].forward):
+        patched_calls.append(tuple(x.shape))
+        return _orig(x)
+    model[1].forward = patched
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(5, 3))
+    assert snapshot(model) == before
+    assert model[1].__dict__["forward"] is patched and "forward" not in model[0].__dict__
+    assert patched_calls == [(5, 4)]
+    assert report.row("1").calls == 1
+
+
+def test_user_hooks_still_run_and_a_pre_hook_changes_what_is_recorded():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    seen = []
+    model[1].register_forward_pre_hook(lambda m, args: (args[0][:2],))  # keeps 2 of 5 rows
+    model[1].register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
+    report = torchcount.profile(model, torch.randn(5, 3))
+    assert seen == [(2, 2)]
+    assert report.row("1").input_shapes == [(2, 4)]
+    assert report.row("1").macs == 2 * 4 * 2  # the rows the layer really received

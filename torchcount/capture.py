@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
@@ -44,6 +43,7 @@ class TensorMeta(NamedTuple):
 
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
+_NOTHING = object()  # "the module had no forward of its own in its __dict__"
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -142,7 +142,7 @@ class Call:
     """
 
     __slots__ = ("module", "path", "index", "parent", "args", "kwargs", "training", "grad_enabled",
-                 "output", "covered", "children", "ops", "failed", "ruled", "_mode_before", "_exc_before")
+                 "output", "covered", "children", "ops", "failed", "ruled")
 
     def __init__(self, module: nn.Module, path: str, index: int, parent: "Call | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
@@ -165,8 +165,6 @@ class Call:
         self.failed = failed
         #: the module has a rule of its own (cached per module when the hooks are registered)
         self.ruled = ruled
-        self._mode_before = False
-        self._exc_before = None
 
     def __repr__(self) -> str:
         return (f"Call({self.path or '(root)'!r}, {type(self.module).__name__}, index={self.index}, "
@@ -260,11 +258,11 @@ def _runs_no_ops(module: nn.Module) -> bool:
 
 
 class _Recorder:
-    """The hook pair shared by every module of one capture.
+    """The state shared by every module's recording wrapper in one capture.
 
     What happens per module call, in the forward: build one :class:`Call` (shapes and
     dtypes only), push/pop it, and switch op recording on or off only when it changes.
-    Whether a module has a rule is looked up once per module, when its hooks are made.
+    Whether a module has a rule is looked up once per module, when its wrapper is made.
     """
 
     def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool):
@@ -285,24 +283,16 @@ class _Recorder:
             self.mode.__exit__(None, None, None)
         self.mode_on = on
 
-    def hooks_for(self, path: str, module: nn.Module | None = None):
+    def recording_forward(self, path: str, module: nn.Module, forward: Callable) -> Callable:
+        """``forward`` (the module's bound forward) wrapped so that each call is recorded."""
         recorder = self
-        trace = self.trace
-        calls, roots, stack = trace.calls, trace.roots, self.stack
+        calls, roots, stack = self.trace.calls, self.trace.roots, self.stack
         record_ops = self.record_ops
-        exc_info = sys.exc_info
         grad_enabled = torch.is_grad_enabled
-        if module is not None:
-            ruled = bool(self.has_rule(module))
-            opless = _runs_no_ops(module)
-        else:  # resolved at the first call
-            ruled = opless = None
+        ruled = bool(self.has_rule(module))
+        wants_ops = record_ops and not ruled and not _runs_no_ops(module)
 
-        def pre(module, args, kwargs):
-            nonlocal ruled, opless
-            if ruled is None:
-                ruled = bool(recorder.has_rule(module))
-                opless = _runs_no_ops(module)
+        def recorded_forward(*args, **kwargs):
             if stack:
                 parent = stack[-1]
                 covered = parent.covered or parent.ruled
@@ -315,32 +305,26 @@ class _Recorder:
             calls.append(call)
             siblings.append(call)
             stack.append(call)
-            call._mode_before = on = recorder.mode_on
-            call._exc_before = exc_info()[1]
-            want = record_ops and not (covered or ruled or opless)
-            if want is not on:
+            mode_before = recorder.mode_on
+            want = wants_ops and not covered
+            if want is not mode_before:
                 recorder._set_mode(want)
-            return None
-
-        def post(module, args, kwargs, output):
-            if not stack or stack[-1].module is not module:
-                return None  # a hook added while the module was already running
-            call = stack.pop()
-            exc = exc_info()[1]
-            if exc is not None and exc is not call._exc_before:
+            try:
+                output = forward(*args, **kwargs)
+            except BaseException as exc:
                 call.failed = exc
-                if recorder.failure is None:
+                if recorder.failure is None:  # the innermost module sees the exception first
                     recorder.failure = call
-            else:
-                call.output = _describe_output(output, args, kwargs)
-            if call._mode_before is not recorder.mode_on:
-                recorder._set_mode(call._mode_before)
-            return None
+                raise
+            finally:
+                stack.pop()
+                if recorder.mode_on is not mode_before:
+                    recorder._set_mode(mode_before)
+            call.output = _describe_output(output, args, kwargs)
+            return output
 
-        return pre, post
-
-    def _ruled(self, module: nn.Module) -> bool:
-        return self.has_rule(module)
+        recorded_forward.__wrapped__ = forward  # inspect.signature(module.forward) still works
+        return recorded_forward
 
 
 @contextmanager
@@ -362,22 +346,23 @@ def capture(
     counting as usual, so a forward's memory is unaffected.
     """
     recorder = _Recorder(has_rule, record_ops)
-    handles = []
+    wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # per-module hooks, never process-global ones: other models (and other threads'
-        # forwards) never see torchcount
         for path, module in (modules if modules is not None else model.named_modules()):
             if isinstance(module, torch.jit.ScriptModule):
-                continue  # cannot take hooks; its ops go to the enclosing (eager) module
-            pre, post = recorder.hooks_for(path, module)
-            handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-            handles.append(module.register_forward_hook(post, with_kwargs=True, always_call=True))
+                continue  # cannot be wrapped; its ops go to the enclosing (eager) module
+            own = module.__dict__
+            wrapped.append((module, own.get("forward", _NOTHING)))
+            own["forward"] = recorder.recording_forward(path, module, module.forward)
         yield recorder
     finally:
-        for handle in handles:
-            handle.remove()
+        for module, before in reversed(wrapped):
+            if before is _NOTHING:
+                module.__dict__.pop("forward", None)
+            else:
+                module.__dict__["forward"] = before
         if recorder.mode_on:
             recorder._set_mode(False)
         recorder.stack.clear()

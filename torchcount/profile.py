@@ -122,7 +122,7 @@ def profile(
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
     with _exclusive(model, named if counted is model else None), \
             preserved(counted, copy_params=copy_params, modules=named) as kept:
-        with _dense_transformer_inputs(counted, named), \
+        with _transformer_layers_unfused(counted, named), \
                 capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
             try:
                 counted(*args, **kw)
@@ -272,16 +272,34 @@ def _short_repr(obj: Any) -> str:
 
 
 @contextmanager
-def _dense_transformer_inputs(model: nn.Module, modules: "list | None" = None):
-    """nn.TransformerEncoder turns a padded batch into a nested tensor in eval mode under no_grad
-    (with src_key_padding_mask); nested tensors have no shape to record. Count the dense
-    computation instead (every position, padded ones included, as the train-mode path does)."""
-    encoders = [(m, m.use_nested_tensor) for _, m in (modules if modules is not None else model.named_modules())
-                if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False)]
-    for m, _ in encoders:
+def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None):
+    """Run nn.TransformerEncoder(Layer) the unfused way while counting, so that the table has a
+    row for every submodule (self_attn, linear1, norm1, …) and matches the rows the
+    measurement pass times (it hooks modules, which also turns the fused path off).
+
+    - nn.TransformerEncoder turns a padded batch into a nested tensor in eval mode under
+      no_grad (with src_key_padding_mask); nested tensors have no shape to record, so the
+      dense computation is counted (every position, padded ones included, as in training).
+    - nn.TransformerEncoderLayer takes its fused fast path (one aten op for the whole layer)
+      unless a forward hook is attached to it: a no-op hook is, meanwhile. The fused op has
+      an op rule too, and gives the same counts (tests/test_attention.py).
+    """
+    encoders, handles = [], []
+    for _, m in (modules if modules is not None else model.named_modules()):
+        if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False):
+            encoders.append(m)
+        elif isinstance(m, nn.TransformerEncoderLayer):
+            handles.append(m.register_forward_hook(_no_op_hook))
+    for m in encoders:
         m.use_nested_tensor = False
     try:
         yield
     finally:
-        for m, flag in encoders:
-            m.use_nested_tensor = flag
+        for m in encoders:
+            m.use_nested_tensor = True
+        for handle in handles:
+            handle.remove()
+
+
+def _no_op_hook(module, args, output):
+    return None
