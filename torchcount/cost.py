@@ -6,7 +6,7 @@ rule ever computes "FLOPs" directly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 #: Arithmetic categories, in display order.
 #: ``macs``    multiply-accumulates of contractions (conv, linear, matmul, attention products);
@@ -35,29 +35,35 @@ CATEGORY_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class Term:
-    """One line of a worked solution: ``what = formula = substituted = value``.
+_TERM_CATEGORIES = frozenset(CATEGORIES) | {"params", "shape"}
+_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 
-    ``category`` is a field of :class:`Cost`, or ``"params"`` / ``"shape"`` for lines
-    that explain the layer without being an operation count.
-    """
 
+class _TermFields(NamedTuple):
     category: str
     what: str
     formula: str
     substituted: str
     value: int
 
-    def __post_init__(self):
-        if self.category not in CATEGORIES and self.category not in ("params", "shape"):
-            raise ValueError(f"unknown cost category {self.category!r}; expected one of {CATEGORIES}")
+
+class Term(_TermFields):
+    """One line of a worked solution: ``what = formula = substituted = value``.
+
+    ``category`` is a field of :class:`Cost`, or ``"params"`` / ``"shape"`` for lines
+    that explain the layer without being an operation count. Immutable (a named tuple:
+    rules build several per call, so construction must be cheap).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, category: str, what: str, formula: str, substituted: str, value: int) -> "Term":
+        if category not in _TERM_CATEGORIES:
+            raise ValueError(f"unknown cost category {category!r}; expected one of {CATEGORIES}")
+        return tuple.__new__(cls, (category, what, formula, substituted, value))
 
 
-@dataclass(frozen=True)
-class Cost:
-    """Operation counts by category and bytes moved, for one call or a sum of calls."""
-
+class _CostFields(NamedTuple):
     macs: int = 0
     mults: int = 0
     adds: int = 0
@@ -68,62 +74,91 @@ class Cost:
     bytes_read: int = 0
     bytes_written: int = 0
     #: The worked-solution lines that produced these numbers (kept for one call; dropped by sums).
-    terms: tuple[Term, ...] = field(default=(), compare=False, repr=False)
+    terms: tuple = ()
+
+
+class Cost(_CostFields):
+    """Operation counts by category and bytes moved, for one call or a sum of calls.
+
+    Immutable. A named tuple underneath (built once per priced call and per sum, so
+    construction must be cheap), but used as a value: ``+``, ``-`` and ``*`` are arithmetic
+    field by field (not tuple concatenation), and equality and hashing ignore ``terms``.
+    """
+
+    __slots__ = ()
 
     @classmethod
     def of(cls, *terms: Term | None, bytes_read: int = 0, bytes_written: int = 0) -> "Cost":
         """Build a cost from worked-solution terms; ``None`` terms are skipped."""
-        totals = dict.fromkeys(CATEGORIES, 0)
+        totals = [0] * len(CATEGORIES)
         kept = []
+        index = _INDEX
         for term in terms:
             if term is None:
                 continue
             kept.append(term)
-            if term.category in totals:
-                totals[term.category] += int(term.value)
-        totals["bytes_read"] += int(bytes_read)
-        totals["bytes_written"] += int(bytes_written)
-        return cls(**totals, terms=tuple(kept))
+            i = index.get(term[0])
+            if i is not None:
+                totals[i] += int(term[4])
+        totals[7] += int(bytes_read)
+        totals[8] += int(bytes_written)
+        return tuple.__new__(cls, (*totals, tuple(kept)))
 
     def __add__(self, other: "Cost") -> "Cost":
         if not isinstance(other, Cost):
             return NotImplemented
         # positional, field by field: summing costs is the inner loop of counting a large model
-        return Cost(self.macs + other.macs, self.mults + other.mults, self.adds + other.adds,
-                    self.divs + other.divs, self.cmps + other.cmps, self.assigns + other.assigns,
-                    self.transc + other.transc, self.bytes_read + other.bytes_read,
-                    self.bytes_written + other.bytes_written)
+        return tuple.__new__(Cost, (self[0] + other[0], self[1] + other[1], self[2] + other[2],
+                                    self[3] + other[3], self[4] + other[4], self[5] + other[5],
+                                    self[6] + other[6], self[7] + other[7], self[8] + other[8], ()))
 
     __radd__ = __add__
 
     def __mul__(self, n: int) -> "Cost":
-        return Cost(**{c: getattr(self, c) * n for c in CATEGORIES})
+        if not isinstance(n, int) or isinstance(n, bool):
+            return NotImplemented
+        return tuple.__new__(Cost, (*(v * n for v in self[:9]), ()))
 
     __rmul__ = __mul__
 
     def __sub__(self, other: "Cost") -> "Cost":
-        return Cost(**{c: getattr(self, c) - getattr(other, c) for c in CATEGORIES})
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return tuple.__new__(Cost, (*(a - b for a, b in zip(self[:9], other[:9])), ()))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return self[:9] == other[:9]
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return self[:9] != other[:9]
+
+    def __hash__(self) -> int:
+        return hash(self[:9])
+
+    def __repr__(self) -> str:
+        return "Cost(" + ", ".join(f"{c}={v}" for c, v in zip(CATEGORIES, self[:9])) + ")"
 
     @property
     def ops(self) -> int:
         """Every scalar operation counted once (a MAC as one)."""
-        return sum(getattr(self, c) for c in OP_CATEGORIES)
+        return sum(self[:7])
 
     @property
     def bytes(self) -> int:
         return self.bytes_read + self.bytes_written
 
     def is_zero(self) -> bool:
-        return not (self.macs or self.mults or self.adds or self.divs or self.cmps or self.assigns
-                    or self.transc)
+        return not any(self[:7])
 
     def with_bytes(self, bytes_read: int, bytes_written: int) -> "Cost":
-        # direct construction: dataclasses.replace costs ~5 µs, once per priced call
-        return Cost(self.macs, self.mults, self.adds, self.divs, self.cmps, self.assigns, self.transc,
-                    int(bytes_read), int(bytes_written), self.terms)
+        return tuple.__new__(Cost, (*self[:7], int(bytes_read), int(bytes_written), self[9]))
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "terms"}
+        return dict(zip(CATEGORIES, self[:9]))
 
 
 ZERO = Cost()

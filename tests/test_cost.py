@@ -1,0 +1,48 @@
+"""Cost and Term are cheap immutable tuples underneath; they must still behave as values:
+arithmetic field by field (never tuple concatenation or repetition), equality and hashing
+without the worked terms, and a clear error for an unknown category."""
+import copy
+import pickle
+
+import pytest
+
+from torchcount.cost import CATEGORIES, Cost, Term
+
+
+def test_arithmetic_is_field_by_field():
+    a = Cost(macs=3, adds=2, bytes_read=8)
+    b = Cost(macs=1, transc=5, bytes_written=4)
+    assert a + b == Cost(macs=4, adds=2, transc=5, bytes_read=8, bytes_written=4)
+    assert a - b == Cost(macs=2, adds=2, transc=-5, bytes_read=8, bytes_written=-4)
+    assert 3 * a == a * 3 == Cost(macs=9, adds=6, bytes_read=24)
+    assert sum([a, b, a], Cost()) == Cost(macs=7, adds=4, transc=5, bytes_read=16, bytes_written=4)
+    with pytest.raises(TypeError):
+        a + (1, 2)  # not a tuple concatenation
+    with pytest.raises(TypeError):
+        a * 1.5
+
+
+def test_terms_are_kept_by_of_dropped_by_sums_and_ignored_by_equality():
+    t1 = Term("macs", "multiply-accumulates", "N·k", "2×3", 6)
+    t2 = Term("params", "parameters", "k", "3", 3)  # explains, counts nothing
+    t3 = Term("adds", "bias additions", "N", "2", 2)
+    c = Cost.of(t1, None, t2, t3, bytes_read=10)
+    assert (c.macs, c.adds, c.bytes_read, c.ops) == (6, 2, 10, 8)
+    assert c.terms == (t1, t2, t3)
+    assert c == Cost(macs=6, adds=2, bytes_read=10) and hash(c) == hash(Cost(macs=6, adds=2, bytes_read=10))
+    assert (c + Cost()).terms == ()
+    assert c.with_bytes(1, 2).terms == c.terms and c.with_bytes(1, 2).bytes == 3
+    assert c.as_dict() == {**dict.fromkeys(CATEGORIES, 0), "macs": 6, "adds": 2, "bytes_read": 10}
+
+
+def test_immutable_and_picklable():
+    c = Cost.of(Term("cmps", "comparisons", "n", "4", 4))
+    with pytest.raises(AttributeError):
+        c.macs = 1
+    assert pickle.loads(pickle.dumps(c)).terms == c.terms
+    assert copy.deepcopy(c) == c and not c.is_zero() and Cost().is_zero()
+
+
+def test_unknown_category_is_refused():
+    with pytest.raises(ValueError, match="unknown cost category 'flops'"):
+        Term("flops", "x", "n", "1", 1)
