@@ -256,3 +256,29 @@ def test_user_hooks_still_run_and_a_pre_hook_changes_what_is_recorded():
     assert seen == [(2, 2)]
     assert report.row("1").input_shapes == [(2, 4)]
     assert report.row("1").macs == 2 * 4 * 2  # the rows the layer really received
+
+
+def test_buffers_of_every_dtype_are_restored_also_when_written_through_data():
+    """`.data` writes do not bump the version counter, so buffers are restored without
+    asking whether they changed; buffers of several dtypes are kept in one copy each."""
+    class Writes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("h16", torch.tensor([1.5, -0.0, float("nan")], dtype=torch.float16))
+            self.register_buffer("mask", torch.tensor([True, False]))
+            self.register_buffer("count", torch.tensor(7))
+            self.register_buffer("strided", torch.arange(12.0).reshape(3, 4).t())  # not contiguous
+            self.lin = nn.Linear(2, 2)
+
+        def forward(self, x):
+            self.h16.data.mul_(2)
+            self.mask.data.logical_not_()
+            self.count.data.add_(1)
+            self.strided.data.zero_()
+            return self.lin(x)
+
+    model = Writes()
+    before = snapshot(model)
+    torchcount.profile(model, torch.randn(3, 2))
+    assert snapshot(model) == before
+    assert not model.strided.is_contiguous() and model.strided[1, 0].item() == 1.0

@@ -142,7 +142,7 @@ class Call:
     """
 
     __slots__ = ("module", "path", "index", "parent", "args", "kwargs", "training", "grad_enabled",
-                 "output", "covered", "children", "ops", "failed", "ruled")
+                 "output", "covered", "children", "ops", "failed", "ruled", "_inputs", "_outputs")
 
     def __init__(self, module: nn.Module, path: str, index: int, parent: "Call | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
@@ -165,6 +165,7 @@ class Call:
         self.failed = failed
         #: the module has a rule of its own (cached per module when the hooks are registered)
         self.ruled = ruled
+        self._inputs = self._outputs = None  # computed on first use, after the forward
 
     def __repr__(self) -> str:
         return (f"Call({self.path or '(root)'!r}, {type(self.module).__name__}, index={self.index}, "
@@ -176,16 +177,26 @@ class Call:
 
     @property
     def inputs(self) -> list[TensorMeta]:
-        return tensors_in(self.args) + tensors_in(self.kwargs)
+        """Every tensor of the arguments, in order (a new list each time; computed once)."""
+        found = self._inputs
+        if found is None:
+            found = self._inputs = tensors_in(self.args) + tensors_in(self.kwargs) \
+                if self.kwargs or not all(type(a) is TensorMeta for a in self.args) else list(self.args)
+        return list(found)
 
     @property
     def outputs(self) -> list[TensorMeta]:
-        return tensors_in(self.output)
+        """Every tensor of the output, in order (a new list each time; computed once)."""
+        found = self._outputs
+        if found is None:
+            out = self.output
+            found = self._outputs = [out] if type(out) is TensorMeta else tensors_in(out)
+        return list(found)
 
     @property
     def input(self) -> TensorMeta:
         """The first tensor argument (what most rules need)."""
-        found = self.inputs
+        found = self._inputs if self._inputs is not None else self.inputs
         if not found:
             raise ValueError(f"module '{self.path}' ({type(self.module).__name__}) received no tensor input")
         return found[0]
@@ -193,7 +204,7 @@ class Call:
     @property
     def out(self) -> TensorMeta:
         """The first tensor of the output."""
-        found = self.outputs
+        found = self._outputs if self._outputs is not None else self.outputs
         if not found:
             raise ValueError(f"module '{self.path}' ({type(self.module).__name__}) returned no tensor")
         return found[0]

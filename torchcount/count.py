@@ -8,8 +8,6 @@ This is the only place that decides *which* rule prices a call:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
@@ -23,15 +21,28 @@ class RuleError(RuntimeError):
     """A rule raised while pricing a call; names the rule and the module."""
 
 
-@dataclass
 class CallCost:
-    call: Call
-    self_cost: Cost
-    source: str  # "rule" | "ops" | "covered"
-    rule: str | None = None
-    uncounted_ops: Counter = field(default_factory=Counter)
-    counted_items: int = 0  # module rules and ops priced (for the coverage figure)
-    inclusive: Cost = field(default_factory=Cost)
+    """The price of one call: what it cost itself, and with everything it called."""
+
+    __slots__ = ("call", "self_cost", "source", "rule", "uncounted_ops", "counted_items", "inclusive")
+
+    def __init__(self, call: Call, self_cost: Cost, source: str, rule: str | None = None,
+                 uncounted_ops: "Counter | None" = None, counted_items: int = 0,
+                 inclusive: Cost | None = None):
+        self.call = call
+        self.self_cost = self_cost
+        self.source = source  # "rule" | "ops" | "covered"
+        self.rule = rule
+        self.uncounted_ops = uncounted_ops if uncounted_ops is not None else _NO_OPS
+        self.counted_items = counted_items  # module rules and ops priced (for the coverage figure)
+        self.inclusive = inclusive if inclusive is not None else self_cost
+
+    def __repr__(self) -> str:
+        return f"CallCost({self.call!r}, source={self.source!r}, self_cost={self.self_cost!r})"
+
+
+_NO_OPS: Counter = Counter()  # shared, never modified: most calls have no uncounted op
+_ZERO = Cost()
 
 
 def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
@@ -70,7 +81,7 @@ def price_op(op: OpCall) -> Cost | None:
 
 def price_call(call: Call) -> CallCost:
     if call.covered:
-        return CallCost(call, Cost(), "covered")
+        return CallCost(call, _ZERO, "covered")
     rule = rule_for(call.module)
     if rule is not None:
         try:
@@ -86,12 +97,14 @@ def price_call(call: Call) -> CallCost:
         if cost.bytes_read == 0 and cost.bytes_written == 0:
             cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(call.module)))
         return CallCost(call, cost, "rule", rule.name, counted_items=1)
-    total = Cost()
-    missing: Counter = Counter()
+    total = _ZERO
+    missing: "Counter | None" = None
     counted = 0
     for op in call.ops:
         cost = price_op(op)
         if cost is None:
+            if missing is None:
+                missing = Counter()
             missing[op.name] += 1
         else:
             total = total + cost
@@ -104,10 +117,12 @@ def price_trace(trace: Trace) -> list[CallCost]:
     priced = [price_call(call) for call in trace.calls]
     by_call = {id(p.call): p for p in priced}
     for p in reversed(priced):  # children come after their parent in pre-order
-        inclusive = p.self_cost
-        for child in p.call.children:
-            inclusive = inclusive + by_call[id(child)].inclusive
-        p.inclusive = inclusive
+        children = p.call.children
+        if children:
+            inclusive = p.self_cost
+            for child in children:
+                inclusive = inclusive + by_call[id(child)].inclusive
+            p.inclusive = inclusive
     return priced
 
 
@@ -129,10 +144,6 @@ def sequential_chains(priced: list[CallCost]) -> dict[int, int]:
             n = (0 if p.self_cost.is_zero() else 1) + sum(chain.get(id(c), 0) for c in p.call.children)
         chain[id(p.call)] = n
     return chain
-
-
-def _shapes_of(described) -> list[tuple]:
-    return [tuple(t.shape) for t in tensors_in(described)]
 
 
 def _nested_in_itself(call: Call) -> bool:
@@ -161,32 +172,56 @@ def _own_packed(m: nn.Module) -> list:
     return []
 
 
-def _subtree_param_counts(model: nn.Module) -> dict[int, int]:
-    """Unique parameters (packed quantized weights included) of every module's subtree, by
-    ``id(module)``: one memoised walk, instead of one ``parameters()`` walk per row (which
-    costs O(modules × depth) generator steps in Python)."""
-    tensors: dict[int, dict] = {}
+def _subtree_params(modules: list) -> tuple[dict[int, int], list]:
+    """Unique parameters (packed quantized weights included) in every module's subtree, by
+    ``id(module)``, and the root's unique parameters (``modules`` is ``named_modules()``, root
+    first). One bottom-up pass of sums; only a model that shares a parameter between
+    modules is walked with sets, so that a shared weight counts once per subtree."""
+    own: dict[int, list] = {}
+    seen: set = set()
+    shared = False
+    unique: list = []
+    for _, m in modules:
+        tensors = [p for p in m._parameters.values() if p is not None]
+        tensors.extend(_own_packed(m))
+        own[id(m)] = tensors
+        for t in tensors:
+            if id(t) in seen:
+                shared = True
+            else:
+                seen.add(id(t))
+                unique.append(t)
     counts: dict[int, int] = {}
+    if not shared and len(modules) == len({id(m) for _, m in modules}):
+        for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
+            n = sum(t.numel() for t in own[id(m)])
+            for child in m._modules.values():
+                if child is not None:
+                    n += counts.get(id(child), 0)
+            counts[id(m)] = n
+        return counts, unique
+    tensors_below: dict[int, dict] = {}
 
     def visit(m: nn.Module) -> dict:
-        key = id(m)
-        found = tensors.get(key)
-        if found is not None:
-            return found
-        found = {id(p): p for p in m._parameters.values() if p is not None}
-        found.update((id(t), t) for t in _own_packed(m))
-        for child in m._modules.values():
-            if child is not None:
-                found.update(visit(child))
-        tensors[key] = found
-        counts[key] = sum(t.numel() for t in found.values())
+        found = tensors_below.get(id(m))
+        if found is None:
+            found = {id(t): t for t in own.get(id(m), ())}
+            if id(m) not in own:
+                found.update((id(t), t) for t in (*m._parameters.values(), *_own_packed(m)) if t is not None)
+            for child in m._modules.values():
+                if child is not None:
+                    found.update(visit(child))
+            tensors_below[id(m)] = found
+            counts[id(m)] = sum(t.numel() for t in found.values())
         return found
 
-    visit(model)
-    return counts
+    for _, m in modules:
+        visit(m)
+    return counts, unique
 
 
 def _unique_params(module: nn.Module) -> list:
+    """Parameters of a module outside the profiled tree (called, but not registered in it)."""
     seen, out = set(), []
     for p in [*module.parameters(), *_packed_params(module)]:
         if id(p) not in seen:
@@ -214,61 +249,70 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     priced = price_trace(trace)
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in modules}
-    param_counts = _subtree_param_counts(model)
+    param_counts, params = _subtree_params(modules)
     groups: dict[int, list[CallCost]] = {}
     for p in priced:
-        groups.setdefault(id(p.call.module), []).append(p)
+        key = id(p.call.module)
+        members = groups.get(key)
+        if members is None:
+            groups[key] = [p]
+        else:
+            members.append(p)
 
     rows: list[Row] = []
     uncounted: list[Uncounted] = []
     counted_items = 0
     for members in groups.values():
-        first = members[0].call
+        head = members[0]
+        first = head.call
         module = first.module
         path = paths.get(id(module), first.path)
-        # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
-        cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call)), Cost())
-        self_cost = sum((m.self_cost for m in members), Cost())
-        missing: Counter = Counter()
-        for m in members:
-            missing.update(m.uncounted_ops)
-            counted_items += m.counted_items
-        source = members[0].source
+        source = head.source
+        if len(members) == 1:
+            cost, self_cost, missing = head.inclusive, head.self_cost, head.uncounted_ops
+            counted_items += head.counted_items
+            any_ops = bool(first.ops)
+            steps = chains[id(first)]
+        else:
+            # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
+            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call)), _ZERO)
+            self_cost = sum((m.self_cost for m in members), _ZERO)
+            missing = Counter()
+            for m in members:
+                missing.update(m.uncounted_ops)
+                counted_items += m.counted_items
+            any_ops = any(m.call.ops for m in members)
+            steps = sum(chains[id(m.call)] for m in members)
         if source == "covered":
             status = "covered"
         elif source == "rule":
             status = "rule"
         elif missing:
             status = "partial"
-        elif any(m.call.ops for m in members) or not first.children:
+        elif any_ops or not first.children:
             status = "ops"
         else:
             status = "container"
-        terms = members[0].self_cost.terms if source == "rule" else ()
+        terms = head.self_cost.terms if source == "rule" else ()
         if source == "ops" and not first.children:
             # a leaf priced from its ops: show each op's worked terms
             terms = tuple(t for op in first.ops if (c := price_op(op)) is not None for t in c.terms)
-        outputs = first.outputs
-        row = Row(
-            index=len(rows), path=path, type=type(module).__name__,
-            depth=0 if not path else path.count(".") + 1, calls=len(members),
-            input_shapes=_shapes_of((first.args, first.kwargs)), output_shapes=_shapes_of(first.output),
-            params=param_counts[id(module)] if id(module) in param_counts
-            else sum(p.numel() for p in _unique_params(module)),
-            self_params=sum(p.numel() for p in _own_tensors(module._parameters)),
-            cost=cost, self_cost=self_cost, status=status,
-            rule=members[0].rule, convention=convention,
-            activation=outputs[0].numel if outputs else 0, terms=terms,
-            uncounted_ops=dict(missing), module=module,
-        )
-        row.extra["steps"] = sum(chains[id(m.call)] for m in members)
+        outputs = first._outputs if first._outputs is not None else first.outputs
+        key = id(module)
+        row = Row(len(rows), path, type(module).__name__, 0 if not path else path.count(".") + 1,
+                  len(members), [t.shape for t in first.inputs], [t.shape for t in outputs],
+                  param_counts[key] if key in param_counts else sum(p.numel() for p in _unique_params(module)),
+                  sum(t.numel() for t in _own_tensors(module._parameters)) if module._parameters else 0,
+                  cost, self_cost, status, head.rule, convention,
+                  outputs[0].numel if outputs else 0, terms, dict(missing) if missing else {},
+                  {"steps": steps}, module)
         rows.append(row)
-        for op_name, n in missing.items():
-            uncounted.append(Uncounted(path, row.type, op_name, n))
+        if missing:
+            for op_name, n in missing.items():
+                uncounted.append(Uncounted(path, row.type, op_name, n))
 
-    params = _unique_params(model)
-    buffers = list(model.buffers())
-    root_cost = sum((p.inclusive for p in priced if p.call.parent is None), Cost())
+    buffers = list({id(b): b for _, m in modules for b in m._buffers.values() if b is not None}.values())
+    root_cost = sum((p.inclusive for p in priced if p.call.parent is None), _ZERO)
     total = Total(
         params=sum(p.numel() for p in params),
         trainable_params=sum(p.numel() for p in params if p.requires_grad),

@@ -45,9 +45,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
     # one walk of the module tree, shared with the caller when it has one already
-    all_modules = [m for _, m in modules] if modules is not None else list(model.modules())
+    if modules is None:
+        modules = list(model.named_modules())
+    all_modules = [m for _, m in modules]
     training = [(m, m.training) for m in all_modules]
-    params = list(model.named_parameters(remove_duplicate=True))
+    params = _named_parameters(modules)
     lazy = {id(p) for _, p in params if is_lazy(p)}
     state.lazy = [name for name, p in params if id(p) in lazy]
     requires_grad = [(p, p.requires_grad) for _, p in params]
@@ -55,11 +57,12 @@ def preserved(model: nn.Module, copy_params: bool = False,
     saved_params = {}
     if copy_params:
         saved_params = {id(p): p.detach().clone() for _, p, _ in versions if p.device.type != "meta"}
-    buffers = []
+    buffers = []  # (owner, name, the buffer object)
     for owner in all_modules:
         for name, b in owner._buffers.items():  # direct dict access: named_buffers() is a slow generator
             if b is not None and not is_lazy(b):
-                buffers.append((owner, name, b, b.detach().clone()))
+                buffers.append((owner, name, b))
+    saved_buffers = _BufferCopy([b for _, _, b in buffers])
     completed = False
     try:
         yield state
@@ -67,16 +70,16 @@ def preserved(model: nn.Module, copy_params: bool = False,
     finally:
         torch.set_grad_enabled(grad_mode)
         for m, flag in training:
-            m.training = flag
+            if m.training is not flag:
+                m.training = flag
         for p, flag in requires_grad:
-            if not is_lazy(p) and p.requires_grad != flag:
+            if p.requires_grad is not flag and not is_lazy(p):
                 p.requires_grad_(flag)
+        for owner, name, original in buffers:
+            if owner._buffers.get(name) is not original:
+                setattr(owner, name, original)  # a forward that rebinds a buffer
+        saved_buffers.restore()
         with torch.no_grad():
-            for owner, name, original, saved in buffers:
-                if getattr(owner, name, None) is not original:
-                    setattr(owner, name, original)  # a forward that rebinds a buffer
-                if original.device.type != "meta":
-                    original.copy_(saved)
             changed = [(name, p) for name, p, v in versions if p._version != v]
             for name, p in changed:
                 if id(p) in saved_params:
@@ -92,3 +95,52 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+def _named_parameters(modules: list) -> list:
+    """``model.named_parameters()`` (first name of each shared parameter) from the module list
+    the caller already walked: straight from each module's dict, not through the generator."""
+    seen: set = set()
+    out = []
+    for path, m in modules:
+        for name, p in m._parameters.items():
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))
+                out.append((f"{path}.{name}" if path else name, p))
+    return out
+
+
+class _BufferCopy:
+    """A copy of many buffers, restored bit for bit into the same tensor objects.
+
+    Buffers of one device and dtype are copied into one flat tensor (one C++ call, not one
+    clone per buffer) and copied back with one ``_foreach_copy_``: a model with hundreds of
+    BatchNorm layers has hundreds of small buffers, and per-buffer Python calls would cost
+    more than the rest of the bookkeeping. Every buffer is restored, changed or not: a
+    version counter misses writes made through ``.data``.
+    """
+
+    def __init__(self, buffers: list):
+        groups: dict[tuple, list] = {}
+        strided = torch.strided
+        for b in buffers:
+            if b.is_meta:
+                continue  # no values to keep
+            key = (b.get_device(), b.dtype) if b.layout is strided else ("clone", id(b))
+            groups.setdefault(key, []).append(b)
+        self.groups = []  # (originals, their saved copies)
+        for key, group in groups.items():
+            if key[0] == "clone" or len(group) == 1:  # (flattening one tensor returns a view of it)
+                self.groups.append((group, [group[0].detach().clone()]))
+                continue
+            try:
+                with torch.no_grad():
+                    flat = torch._C._nn.flatten_dense_tensors(group)
+                self.groups.append((group, torch._C._nn.unflatten_dense_tensors(flat, group)))
+            except (RuntimeError, TypeError):  # a tensor subclass that cannot be flattened
+                self.groups.extend(([b], [b.detach().clone()]) for b in group)
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for originals, saved in self.groups:
+                torch._foreach_copy_(originals, saved)
