@@ -47,8 +47,8 @@ _ZERO = Cost()
 
 def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
     """Minimal memory traffic: every input (and weight) read once, every new output written once."""
-    read = sum(t.nbytes for t in inputs) + extra_bytes
-    written = sum(t.nbytes for t in outputs if not t.aliased)
+    read = sum([t.nbytes for t in inputs]) + extra_bytes
+    written = sum([t.nbytes for t in outputs if not t.aliased])
     return read, written
 
 
@@ -59,8 +59,16 @@ def _own_tensors(store: dict) -> list:
 
 
 def _own_state_bytes(module: nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in _own_tensors(module._parameters)) + sum(
-        t.numel() * t.element_size() for t in _own_tensors(module._buffers))
+    params, buffers = module._parameters, module._buffers
+    return (sum([_dense_bytes(t) for t in (_own_tensors(params) if len(params) > 1 else params.values())
+                 if t is not None])
+            + sum([_dense_bytes(t) for t in (_own_tensors(buffers) if len(buffers) > 1 else buffers.values())
+                   if t is not None]))
+
+
+def _dense_bytes(t: torch.Tensor) -> int:
+    # bytes of the dense equivalent (Tensor.nbytes is refused for sparse tensors)
+    return t.nbytes if t.layout is torch.strided else t.numel() * t.element_size()
 
 
 def price_op(op: OpCall) -> Cost | None:
@@ -82,21 +90,22 @@ def price_op(op: OpCall) -> Cost | None:
 def price_call(call: Call) -> CallCost:
     if call.covered:
         return CallCost(call, _ZERO, "covered")
-    rule = rule_for(call.module)
+    module = call.module
+    rule = rule_for(module)
     if rule is not None:
         try:
-            cost = rule(call.module, call)
+            cost = rule.fn(module, call)
         except Exception as exc:
             raise RuleError(
                 f"rule '{rule.name}' failed for module '{call.path or '(root)'}' "
-                f"({type(call.module).__name__}) with input shapes "
+                f"({type(module).__name__}) with input shapes "
                 f"{[tuple(t.shape) for t in call.inputs]}: {exc}") from exc
-        if not isinstance(cost, Cost):
+        if type(cost) is not Cost and not isinstance(cost, Cost):
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
-                            f"'{call.path or '(root)'}' ({type(call.module).__name__}); a rule returns a Cost")
-        if cost.bytes_read == 0 and cost.bytes_written == 0:
-            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(call.module)))
-        return CallCost(call, cost, "rule", rule.name, counted_items=1)
+                            f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
+        if not cost[7] and not cost[8]:  # the rule left bytes_read / bytes_written to the default
+            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(module)))
+        return CallCost(call, cost, "rule", rule.name, None, 1)
     total = _ZERO
     missing: "Counter | None" = None
     counted = 0
@@ -109,7 +118,7 @@ def price_call(call: Call) -> CallCost:
         else:
             total = total + cost
             counted += 1
-    return CallCost(call, total, "ops", uncounted_ops=missing, counted_items=counted)
+    return CallCost(call, total, "ops", None, missing, counted)
 
 
 def price_trace(trace: Trace) -> list[CallCost]:
@@ -167,6 +176,8 @@ def _packed_params(module: nn.Module) -> list:
 
 def _own_packed(m: nn.Module) -> list:
     weight_bias = getattr(type(m), "_weight_bias", None)
+    if weight_bias is None:
+        return []
     if callable(weight_bias) and isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
         return [t for t in m._weight_bias() if t is not None]
     return []
@@ -183,7 +194,8 @@ def _subtree_params(modules: list) -> tuple[dict[int, int], list]:
     unique: list = []
     for _, m in modules:
         tensors = [p for p in m._parameters.values() if p is not None]
-        tensors.extend(_own_packed(m))
+        if hasattr(type(m), "_weight_bias"):
+            tensors.extend(_own_packed(m))
         own[id(m)] = tensors
         for t in tensors:
             if id(t) in seen:
@@ -194,7 +206,7 @@ def _subtree_params(modules: list) -> tuple[dict[int, int], list]:
     counts: dict[int, int] = {}
     if not shared and len(modules) == len({id(m) for _, m in modules}):
         for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
-            n = sum(t.numel() for t in own[id(m)])
+            n = sum([t.numel() for t in own[id(m)]])
             for child in m._modules.values():
                 if child is not None:
                     n += counts.get(id(child), 0)

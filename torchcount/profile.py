@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .capture import capture, tensors_in
+from .capture import capture, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
 from .report import Report
@@ -120,7 +120,7 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
-    with _exclusive(model, named if counted is model else None), \
+    with gc_paused(), _exclusive(model, named if counted is model else None), \
             preserved(counted, copy_params=copy_params, modules=named) as kept:
         with _transformer_layers_unfused(counted, named), \
                 capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
