@@ -313,3 +313,28 @@ def test_complex_tensors():
     report = torchcount.profile(model, torch.randn(2, 4, dtype=torch.complex64))
     assert report.total.macs == lin_macs(2, 4, 3)  # complex MACs, counted as MACs
     assert report.total.param_bytes == 8 * (4 * 3 + 3)
+
+
+def test_rules_use_the_training_flag_of_the_call_not_the_one_after_the_forward():
+    """A forward that flips a child's mode after calling it: the call ran in eval mode, so
+    BatchNorm is priced with running statistics (per element 1 subtraction, 1 multiplication,
+    plus the affine pair; per channel 1 eps-add and 1 rsqrt), and dropout as the identity."""
+    class FlipsAfter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(4)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            y = self.drop(self.bn(x))
+            self.bn.train()
+            self.drop.train()
+            return y
+
+    model = FlipsAfter().eval()
+    report = torchcount.profile(model, torch.randn(3, 4))
+    elements, channels = 3 * 4, 4
+    bn = report.row("bn").cost
+    assert (bn.adds, bn.mults, bn.transc) == (channels + 2 * elements, 2 * elements, channels)
+    assert report.row("drop").cost.ops == 0
+    assert not model.bn.training  # and the flags are restored

@@ -59,11 +59,14 @@ def _own_tensors(store: dict) -> list:
 
 
 def _own_state_bytes(module: nn.Module) -> int:
-    params, buffers = module._parameters, module._buffers
-    return (sum([_dense_bytes(t) for t in (_own_tensors(params) if len(params) > 1 else params.values())
-                 if t is not None])
-            + sum([_dense_bytes(t) for t in (_own_tensors(buffers) if len(buffers) > 1 else buffers.values())
-                   if t is not None]))
+    """Bytes of a module's own parameters and buffers (each tensor once)."""
+    total, seen = 0, set()
+    for store in (module._parameters, module._buffers):
+        for t in store.values():
+            if t is not None and id(t) not in seen:
+                seen.add(id(t))
+                total += _dense_bytes(t)
+    return total
 
 
 def _dense_bytes(t: torch.Tensor) -> int:
@@ -346,8 +349,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         layers.insert(0, root)
     notes = []
     called_paths = {r.path for r in rows}
-    idle = [p for p, m in modules if p and any(v is not None for v in m._parameters.values())
-            and not _inside_called(p, called_paths)]
+    idle = [p for p, m in modules if p and p not in called_paths and m._parameters
+            and any(v is not None for v in m._parameters.values()) and not _inside_called(p, called_paths)]
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))

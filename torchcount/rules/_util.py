@@ -1,19 +1,17 @@
 """Small helpers shared by rule files: products, number formatting for worked terms."""
 from __future__ import annotations
 
+import math
 from typing import Iterable, Sequence
 
 
 def prod(values: Iterable[int]) -> int:
-    n = 1
-    for v in values:
-        n *= int(v)
-    return n
+    return math.prod(map(int, values))
 
 
 def times(values: Sequence) -> str:
     """``[64, 3, 11]`` → ``'64×3×11'`` (for the substituted line of a term)."""
-    return "×".join(str(v) for v in values) if values else "1"
+    return "×".join(map(str, values)) if values else "1"
 
 
 def tup(value, n: int) -> tuple:

@@ -102,5 +102,5 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
         N, L, S, E, H, m.kdim, m.vdim, in_bias=m.in_proj_bias is not None,
         out_bias=m.out_proj.bias is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
-        dropout_scores=m.training and m.dropout > 0, S_att=S_att)
+        dropout_scores=call.training and m.dropout > 0, S_att=S_att)
     return Cost.of(*terms)

@@ -57,10 +57,10 @@ def batch_norm(m, call) -> Cost:
     shape = call.input.shape
     elements = call.input.numel
     channels = shape[1] if len(shape) > 1 else shape[0]
-    batch_stats = m.training or not m.track_running_stats or m.running_mean is None
+    batch_stats = call.training or not m.track_running_stats or m.running_mean is None
     if batch_stats:
         terms = _stats_terms(channels, elements // channels)
-        if m.training and m.track_running_stats and m.running_mean is not None:
+        if call.training and m.track_running_stats and m.running_mean is not None:
             terms += _running_update_terms(channels)
     else:
         terms = _running_terms(channels, elements)
@@ -77,11 +77,11 @@ def instance_norm(m, call) -> Cost:
         next(t for t in type(m).__mro__ if t in (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d))]
     n = prod(shape[-spatial:])
     channels = shape[-spatial - 1]
-    if not m.training and m.track_running_stats:
+    if not call.training and m.track_running_stats:
         terms = _running_terms(channels, elements)
     else:
         terms = _stats_terms(elements // n, n)
-        if m.training and m.track_running_stats:
+        if call.training and m.track_running_stats:
             terms += _running_update_terms(channels)
     if m.affine:
         terms += _affine_terms(elements)

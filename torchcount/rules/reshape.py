@@ -27,7 +27,7 @@ _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropou
 
 @module_rule(*_DROPOUT)
 def dropout(m, call) -> Cost:
-    if not m.training or m.p == 0:
+    if not call.training or m.p == 0:
         return Cost()  # eval mode: the identity
     # train mode: draw a keep/drop decision per element (or per channel) and scale the kept ones
     e = call.out.numel
