@@ -4,6 +4,8 @@ recorder is a TorchDispatchMode, and torch keeps the dispatch-mode stack per thr
 (checked directly below), so one thread's ops never land in the other's trace."""
 import threading
 
+import pytest
+
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
@@ -157,3 +159,82 @@ def test_two_models_sharing_a_submodule_cannot_be_profiled_at_once():
     report = torchcount.profile(Outer(), torch.randn(2, 3))
     assert "module '1'" in seen[0] and "already being profiled" in seen[0]
     assert report.total.macs == 2 * 3 * 3
+
+
+class _Residual(nn.Module):
+    """A block without a rule (its own add is recorded) around ruled children: op recording
+    is switched off and on around each child."""
+
+    def __init__(self, fail: bool = False):
+        super().__init__()
+        self.lin, self.act, self.fail = nn.Linear(4, 4), nn.ReLU(), fail
+
+    def forward(self, x):
+        y = self.act(self.lin(x))
+        if self.fail:
+            raise ValueError("boom")
+        return x + y
+
+
+class _Counting(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture
+def no_mode_flag(monkeypatch):
+    """torch's "a dispatch mode is active" flag is process-wide Python state, which the thread
+    tests above can leave set: start from False, and restore it afterwards."""
+    from torch.utils import _python_dispatch as pd
+    monkeypatch.setattr(pd, "_is_in_torch_dispatch_mode", False)
+    return pd
+
+
+def _no_mode_left(pd):
+    return torch._C._len_torch_dispatch_stack() == 0 and pd._is_in_torch_dispatch_mode is False
+
+
+def test_op_recording_leaves_no_dispatch_mode_behind_also_when_the_forward_raises(no_mode_flag):
+    model = nn.Sequential(_Residual(), _Residual())
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("0").self_cost.adds == 2 * 4 and report.complete
+    assert _no_mode_left(no_mode_flag)
+    with pytest.raises(torchcount.ForwardError, match="boom"):
+        torchcount.profile(nn.Sequential(_Residual(), _Residual(fail=True)), torch.randn(2, 4))
+    assert _no_mode_left(no_mode_flag)
+
+
+def test_a_users_dispatch_mode_around_profile_stays_on_and_sees_every_op(no_mode_flag):
+    model = nn.Sequential(_Residual(), _Residual())
+    with _Counting() as outer:
+        report = torchcount.profile(model, torch.randn(2, 4))
+        assert _get_current_dispatch_mode_stack() == [outer]
+    assert outer.ops.count("addmm") == 2 and outer.ops.count("relu") == 2 and outer.ops.count("add") == 2
+    assert report.row("1").self_cost.adds == 2 * 4
+    assert _no_mode_left(no_mode_flag)
+
+
+def test_a_mode_pushed_inside_the_forward_is_left_alone(no_mode_flag):
+    class PushesAMode(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = _Residual()
+            self.seen = None
+
+        def forward(self, x):
+            with _Counting() as inner:
+                y = self.block(x) * 2
+            self.seen = inner.ops
+            return y
+
+    model = PushesAMode()
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert model.seen.count("addmm") == 1 and model.seen.count("mul") == 1
+    assert report.row("").self_cost.mults == 2 * 4 and report.row("block").self_cost.adds == 2 * 4
+    assert report.total.macs == 2 * 4 * 4
+    assert _no_mode_left(no_mode_flag)

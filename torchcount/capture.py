@@ -51,6 +51,8 @@ class TensorMeta(NamedTuple):
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 _NOTHING = object()  # "the module had no forward of its own in its __dict__"
+_push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
+_pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -271,8 +273,15 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
 def _runs_no_ops(module: nn.Module) -> bool:
     """Modules whose own forward only calls children (``nn.Sequential`` and subclasses that keep
     its forward): no op of their own to record, so op recording can stay off inside them."""
-    return getattr(type(module), "forward", None) is nn.Sequential.forward and not any(
-        isinstance(child, torch.jit.ScriptModule) for child in module.children())  # not hooked: ops are ours
+    cls = type(module)
+    sequential = _SEQUENTIAL_FORWARD.get(cls)
+    if sequential is None:
+        sequential = _SEQUENTIAL_FORWARD[cls] = getattr(cls, "forward", None) is nn.Sequential.forward
+    return sequential and not any(
+        isinstance(child, torch.jit.ScriptModule) for child in module._modules.values())  # not hooked: ops are ours
+
+
+_SEQUENTIAL_FORWARD: dict[type, bool] = {}
 
 
 class _Recorder:
@@ -289,17 +298,42 @@ class _Recorder:
         self.has_rule = has_rule
         self.record_ops = record_ops
         self.mode = OpRecorder(self.stack) if record_ops else None
-        self.mode_on = False
+        self.mode_on = False  # the mode is on the dispatch stack: ops are being recorded
+        self.entered = False  # the mode's __enter__ has run (and its __exit__ has not yet)
         self.failure: Call | None = None
 
     def _set_mode(self, on: bool) -> None:
+        """Switch op recording on or off.
+
+        The first switch on enters the mode (``TorchDispatchMode.__enter__``); later switches
+        only pop it from / push it back on torch's dispatch stack (two C calls), and
+        :meth:`close` exits it. Entering and exiting the mode in Python costs ~1 µs each, and
+        a model like ResNet-50 switches ~330 times per forward (off and back on around every
+        child of each rule-less block), measured at ~2.5 ms of its capture after the
+        forward's convolutions have evicted that Python code from the CPU caches.
+        """
         if on == self.mode_on or self.mode is None:
             return
-        if on:
+        if not self.entered:
             self.mode.__enter__()
+            self.entered = True
+        elif on:
+            _push_dispatch_mode(self.mode)
         else:
-            self.mode.__exit__(None, None, None)
+            top = _pop_dispatch_mode(None)
+            if top is not self.mode:  # a mode the model pushed inside its forward: leave both on
+                _push_dispatch_mode(top)
+                return
         self.mode_on = on
+
+    def close(self) -> None:
+        """Exit the mode if it was entered (pushing it back first if it is switched off)."""
+        if self.entered:
+            if not self.mode_on:
+                _push_dispatch_mode(self.mode)
+            self.mode.__exit__(None, None, None)
+            self.entered = self.mode_on = False
+
 
     def recording_forward(self, path: str, module: nn.Module, forward: Callable) -> Callable:
         """``forward`` (the module's bound forward) wrapped so that each call is recorded."""
@@ -377,8 +411,7 @@ def capture(
                     module.__dict__.pop("forward", None)
                 else:
                     module.__dict__["forward"] = before
-            if recorder.mode_on:
-                recorder._set_mode(False)
+            recorder.close()
             recorder.stack.clear()
 
 

@@ -90,7 +90,9 @@ def price_op(op: OpCall) -> Cost | None:
     return cost
 
 
-def price_call(call: Call) -> CallCost:
+def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallCost:
+    """Price one call. ``state_bytes``: each module's own parameter and buffer bytes by
+    ``id(module)``, when the caller has them already (see :func:`_subtree_params`)."""
     if call.covered:
         return CallCost(call, _ZERO, "covered")
     module = call.module
@@ -107,7 +109,9 @@ def price_call(call: Call) -> CallCost:
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
         if not cost[7] and not cost[8]:  # the rule left bytes_read / bytes_written to the default
-            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, _own_state_bytes(module)))
+            own = state_bytes.get(id(module)) if state_bytes is not None else None
+            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
+                                             own if own is not None else _own_state_bytes(module)))
         return CallCost(call, cost, "rule", rule.name, None, 1)
     total = _ZERO
     missing: "Counter | None" = None
@@ -124,9 +128,9 @@ def price_call(call: Call) -> CallCost:
     return CallCost(call, total, "ops", None, missing, counted)
 
 
-def price_trace(trace: Trace) -> list[CallCost]:
+def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
     """Price every call, then fill inclusive costs bottom-up along the call tree."""
-    priced = [price_call(call) for call in trace.calls]
+    priced = [price_call(call, state_bytes) for call in trace.calls]
     by_call = {id(p.call): p for p in priced}
     for p in reversed(priced):  # children come after their parent in pre-order
         children = p.call.children
@@ -186,17 +190,28 @@ def _own_packed(m: nn.Module) -> list:
     return []
 
 
-def _subtree_params(modules: list) -> tuple[dict[int, int], list]:
+def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None) -> tuple[dict[int, int], list]:
     """Unique parameters (packed quantized weights included) in every module's subtree, by
     ``id(module)``, and the root's unique parameters (``modules`` is ``named_modules()``, root
     first). One bottom-up pass of sums; only a model that shares a parameter between
-    modules is walked with sets, so that a shared weight counts once per subtree."""
+    modules is walked with sets, so that a shared weight counts once per subtree.
+
+    ``state_bytes``, when given, is filled with each module's own parameter and buffer bytes
+    (what a rule's call reads besides its inputs) in the same walk: touching every tensor
+    once, not once here and once per priced call, matters after a forward pass has evicted
+    them from the CPU caches."""
     own: dict[int, list] = {}
     seen: set = set()
     shared = False
     unique: list = []
     for _, m in modules:
         tensors = [p for p in m._parameters.values() if p is not None]
+        if state_bytes is not None:
+            buffers = [b for b in m._buffers.values() if b is not None]
+            state = tensors + buffers if buffers else tensors
+            if len(state) > 1 and len({id(t) for t in state}) < len(state):
+                state = list({id(t): t for t in state}.values())
+            state_bytes[id(m)] = sum([_dense_bytes(t) for t in state])
         if hasattr(type(m), "_weight_bias"):
             tensors.extend(_own_packed(m))
         own[id(m)] = tensors
@@ -261,10 +276,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         modules = list(model.named_modules())
     from .report import Report, Row, Total, Uncounted
 
-    priced = price_trace(trace)
+    state_bytes: dict[int, int] = {}
+    param_counts, params = _subtree_params(modules, state_bytes)
+    priced = price_trace(trace, state_bytes)
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in modules}
-    param_counts, params = _subtree_params(modules)
     groups: dict[int, list[CallCost]] = {}
     for p in priced:
         key = id(p.call.module)
