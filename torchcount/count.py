@@ -11,7 +11,7 @@ from collections import Counter
 import torch
 from torch import nn
 
-from .capture import Call, OpCall, Trace, tensors_in
+from .capture import Call, OpCall, TensorMeta, Trace
 from .conventions import Convention
 from .cost import Cost
 from .rules import op_rule_for, rule_for
@@ -110,8 +110,14 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
         if not cost[7] and not cost[8]:  # the rule left bytes_read / bytes_written to the default
             own = state_bytes.get(id(module)) if state_bytes is not None else None
-            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
-                                             own if own is not None else _own_state_bytes(module)))
+            if own is None:
+                own = _own_state_bytes(module)
+            args, out = call.args, call.output
+            if len(args) == 1 and type(args[0]) is TensorMeta and type(out) is TensorMeta and not call.kwargs:
+                # the common call, one tensor in and one out: no lists to build
+                cost = cost.with_bytes(args[0].nbytes + own, 0 if out.aliased else out.nbytes)
+            else:
+                cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, own))
         return CallCost(call, cost, "rule", rule.name, None, 1)
     total = _ZERO
     missing: "Counter | None" = None
