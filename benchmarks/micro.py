@@ -1,13 +1,17 @@
 """Micro-benchmark of torchcount's own costs, to explain the overhead budget.
 
-- per hooked module call: a chain of N ``nn.ReLU`` on a 1-element tensor (the forward does
-  next to nothing, so the difference is the hook pair + one ``Call``), plain vs hooked;
-  also with two *empty* hooks (PyTorch's own price for having hooks at all);
+- per recorded module call: a chain of N ``nn.ReLU`` on a 1-element tensor (the forward does
+  next to nothing, so the difference is the recording wrapper + one ``Call``), plain vs
+  captured; installing and removing the wrappers alone; and, for reference, two *empty*
+  ``register_forward_(pre_)hook`` hooks per module (PyTorch's own price for hooks at all);
 - per op-recording transition: the same chain inside containers with no rule whose children
   each switch op recording off and on again (what a rule-less block costs);
 - per recorded op: N ``torch.add`` on a 1-element tensor run by a module with no rule
   (every op passes through the ``TorchDispatchMode``);
-- per counted call: ``count.summarize`` on the captured trace, divided by the calls.
+- per counted call: ``count.summarize`` on the captured trace, divided by the calls;
+- the same for MobileNetV2's trace twice: warm (summarize run again and again), and right
+  after a forward pass of the model (as in ``profile``: the convolutions have evicted
+  torchcount's code and data from the CPU caches).
 
 CPU time of this thread, one torch thread, median of interleaved repeats.
 
@@ -85,6 +89,12 @@ def main(argv=None) -> int:
             traces[key] = rec.trace
         return fn
 
+    def install_only(model):
+        def fn():
+            with capture(model, has_rule):
+                pass
+        return fn
+
     def with_empty(model):
         def fn():
             hs = empty_hooks(model)
@@ -100,6 +110,7 @@ def main(argv=None) -> int:
             "chain plain": lambda: chain(x),
             "chain empty hooks": with_empty(chain),
             "chain hooked": hooked(chain, True, "chain"),
+            "chain install only": install_only(chain),
             "blocks plain": lambda: blocks(x),
             "blocks hooked": hooked(blocks, True, "blocks"),
             "adds plain": lambda: adds(x),
@@ -110,11 +121,25 @@ def main(argv=None) -> int:
             "summarize chain": lambda: summarize(chain, traces["chain"], conv),
             "summarize blocks": lambda: summarize(blocks, traces["blocks"], conv),
         }, opts.repeats)
+        mobilenet, image = C.vision("mobilenet_v2")
+        with capture(mobilenet, has_rule) as rec:
+            mobilenet(image)
+        mobilenet_calls = len(rec.trace.calls)
+
+        def after_forward():
+            mobilenet(image)
+            start = C.timed(lambda: summarize(mobilenet, rec.trace, conv))
+            return start
+
+        warm = C.interleaved({"summarize mobilenet warm": lambda: summarize(mobilenet, rec.trace, conv)},
+                             opts.repeats)
+        cold = sorted(after_forward()[1] for _ in range(opts.repeats))[opts.repeats // 2]
 
     us = lambda a, b, per: (res[a]["cpu_s"] - res[b]["cpu_s"]) / per * 1e6  # noqa: E731
     figures = {
         "two empty per-module hooks (torch's price, incl. registering/removing them), per call (µs)": us("chain empty hooks", "chain plain", n + 1),
-        "torchcount capture, per module call, all in (global hook pair, Call, registration) (µs)": us("chain hooked", "chain plain", n + 1),
+        "torchcount capture, per module call, all in (wrapper, Call, installing and removing it) (µs)": us("chain hooked", "chain plain", n + 1),
+        "of which installing and removing the recording wrapper, per module (µs)": res["chain install only"]["cpu_s"] / (n + 1) * 1e6,
         "rule-less container call incl. 2 op-recording switches (µs)":
             (res["blocks hooked"]["cpu_s"] - res["blocks plain"]["cpu_s"]) / n * 1e6 - us("chain hooked", "chain plain", n + 1),
         "recorded op, over a plain op (µs)": us("adds hooked", "adds plain", n),
@@ -122,11 +147,14 @@ def main(argv=None) -> int:
         "plain 1-element ReLU module call (µs)": res["chain plain"]["cpu_s"] / n * 1e6,
         "summarize, per module call of a chain (µs)": count_res["summarize chain"]["cpu_s"] / (n + 1) * 1e6,
         "summarize, per module call of rule-less blocks (µs)": count_res["summarize blocks"]["cpu_s"] / (2 * n + 1) * 1e6,
+        "summarize, per module call of MobileNetV2, warm (µs)":
+            warm["summarize mobilenet warm"]["cpu_s"] / mobilenet_calls * 1e6,
+        "summarize, per module call of MobileNetV2, right after its forward (µs)": cold / mobilenet_calls * 1e6,
     }
     mach = C.machine()
     C.write_json("micro.json", {"machine": mach, "n": n, "repeats": opts.repeats, "figures_us": figures,
-                                "raw_cpu_s": {k: v["cpu_s"] for k, v in {**res, **count_res}.items()}})
-    lines = ["# Micro-benchmark: what one hooked call and one recorded op cost", "",
+                                "raw_cpu_s": {k: v["cpu_s"] for k, v in {**res, **count_res, **warm}.items()}})
+    lines = ["# Micro-benchmark: what one recorded module call and one recorded op cost", "",
              "Produced by `benchmarks/micro.py` (CPU time of the benchmark thread, 1 torch thread, "
              f"median of {opts.repeats} interleaved repeats, N = {n}).", "", C.machine_md(mach),
              "The machine is shared with other processes during this run; CPU time of our own "

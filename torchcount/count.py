@@ -196,41 +196,64 @@ def _own_packed(m: nn.Module) -> list:
     return []
 
 
-def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None) -> tuple[dict[int, int], list]:
+def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None,
+                    own_counts: "dict[int, int] | None" = None) -> tuple[dict[int, int], list]:
     """Unique parameters (packed quantized weights included) in every module's subtree, by
     ``id(module)``, and the root's unique parameters (``modules`` is ``named_modules()``, root
     first). One bottom-up pass of sums; only a model that shares a parameter between
     modules is walked with sets, so that a shared weight counts once per subtree.
 
-    ``state_bytes``, when given, is filled with each module's own parameter and buffer bytes
-    (what a rule's call reads besides its inputs) in the same walk: touching every tensor
-    once, not once here and once per priced call, matters after a forward pass has evicted
-    them from the CPU caches."""
-    own: dict[int, list] = {}
+    Filled on the way, when given: ``state_bytes``, each module's own parameter and buffer
+    bytes (what a rule's call reads besides its inputs), and ``own_counts``, each module's
+    own parameters. Every tensor is touched once, here: after a forward pass has evicted
+    them from the CPU caches, touching them again per priced call costs more than the rest.
+    """
+    strided = torch.strided
+    own: dict[int, int] = {} if own_counts is None else own_counts
     seen: set = set()
     shared = False
     unique: list = []
     for _, m in modules:
-        tensors = [p for p in m._parameters.values() if p is not None]
-        if state_bytes is not None:
-            buffers = [b for b in m._buffers.values() if b is not None]
-            state = tensors + buffers if buffers else tensors
-            if len(state) > 1 and len({id(t) for t in state}) < len(state):
-                state = list({id(t): t for t in state}.values())
-            state_bytes[id(m)] = sum([_dense_bytes(t) for t in state])
-        if hasattr(type(m), "_weight_bias"):
-            tensors.extend(_own_packed(m))
-        own[id(m)] = tensors
-        for t in tensors:
-            if id(t) in seen:
+        n = nbytes = 0
+        local = None  # ids of this module's tensors, when it has several (one registered twice counts once)
+        params, buffers = m._parameters, m._buffers
+        if len(params) + len(buffers) > 1:
+            local = set()
+        for p in params.values():
+            if p is None:
+                continue
+            pid = id(p)
+            if local is not None:
+                if pid in local:
+                    continue
+                local.add(pid)
+            if pid in seen:
                 shared = True
             else:
-                seen.add(id(t))
-                unique.append(t)
+                seen.add(pid)
+                unique.append(p)
+            n += p.numel()
+            nbytes += p.nbytes if p.layout is strided else p.numel() * p.element_size()
+        if hasattr(type(m), "_weight_bias"):
+            for t in _own_packed(m):
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    unique.append(t)
+                    n += t.numel()
+                else:
+                    shared = True
+        if state_bytes is not None:
+            for b in buffers.values():
+                if b is not None and (local is None or id(b) not in local):
+                    if local is not None:
+                        local.add(id(b))
+                    nbytes += b.nbytes if b.layout is strided else b.numel() * b.element_size()
+            state_bytes[id(m)] = nbytes
+        own[id(m)] = n
     counts: dict[int, int] = {}
-    if not shared and len(modules) == len({id(m) for _, m in modules}):
+    if not shared:
         for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
-            n = sum([t.numel() for t in own[id(m)]])
+            n = own[id(m)]
             for child in m._modules.values():
                 if child is not None:
                     n += counts.get(id(child), 0)
@@ -241,9 +264,7 @@ def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None) 
     def visit(m: nn.Module) -> dict:
         found = tensors_below.get(id(m))
         if found is None:
-            found = {id(t): t for t in own.get(id(m), ())}
-            if id(m) not in own:
-                found.update((id(t), t) for t in (*m._parameters.values(), *_own_packed(m)) if t is not None)
+            found = {id(t): t for t in (*m._parameters.values(), *_own_packed(m)) if t is not None}
             for child in m._modules.values():
                 if child is not None:
                     found.update(visit(child))
@@ -283,7 +304,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     from .report import Report, Row, Total, Uncounted
 
     state_bytes: dict[int, int] = {}
-    param_counts, params = _subtree_params(modules, state_bytes)
+    own_params: dict[int, int] = {}
+    param_counts, params = _subtree_params(modules, state_bytes, own_params)
     priced = price_trace(trace, state_bytes)
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in modules}
@@ -339,7 +361,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         row = Row(len(rows), path, type(module).__name__, 0 if not path else path.count(".") + 1,
                   len(members), [t.shape for t in first.inputs], [t.shape for t in outputs],
                   param_counts[key] if key in param_counts else sum(p.numel() for p in _unique_params(module)),
-                  sum(t.numel() for t in _own_tensors(module._parameters)) if module._parameters else 0,
+                  own_params[key] if key in own_params
+                  else sum(t.numel() for t in _own_tensors(module._parameters)),
                   cost, self_cost, status, head.rule, convention,
                   outputs[0].numel if outputs else 0, terms, dict(missing) if missing else {},
                   {"steps": steps}, module)
