@@ -286,9 +286,12 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
     """
     encoders, handles = [], []
     for _, m in (modules if modules is not None else model.named_modules()):
-        if isinstance(m, nn.TransformerEncoder) and getattr(m, "use_nested_tensor", False):
-            encoders.append(m)
-        elif isinstance(m, nn.TransformerEncoderLayer):
+        if not isinstance(m, _TRANSFORMER_TYPES):  # one check per module: most models have neither
+            continue
+        if isinstance(m, nn.TransformerEncoder):
+            if getattr(m, "use_nested_tensor", False):
+                encoders.append(m)
+        else:
             handles.append(m.register_forward_hook(_no_op_hook))
     for m in encoders:
         m.use_nested_tensor = False
@@ -299,6 +302,9 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
             m.use_nested_tensor = True
         for handle in handles:
             handle.remove()
+
+
+_TRANSFORMER_TYPES = (nn.TransformerEncoder, nn.TransformerEncoderLayer)
 
 
 def _no_op_hook(module, args, output):

@@ -25,6 +25,9 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 
+_UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
+
+
 class ParameterModifiedError(RuntimeError):
     """The forward wrote to a parameter in place and no copy was taken to undo it."""
 
@@ -50,7 +53,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     all_modules = [m for _, m in modules]
     training = [(m, m.training) for m in all_modules]
     params = _named_parameters(modules)
-    lazy = {id(p) for _, p in params if is_lazy(p)}
+    lazy = {id(p) for _, p in params if isinstance(p, _UNINITIALIZED)}  # is_lazy, inline
     state.lazy = [name for name, p in params if id(p) in lazy]
     requires_grad = [(p, p.requires_grad) for _, p in params]
     versions = [(name, p, p._version) for name, p in params if id(p) not in lazy]
@@ -60,7 +63,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     buffers = []  # (owner, name, the buffer object)
     for owner in all_modules:
         for name, b in owner._buffers.items():  # direct dict access: named_buffers() is a slow generator
-            if b is not None and not is_lazy(b):
+            if b is not None and not isinstance(b, _UNINITIALIZED):
                 buffers.append((owner, name, b))
     saved_buffers = _BufferCopy([b for _, _, b in buffers])
     completed = False
