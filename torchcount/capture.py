@@ -2,11 +2,11 @@
 
 The hook is a wrapper of the module's own ``forward``, set in that module's ``__dict__``
 (the way ``accelerate`` hooks modules) and removed on exit: per module, never
-process-global, so other models and other threads' forwards never see torchcount. It
-costs ~1 µs per module to install and remove and ~4 µs per call all in, where a pair of
-``register_forward_pre_hook``/``register_forward_hook`` hooks costs ~5.5 µs per module
-to register and remove and ~1.5 µs per call before doing anything (benchmarks/micro.py).
-It also sees exceptions directly, so the innermost failing module is named.
+process-global, so other models and other threads' forwards never see torchcount.
+Installing and removing it costs about a fifth of registering and removing a pair of
+``register_forward_pre_hook``/``register_forward_hook`` hooks, and a recorded call costs
+less than such a pair of *empty* hooks (benchmarks/results/micro.md). It also sees
+exceptions directly, so the innermost failing module is named.
 
 Hooks do as little as possible at call time: they describe the arguments and outputs
 (shapes and dtypes, no tensor references kept) and push/pop a call stack. Ops that a
@@ -172,7 +172,7 @@ class Call:
         self.children = [] if children is None else children
         self.ops = [] if ops is None else ops
         self.failed = failed
-        #: the module has a rule of its own (cached per module when the hooks are registered)
+        #: the module has a rule of its own (looked up once per module, when its wrapper is made)
         self.ruled = ruled
         self._inputs = self._outputs = None  # computed on first use, after the forward
 
@@ -422,7 +422,7 @@ def gc_paused() -> Iterator[None]:
     A capture creates one wrapper closure per module and one ``Call`` per module call, and
     counting one ``Cost`` per call and one row per module: enough allocations to trigger
     collections over every live object of the process — measured at 3× the cost of the
-    hooks themselves on a 4000-module chain, and ~1 ms of a 15 ms MobileNetV2 profile.
+    per-module hooks themselves on a 4000-module chain, and ~1 ms of a 15 ms MobileNetV2 profile.
     Tensors are freed by reference counting as usual, so a forward's memory is unaffected.
     """
     was_enabled = gc.isenabled()
