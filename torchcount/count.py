@@ -92,7 +92,7 @@ def price_op(op: OpCall) -> Cost | None:
 
 def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallCost:
     """Price one call. ``state_bytes``: each module's own parameter and buffer bytes by
-    ``id(module)``, when the caller has them already (see :func:`_subtree_params`)."""
+    ``id(module)``, when the caller has them already (see :func:`_walk_tensors`)."""
     if call.covered:
         return CallCost(call, _ZERO, "covered")
     module = call.module
@@ -196,23 +196,33 @@ def _own_packed(m: nn.Module) -> list:
     return []
 
 
-def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None,
-                    own_counts: "dict[int, int] | None" = None) -> tuple[dict[int, int], list]:
-    """Unique parameters (packed quantized weights included) in every module's subtree, by
-    ``id(module)``, and the root's unique parameters (``modules`` is ``named_modules()``, root
-    first). One bottom-up pass of sums; only a model that shares a parameter between
-    modules is walked with sets, so that a shared weight counts once per subtree.
+class _ModelTensors:
+    """What one walk over every module's parameters and buffers finds (see :func:`_walk_tensors`)."""
 
-    Filled on the way, when given: ``state_bytes``, each module's own parameter and buffer
-    bytes (what a rule's call reads besides its inputs), and ``own_counts``, each module's
-    own parameters. Every tensor is touched once, here: after a forward pass has evicted
-    them from the CPU caches, touching them again per priced call costs more than the rest.
-    """
+    __slots__ = ("subtree_params", "own_params", "state_bytes", "params", "trainable_params",
+                 "param_bytes", "buffers", "buffer_bytes")
+
+    def __init__(self):
+        self.subtree_params: dict[int, int] = {}  # by id(module): unique parameters in its subtree
+        self.own_params: dict[int, int] = {}  # by id(module): parameters registered on it
+        self.state_bytes: dict[int, int] = {}  # by id(module): its own parameter and buffer bytes
+        self.params = self.trainable_params = self.param_bytes = 0  # the model's, each tensor once
+        self.buffers = self.buffer_bytes = 0
+
+
+def _walk_tensors(modules: list) -> _ModelTensors:
+    """Every module's own and subtree parameter counts (packed quantized weights included), its
+    own state bytes (what a rule's call reads besides its inputs), and the model's totals, in one
+    walk that touches each tensor once (``modules`` is ``named_modules()``, root first). After a
+    forward pass has evicted the tensors' headers from the CPU caches, touching them again per
+    priced call and per total costs more than the rest of the walk. Subtree counts are sums
+    bottom-up; only a model that shares a parameter between modules is walked with sets, so
+    that a shared weight counts once per subtree."""
+    found = _ModelTensors()
+    own, state_bytes = found.own_params, found.state_bytes
     strided = torch.strided
-    own: dict[int, int] = {} if own_counts is None else own_counts
     seen: set = set()
     shared = False
-    unique: list = []
     for _, m in modules:
         n = nbytes = 0
         local = None  # ids of this module's tensors, when it has several (one registered twice counts once)
@@ -227,30 +237,44 @@ def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None,
                 if pid in local:
                     continue
                 local.add(pid)
+            size = p.numel()
+            tensor_bytes = p.nbytes if p.layout is strided else size * p.element_size()
+            n += size
+            nbytes += tensor_bytes
             if pid in seen:
                 shared = True
             else:
                 seen.add(pid)
-                unique.append(p)
-            n += p.numel()
-            nbytes += p.nbytes if p.layout is strided else p.numel() * p.element_size()
+                found.params += size
+                found.param_bytes += tensor_bytes
+                if p.requires_grad:
+                    found.trainable_params += size
         if hasattr(type(m), "_weight_bias"):
             for t in _own_packed(m):
-                if id(t) not in seen:
-                    seen.add(id(t))
-                    unique.append(t)
-                    n += t.numel()
-                else:
+                if id(t) in seen:
                     shared = True
-        if state_bytes is not None:
-            for b in buffers.values():
-                if b is not None and (local is None or id(b) not in local):
-                    if local is not None:
-                        local.add(id(b))
-                    nbytes += b.nbytes if b.layout is strided else b.numel() * b.element_size()
-            state_bytes[id(m)] = nbytes
+                    continue
+                seen.add(id(t))
+                n += t.numel()
+                found.params += t.numel()
+                found.param_bytes += t.numel() * t.element_size()
+        for b in buffers.values():
+            if b is None:
+                continue
+            bid = id(b)
+            if local is not None:
+                if bid in local:
+                    continue
+                local.add(bid)
+            tensor_bytes = b.nbytes if b.layout is strided else b.numel() * b.element_size()
+            nbytes += tensor_bytes
+            if bid not in seen:
+                seen.add(bid)
+                found.buffers += b.numel()
+                found.buffer_bytes += tensor_bytes
+        state_bytes[id(m)] = nbytes
         own[id(m)] = n
-    counts: dict[int, int] = {}
+    counts = found.subtree_params
     if not shared:
         for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
             n = own[id(m)]
@@ -258,23 +282,23 @@ def _subtree_params(modules: list, state_bytes: "dict[int, int] | None" = None,
                 if child is not None:
                     n += counts.get(id(child), 0)
             counts[id(m)] = n
-        return counts, unique
+        return found
     tensors_below: dict[int, dict] = {}
 
     def visit(m: nn.Module) -> dict:
-        found = tensors_below.get(id(m))
-        if found is None:
-            found = {id(t): t for t in (*m._parameters.values(), *_own_packed(m)) if t is not None}
+        below = tensors_below.get(id(m))
+        if below is None:
+            below = {id(t): t for t in (*m._parameters.values(), *_own_packed(m)) if t is not None}
             for child in m._modules.values():
                 if child is not None:
-                    found.update(visit(child))
-            tensors_below[id(m)] = found
-            counts[id(m)] = sum(t.numel() for t in found.values())
-        return found
+                    below.update(visit(child))
+            tensors_below[id(m)] = below
+            counts[id(m)] = sum(t.numel() for t in below.values())
+        return below
 
     for _, m in modules:
         visit(m)
-    return counts, unique
+    return found
 
 
 def _unique_params(module: nn.Module) -> list:
@@ -303,10 +327,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         modules = list(model.named_modules())
     from .report import Report, Row, Total, Uncounted
 
-    state_bytes: dict[int, int] = {}
-    own_params: dict[int, int] = {}
-    param_counts, params = _subtree_params(modules, state_bytes, own_params)
-    priced = price_trace(trace, state_bytes)
+    tensors = _walk_tensors(modules)
+    param_counts, own_params = tensors.subtree_params, tensors.own_params
+    priced = price_trace(trace, tensors.state_bytes)
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in modules}
     groups: dict[int, list[CallCost]] = {}
@@ -371,15 +394,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             for op_name, n in missing.items():
                 uncounted.append(Uncounted(path, row.type, op_name, n))
 
-    buffers = list({id(b): b for _, m in modules for b in m._buffers.values() if b is not None}.values())
     root_cost = sum((p.inclusive for p in priced if p.call.parent is None), _ZERO)
     total = Total(
-        params=sum(p.numel() for p in params),
-        trainable_params=sum(p.numel() for p in params if p.requires_grad),
-        frozen_params=sum(p.numel() for p in params if not p.requires_grad),
-        buffers=sum(b.numel() for b in buffers),
-        param_bytes=sum(p.numel() * p.element_size() for p in params),
-        buffer_bytes=sum(b.numel() * b.element_size() for b in buffers),
+        params=tensors.params, trainable_params=tensors.trainable_params,
+        frozen_params=tensors.params - tensors.trainable_params, buffers=tensors.buffers,
+        param_bytes=tensors.param_bytes, buffer_bytes=tensors.buffer_bytes,
         cost=root_cost, convention=convention,
     )
     root_rows = [r for r in rows if r.module is model]
