@@ -155,7 +155,7 @@ class ScalingResult:
         attention's T projections and T² scores)."""
         var, s0, s1 = self.var, self.sizes[0], self.sizes[-1]
         metrics = self.metrics()
-        headers = ["module", "type", f"params", "params ∝"]
+        headers = ["module", "type", "params", "params ∝"]
         cols = [m for m in ("macs", "ops", "steps", "time_ms") if m in metrics]
         names = {"macs": "MACs", "ops": self.convention.unit, "steps": "seq. steps", "time_ms": "time ms"}
         for m in cols:

@@ -15,7 +15,6 @@ under the table) and ``time_ms``/``time%`` for the totals row.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch

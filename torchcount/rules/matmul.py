@@ -60,7 +60,7 @@ def _schema_arg(op, name: str, default=None):
 
 @op_rule(aten.matmul, aten.linear)
 def matmul_general(op) -> Cost:
-    a, b = op.inputs[0], op.inputs[1]
+    a = op.inputs[0]
     out = op.outputs[0]
     k = a.shape[-1]
     is_linear = op.op.overloadpacket is aten.linear
