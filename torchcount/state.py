@@ -47,24 +47,31 @@ def preserved(model: nn.Module, copy_params: bool = False,
               modules: "list[tuple[str, nn.Module]] | None" = None) -> Iterator[Preserved]:
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
-    # one walk of the module tree, shared with the caller when it has one already
+    # one walk of the module tree (shared with the caller when it has one already) that reads
+    # everything to restore, each object once: after a forward pass they are all out of the
+    # CPU caches, and separate passes per kind of state each paid for that again
     if modules is None:
         modules = list(model.named_modules())
-    all_modules = [m for _, m in modules]
-    training = [(m, m.training) for m in all_modules]
-    params = _named_parameters(modules)
-    lazy = {id(p) for _, p in params if isinstance(p, _UNINITIALIZED)}  # is_lazy, inline
-    state.lazy = [name for name, p in params if id(p) in lazy]
-    requires_grad = [(p, p.requires_grad) for _, p in params]
-    versions = [(name, p, p._version) for name, p in params if id(p) not in lazy]
+    training = []  # (module, its flag)
+    params = []  # (module path, name, parameter, requires_grad, version or None when lazy)
+    buffers = []  # (owner, name, the buffer object)
+    seen: set = set()
+    for path, m in modules:
+        training.append((m, m.training))
+        for name, p in m._parameters.items():
+            if p is None or id(p) in seen:
+                continue
+            seen.add(id(p))
+            params.append((path, name, p, p.requires_grad,
+                           None if isinstance(p, _UNINITIALIZED) else p._version))
+        for name, b in m._buffers.items():  # direct dict access: named_buffers() is a slow generator
+            if b is not None and not isinstance(b, _UNINITIALIZED):
+                buffers.append((m, name, b))
+    state.lazy = [_qualified(path, name) for path, name, _, _, version in params if version is None]
     saved_params = {}
     if copy_params:
-        saved_params = {id(p): p.detach().clone() for _, p, _ in versions if p.device.type != "meta"}
-    buffers = []  # (owner, name, the buffer object)
-    for owner in all_modules:
-        for name, b in owner._buffers.items():  # direct dict access: named_buffers() is a slow generator
-            if b is not None and not isinstance(b, _UNINITIALIZED):
-                buffers.append((owner, name, b))
+        saved_params = {id(p): p.detach().clone() for _, _, p, _, version in params
+                        if version is not None and not p.is_meta}
     saved_buffers = _BufferCopy([b for _, _, b in buffers])
     completed = False
     try:
@@ -75,15 +82,17 @@ def preserved(model: nn.Module, copy_params: bool = False,
         for m, flag in training:
             if m.training is not flag:
                 m.training = flag
-        for p, flag in requires_grad:
-            if p.requires_grad is not flag and not is_lazy(p):
-                p.requires_grad_(flag)
         for owner, name, original in buffers:
             if owner._buffers.get(name) is not original:
                 setattr(owner, name, original)  # a forward that rebinds a buffer
         saved_buffers.restore()
+        changed = []
+        for path, name, p, flag, version in params:
+            if p.requires_grad is not flag and not is_lazy(p):
+                p.requires_grad_(flag)
+            if version is not None and p._version != version:
+                changed.append((_qualified(path, name), p))
         with torch.no_grad():
-            changed = [(name, p) for name, p, v in versions if p._version != v]
             for name, p in changed:
                 if id(p) in saved_params:
                     p.copy_(saved_params[id(p)])
@@ -100,27 +109,20 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 failure.add_note(f"torchcount: {message}")
 
 
-def _named_parameters(modules: list) -> list:
-    """``model.named_parameters()`` (first name of each shared parameter) from the module list
-    the caller already walked: straight from each module's dict, not through the generator."""
-    seen: set = set()
-    out = []
-    for path, m in modules:
-        for name, p in m._parameters.items():
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                out.append((f"{path}.{name}" if path else name, p))
-    return out
+def _qualified(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 class _BufferCopy:
     """A copy of many buffers, restored bit for bit into the same tensor objects.
 
     Buffers of one device and dtype are copied into one flat tensor (one C++ call, not one
-    clone per buffer) and copied back with one ``_foreach_copy_``: a model with hundreds of
-    BatchNorm layers has hundreds of small buffers, and per-buffer Python calls would cost
-    more than the rest of the bookkeeping. Every buffer is restored, changed or not: a
-    version counter misses writes made through ``.data``.
+    clone per buffer); restoring splits it into views and copies them back with one
+    ``_foreach_copy_``. A model with hundreds of BatchNorm layers has hundreds of small
+    buffers, and per-buffer Python calls would cost more than the rest of the bookkeeping
+    (the views are made only when restoring: making them up front cost as much again).
+    Every buffer is restored, changed or not: a version counter misses writes made
+    through ``.data``.
     """
 
     def __init__(self, buffers: list):
@@ -131,19 +133,21 @@ class _BufferCopy:
                 continue  # no values to keep
             key = (b.get_device(), b.dtype) if b.layout is strided else ("clone", id(b))
             groups.setdefault(key, []).append(b)
-        self.groups = []  # (originals, their saved copies)
+        self.flat = []  # (originals, one flat copy of them)
+        self.cloned = []  # (original, its own copy)
         for key, group in groups.items():
             if key[0] == "clone" or len(group) == 1:  # (flattening one tensor returns a view of it)
-                self.groups.append((group, [group[0].detach().clone()]))
+                self.cloned.extend((b, b.detach().clone()) for b in group)
                 continue
             try:
                 with torch.no_grad():
-                    flat = torch._C._nn.flatten_dense_tensors(group)
-                self.groups.append((group, torch._C._nn.unflatten_dense_tensors(flat, group)))
+                    self.flat.append((group, torch._C._nn.flatten_dense_tensors(group)))
             except (RuntimeError, TypeError):  # a tensor subclass that cannot be flattened
-                self.groups.extend(([b], [b.detach().clone()]) for b in group)
+                self.cloned.extend((b, b.detach().clone()) for b in group)
 
     def restore(self) -> None:
         with torch.no_grad():
-            for originals, saved in self.groups:
-                torch._foreach_copy_(originals, saved)
+            for originals, flat in self.flat:
+                torch._foreach_copy_(originals, torch._C._nn.unflatten_dense_tensors(flat, originals))
+            for original, saved in self.cloned:
+                original.copy_(saved)
