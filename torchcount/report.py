@@ -15,7 +15,7 @@ from .conventions import CONVENTIONS, Convention, get_convention
 from .cost import CATEGORY_NAMES, OP_CATEGORIES, Cost
 
 
-@dataclass
+@dataclass(slots=True)  # compact: one per module, built right after the forward pass
 class Row:
     """One module of the model, over every call it received."""
 
