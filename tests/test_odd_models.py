@@ -338,3 +338,27 @@ def test_rules_use_the_training_flag_of_the_call_not_the_one_after_the_forward()
     assert (bn.adds, bn.mults, bn.transc) == (channels + 2 * elements, 2 * elements, channels)
     assert report.row("drop").cost.ops == 0
     assert not model.bn.training  # and the flags are restored
+
+
+def test_a_tensor_registered_twice_counts_once_in_every_total_and_row():
+    """One Parameter under two names in one module, one buffer on two modules, one module
+    under two parents: parameters, buffers and their bytes are each counted once."""
+    class Tied(nn.Module):
+        def __init__(self, table: torch.Tensor):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4, 4))
+            self.alias = self.weight  # the same Parameter again
+            self.register_buffer("table", table)
+
+        def forward(self, x):
+            return x @ self.weight + self.table
+
+    table = torch.zeros(4)
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(Tied(table), Tied(table), nn.Sequential(shared), nn.Sequential(shared))
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.total.params == 2 * 16 + (16 + 4)
+    assert report.total.param_bytes == 4 * report.total.params
+    assert report.total.buffers == 4 and report.total.buffer_bytes == 16
+    assert report.row("0").params == 16 and report.row("2").params == 20
+    assert report.row("").params == report.total.params

@@ -229,26 +229,33 @@ def _walk_tensors(modules: list) -> _ModelTensors:
         params, buffers = m._parameters, m._buffers
         if len(params) + len(buffers) > 1:
             local = set()
-        for p in params.values():
-            if p is None:
-                continue
-            pid = id(p)
-            if local is not None:
-                if pid in local:
+        for store, is_param in ((params, True), (buffers, False)):
+            for t in store.values():
+                if t is None:
                     continue
-                local.add(pid)
-            size = p.numel()
-            tensor_bytes = p.nbytes if p.layout is strided else size * p.element_size()
-            n += size
-            nbytes += tensor_bytes
-            if pid in seen:
-                shared = True
-            else:
-                seen.add(pid)
-                found.params += size
-                found.param_bytes += tensor_bytes
-                if p.requires_grad:
-                    found.trainable_params += size
+                tid = id(t)
+                if local is not None:
+                    if tid in local:
+                        continue
+                    local.add(tid)
+                size = t.numel()
+                tensor_bytes = t.nbytes if t.layout is strided else size * t.element_size()
+                nbytes += tensor_bytes
+                if is_param:
+                    n += size
+                    if tid in seen:
+                        shared = True
+                        continue
+                    found.params += size
+                    found.param_bytes += tensor_bytes
+                    if t.requires_grad:
+                        found.trainable_params += size
+                elif tid in seen:
+                    continue
+                else:
+                    found.buffers += size
+                    found.buffer_bytes += tensor_bytes
+                seen.add(tid)
         if hasattr(type(m), "_weight_bias"):
             for t in _own_packed(m):
                 if id(t) in seen:
@@ -258,20 +265,6 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                 n += t.numel()
                 found.params += t.numel()
                 found.param_bytes += t.numel() * t.element_size()
-        for b in buffers.values():
-            if b is None:
-                continue
-            bid = id(b)
-            if local is not None:
-                if bid in local:
-                    continue
-                local.add(bid)
-            tensor_bytes = b.nbytes if b.layout is strided else b.numel() * b.element_size()
-            nbytes += tensor_bytes
-            if bid not in seen:
-                seen.add(bid)
-                found.buffers += b.numel()
-                found.buffer_bytes += tensor_bytes
         state_bytes[id(m)] = nbytes
         own[id(m)] = n
     counts = found.subtree_params
