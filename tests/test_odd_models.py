@@ -362,3 +362,22 @@ def test_a_tensor_registered_twice_counts_once_in_every_total_and_row():
     assert report.total.buffers == 4 and report.total.buffer_bytes == 16
     assert report.row("0").params == 16 and report.row("2").params == 20
     assert report.row("").params == report.total.params
+
+
+def test_a_child_called_through_its_forward_method_is_a_row_and_counted_once():
+    """Calling ``self.lin.forward(x)`` skips ``nn.Module.__call__``; the recording wrapper sits
+    in ``forward`` itself, so the call is still a row of its own, and its work is not counted
+    again among the parent's own ops."""
+    class CallsForward(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.lin.forward(x) * 2
+
+    report = torchcount.profile(CallsForward(), torch.randn(3, 8))
+    assert report.row("lin").calls == 1 and report.row("lin").macs == 3 * 8 * 4
+    assert report.total.macs == 3 * 8 * 4
+    assert report.row("").self_cost.mults == 3 * 4 and report.row("").self_cost.macs == 0
+    assert report.complete
