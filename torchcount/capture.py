@@ -334,7 +334,6 @@ class _Recorder:
             self.mode.__exit__(None, None, None)
             self.entered = self.mode_on = False
 
-
     def recording_forward(self, path: str, module: nn.Module, forward: Callable) -> Callable:
         """``forward`` (the module's bound forward) wrapped so that each call is recorded."""
         recorder = self
