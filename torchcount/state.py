@@ -148,6 +148,19 @@ class _BufferCopy:
     def restore(self) -> None:
         with torch.no_grad():
             for originals, flat in self.flat:
+                if _same_bits(torch._C._nn.flatten_dense_tensors(originals), flat):
+                    continue  # nothing changed (the usual case in eval mode): no copy back needed
                 torch._foreach_copy_(originals, torch._C._nn.unflatten_dense_tensors(flat, originals))
             for original, saved in self.cloned:
                 original.copy_(saved)
+
+
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit equal (NaN payloads, −0.0 vs 0.0), compared as integers of the same width."""
+    bits = _BITS.get(a.element_size())
+    if bits is None or a.is_complex():
+        return False  # no integer view of that width: restore rather than decide
+    return torch.equal(a.view(bits), b.view(bits))
