@@ -282,3 +282,21 @@ def test_buffers_of_every_dtype_are_restored_also_when_written_through_data():
     torchcount.profile(model, torch.randn(3, 2))
     assert snapshot(model) == before
     assert not model.strided.is_contiguous() and model.strided[1, 0].item() == 1.0
+
+
+def test_a_change_of_sign_bit_only_is_restored():
+    """Buffers are copied back when any bit differs: 0.0 → −0.0 compares equal as floats."""
+    class FlipsZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("zero", torch.zeros(3))
+            self.register_buffer("other", torch.ones(2))  # same dtype: one flat group
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            self.zero.data.neg_()
+            return self.lin(x)
+
+    model = FlipsZero()
+    torchcount.profile(model, torch.randn(2, 3))
+    assert _bits(model.zero) == _bits(torch.zeros(3))
