@@ -121,8 +121,9 @@ class _BufferCopy:
     ``_foreach_copy_``. A model with hundreds of BatchNorm layers has hundreds of small
     buffers, and per-buffer Python calls would cost more than the rest of the bookkeeping
     (the views are made only when restoring: making them up front cost as much again).
-    Every buffer is restored, changed or not: a version counter misses writes made
-    through ``.data``.
+    Whether a group changed is decided by comparing its bits with the copy (as integers,
+    so NaN payloads and −0.0 count), not by version counters, which miss writes made
+    through ``.data``; an unchanged group (the usual case in eval mode) is not copied back.
     """
 
     def __init__(self, buffers: list):
