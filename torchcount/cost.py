@@ -97,9 +97,9 @@ class Cost(_CostFields):
             if term is None:
                 continue
             kept.append(term)
-            i = index.get(term[0])
+            i = index.get(term.category)
             if i is not None:
-                totals[i] += int(term[4])
+                totals[i] += int(term.value)
         totals[7] += int(bytes_read)
         totals[8] += int(bytes_written)
         return tuple.__new__(cls, (*totals, tuple(kept)))

@@ -8,10 +8,11 @@ This is the only place that decides *which* rule prices a call:
 from __future__ import annotations
 
 from collections import Counter
+
 import torch
 from torch import nn
 
-from .capture import Call, OpCall, TensorMeta, Trace
+from .capture import Call, OpCall, Trace
 from .conventions import Convention
 from .cost import Cost
 from .rules import op_rule_for, rule_for
@@ -105,19 +106,13 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
                 f"rule '{rule.name}' failed for module '{call.path or '(root)'}' "
                 f"({type(module).__name__}) with input shapes "
                 f"{[tuple(t.shape) for t in call.inputs]}: {exc}") from exc
-        if type(cost) is not Cost and not isinstance(cost, Cost):
+        if not isinstance(cost, Cost):
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
-        if not cost[7] and not cost[8]:  # the rule left bytes_read / bytes_written to the default
+        if cost.bytes_read == 0 and cost.bytes_written == 0:  # the rule left the traffic to the default
             own = state_bytes.get(id(module)) if state_bytes is not None else None
-            if own is None:
-                own = _own_state_bytes(module)
-            args, out = call.args, call.output
-            if len(args) == 1 and type(args[0]) is TensorMeta and type(out) is TensorMeta and not call.kwargs:
-                # the common call, one tensor in and one out: no lists to build
-                cost = cost.with_bytes(args[0].nbytes + own, 0 if out.aliased else out.nbytes)
-            else:
-                cost = cost.with_bytes(*_traffic(call.inputs, call.outputs, own))
+            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
+                                             own if own is not None else _own_state_bytes(module)))
         return CallCost(call, cost, "rule", rule.name, None, 1)
     total = _ZERO
     missing: "Counter | None" = None
@@ -220,7 +215,6 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     that a shared weight counts once per subtree."""
     found = _ModelTensors()
     own, state_bytes = found.own_params, found.state_bytes
-    strided = torch.strided
     seen: set = set()
     shared = False
     for _, m in modules:
@@ -239,7 +233,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                         continue
                     local.add(tid)
                 size = t.numel()
-                tensor_bytes = t.nbytes if t.layout is strided else size * t.element_size()
+                tensor_bytes = _dense_bytes(t)
                 nbytes += tensor_bytes
                 if is_param:
                     n += size
@@ -374,14 +368,18 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             terms = tuple(t for op in first.ops if (c := price_op(op)) is not None for t in c.terms)
         outputs = first._outputs if first._outputs is not None else first.outputs
         key = id(module)
-        row = Row(len(rows), path, type(module).__name__, 0 if not path else path.count(".") + 1,
-                  len(members), [t.shape for t in first.inputs], [t.shape for t in outputs],
-                  param_counts[key] if key in param_counts else sum(p.numel() for p in _unique_params(module)),
-                  own_params[key] if key in own_params
-                  else sum(t.numel() for t in _own_tensors(module._parameters)),
-                  cost, self_cost, status, head.rule, convention,
-                  outputs[0].numel if outputs else 0, terms, dict(missing) if missing else {},
-                  {"steps": steps}, module)
+        row = Row(
+            index=len(rows), path=path, type=type(module).__name__,
+            depth=0 if not path else path.count(".") + 1, calls=len(members),
+            input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
+            params=param_counts[key] if key in param_counts
+            else sum(p.numel() for p in _unique_params(module)),
+            self_params=own_params[key] if key in own_params
+            else sum(t.numel() for t in _own_tensors(module._parameters)),
+            cost=cost, self_cost=self_cost, status=status, rule=head.rule, convention=convention,
+            activation=outputs[0].numel if outputs else 0, terms=terms,
+            uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
+        )
         rows.append(row)
         if missing:
             for op_name, n in missing.items():
