@@ -126,14 +126,14 @@ def main(argv=None) -> int:
             mobilenet(image)
         mobilenet_calls = len(rec.trace.calls)
 
-        def after_forward():
+        def after_forward() -> float:
+            """CPU seconds of summarize run right after a forward pass (its caches evicted)."""
             mobilenet(image)
-            start = C.timed(lambda: summarize(mobilenet, rec.trace, conv))
-            return start
+            return C.timed(lambda: summarize(mobilenet, rec.trace, conv))[1]
 
         warm = C.interleaved({"summarize mobilenet warm": lambda: summarize(mobilenet, rec.trace, conv)},
                              opts.repeats)
-        cold = sorted(after_forward()[1] for _ in range(opts.repeats))[opts.repeats // 2]
+        cold = sorted(after_forward() for _ in range(opts.repeats))[opts.repeats // 2]
 
     us = lambda a, b, per: (res[a]["cpu_s"] - res[b]["cpu_s"]) / per * 1e6  # noqa: E731
     figures = {
