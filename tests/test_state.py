@@ -136,17 +136,20 @@ def test_hooks_removed_on_every_submodule_of_a_deep_model():
     assert all(len(h[0]) == 0 and len(h[1]) == 0 for h in before["hooks"].values())
 
 
+class Clamp(nn.Module):
+    """A forward that writes its own weight in place (a weight clamp)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.lin.weight.clamp_(-0.1, 0.1)
+        return self.lin(x)
+
+
 def test_in_place_parameter_write_is_an_error_by_default():
-    class Clamp(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(3, 3)
-
-        def forward(self, x):
-            with torch.no_grad():
-                self.lin.weight.clamp_(-0.1, 0.1)
-            return self.lin(x)
-
     model = Clamp()
     with torch.no_grad():
         model.lin.weight.fill_(0.5)
@@ -157,16 +160,6 @@ def test_in_place_parameter_write_is_an_error_by_default():
 
 
 def test_copy_params_restores_in_place_parameter_writes():
-    class Clamp(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(3, 3)
-
-        def forward(self, x):
-            with torch.no_grad():
-                self.lin.weight.clamp_(-0.1, 0.1)
-            return self.lin(x)
-
     model = Clamp()
     with torch.no_grad():
         model.lin.weight.fill_(0.5)
