@@ -46,3 +46,17 @@ def test_immutable_and_picklable():
 def test_unknown_category_is_refused():
     with pytest.raises(ValueError, match="unknown cost category 'flops'"):
         Term("flops", "x", "n", "1", 1)
+
+
+def test_substituted_is_written_out_only_when_read():
+    from torchcount.cost import Worked, worked
+
+    lazy = Term("macs", "multiply-accumulates", "N·k·∏kernel", worked("{}×{}×{}", 2, 8, (3, 3)), 144)
+    assert isinstance(lazy.raw_substituted, Worked)  # kept as template and numbers
+    assert lazy.substituted == "2×8×3×3"  # a tuple value is a product
+    assert worked("{}×({} − 1)", 4, []).__str__() == "4×(1 − 1)"  # an empty product is 1
+    bare = Term("adds", "eps additions", "channels", 32, 32)
+    assert bare.substituted == "32" and Term("adds", "x", "n", "7", 7).substituted == "7"
+    restored = pickle.loads(pickle.dumps(lazy))
+    assert restored == lazy and restored.substituted == "2×8×3×3"
+    assert Cost.of(lazy).terms[0].substituted == "2×8×3×3"

@@ -39,11 +39,44 @@ _TERM_CATEGORIES = frozenset(CATEGORIES) | {"params", "shape"}
 _INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 
 
+class Worked(tuple):
+    """A term's substituted line, kept as a template and its numbers and written out only
+    when it is shown (``str()``): formatting the numbers of every term cost a rule more
+    than its arithmetic, and a table or a total never shows them. Build one with
+    :func:`worked`."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        template = self[0]
+        return template.format(*[_product(v) if isinstance(v, (tuple, list)) else v for v in self[1:]])
+
+    def __repr__(self) -> str:
+        return f"worked({str(self)!r})"
+
+
+def worked(template: str, *values) -> Worked:
+    """The substituted line of a :class:`Term`, formatted only when shown:
+    ``worked("{}×({} − 1)", rows, n)``. A tuple or list value is written as a product
+    (``(3, 3)`` → ``3×3``). A term may also give a plain string, or a bare number."""
+    return tuple.__new__(Worked, (template, *values))
+
+
+def _product(values) -> str:
+    return "×".join(map(str, values)) if values else "1"
+
+
+def written(substituted) -> str:
+    """A term's substituted line as text (a string, a number or a :class:`Worked`)."""
+    return substituted if type(substituted) is str else str(substituted)
+
+
 class _TermFields(NamedTuple):
     category: str
     what: str
     formula: str
-    substituted: str
+    #: as the rule gave it: a string, a bare number or a :class:`Worked` template (text: ``Term.substituted``)
+    raw_substituted: object
     value: int
 
 
@@ -51,16 +84,23 @@ class Term(_TermFields):
     """One line of a worked solution: ``what = formula = substituted = value``.
 
     ``category`` is a field of :class:`Cost`, or ``"params"`` / ``"shape"`` for lines
-    that explain the layer without being an operation count. Immutable (a named tuple:
-    rules build several per call, so construction must be cheap).
+    that explain the layer without being an operation count. ``substituted`` is the
+    formula with the numbers put in; a rule gives it as a string, a bare number, or
+    :func:`worked` (formatted only when shown). Immutable (a named tuple: rules build
+    several per call, so construction must be cheap).
     """
 
     __slots__ = ()
 
-    def __new__(cls, category: str, what: str, formula: str, substituted: str, value: int) -> "Term":
+    def __new__(cls, category: str, what: str, formula: str, substituted, value: int) -> "Term":
         if category not in _TERM_CATEGORIES:
             raise ValueError(f"unknown cost category {category!r}; expected one of {CATEGORIES}")
         return tuple.__new__(cls, (category, what, formula, substituted, value))
+
+    @property
+    def substituted(self) -> str:
+        """The formula with the numbers put in, as text."""
+        return written(self[3])
 
 
 class _CostFields(NamedTuple):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import CATEGORY_NAMES, Cost, Term
+from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from .registry import module_rule
 
 # category → count per element.  Why each recipe, briefly:
@@ -53,11 +53,16 @@ _MODULES = {
 
 def per_element(recipe: str, n: int, what: str = "elements") -> list[Term]:
     """Terms for ``n`` elements of the named recipe (one term per category)."""
-    return [
-        Term(cat, f"{CATEGORY_NAMES[cat]} ({recipe})", f"{k}·{what}" if k != 1 else what,
-             f"{k}×{n}" if k != 1 else f"{n}", k * n)
-        for cat, k in PER_ELEMENT[recipe].items()
-    ]
+    lines = _RECIPE_LINES.get((recipe, what))
+    if lines is None:  # the words depend on the recipe only: made once, not per call
+        lines = _RECIPE_LINES[recipe, what] = [
+            (cat, f"{CATEGORY_NAMES[cat]} ({recipe})", f"{k}·{what}" if k != 1 else what, k)
+            for cat, k in PER_ELEMENT[recipe].items()]
+    return [Term(cat, words, formula, worked("{}×{}", k, n) if k != 1 else n, k * n)
+            for cat, words, formula, k in lines]
+
+
+_RECIPE_LINES: dict[tuple[str, str], list] = {}
 
 
 @module_rule(*_MODULES)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
-from ._util import prod, times
+from ..cost import Cost, Term, worked
+from ._util import prod
 from .registry import module_rule
 
 
@@ -29,12 +29,12 @@ def _size_term(m, in_sizes, out_sizes, transposed: bool) -> Term | None:
     if transposed:
         op = m.output_padding[0]
         return Term("shape", "output size", "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1",
-                    f"({M} − 1)×{s} − 2×{p} + {d}×({w} − 1) + {op} + 1", out_sizes[0])
+                    worked("({} − 1)×{} − 2×{} + {}×({} − 1) + {} + 1", M, s, p, d, w, op), out_sizes[0])
     if d == 1:
         return Term("shape", "output size", "⌊(M − w + 2p)/s⌋ + 1",
-                    f"⌊({M} − {w} + 2×{p})/{s}⌋ + 1", out_sizes[0])
+                    worked("⌊({} − {} + 2×{})/{}⌋ + 1", M, w, p, s), out_sizes[0])
     return Term("shape", "output size", "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1",
-                f"⌊({M} + 2×{p} − {d}×({w} − 1) − 1)/{s}⌋ + 1", out_sizes[0])
+                worked("⌊({} + 2×{} − {}×({} − 1) − 1)/{}⌋ + 1", M, p, d, w, s), out_sizes[0])
 
 
 @module_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -49,26 +49,26 @@ def conv(m, call) -> Cost:
     weights_per_pos = (c_in // g) * prod(kernel)
     if transposed:
         macs = Term("macs", "multiply-accumulates", "N·c·(k/g)·∏kernel·∏input",
-                    f"{n}×{c_in}×{c_out // g}×{times(kernel)}×{times(in_sizes)}",
+                    worked("{}×{}×{}×{}×{}", n, c_in, c_out // g, kernel, in_sizes),
                     n * c_in * (c_out // g) * prod(kernel) * prod(in_sizes))
     else:
         macs = Term("macs", "multiply-accumulates", "N·k·(c/g)·∏kernel·∏output",
-                    f"{n}×{c_out}×{c_in // g}×{times(kernel)}×{times(out_sizes)}",
+                    worked("{}×{}×{}×{}×{}", n, c_out, c_in // g, kernel, out_sizes),
                     n * c_out * weights_per_pos * prod(out_sizes))
     if transposed:
         params = Term("params", "parameters", "c·(k/g)·∏kernel" + (" + k" if has_bias else ""),
-                      f"{c_in}×{c_out // g}×{times(kernel)}" + (f" + {c_out}" if has_bias else ""),
+                      worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", c_in, c_out // g, kernel, c_out),
                       c_in * (c_out // g) * prod(kernel) + c_out * has_bias)
     elif has_bias:
         params = Term("params", "parameters", "((c/g)·∏kernel + 1)·k",
-                      f"(({c_in // g}×{times(kernel)}) + 1)×{c_out}", (weights_per_pos + 1) * c_out)
+                      worked("(({}×{}) + 1)×{}", c_in // g, kernel, c_out), (weights_per_pos + 1) * c_out)
     else:
         params = Term("params", "parameters", "(c/g)·∏kernel·k",
-                      f"{c_in // g}×{times(kernel)}×{c_out}", weights_per_pos * c_out)
+                      worked("{}×{}×{}", c_in // g, kernel, c_out), weights_per_pos * c_out)
     return Cost.of(
         _size_term(m, in_sizes, out_sizes, transposed),
         params,
         macs,
-        Term("adds", "bias additions", "N·k·∏output", f"{n}×{c_out}×{times(out_sizes)}",
+        Term("adds", "bias additions", "N·k·∏output", worked("{}×{}×{}", n, c_out, out_sizes),
              n * c_out * prod(out_sizes)) if has_bias else None,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from ._util import prod
 from .registry import module_rule
 
@@ -15,9 +15,9 @@ def linear(m: nn.Linear, call) -> Cost:
     has_bias = m.bias is not None
     return Cost.of(
         Term("params", "parameters", "(n + 1)·k" if has_bias else "n·k",
-             f"({n} + 1)×{k}" if has_bias else f"{n}×{k}", (n + has_bias) * k),
-        Term("macs", "multiply-accumulates", "rows·n·k", f"{rows}×{n}×{k}", rows * n * k),
-        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
+             worked("({} + 1)×{}" if has_bias else "{}×{}", n, k), (n + has_bias) * k),
+        Term("macs", "multiply-accumulates", "rows·n·k", worked("{}×{}×{}", rows, n, k), rows * n * k),
+        Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
     )
 
 

@@ -13,43 +13,44 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from ._util import prod
 from .registry import module_rule
 
 
 def _stats_terms(groups: int, n: int) -> list[Term]:
-    g, e = f"{groups}×", groups * n
+    e = groups * n
+    each_less_one, each = worked("{}×({} − 1)", groups, n), worked("{}×{}", groups, n)
     return [
-        Term("adds", "additions (mean)", "groups·(n − 1)", f"{g}({n} − 1)", groups * (n - 1)),
-        Term("divs", "divisions (mean, variance)", "2·groups", f"2×{groups}", 2 * groups),
-        Term("adds", "subtractions (x − mean)", "groups·n", f"{g}{n}", e),
-        Term("mults", "squares (variance)", "groups·n", f"{g}{n}", e),
-        Term("adds", "additions (variance)", "groups·(n − 1)", f"{g}({n} − 1)", groups * (n - 1)),
-        Term("adds", "eps additions", "groups", f"{groups}", groups),
-        Term("transc", "reciprocal square roots", "groups", f"{groups}", groups),
-        Term("mults", "normalisations (× 1/σ)", "elements", f"{e}", e),
+        Term("adds", "additions (mean)", "groups·(n − 1)", each_less_one, groups * (n - 1)),
+        Term("divs", "divisions (mean, variance)", "2·groups", worked("2×{}", groups), 2 * groups),
+        Term("adds", "subtractions (x − mean)", "groups·n", each, e),
+        Term("mults", "squares (variance)", "groups·n", each, e),
+        Term("adds", "additions (variance)", "groups·(n − 1)", each_less_one, groups * (n - 1)),
+        Term("adds", "eps additions", "groups", groups, groups),
+        Term("transc", "reciprocal square roots", "groups", groups, groups),
+        Term("mults", "normalisations (× 1/σ)", "elements", e, e),
     ]
 
 
 def _running_terms(channels: int, elements: int) -> list[Term]:
     return [
-        Term("adds", "eps additions", "channels", f"{channels}", channels),
-        Term("transc", "reciprocal square roots", "channels", f"{channels}", channels),
-        Term("adds", "subtractions (x − running mean)", "elements", f"{elements}", elements),
-        Term("mults", "normalisations (× 1/σ)", "elements", f"{elements}", elements),
+        Term("adds", "eps additions", "channels", channels, channels),
+        Term("transc", "reciprocal square roots", "channels", channels, channels),
+        Term("adds", "subtractions (x − running mean)", "elements", elements, elements),
+        Term("mults", "normalisations (× 1/σ)", "elements", elements, elements),
     ]
 
 
 def _affine_terms(elements: int) -> list[Term]:
-    return [Term("mults", "affine scale (× γ)", "elements", f"{elements}", elements),
-            Term("adds", "affine shift (+ β)", "elements", f"{elements}", elements)]
+    return [Term("mults", "affine scale (× γ)", "elements", elements, elements),
+            Term("adds", "affine shift (+ β)", "elements", elements, elements)]
 
 
 def _running_update_terms(channels: int) -> list[Term]:
     # running = (1 − momentum)·running + momentum·batch, for mean and for (unbiased) variance
-    return [Term("mults", "running-stat updates", "5·channels", f"5×{channels}", 5 * channels),
-            Term("adds", "running-stat updates", "2·channels", f"2×{channels}", 2 * channels)]
+    return [Term("mults", "running-stat updates", "5·channels", worked("5×{}", channels), 5 * channels),
+            Term("adds", "running-stat updates", "2·channels", worked("2×{}", channels), 2 * channels)]
 
 
 @module_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -118,15 +119,15 @@ def rms_norm(m: nn.RMSNorm, call) -> Cost:
     elements = call.input.numel
     rows = elements // n
     terms = [
-        Term("mults", "squares", "elements", f"{elements}", elements),
-        Term("adds", "additions (mean of squares)", "rows·(n − 1)", f"{rows}×({n} − 1)", rows * (n - 1)),
-        Term("divs", "divisions (mean)", "rows", f"{rows}", rows),
-        Term("adds", "eps additions", "rows", f"{rows}", rows),
-        Term("transc", "reciprocal square roots", "rows", f"{rows}", rows),
-        Term("mults", "normalisations (× 1/rms)", "elements", f"{elements}", elements),
+        Term("mults", "squares", "elements", elements, elements),
+        Term("adds", "additions (mean of squares)", "rows·(n − 1)", worked("{}×({} − 1)", rows, n), rows * (n - 1)),
+        Term("divs", "divisions (mean)", "rows", rows, rows),
+        Term("adds", "eps additions", "rows", rows, rows),
+        Term("transc", "reciprocal square roots", "rows", rows, rows),
+        Term("mults", "normalisations (× 1/rms)", "elements", elements, elements),
     ]
     if m.weight is not None:
-        terms.append(Term("mults", "affine scale (× γ)", "elements", f"{elements}", elements))
+        terms.append(Term("mults", "affine scale (× γ)", "elements", elements, elements))
     return Cost.of(*terms)
 
 
@@ -136,10 +137,10 @@ def local_response_norm(m: nn.LocalResponseNorm, call) -> Cost:
     e = call.input.numel
     size = m.size
     return Cost.of(
-        Term("mults", "squares", "elements", f"{e}", e),
-        Term("adds", "window sums", "elements·(size − 1)", f"{e}×({size} − 1)", e * (size - 1)),
-        Term("mults", "scalings (α/n)", "elements", f"{e}", e),
-        Term("adds", "additions of k", "elements", f"{e}", e),
-        Term("transc", "powers (·)^β", "elements", f"{e}", e),
-        Term("divs", "divisions", "elements", f"{e}", e),
+        Term("mults", "squares", "elements", e, e),
+        Term("adds", "window sums", "elements·(size − 1)", worked("{}×({} − 1)", e, size), e * (size - 1)),
+        Term("mults", "scalings (α/n)", "elements", e, e),
+        Term("adds", "additions of k", "elements", e, e),
+        Term("transc", "powers (·)^β", "elements", e, e),
+        Term("divs", "divisions", "elements", e, e),
     )

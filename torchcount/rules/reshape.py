@@ -32,6 +32,6 @@ def dropout(m, call) -> Cost:
     # train mode: draw a keep/drop decision per element (or per channel) and scale the kept ones
     e = call.out.numel
     return Cost.of(
-        Term("cmps", "keep/drop decisions", "elements", f"{e}", e),
-        Term("mults", "mask-and-scale multiplications", "elements", f"{e}", e),
+        Term("cmps", "keep/drop decisions", "elements", e, e),
+        Term("mults", "mask-and-scale multiplications", "elements", e, e),
     )
