@@ -120,14 +120,17 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
-    with gc_paused(), _exclusive(model, named if counted is model else None), \
-            preserved(counted, copy_params=copy_params, modules=named) as kept:
-        with _transformer_layers_unfused(counted, named), \
-                capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
-            try:
-                counted(*args, **kw)
-            except Exception as exc:
-                raise _forward_error(exc, recorder, counted) from exc
+    with gc_paused():
+        with _exclusive(model, named if counted is model else None), \
+                preserved(counted, copy_params=copy_params, modules=named) as kept:
+            with _transformer_layers_unfused(counted, named), \
+                    capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
+                try:
+                    counted(*args, **kw)
+                except Exception as exc:
+                    raise _forward_error(exc, recorder, counted) from exc
+        # counted once the model is restored: the restore then follows the wrappers' removal
+        # while the modules are still in the CPU caches, and the trace holds all counting needs
         report = summarize(counted, recorder.trace, conv, name, modules=named)
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
