@@ -185,27 +185,30 @@ class Call:
         return 0 if not self.path else self.path.count(".") + 1
 
     @property
-    def inputs(self) -> list[TensorMeta]:
-        """Every tensor of the arguments, in order (a new list each time; computed once)."""
+    def inputs(self) -> tuple[TensorMeta, ...]:
+        """Every tensor of the arguments, in order (computed once)."""
         found = self._inputs
         if found is None:
-            found = self._inputs = tensors_in(self.args) + tensors_in(self.kwargs) \
-                if self.kwargs or not all(type(a) is TensorMeta for a in self.args) else list(self.args)
-        return list(found)
+            args = self.args
+            found = self._inputs = args if not self.kwargs and all(type(a) is TensorMeta for a in args) \
+                else tuple(tensors_in(args) + tensors_in(self.kwargs))
+        return found
 
     @property
-    def outputs(self) -> list[TensorMeta]:
-        """Every tensor of the output, in order (a new list each time; computed once)."""
+    def outputs(self) -> tuple[TensorMeta, ...]:
+        """Every tensor of the output, in order (computed once)."""
         found = self._outputs
         if found is None:
             out = self.output
-            found = self._outputs = [out] if type(out) is TensorMeta else tensors_in(out)
-        return list(found)
+            found = self._outputs = (out,) if type(out) is TensorMeta else tuple(tensors_in(out))
+        return found
 
     @property
     def input(self) -> TensorMeta:
         """The first tensor argument (what most rules need)."""
-        found = self._inputs if self._inputs is not None else self.inputs
+        found = self._inputs
+        if found is None:
+            found = self.inputs
         if not found:
             raise ValueError(f"module '{self.path}' ({type(self.module).__name__}) received no tensor input")
         return found[0]
@@ -213,7 +216,9 @@ class Call:
     @property
     def out(self) -> TensorMeta:
         """The first tensor of the output."""
-        found = self._outputs if self._outputs is not None else self.outputs
+        found = self._outputs
+        if found is None:
+            found = self.outputs
         if not found:
             raise ValueError(f"module '{self.path}' ({type(self.module).__name__}) returned no tensor")
         return found[0]

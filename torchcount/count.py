@@ -132,34 +132,31 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
 def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
     """Price every call, then fill inclusive costs bottom-up along the call tree."""
     priced = [price_call(call, state_bytes) for call in trace.calls]
-    by_call = {id(p.call): p for p in priced}
     for p in reversed(priced):  # children come after their parent in pre-order
         children = p.call.children
         if children:
             inclusive = p.self_cost
             for child in children:
-                inclusive = inclusive + by_call[id(child)].inclusive
+                inclusive = inclusive + priced[child.index].inclusive  # a call's index is its place in the trace
             p.inclusive = inclusive
     return priced
 
 
-def sequential_chains(priced: list[CallCost]) -> dict[int, int]:
+def sequential_chains(priced: list[CallCost]) -> list[int]:
     """Steps each call must run one after another (the lecture's parallel vs sequential):
     a rule's call gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent
     layer, 1 for anything else); a call priced from its ops gives 1 if it did any
     arithmetic itself, plus its children's chains in call order (an upper bound where
-    branches could run in parallel); a covered call gives 0. Keyed by ``id(call)``."""
+    branches could run in parallel); a covered call gives 0. Indexed like the trace (``call.index``)."""
     from .rules.recurrent import sequential_steps
 
-    chain: dict[int, int] = {}
-    for p in reversed(priced):  # children before parents
-        if p.source == "covered":
-            n = 0
-        elif p.source == "rule":
-            n = sequential_steps(p.call.module, p.call)
-        else:
-            n = (0 if p.self_cost.is_zero() else 1) + sum(chain.get(id(c), 0) for c in p.call.children)
-        chain[id(p.call)] = n
+    chain = [0] * len(priced)
+    for i in range(len(priced) - 1, -1, -1):  # children before parents
+        p = priced[i]
+        if p.source == "rule":
+            chain[i] = sequential_steps(p.call.module, p.call)
+        elif p.source == "ops":
+            chain[i] = (0 if p.self_cost.is_zero() else 1) + sum([chain[c.index] for c in p.call.children])
     return chain
 
 
@@ -341,7 +338,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             cost, self_cost, missing = head.inclusive, head.self_cost, head.uncounted_ops
             counted_items += head.counted_items
             any_ops = bool(first.ops)
-            steps = chains[id(first)]
+            steps = chains[first.index]
         else:
             # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
             cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call)), _ZERO)
@@ -351,7 +348,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                 missing.update(m.uncounted_ops)
                 counted_items += m.counted_items
             any_ops = any(m.call.ops for m in members)
-            steps = sum(chains[id(m.call)] for m in members)
+            steps = sum(chains[m.call.index] for m in members)
         if source == "covered":
             status = "covered"
         elif source == "rule":
@@ -409,7 +406,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))
-    notes.append(f"longest chain: {sum(chains[id(p.call)] for p in priced if p.call.parent is None):,} "
+    notes.append(f"longest chain: {sum(chains[p.call.index] for p in priced if p.call.parent is None):,} "
                  "sequential steps (layers and recurrent time steps, as executed; column 'steps')")
     return Report(model_name or type(model).__name__, convention, layers, root, total,
                   uncounted, counted_items, notes)
