@@ -1,17 +1,13 @@
-"""Small helpers shared by rule files: products, number formatting for worked terms."""
+"""Small helpers shared by rule files: products and hyper-parameter tuples. (A worked term's
+product of sizes is written by ``cost.worked``: a tuple value is written ``64×3×11``.)"""
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable
 
 
 def prod(values: Iterable[int]) -> int:
     return math.prod(map(int, values))
-
-
-def times(values: Sequence) -> str:
-    """``[64, 3, 11]`` → ``'64×3×11'`` (for the substituted line of a term)."""
-    return "×".join(map(str, values)) if values else "1"
 
 
 def tup(value, n: int) -> tuple:

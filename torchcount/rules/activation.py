@@ -87,18 +87,19 @@ def softmax_terms(n_rows: int, n: int, log: bool = False) -> list[Term]:
     """Numerically stable softmax over rows of length n: max (n − 1 comparisons), x − max
     (n subtractions), n exps, a sum (n − 1 additions), then n divisions — or, for
     log-softmax, one log and n subtractions."""
-    rows = f"{n_rows}×"
+    rows_n = worked("{}×{}", n_rows, n)  # shared by the terms of rows·n (written out only when shown)
+    rows_n1 = worked("{}×({} − 1)", n_rows, n)
     terms = [
-        Term("cmps", "comparisons (row max)", "rows·(n − 1)", f"{rows}({n} − 1)", n_rows * (n - 1)),
-        Term("adds", "subtractions of the max", "rows·n", f"{rows}{n}", n_rows * n),
-        Term("transc", "exponentials", "rows·n", f"{rows}{n}", n_rows * n),
-        Term("adds", "additions (row sum)", "rows·(n − 1)", f"{rows}({n} − 1)", n_rows * (n - 1)),
+        Term("cmps", "comparisons (row max)", "rows·(n − 1)", rows_n1, n_rows * (n - 1)),
+        Term("adds", "subtractions of the max", "rows·n", rows_n, n_rows * n),
+        Term("transc", "exponentials", "rows·n", rows_n, n_rows * n),
+        Term("adds", "additions (row sum)", "rows·(n − 1)", rows_n1, n_rows * (n - 1)),
     ]
     if log:
-        terms += [Term("transc", "logarithm of the sum", "rows", f"{n_rows}", n_rows),
-                  Term("adds", "subtractions of the log-sum", "rows·n", f"{rows}{n}", n_rows * n)]
+        terms += [Term("transc", "logarithm of the sum", "rows", n_rows, n_rows),
+                  Term("adds", "subtractions of the log-sum", "rows·n", rows_n, n_rows * n)]
     else:
-        terms.append(Term("divs", "divisions by the sum", "rows·n", f"{rows}{n}", n_rows * n))
+        terms.append(Term("divs", "divisions by the sum", "rows·n", rows_n, n_rows * n))
     return terms
 
 
@@ -113,5 +114,5 @@ def softmax(m, call) -> Cost:
     rows = call.input.numel // max(n, 1)
     terms = softmax_terms(rows, n, log=isinstance(m, nn.LogSoftmax))
     if isinstance(m, nn.Softmin):
-        terms.insert(0, Term("mults", "negations", "elements", f"{call.input.numel}", call.input.numel))
+        terms.insert(0, Term("mults", "negations", "elements", call.input.numel, call.input.numel))
     return Cost.of(*terms)

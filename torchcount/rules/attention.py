@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from .activation import softmax_terms
 from .registry import module_rule
 
@@ -45,29 +45,29 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
     S = S if S_att is None else S_att
     scores = N * H * L * S
     terms = [
-        Term("macs", "query projection", "N·L·E·E", f"{N}×{L}×{E}×{E}", N * L * E * E),
-        Term("macs", "key projection", "N·S·kdim·E", f"{N}×{P}×{kdim}×{E}", N * P * kdim * E),
-        Term("macs", "value projection", "N·S·vdim·E", f"{N}×{P}×{vdim}×{E}", N * P * vdim * E),
+        Term("macs", "query projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E),
+        Term("macs", "key projection", "N·S·kdim·E", worked("{}×{}×{}×{}", N, P, kdim, E), N * P * kdim * E),
+        Term("macs", "value projection", "N·S·vdim·E", worked("{}×{}×{}×{}", N, P, vdim, E), N * P * vdim * E),
     ]
     if in_bias:
-        terms.append(Term("adds", "projection bias additions", "N·(L + 2·S)·E", f"{N}×({L} + 2×{P})×{E}",
-                          N * (L + 2 * P) * E))
-    terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", f"{N}×{L}×{E}", N * L * E))
-    terms.append(Term("macs", "scores Q·Kᵀ", "N·L·S·E", f"{N}×{L}×{S}×{E}", N * L * S * E))
+        terms.append(Term("adds", "projection bias additions", "N·(L + 2·S)·E",
+                          worked("{}×({} + 2×{})×{}", N, L, P, E), N * (L + 2 * P) * E))
+    terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
+    terms.append(Term("macs", "scores Q·Kᵀ", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     if masked:
-        terms.append(Term("adds", "mask additions", "N·H·L·S", f"{N}×{H}×{L}×{S}", scores))
+        terms.append(Term("adds", "mask additions", "N·H·L·S", worked("{}×{}×{}×{}", N, H, L, S), scores))
     terms += softmax_terms(N * H * L, S)
     if dropout_scores:
-        terms += [Term("cmps", "attention dropout decisions", "N·H·L·S", f"{scores}", scores),
-                  Term("mults", "attention dropout scaling", "N·H·L·S", f"{scores}", scores)]
-    terms.append(Term("macs", "weighted sum A·V", "N·L·S·E", f"{N}×{L}×{S}×{E}", N * L * S * E))
-    terms.append(Term("macs", "output projection", "N·L·E·E", f"{N}×{L}×{E}×{E}", N * L * E * E))
+        terms += [Term("cmps", "attention dropout decisions", "N·H·L·S", scores, scores),
+                  Term("mults", "attention dropout scaling", "N·H·L·S", scores, scores)]
+    terms.append(Term("macs", "weighted sum A·V", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
+    terms.append(Term("macs", "output projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E))
     if out_bias:
-        terms.append(Term("adds", "output bias additions", "N·L·E", f"{N}×{L}×{E}", N * L * E))
+        terms.append(Term("adds", "output bias additions", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
     if average_weights and H > 1:
-        terms += [Term("adds", "head-average additions", "(H − 1)·N·L·S", f"({H} − 1)×{N}×{L}×{S}",
-                       (H - 1) * N * L * S),
-                  Term("divs", "head-average divisions", "N·L·S", f"{N}×{L}×{S}", N * L * S)]
+        terms += [Term("adds", "head-average additions", "(H − 1)·N·L·S",
+                       worked("({} − 1)×{}×{}×{}", H, N, L, S), (H - 1) * N * L * S),
+                  Term("divs", "head-average divisions", "N·L·S", worked("{}×{}×{}", N, L, S), N * L * S)]
     return terms
 
 

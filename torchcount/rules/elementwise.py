@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from ..cost import CATEGORY_NAMES, Cost, Term
+from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from .activation import PER_ELEMENT
 from .registry import op_rule, zero_ops
 
@@ -52,7 +52,7 @@ def _out_numel(op) -> int:
 def recipe_terms(recipe: dict[str, int], n: int, label: str) -> list[Term]:
     return [
         Term(cat, f"{CATEGORY_NAMES[cat]} ({label})", f"{k}·elements" if k != 1 else "elements",
-             f"{k}×{n}" if k != 1 else f"{n}", k * n)
+             worked("{}×{}", k, n) if k != 1 else n, k * n)
         for cat, k in recipe.items() if k
     ]
 
@@ -144,7 +144,7 @@ def pow_op(op) -> Cost:
         if float(e).is_integer() and 2 <= e <= 16:
             k = int(e) - 1
             return Cost.of(Term("mults", f"multiplications (x^{int(e)})", f"{k}·elements" if k > 1 else "elements",
-                                f"{k}×{n}" if k > 1 else f"{n}", k * n))
+                                worked("{}×{}", k, n) if k > 1 else n, k * n))
         if e == 1:
             return Cost()
         if e == 0.5:
@@ -200,8 +200,9 @@ def _interpolation(mode: str, n: int, what: str) -> list[Term]:
     from .upsample import _INTERPOLATIONS
 
     mults, adds, _ = _INTERPOLATIONS[mode]
-    return [Term("mults", f"multiplications ({what}, {mode})", f"{mults}·outputs", f"{mults}×{n}", mults * n),
-            Term("adds", f"additions ({what}, {mode})", f"{adds}·outputs", f"{adds}×{n}", adds * n)]
+    return [Term("mults", f"multiplications ({what}, {mode})", f"{mults}·outputs", worked("{}×{}", mults, n),
+                 mults * n),
+            Term("adds", f"additions ({what}, {mode})", f"{adds}·outputs", worked("{}×{}", adds, n), adds * n)]
 
 
 _UPSAMPLE_MODES = {"upsample_linear1d": "linear", "upsample_bilinear2d": "bilinear",
@@ -229,9 +230,9 @@ def grid_sampler(op) -> Cost:
     out = op.outputs[0]
     positions = out.numel // max(out.shape[1], 1) if len(out.shape) > 1 else out.numel
     coords = 3 if "3d" in name else 2
-    terms = [Term("mults", "grid un-normalisation", f"{2 * coords}·positions", f"{2 * coords}×{positions}",
+    terms = [Term("mults", "grid un-normalisation", f"{2 * coords}·positions", worked("{}×{}", 2 * coords, positions),
                   2 * coords * positions),
-             Term("adds", "grid un-normalisation", f"{coords}·positions", f"{coords}×{positions}",
+             Term("adds", "grid un-normalisation", f"{coords}·positions", worked("{}×{}", coords, positions),
                   coords * positions)]
     if mode == 0:
         terms += _interpolation("trilinear" if coords == 3 else "bilinear", out.numel, name)
@@ -254,7 +255,8 @@ def sort_op(op) -> Cost:
     """A comparison sort: n·⌈log2 n⌉ comparisons per line."""
     lines, n = _lines(op)
     k = max(1, math.ceil(math.log2(n))) if n > 1 else 0
-    return Cost.of(Term("cmps", "comparisons (sort)", "lines·n·⌈log2 n⌉", f"{lines}×{n}×{k}", lines * n * k))
+    return Cost.of(Term("cmps", "comparisons (sort)", "lines·n·⌈log2 n⌉", worked("{}×{}×{}", lines, n, k),
+                        lines * n * k))
 
 
 @op_rule(*_packets("topk", "kthvalue"))
@@ -267,7 +269,7 @@ def topk_op(op) -> Cost:
     lines = x.numel // max(n, 1)
     per = max(n - 1, n * math.ceil(math.log2(k)) if k > 1 else n - 1)
     return Cost.of(Term("cmps", "comparisons (selection)", "lines·max(n − 1, n·⌈log2 k⌉)",
-                        f"{lines}×{per}", lines * per))
+                        worked("{}×{}", lines, per), lines * per))
 
 
 @op_rule(*_packets("bucketize", "searchsorted"))
@@ -280,7 +282,8 @@ def binary_search(op) -> Cost:
     b = boundaries.shape[-1] if boundaries.shape else 1
     k = max(1, math.ceil(math.log2(b + 1)))
     n = op.outputs[0].numel
-    return Cost.of(Term("cmps", "comparisons (binary search)", "values·⌈log2(b + 1)⌉", f"{n}×{k}", n * k))
+    return Cost.of(Term("cmps", "comparisons (binary search)", "values·⌈log2(b + 1)⌉", worked("{}×{}", n, k),
+                        n * k))
 
 
 @op_rule(*_packets("scatter_add", "index_add", "scatter_reduce", "index_reduce", "index_put_with_accumulate"))
@@ -288,14 +291,14 @@ def scatter_accumulate(op) -> Cost:
     """One addition (or reduction step) per source element scattered."""
     src = op.inputs[-1]
     return Cost.of(Term("adds", f"accumulations ({op.op.overloadpacket.__name__})", "source elements",
-                        f"{src.numel}", src.numel))
+                        src.numel, src.numel))
 
 
 @op_rule(*_packets("count_nonzero"))
 def count_nonzero(op) -> Cost:
     n, out = op.inputs[0].numel, op.outputs[0].numel
-    return Cost.of(Term("cmps", "comparisons with 0", "inputs", f"{n}", n),
-                   Term("adds", "additions (count)", "inputs − outputs", f"{n} − {out}", n - out))
+    return Cost.of(Term("cmps", "comparisons with 0", "inputs", n, n),
+                   Term("adds", "additions (count)", "inputs − outputs", worked("{} − {}", n, out), n - out))
 
 
 @op_rule(*_packets("binary_cross_entropy_with_logits", "binary_cross_entropy"))
@@ -305,7 +308,7 @@ def bce(op) -> Cost:
     n = op.inputs[0].numel
     extra = len(op.inputs) > 2
     return Cost.of(*recipe_terms({"cmps": 2, "mults": 1 + extra, "adds": 3, "transc": 2}, n, "BCE"),
-                   Term("adds", "additions (mean)", "elements − 1", f"{n} − 1", n - 1),
+                   Term("adds", "additions (mean)", "elements − 1", worked("{} − 1", n), n - 1),
                    Term("divs", "division (mean)", "1", "1", 1))
 
 
@@ -313,4 +316,4 @@ def bce(op) -> Cost:
 def mask_left_aligned(op) -> Cost:
     """TransformerEncoder's check that a padding mask is left-aligned: one comparison per mask element."""
     n = op.inputs[0].numel
-    return Cost.of(Term("cmps", "mask alignment check", "mask elements", f"{n}", n))
+    return Cost.of(Term("cmps", "mask alignment check", "mask elements", n, n))

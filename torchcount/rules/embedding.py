@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from .registry import module_rule
 
 
@@ -13,8 +13,8 @@ def embedding(m: nn.Embedding, call) -> Cost:
     row_bytes = m.embedding_dim * m.weight.element_size()
     # only the rows looked up are read, not the whole table
     return Cost.of(
-        Term("params", "parameters", "num_embeddings·dim", f"{m.num_embeddings}×{m.embedding_dim}",
-             m.num_embeddings * m.embedding_dim),
+        Term("params", "parameters", "num_embeddings·dim",
+             worked("{}×{}", m.num_embeddings, m.embedding_dim), m.num_embeddings * m.embedding_dim),
         bytes_read=lookups * (row_bytes + call.input.nbytes // max(lookups, 1)),
         bytes_written=call.out.nbytes,
     )
@@ -31,13 +31,13 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     has_weights = weights is not None
     terms = []
     if has_weights:
-        terms.append(Term("mults", "per-sample weights", "lookups·dim", f"{lookups}×{dim}", lookups * dim))
+        terms.append(Term("mults", "per-sample weights", "lookups·dim", worked("{}×{}", lookups, dim), lookups * dim))
     if m.mode == "max":
-        terms.append(Term("cmps", "comparisons", "(lookups − bags)·dim", f"({lookups} − {bags})×{dim}",
+        terms.append(Term("cmps", "comparisons", "(lookups − bags)·dim", worked("({} − {})×{}", lookups, bags, dim),
                           (lookups - bags) * dim))
     else:
-        terms.append(Term("adds", "additions", "(lookups − bags)·dim", f"({lookups} − {bags})×{dim}",
+        terms.append(Term("adds", "additions", "(lookups − bags)·dim", worked("({} − {})×{}", lookups, bags, dim),
                           (lookups - bags) * dim))
         if m.mode == "mean":
-            terms.append(Term("divs", "divisions (mean)", "bags·dim", f"{bags}×{dim}", bags * dim))
+            terms.append(Term("divs", "divisions (mean)", "bags·dim", worked("{}×{}", bags, dim), bags * dim))
     return Cost.of(*terms)

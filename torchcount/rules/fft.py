@@ -22,11 +22,16 @@ import math
 
 import torch
 
-from ..cost import Cost, Term
-from ._util import prod, times
+from ..cost import Cost, Term, worked
+from ._util import prod
 from .registry import op_rule
 
 aten = torch.ops.aten
+
+
+#: real / complex: (multiplications, additions) per N·log2 N, the name, and the two formulas
+_FFT_KINDS = {True: (1, 1.5, "real", "transforms·N·log2 N", "transforms·1.5·N·log2 N"),
+              False: (2, 3, "complex", "transforms·2·N·log2 N", "transforms·3·N·log2 N")}
 
 
 def fft_terms(batch: int, sizes: tuple, real: bool, what: str) -> list[Term]:
@@ -34,14 +39,12 @@ def fft_terms(batch: int, sizes: tuple, real: bool, what: str) -> list[Term]:
     if N <= 1:
         return []
     nlog = N * math.log2(N)
-    mult_k, add_k = (1, 1.5) if real else (2, 3)
-    label = "real" if real else "complex"
+    mult_k, add_k, label, mult_formula, add_formula = _FFT_KINDS[real]
     return [
-        Term("mults", f"multiplications ({what}, {label} FFT)", f"transforms·{mult_k if mult_k != 1 else ''}"
-             f"{'·' if mult_k != 1 else ''}N·log2 N", f"{batch}×{mult_k}×{times(sizes)}×log2({N})",
-             round(batch * mult_k * nlog)),
-        Term("adds", f"additions ({what}, {label} FFT)", f"transforms·{add_k}·N·log2 N",
-             f"{batch}×{add_k}×{times(sizes)}×log2({N})", round(batch * add_k * nlog)),
+        Term("mults", f"multiplications ({what}, {label} FFT)", mult_formula,
+             worked("{}×{}×{}×log2({})", batch, mult_k, sizes, N), round(batch * mult_k * nlog)),
+        Term("adds", f"additions ({what}, {label} FFT)", add_formula,
+             worked("{}×{}×{}×log2({})", batch, add_k, sizes, N), round(batch * add_k * nlog)),
     ]
 
 
@@ -56,7 +59,7 @@ def _fft(op, real: bool) -> Cost:
     terms = fft_terms(batch, sizes, real, name)
     if normalization:
         n = op.outputs[0].numel
-        terms.append(Term("mults", "normalisation scaling", "outputs", f"{n}", n))
+        terms.append(Term("mults", "normalisation scaling", "outputs", n, n))
     return Cost.of(*terms)
 
 

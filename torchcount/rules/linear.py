@@ -29,8 +29,8 @@ def bilinear(m: nn.Bilinear, call) -> Cost:
     has_bias = m.bias is not None
     return Cost.of(
         Term("params", "parameters", "n1·n2·k + k" if has_bias else "n1·n2·k",
-             f"{n1}×{n2}×{k}" + (f" + {k}" if has_bias else ""), n1 * n2 * k + k * has_bias),
-        Term("macs", "multiply-accumulates", "rows·k·(n1 + 1)·n2", f"{rows}×{k}×({n1} + 1)×{n2}",
+             worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", n1, n2, k, k), n1 * n2 * k + k * has_bias),
+        Term("macs", "multiply-accumulates", "rows·k·(n1 + 1)·n2", worked("{}×{}×({} + 1)×{}", rows, k, n1, n2),
              rows * k * (n1 + 1) * n2),
-        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
+        Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..cost import Cost, Term
-from ._util import prod, times
+from ..cost import Cost, Term, worked
+from ._util import prod
 from .registry import op_rule
 
 aten = torch.ops.aten
@@ -22,9 +22,10 @@ def matmul(op) -> Cost:
     n = b.shape[-1]
     rows = prod(batch) * m
     out = rows * n
+    macs = worked("{}×{}×{}×{}", batch, m, k, n) if batch else worked("{}×{}×{}", m, k, n)
     return Cost.of(
-        Term("macs", f"multiply-accumulates ({name})", "batch·m·k·n", f"{times([*batch, m, k, n])}", rows * k * n),
-        Term("adds", "bias additions", "batch·m·n", f"{out}", out) if bias is not None else None,
+        Term("macs", f"multiply-accumulates ({name})", "batch·m·k·n", macs, rows * k * n),
+        Term("adds", "bias additions", "batch·m·n", out, out) if bias is not None else None,
     )
 
 
@@ -42,8 +43,8 @@ def convolution(op) -> Cost:
     macs = prod(w.shape) * positions
     return Cost.of(
         Term("macs", "multiply-accumulates (convolution)", "∏weight·positions",
-             f"{times(w.shape)}×{positions}", macs),
-        Term("adds", "bias additions", "outputs", f"{out.numel}", out.numel) if has_bias else None,
+             worked("{}×{}", w.shape, positions), macs),
+        Term("adds", "bias additions", "outputs", out.numel, out.numel) if has_bias else None,
     )
 
 
@@ -67,8 +68,8 @@ def matmul_general(op) -> Cost:
     has_bias = is_linear and _schema_arg(op, "bias") is not None
     return Cost.of(
         Term("macs", f"multiply-accumulates ({op.op.overloadpacket.__name__})", "outputs·k",
-             f"{out.numel}×{k}", out.numel * k),
-        Term("adds", "bias additions", "outputs", f"{out.numel}", out.numel) if has_bias else None,
+             worked("{}×{}", out.numel, k), out.numel * k),
+        Term("adds", "bias additions", "outputs", out.numel, out.numel) if has_bias else None,
     )
 
 
@@ -94,21 +95,23 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
     *batch, L, E = q
     S, Ev = k[-2], v[-1]
     B = prod(batch)
+    scores = B * L * S
     terms = [
-        Term("mults", "scaling of q and k by √scale", "B·(L + S)·E", f"{B}×({L} + {S})×{E}", B * (L + S) * E),
-        Term("macs", "scores Q·Kᵀ", "B·L·S·E", f"{B}×{L}×{S}×{E}", B * L * S * E),
+        Term("mults", "scaling of q and k by √scale", "B·(L + S)·E", worked("{}×({} + {})×{}", B, L, S, E),
+             B * (L + S) * E),
+        Term("macs", "scores Q·Kᵀ", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
     ]
     if causal:
-        terms.append(Term("assigns", "causal mask construction", "L·S", f"{L}×{S}", L * S))
+        terms.append(Term("assigns", "causal mask construction", "L·S", worked("{}×{}", L, S), L * S))
     if masked or causal:
-        terms.append(Term("adds", "mask additions", "B·L·S", f"{B}×{L}×{S}", B * L * S))
+        terms.append(Term("adds", "mask additions", "B·L·S", worked("{}×{}×{}", B, L, S), scores))
     terms += softmax_terms(B * L, S)
     if dropout:
         # as the reference implementation: a keep mask (bernoulli), the mask scaled by 1/(1 − p), applied
-        terms += [Term("cmps", "dropout decisions", "B·L·S", f"{B * L * S}", B * L * S),
-                  Term("divs", "dropout mask scaling", "B·L·S", f"{B * L * S}", B * L * S),
-                  Term("mults", "dropout mask multiplications", "B·L·S", f"{B * L * S}", B * L * S)]
-    terms.append(Term("macs", "weighted sum A·V", "B·L·S·Ev", f"{B}×{L}×{S}×{Ev}", B * L * S * Ev))
+        terms += [Term("cmps", "dropout decisions", "B·L·S", scores, scores),
+                  Term("divs", "dropout mask scaling", "B·L·S", scores, scores),
+                  Term("mults", "dropout mask multiplications", "B·L·S", scores, scores)]
+    terms.append(Term("macs", "weighted sum A·V", "B·L·S·Ev", worked("{}×{}×{}×{}", B, L, S, Ev), scores * Ev))
     return terms
 
 
@@ -155,14 +158,14 @@ def transformer_encoder_layer_op(op) -> Cost:
     rows = N * L
     terms = attention_terms(N, L, L, E, H, E, E, in_bias=op.args[4] is not None, out_bias=op.args[6] is not None,
                             masked=_schema_arg(op, "mask") is not None, average_weights=False)
-    terms.append(Term("adds", "residual additions", "2·N·L·E", f"2×{rows}×{E}", 2 * rows * E))
+    terms.append(Term("adds", "residual additions", "2·N·L·E", worked("2×{}×{}", rows, E), 2 * rows * E))
     for _ in range(2):
         terms += _stats_terms(rows, E) + _affine_terms(rows * E)
-    terms += [Term("macs", "feed-forward 1", "N·L·E·F", f"{rows}×{E}×{F}", rows * E * F),
-              Term("adds", "feed-forward 1 bias", "N·L·F", f"{rows}×{F}", rows * F)]
+    terms += [Term("macs", "feed-forward 1", "N·L·E·F", worked("{}×{}×{}", rows, E, F), rows * E * F),
+              Term("adds", "feed-forward 1 bias", "N·L·F", worked("{}×{}", rows, F), rows * F)]
     terms += per_element("gelu" if use_gelu else "relu", rows * F)
-    terms += [Term("macs", "feed-forward 2", "N·L·F·E", f"{rows}×{F}×{E}", rows * F * E),
-              Term("adds", "feed-forward 2 bias", "N·L·E", f"{rows}×{E}", rows * E)]
+    terms += [Term("macs", "feed-forward 2", "N·L·F·E", worked("{}×{}×{}", rows, F, E), rows * F * E),
+              Term("adds", "feed-forward 2 bias", "N·L·E", worked("{}×{}", rows, E), rows * E)]
     return Cost.of(*terms)
 
 
@@ -170,7 +173,7 @@ def transformer_encoder_layer_op(op) -> Cost:
 @op_rule(aten.dot, aten.vdot)
 def dot(op) -> Cost:
     n = op.inputs[0].numel
-    return Cost.of(Term("macs", "multiply-accumulates (dot)", "n", f"{n}", n))
+    return Cost.of(Term("macs", "multiply-accumulates (dot)", "n", n, n))
 
 
 @op_rule(aten.mv, aten.addmv)
@@ -178,8 +181,8 @@ def mv(op) -> Cost:
     name = op.op.overloadpacket.__name__
     mat = op.inputs[1] if name == "addmv" else op.inputs[0]
     m, n = mat.shape
-    return Cost.of(Term("macs", f"multiply-accumulates ({name})", "m·n", f"{m}×{n}", m * n),
-                   Term("adds", "bias additions", "m", f"{m}", m) if name == "addmv" else None)
+    return Cost.of(Term("macs", f"multiply-accumulates ({name})", "m·n", worked("{}×{}", m, n), m * n),
+                   Term("adds", "bias additions", "m", m, m) if name == "addmv" else None)
 
 
 @op_rule(aten.addbmm)
@@ -188,8 +191,9 @@ def addbmm(op) -> Cost:
     bias, a, b = op.inputs[:3]
     batch, m, k = a.shape
     n = b.shape[-1]
-    return Cost.of(Term("macs", "multiply-accumulates (addbmm)", "b·m·k·n", f"{batch}×{m}×{k}×{n}", batch * m * k * n),
-                   Term("adds", "bias additions", "m·n", f"{m}×{n}", m * n))
+    return Cost.of(Term("macs", "multiply-accumulates (addbmm)", "b·m·k·n", worked("{}×{}×{}×{}", batch, m, k, n),
+                        batch * m * k * n),
+                   Term("adds", "bias additions", "m·n", worked("{}×{}", m, n), m * n))
 
 
 @op_rule(aten._cdist_forward)
@@ -202,8 +206,8 @@ def cdist(op) -> Cost:
     pairs = op.outputs[0].numel
     power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values")}.get(float(p), ("transc", "powers"))
     return Cost.of(
-        Term("adds", "differences", "pairs·d", f"{pairs}×{d}", pairs * d),
-        Term(power[0], power[1], "pairs·d", f"{pairs}×{d}", pairs * d),
-        Term("adds", "additions", "pairs·(d − 1)", f"{pairs}×({d} − 1)", pairs * (d - 1)),
-        Term("transc", "roots", "pairs", f"{pairs}", pairs) if float(p) not in (1.0, 0.0) else None,
+        Term("adds", "differences", "pairs·d", worked("{}×{}", pairs, d), pairs * d),
+        Term(power[0], power[1], "pairs·d", worked("{}×{}", pairs, d), pairs * d),
+        Term("adds", "additions", "pairs·(d − 1)", worked("{}×({} − 1)", pairs, d), pairs * (d - 1)),
+        Term("transc", "roots", "pairs", pairs, pairs) if float(p) not in (1.0, 0.0) else None,
     )

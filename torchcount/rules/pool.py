@@ -11,8 +11,8 @@ import math
 
 from torch import nn
 
-from ..cost import Cost, Term
-from ._util import prod, times, tup
+from ..cost import Cost, Term, worked
+from ._util import prod, tup
 from .registry import module_rule
 
 _MAX = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
@@ -29,28 +29,34 @@ def _spatial_dims(m) -> int:
     return int(name[-2]) if name[-2].isdigit() else len(tup(m.kernel_size, 1))
 
 
+#: (ceil_mode, dilated) → the output size formula and the template of its substituted line
+#: (values: M, w, p, s undilated; M, p, d, w, s dilated)
+_SIZE_LINES = {
+    (False, False): ("⌊(M − w + 2p)/s⌋ + 1", "⌊({} − {} + 2×{})/{}⌋ + 1"),
+    (True, False): ("⌈(M − w + 2p)/s⌉ + 1", "⌈({} − {} + 2×{})/{}⌉ + 1"),
+    (False, True): ("⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1", "⌊({} + 2×{} − {}×({} − 1) − 1)/{}⌋ + 1"),
+    (True, True): ("⌈(M + 2p − d·(w − 1) − 1)/s⌉ + 1", "⌈({} + 2×{} − {}×({} − 1) − 1)/{}⌉ + 1"),
+}
+
+
 def _size_term(m, call, d: int) -> Term | None:
     """Output size along the first pooled dim, as torch computes it (dilation, ceil_mode)."""
     k, s, p = tup(m.kernel_size, d)[0], tup(m.stride or m.kernel_size, d)[0], tup(getattr(m, "padding", 0), d)[0]
     dil = tup(getattr(m, "dilation", 1), d)[0]
     ceil = bool(getattr(m, "ceil_mode", False))
     M, out = call.input.shape[-d], call.out.shape[-d]
-    lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
     span = M + 2 * p - dil * (k - 1) - 1
     value = (-(-span // s) if ceil else span // s) + 1
-    if dil == 1:
-        formula, substituted = f"{lo}(M − w + 2p)/s{hi} + 1", f"{lo}({M} − {k} + 2×{p})/{s}{hi} + 1"
-    else:
-        formula = f"{lo}(M + 2p − d·(w − 1) − 1)/s{hi} + 1"
-        substituted = f"{lo}({M} + 2×{p} − {dil}×({k} − 1) − 1)/{s}{hi} + 1"
+    formula, template = _SIZE_LINES[ceil, dil != 1]
+    values = (M, k, p, s) if dil == 1 else (M, p, dil, k, s)
     if ceil and value != out and (value - 1) * s >= M + p:
         # torch drops a last window that would start in the right padding
         formula += " − 1 (last window would start past the input)"
-        substituted += " − 1"
+        template += " − 1"
         value -= 1
     if value != out:
         return None  # a shape this formula does not describe: show no wrong arithmetic
-    return Term("shape", "output size", formula, substituted, out)
+    return Term("shape", "output size", formula, worked(template, *values), out)
 
 
 @module_rule(*_MAX)
@@ -60,7 +66,7 @@ def max_pool(m, call) -> Cost:
     out = call.out.numel
     return Cost.of(
         _size_term(m, call, d),
-        Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+        Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
              (prod(kernel) - 1) * out),
     )
 
@@ -72,9 +78,9 @@ def avg_pool(m, call) -> Cost:
     out = call.out.numel
     return Cost.of(
         _size_term(m, call, d),
-        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+        Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
              (prod(kernel) - 1) * out),
-        Term("divs", "divisions (mean)", "outputs", f"{out}", out),
+        Term("divs", "divisions (mean)", "outputs", out, out),
     )
 
 
@@ -87,13 +93,14 @@ def lp_pool(m, call) -> Cost:
     integer_p = float(m.norm_type).is_integer()
     powers = Term("mults" if integer_p else "transc", "powers x^p",
                   "∏kernel·outputs" + ("·(p − 1)" if integer_p else ""),
-                  f"{times(kernel)}×{out}" + (f"×({int(m.norm_type)} − 1)" if integer_p else ""),
+                  worked("{}×{}×({} − 1)", kernel, out, int(m.norm_type)) if integer_p
+                  else worked("{}×{}", kernel, out),
                   window * out * (int(m.norm_type) - 1 if integer_p else 1))
     return Cost.of(
         _size_term(m, call, d),
         powers,
-        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}", (window - 1) * out),
-        Term("transc", "roots (·)^(1/p)", "outputs", f"{out}", out),
+        Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out), (window - 1) * out),
+        Term("transc", "roots (·)^(1/p)", "outputs", out, out),
     )
 
 
@@ -117,16 +124,16 @@ def _adaptive(m, call):
 def adaptive_max_pool(m, call) -> Cost:
     planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
     return Cost.of(Term("cmps", "comparisons", "planes·Σwindow − outputs",
-                        f"{planes}×{window_total} − {out}", planes * window_total - out))
+                        worked("{}×{} − {}", planes, window_total, out), planes * window_total - out))
 
 
 @module_rule(*_ADAPTIVE_AVG)
 def adaptive_avg_pool(m, call) -> Cost:
     planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
     return Cost.of(
-        Term("adds", "additions", "planes·Σwindow − outputs", f"{planes}×{window_total} − {out}",
+        Term("adds", "additions", "planes·Σwindow − outputs", worked("{}×{} − {}", planes, window_total, out),
              planes * window_total - out),
-        Term("divs", "divisions (mean)", "outputs", f"{out}", out),
+        Term("divs", "divisions (mean)", "outputs", out, out),
     )
 
 
@@ -135,7 +142,7 @@ def fractional_max_pool(m, call) -> Cost:
     d = 2 if isinstance(m, nn.FractionalMaxPool2d) else 3
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
-    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
                         (prod(kernel) - 1) * out))
 
 

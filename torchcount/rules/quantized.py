@@ -23,7 +23,7 @@ import torch
 from torch.ao.nn.quantized import Linear as QLinear
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from ._util import prod
 from .registry import module_rule
 
@@ -40,9 +40,9 @@ def _contraction(m, call) -> tuple[int, int, int, bool, list]:
     has_bias = bias is not None
     terms = [
         Term("params", "parameters (packed)", "(n + 1)·k" if has_bias else "n·k",
-             f"({n} + 1)×{k}" if has_bias else f"{n}×{k}", (n + has_bias) * k),
+             worked("({} + 1)×{}" if has_bias else "{}×{}", n, k), (n + has_bias) * k),
         Term("macs", f"multiply-accumulates ({str(weight.dtype).removeprefix('torch.')} weights)",
-             "rows·n·k", f"{rows}×{n}×{k}", rows * n * k),
+             "rows·n·k", worked("{}×{}×{}", rows, n, k), rows * n * k),
     ]
     return rows, n, k, has_bias, terms
 
@@ -54,10 +54,10 @@ def dynamic_quantized_linear(m, call) -> Cost:
     x = rows * n
     return Cost.of(
         *terms,
-        Term("cmps", "input range (min and max)", "2·rows·n", f"2×{rows}×{n}", 2 * x) if quantized else None,
-        Term("mults", "input quantization", "rows·n", f"{rows}×{n}", x) if quantized else None,
-        Term("mults", "output dequantization", "rows·k", f"{rows}×{k}", rows * k) if quantized else None,
-        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
+        Term("cmps", "input range (min and max)", "2·rows·n", worked("2×{}×{}", rows, n), 2 * x) if quantized else None,
+        Term("mults", "input quantization", "rows·n", worked("{}×{}", rows, n), x) if quantized else None,
+        Term("mults", "output dequantization", "rows·k", worked("{}×{}", rows, k), rows * k) if quantized else None,
+        Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
     )
 
 
@@ -66,6 +66,6 @@ def quantized_linear(m, call) -> Cost:
     rows, n, k, has_bias, terms = _contraction(m, call)
     return Cost.of(
         *terms,
-        Term("adds", "bias additions", "rows·k", f"{rows}×{k}", rows * k) if has_bias else None,
-        Term("mults", "output requantization", "rows·k", f"{rows}×{k}", rows * k),
+        Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
+        Term("mults", "output requantization", "rows·k", worked("{}×{}", rows, k), rows * k),
     )

@@ -28,7 +28,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import PER_ELEMENT
 from .registry import module_rule
@@ -36,38 +36,47 @@ from .registry import module_rule
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _recipe_terms(recipe: str, mult: int, H: int, steps: int, what: str) -> list[Term]:
-    """``mult``·H·steps elements of an activation recipe (activation.PER_ELEMENT)."""
-    n = mult * H * steps
+def _recipe_terms(recipe: str, mult: int, H: int, steps: int, what: str, dirs: int = 1) -> list[Term]:
+    """``dirs``·``mult``·H·steps elements of an activation recipe (activation.PER_ELEMENT)."""
+    n = dirs * mult * H * steps
+    x = "dirs·" if dirs > 1 else ""
     m = f"{mult}·" if mult != 1 else ""
-    ms = f"{mult}×" if mult != 1 else ""
-    return [Term(cat, f"{what} ({recipe})", f"{k}·{m}H·steps" if k != 1 else f"{m}H·steps",
-                 f"{k}×{ms}{H}×{steps}" if k != 1 else f"{ms}{H}×{steps}", k * n)
+    # the product dirs×k×mult×H×steps, a dirs, k or mult of 1 left out (a tuple is written as a product)
+    d = (dirs,) if dirs > 1 else ()
+    ms = (mult,) if mult != 1 else ()
+    return [Term(cat, f"{what} ({recipe})", f"{x}{k}·{m}H·steps" if k != 1 else f"{x}{m}H·steps",
+                 worked("{}", (*d, k, *ms, H, steps) if k != 1 else (*d, *ms, H, steps)), k * n)
             for cat, k in PER_ELEMENT[recipe].items()]
 
 
-def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str) -> list[Term]:
-    """Bias, activation and element-wise terms of ``steps`` sequence-steps of one layer-direction."""
+def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str, dirs: int = 1) -> list[Term]:
+    """Bias, activation and element-wise terms of ``steps`` sequence-steps of one layer, in
+    ``dirs`` directions (formulas ``dirs·…``, substituted lines ``2×…`` for two)."""
     G = _GATES[mode]
-    n = H * steps
+    n = dirs * H * steps
+    x = "dirs·" if dirs > 1 else ""
+    d = (dirs,) if dirs > 1 else ()  # a leading factor: (2, 3) is written 2×3, (3,) is 3
     terms = []
     if has_bias:
-        terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", "2·G·H·steps",
-                          f"2×{G}×{H}×{steps}", 2 * G * n))
+        terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", x + "2·G·H·steps",
+                          worked("{}×{}×{}×{}", (*d, 2), G, H, steps), 2 * G * n))
     if mode == "RNN_TANH":
-        terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation")
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation", dirs)
     elif mode == "RNN_RELU":
-        terms += _recipe_terms("relu", 1, H, steps, f"{label}activation")
+        terms += _recipe_terms("relu", 1, H, steps, f"{label}activation", dirs)
     elif mode == "LSTM":
-        terms += _recipe_terms("sigmoid", 3, H, steps, f"{label}gates i, f, o")
-        terms += _recipe_terms("tanh", 2, H, steps, f"{label}gate g and tanh(c)")
-        terms += [Term("mults", f"{label}updates f⊙c, i⊙g, o⊙tanh(c)", "3·H·steps", f"3×{H}×{steps}", 3 * n),
-                  Term("adds", f"{label}update c = f⊙c + i⊙g", "H·steps", f"{H}×{steps}", n)]
+        terms += _recipe_terms("sigmoid", 3, H, steps, f"{label}gates i, f, o", dirs)
+        terms += _recipe_terms("tanh", 2, H, steps, f"{label}gate g and tanh(c)", dirs)
+        terms += [Term("mults", f"{label}updates f⊙c, i⊙g, o⊙tanh(c)", x + "3·H·steps",
+                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n),
+                  Term("adds", f"{label}update c = f⊙c + i⊙g", x + "H·steps", worked("{}×{}", (*d, H), steps), n)]
     else:  # GRU
-        terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z")
-        terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n")
-        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", "3·H·steps", f"3×{H}×{steps}", 3 * n),
-                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", "3·H·steps", f"3×{H}×{steps}", 3 * n)]
+        terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z", dirs)
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n", dirs)
+        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", x + "3·H·steps",
+                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n),
+                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", x + "3·H·steps",
+                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n)]
     return terms
 
 
@@ -92,20 +101,17 @@ def rnn(m: nn.RNNBase, call) -> Cost:
     H_h = P if P > 0 else H  # the recurrent state's size
     dirs = 2 if m.bidirectional else 1
     steps, N, T = _sequence(m, call)
-    terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)",
-                  f"{steps}", steps)]
+    terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)", steps, steps)]
+    d = (dirs,) if dirs > 1 else ()  # "2×" leads the substituted lines of a bidirectional layer (see _step_terms)
     for layer in range(m.num_layers):
         I = m.input_size if layer == 0 else H_h * dirs
         where = f"layer {layer}" + (", per direction" if dirs > 1 else "")
-        d = f"{dirs}×" if dirs > 1 else ""
         terms.append(Term("macs", f"gate multiply-accumulates ({where})", "dirs·G·H·(I + H_h)·steps",
-                          f"{d}{G}×{H}×({I} + {H_h})×{steps}", dirs * G * H * (I + H_h) * steps))
+                          worked("{}×{}×({} + {})×{}", (*d, G), H, I, H_h, steps), dirs * G * H * (I + H_h) * steps))
         if P > 0:
             terms.append(Term("macs", f"projection h = W_hr·h ({where})", "dirs·H·P·steps",
-                              f"{d}{H}×{P}×{steps}", dirs * H * P * steps))
-        for t in _step_terms(mode, H, steps, m.bias, f"layer {layer}: "):
-            terms.append(Term(t.category, t.what, f"dirs·{t.formula}" if dirs > 1 else t.formula,
-                              f"{d}{t.substituted}", dirs * t.value))
+                              worked("{}×{}×{}", (*d, H), P, steps), dirs * H * P * steps))
+        terms += _step_terms(mode, H, steps, m.bias, f"layer {layer}: ", dirs)
     return Cost.of(*terms)
 
 
@@ -122,7 +128,8 @@ def rnn_cell(m: nn.RNNCellBase, call) -> Cost:
     N = prod(x.shape[:-1]) if len(x.shape) > 1 else 1
     I, H = m.input_size, m.hidden_size
     return Cost.of(
-        Term("macs", "gate multiply-accumulates", "N·G·H·(I + H)", f"{N}×{G}×{H}×({I} + {H})", N * G * H * (I + H)),
+        Term("macs", "gate multiply-accumulates", "N·G·H·(I + H)", worked("{}×{}×{}×({} + {})", N, G, H, I, H),
+             N * G * H * (I + H)),
         *_step_terms(mode, H, N, m.bias, ""),
     )
 
@@ -156,10 +163,10 @@ def _layer_terms(w_ih, w_hh, w_hr, H: int, steps: int, has_bias: bool, mode_id: 
     I, H_h = w_ih.shape[1], w_hh.shape[1]
     mode = _mode(G, mode_id)
     terms = [Term("macs", f"{label}gate multiply-accumulates", "G·H·(I + H_h)·steps",
-                  f"{G}×{H}×({I} + {H_h})×{steps}", G * H * (I + H_h) * steps)]
+                  worked("{}×{}×({} + {})×{}", G, H, I, H_h, steps), G * H * (I + H_h) * steps)]
     if w_hr is not None:
         P = w_hr.shape[0]
-        terms.append(Term("macs", f"{label}projection", "H·P·steps", f"{H}×{P}×{steps}", H * P * steps))
+        terms.append(Term("macs", f"{label}projection", "H·P·steps", worked("{}×{}×{}", H, P, steps), H * P * steps))
     return terms + _step_terms(mode, H, steps, has_bias, label)
 
 

@@ -17,8 +17,8 @@ import math
 
 import torch
 
-from ..cost import Cost, Term
-from ._util import prod, times, tup
+from ..cost import Cost, Term, worked
+from ._util import prod, tup
 from .activation import softmax_terms
 from .norm import _affine_terms, _running_terms, _stats_terms
 from .registry import op_rule
@@ -49,7 +49,7 @@ def _name(op) -> str:
 
 def _pairs(op, category: str, what: str) -> Term:
     n_in, n_out = _in_out(op)
-    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out)
+    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", worked("{} − {}", n_in, n_out), n_in - n_out)
 
 
 @op_rule(*_p("sum", "nansum"))
@@ -66,7 +66,7 @@ def prod_op(op) -> Cost:
 def mean_op(op) -> Cost:
     _, n_out = _in_out(op)
     return Cost.of(_pairs(op, "adds", "additions"),
-                   Term("divs", "divisions (mean)", "outputs", f"{n_out}", n_out))
+                   Term("divs", "divisions (mean)", "outputs", n_out, n_out))
 
 
 @op_rule(*_p("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
@@ -75,14 +75,14 @@ def extremum(op) -> Cost:
     tensors = op.inputs
     if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
         n = op.outputs[0].numel
-        return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", f"{n}", n))
+        return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", n, n))
     return Cost.of(_pairs(op, "cmps", "comparisons"))
 
 
 def _var_terms(n_in: int, n_out: int, sqrt: bool) -> list[Term]:
     terms = _stats_terms(n_out, n_in // max(n_out, 1))[:5]  # mean, divisions, centring, squares, sum
     if sqrt:
-        terms.append(Term("transc", "square roots (std)", "outputs", f"{n_out}", n_out))
+        terms.append(Term("transc", "square roots (std)", "outputs", n_out, n_out))
     return terms
 
 
@@ -97,19 +97,20 @@ def vector_norm(op) -> Cost:
     n_in, n_out = _in_out(op)
     ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
     ord_ = 2 if ord_ is None or isinstance(ord_, (list, tuple)) else ord_
+    pairs = worked("{} − {}", n_in, n_out)
     if ord_ in (math.inf, -math.inf):
-        return Cost.of(Term("cmps", "absolute values", "inputs", f"{n_in}", n_in),
-                       Term("cmps", "comparisons (max |x|)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out))
+        return Cost.of(Term("cmps", "absolute values", "inputs", n_in, n_in),
+                       Term("cmps", "comparisons (max |x|)", "inputs − outputs", pairs, n_in - n_out))
     if ord_ == 1:
-        return Cost.of(Term("cmps", "absolute values", "inputs", f"{n_in}", n_in),
-                       Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out))
+        return Cost.of(Term("cmps", "absolute values", "inputs", n_in, n_in),
+                       Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out))
     if ord_ == 2:
-        return Cost.of(Term("mults", "squares", "inputs", f"{n_in}", n_in),
-                       Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
-                       Term("transc", "square roots", "outputs", f"{n_out}", n_out))
-    return Cost.of(Term("transc", f"powers |x|^{ord_}", "inputs", f"{n_in}", n_in),
-                   Term("adds", "additions", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
-                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", f"{n_out}", n_out))
+        return Cost.of(Term("mults", "squares", "inputs", n_in, n_in),
+                       Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
+                       Term("transc", "square roots", "outputs", n_out, n_out))
+    return Cost.of(Term("transc", f"powers |x|^{ord_}", "inputs", n_in, n_in),
+                   Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
+                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
 
 
 def _scan(op, category: str, what: str) -> Cost:
@@ -117,7 +118,7 @@ def _scan(op, category: str, what: str) -> Cost:
     dim = _dim(op, 1, 0)
     n = x.shape[dim] if x.shape else 1
     lines = x.numel // max(n, 1)
-    return Cost.of(Term(category, what, "lines·(n − 1)", f"{lines}×({n} − 1)", lines * (n - 1)))
+    return Cost.of(Term(category, what, "lines·(n − 1)", worked("{}×({} − 1)", lines, n), lines * (n - 1)))
 
 
 @op_rule(*_p("cumsum", "logcumsumexp"))
@@ -155,13 +156,14 @@ def log_softmax_op(op) -> Cost:
 @op_rule(*_p("logsumexp"))
 def logsumexp(op) -> Cost:
     n_in, n_out = _in_out(op)
+    pairs = worked("{} − {}", n_in, n_out)
     return Cost.of(
-        Term("cmps", "comparisons (max)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
-        Term("adds", "subtractions of the max", "inputs", f"{n_in}", n_in),
-        Term("transc", "exponentials", "inputs", f"{n_in}", n_in),
-        Term("adds", "additions (sum)", "inputs − outputs", f"{n_in} − {n_out}", n_in - n_out),
-        Term("transc", "logarithms", "outputs", f"{n_out}", n_out),
-        Term("adds", "additions of the max", "outputs", f"{n_out}", n_out),
+        Term("cmps", "comparisons (max)", "inputs − outputs", pairs, n_in - n_out),
+        Term("adds", "subtractions of the max", "inputs", n_in, n_in),
+        Term("transc", "exponentials", "inputs", n_in, n_in),
+        Term("adds", "additions (sum)", "inputs − outputs", pairs, n_in - n_out),
+        Term("transc", "logarithms", "outputs", n_out, n_out),
+        Term("adds", "additions of the max", "outputs", n_out, n_out),
     )
 
 
@@ -242,7 +244,7 @@ def _pool_geometry(op, spatial: int):
 def max_pool_op(op) -> Cost:
     spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
     kernel, out = _pool_geometry(op, spatial)
-    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}",
+    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
                         (prod(kernel) - 1) * out))
 
 
@@ -251,8 +253,9 @@ def avg_pool_op(op) -> Cost:
     spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
     kernel, out = _pool_geometry(op, spatial)
     return Cost.of(
-        Term("adds", "additions", "(∏kernel − 1)·outputs", f"({times(kernel)} − 1)×{out}", (prod(kernel) - 1) * out),
-        Term("divs", "divisions (mean)", "outputs", f"{out}", out))
+        Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
+             (prod(kernel) - 1) * out),
+        Term("divs", "divisions (mean)", "outputs", out, out))
 
 
 def _adaptive_window_total(in_sizes, out_sizes) -> int:
@@ -275,14 +278,16 @@ def _adaptive(op):
              "adaptive_avg_pool3d"))
 def adaptive_avg_pool_op(op) -> Cost:
     window_total, out = _adaptive(op)
-    return Cost.of(Term("adds", "additions", "Σwindow − outputs", f"{window_total} − {out}", window_total - out),
-                   Term("divs", "divisions (mean)", "outputs", f"{out}", out))
+    return Cost.of(Term("adds", "additions", "Σwindow − outputs", worked("{} − {}", window_total, out),
+                        window_total - out),
+                   Term("divs", "divisions (mean)", "outputs", out, out))
 
 
 @op_rule(*_p("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
 def adaptive_max_pool_op(op) -> Cost:
     window_total, out = _adaptive(op)
-    return Cost.of(Term("cmps", "comparisons", "Σwindow − outputs", f"{window_total} − {out}", window_total - out))
+    return Cost.of(Term("cmps", "comparisons", "Σwindow − outputs", worked("{} − {}", window_total, out),
+                        window_total - out))
 
 
 # ---- losses that appear in training scripts ------------------------------------------
@@ -290,7 +295,8 @@ def adaptive_max_pool_op(op) -> Cost:
 def nll_loss(op) -> Cost:
     x = op.inputs[0]
     picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
-    return Cost.of(Term("adds", "additions (sum of picked log-probs)", "picked − 1", f"{picked} − 1", picked - 1),
+    return Cost.of(Term("adds", "additions (sum of picked log-probs)", "picked − 1", worked("{} − 1", picked),
+                        picked - 1),
                    Term("divs", "division (mean)", "1", "1", 1))
 
 
@@ -298,8 +304,8 @@ def nll_loss(op) -> Cost:
 def pointwise_loss(op) -> Cost:
     n = op.inputs[0].numel
     square = _name(op) == "mse_loss"
-    return Cost.of(Term("adds", "differences", "elements", f"{n}", n),
+    return Cost.of(Term("adds", "differences", "elements", n, n),
                    Term("mults" if square else "cmps", "squares" if square else "absolute values",
-                        "elements", f"{n}", n),
-                   Term("adds", "additions (sum)", "elements − 1", f"{n} − 1", n - 1),
+                        "elements", n, n),
+                   Term("adds", "additions (sum)", "elements − 1", worked("{} − 1", n), n - 1),
                    Term("divs", "division (mean)", "1", "1", 1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost import Cost, Term
+from ..cost import Cost, Term, worked
 from .registry import module_rule
 
 _INTERPOLATIONS = {"linear": (2, 1, 1), "bilinear": (6, 3, 3), "trilinear": (14, 7, 7), "bicubic": (20, 15, 5)}
@@ -24,6 +24,6 @@ def upsample(m: nn.Upsample, call) -> Cost:
     mults, adds, steps = _INTERPOLATIONS[m.mode]
     return Cost.of(
         Term("mults", f"multiplications ({m.mode}: {steps} interpolation steps)", f"{mults}·outputs",
-             f"{mults}×{out}", mults * out),
-        Term("adds", f"additions ({m.mode})", f"{adds}·outputs", f"{adds}×{out}", adds * out),
+             worked("{}×{}", mults, out), mults * out),
+        Term("adds", f"additions ({m.mode})", f"{adds}·outputs", worked("{}×{}", adds, out), adds * out),
     )
