@@ -55,6 +55,7 @@ def test_substituted_is_written_out_only_when_read():
     assert isinstance(lazy.raw_substituted, Worked)  # kept as template and numbers
     assert lazy.substituted == "2×8×3×3"  # a tuple value is a product
     assert worked("{}×({} − 1)", 4, []).__str__() == "4×(1 − 1)"  # an empty product is 1
+    assert str(worked("2×{}", worked("{}×{}", 3, (4, 5)))) == "2×3×4×5"  # a nested template in place
     bare = Term("adds", "eps additions", "channels", 32, 32)
     assert bare.substituted == "32" and Term("adds", "x", "n", "7", 7).substituted == "7"
     restored = pickle.loads(pickle.dumps(lazy))

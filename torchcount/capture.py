@@ -48,6 +48,9 @@ class TensorMeta(NamedTuple):
         return _prod(self.shape) * (size if size is not None else _itemsize(self.dtype))
 
 
+#: ``TensorMeta`` from a (shape, dtype, aliased) tuple without the keyword-argument handling of
+#: its constructor (two per module call while the forward runs)
+_meta = TensorMeta._make
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 _NOTHING = object()  # "the module had no forward of its own in its __dict__"
@@ -256,22 +259,19 @@ def _describe_args(args: tuple) -> tuple:
     for v in args:
         if type(v) is not _Tensor:
             return describe(args)
-    return tuple([TensorMeta(tuple(v.shape), v.dtype, False) for v in args])
+    return tuple([_meta((tuple(v.shape), v.dtype, False)) for v in args])
 
 
 def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
     """``describe(output, inputs)`` with a fast path for one plain tensor returned."""
     if type(output) is _Tensor:
-        aliased = output._is_view()
-        if not aliased:
-            for v in args:
-                if v is output:
-                    aliased = True
-                    break
-            else:
-                if kwargs or any(type(v) is not _Tensor for v in args):
-                    aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
-        return TensorMeta(tuple(output.shape), output.dtype, aliased)
+        if output._is_view():
+            aliased = True
+        elif len(args) == 1 and not kwargs and type(args[0]) is _Tensor:  # the usual call: one tensor in
+            aliased = output is args[0]
+        else:
+            aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
+        return _meta((tuple(output.shape), output.dtype, aliased))
     return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
 
 

@@ -49,7 +49,8 @@ class Worked(tuple):
 
     def __str__(self) -> str:
         template = self[0]
-        return template.format(*[_product(v) if isinstance(v, (tuple, list)) else v for v in self[1:]])
+        return template.format(*[_product(v) if isinstance(v, (tuple, list)) and type(v) is not Worked else v
+                                 for v in self[1:]])
 
     def __repr__(self) -> str:
         return f"worked({str(self)!r})"
@@ -58,7 +59,8 @@ class Worked(tuple):
 def worked(template: str, *values) -> Worked:
     """The substituted line of a :class:`Term`, formatted only when shown:
     ``worked("{}×({} − 1)", rows, n)``. A tuple or list value is written as a product
-    (``(3, 3)`` → ``3×3``). A term may also give a plain string, or a bare number."""
+    (``(3, 3)`` → ``3×3``); a :class:`Worked` value is written out in place. A term may also
+    give a plain string, or a bare number."""
     return tuple.__new__(Worked, (template, *values))
 
 
