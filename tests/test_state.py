@@ -293,3 +293,25 @@ def test_a_change_of_sign_bit_only_is_restored():
     model = FlipsZero()
     torchcount.profile(model, torch.randn(2, 3))
     assert _bits(model.zero) == _bits(torch.zeros(3))
+
+
+def test_profile_leaves_no_garbage_cycles():
+    """The trace (calls linked to their parents) is released, and nothing else forms a cycle:
+    what a profile allocates is freed by reference counting, not left for the collector."""
+    import gc
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Sequential(nn.Conv2d(4, 4, 1), nn.ReLU()), nn.Flatten(), nn.LazyLinear(2))
+    x = torch.randn(1, 3, 8, 8)
+    torchcount.profile(model, x)  # materialises the lazy layer, fills caches
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        report = torchcount.profile(model, x)
+        assert report.total.params == 3 * 4 * 9 + 4 + 8 + 16 + 4 + 4 * 36 * 2 + 2
+        del report
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -21,6 +21,7 @@ import gc
 from math import prod as _prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
@@ -54,6 +55,8 @@ _meta = TensorMeta._make
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 _NOTHING = object()  # "the module had no forward of its own in its __dict__"
+_NONE: tuple = ()  # Call.children / Call.ops before the first one
+_NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
 
@@ -172,8 +175,10 @@ class Call:
         self.output = output
         #: covered by the rule of an enclosing module: recorded for display, not counted again
         self.covered = covered
-        self.children = [] if children is None else children
-        self.ops = [] if ops is None else ops
+        #: calls made by this one, and ops it ran itself: a shared empty tuple until the first one
+        #: (most calls are leaves that run no recorded op, and two lists per call cost the GC)
+        self.children = _NONE if children is None else children
+        self.ops = _NONE if ops is None else ops
         self.failed = failed
         #: the module has a rule of its own (looked up once per module, when its wrapper is made)
         self.ruled = ruled
@@ -236,6 +241,12 @@ class Trace:
     #: ops run outside any hooked module (should not happen while the root is hooked)
     stray_ops: list[OpCall] = field(default_factory=list)
 
+    def release(self) -> None:
+        """Cut the child → parent links, so that a trace no longer needed is freed at once by
+        reference counting instead of waiting, as a cycle, for the garbage collector."""
+        for call in self.calls:
+            call.parent = None
+
 
 class OpRecorder(TorchDispatchMode):
     """Records each aten op into the innermost module call on the stack."""
@@ -250,7 +261,11 @@ class OpRecorder(TorchDispatchMode):
         raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
         op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
         if self._stack:
-            self._stack[-1].ops.append(op)
+            top = self._stack[-1]
+            if top.ops is _NONE:
+                top.ops = [op]
+            else:
+                top.ops.append(op)
         return out
 
 
@@ -353,10 +368,12 @@ class _Recorder:
                 parent = stack[-1]
                 covered = parent.covered or parent.ruled
                 siblings = parent.children
+                if siblings is _NONE:
+                    siblings = parent.children = []
             else:
                 parent, covered, siblings = None, False, roots
             call = Call(module, path, len(calls), parent, _describe_args(args),
-                        describe(kwargs) if kwargs else {}, module.training, grad_enabled(),
+                        describe(kwargs) if kwargs else _NO_KWARGS, module.training, grad_enabled(),
                         None, covered, None, None, None, ruled)
             calls.append(call)
             siblings.append(call)

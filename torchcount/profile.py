@@ -132,6 +132,8 @@ def profile(
         # counted once the model is restored: the restore then follows the wrappers' removal
         # while the modules are still in the CPU caches, and the trace holds all counting needs
         report = summarize(counted, recorder.trace, conv, name, modules=named)
+        recorder.trace.release()
+        del recorder
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
@@ -232,24 +234,28 @@ def _flag_unrecorded(report: Report) -> None:
 
 def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """Copy tensor inputs so an in-place first layer cannot modify the caller's tensors."""
-    def copy(x):
-        if isinstance(x, torch.Tensor):
-            return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
-                if x.is_leaf else x.clone()
-        if isinstance(x, tuple) and not hasattr(x, "_fields"):
-            return tuple(copy(v) for v in x)
-        if isinstance(x, list):
-            return [copy(v) for v in x]
-        if isinstance(x, (tuple, dict)):  # namedtuples (PackedSequence …), dict subclasses: keep the type
-            try:
-                if isinstance(x, tuple):
-                    return type(x)(*(copy(v) for v in x))
-                items = {k: copy(v) for k, v in x.items()}
-                return items if type(x) is dict else type(x)(items)
-            except Exception:  # a type that cannot be rebuilt this way: passed as it is
-                return x
-        return x
-    return copy(args), copy(kwargs)
+    return _copied(args), _copied(kwargs)
+
+
+def _copied(x):
+    """``x`` with every tensor in it copied (a module-level function: a recursive closure would
+    be a reference cycle left for the garbage collector after every profile)."""
+    if isinstance(x, torch.Tensor):
+        return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
+            if x.is_leaf else x.clone()
+    if isinstance(x, tuple) and not hasattr(x, "_fields"):
+        return tuple(_copied(v) for v in x)
+    if isinstance(x, list):
+        return [_copied(v) for v in x]
+    if isinstance(x, (tuple, dict)):  # namedtuples (PackedSequence …), dict subclasses: keep the type
+        try:
+            if isinstance(x, tuple):
+                return type(x)(*(_copied(v) for v in x))
+            items = {k: _copied(v) for k, v in x.items()}
+            return items if type(x) is dict else type(x)(items)
+        except Exception:  # a type that cannot be rebuilt this way: passed as it is
+            return x
+    return x
 
 
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
