@@ -258,8 +258,14 @@ class OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
-        op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
+        if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
+            # the usual op (add, mean, view …): tensors in, one tensor out
+            aliased = out._is_view() or any(out is a for a in args)
+            op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view())) for a in args]), {},
+                        _meta((tuple(out.shape), out.dtype, aliased)))
+        else:
+            raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
+            op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
         if self._stack:
             top = self._stack[-1]
             if top.ops is _NONE:
