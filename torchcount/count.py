@@ -212,6 +212,9 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     that a shared weight counts once per subtree."""
     found = _ModelTensors()
     own, state_bytes = found.own_params, found.state_bytes
+    strided = torch.strided
+    # quantized modules keep their weights packed, behind _weight_bias() (one check per type)
+    packed_types = {cls for cls in {type(m) for _, m in modules} if hasattr(cls, "_weight_bias")}
     seen: set = set()
     shared = False
     for _, m in modules:
@@ -230,7 +233,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                         continue
                     local.add(tid)
                 size = t.numel()
-                tensor_bytes = _dense_bytes(t)
+                tensor_bytes = t.nbytes if t.layout is strided else size * t.element_size()  # sparse: dense size
                 nbytes += tensor_bytes
                 if is_param:
                     n += size
@@ -247,7 +250,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                     found.buffers += size
                     found.buffer_bytes += tensor_bytes
                 seen.add(tid)
-        if hasattr(type(m), "_weight_bias"):
+        if type(m) in packed_types:
             for t in _own_packed(m):
                 if id(t) in seen:
                     shared = True
