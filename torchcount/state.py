@@ -47,30 +47,26 @@ def preserved(model: nn.Module, copy_params: bool = False,
               modules: "list[tuple[str, nn.Module]] | None" = None) -> Iterator[Preserved]:
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
-    # one walk of the module tree (shared with the caller when it has one already) that reads
-    # everything to restore, each object once: after a forward pass they are all out of the
-    # CPU caches, and separate passes per kind of state each paid for that again
+    # the module list is shared with the caller when it has one already. List comprehensions
+    # and list comparisons: the per-item work is a few attribute reads, so Python's loop overhead
+    # is most of the cost, and a profile pays it twice (here and on exit)
     if modules is None:
         modules = list(model.named_modules())
-    training = []  # (module, its flag)
-    params = []  # (module path, name, parameter, requires_grad, version or None when lazy)
-    buffers = []  # (owner, name, the buffer object)
-    seen: set = set()
-    for path, m in modules:
-        training.append((m, m.training))
-        for name, p in m._parameters.items():
-            if p is None or id(p) in seen:
-                continue
-            seen.add(id(p))
-            params.append((path, name, p, p.requires_grad,
-                           None if isinstance(p, _UNINITIALIZED) else p._version))
-        for name, b in m._buffers.items():  # direct dict access: named_buffers() is a slow generator
-            if b is not None and not isinstance(b, _UNINITIALIZED):
-                buffers.append((m, name, b))
-    state.lazy = [_qualified(path, name) for path, name, _, _, version in params if version is None]
+    training = [m.training for _, m in modules]
+    params = [(path, name, p) for path, m in modules for name, p in m._parameters.items() if p is not None]
+    if len({id(p) for _, _, p in params}) != len(params):  # a parameter shared between modules: once
+        unique: dict = {}
+        for entry in params:
+            unique.setdefault(id(entry[2]), entry)
+        params = list(unique.values())
+    requires_grad = [p.requires_grad for _, _, p in params]
+    versions = [None if isinstance(p, _UNINITIALIZED) else p._version for _, _, p in params]  # None: lazy
+    buffers = [(m, name, b) for _, m in modules for name, b in m._buffers.items()  # (owner, name, buffer)
+               if b is not None and not isinstance(b, _UNINITIALIZED)]
+    state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
     saved_params = {}
     if copy_params:
-        saved_params = {id(p): p.detach().clone() for _, _, p, _, version in params
+        saved_params = {id(p): p.detach().clone() for (_, _, p), version in zip(params, versions)
                         if version is not None and not p.is_meta}
     saved_buffers = _BufferCopy([b for _, _, b in buffers])
     completed = False
@@ -79,19 +75,21 @@ def preserved(model: nn.Module, copy_params: bool = False,
         completed = True
     finally:
         torch.set_grad_enabled(grad_mode)
-        for m, flag in training:
+        for (_, m), flag in zip(modules, training):
             if m.training is not flag:
                 m.training = flag
         for owner, name, original in buffers:
             if owner._buffers.get(name) is not original:
                 setattr(owner, name, original)  # a forward that rebinds a buffer
         saved_buffers.restore()
+        if [p.requires_grad for _, _, p in params] != requires_grad:
+            for (_, _, p), flag in zip(params, requires_grad):
+                if p.requires_grad is not flag and not is_lazy(p):
+                    p.requires_grad_(flag)
         changed = []
-        for path, name, p, flag, version in params:
-            if p.requires_grad is not flag and not is_lazy(p):
-                p.requires_grad_(flag)
-            if version is not None and p._version != version:
-                changed.append((_qualified(path, name), p))
+        if [None if version is None else p._version for (_, _, p), version in zip(params, versions)] != versions:
+            changed = [(_qualified(path, name), p) for (path, name, p), version in zip(params, versions)
+                       if version is not None and p._version != version]
         with torch.no_grad():
             for name, p in changed:
                 if id(p) in saved_params:
