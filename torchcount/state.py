@@ -114,8 +114,8 @@ def _qualified(path: str, name: str) -> str:
 class _BufferCopy:
     """A copy of many buffers, restored bit for bit into the same tensor objects.
 
-    Buffers of one device and dtype are copied into one flat tensor (one C++ call, not one
-    clone per buffer); restoring splits it into views and copies them back with one
+    Buffers of one device, dtype and rank are copied into one flat tensor (one C++ call, not
+    one clone per buffer); restoring splits it into views and copies them back with one
     ``_foreach_copy_``. A model with hundreds of BatchNorm layers has hundreds of small
     buffers, and per-buffer Python calls would cost more than the rest of the bookkeeping
     (the views are made only when restoring: making them up front cost as much again).
@@ -130,9 +130,9 @@ class _BufferCopy:
         for b in buffers:
             if b.is_meta:
                 continue  # no values to keep
-            key = (b.get_device(), b.dtype) if b.layout is strided else ("clone", id(b))
+            key = (b.get_device(), b.dtype, min(b.dim(), 2)) if b.layout is strided else ("clone", id(b))
             groups.setdefault(key, []).append(b)
-        self.flat = []  # (originals, one flat copy of them)
+        self.flat = []  # (originals, their rank class, one flat copy of them)
         self.cloned = []  # (original, its own copy)
         for key, group in groups.items():
             if key[0] == "clone" or len(group) == 1:  # (flattening one tensor returns a view of it)
@@ -140,18 +140,29 @@ class _BufferCopy:
                 continue
             try:
                 with torch.no_grad():
-                    self.flat.append((group, torch._C._nn.flatten_dense_tensors(group)))
+                    self.flat.append((group, key[2], _joined(group, key[2])))
             except (RuntimeError, TypeError):  # a tensor subclass that cannot be flattened
                 self.cloned.extend((b, b.detach().clone()) for b in group)
 
     def restore(self) -> None:
         with torch.no_grad():
-            for originals, flat in self.flat:
-                if _same_bits(torch._C._nn.flatten_dense_tensors(originals), flat):
+            for originals, dims, flat in self.flat:
+                if _same_bits(_joined(originals, dims), flat):
                     continue  # nothing changed (the usual case in eval mode): no copy back needed
                 torch._foreach_copy_(originals, torch._C._nn.unflatten_dense_tensors(flat, originals))
             for original, saved in self.cloned:
                 original.copy_(saved)
+
+
+def _joined(group: list, dims: int) -> torch.Tensor:
+    """One 1-D copy of every tensor of ``group`` (same device and dtype; all 0-D, all 1-D, or
+    ``dims`` 2 for any), in order. ``cat`` and ``stack`` cost less per tensor than flattening,
+    and BatchNorm's buffers are 1-D statistics and 0-D counters."""
+    if dims == 1:
+        return torch.cat(group)
+    if dims == 0:
+        return torch.stack(group)
+    return torch._C._nn.flatten_dense_tensors(group)
 
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
