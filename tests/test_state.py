@@ -296,7 +296,7 @@ def test_a_change_of_sign_bit_only_is_restored():
 
 
 def test_profile_leaves_no_garbage_cycles():
-    """The trace (calls linked to their parents) is released, and nothing else forms a cycle:
+    """Calls point to their parents by index, and nothing else forms a cycle either:
     what a profile allocates is freed by reference counting, not left for the collector."""
     import gc
 

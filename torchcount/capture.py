@@ -156,10 +156,10 @@ class Call:
     forward runs, so construction must cost as little as possible.
     """
 
-    __slots__ = ("module", "path", "index", "parent", "args", "kwargs", "training", "grad_enabled",
+    __slots__ = ("module", "path", "index", "parent_index", "args", "kwargs", "training", "grad_enabled",
                  "output", "covered", "children", "ops", "failed", "ruled", "_inputs", "_outputs")
 
-    def __init__(self, module: nn.Module, path: str, index: int, parent: "Call | None", args: tuple,
+    def __init__(self, module: nn.Module, path: str, index: int, parent_index: "int | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
                  covered: bool = False, children: "list[Call] | None" = None,
                  ops: "list[OpCall] | None" = None, failed: BaseException | None = None,
@@ -167,7 +167,9 @@ class Call:
         self.module = module
         self.path = path
         self.index = index
-        self.parent = parent
+        #: the place in the trace of the call that made this one (None for a top-level call): an
+        #: index, not the call itself, so that calls and their children form no reference cycle
+        self.parent_index = parent_index
         self.args = args
         self.kwargs = kwargs
         self.training = training
@@ -240,12 +242,6 @@ class Trace:
     roots: list[Call] = field(default_factory=list)
     #: ops run outside any hooked module (should not happen while the root is hooked)
     stray_ops: list[OpCall] = field(default_factory=list)
-
-    def release(self) -> None:
-        """Cut the child → parent links, so that a trace no longer needed is freed at once by
-        reference counting instead of waiting, as a cycle, for the garbage collector."""
-        for call in self.calls:
-            call.parent = None
 
 
 class OpRecorder(TorchDispatchMode):
@@ -372,13 +368,14 @@ class _Recorder:
         def recorded_forward(*args, **kwargs):
             if stack:
                 parent = stack[-1]
+                parent_index = parent.index
                 covered = parent.covered or parent.ruled
                 siblings = parent.children
                 if siblings is _NONE:
                     siblings = parent.children = []
             else:
-                parent, covered, siblings = None, False, roots
-            call = Call(module, path, len(calls), parent, _describe_args(args),
+                parent_index, covered, siblings = None, False, roots
+            call = Call(module, path, len(calls), parent_index, _describe_args(args),
                         describe(kwargs) if kwargs else _NO_KWARGS, module.training, grad_enabled(),
                         None, covered, None, None, None, ruled)
             calls.append(call)

@@ -160,12 +160,13 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
     return chain
 
 
-def _nested_in_itself(call: Call) -> bool:
-    parent = call.parent
-    while parent is not None:
+def _nested_in_itself(call: Call, calls: list[Call]) -> bool:
+    at = call.parent_index
+    while at is not None:
+        parent = calls[at]
         if parent.module is call.module:
             return True
-        parent = parent.parent
+        at = parent.parent_index
     return False
 
 
@@ -344,7 +345,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             steps = chains[first.index]
         else:
             # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
-            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call)), _ZERO)
+            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call, trace.calls)), _ZERO)
             self_cost = sum((m.self_cost for m in members), _ZERO)
             missing = Counter()
             for m in members:
@@ -385,7 +386,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             for op_name, n in missing.items():
                 uncounted.append(Uncounted(path, row.type, op_name, n))
 
-    root_cost = sum((p.inclusive for p in priced if p.call.parent is None), _ZERO)
+    root_cost = sum((p.inclusive for p in priced if p.call.parent_index is None), _ZERO)
     total = Total(
         params=tensors.params, trainable_params=tensors.trainable_params,
         frozen_params=tensors.params - tensors.trainable_params, buffers=tensors.buffers,
@@ -409,7 +410,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))
-    notes.append(f"longest chain: {sum(chains[p.call.index] for p in priced if p.call.parent is None):,} "
+    notes.append(f"longest chain: {sum(chains[p.call.index] for p in priced if p.call.parent_index is None):,} "
                  "sequential steps (layers and recurrent time steps, as executed; column 'steps')")
     return Report(model_name or type(model).__name__, convention, layers, root, total,
                   uncounted, counted_items, notes)

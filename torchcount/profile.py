@@ -132,8 +132,6 @@ def profile(
         # counted once the model is restored: the restore then follows the wrappers' removal
         # while the modules are still in the CPU caches, and the trace holds all counting needs
         report = summarize(counted, recorder.trace, conv, name, modules=named)
-        recorder.trace.release()
-        del recorder
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
