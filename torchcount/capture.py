@@ -55,6 +55,7 @@ _meta = TensorMeta._make
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 _NOTHING = object()  # "the module had no forward of its own in its __dict__"
+_ScriptModule = torch.jit.ScriptModule
 _NONE: tuple = ()  # Call.children / Call.ops before the first one
 _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
@@ -127,7 +128,7 @@ def _raw_tensors(value: Any) -> tuple:
     return ()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # compact and quick to build: one per recorded op
 class OpCall:
     """One aten op run by a module itself (not by one of its children)."""
 
@@ -300,7 +301,7 @@ def _runs_no_ops(module: nn.Module) -> bool:
     if sequential is None:
         sequential = _SEQUENTIAL_FORWARD[cls] = getattr(cls, "forward", None) is nn.Sequential.forward
     return sequential and not any(
-        isinstance(child, torch.jit.ScriptModule) for child in module._modules.values())  # not hooked: ops are ours
+        isinstance(child, _ScriptModule) for child in module._modules.values())  # not hooked: ops are ours
 
 
 _SEQUENTIAL_FORWARD: dict[type, bool] = {}
@@ -423,7 +424,7 @@ def capture(
     with gc_paused():
         try:
             for path, module in (modules if modules is not None else model.named_modules()):
-                if isinstance(module, torch.jit.ScriptModule):
+                if isinstance(module, _ScriptModule):
                     continue  # cannot be wrapped; its ops go to the enclosing (eager) module
                 own = module.__dict__
                 wrapped.append((module, own.get("forward", _NOTHING)))
