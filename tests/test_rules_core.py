@@ -580,6 +580,26 @@ def test_user_registered_module_rule():
     assert report.row("0").params == 12
 
 
+def test_user_rule_with_worked_terms_explains_them():
+    """A user rule may give its substituted lines as worked(...) templates or bare numbers;
+    explain() writes them out exactly as the equivalent strings would read."""
+    class Scaler(nn.Module):
+        def forward(self, x):
+            return x * 3
+
+    @torchcount.module_rule(Scaler)
+    def scaler(module, call):
+        rows, n = call.input.shape
+        return Cost.of(Term("mults", "scalings", "rows·n", torchcount.worked("{}×{}", rows, n), rows * n),
+                       Term("shape", "output size", "(rows, n)", torchcount.worked("{}", call.out.shape), rows))
+
+    report = run(nn.Sequential(Scaler()), torch.randn(5, 7))
+    text = report.explain("0")
+    assert "scalings [mults, weight 1] = rows·n = 5×7 = 35" in text
+    assert "output size = (rows, n) = 5×7 = 5" in text  # a shape tuple is written as a product
+    assert report.to_dict()["layers"][0]["terms"][0]["substituted"] == "5×7"
+
+
 class CallsTwice(nn.Module):
     def __init__(self):
         super().__init__()

@@ -1,6 +1,6 @@
 """torchcount: what every layer of a PyTorch model costs, in theory and in fact."""
 from .conventions import CONVENTIONS, Convention, get_convention
-from .cost import Cost, Term
+from .cost import Cost, Term, worked
 from .count import RuleError
 from .profile import ForwardError, UncountedWarning, make_inputs, profile
 from .report import Report, Row, Total, Uncounted
@@ -11,7 +11,7 @@ from .analysis import compare, receptive_field, scaling
 __version__ = "0.1.0"
 
 __all__ = [
-    "profile", "Report", "Row", "Total", "Uncounted", "Cost", "Term", "Convention", "CONVENTIONS",
+    "profile", "Report", "Row", "Total", "Uncounted", "Cost", "Term", "worked", "Convention", "CONVENTIONS",
     "get_convention", "module_rule", "op_rule", "zero_ops", "rule_for", "ForwardError", "RuleError",
     "UncountedWarning", "ParameterModifiedError", "make_inputs", "scaling", "compare", "receptive_field",
 ]
