@@ -36,47 +36,41 @@ from .registry import module_rule
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _recipe_terms(recipe: str, mult: int, H: int, steps: int, what: str, dirs: int = 1) -> list[Term]:
-    """``dirs``·``mult``·H·steps elements of an activation recipe (activation.PER_ELEMENT)."""
-    n = dirs * mult * H * steps
-    x = "dirs·" if dirs > 1 else ""
+def _recipe_terms(recipe: str, mult: int, H: int, steps: int, what: str) -> list[Term]:
+    """``mult``·H·steps elements of an activation recipe (activation.PER_ELEMENT)."""
+    n = mult * H * steps
     m = f"{mult}·" if mult != 1 else ""
-    # the product dirs×k×mult×H×steps, a dirs, k or mult of 1 left out (a tuple is written as a product)
-    d = (dirs,) if dirs > 1 else ()
-    ms = (mult,) if mult != 1 else ()
-    return [Term(cat, f"{what} ({recipe})", f"{x}{k}·{m}H·steps" if k != 1 else f"{x}{m}H·steps",
-                 worked("{}", (*d, k, *ms, H, steps) if k != 1 else (*d, *ms, H, steps)), k * n)
+    ms = (mult,) if mult != 1 else ()  # a tuple is written as a product: (3, 64, 10) → 3×64×10
+    return [Term(cat, f"{what} ({recipe})", f"{k}·{m}H·steps" if k != 1 else f"{m}H·steps",
+                 worked("{}", (k, *ms, H, steps) if k != 1 else (*ms, H, steps)), k * n)
             for cat, k in PER_ELEMENT[recipe].items()]
 
 
-def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str, dirs: int = 1) -> list[Term]:
-    """Bias, activation and element-wise terms of ``steps`` sequence-steps of one layer, in
-    ``dirs`` directions (formulas ``dirs·…``, substituted lines ``2×…`` for two)."""
+def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str) -> list[Term]:
+    """Bias, activation and element-wise terms of ``steps`` sequence-steps of one layer-direction."""
     G = _GATES[mode]
-    n = dirs * H * steps
-    x = "dirs·" if dirs > 1 else ""
-    d = (dirs,) if dirs > 1 else ()  # a leading factor: (2, 3) is written 2×3, (3,) is 3
+    n = H * steps
     terms = []
     if has_bias:
-        terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", x + "2·G·H·steps",
-                          worked("{}×{}×{}×{}", (*d, 2), G, H, steps), 2 * G * n))
+        terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", "2·G·H·steps",
+                          worked("2×{}×{}×{}", G, H, steps), 2 * G * n))
     if mode == "RNN_TANH":
-        terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation", dirs)
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation")
     elif mode == "RNN_RELU":
-        terms += _recipe_terms("relu", 1, H, steps, f"{label}activation", dirs)
+        terms += _recipe_terms("relu", 1, H, steps, f"{label}activation")
     elif mode == "LSTM":
-        terms += _recipe_terms("sigmoid", 3, H, steps, f"{label}gates i, f, o", dirs)
-        terms += _recipe_terms("tanh", 2, H, steps, f"{label}gate g and tanh(c)", dirs)
-        terms += [Term("mults", f"{label}updates f⊙c, i⊙g, o⊙tanh(c)", x + "3·H·steps",
-                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n),
-                  Term("adds", f"{label}update c = f⊙c + i⊙g", x + "H·steps", worked("{}×{}", (*d, H), steps), n)]
+        terms += _recipe_terms("sigmoid", 3, H, steps, f"{label}gates i, f, o")
+        terms += _recipe_terms("tanh", 2, H, steps, f"{label}gate g and tanh(c)")
+        terms += [Term("mults", f"{label}updates f⊙c, i⊙g, o⊙tanh(c)", "3·H·steps", worked("3×{}×{}", H, steps),
+                       3 * n),
+                  Term("adds", f"{label}update c = f⊙c + i⊙g", "H·steps", worked("{}×{}", H, steps), n)]
     else:  # GRU
-        terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z", dirs)
-        terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n", dirs)
-        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", x + "3·H·steps",
-                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n),
-                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", x + "3·H·steps",
-                       worked("{}×{}×{}", (*d, 3), H, steps), 3 * n)]
+        terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z")
+        terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n")
+        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", "3·H·steps", worked("3×{}×{}", H, steps),
+                       3 * n),
+                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", "3·H·steps", worked("3×{}×{}", H, steps),
+                       3 * n)]
     return terms
 
 
@@ -102,16 +96,18 @@ def rnn(m: nn.RNNBase, call) -> Cost:
     dirs = 2 if m.bidirectional else 1
     steps, N, T = _sequence(m, call)
     terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)", steps, steps)]
-    d = (dirs,) if dirs > 1 else ()  # "2×" leads the substituted lines of a bidirectional layer (see _step_terms)
+    d = f"{dirs}×" if dirs > 1 else ""
     for layer in range(m.num_layers):
         I = m.input_size if layer == 0 else H_h * dirs
         where = f"layer {layer}" + (", per direction" if dirs > 1 else "")
         terms.append(Term("macs", f"gate multiply-accumulates ({where})", "dirs·G·H·(I + H_h)·steps",
-                          worked("{}×{}×({} + {})×{}", (*d, G), H, I, H_h, steps), dirs * G * H * (I + H_h) * steps))
+                          worked(d + "{}×{}×({} + {})×{}", G, H, I, H_h, steps), dirs * G * H * (I + H_h) * steps))
         if P > 0:
             terms.append(Term("macs", f"projection h = W_hr·h ({where})", "dirs·H·P·steps",
-                              worked("{}×{}×{}", (*d, H), P, steps), dirs * H * P * steps))
-        terms += _step_terms(mode, H, steps, m.bias, f"layer {layer}: ", dirs)
+                              worked(d + "{}×{}×{}", H, P, steps), dirs * H * P * steps))
+        for t in _step_terms(mode, H, steps, m.bias, f"layer {layer}: "):  # per direction: scaled here
+            terms.append(Term(t.category, t.what, f"dirs·{t.formula}" if dirs > 1 else t.formula,
+                              worked(d + "{}", t.raw_substituted), dirs * t.value))
     return Cost.of(*terms)
 
 
