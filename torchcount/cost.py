@@ -68,11 +68,6 @@ def _product(values) -> str:
     return "×".join(map(str, values)) if values else "1"
 
 
-def written(substituted) -> str:
-    """A term's substituted line as text (a string, a number or a :class:`Worked`)."""
-    return substituted if type(substituted) is str else str(substituted)
-
-
 class _TermFields(NamedTuple):
     category: str
     what: str
@@ -101,8 +96,8 @@ class Term(_TermFields):
 
     @property
     def substituted(self) -> str:
-        """The formula with the numbers put in, as text."""
-        return written(self[3])
+        """The formula with the numbers put in, as text (a string, a number or a :class:`Worked`)."""
+        return str(self[3])
 
 
 class _CostFields(NamedTuple):

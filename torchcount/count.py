@@ -213,7 +213,6 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     that a shared weight counts once per subtree."""
     found = _ModelTensors()
     own, state_bytes = found.own_params, found.state_bytes
-    strided = torch.strided
     # quantized modules keep their weights packed, behind _weight_bias() (one check per type)
     packed_types = {cls for cls in {type(m) for _, m in modules} if hasattr(cls, "_weight_bias")}
     seen: set = set()
@@ -234,7 +233,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                         continue
                     local.add(tid)
                 size = t.numel()
-                tensor_bytes = t.nbytes if t.layout is strided else size * t.element_size()  # sparse: dense size
+                tensor_bytes = _dense_bytes(t)
                 nbytes += tensor_bytes
                 if is_param:
                     n += size
