@@ -273,6 +273,18 @@ def test_dynamic_quantized_linear():
     assert report.row("0").flops == 2 * lin_macs(rows, 16, 8) + 2 * rows * 16 + rows * 16 + rows * 8 + rows * 8
 
 
+def test_dynamic_quantized_layers_each_count_their_packed_weights():
+    # _weight_bias() unpacks new tensors on every call; when one was freed before the next
+    # layer's was made, the id could repeat and that layer's weight was skipped as "shared"
+    # (a 6-layer stack came out short in most of 20 profiles)
+    for _ in range(10):
+        q = _dynamic_quantized(nn.Sequential(*[nn.Linear(8, 8) for _ in range(6)]))
+        report = torchcount.profile(q, torch.randn(2, 8))
+        assert [report.row(str(i)).params for i in range(6)] == [8 * 8 + 8] * 6
+        assert report.total.params == 6 * (8 * 8 + 8)
+        assert report.total.param_bytes == 6 * (8 * 8 * 1 + 8 * 4)  # int8 weights, float32 biases
+
+
 def test_dynamic_quantized_fp16_linear_has_no_activation_quantization():
     q = _dynamic_quantized(nn.Sequential(nn.Linear(6, 3)), dtype=torch.float16)
     report = torchcount.profile(q, torch.randn(2, 6))

@@ -216,6 +216,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     # quantized modules keep their weights packed, behind _weight_bias() (one check per type)
     packed_types = {cls for cls in {type(m) for _, m in modules} if hasattr(cls, "_weight_bias")}
     seen: set = set()
+    unpacked: list = []  # packed quantized weights unpacked by this walk, alive until it ends
     shared = False
     for _, m in modules:
         n = nbytes = 0
@@ -251,7 +252,11 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                     found.buffer_bytes += tensor_bytes
                 seen.add(tid)
         if type(m) in packed_types:
-            for t in _own_packed(m):
+            packed = _own_packed(m)  # unpacked afresh by each _weight_bias() call: new tensors
+            # kept until the walk ends: a freed one's id can be reused by the next module's
+            # weight, which would then be skipped as "shared" and go uncounted
+            unpacked.append(packed)
+            for t in packed:
                 if id(t) in seen:
                     shared = True
                     continue
