@@ -238,3 +238,42 @@ def test_a_mode_pushed_inside_the_forward_is_left_alone(no_mode_flag):
     assert report.row("").self_cost.mults == 2 * 4 and report.row("block").self_cost.adds == 2 * 4
     assert report.total.macs == 2 * 4 * 4
     assert _no_mode_left(no_mode_flag)
+
+
+def test_another_thread_calling_the_model_meanwhile_runs_it_unrecorded():
+    """The wrappers are on the model's modules, so a plain forward of the same model in another
+    thread passes through them while a profile is open: it runs as usual and is not recorded
+    (it used to crash on the profiling thread's dispatch-mode switches, and add its calls)."""
+    inside, go = threading.Event(), threading.Event()
+
+    class Holds(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            if threading.current_thread().name == "profiling":
+                inside.set()
+                go.wait(10)  # the profile stays open while the main thread runs the model
+            return self.lin(x) + 1
+
+    model, x = Holds(), torch.randn(2, 4)
+    expected = model(x)
+    found = {}
+
+    def work():
+        found["report"] = torchcount.profile(model, x)
+
+    t = threading.Thread(target=work, name="profiling")
+    t.start()
+    assert inside.wait(10)
+    try:
+        plain = model(x)  # the other thread's call, meanwhile
+    finally:
+        go.set()
+        t.join()
+    assert torch.equal(plain, expected)
+    report = found["report"]
+    assert report.row("lin").calls == 1
+    assert report.total.macs == 2 * 4 * 4 and report.row("").self_cost.adds == 2 * 4
+    assert "forward" not in model.__dict__ and "forward" not in model.lin.__dict__

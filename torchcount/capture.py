@@ -2,7 +2,8 @@
 
 The hook is a wrapper of the module's own ``forward``, set in that module's ``__dict__``
 (the way ``accelerate`` hooks modules) and removed on exit: per module, never
-process-global, so other models and other threads' forwards never see torchcount.
+process-global, so other models never see torchcount, and another thread calling the same
+modules meanwhile runs them unrecorded.
 Installing and removing it costs about a fifth of registering and removing a pair of
 ``register_forward_pre_hook``/``register_forward_hook`` hooks, and a recorded call costs
 less than such a pair of *empty* hooks (benchmarks/results/micro.md). It also sees
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import threading
 from math import prod as _prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -324,6 +326,9 @@ class _Recorder:
         self.mode_on = False  # the mode is on the dispatch stack: ops are being recorded
         self.entered = False  # the mode's __enter__ has run (and its __exit__ has not yet)
         self.failure: Call | None = None
+        #: the profiling thread: another thread calling the same modules meanwhile runs them
+        #: unrecorded (the call stack and the dispatch-mode switches belong to this thread)
+        self.thread = threading.get_ident()
 
     def _set_mode(self, on: bool) -> None:
         """Switch op recording on or off.
@@ -365,8 +370,11 @@ class _Recorder:
         grad_enabled = torch.is_grad_enabled
         ruled = bool(self.has_rule(module))
         wants_ops = record_ops and not ruled and not _runs_no_ops(module)
+        thread, this_thread = self.thread, threading.get_ident
 
         def recorded_forward(*args, **kwargs):
+            if this_thread() != thread:  # another thread's forward of the same module
+                return forward(*args, **kwargs)
             if stack:
                 parent = stack[-1]
                 parent_index = parent.index
