@@ -55,6 +55,20 @@ def test_module_shared_by_two_parents_is_one_row_params_once():
     lin_rows = [r for r in report.layers if r.type == "Linear"]
     assert len(lin_rows) == 1 and lin_rows[0].calls == 2
     assert report.total.macs == 2 * lin_macs(4, 5, 5)
+    # each parent's subtree holds the shared Linear's parameters, once (the second parent used
+    # to show 0, and the root the Linear twice before the fix)
+    assert report.row("0").params == report.row("1").params == 5 * 5 + 5
+    assert report.root.params == 5 * 5 + 5
+
+
+def test_module_registered_twice_in_one_parent_counts_once_in_its_subtree():
+    lin = nn.Linear(3, 3)
+    inner = nn.Sequential(lin, nn.ReLU(), lin)
+    model = nn.Sequential(inner, nn.Linear(3, 2))
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert report.row("0").params == 3 * 3 + 3  # not 24: lin is one module
+    assert report.root.params == report.total.params == (3 * 3 + 3) + (3 * 2 + 2)
+    assert report.total.macs == 2 * lin_macs(2, 3, 3) + lin_macs(2, 3, 2)
 
 
 def test_tied_weights_are_counted_once():

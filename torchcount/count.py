@@ -267,6 +267,9 @@ def _walk_tensors(modules: list) -> _ModelTensors:
         state_bytes[id(m)] = nbytes
         own[id(m)] = n
     counts = found.subtree_params
+    # a module registered in two places (or twice in one) is listed once by named_modules():
+    # the bottom-up sums would then count it twice, or miss it under its second parent
+    shared = shared or sum([len(m._modules) for _, m in modules]) != len(modules) - 1
     if not shared:
         for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
             n = own[id(m)]
