@@ -195,6 +195,62 @@ def test_rebound_buffer_is_put_back():
     assert model.count is original and float(original) == 0.0
 
 
+def test_parameter_and_buffer_slots_changed_by_the_forward_are_put_back():
+    class Slots(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+            self.register_buffer("cache", None)
+            self.register_buffer("gone", torch.ones(3))
+
+        def forward(self, x):
+            self.lin.weight = nn.Parameter(self.lin.weight.detach() * 2)  # rebinds a parameter
+            self.cache = x.detach()  # fills a None buffer slot
+            del self.gone  # deletes a buffer ...
+            self.gone = torch.zeros(3)  # ... and sets a plain attribute of that name
+            self.lin.register_buffer("steps", torch.zeros(()))  # registers a new buffer
+            return self.lin(x)
+
+    model = Slots()
+    weight, gone, before = model.lin.weight, model.gone, snapshot(model)
+    order = (list(model._buffers), list(model.lin._parameters))
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert model.lin.weight is weight and model.cache is None and model.gone is gone
+    assert "gone" not in model.__dict__ and "steps" not in model.lin._buffers
+    assert (list(model._buffers), list(model.lin._parameters)) == order
+    assert snapshot(model) == before
+    assert list(model.state_dict()) == ["gone", "lin.weight", "lin.bias"]
+    note = next(n for n in report.notes if "slot" in n)
+    assert all(name in note for name in ("lin.weight", "cache", "gone", "lin.steps"))
+    assert report.total.macs == 2 * 3 * 3
+
+
+def test_copy_params_restores_a_write_through_data():
+    class DataWrite(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            self.lin.weight.data.mul_(2)  # leaves the version counter alone
+            return self.lin(x)
+
+    model = DataWrite()
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3), copy_params=True)
+    assert snapshot(model) == before
+    assert any("restored" in n and "lin.weight" in n for n in report.notes)
+
+
+def test_measure_passes_keep_copy_params():
+    model = Clamp()
+    with torch.no_grad():
+        model.lin.weight.fill_(0.5)
+    before = snapshot(model)
+    torchcount.profile(model, torch.randn(2, 3), copy_params=True, measure=True, warmup=1, repeat=2)
+    assert snapshot(model)["params"] == before["params"]
+
+
 def test_meta_device_model_is_fine():
     with torch.device("meta"):
         model = nn.Sequential(nn.Linear(16, 8), nn.BatchNorm1d(8))

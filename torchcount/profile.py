@@ -141,6 +141,9 @@ def profile(
     if kept.lazy:
         notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                      + (" …" if len(kept.lazy) > 6 else ""))
+    if kept.restored_slots:
+        notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
+                     f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
     if kept.restored_params:
         notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
                      f"{', '.join(kept.restored_params[:6])}")
@@ -154,7 +157,7 @@ def profile(
     if measure:
         from .measure import measure as run_measure
 
-        run_measure(report, counted, args, kw, device=device, **measure_options)
+        run_measure(report, counted, args, kw, device=device, copy_params=copy_params, **measure_options)
     return report
 
 

@@ -7,11 +7,18 @@ it on exit, also when the forward raises or is interrupted (``KeyboardInterrupt`
 
 Parameters are not copied by default (that would double the memory of every profile);
 their version counters tell whether a forward wrote to one in place, which is reported
-as :class:`ParameterModifiedError` since it cannot be undone. ``copy_params=True`` takes a
-full copy of the parameters as well and restores them, bit for bit, instead of raising.
+as :class:`ParameterModifiedError` since it cannot be undone (a write through ``.data``
+leaves the counter alone and is not seen without a copy). ``copy_params=True`` takes a
+full copy of the parameters as well, compares every parameter with it afterwards, and
+restores those that differ, bit for bit, instead of raising.
 
 Lazy parameters (``nn.LazyLinear`` …) are materialised by the first forward, as they
 would be by any forward; that change is kept and listed in :attr:`Preserved.lazy`.
+
+Which tensors each module holds is restored too: a forward that rebinds a parameter or a
+buffer, fills a ``None`` slot (a cache), registers a new one or deletes one gets the
+module's ``_parameters`` / ``_buffers`` put back as they were, listed in
+:attr:`Preserved.restored_slots`. Submodules added by the forward are not removed.
 """
 from __future__ import annotations
 
@@ -40,6 +47,8 @@ class Preserved:
     lazy: list[str] = field(default_factory=list)
     #: names of parameters the forward wrote in place and that were restored from the copy
     restored_params: list[str] = field(default_factory=list)
+    #: names of parameter / buffer slots the forward rebound, filled, added or deleted (put back)
+    restored_slots: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -53,7 +62,12 @@ def preserved(model: nn.Module, copy_params: bool = False,
     if modules is None:
         modules = list(model.named_modules())
     training = [m.training for _, m in modules]
-    params = [(path, name, p) for path, m in modules for name, p in m._parameters.items() if p is not None]
+    # every module's slots as they are now (most modules have none): what a forward may rebind
+    stores = [(path, m, tuple(m._parameters.items()), tuple(m._buffers.items()))
+              for path, m in modules if m._parameters or m._buffers]
+    slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
+        [id(v) for _, _, _, items in stores for _, v in items]
+    params = [(path, name, p) for path, _, items, _ in stores for name, p in items if p is not None]
     if len({id(p) for _, _, p in params}) != len(params):  # a parameter shared between modules: once
         unique: dict = {}
         for entry in params:
@@ -61,14 +75,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
         params = list(unique.values())
     requires_grad = [p.requires_grad for _, _, p in params]
     versions = [None if isinstance(p, _UNINITIALIZED) else p._version for _, _, p in params]  # None: lazy
-    buffers = [(m, name, b) for _, m in modules for name, b in m._buffers.items()  # (owner, name, buffer)
-               if b is not None and not isinstance(b, _UNINITIALIZED)]
+    buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
     state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
     saved_params = {}
     if copy_params:
         saved_params = {id(p): p.detach().clone() for (_, _, p), version in zip(params, versions)
                         if version is not None and not p.is_meta}
-    saved_buffers = _BufferCopy([b for _, _, b in buffers])
+    saved_buffers = _BufferCopy(buffers)
     completed = False
     try:
         yield state
@@ -78,9 +91,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
         for (_, m), flag in zip(modules, training):
             if m.training is not flag:
                 m.training = flag
-        for owner, name, original in buffers:
-            if owner._buffers.get(name) is not original:
-                setattr(owner, name, original)  # a forward that rebinds a buffer
+        # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
+        if [id(v) for _, m in modules for v in m._parameters.values()] + \
+                [id(v) for _, m in modules for v in m._buffers.values()] != slot_ids:
+            state.restored_slots = _restore_slots(modules, stores)
         saved_buffers.restore()
         if [p.requires_grad for _, _, p in params] != requires_grad:
             for (_, _, p), flag in zip(params, requires_grad):
@@ -90,6 +104,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
         if [None if version is None else p._version for (_, _, p), version in zip(params, versions)] != versions:
             changed = [(_qualified(path, name), p) for (path, name, p), version in zip(params, versions)
                        if version is not None and p._version != version]
+        if saved_params:  # a write through .data leaves the version alone: the copy tells
+            listed = {id(p) for _, p in changed}
+            changed += [(_qualified(path, name), p) for path, name, p in params
+                        if id(p) in saved_params and id(p) not in listed and not _same_bits(p.detach(), saved_params[id(p)])]
         with torch.no_grad():
             for name, p in changed:
                 if id(p) in saved_params:
@@ -109,6 +127,30 @@ def preserved(model: nn.Module, copy_params: bool = False,
 
 def _qualified(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def _restore_slots(modules: list, stores: list) -> list[str]:
+    """Put every module's ``_parameters`` and ``_buffers`` back as they were (same dicts, same
+    order), and drop a plain attribute that the forward set in a deleted slot's name; returns
+    the names of the slots that differed."""
+    before = {id(m): (params, buffers) for _, m, params, buffers in stores}
+    changed = []
+    for path, m in modules:
+        params, buffers = before.get(id(m), ((), ()))
+        for store, items in ((m._parameters, params), (m._buffers, buffers)):
+            if len(store) == len(items) and all(store.get(name, _GONE) is v for name, v in items):
+                continue
+            original = dict(items)
+            changed += [_qualified(path, name) for name in {*store, *original}
+                        if store.get(name, _GONE) is not original.get(name, _GONE)]
+            store.clear()
+            store.update(original)
+            for name in original:
+                m.__dict__.pop(name, None)  # e.g. ``self.b = x`` after ``del self.b``: a plain attribute
+    return sorted(changed)
+
+
+_GONE = object()
 
 
 class _BufferCopy:
@@ -170,7 +212,12 @@ _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Bit for bit equal (NaN payloads, −0.0 vs 0.0), compared as integers of the same width."""
+    if a.is_complex():
+        a, b = torch.view_as_real(a), torch.view_as_real(b)
     bits = _BITS.get(a.element_size())
-    if bits is None or a.is_complex():
+    if bits is None:
         return False  # no integer view of that width: restore rather than decide
-    return torch.equal(a.view(bits), b.view(bits))
+    try:
+        return torch.equal(a.view(bits), b.view(bits))
+    except (RuntimeError, TypeError):  # a layout or subclass without such views: compare values
+        return torch.equal(a, b)

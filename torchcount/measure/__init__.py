@@ -111,7 +111,7 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
 def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None, warmup: int = 3,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
-            peaks: Peaks | None = None):
+            peaks: Peaks | None = None, copy_params: bool = False):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -119,6 +119,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     pass. ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a
     large matmul and copy on the device and uses them as peaks; ``peaks=`` overrides the table.
     ``energy=True`` runs the forward for ≥ ``energy_seconds`` against the NVML energy counter.
+    ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
+    ``profile(copy_params=True)``), for a forward that writes them in place.
     """
     if not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
@@ -148,7 +150,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     # after the ceiling's large buffers, so that the peak RSS is the model's run
     rss_reset = reset_peak_rss() if dev.type == "cpu" else False
     rss_before = current_rss_bytes() if dev.type == "cpu" else None
-    with preserved(model), grad:
+    with preserved(model, copy_params=copy_params), grad:
         for _ in range(warmup):
             one_pass()
             with timing_hooks(model, clock) as hooks:
