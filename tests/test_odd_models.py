@@ -71,6 +71,16 @@ def test_module_registered_twice_in_one_parent_counts_once_in_its_subtree():
     assert report.total.macs == 2 * lin_macs(2, 3, 3) + lin_macs(2, 3, 2)
 
 
+def test_a_hook_on_a_child_of_a_sequential_is_counted_as_the_sequentials_own_work():
+    lin = nn.Linear(8, 8)
+    lin.register_forward_pre_hook(lambda module, args: (args[0] @ torch.eye(8),))  # runs outside lin's forward
+    model = nn.Sequential(lin)
+    report = torchcount.profile(model, torch.randn(2, 8))
+    assert report.row("0").macs == lin_macs(2, 8, 8)
+    assert report.total.macs == 2 * lin_macs(2, 8, 8)  # the hook's 2×8 @ 8×8 product as well
+    assert report.complete
+
+
 def test_tied_weights_are_counted_once():
     emb = nn.Embedding(50, 8)
     head = nn.Linear(8, 50, bias=False)
@@ -151,6 +161,12 @@ def test_weight_norm_counts_the_original_parameters():
     # weight_g (4×1) + weight_v (4×6) + bias (4): what the module stores
     assert report.total.params == 4 + 24 + 4
     assert report.total.macs == lin_macs(3, 6, 4)
+    # w = g·v/‖v‖, run when the Linear reads its weight (not covered by the Linear's rule):
+    # 4 row norms of 6 elements (24 squares, 4·5 additions, 4 roots), 4 divisions, 24 scalings
+    cost = report.total.cost
+    assert (cost.transc, cost.divs, cost.mults) == (4, 4, 24 + 24)
+    assert cost.adds == 4 * 5 + 3 * 4  # norms, and the Linear's bias additions
+    assert report.complete
 
 
 def test_spectral_norm_in_train_mode_buffers_restored():
@@ -160,7 +176,10 @@ def test_spectral_norm_in_train_mode_buffers_restored():
     u, v = p._u.clone(), p._v.clone()
     report = torchcount.profile(model, torch.randn(3, 6))
     assert torch.equal(p._u, u) and torch.equal(p._v, v)
-    assert report.total.macs == lin_macs(3, 6, 4)
+    # the power iteration runs when the Linear reads its weight, and is counted (it used to be
+    # taken as covered by the Linear's rule): v = Wᵀu, u = Wv, σ = u·(Wv) on the 4×6 weight
+    assert report.total.macs == lin_macs(3, 6, 4) + 3 * (4 * 6) + 4
+    assert report.complete
     assert report.total.params == 4 * 6 + 4  # weight.original + bias
     model(torch.randn(3, 6))  # a plain forward does update them (so the check above means something)
     assert not torch.equal(p._u, u)

@@ -297,16 +297,26 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
 
 def _runs_no_ops(module: nn.Module) -> bool:
     """Modules whose own forward only calls children (``nn.Sequential`` and subclasses that keep
-    its forward): no op of their own to record, so op recording can stay off inside them."""
+    its forward): no op of their own to record, so op recording can stay off inside them —
+    unless a child is a TorchScript module (not wrapped: its ops are the container's) or has
+    forward hooks, which run outside the child's wrapped forward, in the container's."""
     cls = type(module)
     sequential = _SEQUENTIAL_FORWARD.get(cls)
     if sequential is None:
         sequential = _SEQUENTIAL_FORWARD[cls] = getattr(cls, "forward", None) is nn.Sequential.forward
-    return sequential and not any(
-        isinstance(child, _ScriptModule) for child in module._modules.values())  # not hooked: ops are ours
+    return sequential and not _GLOBAL_FORWARD_HOOKS and not _GLOBAL_FORWARD_PRE_HOOKS and not any(
+        isinstance(child, _ScriptModule) or child._forward_hooks or child._forward_pre_hooks
+        for child in module._modules.values() if child is not None)
 
 
 _SEQUENTIAL_FORWARD: dict[type, bool] = {}
+# torch's process-wide module hooks (register_module_forward_hook …): the dicts themselves, read when a wrapper is made
+_GLOBAL_FORWARD_HOOKS = torch.nn.modules.module._global_forward_hooks
+_GLOBAL_FORWARD_PRE_HOOKS = torch.nn.modules.module._global_forward_pre_hooks
+#: calls of these are never covered by an enclosing module's rule: a parametrization (weight
+#: norm, spectral norm, …) runs when the ruled module reads its weight, and does work that the
+#: module's formula does not include
+_NEVER_COVERED = (torch.nn.utils.parametrize.ParametrizationList,)
 
 
 class _Recorder:
@@ -371,6 +381,7 @@ class _Recorder:
         ruled = bool(self.has_rule(module))
         wants_ops = record_ops and not ruled and not _runs_no_ops(module)
         thread, this_thread = self.thread, threading.get_ident
+        coverable = not isinstance(module, _NEVER_COVERED)
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread:  # another thread's forward of the same module
@@ -378,7 +389,7 @@ class _Recorder:
             if stack:
                 parent = stack[-1]
                 parent_index = parent.index
-                covered = parent.covered or parent.ruled
+                covered = (parent.covered or parent.ruled) and coverable
                 siblings = parent.children
                 if siblings is _NONE:
                     siblings = parent.children = []

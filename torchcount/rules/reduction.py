@@ -113,6 +113,19 @@ def vector_norm(op) -> Cost:
                    Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
 
 
+@op_rule(*_p("_weight_norm_interface", "_weight_norm"))
+def weight_norm(op) -> Cost:
+    """``w = g·v/‖v‖`` (weight normalisation, ``parametrizations.weight_norm``): one 2-norm of
+    ``v`` per element of ``g`` (over every dim but ``dim``), one division g/‖v‖ each, and
+    every element of ``v`` scaled."""
+    n_v, n_g = op.inputs[0].numel, op.inputs[1].numel
+    return Cost.of(Term("mults", "squares", "elements of v", n_v, n_v),
+                   Term("adds", "additions (norms)", "elements of v − norms", worked("{} − {}", n_v, n_g), n_v - n_g),
+                   Term("transc", "square roots", "norms (elements of g)", n_g, n_g),
+                   Term("divs", "divisions g/‖v‖", "norms", n_g, n_g),
+                   Term("mults", "scaling v", "elements of v", n_v, n_v))
+
+
 def _scan(op, category: str, what: str) -> Cost:
     x = op.inputs[0]
     dim = _dim(op, 1, 0)
