@@ -258,3 +258,76 @@ def test_sort_topk_and_scatter():
     src = torch.randn(10)
     idx = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
     assert counts(cost_of(lambda s: torch.zeros(4).scatter_add(0, idx, s), src)) == {"adds": 10}
+
+
+# ---- accumulating index_put / scatter with a reduction / fold: arithmetic, not zero ops ----------
+def ops_of(fn, *xs) -> dict:
+    report = run(Fn(fn), *xs)
+    assert report.uncounted == [] and report.complete
+    return counts(report.total.cost)
+
+
+def test_index_put_with_accumulate_adds_each_value_put():
+    a, v = torch.zeros(5, 3), torch.ones(3)
+    i = torch.tensor([0, 0, 1, 4])
+    # 4 indexed rows of 3, the values broadcast over them: 4·3 additions
+    assert ops_of(lambda t: t.index_put((i,), v, accumulate=True), a) == {"adds": 4 * 3}
+    assert ops_of(lambda t: t.clone().index_put_((i,), v, accumulate=True), a) == {"adds": 4 * 3}
+    assert ops_of(lambda t: t.index_put((i,), v), a) == {}  # a plain write: no arithmetic
+    # an index on dim 1 only (dim 0 taken whole): 5 rows × 3 indices = 15 values put
+    j = torch.tensor([0, 2, 2])
+    assert ops_of(lambda t: torch.ops.aten.index_put(t, [None, j], torch.ones(1), True), a) == {"adds": 5 * 3}
+    # a boolean mask selecting 3 rows, with one value per selected element given: 3·3
+    mask = torch.tensor([True, False, True, False, True])
+    assert ops_of(lambda t: t.index_put((mask,), torch.ones(3, 3), accumulate=True), a) == {"adds": 3 * 3}
+    # put with accumulate: one addition per index
+    assert ops_of(lambda t: t.put(torch.tensor([0, 0, 1]), torch.ones(3), accumulate=True), torch.zeros(5)) == \
+        {"adds": 3}
+    assert ops_of(lambda t: t.put(torch.tensor([0, 0, 1]), torch.ones(3)), torch.zeros(5)) == {}
+
+
+def test_scatter_with_a_reduction_counts_one_op_per_index_element():
+    a = torch.zeros(5, 3)
+    idx = torch.tensor([[0, 1, 0], [1, 0, 1]])  # 6 index elements; src (4, 3) is larger: only 2·3 used
+    src = torch.ones(4, 3)
+    assert ops_of(lambda t: t.scatter(0, idx, src, reduce="add"), a) == {"adds": 6}
+    assert ops_of(lambda t: t.clone().scatter_(0, idx, src, reduce="multiply"), a) == {"mults": 6}
+    assert ops_of(lambda t: t.scatter(0, idx, 2.0, reduce="add"), a) == {"adds": 6}
+    assert ops_of(lambda t: t.scatter(0, idx, src), a) == {}      # a plain scatter: no arithmetic
+    assert ops_of(lambda t: t.scatter_add(0, idx, src), a) == {"adds": 6}
+    # scatter_reduce: sum → additions, prod → multiplications, amax/amin → comparisons
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "sum"), a) == {"adds": 6}
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "prod"), a) == {"mults": 6}
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "amax"), a) == {"cmps": 6}
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "amin", include_self=False), a) == {"cmps": 6}
+    # mean into a 2×3 tensor whose every position receives a value: 6 additions, 6 divisions
+    # (a division per position that receives one: min(outputs, sources) = min(6, 6))
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "mean"), torch.zeros(2, 3)) == {"adds": 6, "divs": 6}
+    # index_reduce: one op per source element (4 rows of 3)
+    i = torch.tensor([0, 0, 1, 4])
+    assert ops_of(lambda t: t.index_reduce(0, i, src, "amax"), a) == {"cmps": 12}
+    assert ops_of(lambda t: t.index_reduce(0, i, src, "prod"), a) == {"mults": 12}
+    assert ops_of(lambda t: t.index_add(0, i, src), a) == {"adds": 12}
+
+
+def test_fold_sums_the_overlapping_blocks():
+    # 3×3 blocks at stride 1 into 4×4: 2×2 = 4 blocks of 9 taps; per plane 9·4 taps land on 16
+    # positions: 9·4 − 16 additions
+    assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(1, 9, 4)) == {"adds": 9 * 4 - 16}
+    # N = 2, C = 2: N·C·∏kernel·L − N·C·H·W
+    assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(2, 2 * 9, 4)) == {"adds": 2 * 2 * (9 * 4 - 16)}
+    assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(2 * 9, 4)) == {"adds": 2 * (9 * 4 - 16)}
+    # padding 1: 4×4 blocks, but taps in the padding are dropped; per dim the 4 positions receive
+    # 2, 3, 3, 2 taps: (2 + 3 + 3 + 2)² taps land on 16 positions
+    assert ops_of(lambda x: F.fold(x, (4, 4), 3, padding=1), torch.randn(1, 9, 16)) == {"adds": 10 * 10 - 16}
+    # non-overlapping blocks (kernel 2, stride 2): a copy, no additions
+    assert ops_of(lambda x: F.fold(x, (4, 4), 2, stride=2), torch.randn(1, 4, 4)) == {}
+    # F.unfold (im2col) stays a copy
+    assert ops_of(lambda x: F.unfold(x, 3), torch.randn(1, 1, 4, 4)) == {}
+
+
+def test_interpolate_area_op_equals_upsample_module():
+    x = torch.randn(1, 1, 8, 8)
+    # 8×8 → 4×4: 16 windows of 2×2: 3 additions and 1 division each
+    assert ops_of(lambda t: F.interpolate(t, size=(4, 4), mode="area"), x) == {"adds": 3 * 16, "divs": 16}
+    assert counts(run(nn.Upsample(size=(4, 4), mode="area"), x).total.cost) == {"adds": 3 * 16, "divs": 16}

@@ -257,3 +257,20 @@ def test_input_from_an_unseen_tensor_stops_the_walk():
     rep = receptive_field(Reshaper(), torch.randn(1, 1, 20))
     assert rep.row("c1").rf == (3,)
     assert rep.row("c2").rf is None and "not a chain" in rep.row("c2").note
+
+
+class _SubMaxPool2d(nn.MaxPool2d):
+    pass
+
+
+class Pool1d(nn.AvgPool2d):  # a misleading digit in the name: the dims come from the base class
+    pass
+
+
+def test_pool_subclass_keeping_forward_is_a_window_of_its_base_dims():
+    # conv3: RF 3; pool 2/2: RF 3 + 1·1 = 4, jump 2; conv3: RF 4 + 2·2 = 8 (as with nn.MaxPool2d)
+    for pool in (_SubMaxPool2d(2), Pool1d(2)):
+        rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), pool, nn.Conv2d(1, 1, 3)), torch.randn(1, 1, 16, 16))
+        assert [r.kind for r in rep.rows] == ["window"] * 3
+        assert [r.rf for r in rep.rows] == [(3, 3), (4, 4), (8, 8)]
+        assert [r.jump for r in rep.rows] == [(1, 1), (2, 2), (2, 2)]

@@ -813,3 +813,77 @@ def test_every_lazy_module_counts_like_its_materialised_form(lazy, eager, shape)
     assert got.total.params == want.total.params == nparams(eager) > 0
     assert got.total.cost == want.total.cost and not got.total.cost.is_zero()
     assert got.layers[0].output_shapes == want.layers[0].output_shapes
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions: pooling subclasses, empty embedding bags, Upsample(mode="area")
+# ---------------------------------------------------------------------------------------------
+class _SubMax2d(nn.MaxPool2d):
+    pass
+
+
+class Pool3d(nn.MaxPool2d):  # a misleading digit in the name: the dims come from the base class
+    pass
+
+
+class _SubAvg3d(nn.AvgPool3d):
+    pass
+
+
+class _SubLP1d(nn.LPPool1d):
+    pass
+
+
+class _SubAdaptiveAvg2d(nn.AdaptiveAvgPool2d):
+    pass
+
+
+class _SubAdaptiveMax1d(nn.AdaptiveMaxPool1d):
+    pass
+
+
+def test_pool_subclass_keeping_forward_counts_like_its_base():
+    x = torch.randn(1, 2, 8, 8)
+    # kernel 3×3, stride 1: 8 → 6 per dim, 2·6·6 outputs of (9 − 1) comparisons each
+    assert counted(cost_of(_SubMax2d(3, stride=1), x)) == {"cmps": (9 - 1) * 2 * 6 * 6}
+    assert counted(cost_of(Pool3d(3, stride=1), x)) == {"cmps": (9 - 1) * 2 * 6 * 6}
+    # 2×2×2 windows on 4×4×4: 8 outputs of (8 − 1) additions and one division
+    assert counted(cost_of(_SubAvg3d(2), torch.randn(1, 1, 4, 4, 4))) == {"adds": 7 * 8, "divs": 8}
+    # p = 2, kernel 2 on length 6: 2·3 outputs of 2 squares, 1 addition, 1 root
+    assert counted(cost_of(_SubLP1d(2, 2), torch.rand(1, 2, 6))) == {"mults": 2 * 6, "adds": 6, "transc": 6}
+    # 8×8 → 2×2: each output averages a 4×4 window: 2·4 outputs of 15 additions and a division
+    assert counted(cost_of(_SubAdaptiveAvg2d(2), x)) == {"adds": 2 * 4 * 15, "divs": 2 * 4}
+    # 6 → 2: windows of 3: 2 comparisons per output, 2·2 outputs
+    assert counted(cost_of(_SubAdaptiveMax1d(2), torch.randn(1, 2, 6))) == {"cmps": 2 * 2 * 2}
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_with_empty_bags_is_never_negative(mode):
+    m = nn.EmbeddingBag(10, 4, mode=mode)
+    # 4 bags over 2 look-ups ({1, 2}, {}, {}, {}): only shapes reach the rule, so it takes
+    # min(bags, lookups) = 2 bags as non-empty: (2 − 2)·4 = 0 pairwise ops, never (2 − 4)·4 = −8
+    report = run(m, (torch.tensor([1, 2]), torch.tensor([0, 2, 2, 2])))
+    cost = report.total.cost
+    assert cost.adds == 0 and cost.cmps == 0 and report.total.flops >= 0
+    assert counted(cost) == ({"divs": 2 * 4} if mode == "mean" else {})  # a mean of at most 2 bags
+    # 3 bags over 1 look-up ({3}, {}, {}): 0, not (1 − 3)·4
+    one = run(m, (torch.tensor([3]), torch.tensor([0, 1, 1]))).total
+    assert one.cost.adds == one.cost.cmps == 0 and one.flops >= 0
+    # every bag non-empty ([0, 2), [2, 3), [3, 5)): still the exact (lookups − bags)·dim
+    full = run(m, (torch.tensor([1, 2, 3, 4, 5]), torch.tensor([0, 2, 3]))).total.cost
+    assert counted(full) == {"cmps" if mode == "max" else "adds": (5 - 3) * 4,
+                             **({"divs": 3 * 4} if mode == "mean" else {})}
+
+
+def test_upsample_area_is_adaptive_average_pooling():
+    # 8×8 → 4×4: each of the 16 outputs averages a 2×2 window: 3 additions and 1 division
+    report = run(nn.Upsample(size=(4, 4), mode="area"), torch.randn(1, 1, 8, 8))
+    assert report.layers[0].output_shapes[0] == (1, 1, 4, 4)
+    assert counted(report.total.cost) == {"adds": 3 * 16, "divs": 16}
+    # 7 → 3 per dim: windows [0,3) [2,5) [4,7), 3 + 3 + 3 = 9 elements per dim: 2 planes of
+    # 9·9 summed elements less 9 outputs, one division per output
+    x = torch.randn(1, 2, 7, 7)
+    assert counted(cost_of(nn.Upsample(size=3, mode="area"), x)) == {"adds": 2 * (81 - 9), "divs": 2 * 9}
+    assert cost_of(nn.Upsample(size=3, mode="area"), x) == cost_of(nn.AdaptiveAvgPool2d(3), x)
+    # 1-D, upsampling 3 → 6: each output "averages" a window of one element: no additions
+    assert counted(cost_of(nn.Upsample(size=6, mode="area"), torch.randn(1, 2, 3))) == {"divs": 2 * 6}

@@ -62,10 +62,22 @@ def _tup(value, n: int) -> tuple[int, ...]:
     return (int(value),) * n
 
 
+#: torch's windowed pooling classes → the number of dims they pool (a subclass pools as its base)
+_POOL_DIMS: dict[type, int] = {
+    t: d for t, d in (
+        (nn.MaxPool1d, 1), (nn.MaxPool2d, 2), (nn.MaxPool3d, 3),
+        (nn.AvgPool1d, 1), (nn.AvgPool2d, 2), (nn.AvgPool3d, 3),
+        (getattr(nn, "LPPool1d", None), 1), (getattr(nn, "LPPool2d", None), 2), (getattr(nn, "LPPool3d", None), 3),
+    ) if t is not None
+}
+
+
 def _dims_of(module: nn.Module) -> int:
-    name = type(module).__name__
-    if name[-2:-1].isdigit():
-        return int(name[-2])
+    """The dims a pooling layer pools, from the torch class it is (or derives from), never its name."""
+    for base in type(module).__mro__:
+        d = _POOL_DIMS.get(base)
+        if d is not None:
+            return d
     return len(_tup(module.kernel_size, 1))
 
 

@@ -12,6 +12,10 @@ In-place variants (``relu_``, ``add_``, …) cost the same as their functional f
 Known-zero ops (``zero_ops``) move, reinterpret or create data without arithmetic:
 views, reshapes, permutes, slicing, indexing/gather, concatenation, copies, dtype casts,
 fills and tensor factories. Their cost shows up only as bytes, never as operations.
+Scattering that accumulates is arithmetic, not a zero op: ``index_put``/``put`` with
+accumulate=True, ``scatter`` with a reduce=, ``scatter_add``/``scatter_reduce``,
+``index_add``/``index_reduce`` (one step per element scattered) and ``col2im`` (``F.fold``
+sums overlapping blocks).
 """
 from __future__ import annotations
 
@@ -162,9 +166,10 @@ zero_ops(*_packets(
     "t", "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "movedim", "swapaxes",
     "swapdims", "alias", "detach", "lift_fresh", "lift_fresh_copy", "view_as_real", "view_as_complex",
     "real", "imag", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold", "diagonal", "numpy_T",
-    # slicing, indexing, gathering, scattering without arithmetic
+    # slicing, indexing, gathering, scattering without arithmetic (index_put and put have a rule:
+    # with accumulate=True they add; scatter with a reduce= has overload rules: scatter_reduction)
     "slice", "select", "narrow", "index", "_unsafe_index", "index_select", "gather", "take",
-    "masked_select", "index_put", "_index_put_impl", "scatter", "slice_scatter", "select_scatter",
+    "masked_select", "scatter", "slice_scatter", "select_scatter",
     "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
     "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split", "embedding",
     "tril", "triu", "nonzero",
@@ -172,7 +177,7 @@ zero_ops(*_packets(
     "cat", "stack", "hstack", "vstack", "repeat", "tile", "repeat_interleave", "roll", "flip",
     "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
     "replication_pad1d", "replication_pad2d", "replication_pad3d", "_pad_circular", "pad",
-    "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "im2col", "col2im",
+    "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "im2col",
     # copies and casts
     "clone", "contiguous", "copy", "_to_copy", "to", "_copy_from", "_copy_from_and_resize", "type_as",
     # creation and fills
@@ -286,12 +291,123 @@ def binary_search(op) -> Cost:
                         n * k))
 
 
-@op_rule(*_packets("scatter_add", "index_add", "scatter_reduce", "index_reduce", "index_put_with_accumulate"))
+# ---- scattering that accumulates: one op per element scattered ------------------------------
+#: reduce= of scatter / scatter_reduce / index_reduce → the category of one accumulation step
+_REDUCE_STEP = {"add": "adds", "sum": "adds", "mean": "adds", "multiply": "mults", "prod": "mults",
+                "amax": "cmps", "amin": "cmps"}
+
+
+def _arg(op, i: int, name: str, default=None):
+    return op.args[i] if len(op.args) > i else op.kwargs.get(name, default)
+
+
+def _reduction_terms(op, reduce: str, n: int, what: str, counted: str) -> list[Term]:
+    """``n`` accumulation steps of ``reduce`` (one per element scattered into the output); a mean
+    also divides once per output position that receives a value: at most min(outputs, n), taken
+    as that (exact when every output position receives one; only shapes reach the rule)."""
+    cat = _REDUCE_STEP[reduce]
+    terms = [Term(cat, f"{CATEGORY_NAMES[cat]} ({what}, {reduce})", counted, n, n)]
+    if reduce == "mean":
+        out = op.args[0].numel
+        divs = min(out, n)
+        terms.append(Term("divs", f"divisions ({what}, mean)", "min(outputs, " + counted + ")",
+                          worked("min({}, {})", out, n), divs))
+    return terms
+
+
+@op_rule(*[getattr(packet, overload) for packet in _packets("scatter")
+           for overload in ("reduce", "value_reduce", "reduce_out", "value_reduce_out")
+           if hasattr(packet, overload)])
+def scatter_reduction(op) -> Cost:
+    """``scatter(self, dim, index, src | value, reduce="add" | "multiply")``: one addition or
+    multiplication per index element (only the index's extent of src is used). A plain scatter
+    (no reduce) is a known-zero op: these overload rules are looked up before it."""
+    n = op.args[2].numel
+    return Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, _base(op), "index elements"))
+
+
+@op_rule(*_packets("scatter_add", "scatter_reduce"))
 def scatter_accumulate(op) -> Cost:
-    """One addition (or reduction step) per source element scattered."""
-    src = op.inputs[-1]
-    return Cost.of(Term("adds", f"accumulations ({op.op.overloadpacket.__name__})", "source elements",
-                        src.numel, src.numel))
+    """``scatter_add(self, dim, index, src)`` and ``scatter_reduce(self, dim, index, src, reduce)``:
+    one step per index element ('sum'/'mean' add, 'prod' multiplies, 'amax'/'amin' compare; a
+    mean then divides). With include_self=False the first value into a position is a copy, which
+    the shapes cannot tell apart: counted as a step (an upper bound)."""
+    name = _base(op)
+    reduce = "add" if name == "scatter_add" else _arg(op, 4, "reduce")
+    return Cost.of(*_reduction_terms(op, reduce, op.args[2].numel, name, "index elements"))
+
+
+@op_rule(*_packets("index_add", "index_reduce"))
+def index_accumulate(op) -> Cost:
+    """``index_add(self, dim, index, source, alpha=1)`` (α ≠ 1: one more multiplication per element)
+    and ``index_reduce(self, dim, index, source, reduce)``: one step per source element."""
+    name = _base(op)
+    n = op.args[3].numel
+    if name == "index_add":
+        alpha = op.kwargs.get("alpha", 1)
+        terms = _reduction_terms(op, "add", n, name, "source elements")
+        if alpha != 1:
+            terms.append(Term("mults", "multiplications (α·source)", "source elements", n, n))
+        return Cost.of(*terms)
+    return Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, name, "source elements"))
+
+
+def _values_put(op) -> tuple[int, object]:
+    """How many values ``index_put(self, indices, values)`` writes: the broadcast shape of the
+    index tensors times the dims of ``self`` they leave whole. A boolean mask selects a number of
+    elements the shapes do not tell: then the values given (exact unless they are broadcast)."""
+    target, indices, values = op.args[0], list(op.args[1]), op.args[2]
+    if any(t is not None and t.dtype in (torch.bool, torch.uint8) for t in indices):
+        return values.numel, values.numel
+    shapes = [t.shape for t in indices if t is not None]
+    indexed = math.prod(torch.broadcast_shapes(*shapes)) if shapes else 1
+    whole = math.prod(size for k, size in enumerate(target.shape) if k >= len(indices) or indices[k] is None)
+    return indexed * whole, worked("{}×{}", indexed, whole)
+
+
+@op_rule(*_packets("index_put", "_index_put_impl", "put"))
+def put_accumulate(op) -> Cost:
+    """``index_put(self, indices, values, accumulate)`` and ``put(self, index, source, accumulate)``:
+    a plain write (no arithmetic) unless accumulate=True, then one addition per value put."""
+    if not _arg(op, 3, "accumulate", False):
+        return Cost()
+    name = _base(op)
+    if name == "put":
+        n = op.args[1].numel
+        return Cost.of(Term("adds", "additions (put, accumulate)", "index elements", n, n))
+    n, substituted = _values_put(op)
+    return Cost.of(Term("adds", f"additions ({name}, accumulate)",
+                        "values put: ∏indexed shape·∏dims left whole (a boolean mask: values given)",
+                        substituted, n))
+
+
+@op_rule(*_packets("col2im"))
+def col2im(op) -> Cost:
+    """``F.fold``: the taps of all blocks are summed into the output; a tap landing in the padding
+    is dropped, and the first tap into a position is a copy. Per plane: taps inside − positions
+    covered, separable per dim (no padding and every position covered: N·C·∏kernel·L − N·C·H·W)."""
+    sizes = [int(v) for v in _arg(op, 1, "output_size")]
+
+    def pair(i, name):
+        v = _arg(op, i, name)
+        return [int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)] * len(sizes)
+
+    kernel, dilation, padding, stride = (pair(2, "kernel_size"), pair(3, "dilation"), pair(4, "padding"),
+                                         pair(5, "stride"))
+    taps, covered = [], []
+    for n, k, d, p, st in zip(sizes, kernel, dilation, padding, stride):
+        hits = [0] * n
+        for b in range((n + 2 * p - d * (k - 1) - 1) // st + 1):
+            for j in range(k):
+                pos = b * st + j * d - p
+                if 0 <= pos < n:
+                    hits[pos] += 1
+        taps.append(sum(hits))
+        covered.append(sum(1 for h in hits if h))
+    planes = op.outputs[0].numel // max(math.prod(sizes), 1)
+    value = planes * (math.prod(taps) - math.prod(covered))
+    return Cost.of(Term("adds", "additions (fold: overlapping taps)", "planes·(∏taps inside − ∏positions covered)",
+                        worked("{}×({} − {})", planes, tuple(taps), tuple(covered)), value))
 
 
 @op_rule(*_packets("count_nonzero"))

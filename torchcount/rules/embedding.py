@@ -22,9 +22,18 @@ def embedding(m: nn.Embedding, call) -> Cost:
 
 @module_rule(nn.EmbeddingBag)
 def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
+    """Each bag of b rows reduces them in b − 1 pairwise ops per dim ('sum'/'mean': additions,
+    'max': comparisons); 'mean' then divides once per dim. Over all bags: (lookups − bags)·dim.
+
+    Only shapes reach the rule, not the offsets, so an empty bag (an offset repeated) cannot be
+    seen. The rule takes min(bags, lookups) bags as non-empty: exact when no bag is empty
+    (then bags ≤ lookups), and never negative when there are more bags than look-ups. With
+    empty bags the reductions are a lower bound and the mean's divisions an upper bound.
+    """
     indices = call.input
     lookups = indices.numel
     bags = indices.shape[0] if len(indices.shape) == 2 else call.out.shape[0]
+    filled = min(bags, lookups)  # non-empty bags: at most one per look-up
     dim = m.embedding_dim
     # forward(input, offsets=None, per_sample_weights=None): offsets may be None while the weights are given
     weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
@@ -32,12 +41,14 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     terms = []
     if has_weights:
         terms.append(Term("mults", "per-sample weights", "lookups·dim", worked("{}×{}", lookups, dim), lookups * dim))
+    reduce = "(lookups − min(bags, lookups))·dim (assumes min(bags, lookups) non-empty bags)"
     if m.mode == "max":
-        terms.append(Term("cmps", "comparisons", "(lookups − bags)·dim", worked("({} − {})×{}", lookups, bags, dim),
-                          (lookups - bags) * dim))
+        terms.append(Term("cmps", "comparisons", reduce, worked("({} − {})×{}", lookups, filled, dim),
+                          (lookups - filled) * dim))
     else:
-        terms.append(Term("adds", "additions", "(lookups − bags)·dim", worked("({} − {})×{}", lookups, bags, dim),
-                          (lookups - bags) * dim))
+        terms.append(Term("adds", "additions", reduce, worked("({} − {})×{}", lookups, filled, dim),
+                          (lookups - filled) * dim))
         if m.mode == "mean":
-            terms.append(Term("divs", "divisions (mean)", "bags·dim", worked("{}×{}", bags, dim), bags * dim))
+            terms.append(Term("divs", "divisions (mean)", "min(bags, lookups)·dim (assumes as many non-empty bags)",
+                              worked("{}×{}", filled, dim), filled * dim))
     return Cost.of(*terms)

@@ -24,9 +24,25 @@ _ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3
 _FRACTIONAL = (nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 
 
+#: torch's pooling classes → the number of dims they pool (a subclass pools as its base)
+_DIMS: dict[type, int] = {
+    nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3,
+    nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3,
+    nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2, nn.AdaptiveMaxPool3d: 3,
+    nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3,
+    nn.FractionalMaxPool2d: 2, nn.FractionalMaxPool3d: 3,
+    **{t: d for t, d in ((getattr(nn, "LPPool1d", None), 1), (getattr(nn, "LPPool2d", None), 2),
+                         (getattr(nn, "LPPool3d", None), 3)) if t is not None},
+}
+
+
 def _spatial_dims(m) -> int:
-    name = type(m).__name__
-    return int(name[-2]) if name[-2].isdigit() else len(tup(m.kernel_size, 1))
+    """The dims the module pools, from the torch class it is (or derives from), never its name."""
+    for base in type(m).__mro__:
+        d = _DIMS.get(base)
+        if d is not None:
+            return d
+    return len(tup(m.kernel_size, 1))
 
 
 #: (ceil_mode, dilated) → the output size formula and the template of its substituted line
@@ -113,8 +129,7 @@ def _adaptive_window_total(in_sizes, out_sizes) -> int:
     return total
 
 
-def _adaptive(m, call):
-    d = _spatial_dims(m)
+def _adaptive(call, d: int):
     in_sizes, out_sizes = call.input.shape[-d:], call.out.shape[-d:]
     planes = call.out.numel // prod(out_sizes)
     return planes, _adaptive_window_total(in_sizes, out_sizes), call.out.numel, in_sizes, out_sizes
@@ -122,14 +137,20 @@ def _adaptive(m, call):
 
 @module_rule(*_ADAPTIVE_MAX)
 def adaptive_max_pool(m, call) -> Cost:
-    planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
+    planes, window_total, out, in_sizes, out_sizes = _adaptive(call, _spatial_dims(m))
     return Cost.of(Term("cmps", "comparisons", "planes·Σwindow − outputs",
                         worked("{}×{} − {}", planes, window_total, out), planes * window_total - out))
 
 
 @module_rule(*_ADAPTIVE_AVG)
 def adaptive_avg_pool(m, call) -> Cost:
-    planes, window_total, out, in_sizes, out_sizes = _adaptive(m, call)
+    return adaptive_avg_cost(call, _spatial_dims(m))
+
+
+def adaptive_avg_cost(call, d: int) -> Cost:
+    """Adaptive average pooling of the last ``d`` dims of ``call.input`` to those of ``call.out``
+    (also what ``nn.Upsample(mode="area")`` computes: rules/upsample.py)."""
+    planes, window_total, out, in_sizes, out_sizes = _adaptive(call, d)
     return Cost.of(
         Term("adds", "additions", "planes·Σwindow − outputs", worked("{}×{} − {}", planes, window_total, out),
              planes * window_total - out),
