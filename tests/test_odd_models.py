@@ -89,6 +89,15 @@ def test_tied_weights_are_counted_once():
     report = torchcount.profile(model, torch.tensor([[1, 2, 3]]))
     assert report.total.params == 50 * 8
     assert report.total.macs == lin_macs(3, 8, 50)
+    # each holder's row shows it, so the column adds up to twice the total: the notes say why
+    assert report.row("0").params == report.row("1").params == 50 * 8
+    assert any("shared between modules" in n and "0.weight = 1.weight" in n for n in report.notes)
+
+
+def test_a_reused_module_is_not_reported_as_tied_weights():
+    lin = nn.Linear(3, 3)
+    report = torchcount.profile(nn.Sequential(lin, nn.ReLU(), lin), torch.randn(2, 3))
+    assert not any("shared between modules" in n for n in report.notes)
 
 
 class Recursive(nn.Module):

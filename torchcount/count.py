@@ -193,7 +193,7 @@ class _ModelTensors:
     """What one walk over every module's parameters and buffers finds (see :func:`_walk_tensors`)."""
 
     __slots__ = ("subtree_params", "own_params", "state_bytes", "params", "trainable_params",
-                 "param_bytes", "buffers", "buffer_bytes")
+                 "param_bytes", "buffers", "buffer_bytes", "shared")
 
     def __init__(self):
         self.subtree_params: dict[int, int] = {}  # by id(module): unique parameters in its subtree
@@ -201,6 +201,7 @@ class _ModelTensors:
         self.state_bytes: dict[int, int] = {}  # by id(module): its own parameter and buffer bytes
         self.params = self.trainable_params = self.param_bytes = 0  # the model's, each tensor once
         self.buffers = self.buffer_bytes = 0
+        self.shared = False  # a parameter or a module is held in more than one place
 
 
 def _walk_tensors(modules: list) -> _ModelTensors:
@@ -269,7 +270,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     counts = found.subtree_params
     # a module registered in two places (or twice in one) is listed once by named_modules():
     # the bottom-up sums would then count it twice, or miss it under its second parent
-    shared = shared or sum([len(m._modules) for _, m in modules]) != len(modules) - 1
+    shared = found.shared = shared or sum([len(m._modules) for _, m in modules]) != len(modules) - 1
     if not shared:
         for _, m in reversed(modules):  # children after parents in named_modules: sum bottom-up
             n = own[id(m)]
@@ -294,6 +295,22 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     for _, m in modules:
         visit(m)
     return found
+
+
+def _tied_parameters(model: nn.Module) -> list[str]:
+    """``"head.weight = emb.weight"`` for each parameter registered on more than one module
+    (tied weights). A module reused in two places is one row, so it is not listed."""
+    holders: dict[int, list] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        owner, _, attr = name.rpartition(".")
+        holders.setdefault(id(p), []).append((name, model.get_submodule(owner) if owner else model, attr))
+    tied = []
+    for entries in holders.values():
+        first, *rest = entries
+        names = {first[0]} | {name for name, module, _ in rest if module is not first[1]}
+        if len(names) > 1:
+            tied.append(" = ".join(sorted(names, key=[e[0] for e in entries].index)))
+    return tied
 
 
 def _unique_params(module: nn.Module) -> list:
@@ -417,6 +434,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))
+    tied = _tied_parameters(model) if tensors.shared else []
+    if tied:
+        notes.append("parameters shared between modules, counted once in the total and in each holder's row "
+                     "(so the params column adds up to more than the total): " + "; ".join(tied[:6])
+                     + (" …" if len(tied) > 6 else ""))
     notes.append(f"longest chain: {sum(chains[p.call.index] for p in priced if p.call.parent_index is None):,} "
                  "sequential steps (layers and recurrent time steps, as executed; column 'steps')")
     return Report(model_name or type(model).__name__, convention, layers, root, total,

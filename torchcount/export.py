@@ -7,7 +7,8 @@ only chooses the weights of the ``ops`` figure (see ``torchcount.conventions``).
   (``SCHEMA_VERSION``; documented in ``docs/export-schema.md``).
 - :func:`to_csv` / :func:`to_dataframe` — the rows of the table: one row per shown module,
   a parent whose children are shown contributes its *self* part only, so every numeric
-  column sums to the model's total.
+  column sums to the model's total (``params`` excepted for tied weights: a parameter
+  registered on two modules is in both rows, and the report's notes say so).
 - :func:`to_markdown` / :func:`to_html` — the table of :meth:`Report.table` as GitHub
   Markdown or HTML (the notebook repr).
 """
@@ -155,7 +156,8 @@ def records(report: "Report", convention: "str | Convention | None" = None,
 
     ``part`` is ``"all"`` for a module shown with everything it called and ``"self"`` for a
     parent whose children are shown too (its own work only); with that, ``params``,
-    ``ops`` and each cost category sum to the report's totals. The root's own work (ops in
+    ``ops`` and each cost category sum to the report's totals (``params`` counts a tied
+    weight in each module that holds it; the notes list them). The root's own work (ops in
     the top-level ``forward``) is a ``(root)`` row when there is any. Scalar ``row.extra`` values
     (measurements) become columns; nested ones (raw samples, details) are in :func:`to_dict` only.
     """

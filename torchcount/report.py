@@ -140,7 +140,8 @@ class Report:
               columns: Sequence[str] | None = None, units: bool = False, tablefmt: str = "simple") -> str:
         """The per-layer table. ``depth`` limits the rows shown (deeper rows roll up into their
         ancestors); a module whose children are shown contributes its *self* cost only, so
-        every column adds up to the totals row. ``columns`` may add ``"activation"`` or any
+        every column adds up to the totals row (params: a tied weight is in each holder's row,
+        as the notes say). ``columns`` may add ``"activation"`` or any
         key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
         rows = visible_rows(self.layers if depth != 0 or self.root is None else [self.root], depth)
