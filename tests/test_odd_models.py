@@ -435,3 +435,23 @@ def test_a_child_called_through_its_forward_method_is_a_row_and_counted_once():
     assert report.total.macs == 3 * 8 * 4
     assert report.row("").self_cost.mults == 3 * 4 and report.row("").self_cost.macs == 0
     assert report.complete
+
+
+def test_a_submodule_built_by_the_forward_is_counted_with_a_note():
+    class BuildsItsHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(4, 8)
+
+        def forward(self, x):
+            h = self.body(x)
+            if not hasattr(self, "head"):  # a hand-made lazy layer: built on the first call
+                self.head = nn.Linear(h.shape[-1], 5)
+            return self.head(h)
+
+    model = BuildsItsHead()
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.total.params == (4 * 8 + 8) + (8 * 5 + 5)  # the head's too (it was left out)
+    assert report.root.params == report.total.params
+    assert report.total.macs == lin_macs(2, 4, 8) + lin_macs(2, 8, 5)
+    assert any("added by the forward" in n and "head" in n for n in report.notes)

@@ -340,6 +340,14 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     from .report import Report, Row, Total, Uncounted
 
     tensors = _walk_tensors(modules)
+    added: list[str] = []
+    if tensors.shared:  # the rare path, also taken when the forward added or removed a submodule
+        current = list(model.named_modules())
+        if [m for _, m in current] != [m for _, m in modules]:
+            before = {id(m) for _, m in modules}
+            added = [p for p, m in current if id(m) not in before]
+            modules = current
+            tensors = _walk_tensors(modules)
     param_counts, own_params = tensors.subtree_params, tensors.own_params
     priced = price_trace(trace, tensors.state_bytes)
     chains = sequential_chains(priced)
@@ -434,6 +442,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
                      + (" …" if len(idle) > 6 else ""))
+    if added:
+        notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
+                     + (" …" if len(added) > 6 else ""))
     tied = _tied_parameters(model) if tensors.shared else []
     if tied:
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "
