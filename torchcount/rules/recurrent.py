@@ -17,7 +17,9 @@ Separate, explicit terms per step and direction (per sequence in the batch):
 - gate activations: RNN tanh (or relu) on H; LSTM 3·H sigmoids and H tanh for the gates,
   H tanh of the cell; GRU 2·H sigmoids and H tanh (recipes of activation.PER_ELEMENT);
 - element-wise updates: LSTM c = f⊙c + i⊙g, h = o⊙tanh(c): 3·H multiplications, H additions;
-  GRU n = tanh(x_n + r⊙h_n), h = (1 − z)⊙n + z⊙h: 3·H multiplications, 3·H additions.
+  GRU n = tanh(x_n + r⊙h_n), h = (1 − z)⊙n + z⊙h: 3·H multiplications, 3·H additions;
+- in training with ``dropout`` > 0: every layer but the last drops out its output, as the
+  Dropout rule counts it (one keep/drop comparison and one multiplication per element).
 
 Sequential steps (``sequential_steps``): a recurrent layer cannot run its T steps in
 parallel; num_layers stacked layers run one after the other in PyTorch (num_layers·T);
@@ -108,6 +110,12 @@ def rnn(m: nn.RNNBase, call) -> Cost:
         for t in _step_terms(mode, H, steps, m.bias, f"layer {layer}: "):  # per direction: scaled here
             terms.append(Term(t.category, t.what, f"dirs·{t.formula}" if dirs > 1 else t.formula,
                               worked(d + "{}", t.raw_substituted), dirs * t.value))
+        if call.training and m.dropout > 0 and layer < m.num_layers - 1:
+            # dropout on this layer's output before the next layer, as the Dropout rule counts it
+            e = dirs * H_h * steps
+            for category, what in (("cmps", "keep/drop decisions"), ("mults", "mask-and-scale multiplications")):
+                terms.append(Term(category, f"dropout {what} (layer {layer} output)", "dirs·H_h·steps",
+                                  worked("{}×{}×{}", dirs, H_h, steps), e))
     return Cost.of(*terms)
 
 
