@@ -327,6 +327,30 @@ def test_dynamic_quantized_layers_each_count_their_packed_weights():
         assert report.total.param_bytes == 6 * (8 * 8 * 1 + 8 * 4)  # int8 weights, float32 biases
 
 
+def test_packed_weights_of_a_dynamic_quantized_lstm_and_a_quantized_embedding_are_parameters():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(5, 8)
+            self.lin = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.lin(self.lstm(x)[0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantize_dynamic's deprecation; the fused LSTM op has no rule yet
+        q = torch.ao.quantization.quantize_dynamic(Tagger(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)
+        report = torchcount.profile(q, torch.randn(4, 2, 5))
+    lstm_params = 4 * 8 * (5 + 8) + 2 * 4 * 8  # W_ih, W_hh and both biases (were 0)
+    assert report.row("lstm").params == lstm_params
+    assert report.total.params == lstm_params + 8 * 3 + 3
+    assert [u.what for u in report.uncounted] == ["aten.quantized_lstm.input"]  # not a silent zero
+    table = torch.ao.nn.quantized.Embedding(10, 4)
+    report = torchcount.profile(table, torch.tensor([1, 2, 3]))
+    assert report.total.params == 10 * 4
+    assert report.total.param_bytes == 10 * 4  # quint8
+
+
 def test_dynamic_quantized_fp16_linear_has_no_activation_quantization():
     q = _dynamic_quantized(nn.Sequential(nn.Linear(6, 3)), dtype=torch.float16)
     report = torchcount.profile(q, torch.randn(2, 6))

@@ -171,21 +171,24 @@ def _nested_in_itself(call: Call, calls: list[Call]) -> bool:
 
 
 def _packed_params(module: nn.Module) -> list:
-    """Weights of quantized modules, kept packed (not as parameters): ``_weight_bias()``."""
-    out = []
-    for m in module.modules():
-        weight_bias = getattr(type(m), "_weight_bias", None)
-        if callable(weight_bias) and isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
-            out.extend(t for t in m._weight_bias() if t is not None)
-    return out
+    """Weights of quantized modules in ``module``'s subtree, kept packed (not as parameters)."""
+    return [t for m in module.modules() for t in _own_packed(m)]
 
 
 def _own_packed(m: nn.Module) -> list:
-    weight_bias = getattr(type(m), "_weight_bias", None)
-    if weight_bias is None:
+    """A quantized module's own packed weights (``[]`` for any other module):
+    ``_weight_bias()`` of the module that holds the packed ScriptObject (LinearPackedParams,
+    quantized convs; not the Linear around its LinearPackedParams, which would count them
+    twice), the weight dicts of a dynamic quantized RNN, an EmbeddingPackedParams' ``_weight()``."""
+    cls = type(m)
+    if callable(getattr(cls, "_weight_bias", None)):
+        if isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
+            return [t for t in m._weight_bias() if t is not None]
+        if hasattr(m, "_all_weight_values"):  # dynamic quantized RNN: {"weight": {...}, "bias": {...}}
+            return [t for group in m._weight_bias().values() for t in group.values() if t is not None]
         return []
-    if callable(weight_bias) and isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
-        return [t for t in m._weight_bias() if t is not None]
+    if callable(getattr(cls, "_weight", None)) and isinstance(getattr(m, "_packed_weight", None), torch.ScriptObject):
+        return [m._weight()]  # quantized Embedding / EmbeddingBag's packed table
     return []
 
 
@@ -215,7 +218,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     found = _ModelTensors()
     own, state_bytes = found.own_params, found.state_bytes
     # quantized modules keep their weights packed, behind _weight_bias() (one check per type)
-    packed_types = {cls for cls in {type(m) for _, m in modules} if hasattr(cls, "_weight_bias")}
+    packed_types = {cls for cls in {type(m) for _, m in modules} if hasattr(cls, "_weight_bias") or hasattr(cls, "_weight")}
     seen: set = set()
     unpacked: list = []  # packed quantized weights unpacked by this walk, alive until it ends
     shared = False
