@@ -887,3 +887,19 @@ def test_upsample_area_is_adaptive_average_pooling():
     assert cost_of(nn.Upsample(size=3, mode="area"), x) == cost_of(nn.AdaptiveAvgPool2d(3), x)
     # 1-D, upsampling 3 → 6: each output "averages" a window of one element: no additions
     assert counted(cost_of(nn.Upsample(size=6, mode="area"), torch.randn(1, 2, 3))) == {"divs": 2 * 6}
+
+
+def test_with_convention_keeps_the_root_one_row_when_it_works_itself():
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.lin(x) + x  # the root's own work: a row of the table
+
+    report = run(Residual(), torch.randn(2, 3))
+    view = report.with_convention("macs")
+    assert report.layers[0] is report.root
+    assert view.layers[0] is view.root and view.root.convention.name == "macs"
+    assert view.root.flops == view.total.flops == 2 * 3 * 3  # inclusive; its own add is no MAC

@@ -104,7 +104,9 @@ class Report:
     def with_convention(self, name: "str | Convention") -> "Report":
         conv = get_convention(name)
         rows = [dataclasses.replace(r, convention=conv) for r in self.layers]
-        root = dataclasses.replace(self.root, convention=conv)
+        # the root is also a row of the table when it does work itself: keep it one object
+        root = next((new for old, new in zip(self.layers, rows) if old is self.root), None) \
+            or dataclasses.replace(self.root, convention=conv)
         return dataclasses.replace(self, convention=conv, layers=rows, root=root,
                                    total=dataclasses.replace(self.total, convention=conv))
 
