@@ -349,6 +349,9 @@ def test_packed_weights_of_a_dynamic_quantized_lstm_and_a_quantized_embedding_ar
     report = torchcount.profile(table, torch.tensor([1, 2, 3]))
     assert report.total.params == 10 * 4
     assert report.total.param_bytes == 10 * 4  # quint8
+    assert report.complete and report.row("").rule == "quantized.quantized_embedding"
+    cost = report.total.cost
+    assert (cost.mults, cost.adds) == (3 * 4, 3 * 4)  # q·scale + offset per element looked up
 
 
 def test_dynamic_quantized_fp16_linear_has_no_activation_quantization():

@@ -14,12 +14,16 @@ arithmetic — plus:
 For an fp16 dynamic Linear there is no activation quantization: MACs and bias only.
 Static quantized Linear (``torch.ao.nn.quantized.Linear``) receives an already quantized
 input and requantizes its output: MACs, bias, one multiplication per output element.
+Quantized Embedding (``torch.ao.nn.quantized.Embedding``, 8-bit rows with a float scale and
+offset per row): each looked-up element is dequantized, q·scale + offset: one multiplication
+and one addition per output element.
 The packed weights are not ``nn.Parameter``s; ``torchcount.count`` counts them as
 (frozen) parameters.
 """
 from __future__ import annotations
 
 import torch
+from torch.ao.nn.quantized import Embedding as QEmbedding
 from torch.ao.nn.quantized import Linear as QLinear
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 
@@ -68,4 +72,15 @@ def quantized_linear(m, call) -> Cost:
         *terms,
         Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
         Term("mults", "output requantization", "rows·k", worked("{}×{}", rows, k), rows * k),
+    )
+
+
+@module_rule(QEmbedding)
+def quantized_embedding(m, call) -> Cost:
+    out = call.out.numel
+    return Cost.of(
+        Term("params", "parameters (packed)", "num_embeddings·dim", worked("{}×{}", m.num_embeddings, m.embedding_dim),
+             m.num_embeddings * m.embedding_dim),
+        Term("mults", "dequantization q·scale", "outputs", out, out),
+        Term("adds", "dequantization + offset", "outputs", out, out),
     )
