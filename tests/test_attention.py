@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import torchcount
 from torchcount.cost import OP_CATEGORIES
 
 from conftest import Fn, run
@@ -210,3 +211,13 @@ def test_encoder_with_padding_mask_in_eval_no_grad_is_counted_dense():
     assert enc.use_nested_tensor
     assert ops_of(nograd.total.cost) == ops_of(grad.total.cost)
     assert nograd.total.macs == encoder_macs(2, T, d, ffn, N)
+
+
+def test_mha_traffic_reads_every_weight_and_writes_its_batch_first_output():
+    E, B, L = 32, 2, 5
+    mha = nn.MultiheadAttention(E, 4, batch_first=True).eval()
+    q = torch.randn(B, L, E)
+    report = torchcount.profile(mha, dict(query=q, key=q, value=q, need_weights=False))
+    weights = 4 * (3 * E * E + 3 * E + E * E + E)  # in_proj and out_proj (never called, read by the rule)
+    assert report.total.cost.bytes_read == weights + 3 * 4 * B * L * E
+    assert report.total.cost.bytes_written == 4 * B * L * E  # a transposed view of a new tensor

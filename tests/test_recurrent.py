@@ -184,3 +184,12 @@ def test_dropout_between_layers_is_counted_in_training_only():
     assert train_cost.macs == eval_cost.macs
     no_dropout = run(nn.LSTM(I, H, num_layers=L, bidirectional=True).train(), x).total.cost
     assert no_dropout == eval_cost
+
+
+def test_batch_first_output_is_written_memory():
+    # batch_first returns a transposed view of the output the LSTM computed: new memory all the
+    # same (it was taken for an alias of the input and left out of bytes_written)
+    B, T, I, H = 2, 7, 16, 32
+    for batch_first, x in ((True, torch.randn(B, T, I)), (False, torch.randn(T, B, I))):
+        cost = run(nn.LSTM(I, H, batch_first=batch_first), x).total.cost
+        assert cost.bytes_written == 4 * (B * T * H + 2 * B * H), batch_first  # output, h_n, c_n (fp32)

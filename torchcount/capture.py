@@ -75,13 +75,12 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
     """Replace every tensor in a (nested) structure by its :class:`TensorMeta`.
 
     ``inputs`` are tensors of the call's arguments; an output that *is* one of them
-    (in-place op) or is a view is marked ``aliased``.
+    (in-place op) or a view of one of them is marked ``aliased``.
     """
     if isinstance(value, torch.Tensor):
         if isinstance(value, _UNINITIALIZED):  # a lazy parameter being materialised: no shape yet
             return "<uninitialized>"
-        aliased = value._is_view() or any(value is t for t in inputs)
-        return TensorMeta(tuple(value.shape), value.dtype, aliased)
+        return TensorMeta(tuple(value.shape), value.dtype, _aliases(value, inputs))
     if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # before the namedtuple branch: kept for rules
         return value
     if isinstance(value, (tuple, list)):
@@ -100,6 +99,16 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
     if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # a namedtuple, kept for rules
         return value
     return f"<{type(value).__name__}>"
+
+
+def _aliases(t: torch.Tensor, inputs: tuple) -> bool:
+    """``t`` is one of ``inputs`` or shares its storage as a view: written by nobody new. A view of
+    a tensor the call computed itself (an LSTM's batch-first output, a transposed attention
+    output) is new memory written."""
+    if not t._is_view():
+        return any(t is x for x in inputs)
+    base = t._base  # the tensor every view in its chain looks into
+    return any(x is base or x is t or (x._is_view() and x._base is base) for x in inputs)
 
 
 def tensors_in(value: Any) -> list[TensorMeta]:
@@ -286,7 +295,7 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
     """``describe(output, inputs)`` with a fast path for one plain tensor returned."""
     if type(output) is _Tensor:
         if output._is_view():
-            aliased = True
+            aliased = _aliases(output, _raw_tensors(args) + _raw_tensors(kwargs))
         elif len(args) == 1 and not kwargs and type(args[0]) is _Tensor:  # the usual call: one tensor in
             aliased = output is args[0]
         else:

@@ -70,6 +70,12 @@ def _own_state_bytes(module: nn.Module) -> int:
     return total
 
 
+def _subtree_state_bytes(module: nn.Module) -> int:
+    """Bytes of every parameter and buffer in ``module``'s subtree (each tensor once)."""
+    tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    return sum(_dense_bytes(t) for t in tensors.values())
+
+
 def _dense_bytes(t: torch.Tensor) -> int:
     # bytes of the dense equivalent (Tensor.nbytes is refused for sparse tensors)
     return t.nbytes if t.layout is torch.strided else t.numel() * t.element_size()
@@ -110,7 +116,10 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
         if cost.bytes_read == 0 and cost.bytes_written == 0:  # the rule left the traffic to the default
-            own = state_bytes.get(id(module)) if state_bytes is not None else None
+            if module._modules:  # the rule covers its children's work too (MHA's out_proj): their weights
+                own = _subtree_state_bytes(module)
+            else:
+                own = state_bytes.get(id(module)) if state_bytes is not None else None
             cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
                                              own if own is not None else _own_state_bytes(module)))
         return CallCost(call, cost, "rule", rule.name, None, 1)
