@@ -331,3 +331,25 @@ def test_interpolate_area_op_equals_upsample_module():
     # 8×8 → 4×4: 16 windows of 2×2: 3 additions and 1 division each
     assert ops_of(lambda t: F.interpolate(t, size=(4, 4), mode="area"), x) == {"adds": 3 * 16, "divs": 16}
     assert counts(run(nn.Upsample(size=(4, 4), mode="area"), x).total.cost) == {"adds": 3 * 16, "divs": 16}
+
+
+def test_overlap_add_window_and_equal_ops_are_counted():
+    # unfold_backward (istft's overlap-add): blocks of 4 with step 2 over 10 positions, 4 blocks
+    # per row: 16 taps into 10 positions, 16 − 10 = 6 additions per row
+    blocks = torch.randn(3, 4, 4)
+    assert ops_of(lambda t: torch.ops.aten.unfold_backward(t, [3, 10], 1, 4, 2), blocks) == {"adds": 3 * 6}
+    # hann / hamming: α − β·cos(2πn/M): 2 multiplications, 1 cosine, 1 subtraction per element
+    x = torch.randn(8)
+    assert ops_of(lambda t: t + torch.hann_window(8), x) == {"mults": 16, "transc": 8, "adds": 8 + 8}
+    assert ops_of(lambda t: t + torch.hamming_window(8, periodic=False), x) == {"mults": 16, "transc": 8, "adds": 16}
+    # torch.equal: one comparison per element
+    assert ops_of(lambda t: t * 1 if torch.equal(t, t) else t, x) == {"cmps": 8, "mults": 8}
+
+
+def test_istft_and_griffin_lim_are_fully_counted():
+    torchaudio = pytest.importorskip("torchaudio")
+    spec = torchaudio.transforms.Spectrogram(n_fft=64, hop_length=16, power=None)(torch.randn(1, 512))
+    for transform, arg in ((torchaudio.transforms.InverseSpectrogram(n_fft=64, hop_length=16), spec),
+                           (torchaudio.transforms.GriffinLim(n_fft=64, hop_length=16, n_iter=2), spec.abs())):
+        report = torchcount.profile(transform, arg)
+        assert report.complete, [u.what for u in report.uncounted]

@@ -381,6 +381,32 @@ def put_accumulate(op) -> Cost:
                         substituted, n))
 
 
+def _overlap(n: int, k: int, d: int = 1, p: int = 0, st: int = 1) -> tuple[int, int]:
+    """Blocks of ``k`` taps (dilation ``d``, stride ``st``) over ``n`` positions padded by ``p``:
+    (taps landing inside, positions covered). Summing them into the output takes the difference
+    in additions (the first tap into a position is a copy)."""
+    hits = [0] * n
+    for b in range((n + 2 * p - d * (k - 1) - 1) // st + 1):
+        for j in range(k):
+            pos = b * st + j * d - p
+            if 0 <= pos < n:
+                hits[pos] += 1
+    return sum(hits), sum(1 for h in hits if h)
+
+
+@op_rule(*_packets("unfold_backward"))
+def unfold_backward(op) -> Cost:
+    """``unfold_backward(blocks, input_sizes, dim, size, step)``: the blocks of ``Tensor.unfold``
+    summed back into a tensor of ``input_sizes`` — an overlap-add (``torch.istft``'s frames,
+    Griffin-Lim): taps inside − positions covered, per plane."""
+    sizes, dim, size, step = [int(v) for v in op.args[1]], int(op.args[2]), int(op.args[3]), int(op.args[4])
+    dim %= len(sizes)
+    taps, covered = _overlap(sizes[dim], size, 1, 0, step)
+    planes = math.prod(sizes) // max(sizes[dim], 1)
+    return Cost.of(Term("adds", "additions (overlap-add)", "planes·(taps inside − positions covered)",
+                        worked("{}×({} − {})", planes, taps, covered), planes * (taps - covered)))
+
+
 @op_rule(*_packets("col2im"))
 def col2im(op) -> Cost:
     """``F.fold``: the taps of all blocks are summed into the output; a tap landing in the padding
@@ -394,16 +420,7 @@ def col2im(op) -> Cost:
 
     kernel, dilation, padding, stride = (pair(2, "kernel_size"), pair(3, "dilation"), pair(4, "padding"),
                                          pair(5, "stride"))
-    taps, covered = [], []
-    for n, k, d, p, st in zip(sizes, kernel, dilation, padding, stride):
-        hits = [0] * n
-        for b in range((n + 2 * p - d * (k - 1) - 1) // st + 1):
-            for j in range(k):
-                pos = b * st + j * d - p
-                if 0 <= pos < n:
-                    hits[pos] += 1
-        taps.append(sum(hits))
-        covered.append(sum(1 for h in hits if h))
+    taps, covered = zip(*[_overlap(n, k, d, p, st) for n, k, d, p, st in zip(sizes, kernel, dilation, padding, stride)])
     planes = op.outputs[0].numel // max(math.prod(sizes), 1)
     value = planes * (math.prod(taps) - math.prod(covered))
     return Cost.of(Term("adds", "additions (fold: overlapping taps)", "planes·(∏taps inside − ∏positions covered)",

@@ -71,3 +71,14 @@ def real_fft(op) -> Cost:
 @op_rule(aten._fft_c2c)
 def complex_fft(op) -> Cost:
     return _fft(op, real=False)
+
+
+@op_rule(aten.hann_window, aten.hamming_window)
+def cosine_window(op) -> Cost:
+    """``hann_window(N)`` / ``hamming_window(N)``: w[n] = α − β·cos(2πn/M) per element (M = N
+    when periodic, N − 1 otherwise): one multiplication for the angle, one cosine, one
+    multiplication by β and one subtraction."""
+    n = op.outputs[0].numel
+    return Cost.of(Term("mults", "angles 2πn/M and β·cos", "2·N", worked("2×{}", n), 2 * n),
+                   Term("transc", "cosines", "N", n, n),
+                   Term("adds", "subtractions α − β·cos", "N", n, n))

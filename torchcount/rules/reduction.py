@@ -113,6 +113,14 @@ def vector_norm(op) -> Cost:
                    Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
 
 
+@op_rule(*_p("equal"))
+def equal_op(op) -> Cost:
+    """``torch.equal(a, b)``: one comparison per element (at most: it may stop at the first
+    difference; shapes alone cannot tell)."""
+    n = op.inputs[0].numel
+    return Cost.of(Term("cmps", "comparisons (equal)", "elements", n, n))
+
+
 @op_rule(*_p("_weight_norm_interface", "_weight_norm"))
 def weight_norm(op) -> Cost:
     """``w = g·v/‖v‖`` (weight normalisation, ``parametrizations.weight_norm``): one 2-norm of
