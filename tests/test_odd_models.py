@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import math
 import warnings
 
 import pytest
@@ -482,3 +483,28 @@ def test_a_submodule_built_by_the_forward_is_counted_with_a_note():
     assert report.root.params == report.total.params
     assert report.total.macs == lin_macs(2, 4, 8) + lin_macs(2, 8, 5)
     assert any("added by the forward" in n and "head" in n for n in report.notes)
+
+
+def test_static_int8_resnet18_is_counted_like_its_float_model():
+    # torchvision's quantizable ResNet-18, fused (conv+bn+relu) and converted to int8: every
+    # conv's MACs are the float model's; BatchNorm is folded into the convs (γ, β → a bias of k)
+    from torchvision.models import quantization
+
+    float_model = quantization.resnet18(weights=None, quantize=False).eval()
+    model = quantization.resnet18(weights=None, quantize=False).eval()
+    model.fuse_model()
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    x = torch.randn(1, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.ao.quantization.prepare(model, inplace=True)
+        model(x)  # calibration
+        torch.ao.quantization.convert(model, inplace=True)
+    report, reference = torchcount.profile(model, x), torchcount.profile(float_model, x)
+    assert report.complete, [u.what for u in report.uncounted]
+    assert report.total.macs == reference.total.macs
+    folded = sum(m.num_features for m in float_model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert report.total.params == reference.total.params - folded
+    assert report.row("conv1").rule == "quantized.quantized_conv"
+    out = report.row("conv1").output_shapes[0]
+    assert report.row("conv1").cost.cmps == math.prod(out)  # the fused ReLU

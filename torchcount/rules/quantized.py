@@ -14,6 +14,8 @@ arithmetic — plus:
 For an fp16 dynamic Linear there is no activation quantization: MACs and bias only.
 Static quantized Linear (``torch.ao.nn.quantized.Linear``) receives an already quantized
 input and requantizes its output: MACs, bias, one multiplication per output element.
+Static quantized convolutions (``Conv{1,2,3}d``, fused ``ConvReLU``), the ``QFunctional``
+ops (add, add_relu, mul, cat), quantized hardswish and quantize/dequantize: see below.
 Quantized Embedding (``torch.ao.nn.quantized.Embedding``, 8-bit rows with a float scale and
 offset per row): each looked-up element is dequantized, q·scale + offset: one multiplication
 and one addition per output element.
@@ -23,13 +25,18 @@ The packed weights are not ``nn.Parameter``s; ``torchcount.count`` counts them a
 from __future__ import annotations
 
 import torch
+import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.nn.quantized as nnq
 from torch.ao.nn.quantized import Embedding as QEmbedding
 from torch.ao.nn.quantized import Linear as QLinear
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 
 from ..cost import Cost, Term, worked
 from ._util import prod
-from .registry import module_rule
+from .activation import per_element
+from .registry import module_rule, op_rule
+
+quantized_ops = torch.ops.quantized
 
 
 def _weight_bias(m):
@@ -84,3 +91,90 @@ def quantized_embedding(m, call) -> Cost:
         Term("mults", "dequantization q·scale", "outputs", out, out),
         Term("adds", "dequantization + offset", "outputs", out, out),
     )
+
+
+# ---- static quantized models (torchvision.models.quantization, convert_fx / convert) --------
+# Integer arithmetic is counted like float arithmetic; requantizing an int32 result to 8 bits
+# (·scale ratio, + zero point, rounding) is one multiplication per output element.
+
+_QCONV = {nnq.Conv1d: None, nnq.Conv2d: None, nnq.Conv3d: None,
+          nniq.ConvReLU1d: "relu", nniq.ConvReLU2d: "relu", nniq.ConvReLU3d: "relu"}
+
+
+@module_rule(*_QCONV)
+def quantized_conv(m, call) -> Cost:
+    """A static quantized convolution (``torch.ao.nn.quantized.Conv{1,2,3}d``, and the fused
+    ``ConvReLU``): the float convolution's MACs and bias additions on the int8 weight
+    (``_weight_bias()``: k × c/g × kernel), one requantization per output, and the ReLU's
+    comparison for a fused ConvReLU."""
+    weight, bias = m._weight_bias()
+    k, c_g, *kernel = weight.shape
+    spatial = len(kernel)
+    out_shape = call.out.shape
+    n = prod(out_shape[:-spatial - 1]) if len(out_shape) > spatial + 1 else 1
+    out_sizes = tuple(out_shape[-spatial:])
+    outputs = n * k * prod(out_sizes)
+    has_bias = bias is not None
+    relu = _QCONV.get(type(m))
+    return Cost.of(
+        Term("params", "parameters (packed)", "(c/g)·∏kernel·k" + (" + k" if has_bias else ""),
+             worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", c_g, tuple(kernel), k, k),
+             c_g * prod(kernel) * k + k * has_bias),
+        Term("macs", "multiply-accumulates (int8 weights)", "N·k·(c/g)·∏kernel·∏output",
+             worked("{}×{}×{}×{}×{}", n, k, c_g, tuple(kernel), out_sizes), outputs * c_g * prod(kernel)),
+        Term("adds", "bias additions", "N·k·∏output", worked("{}×{}×{}", n, k, out_sizes), outputs) if has_bias else None,
+        Term("mults", "output requantization", "outputs", outputs, outputs),
+        *(per_element(relu, outputs, "outputs") if relu else ()),
+    )
+
+
+def _elements(op) -> int:
+    return op.outputs[0].numel if op.outputs else 0
+
+
+@op_rule(quantized_ops.add, quantized_ops.add_relu, quantized_ops.add_scalar, quantized_ops.add_scalar_relu)
+def quantized_add(op) -> Cost:
+    """``QFunctional.add`` (a residual add between int8 tensors): one addition and one
+    requantization per element, and the ReLU's recipe for ``add_relu``."""
+    n = _elements(op)
+    relu = "relu" in str(op.op)
+    return Cost.of(Term("adds", "additions", "elements", n, n),
+                   Term("mults", "requantization", "elements", n, n),
+                   *(per_element("relu", n) if relu else ()))
+
+
+@op_rule(quantized_ops.mul, quantized_ops.mul_relu, quantized_ops.mul_scalar)
+def quantized_mul(op) -> Cost:
+    n = _elements(op)
+    return Cost.of(Term("mults", "multiplications", "elements", n, n),
+                   Term("mults", "requantization", "elements", n, n),
+                   *(per_element("relu", n) if "relu" in str(op.op) else ()))
+
+
+@op_rule(quantized_ops.cat, quantized_ops.cat_relu)
+def quantized_cat(op) -> Cost:
+    """Concatenating int8 tensors to one output scale: one requantization per element."""
+    n = _elements(op)
+    return Cost.of(Term("mults", "requantization", "elements", n, n),
+                   *(per_element("relu", n) if "relu" in str(op.op) else ()))
+
+
+@op_rule(quantized_ops.hardswish)
+def quantized_hardswish(op) -> Cost:
+    n = _elements(op)
+    return Cost.of(*per_element("hardswish", n), Term("mults", "requantization", "elements", n, n))
+
+
+@op_rule(torch.ops.aten.quantize_per_tensor, torch.ops.aten.quantize_per_channel)
+def quantize(op) -> Cost:
+    """Float → int8: x·(1/scale) + zero point, rounded and clamped — counted as one
+    multiplication per element, as the dynamic Linear's input quantization."""
+    n = op.inputs[0].numel
+    return Cost.of(Term("mults", "quantization (·1/scale)", "elements", n, n))
+
+
+@op_rule(torch.ops.aten.dequantize)
+def dequantize(op) -> Cost:
+    """int8 → float: (q − zero point)·scale, counted as one multiplication per element."""
+    n = _elements(op) or op.inputs[0].numel
+    return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
