@@ -353,3 +353,32 @@ def test_istft_and_griffin_lim_are_fully_counted():
                            (torchaudio.transforms.GriffinLim(n_fft=64, hop_length=16, n_iter=2), spec.abs())):
         report = torchcount.profile(transform, arg)
         assert report.complete, [u.what for u in report.uncounted]
+
+
+def test_losses_follow_their_reduction():
+    import torch.nn.functional as F
+
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    n = 4 * 3
+    # mse: a difference and a square per element; "sum" adds them up, "mean" also divides once
+    assert ops_of(lambda x: F.mse_loss(x, b, reduction="none"), a) == {"adds": n, "mults": n}
+    assert ops_of(lambda x: F.mse_loss(x, b, reduction="sum"), a) == {"adds": n + n - 1, "mults": n}
+    assert ops_of(lambda x: F.mse_loss(x, b), a) == {"adds": n + n - 1, "mults": n, "divs": 1}
+    # l1 runs as sub, abs (a comparison and an assignment), sum
+    assert ops_of(lambda x: F.l1_loss(x, b, reduction="sum"), a) == {"adds": n + n - 1, "cmps": n, "assigns": n}
+    # nll: one picked log-probability per target (4), summed; mean divides once; class weights
+    # multiply each picked value and a weighted mean sums the picked weights too
+    t = torch.tensor([0, 1, 2, 0])
+    assert ops_of(lambda x: F.nll_loss(x, t, reduction="none"), a) == {}
+    assert ops_of(lambda x: F.nll_loss(x, t, reduction="sum"), a) == {"adds": 3}
+    assert ops_of(lambda x: F.nll_loss(x, t), a) == {"adds": 3, "divs": 1}
+    w = torch.tensor([1.0, 2.0, 0.5])
+    assert ops_of(lambda x: F.nll_loss(x, t, weight=w), a) == {"mults": 4, "adds": 3 + 3, "divs": 1}
+
+
+def test_pow_by_zero_and_the_zero_norm():
+    x = torch.randn(2, 5)
+    assert ops_of(lambda t: t.pow(0), x) == {}  # ones
+    assert ops_of(lambda t: t.pow(1), x) == {}
+    # ord 0 counts the non-zero elements of each row: 5 comparisons and 4 additions per row
+    assert ops_of(lambda t: torch.linalg.vector_norm(t, ord=0, dim=1), x) == {"cmps": 10, "adds": 8}

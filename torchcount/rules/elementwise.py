@@ -149,7 +149,7 @@ def pow_op(op) -> Cost:
             k = int(e) - 1
             return Cost.of(Term("mults", f"multiplications (x^{int(e)})", f"{k}·elements" if k > 1 else "elements",
                                 worked("{}×{}", k, n) if k > 1 else n, k * n))
-        if e == 1:
+        if e in (0, 1):  # x^1 is x, x^0 is a tensor of ones: no arithmetic
             return Cost()
         if e == 0.5:
             return Cost.of(*recipe_terms({"transc": 1}, n, "x^0.5 (sqrt)"))

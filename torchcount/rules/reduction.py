@@ -98,6 +98,9 @@ def vector_norm(op) -> Cost:
     ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
     ord_ = 2 if ord_ is None or isinstance(ord_, (list, tuple)) else ord_
     pairs = worked("{} − {}", n_in, n_out)
+    if ord_ == 0:  # the number of non-zero elements
+        return Cost.of(Term("cmps", "comparisons (x ≠ 0)", "inputs", n_in, n_in),
+                       Term("adds", "additions (count)", "inputs − outputs", pairs, n_in - n_out))
     if ord_ in (math.inf, -math.inf):
         return Cost.of(Term("cmps", "absolute values", "inputs", n_in, n_in),
                        Term("cmps", "comparisons (max |x|)", "inputs − outputs", pairs, n_in - n_out))
@@ -312,21 +315,50 @@ def adaptive_max_pool_op(op) -> Cost:
 
 
 # ---- losses that appear in training scripts ------------------------------------------
+#: aten's loss reduction codes
+_NONE, _MEAN, _SUM = 0, 1, 2
+
+
+def _reduction(op, index: int) -> int:
+    return int(op.args[index]) if len(op.args) > index else int(op.kwargs.get("reduction", _MEAN))
+
+
+def _reduce_terms(n: int, reduction: int, what: str) -> list:
+    """Summing ``n`` loss terms (``"sum"``, ``"mean"``) and dividing by their count (``"mean"``);
+    ``"none"`` returns them as they are."""
+    if reduction == _NONE:
+        return []
+    terms = [Term("adds", f"additions (sum of {what})", f"{what} − 1", worked("{} − 1", n), max(n - 1, 0))]
+    if reduction == _MEAN:
+        terms.append(Term("divs", "division (mean)", "1", "1", 1))
+    return terms
+
+
 @op_rule(*_p("nll_loss_forward", "nll_loss2d_forward"))
 def nll_loss(op) -> Cost:
+    """``nll_loss_forward(input, target, weight, reduction, ignore_index)``: one picked
+    log-probability per target; a class weight multiplies each (and a weighted mean divides by
+    the sum of the picked weights); then the reduction."""
     x = op.inputs[0]
     picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
-    return Cost.of(Term("adds", "additions (sum of picked log-probs)", "picked − 1", worked("{} − 1", picked),
-                        picked - 1),
-                   Term("divs", "division (mean)", "1", "1", 1))
+    weighted = len(op.args) > 2 and op.args[2] is not None
+    reduction = _reduction(op, 3)
+    terms = _reduce_terms(picked, reduction, "picked log-probs")
+    if weighted:
+        terms.insert(0, Term("mults", "class weights", "picked", picked, picked))
+        if reduction == _MEAN:
+            terms.insert(1, Term("adds", "additions (sum of picked weights)", "picked − 1",
+                                 worked("{} − 1", picked), max(picked - 1, 0)))
+    return Cost.of(*terms)
 
 
 @op_rule(*_p("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
 def pointwise_loss(op) -> Cost:
+    """A difference and a square (mse) or an absolute value (l1, smooth l1, huber) per element,
+    then the reduction (``reduction`` is the third argument)."""
     n = op.inputs[0].numel
     square = _name(op) == "mse_loss"
     return Cost.of(Term("adds", "differences", "elements", n, n),
                    Term("mults" if square else "cmps", "squares" if square else "absolute values",
                         "elements", n, n),
-                   Term("adds", "additions (sum)", "elements − 1", worked("{} − 1", n), n - 1),
-                   Term("divs", "division (mean)", "1", "1", 1))
+                   *_reduce_terms(n, _reduction(op, 2), "elements"))
