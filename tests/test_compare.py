@@ -107,3 +107,24 @@ def test_partial_reports_are_flagged():
     with pytest.warns(torchcount.UncountedWarning):
         c = compare(nn.Sequential(nn.Linear(4, 4), Bessel()), nn.Linear(4, 4), torch.randn(2, 4))
     assert "† A is partially counted" in c.table() and "† B" not in c.table()
+
+
+def test_a_block_replaced_by_one_layer_is_not_compared_own_work_against_everything():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.b(self.a(x)) + x  # its own work: one residual add, 2·8 additions
+
+    a = nn.Sequential(Block(), nn.Linear(8, 8))
+    b = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8))
+    c = torchcount.compare(a, b, torch.randn(2, 8))
+    line = next(l for l in c.layers if l.name.startswith("0 "))
+    assert line.name == "0 (A: own work only)" and not line.comparable
+    linear = 2 * (2 * 8 * 8) + 2 * 8  # flops: 2 per MAC + the bias additions
+    assert (line.a, line.b) == (2 * 8, linear)
+    assert line.reduction is None  # was −1600 %: the block's residual add against a whole Linear
+    # the lines of each side still add up to its total
+    assert sum(l.a or 0 for l in c.layers) == c.ops.a and sum(l.b or 0 for l in c.layers) == c.ops.b

@@ -24,6 +24,9 @@ class Line:
     b: int | None
     type_a: str = ""
     type_b: str = ""
+    #: False when one side shows the module's own work only (its children are lines of their
+    #: own) and the other side everything it called: the two numbers are not like for like
+    comparable: bool = True
 
     @property
     def difference(self) -> int:
@@ -33,7 +36,7 @@ class Line:
     @property
     def reduction(self) -> float | None:
         """(a − b)/a in %; None when a is 0 or either side is absent (a layer only one variant has)."""
-        if not self.a or self.b is None:
+        if not self.a or self.b is None or not self.comparable:
             return None
         return 100.0 * (self.a - self.b) / self.a
 
@@ -132,7 +135,11 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         ra, rb = rows_a.get(path), rows_b.get(path)
         va = conv.ops(ra[0].self_cost if ra[1] else ra[0].cost) if ra else None
         vb = conv.ops(rb[0].self_cost if rb[1] else rb[0].cost) if rb else None
-        layers.append(Line(path or "(root)", va, vb, ra[0].type if ra else "", rb[0].type if rb else ""))
+        name = path or "(root)"
+        comparable = not (ra and rb and ra[1] != rb[1])
+        if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
+            name += f" ({'A' if ra[1] else 'B'}: own work only)"
+        layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable))
     return Comparison(name_a, name_b, conv, a, b, totals, layers)
 
 
