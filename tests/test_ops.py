@@ -382,3 +382,20 @@ def test_pow_by_zero_and_the_zero_norm():
     assert ops_of(lambda t: t.pow(1), x) == {}
     # ord 0 counts the non-zero elements of each row: 5 comparisons and 4 additions per row
     assert ops_of(lambda t: torch.linalg.vector_norm(t, ord=0, dim=1), x) == {"cmps": 10, "adds": 8}
+
+
+def test_roi_align_with_a_fixed_grid_is_counted_and_an_adaptive_one_is_listed():
+    torchvision = pytest.importorskip("torchvision")
+    x = torch.randn(1, 4, 16, 16)
+    boxes = torch.tensor([[0, 1.0, 1.0, 8.0, 8.0], [0, 2.0, 2.0, 10.0, 12.0]])
+    fixed = run(Fn(lambda t: torchvision.ops.roi_align(t, boxes, (3, 3), 1.0, sampling_ratio=2)), x)
+    bins, samples, c = 2 * 3 * 3, 2 * 3 * 3 * 2 * 2, 4  # K·ph·pw, × s², channels
+    assert fixed.complete
+    assert counts(fixed.total.cost) == {
+        "mults": 4 * samples + 4 * c * samples,  # corner weights; weighted corners per channel
+        "adds": 2 * samples + 3 * c * samples + bins * c * (2 * 2 - 1),  # offsets; corner sums; sample sums
+        "divs": bins * c,  # the mean of each bin
+    }
+    with pytest.warns(torchcount.UncountedWarning, match="roi_align"):  # the grid depends on the boxes' sizes
+        adaptive = torchcount.profile(Fn(lambda t: torchvision.ops.roi_align(t, boxes, (3, 3), 1.0, -1)), x)
+    assert [u.what for u in adaptive.uncounted] == ["torchvision.roi_align.default"]

@@ -90,6 +90,8 @@ def price_op(op: OpCall) -> Cost | None:
     except Exception as exc:
         raise RuleError(f"op rule '{rule.name}' failed on {op.name} with inputs "
                         f"{[tuple(t.shape) for t in op.inputs]}: {exc}") from exc
+    if cost is None:  # the rule cannot tell this call's work from its arguments: uncounted
+        return None
     if not isinstance(cost, Cost):
         raise RuleError(f"op rule '{rule.name}' returned {type(cost).__name__} for {op.name}; a rule returns a Cost")
     if cost.bytes_read == 0 and cost.bytes_written == 0 and not cost.is_zero():

@@ -1,7 +1,10 @@
 """The rule registry: module type → rule, aten op → rule.
 
 A *module rule* ``fn(module, call) -> Cost`` covers everything the module's forward does.
-An *op rule* ``fn(op_call) -> Cost`` covers one aten op run by a module without a rule.
+An *op rule* ``fn(op_call) -> Cost`` covers one aten op run by a module without a rule; it may
+return ``None`` when the call's shapes and arguments do not determine the work (a
+data-dependent op), and the op is then listed as uncounted. Ops of libraries that may not be
+imported (torchvision's) are registered by their qualified name, ``"torchvision::roi_align"``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class Rule:
 
 _MODULE_RULES: dict[type, Rule] = {}
 _OP_RULES: dict[object, Rule] = {}  # OpOverloadPacket or OpOverload → rule
+_NAMED_OP_RULES: dict[str, Rule] = {}  # "namespace::op" → rule, for ops of optional libraries
 #: ops that move or reinterpret data without arithmetic (views, copies, casts, indexing)
 _ZERO_OPS: set = set()
 _lookup_cache: dict[type, Rule | None] = {}
@@ -62,7 +66,10 @@ def op_rule(*ops) -> Callable:
     def register(fn: Callable) -> Callable:
         rule = Rule(fn, _rule_name(fn))
         for op in ops:
-            _OP_RULES[op] = rule
+            if isinstance(op, str):
+                _NAMED_OP_RULES[op] = rule
+            else:
+                _OP_RULES[op] = rule
         return fn
 
     return register
@@ -111,6 +118,8 @@ def op_rule_for(op) -> Rule | None:
         return rule
     if op in _ZERO_OPS or packet in _ZERO_OPS:
         return ZERO_OP
+    if _NAMED_OP_RULES:
+        return _NAMED_OP_RULES.get(getattr(packet, "_qualified_op_name", None))
     return None
 
 
@@ -119,4 +128,5 @@ def module_rules() -> dict[type, Rule]:
 
 
 def op_rules() -> dict[object, Rule]:
-    return dict(_OP_RULES)
+    """Every op rule: by op packet or overload, and by qualified name for optional libraries."""
+    return {**_OP_RULES, **_NAMED_OP_RULES}
