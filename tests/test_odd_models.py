@@ -195,6 +195,17 @@ def test_spectral_norm_in_train_mode_buffers_restored():
     assert not torch.equal(p._u, u)
 
 
+def test_counting_does_not_run_a_parametrization_after_the_restore():
+    # the Embedding rule reads the weight's dtype: reading a parametrized weight runs the power
+    # iteration again, after the buffers were put back (it updated _u in training)
+    model = spectral_norm(nn.Embedding(10, 4)).train()
+    p = model.parametrizations.weight[0]
+    u, v = p._u.clone(), p._v.clone()
+    report = torchcount.profile(model, torch.tensor([1, 2, 3]))
+    assert torch.equal(p._u, u) and torch.equal(p._v, v)
+    assert report.row("").rule == "embedding.embedding" and report.complete
+
+
 # ---- TorchScript, compile, wrappers ---------------------------------------------------------
 
 

@@ -15,3 +15,19 @@ def tup(value, n: int) -> tuple:
     if isinstance(value, (tuple, list)):
         return tuple(value) if len(value) == n else tuple(value) * n if len(value) == 1 else tuple(value)
     return (value,) * n
+
+
+def stored(module, name: str):
+    """The tensor registered as ``module.<name>`` (a parameter, a buffer, or ``None``) without
+    running a parametrization on it. Rules run after the model has been restored, and reading
+    a parametrized weight computes it again: spectral norm's power iteration would update its
+    buffers (in training) after they were put back. For a parametrized tensor this is the
+    stored ``original``, whose dtype and presence are the weight's."""
+    params = module._parameters
+    if name in params:
+        return params[name]
+    parametrizations = module._modules.get("parametrizations")
+    if parametrizations is not None and name in parametrizations:
+        chain = parametrizations[name]
+        return chain.original if hasattr(chain, "original") else chain.original0  # original0: a tuple right_inverse
+    return getattr(module, name)

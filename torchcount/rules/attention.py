@@ -32,6 +32,7 @@ from torch import nn
 
 from ..cost import Cost, Term, worked
 from .activation import softmax_terms
+from ._util import stored
 from .registry import module_rule
 
 
@@ -100,7 +101,7 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
     E, H = m.embed_dim, m.num_heads
     terms = attention_terms(
         N, L, S, E, H, m.kdim, m.vdim, in_bias=m.in_proj_bias is not None,
-        out_bias=m.out_proj.bias is not None, masked=masked,
+        out_bias=stored(m.out_proj, "bias") is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
         dropout_scores=call.training and m.dropout > 0, S_att=S_att)
     return Cost.of(*terms)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, stored
 from .registry import module_rule
 
 
@@ -45,7 +45,7 @@ def conv(m, call) -> Cost:
     _, c_out, out_sizes = _split(call.out.shape, spatial)
     g = m.groups
     kernel = tuple(m.kernel_size)
-    has_bias = m.bias is not None
+    has_bias = stored(m, "bias") is not None
     weights_per_pos = (c_in // g) * prod(kernel)
     if transposed:
         macs = Term("macs", "multiply-accumulates", "N·c·(k/g)·∏kernel·∏input",

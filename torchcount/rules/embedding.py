@@ -4,13 +4,14 @@ from __future__ import annotations
 from torch import nn
 
 from ..cost import Cost, Term, worked
+from ._util import stored
 from .registry import module_rule
 
 
 @module_rule(nn.Embedding)
 def embedding(m: nn.Embedding, call) -> Cost:
     lookups = call.input.numel
-    row_bytes = m.embedding_dim * m.weight.element_size()
+    row_bytes = m.embedding_dim * stored(m, "weight").element_size()
     # only the rows looked up are read, not the whole table
     return Cost.of(
         Term("params", "parameters", "num_embeddings·dim",

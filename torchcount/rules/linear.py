@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, stored
 from .registry import module_rule
 
 
@@ -12,7 +12,7 @@ from .registry import module_rule
 def linear(m: nn.Linear, call) -> Cost:
     n, k = m.in_features, m.out_features
     rows = prod(call.input.shape[:-1])  # every leading dim is a batch of independent rows
-    has_bias = m.bias is not None
+    has_bias = stored(m, "bias") is not None
     return Cost.of(
         Term("params", "parameters", "(n + 1)·k" if has_bias else "n·k",
              worked("({} + 1)×{}" if has_bias else "{}×{}", n, k), (n + has_bias) * k),
@@ -26,7 +26,7 @@ def bilinear(m: nn.Bilinear, call) -> Cost:
     # y_k = x1ᵀ·A_k·x2 + b_k: t = x1ᵀ·A_k is n1·n2 MACs, then t·x2 is n2 more, per output feature
     n1, n2, k = m.in1_features, m.in2_features, m.out_features
     rows = prod(call.input.shape[:-1])
-    has_bias = m.bias is not None
+    has_bias = stored(m, "bias") is not None
     return Cost.of(
         Term("params", "parameters", "n1·n2·k + k" if has_bias else "n1·n2·k",
              worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", n1, n2, k, k), n1 * n2 * k + k * has_bias),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, stored
 from .registry import module_rule
 
 
@@ -96,7 +96,7 @@ def layer_norm(m: nn.LayerNorm, call) -> Cost:
     terms = _stats_terms(elements // n, n)
     if m.elementwise_affine:
         terms += _affine_terms(elements)
-        if m.bias is None:
+        if stored(m, "bias") is None:
             terms.pop()
     return Cost.of(*terms)
 
@@ -126,7 +126,7 @@ def rms_norm(m: nn.RMSNorm, call) -> Cost:
         Term("transc", "reciprocal square roots", "rows", rows, rows),
         Term("mults", "normalisations (× 1/rms)", "elements", elements, elements),
     ]
-    if m.weight is not None:
+    if stored(m, "weight") is not None:
         terms.append(Term("mults", "affine scale (× γ)", "elements", elements, elements))
     return Cost.of(*terms)
 

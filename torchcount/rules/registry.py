@@ -1,6 +1,9 @@
 """The rule registry: module type → rule, aten op → rule.
 
 A *module rule* ``fn(module, call) -> Cost`` covers everything the module's forward does.
+Rules run after the model has been restored; one that needs a weight's presence or dtype reads
+it with ``rules._util.stored(module, "weight")``, which does not run a parametrization on it
+(``module.weight`` would, and spectral norm's would update its buffers).
 An *op rule* ``fn(op_call) -> Cost`` covers one aten op run by a module without a rule; it may
 return ``None`` when the call's shapes and arguments do not determine the work (a
 data-dependent op), and the op is then listed as uncounted. Ops of libraries that may not be
