@@ -221,3 +221,18 @@ def test_mha_traffic_reads_every_weight_and_writes_its_batch_first_output():
     weights = 4 * (3 * E * E + 3 * E + E * E + E)  # in_proj and out_proj (never called, read by the rule)
     assert report.total.cost.bytes_read == weights + 3 * 4 * B * L * E
     assert report.total.cost.bytes_written == 4 * B * L * E  # a transposed view of a new tensor
+
+
+def test_mha_with_both_masks_adds_their_merge():
+    # torch makes both masks additive and sums them into one (N·H, L, S) mask before the scores
+    N, L, E, H = 2, 5, 8, 2
+    mha = nn.MultiheadAttention(E, H, batch_first=True)
+    q = torch.randn(N, L, E)
+    attn_mask = torch.zeros(L, L, dtype=torch.bool)
+    attn_mask[0, 1] = True
+    key_padding_mask = torch.zeros(N, L, dtype=torch.bool)
+    key_padding_mask[0, -1] = True
+    one = torchcount.profile(mha, (q, q, q), kwargs=dict(attn_mask=attn_mask)).total.cost
+    both = torchcount.profile(mha, (q, q, q), kwargs=dict(attn_mask=attn_mask, key_padding_mask=key_padding_mask)).total.cost
+    assert both.adds - one.adds == N * H * L * L
+    assert (both - one).ops == N * H * L * L  # nothing else changes but the bytes of the extra mask

@@ -104,4 +104,9 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
         out_bias=stored(m.out_proj, "bias") is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
         dropout_scores=call.training and m.dropout > 0, S_att=S_att)
+    if _arg(call, 3, "key_padding_mask") is not None and _arg(call, 5, "attn_mask") is not None:
+        # both masks are made additive (−inf where masked) and summed into one before the scores
+        merged = N * H * L * S_att
+        terms.append(Term("adds", "mask merge (key padding + attention mask)", "N·H·L·S",
+                          worked("{}×{}×{}×{}", N, H, L, S_att), merged))
     return Cost.of(*terms)
