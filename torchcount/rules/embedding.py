@@ -30,6 +30,8 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     seen. The rule takes min(bags, lookups) bags as non-empty: exact when no bag is empty
     (then bags ≤ lookups), and never negative when there are more bags than look-ups. With
     empty bags the reductions are a lower bound and the mean's divisions an upper bound.
+    Look-ups of ``padding_idx`` are skipped by torch; how many there are depends on the values,
+    so they are counted as look-ups (an upper bound).
     """
     indices = call.input
     lookups = indices.numel
