@@ -497,3 +497,18 @@ def test_strict_fails_on_uncounted_ops(capsys, tmp_path):
     assert rc == 1 and "--strict: Odd coverage is partial" in err.splitlines()[-1]
     rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--strict")
     assert rc == 0, err
+
+
+def test_depth_zero_shows_the_whole_model_also_sorted_and_as_csv(capsys, tmp_path):
+    # a plain Sequential does no work itself, so its root is not among the table's layers
+    (tmp_path / "seq.py").write_text("import torch.nn as nn\n\ndef seq():\n"
+                                     "    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\n")
+    model = f"{tmp_path / 'seq.py'}:seq"
+    flops = 2 * (4 * 3 + 3 * 2) + (3 + 2) + 3  # 2 per MAC, bias additions, ReLU comparisons
+    for extra in ((), ("--sort", "ops"), ("--top", "5")):
+        code, out, err = main(capsys, model, "--input", "1x4", "--depth", "0", *extra)
+        assert code == 0, err
+        assert re.search(rf"\(root\)\s+Sequential.*\b{flops}\b", out), out
+    code, out, err = main(capsys, model, "--input", "1x4", "--depth", "0", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["path"], int(r["params"]), int(r["ops"])) for r in rows] == [("", 4 * 3 + 3 + 3 * 2 + 2, flops)]

@@ -657,11 +657,11 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
     """A report whose table shows the rows at ``depth``, sorted, the first ``top`` of them.
     A parent shown for its own work keeps that meaning (named ``path (self)``). Totals are
     unchanged: the share column still relates each row to the whole model."""
-    from .report import visible_rows
+    from .report import shown_rows
 
     if sort is None and top is None:
         return report, depth
-    pairs = list(visible_rows(report.layers, depth))  # the root's own work is a row of report.layers
+    pairs = shown_rows(report, depth)  # the root's own work is a row of report.layers; depth 0: the root
     total_rows = len(pairs)
     pairs = sorted(pairs, key=_sort_value(sort or "ops", report, conv))
     if top is not None:

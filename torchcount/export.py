@@ -161,10 +161,10 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     the top-level ``forward``) is a ``(root)`` row when there is any. Scalar ``row.extra`` values
     (measurements) become columns; nested ones (raw samples, details) are in :func:`to_dict` only.
     """
-    from .report import visible_rows
+    from .report import shown_rows
 
     conv = get_convention(convention or report.convention)
-    shown = list(visible_rows(report.layers, depth))  # the root's own work is a row of report.layers
+    shown = shown_rows(report, depth)  # the root's own work is a row of report.layers; depth 0: the root
     extra_keys: list[str] = []
     nested: set[str] = set()  # measurement details (dicts, raw samples) stay in the JSON only
     for row, _ in shown:

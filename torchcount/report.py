@@ -146,7 +146,7 @@ class Report:
         as the notes say). ``columns`` may add ``"activation"`` or any
         key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
-        rows = visible_rows(self.layers if depth != 0 or self.root is None else [self.root], depth)
+        rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
         cols = list(COLUMN_PRESETS.get(columns, [columns]) if isinstance(columns, str) else columns) \
             if columns is not None else DEFAULT_COLUMNS
@@ -285,6 +285,14 @@ DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "
 COLUMN_PRESETS = {"measured": ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak",
                                "AI", "bound", "peak_MiB"]}
 _ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left"}
+
+
+def shown_rows(report: "Report", depth: int | None) -> list[tuple[Row, bool]]:
+    """The rows of ``report`` at a depth limit (see :func:`visible_rows`); at depth 0, the root
+    (the whole model in one row), which is in ``report.layers`` only when it works itself."""
+    if depth == 0 and report.root is not None:
+        return [(report.root, False)]
+    return visible_rows(report.layers, depth)
 
 
 def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]:
