@@ -68,6 +68,8 @@ _POOL_DIMS: dict[type, int] = {
         (nn.MaxPool1d, 1), (nn.MaxPool2d, 2), (nn.MaxPool3d, 3),
         (nn.AvgPool1d, 1), (nn.AvgPool2d, 2), (nn.AvgPool3d, 3),
         (getattr(nn, "LPPool1d", None), 1), (getattr(nn, "LPPool2d", None), 2), (getattr(nn, "LPPool3d", None), 3),
+        (nn.AdaptiveAvgPool1d, 1), (nn.AdaptiveAvgPool2d, 2), (nn.AdaptiveAvgPool3d, 3),
+        (nn.AdaptiveMaxPool1d, 1), (nn.AdaptiveMaxPool2d, 2), (nn.AdaptiveMaxPool3d, 3),
     ) if t is not None
 }
 
@@ -164,7 +166,7 @@ WINDOW_RULES: list[tuple[tuple[type, ...], Callable]] = [
     ((nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
      conv_window),
     ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-      nn.LPPool1d, nn.LPPool2d), pool_window),
+      nn.LPPool1d, nn.LPPool2d, *[t for t in (getattr(nn, "LPPool3d", None),) if t is not None]), pool_window),
     ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
       nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d), adaptive_pool_window),
     (_POINTWISE_TYPES, pointwise),
