@@ -903,3 +903,22 @@ def test_with_convention_keeps_the_root_one_row_when_it_works_itself():
     assert report.layers[0] is report.root
     assert view.layers[0] is view.root and view.root.convention.name == "macs"
     assert view.root.flops == view.total.flops == 2 * 3 * 3  # inclusive; its own add is no MAC
+
+
+def test_explain_a_leaf_that_only_reshapes_is_not_called_a_container():
+    class View(nn.Module):
+        def forward(self, x):
+            return x.view(-1)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.view = nn.Linear(4, 4), View()
+
+        def forward(self, x):
+            return self.view(self.lin(x))
+
+    report = run(Model(), torch.randn(1, 4))
+    text = report.explain("view")
+    assert "container" not in text and "no arithmetic" in text and "breakdown: none" in text
+    assert "a container: its cost is the sum of its children" in report.explain("")

@@ -192,3 +192,13 @@ def test_partially_counted_layers_are_marked_not_zeroed():
     text = res.table()
     assert "1 †" in text and "total †" in text and "special_bessel_j0" in text
     assert res.get(None, "macs").values == [4 * 4 * 4, 8 * 4 * 4]  # the counted part
+
+
+def test_sizes_out_of_order_are_shown_smallest_to_largest():
+    lin = nn.Linear(8, 8)
+    result = torchcount.scaling(lin, lambda T: torch.randn(T, 8), [16, 4, 8])
+    assert result.sizes == [4, 8, 16]
+    header = next(line for line in result.table().splitlines() if line.startswith("module"))
+    assert header.index("@T=4") < header.index("@T=16")
+    macs = result.series[(None, "macs")].values
+    assert macs == [T * 8 * 8 for T in (4, 8, 16)]  # T·n·k, in the order of the sizes

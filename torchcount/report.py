@@ -267,16 +267,20 @@ class Report:
             first_ops = sum(w * v for w, v in weighted)
             expr = " + ".join(f"{v:,}" if w == 1 else f"{w}×{v:,}" for w, v in weighted) or "0"
             lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
-        else:
+        elif row.status == "container" or (row.module is not None and list(row.module.children())):
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")
+        elif row.cost.is_zero() and not row.uncounted_ops:
+            lines.append("no arithmetic: the ops it ran only move or reshape data (views, copies, indexing)")
+        else:
+            lines.append("priced from the ops it ran itself")
         if row.calls > 1 or row.status not in ("rule",):
             lines.append(f"  total over {row.calls} call(s): {conv.ops(row.cost):,} {conv.unit} "
                          f"[{conv.name}], {row.cost.macs:,} MACs")
         if row.uncounted_ops:
             lines.append("  uncounted ops: " + ", ".join(f"{k} ×{v}" for k, v in row.uncounted_ops.items()))
-        lines.append("  breakdown: " + ", ".join(
-            f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)))
+        lines.append("  breakdown: " + (", ".join(
+            f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
         return "\n".join(lines)
 
 

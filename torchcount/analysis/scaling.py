@@ -284,11 +284,13 @@ def scaling(model: nn.Module, make_inputs: Callable[[Any], Any], sizes: Sequence
 def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Convention | None" = None,
                 var: str = "T") -> ScalingResult:
     """Fit power laws over reports already profiled at ``sizes`` (what :func:`scaling` does after
-    profiling)."""
+    profiling). The result keeps sizes and reports in increasing order of size, so its table's
+    first and last columns are the smallest and the largest size."""
     if len(reports) != len(sizes):
         raise ValueError(f"{len(reports)} reports for {len(sizes)} sizes")
     conv = get_convention(convention or reports[0].convention)
-    sizes = list(sizes)
+    ranked = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    sizes, reports = [sizes[i] for i in ranked], [reports[i] for i in ranked]
     result = ScalingResult(reports[0].model_name, sizes, conv, list(reports), var=var)
     order: list[str] = []
     by_path: list[dict] = []
