@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 import torchcount
+from torchcount.report import visible_rows
 
 
 def lin_macs(rows, n, k):
@@ -519,3 +520,30 @@ def test_static_int8_resnet18_is_counted_like_its_float_model():
     assert report.row("conv1").rule == "quantized.quantized_conv"
     out = report.row("conv1").output_shapes[0]
     assert report.row("conv1").cost.cmps == math.prod(out)  # the fused ReLU
+
+
+def test_a_module_called_from_outside_its_place_in_the_tree_is_noted():
+    class Inner(nn.Module):
+        def __init__(self, shared):
+            super().__init__()
+            self.shared, self.own = shared, nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.own(self.shared(x))
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = nn.Linear(4, 4)
+            self.blk = Inner(self.shared)  # registered at "shared" and called inside "blk" too
+
+        def forward(self, x):
+            return self.blk(self.shared(x))
+
+    report = torchcount.profile(Outer(), torch.randn(1, 4))
+    assert report.row("shared").calls == 2 and report.total.macs == 3 * 4 * 4
+    assert any("outside their place in the module tree: shared" in n for n in report.notes)
+    # cut at depth 1, "blk" holds one of shared's calls and "shared" both: the note says why the
+    # rows add up to more than the total there
+    shown = sum(r.flops for r, own in visible_rows(report.layers, 1) if not own)
+    assert shown > report.total.flops

@@ -337,6 +337,11 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
+def _below(parent: str, path: str) -> bool:
+    """``path`` is ``parent`` or inside it in the module tree."""
+    return not parent or path == parent or path.startswith(parent + ".")
+
+
 def _inside_called(path: str, called_paths: set) -> bool:
     """``path`` or one of its ancestors was called (one set look-up per ancestor, not a scan)."""
     if "" in called_paths:
@@ -459,6 +464,15 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if added:
         notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
                      + (" …" if len(added) > 6 else ""))
+    if tensors.shared:  # a module registered in two places may be called from the other one
+        calls = trace.calls
+        outside = sorted({paths.get(id(c.module), c.path) or "(root)" for c in calls if c.parent_index is not None
+                          and not _below(paths.get(id(calls[c.parent_index].module), ""),
+                                         paths.get(id(c.module), c.path))})
+        if outside:
+            notes.append(f"called from outside their place in the module tree: {', '.join(outside[:6])}"
+                         + (" …" if len(outside) > 6 else "") + "; a table cut at a depth above them shows "
+                         "those calls both in the caller's row and in their own")
     tied = _tied_parameters(model) if tensors.shared else []
     if tied:
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "
