@@ -1,4 +1,5 @@
 """The table's rows add up to the total, also when the root module does work itself."""
+import pytest
 import torch
 from torch import nn
 
@@ -41,3 +42,12 @@ def test_depth_zero_shows_the_root_with_everything():
 def test_pure_container_root_has_no_row():
     report = torchcount.profile(nn.Sequential(nn.Linear(3, 2), nn.ReLU()), torch.randn(1, 3))
     assert [r.path for r in report.layers] == ["0", "1"]
+
+
+def test_table_refuses_a_negative_depth_and_unknown_columns_and_explains_the_root_by_its_shown_name():
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), torch.randn(1, 4))
+    with pytest.raises(ValueError, match="depth must be None or an int ≥ 0, got -1"):
+        report.table(depth=-1)
+    with pytest.raises(ValueError, match="unknown column.*'bogus'"):
+        report.table(columns=["module", "bogus"])
+    assert report.explain("(root)") == report.explain("")  # the table's name for the root

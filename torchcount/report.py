@@ -114,7 +114,7 @@ class Report:
         for r in self.layers:
             if r.path == path:
                 return r
-        if path in ("", self.root.path):
+        if path in ("", "(root)", self.root.path):
             return self.root
         raise KeyError(f"no module '{path}' in this report; paths are e.g. "
                        f"{', '.join(repr(r.path) for r in self.layers[:5])}")
@@ -146,10 +146,18 @@ class Report:
         as the notes say). ``columns`` may add ``"activation"`` or any
         key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
+        if depth is not None and (not isinstance(depth, int) or depth < 0):
+            raise ValueError(f"depth must be None or an int ≥ 0, got {depth!r}")
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
         cols = list(COLUMN_PRESETS.get(columns, [columns]) if isinstance(columns, str) else columns) \
             if columns is not None else DEFAULT_COLUMNS
+        known = {*DEFAULT_COLUMNS, "calls", "activation", *self.extra, *(c for p in COLUMN_PRESETS.values() for c in p),
+                 *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
+        unknown = [c for c in cols if c not in known]
+        if unknown:
+            raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; columns are "
+                             f"{', '.join(sorted(known, key=str))} (and the presets {', '.join(COLUMN_PRESETS)})")
         fmt = _human if units else _grouped
         body = []
         for row, own in rows:
