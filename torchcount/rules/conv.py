@@ -39,13 +39,18 @@ def _size_term(m, in_sizes, out_sizes, transposed: bool) -> Term | None:
 
 @module_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def conv(m, call) -> Cost:
+    return Cost.of(*conv_terms(m, call, stored(m, "bias") is not None))
+
+
+def conv_terms(m, call, has_bias: bool) -> list:
+    """The worked terms of a convolution from its hyper-parameters and the call's shapes (also
+    the float arithmetic of a quantized convolution: rules/quantized.py)."""
     spatial = len(m.kernel_size)
     transposed = isinstance(m, nn.modules.conv._ConvTransposeNd)
     n, c_in, in_sizes = _split(call.input.shape, spatial)
     _, c_out, out_sizes = _split(call.out.shape, spatial)
     g = m.groups
     kernel = tuple(m.kernel_size)
-    has_bias = stored(m, "bias") is not None
     weights_per_pos = (c_in // g) * prod(kernel)
     if transposed:
         macs = Term("macs", "multiply-accumulates", "N·c·(k/g)·∏kernel·∏input",
@@ -65,10 +70,10 @@ def conv(m, call) -> Cost:
     else:
         params = Term("params", "parameters", "(c/g)·∏kernel·k",
                       worked("{}×{}×{}", c_in // g, kernel, c_out), weights_per_pos * c_out)
-    return Cost.of(
+    return [
         _size_term(m, in_sizes, out_sizes, transposed),
         params,
         macs,
         Term("adds", "bias additions", "N·k·∏output", worked("{}×{}×{}", n, c_out, out_sizes),
              n * c_out * prod(out_sizes)) if has_bias else None,
-    )
+    ]

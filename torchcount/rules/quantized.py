@@ -34,6 +34,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import per_element
+from .conv import conv_terms
 from .registry import module_rule, op_rule
 
 quantized_ops = torch.ops.quantized
@@ -104,25 +105,13 @@ _QCONV = {nnq.Conv1d: None, nnq.Conv2d: None, nnq.Conv3d: None,
 @module_rule(*_QCONV)
 def quantized_conv(m, call) -> Cost:
     """A static quantized convolution (``torch.ao.nn.quantized.Conv{1,2,3}d``, and the fused
-    ``ConvReLU``): the float convolution's MACs and bias additions on the int8 weight
-    (``_weight_bias()``: k × c/g × kernel), one requantization per output, and the ReLU's
-    comparison for a fused ConvReLU."""
-    weight, bias = m._weight_bias()
-    k, c_g, *kernel = weight.shape
-    spatial = len(kernel)
-    out_shape = call.out.shape
-    n = prod(out_shape[:-spatial - 1]) if len(out_shape) > spatial + 1 else 1
-    out_sizes = tuple(out_shape[-spatial:])
-    outputs = n * k * prod(out_sizes)
-    has_bias = bias is not None
+    ``ConvReLU``): the float convolution's terms (rules/conv.py; the bias is the packed one),
+    one requantization per output, and the ReLU's recipe for a fused ConvReLU."""
+    _, bias = m._weight_bias()
+    outputs = call.out.numel
     relu = _QCONV.get(type(m))
     return Cost.of(
-        Term("params", "parameters (packed)", "(c/g)·∏kernel·k" + (" + k" if has_bias else ""),
-             worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", c_g, tuple(kernel), k, k),
-             c_g * prod(kernel) * k + k * has_bias),
-        Term("macs", "multiply-accumulates (int8 weights)", "N·k·(c/g)·∏kernel·∏output",
-             worked("{}×{}×{}×{}×{}", n, k, c_g, tuple(kernel), out_sizes), outputs * c_g * prod(kernel)),
-        Term("adds", "bias additions", "N·k·∏output", worked("{}×{}×{}", n, k, out_sizes), outputs) if has_bias else None,
+        *conv_terms(m, call, bias is not None),
         Term("mults", "output requantization", "outputs", outputs, outputs),
         *(per_element(relu, outputs, "outputs") if relu else ()),
     )
