@@ -369,3 +369,51 @@ def test_measure_a_torchscript_model():
     (row,) = report.layers
     assert row.extra["time_ms"] > 0
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in scripted.modules())
+
+
+class ScaledResidual(nn.Module):
+    """A parent that works itself (a scale and a residual add) around a child that sleeps."""
+
+    def __init__(self):
+        super().__init__()
+        self.slow = nn.Sequential(Sleeper(), nn.Linear(32, 32))
+        self.scale = nn.Parameter(torch.ones(32))
+
+    def forward(self, x):
+        return x * self.scale + self.slow(x)
+
+
+def test_a_parent_shown_by_its_own_part_shows_its_own_time():
+    # a parent whose children are rows of their own stands for its own work: its time column is
+    # its self time, not the time of everything it called (which holds the child's ≥ 3 ms sleep)
+    r = torchcount.profile(ScaledResidual(), torch.randn(4, 32), measure=True, warmup=1, repeat=3)
+    root = r.root
+    assert root.extra["time_ms"] >= 3.0 > root.extra["self_ms"]
+    own = root.shown_extra(True)
+    assert own["time_ms"] == root.extra["self_ms"] and own["param_MiB"] == 32 * 4 / 2 ** 20
+    # 4·32 multiplications + 4·32 additions of its own, over its self time
+    seconds = details(r, "")["exclusive_ms"] / 1e3
+    assert own["GFLOP/s"] == pytest.approx(2 * 4 * 32 / seconds / 1e9, rel=1e-6)
+    assert own["time%"] == f"{100 * details(r, '')['exclusive_ms'] / root.extra['time_ms']:.1f}%"
+    # the table: the "(root) (self)" line carries the self time, the sleeper's line ≥ 3 ms
+    line = next(l for l in r.table(columns="measured").splitlines() if "(root) (self)" in l)
+    assert f"{root.extra['self_ms']:.3g}" in line.split() and f"{root.extra['time_ms']:.3g}" not in line.split()
+    # the CSV rows: the self part's time_ms is the self time, and the column adds up per pass
+    from torchcount.export import records
+    _, recs = records(r)
+    mine = next(rec for rec in recs if rec["path"] == "" and rec["part"] == "self")
+    assert mine["time_ms"] == root.extra["self_ms"] and mine["time_ms"] < 3.0
+    # the JSON keeps both
+    from torchcount.export import to_dict
+    assert to_dict(r)["root"]["self_extra"]["time_ms"] == root.extra["self_ms"]
+
+
+def test_cli_sort_by_time_ranks_a_parent_by_its_own_time():
+    from torchcount.cli import select_rows
+    r = torchcount.profile(ScaledResidual(), torch.randn(4, 32), measure=True, warmup=1, repeat=3)
+    view, _ = select_rows(r, None, "time_ms", 1, r.convention)
+    # the sleeper, not the root's own part (whose inclusive time holds the sleep too)
+    assert [row.path for row in view.layers] == ["slow.0"]
+    view, _ = select_rows(r, None, "time_ms", None, r.convention)
+    mine = next(row for row in view.layers if row.path == "(root) (self)")
+    assert mine.extra["time_ms"] == r.root.extra["self_ms"]

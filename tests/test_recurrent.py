@@ -193,3 +193,20 @@ def test_batch_first_output_is_written_memory():
     for batch_first, x in ((True, torch.randn(B, T, I)), (False, torch.randn(T, B, I))):
         cost = run(nn.LSTM(I, H, batch_first=batch_first), x).total.cost
         assert cost.bytes_written == 4 * (B * T * H + 2 * B * H), batch_first  # output, h_n, c_n (fp32)
+
+
+def test_a_parent_shown_by_its_own_part_shows_its_own_steps():
+    # the root runs a 5-step GRU, then adds a residual itself: 5 + 1 steps in all, 1 of them its own
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(4, 4)
+
+        def forward(self, x):
+            return x + self.rnn(x)[0]
+
+    report = run(Residual(), torch.randn(5, 1, 4))
+    assert report.root.extra["steps"] == 6
+    assert report.root.shown_extra(True)["steps"] == 1
+    line = next(l for l in report.table(columns=["module", "steps"]).splitlines() if "(root) (self)" in l)
+    assert line.split()[-1] == "1"

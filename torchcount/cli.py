@@ -646,7 +646,7 @@ def _sort_value(key: str, report, conv) -> Callable:
     for extra in _extra_keys(report):
         if extra.lower() == k:
             def by_extra(pair, extra=extra):
-                v = pair[0].extra.get(extra)
+                v = pair[0].shown_extra(pair[1]).get(extra)  # a parent's own part: its self time
                 return (0, -v) if isinstance(v, (int, float)) else (1, 0)
             return by_extra
     raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, calls, activation, module, type"
@@ -669,7 +669,8 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
     rows = []
     for row, own in pairs:
         if own:
-            row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params)
+            row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params,
+                                      extra=row.shown_extra(True), self_extra=None)
         rows.append(dataclasses.replace(row, depth=1))  # sorted rows: no tree indentation
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))

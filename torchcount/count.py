@@ -432,6 +432,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             activation=outputs[0].numel if outputs else 0, terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
+        if source == "ops" and first.children:  # its own steps, for where its children are rows too
+            row.self_extra = {"steps": steps - sum([chains[c.index] for m in members for c in m.call.children])}
         rows.append(row)
         if missing:
             for op_name, n in missing.items():

@@ -119,6 +119,7 @@ def _row_dict(row: "Row", conv: Convention) -> dict:
                    "substituted": t.substituted, "value": int(t.value)} for t in row.terms],
         "uncounted_ops": dict(row.uncounted_ops),
         "extra": jsonable(row.extra),
+        "self_extra": jsonable(row.self_extra or {}),
     }
 
 
@@ -194,8 +195,9 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             "status": row.status,
             "rule": row.rule or "",
         }
+        extra = row.shown_extra(own)
         for k in extra_keys:
-            rec[k] = _scalar(row.extra.get(k))
+            rec[k] = _scalar(extra.get(k))
         out.append(rec)
     columns = RECORD_COLUMNS + list(CATEGORIES) + TRAILING_COLUMNS + extra_keys
     return columns, out

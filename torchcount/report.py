@@ -39,6 +39,11 @@ class Row:
     #: columns added by later stages (measure, analyses), keyed by column name
     extra: dict = field(default_factory=dict)
     module: Any = field(default=None, repr=False, compare=False)
+    #: the columns of ``extra`` that differ for the module's own work (its children excluded):
+    #: self time and the rates and bound that follow from it, own steps. Shown instead of
+    #: ``extra``'s where the row stands for its own part (a parent whose children are shown);
+    #: ``None`` when no stage wrote any
+    self_extra: dict | None = None
 
     @property
     def macs(self) -> int:
@@ -55,6 +60,14 @@ class Row:
     @property
     def name(self) -> str:
         return self.path or "(root)"
+
+    def shown_extra(self, own: bool = False) -> dict:
+        """The ``extra`` columns as shown for the whole module, or (``own``) for its own part:
+        ``extra`` with ``self_extra``'s values in place (an inclusive time never stands beside
+        a self cost)."""
+        if own and self.self_extra:
+            return {**self.extra, **self.self_extra}
+        return self.extra
 
 
 @dataclass
@@ -163,6 +176,7 @@ class Report:
         for row, own in rows:
             cost = row.self_cost if own else row.cost
             params = row.self_params if own else row.params
+            extra = row.shown_extra(own)
             ops = conv.ops(cost)
             marker = {"partial": " †", "covered": " (in parent)"}.get(row.status, "")
             values = {
@@ -178,7 +192,7 @@ class Report:
                 "calls": row.calls,
                 "activation": fmt(row.activation),
             }
-            body.append([values[c] if c in values else _extra(row.extra.get(c)) for c in cols])
+            body.append([values[c] if c in values else _extra(extra.get(c)) for c in cols])
         totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
                   "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
                   "share": "100.0%" if total_ops else "—", "calls": "", "activation": ""}

@@ -6,7 +6,9 @@ into ``row.extra`` and report-level results into ``report.extra``:
 row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``spread_ms``
 (interquartile range of the inclusive time), ``time%`` (inclusive share of the root), ``GFLOP/s``
 (achieved, ``flops`` convention), ``%peak``, ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
-``param_MiB``, ``peak_MiB`` (CUDA).
+``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
+(self time, its self cost's rates and bound, its own parameters), shown where its children are
+rows of their own.
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
 ``time_coverage``, ``memory``, ``energy``, ``time_vs_flops``, ``per_layer`` (per row path: a dict of
@@ -274,6 +276,21 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             ex["peak_MiB"] = m["peak"] / MiB
             detail["peak_allocated"] = m["peak"]
             detail["allocated_at_entry"] = m.get("at_entry")
+        # the same columns for the module's own work, shown where its children are rows of their
+        # own: self time, and the rates and bound of its self cost over that time
+        self_flops = _FLOPS.ops(row.self_cost)
+        own = classify(self_flops, row.self_cost.bytes, exc.median / 1e9, peak_flops, device_peaks.bandwidth)
+        own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
+        row.self_extra = {**(row.self_extra or {}),
+                          "time_ms": ex["self_ms"], "spread_ms": _ms(exc.spread),
+                          "time%": f"{100 * exc.median / root_ns:.1f}%" if root_ns > 0 else None,
+                          "GFLOP/s": "invalid" if own.bound == "invalid" else (
+                              own.flops_per_s / 1e9 if own.flops_per_s is not None and self_flops else None),
+                          "%peak": "invalid" if own.bound == "invalid" else (
+                              f"{own.pct_peak:.1f}%" if own.pct_peak is not None and self_flops else None),
+                          "AI": own.intensity, "bound": own.bound,
+                          "param_MiB": own_state / MiB,
+                          "peak_MiB": None}  # a peak while it ran includes its children's
         per_layer[row.path] = detail
         # self time share vs self FLOPs share: both partition the root
         if root_ns > 0 and total_flops > 0:

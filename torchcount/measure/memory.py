@@ -95,10 +95,11 @@ def new_output_bytes(args, kwargs, output, module: nn.Module) -> int:
     return total
 
 
-def state_bytes(module: nn.Module) -> tuple[int, int]:
-    """Bytes of the unique parameters and buffers in ``module``'s subtree."""
-    params = {id(p): p for p in module.parameters()}
-    buffers = {id(b): b for b in module.buffers()}
+def state_bytes(module: nn.Module, recurse: bool = True) -> tuple[int, int]:
+    """Bytes of the unique parameters and buffers in ``module``'s subtree (``recurse=False``:
+    its own only)."""
+    params = {id(p): p for p in module.parameters(recurse)}
+    buffers = {id(b): b for b in module.buffers(recurse)}
     return (sum(p.numel() * p.element_size() for p in params.values()),
             sum(b.numel() * b.element_size() for b in buffers.values()))
 
