@@ -202,3 +202,30 @@ def test_sizes_out_of_order_are_shown_smallest_to_largest():
     assert header.index("@T=4") < header.index("@T=16")
     macs = result.series[(None, "macs")].values
     assert macs == [T * 8 * 8 for T in (4, 8, 16)]  # T·n·k, in the order of the sizes
+
+
+def test_the_roots_line_is_its_own_work_not_a_copy_of_the_total():
+    # the root projects (linear in T) and then forms a T×T score matrix itself (T² MACs): its own
+    # line shows the T², the total mixes both, and the root's line is no second copy of the total
+    d = 8
+
+    class Scores(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(d, d, bias=False)
+
+        def forward(self, x):
+            q = self.proj(x)
+            return q @ q.transpose(-1, -2)
+
+    sizes = [4, 8, 16, 32]
+    result = scaling(Scores(), lambda T: torch.randn(T, d), sizes)
+    own = result.get("", "macs")
+    assert own.values == [T * T * d for T in sizes]  # q·qᵀ: T·T dot products of length d
+    assert own.fit.law() == "∝ T²"
+    assert result.get("", "params").values == [0] * len(sizes)  # the weights are proj's
+    assert result.get(None, "macs").values == [T * d * d + T * T * d for T in sizes]
+    assert result.get("proj", "macs").fit.law() == "∝ T"
+    lines = result.table().splitlines()
+    assert any(l.startswith("(root) (self)") for l in lines)
+    assert not any(l.startswith("(root) ") and "(self)" not in l for l in lines)

@@ -10,6 +10,10 @@ whole model, for each quantity:
   for a recurrent layer, 1 for other layers, summed along the chain);
 - ``time_ms`` measured time, with ``measure=True`` (``row.extra["time_ms"]``).
 
+Each layer's figures are inclusive (a block with everything it called); the root's line
+(``"(root) (self)"``, path ``""``) is the work the top-level ``forward`` does itself, since the
+total's line is everything.
+
 For layers priced by formula terms (a rule, or the ops a leaf ran), every term is fitted too
 (``result.terms``), so the T² of attention scores shows even where the layer as a whole mixes
 T and T² parts.
@@ -107,7 +111,7 @@ class Series:
 
     @property
     def name(self) -> str:
-        return "total" if self.path is None else (self.path or "(root)")
+        return "total" if self.path is None else (self.path or "(root) (self)")
 
 
 @dataclass
@@ -166,7 +170,7 @@ class ScalingResult:
             row_type = self.series[(path, "params")].type
             p = self.series[(path, "params")]
             mark = " †" if (path in self.partial or (path is None and self.partial)) else ""
-            line = [("total" if path is None else path or "(root)") + mark, row_type, _num(p.values[-1]),
+            line = [("total" if path is None else path or "(root) (self)") + mark, row_type, _num(p.values[-1]),
                     p.fit.law(var)]
             for m in cols:
                 s = self.series.get((path, m))
@@ -208,12 +212,14 @@ def _num(v) -> str:
     return f"{int(v):,}"
 
 
-def _extra(row, keys) -> float | None:
+def _extra(row, keys, own: bool = False) -> float | None:
+    """A row's figure under the first of ``keys`` it has (``own``: for its own work only)."""
+    extra = row.shown_extra(own) if row is not None else {}
     for k in keys:
         v = getattr(row, k, None)
         if isinstance(v, (int, float)):
             return v
-        v = row.extra.get(k) if row is not None else None
+        v = extra.get(k)
         if isinstance(v, (int, float)):
             return v
     return None
@@ -316,11 +322,14 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
     for path in order:
         rows = [m.get(path) for m in by_path]
         type_ = next(r.type for r in rows if r is not None)
-        add(path, type_, "params", [r.params if r else None for r in rows])
-        add(path, type_, "macs", [r.cost.macs if r else None for r in rows])
-        add(path, type_, "ops", [conv.ops(r.cost) if r else None for r in rows])
-        steps = [_extra(r, STEP_KEYS) if r else None for r in rows]
-        times = [_extra(r, TIME_KEYS) if r else None for r in rows]
+        # the root's row is its own work (a residual add, attention scores written in its forward):
+        # everything it called is the total's line already
+        own = path == ""
+        add(path, type_, "params", [(r.self_params if own else r.params) if r else None for r in rows])
+        add(path, type_, "macs", [(r.self_cost if own else r.cost).macs if r else None for r in rows])
+        add(path, type_, "ops", [conv.ops(r.self_cost if own else r.cost) if r else None for r in rows])
+        steps = [_extra(r, STEP_KEYS, own) if r else None for r in rows]
+        times = [_extra(r, TIME_KEYS, own) if r else None for r in rows]
         has_steps |= any(v is not None for v in steps)
         has_time |= any(v is not None for v in times)
         add(path, type_, "steps", steps)
