@@ -371,3 +371,44 @@ def test_profile_leaves_no_garbage_cycles():
     finally:
         if was_enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_buffers_resized_in_place_are_put_back(fail):
+    """A forward that resizes a buffer in place (a growing cache): shape and values come back,
+    for buffers kept in one flat copy (same dtype) and for one copied alone (its own dtype)."""
+    class Grows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("cache", torch.arange(4.0))
+            self.register_buffer("grid", torch.arange(4.0).reshape(2, 2))
+            self.register_buffer("steps", torch.tensor([3, 1], dtype=torch.int64))
+            self.register_buffer("scale", torch.ones(3))  # with cache: one flat copy of 1-D floats
+            self.register_buffer("plane", torch.ones(3, 1))  # with grid: one of 2-D floats
+            self.steps_alone = nn.Module()
+            self.steps_alone.register_buffer("flag", torch.tensor(True))  # its dtype alone: a clone
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            self.steps_alone.flag.resize_(2, 2)
+            self.cache.resize_(6).fill_(7.0)
+            self.grid.resize_(3, 3).zero_()
+            self.steps.resize_(1)
+            if fail:
+                raise ValueError("after the resize")
+            return self.lin(x)
+
+    model = Grows()
+    # (not snapshot(): its .numpy() view makes a buffer's storage non-resizable)
+    before = {name: b.clone() for name, b in model.named_buffers()}
+    if fail:
+        with pytest.raises(ForwardError):
+            torchcount.profile(model, torch.randn(2, 4))
+    else:
+        assert torchcount.profile(model, torch.randn(2, 4)).total.macs == 2 * 4 * 4
+    after = dict(model.named_buffers())
+    assert after.keys() == before.keys()
+    for name, b in before.items():
+        assert after[name].shape == b.shape and torch.equal(after[name], b), name
+    assert model.cache.tolist() == [0.0, 1.0, 2.0, 3.0] and model.grid.shape == (2, 2)
+    assert model.steps.tolist() == [3, 1] and model.steps_alone.flag.shape == ()

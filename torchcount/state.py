@@ -2,8 +2,9 @@
 
 :func:`preserved` snapshots what a forward pass may change — every module's training flag,
 every parameter's ``requires_grad``, every buffer's value (BatchNorm running statistics,
-``num_batches_tracked``, spectral-norm vectors ``_u``/``_v``), the grad mode — and restores
-it on exit, also when the forward raises or is interrupted (``KeyboardInterrupt``).
+``num_batches_tracked``, spectral-norm vectors ``_u``/``_v``; its shape too, if resized in place),
+the grad mode — and restores it on exit, also when the forward raises or is interrupted
+(``KeyboardInterrupt``).
 
 Parameters are not copied by default (that would double the memory of every profile);
 their version counters tell whether a forward wrote to one in place, which is reported
@@ -164,6 +165,8 @@ class _BufferCopy:
     Whether a group changed is decided by comparing its bits with the copy (as integers,
     so NaN payloads and −0.0 count), not by version counters, which miss writes made
     through ``.data``; an unchanged group (the usual case in eval mode) is not copied back.
+    A buffer the forward resized in place (a growing cache) gets its shape back first (it
+    comes back contiguous), then its values.
     """
 
     def __init__(self, buffers: list):
@@ -174,7 +177,7 @@ class _BufferCopy:
                 continue  # no values to keep
             key = (b.get_device(), b.dtype, min(b.dim(), 2)) if b.layout is strided else ("clone", id(b))
             groups.setdefault(key, []).append(b)
-        self.flat = []  # (originals, their rank class, one flat copy of them)
+        self.flat = []  # (originals, their rank class, one flat copy of them, their shapes)
         self.cloned = []  # (original, its own copy)
         for key, group in groups.items():
             if key[0] == "clone" or len(group) == 1:  # (flattening one tensor returns a view of it)
@@ -182,17 +185,23 @@ class _BufferCopy:
                 continue
             try:
                 with torch.no_grad():
-                    self.flat.append((group, key[2], _joined(group, key[2])))
+                    self.flat.append((group, key[2], _joined(group, key[2]), [b.shape for b in group]))
             except (RuntimeError, TypeError):  # a tensor subclass that cannot be flattened
                 self.cloned.extend((b, b.detach().clone()) for b in group)
 
     def restore(self) -> None:
         with torch.no_grad():
-            for originals, dims, flat in self.flat:
-                if _same_bits(_joined(originals, dims), flat):
+            for originals, dims, flat, shapes in self.flat:
+                if [b.shape for b in originals] != shapes:  # a forward that resized one in place
+                    for b, shape in zip(originals, shapes):
+                        if b.shape != shape:
+                            b.resize_(shape)
+                elif _same_bits(_joined(originals, dims), flat):
                     continue  # nothing changed (the usual case in eval mode): no copy back needed
                 torch._foreach_copy_(originals, torch._C._nn.unflatten_dense_tensors(flat, originals))
             for original, saved in self.cloned:
+                if original.shape != saved.shape:
+                    original.resize_(saved.shape)
                 original.copy_(saved)
 
 
