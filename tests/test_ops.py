@@ -399,3 +399,19 @@ def test_roi_align_with_a_fixed_grid_is_counted_and_an_adaptive_one_is_listed():
     with pytest.warns(torchcount.UncountedWarning, match="roi_align"):  # the grid depends on the boxes' sizes
         adaptive = torchcount.profile(Fn(lambda t: torchvision.ops.roi_align(t, boxes, (3, 3), 1.0, -1)), x)
     assert [u.what for u in adaptive.uncounted] == ["torchvision.roi_align.default"]
+
+
+def test_unique_is_a_sort_and_a_neighbour_pass():
+    x = torch.tensor([[1, 2, 2], [1, 2, 2], [0, 0, 4], [3, 3, 3]])  # 12 values, 5 distinct, 3 distinct rows
+    # 12 values: 12·⌈log2 12⌉ = 48 sort comparisons + 11 neighbour comparisons
+    assert ops_of(lambda t: torch.unique(t).float().sum(), x) == {"cmps": 48 + 11, "adds": 5 - 1}
+    # counts: one subtraction per distinct value (5), next to the sort (the sum of 5: 4 adds)
+    assert ops_of(lambda t: torch.unique(t, sorted=False, return_counts=True)[1].sum(), x) == \
+        {"cmps": 48 + 11, "adds": 5 + 4}
+    # rows (dim=0): 4 rows of 3, 4·⌈log2 4⌉·3 = 24 element comparisons to sort, (4 − 1)·3 = 9 to compare
+    # neighbours; 3 distinct rows of 3 summed: 8 adds
+    assert ops_of(lambda t: torch.unique(t, dim=0).sum(), x) == {"cmps": 24 + 9, "adds": 8}
+    # consecutive: 11 neighbour comparisons, 7 runs kept (1 2 1 2 0 4 3): their sum 6 adds;
+    # by rows (dim 0): (4 − 1)·3 comparisons, 3 runs of 3 values kept: 8 adds
+    assert ops_of(lambda t: torch.unique_consecutive(t).sum(), x) == {"cmps": 11, "adds": 7 - 1}
+    assert ops_of(lambda t: torch.unique_consecutive(t, dim=0).sum(), x) == {"cmps": 9, "adds": 9 - 1}

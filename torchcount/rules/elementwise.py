@@ -264,6 +264,52 @@ def sort_op(op) -> Cost:
                         lines * n * k))
 
 
+def _unique_counts(op, counts_requested: bool) -> "Term | None":
+    """``return_counts``: one subtraction per distinct value (the distance between the
+    boundaries of its run), known from the size of the counts output."""
+    if not counts_requested or len(op.outputs) < 3:
+        return None
+    u = op.outputs[2].numel
+    return Term("adds", "subtractions (counts)", "distinct values", u, u)
+
+
+@op_rule(aten._unique2, aten.unique_dim)
+def unique_op(op) -> Cost:
+    """``torch.unique``: sort the values (rows, with ``dim``: a row comparison is up to L element
+    comparisons), then compare each with its neighbour: m·⌈log2 m⌉·L + (m − 1)·L comparisons
+    (L = 1 without ``dim``; the sort-based algorithm, also for ``sorted=False``)."""
+    x = op.inputs[0]
+    by_dim = op.op.overloadpacket is aten.unique_dim
+    if by_dim:
+        dim = op.args[1] if len(op.args) > 1 else op.kwargs["dim"]
+        m = x.shape[dim] if x.shape else 1
+        length = x.numel // max(m, 1)
+        counts = _arg(op, 4, "return_counts", False)
+    else:
+        m, length = x.numel, 1
+        counts = _arg(op, 3, "return_counts", False)
+    k = max(1, math.ceil(math.log2(m))) if m > 1 else 0
+    return Cost.of(
+        Term("cmps", "comparisons (sort)", "m·⌈log2 m⌉·L", worked("{}×{}×{}", m, k, length), m * k * length),
+        Term("cmps", "comparisons (neighbours)", "(m − 1)·L", worked("({} − 1)×{}", m, length),
+             max(m - 1, 0) * length),
+        _unique_counts(op, counts))
+
+
+@op_rule(aten.unique_consecutive)
+def unique_consecutive_op(op) -> Cost:
+    """``torch.unique_consecutive``: each value (row, with ``dim``) compared with the one before:
+    (m − 1)·L comparisons."""
+    x = op.inputs[0]
+    dim = _arg(op, 3, "dim", None)
+    m = (x.shape[dim] if x.shape else 1) if dim is not None else x.numel
+    length = x.numel // max(m, 1) if dim is not None else 1
+    return Cost.of(
+        Term("cmps", "comparisons (neighbours)", "(m − 1)·L", worked("({} − 1)×{}", m, length),
+             max(m - 1, 0) * length),
+        _unique_counts(op, _arg(op, 2, "return_counts", False)))
+
+
 @op_rule(*_packets("topk", "kthvalue"))
 def topk_op(op) -> Cost:
     """Selection with a heap of k: n·⌈log2 k⌉ comparisons per line (at least n − 1)."""
