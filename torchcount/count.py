@@ -190,12 +190,13 @@ def _own_packed(m: nn.Module) -> list:
     """A quantized module's own packed weights (``[]`` for any other module):
     ``_weight_bias()`` of the module that holds the packed ScriptObject (LinearPackedParams,
     quantized convs; not the Linear around its LinearPackedParams, which would count them
-    twice), the weight dicts of a dynamic quantized RNN, an EmbeddingPackedParams' ``_weight()``."""
+    twice), the weight dicts of a dynamic quantized RNN or cell, an EmbeddingPackedParams' ``_weight()``."""
     cls = type(m)
     if callable(getattr(cls, "_weight_bias", None)):
         if isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
             return [t for t in m._weight_bias() if t is not None]
-        if hasattr(m, "_all_weight_values"):  # dynamic quantized RNN: {"weight": {...}, "bias": {...}}
+        if hasattr(m, "_all_weight_values") or isinstance(getattr(m, "_packed_weight_ih", None), torch.ScriptObject):
+            # dynamic quantized RNN or cell: {"weight": {...}, "bias": {...}}
             return [t for group in m._weight_bias().values() for t in group.values() if t is not None]
         return []
     if callable(getattr(cls, "_weight", None)) and isinstance(getattr(m, "_packed_weight", None), torch.ScriptObject):

@@ -16,6 +16,12 @@ Static quantized Linear (``torch.ao.nn.quantized.Linear``) receives an already q
 input and requantizes its output: MACs, bias, one multiplication per output element.
 Static quantized convolutions (``Conv{1,2,3}d``, fused ``ConvReLU``), the ``QFunctional``
 ops (add, add_relu, mul, cat), quantized hardswish and quantize/dequantize: see below.
+Dynamic quantized LSTM / GRU and the RNN/LSTM/GRU cells: the float layer's terms
+(rules/recurrent.py), and with int8 weights, for every gate product of every step, what the
+dynamic Linear adds: the range of its input (the layer's input and the recurrent state,
+2 comparisons per element), their quantization (1 multiplication per element) and the
+dequantization of the G·H gate pre-activations of each of the two products (input and
+state). fp16 weights: the float terms only.
 Quantized Embedding (``torch.ao.nn.quantized.Embedding``, 8-bit rows with a float scale and
 offset per row): each looked-up element is dequantized, q·scale + offset: one multiplication
 and one addition per output element.
@@ -29,12 +35,14 @@ import torch.ao.nn.intrinsic.quantized as nniq
 import torch.ao.nn.quantized as nnq
 from torch.ao.nn.quantized import Embedding as QEmbedding
 from torch.ao.nn.quantized import Linear as QLinear
+from torch.ao.nn.quantized import dynamic as nnqd
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 
 from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import per_element
 from .conv import conv_terms
+from .recurrent import _GATES, SEQUENTIAL_FORWARDS, _sequence, cell_batch, cell_terms, rnn_terms
 from .registry import module_rule, op_rule
 
 quantized_ops = torch.ops.quantized
@@ -92,6 +100,50 @@ def quantized_embedding(m, call) -> Cost:
         Term("mults", "dequantization q·scale", "outputs", out, out),
         Term("adds", "dequantization + offset", "outputs", out, out),
     )
+
+
+def _quantization_terms(n_in: int, n_out: int, formula_in: str, formula_out: str, values_in,
+                        values_out, label: str) -> list[Term]:
+    """Dynamic quantization of ``n_in`` input elements (range and scale) and dequantization of
+    ``n_out`` int32 results."""
+    return [
+        Term("cmps", f"{label}input ranges (min and max)", f"2·{formula_in}", worked("2×{}", values_in), 2 * n_in),
+        Term("mults", f"{label}input quantization", formula_in, worked("{}", values_in), n_in),
+        Term("mults", f"{label}output dequantization", formula_out, worked("{}", values_out), n_out),
+    ]
+
+
+@module_rule(nnqd.LSTM, nnqd.GRU)
+def dynamic_quantized_rnn(m, call) -> Cost:
+    terms = rnn_terms(m, call)
+    if m.dtype != torch.qint8:  # fp16 weights: no activation quantization
+        return Cost.of(*terms)
+    G, H, dirs = _GATES[m.mode], m.hidden_size, 2 if m.bidirectional else 1
+    steps, _, _ = _sequence(m, call)
+    for layer in range(m.num_layers):
+        I = m.input_size if layer == 0 else H * dirs
+        terms += _quantization_terms(dirs * (I + H) * steps, 2 * dirs * G * H * steps,
+                                     "dirs·(I + H)·steps", "2·dirs·G·H·steps",
+                                     (dirs, I + H, steps), (2, dirs, G, H, steps), f"layer {layer}: ")
+    return Cost.of(*terms)
+
+
+SEQUENTIAL_FORWARDS.update({nnqd.LSTM.forward, nnqd.GRU.forward})
+
+_DYNAMIC_CELL_MODE = {nnqd.RNNCell: None, nnqd.LSTMCell: "LSTM", nnqd.GRUCell: "GRU"}
+
+
+@module_rule(*_DYNAMIC_CELL_MODE)
+def dynamic_quantized_cell(m, call) -> Cost:
+    mode = next(v for k, v in _DYNAMIC_CELL_MODE.items() if isinstance(m, k))
+    terms = cell_terms(m, call, mode)
+    if m.weight_dtype != torch.qint8:
+        return Cost.of(*terms)
+    G = _GATES[mode or "RNN_TANH"]
+    N, I, H = cell_batch(call), m.input_size, m.hidden_size
+    terms += _quantization_terms(N * (I + H), 2 * N * G * H, "N·(I + H)", "2·N·G·H",
+                                 (N, I + H), (2, N, G, H), "")
+    return Cost.of(*terms)
 
 
 # ---- static quantized models (torchvision.models.quantization, convert_fx / convert) --------

@@ -90,6 +90,12 @@ def _sequence(m: nn.RNNBase, call) -> tuple[int, int, int]:
 
 @module_rule(nn.RNN, nn.LSTM, nn.GRU)
 def rnn(m: nn.RNNBase, call) -> Cost:
+    return Cost.of(*rnn_terms(m, call))
+
+
+def rnn_terms(m: nn.RNNBase, call) -> list[Term]:
+    """The worked terms of a recurrent layer's call (also those of a dynamic quantized
+    LSTM/GRU, rules/quantized.py, which has the same hyper-parameters)."""
     mode = m.mode
     G = _GATES[mode]
     H = m.hidden_size
@@ -116,7 +122,7 @@ def rnn(m: nn.RNNBase, call) -> Cost:
             for category, what in (("cmps", "keep/drop decisions"), ("mults", "mask-and-scale multiplications")):
                 terms.append(Term(category, f"dropout {what} (layer {layer} output)", "dirs·H_h·steps",
                                   worked("{}×{}×{}", dirs, H_h, steps), e))
-    return Cost.of(*terms)
+    return terms
 
 
 _CELL_MODE = {nn.RNNCell: None, nn.LSTMCell: "LSTM", nn.GRUCell: "GRU"}
@@ -125,23 +131,38 @@ _CELL_MODE = {nn.RNNCell: None, nn.LSTMCell: "LSTM", nn.GRUCell: "GRU"}
 @module_rule(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
 def rnn_cell(m: nn.RNNCellBase, call) -> Cost:
     mode = next(v for k, v in _CELL_MODE.items() if isinstance(m, k))
+    return Cost.of(*cell_terms(m, call, mode))
+
+
+def cell_terms(m, call, mode: "str | None") -> list[Term]:
+    """The worked terms of one step of a cell (``mode`` None: an Elman cell, by its
+    ``nonlinearity``); also those of the dynamic quantized cells."""
     if mode is None:
         mode = "RNN_TANH" if m.nonlinearity == "tanh" else "RNN_RELU"
     G = _GATES[mode]
-    x = call.input
-    N = prod(x.shape[:-1]) if len(x.shape) > 1 else 1
+    N = cell_batch(call)
     I, H = m.input_size, m.hidden_size
-    return Cost.of(
+    return [
         Term("macs", "gate multiply-accumulates", "N·G·H·(I + H)", worked("{}×{}×{}×({} + {})", N, G, H, I, H),
              N * G * H * (I + H)),
         *_step_terms(mode, H, N, m.bias, ""),
-    )
+    ]
+
+
+def cell_batch(call) -> int:
+    """Sequences a cell's call steps (its input's leading dims)."""
+    x = call.input
+    return prod(x.shape[:-1]) if len(x.shape) > 1 else 1
+
+
+#: recurrent layers whose call runs num_layers·T steps one after another (the dynamic quantized
+#: LSTM and GRU add themselves: rules/quantized.py)
+SEQUENTIAL_FORWARDS = {nn.RNN.forward, nn.LSTM.forward, nn.GRU.forward}
 
 
 def sequential_steps(module: nn.Module, call) -> int:
     """Steps that must run one after another in this call (1 for a layer without recurrence)."""
-    if isinstance(module, nn.RNNBase) and type(module).forward in (nn.RNN.forward, nn.LSTM.forward,
-                                                                    nn.GRU.forward):
+    if type(module).forward in SEQUENTIAL_FORWARDS:
         _, _, T = _sequence(module, call)
         return module.num_layers * T
     return 1
