@@ -161,7 +161,7 @@ def profile(
     return report
 
 
-_ACTIVE: dict[int, str] = {}  # id → path of every module being profiled right now (any thread)
+_ACTIVE: dict[int, tuple] = {}  # id → (path, model type) of every module being profiled right now (any thread)
 _ACTIVE_LOCK = threading.Lock()
 
 
@@ -169,12 +169,15 @@ _ACTIVE_LOCK = threading.Lock()
 def _exclusive(model: nn.Module, modules: "list | None" = None):
     """One profile at a time of any given module: two captures hooking the same modules
     (the same model twice, or two models sharing a submodule) would record each other's calls."""
-    mine = {id(m): path for path, m in (modules if modules is not None else model.named_modules())}
+    owner = type(model).__name__
+    mine = {id(m): (path, owner) for path, m in (modules if modules is not None else model.named_modules())}
     with _ACTIVE_LOCK:
-        clash = next((path for key, path in mine.items() if key in _ACTIVE), None)
+        clash = next((key for key in mine if key in _ACTIVE), None)
         if clash is not None:
-            raise RuntimeError(f"module '{clash or '(root)'}' of {type(model).__name__} is already being profiled "
-                               "(in another thread, or from inside its own forward); profile one copy per thread")
+            path, (held_path, held_by) = mine[clash][0], _ACTIVE[clash]
+            raise RuntimeError(f"module '{path or '(root)'}' of {owner} is already being profiled, as "
+                               f"'{held_path or '(root)'}' of {held_by} (in another thread, or from inside "
+                               "a forward that profile is running); profile one copy per thread")
         _ACTIVE.update(mine)
     try:
         yield
