@@ -592,3 +592,40 @@ def test_a_module_called_from_outside_its_place_in_the_tree_is_noted():
     # rows add up to more than the total there
     shown = sum(r.flops for r, own in visible_rows(report.layers, 1) if not own)
     assert shown > report.total.flops
+
+
+# ---- torch.func transforms ----------------------------------------------------------------------
+
+
+def test_a_ruled_module_inside_vmap_is_priced_for_the_whole_batch():
+    # inside torch.vmap a module sees one sample (8 features), so its rule priced one sample:
+    # 8·16 = 128 MACs. Its ops see the batch: 4·8·16 = 512 MACs and 4·16 bias additions
+    class PerSample(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 16)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return torch.vmap(lambda t: self.act(self.lin(t)))(x)
+
+    report = torchcount.profile(PerSample(), torch.randn(4, 8))
+    assert report.complete
+    assert report.total.macs == lin_macs(4, 8, 16)
+    assert report.total.cost.adds == 4 * 16
+    assert report.total.cost.cmps == 4 * 16  # the ReLU on every element of the batch
+    assert report.row("lin").status == "ops"
+    assert any("torch.func transform" in n and "act, lin" in n for n in report.notes)
+    # nested: vmap over vmap, 3·4 samples
+    class Nested(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return torch.vmap(torch.vmap(self.lin))(x)
+
+    assert torchcount.profile(Nested(), torch.randn(3, 4, 8)).total.macs == lin_macs(3 * 4, 8, 2)
+    # outside any transform the rule prices it as usual
+    plain = torchcount.profile(nn.Linear(8, 16), torch.randn(4, 8))
+    assert plain.row("").rule == "linear.linear" and plain.total.macs == lin_macs(4, 8, 16)

@@ -62,6 +62,9 @@ _NONE: tuple = ()  # Call.children / Call.ops before the first one
 _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
+# torch.func transforms (vmap, grad, …): the level of the innermost one running, None outside any
+_functorch_level = torch._C._functorch.maybe_current_level
+_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -194,7 +197,8 @@ class Call:
         self.children = _NONE if children is None else children
         self.ops = _NONE if ops is None else ops
         self.failed = failed
-        #: the module has a rule of its own (looked up once per module, when its wrapper is made)
+        #: this call is priced by the module's rule (looked up once per module, when its wrapper
+        #: is made); False for a ruled module called inside torch.vmap, priced from its ops
         self.ruled = ruled
         self._inputs = self._outputs = None  # computed on first use, after the forward
 
@@ -254,6 +258,8 @@ class Trace:
     roots: list[Call] = field(default_factory=list)
     #: ops run outside any hooked module (should not happen while the root is hooked)
     stray_ops: list[OpCall] = field(default_factory=list)
+    #: paths of modules with a rule called inside torch.vmap (priced from their ops instead)
+    transformed: list[str] = field(default_factory=list)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -302,6 +308,11 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
             aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
         return _meta((tuple(output.shape), output.dtype, aliased))
     return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
+
+
+def _transformed(args: tuple, kwargs: dict) -> bool:
+    """A tensor argument is a torch.func wrapper (a vmap's batched tensor, a grad's tracked one)."""
+    return any(_functorch_wrapped(t) for t in _raw_tensors(args) + _raw_tensors(kwargs))
 
 
 def _runs_no_ops(module: nn.Module) -> bool:
@@ -388,7 +399,8 @@ class _Recorder:
         record_ops = self.record_ops
         grad_enabled = torch.is_grad_enabled
         ruled = bool(self.has_rule(module))
-        wants_ops = record_ops and not ruled and not _runs_no_ops(module)
+        no_ops = _runs_no_ops(module)
+        wants_ops = record_ops and not ruled and not no_ops
         thread, this_thread = self.thread, threading.get_ident
         coverable = not isinstance(module, _NEVER_COVERED)
 
@@ -404,14 +416,19 @@ class _Recorder:
                     siblings = parent.children = []
             else:
                 parent_index, covered, siblings = None, False, roots
+            call_ruled, want = ruled, wants_ops and not covered
+            if ruled and _functorch_level() is not None and _transformed(args, kwargs):
+                # inside torch.vmap a module sees one sample's shapes, and a rule would price one
+                # sample: the ops it runs are recorded instead, with the whole batch's shapes
+                call_ruled, want = False, record_ops and not covered and not no_ops
+                recorder.trace.transformed.append(path)
             call = Call(module, path, len(calls), parent_index, _describe_args(args),
                         describe(kwargs) if kwargs else _NO_KWARGS, module.training, grad_enabled(),
-                        None, covered, None, None, None, ruled)
+                        None, covered, None, None, None, call_ruled)
             calls.append(call)
             siblings.append(call)
             stack.append(call)
             mode_before = recorder.mode_on
-            want = wants_ops and not covered
             if want is not mode_before:
                 recorder._set_mode(want)
             try:

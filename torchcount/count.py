@@ -105,7 +105,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
     if call.covered:
         return CallCost(call, _ZERO, "covered")
     module = call.module
-    rule = rule_for(module)
+    rule = rule_for(module) if call.ruled else None  # (not under torch.vmap: see capture)
     if rule is not None:
         try:
             cost = rule.fn(module, call)
@@ -476,6 +476,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             notes.append(f"called from outside their place in the module tree: {', '.join(outside[:6])}"
                          + (" …" if len(outside) > 6 else "") + "; a table cut at a depth above them shows "
                          "those calls both in the caller's row and in their own")
+    if trace.transformed:
+        where = sorted({path or "(root)" for path in trace.transformed})
+        notes.append(f"called inside a torch.func transform (vmap …), priced from the ops they ran (their "
+                     f"rules would see one sample's shapes; the shapes shown are one sample's): "
+                     f"{', '.join(where[:6])}" + (" …" if len(where) > 6 else ""))
     tied = _tied_parameters(model) if tensors.shared else []
     if tied:
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "
