@@ -412,3 +412,25 @@ def test_buffers_resized_in_place_are_put_back(fail):
         assert after[name].shape == b.shape and torch.equal(after[name], b), name
     assert model.cache.tolist() == [0.0, 1.0, 2.0, 3.0] and model.grid.shape == (2, 2)
     assert model.steps.tolist() == [3, 1] and model.steps_alone.flag.shape == ()
+
+
+def test_a_model_made_under_inference_mode_is_profiled_and_left_as_found():
+    """Inference tensors have no version counter (reading one raised), and are writable only
+    inside inference mode (restoring one raised)."""
+    with torch.inference_mode():
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16)).train()
+    before = {name: b.clone() for name, b in model.state_dict().items()}
+    # outside inference mode: counted (the forward cannot update the statistics there: clear error)
+    # (under no_grad: autograd cannot save inference tensors, in a plain forward either)
+    with torch.no_grad():
+        eval_report = torchcount.profile(model.eval(), torch.randn(4, 8))
+        assert eval_report.total.macs == 4 * 8 * 16
+        model.train()
+        with pytest.raises(ForwardError, match="'1' \\(BatchNorm1d\\).*[Ii]nference"):
+            torchcount.profile(model, torch.randn(4, 8))
+    # inside inference mode a train-mode forward updates the running statistics: put back
+    with torch.inference_mode():
+        assert torchcount.profile(model, torch.randn(4, 8)).total.macs == 4 * 8 * 16
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert model[1].num_batches_tracked.item() == 0 and model.training

@@ -75,7 +75,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
             unique.setdefault(id(entry[2]), entry)
         params = list(unique.values())
     requires_grad = [p.requires_grad for _, _, p in params]
-    versions = [None if isinstance(p, _UNINITIALIZED) else p._version for _, _, p in params]  # None: lazy
+    versions = _versions(params)  # None: lazy
     buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
     state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
     saved_params = {}
@@ -102,9 +102,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 if p.requires_grad is not flag and not is_lazy(p):
                     p.requires_grad_(flag)
         changed = []
-        if [None if version is None else p._version for (_, _, p), version in zip(params, versions)] != versions:
-            changed = [(_qualified(path, name), p) for (path, name, p), version in zip(params, versions)
-                       if version is not None and p._version != version]
+        now = _versions(params)
+        if now != versions:
+            changed = [(_qualified(path, name), p) for (path, name, p), version, current
+                       in zip(params, versions, now) if version is not None and current != version]
         if saved_params:  # a write through .data leaves the version alone: the copy tells
             listed = {id(p) for _, p in changed}
             changed += [(_qualified(path, name), p) for path, name, p in params
@@ -124,6 +125,28 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+class _Untracked:
+    """The version of an inference tensor (made under ``torch.inference_mode()``), which has no
+    version counter; it cannot be written outside inference mode, and a write inside it is
+    not seen (``copy_params=True`` compares the values instead)."""
+
+    def __repr__(self) -> str:
+        return "untracked"
+
+
+_UNTRACKED = _Untracked()
+
+
+def _versions(params: list) -> list:
+    """Each parameter's version counter (None for a lazy one, :data:`_UNTRACKED` for an
+    inference tensor)."""
+    try:
+        return [None if isinstance(p, _UNINITIALIZED) else p._version for _, _, p in params]
+    except RuntimeError:  # an inference tensor among them: the slow path, one check per tensor
+        return [None if isinstance(p, _UNINITIALIZED) else _UNTRACKED if p.is_inference() else p._version
+                for _, _, p in params]
 
 
 def _qualified(path: str, name: str) -> str:
@@ -198,11 +221,28 @@ class _BufferCopy:
                             b.resize_(shape)
                 elif _same_bits(_joined(originals, dims), flat):
                     continue  # nothing changed (the usual case in eval mode): no copy back needed
-                torch._foreach_copy_(originals, torch._C._nn.unflatten_dense_tensors(flat, originals))
+                saved = torch._C._nn.unflatten_dense_tensors(flat, originals)
+                try:
+                    torch._foreach_copy_(originals, saved)
+                except RuntimeError:  # inference tensors, outside inference mode: one by one
+                    for original, value in zip(originals, saved):
+                        _copy_back(original, value)
             for original, saved in self.cloned:
                 if original.shape != saved.shape:
                     original.resize_(saved.shape)
-                original.copy_(saved)
+                elif _same_bits(original, saved):
+                    continue
+                _copy_back(original, saved)
+
+
+def _copy_back(original: torch.Tensor, saved: torch.Tensor) -> None:
+    """``original.copy_(saved)``; an inference tensor (made under ``torch.inference_mode()``)
+    is only writable inside inference mode."""
+    if original.is_inference() and not torch.is_inference_mode_enabled():
+        with torch.inference_mode():
+            original.copy_(saved)
+    else:
+        original.copy_(saved)
 
 
 def _joined(group: list, dims: int) -> torch.Tensor:
