@@ -588,10 +588,51 @@ def test_a_module_called_from_outside_its_place_in_the_tree_is_noted():
     report = torchcount.profile(Outer(), torch.randn(1, 4))
     assert report.row("shared").calls == 2 and report.total.macs == 3 * 4 * 4
     assert any("outside their place in the module tree: shared" in n for n in report.notes)
-    # cut at depth 1, "blk" holds one of shared's calls and "shared" both: the note says why the
-    # rows add up to more than the total there
-    shown = sum(r.flops for r, own in visible_rows(report.layers, 1) if not own)
-    assert shown > report.total.flops
+    # "blk" called shared (registered at the top): where blk's own children are rows too, its row
+    # is its own work only (as a parent's is), and the rows add up to the total
+    assert report.row("shared").called_from == ("blk",)
+    for depth in (None, 2):
+        shown = visible_rows(report.layers, depth)
+        assert sum((r.self_cost if own else r.cost).macs for r, own in shown) == report.total.macs, depth
+    # cut at depth 1, blk's row holds its child "own" (hidden) and one of shared's calls, and
+    # "shared" both calls: one call twice, as the note says
+    shown = visible_rows(report.layers, 1)
+    assert ("blk", False) in [(r.path, own) for r, own in shown]
+    assert sum((r.self_cost if own else r.cost).macs for r, own in shown) == report.total.macs + 4 * 4
+    assert any("except a caller whose own children a depth cut hides" in n for n in report.notes)
+
+
+def test_a_module_shared_by_two_parents_or_held_by_reference_adds_up_in_the_table():
+    shared = nn.Linear(8, 16)
+
+    class Holder(nn.Module):
+        def __init__(self, lin, registered=True):
+            super().__init__()
+            if registered:
+                self.lin = lin
+            else:
+                self.refs = [lin]  # a plain reference: not a submodule
+
+        def forward(self, x):
+            return (self.lin if hasattr(self, "lin") else self.refs[0])(x)
+
+    class Two(nn.Module):
+        def __init__(self, registered):
+            super().__init__()
+            self.a, self.b = Holder(shared), Holder(shared, registered)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+
+    for registered in (True, False):
+        report = torchcount.profile(Two(registered), torch.randn(4, 8))
+        assert report.total.macs == 2 * lin_macs(4, 8, 16)
+        for depth in (None, 1, 2):
+            rows = visible_rows(report.layers, depth)
+            assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == report.total.macs, depth
+        # at full depth: the Linear's row holds both calls, b's row no second copy of them
+        full = {r.path: own for r, own in visible_rows(report.layers, None)}
+        assert "a.lin" in full and full.get("b", True) is True
 
 
 # ---- torch.func transforms ----------------------------------------------------------------------

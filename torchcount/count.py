@@ -338,11 +338,6 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
-def _below(parent: str, path: str) -> bool:
-    """``path`` is ``parent`` or inside it in the module tree."""
-    return not parent or path == parent or path.startswith(parent + ".")
-
-
 def _inside_called(path: str, called_paths: set) -> bool:
     """``path`` or one of its ancestors was called (one set look-up per ancestor, not a scan)."""
     if "" in called_paths:
@@ -467,15 +462,27 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if added:
         notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
                      + (" …" if len(added) > 6 else ""))
-    if tensors.shared:  # a module registered in two places may be called from the other one
-        calls = trace.calls
-        outside = sorted({paths.get(id(c.module), c.path) or "(root)" for c in calls if c.parent_index is not None
-                          and not _below(paths.get(id(calls[c.parent_index].module), ""),
-                                         paths.get(id(c.module), c.path))})
-        if outside:
-            notes.append(f"called from outside their place in the module tree: {', '.join(outside[:6])}"
-                         + (" …" if len(outside) > 6 else "") + "; a table cut at a depth above them shows "
-                         "those calls both in the caller's row and in their own")
+    # a module registered in two places, or held by a plain reference, may be called from a
+    # module that is not its parent in the tree (one pass over the calls' paths)
+    calls = trace.calls
+    callers: "dict[str, set] | None" = None
+    for c in calls:
+        at = c.parent_index
+        if at is not None:
+            caller = calls[at].path
+            if caller and caller != c.path and not c.path.startswith(caller + "."):  # (not recursion)
+                if callers is None:
+                    callers = {}
+                callers.setdefault(c.path, set()).add(caller)
+    if callers:
+        for row in rows:
+            if row.path in callers:
+                row.called_from = tuple(sorted(callers[row.path]))
+        outside = sorted(p or "(root)" for p in callers)
+        notes.append(f"called from outside their place in the module tree: {', '.join(outside[:6])}"
+                     + (" …" if len(outside) > 6 else "") + "; where they are rows, their callers' rows "
+                     "show the callers' own work (as a parent's row does), except a caller whose own children "
+                     "a depth cut hides: its row holds those calls too")
     if trace.transformed:
         where = sorted({path or "(root)" for path in trace.transformed})
         notes.append(f"called inside a torch.func transform (vmap …), priced from the ops they ran (their "

@@ -120,6 +120,7 @@ def _row_dict(row: "Row", conv: Convention) -> dict:
         "uncounted_ops": dict(row.uncounted_ops),
         "extra": jsonable(row.extra),
         "self_extra": jsonable(row.self_extra or {}),
+        "called_from": list(row.called_from),
     }
 
 

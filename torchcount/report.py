@@ -44,6 +44,10 @@ class Row:
     #: ``extra``'s where the row stands for its own part (a parent whose children are shown);
     #: ``None`` when no stage wrote any
     self_extra: dict | None = None
+    #: paths of the modules that called this one from outside its place in the module tree (a
+    #: module registered in two places, or called through a plain reference): where this row is
+    #: shown, theirs stand for their own work only, as a parent's does
+    called_from: tuple = ()
 
     @property
     def macs(self) -> int:
@@ -330,6 +334,21 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
     for r in shown:
         parts = r.path.split(".") if r.path else []
         ancestors.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    if any(r.called_from for r in layers):  # modules called from outside their place in the tree
+        # a caller of a shown module stands for its own work (as a parent does), unless the cut
+        # hides its own children: its row then holds those children and the call (see the note)
+        by_path = {r.path: r for r in layers}
+        has_children = {r.path.rpartition(".")[0] for r in layers if r.path}
+        todo = [caller for r in shown for caller in r.called_from]
+        while todo:  # a caller, its ancestors in the tree, and whoever called it from outside
+            caller = todo.pop()
+            row = by_path.get(caller)
+            if caller in ancestors or row is None or (
+                    depth is not None and row.depth >= depth and caller in has_children):
+                continue
+            parts = caller.split(".") if caller else []
+            ancestors.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            todo.extend(row.called_from)
     out = []
     for r in shown:
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
