@@ -83,6 +83,38 @@ def test_a_hook_on_a_child_of_a_sequential_is_counted_as_the_sequentials_own_wor
     assert report.complete
 
 
+def test_hooks_on_the_root_are_counted_as_its_own_work():
+    # the root's hooks run around its forward, where no module call is on the stack: they were lost
+    x = torch.randn(4, 8)
+    lin = nn.Linear(8, 16)
+    lin.register_forward_pre_hook(lambda module, args: (args[0] * 3,))  # 4·8 mults
+    lin.register_forward_hook(lambda module, args, out: out.softmax(-1))  # per element: exp, add, div
+    report = torchcount.profile(lin, x)
+    assert report.complete
+    assert report.total.macs == lin_macs(4, 8, 16)
+    cost = report.total.cost
+    assert (cost.mults, cost.divs, cost.transc) == (4 * 8, 4 * 16, 4 * 16)
+    assert report.root.self_cost == report.total.cost and report.root.rule == "linear.linear"
+    assert any("root's own hooks ran" in n for n in report.notes)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 16)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    net = Net()
+    net.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(net, x)
+    assert report.total.cost.mults == 4 * 16 and report.row("").self_cost.mults == 4 * 16
+    assert sum(r.self_cost.mults for r in report.layers) == 4 * 16  # the table adds up: a (root) row
+    # without op recording the hooks' work is unknown: listed, never a silent zero
+    report = torchcount.profile(net, x, record_ops=False, warn=False)
+    assert not report.complete and any("root's hooks" in u.what for u in report.uncounted)
+
+
 def test_tied_weights_are_counted_once():
     emb = nn.Embedding(50, 8)
     head = nn.Linear(8, 50, bias=False)

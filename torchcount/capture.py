@@ -256,7 +256,7 @@ class Trace:
 
     calls: list[Call] = field(default_factory=list)
     roots: list[Call] = field(default_factory=list)
-    #: ops run outside any hooked module (should not happen while the root is hooked)
+    #: ops run outside any module's forward: by the root's own hooks (see :meth:`_Recorder.around_root`)
     stray_ops: list[OpCall] = field(default_factory=list)
     #: paths of modules with a rule called inside torch.vmap (priced from their ops instead)
     transformed: list[str] = field(default_factory=list)
@@ -265,9 +265,10 @@ class Trace:
 class OpRecorder(TorchDispatchMode):
     """Records each aten op into the innermost module call on the stack."""
 
-    def __init__(self, stack: list[Call]):
+    def __init__(self, stack: list[Call], stray: list[OpCall]):
         super().__init__()
         self._stack = stack
+        self._stray = stray  # ops run while no module call is on the stack (the root's own hooks)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -286,6 +287,8 @@ class OpRecorder(TorchDispatchMode):
                 top.ops = [op]
             else:
                 top.ops.append(op)
+        else:
+            self._stray.append(op)
         return out
 
 
@@ -352,7 +355,7 @@ class _Recorder:
         self.stack: list[Call] = []
         self.has_rule = has_rule
         self.record_ops = record_ops
-        self.mode = OpRecorder(self.stack) if record_ops else None
+        self.mode = OpRecorder(self.stack, self.trace.stray_ops) if record_ops else None
         self.mode_on = False  # the mode is on the dispatch stack: ops are being recorded
         self.entered = False  # the mode's __enter__ has run (and its __exit__ has not yet)
         self.failure: Call | None = None
@@ -383,6 +386,22 @@ class _Recorder:
                 _push_dispatch_mode(top)
                 return
         self.mode_on = on
+
+    @contextmanager
+    def around_root(self, model: nn.Module) -> Iterator[None]:
+        """Record ops outside the root's forward too, when the root has hooks (or torch's global
+        module hooks are set): they run around its wrapped forward, where no call is on the
+        stack, and their work is the root's own (:attr:`Trace.stray_ops`). Nothing to do for
+        a root without hooks, whose calls record everything."""
+        hooked = self.record_ops and (model._forward_hooks or model._forward_pre_hooks or
+                                      _GLOBAL_FORWARD_HOOKS or _GLOBAL_FORWARD_PRE_HOOKS)
+        if hooked:
+            self._set_mode(True)
+        try:
+            yield
+        finally:
+            if hooked:
+                self._set_mode(False)
 
     def close(self) -> None:
         """Exit the mode if it was entered (pushing it back first if it is switched off)."""

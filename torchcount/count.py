@@ -125,10 +125,16 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
             cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
                                              own if own is not None else _own_state_bytes(module)))
         return CallCost(call, cost, "rule", rule.name, None, 1)
+    total, missing, counted = price_ops(call.ops)
+    return CallCost(call, total, "ops", None, missing, counted)
+
+
+def price_ops(ops) -> "tuple[Cost, Counter | None, int]":
+    """The summed cost of recorded ops, the ops without a formula (by name), and how many were priced."""
     total = _ZERO
     missing: "Counter | None" = None
     counted = 0
-    for op in call.ops:
+    for op in ops:
         cost = price_op(op)
         if cost is None:
             if missing is None:
@@ -137,7 +143,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
         else:
             total = total + cost
             counted += 1
-    return CallCost(call, total, "ops", None, missing, counted)
+    return total, missing, counted
 
 
 def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
@@ -436,6 +442,19 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                 uncounted.append(Uncounted(path, row.type, op_name, n))
 
     root_cost = sum((p.inclusive for p in priced if p.call.parent_index is None), _ZERO)
+    hooks_note = None
+    if trace.stray_ops:  # the root's own hooks (they run outside its forward): its own work
+        hooks_cost, hooks_missing, n = price_ops(trace.stray_ops)
+        counted_items += n
+        root_cost = root_cost + hooks_cost
+        row = next((r for r in rows if r.module is model), None)
+        if row is not None:
+            row.cost, row.self_cost = row.cost + hooks_cost, row.self_cost + hooks_cost
+            if hooks_missing:
+                row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
+                row.status = "partial"
+                uncounted += [Uncounted(row.path, row.type, name, k) for name, k in hooks_missing.items()]
+        hooks_note = f"the root's own hooks ran {len(trace.stray_ops)} op(s) around its forward: counted as its own work"
     total = Total(
         params=tensors.params, trainable_params=tensors.trainable_params,
         frozen_params=tensors.params - tensors.trainable_params, buffers=tensors.buffers,
@@ -452,7 +471,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         # own, or the table's rows would not add up to the total
         root.index = 0
         layers.insert(0, root)
-    notes = []
+    notes = [hooks_note] if hooks_note else []
     called_paths = {r.path for r in rows}
     idle = [p for p, m in modules if p and p not in called_paths and m._parameters
             and any(v is not None for v in m._parameters.values()) and not _inside_called(p, called_paths)]

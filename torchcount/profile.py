@@ -126,7 +126,8 @@ def profile(
             with _transformer_layers_unfused(counted, named), \
                     capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
                 try:
-                    counted(*args, **kw)
+                    with recorder.around_root(counted):
+                        counted(*args, **kw)
                 except Exception as exc:
                     raise _forward_error(exc, recorder, counted) from exc
         # counted once the model is restored: the restore then follows the wrappers' removal
@@ -137,7 +138,7 @@ def profile(
             if row.module is counted:
                 row.type = type(model).__name__
     if not record_ops:
-        _flag_unrecorded(report)
+        _flag_unrecorded(report, counted)
     if kept.lazy:
         notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                      + (" …" if len(kept.lazy) > 6 else ""))
@@ -218,13 +219,18 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
 
 #: what a module without a rule did itself, when op recording is off (never a silent zero)
 UNRECORDED = "own ops (not recorded: record_ops=False)"
+UNRECORDED_HOOKS = "the root's hooks (not recorded: record_ops=False)"
 _CONTAINER_FORWARDS = (nn.Sequential.forward,)
 
 
-def _flag_unrecorded(report: Report) -> None:
+def _flag_unrecorded(report: Report, model: nn.Module) -> None:
     """With ``record_ops=False`` a module without a rule is priced from its children only;
-    whatever it computed itself is unknown, so it is listed as uncounted."""
+    whatever it computed itself is unknown, so it is listed as uncounted (and so is what the
+    root's own hooks computed)."""
     from .report import Uncounted
+
+    if (model._forward_hooks or model._forward_pre_hooks) and report.root is not None:
+        report.uncounted.append(Uncounted(report.root.path, report.root.type, UNRECORDED_HOOKS, 1))
 
     seen = set()
     for row in [report.root, *report.layers]:
