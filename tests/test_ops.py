@@ -415,3 +415,68 @@ def test_unique_is_a_sort_and_a_neighbour_pass():
     # by rows (dim 0): (4 − 1)·3 comparisons, 3 runs of 3 values kept: 8 adds
     assert ops_of(lambda t: torch.unique_consecutive(t).sum(), x) == {"cmps": 11, "adds": 7 - 1}
     assert ops_of(lambda t: torch.unique_consecutive(t, dim=0).sum(), x) == {"cmps": 9, "adds": 9 - 1}
+
+
+def test_addmm_and_baddbmm_follow_alpha_and_beta():
+    b, m, k, n = 2, 3, 4, 5
+    c, a, w = torch.randn(b, m, n), torch.randn(b, m, k), torch.randn(b, k, n)
+    macs = b * m * k * n
+    out = b * m * n
+    assert ops_of(lambda c, a, w: torch.baddbmm(c, a, w), c, a, w) == {"macs": macs, "adds": out}
+    # α·(A·B): one multiplication per output (BLOOM's scaled scores)
+    assert ops_of(lambda c, a, w: torch.baddbmm(c, a, w, alpha=0.5), c, a, w) == {"macs": macs, "mults": out,
+                                                                                  "adds": out}
+    # β = 0 ignores the bias: no additions (GPT-2's reorder_and_upcast_attn, ImageGPT)
+    assert ops_of(lambda c, a, w: torch.baddbmm(c, a, w, beta=0, alpha=0.5), c, a, w) == {"macs": macs,
+                                                                                          "mults": out}
+    # β·bias + α·(A·B), the same as the maths written out: 2 multiplications and 1 addition per output
+    c2, a2, w2 = torch.randn(m, n), torch.randn(m, k), torch.randn(k, n)
+    fused = ops_of(lambda c, a, w: torch.addmm(c, a, w, beta=0.5, alpha=2.0), c2, a2, w2)
+    assert fused == ops_of(lambda c, a, w: 0.5 * c + 2.0 * (a @ w), c2, a2, w2) == \
+        {"macs": m * k * n, "mults": 2 * m * n, "adds": m * n}
+
+
+def test_grouped_mm_of_mixture_of_experts():
+    # torch._grouped_mm: every token through its expert's weight (transformers' MoE layers)
+    S, K, N, E = 16, 32, 48, 4
+    offs = torch.tensor([4, 8, 12, 16], dtype=torch.int32)
+    x, w = torch.randn(S, K), torch.randn(E, K, N)
+    assert ops_of(lambda x, w, o: torch._grouped_mm(x, w, offs=o), x, w, offs) == {"macs": S * K * N}
+    a = torch.randn(E, S, K)  # 3-D × 3-D: a batch of E products
+    assert ops_of(lambda a, w: torch._grouped_mm(a, w), a, w) == {"macs": E * S * K * N}
+    cols = torch.tensor([8, 16, 32, 40], dtype=torch.int32)  # 3-D × 2-D: the 40 columns split in 4
+    assert ops_of(lambda a, b, o: torch._grouped_mm(a, b, offs=o), a, torch.randn(K, 40), cols) == \
+        {"macs": S * K * 40}
+    inner = torch.tensor([16, 32, 48, 64], dtype=torch.int32)  # 2-D × 2-D: the contraction split in 4
+    assert ops_of(lambda a, b, o: torch._grouped_mm(a, b, offs=o), torch.randn(S, 64), torch.randn(64, N),
+                  inner) == {"macs": S * 64 * N}
+
+
+def test_histc():
+    x = torch.rand(10)
+    # per element: 2 range comparisons, a subtraction, a multiplication and a count
+    assert ops_of(lambda t: torch.histc(t, bins=4, min=0, max=1), x) == {"cmps": 20, "adds": 20, "mults": 10}
+    # min = max: the data's range first, 2 more comparisons per element
+    assert ops_of(lambda t: torch.histc(t, bins=4), x) == {"cmps": 40, "adds": 20, "mults": 10}
+
+
+@pytest.mark.parametrize("reduction, extra", [("none", {}), ("sum", {"adds": 99}),
+                                              ("mean", {"adds": 99, "divs": 1})])
+def test_binary_cross_entropy_follows_its_reduction(reduction, extra):
+    F = torch.nn.functional
+    x, y, w = torch.randn(100), torch.rand(100), torch.rand(100)
+
+    def plus(base):
+        return {k: base.get(k, 0) + extra.get(k, 0) for k in {*base, *extra}}
+
+    # on logits: max(x, 0) − x·y + log(1 + exp(−|x|)): 2 cmps, 1 mult, 3 adds, 2 transc per element
+    logits = {"cmps": 200, "mults": 100, "adds": 300, "transc": 200}
+    assert ops_of(lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction=reduction), x, y) == plus(logits)
+    # a weight: one more mult per element; a pos_weight: 2 mults and 2 adds more
+    assert ops_of(lambda x, y, w: F.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=w,
+                                                                     reduction=reduction), x, y, w) == \
+        plus({"cmps": 200, "mults": 400, "adds": 500, "transc": 200})
+    # on probabilities: −(y·log p + (1 − y)·log(1 − p)), each log clamped: 2 cmps, 3 mults, 3 adds, 2 logs
+    p = torch.rand(100)
+    assert ops_of(lambda p, y: F.binary_cross_entropy(p, y, reduction=reduction), p, y) == \
+        plus({"cmps": 200, "mults": 300, "adds": 300, "transc": 200})

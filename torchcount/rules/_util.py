@@ -1,5 +1,6 @@
-"""Small helpers shared by rule files: products and hyper-parameter tuples. (A worked term's
-product of sizes is written by ``cost.worked``: a tuple value is written ``64×3×11``.)"""
+"""Small helpers shared by rule files: products, hyper-parameter tuples, op arguments by name.
+(A worked term's product of sizes is written by ``cost.worked``: a tuple value is written
+``64×3×11``.)"""
 from __future__ import annotations
 
 import math
@@ -31,3 +32,13 @@ def stored(module, name: str):
         chain = parametrizations[name]
         return chain.original if hasattr(chain, "original") else chain.original0  # original0: a tuple right_inverse
     return getattr(module, name)
+
+
+def schema_arg(op, name: str, default=None):
+    """An op argument by its schema name, whether it was passed positionally or by keyword."""
+    if name in op.kwargs:
+        return op.kwargs[name]
+    for i, arg in enumerate(op.op._schema.arguments):
+        if arg.name == name:
+            return op.args[i] if i < len(op.args) else default
+    return default

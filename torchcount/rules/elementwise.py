@@ -337,6 +337,22 @@ def binary_search(op) -> Cost:
                         n * k))
 
 
+@op_rule(*_packets("histc"))
+def histc(op) -> Cost:
+    """A histogram of ``bins`` equal bins (MoE routers count tokens per expert with it): per
+    element 2 comparisons (inside the range), a subtraction and a multiplication (its bin,
+    (x − min)·bins/(max − min)) and an addition (the count); with min = max the range is the
+    data's: 2 more comparisons per element (its min and max)."""
+    n = op.inputs[0].numel
+    lo, hi = _arg(op, 2, "min", 0), _arg(op, 3, "max", 0)
+    return Cost.of(
+        Term("cmps", "comparisons (range of the data)", "2·elements", worked("2×{}", n), 2 * n) if lo == hi else None,
+        Term("cmps", "comparisons (inside the range)", "2·elements", worked("2×{}", n), 2 * n),
+        Term("adds", "subtractions (x − min)", "elements", n, n),
+        Term("mults", "multiplications (bin position)", "elements", n, n),
+        Term("adds", "additions (counts)", "elements", n, n))
+
+
 # ---- scattering that accumulates: one op per element scattered ------------------------------
 #: reduce= of scatter / scatter_reduce / index_reduce → the category of one accumulation step
 _REDUCE_STEP = {"add": "adds", "sum": "adds", "mean": "adds", "multiply": "mults", "prod": "mults",
@@ -478,17 +494,6 @@ def count_nonzero(op) -> Cost:
     n, out = op.inputs[0].numel, op.outputs[0].numel
     return Cost.of(Term("cmps", "comparisons with 0", "inputs", n, n),
                    Term("adds", "additions (count)", "inputs − outputs", worked("{} − {}", n, out), n - out))
-
-
-@op_rule(*_packets("binary_cross_entropy_with_logits", "binary_cross_entropy"))
-def bce(op) -> Cost:
-    """max(x, 0) − x·y + log(1 + exp(−|x|)) per element (2 cmps, 1 mult, 3 adds, 2 transc), then the
-    mean (n − 1 adds, 1 div); a weight or pos_weight is one more mult per element."""
-    n = op.inputs[0].numel
-    extra = len(op.inputs) > 2
-    return Cost.of(*recipe_terms({"cmps": 2, "mults": 1 + extra, "adds": 3, "transc": 2}, n, "BCE"),
-                   Term("adds", "additions (mean)", "elements − 1", worked("{} − 1", n), n - 1),
-                   Term("divs", "division (mean)", "1", "1", 1))
 
 
 @op_rule(*_packets("_nested_tensor_from_mask_left_aligned"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, schema_arg
 from .registry import op_rule
 
 aten = torch.ops.aten
@@ -13,9 +13,14 @@ aten = torch.ops.aten
 
 @op_rule(aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
 def matmul(op) -> Cost:
+    """A·B (batch·m·k·n MACs); ``addmm``/``baddbmm`` compute β·bias + α·(A·B): one addition per
+    output (none with β = 0, which ignores the bias), one multiplication per output for α ≠ 1
+    and one for β ∉ {0, 1} (GPT-2's and BLOOM's scaled attention scores)."""
     name = op.op.overloadpacket.__name__
+    beta = alpha = 1
     if name in ("addmm", "baddbmm"):
         bias, a, b = op.inputs[:3]
+        beta, alpha = schema_arg(op, "beta", 1), schema_arg(op, "alpha", 1)
     else:
         (a, b), bias = op.inputs[:2], None
     *batch, m, k = a.shape
@@ -25,8 +30,27 @@ def matmul(op) -> Cost:
     macs = worked("{}×{}×{}×{}", batch, m, k, n) if batch else worked("{}×{}×{}", m, k, n)
     return Cost.of(
         Term("macs", f"multiply-accumulates ({name})", "batch·m·k·n", macs, rows * k * n),
-        Term("adds", "bias additions", "batch·m·n", out, out) if bias is not None else None,
+        Term("mults", "scaling α·(A·B)", "batch·m·n", out, out) if alpha != 1 else None,
+        Term("mults", "scaling β·bias", "batch·m·n", out, out) if bias is not None and beta not in (0, 1) else None,
+        Term("adds", "bias additions", "batch·m·n", out, out) if bias is not None and beta != 0 else None,
     )
+
+
+@op_rule(aten._grouped_mm)
+def grouped_mm(op) -> Cost:
+    """``torch._grouped_mm`` (Mixture-of-Experts layers: each token through its expert's weight).
+    2-D × 3-D with ``offs`` (rows grouped by expert): S·K·N; 3-D × 3-D: G·S·K·N; 3-D × 2-D (the
+    columns grouped): S·K·N; 2-D × 2-D (the contraction grouped): S·K·N. Every row is taken as
+    computed (the last offset is the number of rows: only shapes reach the rule)."""
+    a, b = op.inputs[0], op.inputs[1]
+    if len(a.shape) == 3 and len(b.shape) == 2:  # each group's slice of b's columns, same rows
+        rows, k, n = a.shape[1], a.shape[2], b.shape[-1]
+        formula = "S·K·N (groups split N)"
+    else:
+        rows, k, n = prod(a.shape[:-1]), a.shape[-1], b.shape[-1]
+        formula = "rows·K·N"
+    return Cost.of(Term("macs", "multiply-accumulates (grouped mm)", formula, worked("{}×{}×{}", rows, k, n),
+                        rows * k * n))
 
 
 @op_rule(aten.convolution, aten._convolution)
@@ -49,23 +73,13 @@ def convolution(op) -> Cost:
 
 
 # ---- contractions that rarely reach dispatch (composite ops), for completeness ----------------
-def _schema_arg(op, name: str, default=None):
-    """An op argument by its schema name, whether it was passed positionally or by keyword."""
-    if name in op.kwargs:
-        return op.kwargs[name]
-    for i, arg in enumerate(op.op._schema.arguments):
-        if arg.name == name:
-            return op.args[i] if i < len(op.args) else default
-    return default
-
-
 @op_rule(aten.matmul, aten.linear)
 def matmul_general(op) -> Cost:
     a = op.inputs[0]
     out = op.outputs[0]
     k = a.shape[-1]
     is_linear = op.op.overloadpacket is aten.linear
-    has_bias = is_linear and _schema_arg(op, "bias") is not None
+    has_bias = is_linear and schema_arg(op, "bias") is not None
     return Cost.of(
         Term("macs", f"multiply-accumulates ({op.op.overloadpacket.__name__})", "outputs·k",
              worked("{}×{}", out.numel, k), out.numel * k),
@@ -118,9 +132,9 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
 @op_rule(*_SDPA)
 def scaled_dot_product_attention(op) -> Cost:
     q, k, v = (t.shape for t in op.inputs[:3])
-    mask = _schema_arg(op, "attn_mask", _schema_arg(op, "attn_bias"))
-    dropout = _schema_arg(op, "dropout_p", 0.0) or 0.0
-    causal = bool(_schema_arg(op, "is_causal", False))
+    mask = schema_arg(op, "attn_mask", schema_arg(op, "attn_bias"))
+    dropout = schema_arg(op, "dropout_p", 0.0) or 0.0
+    causal = bool(schema_arg(op, "is_causal", False))
     return Cost.of(*sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0))
 
 
@@ -133,11 +147,11 @@ def native_multi_head_attention(op) -> Cost:
     E, H = op.args[3], op.args[4]
     N, L = (q[0], q[1]) if len(q) == 3 else (1, q[0])
     S = k[-2]
-    need_weights = bool(_schema_arg(op, "need_weights", True))
+    need_weights = bool(schema_arg(op, "need_weights", True))
     return Cost.of(*attention_terms(
         N, L, S, E, H, k[-1], v[-1], in_bias=op.args[6] is not None, out_bias=op.args[8] is not None,
-        masked=_schema_arg(op, "mask") is not None,
-        average_weights=need_weights and bool(_schema_arg(op, "average_attn_weights", True))))
+        masked=schema_arg(op, "mask") is not None,
+        average_weights=need_weights and bool(schema_arg(op, "average_attn_weights", True))))
 
 
 @op_rule(aten._transformer_encoder_layer_fwd)
@@ -153,11 +167,11 @@ def transformer_encoder_layer_op(op) -> Cost:
     N, L = (src[0], src[1]) if len(src) == 3 else (1, src[0])
     E, H = op.args[1], op.args[2]
     use_gelu = bool(op.args[7])
-    ffn = _schema_arg(op, "ffn_weight_1")
+    ffn = schema_arg(op, "ffn_weight_1")
     F = ffn.shape[0]
     rows = N * L
     terms = attention_terms(N, L, L, E, H, E, E, in_bias=op.args[4] is not None, out_bias=op.args[6] is not None,
-                            masked=_schema_arg(op, "mask") is not None, average_weights=False)
+                            masked=schema_arg(op, "mask") is not None, average_weights=False)
     terms.append(Term("adds", "residual additions", "2·N·L·E", worked("2×{}×{}", rows, E), 2 * rows * E))
     for _ in range(2):
         terms += _stats_terms(rows, E) + _affine_terms(rows * E)

@@ -18,7 +18,7 @@ import math
 import torch
 
 from ..cost import Cost, Term, worked
-from ._util import prod, tup
+from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
 from .norm import _affine_terms, _running_terms, _stats_terms
 from .registry import op_rule
@@ -350,6 +350,32 @@ def nll_loss(op) -> Cost:
             terms.insert(1, Term("adds", "additions (sum of picked weights)", "picked − 1",
                                  worked("{} − 1", picked), max(picked - 1, 0)))
     return Cost.of(*terms)
+
+
+#: per element: BCE on logits, max(x, 0) − x·y + log(1 + exp(−|x|)); on probabilities,
+#: −(y·log x + (1 − y)·log(1 − x)) with each log clamped at −100
+_BCE = {"binary_cross_entropy_with_logits": {"cmps": 2, "mults": 1, "adds": 3, "transc": 2},
+        "binary_cross_entropy": {"cmps": 2, "mults": 3, "adds": 3, "transc": 2}}
+
+
+@op_rule(*_p("binary_cross_entropy_with_logits", "binary_cross_entropy"))
+def bce(op) -> Cost:
+    """Binary cross-entropy per element (on logits: 2 cmps, 1 mult, 3 adds, 2 transc; on
+    probabilities: 2 clamps, 3 mults, 3 adds, 2 logs); a ``weight`` is one more mult per element,
+    a ``pos_weight`` (logits) scales the log term by 1 + (p − 1)·y: 2 mults and 2 adds; then the
+    ``reduction``."""
+    from .elementwise import recipe_terms
+
+    name = _name(op)
+    n = op.inputs[0].numel
+    recipe = dict(_BCE[name])
+    if schema_arg(op, "weight") is not None:
+        recipe["mults"] += 1
+    if name == "binary_cross_entropy_with_logits" and schema_arg(op, "pos_weight") is not None:
+        recipe["mults"] += 2
+        recipe["adds"] += 2
+    reduction = schema_arg(op, "reduction", _MEAN)
+    return Cost.of(*recipe_terms(recipe, n, "BCE"), *_reduce_terms(n, int(reduction), "elements"))
 
 
 @op_rule(*_p("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
