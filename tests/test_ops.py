@@ -480,3 +480,10 @@ def test_binary_cross_entropy_follows_its_reduction(reduction, extra):
     p = torch.rand(100)
     assert ops_of(lambda p, y: F.binary_cross_entropy(p, y, reduction=reduction), p, y) == \
         plus({"cmps": 200, "mults": 300, "adds": 300, "transc": 200})
+
+
+def test_error_checks_are_zero_ops_not_uncounted():
+    # linalg ops call _linalg_check_errors on their info codes: it computes nothing the model uses
+    from torchcount.rules.registry import ZERO_OP, op_rule_for
+    for name in ("_linalg_check_errors", "_assert_async"):
+        assert op_rule_for(getattr(torch.ops.aten, name).default) is ZERO_OP, name

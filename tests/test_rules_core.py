@@ -465,6 +465,29 @@ def test_embedding_bag(mode):
     assert counted(offsets.total.cost)["cmps" if mode == "max" else "adds"] == (7 - 2) * 4
 
 
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_functional_embedding_bag_costs_what_the_module_does(mode):
+    # F.embedding_bag reaches dispatch as aten._embedding_bag(_forward_only): it was uncounted
+    class Functional(nn.Module):
+        def __init__(self, weight):
+            super().__init__()
+            self.weight = nn.Parameter(weight)
+
+        def forward(self, indices, offsets=None, per_sample_weights=None):
+            return nn.functional.embedding_bag(indices, self.weight, offsets, mode=mode,
+                                               per_sample_weights=per_sample_weights)
+
+    m = nn.EmbeddingBag(10, 4, mode=mode)
+    f = Functional(m.weight.detach().clone())
+    for inputs in [(torch.tensor([[1, 2, 3], [4, 5, 9]]),),
+                   (torch.tensor([1, 2, 3, 4, 5, 6, 7]), torch.tensor([0, 2]))]:
+        by_op, by_module = run(f, inputs), run(m, inputs)
+        assert by_op.complete and by_op.total.cost.with_bytes(0, 0) == by_module.total.cost.with_bytes(0, 0)
+    if mode == "sum":  # per-sample weights: one more mult per element looked up
+        weighted = run(f, (torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1]), torch.rand(4)))
+        assert counted(weighted.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
+
+
 def test_embedding_bag_per_sample_weights():
     m = nn.EmbeddingBag(10, 4, mode="sum")
     report = run(m, (torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1]), torch.rand(4)))

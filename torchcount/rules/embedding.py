@@ -1,11 +1,15 @@
-"""Rules for nn.Embedding (a table look-up: no arithmetic) and nn.EmbeddingBag."""
+"""Rules for nn.Embedding (a table look-up: no arithmetic) and nn.EmbeddingBag (and the
+aten op behind ``F.embedding_bag``, with the same terms)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..cost import Cost, Term, worked
-from ._util import stored
-from .registry import module_rule
+from ._util import schema_arg, stored
+from .registry import module_rule, op_rule
+
+aten = torch.ops.aten
 
 
 @module_rule(nn.Embedding)
@@ -34,24 +38,38 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     so they are counted as look-ups (an upper bound).
     """
     indices = call.input
-    lookups = indices.numel
     bags = indices.shape[0] if len(indices.shape) == 2 else call.out.shape[0]
-    filled = min(bags, lookups)  # non-empty bags: at most one per look-up
-    dim = m.embedding_dim
     # forward(input, offsets=None, per_sample_weights=None): offsets may be None while the weights are given
     weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
-    has_weights = weights is not None
+    return Cost.of(*bag_terms(indices.numel, bags, m.embedding_dim, m.mode, weights is not None))
+
+
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}  # aten's mode codes
+
+
+@op_rule(*[getattr(aten, n) for n in ("_embedding_bag", "_embedding_bag_forward_only") if hasattr(aten, n)])
+def embedding_bag_op(op) -> Cost:
+    """``F.embedding_bag``: the terms of the nn.EmbeddingBag rule (bags: the rows of the output)."""
+    weight, indices, out = op.inputs[0], op.args[1], op.outputs[0]
+    return Cost.of(*bag_terms(indices.numel, out.shape[0], weight.shape[-1],
+                              _BAG_MODES.get(int(schema_arg(op, "mode", 0)), "sum"),
+                              schema_arg(op, "per_sample_weights") is not None))
+
+
+def bag_terms(lookups: int, bags: int, dim: int, mode: str, has_weights: bool) -> list:
+    """Bags of looked-up rows reduced per dim (see :func:`embedding_bag`)."""
+    filled = min(bags, lookups)  # non-empty bags: at most one per look-up
     terms = []
     if has_weights:
         terms.append(Term("mults", "per-sample weights", "lookups·dim", worked("{}×{}", lookups, dim), lookups * dim))
     reduce = "(lookups − min(bags, lookups))·dim (assumes min(bags, lookups) non-empty bags)"
-    if m.mode == "max":
+    if mode == "max":
         terms.append(Term("cmps", "comparisons", reduce, worked("({} − {})×{}", lookups, filled, dim),
                           (lookups - filled) * dim))
     else:
         terms.append(Term("adds", "additions", reduce, worked("({} − {})×{}", lookups, filled, dim),
                           (lookups - filled) * dim))
-        if m.mode == "mean":
+        if mode == "mean":
             terms.append(Term("divs", "divisions (mean)", "min(bags, lookups)·dim (assumes as many non-empty bags)",
                               worked("{}×{}", filled, dim), filled * dim))
-    return Cost.of(*terms)
+    return terms
