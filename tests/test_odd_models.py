@@ -279,6 +279,11 @@ def test_scripted_submodule_inside_an_eager_model():
     model = nn.Sequential(nn.Linear(4, 4), torch.jit.script(nn.Linear(4, 2)))
     report = _quiet(model, torch.randn(3, 4))
     assert report.total.macs == lin_macs(3, 4, 4) + lin_macs(3, 4, 2)
+    # the scripted child's work is its parent's own (its ops), and so are its parameters: every
+    # parameter is in a row (they used to be in none: the params column fell short of the total)
+    assert report.root.self_params == 4 * 2 + 2
+    shown = visible_rows(report.layers, None)
+    assert sum(r.self_params if own else r.params for r, own in shown) == report.total.params
 
 
 def test_torch_compile_profiles_the_original_module_with_a_note():

@@ -260,6 +260,8 @@ class Trace:
     stray_ops: list[OpCall] = field(default_factory=list)
     #: paths of modules with a rule called inside torch.vmap (priced from their ops instead)
     transformed: list[str] = field(default_factory=list)
+    #: the model holds TorchScript modules (not wrapped: their ops are their parent's)
+    scripted: bool = False
 
 
 class OpRecorder(TorchDispatchMode):
@@ -489,6 +491,7 @@ def capture(
         try:
             for path, module in (modules if modules is not None else model.named_modules()):
                 if isinstance(module, _ScriptModule):
+                    recorder.trace.scripted = True
                     continue  # cannot be wrapped; its ops go to the enclosing (eager) module
                 own = module.__dict__
                 wrapped.append((module, own.get("forward", _NOTHING)))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .capture import Call, OpCall, Trace
+from .capture import _ScriptModule
 from .conventions import Convention
 from .cost import Cost
 from .rules import op_rule_for, rule_for
@@ -318,6 +319,18 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     return found
 
 
+def _fold_scripted_children(modules: list, found: _ModelTensors) -> None:
+    """A TorchScript child cannot be wrapped: its work is recorded as its parent's own ops, so
+    its parameters are its parent's own too (else no row of the table would show them)."""
+    own, counts = found.own_params, found.subtree_params
+    for _, m in modules:
+        if isinstance(m, _ScriptModule):
+            continue
+        for child in m._modules.values():
+            if isinstance(child, _ScriptModule):
+                own[id(m)] = own.get(id(m), 0) + counts.get(id(child), 0)
+
+
 def _tied_parameters(model: nn.Module) -> list[str]:
     """``"head.weight = emb.weight"`` for each parameter registered on more than one module
     (tied weights). A module reused in two places is one row, so it is not listed."""
@@ -369,6 +382,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             added = [p for p, m in current if id(m) not in before]
             modules = current
             tensors = _walk_tensors(modules)
+    if trace.scripted:
+        _fold_scripted_children(modules, tensors)
     param_counts, own_params = tensors.subtree_params, tensors.own_params
     priced = price_trace(trace, tensors.state_bytes)
     chains = sequential_chains(priced)
