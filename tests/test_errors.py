@@ -167,3 +167,43 @@ def forgetful_rule(module, call):
 def test_rule_returning_something_else_than_a_cost_is_a_rule_error():
     with pytest.raises(RuleError, match=r"forgetful_rule.*returned NoneType.*'0' \(ReturnsNone\)"):
         torchcount.profile(nn.Sequential(ReturnsNone(2, 2)), torch.randn(1, 2))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # nested tensors are a prototype API
+@pytest.mark.parametrize("layout", [torch.strided, torch.jagged])
+def test_a_nested_tensor_is_a_clear_error_and_the_model_is_left_as_found(layout):
+    lin = nn.Linear(8, 16)
+    nested = torch.nested.nested_tensor([torch.randn(3, 8), torch.randn(5, 8)], layout=layout)
+    # an input: said before the forward runs, with what to do instead (was an internal size error
+    # blamed on "before any module ran", or a rule's error about a 'NestedIntNode')
+    with pytest.raises(TypeError, match=r"nested tensor \(ragged shapes: 3×8, 5×8\).*to_padded_tensor"):
+        torchcount.profile(lin, nested)
+
+    class MakesOne(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 16)
+
+        def forward(self, a, b):
+            return self.lin(torch.nested.nested_tensor([a, b], layout=layout))
+
+    model = MakesOne()
+    # made inside the forward: the strided layout has no sizes to record (the forward stops, in a
+    # named module); the jagged one has a ragged size, which the Linear's rule cannot price
+    with pytest.raises((ForwardError, RuleError), match="nested tensor") as caught:
+        torchcount.profile(model, (torch.randn(3, 8), torch.randn(5, 8)))
+    assert "'(root)' (MakesOne)" in str(caught.value) or "'lin' (Linear)" in str(caught.value)
+    for m in (lin, model, model.lin):
+        assert "forward" not in m.__dict__ and not m._forward_hooks
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # sparse CSR is a beta API
+def test_a_sparse_input_is_counted_as_dense_with_a_note():
+    x = torch.zeros(4, 8)
+    x[0, 1] = x[2, 5] = 1.0  # 2 non-zeros: a sparse kernel does a fraction of the dense work
+    for sparse in (x.to_sparse(), x.to_sparse_csr()):
+        report = torchcount.profile(nn.Linear(8, 16), sparse)
+        assert report.total.macs == 4 * 8 * 16  # the dense figure, an upper bound
+        assert any("counted as dense" in n and str(sparse.layout).removeprefix("torch.") in n
+                   for n in report.notes)
+    assert not any("sparse" in n for n in torchcount.profile(nn.Linear(8, 16), x).notes)

@@ -275,14 +275,18 @@ class OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
-            # the usual op (add, mean, view …): tensors in, one tensor out
-            aliased = out._is_view() or any(out is a for a in args)
-            op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view())) for a in args]), {},
-                        _meta((tuple(out.shape), out.dtype, aliased)))
-        else:
-            raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
-            op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
+        try:
+            if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
+                # the usual op (add, mean, view …): tensors in, one tensor out
+                aliased = out._is_view() or any(out is a for a in args)
+                op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view())) for a in args]), {},
+                            _meta((tuple(out.shape), out.dtype, aliased)))
+            else:
+                raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
+                op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
+        except RuntimeError as exc:  # a tensor without sizes: a nested tensor
+            raise TypeError(f"torchcount counts dense tensors and cannot record {func} (a nested "
+                            f"tensor?): {exc}") from exc
         if self._stack:
             top = self._stack[-1]
             if top.ops is _NONE:
@@ -443,9 +447,16 @@ class _Recorder:
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
                 recorder.trace.transformed.append(path)
-            call = Call(module, path, len(calls), parent_index, _describe_args(args),
-                        describe(kwargs) if kwargs else _NO_KWARGS, module.training, grad_enabled(),
-                        None, covered, None, None, None, call_ruled)
+            try:
+                described = _describe_args(args), describe(kwargs) if kwargs else _NO_KWARGS
+            except RuntimeError as exc:  # a tensor without sizes: a nested tensor made in the forward
+                if recorder.failure is None:
+                    recorder.failure = Call(module, path, len(calls), parent_index, (), _NO_KWARGS,
+                                            module.training, grad_enabled(), failed=exc)
+                raise TypeError(f"torchcount counts dense tensors and cannot record this module's "
+                                f"arguments (a nested tensor?): {exc}") from exc
+            call = Call(module, path, len(calls), parent_index, described[0], described[1], module.training,
+                        grad_enabled(), None, covered, None, None, None, call_ruled)
             calls.append(call)
             siblings.append(call)
             stack.append(call)

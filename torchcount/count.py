@@ -111,10 +111,13 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
         try:
             cost = rule.fn(module, call)
         except Exception as exc:
+            ragged = any(not isinstance(d, int) for t in call.inputs for d in t.shape)
             raise RuleError(
                 f"rule '{rule.name}' failed for module '{call.path or '(root)'}' "
                 f"({type(module).__name__}) with input shapes "
-                f"{[tuple(t.shape) for t in call.inputs]}: {exc}") from exc
+                f"{[tuple(t.shape) for t in call.inputs]}: {exc}"
+                + ("; an input has a ragged dimension: a nested tensor, which torchcount does not count "
+                   "(profile it padded, or each component)" if ragged else "")) from exc
         if not isinstance(cost, Cost):
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")

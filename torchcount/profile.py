@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .capture import capture, gc_paused, tensors_in
+from .capture import _raw_tensors, capture, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
 from .report import Report
@@ -113,6 +113,11 @@ def profile(
         kw = {**kw, **kwargs}
     args, kw = _protect_inputs(args, kw)
     model, notes = _unwrap(model)
+    sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
+                     if t.layout is not torch.strided})
+    if sparse:
+        notes.append(f"sparse input(s) ({', '.join(sparse)}): counted as dense, every element (the rules see "
+                     "shapes only), an upper bound of the work a sparse kernel does")
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
@@ -251,6 +256,11 @@ def _copied(x):
     """``x`` with every tensor in it copied (a module-level function: a recursive closure would
     be a reference cycle left for the garbage collector after every profile)."""
     if isinstance(x, torch.Tensor):
+        if x.is_nested:
+            raise TypeError(
+                "torchcount counts dense tensors, and an input is a nested tensor (ragged shapes: "
+                f"{_components(x)}); profile it padded (x.to_padded_tensor(0.0): an upper bound, every "
+                "padded position counted) or each component on its own (x.unbind(): a sum)")
         return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
             if x.is_leaf else x.clone()
     if isinstance(x, tuple) and not hasattr(x, "_fields"):
@@ -266,6 +276,14 @@ def _copied(x):
         except Exception:  # a type that cannot be rebuilt this way: passed as it is
             return x
     return x
+
+
+def _components(nested: torch.Tensor) -> str:
+    try:
+        shapes = ["×".join(map(str, t.shape)) for t in nested.unbind()]
+    except Exception:  # pragma: no cover - a layout that cannot be unbound
+        return "unknown"
+    return ", ".join(shapes[:4]) + (" …" if len(shapes) > 4 else "")
 
 
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
