@@ -417,3 +417,27 @@ def test_cli_sort_by_time_ranks_a_parent_by_its_own_time():
     view, _ = select_rows(r, None, "time_ms", None, r.convention)
     mine = next(row for row in view.layers if row.path == "(root) (self)")
     assert mine.extra["time_ms"] == r.root.extra["self_ms"]
+
+
+class FailsFrom(nn.Module):
+    """Works for its first ``ok`` calls (the counting pass among them), then raises."""
+
+    def __init__(self, ok: int):
+        super().__init__()
+        self.lin, self.ok, self.calls = nn.Linear(8, 8), ok, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > self.ok:
+            raise ValueError(f"call {self.calls}")
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("ok", [1, 2])  # fails in the first plain pass / in the first hooked pass
+def test_a_forward_failing_while_measured_names_the_module(ok):
+    model = nn.Sequential(nn.ReLU(), FailsFrom(ok))
+    with pytest.raises(torchcount.ForwardError, match=r"while measuring.*module '1' \(FailsFrom\).*ValueError") as e:
+        torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    assert e.value.path == "1"
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__

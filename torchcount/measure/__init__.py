@@ -152,20 +152,28 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     # after the ceiling's large buffers, so that the peak RSS is the model's run
     rss_reset = reset_peak_rss() if dev.type == "cpu" else False
     rss_before = current_rss_bytes() if dev.type == "cpu" else None
+    hooks = None
     with preserved(model, copy_params=copy_params), grad:
-        for _ in range(warmup):
-            one_pass()
-            with timing_hooks(model, clock) as hooks:
+        try:
+            for _ in range(warmup):
+                hooks = None
                 one_pass()
-        for i in range(repeat):  # plain and instrumented interleaved, order alternating: drift and
-            if i % 2 == 0:        # cache state affect both alike
-                plain.append(one_pass()[1])
-            with timing_hooks(model, clock) as hooks:
-                hooks.reset()
-                stamps, wall = one_pass()
-                passes.append(analyse_pass(hooks.calls, stamps, wall))
-            if i % 2 == 1:
-                plain.append(one_pass()[1])
+                with timing_hooks(model, clock) as hooks:
+                    one_pass()
+            for i in range(repeat):  # plain and instrumented interleaved, order alternating: drift and
+                hooks = None          # cache state affect both alike
+                if i % 2 == 0:
+                    plain.append(one_pass()[1])
+                with timing_hooks(model, clock) as hooks:
+                    hooks.reset()
+                    stamps, wall = one_pass()
+                    passes.append(analyse_pass(hooks.calls, stamps, wall))
+                hooks = None
+                if i % 2 == 1:
+                    plain.append(one_pass()[1])
+        except Exception as exc:  # the counting pass ran; a later one failed: say which module
+            path = hooks.failed_in if hooks is not None else _failing_module(model, clock, one_pass)
+            raise _measure_error(exc, model, path, len(plain) + len(passes)) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -194,6 +202,28 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat)
     return report
+
+
+def _failing_module(model: nn.Module, clock, one_pass) -> "str | None":
+    """After a pass without hooks failed: one more pass, hooked, to find the module it fails in
+    (None if it does not fail again)."""
+    try:
+        with timing_hooks(model, clock) as hooks:
+            one_pass()
+    except Exception:
+        return hooks.failed_in
+    return None
+
+
+def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_done: int) -> Exception:
+    """The forward failed in a measured pass, after the counting pass had run: a
+    :class:`~torchcount.ForwardError` naming the module when the pass was hooked."""
+    from ..profile import ForwardError
+
+    where = f"in module '{path or '(root)'}' ({type(model.get_submodule(path)).__name__}): " \
+        if path is not None else "(a pass without hooks, which did not fail again with hooks): "
+    return ForwardError(f"forward failed while measuring, after {passes_done} completed pass(es), {where}"
+                        f"{type(exc).__name__}: {exc}", path)
 
 
 def details(report, path: str) -> dict:

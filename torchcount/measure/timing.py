@@ -13,6 +13,7 @@ sum), on CPU in integer nanoseconds.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ class TimingHooks:
     def reset(self) -> None:
         self.calls = []
         self._stack = []
+        self.failed_in = None
+
+    #: the path of the innermost module whose forward raised (its post hook, always called, sees
+    #: the exception being handled), or None
+    failed_in: "str | None" = None
 
     def hooks_for(self, path: str):
         clock = self.clock
@@ -102,6 +108,8 @@ class TimingHooks:
             end = clock.stamp()  # first thing after it returns
             if me._stack:
                 me.calls[me._stack.pop()][2] = end
+            if output is None and me.failed_in is None and sys.exc_info()[1] is not None:
+                me.failed_in = path  # called while the forward's exception propagates: innermost first
 
         return pre, post
 
