@@ -172,7 +172,7 @@ class Call:
     """
 
     __slots__ = ("module", "path", "index", "parent_index", "args", "kwargs", "training", "grad_enabled",
-                 "output", "covered", "children", "ops", "failed", "ruled", "_inputs", "_outputs")
+                 "output", "covered", "children", "ops", "failed", "ruled", "transformed", "_inputs", "_outputs")
 
     def __init__(self, module: nn.Module, path: str, index: int, parent_index: "int | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
@@ -197,9 +197,12 @@ class Call:
         self.children = _NONE if children is None else children
         self.ops = _NONE if ops is None else ops
         self.failed = failed
-        #: this call is priced by the module's rule (looked up once per module, when its wrapper
-        #: is made); False for a ruled module called inside torch.vmap, priced from its ops
+        #: the module has a rule of its own (looked up once per module, when its wrapper is made;
+        #: False inside torch.vmap, where the call is priced from its ops)
         self.ruled = ruled
+        #: called inside a torch.func transform (vmap): its rule would see one sample's shapes, so
+        #: the call is priced from the ops it ran
+        self.transformed = False
         self._inputs = self._outputs = None  # computed on first use, after the forward
 
     def __repr__(self) -> str:
@@ -457,6 +460,8 @@ class _Recorder:
                                 f"arguments (a nested tensor?): {exc}") from exc
             call = Call(module, path, len(calls), parent_index, described[0], described[1], module.training,
                         grad_enabled(), None, covered, None, None, None, call_ruled)
+            if call_ruled is not ruled:
+                call.transformed = True
             calls.append(call)
             siblings.append(call)
             stack.append(call)

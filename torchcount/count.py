@@ -106,7 +106,9 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
     if call.covered:
         return CallCost(call, _ZERO, "covered")
     module = call.module
-    rule = rule_for(module) if call.ruled else None  # (not under torch.vmap: see capture)
+    # looked up now, not at capture: a lazy module's class is its materialised one only after
+    # its first forward (LazyBatchNorm1d → BatchNorm1d). Not under torch.vmap: see capture
+    rule = None if call.transformed else rule_for(module)
     if rule is not None:
         try:
             cost = rule.fn(module, call)
