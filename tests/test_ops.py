@@ -487,3 +487,45 @@ def test_error_checks_are_zero_ops_not_uncounted():
     from torchcount.rules.registry import ZERO_OP, op_rule_for
     for name in ("_linalg_check_errors", "_assert_async"):
         assert op_rule_for(getattr(torch.ops.aten, name).default) is ZERO_OP, name
+
+
+# ---- dense linear algebra: the textbook direct algorithms ------------------------------------
+def _lu_by_steps(n):
+    """LU with partial pivoting of n×n, step by step: (MACs, divisions, pivot comparisons)."""
+    return (sum((n - k) ** 2 for k in range(1, n)), sum(n - k for k in range(1, n)), sum(n - k for k in range(1, n)))
+
+
+def test_linear_algebra_direct_algorithms():
+    n, batch, k = 5, 3, 2
+    torch.manual_seed(0)
+    a = torch.randn(batch, n, n)
+    a = a @ a.transpose(-1, -2) + n * torch.eye(n)  # symmetric positive definite: every op applies
+    b = torch.randn(batch, n, k)
+    lu_macs, lu_divs, lu_cmps = _lu_by_steps(n)
+    tri = n * (n - 1) // 2  # MACs of one triangular solve for one right-hand side
+    lu = {"macs": batch * lu_macs, "divs": batch * lu_divs, "cmps": batch * lu_cmps}
+
+    def plus(*parts):
+        out = {}
+        for part in parts:
+            for key, v in part.items():
+                out[key] = out.get(key, 0) + v
+        return out
+
+    rhs = batch * k
+    # solve: LU, then L (unit diagonal) and U (÷ diagonal) for each right-hand side
+    assert ops_of(torch.linalg.solve, a, b) == plus(lu, {"macs": 2 * rhs * tri, "divs": rhs * n})
+    # inv: the same for the n columns of the identity
+    assert ops_of(torch.linalg.inv, a) == plus(lu, {"macs": 2 * batch * n * tri, "divs": batch * n * n})
+    # det: LU, then the product of U's diagonal
+    assert ops_of(torch.linalg.det, a) == plus(lu, {"mults": batch * (n - 1)})
+    assert ops_of(lambda t: torch.linalg.lu_factor(t)[0], a) == lu
+    # Cholesky: Σ_j (n − j)·j dot-product MACs = (n³ − n)/6, n roots, n(n − 1)/2 divisions
+    chol = {"macs": batch * sum((n - j) * j for j in range(n)), "transc": batch * n, "divs": batch * tri}
+    assert ops_of(torch.linalg.cholesky, a) == chol
+    factor = torch.linalg.cholesky(a)
+    assert ops_of(torch.cholesky_solve, b, factor) == {"macs": 2 * rhs * tri, "divs": 2 * rhs * n}
+    assert ops_of(lambda l, y: torch.linalg.solve_triangular(l, y, upper=False), factor, b) == \
+        {"macs": rhs * tri, "divs": rhs * n}
+    assert ops_of(lambda l, y: torch.linalg.solve_triangular(l, y, upper=False, unitriangular=True), factor, b) == \
+        {"macs": rhs * tri}

@@ -15,11 +15,12 @@
   interpolation, sorting; the known-zero ops (views, indexing, copies, casts, fills)
 - reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, pooling ops, losses (op rules)
 - fft.py: _fft_r2c/_fft_c2r/_fft_c2c (the FFT convention: docs/coverage.md)
+- linalg.py: solve, inv, det, slogdet, Cholesky, LU, triangular solves (textbook direct algorithms)
 - attention.py: nn.MultiheadAttention
 - recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
-from . import attention, elementwise, fft, recurrent, reduction  # noqa: F401
+from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from . import vision  # noqa: F401  (torchvision ops, by name)
 from .registry import (  # noqa: F401
