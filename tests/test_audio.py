@@ -115,3 +115,27 @@ def test_example_script_prints_both_forms():
     fft_form = 63 * (512 + 512 * 9 + 3 * 257) + 63 * 257 * 32
     for text in ["271,906", f"{271_906 * 63:,}", f"{fft_form:,}", "4,734,336"]:
         assert text in result.stdout, result.stdout[-2000:]
+
+
+def test_iir_filter_loop_and_phase_ops():
+    # lfilter = a grouped conv1d (the b coefficients) then torchaudio's recursive loop (the a
+    # coefficients): per sample and channel n_order MACs each, the loop's subtraction, and the
+    # default clamp to [−1, 1] (2 comparisons, 1 assignment). The loop was uncounted.
+    channels, samples = 2, 1000
+    b_coeffs, a_coeffs = torch.tensor([0.5, 0.3, 0.2]), torch.tensor([1.0, -0.4, 0.1])
+
+    class Filter(nn.Module):
+        def forward(self, x):
+            return torchaudio.functional.lfilter(x, a_coeffs, b_coeffs)
+
+    report = run(Filter(), torch.randn(channels, samples))
+    assert report.complete
+    n = channels * samples
+    cost = report.total.cost
+    assert cost.macs == n * 3 + n * 3  # the FIR conv and the IIR loop, order 3 each
+    assert cost.adds == n  # the loop's subtractions
+    assert (cost.cmps, cost.assigns) == (2 * n, n)  # the clamp
+    # TimeStretch's phase vocoder: angle and polar of the complex spectrogram (were uncounted)
+    stretch = nn.Sequential(torchaudio.transforms.Spectrogram(n_fft=64, power=None),
+                            torchaudio.transforms.TimeStretch(n_freq=33, fixed_rate=1.2))
+    assert run(stretch, torch.randn(1, 2000)).complete

@@ -529,3 +529,11 @@ def test_linear_algebra_direct_algorithms():
         {"macs": rhs * tri, "divs": rhs * n}
     assert ops_of(lambda l, y: torch.linalg.solve_triangular(l, y, upper=False, unitriangular=True), factor, b) == \
         {"macs": rhs * tri}
+
+
+def test_angle_and_polar():
+    z = torch.randn(6, dtype=torch.complex64)
+    assert ops_of(lambda t: torch.angle(t), z) == {"transc": 6}  # atan2(im, re)
+    assert ops_of(lambda t: torch.angle(t), torch.randn(6)) == {"cmps": 6}  # 0 or π
+    r, theta = torch.rand(6), torch.randn(6)
+    assert ops_of(lambda a, b: torch.view_as_real(torch.polar(a, b)), r, theta) == {"transc": 12, "mults": 12}

@@ -9,6 +9,7 @@
 - embedding.py: Embedding, EmbeddingBag
 - upsample.py: Upsample
 - vision.py: torchvision's roi_align (op rule, by name)
+- audio.py: torchaudio's IIR filter loop (op rule, by name)
 - matmul.py: aten mm/addmm/bmm/baddbmm/convolution, dot/mv, SDPA (every backend), the fused
   MultiheadAttention and TransformerEncoderLayer fast-path ops (op rules)
 - elementwise.py: element-wise arithmetic, comparisons, transcendental ops, activations as ops,
@@ -22,7 +23,7 @@
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
 from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
-from . import vision  # noqa: F401  (torchvision ops, by name)
+from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, rule_for, zero_ops,
 )

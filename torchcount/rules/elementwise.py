@@ -131,6 +131,20 @@ def activation_op(op) -> Cost:
     return Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
 
 
+@op_rule(*_packets("angle"))
+def angle_op(op) -> Cost:
+    """The phase of each element: atan2(im, re) for a complex one (1 transc); 0 or π for a real
+    one (1 comparison)."""
+    complex_input = bool(op.inputs) and op.inputs[0].dtype.is_complex
+    return Cost.of(*recipe_terms({"transc": 1} if complex_input else {"cmps": 1}, _out_numel(op), "angle"))
+
+
+@op_rule(*_packets("polar"))
+def polar_op(op) -> Cost:
+    """r·(cos θ + i·sin θ) per element: 2 transc, 2 mults."""
+    return Cost.of(*recipe_terms({"transc": 2, "mults": 2}, _out_numel(op), "polar"))
+
+
 @op_rule(*_packets("gelu"))
 def gelu_op(op) -> Cost:
     approximate = op.kwargs.get("approximate", op.args[1] if len(op.args) > 1 else "none")
