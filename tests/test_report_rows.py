@@ -51,3 +51,45 @@ def test_table_refuses_a_negative_depth_and_unknown_columns_and_explains_the_roo
     with pytest.raises(ValueError, match="unknown column.*'bogus'"):
         report.table(columns=["module", "bogus"])
     assert report.explain("(root)") == report.explain("")  # the table's name for the root
+
+
+class Stack(nn.Module):
+    """Layers in a ModuleList (never called itself: the forward calls each layer), as in most
+    transformer implementations, and a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(3)])
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def test_a_module_list_gets_a_row_so_that_a_depth_cut_keeps_its_layers():
+    report = torchcount.profile(Stack(), torch.randn(2, 4))
+    group = report.row("blocks")
+    assert group.calls == 0 and group.type == "ModuleList" and group.status == "container"
+    assert group.cost.macs == 3 * 2 * 4 * 4 and group.params == 3 * (4 * 4 + 4)
+    # every depth's rows add up to the total (at depth 1 the blocks were missing: 3/4 of the MACs)
+    for depth in (None, 1, 2, 3):
+        rows = visible_rows(report.layers, depth)
+        assert sum(((r.self_cost if own else r.cost) for r, own in rows), torchcount.Cost()) == \
+            report.total.cost, depth
+        assert sum(r.self_params if own else r.params for r, own in rows) == report.total.params, depth
+    assert [r.path for r, _ in visible_rows(report.layers, 1)] == ["blocks", "head"]
+    assert "blocks" not in [r.path for r, _ in visible_rows(report.layers, None)]  # its layers are the rows
+    assert "never called itself" in report.explain("blocks")
+
+
+def test_a_module_list_is_timed_as_the_sum_of_its_layers():
+    report = torchcount.profile(Stack(), torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    group = report.row("blocks")
+    layers = [report.row(f"blocks.{i}") for i in range(3)]
+    assert group.extra["time_ms"] == pytest.approx(sum(r.extra["time_ms"] for r in layers), rel=0.5)
+    d = torchcount.measure.details(report, "blocks")
+    for k in range(3):  # per pass the sum is exact
+        assert d["inclusive_ns"][k] == sum(torchcount.measure.details(report, r.path)["inclusive_ns"][k]
+                                           for r in layers)

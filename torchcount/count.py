@@ -362,6 +362,41 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
+def _with_group_rows(layers: list, uncalled: list, called_paths: set, param_counts: dict, own_params: dict,
+                     convention, Row) -> list:
+    """``layers`` with a row for each module that was never called itself but whose descendants
+    were (a ``ModuleList``/``ModuleDict`` of layers called one by one by its parent): the sum of
+    the descendants nearest to it, so that a table cut at its depth still holds their work. It
+    does nothing of its own; it goes right before its first descendant."""
+    groups = {path: (m, []) for path, m in uncalled}
+    for r in layers:
+        path = r.path
+        while path:  # up to the nearest called ancestor; each uncalled one on the way holds r
+            path = path.rpartition(".")[0]
+            if path in called_paths or not path:
+                break
+            group = groups.get(path)
+            if group is not None:
+                group[1].append(r)
+    rows_before: dict[int, list] = {}
+    for path, (m, members) in groups.items():
+        if not members:
+            continue
+        row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
+                  input_shapes=[], output_shapes=[], params=param_counts.get(id(m), 0),
+                  self_params=own_params.get(id(m), 0), cost=sum((r.cost for r in members), _ZERO),
+                  self_cost=_ZERO, status="container", rule=None, convention=convention,
+                  extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m)
+        rows_before.setdefault(id(members[0]), []).append(row)
+    if not rows_before:
+        return layers
+    out = []
+    for r in layers:
+        out.extend(sorted(rows_before.get(id(r), ()), key=lambda g: g.depth))  # outer groups first
+        out.append(r)
+    return out
+
+
 def _inside_called(path: str, called_paths: set) -> bool:
     """``path`` or one of its ancestors was called (one set look-up per ancestor, not a scan)."""
     if "" in called_paths:
@@ -484,6 +519,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     root_rows = [r for r in rows if r.module is model]
     root = root_rows[0] if root_rows else None
     layers = [r for r in rows if r.module is not model] or rows
+    called_paths = {r.path for r in rows}
+    uncalled = [(p, m) for p, m in modules if p and p not in called_paths]
+    if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
+        layers = _with_group_rows(layers, uncalled, called_paths, param_counts, own_params, convention, Row)
     for i, r in enumerate(layers, start=1):
         r.index = i
     if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_params):
@@ -492,8 +531,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         root.index = 0
         layers.insert(0, root)
     notes = [hooks_note] if hooks_note else []
-    called_paths = {r.path for r in rows}
-    idle = [p for p, m in modules if p and p not in called_paths and m._parameters
+    idle = [p for p, m in uncalled if m._parameters
             and any(v is not None for v in m._parameters.values()) and not _inside_called(p, called_paths)]
     if idle:
         notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"

@@ -262,9 +262,16 @@ class Report:
         conv = get_convention(convention or self.convention)
         row = self.row(path)
         lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
-            row.module.children()) else ""),
-                 f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; "
-                 f"{row.calls} call{'s' if row.calls != 1 else ''}"]
+            row.module.children()) else "")]
+        if row.calls == 0:  # a group (a ModuleList…): never called itself
+            lines.append("never called itself: it holds modules its parent calls one by one; its cost is "
+                         "the sum of theirs")
+            lines.append(f"  total: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], {row.cost.macs:,} MACs")
+            lines.append("  breakdown: " + ", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
+                                                    for c in OP_CATEGORIES if getattr(row.cost, c)))
+            return "\n".join(lines)
+        lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; "
+                     f"{row.calls} call{'s' if row.calls != 1 else ''}")
         if row.status == "covered":
             lines.append("counted by the rule of an enclosing module")
             return "\n".join(lines)
