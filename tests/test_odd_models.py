@@ -693,7 +693,7 @@ def test_a_ruled_module_inside_vmap_is_priced_for_the_whole_batch():
     assert report.total.cost.adds == 4 * 16
     assert report.total.cost.cmps == 4 * 16  # the ReLU on every element of the batch
     assert report.row("lin").status == "ops"
-    assert any("torch.func transform" in n and "act, lin" in n for n in report.notes)
+    assert any("called inside torch.vmap" in n and "act, lin" in n for n in report.notes)
     # nested: vmap over vmap, 3·4 samples
     class Nested(nn.Module):
         def __init__(self):
@@ -707,3 +707,30 @@ def test_a_ruled_module_inside_vmap_is_priced_for_the_whole_batch():
     # outside any transform the rule prices it as usual
     plain = torchcount.profile(nn.Linear(8, 16), torch.randn(4, 8))
     assert plain.row("").rule == "linear.linear" and plain.total.macs == lin_macs(4, 8, 16)
+
+
+def test_a_forward_set_on_an_instance_is_priced_from_its_ops_not_its_types_rule():
+    # the Linear's rule priced 48 MACs and 12 bias adds and dropped the tanh and the scaling
+    lin = nn.Linear(4, 4)
+    lin.forward = lambda x: torch.tanh(nn.functional.linear(x, lin.weight, lin.bias)) * 3.0
+    report = torchcount.profile(nn.Sequential(lin), torch.randn(3, 4))
+    cost = report.total.cost
+    assert (cost.macs, cost.adds, cost.transc, cost.mults) == (3 * 4 * 4, 3 * 4, 3 * 4, 3 * 4)
+    assert report.row("0").status == "ops" and report.complete
+    assert any("a forward set on the instance" in n for n in report.notes)
+    assert lin.__dict__["forward"] is not None and "forward" in lin.__dict__  # the user's forward is kept
+
+
+def test_a_subclass_overriding_the_convolution_it_delegates_to_has_no_conv_rule():
+    # weight standardisation (BiT, timm's StdConv) overrides _conv_forward and keeps forward
+    class StdConv(nn.Conv2d):
+        def _conv_forward(self, x, w, b):
+            mean = w.mean(dim=(1, 2, 3), keepdim=True)
+            return super()._conv_forward(x, w - mean, b)
+
+    report = torchcount.profile(StdConv(3, 4, 3, bias=False), torch.randn(1, 3, 6, 6))
+    cost = report.total.cost
+    assert cost.macs == 4 * 3 * 3 * 3 * 4 * 4  # the convolution, from its op
+    # the mean: 4·26 additions and 4 divisions; w − mean: 4·27 subtractions (were dropped)
+    assert (cost.adds, cost.divs) == (4 * 26 + 4 * 27, 4)
+    assert report.row("").rule is None

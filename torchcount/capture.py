@@ -172,7 +172,7 @@ class Call:
     """
 
     __slots__ = ("module", "path", "index", "parent_index", "args", "kwargs", "training", "grad_enabled",
-                 "output", "covered", "children", "ops", "failed", "ruled", "transformed", "_inputs", "_outputs")
+                 "output", "covered", "children", "ops", "failed", "ruled", "unruled", "_inputs", "_outputs")
 
     def __init__(self, module: nn.Module, path: str, index: int, parent_index: "int | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
@@ -200,9 +200,8 @@ class Call:
         #: the module has a rule of its own (looked up once per module, when its wrapper is made;
         #: False inside torch.vmap, where the call is priced from its ops)
         self.ruled = ruled
-        #: called inside a torch.func transform (vmap): its rule would see one sample's shapes, so
-        #: the call is priced from the ops it ran
-        self.transformed = False
+        #: the module's rule does not price this call (see :attr:`Trace.unruled`): its ops do
+        self.unruled = False
         self._inputs = self._outputs = None  # computed on first use, after the forward
 
     def __repr__(self) -> str:
@@ -261,8 +260,10 @@ class Trace:
     roots: list[Call] = field(default_factory=list)
     #: ops run outside any module's forward: by the root's own hooks (see :meth:`_Recorder.around_root`)
     stray_ops: list[OpCall] = field(default_factory=list)
-    #: paths of modules with a rule called inside torch.vmap (priced from their ops instead)
-    transformed: list[str] = field(default_factory=list)
+    #: modules with a rule whose calls were priced from their ops instead, path → why: called
+    #: inside torch.vmap (the rule would see one sample's shapes), or a forward set on the
+    #: instance (it computes something else than its type's)
+    unruled: dict[str, str] = field(default_factory=dict)
     #: the model holds TorchScript modules (not wrapped: their ops are their parent's)
     scripted: bool = False
 
@@ -427,6 +428,10 @@ class _Recorder:
         record_ops = self.record_ops
         grad_enabled = torch.is_grad_enabled
         ruled = bool(self.has_rule(module))
+        if ruled and "forward" in module.__dict__:  # a forward of its own, set on the instance
+            ruled = False
+            self.trace.unruled[path] = "a forward set on the instance"
+        unruled = not ruled and bool(self.has_rule(module))
         no_ops = _runs_no_ops(module)
         wants_ops = record_ops and not ruled and not no_ops
         thread, this_thread = self.thread, threading.get_ident
@@ -449,7 +454,7 @@ class _Recorder:
                 # inside torch.vmap a module sees one sample's shapes, and a rule would price one
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
-                recorder.trace.transformed.append(path)
+                recorder.trace.unruled[path] = "called inside torch.vmap (one sample's shapes shown)"
             try:
                 described = _describe_args(args), describe(kwargs) if kwargs else _NO_KWARGS
             except RuntimeError as exc:  # a tensor without sizes: a nested tensor made in the forward
@@ -460,8 +465,8 @@ class _Recorder:
                                 f"arguments (a nested tensor?): {exc}") from exc
             call = Call(module, path, len(calls), parent_index, described[0], described[1], module.training,
                         grad_enabled(), None, covered, None, None, None, call_ruled)
-            if call_ruled is not ruled:
-                call.transformed = True
+            if call_ruled is not ruled or unruled:
+                call.unruled = True
             calls.append(call)
             siblings.append(call)
             stack.append(call)

@@ -108,7 +108,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
     module = call.module
     # looked up now, not at capture: a lazy module's class is its materialised one only after
     # its first forward (LazyBatchNorm1d → BatchNorm1d). Not under torch.vmap: see capture
-    rule = None if call.transformed else rule_for(module)
+    rule = None if call.unruled else rule_for(module)
     if rule is not None:
         try:
             cost = rule.fn(module, call)
@@ -560,11 +560,14 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                      + (" …" if len(outside) > 6 else "") + "; where they are rows, their callers' rows "
                      "show the callers' own work (as a parent's row does), except a caller whose own children "
                      "a depth cut hides: its row holds those calls too")
-    if trace.transformed:
-        where = sorted({path or "(root)" for path in trace.transformed})
-        notes.append(f"called inside a torch.func transform (vmap …), priced from the ops they ran (their "
-                     f"rules would see one sample's shapes; the shapes shown are one sample's): "
-                     f"{', '.join(where[:6])}" + (" …" if len(where) > 6 else ""))
+    if trace.unruled:
+        by_reason: dict[str, list] = {}
+        for path, reason in trace.unruled.items():
+            by_reason.setdefault(reason, []).append(path or "(root)")
+        for reason, where in by_reason.items():
+            where.sort()
+            notes.append(f"priced from the ops they ran, not their type's rule ({reason}): "
+                         f"{', '.join(where[:6])}" + (" …" if len(where) > 6 else ""))
     tied = _tied_parameters(model) if tensors.shared else []
     if tied:
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "

@@ -83,6 +83,10 @@ def zero_ops(*ops) -> None:
     _ZERO_OPS.update(ops)
 
 
+#: the methods whose override makes a subclass compute something its base's rule does not price
+_COMPUTING_METHODS = ("forward", "_conv_forward")
+
+
 def rule_for(module: nn.Module) -> Rule | None:
     """The rule of the module's type, or of the nearest base class whose ``forward`` it keeps."""
     cls = type(module)
@@ -95,8 +99,9 @@ def rule_for(module: nn.Module) -> Rule | None:
         for base in cls.__mro__[1:]:
             rule = _MODULE_RULES.get(base)
             if rule is not None:
-                # a subclass that rewrites forward computes something else: no rule
-                if getattr(cls, "forward", None) is getattr(base, "forward", None):
+                # a subclass that rewrites forward (or the method a forward delegates to, such as
+                # a convolution's _conv_forward: weight standardisation) computes something else
+                if all(getattr(cls, name, None) is getattr(base, name, None) for name in _COMPUTING_METHODS):
                     found = rule
                 break
     _lookup_cache[cls] = found
