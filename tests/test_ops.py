@@ -537,3 +537,45 @@ def test_angle_and_polar():
     assert ops_of(lambda t: torch.angle(t), torch.randn(6)) == {"cmps": 6}  # 0 or π
     r, theta = torch.rand(6), torch.randn(6)
     assert ops_of(lambda a, b: torch.view_as_real(torch.polar(a, b)), r, theta) == {"transc": 12, "mults": 12}
+
+
+def test_cdist_all_paths_and_norms():
+    a, b = torch.randn(5, 4), torch.randn(6, 4)
+    pairs, d = 5 * 6, 4
+    # the direct formula (at most 25 rows): differences, |·|^p, the combining step, a root
+    assert ops_of(lambda x, y: torch.cdist(x, y), a, b) == {"adds": pairs * d + pairs * (d - 1),
+                                                          "mults": pairs * d, "transc": pairs}
+    assert ops_of(lambda x, y: torch.cdist(x, y, p=float("inf")), a, b) == {"adds": pairs * d,
+                                                                           "cmps": pairs * d + pairs * (d - 1)}
+    assert ops_of(lambda x, y: torch.cdist(x, y, p=0), a, b) == {"adds": pairs * d + pairs * (d - 1),
+                                                                "cmps": pairs * d}
+    # through a matrix product (more than 25 rows): row norms, −2·a, the padded product, clamp, root
+    a, b = torch.randn(30, 4), torch.randn(40, 4)
+    pairs = 30 * 40
+    assert ops_of(lambda x, y: torch.cdist(x, y), a, b) == {
+        "mults": 70 * d + 30 * d, "adds": 70 * (d - 1), "macs": pairs * (d + 2),
+        "cmps": pairs, "assigns": pairs, "transc": pairs}
+
+
+def test_outer_products_traces_renorm_and_bilinear():
+    u, v, m = torch.randn(4), torch.randn(5), torch.randn(4, 5)
+    assert ops_of(torch.addr, m, u, v) == {"mults": 20, "adds": 20}
+    assert ops_of(lambda m, u, v: torch.addr(m, u, v, beta=0.5, alpha=2), m, u, v) == {"mults": 60, "adds": 20}
+    assert ops_of(torch.trace, torch.randn(5, 7)) == {"adds": 4}
+    # renorm of 4 rows of 5 (p = 2): norms (squares, sums, roots), a test and a factor per row, rescaling
+    assert ops_of(lambda t: torch.renorm(t, 2, 0, 1.0), m) == {"mults": 20 + 20, "adds": 16, "transc": 4,
+                                                               "cmps": 4, "divs": 4}
+    # F.bilinear costs what nn.Bilinear does (its aten._trilinear was uncounted)
+    x1, x2, w = torch.randn(2, 3), torch.randn(2, 4), torch.randn(5, 3, 4)
+    assert ops_of(lambda a, b, c: nn.functional.bilinear(a, b, c), x1, x2, w) == {"macs": 2 * 5 * (3 + 1) * 4}
+    # addbmm and addmv follow alpha and beta too
+    assert ops_of(lambda c, a, b: torch.addbmm(c, a, b, alpha=2.0), torch.randn(3, 5), torch.randn(2, 3, 4),
+                  torch.randn(2, 4, 5)) == {"macs": 2 * 3 * 4 * 5, "mults": 15, "adds": 15}
+    assert ops_of(lambda c, a, x: torch.addmv(c, a, x, beta=0), torch.randn(3), torch.randn(3, 4),
+                  torch.randn(4)) == {"macs": 12}
+
+
+def test_random_factories_are_zero_ops():
+    from torchcount.rules.registry import ZERO_OP, op_rule_for
+    for name in ("exponential", "geometric", "cauchy", "log_normal", "random", "uniform", "normal"):
+        assert op_rule_for(getattr(torch.ops.aten, name + "_").default) is ZERO_OP, name

@@ -199,6 +199,7 @@ zero_ops(*_packets(
     "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill", "zero",
     "scalar_tensor", "arange", "linspace", "eye", "tensor", "_local_scalar_dense", "item",
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
+    "exponential", "geometric", "cauchy", "log_normal", "random",
     "resize", "set", "one_hot",
     # checks that raise or not, computing nothing the model uses (linalg's error codes, asserts)
     "_linalg_check_errors", "_assert_async", "_assert_scalar", "_assert_tensor_metadata",

@@ -23,14 +23,19 @@ def linear(m: nn.Linear, call) -> Cost:
 
 @module_rule(nn.Bilinear)
 def bilinear(m: nn.Bilinear, call) -> Cost:
-    # y_k = x1ᵀ·A_k·x2 + b_k: t = x1ᵀ·A_k is n1·n2 MACs, then t·x2 is n2 more, per output feature
     n1, n2, k = m.in1_features, m.in2_features, m.out_features
     rows = prod(call.input.shape[:-1])
     has_bias = stored(m, "bias") is not None
     return Cost.of(
         Term("params", "parameters", "n1·n2·k + k" if has_bias else "n1·n2·k",
              worked("{}×{}×{} + {}" if has_bias else "{}×{}×{}", n1, n2, k, k), n1 * n2 * k + k * has_bias),
-        Term("macs", "multiply-accumulates", "rows·k·(n1 + 1)·n2", worked("{}×{}×({} + 1)×{}", rows, k, n1, n2),
-             rows * k * (n1 + 1) * n2),
+        bilinear_macs(rows, n1, n2, k),
         Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), rows * k) if has_bias else None,
     )
+
+
+def bilinear_macs(rows: int, n1: int, n2: int, k: int) -> Term:
+    """y_k = x1ᵀ·A_k·x2: t = x1ᵀ·A_k is n1·n2 MACs, then t·x2 is n2 more, per output feature
+    (also ``F.bilinear``'s op, ``aten._trilinear``: rules/matmul.py)."""
+    return Term("macs", "multiply-accumulates", "rows·k·(n1 + 1)·n2", worked("{}×{}×({} + 1)×{}", rows, k, n1, n2),
+                rows * k * (n1 + 1) * n2)

@@ -2,10 +2,13 @@
 aten convolution ops (what F.linear, torch.matmul, @, F.conv* dispatch to)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
+from .linear import bilinear_macs
 from .registry import op_rule
 
 aten = torch.ops.aten
@@ -30,10 +33,19 @@ def matmul(op) -> Cost:
     macs = worked("{}×{}×{}×{}", batch, m, k, n) if batch else worked("{}×{}×{}", m, k, n)
     return Cost.of(
         Term("macs", f"multiply-accumulates ({name})", "batch·m·k·n", macs, rows * k * n),
-        Term("mults", "scaling α·(A·B)", "batch·m·n", out, out) if alpha != 1 else None,
-        Term("mults", "scaling β·bias", "batch·m·n", out, out) if bias is not None and beta not in (0, 1) else None,
-        Term("adds", "bias additions", "batch·m·n", out, out) if bias is not None and beta != 0 else None,
+        *(_scaled_sum_terms(op, out, "batch·m·n") if bias is not None else ()),
     )
+
+
+def _scaled_sum_terms(op, out: int, formula: str, product: str = "A·B") -> list:
+    """β·M + α·(product), per output: one addition (none with β = 0, which ignores M), one
+    multiplication for α ≠ 1 and one for β ∉ {0, 1} (addmm, baddbmm, addmv, addbmm, addr)."""
+    beta, alpha = schema_arg(op, "beta", 1), schema_arg(op, "alpha", 1)
+    return [
+        Term("mults", f"scaling α·({product})", formula, out, out) if alpha != 1 else None,
+        Term("mults", "scaling β·M", formula, out, out) if beta not in (0, 1) else None,
+        Term("adds", "additions (+ M)", formula, out, out) if beta != 0 else None,
+    ]
 
 
 @op_rule(aten._grouped_mm)
@@ -196,7 +208,7 @@ def mv(op) -> Cost:
     mat = op.inputs[1] if name == "addmv" else op.inputs[0]
     m, n = mat.shape
     return Cost.of(Term("macs", f"multiply-accumulates ({name})", "m·n", worked("{}×{}", m, n), m * n),
-                   Term("adds", "bias additions", "m", m, m) if name == "addmv" else None)
+                   *(_scaled_sum_terms(op, m, "m", "A·v") if name == "addmv" else ()))
 
 
 @op_rule(aten.addbmm)
@@ -207,21 +219,70 @@ def addbmm(op) -> Cost:
     n = b.shape[-1]
     return Cost.of(Term("macs", "multiply-accumulates (addbmm)", "b·m·k·n", worked("{}×{}×{}×{}", batch, m, k, n),
                         batch * m * k * n),
-                   Term("adds", "bias additions", "m·n", worked("{}×{}", m, n), m * n))
+                   *_scaled_sum_terms(op, m * n, "m·n", "Σ A_b·B_b"))
 
 
 @op_rule(aten._cdist_forward)
 def cdist(op) -> Cost:
-    """Pairwise p-norm distances: per pair d subtractions, d |·|^p, d − 1 additions, one root
-    (p = 2: squares as multiplications, a square root; p = 1: absolute values as comparisons)."""
-    x1, x2 = op.inputs[:2]
-    p = op.args[2] if len(op.args) > 2 else 2.0
+    """Pairwise p-norm distances: per pair d subtractions, d |·|^p, d − 1 combining steps and
+    one root. p = 2: squares as multiplications, a square root; p = 1: absolute values
+    (comparisons), no root; p = ∞: absolute values and d − 1 comparisons for the max, no root;
+    p = 0 (how many coordinates differ): d comparisons with 0 and d − 1 additions, no root."""
+    x1 = op.inputs[0]
+    p = float(op.args[2] if len(op.args) > 2 else 2.0)
     d = x1.shape[-1]
     pairs = op.outputs[0].numel
-    power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values")}.get(float(p), ("transc", "powers"))
+    power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values"), math.inf: ("cmps", "absolute values"),
+             0.0: ("cmps", "comparisons with 0")}.get(p, ("transc", "powers"))
+    combine = ("cmps", "comparisons (max)") if p == math.inf else ("adds", "additions")
     return Cost.of(
         Term("adds", "differences", "pairs·d", worked("{}×{}", pairs, d), pairs * d),
         Term(power[0], power[1], "pairs·d", worked("{}×{}", pairs, d), pairs * d),
-        Term("adds", "additions", "pairs·(d − 1)", worked("{}×({} − 1)", pairs, d), pairs * (d - 1)),
-        Term("transc", "roots", "pairs", pairs, pairs) if float(p) not in (1.0, 0.0) else None,
+        Term(combine[0], combine[1], "pairs·(d − 1)", worked("{}×({} − 1)", pairs, d), pairs * (d - 1)),
+        Term("transc", "roots", "pairs", pairs, pairs) if p not in (1.0, 0.0, math.inf) else None,
     )
+
+
+@op_rule(aten._euclidean_dist)
+def euclidean_dist(op) -> Cost:
+    """``cdist`` for p = 2 through a matrix product (more than 25 rows, or ``compute_mode=
+    "use_mm…"``): ‖a‖² and ‖b‖² per row (squares and sums), −2·a, then one product of the rows
+    padded with the norms, m·n·(d + 2) MACs (it adds the norms in), a clamp at 0 and a square
+    root per pair."""
+    x1, x2 = op.inputs[:2]
+    d = x1.shape[-1]
+    batch = prod(x1.shape[:-2])
+    m, n = x1.shape[-2], x2.shape[-2]
+    rows = batch * (m + n)
+    pairs = batch * m * n
+    return Cost.of(
+        Term("mults", "squares (row norms)", "batch·(m + n)·d", worked("{}×{}", rows, d), rows * d),
+        Term("adds", "additions (row norms)", "batch·(m + n)·(d − 1)", worked("{}×({} − 1)", rows, d), rows * (d - 1)),
+        Term("mults", "scaling −2·a", "batch·m·d", worked("{}×{}×{}", batch, m, d), batch * m * d),
+        Term("macs", "multiply-accumulates (padded product)", "batch·m·n·(d + 2)",
+             worked("{}×({} + 2)", pairs, d), pairs * (d + 2)),
+        Term("cmps", "clamp at 0", "pairs", pairs, pairs),
+        Term("assigns", "clamp at 0", "pairs", pairs, pairs),
+        Term("transc", "square roots", "pairs", pairs, pairs),
+    )
+
+
+@op_rule(aten._trilinear)
+def trilinear(op) -> Cost | None:
+    """``F.bilinear`` (x1 of rows×n1, A of k×n1×n2, x2 of rows×n2): the nn.Bilinear rule's MACs.
+    Another use of the op: uncounted."""
+    x1, weight, x2 = op.inputs[:3]
+    if not (len(weight.shape) == 3 and len(x1.shape) == len(x2.shape) == 2
+            and (x1.shape[1], x2.shape[1]) == tuple(weight.shape[1:])):
+        return None
+    k, n1, n2 = weight.shape
+    return Cost.of(bilinear_macs(x1.shape[0], n1, n2, k))
+
+
+@op_rule(aten.addr)
+def addr(op) -> Cost:
+    """β·M + α·(u ⊗ v): one multiplication per output (the outer product) and one addition
+    (none with β = 0); α ≠ 1 and β ∉ {0, 1} one multiplication per output each."""
+    out = op.outputs[0].numel
+    return Cost.of(Term("mults", "outer product u·vᵀ", "outputs", out, out),
+                   *_scaled_sum_terms(op, out, "outputs", "u ⊗ v"))

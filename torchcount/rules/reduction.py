@@ -314,6 +314,33 @@ def adaptive_max_pool_op(op) -> Cost:
                         window_total - out))
 
 
+@op_rule(*_p("trace"))
+def trace(op) -> Cost:
+    """The sum of the diagonal: min(rows, cols) − 1 additions."""
+    rows, cols = op.inputs[0].shape[-2:]
+    n = min(rows, cols)
+    return Cost.of(Term("adds", "additions (diagonal)", "min(rows, cols) − 1", worked("{} − 1", n), max(n - 1, 0)))
+
+
+@op_rule(*_p("renorm"))
+def renorm(op) -> Cost:
+    """Each slice along ``dim`` rescaled to p-norm ≤ maxnorm: its norm (e powers — squares for
+    p = 2, absolute values for p = 1 — e − 1 additions and a root), a comparison with maxnorm,
+    a division for the factor, then e multiplications (a slice of e elements)."""
+    x = op.inputs[0]
+    p, dim = float(op.args[1]), int(op.args[2])
+    slices = x.shape[dim] if x.shape else 1
+    e = x.numel // max(slices, 1)
+    power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values")}.get(p, ("transc", "powers"))
+    return Cost.of(
+        Term(power[0], f"{power[1]} (norms)", "slices·e", worked("{}×{}", slices, e), slices * e),
+        Term("adds", "additions (norms)", "slices·(e − 1)", worked("{}×({} − 1)", slices, e), slices * (e - 1)),
+        Term("transc", "roots (norms)", "slices", slices, slices) if p != 1.0 else None,
+        Term("cmps", "comparisons with maxnorm", "slices", slices, slices),
+        Term("divs", "scale factors", "slices", slices, slices),
+        Term("mults", "rescaling", "slices·e", worked("{}×{}", slices, e), slices * e))
+
+
 # ---- losses that appear in training scripts ------------------------------------------
 #: aten's loss reduction codes
 _NONE, _MEAN, _SUM = 0, 1, 2
