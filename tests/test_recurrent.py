@@ -171,8 +171,8 @@ def test_custom_gru_rnn_subclasses_decompose_to_the_same_macs(base, G):
 
 
 def test_dropout_between_layers_is_counted_in_training_only():
-    # dropout on the output of every layer but the last: one comparison and one multiplication
-    # per element (as nn.Dropout), (L − 1)·dirs·H·T·N elements
+    # dropout on the output of every layer but the last, as nn.Dropout: a draw, a noise scaling
+    # and a multiplication per element, (L − 1)·dirs·H·T·N elements
     L, I, H, T, N = 3, 5, 8, 7, 2
     lstm = nn.LSTM(I, H, num_layers=L, dropout=0.5, bidirectional=True)
     x = torch.randn(T, N, I)
@@ -180,6 +180,7 @@ def test_dropout_between_layers_is_counted_in_training_only():
     train_cost = run(lstm.train(), x).total.cost
     elements = (L - 1) * 2 * H * T * N
     assert train_cost.cmps - eval_cost.cmps == elements
+    assert train_cost.divs - eval_cost.divs == elements
     assert train_cost.mults - eval_cost.mults == elements
     assert train_cost.macs == eval_cost.macs
     no_dropout = run(nn.LSTM(I, H, num_layers=L, bidirectional=True).train(), x).total.cost

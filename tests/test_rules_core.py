@@ -402,8 +402,24 @@ DROPOUTS = [(nn.Dropout(0.3), (2, 3, 4, 8)), (nn.Dropout1d(0.3), (3, 4, 16)), (n
 def test_dropout_family(module, shape):
     x = torch.randn(*shape)
     assert counted(cost_of(module.eval(), x)) == {}
-    # train mode: a keep/drop decision and a mask-and-scale multiplication per element
-    assert counted(cost_of(module.train(), x)) == {"cmps": 192, "mults": 192}
+    # train mode, as PyTorch's reference implementation (and F.dropout on CPU, op by op): a
+    # keep/drop draw per noise element — per element, or per channel for Dropout1d/2d/3d and
+    # FeatureAlphaDropout (N·C) — the noise scaled by 1/(1 − p), the input multiplied by it
+    channel_wise = isinstance(module, (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout))
+    noise = math.prod(shape[:-1] if isinstance(module, nn.Dropout1d) else shape[:2]) if channel_wise else 192
+    if isinstance(module, (nn.AlphaDropout, nn.FeatureAlphaDropout)):  # an affine noise: a·(x·mask) + b
+        expected = {"cmps": noise, "adds": 2 * noise + 192, "mults": 2 * noise + 192}
+    else:
+        expected = {"cmps": noise, "divs": noise, "mults": 192}
+    assert counted(cost_of(module.train(), x)) == expected
+
+    class Functional(nn.Module):  # the same call through F, priced from the ops it runs
+        def forward(self, t):
+            kind = {nn.Dropout1d: "dropout1d", nn.Dropout2d: "dropout2d", nn.Dropout3d: "dropout3d",
+                    nn.AlphaDropout: "alpha_dropout", nn.FeatureAlphaDropout: "feature_alpha_dropout"}
+            return getattr(nn.functional, kind.get(type(module), "dropout"))(t, 0.3, training=True)
+
+    assert counted(cost_of(Functional(), x)) == expected
     assert counted(cost_of(nn.Dropout(0.0).train(), x)) == {}
 
 

@@ -16,7 +16,8 @@ embedding E, H heads (head size E/H), the lecture's convention (spec §5):
 - output projection: N·L·E·E MACs + N·L·E bias additions;
 - ``need_weights`` with ``average_attn_weights``: the head average, (H − 1)·N·L·S additions and
   N·L·S divisions;
-- attention dropout in train mode with p > 0: one comparison and one multiplication per score.
+- attention dropout in train mode with p > 0: as the Dropout rule, a draw, a noise scaling and a
+  multiplication per score.
 
 ``bias_k``/``bias_v`` (add_bias_kv) and ``add_zero_attn`` each make S one longer.
 Parameters stay fixed while the cost grows with L·S: no weights in the attention products.
@@ -34,6 +35,7 @@ from ..cost import Cost, Term, worked
 from .activation import softmax_terms
 from ._util import stored
 from .registry import module_rule
+from .reshape import dropout_terms
 
 
 def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int, *,
@@ -59,8 +61,7 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
         terms.append(Term("adds", "mask additions", "N·H·L·S", worked("{}×{}×{}×{}", N, H, L, S), scores))
     terms += softmax_terms(N * H * L, S)
     if dropout_scores:
-        terms += [Term("cmps", "attention dropout decisions", "N·H·L·S", scores, scores),
-                  Term("mults", "attention dropout scaling", "N·H·L·S", scores, scores)]
+        terms += dropout_terms(scores, scores, "attention weights")
     terms.append(Term("macs", "weighted sum A·V", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     terms.append(Term("macs", "output projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E))
     if out_bias:

@@ -24,8 +24,10 @@ import math
 import torch
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
+from ._util import prod
 from .activation import PER_ELEMENT
 from .registry import op_rule, zero_ops
+from .reshape import dropout_terms
 
 aten = torch.ops.aten
 
@@ -91,7 +93,6 @@ _table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "
        "sinc", "i0", "logit")
 _table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
 _table({"mults": 1, "adds": 1}, "hypot")
-_table({"cmps": 1, "mults": 1}, "native_dropout")                           # keep/drop and scale, fused
 _table({"cmps": 1}, "bernoulli")   # the keep/drop draw; a decomposed dropout then divides and multiplies
 _table({"mults": 1, "adds": 1}, "_masked_scale")
 
@@ -207,15 +208,19 @@ zero_ops(*_packets(
 ))
 
 
-@op_rule(*_packets("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"))
+@op_rule(*_packets("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "native_dropout"))
 def dropout_op(op) -> Cost:
-    """``aten.dropout(x, p, train)`` when it reaches dispatch whole (p = 0 or eval: the identity;
-    otherwise one keep/drop decision and one scaling per element, as the Dropout module rule)."""
+    """``aten.dropout(x, p, train)`` when it reaches dispatch whole, or the fused
+    ``native_dropout`` (p = 0 or eval: the identity): the terms of the Dropout module rule
+    (``reshape.dropout_terms``; a feature dropout draws one per channel, N·C)."""
+    name = _base(op)
     p = op.args[1] if len(op.args) > 1 else op.kwargs.get("p", 0.5)
     train = op.args[2] if len(op.args) > 2 else op.kwargs.get("train", True)
-    if not train or p == 0:
+    if not train or not p:
         return Cost()
-    return Cost.of(*recipe_terms({"cmps": 1, "mults": 1}, _out_numel(op), "dropout"))
+    shape, e = op.inputs[0].shape, op.inputs[0].numel
+    noise = prod(shape[:2]) if name.startswith("feature") and len(shape) >= 2 else e
+    return Cost.of(*dropout_terms(noise, e, name, alpha="alpha" in name))
 
 
 # ---- interpolation and sampling (what F.interpolate / F.grid_sample dispatch to) -----------

@@ -9,6 +9,7 @@ import torch
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
 from .linear import bilinear_macs
+from .reshape import dropout_terms
 from .registry import op_rule
 
 aten = torch.ops.aten
@@ -134,9 +135,7 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
     terms += softmax_terms(B * L, S)
     if dropout:
         # as the reference implementation: a keep mask (bernoulli), the mask scaled by 1/(1 − p), applied
-        terms += [Term("cmps", "dropout decisions", "B·L·S", scores, scores),
-                  Term("divs", "dropout mask scaling", "B·L·S", scores, scores),
-                  Term("mults", "dropout mask multiplications", "B·L·S", scores, scores)]
+        terms += dropout_terms(scores, scores, "attention weights")
     terms.append(Term("macs", "weighted sum A·V", "B·L·S·Ev", worked("{}×{}×{}×{}", B, L, S, Ev), scores * Ev))
     return terms
 

@@ -34,6 +34,7 @@ from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import PER_ELEMENT
 from .registry import module_rule
+from .reshape import dropout_terms
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -119,9 +120,7 @@ def rnn_terms(m: nn.RNNBase, call) -> list[Term]:
         if call.training and m.dropout > 0 and layer < m.num_layers - 1:
             # dropout on this layer's output before the next layer, as the Dropout rule counts it
             e = dirs * H_h * steps
-            for category, what in (("cmps", "keep/drop decisions"), ("mults", "mask-and-scale multiplications")):
-                terms.append(Term(category, f"dropout {what} (layer {layer} output)", "dirs·H_h·steps",
-                                  worked("{}×{}×{}", dirs, H_h, steps), e))
+            terms += dropout_terms(e, e, f"dropout, layer {layer} output")
     return terms
 
 
