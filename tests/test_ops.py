@@ -579,3 +579,10 @@ def test_random_factories_are_zero_ops():
     from torchcount.rules.registry import ZERO_OP, op_rule_for
     for name in ("exponential", "geometric", "cauchy", "log_normal", "random", "uniform", "normal"):
         assert op_rule_for(getattr(torch.ops.aten, name + "_").default) is ZERO_OP, name
+
+
+def test_logcumsumexp_is_a_running_logaddexp():
+    x = torch.randn(4, 8)
+    step = ops_of(lambda a, b: torch.logaddexp(a, b), torch.randn(4), torch.randn(4))  # 4 elements
+    per_element = {k: v // 4 for k, v in step.items()}
+    assert ops_of(lambda t: torch.logcumsumexp(t, 1), x) == {k: 4 * 7 * v for k, v in per_element.items()}

@@ -145,9 +145,18 @@ def _scan(op, category: str, what: str) -> Cost:
     return Cost.of(Term(category, what, "lines·(n − 1)", worked("{}×({} − 1)", lines, n), lines * (n - 1)))
 
 
-@op_rule(*_p("cumsum", "logcumsumexp"))
+@op_rule(*_p("cumsum"))
 def cumsum(op) -> Cost:
     return _scan(op, "adds", "additions (running sum)")
+
+
+@op_rule(*_p("logcumsumexp"))
+def logcumsumexp(op) -> Cost:
+    """A running log-sum-exp: each step is a ``logaddexp`` of the running value and the next
+    element, priced as the ``logaddexp`` op is (1 comparison, 1 addition, 1 transcendental)."""
+    return Cost.of(*[term for category, what in (("cmps", "comparisons"), ("adds", "additions"),
+                                                 ("transc", "transcendental ops"))
+                     for term in _scan(op, category, f"{what} (running logaddexp)").terms])
 
 
 @op_rule(*_p("cumprod"))
