@@ -552,14 +552,31 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                     callers = {}
                 callers.setdefault(c.path, set()).add(caller)
     if callers:
+        # what each row's calls spent in such calls, by callee: a row cut at a depth that hides
+        # its children still holds them, and the callee's own rows too (visible_rows subtracts)
+        outside: dict[str, dict] = {}
+        for c in calls:
+            if c.path not in callers or c.parent_index is None:
+                continue
+            spent = priced[c.index].inclusive
+            at = c.parent_index
+            while at is not None:
+                holder = calls[at].path
+                if not holder or holder == c.path or c.path.startswith(holder + "."):
+                    break  # an ancestor in the tree: the callee's calls are inside its row anyway
+                per_callee = outside.setdefault(holder, {})
+                per_callee[c.path] = per_callee.get(c.path, _ZERO) + spent
+                at = calls[at].parent_index
         for row in rows:
             if row.path in callers:
                 row.called_from = tuple(sorted(callers[row.path]))
-        outside = sorted(p or "(root)" for p in callers)
-        notes.append(f"called from outside their place in the module tree: {', '.join(outside[:6])}"
-                     + (" …" if len(outside) > 6 else "") + "; where they are rows, their callers' rows "
-                     "show the callers' own work (as a parent's row does), except a caller whose own children "
-                     "a depth cut hides: its row holds those calls too")
+            if row.path in outside:
+                row.outside = outside[row.path]
+        named = sorted(p or "(root)" for p in callers)
+        notes.append(f"called from outside their place in the module tree: {', '.join(named[:6])}"
+                     + (" …" if len(named) > 6 else "") + "; where they are rows, their callers' rows "
+                     "leave those calls out (a caller shows its own work, as a parent does, or without its "
+                     "measured columns where a depth cut hides its children)")
     if trace.unruled:
         by_reason: dict[str, list] = {}
         for path, reason in trace.unruled.items():

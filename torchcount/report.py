@@ -48,6 +48,9 @@ class Row:
     #: module registered in two places, or called through a plain reference): where this row is
     #: shown, theirs stand for their own work only, as a parent's does
     called_from: tuple = ()
+    #: what this row's calls spent in modules called from outside their place in the tree, by
+    #: their path (``None`` for most rows): left out of the row where those modules are rows
+    outside: dict | None = None
 
     @property
     def macs(self) -> int:
@@ -364,8 +367,18 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
                 continue  # a pure container: its children carry everything
             out.append((r, True))
         else:
-            out.append((r, False))
+            out.append((_without_shown_callees(r, depth) if r.outside else r, False))
     return out
+
+
+def _without_shown_callees(row: Row, depth: int | None) -> Row:
+    """``row`` less what its calls spent in modules called from outside their place in the tree
+    that are rows at this depth themselves (they hold every one of their calls). Its measured
+    columns are dropped: they include that time."""
+    shown = [cost for path, cost in row.outside.items() if depth is None or path.count(".") + 1 <= depth]
+    if not shown:
+        return row
+    return dataclasses.replace(row, cost=row.cost - sum(shown, Cost()), extra={}, self_extra=None)
 
 
 def _shapes(shapes: list) -> str:
