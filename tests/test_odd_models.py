@@ -665,8 +665,8 @@ def test_a_module_shared_by_two_parents_or_held_by_reference_adds_up_in_the_tabl
             rows = visible_rows(report.layers, depth)
             assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == report.total.macs, depth
         # at full depth: the Linear's row holds both calls, b's row no second copy of them
-        full = {r.path: own for r, own in visible_rows(report.layers, None)}
-        assert "a.lin" in full and full.get("b", True) is True
+        full = {r.path: (r.self_cost if own else r.cost).macs for r, own in visible_rows(report.layers, None)}
+        assert full["a.lin"] == 2 * lin_macs(4, 8, 16) and full.get("b", 0) == 0
 
 
 # ---- torch.func transforms ----------------------------------------------------------------------

@@ -305,3 +305,99 @@ def test_multihead_attention_matches_closed_form_and_flop_counter(budget):
             assert report.total.macs == flop_counter_flops(mha, (q, k, v)) // 2
 
     check(prop, mha_configs(), 40 * budget)
+
+
+# ---- random model structures: the table adds up at every depth ------------------------------
+WIDTH, ROWS = 4, 2  # every layer maps ROWS×WIDTH to ROWS×WIDTH
+
+
+class _Chain(nn.Module):
+    """Calls its children in order, each ``repeat`` times; ``residual`` adds its input back
+    (work of its own: ROWS·WIDTH additions)."""
+
+    def __init__(self, children, repeat: int, residual: bool, as_list: bool):
+        super().__init__()
+        if as_list:  # a ModuleList of layers, never called itself
+            self.items = nn.ModuleList(children)
+        else:
+            self.items = nn.Sequential(*children)
+        self.repeat, self.residual, self.as_list = repeat, residual, as_list
+
+    def forward(self, x):
+        y = x
+        for _ in range(self.repeat):
+            if self.as_list:
+                for layer in self.items:
+                    y = layer(y)
+            else:
+                y = self.items(y)
+        return x + y if self.residual else y
+
+
+class _Borrower(nn.Module):
+    """Calls a module that lives elsewhere in the tree through a plain reference, then its own layer."""
+
+    def __init__(self, borrowed: nn.Module):
+        super().__init__()
+        self.refs = [borrowed]
+        self.own = nn.Linear(WIDTH, WIDTH, bias=False)
+
+    def forward(self, x):
+        return self.own(self.refs[0](x))
+
+
+@st.composite
+def model_structures(draw):
+    built: list[nn.Module] = []
+
+    def node(level):
+        kinds = ["linear", "linear", "chain", "chain", "borrow", "share"] if level < 4 else ["linear", "share"]
+        kind = draw(st.sampled_from(kinds))
+        if kind == "borrow" and built:  # called through a plain reference
+            module = _Borrower(built[draw(st.integers(0, len(built) - 1))])
+        elif kind == "share" and built:  # registered a second time, here
+            return built[draw(st.integers(0, len(built) - 1))]
+        elif kind == "chain":
+            children = [node(level + 1) for _ in range(draw(st.integers(1, 3)))]
+            module = _Chain(children, draw(st.integers(1, 2)), draw(st.booleans()), draw(st.booleans()))
+        else:
+            module = nn.Linear(WIDTH, WIDTH, bias=draw(st.booleans()))
+        built.append(module)
+        return module
+
+    root = node(0)
+    return root if not isinstance(root, nn.Linear) or built else root
+
+
+@pytest.mark.parametrize("budget", BUDGET)
+def test_random_model_structures_add_up_at_every_depth(budget):
+    """Layers in Sequentials and ModuleLists, repeated, with residual adds, modules registered
+    twice and modules called through plain references, nested at random: the total equals an
+    independent count of the Linear calls (torch's own hooks in a plain forward), the table's
+    rows add up to the total at every depth, and the model comes back as it was."""
+    from torchcount.report import visible_rows
+
+    def prop(model):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        # an independent count: torch's own hooks on every Linear, in a plain forward
+        calls = []
+        handles = [m.register_forward_pre_hook(lambda mod, args: calls.append(mod))
+                   for m in model.modules() if isinstance(m, nn.Linear)]
+        x = torch.randn(ROWS, WIDTH)
+        with torch.no_grad():
+            model(x)
+        for h in handles:
+            h.remove()
+        report = profile(model, x)
+        assert report.total.macs == len(calls) * ROWS * WIDTH * WIDTH
+        deepest = max(r.depth for r in report.layers)
+        for depth in [None, *range(0, deepest + 1)]:
+            rows = visible_rows(report.layers, depth) if depth != 0 else [(report.root, False)]
+            shown = sum(((r.self_cost if own else r.cost) for r, own in rows), torchcount.Cost())
+            assert shown == report.total.cost, depth
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, before[key]), key
+        for m in model.modules():
+            assert "forward" not in m.__dict__ and not m._forward_hooks and not m._forward_pre_hooks
+
+    check(prop, model_structures(), 60 * budget)

@@ -362,6 +362,36 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
+def _calls_from_outside(calls: list, rows: list) -> "dict[str, set] | None":
+    """Calls that do not come from the module's parent in the tree — the nearest ancestor of
+    its path that was called, past never-called containers such as a ModuleList: a module held
+    by a plain reference, registered a second time elsewhere, or reached past its parent. By
+    callee path → the callers' paths, also in ``row.called_from`` (None for most models). A
+    caller's row holds such calls, and so does the callee's: ``visible_rows`` shows rows by the
+    module tree where there are any, so that the table adds up."""
+    called = {c.path for c in calls}
+    callers: "dict[str, set] | None" = None
+    for c in calls:
+        at = c.parent_index
+        if at is None:
+            continue
+        caller = calls[at].path
+        parent = c.path.rpartition(".")[0]
+        if parent == caller or c.path == caller:  # the usual call, or recursion
+            continue
+        while parent and parent not in called:  # past never-called containers (a ModuleList)
+            parent = parent.rpartition(".")[0]
+        if parent != caller:
+            if callers is None:
+                callers = {}
+            callers.setdefault(c.path, set()).add(caller)
+    if callers:
+        for row in rows:
+            if row.path in callers:
+                row.called_from = tuple(sorted(callers[row.path]))
+    return callers
+
+
 def _with_group_rows(layers: list, uncalled: list, called_paths: set, param_counts: dict, own_params: dict,
                      convention, Row) -> list:
     """``layers`` with a row for each module that was never called itself but whose descendants
@@ -386,7 +416,8 @@ def _with_group_rows(layers: list, uncalled: list, called_paths: set, param_coun
                   input_shapes=[], output_shapes=[], params=param_counts.get(id(m), 0),
                   self_params=own_params.get(id(m), 0), cost=sum((r.cost for r in members), _ZERO),
                   self_cost=_ZERO, status="container", rule=None, convention=convention,
-                  extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m)
+                  extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
+                  members=tuple(r.path for r in members))
         rows_before.setdefault(id(members[0]), []).append(row)
     if not rows_before:
         return layers
@@ -519,6 +550,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     root_rows = [r for r in rows if r.module is model]
     root = root_rows[0] if root_rows else None
     layers = [r for r in rows if r.module is not model] or rows
+    callers = _calls_from_outside(trace.calls, rows)
     called_paths = {r.path for r in rows}
     uncalled = [(p, m) for p, m in modules if p and p not in called_paths]
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
@@ -539,44 +571,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if added:
         notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
                      + (" …" if len(added) > 6 else ""))
-    # a module registered in two places, or held by a plain reference, may be called from a
-    # module that is not its parent in the tree (one pass over the calls' paths)
-    calls = trace.calls
-    callers: "dict[str, set] | None" = None
-    for c in calls:
-        at = c.parent_index
-        if at is not None:
-            caller = calls[at].path
-            if caller and caller != c.path and not c.path.startswith(caller + "."):  # (not recursion)
-                if callers is None:
-                    callers = {}
-                callers.setdefault(c.path, set()).add(caller)
     if callers:
-        # what each row's calls spent in such calls, by callee: a row cut at a depth that hides
-        # its children still holds them, and the callee's own rows too (visible_rows subtracts)
-        outside: dict[str, dict] = {}
-        for c in calls:
-            if c.path not in callers or c.parent_index is None:
-                continue
-            spent = priced[c.index].inclusive
-            at = c.parent_index
-            while at is not None:
-                holder = calls[at].path
-                if not holder or holder == c.path or c.path.startswith(holder + "."):
-                    break  # an ancestor in the tree: the callee's calls are inside its row anyway
-                per_callee = outside.setdefault(holder, {})
-                per_callee[c.path] = per_callee.get(c.path, _ZERO) + spent
-                at = calls[at].parent_index
-        for row in rows:
-            if row.path in callers:
-                row.called_from = tuple(sorted(callers[row.path]))
-            if row.path in outside:
-                row.outside = outside[row.path]
         named = sorted(p or "(root)" for p in callers)
         notes.append(f"called from outside their place in the module tree: {', '.join(named[:6])}"
-                     + (" …" if len(named) > 6 else "") + "; where they are rows, their callers' rows "
-                     "leave those calls out (a caller shows its own work, as a parent does, or without its "
-                     "measured columns where a depth cut hides its children)")
+                     + (" …" if len(named) > 6 else "") + "; the table shows each row's work by the module "
+                     "tree (what its submodules did, wherever they were called from), so the rows add up; "
+                     "a row whose figure differs from what its own calls cost shows no measured columns")
     if trace.unruled:
         by_reason: dict[str, list] = {}
         for path, reason in trace.unruled.items():

@@ -121,7 +121,6 @@ def _row_dict(row: "Row", conv: Convention) -> dict:
         "extra": jsonable(row.extra),
         "self_extra": jsonable(row.self_extra or {}),
         "called_from": list(row.called_from),
-        "outside": {path: _cost_dict(cost) for path, cost in (row.outside or {}).items()},
     }
 
 

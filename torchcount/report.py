@@ -48,9 +48,8 @@ class Row:
     #: module registered in two places, or called through a plain reference): where this row is
     #: shown, theirs stand for their own work only, as a parent's does
     called_from: tuple = ()
-    #: what this row's calls spent in modules called from outside their place in the tree, by
-    #: their path (``None`` for most rows): left out of the row where those modules are rows
-    outside: dict | None = None
+    #: a group row's members (a module never called itself: the rows it sums, every call of theirs)
+    members: tuple = ()
 
     @property
     def macs(self) -> int:
@@ -344,21 +343,9 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
     for r in shown:
         parts = r.path.split(".") if r.path else []
         ancestors.update(".".join(parts[:i]) for i in range(1, len(parts)))
-    if any(r.called_from for r in layers):  # modules called from outside their place in the tree
-        # a caller of a shown module stands for its own work (as a parent does), unless the cut
-        # hides its own children: its row then holds those children and the call (see the note)
-        by_path = {r.path: r for r in layers}
-        has_children = {r.path.rpartition(".")[0] for r in layers if r.path}
-        todo = [caller for r in shown for caller in r.called_from]
-        while todo:  # a caller, its ancestors in the tree, and whoever called it from outside
-            caller = todo.pop()
-            row = by_path.get(caller)
-            if caller in ancestors or row is None or (
-                    depth is not None and row.depth >= depth and caller in has_children):
-                continue
-            parts = caller.split(".") if caller else []
-            ancestors.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-            todo.extend(row.called_from)
+    # a module called from outside its place in the tree is in its callers' rows and in its own:
+    # then a row cut at the depth stands for what its submodules did, wherever called from
+    tree_sums = _tree_sums(layers) if any(r.called_from for r in layers) else None
     out = []
     for r in shown:
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
@@ -367,18 +354,23 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
                 continue  # a pure container: its children carry everything
             out.append((r, True))
         else:
-            out.append((_without_shown_callees(r, depth) if r.outside else r, False))
+            if tree_sums is not None and tree_sums[r.path] != r.cost:
+                r = dataclasses.replace(r, cost=tree_sums[r.path], extra={}, self_extra=None)
+            out.append((r, False))
     return out
 
 
-def _without_shown_callees(row: Row, depth: int | None) -> Row:
-    """``row`` less what its calls spent in modules called from outside their place in the tree
-    that are rows at this depth themselves (they hold every one of their calls). Its measured
-    columns are dropped: they include that time."""
-    shown = [cost for path, cost in row.outside.items() if depth is None or path.count(".") + 1 <= depth]
-    if not shown:
-        return row
-    return dataclasses.replace(row, cost=row.cost - sum(shown, Cost()), extra={}, self_extra=None)
+def _tree_sums(layers: list[Row]) -> dict:
+    """Per path, the own work of every row at or below it in the module tree."""
+    sums: dict[str, Cost] = {}
+    for r in layers:
+        if r.calls == 0:
+            continue  # a group: its members' own work is theirs
+        parts = r.path.split(".") if r.path else []
+        for i in range(len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            sums[prefix] = sums.get(prefix, Cost()) + r.self_cost
+    return sums
 
 
 def _shapes(shapes: list) -> str:

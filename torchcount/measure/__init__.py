@@ -204,18 +204,6 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     return report
 
 
-def _group_members(path: str, timed: set) -> list[str]:
-    """The timed modules nearest below ``path`` (a module never called itself), whose times are its time."""
-    prefix = path + "."
-    out = []
-    for candidate in timed:
-        if candidate.startswith(prefix):
-            between = candidate[len(prefix):].split(".")[:-1]  # the levels between path and it
-            if not any(f"{prefix}{'.'.join(between[:i + 1])}" in timed for i in range(len(between))):
-                out.append(candidate)
-    return out
-
-
 def _failing_module(model: nn.Module, clock, one_pass) -> "str | None":
     """After a pass without hooks failed: one more pass, hooked, to find the module it fails in
     (None if it does not fail again)."""
@@ -274,7 +262,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         incl = [p.inclusive.get(row.path) for p in passes]
         excl = [p.exclusive.get(row.path) for p in passes]
         if row.calls == 0 and row.path not in timed:  # a group (a ModuleList): the sum of its members
-            members = _group_members(row.path, timed)
+            members = [m for m in row.members if m in timed]
             if members:
                 incl = [sum(p.inclusive.get(m, 0.0) for m in members) for p in passes]
                 excl = [0.0 for _ in passes]
