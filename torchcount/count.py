@@ -362,14 +362,13 @@ def _unique_params(module: nn.Module) -> list:
     return out
 
 
-def _calls_from_outside(calls: list, rows: list) -> "dict[str, set] | None":
+def _calls_from_outside(calls: list, rows: list, called: set) -> "dict[str, set] | None":
     """Calls that do not come from the module's parent in the tree — the nearest ancestor of
     its path that was called, past never-called containers such as a ModuleList: a module held
     by a plain reference, registered a second time elsewhere, or reached past its parent. By
     callee path → the callers' paths, also in ``row.called_from`` (None for most models). A
     caller's row holds such calls, and so does the callee's: ``visible_rows`` shows rows by the
     module tree where there are any, so that the table adds up."""
-    called = {c.path for c in calls}
     callers: "dict[str, set] | None" = None
     for c in calls:
         at = c.parent_index
@@ -550,8 +549,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     root_rows = [r for r in rows if r.module is model]
     root = root_rows[0] if root_rows else None
     layers = [r for r in rows if r.module is not model] or rows
-    callers = _calls_from_outside(trace.calls, rows)
     called_paths = {r.path for r in rows}
+    callers = _calls_from_outside(trace.calls, rows, called_paths)
     uncalled = [(p, m) for p, m in modules if p and p not in called_paths]
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
         layers = _with_group_rows(layers, uncalled, called_paths, param_counts, own_params, convention, Row)
