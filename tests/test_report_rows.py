@@ -81,7 +81,7 @@ def test_a_module_list_gets_a_row_so_that_a_depth_cut_keeps_its_layers():
         assert sum(r.self_params if own else r.params for r, own in rows) == report.total.params, depth
     assert [r.path for r, _ in visible_rows(report.layers, 1)] == ["blocks", "head"]
     assert "blocks" not in [r.path for r, _ in visible_rows(report.layers, None)]  # its layers are the rows
-    assert "never called itself" in report.explain("blocks")
+    assert "not called itself" in report.explain("blocks")
 
 
 def test_a_module_list_is_timed_as_the_sum_of_its_layers():
@@ -93,3 +93,59 @@ def test_a_module_list_is_timed_as_the_sum_of_its_layers():
     for k in range(3):  # per pass the sum is exact
         assert d["inclusive_ns"][k] == sum(torchcount.measure.details(report, r.path)["inclusive_ns"][k]
                                            for r in layers)
+
+
+def _params_shown(report, depth):
+    return sum(r.self_params if own else r.params for r, own in visible_rows(report.layers, depth))
+
+
+def test_a_never_called_module_has_a_row_with_its_parameters_and_a_note():
+    class Spare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = nn.Linear(4, 4)
+            self.unused = nn.Linear(4, 4)  # never called
+            self.skip = torch.ao.nn.quantized.FloatFunctional()  # its .add() runs, not its forward
+
+        def forward(self, x):
+            return self.skip.add(self.used(x), x)
+
+    report = torchcount.profile(Spare(), torch.randn(1, 4))
+    row = report.row("unused")
+    assert (row.calls, row.params, row.status, row.cost.is_zero()) == (0, 20, "not called", True)
+    # its parameters were in the total and in no row (and the promised note never appeared)
+    for depth in (None, 1):
+        assert _params_shown(report, depth) == report.total.params == 40, depth
+    assert any(n.startswith("never called") and "unused" in n for n in report.notes)
+    assert "not called: no work is counted here" in report.explain("unused")
+    assert "breakdown: none" in report.explain("skip")  # the FloatFunctional: its observer ran
+
+
+def test_weights_a_parent_rule_reads_are_not_called_out_as_unused():
+    # MultiheadAttention's rule reads out_proj's weights; out_proj is never called itself
+    report = torchcount.profile(nn.MultiheadAttention(8, 2), (torch.randn(3, 1, 8),) * 3)
+    assert report.row("out_proj").status == "not called"
+    assert not any(n.startswith("never called") for n in report.notes)
+    for depth in (None, 0, 1):
+        shown = [(report.root, False)] if depth == 0 else visible_rows(report.layers, depth)
+        assert sum(r.self_params if own else r.params for r, own in shown) == report.total.params, depth
+
+
+def test_a_scripted_block_in_a_module_list_is_its_callers_work_and_parameters():
+    # the root calls the scripted layer (its ops are the root's): its parameters were shown under
+    # the ModuleList's own part while its work was the root's
+    class Layers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(8, 8), torch.jit.script(nn.Linear(8, 8))])
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    report = torchcount.profile(Layers(), torch.randn(2, 8))
+    assert report.root.self_params == 8 * 8 + 8 and report.root.self_cost.macs == 2 * 8 * 8
+    assert report.row("layers").params == 8 * 8 + 8
+    for depth in (None, 1, 2):
+        assert _params_shown(report, depth) == report.total.params, depth

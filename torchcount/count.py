@@ -324,16 +324,27 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     return found
 
 
-def _fold_scripted_children(modules: list, found: _ModelTensors) -> None:
-    """A TorchScript child cannot be wrapped: its work is recorded as its parent's own ops, so
-    its parameters are its parent's own too (else no row of the table would show them)."""
+def _fold_scripted_children(modules: list, found: _ModelTensors, called: set) -> None:
+    """A TorchScript child cannot be wrapped: its work is recorded as the own ops of the module
+    that calls it — its parent, or the nearest called ancestor past a never-called container (a
+    ModuleList) — so its parameters are that module's own too (else no row would show them)."""
     own, counts = found.own_params, found.subtree_params
-    for _, m in modules:
+    by_path = {path: m for path, m in modules}
+    for path, m in modules:
         if isinstance(m, _ScriptModule):
             continue
-        for child in m._modules.values():
+        for name, child in m._modules.items():
             if isinstance(child, _ScriptModule):
-                own[id(m)] = own.get(id(m), 0) + counts.get(id(child), 0)
+                holder = path
+                while holder and holder not in called:
+                    holder = holder.rpartition(".")[0]
+                target = by_path.get(holder, m)
+                n = counts.get(id(child), 0)
+                own[id(target)] = own.get(id(target), 0) + n
+                between = path
+                while between != holder:  # the never-called containers on the way hold them no more
+                    counts[id(by_path[between])] -= n
+                    between = between.rpartition(".")[0]
 
 
 def _tied_parameters(model: nn.Module) -> list[str]:
@@ -391,12 +402,20 @@ def _calls_from_outside(calls: list, rows: list, called: set) -> "dict[str, set]
     return callers
 
 
-def _with_group_rows(layers: list, uncalled: list, called_paths: set, param_counts: dict, own_params: dict,
-                     convention, Row) -> list:
-    """``layers`` with a row for each module that was never called itself but whose descendants
-    were (a ``ModuleList``/``ModuleDict`` of layers called one by one by its parent): the sum of
-    the descendants nearest to it, so that a table cut at its depth still holds their work. It
-    does nothing of its own; it goes right before its first descendant."""
+def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, param_counts: dict, own_params: dict,
+                        convention, Row) -> list:
+    """``layers`` with a row (``calls = 0``) for each module never called itself that matters
+    to a table cut at its depth:
+
+    - a group, whose submodules were called (a ``ModuleList`` of layers its parent calls one by
+      one, a ``FloatFunctional`` whose methods call its observer): the sum of the called modules
+      nearest below it, placed right before the first of them;
+    - a module with parameters and no called submodule (unused, or whose weights a parent's
+      rule reads, as MultiheadAttention's ``out_proj``): no cost, its parameters, placed after
+      the row of its nearest called ancestor.
+
+    Without them a depth cut drops a ModuleList's layers, and parameters that are in the total
+    are in no row."""
     groups = {path: (m, []) for path, m in uncalled}
     for r in layers:
         path = r.path
@@ -408,31 +427,48 @@ def _with_group_rows(layers: list, uncalled: list, called_paths: set, param_coun
             if group is not None:
                 group[1].append(r)
     rows_before: dict[int, list] = {}
+    rows_after: dict[str, list] = {}  # by the nearest called ancestor's path
     for path, (m, members) in groups.items():
-        if not members:
-            continue
-        row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
-                  input_shapes=[], output_shapes=[], params=param_counts.get(id(m), 0),
-                  self_params=own_params.get(id(m), 0), cost=sum((r.cost for r in members), _ZERO),
-                  self_cost=_ZERO, status="container", rule=None, convention=convention,
-                  extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
-                  members=tuple(r.path for r in members))
-        rows_before.setdefault(id(members[0]), []).append(row)
-    if not rows_before:
+        params = param_counts.get(id(m), 0)
+        if members:
+            row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
+                      input_shapes=[], output_shapes=[], params=params,
+                      self_params=own_params.get(id(m), 0), cost=sum((r.cost for r in members), _ZERO),
+                      self_cost=_ZERO, status="container", rule=None, convention=convention,
+                      extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
+                      members=tuple(r.path for r in members))
+            rows_before.setdefault(id(members[0]), []).append(row)
+        elif params:
+            anchor = path
+            while anchor:
+                anchor = anchor.rpartition(".")[0]
+                if anchor in called_paths:
+                    break
+            rows_after.setdefault(anchor, []).append(
+                Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
+                    input_shapes=[], output_shapes=[], params=params, self_params=own_params.get(id(m), 0),
+                    cost=_ZERO, self_cost=_ZERO, status="not called", rule=None, convention=convention,
+                    module=m))
+    if not rows_before and not rows_after:
         return layers
     out = []
     for r in layers:
         out.extend(sorted(rows_before.get(id(r), ()), key=lambda g: g.depth))  # outer groups first
         out.append(r)
+        if r.path in rows_after and r.calls:
+            out.extend(rows_after.pop(r.path))
+    for rest in rows_after.values():  # below the root, or below a row not in the table
+        out.extend(rest)
     return out
 
 
-def _inside_called(path: str, called_paths: set) -> bool:
-    """``path`` or one of its ancestors was called (one set look-up per ancestor, not a scan)."""
-    if "" in called_paths:
-        return True
-    parts = path.split(".")
-    return any(".".join(parts[:i]) in called_paths for i in range(1, len(parts) + 1))
+def _below_ruled(path: str, called_paths: set, ruled: set) -> bool:
+    """The nearest called ancestor of ``path`` is priced by a rule (which may read its weights)."""
+    while path:
+        path = path.rpartition(".")[0]
+        if path in called_paths:
+            return path in ruled
+    return "" in ruled
 
 
 def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None,
@@ -453,7 +489,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             modules = current
             tensors = _walk_tensors(modules)
     if trace.scripted:
-        _fold_scripted_children(modules, tensors)
+        _fold_scripted_children(modules, tensors, {c.path for c in trace.calls})
     param_counts, own_params = tensors.subtree_params, tensors.own_params
     priced = price_trace(trace, tensors.state_bytes)
     chains = sequential_chains(priced)
@@ -552,8 +588,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     called_paths = {r.path for r in rows}
     callers = _calls_from_outside(trace.calls, rows, called_paths)
     uncalled = [(p, m) for p, m in modules if p and p not in called_paths]
+    if trace.scripted:  # a TorchScript module's work and parameters are its caller's
+        uncalled = [(p, m) for p, m in uncalled if not isinstance(m, _ScriptModule)]
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
-        layers = _with_group_rows(layers, uncalled, called_paths, param_counts, own_params, convention, Row)
+        layers = _with_uncalled_rows(layers, uncalled, called_paths, param_counts, own_params, convention, Row)
     for i, r in enumerate(layers, start=1):
         r.index = i
     if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_params):
@@ -562,11 +600,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         root.index = 0
         layers.insert(0, root)
     notes = [hooks_note] if hooks_note else []
-    idle = [p for p, m in uncalled if m._parameters
-            and any(v is not None for v in m._parameters.values()) and not _inside_called(p, called_paths)]
+    # parameters of modules never called, unless a called ancestor's rule reads them (out_proj)
+    ruled = {r.path for r in rows if r.status == "rule"}
+    idle = [r.path for r in layers if r.status == "not called" and not _below_ruled(r.path, called_paths, ruled)]
     if idle:
-        notes.append(f"never called (parameters counted in the total only): {', '.join(idle[:6])}"
-                     + (" …" if len(idle) > 6 else ""))
+        notes.append(f"never called (no work counted; their parameters are in the total and their rows): "
+                     f"{', '.join(idle[:6])}" + (" …" if len(idle) > 6 else ""))
     if added:
         notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
                      + (" …" if len(added) > 6 else ""))

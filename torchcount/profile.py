@@ -239,8 +239,8 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
 
     seen = set()
     for row in [report.root, *report.layers]:
-        if row is None or id(row) in seen or row.module is None:
-            continue
+        if row is None or id(row) in seen or row.module is None or row.calls == 0:
+            continue  # (a row for a module never called: it ran nothing)
         seen.add(id(row))
         if row.status in ("ops", "partial", "container") and \
                 getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS:

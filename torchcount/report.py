@@ -265,12 +265,17 @@ class Report:
         row = self.row(path)
         lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
             row.module.children()) else "")]
-        if row.calls == 0:  # a group (a ModuleList…): never called itself
-            lines.append("never called itself: it holds modules its parent calls one by one; its cost is "
-                         "the sum of theirs")
+        if row.calls == 0:  # never called itself
+            if row.members:
+                lines.append("not called itself; its submodules were (by its parent, as a ModuleList's layers, "
+                             "or by its own methods): its cost is the sum of theirs")
+            else:
+                lines.append("not called: no work is counted here; its parameters are in the total (a parent "
+                             "whose rule reads its weights, as MultiheadAttention does out_proj's, counts the work)")
+            lines.append(f"  params = {row.params:,}")
             lines.append(f"  total: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], {row.cost.macs:,} MACs")
-            lines.append("  breakdown: " + ", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
-                                                    for c in OP_CATEGORIES if getattr(row.cost, c)))
+            lines.append("  breakdown: " + (", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
+                                                     for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
             return "\n".join(lines)
         lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; "
                      f"{row.calls} call{'s' if row.calls != 1 else ''}")
