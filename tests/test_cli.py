@@ -512,3 +512,36 @@ def test_depth_zero_shows_the_whole_model_also_sorted_and_as_csv(capsys, tmp_pat
     code, out, err = main(capsys, model, "--input", "1x4", "--depth", "0", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["path"], int(r["params"]), int(r["ops"])) for r in rows] == [("", 4 * 3 + 3 + 3 * 2 + 2, flops)]
+
+
+def test_sorted_rows_of_a_model_with_a_module_held_by_reference_add_up():
+    # the sorted view rebuilt its rows' tree sums from rows already cut at the depth
+    from torchcount.cli import select_rows
+    from torch import nn
+
+    class Caller(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.__dict__["block"] = block  # a plain reference
+            self.norm = nn.LayerNorm(8)
+
+        def forward(self, x):
+            return self.norm(self.block(x))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Sequential(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8)))
+            self.c = Caller(self.a[0])
+
+        def forward(self, x):
+            return self.c(x)
+
+    from torchcount.report import visible_rows
+
+    report = torchcount.profile(Model(), torch.randn(2, 8))
+    for depth in (None, 1, 2):
+        view, shown_depth = select_rows(report, depth, "ops", None, report.convention)
+        rows = visible_rows(view.layers, shown_depth)  # what view.table() prints
+        assert sum(report.convention.ops(r.self_cost if own else r.cost) for r, own in rows) == \
+            report.total.flops, depth

@@ -671,7 +671,8 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
         if own:
             row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params,
                                       extra=row.shown_extra(True), self_extra=None)
-        rows.append(dataclasses.replace(row, depth=1))  # sorted rows: no tree indentation
+        # sorted rows: no tree indentation, and their figures final (not worked out again by the tree)
+        rows.append(dataclasses.replace(row, depth=1, called_from=()))
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
     if top is not None and shown < total_rows:
