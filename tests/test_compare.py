@@ -128,3 +128,10 @@ def test_a_block_replaced_by_one_layer_is_not_compared_own_work_against_everythi
     assert line.reduction is None  # was −1600 %: the block's residual add against a whole Linear
     # the lines of each side still add up to its total
     assert sum(l.a or 0 for l in c.layers) == c.ops.a and sum(l.b or 0 for l in c.layers) == c.ops.b
+
+
+def test_compare_at_depth_zero_is_the_two_models_whole():
+    a = torchcount.profile(nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(2, 8))
+    b = torchcount.profile(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8)), torch.randn(2, 8))
+    c = torchcount.compare(a, b, depth=0)
+    assert [(line.name, line.a, line.b) for line in c.layers] == [("(root)", a.total.flops, b.total.flops)]

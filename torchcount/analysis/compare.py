@@ -12,7 +12,7 @@ from tabulate import tabulate
 from torch import nn
 
 from ..conventions import Convention, get_convention
-from ..report import Report, visible_rows
+from ..report import Report, shown_rows
 
 
 @dataclass(frozen=True)
@@ -127,15 +127,15 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         "MACs": Line("MACs", a.total.macs, b.total.macs),
         "ops": Line(conv.unit, conv.ops(a.total.cost), conv.ops(b.total.cost)),
     }
-    rows_a = {r.path: (r, own) for r, own in visible_rows(a.layers, depth)}
-    rows_b = {r.path: (r, own) for r, own in visible_rows(b.layers, depth)}
+    rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
+    rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
         va = conv.ops(ra[0].self_cost if ra[1] else ra[0].cost) if ra else None
         vb = conv.ops(rb[0].self_cost if rb[1] else rb[0].cost) if rb else None
-        name = path or "(root)"
+        name = (path or "(root)") + (" (self)" if ra and rb and ra[1] and rb[1] else "")
         comparable = not (ra and rb and ra[1] != rb[1])
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
