@@ -545,3 +545,21 @@ def test_sorted_rows_of_a_model_with_a_module_held_by_reference_add_up():
         rows = visible_rows(view.layers, shown_depth)  # what view.table() prints
         assert sum(report.convention.ops(r.self_cost if own else r.cost) for r, own in rows) == \
             report.total.flops, depth
+
+
+def test_a_model_without_meta_kernels_is_counted_on_the_cpu_with_a_note(tmp_path):
+    # a dynamic quantized Linear has no fake/meta kernel: the default meta device gave up
+    source = tmp_path / "quant.py"
+    source.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        def quant():
+            model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+            return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    """))
+    out = subprocess.run([sys.executable, "-W", "ignore", "-m", "torchcount.cli", f"{source}:quant", "--input", "2x8"],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.returncode == 0, out.stderr
+    assert "counting on the CPU instead of the meta device" in out.stderr
+    assert re.search(r"total\s+90\s+160\s", out.stdout)  # params 8·8+8 + 8·2+2, MACs 2·8·8 + 2·8·2

@@ -460,11 +460,21 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
     except ForwardError as exc:
         # a forward that needs real values (x.item(), data-dependent shapes) cannot run on meta;
         # when meta was our choice, not the user's, count on the CPU instead
-        if device != "meta" or args.device is not None or "meta" not in str(exc).lower():
+        if device != "meta" or args.device is not None or not _needs_real_values(exc):
             raise
         _fail(f"note: {spec.label} needs real tensor values ({_one_line(exc.__cause__ or exc, 160)}); "
               f"counting on the CPU instead of the meta device")
         return _profile_on(spec, args, "cpu", measure_options)
+
+
+def _needs_real_values(exc: BaseException) -> bool:
+    """The forward failed because the meta device has no values or no kernel for an op (x.item(),
+    data-dependent shapes, an op without a meta/fake implementation such as quantized kernels),
+    not because of the model or its inputs (those fail on the CPU alike)."""
+    cause = exc.__cause__ or exc
+    text = str(exc).lower()
+    return "meta" in text or "fake impl" in text or "fake tensor" in text or \
+        (isinstance(cause, NotImplementedError) and "could not run" in text)
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):

@@ -402,17 +402,18 @@ def _calls_from_outside(calls: list, rows: list, called: set) -> "dict[str, set]
     return callers
 
 
-def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, param_counts: dict, own_params: dict,
-                        convention, Row) -> list:
+def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_paths: set, param_counts: dict,
+                        own_params: dict, convention, Row) -> list:
     """``layers`` with a row (``calls = 0``) for each module never called itself that matters
     to a table cut at its depth:
 
     - a group, whose submodules were called (a ``ModuleList`` of layers its parent calls one by
       one, a ``FloatFunctional`` whose methods call its observer): the sum of the called modules
       nearest below it, placed right before the first of them;
-    - a module with parameters and no called submodule (unused, or whose weights a parent's
-      rule reads, as MultiheadAttention's ``out_proj``): no cost, its parameters, placed after
-      the row of its nearest called ancestor.
+    - a module with parameters and no called submodule (unused): no cost, its parameters,
+      placed after the row of its nearest called ancestor — unless that ancestor is priced by
+      a rule, which reads its weights (MultiheadAttention's ``out_proj``, a quantized Linear's
+      packed parameters) and whose row holds its parameters.
 
     Without them a depth cut drops a ModuleList's layers, and parameters that are in the total
     are in no row."""
@@ -444,6 +445,8 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, param_c
                 anchor = anchor.rpartition(".")[0]
                 if anchor in called_paths:
                     break
+            if anchor in ruled_paths:
+                continue  # a rule reads its weights (out_proj, packed params): that row holds them
             rows_after.setdefault(anchor, []).append(
                 Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                     input_shapes=[], output_shapes=[], params=params, self_params=own_params.get(id(m), 0),
@@ -460,15 +463,6 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, param_c
     for rest in rows_after.values():  # below the root, or below a row not in the table
         out.extend(rest)
     return out
-
-
-def _below_ruled(path: str, called_paths: set, ruled: set) -> bool:
-    """The nearest called ancestor of ``path`` is priced by a rule (which may read its weights)."""
-    while path:
-        path = path.rpartition(".")[0]
-        if path in called_paths:
-            return path in ruled
-    return "" in ruled
 
 
 def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None,
@@ -591,7 +585,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if trace.scripted:  # a TorchScript module's work and parameters are its caller's
         uncalled = [(p, m) for p, m in uncalled if not isinstance(m, _ScriptModule)]
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
-        layers = _with_uncalled_rows(layers, uncalled, called_paths, param_counts, own_params, convention, Row)
+        ruled_paths = {r.path for r in rows if r.status == "rule"}
+        layers = _with_uncalled_rows(layers, uncalled, called_paths, ruled_paths, param_counts, own_params,
+                                     convention, Row)
     for i, r in enumerate(layers, start=1):
         r.index = i
     if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_params):
@@ -600,9 +596,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         root.index = 0
         layers.insert(0, root)
     notes = [hooks_note] if hooks_note else []
-    # parameters of modules never called, unless a called ancestor's rule reads them (out_proj)
-    ruled = {r.path for r in rows if r.status == "rule"}
-    idle = [r.path for r in layers if r.status == "not called" and not _below_ruled(r.path, called_paths, ruled)]
+    idle = [r.path for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "
                      f"{', '.join(idle[:6])}" + (" …" if len(idle) > 6 else ""))

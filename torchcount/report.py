@@ -270,8 +270,7 @@ class Report:
                 lines.append("not called itself; its submodules were (by its parent, as a ModuleList's layers, "
                              "or by its own methods): its cost is the sum of theirs")
             else:
-                lines.append("not called: no work is counted here; its parameters are in the total (a parent "
-                             "whose rule reads its weights, as MultiheadAttention does out_proj's, counts the work)")
+                lines.append("not called: no work is counted here; its parameters are in the total")
             lines.append(f"  params = {row.params:,}")
             lines.append(f"  total: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], {row.cost.macs:,} MACs")
             lines.append("  breakdown: " + (", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
