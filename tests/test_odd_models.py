@@ -96,6 +96,9 @@ def test_hooks_on_the_root_are_counted_as_its_own_work():
     assert (cost.mults, cost.divs, cost.transc) == (4 * 8, 4 * 16, 4 * 16)
     assert report.root.self_cost == report.total.cost and report.root.rule == "linear.linear"
     assert any("root's own hooks ran" in n for n in report.notes)
+    # its worked solution lists the hooks' ops too, and adds up to the row
+    flops_line = next(l for l in report.explain("").splitlines() if l.strip().startswith("FLOPs [flops] ="))
+    assert flops_line.endswith(f"= {report.total.flops:,}")
 
     class Net(nn.Module):
         def __init__(self):
@@ -762,3 +765,15 @@ def test_a_module_held_by_reference_inside_a_block_is_not_counted_twice_at_any_d
     table = report.table(depth=2, convention="macs")
     assert sum(float(line.split()[-1].rstrip("%")) for line in table.splitlines()[4:]
                if line.split() and line.split()[0].isdigit()) == pytest.approx(100.0)
+
+
+def test_a_module_registered_in_two_blocks_is_named_in_a_note():
+    shared = nn.Sequential(nn.Linear(8, 8), nn.ReLU())  # its Linear is listed twice too: named once
+    model = nn.Sequential(nn.Sequential(shared, nn.ReLU()), nn.Sequential(shared, nn.GELU()))
+    report = torchcount.profile(model, torch.randn(2, 8))
+    notes = [n for n in report.notes if n.startswith("modules registered in more than one place")]
+    assert len(notes) == 1 and notes[0].endswith(": 0.0 = 1.0")
+    # the params column at depth 1 holds them in both blocks, as the note says; the cost adds up
+    rows = visible_rows(report.layers, 1)
+    assert sum(r.params for r, own in rows if not own) == 2 * (8 * 8 + 8) == 2 * report.total.params
+    assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == report.total.macs

@@ -454,7 +454,7 @@ class _Recorder:
                 # inside torch.vmap a module sees one sample's shapes, and a rule would price one
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
-                recorder.trace.unruled[path] = "called inside torch.vmap (one sample's shapes shown)"
+                recorder.trace.unruled[path] = "called inside torch.vmap; one sample's shapes shown"
             try:
                 described = _describe_args(args), describe(kwargs) if kwargs else _NO_KWARGS
             except RuntimeError as exc:  # a tensor without sizes: a nested tensor made in the forward

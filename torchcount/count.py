@@ -363,6 +363,20 @@ def _tied_parameters(model: nn.Module) -> list[str]:
     return tied
 
 
+def _registered_twice(model: nn.Module) -> list[str]:
+    """``"a.0 = b.0"`` for each module registered under more than one path (with parameters)."""
+    paths: dict[int, tuple] = {}
+    module_at: dict[str, int] = {}
+    for path, m in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(m), (m, []))[1].append(path)
+        module_at[path] = id(m)
+    twice = {key for key, (_, names) in paths.items() if len(names) > 1}
+    # the outermost only: a shared block's own submodules are listed twice as well
+    return [" = ".join(names) for key, (m, names) in paths.items()
+            if key in twice and any(True for _ in m.parameters())
+            and not all(module_at.get(n.rpartition(".")[0]) in twice for n in names)]
+
+
 def _unique_params(module: nn.Module) -> list:
     """Parameters of a module outside the profiled tree (called, but not registered in it)."""
     seen, out = set(), []
@@ -565,6 +579,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         row = next((r for r in rows if r.module is model), None)
         if row is not None:
             row.cost, row.self_cost = row.cost + hooks_cost, row.self_cost + hooks_cost
+            if row.status == "rule" or row.terms:  # its worked terms are shown: the hooks' too
+                row.terms = row.terms + tuple(t for op in trace.stray_ops if (c := price_op(op)) is not None
+                                              for t in c.terms)
             if hooks_missing:
                 row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
                 row.status = "partial"
@@ -617,12 +634,18 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             where.sort()
             notes.append(f"priced from the ops they ran, not their type's rule ({reason}): "
                          f"{', '.join(where[:6])}" + (" …" if len(where) > 6 else ""))
+    twice = _registered_twice(model) if tensors.shared else []
+    if twice:
+        notes.append("modules registered in more than one place, one row each (at the first path), their "
+                     "parameters counted once in the total and in each parent's params: " + "; ".join(twice[:6])
+                     + (" …" if len(twice) > 6 else ""))
     tied = _tied_parameters(model) if tensors.shared else []
     if tied:
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "
                      "(so the params column adds up to more than the total): " + "; ".join(tied[:6])
                      + (" …" if len(tied) > 6 else ""))
-    notes.append(f"longest chain: {sum(chains[p.call.index] for p in priced if p.call.parent_index is None):,} "
-                 "sequential steps (layers and recurrent time steps, as executed; column 'steps')")
+    longest = sum(chains[p.call.index] for p in priced if p.call.parent_index is None)
+    notes.append(f"longest chain: {longest:,} sequential step{'s' if longest != 1 else ''} (layers and recurrent "
+                 "time steps, as executed; column 'steps')")
     return Report(model_name or type(model).__name__, convention, layers, root, total,
                   uncounted, counted_items, notes)
