@@ -269,6 +269,7 @@ def test_parse_input():
 @pytest.mark.parametrize("args, code, message", [
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--convention", "gflops"], 2, "unknown convention 'gflops'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "params,speed"], 2, "unknown column 'speed'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured"], 2, "--columns measured needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup and --repeat need --measure"),

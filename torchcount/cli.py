@@ -606,6 +606,8 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
     if text is None:
         return list(presets["measured"]) if measured and "measured" in presets else None
     if text.strip().lower() in presets:
+        if text.strip().lower() == "measured" and not measured:
+            raise UsageError("--columns measured needs --measure (the measured columns are empty without it)")
         return list(presets[text.strip().lower()])
     extra = _extra_keys(report)
     cols = []
