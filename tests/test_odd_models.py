@@ -777,3 +777,41 @@ def test_a_module_registered_in_two_blocks_is_named_in_a_note():
     rows = visible_rows(report.layers, 1)
     assert sum(r.params for r, own in rows if not own) == 2 * (8 * 8 + 8) == 2 * report.total.params
     assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == report.total.macs
+
+
+class _LazyScale(nn.modules.lazy.LazyModuleMixin, nn.Module):
+    """A lazy module whose materialisation computes something (as torchaudio's PitchShift
+    builds its resampling kernel on its first call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.UninitializedParameter()
+
+    def initialize_parameters(self, x):
+        with torch.no_grad():
+            self.scale.materialize(x.shape[-1:])
+            self.scale.copy_(torch.arange(x.shape[-1], dtype=x.dtype).exp() * 2 + 1)  # set-up arithmetic
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_a_lazy_modules_materialisation_is_set_up_not_the_forwards_work():
+    # its initialisation runs in a forward pre-hook: as the root's own hook (or in its parent's
+    # frame) it was counted, so a first profile differed from every later one
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lazy = _LazyScale()
+
+        def forward(self, x):
+            return self.lazy(x) + 1
+
+    for make, extra_adds in ((_LazyScale, 0), (Holder, 4 * 8)):
+        model = make()
+        first = torchcount.profile(model, torch.randn(4, 8))
+        second = torchcount.profile(model, torch.randn(4, 8))
+        assert first.total.cost == second.total.cost
+        assert (first.total.cost.mults, first.total.cost.adds, first.total.cost.transc) == (4 * 8, extra_adds, 0)
+        assert any("lazy parameters materialised" in n for n in first.notes)
+        assert not model._forward_pre_hooks  # (the lazy hook removed itself, as it does)

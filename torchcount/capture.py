@@ -397,6 +397,24 @@ class _Recorder:
                 return
         self.mode_on = on
 
+    def unrecorded(self, hook: Callable) -> Callable:
+        """``hook`` run with op recording off: a lazy module's materialisation (its parameters'
+        shapes, or a kernel it builds once, as torchaudio's PitchShift does) is set-up, not the
+        forward's work, and would otherwise be its caller's (or the root's) own ops."""
+        recorder = self
+
+        def run(*args, **kwargs):
+            was_on = recorder.mode_on
+            if was_on:
+                recorder._set_mode(False)
+            try:
+                return hook(*args, **kwargs)
+            finally:
+                if was_on:
+                    recorder._set_mode(True)
+
+        return run
+
     @contextmanager
     def around_root(self, model: nn.Module) -> Iterator[None]:
         """Record ops outside the root's forward too, when the root has hooks (or torch's global
@@ -508,6 +526,7 @@ def capture(
     """
     recorder = _Recorder(has_rule, record_ops)
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
+    lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     with gc_paused():
         try:
             for path, module in (modules if modules is not None else model.named_modules()):
@@ -517,8 +536,17 @@ def capture(
                 own = module.__dict__
                 wrapped.append((module, own.get("forward", _NOTHING)))
                 own["forward"] = recorder.recording_forward(path, module, module.forward)
+                initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
+                if initialize is not None and record_ops:
+                    hooks = module._forward_pre_hooks
+                    if initialize.id in hooks:
+                        lazy_hooks.append((hooks, initialize.id, hooks[initialize.id]))
+                        hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
             yield recorder
         finally:
+            for hooks, key, hook in lazy_hooks:
+                if key in hooks:  # (the hook removes itself once it has materialised the module)
+                    hooks[key] = hook
             for module, before in reversed(wrapped):
                 if before is _NOTHING:
                     module.__dict__.pop("forward", None)

@@ -116,8 +116,9 @@ def profile(
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
                      if t.layout is not torch.strided})
     if sparse:
-        notes.append(f"sparse input(s) ({', '.join(sparse)}): counted as dense, every element (the rules see "
-                     "shapes only), an upper bound of the work a sparse kernel does")
+        notes.append(f"sparse input(s) ({', '.join(sparse)}): a layer's rule counts them as dense, every element "
+                     "(the rules see shapes only), an upper bound of what a sparse kernel does; sparse ops "
+                     "without a formula are listed as uncounted")
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
