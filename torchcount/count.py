@@ -446,9 +446,13 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
     for path, (m, members) in groups.items():
         params = param_counts.get(id(m), 0)
         if members:
+            # the own work of every row below it: its members' costs, but a member called from
+            # inside another member (through a reference) once, not in both
+            below = path + "."
+            cost = sum((r.self_cost for r in layers if r.path.startswith(below)), _ZERO)
             row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                       input_shapes=[], output_shapes=[], params=params,
-                      self_params=own_params.get(id(m), 0), cost=sum((r.cost for r in members), _ZERO),
+                      self_params=own_params.get(id(m), 0), cost=cost,
                       self_cost=_ZERO, status="container", rule=None, convention=convention,
                       extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
                       members=tuple(r.path for r in members))

@@ -261,10 +261,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
         excl = [p.exclusive.get(row.path) for p in passes]
-        if row.calls == 0 and row.path not in timed:  # a group (a ModuleList): the sum of its members
-            members = [m for m in row.members if m in timed]
-            if members:
-                incl = [sum(p.inclusive.get(m, 0.0) for m in members) for p in passes]
+        if row.calls == 0 and row.path not in timed:  # a group (a ModuleList): the time of what is below it
+            below = [m for m in timed if m.startswith(row.path + ".")]
+            if below:  # own times summed: a member called from inside another is counted once
+                incl = [sum(p.exclusive.get(m, 0.0) for m in below) for p in passes]
                 excl = [0.0 for _ in passes]
         if any(v is None for v in incl):
             per_layer[row.path] = {"status": "not timed (not called in every measured pass)"}
