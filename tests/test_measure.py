@@ -433,7 +433,9 @@ class FailsFrom(nn.Module):
         return self.lin(x)
 
 
-@pytest.mark.parametrize("ok", [1, 2])  # fails in the first plain pass / in the first hooked pass
+# fails in the first plain pass / in the first hooked pass / in the memory pass (the last: the
+# counting pass, 2 warm-up and 6 timed passes before it)
+@pytest.mark.parametrize("ok", [1, 2, 9])
 def test_a_forward_failing_while_measured_names_the_module(ok):
     model = nn.Sequential(nn.ReLU(), FailsFrom(ok))
     with pytest.raises(torchcount.ForwardError, match=r"while measuring.*module '1' \(FailsFrom\).*ValueError") as e:
@@ -441,3 +443,29 @@ def test_a_forward_failing_while_measured_names_the_module(ok):
     assert e.value.path == "1"
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
+
+
+def test_another_thread_calling_the_model_while_it_is_measured_runs_it_untimed():
+    import threading
+
+    model = nn.Sequential(nn.Linear(8, 8), Sleeper())
+    stop = threading.Event()
+
+    def other():
+        while not stop.is_set():
+            with torch.no_grad():
+                model(torch.randn(2, 8))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        # the other thread's calls fired the timing hooks too: "'(root)' has no end stamp"
+        report = torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    finally:
+        stop.set()
+        thread.join()
+    for r in report.layers + [report.root]:
+        for inc, exc in zip(details(report, r.path)["inclusive_ns"], details(report, r.path)["exclusive_ns"]):
+            assert inc >= exc >= 0
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks

@@ -164,7 +164,9 @@ def profile(
     if measure:
         from .measure import measure as run_measure
 
-        run_measure(report, counted, args, kw, device=device, copy_params=copy_params, **measure_options)
+        # still one profile at a time of these modules: the timing hooks are theirs meanwhile
+        with _exclusive(model, named if counted is model else None):
+            run_measure(report, counted, args, kw, device=device, copy_params=copy_params, **measure_options)
     return report
 
 

@@ -29,7 +29,7 @@ from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
-from .memory import MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
+from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
 from .timing import analyse_pass, make_clock, summarize, timing_hooks
 
@@ -178,8 +178,12 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
             base = torch.cuda.memory_allocated(dev)
-        with memory_hooks(model, dev) as mem:
-            forward()
+        mem = {}
+        try:
+            with memory_hooks(model, dev) as mem:
+                forward()
+        except Exception as exc:  # the memory pass (the last one) failed: say which module
+            raise _measure_error(exc, model, mem.get(FAILED_IN), len(plain) + len(passes)) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             # the per-module tracker resets the allocator's peak at every module entry; what it
@@ -267,7 +271,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                 incl = [sum(p.exclusive.get(m, 0.0) for m in below) for p in passes]
                 excl = [0.0 for _ in passes]
         if any(v is None for v in incl):
-            per_layer[row.path] = {"status": "not timed (not called in every measured pass)"}
+            per_layer[row.path] = {"status": "not timed (not called)" if row.calls == 0 and not row.members
+                                   else "not timed (not called in every measured pass)"}
             continue
         inc, exc = summarize(incl), summarize(excl)
         flops = _FLOPS.ops(row.cost)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -104,6 +105,10 @@ def state_bytes(module: nn.Module, recurse: bool = True) -> tuple[int, int]:
             sum(b.numel() * b.element_size() for b in buffers.values()))
 
 
+#: the key under which the memory pass's results name the module its forward raised in
+FAILED_IN = "\x00failed in"
+
+
 @contextmanager
 def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
     """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "peak", "at_entry"}}``
@@ -117,6 +122,9 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
                 tracker.enter()
 
         def post(module, args, kwargs, output):
+            if output is None and sys.exc_info()[1] is not None:  # the forward raised here (innermost first)
+                results.setdefault(FAILED_IN, path)
+                return
             entry = results.setdefault(path, {"act_bytes": 0, "peak": 0, "at_entry": None})
             if tracker is not None:
                 at_entry, peak = tracker.exit()
