@@ -469,3 +469,23 @@ def test_another_thread_calling_the_model_while_it_is_measured_runs_it_untimed()
             assert inc >= exc >= 0
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks
+
+
+def test_plain_and_hooked_passes_of_an_eval_transformer_run_the_same_computation():
+    # without hooks an eval TransformerEncoderLayer under no_grad takes its fused fast path (one
+    # aten op per layer); with hooks it does not: the plain passes timed another computation
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    fused = []
+    original = torch._transformer_encoder_layer_fwd
+
+    def counting(*args, **kwargs):
+        fused.append(1)
+        return original(*args, **kwargs)
+
+    torch._transformer_encoder_layer_fwd = counting
+    try:
+        torchcount.profile(model, torch.randn(2, 5, 16), measure=True, warmup=1, repeat=3)
+    finally:
+        torch._transformer_encoder_layer_fwd = original
+    assert fused == []

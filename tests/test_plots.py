@@ -151,3 +151,18 @@ def test_scaling_plot_attention_terms():
     assert slopes[0] == pytest.approx(1.0) and slopes[-1] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="no formula terms"):
         plot_scaling(res, terms_of="nope")
+
+
+def test_roofline_points_are_flops_whatever_the_reports_convention(report):
+    # on FLOP/s axes: a 'macs' report's points sat at half the table's GFLOP/s, ReLU missing
+    from torchcount.conventions import CONVENTIONS
+
+    macs_view = report.with_convention("macs")
+    for row in macs_view.layers:
+        row.extra["time_ms"] = 0.5
+    pts = plot_roofline(macs_view, peak_flops=1e12, peak_bandwidth=1e11).axes[0].collections[0].get_offsets()
+    flops = CONVENTIONS["flops"].ops
+    counted = [r for r in macs_view.layers if flops(r.cost) > 0 and r.cost.bytes > 0]
+    assert len(pts) == len(counted)
+    for (x, y), r in zip(pts, counted):
+        assert (x, y) == pytest.approx((flops(r.cost) / r.cost.bytes, flops(r.cost) / 0.5e-3))

@@ -182,15 +182,19 @@ def _peaks_from(report) -> tuple[float | None, float | None]:
 def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_bandwidth: float | None = None,
                   depth: int | None = None, title: str | None = None):
     """Roofline: each measured layer at (arithmetic intensity = FLOPs / bytes, achieved FLOP/s =
-    FLOPs / time), with the ceilings min(peak FLOP/s, intensity × peak bytes/s). FLOPs are
-    ``row.flops`` (the report's convention), bytes ``row.cost.bytes``, time ``row.extra["time_ms"]``.
+    FLOPs / time), with the ceilings min(peak FLOP/s, intensity × peak bytes/s). FLOPs are under
+    the ``flops`` convention (as the measured GFLOP/s column, whatever the report's), bytes
+    ``row.cost.bytes``, time ``row.extra["time_ms"]``.
     Peaks come from the arguments, else ``report.extra`` (``peak_flops``/``peak_bandwidth`` or
     ``peaks``); without peaks the points are drawn with no ceilings."""
+    from ..conventions import CONVENTIONS
+
+    flops_of = CONVENTIONS["flops"].ops  # FLOP/s axes, as the measured columns, whatever the report's convention
     points = []
     for r, own in _leaf_rows(report, depth):
         t = _time(r, own)
         cost = r.self_cost if own else r.cost
-        flops = r.convention.ops(cost)
+        flops = flops_of(cost)
         if t is None or t <= 0 or flops <= 0 or cost.bytes <= 0:
             continue
         points.append((r.name, flops / cost.bytes, flops / (t / 1e3)))

@@ -153,7 +153,11 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     rss_reset = reset_peak_rss() if dev.type == "cpu" else False
     rss_before = current_rss_bytes() if dev.type == "cpu" else None
     hooks = None
-    with preserved(model, copy_params=copy_params), grad:
+    from ..profile import _transformer_layers_unfused
+
+    # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
+    # fused fast path off, so it is off in the plain passes too (as in the counting pass)
+    with preserved(model, copy_params=copy_params), grad, _transformer_layers_unfused(model):
         try:
             for _ in range(warmup):
                 hooks = None
