@@ -489,3 +489,34 @@ def test_plain_and_hooked_passes_of_an_eval_transformer_run_the_same_computation
     finally:
         torch._transformer_encoder_layer_fwd = original
     assert fused == []
+
+
+def test_a_rule_priced_blocks_own_part_rates_its_whole_cost_over_its_whole_time():
+    # a rule prices the whole block (its called children are 'covered', 0 FLOPs); shown by its own
+    # part, its rate divided that whole cost by its self time (children's time excluded)
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(64, 64), nn.Linear(64, 64)
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x)))
+
+    @torchcount.module_rule(Block)
+    def block_rule(m, call):
+        rows = call.input.shape[0]
+        return Cost.of(Term("macs", "two linears", "2·rows·64·64", 2 * rows * 4096, 2 * rows * 4096))
+
+    try:
+        model = nn.Sequential(Block(), nn.Linear(64, 2))
+        report = torchcount.profile(model, torch.randn(32, 64), measure=True, warmup=1, repeat=3)
+    finally:
+        registry._MODULE_RULES.pop(Block, None)
+        registry._lookup_cache.pop(Block, None)
+    block = report.row("0")
+    own = block.shown_extra(True)
+    assert own["time_ms"] == block.extra["self_ms"]  # the time column still partitions the forward
+    assert own["GFLOP/s"] == pytest.approx(block.extra["GFLOP/s"])  # the rate: one scope, the whole block

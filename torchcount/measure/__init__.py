@@ -324,7 +324,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # the same columns for the module's own work, shown where its children are rows of their
         # own: self time, and the rates and bound of its self cost over that time
         self_flops = _FLOPS.ops(row.self_cost)
-        own = classify(self_flops, row.self_cost.bytes, exc.median / 1e9, peak_flops, device_peaks.bandwidth)
+        # a rule prices the whole module, its children's work included (their rows are 'covered',
+        # 0 FLOPs): its rates are that cost over the time of everything it ran
+        rate_ns = inc.median if row.status == "rule" else exc.median
+        own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9, peak_flops, device_peaks.bandwidth)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         row.self_extra = {**(row.self_extra or {}),
                           "time_ms": ex["self_ms"], "spread_ms": _ms(exc.spread),
