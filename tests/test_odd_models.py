@@ -815,3 +815,24 @@ def test_a_lazy_modules_materialisation_is_set_up_not_the_forwards_work():
         assert (first.total.cost.mults, first.total.cost.adds, first.total.cost.transc) == (4 * 8, extra_adds, 0)
         assert any("lazy parameters materialised" in n for n in first.notes)
         assert not model._forward_pre_hooks  # (the lazy hook removed itself, as it does)
+
+
+def test_a_root_hook_that_calls_a_submodule_is_inside_the_roots_work():
+    class Hooked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.fc = nn.Linear(16, 16), nn.Linear(16, 16)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    model = Hooked()
+    model.register_forward_pre_hook(lambda module, args: (module.pre(args[0]),))
+    report = torchcount.profile(model, torch.randn(4, 16), measure=True, warmup=1, repeat=3)
+    assert report.total.macs == 2 * lin_macs(4, 16, 16)
+    assert report.root.cost == report.total.cost  # the depth-0 row is the whole model
+    from torchcount.measure import details
+    per_layer = report.extra["per_layer"]
+    for k in range(3):  # the root's time holds the hook's call too: Σ own times = the root's time
+        assert sum(d["exclusive_ns"][k] for d in per_layer.values() if "exclusive_ns" in d) == \
+            details(report, "")["inclusive_ns"][k]

@@ -575,6 +575,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                 uncounted.append(Uncounted(path, row.type, op_name, n))
 
     root_cost = sum((p.inclusive for p in priced if p.call.parent_index is None), _ZERO)
+    beside = [p for p in priced if p.call.parent_index is None and p.call.module is not model]
+    if beside:  # modules the root's own hooks called (outside its forward): inside the root's work
+        row = next((r for r in rows if r.module is model), None)
+        if row is not None:
+            row.cost = row.cost + sum((p.inclusive for p in beside), _ZERO)
     hooks_note = None
     if trace.stray_ops:  # the root's own hooks (they run outside its forward): its own work
         hooks_cost, hooks_missing, n = price_ops(trace.stray_ops)

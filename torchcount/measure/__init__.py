@@ -268,6 +268,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     timed = set(passes[0].inclusive) if passes else set()
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
+        if row is report.root and all(v is not None for v in incl):
+            incl = [p.root_ns for p in passes]  # (modules its own hooks called are inside its work)
         excl = [p.exclusive.get(row.path) for p in passes]
         if row.calls == 0 and row.path not in timed:  # a group (a ModuleList): the time of what is below it
             below = [m for m in timed if m.startswith(row.path + ".")]
