@@ -166,3 +166,12 @@ def test_roofline_points_are_flops_whatever_the_reports_convention(report):
     assert len(pts) == len(counted)
     for (x, y), r in zip(pts, counted):
         assert (x, y) == pytest.approx((flops(r.cost) / r.cost.bytes, flops(r.cost) / 0.5e-3))
+
+
+def test_layers_plot_keeps_time_bars_when_a_row_has_no_time(report):
+    # a never-called module's row (or a row cut at a depth) has no time: the other rows' bars stay
+    for row in report.layers[:-1]:
+        row.extra["time_ms"] = 0.5
+    report.layers[-1].extra.pop("time_ms", None)
+    ax = plot_layers(report).axes[0]
+    assert len([c for c in ax.containers if isinstance(c, BarContainer)]) == 2

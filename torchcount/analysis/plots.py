@@ -71,11 +71,13 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
         raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
     if top is not None:
         data = sorted(data, key=lambda d: -d[1])[:top]
-    timed = all(d[2] is not None for d in data) and any(d[2] for d in data)
+    # measured when any shown row carries a time (a row without one, never called or cut where its
+    # figure is the module tree's, gets no time bar)
+    timed = any(d[2] for d in data if d[2] is not None)
     # share of the whole forward's time when measured (the rest is untimed overhead), else of the bars
     model_time = (report.extra or {}).get("time_ms")
     total_time = (model_time if isinstance(model_time, (int, float)) and model_time > 0 and top is None
-                  else sum(d[2] for d in data)) if timed else 0.0
+                  else sum(d[2] or 0.0 for d in data)) if timed else 0.0
     fig = _figure(figsize=(8, 0.35 * len(data) + 1.6))
     ax = fig.add_subplot(1, 1, 1)
     ys = list(range(len(data)))[::-1]
@@ -83,7 +85,7 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     ax.barh([y + (h / 2 if timed else 0) for y in ys], [100 * d[1] / total_ops for d in data], height=h,
             label=f"{conv.unit} [{conv.name}] share", color="tab:blue")
     if timed:
-        ax.barh([y - h / 2 for y in ys], [100 * d[2] / total_time for d in data], height=h,
+        ax.barh([y - h / 2 for y in ys], [100 * (d[2] or 0.0) / total_time for d in data], height=h,
                 label="measured time share", color="tab:orange")
     ax.set_yticks(ys)
     ax.set_yticklabels([d[0] for d in data], fontsize=8)
@@ -199,8 +201,10 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
             continue
         points.append((r.name, flops / cost.bytes, flops / (t / 1e3)))
     if not points:
-        raise ValueError(f"{report.model_name}: no layer has a measured time and nonzero FLOPs and bytes; "
-                         f"profile with measure=True for a roofline")
+        measured = isinstance((report.extra or {}).get("time_ms"), (int, float))
+        raise ValueError(f"{report.model_name}: no layer has a measured time and nonzero FLOPs and bytes"
+                         + (f" at depth {depth} (rows cut there may carry no measured columns); try "
+                            "depth=None" if measured else "; profile with measure=True for a roofline"))
     pf, pb = _peaks_from(report)
     peak_flops, peak_bandwidth = peak_flops or pf, peak_bandwidth or pb
     fig = _figure(figsize=(7, 5))
