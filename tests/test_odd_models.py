@@ -836,3 +836,24 @@ def test_a_root_hook_that_calls_a_submodule_is_inside_the_roots_work():
     for k in range(3):  # the root's time holds the hook's call too: Σ own times = the root's time
         assert sum(d["exclusive_ns"][k] for d in per_layer.values() if "exclusive_ns" in d) == \
             details(report, "")["inclusive_ns"][k]
+
+
+def test_a_module_list_holding_only_a_module_registered_first_elsewhere():
+    # the list's only layer is the one at "0": the list has no row of its own below it, only its
+    # parameters (through registration) — the table cut by the module tree looked its figure up
+    shared = nn.Linear(4, 4)
+
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.items = nn.ModuleList([shared])
+
+        def forward(self, x):
+            for layer in self.items:
+                x = layer(x)
+            return x
+
+    report = torchcount.profile(nn.Sequential(shared, Loop()), torch.randn(2, 4))
+    for depth in (None, 1, 2, 3):
+        rows = visible_rows(report.layers, depth)
+        assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == 2 * lin_macs(2, 4, 4), depth

@@ -358,8 +358,8 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
                 continue  # a pure container: its children carry everything
             out.append((r, True))
         else:
-            if tree_sums is not None and tree_sums[r.path] != r.cost:
-                r = dataclasses.replace(r, cost=tree_sums[r.path], extra={}, self_extra=None)
+            if tree_sums is not None and tree_sums.get(r.path, Cost()) != r.cost:  # (none below a not-called row)
+                r = dataclasses.replace(r, cost=tree_sums.get(r.path, Cost()), extra={}, self_extra=None)
             out.append((r, False))
     return out
 
