@@ -20,6 +20,7 @@ import torch
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
+from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _stats_terms
 from .registry import op_rule
 
@@ -400,8 +401,6 @@ def bce(op) -> Cost:
     probabilities: 2 clamps, 3 mults, 3 adds, 2 logs); a ``weight`` is one more mult per element,
     a ``pos_weight`` (logits) scales the log term by 1 + (p − 1)·y: 2 mults and 2 adds; then the
     ``reduction``."""
-    from .elementwise import recipe_terms
-
     name = _name(op)
     n = op.inputs[0].numel
     recipe = dict(_BCE[name])
