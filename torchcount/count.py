@@ -17,6 +17,7 @@ from .capture import _ScriptModule
 from .conventions import Convention
 from .cost import Cost
 from .rules import op_rule_for, rule_for
+from .rules.complex import complex_mode, in_real_ops, op_complex_mode
 
 
 class RuleError(RuntimeError):
@@ -95,6 +96,11 @@ def price_op(op: OpCall) -> Cost | None:
         return None
     if not isinstance(cost, Cost):
         raise RuleError(f"op rule '{rule.name}' returned {type(cost).__name__} for {op.name}; a rule returns a Cost")
+    if not rule.complex_aware:
+        for t in op.inputs:
+            if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)
+                cost = in_real_ops(cost, op_complex_mode(op))
+                break
     if cost.bytes_read == 0 and cost.bytes_written == 0 and not cost.is_zero():
         cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
     return cost
@@ -123,6 +129,11 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
         if not isinstance(cost, Cost):
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
+        if not rule.complex_aware:
+            for t in call.inputs:
+                if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)
+                    cost = in_real_ops(cost, complex_mode(call.inputs))
+                    break
         if cost.bytes_read == 0 and cost.bytes_written == 0:  # the rule left the traffic to the default
             if module._modules:  # the rule covers its children's work too (MHA's out_proj): their weights
                 own = _subtree_state_bytes(module)

@@ -26,6 +26,7 @@ import torch
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod
 from .activation import PER_ELEMENT
+from .complex import in_real_ops, op_complex_mode
 from .registry import op_rule, zero_ops
 from .reshape import dropout_terms
 
@@ -107,9 +108,23 @@ _ACTIVATION_OPS = {
 }
 
 
-@op_rule(*_packets(*_RECIPES))
+@op_rule(*_packets(*_RECIPES), complex_aware=True)
 def elementwise(op) -> Cost:
     name = _base(op)
+    mode = op_complex_mode(op)
+    if mode is None:
+        return _real_elementwise(op, name)
+    n = _out_numel(op)
+    if name == "abs":  # |z| = √(re² + im²)
+        return Cost.of(*recipe_terms({"mults": 2, "adds": 1, "transc": 1}, n, "complex abs"))
+    if name in ("sgn", "sign"):  # z / |z|
+        return Cost.of(*recipe_terms({"mults": 2, "adds": 1, "transc": 1, "divs": 2}, n, "complex sgn"))
+    if name == "neg":  # −z: both parts negated
+        mode = "mixed"
+    return in_real_ops(_real_elementwise(op, name), mode)
+
+
+def _real_elementwise(op, name: str) -> Cost:
     alpha = op.kwargs.get("alpha", 1)
     if name in ("add", "sub", "rsub") and len(op.args) > 2 and isinstance(op.args[2], (int, float)):
         alpha = op.args[2]
@@ -120,8 +135,6 @@ def elementwise(op) -> Cost:
         hi = op.kwargs.get("max", op.args[2] if len(op.args) > 2 else None)
         if lo is None or hi is None:  # one bound: one comparison
             return Cost.of(*recipe_terms({"cmps": 1, "assigns": 1}, _out_numel(op), f"{name} (one bound)"))
-    if name == "abs" and op.inputs and op.inputs[0].dtype.is_complex:  # |z| = √(re² + im²)
-        return Cost.of(*recipe_terms({"mults": 2, "adds": 1, "transc": 1}, _out_numel(op), "complex abs"))
     return Cost.of(*recipe_terms(_RECIPES[name], _out_numel(op), name))
 
 
@@ -132,7 +145,7 @@ def activation_op(op) -> Cost:
     return Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
 
 
-@op_rule(*_packets("angle"))
+@op_rule(*_packets("angle"), complex_aware=True)
 def angle_op(op) -> Cost:
     """The phase of each element: atan2(im, re) for a complex one (1 transc); 0 or π for a real
     one (1 comparison)."""
@@ -140,7 +153,7 @@ def angle_op(op) -> Cost:
     return Cost.of(*recipe_terms({"transc": 1} if complex_input else {"cmps": 1}, _out_numel(op), "angle"))
 
 
-@op_rule(*_packets("polar"))
+@op_rule(*_packets("polar"), complex_aware=True)
 def polar_op(op) -> Cost:
     """r·(cos θ + i·sin θ) per element: 2 transc, 2 mults."""
     return Cost.of(*recipe_terms({"transc": 2, "mults": 2}, _out_numel(op), "polar"))

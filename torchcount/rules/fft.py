@@ -63,12 +63,12 @@ def _fft(op, real: bool) -> Cost:
     return Cost.of(*terms)
 
 
-@op_rule(aten._fft_r2c, aten._fft_c2r)
+@op_rule(aten._fft_r2c, aten._fft_c2r, complex_aware=True)
 def real_fft(op) -> Cost:
     return _fft(op, real=True)
 
 
-@op_rule(aten._fft_c2c)
+@op_rule(aten._fft_c2c, complex_aware=True)
 def complex_fft(op) -> Cost:
     return _fft(op, real=False)
 

@@ -20,6 +20,7 @@ import torch
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
+from .complex import in_real_ops
 from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _stats_terms
 from .registry import op_rule
@@ -63,11 +64,14 @@ def prod_op(op) -> Cost:
     return Cost.of(_pairs(op, "mults", "multiplications"))
 
 
-@op_rule(*_p("mean", "nanmean"))
+@op_rule(*_p("mean", "nanmean"), complex_aware=True)
 def mean_op(op) -> Cost:
     _, n_out = _in_out(op)
-    return Cost.of(_pairs(op, "adds", "additions"),
+    cost = Cost.of(_pairs(op, "adds", "additions"),
                    Term("divs", "divisions (mean)", "outputs", n_out, n_out))
+    if op.inputs[0].dtype.is_complex:  # complex sums, then each divided by a real count
+        return in_real_ops(cost, "complex", {"divs": (("divs", 2),)})
+    return cost
 
 
 @op_rule(*_p("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
@@ -93,12 +97,14 @@ def variance(op) -> Cost:
     return Cost.of(*_var_terms(n_in, n_out, sqrt=_name(op).startswith("std")))
 
 
-@op_rule(*_p("linalg_vector_norm", "norm", "frobenius_norm"))
+@op_rule(*_p("linalg_vector_norm", "norm", "frobenius_norm"), complex_aware=True)
 def vector_norm(op) -> Cost:
     n_in, n_out = _in_out(op)
     ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
     ord_ = 2 if ord_ is None or isinstance(ord_, (list, tuple)) else ord_
     pairs = worked("{} − {}", n_in, n_out)
+    if op.inputs[0].dtype.is_complex:  # the norm of the moduli |z| = √(re² + im²), which are real
+        return _complex_vector_norm(ord_, n_in, n_out, pairs)
     if ord_ == 0:  # the number of non-zero elements
         return Cost.of(Term("cmps", "comparisons (x ≠ 0)", "inputs", n_in, n_in),
                        Term("adds", "additions (count)", "inputs − outputs", pairs, n_in - n_out))
@@ -113,6 +119,25 @@ def vector_norm(op) -> Cost:
                        Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
                        Term("transc", "square roots", "outputs", n_out, n_out))
     return Cost.of(Term("transc", f"powers |x|^{ord_}", "inputs", n_in, n_in),
+                   Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
+                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
+
+
+def _complex_vector_norm(ord_, n_in: int, n_out: int, pairs) -> Cost:
+    squares = [Term("mults", "squares re², im²", "2·inputs", worked("2×{}", n_in), 2 * n_in),
+               Term("adds", "additions re² + im²", "inputs", n_in, n_in)]
+    if ord_ == 0:
+        return Cost.of(Term("cmps", "comparisons (z ≠ 0: both parts)", "2·inputs", worked("2×{}", n_in), 2 * n_in),
+                       Term("adds", "additions (count)", "inputs − outputs", pairs, n_in - n_out))
+    if ord_ == 2:
+        return Cost.of(*squares, Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
+                       Term("transc", "square roots", "outputs", n_out, n_out))
+    moduli = [*squares, Term("transc", "square roots |z|", "inputs", n_in, n_in)]
+    if ord_ in (math.inf, -math.inf):
+        return Cost.of(*moduli, Term("cmps", "comparisons (max |z|)", "inputs − outputs", pairs, n_in - n_out))
+    if ord_ == 1:
+        return Cost.of(*moduli, Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out))
+    return Cost.of(*moduli, Term("transc", f"powers |z|^{ord_}", "inputs", n_in, n_in),
                    Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
                    Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
 

@@ -23,6 +23,9 @@ from ..cost import Cost
 class Rule:
     fn: Callable
     name: str
+    #: the rule prices complex operands itself; otherwise its count is expanded into real
+    #: operations when an input is complex (``rules.complex``)
+    complex_aware: bool = False
 
     def __call__(self, *args) -> Cost:
         return self.fn(*args)
@@ -40,7 +43,7 @@ def _rule_name(fn: Callable) -> str:
     return f"{fn.__module__.removeprefix('torchcount.rules.')}.{fn.__name__}"
 
 
-def module_rule(*module_types: type) -> Callable:
+def module_rule(*module_types: type, complex_aware: bool = False) -> Callable:
     """Register ``fn(module, call) -> Cost`` for ``module_types`` (and their subclasses
     that keep the base class's ``forward``). Users register rules for their own modules
     the same way::
@@ -48,12 +51,15 @@ def module_rule(*module_types: type) -> Callable:
         @torchcount.module_rule(MyBlock)
         def my_block(module, call):
             return Cost.of(Term("macs", "…", "…", "…", n))
+
+    A rule counts as if the operands were real; for complex inputs its count is expanded
+    into real operations (``torchcount.rules.complex``) unless ``complex_aware=True``.
     """
     if not module_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in module_types):
         raise TypeError(f"module_rule takes nn.Module subclasses, got {module_types!r}")
 
     def register(fn: Callable) -> Callable:
-        rule = Rule(fn, _rule_name(fn))
+        rule = Rule(fn, _rule_name(fn), complex_aware)
         for t in module_types:
             _MODULE_RULES[t] = rule
         _lookup_cache.clear()
@@ -62,12 +68,13 @@ def module_rule(*module_types: type) -> Callable:
     return register
 
 
-def op_rule(*ops) -> Callable:
+def op_rule(*ops, complex_aware: bool = False) -> Callable:
     """Register ``fn(op_call) -> Cost`` for aten ops (a packet such as ``aten.mm`` covers
-    every overload; an overload such as ``aten.mm.default`` only itself)."""
+    every overload; an overload such as ``aten.mm.default`` only itself). ``complex_aware``:
+    see :func:`module_rule`."""
 
     def register(fn: Callable) -> Callable:
-        rule = Rule(fn, _rule_name(fn))
+        rule = Rule(fn, _rule_name(fn), complex_aware)
         for op in ops:
             if isinstance(op, str):
                 _NAMED_OP_RULES[op] = rule

@@ -1,0 +1,155 @@
+"""Complex arithmetic is counted in real operations (torchcount/rules/complex.py).
+
+The independent reference: a complex product written out in real arithmetic. A complex
+matrix product A·B is the real block product [[Ar, −Ai], [Ai, Ar]]·[Br; Bi] (4 real
+products of the same shapes), which torch.utils.flop_counter counts on real tensors; the
+element-wise formulas are the textbook ones (z·w = (ac − bd) + (ad + bc)i: 4 multiplications,
+2 additions).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import torchcount
+from torchcount import Cost, Term
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import Fn, run
+
+C64 = torch.complex64
+N = 30  # elements of the element-wise inputs
+
+
+def counts(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+def ops_of(fn, *xs) -> dict:
+    report = run(Fn(fn), *xs)
+    assert report.complete, report.uncounted
+    return counts(report.total.cost)
+
+
+def real_flops(fn, *xs) -> int:
+    with FlopCounterMode(display=False) as fc:
+        fn(*xs)
+    return fc.get_total_flops()
+
+
+def real_block_matmul(a, b):
+    """A·B for complex A, B, computed with 4 real matrix products."""
+    ar, ai, br, bi = a.real, a.imag, b.real, b.imag
+    return torch.complex(ar @ br - ai @ bi, ar @ bi + ai @ br)
+
+
+@pytest.mark.parametrize("shapes", [[(7, 5), (5, 3)], [(2, 4, 7, 5), (2, 4, 5, 3)]])
+def test_complex_matmul_is_four_real_matmuls(shapes):
+    a, b = (torch.randn(s, dtype=C64) for s in shapes)
+    assert torch.allclose(real_block_matmul(a, b), a @ b, atol=1e-5)  # the reference computes the same
+    ours = run(Fn(torch.matmul), a, b).total.cost.macs
+    assert 2 * ours == real_flops(real_block_matmul, a, b)
+
+
+def test_complex_matrix_vector_product():
+    a, v = torch.randn(3, 6, dtype=C64), torch.randn(6, dtype=C64)  # (flop_counter has no mv formula)
+    assert run(Fn(torch.mv), a, v).total.cost.macs == 4 * 3 * 6
+
+
+def test_complex_linear_module():
+    """(n + 1)·k complex parameters; rows·n·k complex MACs = 4·rows·n·k real MACs, rows·k
+    complex bias additions = 2·rows·k real additions."""
+    rows, n, k = 6, 4, 3
+    model = nn.Linear(n, k, dtype=C64)
+    x = torch.randn(rows, n, dtype=C64)
+    report = torchcount.profile(model, x)
+    assert report.total.params == (n + 1) * k
+    assert counts(report.total.cost) == {"macs": 4 * rows * n * k, "adds": 2 * rows * k}
+    # the MACs are those of the real computation (the bias add is not a flop_counter op)
+    assert 2 * report.total.macs == real_flops(lambda x: real_block_matmul(x, model.weight.detach().T), x)
+    text = report.explain("")
+    assert "a complex MAC is 4 real MACs" in text and "4·(rows·n·k) = 4×72 = 288" in text
+
+
+def test_complex_conv1d_module():
+    conv = nn.Conv1d(2, 4, 3, bias=False, dtype=C64)
+    x = torch.randn(1, 2, 10, dtype=C64)
+    macs = 4 * 2 * 3 * 8  # out channels · in channels · kernel · output positions
+    assert torchcount.profile(conv, x).total.macs == 4 * macs
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda z, w: z * w, {"mults": 4 * N, "adds": 2 * N}),          # (ac − bd) + (ad + bc)i
+    (lambda z, w: z + w, {"adds": 2 * N}),
+    (lambda z, w: z - w, {"adds": 2 * N}),
+    (lambda z, w: z / w, {"mults": 6 * N, "adds": 3 * N, "divs": 2 * N}),  # z·w̄ / (c² + d²)
+    (lambda z, w: z * w.real, {"mults": 2 * N}),                     # complex × real
+    (lambda z, w: z / 2.0, {"divs": 2 * N}),                         # complex ÷ real
+    (lambda z, w: z + 1, {"adds": N}),                               # only the real part changes
+    (lambda z, w: w.real * 1j, {"mults": 2 * N}),                    # real × complex number
+    (lambda z, w: -z, {"mults": 2 * N}),                             # both parts negated
+    (lambda z, w: z.abs(), {"mults": 2 * N, "adds": N, "transc": N}),  # √(re² + im²), as before
+    (lambda z, w: torch.exp(z), {"transc": 3 * N, "mults": 2 * N}),  # e^a·(cos b + i·sin b)
+    (lambda z, w: z.sum(), {"adds": 2 * (N - 1)}),
+    (lambda z, w: z.mean(), {"adds": 2 * (N - 1), "divs": 2}),      # complex sum ÷ a real count
+    (lambda z, w: torch.linalg.vector_norm(z), {"mults": 2 * N, "adds": N + N - 1, "transc": 1}),
+    (lambda z, w: torch.view_as_real(z), {}),                        # no arithmetic, complex or not
+])
+def test_complex_elementwise_in_real_operations(fn, expected):
+    z, w = torch.randn(N, dtype=C64), torch.randn(N, dtype=C64)
+    assert ops_of(fn, z, w) == expected
+
+
+def test_ffts_keep_their_own_complex_convention():
+    """The FFT rules already count complex butterflies in real operations: not expanded again
+    (complex FFT of N = 64: 2·N·log2 N multiplications + 3·N·log2 N additions)."""
+    z = torch.randn(64, dtype=C64)
+    assert ops_of(torch.fft.fft, z) == {"mults": 2 * 64 * 6, "adds": 3 * 64 * 6}
+
+
+def test_spectral_convolution_fno_style():
+    """A Fourier-neural-operator layer: rfft2, a complex channel-mixing einsum on the kept
+    modes, irfft2. The einsum is B·modes complex matrix products of (1×Cin)·(Cin×Cout)."""
+    B, C_in, C_out, H, W, m = 2, 3, 4, 8, 8, 3
+
+    class Spectral(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(C_in, C_out, m, m, dtype=C64))
+
+        def forward(self, x):
+            x_ft = torch.fft.rfft2(x)[:, :, :m, :m]
+            return torch.einsum("bixy,ioxy->boxy", x_ft, self.weight)
+
+    report = run(Spectral(), torch.randn(B, C_in, H, W))
+    assert report.complete
+    assert report.total.macs == 4 * B * C_in * C_out * m * m
+    assert report.total.params == C_in * C_out * m * m
+
+
+def test_user_rules_say_whether_they_price_complex_inputs():
+    class Twice(nn.Module):
+        def forward(self, x):
+            return x + x
+
+    class TwiceAware(Twice):
+        pass
+
+    @torchcount.module_rule(Twice)
+    def twice(m, call):
+        n = call.input.numel
+        return Cost.of(Term("adds", "additions", "elements", n, n))
+
+    @torchcount.module_rule(TwiceAware, complex_aware=True)
+    def twice_aware(m, call):
+        n = call.input.numel
+        k = 2 if call.input.dtype.is_complex else 1
+        return Cost.of(Term("adds", "additions", "k·elements", k * n, k * n))
+
+    z = torch.randn(5, dtype=C64)
+    assert torchcount.profile(Twice(), z).total.cost.adds == 10          # expanded: 2 real additions each
+    assert torchcount.profile(TwiceAware(), z).total.cost.adds == 10     # the rule's own count, not 20
+    assert torchcount.profile(Twice(), z.real).total.cost.adds == 5
