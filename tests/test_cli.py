@@ -152,6 +152,15 @@ def test_module_callable_with_literal_args_csv():
     assert rows[0]["input_shapes"] == "2x8"
 
 
+def test_python_dash_m_runs_the_same_command():
+    """``python -m torchcount`` is the console script: the same CSV for the same arguments."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "torchcount", *COMMANDS["linear_csv"]], capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=300, encoding="utf-8")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == result("linear_csv").stdout and "Linear" in r.stdout
+
+
 def test_file_callable_returning_module_and_inputs_markdown():
     """(module, inputs) pair: the callable's int64 ids are used; Markdown output."""
     r = result("pair_markdown")
