@@ -281,7 +281,8 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured"], 2, "--columns measured needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup and --repeat need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat and --ceiling need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat and --ceiling need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
     (["torch.nn:Linear(8, 4)"], 2, "needs --input"),
     (["torch.nn:Linear(8, four)", "--input", "2x8"], 2, "only Python literals"),
@@ -366,6 +367,19 @@ def test_measure_passes_through_and_counts_passes(capsys, monkeypatch):
     # instrumented pass per warm-up (1) and per repeat (2), then one memory pass
     expected = 1 + 2 * 1 + 2 * 2 + 1
     assert counted == [expected] and calls[-1] == (expected, expected)
+
+
+def test_ceiling_measures_the_cpu_peaks(capsys):
+    """Without --ceiling a CPU has no peak (%peak and bound unknown); with it the peaks are
+    measured and every layer gets a %peak and a verdict."""
+    pytest.importorskip("torchcount.measure")
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--device", "cpu",
+                        "--ceiling", "--warmup", "1", "--repeat", "2", "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["extra"]["peaks"]["kind"] == "measured" and d["extra"]["peaks"]["fp32"] > 0
+    layer = d["extra"]["per_layer"][""]
+    assert layer["peak_flops"] == d["extra"]["peaks"]["fp32"] and layer["bound"] != "unknown"
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="untimed forward passes before measuring; e.g. --warmup 3")
     g.add_argument("--repeat", type=_pos_int, default=None, metavar="N",
                    help="timed forward passes; e.g. --repeat 20")
+    g.add_argument("--ceiling", action="store_true",
+                   help="measure the device's attainable peaks (a large matmul and a large copy) for "
+                        "%%peak and the compute/memory-bound verdict where no vendor peak is known "
+                        "(any CPU); e.g. --measure --ceiling")
     g = p.add_argument_group("what to show")
     g.add_argument("--convention", "-c", default="flops", metavar="NAME",
                    help=f"how operations are counted: {', '.join(CONVENTIONS)} (default flops); "
@@ -533,8 +537,8 @@ class _PassCounter:
 
 def _measure_options(args) -> dict:
     if not args.measure:
-        if args.warmup is not None or args.repeat is not None:
-            raise UsageError("--warmup and --repeat need --measure")
+        if args.warmup is not None or args.repeat is not None or args.ceiling:
+            raise UsageError("--warmup, --repeat and --ceiling need --measure")
         return {}
     opts: dict[str, Any] = {}
     if args.device is not None:
@@ -543,6 +547,8 @@ def _measure_options(args) -> dict:
         opts["warmup"] = args.warmup
     if args.repeat is not None:
         opts["repeat"] = args.repeat
+    if args.ceiling:
+        opts["ceiling"] = True
     progress = _progress_bar()
     if progress is not None:
         # measure's own per-repeat callback if it has one, else a pass counter on the root module

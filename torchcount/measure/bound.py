@@ -54,7 +54,7 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
         return Verdict(rate, bw, intensity, pct, "invalid",
                        f"{bw / 1e9:.3g} GB/s is above the peak bandwidth {peak_bandwidth / 1e9:.3g} GB/s")
     if not peak_flops or not peak_bandwidth:
-        return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True)")
+        return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True; CLI: --ceiling)")
     t_c = flops / peak_flops
     t_m = nbytes / peak_bandwidth
     ideal = max(t_c, t_m)

@@ -143,8 +143,8 @@ def peaks_for(device: torch.device) -> Peaks:
         found = lookup(name)
         if found is not None:
             return replace(found, name=f"{found.name} ({name})")
-        return unknown(name, "GPU not in torchcount's peaks table; use ceiling=True to measure one")
-    return unknown(device.type.upper(), "no vendor peak for a CPU; use ceiling=True to measure one")
+        return unknown(name, "GPU not in torchcount's peaks table; use ceiling=True (CLI: --ceiling) to measure one")
+    return unknown(device.type.upper(), "no vendor peak for a CPU; use ceiling=True (CLI: --ceiling) to measure one")
 
 
 def uses_tf32(device: torch.device, conv: bool = False) -> bool:
