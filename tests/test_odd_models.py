@@ -857,3 +857,18 @@ def test_a_module_list_holding_only_a_module_registered_first_elsewhere():
     for depth in (None, 1, 2, 3):
         rows = visible_rows(report.layers, depth)
         assert sum((r.self_cost if own else r.cost).macs for r, own in rows) == 2 * lin_macs(2, 4, 4), depth
+
+
+def test_autocast_same_counts_output_bytes_in_its_dtype_and_a_note():
+    """Under CPU autocast (bfloat16) the Linear runs in bf16: the same MACs (4·64·64), its output
+    written as bf16 (4·64·2 bytes, not 4·64·4), and a note says autocast was on."""
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU())
+    x = torch.randn(4, 64)
+    plain = torchcount.profile(model, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = torchcount.profile(model, x)
+    assert mixed.total.macs == plain.total.macs == 4 * 64 * 64
+    assert plain.row("0").cost.bytes_written == 4 * 64 * 4
+    assert mixed.row("0").cost.bytes_written == 4 * 64 * 2
+    assert any(n.startswith("autocast was on (cpu, bfloat16)") for n in mixed.notes)
+    assert not any("autocast" in n for n in plain.notes)

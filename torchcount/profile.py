@@ -119,6 +119,12 @@ def profile(
         notes.append(f"sparse input(s) ({', '.join(sparse)}): a layer's rule counts them as dense, every element "
                      "(the rules see shapes only), an upper bound of what a sparse kernel does; sparse ops "
                      "without a formula are listed as uncounted")
+    autocast = _autocast_dtype(target.type)
+    if autocast is not None:
+        notes.append(f"autocast was on ({target.type}, {str(autocast).removeprefix('torch.')}): the ops it "
+                     "covers ran in that dtype; operation counts do not change, bytes count each tensor at "
+                     "the dtype the layer saw (a layer's input and weights as stored, its output as "
+                     "computed), and autocast's own casts are not counted")
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
@@ -194,6 +200,19 @@ def _exclusive(model: nn.Module, modules: "list | None" = None):
         with _ACTIVE_LOCK:
             for key in mine:
                 _ACTIVE.pop(key, None)
+
+
+def _autocast_dtype(device_type: str) -> "torch.dtype | None":
+    """The dtype autocast runs ops in on ``device_type``, None when it is off."""
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    except (TypeError, RuntimeError, AttributeError):  # torch < 2.4: per-device functions; meta has none
+        if device_type == "cpu" and torch.is_autocast_cpu_enabled():
+            return torch.get_autocast_cpu_dtype()
+        if device_type == "cuda" and torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+    return None
 
 
 class _ScriptedRoot(nn.Module):
