@@ -17,7 +17,8 @@
 - reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, pooling ops, losses (op rules)
 - fft.py: _fft_r2c/_fft_c2r/_fft_c2c (the FFT convention: docs/coverage.md)
 - complex.py: complex arithmetic in real operations (applied after a rule, unless it is complex-aware)
-- linalg.py: solve, inv, det, slogdet, Cholesky, LU, triangular solves (textbook direct algorithms)
+- linalg.py: solve, inv, det, slogdet, Cholesky, LU, triangular solves, Householder QR, lstsq
+  (textbook direct algorithms)
 - attention.py: nn.MultiheadAttention
 - recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
 """
