@@ -435,6 +435,50 @@ def test_dynamic_quantized_rnn_is_the_float_layer_plus_its_quantization(kind):
     assert r.row("0").extra["steps"] == f.row("0").extra["steps"] == layers * T
 
 
+class _QuantizedFunctional(nn.Module):
+    """Quantized ops called as functions (torch.ao.nn.quantized.functional; FX lowers F.linear and
+    F.conv2d to the same ops, with the packed weight as an attribute): no module rule runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_w = torch.quantize_per_channel(torch.randn(8, 3, 3, 3), torch.full((8,), 0.1),
+                                                 torch.zeros(8, dtype=torch.long), 0, torch.qint8)
+        self.fc_w = torch.quantize_per_tensor(torch.randn(5, 8 * 8 * 8), 0.1, 0, torch.qint8)
+        self.fc = torch.ops.quantized.linear_prepack(self.fc_w, torch.zeros(5))
+
+    def forward(self, qx):
+        import torch.ao.nn.quantized.functional as qF
+
+        y = qF.conv2d(qx, self.conv_w, torch.zeros(8), stride=2, padding=1, scale=0.1, zero_point=0)
+        y = torch.ops.quantized.linear(y.reshape(1, -1), self.fc, 0.1, 0)
+        return torch.ops.quantized.linear_dynamic(y.dequantize(), self.fc2)
+
+
+def test_functional_quantized_conv_and_linear_ops():
+    """Were uncounted (0 MACs). conv: 8·3·3·3 weights × 8·8 output positions, 8·8·8 bias adds and
+    requantizations; static linear: 512·5 MACs, 5 bias adds, 5 requantizations; dynamic linear
+    (int8, 5 → 4, no bias): 20 MACs, 2·5 range comparisons, 5 quantizations, 4 dequantizations."""
+    engine = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "fbgemm" if "fbgemm" in torch.backends.quantized.supported_engines \
+        else torch.backends.quantized.supported_engines[-1]
+    try:
+        model = _QuantizedFunctional()
+        model.fc2 = torch.ops.quantized.linear_prepack(torch.quantize_per_tensor(torch.randn(4, 5), 0.1, 0, torch.qint8))
+        qx = torch.quantize_per_tensor(torch.randn(1, 3, 16, 16), 0.1, 0, torch.quint8)
+        report = torchcount.profile(model, qx)
+    finally:
+        torch.backends.quantized.engine = engine
+    assert report.complete, report.uncounted
+    conv_out = 8 * 8 * 8
+    assert report.total.macs == 8 * 3 * 3 * 3 * 8 * 8 + 512 * 5 + 5 * 4
+    cost = report.total.cost
+    assert cost.adds == conv_out + 5
+    assert cost.cmps == 2 * 5
+    # requantizations (conv, static linear), dynamic quantization and dequantization, and the
+    # explicit dequantize() between them
+    assert cost.mults == conv_out + 5 + 5 + 4 + 5
+
+
 def test_dynamic_quantized_cells():
     N, I, H = 3, 5, 8
     for kind, G in (("LSTMCell", 4), ("GRUCell", 3), ("RNNCell", 1)):

@@ -101,7 +101,39 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
         return value
     if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # a namedtuple, kept for rules
         return value
+    if isinstance(value, torch.ScriptObject):  # quantized ops' packed weights (quantized::conv2d, linear …)
+        return _packed_weights(value)
     return f"<{type(value).__name__}>"
+
+
+class PackedWeights(NamedTuple):
+    """The packed weights of a quantized op (``Conv2dPackedParamsBase``, ``LinearPackedParamsBase``),
+    described: the weight and bias it holds (as :class:`TensorMeta`, so they count as inputs
+    read), and for a convolution its hyper-parameters."""
+
+    weight: TensorMeta
+    bias: "TensorMeta | None"
+    stride: tuple = ()
+    padding: tuple = ()
+    dilation: tuple = ()
+    groups: int = 1
+    transposed: bool = False
+
+
+def _packed_weights(obj) -> Any:
+    try:
+        weight, bias = obj.unpack()[:2]
+    except Exception:  # a script object that is not a packed weight
+        return f"<{type(obj).__name__}>"
+    if not isinstance(weight, torch.Tensor):
+        return f"<{type(obj).__name__}>"
+    extra = {}
+    try:  # a convolution's (a Linear's packed params have none of these)
+        extra = {"stride": tuple(obj.stride()), "padding": tuple(obj.padding()), "dilation": tuple(obj.dilation()),
+                 "groups": int(obj.groups()), "transposed": bool(obj.transpose())}
+    except Exception:
+        pass
+    return PackedWeights(describe(weight), describe(bias) if isinstance(bias, torch.Tensor) else None, **extra)
 
 
 def _aliases(t: torch.Tensor, inputs: tuple) -> bool:

@@ -26,7 +26,10 @@ Quantized Embedding (``torch.ao.nn.quantized.Embedding``, 8-bit rows with a floa
 offset per row): each looked-up element is dequantized, q·scale + offset: one multiplication
 and one addition per output element.
 The packed weights are not ``nn.Parameter``s; ``torchcount.count`` counts them as
-(frozen) parameters.
+(frozen) parameters. The quantized convolutions and Linears called as ops (``quantized::conv2d``,
+``quantized::linear``, ``linear_dynamic``, … from ``torch.ao.nn.quantized.functional`` or an
+FX-lowered model) are priced from their packed weight, which the capture describes
+(``capture.PackedWeights``), with the same terms as the modules.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from ._util import prod
 from .activation import per_element
 from .conv import conv_terms
 from .recurrent import _GATES, SEQUENTIAL_FORWARDS, _sequence, cell_batch, cell_terms, rnn_terms
-from .registry import module_rule, op_rule
+from .registry import module_rule, op_rule, zero_ops
 
 quantized_ops = torch.ops.quantized
 
@@ -219,3 +222,80 @@ def dequantize(op) -> Cost:
     """int8 → float: (q − zero point)·scale, counted as one multiplication per element."""
     n = _elements(op) or op.inputs[0].numel
     return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
+
+
+# ---- the same as functional ops (torch.ao.nn.quantized.functional, FX-lowered F.linear / F.conv*):
+# the packed weights reach the rule described (capture.PackedWeights)
+
+def _packed(op):
+    from ..capture import PackedWeights
+
+    return next((a for a in op.args if isinstance(a, PackedWeights)), None)
+
+
+def _existing(*names: str) -> list:
+    return [getattr(quantized_ops, n) for n in names if hasattr(quantized_ops, n)]
+
+
+@op_rule(*_existing("conv1d", "conv2d", "conv3d", "conv1d_relu", "conv2d_relu", "conv3d_relu",
+                    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"))
+def quantized_conv_op(op) -> "Cost | None":
+    """``quantized::conv2d`` (and 1d/3d, ``_relu``, transposed): every weight element times every
+    output position (input positions for a transposed one), the bias, one requantization per
+    output, the ReLU's recipe for ``_relu`` — as the quantized Conv modules."""
+    packed = _packed(op)
+    if packed is None:
+        return None
+    weight, out = packed.weight, op.outputs[0]
+    x = op.inputs[0]
+    spatial = len(weight.shape) - 2
+    positions = (prod(x.shape[-spatial:]) if packed.transposed else prod(out.shape[-spatial:])) * \
+        (x.shape[0] if len(x.shape) == spatial + 2 else 1)
+    kernel = prod(weight.shape)
+    outputs = out.numel
+    return Cost.of(
+        Term("macs", "multiply-accumulates", "weight elements·positions", worked("{}×{}", weight.shape, positions),
+             kernel * positions),
+        Term("adds", "bias additions", "outputs", outputs, outputs) if packed.bias is not None else None,
+        Term("mults", "output requantization", "outputs", outputs, outputs),
+        *(per_element("relu", outputs, "outputs") if "relu" in str(op.op) else ()),
+    )
+
+
+_STATIC_LINEAR = _existing("linear", "linear_relu")
+_DYNAMIC_LINEAR = _existing("linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16",
+                            "linear_relu_dynamic_fp16")
+
+
+@op_rule(*_STATIC_LINEAR, *_DYNAMIC_LINEAR)
+def quantized_linear_op(op) -> "Cost | None":
+    """``quantized::linear`` (static: requantized output) and ``linear_dynamic`` (int8: the input's
+    range and quantization, the output's dequantization; fp16: neither), as the quantized Linear
+    modules."""
+    packed = _packed(op)
+    if packed is None:
+        return None
+    k, n = packed.weight.shape
+    rows = prod(op.inputs[0].shape[:-1])
+    outputs, x = rows * k, rows * n
+    name = op.op.overloadpacket.__name__
+    dynamic_int8 = "dynamic" in name and "fp16" not in name
+    return Cost.of(
+        Term("macs", "multiply-accumulates", "rows·n·k", worked("{}×{}×{}", rows, n, k), rows * n * k),
+        Term("cmps", "input range (min and max)", "2·rows·n", worked("2×{}×{}", rows, n), 2 * x) if dynamic_int8 else None,
+        Term("mults", "input quantization", "rows·n", worked("{}×{}", rows, n), x) if dynamic_int8 else None,
+        Term("mults", "output dequantization", "rows·k", worked("{}×{}", rows, k), outputs) if dynamic_int8 else None,
+        Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), outputs) if packed.bias is not None else None,
+        Term("mults", "output requantization", "rows·k", worked("{}×{}", rows, k), outputs)
+        if name in ("linear", "linear_relu") else None,
+        *(per_element("relu", outputs, "outputs") if "relu" in name else ()),
+    )
+
+
+# packing a weight for the functional ops (a reordering, once per call of qF.conv2d / qF.linear) and
+# reading a quantized tensor's scale or zero point: no arithmetic
+zero_ops(*_existing("conv1d_prepack", "conv2d_prepack", "conv3d_prepack", "conv_transpose1d_prepack",
+                    "conv_transpose2d_prepack", "conv_transpose3d_prepack", "linear_prepack", "linear_prepack_fp16"),
+         *[getattr(torch.ops.aten, n) for n in ("q_scale", "q_zero_point", "q_per_channel_scales",
+                                                  "q_per_channel_zero_points", "q_per_channel_axis", "qscheme")
+           if hasattr(torch.ops.aten, n)])
