@@ -120,7 +120,7 @@ def in_real_ops(cost: Cost, mode: str, overrides: "dict | None" = None) -> Cost:
         why = _WHY.get((mode, term.category), "complex operands") if not (overrides and term.category in overrides) \
             else "complex operands: " + ", ".join(f"{k} {CATEGORY_NAMES[c]}" for c, k in pairs) + " each"
         for category, k in pairs:
-            what = term.what if category == term.category else f"{CATEGORY_NAMES[category]} (of complex {term.what})"
+            what = term.what if category == term.category else f"{CATEGORY_NAMES[category]} within the complex {term.what}"
             terms.append(Term(category, f"{what}; {why}", f"{k}·({term.formula})" if k != 1 else term.formula,
                               worked("{}×{}", k, term.value) if k != 1 else term.value, k * term.value))
     return Cost.of(*terms, bytes_read=cost.bytes_read, bytes_written=cost.bytes_written)
