@@ -303,6 +303,10 @@ class Trace:
 class OpRecorder(TorchDispatchMode):
     """Records each aten op into the innermost module call on the stack."""
 
+    #: higher-order ops (flex_attention, cond, …) reach the mode as one op each: recorded, and
+    #: priced by a rule where one exists (else listed as uncounted), instead of failing the forward
+    supports_higher_order_operators = True
+
     def __init__(self, stack: list[Call], stray: list[OpCall]):
         super().__init__()
         self._stack = stack

@@ -1,6 +1,8 @@
 """``torchcount.profile``: capture → count (→ measure) → report, in one call."""
 from __future__ import annotations
 
+import copy
+import enum
 import threading
 import warnings
 from contextlib import contextmanager
@@ -111,7 +113,9 @@ def profile(
     args, kw = as_call(inputs) if inputs is not None else ((), {})
     if kwargs:
         kw = {**kw, **kwargs}
-    args, kw = _protect_inputs(args, kw)
+    given = (args, kw)
+    objects: list[str] = []
+    args, kw = _protect_inputs(args, kw, objects)
     model, notes = _unwrap(model)
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
                      if t.layout is not torch.strided})
@@ -160,6 +164,10 @@ def profile(
     if kept.restored_params:
         notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
                      f"{', '.join(kept.restored_params[:6])}")
+    if objects:
+        notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
+                     f"grows): {', '.join(sorted(set(objects)))}; yours are as they were"
+                     + ("; each measured pass gets a fresh copy (made outside the timed region)" if measure else ""))
     report.notes.extend(notes)
 
     if warn and report.uncounted:
@@ -172,7 +180,10 @@ def profile(
 
         # still one profile at a time of these modules: the timing hooks are theirs meanwhile
         with _exclusive(model, named if counted is model else None):
-            run_measure(report, counted, args, kw, device=device, copy_params=copy_params, **measure_options)
+            # a forward that changes an input object (a KV cache) would otherwise time a growing workload
+            fresh = (lambda: _protect_inputs(*given)) if objects else None
+            run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
+                        **measure_options)
     return report
 
 
@@ -269,14 +280,25 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
             report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED, row.calls))
 
 
-def _protect_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """Copy tensor inputs so an in-place first layer cannot modify the caller's tensors."""
-    return _copied(args), _copied(kwargs)
+def _protect_inputs(args: tuple, kwargs: dict, objects: "list | None" = None) -> tuple[tuple, dict]:
+    """Copy tensor inputs so an in-place first layer cannot modify the caller's tensors, and input
+    objects that may hold state (a KV cache the forward appends to), deep; ``objects`` collects
+    the type names of the latter."""
+    objects = [] if objects is None else objects
+    return _copied(args, objects), _copied(kwargs, objects)
 
 
-def _copied(x):
-    """``x`` with every tensor in it copied (a module-level function: a recursive closure would
-    be a reference cycle left for the garbage collector after every profile)."""
+def _stateful(x) -> bool:
+    """An input object (not a tensor, container, number, module, type or function) whose
+    attributes a forward may change: a Hugging Face ``Cache``, a user's state object."""
+    return (hasattr(x, "__dict__") or bool(getattr(type(x), "__slots__", None))) and not callable(x) and \
+        not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format))
+
+
+def _copied(x, objects: list):
+    """``x`` with every tensor in it copied, and every stateful object deep-copied (its name
+    appended to ``objects``). A module-level function: a recursive closure would be a reference
+    cycle left for the garbage collector after every profile."""
     if isinstance(x, torch.Tensor):
         if x.is_nested:
             raise TypeError(
@@ -286,17 +308,24 @@ def _copied(x):
         return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
             if x.is_leaf else x.clone()
     if isinstance(x, tuple) and not hasattr(x, "_fields"):
-        return tuple(_copied(v) for v in x)
+        return tuple(_copied(v, objects) for v in x)
     if isinstance(x, list):
-        return [_copied(v) for v in x]
+        return [_copied(v, objects) for v in x]
     if isinstance(x, (tuple, dict)):  # namedtuples (PackedSequence …), dict subclasses: keep the type
         try:
             if isinstance(x, tuple):
-                return type(x)(*(_copied(v) for v in x))
-            items = {k: _copied(v) for k, v in x.items()}
+                return type(x)(*(_copied(v, objects) for v in x))
+            items = {k: _copied(v, objects) for k, v in x.items()}
             return items if type(x) is dict else type(x)(items)
         except Exception:  # a type that cannot be rebuilt this way: passed as it is
             return x
+    if _stateful(x):
+        try:
+            duplicate = copy.deepcopy(x)
+        except Exception:  # cannot be copied (a lock, a handle): passed as it is
+            return x
+        objects.append(type(x).__name__)
+        return duplicate
     return x
 
 

@@ -113,7 +113,7 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
 def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None, warmup: int = 3,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
-            peaks: Peaks | None = None, copy_params: bool = False):
+            peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -122,7 +122,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     large matmul and copy on the device and uses them as peaks; ``peaks=`` overrides the table.
     ``energy=True`` runs the forward for ≥ ``energy_seconds`` against the NVML energy counter.
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
-    ``profile(copy_params=True)``), for a forward that writes them in place.
+    ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,
+    when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
+    KV cache): called before each pass's clock starts.
     """
     if not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
@@ -136,8 +138,15 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     def forward():
         return model(*args, **kwargs)
 
+    def refresh() -> None:
+        nonlocal args, kwargs
+        if fresh_inputs is not None:
+            new_args, new_kwargs = fresh_inputs()
+            args, kwargs = _move(new_args, dev), _move(new_kwargs, dev)
+
     def one_pass() -> tuple[list[float], float]:
         """One forward between two stamps taken outside any hook; one synchronisation."""
+        refresh()
         clock.start_pass()
         s = clock.stamp()
         forward()
@@ -183,6 +192,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             torch.cuda.reset_peak_memory_stats(dev)
             base = torch.cuda.memory_allocated(dev)
         mem = {}
+        refresh()
         try:
             with memory_hooks(model, dev) as mem:
                 forward()
@@ -205,8 +215,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             device_peaks = peaks_for(dev)
         energy_result = None
         if energy:
-            energy_result = measure_energy(forward, dev, summarize(plain).median / 1e9, grid_intensity,
-                                           energy_seconds)
+            # (with inputs a forward changes, each energy pass copies them afresh: inside the
+            # energy window, a small share of a pass next to the forward that reads them)
+            energy_result = measure_energy((lambda: (refresh(), forward())) if fresh_inputs is not None else forward,
+                                           dev, summarize(plain).median / 1e9, grid_intensity, energy_seconds)
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat)
     return report

@@ -196,7 +196,8 @@ zero_ops(*_packets(
     "real", "imag", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold", "diagonal", "numpy_T",
     # slicing, indexing, gathering, scattering without arithmetic (index_put and put have a rule:
     # with accumulate=True they add; scatter with a reduce= has overload rules: scatter_reduction)
-    "slice", "select", "narrow", "index", "_unsafe_index", "index_select", "gather", "take",
+    "slice", "select", "narrow", "index", "_unsafe_index", "index_select", "gather", "take", "index_copy",
+    "index_fill",
     "masked_select", "scatter", "slice_scatter", "select_scatter",
     "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
     "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split", "embedding",
@@ -537,3 +538,17 @@ def mask_left_aligned(op) -> Cost:
     """TransformerEncoder's check that a padding mask is left-aligned: one comparison per mask element."""
     n = op.inputs[0].numel
     return Cost.of(Term("cmps", "mask alignment check", "mask elements", n, n))
+
+
+@op_rule(*_packets("isin"))
+def isin_op(op) -> Cost:
+    """Each element tested against each test element (m comparisons), the answers or-ed (m − 1):
+    the direct algorithm PyTorch runs for a small test set (a large one is sorted first, fewer
+    comparisons: this is the upper bound). Generation's end-of-sequence check."""
+    tensors = op.inputs
+    n = tensors[0].numel if not isinstance(op.args[0], (int, float, bool)) else 1
+    test = [a for a in op.args[:2] if not isinstance(a, (int, float, bool))]
+    m = tensors[-1].numel if len(test) == 2 else 1
+    return Cost.of(Term("cmps", "comparisons (isin)", "elements·test elements", worked("{}×{}", n, m), n * m),
+                   Term("cmps", "or of the answers", "elements·(test elements − 1)", worked("{}×({} − 1)", n, m),
+                        n * max(m - 1, 0)))

@@ -149,6 +149,68 @@ def scaled_dot_product_attention(op) -> Cost:
     return Cost.of(*sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0))
 
 
+_FLEX_ATTENTION = getattr(getattr(torch.ops, "higher_order", None), "flex_attention", None)
+
+
+@op_rule(*([_FLEX_ATTENTION] if _FLEX_ATTENTION is not None else []))
+def flex_attention(op) -> Cost:
+    """``torch.nn.attention.flex_attention`` run eagerly (a higher-order op; Hugging Face's
+    ``attn_implementation="flex_attention"``): the eager implementation computes every score, so
+    it is counted as SDPA with a mask (the same terms, so both implementations of a model cost the
+    same; grouped key/value heads are attended by every query head), plus the log-sum-exp it
+    returns (one log per row, on the softmax's max and sum). A ``score_mod`` / ``mask_mod``
+    function's own per-score work is not included: only its code knows it."""
+    q, k, v = (t.shape for t in op.inputs[:3])
+    *batch, L, _ = q
+    rows = prod(batch) * L
+    return Cost.of(*sdpa_terms(q, k, v, masked=True, causal=False, dropout=False),
+                   Term("transc", "log-sum-exp (log of each row's sum)", "B·L", worked("{}×{}", prod(batch), L), rows))
+
+
+# ---- integer and low-precision GEMMs (quantized LLM inference: torchao, gpt-fast) ----------
+@op_rule(aten._int_mm)
+def int_mm(op) -> Cost:
+    """int8 × int8 → int32: m·k·n MACs."""
+    a, b = op.inputs[0], op.inputs[1]
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (int8)", "m·k·n", worked("{}×{}×{}", m, k, n), m * k * n))
+
+
+@op_rule(aten._weight_int8pack_mm)
+def weight_int8pack_mm(op) -> Cost:
+    """x (rows×k) times an int8 weight (n×k) with a scale per output channel: rows·k·n MACs and
+    rows·n multiplications by the scales."""
+    x, w = op.inputs[0], op.inputs[1]
+    rows, k, n = prod(x.shape[:-1]), x.shape[-1], w.shape[0]
+    return Cost.of(Term("macs", "multiply-accumulates (int8 weight)", "rows·k·n", worked("{}×{}×{}", rows, k, n),
+                        rows * k * n),
+                   Term("mults", "per-channel scales", "rows·n", worked("{}×{}", rows, n), rows * n))
+
+
+@op_rule(*[getattr(aten, n) for n in ("_weight_int4pack_mm", "_weight_int4pack_mm_for_cpu",
+                                      "_weight_int4pack_mm_with_scales_and_zeros") if hasattr(aten, n)])
+def weight_int4pack_mm(op) -> Cost:
+    """x (m×k) times a packed int4 weight with a scale and a zero point per group of k: m·k·n MACs,
+    and the weight dequantized on the fly, (q − zero)·scale: k·n multiplications and additions."""
+    x, out = op.inputs[0], op.outputs[0]
+    m, k, n = prod(x.shape[:-1]), x.shape[-1], out.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (int4 weight)", "m·k·n", worked("{}×{}×{}", m, k, n), m * k * n),
+                   Term("mults", "weight dequantization (·scale)", "k·n", worked("{}×{}", k, n), k * n),
+                   Term("adds", "weight dequantization (− zero)", "k·n", worked("{}×{}", k, n), k * n))
+
+
+@op_rule(*([aten._scaled_mm] if hasattr(aten, "_scaled_mm") else []))
+def scaled_mm(op) -> Cost:
+    """fp8 (or int8) A·B with scales: m·k·n MACs, the scales applied once per output (a·b scale
+    product folded in: one multiplication), the bias added if given."""
+    a, b = op.inputs[0], op.inputs[1]
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    has_bias = schema_arg(op, "bias", None) is not None
+    return Cost.of(Term("macs", "multiply-accumulates (scaled mm)", "m·k·n", worked("{}×{}×{}", m, k, n), m * k * n),
+                   Term("mults", "output scaling", "m·n", worked("{}×{}", m, n), m * n),
+                   Term("adds", "bias additions", "m·n", worked("{}×{}", m, n), m * n) if has_bias else None)
+
+
 # ---- fused fast paths of nn.MultiheadAttention and nn.TransformerEncoderLayer ---------------
 @op_rule(aten._native_multi_head_attention)
 def native_multi_head_attention(op) -> Cost:

@@ -1,0 +1,217 @@
+"""LLM workloads an engineer profiles: decode steps with a KV cache (dynamic and static), eager
+flex_attention, generate()'s end-of-sequence check, and the int8/int4 GEMMs of quantized inference.
+Every number is derived by hand (``llama_macs``); these were found by an audit: flex_attention
+made profile raise, a profiled decode step changed the caller's cache, and index_copy_ (a static
+cache's write), isin and the integer GEMMs were listed as uncounted."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def profile(model, inputs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torchcount.profile(model, inputs, convention="macs", warn=False)
+
+
+def tiny_llama_config(**kw):
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    return transformers, transformers.LlamaConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=37, tie_word_embeddings=False, **kw)
+
+
+def llama_macs(q_len, kv_len, lm_rows=None, d=32, layers=2, hq=4, hkv=2, ffn=37, vocab=99):
+    """Per layer: q and o (d·hq·dh each), k and v (d·hkv·dh each), SwiGLU (3·d·ffn) per token;
+    QKᵀ and A·V (hq·q_len·kv_len·dh each); the LM head on lm_rows tokens."""
+    dh = d // hq
+    per_token = d * hq * dh + 2 * d * hkv * dh + hq * dh * d + 3 * d * ffn
+    return layers * (q_len * per_token + 2 * hq * q_len * kv_len * dh) + (q_len if lm_rows is None else lm_rows) * d * vocab
+
+
+# ---- F1: flex_attention (a higher-order op) makes profile raise ----------------------------------
+def test_flex_attention_eager_counts_the_dense_products():
+    from torch.nn.attention.flex_attention import flex_attention
+    B, H, L, S, E = 1, 2, 16, 16, 8
+    q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, E)
+    report = profile(Fn(lambda q, k, v: flex_attention(q, k, v)), (q, k, v))
+    # eager flex_attention (math_attention) computes every score: QKᵀ and A·V, B·H·L·S·E MACs each
+    assert report.total.macs == 2 * B * H * L * S * E == 8192
+    assert report.complete, report.uncounted
+
+
+def test_hugging_face_llama_with_flex_attention_counts_like_sdpa():
+    transformers, cfg = tiny_llama_config()
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM._from_config(cfg, attn_implementation="flex_attention").eval()
+    with torch.no_grad():
+        report = profile(model, {"input_ids": torch.randint(3, 99, (1, 8))})
+    assert report.total.macs == llama_macs(8, 8) == 139_520
+
+
+# ---- F2: index_copy_ (HF StaticCache.update) is data movement, not uncounted ------------------------
+def test_index_copy_is_a_zero_op():
+    report = profile(Fn(lambda c, i, x: c.index_copy_(2, i, x)),
+                     (torch.zeros(1, 2, 9, 8), torch.tensor([3]), torch.randn(1, 2, 1, 8)))
+    assert report.complete, report.uncounted
+    assert report.total.cost.ops == 0
+
+
+def test_static_cache_decode_step_is_complete():
+    transformers, cfg = tiny_llama_config()
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        cache = transformers.StaticCache(config=cfg, max_cache_len=32)
+        model(input_ids=torch.randint(3, 99, (1, 8)), past_key_values=cache)
+        report = profile(model, {"input_ids": torch.randint(3, 99, (1, 1)), "past_key_values": cache,
+                                 "cache_position": torch.tensor([8])})
+    # a static cache is attended over its full length (32 slots, the unused ones masked)
+    assert report.total.macs == llama_macs(1, 32) == 20_512
+    assert report.complete, report.uncounted
+
+
+# ---- F3: isin (generate()'s EOS check) ----------------------------------------------------------------
+def test_isin_counts_its_comparisons():
+    report = profile(Fn(lambda a, b: torch.isin(a, b)), (torch.arange(99), torch.tensor([2])))
+    assert report.complete, report.uncounted
+    assert report.total.cost.cmps == 99 * 1  # each element against each test element
+
+
+# ---- F4: the int8 GEMMs of quantized LLM inference ----------------------------------------------------
+def test_int_mm_macs():
+    a = torch.randint(-5, 5, (32, 32), dtype=torch.int8)
+    b = torch.randint(-5, 5, (32, 64), dtype=torch.int8)
+    report = profile(Fn(lambda a, b: torch._int_mm(a, b)), (a, b))
+    assert report.total.macs == 32 * 32 * 64
+    assert report.complete
+
+
+def test_weight_int8pack_mm_macs():
+    w = torch.randint(-128, 127, (64, 32), dtype=torch.int8)
+    scales = torch.rand(64)
+    report = profile(Fn(lambda x: torch._weight_int8pack_mm(x, w, scales)), (torch.randn(16, 32),))
+    assert report.total.macs == 16 * 32 * 64
+    assert report.complete
+
+
+# ---- F5: profiling a decode step must not change the caller's KV cache ----------------------------------
+def test_profiling_a_decode_step_twice_gives_the_same_count_and_leaves_the_cache():
+    transformers, cfg = tiny_llama_config()
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    nxt = torch.randint(3, 99, (1, 1))
+    with torch.no_grad():
+        cache = model(input_ids=torch.randint(3, 99, (1, 8)), use_cache=True).past_key_values
+        first = profile(model, {"input_ids": nxt, "past_key_values": cache}).total.macs
+        second = profile(model, {"input_ids": nxt, "past_key_values": cache}).total.macs
+    assert first == second == llama_macs(1, 9) == 17_568
+    assert cache.get_seq_length() == 8
+
+
+def test_profiling_does_not_write_into_a_static_cache():
+    transformers, cfg = tiny_llama_config()
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        cache = transformers.StaticCache(config=cfg, max_cache_len=16)
+        model(input_ids=torch.randint(3, 99, (1, 8)), past_key_values=cache)
+        keys = [layer.keys.clone() for layer in cache.layers]
+        profile(model, {"input_ids": torch.randint(3, 99, (1, 1)), "past_key_values": cache,
+                        "cache_position": torch.tensor([8])})
+    assert all(torch.equal(k, layer.keys) for k, layer in zip(keys, cache.layers))
+
+
+def test_flex_attention_with_grouped_heads_costs_what_sdpa_does_plus_the_log_sum_exp():
+    from torch.nn.attention.flex_attention import flex_attention
+    B, Hq, Hkv, L, S, E = 2, 4, 2, 8, 12, 8
+    q, k, v = torch.randn(B, Hq, L, E), torch.randn(B, Hkv, S, E), torch.randn(B, Hkv, S, E)
+    flex = profile(Fn(lambda q, k, v: flex_attention(q, k, v, enable_gqa=True)), (q, k, v))
+    assert flex.complete and flex.total.macs == 2 * B * Hq * L * S * E  # every query head over S keys
+    mask = torch.zeros(L, S)
+    sdpa = profile(Fn(lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, enable_gqa=True)), (q, k, v))
+    extra = flex.total.cost - sdpa.total.cost
+    # the same products, scaling, mask and softmax; the log of each row's sum on top (flex's wrapper
+    # also builds an empty block mask: a comparison and a selection on a 1-element tensor)
+    assert (extra.macs, extra.mults, extra.adds, extra.divs, extra.transc) == (0, 0, 0, 0, B * Hq * L)
+
+
+def test_isin_with_several_test_elements():
+    report = profile(Fn(lambda a, b: torch.isin(a, b)), (torch.arange(10), torch.tensor([1, 2, 3])))
+    assert report.complete and report.total.cost.cmps == 10 * 3 + 10 * 2  # tests, then the or of 3 answers
+
+
+def test_weight_int4pack_mm_macs_and_dequantization():
+    m, k, n, group = 4, 64, 32, 32
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.randint(0, 16, (n, k), dtype=torch.int32), 1)
+    scales_and_zeros = torch.randn(k // group, n, 2)
+    report = profile(Fn(lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, group, scales_and_zeros)),
+                     (torch.randn(m, k),))
+    assert report.complete
+    c = report.total.cost
+    assert (c.macs, c.mults, c.adds) == (m * k * n, k * n, k * n)  # (q − zero)·scale per weight element
+
+
+def test_scaled_mm_fp8():
+    a = torch.randn(16, 32).to(torch.float8_e4m3fn)
+    b = torch.randn(64, 32).to(torch.float8_e4m3fn).t()
+    one = torch.tensor(1.0)
+    report = profile(Fn(lambda a, b: torch._scaled_mm(a, b, one, one, out_dtype=torch.float32)), (a, b))
+    assert report.complete
+    assert (report.total.cost.macs, report.total.cost.mults) == (16 * 32 * 64, 16 * 64)
+
+
+class _Appender(nn.Module):
+    """A forward that changes an input object (as a KV cache's update does) and records what it saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.lengths = []
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x, state):
+        state.items.append(x)
+        self.lengths.append(len(state.items))
+        return self.linear(x) * len(state.items)
+
+
+class _State:
+    def __init__(self):
+        self.items = []
+
+
+def test_an_input_object_the_forward_changes_is_copied_and_every_measured_pass_sees_it_fresh():
+    model, state, x = _Appender(), _State(), torch.randn(2, 4)
+    report = torchcount.profile(model, (x, state), measure=True, warmup=1, repeat=2)
+    assert state.items == []  # the caller's object is as it was
+    assert model.lengths and set(model.lengths) == {1}  # the counting pass and every measured pass: a fresh copy
+    assert any(n.startswith("input object(s) copied (deep)") and "_State" in n and "fresh copy" in n
+               for n in report.notes)
+    plain = torchcount.profile(model, (x,), kwargs={"state": _State()})
+    assert not any("fresh copy" in n for n in plain.notes)
+
+
+def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
+    """torch.cond (a higher-order op, as flex_attention is) used to make profile raise; without a
+    rule it is listed as uncounted (the sum and the comparison around it are counted)."""
+    report = profile(Fn(lambda x: torch.cond(x.sum() > 0, lambda x: x.sin(), lambda x: x.cos(), (x,))),
+                     (torch.randn(5),))
+    assert [(u.what, u.calls) for u in report.uncounted] == [("cond", 1)]
+    assert (report.total.cost.adds, report.total.cost.cmps) == (4, 1)
