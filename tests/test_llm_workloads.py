@@ -73,15 +73,23 @@ def test_index_copy_is_a_zero_op():
     assert report.total.cost.ops == 0
 
 
-def test_static_cache_decode_step_is_complete():
+def _static_cache_decode_step(max_cache_len: int):
+    """A prefill of 8 tokens into a StaticCache, then one decode step profiled: (report, cache,
+    the cache's keys before the profile)."""
     transformers, cfg = tiny_llama_config()
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
     with torch.no_grad():
-        cache = transformers.StaticCache(config=cfg, max_cache_len=32)
+        cache = transformers.StaticCache(config=cfg, max_cache_len=max_cache_len)
         model(input_ids=torch.randint(3, 99, (1, 8)), past_key_values=cache)
+        keys = [layer.keys.clone() for layer in cache.layers]
         report = profile(model, {"input_ids": torch.randint(3, 99, (1, 1)), "past_key_values": cache,
                                  "cache_position": torch.tensor([8])})
+    return report, cache, keys
+
+
+def test_static_cache_decode_step_is_complete():
+    report, _, _ = _static_cache_decode_step(32)
     # a static cache is attended over its full length (32 slots, the unused ones masked)
     assert report.total.macs == llama_macs(1, 32) == 20_512
     assert report.complete, report.uncounted
@@ -126,15 +134,7 @@ def test_profiling_a_decode_step_twice_gives_the_same_count_and_leaves_the_cache
 
 
 def test_profiling_does_not_write_into_a_static_cache():
-    transformers, cfg = tiny_llama_config()
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(cfg).eval()
-    with torch.no_grad():
-        cache = transformers.StaticCache(config=cfg, max_cache_len=16)
-        model(input_ids=torch.randint(3, 99, (1, 8)), past_key_values=cache)
-        keys = [layer.keys.clone() for layer in cache.layers]
-        profile(model, {"input_ids": torch.randint(3, 99, (1, 1)), "past_key_values": cache,
-                        "cache_position": torch.tensor([8])})
+    _, cache, keys = _static_cache_decode_step(16)
     assert all(torch.equal(k, layer.keys) for k, layer in zip(keys, cache.layers))
 
 
