@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import torchcount
+from torchcount.profile import _InputObjects, _protect_inputs
 
 
 class Fn(nn.Module):
@@ -215,3 +216,16 @@ def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
                      (torch.randn(5),))
     assert [(u.what, u.calls) for u in report.uncounted] == [("cond", 1)]
     assert (report.total.cost.adds, report.total.cost.cmps) == (4, 1)
+
+
+def test_an_input_object_that_refers_to_the_model_is_copied_without_copying_the_model():
+    model, state, x = _Appender(), _State(), torch.randn(2, 4)
+    state.owner, state.weight = model, model.linear.weight  # (a context object holding the model)
+    seen = []
+    model.linear.register_forward_hook(lambda m, a, out: seen.append(m is model.linear))
+    torchcount.profile(model, (x, state))
+    assert state.items == [] and seen == [True]
+    copied = _State()
+    copied.owner = model
+    args, _ = _protect_inputs((copied,), {}, _InputObjects(model))
+    assert args[0] is not copied and args[0].owner is model  # the object copied, the model shared

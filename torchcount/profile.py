@@ -114,7 +114,7 @@ def profile(
     if kwargs:
         kw = {**kw, **kwargs}
     given = (args, kw)
-    objects: list[str] = []
+    objects = _InputObjects(model)
     args, kw = _protect_inputs(args, kw, objects)
     model, notes = _unwrap(model)
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
@@ -166,7 +166,7 @@ def profile(
                      f"{', '.join(kept.restored_params[:6])}")
     if objects:
         notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
-                     f"grows): {', '.join(sorted(set(objects)))}; yours are as they were"
+                     f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
                      + ("; each measured pass gets a fresh copy (made outside the timed region)" if measure else ""))
     report.notes.extend(notes)
 
@@ -181,7 +181,7 @@ def profile(
         # still one profile at a time of these modules: the timing hooks are theirs meanwhile
         with _exclusive(model, named if counted is model else None):
             # a forward that changes an input object (a KV cache) would otherwise time a growing workload
-            fresh = (lambda: _protect_inputs(*given)) if objects else None
+            fresh = (lambda: _protect_inputs(*given, _InputObjects(model))) if objects else None
             run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
                         **measure_options)
     return report
@@ -280,11 +280,31 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
             report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED, row.calls))
 
 
-def _protect_inputs(args: tuple, kwargs: dict, objects: "list | None" = None) -> tuple[tuple, dict]:
+class _InputObjects:
+    """The input objects :func:`_copied` deep-copied (their type names), and what their copies
+    share with the caller: the model's modules, parameters and buffers, which an input object
+    may refer to (copying them would duplicate the model and break identity checks)."""
+
+    def __init__(self, model: nn.Module):
+        self.names: list[str] = []
+        self.model = model
+        self._memo: "dict | None" = None
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def memo(self) -> dict:
+        if self._memo is None:  # built once, and only when an input object is copied
+            model = self.model
+            self._memo = {id(o): o for o in (*model.modules(), *model.parameters(), *model.buffers())}
+        return self._memo
+
+
+def _protect_inputs(args: tuple, kwargs: dict, objects: "_InputObjects | None" = None) -> tuple[tuple, dict]:
     """Copy tensor inputs so an in-place first layer cannot modify the caller's tensors, and input
     objects that may hold state (a KV cache the forward appends to), deep; ``objects`` collects
     the type names of the latter."""
-    objects = [] if objects is None else objects
+    objects = _InputObjects(nn.Module()) if objects is None else objects
     return _copied(args, objects), _copied(kwargs, objects)
 
 
@@ -295,9 +315,9 @@ def _stateful(x) -> bool:
         not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format))
 
 
-def _copied(x, objects: list):
+def _copied(x, objects: "_InputObjects"):
     """``x`` with every tensor in it copied, and every stateful object deep-copied (its name
-    appended to ``objects``). A module-level function: a recursive closure would be a reference
+    appended to ``objects.names``). A module-level function: a recursive closure would be a reference
     cycle left for the garbage collector after every profile."""
     if isinstance(x, torch.Tensor):
         if x.is_nested:
@@ -321,10 +341,10 @@ def _copied(x, objects: list):
             return x
     if _stateful(x):
         try:
-            duplicate = copy.deepcopy(x)
+            duplicate = copy.deepcopy(x, dict(objects.memo()))  # the model's own objects are shared, not copied
         except Exception:  # cannot be copied (a lock, a handle): passed as it is
             return x
-        objects.append(type(x).__name__)
+        objects.names.append(type(x).__name__)
         return duplicate
     return x
 
