@@ -101,9 +101,37 @@ def price_op(op: OpCall) -> Cost | None:
             if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)
                 cost = in_real_ops(cost, op_complex_mode(op))
                 break
-    if cost.bytes_read == 0 and cost.bytes_written == 0 and not cost.is_zero():
-        cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
+    if cost.bytes_read == 0 and cost.bytes_written == 0:
+        # data movement has bytes too (cat, contiguous, pad, a cast, gather): only a view (or an
+        # in-place op), whose every output is an input or looks into one, and a tensor left
+        # uninitialised (empty) move nothing
+        if not cost.is_zero() or not _moves_nothing(op.outputs, op.op):
+            cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
     return cost
+
+
+def _moves_nothing(outputs, op=None) -> bool:
+    """Every output aliases an input (a view, an in-place op, the input itself), or the op only
+    allocates. For an op the schema says it (``Tensor(a) self -> Tensor(a)``): under the dispatch
+    mode a view's output is not yet marked as one."""
+    if all(t.aliased for t in outputs):
+        return True
+    if op is None:
+        return False
+    found = _ALIASING.get(op)
+    if found is None:
+        schema = getattr(op, "_schema", None)
+        returns = schema.returns if schema is not None else ()
+        found = _ALIASING[op] = bool(returns) and all(r.alias_info is not None for r in returns) or \
+            getattr(op, "overloadpacket", None) in _VIEW_LIKE
+    return found
+
+
+_ALIASING: dict = {}  # op overload → its outputs alias its inputs, or it only allocates
+_VIEW_LIKE = {getattr(torch.ops.aten, n) for n in (
+    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",  # allocation: nothing written
+    "_unsafe_view",  # a view of a fresh copy (reshape of a non-contiguous tensor: the copy is counted)
+) if hasattr(torch.ops.aten, n)}
 
 
 def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallCost:
@@ -134,9 +162,14 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
                 if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)
                     cost = in_real_ops(cost, complex_mode(call.inputs))
                     break
-        if cost.bytes_read == 0 and cost.bytes_written == 0:  # the rule left the traffic to the default
+        if cost.bytes_read == 0 and cost.bytes_written == 0 and not (cost.is_zero() and _moves_nothing(call.outputs)):
+            # the rule left the traffic to the default (not for a call that returns its input or a
+            # view of it and computes nothing: nn.Identity, nn.Flatten, eval Dropout move no bytes,
+            # as the same view run as an op)
             if module._modules:  # the rule covers its children's work too (MHA's out_proj): their weights
-                own = _subtree_state_bytes(module)
+                # (and a quantized Linear's packed weights, held by its _packed_params child)
+                own = sum([state_bytes.get(id(m), 0) for m in module.modules()]) if state_bytes is not None \
+                    else _subtree_state_bytes(module)
             else:
                 own = state_bytes.get(id(module)) if state_bytes is not None else None
             cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
@@ -296,6 +329,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
             # weight, which would then be skipped as "shared" and go uncounted
             unpacked.append(packed)
             for t in packed:
+                nbytes += t.numel() * t.element_size()  # read by the module's calls, as a weight is
                 if id(t) in seen:
                     shared = True
                     continue
@@ -627,7 +661,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                                      convention, Row)
     for i, r in enumerate(layers, start=1):
         r.index = i
-    if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_params):
+    if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_cost.bytes
+                                                       or root.self_params):
         # work the root does itself (a top-level residual add, a class token) needs a row of its
         # own, or the table's rows would not add up to the total
         root.index = 0

@@ -354,8 +354,8 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
     for r in shown:
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
         if has_shown_child:
-            if r.self_cost.is_zero() and r.self_params == 0:
-                continue  # a pure container: its children carry everything
+            if r.self_cost.is_zero() and not r.self_cost.bytes and r.self_params == 0:
+                continue  # a pure container: its children carry everything (a cat of its own moves bytes)
             out.append((r, True))
         else:
             if tree_sums is not None and tree_sums.get(r.path, Cost()) != r.cost:  # (none below a not-called row)

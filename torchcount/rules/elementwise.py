@@ -196,11 +196,10 @@ zero_ops(*_packets(
     "real", "imag", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold", "diagonal", "numpy_T",
     # slicing, indexing, gathering, scattering without arithmetic (index_put and put have a rule:
     # with accumulate=True they add; scatter with a reduce= has overload rules: scatter_reduction)
-    "slice", "select", "narrow", "index", "_unsafe_index", "index_select", "gather", "take", "index_copy",
-    "index_fill",
+    "slice", "select", "narrow", "index_copy", "index_fill",
     "masked_select", "scatter", "slice_scatter", "select_scatter",
     "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
-    "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split", "embedding",
+    "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split",
     "tril", "triu", "nonzero",
     # concatenation, repetition, padding, reordering
     "cat", "stack", "hstack", "vstack", "repeat", "tile", "repeat_interleave", "roll", "flip",
@@ -552,3 +551,13 @@ def isin_op(op) -> Cost:
     return Cost.of(Term("cmps", "comparisons (isin)", "elements·test elements", worked("{}×{}", n, m), n * m),
                    Term("cmps", "or of the answers", "elements·(test elements − 1)", worked("{}×({} − 1)", n, m),
                         n * max(m - 1, 0)))
+
+
+@op_rule(*_packets("embedding", "index_select", "gather", "take", "index", "_unsafe_index"))
+def gathered(op) -> Cost:
+    """A look-up (``F.embedding``, ``index_select``, ``gather``, advanced indexing): no arithmetic;
+    it reads the elements it picks (as many as it writes) and the indices, not the whole source,
+    as nn.Embedding's rule counts its rows."""
+    out = op.outputs[0]
+    indices = sum(t.nbytes for t in op.inputs[1:])  # (the source is the first argument: self, or the weight)
+    return Cost().with_bytes(out.nbytes + indices, out.nbytes)

@@ -41,7 +41,11 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     bags = indices.shape[0] if len(indices.shape) == 2 else call.out.shape[0]
     # forward(input, offsets=None, per_sample_weights=None): offsets may be None while the weights are given
     weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
-    return Cost.of(*bag_terms(indices.numel, bags, m.embedding_dim, m.mode, weights is not None))
+    row_bytes = m.embedding_dim * stored(m, "weight").element_size()
+    # as nn.Embedding: the rows looked up are read (with the indices, offsets and weights), not the table
+    return Cost.of(*bag_terms(indices.numel, bags, m.embedding_dim, m.mode, weights is not None),
+                   bytes_read=indices.numel * row_bytes + sum(t.nbytes for t in call.inputs),
+                   bytes_written=call.out.nbytes)
 
 
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max"}  # aten's mode codes
@@ -53,7 +57,11 @@ def embedding_bag_op(op) -> Cost:
     weight, indices, out = op.inputs[0], op.args[1], op.outputs[0]
     return Cost.of(*bag_terms(indices.numel, out.shape[0], weight.shape[-1],
                               _BAG_MODES.get(int(schema_arg(op, "mode", 0)), "sum"),
-                              schema_arg(op, "per_sample_weights") is not None))
+                              schema_arg(op, "per_sample_weights") is not None),
+                   # the rows looked up, the indices, offsets and weights; the bags written
+                   bytes_read=indices.numel * weight.nbytes // max(weight.shape[0], 1) +
+                   sum(t.nbytes for t in op.inputs[1:]),
+                   bytes_written=out.nbytes)
 
 
 def bag_terms(lookups: int, bags: int, dim: int, mode: str, has_weights: bool) -> list:

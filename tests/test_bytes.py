@@ -1,0 +1,184 @@
+"""Bytes moved (``bytes_read`` / ``bytes_written``): what the arithmetic intensity and the
+compute-/memory-bound verdicts rest on. The convention (docs/measure.md): every input and weight a
+call reads is read once, every new output written once; a call whose outputs are all views of its
+inputs (or the inputs themselves) moves nothing, whether it is a module (nn.Flatten) or an op
+(torch.flatten); a look-up reads the rows it picks, not the whole table. Each figure here is
+derived by hand; these were found by an audit (data movement in rule-less modules counted 0 bytes,
+quantized modules never read their packed weights, EmbeddingBag read its whole table)."""
+import csv
+import io
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torchcount
+
+F32 = 4
+I64 = 8
+
+
+def profile(model, inputs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torchcount.profile(model, inputs, warn=False)
+
+
+class Fn(nn.Module):
+    """A rule-less module whose forward is ``fn(self, *args)`` (priced from the aten ops it runs)."""
+
+    def __init__(self, fn, **children):
+        super().__init__()
+        self.fn = fn
+        for k, v in children.items():
+            setattr(self, k, v)
+
+    def forward(self, *args):
+        return self.fn(self, *args)
+
+
+def rw(cost):
+    return cost.bytes_read, cost.bytes_written
+
+
+# ---------------------------------------------------------------------------------------------
+# F1. Data-movement ops priced from ops (cat, contiguous/clone, pad, dtype casts, embedding
+#     look-ups) count 0 bytes. count.py:104 only adds the default traffic when the op's cost is
+#     not zero (`and not cost.is_zero()`), so every "known zero" op of docs/coverage.md:60-66
+#     ("Their cost shows only in bytes") shows no cost at all.
+# ---------------------------------------------------------------------------------------------
+X = (2, 3, 4, 4)  # 96 elements, 384 bytes in fp32
+
+
+@pytest.mark.parametrize("name, fn, hand", [
+    # cat reads both inputs (2·384) and writes the 2×6×4×4 output (768)
+    ("cat", lambda m, x: torch.cat([x, x], 1), (2 * 96 * F32, 2 * 96 * F32)),
+    # contiguous() of a transposed view is a copy: reads x, writes a new tensor
+    ("contiguous", lambda m, x: x.transpose(1, 2).contiguous(), (96 * F32, 96 * F32)),
+    # a slice copied: reads the 2×2×4×4 slice, writes it
+    ("slice.contiguous", lambda m, x: x[:, :2].contiguous(), (64 * F32, 64 * F32)),
+    # F.pad: reads x, writes the 2×3×6×6 output (nn.ZeroPad2d(1) already gives these numbers)
+    ("pad", lambda m, x: F.pad(x, (1, 1, 1, 1)), (96 * F32, 2 * 3 * 36 * F32)),
+    # a cast: reads fp32, writes fp16
+    ("cast", lambda m, x: x.to(torch.float16), (96 * F32, 96 * 2)),
+])
+def test_data_movement_ops_count_their_bytes(name, fn, hand):
+    report = profile(Fn(fn), torch.randn(*X))
+    assert rw(report.total.cost) == hand, name
+
+
+def test_functional_embedding_reads_the_rows_like_nn_embedding():
+    # nn.Embedding(100, 16) on 2×5 indices reads 10 int64 indices + 10 rows of 16 fp32 and
+    # writes 10×16 fp32 (tests/test_rules_core.py pins this for the module); F.embedding is the
+    # same look-up but counts 0 bytes (aten.embedding is a zero op, see F1)
+    idx = torch.randint(0, 100, (2, 5))
+    hand = (10 * I64 + 10 * 16 * F32, 10 * 16 * F32)
+    assert rw(profile(nn.Embedding(100, 16), idx).total.cost) == hand  # passes today
+    fe = Fn(lambda m, i: F.embedding(i, m.weight), weight=nn.Parameter(torch.randn(100, 16)))
+    assert rw(profile(fe, idx).total.cost) == hand
+
+
+# ---------------------------------------------------------------------------------------------
+# F2. Quantized modules never count their (packed) weights as read. count.py:_walk_tensors adds
+#     packed weights to the model's param_bytes (count.py:305) but not to the module's
+#     state_bytes (count.py:306 stores `nbytes`, summed from _parameters/_buffers only), and
+#     _subtree_state_bytes (count.py:75, used when the module has children, e.g.
+#     nnq.Linear._packed_params) sees only parameters()/buffers(). The functional form
+#     (qF.linear) does count them (docs/guarantees.md:131-134: "counted as the modules are ...
+#     its bytes count as read").
+# ---------------------------------------------------------------------------------------------
+def _qx(*shape):
+    return torch.quantize_per_tensor(torch.randn(*shape), 0.1, 0, torch.quint8)
+
+
+def test_static_quantized_linear_reads_its_packed_weights():
+    import torch.ao.nn.quantized as nnq
+    report = profile(nnq.Linear(16, 32), _qx(4, 16))
+    # x 4·16 quint8 + W 32·16 qint8 + b 32 fp32 ; out 4·32 quint8
+    assert rw(report.total.cost) == (64 + 512 + 32 * F32, 128)
+
+
+def test_dynamic_quantized_linear_reads_its_packed_weights():
+    import torch.ao.nn.quantized.dynamic as nnqd
+    report = profile(nnqd.Linear(16, 32), torch.randn(4, 16))
+    # x 4·16 fp32 + W 32·16 qint8 + b 32 fp32 ; out 4·32 fp32
+    assert rw(report.total.cost) == (64 * F32 + 512 + 32 * F32, 128 * F32)
+
+
+def test_quantized_conv_reads_its_packed_weights():
+    import torch.ao.nn.quantized as nnq
+    report = profile(nnq.Conv2d(3, 8, 3), _qx(2, 3, 8, 8))
+    # x 2·3·8·8 quint8 + W 8·3·3·3 qint8 + b 8 fp32 ; out 2·8·6·6 quint8
+    assert rw(report.total.cost) == (384 + 216 + 8 * F32, 576)
+
+
+def test_dynamic_quantized_lstm_reads_its_packed_weights():
+    import torch.ao.nn.quantized.dynamic as nnqd
+    report = profile(nnqd.LSTM(16, 32), torch.randn(7, 2, 16))
+    # x 7·2·16 fp32 + W_ih 128·16 + W_hh 128·32 qint8 + b_ih, b_hh 2·128 fp32
+    # out 7·2·32 + h_n 2·32 + c_n 2·32 fp32 (same as the float LSTM)
+    assert rw(report.total.cost) == (896 + 2048 + 4096 + 2 * 128 * F32, (448 + 64 + 64) * F32)
+
+
+# ---------------------------------------------------------------------------------------------
+# F3. EmbeddingBag reads its whole table, nn.Embedding only the rows looked up.
+#     rules/embedding.py:29 (embedding_bag) and :51 (embedding_bag_op) leave the bytes to the
+#     default traffic (count.py:136-142 / :104), which adds every weight byte.
+# ---------------------------------------------------------------------------------------------
+def test_embedding_bag_reads_only_the_rows_looked_up():
+    eb = nn.EmbeddingBag(1000, 16, mode="sum")
+    idx, offsets = torch.randint(0, 1000, (12,)), torch.tensor([0, 3, 6, 9])
+    report = profile(eb, (idx, offsets))
+    # indices 12·8 + offsets 4·8 + 12 rows of 16 fp32 ; out 4 bags × 16 fp32
+    assert rw(report.total.cost) == (12 * I64 + 4 * I64 + 12 * 16 * F32, 4 * 16 * F32)
+
+
+def test_functional_embedding_bag_reads_only_the_rows_looked_up():
+    m = Fn(lambda s, i, o: F.embedding_bag(i, s.weight, o, mode="sum"), weight=nn.Parameter(torch.randn(1000, 16)))
+    report = profile(m, (torch.randint(0, 1000, (12,)), torch.tensor([0, 3, 6, 9])))
+    assert report.total.cost.bytes_read == 12 * I64 + 4 * I64 + 12 * 16 * F32
+
+
+
+def test_a_view_moves_nothing_as_a_module_and_as_an_op():
+    x = torch.randn(*X)
+    assert rw(profile(nn.Flatten(), x).total.cost) == (0, 0)
+    assert rw(profile(Fn(lambda m, x: torch.flatten(x, 1)), x).total.cost) == (0, 0)
+    assert rw(profile(Fn(lambda m, x: x.transpose(1, 2)[:, :1]), x).total.cost) == (0, 0)
+    assert rw(profile(nn.Identity(), x).total.cost) == (0, 0)
+    assert rw(profile(nn.Dropout(0.5).eval(), x).total.cost) == (0, 0)
+
+
+def test_gathering_ops_read_what_they_pick():
+    x, idx = torch.randn(10, 8), torch.tensor([1, 4, 4])
+    # index_select: 3 rows of 8 fp32 read and written, plus the 3 int64 indices
+    assert rw(profile(Fn(lambda m, x, i: x.index_select(0, i)), (x, idx)).total.cost) == \
+        (3 * 8 * F32 + 3 * I64, 3 * 8 * F32)
+    # advanced indexing x[idx]: the same
+    assert rw(profile(Fn(lambda m, x, i: x[i]), (x, idx)).total.cost) == (3 * 8 * F32 + 3 * I64, 3 * 8 * F32)
+
+
+class _SkipConcat(nn.Module):
+    """A block whose only own work is a concatenation (DenseNet, U-Net skips)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1, bias=False)
+
+    def forward(self, x):
+        return torch.cat([x, self.conv(x)], 1)
+
+
+def test_a_parent_whose_own_work_is_data_movement_keeps_its_row_and_the_csv_adds_up():
+    x = torch.randn(*X)
+    report = profile(nn.Sequential(_SkipConcat()), x)
+    block = report.row("0")
+    # the cat reads x and the conv's output (2·384) and writes 2×6×4×4 fp32 (768)
+    assert rw(block.self_cost) == (2 * 96 * F32, 2 * 96 * F32)
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert ("0", "self") in [(r["path"], r["part"]) for r in rows]  # the block's own row is there
+    for column, total in (("bytes_read", report.total.cost.bytes_read),
+                          ("bytes_written", report.total.cost.bytes_written)):
+        assert sum(int(r[column]) for r in rows if r.get(column)) == total
