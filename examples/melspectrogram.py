@@ -37,7 +37,7 @@ def main():
     conv = torchcount.profile(ConvMel(), padded, convention="mults", name="seed-000 graph (Conv1d DFT)")
     fft = torchcount.profile(torchaudio.transforms.MelSpectrogram(sample_rate=SR, n_fft=N_FFT, n_mels=N_MELS),
                              audio, convention="mults", name="torchaudio MelSpectrogram (FFT)")
-    frames = conv.layers[0].output_shapes[0][-1]
+    frames = conv.row("real").output_shapes[0][-1]  # the DFT convolutions' output positions
     print(conv.table(convention="mults"), "\n")
     print(fft.table(convention="mults"), "\n")
     per_frame = 2 * BINS * N_FFT + 2 * BINS + BINS * N_MELS

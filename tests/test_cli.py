@@ -491,7 +491,7 @@ def test_keyword_inputs_and_meta_fallback(capsys, tmp_path):
     rc, out, err = main(capsys, f"{f}:DataDependent", "--input", "2x4", "--format", "json", "--convention",
                         "macs")
     assert rc == 0, err
-    assert "counting on the CPU instead of the meta device" in err and err.count("\n") == 1
+    assert "could not run on the meta device" in err and err.count("\n") == 1
     assert json.loads(out)["total"]["macs"] == 2 * 4 * 3
     # ...but not when the user asked for meta
     rc, out, err = main(capsys, f"{f}:DataDependent", "--input", "2x4", "--device", "meta")
@@ -585,5 +585,14 @@ def test_a_model_without_meta_kernels_is_counted_on_the_cpu_with_a_note(tmp_path
     out = subprocess.run([sys.executable, "-W", "ignore", "-m", "torchcount.cli", f"{source}:quant", "--input", "2x8"],
                          capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 0, out.stderr
-    assert "counting on the CPU instead of the meta device" in out.stderr
+    assert "could not run on the meta device" in out.stderr
     assert re.search(r"total\s+90\s+160\s", out.stdout)  # params 8·8+8 + 8·2+2, MACs 2·8·8 + 2·8·2
+
+
+def test_video_and_detection_builders_get_inputs_and_weights_that_work_offline():
+    """s3d is trained on 224×224 crops (at 112 its pooling fails); torchvision's detectors
+    default to downloading ImageNet backbone weights, which the command turns off."""
+    assert cli.resolve("s3d").default_input == (1, 3, 16, 224, 224)
+    assert cli.resolve("r3d_18").default_input == (1, 3, 16, 112, 112)
+    assert cli.resolve("fasterrcnn_mobilenet_v3_large_320_fpn").kwargs == {"weights_backbone": None}
+    assert cli.resolve("resnet18").kwargs in ({}, None)

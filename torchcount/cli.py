@@ -63,7 +63,7 @@ cannot run on meta are built on the CPU and moved there.
 Input shapes: dims separated by 'x' (1x3x224x224), an optional dtype after ':'
 (1x16:int64, 2x80x100:float16), NAME= before it for a keyword input (attention_mask=1x16:int64). Float inputs are random normal, integer inputs random 0/1
 (valid for any embedding), bool inputs False. Default: 1x3x224x224 for torchvision image
-models (1x3x299x299 for inception_v3, 1x3x16x112x112 for video models), 1x16000 (one second
+models (1x3x299x299 for inception_v3, 1x3x16x112x112 for video models, 1x3x16x224x224 for s3d, mvit_*, swin3d_*), 1x16000 (one second
 at 16 kHz) for torchaudio speech encoders; other models need --input.
 
 Exit codes: 0 ok, 2 usage error, 1 model error (one line on stderr naming the failing module).
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--repeat", type=_pos_int, default=None, metavar="N",
                    help="timed forward passes; e.g. --repeat 20")
     g.add_argument("--ceiling", action="store_true",
-                   help="measure the device's attainable peaks (a large matmul and a large copy) for "
+                   help="measure the device's attainable peaks (a large matmul, a 3×3 convolution and a large copy) for "
                         "%%peak and the compute/memory-bound verdict where no vendor peak is known "
                         "(any CPU); e.g. --measure --ceiling")
     g = p.add_argument_group("what to show")
@@ -123,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", "-d", type=_nonneg_int, default=None, metavar="N",
                    help="show modules down to this depth, deeper ones rolled up; e.g. --depth 1")
     g.add_argument("--sort", metavar="COLUMN", default=None,
-                   help="sort rows by params, macs, ops, calls, activation, module, type or a measured "
+                   help="sort rows by params, macs, ops, calls, activation, steps, module, type or a measured "
                         "column, largest first; e.g. --sort ops")
     g.add_argument("--top", type=_pos_int, default=None, metavar="N",
                    help="show only the N largest rows (by --sort, default ops); e.g. --top 10")
     g.add_argument("--columns", metavar="LIST", default=None,
                    help="table columns, comma-separated, from #, module, type, input, output, params, "
-                        "macs, ops, share, calls, activation and measured columns, or a preset "
+                        "macs, ops, share, calls, activation, steps and measured columns, or a preset "
                         "(measured); e.g. --columns module,params,ops")
     g.add_argument("--units", action="store_true",
                    help="print 1.23 G instead of 1,234,567,890; e.g. --units")
@@ -283,12 +283,13 @@ def _builders() -> dict[str, tuple[str, Callable]]:
 
 
 _VIDEO = ("r3d_", "mc3_", "r2plus1d_", "s3d", "mvit_", "swin3d_")
+_VIDEO_224 = ("s3d", "mvit_", "swin3d_")  # (their weights' crop; the others are trained at 112)
 
 
 def _default_input(name: str, library: str) -> tuple | None:
     if library == "torchvision":
         if name.startswith(_VIDEO):
-            return (1, 3, 16, 112, 112) if not name.startswith(("mvit_", "swin3d_")) else (1, 3, 16, 224, 224)
+            return (1, 3, 16, 224, 224) if name.startswith(_VIDEO_224) else (1, 3, 16, 112, 112)
         if name.startswith("raft_"):
             return None  # two images
         if name == "inception_v3":
@@ -326,6 +327,13 @@ def resolve(text: str) -> Spec:
             "; see torchcount --list-models, or give package.module:callable or file.py:callable"
         raise UsageError(f"unknown model {target!r}{hint}")
     library, fn = builders[target]
+    if library == "torchvision" and "weights_backbone" not in (kwargs or {}):
+        try:
+            takes_backbone = "weights_backbone" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            takes_backbone = False
+        if takes_backbone:  # torchvision's detectors default to downloading ImageNet backbone weights
+            kwargs = {**(kwargs or {}), "weights_backbone": None}
     return Spec(text, target, fn, args, kwargs, _default_input(target, library))
 
 
@@ -466,8 +474,8 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
         # when meta was our choice, not the user's, count on the CPU instead
         if device != "meta" or args.device is not None or not _needs_real_values(exc):
             raise
-        _fail(f"note: {spec.label} needs real tensor values ({_one_line(exc.__cause__ or exc, 160)}); "
-              f"counting on the CPU instead of the meta device")
+        _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
+              f"counting on the CPU instead")
         return _profile_on(spec, args, "cpu", measure_options)
 
 

@@ -43,8 +43,9 @@ CONVENTIONS: dict[str, Convention] = {
             {"macs": 1},
         ),
         Convention(
-            "torchvision", "GMACs",
-            "the convention of torchvision's weights.meta['_ops']: MACs of conv/linear/matmul-like ops, "
+            "torchvision", "MACs",
+            "the convention of torchvision's weights.meta['_ops'] (published in G: this ÷ 1e9): MACs of "
+            "conv/linear/matmul-like ops, "
             "biases, activations, norms and pooling ignored (numerically the same view as 'macs')",
             {"macs": 1},
         ),

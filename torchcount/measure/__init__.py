@@ -119,7 +119,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
     and instrumented (timing hooks), interleaved so that drift affects both alike; then one memory
     pass. ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a
-    large matmul and copy on the device and uses them as peaks; ``peaks=`` overrides the table.
+    large matmul, a 3×3 convolution and a large copy on the device and uses the best as peaks; ``peaks=`` overrides the table.
     ``energy=True`` runs the forward for ≥ ``energy_seconds`` against the NVML energy counter.
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
     ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,

@@ -1,4 +1,5 @@
-"""A measured ceiling: what this device actually reaches on a large matmul and a large copy.
+"""A measured ceiling: what this device actually reaches on a large matmul, a 3×3 convolution and a
+large copy.
 
 Useful where no datasheet peak applies (a CPU, an unlisted GPU), and as a sanity check of the
 datasheet where one does: a layer's achieved rate is then compared with what the same device,

@@ -10,7 +10,7 @@ for FP32 matmuls/convolutions when ``torch.backends.cuda.matmul.allow_tf32`` /
 accumulation. ``None`` means "not supported by this GPU" (e.g. BF16 on T4/V100).
 
 A CPU has no entry: its peaks are unknown unless measured (``ceiling=True`` measures a large
-matmul and a large copy on the device itself, see :func:`torchcount.measure.ceiling.measure_ceiling`).
+matmul, a 3×3 convolution and a large copy on the device itself, see :func:`torchcount.measure.ceiling.measure_ceiling`).
 """
 from __future__ import annotations
 
