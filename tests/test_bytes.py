@@ -182,3 +182,46 @@ def test_a_parent_whose_own_work_is_data_movement_keeps_its_row_and_the_csv_adds
     for column, total in (("bytes_read", report.total.cost.bytes_read),
                           ("bytes_written", report.total.cost.bytes_written)):
         assert sum(int(r[column]) for r in rows if r.get(column)) == total
+
+
+# ---- parametrized weights and packed sequences ------------------------------------------------
+def test_weight_norm_weights_read_once():
+    from torch.nn.utils.parametrizations import weight_norm
+    report = profile(weight_norm(nn.Linear(16, 32)), torch.randn(4, 16))
+    # the Linear itself: x 4·16 + the computed w 32·16 + b 32 ; out 4·32
+    assert rw(report.root.self_cost) == ((64 + 512 + 32) * F32, 128 * F32)
+    # whole model: _weight_norm_interface reads v 32·16 + g 32, writes w 32·16 and the norms 32
+    assert rw(report.total.cost) == ((512 + 32 + 64 + 512 + 32) * F32, (512 + 32 + 128) * F32)
+
+
+def test_low_rank_parametrization_factors_not_read_by_the_linear():
+    import torch.nn.utils.parametrize as P
+
+    class LowRank(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.A = nn.Parameter(torch.randn(256, 4))
+            self.B = nn.Parameter(torch.randn(4, 256))
+
+        def forward(self, W):
+            return self.A @ self.B
+
+    lin = nn.Linear(256, 256)
+    P.register_parametrization(lin, "weight", LowRank())
+    report = profile(lin, torch.randn(4, 256))
+    # the Linear reads x 4·256 + the computed W 256·256 + b 256 (not `original`, not A and B)
+    assert report.root.self_cost.bytes_read == (1024 + 65536 + 256) * F32
+    # A and B are read once, by the LowRank row (mm: 2·1024 elements in, 256·256 out)
+    assert report.total.cost.bytes_read == (2048 + 1024 + 65536 + 256) * F32
+
+
+def test_lstm_on_packed_sequence_counts_the_sequence():
+    from torch.nn.utils.rnn import pack_padded_sequence
+    x = torch.randn(7, 2, 16)
+    packed = pack_padded_sequence(x, torch.tensor([7, 7]))
+    report = profile(nn.LSTM(16, 32), (packed,))
+    weights = (4 * 32 * 16 + 4 * 32 * 32 + 2 * 128) * F32
+    # the same sequence as the dense call (26,496 / 2,304): data 14·16 read (plus, arguably,
+    # batch_sizes 7 int64), packed output 14·32 + h_n + c_n written
+    assert report.total.cost.bytes_read in (14 * 16 * F32 + weights, 14 * 16 * F32 + weights + 7 * I64)
+    assert report.total.cost.bytes_written == (14 * 32 + 64 + 64) * F32

@@ -11,6 +11,7 @@ from collections import Counter
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from .capture import Call, OpCall, Trace
 from .capture import _ScriptModule
@@ -53,6 +54,42 @@ def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
     read = sum([t.nbytes for t in inputs]) + extra_bytes
     written = sum([t.nbytes for t in outputs if not t.aliased])
     return read, written
+
+
+def _packed_bytes(value, with_batch_sizes: bool = True) -> int:
+    """Bytes of the PackedSequences in a described structure: their data, and their batch sizes
+    (read by a call; an output's are its input's, not written anew)."""
+    if isinstance(value, PackedSequence):
+        return sum(_dense_bytes(t) for t in (value.data, value.batch_sizes if with_batch_sizes else None)
+                   if isinstance(t, torch.Tensor))
+    if isinstance(value, (tuple, list)):
+        return sum(_packed_bytes(v, with_batch_sizes) for v in value)
+    if isinstance(value, dict):
+        return sum(_packed_bytes(v, with_batch_sizes) for v in value.values())
+    return 0
+
+
+def _parametrized_state_bytes(module: nn.Module, parametrizations: nn.Module, call: Call,
+                              state_bytes: "dict[int, int] | None") -> int:
+    """What a parametrized module's call reads besides its inputs: its own tensors and other
+    children's, and each parametrized tensor as computed (weight norm's or a low-rank factor's
+    product: the output of the parametrization's call, which reads the originals itself), not the
+    originals (``parametrizations.weight.original``)."""
+    skipped = {id(m) for m in parametrizations.modules()}
+    if state_bytes is not None:
+        own = sum([state_bytes.get(id(m), 0) for m in module.modules() if id(m) not in skipped])
+    else:
+        own = _own_state_bytes(module) + sum(_own_state_bytes(m) for m in module.modules()
+                                             if m is not module and id(m) not in skipped)
+    computed = {id(c.module): c for c in call.children if id(c.module) in skipped}
+    for plist in parametrizations.values():
+        seen = computed.get(id(plist))
+        if seen is not None and seen.outputs:
+            own += seen.outputs[0].nbytes
+        else:  # cached (parametrize.cached()) or not read by this call: the original's size
+            original = getattr(plist, "original", None)
+            own += _dense_bytes(original) if isinstance(original, torch.Tensor) else 0
+    return own
 
 
 def _own_tensors(store: dict) -> list:
@@ -168,12 +205,21 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
             # as the same view run as an op)
             if module._modules:  # the rule covers its children's work too (MHA's out_proj): their weights
                 # (and a quantized Linear's packed weights, held by its _packed_params child)
-                own = sum([state_bytes.get(id(m), 0) for m in module.modules()]) if state_bytes is not None \
-                    else _subtree_state_bytes(module)
+                parametrized = module._modules.get("parametrizations")
+                if parametrized is not None and torch.nn.utils.parametrize.is_parametrized(module):
+                    own = _parametrized_state_bytes(module, parametrized, call, state_bytes)
+                else:
+                    own = sum([state_bytes.get(id(m), 0) for m in module.modules()]) if state_bytes is not None \
+                        else _subtree_state_bytes(module)
             else:
                 own = state_bytes.get(id(module)) if state_bytes is not None else None
-            cost = cost.with_bytes(*_traffic(call.inputs, call.outputs,
-                                             own if own is not None else _own_state_bytes(module)))
+            read, written = _traffic(call.inputs, call.outputs, own if own is not None else _own_state_bytes(module))
+            if call.args and type(call.args[0]) is PackedSequence or type(call.output) in (tuple, PackedSequence):
+                # a packed sequence is kept whole (rules read its batch sizes): its tensors are not among
+                # the call's described inputs and outputs
+                read += _packed_bytes((call.args, call.kwargs))
+                written += _packed_bytes(call.output, with_batch_sizes=False)
+            cost = cost.with_bytes(read, written)
         return CallCost(call, cost, "rule", rule.name, None, 1)
     total, missing, counted = price_ops(call.ops)
     return CallCost(call, total, "ops", None, missing, counted)
