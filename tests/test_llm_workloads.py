@@ -203,10 +203,10 @@ def test_an_input_object_the_forward_changes_is_copied_and_every_measured_pass_s
     report = torchcount.profile(model, (x, state), measure=True, warmup=1, repeat=2)
     assert state.items == []  # the caller's object is as it was
     assert model.lengths and set(model.lengths) == {1}  # the counting pass and every measured pass: a fresh copy
-    assert any(n.startswith("input object(s) copied (deep)") and "_State" in n and "fresh copy" in n
+    assert any(n.startswith("input object(s) copied (deep)") and "_State" in n and "fresh copies" in n
                for n in report.notes)
     plain = torchcount.profile(model, (x,), kwargs={"state": _State()})
-    assert not any("fresh copy" in n for n in plain.notes)
+    assert not any("fresh copies" in n for n in plain.notes)
 
 
 def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():

@@ -167,7 +167,7 @@ def profile(
     if objects:
         notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
                      f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
-                     + ("; each measured pass gets a fresh copy (made outside the timed region)" if measure else ""))
+                     + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
     report.notes.extend(notes)
 
     if warn and report.uncounted:
@@ -180,8 +180,9 @@ def profile(
 
         # still one profile at a time of these modules: the timing hooks are theirs meanwhile
         with _exclusive(model, named if counted is model else None):
-            # a forward that changes an input object (a KV cache) would otherwise time a growing workload
-            fresh = (lambda: _protect_inputs(*given, _InputObjects(model))) if objects else None
+            # every pass gets the inputs as given: a forward that changes them (a KV cache object, a
+            # list it appends to, a tensor written in place) would otherwise time a changing workload
+            fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
             run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
                         **measure_options)
     return report

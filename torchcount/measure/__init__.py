@@ -354,15 +354,19 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                           "param_MiB": own_state / MiB,
                           "peak_MiB": None}  # a peak while it ran includes its children's
         per_layer[row.path] = detail
-        # self time share vs self FLOPs share: both partition the root
-        if root_ns > 0 and total_flops > 0:
-            shares.append((100 * exc.median / root_ns - 100 * _FLOPS.ops(row.self_cost) / total_flops,
-                           row, 100 * exc.median / root_ns, 100 * _FLOPS.ops(row.self_cost) / total_flops))
+        # time share vs FLOPs share: both partition the root. A rule's row takes its whole time
+        # (its FLOPs include its children's), and the children it covers are not compared (0 FLOPs
+        # by design, their time is the rule's)
+        if root_ns > 0 and total_flops > 0 and row.status != "covered":
+            shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
+                           row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
 
     shares.sort(key=lambda s: s[0], reverse=True)
     time_vs_flops = [{"path": r.name, "type": r.type, "time_share": t, "flops_share": f}
                      for d, r, t, f in shares[:5] if d > 1.0]
-    coverage = leaf_s.median / plain_s.median if plain_s.median > 0 else None
+    # the share of the hooked forward's time spent inside leaf modules (both from the same passes:
+    # a share, at most 1; the hooks' own cost is in the overhead figure)
+    coverage = leaf_s.median / root_s.median if root_s.median > 0 else None
     overhead = wall_s.median / plain_s.median if plain_s.median > 0 else None
     label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     extra = report.extra
@@ -389,7 +393,7 @@ def _footer(extra: dict, peaks: Peaks) -> list[str]:
         f"{extra['warmup']} warm-up; forward without hooks {extra['plain_ms']:.3f} ms "
         f"(IQR {extra['plain_spread_ms']:.3f}), with timing hooks {extra['instrumented_ms']:.3f} ms → "
         f"overhead ×{extra['overhead']:.2f}; coverage {extra['time_coverage']:.0%} "
-        f"(Σ leaf exclusive ÷ forward without hooks)",
+        f"(Σ leaf exclusive ÷ the hooked forward)",
     ]
     if peaks.kind == "unknown":
         lines.append(f"peaks: unknown for {peaks.name} — {peaks.source}; %peak and bound not given")

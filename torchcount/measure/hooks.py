@@ -20,7 +20,10 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
                 continue
             pre, post = hooks_for(path)
             handles.append(module.register_forward_pre_hook(pre))
-            handles.append(module.register_forward_hook(post, with_kwargs=with_kwargs, always_call=True))
+            # first among the module's post hooks (and after its pre hooks): a user's own hooks run
+            # outside the timed span, where counting puts their work (in the caller)
+            handles.append(module.register_forward_hook(post, with_kwargs=with_kwargs, always_call=True,
+                                                        prepend=True))
         yield
     finally:
         for handle in handles:

@@ -115,6 +115,7 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
     filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
     results: dict[str, dict] = {}
     tracker = cuda_tracker(device) if device.type == "cuda" else None
+    failed: dict = {}  # the exception whose innermost module is results[FAILED_IN]
 
     def hooks_for(path):
         def pre(module, args):
@@ -122,9 +123,17 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
                 tracker.enter()
 
         def post(module, args, kwargs, output):
-            if output is None and sys.exc_info()[1] is not None:  # the forward raised here (innermost first)
-                results.setdefault(FAILED_IN, path)
+            exc = sys.exc_info()[1]
+            if output is None and exc is not None:  # the forward raised here (innermost first)
+                if tracker is not None:
+                    tracker.exit()  # balanced even if the forward catches it and goes on
+                if failed.get("exc") is not exc:  # a new exception (not one the forward handled before)
+                    failed["exc"] = exc
+                    results[FAILED_IN] = path
                 return
+            if failed:  # a module returned after an exception: the forward handled it, nothing failed
+                results.pop(FAILED_IN, None)
+                failed.clear()
             entry = results.setdefault(path, {"act_bytes": 0, "peak": 0, "at_entry": None})
             if tracker is not None:
                 at_entry, peak = tracker.exit()

@@ -92,10 +92,12 @@ class TimingHooks:
         self.calls = []
         self._stack = []
         self.failed_in = None
+        self._failed_exc = None
 
     #: the path of the innermost module whose forward raised (its post hook, always called, sees
     #: the exception being handled), or None
     failed_in: "str | None" = None
+    _failed_exc: "BaseException | None" = None  # the exception failed_in belongs to
 
     def hooks_for(self, path: str):
         clock = self.clock
@@ -117,8 +119,11 @@ class TimingHooks:
             end = clock.stamp()  # first thing after it returns
             if me._stack:
                 me.calls[me._stack.pop()][2] = end
-            if output is None and me.failed_in is None and sys.exc_info()[1] is not None:
-                me.failed_in = path  # called while the forward's exception propagates: innermost first
+            exc = sys.exc_info()[1]
+            if output is None and exc is not None and exc is not me._failed_exc:
+                # the innermost module of this exception (post hooks run innermost first as it
+                # propagates); an exception the forward caught and handled is superseded by a new one
+                me.failed_in, me._failed_exc = path, exc
 
         return pre, post
 

@@ -1,0 +1,204 @@
+"""Measurement edge cases found by an audit against torch.profiler (per-layer times agreed on
+ResNet-18, an MLP with a shared Linear, LSTMs, an eval TransformerEncoder, residual blocks). Each
+test checks structure or an invariant, never a speed: where a time matters it comes from a
+``time.sleep`` (a guaranteed lower bound) placed where the attribution is decided."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.measure import Peaks, details
+
+FAST = dict(warmup=1, repeat=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Sleep(nn.Module):
+    def __init__(self, ms: float):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x):
+        time.sleep(self.ms / 1e3)
+        return x
+
+
+# ---- F1: time_vs_flops flags the children a rule covers ---------------------------------------
+def test_time_vs_flops_does_not_flag_children_covered_by_a_rule():
+    """F1. A rule prices the whole block; its children are 'covered' (0 own FLOPs by design) and do
+    the block's work. time_vs_flops compared their self time with those 0 FLOPs and reported them as
+    'time share ≫ FLOPs share' (while the block, holding all the FLOPs, looked fast)."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.slow = nn.Linear(64, 64), Sleep(3)
+
+        def forward(self, x):
+            return self.slow(torch.relu(self.fc1(x)))
+
+    @torchcount.module_rule(Block)
+    def block_rule(m, call):
+        rows = call.input.shape[0]
+        return Cost.of(Term("macs", "one linear", "rows·64·64", rows * 4096, rows * 4096))
+
+    try:
+        model = nn.Sequential(Block(), nn.ReLU())
+        report = torchcount.profile(model, torch.randn(32, 64), measure=True, **FAST)
+    finally:
+        registry._MODULE_RULES.pop(Block, None)
+        registry._lookup_cache.pop(Block, None)
+    assert report.row("0.slow").status == "covered"
+    flagged = {t["path"] for t in report.extra["time_vs_flops"]}
+    assert not flagged & {"0.fc1", "0.slow"}, report.extra["time_vs_flops"]
+
+
+# ---- F2: inputs the forward changes are not refreshed unless an input is a stateful object ----
+class InPlaceInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.seen: list[float] = []
+
+    def forward(self, x):
+        self.seen.append(float(x.sum()))
+        x.mul_(2.0)  # changes its input
+        return self.lin(x)
+
+
+class ListCache(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.seen: list[int] = []
+
+    def forward(self, x, cache: list):
+        self.seen.append(len(cache))
+        cache.append(x)  # a plain-list cache that grows
+        return self.lin(torch.cat(cache))
+
+
+def test_every_measured_pass_sees_the_inputs_as_given_tensor_changed_in_place():
+    """F2. Only stateful *objects* were copied afresh per pass; a tensor the forward modifies in
+    place was the same tensor in every pass (values ×2 each pass here: 8, 16, 32, …)."""
+    model = InPlaceInput()
+    torchcount.profile(model, torch.ones(1, 8), measure=True, **FAST)
+    assert set(model.seen) == {8.0}, model.seen
+
+
+def test_every_measured_pass_sees_the_inputs_as_given_list_appended_to():
+    """F2. A list input the forward appends to grew pass after pass (0, 1, 2, …): the timed work
+    grows with it while the counted work is that of the first call."""
+    model = ListCache()
+    torchcount.profile(model, (torch.ones(2, 8), []), measure=True, **FAST)
+    assert set(model.seen) == {0}, model.seen
+
+
+# ---- F3: an exception caught inside the forward is remembered as 'the' failing module ---------
+class Fast(nn.Module):
+    def forward(self, x):
+        raise NotImplementedError("no fast kernel for this input")
+
+
+class BreaksFrom(nn.Module):
+    def __init__(self, ok: int):
+        super().__init__()
+        self.ok, self.n = ok, 0
+
+    def forward(self, x):
+        self.n += 1
+        if self.n > self.ok:
+            raise ValueError(f"call {self.n}")
+        return x
+
+
+class WithFallback(nn.Module):
+    def __init__(self, ok: int):
+        super().__init__()
+        self.fast, self.slow, self.breaks = Fast(), nn.Linear(8, 8), BreaksFrom(ok)
+
+    def forward(self, x):
+        try:
+            y = self.fast(x)
+        except NotImplementedError:  # a fallback: a normal, handled exception
+            y = self.slow(x)
+        return self.breaks(y)
+
+
+# ok=2: fails in the first hooked (warm-up) pass; ok=9: fails in the memory pass (the counting pass,
+# 2 warm-up and 6 timed passes before it)
+@pytest.mark.parametrize("ok", [2, 9])
+def test_failing_module_is_not_one_whose_exception_was_handled(ok):
+    """F3. The timing hook (and the memory hook) keep the first module whose forward hook ran while
+    an exception was being handled, even when the forward caught it; the ForwardError then names
+    'fast' instead of 'breaks'."""
+    with pytest.raises(torchcount.ForwardError) as e:
+        torchcount.profile(WithFallback(ok), torch.randn(2, 8), measure=True, **FAST)
+    assert e.value.path == "breaks", str(e.value)
+
+
+def test_cuda_memory_tracker_stays_balanced_when_a_child_raises_and_is_caught(monkeypatch):
+    """F3 (CUDA path, with a fake allocator). The memory post-hook returns before tracker.exit()
+    when a module raises; when the parent catches the exception, every later exit pops the wrong
+    frame and the root's frame is left on the stack."""
+    from torchcount.measure import memory
+    from torchcount.measure.memory import PeakTracker
+
+    trackers = []
+
+    def fake_tracker(device):
+        t = PeakTracker(lambda: 0, lambda: 0, lambda: None)
+        trackers.append(t)
+        return t
+
+    monkeypatch.setattr(memory, "cuda_tracker", fake_tracker)
+    model = WithFallback(ok=10)
+    with torch.no_grad(), memory.memory_hooks(model, torch.device("cuda")) as results:
+        model(torch.randn(2, 8))
+    assert trackers[0]._stack == []
+    assert memory.FAILED_IN not in results  # the forward did not fail
+
+
+# ---- F4: a user's forward hook is timed in the module but counted in its parent ---------------
+def test_a_users_forward_hook_is_timed_where_it_is_counted():
+    """F4. Counting wraps ``forward`` only: what a user's forward hook computes is counted in the
+    parent's own cost. The timing post-hook is registered after the user's, so the hook's time
+    lands in the module's row (its GFLOP/s divides the module's FLOPs by forward + hook time)."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    model[0].register_forward_hook(lambda m, args, out: time.sleep(0.02))
+    report = torchcount.profile(model, torch.randn(2, 8), measure=True, **FAST)
+    assert details(report, "0")["inclusive_ms"] < 20.0
+    assert details(report, "")["exclusive_ms"] >= 20.0  # where the pre-hook's work lands too
+
+
+# ---- F6: coverage is a share but can exceed 100 % ---------------------------------------------
+class CostlyWhenHooked(nn.Module):
+    """Stands for per-call hook overhead: only instrumented passes pay it."""
+
+    def forward(self, x):
+        if self._forward_hooks:
+            time.sleep(0.005)
+        return x + 1
+
+
+def test_coverage_is_at_most_one():
+    """F6. coverage = Σ leaf exclusive (instrumented passes) ÷ forward without hooks: hook overhead
+    inside the leaves pushes it above 100 % (101–116 % seen on an LSTM); a share must compare
+    like with like (Σ leaf ÷ root of the same instrumented passes)."""
+    r = torchcount.profile(nn.Sequential(CostlyWhenHooked(), nn.ReLU()), torch.randn(4, 4), measure=True, **FAST)
+    assert r.extra["time_coverage"] <= 1.0
