@@ -23,12 +23,7 @@ from torchcount.measure.timing import analyse_pass
 FAST = dict(warmup=1, repeat=5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
 
 
 def tiny_with_one_large():

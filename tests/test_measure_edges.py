@@ -18,12 +18,7 @@ from torchcount.measure import Peaks, details
 FAST = dict(warmup=1, repeat=3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
 
 
 class Sleep(nn.Module):
