@@ -197,3 +197,10 @@ def test_coverage_is_at_most_one():
     like with like (Σ leaf ÷ root of the same instrumented passes)."""
     r = torchcount.profile(nn.Sequential(CostlyWhenHooked(), nn.ReLU()), torch.randn(4, 4), measure=True, **FAST)
     assert r.extra["time_coverage"] <= 1.0
+
+
+def test_meta_inputs_measured_are_a_clear_error():
+    """A parameter-less model with a meta input failed with a raw NotImplementedError ('Cannot copy
+    out of meta tensor'); now a ValueError that says what to give instead."""
+    with pytest.raises(ValueError, match="an input is on the meta device"):
+        torchcount.profile(nn.ReLU(), torch.randn(2, 8, device="meta"), measure=True, device="cpu", repeat=2)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils._pytree import tree_map_only
+from torch.utils._pytree import tree_leaves, tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
@@ -107,6 +107,9 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
     if own.type == "meta":
         raise ValueError("measure: the model is on the meta device, which has no time or memory to measure; "
                          "profile without measure=True, or materialise the model on a real device")
+    if any(t.device.type == "meta" for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)):
+        raise ValueError("measure: an input is on the meta device, which has no values to compute with; "
+                         "give real inputs (torch.randn(shape)) to measure, or profile without measure=True")
     return own
 
 
