@@ -204,3 +204,26 @@ def test_meta_inputs_measured_are_a_clear_error():
     out of meta tensor'); now a ValueError that says what to give instead."""
     with pytest.raises(ValueError, match="an input is on the meta device"):
         torchcount.profile(nn.ReLU(), torch.randn(2, 8, device="meta"), measure=True, device="cpu", repeat=2)
+
+
+def test_ceiling_gives_a_peak_to_rows_of_another_dtype(monkeypatch):
+    """ceiling=True measured the matmul/conv rate for the model's dtype only; a float32 row of a
+    bfloat16 model got bound 'unknown' and was told to 'use ceiling=True'."""
+    import torchcount.measure as tm
+    from torchcount.measure.ceiling import measure_ceiling
+
+    monkeypatch.setattr(tm, "measure_ceiling", functools.partial(measure_ceiling, n=128, copy_bytes=1 << 22, repeat=2))
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 64).to(torch.bfloat16)
+            self.head = nn.Linear(64, 64)  # float32
+
+        def forward(self, x):
+            return self.head(self.fc(x).float())
+
+    r = torchcount.profile(Mixed(), torch.randn(32, 64, dtype=torch.bfloat16), measure=True, ceiling=True, **FAST)
+    head = details(r, "head")
+    assert head["dtype"] == "float32"
+    assert head["peak_flops"] is not None and head["bound"] != "unknown", head["why"]

@@ -160,7 +160,18 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     grad = torch.no_grad() if no_grad else torch.enable_grad()
     dtype = _first_float_dtype(model, args, kwargs) or torch.float32
     # a ceiling measured once can land in a moment of contention; the better of two is kept
-    first_ceiling = measure_ceiling(dev, dtype) if ceiling and peaks is None else None
+    # every floating dtype the model computes in gets its own rate (a bf16 model with float32 layers)
+    ceiling_dtypes = [dtype] + sorted({p.dtype for p in model.parameters() if p.dtype in _CEILING_DTYPES} - {dtype},
+                                      key=str)
+
+    def measured_ceiling() -> Peaks:
+        found = None
+        for dt in ceiling_dtypes:
+            got = measure_ceiling(dev, dt)
+            found = got if found is None else _with_rates_of(found, got)
+        return found
+
+    first_ceiling = measured_ceiling() if ceiling and peaks is None else None
     # after the ceiling's large buffers, so that the peak RSS is the model's run
     rss_reset = reset_peak_rss() if dev.type == "cpu" else False
     rss_before = current_rss_bytes() if dev.type == "cpu" else None
@@ -213,7 +224,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         if peaks is not None:
             device_peaks = peaks
         elif ceiling:
-            device_peaks = best_of(first_ceiling, measure_ceiling(dev, dtype))
+            device_peaks = best_of(first_ceiling, measured_ceiling())
         else:
             device_peaks = peaks_for(dev)
         energy_result = None
@@ -225,6 +236,20 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat)
     return report
+
+
+_CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _with_rates_of(a: Peaks, b: Peaks) -> Peaks:
+    """``a`` with the dtype rates ``b`` measured and ``a`` lacks (one ceiling per dtype)."""
+    from dataclasses import replace
+
+    def pick(x, y):
+        return x if x is not None else y
+    return replace(a, fp32=pick(a.fp32, b.fp32), tf32=pick(a.tf32, b.tf32), bf16=pick(a.bf16, b.bf16),
+                   fp16=pick(a.fp16, b.fp16), bandwidth=max(a.bandwidth or 0, b.bandwidth or 0) or None,
+                   source=a.source + "; " + b.source.replace("measured here: ", ""))
 
 
 def _failing_module(model: nn.Module, clock, one_pass) -> "str | None":
