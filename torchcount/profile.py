@@ -126,9 +126,9 @@ def profile(
     autocast = _autocast_dtype(target.type)
     if autocast is not None:
         notes.append(f"autocast was on ({target.type}, {str(autocast).removeprefix('torch.')}): the ops it "
-                     "covers ran in that dtype; operation counts do not change, bytes count each tensor at "
-                     "the dtype the layer saw (a layer's input and weights as stored, its output as "
-                     "computed), and autocast's own casts are not counted")
+                     "covers ran in that dtype; operation counts do not change; a layer with a rule counts "
+                     "its input and weights at their stored dtype and its output as computed, a layer "
+                     "priced from its ops counts what they read and wrote, autocast's casts included")
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
