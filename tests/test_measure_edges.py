@@ -227,3 +227,28 @@ def test_ceiling_gives_a_peak_to_rows_of_another_dtype(monkeypatch):
     head = details(r, "head")
     assert head["dtype"] == "float32"
     assert head["peak_flops"] is not None and head["bound"] != "unknown", head["why"]
+
+
+def test_container_peak_follows_its_contents_not_its_type_name(monkeypatch):
+    """The TF32 peak was chosen by ``"Conv" in row.type``: a Sequential (ResNet's BasicBlock,
+    layer1, the root) whose every FLOP is a TF32 convolution was rated against the FP32 peak (7.4×
+    lower on H100), and a container named 'Conv…' holding only Linears against the TF32 one. A
+    row's peak now follows what runs in it: Σ FLOPs ÷ Σ FLOPs/peak of the rows below.
+    Simulated on CPU: uses_tf32 as on CUDA with cudnn.allow_tf32 on, matmul TF32 off."""
+    import torchcount.measure as tm
+
+    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False: conv)
+    peaks = Peaks("fake", fp32=1e12, tf32=8e12, bf16=16e12, fp16=16e12, bandwidth=1e12, kind="datasheet")
+    model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1))
+    r = torchcount.profile(model, torch.randn(1, 8, 16, 16), measure=True, peaks=peaks, **FAST)
+    assert details(r, "0")["peak_flops"] == 8e12
+    assert details(r, "")["peak_flops"] == pytest.approx(8e12)
+
+    class ConvLooking(nn.Sequential):  # a container named like a convolution, holding a Linear
+        pass
+
+    mixed = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(), ConvLooking(nn.Linear(8 * 16 * 16, 10)))
+    r = torchcount.profile(mixed, torch.randn(1, 8, 16, 16), measure=True, peaks=peaks, **FAST)
+    assert details(r, "2")["peak_flops"] == pytest.approx(1e12)  # a Linear: FP32 (matmul TF32 off)
+    conv, linear = details(r, "0")["flops"], details(r, "2")["flops"]
+    assert details(r, "")["peak_flops"] == pytest.approx((conv + linear) / (conv / 8e12 + linear / 1e12))

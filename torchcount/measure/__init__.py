@@ -238,6 +238,38 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     return report
 
 
+def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[dict, dict]:
+    """Each row's own peak (its dtype; TF32 for a float32 convolution or matmul where CUDA runs them
+    on TF32 cores) and its effective peak: for a row with rows below it, the rate at which all their
+    FLOPs would run if each ran at its own peak (Σ FLOPs ÷ Σ FLOPs/peak), so a block of TF32
+    convolutions is held to the TF32 peak, not to the FP32 one its type name would suggest."""
+    own: dict[str, "float | None"] = {}
+    for row in rows:
+        module = modules.get(row.path, row.module)
+        row_dtype = (_first_float_dtype(module) if module is not None else None) or dtype
+        conv = isinstance(module, nn.modules.conv._ConvNd) if module is not None else "Conv" in row.type
+        own[row.path] = device_peaks.flops_for(row_dtype, tf32=uses_tf32(dev, conv))
+    self_flops = {row.path: _FLOPS.ops(row.self_cost) for row in rows}
+    effective: dict[str, "float | None"] = {}
+    for row in rows:
+        prefix = row.path + "." if row.path else ""
+        members = [p for p in self_flops if p == row.path or p.startswith(prefix)] if row.status != "rule" \
+            else [row.path]  # (a rule's row holds all its FLOPs; the rows below it are covered)
+        work = sum(self_flops[p] for p in members)
+        if len(members) == 1 or not work:
+            effective[row.path] = own[row.path]
+            continue
+        at_peak = 0.0
+        for p in members:
+            if self_flops[p]:
+                if own[p] is None:
+                    at_peak = None
+                    break
+                at_peak += self_flops[p] / own[p]
+        effective[row.path] = work / at_peak if at_peak else None if at_peak is None else own[row.path]
+    return own, effective
+
+
 _CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
@@ -306,6 +338,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     shares = []
     per_layer: dict[str, dict] = {}
     timed = set(passes[0].inclusive) if passes else set()
+    own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks)
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
         if row is report.root and all(v is not None for v in incl):
@@ -323,11 +356,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         inc, exc = summarize(incl), summarize(excl)
         flops = _FLOPS.ops(row.cost)
         nbytes = row.cost.bytes
-        conv = "Conv" in row.type
         module = modules.get(row.path, row.module)
         row_dtype = _first_float_dtype(module) if module is not None else None
         row_dtype = row_dtype or dtype
-        peak_flops = device_peaks.flops_for(row_dtype, tf32=uses_tf32(dev, conv))
+        peak_flops = peaks_by_path.get(row.path)
         verdict = classify(flops, nbytes, inc.median / 1e9, peak_flops, device_peaks.bandwidth)
         why = verdict.why
         if verdict.bound == "invalid" and device_peaks.kind == "measured":
@@ -369,7 +401,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = inc.median if row.status == "rule" else exc.median
-        own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9, peak_flops, device_peaks.bandwidth)
+        own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
+                       peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         row.self_extra = {**(row.self_extra or {}),
                           "time_ms": ex["self_ms"], "spread_ms": _ms(exc.spread),
