@@ -252,3 +252,38 @@ def test_container_peak_follows_its_contents_not_its_type_name(monkeypatch):
     assert details(r, "2")["peak_flops"] == pytest.approx(1e12)  # a Linear: FP32 (matmul TF32 off)
     conv, linear = details(r, "0")["flops"], details(r, "2")["flops"]
     assert details(r, "")["peak_flops"] == pytest.approx((conv + linear) / (conv / 8e12 + linear / 1e12))
+
+
+class Holder(nn.Module):
+    def __init__(self, child):
+        super().__init__()
+        self.child = child
+
+    def forward(self, x):
+        return self.child(x)
+
+
+class CrossCall(nn.Module):
+    def __init__(self):
+        super().__init__()
+        shared = Sleep(3)
+        self.p1 = Holder(shared)
+        self.p2 = Holder(shared)  # one module in two places: its row is 'p1.child'
+
+    def forward(self, x):
+        return self.p2(self.p1(x))
+
+
+def test_table_rows_do_not_count_a_shared_modules_time_twice():
+    """visible_rows replaced a row's figures by its module-tree sums only when the *costs*
+    differed; with a zero-cost callee (Dropout, Identity, a sleep, uncounted ops) 'p2' kept its
+    inclusive time, which holds the call of 'p1.child' already shown in full in that row."""
+    from torchcount.report import visible_rows
+
+    r = torchcount.profile(CrossCall(), torch.randn(2, 4), measure=True, **FAST)
+    shown = {row.path: row for row, own in visible_rows(r.layers, None)}
+    assert shown["p1.child"].extra["time_ms"] >= 6.0  # both calls
+    p2 = shown["p2"].extra.get("time_ms")
+    assert p2 is None or p2 < 3.0
+    total = sum(row.extra.get("time_ms") or 0.0 for row in shown.values())
+    assert total <= r.extra["root_ms"] * 1.01

@@ -350,6 +350,9 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
     # a module called from outside its place in the tree is in its callers' rows and in its own:
     # then a row cut at the depth stands for what its submodules did, wherever called from
     tree_sums = _tree_sums(layers) if any(r.called_from for r in layers) else None
+    # (caller, callee) of each such call: a row whose calls reach outside its subtree holds time
+    # that the callee's own row shows too, even when the callee costs nothing (a Dropout, a sleep)
+    foreign = [(c, x.path) for x in layers for c in x.called_from] if tree_sums is not None else []
     out = []
     for r in shown:
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
@@ -358,10 +361,21 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
                 continue  # a pure container: its children carry everything (a cat of its own moves bytes)
             out.append((r, True))
         else:
-            if tree_sums is not None and tree_sums.get(r.path, Cost()) != r.cost:  # (none below a not-called row)
+            if tree_sums is not None and (tree_sums.get(r.path, Cost()) != r.cost or _reaches_out(r.path, foreign)):
+                # (none below a not-called row) the row as its module tree: the costs of what is below
+                # it, and no time (its measured time holds calls shown in other rows)
                 r = dataclasses.replace(r, cost=tree_sums.get(r.path, Cost()), extra={}, self_extra=None)
             out.append((r, False))
     return out
+
+
+def _within(path: str, root: str) -> bool:
+    return not root or path == root or path.startswith(root + ".")
+
+
+def _reaches_out(path: str, foreign: list) -> bool:
+    """A call made at or below ``path`` goes to a module outside ``path``'s subtree."""
+    return any(_within(caller, path) and not _within(callee, path) for caller, callee in foreign)
 
 
 def _tree_sums(layers: list[Row]) -> dict:
