@@ -287,3 +287,12 @@ def test_table_rows_do_not_count_a_shared_modules_time_twice():
     assert p2 is None or p2 < 3.0
     total = sum(row.extra.get("time_ms") or 0.0 for row in shown.values())
     assert total <= r.extra["root_ms"] * 1.01
+
+
+def test_an_eval_transformer_encoder_measured_unfused_says_so():
+    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True)
+    model = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False).eval()
+    report = torchcount.profile(model, torch.randn(1, 5, 16), measure=True, **FAST)
+    assert any("measured unfused" in n for n in report.notes)
+    plain = torchcount.profile(model, torch.randn(1, 5, 16))  # (counting only: nothing was timed)
+    assert not any("measured unfused" in n for n in plain.notes)
