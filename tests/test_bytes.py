@@ -225,3 +225,13 @@ def test_lstm_on_packed_sequence_counts_the_sequence():
     # batch_sizes 7 int64), packed output 14·32 + h_n + c_n written
     assert report.total.cost.bytes_read in (14 * 16 * F32 + weights, 14 * 16 * F32 + weights + 7 * I64)
     assert report.total.cost.bytes_written == (14 * 32 + 64 + 64) * F32
+
+
+def test_an_expanded_operand_reads_what_it_stores():
+    """x * w.expand(64, 1024) is the computation of x * w broadcast: w's 1024 elements are read,
+    not 64·1024 (an expanded tensor has stride 0 along the broadcast dimension)."""
+    w = nn.Parameter(torch.randn(1, 1024))
+    x = torch.randn(64, 1024)
+    hand = ((64 * 1024 + 1024) * F32, 64 * 1024 * F32)
+    assert rw(profile(Fn(lambda m, x: x * m.w, w=w), x).total.cost) == hand
+    assert rw(profile(Fn(lambda m, x: x * m.w.expand(64, 1024), w=w), x).total.cost) == hand

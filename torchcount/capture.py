@@ -40,6 +40,9 @@ class TensorMeta(NamedTuple):
     dtype: torch.dtype
     #: True when this output shares storage with an input (in-place op) or is a view.
     aliased: bool = False
+    #: the elements it really holds when fewer than ``numel``: an expanded (broadcast, stride-0)
+    #: operand of a recorded op, which reads each stored element once (None: all of them)
+    stored: "int | None" = None
 
     @property
     def numel(self) -> int:
@@ -48,7 +51,8 @@ class TensorMeta(NamedTuple):
     @property
     def nbytes(self) -> int:
         size = _ITEMSIZE.get(self.dtype)
-        return _prod(self.shape) * (size if size is not None else _itemsize(self.dtype))
+        n = _prod(self.shape) if self.stored is None else self.stored
+        return n * (size if size is not None else _itemsize(self.dtype))
 
 
 #: ``TensorMeta`` from a (shape, dtype, aliased) tuple without the keyword-argument handling of
@@ -83,7 +87,7 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
     if isinstance(value, torch.Tensor):
         if isinstance(value, _UNINITIALIZED):  # a lazy parameter being materialised: no shape yet
             return "<uninitialized>"
-        return TensorMeta(tuple(value.shape), value.dtype, _aliases(value, inputs))
+        return TensorMeta(tuple(value.shape), value.dtype, _aliases(value, inputs), _stored(value))
     if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # before the namedtuple branch: kept for rules
         return value
     if isinstance(value, (tuple, list)):
@@ -134,6 +138,16 @@ def _packed_weights(obj) -> Any:
     except Exception:
         pass
     return PackedWeights(describe(weight), describe(bias) if isinstance(bias, torch.Tensor) else None, **extra)
+
+
+def _stored(t: torch.Tensor) -> "int | None":
+    """The elements an expanded (stride-0) tensor really holds; None for any other tensor."""
+    if t.layout is not torch.strided or not t.dim():
+        return None
+    strides = t.stride()
+    if 0 not in strides:
+        return None
+    return _prod([n for n, s in zip(t.shape, strides) if s != 0])
 
 
 def _aliases(t: torch.Tensor, inputs: tuple) -> bool:
@@ -319,8 +333,8 @@ class OpRecorder(TorchDispatchMode):
             if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
                 # the usual op (add, mean, view …): tensors in, one tensor out
                 aliased = out._is_view() or any(out is a for a in args)
-                op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view())) for a in args]), {},
-                            _meta((tuple(out.shape), out.dtype, aliased)))
+                op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view(), _stored(a))) for a in args]),
+                            {}, _meta((tuple(out.shape), out.dtype, aliased, None)))
             else:
                 raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
                 op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
@@ -343,7 +357,7 @@ def _describe_args(args: tuple) -> tuple:
     for v in args:
         if type(v) is not _Tensor:
             return describe(args)
-    return tuple([_meta((tuple(v.shape), v.dtype, False)) for v in args])
+    return tuple([_meta((tuple(v.shape), v.dtype, False, None)) for v in args])
 
 
 def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
@@ -355,7 +369,7 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
             aliased = output is args[0]
         else:
             aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
-        return _meta((tuple(output.shape), output.dtype, aliased))
+        return _meta((tuple(output.shape), output.dtype, aliased, None))
     return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
 
 
