@@ -1,6 +1,7 @@
 """Shared helpers for torchcount's tests."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import pytest
@@ -55,3 +56,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def no_init():
+    """Skip weight initialisation (values are irrelevant to counting; it is most of the build
+    time of the large RegNets, which must be built on CPU): torch.nn.init's functions return
+    their tensor unchanged meanwhile."""
+    saved = {n: f for n, f in vars(torch.nn.init).items() if n.endswith("_") and callable(f)
+             and not n.startswith("_")}
+    try:
+        for n in saved:
+            setattr(torch.nn.init, n, lambda tensor, *a, **k: tensor)
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.nn.init, n, f)

@@ -34,6 +34,8 @@ from torchvision.models._api import WeightsEnum
 
 import torchcount
 
+from conftest import no_init
+
 FAMILIES = ("segmentation", "video", "optical_flow", "quantization", "detection")
 META_FAMILIES = ("segmentation", "video", "optical_flow")
 
@@ -85,19 +87,6 @@ def _no_download():
         WeightsEnum.get_state_dict, torch.nn.Module.load_state_dict = get, load
 
 
-@contextlib.contextmanager
-def _no_init():
-    saved = {n: f for n, f in vars(torch.nn.init).items() if n.endswith("_") and callable(f)
-             and not n.startswith("_")}
-    try:
-        for n in saved:
-            setattr(torch.nn.init, n, lambda tensor, *a, **k: tensor)
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(torch.nn.init, n, f)
-
-
 def build(name: str, weights, device: str = "meta") -> torch.nn.Module:
     # meta models are cached (free; one per weights); CPU ones are not (memory, and _force edits them)
     return _build_meta(name, weights) if device == "meta" else _build(name, weights, device)
@@ -115,7 +104,7 @@ def _build(name: str, weights, device: str) -> torch.nn.Module:
         with _no_download(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if device == "meta":
-                with _no_init(), torch.device("meta"):
+                with no_init(), torch.device("meta"):
                     return get_model(name, weights=weights, **kwargs).eval()
             # on CPU weights are initialised: a quantized model's calibration needs finite values
             torch.manual_seed(0)

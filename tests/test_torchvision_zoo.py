@@ -20,6 +20,8 @@ from torchvision.models import get_model, get_model_weights, list_models
 
 import torchcount
 
+from conftest import no_init
+
 # models that would need op rules of issue 3 (attention inside custom modules) to match;
 # none is known to today: the aten mm/bmm op rules already price their attention products.
 NEEDS_ISSUE_3: dict[str, str] = {}
@@ -35,21 +37,6 @@ def _weights():
 
 
 WEIGHTS = _weights()
-
-
-@contextlib.contextmanager
-def _no_init():
-    """Skip weight initialisation (values are irrelevant to counting; it is most of the
-    build time of the large RegNets, which must be built on CPU)."""
-    saved = {n: f for n, f in vars(torch.nn.init).items() if n.endswith("_") and callable(f)
-             and not n.startswith("_")}
-    try:
-        for n in saved:
-            setattr(torch.nn.init, n, lambda tensor, *a, **k: tensor)
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(torch.nn.init, n, f)
 
 
 def build(name: str, weights) -> torch.nn.Module:
@@ -75,7 +62,7 @@ def _build(name: str, **kwargs) -> torch.nn.Module:
     # cached: several weights share one architecture, and profile leaves a model as it found it
     if name.startswith("regnet"):
         # RegNet's constructor reads tensor values: build on CPU, then move to meta
-        with _no_init():
+        with no_init():
             return get_model(name, **kwargs).to("meta")
     with torch.device("meta"):
         return get_model(name, **kwargs)
