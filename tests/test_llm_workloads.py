@@ -157,6 +157,9 @@ def test_flex_attention_with_grouped_heads_costs_what_sdpa_does_plus_the_log_sum
 def test_isin_with_several_test_elements():
     report = profile(Fn(lambda a, b: torch.isin(a, b)), (torch.arange(10), torch.tensor([1, 2, 3])))
     assert report.complete and report.total.cost.cmps == 10 * 3 + 10 * 2  # tests, then the or of 3 answers
+    # one number against a tensor of 4: 4 comparisons, 3 ors (the number's overload)
+    report = profile(Fn(lambda b: torch.isin(3, b)), (torch.tensor([1, 2, 3, 4]),))
+    assert report.complete and report.total.cost.cmps == 4 + 3
 
 
 def test_weight_int4pack_mm_macs_and_dequantization():

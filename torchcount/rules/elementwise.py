@@ -544,10 +544,8 @@ def isin_op(op) -> Cost:
     """Each element tested against each test element (m comparisons), the answers or-ed (m − 1):
     the direct algorithm PyTorch runs for a small test set (a large one is sorted first, fewer
     comparisons: this is the upper bound). Generation's end-of-sequence check."""
-    tensors = op.inputs
-    n = tensors[0].numel if not isinstance(op.args[0], (int, float, bool)) else 1
-    test = [a for a in op.args[:2] if not isinstance(a, (int, float, bool))]
-    m = tensors[-1].numel if len(test) == 2 else 1
+    # (elements, test_elements): either may be a number (the Scalar_Tensor / Tensor_Scalar overloads)
+    n, m = (getattr(a, "numel", 1) for a in op.args[:2])
     return Cost.of(Term("cmps", "comparisons (isin)", "elements·test elements", worked("{}×{}", n, m), n * m),
                    Term("cmps", "or of the answers", "elements·(test elements − 1)", worked("{}×({} − 1)", n, m),
                         n * max(m - 1, 0)))
