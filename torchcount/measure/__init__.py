@@ -168,7 +168,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         found = None
         for dt in ceiling_dtypes:
             got = measure_ceiling(dev, dt)
-            found = got if found is None else _with_rates_of(found, got)
+            found = got if found is None else best_of(found, got, "and")
         return found
 
     first_ceiling = measured_ceiling() if ceiling and peaks is None else None
@@ -271,17 +271,6 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[di
 
 
 _CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-def _with_rates_of(a: Peaks, b: Peaks) -> Peaks:
-    """``a`` with the dtype rates ``b`` measured and ``a`` lacks (one ceiling per dtype)."""
-    from dataclasses import replace
-
-    def pick(x, y):
-        return x if x is not None else y
-    return replace(a, fp32=pick(a.fp32, b.fp32), tf32=pick(a.tf32, b.tf32), bf16=pick(a.bf16, b.bf16),
-                   fp16=pick(a.fp16, b.fp16), bandwidth=max(a.bandwidth or 0, b.bandwidth or 0) or None,
-                   source=a.source + "; " + b.source.replace("measured here: ", ""))
 
 
 def _failing_module(model: nn.Module, clock, one_pass) -> "str | None":

@@ -81,10 +81,11 @@ def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n:
                  **fields)
 
 
-def best_of(a: Peaks, b: Peaks) -> Peaks:
-    """Field-wise maximum of two measured ceilings (a ceiling is a best case by definition)."""
+def best_of(a: Peaks, b: Peaks, joined: str = "best of this and a second run") -> Peaks:
+    """Field-wise maximum of two measured ceilings (a ceiling is a best case by definition); a
+    rate only one of them measured (another dtype) is kept as it is."""
     def mx(x, y):
         return y if x is None else x if y is None else max(x, y)
     return replace(a, fp32=mx(a.fp32, b.fp32), tf32=mx(a.tf32, b.tf32), bf16=mx(a.bf16, b.bf16),
                    fp16=mx(a.fp16, b.fp16), bandwidth=mx(a.bandwidth, b.bandwidth),
-                   source=a.source + "; best of this and a second run: " + b.source.replace("measured here: ", ""))
+                   source=f"{a.source}; {joined}: " + b.source.replace("measured here: ", ""))
