@@ -153,3 +153,18 @@ def test_user_rules_say_whether_they_price_complex_inputs():
     assert torchcount.profile(Twice(), z).total.cost.adds == 10          # expanded: 2 real additions each
     assert torchcount.profile(TwiceAware(), z).total.cost.adds == 10     # the rule's own count, not 20
     assert torchcount.profile(Twice(), z.real).total.cost.adds == 5
+
+
+def test_a_rule_cost_without_worked_lines_is_expanded_too():
+    """A rule may return a bare Cost (a sum of costs keeps no worked lines): its fields are
+    expanded the same way, 5 complex MACs → 20 real MACs, 3 complex additions → 6."""
+    class Bare(nn.Module):
+        def forward(self, x):
+            return x
+
+    @torchcount.module_rule(Bare)
+    def bare(m, call):
+        return Cost(macs=5) + Cost(adds=3)
+
+    c = torchcount.profile(Bare(), torch.randn(5, dtype=C64)).total.cost
+    assert (c.macs, c.adds) == (20, 6)

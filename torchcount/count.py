@@ -76,11 +76,8 @@ def _parametrized_state_bytes(module: nn.Module, parametrizations: nn.Module, ca
     product: the output of the parametrization's call, which reads the originals itself), not the
     originals (``parametrizations.weight.original``)."""
     skipped = {id(m) for m in parametrizations.modules()}
-    if state_bytes is not None:
-        own = sum([state_bytes.get(id(m), 0) for m in module.modules() if id(m) not in skipped])
-    else:
-        own = _own_state_bytes(module) + sum(_own_state_bytes(m) for m in module.modules()
-                                             if m is not module and id(m) not in skipped)
+    own = sum([state_bytes.get(id(m), 0) if state_bytes is not None else _own_state_bytes(m)
+               for m in module.modules() if id(m) not in skipped])
     computed = {id(c.module): c for c in call.children if id(c.module) in skipped}
     for plist in parametrizations.values():
         seen = computed.get(id(plist))
@@ -160,12 +157,12 @@ def _moves_nothing(outputs, op=None) -> bool:
         schema = getattr(op, "_schema", None)
         returns = schema.returns if schema is not None else ()
         found = _ALIASING[op] = bool(returns) and all(r.alias_info is not None for r in returns) or \
-            getattr(op, "overloadpacket", None) in _VIEW_LIKE
+            getattr(op, "overloadpacket", None) in _MOVES_NOTHING
     return found
 
 
 _ALIASING: dict = {}  # op overload → its outputs alias its inputs, or it only allocates
-_VIEW_LIKE = {getattr(torch.ops.aten, n) for n in (
+_MOVES_NOTHING = {getattr(torch.ops.aten, n) for n in (
     "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",  # allocation: nothing written
     "_unsafe_view",  # a view of a fresh copy (reshape of a non-contiguous tensor: the copy is counted)
 ) if hasattr(torch.ops.aten, n)}

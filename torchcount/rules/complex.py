@@ -30,7 +30,7 @@ a complex parameter is one parameter (``numel``), and bytes already follow the e
 """
 from __future__ import annotations
 
-from ..cost import CATEGORY_NAMES, Cost, Term, worked
+from ..cost import CATEGORY_NAMES, OP_CATEGORIES, Cost, Term, worked
 
 #: mode → category → the real (category, factor) pairs one complex operation of that category costs
 _EXPANSION = {
@@ -106,7 +106,7 @@ def in_real_ops(cost: Cost, mode: str, overrides: "dict | None" = None) -> Cost:
     if cost.is_zero():
         return cost
     if not cost.terms:  # a sum of costs (no worked lines): the fields themselves
-        totals = dict.fromkeys(("macs", "mults", "adds", "divs", "cmps", "assigns", "transc"), 0)
+        totals = dict.fromkeys(OP_CATEGORIES, 0)
         for category, value in zip(totals, cost[:7]):
             for real_category, k in _expansion(category, table, overrides):
                 totals[real_category] += k * value
