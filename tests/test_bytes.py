@@ -235,3 +235,72 @@ def test_an_expanded_operand_reads_what_it_stores():
     hand = ((64 * 1024 + 1024) * F32, 64 * 1024 * F32)
     assert rw(profile(Fn(lambda m, x: x * m.w, w=w), x).total.cost) == hand
     assert rw(profile(Fn(lambda m, x: x * m.w.expand(64, 1024), w=w), x).total.cost) == hand
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place writes. An in-place op (relu_, add_, copy_) or one given out= writes into a tensor
+# it was given: that write is traffic like any other (the eager kernel stores every element),
+# while a view moves nothing. Before, every output that aliased an input was taken for a view:
+# ReLU(inplace=True) wrote 0 bytes, dst.copy_(src) and x.fill_(1) moved nothing at all, and
+# index_copy_ into a KV cache neither. Writes at indices move only the elements they put.
+# ---------------------------------------------------------------------------------------------
+N = 96  # elements of X
+
+
+@pytest.mark.parametrize("name, fn, hand", [
+    # clone: reads x, writes N; relu_: reads N, writes N over it (as F.relu would write a new N)
+    ("relu_", lambda m, x: F.relu(x.clone(), inplace=True), (2 * N * F32, 2 * N * F32)),
+    # add_: reads both operands, writes over the first
+    ("add_", lambda m, x: x.clone().add_(x), (3 * N * F32, 2 * N * F32)),
+    # empty_like allocates (nothing moved); copy_ reads the source and writes the destination,
+    # which it never reads
+    ("copy_", lambda m, x: torch.empty_like(x).copy_(x), (N * F32, N * F32)),
+    # fill_ writes N and reads nothing
+    ("fill_", lambda m, x: x.clone().fill_(1.0), (N * F32, 2 * N * F32)),
+    # out=: reads both operands, writes the out tensor (not read)
+    ("out=", lambda m, x: torch.add(x, x, out=torch.empty_like(x)), (2 * N * F32, N * F32)),
+    # a copy into a slice of a fresh tensor (a 2×4×4 channel): 32 elements read, 32 written
+    ("slice copy_", lambda m, x: x.clone()[:, 0].copy_(x[:, 1]), ((N + 32) * F32, (N + 32) * F32)),
+])
+def test_in_place_ops_write_what_they_overwrite(name, fn, hand):
+    report = profile(Fn(fn), torch.randn(*X))
+    assert rw(report.total.cost) == hand, name
+
+
+def test_in_place_and_out_of_place_relu_modules_move_the_same_bytes():
+    x = torch.randn(*X)
+    plain, inplace = (profile(nn.Sequential(nn.Conv2d(3, 3, 1), nn.ReLU(inplace=flag)).eval(), x) for flag in (False, True))
+    assert rw(inplace.row("1").cost) == rw(plain.row("1").cost) == (N * F32, N * F32)
+    
+
+def test_circular_padding_counts_the_copies_it_runs():
+    # F.pad(mode="circular") runs as new_empty and five copy_ into slices of it: the 4×4 centre,
+    # two 6×1 columns, two 1×6 rows (the corners are written twice): per (n, c) plane
+    # 16 + 2·6 + 2·6 = 40 elements read and written, over 2·3 planes
+    report = profile(Fn(lambda m, x: F.pad(x, (1, 1, 1, 1), mode="circular")), torch.randn(*X))
+    assert rw(report.total.cost) == (6 * 40 * F32, 6 * 40 * F32)
+
+
+CACHE, K, IDX = (100, 8), (2, 8), torch.tensor([3, 7])  # a 3200-byte cache, 2 rows of 8 put into it
+
+
+@pytest.mark.parametrize("name, fn, hand", [
+    # index_copy_ into a cache: reads the 2 indices and the 2 rows, writes the 2 rows
+    ("index_copy_", lambda c, k: c.index_copy_(0, IDX, k), (2 * I64 + 16 * F32, 16 * F32)),
+    # cache[idx] = k (index_put_): the same
+    ("setitem", lambda c, k: c.__setitem__(IDX, k) or c, (2 * I64 + 16 * F32, 16 * F32)),
+    # accumulating, it also reads the 16 elements it adds into (and does 16 additions)
+    ("index_add_", lambda c, k: c.index_add_(0, IDX, k), (2 * I64 + 32 * F32, 16 * F32)),
+    ("index_put_ acc", lambda c, k: c.index_put_((IDX,), k, accumulate=True), (2 * I64 + 32 * F32, 16 * F32)),
+    # index_fill_: reads the indices, writes 2 rows of 8
+    ("index_fill_", lambda c, k: c.index_fill_(0, IDX, 1.0), (2 * I64, 16 * F32)),
+    # scatter_ with a 2×8 index: reads it and the 16 source elements, writes 16
+    ("scatter_", lambda c, k: c.scatter_(0, IDX.view(2, 1).repeat(1, 8), k), (2 * I64 + 16 * I64 + 16 * F32,
+                                                                              16 * I64 + 16 * F32)),
+    # out of place the op copies the cache first: reads it whole and writes a new one
+    ("index_copy", lambda c, k: c.index_copy(0, IDX, k), (3200 + 2 * I64 + 16 * F32, 3200)),
+])
+def test_writes_at_indices_move_only_what_they_put(name, fn, hand):
+    report = profile(Fn(lambda m, c, k: fn(c, k)), (torch.zeros(*CACHE), torch.randn(*K)))
+    assert rw(report.total.cost) == hand, name
+    assert not report.uncounted

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .capture import Call, OpCall, Trace
+from .capture import Call, OpCall, Trace, tensors_in
 from .capture import _ScriptModule
 from .conventions import Convention
 from .cost import Cost
@@ -136,12 +136,46 @@ def price_op(op: OpCall) -> Cost | None:
                 cost = in_real_ops(cost, op_complex_mode(op))
                 break
     if cost.bytes_read == 0 and cost.bytes_written == 0:
-        # data movement has bytes too (cat, contiguous, pad, a cast, gather): only a view (or an
-        # in-place op), whose every output is an input or looks into one, and a tensor left
-        # uninitialised (empty) move nothing
-        if not cost.is_zero() or not _moves_nothing(op.outputs, op.op):
+        writes = _written_arguments(op.op)
+        if writes:  # an in-place op (relu_, add_, copy_) or one with out=: it writes into what it was given
+            cost = cost.with_bytes(*_in_place_traffic(op, writes, cost.is_zero()))
+        elif not cost.is_zero() or not _moves_nothing(op.outputs, op.op):
+            # data movement has bytes too (cat, contiguous, pad, a cast, gather): only a view, whose
+            # every output looks into an input, and a tensor left uninitialised (empty) move nothing
             cost = cost.with_bytes(*_traffic(op.inputs, op.outputs))
     return cost
+
+
+def _written_arguments(op) -> tuple:
+    """The arguments an op writes into, from its schema (``Tensor(a!) self``, ``Tensor(a!) out``,
+    a BatchNorm's running statistics): ``(position, name, only written)`` triples, an ``out=``
+    tensor (keyword-only) being only written; ``()`` for most ops."""
+    found = _WRITES.get(op)
+    if found is None:
+        schema = getattr(op, "_schema", None)
+        found = _WRITES[op] = tuple(
+            (i, a.name, a.kwarg_only) for i, a in enumerate(schema.arguments if schema is not None else ())
+            if a.alias_info is not None and a.alias_info.is_write)
+    return found
+
+
+_WRITES: dict = {}  # op overload → _written_arguments
+
+
+def _in_place_traffic(op: OpCall, writes: tuple, overwrites: bool) -> tuple[int, int]:
+    """An op that writes into tensors it was given writes each of them once (and any new output),
+    and reads its inputs, except a destination it only overwrites: an ``out=`` tensor, and the
+    ``self`` of an op that computes nothing (``copy_``, ``fill_``, ``zero_``). ``relu_`` reads
+    and writes its input; ``dst.copy_(src)`` reads src and writes dst."""
+    written = sum([t.nbytes for t in op.outputs if not t.aliased])
+    unread = 0
+    for position, name, out in writes:
+        value = op.args[position] if position < len(op.args) else op.kwargs.get(name)
+        size = sum([t.nbytes for t in tensors_in(value)])
+        written += size
+        if out or (position == 0 and overwrites):
+            unread += size
+    return sum([t.nbytes for t in op.inputs]) - unread, written
 
 
 def _moves_nothing(outputs, op=None) -> bool:
@@ -211,6 +245,9 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
             else:
                 own = state_bytes.get(id(module)) if state_bytes is not None else None
             read, written = _traffic(call.inputs, call.outputs, own if own is not None else _own_state_bytes(module))
+            if getattr(module, "inplace", False) is True and not cost.is_zero():
+                # ReLU(inplace=True): the result is written over the input it returns
+                written += sum([t.nbytes for t in call.outputs if t.aliased])
             if call.args and type(call.args[0]) is PackedSequence or type(call.output) in (tuple, PackedSequence):
                 # a packed sequence is kept whole (rules read its batch sizes): its tensors are not among
                 # the call's described inputs and outputs

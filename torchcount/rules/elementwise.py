@@ -194,10 +194,11 @@ zero_ops(*_packets(
     "t", "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "movedim", "swapaxes",
     "swapdims", "alias", "detach", "lift_fresh", "lift_fresh_copy", "view_as_real", "view_as_complex",
     "real", "imag", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold", "diagonal", "numpy_T",
-    # slicing, indexing, gathering, scattering without arithmetic (index_put and put have a rule:
-    # with accumulate=True they add; scatter with a reduce= has overload rules: scatter_reduction)
-    "slice", "select", "narrow", "index_copy", "index_fill",
-    "masked_select", "scatter", "slice_scatter", "select_scatter",
+    # slicing, indexing, gathering, scattering without arithmetic (index_put, put, scatter,
+    # index_copy and index_fill have rules: in place they write only the elements they put, and
+    # index_put and put with accumulate=True add; scatter with a reduce= has overload rules)
+    "slice", "select", "narrow",
+    "masked_select", "slice_scatter", "select_scatter",
     "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
     "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split",
     "tril", "triu", "nonzero",
@@ -413,6 +414,37 @@ def _reduction_terms(op, reduce: str, n: int, what: str, counted: str) -> list[T
     return terms
 
 
+def _put_in_place(op, cost: Cost, n: int, accumulates: bool = False) -> Cost:
+    """The bytes of ``cost``'s op when it writes ``n`` elements into ``self`` in place
+    (``index_put_``, ``scatter_``, ``index_copy_``, a KV cache's ``index_copy_``): it reads its
+    other arguments (indices, values) and, when it accumulates, the ``n`` elements it adds into;
+    it writes those ``n`` elements, not the whole tensor. Out of place the op copies ``self``
+    first: the default traffic (every input read, the new output written), ``cost`` unchanged."""
+    if not op.op.overloadpacket.__name__.endswith("_"):
+        return cost
+    size = op.args[0].nbytes // max(op.args[0].numel, 1)  # bytes per element of self
+    read = sum([t.nbytes for t in op.inputs[1:]]) + (n * size if accumulates else 0)
+    return cost.with_bytes(read, n * size)
+
+
+@op_rule(*_packets("scatter", "index_copy", "index_fill"))
+def scattered(op) -> Cost:
+    """``scatter(self, dim, index, src | value)``, ``index_copy(self, dim, index, source)``,
+    ``index_fill(self, dim, index, value)``: no arithmetic, only the bytes of what they put
+    (see ``_put_in_place``): one element per index element, per source element, or per index
+    entry times the slice it fills."""
+    name = _base(op)
+    target = op.args[0]
+    if name == "scatter":
+        n = op.args[2].numel
+    elif name == "index_copy":
+        n = op.args[3].numel
+    else:
+        dim = op.args[1] % max(len(target.shape), 1)
+        n = op.args[2].numel * (target.numel // max(target.shape[dim], 1) if target.shape else 1)
+    return _put_in_place(op, Cost(), n)
+
+
 @op_rule(*[getattr(packet, overload) for packet in _packets("scatter")
            for overload in ("reduce", "value_reduce", "reduce_out", "value_reduce_out")
            if hasattr(packet, overload)])
@@ -421,7 +453,8 @@ def scatter_reduction(op) -> Cost:
     multiplication per index element (only the index's extent of src is used). A plain scatter
     (no reduce) is a known-zero op: these overload rules are looked up before it."""
     n = op.args[2].numel
-    return Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, _base(op), "index elements"))
+    return _put_in_place(op, Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, _base(op), "index elements")),
+                         n, accumulates=True)
 
 
 @op_rule(*_packets("scatter_add", "scatter_reduce"))
@@ -432,7 +465,8 @@ def scatter_accumulate(op) -> Cost:
     the shapes cannot tell apart: counted as a step (an upper bound)."""
     name = _base(op)
     reduce = "add" if name == "scatter_add" else _arg(op, 4, "reduce")
-    return Cost.of(*_reduction_terms(op, reduce, op.args[2].numel, name, "index elements"))
+    n = op.args[2].numel
+    return _put_in_place(op, Cost.of(*_reduction_terms(op, reduce, n, name, "index elements")), n, accumulates=True)
 
 
 @op_rule(*_packets("index_add", "index_reduce"))
@@ -446,8 +480,9 @@ def index_accumulate(op) -> Cost:
         terms = _reduction_terms(op, "add", n, name, "source elements")
         if alpha != 1:
             terms.append(Term("mults", "multiplications (α·source)", "source elements", n, n))
-        return Cost.of(*terms)
-    return Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, name, "source elements"))
+        return _put_in_place(op, Cost.of(*terms), n, accumulates=True)
+    return _put_in_place(op, Cost.of(*_reduction_terms(op, _arg(op, 4, "reduce"), n, name, "source elements")),
+                         n, accumulates=True)
 
 
 def _values_put(op) -> tuple[int, object]:
@@ -466,17 +501,17 @@ def _values_put(op) -> tuple[int, object]:
 @op_rule(*_packets("index_put", "_index_put_impl", "put"))
 def put_accumulate(op) -> Cost:
     """``index_put(self, indices, values, accumulate)`` and ``put(self, index, source, accumulate)``:
-    a plain write (no arithmetic) unless accumulate=True, then one addition per value put."""
-    if not _arg(op, 3, "accumulate", False):
-        return Cost()
+    a plain write (no arithmetic) unless accumulate=True, then one addition per value put.
+    In place they write (and read, accumulating) only the values put (``_put_in_place``)."""
+    accumulate = _arg(op, 3, "accumulate", False)
     name = _base(op)
     if name == "put":
-        n = op.args[1].numel
-        return Cost.of(Term("adds", "additions (put, accumulate)", "index elements", n, n))
-    n, substituted = _values_put(op)
-    return Cost.of(Term("adds", f"additions ({name}, accumulate)",
-                        "values put: ∏indexed shape·∏dims left whole (a boolean mask: values given)",
-                        substituted, n))
+        n, substituted, counted = op.args[1].numel, op.args[1].numel, "index elements"
+    else:
+        (n, substituted), counted = _values_put(op), \
+            "values put: ∏indexed shape·∏dims left whole (a boolean mask: values given)"
+    cost = Cost.of(Term("adds", f"additions ({name}, accumulate)", counted, substituted, n)) if accumulate else Cost()
+    return _put_in_place(op, cost, n, accumulates=accumulate)
 
 
 def _overlap(n: int, k: int, d: int = 1, p: int = 0, st: int = 1) -> tuple[int, int]:
