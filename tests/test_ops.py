@@ -644,3 +644,67 @@ def test_logcumsumexp_is_a_running_logaddexp():
     step = ops_of(lambda a, b: torch.logaddexp(a, b), torch.randn(4), torch.randn(4))  # 4 elements
     per_element = {k: v // 4 for k, v in step.items()}
     assert ops_of(lambda t: torch.logcumsumexp(t, 1), x) == {k: 4 * 7 * v for k, v in per_element.items()}
+
+
+# ---- ops an op sweep found uncounted (2026-12-02): each figure by hand --------------------------
+def test_conv_tbc_is_a_1d_convolution_in_time_batch_channel_layout():
+    x, w, b = torch.randn(5, 2, 4), torch.randn(3, 4, 6), torch.randn(6)
+    # T_out = 5 − 3 + 1 = 3 positions × batch 2, each ∏weight = 3·4·6 = 72 MACs; bias per output (3·2·6)
+    assert ops_of(lambda x: torch.conv_tbc(x, w, b), x) == {"macs": 6 * 72, "adds": 36}
+    # the same as F.conv1d on (B, C, T), by torch.utils.flop_counter (2 FLOPs per MAC)
+    with FlopCounterMode(display=False) as fc:
+        F.conv1d(x.permute(1, 2, 0), w.permute(2, 1, 0), b)
+    assert 2 * 6 * 72 == fc.get_total_flops()
+
+
+def test_affine_grid_is_theta_times_homogeneous_coordinates():
+    # 2-D: N·H·W·2 coordinates, each θ·(x, y, 1): 3 MACs; 3-D: 4 MACs per coordinate
+    assert ops_of(lambda t: F.affine_grid(t, (2, 8, 16, 16), align_corners=False), torch.randn(2, 2, 3)) == \
+        {"macs": 2 * 16 * 16 * 2 * 3}
+    assert ops_of(lambda t: F.affine_grid(t, (1, 1, 2, 3, 4), align_corners=False), torch.randn(1, 3, 4)) == \
+        {"macs": 2 * 3 * 4 * 3 * 4}
+
+
+def test_cross_product_and_elementwise_functions():
+    assert ops_of(lambda a, b: torch.linalg.cross(a, b), torch.randn(4, 3), torch.randn(4, 3)) == \
+        {"mults": 6 * 4, "adds": 3 * 4}
+    x = torch.rand(2, 5) + 1
+    assert ops_of(lambda t: torch.polygamma(1, t), x) == {"transc": 10}
+    # mvlgamma(x, p = 3): 3 lgammas, 2 subtractions, 2 additions and the constant per element
+    assert ops_of(lambda t: torch.mvlgamma(t + 2, 3), x) == {"adds": 10 + 5 * 10, "transc": 3 * 10}
+    # heaviside: x < 0, x > 0 (2 comparisons) and the value picked
+    assert ops_of(lambda t: torch.heaviside(t, torch.tensor(0.5)), x) == {"cmps": 20, "assigns": 10}
+
+
+@pytest.mark.parametrize("fn", [
+    lambda t: torch.diag_embed(t),
+    lambda t: torch.block_diag(t, t),
+    lambda t: torch.triu_indices(4, 4) + 0 * t.sum().long(),
+    lambda t: F.max_unpool2d(t.view(1, 1, 2, 5), torch.arange(10).view(1, 1, 2, 5) * 4, 2, output_size=(4, 10)),
+])
+def test_data_movement_found_uncounted_is_counted_as_moving_data(fn):
+    cost = cost_of(fn, torch.randn(2, 5))
+    assert cost.bytes_read + cost.bytes_written > 0
+
+
+def test_functional_fractional_max_pool_counts_like_the_module():
+    x = torch.randn(1, 2, 16, 16)
+    module = run(nn.FractionalMaxPool2d(3, output_size=(6, 6)), x).total.cost
+    # (3·3 − 1) comparisons per output, 2·6·6 outputs
+    assert module.cmps == 8 * 72
+    assert ops_of(lambda t: F.fractional_max_pool2d(t, 3, output_size=(6, 6)), x) == {"cmps": 8 * 72}
+
+
+def test_ctc_loss_counts_the_alpha_lattice():
+    T, B, C, S = 10, 2, 5, 4
+    lp = torch.randn(T, B, C).log_softmax(2)
+    targets = torch.randint(1, C, (B, S))
+    per_entry = 2 + 7 + 4  # max of 3 (2 cmps), 3 subs + 4 adds, 3 exps + 1 log; after the first step
+    final = 1 + 4 + 3 + 1  # per sequence: minus the log-sum-exp of the last 2 entries
+    # tensor lengths: only shapes reach the rule, every sequence at full length (the upper bound)
+    full = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, torch.tensor([T, T]), torch.tensor([S, S]))[0], lp)
+    assert sum(full.values()) == B * (T - 1) * (2 * S + 1) * per_entry + B * final
+    # integer lengths: the exact lattice, Σ (T_b − 1)·(2·S_b + 1)
+    exact = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, [10, 7], [4, 2])[0], lp)
+    assert sum(exact.values()) == (9 * 9 + 6 * 5) * per_entry + B * final
+    assert exact["transc"] == (9 * 9 + 6 * 5) * 4 + B * 3

@@ -85,13 +85,13 @@ _table({"cmps": 1}, "eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "f
        "isposinf", "isneginf", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
        "floor", "ceil", "round", "trunc", "frac", "signbit", "isclose")
 _table({"cmps": 1, "assigns": 1}, "abs")                                     # x < 0 ? −x : x
-_table({"cmps": 2, "assigns": 1}, "sign", "sgn", "clamp", "clip", "nan_to_num")
+_table({"cmps": 2, "assigns": 1}, "sign", "sgn", "clamp", "clip", "nan_to_num", "heaviside")
 _table({"cmps": 1, "assigns": 1}, "clamp_min", "clamp_max")
 _table({"assigns": 1}, "where", "masked_fill", "masked_scatter")             # a selection per element
 _table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt",
        "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "asinh", "acosh",
        "atanh", "erf", "erfc", "erfinv", "lgamma", "digamma", "special_erfcx", "float_power", "xlogy",
-       "sinc", "i0", "logit")
+       "sinc", "i0", "logit", "polygamma")
 _table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
 _table({"mults": 1, "adds": 1}, "hypot")
 _table({"cmps": 1}, "bernoulli")   # the keep/drop draw; a decomposed dropout then divides and multiplies
@@ -201,7 +201,7 @@ zero_ops(*_packets(
     "masked_select", "slice_scatter", "select_scatter",
     "diagonal_scatter", "as_strided_scatter", "split", "split_with_sizes", "unsafe_split",
     "unsafe_split_with_sizes", "chunk", "unsafe_chunk", "unbind", "tensor_split",
-    "tril", "triu", "nonzero",
+    "tril", "triu", "nonzero", "diag_embed", "block_diag", "max_unpool2d", "max_unpool3d",
     # concatenation, repetition, padding, reordering
     "cat", "stack", "hstack", "vstack", "repeat", "tile", "repeat_interleave", "roll", "flip",
     "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
@@ -213,6 +213,7 @@ zero_ops(*_packets(
     "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
     "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill", "zero",
     "scalar_tensor", "arange", "linspace", "eye", "tensor", "_local_scalar_dense", "item",
+    "triu_indices", "tril_indices",
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
     "exponential", "geometric", "cauchy", "log_normal", "random",
     "resize", "set", "one_hot",
@@ -558,6 +559,14 @@ def col2im(op) -> Cost:
     value = planes * (math.prod(taps) - math.prod(covered))
     return Cost.of(Term("adds", "additions (fold: overlapping taps)", "planes·(∏taps inside − ∏positions covered)",
                         worked("{}×({} − {})", planes, tuple(taps), tuple(covered)), value))
+
+
+@op_rule(*_packets("mvlgamma"))
+def mvlgamma(op) -> Cost:
+    """``torch.mvlgamma(x, p)`` = a constant + Σ_{i<p} lgamma(x − i/2): per element p − 1
+    subtractions, p lgammas, p − 1 additions and the constant added."""
+    n, p = _out_numel(op), int(_arg(op, 1, "p"))
+    return Cost.of(*recipe_terms({"adds": 2 * p - 1, "transc": p}, n, f"mvlgamma, p = {p}"))
 
 
 @op_rule(*_packets("count_nonzero"))

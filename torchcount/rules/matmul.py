@@ -85,6 +85,37 @@ def convolution(op) -> Cost:
     )
 
 
+@op_rule(aten.conv_tbc)
+def conv_tbc(op) -> Cost:
+    """``torch.conv_tbc(x (T, B, C_in), weight (K, C_in, C_out), bias (C_out), pad)``: a 1-D
+    convolution in time-batch-channel layout (fairseq's): ∏weight MACs per output position, and
+    the bias added to every output."""
+    w, out = op.inputs[1], op.outputs[0]
+    positions = out.shape[0] * out.shape[1]
+    return Cost.of(
+        Term("macs", "multiply-accumulates (convolution)", "∏weight·positions",
+             worked("{}×{}", w.shape, positions), prod(w.shape) * positions),
+        Term("adds", "bias additions", "outputs", out.numel, out.numel))
+
+
+@op_rule(aten.affine_grid_generator)
+def affine_grid(op) -> Cost:
+    """``F.affine_grid(theta, size)``: every grid point's coordinates are θ times its homogeneous
+    base coordinates (x, y, 1) — or (x, y, z, 1) in 3-D: d + 1 MACs per output coordinate."""
+    out = op.outputs[0]
+    d = out.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (θ·base grid)", "output coordinates·(d + 1)",
+                        worked("{}×{}", out.numel, d + 1), out.numel * (d + 1)))
+
+
+@op_rule(aten.linalg_cross)
+def cross(op) -> Cost:
+    """``torch.linalg.cross``: per 3-vector, 6 multiplications and 3 subtractions."""
+    vectors = op.outputs[0].numel // 3
+    return Cost.of(Term("mults", "multiplications (cross product)", "6·vectors", worked("6×{}", vectors), 6 * vectors),
+                   Term("adds", "subtractions (cross product)", "3·vectors", worked("3×{}", vectors), 3 * vectors))
+
+
 # ---- contractions that rarely reach dispatch (composite ops), for completeness ----------------
 @op_rule(aten.matmul, aten.linear)
 def matmul_general(op) -> Cost:

@@ -307,6 +307,16 @@ def max_pool_op(op) -> Cost:
                         (prod(kernel) - 1) * out))
 
 
+@op_rule(*_p("fractional_max_pool2d", "fractional_max_pool3d"))
+def fractional_max_pool_op(op) -> Cost:
+    """``F.fractional_max_pool2d/3d(x, kernel_size, output_size, random_samples)``: a max over a
+    kernel-sized window per output, as nn.FractionalMaxPool2d's rule counts it."""
+    spatial = 3 if "3d" in _name(op) else 2
+    kernel, out = _pool_geometry(op, spatial)
+    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
+                        (prod(kernel) - 1) * out))
+
+
 @op_rule(*_p("avg_pool1d", "avg_pool2d", "avg_pool3d"))
 def avg_pool_op(op) -> Cost:
     spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
@@ -448,3 +458,44 @@ def pointwise_loss(op) -> Cost:
                    Term("mults" if square else "cmps", "squares" if square else "absolute values",
                         "elements", n, n),
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
+
+
+@op_rule(*_p("_ctc_loss"))
+def ctc_loss(op) -> Cost:
+    """``_ctc_loss(log_probs (T, B, C), targets, input_lengths, target_lengths, blank)``: the
+    forward (alpha) recursion over the lattice of each sequence, 2S + 1 states (S its target
+    length) per time step after the first (whose 2 entries are copies of log-probs). Each entry
+    is a log-sum-exp of up to 3 predecessors plus the emission's log-prob, as PyTorch computes
+    it: their max (2 cmps), 3 subtractions, 3 exps, a log and 4 additions (the 3 exps summed, the
+    max and the log-prob added back). Each sequence's loss is minus the log-sum-exp of its last 2
+    entries (1 cmp, 4 adds, 2 exps and a log, 1 negation). With lengths as integer lists
+    (``F.ctc_loss`` given lists) the exact lattice; with tensor lengths only shapes reach the
+    rule, so every sequence is taken at full length T with the longest target S (an upper
+    bound). The division by the target lengths and the mean of ``reduction="mean"`` are ops of
+    their own."""
+    log_probs, targets = op.inputs[0], op.inputs[1]
+    T = log_probs.shape[0]
+    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
+    in_lengths, tg_lengths = op.args[2], op.args[3]
+    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists, not tensors
+        entries = sum(max(int(t) - 1, 0) * (2 * int(s) + 1) for t, s in zip(in_lengths, tg_lengths))
+        formula, substituted = "Σ_b (T_b − 1)·(2·S_b + 1)", entries
+    else:
+        S = targets.shape[-1] if len(targets.shape) == 2 else targets.numel  # (B, S) padded, or concatenated
+        entries = B * max(T - 1, 0) * (2 * S + 1)
+        formula = "B·(T − 1)·(2·S + 1) (full lengths: an upper bound)"
+        substituted = worked("{}×({} − 1)×(2×{} + 1)", B, T, S)
+    lattice = f"E (E lattice entries = {formula})"
+
+    def per_entry(k):
+        return worked("{}×{}", k, substituted)
+
+    return Cost.of(
+        Term("cmps", "comparisons (max of 3 predecessors)", f"2·{lattice}", per_entry(2), 2 * entries),
+        Term("adds", "additions and subtractions (log-sum-exp, log-prob)", f"7·{lattice}", per_entry(7), 7 * entries),
+        Term("transc", "exps and logs (log-sum-exp)", f"4·{lattice}", per_entry(4), 4 * entries),
+        Term("cmps", "final log-sum-exp: max of 2", "batch", B, B),
+        Term("adds", "final log-sum-exp: subtractions, sum, max added back", "4·batch", worked("4×{}", B), 4 * B),
+        Term("transc", "final log-sum-exp: exps and log", "3·batch", worked("3×{}", B), 3 * B),
+        Term("mults", "negations (the loss)", "batch", B, B),
+    )
