@@ -304,3 +304,10 @@ def test_writes_at_indices_move_only_what_they_put(name, fn, hand):
     report = profile(Fn(lambda m, c, k: fn(c, k)), (torch.zeros(*CACHE), torch.randn(*K)))
     assert rw(report.total.cost) == hand, name
     assert not report.uncounted
+
+
+def test_in_place_views_and_resizes_move_nothing():
+    # unsqueeze_, t_, resize_ change a tensor's shape or storage, not its data (their schema says
+    # they write self, the inplace_view tag says how): only the clone moves bytes
+    report = profile(Fn(lambda m, x: x.clone().unsqueeze_(0).squeeze_(0).resize_(N)), torch.randn(*X))
+    assert rw(report.total.cost) == (N * F32, N * F32)

@@ -708,3 +708,36 @@ def test_ctc_loss_counts_the_alpha_lattice():
     exact = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, [10, 7], [4, 2])[0], lp)
     assert sum(exact.values()) == (9 * 9 + 6 * 5) * per_entry + B * final
     assert exact["transc"] == (9 * 9 + 6 * 5) * 4 + B * 3
+
+
+def test_embedding_max_norm_renormalisation_is_counted_as_an_upper_bound():
+    # 6 look-ups of rows of 4, max_norm with p = 2: per row 4 squares, 3 additions, a square
+    # root, a comparison; rescaling (taken for every row: an upper bound) 1 addition (+1e-7),
+    # 1 division, 4 multiplications
+    rows, d = 6, 4
+    hand = {"mults": rows * d * 2, "adds": rows * (d - 1) + rows, "transc": rows, "cmps": rows, "divs": rows}
+    cost = run(nn.Embedding(10, d, max_norm=0.5), torch.tensor([[1, 2, 3], [4, 5, 6]])).total.cost
+    assert counts(cost) == hand
+    # the same terms for F.embedding's embedding_renorm_ op (its weight copied to be put back)
+    f = Fn(lambda i: F.embedding(i, w, max_norm=0.5))
+    w = nn.Parameter(torch.randn(10, d))
+    f.w = w
+    report = run(f, torch.tensor([[1, 2, 3], [4, 5, 6]]), copy_params=True)
+    assert report.complete and counts(report.total.cost) == hand
+    # p = 1: absolute values and powers instead of squares; a 3-row table caps the rows at 3
+    cost = run(nn.Embedding(3, d, max_norm=0.5, norm_type=1.0), torch.tensor([0, 1, 2, 0, 1])).total.cost
+    assert counts(cost) == {"cmps": 3 * d + 3, "transc": 3 * d + 3, "adds": 3 * (d - 1) + 3, "divs": 3,
+                            "mults": 3 * d}
+
+
+def test_margin_losses():
+    x, y = torch.randn(3, 8), torch.tensor([1, 2, 3])
+    # soft margin: per element a negation, a product, an exp, a log1p; the mean: 23 adds + 1 div
+    assert ops_of(lambda a: F.soft_margin_loss(a, torch.ones(3, 8)), x) == {"mults": 48, "transc": 48, "adds": 23,
+                                                                           "divs": 1}
+    # multi margin (p = 1): per sample and other class 3 additions and a comparison; per sample a
+    # division by C; the mean over 3 samples: 2 adds + 1 div
+    assert ops_of(lambda a: F.multi_margin_loss(a, y), x) == {"adds": 3 * 3 * 7 + 2, "cmps": 3 * 7, "divs": 3 + 1}
+    # p = 2 squares each term; a class weight multiplies it
+    assert ops_of(lambda a: F.multi_margin_loss(a, y, p=2, weight=torch.ones(8), reduction="sum"), x) == \
+        {"adds": 3 * 3 * 7 + 2, "cmps": 3 * 7, "mults": 2 * 3 * 7, "divs": 3}

@@ -434,3 +434,23 @@ def test_a_model_made_under_inference_mode_is_profiled_and_left_as_found():
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), name
     assert model[1].num_batches_tracked.item() == 0 and model.training
+
+
+def test_embedding_with_max_norm_is_profiled_and_its_weight_put_back():
+    # nn.Embedding(max_norm=…) renormalises the rows it looks up, in place, in every forward
+    # (documented by F.embedding): its weight is copied by default and restored bit for bit,
+    # where any other in-place parameter write raises ParameterModifiedError
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 4, max_norm=0.5), nn.EmbeddingBag(10, 4, max_norm=0.5))
+    before = [p.detach().clone() for p in model.parameters()]
+    versions = [p._version for p in model.parameters()]
+    report = torchcount.profile(model[0], torch.tensor([[1, 2, 3]]), warn=False)
+    torchcount.profile(model[1], torch.tensor([[1, 2, 3]]), warn=False)
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert [p._version for p in model.parameters()] != versions  # it was written, then put back
+    assert any("restored from the copy: weight" in n for n in report.notes)
+    # without max_norm no copy is taken: nothing is written
+    plain = nn.Embedding(10, 4)
+    version = plain.weight._version
+    torchcount.profile(plain, torch.tensor([[1, 2, 3]]), warn=False)
+    assert plain.weight._version == version

@@ -153,9 +153,12 @@ def _written_arguments(op) -> tuple:
     found = _WRITES.get(op)
     if found is None:
         schema = getattr(op, "_schema", None)
-        found = _WRITES[op] = tuple(
-            (i, a.name, a.kwarg_only) for i, a in enumerate(schema.arguments if schema is not None else ())
-            if a.alias_info is not None and a.alias_info.is_write)
+        if schema is None or torch.Tag.inplace_view in getattr(op, "tags", ()):
+            found = ()  # (unsqueeze_, t_, resize_, set_: they change a tensor's shape or storage, not its data)
+        else:
+            found = tuple((i, a.name, a.kwarg_only) for i, a in enumerate(schema.arguments)
+                          if a.alias_info is not None and a.alias_info.is_write)
+        _WRITES[op] = found
     return found
 
 

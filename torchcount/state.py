@@ -82,6 +82,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
     if copy_params:
         saved_params = {id(p): p.detach().clone() for (_, _, p), version in zip(params, versions)
                         if version is not None and not p.is_meta}
+    else:  # weights their own module rewrites in every forward: copied anyway (only those)
+        for _, m in modules:
+            if isinstance(m, _RENORMED) and m.max_norm is not None and isinstance(m.weight, nn.Parameter) \
+                    and not m.weight.is_meta and not is_lazy(m.weight):
+                saved_params[id(m.weight)] = m.weight.detach().clone()
     saved_buffers = _BufferCopy(buffers)
     completed = False
     try:
@@ -125,6 +130,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+#: modules whose forward renormalises the rows it looks up in place when ``max_norm`` is set
+#: (``F.embedding``'s documented behaviour): their weight is copied and put back by default
+_RENORMED = (nn.Embedding, nn.EmbeddingBag)
 
 
 class _Untracked:

@@ -216,7 +216,7 @@ zero_ops(*_packets(
     "triu_indices", "tril_indices",
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
     "exponential", "geometric", "cauchy", "log_normal", "random",
-    "resize", "set", "one_hot",
+    "resize", "resize_as", "set", "one_hot",
     # checks that raise or not, computing nothing the model uses (linalg's error codes, asserts)
     "_linalg_check_errors", "_assert_async", "_assert_scalar", "_assert_tensor_metadata",
     "_functional_assert_async",

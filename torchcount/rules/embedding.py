@@ -20,9 +20,46 @@ def embedding(m: nn.Embedding, call) -> Cost:
     return Cost.of(
         Term("params", "parameters", "num_embeddings·dim",
              worked("{}×{}", m.num_embeddings, m.embedding_dim), m.num_embeddings * m.embedding_dim),
+        *renorm_terms(lookups, m.num_embeddings, m.embedding_dim, m.max_norm, m.norm_type),
         bytes_read=lookups * (row_bytes + call.input.nbytes // max(lookups, 1)),
         bytes_written=call.out.nbytes,
     )
+
+
+def renorm_terms(lookups: int, rows: int, dim: int, max_norm, norm_type: float) -> list:
+    """``max_norm``: before the look-up, each distinct row looked up has its p-norm computed
+    (p = 2: dim squares, dim − 1 additions, a square root; otherwise dim absolute values and
+    powers, dim − 1 additions, a root) and compared with max_norm; a row over it is scaled by
+    max_norm / (norm + 1e-7) (an addition, a division, dim multiplications). Which rows are
+    distinct and which are over depend on the values: every look-up is taken as a distinct row
+    (at most the table's rows) over the norm, an upper bound."""
+    if max_norm is None:
+        return []
+    n = min(lookups, rows)
+    label = "max_norm renormalisation"
+    norm = ([Term("mults", f"squares ({label})", "rows·dim", worked("{}×{}", n, dim), n * dim)] if norm_type == 2 else
+            [Term("cmps", f"absolute values ({label})", "rows·dim", worked("{}×{}", n, dim), n * dim),
+             Term("transc", f"powers ({label})", "rows·dim", worked("{}×{}", n, dim), n * dim)])
+    return norm + [
+        Term("adds", f"additions ({label}: norms)", "rows·(dim − 1)", worked("{}×({} − 1)", n, dim), n * (dim - 1)),
+        Term("transc", f"roots ({label})", "rows", n, n),
+        Term("cmps", f"comparisons with max_norm ({label})", "rows", n, n),
+        Term("adds", f"norm + 1e-7 ({label})", "rows", n, n),
+        Term("divs", f"scales max_norm / norm ({label})", "rows", n, n),
+        Term("mults", f"rows scaled ({label})", "rows·dim", worked("{}×{}", n, dim), n * dim),
+    ]
+
+
+@op_rule(aten.embedding_renorm_)
+def embedding_renorm(op) -> Cost:
+    """``embedding_renorm_(weight, indices, max_norm, norm_type)`` (``F.embedding`` with
+    ``max_norm``): the terms of :func:`renorm_terms`; it reads the rows it looks at and the
+    indices, and writes them back (an upper bound, as the terms)."""
+    weight, indices = op.args[0], op.args[1]
+    n = min(indices.numel, weight.shape[0])
+    row_bytes = weight.nbytes // max(weight.shape[0], 1)
+    return Cost.of(*renorm_terms(indices.numel, weight.shape[0], weight.shape[-1], op.args[2], float(op.args[3])),
+                   bytes_read=n * row_bytes + indices.nbytes, bytes_written=n * row_bytes)
 
 
 @module_rule(nn.EmbeddingBag)
@@ -43,7 +80,8 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
     weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
     row_bytes = m.embedding_dim * stored(m, "weight").element_size()
     # as nn.Embedding: the rows looked up are read (with the indices, offsets and weights), not the table
-    return Cost.of(*bag_terms(indices.numel, bags, m.embedding_dim, m.mode, weights is not None),
+    return Cost.of(*renorm_terms(indices.numel, m.num_embeddings, m.embedding_dim, m.max_norm, m.norm_type),
+                   *bag_terms(indices.numel, bags, m.embedding_dim, m.mode, weights is not None),
                    bytes_read=indices.numel * row_bytes + sum(t.nbytes for t in call.inputs),
                    bytes_written=call.out.nbytes)
 

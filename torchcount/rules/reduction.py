@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from ..cost import Cost, Term, worked
+from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
 from .complex import in_real_ops
@@ -458,6 +458,33 @@ def pointwise_loss(op) -> Cost:
                    Term("mults" if square else "cmps", "squares" if square else "absolute values",
                         "elements", n, n),
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
+
+
+@op_rule(*_p("soft_margin_loss"))
+def soft_margin_loss(op) -> Cost:
+    """``log1p(exp(−x·y))`` per element (a negation and a product, an exp and a log1p), then
+    the ``reduction``."""
+    n = op.inputs[0].numel
+    return Cost.of(*recipe_terms({"mults": 2, "transc": 2}, n, "soft margin"),
+                   *_reduce_terms(n, _reduction(op, 2), "elements"))
+
+
+@op_rule(*_p("multi_margin_loss"))
+def multi_margin_loss(op) -> Cost:
+    """``multi_margin_loss(x (N, C), y, p, margin, weight)``: per sample, for each class other
+    than its target, z = margin − x[y] + x[i] (2 additions), z > 0 (a comparison), z² for p = 2 and
+    × weight[y] (a multiplication each), summed (an addition: every class taken as over the
+    margin, an upper bound); the sum divided by C; then the ``reduction``."""
+    x = op.inputs[0]
+    C = x.shape[-1] if x.shape else 1
+    samples = x.numel // max(C, 1)
+    pairs = samples * (C - 1)
+    recipe = {"adds": 3, "cmps": 1, "mults": (schema_arg(op, "p", 1) == 2) + (schema_arg(op, "weight") is not None)}
+    return Cost.of(
+        *[Term(cat, f"{CATEGORY_NAMES[cat]} (multi margin)", f"{k}·samples·(C − 1)",
+               worked("{}×{}×({} − 1)", k, samples, C), k * pairs) for cat, k in recipe.items() if k],
+        Term("divs", "divisions by C", "samples", samples, samples),
+        *_reduce_terms(samples, int(schema_arg(op, "reduction", _MEAN)), "samples"))
 
 
 @op_rule(*_p("_ctc_loss"))
