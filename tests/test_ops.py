@@ -741,3 +741,80 @@ def test_margin_losses():
     # p = 2 squares each term; a class weight multiplies it
     assert ops_of(lambda a: F.multi_margin_loss(a, y, p=2, weight=torch.ones(8), reduction="sum"), x) == \
         {"adds": 3 * 3 * 7 + 2, "cmps": 3 * 7, "mults": 2 * 3 * 7, "divs": 3}
+
+
+def test_antialiased_interpolation_counts_the_samples_under_its_filter():
+    x = torch.randn(6, 3, 10, 20)  # 18 planes
+    # 0.5× bilinear: the triangle filter stretched to ±2 samples. Width 20 → 10: output i is
+    # centred at 2i + 1 and weighs samples from int(2i − 0.5) to int(2i + 3.5), clipped to the row:
+    # 3 + 8·4 + 3 = 38 taps per row, over 18·10 rows; then height 10 → 5: 3 + 3·4 + 3 = 18 taps
+    # per column, over 18·10 columns (the width already halved)
+    aa = ops_of(lambda t: F.interpolate(t, scale_factor=0.5, mode="bilinear", antialias=True), x)
+    assert aa == {"mults": 180 * 38 + 180 * 18, "adds": 180 * (38 - 10) + 180 * (18 - 5)}
+    # 20 → 3 (scale 20/3, support ±6.67): 10 + 14 + 10 taps; 10 → 3: 5 + 6 + 5
+    assert ops_of(lambda t: F.interpolate(t, size=(3, 3), mode="bilinear", antialias=True), x)["mults"] == \
+        18 * 10 * 34 + 18 * 3 * 16
+    # only the width changes: one pass
+    assert ops_of(lambda t: F.interpolate(t, size=(10, 10), mode="bilinear", antialias=True), x)["mults"] == \
+        18 * 10 * 38
+
+
+@pytest.mark.parametrize("n_in, n_out, mode", [(20, 3, "bilinear"), (37, 8, "bicubic"), (9, 4, "bilinear"),
+                                               (16, 5, "bicubic")])
+def test_antialiased_taps_against_the_kernel_weights(n_in, n_out, mode):
+    # the kernel's weight matrix, read off by resampling the rows of an identity: its non-zero
+    # weights are the samples each output weighs (the rule counts these, from the shapes alone)
+    weights = F.interpolate(torch.eye(n_in).view(1, 1, n_in, n_in), size=(n_in, n_out), mode=mode, antialias=True)
+    nonzero = int((weights != 0).sum())
+    counted = ops_of(lambda t: F.interpolate(t, size=(1, n_out), mode=mode, antialias=True),
+                     torch.randn(1, 1, 1, n_in))
+    assert counted["mults"] == nonzero
+
+
+# ---- found by an OpInfo sweep (every sample of torch's op database, 2026-12-02) -------------------
+P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
+
+
+@pytest.mark.parametrize("name, fn, expected", [
+    ("hypot", lambda t: torch.hypot(t, t), {"mults": 20, "adds": 10, "transc": 10}),        # √(a² + b²)
+    ("aminmax", lambda t: torch.aminmax(t), {"cmps": 2 * 9}),                              # two reductions of 10
+    ("aminmax dim", lambda t: torch.aminmax(t, dim=1), {"cmps": 2 * 2 * 4}),
+    ("frac", lambda t: torch.frac(t), {"cmps": 10, "adds": 10}),                           # x − trunc(x)
+    ("nan_to_num", lambda t: torch.nan_to_num(t), {"cmps": 30, "assigns": 10}),
+    ("logit", lambda t: torch.logit(t), {"adds": 10, "divs": 10, "transc": 10}),           # log(x / (1 − x))
+    ("logit eps", lambda t: torch.logit(t, eps=1e-6), {"adds": 10, "divs": 10, "transc": 10, "cmps": 20,
+                                                       "assigns": 10}),
+    ("round decimals", lambda t: torch.round(t, decimals=2), {"mults": 10, "cmps": 10, "divs": 10}),
+    ("xlogy", lambda t: torch.xlogy(t, t), {"mults": 10, "transc": 10}),
+    ("entr", lambda t: torch.special.entr(t), {"cmps": 10, "mults": 20, "transc": 10}),
+    ("bessel_j0", lambda t: torch.special.bessel_j0(t), {"transc": 10}),
+    ("igamma", lambda t: torch.igamma(t, t), {"transc": 10}),
+    ("copysign", lambda t: torch.copysign(t, -t), {"mults": 10, "cmps": 10, "assigns": 10}),  # (−t: 10 mults)
+    ("deg2rad", lambda t: torch.deg2rad(t), {"mults": 10}),
+    ("ldexp", lambda t: torch.ldexp(t, torch.ones(2, 5, dtype=torch.int32)), {"mults": 10, "transc": 10}),
+    ("nextafter", lambda t: torch.nextafter(t, t + 1), {"adds": 20, "cmps": 10}),
+    # F.pdist of 4 rows of 5: 6 pairs, each 5 differences, 5 squares, 4 additions, a root
+    ("pdist", lambda t: F.pdist(torch.cat([t, t])), {"adds": 6 * 9, "mults": 30, "transc": 6}),
+    # torch.dist: the 2-norm of a − b over 10 elements
+    ("dist", lambda t: torch.dist(t, 2 * t), {"mults": 10 + 10, "adds": 10 + 9, "transc": 1}),
+    ("allclose", lambda t: torch.tensor(torch.allclose(t, t)), {"cmps": 10 + 9}),
+])
+def test_ops_an_opinfo_sweep_found_miscounted(name, fn, expected):
+    assert ops_of(fn, P) == expected, name
+
+
+def test_view_copies_conjugate_and_legacy_linalg():
+    x = torch.randn(4, 4)
+    for fn in (lambda t: torch.rot90(t), lambda t: torch.complex(t, t), lambda t: torch.ops.aten.diagonal_copy(t),
+               lambda t: torch.ops.aten.t_copy(t)):
+        cost = cost_of(fn, x)
+        assert cost.is_zero() and cost.bytes_written > 0
+    # the conjugate of a complex tensor materialised: one negation per element
+    z = torch.randn(4, 4, dtype=torch.complex64)
+    assert ops_of(lambda t: torch.ops.aten._conj_physical(t), z) == {"mults": 16}
+    # legacy cholesky and triangular_solve cost what their linalg forms cost
+    spd = x @ x.T + 4 * torch.eye(4)
+    assert ops_of(lambda t: torch.cholesky(t), spd) == ops_of(lambda t: torch.linalg.cholesky(t), spd)
+    u, b = torch.triu(spd), torch.randn(4, 2)
+    assert ops_of(lambda t: torch.triangular_solve(b, t).solution, u) == \
+        ops_of(lambda t: torch.linalg.solve_triangular(t, b, upper=True), u)

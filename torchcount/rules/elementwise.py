@@ -20,6 +20,7 @@ sums overlapping blocks).
 from __future__ import annotations
 
 import math
+import struct
 
 import torch
 
@@ -83,17 +84,27 @@ _table({"mults": 1, "adds": 2}, "lerp")                                     # a 
 _table({"cmps": 1}, "eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "fmax", "fmin",
        "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite",
        "isposinf", "isneginf", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
-       "floor", "ceil", "round", "trunc", "frac", "signbit", "isclose")
+       "floor", "ceil", "round", "trunc", "signbit", "isclose", "frexp")
+_table({"cmps": 1, "adds": 1}, "frac", "nextafter")                          # x − trunc(x); a step to the next float
 _table({"cmps": 1, "assigns": 1}, "abs")                                     # x < 0 ? −x : x
-_table({"cmps": 2, "assigns": 1}, "sign", "sgn", "clamp", "clip", "nan_to_num", "heaviside")
+_table({"cmps": 2, "assigns": 1}, "sign", "sgn", "clamp", "clip", "heaviside")
+_table({"cmps": 3, "assigns": 1}, "nan_to_num")                              # isnan, +inf, −inf, then the value
+_table({"cmps": 1, "assigns": 1}, "copysign")
+_table({"mults": 1}, "deg2rad", "rad2deg")
 _table({"cmps": 1, "assigns": 1}, "clamp_min", "clamp_max")
 _table({"assigns": 1}, "where", "masked_fill", "masked_scatter")             # a selection per element
 _table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt",
        "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "asinh", "acosh",
-       "atanh", "erf", "erfc", "erfinv", "lgamma", "digamma", "special_erfcx", "float_power", "xlogy",
-       "sinc", "i0", "logit", "polygamma")
+       "atanh", "erf", "erfc", "erfinv", "lgamma", "digamma", "special_erfcx", "float_power",
+       "sinc", "i0", "polygamma", "igamma", "igammac", "special_i0e", "special_i1", "special_i1e", "special_ndtri",
+       "special_log_ndtr", "special_zeta", "special_airy_ai", "special_bessel_j0", "special_bessel_j1",
+       "special_bessel_y0", "special_bessel_y1", "special_modified_bessel_i0", "special_modified_bessel_i1",
+       "special_modified_bessel_k0", "special_modified_bessel_k1", "special_scaled_modified_bessel_k0",
+       "special_scaled_modified_bessel_k1", "special_spherical_bessel_j0")  # special functions: 1 each
+_table({"mults": 1, "transc": 1}, "xlogy", "special_xlog1py", "ldexp")       # x·log(y), x·log1p(y), x·2^e
+_table({"cmps": 1, "mults": 2, "transc": 1}, "special_entr")                # x > 0 ? −x·log(x) : …
 _table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
-_table({"mults": 1, "adds": 1}, "hypot")
+_table({"mults": 2, "adds": 1, "transc": 1}, "hypot")                       # √(a² + b²)
 _table({"cmps": 1}, "bernoulli")   # the keep/drop draw; a decomposed dropout then divides and multiplies
 _table({"mults": 1, "adds": 1}, "_masked_scale")
 
@@ -213,7 +224,12 @@ zero_ops(*_packets(
     "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
     "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill", "zero",
     "scalar_tensor", "arange", "linspace", "eye", "tensor", "_local_scalar_dense", "item",
-    "triu_indices", "tril_indices",
+    "triu_indices", "tril_indices", "randint_like", "nonzero_static",
+    # copies of views (the functionalised forms), rotations, unpacking, assembling
+    "diagonal_copy", "expand_copy", "alias_copy", "as_strided_copy", "narrow_copy", "view_copy", "permute_copy",
+    "split_copy", "split_with_sizes_copy", "unbind_copy", "unfold_copy", "squeeze_copy", "unsqueeze_copy",
+    "transpose_copy", "t_copy", "select_copy", "slice_copy", "detach_copy", "view_as_real_copy",
+    "view_as_complex_copy", "indices_copy", "values_copy", "rot90", "lu_unpack", "complex", "_chunk_cat",
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
     "exponential", "geometric", "cauchy", "log_normal", "random",
     "resize", "resize_as", "set", "one_hot",
@@ -249,8 +265,7 @@ def _interpolation(mode: str, n: int, what: str) -> list[Term]:
 
 
 _UPSAMPLE_MODES = {"upsample_linear1d": "linear", "upsample_bilinear2d": "bilinear",
-                   "_upsample_bilinear2d_aa": "bilinear", "upsample_trilinear3d": "trilinear",
-                   "upsample_bicubic2d": "bicubic", "_upsample_bicubic2d_aa": "bicubic"}
+                   "upsample_trilinear3d": "trilinear", "upsample_bicubic2d": "bicubic"}
 
 
 @op_rule(*_packets(*_UPSAMPLE_MODES))
@@ -258,6 +273,59 @@ def upsample_op(op) -> Cost:
     """The nn.Upsample recipes per output element (rules/upsample.py); nearest modes are zero ops."""
     name = op.op.overloadpacket.__name__
     return Cost.of(*_interpolation(_UPSAMPLE_MODES[name], _out_numel(op), name))
+
+
+def _f32(v: float) -> float:
+    return struct.unpack("f", struct.pack("f", v))[0]
+
+
+def _aa_taps(n_in: int, n_out: int, interp_size: int, align_corners: bool, scale_factor) -> int:
+    """Σ over the outputs along one dim of the input samples each one weighs, as PyTorch's CPU
+    antialiased kernel picks them (``_compute_indices_min_size_weights_aa``, in float32): the
+    filter's support is interp_size/2 input samples, stretched by the scale when downsampling."""
+    if align_corners:
+        scale = _f32((n_in - 1) / (n_out - 1)) if n_out > 1 else 0.0
+    else:
+        scale = _f32(1.0 / scale_factor) if scale_factor else _f32(n_in / n_out)
+    support = _f32(interp_size * 0.5 * scale) if scale >= 1.0 else interp_size * 0.5
+    widest = math.ceil(support) * 2 + 1
+    taps = 0
+    for i in range(n_out):
+        center = _f32(scale * (i + 0.5))
+        lo = max(int(_f32(center - support) + 0.5), 0)
+        taps += min(max(min(int(_f32(center + support) + 0.5), n_in) - lo, 0), widest)
+    return taps
+
+
+@op_rule(*_packets("_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa"))
+def upsample_aa_op(op) -> Cost:
+    """``F.interpolate(..., antialias=True)``, as the CPU kernel runs it: separable passes, the
+    width first (every input row resampled to the output width), then the height, each over a
+    dim whose size changes. An output of a pass weighs the input samples under the filter (2
+    for bilinear, 4 for bicubic, times the scale when downsampling, fewer at the borders): one
+    multiplication per sample weighed, one addition fewer. The weights themselves (per output
+    index, not per pixel) are not counted."""
+    name = _base(op)
+    x, out = op.inputs[0], op.outputs[0]
+    interp = 2 if "bilinear" in name else 4
+    align = bool(_arg(op, 2, "align_corners", False))
+    if op.op._overloadname == "vec":
+        factors = _arg(op, 3, "scale_factors") or (None, None)
+    else:
+        factors = (_arg(op, 3, "scales_h"), _arg(op, 4, "scales_w"))
+    (h_in, w_in), (h_out, w_out) = x.shape[-2:], out.shape[-2:]
+    planes = prod(x.shape[:-2])
+    terms = []
+    for label, size_in, size_out, factor, lines in (("width", w_in, w_out, factors[1], planes * h_in),
+                                                     ("height", h_in, h_out, factors[0], planes * w_out)):
+        if size_in == size_out:
+            continue
+        taps = _aa_taps(size_in, size_out, interp, align, factor)
+        terms += [Term("mults", f"multiplications ({name}, {label} pass)", "lines·Σtaps",
+                       worked("{}×{}", lines, taps), lines * taps),
+                  Term("adds", f"additions ({name}, {label} pass)", "lines·(Σtaps − outputs)",
+                       worked("{}×({} − {})", lines, taps, size_out), lines * (taps - size_out))]
+    return Cost.of(*terms)
 
 
 zero_ops(*_packets("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
@@ -561,6 +629,40 @@ def col2im(op) -> Cost:
                         worked("{}×({} − {})", planes, tuple(taps), tuple(covered)), value))
 
 
+@op_rule(*[getattr(packet, "decimals") for packet in _packets("round") if hasattr(packet, "decimals")])
+def round_decimals(op) -> Cost:
+    """``torch.round(x, decimals=d)``: x·10^d rounded, then ÷ 10^d."""
+    return Cost.of(*recipe_terms({"mults": 1, "cmps": 1, "divs": 1}, _out_numel(op), "round to decimals"))
+
+
+@op_rule(*_packets("logit"))
+def logit(op) -> Cost:
+    """``log(x / (1 − x))``: a subtraction, a division and a log per element; with ``eps`` the
+    input is clamped to [eps, 1 − eps] first (2 comparisons and an assignment)."""
+    recipe = {"adds": 1, "divs": 1, "transc": 1}
+    if _arg(op, 1, "eps") is not None:
+        recipe.update(cmps=2, assigns=1)
+    return Cost.of(*recipe_terms(recipe, _out_numel(op), "logit"))
+
+
+@op_rule(*_packets("_conj_physical", "conj_physical"), complex_aware=True)
+def conj_physical(op) -> Cost:
+    """The conjugate materialised: the imaginary parts negated (a multiplication by −1 each, as
+    ``neg``); a real tensor is only copied."""
+    if not op.inputs[0].dtype.is_complex:
+        return Cost()
+    n = _out_numel(op)
+    return Cost.of(Term("mults", "negations (imaginary parts)", "elements", n, n))
+
+
+@op_rule(*_packets("allclose"))
+def allclose(op) -> Cost:
+    """The ``isclose`` test per element (broadcast), then their conjunction (elements − 1)."""
+    n = prod(torch.broadcast_shapes(*[t.shape for t in op.inputs[:2]]))
+    return Cost.of(Term("cmps", "comparisons (isclose)", "elements", n, n),
+                   Term("cmps", "conjunction (all)", "elements − 1", worked("{} − 1", n), max(n - 1, 0)))
+
+
 @op_rule(*_packets("mvlgamma"))
 def mvlgamma(op) -> Cost:
     """``torch.mvlgamma(x, p)`` = a constant + Σ_{i<p} lgamma(x − i/2): per element p − 1
@@ -595,7 +697,7 @@ def isin_op(op) -> Cost:
                         n * max(m - 1, 0)))
 
 
-@op_rule(*_packets("embedding", "index_select", "gather", "take", "index", "_unsafe_index"))
+@op_rule(*_packets("embedding", "index_select", "gather", "take", "index", "_unsafe_index", "_unsafe_masked_index"))
 def gathered(op) -> Cost:
     """A look-up (``F.embedding``, ``index_select``, ``gather``, advanced indexing): no arithmetic;
     it reads the elements it picks (as many as it writes) and the indices, not the whole source,

@@ -115,7 +115,7 @@ def slogdet(op) -> Cost:
                         batch * max(n - 1, 0)))
 
 
-@op_rule(aten.linalg_cholesky_ex)
+@op_rule(aten.linalg_cholesky_ex, aten.cholesky)
 def cholesky(op) -> Cost:
     a = op.inputs[0]
     n, batch = a.shape[-1], _batch(a.shape)
@@ -142,9 +142,11 @@ def cholesky_inverse(op) -> Cost:
     return Cost.of(*triangular_terms(n, batch * n, False, "L·Y = I"), *triangular_terms(n, batch * n, False, "Lᵀ·X = Y"))
 
 
-@op_rule(aten.linalg_solve_triangular)
+@op_rule(aten.linalg_solve_triangular, aten.triangular_solve)
 def solve_triangular(op) -> Cost:
-    a = op.inputs[0]
+    # linalg_solve_triangular(A, B, …); the legacy triangular_solve(B, A, …) → (X, a copy of A)
+    legacy = op.op.overloadpacket is aten.triangular_solve
+    a = op.inputs[1] if legacy else op.inputs[0]
     n = a.shape[-1]
     unit = bool(schema_arg(op, "unitriangular", False))
     return Cost.of(*triangular_terms(n, _rhs(op.outputs[0], n), unit, "triangular solve"))

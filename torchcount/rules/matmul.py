@@ -316,23 +316,40 @@ def addbmm(op) -> Cost:
 
 @op_rule(aten._cdist_forward)
 def cdist(op) -> Cost:
-    """Pairwise p-norm distances: per pair d subtractions, d |·|^p, d − 1 combining steps and
-    one root. p = 2: squares as multiplications, a square root; p = 1: absolute values
-    (comparisons), no root; p = ∞: absolute values and d − 1 comparisons for the max, no root;
-    p = 0 (how many coordinates differ): d comparisons with 0 and d − 1 additions, no root."""
-    x1 = op.inputs[0]
+    """Pairwise p-norm distances: the terms of :func:`distance_terms`, one pair per output."""
     p = float(op.args[2] if len(op.args) > 2 else 2.0)
-    d = x1.shape[-1]
-    pairs = op.outputs[0].numel
+    return Cost.of(*distance_terms(op.outputs[0].numel, op.inputs[0].shape[-1], p))
+
+
+@op_rule(aten._pdist_forward)
+def pdist(op) -> Cost:
+    """``F.pdist(x (N, d), p)``: the distances of the N(N − 1)/2 pairs of rows (the output), as cdist."""
+    p = float(op.args[1] if len(op.args) > 1 else 2.0)
+    return Cost.of(*distance_terms(op.outputs[0].numel, op.inputs[0].shape[-1], p))
+
+
+@op_rule(aten.dist)
+def dist(op) -> Cost:
+    """``torch.dist(a, b, p)``: the p-norm of a − b (broadcast): one pair of d = elements."""
+    p = op.args[2] if len(op.args) > 2 else op.kwargs.get("p", 2)
+    shapes = [t.shape for t in op.inputs[:2]]
+    return Cost.of(*distance_terms(1, prod(torch.broadcast_shapes(*shapes)), float(p)))
+
+
+def distance_terms(pairs: int, d: int, p: float) -> list[Term]:
+    """Per pair d subtractions, d |·|^p, d − 1 combining steps and one root. p = 2: squares as
+    multiplications, a square root; p = 1: absolute values (comparisons), no root; p = ∞:
+    absolute values and d − 1 comparisons for the max, no root; p = 0 (how many coordinates
+    differ): d comparisons with 0 and d − 1 additions, no root."""
     power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values"), math.inf: ("cmps", "absolute values"),
              0.0: ("cmps", "comparisons with 0")}.get(p, ("transc", "powers"))
     combine = ("cmps", "comparisons (max)") if p == math.inf else ("adds", "additions")
-    return Cost.of(
+    return [
         Term("adds", "differences", "pairs·d", worked("{}×{}", pairs, d), pairs * d),
         Term(power[0], power[1], "pairs·d", worked("{}×{}", pairs, d), pairs * d),
         Term(combine[0], combine[1], "pairs·(d − 1)", worked("{}×({} − 1)", pairs, d), pairs * (d - 1)),
         Term("transc", "roots", "pairs", pairs, pairs) if p not in (1.0, 0.0, math.inf) else None,
-    )
+    ]
 
 
 @op_rule(aten._euclidean_dist)

@@ -81,6 +81,8 @@ def extremum(op) -> Cost:
     if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
         n = op.outputs[0].numel
         return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", n, n))
+    if _name(op) == "aminmax":  # two reductions over the same elements
+        return Cost.of(_pairs(op, "cmps", "comparisons (min)"), _pairs(op, "cmps", "comparisons (max)"))
     return Cost.of(_pairs(op, "cmps", "comparisons"))
 
 
