@@ -798,6 +798,8 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     # torch.dist: the 2-norm of a − b over 10 elements
     ("dist", lambda t: torch.dist(t, 2 * t), {"mults": 10 + 10, "adds": 10 + 9, "transc": 1}),
     ("allclose", lambda t: torch.tensor(torch.allclose(t, t)), {"cmps": 10 + 9}),
+    # mode of each row of 5: a sort (5·⌈log2 5⌉ = 15) and 4 neighbour comparisons, 2 rows
+    ("mode", lambda t: torch.mode(t, 1).values, {"cmps": 2 * (15 + 4)}),
 ])
 def test_ops_an_opinfo_sweep_found_miscounted(name, fn, expected):
     assert ops_of(fn, P) == expected, name

@@ -81,6 +81,14 @@ def extremum(op) -> Cost:
     if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
         n = op.outputs[0].numel
         return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", n, n))
+    if _name(op) == "mode":  # each line sorted, then a pass over neighbours counting the runs
+        n_in, n_out = _in_out(op)
+        n = n_in // max(n_out, 1)
+        k = max(1, math.ceil(math.log2(n))) if n > 1 else 0
+        return Cost.of(Term("cmps", "comparisons (sort)", "lines·n·⌈log2 n⌉", worked("{}×{}×{}", n_out, n, k),
+                            n_out * n * k),
+                       Term("cmps", "comparisons (neighbours)", "inputs − outputs", worked("{} − {}", n_in, n_out),
+                            n_in - n_out))
     if _name(op) == "aminmax":  # two reductions over the same elements
         return Cost.of(_pairs(op, "cmps", "comparisons (min)"), _pairs(op, "cmps", "comparisons (max)"))
     return Cost.of(_pairs(op, "cmps", "comparisons"))
