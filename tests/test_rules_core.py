@@ -233,7 +233,7 @@ ACTIVATIONS = [
     (nn.RReLU(), {"cmps": 1, "mults": 1, "assigns": 1}),
     (nn.ELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1}),  # a·(exp(x) − 1)
     (nn.CELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "divs": 1, "assigns": 1}),  # a·(exp(x/a) − 1)
-    (nn.SELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 2, "assigns": 1}),
+    (nn.SELU(), {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1}),  # λ·α(eˣ − 1), λ·α one constant
     (nn.GELU(), {"transc": 1, "mults": 3, "adds": 1}),                       # 0.5·x·(1 + erf(x/√2))
     (nn.GELU(approximate="tanh"), {"transc": 1, "mults": 6, "adds": 2}),
     (nn.Sigmoid(), {"transc": 1, "adds": 1, "divs": 1}),                     # 1/(1 + exp(−x))
@@ -556,8 +556,10 @@ def test_lazy_linear_and_conv():
         assert report.total.params == 6 and report.total.buffers == 3 + 3 + 1
         assert counted(report.total.cost) == plus({"adds": 3 + 24, "transc": 3, "mults": 24}, affine(24))
         inorm = nn.LazyInstanceNorm1d()  # lazy defaults: affine=True, track_running_stats=True
+        # training with running stats: the 2 instances' means and variances averaged per channel
+        # (2·3·(2 − 1) additions, 2·3 divisions), then the running update (5·3 mults, 2·3 adds)
         assert counted(run(inorm, torch.randn(2, 3, 4)).total.cost) == plus(
-            plus(stats(6, 4), affine(24)), {"mults": 5 * 3, "adds": 2 * 3})
+            plus(stats(6, 4), affine(24)), {"mults": 5 * 3, "adds": 2 * 3 + 2 * 3 * 1, "divs": 2 * 3})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -961,3 +963,40 @@ def test_explain_a_leaf_that_only_reshapes_is_not_called_a_container():
     text = report.explain("view")
     assert "container" not in text and "no arithmetic" in text and "breakdown: none" in text
     assert "a container: its cost is the sum of its children" in report.explain("")
+
+
+# ---- found by sweeping torch's module database (ModuleInfo), rule against ops (2026-12-02) -------
+def test_functional_batch_norm_in_training_updates_its_running_statistics_as_the_module():
+    # F.batch_norm(training=True) with running statistics updates them in place:
+    # (1 − m)·r + m·mean and (1 − m)·r + m·var·n/(n − 1), 5C mults and 2C adds, as nn.BatchNorm's rule
+    import torch.nn.functional as F
+    from conftest import Fn
+    x = torch.randn(4, 3, 2, 2)
+    module = cost_of(nn.BatchNorm2d(3, affine=False).train(), x)
+    f = Fn(lambda t: F.batch_norm(t, torch.zeros(3), torch.ones(3), training=True))
+    functional = run(f, x).total.cost
+    assert counted(functional) == counted(module) == plus(stats(3, 16), {"mults": 5 * 3, "adds": 2 * 3})
+    # without running statistics nothing is updated
+    g = Fn(lambda t: F.batch_norm(t, None, None, training=True))
+    assert counted(run(g, x).total.cost) == stats(3, 16)
+
+
+@pytest.mark.parametrize("module, shape", [
+    (nn.BatchNorm1d(5).train(), (0, 5, 9)), (nn.BatchNorm1d(5).eval(), (0, 5)), (nn.GroupNorm(2, 4), (2, 4, 0)),
+    (nn.LayerNorm(4), (0, 4)), (nn.InstanceNorm1d(3, track_running_stats=True).train(), (2, 3, 0)),
+])
+def test_normalising_an_empty_tensor_costs_nothing(module, shape):
+    # an empty input: no statistic, no normalisation, no running update (PyTorch leaves them)
+    cost = cost_of(module, torch.randn(*shape))
+    assert counted(cost) == {}
+
+
+def test_overlapping_lp_pool_raises_each_input_once():
+    # LPPool2d(p = 2, kernel 3, stride 1) on 2×6×6: 2·4·4 = 32 outputs whose windows overlap; each
+    # of the 72 inputs is squared once (not 9·32 = 288 times), 8 additions per window, a root each
+    x = torch.randn(1, 2, 6, 6)
+    assert counted(cost_of(nn.LPPool2d(2, 3, stride=1), x)) == {"mults": 72, "adds": 8 * 32, "transc": 32}
+    # without overlap (stride = kernel) the windows hold 9·4·2 = 72 of the inputs: the same count
+    assert counted(cost_of(nn.LPPool2d(2, 3), x))["mults"] == 9 * 8
+    # with gaps (kernel 2, stride 3) only the inputs in a window: 4 per window, 2·2·2 windows
+    assert counted(cost_of(nn.LPPool2d(2, 2, stride=3), x))["mults"] == 4 * 8

@@ -22,7 +22,7 @@ PER_ELEMENT: dict[str, dict[str, int]] = {
     "rrelu": {"cmps": 1, "mults": 1, "assigns": 1},
     "elu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1},  # a·(exp(x) − 1)
     "celu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "divs": 1, "assigns": 1},  # a·(exp(x/a) − 1)
-    "selu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 2, "assigns": 1},  # scale·elu
+    "selu": {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1},  # elu with λ·α one constant
     "gelu": {"transc": 1, "mults": 3, "adds": 1},            # 0.5·x·(1 + erf(x·1/√2))
     "gelu_tanh": {"transc": 1, "mults": 6, "adds": 2},       # 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
     "sigmoid": {"transc": 1, "adds": 1, "divs": 1},          # 1 / (1 + exp(−x))

@@ -7,7 +7,10 @@ squares, n − 1 additions, 1 division), the inverse std (1 addition of eps, 1 r
 then per element one multiplication by the inverse std, and with an affine transform one
 multiplication and one addition more. In eval mode BatchNorm (and InstanceNorm with
 running stats) uses stored statistics: per channel eps-add and rsqrt, per element one
-subtraction and one multiplication (plus the affine pair).
+subtraction and one multiplication (plus the affine pair). In training the running statistics
+are updated, (1 − m)·r + m·batch for the mean and the unbiased variance: 5 multiplications and 2
+additions per channel (InstanceNorm first averages its instances' statistics over the batch). An
+empty input costs nothing (PyTorch leaves the running statistics as they are).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from .registry import module_rule
 
 def _stats_terms(groups: int, n: int) -> list[Term]:
     e = groups * n
+    if not e:  # an empty input: nothing is normalised, no statistic computed
+        return []
     each_less_one, each = worked("{}×({} − 1)", groups, n), worked("{}×{}", groups, n)
     return [
         Term("adds", "additions (mean)", "groups·(n − 1)", each_less_one, groups * (n - 1)),
@@ -34,6 +39,8 @@ def _stats_terms(groups: int, n: int) -> list[Term]:
 
 
 def _running_terms(channels: int, elements: int) -> list[Term]:
+    if not elements:
+        return []
     return [
         Term("adds", "eps additions", "channels", channels, channels),
         Term("transc", "reciprocal square roots", "channels", channels, channels),
@@ -60,9 +67,9 @@ def batch_norm(m, call) -> Cost:
     channels = shape[1] if len(shape) > 1 else shape[0]
     batch_stats = call.training or not m.track_running_stats or m.running_mean is None
     if batch_stats:
-        terms = _stats_terms(channels, elements // channels)
-        if call.training and m.track_running_stats and m.running_mean is not None:
-            terms += _running_update_terms(channels)
+        terms = _stats_terms(channels, elements // max(channels, 1))
+        if call.training and m.track_running_stats and m.running_mean is not None and elements:
+            terms += _running_update_terms(channels)  # (an empty batch leaves them as they are)
     else:
         terms = _running_terms(channels, elements)
     if m.affine:
@@ -78,11 +85,17 @@ def instance_norm(m, call) -> Cost:
         next(t for t in type(m).__mro__ if t in (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d))]
     n = prod(shape[-spatial:])
     channels = shape[-spatial - 1]
+    instances = elements // max(n, 1)  # N·C (C without a batch dim)
     if not call.training and m.track_running_stats:
         terms = _running_terms(channels, elements)
     else:
-        terms = _stats_terms(elements // n, n)
-        if call.training and m.track_running_stats:
+        terms = _stats_terms(instances, n)
+        if call.training and m.track_running_stats and elements:
+            # the running statistics follow the instances' mean and variance averaged over the batch
+            batch = instances // max(channels, 1)
+            terms += [Term("adds", "batch averages of the instances' mean and variance", "2·channels·(N − 1)",
+                           worked("2×{}×({} − 1)", channels, batch), 2 * channels * (batch - 1)),
+                      Term("divs", "batch averages (÷ N)", "2·channels", worked("2×{}", channels), 2 * channels)]
             terms += _running_update_terms(channels)
     if m.affine:
         terms += _affine_terms(elements)

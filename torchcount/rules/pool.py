@@ -107,11 +107,14 @@ def lp_pool(m, call) -> Cost:
     out = call.out.numel
     window = prod(kernel)
     integer_p = float(m.norm_type).is_integer()
+    # each input raised to p once (windows that overlap share it): as many as the windows hold,
+    # at most the input's elements
+    raised = min(window * out, call.input.numel)
     powers = Term("mults" if integer_p else "transc", "powers x^p",
-                  "∏kernel·outputs" + ("·(p − 1)" if integer_p else ""),
-                  worked("{}×{}×({} − 1)", kernel, out, int(m.norm_type)) if integer_p
-                  else worked("{}×{}", kernel, out),
-                  window * out * (int(m.norm_type) - 1 if integer_p else 1))
+                  "min(∏kernel·outputs, inputs)" + ("·(p − 1)" if integer_p else ""),
+                  worked("min({}×{}, {})×({} − 1)", kernel, out, call.input.numel, int(m.norm_type)) if integer_p
+                  else worked("min({}×{}, {})", kernel, out, call.input.numel),
+                  raised * (int(m.norm_type) - 1 if integer_p else 1))
     return Cost.of(
         _size_term(m, call, d),
         powers,

@@ -22,7 +22,7 @@ from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
-from .norm import _affine_terms, _running_terms, _stats_terms
+from .norm import _affine_terms, _running_terms, _running_update_terms, _stats_terms
 from .registry import op_rule
 
 aten = torch.ops.aten
@@ -272,6 +272,8 @@ def _batch_norm(op, training: bool, weight_i: int = 1, bias_i: int = 2) -> Cost:
     channels = x.shape[1] if len(x.shape) > 1 else x.shape[0]
     if training:
         terms = _stats_terms(channels, x.numel // max(channels, 1))
+        if len(op.args) > 3 and hasattr(op.args[3], "shape") and x.numel:  # running statistics given: updated in place (as nn.BatchNorm's rule)
+            terms += _running_update_terms(channels)
     else:
         terms = _running_terms(channels, x.numel)
     affine = _affine_terms(x.numel)
