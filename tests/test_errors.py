@@ -207,3 +207,21 @@ def test_a_sparse_input_is_counted_as_dense_with_a_note():
         assert any("counts them as dense" in n and str(sparse.layout).removeprefix("torch.") in n
                    for n in report.notes)
     assert not any("sparse" in n for n in torchcount.profile(nn.Linear(8, 16), x).notes)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # nested tensors are a prototype API
+def test_nested_tensors_made_by_an_unseen_encoder_are_listed_as_uncounted():
+    # a TransformerEncoder given a padding mask, in eval under no_grad, runs on nested tensors.
+    # torchcount turns that off for an encoder it sees; one it cannot see (scripted, or held in a
+    # plain list) makes them inside an op-recorded forward: those ops have no shape to record and
+    # are listed as uncounted (it used to fail the whole profile)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8, 0.0, batch_first=True), 1).eval()
+    x, mask = torch.randn(2, 3, 4), torch.tensor([[0, 0, 1], [0, 1, 1]]).bool()
+    with torch.no_grad(), pytest.warns(torchcount.UncountedWarning, match="on nested tensors"):
+        report = torchcount.profile(torch.jit.script(enc), (x,), kwargs={"src_key_padding_mask": mask})
+    assert not report.complete
+    assert "aten._transformer_encoder_layer_fwd.default (on nested tensors)" in {u.what for u in report.uncounted}
+    # seen, the same encoder is counted whole
+    with torch.no_grad():
+        seen = torchcount.profile(enc, (x,), kwargs={"src_key_padding_mask": mask}, warn=False)
+    assert seen.complete and seen.total.macs > 0

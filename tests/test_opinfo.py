@@ -25,6 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
+#: torch's own warnings about the sample modules and inputs (deprecations, prototype APIs): noise here
+pytestmark = pytest.mark.filterwarnings("ignore")
 from torch.testing._internal.common_methods_invocations import op_db  # noqa: E402
 
 #: ops left uncounted on purpose (docs/coverage.md): iterative or value-dependent work

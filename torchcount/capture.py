@@ -338,9 +338,9 @@ class OpRecorder(TorchDispatchMode):
             else:
                 raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
                 op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
-        except RuntimeError as exc:  # a tensor without sizes: a nested tensor
-            raise TypeError(f"torchcount counts dense tensors and cannot record {func} (a nested "
-                            f"tensor?): {exc}") from exc
+        except RuntimeError:  # a tensor without sizes: a nested tensor (made by a fast path the model
+            # took: an unseen TransformerEncoder given a padding mask): kept as uncounted, not a failure
+            op = OpCall(_OnNestedTensors(func), (), {}, None)
         if self._stack:
             top = self._stack[-1]
             if top.ops is _NONE:
@@ -350,6 +350,19 @@ class OpRecorder(TorchDispatchMode):
         else:
             self._stray.append(op)
         return out
+
+
+class _OnNestedTensors:
+    """An op run on, or making, nested tensors: they have no shape to record, so the op cannot
+    be priced and is listed as uncounted under this name."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op):
+        self.op = op
+
+    def __str__(self) -> str:
+        return f"{self.op} (on nested tensors)"
 
 
 def _describe_args(args: tuple) -> tuple:
