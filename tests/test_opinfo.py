@@ -9,8 +9,8 @@ op rule. Three checks per sample:
   counts (it prices matmuls, convolutions and attention only), and equal it for the OpInfos that
   are nothing but a contraction (where it counts them: it leaves a dot product and mv at 0).
 
-The first samples of each OpInfo run in ``make test``; every sample, and complex inputs, run
-as ``slow`` (``make test-slow``)."""
+The first samples of each OpInfo run in ``make test``; every sample, complex inputs and the
+other dtypes (half precisions, float64, int64, bool) run as ``slow`` (``make test-slow``)."""
 from __future__ import annotations
 
 import itertools
@@ -41,7 +41,7 @@ KNOWN_UNCOUNTED = {
     "_histogramdd_bin_edges", "_histogramdd_from_bin_cts", "_histogramdd_from_bin_tensors",
     *(f"special_{p}_polynomial_{k}" for p in ("chebyshev", "shifted_chebyshev") for k in "tuvw"),
     "special_hermite_polynomial_h", "special_hermite_polynomial_he", "special_laguerre_polynomial_l",
-    "special_legendre_polynomial_p",
+    "special_legendre_polynomial_p", "gcd", "lcm",  # (Euclid's steps depend on the values)
 }
 
 #: OpInfos that are one contraction (flop_counter prices all of their work)
@@ -148,3 +148,9 @@ def test_opinfo_every_sample(one_thread):
 @pytest.mark.slow
 def test_opinfo_complex(one_thread):
     _check(torch.complex64, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64, torch.int64, torch.bool])
+def test_opinfo_other_dtypes(one_thread, dtype):
+    _check(dtype, 2)

@@ -800,6 +800,9 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     ("allclose", lambda t: torch.tensor(torch.allclose(t, t)), {"cmps": 10 + 9}),
     # mode of each row of 5: a sort (5·⌈log2 5⌉ = 15) and 4 neighbour comparisons, 2 rows
     ("mode", lambda t: torch.mode(t, 1).values, {"cmps": 2 * (15 + 4)}),
+    # integer ops: a shift per element (as the other bitwise ops, 1 cmp); bincount adds each value
+    ("shift", lambda t: torch.bitwise_left_shift((t * 10).long(), 1).float(), {"mults": 10, "cmps": 10}),
+    ("bincount", lambda t: torch.bincount((t * 10).long().flatten()).float(), {"mults": 10, "adds": 10}),
 ])
 def test_ops_an_opinfo_sweep_found_miscounted(name, fn, expected):
     assert ops_of(fn, P) == expected, name

@@ -84,6 +84,7 @@ _table({"mults": 1, "adds": 2}, "lerp")                                     # a 
 _table({"cmps": 1}, "eq", "ne", "lt", "le", "gt", "ge", "maximum", "minimum", "fmax", "fmin",
        "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite",
        "isposinf", "isneginf", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+       "bitwise_left_shift", "bitwise_right_shift", "__lshift__", "__rshift__",
        "floor", "ceil", "round", "trunc", "signbit", "isclose", "frexp")
 _table({"cmps": 1, "adds": 1}, "frac", "nextafter")                          # x − trunc(x); a step to the next float
 _table({"cmps": 1, "assigns": 1}, "abs")                                     # x < 0 ? −x : x
@@ -661,6 +662,14 @@ def allclose(op) -> Cost:
     n = prod(torch.broadcast_shapes(*[t.shape for t in op.inputs[:2]]))
     return Cost.of(Term("cmps", "comparisons (isclose)", "elements", n, n),
                    Term("cmps", "conjunction (all)", "elements − 1", worked("{} − 1", n), max(n - 1, 0)))
+
+
+@op_rule(*_packets("bincount"))
+def bincount(op) -> Cost:
+    """``torch.bincount(x, weights)``: one addition per value counted (its weight added, with
+    weights); the bins are allocated zeroed."""
+    n = op.inputs[0].numel
+    return Cost.of(Term("adds", "additions (counts)", "values", n, n))
 
 
 @op_rule(*_packets("mvlgamma"))
