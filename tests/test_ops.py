@@ -803,6 +803,13 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     # integer ops: a shift per element (as the other bitwise ops, 1 cmp); bincount adds each value
     ("shift", lambda t: torch.bitwise_left_shift((t * 10).long(), 1).float(), {"mults": 10, "cmps": 10}),
     ("bincount", lambda t: torch.bincount((t * 10).long().flatten()).float(), {"mults": 10, "adds": 10}),
+    # histogram of 10 values in 4 equal bins over the data's range: the histc terms
+    ("histogram", lambda t: torch.histogram(t, 4).hist, {"cmps": 40, "adds": 20, "mults": 10}),
+    # with 5 edges as a tensor: a binary search (⌈log2 5⌉ = 3 cmps) and a count per value;
+    # density: the 4 bins summed (3 adds) and divided (4 divs)
+    ("histogram edges", lambda t: torch.histogram(t, torch.linspace(0, 1, 5), density=True).hist,
+     {"cmps": 30, "adds": 10 + 3, "divs": 4}),
+    ("logspace", lambda t: t + torch.logspace(0, 1, 5, dtype=t.dtype).sum(), {"transc": 5, "adds": 4 + 10}),
 ])
 def test_ops_an_opinfo_sweep_found_miscounted(name, fn, expected):
     assert ops_of(fn, P) == expected, name

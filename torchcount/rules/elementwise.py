@@ -452,12 +452,49 @@ def histc(op) -> Cost:
     data's: 2 more comparisons per element (its min and max)."""
     n = op.inputs[0].numel
     lo, hi = _arg(op, 2, "min", 0), _arg(op, 3, "max", 0)
-    return Cost.of(
-        Term("cmps", "comparisons (range of the data)", "2·elements", worked("2×{}", n), 2 * n) if lo == hi else None,
+    return Cost.of(*_equal_bins_terms(n, lo == hi))
+
+
+def _equal_bins_terms(n: int, data_range: bool) -> list[Term]:
+    return [
+        Term("cmps", "comparisons (range of the data)", "2·elements", worked("2×{}", n), 2 * n) if data_range else None,
         Term("cmps", "comparisons (inside the range)", "2·elements", worked("2×{}", n), 2 * n),
         Term("adds", "subtractions (x − min)", "elements", n, n),
         Term("mults", "multiplications (bin position)", "elements", n, n),
-        Term("adds", "additions (counts)", "elements", n, n))
+        Term("adds", "additions (counts)", "elements", n, n)]
+
+
+@op_rule(*_packets("histogram"))
+def histogram(op) -> Cost:
+    """``torch.histogram(x, bins)``: with a number of equal bins, the ``histc`` terms (the range
+    the data's unless ``range`` is given); with the bin edges as a tensor of b edges, a binary
+    search per element (⌈log2 b⌉ comparisons) and the count. ``weight`` adds each element's
+    weight instead of 1 (the same additions); ``density`` then divides the bins by their sum
+    times the bin width (bins − 1 additions, bins divisions)."""
+    n = op.inputs[0].numel
+    bins = _arg(op, 1, "bins", 100)
+    if hasattr(bins, "shape"):  # the edges, as a tensor
+        edges = max(bins.numel, 1)
+        steps = math.ceil(math.log2(edges)) if edges > 1 else 0
+        terms = [Term("cmps", "comparisons (binary search of the edges)", "elements·⌈log2 edges⌉",
+                      worked("{}×{}", n, steps), n * steps),
+                 Term("adds", "additions (counts)", "elements", n, n)]
+        count = edges - 1
+    else:
+        terms = _equal_bins_terms(n, op.kwargs.get("range") is None)
+        count = int(bins)
+    if op.kwargs.get("density"):
+        terms += [Term("adds", "additions (sum of the bins)", "bins − 1", worked("{} − 1", count), max(count - 1, 0)),
+                  Term("divs", "divisions (density)", "bins", count, count)]
+    return Cost.of(*terms)
+
+
+@op_rule(*_packets("logspace"))
+def logspace(op) -> Cost:
+    """``torch.logspace(start, end, steps, base)``: base^p per point, p spaced as ``linspace``
+    places it (free, as linspace's points are)."""
+    n = _out_numel(op)
+    return Cost.of(Term("transc", "powers base^p", "steps", n, n))
 
 
 # ---- scattering that accumulates: one op per element scattered ------------------------------
