@@ -257,3 +257,26 @@ def test_a_forward_without_arguments_takes_an_empty_tuple():
     report = torchcount.profile(Constant(), ())
     assert report.total.macs == macs(2)
     assert report.total.params == 2 * N + N * K + K
+
+
+def test_a_tensor_given_twice_is_one_tensor_in_the_forward():
+    # inputs are copied (so an in-place first layer cannot touch the caller's tensors), but a
+    # tensor passed twice stays one tensor: self-attention's mha(x, x, x) takes its fast path on
+    # `query is key`, and any forward may test identity (it was two copies, a different forward)
+    class Probe(nn.Module):
+        def forward(self, a, b, c=None, cache=None):
+            self.seen = (a is b, c is a, cache["k"] is a)
+            return a + b
+
+    probe, x = Probe(), torch.randn(3)
+    torchcount.profile(probe, (x, x), kwargs={"c": x, "cache": {"k": x}}, warn=False)
+    assert probe.seen == (True, True, True)
+    # still copies: the caller's tensor is not the one the forward got
+    class Keeps(nn.Module):
+        def forward(self, a):
+            self.got = a
+            return a * 2
+
+    keeps = Keeps()
+    torchcount.profile(keeps, x, warn=False)
+    assert keeps.got is not x and torch.equal(keeps.got, x)

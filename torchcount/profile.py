@@ -295,6 +295,9 @@ class _InputObjects:
         self.names: list[str] = []
         self.model = model
         self._memo: "dict | None" = None
+        #: id of a tensor given → its copy: a tensor passed twice (``mha(x, x, x)``) is one tensor
+        #: in the forward too (self-attention's fast path, and any ``q is k`` test, depend on it)
+        self.tensors: dict = {}
 
     def __bool__(self) -> bool:
         return bool(self.names)
@@ -331,8 +334,13 @@ def _copied(x, objects: "_InputObjects"):
                 "torchcount counts dense tensors, and an input is a nested tensor (ragged shapes: "
                 f"{_components(x)}); profile it padded (x.to_padded_tensor(0.0): an upper bound, every "
                 "padded position counted) or each component on its own (x.unbind(): a sum)")
-        return x if x.device.type == "meta" else x.detach().clone().requires_grad_(x.requires_grad) \
-            if x.is_leaf else x.clone()
+        if x.device.type == "meta":
+            return x
+        duplicate = objects.tensors.get(id(x))
+        if duplicate is None:
+            duplicate = objects.tensors[id(x)] = x.detach().clone().requires_grad_(x.requires_grad) \
+                if x.is_leaf else x.clone()
+        return duplicate
     if isinstance(x, tuple) and not hasattr(x, "_fields"):
         return tuple(_copied(v, objects) for v in x)
     if isinstance(x, list):
@@ -347,7 +355,8 @@ def _copied(x, objects: "_InputObjects"):
             return x
     if _stateful(x):
         try:
-            duplicate = copy.deepcopy(x, dict(objects.memo()))  # the model's own objects are shared, not copied
+            # the model's own objects are shared, not copied; a tensor also given directly is its one copy
+            duplicate = copy.deepcopy(x, {**objects.memo(), **objects.tensors})
         except Exception:  # cannot be copied (a lock, a handle): passed as it is
             return x
         objects.names.append(type(x).__name__)
