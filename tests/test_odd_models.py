@@ -916,3 +916,36 @@ def test_autocast_same_counts_output_bytes_in_its_dtype_and_a_note():
     assert mixed.row("0").cost.bytes_written == 4 * 64 * 2
     assert any(n.startswith("autocast was on (cpu, bfloat16)") for n in mixed.notes)
     assert not any("autocast" in n for n in plain.notes)
+
+
+def test_dynamic_quantized_recurrent_ops_are_counted_when_the_module_is_not_seen():
+    # inside TorchScript, or held outside the module tree, a dynamic quantized LSTM/GRU or cell is
+    # met as its ops (aten.quantized_lstm, quantized::quantized_lstm_cell_dynamic …): counted with
+    # the float layer's contraction (they were uncounted). LSTM(16, 32, 2 layers, bidirectional)
+    # on 5×2×16: 10 steps; layer 0 4·32·(16 + 32)·10 per direction, layer 1 4·32·(64 + 32)·10
+    import torch.ao.quantization as tq
+
+    class Hidden(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self._held = [m]
+
+        def forward(self, *args):
+            m = self._held[0]
+            return type(m).forward(m, *args)
+
+    cases = [
+        (nn.LSTM(16, 32, 2, bidirectional=True), torch.randn(5, 2, 16),
+         2 * (4 * 32 * (16 + 32) * 10 + 4 * 32 * (64 + 32) * 10)),
+        (nn.GRU(16, 32), torch.randn(5, 2, 16), 3 * 32 * (16 + 32) * 10),
+        (nn.LSTMCell(16, 32), torch.randn(3, 16), 4 * 32 * (16 + 32) * 3),
+        (nn.GRUCell(16, 32), torch.randn(3, 16), 3 * 32 * (16 + 32) * 3),
+        (nn.RNNCell(16, 32), torch.randn(3, 16), 32 * (16 + 32) * 3),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for layer, x, macs in cases:
+            q = tq.quantize_dynamic(nn.Sequential(layer))
+            seen, unseen = (torchcount.profile(m, x, warn=False) for m in (q, Hidden(q)))
+            assert seen.total.macs == unseen.total.macs == macs, type(layer).__name__
+            assert unseen.complete

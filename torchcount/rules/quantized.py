@@ -299,3 +299,61 @@ zero_ops(*_existing("conv1d_prepack", "conv2d_prepack", "conv3d_prepack", "conv_
          *[getattr(torch.ops.aten, n) for n in ("q_scale", "q_zero_point", "q_per_channel_scales",
                                                   "q_per_channel_zero_points", "q_per_channel_axis", "qscheme")
            if hasattr(torch.ops.aten, n)])
+
+
+# ---- dynamic quantized recurrent layers as ops (what an nnqd.LSTM/GRU or cell runs: met priced
+# from its ops when the module is not seen, inside TorchScript). The weights are packed objects,
+# so the sizes come from the input and the hidden state; the contraction and the gate terms are
+# the float layer's (the activation quantization the module rule adds for int8 is not counted:
+# the weights' dtype is not in the arguments).
+def _quantized_rnn_terms(mode: str, x, batch_sizes, H: int, layers: int, dirs: int, has_bias: bool,
+                         batch_first: bool) -> list[Term]:
+    from .recurrent import _step_terms
+
+    G = _GATES[mode]
+    steps = x.shape[0] if batch_sizes is not None else prod(x.shape[:-1])  # packed: Σ lengths; else T·N
+    terms = []
+    for layer in range(layers):
+        I = x.shape[-1] if layer == 0 else H * dirs
+        for d in range(dirs):
+            label = f"layer {layer}{', reverse' if d else ''}: "
+            terms.append(Term("macs", f"{label}gate multiply-accumulates", "G·H·(I + H)·steps",
+                              worked("{}×{}×({} + {})×{}", G, H, I, H, steps), G * H * (I + H) * steps))
+            terms += _step_terms(mode, H, steps, has_bias, label)
+    return terms
+
+
+@op_rule(*[getattr(torch.ops.aten.quantized_lstm, o) for o in ("input", "data", "input_legacy", "data_legacy")],
+         *[getattr(torch.ops.aten.quantized_gru, o) for o in ("input", "data", "input_legacy", "data_legacy")])
+def quantized_rnn_op(op) -> Cost:
+    """``aten.quantized_lstm`` / ``quantized_gru`` (``.input``: padded, ``.data``: packed): every
+    layer and direction, as the nn.LSTM / nn.GRU rule counts them."""
+    lstm = op.op.overloadpacket is torch.ops.aten.quantized_lstm
+    packed = op.op._overloadname.startswith("data")
+    x = op.args[0]
+    batch_sizes = op.args[1] if packed else None
+    rest = op.args[2:] if packed else op.args[1:]
+    hx, has_bias, layers, bidirectional = rest[0], rest[2], rest[3], rest[6]
+    h0 = hx[0] if lstm else hx
+    dirs = 2 if bidirectional else 1
+    return Cost.of(*_quantized_rnn_terms("LSTM" if lstm else "GRU", x, batch_sizes, h0.shape[-1], int(layers), dirs,
+                                         bool(has_bias), False))
+
+
+_CELL_OPS = {"quantized_lstm_cell_dynamic": "LSTM", "quantized_gru_cell_dynamic": "GRU",
+             "quantized_rnn_tanh_cell_dynamic": "RNN_TANH", "quantized_rnn_relu_cell_dynamic": "RNN_RELU"}
+
+
+@op_rule(*_existing(*_CELL_OPS))
+def quantized_cell_op(op) -> Cost:
+    """``quantized::quantized_lstm_cell_dynamic`` and the GRU / RNN cells: one step of N rows,
+    as the nn.LSTMCell / GRUCell / RNNCell rule counts it (biases are always given)."""
+    from .recurrent import _step_terms
+
+    mode = _CELL_OPS[op.op.overloadpacket.__name__]
+    x = op.args[0]
+    h = op.args[1][0] if mode == "LSTM" else op.args[1]
+    G, N, I, H = _GATES[mode], prod(x.shape[:-1]) or 1, x.shape[-1], h.shape[-1]
+    return Cost.of(Term("macs", "gate multiply-accumulates", "G·H·(I + H)·N", worked("{}×{}×({} + {})×{}", G, H, I, H, N),
+                        G * H * (I + H) * N),
+                   *_step_terms(mode, H, N, True, ""))
