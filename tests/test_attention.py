@@ -211,6 +211,12 @@ def test_encoder_with_padding_mask_in_eval_no_grad_is_counted_dense():
     assert enc.use_nested_tensor
     assert ops_of(nograd.total.cost) == ops_of(grad.total.cost)
     assert nograd.total.macs == encoder_macs(2, T, d, ffn, N)
+    # and says so: PyTorch's own eval run would have skipped the padded positions
+    assert any("counted dense, padded positions included" in n for n in nograd.notes)
+    assert not any("padded positions" in n for n in grad.notes)
+    with torch.no_grad():
+        unmasked = run(enc, x)
+    assert not any("padded positions" in n for n in unmasked.notes)
 
 
 def test_mha_traffic_reads_every_weight_and_writes_its_batch_first_output():

@@ -139,7 +139,7 @@ def profile(
     with gc_paused():
         with _exclusive(model, named if counted is model else None), \
                 preserved(counted, copy_params=copy_params, modules=named) as kept:
-            with _transformer_layers_unfused(counted, named), \
+            with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
                 try:
                     with recorder.around_root(counted):
@@ -155,6 +155,13 @@ def profile(
                 row.type = type(model).__name__
     if not record_ops:
         _flag_unrecorded(report, counted)
+    if unnested:
+        dense = _masked_dense(recorder.trace, unnested)
+        if dense:
+            notes.append(f"{', '.join(dense[:6])}: TransformerEncoder given a src_key_padding_mask in eval mode "
+                         "under no_grad, where PyTorch runs on nested tensors that skip the padded positions; "
+                         "counted dense, padded positions included (an upper bound of that work; the same as "
+                         "with grad enabled or in training)")
     if kept.lazy:
         notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                      + (" …" if len(kept.lazy) > 6 else ""))
@@ -419,7 +426,7 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
     for m in encoders:
         m.use_nested_tensor = False
     try:
-        yield
+        yield encoders
     finally:
         for m in encoders:
             m.use_nested_tensor = True
@@ -428,6 +435,22 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
 
 
 _TRANSFORMER_TYPES = (nn.TransformerEncoder, nn.TransformerEncoderLayer)
+
+
+def _masked_dense(trace, encoders: list) -> list[str]:
+    """Paths of the encoders (among those whose nested-tensor path was turned off) called with
+    a padding mask in eval mode under no_grad: the calls PyTorch would have run nested."""
+    ids = {id(m) for m in encoders}
+    found = []
+    for c in trace.calls:
+        if id(c.module) not in ids or c.training or c.grad_enabled:
+            continue
+        mask = c.kwargs.get("src_key_padding_mask") if c.kwargs else None
+        if mask is None and len(c.args) > 2:  # forward(src, mask, src_key_padding_mask, is_causal)
+            mask = c.args[2]
+        if mask is not None and (c.path or "(root)") not in found:
+            found.append(c.path or "(root)")
+    return found
 
 
 def _no_op_hook(module, args, output):
