@@ -242,3 +242,27 @@ def test_mha_with_both_masks_adds_their_merge():
     both = torchcount.profile(mha, (q, q, q), kwargs=dict(attn_mask=attn_mask, key_padding_mask=key_padding_mask)).total.cost
     assert both.adds - one.adds == N * H * L * L
     assert (both - one).ops == N * H * L * L  # nothing else changes but the bytes of the extra mask
+
+
+def test_attention_scaling_follows_the_path_pytorch_takes():
+    # with the weights returned, F.multi_head_attention_forward scales the query by 1/√(E/H)
+    # (N·L·E mults); without them (and in every Transformer layer) it runs SDPA, which scales q
+    # and k by √ of that each (N·(L + S)·E). The rule follows the path: the same mults as the
+    # forward priced from its ops (the module hidden from torchcount), in both cases
+    class Hidden(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self._held = [m]
+
+        def forward(self, *args, **kwargs):
+            m = self._held[0]
+            return type(m).forward(m, *args, **kwargs)
+
+    N, L, S, E = 2, 3, 5, 8
+    mha = nn.MultiheadAttention(E, 2, batch_first=True)
+    q, kv = torch.randn(N, L, E), torch.randn(N, S, E)
+    for need_weights, scaled in ((True, N * L * E), (False, N * (L + S) * E)):
+        kw = {"need_weights": need_weights}
+        rule, ops = run(mha, q, kv, kv, kwargs=kw), run(Hidden(mha), q, kv, kv, kwargs=kw)
+        assert rule.total.cost.mults == ops.total.cost.mults, need_weights
+        assert [t.value for t in rule.layers[0].terms if "scaling" in t.what] == [scaled]

@@ -8,7 +8,9 @@ Multi-head attention of a query of length L against keys/values of length S, bat
 embedding E, H heads (head size E/H), the lecture's convention (spec §5):
 
 - input projections: N·L·E·E + N·S·kdim·E + N·S·vdim·E MACs (+ N·(L + 2S)·E bias additions);
-- the query is scaled by 1/√(E/H): N·L·E multiplications;
+- the query is scaled by 1/√(E/H): N·L·E multiplications; without ``need_weights`` (and in every
+  Transformer layer) PyTorch runs ``scaled_dot_product_attention``, which scales q and k by
+  √(1/√(E/H)) each: N·(L + S)·E;
 - an attention mask / key padding mask / causal mask: one addition per score, N·H·L·S;
 - scores Q·Kᵀ: D·N·M per head and batch, in total N·L·S·E MACs;
 - softmax over S for N·H·L rows (activation.softmax_terms);
@@ -40,10 +42,14 @@ from .reshape import dropout_terms
 
 def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int, *,
                     in_bias: bool, out_bias: bool, masked: bool, average_weights: bool,
-                    dropout_scores: bool = False, S_att: int | None = None) -> list[Term]:
+                    dropout_scores: bool = False, S_att: int | None = None,
+                    through_sdpa: bool = False) -> list[Term]:
     """The worked terms of one multi-head attention call (see the module docstring).
     ``S`` is the projected key/value length, ``S_att`` the attended length (S + 1 per
-    bias_k/bias_v row or zero-attention slot; default S)."""
+    bias_k/bias_v row or zero-attention slot; default S). ``through_sdpa``: the call does not
+    return the weights (``need_weights=False``, and every Transformer layer), and PyTorch runs
+    ``scaled_dot_product_attention``, which scales q and k by √(1/√(E/H)) each, as its op rule
+    counts; with the weights, the query alone is scaled by 1/√(E/H)."""
     P = S
     S = S if S_att is None else S_att
     scores = N * H * L * S
@@ -55,7 +61,11 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
     if in_bias:
         terms.append(Term("adds", "projection bias additions", "N·(L + 2·S)·E",
                           worked("{}×({} + 2×{})×{}", N, L, P, E), N * (L + 2 * P) * E))
-    terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
+    if through_sdpa:
+        terms.append(Term("mults", "scaling of q and k by √(1/√(E/H))", "N·(L + S)·E",
+                          worked("{}×({} + {})×{}", N, L, S, E), N * (L + S) * E))
+    else:
+        terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
     terms.append(Term("macs", "scores Q·Kᵀ", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     if masked:
         terms.append(Term("adds", "mask additions", "N·H·L·S", worked("{}×{}×{}×{}", N, H, L, S), scores))
@@ -104,7 +114,7 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
         N, L, S, E, H, m.kdim, m.vdim, in_bias=m.in_proj_bias is not None,
         out_bias=stored(m.out_proj, "bias") is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
-        dropout_scores=call.training and m.dropout > 0, S_att=S_att)
+        dropout_scores=call.training and m.dropout > 0, S_att=S_att, through_sdpa=not need_weights)
     if _arg(call, 3, "key_padding_mask") is not None and _arg(call, 5, "attn_mask") is not None:
         # both masks are made additive (−inf where masked) and summed into one before the scores
         merged = N * H * L * S_att

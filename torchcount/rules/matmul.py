@@ -255,7 +255,8 @@ def native_multi_head_attention(op) -> Cost:
     return Cost.of(*attention_terms(
         N, L, S, E, H, k[-1], v[-1], in_bias=op.args[6] is not None, out_bias=op.args[8] is not None,
         masked=schema_arg(op, "mask") is not None,
-        average_weights=need_weights and bool(schema_arg(op, "average_attn_weights", True))))
+        average_weights=need_weights and bool(schema_arg(op, "average_attn_weights", True)),
+        through_sdpa=not need_weights))
 
 
 @op_rule(aten._transformer_encoder_layer_fwd)
@@ -275,7 +276,7 @@ def transformer_encoder_layer_op(op) -> Cost:
     F = ffn.shape[0]
     rows = N * L
     terms = attention_terms(N, L, L, E, H, E, E, in_bias=op.args[4] is not None, out_bias=op.args[6] is not None,
-                            masked=schema_arg(op, "mask") is not None, average_weights=False)
+                            masked=schema_arg(op, "mask") is not None, average_weights=False, through_sdpa=True)
     terms.append(Term("adds", "residual additions", "2·N·L·E", worked("2×{}×{}", rows, E), 2 * rows * E))
     for _ in range(2):
         terms += _stats_terms(rows, E) + _affine_terms(rows * E)
