@@ -249,14 +249,7 @@ def test_attention_scaling_follows_the_path_pytorch_takes():
     # (N·L·E mults); without them (and in every Transformer layer) it runs SDPA, which scales q
     # and k by √ of that each (N·(L + S)·E). The rule follows the path: the same mults as the
     # forward priced from its ops (the module hidden from torchcount), in both cases
-    class Hidden(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self._held = [m]
-
-        def forward(self, *args, **kwargs):
-            m = self._held[0]
-            return type(m).forward(m, *args, **kwargs)
+    from conftest import Hidden
 
     N, L, S, E = 2, 3, 5, 8
     mha = nn.MultiheadAttention(E, 2, batch_first=True)

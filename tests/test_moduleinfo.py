@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
+from conftest import Hidden
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
 #: torch's own warnings about the sample modules and inputs (deprecations, prototype APIs): noise here
@@ -34,18 +35,6 @@ KNOWN_UNCOUNTED = {"aten.multilabel_margin_loss_forward.default"}
 TRAIN_TOO = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
              "GroupNorm", "LayerNorm", "RNN", "GRU", "LSTM", "MultiheadAttention", "TransformerEncoderLayer",
              "TransformerDecoderLayer"}
-
-
-class _Hidden(nn.Module):
-    """Runs the module's forward without registering it: its ops are this wrapper's own."""
-
-    def __init__(self, module):
-        super().__init__()
-        self._held = [module]
-
-    def forward(self, *args, **kwargs):
-        m = self._held[0]
-        return type(m).forward(m, *args, **kwargs)
 
 
 def _cases(per_module):
@@ -89,7 +78,7 @@ def _sweep(per_module):
             failures.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         try:
-            hidden = run(_Hidden)
+            hidden = run(Hidden)
         except Exception as exc:
             failures.append(f"{name} (hidden): {type(exc).__name__}: {str(exc)[:200]}")
             continue

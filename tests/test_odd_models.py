@@ -924,15 +924,7 @@ def test_dynamic_quantized_recurrent_ops_are_counted_when_the_module_is_not_seen
     # the float layer's contraction (they were uncounted). LSTM(16, 32, 2 layers, bidirectional)
     # on 5×2×16: 10 steps; layer 0 4·32·(16 + 32)·10 per direction, layer 1 4·32·(64 + 32)·10
     import torch.ao.quantization as tq
-
-    class Hidden(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self._held = [m]
-
-        def forward(self, *args):
-            m = self._held[0]
-            return type(m).forward(m, *args)
+    from conftest import Hidden
 
     cases = [
         (nn.LSTM(16, 32, 2, bidirectional=True), torch.randn(5, 2, 16),
