@@ -19,7 +19,6 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
