@@ -45,7 +45,7 @@ from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import per_element
 from .conv import conv_terms
-from .recurrent import _GATES, SEQUENTIAL_FORWARDS, _sequence, cell_batch, cell_terms, rnn_terms
+from .recurrent import _GATES, SEQUENTIAL_FORWARDS, _sequence, _step_terms, cell_batch, cell_terms, rnn_terms
 from .registry import module_rule, op_rule, zero_ops
 
 quantized_ops = torch.ops.quantized
@@ -306,10 +306,8 @@ zero_ops(*_existing("conv1d_prepack", "conv2d_prepack", "conv3d_prepack", "conv_
 # so the sizes come from the input and the hidden state; the contraction and the gate terms are
 # the float layer's (the activation quantization the module rule adds for int8 is not counted:
 # the weights' dtype is not in the arguments).
-def _quantized_rnn_terms(mode: str, x, batch_sizes, H: int, layers: int, dirs: int, has_bias: bool,
-                         batch_first: bool) -> list[Term]:
-    from .recurrent import _step_terms
-
+def _quantized_rnn_terms(mode: str, x, batch_sizes, H: int, layers: int, dirs: int,
+                         has_bias: bool) -> list[Term]:
     G = _GATES[mode]
     steps = x.shape[0] if batch_sizes is not None else prod(x.shape[:-1])  # packed: Σ lengths; else T·N
     terms = []
@@ -337,7 +335,7 @@ def quantized_rnn_op(op) -> Cost:
     h0 = hx[0] if lstm else hx
     dirs = 2 if bidirectional else 1
     return Cost.of(*_quantized_rnn_terms("LSTM" if lstm else "GRU", x, batch_sizes, h0.shape[-1], int(layers), dirs,
-                                         bool(has_bias), False))
+                                         bool(has_bias)))
 
 
 _CELL_OPS = {"quantized_lstm_cell_dynamic": "LSTM", "quantized_gru_cell_dynamic": "GRU",
@@ -348,8 +346,6 @@ _CELL_OPS = {"quantized_lstm_cell_dynamic": "LSTM", "quantized_gru_cell_dynamic"
 def quantized_cell_op(op) -> Cost:
     """``quantized::quantized_lstm_cell_dynamic`` and the GRU / RNN cells: one step of N rows,
     as the nn.LSTMCell / GRUCell / RNNCell rule counts it (biases are always given)."""
-    from .recurrent import _step_terms
-
     mode = _CELL_OPS[op.op.overloadpacket.__name__]
     x = op.args[0]
     h = op.args[1][0] if mode == "LSTM" else op.args[1]
