@@ -66,8 +66,9 @@ _NONE: tuple = ()  # Call.children / Call.ops before the first one
 _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
-# torch.func transforms (vmap, grad, …): the level of the innermost one running, None outside any
-_functorch_level = torch._C._functorch.maybe_current_level
+# torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
+# ``maybe_current_level``, also in torch 2.2)
+_functorch_interpreter = torch._C._functorch.peek_interpreter_stack
 _functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
@@ -531,7 +532,7 @@ class _Recorder:
             else:
                 parent_index, covered, siblings = None, False, roots
             call_ruled, want = ruled, wants_ops and not covered
-            if ruled and _functorch_level() is not None and _transformed(args, kwargs):
+            if ruled and _functorch_interpreter() is not None and _transformed(args, kwargs):
                 # inside torch.vmap a module sees one sample's shapes, and a rule would price one
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops

@@ -381,15 +381,25 @@ def _components(nested: torch.Tensor) -> str:
 
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     failed = recorder.failure
+    hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
     if failed is None:
         return ForwardError(f"{_type_name(model)} forward failed before any module ran: "
-                            f"{type(exc).__name__}: {exc}")
+                            f"{type(exc).__name__}: {exc}{hint}")
     shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
     path = failed.path or "(root)"
     return ForwardError(
         f"forward failed in module '{path}' ({_type_name(failed.module)}) with input shapes "
         f"{', '.join('×'.join(map(str, s)) or 'scalar' for s in shapes) or 'none'}: "
-        f"{type(exc).__name__}: {exc}", failed.path, shapes)
+        f"{type(exc).__name__}: {exc}{hint}", failed.path, shapes)
+
+
+#: what an older torch (2.2, 2.5) raises when a higher-order op (torch.cond, flex_attention) runs
+#: under a dispatch mode that registered no handler for it, as torchcount's op recorder
+_OLD_TORCH_HOP_ERRORS = ("not registered", "no rule registered for HOP")
+_OLD_TORCH_HOP_HINT = (
+    f" (torch {torch.__version__} cannot run a higher-order op such as torch.cond or flex_attention "
+    "while torchcount records a module's own ops; a newer torch can, and lists it as uncounted "
+    "where no rule prices it; or profile(..., record_ops=False))")
 
 
 def _type_name(module: nn.Module) -> str:
@@ -411,10 +421,12 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
       no_grad (with src_key_padding_mask); nested tensors have no shape to record, so the
       dense computation is counted (every position, padded ones included, as in training).
     - nn.TransformerEncoderLayer takes its fused fast path (one aten op for the whole layer)
-      unless a forward hook is attached to it: a no-op hook is, meanwhile. The fused op has
-      an op rule too, and gives the same counts (tests/test_attention.py).
+      unless a forward hook is attached to it: a no-op hook is, meanwhile. Torch 2.2 takes it
+      hooks or not, so the layer's flag ``activation_relu_or_gelu``, which only the fast path
+      reads, is also set false meanwhile. The fused op has an op rule too, and gives the same
+      counts (tests/test_attention.py).
     """
-    encoders, handles = [], []
+    encoders, handles, flagged = [], [], []
     for _, m in (modules if modules is not None else model.named_modules()):
         if not isinstance(m, _TRANSFORMER_TYPES):  # one check per module: most models have neither
             continue
@@ -423,15 +435,22 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
                 encoders.append(m)
         else:
             handles.append(m.register_forward_hook(_no_op_hook))
+            if m.__dict__.get("activation_relu_or_gelu"):
+                flagged.append((m, m.activation_relu_or_gelu))
     for m in encoders:
         m.use_nested_tensor = False
+    for m, _ in flagged:
+        m.activation_relu_or_gelu = 0
     try:
         yield encoders
     finally:
         for m in encoders:
             m.use_nested_tensor = True
+        for m, flag in flagged:
+            m.activation_relu_or_gelu = flag
         for handle in handles:
             handle.remove()
+
 
 
 _TRANSFORMER_TYPES = (nn.TransformerEncoder, nn.TransformerEncoderLayer)

@@ -28,10 +28,9 @@ from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod
 from .activation import PER_ELEMENT
 from .complex import in_real_ops, op_complex_mode
-from .registry import op_rule, zero_ops
+from .registry import aten, op_rule, zero_ops
 from .reshape import dropout_terms
 
-aten = torch.ops.aten
 
 
 def _packets(*names: str) -> list:

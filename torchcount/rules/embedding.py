@@ -2,14 +2,12 @@
 aten op behind ``F.embedding_bag``, with the same terms)."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..cost import Cost, Term, worked
 from ._util import schema_arg, stored
-from .registry import module_rule, op_rule
+from .registry import aten, module_rule, op_rule
 
-aten = torch.ops.aten
 
 
 @module_rule(nn.Embedding)

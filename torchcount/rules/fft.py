@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import math
 
-import torch
 
 from ..cost import Cost, Term, worked
 from ._util import prod
-from .registry import op_rule
+from .registry import aten, op_rule
 
-aten = torch.ops.aten
 
 
 #: real / complex: (multiplications, additions) per N·log2 N, the name, and the two formulas

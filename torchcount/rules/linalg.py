@@ -34,13 +34,11 @@ work depends on the values.
 """
 from __future__ import annotations
 
-import torch
 
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
-from .registry import op_rule
+from .registry import aten, op_rule
 
-aten = torch.ops.aten
 
 
 def _batch(shape) -> int:
@@ -129,7 +127,7 @@ def cholesky(op) -> Cost:
 
 @op_rule(aten.cholesky_solve)
 def cholesky_solve(op) -> Cost:
-    b, factor = op.inputs[0], op.inputs[1]
+    factor = op.inputs[1]
     n = factor.shape[-1]
     rhs = _rhs(op.outputs[0], n)
     return Cost.of(*triangular_terms(n, rhs, False, "L·y = b"), *triangular_terms(n, rhs, False, "Lᵀ·x = y"))

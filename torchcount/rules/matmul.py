@@ -10,9 +10,8 @@ from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
 from .linear import bilinear_macs
 from .reshape import dropout_terms
-from .registry import op_rule
+from .registry import aten, op_rule
 
-aten = torch.ops.aten
 
 
 @op_rule(aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
@@ -21,10 +20,8 @@ def matmul(op) -> Cost:
     output (none with β = 0, which ignores the bias), one multiplication per output for α ≠ 1
     and one for β ∉ {0, 1} (GPT-2's and BLOOM's scaled attention scores)."""
     name = op.op.overloadpacket.__name__
-    beta = alpha = 1
-    if name in ("addmm", "baddbmm"):
+    if name in ("addmm", "baddbmm"):  # (β and α: _scaled_sum_terms)
         bias, a, b = op.inputs[:3]
-        beta, alpha = schema_arg(op, "beta", 1), schema_arg(op, "alpha", 1)
     else:
         (a, b), bias = op.inputs[:2], None
     *batch, m, k = a.shape

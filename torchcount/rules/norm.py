@@ -18,7 +18,7 @@ from torch import nn
 
 from ..cost import Cost, Term, worked
 from ._util import prod, stored
-from .registry import module_rule
+from .registry import module_rule, present
 
 
 def _stats_terms(groups: int, n: int) -> list[Term]:
@@ -126,7 +126,7 @@ def group_norm(m: nn.GroupNorm, call) -> Cost:
     return Cost.of(*terms)
 
 
-@module_rule(nn.RMSNorm)
+@module_rule(*present(nn, "RMSNorm"))  # torch >= 2.4
 def rms_norm(m: nn.RMSNorm, call) -> Cost:
     n = prod(m.normalized_shape)
     elements = call.input.numel

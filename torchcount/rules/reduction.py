@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod, schema_arg, tup
@@ -23,9 +22,8 @@ from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _running_update_terms, _stats_terms
-from .registry import op_rule
+from .registry import aten, op_rule
 
-aten = torch.ops.aten
 
 
 def _p(*names: str) -> list:

@@ -14,9 +14,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 from ..cost import Cost
+
+
+class MissingOp:
+    """An aten op this version of torch does not have (``aten._grouped_mm`` before 2.8): rules
+    registered for it are skipped, so that one list of ops serves every supported torch."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, overload: str) -> "MissingOp":  # its overloads (``.default``) are missing too
+        return self
+
+    def __repr__(self) -> str:
+        return f"<aten.{self.name}: not in torch {torch.__version__}>"
+
+
+class _AtenOps:
+    """``torch.ops.aten``, but an op this torch lacks is a :class:`MissingOp` instead of an
+    AttributeError at import (the rules name ops from torch 2.2 to the newest)."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            packet = getattr(torch.ops.aten, name)
+        except (AttributeError, RuntimeError):
+            packet = MissingOp(name)
+        setattr(self, name, packet)  # looked up once
+        return packet
+
+
+#: what rule files register their op rules with (``@op_rule(aten.mm)``)
+aten = _AtenOps()
+
+
+def present(namespace, *names: str) -> tuple:
+    """The attributes of ``namespace`` (``torch.nn``) among ``names`` that this torch has:
+    ``@module_rule(*present(nn, "RMSNorm"))`` registers nothing on a torch before 2.4."""
+    return tuple(getattr(namespace, n) for n in names if hasattr(namespace, n))
 
 
 @dataclass(frozen=True)
@@ -55,7 +97,8 @@ def module_rule(*module_types: type, complex_aware: bool = False) -> Callable:
     A rule counts as if the operands were real; for complex inputs its count is expanded
     into real operations (``torchcount.rules.complex``) unless ``complex_aware=True``.
     """
-    if not module_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in module_types):
+    # (no types at all is allowed: ``*present(nn, "RMSNorm")`` on a torch without that module)
+    if not all(isinstance(t, type) and issubclass(t, nn.Module) for t in module_types):
         raise TypeError(f"module_rule takes nn.Module subclasses, got {module_types!r}")
 
     def register(fn: Callable) -> Callable:
@@ -76,6 +119,8 @@ def op_rule(*ops, complex_aware: bool = False) -> Callable:
     def register(fn: Callable) -> Callable:
         rule = Rule(fn, _rule_name(fn), complex_aware)
         for op in ops:
+            if isinstance(op, MissingOp):
+                continue
             if isinstance(op, str):
                 _NAMED_OP_RULES[op] = rule
             else:
@@ -87,7 +132,7 @@ def op_rule(*ops, complex_aware: bool = False) -> Callable:
 
 def zero_ops(*ops) -> None:
     """Declare ops that do no arithmetic (views, reshapes, copies, casts, indexing)."""
-    _ZERO_OPS.update(ops)
+    _ZERO_OPS.update(op for op in ops if not isinstance(op, MissingOp))
 
 
 #: the methods whose override makes a subclass compute something its base's rule does not price
