@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow test-oldest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The oldest supported torch (constraints-oldest.txt), in a venv of its own outside the repo
+# (about 5 GB; not part of CI): tests of newer features are skipped there by name.
+OLDEST_VENV ?= /tmp/torchcount-oldest
+test-oldest:
+	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install -q -c constraints-oldest.txt -e ".[vision,audio,plot,test]"
+	$(OLDEST_VENV)/bin/python -m pytest -q -rs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +86,82 @@ def no_init():
     finally:
         for n, f in saved.items():
             setattr(torch.nn.init, n, f)
+
+
+
+# ---- features newer than the oldest supported torch (2.2) ---------------------------------------
+def _pinned(package: str) -> str:
+    for line in (Path(__file__).resolve().parents[1] / "constraints.txt").read_text().splitlines():
+        if line.startswith(f"{package}=="):
+            return line.split("==", 1)[1].strip()
+    raise AssertionError(f"{package} is not pinned in constraints.txt")
+
+
+#: the torch of the tested set (constraints.txt), where CI runs; an older one is supported too
+TESTED_TORCH = torch.__version__.split("+")[0] == _pinned("torch")
+
+
+def _flex_attention():
+    from torch.nn.attention.flex_attention import flex_attention
+    q = torch.randn(1, 1, 4, 8)
+    flex_attention(q, q, q)
+
+
+def _cond_under_a_dispatch_mode():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Passing(TorchDispatchMode):
+        supports_higher_order_operators = True  # as torchcount's recorder (torch 2.2 ignores it)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    with Passing():
+        torch.cond(torch.tensor(True), lambda x: x.sin(), lambda x: x.cos(), (torch.randn(2),))
+
+
+def _lfilter_loop_dispatched():
+    # torchaudio 2.2's lfilter is one C++ op whose recursive loop dispatches no op at all
+    from torchaudio.functional import filtering
+    assert not isinstance(filtering._lfilter, torch._ops.OpOverloadPacket)
+
+
+_I8 = dict(dtype=torch.int8)
+#: what a gated test needs → plain torch running it (no torchcount involved)
+PROBES = {
+    "nn.RMSNorm": lambda: torch.nn.RMSNorm(4),
+    "nn.LPPool3d": lambda: torch.nn.LPPool3d(2, 2),
+    "eager flex_attention": _flex_attention,
+    "torch._grouped_mm on CPU": lambda: torch._grouped_mm(torch.randn(2, 4, 8), torch.randn(2, 8, 4)),
+    "torch._int_mm on CPU": lambda: torch._int_mm(torch.ones(32, 32, **_I8), torch.ones(32, 32, **_I8)),
+    "torch._weight_int8pack_mm on CPU": lambda: torch._weight_int8pack_mm(
+        torch.randn(2, 32), torch.ones(8, 32, **_I8), torch.rand(8)),
+    "the int4pack ops for CPU": lambda: torch.ops.aten._convert_weight_to_int4pack_for_cpu(
+        torch.zeros(32, 64, dtype=torch.int32), 1),
+    "torch._scaled_mm with scales on CPU": lambda: torch._scaled_mm(
+        torch.randn(16, 32).to(torch.float8_e4m3fn), torch.randn(16, 32).to(torch.float8_e4m3fn).t(),
+        torch.tensor(1.0), torch.tensor(1.0), out_dtype=torch.float32),
+    "higher-order ops reaching a dispatch mode as one op": _cond_under_a_dispatch_mode,
+    "torchaudio's lfilter loop as a dispatched op": _lfilter_loop_dispatched,
+}
+_PROBED: dict[str, bool] = {}
+
+
+def probe(what: str) -> bool:
+    """Whether plain torch runs ``PROBES[what]`` here (evaluated once)."""
+    if what not in _PROBED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                PROBES[what]()
+            _PROBED[what] = True
+        except Exception:
+            _PROBED[what] = False
+    return _PROBED[what]
+
+
+def needs(what: str) -> pytest.MarkDecorator:
+    """Skip a test where torch cannot run ``PROBES[what]``: a feature newer than torch 2.2, the
+    oldest supported, or missing from its CPU build. On the tested torch (constraints.txt) every
+    probe must pass (tests/test_compat.py), so a gated test is skipped only on an older torch."""
+    return pytest.mark.skipif(not probe(what), reason=f"torch {torch.__version__} lacks {what}")

@@ -8,7 +8,7 @@ from torch import nn
 
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import run
+from conftest import needs, run
 
 torchaudio = pytest.importorskip("torchaudio")
 
@@ -117,6 +117,7 @@ def test_example_script_prints_both_forms():
         assert text in result.stdout, result.stdout[-2000:]
 
 
+@needs("torchaudio's lfilter loop as a dispatched op")
 def test_iir_filter_loop_and_phase_ops():
     # lfilter = a grouped conv1d (the b coefficients) then torchaudio's recursive loop (the a
     # coefficients): per sample and channel n_order MACs each, the loop's subtraction, and the

@@ -14,14 +14,7 @@ from torch import nn
 import torchcount
 from torchcount.profile import _InputObjects, _protect_inputs
 
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
+from conftest import Fn, needs
 
 
 def profile(model, inputs):
@@ -47,6 +40,8 @@ def llama_macs(q_len, kv_len, lm_rows=None, d=32, layers=2, hq=4, hkv=2, ffn=37,
 
 
 # ---- F1: flex_attention (a higher-order op) makes profile raise ----------------------------------
+@needs("eager flex_attention")
+@needs("higher-order ops reaching a dispatch mode as one op")
 def test_flex_attention_eager_counts_the_dense_products():
     from torch.nn.attention.flex_attention import flex_attention
     B, H, L, S, E = 1, 2, 16, 16, 8
@@ -104,6 +99,7 @@ def test_isin_counts_its_comparisons():
 
 
 # ---- F4: the int8 GEMMs of quantized LLM inference ----------------------------------------------------
+@needs("torch._int_mm on CPU")
 def test_int_mm_macs():
     a = torch.randint(-5, 5, (32, 32), dtype=torch.int8)
     b = torch.randint(-5, 5, (32, 64), dtype=torch.int8)
@@ -112,6 +108,7 @@ def test_int_mm_macs():
     assert report.complete
 
 
+@needs("torch._weight_int8pack_mm on CPU")
 def test_weight_int8pack_mm_macs():
     w = torch.randint(-128, 127, (64, 32), dtype=torch.int8)
     scales = torch.rand(64)
@@ -139,6 +136,8 @@ def test_profiling_does_not_write_into_a_static_cache():
     assert all(torch.equal(k, layer.keys) for k, layer in zip(keys, cache.layers))
 
 
+@needs("eager flex_attention")
+@needs("higher-order ops reaching a dispatch mode as one op")
 def test_flex_attention_with_grouped_heads_costs_what_sdpa_does_plus_the_log_sum_exp():
     from torch.nn.attention.flex_attention import flex_attention
     B, Hq, Hkv, L, S, E = 2, 4, 2, 8, 12, 8
@@ -162,6 +161,7 @@ def test_isin_with_several_test_elements():
     assert report.complete and report.total.cost.cmps == 4 + 3
 
 
+@needs("the int4pack ops for CPU")
 def test_weight_int4pack_mm_macs_and_dequantization():
     m, k, n, group = 4, 64, 32, 32
     packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(torch.randint(0, 16, (n, k), dtype=torch.int32), 1)
@@ -173,6 +173,7 @@ def test_weight_int4pack_mm_macs_and_dequantization():
     assert (c.macs, c.mults, c.adds) == (m * k * n, k * n, k * n)  # (q − zero)·scale per weight element
 
 
+@needs("torch._scaled_mm with scales on CPU")
 def test_scaled_mm_fp8():
     a = torch.randn(16, 32).to(torch.float8_e4m3fn)
     b = torch.randn(64, 32).to(torch.float8_e4m3fn).t()
@@ -212,6 +213,7 @@ def test_an_input_object_the_forward_changes_is_copied_and_every_measured_pass_s
     assert not any("fresh copies" in n for n in plain.notes)
 
 
+@needs("higher-order ops reaching a dispatch mode as one op")
 def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
     """torch.cond (a higher-order op, as flex_attention is) used to make profile raise; without a
     rule it is listed as uncounted (the sum and the comparison around it are counted)."""

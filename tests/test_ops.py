@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import Fn, run
+from conftest import Fn, needs, run
 
 
 def cost_of(fn, *xs):
@@ -436,6 +436,7 @@ def test_addmm_and_baddbmm_follow_alpha_and_beta():
         {"macs": m * k * n, "mults": 2 * m * n, "adds": m * n}
 
 
+@needs("torch._grouped_mm on CPU")
 def test_grouped_mm_of_mixture_of_experts():
     # torch._grouped_mm: every token through its expert's weight (transformers' MoE layers)
     S, K, N, E = 16, 32, 48, 4

@@ -10,6 +10,8 @@ from torch import nn
 import torchcount
 from torchcount.analysis import receptive_field
 
+from conftest import needs
+
 
 def rf_of(model, x):
     return receptive_field(model, x)
@@ -276,13 +278,17 @@ def test_pool_subclass_keeping_forward_is_a_window_of_its_base_dims():
         assert [r.jump for r in rep.rows] == [(1, 1), (2, 2), (2, 2)]
 
 
-def test_adaptive_pool_first_and_lp_pool_3d():
+def test_adaptive_pool_first():
     # 8×8 adaptively pooled to 4×4 is a 2×2 window with stride 2 (it raised: no kernel_size),
     # then a 3×3 conv: RF 2 + (3 − 1)·2 = 6, jump 2
     report = torchcount.receptive_field(nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Conv2d(1, 1, 3)),
                                         torch.randn(1, 1, 8, 8))
     assert report.dims == 2
     assert [(r.rf, r.jump) for r in report.rows] == [((2, 2), (2, 2)), ((6, 6), (2, 2))]
+
+
+@needs("nn.LPPool3d")
+def test_lp_pool_3d_window():
     # LPPool3d(2, 2) after a 3×3×3 conv: RF 3 + (2 − 1)·1 = 4, jump 2 (it had no window rule)
     report = torchcount.receptive_field(nn.Sequential(nn.Conv3d(1, 1, 3), nn.LPPool3d(2, 2)),
                                         torch.randn(1, 1, 8, 8, 8))

@@ -4,8 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import torchcount
-
 from conftest import run
 
 # (type, output C×H×W or features, params, ops) — the spec's table, verbatim
