@@ -395,7 +395,7 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
 
 #: what an older torch (2.2, 2.5) raises when a higher-order op (torch.cond, flex_attention) runs
 #: under a dispatch mode that registered no handler for it, as torchcount's op recorder
-_OLD_TORCH_HOP_ERRORS = ("not registered", "no rule registered for HOP")
+_OLD_TORCH_HOP_ERRORS = ("Current active mode", "no rule registered for HOP")  # (torch 2.2, 2.5)
 _OLD_TORCH_HOP_HINT = (
     f" (torch {torch.__version__} cannot run a higher-order op such as torch.cond or flex_attention "
     "while torchcount records a module's own ops; a newer torch can, and lists it as uncounted "
@@ -450,7 +450,6 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
             m.activation_relu_or_gelu = flag
         for handle in handles:
             handle.remove()
-
 
 
 _TRANSFORMER_TYPES = (nn.TransformerEncoder, nn.TransformerEncoderLayer)

@@ -32,7 +32,6 @@ from .registry import aten, op_rule, zero_ops
 from .reshape import dropout_terms
 
 
-
 def _packets(*names: str) -> list:
     """aten packets by name, plus their in-place ``name_`` variants; names torch lacks are skipped."""
     found = []

@@ -9,7 +9,6 @@ from ._util import schema_arg, stored
 from .registry import aten, module_rule, op_rule
 
 
-
 @module_rule(nn.Embedding)
 def embedding(m: nn.Embedding, call) -> Cost:
     lookups = call.input.numel

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import math
 
-
 from ..cost import Cost, Term, worked
 from ._util import prod
 from .registry import aten, op_rule
-
 
 
 #: real / complex: (multiplications, additions) per N·log2 N, the name, and the two formulas

@@ -34,11 +34,9 @@ work depends on the values.
 """
 from __future__ import annotations
 
-
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
 from .registry import aten, op_rule
-
 
 
 def _batch(shape) -> int:

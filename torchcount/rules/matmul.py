@@ -13,7 +13,6 @@ from .reshape import dropout_terms
 from .registry import aten, op_rule
 
 
-
 @op_rule(aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
 def matmul(op) -> Cost:
     """A·B (batch·m·k·n MACs); ``addmm``/``baddbmm`` compute β·bias + α·(A·B): one addition per

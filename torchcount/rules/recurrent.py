@@ -33,7 +33,7 @@ from torch.nn.utils.rnn import PackedSequence
 from ..cost import Cost, Term, worked
 from ._util import prod
 from .activation import PER_ELEMENT
-from .registry import aten, module_rule
+from .registry import aten, module_rule, op_rule, zero_ops
 from .reshape import dropout_terms
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -169,9 +169,6 @@ def sequential_steps(module: nn.Module, call) -> int:
 
 # ---- the fused recurrent kernels, when a module without a rule runs them ------------------------
 # (an nn.LSTM subclass with its own forward, a custom module calling _VF.lstm): the same terms
-
-from .registry import op_rule, zero_ops  # noqa: E402
-
 _MODE_BY_GATES = {4: "LSTM", 3: "GRU"}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod, schema_arg, tup
 from .activation import softmax_terms
@@ -23,7 +22,6 @@ from .complex import in_real_ops
 from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _running_update_terms, _stats_terms
 from .registry import aten, op_rule
-
 
 
 def _p(*names: str) -> list:
