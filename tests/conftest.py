@@ -88,7 +88,6 @@ def no_init():
             setattr(torch.nn.init, n, f)
 
 
-
 # ---- features newer than the oldest supported torch (2.2) ---------------------------------------
 def _pinned(package: str) -> str:
     for line in (Path(__file__).resolve().parents[1] / "constraints.txt").read_text().splitlines():
