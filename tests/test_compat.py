@@ -20,13 +20,31 @@ def test_the_tested_torch_runs_every_gated_test(what):
 
 def test_rules_for_ops_this_torch_lacks_are_skipped_not_registered():
     from torchcount.rules import op_rules
-    from torchcount.rules.registry import MissingOp, aten
+    from torchcount.rules.registry import MissingOp, _AtenOps
 
-    missing = aten.no_such_op_in_any_torch
+    ops = _AtenOps()  # (not the rules' own namespace: this name must not stay in it)
+    missing = ops.no_such_op_in_any_torch
     assert isinstance(missing, MissingOp) and isinstance(missing.default, MissingOp)
     assert not any(isinstance(op, MissingOp) for op in op_rules())
-    assert aten.mm is torch.ops.aten.mm
+    assert ops.mm is torch.ops.aten.mm
 
+
+def test_dunder_ops_are_ops_too():
+    # aten.__lshift__ is an op (``x << 2`` on a tensor); a guard against dunder names had
+    # silently dropped its rule
+    from torchcount.rules import op_rule_for
+
+    assert op_rule_for(torch.ops.aten.__lshift__.Scalar).name == "elementwise.elementwise"
+    assert op_rule_for(torch.ops.aten.__rshift__.Tensor).name == "elementwise.elementwise"
+
+
+@pytest.mark.skipif(not TESTED_TORCH, reason=f"torch {torch.__version__} is not the tested set")
+def test_every_op_the_rules_name_exists_in_the_tested_torch():
+    # only the in-place ``name_`` variants that rules/elementwise tries for every op may be absent:
+    # any other missing name is a typo or an op torch removed
+    from torchcount.rules.registry import MissingOp, aten
+
+    assert [n for n, v in vars(aten).items() if isinstance(v, MissingOp) and not n.endswith("_")] == []
 
 
 def test_the_fast_path_flag_turned_off_meanwhile_is_put_back():

@@ -33,12 +33,13 @@ from .reshape import dropout_terms
 
 
 def _packets(*names: str) -> list:
-    """aten packets by name, plus their in-place ``name_`` variants; names torch lacks are skipped."""
+    """aten packets by name, plus their in-place ``name_`` variants (a name torch lacks gives a
+    MissingOp, which registering skips)."""
     found = []
     for name in names:
         for n in (name, name + "_"):
-            packet = getattr(aten, n, None)
-            if packet is not None and packet not in found:
+            packet = getattr(aten, n)
+            if packet not in found:
                 found.append(packet)
     return found
 

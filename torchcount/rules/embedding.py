@@ -86,7 +86,7 @@ def embedding_bag(m: nn.EmbeddingBag, call) -> Cost:
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max"}  # aten's mode codes
 
 
-@op_rule(*[getattr(aten, n) for n in ("_embedding_bag", "_embedding_bag_forward_only") if hasattr(aten, n)])
+@op_rule(aten._embedding_bag, aten._embedding_bag_forward_only)
 def embedding_bag_op(op) -> Cost:
     """``F.embedding_bag``: the terms of the nn.EmbeddingBag rule (bags: the rows of the output)."""
     weight, indices, out = op.inputs[0], op.args[1], op.outputs[0]

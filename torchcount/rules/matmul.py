@@ -128,12 +128,12 @@ def matmul_general(op) -> Cost:
 
 
 # ---- scaled dot-product attention, every backend ------------------------------------------
-_SDPA = [getattr(aten, n) for n in (
+_SDPA = [getattr(aten, n) for n in (  # (one this torch lacks is a MissingOp, which registering skips)
     "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
     "_scaled_dot_product_fused_attention_overrideable", "_scaled_dot_product_attention_math",
     "_scaled_dot_product_attention_math_for_mps", "scaled_dot_product_attention",
-) if hasattr(aten, n)]
+)]
 
 
 def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, dropout: bool) -> list[Term]:
@@ -214,8 +214,7 @@ def weight_int8pack_mm(op) -> Cost:
                    Term("mults", "per-channel scales", "rows·n", worked("{}×{}", rows, n), rows * n))
 
 
-@op_rule(*[getattr(aten, n) for n in ("_weight_int4pack_mm", "_weight_int4pack_mm_for_cpu",
-                                      "_weight_int4pack_mm_with_scales_and_zeros") if hasattr(aten, n)])
+@op_rule(aten._weight_int4pack_mm, aten._weight_int4pack_mm_for_cpu, aten._weight_int4pack_mm_with_scales_and_zeros)
 def weight_int4pack_mm(op) -> Cost:
     """x (m×k) times a packed int4 weight with a scale and a zero point per group of k: m·k·n MACs,
     and the weight dequantized on the fly, (q − zero)·scale: k·n multiplications and additions."""
@@ -226,7 +225,7 @@ def weight_int4pack_mm(op) -> Cost:
                    Term("adds", "weight dequantization (− zero)", "k·n", worked("{}×{}", k, n), k * n))
 
 
-@op_rule(*([aten._scaled_mm] if hasattr(aten, "_scaled_mm") else []))
+@op_rule(aten._scaled_mm)
 def scaled_mm(op) -> Cost:
     """fp8 (or int8) A·B with scales: m·k·n MACs, the scales applied once per output (a·b scale
     product folded in: one multiplication), the bias added if given."""

@@ -21,7 +21,7 @@ from ..cost import Cost
 
 
 class MissingOp:
-    """An aten op this version of torch does not have (``aten._grouped_mm`` before 2.8): rules
+    """An aten op this version of torch does not have (``aten._grouped_mm`` in torch 2.2): rules
     registered for it are skipped, so that one list of ops serves every supported torch."""
 
     __slots__ = ("name",)
@@ -30,6 +30,8 @@ class MissingOp:
         self.name = name
 
     def __getattr__(self, overload: str) -> "MissingOp":  # its overloads (``.default``) are missing too
+        if overload.startswith("__"):
+            raise AttributeError(overload)
         return self
 
     def __repr__(self) -> str:
@@ -41,10 +43,8 @@ class _AtenOps:
     AttributeError at import (the rules name ops from torch 2.2 to the newest)."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
         try:
-            packet = getattr(torch.ops.aten, name)
+            packet = getattr(torch.ops.aten, name)  # (dunder names too: aten.__lshift__ is an op)
         except (AttributeError, RuntimeError):
             packet = MissingOp(name)
         setattr(self, name, packet)  # looked up once
