@@ -183,8 +183,9 @@ def _in_place_traffic(op: OpCall, writes: tuple, overwrites: bool) -> tuple[int,
 
 def _moves_nothing(outputs, op=None) -> bool:
     """Every output aliases an input (a view, the input itself; an op that writes in place is
-    told apart before, by ``_written_arguments``), or the op only allocates. For an op the schema says it (``Tensor(a) self -> Tensor(a)``): under the dispatch
-    mode a view's output is not yet marked as one."""
+    told apart before, by ``_written_arguments``), or the op only allocates. For an op the
+    schema says it (``Tensor(a) self -> Tensor(a)``): under the dispatch mode a view's output is
+    not yet marked as one."""
     if all(t.aliased for t in outputs):
         return True
     if op is None:
