@@ -68,3 +68,31 @@ def test_cuda_energy_is_measured_or_unavailable_never_zero():
         assert e["seconds"] >= 1.0 and e["J_per_forward"] > 0 and e["watts"] > 10
     else:
         assert e["status"] == "unavailable" and e["why"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 8,
+                    reason="TF32 needs Ampere or later")
+def test_cuda_ceiling_measures_fp32_and_tf32_apart():
+    """The float32 ceiling took the faster of a matmul (FP32 by default) and a convolution (TF32 by
+    default) as both the FP32 and the TF32 rate, holding FP32 layers to a TF32 ceiling. Dense TF32 is
+    ≥ 7× FP32 on A100/H100/H200 datasheets; 2× leaves room for a busy device. The user's TF32
+    switches come back as they were."""
+    from torchcount.measure.ceiling import measure_ceiling
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    got = measure_ceiling(torch.device("cuda"), torch.float32, n=4096, copy_bytes=1 << 28, repeat=3)
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    assert got.tf32 > 2 * got.fp32, got.source
+    assert "TF32 on" in got.source
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_cuda_times_a_model_on_a_device_that_is_not_the_current_one():
+    """Events were recorded on the current device's stream: a model on cuda:1 while cuda:0 is
+    current was timed by host launch intervals. The 4096×4096 Linear must still dominate."""
+    model = _model().to("cuda:1")
+    assert torch.cuda.current_device() == 0
+    r = torchcount.profile(model, torch.randn(64, 256, device="cuda:1"), measure=True, warmup=2, repeat=5)
+    leaves = [r.row(p) for p in ("0", "1", "2", "3", "4")]
+    assert max(leaves, key=lambda row: row.extra["time_ms"]).path == "2"
+    assert r.extra["device"] == "cuda:1"

@@ -183,10 +183,11 @@ def test_a_users_forward_hook_is_timed_where_it_is_counted():
 
 # ---- F6: coverage is a share but can exceed 100 % ---------------------------------------------
 class CostlyWhenHooked(nn.Module):
-    """Stands for per-call hook overhead: only instrumented passes pay it."""
+    """Stands for per-call stamping overhead: only instrumented passes pay it (they wrap the
+    module's forward in its instance ``__dict__``)."""
 
     def forward(self, x):
-        if self._forward_hooks:
+        if "forward" in self.__dict__:
             time.sleep(0.005)
         return x + 1
 
@@ -281,11 +282,13 @@ def test_table_rows_do_not_count_a_shared_modules_time_twice():
     from torchcount.report import visible_rows
 
     r = torchcount.profile(CrossCall(), torch.randn(2, 4), measure=True, **FAST)
-    shown = {row.path: row for row, own in visible_rows(r.layers, None)}
+    visible = visible_rows(r.layers, None)
+    shown = {row.path: row for row, own in visible}
     assert shown["p1.child"].extra["time_ms"] >= 6.0  # both calls
     p2 = shown["p2"].extra.get("time_ms")
     assert p2 is None or p2 < 3.0
-    total = sum(row.extra.get("time_ms") or 0.0 for row in shown.values())
+    # (a parent shown as "name (self)" stands for its own time only)
+    total = sum(row.shown_extra(own).get("time_ms") or 0.0 for row, own in visible)
     assert total <= r.extra["root_ms"] * 1.01
 
 
@@ -296,3 +299,172 @@ def test_an_eval_transformer_encoder_measured_unfused_says_so():
     assert any("measured unfused" in n for n in report.notes)
     plain = torchcount.profile(model, torch.randn(1, 5, 16))  # (counting only: nothing was timed)
     assert not any("measured unfused" in n for n in plain.notes)
+
+
+# ---- a second audit (2026-12-02): the timed span against the counted one ----------------------
+class SleepInLinear:
+    """A global module forward hook (``register_module_forward_hook``) that sleeps after a Linear."""
+
+    def __init__(self, ms: float):
+        self.ms = ms
+
+    def __call__(self, module, args, output):
+        if isinstance(module, nn.Linear):
+            time.sleep(self.ms / 1e3)
+
+
+def test_a_global_module_hook_is_timed_where_it_is_counted():
+    """torch runs global forward hooks before a module's own ones; the timing post-hook, a hook of
+    the module's, stamped after them, so a global hook's time landed in the module's row while
+    counting (which wraps ``forward``) put its work in the caller. The stamps now wrap ``forward``."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    handle = nn.modules.module.register_module_forward_hook(SleepInLinear(10))
+    try:
+        report = torchcount.profile(model, torch.randn(2, 8), measure=True, **FAST)
+    finally:
+        handle.remove()
+    assert details(report, "0")["inclusive_ms"] < 10.0
+    assert details(report, "")["exclusive_ms"] >= 10.0
+
+
+class CallsForwardDirectly(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.child = Sleep(5)
+
+    def forward(self, x):
+        return self.child.forward(x)  # not through __call__: torch's hooks do not run
+
+
+def test_a_child_called_through_its_forward_is_timed_as_it_is_counted():
+    report = torchcount.profile(CallsForwardDirectly(), torch.randn(2, 4), measure=True, **FAST)
+    assert report.row("child").calls == 1  # counted as a call of its own
+    assert details(report, "child")["inclusive_ms"] >= 5.0
+    assert details(report, "")["exclusive_ms"] < 5.0
+
+
+class OptionalBranch(nn.Module):
+    """Calls a module whose pre-hook may raise, and carries on without it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.optional, self.b = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.pause = Sleep(5)
+
+    def forward(self, x):
+        x = self.a(x)
+        try:
+            x = self.optional(x)
+        except RuntimeError:
+            pass
+        return self.b(self.pause(x))
+
+
+def _raise_without_grad(module, args):
+    if not torch.is_grad_enabled():  # the counting pass runs with grad on here; the timed ones without
+        raise RuntimeError("not in inference")
+
+
+def test_a_users_pre_hook_that_raises_leaves_the_timing_balanced():
+    """A torch post-hook with ``always_call=True`` runs even when a pre-hook before it raised, so
+    the timing post-hook popped its parent's entry: the block's time went to the root."""
+    model = nn.Sequential(OptionalBranch())
+    model[0].optional.register_forward_pre_hook(_raise_without_grad)
+    with torch.enable_grad():
+        report = torchcount.profile(model, torch.randn(2, 8), measure=True, no_grad=True, **FAST)
+    assert details(report, "0")["inclusive_ms"] >= 5.0
+    assert details(report, "")["exclusive_ms"] < 5.0
+
+
+class SlowGlue(nn.Module):
+    """A container that spends time between its children (Python glue) and computes nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(8, 8)
+
+    def forward(self, x):
+        time.sleep(0.004)
+        return self.inner(x)
+
+
+def test_a_container_with_time_of_its_own_keeps_its_self_row():
+    """A parent whose own cost is zero was dropped from the table even when most of the measured
+    time was its own: the time column did not add up and the footer named a row not shown."""
+    from torchcount.report import visible_rows
+
+    report = torchcount.profile(nn.Sequential(SlowGlue(), nn.Linear(8, 8)), torch.randn(2, 8),
+                                measure=True, **FAST)
+    shown = {(row.path, own): row for row, own in visible_rows(report.layers, None)}
+    assert ("0", True) in shown  # "0 (self)"
+    assert shown["0", True].shown_extra(own=True)["time_ms"] >= 4.0
+    assert "0 (self)" in report.table(columns=["module", "time_ms"])
+    unmeasured = torchcount.profile(nn.Sequential(SlowGlue(), nn.Linear(8, 8)), torch.randn(2, 8))
+    assert [(r.path, own) for r, own in visible_rows(unmeasured.layers, None)] == [("0.inner", False), ("1", False)]
+
+
+def test_tf32_peak_only_for_rows_that_contract(monkeypatch):
+    """With matmul TF32 on, every float32 row that was not a convolution got the TF32 peak:
+    ReLU, LayerNorm, Flatten. TF32 runs contractions only. Simulated on CPU: uses_tf32 answers as
+    on CUDA with both TF32 switches on."""
+    import torchcount.measure as tm
+
+    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False: True)
+    peaks = Peaks("fake", fp32=1e12, tf32=8e12, bf16=16e12, fp16=16e12, bandwidth=1e12, kind="datasheet")
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LayerNorm(144), nn.Linear(144, 10))
+    r = torchcount.profile(model, torch.randn(1, 3, 8, 8), measure=True, peaks=peaks, **FAST)
+    assert details(r, "0")["peak_flops"] == 8e12  # the convolution
+    assert details(r, "4")["peak_flops"] == 8e12  # the Linear
+    for path in ("1", "3"):  # ReLU, LayerNorm: no multiply-accumulate
+        assert details(r, path)["peak_flops"] == 1e12, path
+
+
+class FailsOnCall:
+    """A forward pre-hook that raises on the n-th forward of the model (counting the counting pass)."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def __call__(self, module, args):
+        self.seen += 1
+        if self.seen == self.n:
+            raise RuntimeError("broke")
+
+
+def test_a_measuring_failure_says_how_many_passes_completed():
+    """The count left out the warm-up passes: a model that raised on its 5th forward was reported
+    'after 1 completed pass(es)'. Here: the counting pass (1), warm-up plain (2) and instrumented (3),
+    the first repeat's plain pass (4), then its instrumented one (5) raises: 3 measuring passes done."""
+    model = nn.Sequential(nn.Linear(4, 4))
+    model[0].register_forward_pre_hook(FailsOnCall(5))
+    with pytest.raises(torchcount.ForwardError, match="after the counting pass and 3 measuring pass"):
+        torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+
+
+def test_zero_median_times_give_a_report_not_a_type_error(monkeypatch):
+    """overhead and time_coverage are None when a median time is 0 (CUDA events around a forward
+    that ran no GPU work); the footer formatted them as numbers and raised TypeError. Simulated
+    with a CPU clock that never advances."""
+    from torchcount.measure import timing
+
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: 0)
+    r = torchcount.profile(nn.Sequential(nn.ReLU()), torch.randn(2, 4), measure=True, **FAST)
+    assert r.extra["overhead"] is None and r.extra["time_coverage"] is None
+    assert "overhead unknown (a median time of 0)" in "\n".join(r.extra["footer"])
+
+
+def test_a_float64_ceiling_runs_no_float64_kernel(monkeypatch):
+    """No float64 peak is rated, yet ceiling=True timed a float64 matmul and convolution (twice)
+    for a float64 model and threw the rates away. Now only the bandwidth is measured for it."""
+    from torchcount.measure import ceiling
+
+    timed_dtypes = []
+    real = ceiling._compute_rates
+    monkeypatch.setattr(ceiling, "_compute_rates",
+                        lambda device, dtype, n, repeat, timed: timed_dtypes.append(dtype) or real(device, dtype, 64, 1, timed))
+    got = ceiling.measure_ceiling(torch.device("cpu"), torch.float64, copy_bytes=1 << 20, repeat=1)
+    assert timed_dtypes == [] and got.fp32 is None and got.bandwidth > 0
+    assert "no float64 compute rate" in got.source
+    got = ceiling.measure_ceiling(torch.device("cpu"), torch.float32, copy_bytes=1 << 20, repeat=1)
+    assert timed_dtypes == [torch.float32]  # on a CPU: once (no TF32 there)
+    assert got.fp32 == got.tf32 > 0

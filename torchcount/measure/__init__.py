@@ -147,12 +147,15 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             new_args, new_kwargs = fresh_inputs()
             args, kwargs = _move(new_args, dev), _move(new_kwargs, dev)
 
+    completed = [0]  # measuring forwards that returned (warm-up, plain and instrumented)
+
     def one_pass() -> tuple[list[float], float]:
         """One forward between two stamps taken outside any hook; one synchronisation."""
         refresh()
         clock.start_pass()
         s = clock.stamp()
         forward()
+        completed[0] += 1
         e = clock.stamp()
         stamps = clock.finish_pass()
         return stamps, stamps[e] - stamps[s]
@@ -199,8 +202,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 if i % 2 == 1:
                     plain.append(one_pass()[1])
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
+            done = completed[0]  # (before the search pass, which may complete)
             path = hooks.failed_in if hooks is not None else _failing_module(model, clock, one_pass)
-            raise _measure_error(exc, model, path, len(plain) + len(passes)) from exc
+            raise _measure_error(exc, model, path, done) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -211,7 +215,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             with memory_hooks(model, dev) as mem:
                 forward()
         except Exception as exc:  # the memory pass (the last one) failed: say which module
-            raise _measure_error(exc, model, mem.get(FAILED_IN), len(plain) + len(passes)) from exc
+            raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0]) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             # the per-module tracker resets the allocator's peak at every module entry; what it
@@ -242,13 +246,22 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[di
     """Each row's own peak (its dtype; TF32 for a float32 convolution or matmul where CUDA runs them
     on TF32 cores) and its effective peak: for a row with rows below it, the rate at which all their
     FLOPs would run if each ran at its own peak (Σ FLOPs ÷ Σ FLOPs/peak), so a block of TF32
-    convolutions is held to the TF32 peak, not to the FP32 one its type name would suggest."""
+    convolutions is held to the TF32 peak, not to the FP32 one its type name would suggest.
+
+    TF32 applies to contractions only: a float32 row whose own work has no multiply-accumulates
+    (an activation, a norm, a softmax) keeps the FP32 peak whatever the TF32 switches say. A
+    convolution (a torch conv module, or a recurrent layer, which cuDNN runs) follows cuDNN's
+    switch; any other contraction, matmul's."""
     own: dict[str, "float | None"] = {}
     for row in rows:
         module = modules.get(row.path, row.module)
         row_dtype = (_first_float_dtype(module) if module is not None else None) or dtype
-        conv = isinstance(module, nn.modules.conv._ConvNd) if module is not None else "Conv" in row.type
-        own[row.path] = device_peaks.flops_for(row_dtype, tf32=uses_tf32(dev, conv))
+        tf32 = False
+        if row.self_cost.macs:
+            cudnn = isinstance(module, (nn.modules.conv._ConvNd, nn.RNNBase)) if module is not None \
+                else "Conv" in row.type
+            tf32 = uses_tf32(dev, cudnn)
+        own[row.path] = device_peaks.flops_for(row_dtype, tf32=tf32)
     self_flops = {row.path: _FLOPS.ops(row.self_cost) for row in rows}
     effective: dict[str, "float | None"] = {}
     for row in rows:
@@ -291,7 +304,8 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
 
     where = f"in module '{path or '(root)'}' ({type(model.get_submodule(path)).__name__}): " \
         if path is not None else "(a pass without hooks, which did not fail again with hooks): "
-    return ForwardError(f"forward failed while measuring, after {passes_done} completed pass(es), {where}"
+    return ForwardError(f"forward failed while measuring, after the counting pass and {passes_done} measuring "
+                        f"pass(es) that completed (warm-up ones included), {where}"
                         f"{type(exc).__name__}: {exc}", path)
 
 
@@ -437,13 +451,22 @@ def _mib(n) -> str:
     return "unknown" if n is None else f"{n / MiB:,.1f} MiB"
 
 
+def _ratio(x) -> str:
+    # None when a median time was 0 (CUDA events around a forward that ran no GPU work)
+    return "unknown (a median time of 0)" if x is None else f"×{x:.2f}"
+
+
+def _share(x) -> str:
+    return "unknown (a median time of 0)" if x is None else f"{x:.0%}"
+
+
 def _footer(extra: dict, peaks: Peaks) -> list[str]:
     lines = [
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
         f"{extra['warmup']} warm-up; forward without hooks {extra['plain_ms']:.3f} ms "
-        f"(IQR {extra['plain_spread_ms']:.3f}), with timing hooks {extra['instrumented_ms']:.3f} ms → "
-        f"overhead ×{extra['overhead']:.2f}; coverage {extra['time_coverage']:.0%} "
-        f"(Σ leaf exclusive ÷ the hooked forward)",
+        f"(IQR {extra['plain_spread_ms']:.3f}), with timing stamps {extra['instrumented_ms']:.3f} ms → "
+        f"overhead {_ratio(extra['overhead'])}; coverage {_share(extra['time_coverage'])} "
+        f"(Σ leaf exclusive ÷ the instrumented forward)",
     ]
     if peaks.kind == "unknown":
         lines.append(f"peaks: unknown for {peaks.name} — {peaks.source}; %peak and bound not given")

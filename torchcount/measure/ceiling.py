@@ -6,12 +6,14 @@ datasheet where one does: a layer's achieved rate is then compared with what the
 library and dtype reach on the most favourable kernel of each kind.
 
 - compute: the faster of ``C = A @ B`` for square ``n × n`` matrices (``2n³`` FLOPs) and a 3×3
-  convolution (``2·N·C²·9·H·W`` FLOPs), best of ``repeat`` runs each;
+  convolution (``2·N·C²·9·H·W`` FLOPs), best of ``repeat`` runs each (float32 on CUDA: once with
+  TF32 off for the FP32 rate, once with it on for the TF32 rate);
 - memory: ``dst.copy_(src)`` of ``size`` bytes, which reads and writes ``2 × size`` bytes, best of runs.
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
 import torch
@@ -23,9 +25,10 @@ def _timer(device: torch.device):
     if device.type == "cuda":
         def run(fn):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
+            stream = torch.cuda.current_stream(device)  # the device's, not the current device's
+            start.record(stream)
             fn()
-            end.record()
+            end.record(stream)
             torch.cuda.synchronize(device)
             return start.elapsed_time(end) / 1e3
     else:
@@ -36,19 +39,15 @@ def _timer(device: torch.device):
     return run
 
 
-def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
-                    copy_bytes: int | None = None, repeat: int = 8) -> Peaks:
-    """Measured matmul FLOP/s (for ``dtype``) and copy bandwidth of ``device``."""
+def _compute_rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed) -> tuple[float, float]:
+    """FLOP/s of an ``n × n`` matmul and of a 3×3 convolution in ``dtype``, best of ``repeat`` each."""
     gpu = device.type == "cuda"
-    n = n or (8192 if gpu else 1024)
-    copy_bytes = copy_bytes or ((1 << 30) if gpu else (64 << 20))
-    timed = _timer(device)
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
     torch.mm(a, b, out=out)  # warm-up (library initialisation, autotuning)
     t_mm = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(repeat))
-    del a, b, out
+    a = b = out = None  # freed before the convolution's buffers
     # a 3×3 convolution too: BLAS and the convolution library may use different vector paths
     # (MKL falls back to AVX2 on AMD CPUs where oneDNN uses AVX-512), and a layer must not look
     # "above peak" because the ceiling kernel was the slower library
@@ -59,25 +58,59 @@ def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n:
     with torch.no_grad():
         conv(x, w, padding=1)
         t_conv = min(timed(lambda: conv(x, w, padding=1)) for _ in range(repeat))
-    del x, w
-    conv_flops = 2.0 * 8 * c * c * 9 * hw * hw / t_conv
+    return 2.0 * n ** 3 / t_mm, 2.0 * 8 * c * c * 9 * hw * hw / t_conv
+
+
+@contextmanager
+def _tf32(on: bool):
+    """Both of PyTorch's TF32 switches (matmuls, cuDNN convolutions) set to ``on``, then restored."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
+                    copy_bytes: int | None = None, repeat: int = 8) -> Peaks:
+    """Measured matmul and convolution FLOP/s (for ``dtype``) and copy bandwidth of ``device``.
+
+    For float32 on CUDA the FP32 rate is measured with TF32 off and the TF32 rate with it on, each
+    whatever the user's settings (a row's peak follows them: see ``peaks.uses_tf32``). With the
+    default settings the matmul runs in FP32 but the convolution on TF32 cores, and the faster of
+    the two would otherwise hold FP32 layers to a TF32 ceiling."""
+    gpu = device.type == "cuda"
+    n = n or (8192 if gpu else 1024)
+    copy_bytes = copy_bytes or ((1 << 30) if gpu else (64 << 20))
+    timed = _timer(device)
+    fields = dict.fromkeys(("fp32", "tf32", "bf16", "fp16"))
+    name = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype)
+    short = str(dtype).replace("torch.", "")
+    if name is None:  # (float64, integers): no peak of that kind is rated, so no kernel is timed for it
+        kernels = f"no {short} compute rate (rated: float32, TF32, bfloat16, float16)"
+    else:
+        with _tf32(False) if gpu and dtype == torch.float32 else nullcontext():
+            mm_flops, conv_flops = _compute_rates(device, dtype, n, repeat, timed)
+        kernels = f"{n}×{n} {short} matmul {mm_flops / 1e9:.3g} GFLOP/s, 3×3 conv {conv_flops / 1e9:.3g} GFLOP/s"
+        fields[name] = max(mm_flops, conv_flops)
+    if dtype == torch.float32:
+        if gpu:
+            with _tf32(True):
+                tf32_mm, tf32_conv = _compute_rates(device, dtype, n, repeat, timed)
+            fields["tf32"] = max(tf32_mm, tf32_conv)
+            kernels += f" (TF32 off); TF32 on: matmul {tf32_mm / 1e9:.3g}, conv {tf32_conv / 1e9:.3g} GFLOP/s"
+        else:
+            fields["tf32"] = fields["fp32"]  # no TF32 on a CPU: the same rate (never used there)
     src = torch.empty(copy_bytes // 4, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
     dst.copy_(src)
     t_copy = min(timed(lambda: dst.copy_(src)) for _ in range(repeat))
-    del src, dst
-    mm_flops = 2.0 * n ** 3 / t_mm
-    flops = max(mm_flops, conv_flops)
+    src = dst = None
     bandwidth = 2.0 * copy_bytes / t_copy
-    rates = {torch.float32: ("fp32", "tf32"), torch.bfloat16: ("bf16",), torch.float16: ("fp16",)}
-    fields = dict.fromkeys(("fp32", "tf32", "bf16", "fp16"))
-    for name in rates.get(dtype, ()):
-        fields[name] = flops
     label = torch.cuda.get_device_name(device) if gpu else "CPU"
     return Peaks(f"{label} (measured ceiling)", bandwidth=bandwidth, kind="measured",
-                 source=f"measured here: {n}×{n} {str(dtype).replace('torch.', '')} matmul "
-                        f"{mm_flops / 1e9:.3g} GFLOP/s, 3×3 conv {conv_flops / 1e9:.3g} GFLOP/s, "
-                        f"{copy_bytes >> 20} MiB copy {bandwidth / 1e9:.3g} GB/s",
+                 source=f"measured here: {kernels}, {copy_bytes >> 20} MiB copy {bandwidth / 1e9:.3g} GB/s",
                  **fields)
 
 

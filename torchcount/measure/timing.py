@@ -1,9 +1,10 @@
-"""Per-layer wall-clock time from per-module hooks.
+"""Per-layer wall-clock time from a stamp before and after each module's ``forward``.
 
-Each module gets a forward pre-hook and a forward hook (``always_call=True``) that take a
-*stamp*; a stamp is ``time.perf_counter_ns()`` on CPU and a pooled ``torch.cuda.Event`` recorded
-on the current stream on CUDA — no host synchronisation inside a hook. After the pass the clock
-synchronises once and turns stamps into nanoseconds.
+Each module's ``forward`` is wrapped (:func:`.hooks.per_module_hooks`) so that a *stamp* is taken
+right before and right after it, also when it raises; a stamp is ``time.perf_counter_ns()`` on
+CPU and a pooled ``torch.cuda.Event`` recorded on the device's current stream on CUDA — no host
+synchronisation inside a stamp. After the pass the clock synchronises once and turns stamps into
+nanoseconds.
 
 From the stamps of one pass: inclusive time of a call = end − start; exclusive (self) time =
 inclusive − Σ inclusive of its direct child calls. Per module, calls of one pass are summed. Σ of
@@ -47,7 +48,11 @@ class CpuClock:
 
 
 class CudaClock:
-    """CUDA events recorded on the current stream, reused across passes; one sync per pass."""
+    """CUDA events recorded on the device's current stream, reused across passes; one sync per pass.
+
+    The stream is the measured device's (``torch.cuda.current_stream(device)``), not the current
+    device's: a model on ``cuda:1`` while ``cuda:0`` is current runs its kernels on ``cuda:1``'s
+    stream, and events recorded on ``cuda:0`` would time only the host's launches."""
 
     resolution_ns = 500  # cudaEventElapsedTime resolution is about 0.5 µs
 
@@ -62,7 +67,7 @@ class CudaClock:
     def stamp(self) -> int:
         if self._n == len(self._pool):
             self._pool.append(torch.cuda.Event(enable_timing=True))
-        self._pool[self._n].record()  # the current stream; no synchronisation
+        self._pool[self._n].record(torch.cuda.current_stream(self.device))  # no synchronisation
         self._n += 1
         return self._n - 1
 
