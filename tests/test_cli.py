@@ -280,6 +280,9 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "params,speed"], 2, "unknown column 'speed'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured"], 2, "--columns measured needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "time_ms"], 2, "no row of this report has it (it needs --measure)"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--repeat", "1", "--warmup", "0", "--sort", "peak_MiB"],
+     2, "peak_MiB is measured on CUDA only"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat and --ceiling need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat and --ceiling need --measure"),
@@ -596,3 +599,17 @@ def test_video_and_detection_builders_get_inputs_and_weights_that_work_offline()
     assert cli.resolve("r3d_18").default_input == (1, 3, 16, 112, 112)
     assert cli.resolve("fasterrcnn_mobilenet_v3_large_320_fpn").kwargs == {"weights_backbone": None}
     assert cli.resolve("resnet18").kwargs in ({}, None)
+
+
+def test_the_measured_preset_among_other_columns(capsys):
+    """'--columns module,measured' was an unknown column, and 'peak_MiB', a column of the preset
+    (blank off CUDA), was refused by name."""
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--warmup", "0",
+                        "--repeat", "1", "--columns", "module,measured")
+    assert rc == 0, err
+    header = out.splitlines()[2].split()
+    assert header[:3] == ["module", "#", "type"] and "time_ms" in header and header.count("module") == 1
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--warmup", "0",
+                        "--repeat", "1", "--columns", "module,peak_MiB")
+    assert rc == 0, err
+    assert out.splitlines()[2].split() == ["module", "peak_MiB"]

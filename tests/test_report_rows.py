@@ -149,3 +149,13 @@ def test_a_scripted_block_in_a_module_list_is_its_callers_work_and_parameters():
     assert report.row("layers").params == 8 * 8 + 8
     for depth in (None, 1, 2):
         assert _params_shown(report, depth) == report.total.params, depth
+
+
+def test_explain_of_a_rule_that_covers_its_children_lists_their_parameters_too():
+    """MultiheadAttention's rule covers out_proj: the table's params (4·E² + 4·E) and explain's
+    'params =' line disagreed, explain giving only the module's own in_proj (3·E² + 3·E)."""
+    e = 32
+    report = torchcount.profile(nn.MultiheadAttention(e, 4, batch_first=True), (torch.randn(1, 5, e),) * 3)
+    text = report.explain("")
+    assert f"params = {4 * e * e + 4 * e:,}" in text
+    assert "out_proj.weight 32×32 = 1,024" in text

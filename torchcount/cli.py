@@ -619,14 +619,17 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
     presets = _column_presets()
     if text is None:
         return list(presets["measured"]) if measured and "measured" in presets else None
-    if text.strip().lower() in presets:
-        if text.strip().lower() == "measured" and not measured:
-            raise UsageError("--columns measured needs --measure (the measured columns are empty without it)")
-        return list(presets[text.strip().lower()])
     extra = _extra_keys(report)
+    if measured:  # a preset's columns are known even where no row has a value (peak_MiB off CUDA: blank)
+        extra += [c for preset in presets.values() for c in preset if c not in extra and c not in TABLE_COLUMNS]
     cols = []
     for raw in (c.strip() for c in text.split(",")):
         if not raw:
+            continue
+        if raw.lower() in presets:  # a preset, alone or among other columns
+            if raw.lower() == "measured" and not measured:
+                raise UsageError("--columns measured needs --measure (the measured columns are empty without it)")
+            cols += [c for c in presets[raw.lower()] if c not in cols]
             continue
         key = TABLE_COLUMNS.get(raw.lower()) or next((k for k in extra if k.lower() == raw.lower()), None)
         if key is None:
@@ -675,6 +678,9 @@ def _sort_value(key: str, report, conv) -> Callable:
                 v = pair[0].shown_extra(pair[1]).get(extra)  # a parent's own part: its self time
                 return (0, -v) if isinstance(v, (int, float)) else (1, 0)
             return by_extra
+    if any(k == c.lower() for preset in _column_presets().values() for c in preset):
+        raise UsageError(f"cannot sort by {key!r}: no row of this report has it"
+                         + (" (peak_MiB is measured on CUDA only)" if k == "peak_mib" else " (it needs --measure)"))
     raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, calls, activation, module, type"
                      + (f" or {', '.join(_extra_keys(report))}" if _extra_keys(report) else ""))
 

@@ -291,6 +291,9 @@ class Report:
             if params_terms and params_terms[0].value == row.self_params:
                 t = params_terms[0]
                 lines.append(f"  params = {t.formula} = {t.substituted} = {t.value:,}")
+            elif row.status == "rule" and row.params != row.self_params:
+                # the rule covers its children (MHA's out_proj): their parameters are its too, as in the table
+                lines.append(f"  params = {row.params:,}" + _param_listing(row.module, recurse=True))
             else:
                 lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module))
             weighted = []
@@ -421,11 +424,11 @@ def _extra(value) -> str:
     return str(value)
 
 
-def _param_listing(module) -> str:
+def _param_listing(module, recurse: bool = False) -> str:
     if module is None:
         return ""
     parts = [f"{name} {'×'.join(map(str, p.shape)) or 'scalar'} = {p.numel():,}"
-             for name, p in module.named_parameters(recurse=False)]
+             for name, p in module.named_parameters(recurse=recurse)]
     return f"  ({'; '.join(parts)})" if parts else ""
 
 
