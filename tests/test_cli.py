@@ -17,6 +17,8 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -263,6 +265,9 @@ def main(capsys, *args):
 @pytest.mark.parametrize("shape, message", [
     ("1x3xfoo", "bad input shape"), ("", "bad input shape"), ("1x-3", "bad input shape"),
     ("1x3:float99", "bad input dtype 'float99'"), ("2x8:Linear", "bad input dtype"),
+    ("2x8\u00b2", "bad input shape"),  # a superscript two: str.isdigit() says yes, int() says no
+    ("99999999x99999x9999x9999", "more than a tensor can hold"),
+    ("2x8:quint8", "cannot make a random input"),
 ])
 def test_bad_shapes_in_process(capsys, shape, message):
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", shape)
@@ -280,6 +285,14 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "params,speed"], 2, "unknown column 'speed'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured"], 2, "--columns measured needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
+    (["resnet18", "--explain", "layer1.0.conv9"], 2, "did you mean 'layer1.0.conv2', 'layer1.0.conv1'"),
+    (["resnet18(num_clases=10)"], 2, "resnet18 does not take 'num_clases'"),  # torchvision: **kwargs
+    (["torch.nn:Linear(4, 5)(6, 7)", "--input", "2x6"], 2, "bad arguments"),
+    (["resnet18(num_classes=x)"], 2, "'x' is not a literal"),
+    (["resnet18(num_classes=10"], 2, "unbalanced parentheses"),
+    (["torch.nn:Lineer", "--input", "2x8"], 2, "did you mean Linear"),
+    (["examples/worksheet_alexnet.py"], 2, "a file needs the callable"),
+    (["resnet18", "--compare", "resnet34", "--top", "2"], 2, "--compare prints totals"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "time_ms"], 2, "no row of this report has it (it needs --measure)"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--repeat", "1", "--warmup", "0", "--sort", "peak_MiB"],
      2, "peak_MiB is measured on CUDA only"),
@@ -613,3 +626,63 @@ def test_the_measured_preset_among_other_columns(capsys):
                         "--repeat", "1", "--columns", "module,peak_MiB")
     assert rc == 0, err
     assert out.splitlines()[2].split() == ["module", "peak_MiB"]
+
+
+def test_same_command_same_count(capsys):
+    """Integer inputs were unseeded 0/1 draws: a BERT-style mask took another path when it came
+    out all ones, and one run in six printed another total. Inputs are now seeded."""
+    from torchcount.cli import make_input
+
+    a = make_input((4, 64), torch.int64, "cpu")
+    assert torch.equal(a, make_input((4, 64), torch.int64, "cpu")) and 0 < int(a.sum()) < a.numel()
+    assert torch.equal(make_input((3, 5), torch.float32, "cpu"), make_input((3, 5), torch.float32, "cpu"))
+    assert make_input((3, 5), torch.float32, "meta").device.type == "meta"
+
+
+def test_sort_by_a_share_column(capsys):
+    """'time%' holds text ('59.2%'): --sort time% kept the original order (every value 'missing')."""
+    rows = [(SimpleNamespace(shown_extra=lambda own, v=v: {"time%": v}), False) for v in ("1.5%", "60.0%", "20.5%")]
+    report = SimpleNamespace(layers=[SimpleNamespace(extra={"time%": "1.0%"})])
+    key = cli._sort_value("time%", report, None)
+    assert [r.shown_extra(False)["time%"] for r, _ in sorted(rows, key=key)] == ["60.0%", "20.5%", "1.5%"]
+    csv_key = cli._csv_sort_key("time%", ["path", "time%"])
+    assert [r["time%"] for r in sorted([{"time%": "2%"}, {"time%": "10%"}, {"time%": ""}], key=csv_key)] == \
+        ["10%", "2%", ""]
+
+
+def test_meta_fallback_is_not_taken_for_a_dtype_mismatch():
+    """Any error text with 'meta' in it sent the count to the CPU, building the whole model there:
+    a complex input to a float conv ('MetaComplexFloatType and MetaFloatType should be the same')
+    fails on the CPU alike, after allocating every weight."""
+    from torchcount.profile import ForwardError
+
+    mismatch = ForwardError("forward failed in module 'conv' (Conv2d): RuntimeError: Input type "
+                            "(MetaComplexFloatType) and weight type (MetaFloatType) should be the same", "conv")
+    assert not cli._needs_real_values(mismatch)
+    item = ForwardError("forward failed in module '' (Net): RuntimeError: Tensor.item() cannot be called "
+                        "on meta tensors", "")
+    assert cli._needs_real_values(item)
+
+
+def test_a_float16_input_to_a_float32_model_on_meta_is_noted(capsys):
+    """Meta tensors do not check dtypes: resnet18 on a float16 input was counted with exit 0 and no
+    word, where the CPU raises."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8:float16")
+    assert code == 0 and "the meta device does not check dtypes" in err
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--dtype", "float16")
+    assert code == 0 and "does not check dtypes" not in err
+
+
+def test_conventions_are_case_insensitive(capsys):
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "-c", "MACS", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["convention"]["name"] == "macs"
+
+
+def test_console_script_imports_a_module_from_the_working_directory(tmp_path):
+    """`python -m torchcount mods:net` found ./mods.py; the console script did not (its sys.path
+    lacks the working directory), although docs/cli.md calls the two the same command."""
+    (tmp_path / "tc_cwd_models.py").write_text("import torch\n\ndef net():\n    return torch.nn.Linear(4, 3)\n")
+    r = run("tc_cwd_models:net", "--input", "2x4", "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["total"]["params"] == 4 * 3 + 3

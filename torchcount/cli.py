@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -188,16 +189,25 @@ def parse_input(text: str, default_dtype=None):
 
     shape_text, _, dtype_text = text.strip().partition(":")
     dims = [d.strip() for d in re.split(r"[x×X*]", shape_text)] if shape_text.strip() else []
-    if not dims or not all(d.isdigit() for d in dims):
+    if not dims or not all(d.isascii() and d.isdigit() for d in dims):  # ('²'.isdigit() is True)
         raise UsageError(f"bad input shape {text!r}: expected dims separated by 'x', e.g. 1x3x224x224 "
                          f"or 1x16:int64")
+    shape = tuple(int(d) for d in dims)
+    if math.prod(shape) >= 2 ** 63:
+        raise UsageError(f"bad input shape {text!r}: {math.prod(shape):,} elements is more than a tensor can hold")
     dtype = default_dtype or torch.float32
     if dtype_text:
         dtype = getattr(torch, dtype_text.strip(), None)
         if not isinstance(dtype, torch.dtype):
             raise UsageError(f"bad input dtype {dtype_text!r} in {text!r}: expected a torch dtype such as "
                              f"float32, float16, bfloat16, int64, int32, bool")
-    return tuple(int(d) for d in dims), dtype
+        try:  # quantized dtypes (and any other make_input cannot fill) fail here, before the model is built
+            make_input((1,), dtype, "cpu")
+        except (RuntimeError, NotImplementedError, TypeError) as exc:
+            raise UsageError(f"bad input dtype {dtype_text!r} in {text!r}: torchcount cannot make a random "
+                             f"input of it ({_one_line(exc, 80)}); give float inputs (a quantized model "
+                             f"quantizes them itself), or a file.py:callable returning (model, inputs)") from None
+    return shape, dtype
 
 
 def parse_input_arg(text: str, default_dtype=None):
@@ -224,13 +234,19 @@ def parse_dtype(text: str | None):
 
 
 def make_input(shape: tuple, dtype, device):
+    """A tensor of ``shape``: normal random values for floating and complex dtypes, 0/1 for
+    integers, False for bool. Seeded (0), so that the same command counts the same: a model may
+    take another path for other values (Hugging Face skips the attention mask when it is all ones)."""
     import torch
 
     if dtype == torch.bool:
         return torch.zeros(shape, dtype=dtype, device=device)
+    if str(device) == "meta":  # no values to draw
+        return torch.empty(shape, dtype=dtype, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
     if dtype.is_floating_point or dtype.is_complex:
-        return torch.randn(shape, dtype=dtype, device=device)
-    return torch.randint(0, 2, shape, dtype=dtype, device=device)
+        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
+    return torch.randint(0, 2, shape, dtype=dtype, device=device, generator=generator)
 
 
 # ---- model resolution --------------------------------------------------------------------------
@@ -248,17 +264,25 @@ def _split_call(text: str) -> tuple[str, tuple, dict]:
     """``"resnet18(num_classes=10)"`` → ``("resnet18", (), {"num_classes": 10})``; literals only."""
     m = re.fullmatch(r"\s*([^()]+?)\s*\((.*)\)\s*", text, flags=re.S)
     if not m:
+        if text.count("(") != text.count(")"):
+            raise UsageError(f"bad MODEL {text!r}: unbalanced parentheses; e.g. resnet18(num_classes=10)")
         return text.strip(), (), {}
     target, inner = m.group(1), m.group(2)
     try:
         call = ast.parse(f"f({inner})", mode="eval").body
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
+            raise ValueError("one call, f(...), with literal arguments")  # e.g. 'Linear(4, 5)(6, 7)'
         args = tuple(ast.literal_eval(a) for a in call.args)
         kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         if any(k is None for k in kwargs):
             raise ValueError("**kwargs")
     except (SyntaxError, ValueError) as exc:
+        what = exc
+        if isinstance(exc, ValueError) and "malformed node" in str(exc):
+            names = [n.id for n in ast.walk(call) if isinstance(n, ast.Name) and n.id != "f"]
+            what = f"{names[0]!r} is not a literal" if names else "not a literal"
         raise UsageError(f"bad arguments in {text!r}: only Python literals are allowed, e.g. "
-                         f"resnet18(num_classes=10) ({exc})") from None
+                         f"resnet18(num_classes=10) ({what})") from None
     return target, args, kwargs
 
 
@@ -312,10 +336,14 @@ def resolve(text: str) -> Spec:
         obj: Any = module
         for part in attr.split("."):
             if not hasattr(obj, part):
-                defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-                                 and getattr(v, "__module__", None) == module.__name__)
-                raise UsageError(f"{where} does not define {attr!r}"
-                                 + (f"; it defines: {', '.join(defined[:12])}" if defined else ""))
+                names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+                close = difflib.get_close_matches(part, names, n=4, cutoff=0.6)
+                if close:
+                    hint = f"; did you mean {', '.join(close)}?"
+                else:  # what the file or module itself defines (not what it imported)
+                    own = sorted(n for n in names if getattr(getattr(obj, n), "__module__", None) == module.__name__)
+                    hint = f"; it defines: {', '.join(own[:12])}" if own else ""
+                raise UsageError(f"{where} does not define {attr!r}{hint}")
             obj = getattr(obj, part)
         if not callable(obj):
             raise UsageError(f"{where}:{attr} is a {type(obj).__name__}, not a callable or nn.Module")
@@ -325,6 +353,8 @@ def resolve(text: str) -> Spec:
         close = difflib.get_close_matches(target, list(builders), n=4, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else \
             "; see torchcount --list-models, or give package.module:callable or file.py:callable"
+        if target.endswith(".py"):
+            hint = f"; a file needs the callable that builds the model: {target}:name"
         raise UsageError(f"unknown model {target!r}{hint}")
     library, fn = builders[target]
     if library == "torchvision" and "weights_backbone" not in (kwargs or {}):
@@ -338,6 +368,11 @@ def resolve(text: str) -> Spec:
 
 
 def _import_module(name: str):
+    # `python -m torchcount` has the working directory on sys.path and the console script does
+    # not: put it there, so that `torchcount mymodels:net` finds ./mymodels.py either way
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -406,6 +441,12 @@ def build(spec: Spec, device: str, dtype=None):
             out = _to(attempt("cpu"), device)
     except (UsageError, ModelError):
         raise
+    except TypeError as exc:
+        # a builder that takes **kwargs (torchvision's) passes a misspelt one on to a class that rejects it
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected and unexpected.group(1) in spec.kwargs:
+            raise UsageError(f"{spec.label} does not take {unexpected.group(1)!r}: {exc}") from None
+        raise ModelError(f"building {spec.text} failed: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         raise ModelError(f"building {spec.text} failed: {type(exc).__name__}: {exc}") from exc
     inputs = None
@@ -485,8 +526,13 @@ def _needs_real_values(exc: BaseException) -> bool:
     not because of the model or its inputs (those fail on the CPU alike)."""
     cause = exc.__cause__ or exc
     text = str(exc).lower()
-    return "meta" in text or "fake impl" in text or "fake tensor" in text or \
-        (isinstance(cause, NotImplementedError) and "could not run" in text)
+    if "meta" in text and ("should be the same" in text or "expected" in text and "dtype" in text):
+        return False  # a dtype mismatch (MetaComplexFloatType vs MetaFloatType): it fails on the CPU alike
+    return any(phrase in text for phrase in (
+        "cannot be called on meta tensors", "meta tensor", "on the meta device", "'meta' backend",
+        "meta backend", "data-dependent", "fake impl", "fake tensor", "meta function", "meta kernel",
+        "no meta", "meta implementation", "item()", "copy out of meta",
+    )) or (isinstance(cause, NotImplementedError) and "could not run" in text)
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
@@ -494,14 +540,33 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
 
     model, from_callable = build(spec, device, args.dtype_parsed)
     inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
+    if device == "meta":
+        _note_unchecked_dtypes(spec, model, (inputs, keywords))
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
     try:
-        return profile(model, inputs, kwargs=keywords, convention=args.convention, name=spec.label,
+        return profile(model, inputs, kwargs=keywords, convention=args.convention.lower(), name=spec.label,
                        measure=args.measure, **measure_options)
     finally:
         if counter is not None:
             counter.close()
+
+
+def _note_unchecked_dtypes(spec: Spec, model, inputs) -> None:
+    """Meta tensors do not check that a layer's input and weights share a dtype: a float16 input
+    to a float32 model is counted there, where a real device raises. Say so (the count itself is
+    of what the model would do with matching dtypes)."""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    given = sorted({str(t.dtype).removeprefix("torch.") for t in tree_leaves(inputs)
+                    if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != weights})
+    if weights is not None and given:
+        _fail(f"note: {spec.label}: a floating input is {', '.join(given)} and its parameters are "
+              f"{str(weights).removeprefix('torch.')}; the meta device does not check dtypes, so this is "
+              f"counted, but on a real device such a forward usually fails (--dtype converts the model "
+              f"and its inputs together)")
 
 
 def _expected_passes(options: dict) -> int:
@@ -675,8 +740,8 @@ def _sort_value(key: str, report, conv) -> Callable:
     for extra in _extra_keys(report):
         if extra.lower() == k:
             def by_extra(pair, extra=extra):
-                v = pair[0].shown_extra(pair[1]).get(extra)  # a parent's own part: its self time
-                return (0, -v) if isinstance(v, (int, float)) else (1, 0)
+                v = _number(pair[0].shown_extra(pair[1]).get(extra))  # a parent's own part: its self time
+                return (0, -v) if v is not None else (1, 0)
             return by_extra
     if any(k == c.lower() for preset in _column_presets().values() for c in preset):
         raise UsageError(f"cannot sort by {key!r}: no row of this report has it"
@@ -738,7 +803,21 @@ def _csv_sort_key(key: str, columns: list[str]):
         raise UsageError(f"cannot sort by {key!r}; columns are {', '.join(columns)}")
     if col in ("path", "type", "input_shapes", "output_shapes", "part", "status", "rule", "convention"):
         return lambda r: str(r[col])
-    return lambda r: (0, -r[col]) if isinstance(r[col], (int, float)) else (1, 0)
+    return lambda r: (0, -_number(r[col])) if _number(r[col]) is not None else (1, 0)
+
+
+def _number(value) -> "float | None":
+    """A sortable number: ints and floats, and a share written as text ('59.2%'); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str) and value.endswith("%"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            return None
+    return None
 
 
 def _csv_text(columns: list[str], rows: list[dict]) -> str:
@@ -796,6 +875,8 @@ def plot(report, path: str, conv, depth: int | None = None, top: int | None = No
         raise UsageError(f"--plot needs matplotlib: pip install 'torchcount[plot]' ({exc})") from None
     except ValueError as exc:
         raise UsageError(f"--plot {path}: {exc}") from None
+    except OSError as exc:  # as --output: an unwritable place is the user's to fix
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 
@@ -861,7 +942,7 @@ def _run(argv: list[str]) -> int:
     from .conventions import get_convention
 
     try:
-        conv = get_convention(args.convention)
+        conv = get_convention(args.convention.lower())  # as --columns and --sort: any case
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     args.dtype_parsed = parse_dtype(args.dtype)
@@ -872,6 +953,9 @@ def _run(argv: list[str]) -> int:
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.columns is not None and args.format in ("json", "csv"):
         raise UsageError("--columns applies to table and markdown; csv and json hold every column")
+    if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
+        raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
+                         "per-layer lines of both (use --depth to choose the layers)")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot {args.plot}: use a .png, .svg or .pdf file name")
     measure_options = _measure_options(args)
@@ -912,6 +996,7 @@ def _run(argv: list[str]) -> int:
 
     if args.output:
         try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as --plot does
             Path(args.output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None

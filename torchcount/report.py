@@ -135,8 +135,13 @@ class Report:
                 return r
         if path in ("", "(root)", self.root.path):
             return self.root
-        raise KeyError(f"no module '{path}' in this report; paths are e.g. "
-                       f"{', '.join(repr(r.path) for r in self.layers[:5])}")
+        import difflib
+
+        paths = [r.path for r in self.layers]
+        close = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
+        raise KeyError(f"no module '{path}' in this report; " + (
+            f"did you mean {', '.join(map(repr, close))}?" if close else
+            f"paths are e.g. {', '.join(map(repr, paths[:5]))}"))
 
     @property
     def complete(self) -> bool:
