@@ -175,3 +175,29 @@ def test_layers_plot_keeps_time_bars_when_a_row_has_no_time(report):
     report.layers[-1].extra.pop("time_ms", None)
     ax = plot_layers(report).axes[0]
     assert len([c for c in ax.containers if isinstance(c, BarContainer)]) == 2
+
+
+def test_top_time_bars_are_shares_of_the_whole_forward(report):
+    """With top=, the time bars were shares of the bars shown (71 % + 29 %) while the FLOP bars
+    stayed shares of the model: two bases on one axis."""
+    for i, row in enumerate(report.layers):  # stand-in measurements
+        row.extra["time_ms"] = float(i + 1)
+    report.extra["time_ms"] = 100.0  # the measured forward
+    fig = plot_layers(report, top=2)
+    _, time_bars = _bars(fig.axes[0])
+    by_name = {r.name: r.extra["time_ms"] for r in report.layers}
+    shown = _labels_top_down(fig.axes[0])
+    assert sorted(b.get_width() for b in time_bars) == pytest.approx(sorted(by_name[n] for n in shown))  # % of 100 ms
+
+
+def test_scaling_terms_only_on_an_operation_axis():
+    res = scaling(nn.MultiheadAttention(16, 2, batch_first=True), lambda t: (torch.randn(1, t, 16),) * 3, [4, 8, 16])
+    with pytest.raises(ValueError, match="do not belong on a 'params' axis"):
+        plot_scaling(res, metric="params", terms_of="")
+
+
+def test_roofline_title_names_the_flops_it_plots():
+    m = cnn()
+    r = torchcount.profile(m, torch.randn(1, 2, 32), convention="mults", measure=True, warmup=0, repeat=1)
+    fig = plot_roofline(r, peak_flops=1e11, peak_bandwidth=1e10)
+    assert "FLOPs under 'flops'" in fig.axes[0].get_title() and "mults" not in fig.axes[0].get_title()

@@ -151,8 +151,10 @@ def test_layers_it_cannot_reason_about_say_so():
     rep = receptive_field(ConvThenRNN(), torch.randn(1, 2, 10))
     by = {r.path: r for r in rep.rows}
     assert by["conv"].rf == (3,)
-    assert by["perm"].kind == "unknown" and "no receptive-field rule for Permute" in by["perm"].note
+    # a module without a window rule is followed through its ops: a transpose of the length axis
+    assert by["perm"].kind == "unknown" and "transpose changes the spatial layout" in by["perm"].note
     assert by["rnn"].rf is None and by["attn"].rf is None
+    assert "recurrent" in by["rnn"].note and "attention" in by["attn"].note
     # each unknown layer gives its own reason
     assert "recurrent" in receptive_field(nn.Sequential(nn.Conv1d(1, 1, 3), nn.RNN(8, 2)),
                                           torch.randn(1, 1, 10)).rows[1].note
@@ -172,8 +174,8 @@ class TwoBranches(nn.Module):
 def test_a_branch_reads_an_earlier_tensor():
     rep = receptive_field(TwoBranches(), torch.randn(1, 1, 9, 9))
     assert rep.row("a").rf == (3, 3)
-    # b reads the model input, not a's output: its own 5×5 field, and the table says why
-    assert rep.row("b").rf == (5, 5) and "branch" in rep.row("b").note
+    # b reads the model input, not a's output: its own 5×5 field
+    assert rep.row("b").rf == (5, 5) and rep.row("b").start == (2.0, 2.0)
 
 
 class Block(nn.Module):
@@ -210,8 +212,8 @@ def test_residual_block_hand_computed_and_gradient_footprint():
     rep = receptive_field(m, torch.zeros(1, 1, length, dtype=torch.float64))
     by = {r.path: r for r in rep.rows}
     assert [by[p].rf[0] for p in ("stem", "block.c1", "block.c2", "block.down", "head")] == [3, 5, 9, 3, 13]
-    assert by["block.down"].jump == (2,) and "branch" in by["block.down"].note
-    assert "merges" in by["head"].note
+    assert by["block.down"].jump == (2,)
+    assert "union of their fields" in by["head"].note  # it reads the residual sum
     lo, hi = _footprint(m, length, 16)
     assert hi - lo + 1 == 13 and (lo + hi) / 2 == by["head"].start[0] + 16 * by["head"].jump[0]
 
@@ -225,9 +227,10 @@ class Twice(nn.Module):
         return self.conv(self.conv(x))
 
 
-def test_reused_window_module_is_not_taken_for_one_layer():
+def test_a_reused_module_is_one_step_per_call():
+    # each call is a step of the chain: 3, then 3 + 2 = 5
     rep = receptive_field(Twice(), torch.randn(1, 1, 20))
-    assert rep.rows[0].rf is None and "called 2 times" in rep.rows[0].note
+    assert [(r.path, r.rf) for r in rep.rows] == [("conv", (3,)), ("conv (call 2)", (5,))]
 
 
 def test_annotates_report_columns_and_accepts_reports():
@@ -235,6 +238,7 @@ def test_annotates_report_columns_and_accepts_reports():
     report = torchcount.profile(m, torch.randn(1, 1, 50))
     rep = receptive_field(report)
     assert rep.row("2").rf == (13,)
+    assert rep.method == "shapes" and "from the report's shapes alone" in rep.table()
     assert report.row("2").extra["RF"] == "13"
     assert "13" in report.table(columns=["module", "RF", "jump", "start"])
 
@@ -258,7 +262,7 @@ class Reshaper(nn.Module):
 def test_input_from_an_unseen_tensor_stops_the_walk():
     rep = receptive_field(Reshaper(), torch.randn(1, 1, 20))
     assert rep.row("c1").rf == (3,)
-    assert rep.row("c2").rf is None and "not a chain" in rep.row("c2").note
+    assert rep.row("c2").rf is None and "view changes the spatial layout (18 → 36)" in rep.row("c2").note
 
 
 class _SubMaxPool2d(nn.MaxPool2d):
@@ -293,3 +297,150 @@ def test_lp_pool_3d_window():
     report = torchcount.receptive_field(nn.Sequential(nn.Conv3d(1, 1, 3), nn.LPPool3d(2, 2)),
                                         torch.randn(1, 1, 8, 8, 8))
     assert [(r.rf, r.jump) for r in report.rows] == [((3,) * 3, (1,) * 3), ((4,) * 3, (2,) * 3)]
+
+
+# ---- the data flow (an audit of 2026-12-02: branches, merges, functional calls, reuse) ----------
+def _ones(m):
+    m = m.double()
+    for p in m.parameters():
+        nn.init.ones_(p)
+    return m
+
+
+class SumOfBranches(nn.Module):
+    """c(a(x) + b(x)): a 5-wide and a 3-wide branch on the same input, merged, then a 3-wide conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(1, 1, 5, padding=2, bias=False)
+        self.b = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.c = nn.Conv1d(1, 1, 3, bias=False)
+
+    def forward(self, x):
+        return self.c(self.a(x) + self.b(x))
+
+
+class InceptionLike(nn.Module):
+    """stem 3 (no padding), branches 1/3/5/7 with 'same' padding concatenated, then a 3-wide conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv1d(1, 2, 3, bias=False)
+        self.branches = nn.ModuleList(nn.Conv1d(2, 1, k, padding=k // 2, bias=False) for k in (1, 3, 5, 7))
+        self.head = nn.Conv1d(4, 1, 3, bias=False)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(torch.cat([b(x) for b in self.branches], 1))
+
+
+@pytest.mark.parametrize("model, expected", [
+    # the merge sees the wider branch: 5, then + 2 = 7 (the shapes-only walk gave 9: it chained b after a)
+    (SumOfBranches, 7),
+    # stem 3; the 7-wide branch: 3 + 6 = 9; head: 9 + 2 = 11 (the shapes-only walk gave 5)
+    (InceptionLike, 11),
+])
+def test_merged_branches_take_the_union_of_their_fields(model, expected):
+    m = _ones(model())
+    length = 40
+    rep = receptive_field(m, torch.zeros(1, 1, length, dtype=torch.float64))
+    last = rep.rows[-1]
+    assert last.rf == (expected,)
+    lo, hi = _footprint(m, length, 10)
+    assert hi - lo + 1 == expected and (lo + hi) / 2 == last.start[0] + 10 * last.jump[0]
+
+
+class TutorialNet(nn.Module):
+    """The PyTorch CIFAR-10 tutorial's network: one pooling module called twice, a functional flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.pool, self.conv2 = nn.Conv2d(3, 6, 5), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2 = nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 10)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+def test_the_cifar_tutorial_net():
+    # conv1 5; pool 5 + 1 = 6, jump 2; conv2 6 + 4·2 = 14; pool again 14 + 1·2 = 16, jump 4; after
+    # torch.flatten every unit sees the whole 32×32 input (the walk had stopped at the reused pool)
+    rep = receptive_field(TutorialNet(), torch.randn(1, 3, 32, 32))
+    assert [(r.path, r.rf, r.jump) for r in rep.rows[:4]] == [
+        ("conv1", (5, 5), (1, 1)), ("pool", (6, 6), (2, 2)), ("conv2", (14, 14), (2, 2)),
+        ("pool (call 2)", (16, 16), (4, 4))]
+    assert [(r.path, r.kind, r.rf) for r in rep.rows[4:]] == [("fc1", "global", (32, 32)), ("fc2", "global", (32, 32))]
+
+
+def test_alexnet_head_after_a_functional_flatten_sees_the_whole_input():
+    tv = pytest.importorskip("torchvision")
+    with torch.device("meta"):
+        m = tv.models.alexnet().eval()
+    rep = receptive_field(m, torch.zeros(1, 3, 227, 227, device="meta"))
+    assert rep.row("features.10").rf == (163, 163)  # conv5, the published 163
+    assert rep.row("classifier.1").kind == "global" and rep.row("classifier.1").rf == (227, 227)
+
+
+def test_adaptive_pooling_that_keeps_one_size():
+    # conv 3×3 on 10×10 → 8×8; AdaptiveMaxPool2d((None, 2)): H kept (window 1), W windows of 4
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveMaxPool2d((None, 2)), nn.Conv2d(2, 2, 1))
+    rep = receptive_field(m, torch.randn(1, 1, 10, 10))
+    assert (rep.row("1").rf, rep.row("1").jump) == ((3, 6), (1, 4))
+
+
+class Resized(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(nn.functional.interpolate(self.a(x), scale_factor=2))
+
+
+class Gated(nn.Module):
+    """A squeeze-and-excitation gate: every output element depends on the mean over all positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return x * torch.sigmoid(self.fc(x.mean((2, 3))))[:, :, None, None]
+
+
+class Padded(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        return self.conv(nn.functional.pad(x, (2, 2, 2, 2)))
+
+
+class Functional(nn.Module):
+    """Windows from functional calls only (no conv or pool module)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1, 1, 3, 3))
+
+    def forward(self, x):
+        return nn.functional.max_pool2d(nn.functional.conv2d(x, self.w, dilation=2), 2)
+
+
+def test_what_happens_between_layers():
+    # an upsampled tensor is not a window: said, not a number (the shapes walk took b for a chain)
+    resized = receptive_field(Resized(), torch.randn(1, 1, 8, 8))
+    assert resized.row("b").rf is None and "upsample" in resized.row("b").note
+    # a gate computed from a mean over all positions: the product sees the whole input
+    gated = receptive_field(nn.Sequential(Gated(), nn.Conv2d(4, 1, 3)), torch.randn(1, 1, 8, 8))
+    assert gated.row("1").kind == "global"
+    # F.pad by 2 on the left: conv 3 no padding starts at -2 + 1 = -1, its field still 3
+    padded = receptive_field(Padded(), torch.randn(1, 1, 8, 8))
+    assert padded.row("conv").rf == (3, 3) and padded.row("conv").start == (-1.0, -1.0)
+    # conv 3 dilated 2: 5; max pool 2: 5 + 1 = 6, jump 2; the module's own ops give its row
+    functional = receptive_field(Functional(), torch.randn(1, 1, 20, 20))
+    assert (functional.rows[0].rf, functional.rows[0].jump, functional.rows[0].kind) == ((6, 6), (2, 2), "ops")

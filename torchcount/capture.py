@@ -24,7 +24,7 @@ from math import prod as _prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import torch
 from torch import nn
@@ -618,6 +618,30 @@ def capture(
                     module.__dict__["forward"] = before
             recorder.close()
             recorder.stack.clear()
+
+
+@contextmanager
+def forwards_wrapped(modules: Iterable[nn.Module], wrap: Callable[[nn.Module, Callable], Callable]) -> Iterator[None]:
+    """Each module's ``forward`` replaced by ``wrap(module, forward)``, set in the module's own
+    ``__dict__`` (per module, never process-global; a forward the user had set on the instance is
+    wrapped and put back), all restored on exit, also on errors. ScriptModules cannot be wrapped
+    and are skipped. Used by the measurement passes and the receptive-field data flow; the capture
+    above does the same with a lazy module's hook to handle as well."""
+    wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
+    try:
+        for module in modules:
+            if isinstance(module, _ScriptModule):
+                continue
+            own = module.__dict__
+            wrapped.append((module, own.get("forward", _NOTHING)))
+            own["forward"] = wrap(module, module.forward)
+        yield
+    finally:
+        for module, before in reversed(wrapped):
+            if before is _NOTHING:
+                module.__dict__.pop("forward", None)
+            else:
+                module.__dict__["forward"] = before
 
 
 @contextmanager

@@ -76,7 +76,8 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     timed = any(d[2] for d in data if d[2] is not None)
     # share of the whole forward's time when measured (the rest is untimed overhead), else of the bars
     model_time = (report.extra or {}).get("time_ms")
-    total_time = (model_time if isinstance(model_time, (int, float)) and model_time > 0 and top is None
+    # (with top= too: the FLOP bars are shares of the whole model, and so are the time bars)
+    total_time = (model_time if isinstance(model_time, (int, float)) and model_time > 0
                   else sum(d[2] or 0.0 for d in data)) if timed else 0.0
     fig = _figure(figsize=(8, 0.35 * len(data) + 1.6))
     ax = fig.add_subplot(1, 1, 1)
@@ -136,6 +137,9 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
                     linewidth=2.5 if key is None else 1.2)
         plotted += 1
     if terms_of is not None:
+        if metric not in ("macs", "ops"):
+            raise ValueError(f"terms_of draws multiply-accumulate counts, which do not belong on a {metric!r} "
+                             f"axis; use metric='macs' (or 'ops')")
         found = [(what, s) for (p, cat, what), s in result.terms.items() if p == terms_of and cat == "macs"]
         if not found:
             raise ValueError(f"no formula terms for layer {terms_of!r}; layers with terms: "
@@ -145,7 +149,7 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
             if not pts or s.fit.exponent is None:
                 continue
             line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "s", markersize=4,
-                           label=f"{terms_of}: {what}: slope {s.fit.exponent:.2f}")[0]
+                           label=f"{terms_of}: {what} (MACs): slope {s.fit.exponent:.2f}")[0]
             ax.plot([p[0] for p in pts], [s.fit.coefficient * p[0] ** s.fit.exponent for p in pts], "--",
                     color=line.get_color(), linewidth=1)
     if plotted == 0:
@@ -231,7 +235,7 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs / byte)")
     ax.set_ylabel("achieved FLOP/s")
-    ax.set_title(title or f"{report.model_name}: roofline ({report.convention.name})" + (
+    ax.set_title(title or f"{report.model_name}: roofline (FLOPs under 'flops')" + (
         "" if peak_flops or peak_bandwidth else "\nno device peaks known: pass peak_flops=/peak_bandwidth= "
                                                 "or measure with ceiling=True"), fontsize=10)
     ax.legend(fontsize=8, loc="lower right")

@@ -55,11 +55,12 @@ class Kind:
     reason: str
 
 
-def _tup(value, n: int) -> tuple[int, ...]:
+def _tup(value, n: int) -> tuple:
+    """``value`` per dimension, as ints (``None``, adaptive pooling's "keep this size", kept)."""
     if isinstance(value, (tuple, list)):
-        value = tuple(int(v) for v in value)
+        value = tuple(None if v is None else int(v) for v in value)
         return value * n if len(value) == 1 and n > 1 else value
-    return (int(value),) * n
+    return (None if value is None else int(value),) * n
 
 
 #: torch's windowed pooling classes → the number of dims they pool (a subclass pools as its base)
@@ -238,6 +239,9 @@ class ReceptiveFieldReport:
     dims: int
     input_size: tuple[int, ...]
     rows: list[RFRow] = field(default_factory=list)
+    #: how the layers were linked: "data flow" (a model was given: one traced forward) or "shapes"
+    #: (a report was given: inferred from shapes, exact for chains and residual blocks only)
+    method: str = "data flow"
 
     def row(self, path: str) -> RFRow:
         for r in self.rows:
@@ -267,6 +271,9 @@ class ReceptiveFieldReport:
         head = (f"{self.model_name} — receptive field per layer ({self.dims}-D, input "
                 f"{_fmt(self.input_size)}); start = centre of the first output's field, "
                 f"in input positions")
+        if self.method == "shapes":
+            head += ("\nfrom the report's shapes alone (which tensor a layer reads is inferred: exact for chains "
+                     "and residual blocks); pass the model and its inputs to follow the data flow")
         return head + "\n" + text
 
     def __str__(self) -> str:
@@ -346,6 +353,309 @@ def _area(rf: tuple) -> int:
     return n
 
 
+# ---------------------------------------------------------------------------------------
+# the data flow: which tensor each layer reads, followed through one forward pass
+
+
+@dataclass(frozen=True)
+class _Global:
+    """A tensor every element of which sees the whole input."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Unknown:
+    """A tensor whose field the recurrence cannot describe."""
+
+    reason: str
+
+
+def _union(states: list, what: str):
+    """The field of an element computed from the same position of several tensors (a residual sum,
+    a channel concatenation, a gate): per dimension the smallest interval holding every field."""
+    unknown = [st for st in states if isinstance(st, _Unknown)]
+    if unknown:
+        return unknown[0]
+    glob = [st for st in states if isinstance(st, _Global)]
+    if glob:
+        return _Global(f"{what} with a tensor that sees the whole input")
+    if len({st.jump for st in states}) > 1:
+        return _Unknown(f"{what} of tensors with different jumps ({', '.join(_fmt(st.jump) for st in states)})")
+    rf, start = [], []
+    for d in range(len(states[0].rf)):
+        lo = min(st.start[d] - (st.rf[d] - 1) / 2 for st in states)
+        hi = max(st.start[d] + (st.rf[d] - 1) / 2 for st in states)
+        rf.append(int(round(hi - lo)) + 1)
+        start.append((lo + hi) / 2)
+    return State(tuple(rf), states[0].jump, tuple(start))
+
+
+def _pointwise_op(func) -> bool:
+    import torch
+
+    if torch.Tag.pointwise in func.tags:
+        return True
+    name = func.overloadpacket.__name__
+    if name.endswith("_"):  # an in-place variant (relu_, hardtanh_) is tagged on its out-of-place op
+        base = getattr(torch.ops.aten, name[:-1], None)
+        return base is not None and any(torch.Tag.pointwise in getattr(base, o).tags for o in base.overloads())
+    return name in _PER_POSITION_OPS
+
+
+#: ops that compute each output position from the same position of their inputs (besides those torch
+#: tags pointwise): copies, eval-mode normalisations over channels, dropout
+_PER_POSITION_OPS = {
+    "clone", "contiguous", "_to_copy", "copy_", "copy", "detach", "alias", "lift_fresh", "dropout",
+    "native_dropout", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
+    "batch_norm", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_impl_index", "feature_dropout",
+    "alpha_dropout", "where", "masked_fill", "masked_fill_", "clamp", "clamp_", "hardtanh", "hardtanh_",
+}
+
+
+_PAD_OPS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
+            "replication_pad2d", "replication_pad3d", "circular_pad1d", "circular_pad2d", "circular_pad3d", "_pad_circular"}
+
+
+class _DataFlow:
+    """One forward pass with a wrapper on each layer (a leaf, or a module priced by one rule) and a
+    dispatch mode on the ops between them, giving every tensor the field of its elements: a layer
+    reads the tensor it is given, a residual sum merges its operands' fields, a functional flatten
+    or mean makes every later element see the whole input. Tensors are kept alive for the pass, so
+    identities are not reused."""
+
+    def __init__(self, dims: int, rank: int):
+        self.dims, self.rank = dims, rank
+        self.states: dict[int, Any] = {}
+        self.merged: dict[int, str] = {}  # tensors made by merging fields: how
+        self.keep: list = []
+        self.quiet = 0  # inside a layer with a rule: its own ops are its rule's business
+        self.calls: list[tuple[str, str, Any, Any, Any, str]] = []  # (path, type, rule, state in, out, note)
+
+    # tensors and their fields
+    def state_of(self, t):
+        return self.states.get(id(t))
+
+    def set(self, t, state, how: str = "") -> None:
+        self.keep.append(t)
+        self.states[id(t)] = state
+        if how:
+            self.merged[id(t)] = how
+        else:
+            self.merged.pop(id(t), None)
+
+    def spatial(self, t) -> "tuple | None":
+        return tuple(t.shape[-self.dims:]) if t.dim() == self.rank else None
+
+    # the ops between layers
+    def op(self, func, args, kwargs, out) -> None:
+        import torch
+        from torch.utils._pytree import tree_leaves
+
+        ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and id(t) in self.states]
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        if not ins or not outs:
+            return
+        name = func.overloadpacket.__name__
+        for o in outs:
+            state, how = self._op_state(func, name, args, ins, o)
+            if state is not None:
+                self.set(o, state, how)
+
+    def _op_state(self, func, name: str, args, ins: list, out) -> tuple:
+        states = [self.states[id(t)] for t in ins]
+        out_sp = self.spatial(out)
+        if out_sp is None:
+            if any(isinstance(st, _Unknown) for st in states):
+                return next(st for st in states if isinstance(st, _Unknown)), ""
+            if out.dim() > self.rank:  # (F.max_pool1d runs as unsqueeze, a 2-D pool, squeeze)
+                return _Unknown(f"{name} raises the rank to {out.dim()}: not followed"), ""
+            # a lower rank: flattened, or reduced over positions
+            return _Global(f"{name} drops the spatial layout: every later element sees the whole input"), ""
+        window = self._window_op(name, args)
+        if window is not None:
+            state = states[0] if id(args[0]) in self.states else None
+            if isinstance(window, Kind):
+                return _Unknown(window.reason), ""
+            return (step(state, window), "") if isinstance(state, State) else (state, "")
+        same = [st for t, st in zip(ins, states) if self.spatial(t) == out_sp]
+        if name == "slice" and len(ins) == 1 and isinstance(states[0], State):
+            return self._slice(args, states[0])
+        if name in _PAD_OPS and len(ins) == 1 and isinstance(states[0], State) and id(args[0]) in self.states:
+            pads = list(args[1])  # (left, right) pairs from the last dimension backwards
+            left = [0] * self.dims
+            for i in range(min(len(pads) // 2, self.dims)):
+                left[self.dims - 1 - i] = pads[2 * i]
+            n = self.dims
+            return step(states[0], Window((1,) * n, (1,) * n, (1,) * n, tuple(left))), ""
+        if len(same) == len(states) and (_pointwise_op(func) or name in ("cat", "stack", "view", "_unsafe_view",
+                                                                         "reshape", "expand", "unsqueeze", "squeeze")):
+            if len(states) == 1:
+                return states[0], ""
+            merged = _union(states, f"{name}")
+            return merged, f"{name} of {len(states)} tensors: the union of their fields"
+        if all(isinstance(st, _Global) for st in states) or (
+                _pointwise_op(func) and any(isinstance(st, _Global) for st in states)):
+            return _Global(f"{name} with a tensor that sees the whole input"), ""
+        if all(sp == (1,) * self.dims for sp in [out_sp]) and any(self.spatial(t) != out_sp for t in ins):
+            return _Global(f"{name} reduces over every position"), ""
+        return _Unknown(f"{name} changes the spatial layout ({', '.join(_fmt(self.spatial(t) or t.shape) for t in ins)}"
+                        f" → {_fmt(out_sp)}); not a window"), ""
+
+    def _slice(self, args, state: State) -> tuple:
+        dim = args[1] if len(args) > 1 else 0
+        t = args[0]
+        dim = dim % t.dim()
+        first_spatial = t.dim() - self.dims
+        if dim < first_spatial:
+            return state, ""  # channels or batch
+        d = dim - first_spatial
+        size = t.shape[dim]
+        begin = args[2] if len(args) > 2 and args[2] is not None else 0
+        step_ = args[4] if len(args) > 4 else 1
+        begin = max(0, begin + size if begin < 0 else begin)
+        start = list(state.start)
+        jump = list(state.jump)
+        start[d] = state.start[d] + begin * state.jump[d]
+        jump[d] = state.jump[d] * step_
+        return State(state.rf, tuple(jump), tuple(start)), ""
+
+    def _window_op(self, name: str, args):
+        """A convolution or pooling called as a function (F.conv2d, F.max_pool2d): its window."""
+        if name == "convolution":
+            transposed = args[6] if len(args) > 6 else False
+            if transposed:
+                return Kind("unknown", "transposed convolution (upsamples)")
+            n = args[1].dim() - 2
+            return Window(tuple(args[1].shape[2:]), _tup(args[3], n), _tup(args[5], n), _tup(args[4], n))
+        if name in ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+                    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
+            n = int(name[name.index("pool") + 4])
+            k = _tup(args[1], n)
+            s = _tup(args[2], n) if len(args) > 2 and args[2] else k
+            p = _tup(args[3], n) if len(args) > 3 else (0,) * n
+            d = _tup(args[4], n) if name.startswith("max") and len(args) > 4 else (1,) * n
+            return Window(k, s, d, p)
+        return None
+
+    # the layers
+    def layer(self, path: str, module: nn.Module, ruled: bool, forward: Callable) -> Callable:
+        import torch
+        from torch.utils._pytree import tree_leaves
+
+        flow = self
+        fn = window_rule_for(module)
+
+        def traced_forward(*args, **kwargs):
+            tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+            source = next((t for t in tensors if id(t) in flow.states), None)
+            state_in = flow.states.get(id(source)) if source is not None else None
+            note = flow.merged.get(id(source), "") if source is not None else ""
+            if fn is not None:
+                flow.quiet += 1
+            try:
+                out = forward(*args, **kwargs)
+            finally:
+                if fn is not None:
+                    flow.quiet -= 1
+            outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+            if fn is None:  # no window rule: its own ops said what it does
+                state_out = flow.states.get(id(outs[0])) if outs else None
+                rule = Kind("ops", "from the ops it ran")
+            else:
+                in_sizes = flow.spatial(source) if source is not None and flow.spatial(source) is not None else ()
+                try:
+                    rule = fn(module, in_sizes)
+                except Exception as exc:  # a layer whose attributes are not what its type promises
+                    raise ValueError(f"receptive field: cannot read the window of module '{path or '(root)'}' "
+                                     f"({type(module).__name__}): {exc}") from exc
+                if isinstance(rule, Window) and rule.dims != flow.dims:
+                    rule = Kind("unknown", f"{rule.dims}-D window in a {flow.dims}-D stack")
+                state_out = flow._through(rule, state_in)
+                for t in outs:
+                    if state_out is not None:
+                        flow.set(t, state_out)
+            flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
+            return out
+
+        traced_forward.__wrapped__ = forward
+        return traced_forward
+
+    def _through(self, rule, state_in):
+        if state_in is None:
+            return None
+        if isinstance(state_in, (_Global, _Unknown)):
+            return state_in  # (after a flatten every element already sees the whole input: a Linear too)
+        if isinstance(rule, Window):
+            return step(state_in, rule)
+        if rule.kind == "pointwise":
+            return state_in
+        if rule.kind in ("global", "flatten"):
+            return _Global(rule.reason)
+        return _Unknown(rule.reason)
+
+
+def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, input_size: tuple,
+                  out: "ReceptiveFieldReport") -> dict:
+    """Fill ``out.rows`` from one traced forward; returns path → the RF texts of its calls."""
+    import torch
+    from torch.utils._pytree import tree_leaves, tree_map_only
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ..state import preserved
+
+    first = next((t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)), None)
+    flow = _DataFlow(dims, first.dim())
+    # (the forward gets copies: one that writes its input in place must not change the caller's)
+    args, kwargs = tree_map_only(torch.Tensor, lambda t: t.clone(), (args, kwargs))
+    for t in tree_leaves((args, kwargs)):
+        if isinstance(t, torch.Tensor) and t.dim() == flow.rank:
+            flow.set(t, initial(dims))
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, a=(), kw=None):
+            result = func(*a, **(kw or {}))
+            if not flow.quiet:
+                flow.op(func, a, kw or {}, result)
+            return result
+
+    from ..capture import forwards_wrapped
+
+    ruled = {id(r.module): r for r in units if r.module is not None}
+
+    def wrap(module: nn.Module, forward: Callable) -> Callable:
+        r = ruled[id(module)]
+        return flow.layer(r.path, module, r.status == "rule", forward)
+
+    with forwards_wrapped([r.module for r in ruled.values()], wrap), preserved(model), torch.no_grad(), Ops():
+        model(*args, **kwargs)
+    texts: dict[str, list] = {}
+    seen_calls: dict[str, int] = {}
+    for path, type_name, rule, state_in, state_out, note in flow.calls:
+        k = seen_calls[path] = seen_calls.get(path, 0) + 1
+        shown = path if k == 1 else f"{path or '(root)'} (call {k})"
+        window = rule if isinstance(rule, Window) else None
+        if isinstance(state_out, State):
+            kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
+            row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start, note)
+        elif isinstance(state_out, _Global):
+            row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None,
+                        note or state_out.reason)
+        else:
+            if isinstance(rule, Kind) and rule.kind == "unknown":
+                reason = rule.reason  # its own reason first
+            elif isinstance(state_in, _Unknown):
+                reason = f"after a step the recurrence cannot describe: {state_in.reason}"
+            elif isinstance(state_out, _Unknown):
+                reason = state_out.reason
+            else:
+                reason = "its input does not come from the model's input"
+            row = RFRow(shown, type_name, "unknown", window, None, None, None, reason)
+        out.rows.append(row)
+        texts.setdefault(path, []).append(row)
+    return texts
+
+
 def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool = True,
                     **profile_options: Any) -> ReceptiveFieldReport:
     """Receptive field, jump and start offset of every layer of a conv/pool stack.
@@ -354,14 +664,22 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     (or ``input_size=``). Layers are taken in call order. With ``annotate`` the report's rows also
     get ``extra`` columns ``"RF"``, ``"jump"``, ``"start"`` (``report.table(columns=[…, "RF"])``).
     """
+    import torch
+
     from ..report import Report
 
+    model = None
     if isinstance(model_or_report, Report):
         report = model_or_report
     elif isinstance(model_or_report, nn.Module):
-        from ..profile import profile
+        from ..profile import as_call, make_inputs, model_device, profile
 
-        report = profile(model_or_report, inputs, warn=False, **profile_options)
+        model = model_or_report
+        if inputs is None and profile_options.get("input_size") is not None:
+            device = profile_options.get("device")
+            inputs = make_inputs(profile_options.pop("input_size"), profile_options.get("dtype", torch.float32),
+                                 torch.device(device) if device is not None else model_device(model))
+        report = profile(model, inputs, warn=False, **profile_options)
     else:
         raise TypeError(f"receptive_field expects a torchcount.Report or an nn.Module, "
                         f"got {type(model_or_report).__name__}")
@@ -372,12 +690,28 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         if fn in (conv_window, pool_window, adaptive_pool_window):
             dims = _dims_of(r.module)
             break
+    if dims == 0 and model is not None and units and units[0].input_shapes and len(units[0].input_shapes[0]) > 2:
+        dims = len(units[0].input_shapes[0]) - 2  # (N, C, spatial…): windows may come from functional calls
     if dims == 0:
         raise ValueError(f"{report.model_name}: no convolution or pooling layer found; the receptive field "
                          f"is defined for conv/pool stacks")
     first_in = units[0].input_shapes[0] if units and units[0].input_shapes else ()
     input_size = _spatial(first_in, dims)
-    out = ReceptiveFieldReport(report.model_name, dims, input_size)
+    out = ReceptiveFieldReport(report.model_name, dims, input_size, method="shapes" if model is None else "data flow")
+    if model is not None:
+        args, kwargs = as_call(inputs) if inputs is not None else ((), {})
+        kwargs = {**kwargs, **(profile_options.get("kwargs") or {})}
+        by_path = _by_data_flow(model, args, kwargs, units, dims, input_size, out)
+        if annotate:
+            for r in units:
+                calls = by_path.get(r.path, [])
+                texts = list(dict.fromkeys(_rf_text(c) for c in calls))
+                r.extra["RF"] = " / ".join(texts) if texts else "—"
+                jumps = list(dict.fromkeys(_fmt(c.jump) if c.jump else "—" for c in calls))
+                r.extra["jump"] = " / ".join(jumps) if jumps else "—"
+                starts = list(dict.fromkeys(_fmt(c.start) if c.start else "—" for c in calls))
+                r.extra["start"] = " / ".join(starts) if starts else "—"
+        return out
     state: State | None = initial(dims)
     mode = "window"  # "window" | "global" | "unknown"
     # every tensor seen so far: (shape, state of its field, who produced it); the model input first

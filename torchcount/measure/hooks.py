@@ -5,10 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-import torch
 from torch import nn
 
-_NOTHING = object()  # "the module had no forward of its own in its __dict__"
+from ..capture import forwards_wrapped
 
 
 @contextmanager
@@ -27,22 +26,15 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
     A forward the user had set on an instance is wrapped and put back. ScriptModules cannot be
     wrapped and are skipped: their time falls to the enclosing module.
     """
-    wrapped: list = []  # (module, the instance's own 'forward' or _NOTHING)
-    try:
-        for path, module in model.named_modules():
-            if isinstance(module, torch.jit.ScriptModule):
-                continue
-            pre, post = hooks_for(path)
-            own = module.__dict__
-            wrapped.append((module, own.get("forward", _NOTHING)))
-            own["forward"] = _around(module, module.forward, pre, post, with_kwargs)
+    modules = list(model.named_modules())  # (each module once, at its first path)
+    paths = {id(module): path for path, module in modules}
+
+    def wrap(module: nn.Module, forward: Callable) -> Callable:
+        pre, post = hooks_for(paths[id(module)])
+        return _around(module, forward, pre, post, with_kwargs)
+
+    with forwards_wrapped((module for _, module in modules), wrap):
         yield
-    finally:
-        for module, before in reversed(wrapped):
-            if before is _NOTHING:
-                module.__dict__.pop("forward", None)
-            else:
-                module.__dict__["forward"] = before
 
 
 def _around(module: nn.Module, forward: Callable, pre: Callable, post: Callable, with_kwargs: bool) -> Callable:
