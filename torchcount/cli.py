@@ -496,8 +496,9 @@ def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str,
         return from_callable, None
     if spec.default_input is not None:
         return make_input(spec.default_input, dtype or _float32(), device), None
-    raise UsageError(f"{spec.label} needs --input (e.g. --input 1x3x224x224); there is no default input "
-                     f"for it")
+    example = "--input 1x3x224x224 --input 1x3x224x224 (two images)" if spec.label.startswith("raft_") \
+        else "--input 1x3x224x224"
+    raise UsageError(f"{spec.label} needs --input (e.g. {example}); there is no default input for it")
 
 
 def _float32():
@@ -919,7 +920,10 @@ def _kind(exc: Exception) -> str:
 
 def _one_line(exc: BaseException, limit: int = 500) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2:] else cut) + " …"  # at a word, where there is one
 
 
 def _fail(message: str) -> None:
