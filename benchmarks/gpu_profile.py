@@ -7,10 +7,18 @@ per-layer times with torch.profiler's times for the same layers) to benchmarks/r
 
     .venv/bin/python benchmarks/gpu_profile.py                    # CUDA, full sweep
     .venv/bin/python benchmarks/gpu_profile.py --device cpu --quick   # proves it runs without a GPU
+    PYTHONPATH=. python3 benchmarks/gpu_profile.py --out "$OUT/"      # on the lent GPU machine: only
+                                                                      # $OUT comes back
+
+The report is rewritten after every configuration, so a run cut short (time, memory) keeps what it
+finished; a configuration that fails is recorded with its error and the sweep goes on. A model whose
+package is missing (the Whisper-shaped one needs transformers) is skipped, and the report says so.
 
 The torch.profiler comparison wraps each leaf module in a ``record_function`` range (added by our
 own hooks, removed afterwards) and sums, per range, the device (kernel) time of everything launched
-inside it (on CPU: the range's CPU time). Our time is event-to-event on the stream, so it also
+inside it (on CPU: the range's CPU time). With CUDA activity on, the profiler also reports a GPU-side
+copy of each range (same name, its span on the device): only the CPU-side event is read, whose
+``device_time_total`` is the kernels' time, so no range is counted twice. Our time is event-to-event on the stream, so it also
 contains the gaps between kernels; the profiler's kernel time does not. A ratio above 1 therefore
 measures launch gaps, not an error of either tool.
 """
@@ -32,7 +40,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 import torchcount  # noqa: E402
-from torchcount.measure.peaks import Peaks, peaks_for, uses_tf32  # noqa: E402
+from torchcount.measure.peaks import peaks_for  # noqa: E402
 
 FLOPS = torchcount.CONVENTIONS["flops"]
 
@@ -123,8 +131,9 @@ def profiler_times(model, inputs, paths: set[str], device: torch.device, passes:
             if device.type == "cuda":
                 torch.cuda.synchronize()
     out: dict[str, float] = {}
+    cpu_side = torch.autograd.DeviceType.CPU
     for evt in prof.events():
-        if evt.name.startswith("tc:"):
+        if evt.name.startswith("tc:") and getattr(evt, "device_type", cpu_side) == cpu_side:
             t = evt.device_time_total if device.type == "cuda" else evt.cpu_time_total
             out[evt.name[3:]] = out.get(evt.name[3:], 0.0) + t / 1e3 / passes
     return out
@@ -147,7 +156,11 @@ def run_one(name, batch, dtype_name, device, warmup, repeat, compare, ceiling=Fa
                                 name=name, ceiling=ceiling)
     ex = report.extra
     flops = FLOPS.ops(report.total.cost)
-    peak = Peaks(**ex["peaks"]).flops_for(dtype, tf32=uses_tf32(device, conv=(name == "resnet50")))
+    # the model's effective peak: each layer at its own (TF32 convolutions, FP32 matmuls, …), Σ FLOPs ÷
+    # Σ FLOPs/peak, as the report rates its root row
+    from torchcount.measure import details
+
+    peak = details(report, "").get("peak_flops")
     t = ex["plain_ms"] / 1e3
     total = {"model": name, "batch": batch, "dtype": dtype_name, "GFLOPs": flops / 1e9,
              "plain_ms": ex["plain_ms"], "instrumented_ms": ex["instrumented_ms"],
@@ -218,6 +231,9 @@ def main(argv=None):
         except OSError:
             pass
     versions = {"torch": torch.__version__}
+    if device.type == "cuda":
+        versions["CUDA"] = torch.version.cuda
+        versions["cuDNN"] = torch.backends.cudnn.version()
     for mod in ("torchvision", "transformers"):
         try:
             versions[mod] = __import__(mod).__version__
@@ -226,6 +242,25 @@ def main(argv=None):
     now = datetime.datetime.now(datetime.timezone.utc)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     peaks = peaks_for(device)
+    unknown = [m for m in models if m not in MODELS] + [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        sys.exit(f"unknown model or dtype: {', '.join(unknown)}; models: {', '.join(MODELS)}; dtypes: "
+                 f"{', '.join(DTYPES)}")
+    available, skipped = [], []
+    for name in models:  # a model whose package is missing is skipped, not the whole run
+        try:
+            __import__("transformers" if name == "whisper_tiny_shaped" else "torchvision")
+            available.append(name)
+        except ImportError as exc:
+            skipped.append(f"{name} ({type(exc).__name__}: {exc})")
+    gpu = []
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        gpu = [f"- GPU memory: {props.total_memory / 2**30:.1f} GiB, {props.multi_processor_count} SMs, "
+               f"compute capability {props.major}.{props.minor}",
+               f"- TF32: matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN {torch.backends.cudnn.allow_tf32} "
+               "(float32 convolutions are rated against the TF32 peak when cuDNN's is on, matmuls when "
+               "matmul's is; a model's % of peak uses its layers' own peaks, Σ FLOPs ÷ Σ FLOPs/peak)"]
     out = [f"# torchcount measured profile — {device.type.upper()}{' (quick smoke run)' if args.quick else ''}",
            "", f"- date: {now:%Y-%m-%d %H:%M} UTC", f"- device: {dev_name}",
            f"- torch threads: {torch.get_num_threads()}, load average at start: "
@@ -233,47 +268,78 @@ def main(argv=None):
            f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}, python {platform.python_version()}",
            f"- peaks: {peaks.name} ({peaks.kind}) — {peaks.source}"
            + ("; replaced by a measured ceiling (faster of matmul and 3×3 conv; copy) per configuration" if ceiling else ""),
+           *gpu,
            f"- method: median of {repeat} passes after {warmup} warm-up, no_grad, eval mode; "
            "TFLOP/s = theoretical FLOPs ('flops' convention: 2 per MAC + 1 per other op) ÷ the forward "
-           "timed without hooks; overhead = with hooks ÷ without; coverage = Σ leaf exclusive ÷ without hooks",
+           "timed without stamps; overhead = with per-module stamps ÷ without; coverage = Σ leaf exclusive "
+           "÷ the instrumented forward",
            ]
+    if skipped:
+        out.append(f"- skipped (a package this machine lacks): {'; '.join(skipped)}")
     if device.type == "cpu":
         out.append("- NOTE: CPU run on a shared machine while other jobs were running: timings are "
                    "disturbed by load and say nothing about GPU behaviour; they prove the script runs. "
                    "torch.profiler's CPU ranges include the profiler's own per-op recording cost, so "
                    "ratios below 1 are expected on CPU.")
     out.append("")
-    totals, per_layer, agreement_rows = [], [], []
-    for name in models:
-        for dtype_name in dtypes:
-            for i, b in enumerate(batches):
-                compare = i == 0
-                print(f"{name} {dtype_name} batch {b} …", flush=True)
-                report, total, agreement = run_one(name, b, dtype_name, device, warmup, repeat, compare,
-                                                   ceiling)
-                totals.append(total)
-                if compare:
-                    top = sorted(leaves(report), key=lambda r: -(r.extra.get("time_ms") or 0))[:args.top]
-                    rows = [[r.name, r.type, FLOPS.ops(r.cost) / 1e9, r.extra.get("time_ms"),
-                             (r.extra["GFLOP/s"] / 1e3) if isinstance(r.extra.get("GFLOP/s"), float) else
-                             r.extra.get("GFLOP/s"), r.extra.get("%peak"), r.extra.get("AI"), r.extra.get("bound")]
-                            for r in top]
-                    per_layer.append((f"{name}, {dtype_name}, batch {b}: the {len(top)} slowest layers", rows))
-                    pairs = agreement["pairs"]
-                    ratios = [ours / theirs for _, ours, theirs in pairs if theirs > 0]
-                    sum_ours = sum(o for _, o, _ in pairs)
-                    sum_theirs = sum(t for _, _, t in pairs)
-                    big = [(r, o, t) for r, o, t in pairs if o >= 0.05 * max(o for _, o, _ in pairs)]
-                    agreement_rows.append([
-                        f"{name} {dtype_name} b{b}", len(pairs), sum_ours, sum_theirs,
-                        sum_ours / sum_theirs if sum_theirs else None,
-                        statistics.median(ratios) if ratios else None,
-                        statistics.median([o / t for _, o, t in big]) if big else None])
-                del report
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+    slug = "".join(c if c.isalnum() else "_" for c in dev_name.lower()).strip("_")[:40] if device.type == "cuda" \
+        else device.type
+    default_name = f"gpu_profile_{slug}{'_quick' if args.quick else ''}_{now:%Y%m%d}.md"
+    if args.out and (args.out.endswith(("/", os.sep)) or Path(args.out).is_dir()):
+        path = Path(args.out) / default_name
+    else:
+        path = Path(args.out) if args.out else ROOT / "results" / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    totals, per_layer, agreement_rows, failures = [], [], [], []
+    configs = [(name, dtype_name, i, b) for name in available for dtype_name in dtypes for i, b in enumerate(batches)]
+    for done, (name, dtype_name, i, b) in enumerate(configs, start=1):
+        compare = i == 0
+        print(f"[{done}/{len(configs)}] {name} {dtype_name} batch {b} …", flush=True)
+        try:
+            report, total, agreement = run_one(name, b, dtype_name, device, warmup, repeat, compare, ceiling)
+        except Exception as exc:  # noqa: BLE001 - recorded, and the sweep goes on
+            failures.append(f"{name} {dtype_name} batch {b}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            print(f"  failed: {failures[-1]}", flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device) + "\n")
+            continue
+        totals.append(total)
+        if compare:
+            top = sorted(leaves(report), key=lambda r: -(r.extra.get("time_ms") or 0))[:args.top]
+            rows = [[r.name, r.type, FLOPS.ops(r.cost) / 1e9, r.extra.get("time_ms"),
+                     (r.extra["GFLOP/s"] / 1e3) if isinstance(r.extra.get("GFLOP/s"), float) else
+                     r.extra.get("GFLOP/s"), r.extra.get("%peak"), r.extra.get("AI"), r.extra.get("bound")]
+                    for r in top]
+            per_layer.append((f"{name}, {dtype_name}, batch {b}: the {len(top)} slowest layers", rows))
+            pairs = agreement["pairs"]
+            if pairs:
+                ratios = [ours / theirs for _, ours, theirs in pairs if theirs > 0]
+                sum_ours = sum(o for _, o, _ in pairs)
+                sum_theirs = sum(t for _, _, t in pairs)
+                big = [(r, o, t) for r, o, t in pairs if o >= 0.05 * max(o for _, o, _ in pairs)]
+                agreement_rows.append([
+                    f"{name} {dtype_name} b{b}", len(pairs), sum_ours, sum_theirs,
+                    sum_ours / sum_theirs if sum_theirs else None,
+                    statistics.median(ratios) if ratios else None,
+                    statistics.median([o / t for _, o, t in big]) if big else None])
+        del report
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device) + "\n")
+    text = _document(out, totals, per_layer, agreement_rows, failures, device)
+    print(text)
+    path.write_text(text + "\n")
+    print(f"written: {path}")
+    return 1 if failures else 0
+
+
+def _document(head, totals, per_layer, agreement_rows, failures, device) -> str:
+    out = list(head)
+    if failures:
+        out += ["## Failed configurations", "", *[f"- {f}" for f in failures], ""]
     out += ["## Totals", "", md_table(
-        ["model", "batch", "dtype", "GFLOPs", "time ms (no hooks)", "time ms (hooks)", "TFLOP/s", "% of peak",
+        ["model", "batch", "dtype", "GFLOPs", "time ms (no stamps)", "time ms (stamps)", "TFLOP/s", "% of peak",
          "overhead", "coverage", "count coverage"],
         [[t["model"], t["batch"], t["dtype"], t["GFLOPs"], t["plain_ms"], t["instrumented_ms"], t["TFLOP/s"],
           t["%peak"], t["overhead"], t["coverage"], t["count coverage"]] for t in totals]), ""]
@@ -287,14 +353,8 @@ def main(argv=None):
             "range around the same module (mean of 3 profiled passes). Ratio = ours ÷ profiler's.", "",
             md_table(["config", "layers", "Σ ours ms", "Σ profiler ms", "Σ ratio", "median ratio",
                       "median ratio (layers ≥5% of the slowest)"], agreement_rows), ""]
-    text = "\n".join(out)
-    print(text)
-    path = Path(args.out) if args.out else ROOT / "results" / (
-        f"gpu_profile_{device.type}{'_quick' if args.quick else ''}_{now:%Y%m%d}.md")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    print(f"written: {path}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -238,6 +238,12 @@ def test_peaks_table_datasheet_figures():
     assert h100.tf32 == pytest.approx(494.7e12) and h100.fp32 == pytest.approx(67e12)
     assert lookup("NVIDIA H100 PCIe").bandwidth == pytest.approx(2.0e12)
     assert lookup("NVIDIA H200").bandwidth == pytest.approx(4.8e12)
+    # H200 datasheet (2024): the NVL part runs at FP32 60, TF32 835* and BF16 1,671* (sparse) TFLOPS
+    h200_nvl = lookup("NVIDIA H200 NVL")
+    assert h200_nvl is GPU_PEAKS["H200 NVL"] and h200_nvl.bf16 == pytest.approx(835.5e12)
+    assert h200_nvl.fp32 == pytest.approx(60e12) and lookup("NVIDIA H200").fp32 == pytest.approx(67e12)
+    # Grace Hopper's GPU has no single datasheet row (96 or 144 GB, other bandwidths): unknown, not H200's
+    assert lookup("NVIDIA GH200 480GB") is None
     # A100 datasheet: 312 TFLOPS BF16 dense, 19.5 FP32; 1,555 GB/s (40GB) and 2,039 GB/s (80GB SXM)
     assert lookup("NVIDIA A100-SXM4-40GB").bandwidth == pytest.approx(1.555e12)
     assert lookup("NVIDIA A100-SXM4-80GB").bandwidth == pytest.approx(2.039e12)

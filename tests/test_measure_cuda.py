@@ -77,13 +77,19 @@ def test_cuda_ceiling_measures_fp32_and_tf32_apart():
     default) as both the FP32 and the TF32 rate, holding FP32 layers to a TF32 ceiling. Dense TF32 is
     ≥ 7× FP32 on A100/H100/H200 datasheets; 2× leaves room for a busy device. The user's TF32
     switches come back as they were."""
-    from torchcount.measure.ceiling import measure_ceiling
+    from torchcount.measure.ceiling import _compute_rates, _tf32, _timer, measure_ceiling
 
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     got = measure_ceiling(torch.device("cuda"), torch.float32, n=4096, copy_bytes=1 << 28, repeat=3)
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
-    assert got.tf32 > 2 * got.fp32, got.source
-    assert "TF32 on" in got.source
+    assert got.tf32 > got.fp32 and "TF32 on" in got.source, got.source
+    # the matmuls alone (a Winograd FP32 convolution could count more FLOPs than it runs): TF32 ≫ FP32
+    dev = torch.device("cuda")
+    with _tf32(False):
+        fp32_mm = _compute_rates(dev, torch.float32, 4096, 3, _timer(dev))[0]
+    with _tf32(True):
+        tf32_mm = _compute_rates(dev, torch.float32, 4096, 3, _timer(dev))[0]
+    assert tf32_mm > 2 * fp32_mm, (tf32_mm, fp32_mm)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")

@@ -70,6 +70,7 @@ GPU_PEAKS: dict[str, Peaks] = {
     "H100 PCIe": _p("H100 PCIe 80GB", 51, 378, 756, 756, 2.0, _H100_SRC),
     "H100 NVL": _p("H100 NVL 94GB", 60, 417.5, 835.5, 835.5, 3.9, _H100_SRC),
     "H200": _p("H200 SXM 141GB", 67, 494.7, 989.4, 989.4, 4.8, _H200_SRC),
+    "H200 NVL": _p("H200 NVL 141GB", 60, 417.5, 835.5, 835.5, 4.8, _H200_SRC),
     # Blackwell (HGX B200 at 1000 W; platform figures ÷ 8 GPUs, sparse ÷ 2)
     "B200": _p("B200 (HGX, 1000 W)", 75, 1100, 2250, 2250, 8.0,
                "NVIDIA HGX B200 platform specifications and Blackwell technical brief: 8-GPU totals ÷ 8, "
@@ -106,6 +107,8 @@ _NAME_PATTERNS: list[tuple[str, str]] = [
     (r"H100.*NVL", "H100 NVL"),
     (r"H100.*PCIe", "H100 PCIe"),
     (r"H100", "H100 SXM"),  # "NVIDIA H100 80GB HBM3" is the SXM part
+    (r"GH200", ""),  # Grace Hopper: its GPU comes with 96 or 144 GB at other bandwidths; no one datasheet row
+    (r"H200.*NVL", "H200 NVL"),
     (r"H200", "H200"),
     (r"B200", "B200"),
     (r"A100.*PCI[Ee].*80|A100.*80.*PCI[Ee]", "A100 PCIe 80GB"),
@@ -128,7 +131,7 @@ def lookup(device_name: str) -> Peaks | None:
     """Datasheet peaks for a CUDA device name (``torch.cuda.get_device_name()``), or ``None``."""
     for pattern, key in _NAME_PATTERNS:
         if re.search(pattern, device_name):
-            return GPU_PEAKS[key]
+            return GPU_PEAKS[key] if key else None
     return None
 
 
