@@ -159,3 +159,19 @@ def test_explain_of_a_rule_that_covers_its_children_lists_their_parameters_too()
     text = report.explain("")
     assert f"params = {4 * e * e + 4 * e:,}" in text
     assert "out_proj.weight 32×32 = 1,024" in text
+
+
+def test_the_total_row_of_the_steps_column_is_the_longest_chain():
+    # two stacked Linears (1 step each) then a 2-layer LSTM over 6 steps (6·2 = 12): 14 in a chain
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.rnn = nn.Linear(4, 4), nn.Linear(4, 4), nn.LSTM(4, 4, 2)
+
+        def forward(self, x):
+            return self.rnn(self.b(self.a(x)))[0]
+
+    report = torchcount.profile(Net(), torch.randn(6, 1, 4))
+    last = report.table(columns=["module", "steps"]).splitlines()
+    total = next(line for line in last if line.startswith("total"))
+    assert total.split() == ["total", "14"]

@@ -207,6 +207,8 @@ class Report:
         totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
                   "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
                   "share": "100.0%" if total_ops else "—", "calls": "", "activation": ""}
+        if self.root is not None and "steps" in self.root.extra:  # the model's longest chain
+            totals["steps"] = _extra(self.root.extra["steps"])
         body.append([totals.get(c, _extra(self.extra.get(c))) for c in cols])
         headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in cols]
         text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
