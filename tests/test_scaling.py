@@ -20,6 +20,9 @@ def test_fit_power_law_on_exact_laws():
     assert f.exponent == pytest.approx(2.0, abs=1e-12) and f.coefficient == pytest.approx(3.0)
     assert f.r2 == pytest.approx(1.0) and f.law() == "∝ T²"
     assert fit_power_law([1, 10], [7, 7]).exponent == 0.0 and fit_power_law([1, 10], [7, 7]).law() == "fixed"
+    # constant up to float rounding: a flat law with r² 1 (it gave r² 0.02 from the rounding's noise)
+    flat = fit_power_law([1, 2, 4], [5, 5 + 1e-10, 5])
+    assert (flat.exponent, flat.r2, flat.law()) == (0.0, 1.0, "fixed")
     # T·log2 T over 4..64 is not a power law: a slope between 1 and 2, shown as a fraction
     ts = [4, 8, 16, 32, 64]
     f = fit_power_law(ts, [t * math.log2(t) for t in ts])

@@ -93,7 +93,13 @@ def fit_power_law(sizes: Sequence[float], values: Sequence[float | None]) -> Fit
     b = my - e * mx
     ss_tot = sum((y - my) ** 2 for y in ys)
     ss_res = sum((y - (b + e * x)) ** 2 for x, y in zip(xs, ys))
-    r2 = 1.0 if ss_tot <= 1e-24 else 1.0 - ss_res / ss_tot
+    # a series constant to 1 part in 10⁹ (a count that does not depend on the size, up to float
+    # rounding) is a flat law fitted exactly; its r² over such a spread would be noise
+    flat = max(ys) - min(ys) < 1e-9
+    if flat:
+        e = 0.0
+        b = my
+    r2 = 1.0 if flat or ss_tot <= 1e-24 else 1.0 - ss_res / ss_tot
     if abs(e) < 1e-12:
         e = 0.0
     return Fit(e, math.exp(b), r2, n)
