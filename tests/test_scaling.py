@@ -232,3 +232,23 @@ def test_the_roots_line_is_its_own_work_not_a_copy_of_the_total():
     lines = result.table().splitlines()
     assert any(l.startswith("(root) (self)") for l in lines)
     assert not any(l.startswith("(root) ") and "(self)" not in l for l in lines)
+
+
+def test_a_layer_not_called_at_some_sizes_ran_no_steps_there():
+    """Its MACs were 'zero at some sizes' but its steps were gaps, fitted over the other sizes as
+    'fixed'."""
+    from torch import nn
+
+    class SkipsSmall(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(4, 4)
+            self.extra = nn.Linear(4, 4)
+
+        def forward(self, x):
+            x = self.head(x)
+            return self.extra(x) if x.shape[0] > 2 else x
+
+    res = torchcount.scaling(SkipsSmall(), lambda n: torch.randn(n, 4), [2, 4, 8])
+    assert res.get("extra", "steps").values == [0, 1, 1]
+    assert res.get("extra", "steps").fit.note == res.get("extra", "macs").fit.note == "zero at some sizes"

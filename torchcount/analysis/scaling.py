@@ -334,7 +334,8 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
         add(path, type_, "params", [(r.self_params if own else r.params) if r else None for r in rows])
         add(path, type_, "macs", [(r.self_cost if own else r.cost).macs if r else None for r in rows])
         add(path, type_, "ops", [conv.ops(r.self_cost if own else r.cost) if r else None for r in rows])
-        steps = [_extra(r, STEP_KEYS, own) if r else None for r in rows]
+        # a layer not called at some size ran no steps there (as it did no MACs): 0, not a gap to fit over
+        steps = [(0 if r.status == "not called" else _extra(r, STEP_KEYS, own)) if r else None for r in rows]
         times = [_extra(r, TIME_KEYS, own) if r else None for r in rows]
         has_steps |= any(v is not None for v in steps)
         has_time |= any(v is not None for v in times)
