@@ -444,3 +444,11 @@ def test_what_happens_between_layers():
     # conv 3 dilated 2: 5; max pool 2: 5 + 1 = 6, jump 2; the module's own ops give its row
     functional = receptive_field(Functional(), torch.randn(1, 1, 20, 20))
     assert (functional.rows[0].rf, functional.rows[0].jump, functional.rows[0].kind) == ((6, 6), (2, 2), "ops")
+
+
+def test_padding_modules_shift_the_start():
+    # (left, right, top, bottom) = (1, 2, 3, 4): the first output sits 3 rows up and 1 column left of
+    # the input's first element; a 3×3 conv after it: field 3, start −3 + 1 = −2 and −1 + 1 = 0
+    rep = receptive_field(nn.Sequential(nn.ReplicationPad2d((1, 2, 3, 4)), nn.Conv2d(1, 1, 3)),
+                          torch.randn(1, 1, 8, 8))
+    assert [(r.rf, r.start) for r in rep.rows] == [((1, 1), (-3.0, -1.0)), ((3, 3), (-2.0, 0.0))]
