@@ -175,3 +175,44 @@ def test_the_total_row_of_the_steps_column_is_the_longest_chain():
     last = report.table(columns=["module", "steps"]).splitlines()
     total = next(line for line in last if line.startswith("total"))
     assert total.split() == ["total", "14"]
+
+
+def test_a_model_left_in_training_mode_is_noted():
+    """A student who forgot model.eval() got dropout counted (AlexNet worksheet total 793,439,976
+    against 793,400,040) and no word about it."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU())
+    trained = torchcount.profile(model, torch.randn(4, 8))
+    assert any("in training mode: 1, 2" in n and "model.eval()" in n for n in trained.notes)
+    assert not any("training mode" in n for n in torchcount.profile(model.eval(), torch.randn(4, 8)).notes)
+
+
+class FunctionalNet(nn.Module):
+    """The PyTorch-tutorial style: ReLU and pooling as functions in the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+
+
+def test_explain_shows_a_containers_own_functional_ops():
+    """The root's own ReLU and pooling (a student's F.relu / F.max_pool2d) had no worked line:
+    explain said only 'a container: its cost is the sum of its children plus its own ops', and
+    the table's '(root) (self)' was not a path explain accepted."""
+    report = torchcount.profile(FunctionalNet(), torch.randn(1, 1, 8, 8), convention="worksheet")
+    text = report.explain("(root) (self)")
+    assert "its own ops, outside its children" in text
+    # conv output 1×4×6×6 = 144 elements: ReLU 144 comparisons + 144 assignments; pool 2×2 → 36 outputs,
+    # 3 comparisons each = 108
+    assert "comparisons (relu) [cmps, weight 1] = elements = 144" in text
+    assert "(∏kernel − 1)·outputs = (2×2 − 1)×36 = 108" in text
+    assert "ops [worksheet] = 144 + 144 + 108 = 396" in text
+
+
+def test_activation_lines_write_the_shape_out():
+    text = torchcount.profile(nn.ReLU(), torch.randn(1, 64, 5, 5)).explain("")
+    assert "comparisons (relu) [cmps, weight 1] = elements = 1×64×5×5 = 1,600" in text
+    # one term of weight 1 in the total: no "= 1,600 = 1,600"
+    assert "FLOPs [flops] = 1,600\n" in text + "\n" and "= 1,600 = 1,600" not in text

@@ -28,7 +28,7 @@ class RuleError(RuntimeError):
 class CallCost:
     """The price of one call: what it cost itself, and with everything it called."""
 
-    __slots__ = ("call", "self_cost", "source", "rule", "uncounted_ops", "counted_items", "inclusive")
+    __slots__ = ("call", "self_cost", "source", "rule", "uncounted_ops", "counted_items", "inclusive", "terms")
 
     def __init__(self, call: Call, self_cost: Cost, source: str, rule: str | None = None,
                  uncounted_ops: "Counter | None" = None, counted_items: int = 0,
@@ -40,6 +40,7 @@ class CallCost:
         self.uncounted_ops = uncounted_ops if uncounted_ops is not None else _NO_OPS
         self.counted_items = counted_items  # module rules and ops priced (for the coverage figure)
         self.inclusive = inclusive if inclusive is not None else self_cost
+        self.terms = ()  # the worked terms of a call priced from its ops (a rule's are in self_cost)
 
     def __repr__(self) -> str:
         return f"CallCost({self.call!r}, source={self.source!r}, self_cost={self.self_cost!r})"
@@ -259,15 +260,20 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
                 written += _packed_bytes(call.output, with_batch_sizes=False)
             cost = cost.with_bytes(read, written)
         return CallCost(call, cost, "rule", rule.name, None, 1)
-    total, missing, counted = price_ops(call.ops)
-    return CallCost(call, total, "ops", None, missing, counted)
+    total, missing, counted, terms = price_ops(call.ops)
+    priced = CallCost(call, total, "ops", None, missing, counted)
+    if terms:
+        priced.terms = terms
+    return priced
 
 
-def price_ops(ops) -> "tuple[Cost, Counter | None, int]":
-    """The summed cost of recorded ops, the ops without a formula (by name), and how many were priced."""
+def price_ops(ops) -> "tuple[Cost, Counter | None, int, tuple]":
+    """The summed cost of recorded ops, the ops without a formula (by name), how many were priced,
+    and their worked terms in order (a sum keeps no terms; explain shows them)."""
     total = _ZERO
     missing: "Counter | None" = None
     counted = 0
+    terms: list = []
     for op in ops:
         cost = price_op(op)
         if cost is None:
@@ -277,7 +283,9 @@ def price_ops(ops) -> "tuple[Cost, Counter | None, int]":
         else:
             total = total + cost
             counted += 1
-    return total, missing, counted
+            if cost.terms:
+                terms += cost.terms
+    return total, missing, counted, tuple(terms)
 
 
 def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
@@ -678,10 +686,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             status = "ops"
         else:
             status = "container"
-        terms = head.self_cost.terms if source == "rule" else ()
-        if source == "ops" and not first.children:
-            # a leaf priced from its ops: show each op's worked terms
-            terms = tuple(t for op in first.ops if (c := price_op(op)) is not None for t in c.terms)
+        # a rule's worked terms; for a module priced from its ops (a leaf, or a container's own
+        # functional calls: F.relu, a residual add), each op's, kept when they were priced
+        terms = head.self_cost.terms if source == "rule" else head.terms if source == "ops" else ()
         outputs = first._outputs if first._outputs is not None else first.outputs
         key = id(module)
         row = Row(
@@ -711,15 +718,14 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             row.cost = row.cost + sum((p.inclusive for p in beside), _ZERO)
     hooks_note = None
     if trace.stray_ops:  # the root's own hooks (they run outside its forward): its own work
-        hooks_cost, hooks_missing, n = price_ops(trace.stray_ops)
+        hooks_cost, hooks_missing, n, hooks_terms = price_ops(trace.stray_ops)
         counted_items += n
         root_cost = root_cost + hooks_cost
         row = next((r for r in rows if r.module is model), None)
         if row is not None:
             row.cost, row.self_cost = row.cost + hooks_cost, row.self_cost + hooks_cost
             if row.status == "rule" or row.terms:  # its worked terms are shown: the hooks' too
-                row.terms = row.terms + tuple(t for op in trace.stray_ops if (c := price_op(op)) is not None
-                                              for t in c.terms)
+                row.terms = row.terms + hooks_terms
             if hooks_missing:
                 row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
                 row.status = "partial"

@@ -32,6 +32,10 @@ class UncountedWarning(UserWarning):
     pass
 
 
+#: modules whose work differs in training mode (what a forgotten model.eval() changes)
+_COUNTED_AS_TRAINING = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm, nn.RReLU)
+
+
 def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> tuple:
     """Random inputs from a shape (``(1, 3, 224, 224)``) or a list of shapes."""
     if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) == 0:
@@ -155,6 +159,11 @@ def profile(
                 row.type = type(model).__name__
     if not record_ops:
         _flag_unrecorded(report, counted)
+    training = [path or "(root)" for path, m in named if m.training and isinstance(m, _COUNTED_AS_TRAINING)]
+    if training:  # (the CLI calls .eval(); the Python API counts the model as it is given)
+        notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
+                     + " (dropout masks, batch statistics and running-stat updates are counted); call "
+                       "model.eval() first for inference figures")
     if unnested:
         dense = _masked_dense(recorder.trace, unnested)
         if dense:

@@ -130,6 +130,8 @@ class Report:
                                    total=dataclasses.replace(self.total, convention=conv))
 
     def row(self, path: str) -> Row:
+        if path.endswith(" (self)"):  # as a table names a parent shown for its own work
+            path = path[:-len(" (self)")]
         for r in self.layers:
             if r.path == path:
                 return r
@@ -290,7 +292,10 @@ class Report:
             return "\n".join(lines)
         if row.status in ("rule", "ops", "partial") and row.terms:
             per_call = " (per call; first call shown)" if row.calls > 1 else ""
-            lines.append(f"source: {'rule ' + row.rule if row.rule else 'the ops it ran'}{per_call}")
+            own = "its own ops, outside its children (whose rows hold their cost)" if (
+                row.module is not None and row.status != "rule" and next(row.module.children(), None) is not None) \
+                else "the ops it ran"
+            lines.append(f"source: {'rule ' + row.rule if row.rule else own}{per_call}")
             for term in row.terms:
                 if term.category == "shape":
                     lines.append(f"  {term.what} = {term.formula} = {term.substituted} = {term.value:,}")
@@ -315,7 +320,10 @@ class Report:
                         weighted.append((w, term.value))
             first_ops = sum(w * v for w, v in weighted)
             expr = " + ".join(f"{v:,}" if w == 1 else f"{w}×{v:,}" for w, v in weighted) or "0"
-            lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
+            if expr == f"{first_ops:,}":  # one term of weight 1: no "= 1,600 = 1,600"
+                lines.append(f"  {conv.unit} [{conv.name}] = {first_ops:,}")
+            else:
+                lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
         elif row.status == "container" or (row.module is not None and list(row.module.children())):
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")

@@ -51,14 +51,18 @@ _MODULES = {
 }
 
 
-def per_element(recipe: str, n: int, what: str = "elements") -> list[Term]:
-    """Terms for ``n`` elements of the named recipe (one term per category)."""
+def per_element(recipe: str, n: int, what: str = "elements", shape: "tuple | None" = None) -> list[Term]:
+    """Terms for ``n`` elements of the named recipe (one term per category); with ``shape`` (the
+    tensor's, whose product is ``n``) the worked line writes it out, as a student checks it:
+    ``elements = 1×64×56×56 = 200,704``."""
     lines = _RECIPE_LINES.get((recipe, what))
     if lines is None:  # the words depend on the recipe only: made once, not per call
         lines = _RECIPE_LINES[recipe, what] = [
             (cat, f"{CATEGORY_NAMES[cat]} ({recipe})", f"{k}·{what}" if k != 1 else what, k)
             for cat, k in PER_ELEMENT[recipe].items()]
-    return [Term(cat, words, formula, worked("{}×{}", k, n) if k != 1 else n, k * n)
+    count = n if shape is None else shape  # (a tuple is written as its product)
+    return [Term(cat, words, formula, worked("{}×{}", k, count) if k != 1 else
+                 (n if shape is None else worked("{}", shape)), k * n)
             for cat, words, formula, k in lines]
 
 
@@ -67,8 +71,9 @@ _RECIPE_LINES: dict[tuple[str, str], list] = {}
 
 @module_rule(*_MODULES)
 def activation(m, call) -> Cost:
+    out = call.out
     return Cost.of(*per_element(_MODULES[type(m)] if type(m) in _MODULES else _base_recipe(m),
-                                call.out.numel))
+                                out.numel, shape=out.shape))
 
 
 def _base_recipe(m) -> str:
@@ -80,7 +85,8 @@ def _base_recipe(m) -> str:
 
 @module_rule(nn.GELU)
 def gelu(m: nn.GELU, call) -> Cost:
-    return Cost.of(*per_element("gelu_tanh" if m.approximate == "tanh" else "gelu", call.out.numel))
+    return Cost.of(*per_element("gelu_tanh" if m.approximate == "tanh" else "gelu", call.out.numel,
+                                shape=call.out.shape))
 
 
 def softmax_terms(n_rows: int, n: int, log: bool = False) -> list[Term]:
