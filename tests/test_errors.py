@@ -225,3 +225,11 @@ def test_nested_tensors_made_by_an_unseen_encoder_are_listed_as_uncounted():
     with torch.no_grad():
         seen = torchcount.profile(enc, (x,), kwargs={"src_key_padding_mask": mask}, warn=False)
     assert seen.complete and seen.total.macs > 0
+
+
+def test_a_shape_given_instead_of_a_tensor_is_named():
+    """profile(model, (1, 3, 8, 8)) as torchinfo takes it: the error said 'input shapes none' and
+    Python's 'takes 2 positional arguments but 5 were given'."""
+    with pytest.raises(torchcount.ForwardError, match=r"no tensor input \(int, int, int, int\).*"
+                                                        r"pass torch.randn\(1, 3, 8, 8\) or input_size=\(1, 3, 8, 8\)"):
+        torchcount.profile(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8))

@@ -216,3 +216,11 @@ def test_activation_lines_write_the_shape_out():
     assert "comparisons (relu) [cmps, weight 1] = elements = 1×64×5×5 = 1,600" in text
     # one term of weight 1 in the total: no "= 1,600 = 1,600"
     assert "FLOPs [flops] = 1,600\n" in text + "\n" and "= 1,600 = 1,600" not in text
+
+
+def test_table_columns_as_on_the_command_line():
+    """The CLI took 'module,type,macs'; Python wanted a list and 'MACs'."""
+    report = torchcount.profile(nn.Linear(3, 4), torch.randn(2, 3))
+    assert report.table(columns="module,type,macs,flops") == report.table(columns=["module", "type", "MACs", "ops"])
+    with pytest.raises(ValueError, match="unknown column"):
+        report.table(columns="module,speed")

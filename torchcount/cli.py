@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(any CPU); e.g. --measure --ceiling")
     g = p.add_argument_group("what to show")
     g.add_argument("--convention", "-c", default="flops", metavar="NAME",
-                   help=f"how operations are counted: {', '.join(CONVENTIONS)} (default flops); "
-                        "e.g. --convention worksheet")
+                   help="how operations are counted, any case (default flops): "
+                        + "; ".join(f"{c.name} = {c.formula()}" for c in CONVENTIONS.values())
+                        + " (docs/conventions.md says which to use for which exercise); e.g. --convention worksheet")
     g.add_argument("--depth", "-d", type=_nonneg_int, default=None, metavar="N",
                    help="show modules down to this depth, deeper ones rolled up; e.g. --depth 1")
     g.add_argument("--sort", metavar="COLUMN", default=None,

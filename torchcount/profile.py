@@ -396,9 +396,17 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
                             f"{type(exc).__name__}: {exc}{hint}")
     shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
     path = failed.path or "(root)"
+    if shapes:
+        given = "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
+    else:  # say what it was given instead
+        kinds = [type(a).__name__ for a in (*failed.args, *failed.kwargs.values())]
+        given = f"no tensor input ({', '.join(kinds) or 'no arguments'})"
+        if len(kinds) > 1 and all(k == "int" for k in kinds) and failed.parent_index is None:
+            # profile(model, (1, 3, 227, 227)), as torchinfo takes it: a shape, not a tensor
+            hint += (f" — a shape was given where a tensor is expected: pass torch.randn{tuple(failed.args)} "
+                     f"or input_size={tuple(failed.args)}")
     return ForwardError(
-        f"forward failed in module '{path}' ({_type_name(failed.module)}) with input shapes "
-        f"{', '.join('×'.join(map(str, s)) or 'scalar' for s in shapes) or 'none'}: "
+        f"forward failed in module '{path}' ({_type_name(failed.module)}) with {given}: "
         f"{type(exc).__name__}: {exc}{hint}", failed.path, shapes)
 
 

@@ -176,10 +176,14 @@ class Report:
             raise ValueError(f"depth must be None or an int ≥ 0, got {depth!r}")
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
-        cols = list(COLUMN_PRESETS.get(columns, [columns]) if isinstance(columns, str) else columns) \
-            if columns is not None else DEFAULT_COLUMNS
+        if isinstance(columns, str):  # a preset, or "module,type,ops" as on the command line
+            columns = COLUMN_PRESETS.get(columns) or [c.strip() for c in columns.split(",") if c.strip()]
+        cols = list(columns) if columns is not None else DEFAULT_COLUMNS
         known = {*DEFAULT_COLUMNS, "calls", "activation", *self.extra, *(c for p in COLUMN_PRESETS.values() for c in p),
                  *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
+        by_case = {k.lower(): k for k in known if isinstance(k, str)}
+        by_case.setdefault("flops", "ops")
+        cols = [c if c in known else by_case.get(c.lower(), c) if isinstance(c, str) else c for c in cols]
         unknown = [c for c in cols if c not in known]
         if unknown:
             raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; columns are "
