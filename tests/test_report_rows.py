@@ -224,3 +224,21 @@ def test_table_columns_as_on_the_command_line():
     assert report.table(columns="module,type,macs,flops") == report.table(columns=["module", "type", "MACs", "ops"])
     with pytest.raises(ValueError, match="unknown column"):
         report.table(columns="module,speed")
+
+
+def test_explain_gives_each_spatial_dimension_its_output_size():
+    """Only the first spatial dimension was shown: a 3×5 kernel with stride (1, 2) on 20×31 read
+    'output size = … = 20' for a 20×14 output; 'same' padding had no line at all."""
+    model = nn.Sequential(nn.Conv2d(3, 4, (3, 5), stride=(1, 2), padding=(1, 0)), nn.MaxPool2d((2, 3)),
+                          nn.Conv2d(4, 4, 3, padding="same"))
+    report = torchcount.profile(model, torch.randn(1, 3, 20, 31))
+    conv = report.explain("0")
+    assert "output height = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(20 − 3 + 2×1)/1⌋ + 1 = 20" in conv
+    assert "output width = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(31 − 5 + 2×0)/2⌋ + 1 = 14" in conv
+    pool = report.explain("1")
+    assert "output height = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(20 − 2 + 2×0)/2⌋ + 1 = 10" in pool
+    assert "output width = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(14 − 3 + 2×0)/3⌋ + 1 = 4" in pool
+    assert "output height = M (padding 'same') = 10" in report.explain("2")
+    # a square image and kernel keep the single line the worksheet writes
+    square = torchcount.profile(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8)).explain("")
+    assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(8 − 3 + 2×0)/1⌋ + 1 = 6" in square and "height" not in square

@@ -302,7 +302,9 @@ class Report:
             lines.append(f"source: {'rule ' + row.rule if row.rule else own}{per_call}")
             for term in row.terms:
                 if term.category == "shape":
-                    lines.append(f"  {term.what} = {term.formula} = {term.substituted} = {term.value:,}")
+                    same = term.substituted == str(term.value)  # ('same' padding: M = 10, not M = 10 = 10)
+                    lines.append(f"  {term.what} = {term.formula} = " + ("" if same else f"{term.substituted} = ")
+                                 + f"{term.value:,}")
             params_terms = [t for t in row.terms if t.category == "params"]
             if params_terms and params_terms[0].value == row.self_params:
                 t = params_terms[0]

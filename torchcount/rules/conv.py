@@ -21,20 +21,34 @@ def _split(shape: tuple, spatial: int) -> tuple[int, int, tuple]:
     return prod(shape[:-spatial - 1]), shape[-spatial - 1], tuple(shape[-spatial:])
 
 
-def _size_term(m, in_sizes, out_sizes, transposed: bool) -> Term | None:
-    """Output size as the worksheet writes it, for the first spatial dim."""
-    if isinstance(m.padding, str):
-        return None
-    M, w, p, s, d = in_sizes[0], m.kernel_size[0], m.padding[0], m.stride[0], m.dilation[0]
+#: the worksheet's names of the spatial dims, for a size line per dimension
+DIM_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def _size_terms(m, in_sizes, out_sizes, transposed: bool) -> list:
+    """Output size as the worksheet writes it: one line when every spatial dim has the same
+    input size and hyper-parameters (a square image, a square kernel), else one per dimension
+    ("output height", "output width")."""
+    n = len(in_sizes)
+    per_dim = [(in_sizes[i], m.kernel_size[i], m.padding if isinstance(m.padding, str) else m.padding[i],
+                m.stride[i], m.dilation[i], m.output_padding[i] if transposed else 0, out_sizes[i]) for i in range(n)]
+    if len(set(per_dim)) == 1:
+        return [_size_term(*per_dim[0], transposed, "output size")]
+    return [_size_term(*dims, transposed, f"output {name}") for dims, name in zip(per_dim, DIM_NAMES.get(n, ()))]
+
+
+def _size_term(M, w, p, s, d, op, out, transposed: bool, what: str) -> Term:
+    if isinstance(p, str):  # 'same' keeps the size (stride 1), 'valid' pads nothing
+        if p == "same":
+            return Term("shape", what, "M (padding 'same')", M, out)
+        p = 0
     if transposed:
-        op = m.output_padding[0]
-        return Term("shape", "output size", "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1",
-                    worked("({} − 1)×{} − 2×{} + {}×({} − 1) + {} + 1", M, s, p, d, w, op), out_sizes[0])
+        return Term("shape", what, "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1",
+                    worked("({} − 1)×{} − 2×{} + {}×({} − 1) + {} + 1", M, s, p, d, w, op), out)
     if d == 1:
-        return Term("shape", "output size", "⌊(M − w + 2p)/s⌋ + 1",
-                    worked("⌊({} − {} + 2×{})/{}⌋ + 1", M, w, p, s), out_sizes[0])
-    return Term("shape", "output size", "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1",
-                worked("⌊({} + 2×{} − {}×({} − 1) − 1)/{}⌋ + 1", M, p, d, w, s), out_sizes[0])
+        return Term("shape", what, "⌊(M − w + 2p)/s⌋ + 1", worked("⌊({} − {} + 2×{})/{}⌋ + 1", M, w, p, s), out)
+    return Term("shape", what, "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1",
+                worked("⌊({} + 2×{} − {}×({} − 1) − 1)/{}⌋ + 1", M, p, d, w, s), out)
 
 
 @module_rule(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -71,7 +85,7 @@ def conv_terms(m, call, has_bias: bool) -> list:
         params = Term("params", "parameters", "(c/g)·∏kernel·k",
                       worked("{}×{}×{}", c_in // g, kernel, c_out), weights_per_pos * c_out)
     return [
-        _size_term(m, in_sizes, out_sizes, transposed),
+        *_size_terms(m, in_sizes, out_sizes, transposed),
         params,
         macs,
         Term("adds", "bias additions", "N·k·∏output", worked("{}×{}×{}", n, c_out, out_sizes),

@@ -55,12 +55,21 @@ _SIZE_LINES = {
 }
 
 
-def _size_term(m, call, d: int) -> Term | None:
-    """Output size along the first pooled dim, as torch computes it (dilation, ceil_mode)."""
-    k, s, p = tup(m.kernel_size, d)[0], tup(m.stride or m.kernel_size, d)[0], tup(getattr(m, "padding", 0), d)[0]
-    dil = tup(getattr(m, "dilation", 1), d)[0]
+def _size_terms(m, call, d: int) -> list:
+    """Output size as torch computes it (dilation, ceil_mode): one line when every pooled dim has
+    the same input size and window, else one per dimension ("output height", "output width")."""
+    from .conv import DIM_NAMES
+
+    ks, ss = tup(m.kernel_size, d), tup(m.stride or m.kernel_size, d)
+    ps, ds = tup(getattr(m, "padding", 0), d), tup(getattr(m, "dilation", 1), d)
+    per_dim = [(call.input.shape[-d + i], ks[i], ps[i], ss[i], ds[i], call.out.shape[-d + i]) for i in range(d)]
     ceil = bool(getattr(m, "ceil_mode", False))
-    M, out = call.input.shape[-d], call.out.shape[-d]
+    if len(set(per_dim)) == 1:
+        return [_size_term(*per_dim[0], ceil, "output size")]
+    return [_size_term(*dims, ceil, f"output {name}") for dims, name in zip(per_dim, DIM_NAMES.get(d, ()))]
+
+
+def _size_term(M, k, p, s, dil, out, ceil: bool, what: str) -> Term | None:
     span = M + 2 * p - dil * (k - 1) - 1
     value = (-(-span // s) if ceil else span // s) + 1
     formula, template = _SIZE_LINES[ceil, dil != 1]
@@ -72,7 +81,7 @@ def _size_term(m, call, d: int) -> Term | None:
         value -= 1
     if value != out:
         return None  # a shape this formula does not describe: show no wrong arithmetic
-    return Term("shape", "output size", formula, worked(template, *values), out)
+    return Term("shape", what, formula, worked(template, *values), out)
 
 
 @module_rule(*_MAX)
@@ -81,7 +90,7 @@ def max_pool(m, call) -> Cost:
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
     return Cost.of(
-        _size_term(m, call, d),
+        *_size_terms(m, call, d),
         Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
              (prod(kernel) - 1) * out),
     )
@@ -93,7 +102,7 @@ def avg_pool(m, call) -> Cost:
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
     return Cost.of(
-        _size_term(m, call, d),
+        *_size_terms(m, call, d),
         Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
              (prod(kernel) - 1) * out),
         Term("divs", "divisions (mean)", "outputs", out, out),
@@ -116,7 +125,7 @@ def lp_pool(m, call) -> Cost:
                   else worked("min({}×{}, {})", kernel, out, call.input.numel),
                   raised * (int(m.norm_type) - 1 if integer_p else 1))
     return Cost.of(
-        _size_term(m, call, d),
+        *_size_terms(m, call, d),
         powers,
         Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out), (window - 1) * out),
         Term("transc", "roots (·)^(1/p)", "outputs", out, out),
