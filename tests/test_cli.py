@@ -287,6 +287,7 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
     (["resnet18", "--explain", "layer1.0.conv9"], 2, "did you mean 'layer1.0.conv2', 'layer1.0.conv1'"),
     (["raft_small"], 2, "--input 1x3x224x224 --input 1x3x224x224 (two images)"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "-c", "FLOP"], 2, "did you mean flops?"),
     (["resnet18(num_clases=10)"], 2, "resnet18 does not take 'num_clases'"),  # torchvision: **kwargs
     (["torch.nn:Linear(4, 5)(6, 7)", "--input", "2x6"], 2, "bad arguments"),
     (["resnet18(num_classes=x)"], 2, "'x' is not a literal"),

@@ -944,12 +944,13 @@ def _run(argv: list[str]) -> int:
     if args.model is None:
         raise UsageError("MODEL is required, e.g. torchcount resnet50")
 
-    from .conventions import get_convention
+    from .conventions import CONVENTIONS, get_convention
 
     try:
         conv = get_convention(args.convention.lower())  # as --columns and --sort: any case
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        close = difflib.get_close_matches(args.convention.lower(), list(CONVENTIONS), n=2, cutoff=0.6)
+        raise UsageError(str(exc) + (f"; did you mean {' or '.join(close)}?" if close else "")) from None
     args.dtype_parsed = parse_dtype(args.dtype)
     args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
     if args.sort is not None and args.format == "json":
