@@ -309,6 +309,7 @@ def test_parse_input():
     (["no_such_pkg.models:net", "--input", "2x8"], 2, "cannot import module 'no_such_pkg.models'"),
     (["missing/file.py:net"], 2, "no such file: missing/file.py"),
     (["torch.nn:Linear(8, 4)", "--input", "2x7"], 1, "forward failed in module '(root)' (Linear)"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x7"], 1, "--device cpu shows PyTorch's own message"),
     (["alexnet", "--device", "nodevice"], 2, "device 'nodevice'"),
 ])
 def test_errors_in_process(capsys, args, code, message):

@@ -515,8 +515,11 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
     except ForwardError as exc:
         # a forward that needs real values (x.item(), data-dependent shapes) cannot run on meta;
         # when meta was our choice, not the user's, count on the CPU instead
-        if device != "meta" or args.device is not None or not _needs_real_values(exc):
+        if device != "meta" or args.device is not None:
             raise
+        if not _needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
+            raise ForwardError(f"{exc} (counted on the meta device, whose kernels say less: --device cpu shows "
+                               f"PyTorch's own message)", exc.path, exc.input_shapes) from exc.__cause__
         _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
               f"counting on the CPU instead")
         return _profile_on(spec, args, "cpu", measure_options)
