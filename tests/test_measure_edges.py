@@ -468,3 +468,88 @@ def test_a_float64_ceiling_runs_no_float64_kernel(monkeypatch):
     got = ceiling.measure_ceiling(torch.device("cpu"), torch.float32, copy_bytes=1 << 20, repeat=1)
     assert timed_dtypes == [torch.float32]  # on a CPU: once (no TF32 there)
     assert got.fp32 == got.tf32 > 0
+
+
+# ---- a review of the stamping wrappers on odd models (2026-12-02) ------------------------------
+class SwitchesToFastPath(nn.Module):
+    """Sets ``self.forward`` to a fast path on its first call."""
+
+    def forward(self, x):
+        self.forward = self._fast
+        time.sleep(0.01)
+        return x * 2
+
+    def _fast(self, x):
+        return x * 2
+
+
+def test_a_forward_that_rebinds_itself_is_timed_as_counted_and_put_back():
+    """A plain pass left the fast path in the module's __dict__: later passes timed it (0.01 ms
+    against the counted 10 ms), and it stayed on the model afterwards."""
+    model = nn.Sequential(SwitchesToFastPath())
+    report = torchcount.profile(model, torch.zeros(2), measure=True, **FAST)
+    assert "forward" not in model[0].__dict__
+    assert details(report, "0")["inclusive_ms"] >= 10.0
+
+
+class MakesAChild(nn.Module):
+    def forward(self, x):
+        if not hasattr(self, "late"):
+            self.late = Sleep(10)  # created by the first forward (the counting pass)
+        time.sleep(0.002)
+        return self.late(x)
+
+
+def test_a_submodule_the_forward_creates_is_timed_where_it_was_counted():
+    """Counting priced the new submodule's work in its creator; the timed passes gave it a span of
+    its own, under a path with no row, so its 10 ms were in no row."""
+    model = nn.Sequential(MakesAChild())
+    report = torchcount.profile(model, torch.zeros(2), measure=True, **FAST)
+    assert details(report, "0")["exclusive_ms"] >= 10.0
+
+
+def test_the_roots_own_hooks_are_timed_as_its_own_work():
+    """Counting gives the root's own hooks' work to the root; their time was in no row."""
+    model = nn.Sequential(Sleep(5))
+    model.register_forward_pre_hook(lambda m, args: time.sleep(0.02))
+    report = torchcount.profile(model, torch.zeros(2), measure=True, **FAST)
+    assert details(report, "")["exclusive_ms"] >= 20.0 and details(report, "")["inclusive_ms"] >= 25.0
+
+
+class SavesChildForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.child, self.saved = nn.Linear(2, 2), None
+
+    def forward(self, x):
+        if self.saved is None:
+            self.saved = self.child.forward  # saved during the counting pass: torchcount's wrapper
+        return self.saved(x)
+
+
+def test_a_wrapper_the_model_saved_records_nothing_after_the_profile():
+    from torchcount.capture import capture
+    from torchcount.rules import has_rule
+
+    model = SavesChildForward()
+    with capture(model, has_rule) as recorder:
+        model(torch.zeros(1, 2))
+    before = len(recorder.trace.calls)
+    for _ in range(3):
+        model(torch.zeros(1, 2))  # the saved wrapper, called after the capture ended
+    assert len(recorder.trace.calls) == before
+
+
+def test_the_memory_pass_ignores_other_threads():
+    """The memory wrappers had no thread guard: another thread's output was added to act_MiB."""
+    import threading
+
+    from torchcount.measure.memory import memory_hooks
+
+    model = nn.Sequential(nn.Linear(4, 256))
+    with memory_hooks(model, torch.device("cpu")) as results:
+        worker = threading.Thread(target=lambda: model(torch.zeros(8, 4)))
+        worker.start()
+        worker.join()
+        model(torch.zeros(1, 4))
+    assert results["0"]["act_bytes"] == 1 * 256 * 4  # this thread's output only

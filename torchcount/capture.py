@@ -436,6 +436,9 @@ class _Recorder:
         #: the profiling thread: another thread calling the same modules meanwhile runs them
         #: unrecorded (the call stack and the dispatch-mode switches belong to this thread)
         self.thread = threading.get_ident()
+        #: cleared when the capture ends: a wrapper the model saved (``self.f = self.child.forward``
+        #: inside its forward) then calls straight through instead of recording into a finished trace
+        self.live = [True]
 
     def _set_mode(self, on: bool) -> None:
         """Switch op recording on or off.
@@ -517,10 +520,11 @@ class _Recorder:
         no_ops = _runs_no_ops(module)
         wants_ops = record_ops and not ruled and not no_ops
         thread, this_thread = self.thread, threading.get_ident
+        live = self.live
         coverable = not isinstance(module, _NEVER_COVERED)
 
         def recorded_forward(*args, **kwargs):
-            if this_thread() != thread:  # another thread's forward of the same module
+            if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
                 return forward(*args, **kwargs)
             if stack:
                 parent = stack[-1]
@@ -618,6 +622,7 @@ def capture(
                     module.__dict__["forward"] = before
             recorder.close()
             recorder.stack.clear()
+            recorder.live[0] = False
 
 
 @contextmanager

@@ -200,7 +200,7 @@ def profile(
             # list it appends to, a tensor written in place) would otherwise time a changing workload
             fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
             run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
-                        **measure_options)
+                        modules=named, **measure_options)
         if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
             report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
                                 "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "

@@ -17,7 +17,8 @@ under the table) and ``time_ms``/``time%`` for the totals row.
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch.utils._pytree import tree_leaves, tree_map_only
@@ -31,7 +32,8 @@ from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from .timing import analyse_pass, make_clock, summarize, timing_hooks
+from ..capture import _NOTHING
+from .timing import TimingHooks, analyse_pass, make_clock, summarize, timing_hooks
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY", "MEASURED_COLUMNS"]
@@ -116,7 +118,8 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
 def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None, warmup: int = 3,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
-            peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None):
+            peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None,
+            modules: "list[tuple[str, nn.Module]] | None" = None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -127,7 +130,12 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
     ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
-    KV cache): called before each pass's clock starts.
+    KV cache): called before each pass's clock starts. ``modules``: the modules counting saw
+    (``profile`` passes them): those are stamped.
+
+    Every pass starts from the model's forwards as they were found: a forward that sets
+    ``self.forward`` (a fast path after a first call) would otherwise run another computation in
+    the next passes than the one counted, and stay set afterwards.
     """
     if not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
@@ -148,15 +156,29 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             args, kwargs = _move(new_args, dev), _move(new_kwargs, dev)
 
     completed = [0]  # measuring forwards that returned (warm-up, plain and instrumented)
+    named = modules if modules is not None else list(model.named_modules())
+    forwards_found = [(m, m.__dict__.get("forward", _NOTHING)) for _, m in named]
 
-    def one_pass() -> tuple[list[float], float]:
-        """One forward between two stamps taken outside any hook; one synchronisation."""
+    def forwards_as_found() -> None:
+        for m, before in forwards_found:
+            if before is _NOTHING:
+                m.__dict__.pop("forward", None)
+            elif m.__dict__.get("forward") is not before:
+                m.__dict__["forward"] = before
+
+    def one_pass(stamped: "TimingHooks | None" = None) -> tuple[list[float], float]:
+        """One forward between two stamps taken outside any wrapper; one synchronisation. With
+        ``stamped`` (an instrumented pass) the two stamps also make the model's own span."""
         refresh()
         clock.start_pass()
         s = clock.stamp()
+        if stamped is not None:
+            stamped.open_model(s)
         forward()
         completed[0] += 1
         e = clock.stamp()
+        if stamped is not None:
+            stamped.close_model(e)
         stamps = clock.finish_pass()
         return stamps, stamps[e] - stamps[s]
 
@@ -183,27 +205,33 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
 
     # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
     # fused fast path off, so it is off in the plain passes too (as in the counting pass)
-    with preserved(model, copy_params=copy_params), grad, _transformer_layers_unfused(model):
+    with preserved(model, copy_params=copy_params), grad, _transformer_layers_unfused(model), \
+            _then(forwards_as_found):
         try:
             for _ in range(warmup):
                 hooks = None
+                forwards_as_found()
                 one_pass()
-                with timing_hooks(model, clock) as hooks:
-                    one_pass()
+                forwards_as_found()
+                with timing_hooks(model, clock, named) as hooks:
+                    one_pass(hooks)
             for i in range(repeat):  # plain and instrumented interleaved, order alternating: drift and
                 hooks = None          # cache state affect both alike
                 if i % 2 == 0:
+                    forwards_as_found()
                     plain.append(one_pass()[1])
-                with timing_hooks(model, clock) as hooks:
+                forwards_as_found()
+                with timing_hooks(model, clock, named) as hooks:
                     hooks.reset()
-                    stamps, wall = one_pass()
+                    stamps, wall = one_pass(hooks)
                     passes.append(analyse_pass(hooks.calls, stamps, wall))
                 hooks = None
                 if i % 2 == 1:
+                    forwards_as_found()
                     plain.append(one_pass()[1])
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             done = completed[0]  # (before the search pass, which may complete)
-            path = hooks.failed_in if hooks is not None else _failing_module(model, clock, one_pass)
+            path = hooks.failed_in if hooks is not None else _failing_module(model, clock, one_pass, named)
             raise _measure_error(exc, model, path, done) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
@@ -211,8 +239,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             base = torch.cuda.memory_allocated(dev)
         mem = {}
         refresh()
+        forwards_as_found()
         try:
-            with memory_hooks(model, dev) as mem:
+            with memory_hooks(model, dev, named) as mem:
                 forward()
         except Exception as exc:  # the memory pass (the last one) failed: say which module
             raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0]) from exc
@@ -286,12 +315,21 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[di
 _CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def _failing_module(model: nn.Module, clock, one_pass) -> "str | None":
+@contextmanager
+def _then(fn) -> Iterator[None]:
+    """``fn()`` on the way out, also on errors."""
+    try:
+        yield
+    finally:
+        fn()
+
+
+def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = None) -> "str | None":
     """After a pass without hooks failed: one more pass, hooked, to find the module it fails in
     (None if it does not fail again)."""
     try:
-        with timing_hooks(model, clock) as hooks:
-            one_pass()
+        with timing_hooks(model, clock, named) as hooks:
+            one_pass(hooks)
     except Exception:
         return hooks.failed_in
     return None

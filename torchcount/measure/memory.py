@@ -110,7 +110,7 @@ FAILED_IN = "\x00failed in"
 
 
 @contextmanager
-def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
+def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" = None) -> Iterator[dict]:
     """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "peak", "at_entry"}}``
     filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
     results: dict[str, dict] = {}
@@ -144,7 +144,7 @@ def memory_hooks(model: nn.Module, device: torch.device) -> Iterator[dict]:
 
         return pre, post
 
-    with per_module_hooks(model, hooks_for, with_kwargs=True):
+    with per_module_hooks(model, hooks_for, with_kwargs=True, modules=modules):
         yield results
 
 

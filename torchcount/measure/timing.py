@@ -99,6 +99,17 @@ class TimingHooks:
         self.failed_in = None
         self._failed_exc = None
 
+    def open_model(self, stamp: int) -> None:
+        """A span for the model as called, around its wrapped forward: the root's own hooks (and
+        torch's global hooks on it) run there, and counting gives their work to the root, so their
+        time is the root's own too (a second '' call, nested around the wrapped one)."""
+        self._stack.append(len(self.calls))
+        self.calls.append(["", stamp, -1, -1])
+
+    def close_model(self, stamp: int) -> None:
+        if self._stack:
+            self.calls[self._stack.pop()][2] = stamp
+
     #: the path of the innermost module whose forward raised (its post hook, always called, sees
     #: the exception being handled), or None
     failed_in: "str | None" = None
@@ -134,10 +145,11 @@ class TimingHooks:
 
 
 @contextmanager
-def timing_hooks(model: nn.Module, clock) -> Iterator[TimingHooks]:
-    """Hook every module for timing; every hook is removed on exit, also on error."""
+def timing_hooks(model: nn.Module, clock, modules: "list | None" = None) -> Iterator[TimingHooks]:
+    """Stamp every module (``modules``: those counting saw) for timing; every wrapper is removed on
+    exit, also on error."""
     hooks = TimingHooks(clock)
-    with per_module_hooks(model, hooks.hooks_for):
+    with per_module_hooks(model, hooks.hooks_for, modules=modules):
         yield hooks
 
 
