@@ -452,3 +452,33 @@ def test_padding_modules_shift_the_start():
     rep = receptive_field(nn.Sequential(nn.ReplicationPad2d((1, 2, 3, 4)), nn.Conv2d(1, 1, 3)),
                           torch.randn(1, 1, 8, 8))
     assert [(r.rf, r.start) for r in rep.rows] == [((1, 1), (-3.0, -1.0)), ((3, 3), (-2.0, 0.0))]
+
+
+class WritesThroughAView(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv1d(1, 1, 1), nn.Conv1d(1, 1, 9), nn.Conv1d(1, 1, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        y[..., 4:-4] += self.b(x)  # the 9-wide field lands in y through a view
+        return self.c(y)
+
+
+class SamePaddingInForward(nn.Conv2d):
+    """timm's Conv2dSame: padding=0 as an attribute, TF 'SAME' padding applied in its forward."""
+
+    def __init__(self):
+        super().__init__(1, 1, 5, padding=0)
+
+    def forward(self, x):
+        return nn.functional.conv2d(nn.functional.pad(x, (2, 2, 2, 2)), self.weight, self.bias)
+
+
+def test_what_the_fuzzer_found():
+    # a write through a view: c's field was reported as 1 (the base kept its old state); not followed now
+    rep = receptive_field(WritesThroughAView(), torch.randn(1, 1, 40))
+    assert rep.row("c").rf is None and "written in place through a view" in rep.row("c").note
+    # a conv subclass that pads in its own forward: its attributes said start 2, the data flow says 0
+    rep = receptive_field(nn.Sequential(SamePaddingInForward()), torch.randn(1, 1, 12, 12))
+    assert (rep.row("0").rf, rep.row("0").start) == ((5, 5), (0.0, 0.0))

@@ -182,6 +182,10 @@ WINDOW_RULES: list[tuple[tuple[type, ...], Callable]] = [
 
 
 def window_rule_for(module: nn.Module) -> Callable | None:
+    """The window rule of ``module``'s type; None for a subclass with a ``forward`` of its own (timm's
+    ``Conv2dSame`` pads in its forward and keeps ``padding=0``: its attributes are not its window)."""
+    if not type(module).forward.__module__.startswith("torch.nn."):
+        return None
     for types, fn in WINDOW_RULES:
         if isinstance(module, types):
             return fn
@@ -461,13 +465,21 @@ class _DataFlow:
             state, how = self._op_state(func, name, args, ins, o)
             if state is not None:
                 self.set(o, state, how)
+        written = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if written is not None and written._base is not None and func._schema.is_mutable:
+            # y[..., 4:-4] += b(x): the write lands in the base tensor too, where its fields are not
+            # followed (a safe "unknown" rather than the base's old, too small field)
+            for t in (written._base,):
+                if id(t) in self.states:
+                    self.set(t, _Unknown(f"written in place through a view ({name}): not followed"))
 
     def _op_state(self, func, name: str, args, ins: list, out) -> tuple:
         states = [self.states[id(t)] for t in ins]
         out_sp = self.spatial(out)
+        unknown = next((st for st in states if isinstance(st, _Unknown)), None)
+        if unknown is not None:  # the earlier step's reason, not this op's
+            return unknown, ""
         if out_sp is None:
-            if any(isinstance(st, _Unknown) for st in states):
-                return next(st for st in states if isinstance(st, _Unknown)), ""
             if out.dim() > self.rank:  # (F.max_pool1d runs as unsqueeze, a 2-D pool, squeeze)
                 return _Unknown(f"{name} raises the rank to {out.dim()}: not followed"), ""
             # a lower rank: flattened, or reduced over positions
