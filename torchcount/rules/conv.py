@@ -29,12 +29,15 @@ def _size_terms(m, in_sizes, out_sizes, transposed: bool) -> list:
     """Output size as the worksheet writes it: one line when every spatial dim has the same
     input size and hyper-parameters (a square image, a square kernel), else one per dimension
     ("output height", "output width")."""
-    n = len(in_sizes)
-    per_dim = [(in_sizes[i], m.kernel_size[i], m.padding if isinstance(m.padding, str) else m.padding[i],
-                m.stride[i], m.dilation[i], m.output_padding[i] if transposed else 0, out_sizes[i]) for i in range(n)]
-    if len(set(per_dim)) == 1:
-        return [_size_term(*per_dim[0], transposed, "output size")]
-    return [_size_term(*dims, transposed, f"output {name}") for dims, name in zip(per_dim, DIM_NAMES.get(n, ()))]
+    k, p, s, d = m.kernel_size, m.padding, m.stride, m.dilation
+    op = m.output_padding if transposed else (0,) * len(k)
+    # (t[1:] == t[:-1]: every entry the same; the common square case costs a few comparisons)
+    if in_sizes[1:] == in_sizes[:-1] and out_sizes[1:] == out_sizes[:-1] and k[1:] == k[:-1] and \
+            s[1:] == s[:-1] and d[1:] == d[:-1] and op[1:] == op[:-1] and (isinstance(p, str) or p[1:] == p[:-1]):
+        return [_size_term(in_sizes[0], k[0], p if isinstance(p, str) else p[0], s[0], d[0], op[0], out_sizes[0],
+                           transposed, "output size")]
+    return [_size_term(in_sizes[i], k[i], p if isinstance(p, str) else p[i], s[i], d[i], op[i], out_sizes[i],
+                       transposed, f"output {name}") for i, name in enumerate(DIM_NAMES.get(len(in_sizes), ()))]
 
 
 def _size_term(M, w, p, s, d, op, out, transposed: bool, what: str) -> Term:

@@ -58,15 +58,18 @@ _SIZE_LINES = {
 def _size_terms(m, call, d: int) -> list:
     """Output size as torch computes it (dilation, ceil_mode): one line when every pooled dim has
     the same input size and window, else one per dimension ("output height", "output width")."""
-    from .conv import DIM_NAMES
-
     ks, ss = tup(m.kernel_size, d), tup(m.stride or m.kernel_size, d)
     ps, ds = tup(getattr(m, "padding", 0), d), tup(getattr(m, "dilation", 1), d)
-    per_dim = [(call.input.shape[-d + i], ks[i], ps[i], ss[i], ds[i], call.out.shape[-d + i]) for i in range(d)]
+    ins, outs = call.input.shape[-d:], call.out.shape[-d:]
     ceil = bool(getattr(m, "ceil_mode", False))
-    if len(set(per_dim)) == 1:
-        return [_size_term(*per_dim[0], ceil, "output size")]
-    return [_size_term(*dims, ceil, f"output {name}") for dims, name in zip(per_dim, DIM_NAMES.get(d, ()))]
+    # (t[1:] == t[:-1]: every entry the same; the common square case costs a few comparisons)
+    if ins[1:] == ins[:-1] and outs[1:] == outs[:-1] and ks[1:] == ks[:-1] and ss[1:] == ss[:-1] and \
+            ps[1:] == ps[:-1] and ds[1:] == ds[:-1]:
+        return [_size_term(ins[0], ks[0], ps[0], ss[0], ds[0], outs[0], ceil, "output size")]
+    from .conv import DIM_NAMES
+
+    return [_size_term(ins[i], ks[i], ps[i], ss[i], ds[i], outs[i], ceil, f"output {name}")
+            for i, name in enumerate(DIM_NAMES.get(d, ()))]
 
 
 def _size_term(M, k, p, s, dil, out, ceil: bool, what: str) -> Term | None:
