@@ -689,3 +689,15 @@ def test_console_script_imports_a_module_from_the_working_directory(tmp_path):
     r = run("tc_cwd_models:net", "--input", "2x4", "--format", "json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["total"]["params"] == 4 * 3 + 3
+
+
+def test_receptive_field_on_the_command_line(capsys):
+    """Spec §3 could only be done in Python. conv 11, stride 4, pad 2: field 11, jump 4, start
+    (11 − 1)/2 − 2 = 3; pool 2/2: 11 + 1·4 = 15, jump 8, start 3 + 0.5·4 = 5."""
+    rc, out, err = main(capsys, WORKSHEET, "--input", "1x3x227x227", "--depth", "0", "--receptive-field")
+    assert rc == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[out.splitlines().index(
+        next(l for l in out.splitlines() if "receptive field per layer" in l)):] if line[:1].isdigit()}
+    assert rows["0"][-3:] == ["11×11", "4×4", "3×3"] and rows["2"][-3:] == ["15×15", "8×8", "5×5"]
+    rc, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--receptive-field")
+    assert rc == 2 and "--receptive-field: " in err and "no convolution or pooling" in err

@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--explain", action="append", metavar="PATH", default=None,
                    help="the worked formula of one layer, numbers substituted (repeatable); "
                         "e.g. --explain features.0")
+    g.add_argument("--receptive-field", action="store_true",
+                   help="also print every layer's receptive field, jump and start, following the data flow "
+                        "(conv/pool stacks; torchcount.receptive_field); after a table, or on stderr; "
+                        "e.g. torchcount alexnet --receptive-field")
     g.add_argument("--compare", metavar="OTHER_MODEL", default=None,
                    help="profile a second model (any MODEL form, same inputs) and show both side by side "
                         "with the reduction; e.g. --compare mobilenet_v3_large")
@@ -550,11 +554,19 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
     try:
-        return profile(model, inputs, kwargs=keywords, convention=args.convention.lower(), name=spec.label,
-                       measure=args.measure, **measure_options)
+        report = profile(model, inputs, kwargs=keywords, convention=args.convention.lower(), name=spec.label,
+                         measure=args.measure, **measure_options)
     finally:
         if counter is not None:
             counter.close()
+    if getattr(args, "receptive_field", False):
+        from .analysis.receptive_field import receptive_field
+
+        try:
+            args.receptive_field_text = receptive_field(model, inputs, kwargs=keywords, annotate=False).table()
+        except ValueError as exc:  # no conv or pool layer: the analysis does not apply
+            raise UsageError(f"--receptive-field: {exc}") from None
+    return report
 
 
 def _note_unchecked_dtypes(spec: Spec, model, inputs) -> None:
@@ -1012,11 +1024,12 @@ def _run(argv: list[str]) -> int:
         print(f"torchcount: wrote {args.output}", file=sys.stderr)
     else:
         print(text)
-    if explanations:
-        # never mixed into machine-readable stdout
-        stream = sys.stdout if (args.format == "table" or args.output) else sys.stderr
-        for e in explanations:
-            print("\n" + e, file=stream)
+    # never mixed into machine-readable stdout
+    stream = sys.stdout if (args.format == "table" or args.output) else sys.stderr
+    for e in explanations:
+        print("\n" + e, file=stream)
+    if getattr(args, "receptive_field_text", None):
+        print("\n" + args.receptive_field_text, file=stream)
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)

@@ -651,8 +651,8 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
             kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
             row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start, note)
         elif isinstance(state_out, _Global):
-            row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None,
-                        note or state_out.reason)
+            why = "after a global step: sees the whole input" if isinstance(state_in, _Global) else state_out.reason
+            row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None, note or why)
         else:
             if isinstance(rule, Kind) and rule.kind == "unknown":
                 reason = rule.reason  # its own reason first
