@@ -437,9 +437,6 @@ class _DataFlow:
         self.calls: list[tuple[str, str, Any, Any, Any, str]] = []  # (path, type, rule, state in, out, note)
 
     # tensors and their fields
-    def state_of(self, t):
-        return self.states.get(id(t))
-
     def set(self, t, state, how: str = "") -> None:
         self.keep.append(t)
         self.states[id(t)] = state
@@ -469,9 +466,8 @@ class _DataFlow:
         if written is not None and written._base is not None and func._schema.is_mutable:
             # y[..., 4:-4] += b(x): the write lands in the base tensor too, where its fields are not
             # followed (a safe "unknown" rather than the base's old, too small field)
-            for t in (written._base,):
-                if id(t) in self.states:
-                    self.set(t, _Unknown(f"written in place through a view ({name}): not followed"))
+            if id(written._base) in self.states:
+                self.set(written._base, _Unknown(f"written in place through a view ({name}): not followed"))
 
     def _op_state(self, func, name: str, args, ins: list, out) -> tuple:
         states = [self.states[id(t)] for t in ins]
@@ -504,12 +500,12 @@ class _DataFlow:
                                                                          "reshape", "expand", "unsqueeze", "squeeze")):
             if len(states) == 1:
                 return states[0], ""
-            merged = _union(states, f"{name}")
+            merged = _union(states, name)
             return merged, f"{name} of {len(states)} tensors: the union of their fields"
         if all(isinstance(st, _Global) for st in states) or (
                 _pointwise_op(func) and any(isinstance(st, _Global) for st in states)):
             return _Global(f"{name} with a tensor that sees the whole input"), ""
-        if all(sp == (1,) * self.dims for sp in [out_sp]) and any(self.spatial(t) != out_sp for t in ins):
+        if out_sp == (1,) * self.dims and any(self.spatial(t) != out_sp for t in ins):
             return _Global(f"{name} reduces over every position"), ""
         return _Unknown(f"{name} changes the spatial layout ({', '.join(_fmt(self.spatial(t) or t.shape) for t in ins)}"
                         f" → {_fmt(out_sp)}); not a window"), ""
