@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,8 +89,6 @@ class TimingHooks:
         self.clock = clock
         self.calls: list[list] = []
         self._stack: list[int] = []
-        #: the measuring thread: another thread calling the model meanwhile runs it untimed
-        self.thread = threading.get_ident()
 
     def reset(self) -> None:
         self.calls = []
@@ -119,19 +116,14 @@ class TimingHooks:
         clock = self.clock
         me = self
 
-        thread, this_thread = self.thread, threading.get_ident
-
+        # (only the measuring thread reaches these: the wrapper calls other threads straight through)
         def pre(module, args):
-            if this_thread() != thread:
-                return
             parent = me._stack[-1] if me._stack else -1
             me._stack.append(len(me.calls))
             me.calls.append([path, -1, -1, parent])
             me.calls[-1][1] = clock.stamp()  # last thing before the module runs
 
         def post(module, args, output):
-            if this_thread() != thread:
-                return
             end = clock.stamp()  # first thing after it returns
             if me._stack:
                 me.calls[me._stack.pop()][2] = end
