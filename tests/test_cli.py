@@ -100,6 +100,16 @@ def result(key):
     return _futures[key].result()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _remove_user_file_dir():
+    """The temporary folder of USER_FILE_PATH goes once this file's tests are done (after the
+    subprocesses that read or write in it)."""
+    yield
+    for future in _futures.values():
+        future.exception()  # waits; a failure was already reported by the test that read it
+    shutil.rmtree(USER_FILE_PATH.parent, ignore_errors=True)
+
+
 def _table_rows(text):
     """(params, ops) of each numbered row of a plain table."""
     rows = []
