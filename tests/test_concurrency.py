@@ -277,3 +277,31 @@ def test_another_thread_calling_the_model_meanwhile_runs_it_unrecorded():
     assert report.row("lin").calls == 1
     assert report.total.macs == 2 * 4 * 4 and report.row("").self_cost.adds == 2 * 4
     assert "forward" not in model.__dict__ and "forward" not in model.lin.__dict__
+
+
+def test_submodules_the_forward_runs_in_a_thread_pool_are_reported_as_not_counted():
+    """The capture records the profiling thread only. Submodules the forward hands to worker
+    threads used to be rows of 0 called "never called", with coverage complete: a silent 0."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Ensemble(nn.Module):
+        def __init__(self, pool):
+            super().__init__()
+            self.a, self.b, self.pool = nn.Linear(64, 64), nn.Linear(64, 64), pool
+
+        def forward(self, x):
+            fa, fb = self.pool.submit(self.a, x), self.pool.submit(self.b, x)
+            return fa.result() + fb.result()
+
+    with ThreadPoolExecutor(2) as pool:
+        model = Ensemble(pool)
+        with pytest.warns(torchcount.UncountedWarning, match="another thread"):
+            report = torchcount.profile(model, torch.randn(4, 64))
+    assert sorted((u.path, u.type, u.calls) for u in report.uncounted) == [("a", "Linear", 1), ("b", "Linear", 1)]
+    assert not report.complete and report.coverage == pytest.approx(1 / 3)  # the root's add counted, a and b not
+    assert report.total.cost.adds == 4 * 64 and report.total.macs == 0  # only what the profiling thread ran
+    assert [report.row(p).status for p in "ab"] == ["partial", "partial"]
+    assert any("called in another thread" in n and "a, b" in n for n in report.notes)
+    assert not any(n.startswith("never called") for n in report.notes)
+    assert "not called in the profiling thread" in report.explain("a")
+    assert "forward" not in model.a.__dict__ and "forward" not in model.b.__dict__

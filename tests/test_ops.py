@@ -136,6 +136,10 @@ def test_layer_norm_closed_form():
     lambda x: x.detach(), lambda x: x.gather(1, torch.zeros(2, 1, 4, 5, dtype=torch.long)),
     lambda x: x.index_select(3, torch.tensor([0, 2])), lambda x: F.pad(x, (1, 1)), lambda x: x.roll(1, 3),
     lambda x: x.flip(0), lambda x: x.repeat(2, 1, 1, 1),
+    # dtype and size queries (torch.vander and dtype-generic code call them): no element read
+    lambda x: x.to(torch.promote_types(x.dtype, torch.float64)),
+    lambda x: x if torch.can_cast(torch.int32, x.dtype) else -x, lambda x: x.to(torch.result_type(x, 1.0)),
+    lambda x: x if x.is_same_size(x) else -x,
 ])
 def test_known_zero_ops_are_counted_as_zero(fn):
     report = run(Fn(fn), torch.randn(X))

@@ -123,6 +123,18 @@ def test_roofline_peaks_from_report_extra(report):
     assert max(fig.axes[0].get_lines()[0].get_ydata()) == pytest.approx(2e12)
 
 
+def test_roofline_roof_is_the_highest_peak_the_rows_were_judged_against(report):
+    # an FP32 model measured with TF32 on: the rows with MACs were judged against TF32's peak
+    # (measure's per-layer "peak_flops"), the others against FP32's; the roof is TF32's
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    report.extra["peaks"] = {"fp32": 2e12, "tf32": 8e12, "bandwidth": 1e12}
+    report.extra["dtype"] = "float32"
+    report.extra["per_layer"] = {r.path: {"peak_flops": 8e12 if r.macs else 2e12} for r in report.layers}
+    fig = plot_roofline(report)
+    assert max(fig.axes[0].get_lines()[0].get_ydata()) == pytest.approx(8e12)
+
+
 def test_roofline_needs_measurements(report):
     with pytest.raises(ValueError, match="measure=True"):
         plot_roofline(report)

@@ -313,6 +313,10 @@ class Trace:
     unruled: dict[str, str] = field(default_factory=dict)
     #: the model holds TorchScript modules (not wrapped: their ops are their parent's)
     scripted: bool = False
+    #: path → calls of that module made in another thread while the capture was on (a forward
+    #: that runs submodules in a thread pool, or another thread using the model meanwhile):
+    #: run unrecorded, so their work is not counted
+    other_threads: dict[str, int] = field(default_factory=dict)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -439,6 +443,27 @@ class _Recorder:
         #: cleared when the capture ends: a wrapper the model saved (``self.f = self.child.forward``
         #: inside its forward) then calls straight through instead of recording into a finished trace
         self.live = [True]
+        self._elsewhere_lock = threading.Lock()
+        self._elsewhere = threading.local()  # .whole: another thread is inside its own call of the root
+
+    def run_elsewhere(self, path: str, forward: Callable, args: tuple, kwargs: dict) -> Any:
+        """A module called in another thread while this capture is on runs unrecorded. A call the
+        profiled forward handed to a thread (a pool running submodules) is noted, so that its work
+        is reported as not counted rather than as a silent 0. A whole forward of the model in
+        another thread (a server using it meanwhile) is not part of the profiled one: not noted."""
+        local = self._elsewhere
+        if getattr(local, "whole", False):
+            return forward(*args, **kwargs)
+        if not path:
+            local.whole = True
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                local.whole = False
+        with self._elsewhere_lock:
+            other = self.trace.other_threads
+            other[path] = other.get(path, 0) + 1
+        return forward(*args, **kwargs)
 
     def _set_mode(self, on: bool) -> None:
         """Switch op recording on or off.
@@ -525,6 +550,8 @@ class _Recorder:
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
+                if live[0]:
+                    return recorder.run_elsewhere(path, forward, args, kwargs)
                 return forward(*args, **kwargs)
             if stack:
                 parent = stack[-1]
@@ -615,11 +642,7 @@ def capture(
             for hooks, key, hook in lazy_hooks:
                 if key in hooks:  # (the hook removes itself once it has materialised the module)
                     hooks[key] = hook
-            for module, before in reversed(wrapped):
-                if before is _NOTHING:
-                    module.__dict__.pop("forward", None)
-                else:
-                    module.__dict__["forward"] = before
+            restore_forwards(wrapped)
             recorder.close()
             recorder.stack.clear()
             recorder.live[0] = False
@@ -642,11 +665,23 @@ def forwards_wrapped(modules: Iterable[nn.Module], wrap: Callable[[nn.Module, Ca
             own["forward"] = wrap(module, module.forward)
         yield
     finally:
-        for module, before in reversed(wrapped):
-            if before is _NOTHING:
-                module.__dict__.pop("forward", None)
-            else:
-                module.__dict__["forward"] = before
+        restore_forwards(wrapped)
+
+
+def own_forwards(modules: Iterable[nn.Module]) -> list[tuple[nn.Module, Any]]:
+    """(module, the ``forward`` set on the instance itself, or a marker for none) for each module:
+    what :func:`restore_forwards` puts back."""
+    return [(m, m.__dict__.get("forward", _NOTHING)) for m in modules]
+
+
+def restore_forwards(saved: list[tuple[nn.Module, Any]]) -> None:
+    """Put back each module's own ``forward`` as saved (last saved first): the one the user had set
+    on the instance, or none, so that the class's runs again."""
+    for module, before in reversed(saved):
+        if before is _NOTHING:
+            module.__dict__.pop("forward", None)
+        else:
+            module.__dict__["forward"] = before
 
 
 @contextmanager

@@ -640,22 +640,9 @@ def _measure_options(args) -> dict:
     if args.ceiling:
         opts["ceiling"] = True
     progress = _progress_bar()
-    if progress is not None:
-        # measure's own per-repeat callback if it has one, else a pass counter on the root module
-        opts["progress" if _measure_accepts("progress") else "_bar"] = progress
+    if progress is not None:  # a pass counter on the root module (measure's private option)
+        opts["_bar"] = progress
     return opts
-
-
-def _measure_accepts(name: str) -> bool:
-    try:
-        from .measure import measure
-    except ImportError:
-        return False
-    try:
-        params = inspect.signature(measure).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class ProgressBar:
@@ -786,7 +773,7 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
             row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params,
                                       extra=row.shown_extra(True), self_extra=None)
         # sorted rows: no tree indentation, and their figures final (not worked out again by the tree)
-        rows.append(dataclasses.replace(row, depth=1, called_from=()))
+        rows.append(dataclasses.replace(row, depth=1, called_from=(), tree_cost=None))
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
     if top is not None and shown < total_rows:
@@ -848,20 +835,14 @@ def _csv_text(columns: list[str], rows: list[dict]) -> str:
 
 def render_comparison(a, b, args, conv) -> str:
     from . import export
+    from .analysis.compare import compare
 
-    try:
-        from .analysis.compare import compare
-    except ImportError:  # pragma: no cover - the analysis package ships with torchcount
-        compare = None
+    cmp = compare(a, b, convention=conv, depth=args.depth)
     if args.format == "json":
         doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
-               "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv)}
-        ops_a, ops_b = conv.ops(a.total.cost), conv.ops(b.total.cost)
-        doc["reduction_percent"] = None if not ops_a else 100.0 * (ops_a - ops_b) / ops_a
+               "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
+               "reduction_percent": cmp.reduction}
         return json.dumps(doc, indent=2, ensure_ascii=False)
-    if compare is None:  # pragma: no cover
-        return _minimal_comparison(a, b, conv)
-    cmp = compare(a, b, convention=conv, depth=args.depth)
     if args.format == "csv":
         rows = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
                  "difference": l.difference, "reduction_percent": l.reduction} for k, l in cmp.totals.items()]
@@ -869,15 +850,6 @@ def render_comparison(a, b, args, conv) -> str:
                   "difference": l.difference, "reduction_percent": l.reduction} for l in cmp.layers]
         return _csv_text(list(rows[0]), rows)
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
-
-
-def _minimal_comparison(a, b, conv) -> str:  # pragma: no cover - used only without torchcount.analysis
-    lines = []
-    for what, va, vb in (("params", a.total.params, b.total.params), ("MACs", a.total.macs, b.total.macs),
-                         (f"{conv.unit} [{conv.name}]", conv.ops(a.total.cost), conv.ops(b.total.cost))):
-        red = f"{100.0 * (va - vb) / va:.2f} %" if va else "—"
-        lines.append(f"{what}: {a.model_name} {va:,}  {b.model_name} {vb:,}  reduction {red}")
-    return "\n".join(lines)
 
 
 def plot(report, path: str, conv, depth: int | None = None, top: int | None = None) -> str:
@@ -995,7 +967,7 @@ def _run(argv: list[str]) -> int:
     other = resolve(args.compare) if args.compare else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        progress = measure_options.get("progress") or measure_options.get("_bar")
+        progress = measure_options.get("_bar")
         try:
             report = _profile(spec, args, device, dict(measure_options))
             other_report = _profile(other, args, device, dict(measure_options)) if other else None

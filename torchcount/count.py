@@ -1,6 +1,7 @@
 """Count: turn a captured trace into per-call costs, then per-module rows and totals.
 
-This is the only place that decides *which* rule prices a call:
+Pricing applies what the capture marked on each call (``capture.py`` decides, as it records,
+which modules have a rule and which calls a rule covers):
 - a module with a rule → the rule (it covers the module's whole forward);
 - a module without one → the op rules of the aten ops it ran itself;
 - a call inside a ruled module → already covered by that rule.
@@ -16,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence
 from .capture import Call, OpCall, Trace, tensors_in
 from .capture import _ScriptModule
 from .conventions import Convention
-from .cost import Cost
+from .cost import ZERO, Cost
 from .rules import op_rule_for, rule_for
 from .rules.complex import complex_mode, in_real_ops, op_complex_mode
 
@@ -47,7 +48,6 @@ class CallCost:
 
 
 _NO_OPS: Counter = Counter()  # shared, never modified: most calls have no uncounted op
-_ZERO = Cost()
 
 
 def _traffic(inputs, outputs, extra_bytes: int = 0) -> tuple[int, int]:
@@ -211,7 +211,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
     """Price one call. ``state_bytes``: each module's own parameter and buffer bytes by
     ``id(module)``, when the caller has them already (see :func:`_walk_tensors`)."""
     if call.covered:
-        return CallCost(call, _ZERO, "covered")
+        return CallCost(call, ZERO, "covered")
     module = call.module
     # looked up now, not at capture: a lazy module's class is its materialised one only after
     # its first forward (LazyBatchNorm1d → BatchNorm1d). Not under torch.vmap: see capture
@@ -270,7 +270,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
 def price_ops(ops) -> "tuple[Cost, Counter | None, int, tuple]":
     """The summed cost of recorded ops, the ops without a formula (by name), how many were priced,
     and their worked terms in order (a sum keeps no terms; explain shows them)."""
-    total = _ZERO
+    total = ZERO
     missing: "Counter | None" = None
     counted = 0
     terms: list = []
@@ -553,6 +553,49 @@ def _calls_from_outside(calls: list, rows: list, called: set) -> "dict[str, set]
     return callers
 
 
+#: what ``report.uncounted`` lists for a module called in another thread during the forward
+OTHER_THREAD = "forward run in another thread (not recorded)"
+
+
+def _not_counted_in_other_threads(other_threads: dict, layers: list, modules: list, uncounted: list,
+                                  notes: list) -> None:
+    """Modules the forward ran in other threads (a thread pool): the capture records the
+    profiling thread only, so their work is listed as not counted (never a silent 0), and a
+    row that would say "not called" says what happened."""
+    from .report import Uncounted
+
+    rows = {r.path: r for r in layers}
+    types = {p: type(m).__name__ for p, m in modules}
+    for path, n in other_threads.items():
+        row = rows.get(path)
+        if row is not None:
+            row.uncounted_ops = {**row.uncounted_ops, OTHER_THREAD: n}
+            row.status = "partial"
+        uncounted.append(Uncounted(path, types.get(path, "?"), OTHER_THREAD, n))
+    named = sorted(p or "(root)" for p in other_threads)
+    notes.append("called in another thread during the forward, not counted (torchcount records the thread "
+                 "that calls profile; what those calls ran is missing from the rows and the total): "
+                 + ", ".join(named[:6]) + (" …" if len(named) > 6 else ""))
+
+
+def _set_tree_costs(layers: list) -> None:
+    """Where calls cross the module tree, each row's ``tree_cost``: the own work of every row at
+    or below its path (a table cut at a row shows what its submodules did, wherever they were
+    called from, so that the shown rows add up to the total)."""
+    sums: dict[str, Cost] = {}
+    for r in layers:
+        if r.calls == 0:
+            continue  # a group: its members' own work is theirs
+        path = r.path
+        while True:
+            sums[path] = sums.get(path, ZERO) + r.self_cost
+            if not path:
+                break
+            path = path.rpartition(".")[0]
+    for r in layers:
+        r.tree_cost = sums.get(r.path, ZERO)
+
+
 def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_paths: set, param_counts: dict,
                         own_params: dict, convention, Row) -> list:
     """``layers`` with a row (``calls = 0``) for each module never called itself that matters
@@ -586,11 +629,11 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
             # the own work of every row below it: its members' costs, but a member called from
             # inside another member (through a reference) once, not in both
             below = path + "."
-            cost = sum((r.self_cost for r in layers if r.path.startswith(below)), _ZERO)
+            cost = sum((r.self_cost for r in layers if r.path.startswith(below)), ZERO)
             row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                       input_shapes=[], output_shapes=[], params=params,
                       self_params=own_params.get(id(m), 0), cost=cost,
-                      self_cost=_ZERO, status="container", rule=None, convention=convention,
+                      self_cost=ZERO, status="container", rule=None, convention=convention,
                       extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
                       members=tuple(r.path for r in members))
             rows_before.setdefault(id(members[0]), []).append(row)
@@ -605,7 +648,7 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
             rows_after.setdefault(anchor, []).append(
                 Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                     input_shapes=[], output_shapes=[], params=params, self_params=own_params.get(id(m), 0),
-                    cost=_ZERO, self_cost=_ZERO, status="not called", rule=None, convention=convention,
+                    cost=ZERO, self_cost=ZERO, status="not called", rule=None, convention=convention,
                     module=m))
     if not rows_before and not rows_after:
         return layers
@@ -668,8 +711,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             steps = chains[first.index]
         else:
             # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
-            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call, trace.calls)), _ZERO)
-            self_cost = sum((m.self_cost for m in members), _ZERO)
+            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call, trace.calls)), ZERO)
+            self_cost = sum((m.self_cost for m in members), ZERO)
             missing = Counter()
             for m in members:
                 missing.update(m.uncounted_ops)
@@ -710,12 +753,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             for op_name, n in missing.items():
                 uncounted.append(Uncounted(path, row.type, op_name, n))
 
-    root_cost = sum((p.inclusive for p in priced if p.call.parent_index is None), _ZERO)
+    root_cost = sum((p.inclusive for p in priced if p.call.parent_index is None), ZERO)
     beside = [p for p in priced if p.call.parent_index is None and p.call.module is not model]
     if beside:  # modules the root's own hooks called (outside its forward): inside the root's work
         row = next((r for r in rows if r.module is model), None)
         if row is not None:
-            row.cost = row.cost + sum((p.inclusive for p in beside), _ZERO)
+            row.cost = row.cost + sum((p.inclusive for p in beside), ZERO)
     hooks_note = None
     if trace.stray_ops:  # the root's own hooks (they run outside its forward): its own work
         hooks_cost, hooks_missing, n, hooks_terms = price_ops(trace.stray_ops)
@@ -757,7 +800,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         # own, or the table's rows would not add up to the total
         root.index = 0
         layers.insert(0, root)
+    if callers:
+        _set_tree_costs(layers)
     notes = [hooks_note] if hooks_note else []
+    if trace.other_threads:
+        _not_counted_in_other_threads(trace.other_threads, layers, modules, uncounted, notes)
     idle = [r.path for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "

@@ -30,7 +30,7 @@ class Row:
     self_params: int  # parameters registered directly on this module
     cost: Cost  # inclusive: this module and everything it called, summed over calls
     self_cost: Cost  # what the module did outside its children
-    status: str  # "rule", "ops", "partial", "container", "covered"
+    status: str  # "rule", "ops", "partial", "container", "covered", "not called"
     rule: str | None
     convention: Convention
     activation: int = 0  # elements of the output (first call): the worksheet's "activation size"
@@ -50,6 +50,9 @@ class Row:
     called_from: tuple = ()
     #: a group row's members (a module never called itself: the rows it sums, every call of theirs)
     members: tuple = ()
+    #: only where some call crosses the module tree (a row has ``called_from``): the own work of
+    #: every row at or below this path, what a table cut here shows; ``None`` elsewhere
+    tree_cost: Cost | None = None
 
     @property
     def macs(self) -> int:
@@ -282,6 +285,10 @@ class Report:
             if row.members:
                 lines.append("not called itself; its submodules were (by its parent, as a ModuleList's layers, "
                              "or by its own methods): its cost is the sum of theirs")
+            elif row.uncounted_ops:  # (count's "another thread" entry)
+                lines.append("not called in the profiling thread: " + ", ".join(
+                    f"{k} ×{v}" for k, v in row.uncounted_ops.items()) + "; its work is not counted, its "
+                    "parameters are in the total")
             else:
                 lines.append("not called: no work is counted here; its parameters are in the total")
             lines.append(f"  params = {row.params:,}")
@@ -324,7 +331,8 @@ class Report:
                                  f"{substituted}{term.value:,}")
                     if w:
                         weighted.append((w, term.value))
-            first_ops = sum(w * v for w, v in weighted)
+            # the number is the convention's own view of these terms; the expression only writes it out
+            first_ops = conv.ops(Cost.of(*row.terms))
             expr = " + ".join(f"{v:,}" if w == 1 else f"{w}×{v:,}" for w, v in weighted) or "0"
             if expr == f"{first_ops:,}":  # one term of weight 1: no "= 1,600 = 1,600"
                 lines.append(f"  {conv.unit} [{conv.name}] = {first_ops:,}")
@@ -373,10 +381,11 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
         ancestors.update(".".join(parts[:i]) for i in range(1, len(parts)))
     # a module called from outside its place in the tree is in its callers' rows and in its own:
     # then a row cut at the depth stands for what its submodules did, wherever called from
-    tree_sums = _tree_sums(layers) if any(r.called_from for r in layers) else None
+    # (``Row.tree_cost``, set by counting)
+    crossing = any(r.called_from for r in layers)
     # (caller, callee) of each such call: a row whose calls reach outside its subtree holds time
     # that the callee's own row shows too, even when the callee costs nothing (a Dropout, a sleep)
-    foreign = [(c, x.path) for x in layers for c in x.called_from] if tree_sums is not None else []
+    foreign = [(c, x.path) for x in layers for c in x.called_from] if crossing else []
     out = []
     for r in shown:
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
@@ -389,10 +398,10 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
                 continue
             out.append((r, True))
         else:
-            if tree_sums is not None and (tree_sums.get(r.path, Cost()) != r.cost or _reaches_out(r.path, foreign)):
+            if crossing and r.tree_cost is not None and (r.tree_cost != r.cost or _reaches_out(r.path, foreign)):
                 # (none below a not-called row) the row as its module tree: the costs of what is below
                 # it, and no time (its measured time holds calls shown in other rows)
-                r = dataclasses.replace(r, cost=tree_sums.get(r.path, Cost()), extra={}, self_extra=None)
+                r = dataclasses.replace(r, cost=r.tree_cost, tree_cost=None, extra={}, self_extra=None)
             out.append((r, False))
     return out
 
@@ -404,19 +413,6 @@ def _within(path: str, root: str) -> bool:
 def _reaches_out(path: str, foreign: list) -> bool:
     """A call made at or below ``path`` goes to a module outside ``path``'s subtree."""
     return any(_within(caller, path) and not _within(callee, path) for caller, callee in foreign)
-
-
-def _tree_sums(layers: list[Row]) -> dict:
-    """Per path, the own work of every row at or below it in the module tree."""
-    sums: dict[str, Cost] = {}
-    for r in layers:
-        if r.calls == 0:
-            continue  # a group: its members' own work is theirs
-        parts = r.path.split(".") if r.path else []
-        for i in range(len(parts) + 1):
-            prefix = ".".join(parts[:i])
-            sums[prefix] = sums.get(prefix, Cost()) + r.self_cost
-    return sums
 
 
 def _shapes(shapes: list) -> str:

@@ -6,7 +6,7 @@
 - :func:`plot_roofline` achieved FLOP/s vs arithmetic intensity (FLOPs per byte) per layer, under
   the compute and bandwidth ceilings (needs measured times).
 
-Each returns the ``matplotlib.figure.Figure`` and, given ``path``, saves it (PNG or SVG by suffix).
+Each returns the ``matplotlib.figure.Figure`` and, given ``path``, saves it (PNG, SVG or PDF by suffix).
 Figures are built without pyplot and rendered with Agg, so no display is needed.
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-TIME_KEYS = ("time_ms", "time")
 
 
 def _figure(**kw):
@@ -40,11 +39,8 @@ def _save(fig, path) -> None:
 def _time(row, own: bool = False) -> float | None:
     """Measured time of a row (ms): inclusive (``time_ms``), or its self part (``self_ms``) when the
     row stands for its own work only."""
-    for k in (("self_ms",) if own else TIME_KEYS):
-        v = row.extra.get(k)
-        if isinstance(v, (int, float)):
-            return float(v)
-    return None
+    v = row.extra.get("self_ms" if own else "time_ms")
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def _leaf_rows(report, depth: int | None):
@@ -176,6 +172,11 @@ def _peaks_from(report) -> tuple[float | None, float | None]:
     extra = report.extra or {}
     flops = extra.get("peak_flops")
     bw = extra.get("peak_bandwidth")
+    if flops is None:
+        # the peaks the measured rows were judged against (TF32's for FP32 matmuls where TF32 is on):
+        # the roof is the highest of them
+        judged = [d.get("peak_flops") for d in (extra.get("per_layer") or {}).values() if isinstance(d, dict)]
+        flops = max((f for f in judged if f), default=None)
     peaks = extra.get("peaks")  # measure writes Peaks.as_dict(); a Peaks object works too
     if peaks is not None:
         get = peaks.get if isinstance(peaks, dict) else lambda k: getattr(peaks, k, None)
@@ -191,8 +192,9 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     FLOPs / time), with the ceilings min(peak FLOP/s, intensity × peak bytes/s). FLOPs are under
     the ``flops`` convention (as the measured GFLOP/s column, whatever the report's), bytes
     ``row.cost.bytes``, time ``row.extra["time_ms"]``.
-    Peaks come from the arguments, else ``report.extra`` (``peak_flops``/``peak_bandwidth`` or
-    ``peaks``); without peaks the points are drawn with no ceilings."""
+    Peaks come from the arguments, else ``report.extra`` (``peak_flops``/``peak_bandwidth``, else
+    the highest peak the measured rows were judged against, else ``peaks`` for the report's
+    dtype); without peaks the points are drawn with no ceilings."""
     from ..conventions import CONVENTIONS
 
     flops_of = CONVENTIONS["flops"].ops  # FLOP/s axes, as the measured columns, whatever the report's convention

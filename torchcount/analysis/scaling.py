@@ -37,9 +37,9 @@ from ..cost import OP_CATEGORIES
 from .receptive_field import _units  # the rows that act on the data themselves
 
 METRICS = ("params", "macs", "ops", "steps", "time_ms")
-#: keys the measure / coverage stages may use for the same quantity, in order of preference
-TIME_KEYS = ("time_ms", "time")
-STEP_KEYS = ("steps", "sequential_steps")
+#: the ``row.extra`` keys the measure and count stages write these figures under
+TIME_KEYS = ("time_ms",)
+STEP_KEYS = ("steps",)
 
 
 @dataclass(frozen=True)

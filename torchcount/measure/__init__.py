@@ -25,21 +25,17 @@ from torch.utils._pytree import tree_leaves, tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
-from ..report import COLUMN_PRESETS
+from ..capture import own_forwards, restore_forwards
 from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from ..capture import _NOTHING
 from .timing import TimingHooks, analyse_pass, make_clock, summarize, timing_hooks
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
-           "measure_energy", "DEFAULT_GRID_INTENSITY", "MEASURED_COLUMNS"]
-
-#: the table columns of a measured report (also ``report.table(columns="measured")``)
-MEASURED_COLUMNS = COLUMN_PRESETS["measured"]
+           "measure_energy", "DEFAULT_GRID_INTENSITY"]
 
 _FLOPS = CONVENTIONS["flops"]
 
@@ -157,14 +153,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
 
     completed = [0]  # measuring forwards that returned (warm-up, plain and instrumented)
     named = modules if modules is not None else list(model.named_modules())
-    forwards_found = [(m, m.__dict__.get("forward", _NOTHING)) for _, m in named]
+    forwards_found = own_forwards(m for _, m in named)
 
     def forwards_as_found() -> None:
-        for m, before in forwards_found:
-            if before is _NOTHING:
-                m.__dict__.pop("forward", None)
-            elif m.__dict__.get("forward") is not before:
-                m.__dict__["forward"] = before
+        restore_forwards(forwards_found)
 
     def one_pass(stamped: "TimingHooks | None" = None) -> tuple[list[float], float]:
         """One forward between two stamps taken outside any wrapper; one synchronisation. With

@@ -21,7 +21,6 @@ import torch
 
 T = 1e12  # TFLOP/s
 TB = 1e12  # TB/s (vendor TB = 10^12 bytes)
-GB = 1e9
 
 
 @dataclass(frozen=True)

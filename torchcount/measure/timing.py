@@ -29,8 +29,6 @@ from .hooks import per_module_hooks
 class CpuClock:
     """Host timestamps in integer nanoseconds."""
 
-    resolution_ns = 1  # nominal; perf_counter_ns resolution is reported by time.get_clock_info
-
     def __init__(self):
         self._stamps: list[int] = []
 
@@ -52,8 +50,6 @@ class CudaClock:
     The stream is the measured device's (``torch.cuda.current_stream(device)``), not the current
     device's: a model on ``cuda:1`` while ``cuda:0`` is current runs its kernels on ``cuda:1``'s
     stream, and events recorded on ``cuda:0`` would time only the host's launches."""
-
-    resolution_ns = 500  # cudaEventElapsedTime resolution is about 0.5 µs
 
     def __init__(self, device: torch.device):
         self.device = device

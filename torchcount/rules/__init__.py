@@ -2,7 +2,7 @@
 
 - linear.py: nn.Linear, nn.Bilinear
 - conv.py: nn.Conv*/nn.ConvTranspose*
-- pool.py: max/avg/LP/adaptive/fractional pooling
+- pool.py: max/avg/LP/adaptive/fractional pooling (modules, and the ops F.max_pool2d & co. run)
 - activation.py: ReLU family, GELU, SiLU, …, softmax
 - norm.py: BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, RMSNorm
 - reshape.py: Identity, Flatten, padding, pixel/channel shuffle, Dropout
@@ -14,7 +14,7 @@
   MultiheadAttention and TransformerEncoderLayer fast-path ops (op rules)
 - elementwise.py: element-wise arithmetic, comparisons, transcendental ops, activations as ops,
   interpolation, sorting; the known-zero ops (views, indexing, copies, casts, fills)
-- reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, pooling ops, losses (op rules)
+- reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, losses (op rules)
 - fft.py: _fft_r2c/_fft_c2r/_fft_c2c (the FFT convention: docs/coverage.md)
 - complex.py: complex arithmetic in real operations (applied after a rule, unless it is complex-aware)
 - linalg.py: solve, inv, det, slogdet, Cholesky, LU, triangular solves, Householder QR, lstsq

@@ -233,6 +233,9 @@ zero_ops(*_packets(
     "rand", "rand_like", "randn", "randn_like", "randint", "randperm", "uniform", "normal",
     "exponential", "geometric", "cauchy", "log_normal", "random",
     "resize", "resize_as", "set", "one_hot",
+    # queries of dtypes and sizes: no element is read
+    "promote_types", "can_cast", "result_type", "is_same_size", "_has_compatible_shallow_copy_type",
+    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset",
     # checks that raise or not, computing nothing the model uses (linalg's error codes, asserts)
     "_linalg_check_errors", "_assert_async", "_assert_scalar", "_assert_tensor_metadata",
     "_functional_assert_async",

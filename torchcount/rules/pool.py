@@ -1,4 +1,5 @@
-"""Rules for pooling: max / average / LP pooling (1d/2d/3d), adaptive and fractional pooling.
+"""Rules for pooling: max / average / LP pooling (1d/2d/3d), adaptive and fractional pooling, as
+modules and as the ops ``F.max_pool2d`` and the like dispatch to (the same terms).
 
 Per output element with a window of K elements: max-pooling does K − 1 comparisons;
 average pooling K − 1 additions and one division; LP pooling K powers, K − 1 additions
@@ -13,7 +14,7 @@ from torch import nn
 
 from ..cost import Cost, Term, worked
 from ._util import prod, tup
-from .registry import module_rule
+from .registry import aten, module_rule, op_rule
 
 _MAX = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 _AVG = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
@@ -92,11 +93,7 @@ def max_pool(m, call) -> Cost:
     d = _spatial_dims(m)
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
-    return Cost.of(
-        *_size_terms(m, call, d),
-        Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-             (prod(kernel) - 1) * out),
-    )
+    return Cost.of(*_size_terms(m, call, d), window_max_term(kernel, out))
 
 
 @module_rule(*_AVG)
@@ -104,12 +101,7 @@ def avg_pool(m, call) -> Cost:
     d = _spatial_dims(m)
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
-    return Cost.of(
-        *_size_terms(m, call, d),
-        Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-             (prod(kernel) - 1) * out),
-        Term("divs", "divisions (mean)", "outputs", out, out),
-    )
+    return Cost.of(*_size_terms(m, call, d), *window_mean_terms(kernel, out))
 
 
 @module_rule(*_LP)
@@ -135,6 +127,19 @@ def lp_pool(m, call) -> Cost:
     )
 
 
+def window_max_term(kernel, out: int) -> Term:
+    """A max over a full window of ∏kernel elements per output."""
+    return Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
+                (prod(kernel) - 1) * out)
+
+
+def window_mean_terms(kernel, out: int) -> tuple[Term, Term]:
+    """A mean over a full window of ∏kernel elements per output."""
+    return (Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
+                 (prod(kernel) - 1) * out),
+            Term("divs", "divisions (mean)", "outputs", out, out))
+
+
 def _adaptive_window_total(in_sizes, out_sizes) -> int:
     """Σ over output positions of the window size; windows are separable per dim:
     window i of a dim spans [⌊i·In/Out⌋, ⌈(i+1)·In/Out⌉)."""
@@ -144,17 +149,28 @@ def _adaptive_window_total(in_sizes, out_sizes) -> int:
     return total
 
 
-def _adaptive(call, d: int):
-    in_sizes, out_sizes = call.input.shape[-d:], call.out.shape[-d:]
-    planes = call.out.numel // prod(out_sizes)
-    return planes, _adaptive_window_total(in_sizes, out_sizes), call.out.numel, in_sizes, out_sizes
+def _adaptive_windows(x, out, d: int) -> tuple[int, int, int]:
+    """(planes, Σwindow over one plane's outputs, outputs) of adaptive pooling of the last ``d``
+    dims of ``x`` to those of ``out``."""
+    out_sizes = out.shape[-d:]
+    planes = out.numel // max(prod(out_sizes), 1)
+    return planes, _adaptive_window_total(x.shape[-d:], out_sizes), out.numel
+
+
+def adaptive_max_term(planes: int, window_total: int, out: int) -> Term:
+    return Term("cmps", "comparisons", "planes·Σwindow − outputs",
+                worked("{}×{} − {}", planes, window_total, out), planes * window_total - out)
+
+
+def adaptive_mean_terms(planes: int, window_total: int, out: int) -> tuple[Term, Term]:
+    return (Term("adds", "additions", "planes·Σwindow − outputs",
+                 worked("{}×{} − {}", planes, window_total, out), planes * window_total - out),
+            Term("divs", "divisions (mean)", "outputs", out, out))
 
 
 @module_rule(*_ADAPTIVE_MAX)
 def adaptive_max_pool(m, call) -> Cost:
-    planes, window_total, out, in_sizes, out_sizes = _adaptive(call, _spatial_dims(m))
-    return Cost.of(Term("cmps", "comparisons", "planes·Σwindow − outputs",
-                        worked("{}×{} − {}", planes, window_total, out), planes * window_total - out))
+    return Cost.of(adaptive_max_term(*_adaptive_windows(call.input, call.out, _spatial_dims(m))))
 
 
 @module_rule(*_ADAPTIVE_AVG)
@@ -165,23 +181,55 @@ def adaptive_avg_pool(m, call) -> Cost:
 def adaptive_avg_cost(call, d: int) -> Cost:
     """Adaptive average pooling of the last ``d`` dims of ``call.input`` to those of ``call.out``
     (also what ``nn.Upsample(mode="area")`` computes: rules/upsample.py)."""
-    planes, window_total, out, in_sizes, out_sizes = _adaptive(call, d)
-    return Cost.of(
-        Term("adds", "additions", "planes·Σwindow − outputs", worked("{}×{} − {}", planes, window_total, out),
-             planes * window_total - out),
-        Term("divs", "divisions (mean)", "outputs", out, out),
-    )
+    return Cost.of(*adaptive_mean_terms(*_adaptive_windows(call.input, call.out, d)))
 
 
 @module_rule(*_FRACTIONAL)
 def fractional_max_pool(m, call) -> Cost:
     d = 2 if isinstance(m, nn.FractionalMaxPool2d) else 3
     kernel = tup(m.kernel_size, d)
-    out = call.out.numel
-    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-                        (prod(kernel) - 1) * out))
+    return Cost.of(window_max_term(kernel, call.out.numel))
 
 
 @module_rule(nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d)
 def max_unpool(m, call) -> Cost:
     return Cost()  # a scatter: data movement only
+
+
+# ---- the pooling ops (what F.max_pool2d, F.avg_pool2d, F.adaptive_*_pool dispatch to) ------
+def _ops(*names: str) -> list:
+    return [getattr(aten, n) for n in names]  # (a MissingOp where this torch lacks one: skipped)
+
+
+def _op_dims(op) -> int:
+    name = op.op.overloadpacket.__name__
+    return 3 if "3d" in name else 1 if "1d" in name else 2
+
+
+@op_rule(*_ops("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+               "mkldnn_max_pool2d", "quantized_max_pool2d"))
+def max_pool_op(op) -> Cost:
+    return Cost.of(window_max_term(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
+
+
+@op_rule(*_ops("fractional_max_pool2d", "fractional_max_pool3d"))
+def fractional_max_pool_op(op) -> Cost:
+    """``F.fractional_max_pool2d/3d(x, kernel_size, output_size, random_samples)``: a max over a
+    kernel-sized window per output, as nn.FractionalMaxPool2d's rule counts it."""
+    return Cost.of(window_max_term(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
+
+
+@op_rule(*_ops("avg_pool1d", "avg_pool2d", "avg_pool3d"))
+def avg_pool_op(op) -> Cost:
+    return Cost.of(*window_mean_terms(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
+
+
+@op_rule(*_ops("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+               "adaptive_avg_pool3d"))
+def adaptive_avg_pool_op(op) -> Cost:
+    return Cost.of(*adaptive_mean_terms(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))
+
+
+@op_rule(*_ops("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
+def adaptive_max_pool_op(op) -> Cost:
+    return Cost.of(adaptive_max_term(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))

@@ -1,4 +1,4 @@
-"""Op rules for reductions, softmax, normalisation ops, cumulative ops and pooling ops.
+"""Op rules for reductions, softmax, normalisation ops, cumulative ops and losses.
 
 A reduction of ``n_in`` input elements to ``n_out`` outputs combines ``n_in − n_out``
 pairs: ``sum`` that many additions, ``prod`` multiplications, ``amax``/``max``/``argmax``
@@ -7,16 +7,15 @@ normalisation layers: mean, n subtractions, n squares, a sum and a division (and
 square root per output for ``std``). ``linalg_vector_norm`` with ord 2: n squares, the
 sum, one square root per output. Softmax and the normalisation ops reuse the exact terms of
 the softmax and norm *module* rules (``activation.softmax_terms``, ``norm._stats_terms``),
-so an op and a module doing the same job cost the same. Pooling ops reuse the pooling
-module conventions: a full window per output (K − 1 comparisons, or K − 1 additions and a
-division).
+so an op and a module doing the same job cost the same. The pooling ops (``F.max_pool2d``
+and the like) are in pool.py, beside the pooling modules.
 """
 from __future__ import annotations
 
 import math
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
-from ._util import prod, schema_arg, tup
+from ._util import prod, schema_arg
 from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
@@ -298,73 +297,6 @@ def batch_norm_op(op) -> Cost:
         return _batch_norm(op, training=True)
     training = bool(op.args[5]) if len(op.args) > 5 else True
     return _batch_norm(op, training=training)
-
-
-# ---- pooling ops (what F.max_pool2d, F.avg_pool2d, F.adaptive_*_pool dispatch to) ------
-def _pool_geometry(op, spatial: int):
-    kernel = tup(op.args[1], spatial)
-    return kernel, op.outputs[0].numel
-
-
-@op_rule(*_p("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
-             "max_pool3d_with_indices", "mkldnn_max_pool2d", "quantized_max_pool2d"))
-def max_pool_op(op) -> Cost:
-    spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
-    kernel, out = _pool_geometry(op, spatial)
-    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-                        (prod(kernel) - 1) * out))
-
-
-@op_rule(*_p("fractional_max_pool2d", "fractional_max_pool3d"))
-def fractional_max_pool_op(op) -> Cost:
-    """``F.fractional_max_pool2d/3d(x, kernel_size, output_size, random_samples)``: a max over a
-    kernel-sized window per output, as nn.FractionalMaxPool2d's rule counts it."""
-    spatial = 3 if "3d" in _name(op) else 2
-    kernel, out = _pool_geometry(op, spatial)
-    return Cost.of(Term("cmps", "comparisons", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-                        (prod(kernel) - 1) * out))
-
-
-@op_rule(*_p("avg_pool1d", "avg_pool2d", "avg_pool3d"))
-def avg_pool_op(op) -> Cost:
-    spatial = 3 if "3d" in _name(op) else 1 if "1d" in _name(op) else 2
-    kernel, out = _pool_geometry(op, spatial)
-    return Cost.of(
-        Term("adds", "additions", "(∏kernel − 1)·outputs", worked("({} − 1)×{}", kernel, out),
-             (prod(kernel) - 1) * out),
-        Term("divs", "divisions (mean)", "outputs", out, out))
-
-
-def _adaptive_window_total(in_sizes, out_sizes) -> int:
-    total = 1
-    for n_in, n_out in zip(in_sizes, out_sizes):
-        total *= sum(math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out))
-    return total
-
-
-def _adaptive(op):
-    name = _name(op)
-    d = 3 if "3d" in name else 1 if "1d" in name else 2
-    x, out = op.inputs[0], op.outputs[0]
-    in_sizes, out_sizes = x.shape[-d:], out.shape[-d:]
-    planes = out.numel // max(prod(out_sizes), 1)
-    return planes * _adaptive_window_total(in_sizes, out_sizes), out.numel
-
-
-@op_rule(*_p("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-             "adaptive_avg_pool3d"))
-def adaptive_avg_pool_op(op) -> Cost:
-    window_total, out = _adaptive(op)
-    return Cost.of(Term("adds", "additions", "Σwindow − outputs", worked("{} − {}", window_total, out),
-                        window_total - out),
-                   Term("divs", "divisions (mean)", "outputs", out, out))
-
-
-@op_rule(*_p("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
-def adaptive_max_pool_op(op) -> Cost:
-    window_total, out = _adaptive(op)
-    return Cost.of(Term("cmps", "comparisons", "Σwindow − outputs", worked("{} − {}", window_total, out),
-                        window_total - out))
 
 
 @op_rule(*_p("trace"))
