@@ -231,6 +231,16 @@ def test_a_reused_module_is_one_step_per_call():
     # each call is a step of the chain: 3, then 3 + 2 = 5
     rep = receptive_field(Twice(), torch.randn(1, 1, 20))
     assert [(r.path, r.rf) for r in rep.rows] == [("conv", (3,)), ("conv (call 2)", (5,))]
+    # the profile made here is returned, its row annotated with both calls' values
+    assert rep.report.row("conv").extra["RF"] == "3 / 5" and rep.report.row("conv").extra["jump"] == "1"
+    assert "3 / 5" in rep.report.table(columns=["module", "RF"])
+
+
+def test_a_report_with_inputs_is_refused_not_silently_walked_by_shapes():
+    report = torchcount.profile(Twice(), torch.randn(1, 1, 20))
+    with pytest.raises(TypeError, match="apply to a model only"):
+        receptive_field(report, torch.randn(1, 1, 20))
+    assert receptive_field(report).report is report
 
 
 def test_annotates_report_columns_and_accepts_reports():

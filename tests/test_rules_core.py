@@ -588,6 +588,7 @@ def test_conventions_are_views_of_one_breakdown():
     for name, value in expected.items():
         view = report.with_convention(name)
         assert view.total.flops == value, name
+        assert report.total.ops(name) == value and sum(r.ops(name) for r in report.layers) == value, name
         assert sum(r.flops for r in view.layers) == value, name
         assert run(_linear_relu(), torch.randn(4, 10), convention=name).total.flops == value, name
         assert f"{value:,}" in report.table(convention=name)

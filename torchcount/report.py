@@ -60,7 +60,7 @@ class Row:
 
     @property
     def flops(self) -> int:
-        """Operations under the report's convention."""
+        """Operations under the report's convention (MACs under ``macs``: the name is historical)."""
         return self.convention.ops(self.cost)
 
     def ops(self, convention: "str | Convention | None" = None) -> int:
@@ -96,7 +96,12 @@ class Total:
 
     @property
     def flops(self) -> int:
+        """Operations under the report's convention (MACs under ``macs``: the name is historical)."""
         return self.convention.ops(self.cost)
+
+    def ops(self, convention: "str | Convention | None" = None) -> int:
+        """Operations under ``convention`` (default: the report's), as ``Row.ops``."""
+        return get_convention(convention or self.convention).ops(self.cost)
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,9 @@ class ReceptiveFieldReport:
     #: how the layers were linked: "data flow" (a model was given: one traced forward) or "shapes"
     #: (a report was given: inferred from shapes, exact for chains and residual blocks only)
     method: str = "data flow"
+    #: the torchcount report the layers come from: the one given, or the profile made here of the
+    #: model given; with ``annotate``, its rows carry the ``RF``, ``jump`` and ``start`` columns
+    report: Any = field(default=None, repr=False, compare=False)
 
     def row(self, path: str) -> RFRow:
         for r in self.rows:
@@ -670,7 +673,8 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
 
     ``model_or_report``: a :class:`torchcount.Report`, or a model profiled here with ``inputs``
     (or ``input_size=``). Layers are taken in call order. With ``annotate`` the report's rows also
-    get ``extra`` columns ``"RF"``, ``"jump"``, ``"start"`` (``report.table(columns=[…, "RF"])``).
+    get ``extra`` columns ``"RF"``, ``"jump"``, ``"start"`` (``report.table(columns=[…, "RF"])``);
+    given a model, that report is the profile made here, ``result.report``.
     """
     import torch
 
@@ -678,6 +682,9 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
 
     model = None
     if isinstance(model_or_report, Report):
+        if inputs is not None or profile_options:
+            raise TypeError("receptive_field(report): inputs and profile options apply to a model only; pass "
+                            "the model and its inputs to follow the data flow (a report has shapes alone)")
         report = model_or_report
     elif isinstance(model_or_report, nn.Module):
         from ..profile import as_call, make_inputs, model_device, profile
@@ -705,7 +712,8 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                          f"is defined for conv/pool stacks")
     first_in = units[0].input_shapes[0] if units and units[0].input_shapes else ()
     input_size = _spatial(first_in, dims)
-    out = ReceptiveFieldReport(report.model_name, dims, input_size, method="shapes" if model is None else "data flow")
+    out = ReceptiveFieldReport(report.model_name, dims, input_size, method="shapes" if model is None else "data flow",
+                               report=report)
     if model is not None:
         args, kwargs = as_call(inputs) if inputs is not None else ((), {})
         kwargs = {**kwargs, **(profile_options.get("kwargs") or {})}
