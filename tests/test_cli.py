@@ -309,8 +309,9 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--repeat", "1", "--warmup", "0", "--sort", "peak_MiB"],
      2, "peak_MiB is measured on CUDA only"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat and --ceiling need --measure"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat and --ceiling need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
     (["torch.nn:Linear(8, 4)"], 2, "needs --input"),
     (["torch.nn:Linear(8, four)", "--input", "2x8"], 2, "only Python literals"),
@@ -409,6 +410,20 @@ def test_ceiling_measures_the_cpu_peaks(capsys):
     assert d["extra"]["peaks"]["kind"] == "measured" and d["extra"]["peaks"]["fp32"] > 0
     layer = d["extra"]["per_layer"][""]
     assert layer["peak_flops"] == d["extra"]["peaks"]["fp32"] and layer["bound"] != "unknown"
+
+
+def test_energy_is_passed_to_the_measurement(capsys):
+    """--energy asks for energy=True: on a CPU the report says why it is unavailable (never a 0);
+    without it the energy is "not requested"."""
+    pytest.importorskip("torchcount.measure")
+    base = ("torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--device", "cpu", "--warmup", "0",
+            "--repeat", "1", "--format", "json")
+    rc, out, err = main(capsys, *base, "--energy")
+    assert rc == 0, err
+    energy = json.loads(out)["extra"]["energy"]
+    assert energy["status"] == "unavailable" and energy["why"]
+    rc, out, err = main(capsys, *base)
+    assert json.loads(out)["extra"]["energy"] == {"status": "not requested"}
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):

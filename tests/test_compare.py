@@ -135,3 +135,23 @@ def test_compare_at_depth_zero_is_the_two_models_whole():
     b = torchcount.profile(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8)), torch.randn(2, 8))
     c = torchcount.compare(a, b, depth=0)
     assert [(line.name, line.a, line.b) for line in c.layers] == [("(root)", a.total.flops, b.total.flops)]
+
+
+def test_a_dtype_change_shows_in_the_bytes_lines_and_a_measured_time_line():
+    # fp32 → bf16: the same counts, half the bytes. Linear(8, 4) on 2 rows: params (8 + 1)·4 = 36;
+    # bytes moved: input 2·8 + weights 36 read, output 2·4 written, elements × itemsize
+    a = nn.Linear(8, 4)
+    b = nn.Linear(8, 4).bfloat16()
+    ra = torchcount.profile(a, torch.randn(2, 8))
+    rb = torchcount.profile(b, torch.randn(2, 8, dtype=torch.bfloat16))
+    c = compare(ra, rb)
+    assert c.totals["MACs"].reduction == 0.0
+    assert (c.totals["bytes"].a, c.totals["bytes"].b) == ((16 + 36 + 8) * 4, (16 + 36 + 8) * 2)
+    assert (c.totals["param bytes"].a, c.totals["param bytes"].b) == (36 * 4, 36 * 2)
+    assert c.totals["bytes"].reduction == 50.0
+    assert "time_ms" not in c.totals  # neither is measured
+    ra.extra["time_ms"], rb.extra["time_ms"] = 0.2, 0.15  # stand-ins for measure=True's medians
+    timed = compare(ra, rb)
+    assert timed.totals["time_ms"].reduction == pytest.approx(25.0)
+    assert any(line.startswith("time (ms)") and "0.200" in line and "25.00 %" in line
+               for line in timed.table().splitlines())

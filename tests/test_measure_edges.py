@@ -553,3 +553,17 @@ def test_the_memory_pass_ignores_other_threads():
         worker.join()
         model(torch.zeros(1, 4))
     assert results["0"]["act_bytes"] == 1 * 256 * 4  # this thread's output only
+
+
+def test_the_footer_names_the_peak_of_the_models_dtype():
+    """A bfloat16 model is judged against the BF16 peak (%peak), but the footer printed only the
+    FP32 figure, and nothing where the device has no FP32 rating."""
+    from torchcount.measure import Peaks
+
+    peaks = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e11, "given", kind="datasheet")
+    model = nn.Linear(8, 8).bfloat16()
+    r = torchcount.profile(model, torch.randn(2, 8, dtype=torch.bfloat16), measure=True, peaks=peaks, **FAST)
+    line = next(x for x in r.extra["footer"] if x.startswith("peaks"))
+    assert "BF16 4 TFLOP/s" in line and "FP32" not in line
+    r32 = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, peaks=peaks, **FAST)
+    assert "FP32 1 TFLOP/s" in next(x for x in r32.extra["footer"] if x.startswith("peaks"))

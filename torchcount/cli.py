@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure the device's attainable peaks (a large matmul, a 3×3 convolution and a large copy) for "
                         "%%peak and the compute/memory-bound verdict where no vendor peak is known "
                         "(any CPU); e.g. --measure --ceiling")
+    g.add_argument("--energy", action="store_true",
+                   help="also measure energy per forward from NVML's board energy counter (an NVIDIA GPU, "
+                        "Volta or later; elsewhere the report says it is unavailable) and its CO₂e; "
+                        "e.g. --measure --device cuda --energy")
     g = p.add_argument_group("what to show")
     g.add_argument("--convention", "-c", default="flops", metavar="NAME",
                    help="how operations are counted, any case (default flops): "
@@ -627,8 +631,8 @@ class _PassCounter:
 
 def _measure_options(args) -> dict:
     if not args.measure:
-        if args.warmup is not None or args.repeat is not None or args.ceiling:
-            raise UsageError("--warmup, --repeat and --ceiling need --measure")
+        if args.warmup is not None or args.repeat is not None or args.ceiling or args.energy:
+            raise UsageError("--warmup, --repeat, --ceiling and --energy need --measure")
         return {}
     opts: dict[str, Any] = {}
     if args.device is not None:
@@ -639,6 +643,8 @@ def _measure_options(args) -> dict:
         opts["repeat"] = args.repeat
     if args.ceiling:
         opts["ceiling"] = True
+    if args.energy:
+        opts["energy"] = True
     progress = _progress_bar()
     if progress is not None:  # a pass counter on the root module (measure's private option)
         opts["_bar"] = progress

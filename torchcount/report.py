@@ -347,7 +347,8 @@ class Report:
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")
         elif row.cost.is_zero() and not row.uncounted_ops:
-            lines.append("no arithmetic: the ops it ran only move or reshape data (views, copies, indexing)")
+            lines.append("no arithmetic: the torch ops it ran only move or reshape data (views, copies, indexing); "
+                         "work outside torch (NumPy, Python numbers) is not seen")
         else:
             lines.append("priced from the ops it ran itself")
         if row.calls > 1 or row.status not in ("rule",):

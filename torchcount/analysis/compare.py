@@ -20,8 +20,8 @@ class Line:
     """One compared quantity: a total or a layer, in A and in B (None: absent on that side)."""
 
     name: str
-    a: int | None
-    b: int | None
+    a: int | float | None
+    b: int | float | None
     type_a: str = ""
     type_b: str = ""
     #: False when one side shows the module's own work only (its children are lines of their
@@ -48,7 +48,9 @@ class Comparison:
     convention: Convention
     report_a: Report = field(repr=False)
     report_b: Report = field(repr=False)
-    totals: dict[str, Line] = field(default_factory=dict)  # "params", "MACs", convention unit
+    #: "params", "MACs", "ops" (the convention's), "bytes" (moved, minimal traffic), "param bytes",
+    #: and "time_ms" (the forward's median) when both reports were measured
+    totals: dict[str, Line] = field(default_factory=dict)
     layers: list[Line] = field(default_factory=list)  # ops under the convention, per layer
 
     @property
@@ -66,7 +68,7 @@ class Comparison:
         unit = f"{conv.unit} [{conv.name}]"
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
                 f"{conv.description}"]
-        tot = [[{"ops": unit}.get(k, k), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
+        tot = [[{"ops": unit}.get(k, l.name), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
                for k, l in self.totals.items()]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
@@ -85,8 +87,15 @@ class Comparison:
         return self.table()
 
 
-def _n(v: int | None) -> str:
+def _n(v: int | float | None) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}"
     return "—" if v is None else f"{v:,}"
+
+
+def _time_ms(report: Report) -> float | None:
+    t = (report.extra or {}).get("time_ms")
+    return float(t) if isinstance(t, (int, float)) else None
 
 
 def _pct(v: float | None) -> str:
@@ -126,7 +135,13 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         "params": Line("params", a.total.params, b.total.params),
         "MACs": Line("MACs", a.total.macs, b.total.macs),
         "ops": Line(conv.unit, conv.ops(a.total.cost), conv.ops(b.total.cost)),
+        # what a change of dtype, of layout or of caching changes while the counts stay the same
+        "bytes": Line("bytes", a.total.cost.bytes, b.total.cost.bytes),
+        "param bytes": Line("param bytes", a.total.param_bytes, b.total.param_bytes),
     }
+    time_a, time_b = _time_ms(a), _time_ms(b)
+    if time_a is not None and time_b is not None:  # both measured (measure=True): the forward's median
+        totals["time_ms"] = Line("time (ms)", time_a, time_b)
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]

@@ -495,15 +495,23 @@ def _footer(extra: dict, peaks: Peaks) -> list[str]:
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
         f"{extra['warmup']} warm-up; forward without hooks {extra['plain_ms']:.3f} ms "
         f"(IQR {extra['plain_spread_ms']:.3f}), with timing stamps {extra['instrumented_ms']:.3f} ms → "
-        f"overhead {_ratio(extra['overhead'])}; coverage {_share(extra['time_coverage'])} "
-        f"(Σ leaf exclusive ÷ the instrumented forward)",
+        f"overhead {_ratio(extra['overhead'])}"
+        + (" (below 1: run-to-run noise)" if extra["overhead"] is not None and extra["overhead"] < 1 else "")
+        + f"; coverage {_share(extra['time_coverage'])} (Σ leaf exclusive ÷ the instrumented forward; the "
+        f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
+        f"attention or residual adds, and the Python between layers)",
     ]
     if peaks.kind == "unknown":
         lines.append(f"peaks: unknown for {peaks.name} — {peaks.source}; %peak and bound not given")
     else:
-        flops = peaks.flops_for(torch.float32)
+        # the peak of the model's dtype (a bfloat16 model is judged against BF16's)
+        dtype = getattr(torch, str(extra.get("dtype")), torch.float32)
+        label = {torch.bfloat16: "BF16", torch.float16: "FP16"}.get(dtype, "FP32")
+        flops = peaks.flops_for(dtype) if label != "FP32" else None
+        if flops is None:
+            label, flops = "FP32", peaks.flops_for(torch.float32)
         lines.append(f"peaks ({peaks.kind}): {peaks.name}" + (
-            f", FP32 {flops / 1e12:.3g} TFLOP/s" if flops else "") + (
+            f", {label} {flops / 1e12:.3g} TFLOP/s" if flops else "") + (
             f", {peaks.bandwidth / 1e9:.4g} GB/s" if peaks.bandwidth else "") + f" — {peaks.source}")
     mem = extra["memory"]
     if mem["kind"] == "cuda":
