@@ -242,3 +242,18 @@ def test_explain_gives_each_spatial_dimension_its_output_size():
     # a square image and kernel keep the single line the worksheet writes
     square = torchcount.profile(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8)).explain("")
     assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(8 − 3 + 2×0)/1⌋ + 1 = 6" in square and "height" not in square
+
+
+def test_unit_rows_are_the_leaves_and_the_modules_a_rule_prices_whole():
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Sequential(nn.ReLU(), nn.Linear(8, 8)), Attend())
+    report = torchcount.profile(model.eval(), torch.randn(1, 3, 8))
+    # not the containers "1" and "2", and not MultiheadAttention's out_proj (inside its rule)
+    assert [r.path for r in report.unit_rows()] == ["0", "1.0", "1.1", "2.attn"]

@@ -164,6 +164,18 @@ class Report:
         total = self.counted_items + missing
         return 1.0 if total == 0 else self.counted_items / total
 
+    def unit_rows(self) -> list[Row]:
+        """The rows that act on the data themselves, in order: leaves, and modules a rule prices as
+        a whole (their children are covered by it). What a chain of layers is made of."""
+        rows = [r for r in self.layers if r.status != "covered"]
+        has_rows_below = set()  # every proper ancestor path of a row ("" for the root)
+        for r in rows:
+            path = r.path
+            while path:
+                path = path.rpartition(".")[0]
+                has_rows_below.add(path)
+        return [r for r in rows if r.status == "rule" or r.path not in has_rows_below]
+
     def coverage_text(self) -> str:
         if self.complete:
             return f"complete ({self.counted_items:,} module calls and ops counted)"

@@ -106,9 +106,7 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
     fig = _figure(figsize=(7, 5))
     ax = fig.add_subplot(1, 1, 1)
     if layers is None:
-        rows = {r.path: r for r in result.reports[-1].layers if r.status != "covered"}
-        units = {p for p, r in rows.items()
-                 if r.status == "rule" or not any(q.startswith(p + ".") for q in rows if p)}
+        units = {r.path for r in result.reports[-1].unit_rows()}
         candidates = [p for p in result.layer_order if p in units
                       and (depth is None or (p.count(".") + 1 if p else 0) <= depth)
                       and (p, metric) in result.series and result.series[(p, metric)].fit.exponent is not None]

@@ -306,18 +306,6 @@ def _spatial(shape: tuple, dims: int) -> tuple[int, ...]:
     return tuple(shape[-dims:]) if len(shape) >= dims else ()
 
 
-def _units(report) -> list:
-    """The rows that act on the data themselves: leaves, and modules priced by a rule as a whole
-    (their children are covered by it)."""
-    rows = [r for r in report.layers if r.status != "covered"]
-    out = []
-    for r in rows:
-        has_child_row = any(o.path.startswith(r.path + ".") for o in rows) if r.path else len(rows) > 1
-        if r.status == "rule" or not has_child_row:
-            out.append(r)
-    return out
-
-
 def _left_module(prev_path: str | None, path: str) -> bool:
     """True when the previous layer's enclosing module is not an enclosing module of this layer:
     that module's forward finished in between, where it may have merged branches."""
@@ -698,7 +686,7 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     else:
         raise TypeError(f"receptive_field expects a torchcount.Report or an nn.Module, "
                         f"got {type(model_or_report).__name__}")
-    units = _units(report)
+    units = report.unit_rows()
     dims = 0
     for r in units:
         fn = window_rule_for(r.module) if r.module is not None else None

@@ -34,7 +34,6 @@ from torch import nn
 
 from ..conventions import Convention, get_convention
 from ..cost import OP_CATEGORIES
-from .receptive_field import _units  # the rows that act on the data themselves
 
 METRICS = ("params", "macs", "ops", "steps", "time_ms")
 #: the ``row.extra`` keys the measure and count stages write these figures under
@@ -374,7 +373,7 @@ def _model_steps(report) -> float | None:
     """Sequential steps of the model: the root's figure, else the sum over the layers (a chain)."""
     if report.root is not None and _extra(report.root, STEP_KEYS) is not None:
         return _extra(report.root, STEP_KEYS)
-    vals = [_extra(r, STEP_KEYS) for r in _units(report)]
+    vals = [_extra(r, STEP_KEYS) for r in report.unit_rows()]
     vals = [v for v in vals if v is not None]
     return sum(vals) if vals else None
 
