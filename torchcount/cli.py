@@ -735,10 +735,10 @@ def _extra_keys(report) -> list[str]:
 
 def _sort_value(key: str, report, conv) -> Callable:
     k = key.lower()
-    numeric = {"params": lambda r, own: r.self_params if own else r.params,
-               "macs": lambda r, own: (r.self_cost if own else r.cost).macs,
-               "ops": lambda r, own: conv.ops(r.self_cost if own else r.cost),
-               "flops": lambda r, own: conv.ops(r.self_cost if own else r.cost),
+    numeric = {"params": lambda r, own: r.shown_params(own),
+               "macs": lambda r, own: r.shown_cost(own).macs,
+               "ops": lambda r, own: conv.ops(r.shown_cost(own)),
+               "flops": lambda r, own: conv.ops(r.shown_cost(own)),
                "calls": lambda r, own: r.calls,
                "activation": lambda r, own: r.activation}
     if k in numeric:

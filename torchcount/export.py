@@ -178,7 +178,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     extra_keys = [k for k in extra_keys if k not in nested]
     out = []
     for row, own in shown:
-        cost = row.self_cost if own else row.cost
+        cost = row.shown_cost(own)
         rec = {
             "index": row.index,
             "path": row.path,
@@ -188,7 +188,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             "calls": row.calls,
             "input_shapes": _shape_text(row.input_shapes),
             "output_shapes": _shape_text(row.output_shapes),
-            "params": row.self_params if own else row.params,
+            "params": row.shown_params(own),
             "ops": conv.ops(cost),
             "convention": conv.name,
             **_cost_dict(cost),

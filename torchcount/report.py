@@ -70,6 +70,14 @@ class Row:
     def name(self) -> str:
         return self.path or "(root)"
 
+    def shown_cost(self, own: bool = False) -> Cost:
+        """The cost as shown for the whole module, or (``own``) for its own part only."""
+        return self.self_cost if own else self.cost
+
+    def shown_params(self, own: bool = False) -> int:
+        """The parameters as shown for the whole module, or (``own``) those registered on it."""
+        return self.self_params if own else self.params
+
     def shown_extra(self, own: bool = False) -> dict:
         """The ``extra`` columns as shown for the whole module, or (``own``) for its own part:
         ``extra`` with ``self_extra``'s values in place (an inclusive time never stands beside
@@ -211,8 +219,7 @@ class Report:
         fmt = _human if units else _grouped
         body = []
         for row, own in rows:
-            cost = row.self_cost if own else row.cost
-            params = row.self_params if own else row.params
+            cost, params = row.shown_cost(own), row.shown_params(own)
             extra = row.shown_extra(own)
             ops = conv.ops(cost)
             marker = {"partial": " †", "covered": " (in parent)"}.get(row.status, "")

@@ -148,8 +148,8 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
-        va = conv.ops(ra[0].self_cost if ra[1] else ra[0].cost) if ra else None
-        vb = conv.ops(rb[0].self_cost if rb[1] else rb[0].cost) if rb else None
+        va = conv.ops(ra[0].shown_cost(ra[1])) if ra else None
+        vb = conv.ops(rb[0].shown_cost(rb[1])) if rb else None
         name = (path or "(root)") + (" (self)" if ra and rb and ra[1] and rb[1] else "")
         comparable = not (ra and rb and ra[1] != rb[1])
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B

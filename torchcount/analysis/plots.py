@@ -60,7 +60,7 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     rows = _leaf_rows(report, depth)
     data = []
     for r, own in rows:
-        cost = r.self_cost if own else r.cost
+        cost = r.shown_cost(own)
         data.append((r.name + (" (self)" if own else ""), conv.ops(cost), _time(r, own)))
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
@@ -199,7 +199,7 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     points = []
     for r, own in _leaf_rows(report, depth):
         t = _time(r, own)
-        cost = r.self_cost if own else r.cost
+        cost = r.shown_cost(own)
         flops = flops_of(cost)
         if t is None or t <= 0 or flops <= 0 or cost.bytes <= 0:
             continue

@@ -330,9 +330,9 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
         # the root's row is its own work (a residual add, attention scores written in its forward):
         # everything it called is the total's line already
         own = path == ""
-        add(path, type_, "params", [(r.self_params if own else r.params) if r else None for r in rows])
-        add(path, type_, "macs", [(r.self_cost if own else r.cost).macs if r else None for r in rows])
-        add(path, type_, "ops", [conv.ops(r.self_cost if own else r.cost) if r else None for r in rows])
+        add(path, type_, "params", [r.shown_params(own) if r else None for r in rows])
+        add(path, type_, "macs", [r.shown_cost(own).macs if r else None for r in rows])
+        add(path, type_, "ops", [conv.ops(r.shown_cost(own)) if r else None for r in rows])
         # a layer not called at some size ran no steps there (as it did no MACs): 0, not a gap to fit over
         steps = [(0 if r.status == "not called" else _extra(r, STEP_KEYS, own)) if r else None for r in rows]
         times = [_extra(r, TIME_KEYS, own) if r else None for r in rows]
