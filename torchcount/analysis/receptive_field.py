@@ -26,6 +26,8 @@ from typing import Any, Callable, Sequence
 from tabulate import tabulate
 from torch import nn
 
+from ..rules.pool import pooled_dims  # the dims a conv or pooling layer slides over
+
 # ---------------------------------------------------------------------------------------
 # per-layer window rules: module (+ input spatial size) → Window, or a Kind with a reason
 
@@ -63,27 +65,6 @@ def _tup(value, n: int) -> tuple:
     return (None if value is None else int(value),) * n
 
 
-#: torch's windowed pooling classes → the number of dims they pool (a subclass pools as its base)
-_POOL_DIMS: dict[type, int] = {
-    t: d for t, d in (
-        (nn.MaxPool1d, 1), (nn.MaxPool2d, 2), (nn.MaxPool3d, 3),
-        (nn.AvgPool1d, 1), (nn.AvgPool2d, 2), (nn.AvgPool3d, 3),
-        (getattr(nn, "LPPool1d", None), 1), (getattr(nn, "LPPool2d", None), 2), (getattr(nn, "LPPool3d", None), 3),
-        (nn.AdaptiveAvgPool1d, 1), (nn.AdaptiveAvgPool2d, 2), (nn.AdaptiveAvgPool3d, 3),
-        (nn.AdaptiveMaxPool1d, 1), (nn.AdaptiveMaxPool2d, 2), (nn.AdaptiveMaxPool3d, 3),
-    ) if t is not None
-}
-
-
-def _dims_of(module: nn.Module) -> int:
-    """The dims a pooling layer pools, from the torch class it is (or derives from), never its name."""
-    for base in type(module).__mro__:
-        d = _POOL_DIMS.get(base)
-        if d is not None:
-            return d
-    return len(_tup(module.kernel_size, 1))
-
-
 def conv_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
     if isinstance(m, nn.modules.conv._ConvTransposeNd):
         return Kind("unknown", "transposed convolution (upsamples; the recurrence here is for "
@@ -99,7 +80,7 @@ def conv_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
 
 
 def pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
-    n = _dims_of(m)
+    n = pooled_dims(m)
     k = _tup(m.kernel_size, n)
     s = _tup(m.stride if m.stride is not None else m.kernel_size, n)
     d = _tup(getattr(m, "dilation", 1), n)
@@ -691,7 +672,7 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     for r in units:
         fn = window_rule_for(r.module) if r.module is not None else None
         if fn in (conv_window, pool_window, adaptive_pool_window):
-            dims = _dims_of(r.module)
+            dims = pooled_dims(r.module)
             break
     if dims == 0 and model is not None and units and units[0].input_shapes and len(units[0].input_shapes[0]) > 2:
         dims = len(units[0].input_shapes[0]) - 2  # (N, C, spatial…): windows may come from functional calls

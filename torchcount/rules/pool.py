@@ -37,8 +37,9 @@ _DIMS: dict[type, int] = {
 }
 
 
-def _spatial_dims(m) -> int:
-    """The dims the module pools, from the torch class it is (or derives from), never its name."""
+def pooled_dims(m) -> int:
+    """The dims the module pools, from the torch class it is (or derives from), never its name
+    (another windowed module, a convolution: as many as its kernel has)."""
     for base in type(m).__mro__:
         d = _DIMS.get(base)
         if d is not None:
@@ -90,7 +91,7 @@ def _size_term(M, k, p, s, dil, out, ceil: bool, what: str) -> Term | None:
 
 @module_rule(*_MAX)
 def max_pool(m, call) -> Cost:
-    d = _spatial_dims(m)
+    d = pooled_dims(m)
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
     return Cost.of(*_size_terms(m, call, d), window_max_term(kernel, out))
@@ -98,7 +99,7 @@ def max_pool(m, call) -> Cost:
 
 @module_rule(*_AVG)
 def avg_pool(m, call) -> Cost:
-    d = _spatial_dims(m)
+    d = pooled_dims(m)
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
     return Cost.of(*_size_terms(m, call, d), *window_mean_terms(kernel, out))
@@ -106,7 +107,7 @@ def avg_pool(m, call) -> Cost:
 
 @module_rule(*_LP)
 def lp_pool(m, call) -> Cost:
-    d = _spatial_dims(m)
+    d = pooled_dims(m)
     kernel = tup(m.kernel_size, d)
     out = call.out.numel
     window = prod(kernel)
@@ -170,12 +171,12 @@ def adaptive_mean_terms(planes: int, window_total: int, out: int) -> tuple[Term,
 
 @module_rule(*_ADAPTIVE_MAX)
 def adaptive_max_pool(m, call) -> Cost:
-    return Cost.of(adaptive_max_term(*_adaptive_windows(call.input, call.out, _spatial_dims(m))))
+    return Cost.of(adaptive_max_term(*_adaptive_windows(call.input, call.out, pooled_dims(m))))
 
 
 @module_rule(*_ADAPTIVE_AVG)
 def adaptive_avg_pool(m, call) -> Cost:
-    return adaptive_avg_cost(call, _spatial_dims(m))
+    return adaptive_avg_cost(call, pooled_dims(m))
 
 
 def adaptive_avg_cost(call, d: int) -> Cost:
