@@ -259,12 +259,9 @@ def dropout_op(op) -> Cost:
 
 # ---- interpolation and sampling (what F.interpolate / F.grid_sample dispatch to) -----------
 def _interpolation(mode: str, n: int, what: str) -> list[Term]:
-    from .upsample import _INTERPOLATIONS
+    from .upsample import interpolation_terms  # (upsample.py is the family's file)
 
-    mults, adds, _ = _INTERPOLATIONS[mode]
-    return [Term("mults", f"multiplications ({what}, {mode})", f"{mults}·outputs", worked("{}×{}", mults, n),
-                 mults * n),
-            Term("adds", f"additions ({what}, {mode})", f"{adds}·outputs", worked("{}×{}", adds, n), adds * n)]
+    return interpolation_terms(mode, n, f"{what}, {mode}")
 
 
 _UPSAMPLE_MODES = {"upsample_linear1d": "linear", "upsample_bilinear2d": "bilinear",

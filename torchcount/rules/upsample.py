@@ -25,9 +25,13 @@ def upsample(m: nn.Upsample, call) -> Cost:
         return Cost()
     if m.mode == "area":  # F.interpolate runs adaptive_avg_pool{1,2,3}d to the output size
         return adaptive_avg_cost(call, len(call.out.shape) - 2)
-    mults, adds, steps = _INTERPOLATIONS[m.mode]
-    return Cost.of(
-        Term("mults", f"multiplications ({m.mode}: {steps} interpolation steps)", f"{mults}·outputs",
-             worked("{}×{}", mults, out), mults * out),
-        Term("adds", f"additions ({m.mode})", f"{adds}·outputs", worked("{}×{}", adds, out), adds * out),
-    )
+    return Cost.of(*interpolation_terms(m.mode, out))
+
+
+def interpolation_terms(mode: str, n: int, what: str | None = None) -> list[Term]:
+    """``n`` outputs interpolated in ``mode`` (also what the upsample and grid_sample ops run:
+    rules/elementwise.py)."""
+    mults, adds, steps = _INTERPOLATIONS[mode]
+    what = what or f"{mode}: {steps} interpolation steps"
+    return [Term("mults", f"multiplications ({what})", f"{mults}·outputs", worked("{}×{}", mults, n), mults * n),
+            Term("adds", f"additions ({what})", f"{adds}·outputs", worked("{}×{}", adds, n), adds * n)]
