@@ -213,7 +213,9 @@ def test_bound_classification_synthetic():
     v = classify(1e6, 1e6, 1e-4, P, BW)         # roofline 1 µs of a measured 100 µs: 1%
     assert v.bound == "overhead"
     assert classify(1e12, 1e6, 0.005, P, BW).bound == "invalid"   # 200 TFLOP/s > 100
-    assert classify(1e6, 1e10, 0.005, P, BW).bound == "invalid"   # 2 TB/s > 1 TB/s
+    cached = classify(1e6, 1e10, 0.005, P, BW)   # 2 TB/s > 1 TB/s at 0.2 GFLOP/s: served from cache
+    assert cached.bound == "cache" and cached.flops_per_s == pytest.approx(2e8) and "cache" in cached.why
+    assert classify(1e13, 1e10, 0.005, P, BW).bound == "invalid"  # both above: the FLOP/s is impossible
     assert classify(1e12, 1e9, 0.0102, P, BW).bound == "compute"  # 98 TFLOP/s: within peak
     assert classify(1e9, 1e9, 0.002, None, None).bound == "unknown"
     with pytest.raises(ValueError):
@@ -228,6 +230,16 @@ def test_rate_above_peak_is_never_shown_as_fact():
         assert row.extra["bound"] == "invalid"
         assert row.extra["GFLOP/s"] == "invalid" and row.extra["%peak"] == "invalid"
         assert "above the peak" in details(r, row.path)["why"]
+
+
+def test_bytes_above_the_bandwidth_are_cache_and_their_rate_is_shown():
+    # 1 PFLOP/s of compute, 1 kB/s of memory: every layer's FLOP/s is within the peak, its bytes/s
+    # above the bandwidth (its data came from cache)
+    cached = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e3, "a device with almost no memory bandwidth")
+    r = torchcount.profile(nn.Sequential(nn.Linear(64, 64)), torch.randn(8, 64), measure=True, peaks=cached, **FAST)
+    row = r.row("0")
+    assert row.extra["bound"] == "cache" and isinstance(row.extra["GFLOP/s"], float) and row.extra["GFLOP/s"] > 0
+    assert row.extra["%peak"].endswith("%") and "came from cache" in details(r, "0")["why"]
 
 
 def test_peaks_table_datasheet_figures():

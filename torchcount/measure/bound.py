@@ -10,11 +10,13 @@ He, *Making Deep Learning Go Brrrr From First Principles* (2022):
 - otherwise it is **compute-bound** when ``t_c ≥ t_m`` (arithmetic intensity at or above the ridge point
   ``peak_flops / peak_bandwidth``) and **memory-bound** when not.
 
-A measured rate above the peak (FLOP/s or bytes/s, beyond a 5% tolerance for clock boost and timer
-resolution) cannot be true: the row is marked **invalid** and its rate is not shown as a fact. The
-usual causes are a FLOP count that overstates the kernel's work (an algorithmic shortcut such as
-Winograd/FFT convolution, or work skipped), bytes that stayed in cache, or a timing that missed
-asynchronous work.
+A measured FLOP/s above the peak (beyond a 5% tolerance for clock boost and timer resolution)
+cannot be true: the row is marked **invalid** and its rate is not shown as a fact. The usual causes
+are a FLOP count that overstates the kernel's work (an algorithmic shortcut such as Winograd/FFT
+convolution, or work skipped) or a timing that missed asynchronous work. Bytes/s above the peak
+bandwidth, with the FLOP/s within its peak, are real: the layer's data stayed in cache (a small
+layer's weights and activations in L2/L3), so memory bandwidth does not bound it: **cache**, its
+rate shown.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class Verdict:
     bytes_per_s: float | None
     intensity: float | None  # FLOPs / byte
     pct_peak: float | None  # achieved FLOP/s as % of the peak FLOP/s
-    bound: str  # "compute", "memory", "overhead", "invalid", "unknown"
+    bound: str  # "compute", "memory", "overhead", "cache", "invalid", "unknown"
     why: str
 
 
@@ -51,8 +53,9 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
         return Verdict(rate, bw, intensity, pct, "invalid",
                        f"{rate / 1e12:.3g} TFLOP/s is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
     if peak_bandwidth and bw > peak_bandwidth * ABOVE_PEAK_TOLERANCE:
-        return Verdict(rate, bw, intensity, pct, "invalid",
-                       f"{bw / 1e9:.3g} GB/s is above the peak bandwidth {peak_bandwidth / 1e9:.3g} GB/s")
+        return Verdict(rate, bw, intensity, pct, "cache",
+                       f"{bw / 1e9:.3g} GB/s is above the memory's peak {peak_bandwidth / 1e9:.3g} GB/s: its data "
+                       f"came from cache, so memory bandwidth does not bound it")
     if not peak_flops or not peak_bandwidth:
         return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True; CLI: --ceiling)")
     t_c = flops / peak_flops
