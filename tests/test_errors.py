@@ -44,6 +44,29 @@ def test_forward_error_names_the_failing_module_and_its_input_shapes():
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
+def _nested():
+    return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.Tanh()))
+
+
+@pytest.mark.parametrize("where, register, stage, path", [
+    ("a pre-hook of 2.1", lambda m: m[2][1].register_forward_pre_hook(lambda mod, args: 1 / 0), "pre-hook", "2.1"),
+    ("a hook of 2.0", lambda m: m[2][0].register_forward_hook(lambda mod, args, out: 1 / 0), "hook", "2.0"),
+    ("a hook of the root", lambda m: m.register_forward_hook(lambda mod, args, out: 1 / 0), "hook", ""),
+])
+def test_an_error_in_a_users_hook_names_the_hooked_module(where, register, stage, path):
+    """The wrappers see forwards only: an error in a hook was blamed on the hooked module's caller
+    ('2' for a hook of '2.1'), or, for the root's own hook, said no module had run."""
+    model = _nested()
+    handle = register(model)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(model, torch.randn(3, 4))
+    err = info.value
+    assert err.path == path and err.input_shapes == [(3, 4)], where
+    assert f"in a forward {stage} of module '{path or '(root)'}'" in str(err) and "ZeroDivisionError" in str(err)
+    handle.remove()
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
 def test_forward_error_in_the_root_module_itself():
     class Root(nn.Module):
         def forward(self, x, y):

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
 from .capture import _raw_tensors, capture, gc_paused, tensors_in
 from .conventions import Convention, get_convention
@@ -388,9 +389,51 @@ def _components(nested: torch.Tensor) -> str:
     return ", ".join(shapes[:4]) + (" …" if len(shapes) > 4 else "")
 
 
+def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module, str, list] | None":
+    """(path, module, "pre-hook" or "hook", input shapes) when ``exc`` came from a forward hook of a
+    module of ``model`` (one the user registered, or a lazy module's initialisation), not from its
+    forward: the wrappers see forwards only, so their innermost failing call would be its caller.
+    Read from the traceback's frames of ``Module._call_impl``; None where they are not as expected."""
+    try:
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        at = None
+        for i, frame in enumerate(frames):
+            code = frame.f_code
+            if code.co_name in ("_call_impl", "inner") and code.co_filename.replace("\\", "/").endswith(
+                    "torch/nn/modules/module.py") and isinstance(frame.f_locals.get("self"), nn.Module):
+                at = i
+        if at is None or at + 1 == len(frames):  # (raised by torch's own code there, or by a C++ forward)
+            return None
+        module = frames[at].f_locals["self"]
+        own_forward = getattr(type(module).forward, "__code__", None)
+        if any(f.f_code.co_name == "recorded_forward" or f.f_code is own_forward for f in frames[at + 1:]):
+            return None  # its forward ran and raised: the wrappers saw it
+        paths = {id(m): p for p, m in model.named_modules()}
+        if id(module) not in paths:
+            return None
+        stage = "pre-hook" if frames[at].f_locals.get("result") is None else "hook"
+        shapes = [tuple(t.shape) for t in tree_leaves(frames[at].f_locals.get("args", ()))
+                  if isinstance(t, torch.Tensor)]
+        return paths[id(module)], module, stage, shapes
+    except Exception:  # noqa: BLE001 - a torch whose frames differ: the message without it
+        return None
+
+
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     failed = recorder.failure
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
+    hooked = _hook_failure(exc, model)
+    if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"):
+        path, module, stage, shapes = hooked
+        given = ("input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)) if shapes \
+            else "no tensor input"
+        return ForwardError(
+            f"forward failed in a forward {stage} of module '{path or '(root)'}' ({_type_name(module)}) with "
+            f"{given}: {type(exc).__name__}: {exc}{hint}", path, shapes)
     if failed is None:
         return ForwardError(f"{_type_name(model)} forward failed before any module ran: "
                             f"{type(exc).__name__}: {exc}{hint}")
