@@ -130,6 +130,17 @@ def test_recurrent_meta_equals_real(cls):
     assert meta.total.macs == macs
 
 
+@pytest.mark.parametrize("copy_params", [False, True])
+def test_an_embedding_with_max_norm_on_meta_equals_real(copy_params):
+    """Its forward renormalises the rows it looks up in place: on meta that bumped the weight's
+    version with nothing to restore, and raised ParameterModifiedError."""
+    idx = torch.tensor([[1, 2, 3, 2]])
+    real = _count(nn.Embedding(10, 4, max_norm=1.0), idx, copy_params=copy_params)
+    meta = _count(nn.Embedding(10, 4, max_norm=1.0, device="meta"), idx.to("meta"), copy_params=copy_params)
+    # the renorm of every row looked up (an upper bound, as rules/embedding.py prices it): no MACs
+    assert meta.total.cost == real.total.cost and real.total.flops > 0 and meta.total.params == 40
+
+
 def test_meta_linear_never_allocates():
     """A model on meta with a meta input never touches real memory: the count of a large
     Linear (4096×4096, 64 MiB of weights if real) is its closed form."""

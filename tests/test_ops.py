@@ -835,3 +835,28 @@ def test_view_copies_conjugate_and_legacy_linalg():
     u, b = torch.triu(spd), torch.randn(4, 2)
     assert ops_of(lambda t: torch.triangular_solve(b, t).solution, u) == \
         ops_of(lambda t: torch.linalg.solve_triangular(t, b, upper=True), u)
+
+
+@pytest.mark.parametrize("fn, args", [
+    (lambda x, w: torch.einsum("nd,de->ne", x, w), ((2, 4), (4, 3))),
+    (lambda x, w: F.conv2d(x, w, padding=1), ((1, 2, 6, 6), (5, 2, 3, 3))),
+    (lambda x, w: F.conv1d(x, w), ((1, 2, 9), (4, 2, 3))),
+    (lambda x, w: F.layer_norm(x, (6,)) * w.sum(), ((3, 6), (1,))),
+    (lambda x, w: F.group_norm(x, 2) + w, ((2, 4, 5), (1,))),
+    (lambda x, w: F.instance_norm(x) + w, ((2, 3, 5), (1,))),
+    (lambda x, w: F.batch_norm(x, torch.zeros(3), torch.ones(3)) + w, ((2, 3, 5), (1,))),
+    (lambda x, w: torch.matmul(x, w), ((2, 3, 4), (4, 5))),
+])
+def test_inference_mode_counts_what_autograd_mode_counts(fn, args):
+    """Under torch.inference_mode composite ops (einsum, conv2d, the functional norms) reach the op
+    recorder whole, where autograd breaks them up first: they were uncounted (0 MACs, coverage
+    partial). They are now counted from their parts, as in grad mode, and as flop_counter counts."""
+    xs = [torch.randn(*shape) for shape in args]
+    expected = run(Fn(fn), *xs)
+    with torch.inference_mode():
+        report = run(Fn(fn), *xs)
+        with FlopCounterMode(display=False) as counter:
+            fn(*xs)
+    assert report.complete, report.uncounted
+    assert report.total.cost == expected.total.cost  # every category, bytes included
+    assert report.total.ops("2mac") == counter.get_total_flops()

@@ -326,13 +326,30 @@ class OpRecorder(TorchDispatchMode):
     #: priced by a rule where one exists (else listed as uncounted), instead of failing the forward
     supports_higher_order_operators = True
 
-    def __init__(self, stack: list[Call], stray: list[OpCall]):
+    def __init__(self, stack: list[Call], stray: list[OpCall], decompose: "Callable[[Any], bool] | None" = None):
         super().__init__()
         self._stack = stack
         self._stray = stray  # ops run while no module call is on the stack (the root's own hooks)
+        #: op → run as its decomposition (its ops recorded instead of it); see ``capture``
+        self._decompose = decompose
+        self._decomposed: dict = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self._decompose is not None:
+            split = self._decomposed.get(func)
+            if split is None:
+                split = self._decomposed[func] = bool(self._decompose(func))
+            if split:
+                # under torch.inference_mode composite ops (einsum, conv2d, layer_norm …) arrive
+                # whole, where autograd would have broken them into the ops the rules price
+                _push_dispatch_mode(self)
+                try:
+                    out = func.decompose(*args, **kwargs)
+                finally:
+                    _pop_dispatch_mode(None)
+                if out is not NotImplemented:
+                    return out
         out = func(*args, **kwargs)
         try:
             if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
@@ -428,12 +445,13 @@ class _Recorder:
     Whether a module has a rule is looked up once per module, when its wrapper is made.
     """
 
-    def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool):
+    def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool,
+                 decompose: "Callable[[Any], bool] | None" = None):
         self.trace = Trace()
         self.stack: list[Call] = []
         self.has_rule = has_rule
         self.record_ops = record_ops
-        self.mode = OpRecorder(self.stack, self.trace.stray_ops) if record_ops else None
+        self.mode = OpRecorder(self.stack, self.trace.stray_ops, decompose) if record_ops else None
         self.mode_on = False  # the mode is on the dispatch stack: ops are being recorded
         self.entered = False  # the mode's __enter__ has run (and its __exit__ has not yet)
         self.failure: Call | None = None
@@ -610,16 +628,20 @@ def capture(
     has_rule: Callable[[nn.Module], bool],
     record_ops: bool = True,
     modules: "list[tuple[str, nn.Module]] | None" = None,
+    decompose: "Callable[[Any], bool] | None" = None,
 ) -> Iterator[_Recorder]:
     """Record every call of every module of ``model``, for one or more forward passes.
 
     Every wrapper is removed on exit (a forward the user had set on an instance is put
     back), also when the forward raises or is interrupted.
     ``modules`` is ``list(model.named_modules())`` when the caller already has it.
+    ``decompose(op)`` says which ops reaching the op recorder to run as their decomposition
+    instead, so that their parts are recorded (counting's choice: ops without a rule that
+    PyTorch can break into ops with one).
 
     The cyclic garbage collector is paused meanwhile (see :func:`gc_paused`).
     """
-    recorder = _Recorder(has_rule, record_ops)
+    recorder = _Recorder(has_rule, record_ops, decompose)
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     with gc_paused():

@@ -16,7 +16,7 @@ from .capture import _raw_tensors, capture, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
 from .report import Report
-from .rules import has_rule
+from .rules import has_rule, priced_by_its_parts
 from .state import preserved
 
 
@@ -145,7 +145,8 @@ def profile(
         with _exclusive(model, named if counted is model else None), \
                 preserved(counted, copy_params=copy_params, modules=named) as kept:
             with _transformer_layers_unfused(counted, named) as unnested, \
-                    capture(counted, has_rule, record_ops=record_ops, modules=named) as recorder:
+                    capture(counted, has_rule, record_ops=record_ops, modules=named,
+                            decompose=priced_by_its_parts) as recorder:
                 try:
                     with recorder.around_root(counted):
                         counted(*args, **kw)

@@ -120,7 +120,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 if id(p) in saved_params:
                     p.copy_(saved_params[id(p)])
                     state.restored_params.append(name)
-        unrestored = [name for name, p in changed if id(p) not in saved_params]
+        # (a meta tensor holds no values: an in-place write to it bumps its version, changes nothing)
+        unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta]
         if unrestored:
             message = (f"the forward pass modified parameter(s) {', '.join(unrestored[:5])} in place; "
                        "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "

@@ -27,5 +27,5 @@ from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa:
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from .registry import (  # noqa: F401
-    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, rule_for, zero_ops,
+    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for, zero_ops,
 )

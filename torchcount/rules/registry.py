@@ -167,6 +167,17 @@ def has_rule(module: nn.Module) -> bool:
 ZERO_OP = Rule(lambda op: Cost(), "zero (no arithmetic)")
 
 
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+
+
+def priced_by_its_parts(op) -> bool:
+    """An op with no rule that PyTorch defines as a composition of other ops (einsum, conv2d,
+    layer_norm …): counted from the ops it is made of. Autograd breaks such ops up before they
+    reach a dispatch mode; under ``torch.inference_mode`` they arrive whole."""
+    return (isinstance(op, torch._ops.OpOverload) and op_rule_for(op) is None
+            and op.has_kernel_for_dispatch_key(_COMPOSITE))
+
+
 def op_rule_for(op) -> Rule | None:
     """The rule of an aten op overload, ``ZERO_OP`` for a known-zero op, else None."""
     rule = _OP_RULES.get(op)
