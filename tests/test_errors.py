@@ -256,3 +256,14 @@ def test_a_shape_given_instead_of_a_tensor_is_named():
     with pytest.raises(torchcount.ForwardError, match=r"no tensor input \(int, int, int, int\).*"
                                                         r"pass torch.randn\(1, 3, 8, 8\) or input_size=\(1, 3, 8, 8\)"):
         torchcount.profile(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8))
+
+
+def test_a_non_tensor_input_is_named_by_its_type():
+    """Objects the capture keeps as '<type>' strings were all named 'str' in the error."""
+    import numpy as np
+
+    model = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(ForwardError, match=r"no tensor input \(generator\)"):
+        torchcount.profile(model, (t for t in [torch.randn(1, 4)]))
+    with pytest.raises(ForwardError, match=r"no tensor input \(ndarray\).*torch.from_numpy"):
+        torchcount.profile(model, np.zeros((1, 4), "float32"))

@@ -166,6 +166,26 @@ def test_bad_input_forms_are_clear_errors():
         torchcount.profile(One(), input_size=[(1, -4)])
     with pytest.raises(TypeError, match="input_size"):
         torchcount.profile(One(), input_size="1x4")
+    # a float or a bool where a size goes: a ValueError naming the shape (was "'int' object is not
+    # iterable", or torch's multi-line randn error)
+    for bad in [(1, 3, 8.5, 8), (1.0, N), (True, N)]:
+        with pytest.raises(ValueError, match=r"input_size: \(.*\) is not a shape of non-negative ints"):
+            torchcount.profile(One(), input_size=bad)
+    with pytest.raises(TypeError, match="dtype must be a torch.dtype"):
+        torchcount.profile(One(), input_size=(1, N), dtype="flot32")
+
+
+def test_input_size_takes_numpy_sizes_dtype_names_and_integer_dtypes():
+    import numpy as np
+
+    assert torchcount.profile(One(), input_size=tuple(np.array([3, N]))).total.macs == macs(3)
+    assert torchcount.profile(One(), input_size=(3, N), dtype="float32").total.macs == macs(3)
+    # an integer dtype makes 0/1 indices, as the CLI does (randn has no integer kernel)
+    emb = nn.Embedding(5, 3)
+    report = torchcount.profile(emb, input_size=(2, 6), dtype=torch.int64)
+    assert report.row("").input_shapes == [(2, 6)] and report.total.params == 15
+    (ids,) = torchcount.make_inputs((2, 6), torch.int64)
+    assert ids.dtype == torch.int64 and set(ids.unique().tolist()) <= {0, 1}
 
 
 # ---- outputs ------------------------------------------------------------------------------
@@ -280,3 +300,17 @@ def test_a_tensor_given_twice_is_one_tensor_in_the_forward():
     keeps = Keeps()
     torchcount.profile(keeps, x, warn=False)
     assert keeps.got is not x and torch.equal(keeps.got, x)
+
+
+def test_a_device_that_would_be_ignored_or_is_not_there_is_an_error():
+    """device= without input_size= or measure=True used to be ignored silently, and a device that
+    is not there raised torch's driver error from inside make_inputs."""
+    x = torch.randn(1, N)
+    with pytest.raises(ValueError, match="forward runs where the model is \\(cpu\\)"):
+        torchcount.profile(One(), x, device="meta")
+    with pytest.raises(ValueError, match="is not a device"):
+        torchcount.profile(One(), input_size=(1, N), device="bogus")
+    assert torchcount.profile(One(), x, device="cpu").total.macs == macs(1)  # where it is anyway: fine
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="not available here"):
+            torchcount.profile(One(), input_size=(1, N), device="cuda")

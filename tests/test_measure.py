@@ -314,6 +314,8 @@ def test_bad_measure_options_are_clear_errors():
     with pytest.raises(ValueError, match="repeat"):
         torchcount.profile(model, torch.randn(1, 4), measure=True, repeat=0)
     with pytest.raises(ValueError, match="move the model first"):
+        torchcount.profile(model, torch.randn(1, 4), measure=True, device="meta")
+    with pytest.raises(ValueError, match="move the model first" if torch.cuda.is_available() else "not available"):
         torchcount.profile(model, torch.randn(1, 4), measure=True, device="cuda")
     with pytest.raises(TypeError):
         torchcount.profile(model, torch.randn(1, 4), measure=True, no_such_option=1)

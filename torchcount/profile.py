@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import operator
 import threading
 import warnings
 from contextlib import contextmanager
@@ -38,16 +39,51 @@ _COUNTED_AS_TRAINING = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._Bat
 
 
 def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> tuple:
-    """Random inputs from a shape (``(1, 3, 224, 224)``) or a list of shapes."""
+    """Random inputs from a shape (``(1, 3, 224, 224)``) or a list of shapes: normal values for a
+    floating or complex ``dtype``, 0/1 for an integer one (token ids, indices), False for bool."""
+    if isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype):
+        dtype = getattr(torch, dtype)  # "float16", as the CLI's suffixes
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
     if not isinstance(input_size, (tuple, list, torch.Size)) or len(input_size) == 0:
         raise TypeError(f"input_size must be a shape or a list of shapes, got {input_size!r}")
-    shapes = [input_size] if all(isinstance(s, int) for s in input_size) else list(input_size)
+    shapes = list(input_size) if any(isinstance(s, (tuple, list, torch.Size)) for s in input_size) \
+        else [input_size]
     out = []
     for shape in shapes:
-        if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints")
-        out.append(torch.randn(*shape, dtype=dtype, device=device))
+        if not isinstance(shape, (tuple, list, torch.Size)) or not all(_is_size(s) for s in shape):
+            raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints, e.g. (1, 3, 224, 224)")
+        shape = tuple(operator.index(s) for s in shape)
+        if dtype.is_floating_point or dtype.is_complex:
+            out.append(torch.randn(shape, dtype=dtype, device=device))
+        elif dtype == torch.bool:
+            out.append(torch.zeros(shape, dtype=dtype, device=device))
+        else:
+            out.append(torch.randint(0, 2, shape, dtype=dtype, device=device))
     return tuple(out)
+
+
+def _asked_device(device: Any, model: nn.Module, makes_inputs: bool, measure: bool) -> torch.device:
+    """``device=`` checked: one torch knows and this machine has, and not one it would ignore."""
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a device ('cpu', 'cuda', 'cuda:1', 'meta'): {exc}") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} is not available here (torch.cuda.is_available() is False)")
+    here = model_device(model)
+    if not makes_inputs and not measure and (target.type, target.index or 0) != (here.type, here.index or 0):
+        raise ValueError(f"device={device!r} places input_size='s random inputs and measure=True's passes; "
+                         f"with inputs given and no measurement the forward runs where the model is ({here}): "
+                         f"move the model and its inputs (model.to({str(target)!r})) and leave device= out")
+    return target
+
+
+def _is_size(s: Any) -> bool:
+    """A dimension: a non-negative int (NumPy's too), not a bool or a float."""
+    if isinstance(s, bool) or not hasattr(s, "__index__"):
+        return False
+    return operator.index(s) >= 0
 
 
 def as_call(inputs: Any) -> tuple[tuple, dict]:
@@ -88,7 +124,8 @@ def profile(
 
     ``inputs``: a tensor, a tuple of positional inputs, or a dict of keyword inputs (a list
     is one argument); or ``input_size=`` a shape / list of shapes for random inputs of
-    ``dtype`` on ``device`` (default: the model's). ``kwargs`` adds keyword inputs to
+    ``dtype`` on ``device`` (default: the model's; ``device=`` elsewhere than the model is an
+    error unless it places those inputs or the measurement). ``kwargs`` adds keyword inputs to
     positional ones. ``convention`` picks how ``flops`` are counted (see
     ``torchcount.CONVENTIONS``). ``measure=True`` also times the layers (``device``,
     ``warmup``, ``repeat``, … go to :func:`torchcount.measure.measure`).
@@ -112,7 +149,8 @@ def profile(
         raise ValueError("torchcount.profile needs inputs (a tensor, tuple or dict) or input_size=")
     if inputs is not None and input_size is not None:
         raise ValueError("give either inputs or input_size, not both")
-    target = torch.device(device) if device is not None else model_device(model)
+    target = _asked_device(device, model, input_size is not None, measure) if device is not None \
+        else model_device(model)
     if input_size is not None:
         inputs = make_inputs(input_size, dtype, target)
     args, kw = as_call(inputs) if inputs is not None else ((), {})
@@ -443,8 +481,12 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     if shapes:
         given = "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
     else:  # say what it was given instead
-        kinds = [type(a).__name__ for a in (*failed.args, *failed.kwargs.values())]
+        # (an object the capture does not describe is kept as "<its type>")
+        kinds = [a[1:-1] if isinstance(a, str) and a[:1] == "<" and a[-1:] == ">" else type(a).__name__
+                 for a in (*failed.args, *failed.kwargs.values())]
         given = f"no tensor input ({', '.join(kinds) or 'no arguments'})"
+        if "ndarray" in kinds:
+            hint += " — a NumPy array: pass torch.from_numpy(x)"
         if len(kinds) > 1 and all(k == "int" for k in kinds) and failed.parent_index is None:
             # profile(model, (1, 3, 227, 227)), as torchinfo takes it: a shape, not a tensor
             hint += (f" — a shape was given where a tensor is expected: pass torch.randn{tuple(failed.args)} "

@@ -660,8 +660,8 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
 
         model = model_or_report
         if inputs is None and profile_options.get("input_size") is not None:
-            device = profile_options.get("device")
-            inputs = make_inputs(profile_options.pop("input_size"), profile_options.get("dtype", torch.float32),
+            device = profile_options.pop("device", None)  # (where the inputs are made: used up here)
+            inputs = make_inputs(profile_options.pop("input_size"), profile_options.pop("dtype", torch.float32),
                                  torch.device(device) if device is not None else model_device(model))
         report = profile(model, inputs, warn=False, **profile_options)
     else:
