@@ -319,6 +319,32 @@ def test_bad_measure_options_are_clear_errors():
         torchcount.profile(model, torch.randn(1, 4), measure=True, device="cuda")
     with pytest.raises(TypeError):
         torchcount.profile(model, torch.randn(1, 4), measure=True, no_such_option=1)
+
+
+class _CountsCalls(nn.Linear):
+    def __init__(self):
+        super().__init__(4, 4)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("option, error, message", [
+    (dict(no_such_option=1), TypeError, "unknown measurement option.*no_such_option.*takes warmup, repeat"),
+    (dict(modules=[]), TypeError, "unknown measurement option.*modules"),  # internal: was "got multiple values"
+    (dict(peaks=5), TypeError, "peaks must be a torchcount.measure.Peaks"),  # failed after every timed pass
+    (dict(grid_intensity="x"), ValueError, "grid_intensity must be a positive number"),
+    (dict(energy_seconds=-1), ValueError, "energy_seconds must be a positive number"),
+    (dict(no_grad="no"), TypeError, "no_grad must be True or False"),
+    (dict(repeat=True), ValueError, "repeat must be an int"),
+])
+def test_measurement_options_are_checked_before_any_forward(option, error, message):
+    model = _CountsCalls()
+    with pytest.raises(error, match=message):
+        torchcount.profile(model, torch.randn(1, 4), measure=True, **option)
+    assert model.calls == 0  # not even the counting pass
     with pytest.raises(ValueError, match="meta"):
         torchcount.profile(nn.Linear(4, 4, device="meta"), torch.randn(1, 4, device="meta"), measure=True)
 

@@ -156,6 +156,11 @@ def profile(
     args, kw = as_call(inputs) if inputs is not None else ((), {})
     if kwargs:
         kw = {**kw, **kwargs}
+    if measure:  # its options and device checked before the counting pass, not after it
+        from .measure import check_options, resolve_device
+
+        check_options(measure_options)
+        resolve_device(model, device, (args, kw))
     given = (args, kw)
     objects = _InputObjects(model)
     args, kw = _protect_inputs(args, kw, objects)

@@ -93,6 +93,40 @@ def _first_tensor_device(value) -> torch.device | None:
     return None
 
 
+#: the measurement options ``profile(..., measure=True, **options)`` passes on (device and
+#: copy_params are profile's own arguments; "_bar" is the CLI's progress bar)
+OPTIONS = ("warmup", "repeat", "energy", "energy_seconds", "grid_intensity", "ceiling", "no_grad", "peaks")
+
+
+def check_options(options: dict) -> None:
+    """The measurement options' names and values, checked before any forward runs (a wrong one
+    used to fail after the counting pass, or after every timed pass)."""
+    unknown = [k for k in options if k not in OPTIONS and k != "_bar"]
+    if unknown:
+        raise TypeError(f"unknown measurement option(s) {', '.join(unknown)}; measure=True takes "
+                        f"{', '.join(OPTIONS)} (and device=, copy_params=)")
+    _check_values(**{k: v for k, v in options.items() if k != "_bar"})
+
+
+def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energy_seconds: float = 1.0,
+                  grid_intensity: float = DEFAULT_GRID_INTENSITY, ceiling: bool = False, no_grad: bool = True,
+                  peaks: "Peaks | None" = None) -> None:
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+        raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
+        raise ValueError(f"measure: warmup must be an int ≥ 0, got {warmup!r}")
+    for name, value in (("energy", energy), ("ceiling", ceiling), ("no_grad", no_grad)):
+        if not isinstance(value, bool):
+            raise TypeError(f"measure: {name} must be True or False, got {value!r}")
+    for name, value in (("energy_seconds", energy_seconds), ("grid_intensity", grid_intensity)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                name == "energy_seconds" and value == 0):
+            raise ValueError(f"measure: {name} must be a positive number, got {value!r}")
+    if peaks is not None and not isinstance(peaks, Peaks):
+        raise TypeError(f"measure: peaks must be a torchcount.measure.Peaks (e.g. "
+                        f"torchcount.measure.GPU_PEAKS['H100 SXM']), got {type(peaks).__name__}")
+
+
 def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
     """The device to time on: the model's (a model without parameters: its inputs')."""
     own = _model_device(model)
@@ -133,10 +167,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
     the next passes than the one counted, and stay set afterwards.
     """
-    if not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"measure: warmup must be an int ≥ 0, got {warmup!r}")
+    _check_values(warmup, repeat, energy, energy_seconds, grid_intensity, ceiling, no_grad, peaks)
     dev = resolve_device(model, device, (args, kwargs))
     args, kwargs = _move(args, dev), _move(kwargs, dev)
     clock = make_clock(dev)
