@@ -267,3 +267,59 @@ def test_a_non_tensor_input_is_named_by_its_type():
         torchcount.profile(model, (t for t in [torch.randn(1, 4)]))
     with pytest.raises(ForwardError, match=r"no tensor input \(ndarray\).*torch.from_numpy"):
         torchcount.profile(model, np.zeros((1, 4), "float32"))
+
+
+def test_report_views_check_their_arguments():
+    """depth was checked by table() alone (to_csv(depth=-1) wrote a header-only CSV, compare and
+    the plots raised a TypeError comparing int and str); a path that is not a str raised an
+    AttributeError from inside row()."""
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis.plots import plot_layers, plot_roofline, plot_scaling
+
+    model = nn.Sequential(nn.Linear(4, 4))
+    report = torchcount.profile(model, torch.randn(1, 4))
+    for depth in (-1, "a", 1.5, True):
+        for view in (lambda: report.to_csv(depth=depth), lambda: report.to_dataframe(depth=depth)
+                     if _has_pandas() else report.table(depth=depth),
+                     lambda: torchcount.compare(report, report, depth=depth), lambda: plot_layers(report, depth=depth)):
+            with pytest.raises(ValueError, match="depth must be None or an int ≥ 0"):
+                view()
+    for path in (None, 0, ["0"]):
+        with pytest.raises(TypeError, match="module path, a str"):
+            report.explain(path)
+    with pytest.raises(TypeError, match="plot_layers expects a torchcount.Report"):
+        plot_layers(model)
+    with pytest.raises(TypeError, match="plot_roofline expects a torchcount.Report"):
+        plot_roofline(model)
+    with pytest.raises(TypeError, match="plot_scaling expects the result of torchcount.scaling"):
+        plot_scaling(report)
+    with pytest.raises(ValueError, match="peak_flops must be a positive number"):
+        plot_roofline(report, peak_flops="a")
+
+
+def _has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_a_users_rule_returning_negative_counts_and_op_rule_given_a_non_op_are_errors():
+    """A rule returning MACs −5 gave a table with −5 and a wrong total; op_rule(5) and
+    op_rule('aten.mm') registered nothing, silently."""
+    class Doubles(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    @torchcount.module_rule(Doubles)
+    def doubles_rule(module, call):
+        return Cost.of(Term("macs", "MACs", "−5", "−5", -5))
+
+    with pytest.raises(RuleError, match=r"doubles_rule' for module '0' \(Doubles\) returned negative counts: macs -5"):
+        torchcount.profile(nn.Sequential(Doubles()), torch.randn(2))
+    for not_an_op in (5, "aten.mm"):
+        with pytest.raises(TypeError, match="op_rule takes aten ops"):
+            torchcount.op_rule(not_an_op)
+    with pytest.raises(TypeError, match="a module instance, such as Linear"):  # was None, silently
+        torchcount.rule_for(nn.Linear)

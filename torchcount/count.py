@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence
 from .capture import Call, OpCall, Trace, tensors_in
 from .capture import _ScriptModule
 from .conventions import Convention
-from .cost import ZERO, Cost
+from .cost import CATEGORIES, ZERO, Cost
 from .rules import op_rule_for, rule_for
 from .rules.complex import complex_mode, in_real_ops, op_complex_mode
 
@@ -118,6 +118,13 @@ def _dense_bytes(t: torch.Tensor) -> int:
     return t.nbytes if t.layout is torch.strided else t.numel() * t.element_size()
 
 
+def _check_counts(cost: Cost, what: str) -> None:
+    """A user's rule returned counts that cannot be: negative (ours are tested not to)."""
+    negative = [f"{name} {getattr(cost, name)}" for name in CATEGORIES if getattr(cost, name) < 0]
+    if negative:
+        raise RuleError(f"{what} returned negative counts: {', '.join(negative)}")
+
+
 def price_op(op: OpCall) -> Cost | None:
     rule = op_rule_for(op.op)
     if rule is None:
@@ -131,6 +138,8 @@ def price_op(op: OpCall) -> Cost | None:
         return None
     if not isinstance(cost, Cost):
         raise RuleError(f"op rule '{rule.name}' returned {type(cost).__name__} for {op.name}; a rule returns a Cost")
+    if rule.checked:
+        _check_counts(cost, f"op rule '{rule.name}' for {op.name}")
     if not rule.complex_aware:
         for t in op.inputs:
             if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)
@@ -230,6 +239,8 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
         if not isinstance(cost, Cost):
             raise RuleError(f"rule '{rule.name}' returned {type(cost).__name__} for module "
                             f"'{call.path or '(root)'}' ({type(module).__name__}); a rule returns a Cost")
+        if rule.checked:
+            _check_counts(cost, f"rule '{rule.name}' for module '{call.path or '(root)'}' ({type(module).__name__})")
         if not rule.complex_aware:
             for t in call.inputs:
                 if t.dtype.is_complex:  # counted as if real: in real operations (rules/complex.py)

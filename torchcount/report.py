@@ -146,6 +146,9 @@ class Report:
                                    total=dataclasses.replace(self.total, convention=conv))
 
     def row(self, path: str) -> Row:
+        if not isinstance(path, str):
+            raise TypeError(f"a row is found by its module path, a str such as 'features.0' ('' for the "
+                            f"whole model), got {type(path).__name__}: {path!r}")
         if path.endswith(" (self)"):  # as a table names a parent shown for its own work
             path = path[:-len(" (self)")]
         for r in self.layers:
@@ -200,8 +203,6 @@ class Report:
         as the notes say). ``columns`` may add ``"activation"`` or any
         key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
-        if depth is not None and (not isinstance(depth, int) or depth < 0):
-            raise ValueError(f"depth must be None or an int ≥ 0, got {depth!r}")
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
         if isinstance(columns, str):  # a preset, or "module,type,ops" as on the command line
@@ -390,14 +391,22 @@ _ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left"}
 def shown_rows(report: "Report", depth: int | None) -> list[tuple[Row, bool]]:
     """The rows of ``report`` at a depth limit (see :func:`visible_rows`); at depth 0, the root
     (the whole model in one row), which is in ``report.layers`` only when it works itself."""
+    check_depth(depth)
     if depth == 0 and report.root is not None:
         return [(report.root, False)]
     return visible_rows(report.layers, depth)
 
 
+def check_depth(depth: Any) -> None:
+    # (every view cuts its rows through here: table, exports, compare, plots)
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise ValueError(f"depth must be None or an int ≥ 0, got {depth!r}")
+
+
 def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]:
     """Rows to show at a depth limit, each with whether it stands for its *self* part only
     (because some of its descendants are shown too)."""
+    check_depth(depth)
     shown = [r for r in layers if depth is None or r.depth <= depth]
     # every proper ancestor of a shown path (one pass, not a prefix scan per row)
     ancestors = set()

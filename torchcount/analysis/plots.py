@@ -36,6 +36,14 @@ def _save(fig, path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
+def _expect_report(report, what: str) -> None:
+    from ..report import Report
+
+    if not isinstance(report, Report):
+        raise TypeError(f"{what} expects a torchcount.Report (report = torchcount.profile(model, inputs)), "
+                        f"got {type(report).__name__}")
+
+
 def _time(row, own: bool = False) -> float | None:
     """Measured time of a row (ms): inclusive (``time_ms``), or its self part (``self_ms``) when the
     row stands for its own work only."""
@@ -55,6 +63,8 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     beside it its share of the measured time when the rows carry times. ``top`` keeps the largest
     layers by operations."""
     from ..conventions import get_convention
+
+    _expect_report(report, "plot_layers")
 
     conv = get_convention(convention or report.convention)
     rows = _leaf_rows(report, depth)
@@ -103,6 +113,13 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
     the ``top`` layers (leaves and rule-priced modules, at most ``depth`` deep) with the largest
     value at the largest size. ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g.
     an attention layer's T² scores next to its T projections."""
+    from ..report import check_depth
+    from .scaling import ScalingResult
+
+    if not isinstance(result, ScalingResult):
+        raise TypeError(f"plot_scaling expects the result of torchcount.scaling(model, make_inputs, sizes), "
+                        f"got {type(result).__name__}")
+    check_depth(depth)
     fig = _figure(figsize=(7, 5))
     ax = fig.add_subplot(1, 1, 1)
     if layers is None:
@@ -194,6 +211,11 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     the highest peak the measured rows were judged against, else ``peaks`` for the report's
     dtype); without peaks the points are drawn with no ceilings."""
     from ..conventions import CONVENTIONS
+
+    _expect_report(report, "plot_roofline")
+    for name, value in (("peak_flops", peak_flops), ("peak_bandwidth", peak_bandwidth)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"plot_roofline: {name} must be a positive number (per second), got {value!r}")
 
     flops_of = CONVENTIONS["flops"].ops  # FLOP/s axes, as the measured columns, whatever the report's convention
     points = []

@@ -68,6 +68,8 @@ class Rule:
     #: the rule prices complex operands itself; otherwise its count is expanded into real
     #: operations when an input is complex (``rules.complex``)
     complex_aware: bool = False
+    #: a rule from outside torchcount (a user's): its costs are checked for negative counts
+    checked: bool = False
 
     def __call__(self, *args) -> Cost:
         return self.fn(*args)
@@ -79,6 +81,10 @@ _NAMED_OP_RULES: dict[str, Rule] = {}  # "namespace::op" → rule, for ops of op
 #: ops that move or reinterpret data without arithmetic (views, copies, casts, indexing)
 _ZERO_OPS: set = set()
 _lookup_cache: dict[type, Rule | None] = {}
+
+
+def _from_outside(fn: Callable) -> bool:
+    return not str(getattr(fn, "__module__", "")).startswith("torchcount.")
 
 
 def _rule_name(fn: Callable) -> str:
@@ -102,7 +108,7 @@ def module_rule(*module_types: type, complex_aware: bool = False) -> Callable:
         raise TypeError(f"module_rule takes nn.Module subclasses, got {module_types!r}")
 
     def register(fn: Callable) -> Callable:
-        rule = Rule(fn, _rule_name(fn), complex_aware)
+        rule = Rule(fn, _rule_name(fn), complex_aware, _from_outside(fn))
         for t in module_types:
             _MODULE_RULES[t] = rule
         _lookup_cache.clear()
@@ -111,13 +117,20 @@ def module_rule(*module_types: type, complex_aware: bool = False) -> Callable:
     return register
 
 
+_OP_TYPES = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator, MissingOp)
+
+
 def op_rule(*ops, complex_aware: bool = False) -> Callable:
     """Register ``fn(op_call) -> Cost`` for aten ops (a packet such as ``aten.mm`` covers
     every overload; an overload such as ``aten.mm.default`` only itself). ``complex_aware``:
     see :func:`module_rule`."""
+    for op in ops:
+        if not (isinstance(op, _OP_TYPES) or isinstance(op, str) and "::" in op):
+            raise TypeError(f"op_rule takes aten ops (torch.ops.aten.mm, torch.ops.aten.mm.default) or a "
+                            f"qualified name ('torchvision::roi_align'), got {op!r}")
 
     def register(fn: Callable) -> Callable:
-        rule = Rule(fn, _rule_name(fn), complex_aware)
+        rule = Rule(fn, _rule_name(fn), complex_aware, _from_outside(fn))
         for op in ops:
             if isinstance(op, MissingOp):
                 continue
@@ -146,6 +159,9 @@ def rule_for(module: nn.Module) -> Rule | None:
         return _lookup_cache[cls]
     except KeyError:
         pass
+    if isinstance(module, type):  # (checked here, once per type: the cached path stays one look-up)
+        raise TypeError(f"rule_for takes a module instance, such as {module.__name__}(…), not the class "
+                        f"{module.__name__}")
     found = _MODULE_RULES.get(cls)
     if found is None:
         for base in cls.__mro__[1:]:
