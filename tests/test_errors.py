@@ -111,7 +111,7 @@ def test_a_rule_returning_a_bad_category_fails_at_the_term():
         Term("flops", "x", "x", "x", 1)
 
 
-@pytest.mark.parametrize("name", ["FLOPs", "bogus", "", None, 3])
+@pytest.mark.parametrize("name", ["FLOPz", "bogus", "", None, 3])
 def test_bad_convention_lists_the_valid_ones(name):
     with pytest.raises(ValueError) as info:
         torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), convention=name)
@@ -323,3 +323,38 @@ def test_a_users_rule_returning_negative_counts_and_op_rule_given_a_non_op_are_e
             torchcount.op_rule(not_an_op)
     with pytest.raises(TypeError, match="a module instance, such as Linear"):  # was None, silently
         torchcount.rule_for(nn.Linear)
+
+
+def test_analyses_say_which_size_or_variant_failed_and_check_their_arguments():
+    from torchcount.analysis.scaling import fit_reports
+
+    lin = nn.Linear(8, 8)
+    with pytest.raises(ForwardError, match=r"^scaling at T=4: forward failed in module '\(root\)'") as info:
+        torchcount.scaling(lin, lambda t: torch.randn(1, t, 8 if t < 4 else 9), [2, 4])
+    assert info.value.input_shapes == [(1, 4, 9)]
+    with pytest.raises(ForwardError, match=r"^compare, variant B: forward failed"):
+        torchcount.compare(lin, nn.Linear(5, 5), torch.randn(1, 8))
+    with pytest.raises(TypeError, match="sizes is a list of sizes"):
+        torchcount.scaling(lin, lambda t: torch.randn(1, t, 8), 5)
+    with pytest.raises(ValueError, match="sizes must be positive numbers"):
+        torchcount.scaling(lin, lambda t: torch.randn(1, t, 8), [True, 2])
+    for reports in ([], [1, 2]):
+        with pytest.raises(TypeError, match="reports are torchcount.Report objects"):
+            fit_reports(reports, list(range(1, len(reports) + 1)))
+    report = torchcount.profile(lin, torch.randn(1, 8))
+    with pytest.raises(TypeError, match="only apply to models"):  # was ignored silently
+        torchcount.compare(report, report, inputs_b=torch.randn(1, 8))
+    with pytest.raises(TypeError, match="names is a pair of strings"):
+        torchcount.compare(report, report, names=("a", "b", "c"))
+
+
+def test_profile_checks_its_flags_kwargs_and_export_paths():
+    lin, x = nn.Linear(2, 2), torch.randn(1, 2)
+    with pytest.raises(TypeError, match="kwargs= is a dict"):
+        torchcount.profile(lin, x, kwargs=[1])
+    with pytest.raises(TypeError, match="record_ops must be True or False"):
+        torchcount.profile(lin, x, record_ops="no")
+    report = torchcount.profile(lin, x)
+    assert report.with_convention("MACS").total.flops == 4  # any case, as the CLI takes it
+    with pytest.raises(TypeError, match="path is a file name"):  # 5 was taken as a file descriptor
+        report.to_csv(5)

@@ -707,6 +707,8 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
             cols += [c for c in presets[raw.lower()] if c not in cols]
             continue
         key = TABLE_COLUMNS.get(raw.lower()) or next((k for k in extra if k.lower() == raw.lower()), None)
+        if key is None and not measured and raw.lower() in {c.lower() for c in presets["measured"]}:
+            raise UsageError(f"--columns {raw} needs --measure (a measured column)")
         if key is None:
             raise UsageError(f"unknown column {raw!r}; columns are: "
                              f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation'] + extra)}")

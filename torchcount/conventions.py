@@ -75,6 +75,8 @@ def get_convention(name: "str | Convention") -> Convention:
     try:
         return CONVENTIONS[name]
     except (KeyError, TypeError):
+        if isinstance(name, str) and name.lower() in CONVENTIONS:  # "MACs", "FLOPs": as the CLI takes them
+            return CONVENTIONS[name.lower()]
         raise ValueError(
             f"unknown convention {name!r}; valid conventions: {', '.join(CONVENTIONS)}"
         ) from None

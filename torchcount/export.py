@@ -20,6 +20,7 @@ import html
 import io
 import json
 import math
+import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .conventions import CONVENTIONS, Convention, get_convention
@@ -296,6 +297,8 @@ def _scalar(value: Any) -> Any:
 
 
 def _write(path: Any, text: str) -> None:
+    if not isinstance(path, (str, os.PathLike)):  # an int would be taken as an open file descriptor
+        raise TypeError(f"path is a file name (a str or a pathlib.Path), got {type(path).__name__}: {path!r}")
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write(text)
 

@@ -142,6 +142,11 @@ def profile(
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
                         f"{_short_repr(model)}")
     conv = get_convention(convention)
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs= is a dict of keyword inputs ({{'attention_mask': mask}}), got {type(kwargs).__name__}")
+    for flag, value in (("record_ops", record_ops), ("measure", measure), ("copy_params", copy_params), ("warn", warn)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     if measure_options and not measure:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")

@@ -162,7 +162,7 @@ class Report:
         close = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
         raise KeyError(f"no module '{path}' in this report; " + (
             f"did you mean {', '.join(map(repr, close))}?" if close else
-            f"paths are e.g. {', '.join(map(repr, paths[:5]))}"))
+            f"paths are e.g. {', '.join(map(repr, paths[:5]))}" + (" ('' is the whole model)" if "" in paths[:5] else "")))
 
     @property
     def complete(self) -> bool:

@@ -119,10 +119,20 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         opts = dict(profile_options)
         if convention is not None:
             opts["convention"] = convention
-        a = profile(a, inputs, **opts)
-        b = profile(b, inputs if inputs_b is None else inputs_b, **opts)
-    elif profile_options or inputs is not None:
+        from ..profile import ForwardError
+
+        profiled = []
+        for side, model, given in (("A", a, inputs), ("B", b, inputs if inputs_b is None else inputs_b)):
+            try:
+                profiled.append(profile(model, given, **opts))
+            except ForwardError as exc:  # which variant failed, not only which module
+                raise ForwardError(f"compare, variant {side}: {exc}", exc.path, exc.input_shapes) from exc
+        a, b = profiled
+    elif profile_options or inputs is not None or inputs_b is not None:
         raise TypeError("compare(report_a, report_b): inputs and profile options only apply to models")
+    if names is not None and (not isinstance(names, (tuple, list)) or len(names) != 2
+                              or not all(isinstance(n, str) for n in names)):
+        raise TypeError(f"compare: names is a pair of strings (name_a, name_b), got {names!r}")
     for side, rep in (("A", a), ("B", b)):
         if not isinstance(rep, Report):
             raise TypeError(f"compare: variant {side} is a {type(rep).__name__}, expected a "

@@ -24,6 +24,7 @@ parameters fixed, conv/linear ∝ T, attention scores ∝ T², recurrent sequent
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, field
@@ -263,17 +264,20 @@ def scaling(model: nn.Module, make_inputs: Callable[[Any], Any], sizes: Sequence
     a dict). ``measure=True`` also times each size (options such as ``repeat=`` go to the
     measurement). ``progress``: a bar on stderr (default: only when stderr is a terminal).
     """
-    from ..profile import profile
+    from ..profile import ForwardError, profile
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"scaling expects an nn.Module, got {type(model).__name__}")
     if not callable(make_inputs):
         raise TypeError("scaling(model, make_inputs, sizes): make_inputs must be a function size → inputs")
-    sizes = list(sizes)
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise TypeError(f"scaling(model, make_inputs, sizes): sizes is a list of sizes such as [64, 128, 256], "
+                        f"got {type(sizes).__name__}") from None
     if len(sizes) < 2:
         raise ValueError(f"scaling needs at least two sizes to fit a power law, got {sizes!r}")
-    if any(not isinstance(s, (int, float)) or s <= 0 for s in sizes):
-        raise ValueError(f"sizes must be positive numbers, got {sizes!r}")
+    _check_sizes(sizes)
     conv = get_convention(convention)
     bar = Progress(len(sizes), f"torchcount.scaling {name or type(model).__name__}", progress)
     reports = []
@@ -284,12 +288,20 @@ def scaling(model: nn.Module, make_inputs: Callable[[Any], Any], sizes: Sequence
                 inputs = make_inputs(size)
             except Exception as exc:
                 raise ValueError(f"scaling: make_inputs({size!r}) raised {type(exc).__name__}: {exc}") from exc
-            reports.append(profile(model, inputs, convention=conv, measure=measure, warn=False,
-                                   name=name, **profile_options))
+            try:
+                reports.append(profile(model, inputs, convention=conv, measure=measure, warn=False,
+                                       name=name, **profile_options))
+            except ForwardError as exc:  # which size failed, not only which module
+                raise ForwardError(f"scaling at {var}={size}: {exc}", exc.path, exc.input_shapes) from exc
         bar.update(len(sizes), "done")
     finally:
         bar.close()
     return fit_reports(reports, sizes, conv, var=var)
+
+
+def _check_sizes(sizes: Sequence) -> None:
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Real) or not s > 0 for s in sizes):
+        raise ValueError(f"sizes must be positive numbers, got {list(sizes)!r}")
 
 
 def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Convention | None" = None,
@@ -297,8 +309,14 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
     """Fit power laws over reports already profiled at ``sizes`` (what :func:`scaling` does after
     profiling). The result keeps sizes and reports in increasing order of size, so its table's
     first and last columns are the smallest and the largest size."""
+    from ..report import Report
+
     if len(reports) != len(sizes):
         raise ValueError(f"{len(reports)} reports for {len(sizes)} sizes")
+    if not reports or not all(isinstance(r, Report) for r in reports):
+        raise TypeError("fit_reports(reports, sizes): reports are torchcount.Report objects, one per size, "
+                        f"got {[type(r).__name__ for r in reports]}")
+    _check_sizes(sizes)
     conv = get_convention(convention or reports[0].convention)
     ranked = sorted(range(len(sizes)), key=lambda i: sizes[i])
     sizes, reports = [sizes[i] for i in ranked], [reports[i] for i in ranked]
