@@ -295,6 +295,7 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "params,speed"], 2, "unknown column 'speed'"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured"], 2, "--columns measured needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "module,time_ms"], 2, "--columns time_ms needs --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "input=2x8", "--input", "input=1x8"], 2, "--input input=… is given more than once"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "speed"], 2, "cannot sort by 'speed'"),
     (["resnet18", "--explain", "layer1.0.conv9"], 2, "did you mean 'layer1.0.conv2', 'layer1.0.conv1'"),
     (["raft_small"], 2, "--input 1x3x224x224 --input 1x3x224x224 (two images)"),

@@ -948,6 +948,10 @@ def _run(argv: list[str]) -> int:
         raise UsageError(str(exc) + (f"; did you mean {' or '.join(close)}?" if close else "")) from None
     args.dtype_parsed = parse_dtype(args.dtype)
     args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
+    named = [name for name, _, _ in args.input_parsed or () if name is not None]
+    twice = sorted({n for n in named if named.count(n) > 1})
+    if twice:  # the second would replace the first, silently
+        raise UsageError(f"--input {twice[0]}=… is given more than once")
     if args.sort is not None and args.format == "json":
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.top is not None and args.format == "json":
