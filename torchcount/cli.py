@@ -525,6 +525,8 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
         # when meta was our choice, not the user's, count on the CPU instead
         if device != "meta" or args.device is not None:
             raise
+        if isinstance(exc.__cause__, TypeError):  # a Python call error (a wrong keyword): the same on any device
+            raise
         if not _needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
             raise ForwardError(f"{exc} (counted on the meta device, whose kernels say less: --device cpu shows "
                                f"PyTorch's own message)", exc.path, exc.input_shapes) from exc.__cause__
