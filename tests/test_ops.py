@@ -860,3 +860,17 @@ def test_inference_mode_counts_what_autograd_mode_counts(fn, args):
     assert report.complete, report.uncounted
     assert report.total.cost == expected.total.cost  # every category, bytes included
     assert report.total.ops("2mac") == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x.transpose(0, 1).contiguous(), lambda x: x.transpose(0, 1).reshape(-1),
+    lambda x: x.transpose(0, 1).flatten(), lambda x: F.pad(x[None], (1, 1), mode="circular"),
+])
+def test_inference_mode_counts_the_copies_of_composite_zero_ops(fn):
+    """contiguous/reshape/flatten of a transposed tensor copy it (3·5 floats read and written);
+    under inference_mode they arrived whole and were priced as the views they may be: 0 bytes."""
+    x = torch.randn(3, 5)
+    expected = run(Fn(fn), x)
+    with torch.inference_mode():
+        report = run(Fn(fn), x)
+    assert report.total.cost == expected.total.cost and report.total.cost.bytes_written >= 15 * 4

@@ -64,6 +64,7 @@ _NOTHING = object()  # "the module had no forward of its own in its __dict__"
 _ScriptModule = torch.jit.ScriptModule
 _NONE: tuple = ()  # Call.children / Call.ops before the first one
 _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
 # torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
@@ -342,14 +343,14 @@ class OpRecorder(TorchDispatchMode):
                 split = self._decomposed[func] = bool(self._decompose(func))
             if split:
                 # under torch.inference_mode composite ops (einsum, conv2d, layer_norm …) arrive
-                # whole, where autograd would have broken them into the ops the rules price
+                # whole, where autograd would have broken them into the ops the rules price: its
+                # C++ composite kernel, the one autograd runs (not a Python decomposition, which
+                # may compute other things: upsample's indices with arange, mul and add)
                 _push_dispatch_mode(self)
                 try:
-                    out = func.decompose(*args, **kwargs)
+                    return func._op_dk(_COMPOSITE, *args, **kwargs)
                 finally:
                     _pop_dispatch_mode(None)
-                if out is not NotImplemented:
-                    return out
         out = func(*args, **kwargs)
         try:
             if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
@@ -635,9 +636,10 @@ def capture(
     Every wrapper is removed on exit (a forward the user had set on an instance is put
     back), also when the forward raises or is interrupted.
     ``modules`` is ``list(model.named_modules())`` when the caller already has it.
-    ``decompose(op)`` says which ops reaching the op recorder to run as their decomposition
-    instead, so that their parts are recorded (counting's choice: ops without a rule that
-    PyTorch can break into ops with one).
+    ``decompose(op)`` says which ops reaching the op recorder to run as their decomposition (their
+    C++ CompositeImplicitAutograd kernel, which ``decompose(op)`` must ensure exists) instead, so
+    that their parts are recorded (counting's choice: ops without a rule that PyTorch breaks into
+    ops with one).
 
     The cyclic garbage collector is paused meanwhile (see :func:`gc_paused`).
     """

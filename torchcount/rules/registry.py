@@ -187,11 +187,16 @@ _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 
 
 def priced_by_its_parts(op) -> bool:
-    """An op with no rule that PyTorch defines as a composition of other ops (einsum, conv2d,
-    layer_norm …): counted from the ops it is made of. Autograd breaks such ops up before they
-    reach a dispatch mode; under ``torch.inference_mode`` they arrive whole."""
-    return (isinstance(op, torch._ops.OpOverload) and op_rule_for(op) is None
-            and op.has_kernel_for_dispatch_key(_COMPOSITE))
+    """An op that PyTorch defines as a composition of other ops (einsum, conv2d, layer_norm …) and
+    that has no rule, or only the known-zero one (contiguous, reshape, flatten: a view, or a copy
+    whose bytes count): counted from the ops it is made of. Autograd breaks such ops up before
+    they reach a dispatch mode; under ``torch.inference_mode`` they arrive whole."""
+    if not isinstance(op, torch._ops.OpOverload):
+        return False
+    rule = op_rule_for(op)
+    # (the C++ registration: an op with a kernel of its own and a Python decomposition, such as
+    # upsample_nearest2d, reaches a dispatch mode whole in every mode, and its kernel is what runs)
+    return (rule is None or rule is ZERO_OP) and torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), _COMPOSITE)
 
 
 def op_rule_for(op) -> Rule | None:
