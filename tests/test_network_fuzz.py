@@ -849,11 +849,8 @@ def check_networks(seeds):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # (conftest's: small tensors run faster on one thread)
     yield
-    torch.set_num_threads(before)
 
 
 def test_generator_covers_its_pieces():

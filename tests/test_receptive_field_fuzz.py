@@ -322,11 +322,8 @@ def check_models(seeds):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):  # (conftest's: small tensors run faster on one thread)
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("first", range(0, 160, 20))
