@@ -4,6 +4,7 @@ each format, each error case), plus in-process ``main()`` calls for the cheaper 
 Expected numbers: spec §1 (worked-examples.md), torchvision's ``weights.meta``, closed forms
 written out here, ``torch.utils.flop_counter`` and the Python API on the same model.
 """
+import atexit
 import csv
 import io
 import json
@@ -71,6 +72,8 @@ def run(*args, cwd=ROOT):
 # Every subprocess of this file, started together (a few at a time) when the first test needs
 # one: each costs a Python + torch start-up, so they overlap instead of queueing.
 USER_FILE_PATH = Path(tempfile.mkdtemp(prefix="torchcount_cli_")) / "usermodel.py"
+# (made when the file is collected, also when its tests are deselected: -m slow)
+atexit.register(shutil.rmtree, USER_FILE_PATH.parent, True)
 COMMANDS = {
     "worksheet": (WORKSHEET, "--input", "1x3x227x227", "--convention", "worksheet",
                   "--columns", "#,module,type,params,ops"),
