@@ -248,14 +248,10 @@ def make_input(shape: tuple, dtype, device):
     take another path for other values (Hugging Face skips the attention mask when it is all ones)."""
     import torch
 
-    if dtype == torch.bool:
-        return torch.zeros(shape, dtype=dtype, device=device)
-    if str(device) == "meta":  # no values to draw
-        return torch.empty(shape, dtype=dtype, device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
-    if dtype.is_floating_point or dtype.is_complex:
-        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
-    return torch.randint(0, 2, shape, dtype=dtype, device=device, generator=generator)
+    from .profile import random_tensor
+
+    generator = None if str(device) == "meta" else torch.Generator(device=device).manual_seed(0)
+    return random_tensor(shape, dtype, device, generator)
 
 
 # ---- model resolution --------------------------------------------------------------------------

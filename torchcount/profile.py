@@ -53,14 +53,20 @@ def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> 
     for shape in shapes:
         if not isinstance(shape, (tuple, list, torch.Size)) or not all(_is_size(s) for s in shape):
             raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints, e.g. (1, 3, 224, 224)")
-        shape = tuple(operator.index(s) for s in shape)
-        if dtype.is_floating_point or dtype.is_complex:
-            out.append(torch.randn(shape, dtype=dtype, device=device))
-        elif dtype == torch.bool:
-            out.append(torch.zeros(shape, dtype=dtype, device=device))
-        else:
-            out.append(torch.randint(0, 2, shape, dtype=dtype, device=device))
+        out.append(random_tensor(tuple(operator.index(s) for s in shape), dtype, device))
     return tuple(out)
+
+
+def random_tensor(shape: tuple, dtype: torch.dtype, device=None, generator: "torch.Generator | None" = None):
+    """A tensor of ``shape``: normal values for a floating or complex dtype, 0/1 for an integer
+    one (token ids, indices), False for bool; on meta, no values to draw."""
+    if dtype == torch.bool:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    if str(device) == "meta":
+        return torch.empty(shape, dtype=dtype, device=device)
+    if dtype.is_floating_point or dtype.is_complex:
+        return torch.randn(shape, dtype=dtype, device=device, generator=generator)
+    return torch.randint(0, 2, shape, dtype=dtype, device=device, generator=generator)
 
 
 def _asked_device(device: Any, model: nn.Module, makes_inputs: bool, measure: bool) -> torch.device:
@@ -472,14 +478,17 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
         return None
 
 
+def _input_shapes_text(shapes: list) -> str:
+    return "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
+
+
 def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     failed = recorder.failure
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
     hooked = _hook_failure(exc, model)
     if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"):
         path, module, stage, shapes = hooked
-        given = ("input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)) if shapes \
-            else "no tensor input"
+        given = _input_shapes_text(shapes) if shapes else "no tensor input"
         return ForwardError(
             f"forward failed in a forward {stage} of module '{path or '(root)'}' ({_type_name(module)}) with "
             f"{given}: {type(exc).__name__}: {exc}{hint}", path, shapes)
@@ -489,7 +498,7 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
     shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
     path = failed.path or "(root)"
     if shapes:
-        given = "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
+        given = _input_shapes_text(shapes)
     else:  # say what it was given instead
         # (an object the capture does not describe is kept as "<its type>")
         kinds = [a[1:-1] if isinstance(a, str) and a[:1] == "<" and a[-1:] == ">" else type(a).__name__
