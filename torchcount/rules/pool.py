@@ -14,7 +14,7 @@ from torch import nn
 
 from ..cost import Cost, Term, worked
 from ._util import prod, tup
-from .registry import aten, module_rule, op_rule
+from .registry import aten_ops, module_rule, op_rule
 
 _MAX = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 _AVG = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
@@ -198,39 +198,35 @@ def max_unpool(m, call) -> Cost:
 
 
 # ---- the pooling ops (what F.max_pool2d, F.avg_pool2d, F.adaptive_*_pool dispatch to) ------
-def _ops(*names: str) -> list:
-    return [getattr(aten, n) for n in names]  # (a MissingOp where this torch lacks one: skipped)
-
-
 def _op_dims(op) -> int:
     name = op.op.overloadpacket.__name__
     return 3 if "3d" in name else 1 if "1d" in name else 2
 
 
-@op_rule(*_ops("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+@op_rule(*aten_ops("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
                "mkldnn_max_pool2d", "quantized_max_pool2d"))
 def max_pool_op(op) -> Cost:
     return Cost.of(window_max_term(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
 
 
-@op_rule(*_ops("fractional_max_pool2d", "fractional_max_pool3d"))
+@op_rule(*aten_ops("fractional_max_pool2d", "fractional_max_pool3d"))
 def fractional_max_pool_op(op) -> Cost:
     """``F.fractional_max_pool2d/3d(x, kernel_size, output_size, random_samples)``: a max over a
     kernel-sized window per output, as nn.FractionalMaxPool2d's rule counts it."""
     return Cost.of(window_max_term(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
 
 
-@op_rule(*_ops("avg_pool1d", "avg_pool2d", "avg_pool3d"))
+@op_rule(*aten_ops("avg_pool1d", "avg_pool2d", "avg_pool3d"))
 def avg_pool_op(op) -> Cost:
     return Cost.of(*window_mean_terms(tup(op.args[1], _op_dims(op)), op.outputs[0].numel))
 
 
-@op_rule(*_ops("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+@op_rule(*aten_ops("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
                "adaptive_avg_pool3d"))
 def adaptive_avg_pool_op(op) -> Cost:
     return Cost.of(*adaptive_mean_terms(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))
 
 
-@op_rule(*_ops("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
+@op_rule(*aten_ops("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
 def adaptive_max_pool_op(op) -> Cost:
     return Cost.of(adaptive_max_term(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))

@@ -20,11 +20,7 @@ from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _running_update_terms, _stats_terms
-from .registry import aten, op_rule
-
-
-def _p(*names: str) -> list:
-    return [getattr(aten, n) for n in names]  # (a MissingOp where this torch lacks one: skipped)
+from .registry import aten_ops, op_rule
 
 
 def _in_out(op) -> tuple[int, int]:
@@ -49,17 +45,17 @@ def _pairs(op, category: str, what: str) -> Term:
     return Term(category, f"{what} ({_name(op)})", "inputs − outputs", worked("{} − {}", n_in, n_out), n_in - n_out)
 
 
-@op_rule(*_p("sum", "nansum"))
+@op_rule(*aten_ops("sum", "nansum"))
 def sum_op(op) -> Cost:
     return Cost.of(_pairs(op, "adds", "additions"))
 
 
-@op_rule(*_p("prod"))
+@op_rule(*aten_ops("prod"))
 def prod_op(op) -> Cost:
     return Cost.of(_pairs(op, "mults", "multiplications"))
 
 
-@op_rule(*_p("mean", "nanmean"), complex_aware=True)
+@op_rule(*aten_ops("mean", "nanmean"), complex_aware=True)
 def mean_op(op) -> Cost:
     _, n_out = _in_out(op)
     cost = Cost.of(_pairs(op, "adds", "additions"),
@@ -69,7 +65,7 @@ def mean_op(op) -> Cost:
     return cost
 
 
-@op_rule(*_p("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
+@op_rule(*aten_ops("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
              "nanmedian", "mode"))
 def extremum(op) -> Cost:
     tensors = op.inputs
@@ -96,13 +92,13 @@ def _var_terms(n_in: int, n_out: int, sqrt: bool) -> list[Term]:
     return terms
 
 
-@op_rule(*_p("var", "std", "var_mean", "std_mean"))
+@op_rule(*aten_ops("var", "std", "var_mean", "std_mean"))
 def variance(op) -> Cost:
     n_in, n_out = _in_out(op)
     return Cost.of(*_var_terms(n_in, n_out, sqrt=_name(op).startswith("std")))
 
 
-@op_rule(*_p("linalg_vector_norm", "norm", "frobenius_norm"), complex_aware=True)
+@op_rule(*aten_ops("linalg_vector_norm", "norm", "frobenius_norm"), complex_aware=True)
 def vector_norm(op) -> Cost:
     n_in, n_out = _in_out(op)
     ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
@@ -147,7 +143,7 @@ def _complex_vector_norm(ord_, n_in: int, n_out: int, pairs) -> Cost:
                    Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
 
 
-@op_rule(*_p("equal"))
+@op_rule(*aten_ops("equal"))
 def equal_op(op) -> Cost:
     """``torch.equal(a, b)``: one comparison per element (at most: it may stop at the first
     difference; shapes alone cannot tell)."""
@@ -155,7 +151,7 @@ def equal_op(op) -> Cost:
     return Cost.of(Term("cmps", "comparisons (equal)", "elements", n, n))
 
 
-@op_rule(*_p("_weight_norm_interface", "_weight_norm"))
+@op_rule(*aten_ops("_weight_norm_interface", "_weight_norm"))
 def weight_norm(op) -> Cost:
     """``w = g·v/‖v‖`` (weight normalisation, ``parametrizations.weight_norm``): one 2-norm of
     ``v`` per element of ``g`` (over every dim but ``dim``), one division g/‖v‖ each, and
@@ -176,12 +172,12 @@ def _scan(op, category: str, what: str) -> Cost:
     return Cost.of(Term(category, what, "lines·(n − 1)", worked("{}×({} − 1)", lines, n), lines * (n - 1)))
 
 
-@op_rule(*_p("cumsum"))
+@op_rule(*aten_ops("cumsum"))
 def cumsum(op) -> Cost:
     return _scan(op, "adds", "additions (running sum)")
 
 
-@op_rule(*_p("logcumsumexp"))
+@op_rule(*aten_ops("logcumsumexp"))
 def logcumsumexp(op) -> Cost:
     """A running log-sum-exp: each step is a ``logaddexp`` of the running value and the next
     element, priced as the ``logaddexp`` op is (1 comparison, 1 addition, 1 transcendental)."""
@@ -190,12 +186,12 @@ def logcumsumexp(op) -> Cost:
                      for term in _scan(op, category, f"{what} (running logaddexp)").terms])
 
 
-@op_rule(*_p("cumprod"))
+@op_rule(*aten_ops("cumprod"))
 def cumprod(op) -> Cost:
     return _scan(op, "mults", "multiplications (running product)")
 
 
-@op_rule(*_p("cummax", "cummin"))
+@op_rule(*aten_ops("cummax", "cummin"))
 def cummax(op) -> Cost:
     return _scan(op, "cmps", "comparisons (running extremum)")
 
@@ -207,17 +203,17 @@ def _softmax(op, log: bool) -> Cost:
     return Cost.of(*softmax_terms(x.numel // max(n, 1), n, log=log))
 
 
-@op_rule(*_p("_softmax", "softmax", "_safe_softmax", "special_softmax"))
+@op_rule(*aten_ops("_softmax", "softmax", "_safe_softmax", "special_softmax"))
 def softmax_op(op) -> Cost:
     return _softmax(op, log=False)
 
 
-@op_rule(*_p("_log_softmax", "log_softmax", "special_log_softmax"))
+@op_rule(*aten_ops("_log_softmax", "log_softmax", "special_log_softmax"))
 def log_softmax_op(op) -> Cost:
     return _softmax(op, log=True)
 
 
-@op_rule(*_p("logsumexp"))
+@op_rule(*aten_ops("logsumexp"))
 def logsumexp(op) -> Cost:
     n_in, n_out = _in_out(op)
     pairs = worked("{} − {}", n_in, n_out)
@@ -236,7 +232,7 @@ def _present(op, index: int) -> bool:
     return len(op.args) > index and op.args[index] is not None
 
 
-@op_rule(*_p("native_layer_norm"))
+@op_rule(*aten_ops("native_layer_norm"))
 def layer_norm_op(op) -> Cost:
     x = op.inputs[0]
     n = prod(op.args[1])
@@ -249,7 +245,7 @@ def layer_norm_op(op) -> Cost:
     return Cost.of(*terms)
 
 
-@op_rule(*_p("native_group_norm"))
+@op_rule(*aten_ops("native_group_norm"))
 def group_norm_op(op) -> Cost:
     x = op.inputs[0]
     n_batch, groups = op.args[3], op.args[6]
@@ -279,12 +275,12 @@ def _batch_norm(op, training: bool, weight_i: int = 1, bias_i: int = 2) -> Cost:
     return Cost.of(*terms)
 
 
-@op_rule(*_p("_native_batch_norm_legit_no_training"))
+@op_rule(*aten_ops("_native_batch_norm_legit_no_training"))
 def batch_norm_eval_op(op) -> Cost:
     return _batch_norm(op, training=False)
 
 
-@op_rule(*_p("_native_batch_norm_legit", "native_batch_norm", "_batch_norm_with_update",
+@op_rule(*aten_ops("_native_batch_norm_legit", "native_batch_norm", "_batch_norm_with_update",
              "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm"))
 def batch_norm_op(op) -> Cost:
     name = _name(op)
@@ -299,7 +295,7 @@ def batch_norm_op(op) -> Cost:
     return _batch_norm(op, training=training)
 
 
-@op_rule(*_p("trace"))
+@op_rule(*aten_ops("trace"))
 def trace(op) -> Cost:
     """The sum of the diagonal: min(rows, cols) − 1 additions."""
     rows, cols = op.inputs[0].shape[-2:]
@@ -307,7 +303,7 @@ def trace(op) -> Cost:
     return Cost.of(Term("adds", "additions (diagonal)", "min(rows, cols) − 1", worked("{} − 1", n), max(n - 1, 0)))
 
 
-@op_rule(*_p("renorm"))
+@op_rule(*aten_ops("renorm"))
 def renorm(op) -> Cost:
     """Each slice along ``dim`` rescaled to p-norm ≤ maxnorm: its norm (e powers — squares for
     p = 2, absolute values for p = 1 — e − 1 additions and a root), a comparison with maxnorm,
@@ -346,7 +342,7 @@ def _reduce_terms(n: int, reduction: int, what: str) -> list:
     return terms
 
 
-@op_rule(*_p("nll_loss_forward", "nll_loss2d_forward"))
+@op_rule(*aten_ops("nll_loss_forward", "nll_loss2d_forward"))
 def nll_loss(op) -> Cost:
     """``nll_loss_forward(input, target, weight, reduction, ignore_index)``: one picked
     log-probability per target; a class weight multiplies each (and a weighted mean divides by
@@ -370,7 +366,7 @@ _BCE = {"binary_cross_entropy_with_logits": {"cmps": 2, "mults": 1, "adds": 3, "
         "binary_cross_entropy": {"cmps": 2, "mults": 3, "adds": 3, "transc": 2}}
 
 
-@op_rule(*_p("binary_cross_entropy_with_logits", "binary_cross_entropy"))
+@op_rule(*aten_ops("binary_cross_entropy_with_logits", "binary_cross_entropy"))
 def bce(op) -> Cost:
     """Binary cross-entropy per element (on logits: 2 cmps, 1 mult, 3 adds, 2 transc; on
     probabilities: 2 clamps, 3 mults, 3 adds, 2 logs); a ``weight`` is one more mult per element,
@@ -388,7 +384,7 @@ def bce(op) -> Cost:
     return Cost.of(*recipe_terms(recipe, n, "BCE"), *_reduce_terms(n, int(reduction), "elements"))
 
 
-@op_rule(*_p("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
+@op_rule(*aten_ops("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
 def pointwise_loss(op) -> Cost:
     """A difference and a square (mse) or an absolute value (l1, smooth l1, huber) per element,
     then the reduction (``reduction`` is the third argument)."""
@@ -400,7 +396,7 @@ def pointwise_loss(op) -> Cost:
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
 
 
-@op_rule(*_p("soft_margin_loss"))
+@op_rule(*aten_ops("soft_margin_loss"))
 def soft_margin_loss(op) -> Cost:
     """``log1p(exp(−x·y))`` per element (a negation and a product, an exp and a log1p), then
     the ``reduction``."""
@@ -409,7 +405,7 @@ def soft_margin_loss(op) -> Cost:
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
 
 
-@op_rule(*_p("multi_margin_loss"))
+@op_rule(*aten_ops("multi_margin_loss"))
 def multi_margin_loss(op) -> Cost:
     """``multi_margin_loss(x (N, C), y, p, margin, weight)``: per sample, for each class other
     than its target, z = margin − x[y] + x[i] (2 additions), z > 0 (a comparison), z² for p = 2 and
@@ -427,7 +423,7 @@ def multi_margin_loss(op) -> Cost:
         *_reduce_terms(samples, int(schema_arg(op, "reduction", _MEAN)), "samples"))
 
 
-@op_rule(*_p("_ctc_loss"))
+@op_rule(*aten_ops("_ctc_loss"))
 def ctc_loss(op) -> Cost:
     """``_ctc_loss(log_probs (T, B, C), targets, input_lengths, target_lengths, blank)``: the
     forward (alpha) recursion over the lattice of each sequence, 2S + 1 states (S its target

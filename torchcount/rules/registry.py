@@ -55,6 +55,11 @@ class _AtenOps:
 aten = _AtenOps()
 
 
+def aten_ops(*names: str) -> list:
+    """The aten packets of ``names`` (a MissingOp where this torch lacks one: registering skips it)."""
+    return [getattr(aten, n) for n in names]
+
+
 def present(namespace, *names: str) -> tuple:
     """The attributes of ``namespace`` (``torch.nn``) among ``names`` that this torch has:
     ``@module_rule(*present(nn, "RMSNorm"))`` registers nothing on a torch before 2.4."""
