@@ -318,6 +318,9 @@ class Trace:
     #: that runs submodules in a thread pool, or another thread using the model meanwhile):
     #: run unrecorded, so their work is not counted
     other_threads: dict[str, int] = field(default_factory=dict)
+    #: the root's method that was profiled instead of its forward (``generate``), recorded as the
+    #: trace's first call (of the root module; its forward calls are nested in it); None for forward
+    method: "str | None" = None
 
 
 class OpRecorder(TorchDispatchMode):
@@ -550,18 +553,26 @@ class _Recorder:
             self.mode.__exit__(None, None, None)
             self.entered = self.mode_on = False
 
-    def recording_forward(self, path: str, module: nn.Module, forward: Callable) -> Callable:
-        """``forward`` (the module's bound forward) wrapped so that each call is recorded."""
+    def method_call(self, model: nn.Module, name: str) -> Callable:
+        """``model.<name>`` (``generate``) wrapped so that its call is recorded as a call of the root
+        module: the ops it runs outside any forward are the root's own, and the forward calls it
+        makes are nested in it. Never priced by the root's rule: it runs other code than the forward."""
+        self.trace.method = name
+        return self.recording_forward("", model, getattr(model, name), method=True)
+
+    def recording_forward(self, path: str, module: nn.Module, forward: Callable, method: bool = False) -> Callable:
+        """``forward`` (the module's bound forward) wrapped so that each call is recorded; with
+        ``method``, another of its methods (see :meth:`method_call`)."""
         recorder = self
         calls, roots, stack = self.trace.calls, self.trace.roots, self.stack
         record_ops = self.record_ops
         grad_enabled = torch.is_grad_enabled
-        ruled = bool(self.has_rule(module))
+        ruled = not method and bool(self.has_rule(module))
         if ruled and "forward" in module.__dict__:  # a forward of its own, set on the instance
             ruled = False
             self.trace.unruled[path] = "a forward set on the instance"
-        unruled = not ruled and bool(self.has_rule(module))
-        no_ops = _runs_no_ops(module)
+        unruled = method or (not ruled and bool(self.has_rule(module)))
+        no_ops = not method and _runs_no_ops(module)
         wants_ops = record_ops and not ruled and not no_ops
         thread, this_thread = self.thread, threading.get_ident
         live = self.live

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
                    help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
                         "input; e.g. --input 1x3x224x224, --input 1x16:int64, --input input_ids=1x16:int64")
+    g.add_argument("--method", metavar="NAME[(...)]", default=None,
+                   help="profile one call of this method of the model instead of its forward, with optional "
+                        "literal keyword arguments; e.g. --method 'generate(max_new_tokens=8, do_sample=False)'")
     g.add_argument("--dtype", metavar="DTYPE", default=None,
                    help="cast the model's floating parameters and buffers, and float inputs without a "
                         "dtype suffix, to DTYPE (changes bytes moved, and measured time); e.g. --dtype bfloat16")
@@ -289,6 +292,19 @@ def _split_call(text: str) -> tuple[str, tuple, dict]:
         raise UsageError(f"bad arguments in {text!r}: only Python literals are allowed, e.g. "
                          f"resnet18(num_classes=10) ({what})") from None
     return target, args, kwargs
+
+
+def parse_method(text: str) -> tuple[str, dict]:
+    """``"generate(max_new_tokens=8)"`` → ``("generate", {"max_new_tokens": 8})``: a method name and
+    literal keyword arguments (positional ones would be ambiguous beside the --input tensors)."""
+    name, args, kwargs = _split_call(text)
+    if not name.isidentifier():
+        raise UsageError(f"--method {text!r}: a method name, optionally with literal keyword arguments, "
+                         "e.g. --method 'generate(max_new_tokens=8)'")
+    if args:
+        raise UsageError(f"--method {text!r}: give its arguments by keyword (the --input tensors come first), "
+                         f"e.g. --method '{name}(max_new_tokens=8)'")
+    return name, kwargs
 
 
 def _builders() -> dict[str, tuple[str, Callable]]:
@@ -551,13 +567,27 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
 
     model, from_callable = build(spec, device, args.dtype_parsed)
     inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
+    method, method_keywords = args.method_parsed
+    if method is not None:
+        from .profile import _check_method
+
+        try:
+            _check_method(model, method)
+        except (AttributeError, TypeError) as exc:
+            raise UsageError(f"--method: {exc}") from None
+    clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
+    if clash:
+        raise UsageError(f"{clash[0]} is given both as --input {clash[0]}=… and in --method")
+    if method_keywords:
+        keywords = {**(keywords or {}), **method_keywords}
     if device == "meta":
         _note_unchecked_dtypes(spec, model, (inputs, keywords))
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
     try:
-        report = profile(model, inputs, kwargs=keywords, convention=args.convention.lower(), name=spec.label,
-                         measure=args.measure, **measure_options)
+        report = profile(model, inputs, kwargs=keywords, convention=args.convention.lower(),
+                         name=spec.label + (f".{method}" if method else ""), measure=args.measure, method=method,
+                         **measure_options)
     finally:
         if counter is not None:
             counter.close()
@@ -945,6 +975,7 @@ def _run(argv: list[str]) -> int:
         close = difflib.get_close_matches(args.convention.lower(), list(CONVENTIONS), n=2, cutoff=0.6)
         raise UsageError(str(exc) + (f"; did you mean {' or '.join(close)}?" if close else "")) from None
     args.dtype_parsed = parse_dtype(args.dtype)
+    args.method_parsed = parse_method(args.method) if args.method is not None else (None, {})
     args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
     named = [name for name, _, _ in args.input_parsed or () if name is not None]
     twice = sorted({n for n in named if named.count(n) > 1})

@@ -729,7 +729,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                 missing.update(m.uncounted_ops)
                 counted_items += m.counted_items
             any_ops = any(m.call.ops for m in members)
-            steps = sum(chains[m.call.index] for m in members)
+            steps = sum(chains[m.call.index] for m in members if not _nested_in_itself(m.call, trace.calls))
         if source == "covered":
             status = "covered"
         elif source == "rule":
@@ -747,7 +747,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         key = id(module)
         row = Row(
             index=len(rows), path=path, type=type(module).__name__,
-            depth=0 if not path else path.count(".") + 1, calls=len(members),
+            depth=0 if not path else path.count(".") + 1,
+            # (a profiled method's own call is not one of the root's forward calls)
+            calls=len(members) - 1 if trace.method is not None and module is model else len(members),
             input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
             params=param_counts[key] if key in param_counts
             else sum(p.numel() for p in _unique_params(module)),
@@ -758,7 +760,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
         if source == "ops" and first.children:  # its own steps, for where its children are rows too
-            row.self_extra = {"steps": steps - sum([chains[c.index] for m in members for c in m.call.children])}
+            # (a call of this same module inside another one, recursion or a profiled method's forward
+            # calls, is part of the row's own steps, not a child's)
+            row.self_extra = {"steps": steps - sum([chains[c.index] for m in members for c in m.call.children
+                                                    if c.module is not module])}
         rows.append(row)
         if missing:
             for op_name, n in missing.items():

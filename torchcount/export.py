@@ -50,6 +50,7 @@ def to_dict(report: "Report", convention: "str | Convention | None" = None) -> d
         "schema_version": SCHEMA_VERSION,
         "torchcount_version": __version__,
         "model": report.model_name,
+        "method": report.method,
         "convention": _convention_dict(conv),
         "total": {
             "params": t.params,

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import enum
+import inspect
 import operator
 import threading
 import warnings
@@ -124,6 +126,7 @@ def profile(
     name: str | None = None,
     measure: bool = False,
     copy_params: bool = False,
+    method: str | None = None,
     **measure_options: Any,
 ) -> Report:
     """Profile one forward pass of ``model``.
@@ -143,6 +146,11 @@ def profile(
     model is profiled through its original module, a ``DataParallel`` /
     ``DistributedDataParallel`` wrapper through the module it wraps, and a TorchScript
     module from the aten ops it runs (one row); each with a note in ``report.notes``.
+
+    ``method="generate"`` profiles one call of ``model.generate(*inputs, **kwargs)`` instead of
+    the forward (any method of the model: ``encode``, ``decode``, ``generate``): every forward
+    call it makes is counted (the root row's ``calls``), and the work it does outside them
+    (picking the next token, concatenating ids) is the root's own.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
@@ -156,6 +164,8 @@ def profile(
     if measure_options and not measure:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")
+    if method is not None and not isinstance(method, str):
+        raise TypeError(f"method= is the name of a method of the model ('generate'), got {method!r}")
     if inputs is None and input_size is None and not kwargs:
         raise ValueError("torchcount.profile needs inputs (a tensor, tuple or dict) or input_size=")
     if inputs is not None and input_size is not None:
@@ -188,6 +198,10 @@ def profile(
                      "covers ran in that dtype; operation counts do not change; a layer with a rule counts "
                      "its input and weights at their stored dtype and its output as computed, a layer "
                      "priced from its ops counts what they read and wrote, autocast's casts included")
+    if method == "forward":
+        method = None
+    if method is not None:
+        _check_method(model, method)
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
@@ -201,14 +215,17 @@ def profile(
             with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named,
                             decompose=priced_by_its_parts) as recorder:
+                run = recorder.method_call(counted, method) if method is not None else counted
                 try:
                     with recorder.around_root(counted):
-                        counted(*args, **kw)
+                        run(*args, **kw)
                 except Exception as exc:
                     raise _forward_error(exc, recorder, counted) from exc
         # counted once the model is restored: the restore then follows the wrappers' removal
         # while the modules are still in the CPU caches, and the trace holds all counting needs
-        report = summarize(counted, recorder.trace, conv, name, modules=named)
+        report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
+                           modules=named)
+        report.method = method
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
@@ -240,6 +257,11 @@ def profile(
         notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
                      f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
                      + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
+    if method is not None:
+        forwards = report.root.calls if report.root is not None else 0
+        notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
+                     f"ran {forwards} time{'s' if forwards != 1 else ''} inside it (the root row's calls); what "
+                     f"{method} computed outside any module is the root's own work")
     report.notes.extend(notes)
 
     if warn and report.uncounted:
@@ -256,13 +278,27 @@ def profile(
             # list it appends to, a tensor written in place) would otherwise time a changing workload
             fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
             run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
-                        modules=named, **measure_options)
+                        modules=named, method=method, **measure_options)
         if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
             report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
                                 "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "
                                 "eval forward under no_grad takes without hooks, may run faster than the "
                                 "times shown")
     return report
+
+
+def _check_method(model: nn.Module, method: str) -> None:
+    """``method=`` names a method of an eager model (TorchScript modules run only their forward here)."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TypeError(f"method={method!r}: {type(model).__name__} is a TorchScript module, which torchcount "
+                        "profiles through its forward only; profile the eager model")
+    found = getattr(model, method, None)
+    if not callable(found) or isinstance(found, nn.Module):
+        what = "has no attribute" if found is None else f"has a {type(found).__name__}, not a method, named"
+        names = [n for n in dir(type(model)) if not n.startswith("_") and inspect.isroutine(getattr(type(model), n, None))]
+        close = difflib.get_close_matches(method, names, n=3, cutoff=0.6)
+        raise AttributeError(f"method={method!r}: {type(model).__name__} {what} {method!r}"
+                             + (f"; did you mean {' or '.join(close)}?" if close else ""))
 
 
 _ACTIVE: dict[int, tuple] = {}  # id → (path, model type) of every module being profiled right now (any thread)
@@ -510,9 +546,10 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
             # profile(model, (1, 3, 227, 227)), as torchinfo takes it: a shape, not a tensor
             hint += (f" — a shape was given where a tensor is expected: pass torch.randn{tuple(failed.args)} "
                      f"or input_size={tuple(failed.args)}")
-    return ForwardError(
-        f"forward failed in module '{path}' ({_type_name(failed.module)}) with {given}: "
-        f"{type(exc).__name__}: {exc}{hint}", failed.path, shapes)
+    method = recorder.trace.method
+    where = f"{_type_name(model)}.{method}(...) failed outside any module's forward" \
+        if method is not None and failed.index == 0 else f"forward failed in module '{path}' ({_type_name(failed.module)})"
+    return ForwardError(f"{where} with {given}: {type(exc).__name__}: {exc}{hint}", failed.path, shapes)
 
 
 #: what an older torch (2.2, 2.5) raises when a higher-order op (torch.cond, flex_attention) runs

@@ -134,6 +134,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: results of later stages (measure: overhead, coverage, device, ...)
     extra: dict = field(default_factory=dict)
+    #: the model's method profiled instead of its forward (``profile(method="generate")``), or None
+    method: "str | None" = None
 
     # ---- views -------------------------------------------------------------------------
     def with_convention(self, name: "str | Convention") -> "Report":

@@ -659,6 +659,9 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         from ..profile import as_call, make_inputs, model_device, profile
 
         model = model_or_report
+        if profile_options.get("method") not in (None, "forward"):
+            raise TypeError(f"receptive_field follows the forward's data flow; method="
+                            f"{profile_options['method']!r} is not supported")
         if inputs is None and profile_options.get("input_size") is not None:
             device = profile_options.pop("device", None)  # (where the inputs are made: used up here)
             inputs = make_inputs(profile_options.pop("input_size"), profile_options.pop("dtype", torch.float32),

@@ -149,7 +149,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
             peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None,
-            modules: "list[tuple[str, nn.Module]] | None" = None):
+            modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -161,7 +161,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
     KV cache): called before each pass's clock starts. ``modules``: the modules counting saw
-    (``profile`` passes them): those are stamped.
+    (``profile`` passes them): those are stamped. ``method``: a method of the model to time instead
+    of its forward (``profile(method="generate")``), each pass one call of it.
 
     Every pass starts from the model's forwards as they were found: a forward that sets
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
@@ -173,8 +174,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     clock = make_clock(dev)
     plain, passes = [], []
 
+    run = model if method is None else getattr(model, method)
+
     def forward():
-        return model(*args, **kwargs)
+        return run(*args, **kwargs)
 
     def refresh() -> None:
         nonlocal args, kwargs

@@ -1,0 +1,216 @@
+"""``profile(model, inputs, method="generate")``: one call of a method of the model instead of its
+forward, such as autoregressive generation. Every forward it makes is counted, the work it does
+outside them is the root's own, and the numbers are derived by hand: a greedy toy LM without a
+cache (each step re-reads the whole prefix) and a Hugging Face Whisper with its KV cache (each
+step one token; the cross-attention keys and values computed once)."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.cli import main as cli_main
+
+from conftest import Fn
+from test_state import snapshot
+
+VOCAB, D = 11, 6
+
+
+class ToyLM(nn.Module):
+    """Greedy decoding with no cache: step t runs the forward on all L0 + t tokens so far."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, D)
+        self.head = nn.Linear(D, VOCAB, bias=False)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids))
+
+    def generate(self, ids, new_tokens: int = 3):
+        for _ in range(new_tokens):
+            nxt = self(ids)[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)
+        return ids
+
+    def encode(self, ids):  # never calls the forward
+        return self.embed(ids)
+
+    def fails_after_a_forward(self, ids):
+        self(ids)
+        raise ValueError("boom")
+
+    def fails_in_a_layer(self, ids):
+        return self.head(ids)  # token ids straight into the Linear: a dtype error there
+
+
+def profile(model, inputs, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torchcount.profile(model, inputs, **kw)
+
+
+def test_greedy_generation_counts_every_step_by_hand():
+    L0, n = 4, 3
+    report = profile(ToyLM(), torch.zeros(2, L0, dtype=torch.long), method="generate",
+                     kwargs={"new_tokens": n})
+    # step t: the head on 2·(L0 + t) tokens, D·VOCAB MACs each; argmax over the last position's VOCAB
+    # logits: VOCAB − 1 comparisons per sequence, in generate's own code (the root's own work)
+    macs = sum(2 * (L0 + t) * D * VOCAB for t in range(n))
+    assert report.total.macs == macs == 2 * 15 * 66
+    assert report.row("head").calls == report.row("embed").calls == n
+    assert report.root.calls == n  # the forward calls (generate's own call is not one of them)
+    assert report.root.self_cost.cmps == n * 2 * (VOCAB - 1)
+    assert report.root.self_cost.macs == 0
+    assert report.root.output_shapes == [(2, L0 + n)]  # what generate returned
+    # steps: embed then head at each of the n steps, and generate's own arithmetic (a call that does
+    # any counts 1, docs/coverage.md, "Sequential steps"); the forward calls are the root's own calls, not its children
+    assert report.root.extra["steps"] == 2 * n + 1
+    assert report.root.self_extra["steps"] == 1
+    assert report.coverage == 1.0
+    assert any(f"ToyLM.generate(...), not the forward: the root's forward ran {n} times" in note
+               for note in report.notes)
+    # the table's rows add up to the total: the root's own row is shown
+    assert report.layers[0] is report.root
+    leaves = [r.cost for r in report.layers[1:]]
+    assert sum(leaves, report.root.self_cost).cmps == report.total.cost.cmps == n * 2 * (VOCAB - 1)
+    assert sum(leaves, report.root.self_cost).macs == report.total.macs
+
+
+def test_a_method_counts_what_a_wrapper_module_calling_it_counts():
+    """An independent path: the same generate run as the forward of a wrapper (its ops then the wrapper's)."""
+    model, ids = ToyLM(), torch.zeros(1, 5, dtype=torch.long)
+    by_method = profile(model, ids, method="generate", kwargs={"new_tokens": 4})
+    by_wrapper = profile(Fn(lambda x: model.generate(x, 4)), ids)
+    assert by_method.total.cost == by_wrapper.total.cost
+    assert by_method.total.macs == sum((5 + t) * D * VOCAB for t in range(4))
+
+
+def test_method_forward_is_the_default():
+    model, ids = ToyLM(), torch.zeros(1, 5, dtype=torch.long)
+    a, b = profile(model, ids), profile(model, ids, method="forward")
+    assert a.total.cost == b.total.cost and a.root.calls == b.root.calls == 1
+    assert not any("not the forward" in note for note in b.notes)
+
+
+def test_a_method_that_never_calls_the_forward():
+    report = profile(ToyLM(), torch.zeros(1, 5, dtype=torch.long), method="encode")
+    assert report.row("embed").calls == 1
+    assert report.row("head").status == "not called"
+    assert report.total.macs == 0 and report.total.params == VOCAB * D * 2
+    assert any("the root's forward ran 0 times" in note for note in report.notes)
+
+
+def test_a_failing_method_is_named_and_the_model_left_as_found():
+    model = ToyLM()
+    before = snapshot(model)
+    with pytest.raises(torchcount.ForwardError, match=r"ToyLM\.fails_after_a_forward\(\.\.\.\) failed outside any "
+                                                      r"module's forward with input shapes 1×5: ValueError: boom"):
+        profile(model, torch.zeros(1, 5, dtype=torch.long), method="fails_after_a_forward")
+    assert snapshot(model) == before
+    with pytest.raises(torchcount.ForwardError, match="forward failed in module 'head' \\(Linear\\)"):
+        profile(model, torch.zeros(1, 5, dtype=torch.long), method="fails_in_a_layer")
+    assert snapshot(model) == before
+
+
+def test_bad_method_arguments_are_clear_errors():
+    model, ids = ToyLM(), torch.zeros(1, 5, dtype=torch.long)
+    with pytest.raises(AttributeError, match="method='generat': ToyLM has no attribute 'generat'; did you mean generate"):
+        profile(model, ids, method="generat")
+    with pytest.raises(AttributeError, match="ToyLM has a Linear, not a method, named 'head'"):
+        profile(model, ids, method="head")
+    with pytest.raises(TypeError, match="method= is the name of a method"):
+        profile(model, ids, method=model.generate)
+    scripted = torch.jit.script(nn.Linear(3, 3))
+    with pytest.raises(TypeError, match="TorchScript module, which torchcount profiles through its forward only"):
+        profile(scripted, torch.randn(1, 3), method="forward_magic")
+    with pytest.raises(TypeError, match="receptive_field follows the forward's data flow"):
+        torchcount.receptive_field(model, ids, method="generate")
+
+
+def test_a_measured_method_times_each_pass_as_one_call_of_it():
+    model = ToyLM()
+    report = profile(model, torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True, repeat=2, warmup=0)
+    assert report.root.calls == 3 and report.row("head").calls == 3
+    # the root's span is the whole generate call; its own time (argmax, cat, the Python loop) is in self_ms
+    root, head = report.root.extra, report.row("head").extra
+    assert root["time_ms"] >= root["self_ms"] > 0
+    assert root["time_ms"] >= head["time_ms"] > 0
+
+
+def tiny_whisper():
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    config = transformers.WhisperConfig(
+        vocab_size=100, num_mel_bins=8, encoder_layers=1, decoder_layers=1, d_model=16, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=20,
+        max_target_positions=40, decoder_start_token_id=1, eos_token_id=2, pad_token_id=0, bos_token_id=1)
+    torch.manual_seed(0)
+    return transformers.WhisperForConditionalGeneration(config).eval()
+
+
+def whisper_generate_macs(steps: int, mels=8, frames=40, d=16, ffn=32, vocab=100, layers=1) -> dict:
+    """Encoder once: conv1 (kernel 3, mels → d, every frame), conv2 (kernel 3, stride 2: S = frames/2),
+    per layer 4·S·d² + 2·S²·d + 2·S·d·ffn. Decoder, one token per step with a KV cache, step t
+    attending to t + 1 positions, per layer: self-attention 4·d² + 2·(t + 1)·d, cross-attention
+    queries and output 2·d² + 2·S·d, its keys and values 2·S·d² once (cached), FFN 2·d·ffn; the LM
+    head d·vocab per step."""
+    S = frames // 2
+    encoder = frames * d * mels * 3 + S * d * d * 3 + layers * (4 * S * d * d + 2 * S * S * d + 2 * S * d * ffn)
+    decoder = layers * (sum(4 * d * d + 2 * (t + 1) * d + 2 * d * d + 2 * S * d + 2 * d * ffn for t in range(steps))
+                        + 2 * S * d * d)
+    return {"encoder": encoder, "decoder": decoder, "head": steps * d * vocab}
+
+
+def test_whisper_generate_with_its_kv_cache_by_hand():
+    model, steps = tiny_whisper(), 5
+    report = profile(model, torch.randn(1, 8, 40), method="generate",
+                     kwargs=dict(max_new_tokens=steps, min_new_tokens=steps, do_sample=False))
+    expected = whisper_generate_macs(steps)
+    assert report.row("model.encoder").cost.macs == expected["encoder"] == 84_480
+    assert report.row("model.decoder").cost.macs == expected["decoder"] == 26_720
+    assert report.row("proj_out").cost.macs == expected["head"]
+    assert report.total.macs == sum(expected.values())
+    assert report.row("model.encoder").calls == 1
+    assert report.row("model.decoder").calls == report.root.calls == steps
+    assert report.coverage == 1.0
+
+
+def test_cli_method_with_literal_keywords(tmp_path, capsys):
+    source = tmp_path / "toy_lm.py"
+    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
+        __import__("pathlib").Path(__file__).parent))
+    code = cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", "generate(new_tokens=2)",
+                     "--device", "cpu", "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["root"]["calls"] == 2
+    assert out["method"] == "generate" and out["model"] == "ToyLM.generate"
+    assert out["total"]["macs"] == (4 + 5) * D * VOCAB
+    for bad, says in (("generate(2)", "give its arguments by keyword"), ("generat", "did you mean generate"),
+                      ("a.b", "a method name")):
+        assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", bad]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_whisper_generate_example_matches_the_closed_form():
+    """examples/whisper_generate.py (Whisper-tiny-shaped: 4 + 4 layers, d 384, 3000 frames) at 3 tokens."""
+    pytest.importorskip("transformers")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "examples" / "whisper_generate.py"), "3"], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = whisper_generate_macs(3, mels=80, frames=3000, d=384, ffn=1536, vocab=51865, layers=4)
+    for path, key in (("model.encoder", "encoder"), ("model.decoder", "decoder"), ("proj_out", "head")):
+        assert f"{path:14} torchcount {expected[key]:>15,} MACs" in result.stdout, result.stdout[-3000:]
+    assert "DIFFERENT" not in result.stdout and "coverage: complete" in result.stdout
+    assert "the decoder ran 3 times" in result.stdout
