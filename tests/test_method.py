@@ -1,8 +1,9 @@
 """``profile(model, inputs, method="generate")``: one call of a method of the model instead of its
 forward, such as autoregressive generation. Every forward it makes is counted, the work it does
 outside them is the root's own, and the numbers are derived by hand: a greedy toy LM without a
-cache (each step re-reads the whole prefix) and a Hugging Face Whisper with its KV cache (each
-step one token; the cross-attention keys and values computed once)."""
+cache (each step re-reads the whole prefix), Hugging Face Whisper with its KV cache (each step one
+token; the cross-attention keys and values computed once) and Llama (the prompt at once, then one
+token per step)."""
 from __future__ import annotations
 
 import json
@@ -178,6 +179,25 @@ def test_whisper_generate_with_its_kv_cache_by_hand():
     assert report.total.macs == sum(expected.values())
     assert report.row("model.encoder").calls == 1
     assert report.row("model.decoder").calls == report.root.calls == steps
+    assert report.coverage == 1.0
+
+
+def test_llama_generate_is_a_prefill_then_one_token_per_step_by_hand():
+    """Hugging Face Llama's generate: the prompt's L0 tokens at once, then one token per step
+    attending to every cached position; the LM head on the last position only."""
+    from test_llm_workloads import llama_macs, tiny_llama_config
+
+    transformers, config = tiny_llama_config()
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    L0, n = 5, 4
+    report = profile(model, torch.randint(3, 99, (1, L0)), method="generate", convention="macs",
+                     kwargs=dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0))
+    prefill = llama_macs(L0, L0, lm_rows=1)
+    steps = sum(llama_macs(1, L0 + t, lm_rows=1) for t in range(1, n))
+    assert report.total.macs == prefill + steps
+    assert report.root.calls == report.row("lm_head").calls == n
+    assert report.root.output_shapes == [(1, L0 + n)]
     assert report.coverage == 1.0
 
 
