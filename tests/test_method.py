@@ -104,7 +104,13 @@ def test_a_method_that_never_calls_the_forward():
     assert report.row("embed").calls == 1
     assert report.row("head").status == "not called"
     assert report.total.macs == 0 and report.total.params == VOCAB * D * 2
-    assert any("the root's forward ran 0 times" in note for note in report.notes)
+    assert any("the root's forward ran 0 times inside it;" in note for note in report.notes)
+    # the root was called all the same (its method): not a "never called" row
+    assert report.root.calls == 1
+    assert "not called" not in report.explain("")
+    # so its own ops, unrecorded, are listed as uncounted rather than taken as none
+    unrecorded = profile(ToyLM(), torch.zeros(1, 5, dtype=torch.long), method="encode", record_ops=False)
+    assert [(u.path, u.calls) for u in unrecorded.uncounted] == [("", 1)]
 
 
 def test_a_failing_method_is_named_and_the_model_left_as_found():

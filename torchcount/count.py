@@ -748,8 +748,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         row = Row(
             index=len(rows), path=path, type=type(module).__name__,
             depth=0 if not path else path.count(".") + 1,
-            # (a profiled method's own call is not one of the root's forward calls)
-            calls=len(members) - 1 if trace.method is not None and module is model else len(members),
+            # a profiled method's own call is not one of the root's forward calls, unless it made none:
+            # the row was called all the same (calls 0 means never called, everywhere)
+            calls=max(len(members) - 1, 1) if trace.method is not None and module is model else len(members),
             input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
             params=param_counts[key] if key in param_counts
             else sum(p.numel() for p in _unique_params(module)),

@@ -258,10 +258,11 @@ def profile(
                      f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
                      + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
     if method is not None:
-        forwards = report.root.calls if report.root is not None else 0
+        forwards = sum(1 for call in recorder.trace.calls if call.module is counted) - 1  # (less the method's)
         notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
-                     f"ran {forwards} time{'s' if forwards != 1 else ''} inside it (the root row's calls); what "
-                     f"{method} computed outside any module is the root's own work")
+                     f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
+                     + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
+                     "module is the root's own work")
     report.notes.extend(notes)
 
     if warn and report.uncounted:
