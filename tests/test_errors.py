@@ -44,6 +44,38 @@ def test_forward_error_names_the_failing_module_and_its_input_shapes():
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
+class _HandlesThenFails(nn.Module):
+    """Tries a Linear on the wrong width, handles its error, then raises one of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Sequential(nn.Linear(5, 2))
+
+    def forward(self, x):
+        try:
+            self.inner(x)
+        except RuntimeError:
+            pass
+        raise ValueError("the block's own error")
+
+
+def test_an_error_handled_inside_the_forward_is_not_blamed_for_a_later_one():
+    """The Linear's error was caught: the ValueError is the block's (it was blamed on the Linear)."""
+    with pytest.raises(ForwardError, match=r"module '1' \(_HandlesThenFails\) .*ValueError: the block's own") as info:
+        torchcount.profile(nn.Sequential(nn.ReLU(), _HandlesThenFails()), torch.randn(3, 8))
+    assert info.value.path == "1"
+    # an error raised while handling another (or from it) is still the innermost module's
+    class Rethrows(_HandlesThenFails):
+        def forward(self, x):
+            try:
+                self.inner(x)
+            except RuntimeError as exc:
+                raise ValueError("wrapped") from exc
+    with pytest.raises(ForwardError, match=r"module 'inner.0' \(Linear\) .*ValueError: wrapped") as info:
+        torchcount.profile(Rethrows(), torch.randn(3, 8))
+    assert info.value.path == "inner.0"
+
+
 def _nested():
     return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Sequential(nn.Linear(4, 4), nn.Tanh()))
 

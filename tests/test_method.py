@@ -7,6 +7,7 @@ token per step)."""
 from __future__ import annotations
 
 import json
+import time
 import warnings
 
 import pytest
@@ -48,6 +49,17 @@ class ToyLM(nn.Module):
 
     def fails_in_a_layer(self, ids):
         return self.head(ids)  # token ids straight into the Linear: a dtype error there
+
+    def fails_after_a_handled_error(self, ids):
+        try:
+            self.head(ids)  # fails in the Linear, and is handled here
+        except RuntimeError:
+            pass
+        raise KeyError("its own error")
+
+    def waits(self, ids, seconds: float = 0.02):
+        time.sleep(seconds)  # the method's own time, outside any forward
+        return self(ids)
 
 
 def profile(model, inputs, **kw):
@@ -123,6 +135,11 @@ def test_a_failing_method_is_named_and_the_model_left_as_found():
     with pytest.raises(torchcount.ForwardError, match="forward failed in module 'head' \\(Linear\\)"):
         profile(model, torch.zeros(1, 5, dtype=torch.long), method="fails_in_a_layer")
     assert snapshot(model) == before
+    # the Linear's error was handled: the KeyError is the method's own (it was blamed on the Linear)
+    with pytest.raises(torchcount.ForwardError, match=r"ToyLM\.fails_after_a_handled_error\(\.\.\.\) failed "
+                                                      r"outside any module's forward .*KeyError: 'its own error'"):
+        profile(model, torch.zeros(1, 5, dtype=torch.long), method="fails_after_a_handled_error")
+    assert snapshot(model) == before
 
 
 def test_bad_method_arguments_are_clear_errors():
@@ -133,11 +150,49 @@ def test_bad_method_arguments_are_clear_errors():
         profile(model, ids, method="head")
     with pytest.raises(TypeError, match="method= is the name of a method"):
         profile(model, ids, method=model.generate)
+    # nn.Module's own methods change the model or inspect it: not a computation to profile
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="'register_forward_hook' is a method of every nn.Module"):
+        profile(model, lambda *a: None, method="register_forward_hook")
+    assert snapshot(model) == before
     scripted = torch.jit.script(nn.Linear(3, 3))
     with pytest.raises(TypeError, match="TorchScript module, which torchcount profiles through its forward only"):
         profile(scripted, torch.randn(1, 3), method="forward_magic")
     with pytest.raises(TypeError, match="receptive_field follows the forward's data flow"):
         torchcount.receptive_field(model, ids, method="generate")
+    with pytest.raises(TypeError, match="this report profiled ToyLM.generate's generate"):
+        torchcount.receptive_field(profile(model, ids, method="generate"))
+
+
+def test_a_method_that_fails_while_measured_is_named():
+    class FailsLater(ToyLM):
+        runs = 0
+
+        def generate(self, ids, new_tokens=2):
+            out = super().generate(ids, new_tokens)
+            type(self).runs += 1
+            if type(self).runs >= 2:  # the counting pass succeeds, the first measured one fails
+                raise ValueError("boom")
+            return out
+
+    with pytest.raises(torchcount.ForwardError, match=r"generate failed while measuring, .* in FailsLater\.generate"
+                                                      r"\(\.\.\.\), outside any module's forward: ValueError: boom"):
+        profile(FailsLater(), torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True, warmup=1, repeat=2)
+
+
+def test_sequential_root_with_a_method_and_record_ops_off_lists_the_methods_ops():
+    """A Sequential's forward runs no op of its own, but its method does: unrecorded, never a silent 0."""
+    class Steps(nn.Sequential):
+        def generate(self, x, steps=3):
+            for _ in range(steps):
+                x = self(x) * 0.5
+            return x
+
+    model, x = Steps(nn.Linear(4, 4, bias=False)), torch.randn(1, 4)
+    assert profile(model, x, method="generate").root.self_cost.mults == 3 * 4
+    unrecorded = profile(model, x, method="generate", record_ops=False)
+    assert [(u.path, u.what) for u in unrecorded.uncounted] == [("", "own ops (not recorded: record_ops=False)")]
+    assert not unrecorded.complete
 
 
 def test_a_measured_method_times_each_pass_as_one_call_of_it():
@@ -148,6 +203,11 @@ def test_a_measured_method_times_each_pass_as_one_call_of_it():
     root, head = report.root.extra, report.row("head").extra
     assert root["time_ms"] >= root["self_ms"] > 0
     assert root["time_ms"] >= head["time_ms"] > 0
+    # a method that waits 20 ms outside the forward: that time is the root's own (a lower bound, not a speed)
+    waited = profile(model, torch.zeros(1, 4, dtype=torch.long), method="waits", measure=True, repeat=2, warmup=0)
+    assert waited.root.extra["self_ms"] >= 20
+    assert waited.row("head").extra["time_ms"] < waited.root.extra["time_ms"]
+    assert any("waits call without hooks" in line for line in waited.extra["footer"])
 
 
 def tiny_whisper():
@@ -219,9 +279,21 @@ def test_cli_method_with_literal_keywords(tmp_path, capsys):
     assert out["method"] == "generate" and out["model"] == "ToyLM.generate"
     assert out["total"]["macs"] == (4 + 5) * D * VOCAB
     for bad, says in (("generate(2)", "give its arguments by keyword"), ("generat", "did you mean generate"),
-                      ("a.b", "a method name")):
+                      ("a.b", "a method name"), ("generate(new_tokens=2", "bad --method 'generate(new_tokens=2': "
+                                                 "unbalanced parentheses; e.g. generate(max_new_tokens=8)"),
+                      ("to", "is a method of every nn.Module")):
         assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", bad]) == 2
         assert says in capsys.readouterr().err
+    # --method forward is the forward: named and exported as one
+    assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", "forward", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] is None and out["model"] == "ToyLM"
+    # a DataParallel wrapper from the builder: the method is its module's (as profile finds it)
+    wrapped = tmp_path / "wrapped.py"
+    wrapped.write_text(source.read_text() + "import torch\ndef build():\n    return torch.nn.DataParallel(ToyLM())\n")
+    assert cli_main([f"{wrapped}:build", "--input", "1x4:int64", "--method", "generate(new_tokens=2)",
+                     "--device", "cpu", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["forward_calls"] == 2
 
 
 def test_whisper_generate_example_matches_the_closed_form():
@@ -240,3 +312,30 @@ def test_whisper_generate_example_matches_the_closed_form():
         assert f"{path:14} torchcount {expected[key]:>15,} MACs" in result.stdout, result.stdout[-3000:]
     assert "DIFFERENT" not in result.stdout and "coverage: complete" in result.stdout
     assert "the decoder ran 3 times" in result.stdout
+
+
+def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_path, capsys, monkeypatch):
+    """The progress bar counts passes: one generate call each (it counted the 2 forwards inside it);
+    the counting wrapper it sets on the instance is removed afterwards."""
+    import torchcount.cli as cli
+
+    source = tmp_path / "toy_lm.py"
+    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
+        __import__("pathlib").Path(__file__).parent))
+    counted, built = [], []
+
+    class Recorder(cli.ProgressBar):
+        def __call__(self, done, total, label=""):
+            pass
+
+    monkeypatch.setattr(cli, "_progress_bar", lambda: Recorder())
+    close = cli._PassCounter.close
+    monkeypatch.setattr(cli._PassCounter, "close", lambda self: (counted.append(self.n), close(self)))
+    build = cli.build
+    monkeypatch.setattr(cli, "build", lambda *a, **k: (lambda got: (built.append(got[0]), got)[1])(build(*a, **k)))
+    code = cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", "generate(new_tokens=2)",
+                     "--measure", "--device", "cpu", "--warmup", "1", "--repeat", "2", "--format", "json"])
+    assert code == 0, capsys.readouterr().err
+    assert counted == [1 + 2 * 1 + 2 * 2 + 1]  # counting, warm-up and repeats (plain and timed), memory
+    assert "generate" not in built[0].__dict__
+    assert json.loads(capsys.readouterr().out)["forward_calls"] == 2

@@ -172,6 +172,37 @@ def test_recursion_through_the_same_module_is_not_double_counted():
     assert report.total.macs == 3 * lin_macs(2, 4, 4)
 
 
+class _ThroughA(nn.Module):
+    """Calls its owner back: Outer → a → Outer → a → Outer, a recursion through another module."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self.lin = nn.Linear(3, 3, bias=False)
+        self.__dict__["owner"] = owner  # (not registered: the owner is its parent)
+
+    def forward(self, x, depth):
+        return self.owner(self.lin(x), depth - 1)
+
+
+class _Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = _ThroughA(self)
+
+    def forward(self, x, depth=2):
+        return x * 2.0 if depth == 0 else self.a(x, depth)
+
+
+def test_recursion_through_another_module_counts_steps_once():
+    """Two Linears and a multiplication one after another: 3 steps; the innermost call's
+    multiplication is the root's own step, the a rows do nothing themselves (it was −2 for both)."""
+    report = torchcount.profile(_Outer(), torch.randn(1, 3))
+    assert report.root.calls == 3 and report.row("a").calls == 2
+    assert report.total.macs == 2 * 9 and report.total.cost.mults == 3
+    assert report.root.extra["steps"] == 3 and report.root.self_extra["steps"] == 1
+    assert report.row("a").extra["steps"] == 3 and report.row("a").self_extra["steps"] == 0
+
+
 def test_module_list_and_module_dict():
     class Containers(nn.Module):
         def __init__(self):

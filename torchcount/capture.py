@@ -412,6 +412,17 @@ def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
     return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
 
 
+def _raised_from(exc: BaseException, earlier: "BaseException | None") -> bool:
+    """``exc`` is ``earlier``, or was raised from it or while handling it (its cause or context chain)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if exc is earlier:
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _transformed(args: tuple, kwargs: dict) -> bool:
     """A tensor argument is a torch.func wrapper (a vmap's batched tensor, a grad's tracked one)."""
     return any(_functorch_wrapped(t) for t in _raw_tensors(args) + _raw_tensors(kwargs))
@@ -620,7 +631,10 @@ class _Recorder:
                 output = forward(*args, **kwargs)
             except BaseException as exc:
                 call.failed = exc
-                if recorder.failure is None:  # the innermost module sees the exception first
+                failure = recorder.failure
+                # the innermost module sees the exception first; an earlier failure that was handled
+                # (caught, and not the cause of this one) is not this exception's
+                if failure is None or not _raised_from(exc, failure.failed):
                     recorder.failure = call
                 raise
             finally:

@@ -268,12 +268,13 @@ class Spec:
     default_input: tuple | None = None  # a shape for builder names
 
 
-def _split_call(text: str) -> tuple[str, tuple, dict]:
-    """``"resnet18(num_classes=10)"`` → ``("resnet18", (), {"num_classes": 10})``; literals only."""
+def _split_call(text: str, what: str = "MODEL", example: str = "resnet18(num_classes=10)") -> tuple[str, tuple, dict]:
+    """``"resnet18(num_classes=10)"`` → ``("resnet18", (), {"num_classes": 10})``; literals only.
+    ``what`` and ``example`` name the option in errors."""
     m = re.fullmatch(r"\s*([^()]+?)\s*\((.*)\)\s*", text, flags=re.S)
     if not m:
         if text.count("(") != text.count(")"):
-            raise UsageError(f"bad MODEL {text!r}: unbalanced parentheses; e.g. resnet18(num_classes=10)")
+            raise UsageError(f"bad {what} {text!r}: unbalanced parentheses; e.g. {example}")
         return text.strip(), (), {}
     target, inner = m.group(1), m.group(2)
     try:
@@ -285,19 +286,19 @@ def _split_call(text: str) -> tuple[str, tuple, dict]:
         if any(k is None for k in kwargs):
             raise ValueError("**kwargs")
     except (SyntaxError, ValueError) as exc:
-        what = exc
+        reason = exc
         if isinstance(exc, ValueError) and "malformed node" in str(exc):
             names = [n.id for n in ast.walk(call) if isinstance(n, ast.Name) and n.id != "f"]
-            what = f"{names[0]!r} is not a literal" if names else "not a literal"
+            reason = f"{names[0]!r} is not a literal" if names else "not a literal"
         raise UsageError(f"bad arguments in {text!r}: only Python literals are allowed, e.g. "
-                         f"resnet18(num_classes=10) ({what})") from None
+                         f"{example} ({reason})") from None
     return target, args, kwargs
 
 
 def parse_method(text: str) -> tuple[str, dict]:
     """``"generate(max_new_tokens=8)"`` → ``("generate", {"max_new_tokens": 8})``: a method name and
     literal keyword arguments (positional ones would be ambiguous beside the --input tensors)."""
-    name, args, kwargs = _split_call(text)
+    name, args, kwargs = _split_call(text, "--method", "generate(max_new_tokens=8)")
     if not name.isidentifier():
         raise UsageError(f"--method {text!r}: a method name, optionally with literal keyword arguments, "
                          "e.g. --method 'generate(max_new_tokens=8)'")
@@ -563,17 +564,15 @@ def _needs_real_values(exc: BaseException) -> bool:
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
-    from .profile import profile
+    from .profile import _check_method, _unwrap, profile
 
     model, from_callable = build(spec, device, args.dtype_parsed)
     inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
     method, method_keywords = args.method_parsed
     if method is not None:
-        from .profile import _check_method
-
         try:
-            _check_method(model, method)
-        except (AttributeError, TypeError) as exc:
+            _check_method(_unwrap(model)[0], method)  # (as profile checks it: on a DataParallel's module)
+        except (AttributeError, TypeError, ValueError) as exc:
             raise UsageError(f"--method: {exc}") from None
     clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
     if clash:
@@ -583,7 +582,8 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     if device == "meta":
         _note_unchecked_dtypes(spec, model, (inputs, keywords))
     bar = measure_options.pop("_bar", None)
-    counter = _PassCounter(bar, _expected_passes(measure_options), model) if bar is not None else None
+    counter = _PassCounter(bar, _expected_passes(measure_options), _unwrap(model)[0] if method else model, method) \
+        if bar is not None else None
     try:
         report = profile(model, inputs, kwargs=keywords, convention=args.convention.lower(),
                          name=spec.label + (f".{method}" if method else ""), measure=args.measure, method=method,
@@ -632,13 +632,26 @@ def _expected_passes(options: dict) -> int:
 
 class _PassCounter:
     """Counts forward passes of the root module (the hook only increments an int, so timed passes
-    are not disturbed by terminal output) and redraws the bar from a thread every 0.2 s."""
+    are not disturbed by terminal output) and redraws the bar from a thread every 0.2 s. With a
+    profiled ``method``, a pass is one call of it (which may run the forward many times): the
+    method is wrapped on the instance instead, and put back by :meth:`close`."""
 
-    def __init__(self, bar: "ProgressBar", total: int, model):
+    def __init__(self, bar: "ProgressBar", total: int, model, method: "str | None" = None):
         import threading
 
         self.bar, self.total, self.n = bar, total, 0
-        self.handle = model.register_forward_hook(self._hook)
+        self.model, self.method, self.handle = model, method, None
+        if method is None:
+            self.handle = model.register_forward_hook(self._hook)
+        else:
+            self.own = model.__dict__.get(method, _NOT_SET)  # (a method set on the instance, to put back)
+            run = getattr(model, method)
+
+            def counted(*args, **kwargs):
+                self.n += 1
+                return run(*args, **kwargs)
+
+            model.__dict__[method] = counted
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._draw, daemon=True)
         self.thread.start()
@@ -653,8 +666,16 @@ class _PassCounter:
     def close(self):
         self.stop.set()
         self.thread.join()
-        self.handle.remove()
+        if self.handle is not None:
+            self.handle.remove()
+        elif self.own is _NOT_SET:
+            del self.model.__dict__[self.method]
+        else:
+            self.model.__dict__[self.method] = self.own
         self.bar(self.total, self.total, "measuring")
+
+
+_NOT_SET = object()
 
 
 def _measure_options(args) -> dict:
@@ -976,6 +997,8 @@ def _run(argv: list[str]) -> int:
         raise UsageError(str(exc) + (f"; did you mean {' or '.join(close)}?" if close else "")) from None
     args.dtype_parsed = parse_dtype(args.dtype)
     args.method_parsed = parse_method(args.method) if args.method is not None else (None, {})
+    if args.method_parsed[0] == "forward":  # (the default: named and exported as a forward)
+        args.method_parsed = (None, args.method_parsed[1])
     args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
     named = [name for name, _, _ in args.input_parsed or () if name is not None]
     twice = sorted({n for n in named if named.count(n) > 1})
@@ -990,6 +1013,8 @@ def _run(argv: list[str]) -> int:
     if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
         raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
                          "per-layer lines of both (use --depth to choose the layers)")
+    if args.receptive_field and args.method_parsed[0] is not None:
+        raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--plot {args.plot}: use a .png, .svg or .pdf file name")
     measure_options = _measure_options(args)

@@ -721,15 +721,17 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             any_ops = bool(first.ops)
             steps = chains[first.index]
         else:
-            # a module that calls itself (recursion): its inner calls are inside the outer one's inclusive cost
-            cost = sum((m.inclusive for m in members if not _nested_in_itself(m.call, trace.calls)), ZERO)
+            # a module that calls itself (recursion, or a profiled method calling the forward): its inner
+            # calls are inside the outer one's inclusive cost and chain
+            outer = [m for m in members if not _nested_in_itself(m.call, trace.calls)]
+            cost = sum((m.inclusive for m in outer), ZERO)
             self_cost = sum((m.self_cost for m in members), ZERO)
             missing = Counter()
             for m in members:
                 missing.update(m.uncounted_ops)
                 counted_items += m.counted_items
             any_ops = any(m.call.ops for m in members)
-            steps = sum(chains[m.call.index] for m in members if not _nested_in_itself(m.call, trace.calls))
+            steps = sum(chains[m.call.index] for m in outer)
         if source == "covered":
             status = "covered"
         elif source == "rule":
@@ -745,26 +747,29 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         terms = head.self_cost.terms if source == "rule" else head.terms if source == "ops" else ()
         outputs = first._outputs if first._outputs is not None else first.outputs
         key = id(module)
+        method_root = trace.method is not None and module is model
         row = Row(
             index=len(rows), path=path, type=type(module).__name__,
             depth=0 if not path else path.count(".") + 1,
             # a profiled method's own call is not one of the root's forward calls, unless it made none:
             # the row was called all the same (calls 0 means never called, everywhere)
-            calls=max(len(members) - 1, 1) if trace.method is not None and module is model else len(members),
+            calls=max(len(members) - 1, 1) if method_root else len(members),
             input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
             params=param_counts[key] if key in param_counts
             else sum(p.numel() for p in _unique_params(module)),
             self_params=own_params[key] if key in own_params
             else sum(t.numel() for t in _own_tensors(module._parameters)),
-            cost=cost, self_cost=self_cost, status=status, rule=head.rule, convention=convention,
+            cost=cost, self_cost=self_cost, status=status, convention=convention,
+            # (a profiled method's row: the rule its forward calls were priced by, if any; head is the method's)
+            rule=next((m.rule for m in members[1:] if m.rule), None) if method_root else head.rule,
             activation=outputs[0].numel if outputs else 0, terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
         if source == "ops" and first.children:  # its own steps, for where its children are rows too
-            # (a call of this same module inside another one, recursion or a profiled method's forward
-            # calls, is part of the row's own steps, not a child's)
-            row.self_extra = {"steps": steps - sum([chains[c.index] for m in members for c in m.call.children
-                                                    if c.module is not module])}
+            # (every call's chain less its children's: what each call did itself, also where this module's
+            # calls are nested in one another, directly or through other modules)
+            row.self_extra = {"steps": sum([chains[m.call.index] for m in members])
+                              - sum([chains[c.index] for m in members for c in m.call.children])}
         rows.append(row)
         if missing:
             for op_name, n in missing.items():

@@ -51,6 +51,7 @@ def to_dict(report: "Report", convention: "str | Convention | None" = None) -> d
         "torchcount_version": __version__,
         "model": report.model_name,
         "method": report.method,
+        "forward_calls": report.forward_calls,
         "convention": _convention_dict(conv),
         "total": {
             "params": t.params,
@@ -231,6 +232,7 @@ def to_dataframe(report: "Report", convention: "str | Convention | None" = None,
     columns, rows = records(report, convention, depth)
     df = pd.DataFrame(rows, columns=columns)
     df.attrs["model"] = report.model_name
+    df.attrs["method"] = report.method
     df.attrs["convention"] = get_convention(convention or report.convention).name
     df.attrs["schema_version"] = SCHEMA_VERSION
     return df

@@ -226,6 +226,8 @@ def profile(
         report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
                            modules=named)
         report.method = method
+        if method is not None:  # every recorded call of the root but the method's own
+            report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
@@ -258,7 +260,7 @@ def profile(
                      f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
                      + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
     if method is not None:
-        forwards = sum(1 for call in recorder.trace.calls if call.module is counted) - 1  # (less the method's)
+        forwards = report.forward_calls
         notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
                      f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                      + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
@@ -293,6 +295,9 @@ def _check_method(model: nn.Module, method: str) -> None:
     if isinstance(model, torch.jit.ScriptModule):
         raise TypeError(f"method={method!r}: {type(model).__name__} is a TorchScript module, which torchcount "
                         "profiles through its forward only; profile the eager model")
+    if hasattr(nn.Module, method):  # .to, .eval, .register_forward_hook: they change the model, not compute
+        raise ValueError(f"method={method!r} is a method of every nn.Module, not a computation of "
+                         f"{type(model).__name__}'s to profile; name one of its own, such as generate")
     found = getattr(model, method, None)
     if not callable(found) or isinstance(found, nn.Module):
         what = "has no attribute" if found is None else f"has a {type(found).__name__}, not a method, named"
@@ -390,8 +395,9 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
         if row is None or id(row) in seen or row.module is None or row.calls == 0:
             continue  # (a row for a module never called: it ran nothing)
         seen.add(id(row))
-        if row.status in ("ops", "partial", "container") and \
-                getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS:
+        if row.status in ("ops", "partial", "container") and (
+                getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS
+                or row is report.root and report.method is not None):  # (the method's own code ran too)
             report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED, row.calls))
 
 

@@ -136,6 +136,9 @@ class Report:
     extra: dict = field(default_factory=dict)
     #: the model's method profiled instead of its forward (``profile(method="generate")``), or None
     method: "str | None" = None
+    #: with a method: how many times the root's forward ran inside it (the root row's ``calls`` is
+    #: that too, but 1 where it is 0: the row was called, through the method)
+    forward_calls: "int | None" = None
 
     # ---- views -------------------------------------------------------------------------
     def with_convention(self, name: "str | Convention") -> "Report":
@@ -308,6 +311,7 @@ class Report:
         row = self.row(path)
         lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
             row.module.children()) else "")]
+        method_root = self.method is not None and row is self.root
         if row.calls == 0:  # never called itself
             if row.members:
                 lines.append("not called itself; its submodules were (by its parent, as a ModuleList's layers, "
@@ -323,17 +327,23 @@ class Report:
             lines.append("  breakdown: " + (", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
                                                      for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
             return "\n".join(lines)
-        lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; "
-                     f"{row.calls} call{'s' if row.calls != 1 else ''}")
+        calls = f"one {self.method} call, the forward run {self.forward_calls} time(s) in it" if method_root \
+            else f"{row.calls} call{'s' if row.calls != 1 else ''}"
+        lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; {calls}")
         if row.status == "covered":
             lines.append("counted by the rule of an enclosing module")
             return "\n".join(lines)
         if row.status in ("rule", "ops", "partial") and row.terms:
-            per_call = " (per call; first call shown)" if row.calls > 1 else ""
+            per_call = " (per call; first call shown)" if row.calls > 1 and not method_root else ""
             own = "its own ops, outside its children (whose rows hold their cost)" if (
                 row.module is not None and row.status != "rule" and next(row.module.children(), None) is not None) \
                 else "the ops it ran"
-            lines.append(f"source: {'rule ' + row.rule if row.rule else own}{per_call}")
+            if method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
+                source = f"the ops {row.type}.{self.method}(...) ran outside any module's forward" + (
+                    f" (its forward, priced by rule {row.rule}, is in the total below)" if row.rule else "")
+            else:
+                source = "rule " + row.rule if row.rule else own
+            lines.append(f"source: {source}{per_call}")
             for term in row.terms:
                 if term.category == "shape":
                     same = term.substituted == str(term.value)  # ('same' padding: M = 10, not M = 10 = 10)
@@ -373,7 +383,10 @@ class Report:
                          "work outside torch (NumPy, Python numbers) is not seen")
         else:
             lines.append("priced from the ops it ran itself")
-        if row.calls > 1 or row.status not in ("rule",):
+        if method_root:
+            lines.append(f"  total of the {self.method} call: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], "
+                         f"{row.cost.macs:,} MACs")
+        elif row.calls > 1 or row.status not in ("rule",):
             lines.append(f"  total over {row.calls} call(s): {conv.ops(row.cost):,} {conv.unit} "
                          f"[{conv.name}], {row.cost.macs:,} MACs")
         if row.uncounted_ops:

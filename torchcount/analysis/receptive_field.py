@@ -655,6 +655,9 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
             raise TypeError("receptive_field(report): inputs and profile options apply to a model only; pass "
                             "the model and its inputs to follow the data flow (a report has shapes alone)")
         report = model_or_report
+        if report.method is not None:
+            raise TypeError(f"receptive_field follows the forward's data flow; this report profiled "
+                            f"{report.model_name}'s {report.method}(...), not a forward")
     elif isinstance(model_or_report, nn.Module):
         from ..profile import as_call, make_inputs, model_device, profile
 

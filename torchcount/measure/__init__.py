@@ -257,8 +257,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                     plain.append(one_pass()[1])
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             done = completed[0]  # (before the search pass, which may complete)
-            path = hooks.failed_in if hooks is not None else _failing_module(model, clock, one_pass, named)
-            raise _measure_error(exc, model, path, done) from exc
+            hooked, path = (True, hooks.failed_in) if hooks is not None else \
+                _failing_module(model, clock, one_pass, named)
+            raise _measure_error(exc, model, path, done, hooked, method) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -270,7 +271,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             with memory_hooks(model, dev, named) as mem:
                 forward()
         except Exception as exc:  # the memory pass (the last one) failed: say which module
-            raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0]) from exc
+            raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0], True, method) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             # the per-module tracker resets the allocator's peak at every module entry; what it
@@ -350,27 +351,35 @@ def _then(fn) -> Iterator[None]:
         fn()
 
 
-def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = None) -> "str | None":
-    """After a pass without hooks failed: one more pass, hooked, to find the module it fails in
-    (None if it does not fail again)."""
+def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = None) -> "tuple[bool, str | None]":
+    """After a pass without hooks failed: one more pass, hooked, to find the module it fails in.
+    (whether it failed again, the failing module's path or None: outside every module's forward)."""
     try:
         with timing_hooks(model, clock, named) as hooks:
             one_pass(hooks)
     except Exception:
-        return hooks.failed_in
-    return None
+        return True, hooks.failed_in
+    return False, None
 
 
-def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_done: int) -> Exception:
+def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_done: int, hooked: bool,
+                   method: "str | None" = None) -> Exception:
     """The forward failed in a measured pass, after the counting pass had run: a
-    :class:`~torchcount.ForwardError` naming the module when the pass was hooked."""
+    :class:`~torchcount.ForwardError` naming the module when a hooked pass failed (``hooked``),
+    or the profiled method when it failed outside every module's forward."""
     from ..profile import ForwardError
 
-    where = f"in module '{path or '(root)'}' ({type(model.get_submodule(path)).__name__}): " \
-        if path is not None else "(a pass without hooks, which did not fail again with hooks): "
-    return ForwardError(f"forward failed while measuring, after the counting pass and {passes_done} measuring "
-                        f"pass(es) that completed (warm-up ones included), {where}"
-                        f"{type(exc).__name__}: {exc}", path)
+    if path is not None:
+        where = f"in module '{path or '(root)'}' ({type(model.get_submodule(path)).__name__}): "
+    elif not hooked:
+        where = "(a pass without hooks, which did not fail again with hooks): "
+    elif method is not None:
+        where = f"in {type(model).__name__}.{method}(...), outside any module's forward: "
+    else:
+        where = "outside any module's forward (in the root's own hooks): "
+    return ForwardError(f"{'forward' if method is None else method} failed while measuring, after the counting "
+                        f"pass and {passes_done} measuring pass(es) that completed (warm-up ones included), "
+                        f"{where}{type(exc).__name__}: {exc}", path)
 
 
 def details(report, path: str) -> dict:
@@ -508,7 +517,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
-    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks)
+    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method)
 
 
 def _mib(n) -> str:
@@ -524,14 +533,16 @@ def _share(x) -> str:
     return "unknown (a median time of 0)" if x is None else f"{x:.0%}"
 
 
-def _footer(extra: dict, peaks: Peaks) -> list[str]:
+def _footer(extra: dict, peaks: Peaks, method: "str | None" = None) -> list[str]:
     lines = [
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
-        f"{extra['warmup']} warm-up; forward without hooks {extra['plain_ms']:.3f} ms "
+        f"{extra['warmup']} warm-up; {'forward' if method is None else f'{method} call'} without hooks "
+        f"{extra['plain_ms']:.3f} ms "
         f"(IQR {extra['plain_spread_ms']:.3f}), with timing stamps {extra['instrumented_ms']:.3f} ms → "
         f"overhead {_ratio(extra['overhead'])}"
         + (" (below 1: run-to-run noise)" if extra["overhead"] is not None and extra["overhead"] < 1 else "")
-        + f"; coverage {_share(extra['time_coverage'])} (Σ leaf exclusive ÷ the instrumented forward; the "
+        + f"; coverage {_share(extra['time_coverage'])} (Σ leaf exclusive ÷ the instrumented "
+        f"{'forward' if method is None else 'call'}; the "
         f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
         f"attention or residual adds, and the Python between layers)",
     ]
