@@ -57,6 +57,15 @@ class ToyLM(nn.Module):
             pass
         raise KeyError("its own error")
 
+    def stream(self, ids, new_tokens: int = 3):  # a streaming generate: its work happens as it is iterated
+        for _ in range(new_tokens):
+            nxt = self(ids)[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)
+            yield nxt
+
+    def with_helper(self, ids, helper: nn.Module):  # another model given as an input (assisted generation)
+        return self(ids) + helper(ids.float()).sum()
+
     def waits(self, ids, seconds: float = 0.02):
         time.sleep(seconds)  # the method's own time, outside any forward
         return self(ids)
@@ -104,6 +113,55 @@ def test_a_method_counts_what_a_wrapper_module_calling_it_counts():
     assert by_method.total.macs == sum((5 + t) * D * VOCAB for t in range(4))
 
 
+def test_a_streaming_method_is_iterated_inside_the_profile():
+    """A generator does nothing until iterated: it was a clean 0 (no call, no warning)."""
+    report = profile(ToyLM(), torch.zeros(1, 4, dtype=torch.long), method="stream", measure=True, repeat=2, warmup=0)
+    assert report.total.macs == sum((4 + t) * D * VOCAB for t in range(3))
+    assert report.forward_calls == report.root.calls == 3
+    assert report.root.output_shapes == [(1, 1)] * 3  # what it yielded
+    assert report.row("head").extra["time_ms"] > 0  # the measured passes iterate it too
+
+
+def test_a_module_given_to_the_method_is_named_in_a_note():
+    helper = nn.Linear(4, 1, bias=False)
+    report = profile(ToyLM(), torch.zeros(1, 4, dtype=torch.long), method="with_helper", kwargs={"helper": helper})
+    # the helper is not hooked: its MACs (4 per position) are the root's own, its weights not in the total
+    assert report.root.self_cost.macs == 4 and report.total.params == 2 * VOCAB * D
+    assert any("module(s) given as inputs of with_helper: helper=Linear; not part of the profiled model" in note
+               for note in report.notes)
+
+
+def test_a_hugging_face_streamer_is_passed_as_it_is():
+    """An input object is copied (a KV cache must not grow), but a streamer is an output channel:
+    a copy would leave the caller's empty."""
+    pytest.importorskip("transformers")
+    from transformers.generation.streamers import BaseStreamer
+
+    class Collect(BaseStreamer):
+        def __init__(self):
+            self.got = []
+
+        def put(self, value):
+            self.got.append(value.tolist())
+
+        def end(self):
+            self.got.append("end")
+
+    class Streams(ToyLM):
+        def generate(self, ids, streamer, new_tokens=2):
+            streamer.put(ids)
+            for _ in range(new_tokens):
+                ids = torch.cat([ids, self(ids)[:, -1].argmax(-1, keepdim=True)], 1)
+                streamer.put(ids[:, -1])
+            streamer.end()
+            return ids
+
+    streamer = Collect()
+    report = profile(Streams(), torch.zeros(1, 4, dtype=torch.long), method="generate", kwargs={"streamer": streamer})
+    assert len(streamer.got) == 1 + 2 + 1 and streamer.got[-1] == "end"
+    assert not any("copied" in note for note in report.notes)
+
+
 def test_method_forward_is_the_default():
     model, ids = ToyLM(), torch.zeros(1, 5, dtype=torch.long)
     a, b = profile(model, ids), profile(model, ids, method="forward")
@@ -148,6 +206,10 @@ def test_bad_method_arguments_are_clear_errors():
         profile(model, ids, method="generat")
     with pytest.raises(AttributeError, match="ToyLM has a Linear, not a method, named 'head'"):
         profile(model, ids, method="head")
+    model.nothing = None
+    with pytest.raises(AttributeError, match="ToyLM has a NoneType, not a method, named 'nothing'"):
+        profile(model, ids, method="nothing")
+    del model.nothing
     with pytest.raises(TypeError, match="method= is the name of a method"):
         profile(model, ids, method=model.generate)
     # nn.Module's own methods change the model or inspect it: not a computation to profile
@@ -265,6 +327,10 @@ def test_llama_generate_is_a_prefill_then_one_token_per_step_by_hand():
     assert report.root.calls == report.row("lm_head").calls == n
     assert report.root.output_shapes == [(1, L0 + n)]
     assert report.coverage == 1.0
+    # beam search runs every step for each of the beams: 3 sequences where greedy runs 1
+    beams = profile(model, torch.randint(3, 99, (1, L0)), method="generate", convention="macs",
+                    kwargs=dict(max_new_tokens=n, min_new_tokens=n, num_beams=3, do_sample=False, pad_token_id=0))
+    assert beams.total.macs == 3 * (prefill + steps)
 
 
 def test_cli_method_with_literal_keywords(tmp_path, capsys):

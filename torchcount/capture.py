@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import inspect
 import threading
 from math import prod as _prod
 from contextlib import contextmanager
@@ -569,7 +570,7 @@ class _Recorder:
         module: the ops it runs outside any forward are the root's own, and the forward calls it
         makes are nested in it. Never priced by the root's rule: it runs other code than the forward."""
         self.trace.method = name
-        return self.recording_forward("", model, getattr(model, name), method=True)
+        return self.recording_forward("", model, method_runner(model, name), method=True)
 
     def recording_forward(self, path: str, module: nn.Module, forward: Callable, method: bool = False) -> Callable:
         """``forward`` (the module's bound forward) wrapped so that each call is recorded; with
@@ -695,6 +696,25 @@ def capture(
             recorder.close()
             recorder.stack.clear()
             recorder.live[0] = False
+
+
+def method_runner(model: nn.Module, name: str) -> Callable:
+    """``model.<name>`` as called for a profile or a measured pass: a method that returns a generator
+    (a streaming generate, which does its work as it is iterated) is iterated to the end inside the
+    call, and returns the list of what it yielded; a coroutine cannot be run here."""
+    method = getattr(model, name)
+
+    def run(*args, **kwargs):
+        out = method(*args, **kwargs)
+        if inspect.isgenerator(out):
+            return list(out)
+        if inspect.iscoroutine(out):
+            out.close()
+            raise TypeError(f"{type(model).__name__}.{name} is a coroutine function (async): torchcount runs a "
+                            "method synchronously; profile the synchronous method it awaits")
+        return out
+
+    return run
 
 
 @contextmanager

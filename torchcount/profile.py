@@ -261,6 +261,13 @@ def profile(
                      + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
     if method is not None:
         forwards = report.forward_calls
+        own = {id(m) for _, m in named}
+        others = sorted({f"{k}={type(v).__name__}" if k else type(v).__name__ for k, v in
+                         [*(("", a) for a in given[0]), *given[1].items()] if isinstance(v, nn.Module) and id(v) not in own})
+        if others:  # an assistant model for assisted generation: not hooked, not in the total
+            notes.append(f"module(s) given as inputs of {method}: {', '.join(others)}; not part of the profiled model, "
+                         f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
+                         "their parameters are not in the total")
         notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
                      f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                      + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
@@ -290,6 +297,9 @@ def profile(
     return report
 
 
+_ABSENT = object()
+
+
 def _check_method(model: nn.Module, method: str) -> None:
     """``method=`` names a method of an eager model (TorchScript modules run only their forward here)."""
     if isinstance(model, torch.jit.ScriptModule):
@@ -298,9 +308,9 @@ def _check_method(model: nn.Module, method: str) -> None:
     if hasattr(nn.Module, method):  # .to, .eval, .register_forward_hook: they change the model, not compute
         raise ValueError(f"method={method!r} is a method of every nn.Module, not a computation of "
                          f"{type(model).__name__}'s to profile; name one of its own, such as generate")
-    found = getattr(model, method, None)
+    found = getattr(model, method, _ABSENT)
     if not callable(found) or isinstance(found, nn.Module):
-        what = "has no attribute" if found is None else f"has a {type(found).__name__}, not a method, named"
+        what = "has no attribute" if found is _ABSENT else f"has a {type(found).__name__}, not a method, named"
         names = [n for n in dir(type(model)) if not n.startswith("_") and inspect.isroutine(getattr(type(model), n, None))]
         close = difflib.get_close_matches(method, names, n=3, cutoff=0.6)
         raise AttributeError(f"method={method!r}: {type(model).__name__} {what} {method!r}"
@@ -436,7 +446,14 @@ def _stateful(x) -> bool:
     """An input object (not a tensor, container, number, module, type or function) whose
     attributes a forward may change: a Hugging Face ``Cache``, a user's state object."""
     return (hasattr(x, "__dict__") or bool(getattr(type(x), "__slots__", None))) and not callable(x) and \
-        not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format))
+        not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format)) \
+        and not _is_streamer(x)
+
+
+def _is_streamer(x) -> bool:
+    """A Hugging Face ``generate(streamer=...)``: an output channel, which a copy would leave empty
+    (found by its base class's name: transformers is not imported for it)."""
+    return any(c.__name__ == "BaseStreamer" and c.__module__.startswith("transformers") for c in type(x).__mro__)
 
 
 def _copied(x, objects: "_InputObjects"):

@@ -340,7 +340,8 @@ class Report:
                 else "the ops it ran"
             if method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
                 source = f"the ops {row.type}.{self.method}(...) ran outside any module's forward" + (
-                    f" (its forward, priced by rule {row.rule}, is in the total below)" if row.rule else "")
+                    f"; what its forward did itself ({'rule ' + row.rule if row.rule else 'its own ops'}, "
+                    f"{self.forward_calls} call(s)) is in the total below" if self.forward_calls else "")
             else:
                 source = "rule " + row.rule if row.rule else own
             lines.append(f"source: {source}{per_call}")

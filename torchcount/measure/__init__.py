@@ -25,7 +25,7 @@ from torch.utils._pytree import tree_leaves, tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
-from ..capture import own_forwards, restore_forwards
+from ..capture import method_runner, own_forwards, restore_forwards
 from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
@@ -174,7 +174,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     clock = make_clock(dev)
     plain, passes = [], []
 
-    run = model if method is None else getattr(model, method)
+    run = model if method is None else method_runner(model, method)
 
     def forward():
         return run(*args, **kwargs)
