@@ -405,3 +405,40 @@ def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_p
     assert counted == [1 + 2 * 1 + 2 * 2 + 1]  # counting, warm-up and repeats (plain and timed), memory
     assert "generate" not in built[0].__dict__
     assert json.loads(capsys.readouterr().out)["forward_calls"] == 2
+
+
+class TrainStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+    def train_step(self, x, y):
+        loss = nn.functional.mse_loss(self(x), y)
+        loss.backward()
+        return loss
+
+
+def test_a_training_step_counts_its_backward_and_puts_the_gradients_back():
+    """The backward's matrix products: fc2's input and weight gradients (N·16·4 each), fc1's weight
+    gradient (N·8·16; its input needs none), in the root's own row; every .grad as it was found
+    (None stays None; an existing gradient, which the backward accumulates into, keeps its values)."""
+    model, N = TrainStep(), 32
+    x, y = torch.randn(N, 8), torch.randn(N, 4)
+    model.fc2.weight.grad = torch.ones(4, 16)
+    before = model.fc2.weight.grad
+    report = profile(model, (x, y), method="train_step")
+    forward = N * (8 * 16 + 16 * 4)
+    assert report.root.self_cost.macs == N * 16 * 4 * 2 + N * 8 * 16
+    assert report.total.macs == forward + report.root.self_cost.macs
+    assert model.fc1.weight.grad is None and model.fc1.bias.grad is None and model.fc2.bias.grad is None
+    assert model.fc2.weight.grad is before and torch.equal(before, torch.ones(4, 16))
+    assert any("a backward pass set or changed the .grad of 4 parameter(s)" in note for note in report.notes)
+    # against torch.utils.flop_counter, which counts the same products (2 FLOPs per MAC)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        TrainStep().train_step(x, y)
+    assert counter.get_total_flops() == 2 * report.total.macs

@@ -252,6 +252,11 @@ def profile(
     if kept.restored_slots:
         notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
                      f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
+    if kept.restored_grads:
+        notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
+                     f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")
+                     + "); put back as found. Its ops are counted in the row that ran the backward (the root's "
+                       "own row for a training step), not in the layers they belong to")
     if kept.restored_params:
         notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
                      f"{', '.join(kept.restored_params[:6])}")

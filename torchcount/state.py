@@ -3,7 +3,8 @@
 :func:`preserved` snapshots what a forward pass may change — every module's training flag,
 every parameter's ``requires_grad``, every buffer's value (BatchNorm running statistics,
 ``num_batches_tracked``, spectral-norm vectors ``_u``/``_v``; its shape too, if resized in place),
-the grad mode — and restores it on exit, also when the forward raises or is interrupted
+the grad mode, every parameter's ``.grad`` (which a backward in a profiled method sets or
+accumulates into) — and restores it on exit, also when the forward raises or is interrupted
 (``KeyboardInterrupt``).
 
 Parameters are not copied by default (that would double the memory of every profile);
@@ -50,6 +51,8 @@ class Preserved:
     restored_params: list[str] = field(default_factory=list)
     #: names of parameter / buffer slots the forward rebound, filled, added or deleted (put back)
     restored_slots: list[str] = field(default_factory=list)
+    #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
+    restored_grads: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -75,6 +78,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
             unique.setdefault(id(entry[2]), entry)
         params = list(unique.values())
     requires_grad = [p.requires_grad for _, _, p in params]
+    grads = [p.grad for _, _, p in params]  # a backward (a profiled training step) sets or accumulates them
+    # the values of gradients already there: a backward may accumulate into them in place
+    saved_grads = {i: g.detach().clone() for i, g in enumerate(grads) if g is not None and not g.is_meta} \
+        if any(g is not None for g in grads) else {}
+    grad_versions = {i: grads[i]._version for i in saved_grads}
     versions = _versions(params)  # None: lazy
     buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
     state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
@@ -102,6 +110,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 [id(v) for _, m in modules for v in m._buffers.values()] != slot_ids:
             state.restored_slots = _restore_slots(modules, stores)
         saved_buffers.restore()
+        state.restored_grads = _restore_grads(params, grads, saved_grads, grad_versions)
         if [p.requires_grad for _, _, p in params] != requires_grad:
             for (_, _, p), flag in zip(params, requires_grad):
                 if p.requires_grad is not flag and not is_lazy(p):
@@ -158,6 +167,23 @@ def _versions(params: list) -> list:
     except RuntimeError:  # an inference tensor among them: the slow path, one check per tensor
         return [None if isinstance(p, _UNINITIALIZED) else _UNTRACKED if p.is_inference() else p._version
                 for _, _, p in params]
+
+
+def _restore_grads(params: list, grads: list, saved: dict, versions: dict) -> list[str]:
+    """Put every parameter's ``.grad`` back: the same tensor (or None) as before, with its values as
+    they were where a backward accumulated into it in place. Returns the names of those that changed."""
+    changed = []
+    for i, ((path, name, p), before) in enumerate(zip(params, grads)):
+        now = p.grad
+        if now is before and (i not in versions or now._version == versions[i]):  # (an accumulation bumps it)
+            continue
+        changed.append(_qualified(path, name))
+        if now is not before:
+            p.grad = before
+        if i in saved and not _same_bits(before, saved[i]):
+            with torch.no_grad():
+                before.copy_(saved[i])
+    return changed
 
 
 def _qualified(path: str, name: str) -> str:
