@@ -35,12 +35,17 @@ def closed_form(steps: int) -> dict[str, int]:
     return {"encoder": encoder, "decoder": decoder, "head": steps * D * VOCAB}
 
 
-def main(tokens: int = 8):
+def whisper_tiny_shaped() -> WhisperForConditionalGeneration:
+    """The model, random weights (also the CLI's builder: ``examples/whisper_generate.py:whisper_tiny_shaped``)."""
     logging.set_verbosity_error()
     torch.manual_seed(0)
     config = WhisperConfig(d_model=D, encoder_layers=LAYERS, decoder_layers=LAYERS, encoder_attention_heads=6,
                            decoder_attention_heads=6, encoder_ffn_dim=FFN, decoder_ffn_dim=FFN, num_mel_bins=MELS)
-    model = WhisperForConditionalGeneration(config).eval()
+    return WhisperForConditionalGeneration(config).eval()
+
+
+def main(tokens: int = 8):
+    model = whisper_tiny_shaped()
     features = torch.randn(1, MELS, FRAMES)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
