@@ -21,9 +21,12 @@
   (textbook direct algorithms)
 - attention.py: nn.MultiheadAttention
 - recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
+- backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
+  norm and embedding gradients)
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
 from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
+from . import backward  # noqa: F401  (the ops loss.backward() runs, in a profiled training step)
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from .registry import (  # noqa: F401

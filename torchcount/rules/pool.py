@@ -150,7 +150,7 @@ def _adaptive_window_total(in_sizes, out_sizes) -> int:
     return total
 
 
-def _adaptive_windows(x, out, d: int) -> tuple[int, int, int]:
+def adaptive_windows(x, out, d: int) -> tuple[int, int, int]:
     """(planes, Σwindow over one plane's outputs, outputs) of adaptive pooling of the last ``d``
     dims of ``x`` to those of ``out``."""
     out_sizes = out.shape[-d:]
@@ -171,7 +171,7 @@ def adaptive_mean_terms(planes: int, window_total: int, out: int) -> tuple[Term,
 
 @module_rule(*_ADAPTIVE_MAX)
 def adaptive_max_pool(m, call) -> Cost:
-    return Cost.of(adaptive_max_term(*_adaptive_windows(call.input, call.out, pooled_dims(m))))
+    return Cost.of(adaptive_max_term(*adaptive_windows(call.input, call.out, pooled_dims(m))))
 
 
 @module_rule(*_ADAPTIVE_AVG)
@@ -182,7 +182,7 @@ def adaptive_avg_pool(m, call) -> Cost:
 def adaptive_avg_cost(call, d: int) -> Cost:
     """Adaptive average pooling of the last ``d`` dims of ``call.input`` to those of ``call.out``
     (also what ``nn.Upsample(mode="area")`` computes: rules/upsample.py)."""
-    return Cost.of(*adaptive_mean_terms(*_adaptive_windows(call.input, call.out, d)))
+    return Cost.of(*adaptive_mean_terms(*adaptive_windows(call.input, call.out, d)))
 
 
 @module_rule(*_FRACTIONAL)
@@ -224,9 +224,9 @@ def avg_pool_op(op) -> Cost:
 @op_rule(*aten_ops("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
                "adaptive_avg_pool3d"))
 def adaptive_avg_pool_op(op) -> Cost:
-    return Cost.of(*adaptive_mean_terms(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))
+    return Cost.of(*adaptive_mean_terms(*adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))
 
 
 @op_rule(*aten_ops("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"))
 def adaptive_max_pool_op(op) -> Cost:
-    return Cost.of(adaptive_max_term(*_adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))
+    return Cost.of(adaptive_max_term(*adaptive_windows(op.inputs[0], op.outputs[0], _op_dims(op))))

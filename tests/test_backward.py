@@ -1,0 +1,187 @@
+"""The backward ops of a training step (rules/backward.py): each called directly with numbers
+checked by hand, then whole training steps (``profile(model, batch, method="train_step")``) counted
+completely, their MACs equal to torch.utils.flop_counter's (which counts the same convolution and
+matrix-product gradients, 2 FLOPs per MAC)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torchcount
+
+from conftest import Fn, run
+
+aten = torch.ops.aten
+
+
+def cost(fn, *inputs):
+    report = run(Fn(fn), *inputs)
+    assert report.complete, report.uncounted
+    return report.total.cost
+
+
+def test_relu_hardtanh_leaky_relu_sigmoid_tanh_gradients_per_element():
+    g, x = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    n = 24
+    c = cost(lambda g, x: aten.threshold_backward(g, x, 0.0), g, x)
+    assert (c.cmps, c.assigns, c.mults) == (n, n, 0)  # x > 0 ? g : 0
+    c = cost(lambda g, x: aten.hardtanh_backward(g, x, -1.0, 1.0), g, x)
+    assert (c.cmps, c.assigns) == (2 * n, n)
+    c = cost(lambda g, x: aten.leaky_relu_backward(g, x, 0.01, False), g, x)
+    assert (c.cmps, c.mults, c.assigns) == (n, n, n)
+    c = cost(lambda g, y: aten.sigmoid_backward(g, y), g, x)  # g·y·(1 − y)
+    assert (c.mults, c.adds) == (2 * n, n)
+    c = cost(lambda g, y: aten.tanh_backward(g, y), g, x)  # g·(1 − y²)
+    assert (c.mults, c.adds) == (2 * n, n)
+    c = cost(lambda g, x: aten.gelu_backward(g, x), g, x)  # g·(½(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π))
+    assert (c.transc, c.mults, c.adds) == (2 * n, 7 * n, 2 * n)
+    c = cost(lambda g, x: aten.gelu_backward(g, x, approximate="tanh"), g, x)
+    assert (c.transc, c.mults, c.adds) == (n, 12 * n, 5 * n)
+    c = cost(lambda g, x: aten.silu_backward(g, x), g, x)  # s = 1/(1 + e^−x); g·s·(1 + x·(1 − s))
+    assert (c.transc, c.divs, c.adds, c.mults) == (n, n, 3 * n, 3 * n)
+    c = cost(lambda g, m: aten.native_dropout_backward(g, m, 2.0), g, x > 0)  # g·mask·scale
+    assert c.mults == 2 * n
+
+
+def test_softmax_and_log_softmax_gradients_by_rows():
+    rows, n = 6, 5
+    g, y = torch.randn(rows, n), torch.randn(rows, n).softmax(-1)
+    c = cost(lambda g, y: aten._softmax_backward_data(g, y, -1, torch.float32), g, y)  # y·(g − Σ g·y)
+    assert (c.mults, c.adds) == (2 * rows * n, rows * n + rows * (n - 1))
+    c = cost(lambda g, y: aten._log_softmax_backward_data(g, y, -1, torch.float32), g, y.log())  # g − e^y·Σg
+    assert (c.transc, c.mults, c.adds) == (rows * n, rows * n, rows * n + rows * (n - 1))
+
+
+def test_loss_gradients():
+    x, t = torch.randn(3, 4), torch.randn(3, 4)
+    c = cost(lambda g, x, t: aten.mse_loss_backward(g, x, t, 1), torch.tensor(1.0), x, t)  # 2·(x − t)·g/n
+    assert (c.adds, c.mults, c.divs) == (12, 24, 1)
+    logp, target = torch.randn(5, 7).log_softmax(-1), torch.randint(0, 7, (5,))
+    c = cost(lambda g, lp, t, w: aten.nll_loss_backward(g, lp, t, None, 1, -100, w), torch.tensor(1.0), logp, target,
+             torch.tensor(5.0))
+    assert (c.mults, c.divs) == (5, 5)  # one −g/Σw per target row
+
+
+def test_pooling_gradients():
+    x = torch.randn(1, 2, 6, 6)
+    out, idx = aten.max_pool2d_with_indices(x, [2, 2], [2, 2])
+    c = cost(lambda g, x, i: aten.max_pool2d_with_indices_backward(g, x, [2, 2], [2, 2], [0, 0], [1, 1], False, i),
+             torch.randn_like(out), x, idx)
+    assert c.adds == out.numel() == 18  # each output's gradient into its argmax
+    g = torch.randn(1, 2, 3, 3)
+    c = cost(lambda g, x: aten.avg_pool2d_backward(g, x, [2, 2], [2, 2], [0, 0], False, True, None), g, x)
+    assert (c.divs, c.adds) == (18, 4 * 18)
+    # adaptive 5 → 3: windows [0, 2), [1, 4), [3, 5) of sizes 2, 3, 2: Σ = 7 per dim, 49 per plane
+    x, g = torch.randn(1, 2, 5, 5), torch.randn(1, 2, 3, 3)
+    c = cost(lambda g, x: aten._adaptive_avg_pool2d_backward(g, x), g, x)
+    assert (c.divs, c.adds) == (18, 2 * 49)
+
+
+def test_norm_and_embedding_gradients():
+    N, C, H, W = 2, 3, 4, 4
+    x, g = torch.randn(N, C, H, W), torch.randn(N, C, H, W)
+    mean, invstd, w = torch.zeros(C), torch.ones(C), torch.ones(C)
+    n = N * C * H * W
+    c = cost(lambda g, x, w, m, s: aten.native_batch_norm_backward(g, x, w, None, None, m, s, True, 1e-5,
+                                                                    [True, True, True]), g, x, w, mean, invstd)
+    assert (c.adds, c.mults) == (4 * n + 2 * (n - C), 3 * n)  # per element, and the two per-channel sums
+    # with running statistics (eval): dx = g·(w·invstd), 1 mult; the weight gradient Σ(x − μ)·invstd·g
+    c = cost(lambda g, x, w, m, s: aten.native_batch_norm_backward(g, x, w, m, s, None, None, False, 1e-5,
+                                                                    [True, True, False]), g, x, w, mean, invstd)
+    assert (c.mults, c.adds) == (n + 2 * n, n + 2 * (n - C))
+    x, g = torch.randn(4, 8), torch.randn(4, 8)
+    mean, rstd, w, b = torch.zeros(4, 1), torch.ones(4, 1), torch.ones(8), torch.zeros(8)
+    c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, True, True]),
+             g, x, mean, rstd, w, b)
+    assert (c.mults, c.adds) == (6 * 32, 7 * 32)  # input 4 + 4, weight 2 + 2, bias 0 + 1 per element
+    ids, g = torch.randint(0, 10, (3, 5)), torch.randn(3, 5, 6)
+    c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
+    assert c.adds == 3 * 5 * 6
+
+
+def test_convolution_gradients_by_hand():
+    """Input gradient and weight gradient: the forward's MACs each; the bias gradient Σ of the
+    output gradient; what output_mask leaves out is not counted."""
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(6, 2, 3, 3)  # groups 2: 2 input channels per group
+    out = F.conv2d(x, w, stride=2, padding=1, groups=2)       # 2×6×4×4
+    forward_macs = 2 * 6 * 4 * 4 * (2 * 3 * 3)
+    c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, [6], [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
+                                                        [True, True, True]), torch.randn_like(out), x, w)
+    assert (c.macs, c.adds) == (2 * forward_macs, out.numel())
+    c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
+                                                        [False, True, False]), torch.randn_like(out), x, w)
+    assert (c.macs, c.adds) == (forward_macs, 0)
+    # each of the 6×2×3×3 weights sums its products over the N·∏output = 2×4×4 positions it met:
+    # torch.utils.flop_counter counts the grouped weight gradient as if groups were 1 (twice this)
+    assert forward_macs == 6 * 2 * 3 * 3 * (2 * 4 * 4)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        aten.convolution_backward(torch.randn_like(out), x, w, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
+                                  [False, True, False])
+    assert counter.get_total_flops() == 2 * (2 * forward_macs)
+
+
+class ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            # (groups 1: torch.utils.flop_counter overcounts a grouped weight gradient, see above)
+            nn.Conv2d(8, 8, 3, stride=2), nn.GELU(), nn.ConvTranspose2d(8, 4, 3, stride=2),
+            nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(4, 5), nn.Tanh())
+        self.head = nn.Linear(5, 5)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+    def train_step(self, x, y):
+        loss = F.cross_entropy(self(x), y) + F.mse_loss(torch.sigmoid(self(x)), torch.zeros(x.shape[0], 5))
+        loss.backward()
+        return loss
+
+
+class TinyTransformer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, activation="gelu")
+        self.head = nn.Linear(16, 50)
+
+    def forward(self, ids):
+        return self.head(self.layer(self.embed(ids)))
+
+    def train_step(self, ids):
+        loss = F.cross_entropy(self(ids).flatten(0, 1), ids.flatten())
+        loss.backward()
+        return loss
+
+
+@pytest.mark.parametrize("build, inputs", [
+    (ConvNet, lambda: (torch.randn(4, 3, 16, 16), torch.randint(0, 5, (4,)))),
+    (TinyTransformer, lambda: (torch.randint(0, 50, (2, 7)),)),
+], ids=["cnn", "transformer"])
+def test_a_training_step_is_counted_completely_and_its_macs_match_flop_counter(build, inputs):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model, batch = build().train(), inputs()
+    report = torchcount.profile(model, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    with FlopCounterMode(display=False) as counter:
+        build().train().train_step(*batch)
+    assert counter.get_total_flops() == 2 * report.total.macs
+    # every worked line of the step (the backward's among them) evaluates to its value
+    from test_worked_terms import evaluate
+
+    lines = [t for row in (report.root, *report.layers) for t in row.terms]
+    assert any("gradient" in t.what for t in lines)
+    assert [f"{t.what} = {t.substituted}" for t in lines if evaluate(t.substituted) != t.value] == []
+    # the backward of every contraction computes an input gradient and a weight gradient, each as
+    # many MACs as the forward, except the first convolution's input gradient (the images need none)
+    forward = torchcount.profile(model, batch[:1], warn=False).total.macs
+    runs = report.forward_calls  # (the ConvNet's step runs its forward twice)
+    first_conv = 4 * 8 * 16 * 16 * 3 * 3 * 3 if build is ConvNet else 0
+    assert report.total.macs - runs * forward == runs * (2 * forward - first_conv)

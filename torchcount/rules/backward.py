@@ -1,0 +1,256 @@
+"""Op rules for the backward ops a training step runs (``loss.backward()`` in a profiled method):
+the gradients of convolutions, activations, softmax, losses, pooling, normalisation and
+embeddings. The matrix products of a Linear's or an attention's backward are plain ``mm``/``bmm``
+and priced by rules/matmul.py.
+
+Each rule prices what the backward formula computes per element, written the way PyTorch's CPU
+kernels compute it (n = elements of the gradient produced):
+
+- convolution: the input gradient is a transposed convolution and the weight gradient a
+  correlation of the input with the output gradient, each as many MACs as the forward (as
+  torch.utils.flop_counter counts them, but for a grouped weight gradient, which it counts as if
+  groups were 1); the bias gradient sums the output gradient;
+- ReLU (``threshold_backward``): 1 comparison + 1 selection; hardtanh 2 + 1; leaky ReLU 1 + 1
+  multiplication + 1 selection; sigmoid g·y·(1 − y): 2 mults + 1 add; tanh g·(1 − y²): 2 mults +
+  1 add; SiLU g·s·(1 + x·(1 − s)) with s = 1/(1 + e^−x): 1 exp + 1 div + 3 adds + 3 mults; GELU (erf)
+  g·(Φ(x) + x·φ(x)): 2 transcendental + 7 mults + 2 adds (tanh form: 1 + 12 + 5). The other
+  activations' gradients (ELU, softplus, hardswish, …) are listed as uncounted;
+- softmax y·(g − Σ(g·y)): 2n mults, n subtractions, the row sums; log-softmax g − exp(y)·Σg: n exps,
+  n mults, n subtractions, the row sums;
+- MSE 2·(x − t)·g (/n for a mean: one scalar division): 1 add + 2 mults per element; NLL: one
+  (−g·w/Σw) per target row;
+- max pooling: each output's gradient added into its argmax; average pooling (adaptive too):
+  each divided by the window size and added into every window position; dropout g·mask·scale;
+- batch norm (training: batch statistics) per element 4 adds + 3 mults and two row sums, per
+  channel a few scalar ops (left out); with running statistics g·w·invstd: 1 mult (and the
+  weight gradient's dot product: 1 add + 2 mults + 1 add); layer norm per element 4 mults + 4 adds
+  for the input gradient, 2 mults + 2 adds for the weight gradient, 1 add for the bias;
+- embedding: each looked-up row's gradient added into the weight gradient.
+"""
+from __future__ import annotations
+
+from ..cost import Cost, Term, worked
+from ._util import prod, schema_arg, tup
+from .elementwise import recipe_terms
+from .pool import adaptive_windows
+from .registry import aten_ops, op_rule, zero_ops
+
+_MEAN = 1  # (torch's Reduction enum: 0 none, 1 mean, 2 sum)
+
+
+def _n(op, index: int = 0) -> int:
+    return op.outputs[index].numel if op.outputs else op.inputs[0].numel
+
+
+def _mask(op, index: int) -> bool:
+    mask = schema_arg(op, "output_mask")
+    return True if mask is None else bool(mask[index])
+
+
+# ---- convolution ----------------------------------------------------------------------------
+@op_rule(*aten_ops("convolution_backward"))
+def convolution_backward(op) -> Cost:
+    """``convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation,
+    transposed, output_padding, groups, output_mask)``: the forward's MACs once for the input
+    gradient and once for the weight gradient; N·k·∏output additions for the bias gradient."""
+    grad, x, w = op.args[0], op.args[1], op.args[2]
+    transposed = bool(schema_arg(op, "transposed", False))
+    groups = int(schema_arg(op, "groups", 1))
+    kernel = tuple(w.shape[2:])
+    # the forward's MACs: every output element of the (non-transposed) direction is a dot product of
+    # (channels in / groups)·∏kernel; for a transposed conv the roles of input and output swap
+    outer, inner = (x, grad) if transposed else (grad, x)
+    spatial = len(kernel)
+    per_position = (inner.shape[-spatial - 1] // groups) * prod(kernel)
+    macs = outer.numel * per_position
+    n_bias = grad.numel
+    terms = []
+    if _mask(op, 0):
+        terms.append(Term("macs", "multiply-accumulates (input gradient)", "outputs·(c/g)·∏kernel",
+                          worked("{}×{}×{}", outer.shape, inner.shape[-spatial - 1] // groups, kernel), macs))
+    if _mask(op, 1):
+        terms.append(Term("macs", "multiply-accumulates (weight gradient)", "outputs·(c/g)·∏kernel",
+                          worked("{}×{}×{}", outer.shape, inner.shape[-spatial - 1] // groups, kernel), macs))
+    if _mask(op, 2) and schema_arg(op, "bias_sizes") is not None:
+        terms.append(Term("adds", "additions (bias gradient: Σ of the output gradient)", "N·k·∏output",
+                          worked("{}", grad.shape), n_bias))
+    return Cost.of(*terms)
+
+
+# ---- activations ----------------------------------------------------------------------------
+_ACTIVATIONS = {
+    "threshold_backward": {"cmps": 1, "assigns": 1},               # x > t ? g : 0
+    "hardtanh_backward": {"cmps": 2, "assigns": 1},                 # lo < x < hi ? g : 0
+    "leaky_relu_backward": {"cmps": 1, "mults": 1, "assigns": 1},   # x > 0 ? g : a·g
+    "sigmoid_backward": {"mults": 2, "adds": 1},                    # g·y·(1 − y)
+    "tanh_backward": {"mults": 2, "adds": 1},                       # g·(1 − y²)
+    "silu_backward": {"transc": 1, "adds": 3, "divs": 1, "mults": 3},  # s = 1/(1 + e^−x): g·s·(1 + x·(1 − s))
+    "native_dropout_backward": {"mults": 2},                        # g·mask·scale
+}
+_GELU = {"none": {"transc": 2, "mults": 7, "adds": 2},   # g·(½(1 + erf(x/√2)) + x·e^(−x²/2)/√(2π))
+         "tanh": {"transc": 1, "mults": 12, "adds": 5}}
+
+
+@op_rule(*aten_ops(*_ACTIVATIONS))
+def activation_backward(op) -> Cost:
+    name = op.op.overloadpacket.__name__
+    return Cost.of(*recipe_terms(_ACTIVATIONS[name], _n(op), name))
+
+
+@op_rule(*aten_ops("gelu_backward"))
+def gelu_backward(op) -> Cost:
+    approximate = schema_arg(op, "approximate", "none") or "none"
+    return Cost.of(*recipe_terms(_GELU[approximate], _n(op), "gelu_backward"))
+
+
+# ---- softmax --------------------------------------------------------------------------------
+def _rows(op) -> tuple[int, int]:
+    """(rows, n) of a softmax backward over ``dim``."""
+    y = op.args[1]
+    dim = int(schema_arg(op, "dim", -1))
+    n = y.shape[dim] if y.shape else 1
+    return y.numel // max(n, 1), n
+
+
+@op_rule(*aten_ops("_softmax_backward_data"))
+def softmax_backward(op) -> Cost:
+    """``_softmax_backward_data(grad_output, output, dim, input_dtype)``: y·(g − Σ(g·y)) per row."""
+    rows, n = _rows(op)
+    rows_n = worked("{}×{}", rows, n)
+    return Cost.of(Term("mults", "multiplications g·y", "rows·n", rows_n, rows * n),
+                   Term("adds", "additions (row sum of g·y)", "rows·(n − 1)", worked("{}×({} − 1)", rows, n),
+                        rows * (n - 1)),
+                   Term("adds", "subtractions g − Σ", "rows·n", rows_n, rows * n),
+                   Term("mults", "multiplications by y", "rows·n", rows_n, rows * n))
+
+
+@op_rule(*aten_ops("_log_softmax_backward_data"))
+def log_softmax_backward(op) -> Cost:
+    """``_log_softmax_backward_data(grad_output, output, dim, input_dtype)``: g − exp(y)·Σg per row."""
+    rows, n = _rows(op)
+    rows_n = worked("{}×{}", rows, n)
+    return Cost.of(Term("adds", "additions (row sum of g)", "rows·(n − 1)", worked("{}×({} − 1)", rows, n),
+                        rows * (n - 1)),
+                   Term("transc", "exponentials exp(y)", "rows·n", rows_n, rows * n),
+                   Term("mults", "multiplications exp(y)·Σg", "rows·n", rows_n, rows * n),
+                   Term("adds", "subtractions", "rows·n", rows_n, rows * n))
+
+
+# ---- losses ---------------------------------------------------------------------------------
+@op_rule(*aten_ops("mse_loss_backward"))
+def mse_loss_backward(op) -> Cost:
+    """``mse_loss_backward(grad_output, self, target, reduction)``: 2·(x − t)·g, the factor 2 (and
+    1/n for a mean, one scalar division) folded into one constant."""
+    n = op.args[1].numel
+    terms = [Term("adds", "differences x − t", "elements", n, n),
+             Term("mults", "multiplications (·constant, ·g)", "2·elements", worked("2×{}", n), 2 * n)]
+    if int(schema_arg(op, "reduction", _MEAN)) == _MEAN:
+        terms.append(Term("divs", "division 2/n (mean)", "1", "1", 1))
+    return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("nll_loss_backward", "nll_loss2d_backward"))
+def nll_loss_backward(op) -> Cost:
+    """``nll_loss_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight)``:
+    a zero gradient with −g·w (÷ Σw for a mean) written at each target's class."""
+    x = op.args[1]
+    picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
+    terms = [Term("mults", "multiplications −g·w", "picked", picked, picked)]
+    if int(schema_arg(op, "reduction", _MEAN)) == _MEAN:
+        terms.append(Term("divs", "divisions by Σw (mean)", "picked", picked, picked))
+    return Cost.of(*terms)
+
+
+# ---- pooling --------------------------------------------------------------------------------
+@op_rule(*aten_ops("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
+                   "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward"))
+def max_pool_backward(op) -> Cost:
+    """Each output's gradient added into the input position its max came from."""
+    out = op.args[0].numel
+    return Cost.of(Term("adds", "additions (into each argmax)", "outputs", out, out))
+
+
+@op_rule(*aten_ops("avg_pool2d_backward", "avg_pool3d_backward"))
+def avg_pool_backward(op) -> Cost:
+    """``avg_pool2d_backward(grad_output, self, kernel_size, stride, padding, ceil_mode,
+    count_include_pad, divisor_override)``: each output's gradient divided by its window size and
+    added into every position of its window."""
+    out = op.args[0].numel
+    d = 3 if "3d" in op.op.overloadpacket.__name__ else 2
+    kernel = tup(op.args[2], d)
+    return Cost.of(Term("divs", "divisions (by the window size)", "outputs", out, out),
+                   Term("adds", "additions (into each window position)", "∏kernel·outputs",
+                        worked("{}×{}", kernel, out), prod(kernel) * out))
+
+
+@op_rule(*aten_ops("_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward"))
+def adaptive_avg_pool_backward(op) -> Cost:
+    """Each output's gradient divided by its window size and added into every position of its window
+    (the forward's windows: rules/pool.py)."""
+    grad, x = op.args[0], op.args[1]
+    d = 3 if "3d" in op.op.overloadpacket.__name__ else 2
+    planes, window_total, out = adaptive_windows(x, grad, d)
+    return Cost.of(Term("divs", "divisions (by the window size)", "outputs", out, out),
+                   Term("adds", "additions (into each window position)", "planes·Σwindow",
+                        worked("{}×{}", planes, window_total), planes * window_total))
+
+
+# ---- normalisation --------------------------------------------------------------------------
+@op_rule(*aten_ops("native_batch_norm_backward"))
+def batch_norm_backward(op) -> Cost:
+    """``native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
+    save_invstd, train, eps, output_mask)``. With batch statistics (train), per element: Σg and
+    Σ(x − μ)·g (1 sub, 1 mult, 2 adds), then dx = (g − Σg/M − (x − μ)·k)·w·invstd (2 subs, 1 sub
+    and 1 mult for (x − μ)·k, 1 mult): 4 adds, 3 mults, and the two sums' additions. With running
+    statistics, dx = g·w·invstd: 1 mult; the weight gradient still needs Σ(x − μ)·invstd·g."""
+    x = op.args[1]
+    n = x.numel
+    channels = x.shape[1] if len(x.shape) > 1 else 1
+    sums = Term("adds", "additions (Σg and Σ(x − μ)·g per channel)", "2·(elements − channels)",
+                worked("2×({} − {})", n, channels), 2 * (n - channels))
+    if bool(schema_arg(op, "train", True)):
+        return Cost.of(Term("adds", "subtractions", "4·elements", worked("4×{}", n), 4 * n),
+                       Term("mults", "multiplications", "3·elements", worked("3×{}", n), 3 * n), sums)
+    terms = []
+    if _mask(op, 0):
+        terms.append(Term("mults", "multiplications g·(w·invstd)", "elements", n, n))
+    if _mask(op, 1):
+        terms += [Term("adds", "subtractions x − μ", "elements", n, n),
+                  Term("mults", "multiplications ·invstd·g", "2·elements", worked("2×{}", n), 2 * n)]
+    if _mask(op, 1) or _mask(op, 2):
+        terms.append(sums)
+    return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("native_layer_norm_backward"))
+def layer_norm_backward(op) -> Cost:
+    """``native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, weight, bias,
+    output_mask)``, rows of D elements: the input gradient dx = rstd·(g·w) + b·x + c with the row
+    sums Σ(g·w·x) and Σ(g·w): per element 4 mults and 4 adds; the weight gradient Σ g·(x − μ)·rstd:
+    1 add + 2 mults + 1 add; the bias gradient Σ g: 1 add."""
+    x = op.args[1]
+    n = x.numel
+    terms = []
+    if _mask(op, 0):
+        terms += [Term("mults", "multiplications (input gradient)", "4·elements", worked("4×{}", n), 4 * n),
+                  Term("adds", "additions (input gradient)", "4·elements", worked("4×{}", n), 4 * n)]
+    if _mask(op, 1) and schema_arg(op, "weight") is not None:
+        terms += [Term("mults", "multiplications (weight gradient)", "2·elements", worked("2×{}", n), 2 * n),
+                  Term("adds", "additions (weight gradient)", "2·elements", worked("2×{}", n), 2 * n)]
+    if _mask(op, 2) and schema_arg(op, "bias") is not None:
+        terms.append(Term("adds", "additions (bias gradient)", "elements", n, n))
+    return Cost.of(*terms)
+
+
+# ---- embedding ------------------------------------------------------------------------------
+@op_rule(*aten_ops("embedding_dense_backward"))
+def embedding_backward(op) -> Cost:
+    """``embedding_dense_backward(grad_output, indices, num_weights, padding_idx,
+    scale_grad_by_freq)``: each looked-up row's gradient added into the weight gradient."""
+    n = op.args[0].numel
+    return Cost.of(Term("adds", "additions (each row's gradient into the weight's)", "indices·D",
+                        worked("{}", op.args[0].shape), n))
+
+
+# a zero gradient with the selected part's gradient copied in (data movement only)
+zero_ops(*aten_ops("select_backward", "slice_backward", "diagonal_backward"))
