@@ -102,3 +102,22 @@ def test_cuda_times_a_model_on_a_device_that_is_not_the_current_one():
     leaves = [r.row(p) for p in ("0", "1", "2", "3", "4")]
     assert max(leaves, key=lambda row: row.extra["time_ms"]).path == "2"
     assert r.extra["device"] == "cuda:1"
+
+
+def test_cuda_measured_generation_times_each_generate_call():
+    """profile(method="generate") on CUDA: each measured pass is one generate call (its forwards
+    inside it), the root's own time is generate's loop, and the counts are the CPU's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_method import ToyLM
+
+    torch.manual_seed(0)
+    model = ToyLM().cuda()
+    ids = torch.zeros(1, 4, dtype=torch.long, device="cuda")
+    report = torchcount.profile(model, ids, method="generate", measure=True, warmup=1, repeat=3, warn=False)
+    cpu = torchcount.profile(ToyLM(), ids.cpu(), method="generate", warn=False)
+    assert report.total.cost.macs == cpu.total.cost.macs and report.forward_calls == 3
+    root = report.root.extra
+    assert root["time_ms"] >= root["self_ms"] >= 0 and root["time_ms"] >= report.row("head").extra["time_ms"] > 0
