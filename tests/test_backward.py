@@ -61,7 +61,10 @@ def test_loss_gradients():
     logp, target = torch.randn(5, 7).log_softmax(-1), torch.randint(0, 7, (5,))
     c = cost(lambda g, lp, t, w: aten.nll_loss_backward(g, lp, t, None, 1, -100, w), torch.tensor(1.0), logp, target,
              torch.tensor(5.0))
-    assert (c.mults, c.divs) == (5, 5)  # one −g/Σw per target row
+    assert (c.mults, c.divs) == (1, 1)  # −g/Σw once, written at each target
+    c = cost(lambda g, lp, t, cw, w: aten.nll_loss_backward(g, lp, t, cw, 1, -100, w), torch.tensor(1.0), logp,
+             target, torch.rand(7), torch.tensor(2.5))
+    assert (c.mults, c.divs) == (1 + 5, 1)  # and times the class weight, per target row
 
 
 def test_pooling_gradients():
@@ -86,16 +89,28 @@ def test_norm_and_embedding_gradients():
     n = N * C * H * W
     c = cost(lambda g, x, w, m, s: aten.native_batch_norm_backward(g, x, w, None, None, m, s, True, 1e-5,
                                                                     [True, True, True]), g, x, w, mean, invstd)
-    assert (c.adds, c.mults) == (4 * n + 2 * (n - C), 3 * n)  # per element, and the two per-channel sums
-    # with running statistics (eval): dx = g·(w·invstd), 1 mult; the weight gradient Σ(x − μ)·invstd·g
+    # the sums Σg, Σ(x − μ)·g (1 sub, 1 mult per element, 2·(M − 1) adds per channel), then the input
+    # gradient (g − Σg/M − (x − μ)·k)·(w·invstd): 3 subs and 2 mults per element
+    assert (c.adds, c.mults) == (n + 2 * (n - C) + 3 * n, n + 2 * n)
+    # a BatchNorm on the model's input needs no input gradient: the sums only
+    c = cost(lambda g, x, w, m, s: aten.native_batch_norm_backward(g, x, w, None, None, m, s, True, 1e-5,
+                                                                    [False, True, True]), g, x, w, mean, invstd)
+    assert (c.adds, c.mults) == (n + 2 * (n - C), n)
+    # with running statistics (eval): the sums, and dx = g·(w·invstd), 1 mult
     c = cost(lambda g, x, w, m, s: aten.native_batch_norm_backward(g, x, w, m, s, None, None, False, 1e-5,
                                                                     [True, True, False]), g, x, w, mean, invstd)
-    assert (c.mults, c.adds) == (n + 2 * n, n + 2 * (n - C))
+    assert (c.mults, c.adds) == (n + n, n + 2 * (n - C))
     x, g = torch.randn(4, 8), torch.randn(4, 8)
     mean, rstd, w, b = torch.zeros(4, 1), torch.ones(4, 1), torch.ones(8), torch.zeros(8)
     c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, True, True]),
              g, x, mean, rstd, w, b)
-    assert (c.mults, c.adds) == (6 * 32, 7 * 32)  # input 4 + 4, weight 2 + 2, bias 0 + 1 per element
+    n, rows, D = 32, 4, 8
+    # input: Σg·w·x, Σg·w and dx = rstd·g·w + b·x + c (6 mults, 2 adds per element, 2 row sums);
+    # weight: (x − μ)·rstd·g (1 sub, 2 mults) summed over rows; bias: g summed over rows
+    assert (c.mults, c.adds) == (6 * n + 2 * n, 2 * (n - rows) + 2 * n + n + (n - D) + (n - D))
+    c = cost(lambda g, x, m, r: aten.native_layer_norm_backward(g, x, [8], m, r, None, None, [True, False, False]),
+             g, x, mean, rstd)
+    assert (c.mults, c.adds) == (3 * n, 2 * (n - rows) + 2 * n)  # no weight: Σg·x, Σg, dx = rstd·g + b·x + c
     ids, g = torch.randint(0, 10, (3, 5)), torch.randn(3, 5, 6)
     c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
     assert c.adds == 3 * 5 * 6
@@ -109,7 +124,7 @@ def test_convolution_gradients_by_hand():
     forward_macs = 2 * 6 * 4 * 4 * (2 * 3 * 3)
     c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, [6], [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
                                                         [True, True, True]), torch.randn_like(out), x, w)
-    assert (c.macs, c.adds) == (2 * forward_macs, out.numel())
+    assert (c.macs, c.adds) == (2 * forward_macs, out.numel() - 6)  # the bias: Σ of 2×4×4 per channel
     c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
                                                         [False, True, False]), torch.randn_like(out), x, w)
     assert (c.macs, c.adds) == (forward_macs, 0)

@@ -17,15 +17,19 @@ kernels compute it (n = elements of the gradient produced):
   activations' gradients (ELU, softplus, hardswish, …) are listed as uncounted;
 - softmax y·(g − Σ(g·y)): 2n mults, n subtractions, the row sums; log-softmax g − exp(y)·Σg: n exps,
   n mults, n subtractions, the row sums;
-- MSE 2·(x − t)·g (/n for a mean: one scalar division): 1 add + 2 mults per element; NLL: one
-  (−g·w/Σw) per target row;
+- MSE 2·(x − t)·g (/n for a mean: one scalar division): 1 add + 2 mults per element; NLL: −g
+  (÷ Σw for a mean) once, times the class weight per target row;
 - max pooling: each output's gradient added into its argmax; average pooling (adaptive too):
   each divided by the window size and added into every window position; dropout g·mask·scale;
-- batch norm (training: batch statistics) per element 4 adds + 3 mults and two row sums, per
-  channel a few scalar ops (left out); with running statistics g·w·invstd: 1 mult (and the
-  weight gradient's dot product: 1 add + 2 mults + 1 add); layer norm per element 4 mults + 4 adds
-  for the input gradient, 2 mults + 2 adds for the weight gradient, 1 add for the bias;
-- embedding: each looked-up row's gradient added into the weight gradient.
+- batch norm: the per-channel sums Σg and Σ(x − μ)·g always (1 sub + 1 mult per element and the
+  sums), then the input gradient with batch statistics 3 subs + 2 mults per element, with running
+  statistics 1 mult (per-channel scalar products left out); layer norm's input gradient 6 mults
+  (3 without a weight) + 2 adds per element and two row sums, its weight gradient 1 sub + 2 mults
+  per element and the column sums, its bias gradient the column sums;
+- embedding: each looked-up row's gradient added into the weight gradient (an upper bound where an
+  index repeats or is the padding index; as for scatter_add, the first value into a zero row is
+  counted as an addition), and the same for the pooling gradients.
+Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
 
@@ -63,7 +67,8 @@ def convolution_backward(op) -> Cost:
     spatial = len(kernel)
     per_position = (inner.shape[-spatial - 1] // groups) * prod(kernel)
     macs = outer.numel * per_position
-    n_bias = grad.numel
+    channels = grad.shape[1] if len(grad.shape) > 1 else 1
+    n_bias = grad.numel - channels  # Σ over N·∏output per channel: one addition fewer than terms
     terms = []
     if _mask(op, 0):
         terms.append(Term("macs", "multiply-accumulates (input gradient)", "outputs·(c/g)·∏kernel",
@@ -71,9 +76,9 @@ def convolution_backward(op) -> Cost:
     if _mask(op, 1):
         terms.append(Term("macs", "multiply-accumulates (weight gradient)", "outputs·(c/g)·∏kernel",
                           worked("{}×{}×{}", outer.shape, inner.shape[-spatial - 1] // groups, kernel), macs))
-    if _mask(op, 2) and schema_arg(op, "bias_sizes") is not None:
-        terms.append(Term("adds", "additions (bias gradient: Σ of the output gradient)", "N·k·∏output",
-                          worked("{}", grad.shape), n_bias))
+    if _mask(op, 2) and schema_arg(op, "bias_sizes") not in (None, [0]):
+        terms.append(Term("adds", "additions (bias gradient: Σ of the output gradient)", "N·k·∏output − k",
+                          worked("{} − {}", grad.shape, channels), n_bias))
     return Cost.of(*terms)
 
 
@@ -152,12 +157,18 @@ def mse_loss_backward(op) -> Cost:
 @op_rule(*aten_ops("nll_loss_backward", "nll_loss2d_backward"))
 def nll_loss_backward(op) -> Cost:
     """``nll_loss_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight)``:
-    a zero gradient with −g·w (÷ Σw for a mean) written at each target's class."""
+    a zero gradient with the same −g (÷ Σw for a mean: one scalar division and negation) written at
+    each target's class, times the class weight when there is one; without a reduction, −w·g per row."""
     x = op.args[1]
     picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
-    terms = [Term("mults", "multiplications −g·w", "picked", picked, picked)]
-    if int(schema_arg(op, "reduction", _MEAN)) == _MEAN:
-        terms.append(Term("divs", "divisions by Σw (mean)", "picked", picked, picked))
+    reduction = int(schema_arg(op, "reduction", _MEAN))
+    if reduction == 0:
+        return Cost.of(Term("mults", "multiplications −w·g", "picked", picked, picked))
+    terms = [Term("mults", "negation of g (once)", "1", "1", 1)]
+    if reduction == _MEAN:
+        terms.append(Term("divs", "division by Σw (mean, once)", "1", "1", 1))
+    if schema_arg(op, "weight") is not None:
+        terms.append(Term("mults", "multiplications by the class weight", "picked", picked, picked))
     return Cost.of(*terms)
 
 
@@ -199,46 +210,54 @@ def adaptive_avg_pool_backward(op) -> Cost:
 @op_rule(*aten_ops("native_batch_norm_backward"))
 def batch_norm_backward(op) -> Cost:
     """``native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
-    save_invstd, train, eps, output_mask)``. With batch statistics (train), per element: Σg and
-    Σ(x − μ)·g (1 sub, 1 mult, 2 adds), then dx = (g − Σg/M − (x − μ)·k)·w·invstd (2 subs, 1 sub
-    and 1 mult for (x − μ)·k, 1 mult): 4 adds, 3 mults, and the two sums' additions. With running
-    statistics, dx = g·w·invstd: 1 mult; the weight gradient still needs Σ(x − μ)·invstd·g."""
+    save_invstd, train, eps, output_mask)``, M elements per channel. Whatever the mask, the kernel
+    forms Σg and Σ(x − μ)·g per channel (1 sub + 1 mult per element, 2·(M − 1) adds per channel;
+    the weight gradient is the latter times invstd, the bias gradient the former). The input
+    gradient: with batch statistics (train) dx = (g − Σg/M − (x − μ)·k)·(w·invstd): 3 subs + 2
+    mults per element; with running statistics dx = g·(w·invstd): 1 mult."""
     x = op.args[1]
     n = x.numel
     channels = x.shape[1] if len(x.shape) > 1 else 1
-    sums = Term("adds", "additions (Σg and Σ(x − μ)·g per channel)", "2·(elements − channels)",
-                worked("2×({} − {})", n, channels), 2 * (n - channels))
-    if bool(schema_arg(op, "train", True)):
-        return Cost.of(Term("adds", "subtractions", "4·elements", worked("4×{}", n), 4 * n),
-                       Term("mults", "multiplications", "3·elements", worked("3×{}", n), 3 * n), sums)
-    terms = []
+    terms = [Term("adds", "subtractions x − μ", "elements", n, n),
+             Term("mults", "multiplications (x − μ)·g", "elements", n, n),
+             Term("adds", "additions (Σg and Σ(x − μ)·g per channel)", "2·(elements − channels)",
+                  worked("2×({} − {})", n, channels), 2 * (n - channels))]
     if _mask(op, 0):
-        terms.append(Term("mults", "multiplications g·(w·invstd)", "elements", n, n))
-    if _mask(op, 1):
-        terms += [Term("adds", "subtractions x − μ", "elements", n, n),
-                  Term("mults", "multiplications ·invstd·g", "2·elements", worked("2×{}", n), 2 * n)]
-    if _mask(op, 1) or _mask(op, 2):
-        terms.append(sums)
+        if bool(schema_arg(op, "train", True)):
+            terms += [Term("adds", "subtractions (input gradient)", "3·elements", worked("3×{}", n), 3 * n),
+                      Term("mults", "multiplications (input gradient)", "2·elements", worked("2×{}", n), 2 * n)]
+        else:
+            terms.append(Term("mults", "multiplications g·(w·invstd)", "elements", n, n))
     return Cost.of(*terms)
 
 
 @op_rule(*aten_ops("native_layer_norm_backward"))
 def layer_norm_backward(op) -> Cost:
     """``native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, weight, bias,
-    output_mask)``, rows of D elements: the input gradient dx = rstd·(g·w) + b·x + c with the row
-    sums Σ(g·w·x) and Σ(g·w): per element 4 mults and 4 adds; the weight gradient Σ g·(x − μ)·rstd:
-    1 add + 2 mults + 1 add; the bias gradient Σ g: 1 add."""
+    output_mask)``, rows of D elements. The input gradient, as the kernel computes it: the row sums
+    Σ g·w·x and Σ g·w (3 mults per element, 2·(D − 1) adds per row), then dx = rstd·g·w + b·x + c
+    (3 mults, 2 adds); without a weight 1 and 2 mults. The weight gradient Σ over rows of
+    g·(x − μ)·rstd: 1 sub + 2 mults per element and the column sums; the bias gradient Σ g."""
     x = op.args[1]
     n = x.numel
+    d = prod(schema_arg(op, "normalized_shape", x.shape[-1:]))
+    rows = n // max(d, 1)
+    weighted = schema_arg(op, "weight") is not None
     terms = []
     if _mask(op, 0):
-        terms += [Term("mults", "multiplications (input gradient)", "4·elements", worked("4×{}", n), 4 * n),
-                  Term("adds", "additions (input gradient)", "4·elements", worked("4×{}", n), 4 * n)]
-    if _mask(op, 1) and schema_arg(op, "weight") is not None:
-        terms += [Term("mults", "multiplications (weight gradient)", "2·elements", worked("2×{}", n), 2 * n),
-                  Term("adds", "additions (weight gradient)", "2·elements", worked("2×{}", n), 2 * n)]
+        k = 6 if weighted else 3
+        terms += [Term("mults", "multiplications (input gradient)", f"{k}·elements", worked(f"{k}×{{}}", n), k * n),
+                  Term("adds", "additions (the two row sums)", "2·(elements − rows)",
+                       worked("2×({} − {})", n, rows), 2 * (n - rows)),
+                  Term("adds", "additions (input gradient)", "2·elements", worked("2×{}", n), 2 * n)]
+    if _mask(op, 1) and weighted:
+        terms += [Term("adds", "subtractions x − μ", "elements", n, n),
+                  Term("mults", "multiplications ·rstd·g", "2·elements", worked("2×{}", n), 2 * n),
+                  Term("adds", "additions (weight gradient: Σ over rows)", "elements − D",
+                       worked("{} − {}", n, d), n - d)]
     if _mask(op, 2) and schema_arg(op, "bias") is not None:
-        terms.append(Term("adds", "additions (bias gradient)", "elements", n, n))
+        terms.append(Term("adds", "additions (bias gradient: Σ over rows)", "elements − D",
+                          worked("{} − {}", n, d), n - d))
     return Cost.of(*terms)
 
 
