@@ -3,7 +3,8 @@
 
 Run: python examples/lenet_params.py
 Prints the LeNet table (params 608, 3,216, 48,120, 10,164, 850; total 62,958) and the
-2mac table of the 28×28×1 network (60,840 + 259,200 + 737,280 + 2,560 = 1,060,400 FLOPs).
+2mac table of the 28×28×1 network (60,840 + 259,200 + 737,280 + 2,560 = 1,059,880 FLOPs; the
+source and spec §2 add them up to 1,060,400, a slip: docs/conventions.md, "Slips in the sources").
 """
 import torch
 from torch import nn
