@@ -28,6 +28,12 @@ EXPECTED = {
         "bottleneck: 8,748,000 + 82,301,184 = 91,049,184 multiplications",
         "reduction:  94.69% (1,623,558,816 fewer)",
     ],
+    # seed 003's small convnet trained one step: forward 26²·5·9 + 24²·5·45 + 2880·128 + 128·10 MACs
+    # (twice it is spec §2's 1,059,880 FLOPs); the backward twice that, less conv 1's input gradient
+    "train_step.py": [
+        "forward:  529,940 MACs", "backward: 1,029,460 MACs = 2 × 529,940 − 30,420",
+        "training step: 1,559,400 MACs = 2.94 forwards; coverage 100%", "gradients put back: True",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
