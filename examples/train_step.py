@@ -6,7 +6,8 @@ layer's input gradient is not needed: the images have no gradient). Hence the ru
 The network is seed 003's small convnet (examples/lenet_params.py: 28×28×1 → conv 5@3×3 → conv
 5@3×3×5 → FC 2880→128 → FC 128→10), trained with cross-entropy. The step is a method of the model,
 profiled with ``torchcount.profile(model, batch, method="train_step")``; the parameters' gradients
-are put back afterwards.
+are put back afterwards. The backward's ops are the root's own work (they run in the method); the
+column ``backward_MACs`` says which layer's forward set each of them up.
 
 Run: ``.venv/bin/python examples/train_step.py``
 """
@@ -46,7 +47,9 @@ def main():
           f"(the first convolution's input gradient is not computed)")
     print(f"training step: {step.total.macs:,} MACs = {step.total.macs / forward.total.macs:.2f} forwards; "
           f"coverage {step.coverage:.0%}")
-    print(f"gradients put back: {all(p.grad is None for p in model.parameters())}")
+    print(f"gradients put back: {all(p.grad is None for p in model.parameters())}\n")
+    # the backward's MACs by the layer whose forward set them up (they are counted in the root's row)
+    print(step.table(columns=["#", "module", "type", "MACs", "backward_MACs"]))
     return forward, step
 
 

@@ -208,3 +208,41 @@ def test_a_training_step_is_counted_completely_and_its_macs_match_flop_counter(b
     runs = report.forward_calls  # (the ConvNet's step runs its forward twice)
     first_conv = 4 * 8 * 16 * 16 * 3 * 3 * 3 if build is ConvNet else 0
     assert report.total.macs - runs * forward == runs * (2 * forward - first_conv)
+
+
+def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
+    """Column backward_MACs: each contraction's gradients where its forward ran: 2 × its forward MACs
+    (input and weight gradients), the first convolution's weight gradient only; nothing left in the
+    root's own part, and the column sums to the backward's MACs (which the root's own row holds)."""
+    model = nn.Sequential(nn.Conv2d(1, 5, 3), nn.Conv2d(5, 5, 3), nn.Flatten(), nn.Linear(2880, 128),
+                          nn.Linear(128, 10))
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, x):
+            return self.net(x)
+
+        def train_step(self, x, labels):
+            F.cross_entropy(self(x), labels).backward()
+
+    step = Step()
+    report = torchcount.profile(step, (torch.randn(1, 1, 28, 28), torch.tensor([3])), method="train_step", warn=False)
+    forward = {"net.0": 26 * 26 * 5 * 9, "net.1": 24 * 24 * 5 * 45, "net.3": 2880 * 128, "net.4": 128 * 10}
+    got = {path: report.row(path).extra["backward_MACs"] for path in forward}
+    assert got == {"net.0": forward["net.0"], "net.1": 2 * forward["net.1"], "net.3": 2 * forward["net.3"],
+                   "net.4": 2 * forward["net.4"]}
+    backward = report.total.macs - sum(forward.values())
+    assert report.row("net").extra["backward_MACs"] == report.extra["backward_MACs"] == backward == sum(got.values())
+    assert report.root.self_extra["backward_MACs"] == 0
+    assert report.root.self_cost.macs == backward  # (the ops themselves are the root's own work)
+    assert any(note.startswith(f"backward: {backward:,} MACs") for note in report.notes)
+    # a covered child's gradients go to the ruled module that covers it (MultiheadAttention's out_proj)
+    mha = TinyTransformer()
+    tx = torchcount.profile(mha, (torch.randint(0, 50, (2, 7)),), method="train_step", warn=False)
+    attention = tx.row("layer.self_attn")
+    assert attention.extra["backward_MACs"] == 2 * attention.cost.macs
+    # a forward alone tracks nothing
+    assert "backward_MACs" not in torchcount.profile(model, torch.randn(1, 1, 28, 28), warn=False).row("0").extra

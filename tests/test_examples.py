@@ -33,6 +33,8 @@ EXPECTED = {
     "train_step.py": [
         "forward:  529,940 MACs", "backward: 1,029,460 MACs = 2 × 529,940 − 30,420",
         "training step: 1,559,400 MACs = 2.94 forwards; coverage 100%", "gradients put back: True",
+        # its backward_MACs column: conv 1's weight gradient only, every other contraction 2 × its forward
+        "30,420           30,420", "129,600          259,200", "368,640          737,280", "1,280            2,560",
     ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [

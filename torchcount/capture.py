@@ -68,6 +68,8 @@ _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword argum
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
+_current_autograd_node = torch._C._current_autograd_node
+_sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's number, in this thread
 # torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
 # ``maybe_current_level``, also in torch 2.2)
 _functorch_interpreter = torch._C._functorch.peek_interpreter_stack
@@ -322,6 +324,11 @@ class Trace:
     #: the root's method that was profiled instead of its forward (``generate``), recorded as the
     #: trace's first call (of the root module; its forward calls are nested in it); None for forward
     method: "str | None" = None
+    #: with backward tracking (a profiled method, which may run ``loss.backward()``): call index →
+    #: the autograd sequence numbers its forward allotted, [start, end) (the nodes it created)
+    spans: dict = field(default_factory=dict)
+    #: id(op) → the sequence number of the autograd node whose backward ran it (ops run by a backward)
+    backward_nodes: dict = field(default_factory=dict)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -338,6 +345,8 @@ class OpRecorder(TorchDispatchMode):
         #: op → run as its decomposition (its ops recorded instead of it); see ``capture``
         self._decompose = decompose
         self._decomposed: dict = {}
+        #: id(op) → the autograd node running it, for ops a backward runs; None: not tracked
+        self._backward_nodes: "dict | None" = None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -376,6 +385,10 @@ class OpRecorder(TorchDispatchMode):
                 top.ops.append(op)
         else:
             self._stray.append(op)
+        if self._backward_nodes is not None:
+            node = _current_autograd_node()
+            if node is not None:  # run by a backward: the node tells which forward call created it
+                self._backward_nodes[id(op)] = node._sequence_nr()
         return out
 
 
@@ -462,12 +475,16 @@ class _Recorder:
     """
 
     def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool,
-                 decompose: "Callable[[Any], bool] | None" = None):
+                 decompose: "Callable[[Any], bool] | None" = None, track_backward: bool = False):
         self.trace = Trace()
+        #: note each call's autograd span and each backward op's node (see :attr:`Trace.spans`)
+        self.track_backward = track_backward
         self.stack: list[Call] = []
         self.has_rule = has_rule
         self.record_ops = record_ops
         self.mode = OpRecorder(self.stack, self.trace.stray_ops, decompose) if record_ops else None
+        if track_backward and self.mode is not None:
+            self.mode._backward_nodes = self.trace.backward_nodes
         self.mode_on = False  # the mode is on the dispatch stack: ops are being recorded
         self.entered = False  # the mode's __enter__ has run (and its __exit__ has not yet)
         self.failure: Call | None = None
@@ -589,6 +606,7 @@ class _Recorder:
         thread, this_thread = self.thread, threading.get_ident
         live = self.live
         coverable = not isinstance(module, _NEVER_COVERED)
+        spans = self.trace.spans if self.track_backward else None
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
@@ -628,6 +646,8 @@ class _Recorder:
             mode_before = recorder.mode_on
             if want is not mode_before:
                 recorder._set_mode(want)
+            if spans is not None:
+                first = _sequence_nr()
             try:
                 output = forward(*args, **kwargs)
             except BaseException as exc:
@@ -643,6 +663,8 @@ class _Recorder:
                 if recorder.mode_on is not mode_before:
                     recorder._set_mode(mode_before)
             call.output = _describe_output(output, args, kwargs)
+            if spans is not None:
+                spans[call.index] = (first, _sequence_nr())
             return output
 
         recorded_forward.__wrapped__ = forward  # inspect.signature(module.forward) still works
@@ -656,6 +678,7 @@ def capture(
     record_ops: bool = True,
     modules: "list[tuple[str, nn.Module]] | None" = None,
     decompose: "Callable[[Any], bool] | None" = None,
+    track_backward: bool = False,
 ) -> Iterator[_Recorder]:
     """Record every call of every module of ``model``, for one or more forward passes.
 
@@ -665,11 +688,12 @@ def capture(
     ``decompose(op)`` says which ops reaching the op recorder to run as their decomposition (their
     C++ CompositeImplicitAutograd kernel, which ``decompose(op)`` must ensure exists) instead, so
     that their parts are recorded (counting's choice: ops without a rule that PyTorch breaks into
-    ops with one).
+    ops with one). ``track_backward``: note which module call created the autograd node behind
+    each op a backward runs (:attr:`Trace.spans`), so that counting can attribute it to that layer.
 
     The cyclic garbage collector is paused meanwhile (see :func:`gc_paused`).
     """
-    recorder = _Recorder(has_rule, record_ops, decompose)
+    recorder = _Recorder(has_rule, record_ops, decompose, track_backward)
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     with gc_paused():

@@ -8,6 +8,7 @@ which modules have a rule and which calls a rule covers):
 """
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 
 import torch
@@ -310,6 +311,47 @@ def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> li
                 inclusive = inclusive + priced[child.index].inclusive  # a call's index is its place in the trace
             p.inclusive = inclusive
     return priced
+
+
+def backward_by_call(trace: Trace) -> "list[int] | None":
+    """The MACs of the ops a backward ran (``loss.backward()`` in a profiled method), attributed to
+    the module call whose forward created the autograd node that ran them (the innermost call whose
+    span of autograd sequence numbers holds the node's); a covered call's go to the ruled call that
+    covers it. Indexed like the trace; None when no backward ran. The ops themselves are priced in
+    the call that ran the backward (the root's own row): this is a breakdown of that work by layer."""
+    nodes = trace.backward_nodes
+    if not nodes:
+        return None
+    calls, spans = trace.calls, trace.spans
+    starts = sorted((first, index) for index, (first, end) in spans.items() if end > first)
+    keys = [first for first, _ in starts]
+    own = [0] * len(calls)
+    for call in calls:
+        for op in call.ops:
+            seq = nodes.get(id(op))
+            if seq is None:
+                continue
+            cost = price_op(op)
+            if cost is None or not cost.macs:
+                continue
+            owner = _creator(seq, keys, starts, spans, calls, call.index)
+            own[owner] += cost.macs
+    return own
+
+
+def _creator(seq: int, keys: list, starts: list, spans: dict, calls: list, fallback: int) -> int:
+    """The innermost recorded call (not covered by a parent's rule) whose forward created node ``seq``."""
+    at = bisect.bisect_right(keys, seq) - 1
+    index = starts[at][1] if at >= 0 else None
+    while index is not None and not (spans[index][0] <= seq < spans[index][1]):
+        index = calls[index].parent_index
+        while index is not None and index not in spans:
+            index = calls[index].parent_index
+    if index is None:
+        return fallback
+    while calls[index].covered and calls[index].parent_index is not None:
+        index = calls[index].parent_index
+    return index
 
 
 def sequential_chains(priced: list[CallCost]) -> list[int]:
@@ -695,6 +737,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         _fold_scripted_children(modules, tensors, {c.path for c in trace.calls})
     param_counts, own_params = tensors.subtree_params, tensors.own_params
     priced = price_trace(trace, tensors.state_bytes)
+    backward = backward_by_call(trace)
+    if backward is not None:  # each call's and everything below it, bottom-up as the costs
+        backward_inclusive = list(backward)
+        for call in reversed(trace.calls):
+            for child in call.children:
+                backward_inclusive[call.index] += backward_inclusive[child.index]
     chains = sequential_chains(priced)
     paths = {id(m): p for p, m in modules}
     groups: dict[int, list[CallCost]] = {}
@@ -765,10 +813,14 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             activation=outputs[0].numel if outputs else 0, terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
+        if backward is not None:  # the backward's MACs this module's forward set up (in the root's row)
+            row.extra["backward_MACs"] = sum(backward_inclusive[m.call.index] for m in
+                                             (outer if len(members) > 1 else members))
+            row.self_extra = {**(row.self_extra or {}), "backward_MACs": sum(backward[m.call.index] for m in members)}
         if source == "ops" and first.children:  # its own steps, for where its children are rows too
             # (every call's chain less its children's: what each call did itself, also where this module's
             # calls are nested in one another, directly or through other modules)
-            row.self_extra = {"steps": sum([chains[m.call.index] for m in members])
+            row.self_extra = {**(row.self_extra or {}), "steps": sum([chains[m.call.index] for m in members])
                               - sum([chains[c.index] for m in members for c in m.call.children])}
         rows.append(row)
         if missing:
@@ -861,5 +913,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     longest = sum(chains[p.call.index] for p in priced if p.call.parent_index is None)
     notes.append(f"longest chain: {longest:,} sequential step{'s' if longest != 1 else ''} (layers and recurrent "
                  "time steps, as executed; column 'steps')")
-    return Report(model_name or type(model).__name__, convention, layers, root, total,
-                  uncounted, counted_items, notes)
+    if backward is not None:
+        notes.append(f"backward: {sum(backward):,} MACs, counted in the row that ran it (the root's own); "
+                     "column 'backward_MACs' shows which layer's forward set each up (ops without MACs, "
+                     "the activations' and norms' gradients, are not broken down)")
+    report = Report(model_name or type(model).__name__, convention, layers, root, total, uncounted, counted_items,
+                    notes)
+    if backward is not None:
+        report.extra["backward_MACs"] = sum(backward)  # (the totals row of the column)
+    return report

@@ -214,7 +214,7 @@ def profile(
                 preserved(counted, copy_params=copy_params, modules=named) as kept:
             with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named,
-                            decompose=priced_by_its_parts) as recorder:
+                            decompose=priced_by_its_parts, track_backward=method is not None) as recorder:
                 run = recorder.method_call(counted, method) if method is not None else counted
                 try:
                     with recorder.around_root(counted):
@@ -255,8 +255,7 @@ def profile(
     if kept.restored_grads:
         notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
                      f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")
-                     + "); put back as found. Its ops are counted in the row that ran the backward (the root's "
-                       "own row for a training step), not in the layers they belong to")
+                     + "); put back as found")
     if kept.restored_params:
         notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
                      f"{', '.join(kept.restored_params[:6])}")

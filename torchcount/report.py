@@ -488,6 +488,8 @@ def _extra(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"  # (steps, backward_MACs: counts, grouped as the cost columns are)
     return str(value)
 
 
