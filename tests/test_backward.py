@@ -246,3 +246,64 @@ def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
     assert attention.extra["backward_MACs"] == 2 * attention.cost.macs
     # a forward alone tracks nothing
     assert "backward_MACs" not in torchcount.profile(model, torch.randn(1, 1, 28, 28), warn=False).row("0").extra
+
+
+def _column_sums(report) -> dict:
+    from torchcount.report import shown_rows
+
+    return {depth: sum(r.shown_extra(own).get("backward_MACs", 0) for r, own in shown_rows(report, depth))
+            for depth in (None, 0, 1, 2, 3)}
+
+
+class Stack(nn.Module):
+    """A ModuleList of layers (a group row at depth 1), one of them also called from the root."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(8, 8), nn.ReLU()) for _ in range(2)])
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x) + self.blocks[0][0](x).sum()  # blocks.0.0 called from outside its block
+
+    def train_step(self, x):
+        self(x).square().mean().backward()
+
+
+def test_the_backward_column_adds_up_at_every_depth():
+    report = torchcount.profile(Stack(), torch.randn(4, 8), method="train_step", warn=False)
+    total = report.extra["backward_MACs"]
+    assert total == report.root.self_cost.macs > 0
+    assert set(_column_sums(report).values()) == {total}
+
+
+def test_a_checkpointed_block_recomputed_in_the_backward_is_forward_work_not_backward():
+    """Checkpointing re-runs a block's forward inside the backward: that is the block's own work (a
+    second call), not a gradient; the backward column holds the gradients only."""
+    from torch.utils.checkpoint import checkpoint
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(8, 8))
+
+        def forward(self, x):
+            return torch.relu(x @ self.w)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.blk = nn.Linear(8, 8), Block()
+
+        def forward(self, x):
+            return checkpoint(self.blk, self.pre(x), use_reentrant=False)
+
+        def train_step(self, x):
+            self(x).sum().backward()
+
+    report = torchcount.profile(Net(), torch.randn(4, 8), method="train_step", warn=False)
+    # gradients: blk's x @ w (input and weight: 2·4·8·8), pre's weight only (its input needs none)
+    assert report.extra["backward_MACs"] == report.root.self_cost.macs == 2 * 4 * 8 * 8 + 4 * 8 * 8
+    assert report.row("blk").calls == 2 and report.row("blk").cost.macs == 2 * 4 * 8 * 8  # run twice

@@ -68,7 +68,7 @@ _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword argum
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
-_current_autograd_node = torch._C._current_autograd_node
+_current_autograd_node = torch._C._current_autograd_node  # (both in torch 2.2 and later)
 _sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's number, in this thread
 # torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
 # ``maybe_current_level``, also in torch 2.2)
@@ -385,9 +385,12 @@ class OpRecorder(TorchDispatchMode):
                 top.ops.append(op)
         else:
             self._stray.append(op)
-        if self._backward_nodes is not None:
+        if self._backward_nodes is not None and len(self._stack) == 1:
+            # run by a backward in the profiled method's own code (not a forward re-run inside a
+            # backward, as checkpointing does: that is a module call's own work): the node tells
+            # which forward call created it
             node = _current_autograd_node()
-            if node is not None:  # run by a backward: the node tells which forward call created it
+            if node is not None:
                 self._backward_nodes[id(op)] = node._sequence_nr()
         return out
 

@@ -636,17 +636,36 @@ def _set_tree_costs(layers: list) -> None:
     or below its path (a table cut at a row shows what its submodules did, wherever they were
     called from, so that the shown rows add up to the total)."""
     sums: dict[str, Cost] = {}
+    backward: dict[str, int] = {}  # the same sums of each row's own backward_MACs, where tracked
+    tracked = any(BACKWARD_MACS in r.extra for r in layers)
     for r in layers:
         if r.calls == 0:
             continue  # a group: its members' own work is theirs
         path = r.path
+        own = own_extra(r, BACKWARD_MACS) if tracked else 0
         while True:
             sums[path] = sums.get(path, ZERO) + r.self_cost
+            if tracked:
+                backward[path] = backward.get(path, 0) + own
             if not path:
                 break
             path = path.rpartition(".")[0]
     for r in layers:
         r.tree_cost = sums.get(r.path, ZERO)
+        if tracked:
+            r.tree_extra = {BACKWARD_MACS: backward.get(r.path, 0)}
+
+
+#: the column of a training step's backward MACs by layer (``backward_by_call``)
+BACKWARD_MACS = "backward_MACs"
+
+
+def own_extra(row, key: str):
+    """A row's own value of an ``extra`` count: ``self_extra``'s where its children's differ, else
+    ``extra``'s (a leaf's own is its whole)."""
+    if row.self_extra and key in row.self_extra:
+        return row.self_extra[key]
+    return row.extra.get(key, 0)
 
 
 def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_paths: set, param_counts: dict,
@@ -683,12 +702,14 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
             # inside another member (through a reference) once, not in both
             below = path + "."
             cost = sum((r.self_cost for r in layers if r.path.startswith(below)), ZERO)
+            extra = {"steps": sum(r.extra.get("steps", 0) for r in members)}
+            if any(BACKWARD_MACS in r.extra for r in layers):  # (the own backward of every row below it)
+                extra[BACKWARD_MACS] = sum(own_extra(r, BACKWARD_MACS) for r in layers if r.path.startswith(below))
             row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                       input_shapes=[], output_shapes=[], params=params,
                       self_params=own_params.get(id(m), 0), cost=cost,
                       self_cost=ZERO, status="container", rule=None, convention=convention,
-                      extra={"steps": sum(r.extra.get("steps", 0) for r in members)}, module=m,
-                      members=tuple(r.path for r in members))
+                      extra=extra, module=m, members=tuple(r.path for r in members))
             rows_before.setdefault(id(members[0]), []).append(row)
         elif params:
             anchor = path
@@ -814,9 +835,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
         if backward is not None:  # the backward's MACs this module's forward set up (in the root's row)
-            row.extra["backward_MACs"] = sum(backward_inclusive[m.call.index] for m in
-                                             (outer if len(members) > 1 else members))
-            row.self_extra = {**(row.self_extra or {}), "backward_MACs": sum(backward[m.call.index] for m in members)}
+            row.extra[BACKWARD_MACS] = sum(backward_inclusive[m.call.index] for m in
+                                           (outer if len(members) > 1 else members))
+            if any(m.call.children for m in members):  # (a leaf's own is its whole)
+                row.self_extra = {**(row.self_extra or {}), BACKWARD_MACS: sum(backward[m.call.index] for m in members)}
         if source == "ops" and first.children:  # its own steps, for where its children are rows too
             # (every call's chain less its children's: what each call did itself, also where this module's
             # calls are nested in one another, directly or through other modules)
@@ -920,5 +942,5 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     report = Report(model_name or type(model).__name__, convention, layers, root, total, uncounted, counted_items,
                     notes)
     if backward is not None:
-        report.extra["backward_MACs"] = sum(backward)  # (the totals row of the column)
+        report.extra[BACKWARD_MACS] = sum(backward)  # (the totals row of the column)
     return report

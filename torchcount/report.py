@@ -53,6 +53,8 @@ class Row:
     #: only where some call crosses the module tree (a row has ``called_from``): the own work of
     #: every row at or below this path, what a table cut here shows; ``None`` elsewhere
     tree_cost: Cost | None = None
+    #: the ``extra`` counts summed the same way (a training step's ``backward_MACs``), or ``None``
+    tree_extra: dict | None = None
 
     @property
     def macs(self) -> int:
@@ -441,7 +443,7 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
         has_shown_child = r.path in ancestors if r.path else len(shown) > 1
         if has_shown_child:
             if r.self_cost.is_zero() and not r.self_cost.bytes and r.self_params == 0 and not (
-                    r.self_extra and r.self_extra.get("time_ms")):
+                    r.self_extra and (r.self_extra.get("time_ms") or r.self_extra.get("backward_MACs"))):
                 # a pure container: its children carry everything (a cat of its own moves bytes); one
                 # with measured time of its own (Python between its children, a sleep) keeps its
                 # "(self)" row, or the time column would not add up to the total
@@ -450,8 +452,10 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
         else:
             if crossing and r.tree_cost is not None and (r.tree_cost != r.cost or _reaches_out(r.path, foreign)):
                 # (none below a not-called row) the row as its module tree: the costs of what is below
-                # it, and no time (its measured time holds calls shown in other rows)
-                r = dataclasses.replace(r, cost=r.tree_cost, tree_cost=None, extra={}, self_extra=None)
+                # it (and their backward_MACs), and no time (its measured time holds calls shown in
+                # other rows)
+                r = dataclasses.replace(r, cost=r.tree_cost, tree_cost=None, extra=dict(r.tree_extra or {}),
+                                        self_extra=None)
             out.append((r, False))
     return out
 
