@@ -307,3 +307,17 @@ def test_a_checkpointed_block_recomputed_in_the_backward_is_forward_work_not_bac
     # gradients: blk's x @ w (input and weight: 2·4·8·8), pre's weight only (its input needs none)
     assert report.extra["backward_MACs"] == report.root.self_cost.macs == 2 * 4 * 8 * 8 + 4 * 8 * 8
     assert report.row("blk").calls == 2 and report.row("blk").cost.macs == 2 * 4 * 8 * 8  # run twice
+
+
+def test_a_measured_training_step_runs_with_autograd_on():
+    """Measured passes run under no_grad by default, where loss.backward() fails: a method that ran a
+    backward while counted is measured with autograd on (a note says so); asked for no_grad=True,
+    the error says what to do."""
+    model, batch = TinyTransformer(), (torch.randint(0, 50, (2, 7)),)
+    report = torchcount.profile(model, batch, method="train_step", measure=True, repeat=2, warmup=0, warn=False)
+    assert report.root.extra["time_ms"] > 0 and report.row("head").extra["backward_MACs"] == 2 * 2 * 7 * 16 * 50
+    assert any("measured with autograd on (no_grad=False)" in note for note in report.notes)
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(torchcount.ForwardError, match=r"measure with no_grad=False\)"):
+        torchcount.profile(model, batch, method="train_step", measure=True, repeat=2, warmup=0, no_grad=True,
+                           warn=False)

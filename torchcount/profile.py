@@ -286,6 +286,10 @@ def profile(
     if measure:
         from .measure import measure as run_measure
 
+        if kept.restored_grads and "no_grad" not in measure_options:
+            # the method runs a backward (a training step): timed under no_grad it would fail
+            measure_options = {**measure_options, "no_grad": False}
+            report.notes.append("measured with autograd on (no_grad=False): the method runs a backward")
         # still one profile at a time of these modules: the timing hooks are theirs meanwhile
         with _exclusive(model, named if counted is model else None):
             # every pass gets the inputs as given: a forward that changes them (a KV cache object, a

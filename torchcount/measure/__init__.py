@@ -377,9 +377,11 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
         where = f"in {type(model).__name__}.{method}(...), outside any module's forward: "
     else:
         where = "outside any module's forward (in the root's own hooks): "
+    hint = " (the measured passes run under torch.no_grad(): measure with no_grad=False)" \
+        if "does not require grad" in str(exc) else ""
     return ForwardError(f"{'forward' if method is None else method} failed while measuring, after the counting "
                         f"pass and {passes_done} measuring pass(es) that completed (warm-up ones included), "
-                        f"{where}{type(exc).__name__}: {exc}", path)
+                        f"{where}{type(exc).__name__}: {exc}{hint}", path)
 
 
 def details(report, path: str) -> dict:
