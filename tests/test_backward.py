@@ -239,6 +239,8 @@ def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
     assert report.root.self_extra["backward_MACs"] == 0
     assert report.root.self_cost.macs == backward  # (the ops themselves are the root's own work)
     assert any(note.startswith(f"backward: {backward:,} MACs") for note in report.notes)
+    assert f"backward: {2 * forward['net.3']:,} MACs of gradients this module's forward set up" in \
+        report.explain("net.3")
     # a covered child's gradients go to the ruled module that covers it (MultiheadAttention's out_proj)
     mha = TinyTransformer()
     tx = torchcount.profile(mha, (torch.randint(0, 50, (2, 7)),), method="train_step", warn=False)

@@ -396,6 +396,9 @@ class Report:
             lines.append("  uncounted ops: " + ", ".join(f"{k} ×{v}" for k, v in row.uncounted_ops.items()))
         lines.append("  breakdown: " + (", ".join(
             f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
+        if "backward_MACs" in row.extra:  # a training step (profile(method=...) running loss.backward())
+            lines.append(f"  backward: {row.extra['backward_MACs']:,} MACs of gradients this module's forward set up "
+                         "(computed by the backward, counted in the row that ran it: the root's own)")
         return "\n".join(lines)
 
 
