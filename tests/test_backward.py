@@ -43,6 +43,10 @@ def test_relu_hardtanh_leaky_relu_sigmoid_tanh_gradients_per_element():
     assert (c.transc, c.divs, c.adds, c.mults) == (n, n, 3 * n, 3 * n)
     c = cost(lambda g, m: aten.native_dropout_backward(g, m, 2.0), g, x > 0)  # g·mask·scale
     assert c.mults == 2 * n
+    c = cost(lambda g, x: aten.hardswish_backward(g, x), g, x)  # −3 < x ≤ 3 ? g·(x/3 + ½) : (x > 3 ? g : 0)
+    assert (c.cmps, c.divs, c.adds, c.mults, c.assigns) == (2 * n, n, n, n, n)
+    c = cost(lambda g, x: aten.hardsigmoid_backward(g, x), g, x)  # −3 < x < 3 ? g/6 : 0
+    assert (c.cmps, c.mults, c.assigns) == (2 * n, n, n)
 
 
 def test_softmax_and_log_softmax_gradients_by_rows():
@@ -52,6 +56,21 @@ def test_softmax_and_log_softmax_gradients_by_rows():
     assert (c.mults, c.adds) == (2 * rows * n, rows * n + rows * (n - 1))
     c = cost(lambda g, y: aten._log_softmax_backward_data(g, y, -1, torch.float32), g, y.log())  # g − e^y·Σg
     assert (c.transc, c.mults, c.adds) == (rows * n, rows * n, rows * n + rows * (n - 1))
+
+
+def test_fused_attention_gradient():
+    """The CPU flash kernel's backward: Q·Kᵀ recomputed, dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K,
+    dK = dSᵀ·Q, and the softmax gradient per score (scale, − log-sum-exp, exp, dP − D, ·P) and per
+    query row (D = Σ dO·O)."""
+    B, H, L, S, E, Ev = 2, 3, 5, 7, 4, 4  # (the flash kernel needs value heads as wide as the keys)
+    q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
+    out, lse = aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)
+    c = cost(lambda g, q, k, v, o, l: aten._scaled_dot_product_flash_attention_for_cpu_backward(g, q, k, v, o, l, 0.0,
+                                                                                                 False),
+             torch.randn_like(out), q, k, v, out, lse)
+    rows, scores = B * H * L, B * H * L * S
+    assert c.macs == 3 * scores * E + 2 * scores * Ev
+    assert (c.mults, c.adds, c.transc) == (2 * scores + rows * Ev, 2 * scores + rows * (Ev - 1), scores)
 
 
 def test_loss_gradients():
@@ -323,3 +342,29 @@ def test_a_measured_training_step_runs_with_autograd_on():
     with pytest.raises(torchcount.ForwardError, match=r"measure with no_grad=False\)"):
         torchcount.profile(model, batch, method="train_step", measure=True, repeat=2, warmup=0, no_grad=True,
                            warn=False)
+
+
+@pytest.mark.parametrize("name", ["vit", "mobilenet_v3_small"])
+def test_training_steps_of_torchvision_models_are_counted_completely(name):
+    """A ViT's fused attention gradient and MobileNetV3's hardswish/hardsigmoid gradients have rules."""
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = tv.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+                                        mlp_dim=32, num_classes=5) if name == "vit" else \
+        tv.models.mobilenet_v3_small(num_classes=5)
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x)
+
+        def train_step(self, x, y):
+            F.cross_entropy(self(x), y).backward()
+
+    report = torchcount.profile(Step().train(), (torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
+                                method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    assert set(_column_sums(report).values()) == {report.extra["backward_MACs"]}

@@ -13,8 +13,13 @@ kernels compute it (n = elements of the gradient produced):
 - ReLU (``threshold_backward``): 1 comparison + 1 selection; hardtanh 2 + 1; leaky ReLU 1 + 1
   multiplication + 1 selection; sigmoid g·y·(1 − y): 2 mults + 1 add; tanh g·(1 − y²): 2 mults +
   1 add; SiLU g·s·(1 + x·(1 − s)) with s = 1/(1 + e^−x): 1 exp + 1 div + 3 adds + 3 mults; GELU (erf)
-  g·(Φ(x) + x·φ(x)): 2 transcendental + 7 mults + 2 adds (tanh form: 1 + 12 + 5). The other
-  activations' gradients (ELU, softplus, hardswish, …) are listed as uncounted;
+  g·(Φ(x) + x·φ(x)): 2 transcendental + 7 mults + 2 adds (tanh form: 1 + 12 + 5); hardswish
+  g·(x/3 + ½) on (−3, 3]: 2 cmps + 1 div + 1 add + 1 mult + 1 selection; hardsigmoid g/6 on (−3, 3):
+  2 cmps + 1 mult + 1 selection. The other activations' gradients (ELU, softplus, …) are listed as
+  uncounted;
+- fused attention (every SDPA backend's backward): the scores recomputed, dP, dV, dQ, dK
+  (3·B·L·S·E + 2·B·L·S·Ev MACs, the five products torch.utils.flop_counter counts) and the softmax
+  gradient per score;
 - softmax y·(g − Σ(g·y)): 2n mults, n subtractions, the row sums; log-softmax g − exp(y)·Σg: n exps,
   n mults, n subtractions, the row sums;
 - MSE 2·(x − t)·g (/n for a mean: one scalar division): 1 add + 2 mults per element; NLL: −g
@@ -91,6 +96,8 @@ _ACTIVATIONS = {
     "tanh_backward": {"mults": 2, "adds": 1},                       # g·(1 − y²)
     "silu_backward": {"transc": 1, "adds": 3, "divs": 1, "mults": 3},  # s = 1/(1 + e^−x): g·s·(1 + x·(1 − s))
     "native_dropout_backward": {"mults": 2},                        # g·mask·scale
+    "hardswish_backward": {"cmps": 2, "divs": 1, "adds": 1, "mults": 1, "assigns": 1},  # g·(x/3 + ½) in (−3, 3]
+    "hardsigmoid_backward": {"cmps": 2, "mults": 1, "assigns": 1},   # −3 < x < 3 ? g/6 : 0
 }
 _GELU = {"none": {"transc": 2, "mults": 7, "adds": 2},   # g·(½(1 + erf(x/√2)) + x·e^(−x²/2)/√(2π))
          "tanh": {"transc": 1, "mults": 12, "adds": 5}}
@@ -106,6 +113,41 @@ def activation_backward(op) -> Cost:
 def gelu_backward(op) -> Cost:
     approximate = schema_arg(op, "approximate", "none") or "none"
     return Cost.of(*recipe_terms(_GELU[approximate], _n(op), "gelu_backward"))
+
+
+# ---- attention ------------------------------------------------------------------------------
+@op_rule(*aten_ops("_scaled_dot_product_flash_attention_for_cpu_backward",
+                   "_scaled_dot_product_flash_attention_backward", "_scaled_dot_product_efficient_attention_backward",
+                   "_scaled_dot_product_cudnn_attention_backward"))
+def sdpa_backward(op) -> Cost:
+    """The fused attention kernels' backward (query, key, value are arguments 1–3): the scores
+    recomputed, Q·Kᵀ (B·L·S·E MACs, B = batch × heads), scaled (and masked), P = exp(scores −
+    log-sum-exp); dP = dO·Vᵀ and dV = Pᵀ·dO (B·L·S·Ev MACs each); D = Σ dO·O per query row;
+    dS = P·(dP − D); dQ = dS·K and dK = dSᵀ·Q (B·L·S·E MACs each): the five products
+    torch.utils.flop_counter counts. A causal call is counted at full size, as the forward."""
+    q, k, v = (t.shape for t in op.args[1:4])
+    *batch, L, E = q
+    S, Ev = k[-2], v[-1]
+    B = prod(batch)
+    scores = B * L * S
+    per_score = worked("{}×{}×{}", B, L, S)
+    masked = schema_arg(op, "attn_mask", schema_arg(op, "attn_bias")) is not None
+    terms = [
+        Term("macs", "scores Q·Kᵀ recomputed", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
+        Term("mults", "scaling of the scores", "B·L·S", per_score, scores),
+        Term("adds", "mask additions", "B·L·S", per_score, scores) if masked else None,
+        Term("adds", "subtractions of the log-sum-exp", "B·L·S", per_score, scores),
+        Term("transc", "exponentials (P)", "B·L·S", per_score, scores),
+        Term("macs", "dP = dO·Vᵀ", "B·L·S·Ev", worked("{}×{}×{}×{}", B, L, S, Ev), scores * Ev),
+        Term("macs", "dV = Pᵀ·dO", "B·L·S·Ev", worked("{}×{}×{}×{}", B, L, S, Ev), scores * Ev),
+        Term("mults", "D = Σ dO·O (products)", "B·L·Ev", worked("{}×{}×{}", B, L, Ev), B * L * Ev),
+        Term("adds", "D = Σ dO·O (sums)", "B·L·(Ev − 1)", worked("{}×{}×({} − 1)", B, L, Ev), B * L * (Ev - 1)),
+        Term("adds", "subtractions dP − D", "B·L·S", per_score, scores),
+        Term("mults", "multiplications by P (dS)", "B·L·S", per_score, scores),
+        Term("macs", "dQ = dS·K", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
+        Term("macs", "dK = dSᵀ·Q", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
+    ]
+    return Cost.of(*terms)
 
 
 # ---- softmax --------------------------------------------------------------------------------
