@@ -231,6 +231,20 @@ def test_a_training_step_is_counted_completely_and_its_macs_match_flop_counter(b
     assert report.total.macs - runs * forward == runs * (2 * forward - first_conv)
 
 
+class ClassifierStep(nn.Module):
+    """A classifier (as ``net``) with a training step: cross-entropy, then its backward."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
 def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
     """Column backward_MACs: each contraction's gradients where its forward ran: 2 × its forward MACs
     (input and weight gradients), the first convolution's weight gradient only; nothing left in the
@@ -238,18 +252,7 @@ def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
     model = nn.Sequential(nn.Conv2d(1, 5, 3), nn.Conv2d(5, 5, 3), nn.Flatten(), nn.Linear(2880, 128),
                           nn.Linear(128, 10))
 
-    class Step(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = model
-
-        def forward(self, x):
-            return self.net(x)
-
-        def train_step(self, x, labels):
-            F.cross_entropy(self(x), labels).backward()
-
-    step = Step()
+    step = ClassifierStep(model)
     report = torchcount.profile(step, (torch.randn(1, 1, 28, 28), torch.tensor([3])), method="train_step", warn=False)
     forward = {"net.0": 26 * 26 * 5 * 9, "net.1": 24 * 24 * 5 * 45, "net.3": 2880 * 128, "net.4": 128 * 10}
     got = {path: report.row(path).extra["backward_MACs"] for path in forward}
@@ -355,18 +358,7 @@ def test_training_steps_of_torchvision_models_are_counted_completely(name):
                                         mlp_dim=32, num_classes=5) if name == "vit" else \
         tv.models.mobilenet_v3_small(num_classes=5)
 
-    class Step(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            return self.model(x)
-
-        def train_step(self, x, y):
-            F.cross_entropy(self(x), y).backward()
-
-    report = torchcount.profile(Step().train(), (torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
+    report = torchcount.profile(ClassifierStep(model).train(), (torch.randn(2, 3, 32, 32), torch.tensor([1, 2])),
                                 method="train_step", warn=False)
     assert report.complete, report.uncounted
     assert set(_column_sums(report).values()) == {report.extra["backward_MACs"]}
