@@ -349,6 +349,34 @@ def test_a_measured_training_step_runs_with_autograd_on():
                            warn=False)
 
 
+@pytest.mark.parametrize("ending", ["zero_grad", "autograd.grad"])
+def test_a_step_that_leaves_no_grad_set_is_still_measured_with_autograd_on(ending):
+    """A step ending with zero_grad(), or taking gradients with torch.autograd.grad, leaves every
+    .grad as it was: what ran a backward is the counting pass's trace (it raised under no_grad)."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+        def train_step(self, x, y):
+            loss = F.cross_entropy(self(x), y)
+            if ending == "zero_grad":
+                loss.backward()
+                self.zero_grad()
+            else:
+                return torch.autograd.grad(loss, list(self.parameters()))
+
+    batch = (torch.randn(2, 4), torch.tensor([0, 1]))
+    report = torchcount.profile(Net(), batch, method="train_step", measure=True, repeat=2, warmup=0, warn=False)
+    assert report.extra["backward_MACs"] == 2 * 3 * 4  # the weight gradient (the input needs none)
+    assert report.row("fc").extra["time_ms"] > 0
+    assert any("measured with autograd on (no_grad=False)" in note for note in report.notes)
+
+
 @pytest.mark.parametrize("name", ["vit", "mobilenet_v3_small"])
 def test_training_steps_of_torchvision_models_are_counted_completely(name):
     """A ViT's fused attention gradient and MobileNetV3's hardswish/hardsigmoid gradients have rules."""

@@ -228,6 +228,8 @@ def profile(
         report.method = method
         if method is not None:  # every recorded call of the root but the method's own
             report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
+    # (a step that ends with zero_grad(), or calls torch.autograd.grad, leaves no .grad changed)
+    ran_backward = bool(kept.restored_grads or recorder.trace.backward_nodes)
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
@@ -286,7 +288,7 @@ def profile(
     if measure:
         from .measure import measure as run_measure
 
-        if kept.restored_grads and "no_grad" not in measure_options:
+        if ran_backward and "no_grad" not in measure_options:
             # the method runs a backward (a training step): timed under no_grad it would fail
             measure_options = {**measure_options, "no_grad": False}
             report.notes.append("measured with autograd on (no_grad=False): the method runs a backward")
