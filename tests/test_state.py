@@ -2,6 +2,8 @@
 the model is as it was found: no hooks added, the same training flags, the same
 requires_grad flags, bit-identical parameters and buffers, the caller's grad mode, and
 the caller's input tensors untouched."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -458,3 +460,141 @@ def test_embedding_with_max_norm_is_profiled_and_its_weight_put_back():
     version = plain.weight._version
     torchcount.profile(plain, torch.tensor([[1, 2, 3]]), warn=False)
     assert plain.weight._version == version
+
+
+# ---- a profiled method's side effects beyond the forward (method="train_step") ----
+
+class _Step(nn.Module):
+    """A classifier with its optimizer, trained one step at a time."""
+
+    def __init__(self, make_optimizer=None):
+        super().__init__()
+        self.fc, self.bn = nn.Linear(4, 3), nn.BatchNorm1d(3)
+        self.opt = (make_optimizer or (lambda p: torch.optim.Adam(p, lr=0.1)))(self.parameters())
+
+    def forward(self, x):
+        return self.bn(self.fc(x))
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = nn.functional.cross_entropy(self(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+_BATCH = (torch.randn(4, 4), torch.tensor([0, 1, 2, 0]))
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    return {(i, k): (id(v), _bits(v)) if isinstance(v, torch.Tensor) else v
+            for i, p in enumerate(opt.param_groups[0]["params"]) for k, v in opt.state.get(p, {}).items()} | \
+        {("group", k): v for k, v in opt.param_groups[0].items() if k != "params"}
+
+
+class _DecayingStep(_Step):
+    """Halves the learning rate after each step (what a scheduler inside the step does to the groups)."""
+
+    def train_step(self, x, y):
+        loss = super().train_step(x, y)
+        for group in self.opt.param_groups:
+            group["lr"] *= 0.5
+        return loss
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "adamw_decaying"])
+@pytest.mark.parametrize("measured", [False, True])
+def test_an_optimizer_step_inside_the_method_is_undone(optimizer, measured):
+    """opt.step() in a training step writes every parameter in place and grows the optimizer's state
+    (Adam's moments and step count, a momentum buffer; the learning rate): all of it is put back,
+    without copy_params, so the next real step runs as if the profile had not (counted and measured)."""
+    make = {"adam": lambda p: torch.optim.Adam(p, lr=0.1),
+            "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+            "adamw_decaying": lambda p: torch.optim.AdamW(p, lr=0.1)}[optimizer]
+    model = (_DecayingStep if optimizer == "adamw_decaying" else _Step)(make)
+    model.train_step(*_BATCH)  # a real step first: state that the profiled one would advance
+    before, state = snapshot(model), _optimizer_state(model.opt)
+    twin = copy.deepcopy(model)  # (its optimizer steps the twin's parameters)
+    report = torchcount.profile(model, _BATCH, method="train_step", warn=False,
+                                **(dict(measure=True, warmup=1, repeat=2) if measured else {}))
+    assert snapshot(model) == before and _optimizer_state(model.opt) == state
+    assert report.complete  # (the step's record_function markers cost nothing)
+    name = type(model.opt).__name__
+    assert f"stepped optimizer(s) {name} ×1" in " ".join(report.notes)
+    # and the next real steps equal those of an unprofiled twin
+    for _ in range(2):
+        model.train_step(*_BATCH), twin.train_step(*_BATCH)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+    assert twin.opt.param_groups[0]["lr"] == model.opt.param_groups[0]["lr"]
+
+
+def test_the_method_is_named_when_it_writes_a_parameter_it_cannot_put_back():
+    class Nudges(_Step):
+        def train_step(self, x, y):
+            with torch.no_grad():
+                self.fc.weight.add_(1.0)
+
+    with pytest.raises(ParameterModifiedError, match="the train_step call modified parameter"):
+        torchcount.profile(Nudges(), _BATCH, method="train_step", warn=False)
+
+
+def test_a_sparse_gradient_already_there_is_put_back():
+    class Bag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e = nn.Embedding(10, 4, sparse=True)
+
+        def forward(self, i):
+            return self.e(i)
+
+        def step(self, i):
+            self(i).sum().backward()
+
+    model = Bag()
+    grad = model.e.weight.grad = torch.sparse_coo_tensor([[0]], torch.ones(1, 4), (10, 4))
+    torchcount.profile(model, torch.tensor([1, 2, 3]), method="step", warn=False)
+    assert model.e.weight.grad is grad and torch.equal(grad.to_dense().sum(0), torch.ones(4))
+
+
+def test_the_callers_tensors_and_modules_given_to_a_method_get_no_gradient():
+    """A distillation step given a head module, and an input computed with grad from the caller's
+    leaf: the backward stops at the profiled call (no .grad of the caller's set, none of their
+    graph's nodes run or counted), and the head's training flag is put back too."""
+
+    class Student(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+        def distill(self, x, y, head):
+            head.train()
+            nn.functional.cross_entropy(head(self(x)), y).backward()
+
+    head, leaf = nn.Linear(3, 3).eval(), torch.randn(4, 4, requires_grad=True)
+    report = torchcount.profile(Student(), (leaf * 2, _BATCH[1]), kwargs={"head": head}, method="distill", warn=False)
+    assert leaf.grad is None and head.weight.grad is None and not head.training
+    # gradients: the head's input and weight (2·4·3·3), fc's weight and its input (the copy is a leaf
+    # that requires grad: 2·4·4·3); the caller's ×2 is not the method's work
+    assert report.extra["backward_MACs"] == 2 * 4 * 3 * 3 + 2 * 4 * 4 * 3
+    assert "put back as the model's is" in " ".join(report.notes)
+
+
+@pytest.mark.parametrize("copy_params", [False, True])
+def test_a_method_that_converts_the_model_gets_it_back(copy_params):
+    """self.half() inside a method rebinds each parameter's data (no version bump) and replaces each
+    buffer: dtype and bits come back, with a note (a copy written into the fp16 data would round)."""
+
+    class Halves(_Step):
+        def generate_fp16(self, x):
+            self.half()
+            return self(x.half())
+
+    model = _Step().eval()
+    model.__class__ = Halves
+    before = snapshot(model)
+    report = torchcount.profile(model.eval(), _BATCH[0], method="generate_fp16", copy_params=copy_params, warn=False)
+    assert snapshot(model) == before
+    assert "converted or rebound the data of parameter(s) fc.weight, fc.bias" in " ".join(report.notes)

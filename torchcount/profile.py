@@ -209,9 +209,12 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
+    # a method may also train or convert modules given as its inputs (a distillation step's
+    # teacher head): their state is kept as the model's is
+    guarded = named + _input_modules(given, named) if method is not None else named
     with gc_paused():
         with _exclusive(model, named if counted is model else None), \
-                preserved(counted, copy_params=copy_params, modules=named) as kept:
+                preserved(counted, copy_params=copy_params, modules=guarded, method=method) as kept:
             with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named,
                             decompose=priced_by_its_parts, track_backward=method is not None) as recorder:
@@ -258,6 +261,13 @@ def profile(
         notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
                      f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")
                      + "); put back as found")
+    if kept.stepped_optimizers:
+        notes.append(f"{method} stepped optimizer(s) {', '.join(kept.stepped_optimizers)}: their arithmetic is "
+                     "counted (the root's own row); their state and the parameters they updated are put back "
+                     "as found")
+    if kept.restored_data:
+        notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
+                     + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")
     if kept.restored_params:
         notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
                      f"{', '.join(kept.restored_params[:6])}")
@@ -273,7 +283,8 @@ def profile(
         if others:  # an assistant model for assisted generation: not hooked, not in the total
             notes.append(f"module(s) given as inputs of {method}: {', '.join(others)}; not part of the profiled model, "
                          f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
-                         "their parameters are not in the total")
+                         "their parameters are not in the total; their state (training flags, buffers, .grad) is "
+                         "put back as the model's is")
         notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
                      f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                      + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
@@ -308,6 +319,21 @@ def profile(
 
 
 _ABSENT = object()
+
+
+def _input_modules(given: tuple, named: list) -> list:
+    """The modules among a method's inputs that are not the model's (an assistant model, a teacher
+    head), each module of them named after the input: ``head.weight``, ``args[1].0.bias``."""
+    own = {id(m) for _, m in named}
+    found, seen = [], set()
+    args, kw = given
+    for label, value in [*((f"args[{i}]", a) for i, a in enumerate(args)), *kw.items()]:
+        if isinstance(value, nn.Module) and id(value) not in own:
+            for path, m in value.named_modules():
+                if id(m) not in own and id(m) not in seen:
+                    seen.add(id(m))
+                    found.append((f"{label}.{path}" if path else label, m))
+    return found
 
 
 def _check_method(model: nn.Module, method: str) -> None:
@@ -476,12 +502,15 @@ def _copied(x, objects: "_InputObjects"):
                 "torchcount counts dense tensors, and an input is a nested tensor (ragged shapes: "
                 f"{_components(x)}); profile it padded (x.to_padded_tensor(0.0): an upper bound, every "
                 "padded position counted) or each component on its own (x.unbind(): a sum)")
-        if x.device.type == "meta":
-            return x
+        meta = x.device.type == "meta"
+        if meta and not x.requires_grad:
+            return x  # (no values to protect)
         duplicate = objects.tensors.get(id(x))
         if duplicate is None:
-            duplicate = objects.tensors[id(x)] = x.detach().clone().requires_grad_(x.requires_grad) \
-                if x.is_leaf else x.clone()
+            # a leaf of its own, also for a tensor computed with grad: a backward in a profiled method
+            # stops there, setting no .grad of the caller's and running none of their graph's nodes
+            duplicate = objects.tensors[id(x)] = (x.detach() if meta else x.detach().clone()).requires_grad_(
+                x.requires_grad)
         return duplicate
     if isinstance(x, tuple) and not hasattr(x, "_fields"):
         return tuple(_copied(v, objects) for v in x)

@@ -25,6 +25,7 @@ module's ``_parameters`` / ``_buffers`` put back as they were, listed in
 from __future__ import annotations
 
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -53,11 +54,17 @@ class Preserved:
     restored_slots: list[str] = field(default_factory=list)
     #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
     restored_grads: list[str] = field(default_factory=list)
+    #: names of parameters a profiled method converted or rebound (``self.half()``, ``p.data = …``; put back)
+    restored_data: list[str] = field(default_factory=list)
+    #: the optimizers a profiled method stepped, as "Adam ×2" (their state and parameters put back)
+    stepped_optimizers: list[str] = field(default_factory=list)
 
 
 @contextmanager
 def preserved(model: nn.Module, copy_params: bool = False,
-              modules: "list[tuple[str, nn.Module]] | None" = None) -> Iterator[Preserved]:
+              modules: "list[tuple[str, nn.Module]] | None" = None, method: "str | None" = None) -> Iterator[Preserved]:
+    """``method``: a method of the model runs instead of its forward (a training step, ``generate``),
+    which may also step an optimizer or convert the model (``self.half()``): both are undone too."""
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
     # the module list is shared with the caller when it has one already. List comprehensions
@@ -96,11 +103,18 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     and not m.weight.is_meta and not is_lazy(m.weight):
                 saved_params[id(m.weight)] = m.weight.detach().clone()
     saved_buffers = _BufferCopy(buffers)
+    # only for a method (a forward that converts its own parameters is not worth a check per
+    # parameter in every profile): the data each parameter holds, which .half() / .to() rebind
+    # without bumping a version, and the optimizers it steps
+    datas = [None if v is None else p.data for (_, _, p), v in zip(params, versions)] if method else None
+    stepped = _SteppedOptimizers() if method else None
     completed = False
     try:
         yield state
         completed = True
     finally:
+        if stepped is not None:
+            stepped.close()
         torch.set_grad_enabled(grad_mode)
         for (_, m), flag in zip(modules, training):
             if m.training is not flag:
@@ -110,16 +124,22 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 [id(v) for _, m in modules for v in m._buffers.values()] != slot_ids:
             state.restored_slots = _restore_slots(modules, stores)
         saved_buffers.restore()
+        if datas is not None:
+            state.restored_data = _restore_data(params, datas)
         state.restored_grads = _restore_grads(params, grads, saved_grads, grad_versions)
         if [p.requires_grad for _, _, p in params] != requires_grad:
             for (_, _, p), flag in zip(params, requires_grad):
                 if p.requires_grad is not flag and not is_lazy(p):
                     p.requires_grad_(flag)
+        if stepped is not None and stepped.seen:
+            state.stepped_optimizers = stepped.restore()
         changed = []
         now = _versions(params)
         if now != versions:
+            put_back = stepped.copies if stepped is not None else {}
             changed = [(_qualified(path, name), p) for (path, name, p), version, current
-                       in zip(params, versions, now) if version is not None and current != version]
+                       in zip(params, versions, now) if version is not None and current != version
+                       and id(p) not in put_back]
         if saved_params:  # a write through .data leaves the version alone: the copy tells
             listed = {id(p) for _, p in changed}
             changed += [(_qualified(path, name), p) for path, name, p in params
@@ -127,12 +147,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
         with torch.no_grad():
             for name, p in changed:
                 if id(p) in saved_params:
-                    p.copy_(saved_params[id(p)])
+                    _put_back(p, saved_params[id(p)])
                     state.restored_params.append(name)
         # (a meta tensor holds no values: an in-place write to it bumps its version, changes nothing)
         unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta]
         if unrestored:
-            message = (f"the forward pass modified parameter(s) {', '.join(unrestored[:5])} in place; "
+            message = (f"the {f'{method} call' if method else 'forward pass'} modified parameter(s) "
+                       f"{', '.join(unrestored[:5])} in place; "
                        "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
                        "and restores them)")
             if completed:
@@ -169,20 +190,107 @@ def _versions(params: list) -> list:
                 for _, _, p in params]
 
 
+def _put_back(original: torch.Tensor, saved: torch.Tensor) -> None:
+    """Write ``saved`` into ``original``: in place, or by rebinding its data where a conversion
+    (``.half()``, ``.to()``) left it another dtype, device, shape or layout, which ``copy_`` would
+    round into (not under autograd: callers hold ``torch.no_grad()``)."""
+    if (original.dtype, original.device, original.shape, original.layout) != \
+            (saved.dtype, saved.device, saved.shape, saved.layout):
+        original.data = saved
+    else:
+        original.copy_(saved)
+
+
+def _restore_data(params: list, datas: list) -> list[str]:
+    """Rebind each parameter whose data a method replaced (``.half()``, ``.cuda()``, ``p.data = x``)
+    to the data it held, values as they were then (unless written in place as well: a copy, when
+    one was taken, is restored after this). Returns their names."""
+    changed = []
+    for (path, name, p), data in zip(params, datas):
+        if data is not None and (p.dtype is not data.dtype or p.data_ptr() != data.data_ptr()
+                                 or p.shape != data.shape):
+            p.data = data
+            changed.append(_qualified(path, name))
+    return changed
+
+
+class _SteppedOptimizers:
+    """The optimizers a profiled method steps (a training step's ``optimizer.step()``), seen by a
+    step pre-hook while the method runs in this thread: before an optimizer's first step its state
+    (Adam's moments and step counts, momentum buffers), its hyper-parameters (which a scheduler
+    inside the method may change) and every parameter it updates are copied; :meth:`restore` puts
+    them back, so the next real step runs as if the profile had not. (Torch's only step hook for
+    every optimizer is process-wide: steps in other threads are ignored.)"""
+
+    def __init__(self):
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        self.thread = threading.get_ident()
+        self.seen: dict = {}  # id(optimizer) → [optimizer, steps, its groups' and state's snapshots]
+        self.copies: dict = {}  # id(parameter) → (parameter, its copy)
+        self.handle = register_optimizer_step_pre_hook(self._before_step)
+
+    def _before_step(self, optimizer, args, kwargs) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        entry = self.seen.get(id(optimizer))
+        if entry is not None:
+            entry[1] += 1
+            return
+        groups = [_snapshot(group) for group in optimizer.param_groups]
+        state = {p: _snapshot(values) for p, values in optimizer.state.items()}
+        self.seen[id(optimizer)] = [optimizer, 1, groups, state]
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if id(p) not in self.copies and not p.is_meta:
+                    self.copies[id(p)] = (p, p.detach().clone())
+
+    def close(self) -> None:
+        self.handle.remove()
+
+    def restore(self) -> list[str]:
+        with torch.no_grad():
+            for p, copy in self.copies.values():
+                if not _same_bits(p.detach(), copy):
+                    _put_back(p, copy)
+            for optimizer, _, groups, state in self.seen.values():
+                for group, snapshot in zip(optimizer.param_groups, groups):
+                    _restore_snapshot(group, snapshot)
+                for p in [p for p in optimizer.state if p not in state]:  # made by these steps
+                    del optimizer.state[p]
+                for p, snapshot in state.items():
+                    _restore_snapshot(optimizer.state[p], snapshot)
+        return [f"{type(optimizer).__name__} ×{steps}" for optimizer, steps, _, _ in self.seen.values()]
+
+
+def _snapshot(values: dict) -> tuple[dict, dict]:
+    """A dict's items as they are, and a copy of each tensor among them (updated in place by a step)."""
+    return dict(values), {k: v.detach().clone() for k, v in values.items() if isinstance(v, torch.Tensor)}
+
+
+def _restore_snapshot(values: dict, snapshot: tuple[dict, dict]) -> None:
+    items, tensors = snapshot
+    values.clear()
+    values.update(items)
+    for key, copy in tensors.items():
+        _put_back(items[key], copy)
+
+
 def _restore_grads(params: list, grads: list, saved: dict, versions: dict) -> list[str]:
     """Put every parameter's ``.grad`` back: the same tensor (or None) as before, with its values as
     they were where a backward accumulated into it in place. Returns the names of those that changed."""
     changed = []
     for i, ((path, name, p), before) in enumerate(zip(params, grads)):
         now = p.grad
-        if now is before and (i not in versions or now._version == versions[i]):  # (an accumulation bumps it)
+        if now is before and (i not in versions or now._version == versions[i]
+                              and now.dtype is saved[i].dtype):  # (an accumulation bumps it; .half() does not)
             continue
         changed.append(_qualified(path, name))
         if now is not before:
             p.grad = before
         if i in saved and not _same_bits(before, saved[i]):
             with torch.no_grad():
-                before.copy_(saved[i])
+                _put_back(before, saved[i])
     return changed
 
 
@@ -298,6 +406,8 @@ _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Bit for bit equal (NaN payloads, −0.0 vs 0.0), compared as integers of the same width."""
+    if (a.dtype, a.shape, a.layout) != (b.dtype, b.shape, b.layout) or a.layout is not torch.strided:
+        return False  # converted, or sparse (no integer views): restore rather than decide
     if a.is_complex():
         a, b = torch.view_as_real(a), torch.view_as_real(b)
     bits = _BITS.get(a.element_size())

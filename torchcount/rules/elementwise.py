@@ -750,3 +750,10 @@ def gathered(op) -> Cost:
     out = op.outputs[0]
     indices = sum(t.nbytes for t in op.inputs[1:])  # (the source is the first argument: self, or the weight)
     return Cost().with_bytes(out.nbytes + indices, out.nbytes)
+
+
+# ---- profiler markers: torch.optim's step() and every ``record_function`` block dispatch them;
+# they mark a time range for a profiler, touching no tensor data
+zero_ops(*(getattr(torch.ops.profiler, name) for name in (
+    "_record_function_enter", "_record_function_enter_new", "_record_function_exit",
+    "_call_end_callbacks_on_jit_fut") if hasattr(torch.ops.profiler, name)))
