@@ -18,6 +18,7 @@ from torchcount.measure import Peaks, details, classify, lookup, measure_ceiling
 from torchcount.measure.energy import co2e_grams, measure_energy
 from torchcount.measure.memory import PeakTracker
 from torchcount.measure.peaks import GPU_PEAKS
+from torchcount.report import visible_rows
 from torchcount.measure.timing import analyse_pass
 
 FAST = dict(warmup=1, repeat=5)
@@ -44,9 +45,14 @@ def dominated():
     return torchcount.profile(model, torch.randn(64, 16), measure=True, warmup=2, repeat=7)
 
 
+def _rows(report):
+    """Every row once: the root is among the layers when it has a (self) row (measured time of its own)."""
+    return [*(r for r in report.layers if r is not report.root), report.root]
+
+
 def _leaves(report):
     paths = [r.path for r in report.layers]
-    return [r for r in report.layers if not any(p.startswith(r.path + ".") for p in paths)]
+    return [r for r in report.layers if r is not report.root and not any(p.startswith(r.path + ".") for p in paths)]
 
 
 def test_large_linear_dominates_measured_time(dominated):
@@ -61,7 +67,7 @@ def test_large_linear_dominates_measured_time(dominated):
 
 
 def test_inclusive_at_least_exclusive_every_row_every_pass(dominated):
-    rows = dominated.layers + [dominated.root]
+    rows = _rows(dominated)
     for r in rows:
         d = details(dominated, r.path)
         for inc, exc in zip(d["inclusive_ns"], d["exclusive_ns"]):
@@ -73,7 +79,7 @@ def test_inclusive_at_least_exclusive_every_row_every_pass(dominated):
 
 
 def test_exclusive_times_add_up_to_the_root(dominated):
-    rows = dominated.layers + [dominated.root]
+    rows = _rows(dominated)
     n = len(details(dominated, "")["inclusive_ns"])
     assert n == 7
     for k in range(n):
@@ -564,3 +570,27 @@ def test_a_rule_priced_blocks_own_part_rates_its_whole_cost_over_its_whole_time(
     own = block.shown_extra(True)
     assert own["time_ms"] == block.extra["self_ms"]  # the time column still partitions the forward
     assert own["GFLOP/s"] == pytest.approx(block.extra["GFLOP/s"])  # the rate: one scope, the whole block
+
+
+def test_the_roots_own_time_has_a_row_so_the_time_column_adds_up():
+    """A root that only loops over its layers (no arithmetic, no parameters of its own) still spends
+    time itself: its "(root) (self)" row is shown, and with it the rows' own times make up the total
+    (each pass exactly: Σ exclusive = the root's inclusive; the medians nearly)."""
+
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Linear(64, 64) for _ in range(3))
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    report = torchcount.profile(Loop(), torch.randn(8, 64), measure=True, warmup=1, repeat=5)
+    assert report.layers[0] is report.root and report.root.self_extra["time_ms"] > 0
+    assert "(root) (self)" in report.table(columns=["module", "time_ms", "time%"])
+    shown = [(row, own) for row, own in visible_rows(report.layers, None)]
+    assert [row.path for row, _ in shown] == ["", "blocks.0", "blocks.1", "blocks.2"]
+    own_ms = sum(row.self_extra["time_ms"] if own else row.extra["time_ms"] for row, own in shown)
+    assert own_ms == pytest.approx(report.extra["time_ms"], rel=0.25)

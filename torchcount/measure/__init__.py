@@ -500,6 +500,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
 
+    root = report.root
+    if root is not None and report.layers and report.layers[0] is not root and (root.self_extra or {}).get("time_ms"):
+        # time the root spends itself (Python between its children, a method's own loop) needs its
+        # "(self)" row, as its own work does (count.summarize): the time column adds up to the total
+        root.index = 0
+        report.layers.insert(0, root)
     shares.sort(key=lambda s: s[0], reverse=True)
     time_vs_flops = [{"path": r.name, "type": r.type, "time_share": t, "flops_share": f}
                      for d, r, t, f in shares[:5] if d > 1.0]
