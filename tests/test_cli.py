@@ -731,3 +731,68 @@ def test_receptive_field_on_the_command_line(capsys):
     assert rows["0"][-3:] == ["11×11", "4×4", "3×3"] and rows["2"][-3:] == ["15×15", "8×8", "5×5"]
     rc, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--receptive-field")
     assert rc == 2 and "--receptive-field: " in err and "no convolution or pooling" in err
+
+
+INSTANCE_FILE = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))  # an instance, weights on the CPU
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        n = int((x > -1e9).sum().item())  # needs real values: fails on the meta device
+        return self.fc(x.reshape(-1)[:n].reshape(x.shape))
+
+data_dependent = DataDependent()
+pair_model = nn.Linear(5, 6)
+
+def pair():  # a module the file already holds, not built by the call
+    return pair_model, torch.zeros(2, 5)
+"""
+
+
+def test_a_module_instance_is_counted_on_meta_as_a_copy(capsys, tmp_path):
+    """`file.py:net` naming an nn.Module instance failed ("Tensor on device cpu is not on the expected
+    device meta") unless --device cpu was given: the instance kept its CPU weights, the inputs were
+    made on meta. So did a callable returning a module it already held."""
+    f = tmp_path / "tc_instances.py"
+    f.write_text(INSTANCE_FILE)
+    # Linear(4, 3) then ReLU then Linear(3, 2) on a 2×4 input: params 4·3 + 3 + 3·2 + 2 = 23;
+    # MACs 2·4·3 + 2·3·2 = 36; flops 2·MACs + bias adds 2·3 + 2·2 + ReLU 2·3 = 88
+    for extra in ((), ("--device", "cpu"), ("--dtype", "float16"), ("--compare", f"{f}:net")):
+        rc, out, err = main(capsys, f"{f}:net", "--input", "2x4", "--format", "json", *extra)
+        assert rc == 0, (extra, err)
+        d = json.loads(out)
+        d = d["a"] if "a" in d else d
+        assert (d["total"]["params"], d["total"]["macs"], d["total"]["ops"]) == (23, 36, 2 * 36 + 6 + 4 + 6), extra
+    # the package.module:instance form, with a forward that cannot run on meta: the retry on the CPU
+    # needs the instance's real weights, still there after the attempt on meta
+    sys.path.insert(0, str(tmp_path))
+    try:
+        rc, out, err = main(capsys, "tc_instances:data_dependent", "--input", "2x4", "--format", "json",
+                            "--convention", "macs")
+        assert rc == 0, err
+        assert "counting on the CPU instead" in err and json.loads(out)["total"]["macs"] == 2 * 4 * 3
+        import tc_instances
+        # the user's objects are as they were: weights on the CPU, float32, in training mode
+        for m in (tc_instances.net, tc_instances.data_dependent, tc_instances.pair_model):
+            assert m.training and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in m.parameters())
+        before = tc_instances.net[0].weight.clone()
+        rc, out, err = main(capsys, "tc_instances:net", "--input", "2x4", "--dtype", "float64", "--device", "cpu")
+        assert rc == 0, err
+        assert tc_instances.net[0].weight.dtype == torch.float32 and torch.equal(tc_instances.net[0].weight, before)
+        # a callable's (module, inputs) pair whose module exists already: Linear(5, 6) on 2×5,
+        # params 5·6 + 6 = 36, MACs 2·5·6 = 60
+        rc, out, err = main(capsys, "tc_instances:pair", "--format", "json", "--convention", "macs")
+        assert rc == 0, err
+        assert (json.loads(out)["total"]["params"], json.loads(out)["total"]["macs"]) == (36, 60)
+        assert tc_instances.pair_model.weight.device.type == "cpu" and tc_instances.pair_model.training
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("tc_instances", None)

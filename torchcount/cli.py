@@ -429,7 +429,9 @@ def _import_file(path_text: str):
 
 def build(spec: Spec, device: str, dtype=None):
     """Build the model on ``device``; returns (model, inputs or None). On ``meta``, a builder
-    that needs real tensors (regnets initialise from data) is built on the CPU and moved."""
+    that needs real tensors (regnets initialise from data) is built on the CPU and moved.
+    A module the command did not build itself (a named instance, or one a callable returns
+    from its module's globals) is counted as a copy on ``device``, never moved in place."""
     import torch
     from torch import nn
 
@@ -454,9 +456,15 @@ def build(spec: Spec, device: str, dtype=None):
             return call()
 
     try:
-        if device == "meta":
+        if isinstance(spec.factory, nn.Module):
+            # An instance was made before the command ran, its weights wherever the user put them. It is
+            # counted as any model is, on `device` (meta by default: shapes only, no memory) — but as a
+            # copy: moving it, casting it (--dtype) or eval() would change the user's object in place
+            # (to meta: its weights gone, for the CPU retry after a meta failure and for --compare).
+            out = _to(call(), device, copy=True)
+        elif device == "meta":
             try:
-                out = attempt("meta")
+                out = _to(attempt("meta"), "meta")  # (a module the callable already held is still on its device)
             except (NotImplementedError, RuntimeError):
                 out = _to(attempt("cpu"), "meta")
         else:
@@ -491,13 +499,35 @@ def _float_to(value, dtype):
     return tree_map_only(torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t, value)
 
 
-def _to(value, device: str):
-    """Modules and tensors anywhere in a nested structure (a module, or a (module, inputs) pair), moved."""
+def _to(value, device: str, copy: bool = False):
+    """Modules and tensors anywhere in a nested structure (a module, or a (module, inputs) pair), on
+    ``device``. A module is never moved in place: one with a parameter or buffer elsewhere (or any,
+    with ``copy``) is copied; the given one keeps its weights, device, dtype and mode."""
     import torch
     from torch import nn
     from torch.utils._pytree import tree_map_only
 
-    return tree_map_only((nn.Module, torch.Tensor), lambda v: v.to(device), value)
+    def module_on(m: nn.Module) -> nn.Module:
+        tensors = [*m.parameters(), *m.buffers()]
+        if not copy and all(t.device == torch.device(device) for t in tensors):
+            return m
+        return _module_copy(m, tensors).to(device)
+
+    return tree_map_only(torch.Tensor, lambda v: v.to(device), tree_map_only(nn.Module, module_on, value))
+
+
+def _module_copy(module, tensors: list):
+    """``module`` deep-copied, except that its parameters and buffers are new tensor objects sharing
+    the originals' storage: the copy's ``.to(device)`` or ``.to(dtype)`` then changes the copy only,
+    and costs what moving the module itself would (a module's own ``_apply``, e.g. an RNN's, still runs)."""
+    import copy
+
+    from torch import nn
+
+    memo: dict = {}
+    for t in tensors:  # (shared and tied ones once: deepcopy's memo keeps them tied in the copy)
+        memo[id(t)] = nn.Parameter(t.detach(), t.requires_grad) if isinstance(t, nn.Parameter) else t.detach()
+    return copy.deepcopy(module, memo)
 
 
 def _call_text(args: tuple, kwargs: dict) -> str:
