@@ -5,8 +5,9 @@ layer's input gradient is not needed: the images have no gradient). Hence the ru
 
 The network is seed 003's small convnet (examples/lenet_params.py: 28×28×1 → conv 5@3×3 → conv
 5@3×3×5 → FC 2880→128 → FC 128→10), trained with cross-entropy. The step is a method of the model,
-profiled with ``torchcount.profile(model, batch, method="train_step")``; the parameters' gradients
-are put back afterwards. The backward's ops are the root's own work (they run in the method); the
+profiled with ``torchcount.profile(model, batch, method="train_step")``; the parameters' gradients,
+the weights the optimizer updated and the optimizer's state (SGD's momentum) are put back afterwards,
+so the model trains on as if it had not been profiled. The backward's ops are the root's own work (they run in the method); the
 column ``backward_MACs`` says which layer's forward set each of them up.
 
 Run: ``.venv/bin/python examples/train_step.py``
@@ -23,13 +24,16 @@ class SmallConvNet(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(nn.Conv2d(1, 5, 3), nn.Conv2d(5, 5, 3), nn.Flatten(), nn.Linear(2880, 128),
                                     nn.Linear(128, 10))
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
 
     def forward(self, x):
         return self.layers(x)
 
     def train_step(self, x, labels):
+        self.optimizer.zero_grad()
         loss = F.cross_entropy(self(x), labels)
         loss.backward()
+        self.optimizer.step()  # (no MACs: per weight, a momentum update and a scaled subtraction)
         return loss
 
 
@@ -39,6 +43,7 @@ def main():
     batch = (torch.randn(1, 1, 28, 28), torch.tensor([3]))
     forward = torchcount.profile(model, batch[0], convention="macs", name="forward")
     print(forward.table(columns=["#", "module", "type", "output", "MACs"]))
+    weights = [p.detach().clone() for p in model.parameters()]
     step = torchcount.profile(model, batch, method="train_step", convention="macs", name="training step")
     backward = step.total.macs - forward.total.macs
     first_input_gradient = forward.row("layers.0").cost.macs
@@ -47,7 +52,9 @@ def main():
           f"(the first convolution's input gradient is not computed)")
     print(f"training step: {step.total.macs:,} MACs = {step.total.macs / forward.total.macs:.2f} forwards; "
           f"coverage {step.coverage:.0%}")
-    print(f"gradients put back: {all(p.grad is None for p in model.parameters())}\n")
+    print(f"gradients put back: {all(p.grad is None for p in model.parameters())}; weights put back: "
+          f"{all(torch.equal(p, w) for p, w in zip(model.parameters(), weights))}; "
+          f"optimizer state put back: {not model.optimizer.state}\n")
     # the backward's MACs by the layer whose forward set them up (they are counted in the root's row)
     print(step.table(columns=["#", "module", "type", "MACs", "backward_MACs"]))
     return forward, step

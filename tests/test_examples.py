@@ -32,7 +32,8 @@ EXPECTED = {
     # (twice it is spec §2's 1,059,880 FLOPs); the backward twice that, less conv 1's input gradient
     "train_step.py": [
         "forward:  529,940 MACs", "backward: 1,029,460 MACs = 2 × 529,940 − 30,420",
-        "training step: 1,559,400 MACs = 2.94 forwards; coverage 100%", "gradients put back: True",
+        "training step: 1,559,400 MACs = 2.94 forwards; coverage 100%",
+        "gradients put back: True; weights put back: True; optimizer state put back: True",
         # its backward_MACs column: conv 1's weight gradient only, every other contraction 2 × its forward
         "30,420           30,420", "129,600          259,200", "368,640          737,280", "1,280            2,560",
     ],
