@@ -390,3 +390,73 @@ def test_training_steps_of_torchvision_models_are_counted_completely(name):
                                 method="train_step", warn=False)
     assert report.complete, report.uncounted
     assert set(_column_sums(report).values()) == {report.extra["backward_MACs"]}
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+def test_lstm_gradient_of_the_onednn_kernel_by_hand():
+    """One layer of oneDNN's LSTM backward: per step and sequence dx = dG·W_ih, dW_ih += dGᵀ·x (4H·I
+    MACs each), dh_prev = dG·W_hh, dW_hh += dGᵀ·h_prev (4H·H each); the cell's gradient per state
+    element (1 tanh, 16 mults, 7 adds); the bias gradient Σ dG over the T·N steps."""
+    T, N, I, H = 4, 3, 5, 7
+    x, w_ih, w_hh, b_ih, b_hh = (torch.randn(T, N, I), torch.randn(4 * H, I), torch.randn(4 * H, H),
+                                 torch.randn(4 * H), torch.randn(4 * H))
+    h0, c0 = torch.zeros(N, H), torch.zeros(N, H)
+    with torch.enable_grad():  # (the workspace the backward reads is kept only with grad mode on)
+        out, hy, cy, ws = aten.mkldnn_rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, False, [], 2, H, 1, True, False,
+                                                False, True)
+    c = cost(lambda g: aten.mkldnn_rnn_layer_backward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, hy, cy, g, None, None,
+                                                      False, 2, H, 1, True, True, False, [], False, ws),
+             torch.randn_like(out))
+    steps = T * N
+    assert c.macs == 2 * 4 * H * (I + H) * steps
+    assert (c.transc, c.mults, c.adds) == (H * steps, 16 * H * steps, 7 * H * steps + 4 * H * (steps - 1))
+
+
+class SequenceStep(nn.Module):
+    """A recurrent classifier's training step (the last step's output into a Linear)."""
+
+    def __init__(self, rnn: nn.Module):
+        super().__init__()
+        self.rnn = rnn
+        self.head = nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), 3)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
+def test_an_lstm_training_step_with_and_without_onednn(bidirectional):
+    """nn.LSTM's training step on CPU runs oneDNN's layer backward, which computes every gradient:
+    2·4H·(I + H)·T·N MACs per layer and direction. Without oneDNN the same step runs decomposed ops
+    (counted by the matmul rules) that skip what autograd does not need: the first layer's input
+    gradient (4H·I·T·N per direction) and the zero initial state's (4H·H·N per layer and
+    direction). Both are counted completely and differ by exactly those."""
+    T, N, I, H, layers = 4, 3, 5, 7, 2
+    dirs = 2 if bidirectional else 1
+    torch.manual_seed(0)
+    step = SequenceStep(nn.LSTM(I, H, num_layers=layers, batch_first=True, bidirectional=bidirectional))
+    batch = (torch.randn(N, T, I), torch.tensor([0, 1, 2]))
+    reports = {}
+    for enabled in (True, False):
+        with torch.backends.mkldnn.flags(enabled=enabled):
+            reports[enabled] = torchcount.profile(step, batch, method="train_step", warn=False)
+        assert reports[enabled].complete, reports[enabled].uncounted
+    onednn, decomposed = (reports[e].extra["backward_MACs"] for e in (True, False))
+    inputs = [I] + [dirs * H] * (layers - 1)
+    head = 2 * N * dirs * H * 3  # the head's input and weight gradients
+    assert onednn == head + sum(dirs * 2 * 4 * H * (i + H) * T * N for i in inputs)
+    assert onednn - decomposed == dirs * 4 * H * I * T * N + layers * dirs * 4 * H * H * N
+    assert reports[True].total.macs - onednn == reports[False].total.macs - decomposed  # the same forward
+    assert _unevaluated(reports[True]) == []
+
+
+def _unevaluated(report) -> list:
+    """The worked lines of a report that do not evaluate to their value (none should)."""
+    from test_worked_terms import evaluate
+
+    lines = [t for row in (report.root, *report.layers) for t in row.terms]
+    return [f"{t.what} = {t.substituted}" for t in lines if evaluate(t.substituted) != t.value]

@@ -303,6 +303,43 @@ def layer_norm_backward(op) -> Cost:
     return Cost.of(*terms)
 
 
+# ---- recurrent ------------------------------------------------------------------------------
+# one LSTM cell's gradient per element of the N·H state, as the reference backward of
+# mkldnn/RNN.cpp writes it (oneDNN's kernel computes the same): dh = g_out + g_h; tanh(c)
+# recomputed; dc = g_c + dh·o·(1 − tanh²(c)); d(i, g, f, c_prev) = dc·(g, i, c_prev, f);
+# do = dh·tanh(c)·o·(1 − o); the gate derivatives σ' = s·(1 − s) three times, tanh' = 1 − g²
+_LSTM_CELL = {"transc": 1, "mults": 16, "adds": 7}
+
+
+@op_rule(*aten_ops("mkldnn_rnn_layer_backward"))
+def mkldnn_rnn_layer_backward(op) -> Cost:
+    """``mkldnn_rnn_layer_backward(input, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy, grad_output,
+    grad_hy, grad_cy, reverse, mode, hidden_size, …)``: one LSTM layer and direction of oneDNN's
+    backward (nn.LSTM's training step on CPU). Its primitive computes every gradient whatever
+    autograd needs: per step and sequence, from the gate gradients dG (4H), dx = dG·W_ih (4H·I
+    MACs), dh_prev = dG·W_hh (4H·H), dW_ih += dGᵀ·x (4H·I) and dW_hh += dGᵀ·h_prev (4H·H): 2·4H·(I + H)
+    MACs per step, the first layer's input gradient and the initial state's included (the
+    decomposed path without oneDNN skips those two); the cell's gradient per state element
+    (_LSTM_CELL) and the bias gradient Σ dG over the steps (oneDNN forms it even without biases;
+    the second bias's is a copy)."""
+    x, w_ih, w_hh = op.args[0], op.args[1], op.args[2]
+    H = int(schema_arg(op, "hidden_size", w_hh.shape[-1]))
+    G = w_ih.shape[0] // max(H, 1)
+    if G != 4:  # (oneDNN runs only the LSTM here)
+        return None
+    I = w_ih.shape[1]
+    steps = prod(x.shape[:-1])  # T·N (oneDNN takes no packed sequence)
+    return Cost.of(
+        Term("macs", "input gradient dG·W_ih", "4H·I·steps", worked("4×{}×{}×{}", H, I, steps), 4 * H * I * steps),
+        Term("macs", "weight gradient dGᵀ·x", "4H·I·steps", worked("4×{}×{}×{}", H, I, steps), 4 * H * I * steps),
+        Term("macs", "recurrent gradient dG·W_hh", "4H·H·steps", worked("4×{}×{}×{}", H, H, steps), 4 * H * H * steps),
+        Term("macs", "weight gradient dGᵀ·h_prev", "4H·H·steps", worked("4×{}×{}×{}", H, H, steps),
+             4 * H * H * steps),
+        *recipe_terms(_LSTM_CELL, H * steps, "LSTM cell gradient, per H·steps"),
+        Term("adds", "additions (bias gradient: Σ dG over the steps)", "4H·(steps − 1)",
+             worked("4×{}×({} − 1)", H, steps), 4 * H * (steps - 1)))
+
+
 # ---- embedding ------------------------------------------------------------------------------
 @op_rule(*aten_ops("embedding_dense_backward"))
 def embedding_backward(op) -> Cost:
