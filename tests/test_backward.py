@@ -460,3 +460,23 @@ def _unevaluated(report) -> list:
 
     lines = [t for row in (report.root, *report.layers) for t in row.terms]
     return [f"{t.what} = {t.substituted}" for t in lines if evaluate(t.substituted) != t.value]
+
+
+def test_group_norm_gradient_by_hand():
+    """The CPU kernel: ds = Σ g·x, db = Σ g per plane; per group Σ ds·γ, Σ db·γ and its constants
+    c2, c3 (8 mults, 2 adds); dx = c1·g + c2·x + c3; dγ = Σ_n (ds − db·μ)·rstd; dβ = Σ_n db."""
+    N, C, H, W, G = 2, 6, 3, 4, 3
+    x, g, w, b = torch.randn(N, C, H, W), torch.randn(N, C, H, W), torch.randn(C), torch.randn(C)
+    _, mean, rstd = aten.native_group_norm(x, w, b, N, C, H * W, G, 1e-5)
+    n, planes, ng = N * C * H * W, N * C, N * G
+    c = cost(lambda g, x, m, r, w: aten.native_group_norm_backward(g, x, m, r, w, N, C, H * W, G, [True, True, True]),
+             g, x, mean, rstd, w)
+    sums = (n, 2 * (n - planes))                                          # (mults, adds) of ds, db
+    dx = (3 * planes + 8 * ng + 2 * n, 2 * (planes - ng) + 2 * ng + 2 * n)
+    dw, db = (2 * planes, planes + planes - C), (0, planes - C)
+    assert (c.mults, c.adds) == tuple(map(sum, zip(sums, dx, dw, db)))
+    # no weight, the input gradient only: no multiplications by γ
+    c = cost(lambda g, x, m, r: aten.native_group_norm_backward(g, x, m, r, None, N, C, H * W, G,
+                                                                [True, False, False]), g, x, mean, rstd)
+    assert (c.mults, c.adds) == (n + 8 * ng + 2 * n, 2 * (n - planes) + 2 * (planes - ng) + 2 * ng + 2 * n)
+

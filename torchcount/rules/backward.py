@@ -303,6 +303,46 @@ def layer_norm_backward(op) -> Cost:
     return Cost.of(*terms)
 
 
+@op_rule(*aten_ops("native_group_norm_backward"))
+def group_norm_backward(op) -> Cost:
+    """``native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, group,
+    output_mask)``, as the CPU kernel computes it. Whatever the mask, per (n, c) the sums
+    ds = Σ g·x and db = Σ g over HxW (1 mult per element, 2·(HxW − 1) adds per plane). The input
+    gradient: per group Σ ds·γ and Σ db·γ over its channels (2 mults per (n, c) with a weight, the
+    adds), the group's constants c2 = (db·μ − ds)·rstd³/M and c3 = −c2·μ − db·rstd/M (8 mults + 2
+    adds per group), c1 = rstd·γ per (n, c) (with a weight), then dx = c1·g + c2·x + c3: 2 mults +
+    2 adds per element. The weight gradient Σ over n of (ds − db·μ)·rstd (2 mults + 1 sub per
+    (n, c)), the bias gradient Σ over n of db."""
+    x = op.args[1]
+    n = x.numel
+    N, C, groups = (int(schema_arg(op, k)) for k in ("N", "C", "group"))
+    planes = N * C
+    weighted = schema_arg(op, "weight") is not None
+    terms = [Term("mults", "multiplications g·x (ds per plane)", "elements", n, n),
+             Term("adds", "additions (ds and db: Σ over each plane)", "2·(elements − N·C)",
+                  worked("2×({} − {})", n, planes), 2 * (n - planes))]
+    if _mask(op, 0):
+        ng = N * groups
+        if weighted:
+            terms += [Term("mults", "multiplications ds·γ, db·γ and c1 = rstd·γ", "3·N·C", worked("3×{}", planes),
+                           3 * planes)]
+        terms += [Term("adds", "additions (Σ ds·γ and Σ db·γ per group)", "2·(N·C − N·G)",
+                       worked("2×({} − {})", planes, ng), 2 * (planes - ng)),
+                  Term("mults", "multiplications (c2, c3 per group)", "8·N·G", worked("8×{}", ng), 8 * ng),
+                  Term("adds", "additions (c2, c3 per group)", "2·N·G", worked("2×{}", ng), 2 * ng),
+                  Term("mults", "multiplications c1·g + c2·x", "2·elements", worked("2×{}", n), 2 * n),
+                  Term("adds", "additions (dx = c1·g + c2·x + c3)", "2·elements", worked("2×{}", n), 2 * n)]
+    if _mask(op, 1) and weighted:
+        terms += [Term("mults", "multiplications (ds − db·μ)·rstd", "2·N·C", worked("2×{}", planes), 2 * planes),
+                  Term("adds", "subtractions ds − db·μ", "N·C", planes, planes),
+                  Term("adds", "additions (weight gradient: Σ over N)", "N·C − C", worked("{} − {}", planes, C),
+                       planes - C)]
+    if _mask(op, 2):
+        terms.append(Term("adds", "additions (bias gradient: Σ db over N)", "N·C − C", worked("{} − {}", planes, C),
+                          planes - C))
+    return Cost.of(*terms)
+
+
 # ---- recurrent ------------------------------------------------------------------------------
 # one LSTM cell's gradient per element of the N·H state, as the reference backward of
 # mkldnn/RNN.cpp writes it (oneDNN's kernel computes the same): dh = g_out + g_h; tanh(c)
