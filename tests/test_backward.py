@@ -480,3 +480,66 @@ def test_group_norm_gradient_by_hand():
                                                                 [True, False, False]), g, x, mean, rstd)
     assert (c.mults, c.adds) == (n + 8 * ng + 2 * n, 2 * (n - planes) + 2 * (planes - ng) + 2 * ng + 2 * n)
 
+
+
+class SegmentationStep(nn.Module):
+    """A small segmentation net's training step: convolutions with GroupNorm, a strided encoder,
+    the decoder upsampled (``mode``) back to the image, a per-pixel cross-entropy."""
+
+    def __init__(self, mode: str = "bilinear"):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.ReLU(),
+                                     nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.GroupNorm(4, 8), nn.SiLU())
+        self.up = nn.Upsample(scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.up(self.encoder(x)))
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+def _check_step(step, batch):
+    """A training step counted completely, every worked line evaluating to its value, and its MACs
+    equal to torch.utils.flop_counter's (convolutions with groups 1, matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    assert _unevaluated(report) == []
+    with FlopCounterMode(display=False) as counter:
+        step.train_step(*batch)
+    assert counter.get_total_flops() == 2 * report.total.macs
+    return report
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_a_group_norm_segmentation_step_is_counted_completely(mode):
+    torch.manual_seed(0)
+    _check_step(SegmentationStep(mode).train(), (torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))))
+
+
+def test_upsampling_and_padding_gradients():
+    """Each output's gradient scattered into its source: nearest and padding 1 add; linear 2 taps,
+    bilinear 4, trilinear 8, bicubic 16, each weighted (the per-dim λ's multiplied per element) and
+    added."""
+    g2, g1, g3 = torch.randn(2, 3, 8, 6), torch.randn(2, 3, 8), torch.randn(1, 2, 4, 4, 4)
+    n2, n1, n3 = g2.numel(), g1.numel(), g3.numel()
+    c = cost(lambda g: aten.upsample_bilinear2d_backward(g, [8, 6], [2, 3, 4, 3], False), g2)
+    assert (c.mults, c.adds) == (4 * 2 * n2, 4 * n2)
+    c = cost(lambda g: aten.upsample_bicubic2d_backward(g, [8, 6], [2, 3, 4, 3], True), g2)
+    assert (c.mults, c.adds) == (16 * 2 * n2, 16 * n2)
+    c = cost(lambda g: aten.upsample_linear1d_backward(g, [8], [2, 3, 4], False), g1)
+    assert (c.mults, c.adds) == (2 * n1, 2 * n1)
+    c = cost(lambda g: aten.upsample_trilinear3d_backward(g, [4, 4, 4], [1, 2, 2, 2, 2], False), g3)
+    assert (c.mults, c.adds) == (8 * 3 * n3, 8 * n3)
+    c = cost(lambda g: aten.upsample_nearest2d_backward(g, [8, 6], [2, 3, 4, 3]), g2)
+    assert (c.mults, c.adds) == (0, n2)
+    c = cost(lambda g: aten._upsample_nearest_exact3d_backward(g, [4, 4, 4], [1, 2, 2, 2, 2]), g3)
+    assert c.adds == n3
+    x = torch.randn(2, 3, 6, 4)  # padded by (left 1, right 1, top 1, bottom 1) to 8×6
+    c = cost(lambda g, x: aten.reflection_pad2d_backward(g, x, [1, 1, 1, 1]), g2, x)
+    assert c.adds == n2
+    c = cost(lambda g, x: aten.replication_pad1d_backward(g, x, [2, 2]), g1, torch.randn(2, 3, 4))
+    assert c.adds == n1

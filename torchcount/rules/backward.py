@@ -248,6 +248,45 @@ def adaptive_avg_pool_backward(op) -> Cost:
                         worked("{}×{}", planes, window_total), planes * window_total))
 
 
+# ---- upsampling and padding -----------------------------------------------------------------
+# the interpolating upsamplings' CPU backward: each output's gradient times each tap's weight,
+# the product of one λ per dim formed per element (g·h_λ·w_λ in 2-D), added into that input
+# position: (taps, mults per tap)
+_UPSAMPLE_TAPS = {"upsample_linear1d_backward": (2, 1), "upsample_bilinear2d_backward": (4, 2),
+                  "upsample_trilinear3d_backward": (8, 3), "upsample_bicubic2d_backward": (16, 2)}
+
+
+@op_rule(*aten_ops(*_UPSAMPLE_TAPS))
+def upsample_backward(op) -> Cost:
+    """``upsample_bilinear2d_backward(grad_output, output_size, input_size, align_corners, …)`` and
+    its linear, trilinear and bicubic kin: each output's gradient scattered into its 2, 4, 8 or 16
+    taps, weighted (1, 2, 3 and 2 mults per tap: bicubic's weight is y_coeff·x_coeff) and added
+    (an upper bound, as for max pooling); bicubic between equal sizes is a copy."""
+    name = op.op.overloadpacket.__name__
+    grad = op.args[0]
+    if name.startswith("upsample_bicubic") and tuple(grad.shape[-2:]) == tuple(op.outputs[0].shape[-2:]):
+        return Cost()
+    taps, per_tap = _UPSAMPLE_TAPS[name]
+    out = grad.numel
+    return Cost.of(Term("mults", f"multiplications (weight·g, {taps} taps)", f"{taps * per_tap}·outputs",
+                        worked("{}×{}", taps * per_tap, out), taps * per_tap * out),
+                   Term("adds", f"additions (into {taps} input positions)", f"{taps}·outputs",
+                        worked("{}×{}", taps, out), taps * out))
+
+
+@op_rule(*aten_ops("upsample_nearest1d_backward", "upsample_nearest2d_backward", "upsample_nearest3d_backward",
+                   "_upsample_nearest_exact1d_backward", "_upsample_nearest_exact2d_backward",
+                   "_upsample_nearest_exact3d_backward", "reflection_pad1d_backward", "reflection_pad2d_backward",
+                   "reflection_pad3d_backward", "replication_pad1d_backward", "replication_pad2d_backward",
+                   "replication_pad3d_backward"))
+def scatter_add_backward(op) -> Cost:
+    """Nearest upsampling and reflection/replication padding: each output's gradient added into the
+    one input position it was copied from (an upper bound, as for max pooling)."""
+    out = op.args[0].numel
+    return Cost.of(Term("adds", "additions (into the source position)", "outputs", worked("{}", op.args[0].shape),
+                        out))
+
+
 # ---- normalisation --------------------------------------------------------------------------
 @op_rule(*aten_ops("native_batch_norm_backward"))
 def batch_norm_backward(op) -> Cost:
