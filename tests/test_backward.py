@@ -543,3 +543,68 @@ def test_upsampling_and_padding_gradients():
     assert c.adds == n2
     c = cost(lambda g, x: aten.replication_pad1d_backward(g, x, [2, 2]), g1, torch.randn(2, 3, 4))
     assert c.adds == n1
+
+
+def test_more_activation_gradients_per_element():
+    g, x = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    n = 24
+    # ELU, both branches and a selection: from the input x ≤ 0 ? g·c_in·c_neg·e^(x·c_in) : g·c_pos
+    c = cost(lambda g, x: aten.elu_backward(g, 1.0, 1.0, 1.0, False, x), g, x)
+    assert (c.cmps, c.transc, c.mults, c.assigns) == (n, n, 5 * n, n)
+    c = cost(lambda g, y: aten.elu_backward(g, 1.0, 1.0, 1.0, True, y), g, x)  # from y: g·c_in·(y + c_neg)
+    assert (c.cmps, c.transc, c.mults, c.adds, c.assigns) == (n, 0, 3 * n, n, n)
+    c = cost(lambda g, x: aten.softplus_backward(g, x, 1.0, 20.0), g, x)  # βx > t ? g : g·z/(z + 1), z = e^(βx)
+    assert (c.mults, c.cmps, c.transc, c.adds, c.divs, c.assigns) == (2 * n, n, n, n, n, n)
+    c = cost(lambda g, x: aten.hardshrink_backward(g, x, 0.5), g, x)
+    assert (c.cmps, c.assigns) == (2 * n, n)
+    c = cost(lambda g, x: aten.softshrink_backward(g, x, 0.5), g, x)
+    assert (c.cmps, c.assigns) == (2 * n, n)
+    c = cost(lambda g, x: aten.mish_backward(g, x), g, x)  # g·(t + x·s·(1 − t²))
+    assert (c.transc, c.adds, c.divs, c.mults) == (4 * n, 3 * n, n, 4 * n)
+    c = cost(lambda g, x, b: aten.log_sigmoid_backward(g, x, b), g, x, aten.log_sigmoid_forward(x)[1])
+    assert (c.cmps, c.assigns, c.transc, c.adds, c.divs, c.mults) == (2 * n, 3 * n, n, 2 * n, n, 2 * n)
+    # GLU over a 2·4 dim: per output element (half the input) s = σ(b), da = g·s, db = a·s·(1 − s)·g
+    c = cost(lambda g, x: aten.glu_backward(g, x, -1), g, torch.randn(2, 3, 8))
+    assert (c.transc, c.adds, c.divs, c.mults) == (n, 2 * n, n, 4 * n)
+    c = cost(lambda g, x, w: aten._prelu_kernel_backward(g, x, w), g, x, torch.rand(1, 3, 1))
+    assert (c.cmps, c.mults, c.assigns) == (n, 2 * n, 2 * n)  # x > 0 ? g : w·g and x > 0 ? 0 : x·g
+    c = cost(lambda g, x, z: aten.rrelu_with_noise_backward(g, x, z, 0.1, 0.3, True, False), g, x, torch.rand_like(x))
+    assert c.mults == n  # g·noise
+    c = cost(lambda g, x, z: aten.rrelu_with_noise_backward(g, x, z, 0.1, 0.3, False, False), g, x, torch.rand_like(x))
+    assert (c.cmps, c.mults, c.assigns) == (n, n, n)  # the leaky ReLU's, slope 0.2
+
+
+def test_weight_norm_gradient_by_hand():
+    """Per norm: s = Σ g_w·v, dg = s/‖v‖, a = g/‖v‖, b = a·dg/‖v‖; per element dv = a·g_w − b·v."""
+    v, gain = torch.randn(6, 4, 3), torch.rand(6, 1, 1)
+    w, norms = aten._weight_norm_interface(v, gain, 0)
+    c = cost(lambda gw, v, g, nr: aten._weight_norm_interface_backward(gw, v, g, nr, 0), torch.randn_like(w), v, gain,
+             norms)
+    n, k = 72, 6
+    assert (c.mults, c.adds, c.divs) == (n + k + 2 * n, n - k + n, 3 * k)
+
+
+class ActivationZoo(nn.Module):
+    """A training step through the activations whose gradients have their own rules."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.utils.parametrizations.weight_norm(nn.Linear(6, 16))
+        self.acts = nn.ModuleList([nn.ELU(), nn.CELU(0.5), nn.SELU(), nn.Softplus(), nn.Mish(), nn.Hardshrink(),
+                                   nn.Softshrink(), nn.LogSigmoid(), nn.PReLU(16), nn.RReLU()])
+        self.glu = nn.GLU()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.fc(x)
+        for act in self.acts:
+            x = act(x)
+        return self.head(self.glu(x))
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+def test_a_training_step_through_many_activations_is_counted_completely():
+    torch.manual_seed(0)
+    _check_step(ActivationZoo().train(), (torch.randn(4, 6), torch.tensor([0, 1, 2, 0])))

@@ -98,6 +98,14 @@ _ACTIVATIONS = {
     "native_dropout_backward": {"mults": 2},                        # g·mask·scale
     "hardswish_backward": {"cmps": 2, "divs": 1, "adds": 1, "mults": 1, "assigns": 1},  # g·(x/3 + ½) in (−3, 3]
     "hardsigmoid_backward": {"cmps": 2, "mults": 1, "assigns": 1},   # −3 < x < 3 ? g/6 : 0
+    # z = e^(βx): βx > threshold ? g : g·z/(z + 1)
+    "softplus_backward": {"mults": 2, "cmps": 1, "transc": 1, "adds": 1, "divs": 1, "assigns": 1},
+    "hardshrink_backward": {"cmps": 2, "assigns": 1},                # −λ ≤ x ≤ λ ? 0 : g
+    "softshrink_backward": {"cmps": 2, "assigns": 1},
+    # g·(t + x·s·(1 − t²)), s = 1/(1 + e^−x), t = tanh(log1p(e^x))
+    "mish_backward": {"transc": 4, "adds": 3, "divs": 1, "mults": 4},
+    # z = e^−|x|: g·(x < 0 ? 1 : 0 − (x < 0 ? 1 : −1)·z/(1 + z)), |x| as abs (1 cmp + 1 selection)
+    "log_sigmoid_backward": {"cmps": 2, "assigns": 3, "transc": 1, "adds": 2, "divs": 1, "mults": 2},
 }
 _GELU = {"none": {"transc": 2, "mults": 7, "adds": 2},   # g·(½(1 + erf(x/√2)) + x·e^(−x²/2)/√(2π))
          "tanh": {"transc": 1, "mults": 12, "adds": 5}}
@@ -113,6 +121,45 @@ def activation_backward(op) -> Cost:
 def gelu_backward(op) -> Cost:
     approximate = schema_arg(op, "approximate", "none") or "none"
     return Cost.of(*recipe_terms(_GELU[approximate], _n(op), "gelu_backward"))
+
+
+# ELU's gradient (CELU's and SELU's too), both branches computed and one selected, as the CPU
+# kernel's vectorised loop does: from the output (is_result) x ≤ 0 ? g·c_in·(y + c_neg) : g·c_pos;
+# from the input x ≤ 0 ? g·c_in·c_neg·e^(x·c_in) : g·c_pos
+_ELU = {True: {"cmps": 1, "mults": 3, "adds": 1, "assigns": 1},
+        False: {"cmps": 1, "mults": 5, "transc": 1, "assigns": 1}}
+
+
+@op_rule(*aten_ops("elu_backward"))
+def elu_backward(op) -> Cost:
+    """``elu_backward(grad_output, alpha, scale, input_scale, is_result, self_or_result)``."""
+    is_result = bool(schema_arg(op, "is_result", False))
+    return Cost.of(*recipe_terms(_ELU[is_result], _n(op), "elu_backward" + (" (from the output)" if is_result else "")))
+
+
+@op_rule(*aten_ops("glu_backward"))
+def glu_backward(op) -> Cost:
+    """``glu_backward(grad_output, self, dim)``, per element of the output gradient (half the input):
+    s = 1/(1 + e^−b) (1 exp, 1 add, 1 div), da = g·s, db = a·s·(1 − s)·g (1 add, 4 mults in all)."""
+    n = op.args[0].numel
+    return Cost.of(*recipe_terms({"transc": 1, "adds": 2, "divs": 1, "mults": 4}, n, "glu_backward"))
+
+
+@op_rule(*aten_ops("_prelu_kernel_backward"))
+def prelu_backward(op) -> Cost:
+    """``_prelu_kernel_backward(grad_output, self, weight)``: per element x > 0 ? g : w·g and
+    x > 0 ? 0 : x·g (the weight's gradient, summed to its shape by a separate op)."""
+    return Cost.of(*recipe_terms({"cmps": 1, "mults": 2, "assigns": 2}, op.args[1].numel, "_prelu_kernel_backward"))
+
+
+@op_rule(*aten_ops("rrelu_with_noise_backward"))
+def rrelu_backward(op) -> Cost:
+    """``rrelu_with_noise_backward(grad_output, self, noise, lower, upper, training, self_is_result)``:
+    in training g·noise (the noise holds 1 for x > 0), 1 mult; in eval the leaky ReLU's gradient with
+    slope (lower + upper)/2."""
+    if bool(schema_arg(op, "training", False)) and float(schema_arg(op, "upper")) != float(schema_arg(op, "lower")):
+        return Cost.of(*recipe_terms({"mults": 1}, op.args[0].numel, "rrelu_with_noise_backward: g·noise"))
+    return Cost.of(*recipe_terms(_ACTIVATIONS["leaky_relu_backward"], op.args[0].numel, "rrelu_with_noise_backward"))
 
 
 # ---- attention ------------------------------------------------------------------------------
@@ -380,6 +427,21 @@ def group_norm_backward(op) -> Cost:
         terms.append(Term("adds", "additions (bias gradient: Σ db over N)", "N·C − C", worked("{} − {}", planes, C),
                           planes - C))
     return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("_weight_norm_interface_backward"))
+def weight_norm_backward(op) -> Cost:
+    """``_weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim)``, as the CPU
+    kernel computes it, per norm (k of them) over its slice of v: s = Σ g_w·v (1 mult per element,
+    the sums), dg = s/‖v‖, a = g/‖v‖, b = a·dg/‖v‖ (3 divs + 1 mult per norm), then
+    dv = a·g_w − b·v (2 mults + 1 sub per element)."""
+    n, k = op.args[1].numel, op.args[3].numel
+    return Cost.of(Term("mults", "multiplications g_w·v", "elements", n, n),
+                   Term("adds", "additions (Σ g_w·v per norm)", "elements − norms", worked("{} − {}", n, k), n - k),
+                   Term("divs", "divisions (dg, a, b per norm)", "3·norms", worked("3×{}", k), 3 * k),
+                   Term("mults", "multiplications a·dg (per norm)", "norms", k, k),
+                   Term("mults", "multiplications a·g_w, b·v", "2·elements", worked("2×{}", n), 2 * n),
+                   Term("adds", "subtractions a·g_w − b·v", "elements", n, n))
 
 
 # ---- recurrent ------------------------------------------------------------------------------
