@@ -608,3 +608,38 @@ class ActivationZoo(nn.Module):
 def test_a_training_step_through_many_activations_is_counted_completely():
     torch.manual_seed(0)
     _check_step(ActivationZoo().train(), (torch.randn(4, 6), torch.tensor([0, 1, 2, 0])))
+
+
+def test_more_loss_gradients():
+    x, t = torch.rand(3, 4), torch.rand(3, 4)
+    n, one = 12, torch.tensor(1.0)
+    # smooth L1: d = x − t; d ≤ −β ? −n·g : d ≥ β ? n·g : n·d·g/β, every branch computed (a mean: 1/N once)
+    c = cost(lambda g, x, t: aten.smooth_l1_loss_backward(g, x, t, 1, 1.0), one, x, t)
+    assert (c.adds, c.cmps, c.mults, c.divs, c.assigns) == (n, 2 * n, 3 * n, n + 1, 2 * n)
+    c = cost(lambda g, x, t: aten.huber_loss_backward(g, x, t, 2, 1.0), one, x, t)  # sum: no 1/N
+    assert (c.adds, c.cmps, c.mults, c.divs, c.assigns) == (n, 2 * n, 4 * n, 0, 2 * n)
+    # BCE: g·(x − t)/max((1 − x)·x, ε), then ·w and /N, each a pass
+    c = cost(lambda g, x, t, w: aten.binary_cross_entropy_backward(g, x, t, w, 1), one, x, t, torch.rand(3, 4))
+    assert (c.adds, c.mults, c.cmps, c.divs) == (2 * n, 3 * n, n, 2 * n)
+    c = cost(lambda g, x, t: aten.soft_margin_loss_backward(g, x, t, 1), one, x, t.sign())  # −n·t·z/(1 + z)·g
+    assert (c.transc, c.mults, c.adds, c.divs) == (n, 5 * n, n, n + 1)
+
+
+class LossZoo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def train_step(self, x, t):
+        y = self(x)
+        loss = F.smooth_l1_loss(y, t) + F.huber_loss(y, t, delta=0.5) + F.soft_margin_loss(y, t.sign()) + \
+            F.binary_cross_entropy(torch.sigmoid(y), t, weight=torch.rand(5))
+        loss.backward()
+
+
+def test_a_training_step_with_several_losses_is_counted_completely():
+    torch.manual_seed(0)
+    _check_step(LossZoo(), (torch.randn(3, 4), torch.rand(3, 5)))

@@ -261,6 +261,49 @@ def nll_loss_backward(op) -> Cost:
     return Cost.of(*terms)
 
 
+def _mean_norm(op, n: int) -> list[Term]:
+    """The factor 1/n of a mean reduction, one scalar division."""
+    mean = int(schema_arg(op, "reduction", _MEAN)) == _MEAN
+    return [Term("divs", "division 1/n (mean, once)", "1", "1", 1)] if mean else []
+
+
+# the CPU kernels' vectorised loops compute every branch and select (d = x − t; n the norm, 1 or 1/N):
+# smooth L1 d ≤ −β ? −n·g : d ≥ β ? n·g : n·d·g/β; Huber d ≤ −δ ? −n·g·δ : d ≥ δ ? n·g·δ : n·d·g
+_ROBUST = {"smooth_l1_loss_backward": {"adds": 1, "cmps": 2, "mults": 3, "divs": 1, "assigns": 2},
+           "huber_loss_backward": {"adds": 1, "cmps": 2, "mults": 4, "assigns": 2}}
+
+
+@op_rule(*aten_ops(*_ROBUST))
+def robust_loss_backward(op) -> Cost:
+    """``smooth_l1_loss_backward(grad_output, self, target, reduction, beta)`` and Huber's."""
+    name = op.op.overloadpacket.__name__
+    n = op.args[1].numel
+    return Cost.of(*recipe_terms(_ROBUST[name], n, name), *_mean_norm(op, n))
+
+
+@op_rule(*aten_ops("binary_cross_entropy_backward"))
+def bce_backward(op) -> Cost:
+    """``binary_cross_entropy_backward(grad_output, self, target, weight, reduction)``:
+    g·(x − t)/max((1 − x)·x, ε) per element (2 subs, 2 mults, 1 cmp, 1 div), then times the weight
+    and, for a mean, divided by n, each a pass over the elements."""
+    n = op.args[1].numel
+    terms = recipe_terms({"adds": 2, "mults": 2, "cmps": 1, "divs": 1}, n, "binary_cross_entropy_backward")
+    if schema_arg(op, "weight") is not None:
+        terms.append(Term("mults", "multiplications by the weight", "elements", n, n))
+    if int(schema_arg(op, "reduction", _MEAN)) == _MEAN:
+        terms.append(Term("divs", "divisions by n (mean)", "elements", n, n))
+    return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("soft_margin_loss_backward"))
+def soft_margin_loss_backward(op) -> Cost:
+    """``soft_margin_loss_backward(grad_output, self, target, reduction)``: z = e^(−t·x), then
+    −n·t·z/(1 + z)·g: 1 exp, 5 mults (−t, t·x, t·z, ·(−n), ·g), 1 add, 1 div per element."""
+    n = op.args[1].numel
+    return Cost.of(*recipe_terms({"transc": 1, "mults": 5, "adds": 1, "divs": 1}, n, "soft_margin_loss_backward"),
+                   *_mean_norm(op, n))
+
+
 # ---- pooling --------------------------------------------------------------------------------
 @op_rule(*aten_ops("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
                    "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward"))
