@@ -643,3 +643,46 @@ class LossZoo(nn.Module):
 def test_a_training_step_with_several_losses_is_counted_completely():
     torch.manual_seed(0)
     _check_step(LossZoo(), (torch.randn(3, 4), torch.rand(3, 5)))
+
+
+def test_embedding_bag_and_fractional_pooling_gradients():
+    ids, offsets = torch.tensor([1, 4, 2, 2, 7, 0, 3]), torch.tensor([0, 3, 5])  # bags of 3, 2, 2
+    w = torch.randn(10, 6)
+    L, D, B = 7, 6, 3
+
+    def bag_cost(mode, sparse=False, psw=None):
+        out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, mode, sparse, psw)
+        return cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False,
+                                                           mode, sparse, psw), torch.randn_like(out))
+
+    assert bag_cost(0).adds == L * D                                             # sum: into each row
+    c = bag_cost(1)                                                              # mean: ·1/|bag|, then added
+    assert (c.divs, c.mults, c.adds) == (L, L * D, L * D)
+    assert (bag_cost(0, psw=torch.rand(L)).mults, bag_cost(0, psw=torch.rand(L)).adds) == (L * D, L * D)
+    assert bag_cost(2).adds == B * D                                             # max: at each bag's argmax
+    c = bag_cost(1, sparse=True)                                                 # sparse: gathered, ÷|bag|
+    assert (c.divs, c.adds) == (L * D, 0)
+    x = torch.randn(1, 2, 7, 7)
+    out, idx = aten.fractional_max_pool2d(x, [2, 2], [3, 3], torch.rand(1, 2, 2))
+    c = cost(lambda g, x, i: aten.fractional_max_pool2d_backward(g, x, [2, 2], [3, 3], i), torch.randn_like(out), x,
+             idx)
+    assert c.adds == 18  # each output's gradient into its argmax
+
+
+class SparseStep(nn.Module):
+    """Sparse embeddings (their gradients are sparse tensors: assembled from indices and values)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.bag = nn.Embedding(10, 6, sparse=True), nn.EmbeddingBag(10, 6, mode="mean", sparse=True)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1) + self.bag(ids))
+
+    def train_step(self, ids, labels):
+        F.cross_entropy(self(ids), labels).backward()
+
+
+def test_a_sparse_embedding_step_is_counted_completely():
+    _check_step(SparseStep(), (torch.randint(0, 10, (4, 3)), torch.tensor([0, 1, 2, 0])))

@@ -306,7 +306,8 @@ def soft_margin_loss_backward(op) -> Cost:
 
 # ---- pooling --------------------------------------------------------------------------------
 @op_rule(*aten_ops("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
-                   "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward"))
+                   "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward",
+                   "fractional_max_pool2d_backward", "fractional_max_pool3d_backward"))
 def max_pool_backward(op) -> Cost:
     """Each output's gradient added into the input position its max came from."""
     out = op.args[0].numel
@@ -534,5 +535,41 @@ def embedding_backward(op) -> Cost:
                         worked("{}", op.args[0].shape), n))
 
 
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+@op_rule(*aten_ops("_embedding_bag_backward"))
+def embedding_bag_backward(op) -> Cost:
+    """``_embedding_bag_backward(grad, indices, offsets, offset2bag, bag_size, maximum_indices,
+    num_weights, scale_grad_by_freq, mode, sparse, per_sample_weights, padding_idx)``, L indices,
+    rows of D: as the CPU kernels compute it, dense sum: each index's bag gradient added into its
+    row (L·D adds); mean: scaled by 1/bag size (1 div per index, L·D mults) and added; with
+    per-sample weights: scaled by the weight and added; max: each bag's gradient added at its
+    argmax (B·D adds). Sparse: the bag gradients gathered per index (a copy), divided by the bag
+    size for a mean (L·D divs), times the per-sample weights (L·D mults). Padding indices are
+    counted too (an upper bound)."""
+    grad, indices = op.args[0], op.args[1]
+    L, D = indices.numel, grad.shape[-1] if grad.shape else 1
+    mode = _BAG_MODES.get(int(schema_arg(op, "mode", 0)), "sum")
+    sparse = bool(schema_arg(op, "sparse", False))
+    weighted = schema_arg(op, "per_sample_weights") is not None
+    per_index = worked("{}×{}", L, D)
+    if mode == "max":
+        return Cost.of(Term("adds", "additions (each bag's gradient at its argmax)", "bags·D",
+                            worked("{}", grad.shape), grad.numel))
+    if sparse:  # the rows gathered, divided by their bag's size or times the sample weight
+        if mode == "mean":
+            return Cost.of(Term("divs", "divisions by the bag size", "L·D", per_index, L * D))
+        return Cost.of(Term("mults", "multiplications by the sample weight", "L·D", per_index, L * D)
+                       if weighted else None)
+    return Cost.of(Term("divs", "divisions 1/bag size (per index)", "L", L, L) if mode == "mean" else None,
+                   Term("mults", f"multiplications (by {'1/bag size' if mode == 'mean' else 'the sample weight'})",
+                        "L·D", per_index, L * D) if mode == "mean" or weighted else None,
+                   Term("adds", "additions (each index's gradient into its row)", "L·D", per_index, L * D))
+
+
 # a zero gradient with the selected part's gradient copied in (data movement only)
 zero_ops(*aten_ops("select_backward", "slice_backward", "diagonal_backward"))
+# a sparse gradient's parts (Embedding(sparse=True)): assembled and read without arithmetic
+zero_ops(*aten_ops("_indices", "_values", "indices", "values", "_sparse_coo_tensor_with_dims_and_tensors",
+                   "_sparse_coo_tensor_with_dims"))
