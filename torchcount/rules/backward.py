@@ -15,8 +15,8 @@ kernels compute it (n = elements of the gradient produced):
   1 add; SiLU g·s·(1 + x·(1 − s)) with s = 1/(1 + e^−x): 1 exp + 1 div + 3 adds + 3 mults; GELU (erf)
   g·(Φ(x) + x·φ(x)): 2 transcendental + 7 mults + 2 adds (tanh form: 1 + 12 + 5); hardswish
   g·(x/3 + ½) on (−3, 3]: 2 cmps + 1 div + 1 add + 1 mult + 1 selection; hardsigmoid g/6 on (−3, 3):
-  2 cmps + 1 mult + 1 selection. The other activations' gradients (ELU, softplus, …) are listed as
-  uncounted;
+  2 cmps + 1 mult + 1 selection; ELU (both branches, selected), softplus, mish, log-sigmoid,
+  hard/soft shrink, GLU, PReLU, RReLU: see their recipes below;
 - fused attention (every SDPA backend's backward): the scores recomputed, dP, dV, dQ, dK
   (3·B·L·S·E + 2·B·L·S·Ev MACs, the five products torch.utils.flop_counter counts) and the softmax
   gradient per score;
@@ -33,7 +33,13 @@ kernels compute it (n = elements of the gradient produced):
   per element and the column sums, its bias gradient the column sums;
 - embedding: each looked-up row's gradient added into the weight gradient (an upper bound where an
   index repeats or is the padding index; as for scatter_add, the first value into a zero row is
-  counted as an addition), and the same for the pooling gradients.
+  counted as an addition), and the same for the pooling gradients, EmbeddingBag's, nearest
+  upsampling's and reflection/replication padding's; the interpolating upsamplings weigh each
+  output's gradient into their 2, 4, 8 or 16 taps;
+- group norm and weight norm: as their CPU kernels compute them; smooth L1, Huber, BCE and
+  soft-margin losses per element;
+- oneDNN's LSTM layer (nn.LSTM on CPU): 2·4H·(I + H) MACs per step and sequence (every gradient the
+  primitive computes), the cell's gradient per state element, the bias gradient.
 Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
