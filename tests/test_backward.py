@@ -651,17 +651,36 @@ def test_embedding_bag_and_fractional_pooling_gradients():
     L, D, B = 7, 6, 3
 
     def bag_cost(mode, sparse=False, psw=None):
+        # the kernels themselves: _embedding_bag_backward reaches them whole on recent torch; torch 2.2
+        # runs it as its decomposition, which first recomputes the offsets (integer adds of its own)
         out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, mode, sparse, psw)
-        return cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False,
-                                                           mode, sparse, psw), torch.randn_like(out))
+        offset2bag = torch.tensor([0, 0, 0, 1, 1, 2, 2])  # (a sum's forward leaves it empty for the backward to make)
+        if sparse:
+            return cost(lambda g: aten._embedding_bag_sparse_backward(g, ids, offsets, offset2bag, bag_size, 10, False,
+                                                                      mode, psw), torch.randn_like(out))
+        return cost(lambda g: aten._embedding_bag_dense_backward(g, ids, offset2bag, bag_size, max_idx, 10, False,
+                                                                 mode, psw), torch.randn_like(out))
 
     assert bag_cost(0).adds == L * D                                             # sum: into each row
+    out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, 0, False, None)
+    whole = cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 0,
+                                                        False, None), torch.randn_like(out))
+    assert whole.adds >= L * D and whole.macs == whole.mults == 0  # (the same rule, or 2.2's parts)
     c = bag_cost(1)                                                              # mean: ·1/|bag|, then added
     assert (c.divs, c.mults, c.adds) == (L, L * D, L * D)
     assert (bag_cost(0, psw=torch.rand(L)).mults, bag_cost(0, psw=torch.rand(L)).adds) == (L * D, L * D)
     assert bag_cost(2).adds == B * D                                             # max: at each bag's argmax
-    c = bag_cost(1, sparse=True)                                                 # sparse: gathered, ÷|bag|
-    assert (c.divs, c.adds) == (L * D, 0)
+    c = bag_cost(1, sparse=True)                            # sparse: gathered, ·(1/|bag|) (its decomposition)
+    assert (c.divs, c.mults, c.adds) == (B, L * D, 0)
+    out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, 1, True, None)
+    whole = cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 1,
+                                                        True, None), torch.randn_like(out))
+    assert (whole.divs, whole.mults) == (B, L * D)  # whole (its rule), or as the same parts
+    psw = torch.rand(L)  # the sample weights' own gradient: bag gradient · embedding row, per index
+    out, offset2bag, _, _ = aten._embedding_bag(w, ids, offsets, False, 0, False, psw)
+    c = cost(lambda g: aten._embedding_bag_per_sample_weights_backward(g, w, ids, offsets, offset2bag, 0),
+             torch.randn_like(out))
+    assert c.macs == L * D
     x = torch.randn(1, 2, 7, 7)
     out, idx = aten.fractional_max_pool2d(x, [2, 2], [3, 3], torch.rand(1, 2, 2))
     c = cost(lambda g, x, i: aten.fractional_max_pool2d_backward(g, x, [2, 2], [3, 3], i), torch.randn_like(out), x,

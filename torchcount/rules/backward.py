@@ -544,34 +544,46 @@ def embedding_backward(op) -> Cost:
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
 
 
-@op_rule(*aten_ops("_embedding_bag_backward"))
+@op_rule(*aten_ops("_embedding_bag_backward", "_embedding_bag_dense_backward", "_embedding_bag_sparse_backward"))
 def embedding_bag_backward(op) -> Cost:
     """``_embedding_bag_backward(grad, indices, offsets, offset2bag, bag_size, maximum_indices,
     num_weights, scale_grad_by_freq, mode, sparse, per_sample_weights, padding_idx)``, L indices,
     rows of D: as the CPU kernels compute it, dense sum: each index's bag gradient added into its
     row (L·D adds); mean: scaled by 1/bag size (1 div per index, L·D mults) and added; with
     per-sample weights: scaled by the weight and added; max: each bag's gradient added at its
-    argmax (B·D adds). Sparse: the bag gradients gathered per index (a copy), divided by the bag
-    size for a mean (L·D divs), times the per-sample weights (L·D mults). Padding indices are
+    argmax (B·D adds). Sparse: the bag gradients gathered per index (a copy), times 1/bag size
+    for a mean (B divs, L·D mults), times the per-sample weights (L·D mults). Padding indices are
     counted too (an upper bound)."""
     grad, indices = op.args[0], op.args[1]
     L, D = indices.numel, grad.shape[-1] if grad.shape else 1
     mode = _BAG_MODES.get(int(schema_arg(op, "mode", 0)), "sum")
-    sparse = bool(schema_arg(op, "sparse", False))
+    # (older torch splits the op into its dense and sparse halves, which name the choice)
+    sparse = bool(schema_arg(op, "sparse", "sparse" in op.op.overloadpacket.__name__))
     weighted = schema_arg(op, "per_sample_weights") is not None
     per_index = worked("{}×{}", L, D)
     if mode == "max":
         return Cost.of(Term("adds", "additions (each bag's gradient at its argmax)", "bags·D",
                             worked("{}", grad.shape), grad.numel))
-    if sparse:  # the rows gathered, divided by their bag's size or times the sample weight
+    if sparse:  # the rows gathered, times 1/their bag's size or the sample weight
         if mode == "mean":
-            return Cost.of(Term("divs", "divisions by the bag size", "L·D", per_index, L * D))
+            bags = grad.shape[0] if grad.shape else 1
+            return Cost.of(Term("divs", "divisions 1/bag size (per bag)", "bags", bags, bags),
+                           Term("mults", "multiplications (by 1/bag size)", "L·D", per_index, L * D))
         return Cost.of(Term("mults", "multiplications by the sample weight", "L·D", per_index, L * D)
                        if weighted else None)
     return Cost.of(Term("divs", "divisions 1/bag size (per index)", "L", L, L) if mode == "mean" else None,
                    Term("mults", f"multiplications (by {'1/bag size' if mode == 'mean' else 'the sample weight'})",
                         "L·D", per_index, L * D) if mode == "mean" or weighted else None,
                    Term("adds", "additions (each index's gradient into its row)", "L·D", per_index, L * D))
+
+
+@op_rule(*aten_ops("_embedding_bag_per_sample_weights_backward"))
+def embedding_bag_per_sample_weights_backward(op) -> Cost:
+    """``_embedding_bag_per_sample_weights_backward(grad, weight, indices, …)``: each index's sample
+    weight gets the dot product of its bag's gradient and its embedding row, L·D MACs."""
+    L, D = op.args[2].numel, op.args[0].shape[-1] if op.args[0].shape else 1
+    return Cost.of(Term("macs", "multiply-accumulates (bag gradient · embedding row, per index)", "L·D",
+                        worked("{}×{}", L, D), L * D))
 
 
 # a zero gradient with the selected part's gradient copied in (data movement only)
