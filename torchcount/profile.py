@@ -214,7 +214,8 @@ def profile(
     guarded = named + _input_modules(given, named) if method is not None else named
     with gc_paused():
         with _exclusive(model, named if counted is model else None), \
-                preserved(counted, copy_params=copy_params, modules=guarded, method=method) as kept:
+                preserved(counted, copy_params=copy_params, modules=guarded, method=method,
+                          inputs=[*args, *kw.values()]) as kept:
             with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named,
                             decompose=priced_by_its_parts, track_backward=method is not None) as recorder:

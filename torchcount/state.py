@@ -62,9 +62,11 @@ class Preserved:
 
 @contextmanager
 def preserved(model: nn.Module, copy_params: bool = False,
-              modules: "list[tuple[str, nn.Module]] | None" = None, method: "str | None" = None) -> Iterator[Preserved]:
+              modules: "list[tuple[str, nn.Module]] | None" = None, method: "str | None" = None,
+              inputs: "tuple | list" = ()) -> Iterator[Preserved]:
     """``method``: a method of the model runs instead of its forward (a training step, ``generate``),
-    which may also step an optimizer or convert the model (``self.half()``): both are undone too."""
+    which may also step an optimizer or convert the model (``self.half()``): both are undone too
+    (``inputs``: the method's arguments, where an optimizer may be given)."""
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
     # the module list is shared with the caller when it has one already. List comprehensions
@@ -107,7 +109,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # parameter in every profile): the data each parameter holds, which .half() / .to() rebind
     # without bumping a version, and the optimizers it steps
     datas = [None if v is None else p.data for (_, _, p), v in zip(params, versions)] if method else None
-    stepped = _SteppedOptimizers() if method else None
+    stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs)) if method else None
     completed = False
     try:
         yield state
@@ -220,15 +222,38 @@ class _SteppedOptimizers:
     (Adam's moments and step counts, momentum buffers), its hyper-parameters (which a scheduler
     inside the method may change) and every parameter it updates are copied; :meth:`restore` puts
     them back, so the next real step runs as if the profile had not. (Torch's only step hook for
-    every optimizer is process-wide: steps in other threads are ignored.)"""
+    every optimizer is process-wide: steps in other threads are ignored.)
 
-    def __init__(self):
+    ``owners``: objects whose attributes may hold optimizers (the modules; the method's inputs). An
+    optimizer class whose ``step`` no longer runs the hooks (torch 2.2 strips them once dynamo has
+    compiled anything) gets a wrapper in the instance's ``__dict__`` instead, removed on close."""
+
+    def __init__(self, owners: "list | None" = None):
+        from torch.optim import Optimizer
         from torch.optim.optimizer import register_optimizer_step_pre_hook
 
         self.thread = threading.get_ident()
         self.seen: dict = {}  # id(optimizer) → [optimizer, steps, its groups' and state's snapshots]
         self.copies: dict = {}  # id(parameter) → (parameter, its copy)
         self.handle = register_optimizer_step_pre_hook(self._before_step)
+        self.wrapped: list = []
+        hooked = Optimizer.profile_hook_step(_no_step).__code__
+        for owner in owners or ():
+            attributes = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(owner, type) else (owner,)
+            for value in attributes:
+                if isinstance(value, Optimizer) and "step" not in vars(value) and \
+                        getattr(type(value).step, "__code__", None) is not hooked:
+                    self._wrap(value)
+
+    def _wrap(self, optimizer) -> None:
+        step = optimizer.step
+
+        def hooked_step(*args, **kwargs):
+            self._before_step(optimizer, args, kwargs)
+            return step(*args, **kwargs)
+
+        optimizer.step = hooked_step
+        self.wrapped.append(optimizer)
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         if threading.get_ident() != self.thread:
@@ -247,6 +272,8 @@ class _SteppedOptimizers:
 
     def close(self) -> None:
         self.handle.remove()
+        for optimizer in self.wrapped:
+            vars(optimizer).pop("step", None)
 
     def restore(self) -> list[str]:
         with torch.no_grad():
@@ -261,6 +288,10 @@ class _SteppedOptimizers:
                 for p, snapshot in state.items():
                     _restore_snapshot(optimizer.state[p], snapshot)
         return [f"{type(optimizer).__name__} ×{steps}" for optimizer, steps, _, _ in self.seen.values()]
+
+
+def _no_step(*args, **kwargs):
+    """(what torch's step wrapper is made around, to tell its code object)"""
 
 
 def _snapshot(values: dict) -> tuple[dict, dict]:

@@ -231,7 +231,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
 
     # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
     # fused fast path off, so it is off in the plain passes too (as in the counting pass)
-    with preserved(model, copy_params=copy_params, method=method), grad, _transformer_layers_unfused(model), \
+    with preserved(model, copy_params=copy_params, method=method, inputs=[*args, *kwargs.values()]), grad, _transformer_layers_unfused(model), \
             _then(forwards_as_found):
         try:
             for _ in range(warmup):
