@@ -594,3 +594,27 @@ def test_the_roots_own_time_has_a_row_so_the_time_column_adds_up():
     assert [row.path for row, _ in shown] == ["", "blocks.0", "blocks.1", "blocks.2"]
     own_ms = sum(row.self_extra["time_ms"] if own else row.extra["time_ms"] for row, own in shown)
     assert own_ms == pytest.approx(report.extra["time_ms"], rel=0.25)
+
+
+class _SlowUncounted(nn.Module):
+    """Runs an op with no formula (an eigen-decomposition), then sleeps: its own time ≥ 3 ms."""
+
+    def forward(self, x):
+        time.sleep(0.003)
+        return x + torch.linalg.eigvals(x[:4, :4]).real.sum()
+
+
+def test_rows_with_uncounted_work_report_their_own_time(dominated):
+    model = nn.Sequential(nn.Linear(8, 8), _SlowUncounted(), nn.ReLU())
+    r = torchcount.profile(model, torch.randn(4, 8), measure=True, warn=False, **FAST)
+    assert [(u.path, u.what) for u in r.uncounted] == [("1", "aten.linalg_eig.default")]
+    # the measured counterpart of the item coverage: the own time of the † rows, here just '1',
+    # which sleeps 3 ms (a guaranteed lower bound), out of the measured forward
+    assert r.extra["uncounted_ms"] == pytest.approx(r.row("1").extra["self_ms"])
+    assert r.extra["uncounted_ms"] >= 3.0
+    assert r.extra["uncounted_time_share"] == pytest.approx(r.extra["uncounted_ms"] / r.extra["root_ms"])
+    assert 0.5 < r.extra["uncounted_time_share"] <= 1
+    assert "rows with uncounted work (†): " in str(r)
+    # a complete count has none, and says nothing about it
+    assert dominated.complete and dominated.extra["uncounted_ms"] == 0.0
+    assert "rows with uncounted work" not in str(dominated)

@@ -11,7 +11,8 @@ row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``s
 rows of their own.
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
-``time_coverage``, ``memory``, ``energy``, ``time_vs_flops``, ``per_layer`` (per row path: a dict of
+``time_coverage``, ``uncounted_ms`` and ``uncounted_time_share`` (own time of the rows with
+uncounted work), ``memory``, ``energy``, ``time_vs_flops``, ``per_layer`` (per row path: a dict of
 details and the raw per-pass samples, see :func:`details`), ``footer`` (summary lines printed
 under the table) and ``time_ms``/``time%`` for the totals row.
 """
@@ -512,6 +513,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     # the share of the hooked forward's time spent inside leaf modules (both from the same passes:
     # a share, at most 1; the hooks' own cost is in the overhead figure)
     coverage = leaf_s.median / root_s.median if root_s.median > 0 else None
+    # the counting coverage is a share of items; this is its measured counterpart: the own time of
+    # the rows that ran something with no formula (an upper bound: their other own work is in it)
+    uncounted_paths = {u.path for u in report.uncounted}
+    uncounted_ns = sum(summarize([p.exclusive[path] for p in passes]).median for path in uncounted_paths
+                       if passes and all(path in p.exclusive for p in passes)) if uncounted_paths else 0.0
+    uncounted_share = uncounted_ns / root_s.median if root_s.median > 0 else None
     overhead = wall_s.median / plain_s.median if plain_s.median > 0 else None
     label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     extra = report.extra
@@ -521,11 +528,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "plain_ms": _ms(plain_s.median), "plain_spread_ms": _ms(plain_s.spread),
         "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
+        "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
         "time_ms": _ms(root_s.median), "time%": "100.0%",
         "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
-    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method)
+    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
 
 
 def _mib(n) -> str:
@@ -537,11 +545,11 @@ def _ratio(x) -> str:
     return "unknown (a median time of 0)" if x is None else f"×{x:.2f}"
 
 
-def _share(x) -> str:
-    return "unknown (a median time of 0)" if x is None else f"{x:.0%}"
+def _share(x, digits: int = 0) -> str:
+    return "unknown (a median time of 0)" if x is None else f"{x:.{digits}%}"
 
 
-def _footer(extra: dict, peaks: Peaks, method: "str | None" = None) -> list[str]:
+def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: bool = False) -> list[str]:
     lines = [
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
         f"{extra['warmup']} warm-up; {'forward' if method is None else f'{method} call'} without hooks "
@@ -554,6 +562,10 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None) -> list[str]
         f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
         f"attention or residual adds, and the Python between layers)",
     ]
+    if uncounted:
+        lines.append(f"rows with uncounted work (†): {extra['uncounted_ms']:.3f} ms of their own time, "
+                     f"{_share(extra['uncounted_time_share'], 1)} of the measured "
+                     f"{'forward' if method is None else 'call'} (an upper bound on what has no formula)")
     if peaks.kind == "unknown":
         lines.append(f"peaks: unknown for {peaks.name} — {peaks.source}; %peak and bound not given")
     else:
