@@ -618,3 +618,14 @@ def test_rows_with_uncounted_work_report_their_own_time(dominated):
     # a complete count has none, and says nothing about it
     assert dominated.complete and dominated.extra["uncounted_ms"] == 0.0
     assert "rows with uncounted work" not in str(dominated)
+
+
+def test_report_level_details_are_not_table_columns(dominated):
+    # the footer's lines and the per-layer details are not one value a totals cell could show
+    for name in ("per_layer", "footer", "memory", "peaks"):
+        with pytest.raises(ValueError, match=f"unknown column.*'{name}'"):
+            dominated.table(columns=["module", name])
+    # a report-level figure that is one value is still allowed, shown in the totals row
+    lines = dominated.table(columns=["module", "root_ms"]).splitlines()
+    totals = next(line for line in lines if line.split()[:1] == ["total"])
+    assert totals.split() == ["total", f"{dominated.extra['root_ms']:.3g}"]

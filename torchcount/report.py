@@ -215,7 +215,10 @@ class Report:
         if isinstance(columns, str):  # a preset, or "module,type,ops" as on the command line
             columns = COLUMN_PRESETS.get(columns) or [c.strip() for c in columns.split(",") if c.strip()]
         cols = list(columns) if columns is not None else DEFAULT_COLUMNS
-        known = {*DEFAULT_COLUMNS, "calls", "activation", *self.extra, *(c for p in COLUMN_PRESETS.values() for c in p),
+        # (a report-level result is a column for its totals cell only when it is one value: not the
+        # footer's lines or the per-layer details)
+        scalar_extra = (k for k, v in self.extra.items() if not isinstance(v, (dict, list, tuple)))
+        known = {*DEFAULT_COLUMNS, "calls", "activation", *scalar_extra, *(c for p in COLUMN_PRESETS.values() for c in p),
                  *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
         by_case = {k.lower(): k for k in known if isinstance(k, str)}
         by_case.setdefault("flops", "ops")
