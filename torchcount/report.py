@@ -15,8 +15,27 @@ from .conventions import CONVENTIONS, Convention, get_convention
 from .cost import CATEGORY_NAMES, OP_CATEGORIES, Cost
 
 
+class _Counted:
+    """What a row and the totals both show of their ``cost`` under a convention."""
+
+    __slots__ = ()  # (Row keeps its slots)
+
+    @property
+    def macs(self) -> int:
+        return self.cost.macs
+
+    @property
+    def flops(self) -> int:
+        """Operations under the report's convention (MACs under ``macs``: the name is historical)."""
+        return self.convention.ops(self.cost)
+
+    def ops(self, convention: "str | Convention | None" = None) -> int:
+        """Operations under ``convention`` (default: the report's)."""
+        return get_convention(convention or self.convention).ops(self.cost)
+
+
 @dataclass(slots=True)  # compact: one per module, built right after the forward pass
-class Row:
+class Row(_Counted):
     """One module of the model, over every call it received."""
 
     index: int
@@ -57,18 +76,6 @@ class Row:
     tree_extra: dict | None = None
 
     @property
-    def macs(self) -> int:
-        return self.cost.macs
-
-    @property
-    def flops(self) -> int:
-        """Operations under the report's convention (MACs under ``macs``: the name is historical)."""
-        return self.convention.ops(self.cost)
-
-    def ops(self, convention: "str | Convention | None" = None) -> int:
-        return get_convention(convention or self.convention).ops(self.cost)
-
-    @property
     def name(self) -> str:
         return self.path or "(root)"
 
@@ -90,7 +97,7 @@ class Row:
 
 
 @dataclass
-class Total:
+class Total(_Counted):
     params: int
     trainable_params: int
     frozen_params: int
@@ -99,19 +106,6 @@ class Total:
     buffer_bytes: int
     cost: Cost
     convention: Convention
-
-    @property
-    def macs(self) -> int:
-        return self.cost.macs
-
-    @property
-    def flops(self) -> int:
-        """Operations under the report's convention (MACs under ``macs``: the name is historical)."""
-        return self.convention.ops(self.cost)
-
-    def ops(self, convention: "str | Convention | None" = None) -> int:
-        """Operations under ``convention`` (default: the report's), as ``Row.ops``."""
-        return get_convention(convention or self.convention).ops(self.cost)
 
 
 @dataclass(frozen=True)
