@@ -705,3 +705,48 @@ class SparseStep(nn.Module):
 
 def test_a_sparse_embedding_step_is_counted_completely():
     _check_step(SparseStep(), (torch.randint(0, 10, (4, 3)), torch.tensor([0, 1, 2, 0])))
+
+
+def test_multi_margin_loss_gradient_by_hand():
+    """Per sample and class other than its target: z = margin − x[y] + x[i] (2 adds), z > 0, the
+    gradient h = c or 2·c·z (p = 2), × weight[y], subtracted from the target's (1 add); every class
+    taken as inside the margin (an upper bound); then N·C mults by grad_output; c = 1/(N·C) once."""
+    x, y = torch.randn(3, 5), torch.tensor([0, 3, 4])
+    N, C = 3, 5
+    pairs = N * (C - 1)
+    c = cost(lambda g, x, y: aten.multi_margin_loss_backward(g, x, y, 1, 1.0, None, 1), torch.tensor(1.0), x, y)
+    assert (c.divs, c.adds, c.cmps, c.mults) == (1, 3 * pairs, pairs, N * C)
+    c = cost(lambda g, x, y, w: aten.multi_margin_loss_backward(g, x, y, 2, 0.5, w, 0), torch.randn(3), x, y,
+             torch.rand(5))
+    assert (c.divs, c.adds, c.cmps, c.mults) == (1, 3 * pairs, pairs, 2 * pairs + pairs + N * C)
+
+
+def test_ctc_loss_gradient_by_hand():
+    """β over the lattice as the forward's α (2 cmps, 7 adds, 4 transcendental per entry), α + β per
+    entry, the log-add of each entry into its character's sum but for the first blank and label of
+    each step (1 cmp, 4 adds, 3 transcendental; 2·S − 1 per step, an upper bound), α + β at the 2 end
+    states of the last step, then (e^lp − e^(Σ + nll − lp))·g per step and class (2 exps, 3 adds, 1 mult)."""
+    T, B, C = 5, 2, 6
+    lp = torch.randn(T, B, C).log_softmax(-1)
+
+    def ctc(targets, in_lengths, tg_lengths):
+        nll, alpha = aten._ctc_loss(lp, targets, in_lengths, tg_lengths)
+        return cost(lambda g, lp, nll, alpha: aten._ctc_loss_backward(g, lp, targets, in_lengths, tg_lengths, nll,
+                                                                      alpha, 0), torch.ones(B), lp, nll, alpha)
+
+    def expected(E, M, ends, G):  # lattice entries, log-adds, end states, steps × classes
+        return 2 * E + M, ends + 7 * E + E + 4 * M + 3 * G, 4 * E + 3 * M + 2 * G, G
+
+    # lengths as lists: the exact lattice. T_b = 5, 4; S_b = 2, 3 (2·S_b + 1 = 5, 7 states)
+    c = ctc(torch.tensor([[1, 2, 0], [3, 3, 4]]), [5, 4], [2, 3])
+    E, M = 4 * 5 + 3 * 7, 4 * (2 * 2 - 1) + 3 * (2 * 3 - 1)
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 + 2, (5 + 4) * C)
+    # an empty target: 1 state per step, no log-add, 1 end state
+    c = ctc(torch.tensor([[1, 2], [0, 0]]), [5, 3], [2, 0])
+    E, M = 4 * 5 + 2 * 1, 4 * 3
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 + 1, (5 + 3) * C)
+    # lengths as tensors: every sequence at full length T with the longest target (3, from log_alpha's
+    # 2·3 + 1 states, though the concatenated targets hold 5 labels): an upper bound
+    c = ctc(torch.tensor([1, 2, 3, 3, 4]), torch.tensor([5, 4]), torch.tensor([2, 3]))
+    E, M = B * (T - 1) * 7, B * (T - 1) * 5
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 * B, B * T * C)

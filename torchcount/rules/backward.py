@@ -310,6 +310,88 @@ def soft_margin_loss_backward(op) -> Cost:
                    *_mean_norm(op, n))
 
 
+@op_rule(*aten_ops("multi_margin_loss_backward"))
+def multi_margin_loss_backward(op) -> Cost:
+    """``multi_margin_loss_backward(grad_output, self (N, C), target, p, margin, weight, reduction)``,
+    as the CPU kernel computes it: the constant c = 1/(N·C) for a mean, 1/C otherwise (one
+    division); per sample, for each class other than its target, z = margin − x[y] + x[i] (2 adds),
+    z > 0 (1 cmp), its gradient h = c (p = 1) or 2·c·z (p = 2: 2 mults), × weight[y] (1 mult) and
+    subtracted from the target's (1 add): every class taken as inside the margin, an upper bound,
+    as the forward rule does; then the whole N·C gradient times grad_output (1 mult per element)."""
+    x = op.args[1]
+    C = x.shape[-1] if x.shape else 1
+    samples = x.numel // max(C, 1)
+    pairs = samples * (C - 1)
+    p = int(schema_arg(op, "p", 1))
+    weighted = schema_arg(op, "weight") is not None
+    per_pair = worked("{}×({} − 1)", samples, C)
+    return Cost.of(
+        Term("divs", "division 1/(N·C) or 1/C (once)", "1", "1", 1),
+        Term("adds", "additions (z = margin − x[y] + x[i], the target's gradient −= h)", "3·N·(C − 1)",
+             worked("3×{}×({} − 1)", samples, C), 3 * pairs),
+        Term("cmps", "comparisons z > 0", "N·(C − 1)", per_pair, pairs),
+        Term("mults", "multiplications 2·c·z (p = 2)", "2·N·(C − 1)", worked("2×{}×({} − 1)", samples, C), 2 * pairs)
+        if p == 2 else None,
+        Term("mults", "multiplications by weight[y]", "N·(C − 1)", per_pair, pairs) if weighted else None,
+        Term("mults", "multiplications by grad_output", "N·C", worked("{}×{}", samples, C), samples * C))
+
+
+@op_rule(*aten_ops("_ctc_loss_backward"))
+def ctc_loss_backward(op) -> Cost:
+    """``_ctc_loss_backward(grad, log_probs (T, B, C), targets, input_lengths, target_lengths,
+    neg_log_likelihood, log_alpha, blank, zero_infinity)``, as the CPU kernel computes it, per
+    sequence b of T_b steps and target length S_b (2·S_b + 1 lattice states): at its last step the
+    two end states' α + β (2 adds; 1 for an empty target); for each earlier step and state, β as
+    the forward's α (2 cmps, 7 adds, 4 transcendental), α + β (1 add), and that collected into its
+    character's log-sum (a log-add of 2: 1 cmp, 4 adds, 2 exps and a log) — except the first
+    blank and the first label of each step, which are copies; each further state is taken as a
+    log-add (2·S_b − 1 per step: an upper bound, exact when the target repeats one label; a
+    further distinct label, or a sum still −∞, starts with a copy, which only the values tell);
+    then per step and class the gradient (e^lp − e^(Σ + nll − lp))·g, Σ the collected log-sum
+    (2 exps, 3 adds, 1 mult).
+    Guards against −∞ are not counted, as in the forward. With lengths as integer lists the exact
+    lattice; with tensor lengths (only shapes reach the rule) every sequence is taken at full
+    length T with the longest target, (log_alpha's last dim − 1)/2 (an upper bound), as the
+    forward rule does; a sequence zero_infinity zeroes is counted as computed."""
+    log_probs, log_alpha = op.args[1], op.args[6]
+    T = log_probs.shape[0]
+    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
+    C = log_probs.shape[-1]
+    in_lengths, tg_lengths = op.args[3], op.args[4]
+    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists: exact lengths
+        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+        bound = ""
+    else:
+        S = (log_alpha.shape[-1] - 1) // 2  # 2·max target length + 1 states
+        pairs = [(T, S)] * B
+        bound = " (full lengths: an upper bound)"
+    entries = sum(max(t - 1, 0) * (2 * s + 1) for t, s in pairs)
+    log_adds = sum(max(t - 1, 0) * max(2 * s - 1, 0) for t, s in pairs)
+    ends = sum((2 if s > 0 else 1) for t, s in pairs if t > 0)
+    steps = sum(max(t, 0) for t, _ in pairs)
+    lattice = f"E (E lattice entries = Σ_b (T_b − 1)·(2·S_b + 1){bound})"
+    merged = f"M (M log-adds = Σ_b (T_b − 1)·max(2·S_b − 1, 0){bound}: an upper bound)"
+    grads = f"Σ_b T_b·C{bound}"
+    return Cost.of(
+        Term("adds", "additions α + β (the end states of the last step)", "2 per sequence (1: an empty target)",
+             ends, ends),
+        # each β entry as rules/reduction.py's _ctc_loss prices an α entry: the max of 3 (2 cmps),
+        # 3 subtractions, 3 exps, a log, 4 additions (the exps summed, the max and the log-prob added)
+        *[Term(cat, f"{what} (β recursion)", f"{k}·{lattice}", worked("{}×{}", k, entries), k * entries)
+          for cat, what, k in (("cmps", "comparisons (max of 3 successors)", 2),
+                               ("adds", "additions and subtractions (log-sum-exp, log-prob)", 7),
+                               ("transc", "exps and logs (log-sum-exp)", 4))],
+        Term("adds", "additions α + β", lattice, entries, entries),
+        Term("cmps", "comparisons (log-add: max of 2)", merged, log_adds, log_adds),
+        Term("adds", "additions (log-add: 2 subtractions, the sum, the max added back)", f"4·{merged}",
+             worked("4×{}", log_adds), 4 * log_adds),
+        Term("transc", "exps and logs (log-add)", f"3·{merged}", worked("3×{}", log_adds), 3 * log_adds),
+        Term("transc", "exps (e^lp, e^(Σ + nll − lp))", f"2·{grads}", worked("2×{}×{}", steps, C), 2 * steps * C),
+        Term("adds", "additions (Σ + nll − lp, the difference)", f"3·{grads}", worked("3×{}×{}", steps, C),
+             3 * steps * C),
+        Term("mults", "multiplications by grad", grads, worked("{}×{}", steps, C), steps * C))
+
+
 # ---- pooling --------------------------------------------------------------------------------
 @op_rule(*aten_ops("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
                    "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward",
