@@ -750,3 +750,19 @@ def test_ctc_loss_gradient_by_hand():
     c = ctc(torch.tensor([1, 2, 3, 3, 4]), torch.tensor([5, 4]), torch.tensor([2, 3]))
     E, M = B * (T - 1) * 7, B * (T - 1) * 5
     assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 * B, B * T * C)
+
+
+def test_antialiased_upsampling_gradients():
+    """Each output's gradient weighed into every tap under its filter in both dims at once,
+    wx·wy·g (2 mults) and added: planes·Σtaps_h·Σtaps_w of them."""
+    planes = 2 * 3
+    # bilinear, 8×12 → 4×6 (scale 2): the triangle stretched to 4 input samples, 3 at either border
+    taps_h, taps_w = 4 * 4 - 2, 4 * 6 - 2
+    c = cost(lambda g: aten._upsample_bilinear2d_aa_backward(g, [4, 6], [2, 3, 8, 12], False), torch.randn(2, 3, 4, 6))
+    assert (c.mults, c.adds) == (2 * planes * taps_h * taps_w, planes * taps_h * taps_w)
+    # bicubic, 8×5 → 4×5: the height's filter stretched to 8 samples (j in [2i − 3, 2i + 5)) clipped
+    # at the borders, 5, 7, 7, 5; the width keeps its size and is filtered too: j in [i − 1, i + 3),
+    # clipped, 3, 4, 4, 3, 2
+    taps_h, taps_w = 5 + 7 + 7 + 5, 3 + 4 + 4 + 3 + 2
+    c = cost(lambda g: aten._upsample_bicubic2d_aa_backward(g, [4, 5], [2, 3, 8, 5], False), torch.randn(2, 3, 4, 5))
+    assert (c.mults, c.adds) == (2 * planes * taps_h * taps_w, planes * taps_h * taps_w)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg, tup
-from .elementwise import recipe_terms
+from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
 from .registry import aten_ops, op_rule, zero_ops
 
@@ -451,6 +451,33 @@ def upsample_backward(op) -> Cost:
                         worked("{}×{}", taps * per_tap, out), taps * per_tap * out),
                    Term("adds", f"additions (into {taps} input positions)", f"{taps}·outputs",
                         worked("{}×{}", taps, out), taps * out))
+
+
+@op_rule(*aten_ops("_upsample_bilinear2d_aa_backward", "_upsample_bicubic2d_aa_backward"))
+def upsample_aa_backward(op) -> Cost:
+    """``_upsample_bilinear2d_aa_backward(grad_output, output_size, input_size, align_corners,
+    scales_h, scales_w)`` and bicubic's, as the CPU kernel computes it: not in separable passes
+    as the forward, but each output's gradient weighed into every input sample under its filter
+    in both dims, wx·wy·g (2 mults) added in (1 add; an upper bound, as for max pooling): per
+    plane Σtaps_h·Σtaps_w of them, each dim's taps picked as the forward picks them (support 1
+    for bilinear, 2 for bicubic, times in/out when downsampling, clipped at the borders;
+    ``elementwise._aa_taps``) — a dim that keeps its size is filtered too (about 2 taps per
+    output for bilinear, 4 for bicubic). The weights (per output index) are not counted, as in
+    the forward."""
+    grad = op.args[0]
+    input_size = schema_arg(op, "input_size")
+    h_in, w_in = int(input_size[-2]), int(input_size[-1])
+    h_out, w_out = grad.shape[-2:]
+    interp = 4 if "bicubic" in op.op.overloadpacket.__name__ else 2
+    align = bool(schema_arg(op, "align_corners", False))
+    planes = prod(grad.shape[:-2])
+    taps_h = _aa_taps(h_in, h_out, interp, align, schema_arg(op, "scales_h"))
+    taps_w = _aa_taps(w_in, w_out, interp, align, schema_arg(op, "scales_w"))
+    n = planes * taps_h * taps_w
+    per_tap = worked("{}×{}×{}", planes, taps_h, taps_w)
+    return Cost.of(Term("mults", "multiplications wx·wy·g (2 per tap)", "2·planes·Σtaps_h·Σtaps_w",
+                        worked("2×{}×{}×{}", planes, taps_h, taps_w), 2 * n),
+                   Term("adds", "additions (into each tap's input position)", "planes·Σtaps_h·Σtaps_w", per_tap, n))
 
 
 @op_rule(*aten_ops("upsample_nearest1d_backward", "upsample_nearest2d_backward", "upsample_nearest3d_backward",
