@@ -766,3 +766,58 @@ def test_antialiased_upsampling_gradients():
     taps_h, taps_w = 5 + 7 + 7 + 5, 3 + 4 + 4 + 3 + 2
     c = cost(lambda g: aten._upsample_bicubic2d_aa_backward(g, [4, 5], [2, 3, 8, 5], False), torch.randn(2, 3, 4, 5))
     assert (c.mults, c.adds) == (2 * planes * taps_h * taps_w, planes * taps_h * taps_w)
+
+
+def test_roi_align_gradient_by_hand():
+    """Per output element (channel and bin) and sample: the corner weights recomputed (2 adds,
+    4 mults), g·w/count (4 mults, 4 divs), added into the 4 corners; an adaptive grid is uncounted."""
+    torchvision = pytest.importorskip("torchvision")  # noqa: F841  (registers torchvision::_roi_align_backward)
+    K, C, ph, pw, s = 2, 3, 2, 2, 2
+    rois = torch.tensor([[0, 0.0, 0, 4, 4], [1, 1, 1, 6, 5]])
+    backward = torch.ops.torchvision._roi_align_backward
+    c = cost(lambda g, r: backward(g, r, 1.0, ph, pw, 2, C, 8, 8, s, False), torch.randn(K, C, ph, pw), rois)
+    n = K * C * ph * pw * s * s
+    assert (c.adds, c.mults, c.divs) == (2 * n + 4 * n, 4 * n + 4 * n, 4 * n)
+    report = run(Fn(lambda g, r: backward(g, r, 1.0, ph, pw, 2, C, 8, 8, 0, True)), torch.randn(K, C, ph, pw), rois)
+    assert [u.what for u in report.uncounted] == ["torchvision._roi_align_backward.default"]
+
+
+def test_multilabel_margin_loss_gradient_stays_uncounted():
+    """How many label pairs it visits depends on where each target row's −1 ends its labels, which
+    only the values tell (as for its forward): listed by name, never a silent 0."""
+    x = torch.randn(2, 5, requires_grad=True)
+    report = run(Fn(lambda x, t: torch.autograd.grad(F.multilabel_margin_loss(x, t), x)), x,
+                 torch.tensor([[0, 3, -1, 0, 0], [1, -1, 0, 0, 0]]))
+    assert {u.what for u in report.uncounted} >= {"aten.multilabel_margin_loss_forward.default",
+                                                  "aten.multilabel_margin_loss_backward.default"}
+
+
+class AlignStep(nn.Module):
+    """A training step through the ops whose gradients have rules of their own here: a box head's
+    roi_align, an anti-aliased resize, a multi-margin loss and a CTC loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 2 * 2, 5)
+
+    def forward(self, x, rois):
+        from torchvision.ops import roi_align
+
+        y = self.conv(x)
+        small = F.interpolate(y, scale_factor=0.5, mode="bicubic", antialias=True)
+        boxes = roi_align(y, rois, (2, 2), 1.0, 2) + roi_align(small, rois, (2, 2), 0.5, 2, aligned=True)
+        return self.head(boxes.flatten(1))
+
+    def train_step(self, x, rois, labels, targets):
+        scores = self(x, rois)
+        log_probs = scores.log_softmax(-1).unsqueeze(1).expand(3, 2, 5)  # (T = 3 boxes, B = 2, C = 5)
+        loss = F.multi_margin_loss(scores, labels) + F.ctc_loss(log_probs, targets, [3, 2], [2, 1])
+        loss.backward()
+
+
+def test_a_training_step_with_roi_align_antialiasing_and_margin_and_ctc_losses_is_counted_completely():
+    pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    rois = torch.tensor([[0, 0.0, 0, 4, 4], [1, 1, 1, 6, 5], [0, 2, 2, 7, 7]])
+    _check_step(AlignStep(), (torch.randn(2, 3, 8, 8), rois, torch.tensor([0, 3, 4]), torch.tensor([[1, 2], [3, 0]])))

@@ -700,3 +700,33 @@ zero_ops(*aten_ops("select_backward", "slice_backward", "diagonal_backward"))
 # a sparse gradient's parts (Embedding(sparse=True)): assembled and read without arithmetic
 zero_ops(*aten_ops("_indices", "_values", "indices", "values", "_sparse_coo_tensor_with_dims_and_tensors",
                    "_sparse_coo_tensor_with_dims"))
+
+
+# ---- torchvision ----------------------------------------------------------------------------
+@op_rule("torchvision::_roi_align_backward")
+def roi_align_backward(op) -> Cost | None:
+    """``torchvision::_roi_align_backward(grad (K, C, ph, pw), rois, spatial_scale, pooled_height,
+    pooled_width, batch_size, channels, height, width, sampling_ratio, aligned)``, as the CPU kernel
+    computes it: per output element (each channel of each bin) and each of its s·s samples, the
+    four corner weights from the fractional position, priced as the forward rule prices them
+    (2 subtractions, 4 multiplications) but recomputed per channel (the forward shares them), the
+    four shares g·w/count (4 mults, 4 divs) and each added into its corner of the input gradient
+    (4 adds; an upper bound: a sample outside the feature map adds nothing, which only the boxes
+    tell). The sample positions and the box's bin sizes are not counted, as in the forward. With
+    ``sampling_ratio ≤ 0`` the grid adapts to each box's size: uncounted, as the forward."""
+    grad = op.args[0]
+    ratio = int(schema_arg(op, "sampling_ratio"))
+    if ratio <= 0:
+        return None  # an adaptive grid: as many samples as each box is large
+    k, c, ph, pw = grad.shape
+    n = grad.numel * ratio * ratio
+    per_sample = worked("{}×{}×{}×{}×{}×{}", k, c, ph, pw, ratio, ratio)
+    samples = "K·C·ph·pw·s·s"
+    return Cost.of(
+        Term("adds", "fractional offsets (per output element and sample)", f"2·{samples}", worked("2×{}", per_sample),
+             2 * n),
+        Term("mults", "corner weights (per output element and sample)", f"4·{samples}", worked("4×{}", per_sample),
+             4 * n),
+        Term("mults", "multiplications g·w (4 corners)", f"4·{samples}", worked("4×{}", per_sample), 4 * n),
+        Term("divs", "divisions by the sample count (4 corners)", f"4·{samples}", worked("4×{}", per_sample), 4 * n),
+        Term("adds", "additions (into the 4 corners)", f"4·{samples}", worked("4×{}", per_sample), 4 * n))
