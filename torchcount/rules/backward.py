@@ -1,7 +1,7 @@
 """Op rules for the backward ops a training step runs (``loss.backward()`` in a profiled method):
-the gradients of convolutions, activations, softmax, losses, pooling, normalisation and
-embeddings. The matrix products of a Linear's or an attention's backward are plain ``mm``/``bmm``
-and priced by rules/matmul.py.
+the gradients of convolutions, activations, softmax, losses, pooling, normalisation, embeddings,
+upsampling and torchvision's roi_align. The matrix products of a Linear's or an attention's
+backward are plain ``mm``/``bmm`` and priced by rules/matmul.py.
 
 Each rule prices what the backward formula computes per element, written the way PyTorch's CPU
 kernels compute it (n = elements of the gradient produced):
@@ -35,11 +35,23 @@ kernels compute it (n = elements of the gradient produced):
   index repeats or is the padding index; as for scatter_add, the first value into a zero row is
   counted as an addition), and the same for the pooling gradients, EmbeddingBag's, nearest
   upsampling's and reflection/replication padding's; the interpolating upsamplings weigh each
-  output's gradient into their 2, 4, 8 or 16 taps;
+  output's gradient into their 2, 4, 8 or 16 taps; the anti-aliased ones into every tap under
+  their filter in both dims at once (not in separable passes, as their forward): 2 mults + 1 add
+  per tap, planes·Σtaps_h·Σtaps_w;
 - group norm and weight norm: as their CPU kernels compute them; smooth L1, Huber, BCE and
   soft-margin losses per element;
+- multi-margin loss: per sample and class other than its target 3 adds + 1 cmp (+ 2 mults for
+  p = 2, + 1 with a class weight; every class taken as inside the margin, an upper bound, as the
+  forward), then N·C mults by the output gradient; CTC loss: the β recursion priced as the
+  forward's α, α + β per lattice entry and its log-add into its character's sum (2·S − 1 per step:
+  an upper bound), then (e^lp − e^(Σ + nll − lp))·g per step and class; the exact lattice with
+  lengths as lists, full lengths with tensor lengths (an upper bound). multilabel_margin_loss's
+  gradient stays uncounted, as its forward: the label pairs it visits depend on the target values;
 - oneDNN's LSTM layer (nn.LSTM on CPU): 2·4H·(I + H) MACs per step and sequence (every gradient the
-  primitive computes), the cell's gradient per state element, the bias gradient.
+  primitive computes), the cell's gradient per state element, the bias gradient;
+- torchvision's roi_align: per output element (channel and bin) and sample the corner weights
+  recomputed (2 adds + 4 mults, as the forward prices them), g·w/count (4 mults + 4 divs) and
+  4 adds into the corners (with an adaptive grid, ``sampling_ratio ≤ 0``, uncounted, as the forward).
 Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
