@@ -713,6 +713,14 @@ def test_ctc_loss_counts_the_alpha_lattice():
     exact = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, [10, 7], [4, 2])[0], lp)
     assert sum(exact.values()) == (9 * 9 + 6 * 5) * per_entry + B * final
     assert exact["transc"] == (9 * 9 + 6 * 5) * 4 + B * 3
+    # tensor lengths with the targets concatenated (lengths 4 and 2, 6 labels): the longest target
+    # is 4, not the 6 labels in all
+    flat = torch.cat([targets[0], targets[1, :2]])
+    concat = ops_of(lambda x: torch.ops.aten._ctc_loss(x, flat, torch.tensor([T, T]), torch.tensor([4, 2]))[0], lp)
+    assert sum(concat.values()) == B * (T - 1) * (2 * 4 + 1) * per_entry + B * final
+    # and a padded batch wider than its longest target (width 4, lengths 3 and 2) is sized by the 3
+    wide = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, torch.tensor([T, T]), torch.tensor([3, 2]))[0], lp)
+    assert sum(wide.values()) == B * (T - 1) * (2 * 3 + 1) * per_entry + B * final
 
 
 def test_embedding_max_norm_renormalisation_is_counted_as_an_upper_bound():

@@ -433,8 +433,8 @@ def ctc_loss(op) -> Cost:
     max and the log-prob added back). Each sequence's loss is minus the log-sum-exp of its last 2
     entries (1 cmp, 4 adds, 2 exps and a log, 1 negation). With lengths as integer lists
     (``F.ctc_loss`` given lists) the exact lattice; with tensor lengths only shapes reach the
-    rule, so every sequence is taken at full length T with the longest target S (an upper
-    bound). The division by the target lengths and the mean of ``reduction="mean"`` are ops of
+    rule, so every sequence is taken at full length T with the longest target S (read from the
+    second output, log_alpha, whose last dimension is 2S + 1: an upper bound). The division by the target lengths and the mean of ``reduction="mean"`` are ops of
     their own."""
     log_probs, targets = op.inputs[0], op.inputs[1]
     T = log_probs.shape[0]
@@ -444,7 +444,12 @@ def ctc_loss(op) -> Cost:
         entries = sum(max(int(t) - 1, 0) * (2 * int(s) + 1) for t, s in zip(in_lengths, tg_lengths))
         formula, substituted = "Σ_b (T_b − 1)·(2·S_b + 1)", entries
     else:
-        S = targets.shape[-1] if len(targets.shape) == 2 else targets.numel  # (B, S) padded, or concatenated
+        if len(op.outputs) > 1 and len(op.outputs[1].shape) == 3:
+            # log_alpha (B, T, 2·S + 1) is sized by the longest target: concatenated targets hold
+            # every sequence's labels, a padded batch may be wider than its longest target
+            S = (op.outputs[1].shape[-1] - 1) // 2
+        else:
+            S = targets.shape[-1] if len(targets.shape) == 2 else targets.numel  # (B, S) padded, or concatenated
         entries = B * max(T - 1, 0) * (2 * S + 1)
         formula = "B·(T − 1)·(2·S + 1) (full lengths: an upper bound)"
         substituted = worked("{}×({} − 1)×(2×{} + 1)", B, T, S)
