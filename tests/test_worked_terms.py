@@ -22,6 +22,7 @@ def evaluate(text: str) -> float:
     for symbol, python in _SYMBOLS.items():
         text = text.replace(symbol, python)
     text = re.sub(r"(?<![A-Za-z_\d.])(\d+)\s*\(", r"\1*(", text)  # 2(n − 1) → 2*(n − 1)
+    text = text.replace("²", "**2")  # s² (roi_align's samples per bin)
     return eval(text, {"__builtins__": {}}, {"math": math, "log2": math.log2, "min": min, "max": max})
 
 
@@ -57,6 +58,8 @@ def _zoo():
         ("training norms", nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train(),
          (torch.randn(2, 3, 8, 8),)),
         ("bilinear", nn.Bilinear(4, 5, 6), (torch.randn(3, 4), torch.randn(3, 5))),
+        ("roi align", tv.ops.RoIAlign((2, 3), 0.5, sampling_ratio=2),
+         (torch.randn(2, 4, 8, 8), torch.tensor([[0, 0.0, 0, 6, 6], [1, 2, 2, 9, 7]]))),
     ]
     return out
 
@@ -80,6 +83,7 @@ def test_every_substituted_line_evaluates_to_its_value():
 @pytest.mark.parametrize("text, value", [
     ("1×64×3×11×11×56×56", 72_855_552), ("⌊(227 − 11 + 2×2)/4⌋ + 1", 56), ("1×(128 + 2×128)×512", 196_608),
     ("2(3 − 1)", 4), ("min(2×48, 108)×(2 − 1)", 96), ("21×400×log2(400)", 21 * 400 * math.log2(400)),
+    ("4×2×2×3×2²", 192),
 ])
 def test_the_evaluator_itself(text, value):
     assert evaluate(text) == pytest.approx(value)
