@@ -943,6 +943,33 @@ def test_autocast_same_counts_output_bytes_in_its_dtype_and_a_note():
     assert not any("autocast" in n for n in plain.notes)
 
 
+def test_autocast_entered_inside_the_forward_is_noted_too():
+    """A model that turns autocast on in its own forward (the usual way to write mixed precision into
+    a model) gets the same note as one profiled under autocast, naming each dtype it ran in: the note
+    used to depend on autocast being on around profile(). Counts are those of the float32 model."""
+    class Mixed(nn.Module):
+        def __init__(self, dtype):
+            super().__init__()
+            self.dtype, self.a, self.b = dtype, nn.Linear(16, 16), nn.Linear(16, 4)
+
+        def forward(self, x):
+            with torch.autocast("cpu", dtype=self.dtype):
+                h = self.a(x)
+            with torch.autocast("cpu", dtype=torch.float16):
+                return self.b(h)
+
+    x = torch.randn(3, 16)
+    plain = torchcount.profile(nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 4)), x)
+    mixed = torchcount.profile(Mixed(torch.bfloat16), x)
+    assert mixed.total.macs == plain.total.macs == 3 * 16 * 16 + 3 * 16 * 4
+    assert mixed.total.cost.macs == plain.total.cost.macs and mixed.total.flops == plain.total.flops
+    assert [n for n in mixed.notes if n.startswith("autocast was on")] == [
+        n for n in mixed.notes if n.startswith("autocast was on (cpu, bfloat16, float16):")]
+    assert any(n.startswith("autocast was on (cpu, bfloat16, float16):") for n in mixed.notes)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):  # off: no note
+        assert not any("autocast" in n for n in torchcount.profile(nn.Linear(16, 4), x).notes)
+
+
 def test_dynamic_quantized_recurrent_ops_are_counted_when_the_module_is_not_seen():
     # inside TorchScript, or held outside the module tree, a dynamic quantized LSTM/GRU or cell is
     # met as its ops (aten.quantized_lstm, quantized::quantized_lstm_cell_dynamic …): counted with

@@ -74,6 +74,24 @@ _sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's n
 # ``maybe_current_level``, also in torch 2.2)
 _functorch_interpreter = torch._C._functorch.peek_interpreter_stack
 _functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+#: autocast is on for some device type (one C call; torch 2.2 has it too)
+_any_autocast = getattr(torch._C, "_is_any_autocast_enabled", None) or \
+    (lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+#: the device types whose autocast state :func:`autocast_dtype` reads when autocast is on
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+def autocast_dtype(device_type: str) -> "torch.dtype | None":
+    """The dtype autocast runs ops in on ``device_type``, None when it is off."""
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    except (TypeError, RuntimeError, AttributeError):  # torch < 2.4: per-device functions; meta has none
+        if device_type == "cpu" and torch.is_autocast_cpu_enabled():
+            return torch.get_autocast_cpu_dtype()
+        if device_type == "cuda" and torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+    return None
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -329,6 +347,9 @@ class Trace:
     spans: dict = field(default_factory=dict)
     #: id(op) → the sequence number of the autograd node whose backward ran it (ops run by a backward)
     backward_nodes: dict = field(default_factory=dict)
+    #: device type → the dtypes autocast was on with when a module was called (around the profile,
+    #: or entered inside the forward), in the order first seen; empty when autocast never was
+    autocast: dict = field(default_factory=dict)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -519,6 +540,16 @@ class _Recorder:
             other[path] = other.get(path, 0) + 1
         return forward(*args, **kwargs)
 
+    def saw_autocast(self) -> None:
+        """Note the device types and dtypes autocast is on with now (:attr:`Trace.autocast`)."""
+        seen = self.trace.autocast
+        for device_type in _AUTOCAST_DEVICES:
+            dtype = autocast_dtype(device_type)
+            if dtype is not None:
+                dtypes = seen.setdefault(device_type, [])
+                if dtype not in dtypes:
+                    dtypes.append(dtype)
+
     def _set_mode(self, on: bool) -> None:
         """Switch op recording on or off.
 
@@ -610,6 +641,7 @@ class _Recorder:
         live = self.live
         coverable = not isinstance(module, _NEVER_COVERED)
         spans = self.trace.spans if self.track_backward else None
+        any_autocast = _any_autocast
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
@@ -631,6 +663,8 @@ class _Recorder:
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
                 recorder.trace.unruled[path] = "called inside torch.vmap; one sample's shapes shown"
+            if any_autocast():
+                recorder.saw_autocast()
             try:
                 described = _describe_args(args), describe(kwargs) if kwargs else _NO_KWARGS
             except RuntimeError as exc:  # a tensor without sizes: a nested tensor made in the forward

@@ -192,12 +192,7 @@ def profile(
         notes.append(f"sparse input(s) ({', '.join(sparse)}): a layer's rule counts them as dense, every element "
                      "(the rules see shapes only), an upper bound of what a sparse kernel does; sparse ops "
                      "without a formula are listed as uncounted")
-    autocast = _autocast_dtype(target.type)
-    if autocast is not None:
-        notes.append(f"autocast was on ({target.type}, {str(autocast).removeprefix('torch.')}): the ops it "
-                     "covers ran in that dtype; operation counts do not change; a layer with a rule counts "
-                     "its input and weights at their stored dtype and its output as computed, a layer "
-                     "priced from its ops counts what they read and wrote, autocast's casts included")
+    autocast_note_at = len(notes)  # (the note on autocast, if it was on, goes here: known after the forward)
     if method == "forward":
         method = None
     if method is not None:
@@ -232,6 +227,13 @@ def profile(
         report.method = method
         if method is not None:  # every recorded call of the root but the method's own
             report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
+    autocast = recorder.trace.autocast.get(target.type)
+    if autocast:  # around the profile, or entered inside the forward (seen at module calls)
+        notes.insert(autocast_note_at, f"autocast was on ({target.type}, "
+                     f"{', '.join(str(d).removeprefix('torch.') for d in autocast)}): the ops it "
+                     "covers ran in that dtype; operation counts do not change; a layer with a rule counts "
+                     "its input and weights at their stored dtype and its output as computed, a layer "
+                     "priced from its ops counts what they read and wrote, autocast's casts included")
     # (a step that ends with zero_grad(), or calls torch.autograd.grad, leaves no .grad changed)
     ran_backward = bool(kept.restored_grads or recorder.trace.backward_nodes)
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
@@ -378,19 +380,6 @@ def _exclusive(model: nn.Module, modules: "list | None" = None):
         with _ACTIVE_LOCK:
             for key in mine:
                 _ACTIVE.pop(key, None)
-
-
-def _autocast_dtype(device_type: str) -> "torch.dtype | None":
-    """The dtype autocast runs ops in on ``device_type``, None when it is off."""
-    try:
-        if torch.is_autocast_enabled(device_type):
-            return torch.get_autocast_dtype(device_type)
-    except (TypeError, RuntimeError, AttributeError):  # torch < 2.4: per-device functions; meta has none
-        if device_type == "cpu" and torch.is_autocast_cpu_enabled():
-            return torch.get_autocast_cpu_dtype()
-        if device_type == "cuda" and torch.is_autocast_enabled():
-            return torch.get_autocast_gpu_dtype()
-    return None
 
 
 class _ScriptedRoot(nn.Module):
