@@ -311,3 +311,72 @@ def test_in_place_views_and_resizes_move_nothing():
     # they write self, the inplace_view tag says how): only the clone moves bytes
     report = profile(Fn(lambda m, x: x.clone().unsqueeze_(0).squeeze_(0).resize_(N)), torch.randn(*X))
     assert rw(report.total.cost) == (N * F32, N * F32)
+
+
+BF16 = 2
+
+
+def test_autocast_casts_are_counted_in_a_layer_with_a_rule_as_in_its_ops():
+    """Under bf16 autocast a Linear reads bf16 copies of its input, weight and bias, made by casts its
+    rule does not see (they were missing: the rule counted its input and weights at float32 only, while
+    the same Linear priced from its ops, ``Hidden``, counted the casts). Each cast reads the float32
+    tensor and writes a bf16 copy, which the layer reads; the output is bf16."""
+    from conftest import Hidden
+
+    torch.manual_seed(0)
+    layer, x = nn.Linear(64, 32), torch.randn(8, 64)
+    stored = (8 * 64 + 32 * 64 + 32) * F32            # x, W, b as the caller holds them
+    copies = (8 * 64 + 32 * 64 + 32) * BF16           # their bf16 copies: written by the casts, read by addmm
+    out = 8 * 32 * BF16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ruled = profile(layer, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        unruled = profile(Hidden(layer), x)
+    assert (ruled.total.cost.bytes_read, ruled.total.cost.bytes_written) == (stored + copies, copies + out)
+    assert (unruled.total.cost.bytes_read, unruled.total.cost.bytes_written) == (stored + copies, copies + out)
+    assert ruled.total.macs == unruled.total.macs == 8 * 64 * 32
+    plain = profile(layer, x)  # (no autocast: no casts)
+    assert (plain.total.cost.bytes_read, plain.total.cost.bytes_written) == (stored, 8 * 32 * F32)
+
+
+def test_autocast_casts_in_a_convolution_and_a_weight_cast_once_per_region():
+    """A Conv2d under bf16 autocast: input, weight and bias copies as for a Linear. A Linear called
+    twice in one autocast region casts its weight and bias once (autocast caches casts of leaf
+    parameters that require grad): the second call casts only its input, as the ops show."""
+    conv, x = nn.Conv2d(3, 8, 3), torch.randn(2, 3, 10, 10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        r = profile(conv, x)
+    elems = 2 * 3 * 10 * 10 + 8 * 3 * 3 * 3 + 8
+    out = 2 * 8 * 8 * 8 * BF16
+    assert (r.total.cost.bytes_read, r.total.cost.bytes_written) == (elems * (F32 + BF16), elems * BF16 + out)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+
+        def forward(self, x):
+            return self.fc(self.fc(x))
+
+    x = torch.randn(4, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        r = profile(Twice(), x)
+    first = (4 * 16 * F32 + (16 * 16 + 16) * F32 + (4 * 16 + 16 * 16 + 16) * BF16,  # x, W, b and their copies
+             (4 * 16 + 16 * 16 + 16) * BF16 + 4 * 16 * BF16)
+    # the second call's input is bf16 already (no cast), its weights come from the cache; the rule
+    # still reads them at their stored dtype
+    second = (4 * 16 * BF16 + (16 * 16 + 16) * F32, 4 * 16 * BF16)
+    assert (r.row("fc").cost.bytes_read, r.row("fc").cost.bytes_written) == \
+        (first[0] + second[0], first[1] + second[1])
+
+
+def test_autocast_casts_under_inference_mode_and_without_op_recording():
+    """Under inference_mode autocast's casts arrive as ``aten.to`` (not decomposed) and are not cached:
+    each call casts. With record_ops=False no op is recorded, so a rule counts no cast (documented)."""
+    layer, x = nn.Linear(64, 32), torch.randn(8, 64)
+    elems = 8 * 64 + 32 * 64 + 32
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        r = profile(layer, x)
+        bare = torchcount.profile(layer, x, record_ops=False, warn=False)
+    assert (r.total.cost.bytes_read, r.total.cost.bytes_written) == (elems * (F32 + BF16), elems * BF16 + 8 * 32 * BF16)
+    assert (bare.total.cost.bytes_read, bare.total.cost.bytes_written) == (elems * F32, 8 * 32 * BF16)

@@ -13,7 +13,8 @@ Hooks do as little as possible at call time: they describe the arguments and out
 (shapes and dtypes, no tensor references kept) and push/pop a call stack. Ops that a
 module runs itself (outside any child module) are recorded by :class:`OpRecorder`, a
 ``TorchDispatchMode`` that is switched on only while the innermost module has no rule
-of its own, so modules with a rule pay nothing for op capture.
+of its own, so modules with a rule pay nothing for op capture (except under autocast, where
+the casts autocast makes inside a ruled module are recorded: bytes its rule cannot see).
 """
 from __future__ import annotations
 
@@ -665,6 +666,10 @@ class _Recorder:
                 recorder.trace.unruled[path] = "called inside torch.vmap; one sample's shapes shown"
             if any_autocast():
                 recorder.saw_autocast()
+                if not want and record_ops and not no_ops:
+                    # a module priced by a rule (or covered by one) records its ops under autocast: the
+                    # casts autocast makes in it are traffic its rule cannot see (count.autocast_casts)
+                    want = True
             try:
                 described = _describe_args(args), describe(kwargs) if kwargs else _NO_KWARGS
             except RuntimeError as exc:  # a tensor without sizes: a nested tensor made in the forward

@@ -217,9 +217,31 @@ _MOVES_NOTHING = {getattr(torch.ops.aten, n) for n in (
 ) if hasattr(torch.ops.aten, n)}
 
 
-def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallCost:
+def autocast_casts(call: Call) -> int:
+    """Bytes of the copies that casts made inside a call priced by a rule (and inside the calls its
+    rule covers): under autocast a Linear or a convolution reads a bf16/fp16 copy of its input and
+    weights, made by ``_to_copy`` ops its rule does not see. Each copy is written once and read once
+    by the layer; what each cast read, the stored tensor, is the rule's read of its input or weight.
+    (A weight autocast already cast earlier in the same region is reused from its cache: no cast.)
+    The capture records these ops only while autocast is on."""
+    total = 0
+    for op in call.ops:
+        if getattr(op.op, "overloadpacket", None) in _CASTS:
+            total += sum([t.nbytes for t in op.outputs if not t.aliased])
+    for child in call.children:
+        if child.covered:
+            total += autocast_casts(child)
+    return total
+
+
+_CASTS = {getattr(torch.ops.aten, n) for n in ("_to_copy", "to") if hasattr(torch.ops.aten, n)}
+
+
+def price_call(call: Call, state_bytes: "dict[int, int] | None" = None, autocast: bool = False) -> CallCost:
     """Price one call. ``state_bytes``: each module's own parameter and buffer bytes by
-    ``id(module)``, when the caller has them already (see :func:`_walk_tensors`)."""
+    ``id(module)``, when the caller has them already (see :func:`_walk_tensors`). ``autocast``:
+    autocast was on at some module call (:attr:`Trace.autocast`), so a rule's call may hold the
+    casts it made (:func:`autocast_casts`)."""
     if call.covered:
         return CallCost(call, ZERO, "covered")
     module = call.module
@@ -271,6 +293,10 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None) -> CallC
                 read += _packed_bytes((call.args, call.kwargs))
                 written += _packed_bytes(call.output, with_batch_sizes=False)
             cost = cost.with_bytes(read, written)
+        if autocast:
+            copies = autocast_casts(call)
+            if copies:
+                cost = cost.with_bytes(cost.bytes_read + copies, cost.bytes_written + copies)
         return CallCost(call, cost, "rule", rule.name, None, 1)
     total, missing, counted, terms = price_ops(call.ops)
     priced = CallCost(call, total, "ops", None, missing, counted)
@@ -302,7 +328,8 @@ def price_ops(ops) -> "tuple[Cost, Counter | None, int, tuple]":
 
 def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
     """Price every call, then fill inclusive costs bottom-up along the call tree."""
-    priced = [price_call(call, state_bytes) for call in trace.calls]
+    autocast = bool(trace.autocast)
+    priced = [price_call(call, state_bytes, autocast) for call in trace.calls]
     for p in reversed(priced):  # children come after their parent in pre-order
         children = p.call.children
         if children:

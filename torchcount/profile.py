@@ -231,9 +231,9 @@ def profile(
     if autocast:  # around the profile, or entered inside the forward (seen at module calls)
         notes.insert(autocast_note_at, f"autocast was on ({target.type}, "
                      f"{', '.join(str(d).removeprefix('torch.') for d in autocast)}): the ops it "
-                     "covers ran in that dtype; operation counts do not change; a layer with a rule counts "
-                     "its input and weights at their stored dtype and its output as computed, a layer "
-                     "priced from its ops counts what they read and wrote, autocast's casts included")
+                     "covers ran in that dtype; operation counts do not change; bytes include its casts "
+                     "(each reads a tensor at its stored dtype and writes a copy the layer reads), in a "
+                     "layer with a rule as in one priced from its ops")
     # (a step that ends with zero_grad(), or calls torch.autograd.grad, leaves no .grad changed)
     ran_backward = bool(kept.restored_grads or recorder.trace.backward_nodes)
     if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
