@@ -237,6 +237,19 @@ def test_sort_top_explain_table(capsys):
     assert "params = (n + 1)·k = (512 + 1)×1000 = 513,000" in stdout
 
 
+def test_dtype_column_shows_what_each_layer_computed_in(capsys):
+    """--columns dtype: the first call's output dtypes; --dtype bfloat16 casts the model and its float
+    input, so the Linear computes in bfloat16; an int64 input suffix is kept."""
+    rc, stdout, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--dtype", "bfloat16",
+                           "--columns", "module,type,dtype,macs")
+    assert rc == 0, err
+    assert any(line.split() == ["(root)", "Linear", "bfloat16", "64"] for line in stdout.splitlines()), stdout
+    rc, stdout, err = main(capsys, "torch.nn:Embedding(10, 4)", "--input", "2x3:int64", "--format", "csv")
+    assert rc == 0, err
+    row = next(csv.DictReader(io.StringIO(stdout)))
+    assert (row["input_dtypes"], row["output_dtypes"]) == ("int64", "float32")
+
+
 # ---- subprocess: error cases -------------------------------------------------------------------
 @pytest.mark.parametrize("key, code, message", [
     ("err_unknown", 2, "unknown model 'resnt50'; did you mean resnet50"),

@@ -239,3 +239,44 @@ def test_html_of_a_measured_report_shows_measured_columns(mlp):
     h = dataclasses.replace(mlp, layers=rows)._repr_html_()
     assert "time_ms" in h and "1.5" in h
     assert "time_ms" not in mlp._repr_html_()
+
+
+# ---- dtypes ------------------------------------------------------------------------------------
+class _Tokens(nn.Module):
+    """int64 token ids and a float mask in; an embedding, then a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.fc = nn.Embedding(50, 8), nn.Linear(8, 3)
+
+    def forward(self, ids, mask):
+        return self.fc(self.emb(ids) * mask.unsqueeze(-1))
+
+
+def test_rows_and_exports_carry_the_dtype_each_call_saw():
+    """Each row has the dtypes of its first call's inputs and outputs (JSON, CSV, Row, the table's
+    ``dtype`` column): int64 ids into the embedding, float32 out; under bf16 autocast the Linear
+    receives float32 and computes (returns) bfloat16. Nothing said which dtype a layer ran in."""
+    ids, mask = torch.randint(0, 50, (2, 5)), torch.ones(2, 5)
+    plain = torchcount.profile(_Tokens(), (ids, mask))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = torchcount.profile(_Tokens(), (ids, mask))
+    assert (plain.root.input_dtypes, plain.root.output_dtypes) == (["int64", "float32"], ["float32"])
+    assert (plain.row("emb").input_dtypes, plain.row("emb").output_dtypes) == (["int64"], ["float32"])
+    assert plain.row("fc").output_dtypes == ["float32"]
+    assert (mixed.row("fc").input_dtypes, mixed.row("fc").output_dtypes) == (["float32"], ["bfloat16"])
+    assert mixed.root.output_dtypes == ["bfloat16"]
+    d = json.loads(mixed.to_json())
+    fc = next(x for x in d["layers"] if x["path"] == "fc")
+    assert (fc["input_dtypes"], fc["output_dtypes"]) == (["float32"], ["bfloat16"])
+    assert d["root"]["input_dtypes"] == ["int64", "float32"]
+    rows = {r["path"]: r for r in csv.DictReader(io.StringIO(mixed.to_csv()))}
+    assert (rows["fc"]["input_dtypes"], rows["fc"]["output_dtypes"]) == ("float32", "bfloat16")
+    assert rows[""]["input_dtypes"] == "int64;float32"  # (the root's own multiplication is a row)
+    table = mixed.table(columns="module,dtype").splitlines()
+    assert any(line.split() == ["fc", "bfloat16"] for line in table)
+    assert any(line.split() == ["emb", "float32"] for line in table)
+    for dtype, name in ((torch.float16, "float16"), (torch.float64, "float64")):
+        r = torchcount.profile(_Tokens().to(dtype), (ids, mask.to(dtype)))
+        assert r.row("fc").output_dtypes == [name] and r.row("emb").input_dtypes == ["int64"]
+        assert r.total.macs == plain.total.macs == 2 * 5 * 8 * 3

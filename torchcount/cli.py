@@ -766,7 +766,7 @@ def _progress_bar() -> ProgressBar | None:
 # ---- views ------------------------------------------------------------------------------------
 TABLE_COLUMNS = {"#": "#", "index": "#", "module": "module", "path": "module", "type": "type",
                  "input": "input", "output": "output", "params": "params", "macs": "MACs", "ops": "ops",
-                 "flops": "ops", "share": "share", "calls": "calls", "activation": "activation"}
+                 "flops": "ops", "share": "share", "calls": "calls", "activation": "activation", "dtype": "dtype"}
 
 
 def _columns(text: str | None, report, measured: bool = False) -> list[str] | None:
@@ -790,7 +790,7 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
             raise UsageError(f"--columns {raw} needs --measure (a measured column)")
         if key is None:
             raise UsageError(f"unknown column {raw!r}; columns are: "
-                             f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation'] + extra)}")
+                             f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation', 'dtype'] + extra)}")
         cols.append(key)
     if not cols:
         raise UsageError("--columns is empty; e.g. --columns module,params,ops")
@@ -892,7 +892,8 @@ def _csv_sort_key(key: str, columns: list[str]):
     col = next((c for c in columns if c.lower() == k), None)
     if col is None:
         raise UsageError(f"cannot sort by {key!r}; columns are {', '.join(columns)}")
-    if col in ("path", "type", "input_shapes", "output_shapes", "part", "status", "rule", "convention"):
+    if col in ("path", "type", "input_shapes", "output_shapes", "part", "status", "rule", "convention",
+               "input_dtypes", "output_dtypes"):
         return lambda r: str(r[col])
     return lambda r: (0, -_number(r[col])) if _number(r[col]) is not None else (1, 0)
 

@@ -399,6 +399,16 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
     return chain
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+_DTYPE_NAMES: dict = {}
+
+
 def _nested_in_itself(call: Call, calls: list[Call]) -> bool:
     at = call.parent_index
     while at is not None:
@@ -851,6 +861,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             # the row was called all the same (calls 0 means never called, everywhere)
             calls=max(len(members) - 1, 1) if method_root else len(members),
             input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
+            input_dtypes=[_dtype_name(t.dtype) for t in first.inputs], output_dtypes=[_dtype_name(t.dtype) for t in outputs],
             params=param_counts[key] if key in param_counts
             else sum(p.numel() for p in _unique_params(module)),
             self_params=own_params[key] if key in own_params

@@ -107,6 +107,8 @@ def _row_dict(row: "Row", conv: Convention) -> dict:
         "calls": row.calls,
         "input_shapes": [list(s) for s in row.input_shapes],
         "output_shapes": [list(s) for s in row.output_shapes],
+        "input_dtypes": list(row.input_dtypes),
+        "output_dtypes": list(row.output_dtypes),
         "params": row.params,
         "self_params": row.self_params,
         "macs": row.cost.macs,
@@ -152,7 +154,7 @@ def jsonable(value: Any) -> Any:
 #: Columns of :func:`records` before the cost categories and the ``extra`` columns.
 RECORD_COLUMNS = ["index", "path", "type", "depth", "part", "calls", "input_shapes", "output_shapes",
                   "params", "ops", "convention"]
-TRAILING_COLUMNS = ["activation", "status", "rule"]
+TRAILING_COLUMNS = ["activation", "status", "rule", "input_dtypes", "output_dtypes"]
 
 
 def records(report: "Report", convention: "str | Convention | None" = None,
@@ -198,6 +200,8 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             "activation": row.activation,
             "status": row.status,
             "rule": row.rule or "",
+            "input_dtypes": ";".join(row.input_dtypes),
+            "output_dtypes": ";".join(row.output_dtypes),
         }
         extra = row.shown_extra(own)
         for k in extra_keys:

@@ -74,6 +74,10 @@ class Row(_Counted):
     tree_cost: Cost | None = None
     #: the ``extra`` counts summed the same way (a training step's ``backward_MACs``), or ``None``
     tree_extra: dict | None = None
+    #: dtype names of the tensors of ``input_shapes`` / ``output_shapes`` (the first call's, in the same
+    #: order): what the module received and computed in, e.g. ``"bfloat16"`` under autocast
+    input_dtypes: list = field(default_factory=list)
+    output_dtypes: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -201,8 +205,8 @@ class Report:
         """The per-layer table. ``depth`` limits the rows shown (deeper rows roll up into their
         ancestors); a module whose children are shown contributes its *self* cost only, so
         every column adds up to the totals row (params: a tied weight is in each holder's row,
-        as the notes say). ``columns`` may add ``"activation"`` or any
-        key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
+        as the notes say). ``columns`` may add ``"activation"``, ``"dtype"`` (the first
+        call's output dtypes: what the layer computed in) or any key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
@@ -212,7 +216,8 @@ class Report:
         # (a report-level result is a column for its totals cell only when it is one value: not the
         # footer's lines or the per-layer details)
         scalar_extra = (k for k, v in self.extra.items() if not isinstance(v, (dict, list, tuple)))
-        known = {*DEFAULT_COLUMNS, "calls", "activation", *scalar_extra, *(c for p in COLUMN_PRESETS.values() for c in p),
+        known = {*DEFAULT_COLUMNS, "calls", "activation", "dtype", *scalar_extra,
+                 *(c for p in COLUMN_PRESETS.values() for c in p),
                  *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
         by_case = {k.lower(): k for k in known if isinstance(k, str)}
         by_case.setdefault("flops", "ops")
@@ -240,11 +245,12 @@ class Report:
                 "share": f"{ops / total_ops:.1%}" if total_ops else "—",
                 "calls": row.calls,
                 "activation": fmt(row.activation),
+                "dtype": _dtypes(row.output_dtypes),
             }
             body.append([values[c] if c in values else _extra(extra.get(c)) for c in cols])
         totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
                   "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
-                  "share": "100.0%" if total_ops else "—", "calls": "", "activation": ""}
+                  "share": "100.0%" if total_ops else "—", "calls": "", "activation": "", "dtype": ""}
         if self.root is not None and "steps" in self.root.extra:  # the model's longest chain
             totals["steps"] = _extra(self.root.extra["steps"])
         body.append([totals.get(c, _extra(self.extra.get(c))) for c in cols])
@@ -403,7 +409,18 @@ DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "
 #: named column sets for ``table(columns=...)``; "measured" needs ``profile(..., measure=True)``
 COLUMN_PRESETS = {"measured": ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak",
                                "AI", "bound", "peak_MiB"]}
-_ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left"}
+_ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left", "dtype": "left"}
+
+
+def _dtypes(names: list) -> str:
+    """Dtype names as one cell ("bfloat16", "float32, int64"); consecutive repeats once ("float32 ×3")."""
+    groups: list[list] = []
+    for name in names:
+        if groups and groups[-1][0] == name:
+            groups[-1][1] += 1
+        else:
+            groups.append([name, 1])
+    return ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in groups)
 
 
 def shown_rows(report: "Report", depth: int | None) -> list[tuple[Row, bool]]:
