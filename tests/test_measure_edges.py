@@ -230,6 +230,43 @@ def test_ceiling_gives_a_peak_to_rows_of_another_dtype(monkeypatch):
     assert head["peak_flops"] is not None and head["bound"] != "unknown", head["why"]
 
 
+def test_rows_under_autocast_are_rated_at_the_dtype_they_computed_in():
+    """Under bf16 autocast a float32 model's Linear computes in bf16, yet each row's dtype (and so its
+    peak) was its first parameter's: float32. On a GPU with the datasheet table a bf16 matmul runs far
+    above the FP32 peak and was flagged 'invalid'; here the same with a toy device whose FP32 peak is
+    1 GFLOP/s and BF16 1 PFLOP/s. The row's dtype is now its output's (bfloat16 for the Linear; float32
+    for the Embedding, which autocast leaves alone), the model's the one most FLOPs ran in."""
+    peaks = Peaks("toy", fp32=1e9, tf32=1e9, bf16=1e15, fp16=1e15, bandwidth=1e15, kind="datasheet")
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.fc = nn.Embedding(100, 512), nn.Linear(512, 512)
+
+        def forward(self, ids):
+            return self.fc(self.emb(ids))
+
+    class Inside(Tokens):  # autocast entered in the model's own forward
+        def forward(self, ids):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return super().forward(ids)
+
+    ids = torch.randint(0, 100, (1, 256))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outside = torchcount.profile(Tokens().eval(), ids, measure=True, peaks=peaks, **FAST)
+    inside = torchcount.profile(Inside().eval(), ids, measure=True, peaks=peaks, **FAST)
+    for r in (outside, inside):
+        fc, emb = details(r, "fc"), details(r, "emb")
+        assert (fc["dtype"], fc["peak_flops"]) == ("bfloat16", 1e15)
+        assert fc["bound"] != "invalid" and r.row("fc").extra["GFLOP/s"] != "invalid", fc["why"]
+        assert (emb["dtype"], emb["peak_flops"]) == ("float32", 1e9)
+        assert r.extra["dtype"] == "bfloat16" and "BF16" in r.extra["footer"][1]
+        assert details(r, "")["peak_flops"] == pytest.approx(1e15)  # (the root: all its FLOPs are the Linear's)
+    plain = torchcount.profile(Tokens().eval(), ids, measure=True, peaks=peaks, **FAST)  # no autocast: FP32
+    assert (details(plain, "fc")["dtype"], details(plain, "fc")["peak_flops"]) == ("float32", 1e9)
+    assert plain.extra["dtype"] == "float32"
+
+
 def test_container_peak_follows_its_contents_not_its_type_name(monkeypatch):
     """The TF32 peak was chosen by ``"Conv" in row.type``: a Sequential (ResNet's BasicBlock,
     layer1, the root) whose every FLOP is a TF32 convolution was rated against the FP32 peak (7.4×

@@ -83,6 +83,33 @@ def _first_float_dtype(*things) -> torch.dtype | None:
     return None
 
 
+def _row_dtype(row, module: "nn.Module | None") -> torch.dtype | None:
+    """The dtype a row's work ran in: its first call's first floating output (what it computed in:
+    bfloat16 for a float32 Linear under bf16 autocast, float32 for an Embedding beside it), else its
+    first floating input, else its first floating parameter; None for a row without any."""
+    for name in (*row.output_dtypes, *row.input_dtypes):
+        dtype = getattr(torch, name, None)
+        if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+            return dtype
+    return _first_float_dtype(module) if module is not None else None
+
+
+def _compute_dtypes(report, model: nn.Module) -> "tuple[dict, torch.dtype | None]":
+    """Each row's dtype (:func:`_row_dtype`, by path), and the dtype most of the model's counted
+    FLOPs ran in (None when no row did floating-point work)."""
+    rows = list(report.layers)
+    if report.root is not None and report.root not in rows:
+        rows.append(report.root)
+    modules = dict(model.named_modules())
+    found, flops_by_dtype = {}, {}
+    for row in rows:
+        dtype = found[row.path] = _row_dtype(row, modules.get(row.path, row.module))
+        if dtype is not None:
+            flops_by_dtype[dtype] = flops_by_dtype.get(dtype, 0) + _FLOPS.ops(row.self_cost)
+    most = max(flops_by_dtype.items(), key=lambda kv: kv[1]) if flops_by_dtype else None
+    return found, most[0] if most is not None and most[1] > 0 else None
+
+
 def _first_tensor_device(value) -> torch.device | None:
     if isinstance(value, torch.Tensor):
         return value.device
@@ -210,11 +237,14 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         return stamps, stamps[e] - stamps[s]
 
     grad = torch.no_grad() if no_grad else torch.enable_grad()
-    dtype = _first_float_dtype(model, args, kwargs) or torch.float32
+    # the dtype each row computed in (under autocast not its weights'), and the one most FLOPs ran in
+    row_dtypes, dtype = _compute_dtypes(report, model)
+    dtype = dtype or _first_float_dtype(model, args, kwargs) or torch.float32
     # a ceiling measured once can land in a moment of contention; the better of two is kept
-    # every floating dtype the model computes in gets its own rate (a bf16 model with float32 layers)
-    ceiling_dtypes = [dtype] + sorted({p.dtype for p in model.parameters() if p.dtype in _CEILING_DTYPES} - {dtype},
-                                      key=str)
+    # every floating dtype the model computes in gets its own rate (a bf16 model with float32 layers,
+    # a float32 model's layers under bf16 autocast)
+    ceiling_dtypes = [dtype] + sorted(({p.dtype for p in model.parameters()} | set(row_dtypes.values()))
+                                      & set(_CEILING_DTYPES) - {dtype}, key=str)
 
     def measured_ceiling() -> Peaks:
         found = None
@@ -295,11 +325,11 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             energy_result = measure_energy((lambda: (refresh(), forward())) if fresh_inputs is not None else forward,
                                            dev, summarize(plain).median / 1e9, grid_intensity, energy_seconds)
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat)
+          warmup, repeat, row_dtypes)
     return report
 
 
-def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[dict, dict]:
+def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks, row_dtypes: dict) -> tuple[dict, dict]:
     """Each row's own peak (its dtype; TF32 for a float32 convolution or matmul where CUDA runs them
     on TF32 cores) and its effective peak: for a row with rows below it, the rate at which all their
     FLOPs would run if each ran at its own peak (Σ FLOPs ÷ Σ FLOPs/peak), so a block of TF32
@@ -312,7 +342,7 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks) -> tuple[di
     own: dict[str, "float | None"] = {}
     for row in rows:
         module = modules.get(row.path, row.module)
-        row_dtype = (_first_float_dtype(module) if module is not None else None) or dtype
+        row_dtype = row_dtypes.get(row.path) or dtype
         tf32 = False
         if row.self_cost.macs:
             cudnn = isinstance(module, (nn.modules.conv._ConvNd, nn.RNNBase)) if module is not None \
@@ -403,7 +433,7 @@ def _ms(ns: float) -> float:
 
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat) -> None:
+          warmup, repeat, row_dtypes: dict) -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -417,7 +447,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     shares = []
     per_layer: dict[str, dict] = {}
     timed = set(passes[0].inclusive) if passes else set()
-    own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks)
+    own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks, row_dtypes)
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
         if row is report.root and all(v is not None for v in incl):
@@ -436,8 +466,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         flops = _FLOPS.ops(row.cost)
         nbytes = row.cost.bytes
         module = modules.get(row.path, row.module)
-        row_dtype = _first_float_dtype(module) if module is not None else None
-        row_dtype = row_dtype or dtype
+        row_dtype = row_dtypes.get(row.path) or dtype
         peak_flops = peaks_by_path.get(row.path)
         verdict = classify(flops, nbytes, inc.median / 1e9, peak_flops, device_peaks.bandwidth)
         why = verdict.why
