@@ -370,6 +370,23 @@ def test_autocast_casts_in_a_convolution_and_a_weight_cast_once_per_region():
         (first[0] + second[0], first[1] + second[1])
 
 
+def test_autocast_casts_do_not_depend_on_what_ran_before_in_the_region():
+    """Autocast caches the casts of parameters until its outermost region ends: a forward run before
+    profile() in the same region (a warm-up) left the weights cast, and the profile then counted no
+    weight cast. Each profile (and each measured pass) starts from an empty cache, as a region's first
+    forward does, so the count is the same with or without the warm-up."""
+    layer, x = nn.Linear(64, 32), torch.randn(8, 64)
+    elems = 8 * 64 + 32 * 64 + 32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cold = profile(layer, x)
+        layer(x)
+        warm = profile(layer, x)
+        again = profile(layer, x)
+    for r in (cold, warm, again):
+        assert (r.total.cost.bytes_read, r.total.cost.bytes_written) == \
+            (elems * (F32 + BF16), elems * BF16 + 8 * 32 * BF16)
+
+
 def test_autocast_casts_under_inference_mode_and_without_op_recording():
     """Under inference_mode autocast's casts arrive as ``aten.to`` (not decomposed) and are not cached:
     each call casts. With record_ops=False no op is recorded, so a rule counts no cast (documented)."""

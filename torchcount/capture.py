@@ -78,6 +78,7 @@ _functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 #: autocast is on for some device type (one C call; torch 2.2 has it too)
 _any_autocast = getattr(torch._C, "_is_any_autocast_enabled", None) or \
     (lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+autocast_on = _any_autocast
 #: the device types whose autocast state :func:`autocast_dtype` reads when autocast is on
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
 
@@ -93,6 +94,17 @@ def autocast_dtype(device_type: str) -> "torch.dtype | None":
         if device_type == "cuda" and torch.is_autocast_enabled():
             return torch.get_autocast_gpu_dtype()
     return None
+
+
+def fresh_autocast_region() -> bool:
+    """Under autocast (on around the profile), empty its cache of cast weights, as leaving the region
+    does: a forward then casts its weights as the first forward of a region does, whether or not the
+    model already ran in this region (a warm-up call before ``profile``, or the previous measured pass).
+    Only a cache of copies: nothing the model holds changes. Returns whether autocast is on."""
+    if _any_autocast():
+        torch.clear_autocast_cache()
+        return True
+    return False
 
 
 def _itemsize(dtype: torch.dtype) -> int:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-from .capture import _raw_tensors, capture, gc_paused, tensors_in
+from .capture import _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
 from .report import Report
@@ -216,6 +216,7 @@ def profile(
                             decompose=priced_by_its_parts, track_backward=method is not None) as recorder:
                 run = recorder.method_call(counted, method) if method is not None else counted
                 try:
+                    fresh_autocast_region()  # (the count does not depend on what ran before in the region)
                     with recorder.around_root(counted):
                         run(*args, **kw)
                 except Exception as exc:

@@ -26,7 +26,7 @@ from torch.utils._pytree import tree_leaves, tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
-from ..capture import method_runner, own_forwards, restore_forwards
+from ..capture import autocast_on, fresh_autocast_region, method_runner, own_forwards, restore_forwards
 from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
@@ -209,6 +209,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
 
     def refresh() -> None:
         nonlocal args, kwargs
+        # each pass casts its weights under autocast, as the counted one did
+        fresh_autocast_region()
         if fresh_inputs is not None:
             new_args, new_kwargs = fresh_inputs()
             args, kwargs = _move(new_args, dev), _move(new_kwargs, dev)
@@ -322,7 +324,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         if energy:
             # (with inputs a forward changes, each energy pass copies them afresh: inside the
             # energy window, a small share of a pass next to the forward that reads them)
-            energy_result = measure_energy((lambda: (refresh(), forward())) if fresh_inputs is not None else forward,
+            energy_result = measure_energy((lambda: (refresh(), forward())) if fresh_inputs is not None
+                                           or autocast_on() else forward,
                                            dev, summarize(plain).median / 1e9, grid_intensity, energy_seconds)
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes)
