@@ -608,3 +608,33 @@ def test_a_method_that_converts_the_model_gets_it_back(copy_params):
     report = torchcount.profile(model.eval(), _BATCH[0], method="generate_fp16", copy_params=copy_params, warn=False)
     assert snapshot(model) == before
     assert "converted or rebound the data of parameter(s) fc.weight, fc.bias" in " ".join(report.notes)
+
+
+class _ConvertsItself(nn.Module):
+    """A forward that converts its own parameters (``self.bfloat16()``: each parameter's data
+    rebound, no version bump) and its buffers (replaced in their slots)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.bn = nn.Linear(4, 4), nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        self.bfloat16()
+        return self.bn(self.fc(x.bfloat16()))
+
+
+def test_a_forward_that_converts_the_model_is_an_error_without_a_copy():
+    """The forward converted the parameters to bfloat16 and the profile returned as if nothing
+    happened: the buffers were put back (float32) and the parameters stayed bfloat16, a model half
+    converted, silently. Like an in-place write, a conversion cannot be undone without a copy:
+    ParameterModifiedError names them; copy_params=True restores dtype and bits."""
+    model = _ConvertsItself().eval()
+    with pytest.raises(ParameterModifiedError, match=r"converted parameter\(s\) fc.weight, fc.bias, bn.weight, bn.bias"):
+        torchcount.profile(model, torch.randn(2, 4))
+    model = _ConvertsItself().eval()
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 4), copy_params=True)
+    assert snapshot(model) == before
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert any("restored from the copy: fc.weight" in n for n in report.notes)
+    assert report.total.macs == 2 * 4 * 4

@@ -105,10 +105,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     and not m.weight.is_meta and not is_lazy(m.weight):
                 saved_params[id(m.weight)] = m.weight.detach().clone()
     saved_buffers = _BufferCopy(buffers)
-    # only for a method (a forward that converts its own parameters is not worth a check per
-    # parameter in every profile): the data each parameter holds, which .half() / .to() rebind
-    # without bumping a version, and the optimizers it steps
+    # only for a method (a reference to every parameter's data is not worth taking in every profile;
+    # a forward that converts its parameters is told by their dtypes, below): the data each parameter
+    # holds, which .half() / .to() rebind without bumping a version, and the optimizers it steps
     datas = [None if v is None else p.data for (_, _, p), v in zip(params, versions)] if method else None
+    # a forward that converts them (``self.half()``, ``.to(dtype)``) is told by their dtypes (an attribute
+    # read per parameter): it cannot be undone without a copy, as an in-place write cannot
+    dtypes = [p.dtype for _, _, p in params] if not method else None
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs)) if method else None
     completed = False
     try:
@@ -142,6 +145,12 @@ def preserved(model: nn.Module, copy_params: bool = False,
             changed = [(_qualified(path, name), p) for (path, name, p), version, current
                        in zip(params, versions, now) if version is not None and current != version
                        and id(p) not in put_back]
+        converted = set()
+        if dtypes is not None and [p.dtype for _, _, p in params] != dtypes:
+            converted = {id(p) for (_, _, p), dtype, version in zip(params, dtypes, versions)
+                         if p.dtype is not dtype and version is not None}
+            listed = {id(p) for _, p in changed}
+            changed += [(_qualified(path, name), p) for path, name, p in params if id(p) in converted - listed]
         if saved_params:  # a write through .data leaves the version alone: the copy tells
             listed = {id(p) for _, p in changed}
             changed += [(_qualified(path, name), p) for path, name, p in params
@@ -152,11 +161,17 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     _put_back(p, saved_params[id(p)])
                     state.restored_params.append(name)
         # (a meta tensor holds no values: an in-place write to it bumps its version, changes nothing)
-        unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta]
-        if unrestored:
-            message = (f"the {f'{method} call' if method else 'forward pass'} modified parameter(s) "
-                       f"{', '.join(unrestored[:5])} in place; "
-                       "torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
+        unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
+                      and id(p) not in converted]
+        unconverted = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
+                       and id(p) in converted]
+        if unrestored or unconverted:
+            what = f"the {f'{method} call' if method else 'forward pass'}"
+            message = " and ".join(
+                ([f"modified parameter(s) {', '.join(unrestored[:5])} in place"] if unrestored else []) +
+                ([f"converted parameter(s) {', '.join(unconverted[:5])} to another dtype (.half(), .to())"]
+                 if unconverted else []))
+            message = (f"{what} {message}; torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
                        "and restores them)")
             if completed:
                 raise ParameterModifiedError(message)
