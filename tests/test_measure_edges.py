@@ -267,6 +267,27 @@ def test_rows_under_autocast_are_rated_at_the_dtype_they_computed_in():
     assert plain.extra["dtype"] == "float32"
 
 
+def test_the_ceiling_kernels_run_in_their_own_dtype_under_autocast(monkeypatch):
+    """ceiling=True inside autocast timed the "float32" 3×3 convolution in bf16 (autocast cast it),
+    so float32 layers were held to a bf16 ceiling. The kernels now run with autocast off."""
+    from torchcount.measure.ceiling import measure_ceiling
+
+    seen = []
+    conv2d = torch.nn.functional.conv2d
+
+    def spy(*args, **kwargs):
+        out = conv2d(*args, **kwargs)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        peaks = measure_ceiling(torch.device("cpu"), torch.float32, n=64, copy_bytes=1 << 20, repeat=1)
+        assert torch.is_autocast_enabled("cpu")  # (left on for what follows)
+    assert seen and set(seen) == {torch.float32}
+    assert peaks.fp32 and "float32 matmul" in peaks.source
+
+
 def test_container_peak_follows_its_contents_not_its_type_name(monkeypatch):
     """The TF32 peak was chosen by ``"Conv" in row.type``: a Sequential (ResNet's BasicBlock,
     layer1, the root) whose every FLOP is a TF32 convolution was rated against the FP32 peak (7.4×

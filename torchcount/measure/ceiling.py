@@ -40,7 +40,21 @@ def _timer(device: torch.device):
 
 
 def _compute_rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed) -> tuple[float, float]:
-    """FLOP/s of an ``n × n`` matmul and of a 3×3 convolution in ``dtype``, best of ``repeat`` each."""
+    """FLOP/s of an ``n × n`` matmul and of a 3×3 convolution in ``dtype``, best of ``repeat`` each,
+    with autocast off: a profile run under autocast would otherwise time the float32 convolution in
+    autocast's dtype, and rate float32 layers against a bf16 ceiling."""
+    with _no_autocast(device):
+        return _rates(device, dtype, n, repeat, timed)
+
+
+def _no_autocast(device: torch.device):
+    try:
+        return torch.autocast(device.type, enabled=False)
+    except RuntimeError:  # a device type autocast does not know: it cannot be on there either
+        return nullcontext()
+
+
+def _rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed) -> tuple[float, float]:
     gpu = device.type == "cuda"
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
