@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 import torchcount
+from torchcount.cost import CATEGORIES
 from torchcount.report import visible_rows
 
 
@@ -942,6 +943,35 @@ def test_autocast_same_counts_output_bytes_in_its_dtype_and_a_note():
     assert mixed.row("0").cost.bytes_written == 4 * 64 * 2 + (4 * 64 + 64 * 64 + 64) * 2
     assert any(n.startswith("autocast was on (cpu, bfloat16)") for n in mixed.notes)
     assert not any("autocast" in n for n in plain.notes)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_changes_no_operation_count_and_matches_flop_counter(dtype):
+    """Under CPU autocast every category but the bytes is the float32 profile's (layers with a rule
+    record their casts there, which must add no operation), coverage stays complete, and the MACs are
+    torch.utils.flop_counter's FLOPs ÷ 2 (of the float32 run) for the layers it counts (conv, linear,
+    MHA's products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    cases = [
+        (nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=2),
+                       nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10), nn.Softmax(-1)).eval(),
+         (torch.randn(2, 3, 12, 12),)),
+        (nn.MultiheadAttention(16, 4, batch_first=True).eval(), (torch.randn(2, 5, 16),) * 3),
+        (nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16)), (torch.randn(3, 7, 16),)),
+    ]
+    for model, xs in cases:
+        plain = torchcount.profile(model, xs)
+        with torch.autocast("cpu", dtype=dtype):
+            mixed = torchcount.profile(model, xs)
+        with FlopCounterMode(display=False) as counter:  # (with grad: MHA's fused eval path counts nothing)
+            model(*xs)
+        ops = [c for c in CATEGORIES if not c.startswith("bytes")]
+        assert [getattr(mixed.total.cost, c) for c in ops] == [getattr(plain.total.cost, c) for c in ops]
+        assert mixed.complete and plain.complete
+        assert mixed.total.macs == counter.get_total_flops() // 2 > 0
+        assert mixed.total.cost.bytes_read > plain.total.cost.bytes_read // 2  # (the casts' reads)
 
 
 def test_autocast_entered_inside_the_forward_is_noted_too():
