@@ -270,6 +270,7 @@ def test_rows_under_autocast_are_rated_at_the_dtype_they_computed_in():
 def test_the_ceiling_kernels_run_in_their_own_dtype_under_autocast(monkeypatch):
     """ceiling=True inside autocast timed the "float32" 3×3 convolution in bf16 (autocast cast it),
     so float32 layers were held to a bf16 ceiling. The kernels now run with autocast off."""
+    from torchcount.capture import autocast_dtype
     from torchcount.measure.ceiling import measure_ceiling
 
     seen = []
@@ -283,7 +284,7 @@ def test_the_ceiling_kernels_run_in_their_own_dtype_under_autocast(monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         peaks = measure_ceiling(torch.device("cpu"), torch.float32, n=64, copy_bytes=1 << 20, repeat=1)
-        assert torch.is_autocast_enabled("cpu")  # (left on for what follows)
+        assert autocast_dtype("cpu") == torch.bfloat16  # (left on for what follows)
     assert seen and set(seen) == {torch.float32}
     assert peaks.fp32 and "float32 matmul" in peaks.source
 

@@ -638,3 +638,31 @@ def test_a_forward_that_converts_the_model_is_an_error_without_a_copy():
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert any("restored from the copy: fc.weight" in n for n in report.notes)
     assert report.total.macs == 2 * 4 * 4
+
+
+def test_a_forward_that_raises_under_autocast_leaves_the_model_and_autocast_as_found():
+    """Train mode, BatchNorm statistics updated in bf16 under autocast, a flag flipped, then a raise
+    inside the autocast region: the model is as it was (flags, buffers, dtypes, hooks), the error
+    names the module, and the caller's autocast state is unchanged."""
+    class Boom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn, self.fc = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(4 * 8 * 8, 3)
+
+        def forward(self, x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                h = self.bn(self.conv(x)).flatten(1)
+                self.fc.train(False)
+                return self.fc(h[:, :5])  # wrong width: fails inside fc
+
+    from torchcount.capture import autocast_dtype  # (torch 2.2 has no torch.is_autocast_enabled("cpu"))
+
+    model = Boom().train()
+    model.conv.register_forward_hook(lambda *args: None)
+    before = snapshot(model)
+    for outer in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=outer):
+            with pytest.raises(ForwardError, match="module 'fc'"):
+                torchcount.profile(model, torch.randn(2, 3, 10, 10))
+            assert autocast_dtype("cpu") == (torch.bfloat16 if outer else None)
+        assert snapshot(model) == before
