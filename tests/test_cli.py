@@ -360,6 +360,21 @@ def test_callable_returning_wrong_type(capsys, tmp_path):
     assert rc == 2 and "make returned a int; expected an nn.Module" in err
 
 
+def test_a_forward_writing_its_parameters_is_counted_with_a_note(capsys, tmp_path):
+    """The command's model is its own: a forward that clamps a weight in place (weight clipping) is
+    counted, not refused as profile() refuses it for a caller's model (it has no copy to restore)."""
+    f = tmp_path / "clamp.py"
+    f.write_text("import torch\nfrom torch import nn\n\nclass Clamp(nn.Module):\n"
+                 "    def __init__(self):\n        super().__init__()\n        self.l = nn.Linear(8, 4)\n\n"
+                 "    def forward(self, x):\n        with torch.no_grad():\n"
+                 "            self.l.weight.clamp_(-0.1, 0.1)\n        return self.l(x)\n")
+    rc, out, err = main(capsys, f"{f}:Clamp", "--input", "2x8", "--device", "cpu", "--convention", "macs")
+    assert rc == 0, err
+    # the Linear's 2·8·4 = 64 MACs; the clamp of 32 weights: 2 comparisons each, no MAC
+    assert re.search(r"total\s+36\s+64\s", out), out
+    assert "the forward wrote parameter(s) in place; restored from the copy: l.weight" in out
+
+
 def test_csv_sort_top_and_compare(capsys):
     # two Linear variants: 16→16 directly (256 MACs per row) vs 16→4→16 (64 + 64 = 128 per row)
     rc, out, err = main(capsys, "torch.nn:Linear(16, 16, bias=False)", "--input", "1x16",

@@ -595,6 +595,7 @@ def _needs_real_values(exc: BaseException) -> bool:
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     from .profile import _check_method, _unwrap, profile
+    from .state import ParameterModifiedError
 
     model, from_callable = build(spec, device, args.dtype_parsed)
     inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
@@ -614,10 +615,16 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), _unwrap(model)[0] if method else model, method) \
         if bar is not None else None
+    options = dict(kwargs=keywords, convention=args.convention.lower(), name=spec.label + (f".{method}" if method
+                   else ""), measure=args.measure, method=method, **measure_options)
     try:
-        report = profile(model, inputs, kwargs=keywords, convention=args.convention.lower(),
-                         name=spec.label + (f".{method}" if method else ""), measure=args.measure, method=method,
-                         **measure_options)
+        try:
+            report = profile(model, inputs, **options)
+        except ParameterModifiedError:
+            # the model is the command's own (built here, or a copy of a named instance): a forward that
+            # writes its parameters is counted all the same, with a copy to compare (the report's notes
+            # name what it wrote), instead of an error about a caller's model there is none of
+            report = profile(model, inputs, copy_params=True, **options)
     finally:
         if counter is not None:
             counter.close()
