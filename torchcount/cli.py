@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show only the N largest rows (by --sort, default ops); e.g. --top 10")
     g.add_argument("--columns", metavar="LIST", default=None,
                    help="table columns, comma-separated, from #, module, type, input, output, params, "
-                        "macs, ops, share, calls, activation, steps and measured columns, or a preset "
+                        "macs, ops, share, calls, activation, dtype, steps and measured columns, or a preset "
                         "(measured); e.g. --columns module,params,ops")
     g.add_argument("--units", action="store_true",
                    help="print 1.23 G instead of 1,234,567,890; e.g. --units")
