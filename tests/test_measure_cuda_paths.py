@@ -1,0 +1,151 @@
+"""The CUDA-only code paths of measure=True, run without a GPU: torch.cuda's events, streams,
+synchronisation, allocator statistics and device name are replaced by fakes driven by a virtual
+device clock, so every figure is known by hand. (tests/test_measure_cuda.py runs the same paths on
+a real device.)"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+import torchcount.measure as M
+from torchcount.measure import details
+
+
+class FakeDevice:
+    """One virtual GPU: a clock (ns) that modules advance as their 'kernels' run, an allocator."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.now_ns = 0
+        self.allocated = 1000
+        self.peak = 1000
+        self.syncs: list[int] = []  # the device index of each torch.cuda.synchronize
+        self.records: list[int] = []  # the device index of the stream of each event record
+        self.resets = 0
+
+
+def _index(device) -> int:
+    if device is None:
+        return 0  # the current device
+    if isinstance(device, int):
+        return device
+    device = torch.device(device)
+    return device.index if device.index is not None else 0
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """A model 'on cuda:1' while cuda:0 is current: the tensors stay on the CPU, measure() sees cuda:1."""
+    gpu = FakeDevice(1)
+
+    class Stream:
+        def __init__(self, index):
+            self.device_index = index
+
+    class Event:
+        def __init__(self, enable_timing=False):
+            assert enable_timing
+            self.t = None
+            self.synced = False
+
+        def record(self, stream=None):
+            assert stream is not None, "an event recorded on the current device's stream, not the model's"
+            gpu.records.append(stream.device_index)
+            self.t, self.synced, self.stream = gpu.now_ns, False, stream.device_index
+
+        def elapsed_time(self, other):  # ms, as torch's; both events must have completed
+            assert self.synced and other.synced, "elapsed_time before a synchronize of the events' device"
+            return (other.t - self.t) / 1e6
+
+    events: list = []
+
+    def make_event(**kw):
+        e = Event(**kw)
+        events.append(e)
+        return e
+
+    def synchronize(device=None):
+        gpu.syncs.append(_index(device))
+        for e in events:
+            if e.t is not None and e.stream == _index(device):
+                e.synced = True
+
+    def reset_peak(device=None):
+        assert _index(device) == 1
+        gpu.resets += 1
+        gpu.peak = gpu.allocated
+
+    monkeypatch.setattr(torch.cuda, "Event", make_event)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream(_index(device)))
+    monkeypatch.setattr(torch.cuda, "synchronize", synchronize)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: gpu.allocated)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: gpu.peak)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset_peak)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(M, "resolve_device", lambda model, device, inputs=(): torch.device("cuda", 1))
+    monkeypatch.setattr(M, "_move", lambda value, device: value)
+    return gpu
+
+
+class Kernel(nn.Module):
+    """'Runs' on the fake device: advances its clock by ``ns`` and allocates ``nbytes`` meanwhile."""
+
+    def __init__(self, gpu: FakeDevice, ns: int, nbytes: int = 0, features: int = 0):
+        super().__init__()
+        self.gpu, self.ns, self.nbytes = gpu, ns, nbytes
+        self.linear = nn.Linear(features, features, bias=False) if features else None
+
+    def forward(self, x):
+        self.gpu.now_ns += self.ns
+        self.gpu.allocated += self.nbytes
+        self.gpu.peak = max(self.gpu.peak, self.gpu.allocated)
+        self.gpu.allocated -= self.nbytes
+        return self.linear(x) if self.linear is not None else x * 2
+
+
+class Net(nn.Module):
+    def __init__(self, gpu):
+        super().__init__()
+        self.a = Kernel(gpu, 1000, 400)
+        self.b = nn.Sequential(Kernel(gpu, 3000, 100), Kernel(gpu, 5000, 900))
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_cuda_path_times_and_peaks_by_hand(fake_cuda):
+    """Events recorded on the model's device's stream (cuda:1, cuda:0 being current), read only after
+    that device is synchronised, once per pass; per-module peaks folded under nesting."""
+    gpu = fake_cuda
+    r = torchcount.profile(Net(gpu), torch.randn(2, 2), measure=True, warmup=1, repeat=3, warn=False)
+    want = {"": 9000, "a": 1000, "b": 8000, "b.0": 3000, "b.1": 5000}
+    for path, ns in want.items():
+        assert details(r, path)["inclusive_ns"] == [ns] * 3, path
+    assert details(r, "b")["exclusive_ns"] == [0.0] * 3 and details(r, "b.1")["exclusive_ns"] == [5000] * 3
+    assert r.row("b.1").extra["time_ms"] == pytest.approx(0.005)
+    assert r.extra["plain_ms"] == pytest.approx(0.009) and r.extra["overhead"] == pytest.approx(1.0)
+    assert set(gpu.records) == {1}
+    # one synchronisation per pass (1 warm-up round and 3 repeats, each a plain and a stamped pass),
+    # and two around the memory pass, all of cuda:1
+    assert gpu.syncs == [1] * (2 * 1 + 2 * 3 + 2)
+    # the memory pass: allocated 1000 before; each module's peak while it ran, its children's included
+    peaks = {"a": 1400, "b.0": 1100, "b.1": 1900, "b": 1900, "": 1900}
+    for path, peak in peaks.items():
+        assert details(r, path)["peak_allocated"] == peak, path
+        assert details(r, path)["allocated_at_entry"] == 1000
+    assert r.row("a").extra["peak_MiB"] == pytest.approx(1400 / 2**20)
+    assert r.extra["memory"] == {"kind": "cuda", "pass_peak_allocated": 1900, "allocated_before": 1000}
+    assert gpu.resets == 1 + 5  # before the memory pass, and at every module's entry
+    # the device's name picks the H200 row of the peaks table
+    assert r.extra["device"] == "cuda:1" and r.extra["device_name"] == "NVIDIA H200"
+    assert r.extra["peaks"]["name"] == "H200 SXM 141GB (NVIDIA H200)"
+    assert r.extra["peaks"]["bandwidth"] == pytest.approx(4.8e12)
+    assert any(line.startswith("memory: peak allocated during the pass") for line in r.extra["footer"])
