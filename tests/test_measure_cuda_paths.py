@@ -149,3 +149,97 @@ def test_cuda_path_times_and_peaks_by_hand(fake_cuda):
     assert r.extra["peaks"]["name"] == "H200 SXM 141GB (NVIDIA H200)"
     assert r.extra["peaks"]["bandwidth"] == pytest.approx(4.8e12)
     assert any(line.startswith("memory: peak allocated during the pass") for line in r.extra["footer"])
+
+
+def _tf32_state():
+    """Every TF32 setting torch has (legacy flags; torch ≥ 2.9's fp32_precision), 'raises' where
+    reading it raises."""
+    def read(f):
+        try:
+            return f()
+        except RuntimeError:
+            return "raises"
+    b = torch.backends
+    state = [read(lambda: b.cuda.matmul.allow_tf32), read(lambda: b.cudnn.allow_tf32),
+             read(torch.get_float32_matmul_precision)]
+    if hasattr(b, "fp32_precision"):
+        state += [b.fp32_precision, b.cuda.matmul.fp32_precision, b.cudnn.fp32_precision,
+                  b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision]
+    return state
+
+
+@pytest.fixture
+def tf32_restored():
+    """The process's TF32 settings put back after the test (torch's defaults are assumed found)."""
+    before = _tf32_state()
+    yield
+    b = torch.backends
+    torch.set_float32_matmul_precision("highest")
+    b.cudnn.allow_tf32 = True
+    if hasattr(b, "fp32_precision"):
+        b.fp32_precision = "none"
+        b.cudnn.fp32_precision = "none"
+        b.cuda.matmul.fp32_precision = "none"
+        b.cudnn.conv.fp32_precision = b.cudnn.rnn.fp32_precision = "tf32"
+    assert _tf32_state() == before
+
+
+NEW_TF32_API = pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"),
+                                  reason="torch < 2.9 has no fp32_precision API")
+
+
+@NEW_TF32_API
+def test_tf32_set_through_the_new_api_is_read_not_raised(tf32_restored, fake_cuda):
+    """torch 2.9+: with TF32 set through torch.backends.cuda.matmul.fp32_precision alone (the API
+    PyTorch recommends), reading the legacy allow_tf32 raises ("mix of the legacy and new APIs"), and
+    every measured CUDA profile failed after its timed passes. A float32 Linear is then held to the
+    H200's dense TF32 peak, 989.4 / 2 = 494.7 TFLOP/s."""
+    from torchcount.measure.peaks import uses_tf32
+
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    with pytest.raises(RuntimeError):
+        torch.backends.cuda.matmul.allow_tf32  # (what torchcount read)
+    cuda = torch.device("cuda", 1)
+    assert uses_tf32(cuda) is True and uses_tf32(cuda, conv=True) is True
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+    assert uses_tf32(cuda, conv=True) is False and uses_tf32(cuda) is True
+    model = nn.Sequential(Kernel(fake_cuda, 1000, features=4), nn.ReLU())
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=1, warn=False)
+    assert details(r, "0")["peak_flops"] == pytest.approx(494.7e12)
+    assert details(r, "1")["peak_flops"] == pytest.approx(67e12)  # no multiply-accumulates: FP32
+
+
+@NEW_TF32_API
+@pytest.mark.parametrize("setting", [
+    "torch.backends.cuda.matmul.fp32_precision = 'tf32'",
+    "torch.backends.cudnn.conv.fp32_precision = 'ieee'",
+    "torch.backends.fp32_precision = 'tf32'",  # a parent's setting, which outranks the legacy cuDNN flag
+    "torch.set_float32_matmul_precision('medium')",
+    "pass",  # torch's defaults
+])
+def test_ceiling_tf32_switch_sets_both_kinds_and_puts_every_setting_back(tf32_restored, setting):
+    """The ceiling's FP32 and TF32 runs: inside _tf32(on) both matmuls and convolutions run with TF32
+    as asked, whichever API the user set them with, and afterwards every setting reads as before
+    (reading the legacy flags raised at entry with the new API; a 'medium' matmul precision came
+    back 'high'; a default 'none' came back 'ieee')."""
+    from torchcount.measure.ceiling import _tf32
+    from torchcount.measure.peaks import tf32_enabled
+
+    exec(setting)
+    before = _tf32_state()
+    for on in (False, True):
+        with _tf32(on):
+            assert (tf32_enabled(conv=False), tf32_enabled(conv=True)) == (on, on)
+        assert _tf32_state() == before
+
+
+def test_ceiling_tf32_switch_with_legacy_flags(tf32_restored):
+    """The legacy flags alone (all torch ≥ 2.2 have them): set inside, as found after."""
+    from torchcount.measure.ceiling import _tf32
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    for on in (False, True):
+        with _tf32(on):
+            assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (on, on)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, False)

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import torch
 
-from .peaks import Peaks
+from .peaks import Peaks, _tf32_leaf, tf32_enabled
 
 
 def _timer(device: torch.device):
@@ -77,13 +77,45 @@ def _rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed)
 
 @contextmanager
 def _tf32(on: bool):
-    """Both of PyTorch's TF32 switches (matmuls, cuDNN convolutions) set to ``on``, then restored."""
-    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+    """Both of PyTorch's TF32 switches (matmuls, cuDNN convolutions) set to ``on``, then restored.
+
+    Through the legacy flag (``allow_tf32``) where it can be read. From torch 2.9 on, a switch set
+    through the new ``fp32_precision`` API alone makes reading the legacy flag raise, and a
+    precision set on a parent (``torch.backends.fp32_precision = "tf32"``) can outrank the legacy
+    flag: the new API's own setting is then set too. Both are put back as found."""
+    found = []  # per switch: (conv, legacy flag or None where unreadable, fp32_precision or None before 2.9)
+    for conv in (False, True):
+        try:  # (matmul's legacy flag is float32_matmul_precision "highest" or not: "medium" kept too)
+            legacy = torch.backends.cudnn.allow_tf32 if conv else torch.get_float32_matmul_precision()
+        except RuntimeError:
+            legacy = None
+        leaf = _tf32_leaf(conv)
+        found.append((conv, legacy, leaf.fp32_precision if leaf is not None else None))
     try:
+        for conv, legacy, _ in found:
+            if legacy is not None:
+                _set_tf32(conv, "legacy", on)
+            if tf32_enabled(conv) != on:  # (torch ≥ 2.9) the new API's setting decides
+                _set_tf32(conv, "new", "tf32" if on else "ieee")
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+        for conv, legacy, precision in found:
+            if legacy is not None:
+                if conv:
+                    _set_tf32(conv, "legacy", legacy)
+                else:
+                    torch.set_float32_matmul_precision(legacy)
+            if precision is not None and _tf32_leaf(conv).fp32_precision != precision:
+                _set_tf32(conv, "new", precision)
+
+
+def _set_tf32(conv: bool, api: str, value) -> None:
+    if api == "new":
+        _tf32_leaf(conv).fp32_precision = value
+    elif conv:
+        torch.backends.cudnn.allow_tf32 = value
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = value
 
 
 def measure_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,

@@ -155,4 +155,30 @@ def uses_tf32(device: torch.device, conv: bool = False) -> bool:
     (off by default; ``torch.set_float32_matmul_precision("high")`` turns it on)."""
     if device.type != "cuda":
         return False
-    return bool(torch.backends.cudnn.allow_tf32 if conv else torch.backends.cuda.matmul.allow_tf32)
+    return tf32_enabled(conv)
+
+
+def _tf32_leaf(conv: bool):
+    """What holds the ``fp32_precision`` setting (torch ≥ 2.9) of cuDNN convolutions or of CUDA
+    matmuls; None before torch 2.9."""
+    leaf = getattr(torch.backends.cudnn, "conv", None) if conv else torch.backends.cuda.matmul
+    try:
+        leaf.fp32_precision
+    except (AttributeError, RuntimeError):
+        return None
+    return leaf
+
+
+def tf32_enabled(conv: bool = False) -> bool:
+    """PyTorch's TF32 switch for cuDNN convolutions (``conv``) or for CUDA matmuls. The legacy flag
+    (``allow_tf32``) where it can be read; from torch 2.9 on, a switch set through the new
+    ``fp32_precision`` API alone (``torch.backends.cuda.matmul.fp32_precision = "tf32"``, the API
+    PyTorch recommends) makes reading the legacy flag raise ("mix of the legacy and new APIs"), and
+    the new setting is read instead."""
+    try:
+        return bool(torch.backends.cudnn.allow_tf32 if conv else torch.backends.cuda.matmul.allow_tf32)
+    except RuntimeError:
+        leaf = _tf32_leaf(conv)
+        if leaf is None:
+            raise
+        return leaf.fp32_precision == "tf32"
