@@ -243,3 +243,79 @@ def test_ceiling_tf32_switch_with_legacy_flags(tf32_restored):
         with _tf32(on):
             assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (on, on)
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, False)
+
+
+# ---- NVML: which GPU's energy counter is read -----------------------------------------------------
+class FakeNVML(types.ModuleType):
+    def __init__(self):
+        super().__init__("pynvml")
+        self.asked = []
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus_id):
+        self.asked.append(("pci", bus_id))
+        return ("pci", bus_id)
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        self.asked.append(("index", index))
+        return ("index", index)
+
+
+def test_nvml_handle_by_pci_bus_id(monkeypatch):
+    """A newer torch (2.11; not 2.2) gives the PCI address: NVML's form domain:bus:device.function in hex."""
+    from torchcount.measure import energy
+
+    nvml = FakeNVML()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    props = types.SimpleNamespace(pci_domain_id=0, pci_bus_id=27, pci_device_id=0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    assert energy._nvml_handle(torch.device("cuda", 1)) == (nvml, ("pci", b"00000000:1B:00.0"))
+
+
+def test_nvml_handle_by_index_follows_cuda_visible_devices(monkeypatch):
+    """Without a PCI address (torch 2.2) the handle came from CUDA's index, but NVML numbers every
+    GPU of the machine: with CUDA_VISIBLE_DEVICES=2,3 the energy of cuda:1 is NVML's GPU 3, not 1."""
+    from torchcount.measure import energy
+
+    nvml = FakeNVML()
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: types.SimpleNamespace())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert energy._nvml_handle(torch.device("cuda", 1)) == (nvml, ("index", 3))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert energy._nvml_handle(torch.device("cuda", 1)) == (nvml, ("index", 1))
+
+
+def test_energy_through_a_fake_nvml_module(monkeypatch):
+    """The whole NVML path (import, init, handle, counter) with a module standing for nvidia-ml-py:
+    a counter advancing 250 mJ per forward gives 0.25 J per forward; an NVML whose init fails, and
+    a missing nvidia-ml-py, are 'unavailable'."""
+    from torchcount.measure import energy
+
+    nvml = FakeNVML()
+    counter = {"mJ": 5_000}
+    nvml.nvmlDeviceGetTotalEnergyConsumption = lambda handle: counter["mJ"]
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: types.SimpleNamespace())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+
+    def forward():
+        counter["mJ"] += 250
+        import time
+        time.sleep(0.001)
+
+    e = energy.measure_energy(forward, torch.device("cuda", 0), 0.001, min_seconds=0.02)
+    assert e["status"] == "measured" and e["J_per_forward"] == pytest.approx(0.25)
+    assert nvml.asked == [("index", 0)]
+
+    def no_library():
+        raise OSError("NVML Shared Library Not Found")
+
+    nvml.nvmlInit = no_library
+    e = energy.measure_energy(forward, torch.device("cuda", 0), 0.001, min_seconds=0.02)
+    assert e["status"] == "unavailable" and "NVML Shared Library Not Found" in e["why"]
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed: import raises ImportError
+    e = energy.measure_energy(forward, torch.device("cuda", 0), 0.001, min_seconds=0.02)
+    assert e["status"] == "unavailable" and "nvidia-ml-py" in e["why"]

@@ -49,7 +49,20 @@ def _nvml_handle(device: torch.device):
             return pynvml, pynvml.nvmlDeviceGetHandleByPciBusId(f"{domain:08X}:{bus:02X}:{dev:02X}.0".encode())
         except Exception:  # NVMLError, or a binding that wants str: fall back to the index
             pass
-    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
+    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(_nvml_index(index))
+
+
+def _nvml_index(index: int) -> int:
+    """NVML's index of CUDA device ``index``: NVML numbers every GPU of the machine, CUDA only those
+    CUDA_VISIBLE_DEVICES shows (``CUDA_VISIBLE_DEVICES=2,3``: cuda:1 is NVML's 3). Where torch
+    cannot map it (a private helper of torch.cuda's, present from 2.2 on), the CUDA index."""
+    to_nvml = getattr(torch.cuda, "_get_nvml_device_index", None)
+    if to_nvml is not None:
+        try:
+            return int(to_nvml(index))
+        except Exception:  # (UUIDs in CUDA_VISIBLE_DEVICES that NVML cannot list, …)
+            pass
+    return index
 
 
 def measure_energy(run_once: Callable[[], None], device: torch.device, seconds_per_pass: float,
