@@ -319,3 +319,19 @@ def test_energy_through_a_fake_nvml_module(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed: import raises ImportError
     e = energy.measure_energy(forward, torch.device("cuda", 0), 0.001, min_seconds=0.02)
     assert e["status"] == "unavailable" and "nvidia-ml-py" in e["why"]
+
+
+# ---- peaks table: names torch.cuda.get_device_name() gives --------------------------------------
+@pytest.mark.parametrize("name, key", [
+    ("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"), ("NVIDIA H100 NVL", "H100 NVL"),
+    ("NVIDIA H200", "H200"), ("NVIDIA H200 NVL", "H200 NVL"), ("NVIDIA B200", "B200"),
+    ("NVIDIA A100-SXM4-80GB", "A100 SXM 80GB"), ("NVIDIA A100-SXM4-40GB", "A100 SXM 40GB"),
+    ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"), ("NVIDIA A100-PCIE-40GB", "A100 PCIe 40GB"),
+    ("NVIDIA GH200 480GB", None), ("NVIDIA GB200", None), ("NVIDIA A10G", None), ("NVIDIA H800", None),
+])
+def test_device_names_to_peaks(name, key):
+    """GB200's GPU (Grace Blackwell, 1200 W) is not the HGX B200 at 1000 W whose row the table holds,
+    as GH200 is not H200: both unknown rather than held to another part's peaks."""
+    from torchcount.measure import GPU_PEAKS, lookup
+
+    assert lookup(name) is (GPU_PEAKS[key] if key else None)

@@ -109,6 +109,7 @@ _NAME_PATTERNS: list[tuple[str, str]] = [
     (r"GH200", ""),  # Grace Hopper: its GPU comes with 96 or 144 GB at other bandwidths; no one datasheet row
     (r"H200.*NVL", "H200 NVL"),
     (r"H200", "H200"),
+    (r"GB200", ""),  # Grace Blackwell: its GPU runs at 1200 W, above the HGX B200 (1000 W) row
     (r"B200", "B200"),
     (r"A100.*PCI[Ee].*80|A100.*80.*PCI[Ee]", "A100 PCIe 80GB"),
     (r"A100.*PCI[Ee]", "A100 PCIe 40GB"),
