@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 import torchcount  # noqa: E402
-from torchcount.measure.peaks import peaks_for  # noqa: E402
+from torchcount.measure.peaks import peaks_for, tf32_enabled  # noqa: E402
 
 FLOPS = torchcount.CONVENTIONS["flops"]
 
@@ -141,8 +141,10 @@ def profiler_times(model, inputs, paths: set[str], device: torch.device, passes:
 
 # ---- one configuration ------------------------------------------------------------------------
 def leaves(report):
+    """The layers with no layer below them (not the root's '(self)' row: its time is the model's)."""
     paths = [r.path for r in report.layers]
-    return [r for r in report.layers if not any(p.startswith(r.path + ".") for p in paths)]
+    return [r for r in report.layers
+            if r is not report.root and not any(p.startswith(r.path + ".") for p in paths)]
 
 
 def run_one(name, batch, dtype_name, device, warmup, repeat, compare, ceiling=False):
@@ -251,14 +253,14 @@ def main(argv=None):
         try:
             __import__("transformers" if name == "whisper_tiny_shaped" else "torchvision")
             available.append(name)
-        except ImportError as exc:
+        except Exception as exc:  # noqa: BLE001 - also a package built for another torch (RuntimeError)
             skipped.append(f"{name} ({type(exc).__name__}: {exc})")
     gpu = []
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         gpu = [f"- GPU memory: {props.total_memory / 2**30:.1f} GiB, {props.multi_processor_count} SMs, "
                f"compute capability {props.major}.{props.minor}",
-               f"- TF32: matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN {torch.backends.cudnn.allow_tf32} "
+               f"- TF32: matmul {tf32_enabled(conv=False)}, cuDNN {tf32_enabled(conv=True)} "
                "(float32 convolutions are rated against the TF32 peak when cuDNN's is on, matmuls when "
                "matmul's is; a model's % of peak uses its layers' own peaks, Σ FLOPs ÷ Σ FLOPs/peak)"]
     out = [f"# torchcount measured profile — {device.type.upper()}{' (quick smoke run)' if args.quick else ''}",

@@ -335,3 +335,59 @@ def test_device_names_to_peaks(name, key):
     from torchcount.measure import GPU_PEAKS, lookup
 
     assert lookup(name) is (GPU_PEAKS[key] if key else None)
+
+
+# ---- benchmarks/gpu_profile.py ------------------------------------------------------------------
+def _gpu_profile():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_profile.py"
+    spec = importlib.util.spec_from_file_location("_gpu_profile_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_profile_leaves_are_layers_not_the_root():
+    """The root's '(self)' row has path '' and no row starts with '.': it was taken for a leaf, so
+    the whole model's inclusive time was listed among 'the slowest layers' and added into the
+    torch.profiler agreement sums beside the layers it contains."""
+    bench = _gpu_profile()
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+        def forward(self, x):
+            return self.b(self.a(x) * 2)  # the root's own work: a '(root) (self)' row
+
+    r = torchcount.profile(Model(), torch.randn(2, 4), warn=False)
+    assert r.root in r.layers  # (the case at hand)
+    assert sorted(row.path for row in bench.leaves(r)) == ["a", "b.0", "b.1"]
+
+
+def test_gpu_profile_skips_a_model_whose_package_fails_to_import(monkeypatch, tmp_path):
+    """A package that is installed but fails on import with another error than ImportError (a
+    torchvision built for another torch raises RuntimeError) skipped nothing: the whole run died
+    before its first configuration. Now the model is skipped and named, and the rest runs."""
+    bench = _gpu_profile()
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "torchvision":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        if name == "transformers":  # (whether installed here or not)
+            return types.SimpleNamespace(__version__="0")
+        return real_import(name, *args, **kwargs)
+
+    ran = []
+    monkeypatch.setattr(builtins, "__import__", broken)
+    monkeypatch.setattr(bench, "run_one", lambda name, *a, **k: ran.append(name) or (_ for _ in ()).throw(
+        RuntimeError("stop here")))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # (main sets 1 on a CPU)
+    out = tmp_path / "out"
+    bench.main(["--device", "cpu", "--quick", "--models", "resnet50,whisper_tiny_shaped", "--out", f"{out}/"])
+    text = next(out.iterdir()).read_text()
+    assert "skipped (a package this machine lacks): resnet50 (RuntimeError" in text
+    assert ran == ["whisper_tiny_shaped"]
