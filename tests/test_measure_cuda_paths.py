@@ -328,6 +328,7 @@ def test_energy_through_a_fake_nvml_module(monkeypatch):
     ("NVIDIA A100-SXM4-80GB", "A100 SXM 80GB"), ("NVIDIA A100-SXM4-40GB", "A100 SXM 40GB"),
     ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"), ("NVIDIA A100-PCIE-40GB", "A100 PCIe 40GB"),
     ("NVIDIA GH200 480GB", None), ("NVIDIA GB200", None), ("NVIDIA A10G", None), ("NVIDIA H800", None),
+    ("NVIDIA A100-SXM4-40GB MIG 1g.5gb", None), ("NVIDIA H200 MIG 3g.71gb", None),
 ])
 def test_device_names_to_peaks(name, key):
     """GB200's GPU (Grace Blackwell, 1200 W) is not the HGX B200 at 1000 W whose row the table holds,
@@ -391,3 +392,13 @@ def test_gpu_profile_skips_a_model_whose_package_fails_to_import(monkeypatch, tm
     text = next(out.iterdir()).read_text()
     assert "skipped (a package this machine lacks): resnet50 (RuntimeError" in text
     assert ran == ["whisper_tiny_shaped"]
+
+
+def test_a_mig_slice_has_unknown_peaks_and_says_why(monkeypatch):
+    """torch names a MIG slice after its GPU ("NVIDIA A100-SXM4-40GB MIG 1g.5gb"): it was held to the
+    whole A100's peaks, though a 1g slice has 1/7 of its SMs, so every %peak read ~7× low."""
+    from torchcount.measure import peaks_for
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100-SXM4-40GB MIG 1g.5gb")
+    got = peaks_for(torch.device("cuda", 0))
+    assert got.kind == "unknown" and got.fp32 is None and "MIG slice" in got.source

@@ -103,6 +103,9 @@ GPU_PEAKS: dict[str, Peaks] = {
 
 # (pattern over torch.cuda.get_device_name(), key) — the first match wins, so specific before general.
 _NAME_PATTERNS: list[tuple[str, str]] = [
+    # a MIG slice ("NVIDIA A100-SXM4-40GB MIG 1g.5gb"): a fraction of the GPU's SMs and memory
+    # bandwidth, which no datasheet row gives; the whole GPU's peaks would understate its %peak
+    (r"\bMIG\b", ""),
     (r"H100.*NVL", "H100 NVL"),
     (r"H100.*PCIe", "H100 PCIe"),
     (r"H100", "H100 SXM"),  # "NVIDIA H100 80GB HBM3" is the SXM part
@@ -146,6 +149,9 @@ def peaks_for(device: torch.device) -> Peaks:
         found = lookup(name)
         if found is not None:
             return replace(found, name=f"{found.name} ({name})")
+        if re.search(r"\bMIG\b", name):
+            return unknown(name, "a MIG slice (a fraction of the GPU's SMs and memory bandwidth), which no datasheet "
+                                 "row gives; use ceiling=True (CLI: --ceiling) to measure one")
         return unknown(name, "GPU not in torchcount's peaks table; use ceiling=True (CLI: --ceiling) to measure one")
     return unknown(device.type.upper(), "no vendor peak for a CPU; use ceiling=True (CLI: --ceiling) to measure one")
 
