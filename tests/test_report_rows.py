@@ -257,3 +257,31 @@ def test_unit_rows_are_the_leaves_and_the_modules_a_rule_prices_whole():
     report = torchcount.profile(model.eval(), torch.randn(1, 3, 8))
     # not the containers "1" and "2", and not MultiheadAttention's out_proj (inside its rule)
     assert [r.path for r in report.unit_rows()] == ["0", "1.0", "1.1", "2.attn"]
+
+
+class _HandRNN(nn.Module):
+    """A student's Elman RNN from raw ops: T steps of h = tanh(x_t·Wx + h·Wh + b)."""
+
+    def __init__(self, n_in=8, hidden=16):
+        super().__init__()
+        self.wx = nn.Parameter(torch.randn(n_in, hidden))
+        self.wh = nn.Parameter(torch.randn(hidden, hidden))
+        self.b = nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[1], self.wh.shape[0])
+        for x_t in x:
+            h = torch.tanh(x_t @ self.wx + h @ self.wh + self.b)
+        return h
+
+
+def test_explain_writes_a_loops_repeated_line_once_with_its_count():
+    """A loop's ops gave one identical line per step (25 lines for 5 steps); each is written once with
+    how many times it ran, and the total sums those (the lecture's (I·H + H·H)·T MACs)."""
+    T, B, I, H = 5, 2, 8, 16
+    text = torchcount.profile(_HandRNN(I, H), torch.randn(T, B, I), convention="macs").explain("")
+    assert f"batch·m·k·n = {B}×{I}×{H} = 256, {T} times = {T * B * I * H:,}" in text
+    assert f"batch·m·k·n = {B}×{H}×{H} = 512, {T} times = {T * B * H * H:,}" in text
+    assert f"additions (add) [adds, weight 0] = elements = {B * H}, {2 * T} times = {2 * T * B * H}" in text
+    assert f"MACs [macs] = 1,280 + 2,560 = {T * B * (I * H + H * H):,}\n" in text
+    assert text.count("(mm)") == 2

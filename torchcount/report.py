@@ -311,7 +311,8 @@ class Report:
 
     # ---- explain -----------------------------------------------------------------------
     def explain(self, path: str, convention: "str | Convention | None" = None) -> str:
-        """The worked solution for one layer: formula, numbers substituted, result."""
+        """The worked solution for one layer: formula, numbers substituted, result. A line its ops
+        repeat (a loop's steps) is written once, with how many times it ran."""
         conv = get_convention(convention or self.convention)
         row = self.row(path)
         lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
@@ -365,15 +366,15 @@ class Report:
             else:
                 lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module))
             weighted = []
-            for term in row.terms:
-                if term.category in OP_CATEGORIES:
-                    w = conv.weights.get(term.category, 0)
-                    # a bare count needs no "= 32256 = 32,256" step
-                    substituted = "" if term.substituted == str(term.value) else f"{term.substituted} = "
-                    lines.append(f"  {term.what} [{term.category}, weight {w}] = {term.formula} = "
-                                 f"{substituted}{term.value:,}")
-                    if w:
-                        weighted.append((w, term.value))
+            for term, times in _same_terms_once(row.terms):
+                w = conv.weights.get(term.category, 0)
+                # a bare count needs no "= 32256 = 32,256" step
+                substituted = "" if term.substituted == str(term.value) else f"{term.substituted} = "
+                lines.append(f"  {term.what} [{term.category}, weight {w}] = {term.formula} = "
+                             f"{substituted}{term.value:,}" + (f", {times} times = {times * term.value:,}"
+                                                               if times > 1 else ""))
+                if w:
+                    weighted.append((w, times * term.value))
             # the number is the convention's own view of these terms; the expression only writes it out
             first_ops = conv.ops(Cost.of(*row.terms))
             expr = " + ".join(f"{v:,}" if w == 1 else f"{w}×{v:,}" for w, v in weighted) or "0"
@@ -410,6 +411,19 @@ DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "
 COLUMN_PRESETS = {"measured": ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak",
                                "AI", "bound", "peak_MiB"]}
 _ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left", "dtype": "left"}
+
+
+def _same_terms_once(terms) -> list:
+    """The operation terms, each line once with how many times it occurs (in order of first
+    occurrence): a module that runs its ops in a loop (a hand-written RNN's time steps) repeats
+    the same few lines once per step."""
+    seen: dict = {}
+    for term in terms:
+        if term.category in OP_CATEGORIES:
+            key = (term.category, term.what, term.formula, term.substituted, term.value)
+            found = seen.get(key)
+            seen[key] = (term, 1) if found is None else (found[0], found[1] + 1)
+    return list(seen.values())
 
 
 def _dtypes(names: list) -> str:
