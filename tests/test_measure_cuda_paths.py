@@ -170,9 +170,17 @@ def _tf32_state():
 
 @pytest.fixture
 def tf32_restored():
-    """The process's TF32 settings put back after the test (torch's defaults are assumed found)."""
+    """The process's TF32 settings put back after the test (torch's defaults are assumed found); the
+    flags may be set during it, also where torch's test harness (imported by tests/test_opinfo.py)
+    froze them with torch.backends.disable_global_flags()."""
     before = _tf32_state()
-    yield
+    with torch.backends.__allow_nonbracketed_mutation():
+        yield
+        _torch_defaults()
+    assert _tf32_state() == before
+
+
+def _torch_defaults():
     b = torch.backends
     torch.set_float32_matmul_precision("highest")
     b.cudnn.allow_tf32 = True
@@ -181,7 +189,6 @@ def tf32_restored():
         b.cudnn.fp32_precision = "none"
         b.cuda.matmul.fp32_precision = "none"
         b.cudnn.conv.fp32_precision = b.cudnn.rnn.fp32_precision = "tf32"
-    assert _tf32_state() == before
 
 
 NEW_TF32_API = pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"),
@@ -402,3 +409,25 @@ def test_a_mig_slice_has_unknown_peaks_and_says_why(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100-SXM4-40GB MIG 1g.5gb")
     got = peaks_for(torch.device("cuda", 0))
     assert got.kind == "unknown" and got.fp32 is None and "MIG slice" in got.source
+
+
+def test_ceiling_tf32_switch_where_torch_froze_the_flags(tf32_restored):
+    """torch's test harness (torch.testing._internal.common_utils, which tests/test_opinfo.py imports)
+    freezes torch.backends' flags: setting cuDNN's then raises outside a flags() context. The
+    ceiling's switch sets and puts them back as such a context does."""
+    from torchcount.measure.ceiling import _tf32
+    from torchcount.measure.peaks import tf32_enabled
+
+    was_frozen = torch.backends.flags_frozen()
+    torch.backends.disable_global_flags()
+    try:
+        with pytest.raises(RuntimeError, match="disable_global_flags"):
+            torch.backends.cudnn.allow_tf32 = False
+        before = _tf32_state()
+        for on in (False, True):
+            with _tf32(on):
+                assert (tf32_enabled(conv=False), tf32_enabled(conv=True)) == (on, on)
+            assert _tf32_state() == before
+    finally:
+        # (the flag is a global of torch.backends' functions, whose module object is another one)
+        torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = not was_frozen

@@ -92,21 +92,31 @@ def _tf32(on: bool):
         leaf = _tf32_leaf(conv)
         found.append((conv, legacy, leaf.fp32_precision if leaf is not None else None))
     try:
-        for conv, legacy, _ in found:
-            if legacy is not None:
-                _set_tf32(conv, "legacy", on)
-            if tf32_enabled(conv) != on:  # (torch ≥ 2.9) the new API's setting decides
-                _set_tf32(conv, "new", "tf32" if on else "ieee")
+        with _mutable_flags():
+            for conv, legacy, _ in found:
+                if legacy is not None:
+                    _set_tf32(conv, "legacy", on)
+                if tf32_enabled(conv) != on:  # (torch ≥ 2.9) the new API's setting decides
+                    _set_tf32(conv, "new", "tf32" if on else "ieee")
         yield
     finally:
-        for conv, legacy, precision in found:
-            if legacy is not None:
-                if conv:
-                    _set_tf32(conv, "legacy", legacy)
-                else:
-                    torch.set_float32_matmul_precision(legacy)
-            if precision is not None and _tf32_leaf(conv).fp32_precision != precision:
-                _set_tf32(conv, "new", precision)
+        with _mutable_flags():
+            for conv, legacy, precision in found:
+                if legacy is not None:
+                    if conv:
+                        _set_tf32(conv, "legacy", legacy)
+                    else:
+                        torch.set_float32_matmul_precision(legacy)
+                if precision is not None and _tf32_leaf(conv).fp32_precision != precision:
+                    _set_tf32(conv, "new", precision)
+
+
+def _mutable_flags():
+    """Setting torch.backends' flags where a process froze them (``torch.backends.disable_global_flags()``,
+    which torch's own test harness calls on import): a change put back on exit, as torch's ``flags()``
+    context managers make one."""
+    allow = getattr(torch.backends, "__allow_nonbracketed_mutation", None)
+    return allow() if allow is not None else nullcontext()
 
 
 def _set_tf32(conv: bool, api: str, value) -> None:
