@@ -217,6 +217,21 @@ def test_tf32_set_through_the_new_api_is_read_not_raised(tf32_restored, fake_cud
 
 
 @NEW_TF32_API
+def test_a_recurrent_layer_follows_cudnns_rnn_switch_under_the_new_api(tf32_restored):
+    """torch 2.9+ sets cuDNN's convolutions and recurrent layers apart (cudnn.conv / cudnn.rnn
+    fp32_precision); an LSTM followed the convolutions' switch. The legacy flag holds for both."""
+    from torchcount.measure.peaks import uses_tf32
+
+    cuda = torch.device("cuda", 0)
+    torch.backends.cudnn.rnn.fp32_precision = "ieee"  # convolutions keep "tf32"
+    assert uses_tf32(cuda, rnn=True) is False and uses_tf32(cuda, conv=True) is True
+    torch.backends.cudnn.rnn.fp32_precision = "tf32"
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+    assert uses_tf32(cuda, rnn=True) is True and uses_tf32(cuda, conv=True) is False
+    assert uses_tf32(torch.device("cpu"), rnn=True) is False  # TF32 is CUDA's
+
+
+@NEW_TF32_API
 @pytest.mark.parametrize("setting", [
     "torch.backends.cuda.matmul.fp32_precision = 'tf32'",
     "torch.backends.cudnn.conv.fp32_precision = 'ieee'",

@@ -297,7 +297,7 @@ def test_container_peak_follows_its_contents_not_its_type_name(monkeypatch):
     Simulated on CPU: uses_tf32 as on CUDA with cudnn.allow_tf32 on, matmul TF32 off."""
     import torchcount.measure as tm
 
-    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False: conv)
+    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False, rnn=False: conv or rnn)
     peaks = Peaks("fake", fp32=1e12, tf32=8e12, bf16=16e12, fp16=16e12, bandwidth=1e12, kind="datasheet")
     model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1))
     r = torchcount.profile(model, torch.randn(1, 8, 16, 16), measure=True, peaks=peaks, **FAST)
@@ -468,7 +468,7 @@ def test_tf32_peak_only_for_rows_that_contract(monkeypatch):
     on CUDA with both TF32 switches on."""
     import torchcount.measure as tm
 
-    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False: True)
+    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False, rnn=False: True)
     peaks = Peaks("fake", fp32=1e12, tf32=8e12, bf16=16e12, fp16=16e12, bandwidth=1e12, kind="datasheet")
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LayerNorm(144), nn.Linear(144, 10))
     r = torchcount.profile(model, torch.randn(1, 3, 8, 8), measure=True, peaks=peaks, **FAST)

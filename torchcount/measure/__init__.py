@@ -340,17 +340,17 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks, row_dtypes:
 
     TF32 applies to contractions only: a float32 row whose own work has no multiply-accumulates
     (an activation, a norm, a softmax) keeps the FP32 peak whatever the TF32 switches say. A
-    convolution (a torch conv module, or a recurrent layer, which cuDNN runs) follows cuDNN's
-    switch; any other contraction, matmul's."""
+    convolution (a torch conv module) follows cuDNN's switch, a recurrent layer (which cuDNN runs)
+    cuDNN's too (its own since torch 2.9's fp32_precision API); any other contraction, matmul's."""
     own: dict[str, "float | None"] = {}
     for row in rows:
         module = modules.get(row.path, row.module)
         row_dtype = row_dtypes.get(row.path) or dtype
         tf32 = False
         if row.self_cost.macs:
-            cudnn = isinstance(module, (nn.modules.conv._ConvNd, nn.RNNBase)) if module is not None \
-                else "Conv" in row.type
-            tf32 = uses_tf32(dev, cudnn)
+            rnn = isinstance(module, nn.RNNBase)
+            conv = isinstance(module, nn.modules.conv._ConvNd) if module is not None else "Conv" in row.type
+            tf32 = uses_tf32(dev, conv, rnn)
         own[row.path] = device_peaks.flops_for(row_dtype, tf32=tf32)
     self_flops = {row.path: _FLOPS.ops(row.self_cost) for row in rows}
     effective: dict[str, "float | None"] = {}

@@ -156,19 +156,20 @@ def peaks_for(device: torch.device) -> Peaks:
     return unknown(device.type.upper(), "no vendor peak for a CPU; use ceiling=True (CLI: --ceiling) to measure one")
 
 
-def uses_tf32(device: torch.device, conv: bool = False) -> bool:
-    """Whether FP32 work of this kind runs on TF32 Tensor Cores: convolutions follow
-    ``torch.backends.cudnn.allow_tf32`` (on by default), matmuls ``torch.backends.cuda.matmul.allow_tf32``
-    (off by default; ``torch.set_float32_matmul_precision("high")`` turns it on)."""
+def uses_tf32(device: torch.device, conv: bool = False, rnn: bool = False) -> bool:
+    """Whether FP32 work of this kind runs on TF32 Tensor Cores: cuDNN's convolutions (``conv``) and
+    recurrent layers (``rnn``) follow ``torch.backends.cudnn.allow_tf32`` (on by default), matmuls
+    ``torch.backends.cuda.matmul.allow_tf32`` (off by default;
+    ``torch.set_float32_matmul_precision("high")`` turns it on)."""
     if device.type != "cuda":
         return False
-    return tf32_enabled(conv)
+    return tf32_enabled(conv, rnn)
 
 
-def _tf32_leaf(conv: bool):
-    """What holds the ``fp32_precision`` setting (torch ≥ 2.9) of cuDNN convolutions or of CUDA
-    matmuls; None before torch 2.9."""
-    leaf = getattr(torch.backends.cudnn, "conv", None) if conv else torch.backends.cuda.matmul
+def _tf32_leaf(conv: bool, rnn: bool = False):
+    """What holds the ``fp32_precision`` setting (torch ≥ 2.9) of cuDNN convolutions, of cuDNN's
+    recurrent layers (``rnn``) or of CUDA matmuls; None before torch 2.9."""
+    leaf = getattr(torch.backends.cudnn, "rnn" if rnn else "conv", None) if conv or rnn else torch.backends.cuda.matmul
     try:
         leaf.fp32_precision
     except (AttributeError, RuntimeError):
@@ -176,16 +177,17 @@ def _tf32_leaf(conv: bool):
     return leaf
 
 
-def tf32_enabled(conv: bool = False) -> bool:
-    """PyTorch's TF32 switch for cuDNN convolutions (``conv``) or for CUDA matmuls. The legacy flag
-    (``allow_tf32``) where it can be read; from torch 2.9 on, a switch set through the new
-    ``fp32_precision`` API alone (``torch.backends.cuda.matmul.fp32_precision = "tf32"``, the API
-    PyTorch recommends) makes reading the legacy flag raise ("mix of the legacy and new APIs"), and
-    the new setting is read instead."""
+def tf32_enabled(conv: bool = False, rnn: bool = False) -> bool:
+    """PyTorch's TF32 switch for cuDNN convolutions (``conv``), cuDNN recurrent layers (``rnn``) or
+    CUDA matmuls. The legacy flag (``allow_tf32``, one for both of cuDNN's) where it can be read;
+    from torch 2.9 on, a switch set through the new ``fp32_precision`` API alone
+    (``torch.backends.cuda.matmul.fp32_precision = "tf32"``, the API PyTorch recommends; cuDNN's
+    ``conv`` and ``rnn`` set apart) makes reading the legacy flag raise ("mix of the legacy and new
+    APIs"), and the new setting is read instead."""
     try:
-        return bool(torch.backends.cudnn.allow_tf32 if conv else torch.backends.cuda.matmul.allow_tf32)
+        return bool(torch.backends.cudnn.allow_tf32 if conv or rnn else torch.backends.cuda.matmul.allow_tf32)
     except RuntimeError:
-        leaf = _tf32_leaf(conv)
+        leaf = _tf32_leaf(conv, rnn)
         if leaf is None:
             raise
         return leaf.fp32_precision == "tf32"
