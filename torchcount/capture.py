@@ -76,9 +76,8 @@ _sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's n
 _functorch_interpreter = torch._C._functorch.peek_interpreter_stack
 _functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 #: autocast is on for some device type (one C call; torch 2.2 has it too)
-_any_autocast = getattr(torch._C, "_is_any_autocast_enabled", None) or \
+autocast_on = getattr(torch._C, "_is_any_autocast_enabled", None) or \
     (lambda: torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
-autocast_on = _any_autocast
 #: the device types whose autocast state :func:`autocast_dtype` reads when autocast is on
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
 
@@ -96,15 +95,13 @@ def autocast_dtype(device_type: str) -> "torch.dtype | None":
     return None
 
 
-def fresh_autocast_region() -> bool:
+def fresh_autocast_region() -> None:
     """Under autocast (on around the profile), empty its cache of cast weights, as leaving the region
     does: a forward then casts its weights as the first forward of a region does, whether or not the
     model already ran in this region (a warm-up call before ``profile``, or the previous measured pass).
-    Only a cache of copies: nothing the model holds changes. Returns whether autocast is on."""
-    if _any_autocast():
+    Only a cache of copies: nothing the model holds changes."""
+    if autocast_on():
         torch.clear_autocast_cache()
-        return True
-    return False
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -654,7 +651,7 @@ class _Recorder:
         live = self.live
         coverable = not isinstance(module, _NEVER_COVERED)
         spans = self.trace.spans if self.track_backward else None
-        any_autocast = _any_autocast
+        any_autocast = autocast_on
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
