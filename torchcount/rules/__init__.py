@@ -21,6 +21,8 @@
   (textbook direct algorithms)
 - attention.py: nn.MultiheadAttention
 - recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
+- quantized.py: torch.ao.nn.quantized modules and quantized:: ops
+- fake_quantize.py: quantization-aware training's fake quantization (FakeQuantize, the fused observer op, LSQ)
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
   norm and embedding gradients)
 """
@@ -28,6 +30,7 @@ from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, 
 from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
 from . import backward  # noqa: F401  (the ops loss.backward() runs, in a profiled training step)
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
+from . import fake_quantize  # noqa: F401  (quantization-aware training: FakeQuantize and its ops)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for, zero_ops,
