@@ -37,6 +37,14 @@ EXPECTED = {
         # its backward_MACs column: conv 1's weight gradient only, every other contraction 2 × its forward
         "30,420           30,420", "129,600          259,200", "368,640          737,280", "1,280            2,560",
     ],
+    # seed 003's LeNet prepared for QAT: the float MACs 28²·8·75 + 10²·16·200 + 400·120 + 120·84 + 84·10;
+    # one fused fake quantizer of n elements in C channels is 12·n + 11·C FLOPs, 10·n with its observer off
+    "qat.py": [
+        "MACs: float 849,320, prepared for QAT 849,320",
+        "FC3's weight: 577,320 FLOPs = 12 × 48,000 + 11 × 120",
+        "observers off: FC3's weight 480,000 FLOPs = 10 × 48,000",
+        "coverage 100%",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
