@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "%%peak and the compute/memory-bound verdict where no vendor peak is known "
                         "(any CPU); e.g. --measure --ceiling")
     g.add_argument("--energy", action="store_true",
-                   help="also measure energy per forward from NVML's board energy counter (an NVIDIA GPU, "
-                        "Volta or later; elsewhere the report says it is unavailable) and its CO₂e; "
+                   help="also measure energy per forward and its CO₂e: NVML's board energy counter on an NVIDIA GPU "
+                        "(Volta or later), RAPL's package counters on a Linux CPU (often readable only by root); "
+                        "elsewhere the report says why it is unavailable; "
                         "e.g. --measure --device cuda --energy")
     g = p.add_argument_group("what to show")
     g.add_argument("--convention", "-c", default="flops", metavar="NAME",

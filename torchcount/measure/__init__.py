@@ -184,7 +184,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     and instrumented (timing hooks), interleaved so that drift affects both alike; then one memory
     pass. ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a
     large matmul, a 3×3 convolution and a large copy on the device and uses the best as peaks; ``peaks=`` overrides the table.
-    ``energy=True`` runs the forward for ≥ ``energy_seconds`` against the NVML energy counter.
+    ``energy=True`` runs the forward for ≥ ``energy_seconds`` against an energy counter (NVML's on
+    an NVIDIA GPU, RAPL's on a Linux CPU).
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
     ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a

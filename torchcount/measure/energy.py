@@ -6,7 +6,12 @@ run in a loop of at least ``min_seconds`` (default 1 s, well above the counter's
 the counter is read before and after, and the difference is divided by the number of passes.
 It is the whole board's energy, idle power included, during the loop.
 
-Where there is no counter — a CPU (RAPL is not read), a GPU older than Volta, NVML missing — the
+On a CPU under Linux, RAPL's cumulative energy counters (``/sys/class/powercap/intel-rapl:*``,
+microjoules; Intel since Sandy Bridge, AMD since Zen, through the same driver) are read the same
+way: every CPU package and its DRAM zone where it has one, summed. It is the whole packages'
+energy, other processes' and idle power included. Recent kernels let only root read them.
+
+Where there is no counter — RAPL absent or unreadable, a GPU older than Volta, NVML missing — the
 result is ``{"status": "unavailable", "why": ...}``: never 0.
 
 CO₂e = energy [kWh] × grid intensity [g CO₂e/kWh]. The default intensity is the world average
@@ -16,6 +21,7 @@ of electricity generation in 2023, 480 g/kWh (Ember, *Global Electricity Review 
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Callable
 
@@ -70,8 +76,11 @@ def measure_energy(run_once: Callable[[], None], device: torch.device, seconds_p
     """Joules per call of ``run_once`` (one forward) on ``device``, over a loop of ≥ ``min_seconds``."""
     if grid_intensity < 0:
         raise ValueError(f"grid_intensity must be ≥ 0 g/kWh, got {grid_intensity}")
+    if device.type == "cpu":
+        return _measure_rapl(run_once, seconds_per_pass, grid_intensity, min_seconds)
     if device.type != "cuda":
-        return unavailable(f"no energy counter for {device.type} (only NVIDIA GPUs via NVML are read)")
+        return unavailable(f"no energy counter for {device.type} (NVIDIA GPUs via NVML and CPUs via RAPL "
+                           f"are read)")
     try:
         pynvml, handle = _nvml_handle(device)
     except ImportError:
@@ -82,28 +91,102 @@ def measure_energy(run_once: Callable[[], None], device: torch.device, seconds_p
         pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
     except Exception as exc:
         return unavailable(f"this GPU has no NVML energy counter ({exc}); it needs Volta or later")
-    n = max(1, math.ceil(min_seconds / max(seconds_per_pass, 1e-6)))
-    passes = 0
     torch.cuda.synchronize(device)
     start_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    passes, elapsed = _run_for(run_once, lambda: torch.cuda.synchronize(device), seconds_per_pass, min_seconds)
+    end_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    joules = (end_mj - start_mj) / 1000.0
+    if joules <= 0:
+        return unavailable(f"the NVML energy counter did not advance over {elapsed:.2f} s")
+    return _measured("NVML total energy counter (whole board)", joules, passes, elapsed, grid_intensity)
+
+
+def _run_for(run_once: Callable[[], None], sync: Callable[[], None], seconds_per_pass: float,
+             min_seconds: float) -> tuple[int, float]:
+    """Run ``run_once`` for at least ``min_seconds``: (passes, seconds)."""
+    n = max(1, math.ceil(min_seconds / max(seconds_per_pass, 1e-6)))
+    passes = 0
     t0 = time.perf_counter()
     while True:
         for _ in range(n):
             run_once()
         passes += n
-        torch.cuda.synchronize(device)
+        sync()
         elapsed = time.perf_counter() - t0
         if elapsed >= min_seconds:
-            break
+            return passes, elapsed
         n = max(1, math.ceil(n * (min_seconds - elapsed) / max(elapsed, 1e-6)))
-    end_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    joules = (end_mj - start_mj) / 1000.0
-    if joules <= 0:
-        return unavailable(f"the NVML energy counter did not advance over {elapsed:.2f} s")
+
+
+def _measured(source: str, joules: float, passes: int, elapsed: float, grid_intensity: float) -> dict:
     per_pass = joules / passes
     return {
-        "status": "measured", "source": "NVML total energy counter (whole board)",
+        "status": "measured", "source": source,
         "passes": passes, "seconds": elapsed, "joules": joules, "watts": joules / elapsed,
         "J_per_forward": per_pass, "grid_intensity_g_per_kWh": grid_intensity,
         "CO2e_g_per_forward": co2e_grams(per_pass, grid_intensity),
     }
+
+
+#: Linux's power-capping tree, where the RAPL driver (``intel_rapl``, which serves AMD's too) puts its
+#: counters: a zone per CPU package, ``intel-rapl:<package>``, with sub-zones ``intel-rapl:<package>:<k>``
+POWERCAP = "/sys/class/powercap"
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def rapl_zones(root: "str | None" = None) -> list[tuple[str, str, int]]:
+    """``(name, energy file, wrap-around range in µJ)`` of each zone whose energy a forward is charged:
+    each package, and its DRAM sub-zone where it has one (the core and uncore sub-zones are parts of
+    the package's; ``psys``, a laptop's whole platform, would count the packages again)."""
+    root = POWERCAP if root is None else root
+    zones = []
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return zones
+    for entry in entries:
+        parts = entry.split(":")
+        if parts[0] != "intel-rapl" or len(parts) not in (2, 3):  # (intel-rapl-mmio repeats a package)
+            continue
+        path = os.path.join(root, entry)
+        try:
+            name = _read(os.path.join(path, "name"))
+        except OSError:
+            continue
+        if (len(parts) == 2 and name.startswith("package")) or (len(parts) == 3 and name == "dram"):
+            label = name if len(parts) == 2 else f"dram of intel-rapl:{parts[1]}"
+            try:
+                wrap = int(_read(os.path.join(path, "max_energy_range_uj")))
+            except (OSError, ValueError):
+                wrap = 0
+            zones.append((label, os.path.join(path, "energy_uj"), wrap))
+    return zones
+
+
+def _measure_rapl(run_once: Callable[[], None], seconds_per_pass: float, grid_intensity: float,
+                  min_seconds: float) -> dict:
+    zones = rapl_zones()
+    if not zones:
+        return unavailable(f"no RAPL energy counter (no CPU package zone in {POWERCAP}: not Linux, "
+                           f"a virtual machine, or the intel_rapl driver not loaded)")
+    try:
+        start = [int(_read(energy)) for _, energy, _ in zones]
+    except PermissionError:
+        return unavailable(f"the RAPL energy counters ({zones[0][1]}) are readable only by root on this system "
+                           f"(run as root, or make energy_uj readable)")
+    except (OSError, ValueError) as exc:
+        return unavailable(f"the RAPL energy counters could not be read ({exc})")
+    passes, elapsed = _run_for(run_once, lambda: None, seconds_per_pass, min_seconds)
+    end = [int(_read(energy)) for _, energy, _ in zones]
+    # a counter wraps around at its range (every ~60 s to hours, depending on the CPU)
+    microjoules = sum(b - a if b >= a else b + wrap - a for a, b, (_, _, wrap) in zip(start, end, zones))
+    joules = microjoules / 1e6
+    if joules <= 0:
+        return unavailable(f"the RAPL energy counters did not advance over {elapsed:.2f} s")
+    names = ", ".join(name for name, _, _ in zones)
+    return _measured(f"RAPL energy counters ({names}; whole CPU packages)", joules, passes, elapsed,
+                     grid_intensity)
