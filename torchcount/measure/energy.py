@@ -7,7 +7,7 @@ the counter is read before and after, and the difference is divided by the numbe
 It is the whole board's energy, idle power included, during the loop.
 
 On a CPU under Linux, RAPL's cumulative energy counters (``/sys/class/powercap/intel-rapl:*``,
-microjoules; Intel since Sandy Bridge, AMD since Zen, through the same driver) are read the same
+microjoules; Intel since Sandy Bridge, and AMD's Zen CPUs on recent kernels through the same driver) are read the same
 way: every CPU package and its DRAM zone where it has one, summed. It is the whole packages'
 energy, other processes' and idle power included. Recent kernels let only root read them.
 
