@@ -331,6 +331,10 @@ def test_llama_generate_is_a_prefill_then_one_token_per_step_by_hand():
     beams = profile(model, torch.randint(3, 99, (1, L0)), method="generate", convention="macs",
                     kwargs=dict(max_new_tokens=n, min_new_tokens=n, num_beams=3, do_sample=False, pad_token_id=0))
     assert beams.total.macs == 3 * (prefill + steps)
+    # sampling: the same MACs, and every step's draw (multinomial over the vocabulary) counted
+    sampled = profile(model, torch.randint(3, 99, (1, L0)), method="generate", convention="macs",
+                      kwargs=dict(max_new_tokens=n, min_new_tokens=n, do_sample=True, top_k=0, pad_token_id=0))
+    assert sampled.total.macs == prefill + steps and sampled.complete, sampled.uncounted
 
 
 def test_cli_method_with_literal_keywords(tmp_path, capsys):

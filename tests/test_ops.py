@@ -264,6 +264,19 @@ def test_sort_topk_and_scatter():
     assert counts(cost_of(lambda s: torch.zeros(4).scatter_add(0, idx, s), src)) == {"adds": 10}
 
 
+def test_multinomial_as_the_kernels_draw():
+    """One sample per row (an LLM's next token): max and min over the weights (their check),
+    a division by an Exp(1) draw each, an argmax per row; n without replacement: a top-n selection;
+    n with replacement: a cumulative sum, a normalisation, a binary search per sample."""
+    p = torch.rand(4, 100)
+    n = 4 * 100
+    assert counts(cost_of(lambda p: torch.multinomial(p, 1), p)) == {"cmps": 2 * (n - 1) + 4 * 99, "divs": n}
+    assert counts(cost_of(lambda p: torch.multinomial(p, 3), p)) == {"cmps": 2 * (n - 1) + 4 * 100 * 2, "divs": n}
+    assert counts(cost_of(lambda p: torch.multinomial(p, 5, replacement=True), p)) == \
+        {"adds": 4 * 99, "divs": n, "cmps": 4 * 5 * 7}  # ⌈log2 101⌉ = 7
+    assert counts(cost_of(lambda p: torch.multinomial(p, 1), torch.rand(100))) == {"cmps": 2 * 99 + 99, "divs": 100}
+
+
 # ---- accumulating index_put / scatter with a reduction / fold: arithmetic, not zero ops ----------
 def ops_of(fn, *xs) -> dict:
     report = run(Fn(fn), *xs)

@@ -443,6 +443,38 @@ def binary_search(op) -> Cost:
                         n * k))
 
 
+@op_rule(*_packets("multinomial"))
+def multinomial(op) -> Cost:
+    """``torch.multinomial(p, n)`` as PyTorch's kernels draw: without replacement, or one sample
+    per row (how an LLM samples its next token), the exponential trick — the weights checked
+    finite and ≥ 0 (a max and a min over all of them), each divided by an Exp(1) draw (the
+    draws themselves count as a random factory's: 0), then an argmax per row (one sample) or a
+    top-n selection (as ``topk``). With replacement and n > 1: per row the cumulative sum of its
+    c weights, each divided by the total, then a binary search per sample
+    (⌈log2(c + 1)⌉ comparisons)."""
+    p = op.inputs[0]
+    samples = op.args[1] if len(op.args) > 1 else op.kwargs.get("num_samples", 1)
+    replacement = op.args[2] if len(op.args) > 2 else op.kwargs.get("replacement", False)
+    c = p.shape[-1] if p.shape else 1
+    rows, n = p.numel // max(c, 1), p.numel
+    if replacement and samples > 1:
+        k = max(1, math.ceil(math.log2(c + 1)))
+        return Cost.of(
+            Term("adds", "additions (cumulative sum)", "rows·(c − 1)", worked("{}×({} − 1)", rows, c),
+                 rows * max(c - 1, 0)),
+            Term("divs", "divisions (normalise)", "rows·c", worked("{}×{}", rows, c), n),
+            Term("cmps", "comparisons (binary search per sample)", "rows·samples·⌈log2(c + 1)⌉",
+                 worked("{}×{}×{}", rows, samples, k), rows * samples * k))
+    per_row = c - 1 if samples == 1 else max(c - 1, c * math.ceil(math.log2(samples)) if samples > 1 else c - 1)
+    return Cost.of(
+        Term("cmps", "comparisons (weights checked: max and min)", "2·(elements − 1)", worked("2×({} − 1)", n),
+             2 * max(n - 1, 0)),
+        Term("divs", "divisions (weight / Exp(1) draw)", "elements", n, n),
+        Term("cmps", "comparisons (argmax per row)" if samples == 1 else "comparisons (selection of n per row)",
+             "rows·(c − 1)" if samples == 1 else "rows·max(c − 1, c·⌈log2 n⌉)", worked("{}×{}", rows, per_row),
+             rows * per_row))
+
+
 @op_rule(*_packets("histc"))
 def histc(op) -> Cost:
     """A histogram of ``bins`` equal bins (MoE routers count tokens per expert with it): per
