@@ -821,3 +821,72 @@ def test_a_training_step_with_roi_align_antialiasing_and_margin_and_ctc_losses_i
     torch.manual_seed(0)
     rois = torch.tensor([[0, 0.0, 0, 4, 4], [1, 1, 1, 6, 5], [0, 2, 2, 7, 7]])
     _check_step(AlignStep(), (torch.randn(2, 3, 8, 8), rois, torch.tensor([0, 3, 4]), torch.tensor([[1, 2], [3, 0]])))
+
+
+def test_grid_sample_gradient_by_hand():
+    """The CPU kernel's backward, n = N·C·Ho·Wo elements, P = N·Ho·Wo positions: the grid's gradient
+    whatever the mask asks, the input's when asked; per position the coordinates un-normalised as the
+    forward prices them (4 mults + 2 adds)."""
+    N, C, Ho, Wo = 2, 3, 4, 7
+    n, P = N * C * Ho * Wo, N * Ho * Wo  # 168, 56
+    x, grid, g = torch.randn(N, C, 5, 6), torch.rand(N, Ho, Wo, 2) * 2 - 1, torch.randn(N, C, Ho, Wo)
+
+    def c(mode, mask):
+        return cost(lambda g, x, gr: aten.grid_sampler_2d_backward(g, x, gr, mode, 0, False, mask), g, x, grid)
+
+    # bilinear: per position 4 side distances, 4 corner weights, 2 scalings; per element w·g into 4
+    # corners (4 mults, 4 adds) and per coordinate ((ne − nw)·s + (se − sw)·n)·g (3 mults, 3 adds),
+    # summed over the channels: 2·(n − P) adds
+    both = c(0, [True, True])
+    assert (both.mults, both.adds) == (4 * P + 4 * P + 2 * P + 4 * n + 6 * n, 2 * P + 4 * P + 4 * n + 6 * n + 2 * (n - P))
+    assert (both.mults, both.adds) == (2240, 2240)
+    grid_only = c(0, [False, True])
+    assert (grid_only.mults, grid_only.adds) == (2240 - 4 * n, 2240 - 4 * n)
+    assert c(0, [True, False]) == both  # (the kernel computes the grid's gradient anyway)
+    # nearest: each g added into its source; the grid's gradient is zero
+    nearest = c(1, [True, True])
+    assert (nearest.mults, nearest.adds) == (4 * P, 2 * P + n)
+    assert (c(1, [False, True]).mults, c(1, [False, True]).adds) == (0, 0)
+    # bicubic, 16 taps: per position fractional parts (2 adds), coefficients and derivatives
+    # (40 mults, 46 adds), scalings (2 mults); per element g·cx·cy into each tap (32 mults, 16 adds),
+    # val·g·c′·c per tap and coordinate (96 mults), summed: 2·(16·n − P) adds
+    bicubic = c(2, [True, True])
+    assert (bicubic.mults, bicubic.adds) == (4 * P + 40 * P + 2 * P + 32 * n + 96 * n,
+                                             2 * P + 2 * P + 46 * P + 16 * n + 2 * (16 * n - P))
+
+
+class SamplerStep(nn.Module):
+    """A spatial-transformer step: a conv net predicts an affine grid, grid_sample warps the features
+    with it (the grid's gradient flows into the localisation net), as in RAFT's correlation lookup."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.loc = nn.Linear(4 * 8 * 8, 6)
+        self.head = nn.Linear(4 * 6 * 5, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        theta = self.loc(y.flatten(1)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, [x.shape[0], 4, 6, 5], align_corners=False)
+        return self.head(F.grid_sample(y, grid, mode=self.mode, align_corners=False).flatten(1))
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+def test_a_grid_sample_training_step_is_counted_completely(mode):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    step, batch = SamplerStep(mode), (torch.randn(2, 3, 8, 8), torch.tensor([0, 2]))
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    assert _unevaluated(report) == []
+    with FlopCounterMode(display=False) as counter:
+        step.train_step(*batch)
+    # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the 2×6×5
+    # grid points' homogeneous coordinates, 3×2 MACs each); its backward is a bmm it counts
+    assert counter.get_total_flops() + 2 * (2 * 6 * 5 * 3 * 2) == 2 * report.total.macs

@@ -52,6 +52,8 @@ kernels compute it (n = elements of the gradient produced):
 - torchvision's roi_align: per output element (channel and bin) and sample the corner weights
   recomputed (2 adds + 4 mults, as the forward prices them), g·w/count (4 mults + 4 divs) and
   4 adds into the corners (with an adaptive grid, ``sampling_ratio ≤ 0``, uncounted, as the forward).
+- grid_sample (``grid_sampler_2d_backward``): as the CPU kernel, the grid's gradient always and the
+  input's when asked, bilinear, nearest or bicubic (see the rule).
 Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
@@ -503,6 +505,76 @@ def scatter_add_backward(op) -> Cost:
     out = op.args[0].numel
     return Cost.of(Term("adds", "additions (into the source position)", "outputs", worked("{}", op.args[0].shape),
                         out))
+
+
+@op_rule(*aten_ops("grid_sampler_2d_backward"))
+def grid_sampler_2d_backward(op) -> Cost:
+    """``grid_sampler_2d_backward(grad_output (N, C, Ho, Wo), input, grid (N, Ho, Wo, 2),
+    interpolation_mode, padding_mode, align_corners, output_mask)``, as the CPU kernel computes it
+    (n = N·C·Ho·Wo output elements, P = N·Ho·Wo grid positions). The grid's gradient is computed
+    whatever the mask asks (RAFT's detached sampling grid gets one too); the input gradient only
+    when asked. Per position, the coordinates un-normalised as the forward prices them (2 mults +
+    1 add per coordinate). Bilinear: per position the distances to the four sides (4 adds), the
+    corner weights (4 mults) and the grid gradient's scaling (2 mults); per element the input
+    gradient w·g into the 4 corners (4 mults + 4 adds, an upper bound: a corner off the map adds
+    nothing, which only the grid tells) and, per coordinate, ((ne − nw)·s + (se − sw)·n)·g (3 mults
+    + 3 adds), summed over the channels. Nearest: each g added into its source (only when the input
+    gradient is asked; the grid's is zero). Bicubic: per position the fractional parts (2 adds), the
+    4 cubic coefficients and their 4 derivatives per coordinate (12 mults + 13 adds, 8 mults + 10
+    adds, as written in the kernel), the scaling (2 mults); per element and tap g·cx·cy added into
+    the input gradient (2 mults + 1 add) and, per coordinate, val·g·c′·c (3 mults) summed."""
+    grad, grid = op.args[0], op.args[2]
+    mode = int(schema_arg(op, "interpolation_mode", 0))
+    n = grad.numel
+    positions = grid.numel // 2
+    channels = grad.shape[1] if len(grad.shape) > 1 else 1
+    wants_input = _mask(op, 0)
+    per_element = worked("{}", grad.shape)
+    per_position = worked("{}", grid.shape[:-1])
+    unnormalise = [Term("mults", "grid un-normalisation (2 per coordinate)", "4·positions",
+                        worked("4×{}", per_position), 4 * positions),
+                   Term("adds", "grid un-normalisation (1 per coordinate)", "2·positions",
+                        worked("2×{}", per_position), 2 * positions)]
+    if mode == 1:  # nearest: the grid's gradient is zero, the input's a scatter of g
+        if not wants_input:
+            return Cost()
+        return Cost.of(*unnormalise, Term("adds", "additions (each g into its source)", "elements", per_element, n))
+    # the grid gradient's sums over the channels (and taps): 2 sums of `terms` numbers per position
+    terms_per_position = channels * (16 if mode == 2 else 1)
+    sums = Term("adds", "additions (grid gradient: Σ over channels, x and y)", "2·(elements·taps − positions)",
+                worked("2×({}×{} − {})", n, 16 if mode == 2 else 1, positions),
+                2 * (positions * terms_per_position - positions))
+    if mode == 0:
+        return Cost.of(
+            *unnormalise,
+            Term("adds", "distances to the four sides", "4·positions", worked("4×{}", per_position), 4 * positions),
+            Term("mults", "corner weights", "4·positions", worked("4×{}", per_position), 4 * positions),
+            Term("mults", "grid gradient scaling (x and y)", "2·positions", worked("2×{}", per_position),
+                 2 * positions),
+            Term("mults", "multiplications w·g (input gradient, 4 corners)", "4·elements",
+                 worked("4×{}", per_element), 4 * n) if wants_input else None,
+            Term("adds", "additions (into the 4 corners)", "4·elements", worked("4×{}", per_element), 4 * n)
+            if wants_input else None,
+            Term("mults", "multiplications (grid gradient: 3 per coordinate)", "6·elements",
+                 worked("6×{}", per_element), 6 * n),
+            Term("adds", "subtractions and additions (grid gradient: 3 per coordinate)", "6·elements",
+                 worked("6×{}", per_element), 6 * n),
+            sums)
+    return Cost.of(  # bicubic, 16 taps
+        *unnormalise,
+        Term("adds", "fractional parts", "2·positions", worked("2×{}", per_position), 2 * positions),
+        Term("mults", "cubic coefficients and their derivatives (x and y)", "2·(12 + 8)·positions",
+             worked("40×{}", per_position), 40 * positions),
+        Term("adds", "cubic coefficients and their derivatives (x and y)", "2·(13 + 10)·positions",
+             worked("46×{}", per_position), 46 * positions),
+        Term("mults", "grid gradient scaling (x and y)", "2·positions", worked("2×{}", per_position), 2 * positions),
+        Term("mults", "multiplications g·cx·cy (input gradient, 16 taps)", "32·elements",
+             worked("32×{}", per_element), 32 * n) if wants_input else None,
+        Term("adds", "additions (into the 16 taps)", "16·elements", worked("16×{}", per_element), 16 * n)
+        if wants_input else None,
+        Term("mults", "multiplications val·g·c′·c (grid gradient, 16 taps, x and y)", "96·elements",
+             worked("96×{}", per_element), 96 * n),
+        sums)
 
 
 # ---- normalisation --------------------------------------------------------------------------
