@@ -305,6 +305,41 @@ def test_the_backward_column_adds_up_at_every_depth():
     assert set(_column_sums(report).values()) == {total}
 
 
+class Holder(nn.Module):
+    """A module never called itself whose parameter and submodule its parent uses directly, as
+    torchaudio's WavLM uses its nn.MultiheadAttention's in_proj_weight and calls its out_proj."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_proj_weight = nn.Parameter(torch.randn(8, 8))
+        self.out_proj = nn.Linear(8, 8)
+
+
+class UsesHolder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pre = nn.Linear(8, 8)
+        self.attention = Holder()
+
+    def forward(self, x):
+        return self.attention.out_proj(F.linear(self.pre(x), self.attention.in_proj_weight))
+
+    def train_step(self, x):
+        self(x).square().mean().backward()
+
+
+def test_the_backward_column_adds_up_with_an_uncalled_module_that_holds_parameters():
+    """The uncalled module's row (its parameters are its own) stands for its own part in a full
+    table beside its called out_proj: it did nothing itself, so its own backward is 0, not its
+    out_proj's again."""
+    report = torchcount.profile(UsesHolder(), torch.randn(4, 8), method="train_step", warn=False)
+    total = report.extra["backward_MACs"]
+    assert total == 2 * 4 * 8 * 8 + 2 * 4 * 8 * 8 + 4 * 8 * 8  # out_proj, F.linear: both; pre: its weight
+    holder = report.row("attention")
+    assert holder.calls == 0 and holder.extra["backward_MACs"] == 2 * 4 * 8 * 8  # out_proj's, inclusive
+    assert set(_column_sums(report).values()) == {total}
+
+
 def test_a_checkpointed_block_recomputed_in_the_backward_is_forward_work_not_backward():
     """Checkpointing re-runs a block's forward inside the backward: that is the block's own work (a
     second call), not a gradient; the backward column holds the gradients only."""

@@ -740,13 +740,18 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
             below = path + "."
             cost = sum((r.self_cost for r in layers if r.path.startswith(below)), ZERO)
             extra = {"steps": sum(r.extra.get("steps", 0) for r in members)}
+            # its own part (the row a table shows beside its called submodules when it holds parameters
+            # of its own, as WavLM's MultiheadAttention whose out_proj is called directly): never called,
+            # it did nothing itself; without it the own view would repeat the inclusive values
+            own = {"steps": 0}
             if any(BACKWARD_MACS in r.extra for r in layers):  # (the own backward of every row below it)
                 extra[BACKWARD_MACS] = sum(own_extra(r, BACKWARD_MACS) for r in layers if r.path.startswith(below))
+                own[BACKWARD_MACS] = 0
             row = Row(index=0, path=path, type=type(m).__name__, depth=path.count(".") + 1, calls=0,
                       input_shapes=[], output_shapes=[], params=params,
                       self_params=own_params.get(id(m), 0), cost=cost,
                       self_cost=ZERO, status="container", rule=None, convention=convention,
-                      extra=extra, module=m, members=tuple(r.path for r in members))
+                      extra=extra, self_extra=own, module=m, members=tuple(r.path for r in members))
             rows_before.setdefault(id(members[0]), []).append(row)
         elif params:
             anchor = path
