@@ -370,6 +370,40 @@ def test_a_checkpointed_block_recomputed_in_the_backward_is_forward_work_not_bac
     assert report.row("blk").calls == 2 and report.row("blk").cost.macs == 2 * 4 * 8 * 8  # run twice
 
 
+def test_a_recomputation_cut_short_in_a_module_with_a_rule_is_priced_from_its_ops():
+    """Non-reentrant checkpointing stops its recomputation once it has saved the last tensor the
+    backward needs, by raising in the op that saves it: here inside the ReLU module that ends the
+    block (as in a ResNet's BasicBlock). That call has no output for its rule: it is priced from the
+    op it ran (the capture records the ops of ruled modules run inside a backward), with a note."""
+    from torch.utils.checkpoint import checkpoint
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre = nn.Linear(8, 8)
+            self.blk = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+
+        def forward(self, x):
+            return checkpoint(self.blk, self.pre(x), use_reentrant=False)
+
+        def train_step(self, x):
+            self(x).sum().backward()
+
+    batch = torch.randn(4, 8)
+    report = torchcount.profile(Net(), batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    relu = report.row("blk.1")
+    assert relu.calls == 2 and relu.cost.cmps == 2 * 4 * 8  # the forward's and the recomputation's
+    assert report.row("blk.0").cost.macs == 2 * 4 * 8 * 8  # run twice
+    # gradients: blk.0 input and weight, pre weight only
+    assert report.extra["backward_MACs"] == 2 * 4 * 8 * 8 + 4 * 8 * 8
+    assert any("cut short inside a backward" in note and "blk.1" in note for note in report.notes)
+    with FlopCounterMode(display=False) as counter:
+        Net().train_step(batch)
+    assert counter.get_total_flops() == 2 * report.total.macs
+
+
 def test_a_measured_training_step_runs_with_autograd_on():
     """Measured passes run under no_grad by default, where loss.backward() fails: a method that ran a
     backward while counted is measured with autograd on (a note says so); asked for no_grad=True,

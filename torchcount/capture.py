@@ -673,6 +673,12 @@ class _Recorder:
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
                 recorder.trace.unruled[path] = "called inside torch.vmap; one sample's shapes shown"
+            if call_ruled and not want and record_ops and not no_ops and not covered and \
+                    _current_autograd_node() is not None:
+                # a forward run inside a backward (checkpointing's recomputation) stops early, raising
+                # in the op that saves the last tensor the backward needs: its ops are recorded too,
+                # to price a call cut short that way (it has no output for its rule to read)
+                want = True
             if any_autocast():
                 recorder.saw_autocast()
                 if not want and record_ops and not no_ops:
@@ -703,6 +709,10 @@ class _Recorder:
                 output = forward(*args, **kwargs)
             except BaseException as exc:
                 call.failed = exc
+                if call_ruled and want:  # (handled by the caller, as checkpointing's early stop: its ops)
+                    call.unruled = True
+                    recorder.trace.unruled[path] = "cut short inside a backward, as checkpointing's recomputation " \
+                                                   "stops once it has what the backward needs"
                 failure = recorder.failure
                 # the innermost module sees the exception first; an earlier failure that was handled
                 # (caught, and not the cause of this one) is not this exception's
