@@ -85,6 +85,13 @@ def test_reductions():
     assert counts(cost_of(lambda t: t.mean((2, 3)), x)) == {"adds": 6 * 19, "divs": 6}
     assert counts(cost_of(lambda t: t.amax(1), x)) == {"cmps": 40 * 2}
     assert counts(cost_of(lambda t: t.argmax(), x)) == {"cmps": N - 1}
+    # torch._check_tensor_all (HF's torch_compilable_check) reduces its condition with
+    # aten._is_all_true: 120 comparisons x > −10, then 119 more folding them into one
+    def check(t):
+        torch._check_tensor_all(t > -10)
+        return t
+    assert counts(cost_of(check, x)) == {"cmps": N + N - 1}
+    assert counts(cost_of(lambda t: (t > 0)._is_any_true(), x)) == {"cmps": N + N - 1}
     # cumsum along a dim of 4: 30 lines of 3 additions
     assert counts(cost_of(lambda t: t.cumsum(2), x)) == {"adds": 30 * 3}
     # ‖x‖₂ over the last dim: 120 squares, 24·4 additions, 24 square roots

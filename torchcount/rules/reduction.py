@@ -65,8 +65,10 @@ def mean_op(op) -> Cost:
     return cost
 
 
+# _is_all_true / _is_any_true: all()/any() of a whole bool tensor to one element, run by
+# torch._check_tensor_all (Hugging Face's torch_compilable_check on a tensor condition)
 @op_rule(*aten_ops("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
-             "nanmedian", "mode"))
+             "nanmedian", "mode", "_is_all_true", "_is_any_true"))
 def extremum(op) -> Cost:
     tensors = op.inputs
     if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
