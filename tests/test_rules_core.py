@@ -58,6 +58,17 @@ def test_linear_unbatched_input():
     assert counted(cost_of(nn.Linear(4, 6), torch.randn(4))) == {"macs": 4 * 6, "adds": 6}
 
 
+def test_linear_with_a_tied_weight_of_another_shape():
+    # Hugging Face ties Marian's lm_head (built with 3 outputs here) to a 7-row embedding and
+    # leaves out_features = 3: F.linear multiplies the 7×5 weight, 2 rows · 5 · 7 MACs
+    embedding, head = nn.Embedding(7, 5), nn.Linear(5, 3, bias=False)
+    head.weight = embedding.weight
+    x = torch.randn(2, 5)
+    report = run(head, x)
+    assert counted(report.total.cost) == {"macs": 2 * 5 * 7}
+    assert 2 * report.total.macs == flop_counter_flops(head, x)
+
+
 def test_bilinear():
     # y_k = x1ᵀ·A_k·x2 + b_k: x1ᵀ·A_k is n1·n2 MACs, then ·x2 is n2 more, per output feature and row
     m = nn.Bilinear(3, 5, 2)

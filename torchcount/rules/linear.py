@@ -1,6 +1,7 @@
 """Rules for nn.Linear (and its lazy and non-quantizable variants) and nn.Bilinear."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..cost import Cost, Term, worked
@@ -8,9 +9,23 @@ from ._util import prod, stored
 from .registry import module_rule
 
 
+def _in_out_features(m: nn.Linear) -> tuple[int, int]:
+    """(n, k) of the k×n weight F.linear multiplies. A weight tied after construction can have
+    another shape than ``in_features``/``out_features`` say: Hugging Face ties Marian's lm_head
+    (built with vocab_size rows) to its decoder embedding (decoder_vocab_size rows) and leaves
+    ``out_features`` as built. A parametrized weight (stored as its original, whose shape may
+    differ: weight norm's g and v) keeps the attributes."""
+    weight = m._parameters.get("weight")
+    if isinstance(weight, torch.Tensor) and weight.dim() == 2 and \
+            not isinstance(weight, nn.parameter.UninitializedParameter):
+        k, n = weight.shape
+        return n, k
+    return m.in_features, m.out_features
+
+
 @module_rule(nn.Linear)
 def linear(m: nn.Linear, call) -> Cost:
-    n, k = m.in_features, m.out_features
+    n, k = _in_out_features(m)
     rows = prod(call.input.shape[:-1])  # every leading dim is a batch of independent rows
     has_bias = stored(m, "bias") is not None
     return Cost.of(
