@@ -2,7 +2,7 @@
 torchcount's MACs equal torch.utils.flop_counter's FLOPs / 2 (with eager attention every
 product is a matmul flop_counter counts), every op is counted, the parameters are the model's
 unique ones, the table's rows add up at every depth and the model comes back as it was.
-(About 5 s for the 25 on 2 cores.)"""
+(About 6 s for the 27 on 2 cores.)"""
 from __future__ import annotations
 
 import warnings
@@ -72,6 +72,14 @@ MORE = {
                  "audio"),
     "mamba": ("mamba", dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, state_size=8, expand=2,
                             conv_kernel=4), "text_nomask"),
+    # Mamba-2: num_heads·head_dim = expand·hidden; its chunked scan runs in chunks of 4
+    "mamba2": ("mamba2", dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_heads=8, head_dim=8,
+                              state_size=8, n_groups=1, expand=2, conv_kernel=4, chunk_size=4), "text"),
+    # multi-head latent attention (low-rank q and kv), experts routed by group-limited top-k
+    "deepseek_v3": ("deepseek_v3", dict(MOE, num_key_value_heads=4, q_lora_rank=16, kv_lora_rank=16,
+                                        qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, n_routed_experts=4,
+                                        num_experts_per_tok=2, n_group=2, topk_group=1, moe_intermediate_size=16,
+                                        first_k_dense_replace=1), "text"),
 }
 CASES = [pytest.param(name, spec, id=name) for name, spec in {**ARCHITECTURES, **MORE}.items()]
 
