@@ -959,3 +959,40 @@ def test_a_grid_sample_training_step_is_counted_completely(mode):
     # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the 2×6×5
     # grid points' homogeneous coordinates, 3×2 MACs each); its backward is a bmm it counts
     assert counter.get_total_flops() + 2 * (2 * 6 * 5 * 3 * 2) == 2 * report.total.macs
+
+
+def test_foreach_ops_cost_their_per_tensor_op_on_each_tensor():
+    """The multi-tensor ops of gradient clipping and of the optimizers' foreach path (PyTorch's
+    default on CUDA): each tensor priced by the per-tensor op's rule."""
+    a, b = torch.randn(4, 8), torch.randn(4)
+    c = cost(lambda a, b: torch._foreach_mul([a, b], 2.0), a, b)
+    assert (c.mults, c.adds) == (32 + 4, 0)
+    c = cost(lambda a, b: torch._foreach_norm([a, b]), a, b)  # per tensor: squares, a sum, a root
+    assert (c.mults, c.adds, c.transc) == (32 + 4, 31 + 3, 2)
+    c = cost(lambda a, b: torch._foreach_addcmul([a, b], [a, b], [a, b], value=0.5), a, b)
+    assert (c.mults, c.adds) == (2 * 36, 36)  # a + v·b·c
+
+
+class Clipped(nn.Module):
+    def __init__(self, foreach: bool):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        self.foreach = foreach
+
+    def forward(self, x):
+        return self.layers(x)
+
+    def train_step(self, x):
+        self(x).square().sum().backward()
+        nn.utils.clip_grad_norm_(self.parameters(), 1.0, foreach=self.foreach)
+        nn.utils.clip_grad_value_(self.parameters(), 0.1, foreach=self.foreach)
+
+
+def test_gradient_clipping_costs_the_same_with_and_without_foreach():
+    """The per-tensor loop is the independent reference for the foreach ops."""
+    x = torch.randn(5, 8)
+    looped = torchcount.profile(Clipped(False), x, method="train_step", warn=False)
+    fused = torchcount.profile(Clipped(True), x, method="train_step", warn=False)
+    assert looped.complete and fused.complete, fused.uncounted
+    costs = [(r.total.cost.mults, r.total.cost.adds, r.total.cost.cmps, r.total.cost.transc) for r in (looped, fused)]
+    assert costs[0] == costs[1]

@@ -23,6 +23,7 @@
 - recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
 - quantized.py: torch.ao.nn.quantized modules and quantized:: ops
 - fake_quantize.py: quantization-aware training's fake quantization (FakeQuantize, the fused observer op, LSQ)
+- foreach.py: the multi-tensor _foreach_* ops (gradient clipping, optimizers on CUDA), by the per-tensor op's rule
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
   norm and embedding gradients)
 """
@@ -31,6 +32,7 @@ from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa:
 from . import backward  # noqa: F401  (the ops loss.backward() runs, in a profiled training step)
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from . import fake_quantize  # noqa: F401  (quantization-aware training: FakeQuantize and its ops)
+from . import foreach  # noqa: F401  (the multi-tensor _foreach_ ops: each as its per-tensor op's rule, summed)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from .registry import (  # noqa: F401
     Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for, zero_ops,

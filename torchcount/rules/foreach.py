@@ -1,0 +1,83 @@
+"""Multi-tensor ``_foreach_*`` ops (gradient clipping's ``_foreach_norm``/``_foreach_mul_``, and the
+optimizers' multi-tensor path, PyTorch's default for CUDA parameters): each is its per-tensor op
+applied to every tensor of its lists, so it costs the sum of that op's cost over them, priced by
+the per-tensor op's own rule (``_foreach_mul_.Scalar`` on [a, b] is ``mul_.Scalar`` on a plus on b;
+``_foreach_norm`` is ``linalg_vector_norm`` per tensor). A ``_foreach_`` op whose per-tensor op has
+no rule stays uncounted (``_foreach_powsum``: no single aten op computes it).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..capture import OpCall, TensorMeta
+from ..cost import Cost
+from .registry import op_rule
+
+#: the per-tensor op of a foreach op whose name is not its own
+_PER_TENSOR_NAME = {"norm": "linalg_vector_norm", "zero": "zero_", "copy": "copy_"}
+#: the per-tensor overload of each foreach overload, in order of preference
+_PER_TENSOR_OVERLOAD = {"List": ("Tensor", "default"), "ScalarList": ("Scalar", "default"),
+                        "Scalar": ("Scalar", "default"), "Tensor": ("Tensor", "default"),
+                        "ScalarAndTensor": ("Scalar",), "default": ("default",)}
+
+
+def _foreach_packets() -> list:
+    names = sorted({name.split("::")[1].split(".")[0] for name in torch._C._dispatch_get_all_op_names()
+                    if name.startswith("aten::_foreach_")})
+    return [getattr(torch.ops.aten, name) for name in names]
+
+
+_per_tensor_ops: dict = {}
+
+
+def per_tensor_op(op):
+    """The aten overload a foreach overload applies to each tensor (``aten.mul_.Scalar`` for
+    ``aten._foreach_mul_.Scalar``), or None."""
+    if op in _per_tensor_ops:
+        return _per_tensor_ops[op]
+    name = op.overloadpacket.__name__.removeprefix("_foreach_")
+    in_place = name.endswith("_") and not name.endswith("__")
+    base = name.rstrip("_")
+    base = _PER_TENSOR_NAME.get(base, base + ("_" if in_place else ""))
+    found = None
+    packet = getattr(torch.ops.aten, base, None)
+    if packet is not None:
+        overloads = packet.overloads()
+        for overload in _PER_TENSOR_OVERLOAD.get(op._overloadname, ()) + ("default",):
+            if overload in overloads:
+                found = getattr(packet, overload)
+                break
+    _per_tensor_ops[op] = found
+    return found
+
+
+def _nth(value, i: int, n: int):
+    """The ``i``-th item of an argument given per tensor (a list of n tensors or scalars); any other
+    argument (a scalar, one tensor for all) as it is."""
+    if isinstance(value, (list, tuple)) and len(value) == n and not isinstance(value, TensorMeta):
+        return value[i]
+    return value
+
+
+@op_rule(*_foreach_packets())
+def foreach(op) -> "Cost | None":
+    from ..count import price_op  # (count imports the rules: imported here, at pricing time)
+
+    single = per_tensor_op(op.op)
+    if single is None:
+        return None
+    lists = [a for a in op.args if isinstance(a, (list, tuple)) and not isinstance(a, TensorMeta)]
+    if not lists:
+        return None
+    n = len(lists[0])
+    outputs = op.output if isinstance(op.output, (list, tuple)) and len(op.output) == n else None
+    total, terms = Cost(), []
+    for i in range(n):
+        cost = price_op(OpCall(single, tuple(_nth(a, i, n) for a in op.args),
+                               {k: _nth(v, i, n) for k, v in op.kwargs.items()},
+                               outputs[i] if outputs is not None else None))
+        if cost is None:
+            return None
+        total = total + cost
+        terms.extend(cost.terms)  # (a sum drops them: kept, for explain to show each tensor's lines)
+    return total._replace(terms=tuple(terms))
