@@ -538,6 +538,37 @@ def test_an_optimizer_step_inside_the_method_is_undone(optimizer, measured):
     assert twin.opt.param_groups[0]["lr"] == model.opt.param_groups[0]["lr"]
 
 
+class _ScheduledStep(_Step):
+    """Steps an LR scheduler after the optimizer, as a training loop's step does."""
+
+    def __init__(self, make):
+        super().__init__(make)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=0.5)
+
+    def train_step(self, x, y):
+        loss = super().train_step(x, y)
+        self.scheduler.step()
+        return loss
+
+
+def test_a_scheduler_stepped_inside_the_method_is_put_back():
+    """A scheduler's epoch counter and last rates are put back with the optimizer's rate: the next
+    real steps follow the schedule of an unprofiled twin."""
+    model = _ScheduledStep(lambda p: torch.optim.SGD(p, lr=0.1))
+    model.train_step(*_BATCH)
+    before = copy.deepcopy(model.scheduler.state_dict())
+    twin = copy.deepcopy(model)
+    report = torchcount.profile(model, _BATCH, method="train_step", warn=False)
+    assert model.scheduler.state_dict() == before and model.scheduler.last_epoch == 1
+    assert "stepped learning-rate scheduler(s) StepLR" in " ".join(report.notes)
+    for _ in range(2):
+        model.train_step(*_BATCH), twin.train_step(*_BATCH)
+    assert model.opt.param_groups[0]["lr"] == twin.opt.param_groups[0]["lr"] == 0.1 * 0.5 ** 3
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+    # a profile of the forward alone touches no scheduler and says nothing of one
+    assert not any("scheduler" in note for note in torchcount.profile(model, _BATCH[0]).notes)
+
+
 def test_the_method_is_named_when_it_writes_a_parameter_it_cannot_put_back():
     class Nudges(_Step):
         def train_step(self, x, y):

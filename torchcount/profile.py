@@ -269,6 +269,9 @@ def profile(
         notes.append(f"{method} stepped optimizer(s) {', '.join(kept.stepped_optimizers)}: their arithmetic is "
                      "counted (the root's own row); their state and the parameters they updated are put back "
                      "as found")
+    if kept.stepped_schedulers:
+        notes.append(f"{method} stepped learning-rate scheduler(s) {', '.join(kept.stepped_schedulers)}; "
+                     "put back as found")
     if kept.restored_data:
         notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
                      + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")

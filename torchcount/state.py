@@ -24,6 +24,8 @@ module's ``_parameters`` / ``_buffers`` put back as they were, listed in
 """
 from __future__ import annotations
 
+import copy
+
 import sys
 import threading
 from contextlib import contextmanager
@@ -58,6 +60,8 @@ class Preserved:
     restored_data: list[str] = field(default_factory=list)
     #: the optimizers a profiled method stepped, as "Adam ×2" (their state and parameters put back)
     stepped_optimizers: list[str] = field(default_factory=list)
+    #: the learning-rate schedulers a profiled method stepped (their counters put back), as "StepLR"
+    stepped_schedulers: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -138,6 +142,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     p.requires_grad_(flag)
         if stepped is not None and stepped.seen:
             state.stepped_optimizers = stepped.restore()
+            state.stepped_schedulers = stepped.restore_schedulers()
         changed = []
         now = _versions(params)
         if now != versions:
@@ -253,12 +258,17 @@ class _SteppedOptimizers:
         self.handle = register_optimizer_step_pre_hook(self._before_step)
         self.wrapped: list = []
         hooked = Optimizer.profile_hook_step(_no_step).__code__
+        #: (scheduler, a copy of its state_dict) of each learning-rate scheduler the owners hold: a
+        #: method that steps one moves its epoch counter and last rates, which no step hook sees
+        self.schedulers: list = []
         for owner in owners or ():
             attributes = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(owner, type) else (owner,)
             for value in attributes:
                 if isinstance(value, Optimizer) and "step" not in vars(value) and \
                         getattr(type(value).step, "__code__", None) is not hooked:
                     self._wrap(value)
+                elif _is_scheduler(value) and all(value is not s for s, _ in self.schedulers):
+                    self.schedulers.append((value, copy.deepcopy(value.state_dict())))
 
     def _wrap(self, optimizer) -> None:
         step = optimizer.step
@@ -303,6 +313,28 @@ class _SteppedOptimizers:
                 for p, snapshot in state.items():
                     _restore_snapshot(optimizer.state[p], snapshot)
         return [f"{type(optimizer).__name__} ×{steps}" for optimizer, steps, _, _ in self.seen.values()]
+
+
+    def restore_schedulers(self) -> list[str]:
+        """Put back the schedulers whose state the method changed; their class names."""
+        changed = []
+        for scheduler, saved in self.schedulers:
+            try:
+                same = scheduler.state_dict() == saved
+            except Exception:  # (a state holding tensors: compared element-wise) put back regardless
+                same = False
+            if not same:
+                scheduler.load_state_dict(copy.deepcopy(saved))
+                changed.append(type(scheduler).__name__)
+        return changed
+
+
+def _is_scheduler(value) -> bool:
+    """A torch.optim learning-rate scheduler (``ReduceLROnPlateau`` was not an ``LRScheduler`` before
+    torch 2.3)."""
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+    return isinstance(value, (LRScheduler, ReduceLROnPlateau))
 
 
 def _no_step(*args, **kwargs):
