@@ -971,6 +971,10 @@ def test_foreach_ops_cost_their_per_tensor_op_on_each_tensor():
     assert (c.mults, c.adds, c.transc) == (32 + 4, 31 + 3, 2)
     c = cost(lambda a, b: torch._foreach_addcmul([a, b], [a, b], [a, b], value=0.5), a, b)
     assert (c.mults, c.adds) == (2 * 36, 36)  # a + v·b·c
+    # complex tensors are expanded once, by each tensor's op: 4 mults + 2 adds per complex product
+    z, w = torch.randn(3, dtype=torch.complex64), torch.randn(2, dtype=torch.complex64)
+    assert cost(lambda z, w: torch._foreach_mul([z, w], [z, w]), z, w) == cost(lambda z, w: (z * z, w * w), z, w)
+    assert cost(lambda z, w: torch._foreach_mul([z, w], [z, w]), z, w).mults == 4 * 5
 
 
 class Clipped(nn.Module):

@@ -59,7 +59,7 @@ def _nth(value, i: int, n: int):
     return value
 
 
-@op_rule(*_foreach_packets())
+@op_rule(*_foreach_packets(), complex_aware=True)  # (each tensor's op is expanded by its own pricing)
 def foreach(op) -> "Cost | None":
     from ..count import price_op  # (count imports the rules: imported here, at pricing time)
 
