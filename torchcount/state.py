@@ -24,7 +24,7 @@ module's ``_parameters`` / ``_buffers`` put back as they were, listed in
 """
 from __future__ import annotations
 
-import copy
+from copy import deepcopy
 
 import sys
 import threading
@@ -268,7 +268,7 @@ class _SteppedOptimizers:
                         getattr(type(value).step, "__code__", None) is not hooked:
                     self._wrap(value)
                 elif _is_scheduler(value) and all(value is not s for s, _ in self.schedulers):
-                    self.schedulers.append((value, copy.deepcopy(value.state_dict())))
+                    self.schedulers.append((value, deepcopy(value.state_dict())))
 
     def _wrap(self, optimizer) -> None:
         step = optimizer.step
@@ -324,7 +324,7 @@ class _SteppedOptimizers:
             except Exception:  # (a state holding tensors: compared element-wise) put back regardless
                 same = False
             if not same:
-                scheduler.load_state_dict(copy.deepcopy(saved))
+                scheduler.load_state_dict(deepcopy(saved))
                 changed.append(type(scheduler).__name__)
         return changed
 
