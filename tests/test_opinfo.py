@@ -32,11 +32,11 @@ from torch.testing._internal.common_methods_invocations import op_db  # noqa: E4
 #: ops left uncounted on purpose (docs/coverage.md): iterative or value-dependent work
 #: (eigen- and singular-value decompositions, pinv, lstsq's SVD drivers, matrix_exp; a polynomial
 #: whose degree is a tensor; how many label pairs a multilabel margin compares), and rarely met ops
-#: not priced yet (LDL, segment_reduce, hash_tensor, histogramdd, a masked index put
+#: not priced yet (LDL, hash_tensor, histogramdd, a masked index put
 #: that accumulates)
 KNOWN_UNCOUNTED = {
     "_linalg_svd", "_linalg_eigh", "linalg_eig", "linalg_pinv", "linalg_lstsq", "linalg_matrix_exp",
-    "linalg_ldl_factor_ex", "linalg_ldl_solve", "segment_reduce", "hash_tensor",
+    "linalg_ldl_factor_ex", "linalg_ldl_solve", "hash_tensor",
     "multilabel_margin_loss_forward", "_unsafe_masked_index_put_accumulate", "_histogramdd_bin_edges", "_histogramdd_from_bin_cts", "_histogramdd_from_bin_tensors",
     *(f"special_{p}_polynomial_{k}" for p in ("chebyshev", "shifted_chebyshev") for k in "tuvw"),
     "special_hermite_polynomial_h", "special_hermite_polynomial_he", "special_laguerre_polynomial_l",

@@ -271,6 +271,16 @@ def test_sort_topk_and_scatter():
     assert counts(cost_of(lambda s: torch.zeros(4).scatter_add(0, idx, s), src)) == {"adds": 10}
 
 
+def test_segment_reduce_combines_each_segment():
+    """Segments of 2, 3 and 1 rows of 4: L − 1 combinations per position, 12 in all (24 inputs, 12
+    outputs); a mean divides each output; an initial value is one more combination per output."""
+    x, lengths = torch.randn(6, 4), torch.tensor([2, 3, 1])
+    assert counts(cost_of(lambda x: torch.segment_reduce(x, "sum", lengths=lengths), x)) == {"adds": 12}
+    assert counts(cost_of(lambda x: torch.segment_reduce(x, "mean", lengths=lengths), x)) == {"adds": 12, "divs": 12}
+    assert counts(cost_of(lambda x: torch.segment_reduce(x, "max", lengths=lengths, initial=0.0), x)) == {"cmps": 24}
+    assert counts(cost_of(lambda x: torch.segment_reduce(x, "prod", lengths=lengths), x)) == {"mults": 12}
+
+
 def test_multinomial_as_the_kernels_draw():
     """One sample per row (an LLM's next token): max and min over the weights (their check),
     a division by an Exp(1) draw each, an argmax per row; n without replacement: a top-n selection;

@@ -50,6 +50,29 @@ def sum_op(op) -> Cost:
     return Cost.of(_pairs(op, "adds", "additions"))
 
 
+_SEGMENT_COMBINE = {"sum": ("adds", "additions"), "mean": ("adds", "additions"), "max": ("cmps", "comparisons"),
+                    "min": ("cmps", "comparisons"), "prod": ("mults", "multiplications")}
+
+
+@op_rule(*aten_ops("segment_reduce"))
+def segment_reduce(op) -> "Cost | None":
+    """``torch.segment_reduce(data, reduce, lengths=…)``: each segment's L values combined, L − 1
+    operations per position (inputs − outputs in all; with ``initial``, one more per output), and
+    for a mean a division per output. Exact when no segment is empty (an empty one holds its
+    initial value: one operation fewer per position than counted)."""
+    reduce = op.args[1] if len(op.args) > 1 else op.kwargs.get("reduce")
+    if reduce not in _SEGMENT_COMBINE:
+        return None
+    category, what = _SEGMENT_COMBINE[reduce]
+    n_in, n_out = _in_out(op)
+    has_initial = op.kwargs.get("initial") is not None
+    return Cost.of(
+        Term(category, f"{what} (segment {reduce})", "inputs − outputs", worked("{} − {}", n_in, n_out),
+             max(n_in - n_out, 0)),
+        Term(category, f"{what} (with the initial value)", "outputs", n_out, n_out) if has_initial else None,
+        Term("divs", "divisions (segment mean)", "outputs", n_out, n_out) if reduce == "mean" else None)
+
+
 @op_rule(*aten_ops("prod"))
 def prod_op(op) -> Cost:
     return Cost.of(_pairs(op, "mults", "multiplications"))
