@@ -58,8 +58,9 @@ _SEGMENT_COMBINE = {"sum": ("adds", "additions"), "mean": ("adds", "additions"),
 def segment_reduce(op) -> "Cost | None":
     """``torch.segment_reduce(data, reduce, lengths=…)``: each segment's L values combined, L − 1
     operations per position (inputs − outputs in all; with ``initial``, one more per output), and
-    for a mean a division per output. Exact when no segment is empty (an empty one holds its
-    initial value: one operation fewer per position than counted)."""
+    for a mean a division per output. Exact with an initial value or when no segment is empty;
+    without one, each empty segment makes the count one too low per position (a lower bound: inputs −
+    outputs charges it L − 1 = −1)."""
     reduce = op.args[1] if len(op.args) > 1 else op.kwargs.get("reduce")
     if reduce not in _SEGMENT_COMBINE:
         return None
