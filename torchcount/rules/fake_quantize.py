@@ -31,24 +31,19 @@ except ImportError:  # pragma: no cover - a torch without it
     FusedMovingAvgObsFakeQuantize = None
 
 from ..cost import Cost, Term, worked
+from .elementwise import recipe_terms
 from .registry import aten_ops, module_rule, op_rule
 
-# per element: (category, what, k)
-_QUANTIZE = (("mults", "multiplications (by 1/scale, by scale)", 2),
-             ("adds", "additions (+ zero point, − zero point)", 2),
-             ("cmps", "comparisons (round, clamp to the integer range)", 3),
-             ("assigns", "assignments (clamp)", 1))
-_MASK = (("cmps", "comparisons (mask: in range, 2 bounds and their and)", 3),)
-
-
-def _per_element(recipe, n: int) -> list[Term]:
-    return [Term(cat, what, f"{k}·elements", worked("{}×{}", k, n), k * n) if k != 1 else
-            Term(cat, what, "elements", n, n) for cat, what, k in recipe]
+#: per element: ×1/scale and ×scale; + and − the zero point; round, and the clamp's 2 bounds
+_QUANTIZE = {"mults": 2, "adds": 2, "cmps": 3, "assigns": 1}
+#: the ``_cachemask`` ops' mask: 2 bounds and their and
+_MASK = {"cmps": 3}
 
 
 def fake_quantize_terms(n: int, mask: bool) -> list[Term]:
     """The terms of fake-quantizing ``n`` elements (with the ``_cachemask`` ops' mask)."""
-    return _per_element(_QUANTIZE + (_MASK if mask else ()), n)
+    return recipe_terms(_QUANTIZE, n, "fake quantize: (clamp(round(x/s) + z) − z)·s") + \
+        (recipe_terms(_MASK, n, "mask: q_min ≤ q ≤ q_max") if mask else [])
 
 
 def observer_terms(n: int, channels: int) -> list[Term]:
