@@ -279,6 +279,10 @@ def test_segment_reduce_combines_each_segment():
     assert counts(cost_of(lambda x: torch.segment_reduce(x, "mean", lengths=lengths), x)) == {"adds": 12, "divs": 12}
     assert counts(cost_of(lambda x: torch.segment_reduce(x, "max", lengths=lengths, initial=0.0), x)) == {"cmps": 24}
     assert counts(cost_of(lambda x: torch.segment_reduce(x, "prod", lengths=lengths), x)) == {"mults": 12}
+    # three empty segments beside one of 2 rows: 4 outputs for 2 inputs per column; the count is a lower
+    # bound (4 additions are done) and never negative
+    empty = torch.tensor([2, 0, 0, 0])
+    assert counts(cost_of(lambda x: torch.segment_reduce(x, "sum", lengths=empty), x[:2])) == {}
 
 
 def test_multinomial_as_the_kernels_draw():

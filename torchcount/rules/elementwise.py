@@ -416,6 +416,11 @@ def unique_consecutive_op(op) -> Cost:
         _unique_counts(op, _arg(op, 2, "return_counts", False)))
 
 
+def _selection_per_line(n: int, k: int) -> int:
+    """Comparisons to select k of n with a heap of k: n·⌈log2 k⌉, at least n − 1."""
+    return max(n - 1, n * math.ceil(math.log2(k)) if k > 1 else n - 1)
+
+
 @op_rule(*_packets("topk", "kthvalue"))
 def topk_op(op) -> Cost:
     """Selection with a heap of k: n·⌈log2 k⌉ comparisons per line (at least n − 1)."""
@@ -424,7 +429,7 @@ def topk_op(op) -> Cost:
     dim = op.kwargs.get("dim", op.args[2] if len(op.args) > 2 else -1)
     n = x.shape[dim] if x.shape else 1
     lines = x.numel // max(n, 1)
-    per = max(n - 1, n * math.ceil(math.log2(k)) if k > 1 else n - 1)
+    per = _selection_per_line(n, k)
     return Cost.of(Term("cmps", "comparisons (selection)", "lines·max(n − 1, n·⌈log2 k⌉)",
                         worked("{}×{}", lines, per), lines * per))
 
@@ -465,7 +470,7 @@ def multinomial(op) -> Cost:
             Term("divs", "divisions (normalise)", "rows·c", worked("{}×{}", rows, c), n),
             Term("cmps", "comparisons (binary search per sample)", "rows·samples·⌈log2(c + 1)⌉",
                  worked("{}×{}×{}", rows, samples, k), rows * samples * k))
-    per_row = c - 1 if samples == 1 else max(c - 1, c * math.ceil(math.log2(samples)) if samples > 1 else c - 1)
+    per_row = _selection_per_line(c, samples)  # (one sample: the argmax's c − 1)
     return Cost.of(
         Term("cmps", "comparisons (weights checked: max and min)", "2·(elements − 1)", worked("2×({} − 1)", n),
              2 * max(n - 1, 0)),

@@ -67,7 +67,7 @@ def segment_reduce(op) -> "Cost | None":
     category, what = _SEGMENT_COMBINE[reduce]
     n_in, n_out = _in_out(op)
     has_initial = op.kwargs.get("initial") is not None
-    return Cost.of(
+    return Cost.of(  # (not _pairs: with empty segments the outputs can outnumber the inputs)
         Term(category, f"{what} (segment {reduce})", "inputs − outputs", worked("{} − {}", n_in, n_out),
              max(n_in - n_out, 0)),
         Term(category, f"{what} (with the initial value)", "outputs", n_out, n_out) if has_initial else None,
