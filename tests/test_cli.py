@@ -826,3 +826,43 @@ def test_a_module_instance_is_counted_on_meta_as_a_copy(capsys, tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("tc_instances", None)
+
+
+def test_a_device_is_recognised_under_any_of_its_names(capsys, monkeypatch):
+    """`--device cpu:0` (like `--device cuda` for a model built on cuda:0) names the device the model
+    was built on; compared as written ('cpu:0' ≠ 'cpu'), the model was copied there, doubling its
+    memory on a GPU."""
+    copies = []
+    real_copy = cli._module_copy
+    monkeypatch.setattr(cli, "_module_copy", lambda *a: copies.append(a) or real_copy(*a))
+    for device in ("cpu", "cpu:0"):
+        rc, out, err = main(capsys, "torch.nn:Linear(4, 3)", "--input", "2x4", "--device", device, "--format",
+                            "json", "--convention", "macs")
+        assert rc == 0, err
+        assert json.loads(out)["total"]["macs"] == 2 * 4 * 3, device
+    assert copies == []
+    rc, out, err = main(capsys, "torch.nn:Linear(4, 3)", "--input", "2x4", "--device", "cpu:0", "--measure",
+                        "--warmup", "0", "--repeat", "1", "--format", "json")
+    assert rc == 0 and json.loads(out)["extra"]["device"] == "cpu", err
+    assert copies == []
+
+
+def test_a_module_a_callable_already_held_is_counted_as_a_copy_on_its_own_device(capsys, tmp_path):
+    """A callable returning a module from its file's globals, already on the asked device: it was
+    counted in place, so the CLI's `.eval()` (and `--dtype`'s cast) changed the user's module."""
+    f = tmp_path / "tc_held.py"
+    f.write_text(INSTANCE_FILE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import tc_held
+        before = tc_held.pair_model.weight.clone()
+        for extra in ((), ("--dtype", "float64")):
+            rc, out, err = main(capsys, "tc_held:pair", "--device", "cpu", "--format", "json", "--convention",
+                                "macs", *extra)
+            assert rc == 0, err
+            assert (json.loads(out)["total"]["params"], json.loads(out)["total"]["macs"]) == (36, 60)  # Linear(5, 6), 2 rows
+            m = tc_held.pair_model
+            assert m.training and m.weight.dtype == torch.float32 and torch.equal(m.weight, before), extra
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("tc_held", None)

@@ -465,11 +465,13 @@ def build(spec: Spec, device: str, dtype=None):
             out = _to(call(), device, copy=True)
         elif device == "meta":
             try:
-                out = _to(attempt("meta"), "meta")  # (a module the callable already held is still on its device)
+                built = attempt("meta")  # (a module the callable already held is still on its device)
             except (NotImplementedError, RuntimeError):
-                out = _to(attempt("cpu"), "meta")
+                built = attempt("cpu")
+            out = _to(built, "meta", copy=_held(spec.factory, built))
         else:
-            out = _to(attempt("cpu"), device)
+            built = attempt("cpu")
+            out = _to(built, device, copy=_held(spec.factory, built))
     except (UsageError, ModelError):
         raise
     except TypeError as exc:
@@ -490,6 +492,14 @@ def build(spec: Spec, device: str, dtype=None):
         out = out.to(dtype)
         inputs = _float_to(inputs, dtype)
     return out.eval(), inputs
+
+
+def _held(factory, built) -> bool:
+    """Whether the module a callable returned (alone or as a pair's first item) is one its module
+    already held as a global: that one is the user's, to be counted as a copy (``.eval()``, a cast
+    or a move would change it in place), not one the call built."""
+    module = built[0] if isinstance(built, tuple) and built else built
+    return any(value is module for value in getattr(factory, "__globals__", {}).values())
 
 
 def _float_to(value, dtype):
@@ -1064,9 +1074,13 @@ def _run(argv: list[str]) -> int:
         import torch
 
         try:
-            torch.empty(0, device=device)
+            # as torch names the device of a tensor made there ('cuda' → 'cuda:0', 'cpu:0' → 'cpu'), so
+            # that a model already there is recognised as there and not copied
+            device = str(torch.empty(0, device=device).device)
         except Exception as exc:  # noqa: BLE001
             raise UsageError(f"device {device!r} is not available here: {_one_line(exc, 200)}") from None
+        if "device" in measure_options:
+            measure_options["device"] = device
 
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
