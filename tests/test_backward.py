@@ -924,6 +924,67 @@ def test_grid_sample_gradient_by_hand():
                                              2 * P + 2 * P + 46 * P + 16 * n + 2 * (16 * n - P))
 
 
+
+def _grid_sample_3d_cost(mode, mask, N=2, C=3, out=(2, 3, 4)):
+    x, g = torch.randn(N, C, 3, 4, 5), torch.randn(N, C, *out)
+    grid = torch.rand(N, *out, 3) * 2 - 1
+    return cost(lambda g, x, gr: aten.grid_sampler_3d_backward(g, x, gr, mode, 0, False, mask), g, x, grid)
+
+
+def test_grid_sample_3d_gradient_by_hand():
+    """The CPU kernel's 3-D backward (a scalar loop), n = N·C·Do·Ho·Wo elements, P = N·Do·Ho·Wo
+    positions: every position's three coordinates un-normalised (6 mults + 3 adds) whatever the mode
+    and mask; the grid's gradient whatever the mask asks, the input's when asked."""
+    N, C, Do, Ho, Wo = 2, 3, 2, 3, 4
+    n, P = N * C * Do * Ho * Wo, N * Do * Ho * Wo  # 144, 48
+    # trilinear: per position 6 face distances, 8 corner weights of 2 mults, 3 scalings; per element
+    # w·g into 8 corners (8 mults, 8 adds) and val·d·d′·g per corner and coordinate (8·3·3 = 72
+    # mults), summed over corners and channels: 3·(8·n − P) adds
+    both = _grid_sample_3d_cost(0, [True, True])
+    assert (both.mults, both.adds) == (6 * P + 16 * P + 3 * P + 8 * n + 72 * n, 3 * P + 6 * P + 8 * n + 3 * (8 * n - P))
+    assert (both.mults, both.adds) == (12720, 4896)
+    grid_only = _grid_sample_3d_cost(0, [False, True])
+    assert (grid_only.mults, grid_only.adds) == (12720 - 8 * n, 4896 - 8 * n)
+    assert _grid_sample_3d_cost(0, [True, False]) == both  # (the kernel computes the grid's gradient anyway)
+    assert (both.macs, both.divs, both.cmps, both.transc) == (0, 0, 0, 0)
+    # nearest: each g added into its source; the grid's gradient is zero, but the loop still
+    # un-normalises every position
+    nearest = _grid_sample_3d_cost(1, [True, True])
+    assert (nearest.mults, nearest.adds) == (6 * P, 3 * P + n) == (288, 288)
+    grid_only = _grid_sample_3d_cost(1, [False, True])
+    assert (grid_only.mults, grid_only.adds) == (6 * P, 3 * P)
+
+
+def test_grid_sample_3d_gradient_generalises_the_2d_structure():
+    """Where the kernels agree, the 3-D rule is the 2-D rule with a third coordinate and twice the
+    corners: un-normalisation 2 mults + 1 add per coordinate and position, the input gradient 1 mult
+    + 1 add per corner and element (4 in 2-D, 8 in 3-D), nearest's a scatter of one add per element;
+    the grid gradient summed over its terms, coordinates·(terms·n − P) adds (2-D bilinear factors its
+    corners into one term per coordinate, 3-D sums 8)."""
+    N, C = 2, 3
+    x2, g2 = torch.randn(N, C, 5, 6), torch.randn(N, C, 6, 4)
+    grid2 = torch.rand(N, 6, 4, 2) * 2 - 1
+    n, P = g2.numel(), N * 6 * 4  # the 3-D case below has the same n and P: (2, 3, 4) = 24 positions
+
+    def c2(mode, mask):
+        return cost(lambda g, x, gr: aten.grid_sampler_2d_backward(g, x, gr, mode, 0, False, mask), g2, x2, grid2)
+
+    def c3(mode, mask):
+        return _grid_sample_3d_cost(mode, mask, N=N, C=C, out=(2, 3, 4))
+
+    for coords, nearest in ((2, c2(1, [True, True])), (3, c3(1, [True, True]))):
+        assert (nearest.mults, nearest.adds) == (2 * coords * P, coords * P + n)
+    for corners, c in ((4, c2), (8, c3)):
+        input_gradient = c(0, [True, True]) - c(0, [False, True])
+        assert (input_gradient.mults, input_gradient.adds) == (corners * n, corners * n)
+    # the grid gradient's sums: 2-D 2·(n − P) of the 6·n + 2·(n − P) adds per element beyond the
+    # per-position lines; 3-D 3·(8·n − P)
+    grid2_adds = c2(0, [False, True]).adds - (2 + 4) * P
+    grid3_adds = c3(0, [False, True]).adds - (3 + 6) * P
+    assert grid2_adds == 6 * n + 2 * (n - P)
+    assert grid3_adds == 3 * (8 * n - P)
+
+
 class SamplerStep(nn.Module):
     """A spatial-transformer step: a conv net predicts an affine grid, grid_sample warps the features
     with it (the grid's gradient flows into the localisation net), as in RAFT's correlation lookup."""
@@ -959,6 +1020,59 @@ def test_a_grid_sample_training_step_is_counted_completely(mode):
     # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the 2×6×5
     # grid points' homogeneous coordinates, 3×2 MACs each); its backward is a bmm it counts
     assert counter.get_total_flops() + 2 * (2 * 6 * 5 * 3 * 2) == 2 * report.total.macs
+
+
+
+class VolumeStep(nn.Module):
+    """A small 3-D U-Net's training step with an SGD update: Conv3d with BatchNorm3d, InstanceNorm3d
+    and GroupNorm, max and average pooling, ``mode`` (trilinear or nearest) upsampling, an affine
+    5-D grid predicted from the adaptively pooled features warping them through F.grid_sample
+    (bilinear, i.e. trilinear, with trilinear upsampling, else nearest), a ConvTranspose3d decoder
+    with a skip connection, a per-voxel cross-entropy."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+        self.enc1 = nn.Sequential(nn.Conv3d(2, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU())
+        self.enc2 = nn.Sequential(nn.Conv3d(4, 8, 3, padding=1), nn.InstanceNorm3d(8, affine=True), nn.ReLU())
+        self.mid = nn.Sequential(nn.Conv3d(8, 8, 3, padding=1), nn.GroupNorm(2, 8), nn.ReLU())
+        self.loc = nn.Linear(8, 12)
+        self.up = nn.ConvTranspose3d(8, 4, 2, stride=2)
+        self.head = nn.Conv3d(8, 3, 1)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
+
+    def forward(self, x):
+        a = self.enc1(x)                                              # 8³
+        b = self.enc2(F.max_pool3d(a, 2))                             # 4³
+        c = F.interpolate(self.mid(F.avg_pool3d(b, 2)), scale_factor=2, mode=self.mode)  # 2³ → 4³
+        theta = self.loc(F.adaptive_avg_pool3d(c, 1).flatten(1)).view(-1, 3, 4)
+        grid = F.affine_grid(theta, list(c.shape), align_corners=False)
+        c = F.grid_sample(c, grid, mode="bilinear" if self.mode == "trilinear" else "nearest", align_corners=False)
+        return self.head(torch.cat([self.up(c), a], 1))
+
+    def train_step(self, x, labels):
+        self.optimizer.zero_grad()
+        F.cross_entropy(self(x), labels).backward()
+        self.optimizer.step()
+
+
+@pytest.mark.parametrize("mode", ["trilinear", "nearest"])
+def test_a_volumetric_unet_training_step_is_counted_completely(mode):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    step, batch = VolumeStep(mode), (torch.randn(2, 2, 8, 8, 8), torch.randint(0, 3, (2, 8, 8, 8)))
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    assert _unevaluated(report) == []
+    lines = {(t.what, t.formula) for t in report.root.terms}  # the 3-D sampler's gradient among them
+    assert ("grid un-normalisation (2 per coordinate)", "6·positions") in lines
+    assert (("distances to the six faces", "6·positions") in lines) == (mode == "trilinear")
+    with FlopCounterMode(display=False) as counter:
+        step.train_step(*batch)
+    # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the
+    # 2×4×4×4 grid points' homogeneous coordinates, 4×3 MACs each); its backward is a bmm it counts
+    assert counter.get_total_flops() + 2 * (2 * 4 * 4 * 4 * 4 * 3) == 2 * report.total.macs
 
 
 def test_foreach_ops_cost_their_per_tensor_op_on_each_tensor():

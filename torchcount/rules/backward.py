@@ -52,8 +52,9 @@ kernels compute it (n = elements of the gradient produced):
 - torchvision's roi_align: per output element (channel and bin) and sample the corner weights
   recomputed (2 adds + 4 mults, as the forward prices them), g·w/count (4 mults + 4 divs) and
   4 adds into the corners (with an adaptive grid, ``sampling_ratio ≤ 0``, uncounted, as the forward).
-- grid_sample (``grid_sampler_2d_backward``): as the CPU kernel, the grid's gradient always and the
-  input's when asked, bilinear, nearest or bicubic (see the rule).
+- grid_sample (``grid_sampler_2d_backward``, ``grid_sampler_3d_backward``): as the CPU kernels, the
+  grid's gradient always and the input's when asked, bilinear, nearest or bicubic in 2-D, trilinear
+  or nearest in 3-D (see the rules).
 Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
@@ -507,6 +508,15 @@ def scatter_add_backward(op) -> Cost:
                         out))
 
 
+def _grid_unnormalisation(coords: int, positions: int, per_position) -> list[Term]:
+    """The grid's coordinates un-normalised, as the forward rule prices them (rules/elementwise.py's
+    ``grid_sampler``): 2 mults + 1 add per coordinate and position."""
+    return [Term("mults", "grid un-normalisation (2 per coordinate)", f"{2 * coords}·positions",
+                 worked(f"{2 * coords}×{{}}", per_position), 2 * coords * positions),
+            Term("adds", "grid un-normalisation (1 per coordinate)", f"{coords}·positions",
+                 worked(f"{coords}×{{}}", per_position), coords * positions)]
+
+
 @op_rule(*aten_ops("grid_sampler_2d_backward"))
 def grid_sampler_2d_backward(op) -> Cost:
     """``grid_sampler_2d_backward(grad_output (N, C, Ho, Wo), input, grid (N, Ho, Wo, 2),
@@ -531,10 +541,7 @@ def grid_sampler_2d_backward(op) -> Cost:
     wants_input = _mask(op, 0)
     per_element = worked("{}", grad.shape)
     per_position = worked("{}", grid.shape[:-1])
-    unnormalise = [Term("mults", "grid un-normalisation (2 per coordinate)", "4·positions",
-                        worked("4×{}", per_position), 4 * positions),
-                   Term("adds", "grid un-normalisation (1 per coordinate)", "2·positions",
-                        worked("2×{}", per_position), 2 * positions)]
+    unnormalise = _grid_unnormalisation(2, positions, per_position)
     if mode == 1:  # nearest: the grid's gradient is zero, the input's a scatter of g
         if not wants_input:
             return Cost()
@@ -575,6 +582,52 @@ def grid_sampler_2d_backward(op) -> Cost:
         Term("mults", "multiplications val·g·c′·c (grid gradient, 16 taps, x and y)", "96·elements",
              worked("96×{}", per_element), 96 * n),
         sums)
+
+
+@op_rule(*aten_ops("grid_sampler_3d_backward"))
+def grid_sampler_3d_backward(op) -> Cost:
+    """``grid_sampler_3d_backward(grad_output (N, C, Do, Ho, Wo), input, grid (N, Do, Ho, Wo, 3),
+    interpolation_mode, padding_mode, align_corners, output_mask)``, as the CPU kernel
+    (``grid_sampler_3d_backward_cpu_impl``, a scalar loop) computes it (n = N·C·Do·Ho·Wo output
+    elements, P = N·Do·Ho·Wo grid positions). As in 2-D, the grid's gradient is computed whatever
+    the mask asks and the input's only when asked; bicubic is not supported in 3-D. Per position,
+    whatever the mode and the mask, the three coordinates un-normalised as the forward prices them
+    (2 mults + 1 add per coordinate). Trilinear: per position the distances to the six faces (6 adds),
+    the 8 corner weights, each a product of three distances (16 mults), and the grid gradient's
+    scaling (3 mults); per element the input gradient w·g into the 8 corners (8 mults + 8 adds, an
+    upper bound: a corner off the volume adds nothing, which only the grid tells) and, per corner
+    and coordinate, val·d·d′·g (3 mults: the kernel does not factor it as the 2-D kernel does),
+    summed over the corners and channels: 3·(8·n − P) adds. Nearest: each g added into its source
+    (input gradient only; the grid's is zero). Padding modes' clipping is not counted, as in the
+    forward."""
+    grad, grid = op.args[0], op.args[2]
+    mode = int(schema_arg(op, "interpolation_mode", 0))
+    n = grad.numel
+    positions = grid.numel // 3
+    wants_input = _mask(op, 0)
+    per_element = worked("{}", grad.shape)
+    per_position = worked("{}", grid.shape[:-1])
+    # (the kernel's loop un-normalises every position before it looks at the mode or the mask)
+    unnormalise = _grid_unnormalisation(3, positions, per_position)
+    if mode == 1:  # nearest: the grid's gradient is zero, the input's a scatter of g
+        return Cost.of(*unnormalise, Term("adds", "additions (each g into its source)", "elements", per_element, n)
+                       if wants_input else None)
+    return Cost.of(
+        *unnormalise,
+        Term("adds", "distances to the six faces", "6·positions", worked("6×{}", per_position), 6 * positions),
+        Term("mults", "corner weights (8, 2 mults each)", "16·positions", worked("16×{}", per_position),
+             16 * positions),
+        Term("mults", "grid gradient scaling (x, y and z)", "3·positions", worked("3×{}", per_position),
+             3 * positions),
+        Term("mults", "multiplications w·g (input gradient, 8 corners)", "8·elements", worked("8×{}", per_element),
+             8 * n) if wants_input else None,
+        Term("adds", "additions (into the 8 corners)", "8·elements", worked("8×{}", per_element), 8 * n)
+        if wants_input else None,
+        Term("mults", "multiplications val·d·d′·g (grid gradient, 8 corners, x, y and z)", "72·elements",
+             worked("72×{}", per_element), 72 * n),
+        Term("adds", "additions (grid gradient: Σ over corners and channels, x, y and z)",
+             "3·(8·elements − positions)", worked("3×(8×{} − {})", per_element, per_position),
+             3 * (8 * n - positions)))
 
 
 # ---- normalisation --------------------------------------------------------------------------
