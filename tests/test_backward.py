@@ -4,6 +4,8 @@ completely, their MACs equal to torch.utils.flop_counter's (which counts the sam
 matrix-product gradients, 2 FLOPs per MAC)."""
 from __future__ import annotations
 
+from math import prod
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -1073,6 +1075,66 @@ def test_a_volumetric_unet_training_step_is_counted_completely(mode):
     # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the
     # 2×4×4×4 grid points' homogeneous coordinates, 4×3 MACs each); its backward is a bmm it counts
     assert counter.get_total_flops() + 2 * (2 * 4 * 4 * 4 * 4 * 3) == 2 * report.total.macs
+
+
+
+class VideoStep(nn.Module):
+    """A torchvision video classifier's training step: cross-entropy over its 5 classes, SGD with
+    momentum."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def train_step(self, x, labels):
+        self.optimizer.zero_grad()
+        F.cross_entropy(self.net(x), labels).backward()
+        self.optimizer.step()
+
+
+@pytest.mark.parametrize("name, shape", [pytest.param("r3d_18", (1, 3, 4, 32, 32), marks=pytest.mark.slow),
+                                         ("mc3_18", (1, 3, 4, 32, 32)),
+                                         ("r2plus1d_18", (1, 3, 4, 32, 32)), ("swin3d_t", (1, 3, 4, 64, 64))])
+def test_video_classifier_training_steps_are_counted_completely(name, shape):
+    """Tiny clips (4 frames) through torchvision's 3-D ResNets, R(2+1)D and Video Swin: every op of
+    the forward, the backward and the SGD update priced, the MACs equal to flop_counter's (their
+    convolutions have one group)."""
+    video = pytest.importorskip("torchvision.models.video")
+    torch.manual_seed(0)
+    step = VideoStep(getattr(video, name)(num_classes=5))
+    _check_step(step, (torch.randn(*shape), torch.tensor([3])))
+
+
+@pytest.mark.slow
+def test_an_mvit_training_step_is_counted_completely_on_meta():
+    """MViT-B (16×224×224, on the meta device): every op priced; the MACs are flop_counter's less its
+    overcount of the depthwise pooling convolutions' weight gradients, which it takes as if groups
+    were 1 (groups − 1 times the forward's MACs more per grouped convolution)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    video = pytest.importorskip("torchvision.models.video")
+    step = VideoStep(video.mvit_v1_b(num_classes=5).to("meta"))
+    batch = (torch.randn(1, 3, 16, 224, 224, device="meta"), torch.tensor([3], device="meta"))
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    overcount = 0
+
+    def grouped_forward_macs(m, inputs, out):
+        nonlocal overcount
+        overcount += (m.groups - 1) * out.numel() * (m.in_channels // m.groups) * prod(m.kernel_size)
+
+    hooks = [m.register_forward_hook(grouped_forward_macs) for m in step.modules()
+             if isinstance(m, nn.Conv3d) and m.groups > 1]
+    with FlopCounterMode(display=False) as counter:
+        step.train_step(*batch)
+    for hook in hooks:
+        hook.remove()
+    assert len(hooks) == 35 and overcount > 0
+    assert counter.get_total_flops() // 2 == report.total.macs + overcount
 
 
 def test_foreach_ops_cost_their_per_tensor_op_on_each_tensor():
