@@ -253,13 +253,16 @@ def test_a_nested_tensor_is_a_clear_error_and_the_model_is_left_as_found(layout)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # sparse CSR is a beta API
-def test_a_sparse_input_is_counted_as_dense_with_a_note():
+def test_a_sparse_input_is_priced_on_its_stored_values_with_a_note():
+    """Until 2026-12-03 a layer's rule counted a sparse input as dense (4·8·16 = 512 MACs here, with a
+    note); the layer is now priced from the sparse ops it ran (tests/test_sparse.py)."""
     x = torch.zeros(4, 8)
     x[0, 1] = x[2, 5] = 1.0  # 2 non-zeros: a sparse kernel does a fraction of the dense work
     for sparse in (x.to_sparse(), x.to_sparse_csr()):
         report = torchcount.profile(nn.Linear(8, 16), sparse)
-        assert report.total.macs == 4 * 8 * 16  # the dense figure, an upper bound
-        assert any("counts them as dense" in n and str(sparse.layout).removeprefix("torch.") in n
+        # F.linear's addmm: each of the 2 stored values times a row of Wᵀ (16 MACs), plus the bias on 4×16 outputs
+        assert (report.total.macs, report.total.cost.adds, report.coverage) == (2 * 16, 4 * 16, 1.0)
+        assert any("priced on the values they store" in n and str(sparse.layout).removeprefix("torch.") in n
                    for n in report.notes)
     assert not any("sparse" in n for n in torchcount.profile(nn.Linear(8, 16), x).notes)
 

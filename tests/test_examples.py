@@ -45,6 +45,14 @@ EXPECTED = {
         "observers off: FC3's weight 480,000 FLOPs = 10 × 48,000",
         "coverage 100%",
     ],
+    # a two-layer GCN on a 10×10 grid (N = 100, nnz(Â) = N + 2·180 = 460), 16 → 8 → 4 features:
+    # N·16·8 + nnz·8 + N·8·4 + nnz·4; the dense Â·(H·W) would be N²·8 + N²·4
+    "gcn.py": [
+        "N = 100, nnz(Â) = 460",
+        "closed form: 100·16·8 + 460·8 + 100·8·4 + 460·4 = 21,520 MACs; torchcount: 21,520",
+        "the same adjacency as CSR: 21,520 MACs",
+        "Â·(H·W): sparse 5,520 MACs, as a dense matrix 120,000 MACs (22× as many); coverage 100%",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",

@@ -43,8 +43,12 @@ class TensorMeta(NamedTuple):
     #: True when this output shares storage with an input (in-place op) or is a view.
     aliased: bool = False
     #: the elements it really holds when fewer than ``numel``: an expanded (broadcast, stride-0)
-    #: operand of a recorded op, which reads each stored element once (None: all of them)
+    #: operand of a recorded op, which reads each stored element once; a sparse tensor's stored
+    #: values (None: all of them)
     stored: "int | None" = None
+    #: a sparse tensor's layout and sizes (None: a dense, strided tensor). ``numel`` stays the
+    #: dense size, which only rules written for sparse operands may read (rules/sparse.py)
+    sparse: "SparseLayout | None" = None
 
     @property
     def numel(self) -> int:
@@ -54,7 +58,51 @@ class TensorMeta(NamedTuple):
     def nbytes(self) -> int:
         size = _ITEMSIZE.get(self.dtype)
         n = _prod(self.shape) if self.stored is None else self.stored
-        return n * (size if size is not None else _itemsize(self.dtype))
+        n *= size if size is not None else _itemsize(self.dtype)
+        return n if self.sparse is None else n + self.sparse.index_bytes
+
+
+class SparseLayout(NamedTuple):
+    """What a sparse tensor stores: its ``layout`` ('coo', 'csr', 'csc', 'bsr', 'bsc'), ``nnz``
+    (specified elements; blocks for 'bsr'/'bsc'), ``values`` (the scalars its values tensor holds:
+    nnz times a block's or the dense dimensions' size) and ``index_bytes`` (its index tensors:
+    COO's indices, CSR's compressed and plain indices)."""
+
+    layout: str
+    nnz: int
+    values: int
+    index_bytes: int
+
+
+_SPARSE_LAYOUTS = {torch.sparse_coo: "coo", torch.sparse_csr: "csr", torch.sparse_csc: "csc",
+                   torch.sparse_bsr: "bsr", torch.sparse_bsc: "bsc"}
+_strided = torch.strided
+
+
+def sparse_layout(t: torch.Tensor) -> "SparseLayout | None":
+    """A sparse tensor's :class:`SparseLayout`; None for a strided one (or a layout torchcount
+    does not know, such as a mkldnn tensor)."""
+    name = _SPARSE_LAYOUTS.get(t.layout)
+    if name is None:
+        return None
+    if name == "coo":
+        values, indices = t._values(), (t._indices(),)
+    elif name in ("csr", "bsr"):
+        values, indices = t.values(), (t.crow_indices(), t.col_indices())
+    else:
+        values, indices = t.values(), (t.ccol_indices(), t.row_indices())
+    return SparseLayout(name, int(t._nnz()), values.numel(),
+                        sum([i.numel() * i.element_size() for i in indices]))
+
+
+def storage_bytes(t: torch.Tensor) -> int:
+    """Bytes a tensor holds: a sparse one's values and indices, not its dense size."""
+    if t.layout is _strided:
+        return t.nbytes
+    found = sparse_layout(t)
+    if found is None:
+        return t.numel() * t.element_size()
+    return found.values * t.element_size() + found.index_bytes
 
 
 #: ``TensorMeta`` from a (shape, dtype, aliased) tuple without the keyword-argument handling of
@@ -120,6 +168,10 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
     if isinstance(value, torch.Tensor):
         if isinstance(value, _UNINITIALIZED):  # a lazy parameter being materialised: no shape yet
             return "<uninitialized>"
+        if value.layout is not _strided:
+            found = sparse_layout(value)
+            return TensorMeta(tuple(value.shape), value.dtype, _aliases(value, inputs),
+                              found.values if found is not None else None, found)
         return TensorMeta(tuple(value.shape), value.dtype, _aliases(value, inputs), _stored(value))
     if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # before the namedtuple branch: kept for rules
         return value
@@ -397,11 +449,13 @@ class OpRecorder(TorchDispatchMode):
                     _pop_dispatch_mode(None)
         out = func(*args, **kwargs)
         try:
-            if not kwargs and type(out) is _Tensor and all(type(a) is _Tensor for a in args):
-                # the usual op (add, mean, view …): tensors in, one tensor out
+            if not kwargs and type(out) is _Tensor and out.layout is _strided and \
+                    all(type(a) is _Tensor and a.layout is _strided for a in args):
+                # the usual op (add, mean, view …): dense tensors in, one dense tensor out
                 aliased = out._is_view() or any(out is a for a in args)
-                op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view(), _stored(a))) for a in args]),
-                            {}, _meta((tuple(out.shape), out.dtype, aliased, None)))
+                op = OpCall(func, tuple([_meta((tuple(a.shape), a.dtype, a._is_view(), _stored(a), None))
+                                         for a in args]),
+                            {}, _meta((tuple(out.shape), out.dtype, aliased, None, None)))
             else:
                 raw_inputs = _raw_tensors(args) + _raw_tensors(kwargs)
                 op = OpCall(func, describe(args), describe(kwargs), describe(out, raw_inputs))
@@ -442,21 +496,32 @@ class _OnNestedTensors:
 def _describe_args(args: tuple) -> tuple:
     """``describe`` for a module's positional arguments, fast when they are plain tensors."""
     for v in args:
-        if type(v) is not _Tensor:
+        if type(v) is not _Tensor or v.layout is not _strided:
             return describe(args)
-    return tuple([_meta((tuple(v.shape), v.dtype, False, None)) for v in args])
+    return tuple([_meta((tuple(v.shape), v.dtype, False, None, None)) for v in args])
+
+
+def _sparse_among(described: tuple) -> bool:
+    """A sparse tensor among a call's described arguments (positional, keyword; not inside lists)."""
+    for meta in described[0]:
+        if type(meta) is TensorMeta and meta.sparse is not None:
+            return True
+    for meta in described[1].values():
+        if type(meta) is TensorMeta and meta.sparse is not None:
+            return True
+    return False
 
 
 def _describe_output(output: Any, args: tuple, kwargs: dict) -> Any:
     """``describe(output, inputs)`` with a fast path for one plain tensor returned."""
-    if type(output) is _Tensor:
+    if type(output) is _Tensor and output.layout is _strided:
         if output._is_view():
             aliased = _aliases(output, _raw_tensors(args) + _raw_tensors(kwargs))
         elif len(args) == 1 and not kwargs and type(args[0]) is _Tensor:  # the usual call: one tensor in
             aliased = output is args[0]
         else:
             aliased = any(output is t for t in _raw_tensors(args) + _raw_tensors(kwargs))
-        return _meta((tuple(output.shape), output.dtype, aliased, None))
+        return _meta((tuple(output.shape), output.dtype, aliased, None, None))
     return describe(output, _raw_tensors(args) + _raw_tensors(kwargs))
 
 
@@ -693,6 +758,10 @@ class _Recorder:
                                             module.training, grad_enabled(), failed=exc)
                 raise TypeError(f"torchcount counts dense tensors and cannot record this module's "
                                 f"arguments (a nested tensor?): {exc}") from exc
+            if call_ruled and _sparse_among(described):
+                # a rule prices dense operands; the sparse kernels this call runs are priced from its ops
+                call_ruled, want = False, record_ops and not covered and not no_ops
+                recorder.trace.unruled[path] = "called with a sparse input"
             call = Call(module, path, len(calls), parent_index, described[0], described[1], module.training,
                         grad_enabled(), None, covered, None, None, None, call_ruled)
             if call_ruled is not ruled or unruled:

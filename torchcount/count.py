@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .capture import Call, OpCall, Trace, tensors_in
+from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
 from .capture import _ScriptModule
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
-from .rules import op_rule_for, rule_for
+from .rules import op_rule_for, rule_for, sparse_op_rule_for
 from .rules.complex import complex_mode, in_real_ops, op_complex_mode
 
 
@@ -62,7 +62,7 @@ def _packed_bytes(value, with_batch_sizes: bool = True) -> int:
     """Bytes of the PackedSequences in a described structure: their data, and their batch sizes
     (read by a call; an output's are its input's, not written anew)."""
     if isinstance(value, PackedSequence):
-        return sum(_dense_bytes(t) for t in (value.data, value.batch_sizes if with_batch_sizes else None)
+        return sum(storage_bytes(t) for t in (value.data, value.batch_sizes if with_batch_sizes else None)
                    if isinstance(t, torch.Tensor))
     if isinstance(value, (tuple, list)):
         return sum(_packed_bytes(v, with_batch_sizes) for v in value)
@@ -87,7 +87,7 @@ def _parametrized_state_bytes(module: nn.Module, parametrizations: nn.Module, ca
             own += seen.outputs[0].nbytes
         else:  # cached (parametrize.cached()) or not read by this call: the original's size
             original = getattr(plist, "original", None)
-            own += _dense_bytes(original) if isinstance(original, torch.Tensor) else 0
+            own += storage_bytes(original) if isinstance(original, torch.Tensor) else 0
     return own
 
 
@@ -104,19 +104,14 @@ def _own_state_bytes(module: nn.Module) -> int:
         for t in store.values():
             if t is not None and id(t) not in seen:
                 seen.add(id(t))
-                total += _dense_bytes(t)
+                total += storage_bytes(t)
     return total
 
 
 def _subtree_state_bytes(module: nn.Module) -> int:
     """Bytes of every parameter and buffer in ``module``'s subtree (each tensor once)."""
     tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}
-    return sum(_dense_bytes(t) for t in tensors.values())
-
-
-def _dense_bytes(t: torch.Tensor) -> int:
-    # bytes of the dense equivalent (Tensor.nbytes is refused for sparse tensors)
-    return t.nbytes if t.layout is torch.strided else t.numel() * t.element_size()
+    return sum(storage_bytes(t) for t in tensors.values())
 
 
 def _check_counts(cost: Cost, what: str) -> None:
@@ -126,8 +121,29 @@ def _check_counts(cost: Cost, what: str) -> None:
         raise RuleError(f"{what} returned negative counts: {', '.join(negative)}")
 
 
+def on_sparse(op: OpCall) -> bool:
+    """An op called with a sparse operand (or returning one): priced by its sparse rule only."""
+    for t in op.inputs:
+        if t.sparse is not None:
+            return True
+    for t in op.outputs:
+        if t.sparse is not None:
+            return True
+    return False
+
+
+def _sparse_call(call: Call) -> bool:
+    for t in call.inputs:
+        if t.sparse is not None:
+            return True
+    for t in call.outputs:
+        if t.sparse is not None:
+            return True
+    return False
+
+
 def price_op(op: OpCall) -> Cost | None:
-    rule = op_rule_for(op.op)
+    rule = sparse_op_rule_for(op.op) if on_sparse(op) else op_rule_for(op.op)
     if rule is None:
         return None
     try:
@@ -248,6 +264,10 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None, autocast
     # looked up now, not at capture: a lazy module's class is its materialised one only after
     # its first forward (LazyBatchNorm1d → BatchNorm1d). Not under torch.vmap: see capture
     rule = None if call.unruled else rule_for(module)
+    if rule is not None and _sparse_call(call):
+        # a module rule prices dense operands (numel elements); torch runs a sparse kernel, whose ops
+        # a ruled module does not record
+        return CallCost(call, ZERO, "ops", None, Counter({f"{type(module).__name__} (on sparse tensors)": 1}), 0)
     if rule is not None:
         try:
             cost = rule.fn(module, call)
@@ -317,7 +337,7 @@ def price_ops(ops) -> "tuple[Cost, Counter | None, int, tuple]":
         if cost is None:
             if missing is None:
                 missing = Counter()
-            missing[op.name] += 1
+            missing[f"{op.name} (on sparse tensors)" if on_sparse(op) else op.name] += 1
         else:
             total = total + cost
             counted += 1
@@ -488,7 +508,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                         continue
                     local.add(tid)
                 size = t.numel()
-                tensor_bytes = _dense_bytes(t)
+                tensor_bytes = storage_bytes(t)
                 nbytes += tensor_bytes
                 if is_param:
                     n += size

@@ -189,9 +189,9 @@ def profile(
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
                      if t.layout is not torch.strided})
     if sparse:
-        notes.append(f"sparse input(s) ({', '.join(sparse)}): a layer's rule counts them as dense, every element "
-                     "(the rules see shapes only), an upper bound of what a sparse kernel does; sparse ops "
-                     "without a formula are listed as uncounted")
+        notes.append(f"sparse input(s) ({', '.join(sparse)}): priced on the values they store (a layer given one is "
+                     "priced from the sparse ops it ran, not its type's rule); sparse ops without a formula are listed "
+                     "as uncounted")
     autocast_note_at = len(notes)  # (the note on autocast, if it was on, goes here: known after the forward)
     if method == "forward":
         method = None

@@ -24,6 +24,8 @@
 - quantized.py: torch.ao.nn.quantized modules and quantized:: ops
 - fake_quantize.py: quantization-aware training's fake quantization (FakeQuantize, the fused observer op, LSQ)
 - foreach.py: the multi-tensor _foreach_* ops (gradient clipping, optimizers on CUDA), by the per-tensor op's rule
+- sparse.py: ops called with sparse operands (sparse·dense products, element-wise ops on the stored
+  values, coalescing), which the dense rules never see
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
   norm and embedding gradients)
 """
@@ -34,6 +36,8 @@ from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic an
 from . import fake_quantize  # noqa: F401  (quantization-aware training: FakeQuantize and its ops)
 from . import foreach  # noqa: F401  (the multi-tensor _foreach_ ops: each as its per-tensor op's rule, summed)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
+from . import sparse  # noqa: F401  (calls with a sparse operand, priced on what the sparse kernels touch)
 from .registry import (  # noqa: F401
-    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for, zero_ops,
+    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for,
+    sparse_op_rule_for, zero_ops,
 )

@@ -83,6 +83,7 @@ class Rule:
 _MODULE_RULES: dict[type, Rule] = {}
 _OP_RULES: dict[object, Rule] = {}  # OpOverloadPacket or OpOverload → rule
 _NAMED_OP_RULES: dict[str, Rule] = {}  # "namespace::op" → rule, for ops of optional libraries
+_SPARSE_OP_RULES: dict[object, Rule] = {}  # op packet or overload → rule, for calls with a sparse operand
 #: ops that move or reinterpret data without arithmetic (views, copies, casts, indexing)
 _ZERO_OPS: set = set()
 _lookup_cache: dict[type, Rule | None] = {}
@@ -125,10 +126,11 @@ def module_rule(*module_types: type, complex_aware: bool = False) -> Callable:
 _OP_TYPES = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator, MissingOp)
 
 
-def op_rule(*ops, complex_aware: bool = False) -> Callable:
+def op_rule(*ops, complex_aware: bool = False, sparse: bool = False) -> Callable:
     """Register ``fn(op_call) -> Cost`` for aten ops (a packet such as ``aten.mm`` covers
     every overload; an overload such as ``aten.mm.default`` only itself). ``complex_aware``:
-    see :func:`module_rule`."""
+    see :func:`module_rule`. ``sparse=True``: the rule for calls of these ops with a sparse
+    operand (as torch dispatches them to other kernels); the other rules never see one."""
     for op in ops:
         if not (isinstance(op, _OP_TYPES) or isinstance(op, str) and "::" in op):
             raise TypeError(f"op_rule takes aten ops (torch.ops.aten.mm, torch.ops.aten.mm.default) or a "
@@ -139,7 +141,9 @@ def op_rule(*ops, complex_aware: bool = False) -> Callable:
         for op in ops:
             if isinstance(op, MissingOp):
                 continue
-            if isinstance(op, str):
+            if sparse:
+                _SPARSE_OP_RULES[op] = rule
+            elif isinstance(op, str):
                 _NAMED_OP_RULES[op] = rule
             else:
                 _OP_RULES[op] = rule
@@ -217,6 +221,18 @@ def op_rule_for(op) -> Rule | None:
         return ZERO_OP
     if _NAMED_OP_RULES:
         return _NAMED_OP_RULES.get(getattr(packet, "_qualified_op_name", None))
+    return None
+
+
+def sparse_op_rule_for(op) -> Rule | None:
+    """The rule of an op called with a sparse operand: a rule registered with ``sparse=True``,
+    ``ZERO_OP`` for a known-zero op (a copy, a cast, a view: no arithmetic on any layout), else
+    None. The dense rules price ``numel`` elements, which a sparse kernel does not touch."""
+    rule = _SPARSE_OP_RULES.get(op) or _SPARSE_OP_RULES.get(getattr(op, "overloadpacket", None))
+    if rule is not None:
+        return rule
+    if op in _ZERO_OPS or getattr(op, "overloadpacket", None) in _ZERO_OPS:
+        return ZERO_OP
     return None
 
 

@@ -1,0 +1,211 @@
+"""Sparse operands: what the sparse kernels compute (the stored values), not the dense size.
+
+Every expected number is a closed form in nnz (the stored values V), worked out in the comment beside
+it; the dense rules would price numel elements instead (the first test shows the difference)."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.capture import describe
+
+warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
+warnings.filterwarnings("ignore", message=".*Sparse invariant checks.*")
+
+
+def ring_adjacency(n: int) -> torch.Tensor:
+    """A ring of n nodes with self-loops, normalised as Kipf & Welling's Â = D^-½ (A + I) D^-½
+    (every degree is 3, so every stored value is 1/3): 3n stored values, coalesced."""
+    rows = torch.arange(n).repeat_interleave(3)
+    cols = torch.stack([torch.arange(n), (torch.arange(n) + 1) % n, (torch.arange(n) - 1) % n], 1).reshape(-1)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), torch.full((3 * n,), 1 / 3), (n, n)).coalesce()
+
+
+class GCN(nn.Module):
+    """Two graph-convolution layers, H' = Â·(H·W) (Kipf & Welling), with a ReLU between them."""
+
+    def __init__(self, adjacency: torch.Tensor, sizes=(5, 4, 3)):
+        super().__init__()
+        self.register_buffer("adjacency", adjacency)
+        self.w1 = nn.Linear(sizes[0], sizes[1], bias=False)
+        self.w2 = nn.Linear(sizes[1], sizes[2], bias=False)
+
+    def forward(self, x):
+        h = torch.relu(torch.sparse.mm(self.adjacency, self.w1(x)))
+        return self.adjacency @ self.w2(h)
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_graph_convolution_counts_the_stored_values(layout):
+    a = ring_adjacency(6)
+    a = a if layout == "coo" else a.to_sparse_csr()
+    model = GCN(a)
+    x = torch.randn(6, 5)
+    report = torchcount.profile(model, x, convention="macs")
+    # N·F_in·F_out per layer (the Linears) plus nnz(Â)·F_out per sparse product:
+    # 6·5·4 + 18·4 + 6·4·3 + 18·3 = 120 + 72 + 72 + 54 = 318
+    assert report.total.macs == 318
+    assert report.row("").self_cost.macs == 18 * 4 + 18 * 3
+    # the ReLU on the dense 6×4 product: 24 comparisons
+    assert report.row("").self_cost.cmps == 24
+    assert report.coverage == 1.0
+    # the same graph dense: N·N·F_out per product, 6·6·4 + 6·6·3 = 252 instead of 126
+    dense = torchcount.profile(GCN(ring_adjacency(6).to_dense()), x, convention="macs")
+    assert dense.row("").self_cost.macs == 6 * 6 * 4 + 6 * 6 * 3
+
+
+def test_sparse_bytes_are_values_and_indices():
+    a = ring_adjacency(6)  # 18 float32 values, COO indices 2×18 int64
+    meta = describe(a)
+    assert (meta.sparse.layout, meta.sparse.nnz, meta.shape) == ("coo", 18, (6, 6))
+    assert meta.nbytes == 18 * 4 + 2 * 18 * 8
+    csr = describe(a.to_sparse_csr())  # 18 values, 7 row pointers and 18 column indices (int64)
+    assert csr.sparse.layout == "csr" and csr.nbytes == 18 * 4 + (7 + 18) * 8
+    # what an op reads of a sparse operand: sum of the 18 values reads the values and the indices
+    report = torchcount.profile(Reader(), a)
+    assert report.total.cost.bytes_read >= 18 * 4 + 2 * 18 * 8
+    # a sparse buffer's bytes: what it stores (its element count stays the dense size, as numel())
+    report = torchcount.profile(GCN(a), torch.randn(6, 5))
+    assert report.total.buffer_bytes == 18 * 4 + 2 * 18 * 8 and report.total.buffers == 36
+
+
+class Reader(nn.Module):
+    def forward(self, x):
+        return x * 3
+
+
+class Ops(nn.Module):
+    def __init__(self, adjacency):
+        super().__init__()
+        self.register_buffer("adjacency", adjacency)
+
+    def forward(self, dense):
+        a = self.adjacency
+        return a * 2, a * dense, dense + a, torch.tanh(a), a / 4
+
+
+def test_element_wise_ops_on_the_stored_values():
+    a = ring_adjacency(5)  # V = 15
+    report = torchcount.profile(Ops(a), torch.randn(5, 5))
+    cost = report.total.cost
+    # a·2, a·dense (V each), a/4 (V divisions), dense + a (V additions), tanh (V transcendentals)
+    assert (cost.mults, cost.divs, cost.adds, cost.transc) == (2 * 15, 15, 15, 15)
+    assert report.coverage == 1.0
+    assert "multiplications (mul) — on the 15 stored values" in report.explain("")
+
+
+def test_sparse_gradient_into_a_dense_weight():
+    """nn.Embedding(sparse=True): the gradient holds one row per looked-up token (repeats too, uncoalesced),
+    and SGD adds it into the weight: V additions and V multiplications by −lr, V = 4 tokens × 8."""
+
+    class Emb(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e = nn.Embedding(100, 8, sparse=True)
+            self.opt = torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def forward(self, ids):
+            return self.e(ids)
+
+        def step(self, ids):
+            self.opt.zero_grad()
+            loss = self(ids).sum()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    model = Emb()
+    before = model.e.weight.detach().clone()
+    report = torchcount.profile(model, torch.tensor([[1, 2, 3, 2]]), method="step")
+    own = report.row("").self_cost
+    # sum of the 4×8 output: 31 additions; the update: 32 additions and 32 multiplications
+    assert (own.adds, own.mults) == (31 + 32, 32)
+    assert report.coverage == 1.0
+    assert torch.equal(model.e.weight, before) and model.e.weight.grad is None
+
+
+def test_sparse_plus_sparse_and_coalesce():
+    a = ring_adjacency(4)  # 12 values, coalesced
+
+    class Sum(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    # two coalesced operands storing the same 12 indices: merged index by index, 12 + 12 − 12 = 12 additions
+    report = torchcount.profile(Sum(), (a, a * 2))
+    assert report.total.cost.adds == 12
+    twice = torch.sparse_coo_tensor(torch.cat([a.indices(), a.indices()], 1), torch.cat([a.values(), a.values()]),
+                                    a.shape)
+
+    class Coalesce(nn.Module):
+        def forward(self, x):
+            return x.coalesce()
+
+    # 24 stored values, each index twice, into 12: the sort's 24·⌈log2 24⌉ = 120 comparisons, 12 additions
+    report = torchcount.profile(Coalesce(), twice)
+    assert (report.total.cost.cmps, report.total.cost.adds) == (24 * 5, 12)
+
+
+def test_ops_without_a_sparse_rule_are_uncounted_and_named():
+    a = ring_adjacency(4)
+
+    class Softmax(nn.Module):
+        def forward(self, x):
+            return torch.sparse.softmax(x, 1)
+
+    with pytest.warns(torchcount.UncountedWarning, match="on sparse tensors"):
+        report = torchcount.profile(Softmax(), a)
+    assert report.coverage < 1.0
+    assert any("_sparse_softmax" in name and "(on sparse tensors)" in name for name in [u.what for u in report.uncounted])
+    # a module rule (nn.ReLU's) prices dense elements: a layer given a sparse input is priced from the
+    # ops it ran instead, here relu on the 12 stored values (not 16 comparisons), with a note
+    report = torchcount.profile(nn.ReLU(), a)
+    assert (report.total.cost.cmps, report.coverage) == (12, 1.0)
+    assert any("called with a sparse input" in n for n in report.notes)
+
+
+class ListOfTensors(nn.Module):
+    def forward(self, xs):
+        return xs[0] * 1
+
+
+def test_a_rule_never_prices_a_sparse_operand_it_cannot_see_coming():
+    """A sparse tensor inside a list reaches a ruled module's call unseen by the capture's check: its
+    rule (which would price the dense 4×4) is set aside and the call is uncounted, named."""
+    a = ring_adjacency(4)
+
+    @torchcount.module_rule(ListOfTensors)
+    def dense_elements(module, call):
+        n = call.inputs[0].numel
+        return torchcount.Cost.of(torchcount.Term("mults", "multiplications", "elements", n, n))
+
+    try:
+        assert torchcount.profile(ListOfTensors(), ([torch.ones(4, 4)],)).total.cost.mults == 16
+        with pytest.warns(torchcount.UncountedWarning, match="on sparse tensors"):
+            report = torchcount.profile(ListOfTensors(), ([a],))
+        assert report.total.cost.mults == 0 and report.coverage < 1.0
+        assert [u.what for u in report.uncounted] == ["ListOfTensors (on sparse tensors)"]
+    finally:
+        from torchcount.rules import registry
+        registry._MODULE_RULES.pop(ListOfTensors, None)
+        registry._lookup_cache.clear()
+
+
+def test_a_sparse_weight_in_a_linear_layer():
+    """A pruned weight kept as CSR: F.linear-style W @ xᵀ costs nnz(W) per column of xᵀ."""
+    torch.manual_seed(0)
+    w = torch.randn(16, 32) * (torch.rand(16, 32) < 0.25)
+    nnz = int((w != 0).sum())
+
+    class SparseLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("w", w.to_sparse_csr())
+
+        def forward(self, x):  # x: batch × 32
+            return (self.w @ x.t()).t()
+
+    report = torchcount.profile(SparseLinear(), torch.randn(3, 32), convention="macs")
+    assert report.total.macs == nnz * 3

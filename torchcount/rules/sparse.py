@@ -1,0 +1,226 @@
+"""Ops called with sparse operands (COO, CSR, CSC, BSR, BSC): a graph convolution's ``torch.sparse.mm(A,
+X)``, a pruned layer's ``W_csr @ x``, an embedding's sparse gradient added into its weight.
+
+PyTorch runs other kernels for them, which touch the stored values only, so the dense rules (which
+price ``numel`` elements) never see a sparse operand: a call with one is priced by a rule
+registered here with ``sparse=True``, or is uncounted and listed as ``… (on sparse tensors)``.
+V below is the values a sparse operand stores (its ``nnz`` times a block's size for BSR/BSC, times
+the dense dimensions' size for a hybrid COO tensor); bytes are those of the values and the indices.
+
+- sparse·dense products (``mm``, ``addmm``, ``_sparse_addmm``, ``_sparse_mm``, ``bmm``, ``mv``,
+  ``addmv``, ``hspmm``): V·n MACs for a sparse (m×k) times a dense (k×n) — every stored value
+  multiplies one row of the dense operand; m·V for a dense (m×k) times a sparse (k×n); then ``addmm``'s
+  β·M + α·(product) per output, as for dense operands (``torch.sparse.mm`` given two dense operands
+  runs ``_sparse_addmm`` too: m·k·n). A sparse·sparse product's work depends on
+  where the values lie (Σ over k of the stored values in column k of A times those in row k of B):
+  uncounted.
+- element-wise ops that keep zeros zero (negation, ReLU, tanh, sqrt, …, multiplication or division by
+  a scalar): the dense op's own rule over the V stored values. A sparse tensor times or divided by a
+  dense one: V multiplications (divisions), reading V elements of the dense one.
+- a dense tensor plus or minus a sparse one (``dense + A``, ``W.add_(sparse_grad, alpha=-lr)``): V
+  additions (and V multiplications for α ≠ 1). Sparse plus sparse: one addition per pair of stored
+  values at the same index, nnz_a + nnz_b − nnz_out (exact: the output's nnz is known), times the values
+  per index.
+- ``coalesce``: the indices sorted (nnz·⌈log2 nnz⌉ comparisons, as ``sort``'s rule counts a comparison
+  sort) and the values of repeated indices summed (nnz_in − nnz_out additions per value).
+- ``sum`` of every value: V − 1 additions.
+- a dense tensor made sparse (``to_sparse``): every element compared with zero; the other layout
+  conversions, ``to_dense``, and reading the values or indices move data only.
+
+Index arithmetic (linearising COO indices, merging sorted index lists) is not counted, as for dense
+indexing. Softmax over a sparse dimension, sums over some dimensions and sparse·sparse products
+depend on where the values lie, and stay uncounted.
+"""
+from __future__ import annotations
+
+import math
+
+from ..capture import OpCall, TensorMeta
+from ..cost import Cost, Term, worked
+from ._util import schema_arg
+from .elementwise import _packets
+from .matmul import _scaled_sum_terms
+from .registry import aten, op_rule, op_rule_for, zero_ops
+
+# reading a sparse tensor's parts, building one from them, and changing its layout: no arithmetic
+zero_ops(*_packets(
+    "_values", "values", "_indices", "indices", "crow_indices", "col_indices", "ccol_indices", "row_indices",
+    "_coalesced", "sparse_coo_tensor", "_sparse_coo_tensor_unsafe", "_sparse_coo_tensor_with_dims",
+    "_sparse_coo_tensor_with_dims_and_tensors", "sparse_compressed_tensor", "_sparse_compressed_tensor_unsafe",
+    "sparse_csr_tensor", "_sparse_csr_tensor_unsafe", "sparse_csc_tensor", "sparse_bsr_tensor",
+    "sparse_bsc_tensor", "_to_dense", "to_dense", "sparse_resize", "sparse_resize_and_clear",
+))
+
+
+def _sparse(t) -> bool:
+    return isinstance(t, TensorMeta) and t.sparse is not None
+
+
+# ---- products --------------------------------------------------------------------------------
+@op_rule(aten.mm, aten.addmm, aten._sparse_addmm, aten._sparse_mm, aten.bmm, aten.hspmm, aten.mv, aten.addmv,
+         sparse=True)
+@op_rule(aten._sparse_addmm, aten._sparse_mm)
+def sparse_product(op) -> Cost | None:
+    """A sparse (…×m×k) times a dense (k×n): V·n MACs; a dense (m×k) times a sparse (k×n): m·V
+    (``mv``: n = 1); ``addmm``/``addmv``: β·M + α·(product) per output, as for dense operands."""
+    name = op.op.overloadpacket.__name__
+    if name in ("addmm", "_sparse_addmm", "addmv"):
+        bias, a, b = op.args[:3]
+    else:
+        (a, b), bias = op.args[:2], None
+    if not (isinstance(a, TensorMeta) and isinstance(b, TensorMeta)) or _sparse(a) and _sparse(b):
+        return None  # sparse·sparse: the work depends on where the values lie
+    if not _sparse(a) and not _sparse(b):  # torch.sparse.mm given dense operands: a dense product
+        m, k = a.shape[-2:]
+        terms = [Term("macs", f"multiply-accumulates ({name})", "m·k·n", worked("{}×{}×{}", m, k, b.shape[-1]),
+                      m * k * b.shape[-1])]
+    elif _sparse(a):
+        n = 1 if name in ("mv", "addmv") else b.shape[-1]
+        terms = [Term("macs", f"multiply-accumulates ({name}: each stored value of the sparse A times a row of B)",
+                      "V·n", worked("{}×{}", a.sparse.values, n), a.sparse.values * n)]
+    else:
+        m = a.shape[-2]
+        terms = [Term("macs", f"multiply-accumulates ({name}: each row of A times each stored value of the sparse B)",
+                      "m·V", worked("{}×{}", m, b.sparse.values), m * b.sparse.values)]
+    if bias is not None:
+        out = op.outputs[0]
+        if out.sparse is not None:
+            return None
+        terms += _scaled_sum_terms(op, out.numel, "outputs", "A·B")
+    return Cost.of(*terms)
+
+
+# ---- element-wise ----------------------------------------------------------------------------
+_ZERO_KEEPING = _packets(
+    "neg", "abs", "relu", "sgn", "sign", "sin", "sinh", "tan", "tanh", "asin", "asinh", "atan", "atanh", "sqrt",
+    "expm1", "log1p", "erf", "erfinv", "trunc", "floor", "ceil", "round", "frac", "deg2rad", "rad2deg", "square",
+    "nan_to_num", "signbit", "isnan", "isinf", "isposinf", "isneginf", "angle", "conj_physical", "positive",
+)
+
+
+def _on_values(t):
+    """A sparse operand as the dense vector of its stored values; anything else as it is."""
+    if _sparse(t):
+        return TensorMeta((t.sparse.values,), t.dtype, t.aliased)
+    if isinstance(t, (list, tuple)) and not isinstance(t, TensorMeta):
+        return type(t)(_on_values(v) for v in t)
+    return t
+
+
+@op_rule(*_ZERO_KEEPING, sparse=True)
+def on_stored_values(op) -> Cost | None:
+    """An element-wise op that maps zero to zero, on a sparse tensor: the dense op's own rule over
+    the V stored values (the zeros it does not store stay zero)."""
+    return _priced_on_values(op)
+
+
+def _priced_on_values(op) -> Cost | None:
+    dense = OpCall(op.op, tuple(_on_values(a) for a in op.args), {k: _on_values(v) for k, v in op.kwargs.items()},
+                   _on_values(op.output))
+    rule = op_rule_for(op.op)
+    cost = rule(dense) if rule is not None else None
+    if cost is None:
+        return None
+    return Cost.of(*[t._replace(what=f"{t.what} — on the {_values_word(op)} stored values") for t in cost.terms]) \
+        if cost.terms else cost
+
+
+def _values_word(op) -> str:
+    return next(str(t.sparse.values) for t in op.inputs if t.sparse is not None)
+
+
+@op_rule(*_packets("mul", "div"), sparse=True)
+def sparse_scaled(op) -> Cost | None:
+    """A sparse tensor times (or divided by) a scalar: the dense rule on its V stored values. Times
+    (divided by) a dense tensor of its shape: V multiplications (divisions) — the dense operand is read
+    only where the sparse one stores a value. A dense tensor divided by a sparse one, or two sparse
+    operands: uncounted (the first is mostly division by zero; the second depends on where the values
+    lie)."""
+    a, b = op.args[0], op.args[1] if len(op.args) > 1 else op.kwargs.get("other")
+    if not _sparse(a) and _sparse(b) and op.op.overloadpacket is aten.mul:
+        a, b = b, a  # multiplication commutes
+    if not _sparse(a) or _sparse(b):
+        return None
+    if not isinstance(b, TensorMeta) or not b.shape:  # a scalar (or a 0-d tensor): every stored value scaled
+        return _priced_on_values(op)
+    if tuple(b.shape) != tuple(a.shape) or schema_arg(op, "rounding_mode") is not None:
+        return None
+    category = "mults" if op.op.overloadpacket in (aten.mul, aten.mul_) else "divs"
+    v = a.sparse.values
+    out_bytes = sum([t.nbytes for t in op.outputs if not t.aliased])
+    return Cost.of(Term(category, f"{'multiplications' if category == 'mults' else 'divisions'} (a stored value by "
+                                  f"the dense element at its index)", "V", v, v)
+                   ).with_bytes(a.nbytes + v * _itemsize(b), out_bytes or a.nbytes)
+
+
+def _itemsize(t: TensorMeta) -> int:
+    return TensorMeta((1,), t.dtype).nbytes
+
+
+@op_rule(*_packets("add", "sub"), sparse=True)
+def sparse_sum_of_two(op) -> Cost | None:
+    """dense ± sparse (out of place or into the dense one): V additions (and V multiplications by α
+    ≠ 1). sparse ± sparse: nnz_a + nnz_b − nnz_out additions per value (one per index both store; the
+    output's nnz says how many), and for α ≠ 1 the second's V multiplications."""
+    a, b = op.args[0], op.args[1] if len(op.args) > 1 else op.kwargs.get("other")
+    alpha = schema_arg(op, "alpha", 1)
+    if not isinstance(b, TensorMeta):
+        return None  # a sparse tensor plus a scalar is dense: torch refuses it
+    out = op.outputs[0] if op.outputs else None
+    if _sparse(a) and _sparse(b):
+        if out is None or out.sparse is None:
+            return None
+        per_index = a.sparse.values // a.sparse.nnz if a.sparse.nnz else 1
+        merged = (a.sparse.nnz + b.sparse.nnz - out.sparse.nnz) * per_index
+        return Cost.of(
+            Term("adds", "additions (values both operands store at one index)", "(nnz_a + nnz_b − nnz_out)·per index",
+                 worked("({} + {} − {})×{}", a.sparse.nnz, b.sparse.nnz, out.sparse.nnz, per_index), max(merged, 0)),
+            Term("mults", "scaling α·B", "V_b", b.sparse.values, b.sparse.values) if alpha != 1 else None)
+    if _sparse(a):
+        return None  # sparse ± dense: the dense result is the dense operand's elements, less or plus … (rare)
+    v = b.sparse.values
+    cost = Cost.of(Term("adds", "additions (a stored value into the dense element at its index)", "V", v, v),
+                   Term("mults", "scaling α·B", "V", v, v) if alpha != 1 else None)
+    if op.op.overloadpacket in (aten.add_, aten.sub_) or op.op._overloadname == "out":
+        # into the dense tensor: only the V elements at the stored indices are read and written
+        return cost.with_bytes(b.nbytes + v * _itemsize(a), v * _itemsize(a))
+    return cost
+
+
+# ---- coalescing, reductions, conversions -----------------------------------------------------
+@op_rule(aten._coalesce, aten.coalesce, sparse=True)
+def coalesce(op) -> Cost | None:
+    """COO indices sorted (nnz·⌈log2 nnz⌉ comparisons, a comparison sort as ``sort``'s rule counts
+    it) and the values of repeated indices summed (nnz_in − nnz_out additions per value)."""
+    a, out = op.args[0], op.outputs[0] if op.outputs else None
+    if not _sparse(a) or out is None or out.sparse is None:
+        return None
+    nnz = a.sparse.nnz
+    per_index = a.sparse.values // nnz if nnz else 1
+    log = math.ceil(math.log2(nnz)) if nnz > 1 else 0
+    return Cost.of(
+        Term("cmps", "comparisons (sorting the indices)", "nnz·⌈log2 nnz⌉", worked("{}×{}", nnz, log), nnz * log),
+        Term("adds", "additions (values of repeated indices)", "(nnz_in − nnz_out)·per index",
+             worked("({} − {})×{}", nnz, out.sparse.nnz, per_index), (nnz - out.sparse.nnz) * per_index))
+
+
+@op_rule(aten.sum.default, aten._sparse_sum.default, sparse=True)
+def sparse_sum(op) -> Cost | None:
+    """Every stored value summed: V − 1 additions."""
+    a = op.args[0]
+    if not _sparse(a):
+        return None
+    v = a.sparse.values
+    return Cost.of(Term("adds", "additions (Σ of the stored values)", "V − 1", worked("{} − 1", v), max(v - 1, 0)))
+
+
+@op_rule(*_packets("_to_sparse", "to_sparse", "_to_sparse_csr", "_to_sparse_csc", "_to_sparse_bsr",
+                   "_to_sparse_bsc", "to_sparse_csr", "to_sparse_csc", "to_sparse_bsr", "to_sparse_bsc"), sparse=True)
+def to_sparse(op) -> Cost | None:
+    """A dense tensor made sparse: every element compared with zero (which ones to store); a sparse
+    tensor given another sparse layout: its indices rearranged, no arithmetic."""
+    a = op.args[0]
+    if _sparse(a):
+        return Cost()
+    return Cost.of(Term("cmps", "comparisons with zero (which elements to store)", "elements",
+                        worked("{}", a.shape), a.numel))
