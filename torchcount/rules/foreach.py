@@ -2,8 +2,9 @@
 optimizers' multi-tensor path, PyTorch's default for CUDA parameters): each is its per-tensor op
 applied to every tensor of its lists, so it costs the sum of that op's cost over them, priced by
 the per-tensor op's own rule (``_foreach_mul_.Scalar`` on [a, b] is ``mul_.Scalar`` on a plus on b;
-``_foreach_norm`` is ``linalg_vector_norm`` per tensor). A ``_foreach_`` op whose per-tensor op has
-no rule stays uncounted (``_foreach_powsum``: no single aten op computes it).
+``_foreach_norm`` is ``linalg_vector_norm`` per tensor, ``_foreach_powsum`` is ``linalg__powsum``:
+Σ|x|^ord, the norm without its root). A ``_foreach_`` op whose per-tensor op has no rule stays
+uncounted. The fused optimizer kernels (``_fused_adam_`` & co.) are not foreach ops: rules/optimizer.py.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ..cost import Cost
 from .registry import op_rule
 
 #: the per-tensor op of a foreach op whose name is not its own
-_PER_TENSOR_NAME = {"norm": "linalg_vector_norm", "zero": "zero_", "copy": "copy_"}
+_PER_TENSOR_NAME = {"norm": "linalg_vector_norm", "powsum": "linalg__powsum", "zero": "zero_", "copy": "copy_"}
 #: the per-tensor overload of each foreach overload, in order of preference
 _PER_TENSOR_OVERLOAD = {"List": ("Tensor", "default"), "ScalarList": ("Scalar", "default"),
                         "Scalar": ("Scalar", "default"), "Tensor": ("Tensor", "default"),

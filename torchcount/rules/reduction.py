@@ -5,7 +5,7 @@ pairs: ``sum`` that many additions, ``prod`` multiplications, ``amax``/``max``/`
 comparisons; ``mean`` adds one division per output. ``var``/``std`` follow the
 normalisation layers: mean, n subtractions, n squares, a sum and a division (and one
 square root per output for ``std``). ``linalg_vector_norm`` with ord 2: n squares, the
-sum, one square root per output. Softmax and the normalisation ops reuse the exact terms of
+sum, one square root per output; ``linalg__powsum`` the same without the root. Softmax and the normalisation ops reuse the exact terms of
 the softmax and norm *module* rules (``activation.softmax_terms``, ``norm._stats_terms``),
 so an op and a module doing the same job cost the same. The pooling ops (``F.max_pool2d``
 and the like) are in pool.py, beside the pooling modules.
@@ -138,35 +138,63 @@ def vector_norm(op) -> Cost:
     if ord_ in (math.inf, -math.inf):
         return Cost.of(Term("cmps", "absolute values", "inputs", n_in, n_in),
                        Term("cmps", "comparisons (max |x|)", "inputs − outputs", pairs, n_in - n_out))
+    return Cost.of(*_power_sum_terms(ord_, n_in, n_out, pairs), _root_term(ord_, n_out))
+
+
+def _power_sum_terms(ord_, n_in: int, n_out: int, pairs) -> list[Term]:
+    """Σ|x|^ord over each output's elements (a real input): |x| for ord 1, x² for ord 2, a power for
+    any other ord; then inputs − outputs additions."""
     if ord_ == 1:
-        return Cost.of(Term("cmps", "absolute values", "inputs", n_in, n_in),
-                       Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out))
+        each = Term("cmps", "absolute values", "inputs", n_in, n_in)
+    elif ord_ == 2:
+        each = Term("mults", "squares", "inputs", n_in, n_in)
+    else:
+        each = Term("transc", f"powers |x|^{ord_}", "inputs", n_in, n_in)
+    return [each, Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out)]
+
+
+def _root_term(ord_, n_out: int) -> "Term | None":
+    """The norm's root of each power sum (none for ord 1)."""
+    if ord_ == 1:
+        return None
     if ord_ == 2:
-        return Cost.of(Term("mults", "squares", "inputs", n_in, n_in),
-                       Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
-                       Term("transc", "square roots", "outputs", n_out, n_out))
-    return Cost.of(Term("transc", f"powers |x|^{ord_}", "inputs", n_in, n_in),
-                   Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
-                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
+        return Term("transc", "square roots", "outputs", n_out, n_out)
+    return Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out)
 
 
-def _complex_vector_norm(ord_, n_in: int, n_out: int, pairs) -> Cost:
+def _complex_vector_norm(ord_, n_in: int, n_out: int, pairs, root: bool = True) -> Cost:
     squares = [Term("mults", "squares re², im²", "2·inputs", worked("2×{}", n_in), 2 * n_in),
                Term("adds", "additions re² + im²", "inputs", n_in, n_in)]
-    if ord_ == 0:
+    if ord_ == 0 and root:
         return Cost.of(Term("cmps", "comparisons (z ≠ 0: both parts)", "2·inputs", worked("2×{}", n_in), 2 * n_in),
                        Term("adds", "additions (count)", "inputs − outputs", pairs, n_in - n_out))
     if ord_ == 2:
         return Cost.of(*squares, Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
-                       Term("transc", "square roots", "outputs", n_out, n_out))
+                       Term("transc", "square roots", "outputs", n_out, n_out) if root else None)
     moduli = [*squares, Term("transc", "square roots |z|", "inputs", n_in, n_in)]
-    if ord_ in (math.inf, -math.inf):
+    if ord_ in (math.inf, -math.inf) and root:
         return Cost.of(*moduli, Term("cmps", "comparisons (max |z|)", "inputs − outputs", pairs, n_in - n_out))
     if ord_ == 1:
         return Cost.of(*moduli, Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out))
     return Cost.of(*moduli, Term("transc", f"powers |z|^{ord_}", "inputs", n_in, n_in),
                    Term("adds", "additions", "inputs − outputs", pairs, n_in - n_out),
-                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out))
+                   Term("transc", f"roots (·)^(1/{ord_})", "outputs", n_out, n_out) if root else None)
+
+
+@op_rule(*aten_ops("linalg__powsum"), complex_aware=True)
+def power_sum(op) -> Cost:
+    """``torch.linalg._powsum(x, ord)`` = Σ|x|^ord, a vector norm without its root (what
+    ``_foreach_powsum`` runs per tensor: the partial sums of a norm over shards, which are added
+    before the one root is taken). Priced as ``linalg_vector_norm`` less the root: ord 2 a square
+    per element, ord 1 an absolute value, any other ord a power. Unlike the norm, ord 0 and ±∞
+    are plain powers here (PyTorch computes Σ|x|^0 = the element count, not the non-zeros, and
+    Σ|x|^∞, not the max), so they are priced as powers."""
+    n_in, n_out = _in_out(op)
+    ord_ = schema_arg(op, "ord", 2)
+    pairs = worked("{} − {}", n_in, n_out)
+    if op.inputs[0].dtype.is_complex:
+        return _complex_vector_norm(ord_, n_in, n_out, pairs, root=False)
+    return Cost.of(*_power_sum_terms(ord_, n_in, n_out, pairs))
 
 
 @op_rule(*aten_ops("equal"))
