@@ -17,7 +17,7 @@ from .registry import op_rule
 #: the per-tensor op of a foreach op whose name is not its own
 _PER_TENSOR_NAME = {"norm": "linalg_vector_norm", "powsum": "linalg__powsum", "zero": "zero_", "copy": "copy_"}
 #: the per-tensor overload of each foreach overload, in order of preference
-_PER_TENSOR_OVERLOAD = {"List": ("Tensor", "default"), "ScalarList": ("Scalar", "default"),
+_PER_TENSOR_OVERLOAD = {"List": ("Tensor", "Tensor_Tensor", "default"), "ScalarList": ("Scalar", "default"),
                         "Scalar": ("Scalar", "default"), "Tensor": ("Tensor", "default"),
                         "ScalarAndTensor": ("Scalar",), "default": ("default",)}
 
@@ -33,7 +33,9 @@ _per_tensor_ops: dict = {}
 
 def per_tensor_op(op):
     """The aten overload a foreach overload applies to each tensor (``aten.mul_.Scalar`` for
-    ``aten._foreach_mul_.Scalar``), or None."""
+    ``aten._foreach_mul_.Scalar``), or None. An in-place foreach op whose per-tensor op has no
+    in-place form (``_foreach_maximum_``: there is no ``maximum_``) gets the functional one, priced
+    as writing into the tensor it updates (see :func:`foreach`)."""
     if op in _per_tensor_ops:
         return _per_tensor_ops[op]
     name = op.overloadpacket.__name__.removeprefix("_foreach_")
@@ -42,6 +44,8 @@ def per_tensor_op(op):
     base = _PER_TENSOR_NAME.get(base, base + ("_" if in_place else ""))
     found = None
     packet = getattr(torch.ops.aten, base, None)
+    if packet is None and in_place:
+        packet = getattr(torch.ops.aten, base.rstrip("_"), None)
     if packet is not None:
         overloads = packet.overloads()
         for overload in _PER_TENSOR_OVERLOAD.get(op._overloadname, ()) + ("default",):
@@ -50,6 +54,10 @@ def per_tensor_op(op):
                 break
     _per_tensor_ops[op] = found
     return found
+
+
+def _updates_in_place(op) -> bool:
+    return op.overloadpacket.__name__.endswith("_") and not op.overloadpacket.__name__.endswith("__")
 
 
 def _nth(value, i: int, n: int):
@@ -72,6 +80,8 @@ def foreach(op) -> "Cost | None":
         return None
     n = len(lists[0])
     outputs = op.output if isinstance(op.output, (list, tuple)) and len(op.output) == n else None
+    if outputs is None and _updates_in_place(op.op) and not _updates_in_place(single):
+        outputs = lists[0]  # (the functional op stands for the in-place one: it writes each tensor updated)
     total, terms = Cost(), []
     for i in range(n):
         cost = price_op(OpCall(single, tuple(_nth(a, i, n) for a in op.args),
