@@ -510,7 +510,8 @@ class _UnhookedSGD(torch.optim.SGD):
 _UnhookedSGD.step = torch.no_grad()(torch.optim.SGD.step.__wrapped__)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "adamw_decaying", "sgd_unhooked"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "adamw_decaying", "sgd_unhooked",
+                                       "adam_fused_amsgrad", "sgd_fused_nesterov", "adagrad_fused"])
 @pytest.mark.parametrize("measured", [False, True])
 def test_an_optimizer_step_inside_the_method_is_undone(optimizer, measured):
     """opt.step() in a training step writes every parameter in place and grows the optimizer's state
@@ -519,7 +520,11 @@ def test_an_optimizer_step_inside_the_method_is_undone(optimizer, measured):
     make = {"adam": lambda p: torch.optim.Adam(p, lr=0.1),
             "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
             "adamw_decaying": lambda p: torch.optim.AdamW(p, lr=0.1),
-            "sgd_unhooked": lambda p: _UnhookedSGD(p, lr=0.1, momentum=0.9)}[optimizer]
+            "sgd_unhooked": lambda p: _UnhookedSGD(p, lr=0.1, momentum=0.9),
+            # the fused kernels (fused=True) update the parameters and the state in place too
+            "adam_fused_amsgrad": lambda p: torch.optim.Adam(p, lr=0.1, fused=True, amsgrad=True),
+            "sgd_fused_nesterov": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, fused=True),
+            "adagrad_fused": lambda p: torch.optim.Adagrad(p, lr=0.1, fused=True)}[optimizer]
     model = (_DecayingStep if optimizer == "adamw_decaying" else _Step)(make)
     model.train_step(*_BATCH)  # a real step first: state that the profiled one would advance
     before, state = snapshot(model), _optimizer_state(model.opt)

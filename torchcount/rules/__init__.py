@@ -26,6 +26,8 @@
 - foreach.py: the multi-tensor _foreach_* ops (gradient clipping, optimizers on CUDA), by the per-tensor op's rule
 - sparse.py: ops called with sparse operands (sparse·dense products, element-wise ops on the stored
   values, coalescing), which the dense rules never see
+- optimizer.py: the fused optimizer kernels of fused=True (_fused_adam_, _fused_adamw_, _fused_sgd_, _fused_adagrad_),
+  per element as the CPU kernels compute them, plus their per-tensor scalars
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
   norm and embedding gradients)
 """
@@ -35,6 +37,7 @@ from . import backward  # noqa: F401  (the ops loss.backward() runs, in a profil
 from . import quantized  # noqa: F401  (torch.ao.nn.quantized Linear, dynamic and static)
 from . import fake_quantize  # noqa: F401  (quantization-aware training: FakeQuantize and its ops)
 from . import foreach  # noqa: F401  (the multi-tensor _foreach_ ops: each as its per-tensor op's rule, summed)
+from . import optimizer  # noqa: F401  (the fused optimizer kernels: fused=True)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from . import sparse  # noqa: F401  (calls with a sparse operand, priced on what the sparse kernels touch)
 from .registry import (  # noqa: F401
