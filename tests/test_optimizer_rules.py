@@ -11,6 +11,7 @@ from torch import nn
 import torchcount
 
 from conftest import Fn, run
+from test_worked_terms import evaluate
 
 aten = torch.ops.aten
 N, T = 8, 2  # elements and tensors of nn.Linear(3, 2)'s parameters
@@ -224,8 +225,9 @@ def test_a_fused_training_step_is_counted_completely_and_moves_fewer_bytes():
         reports[path] = torchcount.profile(model, x, method="train_step", warn=False)
     fused = reports["fused"]
     assert fused.complete and fused.coverage == 1.0 and not fused.uncounted
-    rules = {t.what for row in fused.layers for t in row.terms}
-    assert "divisions (step·m/denominator)" in rules  # the fused kernel's own lines
+    terms = [t for row in fused.layers for t in row.terms]
+    assert "divisions (step·m/denominator)" in {t.what for t in terms}  # the fused kernel's own lines
+    assert all(evaluate(t.substituted) == t.value for t in terms)  # each worked line adds up
     # one pass over the tensors against one per foreach op
     assert fused.total.cost.bytes < reports["foreach"].total.cost.bytes
 
