@@ -33,14 +33,16 @@ rules/foreach.py; on CPU without ``capturable``):
   multiplication by their value: 2 mults per element fewer here. The kernel's per-tensor
   clr = lr/(1 + (step − 1)·lr_decay) (2 adds + 1 mult + 1 div) is a Python float on the foreach path.
 
-Two loop-invariant constants the kernels write inside their loops are not counted (a compiler
-lifts them out; they decide nothing about the per-element work): Adam's test of which lerp form
-to use (|1 − β1| < 0.5) and the sign of −step / −lr.
+Constants the kernels write inside their loops but that do not change along them (a compiler lifts
+them out) are counted once per tensor when a formula needs their value (AdamW's 1 − lr·λ, SGD's
+1 − d); two are not counted: Adam's test of which of its two equal-cost lerp forms to use
+(|1 − β1| < 0.5) and the sign flips −step, −lr of the vectorised loops (their scalar tails subtract
+instead).
 
 Bytes (the in-place forms): one pass, each tensor list read once (parameters, gradients, states,
 step counters, and the scale, flag and learning-rate tensors given) and the updated ones written
-once (parameters and states; gradients only when unscaled). SGD's momentum buffers are only written
-on its first step (b = g). The foreach path reads and writes them once per op it runs, so it moves
+once (parameters and states; gradients only when unscaled). On its first step SGD writes its
+momentum buffers without reading them (b = g). The foreach path reads and writes them once per op it runs, so it moves
 more bytes: that is what fusing saves. The functional forms return new tensors: every input read
 and every output written (the default traffic of count.py).
 """
@@ -163,8 +165,8 @@ def _in_place(op) -> bool:
 
 
 def _one_pass_bytes(op, cost: Cost, read: list, written: list) -> Cost:
-    """The in-place kernel's traffic: every tensor it was given read once (``read``: those of them it
-    reads), the updated ones written once. The functional and ``out=`` forms: count.py's default."""
+    """The in-place kernel's traffic, one pass: the tensors it reads (``read``) read once, the ones it
+    updates (``written``) written once. The functional and ``out=`` forms: count.py's default."""
     if not _in_place(op):
         return cost
     return cost.with_bytes(_nbytes(read), _nbytes(written))
