@@ -246,3 +246,11 @@ def test_foreach_powsum_is_the_vector_norm_less_its_root():
     assert (c.transc, c.adds, c.cmps) == (32, 31, 0)
     norm = run(Fn(lambda a: torch.linalg.vector_norm(a, 3)), a).total.cost
     assert norm.transc - 1 == run(Fn(lambda a: torch.linalg._powsum(a, 3)), a).total.cost.transc
+
+
+def test_foreach_maximum_in_place_is_the_functional_maximum_writing_each_tensor():
+    """There is no ``maximum_``: the foreach op (Adam's amsgrad on the foreach path) is priced by
+    ``maximum``, one comparison per element, each tensor read with its partner and written back."""
+    a, b = torch.randn(4, 8), torch.randn(4)
+    c = cost(lambda: (aten._foreach_maximum_.List, ([a, b], [a.clone(), b.clone()]), {}))
+    assert (c.cmps, c.bytes_read, c.bytes_written) == (36, 2 * 36 * F32, 36 * F32)
