@@ -1,7 +1,9 @@
 """The fused optimizer kernels of ``fused=True`` (rules/optimizer.py): each op called directly with
 numbers checked by hand (nn.Linear(3, 2)'s parameters: a 2×3 weight and 2 biases, n = 8 elements in
 t = 2 tensors), then whole training steps with ``fused=True`` against the same steps with
-``foreach=True``: equal where the kernels compute the same, and the documented difference where not."""
+``foreach=True``: equal where the kernels compute the same, and the documented difference where not.
+Also the foreach ops those steps and sharded norms run that were uncounted: ``_foreach_powsum``
+(rules/reduction.py's ``linalg__powsum``) and ``_foreach_maximum_`` (rules/foreach.py)."""
 from __future__ import annotations
 
 import pytest
