@@ -791,6 +791,7 @@ _BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
 
 
 @op_rule(*aten_ops("_embedding_bag_backward", "_embedding_bag_dense_backward", "_embedding_bag_sparse_backward"))
+@op_rule(*aten_ops("_embedding_bag_backward", "_embedding_bag_sparse_backward"), sparse=True)  # (sparse=True: its gradient)
 def embedding_bag_backward(op) -> Cost:
     """``_embedding_bag_backward(grad, indices, offsets, offset2bag, bag_size, maximum_indices,
     num_weights, scale_grad_by_freq, mode, sparse, per_sample_weights, padding_idx)``, L indices,
