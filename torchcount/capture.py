@@ -506,9 +506,10 @@ def _sparse_among(described: tuple) -> bool:
     for meta in described[0]:
         if type(meta) is TensorMeta and meta.sparse is not None:
             return True
-    for meta in described[1].values():
-        if type(meta) is TensorMeta and meta.sparse is not None:
-            return True
+    if described[1]:
+        for meta in described[1].values():
+            if type(meta) is TensorMeta and meta.sparse is not None:
+                return True
     return False
 
 
