@@ -209,3 +209,20 @@ def test_a_sparse_weight_in_a_linear_layer():
 
     report = torchcount.profile(SparseLinear(), torch.randn(3, 32), convention="macs")
     assert report.total.macs == nnz * 3
+
+
+def test_sampled_addmm_computes_only_the_masked_products():
+    """torch.sparse.sampled_addmm(S, A, B, β, α): a length-k dot product per value S stores, then
+    β·S + α·(…) on those values (V multiplications each for α ≠ 1 and β ∉ {0, 1}, V additions)."""
+    torch.manual_seed(0)
+    mask = (torch.rand(6, 5) < 0.4).float()
+    v = int(mask.sum())
+
+    class Sampled(nn.Module):
+        def forward(self, s, a, b):
+            return torch.sparse.sampled_addmm(s, a, b, beta=0.5, alpha=2.0), torch.sparse.sampled_addmm(s, a, b)
+
+    report = torchcount.profile(Sampled(), (mask.to_sparse_csr(), torch.randn(6, 3), torch.randn(3, 5)))
+    cost = report.total.cost
+    assert (cost.macs, cost.mults, cost.adds) == (2 * v * 3, 2 * v, 2 * v)
+    assert report.coverage == 1.0

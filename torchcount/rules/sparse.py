@@ -11,7 +11,8 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   ``addmv``, ``hspmm``): V·n MACs for a sparse (m×k) times a dense (k×n) — every stored value
   multiplies one row of the dense operand; m·V for a dense (m×k) times a sparse (k×n); then ``addmm``'s
   β·M + α·(product) per output, as for dense operands (``torch.sparse.mm`` given two dense operands
-  runs ``_sparse_addmm`` too: m·k·n). A sparse·sparse product's work depends on
+  runs ``_sparse_addmm`` too: m·k·n). ``sampled_addmm``: a dot product of length k per value the mask
+  stores, V·k MACs, then β·S + α·(…) per stored value. A sparse·sparse product's work depends on
   where the values lie (Σ over k of the stored values in column k of A times those in row k of B):
   uncounted.
 - element-wise ops that keep zeros zero (negation, ReLU, tanh, sqrt, …, multiplication or division by
@@ -88,6 +89,20 @@ def sparse_product(op) -> Cost | None:
             return None
         terms += _scaled_sum_terms(op, out.numel, "outputs", "A·B")
     return Cost.of(*terms)
+
+
+@op_rule(aten.sparse_sampled_addmm, sparse=True)
+def sampled_addmm(op) -> Cost | None:
+    """``torch.sparse.sampled_addmm(S, A (m×k), B (k×n), beta, alpha)``: β·S + α·(A·B) computed only
+    where S stores a value (its pattern is the output's): a dot product of length k per stored value,
+    V·k MACs, then β·S + α·(…) per stored value as ``addmm``'s terms."""
+    s, a = op.args[0], op.args[1]
+    if not _sparse(s) or not isinstance(a, TensorMeta):
+        return None
+    v, k = s.sparse.values, a.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (a row of A times a column of B at each stored index)", "V·k",
+                        worked("{}×{}", v, k), v * k),
+                   *_scaled_sum_terms(op, v, "V", "A·B"))
 
 
 # ---- element-wise ----------------------------------------------------------------------------
