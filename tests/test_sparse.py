@@ -226,3 +226,24 @@ def test_sampled_addmm_computes_only_the_masked_products():
     cost = report.total.cost
     assert (cost.macs, cost.mults, cost.adds) == (2 * v * 3, 2 * v, 2 * v)
     assert report.coverage == 1.0
+
+
+class GCNStep(GCN):
+    def train_step(self, x, labels):
+        loss = nn.functional.cross_entropy(self(x), labels)
+        loss.backward()
+        return loss
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_a_graph_convolution_training_step(layout):
+    """The backward of Â·Y is Âᵀ·G (a sparse product again, nnz·F MACs); the Linears' as for dense
+    layers (the first one's input gradient is not needed). Ring of 8 nodes, nnz = 24, 5 → 4 → 3:
+    forward 8·5·4 + 24·4 + 8·4·3 + 24·3 = 160 + 96 + 96 + 72 = 424;
+    backward Âᵀ·G₂ 24·3 + w2 (input and weight gradients) 2·96 + Âᵀ·G₁ 24·4 + w1 (weight gradient) 160 = 520."""
+    a = ring_adjacency(8)
+    model = GCNStep(a if layout == "coo" else a.to_sparse_csr())
+    report = torchcount.profile(model, (torch.randn(8, 5), torch.randint(0, 3, (8,))), method="train_step",
+                                convention="macs")
+    assert report.total.macs == 424 + 520
+    assert report.coverage == 1.0 and all(p.grad is None for p in model.parameters())
