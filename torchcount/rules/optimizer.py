@@ -45,6 +45,14 @@ once (parameters and states; gradients only when unscaled). On its first step SG
 momentum buffers without reading them (b = g). The foreach path reads and writes them once per op it runs, so it moves
 more bytes: that is what fusing saves. The functional forms return new tensors: every input read
 and every output written (the default traffic of count.py).
+
+AMP's gradient scaler (``torch.amp.GradScaler``) runs two kernels of its own, priced here as the CPU
+kernels compute them (aten/src/ATen/native/cpu/AmpGradScalerKernels.cpp): ``unscale_`` (and
+``step``'s inf check) ``_amp_foreach_non_finite_check_and_unscale_`` (per gradient element a
+finiteness test and g·inv_scale, per tensor the test inv_scale == 1), ``update``
+``_amp_update_scale_`` (a few scalar operations, the longest branch counted); see their rules. The
+rest of what it runs has rules elsewhere: loss·scale (``mul``, and its backward), inv_scale = 1/scale
+(``reciprocal`` in float64, the casts copies), the flags (``full``, summed with ``add``), ``.item()``.
 """
 from __future__ import annotations
 
@@ -227,3 +235,58 @@ def fused_adagrad(op) -> Cost:
     read = params + grads + sums + steps + _extra_inputs(op)
     written = params + sums + (grads if unscaled else [])
     return _one_pass_bytes(op, cost, read, written)
+
+
+# ---- AMP's gradient scaler (torch.amp.GradScaler) -------------------------------------------------
+
+@op_rule(aten._amp_foreach_non_finite_check_and_unscale_, aten._amp_foreach_non_finite_check_and_unscale)
+def amp_unscale(op) -> Cost:
+    """``_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)``: what
+    ``GradScaler.unscale_`` (and ``step``'s inf check) runs on each device's gradients of one dtype.
+    The CPU kernel (aten/src/ATen/native/cpu/AmpGradScalerKernels.cpp; cuda/AmpKernels.cu's does the
+    same per element) visits every element of every gradient once: a finiteness test (1 cmp, as ``isfinite``;
+    a non-finite one sets found_inf to 1) and g·inv_scale (1 mult), the product written back (a
+    reduced-precision gradient computed in float: conversions are not counted). Per tensor (t) the
+    test inv_scale == 1 (1 cmp; the kernel writes it inside its loop, loop-invariant): when it
+    holds the kernel writes each element back unmultiplied. Which way it goes is the scale's
+    value, which a rule does not see: the multiplication is counted, an upper bound. It is exact
+    for ``unscale_`` (inv_scale = 1/scale); a fused optimizer's step makes GradScaler check its
+    gradients with a dummy inv_scale of 1 (the kernel then unscales by grad_scale itself), where
+    those n multiplications are not done.
+
+    Bytes (in place): one pass, every gradient read and written back (also unmultiplied), inv_scale
+    read once; found_inf counted written once (it is written only if a non-finite element is found:
+    an upper bound; the kernel does not read it). An empty list returns at once: no arithmetic (its
+    bytes stay the flags', as count.py counts a call that a rule gives none). The functional form
+    (new gradients and flag): count.py's default traffic."""
+    grads = _tensor_list(op.args[0])
+    n, t = sum(g.numel for g in grads), len(grads)
+    cost = Cost.of(_elements("comparisons (isfinite(g), found_inf set if not)", n, "cmps"),
+                   _elements("multiplications (g·inv_scale)", n, "mults"),
+                   _per_tensor("comparisons (inv_scale == 1?)", t, "cmps"))
+    found_inf, inv_scale = (_tensor_list([schema_arg(op, name)]) for name in ("found_inf", "inv_scale"))
+    return _one_pass_bytes(op, cost, grads + inv_scale, grads + found_inf)
+
+
+@op_rule(aten._amp_update_scale_, aten._amp_update_scale)
+def amp_update_scale(op) -> Cost:
+    """``_amp_update_scale_(scale, growth_tracker, found_inf, growth_factor, backoff_factor,
+    growth_interval)``: ``GradScaler.update``. The CPU kernel (AmpGradScalerKernels.cpp) works on
+    three one-element tensors: found_inf tested (1 cmp); if set, scale·backoff_factor and the
+    tracker reset; if not, tracker + 1 (1 add) compared with growth_interval (1 cmp), and on
+    reaching it scale·growth_factor (1 mult), kept only if finite (1 cmp), the tracker reset. The
+    branch taken is the tensors' values, which a rule does not see: the longest is counted (an
+    interval completed: 3 cmps + 1 add + 1 mult), an upper bound of the usual step (2 cmps +
+    1 add) and of a backed-off one (1 cmp + 1 mult). The stores are bytes, not assignments.
+
+    Bytes (in place): the scale, the tracker and found_inf read once; the scale and the tracker
+    written once (an upper bound: the scale is written only when it changes). The functional form:
+    count.py's default traffic."""
+    cost = Cost.of(Term("cmps", "comparisons (found_inf set?)", "calls", 1, 1),
+                   Term("adds", "additions (growth tracker + 1)", "calls", 1, 1),
+                   Term("cmps", "comparisons (tracker + 1 == growth_interval?)", "calls", 1, 1),
+                   Term("mults", "multiplications (scale·growth_factor; the interval completed: an upper bound)",
+                        "calls", 1, 1),
+                   Term("cmps", "comparisons (isfinite(new scale)?)", "calls", 1, 1))
+    updated = _tensor_list([schema_arg(op, "self"), schema_arg(op, "growth_tracker")])
+    return _one_pass_bytes(op, cost, updated + _tensor_list([schema_arg(op, "found_inf")]), updated)
