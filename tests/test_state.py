@@ -574,6 +574,95 @@ def test_a_scheduler_stepped_inside_the_method_is_put_back():
     assert not any("scheduler" in note for note in torchcount.profile(model, _BATCH[0]).notes)
 
 
+class _ScaledStep(_Step):
+    """A mixed-precision step: the loss scaled by a GradScaler (the model's, or one given to the
+    method), unscaled gradients, the step skipped on an inf, the scale updated; an LR scheduler
+    stepped after it, as a training loop's step does."""
+
+    def __init__(self, make=None, **scaler_options):
+        super().__init__(make)
+        self.scaler = torch.amp.GradScaler("cpu", **scaler_options)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=0.5)
+
+    def train_step(self, x, y, scaler=None):
+        scaler = scaler or self.scaler
+        self.opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = self(x)
+        scaler.scale(nn.functional.cross_entropy(logits.float(), y)).backward()
+        scaler.step(self.opt)
+        scaler.update()
+        self.scheduler.step()
+
+
+def _scaler(scaler) -> tuple:
+    """What a GradScaler holds: its scale and growth tracker (the tensors and their values, or None
+    before its first ``scale``), its hyper-parameters and its per-optimizer stages."""
+    tensors = [(id(t), _bits(t)) if t is not None else None for t in (scaler._scale, scaler._growth_tracker)]
+    return (*tensors, scaler._init_scale, scaler._init_growth_tracker, scaler._growth_factor,
+            scaler._backoff_factor, scaler._growth_interval, dict(scaler._per_optimizer_states))
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_a_grad_scaler_used_inside_the_method_is_put_back(given):
+    """GradScaler.update writes its scale and growth tracker in place (the tracker counts successful
+    steps; the scale grows every growth_interval of them): both are put back, the same tensors, so
+    the next real steps grow the scale when an unprofiled twin's does. One given to the method as an
+    argument is an input object, deep-copied before the method runs (the copy is updated)."""
+    model = _ScaledStep(lambda p: torch.optim.Adam(p, lr=0.1, fused=True), growth_interval=2)
+    scaler = model.scaler if not given else torch.amp.GradScaler("cpu", growth_interval=2)
+    batch = (*_BATCH, scaler) if given else _BATCH
+    model.train_step(*batch)
+    assert scaler._growth_tracker.item() == 1  # (one more successful step grows the scale)
+    before, state = _scaler(scaler), _optimizer_state(model.opt)
+    twin = copy.deepcopy(model)
+    twin_scaler = twin.scaler if not given else copy.deepcopy(scaler)
+    report = torchcount.profile(model, batch, method="train_step", warn=False)
+    assert report.complete
+    assert _scaler(scaler) == before and _optimizer_state(model.opt) == state
+    notes = " ".join(report.notes)
+    assert ("input object(s) copied (deep) before the forward" if given else "used AMP gradient scaler(s)") in notes
+    assert "GradScaler" in notes
+    for _ in range(3):
+        model.train_step(*_BATCH, scaler), twin.train_step(*_BATCH, twin_scaler)
+        assert scaler.get_scale() == twin_scaler.get_scale()
+    assert scaler.get_scale() == 2.0 ** 16 * 2 ** 2  # (grown on the 2nd and the 4th step)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+    # a profile of the forward alone touches no scaler and says nothing of one
+    assert not any("scaler" in note for note in torchcount.profile(model, _BATCH[0]).notes)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+def test_a_grad_scaler_is_put_back_when_it_skips_the_step():
+    """An inf in the gradients (an infinite scale) makes the scaler skip the optimizer's step and back
+    off: no optimizer steps, yet the scaler and the scheduler the step advanced are put back."""
+    model = _ScaledStep(lambda p: torch.optim.SGD(p, lr=0.1), init_scale=float("inf"))
+    params = [p.detach().clone() for p in model.parameters()]
+    model.train_step(*_BATCH)
+    # (skipped: the parameters as they were, the growth tracker reset)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), params))
+    assert model.scaler._growth_tracker.item() == 0
+    model.scaler._growth_tracker.fill_(5)  # (so that the profiled step's reset shows)
+    before, epoch = _scaler(model.scaler), model.scheduler.last_epoch
+    report = torchcount.profile(model, _BATCH, method="train_step", warn=False)
+    assert _scaler(model.scaler) == before and model.scaler._growth_tracker.item() == 5
+    assert model.scheduler.last_epoch == epoch
+    notes = " ".join(report.notes)
+    assert "stepped optimizer" not in notes and "scheduler(s) StepLR" in notes and "GradScaler" in notes
+
+
+def test_a_fresh_grad_scaler_is_left_unset():
+    """A scaler whose first ``scale`` is in the profiled method sets its scale tensors there: they are
+    unset again, and the first real step starts from the initial scale."""
+    model = _ScaledStep(lambda p: torch.optim.SGD(p, lr=0.1))
+    assert model.scaler._scale is None
+    before = _scaler(model.scaler)
+    torchcount.profile(model, _BATCH, method="train_step", warn=False)
+    assert _scaler(model.scaler) == before and model.scaler._scale is None
+    model.train_step(*_BATCH)
+    assert model.scaler.get_scale() == 2.0 ** 16 and model.scaler._growth_tracker.item() == 1
+
+
 def test_the_method_is_named_when_it_writes_a_parameter_it_cannot_put_back():
     class Nudges(_Step):
         def train_step(self, x, y):

@@ -272,6 +272,9 @@ def profile(
     if kept.stepped_schedulers:
         notes.append(f"{method} stepped learning-rate scheduler(s) {', '.join(kept.stepped_schedulers)}; "
                      "put back as found")
+    if kept.updated_scalers:
+        notes.append(f"{method} used AMP gradient scaler(s) {', '.join(kept.updated_scalers)}: their scale, growth "
+                     "tracker and per-optimizer stages put back as found")
     if kept.restored_data:
         notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
                      + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")

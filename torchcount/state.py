@@ -62,6 +62,9 @@ class Preserved:
     stepped_optimizers: list[str] = field(default_factory=list)
     #: the learning-rate schedulers a profiled method stepped (their counters put back), as "StepLR"
     stepped_schedulers: list[str] = field(default_factory=list)
+    #: the AMP gradient scalers a profiled method used (their scale, growth tracker and per-optimizer
+    #: stages put back), as "GradScaler"
+    updated_scalers: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -69,8 +72,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
               modules: "list[tuple[str, nn.Module]] | None" = None, method: "str | None" = None,
               inputs: "tuple | list" = ()) -> Iterator[Preserved]:
     """``method``: a method of the model runs instead of its forward (a training step, ``generate``),
-    which may also step an optimizer or convert the model (``self.half()``): both are undone too
-    (``inputs``: the method's arguments, where an optimizer may be given)."""
+    which may also step an optimizer (and its LR scheduler and AMP gradient scaler) or convert the
+    model (``self.half()``): both are undone too (``inputs``: the method's arguments, where an
+    optimizer, a scheduler or a scaler may be given)."""
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
     # the module list is shared with the caller when it has one already. List comprehensions
@@ -140,9 +144,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
             for (_, _, p), flag in zip(params, requires_grad):
                 if p.requires_grad is not flag and not is_lazy(p):
                     p.requires_grad_(flag)
-        if stepped is not None and stepped.seen:
-            state.stepped_optimizers = stepped.restore()
+        if stepped is not None:
+            if stepped.seen:
+                state.stepped_optimizers = stepped.restore()
+            # (also when no optimizer stepped: a GradScaler that found an inf skips the step, while
+            # the scheduler is stepped and the scaler backs off regardless)
             state.stepped_schedulers = stepped.restore_schedulers()
+            state.updated_scalers = stepped.restore_scalers()
         changed = []
         now = _versions(params)
         if now != versions:
@@ -261,6 +269,9 @@ class _SteppedOptimizers:
         #: (scheduler, a copy of its state_dict) of each learning-rate scheduler the owners hold: a
         #: method that steps one moves its epoch counter and last rates, which no step hook sees
         self.schedulers: list = []
+        #: (scaler, its snapshot) of each AMP gradient scaler the owners hold: ``update`` writes its
+        #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
+        self.scalers: list = []
         for owner in owners or ():
             attributes = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(owner, type) else (owner,)
             for value in attributes:
@@ -269,6 +280,8 @@ class _SteppedOptimizers:
                     self._wrap(value)
                 elif _is_scheduler(value) and all(value is not s for s, _ in self.schedulers):
                     self.schedulers.append((value, deepcopy(value.state_dict())))
+                elif _is_grad_scaler(value) and all(value is not s for s, _ in self.scalers):
+                    self.scalers.append((value, _scaler_snapshot(value)))
 
     def _wrap(self, optimizer) -> None:
         step = optimizer.step
@@ -327,6 +340,64 @@ class _SteppedOptimizers:
                 scheduler.load_state_dict(deepcopy(saved))
                 changed.append(type(scheduler).__name__)
         return changed
+
+
+    def restore_scalers(self) -> list[str]:
+        """Put back the gradient scalers the method changed; their class names."""
+        changed = []
+        for scaler, snapshot in self.scalers:
+            if _restore_scaler(scaler, snapshot):
+                changed.append(type(scaler).__name__)
+        return changed
+
+
+def _is_grad_scaler(value) -> bool:
+    """An AMP gradient scaler: ``torch.amp.GradScaler`` (torch ≥ 2.3; ``torch.cuda.amp.GradScaler`` and
+    ``torch.cpu.amp.GradScaler`` are its subclasses there) or, before it, ``torch.cuda.amp.GradScaler``."""
+    classes = tuple(c for c in (getattr(torch.amp, "GradScaler", None), getattr(torch.cuda.amp, "GradScaler", None))
+                    if isinstance(c, type))
+    return bool(classes) and isinstance(value, classes)
+
+
+def _scaler_stages(states) -> "dict | None":
+    """A scaler's per-optimizer stages (``_per_optimizer_states``: id(optimizer) → its stage)."""
+    return None if states is None else {key: state.get("stage") for key, state in states.items()}
+
+
+def _scaler_snapshot(scaler) -> tuple:
+    """A GradScaler's attributes as they are (which ``update`` rebinds), a copy of each tensor among
+    them (its scale and growth tracker, which ``update`` writes in place; unset before its first
+    ``scale``, and then set by it) and a copy of its per-optimizer states (the stage of each
+    optimizer and the found_inf flags, which ``unscale_`` and ``step`` advance in place). The
+    scaler's ``state_dict`` would not do: it holds the scale as a float, and loading it moves the
+    scale a lazy scaler starts from (``_init_scale``)."""
+    items = dict(vars(scaler))
+    tensors = {key: value.detach().clone() for key, value in items.items() if isinstance(value, torch.Tensor)}
+    states = items.get("_per_optimizer_states")
+    return items, tensors, deepcopy(states) if states is not None else None
+
+
+def _restore_scaler(scaler, snapshot: tuple) -> bool:
+    """Put a GradScaler back as :func:`_scaler_snapshot` found it: the same attributes (its scale and
+    growth tracker the same tensors, their values as they were; unset again if the method set them),
+    its per-optimizer states' contents. Returns whether anything differed."""
+    items, tensors, states = snapshot
+    now = vars(scaler)
+    original = items.get("_per_optimizer_states")
+    if now.keys() == items.keys() and all(now[key] is value for key, value in items.items()) and \
+            all(_same_bits(items[key], copy) for key, copy in tensors.items()) and \
+            _scaler_stages(original) == _scaler_stages(states):
+        return False
+    now.clear()
+    now.update(items)
+    with torch.no_grad():
+        for key, copy in tensors.items():
+            if not _same_bits(items[key], copy):
+                _put_back(items[key], copy)
+    if states is not None:
+        original.clear()
+        original.update(deepcopy(states))
+    return True
 
 
 def _is_scheduler(value) -> bool:
