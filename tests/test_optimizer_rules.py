@@ -3,7 +3,9 @@ numbers checked by hand (nn.Linear(3, 2)'s parameters: a 2×3 weight and 2 biase
 t = 2 tensors), then whole training steps with ``fused=True`` against the same steps with
 ``foreach=True``: equal where the kernels compute the same, and the documented difference where not.
 Also the foreach ops those steps and sharded norms run that were uncounted: ``_foreach_powsum``
-(rules/reduction.py's ``linalg__powsum``) and ``_foreach_maximum_`` (rules/foreach.py)."""
+(rules/reduction.py's ``linalg__powsum``) and ``_foreach_maximum_`` (rules/foreach.py); and AMP's
+gradient scaler: its two kernels by hand, and scaled training steps (GradScaler with SGD, fused Adam
+and fused SGD; autocast) against the same steps unscaled, the model, optimizer and scaler put back."""
 from __future__ import annotations
 
 import pytest
@@ -256,3 +258,131 @@ def test_foreach_maximum_in_place_is_the_functional_maximum_writing_each_tensor(
     a, b = torch.randn(4, 8), torch.randn(4)
     c = cost(lambda: (aten._foreach_maximum_.List, ([a, b], [a.clone(), b.clone()]), {}))
     assert (c.cmps, c.bytes_read, c.bytes_written) == (36, 2 * 36 * F32, 36 * F32)
+
+
+# ---- AMP's gradient scaler (torch.amp.GradScaler) ---------------------------------------------
+
+def _unscale(op=aten._amp_foreach_non_finite_check_and_unscale_, dtype=torch.float32, grads=None):
+    grads = [g.to(dtype) for g in _parameters()] if grads is None else grads
+    return op, (grads, torch.tensor(0.0), torch.tensor(1 / 1024)), {}
+
+
+def test_amp_unscale_tests_and_multiplies_each_gradient_element():
+    # per element isfinite(g) (1 cmp) and g·inv_scale (1 mult); per tensor inv_scale == 1? (1 cmp)
+    c = cost(lambda: _unscale())
+    assert counts(c) == (N, 0, 0, N + T, 0)
+    # one pass: every gradient read and written back, inv_scale read, found_inf written (if set: an upper bound)
+    assert (c.bytes_read, c.bytes_written) == (N * F32 + F32, N * F32 + F32)
+    # bfloat16 gradients are computed in float: the same arithmetic, 2 bytes an element
+    c = cost(lambda: _unscale(dtype=torch.bfloat16))
+    assert counts(c) == (N, 0, 0, N + T, 0)
+    assert (c.bytes_read, c.bytes_written) == (N * 2 + F32, N * 2 + F32)
+    # an empty list (a device with no gradients of that dtype): the kernel returns at once
+    c = cost(lambda: _unscale(grads=[]))
+    assert counts(c) == (0, 0, 0, 0, 0)
+    # the functional form: the same arithmetic, new gradients and flag written
+    c = cost(lambda: _unscale(op=aten._amp_foreach_non_finite_check_and_unscale.default))
+    assert counts(c) == (N, 0, 0, N + T, 0)
+    assert c.bytes_written == N * F32 + F32
+
+
+def _update(op=aten._amp_update_scale_):
+    return op, (torch.tensor(65536.0), torch.tensor(1, dtype=torch.int32), torch.tensor(0.0), 2.0, 0.5, 2000), {}
+
+
+def test_amp_update_scale_counts_its_longest_branch():
+    # found_inf? (1 cmp); tracker + 1 (1 add) == growth_interval? (1 cmp); scale·growth_factor (1 mult),
+    # isfinite? (1 cmp): the interval completed, an upper bound of the usual step (2 cmps + 1 add)
+    c = cost(lambda: _update())
+    assert counts(c) == (1, 1, 0, 3, 0)
+    # scale (4 bytes), tracker (int32) and found_inf read; scale and tracker written
+    assert (c.bytes_read, c.bytes_written) == (3 * 4, 2 * 4)
+    assert counts(cost(lambda: _update(op=aten._amp_update_scale.default))) == (1, 1, 0, 3, 0)
+
+
+class ScaledStep(Step):
+    """A mixed-precision training step: the forward under ``torch.autocast`` (bfloat16 on CPU), the
+    loss scaled by a ``GradScaler`` the model holds, the gradients unscaled (``unscale_``, explicit
+    or inside ``scaler.step``), the step skipped if one is not finite, the scale updated. Without a
+    scaler (``scaled=False``) the same step unscaled."""
+
+    def __init__(self, make_optimizer, scaled=True, autocast=False, unscale=False):
+        super().__init__(make_optimizer)
+        self.scaler = torch.amp.GradScaler("cpu", enabled=scaled)
+        self.autocast, self.unscale = autocast, unscale
+
+    def train_step(self, x):
+        self.opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self(x).float().square().sum()
+        self.scaler.scale(loss).backward()
+        if self.unscale:
+            self.scaler.unscale_(self.opt)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+
+
+def _optimizer_state(opt) -> dict:
+    return {(i, k): v.detach().clone() for i, s in enumerate(opt.state.values()) for k, v in s.items()
+            if isinstance(v, torch.Tensor)}
+
+
+def _scaler_state(scaler) -> tuple:
+    return (id(scaler._scale), scaler._scale.item(), id(scaler._growth_tracker), scaler._growth_tracker.item(),
+            dict(scaler._per_optimizer_states), scaler.state_dict())
+
+
+def _amp_step(make_optimizer, scaled, **options):
+    """The op counts of a scaled (or unscaled) step after a real one; and that the profile puts back
+    the parameters, the optimizer's state and the scaler's."""
+    model = ScaledStep(make_optimizer, scaled=scaled, **options)
+    x = torch.randn(4, 3)
+    model.train_step(x)
+    params = [p.detach().clone() for p in model.parameters()]
+    state = _optimizer_state(model.opt)
+    scaler = _scaler_state(model.scaler) if scaled else None
+    report = torchcount.profile(model, x, method="train_step", warn=False)
+    assert report.complete and report.coverage == 1.0, report.uncounted
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), params))
+    now = _optimizer_state(model.opt)
+    assert now.keys() == state.keys() and all(torch.equal(now[k], state[k]) for k in state)
+    if scaled:
+        assert _scaler_state(model.scaler) == scaler  # (the growth tracker back at 1, the same tensors)
+        assert "used AMP gradient scaler(s) GradScaler" in " ".join(report.notes)
+        terms = [t for row in report.layers for t in row.terms]
+        assert {"multiplications (g·inv_scale)", "additions (growth tracker + 1)"} <= {t.what for t in terms}
+        assert all(evaluate(t.substituted) == t.value for t in terms)  # each worked line adds up
+    c = report.total.cost
+    return {"mults": c.mults, "adds": c.adds, "divs": c.divs, "cmps": c.cmps, "transc": c.transc}
+
+
+#: what GradScaler adds to any step: loss·scale and its backward (2 mults); _amp_update_scale_'s
+#: longest branch (3 cmps + 1 add + 1 mult)
+_SCALE_AND_UPDATE = {"mults": 2 + 1, "adds": 1, "divs": 0, "cmps": 3, "transc": 0}
+
+
+@pytest.mark.parametrize("options", [{}, dict(autocast=True), dict(unscale=True, momentum=0.9)])
+def test_a_scaled_sgd_step_costs_the_unscaled_step_plus_the_scalers_ops(options):
+    """Besides loss·scale, its backward and the update: inv_scale = 1/scale (1 div; in float64, the
+    casts are copies), and _amp_foreach_non_finite_check_and_unscale_ on the gradients (1 cmp +
+    1 mult per element, 1 cmp per tensor). The same with the forward under autocast and with an
+    explicit ``unscale_`` (whose check ``step`` does not repeat)."""
+    momentum = options.pop("momentum", 0.0)
+    make = lambda p: torch.optim.SGD(p, lr=0.1, momentum=momentum)  # noqa: E731
+    difference = _minus(_amp_step(make, True, **options), _amp_step(make, False, **options))
+    assert difference == _minus(_SCALE_AND_UPDATE, {**_NOTHING, "mults": -N, "divs": -1, "cmps": -(N + T)})
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_a_scaled_fused_step_unscales_in_the_kernel(name):
+    """A fused optimizer takes grad_scale and found_inf (``_step_supports_amp_scaling``): GradScaler
+    checks the gradients with a dummy inv_scale of 1 (the check's N multiplications are counted, an
+    upper bound: the kernel skips them when inv_scale is 1), sums the found_inf flags (0 + flag:
+    1 add) and passes grad_scale = scale·1 (1 mult); the kernel divides each gradient by it (1 div)
+    and tests found_inf once (1 cmp); Adam takes found_inf off its step counters (_foreach_sub_:
+    1 add per tensor)."""
+    make = lambda p: getattr(torch.optim, name)(p, lr=0.1, fused=True)  # noqa: E731
+    difference = _minus(_amp_step(make, True), _amp_step(make, False))
+    counters = T if name == "Adam" else 0
+    assert difference == {"mults": 2 + 1 + 1 + N, "adds": 1 + 1 + counters, "divs": N, "cmps": 3 + N + T + 1,
+                          "transc": 0}
