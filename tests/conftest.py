@@ -125,6 +125,21 @@ def _lfilter_loop_dispatched():
     assert not isinstance(filtering._lfilter, torch._ops.OpOverloadPacket)
 
 
+def _fused_optimizers_on_cpu():
+    for make in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad):
+        w = torch.nn.Parameter(torch.ones(2))
+        w.grad = torch.ones(2)
+        make([w], lr=0.1, fused=True).step()
+
+
+def _grad_scaler_on_cpu():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt, scaler = torch.optim.SGD([w], lr=0.1), torch.amp.GradScaler("cpu")
+    scaler.scale(w.sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -142,6 +157,9 @@ PROBES = {
         torch.tensor(1.0), torch.tensor(1.0), out_dtype=torch.float32),
     "higher-order ops reaching a dispatch mode as one op": _cond_under_a_dispatch_mode,
     "torchaudio's lfilter loop as a dispatched op": _lfilter_loop_dispatched,
+    "fused optimizers on CPU": _fused_optimizers_on_cpu,
+    "AMP's GradScaler on CPU": _grad_scaler_on_cpu,
+    "torch._foreach_powsum": lambda: torch._foreach_powsum([torch.ones(2)], 2),
 }
 _PROBED: dict[str, bool] = {}
 

@@ -13,7 +13,7 @@ from torch import nn
 
 import torchcount
 
-from conftest import Fn, run
+from conftest import TESTED_TORCH, Fn, run
 
 aten = torch.ops.aten
 
@@ -1070,6 +1070,8 @@ def test_a_volumetric_unet_training_step_is_counted_completely(mode):
     lines = {(t.what, t.formula) for t in report.root.terms}  # the 3-D sampler's gradient among them
     assert ("grid un-normalisation (2 per coordinate)", "6·positions") in lines
     assert (("distances to the six faces", "6·positions") in lines) == (mode == "trilinear")
+    if not TESTED_TORCH:
+        return  # (torch 2.2's flop_counter overcounts a transposed convolution's backward: 5.35 M, not 1.22 M)
     with FlopCounterMode(display=False) as counter:
         step.train_step(*batch)
     # flop_counter has no formula for the forward's affine_grid_generator (θ times each of the

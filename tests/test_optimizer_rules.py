@@ -14,8 +14,9 @@ from torch import nn
 
 import torchcount
 
-from conftest import Fn, run
+from conftest import Fn, needs, run
 from test_worked_terms import evaluate
+
 
 aten = torch.ops.aten
 N, T = 8, 2  # elements and tensors of nn.Linear(3, 2)'s parameters
@@ -64,6 +65,7 @@ def _adam(op=aten._fused_adam_, amsgrad=False, weight_decay=0.0, maximize=False,
         lr=lr, beta1=0.9, beta2=0.999, weight_decay=weight_decay, eps=1e-8, amsgrad=amsgrad, maximize=maximize, **scale)
 
 
+@needs("fused optimizers on CPU")
 def test_fused_adam_per_element_and_per_tensor():
     # per element: m + (1 − β1)·(g − m) 1 mult + 2 adds; v·β2 + (1 − β2)·g·g 3 mults + 1 add;
     # √v/√bc2 + ε 1 sqrt + 1 div + 1 add; p − step·m/denominator 1 mult + 1 div + 1 add.
@@ -86,6 +88,7 @@ def test_fused_adam_per_element_and_per_tensor():
     assert c.bytes_read == 4 * N * F32 + T * F32 + F32
 
 
+@needs("fused optimizers on CPU")
 def test_fused_adamw_decays_the_parameter():
     # p·(1 − lr·λ) per element (1 mult), its factor once per tensor (1 mult + 1 add): no add per element
     c = cost(lambda: _adam(op=aten._fused_adamw_, weight_decay=0.01))
@@ -94,6 +97,7 @@ def test_fused_adamw_decays_the_parameter():
     assert counts(cost(lambda: _adam(op=aten._fused_adamw_))) == counts(cost(lambda: _adam()))
 
 
+@needs("fused optimizers on CPU")
 def test_the_functional_form_costs_the_same_arithmetic():
     c = cost(lambda: _adam(op=aten._fused_adam.default))
     assert counts(c) == counts(cost(lambda: _adam()))
@@ -109,6 +113,7 @@ def _sgd(weight_decay=0.0, momentum=0.0, nesterov=False, first_step=False, dampe
         maximize=maximize, is_first_step=first_step)
 
 
+@needs("fused optimizers on CPU")
 def test_fused_sgd_per_element():
     c = cost(lambda: _sgd())  # p − lr·g
     assert counts(c) == (N, N, 0, 0, 0)
@@ -133,6 +138,7 @@ def _adagrad(weight_decay=0.0, maximize=False):
         lr=0.1, lr_decay=0.0, weight_decay=weight_decay, eps=1e-10, maximize=maximize)
 
 
+@needs("fused optimizers on CPU")
 def test_fused_adagrad_per_element():
     # s + g·g 1 mult + 1 add; √s + ε 1 sqrt + 1 add; p − clr·g/std 1 mult + 1 div + 1 add;
     # per tensor clr = lr/(1 + (step − 1)·lr_decay): 2 adds + 1 mult + 1 div
@@ -180,6 +186,7 @@ def _minus(a: dict, b: dict) -> dict:
 _NOTHING = {"mults": 0, "adds": 0, "divs": 0, "cmps": 0, "transc": 0}
 
 
+@needs("fused optimizers on CPU")
 @pytest.mark.parametrize("options", [{}, dict(amsgrad=True, weight_decay=0.1, maximize=True)])
 def test_fused_adam_step_is_the_foreach_step_plus_the_kernels_per_tensor_scalars(options):
     """The same per-element work; the kernel's bias corrections (2 pows, 4 subtractions, 1 root and
@@ -188,11 +195,13 @@ def test_fused_adam_step_is_the_foreach_step_plus_the_kernels_per_tensor_scalars
     assert difference == {**_NOTHING, "adds": 4 * T, "divs": T, "transc": 3 * T}
 
 
+@needs("fused optimizers on CPU")
 def test_fused_adamw_step_adds_its_decay_factor_per_tensor():
     difference = _minus(_step_counts("AdamW", "fused"), _step_counts("AdamW", "foreach"))  # (λ = 0.01)
     assert difference == {**_NOTHING, "mults": T, "adds": 4 * T + T, "divs": T, "transc": 3 * T}
 
 
+@needs("fused optimizers on CPU")
 @pytest.mark.parametrize("options", [{}, dict(weight_decay=0.1, nesterov=True, momentum=0.9, maximize=True)])
 def test_fused_sgd_step_equals_the_foreach_step_without_momentum_or_with_nesterov(options):
     """Without momentum the two compute the same. With momentum (dampening 0) the kernel multiplies the
@@ -202,6 +211,7 @@ def test_fused_sgd_step_equals_the_foreach_step_without_momentum_or_with_nestero
     assert difference == ({**_NOTHING, "mults": N, "adds": T} if momentum else _NOTHING)
 
 
+@needs("fused optimizers on CPU")
 def test_fused_sgd_first_step_with_momentum_equals_the_foreach_step():
     """On the first step both copy the gradient into the momentum buffer: no arithmetic either way."""
     options = dict(momentum=0.9, dampening=0.5)
@@ -211,6 +221,7 @@ def test_fused_sgd_first_step_with_momentum_equals_the_foreach_step():
     assert difference == {**_NOTHING, "adds": T}
 
 
+@needs("fused optimizers on CPU")
 @pytest.mark.parametrize("options", [{}, dict(weight_decay=0.1)])
 def test_fused_adagrad_step_skips_the_foreach_paths_multiplications_by_one(options):
     """The foreach path's addcmul(s, g, g, value=1) and addcdiv(p, −clr·g, std) (value 1) multiply by
@@ -220,6 +231,7 @@ def test_fused_adagrad_step_skips_the_foreach_paths_multiplications_by_one(optio
     assert difference == {**_NOTHING, "mults": T - 2 * N, "adds": 2 * T, "divs": T}
 
 
+@needs("fused optimizers on CPU")
 def test_a_fused_training_step_is_counted_completely_and_moves_fewer_bytes():
     x = torch.randn(4, 3)
     reports = {}
@@ -236,6 +248,7 @@ def test_a_fused_training_step_is_counted_completely_and_moves_fewer_bytes():
     assert fused.total.cost.bytes < reports["foreach"].total.cost.bytes
 
 
+@needs("torch._foreach_powsum")
 def test_foreach_powsum_is_the_vector_norm_less_its_root():
     a, b = torch.randn(4, 8), torch.randn(5)
     c = run(Fn(lambda a, b: torch._foreach_powsum([a, b], 2)), a, b).total.cost
@@ -267,6 +280,7 @@ def _unscale(op=aten._amp_foreach_non_finite_check_and_unscale_, dtype=torch.flo
     return op, (grads, torch.tensor(0.0), torch.tensor(1 / 1024)), {}
 
 
+@needs("AMP's GradScaler on CPU")
 def test_amp_unscale_tests_and_multiplies_each_gradient_element():
     # per element isfinite(g) (1 cmp) and g·inv_scale (1 mult); per tensor inv_scale == 1? (1 cmp)
     c = cost(lambda: _unscale())
@@ -290,6 +304,7 @@ def _update(op=aten._amp_update_scale_):
     return op, (torch.tensor(65536.0), torch.tensor(1, dtype=torch.int32), torch.tensor(0.0), 2.0, 0.5, 2000), {}
 
 
+@needs("AMP's GradScaler on CPU")
 def test_amp_update_scale_counts_its_longest_branch():
     # found_inf? (1 cmp); tracker + 1 (1 add) == growth_interval? (1 cmp); scale·growth_factor (1 mult),
     # isfinite? (1 cmp): the interval completed, an upper bound of the usual step (2 cmps + 1 add)
@@ -361,6 +376,7 @@ def _amp_step(make_optimizer, scaled, **options):
 _SCALE_AND_UPDATE = {"mults": 2 + 1, "adds": 1, "divs": 0, "cmps": 3, "transc": 0}
 
 
+@needs("AMP's GradScaler on CPU")
 @pytest.mark.parametrize("options", [{}, dict(autocast=True), dict(unscale=True, momentum=0.9)])
 def test_a_scaled_sgd_step_costs_the_unscaled_step_plus_the_scalers_ops(options):
     """Besides loss·scale, its backward and the update: inv_scale = 1/scale (1 div; in float64, the
@@ -373,6 +389,8 @@ def test_a_scaled_sgd_step_costs_the_unscaled_step_plus_the_scalers_ops(options)
     assert difference == _minus(_SCALE_AND_UPDATE, {**_NOTHING, "mults": -N, "divs": -1, "cmps": -(N + T)})
 
 
+@needs("fused optimizers on CPU")
+@needs("AMP's GradScaler on CPU")
 @pytest.mark.parametrize("name", ["Adam", "SGD"])
 def test_a_scaled_fused_step_unscales_in_the_kernel(name):
     """A fused optimizer takes grad_scale and found_inf (``_step_supports_amp_scaling``): GradScaler

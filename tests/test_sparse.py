@@ -145,7 +145,7 @@ def test_sparse_plus_sparse_and_coalesce():
 
     # 24 stored values, each index twice, into 12: the sort's 24·⌈log2 24⌉ = 120 comparisons, 12 additions
     report = torchcount.profile(Coalesce(), twice)
-    assert (report.total.cost.cmps, report.total.cost.adds) == (24 * 5, 12)
+    assert (report.total.cost.cmps, report.total.cost.adds, report.coverage) == (24 * 5, 12, 1.0)
 
 
 def test_ops_without_a_sparse_rule_are_uncounted_and_named():

@@ -12,6 +12,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 import torchcount
 from torchcount import ForwardError, ParameterModifiedError
 
+from conftest import needs
+
 
 def _bits(t: torch.Tensor) -> bytes:
     """The exact bytes of a tensor (NaN-safe, -0.0 ≠ 0.0)."""
@@ -510,8 +512,12 @@ class _UnhookedSGD(torch.optim.SGD):
 _UnhookedSGD.step = torch.no_grad()(torch.optim.SGD.step.__wrapped__)
 
 
+_FUSED = needs("fused optimizers on CPU")
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum", "adamw_decaying", "sgd_unhooked",
-                                       "adam_fused_amsgrad", "sgd_fused_nesterov", "adagrad_fused"])
+                                       *[pytest.param(name, marks=_FUSED) for name in
+                                         ("adam_fused_amsgrad", "sgd_fused_nesterov", "adagrad_fused")]])
 @pytest.mark.parametrize("measured", [False, True])
 def test_an_optimizer_step_inside_the_method_is_undone(optimizer, measured):
     """opt.step() in a training step writes every parameter in place and grows the optimizer's state
@@ -603,6 +609,8 @@ def _scaler(scaler) -> tuple:
             scaler._backoff_factor, scaler._growth_interval, dict(scaler._per_optimizer_states))
 
 
+@_FUSED
+@needs("AMP's GradScaler on CPU")
 @pytest.mark.parametrize("given", [False, True])
 def test_a_grad_scaler_used_inside_the_method_is_put_back(given):
     """GradScaler.update writes its scale and growth tracker in place (the tracker counts successful
@@ -632,6 +640,7 @@ def test_a_grad_scaler_used_inside_the_method_is_put_back(given):
     assert not any("scaler" in note for note in torchcount.profile(model, _BATCH[0]).notes)
 
 
+@needs("AMP's GradScaler on CPU")
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_a_grad_scaler_is_put_back_when_it_skips_the_step():
     """An inf in the gradients (an infinite scale) makes the scaler skip the optimizer's step and back
@@ -651,6 +660,7 @@ def test_a_grad_scaler_is_put_back_when_it_skips_the_step():
     assert "stepped optimizer" not in notes and "scheduler(s) StepLR" in notes and "GradScaler" in notes
 
 
+@needs("AMP's GradScaler on CPU")
 def test_a_fresh_grad_scaler_is_left_unset():
     """A scaler whose first ``scale`` is in the profiled method sets its scale tensors there: they are
     unset again, and the first real step starts from the initial scale."""

@@ -50,6 +50,8 @@ zero_ops(*_packets(
     "_sparse_coo_tensor_with_dims_and_tensors", "sparse_compressed_tensor", "_sparse_compressed_tensor_unsafe",
     "sparse_csr_tensor", "_sparse_csr_tensor_unsafe", "sparse_csc_tensor", "sparse_bsr_tensor",
     "sparse_bsc_tensor", "_to_dense", "to_dense", "sparse_resize", "sparse_resize_and_clear",
+    # queries (torch 2.2 dispatches is_coalesced too)
+    "is_coalesced", "_nnz", "sparse_dim", "dense_dim", "_dimI", "_dimV",
 ))
 
 
