@@ -6,11 +6,21 @@ A normalisation with statistics over groups of n elements costs, per group: the 
 squares, n − 1 additions, 1 division), the inverse std (1 addition of eps, 1 rsqrt);
 then per element one multiplication by the inverse std, and with an affine transform one
 multiplication and one addition more. In eval mode BatchNorm (and InstanceNorm with
-running stats) uses stored statistics: per channel eps-add and rsqrt, per element one
-subtraction and one multiplication (plus the affine pair). In training the running statistics
+running stats) uses stored statistics: per channel (InstanceNorm: per instance, below) eps-add
+and rsqrt, per element one subtraction and one multiplication (plus the affine pair). In training the running statistics
 are updated, (1 − m)·r + m·batch for the mean and the unbiased variance: 5 multiplications and 2
-additions per channel (InstanceNorm first averages its instances' statistics over the batch). An
-empty input costs nothing (PyTorch leaves the running statistics as they are).
+additions per channel. An empty input costs nothing (PyTorch leaves the running statistics as they
+are).
+
+InstanceNorm is counted as PyTorch's kernel runs it (``instance_norm`` in ATen's
+Normalization.cpp): batch_norm on the (1, N·C, …) view with the running statistics repeated N
+times, so with ``track_running_stats`` the eval-mode eps-add and rsqrt, and in training the
+running-stat updates, are done for all N·C instances; in training the updated copies are then
+averaged over the batch back into C channels.
+
+BatchNorm's training forward also increments its integer ``num_batches_tracked`` counter; that
+is bookkeeping of the module, not of the normalisation (``F.batch_norm`` does not run it), and it
+is not counted (tests/test_moduleinfo.py allows this one addition).
 """
 from __future__ import annotations
 
@@ -38,12 +48,14 @@ def _stats_terms(groups: int, n: int) -> list[Term]:
     ]
 
 
-def _running_terms(channels: int, elements: int) -> list[Term]:
+def _running_terms(channels: int, elements: int, per: str = "channels") -> list[Term]:
+    """Normalising with stored statistics: eps-add and rsqrt per ``channels`` (named ``per`` in
+    the formula), a subtraction and a multiplication per element."""
     if not elements:
         return []
     return [
-        Term("adds", "eps additions", "channels", channels, channels),
-        Term("transc", "reciprocal square roots", "channels", channels, channels),
+        Term("adds", "eps additions", per, channels, channels),
+        Term("transc", "reciprocal square roots", per, channels, channels),
         Term("adds", "subtractions (x − running mean)", "elements", elements, elements),
         Term("mults", "normalisations (× 1/σ)", "elements", elements, elements),
     ]
@@ -54,10 +66,21 @@ def _affine_terms(elements: int) -> list[Term]:
             Term("adds", "affine shift (+ β)", "elements", elements, elements)]
 
 
-def _running_update_terms(channels: int) -> list[Term]:
+def _running_update_terms(channels: int, per: str = "channels") -> list[Term]:
     # running = (1 − momentum)·running + momentum·batch, for mean and for (unbiased) variance
-    return [Term("mults", "running-stat updates", "5·channels", worked("5×{}", channels), 5 * channels),
-            Term("adds", "running-stat updates", "2·channels", worked("2×{}", channels), 2 * channels)]
+    return [Term("mults", "running-stat updates", f"5·{per}", worked("5×{}", channels), 5 * channels),
+            Term("adds", "running-stat updates", f"2·{per}", worked("2×{}", channels), 2 * channels)]
+
+
+def _instance_running_update_terms(channels: int, batch: int) -> list[Term]:
+    """InstanceNorm's running-stat update in training, as the kernel runs it: every one of the
+    N·C repeated copies is updated (5 multiplications, 2 additions each), then the copies of the
+    mean and of the variance are averaged over the batch N back into C channels."""
+    instances = channels * batch
+    return [*_running_update_terms(instances, "instances"),
+            Term("adds", "batch averages of the updated mean and variance", "2·channels·(N − 1)",
+                 worked("2×{}×({} − 1)", channels, batch), 2 * channels * (batch - 1)),
+            Term("divs", "batch averages (÷ N)", "2·channels", worked("2×{}", channels), 2 * channels)]
 
 
 @module_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -87,16 +110,12 @@ def instance_norm(m, call) -> Cost:
     channels = shape[-spatial - 1]
     instances = elements // max(n, 1)  # N·C (C without a batch dim)
     if not call.training and m.track_running_stats:
-        terms = _running_terms(channels, elements)
+        # the running statistics repeated N times: eps-add and rsqrt per instance (N·C), as the kernel does
+        terms = _running_terms(instances, elements, "instances")
     else:
         terms = _stats_terms(instances, n)
         if call.training and m.track_running_stats and elements:
-            # the running statistics follow the instances' mean and variance averaged over the batch
-            batch = instances // max(channels, 1)
-            terms += [Term("adds", "batch averages of the instances' mean and variance", "2·channels·(N − 1)",
-                           worked("2×{}×({} − 1)", channels, batch), 2 * channels * (batch - 1)),
-                      Term("divs", "batch averages (÷ N)", "2·channels", worked("2×{}", channels), 2 * channels)]
-            terms += _running_update_terms(channels)
+            terms += _instance_running_update_terms(channels, instances // max(channels, 1))
     if m.affine:
         terms += _affine_terms(elements)
     return Cost.of(*terms)
@@ -146,14 +165,18 @@ def rms_norm(m: nn.RMSNorm, call) -> Cost:
 
 @module_rule(nn.LocalResponseNorm)
 def local_response_norm(m: nn.LocalResponseNorm, call) -> Cost:
-    # b = a / (k + α/n · Σ_window a²)^β, the window spans `size` channels
+    """b = a / (k + α·mean_window(a²))^β, the window spanning ``size`` channels, counted as
+    ``F.local_response_norm`` computes it: a square per element, an average pool over the
+    window (size − 1 additions and a division by size: padded positions count), a
+    multiplication by α, an addition of k, a power and the division of a."""
     e = call.input.numel
     size = m.size
     return Cost.of(
         Term("mults", "squares", "elements", e, e),
         Term("adds", "window sums", "elements·(size − 1)", worked("{}×({} − 1)", e, size), e * (size - 1)),
-        Term("mults", "scalings (α/n)", "elements", e, e),
+        Term("divs", "window means (÷ size)", "elements", e, e),
+        Term("mults", "scalings (× α)", "elements", e, e),
         Term("adds", "additions of k", "elements", e, e),
         Term("transc", "powers (·)^β", "elements", e, e),
-        Term("divs", "divisions", "elements", e, e),
+        Term("divs", "divisions (a ÷ ·)", "elements", e, e),
     )
