@@ -35,8 +35,9 @@ def test_lstm_terms_are_explicit():
     cost = run(nn.LSTM(I, H), torch.randn(T, N, I)).total.cost
     n = H * T * N
     assert cost.macs == 4 * H * (I + H) * T * N
-    # biases b_ih + b_hh (2·4H), 3H sigmoids (1 add each), c = f⊙c + i⊙g (1 add)
-    assert cost.adds == 2 * 4 * n + 3 * n + n
+    # biases b_ih + b_hh (2·4H), W_ih·x + W_hh·h per gate (4H), 3H sigmoids (1 add each),
+    # c = f⊙c + i⊙g (1 add)
+    assert cost.adds == 2 * 4 * n + 4 * n + 3 * n + n
     assert cost.transc == 3 * n + 2 * n        # 3 sigmoid exps, tanh(g), tanh(c)
     assert cost.divs == 3 * n                  # sigmoid 1/(1 + e^−x)
     assert cost.mults == 3 * n                 # f⊙c, i⊙g, o⊙tanh(c)
@@ -48,9 +49,13 @@ def test_gru_and_rnn_terms():
     I, H, T, N = 5, 8, 4, 2
     n = H * T * N
     gru = run(nn.GRU(I, H), torch.randn(T, N, I)).total.cost
-    assert gru.mults == 3 * n and gru.transc == 2 * n + n and gru.adds == 2 * 3 * n + 2 * n + 3 * n
+    # GRU, as PyTorch computes it: r, z = σ(W_ih·x + W_hh·h + biases), n = tanh(x_n + r⊙h_n),
+    # h' = n + z⊙(h − n): 2H multiplications; additions: biases 2·3H, W_ih·x + W_hh·h for r and z 2H,
+    # the sigmoids' 2H, x_n + r⊙h_n, h − n and n + z⊙(…) 3H
+    assert gru.mults == 2 * n and gru.transc == 2 * n + n and gru.adds == 2 * 3 * n + 2 * n + 2 * n + 3 * n
     rnn = run(nn.RNN(I, H), torch.randn(T, N, I)).total.cost
-    assert rnn.macs == H * (I + H) * T * N and rnn.transc == n and rnn.adds == 2 * n
+    # biases 2H and W_ih·x + W_hh·h H
+    assert rnn.macs == H * (I + H) * T * N and rnn.transc == n and rnn.adds == 2 * n + n
     relu = run(nn.RNN(I, H, nonlinearity="relu"), torch.randn(T, N, I)).total.cost
     assert relu.cmps == n and relu.transc == 0
 

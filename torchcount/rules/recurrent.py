@@ -12,12 +12,17 @@ each step adds H·P MACs of projection. The initial state is multiplied too (zer
 ``hx`` is given), so a given initial state changes nothing. With a packed sequence, T·N is
 replaced by Σ lengths (``data.shape[0]``): only live sequences are computed.
 
-Separate, explicit terms per step and direction (per sequence in the batch):
+Separate, explicit terms per step and direction (per sequence in the batch), as PyTorch's cells
+compute them (aten/src/ATen/native/RNN.cpp):
 - biases: both b_ih and b_hh are added, 2·G·H additions (none with ``bias=False``);
+- the input's and the hidden state's products are two contractions, W_ih·x and W_hh·h, added
+  per gate: G·H additions (RNN, LSTM); a GRU adds them for r and z (2·H), its candidate adds
+  x_n to r⊙h_n instead (below);
 - gate activations: RNN tanh (or relu) on H; LSTM 3·H sigmoids and H tanh for the gates,
   H tanh of the cell; GRU 2·H sigmoids and H tanh (recipes of activation.PER_ELEMENT);
 - element-wise updates: LSTM c = f⊙c + i⊙g, h = o⊙tanh(c): 3·H multiplications, H additions;
-  GRU n = tanh(x_n + r⊙h_n), h = (1 − z)⊙n + z⊙h: 3·H multiplications, 3·H additions;
+  GRU n = tanh(x_n + r⊙h_n), h = n + z⊙(h − n) (PyTorch's form of (1 − z)⊙n + z⊙h):
+  2·H multiplications, 3·H additions;
 - in training with ``dropout`` > 0: every layer but the last drops out its output, as the
   Dropout rule counts it (one keep/drop comparison and one multiplication per element).
 
@@ -57,6 +62,7 @@ def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str) -> li
     if has_bias:
         terms.append(Term("adds", f"{label}bias additions (b_ih + b_hh)", "2·G·H·steps",
                           worked("2×{}×{}×{}", G, H, steps), 2 * G * n))
+    terms.append(_sum_of_products_term(mode, H, steps, label))
     if mode == "RNN_TANH":
         terms += _recipe_terms("tanh", 1, H, steps, f"{label}activation")
     elif mode == "RNN_RELU":
@@ -70,11 +76,21 @@ def _step_terms(mode: str, H: int, steps: int, has_bias: bool, label: str) -> li
     else:  # GRU
         terms += _recipe_terms("sigmoid", 2, H, steps, f"{label}gates r, z")
         terms += _recipe_terms("tanh", 1, H, steps, f"{label}candidate n")
-        terms += [Term("mults", f"{label}updates r⊙h_n, (1 − z)⊙n, z⊙h", "3·H·steps", worked("3×{}×{}", H, steps),
-                       3 * n),
-                  Term("adds", f"{label}updates x_n + r⊙h_n, 1 − z, sum", "3·H·steps", worked("3×{}×{}", H, steps),
-                       3 * n)]
+        terms += [Term("mults", f"{label}updates r⊙h_n, z⊙(h − n)", "2·H·steps", worked("2×{}×{}", H, steps),
+                       2 * n),
+                  Term("adds", f"{label}updates x_n + r⊙h_n, h − n, n + z⊙(h − n)", "3·H·steps",
+                       worked("3×{}×{}", H, steps), 3 * n)]
     return terms
+
+
+def _sum_of_products_term(mode: str, H: int, steps: int, label: str) -> Term:
+    """W_ih·x + W_hh·h: the two contractions of a gate are separate (the input's for all steps
+    at once, the hidden state's per step), so each gate element adds them: G·H per step; a GRU's
+    candidate n keeps them apart (x_n + r⊙h_n, an update), so it adds them for r and z only."""
+    k = 2 if mode == "GRU" else _GATES[mode]
+    gates = {"GRU": "gates r, z", "LSTM": "gates i, f, g, o"}.get(mode, "pre-activation")
+    return Term("adds", f"{label}W_ih·x + W_hh·h ({gates})", f"{k}·H·steps" if k != 1 else "H·steps",
+                worked("{}×{}×{}", k, H, steps) if k != 1 else worked("{}×{}", H, steps), k * H * steps)
 
 
 def _sequence(m: nn.RNNBase, call) -> tuple[int, int, int]:
