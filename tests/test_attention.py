@@ -266,7 +266,9 @@ def test_mha_with_both_masks_adds_their_merge():
     one = torchcount.profile(mha, (q, q, q), kwargs=dict(attn_mask=attn_mask)).total.cost
     both = torchcount.profile(mha, (q, q, q), kwargs=dict(attn_mask=attn_mask, key_padding_mask=key_padding_mask)).total.cost
     assert both.adds - one.adds == N * H * L * L
-    assert (both - one).ops == N * H * L * L  # nothing else changes but the bytes of the extra mask
+    # the boolean key padding mask is made additive first (−inf where True): one assignment per element
+    assert both.assigns - one.assigns == N * L
+    assert (both - one).ops == N * H * L * L + N * L  # nothing else changes but the bytes of the extra mask
 
 
 def test_attention_scaling_follows_the_path_pytorch_takes():

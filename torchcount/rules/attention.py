@@ -11,7 +11,9 @@ embedding E, H heads (head size E/H), the lecture's convention (spec §5):
 - the query is scaled by 1/√(E/H): N·L·E multiplications; without ``need_weights`` (and in every
   Transformer layer) PyTorch runs ``scaled_dot_product_attention``, which scales q and k by
   √(1/√(E/H)) each: N·(L + S)·E;
-- an attention mask / key padding mask / causal mask: one addition per score, N·H·L·S;
+- an attention mask / key padding mask / causal mask: one addition per score, N·H·L·S; a boolean
+  mask is first made additive (−inf where True, ``F._canonical_mask``'s masked_fill): one
+  assignment per element of the mask as given;
 - scores Q·Kᵀ: D·N·M per head and batch, in total N·L·S·E MACs;
 - softmax over S for N·H·L rows (activation.softmax_terms);
 - the weighted sum A·V: N·L·S·E MACs, the same as the scores;
@@ -31,6 +33,7 @@ activation ops are priced; in eval mode the fused encoder op is priced by
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..cost import Cost, Term, worked
@@ -96,6 +99,15 @@ def _lengths(shape: tuple, batch_first: bool) -> tuple[int, int]:
     return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
 
 
+def _bool_mask_terms(*masks) -> list[Term]:
+    """A boolean mask is made additive before the scores (``F._canonical_mask``: zeros, then
+    −inf where True): one assignment per element of each boolean mask given."""
+    return [Term("assigns", f"{what} made additive (−inf where True)", "mask elements", worked("{}", mask.shape),
+                 mask.numel)
+            for what, mask in zip(("key padding mask", "attention mask"), masks)
+            if mask is not None and getattr(mask, "dtype", None) is torch.bool]
+
+
 @module_rule(nn.MultiheadAttention)
 def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
     query = _arg(call, 0, "query")
@@ -115,6 +127,7 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
         out_bias=stored(m.out_proj, "bias") is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
         dropout_scores=call.training and m.dropout > 0, S_att=S_att, through_sdpa=not need_weights)
+    terms += _bool_mask_terms(_arg(call, 3, "key_padding_mask"), _arg(call, 5, "attn_mask"))
     if _arg(call, 3, "key_padding_mask") is not None and _arg(call, 5, "attn_mask") is not None:
         # both masks are made additive (−inf where masked) and summed into one before the scores
         merged = N * H * L * S_att
