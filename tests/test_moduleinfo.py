@@ -6,9 +6,12 @@ in training, in training mode:
 
 - torchcount never fails where the module runs;
 - nothing is uncounted but ``multilabel_margin_loss`` (docs/coverage.md);
-- the MACs of the rule and of the ops agree: the two paths are independent code, so a rule that
-  misses or doubles a contraction shows here (other categories may differ where a rule counts
-  the textbook form and PyTorch runs another, e.g. a recurrent cell's two bias additions);
+- the rule and the ops agree in every operation category (MACs, multiplications, additions,
+  divisions, comparisons, assignments, transcendentals): the two paths are independent code, so a
+  rule that misses or doubles a term shows here. MACs must always agree; another category may
+  differ only where ``ALLOWED`` says why (the module's forward runs bookkeeping the rule
+  deliberately leaves out, or PyTorch takes another path when torchcount cannot see the module),
+  and then only in the direction the entry states;
 - 2·MACs is never under ``torch.utils.flop_counter``'s count.
 
 The first input of each ModuleInfo runs in ``make test``; all of them as ``slow``."""
@@ -22,6 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
+from torchcount.cost import OP_CATEGORIES
 from conftest import Hidden
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
@@ -34,6 +38,39 @@ KNOWN_UNCOUNTED = {"aten.multilabel_margin_loss_forward.default"}
 TRAIN_TOO = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
              "GroupNorm", "LayerNorm", "RNN", "GRU", "LSTM", "MultiheadAttention", "TransformerEncoderLayer",
              "TransformerDecoderLayer"}
+
+
+
+def _one_more(rule: int, ops: int) -> bool:
+    return ops == rule + 1
+
+
+def _ops_more(rule: int, ops: int) -> bool:
+    return ops > rule
+
+
+_BN_COUNTER = ("the module's training forward increments its integer num_batches_tracked counter (one "
+               "addition, even on an empty batch): bookkeeping of the module, not of the normalisation "
+               "(F.batch_norm does not run it, and costs what nn.BatchNorm costs)")
+_LP = ("F.lp_pool runs avg_pool(x^p)·∏kernel, then sign(·)·relu(|·|) before the root, and raises every "
+       "input to p (also those no window reaches): the mean's division and the multiplication that undoes "
+       "it, the sign/abs/relu guard and its multiplication are the decomposition's bookkeeping; the rule "
+       "counts the textbook (Σ_window x^p)^(1/p): powers of the windowed inputs, additions, a root")
+_TRANSFORMER_PATH = ("PyTorch's fast-path checks run other ops when torchcount cannot see the layers (hidden): "
+                     "a TransformerEncoder tries its nested-tensor path (logical_not and the padding mask's "
+                     "left-alignment check), and a bias-free self-attention merges both masks for the fast "
+                     "path, then falls back to the slow path, which merges them again; not a rule's count")
+#: (module type, category) → (why the rule and the ops may differ there, how they may differ: a test
+#: of (rule's count, ops' count)). MACs are never listed.
+ALLOWED = {
+    **{(f"BatchNorm{d}d", "adds"): (_BN_COUNTER, _one_more) for d in (1, 2, 3)},
+    **{(f"LPPool{d}d", c): (_LP, _ops_more) for d in (1, 2, 3)
+       for c in ("mults", "divs", "cmps", "assigns", "transc")},
+    ("Transformer", "adds"): (_TRANSFORMER_PATH, _ops_more),
+    ("Transformer", "cmps"): (_TRANSFORMER_PATH, _ops_more),
+    ("TransformerDecoderLayer", "adds"): (_TRANSFORMER_PATH, _ops_more),
+}
+assert all(c != "macs" for _, c in ALLOWED)
 
 
 def _cases(per_module):
@@ -50,7 +87,7 @@ def _cases(per_module):
 
 
 def _sweep(per_module):
-    failures, gaps, unequal, under = [], [], [], []
+    failures, gaps, unequal, under, allowed = [], [], [], [], set()
     for name, cls, mi, mode in _cases(per_module):
         c, f = mi.constructor_input, mi.forward_input
         kwargs = {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
@@ -88,22 +125,30 @@ def _sweep(per_module):
         missing = {u.what for u in ruled.uncounted} - KNOWN_UNCOUNTED
         if missing:
             gaps.append(f"{name}: {sorted(missing)}")
-        if ruled.total.macs != hidden.total.macs:
-            unequal.append(f"{name}: rule {ruled.total.macs} MACs, ops {hidden.total.macs}")
+        for category in OP_CATEGORIES:
+            r, o = getattr(ruled.total.cost, category), getattr(hidden.total.cost, category)
+            if r == o:
+                continue
+            entry = ALLOWED.get((cls.__name__, category))
+            if entry is not None and entry[1](r, o):
+                allowed.add((cls.__name__, category))
+            else:
+                unequal.append(f"{name}: rule {r} {category}, ops {o}")
         m = copy.deepcopy(base)
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
             m(*copy.deepcopy(tuple(f.args)), **copy.deepcopy(dict(f.kwargs)))
         if 2 * ruled.total.macs < fc.get_total_flops():
             under.append(f"{name}: 2·MACs {2 * ruled.total.macs} < flop_counter {fc.get_total_flops()}")
-    return failures, gaps, unequal, under
+    return failures, gaps, unequal, under, allowed
 
 
 def _check(per_module):
-    failures, gaps, unequal, under = _sweep(per_module)
+    failures, gaps, unequal, under, allowed = _sweep(per_module)
     assert not failures, failures
     assert not gaps, gaps
     assert not unequal, unequal
     assert not under, under
+    return allowed
 
 
 def test_moduleinfo_first_input(one_thread):
@@ -112,4 +157,6 @@ def test_moduleinfo_first_input(one_thread):
 
 @pytest.mark.slow
 def test_moduleinfo_every_input(one_thread):
-    _check(10_000)
+    allowed = _check(10_000)
+    # every allowance is still needed by some input (a stale one would hide a future difference)
+    assert allowed == set(ALLOWED), sorted(set(ALLOWED) - allowed)
