@@ -338,9 +338,13 @@ def test_scatter_with_a_reduction_counts_one_op_per_index_element():
     assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "prod"), a) == {"mults": 6}
     assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "amax"), a) == {"cmps": 6}
     assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "amin", include_self=False), a) == {"cmps": 6}
-    # mean into a 2×3 tensor whose every position receives a value: 6 additions, 6 divisions
-    # (a division per position that receives one: min(outputs, sources) = min(6, 6))
-    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "mean"), torch.zeros(2, 3)) == {"adds": 6, "divs": 6}
+    # mean into a 2×3 tensor: 6 additions, the values per position counted (6 more), the empty
+    # positions' counts set to 1 (6 comparisons and assignments), every position divided (6)
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "mean"), torch.zeros(2, 3)) == \
+        {"adds": 12, "cmps": 6, "assigns": 6, "divs": 6}
+    # into a 5×3 tensor: the kernel divides all 15 positions, also those no value reaches
+    assert ops_of(lambda t: t.scatter_reduce(0, idx, src, "mean"), a) == {"adds": 12, "cmps": 15, "assigns": 15,
+                                                                         "divs": 15}
     # index_reduce: one op per source element (4 rows of 3)
     i = torch.tensor([0, 0, 1, 4])
     assert ops_of(lambda t: t.index_reduce(0, i, src, "amax"), a) == {"cmps": 12}

@@ -544,16 +544,24 @@ def _arg(op, i: int, name: str, default=None):
 
 
 def _reduction_terms(op, reduce: str, n: int, what: str, counted: str) -> list[Term]:
-    """``n`` accumulation steps of ``reduce`` (one per element scattered into the output); a mean
-    also divides once per output position that receives a value: at most min(outputs, n), taken
-    as that (exact when every output position receives one; only shapes reach the rule)."""
+    """``n`` accumulation steps of ``reduce`` (one per element scattered into the output). A mean
+    then runs what ``scatter_reduce``'s and ``index_reduce``'s general kernels run after the sum
+    (TensorAdvancedIndexing.cpp, CPU and CUDA): the values per position counted into a float
+    tensor (``count.scatter_add_(…, ones)``: n additions), the empty positions' counts set to 1
+    (``count == 0``: a comparison, then an assignment, per output position) and every output
+    position divided by its count (``out.div_(count)``: one division per output position, also
+    those that received nothing). The CPU fast path for an expanded (broadcast) index along dim 0
+    (PyG's message-passing pattern) counts from its sorted index instead and divides only the rows
+    that receive a value: fewer, which only the index's values tell."""
     cat = _REDUCE_STEP[reduce]
     terms = [Term(cat, f"{CATEGORY_NAMES[cat]} ({what}, {reduce})", counted, n, n)]
     if reduce == "mean":
         out = op.args[0].numel
-        divs = min(out, n)
-        terms.append(Term("divs", f"divisions ({what}, mean)", "min(outputs, " + counted + ")",
-                          worked("min({}, {})", out, n), divs))
+        terms += [Term("adds", f"additions ({what}, mean: counting the values per position)", counted, n, n),
+                  Term("cmps", f"comparisons ({what}, mean: empty positions, count = 0)", "outputs", out, out),
+                  Term("assigns", f"assignments ({what}, mean: an empty position's count set to 1)", "outputs",
+                       out, out),
+                  Term("divs", f"divisions ({what}, mean: each position by its count)", "outputs", out, out)]
     return terms
 
 
@@ -604,8 +612,12 @@ def scatter_reduction(op) -> Cost:
 def scatter_accumulate(op) -> Cost:
     """``scatter_add(self, dim, index, src)`` and ``scatter_reduce(self, dim, index, src, reduce)``:
     one step per index element ('sum'/'mean' add, 'prod' multiplies, 'amax'/'amin' compare; a
-    mean then divides). With include_self=False the first value into a position is a copy, which
-    the shapes cannot tell apart: counted as a step (an upper bound)."""
+    mean then counts and divides, see ``_reduction_terms``). With include_self=False the kernel
+    first sets each position the index names to the reduction's identity (0, 1, ∓inf: a write, no
+    arithmetic) and then combines every value into it: still one step per index element (the first
+    value into a position is, as arithmetic, a copy; the kernel combines it all the same).
+    PyG's ``scatter(…, reduce="max")`` is ``zeros.scatter_reduce_(…, "amax", include_self=False)``:
+    E·F comparisons for E messages of F features."""
     name = _base(op)
     reduce = "add" if name == "scatter_add" else _arg(op, 4, "reduce")
     n = op.args[2].numel
@@ -615,7 +627,8 @@ def scatter_accumulate(op) -> Cost:
 @op_rule(*_packets("index_add", "index_reduce"))
 def index_accumulate(op) -> Cost:
     """``index_add(self, dim, index, source, alpha=1)`` (α ≠ 1: one more multiplication per element)
-    and ``index_reduce(self, dim, index, source, reduce)``: one step per source element."""
+    and ``index_reduce(self, dim, index, source, reduce)``: one step per source element (a mean
+    then counts and divides as ``scatter_reduce``'s, see ``_reduction_terms``)."""
     name = _base(op)
     n = op.args[3].numel
     if name == "index_add":

@@ -50,8 +50,11 @@ def sum_op(op) -> Cost:
     return Cost.of(_pairs(op, "adds", "additions"))
 
 
+#: segment_reduce's reduce names (ReductionType.h's get_reduction_enum: "amax"/"amin", which PyG's
+#: ``segment`` passes, are "max"/"min")
 _SEGMENT_COMBINE = {"sum": ("adds", "additions"), "mean": ("adds", "additions"), "max": ("cmps", "comparisons"),
-                    "min": ("cmps", "comparisons"), "prod": ("mults", "multiplications")}
+                    "min": ("cmps", "comparisons"), "amax": ("cmps", "comparisons"), "amin": ("cmps", "comparisons"),
+                    "prod": ("mults", "multiplications")}
 
 
 @op_rule(*aten_ops("segment_reduce"))
@@ -72,6 +75,31 @@ def segment_reduce(op) -> "Cost | None":
              max(n_in - n_out, 0)),
         Term(category, f"{what} (with the initial value)", "outputs", n_out, n_out) if has_initial else None,
         Term("divs", "divisions (segment mean)", "outputs", n_out, n_out) if reduce == "mean" else None)
+
+
+@op_rule(*aten_ops("_segment_reduce_backward"))
+def segment_reduce_backward(op) -> "Cost | None":
+    """``_segment_reduce_backward(grad, output, data, reduce, …)``, as the CPU and CUDA kernels compute
+    it (n inputs, m outputs): a sum copies each output's gradient to its segment's inputs (no
+    arithmetic); a mean divides each output's gradient by its segment's length (m divisions), then
+    copies; max/min compare every input with its segment's result (n comparisons; the gradient is
+    split among ties, divisions only where a segment has two or more: not counted); prod multiplies
+    each gradient by the output (m multiplications), then per input tests it for zero and divides by
+    it (n comparisons, n divisions; a zero input takes the product of the others instead, which only
+    the values tell)."""
+    reduce = op.args[3] if len(op.args) > 3 else op.kwargs.get("reduce")
+    if reduce not in _SEGMENT_COMBINE:
+        return None
+    n, m = op.args[2].numel, op.args[1].numel
+    if reduce == "sum":
+        return Cost()
+    if reduce == "mean":
+        return Cost.of(Term("divs", "divisions (gradient by segment length)", "outputs", m, m))
+    if reduce != "prod":
+        return Cost.of(Term("cmps", f"comparisons (input = segment {reduce}?)", "inputs", n, n))
+    return Cost.of(Term("mults", "multiplications (gradient × product)", "outputs", m, m),
+                   Term("cmps", "comparisons (input = 0?)", "inputs", n, n),
+                   Term("divs", "divisions (by the input)", "inputs", n, n))
 
 
 @op_rule(*aten_ops("prod"))

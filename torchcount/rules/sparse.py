@@ -50,8 +50,13 @@ zero_ops(*_packets(
     "_sparse_coo_tensor_with_dims_and_tensors", "sparse_compressed_tensor", "_sparse_compressed_tensor_unsafe",
     "sparse_csr_tensor", "_sparse_csr_tensor_unsafe", "sparse_csc_tensor", "sparse_bsr_tensor",
     "sparse_bsc_tensor", "_to_dense", "to_dense", "sparse_resize", "sparse_resize_and_clear",
-    # queries (torch 2.2 dispatches is_coalesced too)
-    "is_coalesced", "_nnz", "sparse_dim", "dense_dim", "_dimI", "_dimV",
+    # what a sparse tensor is (its nnz, whether it is coalesced, its dims): metadata, read by PyG's
+    # GCN normalisation and its SparseTensor-free adj_t checks (torch 2.2 dispatches is_coalesced
+    # for any caller)
+    "_nnz", "is_coalesced", "sparse_dim", "dense_dim", "_dimI", "_dimV",
+    # COO row indices compressed to CSR's and back (index arithmetic: a count and a running sum
+    # of indices, not counted, as for dense indexing)
+    "_convert_indices_from_coo_to_csr", "_convert_indices_from_csr_to_coo",
 ))
 
 
@@ -90,6 +95,73 @@ def sparse_product(op) -> Cost | None:
         if out.sparse is not None:
             return None
         terms += _scaled_sum_terms(op, out.numel, "outputs", "A·B")
+    return Cost.of(*terms)
+
+
+#: _sparse_mm_reduce_impl's reduce → (category, word) of combining a product into its output row
+_MM_REDUCE = {"sum": ("adds", "additions"), "mean": ("adds", "additions"), "amax": ("cmps", "comparisons"),
+              "amin": ("cmps", "comparisons"), "max": ("cmps", "comparisons"), "min": ("cmps", "comparisons")}
+
+
+@op_rule(aten._sparse_mm_reduce_impl, sparse=True)
+def sparse_mm_reduce(op) -> Cost | None:
+    """``torch.sparse.mm(A, B, reduce)`` (A sparse CSR m×k, B dense k×n; PyG's ``spmm`` of an
+    ``adj_t``), as the CPU kernel (SpmmReduceKernel.cpp) computes it: each stored value times a row of
+    B, each product combined into its output row. 'sum': V·n MACs, as ``torch.sparse.mm(A, B)``;
+    'mean': the same, then each row that stores a value divided by its count (n divisions per row: at
+    most min(m, nnz) rows, taken as that — exact when every row stores one; only shapes reach the rule);
+    'amax'/'amin': V·n multiplications and V·n comparisons (each product against the row's running
+    extremum, which also records its argument)."""
+    a, b = op.args[0], op.args[1]
+    reduce = op.args[2] if len(op.args) > 2 else op.kwargs.get("reduce")
+    if not _sparse(a) or _sparse(b) or not isinstance(b, TensorMeta) or reduce not in _MM_REDUCE:
+        return None
+    v, n, m = a.sparse.values, b.shape[-1], a.shape[-2]
+    products = worked("{}×{}", v, n)
+    if reduce in ("sum", "mean"):
+        rows = min(m, a.sparse.nnz)
+        return Cost.of(
+            Term("macs", f"multiply-accumulates (sparse.mm, {reduce}: each stored value times a row of B)", "V·n",
+                 products, v * n),
+            Term("divs", "divisions (mean: each row that stores a value by its count)", "min(m, nnz)·n",
+                 worked("min({}, {})×{}", m, a.sparse.nnz, n), rows * n) if reduce == "mean" else None)
+    category, what = _MM_REDUCE[reduce]
+    return Cost.of(Term("mults", f"multiplications (sparse.mm, {reduce}: each stored value times a row of B)", "V·n",
+                        products, v * n),
+                   Term(category, f"{what} (sparse.mm, {reduce}: against the row's running extremum)", "V·n",
+                        products, v * n))
+
+
+@op_rule(aten._sparse_mm_reduce_impl_backward, sparse=True)
+def sparse_mm_reduce_backward(op) -> Cost | None:
+    """``_sparse_mm_reduce_impl_backward(A, grad_out (m×n), B (k×n), reduce, arg_out, output_mask)``,
+    as the CPU kernels compute it. The gradient of B (``output_mask[1]``): 'sum' Aᵀ·G, V·n MACs;
+    'mean' the same after each stored value is divided by its row's count (V divisions); 'amax'/'amin'
+    each output's gradient times the value its extremum came from and added into that row of B's
+    gradient (m·n multiplications and additions: an upper bound, a row that stores nothing adds none).
+    The gradient of A's values (``output_mask[0]``, a learnt adjacency): 'sum'/'mean' a dot product of
+    length n per stored value (V·n MACs, and V divisions for a mean); 'amax'/'amin' m·n multiplications
+    and additions, as for B."""
+    a, grad, b = op.args[0], op.args[1], op.args[2]
+    reduce = op.args[3] if len(op.args) > 3 else op.kwargs.get("reduce")
+    mask = op.args[5] if len(op.args) > 5 else op.kwargs.get("output_mask", (True, True))
+    if not _sparse(a) or not isinstance(grad, TensorMeta) or reduce not in _MM_REDUCE:
+        return None
+    v, n, out = a.sparse.values, grad.shape[-1], grad.numel
+    terms = []
+    for wanted, of in zip(mask, ("A's values", "B")):
+        if not wanted:
+            continue
+        if reduce in ("sum", "mean"):
+            terms.append(Term("macs", f"multiply-accumulates (gradient of {of})", "V·n", worked("{}×{}", v, n), v * n))
+            if reduce == "mean":
+                terms.append(Term("divs", f"divisions (gradient of {of}: stored values by their row's count)", "V",
+                                  v, v))
+        else:
+            terms += [Term("mults", f"multiplications (gradient of {of}: at each output's extremum)", "m·n",
+                           worked("{}", grad.shape), out),
+                      Term("adds", f"additions (gradient of {of}: into its source)", "m·n", worked("{}", grad.shape),
+                           out)]
     return Cost.of(*terms)
 
 
