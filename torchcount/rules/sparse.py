@@ -142,7 +142,7 @@ def sparse_mm_reduce_backward(op) -> Cost | None:
     The gradient of A's values (``output_mask[0]``, a learnt adjacency): 'sum'/'mean' a dot product of
     length n per stored value (V·n MACs, and V divisions for a mean); 'amax'/'amin' m·n multiplications
     and additions, as for B."""
-    a, grad, b = op.args[0], op.args[1], op.args[2]
+    a, grad = op.args[0], op.args[1]
     reduce = op.args[3] if len(op.args) > 3 else op.kwargs.get("reduce")
     mask = op.args[5] if len(op.args) > 5 else op.kwargs.get("output_mask", (True, True))
     if not _sparse(a) or not isinstance(grad, TensorMeta) or reduce not in _MM_REDUCE:
