@@ -801,3 +801,51 @@ def test_a_forward_that_raises_under_autocast_leaves_the_model_and_autocast_as_f
                 torchcount.profile(model, torch.randn(2, 3, 10, 10))
             assert autocast_dtype("cpu") == (torch.bfloat16 if outer else None)
         assert snapshot(model) == before
+
+
+class _LoopState:
+    """A training loop's own object, holding what the step advances (a user's plain class)."""
+
+    def __init__(self, opt):
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)]
+        self.scaler = torch.amp.GradScaler("cpu", growth_interval=1) if hasattr(torch.amp, "GradScaler") else None
+
+
+class _NestedScheduleStep(_Step):
+    """The scheduler in a list and the scaler in another object of the model's: found one level down."""
+
+    def __init__(self):
+        super().__init__(lambda p: torch.optim.SGD(p, lr=0.1))
+        self.loop = _LoopState(self.opt)
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = nn.functional.cross_entropy(self(x), y)
+        if self.loop.scaler is None:
+            loss.backward()
+            self.opt.step()
+        else:
+            self.loop.scaler.scale(loss).backward()
+            self.loop.scaler.step(self.opt)
+            self.loop.scaler.update()
+        for scheduler in self.loop.schedulers:
+            scheduler.step()
+        return loss
+
+
+def test_a_scheduler_and_a_scaler_held_one_level_down_are_put_back():
+    """Until 2026-12-03 only the model's own attributes were searched: a scheduler in a list, or a
+    scaler in a loop object, was left advanced by the profile (the rate halved once more)."""
+    model = _NestedScheduleStep()
+    model.train_step(*_BATCH)
+    twin = copy.deepcopy(model)
+    scheduler = model.loop.schedulers[0]
+    before = copy.deepcopy(scheduler.state_dict())
+    report = torchcount.profile(model, _BATCH, method="train_step", warn=False)
+    assert scheduler.state_dict() == before and "scheduler(s) StepLR" in " ".join(report.notes)
+    for _ in range(2):
+        model.train_step(*_BATCH), twin.train_step(*_BATCH)
+    assert model.opt.param_groups[0]["lr"] == twin.opt.param_groups[0]["lr"] == 0.1 * 0.5 ** 3
+    if model.loop.scaler is not None:  # (growth_interval 1: the scale doubles at every finite step)
+        assert model.loop.scaler.get_scale() == twin.loop.scaler.get_scale()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))

@@ -28,6 +28,7 @@ from copy import deepcopy
 
 import sys
 import threading
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -273,8 +274,7 @@ class _SteppedOptimizers:
         #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
         self.scalers: list = []
         for owner in owners or ():
-            attributes = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(owner, type) else (owner,)
-            for value in attributes:
+            for value in _held(owner):
                 if isinstance(value, Optimizer) and "step" not in vars(value) and \
                         getattr(type(value).step, "__code__", None) is not hooked:
                     self._wrap(value)
@@ -349,6 +349,49 @@ class _SteppedOptimizers:
             if _restore_scaler(scaler, snapshot):
                 changed.append(type(scaler).__name__)
         return changed
+
+
+#: the most items of a list, tuple or dict an owner holds that are searched for optimizers,
+#: schedulers and scalers (a training loop keeps a few; a dataset's list is not theirs)
+_FEW = 64
+
+
+def _held(owner) -> Iterator:
+    """What an owner holds that may be an optimizer, a scheduler or a scaler: the owner itself (a
+    method's input), its attributes (a module's own, not those every module has), and two levels
+    further: the items of short lists, tuples and dicts (``self.schedulers = [warmup, decay]``) and
+    the attributes of plain objects (``self.trainer.scheduler``: a namespace or a class of the user's)."""
+    if not hasattr(owner, "__dict__") or isinstance(owner, type):
+        yield from _inside(owner, 2)
+        return
+    skip = _MODULE_INTERNALS if isinstance(owner, nn.Module) else ()
+    for name, value in vars(owner).items():
+        if name not in skip:
+            yield from _inside(value, 2)
+
+
+def _inside(value, depth: int) -> Iterator:
+    yield value
+    if depth == 0:
+        return
+    if isinstance(value, (list, tuple, dict)):
+        if len(value) <= _FEW:
+            for item in (value.values() if isinstance(value, dict) else value):
+                yield from _inside(item, depth - 1)
+    elif _plain_object(value):
+        for item in vars(value).values():
+            yield from _inside(item, depth - 1)
+
+
+#: the attributes every module has (its parameters, buffers, children and hooks): not searched
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+def _plain_object(value) -> bool:
+    """An instance of a user's class or a namespace: not a module (the owners include every module
+    already), a tensor, a class, a function or an imported Python module."""
+    return hasattr(value, "__dict__") and not isinstance(
+        value, (nn.Module, torch.Tensor, type, types.ModuleType, types.FunctionType, types.MethodType))
 
 
 def _is_grad_scaler(value) -> bool:
