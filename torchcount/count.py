@@ -123,22 +123,14 @@ def _check_counts(cost: Cost, what: str) -> None:
 
 def on_sparse(op: OpCall) -> bool:
     """An op called with a sparse operand (or returning one): priced by its sparse rule only."""
-    for t in op.inputs:
-        if t.sparse is not None:
-            return True
-    for t in op.outputs:
-        if t.sparse is not None:
-            return True
-    return False
+    return _any_sparse(op.inputs, op.outputs)
 
 
-def _sparse_call(call: Call) -> bool:
-    for t in call.inputs:
-        if t.sparse is not None:
-            return True
-    for t in call.outputs:
-        if t.sparse is not None:
-            return True
+def _any_sparse(inputs, outputs) -> bool:
+    for group in (inputs, outputs):
+        for t in group:
+            if t.sparse is not None:
+                return True
     return False
 
 
@@ -264,7 +256,7 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None, autocast
     # looked up now, not at capture: a lazy module's class is its materialised one only after
     # its first forward (LazyBatchNorm1d → BatchNorm1d). Not under torch.vmap: see capture
     rule = None if call.unruled else rule_for(module)
-    if rule is not None and _sparse_call(call):
+    if rule is not None and _any_sparse(call.inputs, call.outputs):
         # a module rule prices dense operands (numel elements); torch runs a sparse kernel, whose ops
         # a ruled module does not record
         return CallCost(call, ZERO, "ops", None, Counter({f"{type(module).__name__} (on sparse tensors)": 1}), 0)
