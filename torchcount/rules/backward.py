@@ -54,12 +54,14 @@ kernels compute it (n = elements of the gradient produced):
   4 adds into the corners (with an adaptive grid, ``sampling_ratio ≤ 0``, uncounted, as the forward).
 - grid_sample (``grid_sampler_2d_backward``, ``grid_sampler_3d_backward``): as the CPU kernels, the
   grid's gradient always and the input's when asked, bilinear, nearest or bicubic in 2-D, trilinear
-  or nearest in 3-D (see the rules).
+  or nearest in 3-D (see the rules); the per-position un-normalisation and weights are the forward's
+  (rules/_grid.py).
 Sums of n numbers are n − 1 additions, as in the forward rules.
 """
 from __future__ import annotations
 
 from ..cost import Cost, Term, worked
+from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
@@ -508,31 +510,24 @@ def scatter_add_backward(op) -> Cost:
                         out))
 
 
-def _grid_unnormalisation(coords: int, positions: int, per_position) -> list[Term]:
-    """The grid's coordinates un-normalised, as the forward rule prices them (rules/elementwise.py's
-    ``grid_sampler``): 2 mults + 1 add per coordinate and position."""
-    return [Term("mults", "grid un-normalisation (2 per coordinate)", f"{2 * coords}·positions",
-                 worked(f"{2 * coords}×{{}}", per_position), 2 * coords * positions),
-            Term("adds", "grid un-normalisation (1 per coordinate)", f"{coords}·positions",
-                 worked(f"{coords}×{{}}", per_position), coords * positions)]
-
-
 @op_rule(*aten_ops("grid_sampler_2d_backward"))
 def grid_sampler_2d_backward(op) -> Cost:
     """``grid_sampler_2d_backward(grad_output (N, C, Ho, Wo), input, grid (N, Ho, Wo, 2),
     interpolation_mode, padding_mode, align_corners, output_mask)``, as the CPU kernel computes it
     (n = N·C·Ho·Wo output elements, P = N·Ho·Wo grid positions). The grid's gradient is computed
     whatever the mask asks (RAFT's detached sampling grid gets one too); the input gradient only
-    when asked. Per position, the coordinates un-normalised as the forward prices them (2 mults +
-    1 add per coordinate). Bilinear: per position the distances to the four sides (4 adds), the
-    corner weights (4 mults) and the grid gradient's scaling (2 mults); per element the input
+    when asked. Per position, the coordinates un-normalised (2 mults + 1 add per coordinate).
+    Bilinear: per position the distances to the four sides (4 adds), the corner weights (4 mults)
+    (these per-position lines are the forward's, rules/_grid.py) and the grid gradient's scaling
+    (2 mults); per element the input
     gradient w·g into the 4 corners (4 mults + 4 adds, an upper bound: a corner off the map adds
     nothing, which only the grid tells) and, per coordinate, ((ne − nw)·s + (se − sw)·n)·g (3 mults
     + 3 adds), summed over the channels. Nearest: each g added into its source (only when the input
     gradient is asked; the grid's is zero). Bicubic: per position the fractional parts (2 adds), the
-    4 cubic coefficients and their 4 derivatives per coordinate (12 mults + 13 adds, 8 mults + 10
-    adds, as written in the kernel), the scaling (2 mults); per element and tap g·cx·cy added into
-    the input gradient (2 mults + 1 add) and, per coordinate, val·g·c′·c (3 mults) summed."""
+    4 cubic coefficients per coordinate (12 mults + 13 adds, as the forward) and their 4
+    derivatives (8 mults + 10 adds, as written in the kernel), the scaling (2 mults); per element
+    and tap g·cx·cy added into the input gradient (2 mults + 1 add) and, per coordinate, val·g·c′·c
+    (3 mults) summed. Padding modes' clipping and reflection are not counted, as in the forward."""
     grad, grid = op.args[0], op.args[2]
     mode = int(schema_arg(op, "interpolation_mode", 0))
     n = grad.numel
@@ -541,7 +536,7 @@ def grid_sampler_2d_backward(op) -> Cost:
     wants_input = _mask(op, 0)
     per_element = worked("{}", grad.shape)
     per_position = worked("{}", grid.shape[:-1])
-    unnormalise = _grid_unnormalisation(2, positions, per_position)
+    unnormalise = unnormalisation(2, positions, per_position)
     if mode == 1:  # nearest: the grid's gradient is zero, the input's a scatter of g
         if not wants_input:
             return Cost()
@@ -554,8 +549,7 @@ def grid_sampler_2d_backward(op) -> Cost:
     if mode == 0:
         return Cost.of(
             *unnormalise,
-            Term("adds", "distances to the four sides", "4·positions", worked("4×{}", per_position), 4 * positions),
-            Term("mults", "corner weights", "4·positions", worked("4×{}", per_position), 4 * positions),
+            *corner_weights(2, positions, per_position),
             Term("mults", "grid gradient scaling (x and y)", "2·positions", worked("2×{}", per_position),
                  2 * positions),
             Term("mults", "multiplications w·g (input gradient, 4 corners)", "4·elements",
@@ -569,11 +563,7 @@ def grid_sampler_2d_backward(op) -> Cost:
             sums)
     return Cost.of(  # bicubic, 16 taps
         *unnormalise,
-        Term("adds", "fractional parts", "2·positions", worked("2×{}", per_position), 2 * positions),
-        Term("mults", "cubic coefficients and their derivatives (x and y)", "2·(12 + 8)·positions",
-             worked("40×{}", per_position), 40 * positions),
-        Term("adds", "cubic coefficients and their derivatives (x and y)", "2·(13 + 10)·positions",
-             worked("46×{}", per_position), 46 * positions),
+        *cubic_coefficients(positions, per_position, derivatives=True),
         Term("mults", "grid gradient scaling (x and y)", "2·positions", worked("2×{}", per_position), 2 * positions),
         Term("mults", "multiplications g·cx·cy (input gradient, 16 taps)", "32·elements",
              worked("32×{}", per_element), 32 * n) if wants_input else None,
@@ -591,13 +581,13 @@ def grid_sampler_3d_backward(op) -> Cost:
     (``grid_sampler_3d_backward_cpu_impl``, a scalar loop) computes it (n = N·C·Do·Ho·Wo output
     elements, P = N·Do·Ho·Wo grid positions). As in 2-D, the grid's gradient is computed whatever
     the mask asks and the input's only when asked; bicubic is not supported in 3-D. Per position,
-    whatever the mode and the mask, the three coordinates un-normalised as the forward prices them
-    (2 mults + 1 add per coordinate). Trilinear: per position the distances to the six faces (6 adds),
-    the 8 corner weights, each a product of three distances (16 mults), and the grid gradient's
-    scaling (3 mults); per element the input gradient w·g into the 8 corners (8 mults + 8 adds, an
-    upper bound: a corner off the volume adds nothing, which only the grid tells) and, per corner
-    and coordinate, val·d·d′·g (3 mults: the kernel does not factor it as the 2-D kernel does),
-    summed over the corners and channels: 3·(8·n − P) adds. Nearest: each g added into its source
+    whatever the mode and the mask, the three coordinates un-normalised (2 mults + 1 add per
+    coordinate). Trilinear: per position the distances to the six faces (6 adds), the 8 corner
+    weights, each a product of three distances (16 mults) (as the forward: rules/_grid.py), and the
+    grid gradient's scaling (3 mults); per element the input gradient w·g into the 8 corners (8
+    mults + 8 adds, an upper bound: a corner off the volume adds nothing, which only the grid
+    tells) and, per corner and coordinate, val·d·d′·g (3 mults: the kernel does not factor it as
+    the 2-D kernel does), summed over the corners and channels: 3·(8·n − P) adds. Nearest: each g added into its source
     (input gradient only; the grid's is zero). Padding modes' clipping is not counted, as in the
     forward."""
     grad, grid = op.args[0], op.args[2]
@@ -608,15 +598,13 @@ def grid_sampler_3d_backward(op) -> Cost:
     per_element = worked("{}", grad.shape)
     per_position = worked("{}", grid.shape[:-1])
     # (the kernel's loop un-normalises every position before it looks at the mode or the mask)
-    unnormalise = _grid_unnormalisation(3, positions, per_position)
+    unnormalise = unnormalisation(3, positions, per_position)
     if mode == 1:  # nearest: the grid's gradient is zero, the input's a scatter of g
         return Cost.of(*unnormalise, Term("adds", "additions (each g into its source)", "elements", per_element, n)
                        if wants_input else None)
     return Cost.of(
         *unnormalise,
-        Term("adds", "distances to the six faces", "6·positions", worked("6×{}", per_position), 6 * positions),
-        Term("mults", "corner weights (8, 2 mults each)", "16·positions", worked("16×{}", per_position),
-             16 * positions),
+        *corner_weights(3, positions, per_position),
         Term("mults", "grid gradient scaling (x, y and z)", "3·positions", worked("3×{}", per_position),
              3 * positions),
         Term("mults", "multiplications w·g (input gradient, 8 corners)", "8·elements", worked("8×{}", per_element),
