@@ -708,6 +708,70 @@ def test_affine_grid_is_theta_times_homogeneous_coordinates():
         {"macs": 2 * 3 * 4 * 3 * 4}
 
 
+def _grid_sample(x, grid, **kw):
+    return ops_of(lambda x, g: F.grid_sample(x, g, **kw), x, grid)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [False, True])
+def test_grid_sample_2d_forward_by_hand(padding, align):
+    """The vectorised CPU kernel (``ApplyGridSample``): per position (shared by the channels) the
+    2 coordinates un-normalised (2 mults + 1 add each); per element the interpolation. The padding
+    mode's clipping or reflection and align_corners change nothing counted."""
+    x, grid = torch.randn(1, 2, 3, 3), torch.rand(1, 2, 2, 2) * 2 - 1
+    n, P = 1 * 2 * 2 * 2, 1 * 2 * 2  # 8 output elements, 4 positions
+    kw = dict(padding_mode=padding, align_corners=align)
+    # bilinear: per position 4 mults + 2 adds (un-normalisation), 4 side distances (adds), 4 corner
+    # weights (mults); per element v·w at the 4 corners, summed: 4 mults + 3 adds
+    assert _grid_sample(x, grid, mode="bilinear", **kw) == \
+        {"mults": 4 * P + 4 * P + 4 * n, "adds": 2 * P + 4 * P + 3 * n} == {"mults": 64, "adds": 48}
+    # nearest: the coordinates rounded, the value copied: only the un-normalisation
+    assert _grid_sample(x, grid, mode="nearest", **kw) == {"mults": 4 * P, "adds": 2 * P} == {"mults": 16, "adds": 8}
+    # bicubic: per position 2 fractional parts (adds), 4 cubic coefficients per coordinate (12 mults
+    # + 13 adds each); per element 4 rows of 4 taps, then the 4 rows (5 four-tap sums: 20 mults + 15 adds)
+    assert _grid_sample(x, grid, mode="bicubic", **kw) == \
+        {"mults": 4 * P + 24 * P + 20 * n, "adds": 2 * P + 2 * P + 26 * P + 15 * n} == {"mults": 272, "adds": 240}
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_grid_sample_3d_forward_by_hand(padding):
+    """The scalar CPU kernel (``grid_sampler_3d_cpu_impl``): per position 3 coordinates un-normalised
+    (6 mults + 3 adds); trilinear: 6 face distances, 8 corner weights of 2 mults each, per element 8
+    mults + 7 adds (every corner: an upper bound with zero padding); nearest: a copy."""
+    x, grid = torch.randn(1, 2, 2, 3, 3), torch.rand(1, 1, 2, 2, 3) * 2 - 1
+    n, P = 1 * 2 * 1 * 2 * 2, 1 * 1 * 2 * 2  # 8 output elements, 4 positions
+    assert _grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False) == \
+        {"mults": 6 * P + 16 * P + 8 * n, "adds": 3 * P + 6 * P + 7 * n} == {"mults": 152, "adds": 92}
+    assert _grid_sample(x, grid, mode="nearest", padding_mode=padding, align_corners=False) == \
+        {"mults": 6 * P, "adds": 3 * P} == {"mults": 24, "adds": 12}
+
+
+def test_grid_sample_shares_its_weights_across_channels():
+    """Per-position work does not grow with the channels, per-element work does: 2-D bilinear is
+    8·P mults + 6·P adds + (4 mults + 3 adds)·C·P; the upsampling recipe (6 mults + 3 adds per
+    element, and the per-position weights uncounted) it replaced priced 6·C·P + 4·P mults."""
+    grid = torch.rand(2, 5, 3, 2) * 2 - 1
+    P = 2 * 5 * 3
+    for C in (1, 4, 16):
+        got = _grid_sample(torch.randn(2, C, 4, 4), grid, mode="bilinear", align_corners=False)
+        assert got == {"mults": 8 * P + 4 * C * P, "adds": 6 * P + 3 * C * P}
+
+
+def test_cudnn_grid_sampler_is_priced_as_the_bilinear_2d_kernel():
+    """``cudnn_grid_sampler(input, grid)`` (F.grid_sample on a GPU with cuDNN: bilinear, zero padding,
+    align_corners=True only) costs what grid_sampler_2d costs in bilinear mode."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    x, grid = torch.randn(2, 3, 5, 6), torch.rand(2, 4, 7, 2) * 2 - 1
+    n, P = 2 * 3 * 4 * 7, 2 * 4 * 7
+    out = torch.empty(2, 3, 4, 7)
+    call = OpCall(torch.ops.aten.cudnn_grid_sampler.default, (describe(x), describe(grid)), {}, describe(out))
+    got = counts(op_rule_for(call.op)(call))
+    assert got == {"mults": 8 * P + 4 * n, "adds": 6 * P + 3 * n}
+    assert got == _grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
 def test_cross_product_and_elementwise_functions():
     assert ops_of(lambda a, b: torch.linalg.cross(a, b), torch.randn(4, 3), torch.randn(4, 3)) == \
         {"mults": 6 * 4, "adds": 3 * 4}

@@ -25,7 +25,8 @@ import struct
 import torch
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
-from ._util import prod
+from ._grid import corner_weights, cubic_coefficients, unnormalisation
+from ._util import prod, schema_arg
 from .activation import PER_ELEMENT
 from .complex import in_real_ops, op_complex_mode
 from .registry import aten, op_rule, zero_ops
@@ -334,21 +335,40 @@ zero_ops(*_packets("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest
 
 @op_rule(*_packets("grid_sampler_2d", "grid_sampler_3d", "cudnn_grid_sampler"))
 def grid_sampler(op) -> Cost:
-    """Bilinear (trilinear in 3-D) interpolation per output element, as upsampling; nearest: a copy.
-    The un-normalisation of the grid coordinates (2 mults + 1 add per coordinate) is added."""
-    name = op.op.overloadpacket.__name__
-    mode = op.args[2] if len(op.args) > 2 else 0
-    out = op.outputs[0]
-    positions = out.numel // max(out.shape[1], 1) if len(out.shape) > 1 else out.numel
-    coords = 3 if "3d" in name else 2
-    terms = [Term("mults", "grid un-normalisation", f"{2 * coords}·positions", worked("{}×{}", 2 * coords, positions),
-                  2 * coords * positions),
-             Term("adds", "grid un-normalisation", f"{coords}·positions", worked("{}×{}", coords, positions),
-                  coords * positions)]
+    """``grid_sampler_2d/3d(input (N, C, *in), grid (N, *out, d), interpolation_mode, padding_mode,
+    align_corners)`` and ``cudnn_grid_sampler(input, grid)`` (what F.grid_sample runs on a GPU with
+    cuDNN: bilinear, zero padding, align_corners=True only), as the CPU kernels compute them (the
+    vectorised 2-D ``ApplyGridSample``, the scalar ``grid_sampler_3d_cpu_impl``), n = N·C·∏out
+    output elements, P = N·∏out grid positions. Per position, shared by every channel (rules/_grid.py,
+    as the backward prices them): the d coordinates un-normalised (2 mults + 1 add each), then
+    bilinear: 4 side distances + 4 corner weights, per element v·w at the 4 corners summed (4 mults
+    + 3 adds); trilinear: 6 face distances + 8 corner weights (16 mults), per element 8 mults + 7
+    adds (every corner, an upper bound with zero padding: the kernel skips a corner off the volume,
+    which only the grid tells); nearest: the coordinates rounded and the value copied (nothing
+    more); bicubic: 2 fractional parts + 4 cubic coefficients per coordinate (12 mults + 13 adds
+    each), per element 4 rows of 4 taps, then the 4 rows (5 four-tap sums: 20 mults + 15 adds).
+    Padding modes' clipping and reflection, floors and index arithmetic are not counted, as in the
+    backward."""
+    name = _base(op)
+    mode = int(schema_arg(op, "interpolation_mode", 0))  # (cudnn_grid_sampler: bilinear only)
+    grid, out = op.args[1], op.outputs[0]
+    coords = grid.shape[-1]
+    n, positions = out.numel, grid.numel // coords
+    per_position, per_element = worked("{}", grid.shape[:-1]), worked("{}", out.shape)
+    terms = unnormalisation(coords, positions, per_position)
     if mode == 0:
-        terms += _interpolation("trilinear" if coords == 3 else "bilinear", out.numel, name)
+        corners = 2 ** coords
+        terms += [*corner_weights(coords, positions, per_position),
+                  Term("mults", f"multiplications ({name}: v·w, {corners} corners)", f"{corners}·elements",
+                       worked(f"{corners}×{{}}", per_element), corners * n),
+                  Term("adds", f"additions ({name}: Σ over {corners} corners)", f"{corners - 1}·elements",
+                       worked(f"{corners - 1}×{{}}", per_element), (corners - 1) * n)]
     elif mode == 2:
-        terms += _interpolation("bicubic", out.numel, name)
+        terms += [*cubic_coefficients(positions, per_position),
+                  Term("mults", f"multiplications ({name}: 4 rows of 4 taps, then the rows)", "20·elements",
+                       worked("20×{}", per_element), 20 * n),
+                  Term("adds", f"additions ({name}: 5 four-tap sums)", "15·elements",
+                       worked("15×{}", per_element), 15 * n)]
     return Cost.of(*terms)
 
 

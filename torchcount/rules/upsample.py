@@ -29,8 +29,8 @@ def upsample(m: nn.Upsample, call) -> Cost:
 
 
 def interpolation_terms(mode: str, n: int, what: str | None = None) -> list[Term]:
-    """``n`` outputs interpolated in ``mode`` (also what the upsample and grid_sample ops run:
-    rules/elementwise.py)."""
+    """``n`` outputs interpolated in ``mode`` (also what the upsample ops run: rules/elementwise.py;
+    grid_sample shares its weights across channels and is priced there on its own)."""
     mults, adds, steps = _INTERPOLATIONS[mode]
     what = what or f"{mode}: {steps} interpolation steps"
     return [Term("mults", f"multiplications ({what})", f"{mults}·outputs", worked("{}×{}", mults, n), mults * n),
