@@ -987,6 +987,35 @@ def test_grid_sample_3d_gradient_generalises_the_2d_structure():
     assert grid3_adds == 3 * (8 * n - P)
 
 
+def _grid_lines(fn, *inputs):
+    report = run(Fn(fn), *inputs)
+    assert report.complete, report.uncounted
+    return {(t.category, t.what, t.formula, t.value) for t in report.root.terms}
+
+
+@pytest.mark.parametrize("dims, mode", [(2, 0), (2, 1), (2, 2), (3, 0), (3, 1)])
+def test_grid_sample_forward_and_backward_price_a_position_alike(dims, mode):
+    """The forward's per-position lines (un-normalisation; bilinear/trilinear side distances and
+    corner weights; bicubic fractional parts and coefficients) are the backward's, line for line
+    (rules/_grid.py builds both); the backward adds only the grid gradient's scaling (and, bicubic,
+    the coefficients' derivatives)."""
+    N, C, out = 2, 3, (2, 3, 4)[-dims:]
+    x = torch.randn(N, C, *(5, 6, 7)[-dims:])
+    grid = torch.rand(N, *out, dims) * 2 - 1
+    g = torch.randn(N, C, *out)
+    sampler = aten.grid_sampler_2d if dims == 2 else aten.grid_sampler_3d
+    backward = aten.grid_sampler_2d_backward if dims == 2 else aten.grid_sampler_3d_backward
+    forward = _grid_lines(lambda x, gr: sampler(x, gr, mode, 0, False), x, grid)
+    per_position = {t for t in forward if t[2].endswith("·positions")}
+    assert per_position and all("elements" in t[2] for t in forward - per_position)
+    grads = _grid_lines(lambda g, x, gr: backward(g, x, gr, mode, 0, False, [True, True]), g, x, grid)
+    assert per_position <= grads
+    extra = {t[1] for t in grads - per_position if t[2].endswith("·positions")}
+    assert extra == ({"grid gradient scaling (x and y)", "cubic coefficients' derivatives (x and y)"} if mode == 2
+                     else set() if mode == 1 else
+                     {"grid gradient scaling (x and y)" if dims == 2 else "grid gradient scaling (x, y and z)"})
+
+
 class SamplerStep(nn.Module):
     """A spatial-transformer step: a conv net predicts an affine grid, grid_sample warps the features
     with it (the grid's gradient flows into the localisation net), as in RAFT's correlation lookup."""

@@ -9,6 +9,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import torchcount
@@ -24,6 +25,17 @@ def evaluate(text: str) -> float:
     text = re.sub(r"(?<![A-Za-z_\d.])(\d+)\s*\(", r"\1*(", text)  # 2(n − 1) → 2*(n − 1)
     text = text.replace("²", "**2")  # s² (roi_align's samples per bin)
     return eval(text, {"__builtins__": {}}, {"math": math, "log2": math.log2, "min": min, "max": max})
+
+
+class _Sampling(nn.Module):
+    """F.grid_sample in every interpolation mode, 2-D and 3-D, on an affine grid."""
+
+    def forward(self, x, v):
+        grid = F.affine_grid(torch.eye(2, 3).repeat(2, 1, 1) * 0.9, [2, 1, 4, 5], align_corners=False)
+        grid3 = F.affine_grid(torch.eye(3, 4).repeat(2, 1, 1) * 0.9, [2, 1, 2, 3, 4], align_corners=False)
+        out = [F.grid_sample(x, grid, mode=m, align_corners=False).sum() for m in ("bilinear", "nearest", "bicubic")]
+        out += [F.grid_sample(v, grid3, mode=m, align_corners=False).sum() for m in ("bilinear", "nearest")]
+        return torch.stack(out)
 
 
 def _zoo():
@@ -58,6 +70,7 @@ def _zoo():
         ("training norms", nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train(),
          (torch.randn(2, 3, 8, 8),)),
         ("bilinear", nn.Bilinear(4, 5, 6), (torch.randn(3, 4), torch.randn(3, 5))),
+        ("grid sample", _Sampling(), (torch.randn(2, 3, 6, 6), torch.randn(2, 3, 3, 4, 5))),
         ("roi align", tv.ops.RoIAlign((2, 3), 0.5, sampling_ratio=2),
          (torch.randn(2, 4, 8, 8), torch.tensor([[0, 0.0, 0, 6, 6], [1, 2, 2, 9, 7]]))),
     ]
