@@ -956,6 +956,13 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     notes = [hooks_note] if hooks_note else []
     if trace.other_threads:
         _not_counted_in_other_threads(trace.other_threads, layers, modules, uncounted, notes)
+    nms = sum(u.calls for u in uncounted if u.what.startswith("torchvision.nms"))
+    if nms:
+        notes.append(f"torchvision nms ×{nms} uncounted: its IoU tests depend on which boxes suppress which. "
+                     "Of N boxes keeping K it costs N·(2 subs + 1 mult) for the areas, a sort of the scores, "
+                     "N − K assignments and P IoU tests of 7 cmps + 4 adds + 1 mult + 1 div each, "
+                     "K(K − 1)/2 + N − K ≤ P ≤ K(K − 1)/2 + K(N − K) (a call with K = 1 or K = N is counted "
+                     "exactly; docs/coverage.md, Known limits)")
     idle = [r.path for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "
