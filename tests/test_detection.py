@@ -11,7 +11,6 @@ import torchvision
 from torchvision.models import detection
 from torchvision.ops import nms, ps_roi_align, roi_pool
 
-
 from conftest import Fn, run
 
 NMS = "torchvision.nms.default"

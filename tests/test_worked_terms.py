@@ -38,6 +38,13 @@ class _Sampling(nn.Module):
         return torch.stack(out)
 
 
+class _Nms(nn.Module):
+    def forward(self, boxes, scores):
+        from torchvision.ops import nms
+
+        return nms(boxes, scores, 0.5)
+
+
 def _zoo():
     tv = pytest.importorskip("torchvision")
     ta = pytest.importorskip("torchaudio")
@@ -73,6 +80,12 @@ def _zoo():
         ("grid sample", _Sampling(), (torch.randn(2, 3, 6, 6), torch.randn(2, 3, 3, 4, 5))),
         ("roi align", tv.ops.RoIAlign((2, 3), 0.5, sampling_ratio=2),
          (torch.randn(2, 4, 8, 8), torch.tensor([[0, 0.0, 0, 6, 6], [1, 2, 2, 9, 7]]))),
+        ("ps roi align", tv.ops.PSRoIAlign((2, 2), 1.0, sampling_ratio=2),
+         (torch.randn(1, 8, 6, 6), torch.tensor([[0, 0.0, 0, 4, 4], [0, 1, 1, 5, 4]]))),
+        ("nms keeping every box", _Nms(), (torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]),
+                                           torch.tensor([0.9, 0.8, 0.7]))),
+        ("nms keeping one box", _Nms(), (torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 11], [0, 0, 11, 10]]),
+                                         torch.tensor([0.9, 0.8, 0.7]))),
     ]
     return out
 

@@ -156,7 +156,7 @@ def nms(op) -> Cost | None:
     formula = "N − 1" if k == 1 and n > 1 else "N·(N − 1)/2"
     text = worked("{} − 1", n) if formula == "N − 1" else worked("{}×({} − 1)/2", n, n)
     for category, per, what in NMS_PAIR:
-        terms.append(Term(category, f"{what}, per IoU test", f"{per}·({formula})", worked("{}×{}", per, text),
+        terms.append(Term(category, f"{what}, per IoU test", f"{per}·({formula})", worked("{}×({})", per, text),
                           per * pairs))
     terms.append(Term("assigns", "suppressions", "N − K", worked("{} − {}", n, k), n - k))
     return Cost.of(*terms)
