@@ -2,6 +2,9 @@
 backward (rules/backward.py, ``grid_sampler_2d_backward``/``grid_sampler_3d_backward``) share: the
 CPU kernels compute them once per output position (grid point) and use them for every channel.
 Both rules build them here, so that a forward and its backward price the same position alike.
+torchvision's ``deform_conv2d`` and its backward (rules/vision.py) price their bilinear samples'
+weights with the same lines (``corner_weights``): its ``bilinear_interpolate`` computes them as
+the grid sampler does, but once per sample and channel.
 
 - un-normalisation: each coordinate mapped from [−1, 1] to pixels, 2 mults + 1 add (the scalar
   kernels' ``((c + 1) / 2)·(size − 1)``, the halving as a multiplication: a simplification, as the
@@ -33,15 +36,19 @@ def unnormalisation(coords: int, positions: int, per_position) -> list[Term]:
                  worked(f"{coords}×{{}}", per_position), coords * positions)]
 
 
-def corner_weights(coords: int, positions: int, per_position) -> list[Term]:
+def corner_weights(coords: int, positions: int, per_position, over: str = "positions",
+                   where: str = "") -> list[Term]:
     """Bilinear (2 coordinates): 4 side distances + 4 corner weights per position; trilinear (3):
-    6 face distances + 8 corner weights of 2 mults each."""
+    6 face distances + 8 corner weights of 2 mults each. ``over`` names the count in the formula
+    (torchvision's deform_conv2d computes them per sample: ``N·C·kh·kw·Ho·Wo``), ``where`` is added
+    to each line's description."""
     if coords == 2:
-        return [Term("adds", "distances to the four sides", "4·positions", worked("4×{}", per_position),
+        return [Term("adds", f"distances to the four sides{where}", f"4·{over}", worked("4×{}", per_position),
                      4 * positions),
-                Term("mults", "corner weights", "4·positions", worked("4×{}", per_position), 4 * positions)]
-    return [Term("adds", "distances to the six faces", "6·positions", worked("6×{}", per_position), 6 * positions),
-            Term("mults", "corner weights (8, 2 mults each)", "16·positions", worked("16×{}", per_position),
+                Term("mults", f"corner weights{where}", f"4·{over}", worked("4×{}", per_position), 4 * positions)]
+    return [Term("adds", f"distances to the six faces{where}", f"6·{over}", worked("6×{}", per_position),
+                 6 * positions),
+            Term("mults", f"corner weights (8, 2 mults each){where}", f"16·{over}", worked("16×{}", per_position),
                  16 * positions)]
 
 
