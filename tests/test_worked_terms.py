@@ -45,6 +45,22 @@ class _Nms(nn.Module):
         return nms(boxes, scores, 0.5)
 
 
+class _Deform(nn.Module):
+    """A DCNv2 layer (torchvision's DeformConv2d with a mask, 2 weight groups, 2 offset groups), its
+    offsets and mask predicted by a convolution."""
+
+    def __init__(self):
+        super().__init__()
+        from torchvision.ops import DeformConv2d
+
+        self.predict = nn.Conv2d(4, 3 * 2 * 9, 3, padding=1)
+        self.deform = DeformConv2d(4, 6, 3, padding=1, groups=2)
+
+    def forward(self, x):
+        o1, o2, mask = torch.chunk(self.predict(x), 3, dim=1)
+        return self.deform(x, torch.cat((o1, o2), dim=1), torch.sigmoid(mask))
+
+
 def _zoo():
     tv = pytest.importorskip("torchvision")
     ta = pytest.importorskip("torchaudio")
@@ -84,6 +100,7 @@ def _zoo():
          (torch.randn(1, 8, 6, 6), torch.tensor([[0, 0.0, 0, 4, 4], [0, 1, 1, 5, 4]]))),
         ("nms keeping every box", _Nms(), (torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]]),
                                            torch.tensor([0.9, 0.8, 0.7]))),
+        ("deform conv", _Deform(), (torch.randn(2, 4, 5, 5),)),
         ("nms keeping one box", _Nms(), (torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 11], [0, 0, 11, 10]]),
                                          torch.tensor([0.9, 0.8, 0.7]))),
     ]
