@@ -258,6 +258,18 @@ def dropout_op(op) -> Cost:
     return Cost.of(*dropout_terms(noise, e, name, alpha="alpha" in name))
 
 
+
+@op_rule(*_packets("_fused_dropout"))
+def fused_dropout_op(op) -> Cost:
+    """``_fused_dropout(x, p, generator)``, CUDA's fused dropout kernel (``p`` the probability of
+    keeping an element: PyTorch passes 1 − the dropout rate): the Dropout rule's terms, as
+    ``native_dropout``; p = 1 keeps everything, an identity."""
+    keep = float(schema_arg(op, "p", 1.0))
+    if keep >= 1:
+        return Cost()
+    e = op.inputs[0].numel
+    return Cost.of(*dropout_terms(e, e, "_fused_dropout"))
+
 # ---- interpolation and sampling (what F.interpolate / F.grid_sample dispatch to) -----------
 def _interpolation(mode: str, n: int, what: str) -> list[Term]:
     from .upsample import interpolation_terms  # (upsample.py is the family's file)

@@ -81,6 +81,36 @@ def convolution(op) -> Cost:
     )
 
 
+
+@op_rule(aten.cudnn_convolution, aten.cudnn_convolution_transpose, aten.cudnn_convolution_relu,
+         aten.cudnn_convolution_add_relu, aten.miopen_convolution, aten.miopen_convolution_transpose,
+         aten.miopen_depthwise_convolution, aten.miopen_convolution_relu, aten.miopen_convolution_add_relu)
+def gpu_convolution(op) -> Cost:
+    """The GPU libraries' convolution ops (what ``aten.convolution`` runs on CUDA/ROCm, seen only when
+    called directly): ∏weight MACs per output position (per input position when transposed), as
+    ``convolution``; the bias added to every output where one is given (the cuDNN ones take none but
+    the fused ``_relu`` forms); ``*_add_relu`` adds α·z (a multiplication per output unless α is 1)
+    and both ``*_relu`` take the ReLU (1 comparison + 1 assignment per output)."""
+    name = op.op.overloadpacket.__name__
+    x, w, out = op.args[0], op.args[1], op.outputs[0]
+    spatial = len(w.shape) - 2
+    ref = x if "transpose" in name else out
+    positions = prod(ref.shape[-spatial:]) * (ref.shape[0] if len(ref.shape) == spatial + 2 else 1)
+    n = out.numel
+    has_bias = schema_arg(op, "bias") is not None
+    terms = [Term("macs", "multiply-accumulates (convolution)", "∏weight·positions",
+                  worked("{}×{}", w.shape, positions), prod(w.shape) * positions),
+             Term("adds", "bias additions", "outputs", n, n) if has_bias else None]
+    if name.endswith("add_relu"):
+        alpha = schema_arg(op, "alpha")
+        if alpha is not None and alpha != 1:
+            terms.append(Term("mults", "multiplications α·z", "outputs", n, n))
+        terms.append(Term("adds", "additions of z", "outputs", n, n))
+    if name.endswith("relu"):
+        terms += [Term("cmps", "ReLU comparisons", "outputs", n, n),
+                  Term("assigns", "ReLU assignments", "outputs", n, n)]
+    return Cost.of(*terms)
+
 @op_rule(aten.conv_tbc)
 def conv_tbc(op) -> Cost:
     """``torch.conv_tbc(x (T, B, C_in), weight (K, C_in, C_out), bias (C_out), pad)``: a 1-D
@@ -175,6 +205,39 @@ def scaled_dot_product_attention(op) -> Cost:
     causal = bool(schema_arg(op, "is_causal", False))
     return Cost.of(*sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0))
 
+
+
+def attention_kernel_layout(op, tensors) -> "tuple | None":
+    """Query, key, value shapes of an attention kernel's own op in SDPA's (…, L, E) layout: flash's
+    and the memory-efficient kernel's (batch, length, heads, dim) transposed, cuDNN's as given;
+    ``None`` for a variable-length call (cumulative sequence lengths given: the scores are
+    Σ L_i·S_i, set by the lengths' values)."""
+    for name in ("cu_seqlens_q", "cum_seq_q"):
+        lengths = schema_arg(op, name)
+        if lengths is not None and getattr(lengths, "numel", 0) > 0:
+            return None
+    shapes = tuple(tuple(t.shape) for t in tensors)
+    if "cudnn" in op.op.overloadpacket.__name__:
+        return shapes
+    if any(len(s) != 4 for s in shapes):
+        return None
+    return tuple((s[0], s[2], s[1], s[3]) for s in shapes)
+
+
+@op_rule(aten._flash_attention_forward, aten._efficient_attention_forward, aten._cudnn_attention_forward)
+def attention_kernel(op) -> Cost | None:
+    """The attention kernels' own forward ops, below the ``_scaled_dot_product_*`` ones (seen when
+    called directly, or by nested-tensor attention): SDPA's terms (``sdpa_terms``), the operands
+    transposed from (batch, length, heads, dim) for flash and the memory-efficient kernel; a causal
+    call (``is_causal``, or the efficient kernel's ``custom_mask_type`` ≠ 0) as SDPA's causal one.
+    Variable-length calls (cumulative sequence lengths) are uncounted (``attention_kernel_layout``)."""
+    shapes = attention_kernel_layout(op, op.args[:3])
+    if shapes is None:
+        return None
+    bias = schema_arg(op, "bias", schema_arg(op, "attn_bias"))
+    causal = bool(schema_arg(op, "is_causal", False)) or bool(schema_arg(op, "custom_mask_type", 0))
+    dropout = schema_arg(op, "dropout_p", 0.0) or 0.0
+    return Cost.of(*sdpa_terms(*shapes, masked=bias is not None, causal=causal, dropout=dropout > 0))
 
 _FLEX_ATTENTION = getattr(getattr(torch.ops, "higher_order", None), "flex_attention", None)
 
