@@ -196,13 +196,35 @@ def sdpa_backward(op) -> Cost:
     dS = P·(dP − D); dQ = dS·K and dK = dSᵀ·Q (B·L·S·E MACs each): the five products
     torch.utils.flop_counter counts. A causal call is counted at full size, as the forward."""
     q, k, v = (t.shape for t in op.args[1:4])
+    masked = schema_arg(op, "attn_mask", schema_arg(op, "attn_bias")) is not None
+    return Cost.of(*sdpa_backward_terms(q, k, v, masked))
+
+
+@op_rule(*aten_ops("_flash_attention_backward", "_efficient_attention_backward", "_cudnn_attention_backward"))
+def attention_kernel_backward(op) -> Cost | None:
+    """The attention kernels' own backward ops, below the ``_scaled_dot_product_*_backward`` ones
+    (seen when called directly, or by nested-tensor attention): the terms of those. Flash's and the
+    memory-efficient kernel's operands are (batch, length, heads, dim), cuDNN's (batch, heads, length,
+    dim). With cumulative sequence lengths (variable-length batches, packed into one sequence) the
+    scores are Σ L_i·S_i, which the lengths' values set: uncounted."""
+    from .matmul import attention_kernel_layout
+
+    shapes = attention_kernel_layout(op, op.args[1:4])
+    if shapes is None:
+        return None
+    bias = schema_arg(op, "bias", schema_arg(op, "attn_bias"))
+    masked = bias is not None and bias.numel > 0
+    return Cost.of(*sdpa_backward_terms(*shapes, masked))
+
+
+def sdpa_backward_terms(q: tuple, k: tuple, v: tuple, masked: bool) -> list[Term]:
+    """The terms of ``sdpa_backward`` for query, key, value shapes (…, L, E), (…, S, E), (…, S, Ev)."""
     *batch, L, E = q
     S, Ev = k[-2], v[-1]
     B = prod(batch)
     scores = B * L * S
     per_score = worked("{}×{}×{}", B, L, S)
-    masked = schema_arg(op, "attn_mask", schema_arg(op, "attn_bias")) is not None
-    terms = [
+    return [
         Term("macs", "scores Q·Kᵀ recomputed", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
         Term("mults", "scaling of the scores", "B·L·S", per_score, scores),
         Term("adds", "mask additions", "B·L·S", per_score, scores) if masked else None,
@@ -217,7 +239,6 @@ def sdpa_backward(op) -> Cost:
         Term("macs", "dQ = dS·K", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
         Term("macs", "dK = dSᵀ·Q", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
     ]
-    return Cost.of(*terms)
 
 
 # ---- softmax --------------------------------------------------------------------------------
@@ -627,20 +648,46 @@ def batch_norm_backward(op) -> Cost:
     the weight gradient is the latter times invstd, the bias gradient the former). The input
     gradient: with batch statistics (train) dx = (g − Σg/M − (x − μ)·k)·(w·invstd): 3 subs + 2
     mults per element; with running statistics dx = g·(w·invstd): 1 mult."""
-    x = op.args[1]
+    return Cost.of(*_batch_norm_backward_terms(op.args[1], bool(schema_arg(op, "train", True)), _mask(op, 0)))
+
+
+@op_rule(*aten_ops("cudnn_batch_norm_backward", "miopen_batch_norm_backward"))
+def cudnn_batch_norm_backward(op) -> Cost:
+    """``cudnn_batch_norm_backward(input, grad_output, weight, running_mean, running_var, save_mean,
+    save_var, epsilon, reserveSpace)`` (``miopen_batch_norm_backward``: the same without the reserve):
+    BatchNorm's gradient in a training step on a GPU. Autograd calls it only after a forward with
+    batch statistics (in eval the gradient goes through ``native_batch_norm_backward``), and the
+    kernel forms all three gradients: the terms of ``native_batch_norm_backward`` with train and
+    every gradient asked."""
+    return Cost.of(*_batch_norm_backward_terms(op.args[0], True, True))
+
+
+@op_rule(*aten_ops("batch_norm_backward"))
+def new_batch_norm_backward(op) -> Cost:
+    """``batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean, save_var,
+    update, eps, output_mask, reserve)``, the gradient of ``_batch_norm_with_update`` /
+    ``_batch_norm_no_update``: its kernels run cuDNN's (or MIOpen's) backward or
+    ``native_batch_norm_backward`` with batch statistics when ``update`` is set (or no running
+    statistics are given), running statistics otherwise: the same terms."""
+    train = bool(schema_arg(op, "update", True)) or schema_arg(op, "running_mean") is None
+    return Cost.of(*_batch_norm_backward_terms(op.args[1], train, _mask(op, 0)))
+
+
+def _batch_norm_backward_terms(x, train: bool, input_gradient: bool) -> list[Term]:
+    """The terms of a batch norm's gradient over ``x`` (N, C, …): see ``batch_norm_backward``."""
     n = x.numel
     channels = x.shape[1] if len(x.shape) > 1 else 1
     terms = [Term("adds", "subtractions x − μ", "elements", n, n),
              Term("mults", "multiplications (x − μ)·g", "elements", n, n),
              Term("adds", "additions (Σg and Σ(x − μ)·g per channel)", "2·(elements − channels)",
                   worked("2×({} − {})", n, channels), 2 * (n - channels))]
-    if _mask(op, 0):
-        if bool(schema_arg(op, "train", True)):
+    if input_gradient:
+        if train:
             terms += [Term("adds", "subtractions (input gradient)", "3·elements", worked("3×{}", n), 3 * n),
                       Term("mults", "multiplications (input gradient)", "2·elements", worked("2×{}", n), 2 * n)]
         else:
             terms.append(Term("mults", "multiplications g·(w·invstd)", "elements", n, n))
-    return Cost.of(*terms)
+    return terms
 
 
 @op_rule(*aten_ops("native_layer_norm_backward"))
@@ -729,11 +776,63 @@ def weight_norm_backward(op) -> Cost:
 
 
 # ---- recurrent ------------------------------------------------------------------------------
-# one LSTM cell's gradient per element of the N·H state, as the reference backward of
-# mkldnn/RNN.cpp writes it (oneDNN's kernel computes the same): dh = g_out + g_h; tanh(c)
-# recomputed; dc = g_c + dh·o·(1 − tanh²(c)); d(i, g, f, c_prev) = dc·(g, i, c_prev, f);
-# do = dh·tanh(c)·o·(1 − o); the gate derivatives σ' = s·(1 − s) three times, tanh' = 1 − g²
-_LSTM_CELL = {"transc": 1, "mults": 16, "adds": 7}
+# A cell's own gradient per element of the N·H state, from the output and state gradients to the
+# gate gradients dG (the products with the weights apart). LSTM, as the reference backward of
+# mkldnn/RNN.cpp and CUDA's fused-cell kernel write it (oneDNN's and cuDNN's compute the same):
+# tanh(c) recomputed; dc = g_c + dh·o·(1 − tanh²(c)); d(i, g, f, c_prev) = dc·(g, i, c_prev, f);
+# do = dh·tanh(c)·o·(1 − o); the gate derivatives σ' = s·(1 − s) three times, tanh' = 1 − g².
+# GRU, as CUDA's fused-cell kernel writes it: dz = g·(h − n)·(1 − z)·z, dh_prev (direct) = g·z,
+# dn = g·(1 − z)·(1 − n²), dh_n = dn·r, dr = dn·h_n·(1 − r)·r. Elman: g·(1 − y²) (tanh),
+# y > 0 ? g : 0 (relu).
+_CELL_GRADIENT = {"LSTM": {"transc": 1, "mults": 16, "adds": 6}, "GRU": {"mults": 11, "adds": 5},
+                  "RNN_TANH": {"mults": 2, "adds": 1}, "RNN_RELU": {"cmps": 1, "assigns": 1}}
+_CELL_NAMES = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "tanh RNN", "RNN_RELU": "relu RNN"}
+# the rows of the bias gradients Σ dG that differ: an LSTM's and an Elman cell's two biases get the
+# same gradient (one sum, the other a copy); a GRU's differ in the candidate's rows (dn for b_in,
+# dn·r for b_hn): 3H + H
+_BIAS_ROWS = {"LSTM": 4, "GRU": 4, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def rnn_layer_backward_terms(mode: str, I: int, H: int, P: int, steps: int, weights: bool, bias: bool,
+                             label: str = "") -> list[Term]:
+    """One layer and direction of a fused recurrent kernel's backward (oneDNN's, cuDNN's, MIOpen's),
+    ``steps`` = Σ sequence lengths (T·N unpadded), G gates, hidden state H_h = P with a projection
+    (LSTM ``proj_size`` P > 0), else H. The kernel computes the data gradients whatever autograd
+    needs: per step and sequence dx = dG·W_ih (G·H·I MACs) and dh_prev = dG·W_hh (G·H·H_h), with a
+    projection dh_raw = W_hrᵀ·dh (H·P); dh = g_out + g_h (H_h adds; a GRU adds its direct path
+    z⊙dh into dh_prev too, H more); the cell's gradient per state element (_CELL_GRADIENT). With
+    ``weights``: dW_ih += dGᵀ·x (G·H·I), dW_hh += dGᵀ·h_prev (G·H·H_h), dW_hr += dh·h_rawᵀ (H·P),
+    and with ``bias`` the bias gradients Σ dG over the steps (_BIAS_ROWS·H·(steps − 1) adds)."""
+    from .recurrent import _GATES
+
+    G = _GATES[mode]
+    H_h = P if P > 0 else H
+    terms = [
+        Term("macs", f"{label}input gradient dG·W_ih", "G·H·I·steps", worked("{}×{}×{}×{}", G, H, I, steps),
+             G * H * I * steps),
+        Term("macs", f"{label}recurrent gradient dG·W_hh", "G·H·H_h·steps", worked("{}×{}×{}×{}", G, H, H_h, steps),
+             G * H * H_h * steps),
+    ]
+    if P > 0:
+        terms.append(Term("macs", f"{label}projection gradient W_hrᵀ·dh", "H·P·steps", worked("{}×{}×{}", H, P, steps),
+                          H * P * steps))
+    if weights:
+        terms += [Term("macs", f"{label}weight gradient dGᵀ·x", "G·H·I·steps", worked("{}×{}×{}×{}", G, H, I, steps),
+                       G * H * I * steps),
+                  Term("macs", f"{label}weight gradient dGᵀ·h_prev", "G·H·H_h·steps",
+                       worked("{}×{}×{}×{}", G, H, H_h, steps), G * H * H_h * steps)]
+        if P > 0:
+            terms.append(Term("macs", f"{label}weight gradient dh·h_rawᵀ (projection)", "H·P·steps",
+                              worked("{}×{}×{}", H, P, steps), H * P * steps))
+    terms.append(Term("adds", f"{label}dh = g_out + g_h", "H_h·steps", worked("{}×{}", H_h, steps), H_h * steps))
+    if mode == "GRU":
+        terms.append(Term("adds", f"{label}dh_prev = z⊙dh + dG·W_hh", "H·steps", worked("{}×{}", H, steps), H * steps))
+    terms += recipe_terms(_CELL_GRADIENT[mode], H * steps, f"{label}{_CELL_NAMES[mode]} cell gradient, per H·steps")
+    if weights and bias:
+        k = _BIAS_ROWS[mode]
+        terms.append(Term("adds", f"{label}additions (bias gradient: Σ dG over the steps)", f"{k}H·(steps − 1)",
+                          worked(f"{k}×{{}}×({{}} − 1)", H, steps), k * H * (steps - 1)))
+    return terms
 
 
 @op_rule(*aten_ops("mkldnn_rnn_layer_backward"))
@@ -744,25 +843,87 @@ def mkldnn_rnn_layer_backward(op) -> Cost:
     autograd needs: per step and sequence, from the gate gradients dG (4H), dx = dG·W_ih (4H·I
     MACs), dh_prev = dG·W_hh (4H·H), dW_ih += dGᵀ·x (4H·I) and dW_hh += dGᵀ·h_prev (4H·H): 2·4H·(I + H)
     MACs per step, the first layer's input gradient and the initial state's included (the
-    decomposed path without oneDNN skips those two); the cell's gradient per state element
-    (_LSTM_CELL) and the bias gradient Σ dG over the steps (oneDNN forms it even without biases;
-    the second bias's is a copy)."""
+    decomposed path without oneDNN skips those two); dh = g_out + g_h and the cell's gradient per
+    state element (1 tanh, 16 mults, 7 adds in all) and the bias gradient Σ dG over the steps (oneDNN
+    forms it even without biases; the second bias's is a copy): ``rnn_layer_backward_terms``, which
+    prices cuDNN's backward too."""
     x, w_ih, w_hh = op.args[0], op.args[1], op.args[2]
     H = int(schema_arg(op, "hidden_size", w_hh.shape[-1]))
     G = w_ih.shape[0] // max(H, 1)
     if G != 4:  # (oneDNN runs only the LSTM here)
         return None
-    I = w_ih.shape[1]
     steps = prod(x.shape[:-1])  # T·N (oneDNN takes no packed sequence)
-    return Cost.of(
-        Term("macs", "input gradient dG·W_ih", "4H·I·steps", worked("4×{}×{}×{}", H, I, steps), 4 * H * I * steps),
-        Term("macs", "weight gradient dGᵀ·x", "4H·I·steps", worked("4×{}×{}×{}", H, I, steps), 4 * H * I * steps),
-        Term("macs", "recurrent gradient dG·W_hh", "4H·H·steps", worked("4×{}×{}×{}", H, H, steps), 4 * H * H * steps),
-        Term("macs", "weight gradient dGᵀ·h_prev", "4H·H·steps", worked("4×{}×{}×{}", H, H, steps),
-             4 * H * H * steps),
-        *recipe_terms(_LSTM_CELL, H * steps, "LSTM cell gradient, per H·steps"),
-        Term("adds", "additions (bias gradient: Σ dG over the steps)", "4H·(steps − 1)",
-             worked("4×{}×({} − 1)", H, steps), 4 * H * (steps - 1)))
+    return Cost.of(*rnn_layer_backward_terms("LSTM", w_ih.shape[1], H, 0, steps, True, True))
+
+
+@op_rule(*aten_ops("_cudnn_rnn_backward", "miopen_rnn_backward"))
+def cudnn_rnn_backward(op) -> Cost:
+    """``_cudnn_rnn_backward(input, weight, weight_stride0, weight_buf, hx, cx, output, grad_output,
+    grad_hy, grad_cy, mode, hidden_size, proj_size, num_layers, batch_first, dropout, train,
+    bidirectional, batch_sizes, dropout_state, reserve, output_mask)`` (``miopen_rnn_backward``: the
+    same without ``proj_size``): every layer and direction of nn.LSTM/GRU/RNN's training step on a
+    GPU. The weights are the flat list the forward took (w_ih, w_hh[, b_ih, b_hh][, w_hr] per
+    layer-direction; mode 0 relu RNN, 1 tanh RNN, 2 LSTM, 3 GRU, cuDNN's numbering). PyTorch always
+    runs cuDNN's data backward (the weight backward reads its workspace), which forms the input and
+    initial-state gradients whatever ``output_mask`` asks, as oneDNN's primitive does; the weight
+    gradients only when ``output_mask[3]`` asks for them. Per layer-direction the terms of
+    ``rnn_layer_backward_terms`` (an LSTM's equal oneDNN's ``mkldnn_rnn_layer_backward``, layer by
+    layer), the layer input I read from w_ih; in training with dropout > 0, the gradient through
+    each dropped-out layer output (all but the last) g·mask·scale, as ``native_dropout_backward``."""
+    from .recurrent import _mode, cudnn_dropout, cudnn_rnn_args
+
+    x, weights, mode_id, H, P, layers, dirs, per = cudnn_rnn_args(op)
+    mask = schema_arg(op, "output_mask")
+    want_weights = True if mask is None else bool(mask[3])
+    has_bias = per >= 4
+    batch_sizes = schema_arg(op, "batch_sizes")
+    steps = x.shape[0] if batch_sizes else prod(x.shape[:-1])  # packed: Σ lengths rows; else T·N
+    terms = []
+    for i in range(layers * dirs):
+        w_ih = weights[i * per]
+        mode = _mode(w_ih.shape[0] // max(H, 1), mode_id)
+        label = f"layer {i // dirs}{', reverse' if i % dirs else ''}: "
+        terms += rnn_layer_backward_terms(mode, w_ih.shape[1], H, P, steps, want_weights, has_bias, label)
+        if i % dirs == dirs - 1 and i // dirs < layers - 1 and cudnn_dropout(op):
+            e = dirs * (P if P > 0 else H) * steps
+            terms += recipe_terms(_ACTIVATIONS["native_dropout_backward"], e,
+                                  f"layer {i // dirs}: dropout gradient g·mask·scale")
+    return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("_thnn_fused_lstm_cell_backward_impl", "_thnn_fused_lstm_cell_backward"))
+def thnn_fused_lstm_cell_backward(op) -> Cost:
+    """``_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy, cx, cy, workspace, has_bias)``: one
+    LSTM cell step's gradient on CUDA (nn.LSTMCell's training step), from the gates the forward kept
+    to the gate gradients, per element of the N·H state as the kernel writes it (_CELL_GRADIENT:
+    1 tanh, 16 mults, 6 adds; a missing grad_hy or grad_cy is read as zeros, the same arithmetic);
+    with ``has_bias`` the bias gradient Σ dG over the batch (4H·(N − 1) adds; the second bias's is
+    the same tensor). The products with the weights are ``mm`` calls after it."""
+    cx = op.args[2]
+    H = cx.shape[-1] if cx.shape else 1
+    N = prod(cx.shape[:-1])
+    terms = recipe_terms(_CELL_GRADIENT["LSTM"], H * N, "LSTM cell gradient, per N·H")
+    if bool(schema_arg(op, "has_bias", False)):
+        terms.append(Term("adds", "additions (bias gradient: Σ dG over the batch)", "4H·(N − 1)",
+                          worked("4×{}×({} − 1)", H, N), 4 * H * (N - 1)))
+    return Cost.of(*terms)
+
+
+@op_rule(*aten_ops("_thnn_fused_gru_cell_backward"))
+def thnn_fused_gru_cell_backward(op) -> Cost:
+    """``_thnn_fused_gru_cell_backward(grad_hy, workspace, has_bias)``: one GRU cell step's gradient
+    on CUDA (nn.GRUCell's training step), per element of the N·H state as the kernel writes it
+    (_CELL_GRADIENT: 11 mults, 5 adds): the input-side gate gradients (dr, dz, dn), the hidden-side
+    ones (dr, dz, dn·r) and the direct gradient g·z of the previous state; with ``has_bias`` both
+    bias gradients, each Σ over the batch of its 3H gate gradients (2·3H·(N − 1) adds)."""
+    g = op.args[0]
+    H = g.shape[-1] if g.shape else 1
+    N = prod(g.shape[:-1])
+    terms = recipe_terms(_CELL_GRADIENT["GRU"], H * N, "GRU cell gradient, per N·H")
+    if bool(schema_arg(op, "has_bias", False)):
+        terms.append(Term("adds", "additions (bias gradients: Σ over the batch, input and hidden side)",
+                          "2·3H·(N − 1)", worked("2×3×{}×({} − 1)", H, N), 6 * H * (N - 1)))
+    return Cost.of(*terms)
 
 
 # ---- embedding ------------------------------------------------------------------------------

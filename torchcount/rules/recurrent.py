@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, schema_arg
 from .activation import PER_ELEMENT
 from .registry import aten, module_rule, op_rule, zero_ops
 from .reshape import dropout_terms
@@ -217,23 +217,63 @@ def mkldnn_rnn_layer(op) -> Cost:
     return Cost.of(*_layer_terms(w_ih, w_hh, None, H, _steps(x, op.args[8]), has_bias, op.args[9], ""))
 
 
-@op_rule(aten._cudnn_rnn)
+@op_rule(aten._cudnn_rnn, aten.miopen_rnn)
 def cudnn_rnn(op) -> Cost:
-    """All layers and directions of the cuDNN kernel (weights as a flat list per layer-direction:
-    w_ih, w_hh[, b_ih, b_hh][, w_hr])."""
-    x, weights = op.args[0], list(op.args[1])
-    mode_id, H, P, layers = op.args[6], op.args[7], op.args[8], op.args[9]
-    dirs = 2 if op.args[13] else 1
-    per = len(weights) // (layers * dirs)
+    """All layers and directions of the cuDNN kernel (``miopen_rnn``, ROCm's, has the same
+    arguments but ``proj_size``; weights as a flat list per layer-direction: w_ih, w_hh[, b_ih,
+    b_hh][, w_hr]). In training with ``dropout`` > 0 the kernel drops out every layer's output but
+    the last's, as the Dropout rule counts it (and as the module rule does)."""
+    x, weights, mode_id, H, P, layers, dirs, per = cudnn_rnn_args(op)
     has_bias = per >= 4
-    steps = _steps(x, op.args[14])
+    steps = _steps(x, schema_arg(op, "batch_sizes"))
     terms = []
     for i in range(layers * dirs):
         chunk = weights[i * per:(i + 1) * per]
-        w_hr = chunk[-1] if P and P > 0 else None
+        w_hr = chunk[-1] if P > 0 else None
         terms += _layer_terms(chunk[0], chunk[1], w_hr, H, steps, has_bias, mode_id,
                               f"layer {i // dirs}{', reverse' if i % dirs else ''}: ")
+        if i % dirs == dirs - 1 and i // dirs < layers - 1 and cudnn_dropout(op):
+            e = dirs * chunk[1].shape[1] * steps
+            terms += dropout_terms(e, e, f"dropout, layer {i // dirs} output")
     return Cost.of(*terms)
 
 
+def cudnn_rnn_args(op) -> tuple:
+    """(input, flat weights, mode, hidden size H, proj_size P, layers, directions, weights per
+    layer-direction) of a ``_cudnn_rnn``/``miopen_rnn`` call or of their backward."""
+    x, weights = op.args[0], list(op.args[1])
+    mode_id = int(schema_arg(op, "mode"))
+    H = int(schema_arg(op, "hidden_size"))
+    P = int(schema_arg(op, "proj_size", 0) or 0)
+    layers = int(schema_arg(op, "num_layers"))
+    dirs = 2 if schema_arg(op, "bidirectional") else 1
+    stride = int(schema_arg(op, "weight_stride0", 0) or 0)
+    per = stride if stride > 0 and len(weights) == stride * layers * dirs else len(weights) // (layers * dirs)
+    return x, weights, mode_id, H, P, layers, dirs, per
+
+
+def cudnn_dropout(op) -> bool:
+    """Whether a cuDNN/MIOpen recurrent call drops out its layers' outputs (training, p > 0)."""
+    return bool(schema_arg(op, "train", False)) and float(schema_arg(op, "dropout", 0.0) or 0.0) > 0
+
+
+# ---- the fused cells (nn.LSTMCell / nn.GRUCell and the decomposed layers on CUDA) --------------
+@op_rule(aten._thnn_fused_lstm_cell, aten._thnn_fused_gru_cell)
+def thnn_fused_cell(op) -> Cost:
+    """``_thnn_fused_lstm_cell(input_gates, hidden_gates, cx, input_bias, hidden_bias)`` and
+    ``_thnn_fused_gru_cell(input_gates, hidden_gates, hx, …)``: the element-wise part of one cell
+    step on CUDA (the gate products W_ih·x and W_hh·h are ``mm`` calls before it, priced by the
+    matmul rules). Per element of the N·H state, as the kernels compute it, the terms the cell's
+    module rule counts besides its MACs (``_step_terms``): both biases added (when given), the two
+    products summed per gate (a GRU's candidate keeps them apart), the activations and the
+    updates: what the decomposed CPU cell computes with separate ops."""
+    mode = "LSTM" if op.op.overloadpacket is aten._thnn_fused_lstm_cell else "GRU"
+    state = op.args[2]
+    H = state.shape[-1] if state.shape else 1
+    N = prod(state.shape[:-1])
+    has_bias = schema_arg(op, "input_bias") is not None
+    return Cost.of(*_step_terms(mode, H, N, has_bias, ""))
+
+
+zero_ops(aten._cudnn_rnn_flatten_weight, aten._cudnn_init_dropout_state)  # weights packed, dropout's RNG state
 zero_ops(aten._pack_padded_sequence, aten._pad_packed_sequence)
