@@ -1,0 +1,431 @@
+"""GPU-only ops (cuDNN's recurrent backward, CUDA's fused cells, cuDNN's batch norm gradient, the fused
+dropout, the GPU libraries' convolutions, the attention kernels' own ops) priced from hand-built
+calls on CPU: each against a closed form and, where a CPU path computes the same, against what that
+path is priced at. A CUDA test at the end (skipped without a GPU) profiles whole training steps on
+the device and compares them with the same steps on CPU."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import torchcount
+from torchcount.capture import OpCall, describe
+from torchcount.cost import OP_CATEGORIES
+from torchcount.count import price_op
+
+aten = torch.ops.aten
+
+
+def counts(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+def call(op, *args, out=None, **kwargs) -> OpCall:
+    return OpCall(op, describe(args), describe(kwargs), describe(out))
+
+
+def price(op, *args, out=None, **kwargs):
+    return price_op(call(op, *args, out=out, **kwargs))
+
+
+class Recorder(TorchDispatchMode):
+    """Every op run under it, as a torchcount OpCall."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops.append(OpCall(func, describe(args), describe(kwargs or {}), describe(out)))
+        return out
+
+
+def priced(ops, *names) -> dict:
+    """The op counts of the recorded ops named ``names``, summed."""
+    total = {}
+    for op in ops:
+        if op.op.overloadpacket.__name__ in names:
+            for c, v in counts(price_op(op)).items():
+                total[c] = total.get(c, 0) + v
+    return total
+
+
+# ---- cuDNN's recurrent backward -----------------------------------------------------------------
+_MODES = {"RNN_RELU": (0, 1), "RNN_TANH": (1, 1), "LSTM": (2, 4), "GRU": (3, 3)}
+
+
+def cudnn_backward_call(mode, I, H, T, N, layers=1, bidirectional=False, bias=True, P=0, mask=(True,) * 4,
+                        batch_sizes=(), dropout=0.0, train=True, op=aten._cudnn_rnn_backward.default):
+    """A hand-built ``_cudnn_rnn_backward`` call (shapes only) for an nn.RNN/LSTM/GRU configuration."""
+    mode_id, G = _MODES[mode]
+    dirs = 2 if bidirectional else 1
+    H_h = P or H
+    weights = []
+    for layer in range(layers):
+        for _ in range(dirs):
+            i = I if layer == 0 else H_h * dirs
+            weights += [torch.empty(G * H, i), torch.empty(G * H, H_h)]
+            weights += [torch.empty(G * H), torch.empty(G * H)] if bias else []
+            weights += [torch.empty(P, H)] if P else []
+    stride = len(weights) // (layers * dirs)
+    x = torch.empty(sum(batch_sizes), I) if batch_sizes else torch.empty(T, N, I)
+    rows = x.shape[:-1]
+    hx = torch.empty(layers * dirs, N, H_h)
+    cx = torch.empty(layers * dirs, N, H) if mode == "LSTM" else None
+    out = torch.empty(*rows, dirs * H_h)
+    args = [x, weights, stride, torch.empty(0), hx, cx, out, out, hx, cx, mode_id, H, P, layers, False, dropout,
+            train, bidirectional, list(batch_sizes), None, torch.empty(0), list(mask)]
+    if op is aten.miopen_rnn_backward.default:
+        del args[12]  # (no proj_size)
+    return call(op, *args, out=(x, hx, cx, weights))
+
+
+def test_cudnn_lstm_backward_by_hand():
+    """Per layer and direction: dx = dG·W_ih, dh_prev = dG·W_hh (the data backward, always), and with
+    output_mask[3] dW_ih, dW_hh: 2·4H·(I + H) MACs per step and sequence; the cell's gradient (1 tanh,
+    16 mults, 6 adds) and dh = g_out + g_h (1 add) per state element; the bias gradient 4H·(steps − 1)."""
+    I, H, T, N = 5, 7, 4, 3
+    steps = T * N
+    c = price_op(cudnn_backward_call("LSTM", I, H, T, N))
+    assert counts(c) == {"macs": 2 * 4 * H * (I + H) * steps, "transc": H * steps, "mults": 16 * H * steps,
+                         "adds": 7 * H * steps + 4 * H * (steps - 1)}
+    # no weight gradient asked: the data backward only, no bias gradient
+    c = price_op(cudnn_backward_call("LSTM", I, H, T, N, mask=(True, True, True, False)))
+    assert (c.macs, c.adds) == (4 * H * (I + H) * steps, 7 * H * steps)
+    # two layers, bidirectional: the second layer's input is 2H
+    c = price_op(cudnn_backward_call("LSTM", I, H, T, N, layers=2, bidirectional=True))
+    assert c.macs == 2 * sum(2 * 4 * H * (i + H) * steps for i in (I, 2 * H))
+    # proj_size P: the recurrent state is P; the projection's data and weight gradients H·P each
+    P = 3
+    c = price_op(cudnn_backward_call("LSTM", I, H, T, N, P=P))
+    assert c.macs == 2 * 4 * H * (I + P) * steps + 2 * H * P * steps
+    assert c.adds == 6 * H * steps + P * steps + 4 * H * (steps - 1)
+    # a packed batch: Σ lengths steps; MIOpen's op (no proj_size) prices the same
+    packed = cudnn_backward_call("LSTM", I, H, T, N, batch_sizes=(3, 3, 2, 1))
+    assert price_op(packed).macs == 2 * 4 * H * (I + H) * 9
+    miopen = cudnn_backward_call("LSTM", I, H, T, N, op=aten.miopen_rnn_backward.default)
+    assert price_op(miopen) == price_op(cudnn_backward_call("LSTM", I, H, T, N))
+
+
+def test_cudnn_gru_and_elman_backward_by_hand():
+    """GRU: 2·3H·(I + H) MACs per step and sequence, the cell's gradient (11 mults, 5 adds), dh and the
+    direct path z⊙dh into dh_prev (2 adds), the bias gradients 4H·(steps − 1) (b_ih's and b_hh's differ
+    in the candidate's rows). Elman: 2·H·(I + H), tanh' (2 mults, 1 add) or relu' (1 cmp, 1 assign), dh
+    (1 add), H·(steps − 1) bias adds; without biases none."""
+    I, H, T, N = 5, 7, 4, 3
+    s = T * N
+    assert counts(price_op(cudnn_backward_call("GRU", I, H, T, N))) == {
+        "macs": 2 * 3 * H * (I + H) * s, "mults": 11 * H * s, "adds": 7 * H * s + 4 * H * (s - 1)}
+    assert counts(price_op(cudnn_backward_call("RNN_TANH", I, H, T, N))) == {
+        "macs": 2 * H * (I + H) * s, "mults": 2 * H * s, "adds": 2 * H * s + H * (s - 1)}
+    assert counts(price_op(cudnn_backward_call("RNN_RELU", I, H, T, N, bias=False))) == {
+        "macs": 2 * H * (I + H) * s, "cmps": H * s, "assigns": H * s, "adds": H * s}
+    # dropout between layers in training: g·mask·scale on the first layer's output
+    c = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2, dropout=0.5))
+    d = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2))
+    assert counts(c - d) == {"mults": 2 * H * s}
+
+
+class SequenceStep(nn.Module):
+    """A recurrent classifier's training step (the last step's output into a Linear)."""
+
+    def __init__(self, rnn: nn.Module):
+        super().__init__()
+        self.rnn = rnn
+        self.head = nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), 3)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+def _configs(rnn: nn.RNNBase) -> dict:
+    return dict(layers=rnn.num_layers, bidirectional=rnn.bidirectional, bias=rnn.bias)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one-way", "bidirectional"])
+def test_cudnn_lstm_backward_equals_the_cpu_training_step(bidirectional):
+    """nn.LSTM's training step on CPU runs oneDNN's layer backward, one op per layer and direction;
+    cuDNN's one op for the same configuration is priced the same in every category, and its MACs are
+    the step's backward MACs but the head's."""
+    T, N, I, H = 4, 3, 5, 7
+    torch.manual_seed(0)
+    lstm = nn.LSTM(I, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    step = SequenceStep(lstm)
+    batch = (torch.randn(N, T, I), torch.tensor([0, 1, 2]))
+    with Recorder() as rec:
+        step.train_step(*batch)
+    cpu = priced(rec.ops, "mkldnn_rnn_layer_backward")
+    assert cpu, "the CPU step did not run oneDNN's LSTM"
+    gpu = counts(price_op(cudnn_backward_call("LSTM", I, H, T, N, **_configs(lstm))))
+    assert gpu == cpu
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    head = 2 * N * lstm.hidden_size * (2 if bidirectional else 1) * 3  # the head's input and weight gradients
+    assert report.extra["backward_MACs"] - head == gpu["macs"]
+
+
+@pytest.mark.parametrize("mode", ["GRU", "RNN_TANH"])
+def test_cudnn_gru_and_rnn_backward_against_the_decomposed_cpu_step(mode):
+    """A GRU (or Elman RNN) trains on CPU through decomposed ops (no oneDNN kernel), which autograd
+    prunes: the first layer's input gradient (G·H·I·T·N per direction, the batch needs none) and the
+    zero initial state's (G·H·H·N per layer and direction) are not computed. cuDNN's data backward
+    computes both: its MACs are the CPU step's plus exactly those. (The element-wise terms differ
+    legitimately: the decomposed backward runs sigmoid/tanh_backward, mul, add and the per-step
+    gradient accumulations as separate ops, where the fused kernel computes the cell's gradient in
+    one pass.)"""
+    T, N, I, H, layers = 4, 3, 5, 6, 2
+    torch.manual_seed(0)
+    G = _MODES[mode][1]
+    rnn = nn.GRU(I, H, num_layers=layers, batch_first=True) if mode == "GRU" else \
+        nn.RNN(I, H, num_layers=layers, batch_first=True)
+    step = SequenceStep(rnn)
+    batch = (torch.randn(N, T, I), torch.tensor([0, 1, 2]))
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete, report.uncounted
+    head = 2 * N * H * 3
+    gpu = price_op(cudnn_backward_call(mode, I, H, T, N, **_configs(rnn)))
+    pruned = G * H * I * T * N + layers * G * H * H * N
+    assert gpu.macs == report.extra["backward_MACs"] - head + pruned
+
+
+# ---- CUDA's fused cells ------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_fused_cell_forward_equals_the_cell_rule_and_the_cpu_cell(mode, bias):
+    """``_thnn_fused_lstm_cell``/``_thnn_fused_gru_cell`` compute a cell step's element-wise part (the
+    gate products are mm calls before it): the cell module rule's terms but its MACs, and what the
+    decomposed CPU cell's ops (everything but its two linear/mm calls' MACs) are priced at."""
+    N, I, H = 3, 5, 4
+    G = 4 if mode == "LSTM" else 3
+    gates, state = torch.empty(N, G * H), torch.empty(N, H)
+    b = (torch.empty(G * H), torch.empty(G * H)) if bias else (None, None)
+    op = aten._thnn_fused_lstm_cell.default if mode == "LSTM" else aten._thnn_fused_gru_cell.default
+    outs = (state, state, gates) if mode == "LSTM" else (state, gates)
+    fused = counts(price(op, gates, gates, state, *b, out=outs))
+    cell = (nn.LSTMCell if mode == "LSTM" else nn.GRUCell)(I, H, bias=bias)
+    x = torch.randn(N, I)
+    report = torchcount.profile(cell, x, warn=False)
+    module = counts(report.total.cost)
+    assert fused == {k: v for k, v in module.items() if k != "macs"}
+    if mode == "LSTM":
+        assert counts(price(op, gates, gates, state, *b, out=outs)) == {
+            "adds": (2 * 4 * bias + 4 + 1 + 3) * H * N, "transc": 5 * H * N, "mults": 3 * H * N,  # (σ: 1 + e^−x)
+            "divs": 3 * H * N}
+    # the decomposed CPU cell, op by op
+    with Recorder() as rec:
+        cell(x)
+    cpu = {}
+    for o in rec.ops:
+        for k, v in counts(price_op(o) or torchcount.cost.Cost()).items():
+            cpu[k] = cpu.get(k, 0) + v
+    cpu.pop("macs")
+    assert fused == cpu
+
+
+def test_fused_cell_backward_by_hand():
+    """LSTM: per state element 1 tanh, 16 mults, 6 adds (dh's sum is a separate add in a cell step),
+    the bias gradient Σ dG over the batch 4H·(N − 1). GRU: 11 mults, 5 adds; its two bias gradients
+    2·3H·(N − 1)."""
+    N, H = 3, 4
+    state, gates = torch.empty(N, H), torch.empty(N, 4 * H)
+    for op in (aten._thnn_fused_lstm_cell_backward_impl.default, aten._thnn_fused_lstm_cell_backward.default):
+        c = price(op, state, state, state, state, gates, True, out=(gates, state, torch.empty(4 * H)))
+        assert counts(c) == {"transc": H * N, "mults": 16 * H * N, "adds": 6 * H * N + 4 * H * (N - 1)}
+    c = price(aten._thnn_fused_lstm_cell_backward_impl.default, None, state, state, state, gates, False,
+              out=(gates, state, None))
+    assert counts(c) == {"transc": H * N, "mults": 16 * H * N, "adds": 6 * H * N}
+    ws = torch.empty(N, 5 * H)
+    c = price(aten._thnn_fused_gru_cell_backward.default, state, ws, True,
+              out=(torch.empty(N, 3 * H), torch.empty(N, 3 * H), state, torch.empty(3 * H), torch.empty(3 * H)))
+    assert counts(c) == {"mults": 11 * H * N, "adds": 5 * H * N + 6 * H * (N - 1)}
+
+
+# ---- normalisation, dropout, convolution, attention ---------------------------------------------
+def test_cudnn_batch_norm_backward_is_the_native_training_gradient():
+    """cuDNN's (and MIOpen's) batch norm backward, called after a forward with batch statistics:
+    the native kernel's training gradient (Σg, Σ(x − μ)·g, dx: 5 adds per element (2 of them the
+    sums, less one per channel) and 3 mults per element)."""
+    N, C, Hh, W = 2, 3, 4, 5
+    x, w, stats = torch.empty(N, C, Hh, W), torch.empty(C), torch.empty(C)
+    n = x.numel()
+    outs = (x, w, w)
+    cud = price(aten.cudnn_batch_norm_backward.default, x, x, w, stats, stats, stats, stats, 1e-5, torch.empty(0),
+                out=outs)
+    assert counts(cud) == {"adds": n + 2 * (n - C) + 3 * n, "mults": n + 2 * n}
+    native = price(aten.native_batch_norm_backward.default, x, x, w, stats, stats, stats, stats, True, 1e-5,
+                   [True, True, True], out=outs)
+    mio = price(aten.miopen_batch_norm_backward.default, x, x, w, stats, stats, stats, stats, 1e-5, out=outs)
+    new = price(aten.batch_norm_backward.default, x, x, w, stats, stats, stats, stats, True, 1e-5,
+                [True, True, True], torch.empty(0), out=outs)
+    assert counts(cud) == counts(native) == counts(mio) == counts(new)
+    # batch_norm_backward without update (eval): running statistics, dx = g·(w·invstd)
+    new = price(aten.batch_norm_backward.default, x, x, w, stats, stats, stats, stats, False, 1e-5,
+                [True, True, True], torch.empty(0), out=outs)
+    assert counts(new) == {"adds": n + 2 * (n - C), "mults": 2 * n}
+
+
+def test_fused_dropout_is_priced_as_native_dropout():
+    """``_fused_dropout(x, p)`` takes the probability of keeping: 1 draw, 1 scaling, 1 mult per element."""
+    x = torch.empty(4, 6)
+    c = price(aten._fused_dropout.default, x, 0.8, out=(x, x.bool()))
+    assert counts(c) == {"cmps": 24, "divs": 24, "mults": 24}
+    assert counts(c) == counts(price(aten.native_dropout.default, x, 0.2, True, out=(x, x.bool())))
+    assert price(aten._fused_dropout.default, x, 1.0, out=(x, x.bool())).is_zero()
+
+
+def test_gpu_convolutions_by_hand():
+    """∏weight MACs per output position (per input position transposed), as aten.convolution; the
+    fused forms add the bias, α·z and the ReLU."""
+    x, w = torch.empty(2, 4, 8, 8), torch.empty(6, 2, 3, 3)  # groups 2
+    out = torch.empty(2, 6, 6, 6)
+    macs = 6 * 2 * 9 * 2 * 36
+    n = out.numel()
+    conv = price(aten.convolution.default, x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 2, out=out)
+    c = price(aten.cudnn_convolution.default, x, w, [0, 0], [1, 1], [1, 1], 2, False, False, True, out=out)
+    assert counts(c) == counts(conv) == {"macs": macs}
+    b = torch.empty(6)
+    c = price(aten.cudnn_convolution_relu.default, x, w, b, [1, 1], [0, 0], [1, 1], 2, out=out)
+    assert counts(c) == {"macs": macs, "adds": n, "cmps": n, "assigns": n}
+    c = price(aten.cudnn_convolution_add_relu.default, x, w, out, 0.5, b, [1, 1], [0, 0], [1, 1], 2, out=out)
+    assert counts(c) == {"macs": macs, "adds": 2 * n, "mults": n, "cmps": n, "assigns": n}
+    c = price(aten.miopen_convolution.default, x, w, b, [0, 0], [1, 1], [1, 1], 2, False, False, out=out)
+    assert counts(c) == {"macs": macs, "adds": n}
+    # transposed: weight (C_in, C_out/g, k, k), one ∏weight per input position
+    wt, y = torch.empty(4, 3, 3, 3), torch.empty(2, 6, 10, 10)
+    c = price(aten.cudnn_convolution_transpose.default, x, wt, [0, 0], [0, 0], [1, 1], [1, 1], 2, False, False, True,
+              out=y)
+    assert counts(c) == counts(price(aten.convolution.default, x, wt, None, [1, 1], [0, 0], [1, 1], True, [0, 0], 2,
+                                     out=y)) == {"macs": 4 * 3 * 9 * 2 * 64}
+
+
+def test_attention_kernel_ops_are_priced_as_sdpa():
+    """Flash's and the memory-efficient kernel's own ops take (batch, length, heads, dim); cuDNN's
+    (batch, heads, length, dim): each is priced as the SDPA op over the same attention; a
+    variable-length call (cumulative lengths) is uncounted."""
+    B, Hh, L, S, E = 2, 3, 5, 7, 4
+    q, k = torch.empty(B, Hh, L, E), torch.empty(B, Hh, S, E)
+    qt, kt = q.transpose(1, 2), k.transpose(1, 2)
+    lse, seed = torch.empty(B, Hh, L), torch.empty(2, dtype=torch.int64)
+    sdpa = price(aten._scaled_dot_product_efficient_attention.default, q, k, k, None, False, out=(q, lse, seed, seed))
+    flash = price(aten._flash_attention_forward.default, qt, kt, kt, None, None, L, S, 0.0, False, False,
+                  out=(qt, lse, seed, seed, seed))
+    eff = price(aten._efficient_attention_forward.default, qt, kt, kt, None, None, None, L, S, 0.0, 0, False,
+                out=(qt, lse, seed, seed, L, S))
+    assert counts(flash) == counts(eff) == counts(sdpa)
+    g = torch.empty(B, Hh, L, E)
+    sdpa_b = price(aten._scaled_dot_product_efficient_attention_backward.default, g, q, k, k, None, g, lse, seed,
+                   seed, 0.0, [True, True, True, False], out=(q, k, k, None))
+    flash_b = price(aten._flash_attention_backward.default, g.transpose(1, 2), qt, kt, kt, qt, lse, None, None, L, S,
+                    0.0, False, seed, seed, out=(qt, kt, kt))
+    eff_b = price(aten._efficient_attention_backward.default, g.transpose(1, 2), qt, kt, kt, None, qt, None, None,
+                  L, S, lse, 0.0, seed, seed, 0, False, out=(qt, kt, kt, None))
+    cud_b = price(aten._cudnn_attention_backward.default, g, q, k, k, g, lse, seed, seed, torch.empty(0),
+                  torch.empty(0), torch.empty(0), L, S, 0.0, False, out=(q, k, k))
+    assert counts(flash_b) == counts(eff_b) == counts(cud_b) == counts(sdpa_b)
+    assert counts(sdpa_b)["macs"] == 3 * B * Hh * L * S * E + 2 * B * Hh * L * S * E
+    packed = torch.empty(12, Hh, E)
+    cu = torch.tensor([0, 5, 12], dtype=torch.int32)
+    assert price(aten._flash_attention_forward.default, packed, packed, packed, cu, cu, 7, 7, 0.0, False, False,
+                 out=(packed, lse, seed, seed, seed)) is None
+
+
+# ---- on a GPU -----------------------------------------------------------------------------------
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _step_on(step: nn.Module, batch: tuple, device: str):
+    step = step.to(device)
+    batch = tuple(t.to(device) for t in batch)
+    report = torchcount.profile(step, batch, method="train_step", warn=False)
+    assert report.complete and report.coverage == 1.0, (device, report.uncounted)
+    return report
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_training_step_on_cuda_matches_cpu(kind):
+    """An LSTM's and a GRU's training step on CUDA (cuDNN's forward and backward) are counted
+    completely; the LSTM's MACs equal the CPU step's (oneDNN also computes every gradient), the
+    GRU's the CPU step's plus the gradients the decomposed CPU backward prunes (the first layer's
+    input gradient and the zero initial state's)."""
+    T, N, I, H, layers = 6, 4, 5, 8, 2
+    torch.manual_seed(0)
+    rnn = (nn.LSTM if kind == "LSTM" else nn.GRU)(I, H, num_layers=layers, batch_first=True)
+    step = SequenceStep(rnn)
+    batch = (torch.randn(N, T, I), torch.tensor([0, 1, 2, 0]))
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        cpu = _step_on(step, batch, "cpu")
+        gpu = _step_on(step, batch, "cuda")
+    G = 4 if kind == "LSTM" else 3
+    pruned = 0 if kind == "LSTM" else G * H * I * T * N + layers * G * H * H * N
+    assert gpu.total.macs == cpu.total.macs + pruned
+    assert gpu.extra["backward_MACs"] == cpu.extra["backward_MACs"] + pruned
+
+
+class ConvStep(nn.Module):
+    """A small CNN with BatchNorm and dropout: its training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                 nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, 4))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def train_step(self, x, labels):
+        F.cross_entropy(self(x), labels).backward()
+
+
+@cuda
+@pytest.mark.cuda
+def test_cnn_training_step_on_cuda_matches_cpu():
+    """A CNN with BatchNorm and dropout trains on CUDA through cuDNN's convolutions and batch norm
+    (forward and backward: ``cudnn_batch_norm_backward``, the native training gradient's terms) and
+    the fused dropout: counted completely, equal to the CPU step in every category but one. The
+    forward is priced by the module rules on both devices; the backward's convolution, batch norm,
+    ReLU, pooling and loss gradients compute the same. The dropout's gradient differs legitimately:
+    on CPU it is a ``mul`` by the mask that the forward already scaled by 1/(1 − p) (1 mult per
+    element), on CUDA ``native_dropout_backward`` g·mask·scale (2): one multiplication more per
+    element of the dropped-out tensor (N·8 here)."""
+    torch.manual_seed(0)
+    batch = (torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 3]))
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        cpu = _step_on(ConvStep().train(), batch, "cpu")
+        gpu = _step_on(ConvStep().train(), batch, "cuda")
+    assert gpu.total.macs == cpu.total.macs
+    assert gpu.extra["backward_MACs"] == cpu.extra["backward_MACs"]
+    for category in ("adds", "divs", "cmps", "assigns", "transc"):
+        assert getattr(gpu.total, category) == getattr(cpu.total, category), category
+    assert gpu.total.mults == cpu.total.mults + 4 * 8
+
+
+def test_worked_lines_of_the_gpu_rules_evaluate_to_their_values():
+    """Every worked line of the new rules, on the hand-built calls, evaluates to its value."""
+    from test_worked_terms import evaluate
+
+    x, w = torch.empty(2, 4, 8, 8), torch.empty(6, 4, 3, 3)
+    state, gates = torch.empty(3, 4), torch.empty(3, 16)
+    calls = [cudnn_backward_call(m, 5, 7, 4, 3, layers=2, bidirectional=True, P=3 if m == "LSTM" else 0,
+                                 dropout=0.2) for m in _MODES]
+    calls += [call(aten._thnn_fused_lstm_cell_backward_impl.default, state, state, state, state, gates, True),
+              call(aten._thnn_fused_gru_cell_backward.default, state, torch.empty(3, 20), True),
+              call(aten._thnn_fused_lstm_cell.default, gates, gates, state, gates[0], gates[0],
+                   out=(state, state, gates)),
+              call(aten._fused_dropout.default, state, 0.5, out=(state, state)),
+              call(aten.cudnn_convolution_add_relu.default, x, w, torch.empty(2, 6, 6, 6), 2.0, torch.empty(6),
+                   [1, 1], [0, 0], [1, 1], 1, out=torch.empty(2, 6, 6, 6))]
+    assert all(price_op(c).terms for c in calls)
+    bad = [f"{t.what} = {t.substituted}" for c in calls for t in price_op(c).terms
+           if evaluate(t.substituted) != t.value]
+    assert bad == []
