@@ -10,8 +10,9 @@
 - upsample.py: Upsample
 - vision.py: torchvision's roi_align (op rule, by name)
 - audio.py: torchaudio's IIR filter loop (op rule, by name)
-- matmul.py: aten mm/addmm/bmm/baddbmm/convolution, dot/mv, SDPA (every backend), the fused
-  MultiheadAttention and TransformerEncoderLayer fast-path ops (op rules)
+- matmul.py: aten mm/addmm/bmm/baddbmm/convolution (and the cuDNN/MIOpen convolutions), dot/mv, SDPA
+  (every backend, and the flash/efficient/cuDNN attention kernels), the fused MultiheadAttention and
+  TransformerEncoderLayer fast-path ops (op rules)
 - elementwise.py: element-wise arithmetic, comparisons, transcendental ops, activations as ops,
   interpolation, sorting; the known-zero ops (views, indexing, copies, casts, fills)
 - reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, losses (op rules)
@@ -20,7 +21,8 @@
 - linalg.py: solve, inv, det, slogdet, Cholesky, LU, triangular solves, Householder QR, lstsq
   (textbook direct algorithms)
 - attention.py: nn.MultiheadAttention
-- recurrent.py: RNN, LSTM, GRU and their cells; sequential steps
+- recurrent.py: RNN, LSTM, GRU and their cells (and the fused cell kernels, cuDNN's and MIOpen's
+  recurrent ops); sequential steps
 - quantized.py: torch.ao.nn.quantized modules and quantized:: ops
 - fake_quantize.py: quantization-aware training's fake quantization (FakeQuantize, the fused observer op, LSQ)
 - foreach.py: the multi-tensor _foreach_* ops (gradient clipping, optimizers on CUDA), by the per-tensor op's rule
@@ -29,7 +31,7 @@
 - optimizer.py: the fused optimizer kernels of fused=True (_fused_adam_, _fused_adamw_, _fused_sgd_, _fused_adagrad_),
   per element as the CPU kernels compute them, plus their per-tensor scalars
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
-  norm and embedding gradients)
+  norm and embedding gradients; the recurrent kernels' backward on CPU, cuDNN and MIOpen)
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
 from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
