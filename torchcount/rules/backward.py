@@ -65,6 +65,7 @@ from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
+from .reduction import ctc_forward_terms
 from .registry import aten_ops, op_rule, zero_ops
 
 _MEAN = 1  # (torch's Reduction enum: 0 none, 1 mean, 2 sum)
@@ -403,16 +404,28 @@ def ctc_loss_backward(op) -> Cost:
         S = (log_alpha.shape[-1] - 1) // 2  # 2·max target length + 1 states
         pairs = [(T, S)] * B
         bound = " (full lengths: an upper bound)"
+    return Cost.of(*_ctc_backward_terms(*_ctc_lattice(pairs), C, bound, times_grad=True))
+
+
+def _ctc_lattice(pairs) -> tuple:
+    """Per (T_b, S_b): the lattice entries after the first step, the log-adds into the characters'
+    sums (2·S_b − 1 per step, an upper bound), the end states of the last step, the steps."""
     entries = sum(max(t - 1, 0) * (2 * s + 1) for t, s in pairs)
     log_adds = sum(max(t - 1, 0) * max(2 * s - 1, 0) for t, s in pairs)
     ends = sum((2 if s > 0 else 1) for t, s in pairs if t > 0)
     steps = sum(max(t, 0) for t, _ in pairs)
-    lattice = f"E (E lattice entries = Σ_b (T_b − 1)·(2·S_b + 1){bound})"
-    merged = f"M (M log-adds = Σ_b (T_b − 1)·max(2·S_b − 1, 0){bound}: an upper bound)"
-    grads = f"Σ_b T_b·C{bound}"
-    return Cost.of(
-        Term("adds", "additions α + β (the end states of the last step)", "2 per sequence (1: an empty target)",
-             ends, ends),
+    return entries, log_adds, ends, steps
+
+
+def _ctc_backward_terms(entries, log_adds, ends, steps, C, bound, times_grad, lattice=None, merged=None,
+                        grads=None, end_formula="2 per sequence (1: an empty target)") -> list:
+    """``_ctc_loss_backward``'s terms over the counts of :func:`_ctc_lattice`; ``times_grad``: the
+    gradient multiplied by the output's gradient (cuDNN's raw gradient is not: a mul of its own)."""
+    lattice = lattice or f"E (E lattice entries = Σ_b (T_b − 1)·(2·S_b + 1){bound})"
+    merged = merged or f"M (M log-adds = Σ_b (T_b − 1)·max(2·S_b − 1, 0){bound}: an upper bound)"
+    grads = grads or f"Σ_b T_b·C{bound}"
+    return [
+        Term("adds", "additions α + β (the end states of the last step)", end_formula, ends, ends),
         # each β entry as rules/reduction.py's _ctc_loss prices an α entry: the max of 3 (2 cmps),
         # 3 subtractions, 3 exps, a log, 4 additions (the exps summed, the max and the log-prob added)
         *[Term(cat, f"{what} (β recursion)", f"{k}·{lattice}", worked("{}×{}", k, entries), k * entries)
@@ -427,7 +440,50 @@ def ctc_loss_backward(op) -> Cost:
         Term("transc", "exps (e^lp, e^(Σ + nll − lp))", f"2·{grads}", worked("2×{}×{}", steps, C), 2 * steps * C),
         Term("adds", "additions (Σ + nll − lp, the difference)", f"3·{grads}", worked("3×{}×{}", steps, C),
              3 * steps * C),
-        Term("mults", "multiplications by grad", grads, worked("{}×{}", steps, C), steps * C))
+        Term("mults", "multiplications by grad", grads, worked("{}×{}", steps, C), steps * C) if times_grad else None]
+
+
+@op_rule(*aten_ops("_cudnn_ctc_loss", "miopen_ctc_loss"))
+def gpu_ctc_loss(op) -> Cost:
+    """``_cudnn_ctc_loss``/``miopen_ctc_loss(log_probs (T, B, C), targets, input_lengths,
+    target_lengths, blank, deterministic, zero_infinity)`` -> (loss, gradient): cuDNN's and MIOpen's
+    CTC loss (F.ctc_loss on a GPU when the library takes the call: concatenated int32 targets, blank
+    0, labels ≤ 256) computes the loss and the gradient in one call; autograd's
+    ``_cudnn_ctc_loss_backward`` only multiplies that gradient by the loss's (a ``mul``, priced as
+    such). The libraries' algorithms are not documented: this is priced as the CPU kernels, the
+    forward's α recursion and final log-sum-exp (rules/reduction.py, ``_ctc_loss``) plus
+    ``_ctc_loss_backward``'s terms but for the multiplication by grad — the same terms, not a
+    measurement of the GPU kernels; the softmax cuDNN applies to its input (its
+    ``CUDNN_LOSS_NORMALIZATION_SOFTMAX``, the identity on log-probabilities) and the
+    ``deterministic`` choice of algorithm are not counted. Lengths as integer lists: the exact
+    lattice. As tensors (the ``.Tensor`` overload; only shapes reach the rule, and there is no
+    log_alpha output to size the longest target): an upper bound, every sequence at full length T
+    and, with L the labels of the targets, the lattice Σ_b (2·S_b + 1) ≤ 2·L + B states per step
+    (concatenated targets, Σ_b S_b ≤ L; padded (B, S) targets, L = B·S), the log-adds ≤ 2·L − 1 per
+    step, 2 end states per sequence."""
+    log_probs, targets = op.args[0], op.args[1]
+    T = log_probs.shape[0]
+    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
+    C = log_probs.shape[-1]
+    in_lengths, tg_lengths = op.args[2], op.args[3]
+    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists: exact lengths
+        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+        counts = _ctc_lattice(pairs)
+        forward = ctc_forward_terms(counts[0], "Σ_b (T_b − 1)·(2·S_b + 1)", counts[0], B)
+        return Cost.of(*forward, *_ctc_backward_terms(*counts, C, "", times_grad=False))
+    L = targets.numel
+    bound = ", tensor lengths: an upper bound"
+    entries = max(T - 1, 0) * (2 * L + B)
+    log_adds = max(T - 1, 0) * max(2 * L - 1, 0)
+    substituted = worked("({} − 1)×(2×{} + {})", T, L, B)
+    formula = f"(T − 1)·(2·L + B) (L labels in the targets{bound})"
+    forward = ctc_forward_terms(entries, formula, substituted, B)
+    backward = _ctc_backward_terms(
+        entries, log_adds, 2 * B if T > 0 else 0, B * T, C, bound, times_grad=False,
+        lattice=f"E (E lattice entries = {formula})",
+        merged=f"M (M log-adds = (T − 1)·max(2·L − 1, 0){bound})", grads=f"B·T·C{bound}",
+        end_formula=f"2·batch{bound}")
+    return Cost.of(*forward, *backward)
 
 
 # ---- pooling --------------------------------------------------------------------------------
@@ -531,7 +587,7 @@ def scatter_add_backward(op) -> Cost:
                         out))
 
 
-@op_rule(*aten_ops("grid_sampler_2d_backward"))
+@op_rule(*aten_ops("grid_sampler_2d_backward", "cudnn_grid_sampler_backward"))
 def grid_sampler_2d_backward(op) -> Cost:
     """``grid_sampler_2d_backward(grad_output (N, C, Ho, Wo), input, grid (N, Ho, Wo, 2),
     interpolation_mode, padding_mode, align_corners, output_mask)``, as the CPU kernel computes it
@@ -548,8 +604,13 @@ def grid_sampler_2d_backward(op) -> Cost:
     4 cubic coefficients per coordinate (12 mults + 13 adds, as the forward) and their 4
     derivatives (8 mults + 10 adds, as written in the kernel), the scaling (2 mults); per element
     and tap g·cx·cy added into the input gradient (2 mults + 1 add) and, per coordinate, val·g·c′·c
-    (3 mults) summed. Padding modes' clipping and reflection are not counted, as in the forward."""
-    grad, grid = op.args[0], op.args[2]
+    (3 mults) summed. Padding modes' clipping and reflection are not counted, as in the forward.
+    ``cudnn_grid_sampler_backward(input, grid, grad_output)`` (the gradient of cuDNN's sampler, what
+    F.grid_sample's backward runs on a GPU with cuDNN: bilinear, zero padding, align_corners=True,
+    both gradients) is priced as this bilinear kernel with both gradients asked: cuDNN's own
+    arithmetic is not documented."""
+    cudnn = op.op.overloadpacket.__name__ == "cudnn_grid_sampler_backward"
+    grad, grid = (op.args[2], op.args[1]) if cudnn else (op.args[0], op.args[2])
     mode = int(schema_arg(op, "interpolation_mode", 0))
     n = grad.numel
     positions = grid.numel // 2

@@ -124,14 +124,28 @@ def conv_tbc(op) -> Cost:
         Term("adds", "bias additions", "outputs", out.numel, out.numel))
 
 
-@op_rule(aten.affine_grid_generator)
+@op_rule(aten.affine_grid_generator, aten.cudnn_affine_grid_generator)
 def affine_grid(op) -> Cost:
     """``F.affine_grid(theta, size)``: every grid point's coordinates are θ times its homogeneous
-    base coordinates (x, y, 1) — or (x, y, z, 1) in 3-D: d + 1 MACs per output coordinate."""
+    base coordinates (x, y, 1) — or (x, y, z, 1) in 3-D: d + 1 MACs per output coordinate.
+    ``cudnn_affine_grid_generator(theta, N, C, H, W)`` (F.affine_grid on a GPU with cuDNN: 2-D,
+    align_corners=True) is priced alike: its grid (N, H, W, 2) is the same product."""
     out = op.outputs[0]
     d = out.shape[-1]
     return Cost.of(Term("macs", "multiply-accumulates (θ·base grid)", "output coordinates·(d + 1)",
                         worked("{}×{}", out.numel, d + 1), out.numel * (d + 1)))
+
+
+@op_rule(aten.cudnn_affine_grid_generator_backward)
+def cudnn_affine_grid_backward(op) -> Cost:
+    """``cudnn_affine_grid_generator_backward(grad (N, H, W, 2), N, C, H, W)``: θ's gradient, the
+    base grid's transpose times the grid's gradient, (N, 3, H·W)·(N, H·W, 2), as the CPU path
+    computes it (``affine_grid_generator_backward``: that ``bmm``): 3 MACs per gradient coordinate,
+    as many as the forward."""
+    grad = op.args[0]
+    d = grad.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates (base gridᵀ·grad)", "grad coordinates·(d + 1)",
+                        worked("{}×{}", grad.numel, d + 1), grad.numel * (d + 1)))
 
 
 @op_rule(aten.linalg_cross)

@@ -535,12 +535,19 @@ def ctc_loss(op) -> Cost:
         entries = B * max(T - 1, 0) * (2 * S + 1)
         formula = "B·(T − 1)·(2·S + 1) (full lengths: an upper bound)"
         substituted = worked("{}×({} − 1)×(2×{} + 1)", B, T, S)
+    return Cost.of(*ctc_forward_terms(entries, formula, substituted, B))
+
+
+def ctc_forward_terms(entries: int, formula: str, substituted, B: int) -> list:
+    """The α recursion over ``entries`` lattice entries (their count's ``formula`` and its
+    ``substituted`` numbers) and the final log-sum-exp of ``B`` sequences, as ``_ctc_loss`` prices
+    them; cuDNN's and MIOpen's CTC loss (rules/backward.py) price their forward with them too."""
     lattice = f"E (E lattice entries = {formula})"
 
     def per_entry(k):
         return worked("{}×{}", k, substituted)
 
-    return Cost.of(
+    return [
         Term("cmps", "comparisons (max of 3 predecessors)", f"2·{lattice}", per_entry(2), 2 * entries),
         Term("adds", "additions and subtractions (log-sum-exp, log-prob)", f"7·{lattice}", per_entry(7), 7 * entries),
         Term("transc", "exps and logs (log-sum-exp)", f"4·{lattice}", per_entry(4), 4 * entries),
@@ -548,4 +555,4 @@ def ctc_loss(op) -> Cost:
         Term("adds", "final log-sum-exp: subtractions, sum, max added back", "4·batch", worked("4×{}", B), 4 * B),
         Term("transc", "final log-sum-exp: exps and log", "3·batch", worked("3×{}", B), 3 * B),
         Term("mults", "negations (the loss)", "batch", B, B),
-    )
+    ]
