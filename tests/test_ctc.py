@@ -11,7 +11,6 @@ bound), α + β at the 2 end states (1 for an empty target), then per step and c
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import torchcount

@@ -337,6 +337,62 @@ def test_attention_kernel_ops_are_priced_as_sdpa():
                  out=(packed, lse, seed, seed, seed)) is None
 
 
+# ---- cuDNN's grid sampler gradient, affine grid and CTC loss -------------------------------------
+def test_cudnn_grid_sampler_backward_is_the_bilinear_cpu_gradient():
+    """``cudnn_grid_sampler_backward(input, grid, grad)`` as ``grid_sampler_2d_backward`` bilinear, zero
+    padding, align_corners=True, both gradients: per position (P = 40) 4 mults + 2 adds un-normalising,
+    4 + 4 corner weights, 2 scalings; per element (n = 120) 4 + 4 into the corners, 6 + 6 for the grid,
+    2·(n − P) adds over the channels."""
+    x, grid, g = torch.empty(2, 3, 5, 6), torch.empty(2, 4, 5, 2), torch.empty(2, 3, 4, 5)
+    c = price(aten.cudnn_grid_sampler_backward.default, x, grid, g, out=(x, grid))
+    cpu = price(aten.grid_sampler_2d_backward.default, g, x, grid, 0, 0, True, [True, True], out=(x, grid))
+    n, P = 120, 40
+    assert counts(c) == counts(cpu) == {"mults": 10 * P + 10 * n, "adds": 6 * P + 10 * n + 2 * (n - P)}
+
+
+def test_cudnn_affine_grid_generator_and_its_gradient_are_the_cpu_products():
+    """θ times each of the N·H·W homogeneous base points (3 MACs per coordinate) forward, and the base
+    gridᵀ·grad bmm of the CPU path's ``affine_grid_generator_backward`` backward."""
+    theta = torch.randn(2, 2, 3, requires_grad=True)
+    grid = torch.empty(2, 4, 5, 2)
+    c = price(aten.cudnn_affine_grid_generator.default, theta, 2, 3, 4, 5, out=grid)
+    cpu = price(aten.affine_grid_generator.default, theta, [2, 3, 4, 5], True, out=grid)
+    assert counts(c) == counts(cpu) == {"macs": 2 * 4 * 5 * 2 * 3}
+    with Recorder() as rec:
+        F.affine_grid(theta, [2, 3, 4, 5], align_corners=True).backward(torch.ones(2, 4, 5, 2))
+    backward = priced(rec.ops, "bmm")
+    c = price(aten.cudnn_affine_grid_generator_backward.default, grid, 2, 3, 4, 5, out=theta)
+    assert counts(c) == backward == {"macs": 240}
+
+
+def test_cudnn_and_miopen_ctc_loss_are_the_cpu_forward_and_gradient():
+    """cuDNN's CTC loss returns the loss and the raw gradient: priced as ``_ctc_loss`` plus
+    ``_ctc_loss_backward`` but for the T·B·C multiplications by grad, which autograd's
+    ``_cudnn_ctc_loss_backward`` does as a mul; the step's total is the CPU step's."""
+    T, B, C = 5, 2, 4
+    lp = torch.randn(T, B, C).log_softmax(-1)
+    tg = torch.tensor([1, 2, 3], dtype=torch.int32)  # concatenated, lengths 2 and 1
+    nll, alpha = aten._ctc_loss(lp, tg.long(), [T, T], [2, 1])
+    fwd = counts(price(aten._ctc_loss.default, lp, tg.long(), [T, T], [2, 1], out=(nll, alpha)))
+    bwd = counts(price(aten._ctc_loss_backward.default, torch.ones(B), lp, tg.long(), [T, T], [2, 1], nll, alpha, 0,
+                       False, out=lp))
+    cpu = {k: fwd.get(k, 0) + bwd.get(k, 0) for k in set(fwd) | set(bwd)}
+    cpu["mults"] -= T * B * C
+    for op in (aten._cudnn_ctc_loss.default, aten.miopen_ctc_loss.default):
+        assert counts(price(op, lp, tg, [T, T], [2, 1], 0, True, False, out=(nll, lp))) == cpu
+    mul = counts(price(aten.mul.Tensor, lp, torch.ones(1, B, 1), out=lp))
+    assert mul == {"mults": T * B * C}
+    # by hand: E = 4·(5 + 3) = 32 entries, M = 4·(3 + 1) = 16 log-adds, 2 + 2 end states, 40 gradients
+    E, M, ends, G = 32, 16, 4, T * B * C
+    assert cpu == {"cmps": 2 * E + B + 2 * E + M, "adds": 7 * E + 4 * B + ends + 8 * E + 4 * M + 3 * G,
+                   "transc": 4 * E + 3 * B + 4 * E + 3 * M + 2 * G, "mults": B}
+    # tensor lengths: every sequence at T, Σ_b (2·S_b + 1) ≤ 2·L + B states (L = 3 labels), 2·L − 1 log-adds
+    # per step: here the lattice is exact (the labels are the targets), the log-adds 4·5 = 20, over by 4
+    c = counts(price(aten._cudnn_ctc_loss.Tensor, lp, tg, torch.tensor([T, T]), torch.tensor([2, 1]), 0, True, False,
+                     out=(nll, lp)))
+    assert c == {**cpu, "cmps": cpu["cmps"] + 4, "adds": cpu["adds"] + 16, "transc": cpu["transc"] + 12}
+
+
 # ---- on a GPU -----------------------------------------------------------------------------------
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -423,6 +479,17 @@ def test_worked_lines_of_the_gpu_rules_evaluate_to_their_values():
               call(aten._thnn_fused_lstm_cell.default, gates, gates, state, gates[0], gates[0],
                    out=(state, state, gates)),
               call(aten._fused_dropout.default, state, 0.5, out=(state, state)),
+              call(aten.cudnn_grid_sampler_backward.default, x, torch.empty(2, 4, 5, 2), torch.empty(2, 4, 4, 5),
+                   out=(x, x)),
+              call(aten.cudnn_affine_grid_generator.default, torch.empty(2, 2, 3), 2, 3, 4, 5,
+                   out=torch.empty(2, 4, 5, 2)),
+              call(aten.cudnn_affine_grid_generator_backward.default, torch.empty(2, 4, 5, 2), 2, 3, 4, 5,
+                   out=torch.empty(2, 2, 3)),
+              call(aten._cudnn_ctc_loss.default, torch.empty(5, 2, 4), torch.empty(3, dtype=torch.int32), [5, 5],
+                   [2, 1], 0, True, False, out=(torch.empty(2), torch.empty(5, 2, 4))),
+              call(aten._cudnn_ctc_loss.Tensor, torch.empty(5, 2, 4), torch.empty(3, dtype=torch.int32),
+                   torch.tensor([5, 5]), torch.tensor([2, 1]), 0, True, False,
+                   out=(torch.empty(2), torch.empty(5, 2, 4))),
               call(aten.cudnn_convolution_add_relu.default, x, w, torch.empty(2, 6, 6, 6), 2.0, torch.empty(6),
                    [1, 1], [0, 0], [1, 1], 1, out=torch.empty(2, 6, 6, 6))]
     assert all(price_op(c).terms for c in calls)
