@@ -12,7 +12,7 @@
 - audio.py: torchaudio's IIR filter loop (op rule, by name)
 - matmul.py: aten mm/addmm/bmm/baddbmm/convolution (and the cuDNN/MIOpen convolutions), dot/mv, SDPA
   (every backend, and the flash/efficient/cuDNN attention kernels), the fused MultiheadAttention and
-  TransformerEncoderLayer fast-path ops (op rules)
+  TransformerEncoderLayer fast-path ops, the affine grid (and cuDNN's, with its gradient) (op rules)
 - elementwise.py: element-wise arithmetic, comparisons, transcendental ops, activations as ops,
   interpolation, sorting; the known-zero ops (views, indexing, copies, casts, fills)
 - reduction.py: sum/mean/max/var/norms, cumsum, softmax, norm ops, losses (op rules)
@@ -31,7 +31,8 @@
 - optimizer.py: the fused optimizer kernels of fused=True (_fused_adam_, _fused_adamw_, _fused_sgd_, _fused_adagrad_),
   per element as the CPU kernels compute them, plus their per-tensor scalars
 - backward.py: the backward ops of a training step (convolution, activation, softmax, loss, pooling,
-  norm and embedding gradients; the recurrent kernels' backward on CPU, cuDNN and MIOpen)
+  norm and embedding gradients; the recurrent kernels' backward on CPU, cuDNN and MIOpen; cuDNN's grid
+  sampler gradient; cuDNN's and MIOpen's CTC loss, loss and gradient in one op)
 """
 from . import activation, conv, embedding, linear, matmul, norm, pool, reshape, upsample  # noqa: F401
 from . import attention, elementwise, fft, linalg, recurrent, reduction  # noqa: F401
