@@ -42,7 +42,9 @@ def _name(op) -> str:
 
 def _pairs(op, category: str, what: str) -> Term:
     n_in, n_out = _in_out(op)
-    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", worked("{} − {}", n_in, n_out), n_in - n_out)
+    # (an empty input: each output is the reduction's identity, no operation; not −n_out)
+    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", worked("{} − {}", n_in, n_out),
+                max(n_in - n_out, 0))
 
 
 @op_rule(*aten_ops("sum", "nansum"))
