@@ -39,6 +39,7 @@ import math
 from ..capture import OpCall, TensorMeta
 from ..cost import Cost, Term, worked
 from ._util import schema_arg
+from .complex import in_real_ops, op_complex_mode
 from .elementwise import _packets
 from .matmul import _scaled_sum_terms
 from .registry import aten, op_rule, op_rule_for, zero_ops
@@ -196,7 +197,7 @@ def _on_values(t):
     return t
 
 
-@op_rule(*_ZERO_KEEPING, sparse=True)
+@op_rule(*_ZERO_KEEPING, sparse=True, complex_aware=True)
 def on_stored_values(op) -> Cost | None:
     """An element-wise op that maps zero to zero, on a sparse tensor: the dense op's own rule over
     the V stored values (the zeros it does not store stay zero)."""
@@ -210,6 +211,8 @@ def _priced_on_values(op) -> Cost | None:
     cost = rule(dense) if rule is not None else None
     if cost is None:
         return None
+    if not rule.complex_aware:  # in real operations as the dense op's would be, once (the callers are complex-aware)
+        cost = _in_real_ops(cost, dense)
     return Cost.of(*[t._replace(what=f"{t.what} — on the {_values_word(op)} stored values") for t in cost.terms]) \
         if cost.terms else cost
 
@@ -218,7 +221,13 @@ def _values_word(op) -> str:
     return next(str(t.sparse.values) for t in op.inputs if t.sparse is not None)
 
 
-@op_rule(*_packets("mul", "div"), sparse=True)
+def _in_real_ops(cost: Cost, op) -> Cost:
+    """``cost`` in real operations when ``op`` has complex operands (rules/complex.py)."""
+    mode = op_complex_mode(op)
+    return cost if mode is None else in_real_ops(cost, mode)
+
+
+@op_rule(*_packets("mul", "div"), sparse=True, complex_aware=True)
 def sparse_scaled(op) -> Cost | None:
     """A sparse tensor times (or divided by) a scalar: the dense rule on its V stored values. Times
     (divided by) a dense tensor of its shape: V multiplications (divisions) — the dense operand is read
@@ -237,13 +246,27 @@ def sparse_scaled(op) -> Cost | None:
     category = "mults" if op.op.overloadpacket in (aten.mul, aten.mul_) else "divs"
     v = a.sparse.values
     out_bytes = sum([t.nbytes for t in op.outputs if not t.aliased])
-    return Cost.of(Term(category, f"{'multiplications' if category == 'mults' else 'divisions'} (a stored value by "
-                                  f"the dense element at its index)", "V", v, v)
-                   ).with_bytes(a.nbytes + v * _itemsize(b), out_bytes or a.nbytes)
+    return _in_real_ops(Cost.of(Term(category, f"{'multiplications' if category == 'mults' else 'divisions'} (a stored "
+                                               f"value by the dense element at its index)", "V", v, v)), op
+                        ).with_bytes(a.nbytes + v * _itemsize(b), out_bytes or a.nbytes)
 
 
 def _itemsize(t: TensorMeta) -> int:
     return TensorMeta((1,), t.dtype).nbytes
+
+
+@op_rule(aten.sparse_mask, sparse=True)
+def sparse_mask(op) -> Cost | None:
+    """``dense.sparse_mask(mask)`` (the gradient of a sparse operand of ``torch.sparse.mm``): the CPU
+    kernel multiplies the dense tensor by a copy of the mask whose values are ones, so each of the
+    mask's V stored indices is one multiplication (by one) of the dense element gathered there. A
+    sparse ``self``: an intersection of index lists, uncounted."""
+    a, mask = op.args[0], op.args[1] if len(op.args) > 1 else op.kwargs.get("mask")
+    if _sparse(a) or not _sparse(mask):
+        return None
+    v = mask.sparse.values
+    return Cost.of(Term("mults", "multiplications (the dense element at each stored index of the mask, by one)",
+                        "V", v, v))
 
 
 @op_rule(*_packets("add", "sub"), sparse=True)
