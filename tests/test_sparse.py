@@ -247,3 +247,78 @@ def test_a_graph_convolution_training_step(layout):
                                 convention="macs")
     assert report.total.macs == 424 + 520
     assert report.coverage == 1.0 and all(p.grad is None for p in model.parameters())
+
+
+class Apply(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def _cost(fn, *inputs):
+    report = torchcount.profile(Apply(fn), inputs if len(inputs) > 1 else inputs[0])
+    assert report.coverage == 1.0
+    return report.total.cost
+
+
+def test_hybrid_block_empty_and_uncoalesced_operands():
+    # hybrid COO: 2 of 4 rows stored, each a dense 6×2 block: V = 2·12 = 24 values
+    h = torch.zeros(4, 6, 2)
+    h[0], h[2] = torch.randn(6, 2), torch.randn(6, 2)
+    hybrid = h.to_sparse(1)
+    assert (hybrid._nnz(), describe(hybrid).sparse.values) == (2, 24)
+    assert _cost(lambda x: x * 2, hybrid).mults == 24
+    assert _cost(lambda x, y: y + x, hybrid, torch.randn(4, 6, 2)).adds == 24
+    # BSR with 2×2 blocks, 4 blocks stored (V = 16) times a 6×3 dense: V·n = 48 MACs; addmm adds the bias
+    # to each of the 4×3 outputs: 12 additions
+    d = torch.randn(4, 6)
+    d[:2, :2], d[2:, 4:] = 0, 0
+    bsr = d.to_sparse_bsr((2, 2))
+    assert describe(bsr).sparse.values == 16
+    assert _cost(lambda x, y: x @ y, bsr, torch.randn(6, 3)).macs == 48
+    cost = _cost(torch.addmm, torch.randn(4, 3), bsr, torch.randn(6, 3))
+    assert (cost.macs, cost.adds) == (48, 12)
+    # nnz = 0: nothing to multiply or add (the sum of no values is 0 additions, not −1)
+    empty = torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), (4, 6))
+    assert _cost(torch.sparse.mm, empty, torch.randn(6, 3)).macs == 0
+    cost = _cost(torch.sparse.sum, empty)
+    assert (cost.adds, cost.mults) == (0, 0)
+    # uncoalesced, 5 stored values at 3 indices: a product and a scaling touch all 5 (duplicates too);
+    # torch.sparse.sum coalesces first (5·⌈log2 5⌉ = 15 comparisons, 5 − 3 = 2 additions), then sums 3 − 1
+    u = torch.sparse_coo_tensor(torch.tensor([[0, 1, 1, 2, 0], [1, 2, 2, 0, 1]]), torch.randn(5), (3, 3))
+    assert _cost(torch.mm, u, torch.randn(3, 4)).macs == 5 * 4
+    assert _cost(lambda x: x * 2, u).mults == 5
+    cost = _cost(torch.sparse.sum, u)
+    assert (cost.cmps, cost.adds) == (15, 2 + 2)
+
+
+def test_complex_sparse_values_are_expanded_once():
+    """A complex sparse tensor's element-wise ops cost what the dense op costs on its stored values:
+    |z| = √(re² + im²) is 2 multiplications, 1 addition and 1 root per value (not expanded twice)."""
+    a = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), torch.randn(4, dtype=torch.cfloat),
+                                (3, 3)).coalesce()
+    cost = _cost(torch.abs, a)
+    assert (cost.mults, cost.adds, cost.transc) == (2 * 4, 4, 4)
+    dense = _cost(torch.abs, a.values())
+    assert (cost.mults, cost.adds, cost.transc) == (dense.mults, dense.adds, dense.transc)
+    # z·2: a complex value times a real scalar, 2 multiplications each
+    assert _cost(lambda x: x * 2, a).mults == 2 * 4 == _cost(lambda x: x * 2, a.values()).mults
+
+
+def test_the_gradient_of_a_sparse_coo_operand():
+    """torch.sparse.mm(A, B) with A (COO, V = 4 values) and B (3×4) both requiring gradients: forward
+    V·n = 16 MACs; B's gradient Aᵀ·G, 16 MACs; A's gradient G·Bᵀ dense (3·4·3 = 36 MACs), then
+    sparse_mask keeps its V entries (the kernel multiplies them by a mask of ones: 4 multiplications)."""
+    a = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), torch.randn(4), (3, 3)).coalesce()
+
+    def step(a, b):
+        a, b = a.detach().requires_grad_(), b.detach().requires_grad_()
+        out = torch.sparse.mm(a, b)
+        out.sum().backward()
+        return out
+
+    cost = _cost(step, a, torch.randn(3, 4))
+    assert (cost.macs, cost.mults) == (16 + 16 + 36, 4)
