@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
 from torchcount.cost import OP_CATEGORIES
-from conftest import Hidden
+from conftest import TESTED_TORCH, Hidden
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
 #: torch's own warnings about the sample modules and inputs (deprecations, prototype APIs): noise here
@@ -125,7 +125,9 @@ def _sweep(per_module):
         missing = {u.what for u in ruled.uncounted} - KNOWN_UNCOUNTED
         if missing:
             gaps.append(f"{name}: {sorted(missing)}")
-        for category in OP_CATEGORIES:
+        # every category on the tested torch; on an older one MACs only (its modules' Python differs:
+        # torch 2.2's MultiheadAttention divides the query by √E where later ones multiply)
+        for category in OP_CATEGORIES if TESTED_TORCH else ("macs",):
             r, o = getattr(ruled.total.cost, category), getattr(hidden.total.cost, category)
             if r == o:
                 continue
@@ -159,4 +161,4 @@ def test_moduleinfo_first_input(one_thread):
 def test_moduleinfo_every_input(one_thread):
     allowed = _check(10_000)
     # every allowance is still needed by some input (a stale one would hide a future difference)
-    assert allowed == set(ALLOWED), sorted(set(ALLOWED) - allowed)
+    assert allowed == set(ALLOWED) or not TESTED_TORCH, sorted(set(ALLOWED) - allowed)
