@@ -322,3 +322,28 @@ def test_the_gradient_of_a_sparse_coo_operand():
 
     cost = _cost(step, a, torch.randn(3, 4))
     assert (cost.macs, cost.mults) == (16 + 16 + 36, 4)
+
+
+def _uncoalesced():
+    """5 stored values at 3 indices ((0, 1) and (1, 2) twice each), uncoalesced."""
+    return torch.sparse_coo_tensor(torch.tensor([[0, 1, 1, 2, 0], [1, 2, 2, 0, 1]]), torch.rand(5) * 0.5, (3, 3))
+
+
+def test_non_linear_ops_coalesce_an_uncoalesced_input_first():
+    """relu, tanh, abs, … (not linear: f(a) + f(b) ≠ f(a + b)) coalesce an uncoalesced COO input inside
+    their kernel, no coalesce op recorded: the sort's nnz·⌈log2 nnz⌉ = 5·3 = 15 comparisons and the
+    nnz_in − nnz_out = 5 − 3 = 2 additions, then the op on the 3 coalesced values. Negation and scaling
+    by a scalar map every stored value as it is (5 each), and a coalesced input is not sorted again."""
+    u = _uncoalesced()
+    assert describe(u).sparse.coalesced is False and describe(u.coalesce()).sparse.coalesced is True
+    assert describe(u.to_sparse_csr()).sparse.coalesced is None
+    cost = _cost(torch.relu, u)  # 15 sort comparisons + 3 relu comparisons
+    assert (cost.cmps, cost.adds) == (15 + 3, 2)
+    cost = _cost(torch.tanh, u)  # tanh on the 3 coalesced values
+    assert (cost.cmps, cost.adds, cost.transc) == (15, 2, 3)
+    cost = _cost(lambda x: torch.div(x, 2, rounding_mode="floor"), u)  # floor(a/2) + floor(b/2) ≠ floor((a+b)/2)
+    assert (cost.cmps, cost.adds, cost.divs) == (15, 2, 3)
+    assert (_cost(torch.neg, u).mults, _cost(lambda x: x * 2, u).mults, _cost(lambda x: x / 2, u).divs) == (5, 5, 5)
+    assert _cost(torch.neg, u).cmps == 0
+    cost = _cost(torch.relu, u.coalesce())  # coalesced already: the 3 comparisons only
+    assert (cost.cmps, cost.adds) == (3, 0)

@@ -66,12 +66,15 @@ class SparseLayout(NamedTuple):
     """What a sparse tensor stores: its ``layout`` ('coo', 'csr', 'csc', 'bsr', 'bsc'), ``nnz``
     (specified elements; blocks for 'bsr'/'bsc'), ``values`` (the scalars its values tensor holds:
     nnz times a block's or the dense dimensions' size) and ``index_bytes`` (its index tensors:
-    COO's indices, CSR's compressed and plain indices)."""
+    COO's indices, CSR's compressed and plain indices) and, for COO, whether it is ``coalesced``
+    (its indices sorted, none repeated: many COO kernels coalesce an uncoalesced input first, work
+    its rule adds; None for the compressed layouts, whose indices are sorted by construction)."""
 
     layout: str
     nnz: int
     values: int
     index_bytes: int
+    coalesced: "bool | None" = None
 
 
 _SPARSE_LAYOUTS = {torch.sparse_coo: "coo", torch.sparse_csr: "csr", torch.sparse_csc: "csc",
@@ -92,7 +95,8 @@ def sparse_layout(t: torch.Tensor) -> "SparseLayout | None":
     else:
         values, indices = t.values(), (t.ccol_indices(), t.row_indices())
     return SparseLayout(name, int(t._nnz()), values.numel(),
-                        sum([i.numel() * i.element_size() for i in indices]))
+                        sum([i.numel() * i.element_size() for i in indices]),
+                        bool(t.is_coalesced()) if name == "coo" else None)
 
 
 def storage_bytes(t: torch.Tensor) -> int:

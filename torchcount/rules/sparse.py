@@ -16,8 +16,10 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   where the values lie (Σ over k of the stored values in column k of A times those in row k of B):
   uncounted.
 - element-wise ops that keep zeros zero (negation, ReLU, tanh, sqrt, …, multiplication or division by
-  a scalar): the dense op's own rule over the V stored values. A sparse tensor times or divided by a
-  dense one: V multiplications (divisions), reading V elements of the dense one.
+  a scalar): the dense op's own rule over the V stored values. The non-linear kernels (all but
+  negation, conjugation and scaling; a rounding division too) coalesce an uncoalesced COO input first,
+  unrecorded: ``coalesce``'s terms, then the op on the coalesced values. A sparse tensor times or
+  divided by a dense one: V multiplications (divisions), reading V elements of the dense one.
 - a dense tensor plus or minus a sparse one (``dense + A``, ``W.add_(sparse_grad, alpha=-lr)``): V
   additions (and V multiplications for α ≠ 1). Sparse plus sparse: one addition per pair of stored
   values at the same index, nnz_a + nnz_b − nnz_out (exact: the output's nnz is known), times the values
@@ -186,35 +188,66 @@ _ZERO_KEEPING = _packets(
     "expm1", "log1p", "erf", "erfinv", "trunc", "floor", "ceil", "round", "frac", "deg2rad", "rad2deg", "square",
     "nan_to_num", "signbit", "isnan", "isinf", "isposinf", "isneginf", "angle", "conj_physical", "positive",
 )
+#: those whose sparse kernel maps the stored values as they are, repeated indices too (linear in
+#: each value: negation, conjugation, identity); the others (SparseUnaryOps.cpp, and ``abs``,
+#: ``sgn``, ``isnan``, … in SparseTensorMath.cpp) coalesce an uncoalesced COO input first, as f(a) +
+#: f(b) ≠ f(a + b)
+_KEEPS_DUPLICATES = set(_packets("neg", "conj_physical", "positive"))
 
 
-def _on_values(t):
-    """A sparse operand as the dense vector of its stored values; anything else as it is."""
+def _on_values(t, values: int | None = None):
+    """A sparse operand as the dense vector of its stored values (``values`` of them when given: an
+    input the kernel coalesces first); anything else as it is."""
     if _sparse(t):
-        return TensorMeta((t.sparse.values,), t.dtype, t.aliased)
+        return TensorMeta((t.sparse.values if values is None else values,), t.dtype, t.aliased)
     if isinstance(t, (list, tuple)) and not isinstance(t, TensorMeta):
-        return type(t)(_on_values(v) for v in t)
+        return type(t)(_on_values(v, values) for v in t)
     return t
 
 
 @op_rule(*_ZERO_KEEPING, sparse=True, complex_aware=True)
 def on_stored_values(op) -> Cost | None:
     """An element-wise op that maps zero to zero, on a sparse tensor: the dense op's own rule over
-    the V stored values (the zeros it does not store stay zero)."""
-    return _priced_on_values(op)
+    the V stored values (the zeros it does not store stay zero). The non-linear kernels coalesce an
+    uncoalesced COO input first: that coalesce's terms, then the op on the coalesced values."""
+    return _priced_on_values(op, coalescing=op.op.overloadpacket not in _KEEPS_DUPLICATES)
 
 
-def _priced_on_values(op) -> Cost | None:
-    dense = OpCall(op.op, tuple(_on_values(a) for a in op.args), {k: _on_values(v) for k, v in op.kwargs.items()},
-                   _on_values(op.output))
+def _coalesce_terms(nnz: int, nnz_out: int, per_index: int, why: str = "") -> list:
+    """``coalesce``'s terms: nnz·⌈log2 nnz⌉ comparisons sorting the indices, (nnz_in − nnz_out)
+    additions per value summing those repeated."""
+    log = math.ceil(math.log2(nnz)) if nnz > 1 else 0
+    return [Term("cmps", f"comparisons (sorting the indices{why})", "nnz·⌈log2 nnz⌉", worked("{}×{}", nnz, log),
+                 nnz * log),
+            Term("adds", f"additions (values of repeated indices{why})", "(nnz_in − nnz_out)·per index",
+                 worked("({} − {})×{}", nnz, nnz_out, per_index), max(nnz - nnz_out, 0) * per_index)]
+
+
+def _coalesced_first(op) -> tuple[list, int | None]:
+    """The kernel's own coalesce of an uncoalesced COO input (unrecorded: it runs inside the kernel):
+    its terms, and the values left (the output's, which stores the coalesced input's indices); no
+    terms and None for a coalesced or compressed input."""
+    a, out = op.args[0] if op.args else None, op.outputs[0] if op.outputs else None
+    if not _sparse(a) or a.sparse.coalesced is not False or not isinstance(out, TensorMeta) or out.sparse is None:
+        return [], None
+    per_index = a.sparse.values // a.sparse.nnz if a.sparse.nnz else 1
+    return _coalesce_terms(a.sparse.nnz, out.sparse.nnz, per_index, ": the kernel coalesces its input first"), \
+        out.sparse.values
+
+
+def _priced_on_values(op, coalescing: bool = False) -> Cost | None:
+    first, values = _coalesced_first(op) if coalescing else ([], None)
+    dense = OpCall(op.op, tuple(_on_values(a, values) for a in op.args),
+                   {k: _on_values(v, values) for k, v in op.kwargs.items()}, _on_values(op.output))
     rule = op_rule_for(op.op)
     cost = rule(dense) if rule is not None else None
     if cost is None:
         return None
     if not rule.complex_aware:  # in real operations as the dense op's would be, once (the callers are complex-aware)
         cost = _in_real_ops(cost, dense)
-    return Cost.of(*[t._replace(what=f"{t.what} — on the {_values_word(op)} stored values") for t in cost.terms]) \
-        if cost.terms else cost
+    where = f"the {_values_word(op)} stored values" if values is None else f"the {values} values it coalesced to"
+    return Cost.of(*first, *[t._replace(what=f"{t.what} — on {where}") for t in cost.terms]) \
+        if cost.terms or first else cost
 
 
 def _values_word(op) -> str:
@@ -240,7 +273,8 @@ def sparse_scaled(op) -> Cost | None:
     if not _sparse(a) or _sparse(b):
         return None
     if not isinstance(b, TensorMeta) or not b.shape:  # a scalar (or a 0-d tensor): every stored value scaled
-        return _priced_on_values(op)
+        # (repeated indices too: the sum scales with them), but a rounding division coalesces first
+        return _priced_on_values(op, coalescing=schema_arg(op, "rounding_mode") is not None)
     if tuple(b.shape) != tuple(a.shape) or schema_arg(op, "rounding_mode") is not None:
         return None
     category = "mults" if op.op.overloadpacket in (aten.mul, aten.mul_) else "divs"
@@ -308,12 +342,7 @@ def coalesce(op) -> Cost | None:
     if not _sparse(a) or out is None or out.sparse is None:
         return None
     nnz = a.sparse.nnz
-    per_index = a.sparse.values // nnz if nnz else 1
-    log = math.ceil(math.log2(nnz)) if nnz > 1 else 0
-    return Cost.of(
-        Term("cmps", "comparisons (sorting the indices)", "nnz·⌈log2 nnz⌉", worked("{}×{}", nnz, log), nnz * log),
-        Term("adds", "additions (values of repeated indices)", "(nnz_in − nnz_out)·per index",
-             worked("({} − {})×{}", nnz, out.sparse.nnz, per_index), (nnz - out.sparse.nnz) * per_index))
+    return Cost.of(*_coalesce_terms(nnz, out.sparse.nnz, a.sparse.values // nnz if nnz else 1))
 
 
 @op_rule(aten.sum.default, aten._sparse_sum.default, sparse=True)
