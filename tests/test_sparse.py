@@ -347,3 +347,23 @@ def test_non_linear_ops_coalesce_an_uncoalesced_input_first():
     assert _cost(torch.neg, u).cmps == 0
     cost = _cost(torch.relu, u.coalesce())  # coalesced already: the 3 comparisons only
     assert (cost.cmps, cost.adds) == (3, 0)
+
+
+def test_sparse_times_sparse_multiplies_where_both_store():
+    """Sparse × sparse (an intersection): one multiplication per output value. c (coalesced, 3 indices)
+    times d (coalesced, (0, 1) and (2, 1)): merged, 1 index in common, 1 multiplication; c × c: 3; CSR
+    operands run as coalesced COO: 1. With an uncoalesced operand the kernel (a hash intersection)
+    keeps the searched-for operand's 5 stored values: 5 multiplications; both uncoalesced (u × u), the
+    larger's 5 index hashes are sorted first, 5·⌈log2 5⌉ = 15 comparisons."""
+    u = _uncoalesced()
+    c = u.coalesce()
+    d = torch.sparse_coo_tensor(torch.tensor([[0, 2], [1, 1]]), torch.ones(2), (3, 3)).coalesce()
+
+    def times(x, y):
+        return x * y
+
+    assert (_cost(times, c, d).mults, _cost(times, c, c).mults) == (1, 3)
+    assert _cost(times, c.to_sparse_csr(), d.to_sparse_csr()).mults == 1
+    assert (_cost(times, c, u).mults, _cost(times, u, c).mults, _cost(times, c, u).cmps) == (5, 5, 0)
+    cost = _cost(times, u, u)
+    assert (cost.mults, cost.cmps) == (5, 15)

@@ -19,7 +19,8 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   a scalar): the dense op's own rule over the V stored values. The non-linear kernels (all but
   negation, conjugation and scaling; a rounding division too) coalesce an uncoalesced COO input first,
   unrecorded: ``coalesce``'s terms, then the op on the coalesced values. A sparse tensor times or
-  divided by a dense one: V multiplications (divisions), reading V elements of the dense one.
+  divided by a dense one: V multiplications (divisions), reading V elements of the dense one. Sparse
+  times sparse: one multiplication per output value (the indices both store).
 - a dense tensor plus or minus a sparse one (``dense + A``, ``W.add_(sparse_grad, alpha=-lr)``): V
   additions (and V multiplications for α ≠ 1). Sparse plus sparse: one addition per pair of stored
   values at the same index, nnz_a + nnz_b − nnz_out (exact: the output's nnz is known), times the values
@@ -264,12 +265,15 @@ def _in_real_ops(cost: Cost, op) -> Cost:
 def sparse_scaled(op) -> Cost | None:
     """A sparse tensor times (or divided by) a scalar: the dense rule on its V stored values. Times
     (divided by) a dense tensor of its shape: V multiplications (divisions) — the dense operand is read
-    only where the sparse one stores a value. A dense tensor divided by a sparse one, or two sparse
-    operands: uncounted (the first is mostly division by zero; the second depends on where the values
-    lie)."""
+    only where the sparse one stores a value. Sparse times sparse: one multiplication per output value
+    (``_sparse_times_sparse``). A dense tensor divided by a sparse one, or a sparse one divided by a
+    sparse one: uncounted (mostly division by zero)."""
     a, b = op.args[0], op.args[1] if len(op.args) > 1 else op.kwargs.get("other")
     if not _sparse(a) and _sparse(b) and op.op.overloadpacket is aten.mul:
         a, b = b, a  # multiplication commutes
+    if _sparse(a) and _sparse(b) and op.op.overloadpacket in (aten.mul, aten.mul_):
+        cost = _sparse_times_sparse(op, a, b)
+        return None if cost is None else _in_real_ops(cost, op)
     if not _sparse(a) or _sparse(b):
         return None
     if not isinstance(b, TensorMeta) or not b.shape:  # a scalar (or a 0-d tensor): every stored value scaled
@@ -283,6 +287,33 @@ def sparse_scaled(op) -> Cost | None:
     return _in_real_ops(Cost.of(Term(category, f"{'multiplications' if category == 'mults' else 'divisions'} (a stored "
                                                f"value by the dense element at its index)", "V", v, v)), op
                         ).with_bytes(a.nbytes + v * _itemsize(b), out_bytes or a.nbytes)
+
+
+def _sparse_times_sparse(op, a: TensorMeta, b: TensorMeta) -> Cost | None:
+    """Sparse × sparse of one shape (an intersection), as ``mul_out_sparse_cpu`` runs it: two coalesced
+    COO operands (and CSR ones, which it runs as coalesced COO) are merged, one multiplication per
+    index both store, the output's V_out values. An uncoalesced one goes to the hash intersection
+    (SparseBinaryOpIntersectionCommon.h), which coalesces neither: each stored value of the searched-for
+    operand times the sum of the other's values at its index, one multiplication per output value
+    (V_out: its nnz is the searched-for operand's); when both are uncoalesced, the larger one's index
+    hashes are sorted first (nnz·⌈log2 nnz⌉ comparisons) and the values it repeats at one index are
+    summed (additions that depend on where the values lie: not counted). The merge's index comparisons
+    are index arithmetic, not counted."""
+    out = op.outputs[0] if op.outputs else None
+    if not isinstance(out, TensorMeta) or out.sparse is None or tuple(a.shape) != tuple(b.shape) or not a.shape:
+        return None
+    v = out.sparse.values
+    terms = [Term("mults", "multiplications (one per index both operands store: the output's values)", "V_out", v, v)]
+    if a.sparse.coalesced is False and b.sparse.coalesced is False:
+        searched = a if a.sparse.nnz >= b.sparse.nnz else b
+        per_index = searched.sparse.values // searched.sparse.nnz if searched.sparse.nnz else 1
+        if searched.sparse.nnz > 50 * (searched.numel // max(per_index, 1)):
+            return None  # so many repeats that the kernel coalesces it instead (its nnz_out is not known here)
+        nnz = searched.sparse.nnz
+        log = math.ceil(math.log2(nnz)) if nnz > 1 else 0
+        terms.append(Term("cmps", "comparisons (sorting the larger operand's index hashes)", "nnz·⌈log2 nnz⌉",
+                          worked("{}×{}", nnz, log), nnz * log))
+    return Cost.of(*terms)
 
 
 def _itemsize(t: TensorMeta) -> int:
