@@ -367,3 +367,23 @@ def test_sparse_times_sparse_multiplies_where_both_store():
     assert (_cost(times, c, u).mults, _cost(times, u, c).mults, _cost(times, c, u).cmps) == (5, 5, 0)
     cost = _cost(times, u, u)
     assert (cost.mults, cost.cmps) == (5, 15)
+
+
+def test_sspaddmm_pow_and_index_select_on_sparse():
+    """c: 3 stored values (coalesced), B dense 3×n. torch.smm(c, B (3×4)): V·n = 3·4 = 12 MACs, nothing
+    scaled (β = 0 on an empty S, α = 1). torch.sspaddmm(c, c, B (3×3), β = 2, α = 3): 3·3 = 9 MACs, α on
+    each of the V = 3 stored values (3 mults), β on the value buffer, nnz_S + V·n = 3 + 9 = 12 mults; no
+    additions (the output keeps S's entries and the product's side by side). pow on the stored values:
+    c³ 2 mults each (6), u² coalesces the 5 values to 3 first (15 cmps, 2 adds), then 3 mults.
+    index_select: a search of the indices and a gather, no arithmetic."""
+    u = _uncoalesced()
+    c = u.coalesce()
+    cost = _cost(torch.smm, c, torch.randn(3, 4))
+    assert (cost.macs, cost.mults, cost.adds) == (12, 0, 0)
+    cost = _cost(lambda s, b: torch.sspaddmm(s, s, b, beta=2, alpha=3), c, torch.randn(3, 3))
+    assert (cost.macs, cost.mults, cost.adds) == (9, 3 + 12, 0)
+    assert _cost(lambda x: x.pow(3), c).mults == 2 * 3
+    cost = _cost(lambda x: x.pow(2), u)
+    assert (cost.cmps, cost.adds, cost.mults) == (15, 2, 3)
+    cost = _cost(lambda x: x.index_select(1, torch.tensor([0, 1])), c)
+    assert cost.is_zero() and cost.bytes_read > 0

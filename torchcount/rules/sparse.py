@@ -12,7 +12,9 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   multiplies one row of the dense operand; m·V for a dense (m×k) times a sparse (k×n); then ``addmm``'s
   β·M + α·(product) per output, as for dense operands (``torch.sparse.mm`` given two dense operands
   runs ``_sparse_addmm`` too: m·k·n). ``sampled_addmm``: a dot product of length k per value the mask
-  stores, V·k MACs, then β·S + α·(…) per stored value. A sparse·sparse product's work depends on
+  stores, V·k MACs, then β·S + α·(…) per stored value. ``sspaddmm`` (and ``smm``), a sparse output:
+  V·n MACs, V mults for α ≠ 1, nnz_S + V·n mults for β ≠ 1 (no additions: S's entries are kept beside
+  the product's). A sparse·sparse product's work depends on
   where the values lie (Σ over k of the stored values in column k of A times those in row k of B):
   uncounted.
 - element-wise ops that keep zeros zero (negation, ReLU, tanh, sqrt, …, multiplication or division by
@@ -27,7 +29,8 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   per index.
 - ``coalesce``: the indices sorted (nnz·⌈log2 nnz⌉ comparisons, as ``sort``'s rule counts a comparison
   sort) and the values of repeated indices summed (nnz_in − nnz_out additions per value).
-- ``sum`` of every value: V − 1 additions.
+- ``sum`` of every value: V − 1 additions. ``pow`` by a positive scalar: the dense rule on the
+  stored values (after the kernel's coalesce). ``index_select``: no arithmetic.
 - a dense tensor made sparse (``to_sparse``): every element compared with zero; the other layout
   conversions, ``to_dense``, and reading the values or indices move data only.
 
@@ -100,6 +103,34 @@ def sparse_product(op) -> Cost | None:
             return None
         terms += _scaled_sum_terms(op, out.numel, "outputs", "A·B")
     return Cost.of(*terms)
+
+
+@op_rule(aten.sspaddmm, sparse=True)
+def sspaddmm(op) -> Cost | None:
+    """``torch.sspaddmm(S, A, B, beta, alpha)`` = β·S + α·(A·B), A sparse (m×k), B dense (k×n), the output
+    sparse (``torch.smm(A, B)`` runs it with an empty S, β = 0, α = 1), as ``_sspaddmm_out_cpu`` computes
+    it: each of A's V stored values scaled by α (V multiplications for α ≠ 1) and times a row of B added
+    into its row of the output (V·n MACs); S's values copied in and the whole value buffer (its
+    nnz_S + V·n entries) multiplied by β when S stores any (none for β = 1; S passed as the output too is
+    described after the call: only torch.smm's, β = 0 and empty, is priced). The sum is not formed: the
+    output stores S's entries and the product's side by side (uncoalesced), so no additions. An
+    uncoalesced A is coalesced first to an nnz not known here: uncounted."""
+    s, a, b = op.args[:3]
+    if not (_sparse(s) and _sparse(a)) or not isinstance(b, TensorMeta) or _sparse(b) or a.sparse.coalesced is False:
+        return None
+    v, n, s_nnz = a.sparse.values, b.shape[-1], s.sparse.nnz
+    beta, alpha = schema_arg(op, "beta", 1), schema_arg(op, "alpha", 1)
+    if s == op.kwargs.get("out"):  # S is the output (described after the call): what it stored before is unknown,
+        if beta != 0:              # but for torch.smm's call, an empty result with β = 0
+            return None
+        s_nnz = 0
+    scaled = s_nnz + v * n
+    return Cost.of(
+        Term("macs", "multiply-accumulates (sspaddmm: each stored value of A times a row of B)", "V·n",
+             worked("{}×{}", v, n), v * n),
+        Term("mults", "scaling α·(each stored value of A)", "V", v, v) if alpha != 1 else None,
+        Term("mults", "scaling β·(the output's value buffer: S's values and the product's)", "nnz_S + V·n",
+             worked("{} + {}×{}", s_nnz, v, n), scaled) if s_nnz and beta != 1 else None)
 
 
 #: _sparse_mm_reduce_impl's reduce → (category, word) of combining a product into its output row
@@ -314,6 +345,25 @@ def _sparse_times_sparse(op, a: TensorMeta, b: TensorMeta) -> Cost | None:
         terms.append(Term("cmps", "comparisons (sorting the larger operand's index hashes)", "nnz·⌈log2 nnz⌉",
                           worked("{}×{}", nnz, log), nnz * log))
     return Cost.of(*terms)
+
+
+@op_rule(*_packets("pow"), sparse=True, complex_aware=True)
+def sparse_pow(op) -> Cost | None:
+    """A sparse tensor to a positive scalar power (0^p = 0 keeps the zeros): the dense ``pow`` rule on
+    the stored values; the kernel coalesces an uncoalesced input first (``coalesce``'s terms, then the
+    coalesced values). A tensor exponent or one ≤ 0: uncounted (torch refuses the latter)."""
+    a, e = op.args[0], schema_arg(op, "exponent")
+    if not _sparse(a) or isinstance(e, TensorMeta) or not isinstance(e, (int, float)) or e <= 0:
+        return None
+    return _priced_on_values(op, coalescing=True)
+
+
+@op_rule(aten.index_select, sparse=True)
+def sparse_index_select(op) -> Cost | None:
+    """``index_select`` of a sparse tensor: the stored indices matched against the selected ones (a
+    search: index arithmetic, not counted, as for dense indexing) and their values gathered: no
+    arithmetic, bytes only."""
+    return Cost() if _sparse(op.args[0]) else None
 
 
 def _itemsize(t: TensorMeta) -> int:
