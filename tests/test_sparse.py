@@ -387,3 +387,21 @@ def test_sspaddmm_pow_and_index_select_on_sparse():
     assert (cost.cmps, cost.adds, cost.mults) == (15, 2, 3)
     cost = _cost(lambda x: x.index_select(1, torch.tensor([0, 1])), c)
     assert cost.is_zero() and cost.bytes_read > 0
+
+
+def test_sparse_mask_reads_only_the_masked_elements():
+    """dense.sparse_mask(mask), mask COO with V = 4 float32 values at 2×4 int64 indices (16 + 64 = 80
+    bytes): 4 multiplications; read the mask (80 bytes) and the 4 dense elements at its indices (16), not
+    the dense 30×3 tensor (360); written the sparse output, 80 bytes."""
+    mask = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), torch.randn(4), (30, 3)).coalesce()
+    cost = _cost(lambda d, m: d.sparse_mask(m), torch.randn(30, 3), mask)
+    assert (cost.mults, cost.bytes_read, cost.bytes_written) == (4, 80 + 16, 80)
+
+
+def test_a_sparse_tensor_plus_itself_is_merged():
+    """u + u (the same object twice): add_out_sparse_cpu has no same-tensor shortcut (no scaling by 2):
+    it merges the two index lists as for any two operands, one addition per index both store,
+    nnz_a + nnz_b − nnz_out = 5 + 5 − 5 = 5, as u + u.clone()."""
+    u = _uncoalesced()
+    assert (_cost(lambda x: x + x, u).adds, _cost(lambda x: x + x, u).mults) == (5, 0)
+    assert _cost(lambda x: x + x.clone(), u).adds == 5

@@ -374,14 +374,17 @@ def _itemsize(t: TensorMeta) -> int:
 def sparse_mask(op) -> Cost | None:
     """``dense.sparse_mask(mask)`` (the gradient of a sparse operand of ``torch.sparse.mm``): the CPU
     kernel multiplies the dense tensor by a copy of the mask whose values are ones, so each of the
-    mask's V stored indices is one multiplication (by one) of the dense element gathered there. A
-    sparse ``self``: an intersection of index lists, uncounted."""
+    mask's V stored indices is one multiplication (by one) of the dense element gathered there. Bytes:
+    the mask's values and indices and the V dense elements read, the sparse output written (not the
+    whole dense tensor). A sparse ``self``: an intersection of index lists, uncounted."""
     a, mask = op.args[0], op.args[1] if len(op.args) > 1 else op.kwargs.get("mask")
     if _sparse(a) or not _sparse(mask):
         return None
     v = mask.sparse.values
+    out = op.outputs[0] if op.outputs else None
+    # read: the mask's values and indices and the V dense elements at them; written: the sparse output
     return Cost.of(Term("mults", "multiplications (the dense element at each stored index of the mask, by one)",
-                        "V", v, v))
+                        "V", v, v)).with_bytes(mask.nbytes + v * _itemsize(a), out.nbytes if out is not None else 0)
 
 
 @op_rule(*_packets("add", "sub"), sparse=True)
