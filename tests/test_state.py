@@ -562,16 +562,27 @@ class _ScheduledStep(_Step):
         return loss
 
 
-def test_a_scheduler_stepped_inside_the_method_is_put_back():
+@pytest.mark.parametrize("unhooked", [False, True])
+def test_a_scheduler_stepped_inside_the_method_is_put_back(unhooked):
     """A scheduler's epoch counter and last rates are put back with the optimizer's rate: the next
-    real steps follow the schedule of an unprofiled twin."""
-    model = _ScheduledStep(lambda p: torch.optim.SGD(p, lr=0.1))
+    real steps follow the schedule of an unprofiled twin. Unhooked (torch 2.2 once dynamo has compiled
+    anything: test order made this fail there): the class's step runs no hooks and the scheduler has
+    set a counting step on the instance, which torchcount's wrapper wraps and then gives back."""
+    model = _ScheduledStep(lambda p: (_UnhookedSGD if unhooked else torch.optim.SGD)(p, lr=0.1))
+    if unhooked:  # (an optimizer's constructor hooks its class's step again: strip it as dynamo does,
+        # then schedule anew, so that the scheduler's counting step wraps the stripped one)
+        _UnhookedSGD.step = torch.no_grad()(torch.optim.SGD.step.__wrapped__)
+        del model.opt.step
+        model.scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=0.5)
+    own_step = vars(model.opt).get("step")  # (the scheduler's counting wrapper)
     model.train_step(*_BATCH)
     before = copy.deepcopy(model.scheduler.state_dict())
     twin = copy.deepcopy(model)
     report = torchcount.profile(model, _BATCH, method="train_step", warn=False)
     assert model.scheduler.state_dict() == before and model.scheduler.last_epoch == 1
     assert "stepped learning-rate scheduler(s) StepLR" in " ".join(report.notes)
+    assert f"stepped optimizer(s) {type(model.opt).__name__} ×1" in " ".join(report.notes)  # (not twice)
+    assert vars(model.opt).get("step") is own_step
     for _ in range(2):
         model.train_step(*_BATCH), twin.train_step(*_BATCH)
     assert model.opt.param_groups[0]["lr"] == twin.opt.param_groups[0]["lr"] == 0.1 * 0.5 ** 3

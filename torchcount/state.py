@@ -264,7 +264,8 @@ class _SteppedOptimizers:
         self.thread = threading.get_ident()
         self.seen: dict = {}  # id(optimizer) → [optimizer, steps, its groups' and state's snapshots]
         self.copies: dict = {}  # id(parameter) → (parameter, its copy)
-        self.handle = register_optimizer_step_pre_hook(self._before_step)
+        self.handle = register_optimizer_step_pre_hook(self._hooked)
+        self.inside: set = set()  # id(optimizer) of the wrapped steps running now (seen by the wrapper)
         self.wrapped: list = []
         hooked = Optimizer.profile_hook_step(_no_step).__code__
         #: (scheduler, a copy of its state_dict) of each learning-rate scheduler the owners hold: a
@@ -275,8 +276,12 @@ class _SteppedOptimizers:
         self.scalers: list = []
         for owner in owners or ():
             for value in _held(owner):
-                if isinstance(value, Optimizer) and "step" not in vars(value) and \
-                        getattr(type(value).step, "__code__", None) is not hooked:
+                if isinstance(value, Optimizer) and not getattr(vars(value).get("step"), "_torchcount_step", False) \
+                        and (getattr(type(value).step, "__code__", None) is not hooked or "step" in vars(value)):
+                    # its class's step runs no hooks, or its instance has a step of its own: an LR scheduler's
+                    # counting wrapper, which calls the class's step as it was when the scheduler was made
+                    # (torch 2.2: stripped of its hooks once dynamo has compiled anything, while a deepcopy of
+                    # an optimizer hooks the class again). Ours wraps it; the hook then stays quiet for it
                     self._wrap(value)
                 elif _is_scheduler(value) and all(value is not s for s, _ in self.schedulers):
                     self.schedulers.append((value, deepcopy(value.state_dict())))
@@ -288,10 +293,19 @@ class _SteppedOptimizers:
 
         def hooked_step(*args, **kwargs):
             self._before_step(optimizer, args, kwargs)
-            return step(*args, **kwargs)
+            self.inside.add(id(optimizer))
+            try:
+                return step(*args, **kwargs)
+            finally:
+                self.inside.discard(id(optimizer))
 
+        hooked_step._torchcount_step = True
+        self.wrapped.append((optimizer, vars(optimizer).get("step", _NO_STEP)))
         optimizer.step = hooked_step
-        self.wrapped.append(optimizer)
+
+    def _hooked(self, optimizer, args, kwargs) -> None:
+        if id(optimizer) not in self.inside:
+            self._before_step(optimizer, args, kwargs)
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         if threading.get_ident() != self.thread:
@@ -310,8 +324,11 @@ class _SteppedOptimizers:
 
     def close(self) -> None:
         self.handle.remove()
-        for optimizer in self.wrapped:
-            vars(optimizer).pop("step", None)
+        for optimizer, own_step in reversed(self.wrapped):
+            if own_step is _NO_STEP:
+                vars(optimizer).pop("step", None)
+            else:
+                optimizer.step = own_step
 
     def restore(self) -> list[str]:
         with torch.no_grad():
@@ -350,6 +367,8 @@ class _SteppedOptimizers:
                 changed.append(type(scaler).__name__)
         return changed
 
+
+_NO_STEP = object()  # an optimizer without a step of its own in its instance __dict__
 
 #: the most items of a list, tuple or dict an owner holds that are searched for optimizers,
 #: schedulers and scalers (a training loop keeps a few; a dataset's list is not theirs)
