@@ -793,7 +793,8 @@ def test_multi_margin_loss_gradient_by_hand():
 
 
 def test_ctc_loss_gradient_by_hand():
-    """β over the lattice as the forward's α (2 cmps, 7 adds, 4 transcendental per entry), α + β per
+    """β over the lattice as the forward's α (7 adds, 4 transcendental per entry, max(3·S − 1, 0) cmps
+    per step: 0 at s = 2·S, 1 at 2·S − 1 and each blank, 2 at each label below, an upper bound), α + β per
     entry, the log-add of each entry into its character's sum but for the first blank and label of
     each step (1 cmp, 4 adds, 3 transcendental; 2·S − 1 per step, an upper bound), α + β at the 2 end
     states of the last step, then (e^lp − e^(Σ + nll − lp))·g per step and class (2 exps, 3 adds, 1 mult)."""
@@ -805,22 +806,24 @@ def test_ctc_loss_gradient_by_hand():
         return cost(lambda g, lp, nll, alpha: aten._ctc_loss_backward(g, lp, targets, in_lengths, tg_lengths, nll,
                                                                       alpha, 0), torch.ones(B), lp, nll, alpha)
 
-    def expected(E, M, ends, G):  # lattice entries, log-adds, end states, steps × classes
-        return 2 * E + M, ends + 7 * E + E + 4 * M + 3 * G, 4 * E + 3 * M + 2 * G, G
+    def expected(E, K, M, ends, G):  # lattice entries, β's comparisons, log-adds, end states, steps × classes
+        return K + M, ends + 7 * E + E + 4 * M + 3 * G, 4 * E + 3 * M + 2 * G, G
 
-    # lengths as lists: the exact lattice. T_b = 5, 4; S_b = 2, 3 (2·S_b + 1 = 5, 7 states)
+    # lengths as lists: the exact lattice. T_b = 5, 4; S_b = 2, 3 (2·S_b + 1 = 5, 7 states); comparisons
+    # 3·2 − 1 = 5 and 3·3 − 1 = 8 per step (the kernel makes 7 for [3, 3, 4], whose 2nd label repeats the
+    # 1st: the values are not recorded, the bound stays)
     c = ctc(torch.tensor([[1, 2, 0], [3, 3, 4]]), [5, 4], [2, 3])
-    E, M = 4 * 5 + 3 * 7, 4 * (2 * 2 - 1) + 3 * (2 * 3 - 1)
-    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 + 2, (5 + 4) * C)
-    # an empty target: 1 state per step, no log-add, 1 end state
+    E, K, M = 4 * 5 + 3 * 7, 4 * 5 + 3 * 8, 4 * (2 * 2 - 1) + 3 * (2 * 3 - 1)
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, K, M, 2 + 2, (5 + 4) * C)
+    # an empty target: 1 state per step, no comparison, no log-add, 1 end state
     c = ctc(torch.tensor([[1, 2], [0, 0]]), [5, 3], [2, 0])
-    E, M = 4 * 5 + 2 * 1, 4 * 3
-    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 + 1, (5 + 3) * C)
+    E, K, M = 4 * 5 + 2 * 1, 4 * 5, 4 * 3
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, K, M, 2 + 1, (5 + 3) * C)
     # lengths as tensors: every sequence at full length T with the longest target (3, from log_alpha's
     # 2·3 + 1 states, though the concatenated targets hold 5 labels): an upper bound
     c = ctc(torch.tensor([1, 2, 3, 3, 4]), torch.tensor([5, 4]), torch.tensor([2, 3]))
-    E, M = B * (T - 1) * 7, B * (T - 1) * 5
-    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, M, 2 * B, B * T * C)
+    E, K, M = B * (T - 1) * 7, B * (T - 1) * 8, B * (T - 1) * 5
+    assert (c.cmps, c.adds, c.transc, c.mults) == expected(E, K, M, 2 * B, B * T * C)
 
 
 def test_antialiased_upsampling_gradients():

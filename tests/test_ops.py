@@ -806,23 +806,26 @@ def test_ctc_loss_counts_the_alpha_lattice():
     T, B, C, S = 10, 2, 5, 4
     lp = torch.randn(T, B, C).log_softmax(2)
     targets = torch.randint(1, C, (B, S))
-    per_entry = 2 + 7 + 4  # max of 3 (2 cmps), 3 subs + 4 adds, 3 exps + 1 log; after the first step
+    per_entry = 7 + 4  # 3 subs + 4 adds, 3 exps + 1 log; after the first step
+    # the max's comparisons per step: 0 at s = 0, 1 at s = 1 and each blank, 2 at each label from s = 3
+    # (an upper bound: 1 where a label repeats the one two back), 3·S − 1 for S ≥ 1
     final = 1 + 4 + 3 + 1  # per sequence: minus the log-sum-exp of the last 2 entries
     # tensor lengths: only shapes reach the rule, every sequence at full length (the upper bound)
     full = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, torch.tensor([T, T]), torch.tensor([S, S]))[0], lp)
-    assert sum(full.values()) == B * (T - 1) * (2 * S + 1) * per_entry + B * final
+    assert sum(full.values()) == B * (T - 1) * ((2 * S + 1) * per_entry + 3 * S - 1) + B * final
     # integer lengths: the exact lattice, Σ (T_b − 1)·(2·S_b + 1)
     exact = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, [10, 7], [4, 2])[0], lp)
-    assert sum(exact.values()) == (9 * 9 + 6 * 5) * per_entry + B * final
+    assert sum(exact.values()) == (9 * 9 + 6 * 5) * per_entry + 9 * 11 + 6 * 5 + B * final
+    assert exact["cmps"] == 9 * (3 * 4 - 1) + 6 * (3 * 2 - 1) + B
     assert exact["transc"] == (9 * 9 + 6 * 5) * 4 + B * 3
     # tensor lengths with the targets concatenated (lengths 4 and 2, 6 labels): the longest target
     # is 4, not the 6 labels in all
     flat = torch.cat([targets[0], targets[1, :2]])
     concat = ops_of(lambda x: torch.ops.aten._ctc_loss(x, flat, torch.tensor([T, T]), torch.tensor([4, 2]))[0], lp)
-    assert sum(concat.values()) == B * (T - 1) * (2 * 4 + 1) * per_entry + B * final
+    assert sum(concat.values()) == B * (T - 1) * ((2 * 4 + 1) * per_entry + 3 * 4 - 1) + B * final
     # and a padded batch wider than its longest target (width 4, lengths 3 and 2) is sized by the 3
     wide = ops_of(lambda x: torch.ops.aten._ctc_loss(x, targets, torch.tensor([T, T]), torch.tensor([3, 2]))[0], lp)
-    assert sum(wide.values()) == B * (T - 1) * (2 * 3 + 1) * per_entry + B * final
+    assert sum(wide.values()) == B * (T - 1) * ((2 * 3 + 1) * per_entry + 3 * 3 - 1) + B * final
 
 
 def test_embedding_max_norm_renormalisation_is_counted_as_an_upper_bound():

@@ -43,8 +43,8 @@ kernels compute it (n = elements of the gradient produced):
 - multi-margin loss: per sample and class other than its target 3 adds + 1 cmp (+ 2 mults for
   p = 2, + 1 with a class weight; every class taken as inside the margin, an upper bound, as the
   forward), then N·C mults by the output gradient; CTC loss: the β recursion priced as the
-  forward's α, α + β per lattice entry and its log-add into its character's sum (2·S − 1 per step:
-  an upper bound), then (e^lp − e^(Σ + nll − lp))·g per step and class; the exact lattice with
+  forward's α (its comparisons mirrored, max(3·S − 1, 0) per step, an upper bound), α + β per
+  lattice entry and its log-add into its character's sum (2·S − 1 per step: an upper bound), then (e^lp − e^(Σ + nll − lp))·g per step and class; the exact lattice with
   lengths as lists, full lengths with tensor lengths (an upper bound). multilabel_margin_loss's
   gradient stays uncounted, as its forward: the label pairs it visits depend on the target values;
 - oneDNN's LSTM layer (nn.LSTM on CPU): 2·4H·(I + H) MACs per step and sequence (every gradient the
@@ -65,7 +65,7 @@ from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
-from .reduction import ctc_forward_terms
+from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms
 from .registry import aten_ops, op_rule, zero_ops
 
 _MEAN = 1  # (torch's Reduction enum: 0 none, 1 mean, 2 sum)
@@ -381,7 +381,10 @@ def ctc_loss_backward(op) -> Cost:
     neg_log_likelihood, log_alpha, blank, zero_infinity)``, as the CPU kernel computes it, per
     sequence b of T_b steps and target length S_b (2·S_b + 1 lattice states): at its last step the
     two end states' α + β (2 adds; 1 for an empty target); for each earlier step and state, β as
-    the forward's α (2 cmps, 7 adds, 4 transcendental), α + β (1 add), and that collected into its
+    the forward's α (7 adds, 4 transcendental; the max's comparisons mirrored: none at s = 2·S_b, 1 at
+    2·S_b − 1 and at each blank, 2 at each label below, 1 where it repeats the label two states up,
+    which only the values tell — max(3·S_b − 1, 0) per step, an upper bound), α + β (1 add), and that
+    collected into its
     character's log-sum (a log-add of 2: 1 cmp, 4 adds, 2 exps and a log) — except the first
     blank and the first label of each step, which are copies; each further state is taken as a
     log-add (2·S_b − 1 per step: an upper bound, exact when the target repeats one label; a
@@ -409,28 +412,32 @@ def ctc_loss_backward(op) -> Cost:
 
 def _ctc_lattice(pairs) -> tuple:
     """Per (T_b, S_b): the lattice entries after the first step, the log-adds into the characters'
-    sums (2·S_b − 1 per step, an upper bound), the end states of the last step, the steps."""
+    sums (2·S_b − 1 per step, an upper bound), the end states of the last step, the steps, the β
+    recursion's comparisons (:func:`~torchcount.rules.reduction.ctc_cmps`, as the α's: an upper bound)."""
     entries = sum(max(t - 1, 0) * (2 * s + 1) for t, s in pairs)
     log_adds = sum(max(t - 1, 0) * max(2 * s - 1, 0) for t, s in pairs)
     ends = sum((2 if s > 0 else 1) for t, s in pairs if t > 0)
     steps = sum(max(t, 0) for t, _ in pairs)
-    return entries, log_adds, ends, steps
+    return entries, log_adds, ends, steps, ctc_cmps(pairs)
 
 
-def _ctc_backward_terms(entries, log_adds, ends, steps, C, bound, times_grad, lattice=None, merged=None,
-                        grads=None, end_formula="2 per sequence (1: an empty target)") -> list:
+def _ctc_backward_terms(entries, log_adds, ends, steps, cmps, C, bound, times_grad, lattice=None, merged=None,
+                        grads=None, end_formula="2 per sequence (1: an empty target)", cmp_formula=None,
+                        cmp_substituted=None) -> list:
     """``_ctc_loss_backward``'s terms over the counts of :func:`_ctc_lattice`; ``times_grad``: the
     gradient multiplied by the output's gradient (cuDNN's raw gradient is not: a mul of its own)."""
     lattice = lattice or f"E (E lattice entries = Σ_b (T_b − 1)·(2·S_b + 1){bound})"
     merged = merged or f"M (M log-adds = Σ_b (T_b − 1)·max(2·S_b − 1, 0){bound}: an upper bound)"
     grads = grads or f"Σ_b T_b·C{bound}"
+    cmp_formula = cmp_formula or f"Σ_b (T_b − 1)·max(3·S_b − 1, 0){bound} ({CTC_CMPS_WHY})"
     return [
         Term("adds", "additions α + β (the end states of the last step)", end_formula, ends, ends),
-        # each β entry as rules/reduction.py's _ctc_loss prices an α entry: the max of 3 (2 cmps),
-        # 3 subtractions, 3 exps, a log, 4 additions (the exps summed, the max and the log-prob added)
+        # each β entry as rules/reduction.py's _ctc_loss prices an α entry: the max of up to 3
+        # (ctc_cmps), 3 subtractions, 3 exps, a log, 4 additions (the exps summed, the max and the log-prob added)
+        Term("cmps", "comparisons (max of the successors; an upper bound) (β recursion)", cmp_formula,
+             cmps if cmp_substituted is None else cmp_substituted, cmps),
         *[Term(cat, f"{what} (β recursion)", f"{k}·{lattice}", worked("{}×{}", k, entries), k * entries)
-          for cat, what, k in (("cmps", "comparisons (max of 3 successors)", 2),
-                               ("adds", "additions and subtractions (log-sum-exp, log-prob)", 7),
+          for cat, what, k in (("adds", "additions and subtractions (log-sum-exp, log-prob)", 7),
                                ("transc", "exps and logs (log-sum-exp)", 4))],
         Term("adds", "additions α + β", lattice, entries, entries),
         Term("cmps", "comparisons (log-add: max of 2)", merged, log_adds, log_adds),
@@ -460,7 +467,8 @@ def gpu_ctc_loss(op) -> Cost:
     log_alpha output to size the longest target): an upper bound, every sequence at full length T
     and, with L the labels of the targets, the lattice Σ_b (2·S_b + 1) ≤ 2·L + B states per step
     (concatenated targets, Σ_b S_b ≤ L; padded (B, S) targets, L = B·S), the log-adds ≤ 2·L − 1 per
-    step, 2 end states per sequence."""
+    step, the comparisons of each recursion Σ_b max(3·S_b − 1, 0) ≤ max(3·L − 1, 0) per step (each
+    label state at 2, itself an upper bound: see ``_ctc_loss``), 2 end states per sequence."""
     log_probs, targets = op.args[0], op.args[1]
     T = log_probs.shape[0]
     B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
@@ -469,7 +477,8 @@ def gpu_ctc_loss(op) -> Cost:
     if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists: exact lengths
         pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
         counts = _ctc_lattice(pairs)
-        forward = ctc_forward_terms(counts[0], "Σ_b (T_b − 1)·(2·S_b + 1)", counts[0], B)
+        forward = ctc_forward_terms(counts[0], "Σ_b (T_b − 1)·(2·S_b + 1)", counts[0], B, counts[4], CTC_CMPS,
+                                    counts[4])
         return Cost.of(*forward, *_ctc_backward_terms(*counts, C, "", times_grad=False))
     L = targets.numel
     bound = ", tensor lengths: an upper bound"
@@ -477,12 +486,16 @@ def gpu_ctc_loss(op) -> Cost:
     log_adds = max(T - 1, 0) * max(2 * L - 1, 0)
     substituted = worked("({} − 1)×(2×{} + {})", T, L, B)
     formula = f"(T − 1)·(2·L + B) (L labels in the targets{bound})"
-    forward = ctc_forward_terms(entries, formula, substituted, B)
+    # Σ_b max(3·S_b − 1, 0) ≤ max(3·L − 1, 0) for Σ_b S_b ≤ L
+    cmps = max(T - 1, 0) * max(3 * L - 1, 0)
+    cmp_formula = f"(T − 1)·max(3·L − 1, 0) (L labels in the targets{bound}; {CTC_CMPS_WHY})"
+    cmp_substituted = worked("({} − 1)×max(3×{} − 1, 0)", T, L)
+    forward = ctc_forward_terms(entries, formula, substituted, B, cmps, cmp_formula, cmp_substituted)
     backward = _ctc_backward_terms(
-        entries, log_adds, 2 * B if T > 0 else 0, B * T, C, bound, times_grad=False,
+        entries, log_adds, 2 * B if T > 0 else 0, B * T, cmps, C, bound, times_grad=False,
         lattice=f"E (E lattice entries = {formula})",
         merged=f"M (M log-adds = (T − 1)·max(2·L − 1, 0){bound})", grads=f"B·T·C{bound}",
-        end_formula=f"2·batch{bound}")
+        end_formula=f"2·batch{bound}", cmp_formula=cmp_formula, cmp_substituted=cmp_substituted)
     return Cost.of(*forward, *backward)
 
 

@@ -513,20 +513,27 @@ def ctc_loss(op) -> Cost:
     forward (alpha) recursion over the lattice of each sequence, 2S + 1 states (S its target
     length) per time step after the first (whose 2 entries are copies of log-probs). Each entry
     is a log-sum-exp of up to 3 predecessors plus the emission's log-prob, as PyTorch computes
-    it: their max (2 cmps), 3 subtractions, 3 exps, a log and 4 additions (the 3 exps summed, the
-    max and the log-prob added back). Each sequence's loss is minus the log-sum-exp of its last 2
-    entries (1 cmp, 4 adds, 2 exps and a log, 1 negation). With lengths as integer lists
-    (``F.ctc_loss`` given lists) the exact lattice; with tensor lengths only shapes reach the
-    rule, so every sequence is taken at full length T with the longest target S (read from the
-    second output, log_alpha, whose last dimension is 2S + 1: an upper bound). The division by the target lengths and the mean of ``reduction="mean"`` are ops of
-    their own."""
+    it: 3 subtractions, 3 exps, a log and 4 additions (the 3 exps summed, the max and the log-prob
+    added back) and their max, whose comparisons the kernel makes by state s: none at s = 0 (one
+    predecessor), 1 at s = 1 and at each blank (s even: its state two back is a blank too, never
+    taken), 2 at a label state s ≥ 3 whose label differs from the one two states back and 1 where
+    it repeats it — which only the target values tell, so every label from s = 3 is taken at 2:
+    max(3·S − 1, 0) per step, an upper bound (the lower, 2·S, were every label a repeat). Each
+    sequence's loss is minus the log-sum-exp of its last 2 entries (1 cmp, 4 adds, 2 exps and a
+    log, 1 negation). With lengths as integer lists (``F.ctc_loss`` given lists) the exact lattice;
+    with tensor lengths only shapes reach the rule, so every sequence is taken at full length T
+    with the longest target S (read from the second output, log_alpha, whose last dimension is
+    2S + 1: an upper bound). The division by the target lengths and the mean of
+    ``reduction="mean"`` are ops of their own."""
     log_probs, targets = op.inputs[0], op.inputs[1]
     T = log_probs.shape[0]
     B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
     in_lengths, tg_lengths = op.args[2], op.args[3]
     if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists, not tensors
-        entries = sum(max(int(t) - 1, 0) * (2 * int(s) + 1) for t, s in zip(in_lengths, tg_lengths))
+        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+        entries = sum(max(t - 1, 0) * (2 * s + 1) for t, s in pairs)
         formula, substituted = "Σ_b (T_b − 1)·(2·S_b + 1)", entries
+        cmps = ctc_cmps(pairs), CTC_CMPS, ctc_cmps(pairs)
     else:
         if len(op.outputs) > 1 and len(op.outputs[1].shape) == 3:
             # log_alpha (B, T, 2·S + 1) is sized by the longest target: concatenated targets hold
@@ -537,12 +544,32 @@ def ctc_loss(op) -> Cost:
         entries = B * max(T - 1, 0) * (2 * S + 1)
         formula = "B·(T − 1)·(2·S + 1) (full lengths: an upper bound)"
         substituted = worked("{}×({} − 1)×(2×{} + 1)", B, T, S)
-    return Cost.of(*ctc_forward_terms(entries, formula, substituted, B))
+        cmps = (B * max(T - 1, 0) * max(3 * S - 1, 0), f"B·(T − 1)·max(3·S − 1, 0) (full lengths; {CTC_CMPS_WHY})",
+                worked("{}×({} − 1)×max(3×{} − 1, 0)", B, T, S))
+    return Cost.of(*ctc_forward_terms(entries, formula, substituted, B, *cmps))
 
 
-def ctc_forward_terms(entries: int, formula: str, substituted, B: int) -> list:
+#: the comparisons of the α (and β) recursion's max per step of a sequence with S labels
+CTC_CMPS_WHY = ("per step 0 at the end state with 1 neighbour, 1 at its neighbour and at each blank, 2 at each "
+                "further label (1 where it repeats the label two states away, which only the values tell): "
+                "an upper bound")
+CTC_CMPS = f"Σ_b (T_b − 1)·max(3·S_b − 1, 0) ({CTC_CMPS_WHY})"
+
+
+def ctc_cmps(pairs) -> int:
+    """The comparisons of the α recursion's max over sequences of ``(T_b, S_b)``, as the CPU kernel
+    makes them per step after the first: none at s = 0, 1 at s = 1 and at each blank, 2 at each label
+    state from s = 3 (an upper bound: 1 where the label repeats the one two states back) —
+    max(3·S_b − 1, 0). The β recursion's mirror image (none at s = 2·S_b, 1 at 2·S_b − 1 and the
+    blanks, 2 at the labels below) counts the same."""
+    return sum(max(t - 1, 0) * max(3 * s - 1, 0) for t, s in pairs)
+
+
+def ctc_forward_terms(entries: int, formula: str, substituted, B: int, cmps: int, cmp_formula: str,
+                      cmp_substituted) -> list:
     """The α recursion over ``entries`` lattice entries (their count's ``formula`` and its
-    ``substituted`` numbers) and the final log-sum-exp of ``B`` sequences, as ``_ctc_loss`` prices
+    ``substituted`` numbers), its ``cmps`` comparisons (:func:`ctc_cmps`; ``cmp_formula``,
+    ``cmp_substituted``) and the final log-sum-exp of ``B`` sequences, as ``_ctc_loss`` prices
     them; cuDNN's and MIOpen's CTC loss (rules/backward.py) price their forward with them too."""
     lattice = f"E (E lattice entries = {formula})"
 
@@ -550,7 +577,7 @@ def ctc_forward_terms(entries: int, formula: str, substituted, B: int) -> list:
         return worked("{}×{}", k, substituted)
 
     return [
-        Term("cmps", "comparisons (max of 3 predecessors)", f"2·{lattice}", per_entry(2), 2 * entries),
+        Term("cmps", "comparisons (max of the predecessors; an upper bound)", cmp_formula, cmp_substituted, cmps),
         Term("adds", "additions and subtractions (log-sum-exp, log-prob)", f"7·{lattice}", per_entry(7), 7 * entries),
         Term("transc", "exps and logs (log-sum-exp)", f"4·{lattice}", per_entry(4), 4 * entries),
         Term("cmps", "final log-sum-exp: max of 2", "batch", B, B),
