@@ -987,3 +987,108 @@ def test_inference_mode_counts_the_copies_of_composite_zero_ops(fn):
     with torch.inference_mode():
         report = run(Fn(fn), x)
     assert report.total.cost == expected.total.cost and report.total.cost.bytes_written >= 15 * 4
+
+
+# ---- empty inputs: every count ≥ 0, every worked line evaluates to its value ----------------------
+_EMPTY_SHAPES = [(0,), (0, 3), (3, 0), (2, 0, 4)]
+_LONG = torch.long
+
+
+def _nll_ready(x):  # (rows, classes) with at least one class: nll/cross-entropy/multi-margin inputs
+    return x.dim() == 2 and x.shape[1] > 0
+
+
+#: (id, fn of the empty input x, whether to run the backward too); None skips a shape the op cannot take
+_EMPTY_OPS = [
+    ("sum", lambda x: x.sum(), True), ("sum-dim", lambda x: x.sum(-1), True), ("sum-0", lambda x: x.sum(0), True),
+    ("nansum", lambda x: x.nansum(-1), False), ("mean", lambda x: x.mean(), True),
+    ("mean-0", lambda x: x.mean(0), True), ("nanmean", lambda x: x.nanmean(-1), False),
+    ("prod", lambda x: x.prod(), True), ("prod-dim", lambda x: x.prod(-1), True),
+    ("amax-nonempty-dim", lambda x: x.amax(x.dim() - 1) if x.shape[-1] else None, True),
+    ("all", lambda x: x.bool().all(), False), ("any-dim", lambda x: x.bool().any(-1), False),
+    ("var", lambda x: x.var(), True), ("std-dim", lambda x: x.std(-1), True),
+    ("var_mean", lambda x: torch.var_mean(x, -1)[0], True), ("std_mean", lambda x: torch.std_mean(x)[0], True),
+    ("vector_norm", lambda x: torch.linalg.vector_norm(x), True),
+    ("vector_norm-dim", lambda x: torch.linalg.vector_norm(x, dim=-1), True),
+    ("vector_norm-1", lambda x: torch.linalg.vector_norm(x, 1, dim=-1), True),
+    ("vector_norm-0", lambda x: torch.linalg.vector_norm(x, 0), False),
+    ("vector_norm-3", lambda x: torch.linalg.vector_norm(x, 3), True),
+    ("vector_norm-complex", lambda x: torch.linalg.vector_norm(torch.complex(x, x), dim=-1), False),
+    ("norm", lambda x: torch.norm(x), True), ("norm-p1", lambda x: x.norm(1), True),
+    ("normalize", lambda x: F.normalize(x, dim=-1), True),
+    ("_foreach_norm", lambda x: torch._foreach_norm([x, x])[0], False),
+    ("_foreach_norm-1", lambda x: torch._foreach_norm([x], 1)[0], False),
+    ("cumsum", lambda x: x.cumsum(-1), True), ("cumsum-0", lambda x: x.cumsum(0), True),
+    ("cumprod", lambda x: x.cumprod(-1), True), ("logcumsumexp", lambda x: x.logcumsumexp(-1), True),
+    ("softmax", lambda x: x.softmax(-1), True), ("softmax-0", lambda x: x.softmax(0), True),
+    ("log_softmax", lambda x: x.log_softmax(-1), True),
+    ("logsumexp", lambda x: x.logsumexp(-1), True), ("logsumexp-0", lambda x: x.logsumexp(0), True),
+    ("layer_norm", lambda x: F.layer_norm(x, x.shape[-1:]), True),
+    ("layer_norm-affine", lambda x: F.layer_norm(x, x.shape[-1:], torch.ones(x.shape[-1:], requires_grad=True),
+                                                 torch.zeros(x.shape[-1:], requires_grad=True)), True),
+    ("group_norm", lambda x: F.group_norm(x, 1) if x.dim() >= 2 else None, True),
+    ("group_norm-affine", lambda x: F.group_norm(x, 1, torch.ones(x.shape[1], requires_grad=True),
+                                                 torch.zeros(x.shape[1], requires_grad=True)) if x.dim() >= 2 else None,
+     True),
+    ("batch_norm-train", lambda x: F.batch_norm(x, None, None, training=True) if x.dim() >= 2 and x.shape[1] else None,
+     False),
+    ("batch_norm-eval", lambda x: F.batch_norm(x, torch.zeros(x.shape[1]), torch.ones(x.shape[1]))
+     if x.dim() >= 2 else None, True),
+    ("rms_norm", lambda x: F.rms_norm(x, x.shape[-1:]) if hasattr(F, "rms_norm") else None, True),  # torch ≥ 2.4
+    ("topk-0", lambda x: x.topk(0, -1)[0], True), ("sort", lambda x: x.sort(-1)[0], True),
+    ("sort-0", lambda x: x.sort(0)[0], True), ("argsort", lambda x: x.argsort(-1), False),
+    ("unique", lambda x: torch.unique(x), False), ("unique_consecutive", lambda x: torch.unique_consecutive(x), False),
+    ("trace", lambda x: x.trace() if x.dim() == 2 else None, False),
+    ("renorm", lambda x: x.renorm(2, 0, 1.0) if x.dim() >= 2 else None, True),
+    ("count_nonzero", lambda x: torch.count_nonzero(x, -1), False),
+    ("allclose", lambda x: torch.tensor(torch.allclose(x, x)), False),
+    ("mse_loss", lambda x: F.mse_loss(x, x.detach()), True),
+    ("mse_loss-sum", lambda x: F.mse_loss(x, x.detach(), reduction="sum"), True),
+    ("l1_loss", lambda x: F.l1_loss(x, x.detach()), True), ("huber_loss", lambda x: F.huber_loss(x, x.detach()), True),
+    ("smooth_l1_loss", lambda x: F.smooth_l1_loss(x, x.detach()), True),
+    ("binary_cross_entropy", lambda x: F.binary_cross_entropy(x.sigmoid(), x.detach().sigmoid()), True),
+    ("bce_with_logits", lambda x: F.binary_cross_entropy_with_logits(x, x.detach(),
+                                                                     pos_weight=torch.ones(x.shape[-1:])), True),
+    ("soft_margin_loss", lambda x: F.soft_margin_loss(x, x.detach()), True),
+    ("nll_loss", lambda x: F.nll_loss(x, torch.zeros(x.shape[0], dtype=_LONG), weight=torch.ones(x.shape[1]))
+     if _nll_ready(x) else None, True),
+    ("cross_entropy", lambda x: F.cross_entropy(x, torch.zeros(x.shape[0], dtype=_LONG), label_smoothing=0.1)
+     if _nll_ready(x) else None, True),
+    ("multi_margin_loss", lambda x: F.multi_margin_loss(x, torch.zeros(x.shape[0], dtype=_LONG))
+     if _nll_ready(x) else None, True),
+    ("embedding_bag-empty-bags", lambda x: F.embedding_bag(torch.zeros(0, dtype=_LONG), torch.randn(5, 3),
+                                                           torch.zeros(2, dtype=_LONG), mode="mean") + x.sum(), True),
+    ("embedding_bag-max", lambda x: F.embedding_bag(torch.zeros(0, dtype=_LONG), torch.randn(5, 3),
+                                                    torch.zeros(2, dtype=_LONG), mode="max") + x.sum(), False),
+    ("segment_reduce-sum", lambda x: torch.segment_reduce(x, "sum", lengths=torch.zeros(2, dtype=_LONG))
+     if x.shape[0] == 0 else None, True),
+    ("segment_reduce-max", lambda x: torch.segment_reduce(x, "max", lengths=torch.zeros(2, dtype=_LONG))
+     if x.shape[0] == 0 else None, False),
+]
+
+
+@pytest.mark.parametrize("fn, backward", [pytest.param(fn, bw, id=name) for name, fn, bw in _EMPTY_OPS])
+def test_empty_inputs_count_nothing_negative_and_their_worked_lines_evaluate(fn, backward):
+    """An op on an empty input, (0,), (0, 3), (3, 0) or (2, 0, 4) (and its backward where it has
+    one): every term ≥ 0 (the kernel reduces nothing: an output is the reduction's identity, not
+    −outputs operations), every worked line evaluates to its value, the total in every category ≥ 0."""
+    from test_worked_terms import evaluate
+
+    ran = 0
+    for shape in _EMPTY_SHAPES:
+        x = torch.rand(shape, requires_grad=backward)
+        try:  # shapes torch itself rejects (a max over an empty dim, …) are not this test's business
+            out = fn(x)
+        except (RuntimeError, IndexError, ValueError):
+            continue
+        if out is None:
+            continue
+        step = (lambda t: fn(t).sum().backward()) if backward else fn
+        report = run(Fn(step), x)
+        for row in (report.root, *report.layers):
+            for term in row.terms:
+                assert term.value >= 0, (shape, term)
+                assert evaluate(term.substituted) == term.value, (shape, term)
+        assert all(getattr(report.total.cost, c) >= 0 for c in OP_CATEGORIES), (shape, report.total.cost)
+        ran += 1
+    assert ran

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from ..cost import Term, worked
+
 
 def prod(values: Iterable[int]) -> int:
     return math.prod(map(int, values))
@@ -42,3 +44,13 @@ def schema_arg(op, name: str, default=None):
         if arg.name == name:
             return op.args[i] if i < len(op.args) else default
     return default
+
+
+def reduced(category: str, what: str, n_in: int, n_out: int, formula: str = "inputs − outputs"):
+    """``n_in`` values reduced to ``n_out`` (``formula``, e.g. ``elements − 1`` with ``n_out`` = 1):
+    n_in − n_out pairwise operations; none where the inputs are fewer than the outputs (an empty
+    input: each output is the reduction's identity, no operation, not −n_out), the worked line then
+    ``max(… − …, 0)``, so that it evaluates to its value."""
+    if n_in >= n_out:
+        return Term(category, what, formula, worked("{} − {}", n_in, n_out), n_in - n_out)
+    return Term(category, what, f"max({formula}, 0)", worked("max({} − {}, 0)", n_in, n_out), 0)

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from ..cost import Cost, Term, worked
 from ._grid import corner_weights, cubic_coefficients, unnormalisation
-from ._util import prod, schema_arg, tup
+from ._util import prod, reduced, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
 from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms
@@ -786,11 +786,9 @@ def layer_norm_backward(op) -> Cost:
     if _mask(op, 1) and weighted:
         terms += [Term("adds", "subtractions x − μ", "elements", n, n),
                   Term("mults", "multiplications ·rstd·g", "2·elements", worked("2×{}", n), 2 * n),
-                  Term("adds", "additions (weight gradient: Σ over rows)", "elements − D",
-                       worked("{} − {}", n, d), n - d)]
+                  reduced("adds", "additions (weight gradient: Σ over rows)", n, d, "elements − D")]
     if _mask(op, 2) and schema_arg(op, "bias") is not None:
-        terms.append(Term("adds", "additions (bias gradient: Σ over rows)", "elements − D",
-                          worked("{} − {}", n, d), n - d))
+        terms.append(reduced("adds", "additions (bias gradient: Σ over rows)", n, d, "elements − D"))
     return Cost.of(*terms)
 
 
@@ -817,8 +815,9 @@ def group_norm_backward(op) -> Cost:
         if weighted:
             terms += [Term("mults", "multiplications ds·γ, db·γ and c1 = rstd·γ", "3·N·C", worked("3×{}", planes),
                            3 * planes)]
+        # (no channel, C = 0: no sum per group, its constants still computed)
         terms += [Term("adds", "additions (Σ ds·γ and Σ db·γ per group)", "2·(N·C − N·G)",
-                       worked("2×({} − {})", planes, ng), 2 * (planes - ng)),
+                       worked("2×({} − {})", planes, ng), 2 * (planes - ng)) if planes >= ng else None,
                   Term("mults", "multiplications (c2, c3 per group)", "8·N·G", worked("8×{}", ng), 8 * ng),
                   Term("adds", "additions (c2, c3 per group)", "2·N·G", worked("2×{}", ng), 2 * ng),
                   Term("mults", "multiplications c1·g + c2·x", "2·elements", worked("2×{}", n), 2 * n),
@@ -826,11 +825,9 @@ def group_norm_backward(op) -> Cost:
     if _mask(op, 1) and weighted:
         terms += [Term("mults", "multiplications (ds − db·μ)·rstd", "2·N·C", worked("2×{}", planes), 2 * planes),
                   Term("adds", "subtractions ds − db·μ", "N·C", planes, planes),
-                  Term("adds", "additions (weight gradient: Σ over N)", "N·C − C", worked("{} − {}", planes, C),
-                       planes - C)]
+                  reduced("adds", "additions (weight gradient: Σ over N)", planes, C, "N·C − C")]
     if _mask(op, 2):
-        terms.append(Term("adds", "additions (bias gradient: Σ db over N)", "N·C − C", worked("{} − {}", planes, C),
-                          planes - C))
+        terms.append(reduced("adds", "additions (bias gradient: Σ db over N)", planes, C, "N·C − C"))
     return Cost.of(*terms)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._grid import corner_weights, cubic_coefficients, unnormalisation
-from ._util import prod, schema_arg
+from ._util import prod, reduced, schema_arg
 from .activation import PER_ELEMENT
 from .complex import in_real_ops, op_complex_mode
 from .registry import aten, op_rule, zero_ops
@@ -411,6 +411,13 @@ def _unique_counts(op, counts_requested: bool) -> "Term | None":
     return Term("adds", "subtractions (counts)", "distinct values", u, u)
 
 
+def _neighbours(m: int, length: int) -> Term:
+    """Each of m values (rows of L) compared with the one before: (m − 1)·L (none of 0 values)."""
+    if m == 0:
+        return Term("cmps", "comparisons (neighbours)", "max(m − 1, 0)·L", worked("max({} − 1, 0)×{}", m, length), 0)
+    return Term("cmps", "comparisons (neighbours)", "(m − 1)·L", worked("({} − 1)×{}", m, length), (m - 1) * length)
+
+
 @op_rule(aten._unique2, aten.unique_dim)
 def unique_op(op) -> Cost:
     """``torch.unique``: sort the values (rows, with ``dim``: a row comparison is up to L element
@@ -429,8 +436,7 @@ def unique_op(op) -> Cost:
     k = max(1, math.ceil(math.log2(m))) if m > 1 else 0
     return Cost.of(
         Term("cmps", "comparisons (sort)", "m·⌈log2 m⌉·L", worked("{}×{}×{}", m, k, length), m * k * length),
-        Term("cmps", "comparisons (neighbours)", "(m − 1)·L", worked("({} − 1)×{}", m, length),
-             max(m - 1, 0) * length),
+        _neighbours(m, length),
         _unique_counts(op, counts))
 
 
@@ -443,8 +449,7 @@ def unique_consecutive_op(op) -> Cost:
     m = (x.shape[dim] if x.shape else 1) if dim is not None else x.numel
     length = x.numel // max(m, 1) if dim is not None else 1
     return Cost.of(
-        Term("cmps", "comparisons (neighbours)", "(m − 1)·L", worked("({} − 1)×{}", m, length),
-             max(m - 1, 0) * length),
+        _neighbours(m, length),
         _unique_counts(op, _arg(op, 2, "return_counts", False)))
 
 
@@ -779,7 +784,7 @@ def allclose(op) -> Cost:
     """The ``isclose`` test per element (broadcast), then their conjunction (elements − 1)."""
     n = prod(torch.broadcast_shapes(*[t.shape for t in op.inputs[:2]]))
     return Cost.of(Term("cmps", "comparisons (isclose)", "elements", n, n),
-                   Term("cmps", "conjunction (all)", "elements − 1", worked("{} − 1", n), max(n - 1, 0)))
+                   reduced("cmps", "conjunction (all)", n, 1, "elements − 1"))
 
 
 @op_rule(*_packets("bincount"))
@@ -802,7 +807,7 @@ def mvlgamma(op) -> Cost:
 def count_nonzero(op) -> Cost:
     n, out = op.inputs[0].numel, op.outputs[0].numel
     return Cost.of(Term("cmps", "comparisons with 0", "inputs", n, n),
-                   Term("adds", "additions (count)", "inputs − outputs", worked("{} − {}", n, out), n - out))
+                   reduced("adds", "additions (count)", n, out))
 
 
 @op_rule(*_packets("_nested_tensor_from_mask_left_aligned"))

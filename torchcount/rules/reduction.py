@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
-from ._util import prod, schema_arg
+from ._util import prod, reduced, schema_arg
 from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
@@ -41,10 +41,7 @@ def _name(op) -> str:
 
 
 def _pairs(op, category: str, what: str) -> Term:
-    n_in, n_out = _in_out(op)
-    # (an empty input: each output is the reduction's identity, no operation; not −n_out)
-    return Term(category, f"{what} ({_name(op)})", "inputs − outputs", worked("{} − {}", n_in, n_out),
-                max(n_in - n_out, 0))
+    return reduced(category, f"{what} ({_name(op)})", *_in_out(op))
 
 
 @op_rule(*aten_ops("sum", "nansum"))
@@ -73,8 +70,7 @@ def segment_reduce(op) -> "Cost | None":
     n_in, n_out = _in_out(op)
     has_initial = op.kwargs.get("initial") is not None
     return Cost.of(  # (not _pairs: with empty segments the outputs can outnumber the inputs)
-        Term(category, f"{what} (segment {reduce})", "inputs − outputs", worked("{} − {}", n_in, n_out),
-             max(n_in - n_out, 0)),
+        reduced(category, f"{what} (segment {reduce})", n_in, n_out),
         Term(category, f"{what} (with the initial value)", "outputs", n_out, n_out) if has_initial else None,
         Term("divs", "divisions (segment mean)", "outputs", n_out, n_out) if reduce == "mean" else None)
 
@@ -134,8 +130,7 @@ def extremum(op) -> Cost:
         k = max(1, math.ceil(math.log2(n))) if n > 1 else 0
         return Cost.of(Term("cmps", "comparisons (sort)", "lines·n·⌈log2 n⌉", worked("{}×{}×{}", n_out, n, k),
                             n_out * n * k),
-                       Term("cmps", "comparisons (neighbours)", "inputs − outputs", worked("{} − {}", n_in, n_out),
-                            n_in - n_out))
+                       reduced("cmps", "comparisons (neighbours)", n_in, n_out))
     if _name(op) == "aminmax":  # two reductions over the same elements
         return Cost.of(_pairs(op, "cmps", "comparisons (min)"), _pairs(op, "cmps", "comparisons (max)"))
     return Cost.of(_pairs(op, "cmps", "comparisons"))
@@ -159,6 +154,8 @@ def vector_norm(op) -> Cost:
     n_in, n_out = _in_out(op)
     ord_ = op.kwargs.get("ord", op.kwargs.get("p", op.args[1] if len(op.args) > 1 else 2))
     ord_ = 2 if ord_ is None or isinstance(ord_, (list, tuple)) else ord_
+    if n_in == 0:  # the kernel fills the outputs with 0 (∞ for a negative ord): no operation
+        return Cost()
     pairs = worked("{} − {}", n_in, n_out)
     if op.inputs[0].dtype.is_complex:  # the norm of the moduli |z| = √(re² + im²), which are real
         return _complex_vector_norm(ord_, n_in, n_out, pairs)
@@ -299,7 +296,12 @@ def log_softmax_op(op) -> Cost:
 
 @op_rule(*aten_ops("logsumexp"))
 def logsumexp(op) -> Cost:
+    """The max over each output's elements, the exps of the differences summed, the log and the max
+    added back; an empty input (no max to take) is summed as it is, 0 per output, and each log taken
+    (−∞)."""
     n_in, n_out = _in_out(op)
+    if n_in == 0:
+        return Cost.of(Term("transc", "logarithms (of the empty sums: −∞)", "outputs", n_out, n_out))
     pairs = worked("{} − {}", n_in, n_out)
     return Cost.of(
         Term("cmps", "comparisons (max)", "inputs − outputs", pairs, n_in - n_out),
@@ -384,7 +386,7 @@ def trace(op) -> Cost:
     """The sum of the diagonal: min(rows, cols) − 1 additions."""
     rows, cols = op.inputs[0].shape[-2:]
     n = min(rows, cols)
-    return Cost.of(Term("adds", "additions (diagonal)", "min(rows, cols) − 1", worked("{} − 1", n), max(n - 1, 0)))
+    return Cost.of(reduced("adds", "additions (diagonal)", n, 1, "min(rows, cols) − 1"))
 
 
 @op_rule(*aten_ops("renorm"))
@@ -399,7 +401,8 @@ def renorm(op) -> Cost:
     power = {2.0: ("mults", "squares"), 1.0: ("cmps", "absolute values")}.get(p, ("transc", "powers"))
     return Cost.of(
         Term(power[0], f"{power[1]} (norms)", "slices·e", worked("{}×{}", slices, e), slices * e),
-        Term("adds", "additions (norms)", "slices·(e − 1)", worked("{}×({} − 1)", slices, e), slices * (e - 1)),
+        Term("adds", "additions (norms)", "slices·(e − 1)", worked("{}×({} − 1)", slices, e), slices * (e - 1))
+        if e > 0 else None,  # (empty slices: each norm 0, no addition)
         Term("transc", "roots (norms)", "slices", slices, slices) if p != 1.0 else None,
         Term("cmps", "comparisons with maxnorm", "slices", slices, slices),
         Term("divs", "scale factors", "slices", slices, slices),
@@ -420,7 +423,7 @@ def _reduce_terms(n: int, reduction: int, what: str) -> list:
     ``"none"`` returns them as they are."""
     if reduction == _NONE:
         return []
-    terms = [Term("adds", f"additions (sum of {what})", f"{what} − 1", worked("{} − 1", n), max(n - 1, 0))]
+    terms = [reduced("adds", f"additions (sum of {what})", n, 1, f"{what} − 1")]
     if reduction == _MEAN:
         terms.append(Term("divs", "division (mean)", "1", "1", 1))
     return terms
@@ -439,8 +442,7 @@ def nll_loss(op) -> Cost:
     if weighted:
         terms.insert(0, Term("mults", "class weights", "picked", picked, picked))
         if reduction == _MEAN:
-            terms.insert(1, Term("adds", "additions (sum of picked weights)", "picked − 1",
-                                 worked("{} − 1", picked), max(picked - 1, 0)))
+            terms.insert(1, reduced("adds", "additions (sum of picked weights)", picked, 1, "picked − 1"))
     return Cost.of(*terms)
 
 
