@@ -1074,14 +1074,15 @@ def test_empty_inputs_count_nothing_negative_and_their_worked_lines_evaluate(fn,
     −outputs operations), every worked line evaluates to its value, the total in every category ≥ 0."""
     from test_worked_terms import evaluate
 
-    ran = 0
+    ran = absent = 0
     for shape in _EMPTY_SHAPES:
         x = torch.rand(shape, requires_grad=backward)
         try:  # shapes torch itself rejects (a max over an empty dim, …) are not this test's business
             out = fn(x)
         except (RuntimeError, IndexError, ValueError):
             continue
-        if out is None:
+        if out is None:  # (an op this torch lacks: F.rms_norm before 2.4)
+            absent += 1
             continue
         step = (lambda t: fn(t).sum().backward()) if backward else fn
         report = run(Fn(step), x)
@@ -1091,4 +1092,6 @@ def test_empty_inputs_count_nothing_negative_and_their_worked_lines_evaluate(fn,
                 assert evaluate(term.substituted) == term.value, (shape, term)
         assert all(getattr(report.total.cost, c) >= 0 for c in OP_CATEGORIES), (shape, report.total.cost)
         ran += 1
+    if absent == len(_EMPTY_SHAPES):
+        pytest.skip(f"torch {torch.__version__} lacks this op")
     assert ran
