@@ -14,6 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import torchcount
 
 from conftest import TESTED_TORCH
+from test_backward import SequenceStep  # a recurrent classifier's training step
 from torchcount.capture import OpCall, describe
 from torchcount.cost import OP_CATEGORIES
 from torchcount.count import price_op
@@ -130,21 +131,6 @@ def test_cudnn_gru_and_elman_backward_by_hand():
     c = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2, dropout=0.5))
     d = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2))
     assert counts(c - d) == {"mults": 2 * H * s}
-
-
-class SequenceStep(nn.Module):
-    """A recurrent classifier's training step (the last step's output into a Linear)."""
-
-    def __init__(self, rnn: nn.Module):
-        super().__init__()
-        self.rnn = rnn
-        self.head = nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), 3)
-
-    def forward(self, x):
-        return self.head(self.rnn(x)[0][:, -1])
-
-    def train_step(self, x, labels):
-        F.cross_entropy(self(x), labels).backward()
 
 
 def _configs(rnn: nn.RNNBase) -> dict:
