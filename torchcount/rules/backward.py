@@ -65,7 +65,7 @@ from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, reduced, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
-from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms
+from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms, ctc_sizes
 from .registry import aten_ops, op_rule, zero_ops
 
 _MEAN = 1  # (torch's Reduction enum: 0 none, 1 mean, 2 sum)
@@ -396,12 +396,8 @@ def ctc_loss_backward(op) -> Cost:
     length T with the longest target, (log_alpha's last dim − 1)/2 (an upper bound), as the
     forward rule does; a sequence zero_infinity zeroes is counted as computed."""
     log_probs, log_alpha = op.args[1], op.args[6]
-    T = log_probs.shape[0]
-    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
-    C = log_probs.shape[-1]
-    in_lengths, tg_lengths = op.args[3], op.args[4]
-    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists: exact lengths
-        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+    T, B, C, pairs = ctc_sizes(log_probs, op.args[3], op.args[4])
+    if pairs is not None:
         bound = ""
     else:
         S = (log_alpha.shape[-1] - 1) // 2  # 2·max target length + 1 states
@@ -470,12 +466,8 @@ def gpu_ctc_loss(op) -> Cost:
     step, the comparisons of each recursion Σ_b max(3·S_b − 1, 0) ≤ max(3·L − 1, 0) per step (each
     label state at 2, itself an upper bound: see ``_ctc_loss``), 2 end states per sequence."""
     log_probs, targets = op.args[0], op.args[1]
-    T = log_probs.shape[0]
-    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
-    C = log_probs.shape[-1]
-    in_lengths, tg_lengths = op.args[2], op.args[3]
-    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists: exact lengths
-        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+    T, B, C, pairs = ctc_sizes(log_probs, op.args[2], op.args[3])
+    if pairs is not None:
         counts = _ctc_lattice(pairs)
         forward = ctc_forward_terms(counts[0], "Σ_b (T_b − 1)·(2·S_b + 1)", counts[0], B, counts[4], CTC_CMPS,
                                     counts[4])

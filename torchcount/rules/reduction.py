@@ -528,11 +528,8 @@ def ctc_loss(op) -> Cost:
     2S + 1: an upper bound). The division by the target lengths and the mean of
     ``reduction="mean"`` are ops of their own."""
     log_probs, targets = op.inputs[0], op.inputs[1]
-    T = log_probs.shape[0]
-    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
-    in_lengths, tg_lengths = op.args[2], op.args[3]
-    if not hasattr(in_lengths, "shape") and not hasattr(tg_lengths, "shape"):  # integer lists, not tensors
-        pairs = [(int(t), int(s)) for t, s in zip(in_lengths, tg_lengths)]
+    T, B, _, pairs = ctc_sizes(log_probs, op.args[2], op.args[3])
+    if pairs is not None:
         entries = sum(max(t - 1, 0) * (2 * s + 1) for t, s in pairs)
         formula, substituted = "Σ_b (T_b − 1)·(2·S_b + 1)", entries
         cmps = ctc_cmps(pairs), CTC_CMPS, ctc_cmps(pairs)
@@ -549,6 +546,17 @@ def ctc_loss(op) -> Cost:
         cmps = (B * max(T - 1, 0) * max(3 * S - 1, 0), f"B·(T − 1)·max(3·S − 1, 0) (full lengths; {CTC_CMPS_WHY})",
                 worked("{}×({} − 1)×max(3×{} − 1, 0)", B, T, S))
     return Cost.of(*ctc_forward_terms(entries, formula, substituted, B, *cmps))
+
+
+def ctc_sizes(log_probs, input_lengths, target_lengths) -> tuple:
+    """A CTC op's T, B and C from its log-probs ((T, B, C), or (T, C) unbatched), and its
+    (T_b, S_b) pairs when the lengths are integer lists (exact), None when they are tensors (only
+    their shapes reach a rule)."""
+    T, C = log_probs.shape[0], log_probs.shape[-1]
+    B = log_probs.shape[1] if len(log_probs.shape) == 3 else 1
+    if hasattr(input_lengths, "shape") or hasattr(target_lengths, "shape"):
+        return T, B, C, None
+    return T, B, C, [(int(t), int(s)) for t, s in zip(input_lengths, target_lengths)]
 
 
 #: the comparisons of the α (and β) recursion's max per step of a sequence with S labels
