@@ -47,7 +47,7 @@ def test_nms_with_some_boxes_suppressed_is_uncounted_and_the_note_gives_the_boun
     report = run(Fn(lambda b, s: nms(b, s, 0.5)), boxes, torch.tensor([0.9, 0.8, 0.7, 0.6]))
     assert [u.what for u in report.uncounted] == [NMS]
     assert report.total.cost.is_zero()
-    note = [n for n in report.notes if n.startswith("torchvision nms ×1 uncounted")]
+    note = [n for n in report.notes if n.startswith("torchvision.nms ×1 uncounted")]
     assert note and "K(K − 1)/2 + N − K ≤ P ≤ K(K − 1)/2 + K(N − K)" in note[0]
     from torchcount.rules.vision import nms_pair_bounds
     assert nms_pair_bounds(4, 2) == (3, 5)

@@ -19,7 +19,7 @@ from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
 from .capture import _ScriptModule
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
-from .rules import op_rule_for, rule_for, sparse_op_rule_for
+from .rules import op_rule_for, rule_for, sparse_op_rule_for, uncounted_why
 from .rules.complex import complex_mode, in_real_ops, op_complex_mode
 
 
@@ -956,13 +956,13 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     notes = [hooks_note] if hooks_note else []
     if trace.other_threads:
         _not_counted_in_other_threads(trace.other_threads, layers, modules, uncounted, notes)
-    nms = sum(u.calls for u in uncounted if u.what.startswith("torchvision.nms"))
-    if nms:
-        notes.append(f"torchvision nms ×{nms} uncounted: its IoU tests depend on which boxes suppress which. "
-                     "Of N boxes keeping K it costs N·(2 subs + 1 mult) for the areas, a sort of the scores, "
-                     "N − K assignments and P IoU tests of 7 cmps + 4 adds + 1 mult + 1 div each, "
-                     "K(K − 1)/2 + N − K ≤ P ≤ K(K − 1)/2 + K(N − K) (a call with K = 1 or K = N is counted "
-                     "exactly; docs/coverage.md, Known limits)")
+    explained = Counter()  # uncounted calls of ops whose rule says why (rules.why_uncounted)
+    for u in uncounted:
+        why = uncounted_why(u.what)
+        if why is not None:
+            explained[(u.what.rsplit(".", 1)[0], why)] += u.calls
+    for (name, why), calls in explained.items():
+        notes.append(f"{name} ×{calls} uncounted: {why}")
     idle = [r.path for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "

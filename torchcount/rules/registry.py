@@ -152,6 +152,22 @@ def op_rule(*ops, complex_aware: bool = False, sparse: bool = False) -> Callable
     return register
 
 
+#: "namespace.op" (as an uncounted op is named, its overload left off) → what the report says of its
+#: uncounted calls: the op's rule returns None for some calls and says here why, and what they cost
+_UNCOUNTED_WHY: dict[str, str] = {}
+
+
+def why_uncounted(op_name: str, text: str) -> None:
+    """Register the note the report gives when calls of ``op_name`` ("torchvision.nms") are uncounted:
+    for an op whose rule prices some calls and not others (the work depends on the values)."""
+    _UNCOUNTED_WHY[op_name] = text
+
+
+def uncounted_why(what: str) -> "str | None":
+    """The registered note for an uncounted op named ``what`` ("torchvision.nms.default"), or None."""
+    return _UNCOUNTED_WHY.get(what.rsplit(".", 1)[0]) if _UNCOUNTED_WHY else None
+
+
 def zero_ops(*ops) -> None:
     """Declare ops that do no arithmetic (views, reshapes, copies, casts, indexing)."""
     _ZERO_OPS.update(op for op in ops if not isinstance(op, MissingOp))

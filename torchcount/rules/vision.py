@@ -38,7 +38,7 @@ import math
 from ..cost import Cost, Term, worked
 from ._grid import corner_weights
 from ._util import schema_arg
-from .registry import op_rule
+from .registry import op_rule, why_uncounted
 
 
 @op_rule("torchvision::roi_align")
@@ -141,6 +141,13 @@ def nms_pair_bounds(n: int, k: int) -> tuple[int, int]:
         return 0, 0
     kept_pairs = k * (k - 1) // 2
     return kept_pairs + (n - k), kept_pairs + k * (n - k)
+
+
+why_uncounted("torchvision.nms",
+              "its IoU tests depend on which boxes suppress which. Of N boxes keeping K it costs N·(2 subs + 1 mult) "
+              "for the areas, a sort of the scores, N − K assignments and P IoU tests of 7 cmps + 4 adds + 1 mult + "
+              "1 div each, K(K − 1)/2 + N − K ≤ P ≤ K(K − 1)/2 + K(N − K) (a call with K = 1 or K = N is counted "
+              "exactly; docs/coverage.md, Known limits)")
 
 
 @op_rule("torchvision::nms")
