@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 
-from ..capture import OpCall, TensorMeta
+from ..capture import OpCall, TensorMeta, _itemsize
 from ..cost import Cost, Term, worked
 from ._util import schema_arg
 from .complex import in_real_ops, op_complex_mode
@@ -317,7 +317,7 @@ def sparse_scaled(op) -> Cost | None:
     out_bytes = sum([t.nbytes for t in op.outputs if not t.aliased])
     return _in_real_ops(Cost.of(Term(category, f"{'multiplications' if category == 'mults' else 'divisions'} (a stored "
                                                f"value by the dense element at its index)", "V", v, v)), op
-                        ).with_bytes(a.nbytes + v * _itemsize(b), out_bytes or a.nbytes)
+                        ).with_bytes(a.nbytes + v * _itemsize(b.dtype), out_bytes or a.nbytes)
 
 
 def _sparse_times_sparse(op, a: TensorMeta, b: TensorMeta) -> Cost | None:
@@ -366,10 +366,6 @@ def sparse_index_select(op) -> Cost | None:
     return Cost() if _sparse(op.args[0]) else None
 
 
-def _itemsize(t: TensorMeta) -> int:
-    return TensorMeta((1,), t.dtype).nbytes
-
-
 @op_rule(aten.sparse_mask, sparse=True)
 def sparse_mask(op) -> Cost | None:
     """``dense.sparse_mask(mask)`` (the gradient of a sparse operand of ``torch.sparse.mm``): the CPU
@@ -384,7 +380,8 @@ def sparse_mask(op) -> Cost | None:
     out = op.outputs[0] if op.outputs else None
     # read: the mask's values and indices and the V dense elements at them; written: the sparse output
     return Cost.of(Term("mults", "multiplications (the dense element at each stored index of the mask, by one)",
-                        "V", v, v)).with_bytes(mask.nbytes + v * _itemsize(a), out.nbytes if out is not None else 0)
+                        "V", v, v)).with_bytes(mask.nbytes + v * _itemsize(a.dtype),
+                                               out.nbytes if out is not None else 0)
 
 
 @op_rule(*_packets("add", "sub"), sparse=True)
@@ -413,7 +410,7 @@ def sparse_sum_of_two(op) -> Cost | None:
                    Term("mults", "scaling α·B", "V", v, v) if alpha != 1 else None)
     if op.op.overloadpacket in (aten.add_, aten.sub_) or op.op._overloadname == "out":
         # into the dense tensor: only the V elements at the stored indices are read and written
-        return cost.with_bytes(b.nbytes + v * _itemsize(a), v * _itemsize(a))
+        return cost.with_bytes(b.nbytes + v * _itemsize(a.dtype), v * _itemsize(a.dtype))
     return cost
 
 
