@@ -286,6 +286,10 @@ def test_hybrid_block_empty_and_uncoalesced_operands():
     assert _cost(torch.sparse.mm, empty, torch.randn(6, 3)).macs == 0
     cost = _cost(torch.sparse.sum, empty)
     assert (cost.adds, cost.mults) == (0, 0)
+    from test_worked_terms import evaluate  # Tensor.sum of a sparse tensor: its own rule, its line max(0 − 1, 0)
+    report = torchcount.profile(Apply(lambda x: x.sum()), empty)
+    assert report.total.cost.adds == 0 and report.coverage == 1.0
+    assert all(evaluate(t.substituted) == t.value for t in report.root.terms)
     # uncoalesced, 5 stored values at 3 indices: a product and a scaling touch all 5 (duplicates too);
     # torch.sparse.sum coalesces first (5·⌈log2 5⌉ = 15 comparisons, 5 − 3 = 2 additions), then sums 3 − 1
     u = torch.sparse_coo_tensor(torch.tensor([[0, 1, 1, 2, 0], [1, 2, 2, 0, 1]]), torch.randn(5), (3, 3))

@@ -44,7 +44,7 @@ import math
 
 from ..capture import OpCall, TensorMeta, _itemsize
 from ..cost import Cost, Term, worked
-from ._util import schema_arg
+from ._util import reduced, schema_arg
 from .complex import in_real_ops, op_complex_mode
 from .elementwise import _packets
 from .matmul import _scaled_sum_terms
@@ -432,8 +432,7 @@ def sparse_sum(op) -> Cost | None:
     a = op.args[0]
     if not _sparse(a):
         return None
-    v = a.sparse.values
-    return Cost.of(Term("adds", "additions (Σ of the stored values)", "V − 1", worked("{} − 1", v), max(v - 1, 0)))
+    return Cost.of(reduced("adds", "additions (Σ of the stored values)", a.sparse.values, 1, "V − 1"))
 
 
 @op_rule(*_packets("_to_sparse", "to_sparse", "_to_sparse_csr", "_to_sparse_csc", "_to_sparse_bsr",
