@@ -54,13 +54,14 @@ SEEN = {
 }
 
 # too slow for `make test` (2 cores, about a minute for this file): a CPU build with weight
-# initialisation and calibration, or a CPU forward at 800×800. Seconds per case measured on a
-# 2-core machine (build + count); the fast cases take about 20 s together
+# initialisation and calibration, a CPU forward at 800×800, or a larger size of a family whose
+# smallest member runs here (Swin3D_T). Seconds per case measured on a 2-core machine (build + count)
 SLOW = {
     "quantized_resnext101_32x8d": 4, "quantized_resnext101_64x4d": 4,
     "fasterrcnn_resnet50_fpn": 3, "fasterrcnn_resnet50_fpn_v2": 5, "maskrcnn_resnet50_fpn": 3,
     "maskrcnn_resnet50_fpn_v2": 5, "keypointrcnn_resnet50_fpn": 3.5, "fcos_resnet50_fpn": 2,
     "retinanet_resnet50_fpn": 2, "retinanet_resnet50_fpn_v2": 2, "ssd300_vgg16": 2,
+    "swin3d_s": 3, "swin3d_b": 4,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import warnings
 
 import pytest
@@ -84,6 +85,30 @@ def params(weights):
 CASES = [pytest.param(name, w, id=str(w).replace("_Weights.", ":"), marks=params(w)) for name, w in WEIGHTS]
 
 
+def family(name: str) -> str:
+    """The architecture family of a builder name, sizes left out: resnet18 and resnet152 are
+    "resnet#", efficientnet_v2_s "efficientnet_v#_?", convnext_tiny "convnext_?"."""
+    name = re.sub(r"\d+(_\d+)?(x\d+d|gf|mf)?", "#", name)
+    return re.sub(r"_(t|s|m|l|b|h|tiny|small|base|large)(?=_|$)", "_?", name)
+
+
+def _cheapest_per_family() -> set:
+    cheapest: dict = {}
+    for name, w in WEIGHTS:
+        key = family(name)
+        if key not in cheapest or w.meta["_ops"] < cheapest[key].meta["_ops"]:
+            cheapest[key] = w
+    return set(cheapest.values())
+
+
+#: the train-mode and no_grad checks run the family's code paths again, not new rules: in
+#: `make test` once per family (its cheapest weights), for every weights with `make test-slow`
+#: (2 cores: this file took 125 s with the three profiles of all 115 weights, 77 s so)
+TRAIN_CASES = [pytest.param(name, w, id=str(w).replace("_Weights.", ":"),
+                            marks=params(w) + ([] if w in _cheapest_per_family() else [pytest.mark.slow]))
+               for name, w in WEIGHTS]
+
+
 _REPORTS: dict = {}
 
 
@@ -118,22 +143,32 @@ def _profile_now(model, size, batch=1):
 
 
 def test_the_zoo_is_not_empty():
-    # torchvision 0.26 publishes _ops for 80 classification weights; guard against a silent empty sweep
-    assert len(WEIGHTS) >= 70
+    # torchvision 0.26 publishes _ops for 115 classification weights (80 architectures); guard against a silent empty sweep
+    assert len(WEIGHTS) >= 100
 
 
 @pytest.mark.parametrize("name,weights", CASES)
 def test_zoo_matches_torchvision_ops(name, weights):
     model = build(name, weights)
     size = crop(weights)
-    expected_g, expected_params = weights.meta["_ops"], weights.meta["num_params"]
-
     report = _profile(model, size, "eval")
-    assert report.total.params == expected_params
-    assert round(report.total.flops / 1e9, 3) == expected_g
+    assert report.total.params == weights.meta["num_params"]
+    assert round(report.total.flops / 1e9, 3) == weights.meta["_ops"]
     assert report.total.flops == report.total.macs  # the view: conv/linear/matmul MACs only
 
-    assert _profile(model, size, "no_grad").total.macs == report.total.macs
+
+def test_every_family_runs_its_train_and_no_grad_checks_in_make_test():
+    fast = [p for p in TRAIN_CASES if not any(m.name == "slow" for m in p.marks)]
+    assert {family(p.values[0]) for p in fast} == {family(name) for name, _ in WEIGHTS}
+    assert len(fast) >= 20  # 23 families in torchvision 0.26
+
+
+@pytest.mark.parametrize("name,weights", TRAIN_CASES)
+def test_zoo_train_and_no_grad_match_torchvision_ops(name, weights):
+    model = build(name, weights)
+    size = crop(weights)
+    expected_g, expected_params = weights.meta["_ops"], weights.meta["num_params"]
+    assert _profile(model, size, "no_grad").total.macs == _profile(model, size, "eval").total.macs
 
     train = _profile(model, size, "train")
     assert train.total.params == expected_params
