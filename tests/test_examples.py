@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,10 +62,28 @@ EXPECTED = {
 }
 
 
+def _run(script):
+    return subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+# Every example started together (two at a time) when the first test needs one: each costs a
+# Python + torch start-up of about 4 s, mostly single-threaded, so two overlap on CI's 2 cores.
+_futures = {}
+
+
+def finished(script):
+    if not _futures:
+        pool = ThreadPoolExecutor(max_workers=2)
+        for name in sorted(EXPECTED):
+            _futures[name] = pool.submit(_run, name)
+        pool.shutdown(wait=False)
+    return _futures[script].result()
+
+
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_example_prints_the_spec_numbers(script):
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / script)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = finished(script)
     assert result.returncode == 0, result.stderr[-2000:]
     missing = [s for s in EXPECTED[script] if s not in result.stdout]
     assert missing == [], result.stdout[-3000:]

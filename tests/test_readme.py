@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -55,13 +56,26 @@ def _unpinned() -> list[str]:
     return differ
 
 
+# Every block started together (two at a time) when the first test needs one: each costs a
+# Python + torch start-up of about 4 s, mostly single-threaded, so two overlap on CI's 2 cores.
+_futures: list = []
+
+
+def output(index: int) -> str:
+    if not _futures:
+        pool = ThreadPoolExecutor(max_workers=2)
+        _futures.extend(pool.submit(run, m.group(1)) for m in blocks(README.read_text()))
+        pool.shutdown(wait=False)
+    return _futures[index].result()
+
+
 @pytest.mark.parametrize("index", range(len(blocks(README.read_text()))))
 def test_readme_console_block_is_real_output(index):
     if _unpinned():
         pytest.skip(f"not the tested set: {', '.join(_unpinned())}")
     match = blocks(README.read_text())[index]
     command, shown = match.group(1), match.group(2).rstrip()
-    got = run(command)
+    got = output(index)
     assert got == shown, f"$ {command}\n" + "".join(difflib.unified_diff(
         shown.splitlines(True), got.splitlines(True), "README", "now"))
 
