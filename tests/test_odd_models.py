@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 import torchcount
-from torchcount.cost import CATEGORIES
+from torchcount.cost import CATEGORIES, Cost, Term
 from torchcount.report import visible_rows
 
 
@@ -72,14 +72,131 @@ def test_module_registered_twice_in_one_parent_counts_once_in_its_subtree():
     assert report.total.macs == 2 * lin_macs(2, 3, 3) + lin_macs(2, 3, 2)
 
 
-def test_a_hook_on_a_child_of_a_sequential_is_counted_as_the_sequentials_own_work():
+def test_a_hook_on_a_child_of_a_sequential_is_counted_in_the_childs_row():
     lin = nn.Linear(8, 8)
     lin.register_forward_pre_hook(lambda module, args: (args[0] @ torch.eye(8),))  # runs outside lin's forward
     model = nn.Sequential(lin)
     report = torchcount.profile(model, torch.randn(2, 8))
-    assert report.row("0").macs == lin_macs(2, 8, 8)
-    assert report.total.macs == 2 * lin_macs(2, 8, 8)  # the hook's 2×8 @ 8×8 product as well
+    # the Linear's 2·8·8 and the hook's 2×8 @ 8×8 product, both in the Linear's row
+    assert report.row("0").macs == 2 * lin_macs(2, 8, 8)
+    assert report.total.macs == 2 * lin_macs(2, 8, 8)
+    assert report.root.self_cost.is_zero()
     assert report.complete
+    assert any("forward hooks of 1 module(s) ran 2 op(s)" in n and "(0)" in n for n in report.notes)  # eye, mm
+
+
+class _RuledBlock(nn.Module):
+    """A block with a (test-registered) rule that covers its child: the child's own work is the rule's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.fixture
+def ruled_block():
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(_RuledBlock)
+    def ruled_block(module, call):  # rows·4·4 MACs, the child's bias left out on purpose
+        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+    yield _RuledBlock
+    registry._MODULE_RULES.pop(_RuledBlock)
+    registry._lookup_cache.clear()
+
+
+def test_hooks_of_a_child_covered_by_a_rule_are_counted_not_lost(ruled_block):
+    # the enclosing rule covers the child's forward, not what the child's hooks run: those ops used
+    # to go unrecorded (recording is off inside a ruled module), a silent 0 under "complete"
+    model = nn.Sequential(ruled_block())
+    model[0].fc.register_forward_pre_hook(lambda module, args: (args[0] + 1,))  # 2·4 additions
+    model[0].fc.register_forward_hook(lambda module, args, out: out * 3)  # 2·4 multiplications
+    report = torchcount.profile(model, torch.randn(2, 4))
+    fc = report.row("0.fc")
+    assert fc.status == "covered"
+    assert (fc.cost.adds, fc.cost.mults, fc.cost.macs) == (8, 8, 0)
+    assert report.row("0").self_cost.macs == 2 * 16 and report.row("0").cost.mults == 8
+    assert report.total.cost.adds == 8 and report.total.cost.mults == 8 and report.total.macs == 32
+    assert report.complete
+    text = report.explain("0.fc")
+    assert "except the ops its forward hooks ran around it" in text
+    assert "forward hook: " in text
+
+
+def test_process_wide_forward_hooks_are_counted_in_the_hooked_modules_rows(ruled_block):
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+    model = nn.Sequential(ruled_block(), nn.Linear(4, 4))
+    scale = register_module_forward_hook(lambda module, args, out: out * 3 if isinstance(module, nn.Linear) else None)
+    try:
+        report = torchcount.profile(model, torch.randn(2, 4))
+    finally:
+        scale.remove()
+    # each Linear's output scaled: 2·4 multiplications in each Linear's row, the covered one's included
+    assert report.row("0.fc").cost.mults == 8 and report.row("1").cost.mults == 8
+    assert report.total.cost.mults == 16 and report.root.self_cost.is_zero()
+    assert not any("pre-hooks" in n for n in report.notes)
+
+    shift = register_module_forward_pre_hook(lambda module, args: (args[0] + 1,) if isinstance(module, nn.Linear) else None)
+    try:
+        report = torchcount.profile(model, torch.randn(2, 4))
+    finally:
+        shift.remove()
+    # they run before any hook of torchcount's: the caller's, and not seen inside the ruled block (said so)
+    assert report.total.cost.adds == 2 * 4 + 2 * 4  # Linear 1's bias, and the shift of its input in the root
+    assert any("process-wide forward pre-hooks are set" in n for n in report.notes)
+
+
+def test_a_deprecated_hook_based_weight_norm_is_counted_in_its_layer():
+    # torch.nn.utils.weight_norm (the old form) recomputes w = g·v/‖v‖ in a forward pre-hook
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        layer = torch.nn.utils.weight_norm(nn.Linear(6, 4))
+    model = nn.Sequential(layer, nn.Linear(4, 4))
+    report = torchcount.profile(model, torch.randn(3, 6))
+    row = report.row("0").cost
+    # the Linear: 3·6·4 MACs, 3·4 bias adds; the norm: 24 squares and 24 scalings, 4·5 additions,
+    # 4 roots, 4 divisions
+    assert (row.macs, row.mults, row.adds, row.transc, row.divs) == (72, 48, 12 + 20, 4, 4)
+    assert report.root.self_cost.is_zero()
+    assert any("forward hook: " in t.what for t in report.row("0").terms)
+
+
+def test_hooks_that_call_the_module_again_and_a_raising_hook():
+    lin = nn.Linear(4, 4)
+    depth = []
+
+    def again(module, args, out):  # a forward hook that runs the module once more (one level deep)
+        if not depth:
+            depth.append(1)
+            try:
+                return module(out) * 2
+            finally:
+                depth.pop()
+        return None
+
+    lin.register_forward_hook(again)
+    model = nn.Sequential(lin)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    row = report.row("0")
+    assert row.calls == 2
+    assert row.cost.macs == 2 * lin_macs(2, 4, 4) and row.cost.mults == 8  # the ×2 of the outer hook
+    assert report.complete
+
+    lin2 = nn.Linear(4, 4)
+
+    def boom(module, args):
+        raise ValueError("hook says no")
+
+    lin2.register_forward_pre_hook(boom)
+    pre, post = dict(lin2._forward_pre_hooks), dict(lin2._forward_hooks)
+    with pytest.raises(Exception, match="hook says no"):
+        torchcount.profile(nn.Sequential(lin2), torch.randn(2, 4))
+    assert dict(lin2._forward_pre_hooks) == pre and dict(lin2._forward_hooks) == post  # ours removed
+    assert not lin2._forward_hooks_always_called
 
 
 def test_hooks_on_the_root_are_counted_as_its_own_work():

@@ -307,7 +307,7 @@ class Call:
     """
 
     __slots__ = ("module", "path", "index", "parent_index", "args", "kwargs", "training", "grad_enabled",
-                 "output", "covered", "children", "ops", "failed", "ruled", "unruled", "_inputs", "_outputs")
+                 "output", "covered", "children", "ops", "failed", "ruled", "unruled", "hook_ops", "_inputs", "_outputs")
 
     def __init__(self, module: nn.Module, path: str, index: int, parent_index: "int | None", args: tuple,
                  kwargs: dict, training: bool, grad_enabled: bool, output: Any = None,
@@ -337,6 +337,9 @@ class Call:
         self.ruled = ruled
         #: the module's rule does not price this call (see :attr:`Trace.unruled`): its ops do
         self.unruled = False
+        #: ops the module's own forward hooks and pre-hooks ran around this call (they run outside
+        #: its wrapped forward; see :class:`_HookWatch`): its work too, beside its rule's or its ops'
+        self.hook_ops = _NONE
         self._inputs = self._outputs = None  # computed on first use, after the forward
 
     def __repr__(self) -> str:
@@ -395,6 +398,11 @@ class Trace:
     roots: list[Call] = field(default_factory=list)
     #: ops run outside any module's forward: by the root's own hooks (see :meth:`_Recorder.around_root`)
     stray_ops: list[OpCall] = field(default_factory=list)
+    #: indices of the calls whose module's own forward hooks ran ops (:attr:`Call.hook_ops`)
+    hooked: list[int] = field(default_factory=list)
+    #: torch's process-wide forward pre-hooks were set (``register_module_forward_pre_hook``): they
+    #: run before any hook of ours can, so their ops are the caller's (see :class:`_HookWatch`)
+    global_pre_hooks: bool = False
     #: modules with a rule whose calls were priced from their ops instead, path → why: called
     #: inside torch.vmap (the rule would see one sample's shapes), or a forward set on the
     #: instance (it computes something else than its type's)
@@ -570,6 +578,90 @@ _GLOBAL_FORWARD_PRE_HOOKS = torch.nn.modules.module._global_forward_pre_hooks
 _NEVER_COVERED = (torch.nn.utils.parametrize.ParametrizationList,)
 
 
+class _HookWatch:
+    """Makes the ops a module's own forward hooks and pre-hooks run part of that module's call.
+
+    Hooks run outside the wrapped forward (``Module.__call__`` runs them around it), in the
+    caller's context: their ops would land in the caller's row, or, inside a module priced by a
+    rule (where recording is off), go unrecorded, a silent 0 (``weight_norm``'s old hook-based
+    form, a user's hook that rescales an output). So a watched module gets a pre-hook that runs
+    before its own (``prepend``) and a forward hook that runs after its own (``always_call``,
+    also when the forward raises): between them op recording is on, and what the hooks ran is
+    moved from the caller's ops into :attr:`Call.hook_ops`. Only modules that have hooks when
+    the capture starts are watched (others cost nothing), and every module while torch's
+    process-wide forward hooks are set (``register_module_forward_hook``: they run after the
+    forward and before the module's own forward hooks, inside the watched region). Process-wide
+    *pre*-hooks run before any module's own pre-hook, ours included: their ops stay the
+    caller's, and inside a module priced by a rule they are not recorded (a note says so).
+    """
+
+    __slots__ = ("recorder", "pending")
+
+    def __init__(self, recorder: "_Recorder"):
+        self.recorder = recorder
+        #: one entry per call in progress (a hook may call the module again):
+        #: [recording on before, caller's Call or None (the root's hooks' stray ops), mark, Call, returned]
+        self.pending: list[list] = []
+
+    def _ops(self, owner: "Call | None"):
+        return owner.ops if owner is not None else self.recorder.trace.stray_ops
+
+    def before(self, module, args):  # the first pre-hook
+        r = self.recorder
+        if threading.get_ident() != r.thread or not r.live[0]:
+            return None
+        owner = r.stack[-1] if r.stack else None
+        self.pending.append([r.mode_on, owner, len(self._ops(owner)), None, False])
+        r._set_mode(True)
+        return None
+
+    def entered(self, call: Call) -> None:
+        """The wrapped forward starts: what the pre-hooks ran is the call's."""
+        if not self.pending or self.pending[-1][3] is not None:  # forward called directly, not through __call__
+            return
+        entry = self.pending[-1]
+        entry[3] = call
+        self._move(entry, call)
+
+    def returned(self, call: Call) -> None:
+        """The wrapped forward returned: the forward hooks run next, recorded from here."""
+        if self.pending and self.pending[-1][3] is call:
+            entry = self.pending[-1]
+            entry[2], entry[4] = len(self._ops(entry[1])), True
+            self.recorder._set_mode(True)
+
+    def after(self, module, args, output):  # the last forward hook
+        r = self.recorder
+        if threading.get_ident() != r.thread or not r.live[0] or not self.pending:
+            return None
+        entry = self.pending.pop()
+        if entry[4]:
+            self._move(entry, entry[3])
+        r._set_mode(entry[0])
+        return None
+
+    def _move(self, entry: list, call: Call) -> None:
+        ops = self._ops(entry[1])
+        mark = entry[2]
+        if len(ops) > mark:
+            ran = ops[mark:]
+            del ops[mark:]
+            if call.hook_ops is _NONE:
+                call.hook_ops = ran
+                self.recorder.trace.hooked.append(call.index)
+            else:
+                call.hook_ops.extend(ran)
+
+
+def _has_own_hooks(module: nn.Module) -> bool:
+    """Forward hooks or pre-hooks of the module's own, besides a lazy module's materialisation hook."""
+    pre = module._forward_pre_hooks
+    if not pre:
+        return bool(module._forward_hooks)
+    initialize = module.__dict__.get("_initialize_hook")
+    return len(pre) > (initialize is not None and initialize.id in pre) or bool(module._forward_hooks)
+
+
 class _Recorder:
     """The state shared by every module's recording wrapper in one capture.
 
@@ -703,9 +795,11 @@ class _Recorder:
         self.trace.method = name
         return self.recording_forward("", model, method_runner(model, name), method=True)
 
-    def recording_forward(self, path: str, module: nn.Module, forward: Callable, method: bool = False) -> Callable:
+    def recording_forward(self, path: str, module: nn.Module, forward: Callable, method: bool = False,
+                          watch: "_HookWatch | None" = None) -> Callable:
         """``forward`` (the module's bound forward) wrapped so that each call is recorded; with
-        ``method``, another of its methods (see :meth:`method_call`)."""
+        ``method``, another of its methods (see :meth:`method_call`); ``watch``: the module's
+        hooks' ops are recorded into its calls (see :class:`_HookWatch`)."""
         recorder = self
         calls, roots, stack = self.trace.calls, self.trace.roots, self.stack
         record_ops = self.record_ops
@@ -773,6 +867,8 @@ class _Recorder:
                 call.unruled = True
             calls.append(call)
             siblings.append(call)
+            if watch is not None:
+                watch.entered(call)
             stack.append(call)
             mode_before = recorder.mode_on
             if want is not mode_before:
@@ -800,6 +896,8 @@ class _Recorder:
             call.output = _describe_output(output, args, kwargs)
             if spans is not None:
                 spans[call.index] = (first, _sequence_nr())
+            if watch is not None:
+                watch.returned(call)
             return output
 
         recorded_forward.__wrapped__ = forward  # inspect.signature(module.forward) still works
@@ -831,6 +929,8 @@ def capture(
     recorder = _Recorder(has_rule, record_ops, decompose, track_backward)
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
+    hook_handles: list = []  # the _HookWatch hooks of modules that have hooks of their own
+    recorder.trace.global_pre_hooks = bool(record_ops and _GLOBAL_FORWARD_PRE_HOOKS)
     with gc_paused():
         try:
             for path, module in (modules if modules is not None else model.named_modules()):
@@ -838,8 +938,13 @@ def capture(
                     recorder.trace.scripted = True
                     continue  # cannot be wrapped; its ops go to the enclosing (eager) module
                 own = module.__dict__
+                watch = None
+                if record_ops and path and (_has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS):
+                    watch = _HookWatch(recorder)
+                    hook_handles.append(module.register_forward_pre_hook(watch.before, prepend=True))
+                    hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
                 wrapped.append((module, own.get("forward", _NOTHING)))
-                own["forward"] = recorder.recording_forward(path, module, module.forward)
+                own["forward"] = recorder.recording_forward(path, module, module.forward, watch=watch)
                 initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
                 if initialize is not None and record_ops:
                     hooks = module._forward_pre_hooks
@@ -848,6 +953,8 @@ def capture(
                         hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
             yield recorder
         finally:
+            for handle in hook_handles:
+                handle.remove()
             for hooks, key, hook in lazy_hooks:
                 if key in hooks:  # (the hook removes itself once it has materialised the module)
                     hooks[key] = hook

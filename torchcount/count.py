@@ -249,7 +249,30 @@ def price_call(call: Call, state_bytes: "dict[int, int] | None" = None, autocast
     """Price one call. ``state_bytes``: each module's own parameter and buffer bytes by
     ``id(module)``, when the caller has them already (see :func:`_walk_tensors`). ``autocast``:
     autocast was on at some module call (:attr:`Trace.autocast`), so a rule's call may hold the
-    casts it made (:func:`autocast_casts`)."""
+    casts it made (:func:`autocast_casts`). The ops of the module's own hooks are added to
+    whatever priced the call (:func:`_with_hook_ops`)."""
+    priced = _price_call(call, state_bytes, autocast)
+    return _with_hook_ops(priced) if call.hook_ops else priced
+
+
+def _with_hook_ops(priced: CallCost) -> CallCost:
+    """The call's own cost plus what its module's forward hooks and pre-hooks ran around it
+    (``Call.hook_ops``): work outside its rule or its forward's ops, also where an enclosing
+    rule covers the call itself. Their worked terms follow the call's own."""
+    cost, missing, counted, terms = price_ops(priced.call.hook_ops)
+    terms = tuple([t._replace(what="forward hook: " + t.what) for t in terms])  # told apart where shown
+    own = priced.self_cost
+    total = (own + cost)._replace(terms=own.terms + terms) if priced.source == "rule" else own + cost
+    if missing:
+        missing = Counter(missing)
+        missing.update(priced.uncounted_ops)
+    merged = CallCost(priced.call, total, priced.source, priced.rule, missing or priced.uncounted_ops,
+                      priced.counted_items + counted)
+    merged.terms = priced.terms + terms if priced.source != "rule" else ()
+    return merged
+
+
+def _price_call(call: Call, state_bytes: "dict[int, int] | None", autocast: bool) -> CallCost:
     if call.covered:
         return CallCost(call, ZERO, "covered")
     module = call.module
@@ -841,7 +864,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         if len(members) == 1:
             cost, self_cost, missing = head.inclusive, head.self_cost, head.uncounted_ops
             counted_items += head.counted_items
-            any_ops = bool(first.ops)
+            any_ops = bool(first.ops or first.hook_ops)
             steps = chains[first.index]
         else:
             # a module that calls itself (recursion, or a profiled method calling the forward): its inner
@@ -853,7 +876,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             for m in members:
                 missing.update(m.uncounted_ops)
                 counted_items += m.counted_items
-            any_ops = any(m.call.ops for m in members)
+            any_ops = any(m.call.ops or m.call.hook_ops for m in members)
             steps = sum(chains[m.call.index] for m in outer)
         if source == "covered":
             status = "covered"
@@ -867,7 +890,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             status = "container"
         # a rule's worked terms; for a module priced from its ops (a leaf, or a container's own
         # functional calls: F.relu, a residual add), each op's, kept when they were priced
-        terms = head.self_cost.terms if source == "rule" else head.terms if source == "ops" else ()
+        # (a covered call's are its hooks' ops, if its module has hooks: see _with_hook_ops)
+        terms = head.self_cost.terms if source == "rule" else head.terms
         outputs = first._outputs if first._outputs is not None else first.outputs
         key = id(module)
         method_root = trace.method is not None and module is model
@@ -954,6 +978,16 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if callers:
         _set_tree_costs(layers)
     notes = [hooks_note] if hooks_note else []
+    if trace.global_pre_hooks:
+        notes.append("torch's process-wide forward pre-hooks are set (register_module_forward_pre_hook): the ops "
+                     "they run are counted in the calling module's row, and not at all inside a module priced "
+                     "by a rule")
+    if trace.hooked:  # (see capture._HookWatch)
+        hooked = {trace.calls[i].path or "(root)" for i in trace.hooked}
+        ran = sum(len(trace.calls[i].hook_ops) for i in trace.hooked)
+        notes.append(f"forward hooks of {len(hooked)} module(s) ran {ran} op(s) around their forward "
+                     f"({', '.join(sorted(hooked)[:3])}{', …' if len(hooked) > 3 else ''}): counted in "
+                     "those modules' rows")
     if trace.other_threads:
         _not_counted_in_other_threads(trace.other_threads, layers, modules, uncounted, notes)
     explained = Counter()  # uncounted calls of ops whose rule says why (rules.why_uncounted)

@@ -337,14 +337,18 @@ class Report:
             else f"{row.calls} call{'s' if row.calls != 1 else ''}"
         lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; {calls}")
         if row.status == "covered":
-            lines.append("counted by the rule of an enclosing module")
-            return "\n".join(lines)
-        if row.status in ("rule", "ops", "partial") and row.terms:
+            if not row.terms:
+                lines.append("counted by the rule of an enclosing module")
+                return "\n".join(lines)
+            lines.append("counted by the rule of an enclosing module, except the ops its forward hooks ran around it")
+        if row.status in ("rule", "ops", "partial", "covered") and row.terms:
             per_call = " (per call; first call shown)" if row.calls > 1 and not method_root else ""
             own = "its own ops, outside its children (whose rows hold their cost)" if (
                 row.module is not None and row.status != "rule" and next(row.module.children(), None) is not None) \
                 else "the ops it ran"
-            if method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
+            if row.status == "covered":
+                source = "its forward hooks' ops"
+            elif method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
                 source = f"the ops {row.type}.{self.method}(...) ran outside any module's forward" + (
                     f"; what its forward did itself ({'rule ' + row.rule if row.rule else 'its own ops'}, "
                     f"{self.forward_calls} call(s)) is in the total below" if self.forward_calls else "")
@@ -393,7 +397,8 @@ class Report:
         if method_root:
             lines.append(f"  total of the {self.method} call: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], "
                          f"{row.cost.macs:,} MACs")
-        elif row.calls > 1 or row.status not in ("rule",):
+        elif row.calls > 1 or row.status not in ("rule",) or row.cost != row.self_cost:
+            # (a rule row's cost differs from its own where a covered child's hooks ran ops)
             lines.append(f"  total over {row.calls} call(s): {conv.ops(row.cost):,} {conv.unit} "
                          f"[{conv.name}], {row.cost.macs:,} MACs")
         if row.uncounted_ops:
