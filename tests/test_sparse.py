@@ -148,6 +148,40 @@ def test_sparse_plus_sparse_and_coalesce():
     assert (report.total.cost.cmps, report.total.cost.adds, report.coverage) == (24 * 5, 12, 1.0)
 
 
+def test_sums_over_some_dimensions():
+    # 6 stored values in a 3×3 matrix; rows 0, 1, 2 store 1, 2, 3 of them, columns 0, 1, 2 store 3, 1, 2
+    indices = torch.tensor([[0, 1, 1, 2, 2, 2], [0, 0, 2, 1, 2, 0]])
+    a = torch.sparse_coo_tensor(indices, torch.randn(6), (3, 3)).coalesce()
+    # hybrid: each stored index holds 4 values (V = 24)
+    h = torch.sparse_coo_tensor(indices, torch.randn(6, 4), (3, 3, 4)).coalesce()
+
+    def summed(x, dims, sparse_sum=True):
+        class Sum(nn.Module):
+            def forward(self, t):
+                return torch.sparse.sum(t, dims) if sparse_sum else t.sum(dims)
+        report = torchcount.profile(Sum(), x)
+        assert report.complete, report.coverage_text()
+        return report.total.cost.adds, report.total.cost.cmps
+
+    # a row sum keeps 3 indices of 6: the kept indices sorted (6·⌈log2 6⌉ = 18 comparisons, as coalesce
+    # counts them) and 6 − 3 = 3 additions; the same by A.sum(1) and over the columns
+    assert summed(a, 1) == summed(a, 1, sparse_sum=False) == summed(a, 0) == (3, 18)
+    # every dimension: a dense scalar, 6 − 1 additions, no sorting
+    assert summed(a, (0, 1)) == (5, 0)
+    # hybrid, the dense dimension only: 6·4 values into 6·1, then the 6 indices sorted (none repeats)
+    assert summed(h, 2) == (24 - 6, 18)
+    # hybrid, a sparse and the dense dimension: 24 − 6 within each index, then 6 − 3 merging = 21 in all
+    assert summed(h, (0, 2)) == (21, 18)
+    # both sparse dimensions: a dense 4-vector, 24 − 4 additions
+    assert summed(h, (0, 1)) == (20, 0)
+    # CSR rows are grouped already: 6 − 3 additions, nothing to sort
+    class RowSums(nn.Module):
+        def forward(self, t):
+            return t.sum(1, keepdim=True)
+    report = torchcount.profile(RowSums(), a.to_sparse_csr())
+    assert (report.total.cost.adds, report.total.cost.cmps, report.complete) == (3, 0, True)
+
+
 def test_ops_without_a_sparse_rule_are_uncounted_and_named():
     a = ring_adjacency(4)
 

@@ -35,8 +35,9 @@ the dense dimensions' size for a hybrid COO tensor); bytes are those of the valu
   conversions, ``to_dense``, and reading the values or indices move data only.
 
 Index arithmetic (linearising COO indices, merging sorted index lists) is not counted, as for dense
-indexing. Softmax over a sparse dimension, sums over some dimensions and sparse·sparse products
-depend on where the values lie, and stay uncounted.
+indexing. A sum over some dimensions: V − (values the output stores) additions, and for COO the
+sort of the indices kept (exact: the output's nnz is known). Softmax over a sparse dimension and
+sparse·sparse products depend on where the values lie, and stay uncounted.
 """
 from __future__ import annotations
 
@@ -433,6 +434,37 @@ def sparse_sum(op) -> Cost | None:
     if not _sparse(a):
         return None
     return Cost.of(reduced("adds", "additions (Σ of the stored values)", a.sparse.values, 1, "V − 1"))
+
+
+@op_rule(aten._sparse_sum.dim, aten._sparse_sum.dim_dtype, aten.sum.dim_IntList, sparse=True)
+def sparse_sum_over_dims(op) -> Cost | None:
+    """A sum over some dimensions (``torch.sparse.sum(A, dim)``, ``A.sum(dim)``), as the COO kernel
+    runs it: the summed dense dimensions within each stored value first (V − nnz·d additions, d the
+    values per index left); then, where every sparse dimension is summed, the nnz rows into a dense
+    result (nnz·d − d); else the kept indices coalesced (sorted, and the values of repeats summed:
+    ``coalesce``'s terms with nnz_out from the output). Either way V − (values the output holds)
+    additions in all. A compressed (CSR) input's rows are grouped already: the additions only."""
+    a, out = op.args[0] if op.args else None, op.outputs[0] if op.outputs else None
+    if not _sparse(a) or not isinstance(out, TensorMeta):
+        return None
+    v, nnz = a.sparse.values, a.sparse.nnz
+    if out.sparse is None:  # every sparse dimension summed: a dense result
+        return Cost.of(reduced("adds", "additions (every stored value into its output element)", v, out.numel,
+                               "V − outputs"))
+    nnz_out = out.sparse.nnz
+    if nnz == 0 or nnz_out == 0:
+        return Cost()
+    per_index = out.sparse.values // nnz_out
+    terms = []
+    if v > nnz * per_index:  # dense dimensions summed within each stored value
+        terms.append(reduced("adds", "additions (over the summed dense dimensions)", v, nnz * per_index,
+                             "V − nnz·values per index"))
+    if a.sparse.layout == "coo":
+        terms += _coalesce_terms(nnz, nnz_out, per_index, ": the indices kept")
+    else:
+        terms.append(reduced("adds", "additions (values sharing an output index)", nnz * per_index,
+                             nnz_out * per_index, "(nnz − nnz_out)·values per index"))
+    return Cost.of(*terms)
 
 
 @op_rule(*_packets("_to_sparse", "to_sparse", "_to_sparse_csr", "_to_sparse_csc", "_to_sparse_bsr",
