@@ -181,6 +181,25 @@ def test_sums_over_some_dimensions():
     report = torchcount.profile(RowSums(), a.to_sparse_csr())
     assert (report.total.cost.adds, report.total.cost.cmps, report.complete) == (3, 0, True)
 
+    # trained: the sum's backward copies the gradient to the stored indices (no arithmetic); the
+    # sparse_mask of that sparse gradient by the uncoalesced input is left uncounted, with why
+    class Weighted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.values = nn.Parameter(torch.randn(6))
+
+        def forward(self, x):
+            return torch.sparse.sum(torch.sparse_coo_tensor(indices, self.values, (3, 3)), 1).to_dense() * x
+
+        def train_step(self, x):
+            loss = self(x).sum()
+            loss.backward()
+            return loss
+
+    report = torchcount.profile(Weighted(), torch.randn(3), method="train_step", warn=False)
+    assert {u.what for u in report.uncounted} == {"aten.sparse_mask.default (on sparse tensors)"}
+    assert any(n.startswith("aten.sparse_mask ×1 uncounted: a sparse tensor masked by another") for n in report.notes)
+
 
 def test_ops_without_a_sparse_rule_are_uncounted_and_named():
     a = ring_adjacency(4)

@@ -49,7 +49,7 @@ from ._util import reduced, schema_arg
 from .complex import in_real_ops, op_complex_mode
 from .elementwise import _packets
 from .matmul import _scaled_sum_terms
-from .registry import aten, op_rule, op_rule_for, zero_ops
+from .registry import aten, op_rule, op_rule_for, why_uncounted, zero_ops
 
 # reading a sparse tensor's parts, building one from them, and changing its layout: no arithmetic
 zero_ops(*_packets(
@@ -65,6 +65,9 @@ zero_ops(*_packets(
     # COO row indices compressed to CSR's and back (index arithmetic: a count and a running sum
     # of indices, not counted, as for dense indexing)
     "_convert_indices_from_coo_to_csr", "_convert_indices_from_csr_to_coo",
+    # the gradient of a sum over some dimensions: the output gradient's values copied to the input's
+    # indices (expanded over the summed dense dimensions; found by a binary search over the kept indices)
+    "_sparse_sum_backward",
 ))
 
 
@@ -383,6 +386,10 @@ def sparse_mask(op) -> Cost | None:
     return Cost.of(Term("mults", "multiplications (the dense element at each stored index of the mask, by one)",
                         "V", v, v)).with_bytes(mask.nbytes + v * _itemsize(a.dtype),
                                                out.nbytes if out is not None else 0)
+
+
+why_uncounted("aten.sparse_mask", "a sparse tensor masked by another multiplies (by one) the values at the "
+              "indices both store, a number the stored indices decide (at most the smaller nnz)")
 
 
 @op_rule(*_packets("add", "sub"), sparse=True)
