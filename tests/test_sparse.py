@@ -201,6 +201,27 @@ def test_sums_over_some_dimensions():
     assert any(n.startswith("aten.sparse_mask ×1 uncounted: a sparse tensor masked by another") for n in report.notes)
 
 
+def test_a_sparse_tensor_added_into_in_place_is_priced_on_what_it_stored_before():
+    # A stores the diagonal (3 values), B 4 values of which one, (1, 1), is on the diagonal: the sum
+    # stores 6 indices, and one addition is made (3 + 4 − 6 = 1); in place, A's nnz goes 3 → 6, and its
+    # rule used to see the 6 (6 + 4 − 6 = 4 additions)
+    a = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2], [0, 1, 2]]), torch.ones(3), (3, 3)).coalesce()
+    b = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 0], [1, 1, 0, 2]]), torch.ones(4), (3, 3)).coalesce()
+
+    class Sum(nn.Module):
+        def __init__(self, in_place):
+            super().__init__()
+            self.in_place = in_place
+
+        def forward(self, x, y):
+            return x.add_(y) if self.in_place else x + y
+
+    for in_place in (False, True):
+        cost = torchcount.profile(Sum(in_place), (a.clone(), b)).total.cost
+        # read: A's 3 float32 values and 2×3 int64 indices, B's 4 and 2×4; written: the sum's 6 and 2×6
+        assert (cost.adds, cost.bytes_read, cost.bytes_written) == (1, (3 * 4 + 48) + (4 * 4 + 64), 6 * 4 + 96), in_place
+
+
 def test_ops_without_a_sparse_rule_are_uncounted_and_named():
     a = ring_adjacency(4)
 

@@ -459,9 +459,16 @@ class OpRecorder(TorchDispatchMode):
                     return func._op_dk(_COMPOSITE, *args, **kwargs)
                 finally:
                     _pop_dispatch_mode(None)
+        before = None
+        if _writes_in_place(func) and _sparse_among_raw(args, kwargs):
+            # a sparse tensor written in place changes its nnz (A.add_(B) stores the union of indices):
+            # its rule needs what it stored before the op, so the arguments are described first
+            before = describe(args), describe(kwargs)
         out = func(*args, **kwargs)
         try:
-            if not kwargs and type(out) is _Tensor and out.layout is _strided and \
+            if before is not None:
+                op = OpCall(func, before[0], before[1], describe(out, _raw_tensors(args) + _raw_tensors(kwargs)))
+            elif not kwargs and type(out) is _Tensor and out.layout is _strided and \
                     all(type(a) is _Tensor and a.layout is _strided for a in args):
                 # the usual op (add, mean, view …): dense tensors in, one dense tensor out
                 aliased = out._is_view() or any(out is a for a in args)
@@ -490,6 +497,26 @@ class OpRecorder(TorchDispatchMode):
             if node is not None:
                 self._backward_nodes[id(op)] = node._sequence_nr()
         return out
+
+
+def _writes_in_place(func) -> bool:
+    """The op writes into an argument (``add_``, an ``out=``), by its schema; cached per op."""
+    found = _WRITES_IN_PLACE.get(func)
+    if found is None:
+        schema = getattr(func, "_schema", None)
+        found = _WRITES_IN_PLACE[func] = schema is not None and any(
+            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+    return found
+
+
+_WRITES_IN_PLACE: dict = {}
+
+
+def _sparse_among_raw(args: tuple, kwargs: dict) -> bool:
+    for t in _raw_tensors(args) + _raw_tensors(kwargs):
+        if t.layout is not _strided:
+            return True
+    return False
 
 
 class _OnNestedTensors:

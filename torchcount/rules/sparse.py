@@ -407,10 +407,12 @@ def sparse_sum_of_two(op) -> Cost | None:
             return None
         per_index = a.sparse.values // a.sparse.nnz if a.sparse.nnz else 1
         merged = (a.sparse.nnz + b.sparse.nnz - out.sparse.nnz) * per_index
+        # (in place, A.add_(B): A is described as it was before the op, the output as A became)
         return Cost.of(
             Term("adds", "additions (values both operands store at one index)", "(nnz_a + nnz_b − nnz_out)·per index",
                  worked("({} + {} − {})×{}", a.sparse.nnz, b.sparse.nnz, out.sparse.nnz, per_index), max(merged, 0)),
-            Term("mults", "scaling α·B", "V_b", b.sparse.values, b.sparse.values) if alpha != 1 else None)
+            Term("mults", "scaling α·B", "V_b", b.sparse.values, b.sparse.values) if alpha != 1 else None,
+            bytes_read=a.nbytes + b.nbytes, bytes_written=out.nbytes)
     if _sparse(a):
         return None  # sparse ± dense: the dense result is the dense operand's elements, less or plus … (rare)
     v = b.sparse.values
