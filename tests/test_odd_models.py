@@ -126,6 +126,38 @@ def test_hooks_of_a_child_covered_by_a_rule_are_counted_not_lost(ruled_block):
     assert "forward hook: " in text
 
 
+def test_a_module_a_hook_calls_inside_a_ruled_block_is_counted_not_covered(ruled_block):
+    # a hook of a covered child runs outside the enclosing rule's forward: a module it calls is not the
+    # rule's work (it used to be marked covered, a silent 0 under "complete")
+    model = nn.Sequential(ruled_block())
+    extra = model[0].extra = nn.Linear(4, 4)
+    model[0].fc.register_forward_hook(lambda module, args, out: extra(out))
+    report = torchcount.profile(model, torch.randn(2, 4))
+    row = report.row("0.extra")
+    assert row.status == "rule" and (row.cost.macs, row.cost.adds) == (lin_macs(2, 4, 4), 2 * 4)
+    assert report.row("0").self_cost.macs == 2 * 16  # the block's rule, as before
+    assert report.total.macs == 2 * 16 + lin_macs(2, 4, 4) and report.total.cost.adds == 8
+    assert report.row("0.fc").cost.is_zero() and report.complete
+
+    # the hooked module called again by its own forward hook: a second call, not the rule's either
+    model = nn.Sequential(ruled_block())
+    fc, depth = model[0].fc, []
+
+    def again(module, args, out):
+        if depth:
+            return None
+        depth.append(1)
+        try:
+            return module(out)
+        finally:
+            depth.pop()
+
+    fc.register_forward_hook(again)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("0.fc").calls == 2
+    assert report.total.macs == 2 * 16 + lin_macs(2, 4, 4) and report.total.cost.adds == 8
+
+
 def test_process_wide_forward_hooks_are_counted_in_the_hooked_modules_rows(ruled_block):
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 

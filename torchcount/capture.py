@@ -627,7 +627,8 @@ class _HookWatch:
     def __init__(self, recorder: "_Recorder"):
         self.recorder = recorder
         #: one entry per call in progress (a hook may call the module again):
-        #: [recording on before, caller's Call or None (the root's hooks' stray ops), mark, Call, returned]
+        #: [recording on before, caller's Call or None (the root's hooks' stray ops), mark, Call, returned,
+        #:  a hook region of this call is open (see :attr:`_Recorder.hook_depths`), called from another's hook]
         self.pending: list[list] = []
 
     def _ops(self, owner: "Call | None"):
@@ -638,9 +639,24 @@ class _HookWatch:
         if threading.get_ident() != r.thread or not r.live[0]:
             return None
         owner = r.stack[-1] if r.stack else None
-        self.pending.append([r.mode_on, owner, len(self._ops(owner)), None, False])
+        depths = r.hook_depths
+        from_hook = bool(depths) and depths[-1] == len(r.stack)  # (read before this module's own region opens)
+        self.pending.append([r.mode_on, owner, len(self._ops(owner)), None, False, True, from_hook])
+        depths.append(len(r.stack))
         r._set_mode(True)
         return None
+
+    def called_from_hook(self) -> "bool | None":
+        """For the call about to enter the wrapped forward: whether a hook of another call made it
+        (None when this call did not come through ``Module.__call__``, or its pre-hooks are not ours)."""
+        if self.pending and self.pending[-1][3] is None:
+            return self.pending[-1][6]
+        return None
+
+    def _close(self, entry: list) -> None:
+        if entry[5]:
+            entry[5] = False
+            self.recorder.hook_depths.pop()
 
     def entered(self, call: Call) -> None:
         """The wrapped forward starts: what the pre-hooks ran is the call's."""
@@ -648,13 +664,15 @@ class _HookWatch:
             return
         entry = self.pending[-1]
         entry[3] = call
+        self._close(entry)
         self._move(entry, call)
 
     def returned(self, call: Call) -> None:
         """The wrapped forward returned: the forward hooks run next, recorded from here."""
         if self.pending and self.pending[-1][3] is call:
             entry = self.pending[-1]
-            entry[2], entry[4] = len(self._ops(entry[1])), True
+            entry[2], entry[4], entry[5] = len(self._ops(entry[1])), True, True
+            self.recorder.hook_depths.append(len(self.recorder.stack))
             self.recorder._set_mode(True)
 
     def after(self, module, args, output):  # the last forward hook
@@ -662,6 +680,7 @@ class _HookWatch:
         if threading.get_ident() != r.thread or not r.live[0] or not self.pending:
             return None
         entry = self.pending.pop()
+        self._close(entry)
         if entry[4]:
             self._move(entry, entry[3])
         r._set_mode(entry[0])
@@ -717,6 +736,10 @@ class _Recorder:
         #: cleared when the capture ends: a wrapper the model saved (``self.f = self.child.forward``
         #: inside its forward) then calls straight through instead of recording into a finished trace
         self.live = [True]
+        #: the call-stack depth of each open hook region (a watched module's pre-hooks before its
+        #: forward, its forward hooks after it; see :class:`_HookWatch`), innermost last: a module a
+        #: hook calls is not covered by the rule of the call on the stack, which does not run it
+        self.hook_depths: list[int] = []
         self._elsewhere_lock = threading.Lock()
         self._elsewhere = threading.local()  # .whole: another thread is inside its own call of the root
 
@@ -853,6 +876,11 @@ class _Recorder:
                 parent = stack[-1]
                 parent_index = parent.index
                 covered = (parent.covered or parent.ruled) and coverable
+                if covered and recorder.hook_depths:  # called by a hook, not by the ruled call's forward
+                    from_hook = watch.called_from_hook() if watch is not None else None
+                    if from_hook is None:
+                        from_hook = recorder.hook_depths[-1] == len(stack)
+                    covered = not from_hook
                 siblings = parent.children
                 if siblings is _NONE:
                     siblings = parent.children = []
