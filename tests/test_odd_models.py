@@ -158,6 +158,19 @@ def test_a_module_a_hook_calls_inside_a_ruled_block_is_counted_not_covered(ruled
     assert report.total.macs == 2 * 16 + lin_macs(2, 4, 4) and report.total.cost.adds == 8
 
 
+def test_without_op_recording_a_childs_hooks_are_listed_as_uncounted():
+    # with ops recorded the hook's 2·4 multiplications are the Linear's; without, they are unknown:
+    # listed, never a silent 0 beside the Linear's rule (a Sequential's own ops are not flagged)
+    model = nn.Sequential(nn.Linear(4, 4))
+    model[0].register_forward_hook(lambda module, args, out: out * 3)
+    assert torchcount.profile(model, torch.randn(2, 4)).row("0").cost.mults == 8
+    report = torchcount.profile(model, torch.randn(2, 4), record_ops=False, warn=False)
+    assert report.row("0").macs == lin_macs(2, 4, 4)
+    assert not report.complete
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [
+        ("0", "its forward hooks (not recorded: record_ops=False)", 1)]
+
+
 def test_process_wide_forward_hooks_are_counted_in_the_hooked_modules_rows(ruled_block):
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
-from .capture import _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
+from .capture import _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
 from .report import Report
@@ -421,6 +421,8 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
 #: what a module without a rule did itself, when op recording is off (never a silent zero)
 UNRECORDED = "own ops (not recorded: record_ops=False)"
 UNRECORDED_HOOKS = "the root's hooks (not recorded: record_ops=False)"
+#: what a module's own forward hooks and pre-hooks computed, counted in its row when ops are recorded
+UNRECORDED_OWN_HOOKS = "its forward hooks (not recorded: record_ops=False)"
 _CONTAINER_FORWARDS = (nn.Sequential.forward,)
 
 
@@ -438,6 +440,9 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
         if row is None or id(row) in seen or row.module is None or row.calls == 0:
             continue  # (a row for a module never called: it ran nothing)
         seen.add(id(row))
+        if row is not report.root and _has_own_hooks(row.module):
+            # its hooks' work is its row's (capture._HookWatch), unknown here: not a silent 0 beside its rule
+            report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED_OWN_HOOKS, row.calls))
         if row.status in ("ops", "partial", "container") and (
                 getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS
                 or row is report.root and report.method is not None):  # (the method's own code ran too)
