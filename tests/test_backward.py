@@ -276,6 +276,22 @@ def test_the_backward_is_broken_down_by_the_layer_whose_forward_set_it_up():
     assert "backward_MACs" not in torchcount.profile(model, torch.randn(1, 1, 28, 28), warn=False).row("0").extra
 
 
+def test_the_backward_of_what_a_forward_hook_computed_is_in_the_hooked_layers_column():
+    """A forward hook's work is its module's row (capture._HookWatch): so is the backward it sets up.
+    The hook's product out @ W (W a constant) costs 2·4·4 MACs forward and the same for its input's
+    gradient; the first Linear's weight gradient 2·4·4 (its input needs none), the second's input and
+    weight gradients 2·4·4 each."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    w = torch.randn(4, 4)
+    model[0].register_forward_hook(lambda module, args, out: out @ w)
+    step = ClassifierStep(model)
+    report = torchcount.profile(step, (torch.randn(2, 4), torch.tensor([1, 2])), method="train_step", warn=False)
+    assert report.row("net.0").macs == 2 * 32
+    assert report.row("net.0").extra["backward_MACs"] == 32 + 32  # its weight's gradient, and the hook's
+    assert report.row("net.1").extra["backward_MACs"] == 2 * 32
+    assert report.extra["backward_MACs"] == 4 * 32 and report.root.self_extra["backward_MACs"] == 0
+
+
 def _column_sums(report) -> dict:
     from torchcount.report import shown_rows
 

@@ -628,7 +628,8 @@ class _HookWatch:
         self.recorder = recorder
         #: one entry per call in progress (a hook may call the module again):
         #: [recording on before, caller's Call or None (the root's hooks' stray ops), mark, Call, returned,
-        #:  a hook region of this call is open (see :attr:`_Recorder.hook_depths`), called from another's hook]
+        #:  a hook region of this call is open (see :attr:`_Recorder.hook_depths`), called from another's hook,
+        #:  the next autograd node's number when its pre-hooks started (with :attr:`Trace.spans`)]
         self.pending: list[list] = []
 
     def _ops(self, owner: "Call | None"):
@@ -641,7 +642,8 @@ class _HookWatch:
         owner = r.stack[-1] if r.stack else None
         depths = r.hook_depths
         from_hook = bool(depths) and depths[-1] == len(r.stack)  # (read before this module's own region opens)
-        self.pending.append([r.mode_on, owner, len(self._ops(owner)), None, False, True, from_hook])
+        self.pending.append([r.mode_on, owner, len(self._ops(owner)), None, False, True, from_hook,
+                             _sequence_nr() if r.track_backward else None])
         depths.append(len(r.stack))
         r._set_mode(True)
         return None
@@ -683,6 +685,8 @@ class _HookWatch:
         self._close(entry)
         if entry[4]:
             self._move(entry, entry[3])
+            if entry[7] is not None:  # the autograd nodes its hooks made are its too: their backward is its row's
+                r.trace.spans[entry[3].index] = (entry[7], _sequence_nr())
         r._set_mode(entry[0])
         return None
 
