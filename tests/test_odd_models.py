@@ -171,6 +171,20 @@ def test_without_op_recording_a_childs_hooks_are_listed_as_uncounted():
         ("0", "its forward hooks (not recorded: record_ops=False)", 1)]
 
 
+def test_a_row_whose_hooks_ran_an_op_without_a_formula_is_marked_in_the_table(ruled_block):
+    # the rows keep their status (rule, covered) but hold uncounted ops: the table marks them † as
+    # its footnote says
+    model = nn.Sequential(ruled_block(), nn.Linear(4, 4))
+    for layer in (model[0].fc, model[1]):
+        layer.register_forward_hook(lambda module, args, out: out + torch.linalg.svdvals(out).sum())
+    report = _quiet(model, torch.randn(2, 4))
+    assert sorted(u.path for u in report.uncounted) == ["0.fc", "1"] and not report.complete
+    assert report.row("1").cost.adds == 8 + 1 + 8  # bias, the sum of 2 values, the add
+    lines = report.table(columns=["module"]).splitlines()
+    assert any(line.strip() == "0.fc (in parent) †" for line in lines)
+    assert any(line.strip() == "1 †" for line in lines)
+
+
 def test_process_wide_forward_hooks_are_counted_in_the_hooked_modules_rows(ruled_block):
     from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 

@@ -233,6 +233,8 @@ class Report:
             extra = row.shown_extra(own)
             ops = conv.ops(cost)
             marker = {"partial": " †", "covered": " (in parent)"}.get(row.status, "")
+            if row.uncounted_ops and row.status in ("rule", "covered"):  # its forward hooks ran an op without a formula
+                marker += " †"
             values = {
                 "#": row.index,
                 "module": ("  " * max(row.depth - 1, 0)) + row.name + (" (self)" if own else "") + marker,
