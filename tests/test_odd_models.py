@@ -204,9 +204,12 @@ def test_process_wide_forward_hooks_are_counted_in_the_hooked_modules_rows(ruled
         report = torchcount.profile(model, torch.randn(2, 4))
     finally:
         shift.remove()
-    # they run before any hook of torchcount's: the caller's, and not seen inside the ruled block (said so)
+    # they run before any hook of torchcount's: the caller's, and not seen inside the ruled block, whose
+    # covered child is listed as uncounted for it (never a silent 0 under 'complete')
     assert report.total.cost.adds == 2 * 4 + 2 * 4  # Linear 1's bias, and the shift of its input in the root
     assert any("process-wide forward pre-hooks are set" in n for n in report.notes)
+    assert [(u.path, u.calls) for u in report.uncounted] == [("0.fc", 1)]
+    assert "process-wide forward pre-hooks" in report.uncounted[0].what and not report.complete
 
 
 def test_a_deprecated_hook_based_weight_norm_is_counted_in_its_layer():

@@ -361,10 +361,21 @@ def price_ops(ops) -> "tuple[Cost, Counter | None, int, tuple]":
     return total, missing, counted, tuple(terms)
 
 
+#: what ``report.uncounted`` lists for a call covered by an enclosing rule while torch's process-wide
+#: forward pre-hooks were set: their work for that call could not be recorded
+GLOBAL_PRE_HOOKS = "process-wide forward pre-hooks (not recorded inside a module priced by a rule)"
+
+
 def price_trace(trace: Trace, state_bytes: "dict[int, int] | None" = None) -> list[CallCost]:
     """Price every call, then fill inclusive costs bottom-up along the call tree."""
     autocast = bool(trace.autocast)
     priced = [price_call(call, state_bytes, autocast) for call in trace.calls]
+    if trace.global_pre_hooks:
+        # torch's process-wide pre-hooks run before any hook of a module's own (capture._HookWatch):
+        # inside a module priced by a rule, what they computed for a covered call was not recorded
+        for p in priced:
+            if p.source == "covered":
+                p.uncounted_ops = Counter({GLOBAL_PRE_HOOKS: 1}) + Counter(p.uncounted_ops)
     for p in reversed(priced):  # children come after their parent in pre-order
         children = p.call.children
         if children:
@@ -981,7 +992,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if trace.global_pre_hooks:
         notes.append("torch's process-wide forward pre-hooks are set (register_module_forward_pre_hook): the ops "
                      "they run are counted in the calling module's row, and not at all inside a module priced "
-                     "by a rule")
+                     "by a rule (its covered children are listed as uncounted)")
     if trace.hooked:  # (see capture._HookWatch)
         hooked = {trace.calls[i].path or "(root)" for i in trace.hooked}
         ran = sum(len(trace.calls[i].hook_ops) for i in trace.hooked)
