@@ -171,14 +171,16 @@ def test_cuda_memory_tracker_stays_balanced_when_a_child_raises_and_is_caught(mo
 
 # ---- F4: a user's forward hook is timed in the module but counted in its parent ---------------
 def test_a_users_forward_hook_is_timed_where_it_is_counted():
-    """F4. Counting wraps ``forward`` only: what a user's forward hook computes is counted in the
-    parent's own cost. The timing post-hook is registered after the user's, so the hook's time
-    lands in the module's row (its GFLOP/s divides the module's FLOPs by forward + hook time)."""
+    """F4. What a module's own forward hooks compute is counted in its row (capture._HookWatch), and
+    timed there: its span opens before its pre-hooks and closes after its forward hooks, so its GFLOP/s
+    divides the FLOPs counted there by the time they took. It was the parent's, in both."""
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
-    model[0].register_forward_hook(lambda m, args, out: time.sleep(0.02))
+    model[0].register_forward_pre_hook(lambda m, args: time.sleep(0.02))
+    model[0].register_forward_hook(lambda m, args, out: (time.sleep(0.02), out * 2)[1])
     report = torchcount.profile(model, torch.randn(2, 8), measure=True, **FAST)
-    assert details(report, "0")["inclusive_ms"] < 20.0
-    assert details(report, "")["exclusive_ms"] >= 20.0  # where the pre-hook's work lands too
+    assert report.row("0").cost.mults == 2 * 8  # the forward hook's doubling, counted in the Linear's row
+    assert details(report, "0")["inclusive_ms"] >= 40.0  # both hooks' sleeps, timed there too
+    assert details(report, "")["exclusive_ms"] < 20.0
 
 
 # ---- F6: coverage is a share but can exceed 100 % ---------------------------------------------
@@ -370,20 +372,22 @@ class SleepInLinear:
     def __call__(self, module, args, output):
         if isinstance(module, nn.Linear):
             time.sleep(self.ms / 1e3)
+            return output * 2
 
 
 def test_a_global_module_hook_is_timed_where_it_is_counted():
-    """torch runs global forward hooks before a module's own ones; the timing post-hook, a hook of
-    the module's, stamped after them, so a global hook's time landed in the module's row while
-    counting (which wraps ``forward``) put its work in the caller. The stamps now wrap ``forward``."""
+    """torch runs global forward hooks after a module's forward, before the module's own hooks: while
+    they are set, every module's counted and timed span runs from before its pre-hooks to after its
+    forward hooks, so a global hook's work is the hooked module's in both (it was the caller's)."""
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
     handle = nn.modules.module.register_module_forward_hook(SleepInLinear(10))
     try:
         report = torchcount.profile(model, torch.randn(2, 8), measure=True, **FAST)
     finally:
         handle.remove()
-    assert details(report, "0")["inclusive_ms"] < 10.0
-    assert details(report, "")["exclusive_ms"] >= 10.0
+    assert report.row("0").cost.mults == 2 * 8  # the hook's doubling of the Linear's 2×8 output
+    assert details(report, "0")["inclusive_ms"] >= 10.0
+    assert details(report, "")["exclusive_ms"] < 10.0
 
 
 class CallsForwardDirectly(nn.Module):

@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from ..capture import forwards_wrapped
+from ..capture import _GLOBAL_FORWARD_HOOKS, _has_own_hooks, forwards_wrapped
 
 
 @contextmanager
@@ -20,11 +20,13 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
     handled), so nested bookkeeping stays balanced.
 
     ``forward`` is wrapped (in the module's own ``__dict__``, as the capture does) rather than hooked
-    with torch's forward hooks, so that a timed span is exactly the work counting gives the module:
-    the module's own hooks and torch's global module hooks (``register_module_forward_hook``) run
-    outside it, where counting puts their work (in the caller), and a parent that calls
-    ``child.forward(x)`` directly still times the child, as it is counted. ``pre`` and ``post`` are
-    always paired: a hook of the user's that raises before the forward leaves neither run.
+    with torch's forward hooks, so that a timed span is exactly the work counting gives the module,
+    and a parent that calls ``child.forward(x)`` directly still times the child, as it is counted.
+    A module with forward hooks of its own (or every module, while torch's process-wide forward hooks
+    are set) is spanned from a pre-hook put before its own to a forward hook run after them, as the
+    capture records them (``capture._HookWatch``): what its hooks compute is its row's, counted and
+    timed; torch's process-wide *pre*-hooks run before that span, in the caller's, as counted. ``pre``
+    and ``post`` are always paired, also when a hook raises.
     A forward the user had set on an instance is wrapped and put back. ScriptModules cannot be
     wrapped and are skipped: their time falls to the enclosing module.
 
@@ -38,23 +40,61 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
     live = [True]
     thread = threading.get_ident()
 
+    handles: list = []  # the span hooks of modules that have hooks
+
     def wrap(module: nn.Module, forward: Callable) -> Callable:
         pre, post = hooks_for(paths[id(module)])
-        return _around(module, forward, pre, post, with_kwargs, live, thread)
+        opened = None
+        if _has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS:
+            opened = []
+            handles.extend(_span_hooks(module, pre, post, with_kwargs, live, thread, opened))
+        return _around(module, forward, pre, post, with_kwargs, live, thread, opened)
 
     try:
         with forwards_wrapped((module for _, module in modules), wrap):
             yield
     finally:
         live[0] = False
+        for handle in handles:
+            handle.remove()
+
+
+def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: bool, live: list, thread: int,
+                opened: list) -> list:
+    """A pre-hook before the module's own and a forward hook after them (run also when the forward or
+    a hook raises) that open and close its span; ``opened`` holds, per call in progress, whether its
+    wrapped forward has yet to start (the wrapper then leaves the stamping to these)."""
+    this_thread = threading.get_ident
+
+    def before(module, args):
+        if live[0] and this_thread() == thread:
+            opened.append(True)
+            pre(module, args)
+
+    if with_kwargs:
+        def after(module, args, kwargs, output):
+            if live[0] and this_thread() == thread and opened:
+                opened.pop()
+                post(module, args, kwargs, output)
+    else:
+        def after(module, args, output):
+            if live[0] and this_thread() == thread and opened:
+                opened.pop()
+                post(module, args, output)
+
+    return [module.register_forward_pre_hook(before, prepend=True),
+            module.register_forward_hook(after, with_kwargs=with_kwargs, always_call=True)]
 
 
 def _around(module: nn.Module, forward: Callable, pre: Callable, post: Callable, with_kwargs: bool,
-            live: list, thread: int) -> Callable:
+            live: list, thread: int, opened: "list | None" = None) -> Callable:
     this_thread = threading.get_ident
 
     def stamped_forward(*args, **kwargs):
         if not live[0] or this_thread() != thread:  # (a saved wrapper after the pass; another thread)
+            return forward(*args, **kwargs)
+        if opened and opened[-1]:  # the span its pre-hook opened closes after its forward hooks
+            opened[-1] = False
             return forward(*args, **kwargs)
         pre(module, args)
         try:
