@@ -126,6 +126,27 @@ def test_hooks_of_a_child_covered_by_a_rule_are_counted_not_lost(ruled_block):
     assert "forward hook: " in text
 
 
+def test_a_covered_module_whose_hooks_work_in_a_later_call_only(ruled_block):
+    from torchcount.analysis.plots import _leaf_rows
+
+    block = ruled_block()
+    model = nn.Sequential(block, block)  # one block called twice: its covered Linear twice
+    calls = []
+
+    def second_call_triples(module, args, out):
+        calls.append(1)
+        return out * 3 if len(calls) == 2 else None
+
+    block.fc.register_forward_hook(second_call_triples)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    fc = report.row("0.fc")
+    assert (fc.calls, fc.status, fc.cost.mults) == (2, "covered", 2 * 4)  # the second call's tripling
+    text = report.explain("0.fc")
+    assert "except the ops its forward hooks ran around it (in calls after the first)" in text
+    assert "total over 2 call(s): 8 FLOPs" in text
+    assert "0.fc" in [row.path for row, _ in _leaf_rows(report, None)]  # plotted: it has work of its own
+
+
 def test_a_module_a_hook_calls_inside_a_ruled_block_is_counted_not_covered(ruled_block):
     # a hook of a covered child runs outside the enclosing rule's forward: a module it calls is not the
     # rule's work (it used to be marked covered, a silent 0 under "complete")

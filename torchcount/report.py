@@ -339,10 +339,11 @@ class Report:
             else f"{row.calls} call{'s' if row.calls != 1 else ''}"
         lines.append(f"input {_shapes(row.input_shapes)} → output {_shapes(row.output_shapes)}; {calls}")
         if row.status == "covered":
-            if not row.terms:
+            if not row.terms and row.cost.is_zero():
                 lines.append("counted by the rule of an enclosing module")
                 return "\n".join(lines)
-            lines.append("counted by the rule of an enclosing module, except the ops its forward hooks ran around it")
+            lines.append("counted by the rule of an enclosing module, except the ops its forward hooks ran around it"
+                         + ("" if row.terms else " (in calls after the first)"))
         if row.status in ("rule", "ops", "partial", "covered") and row.terms:
             per_call = " (per call; first call shown)" if row.calls > 1 and not method_root else ""
             own = "its own ops, outside its children (whose rows hold their cost)" if (
@@ -388,6 +389,8 @@ class Report:
                 lines.append(f"  {conv.unit} [{conv.name}] = {first_ops:,}")
             else:
                 lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
+        elif row.status == "covered":
+            pass  # (its hooks' ops, in later calls only: their total follows)
         elif row.status == "container" or (row.module is not None and list(row.module.children())):
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")

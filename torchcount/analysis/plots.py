@@ -54,7 +54,9 @@ def _time(row, own: bool = False) -> float | None:
 def _leaf_rows(report, depth: int | None):
     from ..report import visible_rows
 
-    return [(r, own) for r, own in visible_rows(report.layers, depth) if r.status != "covered"]
+    # a covered row's work is its enclosing rule's, except what its own hooks computed (its cost then)
+    return [(r, own) for r, own in visible_rows(report.layers, depth)
+            if r.status != "covered" or not r.shown_cost(own).is_zero()]
 
 
 def plot_layers(report, path=None, *, convention=None, depth: int | None = None, top: int | None = None,
