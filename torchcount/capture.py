@@ -619,7 +619,8 @@ class _HookWatch:
     process-wide forward hooks are set (``register_module_forward_hook``: they run after the
     forward and before the module's own forward hooks, inside the watched region). Process-wide
     *pre*-hooks run before any module's own pre-hook, ours included: their ops stay the
-    caller's, and inside a module priced by a rule they are not recorded (a note says so).
+    caller's, and inside a module priced by a rule they are not recorded (a note says so, and
+    counting lists each covered call as uncounted for them: ``count.GLOBAL_PRE_HOOKS``).
     """
 
     __slots__ = ("recorder", "pending")
