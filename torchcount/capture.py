@@ -460,7 +460,7 @@ class OpRecorder(TorchDispatchMode):
                 finally:
                     _pop_dispatch_mode(None)
         before = None
-        if _writes_in_place(func) and _sparse_among_raw(args, kwargs):
+        if _written_arguments(func) and _sparse_among_raw(args, kwargs):
             # a sparse tensor written in place changes its nnz (A.add_(B) stores the union of indices):
             # its rule needs what it stored before the op, so the arguments are described first
             before = describe(args), describe(kwargs)
@@ -499,17 +499,23 @@ class OpRecorder(TorchDispatchMode):
         return out
 
 
-def _writes_in_place(func) -> bool:
-    """The op writes into an argument (``add_``, an ``out=``), by its schema; cached per op."""
-    found = _WRITES_IN_PLACE.get(func)
+def _written_arguments(op) -> tuple:
+    """The arguments an op writes into, from its schema (``Tensor(a!) self``, ``Tensor(a!) out``,
+    a BatchNorm's running statistics): ``(position, name, only written)`` triples, an ``out=``
+    tensor (keyword-only) being only written; ``()`` for most ops."""
+    found = _WRITES.get(op)
     if found is None:
-        schema = getattr(func, "_schema", None)
-        found = _WRITES_IN_PLACE[func] = schema is not None and any(
-            a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)
+        schema = getattr(op, "_schema", None)
+        if schema is None or torch.Tag.inplace_view in getattr(op, "tags", ()):
+            found = ()  # (unsqueeze_, t_, resize_, set_: they change a tensor's shape or storage, not its data)
+        else:
+            found = tuple((i, a.name, a.kwarg_only) for i, a in enumerate(schema.arguments)
+                          if a.alias_info is not None and a.alias_info.is_write)
+        _WRITES[op] = found
     return found
 
 
-_WRITES_IN_PLACE: dict = {}
+_WRITES: dict = {}  # op overload → _written_arguments
 
 
 def _sparse_among_raw(args: tuple, kwargs: dict) -> bool:

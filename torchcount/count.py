@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
-from .capture import _ScriptModule
+from .capture import _ScriptModule, _written_arguments
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
 from .rules import op_rule_for, rule_for, sparse_op_rule_for, uncounted_why
@@ -165,25 +165,6 @@ def price_op(op: OpCall) -> Cost | None:
     return cost
 
 
-def _written_arguments(op) -> tuple:
-    """The arguments an op writes into, from its schema (``Tensor(a!) self``, ``Tensor(a!) out``,
-    a BatchNorm's running statistics): ``(position, name, only written)`` triples, an ``out=``
-    tensor (keyword-only) being only written; ``()`` for most ops."""
-    found = _WRITES.get(op)
-    if found is None:
-        schema = getattr(op, "_schema", None)
-        if schema is None or torch.Tag.inplace_view in getattr(op, "tags", ()):
-            found = ()  # (unsqueeze_, t_, resize_, set_: they change a tensor's shape or storage, not its data)
-        else:
-            found = tuple((i, a.name, a.kwarg_only) for i, a in enumerate(schema.arguments)
-                          if a.alias_info is not None and a.alias_info.is_write)
-        _WRITES[op] = found
-    return found
-
-
-_WRITES: dict = {}  # op overload → _written_arguments
-
-
 def _in_place_traffic(op: OpCall, writes: tuple, overwrites: bool) -> tuple[int, int]:
     """An op that writes into tensors it was given writes each of them once (and any new output),
     and reads its inputs, except a destination it only overwrites: an ``out=`` tensor, and the
@@ -202,7 +183,7 @@ def _in_place_traffic(op: OpCall, writes: tuple, overwrites: bool) -> tuple[int,
 
 def _moves_nothing(outputs, op=None) -> bool:
     """Every output aliases an input (a view, the input itself; an op that writes in place is
-    told apart before, by ``_written_arguments``), or the op only allocates. For an op the
+    told apart before, by ``capture._written_arguments``), or the op only allocates. For an op the
     schema says it (``Tensor(a) self -> Tensor(a)``): under the dispatch mode a view's output is
     not yet marked as one."""
     if all(t.aliased for t in outputs):

@@ -403,7 +403,8 @@ class Report:
             lines.append(f"  total of the {self.method} call: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], "
                          f"{row.cost.macs:,} MACs")
         elif row.calls > 1 or row.status not in ("rule",) or row.cost != row.self_cost:
-            # (a rule row's cost differs from its own where a covered child's hooks ran ops)
+            # (a rule row's cost holds more than its own where a child ran work its rule does not cover:
+            # a covered child's hooks, a module a hook called, a parametrization)
             lines.append(f"  total over {row.calls} call(s): {conv.ops(row.cost):,} {conv.unit} "
                          f"[{conv.name}], {row.cost.macs:,} MACs")
         if row.uncounted_ops:
