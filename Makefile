@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
+	# no pip cache: torch's CUDA wheels are ~4.7 GB, and a cached copy doubles the disk the install
+	# needs (a CI run ran out of space during the install on 2026-12-03)
+	$(PY) -m pip install -q --no-cache-dir -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
 demo: $(STAMP)
