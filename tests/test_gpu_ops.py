@@ -489,3 +489,23 @@ def test_worked_lines_of_the_gpu_rules_evaluate_to_their_values():
     bad = [f"{t.what} = {t.substituted}" for c in calls for t in price_op(c).terms
            if evaluate(t.substituted) != t.value]
     assert bad == []
+
+
+@pytest.mark.parametrize("batch_first, packed", [(False, False), (True, False), (False, True)])
+def test_cudnn_rnn_forward_runs_num_layers_times_T_sequential_steps(batch_first, packed):
+    # a module priced from its ops (an nn.LSTM subclass with its own forward, on CUDA) gets the steps
+    # the nn.LSTM rule gives: num_layers·T, directions side by side; T is the packed sequence's number of
+    # batch sizes, or the time axis of a padded input (axis 1 when batch_first: cuDNN transposes it itself)
+    from torchcount.rules.recurrent import op_sequential_steps
+
+    layers, I, H, T, N = 3, 4, 8, 5, 2
+    weights = []
+    for layer in range(layers):
+        for _ in range(2):
+            weights += [torch.empty(4 * H, I if layer == 0 else 2 * H), torch.empty(4 * H, H)]
+    batch_sizes = [2, 2, 1, 1, 1] if packed else []
+    x = torch.empty(sum(batch_sizes), I) if packed else torch.empty(N, T, I) if batch_first else torch.empty(T, N, I)
+    hx = torch.empty(2 * layers, N, H)
+    op = call(aten._cudnn_rnn.default, x, weights, 2, None, hx, hx, 2, H, 0, layers, batch_first, 0.0, False, True,
+              batch_sizes, None)
+    assert op_sequential_steps(op) == layers * T == 15

@@ -126,6 +126,19 @@ def test_hooks_of_a_child_covered_by_a_rule_are_counted_not_lost(ruled_block):
     assert "forward hook: " in text
 
 
+def test_a_modules_hooks_with_arithmetic_are_one_more_sequential_step(ruled_block):
+    # a hook runs before or after its module's forward, not beside it: a covered row whose hooks
+    # compute has 1 step (it had 0), a ruled row its rule's steps + 1; a hook without arithmetic adds none
+    model = nn.Sequential(ruled_block(), nn.Linear(4, 4), nn.Linear(4, 4))
+    model[0].fc.register_forward_hook(lambda module, args, out: out * 3)
+    model[1].register_forward_pre_hook(lambda module, args: (args[0] + 1,))
+    model[2].register_forward_hook(lambda module, args, out: out.view(2, 4))  # a view: no arithmetic
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("0.fc").extra["steps"] == 1
+    assert report.row("1").extra["steps"] == 2
+    assert report.row("2").extra["steps"] == 1
+
+
 def test_a_covered_module_whose_hooks_work_in_a_later_call_only(ruled_block):
     from torchcount.analysis.plots import _leaf_rows
 

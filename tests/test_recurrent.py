@@ -216,3 +216,21 @@ def test_a_parent_shown_by_its_own_part_shows_its_own_steps():
     assert report.root.shown_extra(True)["steps"] == 1
     line = next(l for l in report.table(columns=["module", "steps"]).splitlines() if "(root) (self)" in l)
     assert line.split()[-1] == "1"
+
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_subclass_priced_from_its_kernel_ops_runs_the_rules_sequential_steps(batch_first):
+    # T·num_layers, as the module rule gives (directions side by side), from the oneDNN kernel's ops
+    # (one per layer and direction) of a subclass that rewrites forward; it said 1 step before (one
+    # op-priced call). On the CPU only nn.LSTM runs a fused kernel: nn.GRU and nn.RNN run per-step ops.
+    class Sub(nn.LSTM):
+        def forward(self, x):
+            return super().forward(x)
+
+    L, I, H, T, N = 3, 4, 8, 5, 2
+    x = torch.randn(N, T, I) if batch_first else torch.randn(T, N, I)
+    custom = run(Sub(I, H, num_layers=L, bidirectional=True, batch_first=batch_first), x)
+    assert custom.root.status == "ops"
+    assert custom.root.extra["steps"] == L * T == 15
+    assert run(nn.LSTM(I, H, num_layers=L, bidirectional=True, batch_first=batch_first), x).root.extra["steps"] == 15

@@ -411,18 +411,27 @@ def _creator(seq: int, keys: list, starts: list, spans: dict, calls: list, fallb
 def sequential_chains(priced: list[CallCost]) -> list[int]:
     """Steps each call must run one after another (the lecture's parallel vs sequential):
     a rule's call gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent
-    layer, 1 for anything else); a call priced from its ops gives 1 if it did any
+    layer, 1 for anything else); a call priced from its ops gives the steps of the fused
+    recurrent kernels it ran (``rules.recurrent.op_sequential_steps``), else 1 if it did any
     arithmetic itself, plus its children's chains in call order (an upper bound where
-    branches could run in parallel); a covered call gives 0. Indexed like the trace (``call.index``)."""
-    from .rules.recurrent import sequential_steps
+    branches could run in parallel); a covered call gives 0. Arithmetic done by the module's
+    own hooks is one more step (they run before or after its forward, not beside it).
+    Indexed like the trace (``call.index``)."""
+    from .rules.recurrent import op_sequential_steps, sequential_steps
 
     chain = [0] * len(priced)
     for i in range(len(priced) - 1, -1, -1):  # children before parents
         p = priced[i]
+        call = p.call
         if p.source == "rule":
-            chain[i] = sequential_steps(p.call.module, p.call)
+            chain[i] = sequential_steps(call.module, call)
         elif p.source == "ops":
-            chain[i] = (0 if p.self_cost.is_zero() else 1) + sum([chain[c.index] for c in p.call.children])
+            recurrent = sum([op_sequential_steps(op) for op in call.ops])
+            own = recurrent or (0 if p.self_cost.is_zero() else 1)
+            chain[i] = own + sum([chain[c.index] for c in call.children])
+            continue  # its hooks' ops are in its self cost, so in its own step
+        if call.hook_ops and not price_ops(call.hook_ops)[0].is_zero():
+            chain[i] += 1
     return chain
 
 

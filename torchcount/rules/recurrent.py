@@ -238,6 +238,33 @@ def cudnn_rnn(op) -> Cost:
     return Cost.of(*terms)
 
 
+def op_sequential_steps(op) -> int:
+    """Time steps a fused recurrent kernel runs one after another (0 for any other op), for a
+    module priced from its ops (``count.sequential_chains``), as ``sequential_steps`` counts a
+    recurrent module: T per layer, directions side by side. ``mkldnn_rnn_layer`` is one layer and
+    direction (its reverse direction adds none); ``_cudnn_rnn``/``miopen_rnn`` are all layers. (A
+    layer decomposed into per-step ops, as nn.GRU and nn.RNN are on the CPU, is not seen as steps.)"""
+    packet = op.op.overloadpacket
+    if packet is aten.mkldnn_rnn_layer:
+        if op.args[7]:  # reverse: beside the forward direction
+            return 0
+        # time-major whatever batch_first says: nn.LSTM's CPU path transposes a batch-first input first
+        return _time_steps(op.args[0], op.args[8], False)
+    if packet is aten._cudnn_rnn or packet is aten.miopen_rnn:
+        x, layers = op.args[0], int(schema_arg(op, "num_layers"))
+        batch_first = bool(schema_arg(op, "batch_first", False))
+        return layers * _time_steps(x, schema_arg(op, "batch_sizes"), batch_first)
+    return 0
+
+
+def _time_steps(x, batch_sizes, batch_first: bool) -> int:
+    if batch_sizes:  # packed: one batch size per time step
+        return len(batch_sizes)
+    if len(x.shape) < 3:  # unbatched (T, I)
+        return x.shape[0]
+    return x.shape[1] if batch_first else x.shape[0]
+
+
 def cudnn_rnn_args(op) -> tuple:
     """(input, flat weights, mode, hidden size H, proj_size P, layers, directions, weights per
     layer-direction) of a ``_cudnn_rnn``/``miopen_rnn`` call or of their backward."""
