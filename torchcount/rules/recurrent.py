@@ -244,7 +244,7 @@ def op_sequential_steps(op) -> int:
     recurrent module: T per layer, directions side by side. ``mkldnn_rnn_layer`` is one layer and
     direction (its reverse direction adds none); ``_cudnn_rnn``/``miopen_rnn`` are all layers. (A
     layer decomposed into per-step ops, as nn.GRU and nn.RNN are on the CPU, is not seen as steps.)"""
-    packet = op.op.overloadpacket
+    packet = getattr(op.op, "overloadpacket", None)  # (a higher-order op has none)
     if packet is aten.mkldnn_rnn_layer:
         if op.args[7]:  # reverse: beside the forward direction
             return 0
