@@ -410,29 +410,37 @@ def _creator(seq: int, keys: list, starts: list, spans: dict, calls: list, fallb
 
 def sequential_chains(priced: list[CallCost]) -> list[int]:
     """Steps each call must run one after another (the lecture's parallel vs sequential):
-    a rule's call gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent
-    layer, 1 for anything else); a call priced from its ops gives the steps of the fused
-    recurrent kernels it ran (``rules.recurrent.op_sequential_steps``), else 1 if it did any
-    arithmetic itself, plus its children's chains in call order (an upper bound where
-    branches could run in parallel); a covered call gives 0. Arithmetic done by the module's
-    own hooks is one more step (they run before or after its forward, not beside it).
-    Indexed like the trace (``call.index``)."""
+    a call computes something when its cost has arithmetic or writes new memory (a look-up, a
+    copy, a concatenation); a view, an eval-mode Dropout or an Identity computes nothing, 0 steps,
+    whether a rule prices it (nn.Flatten) or its ops (``x.flatten(1)``). A rule's call that
+    computes gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent layer, 1 for
+    anything else); a call priced from its ops gives the steps of the fused recurrent kernels it
+    ran (``rules.recurrent.op_sequential_steps``), else 1 if it computed anything itself, plus its
+    children's chains in call order (an upper bound where branches could run in parallel); a
+    covered call gives 0. What the module's own hooks compute is one more step (they run before
+    or after its forward, not beside it). Indexed like the trace (``call.index``)."""
     from .rules.recurrent import op_sequential_steps, sequential_steps
 
     chain = [0] * len(priced)
     for i in range(len(priced) - 1, -1, -1):  # children before parents
         p = priced[i]
         call = p.call
-        if p.source == "rule":
-            chain[i] = sequential_steps(call.module, call)
-        elif p.source == "ops":
+        if p.source == "ops":
             recurrent = sum([op_sequential_steps(op) for op in call.ops])
-            own = recurrent or (0 if p.self_cost.is_zero() else 1)
+            own = recurrent or (1 if _computes(p.self_cost) else 0)
             chain[i] = own + sum([chain[c.index] for c in call.children])
             continue  # its hooks' ops are in its self cost, so in its own step
-        if call.hook_ops and not price_ops(call.hook_ops)[0].is_zero():
+        hooks = price_ops(call.hook_ops)[0] if call.hook_ops else ZERO
+        if p.source == "rule" and _computes(p.self_cost - hooks):
+            chain[i] = sequential_steps(call.module, call)
+        if _computes(hooks):
             chain[i] += 1
     return chain
+
+
+def _computes(cost: Cost) -> bool:
+    """Whether a cost is a step of computation: arithmetic, or new memory written (not a view)."""
+    return not cost.is_zero() or cost.bytes_written > 0
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
