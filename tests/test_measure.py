@@ -554,6 +554,31 @@ def test_a_forward_failing_while_measured_names_the_module(ok):
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
 
 
+class FailsOnce(nn.Module):
+    """Raises on its ``n``-th call only: the hooked pass run to find the failing module succeeds."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.lin, self.n, self.calls = nn.Linear(8, 8), n, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.n:
+            raise ValueError(f"call {self.calls}")
+        return self.lin(x)
+
+
+def test_a_forward_failing_once_in_a_pass_without_hooks_names_the_module():
+    """Its 2nd call is the first warm-up pass, without hooks; the hooked pass run after it to find
+    the module did not fail, and the error named no module. It is read from the traceback."""
+    model = nn.Sequential(nn.ReLU(), FailsOnce(2))
+    with pytest.raises(torchcount.ForwardError, match=r"in module '1' \(FailsOnce\).*ValueError: call 2") as e:
+        torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    assert e.value.path == "1"
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
+
+
 def test_another_thread_calling_the_model_while_it_is_measured_runs_it_untimed():
     import threading
 

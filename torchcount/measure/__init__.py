@@ -293,6 +293,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             done = completed[0]  # (before the search pass, which may complete)
             hooked, path = (True, hooks.failed_in) if hooks is not None else \
                 _failing_module(model, clock, one_pass, named)
+            if not hooked:  # a failure the hooked pass did not repeat (a forward that fails once, on
+                # its 2nd call): the module is read from the exception's own frames instead
+                path = _module_in_traceback(exc, named)
+                hooked = path is not None
             raise _measure_error(exc, model, path, done, hooked, method) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
@@ -395,6 +399,25 @@ def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = No
     except Exception:
         return True, hooks.failed_in
     return False, None
+
+
+def _module_in_traceback(exc: BaseException, named: "list[tuple[str, nn.Module]]") -> "str | None":
+    """The path of the innermost module (among ``named``, those counting saw) whose call was in
+    progress where ``exc`` was raised: a frame of ``Module._call_impl`` (hooks included, as the
+    hooked passes span them) or a ``forward`` (a direct ``child.forward(x)``) whose ``self`` is that
+    module. None when the exception came from outside every module's forward."""
+    paths = {id(m): path for path, m in named}
+    call_impl = getattr(nn.Module._call_impl, "__code__", None)
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:  # outermost frame first: the last match is the innermost module
+        frame = tb.tb_frame
+        if frame.f_code is call_impl or frame.f_code.co_name == "forward":
+            me = frame.f_locals.get("self")
+            if me is not None and id(me) in paths:
+                found = paths[id(me)]
+        tb = tb.tb_next
+    return found
 
 
 def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_done: int, hooked: bool,
