@@ -377,6 +377,23 @@ def test_details_of_an_unmeasured_report_is_a_clear_error():
         details(m, "nope")
 
 
+def test_details_takes_a_row_as_the_table_names_it():
+    """report.row() takes "(root)" and "name (self)" as the measured table shows them; details()
+    raised KeyError for both."""
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blk = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+        def forward(self, x):
+            return self.blk(x) + x
+
+    r = torchcount.profile(Res(), torch.randn(2, 4), measure=True, **FAST)
+    assert details(r, "(root)") is details(r, "")
+    assert details(r, "(root) (self)") is details(r, "")
+    assert details(r, "blk (self)") is details(r, "blk")
+
+
 def test_energy_arithmetic_with_a_fake_nvml_counter(monkeypatch):
     """The NVML path without a GPU: a fake counter that advances 250 mJ per forward."""
     from torchcount.measure import energy as E

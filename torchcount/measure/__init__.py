@@ -444,15 +444,21 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
 
 def details(report, path: str) -> dict:
     """The measurement details of one row: medians and quartiles, raw per-pass ``inclusive_ns`` /
-    ``exclusive_ns``, FLOPs, bytes, dtype, peak used, achieved rates, bound and why, memory."""
+    ``exclusive_ns``, FLOPs, bytes, dtype, peak used, achieved rates, bound and why, memory.
+    ``path``: a module path, or the row's name as the table shows it (as :meth:`Report.row` takes it)."""
     per_layer = report.extra.get("per_layer")
     if per_layer is None:
         raise KeyError("this report was not measured: profile(..., measure=True)")
-    try:
+    if path in per_layer:
         return per_layer[path]
-    except KeyError:
-        raise KeyError(f"no measured module '{path}'; measured paths are e.g. "
-                       f"{', '.join(repr(p) for p in list(per_layer)[:5])}") from None
+    try:  # a name as the table shows it, as report.row takes it: "(root)", "blk (self)"
+        found = report.row(path).path
+    except (KeyError, TypeError, AttributeError):
+        found = None
+    if found in per_layer:
+        return per_layer[found]
+    raise KeyError(f"no measured module '{path}'; measured paths are e.g. "
+                   f"{', '.join(repr(p) for p in list(per_layer)[:5])}")
 
 
 def _ms(ns: float) -> float:
