@@ -1240,3 +1240,30 @@ def test_dynamic_quantized_recurrent_ops_are_counted_when_the_module_is_not_seen
             seen, unseen = (torchcount.profile(m, x, warn=False) for m in (q, Hidden(q)))
             assert seen.total.macs == unseen.total.macs == macs, type(layer).__name__
             assert unseen.complete
+
+
+def test_a_module_registered_inside_itself_is_a_clear_error_not_a_recursion_error():
+    """A child holding its parent as an attribute registers it as a submodule: a cycle, which
+    named_modules() hides and the subtree-parameter walk recursed into until a RecursionError."""
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dec = Decoder()
+            self.dec.owner = self
+
+        def forward(self, x):
+            return self.dec(x)
+
+    model = Model()
+    with pytest.raises(ValueError, match=r"module 'dec.owner' is the Model at '\(root\)'.*cycle"):
+        torchcount.profile(model, torch.randn(2, 4))
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__

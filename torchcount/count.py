@@ -578,20 +578,29 @@ def _walk_tensors(modules: list) -> _ModelTensors:
             counts[id(m)] = n
         return found
     tensors_below: dict[int, dict] = {}
+    visiting: dict[int, str] = {}  # the modules being visited, by their path
 
-    def visit(m: nn.Module) -> dict:
+    def visit(m: nn.Module, path: str) -> dict:
         below = tensors_below.get(id(m))
         if below is None:
+            if id(m) in visiting:  # (else a RecursionError, with no word of the cause)
+                raise ValueError(f"module '{path}' is the {type(m).__name__} at "
+                                 f"'{visiting[id(m)] or '(root)'}' it is registered under (a cycle in the module "
+                                 "tree, such as a child holding its parent as an attribute): torch's own "
+                                 "model.train(), .to() and state_dict() recurse forever on such a model too; "
+                                 "keep the reference out of _modules (e.g. in a list or a weakref)")
+            visiting[id(m)] = path
             below = {id(t): t for t in (*m._parameters.values(), *_own_packed(m)) if t is not None}
-            for child in m._modules.values():
+            for name, child in m._modules.items():
                 if child is not None:
-                    below.update(visit(child))
+                    below.update(visit(child, f"{path}.{name}" if path else name))
+            del visiting[id(m)]
             tensors_below[id(m)] = below
             counts[id(m)] = sum(t.numel() for t in below.values())
         return below
 
-    for _, m in modules:
-        visit(m)
+    for path, m in modules:
+        visit(m, path)
     return found
 
 
