@@ -1267,3 +1267,24 @@ def test_a_module_registered_inside_itself_is_a_clear_error_not_a_recursion_erro
         torchcount.profile(model, torch.randn(2, 4))
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
+
+
+def test_a_hook_registered_around_one_call_of_a_sequentials_child_is_counted():
+    """A feature extractor registers a forward hook on a layer, runs the backbone, removes it. The
+    hook's op runs in the Sequential's forward, where op recording was off (decided when the
+    wrapper was made, before the hook existed): it was counted nowhere and the count said complete."""
+    class Extractor(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+
+        def forward(self, x):
+            handle = self.backbone[1].register_forward_hook(lambda m, i, o: o * 2)
+            try:
+                return self.backbone(x)
+            finally:
+                handle.remove()
+
+    r = torchcount.profile(Extractor(), torch.randn(2, 8))
+    assert r.total.cost.mults == 16  # the hook's o * 2
+    assert r.complete

@@ -587,7 +587,7 @@ def _transformed(args: tuple, kwargs: dict) -> bool:
     return any(_functorch_wrapped(t) for t in _raw_tensors(args) + _raw_tensors(kwargs))
 
 
-def _runs_no_ops(module: nn.Module) -> bool:
+def _runs_no_ops(module: nn.Module, hooks: bool = True) -> bool:
     """Modules whose own forward only calls children (``nn.Sequential`` and subclasses that keep
     its forward): no op of their own to record, so op recording can stay off inside them —
     unless a child is a TorchScript module (not wrapped: its ops are the container's) or has
@@ -596,7 +596,9 @@ def _runs_no_ops(module: nn.Module) -> bool:
     sequential = _SEQUENTIAL_FORWARD.get(cls)
     if sequential is None:
         sequential = _SEQUENTIAL_FORWARD[cls] = getattr(cls, "forward", None) is nn.Sequential.forward
-    return sequential and not _GLOBAL_FORWARD_HOOKS and not _GLOBAL_FORWARD_PRE_HOOKS and not any(
+    if not sequential or not hooks:  # (hooks=False: whether its forward can be one that runs none)
+        return sequential
+    return not _GLOBAL_FORWARD_HOOKS and not _GLOBAL_FORWARD_PRE_HOOKS and not any(
         isinstance(child, _ScriptModule) or child._forward_hooks or child._forward_pre_hooks
         for child in module._modules.values() if child is not None)
 
@@ -870,8 +872,10 @@ class _Recorder:
             ruled = False
             self.trace.unruled[path] = "a forward set on the instance"
         unruled = method or (not ruled and bool(self.has_rule(module)))
-        no_ops = not method and _runs_no_ops(module)
-        wants_ops = record_ops and not ruled and not no_ops
+        # (a container that only calls its children: whether a child has hooks is read per call, as a
+        # hook registered after the wrapper was made, such as a feature extractor's around one call,
+        # runs its ops in this container's forward: with recording off they were lost, a silent 0)
+        maybe_no_ops = not method and _runs_no_ops(module, hooks=False)
         thread, this_thread = self.thread, threading.get_ident
         live = self.live
         coverable = not isinstance(module, _NEVER_COVERED)
@@ -883,6 +887,8 @@ class _Recorder:
                 if live[0]:
                     return recorder.run_elsewhere(path, forward, args, kwargs)
                 return forward(*args, **kwargs)
+            no_ops = maybe_no_ops and _runs_no_ops(module)
+            wants_ops = record_ops and not ruled and not no_ops
             if stack:
                 parent = stack[-1]
                 parent_index = parent.index
