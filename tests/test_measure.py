@@ -578,20 +578,32 @@ class FailsOnce(nn.Module):
         super().__init__()
         self.lin, self.n, self.calls = nn.Linear(8, 8), n, 0
 
+    def forward(this, x):  # (its first argument not named 'self')
+        this.calls += 1
+        if this.calls == this.n:
+            raise ValueError(f"call {this.calls}")
+        return this.lin(x)
+
+
+class CallsForward(nn.Module):
+    def __init__(self, child: nn.Module):
+        super().__init__()
+        self.child = child
+
     def forward(self, x):
-        self.calls += 1
-        if self.calls == self.n:
-            raise ValueError(f"call {self.calls}")
-        return self.lin(x)
+        return self.child.forward(x)
 
 
-def test_a_forward_failing_once_in_a_pass_without_hooks_names_the_module():
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_forward_failing_once_in_a_pass_without_hooks_names_the_module(direct):
     """Its 2nd call is the first warm-up pass, without hooks; the hooked pass run after it to find
-    the module did not fail, and the error named no module. It is read from the traceback."""
-    model = nn.Sequential(nn.ReLU(), FailsOnce(2))
-    with pytest.raises(torchcount.ForwardError, match=r"in module '1' \(FailsOnce\).*ValueError: call 2") as e:
+    the module did not fail, and the error named no module. It is read from the traceback (also
+    for a child whose parent calls its forward directly)."""
+    model = nn.Sequential(nn.ReLU(), CallsForward(FailsOnce(2)) if direct else FailsOnce(2))
+    path = "1.child" if direct else "1"
+    with pytest.raises(torchcount.ForwardError, match=rf"in module '{path}' \(FailsOnce\).*ValueError: call 2") as e:
         torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
-    assert e.value.path == "1"
+    assert e.value.path == path
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
 

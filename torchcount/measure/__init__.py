@@ -404,7 +404,7 @@ def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = No
 def _module_in_traceback(exc: BaseException, named: "list[tuple[str, nn.Module]]") -> "str | None":
     """The path of the innermost module (among ``named``, those counting saw) whose call was in
     progress where ``exc`` was raised: a frame of ``Module._call_impl`` (hooks included, as the
-    hooked passes span them) or a ``forward`` (a direct ``child.forward(x)``) whose ``self`` is that
+    hooked passes span them) or a ``forward`` (a direct ``child.forward(x)``) whose first argument is that
     module. None when the exception came from outside every module's forward."""
     paths = {id(m): path for path, m in named}
     call_impl = getattr(nn.Module._call_impl, "__code__", None)
@@ -412,8 +412,9 @@ def _module_in_traceback(exc: BaseException, named: "list[tuple[str, nn.Module]]
     tb = exc.__traceback__
     while tb is not None:  # outermost frame first: the last match is the innermost module
         frame = tb.tb_frame
-        if frame.f_code is call_impl or frame.f_code.co_name == "forward":
-            me = frame.f_locals.get("self")
+        code = frame.f_code
+        if (code is call_impl or code.co_name == "forward") and code.co_argcount:
+            me = frame.f_locals.get(code.co_varnames[0])  # (its first argument, whatever its name)
             if me is not None and id(me) in paths:
                 found = paths[id(me)]
         tb = tb.tb_next
