@@ -630,3 +630,17 @@ def test_the_footer_names_the_peak_of_the_models_dtype():
     assert "BF16 4 TFLOP/s" in line and "FP32" not in line
     r32 = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, peaks=peaks, **FAST)
     assert "FP32 1 TFLOP/s" in next(x for x in r32.extra["footer"] if x.startswith("peaks"))
+
+
+# (3: the first hooked pass; 10: the memory pass, after the counting pass, 2 warm-up and 6 timed ones)
+@pytest.mark.parametrize("n", [3, 10])
+def test_a_forward_hook_that_raises_names_its_module_in_every_pass(n):
+    """A module's own forward hook raising after its forward returned: torch calls the always-called
+    span hook with the forward's output, not None, so the hooked and memory passes took the module
+    as returned and named its parent (the root) instead."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    failing = FailsOnCall(n)
+    model[1].register_forward_hook(lambda module, args, output: failing(module, args))
+    with pytest.raises(torchcount.ForwardError, match=r"in module '1' \(ReLU\)") as e:
+        torchcount.profile(model, torch.randn(2, 4), measure=True, **FAST)
+    assert e.value.path == "1"

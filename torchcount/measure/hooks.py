@@ -2,6 +2,7 @@
 removed on exit whatever happens."""
 from __future__ import annotations
 
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -65,22 +66,32 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
     a hook raises) that open and close its span; ``opened`` holds, per call in progress, whether its
     wrapped forward has yet to start (the wrapper then leaves the stamping to these)."""
     this_thread = threading.get_ident
+    # per call in progress, the exception being handled when it started (a call made in an
+    # ``except`` block). A new one at its end was raised in it: by a hook of its own after the
+    # forward returned, where torch passes the forward's output, not None, to this always-called
+    # hook; ``post`` is given None, as for a forward that raised, so the failure is this module's
+    handled: list = []
 
     def before(module, args):
         if live[0] and this_thread() == thread:
             opened.append(True)
+            handled.append(sys.exc_info()[1])
             pre(module, args)
+
+    def raised_here() -> bool:
+        exc = sys.exc_info()[1]
+        return exc is not None and exc is not handled.pop()
 
     if with_kwargs:
         def after(module, args, kwargs, output):
             if live[0] and this_thread() == thread and opened:
                 opened.pop()
-                post(module, args, kwargs, output)
+                post(module, args, kwargs, None if raised_here() else output)
     else:
         def after(module, args, output):
             if live[0] and this_thread() == thread and opened:
                 opened.pop()
-                post(module, args, output)
+                post(module, args, None if raised_here() else output)
 
     return [module.register_forward_pre_hook(before, prepend=True),
             module.register_forward_hook(after, with_kwargs=with_kwargs, always_call=True)]
