@@ -209,6 +209,18 @@ def test_meta_inputs_measured_are_a_clear_error():
         torchcount.profile(nn.ReLU(), torch.randn(2, 8, device="meta"), measure=True, device="cpu", repeat=2)
 
 
+def test_meta_measured_says_what_is_on_the_meta_device():
+    """Without device=, a parameter-less model with a meta input was said to be 'on the meta device';
+    device='meta' for a CPU model said to move the model there, and device='cpu' for a meta model to
+    move it to the CPU (which fails: a meta tensor has no values to copy)."""
+    with pytest.raises(ValueError, match="an input is on the meta device"):
+        torchcount.profile(nn.ReLU(), torch.randn(2, 8, device="meta"), measure=True, repeat=2)
+    with pytest.raises(ValueError, match="device='meta' has no time"):
+        torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, device="meta", repeat=2)
+    with pytest.raises(ValueError, match="the model is on the meta device"):
+        torchcount.profile(nn.Linear(8, 8, device="meta"), torch.randn(2, 8), measure=True, device="cpu", repeat=2)
+
+
 def test_ceiling_gives_a_peak_to_rows_of_another_dtype(monkeypatch):
     """ceiling=True measured the matmul/conv rate for the model's dtype only; a float32 row of a
     bfloat16 model got bound 'unknown' and was told to 'use ceiling=True'."""

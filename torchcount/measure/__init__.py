@@ -159,14 +159,17 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
     """The device to time on: the model's (a model without parameters: its inputs')."""
     own = _model_device(model)
     asked = torch.device(device) if device is not None else None
+    if asked is not None and asked.type == "meta":  # (not "move the model to meta", which fails next)
+        raise ValueError("measure: device='meta' has no time or memory to measure; profile without "
+                         "measure=True, or measure on the device the model is on")
+    if own is not None and own.type == "meta":
+        raise ValueError("measure: the model is on the meta device, which has no time or memory to measure; "
+                         "profile without measure=True, or materialise the model on a real device")
     if own is None:
         own = asked or _first_tensor_device(inputs) or torch.device("cpu")
     if asked is not None and not _same_device(own, asked):
         raise ValueError(f"measure: the model's parameters are on {own} but device={str(asked)!r} was asked; "
                          f"move the model first (model.to({str(asked)!r})) — torchcount does not move it")
-    if own.type == "meta":
-        raise ValueError("measure: the model is on the meta device, which has no time or memory to measure; "
-                         "profile without measure=True, or materialise the model on a real device")
     if any(t.device.type == "meta" for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)):
         raise ValueError("measure: an input is on the meta device, which has no values to compute with; "
                          "give real inputs (torch.randn(shape)) to measure, or profile without measure=True")
