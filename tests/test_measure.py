@@ -346,6 +346,10 @@ class _CountsCalls(nn.Linear):
     (dict(peaks=5), TypeError, "peaks must be a torchcount.measure.Peaks"),  # failed after every timed pass
     (dict(grid_intensity="x"), ValueError, "grid_intensity must be a positive number"),
     (dict(energy_seconds=-1), ValueError, "energy_seconds must be a positive number"),
+    # NaN and infinity passed: math.ceil failed in the energy loop, after every timed pass
+    (dict(energy_seconds=float("nan")), ValueError, "energy_seconds must be a positive number"),
+    (dict(energy_seconds=float("inf")), ValueError, "energy_seconds must be a positive number"),
+    (dict(grid_intensity=float("nan")), ValueError, "grid_intensity must be a positive number"),
     (dict(no_grad="no"), TypeError, "no_grad must be True or False"),
     (dict(repeat=True), ValueError, "repeat must be an int"),
 ])

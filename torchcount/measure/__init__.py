@@ -18,6 +18,7 @@ under the table) and ``time_ms``/``time%`` for the totals row.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -147,7 +148,8 @@ def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energ
         if not isinstance(value, bool):
             raise TypeError(f"measure: {name} must be True or False, got {value!r}")
     for name, value in (("energy_seconds", energy_seconds), ("grid_intensity", grid_intensity)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+        # (NaN passes every comparison, and an infinite loop length made math.ceil fail after every timed pass)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
                 name == "energy_seconds" and value == 0):
             raise ValueError(f"measure: {name} must be a positive number, got {value!r}")
     if peaks is not None and not isinstance(peaks, Peaks):
