@@ -79,8 +79,9 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
             pre(module, args)
 
     def raised_here() -> bool:
+        outer = handled.pop()  # (always: one per call, paired with its 'opened' entry)
         exc = sys.exc_info()[1]
-        return exc is not None and exc is not handled.pop()
+        return exc is not None and exc is not outer
 
     if with_kwargs:
         def after(module, args, kwargs, output):
