@@ -6,6 +6,7 @@ test checks structure or an invariant, never a speed: where a time matters it co
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 import pytest
@@ -656,3 +657,23 @@ def test_a_forward_hook_that_raises_names_its_module_in_every_pass(n):
     with pytest.raises(torchcount.ForwardError, match=r"in module '1' \(ReLU\)") as e:
         torchcount.profile(model, torch.randn(2, 4), measure=True, **FAST)
     assert e.value.path == "1"
+
+
+def test_a_layer_called_in_some_measured_passes_says_in_how_many():
+    """A random path (stochastic depth, a router): a layer skipped in some passes has no row time; its
+    status said 'not timed (not called)' when the counted pass had skipped it, though it ran in others."""
+    class EveryOther(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.calls = nn.Linear(4, 4), nn.Linear(4, 4), 0
+
+        def forward(self, x):
+            self.calls += 1
+            x = self.a(x)
+            return self.b(x) if self.calls % 2 == 0 else x  # not in the first (counted) forward
+
+    r = torchcount.profile(EveryOther(), torch.randn(2, 4), measure=True, warmup=1, repeat=4)
+    assert "status" not in details(r, "a")
+    found = re.fullmatch(r"not timed \(called in (\d) of 4 measured passes, not in the counted one\)",
+                         details(r, "b")["status"])
+    assert found and 0 < int(found.group(1)) < 4

@@ -498,8 +498,14 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                 incl = [sum(p.exclusive.get(m, 0.0) for m in below) for p in passes]
                 excl = [0.0 for _ in passes]
         if any(v is None for v in incl):
-            per_layer[row.path] = {"status": "not timed (not called)" if row.calls == 0 and not row.members
-                                   else "not timed (not called in every measured pass)"}
+            ran = sum(v is not None for v in incl)
+            if ran == 0:
+                status = "not timed (not called)" if row.calls == 0 and not row.members else \
+                    "not timed (not called in the measured passes)"
+            else:  # a random path (stochastic depth, a router): a median over some passes is no row's time
+                status = f"not timed (called in {ran} of {len(incl)} measured passes" + \
+                    (", not in the counted one)" if row.calls == 0 else ")")
+            per_layer[row.path] = {"status": status}
             continue
         inc, exc = summarize(incl), summarize(excl)
         flops = _FLOPS.ops(row.cost)
