@@ -430,7 +430,11 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
             own = recurrent or (1 if _computes(p.self_cost) else 0)
             chain[i] = own + sum([chain[c.index] for c in call.children])
             continue  # its hooks' ops are in its self cost, so in its own step
-        hooks = price_ops(call.hook_ops)[0] if call.hook_ops else ZERO
+        if not call.hook_ops:
+            if p.source == "rule" and _computes(p.self_cost):
+                chain[i] = sequential_steps(call.module, call)
+            continue
+        hooks = price_ops(call.hook_ops)[0]
         if p.source == "rule" and _computes(p.self_cost - hooks):
             chain[i] = sequential_steps(call.module, call)
         if _computes(hooks):
