@@ -285,3 +285,24 @@ def test_explain_writes_a_loops_repeated_line_once_with_its_count():
     assert f"additions (add) [adds, weight 0] = elements = {B * H}, {2 * T} times = {2 * T * B * H}" in text
     assert f"MACs [macs] = 1,280 + 2,560 = {T * B * (I * H + H * H):,}\n" in text
     assert text.count("(mm)") == 2
+
+
+def test_an_op_without_a_formula_is_a_step_of_its_module():
+    # the root's own op has no formula (a custom op): uncounted, but it ran after the Linear, so the
+    # chain is 2 steps (it read 1: a call's own step needed counted arithmetic)
+    lib = torch.library.Library("tcsteps", "FRAGMENT")
+    lib.define("twice(Tensor x) -> Tensor")
+    lib.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return torch.ops.tcsteps.twice(self.fc(x))
+
+    with pytest.warns(torchcount.UncountedWarning):
+        report = torchcount.profile(Net(), torch.randn(2, 4))
+    assert [u.what for u in report.uncounted] == ["tcsteps.twice.default"]
+    assert report.root.extra["steps"] == 2

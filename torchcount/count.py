@@ -415,7 +415,8 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
     whether a rule prices it (nn.Flatten) or its ops (``x.flatten(1)``). A rule's call that
     computes gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent layer, 1 for
     anything else); a call priced from its ops gives the steps of the fused recurrent kernels it
-    ran (``rules.recurrent.op_sequential_steps``), else 1 if it computed anything itself, plus its
+    ran (``rules.recurrent.op_sequential_steps``), else 1 if it computed anything itself (an op
+    without a formula counts as computing), plus its
     children's chains in call order (an upper bound where branches could run in parallel); a
     covered call gives 0. What the module's own hooks compute is one more step (they run before
     or after its forward, not beside it). Indexed like the trace (``call.index``)."""
@@ -427,7 +428,8 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
         call = p.call
         if p.source == "ops":
             recurrent = sum([op_sequential_steps(op) for op in call.ops])
-            own = recurrent or (1 if _computes(p.self_cost) else 0)
+            # (an op without a formula computed something all the same)
+            own = recurrent or (1 if _computes(p.self_cost) or p.uncounted_ops else 0)
             chain[i] = own + sum([chain[c.index] for c in call.children])
             continue  # its hooks' ops are in its self cost, so in its own step
         if not call.hook_ops:
