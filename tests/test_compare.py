@@ -155,3 +155,29 @@ def test_a_dtype_change_shows_in_the_bytes_lines_and_a_measured_time_line():
     assert timed.totals["time_ms"].reduction == pytest.approx(25.0)
     assert any(line.startswith("time (ms)") and "0.200" in line and "25.00 %" in line
                for line in timed.table().splitlines())
+
+
+def test_an_uncounted_layer_is_marked_and_not_a_saving():
+    # B's layer 1 runs an op with no formula: its 0 FLOPs are a lower bound, not "100 % saved"
+    # against A's ReLU (2·4 = 8 FLOPs: one comparison per element)
+    class Bessel(nn.Module):
+        def forward(self, x):
+            return torch.special.chebyshev_polynomial_t(x, torch.full_like(x, 3.0))  # uncounted
+
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    b = nn.Sequential(nn.Linear(4, 4), Bessel())
+    with pytest.warns(torchcount.UncountedWarning):
+        c = compare(a, b, torch.randn(2, 4))
+    by = {line.name: line for line in c.layers}
+    assert (by["1"].a, by["1"].b) == (8, 0)
+    assert by["1"].partial and by["1"].reduction is None  # was 100.00 %
+    assert not by["0"].partial and by["0"].reduction == 0.0  # both Linears: 2·(2·4·4) + 2·4 = 72
+    assert (by["0"].a, by["0"].b) == (72, 72)
+    # the root, whole, holds the uncounted op too (depth 0)
+    with pytest.warns(torchcount.UncountedWarning):
+        whole = compare(a, b, torch.randn(2, 4), depth=0)
+    assert whole.layers[0].partial and whole.layers[0].reduction is None
+    text = c.table()
+    assert any(l.startswith("1 †") and l.rstrip().endswith("—") for l in text.splitlines())
+    assert any(l.startswith("FLOPs [flops] †") for l in text.splitlines())

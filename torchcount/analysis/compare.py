@@ -27,6 +27,9 @@ class Line:
     #: False when one side shows the module's own work only (its children are lines of their
     #: own) and the other side everything it called: the two numbers are not like for like
     comparable: bool = True
+    #: True when a side's figure leaves out work that had no formula (an op without a rule in this
+    #: layer or below it): a lower bound, shown with "†", never a plain 0 against the other side
+    partial: bool = False
 
     @property
     def difference(self) -> int:
@@ -35,8 +38,9 @@ class Line:
 
     @property
     def reduction(self) -> float | None:
-        """(a − b)/a in %; None when a is 0 or either side is absent (a layer only one variant has)."""
-        if not self.a or self.b is None or not self.comparable:
+        """(a − b)/a in %; None when a is 0, either side is absent (a layer only one variant has) or
+        either side is partially counted (its uncounted work would read as savings)."""
+        if not self.a or self.b is None or not self.comparable or self.partial:
             return None
         return 100.0 * (self.a - self.b) / self.a
 
@@ -68,11 +72,13 @@ class Comparison:
         unit = f"{conv.unit} [{conv.name}]"
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
                 f"{conv.description}"]
-        tot = [[{"ops": unit}.get(k, l.name), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
-               for k, l in self.totals.items()]
+        # the work totals of a partially counted side are lower bounds: marked, as in Report.table
+        dagger = " †" if not (self.report_a.complete and self.report_b.complete) else ""
+        tot = [[{"ops": unit}.get(k, l.name) + (dagger if k in ("MACs", "ops", "bytes") else ""),
+                _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)] for k, l in self.totals.items()]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
-        body = [[l.name, l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference), _pct(l.reduction)]
+        body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference), _pct(l.reduction)]
                 for l in self.layers]
         head.append(f"\nper layer, {unit}:")
         head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
@@ -155,6 +161,13 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
+    def partial(rep: Report, row, own: bool) -> bool:
+        # does the shown figure leave out uncounted work? its own ops, or (inclusive) anything below it
+        if own:
+            return bool(row.uncounted_ops)
+        return any(not row.path or u.path == row.path or u.path.startswith(row.path + ".")
+                   for u in rep.uncounted)
+
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
@@ -164,7 +177,9 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         comparable = not (ra and rb and ra[1] != rb[1])
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
-        layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable))
+        # (an uncounted layer used to show 0 here, and "100 % saved" against the other side's count)
+        part = bool(ra and partial(a, *ra)) or bool(rb and partial(b, *rb))
+        layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
     return Comparison(name_a, name_b, conv, a, b, totals, layers)
 
 
