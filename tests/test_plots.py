@@ -213,3 +213,18 @@ def test_roofline_title_names_the_flops_it_plots():
     r = torchcount.profile(m, torch.randn(1, 2, 32), convention="mults", measure=True, warmup=0, repeat=1)
     fig = plot_roofline(r, peak_flops=1e11, peak_bandwidth=1e10)
     assert "FLOPs under 'flops'" in fig.axes[0].get_title() and "mults" not in fig.axes[0].get_title()
+
+
+def test_layer_bars_mark_uncounted_work():
+    # layer 1 runs an op with no formula: its 0 % bar is a lower bound, marked † (as in the table)
+    class Bessel(nn.Module):
+        def forward(self, x):
+            return torch.special.chebyshev_polynomial_t(x, torch.full_like(x, 3.0))  # uncounted
+
+    with pytest.warns(torchcount.UncountedWarning):
+        rep = torchcount.profile(nn.Sequential(nn.Linear(4, 4), Bessel(), nn.Linear(4, 4)), torch.randn(2, 4))
+    ax = plot_layers(rep).axes[0]
+    assert _labels_top_down(ax) == ["0", "1 †", "2"]
+    # the two Linears, 2·(2·4·4) + 2·4 = 72 FLOPs each, half of what was counted each
+    assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([50.0, 0.0, 50.0])
+    assert "† partially counted" in ax.get_title() and "chebyshev" in ax.get_title()

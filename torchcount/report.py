@@ -457,6 +457,15 @@ def shown_rows(report: "Report", depth: int | None) -> list[tuple[Row, bool]]:
     return visible_rows(report.layers, depth)
 
 
+def shown_partial(report: "Report", row: Row, own: bool = False) -> bool:
+    """Whether a row as shown (its own part, or everything it called) leaves out work that had no
+    formula: a lower bound, to be marked † wherever it is shown (never a plain 0)."""
+    if own:
+        return bool(row.uncounted_ops)
+    return any(not row.path or u.path == row.path or u.path.startswith(row.path + ".")
+               for u in report.uncounted)
+
+
 def check_depth(depth: Any) -> None:
     # (every view cuts its rows through here: table, exports, compare, plots)
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):

@@ -12,7 +12,7 @@ from tabulate import tabulate
 from torch import nn
 
 from ..conventions import Convention, get_convention
-from ..report import Report, shown_rows
+from ..report import Report, shown_partial, shown_rows
 
 
 @dataclass(frozen=True)
@@ -161,13 +161,6 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
-    def partial(rep: Report, row, own: bool) -> bool:
-        # does the shown figure leave out uncounted work? its own ops, or (inclusive) anything below it
-        if own:
-            return bool(row.uncounted_ops)
-        return any(not row.path or u.path == row.path or u.path.startswith(row.path + ".")
-                   for u in rep.uncounted)
-
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
@@ -178,7 +171,7 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
         # (an uncounted layer used to show 0 here, and "100 % saved" against the other side's count)
-        part = bool(ra and partial(a, *ra)) or bool(rb and partial(b, *rb))
+        part = bool(ra and shown_partial(a, *ra)) or bool(rb and shown_partial(b, *rb))
         layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
     return Comparison(name_a, name_b, conv, a, b, totals, layers)
 

@@ -70,10 +70,15 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
 
     conv = get_convention(convention or report.convention)
     rows = _leaf_rows(report, depth)
+    from ..report import shown_partial
+
     data = []
     for r, own in rows:
         cost = r.shown_cost(own)
-        data.append((r.name + (" (self)" if own else ""), conv.ops(cost), _time(r, own)))
+        # a bar that leaves out work with no formula is a lower bound (a 0 % bar for an uncounted
+        # layer): marked †, as in the table
+        mark = " †" if shown_partial(report, r, own) else ""
+        data.append((r.name + (" (self)" if own else "") + mark, conv.ops(cost), _time(r, own)))
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
         raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
@@ -100,7 +105,9 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     ax.set_yticklabels([d[0] for d in data], fontsize=8)
     ax.set_xlabel("share of the model (%)")
     ax.set_title(title or f"{report.model_name}: {conv.unit} share" + (" vs time share" if timed else "")
-                 + ("" if timed else " (no measured times)"))
+                 + ("" if timed else " (no measured times)")
+                 + ("" if report.complete else "\n† partially counted: no formula for "
+                    + ", ".join(sorted({u.what for u in report.uncounted})[:3])))
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
