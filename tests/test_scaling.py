@@ -252,3 +252,22 @@ def test_a_layer_not_called_at_some_sizes_ran_no_steps_there():
     res = torchcount.scaling(SkipsSmall(), lambda n: torch.randn(n, 4), [2, 4, 8])
     assert res.get("extra", "steps").values == [0, 1, 1]
     assert res.get("extra", "steps").fit.note == res.get("extra", "macs").fit.note == "zero at some sizes"
+
+
+def test_a_block_holding_an_uncounted_layer_is_marked_too():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.odd = nn.Linear(4, 4), Bessel()
+
+        def forward(self, x):
+            return self.odd(self.lin(x))
+
+    res = scaling(nn.Sequential(Block(), nn.Linear(4, 4)), lambda t: torch.randn(t, 4), [2, 8], convention="macs")
+    assert res.partial == ["0.odd"]
+    # the block's figures are inclusive: T·4·4 MACs of its Linear and nothing of its uncounted layer
+    assert res.get("0", "macs").values == [2 * 4 * 4, 8 * 4 * 4]
+    assert res.is_partial("0") and res.is_partial("0.odd") and res.is_partial(None)
+    assert not res.is_partial("0.lin") and not res.is_partial("1") and not res.is_partial("")
+    lines = {line.split()[0] + (" †" if " † " in line else ""): line for line in res.table().splitlines()[2:]}
+    assert "0 †" in lines and "0.lin" in lines and "1" in lines  # was "0" unmarked

@@ -147,7 +147,8 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
         if not pts:
             continue
         fit = s.fit
-        label = s.name + (f": slope {fit.exponent:.2f}" if fit.exponent is not None else "")
+        label = s.name + (" †" if result.is_partial(key) else "") + (
+            f": slope {fit.exponent:.2f}" if fit.exponent is not None else "")
         line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", label=label,
                        linewidth=2.5 if key is None else 1.2)[0]
         if fit.exponent is not None:

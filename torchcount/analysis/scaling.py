@@ -144,6 +144,15 @@ class ScalingResult:
                            f"metrics: {', '.join(sorted({m for _, m in self.series}))}; layers: {layers}")
         return self.series[key]
 
+    def is_partial(self, path: str | None) -> bool:
+        """Whether a line's figures leave out work with no formula at some size: a layer in
+        ``partial``, a block holding one (its figures are inclusive), or the total."""
+        if path is None:
+            return bool(self.partial)
+        if path == "":  # the root's line is its own work only
+            return "" in self.partial
+        return any(p == path or p.startswith(path + ".") for p in self.partial)
+
     def fit(self, path: str | None = None, metric: str = "ops") -> Fit:
         """The fit of ``metric`` for a layer (``path``) or the whole model (``None``)."""
         return self.get(path, metric).fit
@@ -175,7 +184,8 @@ class ScalingResult:
         for path in [*paths, None]:
             row_type = self.series[(path, "params")].type
             p = self.series[(path, "params")]
-            mark = " †" if (path in self.partial or (path is None and self.partial)) else ""
+            # (a block is marked too: its inclusive figures hold its uncounted layer's lower bound)
+            mark = " †" if self.is_partial(path) else ""
             line = [("total" if path is None else path or "(root) (self)") + mark, row_type, _num(p.values[-1]),
                     p.fit.law(var)]
             for m in cols:
@@ -340,7 +350,8 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
         missing = sorted({u.what for rep in reports for u in rep.uncounted})
         result.notes.append(f"† partially counted (no formula for {', '.join(missing[:6])}"
                             f"{' …' if len(missing) > 6 else ''}): the counts and fits of "
-                            f"{', '.join(repr(p or '(root)') for p in result.partial[:6])} and of the total "
+                            f"{', '.join(repr(p or '(root)') for p in result.partial[:6])}, of the blocks holding them "
+                            f"and of the total "
                             f"cover only what was counted")
     for path in order:
         rows = [m.get(path) for m in by_path]
