@@ -271,3 +271,27 @@ def test_a_block_holding_an_uncounted_layer_is_marked_too():
     assert not res.is_partial("0.lin") and not res.is_partial("1") and not res.is_partial("")
     lines = {line.split()[0] + (" †" if " † " in line else ""): line for line in res.table().splitlines()[2:]}
     assert "0 †" in lines and "0.lin" in lines and "1" in lines  # was "0" unmarked
+
+
+def test_a_layer_not_called_at_some_sizes_took_no_time_there():
+    class Branch(nn.Module):  # the conv runs only for long inputs
+        def __init__(self):
+            super().__init__()
+            self.lin, self.conv = nn.Linear(4, 4), nn.Conv1d(4, 4, 1)
+
+        def forward(self, x):
+            y = self.lin(x)
+            return self.conv(y.T[None])[0].T if x.shape[0] > 4 else y
+
+    sizes = [2, 4, 8, 16]
+    reports = [torchcount.profile(Branch(), torch.randn(t, 4)) for t in sizes]
+    for t, rep in zip(sizes, reports):  # stand-ins for measure=True: 1 ms per row called, per size unit
+        rep.extra["time_ms"] = 3.0 * t
+        for row in rep.layers:
+            if row.status != "not called":
+                row.extra["time_ms"] = float(t)
+    res = fit_reports(reports, sizes)
+    assert res.get("conv", "macs").values == [0, 0, 8 * 16, 16 * 16]  # T·4·4 where it ran
+    assert res.get("conv", "time_ms").values == [0.0, 0.0, 8.0, 16.0]  # was [None, None, 8.0, 16.0]
+    assert res.fit("conv", "time_ms").note == "zero at some sizes"  # was e = 1 over two sizes alone
+    assert res.fit("lin", "time_ms").exponent == pytest.approx(1.0)

@@ -364,7 +364,10 @@ def fit_reports(reports: Sequence, sizes: Sequence, convention: "str | Conventio
         add(path, type_, "ops", [conv.ops(r.shown_cost(own)) if r else None for r in rows])
         # a layer not called at some size ran no steps there (as it did no MACs): 0, not a gap to fit over
         steps = [(0 if r.status == "not called" else _extra(r, STEP_KEYS, own)) if r else None for r in rows]
-        times = [_extra(r, TIME_KEYS, own) if r else None for r in rows]
+        # likewise no time in a measured forward that did not call it (not a gap: the fit over the other
+        # sizes alone read as "fixed")
+        times = [(0.0 if r.status == "not called" and _model_time(rep) is not None else _extra(r, TIME_KEYS, own))
+                 if r else None for r, rep in zip(rows, reports)]
         has_steps |= any(v is not None for v in steps)
         has_time |= any(v is not None for v in times)
         add(path, type_, "steps", steps)
