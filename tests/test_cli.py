@@ -866,3 +866,34 @@ def test_a_module_a_callable_already_held_is_counted_as_a_copy_on_its_own_device
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("tc_held", None)
+
+
+PARTIAL_FILE = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+    class Bessel(nn.Module):
+        def forward(self, x):
+            return torch.special.chebyshev_polynomial_t(x, torch.full_like(x, 3.0))  # no formula
+
+    def odd():
+        return nn.Sequential(nn.Linear(4, 4), Bessel())
+
+    def plain():
+        return nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+""")
+
+
+def test_compare_csv_flags_uncounted_work(capsys, tmp_path):
+    # layer 1 of B has no formula: its 0 is a lower bound, flagged, not "100 % saved" against A's ReLU
+    # (2 rows × 4 = 8 FLOPs: one comparison each)
+    f = tmp_path / "tc_partial_cmp.py"
+    f.write_text(PARTIAL_FILE)
+    rc, out, err = main(capsys, f"{f}:plain", "--input", "2x4", "--compare", f"{f}:odd", "--format", "csv",
+                        "--device", "cpu")
+    assert rc == 0, err
+    rows = {r["module"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert (rows["1"]["a"], rows["1"]["b"], rows["1"]["reduction_percent"], rows["1"]["partial"]) == \
+        ("8", "0", "", "True")
+    assert rows["0"]["partial"] == "False" and rows["total params"]["partial"] == "False"
+    assert rows["total ops"]["partial"] == "True"

@@ -950,10 +950,14 @@ def render_comparison(a, b, args, conv) -> str:
                "reduction_percent": cmp.reduction}
         return json.dumps(doc, indent=2, ensure_ascii=False)
     if args.format == "csv":
+        # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound
+        incomplete = not (a.complete and b.complete)
         rows = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
-                 "difference": l.difference, "reduction_percent": l.reduction} for k, l in cmp.totals.items()]
+                 "difference": l.difference, "reduction_percent": l.reduction,
+                 "partial": incomplete and k in ("MACs", "ops", "bytes")} for k, l in cmp.totals.items()]
         rows += [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
-                  "difference": l.difference, "reduction_percent": l.reduction} for l in cmp.layers]
+                  "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
+                 for l in cmp.layers]
         return _csv_text(list(rows[0]), rows)
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
