@@ -228,3 +228,23 @@ def test_layer_bars_mark_uncounted_work():
     # the two Linears, 2·(2·4·4) + 2·4 = 72 FLOPs each, half of what was counted each
     assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([50.0, 0.0, 50.0])
     assert "† partially counted" in ax.get_title() and "chebyshev" in ax.get_title()
+
+
+def test_roofline_labels_a_rows_own_part():
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.a(x) + x  # the root's own work: 2·4 additions
+
+    rep = torchcount.profile(Residual(), torch.randn(2, 4))
+    rep.root.extra.update(time_ms=1.0, self_ms=0.25)  # stand-ins for measure=True
+    rep.row("a").extra["time_ms"] = 0.75
+    ax = plot_roofline(rep).axes[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["(root) (self)", "a"]  # was "(root)": read as the whole model
+    own = rep.root.self_cost
+    x, y = ax.collections[0].get_offsets()[0]
+    assert own.adds == 8 and x == pytest.approx(8 / own.bytes) and y == pytest.approx(8 / 0.25e-3)

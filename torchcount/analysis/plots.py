@@ -235,7 +235,9 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
         flops = flops_of(cost)
         if t is None or t <= 0 or flops <= 0 or cost.bytes <= 0:
             continue
-        points.append((r.name, flops / cost.bytes, flops / (t / 1e3)))
+        # (a row shown by its own part, the root's residual add, is labelled so, as in plot_layers: "(root)"
+        # alone read as the whole model)
+        points.append((r.name + (" (self)" if own else ""), flops / cost.bytes, flops / (t / 1e3)))
     if not points:
         measured = isinstance((report.extra or {}).get("time_ms"), (int, float))
         raise ValueError(f"{report.model_name}: no layer has a measured time and nonzero FLOPs and bytes"
