@@ -897,3 +897,15 @@ def test_compare_csv_flags_uncounted_work(capsys, tmp_path):
         ("8", "0", "", "True")
     assert rows["0"]["partial"] == "False" and rows["total params"]["partial"] == "False"
     assert rows["total ops"]["partial"] == "True"
+
+
+def test_compare_forward_error_names_the_model_that_failed(capsys):
+    # both models get --input 2x4; only B, a Linear(5, 5), cannot take it
+    rc, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch.nn:Linear(5, 5)")
+    assert rc == 1
+    assert err.startswith("torchcount: model error: --compare model B (torch.nn:Linear(5, 5)): forward failed "
+                          "in module '(root)' (Linear) with input shapes 2×4"), err
+    rc, out, err = main(capsys, "torch.nn:Linear(5, 5)", "--input", "2x4", "--compare", "torch.nn:Linear(4, 4)")
+    assert rc == 1 and "model error: model A (torch.nn:Linear(5, 5)): forward failed" in err, err
+    rc, out, err = main(capsys, "torch.nn:Linear(5, 5)", "--input", "2x4")  # alone: as before
+    assert rc == 1 and "model error: forward failed in module '(root)'" in err, err

@@ -589,6 +589,20 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
         return _profile_on(spec, args, "cpu", measure_options)
 
 
+def _profile_side(spec: Spec, side: str, args, device: str, measure_options: dict, comparing: bool):
+    """``_profile``; with ``--compare``, a forward error says which of the two models failed (both may
+    run the same ``--input``)."""
+    from .profile import ForwardError
+
+    try:
+        return _profile(spec, args, device, dict(measure_options))
+    except ForwardError as exc:
+        if not comparing:
+            raise
+        which = f"model A ({spec.text})" if side == "A" else f"--compare model B ({spec.text})"
+        raise ForwardError(f"{which}: {exc}", exc.path, exc.input_shapes) from exc
+
+
 def _needs_real_values(exc: BaseException) -> bool:
     """The forward failed because the meta device has no values or no kernel for an op (x.item(),
     data-dependent shapes, an op without a meta/fake implementation such as quantized kernels),
@@ -1092,8 +1106,8 @@ def _run(argv: list[str]) -> int:
         warnings.simplefilter("always")
         progress = measure_options.get("_bar")
         try:
-            report = _profile(spec, args, device, dict(measure_options))
-            other_report = _profile(other, args, device, dict(measure_options)) if other else None
+            report = _profile_side(spec, "A", args, device, measure_options, other is not None)
+            other_report = _profile_side(other, "B", args, device, measure_options, True) if other else None
         finally:
             if progress is not None:
                 progress.close()
