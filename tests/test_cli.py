@@ -909,3 +909,15 @@ def test_compare_forward_error_names_the_model_that_failed(capsys):
     assert rc == 1 and "model error: model A (torch.nn:Linear(5, 5)): forward failed" in err, err
     rc, out, err = main(capsys, "torch.nn:Linear(5, 5)", "--input", "2x4")  # alone: as before
     assert rc == 1 and "model error: forward failed in module '(root)'" in err, err
+
+
+def test_compare_receptive_field_shows_both_models(capsys):
+    # A: one 3×3 conv, field 3; B: one 5×5 conv, field 5. B's table used to replace A's
+    rc, out, err = main(capsys, "torch.nn:Conv2d(3, 4, 3)", "--input", "1x3x8x8", "--compare",
+                        "torch.nn:Conv2d(3, 4, 5)", "--receptive-field")
+    assert rc == 0, err
+    a = out.index("A = torch.nn:Conv2d(3, 4, 3): Conv2d — receptive field")
+    b = out.index("B = torch.nn:Conv2d(3, 4, 5): Conv2d — receptive field")
+    assert a < b
+    assert re.search(r"\(root\)\s+Conv2d\s+3×3\s+1×1\s+1×1\s+0×0\s+3×3\s+1×1\s+1×1", out[a:b])
+    assert re.search(r"\(root\)\s+Conv2d\s+5×5\s+1×1\s+1×1\s+0×0\s+5×5\s+1×1\s+2×2", out[b:])

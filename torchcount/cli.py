@@ -657,7 +657,9 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
         from .analysis.receptive_field import receptive_field
 
         try:
-            args.receptive_field_text = receptive_field(model, inputs, kwargs=keywords, annotate=False).table()
+            # one per model profiled: with --compare, B's used to replace A's
+            args.receptive_field_texts = [*getattr(args, "receptive_field_texts", []),
+                                          receptive_field(model, inputs, kwargs=keywords, annotate=False).table()]
         except ValueError as exc:  # no conv or pool layer: the analysis does not apply
             raise UsageError(f"--receptive-field: {exc}") from None
     return report
@@ -1137,8 +1139,10 @@ def _run(argv: list[str]) -> int:
     stream = sys.stdout if (args.format == "table" or args.output) else sys.stderr
     for e in explanations:
         print("\n" + e, file=stream)
-    if getattr(args, "receptive_field_text", None):
-        print("\n" + args.receptive_field_text, file=stream)
+    rf_texts = getattr(args, "receptive_field_texts", [])
+    for side, rf_text in zip("AB", rf_texts):
+        label = f"{side} = {args.model if side == 'A' else args.compare}: " if len(rf_texts) > 1 else ""
+        print("\n" + label + rf_text, file=stream)
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
