@@ -492,3 +492,19 @@ def test_what_the_fuzzer_found():
     # a conv subclass that pads in its own forward: its attributes said start 2, the data flow says 0
     rep = receptive_field(nn.Sequential(SamePaddingInForward()), torch.randn(1, 1, 12, 12))
     assert (rep.row("0").rf, rep.row("0").start) == ((5, 5), (0.0, 0.0))
+
+
+def test_the_spatial_input_need_not_be_the_first():
+    # forward(cond, x): a 1×3 condition first, the 1-D signal second. Conv k3 s2 then conv k3:
+    # RF 3, jump 2, start 1; then 3 + 2·2 = 7, jump 2, start 1 + 1·2 = 3
+    class Conditioned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.c, self.d = nn.Linear(3, 2), nn.Conv1d(2, 2, 3, stride=2), nn.Conv1d(2, 2, 3)
+
+        def forward(self, cond, x):
+            return self.d(self.c(x)) + self.emb(cond)[..., None]
+
+    rf = torchcount.receptive_field(Conditioned(), (torch.randn(1, 3), torch.randn(1, 2, 20)))
+    assert rf.row("c").rf == (3,) and rf.row("c").jump == (2,) and rf.row("c").start == (1.0,)
+    assert rf.row("d").rf == (7,) and rf.row("d").jump == (2,) and rf.row("d").start == (3.0,)  # were None

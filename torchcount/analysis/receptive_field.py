@@ -584,7 +584,10 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
 
     from ..state import preserved
 
-    first = next((t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)), None)
+    tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+    # the input with the layers' spatial dimensions (N, C, spatial…; or unbatched C, spatial…), not merely
+    # the first one: forward(cond, x) with a 1×3 condition first gave x no field, and no layer a number
+    first = next((t for rank in (dims + 2, dims + 1) for t in tensors if t.dim() == rank), tensors[0])
     flow = _DataFlow(dims, first.dim())
     # (the forward gets copies: one that writes its input in place must not change the caller's)
     args, kwargs = tree_map_only(torch.Tensor, lambda t: t.clone(), (args, kwargs))
