@@ -508,3 +508,24 @@ def test_the_spatial_input_need_not_be_the_first():
     rf = torchcount.receptive_field(Conditioned(), (torch.randn(1, 3), torch.randn(1, 2, 20)))
     assert rf.row("c").rf == (3,) and rf.row("c").jump == (2,) and rf.row("c").start == (1.0,)
     assert rf.row("d").rf == (7,) and rf.row("d").jump == (2,) and rf.row("d").start == (3.0,)  # were None
+
+
+def test_a_model_without_windows_on_a_3d_input_is_refused_as_on_a_2d_one():
+    # an LSTM on B×T×F ran no convolution or pooling: its last dimension is features, not positions.
+    # On a 2-D input this was already a ValueError; on a 3-D one it gave a table of "—"
+    for model, x in ((nn.LSTM(8, 16, batch_first=True), torch.randn(1, 5, 8)),
+                     (nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(1, 5, 8)),
+                     (nn.Linear(8, 8), torch.randn(5, 8))):
+        with pytest.raises(ValueError, match="no convolution or pooling"):
+            torchcount.receptive_field(model, x)
+
+    class Functional(nn.Module):  # a functional window is still followed: conv 3 then pool 2
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(2, 1, 3, 3))
+
+        def forward(self, x):
+            return torch.nn.functional.max_pool2d(torch.relu(torch.nn.functional.conv2d(x, self.w)), 2)
+
+    rf = torchcount.receptive_field(Functional(), torch.randn(1, 1, 10, 10))
+    assert (rf.rows[-1].rf, rf.rows[-1].jump, rf.rows[-1].start) == ((4, 4), (2, 2), (1.5, 1.5))

@@ -393,6 +393,11 @@ _PAD_OPS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflecti
             "replication_pad2d", "replication_pad3d", "circular_pad1d", "circular_pad2d", "circular_pad3d", "_pad_circular"}
 
 
+_POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+             "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")
+_WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
+
+
 class _DataFlow:
     """One forward pass with a wrapper on each layer (a leaf, or a module priced by one rule) and a
     dispatch mode on the ops between them, giving every tensor the field of its elements: a layer
@@ -407,6 +412,7 @@ class _DataFlow:
         self.keep: list = []
         self.quiet = 0  # inside a layer with a rule: its own ops are its rule's business
         self.calls: list[tuple[str, str, Any, Any, Any, str]] = []  # (path, type, rule, state in, out, note)
+        self.windowed = False  # a convolution or pooling op ran between the layers (F.conv2d, F.max_pool2d)
 
     # tensors and their fields
     def set(self, t, state, how: str = "") -> None:
@@ -425,11 +431,13 @@ class _DataFlow:
         import torch
         from torch.utils._pytree import tree_leaves
 
+        name = func.overloadpacket.__name__
+        if name in _WINDOW_OPS:
+            self.windowed = True
         ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and id(t) in self.states]
         outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
         if not ins or not outs:
             return
-        name = func.overloadpacket.__name__
         for o in outs:
             state, how = self._op_state(func, name, args, ins, o)
             if state is not None:
@@ -508,8 +516,7 @@ class _DataFlow:
                 return Kind("unknown", "transposed convolution (upsamples)")
             n = args[1].dim() - 2
             return Window(tuple(args[1].shape[2:]), _tup(args[3], n), _tup(args[5], n), _tup(args[4], n))
-        if name in ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-                    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d"):
+        if name in _POOL_OPS:
             n = int(name[name.index("pool") + 4])
             k = _tup(args[1], n)
             s = _tup(args[2], n) if len(args) > 2 and args[2] else k
@@ -576,8 +583,9 @@ class _DataFlow:
 
 
 def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, input_size: tuple,
-                  out: "ReceptiveFieldReport") -> dict:
-    """Fill ``out.rows`` from one traced forward; returns path → the RF texts of its calls."""
+                  out: "ReceptiveFieldReport", require_window: bool = False) -> dict:
+    """Fill ``out.rows`` from one traced forward; returns path → the RF texts of its calls.
+    ``require_window``: a ``ValueError`` unless the forward ran a convolution or pooling op."""
     import torch
     from torch.utils._pytree import tree_leaves, tree_map_only
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -612,6 +620,11 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
 
     with forwards_wrapped([r.module for r in ruled.values()], wrap), preserved(model), torch.no_grad(), Ops():
         model(*args, **kwargs)
+    if require_window and not flow.windowed:
+        # no conv/pool module, and no functional window either (an LSTM, or an MLP on B×T×F, whose last
+        # dimension is features, not positions): as for a 2-D input, the analysis does not apply
+        raise ValueError(f"{out.model_name}: no convolution or pooling layer found, nor a convolution or "
+                         f"pooling op in its forward; the receptive field is defined for conv/pool stacks")
     texts: dict[str, list] = {}
     seen_calls: dict[str, int] = {}
     for path, type_name, rule, state_in, state_out, note in flow.calls:
@@ -683,8 +696,10 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         if fn in (conv_window, pool_window, adaptive_pool_window):
             dims = pooled_dims(r.module)
             break
+    by_ops_only = False
     if dims == 0 and model is not None and units and units[0].input_shapes and len(units[0].input_shapes[0]) > 2:
         dims = len(units[0].input_shapes[0]) - 2  # (N, C, spatial…): windows may come from functional calls
+        by_ops_only = True
     if dims == 0:
         raise ValueError(f"{report.model_name}: no convolution or pooling layer found; the receptive field "
                          f"is defined for conv/pool stacks")
@@ -695,7 +710,7 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     if model is not None:
         args, kwargs = as_call(inputs) if inputs is not None else ((), {})
         kwargs = {**kwargs, **(profile_options.get("kwargs") or {})}
-        by_path = _by_data_flow(model, args, kwargs, units, dims, input_size, out)
+        by_path = _by_data_flow(model, args, kwargs, units, dims, input_size, out, require_window=by_ops_only)
         if annotate:
             for r in units:
                 calls = by_path.get(r.path, [])
