@@ -161,6 +161,9 @@ def test_scaling_plot_attention_terms():
     assert len(dashed) == len(mac_terms) >= 3  # projections ∝ T, scores and weighted sum ∝ T²
     slopes = sorted(round(math.log(l.get_ydata()[-1] / l.get_ydata()[0]) / math.log(32 / 4), 6) for l in dashed)
     assert slopes[0] == pytest.approx(1.0) and slopes[-1] == pytest.approx(2.0)
+    if path == "":  # the attention layer is the model itself: its terms are the root's, named so
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "(root): scores Q·Kᵀ (MACs): slope 2.00" in labels  # was ": scores …"
     with pytest.raises(ValueError, match="no formula terms"):
         plot_scaling(res, terms_of="nope")
 

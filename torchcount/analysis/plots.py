@@ -170,7 +170,7 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
             if not pts or s.fit.exponent is None:
                 continue
             line = ax.plot([p[0] for p in pts], [p[1] for p in pts], "s", markersize=4,
-                           label=f"{terms_of}: {what} (MACs): slope {s.fit.exponent:.2f}")[0]
+                           label=f"{terms_of or '(root)'}: {what} (MACs): slope {s.fit.exponent:.2f}")[0]
             ax.plot([p[0] for p in pts], [s.fit.coefficient * p[0] ** s.fit.exponent for p in pts], "--",
                     color=line.get_color(), linewidth=1)
     if plotted == 0:
