@@ -529,3 +529,21 @@ def test_a_model_without_windows_on_a_3d_input_is_refused_as_on_a_2d_one():
 
     rf = torchcount.receptive_field(Functional(), torch.randn(1, 1, 10, 10))
     assert (rf.rows[-1].rf, rf.rows[-1].jump, rf.rows[-1].start) == ((4, 4), (2, 2), (1.5, 1.5))
+
+
+def test_the_input_size_is_the_spatial_inputs_when_another_layer_runs_first():
+    # the 1×3 condition is embedded before the 1×2×20 signal is convolved; the header and the
+    # global pool's "whole input" are the signal's 20 positions (were 3, the condition's features)
+    class Conditioned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.c, self.pool = nn.Linear(3, 2), nn.Conv1d(2, 2, 3, stride=2), nn.AdaptiveAvgPool1d(1)
+
+        def forward(self, cond, x):
+            e = self.emb(cond)[..., None]
+            return self.pool(self.c(x) + e)
+
+    rf = torchcount.receptive_field(Conditioned(), (torch.randn(1, 3), torch.randn(1, 2, 20)))
+    assert rf.input_size == (20,)
+    assert rf.row("c").rf == (3,) and rf.row("pool").kind == "global" and rf.row("pool").rf == (20,)
+    assert "(1-D, input 20)" in rf.table()

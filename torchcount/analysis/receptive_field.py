@@ -703,7 +703,12 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     if dims == 0:
         raise ValueError(f"{report.model_name}: no convolution or pooling layer found; the receptive field "
                          f"is defined for conv/pool stacks")
-    first_in = units[0].input_shapes[0] if units and units[0].input_shapes else ()
+    # the input the windows slide over: the first layer input with the spatial rank (N, C, spatial…, or
+    # unbatched), not merely the first layer's (forward(cond, x) embedding a 1×3 condition first gave
+    # "input 3", and a later global layer "whole input (3)")
+    shapes = [tuple(r.input_shapes[0]) for r in units if r.input_shapes]
+    first_in = next((sh for rank in (dims + 2, dims + 1) for sh in shapes if len(sh) == rank),
+                    shapes[0] if shapes else ())
     input_size = _spatial(first_in, dims)
     out = ReceptiveFieldReport(report.model_name, dims, input_size, method="shapes" if model is None else "data flow",
                                report=report)
