@@ -181,3 +181,27 @@ def test_an_uncounted_layer_is_marked_and_not_a_saving():
     text = c.table()
     assert any(l.startswith("1 †") and l.rstrip().endswith("—") for l in text.splitlines())
     assert any(l.startswith("FLOPs [flops] †") for l in text.splitlines())
+
+
+def test_own_work_on_one_side_only_is_labelled_self():
+    # A's top-level forward adds the residual (2·4 = 8 additions); B's does nothing of its own
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.a(x) + x
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.a(x)
+
+    c = compare(Residual(), Plain(), torch.randn(2, 4))
+    assert [(l.name, l.a, l.b) for l in c.layers] == [("(root) (self)", 8, None), ("a", 72, 72)]  # was "(root)"
+    c = compare(Plain(), Residual(), torch.randn(2, 4))
+    assert [(l.name, l.a, l.b) for l in c.layers] == [("a", 72, 72), ("(root) (self)", None, 8)]

@@ -166,7 +166,10 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         ra, rb = rows_a.get(path), rows_b.get(path)
         va = conv.ops(ra[0].shown_cost(ra[1])) if ra else None
         vb = conv.ops(rb[0].shown_cost(rb[1])) if rb else None
-        name = (path or "(root)") + (" (self)" if ra and rb and ra[1] and rb[1] else "")
+        # "(self)" where every side that has the line shows its own work only: a residual add in A's
+        # top-level forward, B having none, was labelled "(root)", as if it were all of A
+        owns = [side[1] for side in (ra, rb) if side]
+        name = (path or "(root)") + (" (self)" if owns and all(owns) else "")
         comparable = not (ra and rb and ra[1] != rb[1])
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
