@@ -921,3 +921,21 @@ def test_compare_receptive_field_shows_both_models(capsys):
     assert a < b
     assert re.search(r"\(root\)\s+Conv2d\s+3×3\s+1×1\s+1×1\s+0×0\s+3×3\s+1×1\s+1×1", out[a:b])
     assert re.search(r"\(root\)\s+Conv2d\s+5×5\s+1×1\s+1×1\s+0×0\s+5×5\s+1×1\s+2×2", out[b:])
+
+
+def test_compare_explains_the_layer_in_each_model_that_has_it(capsys, tmp_path):
+    # A: a 3×3 conv, B: a 5×5 conv, both 3 → 4 channels on 1×3×8×8; A's was explained alone before
+    rc, out, err = main(capsys, "torch.nn:Conv2d(3, 4, 3)", "--input", "1x3x8x8", "--compare",
+                        "torch.nn:Conv2d(3, 4, 5)", "--explain", "", "--convention", "macs")
+    assert rc == 0, err
+    a = out.index("A = torch.nn:Conv2d(3, 4, 3): (root)")
+    b = out.index("B = torch.nn:Conv2d(3, 4, 5): (root)")
+    assert a < b
+    assert f"= {4 * 3 * 3 * 3 * 6 * 6:,}" in out[a:b]  # k·c·3·3·6·6 = 3,888 MACs
+    assert f"= {4 * 3 * 5 * 5 * 4 * 4:,}" in out[b:]  # k·c·5·5·4·4 = 4,800 MACs
+    rc, out, err = main(capsys, "torch.nn:Conv2d(3, 4, 3)", "--input", "1x3x8x8", "--compare",
+                        "torch.nn:Conv2d(3, 4, 5)", "--explain", "nope")
+    assert rc == 2 and "nope" in err
+    rc, out, err = main(capsys, "torch.nn:Conv2d(3, 4, 3)", "--input", "1x3x8x8", "--compare",
+                        "torch.nn:Conv2d(3, 4, 5)", "--plot", str(tmp_path / "p.png"))
+    assert rc == 2 and "--plot draws one model's layers" in err  # it drew A alone, silently

@@ -1082,6 +1082,9 @@ def _run(argv: list[str]) -> int:
     if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
         raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
                          "per-layer lines of both (use --depth to choose the layers)")
+    if args.compare and args.plot:  # (it drew model A alone, and said nothing of B)
+        raise UsageError("--plot draws one model's layers; it cannot be combined with --compare (plot each "
+                         "model on its own, or give both reports to torchcount.analysis.plots)")
     if args.receptive_field and args.method_parsed[0] is not None:
         raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -1120,11 +1123,20 @@ def _run(argv: list[str]) -> int:
     else:
         text = render(report, args, conv)
     explanations = []
+    # with --compare, each model that has the layer explains it, labelled (A's alone was explained)
+    sides = [("A", args.model, report)] + ([("B", args.compare, other_report)] if other_report is not None else [])
     for path in args.explain or []:
-        try:
-            explanations.append(report.explain(path, convention=conv))
-        except KeyError as exc:
-            raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+        found, missing = [], None
+        for side, name, rep in sides:
+            try:
+                text_of_side = rep.explain(path, convention=conv)
+            except KeyError as exc:
+                missing = missing or exc
+                continue
+            found.append((f"{side} = {name}: " if len(sides) > 1 else "") + text_of_side)
+        if not found:
+            raise UsageError(missing.args[0] if missing.args else str(missing)) from None
+        explanations += found
 
     if args.output:
         try:
