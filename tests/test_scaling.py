@@ -3,6 +3,7 @@
 attention scores ∝ T²; RNN sequential steps ∝ T)."""
 import io
 import math
+import re
 
 import pytest
 import torch
@@ -121,6 +122,30 @@ def test_multihead_attention_scores_term_quadratic():
     e = res.exponent(None, "macs")
     assert 1.05 < e < 1.95
     assert "T²" in res.table()  # the mixed layer's terms are shown with their laws
+
+
+def test_term_lines_add_up_to_their_row_in_each_column():
+    # a layer's term lines, in each column's unit: MAC terms under MACs, every term weighted by the
+    # convention under its ops (a [macs] term showed its MACs under FLOPs, so the lines summed to neither)
+    m = nn.MultiheadAttention(16, 2, batch_first=True)
+    res = scaling(m, lambda t: (torch.randn(1, t, 16),) * 3, [8, 32], convention="flops", progress=False)
+    lines = res.table(terms=True).splitlines()
+    spans = [match.span() for match in re.finditer(r"-+", lines[2])]  # the columns, from the rule under the header
+    headers = [lines[1][a:b].strip() for a, b in spans]
+    macs_at, flops_at = headers.index("MACs @T=8"), headers.index("FLOPs @T=8")
+
+    def cell(line, at):
+        a, b = spans[at]
+        text = line[a:b].strip()
+        return int(text.replace(",", "")) if text else 0
+
+    row = next(l for l in lines if l.startswith("(root) (self)"))
+    terms = [l for l in lines if l.lstrip().startswith("· ")]
+    assert len(terms) > 5 and all(cell(l, flops_at) for l in terms)
+    macs = sum(cell(l, macs_at) for l in terms)
+    T, E = 8, 16
+    assert cell(row, macs_at) == macs == 4 * T * E * E + 2 * T * T * E  # four projections, scores and A·V
+    assert cell(row, flops_at) == sum(cell(l, flops_at) for l in terms)
 
 
 def test_transformer_encoder_table():

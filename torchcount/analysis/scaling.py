@@ -199,12 +199,17 @@ class ScalingResult:
             mixed = ops_fit is not None and ops_fit.exponent is not None and \
                 abs(ops_fit.exponent - round(ops_fit.exponent)) > 0.05
             if path is not None and (terms or (terms is None and mixed)):
+                weights = self.convention.weights
                 for (tp, cat, what), s in self.terms.items():
                     if tp == path:
+                        # each column in its own unit, so a layer's lines add up to its row: a MAC term
+                        # under MACs, every term under ops weighted by the convention (a [macs] term
+                        # used to show its MACs under FLOPs); a factor leaves the law as it is
                         tline = [f"  · {what} [{cat}]", "", "", ""]
                         for m in cols:
-                            tline += ["", "", ""] if m != "ops" else [_num(s.values[0]), _num(s.values[-1]),
-                                                                      s.fit.text(var)]
+                            w = {"macs": 1 if cat == "macs" else 0, "ops": weights.get(cat, 0)}.get(m, 0)
+                            tline += [_num(_scaled(s.values[0], w)), _num(_scaled(s.values[-1], w)),
+                                      s.fit.text(var)] if w else ["", "", ""]
                         body.append(tline)
         text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         head = (f"{self.model_name} — complexity vs parameter count, time scaling; {var} = "
@@ -218,6 +223,10 @@ class ScalingResult:
 
 def _depth(path: str) -> int:
     return 0 if not path else path.count(".") + 1
+
+
+def _scaled(v, w: int):
+    return None if v is None else v * w
 
 
 def _num(v) -> str:
