@@ -96,6 +96,23 @@ def test_scaling_plot_chosen_layers_and_metric():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["total: slope 2.00"]
 
 
+def test_scaling_plot_draws_a_large_layer_that_is_zero_at_some_sizes():
+    # the head runs only from T = 32 on (it was left out of the default layers: no law to fit)
+    class LongOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.head(y) if x.shape[-1] >= 32 else y
+
+    res = scaling(LongOnly(), lambda t: torch.randn(1, 2, t), [16, 32, 64], progress=False)
+    labels = [t.get_text() for t in plot_scaling(res).axes[0].get_legend().get_texts()]
+    assert "head" in labels  # markers, no slope: it has no law
+    assert any(label.startswith("conv: slope") for label in labels)
+
+
 def test_roofline(report, tmp_path):
     for row in report.layers:
         row.extra["time_ms"] = 0.5

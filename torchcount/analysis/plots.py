@@ -120,7 +120,7 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
     """The sweep on log-log axes: markers at the profiled sizes, the fitted power law as a line,
     its slope in the legend. One series for the model (``total``) and one per layer: ``layers``, or
     the ``top`` layers (leaves and rule-priced modules, at most ``depth`` deep) with the largest
-    value at the largest size. ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g.
+    value at the largest size (one zero at some sizes has no law: markers without a line). ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g.
     an attention layer's T² scores next to its T projections."""
     from ..report import check_depth
     from .scaling import ScalingResult
@@ -135,7 +135,8 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
         units = {r.path for r in result.reports[-1].unit_rows()}
         candidates = [p for p in result.layer_order if p in units
                       and (depth is None or (p.count(".") + 1 if p else 0) <= depth)
-                      and (p, metric) in result.series and result.series[(p, metric)].fit.exponent is not None]
+                      # (a layer with no law, being zero at some sizes, is drawn all the same: markers only)
+                      and (p, metric) in result.series and (result.series[(p, metric)].values[-1] or 0) > 0]
         candidates.sort(key=lambda p: -(result.series[(p, metric)].values[-1] or 0))
         layers = [p for p in result.layer_order if p in candidates[:top]]
     keys = [None, *layers]
