@@ -614,6 +614,27 @@ def test_conventions_are_views_of_one_breakdown():
         run(_linear_relu(), torch.randn(4, 10), convention="bogus")
 
 
+def test_a_convention_of_your_own_is_checked_when_built():
+    report = run(_linear_relu(), torch.randn(4, 10))
+    macs, bias = 1_200, 100  # as in test_conventions_are_views_of_one_breakdown
+    weights = {"macs": 2, "adds": 1}  # a category left out weighs 0: no comparisons
+    mine = torchcount.Convention("mine", "FLOPs", "2 per MAC and the bias adds", weights)
+    weights["cmps"] = 1  # the convention keeps what it was given
+    assert report.total.ops(mine) == 2 * macs + bias == 2_500
+    assert report.with_convention(mine).to_dict()["total"]["ops"] == 2_500
+    # a misspelt category, a Cost attribute that is not an operation category, a weight that is not
+    # a count multiplier: named when the convention is built (they failed later, obscurely, or were
+    # weighed silently: {"ops": 1} gave every category weight 1, {"macs": "2"} built a 1,200-char string)
+    for bad, match in [({"mac": 2}, "unknown category 'mac'.*macs, mults"),
+                       ({"ops": 1}, "unknown category 'ops'"),
+                       ({"bytes_read": 1}, "unknown category 'bytes_read'"),
+                       ({"macs": "2"}, "weight of 'macs' must be an int"),
+                       ({"macs": 1.5}, "weight of 'macs' must be an int"),
+                       ({"macs": -1}, "weight of 'macs' must be an int ≥ 0")]:
+        with pytest.raises(ValueError, match=match):
+            torchcount.Convention("bad", "ops", "", bad)
+
+
 class Doubler(nn.Module):
     """A user module with no built-in rule: its own children would be priced otherwise."""
 

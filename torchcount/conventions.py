@@ -6,6 +6,7 @@ convention never touches a rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Mapping
 
 from .cost import OP_CATEGORIES, Cost
@@ -17,6 +18,27 @@ class Convention:
     unit: str
     description: str
     weights: Mapping[str, int]
+
+    def __post_init__(self) -> None:
+        # checked here, not when used: a misspelt category used to surface as "'Cost' object has no
+        # attribute 'mac'" at the first table, and a name that is an attribute of Cost but not a
+        # category ("ops", "bytes_read", "terms") was weighed silently or failed obscurely; a weight
+        # given as text ("2") built a string of the count's length before failing
+        if not isinstance(self.weights, Mapping):
+            raise TypeError(f"convention {self.name!r}: weights must be a mapping of category → weight, "
+                            f"got {type(self.weights).__name__}")
+        unknown = [c for c in self.weights if c not in OP_CATEGORIES]
+        if unknown:
+            raise ValueError(f"convention {self.name!r}: unknown categor{'y' if len(unknown) == 1 else 'ies'} "
+                             f"{', '.join(map(repr, unknown))}; the categories are {', '.join(OP_CATEGORIES)} "
+                             f"(one left out weighs 0)")
+        weights = {}
+        for c, w in self.weights.items():
+            if isinstance(w, bool) or not isinstance(w, Integral) or w < 0:
+                raise ValueError(f"convention {self.name!r}: the weight of {c!r} must be an int ≥ 0 (counts "
+                                 f"are exact integers), got {w!r}")
+            weights[c] = int(w)
+        object.__setattr__(self, "weights", weights)  # a copy: the caller's dict may change later
 
     def ops(self, cost: Cost) -> int:
         return sum(w * getattr(cost, c) for c, w in self.weights.items())
