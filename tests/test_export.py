@@ -280,3 +280,34 @@ def test_rows_and_exports_carry_the_dtype_each_call_saw():
         r = torchcount.profile(_Tokens().to(dtype), (ids, mask.to(dtype)))
         assert r.row("fc").output_dtypes == [name] and r.row("emb").input_dtypes == ["int64"]
         assert r.total.macs == plain.total.macs == 2 * 5 * 8 * 3
+
+
+# ---- work with no formula ----------------------------------------------------------------------
+_UNKNOWN = torch.library.Library("torchcount_export_tests", "DEF")
+_UNKNOWN.define("unknown(Tensor x) -> Tensor")
+_UNKNOWN.impl("unknown", lambda x: x.clone(), "CompositeExplicitAutograd")
+_UNKNOWN.impl("unknown", lambda x: torch.empty_like(x), "Meta")
+
+
+class _Unknown(nn.Module):
+    def forward(self, x):
+        return torch.ops.torchcount_export_tests.unknown(x)
+
+
+def test_a_row_cut_at_a_depth_above_uncounted_work_says_so_in_every_export():
+    """Block "1" holds a Linear and a module running an op with no formula. Cut at depth 1, its row
+    (a container: no own ops) stands for both; it read "container" with no † in the table, the
+    Markdown and the CSV, so its 2·4·4 = 32 MACs + 8 bias adds looked complete."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), _Unknown()))
+    rep = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert [(u.path, u.calls) for u in rep.uncounted] == [("1.1", 1)]
+    block = next(r for r in csv.DictReader(io.StringIO(rep.to_csv(depth=1))) if r["path"] == "1")
+    assert (block["status"], int(block["macs"]), int(block["adds"])) == ("container", 32, 8)
+    assert block["uncounted"] == "1"  # one call of an op with no formula inside what the row shows
+    full = {r["path"]: int(r["uncounted"]) for r in csv.DictReader(io.StringIO(rep.to_csv()))}
+    assert full == {"0": 0, "1.0": 0, "1.1": 1}  # the column sums to the uncounted calls
+    assert rep.to_dataframe(depth=0)["uncounted"].tolist() == [1]
+    rows = {ln.split()[1]: ln for ln in rep.table(depth=1).splitlines()[4:6]}  # "#", then the module
+    assert "†" in rows["1"] and "†" not in rows["0"]
+    assert "| 1 †" in rep.to_markdown(depth=1)
+    assert "unknown.default ×1 in '1.1'" in rep.explain("1")

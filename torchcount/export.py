@@ -154,7 +154,7 @@ def jsonable(value: Any) -> Any:
 #: Columns of :func:`records` before the cost categories and the ``extra`` columns.
 RECORD_COLUMNS = ["index", "path", "type", "depth", "part", "calls", "input_shapes", "output_shapes",
                   "params", "ops", "convention"]
-TRAILING_COLUMNS = ["activation", "status", "rule", "input_dtypes", "output_dtypes"]
+TRAILING_COLUMNS = ["activation", "status", "rule", "input_dtypes", "output_dtypes", "uncounted"]
 
 
 def records(report: "Report", convention: "str | Convention | None" = None,
@@ -168,7 +168,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     the top-level ``forward``) is a ``(root)`` row when there is any. Scalar ``row.extra`` values
     (measurements) become columns; nested ones (raw samples, details) are in :func:`to_dict` only.
     """
-    from .report import shown_rows
+    from .report import shown_rows, shown_uncounted
 
     conv = get_convention(convention or report.convention)
     shown = shown_rows(report, depth)  # the root's own work is a row of report.layers; depth 0: the root
@@ -202,6 +202,9 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             "rule": row.rule or "",
             "input_dtypes": ";".join(row.input_dtypes),
             "output_dtypes": ";".join(row.output_dtypes),
+            # op calls with no formula in what this row shows (its status says only whether its own ops
+            # had one: a row cut at a depth above a partial one read "container", its figure complete)
+            "uncounted": shown_uncounted(report, row, own) if report.uncounted else 0,
         }
         extra = row.shown_extra(own)
         for k in extra_keys:

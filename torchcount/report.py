@@ -232,8 +232,11 @@ class Report:
             cost, params = row.shown_cost(own), row.shown_params(own)
             extra = row.shown_extra(own)
             ops = conv.ops(cost)
-            marker = {"partial": " †", "covered": " (in parent)"}.get(row.status, "")
-            if row.uncounted_ops and row.status in ("rule", "covered"):  # its forward hooks ran an op without a formula
+            marker = " (in parent)" if row.status == "covered" else ""
+            # † wherever the figure shown leaves out work with no formula: a row's own ops (or its forward
+            # hooks'), or, for a row standing for its whole subtree (a table cut at a depth), any row below
+            # it (a container above a partial row read as complete)
+            if self.uncounted and shown_uncounted(self, row, own):
                 marker += " †"
             values = {
                 "#": row.index,
@@ -409,6 +412,10 @@ class Report:
                          f"[{conv.name}], {row.cost.macs:,} MACs")
         if row.uncounted_ops:
             lines.append("  uncounted ops: " + ", ".join(f"{k} ×{v}" for k, v in row.uncounted_ops.items()))
+        below = [u for u in self.uncounted if u.path != row.path and _within(u.path, row.path)]
+        if below:  # (its total leaves them out: say so here too, not only in the rows below it)
+            lines.append("  uncounted ops below it (not in its total): " + ", ".join(
+                f"{u.what} ×{u.calls} in '{u.path}'" for u in below[:8]) + (" …" if len(below) > 8 else ""))
         lines.append("  breakdown: " + (", ".join(
             f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
         if "backward_MACs" in row.extra:  # a training step (profile(method=...) running loss.backward())
@@ -464,6 +471,15 @@ def shown_partial(report: "Report", row: Row, own: bool = False) -> bool:
         return bool(row.uncounted_ops)
     return any(not row.path or u.path == row.path or u.path.startswith(row.path + ".")
                for u in report.uncounted)
+
+
+def shown_uncounted(report: "Report", row: Row, own: bool = False) -> int:
+    """Calls of ops with no formula inside what ``row`` shows: its own (``own``: a ``(self)``
+    row), or those of every module at or below its path (the row as a whole, also where a
+    table cut at a depth hides the rows that ran them)."""
+    if own:
+        return sum(row.uncounted_ops.values())
+    return sum(u.calls for u in report.uncounted if _within(u.path, row.path))
 
 
 def check_depth(depth: Any) -> None:
