@@ -311,3 +311,15 @@ def test_a_row_cut_at_a_depth_above_uncounted_work_says_so_in_every_export():
     assert "†" in rows["1"] and "†" not in rows["0"]
     assert "| 1 †" in rep.to_markdown(depth=1)
     assert "unknown.default ×1 in '1.1'" in rep.explain("1")
+
+
+def test_markdown_escapes_a_pipe_in_a_module_name():
+    # a ModuleDict key may hold "|": unescaped, GitHub read 'a|b' as two cells and shifted the row
+    model = nn.Sequential()
+    model.add_module("a|b", nn.Linear(4, 4))
+    model.add_module("c", nn.ReLU())
+    md = torchcount.profile(model, torch.randn(2, 4)).to_markdown(columns=["module", "params", "MACs"])
+    table = [ln for ln in md.splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in table]
+    assert {len(c) for c in cells} == {3}
+    assert cells[2] == ["a\\|b", "20", "32"]  # (4 + 1)·4 params, 2·4·4 MACs

@@ -260,6 +260,10 @@ class Report:
             totals["steps"] = _extra(self.root.extra["steps"])
         body.append([totals.get(c, _extra(self.extra.get(c))) for c in cols])
         headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in cols]
+        if tablefmt in ("github", "pipe"):  # (to_markdown) a "|" in a cell (a ModuleDict key, a convention's
+            # name) would end the cell early and shift the rest of the row into the wrong columns
+            body = [[v.replace("|", "\\|") if isinstance(v, str) else v for v in line] for line in body]
+            headers = [h.replace("|", "\\|") for h in headers]
         text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
                         colalign=[_ALIGN.get(c, "right") for c in cols])
         return "\n".join([self.header(conv), text, *self.footer(conv)])
