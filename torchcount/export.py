@@ -168,7 +168,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
     the top-level ``forward``) is a ``(root)`` row when there is any. Scalar ``row.extra`` values
     (measurements) become columns; nested ones (raw samples, details) are in :func:`to_dict` only.
     """
-    from .report import shown_rows, shown_uncounted
+    from .report import shown_rows, shown_uncounted, uncounted_by_subtree
 
     conv = get_convention(convention or report.convention)
     shown = shown_rows(report, depth)  # the root's own work is a row of report.layers; depth 0: the root
@@ -181,6 +181,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             elif str(k) not in extra_keys:
                 extra_keys.append(str(k))
     extra_keys = [k for k in extra_keys if k not in nested]
+    below = uncounted_by_subtree(report)
     out = []
     for row, own in shown:
         cost = row.shown_cost(own)
@@ -204,7 +205,7 @@ def records(report: "Report", convention: "str | Convention | None" = None,
             "output_dtypes": ";".join(row.output_dtypes),
             # op calls with no formula in what this row shows (its status says only whether its own ops
             # had one: a row cut at a depth above a partial one read "container", its figure complete)
-            "uncounted": shown_uncounted(report, row, own) if report.uncounted else 0,
+            "uncounted": shown_uncounted(row, own, below),
         }
         extra = row.shown_extra(own)
         for k in extra_keys:

@@ -227,6 +227,7 @@ class Report:
             raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; columns are "
                              f"{', '.join(sorted(known, key=str))} (and the presets {', '.join(COLUMN_PRESETS)})")
         fmt = _human if units else _grouped
+        below = uncounted_by_subtree(self)
         body = []
         for row, own in rows:
             cost, params = row.shown_cost(own), row.shown_params(own)
@@ -236,7 +237,7 @@ class Report:
             # † wherever the figure shown leaves out work with no formula: a row's own ops (or its forward
             # hooks'), or, for a row standing for its whole subtree (a table cut at a depth), any row below
             # it (a container above a partial row read as complete)
-            if self.uncounted and shown_uncounted(self, row, own):
+            if below and shown_uncounted(row, own, below):
                 marker += " †"
             values = {
                 "#": row.index,
@@ -468,22 +469,25 @@ def shown_rows(report: "Report", depth: int | None) -> list[tuple[Row, bool]]:
     return visible_rows(report.layers, depth)
 
 
-def shown_partial(report: "Report", row: Row, own: bool = False) -> bool:
-    """Whether a row as shown (its own part, or everything it called) leaves out work that had no
-    formula: a lower bound, to be marked † wherever it is shown (never a plain 0)."""
-    if own:
-        return bool(row.uncounted_ops)
-    return any(not row.path or u.path == row.path or u.path.startswith(row.path + ".")
-               for u in report.uncounted)
+def uncounted_by_subtree(report: "Report") -> dict:
+    """``{path: calls}``: calls of ops with no formula at or below each path (once per view, not
+    a scan of ``report.uncounted`` per row)."""
+    below: dict = {}
+    for u in report.uncounted:
+        path = u.path
+        while True:
+            below[path] = below.get(path, 0) + u.calls
+            if not path:
+                break
+            path = path.rpartition(".")[0]
+    return below
 
 
-def shown_uncounted(report: "Report", row: Row, own: bool = False) -> int:
+def shown_uncounted(row: Row, own: bool, below: dict) -> int:
     """Calls of ops with no formula inside what ``row`` shows: its own (``own``: a ``(self)``
-    row), or those of every module at or below its path (the row as a whole, also where a
-    table cut at a depth hides the rows that ran them)."""
-    if own:
-        return sum(row.uncounted_ops.values())
-    return sum(u.calls for u in report.uncounted if _within(u.path, row.path))
+    row), or those of every module at or below its path (``below``: :func:`uncounted_by_subtree`;
+    the row as a whole, also where a table cut at a depth hides the rows that ran them)."""
+    return sum(row.uncounted_ops.values()) if own else below.get(row.path, 0)
 
 
 def check_depth(depth: Any) -> None:

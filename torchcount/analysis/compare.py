@@ -12,7 +12,7 @@ from tabulate import tabulate
 from torch import nn
 
 from ..conventions import Convention, get_convention
-from ..report import Report, shown_partial, shown_rows
+from ..report import Report, shown_rows, shown_uncounted, uncounted_by_subtree
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
+    below_a, below_b = uncounted_by_subtree(a), uncounted_by_subtree(b)
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
@@ -174,7 +175,7 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
         # (an uncounted layer used to show 0 here, and "100 % saved" against the other side's count)
-        part = bool(ra and shown_partial(a, *ra)) or bool(rb and shown_partial(b, *rb))
+        part = bool(ra and shown_uncounted(*ra, below_a)) or bool(rb and shown_uncounted(*rb, below_b))
         layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
     return Comparison(name_a, name_b, conv, a, b, totals, layers)
 

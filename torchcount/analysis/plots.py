@@ -70,14 +70,15 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
 
     conv = get_convention(convention or report.convention)
     rows = _leaf_rows(report, depth)
-    from ..report import shown_partial
+    from ..report import shown_uncounted, uncounted_by_subtree
 
+    below = uncounted_by_subtree(report)
     data = []
     for r, own in rows:
         cost = r.shown_cost(own)
         # a bar that leaves out work with no formula is a lower bound (a 0 % bar for an uncounted
         # layer): marked †, as in the table
-        mark = " †" if shown_partial(report, r, own) else ""
+        mark = " †" if shown_uncounted(r, own, below) else ""
         data.append((r.name + (" (self)" if own else "") + mark, conv.ops(cost), _time(r, own)))
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
