@@ -183,6 +183,31 @@ def test_a_method_that_never_calls_the_forward():
     assert [(u.path, u.calls) for u in unrecorded.uncounted] == [("", 1)]
 
 
+class _ReluStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x).relu()  # the forward's own op: a ReLU outside any child
+
+    def step(self, x):
+        return (self(self(x)) * 3).sum()
+
+
+def test_explain_of_a_method_root_gives_the_figure_of_its_row():
+    # the root's row is its own work: the step's ×3 (12 mults) and sum (11 adds), and its forward's
+    # own ReLU twice (2·12 comparisons): 47 FLOPs, 12 + 11 + 24 = 47 ops [worksheet] + 24 assignments.
+    # explain showed the step's 23 and the inclusive total, never the row's 47
+    report = profile(_ReluStep(), torch.randn(3, 4), method="step")
+    row = next(r for r in report.layers if r.path == "")
+    assert row.self_cost.mults == 12 and row.self_cost.adds == 11 and row.self_cost.cmps == 24
+    assert report.table().splitlines()[4].split()[-2] == "47"  # the row "0  (root) (self)  M …  47  17.9%"
+    assert "own work (the '(root)' row): 23 of the step call + 24 of its forward's own work = 47 FLOPs [flops]" \
+        in report.explain("")
+    assert "= 71 ops [worksheet]" in report.explain("", convention="worksheet")  # 23 + 24 cmps + 24 assigns
+
+
 def test_a_failing_method_is_named_and_the_model_left_as_found():
     model = ToyLM()
     before = snapshot(model)

@@ -408,6 +408,11 @@ class Report:
         else:
             lines.append("priced from the ops it ran itself")
         if method_root:
+            own_ops, method_ops = conv.ops(row.self_cost), conv.ops(Cost.of(*row.terms))
+            if own_ops != method_ops:  # the root's row in the table is its own work, its forward's own ops
+                # included: say so, or its figure is on no line here (only the method's part and the total)
+                lines.append(f"  own work (the '(root)' row): {method_ops:,} of the {self.method} call + "
+                             f"{own_ops - method_ops:,} of its forward's own work = {own_ops:,} {conv.unit} [{conv.name}]")
             lines.append(f"  total of the {self.method} call: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], "
                          f"{row.cost.macs:,} MACs")
         elif row.calls > 1 or row.status not in ("rule",) or row.cost != row.self_cost:
