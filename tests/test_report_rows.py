@@ -32,6 +32,28 @@ def test_root_self_work_has_a_row_and_rows_add_up():
     assert params == 4 * 4 + 4 + 4 == report.total.params
 
 
+class FunctionalTop(nn.Module):
+    """The root does all the work with its child's weights; the child itself never runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.fc.weight, self.fc.bias)
+
+
+def test_a_root_that_is_the_only_row_called_has_index_0_like_any_root_row():
+    # docs/export-schema.md: index 0 for the root's row when it is among the layers for its own work;
+    # here it read 1 (and the never-called fc 2), where the same root with fc called reads 0
+    report = torchcount.profile(FunctionalTop(), torch.randn(2, 4))
+    assert [(r.path, r.index, r.status) for r in report.layers] == [("", 0, "ops"), ("fc", 1, "not called")]
+    assert report.root.cost.macs == 2 * 4 * 4
+    assert [line.split()[:2] for line in report.table(columns="#,module").splitlines()[4:6]] == [
+        ["0", "(root)"], ["1", "fc"]]
+    assert [d["index"] for d in report.to_dict()["layers"]] == [0, 1]
+
+
 def test_depth_zero_shows_the_root_with_everything():
     report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
     table = report.table(depth=0, columns=["module", "ops"])

@@ -993,6 +993,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                                      convention, Row)
     for i, r in enumerate(layers, start=1):
         r.index = i
+    if root is not None and layers[0] is root and len(layers) > 1:
+        # the root was the only row called (a forward that runs no child, a method that never runs
+        # the forward), and modules never called have rows after it: it is a '(root) (self)' row,
+        # index 0 as everywhere else (it read 1, and the rows after it one more than elsewhere)
+        for i, r in enumerate(layers):
+            r.index = i
     if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_cost.bytes
                                                        or root.self_params):
         # work the root does itself (a top-level residual add, a class token) needs a row of its
