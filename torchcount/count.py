@@ -416,9 +416,8 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
     computes gives ``rules.recurrent.sequential_steps`` (T·num_layers for a recurrent layer, 1 for
     anything else); a call priced from its ops gives the steps of the fused recurrent kernels it
     ran (``rules.recurrent.op_sequential_steps``), else 1 if it computed anything itself (an op
-    without a formula counts as computing), plus its
-    children's chains in call order (an upper bound where branches could run in parallel); a
-    covered call gives 0. What the module's own hooks compute is one more step (they run before
+    without a formula counts as computing), plus its children's chains in call order (an upper
+    bound where branches could run in parallel); a covered call gives 0. What the module's own hooks compute is one more step (they run before
     or after its forward, not beside it). Indexed like the trace (``call.index``)."""
     from .rules.recurrent import op_sequential_steps, sequential_steps
 
