@@ -992,6 +992,30 @@ def test_a_ruled_module_inside_vmap_is_priced_for_the_whole_batch():
     assert plain.row("").rule == "linear.linear" and plain.total.macs == lin_macs(4, 8, 16)
 
 
+def test_a_ruled_module_whose_weights_vmap_batches_is_priced_for_every_model():
+    # a model ensemble: functional_call under vmap over 3 stacked weight sets, the input shared
+    # (not batched). The first Linear's input is a plain tensor, but its weight is batched: its
+    # rule read one model's 8×8 weight and priced 2·8·8 = 128 MACs, not 3 models' 3·2·8·8 = 384
+    from torch.func import functional_call, stack_module_state
+
+    models = [nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)) for _ in range(3)]
+    params, buffers = stack_module_state(models)
+
+    class Ensemble(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
+
+        def forward(self, x):
+            return torch.vmap(lambda p, b: functional_call(self.base, (p, b), (x,)))(params, buffers)
+
+    report = torchcount.profile(Ensemble(), torch.randn(2, 8))
+    assert report.complete
+    assert report.row("base.0").macs == 3 * lin_macs(2, 8, 8)
+    assert report.total.macs == 3 * (lin_macs(2, 8, 8) + lin_macs(2, 8, 4))
+    assert report.row("base.0").status == "ops"
+
+
 def test_a_forward_set_on_an_instance_is_priced_from_its_ops_not_its_types_rule():
     # the Linear's rule priced 48 MACs and 12 bias adds and dropped the tanh and the scaling
     lin = nn.Linear(4, 4)

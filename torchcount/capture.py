@@ -582,9 +582,18 @@ def _raised_from(exc: BaseException, earlier: "BaseException | None") -> bool:
     return False
 
 
-def _transformed(args: tuple, kwargs: dict) -> bool:
-    """A tensor argument is a torch.func wrapper (a vmap's batched tensor, a grad's tracked one)."""
-    return any(_functorch_wrapped(t) for t in _raw_tensors(args) + _raw_tensors(kwargs))
+def _transformed(args: tuple, kwargs: dict, module: nn.Module) -> bool:
+    """A tensor argument is a torch.func wrapper (a vmap's batched tensor, a grad's tracked one),
+    or one of the module's parameters or buffers is: ``functional_call`` under ``vmap`` over stacked
+    weights (a model ensemble) swaps them in while the input may be shared, unbatched, and the rule
+    would read one model's weight shapes and price one model of the ensemble."""
+    if any(_functorch_wrapped(t) for t in _raw_tensors(args) + _raw_tensors(kwargs)):
+        return True
+    for m in module.modules():  # (a rule may read a child's weights: MultiheadAttention's out_proj)
+        for t in (*m._parameters.values(), *m._buffers.values()):
+            if t is not None and _functorch_wrapped(t):
+                return True
+    return False
 
 
 def _any_hooked(children: tuple) -> bool:
@@ -914,7 +923,7 @@ class _Recorder:
             else:
                 parent_index, covered, siblings = None, False, roots
             call_ruled, want = ruled, wants_ops and not covered
-            if ruled and _functorch_interpreter() is not None and _transformed(args, kwargs):
+            if ruled and _functorch_interpreter() is not None and _transformed(args, kwargs, module):
                 # inside torch.vmap a module sees one sample's shapes, and a rule would price one
                 # sample: the ops it runs are recorded instead, with the whole batch's shapes
                 call_ruled, want = False, record_ops and not covered and not no_ops
