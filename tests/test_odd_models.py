@@ -525,6 +525,29 @@ def test_torch_jit_trace_is_counted_from_its_ops():
     assert any("TorchScript" in n for n in report.notes)
 
 
+def test_frozen_torchscript_module_is_counted_not_refused():
+    # torch.jit.freeze drops the module's `training` attribute (and inlines its parameters as
+    # constants): profile raised AttributeError reading it. Counted from its ops, 0 parameters, a note
+    frozen = torch.jit.freeze(torch.jit.script(_mlp().eval()))
+    report = _quiet(frozen, torch.randn(2, 4))
+    assert report.total.macs == MLP_MACS
+    assert report.total.params == 0
+    assert any("torch.jit.freeze" in n for n in report.notes)
+
+
+def test_optimize_for_inference_convolutions_are_listed_as_uncounted_not_a_silent_zero():
+    # optimize_for_inference makes each convolution a prim::mkldnn_convolution, which the TorchScript
+    # interpreter runs without dispatching an op: the recorder saw nothing and the MACs were 0 with
+    # only aten.to_mkldnn named as uncounted. The two convolutions are now listed (2 calls)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)).eval()
+    optimized = torch.jit.optimize_for_inference(torch.jit.script(model))
+    report = _quiet(optimized, torch.randn(1, 3, 8, 8))
+    convs = [u for u in report.uncounted if u.what.startswith("prim::mkldnn_convolution")]
+    assert [(u.path, u.type, u.calls) for u in convs] == [("", "RecursiveScriptModule", 2)]
+    assert not report.complete and report.root.status == "partial"
+    assert all(u.type == "RecursiveScriptModule" for u in report.uncounted)  # not the wrapper's type
+
+
 def test_scripted_submodule_inside_an_eager_model():
     model = nn.Sequential(nn.Linear(4, 4), torch.jit.script(nn.Linear(4, 2)))
     report = _quiet(model, torch.randn(3, 4))

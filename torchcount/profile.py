@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import enum
 import inspect
@@ -201,6 +202,9 @@ def profile(
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
                      "counted as one row from the aten ops it ran")
+        if not hasattr(model, "training"):  # torch.jit.freeze drops it, with the parameters
+            notes.append("frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, "
+                         "not parameters, so it has 0 parameters here; profile the module before freezing for them")
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
@@ -241,9 +245,12 @@ def profile(
         for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
             if row.module is counted:
                 row.type = type(model).__name__
+        report.uncounted = [dataclasses.replace(u, type=type(model).__name__) if u.type == type(counted).__name__
+                            else u for u in report.uncounted]
+        _flag_interpreted(report, model, counted, notes)
     if not record_ops:
         _flag_unrecorded(report, counted)
-    training = [path or "(root)" for path, m in named if m.training and isinstance(m, _COUNTED_AS_TRAINING)]
+    training = [path or "(root)" for path, m in named if isinstance(m, _COUNTED_AS_TRAINING) and m.training]
     if training:  # (the CLI calls .eval(); the Python API counts the model as it is given)
         notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
                      + " (dropout masks, batch statistics and running-stat updates are counted); call "
@@ -387,6 +394,51 @@ def _exclusive(model: nn.Module, modules: "list | None" = None):
         with _ACTIVE_LOCK:
             for key in mine:
                 _ACTIVE.pop(key, None)
+
+
+#: TorchScript nodes the interpreter runs itself, without dispatching an aten op that the recorder could
+#: see: ``torch.jit.optimize_for_inference``'s MKLDNN convolutions and element-wise ops, fusion groups
+_INTERPRETED = ("prim::mkldnn_", "prim::MKLDNN", "prim::TensorExprGroup", "prim::FusionGroup",
+                "prim::CudaFusionGroup", "prim::oneDNNFusionGroup")
+#: ... of which these compute nothing (a constant, a broadcast view)
+_INTERPRETED_FREE = ("prim::ConstantMKLDNNTensor", "prim::BroadcastMKLDNNTensors")
+
+
+def _flag_interpreted(report: Report, scripted: nn.Module, counted: nn.Module, notes: list) -> None:
+    """A TorchScript graph's nodes that compute outside PyTorch's dispatcher are listed as uncounted:
+    the forward ran them, but no op reached the recorder (``optimize_for_inference`` turned every
+    convolution into ``prim::mkldnn_convolution``, and its MACs were a silent 0). Each node is counted
+    once per forward (a node in a loop body runs more often)."""
+    from collections import Counter
+
+    from .report import Uncounted
+
+    try:
+        graph = scripted.inlined_graph
+    except (AttributeError, RuntimeError):  # pragma: no cover - a ScriptModule without a forward graph
+        return
+    found: Counter = Counter()
+
+    def walk(block) -> None:
+        for node in block.nodes():
+            kind = node.kind()
+            if kind.startswith(_INTERPRETED) and kind not in _INTERPRETED_FREE:
+                found[kind] += 1
+            for inner in node.blocks():
+                walk(inner)
+
+    walk(graph)
+    if not found:
+        return
+    row = report.root
+    for kind, n in sorted(found.items()):
+        what = f"{kind} (run by the TorchScript interpreter, outside the dispatcher: not recorded)"
+        report.uncounted.append(Uncounted(row.path, type(scripted).__name__, what, n))
+        row.uncounted_ops = {**row.uncounted_ops, what: n}
+    row.status = "partial"
+    notes.append(f"{type(scripted).__name__}: its graph runs {', '.join(sorted(found))} in the TorchScript "
+                 "interpreter itself, where no op is dispatched, so their work is not counted (as "
+                 "torch.jit.optimize_for_inference makes them); profile the module before that for these layers")
 
 
 class _ScriptedRoot(nn.Module):

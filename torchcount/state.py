@@ -83,7 +83,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # is most of the cost, and a profile pays it twice (here and on exit)
     if modules is None:
         modules = list(model.named_modules())
-    training = [m.training for _, m in modules]
+    # (a frozen TorchScript module, ``torch.jit.freeze``, has no ``training`` attribute: None, left alone)
+    training = [getattr(m, "training", None) for _, m in modules]
     # every module's slots as they are now (most modules have none): what a forward may rebind
     stores = [(path, m, tuple(m._parameters.items()), tuple(m._buffers.items()))
               for path, m in modules if m._parameters or m._buffers]
@@ -131,7 +132,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
             stepped.close()
         torch.set_grad_enabled(grad_mode)
         for (_, m), flag in zip(modules, training):
-            if m.training is not flag:
+            if flag is not None and m.training is not flag:
                 m.training = flag
         # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
         if [id(v) for _, m in modules for v in m._parameters.values()] + \
