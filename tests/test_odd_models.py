@@ -630,6 +630,37 @@ def test_dynamic_quantized_linear():
     assert report.row("0").flops == 2 * lin_macs(rows, 16, 8) + 2 * rows * 16 + rows * 16 + rows * 8 + rows * 8
 
 
+def test_scripted_quantized_model_counts_its_packed_weights():
+    # a TorchScript module's _weight_bias is its instance's method, not its type's: a scripted static
+    # int8 model (a conv, a Linear) and a scripted dynamic int8 one read 0 parameters; the eager ones
+    # 4·3·3·3 + 4 + 2·4 + 2 = 122 and 16·8 + 8 + 8·4 + 4 = 172
+    import torch.ao.quantization as tq
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.dequant(self.fc(self.conv(self.quant(x)).mean((2, 3))))
+
+    x = torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        static = Net().eval()
+        static.qconfig = tq.get_default_qconfig("fbgemm")
+        tq.prepare(static, inplace=True)
+        static(x)
+        tq.convert(static, inplace=True)
+        scripted = torch.jit.script(static)
+    assert torchcount.profile(static, x).total.params == 122
+    report = _quiet(scripted, x)
+    assert report.total.params == 122 and report.total.frozen_params == 122
+    dynamic = _dynamic_quantized(nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)))
+    assert _quiet(torch.jit.script(dynamic), torch.randn(2, 16)).total.params == 172
+
+
 def test_dynamic_quantized_layers_each_count_their_packed_weights():
     # _weight_bias() unpacks new tensors on every call; when one was freed before the next
     # layer's was made, the id could repeat and that layer's weight was skipped as "shared"

@@ -478,7 +478,9 @@ def _own_packed(m: nn.Module) -> list:
     ``_weight_bias()`` of the module that holds the packed ScriptObject (LinearPackedParams,
     quantized convs; not the Linear around its LinearPackedParams, which would count them
     twice), the weight dicts of a dynamic quantized RNN or cell, an EmbeddingPackedParams' ``_weight()``."""
-    cls = type(m)
+    # (a TorchScript module's methods are its instance's, not its type's: a scripted quantized model's
+    # packed weights were missed, and its parameters read 0)
+    cls = m if isinstance(m, _ScriptModule) else type(m)
     if callable(getattr(cls, "_weight_bias", None)):
         if isinstance(getattr(m, "_packed_params", None), torch.ScriptObject):
             return [t for t in m._weight_bias() if t is not None]
@@ -554,7 +556,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                     found.buffers += size
                     found.buffer_bytes += tensor_bytes
                 seen.add(tid)
-        if type(m) in packed_types:
+        if type(m) in packed_types or isinstance(m, _ScriptModule):  # (a TorchScript module's methods are its own)
             packed = _own_packed(m)  # unpacked afresh by each _weight_bias() call: new tensors
             # kept until the walk ends: a freed one's id can be reused by the next module's
             # weight, which would then be skipped as "shared" and go uncounted
