@@ -386,6 +386,19 @@ def test_overlap_add_window_and_equal_ops_are_counted():
     assert ops_of(lambda t: t + torch.hamming_window(8, periodic=False), x) == {"mults": 16, "transc": 8, "adds": 16}
     # torch.equal: one comparison per element
     assert ops_of(lambda t: t * 1 if torch.equal(t, t) else t, x) == {"cmps": 8, "mults": 8}
+    # of different shapes: ATen returns False on the sizes, comparing nothing (it counted 8)
+    assert ops_of(lambda t: t * 1 if torch.equal(t, t[:2]) else t, x) == {}
+
+
+def test_frozen_torchscript_counts_like_the_fused_eager_model():
+    # under the profile's dispatch mode TorchScript pools a frozen graph's constants, calling
+    # aten.equal on each pair of weight constants (8×3×3×3 and 8): 2·216 = 432 comparisons were
+    # counted as the model's. A frozen conv-BN-ReLU is the fused conv: 8·3·3·3·6·6 = 7,776 MACs,
+    # 288 bias additions, 288 ReLU comparisons
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    frozen = torch.jit.freeze(torch.jit.script(model))
+    cost = torchcount.profile(frozen, torch.randn(1, 3, 8, 8)).total.cost
+    assert (cost.macs, cost.adds, cost.cmps, cost.mults) == (7776, 288, 288, 0)
 
 
 def test_istft_and_griffin_lim_are_fully_counted():

@@ -227,8 +227,12 @@ def power_sum(op) -> Cost:
 @op_rule(*aten_ops("equal"))
 def equal_op(op) -> Cost:
     """``torch.equal(a, b)``: one comparison per element (at most: it may stop at the first
-    difference; shapes alone cannot tell)."""
+    difference; shapes alone cannot tell). Tensors of different shapes compare nothing: ATen returns
+    False on the sizes alone (TorchScript's constant pooling, which runs while a dispatch mode such as
+    the profile's is on, calls it on every pair of a frozen graph's weight constants)."""
     n = op.inputs[0].numel
+    if len(op.inputs) > 1 and tuple(op.inputs[1].shape) != tuple(op.inputs[0].shape):
+        return Cost.of(Term("cmps", "comparisons (equal: the shapes differ, none)", "0", 0, 0))
     return Cost.of(Term("cmps", "comparisons (equal)", "elements", n, n))
 
 
