@@ -535,6 +535,25 @@ def test_frozen_torchscript_module_is_counted_not_refused():
     assert any("torch.jit.freeze" in n for n in report.notes)
 
 
+def test_frozen_torchscript_weight_constants_are_not_compared_as_the_models_work():
+    # under the recorder's dispatch mode TorchScript's executor re-optimized the frozen graph, its
+    # constant pooling comparing the two same-shaped 4×4×3×3 weights with aten.equal (2·144 cmps,
+    # 28.9 M in a frozen ResNet-18). Two convs: 2·4·4·3·3·6·6 MACs, their biases, the ReLU, no more
+    model = nn.Sequential(nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()).eval()
+    frozen = torch.jit.freeze(torch.jit.script(model))
+    cost = _quiet(frozen, torch.randn(1, 4, 8, 8)).total.cost
+    assert (cost.macs, cost.adds, cost.cmps) == (2 * 4 * 4 * 3 * 3 * 36, 2 * 4 * 36, 4 * 36)
+    assert torch._C._get_graph_executor_optimize()  # the caller's setting is back
+
+
+def test_traced_transformer_layer_is_profiled():
+    # the executor's passes under a dispatch mode called aten::equal with an int: a ForwardError
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True).eval()
+    x = torch.randn(1, 4, 16)
+    traced = torch.jit.trace(layer, x, check_trace=False)
+    assert _quiet(traced, x).total.macs == torchcount.profile(layer, x).total.macs
+
+
 def test_optimize_for_inference_convolutions_are_listed_as_uncounted_not_a_silent_zero():
     # optimize_for_inference makes each convolution a prim::mkldnn_convolution, which the TorchScript
     # interpreter runs without dispatching an op: the recorder saw nothing and the MACs were 0 with

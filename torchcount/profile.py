@@ -1,6 +1,7 @@
 """``torchcount.profile``: capture → count (→ measure) → report, in one call."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
@@ -221,7 +222,7 @@ def profile(
                 run = recorder.method_call(counted, method) if method is not None else counted
                 try:
                     fresh_autocast_region()  # (the count does not depend on what ran before in the region)
-                    with recorder.around_root(counted):
+                    with recorder.around_root(counted), _unoptimized_script(named):
                         run(*args, **kw)
                 except Exception as exc:
                     raise _forward_error(exc, recorder, counted) from exc
@@ -439,6 +440,18 @@ def _flag_interpreted(report: Report, scripted: nn.Module, counted: nn.Module, n
     notes.append(f"{type(scripted).__name__}: its graph runs {', '.join(sorted(found))} in the TorchScript "
                  "interpreter itself, where no op is dispatched, so their work is not counted (as "
                  "torch.jit.optimize_for_inference makes them); profile the module before that for these layers")
+
+
+def _unoptimized_script(named: list):
+    """TorchScript's graph executor optimizes a graph again when a dispatch mode (the recorder) is on,
+    and its passes run ops of their own: constant pooling calls aten.equal on every pair of a frozen
+    graph's weight constants (28.9 M comparisons counted as a frozen ResNet-18's, 90 times its own),
+    and fails on a traced TransformerEncoderLayer (aten::equal given an int). A model with TorchScript
+    in it is run with the executor's optimizations off (this thread only): its graph's ops as they
+    stand, the eager ops it stands for."""
+    if any(isinstance(m, torch.jit.ScriptModule) for _, m in named):
+        return torch.jit.optimized_execution(False)
+    return contextlib.nullcontext()
 
 
 class _ScriptedRoot(nn.Module):
