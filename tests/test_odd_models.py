@@ -680,6 +680,36 @@ def test_scripted_quantized_model_counts_its_packed_weights():
     assert _quiet(torch.jit.script(dynamic), torch.randn(2, 16)).total.params == 172
 
 
+def test_pt2e_quantize_dequantize_ops_are_counted():
+    # convert_pt2e's graphs run float ops between quantized_decomposed quantize/dequantize pairs: they
+    # were uncounted (5 of the 6 ops here). One multiplication per element, as aten's
+    # quantize_per_tensor / dequantize: 48 + 48 (input), 4·3·3·3 = 108 (weight), 16 + 16 (output 1×4×2×2)
+    _decomposed = pytest.importorskip("torch.ao.quantization.fx._decomposed")
+    qd = torch.ops.quantized_decomposed
+
+    class Pt2eConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = torch.randn(4, 3, 3, 3)
+            scale, zero = w.abs().amax((1, 2, 3)) / 127, torch.zeros(4, dtype=torch.int64)
+            self.register_buffer("w_int8", qd.quantize_per_channel(w, scale, zero, 0, -128, 127, torch.int8))
+            self.register_buffer("w_scale", scale)
+            self.register_buffer("w_zero", zero)
+
+        def forward(self, x):
+            x = qd.dequantize_per_tensor(qd.quantize_per_tensor(x, 0.02, 128, 0, 255, torch.uint8),
+                                         0.02, 128, 0, 255, torch.uint8)
+            w = qd.dequantize_per_channel(self.w_int8, self.w_scale, self.w_zero, 0, -128, 127, torch.int8)
+            y = nn.functional.conv2d(x, w)
+            return qd.dequantize_per_tensor(qd.quantize_per_tensor(y, 0.05, 0, 0, 255, torch.uint8),
+                                            0.05, 0, 0, 255, torch.uint8)
+
+    report = torchcount.profile(Pt2eConv(), torch.randn(1, 3, 4, 4))
+    assert report.complete, [u.what for u in report.uncounted]
+    assert report.total.macs == 4 * 3 * 3 * 3 * 2 * 2
+    assert report.total.cost.mults == 48 + 48 + 108 + 16 + 16
+
+
 def test_dynamic_quantized_layers_each_count_their_packed_weights():
     # _weight_bias() unpacks new tensors on every call; when one was freed before the next
     # layer's was made, the id could repeat and that layer's weight was skipped as "shared"

@@ -224,6 +224,21 @@ def dequantize(op) -> Cost:
     return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
 
 
+# PT2E quantization (``convert_pt2e``) leaves a float graph with quantize/dequantize pairs of the
+# ``quantized_decomposed`` library (registered by ``torch.ao.quantization.fx._decomposed``, or torchao)
+# around float ops: priced as the aten quantize and dequantize above, one multiplication per element
+@op_rule("quantized_decomposed::quantize_per_tensor", "quantized_decomposed::quantize_per_channel")
+def decomposed_quantize(op) -> Cost:
+    n = op.inputs[0].numel
+    return Cost.of(Term("mults", "quantization (·1/scale)", "elements", n, n))
+
+
+@op_rule("quantized_decomposed::dequantize_per_tensor", "quantized_decomposed::dequantize_per_channel")
+def decomposed_dequantize(op) -> Cost:
+    n = op.inputs[0].numel
+    return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
+
+
 # ---- the same as functional ops (torch.ao.nn.quantized.functional, FX-lowered F.linear / F.conv*):
 # the packed weights reach the rule described (capture.PackedWeights)
 
