@@ -678,6 +678,11 @@ def test_scripted_quantized_model_counts_its_packed_weights():
     assert report.total.params == 122 and report.total.frozen_params == 122
     dynamic = _dynamic_quantized(nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)))
     assert _quiet(torch.jit.script(dynamic), torch.randn(2, 16)).total.params == 172
+    # a scripted dynamic quantized LSTM does not export _weight_bias: 4·8·(5 + 8) + 2·4·8 = 480 (was 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lstm = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.LSTM(5, 8)), {nn.LSTM}, dtype=torch.qint8)
+    assert _quiet(torch.jit.script(lstm), torch.randn(3, 1, 5)).total.params == 4 * 8 * (5 + 8) + 2 * 4 * 8
 
 
 def test_pt2e_quantize_dequantize_ops_are_counted():

@@ -490,7 +490,27 @@ def _own_packed(m: nn.Module) -> list:
         return []
     if callable(getattr(cls, "_weight", None)) and isinstance(getattr(m, "_packed_weight", None), torch.ScriptObject):
         return [m._weight()]  # quantized Embedding / EmbeddingBag's packed table
+    if cls is m:  # a scripted dynamic quantized RNN or cell does not export _weight_bias: the eager one's reads it
+        eager = None
+        if hasattr(m, "_all_weight_values"):
+            eager = getattr(getattr(nnqd_rnn(), "RNNBase", None), "_weight_bias", None)
+        elif isinstance(getattr(m, "_packed_weight_ih", None), torch.ScriptObject):
+            eager = getattr(getattr(nnqd_rnn(), "RNNCellBase", None), "_weight_bias", None)
+        if eager is not None:
+            try:
+                return [t for group in eager(m).values() for t in group.values() if t is not None]
+            except (AttributeError, RuntimeError, TypeError, IndexError):  # another layout: not counted
+                return []
     return []
+
+
+def nnqd_rnn():
+    """``torch.ao.nn.quantized.dynamic.modules.rnn`` (None where this torch lacks it)."""
+    try:
+        from torch.ao.nn.quantized.dynamic.modules import rnn
+    except ImportError:  # pragma: no cover
+        return None
+    return rnn
 
 
 class _ModelTensors:
