@@ -689,7 +689,7 @@ def test_pt2e_quantize_dequantize_ops_are_counted():
     # convert_pt2e's graphs run float ops between quantized_decomposed quantize/dequantize pairs: they
     # were uncounted (5 of the 6 ops here). One multiplication per element, as aten's
     # quantize_per_tensor / dequantize: 48 + 48 (input), 4·3·3·3 = 108 (weight), 16 + 16 (output 1×4×2×2)
-    _decomposed = pytest.importorskip("torch.ao.quantization.fx._decomposed")
+    pytest.importorskip("torch.ao.quantization.fx._decomposed")  # registers the quantized_decomposed ops
     qd = torch.ops.quantized_decomposed
 
     class Pt2eConv(nn.Module):
