@@ -17,6 +17,7 @@ from torch import nn
 
 import torchcount
 from torchcount import export
+from test_rules_core import Mystery  # a module running an op nobody has a formula for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -283,22 +284,11 @@ def test_rows_and_exports_carry_the_dtype_each_call_saw():
 
 
 # ---- work with no formula ----------------------------------------------------------------------
-_UNKNOWN = torch.library.Library("torchcount_export_tests", "DEF")
-_UNKNOWN.define("unknown(Tensor x) -> Tensor")
-_UNKNOWN.impl("unknown", lambda x: x.clone(), "CompositeExplicitAutograd")
-_UNKNOWN.impl("unknown", lambda x: torch.empty_like(x), "Meta")
-
-
-class _Unknown(nn.Module):
-    def forward(self, x):
-        return torch.ops.torchcount_export_tests.unknown(x)
-
-
 def test_a_row_cut_at_a_depth_above_uncounted_work_says_so_in_every_export():
     """Block "1" holds a Linear and a module running an op with no formula. Cut at depth 1, its row
     (a container: no own ops) stands for both; it read "container" with no † in the table, the
     Markdown and the CSV, so its 2·4·4 = 32 MACs + 8 bias adds looked complete."""
-    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), _Unknown()))
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), Mystery()))
     rep = torchcount.profile(model, torch.randn(2, 4), warn=False)
     assert [(u.path, u.calls) for u in rep.uncounted] == [("1.1", 1)]
     block = next(r for r in csv.DictReader(io.StringIO(rep.to_csv(depth=1))) if r["path"] == "1")
@@ -315,7 +305,7 @@ def test_a_row_cut_at_a_depth_above_uncounted_work_says_so_in_every_export():
     rows = {ln.split()[1]: ln for ln in rep.table(depth=1).splitlines()[4:6]}  # "#", then the module
     assert "†" in rows["1"] and "†" not in rows["0"]
     assert "| 1 †" in rep.to_markdown(depth=1)
-    assert "unknown.default ×1 in '1.1'" in rep.explain("1")
+    assert "mystery.default ×1 in '1.1'" in rep.explain("1")
 
 
 def test_markdown_escapes_a_pipe_in_a_module_name():
