@@ -121,8 +121,9 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
     """The sweep on log-log axes: markers at the profiled sizes, the fitted power law as a line,
     its slope in the legend. One series for the model (``total``) and one per layer: ``layers``, or
     the ``top`` layers (leaves and rule-priced modules, at most ``depth`` deep) with the largest
-    value at the largest size (one zero at some sizes has no law: markers without a line). ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g.
-    an attention layer's T² scores next to its T projections."""
+    value at the largest size (one zero at some sizes has no law: markers without a line).
+    ``terms_of``: also the layer's contraction (MAC) terms, dashed — e.g. an attention layer's T²
+    scores next to its T projections."""
     from ..report import check_depth
     from .scaling import ScalingResult
 

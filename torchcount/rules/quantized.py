@@ -209,7 +209,11 @@ def quantized_hardswish(op) -> Cost:
     return Cost.of(*per_element("hardswish", n), Term("mults", "requantization", "elements", n, n))
 
 
-@op_rule(torch.ops.aten.quantize_per_tensor, torch.ops.aten.quantize_per_channel)
+# PT2E quantization (``convert_pt2e``) leaves a float graph with quantize/dequantize pairs of the
+# ``quantized_decomposed`` library (torch.ao.quantization.fx._decomposed, or torchao) around float ops:
+# the same arithmetic, priced by the same rules
+@op_rule(torch.ops.aten.quantize_per_tensor, torch.ops.aten.quantize_per_channel,
+         "quantized_decomposed::quantize_per_tensor", "quantized_decomposed::quantize_per_channel")
 def quantize(op) -> Cost:
     """Float → int8: x·(1/scale) + zero point, rounded and clamped — counted as one
     multiplication per element, as the dynamic Linear's input quantization."""
@@ -217,25 +221,11 @@ def quantize(op) -> Cost:
     return Cost.of(Term("mults", "quantization (·1/scale)", "elements", n, n))
 
 
-@op_rule(torch.ops.aten.dequantize)
+@op_rule(torch.ops.aten.dequantize,
+         "quantized_decomposed::dequantize_per_tensor", "quantized_decomposed::dequantize_per_channel")
 def dequantize(op) -> Cost:
     """int8 → float: (q − zero point)·scale, counted as one multiplication per element."""
     n = _elements(op) or op.inputs[0].numel
-    return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
-
-
-# PT2E quantization (``convert_pt2e``) leaves a float graph with quantize/dequantize pairs of the
-# ``quantized_decomposed`` library (registered by ``torch.ao.quantization.fx._decomposed``, or torchao)
-# around float ops: priced as the aten quantize and dequantize above, one multiplication per element
-@op_rule("quantized_decomposed::quantize_per_tensor", "quantized_decomposed::quantize_per_channel")
-def decomposed_quantize(op) -> Cost:
-    n = op.inputs[0].numel
-    return Cost.of(Term("mults", "quantization (·1/scale)", "elements", n, n))
-
-
-@op_rule("quantized_decomposed::dequantize_per_tensor", "quantized_decomposed::dequantize_per_channel")
-def decomposed_dequantize(op) -> Cost:
-    n = op.inputs[0].numel
     return Cost.of(Term("mults", "dequantization (·scale)", "elements", n, n))
 
 
