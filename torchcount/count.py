@@ -493,9 +493,9 @@ def _own_packed(m: nn.Module) -> list:
     if cls is m:  # a scripted dynamic quantized RNN or cell does not export _weight_bias: the eager one's reads it
         eager = None
         if hasattr(m, "_all_weight_values"):
-            eager = getattr(getattr(nnqd_rnn(), "RNNBase", None), "_weight_bias", None)
+            eager = getattr(getattr(_nnqd_rnn(), "RNNBase", None), "_weight_bias", None)
         elif isinstance(getattr(m, "_packed_weight_ih", None), torch.ScriptObject):
-            eager = getattr(getattr(nnqd_rnn(), "RNNCellBase", None), "_weight_bias", None)
+            eager = getattr(getattr(_nnqd_rnn(), "RNNCellBase", None), "_weight_bias", None)
         if eager is not None:
             try:
                 return [t for group in eager(m).values() for t in group.values() if t is not None]
@@ -504,7 +504,7 @@ def _own_packed(m: nn.Module) -> list:
     return []
 
 
-def nnqd_rnn():
+def _nnqd_rnn():
     """``torch.ao.nn.quantized.dynamic.modules.rnn`` (None where this torch lacks it)."""
     try:
         from torch.ao.nn.quantized.dynamic.modules import rnn
