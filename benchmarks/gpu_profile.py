@@ -309,9 +309,11 @@ def main(argv=None):
         totals.append(total)
         if compare:
             top = sorted(leaves(report), key=lambda r: -(r.extra.get("time_ms") or 0))[:args.top]
+            # (a rate above the device's peak is left out, None, with bound "invalid": say so in its cells)
             rows = [[r.name, r.type, FLOPS.ops(r.cost) / 1e9, r.extra.get("time_ms"),
-                     (r.extra["GFLOP/s"] / 1e3) if isinstance(r.extra.get("GFLOP/s"), float) else
-                     r.extra.get("GFLOP/s"), r.extra.get("%peak"), r.extra.get("AI"), r.extra.get("bound")]
+                     *(("invalid", "invalid") if r.extra.get("bound") == "invalid" else
+                       (r.extra["GFLOP/s"] / 1e3 if r.extra.get("GFLOP/s") is not None else None, r.extra.get("%peak"))),
+                     r.extra.get("AI"), r.extra.get("bound")]
                     for r in top]
             per_layer.append((f"{name}, {dtype_name}, batch {b}: the {len(top)} slowest layers", rows))
             pairs = agreement["pairs"]

@@ -141,7 +141,7 @@ def test_builder_name_json_matches_python_api_and_torchvision():
     r = result("alexnet_json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["schema_version"] == 1
+    assert d["schema_version"] == 2
     assert d["total"]["params"] == 61_100_840
     assert d["total"]["params"] == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.meta["num_params"]
     with torch.device("meta"):
@@ -703,14 +703,15 @@ def test_same_command_same_count(capsys):
 
 
 def test_sort_by_a_share_column(capsys):
-    """'time%' holds text ('59.2%'): --sort time% kept the original order (every value 'missing')."""
-    rows = [(SimpleNamespace(shown_extra=lambda own, v=v: {"time%": v}), False) for v in ("1.5%", "60.0%", "20.5%")]
-    report = SimpleNamespace(layers=[SimpleNamespace(extra={"time%": "1.0%"})])
+    """'time%' held text ('59.2%'), which --sort time% took for 'missing'; it is a number now (59.2),
+    and a rate left out (None: above the peak, or no FLOPs) sorts last."""
+    rows = [(SimpleNamespace(shown_extra=lambda own, v=v: {"time%": v}), False) for v in (1.5, None, 60.0, 20.5)]
+    report = SimpleNamespace(layers=[SimpleNamespace(extra={"time%": 1.0})])
     key = cli._sort_value("time%", report, None)
-    assert [r.shown_extra(False)["time%"] for r, _ in sorted(rows, key=key)] == ["60.0%", "20.5%", "1.5%"]
-    csv_key = cli._csv_sort_key("time%", ["path", "time%"])
-    assert [r["time%"] for r in sorted([{"time%": "2%"}, {"time%": "10%"}, {"time%": ""}], key=csv_key)] == \
-        ["10%", "2%", ""]
+    assert [r.shown_extra(False)["time%"] for r, _ in sorted(rows, key=key)] == [60.0, 20.5, 1.5, None]
+    csv_key = cli._csv_sort_key("%peak", ["path", "%peak"])
+    assert [r["%peak"] for r in sorted([{"%peak": 2.0}, {"%peak": None}, {"%peak": 10.0}], key=csv_key)] == \
+        [10.0, 2.0, None]
 
 
 def test_meta_fallback_is_not_taken_for_a_dtype_mismatch():

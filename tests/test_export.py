@@ -76,7 +76,7 @@ MLP_FLOPS = 2 * MLP_MACS + (3 + 2) + 3  # 2 per MAC + bias adds + ReLU compariso
 def test_schema_header(worksheet):
     d = worksheet.to_dict()
     assert d["schema"] == "torchcount.report"
-    assert d["schema_version"] == 1 == export.SCHEMA_VERSION
+    assert d["schema_version"] == 2 == export.SCHEMA_VERSION
     assert d["torchcount_version"] == torchcount.__version__
     assert d["model"] == "worksheet"
     assert d["convention"]["name"] == "worksheet"
@@ -224,7 +224,7 @@ def test_dataframe(worksheet):
     assert isinstance(df, pd.DataFrame)
     assert len(df) == 21
     assert df["params"].sum() == 61_100_840 and df["ops"].sum() == 793_400_040
-    assert df.attrs["schema_version"] == 1 and df.attrs["convention"] == "worksheet"
+    assert df.attrs["schema_version"] == 2 and df.attrs["convention"] == "worksheet"
     assert int(df.loc[df["type"] == "ReLU", "ops"].iloc[0]) == 2 * 64 * 56 * 56
 
 

@@ -234,8 +234,23 @@ def test_rate_above_peak_is_never_shown_as_fact():
     r = torchcount.profile(model, torch.randn(8, 64), measure=True, peaks=tiny, **FAST)
     for row in (r.row("0"), r.row("1")):
         assert row.extra["bound"] == "invalid"
-        assert row.extra["GFLOP/s"] == "invalid" and row.extra["%peak"] == "invalid"
+        # left out, not the word "invalid" in a numeric column: bound says why
+        assert row.extra["GFLOP/s"] is None and row.extra["%peak"] is None
         assert "above the peak" in details(r, row.path)["why"]
+        assert details(r, row.path)["flops_per_s"] > 1e3 * 1.05  # the figure itself stays in the details
+    # the table says "invalid" in both rate columns; the exports leave the numbers out
+    line = next(l for l in r.table(columns="measured").splitlines() if l.split()[1:3] == ["0", "Linear"])
+    assert line.split().count("invalid") == 3  # GFLOP/s, %peak, bound
+    from torchcount.export import records
+    rec = next(rec for rec in records(r)[1] if rec["path"] == "0")
+    assert rec["GFLOP/s"] is None and rec["%peak"] is None and rec["bound"] == "invalid"
+    import csv
+    import io
+    import json
+    line0 = next(x for x in csv.DictReader(io.StringIO(r.to_csv())) if x["path"] == "0")
+    assert (line0["GFLOP/s"], line0["%peak"], line0["bound"]) == ("", "", "invalid")
+    row0 = next(x for x in json.loads(r.to_json())["layers"] if x["path"] == "0")["extra"]
+    assert row0["GFLOP/s"] is None and row0["%peak"] is None and row0["bound"] == "invalid"
 
 
 def test_bytes_above_the_bandwidth_are_cache_and_their_rate_is_shown():
@@ -245,7 +260,46 @@ def test_bytes_above_the_bandwidth_are_cache_and_their_rate_is_shown():
     r = torchcount.profile(nn.Sequential(nn.Linear(64, 64)), torch.randn(8, 64), measure=True, peaks=cached, **FAST)
     row = r.row("0")
     assert row.extra["bound"] == "cache" and isinstance(row.extra["GFLOP/s"], float) and row.extra["GFLOP/s"] > 0
-    assert row.extra["%peak"].endswith("%") and "came from cache" in details(r, "0")["why"]
+    # %peak a percentage as a number: the achieved rate over the 1 PFLOP/s peak, × 100
+    assert row.extra["%peak"] == pytest.approx(100 * row.extra["GFLOP/s"] * 1e9 / 1e15)
+    assert "came from cache" in details(r, "0")["why"]
+
+
+def test_shares_export_as_numbers_and_print_as_percentages():
+    """'time%' and '%peak' were text ("12.3%") in row.extra, so the JSON, CSV, records and DataFrame
+    held strings that could not be sorted or averaged; they are percentages as floats (12.3 for
+    12.3 %), the totals row's 100.0, and the table still prints "12.3%"."""
+    import csv
+    import io
+    import json
+
+    from torchcount.export import records
+
+    fast = Peaks("fast device", 1e15, 1e15, 1e15, 1e15, 1e15, "a 1 PFLOP/s, 1 PB/s device for the test")
+    r = torchcount.profile(nn.Sequential(nn.Linear(64, 64), nn.ReLU()), torch.randn(8, 64), measure=True,
+                           peaks=fast, **FAST)
+    root_ms = r.root.extra["time_ms"]
+    lin = r.row("0").extra
+    assert lin["time%"] == pytest.approx(100 * details(r, "0")["inclusive_ms"] / root_ms)
+    assert lin["%peak"] == pytest.approx(100 * lin["GFLOP/s"] * 1e9 / 1e15)  # achieved ÷ the 1 PFLOP/s peak
+    assert r.extra["time%"] == 100.0
+    d = json.loads(r.to_json())
+    row0 = next(x for x in d["layers"] if x["path"] == "0")["extra"]
+    assert row0["time%"] == pytest.approx(lin["time%"]) and row0["%peak"] == pytest.approx(lin["%peak"])
+    assert d["extra"]["time%"] == 100.0
+    _, recs = records(r)
+    assert all(isinstance(rec["time%"], float) for rec in recs)
+    line0 = next(x for x in csv.DictReader(io.StringIO(r.to_csv())) if x["path"] == "0")
+    assert float(line0["time%"]) == pytest.approx(lin["time%"]) and float(line0["%peak"]) == pytest.approx(lin["%peak"])
+    pd = pytest.importorskip("pandas")
+    df = r.to_dataframe()
+    assert df["time%"].dtype.kind == "f" and df["%peak"].dtype.kind == "f"
+    # the rows' own times partition the root's each pass, so their shares add up to about 100
+    assert 50 < df["time%"].sum() < 150
+    table = r.table(columns="measured")
+    line = next(l for l in table.splitlines() if l.split()[1:3] == ["0", "Linear"])
+    assert f"{lin['time%']:.1f}%" in line.split() and f"{lin['%peak']:.1f}%" in line.split()
+    assert "100.0%" in next(l for l in table.splitlines() if l.split()[:1] == ["total"]).split()
 
 
 def test_peaks_table_datasheet_figures():
@@ -524,7 +578,7 @@ def test_a_parent_shown_by_its_own_part_shows_its_own_time():
     # 4·32 multiplications + 4·32 additions of its own, over its self time
     seconds = details(r, "")["exclusive_ms"] / 1e3
     assert own["GFLOP/s"] == pytest.approx(2 * 4 * 32 / seconds / 1e9, rel=1e-6)
-    assert own["time%"] == f"{100 * details(r, '')['exclusive_ms'] / root.extra['time_ms']:.1f}%"
+    assert own["time%"] == pytest.approx(100 * details(r, '')['exclusive_ms'] / root.extra['time_ms'])
     # the table: the "(root) (self)" line carries the self time, the sleeper's line ≥ 3 ms
     line = next(l for l in r.table(columns="measured").splitlines() if "(root) (self)" in l)
     assert f"{root.extra['self_ms']:.3g}" in line.split() and f"{root.extra['time_ms']:.3g}" not in line.split()

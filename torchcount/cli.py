@@ -933,17 +933,10 @@ def _csv_sort_key(key: str, columns: list[str]):
 
 
 def _number(value) -> "float | None":
-    """A sortable number: ints and floats, and a share written as text ('59.2%'); None otherwise."""
-    if isinstance(value, bool):
+    """A sortable number: an int or a float other than NaN; None otherwise (a blank, a word such as a bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # (NaN orders nothing)
         return None
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str) and value.endswith("%"):
-        try:
-            return float(value[:-1])
-        except ValueError:
-            return None
-    return None
+    return value
 
 
 def _csv_text(columns: list[str], rows: list[dict]) -> str:

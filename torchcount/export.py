@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .report import Report, Row
 
 #: Bumped when a field is removed or changes meaning; adding fields keeps the version.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_NAME = "torchcount.report"
 
 

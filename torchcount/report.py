@@ -253,13 +253,13 @@ class Report:
                 "activation": fmt(row.activation),
                 "dtype": _dtypes(row.output_dtypes),
             }
-            body.append([values[c] if c in values else _extra(extra.get(c)) for c in cols])
+            body.append([values[c] if c in values else _extra_cell(extra, c) for c in cols])
         totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
                   "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
                   "share": "100.0%" if total_ops else "—", "calls": "", "activation": "", "dtype": ""}
         if self.root is not None and "steps" in self.root.extra:  # the model's longest chain
             totals["steps"] = _extra(self.root.extra["steps"])
-        body.append([totals.get(c, _extra(self.extra.get(c))) for c in cols])
+        body.append([totals.get(c, _extra_cell(self.extra, c)) for c in cols])
         headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in cols]
         if tablefmt in ("github", "pipe"):  # (to_markdown) a "|" in a cell (a ModuleDict key, a convention's
             # name) would end the cell early and shift the rest of the row into the wrong columns
@@ -438,6 +438,12 @@ DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "
 #: named column sets for ``table(columns=...)``; "measured" needs ``profile(..., measure=True)``
 COLUMN_PRESETS = {"measured": ["#", "module", "type", "ops", "share", "time_ms", "time%", "GFLOP/s", "%peak",
                                "AI", "bound", "peak_MiB"]}
+#: measured columns that hold a percentage as a number (12.3 for 12.3 %, so that exports sort and
+#: average it); the table prints "12.3%"
+PERCENT_COLUMNS = ("time%", "%peak")
+#: measured rates left out (None) where the row's ``bound`` is "invalid" (above the device's peak);
+#: the table prints "invalid" there
+RATE_COLUMNS = ("GFLOP/s", "%peak")
 _ALIGN = {"module": "left", "type": "left", "input": "left", "output": "left", "dtype": "left"}
 
 
@@ -565,6 +571,16 @@ def _human(n: int | float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def _extra_cell(extra: dict, column: str) -> str:
+    """A cell of an ``extra`` column: a percentage with its "%", a rate above the peak as "invalid"."""
+    value = extra.get(column)
+    if value is None:
+        return "invalid" if column in RATE_COLUMNS and extra.get("bound") == "invalid" else ""
+    if column in PERCENT_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.1f}%"
+    return _extra(value)
 
 
 def _extra(value) -> str:

@@ -4,8 +4,9 @@
 into ``row.extra`` and report-level results into ``report.extra``:
 
 row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``spread_ms``
-(interquartile range of the inclusive time), ``time%`` (inclusive share of the root), ``GFLOP/s``
-(achieved, ``flops`` convention), ``%peak``, ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
+(interquartile range of the inclusive time), ``time%`` (inclusive share of the root, a percentage:
+12.3 for 12.3 %), ``GFLOP/s`` (achieved, ``flops`` convention), ``%peak`` (a percentage; both None
+where ``bound`` is "invalid"), ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
 ``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
 (self time, its self cost's rates and bound, its own parameters), shown where its children are
 rows of their own.
@@ -533,13 +534,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         ex["time_ms"] = _ms(inc.median)
         ex["self_ms"] = _ms(exc.median)
         ex["spread_ms"] = _ms(inc.spread)
-        ex["time%"] = f"{100 * inc.median / root_ns:.1f}%" if root_ns > 0 else None
-        if verdict.bound == "invalid":  # never shown as a fact
-            ex["GFLOP/s"] = "invalid"
-            ex["%peak"] = "invalid"
-        else:
-            ex["GFLOP/s"] = verdict.flops_per_s / 1e9 if verdict.flops_per_s is not None and flops else None
-            ex["%peak"] = f"{verdict.pct_peak:.1f}%" if verdict.pct_peak is not None and flops else None
+        ex["time%"] = 100 * inc.median / root_ns if root_ns > 0 else None
+        ex["GFLOP/s"], ex["%peak"] = _rates(verdict, flops)
         ex["AI"] = verdict.intensity
         ex["bound"] = verdict.bound
         ex["act_MiB"] = m["act_bytes"] / MiB if m.get("act_bytes") is not None else None
@@ -557,13 +553,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
+        own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
                           "time_ms": ex["self_ms"], "spread_ms": _ms(exc.spread),
-                          "time%": f"{100 * exc.median / root_ns:.1f}%" if root_ns > 0 else None,
-                          "GFLOP/s": "invalid" if own.bound == "invalid" else (
-                              own.flops_per_s / 1e9 if own.flops_per_s is not None and self_flops else None),
-                          "%peak": "invalid" if own.bound == "invalid" else (
-                              f"{own.pct_peak:.1f}%" if own.pct_peak is not None and self_flops else None),
+                          "time%": 100 * exc.median / root_ns if root_ns > 0 else None,
+                          "GFLOP/s": own_gflops, "%peak": own_pct_peak,
                           "AI": own.intensity, "bound": own.bound,
                           "param_MiB": own_state / MiB,
                           "peak_MiB": None}  # a peak while it ran includes its children's
@@ -603,11 +597,20 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
-        "time_ms": _ms(root_s.median), "time%": "100.0%",
+        "time_ms": _ms(root_s.median), "time%": 100.0,
         "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
+
+
+def _rates(verdict, flops: int) -> "tuple[float | None, float | None]":
+    """A row's ``GFLOP/s`` and ``%peak`` (a percentage: 12.3 for 12.3 %): None where it did no FLOPs,
+    and where the rate is above the device's peak (bound "invalid"), which is no fact to export or
+    average; the table prints "invalid" there, details() keeps the figure and why."""
+    if verdict.bound == "invalid" or not flops:
+        return None, None
+    return (verdict.flops_per_s / 1e9 if verdict.flops_per_s is not None else None), verdict.pct_peak
 
 
 def _mib(n) -> str:
