@@ -6,6 +6,7 @@ independent counter (torch.utils.flop_counter), never from torchcount's own outp
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -633,6 +634,35 @@ def test_a_convention_of_your_own_is_checked_when_built():
                        ({"macs": -1}, "weight of 'macs' must be an int ≥ 0")]:
         with pytest.raises(ValueError, match=match):
             torchcount.Convention("bad", "ops", "", bad)
+
+
+def test_a_convention_is_hashable_and_its_weights_fixed():
+    """Convention was a frozen dataclass holding a dict: hash(conv) raised TypeError, so a convention
+    could not be a dict key or in a set; and its checked weights could still be changed in place."""
+    import copy
+    import pickle
+
+    a = torchcount.Convention("mine", "FLOPs", "2 per MAC and the bias adds", {"macs": 2, "adds": 1})
+    b = torchcount.Convention("mine", "FLOPs", "2 per MAC and the bias adds", {"adds": 1, "macs": 2})
+    assert a == b and hash(a) == hash(b)  # equal weights in another order: equal, one hash
+    assert {a: "x"}[b] == "x" and len({a, b}) == 1
+    assert a != torchcount.Convention("mine", "FLOPs", "2 per MAC and the bias adds", {"macs": 2})
+    builtins = set(torchcount.CONVENTIONS.values())
+    assert len(builtins) == len(torchcount.CONVENTIONS)  # 'macs' and 'torchvision' differ by name
+    assert torchcount.get_convention("macs") in builtins
+    # the weights are read-only: what was checked when the convention was built stays so
+    for change in (lambda w: w.__setitem__("mac", 2), lambda w: w.update(macs=5), lambda w: w.pop("adds"),
+                   lambda w: w.clear(), lambda w: w.setdefault("cmps", 1)):
+        with pytest.raises(TypeError, match="weights cannot be changed"):
+            change(a.weights)
+    assert a.weights == {"macs": 2, "adds": 1} and isinstance(a.weights, dict)
+    for twin in (pickle.loads(pickle.dumps(a)), copy.deepcopy(a), dataclasses.replace(a)):
+        assert twin == a and hash(twin) == hash(a)
+    with pytest.raises(TypeError, match="unit must be a str"):
+        torchcount.Convention("mine", ["FLOPs"], "", {"macs": 1})
+    report = run(_linear_relu(), torch.randn(4, 10))
+    assert report.total.ops(a) == 2 * 1_200 + 100  # as in test_a_convention_of_your_own_is_checked_when_built
+    assert report.to_dict(convention=a)["convention"]["weights"] == {"macs": 2, "adds": 1}
 
 
 class Doubler(nn.Module):

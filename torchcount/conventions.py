@@ -12,8 +12,29 @@ from typing import Mapping
 from .cost import OP_CATEGORIES, Cost
 
 
+class _ReadOnlyWeights(dict):
+    """A convention's weights once checked: a dict to every reader (JSON, pandas,
+    ``dataclasses.asdict``, pickle and copy), but one that cannot be changed, so that a convention's
+    hash and its checked categories hold for as long as it lives."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a Convention's weights cannot be changed; make another Convention "
+                        "(dataclasses.replace(convention, weights={...}))")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):  # (pickle and copy would fill the copy through the blocked __setitem__)
+        return type(self), (dict(self),)
+
+
 @dataclass(frozen=True)
 class Convention:
+    """A named weighting of the cost categories. Hashable (a dict key, a set member); two are equal
+    when their name, unit, description and weights are, the weights compared as a mapping (their
+    order does not matter)."""
+
     name: str
     unit: str
     description: str
@@ -24,6 +45,11 @@ class Convention:
         # attribute 'mac'" at the first table, and a name that is an attribute of Cost but not a
         # category ("ops", "bytes_read", "terms") was weighed silently or failed obscurely; a weight
         # given as text ("2") built a string of the count's length before failing
+        for field_name in ("name", "unit", "description"):  # (printed, and hashed)
+            value = getattr(self, field_name)
+            if not isinstance(value, str):
+                raise TypeError(f"convention {self.name!r}: {field_name} must be a str, got "
+                                f"{type(value).__name__}: {value!r}")
         if not isinstance(self.weights, Mapping):
             raise TypeError(f"convention {self.name!r}: weights must be a mapping of category → weight, "
                             f"got {type(self.weights).__name__}")
@@ -38,7 +64,13 @@ class Convention:
                 raise ValueError(f"convention {self.name!r}: the weight of {c!r} must be an int ≥ 0 (counts "
                                  f"are exact integers), got {w!r}")
             weights[c] = int(w)
-        object.__setattr__(self, "weights", weights)  # a copy: the caller's dict may change later
+        # a copy (the caller's dict may change later), read-only (so may not this one)
+        object.__setattr__(self, "weights", _ReadOnlyWeights(weights))
+
+    def __hash__(self) -> int:
+        # (the generated hash would hash the weights dict, which is unhashable; frozenset: as equality,
+        # blind to the weights' order)
+        return hash((self.name, self.unit, self.description, frozenset(self.weights.items())))
 
     def ops(self, cost: Cost) -> int:
         return sum(w * getattr(cost, c) for c, w in self.weights.items())
