@@ -119,6 +119,25 @@ def test_dict_convention_view(mlp):
     assert inner["macs"] == 12 and inner["self_macs"] == 0 and inner["params"] == 15
 
 
+def test_ops_by_convention_holds_the_documents_convention(mlp):
+    """ops_by_convention listed the built-in conventions only, also when the report was made or
+    exported under a convention of one's own: the document's ops had no entry there."""
+    nocmp = torchcount.Convention("nocmp", "FLOPs", "flops with comparisons free",
+                                  {"macs": 2, "mults": 1, "adds": 1, "divs": 1, "transc": 1})
+    nocmp_ops = 2 * MLP_MACS + (3 + 2)  # the flops figure less the 3 ReLU comparisons
+    for d in (mlp.to_dict(convention=nocmp), json.loads(mlp.with_convention(nocmp).to_json())):
+        by_conv = d["total"]["ops_by_convention"]
+        assert by_conv["nocmp"] == d["total"]["ops"] == nocmp_ops
+        assert by_conv["flops"] == MLP_FLOPS and by_conv["macs"] == MLP_MACS  # the built-ins stay
+        assert list(by_conv) == [*torchcount.CONVENTIONS, "nocmp"]
+    # one of your own under a built-in's name: its entry is the document's ops, not the built-in's
+    mine = torchcount.Convention("flops", "FLOPs", "2 per MAC only", {"macs": 2})
+    d = mlp.to_dict(convention=mine)
+    assert d["total"]["ops_by_convention"]["flops"] == d["total"]["ops"] == 2 * MLP_MACS
+    assert mlp.to_dict()["total"]["ops_by_convention"] == {
+        name: c.ops(mlp.total.cost) for name, c in torchcount.CONVENTIONS.items()}
+
+
 def test_every_top_level_field_is_documented(worksheet):
     doc = (ROOT / "docs" / "export-schema.md").read_text()
     d = worksheet.to_dict()
