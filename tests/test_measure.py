@@ -185,6 +185,37 @@ def test_memory_activation_and_param_bytes():
     assert "peak resident set size of the whole process" in str(r)
 
 
+class ChildAndOwnOutput(nn.Module):
+    """Returns its child's output (4×16 float32: 256 bytes) and one of its own (x·2, 4×8: 128 bytes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 16)
+
+    def forward(self, x):
+        return self.lin(x), x * 2
+
+
+def test_a_parents_own_row_shows_its_own_activation_bytes():
+    """A parent's "(self)" row showed the act_MiB of the whole module, its children's outputs
+    included; it shows the new storages among its outputs that no call inside it returned."""
+    from torchcount.export import records
+
+    model = nn.Sequential(ChildAndOwnOutput())  # the Sequential only passes its child's outputs on
+    r = torchcount.profile(model, torch.randn(4, 8), measure=True, **FAST)
+    MiB = 2 ** 20
+    parent = r.row("0")
+    assert details(r, "0")["act_bytes"] == 256 + 128 and details(r, "0")["own_act_bytes"] == 128
+    assert parent.extra["act_MiB"] == (256 + 128) / MiB  # the module as a whole
+    assert parent.shown_extra(True)["act_MiB"] == 128 / MiB  # its own part: x·2
+    assert r.row("0.lin").extra["act_MiB"] == 256 / MiB
+    assert details(r, "")["own_act_bytes"] == 0  # the Sequential created nothing itself
+    by_row = {(rec["path"], rec["part"]): rec["act_MiB"] for rec in records(r)[1]}
+    assert by_row[("0", "self")] == 128 / MiB and by_row[("0.lin", "all")] == 256 / MiB
+    line = next(l for l in r.table(columns=["module", "act_MiB"]).splitlines() if "0 (self)" in l)
+    assert line.split()[-1] == f"{128 / MiB:.3g}"
+
+
 def test_peak_tracker_nesting_with_a_fake_allocator():
     state = {"cur": 0, "peak": 0}
 

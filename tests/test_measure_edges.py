@@ -631,6 +631,31 @@ def test_the_memory_pass_ignores_other_threads():
     assert results["0"]["act_bytes"] == 1 * 256 * 4  # this thread's output only
 
 
+def test_own_activation_bytes_survive_a_reused_address():
+    """A parent's own activation bytes leave out the storages its children returned, found by
+    address. A child's output freed inside the parent's forward can hand its address to a tensor the
+    parent makes itself (glibc does, for this size): that one is the parent's own, not the child's."""
+    from torchcount.measure.memory import memory_hooks
+
+    n = 4096
+
+    class Reuses(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, n)
+
+        def forward(self, x):
+            y = self.lin(x)
+            del y  # freed: its block may go to the next allocation of its size
+            return torch.empty(4, n)
+
+    model = Reuses()
+    with torch.no_grad(), memory_hooks(model, torch.device("cpu")) as results:
+        model(torch.randn(4, 8))
+    assert results["lin"]["act_bytes"] == 4 * n * 4
+    assert results[""]["act_bytes"] == results[""]["own_act_bytes"] == 4 * n * 4
+
+
 def test_the_footer_names_the_peak_of_the_models_dtype():
     """A bfloat16 model is judged against the BF16 peak (%peak), but the footer printed only the
     FP32 figure, and nothing where the device has no FP32 rating."""

@@ -8,8 +8,8 @@ row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``s
 12.3 for 12.3 %), ``GFLOP/s`` (achieved, ``flops`` convention), ``%peak`` (a percentage; both None
 where ``bound`` is "invalid"), ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
 ``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
-(self time, its self cost's rates and bound, its own parameters), shown where its children are
-rows of their own.
+(self time, its self cost's rates and bound, its own activation bytes and parameters), shown where
+its children are rows of their own.
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
 ``time_coverage``, ``uncounted_ms`` and ``uncounted_time_share`` (own time of the rows with
@@ -527,7 +527,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
-            "why": why, "act_bytes": m.get("act_bytes"), "param_bytes": params_b,
+            "why": why, "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
+            "param_bytes": params_b,
             "buffer_bytes": buffers_b,
         }
         ex = row.extra
@@ -559,6 +560,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                           "time%": 100 * exc.median / root_ns if root_ns > 0 else None,
                           "GFLOP/s": own_gflops, "%peak": own_pct_peak,
                           "AI": own.intensity, "bound": own.bound,
+                          # the new storages among its outputs that no call inside it returned
+                          "act_MiB": m["own_act_bytes"] / MiB if m.get("own_act_bytes") is not None else None,
                           "param_MiB": own_state / MiB,
                           "peak_MiB": None}  # a peak while it ran includes its children's
         per_layer[row.path] = detail

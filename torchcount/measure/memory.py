@@ -3,6 +3,9 @@
 - **Activation bytes** of a call: the bytes of the *unique storages* of its outputs that are new —
   an output that is a view of an input or of a parameter, or an input modified in place, shares an
   existing storage and adds nothing; several outputs viewing one new storage (``chunk``) count it once.
+  Its **own** activation bytes (a parent's "(self)" row) are those of the new storages that no
+  module call inside it returned: a residual add's result, not the last child's output that a
+  ``Sequential`` passes on.
 - **CUDA**: the peak of ``torch.cuda.memory_allocated`` while each module runs. Nesting is handled
   by :class:`PeakTracker`: entering a module folds the allocator's peak so far into the parent's
   running maximum, then resets the allocator's peak; leaving it folds its own peak back into the
@@ -20,6 +23,7 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.multiprocessing.reductions import StorageWeakRef
 
 from .hooks import per_module_hooks
 
@@ -79,21 +83,20 @@ def _storage_key(t: torch.Tensor):
         return None
 
 
-def new_output_bytes(args, kwargs, output, module: nn.Module) -> int:
-    """Bytes of the unique new storages among ``output``'s tensors (see the module docstring)."""
+def new_output_storages(args, kwargs, output, module: nn.Module) -> dict:
+    """``{storage key: tensor}``, one tensor per unique new storage among ``output``'s tensors (see
+    the module docstring)."""
     existing = set()
     for t in _tensors((args, kwargs), []) + list(module.parameters()) + list(module.buffers()):
         key = _storage_key(t)
         if key is not None:
             existing.add(key)
-    seen, total = set(), 0
+    new: dict = {}
     for t in _tensors(output, []):
         key = _storage_key(t)
-        if key is None or key in existing or key in seen:
-            continue
-        seen.add(key)
-        total += t.untyped_storage().nbytes()
-    return total
+        if key is not None and key not in existing and key not in new:
+            new[key] = t
+    return new
 
 
 def state_bytes(module: nn.Module, recurse: bool = True) -> tuple[int, int]:
@@ -111,18 +114,24 @@ FAILED_IN = "\x00failed in"
 
 @contextmanager
 def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" = None) -> Iterator[dict]:
-    """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "peak", "at_entry"}}``
-    filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
+    """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "own_act_bytes", "peak",
+    "at_entry"}}`` filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
     results: dict[str, dict] = {}
     tracker = cuda_tracker(device) if device.type == "cuda" else None
     failed: dict = {}  # the exception whose innermost module is results[FAILED_IN]
+    # per call in progress: {storage key: weak reference} of the new storages the calls inside it
+    # returned (weak: holding them would change the memory measured; a storage freed since then may
+    # have left its address to one the call made itself, which is then its own)
+    returned_inside: list[dict] = []
 
     def hooks_for(path):
         def pre(module, args):
+            returned_inside.append({})
             if tracker is not None:
                 tracker.enter()
 
         def post(module, args, kwargs, output):
+            inside = returned_inside.pop()  # (pre and post are always paired)
             exc = sys.exc_info()[1]
             if output is None and exc is not None:  # the forward raised here (innermost first)
                 if tracker is not None:
@@ -134,13 +143,21 @@ def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" 
             if failed:  # a module returned after an exception: the forward handled it, nothing failed
                 results.pop(FAILED_IN, None)
                 failed.clear()
-            entry = results.setdefault(path, {"act_bytes": 0, "peak": 0, "at_entry": None})
+            entry = results.setdefault(path, {"act_bytes": 0, "own_act_bytes": 0, "peak": 0, "at_entry": None})
             if tracker is not None:
                 at_entry, peak = tracker.exit()
                 entry["peak"] = max(entry["peak"], peak)
                 if entry["at_entry"] is None:
                     entry["at_entry"] = at_entry
-            entry["act_bytes"] += new_output_bytes(args, kwargs, output, module)
+            new = new_output_storages(args, kwargs, output, module)
+            for key, t in new.items():
+                nbytes = t.untyped_storage().nbytes()
+                entry["act_bytes"] += nbytes
+                ref = inside.get(key)
+                if ref is None or ref.expired():
+                    entry["own_act_bytes"] += nbytes
+            if returned_inside:  # what this call returned, for the call it ran in
+                returned_inside[-1].update((key, StorageWeakRef(t.untyped_storage())) for key, t in new.items())
 
         return pre, post
 
