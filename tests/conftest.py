@@ -140,6 +140,15 @@ def _grad_scaler_on_cpu():
     scaler.update()
 
 
+def _export_module_stack(**kwargs):
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (torch.randn(1, 2),), **kwargs).module()
+    node = next(n for n in gm.graph.nodes if n.op == "call_function" and "linear" in str(n.target))
+    assert list(node.meta["nn_module_stack"].values())[-1][0] == "0"
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -160,6 +169,8 @@ PROBES = {
     "fused optimizers on CPU": _fused_optimizers_on_cpu,
     "AMP's GradScaler on CPU": _grad_scaler_on_cpu,
     "torch._foreach_powsum": lambda: torch._foreach_powsum([torch.ones(2)], 2),
+    "torch.export naming each node's module by its path": _export_module_stack,
+    "torch.export.export(strict=True)": lambda: _export_module_stack(strict=True),
 }
 _PROBED: dict[str, bool] = {}
 

@@ -424,6 +424,12 @@ class Trace:
     #: device type → the dtypes autocast was on with when a module was called (around the profile,
     #: or entered inside the forward), in the order first seen; empty when autocast never was
     autocast: dict = field(default_factory=dict)
+    #: a model from torch.export (``graph.LayerNames``): path → the original module's type, where the
+    #: module there is a holder of parameters or a stand-in; empty otherwise
+    layer_types: dict = field(default_factory=dict)
+    #: ... and path → the layer whose ops read that module's parameters, a module no node names
+    #: (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds its weights
+    layer_held: dict = field(default_factory=dict)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -1003,6 +1009,7 @@ def capture(
     modules: "list[tuple[str, nn.Module]] | None" = None,
     decompose: "Callable[[Any], bool] | None" = None,
     track_backward: bool = False,
+    layers: "LayerNames | None" = None,
 ) -> Iterator[_Recorder]:
     """Record every call of every module of ``model``, for one or more forward passes.
 
@@ -1014,10 +1021,18 @@ def capture(
     that their parts are recorded (counting's choice: ops without a rule that PyTorch breaks into
     ops with one). ``track_backward``: note which module call created the autograd node behind
     each op a backward runs (:attr:`Trace.spans`), so that counting can attribute it to that layer.
+    ``layers``: what the model's graph says of its layers (``graph.LayerNames``): their original types
+    and the holders whose weights a layer reads, for the trace; and, for a GraphModule, the root's
+    forward to run instead of its own (``layers.root_forward(recorder, forward)``: its graph, recording
+    its layers' calls).
 
     The cyclic garbage collector is paused meanwhile (see :func:`gc_paused`).
     """
     recorder = _Recorder(has_rule, record_ops, decompose, track_backward)
+    root_forward = None
+    if layers is not None:
+        recorder.trace.layer_types, recorder.trace.layer_held = layers.types, layers.held
+        root_forward = layers.root_forward
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     hook_handles: list = []  # the _HookWatch hooks of modules that have hooks of their own
@@ -1035,7 +1050,10 @@ def capture(
                     hook_handles.append(module.register_forward_pre_hook(watch.before, prepend=True))
                     hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
                 wrapped.append((module, own.get("forward", _NOTHING)))
-                own["forward"] = recorder.recording_forward(path, module, module.forward, watch=watch)
+                forward = module.forward
+                if root_forward is not None and not path:
+                    forward = root_forward(recorder, forward)
+                own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
                 initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
                 if initialize is not None and record_ops:
                     hooks = module._forward_pre_hooks

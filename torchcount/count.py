@@ -900,6 +900,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     rows: list[Row] = []
     uncounted: list[Uncounted] = []
     counted_items = 0
+    layer_types = trace.layer_types  # (a GraphModule's layers: the original type, where the module is a holder)
     for members in groups.values():
         head = members[0]
         first = head.call
@@ -941,7 +942,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         key = id(module)
         method_root = trace.method is not None and module is model
         row = Row(
-            index=len(rows), path=path, type=type(module).__name__,
+            index=len(rows), path=path,
+            type=layer_types.get(path) or type(module).__name__ if layer_types else type(module).__name__,
             depth=0 if not path else path.count(".") + 1,
             # a profiled method's own call is not one of the root's forward calls, unless it made none:
             # the row was called all the same (calls 0 means never called, everywhere)
@@ -1006,6 +1008,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     called_paths = {r.path for r in rows}
     callers = _calls_from_outside(trace.calls, rows, called_paths)
     uncalled = [(p, m) for p, m in modules if p and p not in called_paths]
+    if trace.layer_held:  # (a GraphModule's holders whose tensors the layer above them read)
+        uncalled = [(p, m) for p, m in uncalled if p not in trace.layer_held]
     if trace.scripted:  # a TorchScript module's work and parameters are its caller's
         uncalled = [(p, m) for p, m in uncalled if not isinstance(m, _ScriptModule)]
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row

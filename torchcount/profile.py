@@ -20,6 +20,7 @@ from torch.utils._pytree import tree_leaves
 from .capture import _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
 from .conventions import Convention, get_convention
 from .count import summarize
+from .graph import graph_layers
 from .report import Report
 from .rules import has_rule, priced_by_its_parts
 from .state import preserved
@@ -209,6 +210,12 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
+    # a GraphModule from torch.export (or torch.fx): its graph names the module each op came from
+    layers = graph_layers(counted, named)
+    if layers is not None:
+        notes.append(f"{type(model).__name__}: a graph from torch.export or torch.fx; its rows are the original modules "
+                     "its nodes name (nn_module_stack), with their types, each priced from the aten ops it ran, "
+                     "not by its type's rule (docs/coverage.md)")
     # a method may also train or convert modules given as its inputs (a distillation step's
     # teacher head): their state is kept as the model's is
     guarded = named + _input_modules(given, named) if method is not None else named
@@ -218,7 +225,8 @@ def profile(
                           inputs=[*args, *kw.values()]) as kept:
             with _transformer_layers_unfused(counted, named) as unnested, \
                     capture(counted, has_rule, record_ops=record_ops, modules=named,
-                            decompose=priced_by_its_parts, track_backward=method is not None) as recorder:
+                            decompose=priced_by_its_parts, track_backward=method is not None,
+                            layers=layers) as recorder:
                 run = recorder.method_call(counted, method) if method is not None else counted
                 try:
                     fresh_autocast_region()  # (the count does not depend on what ran before in the region)
@@ -328,6 +336,9 @@ def profile(
             fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
             run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
                         modules=named, method=method, **measure_options)
+        if layers is not None and layers.root_forward is not None:
+            report.notes.append(f"{type(model).__name__}: the layers of its graph are not timed (no module of "
+                                "their own runs them); the graph's whole time is in the root's own row")
         if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
             report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
                                 "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "
@@ -678,7 +689,8 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
                      f"or input_size={tuple(failed.args)}")
     method = recorder.trace.method
     where = f"{_type_name(model)}.{method}(...) failed outside any module's forward" \
-        if method is not None and failed.index == 0 else f"forward failed in module '{path}' ({_type_name(failed.module)})"
+        if method is not None and failed.index == 0 else \
+        f"forward failed in module '{path}' ({recorder.trace.layer_types.get(failed.path) or _type_name(failed.module)})"
     return ForwardError(f"{where} with {given}: {type(exc).__name__}: {exc}{hint}", failed.path, shapes)
 
 

@@ -325,8 +325,9 @@ class Report:
         repeat (a loop's steps) is written once, with how many times it ran."""
         conv = get_convention(convention or self.convention)
         row = self.row(path)
+        # (the module's repr, not where the row names another type: a torch.export layer's holder of parameters)
         lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
-            row.module.children()) else "")]
+            row.module.children()) and type(row.module).__name__ == row.type else "")]
         method_root = self.method is not None and row is self.root
         if row.calls == 0:  # never called itself
             if row.members:

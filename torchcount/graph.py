@@ -1,0 +1,300 @@
+"""Per-layer calls for a ``torch.fx.GraphModule`` whose graph says which module each node came from.
+
+``torch.export.export(model, args).module()`` is one GraphModule: every op of the original forward
+is a node of its graph, its submodules only hold the original parameters and buffers under their
+dotted names, and modules without any (ReLU, pooling, dropout) are gone. Each node's
+``meta["nn_module_stack"]`` names the original modules it ran in, outermost first:
+``key → (path, type)``, the key telling two calls of one module apart (``"…@1"``).
+``torch.fx.symbolic_trace`` writes the same for the functional ops a module's forward runs (its
+leaf modules stay modules, called by ``call_module`` nodes).
+
+For such a root the capture runs a copy of its graph with a marker node wherever the innermost
+module changes: the marker closes and opens a :class:`~torchcount.capture.Call` per module path,
+so each op is recorded into the call of the module that ran it and the report's rows are the
+original layers. The copy's code is generated as the GraphModule's own (the same input
+flattening, guards and output structure; only the markers are added); the model is not changed.
+All of this is done once per model: an eager model costs one ``isinstance`` here.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .capture import _NO_KWARGS, _NONE, Call, _raised_from, describe
+
+_GraphModule = torch.fx.GraphModule
+
+
+class LayerNames:
+    """What a graph says of the original modules whose calls a capture records under other modules:
+    ``types``, path → the original type name, for the paths whose module here is a holder of
+    parameters or a stand-in (its own type says nothing of the layer);
+    ``held``, path → the layer whose ops read the parameters of that module, which no node names
+    (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds the
+    weights its rule reads. ``root_forward``: None, the model runs its own forward."""
+
+    root_forward = None
+
+    def __init__(self, types: dict, held: dict):
+        self.types = types
+        self.held = held
+
+
+class GraphLayers(LayerNames):
+    """A GraphModule's layers, and how to run its graph so that their calls are recorded
+    (:meth:`root_forward`)."""
+
+    def __init__(self, model: nn.Module, source: str, globals_: dict, marker_name: str, switches: list,
+                 modules: dict, types: dict, held: dict):
+        super().__init__(types, held)
+        self.model = model
+        self._source = source
+        self._globals = globals_
+        self._marker_name = marker_name  # the global the code calls each marker by
+        #: per marker: (frames closed, innermost first: number of output values each;
+        #: frames opened, outermost first: (key, path, number of input values))
+        self._switches = switches
+        #: path → the module its calls are recorded under: the GraphModule's submodule at that path
+        #: (a holder of the original parameters), or a stand-in for a module the GraphModule lacks
+        self.modules = modules
+
+    def root_forward(self, recorder, forward: Callable) -> Callable:
+        """The root's forward for ``recorder``'s capture: the graph's copy with its markers, run on
+        the model itself. ``forward`` (the model's own) runs instead in another thread, or once
+        the capture has ended."""
+        namespace = dict(self._globals)
+        stack, calls = recorder.stack, recorder.trace.calls
+        switches, modules = self._switches, self.modules
+        # key → its Call in this run of the graph: a span of it that another module's ops interrupted
+        # goes on in it (a run's keys are unique per call: "b", "b@1")
+        opened: dict = {}
+        grad_enabled = torch.is_grad_enabled
+
+        def switch(index: int, *values):
+            closes, opens = switches[index]
+            at = 0
+            for n in closes:  # (innermost first, as the stack pops)
+                call = stack.pop()
+                out = values[at:at + n]
+                at += n
+                call.output = describe(out[0] if n == 1 else out)
+            for key, path, n in opens:
+                call = opened.get(key)
+                if call is None:
+                    module = modules[path]
+                    parent = stack[-1]
+                    call = Call(module, path, len(calls), parent.index, describe(values[at:at + n]), _NO_KWARGS,
+                                module.training, grad_enabled())
+                    call.unruled = True  # priced from the ops recorded in it, whatever the holder's type
+                    opened[key] = call
+                    calls.append(call)
+                    if parent.children is _NONE:
+                        parent.children = []
+                    parent.children.append(call)
+                at += n
+                stack.append(call)
+
+        namespace[self._marker_name] = switch
+        exec(compile(self._source, f"<torchcount: the graph of {type(self.model).__name__}, with layer markers>",
+                     "exec"), namespace)
+        run_graph = namespace.pop("forward")  # (not left in its own globals: a reference cycle)
+        model, thread, live = self.model, recorder.thread, recorder.live
+
+        def run(*args, **kwargs):
+            if threading.get_ident() != thread or not live[0]:
+                return forward(*args, **kwargs)
+            depth = len(stack)
+            opened.clear()  # (a method may run the forward twice: new calls each time)
+            try:
+                return run_graph(model, *args, **kwargs)
+            except BaseException as exc:
+                if len(stack) > depth:  # raised inside a layer: the innermost one open is named
+                    call = stack[-1]
+                    if call.failed is None:
+                        call.failed = exc
+                    failure = recorder.failure
+                    if failure is None or not _raised_from(exc, failure.failed):
+                        recorder.failure = call
+                raise
+            finally:
+                del stack[depth:]
+
+        run.__wrapped__ = forward  # inspect.signature(model.forward) still works
+        return run
+
+
+def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "LayerNames | None":
+    """What ``model``'s graph says of its layers: a GraphModule whose nodes carry ``nn_module_stack``
+    naming modules below the root (:class:`GraphLayers`); None for any other model (and for a graph
+    whose module paths are not in a form read here). ``modules``: ``named_modules()``."""
+    if isinstance(model, _GraphModule):
+        return _graph_module_layers(model)
+    return None
+
+
+def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
+    graph = model.graph
+    nodes = list(graph.nodes)
+    frames_of: list = []  # per node: its module frames ((key, path, type name), …), or None: runs nothing
+    below_root = False
+    for node in nodes:
+        if node.op in ("placeholder", "get_attr"):  # (an input, a parameter: no work, no frame of its own)
+            frames_of.append(None)
+            continue
+        stack = node.meta.get("nn_module_stack") if node.op != "output" else None
+        frames = []
+        for key, value in (stack or {}).items():
+            path, kind = _entry(value)
+            if path is None:
+                return None
+            if not path:  # the root (torch.export names it too)
+                continue
+            if node.op == "call_module" and not node.target.startswith(path + "."):
+                continue  # the module itself, recorded as it is called; or a frame that does not hold it
+            frames.append((key, path, kind))
+        below_root = below_root or bool(frames)
+        frames_of.append(tuple(frames))  # (an op the graph gives no module is the root's own)
+    if not below_root:
+        return None
+
+    position = {node: i for i, node in enumerate(nodes)}
+    # the markers: before node i, close the frames of the current stack past the common prefix
+    # (innermost first) and open the node's own past it
+    markers: dict[int, tuple] = {}
+    current: tuple = ()
+    began: list[int] = []  # the first node of each open frame
+    for i, frames in enumerate(frames_of):
+        if frames is None or [f[0] for f in frames] == [f[0] for f in current]:
+            continue
+        common = 0
+        while common < min(len(frames), len(current)) and frames[common][0] == current[common][0]:
+            common += 1
+        closes = []
+        for _ in range(len(current) - common):  # (innermost first)
+            start = began.pop()
+            closes.append(_outputs(nodes, start, i, position))
+        opens = []
+        for frame in frames[common:]:
+            opens.append((frame, _inputs(nodes, i, frames_of, frame[0], position)))
+            began.append(i)
+        markers[i] = (closes, opens)
+        current = frames
+
+    types: dict[str, str] = {}
+    modules: dict[str, nn.Module] = {}
+    for frames in frames_of:
+        for _, path, kind in frames or ():
+            if path in modules:
+                continue
+            try:
+                found = model.get_submodule(path)
+            except (AttributeError, TypeError):
+                found = None
+            if found is None or type(found) is nn.Module:  # a holder of parameters, or no module at all
+                types[path] = kind
+            # (a stand-in holds nothing: the row has no parameters, as the original had none)
+            modules[path] = found if found is not None else nn.Module().train(model.training)
+
+    held = _held(nodes, frames_of, position, set(modules))
+
+    copy = torch.fx.Graph()
+    copy.set_codegen(graph._codegen)  # the same input flattening and output structure as the model's
+    env: dict = {}
+    switches: list = []
+    for i, node in enumerate(nodes):
+        marker = markers.get(i)
+        if marker is not None:
+            closes, opens = marker
+            values = [env[v] for out in closes for v in out] + [env[v] for _, ins in opens for v in ins]
+            switches.append(([len(out) for out in closes], [(key, path, len(ins)) for (key, path, _), ins in opens]))
+            copy.create_node("call_function", _marker, (len(switches) - 1, *values), name="_torchcount_switch")
+        env[node] = copy.node_copy(node, lambda n: env[n])
+    code = copy.python_code(root_module="self")
+    marker_name = next(name for name, value in code.globals.items() if value is _marker)
+    return GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held)
+
+
+def _held(nodes: list, frames_of: list, position: dict, layers: set) -> dict:
+    """Modules no node names whose parameters or buffers only the layers above them read (the
+    ``out_proj`` that MultiheadAttention's forward uses without calling it): module path → the
+    reading layer's path. Read by the root, or by a layer elsewhere, they stay modules never called."""
+    readers: dict[str, set] = {}
+    for node in nodes:
+        if node.op != "get_attr" or not isinstance(node.target, str):
+            continue
+        owner = node.target.rpartition(".")[0]
+        if not owner or owner in layers or any(p.startswith(owner + ".") for p in layers):
+            continue
+        found = readers.setdefault(owner, set())
+        for user in node.users:
+            frames = frames_of[position[user]]
+            found.add(frames[-1][1] if frames else "")
+    return {owner: next(iter(paths)) for owner, paths in readers.items()
+            if len(paths) == 1 and next(iter(paths)) and owner.startswith(next(iter(paths)) + ".")}
+
+
+def _marker(index: int, *values) -> None:
+    """Stands for the switch of a run (bound when the code is compiled for a capture)."""
+    raise RuntimeError("torchcount's layer marker run outside a capture")
+
+
+def _outputs(nodes: list, start: int, end: int, position: dict) -> list:
+    """The values computed in nodes[start:end] that a later node uses: what the module returned."""
+    found = []
+    for node in nodes[start:end]:
+        if node.op in ("placeholder", "get_attr"):
+            continue
+        if any(position[user] >= end for user in node.users):
+            found.append(node)
+    return found
+
+
+def _inputs(nodes: list, start: int, frames_of: list, key: str, position: dict) -> list:
+    """The values the nodes of the frame ``key`` that begins at ``start`` read from before it (not
+    parameters or buffers, which the module holds): what the module was given."""
+    found: dict = {}
+    for i in range(start, len(nodes)):
+        frames = frames_of[i]
+        if frames is None:
+            continue
+        if not any(f[0] == key for f in frames):
+            break
+        for value in nodes[i].all_input_nodes:
+            if position[value] < start and value.op != "get_attr":
+                found[value] = None
+    return list(found)
+
+
+#: a path in Dynamo's form (torch.export with strict=True, before torch normalised it): L['self'].a[0]
+_DYNAMO_ROOT = "L['self']"
+_ACCESS = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|\[\s*['\"]([^'\"]+)['\"]\s*\]")
+
+
+def _entry(value: Any) -> "tuple[str | None, str]":
+    """(dotted path, type name) of one ``nn_module_stack`` entry; path None when it is in a form not
+    read here."""
+    try:
+        path, kind = value
+    except (TypeError, ValueError):
+        return None, ""
+    kind = kind.__name__ if isinstance(kind, type) else str(kind).rpartition(".")[2]
+    if not isinstance(path, str):
+        return None, kind
+    if path.startswith(_DYNAMO_ROOT):
+        parts, at, rest = [], 0, path[len(_DYNAMO_ROOT):]
+        while at < len(rest):
+            match = _ACCESS.match(rest, at)
+            if match is None:
+                return None, kind
+            part = next(g for g in match.groups() if g is not None)
+            if part != "_modules":
+                parts.append(part)
+            at = match.end()
+        return ".".join(parts), kind
+    if path and not all(p and not any(c in p for c in "[]'\" ()") for p in path.split(".")):
+        return None, kind
+    return path, kind
