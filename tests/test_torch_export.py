@@ -1,5 +1,5 @@
 """torch.export's programs, profiled per layer: ``ep.module()`` (one GraphModule whose submodules only
-hold the original parameters), and ``torch.fx.symbolic_trace``.
+hold the original parameters), ``torch.export.unflatten(ep)``, and ``torch.fx.symbolic_trace``.
 
 References: the eager model's own report (its layers priced by their rules, the exported ones from
 the graph's aten ops: the same MACs and ops wherever the two agree), torch.utils.flop_counter on the
@@ -180,6 +180,21 @@ def test_module_paths_in_dynamos_form_are_read():
                 key: ("L['self']" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path.split(".") if p), kind)
                 for key, (path, kind) in stack.items()}
     _same_rows(run(model, x), run(gm, x))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unflatten_has_the_eager_models_rows_and_types(name):
+    """``torch.export.unflatten`` rebuilds the module tree as InterpreterModules: recorded as any
+    module; the rows show the original types."""
+    model, x, ep = _exported(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unflat = torch.export.unflatten(ep)
+    report = run(unflat, x)
+    _same_rows(run(model, x), report)
+    extra = _sdpa_macs(2, 5, 16) if name == "block" else 0
+    assert report.total.cost.macs == _flop_counter_macs(ep.module(), x) + extra
+    assert {type(m).__name__ for _, m in unflat.named_modules()} >= {"InterpreterModule"}
 
 
 def test_symbolic_trace_puts_a_containers_own_ops_in_its_row():

@@ -18,6 +18,7 @@ All of this is done once per model: an eager model costs one ``isinstance`` here
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from typing import Any, Callable
 
@@ -32,7 +33,7 @@ _GraphModule = torch.fx.GraphModule
 class LayerNames:
     """What a graph says of the original modules whose calls a capture records under other modules:
     ``types``, path → the original type name, for the paths whose module here is a holder of
-    parameters or a stand-in (its own type says nothing of the layer);
+    parameters, a stand-in or an ``InterpreterModule`` (its own type says nothing of the layer);
     ``held``, path → the layer whose ops read the parameters of that module, which no node names
     (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds the
     weights its rule reads. ``root_forward``: None, the model runs its own forward."""
@@ -129,11 +130,43 @@ class GraphLayers(LayerNames):
 
 def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "LayerNames | None":
     """What ``model``'s graph says of its layers: a GraphModule whose nodes carry ``nn_module_stack``
-    naming modules below the root (:class:`GraphLayers`); None for any other model (and for a graph
-    whose module paths are not in a form read here). ``modules``: ``named_modules()``."""
+    naming modules below the root (:class:`GraphLayers`), or the ``UnflattenedModule`` of
+    ``torch.export.unflatten`` (its ``InterpreterModule``s' types); None for any other model (and
+    for a graph whose module paths are not in a form read here). ``modules``: ``named_modules()``."""
     if isinstance(model, _GraphModule):
         return _graph_module_layers(model)
+    unflatten = sys.modules.get("torch.export.unflatten")  # (imported by torch itself where it exists)
+    unflattened = getattr(unflatten, "UnflattenedModule", None)
+    if unflattened is not None and isinstance(model, unflattened):
+        return _unflattened_layers(modules)
     return None
+
+
+def _unflattened_layers(modules: list) -> LayerNames:
+    """``torch.export.unflatten`` rebuilds the module tree: each original module that ran is an
+    ``InterpreterModule`` running its part of the graph, so the capture records its calls as any
+    module's. Only names are missing: the original types, from its graph's ``nn_module_stack``, and
+    the holders whose parameters a layer above reads (``held``)."""
+    named: dict[str, str] = {}  # path → type, from every node's stack (a Sequential's own graph only calls)
+    held: dict[str, str] = {}
+    by_path = dict(modules)
+    runs_graph = set()
+    for path, module in modules:
+        graph = module.__dict__.get("graph")
+        if not isinstance(graph, torch.fx.Graph):
+            continue
+        runs_graph.add(path)
+        for node in graph.nodes:
+            for value in (node.meta.get("nn_module_stack") or {}).values():
+                found, kind = _entry(value)
+                if found and found not in named:
+                    named[found] = kind
+            if node.op == "get_attr" and isinstance(node.target, str) and "." in node.target and path:
+                owner = f"{path}.{node.target.rpartition('.')[0]}"
+                if type(by_path.get(owner)) is nn.Module and not any(p.startswith(owner + ".") for p in by_path):
+                    held[owner] = path
+    types = {path: named[path] for path in runs_graph if path in named}
+    return LayerNames(types, held)
 
 
 def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
