@@ -26,6 +26,7 @@ from torch import nn
 
 import torchcount
 from torchcount import cli
+from conftest import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = shutil.which("torchcount", path=str(Path(sys.executable).parent)) or shutil.which("torchcount")
@@ -373,6 +374,21 @@ def test_a_forward_writing_its_parameters_is_counted_with_a_note(capsys, tmp_pat
     # the Linear's 2·8·4 = 64 MACs; the clamp of 32 weights: 2 comparisons each, no MAC
     assert re.search(r"total\s+36\s+64\s", out), out
     assert "the forward wrote parameter(s) in place; restored from the copy: l.weight" in out
+
+
+@needs("torch.export naming each node's module by its path")
+def test_a_torch_export_program_is_counted_per_layer(capsys, tmp_path):
+    """``ep.module()`` refuses ``.eval()`` (its graph fixed the mode at export): the command counts it as it
+    is, a row per original layer; the convolution's MACs by hand, 1·8·6·6·3·3·3 = 7,776."""
+    f = tmp_path / "exported.py"
+    f.write_text("import torch\nfrom torch import nn\n\ndef exported():\n"
+                 "    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten()).eval()\n"
+                 "    return torch.export.export(model, (torch.randn(1, 3, 8, 8),)).module()\n")
+    rc, out, err = main(capsys, f"{f}:exported", "--input", "1x3x8x8", "--device", "cpu", "--format", "csv")
+    assert rc == 0, err
+    rows = {r["path"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert (rows["0"]["type"], rows["0"]["macs"]) == ("Conv2d", "7776")
+    assert (rows["1"]["type"], rows["1"]["cmps"]) == ("ReLU", str(8 * 6 * 6))
 
 
 def test_csv_sort_top_and_compare(capsys):

@@ -491,6 +491,12 @@ def build(spec: Spec, device: str, dtype=None):
     if dtype is not None:
         out = out.to(dtype)
         inputs = _float_to(inputs, dtype)
+    if isinstance(out, torch.fx.GraphModule):
+        try:
+            out.eval()
+        except NotImplementedError:  # torch.export's module(): its graph fixed the mode when it was exported
+            pass
+        return out, inputs
     return out.eval(), inputs
 
 
