@@ -860,3 +860,122 @@ def test_a_scheduler_and_a_scaler_held_one_level_down_are_put_back():
     if model.loop.scaler is not None:  # (growth_interval 1: the scale doubles at every finite step)
         assert model.loop.scaler.get_scale() == twin.loop.scaler.get_scale()
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+# ---- BaseExceptions that are not Exceptions ----------------------------------------------------
+class _FailsLater(Stateful):
+    """Stateful, raising ``fail`` from its ``fail_from``-th forward on: 2 raises in the first measured pass."""
+
+    def __init__(self, fail: BaseException, fail_from: int):
+        super().__init__()
+        self.to_raise, self.fail_from, self.forwards = fail, fail_from, 0
+
+    def forward(self, x):
+        self.forwards += 1
+        self.fail = self.to_raise if self.forwards >= self.fail_from else None
+        return super().forward(x)
+
+
+def _process_state() -> tuple:
+    """What a profile must leave as it was around the model: the modules it holds as being profiled,
+    the dispatch-mode stack, the garbage collector, the grad mode."""
+    import gc
+    import sys
+
+    return (dict(sys.modules["torchcount.profile"]._ACTIVE), torch._C._len_torch_dispatch_stack(), gc.isenabled(),
+            torch.is_grad_enabled())
+
+
+@pytest.mark.parametrize("fail", [KeyboardInterrupt(), SystemExit(3), GeneratorExit()], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("measured", [False, True], ids=["counting", "measured"])
+def test_a_base_exception_propagates_unchanged_and_the_model_is_left_as_found(fail, measured):
+    """Not an Exception: nothing wraps it in a ForwardError (the same object reaches the caller, no
+    cause attached), in the counting pass or in a measured pass, and every wrapper, hook, flag,
+    parameter and buffer is as found, the user's hook back in its dict, nothing left registered."""
+    model = _FailsLater(fail, fail_from=2 if measured else 1).train()
+    model.evaluated.eval()
+    before, around = snapshot(model), _process_state()
+    options = {"measure": True, "warmup": 0, "repeat": 1} if measured else {}
+    with pytest.raises(type(fail)) as raised:
+        torchcount.profile(model, _input(), warn=False, **options)
+    assert raised.value is fail and raised.value.__cause__ is None
+    assert model.forwards == (2 if measured else 1)  # (measured: it failed in the first measured pass)
+    assert snapshot(model) == before
+    assert _process_state() == around
+
+
+class _Interrupted(nn.Module):
+    """A leaf whose forward or own hook raises KeyboardInterrupt when ``where`` says so."""
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.where = where
+        self.fc = nn.Linear(4, 4)
+        interrupt = lambda *args: (_ for _ in ()).throw(KeyboardInterrupt())  # noqa: E731
+        if where == "pre-hook":
+            self.register_forward_pre_hook(interrupt)
+        elif where == "hook":
+            self.register_forward_hook(interrupt)
+        else:
+            self.register_forward_hook(lambda *args: None)  # (a module with hooks of its own, watched)
+
+    def forward(self, x):
+        x = self.fc(x)
+        if self.where == "forward":
+            raise KeyboardInterrupt
+        return x
+
+
+class _CatchesInterrupts(nn.Module):
+    """A block that calls ``_Interrupted``, catches its KeyboardInterrupt and carries on with ``fc``."""
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.flaky, self.fc = _Interrupted(where), nn.Linear(4, 4)
+
+    def forward(self, x):
+        try:
+            self.flaky(x)
+        except KeyboardInterrupt:
+            pass
+        return self.fc(x)
+
+
+class _RuledCatcher(_CatchesInterrupts):
+    pass
+
+
+@torchcount.module_rule(_RuledCatcher)
+def _ruled_catcher(module, call):
+    from torchcount.cost import Cost, Term
+
+    return Cost.of(Term("macs", "the block", "n", "1000", 1000))
+
+
+@pytest.mark.parametrize("where", ["pre-hook", "hook"])
+def test_an_interrupt_a_hook_raises_and_the_model_catches_leaves_the_count_right(where):
+    """Torch runs an always-called forward hook (the capture's, which closes the region where a hook's
+    calls are recorded) for an Exception only. A KeyboardInterrupt from a module's own hook, caught by
+    the ruled block around it, left that region open: the block's next child, covered by its rule,
+    was taken as called by a hook and counted again (1000 + 4·4·2 = 1,032 MACs, not 1000)."""
+    model = nn.Sequential(_RuledCatcher(where))
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert report.total.macs == 1000
+    assert report.row("0.fc").status == "covered"
+    assert snapshot(model) == before
+
+
+@pytest.mark.parametrize("where", ["forward", "pre-hook", "hook"])
+def test_an_interrupt_the_model_catches_is_measured_through(where):
+    """The measured passes' span of a module with hooks of its own is closed by an always-called forward
+    hook, which torch skips for a KeyboardInterrupt: caught by the parent, the span stayed open and
+    the pass failed ('module (root) has no end stamp'). Each pass now times every module; the
+    count is flaky.fc's and fc's 2·4·4 MACs whatever the interrupt (flaky.fc does not run after a
+    pre-hook's)."""
+    model = _CatchesInterrupts(where)
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False, measure=True, warmup=1, repeat=2)
+    assert report.total.macs == (1 if where == "pre-hook" else 2) * 2 * 4 * 4
+    assert report.row("fc").extra["time_ms"] > 0 and report.root.extra["time_ms"] > 0
+    assert snapshot(model) == before

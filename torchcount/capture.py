@@ -642,8 +642,9 @@ class _HookWatch:
     rule (where recording is off), go unrecorded, a silent 0 (``weight_norm``'s old hook-based
     form, a user's hook that rescales an output). So a watched module gets a pre-hook that runs
     before its own (``prepend``) and a forward hook that runs after its own (``always_call``,
-    also when the forward raises): between them op recording is on, and what the hooks ran is
-    moved from the caller's ops into :attr:`Call.hook_ops`. Only modules that have hooks when
+    also when the forward or a hook raises an ``Exception``; its own hooks are wrapped meanwhile
+    for the other BaseExceptions: :meth:`guarded`): between them op recording is on, and what the
+    hooks ran is moved from the caller's ops into :attr:`Call.hook_ops`. Only modules that have hooks when
     the capture starts are watched (others cost nothing), and every module while torch's
     process-wide forward hooks are set (``register_module_forward_hook``: they run after the
     forward and before the module's own forward hooks, inside the watched region). Process-wide
@@ -719,6 +720,25 @@ class _HookWatch:
                 r.trace.spans[entry[3].index] = (entry[7], _sequence_nr())
         r._set_mode(entry[0])
         return None
+
+    def guarded(self, hook: Callable) -> Callable:
+        """``hook`` (one of the module's own) wrapped to close its call's entry when it raises a
+        BaseException that is not an ``Exception`` (``KeyboardInterrupt``, ``SystemExit``): torch runs
+        an always-called hook (:meth:`after`) for an ``Exception`` only, and a forward that catches
+        the interrupt and carries on would run inside a hook region never closed, where a module's
+        calls are taken as made by a hook (not covered by the ruled call on the stack: counted twice)."""
+        watch = self
+
+        def guarded_hook(*args, **kwargs):
+            try:
+                return hook(*args, **kwargs)
+            except Exception:
+                raise
+            except BaseException:
+                watch.after(None, None, None)
+                raise
+
+        return guarded_hook
 
     def _move(self, entry: list, call: Call) -> None:
         ops = self._ops(entry[1])
@@ -1036,6 +1056,7 @@ def capture(
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     hook_handles: list = []  # the _HookWatch hooks of modules that have hooks of their own
+    guarded_hooks: list[tuple[dict, int, Callable]] = []  # (hook dict, key, the module's own hook) guarded meanwhile
     recorder.trace.global_pre_hooks = bool(record_ops and _GLOBAL_FORWARD_PRE_HOOKS)
     with gc_paused():
         try:
@@ -1047,6 +1068,10 @@ def capture(
                 watch = None
                 if record_ops and path and (_has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS):
                     watch = _HookWatch(recorder)
+                    for hooks in (module._forward_pre_hooks, module._forward_hooks):
+                        for key, hook in list(hooks.items()):
+                            guarded_hooks.append((hooks, key, hook))
+                            hooks[key] = watch.guarded(hook)
                     hook_handles.append(module.register_forward_pre_hook(watch.before, prepend=True))
                     hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
                 wrapped.append((module, own.get("forward", _NOTHING)))
@@ -1066,6 +1091,9 @@ def capture(
                 handle.remove()
             for hooks, key, hook in lazy_hooks:
                 if key in hooks:  # (the hook removes itself once it has materialised the module)
+                    hooks[key] = hook
+            for hooks, key, hook in guarded_hooks:  # (after the lazy hook's: it may be one of them)
+                if key in hooks:
                     hooks[key] = hook
             restore_forwards(wrapped)
             recorder.close()

@@ -43,13 +43,15 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
 
     handles: list = []  # the span hooks of modules that have hooks
 
+    guarded: list = []  # (hook dict, key, the user's hook) of every hook wrapped by _span_hooks
+
     def wrap(module: nn.Module, forward: Callable) -> Callable:
         pre, post = hooks_for(paths[id(module)])
-        opened = None
+        opened = interrupted = None
         if _has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS:
             opened = []
-            handles.extend(_span_hooks(module, pre, post, with_kwargs, live, thread, opened))
-        return _around(module, forward, pre, post, with_kwargs, live, thread, opened)
+            interrupted = _span_hooks(module, pre, post, with_kwargs, live, thread, opened, handles, guarded)
+        return _around(module, forward, pre, post, with_kwargs, live, thread, opened, interrupted)
 
     try:
         with forwards_wrapped((module for _, module in modules), wrap):
@@ -58,13 +60,23 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
         live[0] = False
         for handle in handles:
             handle.remove()
+        for hooks, key, hook in guarded:
+            if key in hooks:  # (unless it removed itself)
+                hooks[key] = hook
 
 
 def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: bool, live: list, thread: int,
-                opened: list) -> list:
+                opened: list, handles: list, guarded: list) -> Callable:
     """A pre-hook before the module's own and a forward hook after them (run also when the forward or
-    a hook raises) that open and close its span; ``opened`` holds, per call in progress, whether its
-    wrapped forward has yet to start (the wrapper then leaves the stamping to these)."""
+    a hook raises an ``Exception``) that open and close its span, appended to ``handles``; ``opened``
+    holds, per call in progress, whether its wrapped forward has yet to start (the wrapper then
+    leaves the stamping to these).
+
+    Torch runs an always-called hook only for an ``Exception``: a ``KeyboardInterrupt`` (or
+    ``SystemExit``, ``GeneratorExit``) leaving the module's forward or one of its hooks skips it, and
+    a forward that catches it and carries on would time the rest of the pass inside a span never
+    closed. The module's own hooks are wrapped meanwhile (``guarded``: what to put back) to close the
+    span then; the returned function does it for the wrapped forward."""
     this_thread = threading.get_ident
     # per call in progress, the exception being handled when it started (a call made in an
     # ``except`` block). A new one at its end was raised in it: by a hook of its own after the
@@ -94,12 +106,40 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
                 opened.pop()
                 post(module, args, None if raised_here() else output)
 
-    return [module.register_forward_pre_hook(before, prepend=True),
-            module.register_forward_hook(after, with_kwargs=with_kwargs, always_call=True)]
+    def interrupted(args: tuple, kwargs: dict) -> None:
+        """Close the innermost span as ``after`` would have, for a BaseException torch does not run it for."""
+        if live[0] and this_thread() == thread and opened:
+            opened.pop()
+            handled.pop()
+            if with_kwargs:
+                post(module, args, kwargs, None)
+            else:
+                post(module, args, None)
+
+    def guard(hook: Callable) -> Callable:
+        def guarded_hook(module, args, *rest):
+            try:
+                return hook(module, args, *rest)
+            except Exception:
+                raise
+            except BaseException:
+                interrupted(args, {})  # (post reads no keyword argument of a call that raised)
+                raise
+
+        return guarded_hook
+
+    for hooks in (module._forward_pre_hooks, module._forward_hooks):
+        for key, hook in list(hooks.items()):
+            guarded.append((hooks, key, hook))
+            hooks[key] = guard(hook)
+    handles.append(module.register_forward_pre_hook(before, prepend=True))
+    handles.append(module.register_forward_hook(after, with_kwargs=with_kwargs, always_call=True))
+    return interrupted
 
 
 def _around(module: nn.Module, forward: Callable, pre: Callable, post: Callable, with_kwargs: bool,
-            live: list, thread: int, opened: "list | None" = None) -> Callable:
+            live: list, thread: int, opened: "list | None" = None,
+            interrupted: "Callable | None" = None) -> Callable:
     this_thread = threading.get_ident
 
     def stamped_forward(*args, **kwargs):
@@ -107,7 +147,13 @@ def _around(module: nn.Module, forward: Callable, pre: Callable, post: Callable,
             return forward(*args, **kwargs)
         if opened and opened[-1]:  # the span its pre-hook opened closes after its forward hooks
             opened[-1] = False
-            return forward(*args, **kwargs)
+            try:
+                return forward(*args, **kwargs)
+            except Exception:
+                raise
+            except BaseException:  # (torch runs no always-called hook for it: see _span_hooks)
+                interrupted(args, kwargs)
+                raise
         pre(module, args)
         try:
             output = forward(*args, **kwargs)
