@@ -391,6 +391,50 @@ def test_cli_method_with_literal_keywords(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["forward_calls"] == 2
 
 
+class _KeywordsLM(ToyLM):
+    """A generate with a catch-all for further keywords."""
+
+    def generate(self, ids, new_tokens: int = 3, **options):
+        return super().generate(ids, new_tokens)
+
+
+class _PositionalLM(ToyLM):
+    """A generate whose input is positional only."""
+
+    def generate(self, ids, /, new_tokens: int = 3):
+        return super().generate(ids, new_tokens)
+
+
+def test_a_keyword_the_method_cannot_take_is_an_error_before_any_forward(tmp_path, capsys):
+    """It raised a TypeError at call time, inside the profile: a ForwardError, the CLI's exit 1 (a model
+    error). Now a TypeError naming the method and the keyword before the forward runs, exit 2 in the
+    CLI; a method with **kwargs takes any keyword."""
+    model, ids = ToyLM(), torch.zeros(1, 4, dtype=torch.long)
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with pytest.raises(TypeError, match=r"ToyLM.generate\(\) takes no keyword argument 'bogus_kw' \(not a keyword it "
+                                        r"takes; it takes new_tokens\)"):
+        profile(model, ids, method="generate", kwargs={"bogus_kw": 1})
+    with pytest.raises(TypeError, match=r"'new_token' .* did you mean new_tokens\?"):
+        profile(model, ids, method="generate", kwargs={"new_token": 1})
+    with pytest.raises(TypeError, match=r"ToyLM.generate\(\) is given 'ids' twice: as its input number 1 and as a keyword"):
+        profile(model, ids, method="generate", kwargs={"ids": ids})
+    assert calls == []  # no forward ran
+    with pytest.raises(TypeError, match=r"_PositionalLM.generate\(\) takes no keyword argument 'ids' \(positional only"):
+        profile(_PositionalLM(), (), method="generate", kwargs={"ids": ids})
+    assert profile(_KeywordsLM(), ids, method="generate", kwargs={"anything": 1, "new_tokens": 2}).forward_calls == 2
+
+    source = tmp_path / "toy_lm.py"
+    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
+        __import__("pathlib").Path(__file__).parent))
+    for extra, says in ((["--method", "generate(bogus_kw=1)"],
+                         "error: --method: method='generate': ToyLM.generate() takes no keyword argument 'bogus_kw'"),
+                        (["--input", "mask=1x4", "--method", "generate(new_tokens=1)"],
+                         "error: --input: method='generate': ToyLM.generate() takes no keyword argument 'mask'")):
+        assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", *extra]) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_whisper_generate_example_matches_the_closed_form():
     """examples/whisper_generate.py (Whisper-tiny-shaped: 4 + 4 layers, d 384, 3000 frames) at 3 tokens."""
     pytest.importorskip("transformers")

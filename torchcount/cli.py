@@ -625,20 +625,27 @@ def _needs_real_values(exc: BaseException) -> bool:
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
-    from .profile import _check_method, _unwrap, profile
+    from .profile import _check_method, _unwrap, as_call, profile
     from .state import ParameterModifiedError
 
     model, from_callable = build(spec, device, args.dtype_parsed)
     inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
     method, method_keywords = args.method_parsed
-    if method is not None:
-        try:
-            _check_method(_unwrap(model)[0], method)  # (as profile checks it: on a DataParallel's module)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise UsageError(f"--method: {exc}") from None
     clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
     if clash:
         raise UsageError(f"{clash[0]} is given both as --input {clash[0]}=… and in --method")
+    if method is not None:
+        # as profile checks it (on a DataParallel's module), before any forward: a keyword its signature
+        # cannot take is the command line's mistake, not the model's
+        positional, given = as_call(inputs) if inputs is not None else ((), {})
+        try:
+            _check_method(_unwrap(model)[0], method, len(positional), method_keywords)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise UsageError(f"--method: {exc}") from None
+        try:
+            _check_method(_unwrap(model)[0], method, len(positional), {**given, **(keywords or {})})
+        except TypeError as exc:
+            raise UsageError(f"--input: {exc}") from None
     if method_keywords:
         keywords = {**(keywords or {}), **method_keywords}
     if device == "meta":
@@ -721,6 +728,7 @@ class _PassCounter:
                 self.n += 1
                 return run(*args, **kwargs)
 
+            counted.__wrapped__ = run  # (profile reads the method's signature through it)
             model.__dict__[method] = counted
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._draw, daemon=True)

@@ -199,7 +199,7 @@ def profile(
     if method == "forward":
         method = None
     if method is not None:
-        _check_method(model, method)
+        _check_method(model, method, len(args), kw)
     counted = _ScriptedRoot(model) if isinstance(model, torch.jit.ScriptModule) else model
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
@@ -365,8 +365,10 @@ def _input_modules(given: tuple, named: list) -> list:
     return found
 
 
-def _check_method(model: nn.Module, method: str) -> None:
-    """``method=`` names a method of an eager model (TorchScript modules run only their forward here)."""
+def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: "dict | None" = None) -> None:
+    """``method=`` names a method of an eager model (TorchScript modules run only their forward here)
+    whose signature takes ``keywords`` after ``positional`` inputs (else it would raise at call time,
+    after the profile had started: a TypeError wrapped in a ForwardError, the CLI's exit 1)."""
     if isinstance(model, torch.jit.ScriptModule):
         raise TypeError(f"method={method!r}: {type(model).__name__} is a TorchScript module, which torchcount "
                         "profiles through its forward only; profile the eager model")
@@ -380,6 +382,36 @@ def _check_method(model: nn.Module, method: str) -> None:
         close = difflib.get_close_matches(method, names, n=3, cutoff=0.6)
         raise AttributeError(f"method={method!r}: {type(model).__name__} {what} {method!r}"
                              + (f"; did you mean {' or '.join(close)}?" if close else ""))
+    if keywords:
+        _check_keywords(found, f"{type(model).__name__}.{method}()", positional, keywords, f"method={method!r}: ")
+
+
+def _check_keywords(function, name: str, positional: int, keywords: dict, prefix: str = "") -> None:
+    """A ``TypeError`` naming the first of ``keywords`` that ``function``'s signature cannot take after
+    ``positional`` arguments: one it has no parameter for (and no ``**kwargs``), a positional-only
+    one, or one the positional arguments fill already. Nothing for a signature Python cannot read."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # a builtin or an extension's callable: it says so when called
+        return
+    kinds = inspect.Parameter
+    any_keyword = any(p.kind is kinds.VAR_KEYWORD for p in parameters.values())
+    ordered = [p.name for p in parameters.values() if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+    filled = set(ordered[:positional])
+    for keyword in keywords:
+        parameter = parameters.get(keyword)
+        if parameter is not None and parameter.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY):
+            if keyword in filled:
+                raise TypeError(f"{prefix}{name} is given {keyword!r} twice: as its input number "
+                                f"{ordered.index(keyword) + 1} and as a keyword")
+        elif not any_keyword:
+            takes = [p.name for p in parameters.values() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+                     and p.name not in filled]
+            close = difflib.get_close_matches(keyword, takes, n=1, cutoff=0.6)
+            why = "positional only" if parameter is not None and parameter.kind is kinds.POSITIONAL_ONLY \
+                else "not a keyword it takes"
+            raise TypeError(f"{prefix}{name} takes no keyword argument {keyword!r} ({why}; it takes "
+                            f"{', '.join(takes) or 'none'}" + (f"; did you mean {close[0]}?" if close else "") + ")")
 
 
 _ACTIVE: dict[int, tuple] = {}  # id → (path, model type) of every module being profiled right now (any thread)
