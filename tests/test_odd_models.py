@@ -588,6 +588,59 @@ def test_torch_compile_profiles_the_original_module_with_a_note():
     assert any("torch.compile" in n for n in report.notes)
 
 
+class _WithCompiledParts(nn.Module):
+    """An encoder and a head compiled in place (``model.encoder = torch.compile(model.encoder)``), the
+    encoder registered twice and holding a compiled block of its own; never run compiled here."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(_mlp(), nn.ReLU())
+        self.encoder[0] = torch.compile(self.encoder[0])
+        self.encoder = torch.compile(self.encoder)
+        self.again = self.encoder
+        self.head = torch.compile(nn.Linear(3, 2))
+
+    def forward(self, x):
+        return self.head(self.encoder(x) + self.again(x))
+
+
+def test_torch_compiled_submodules_are_profiled_eagerly_under_their_logical_paths():
+    """A compiled submodule's rows read encoder._orig_mod.0._orig_mod.0, and the profile called dynamo's
+    compiled wrapper: now encoder.0.0, the paths of the modules the user wrote, each run eagerly, in the
+    counting and the measured passes, with one note; the wrappers are put back. MACs: the MLP twice
+    (the encoder registered twice, called twice), then 2·3·2 for the head."""
+    from test_state import snapshot
+
+    model = _WithCompiledParts()
+    keys, before = list(model.state_dict()), snapshot(model)
+    report = _quiet(model, torch.randn(2, 4), measure=True, warmup=0, repeat=1)
+    assert [r.path for r in report.layers] == ["", "encoder", "encoder.0", "encoder.0.0", "encoder.0.1", "encoder.0.2",
+                                               "encoder.1", "head"]
+    assert report.row("encoder.0.0").calls == 2 and report.row("encoder").type == "Sequential"
+    assert report.total.macs == 2 * MLP_MACS + lin_macs(2, 3, 2)
+    assert report.total.params == MLP_PARAMS + 3 * 2 + 2 == sum(p.numel() for p in model.parameters())
+    assert report.row("encoder").params == MLP_PARAMS
+    assert torchcount.measure.details(report, "encoder.0.2")["inclusive_ms"] > 0
+    compiled = [n for n in report.notes if "torch.compile'd" in n]
+    assert compiled == ["torch.compile'd submodule(s) encoder, encoder.0, head: each profiled as its original module, "
+                        "eagerly, under the path shown (its state_dict keys keep '_orig_mod.'); compiled kernels "
+                        "may fuse ops and run faster, the counts are the same"]
+    assert type(model.encoder).__name__ == "OptimizedModule" and model.again is model.encoder
+    assert list(model.state_dict()) == keys and snapshot(model) == before
+    assert torch._dynamo.utils.counters["frames"]["total"] == 0  # nothing was compiled
+
+
+def test_a_compiled_submodule_is_put_back_when_the_forward_raises():
+    from test_state import snapshot
+
+    model = _WithCompiledParts()
+    model.head = torch.compile(nn.Linear(5, 2))  # a width mismatch: fails in head
+    before = snapshot(model)
+    with pytest.raises(torchcount.ForwardError, match="module 'head' \\(Linear\\)"):
+        _quiet(model, torch.randn(2, 4))
+    assert snapshot(model) == before and type(model.head).__name__ == "OptimizedModule"
+
+
 def test_data_parallel_wrapper():
     wrapped = nn.DataParallel(_mlp())
     report = torchcount.profile(wrapped, torch.randn(2, 4))

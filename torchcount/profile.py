@@ -8,6 +8,7 @@ import difflib
 import enum
 import inspect
 import operator
+import sys
 import threading
 import warnings
 from contextlib import contextmanager
@@ -146,7 +147,8 @@ def profile(
     buffers and grad mode restored, also when the forward raises. Parameters are not
     copied: a forward that writes one in place raises :class:`ParameterModifiedError`,
     unless ``copy_params=True`` (a full copy, restored bit for bit). A ``torch.compile``'d
-    model is profiled through its original module, a ``DataParallel`` /
+    model is profiled through its original module (a compiled submodule too, eagerly, under its
+    logical path: ``encoder.layer1``, not ``encoder._orig_mod.layer1``), a ``DataParallel`` /
     ``DistributedDataParallel`` wrapper through the module it wraps, and a TorchScript
     module from the aten ops it runs (one row); each with a note in ``report.notes``.
 
@@ -210,141 +212,149 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
-    # a GraphModule from torch.export (or torch.fx): its graph names the module each op came from
-    layers = graph_layers(counted, named)
-    if layers is not None:
-        notes.append(f"{type(model).__name__}: a graph from torch.export or torch.fx; its rows are the original modules "
-                     "its nodes name (nn_module_stack), with their types, each priced from the aten ops it ran, "
-                     "not by its type's rule (docs/coverage.md)")
-    # a method may also train or convert modules given as its inputs (a distillation step's
-    # teacher head): their state is kept as the model's is
-    guarded = named + _input_modules(given, named) if method is not None else named
-    with gc_paused():
-        with _exclusive(model, named if counted is model else None), \
-                preserved(counted, copy_params=copy_params, modules=guarded, method=method,
-                          inputs=[*args, *kw.values()]) as kept:
-            with _transformer_layers_unfused(counted, named) as unnested, \
-                    capture(counted, has_rule, record_ops=record_ops, modules=named,
-                            decompose=priced_by_its_parts, track_backward=method is not None,
-                            layers=layers) as recorder:
-                run = recorder.method_call(counted, method) if method is not None else counted
-                try:
-                    fresh_autocast_region()  # (the count does not depend on what ran before in the region)
-                    with recorder.around_root(counted), _unoptimized_script(named):
-                        run(*args, **kw)
-                except Exception as exc:
-                    raise _forward_error(exc, recorder, counted) from exc
-        # counted once the model is restored: the restore then follows the wrappers' removal
-        # while the modules are still in the CPU caches, and the trace holds all counting needs
-        report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
-                           modules=named)
-        report.method = method
-        if method is not None:  # every recorded call of the root but the method's own
-            report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
-    autocast = recorder.trace.autocast.get(target.type)
-    if autocast:  # around the profile, or entered inside the forward (seen at module calls)
-        notes.insert(autocast_note_at, f"autocast was on ({target.type}, "
-                     f"{', '.join(str(d).removeprefix('torch.') for d in autocast)}): the ops it "
-                     "covers ran in that dtype; operation counts do not change; bytes include its casts "
-                     "(each reads a tensor at its stored dtype and writes a copy the layer reads), in a "
-                     "layer with a rule as in one priced from its ops")
-    # (a step that ends with zero_grad(), or calls torch.autograd.grad, leaves no .grad changed)
-    ran_backward = bool(kept.restored_grads or recorder.trace.backward_nodes)
-    if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
-        for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
-            if row.module is counted:
-                row.type = type(model).__name__
-        report.uncounted = [dataclasses.replace(u, type=type(model).__name__) if u.type == type(counted).__name__
-                            else u for u in report.uncounted]
-        _flag_interpreted(report, model, counted, notes)
-    if not record_ops:
-        _flag_unrecorded(report, counted)
-    training = [path or "(root)" for path, m in named if isinstance(m, _COUNTED_AS_TRAINING) and m.training]
-    if training:  # (the CLI calls .eval(); the Python API counts the model as it is given)
-        notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
-                     + " (dropout masks, batch statistics and running-stat updates are counted); call "
-                       "model.eval() first for inference figures")
-    if unnested:
-        dense = _masked_dense(recorder.trace, unnested)
-        if dense:
-            notes.append(f"{', '.join(dense[:6])}: TransformerEncoder given a src_key_padding_mask in eval mode "
-                         "under no_grad, where PyTorch runs on nested tensors that skip the padded positions; "
-                         "counted dense, padded positions included (an upper bound of that work; the same as "
-                         "with grad enabled or in training)")
-    if kept.lazy:
-        notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
-                     + (" …" if len(kept.lazy) > 6 else ""))
-    if kept.restored_slots:
-        notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
-                     f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
-    if kept.restored_grads:
-        notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
-                     f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")
-                     + "); put back as found")
-    if kept.stepped_optimizers:
-        notes.append(f"{method} stepped optimizer(s) {', '.join(kept.stepped_optimizers)}: their arithmetic is "
-                     "counted (the root's own row); their state and the parameters they updated are put back "
-                     "as found")
-    if kept.stepped_schedulers:
-        notes.append(f"{method} stepped learning-rate scheduler(s) {', '.join(kept.stepped_schedulers)}; "
-                     "put back as found")
-    if kept.updated_scalers:
-        notes.append(f"{method} used AMP gradient scaler(s) {', '.join(kept.updated_scalers)}: their scale, growth "
-                     "tracker and per-optimizer stages put back as found")
-    if kept.restored_data:
-        notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
-                     + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")
-    if kept.restored_params:
-        notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
-                     f"{', '.join(kept.restored_params[:6])}")
-    if objects:
-        notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
-                     f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
-                     + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
-    if method is not None:
-        forwards = report.forward_calls
-        own = {id(m) for _, m in named}
-        others = sorted({f"{k}={type(v).__name__}" if k else type(v).__name__ for k, v in
-                         [*(("", a) for a in given[0]), *given[1].items()] if isinstance(v, nn.Module) and id(v) not in own})
-        if others:  # an assistant model for assisted generation: not hooked, not in the total
-            notes.append(f"module(s) given as inputs of {method}: {', '.join(others)}; not part of the profiled model, "
-                         f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
-                         "their parameters are not in the total; their state (training flags, buffers, .grad) is "
-                         "put back as the model's is")
-        notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
-                     f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
-                     + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
-                     "module is the root's own work")
-    report.notes.extend(notes)
+    compiled: list = []  # (filled as each wrapper is swapped out: put back whatever happens next)
+    try:
+        # a torch.compile'd submodule runs its original module eagerly meanwhile, under its logical path
+        if _compiled_submodules_eager(named, compiled):
+            named = list(counted.named_modules())
+            notes.append(_compiled_note(compiled, named))
+        # a GraphModule from torch.export (or torch.fx): its graph names the module each op came from
+        layers = graph_layers(counted, named)
+        if layers is not None:
+            notes.append(f"{type(model).__name__}: a graph from torch.export or torch.fx; its rows are the original "
+                         "modules its nodes name (nn_module_stack), with their types, each priced from the aten ops "
+                         "it ran, not by its type's rule (docs/coverage.md)")
+        # a method may also train or convert modules given as its inputs (a distillation step's
+        # teacher head): their state is kept as the model's is
+        guarded = named + _input_modules(given, named) if method is not None else named
+        with gc_paused():
+            with _exclusive(model, named if counted is model else None), \
+                    preserved(counted, copy_params=copy_params, modules=guarded, method=method,
+                              inputs=[*args, *kw.values()]) as kept:
+                with _transformer_layers_unfused(counted, named) as unnested, \
+                        capture(counted, has_rule, record_ops=record_ops, modules=named,
+                                decompose=priced_by_its_parts, track_backward=method is not None,
+                                layers=layers) as recorder:
+                    run = recorder.method_call(counted, method) if method is not None else counted
+                    try:
+                        fresh_autocast_region()  # (the count does not depend on what ran before in the region)
+                        with recorder.around_root(counted), _unoptimized_script(named):
+                            run(*args, **kw)
+                    except Exception as exc:
+                        raise _forward_error(exc, recorder, counted) from exc
+            # counted once the model is restored: the restore then follows the wrappers' removal
+            # while the modules are still in the CPU caches, and the trace holds all counting needs
+            report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
+                               modules=named)
+            report.method = method
+            if method is not None:  # every recorded call of the root but the method's own
+                report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
+        autocast = recorder.trace.autocast.get(target.type)
+        if autocast:  # around the profile, or entered inside the forward (seen at module calls)
+            notes.insert(autocast_note_at, f"autocast was on ({target.type}, "
+                         f"{', '.join(str(d).removeprefix('torch.') for d in autocast)}): the ops it "
+                         "covers ran in that dtype; operation counts do not change; bytes include its casts "
+                         "(each reads a tensor at its stored dtype and writes a copy the layer reads), in a "
+                         "layer with a rule as in one priced from its ops")
+        # (a step that ends with zero_grad(), or calls torch.autograd.grad, leaves no .grad changed)
+        ran_backward = bool(kept.restored_grads or recorder.trace.backward_nodes)
+        if counted is not model:  # the TorchScript module's row shows its own type, not the wrapper's
+            for row in {id(r): r for r in [report.root, *report.layers] if r is not None}.values():
+                if row.module is counted:
+                    row.type = type(model).__name__
+            report.uncounted = [dataclasses.replace(u, type=type(model).__name__) if u.type == type(counted).__name__
+                                else u for u in report.uncounted]
+            _flag_interpreted(report, model, counted, notes)
+        if not record_ops:
+            _flag_unrecorded(report, counted)
+        training = [path or "(root)" for path, m in named if isinstance(m, _COUNTED_AS_TRAINING) and m.training]
+        if training:  # (the CLI calls .eval(); the Python API counts the model as it is given)
+            notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
+                         + " (dropout masks, batch statistics and running-stat updates are counted); call "
+                           "model.eval() first for inference figures")
+        if unnested:
+            dense = _masked_dense(recorder.trace, unnested)
+            if dense:
+                notes.append(f"{', '.join(dense[:6])}: TransformerEncoder given a src_key_padding_mask in eval mode "
+                             "under no_grad, where PyTorch runs on nested tensors that skip the padded positions; "
+                             "counted dense, padded positions included (an upper bound of that work; the same as "
+                             "with grad enabled or in training)")
+        if kept.lazy:
+            notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
+                         + (" …" if len(kept.lazy) > 6 else ""))
+        if kept.restored_slots:
+            notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
+                         f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
+        if kept.restored_grads:
+            notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
+                         f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")
+                         + "); put back as found")
+        if kept.stepped_optimizers:
+            notes.append(f"{method} stepped optimizer(s) {', '.join(kept.stepped_optimizers)}: their arithmetic is "
+                         "counted (the root's own row); their state and the parameters they updated are put back "
+                         "as found")
+        if kept.stepped_schedulers:
+            notes.append(f"{method} stepped learning-rate scheduler(s) {', '.join(kept.stepped_schedulers)}; "
+                         "put back as found")
+        if kept.updated_scalers:
+            notes.append(f"{method} used AMP gradient scaler(s) {', '.join(kept.updated_scalers)}: their scale, growth "
+                         "tracker and per-optimizer stages put back as found")
+        if kept.restored_data:
+            notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
+                         + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")
+        if kept.restored_params:
+            notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
+                         f"{', '.join(kept.restored_params[:6])}")
+        if objects:
+            notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
+                         f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
+                         + ("; each measured pass gets fresh copies (made outside the timed region)" if measure else ""))
+        if method is not None:
+            forwards = report.forward_calls
+            own = {id(m) for _, m in named}
+            others = sorted({f"{k}={type(v).__name__}" if k else type(v).__name__ for k, v in
+                             [*(("", a) for a in given[0]), *given[1].items()] if isinstance(v, nn.Module) and id(v) not in own})
+            if others:  # an assistant model for assisted generation: not hooked, not in the total
+                notes.append(f"module(s) given as inputs of {method}: {', '.join(others)}; not part of the profiled model, "
+                             f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
+                             "their parameters are not in the total; their state (training flags, buffers, .grad) is "
+                             "put back as the model's is")
+            notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
+                         f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
+                         + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
+                         "module is the root's own work")
+        report.notes.extend(notes)
 
-    if warn and report.uncounted:
-        missing = sorted({u.what for u in report.uncounted})
-        warnings.warn(f"torchcount: no formula for {len(missing)} op(s) in {type(model).__name__}: "
-                      f"{', '.join(missing[:10])}; coverage {report.coverage:.1%}. They are listed in "
-                      f"report.uncounted and marked † in the table.", UncountedWarning, stacklevel=2)
-    if measure:
-        from .measure import measure as run_measure
+        if warn and report.uncounted:
+            missing = sorted({u.what for u in report.uncounted})
+            warnings.warn(f"torchcount: no formula for {len(missing)} op(s) in {type(model).__name__}: "
+                          f"{', '.join(missing[:10])}; coverage {report.coverage:.1%}. They are listed in "
+                          f"report.uncounted and marked † in the table.", UncountedWarning, stacklevel=2)
+        if measure:
+            from .measure import measure as run_measure
 
-        if ran_backward and "no_grad" not in measure_options:
-            # the method runs a backward (a training step): timed under no_grad it would fail
-            measure_options = {**measure_options, "no_grad": False}
-            report.notes.append("measured with autograd on (no_grad=False): the method runs a backward")
-        # still one profile at a time of these modules: the timing hooks are theirs meanwhile
-        with _exclusive(model, named if counted is model else None):
-            # every pass gets the inputs as given: a forward that changes them (a KV cache object, a
-            # list it appends to, a tensor written in place) would otherwise time a changing workload
-            fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
-            run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
-                        modules=named, method=method, **measure_options)
-        if layers is not None and layers.root_forward is not None:
-            report.notes.append(f"{type(model).__name__}: the layers of its graph are not timed (no module of "
-                                "their own runs them); the graph's whole time is in the root's own row")
-        if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
-            report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
-                                "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "
-                                "eval forward under no_grad takes without hooks, may run faster than the "
-                                "times shown")
-    return report
+            if ran_backward and "no_grad" not in measure_options:
+                # the method runs a backward (a training step): timed under no_grad it would fail
+                measure_options = {**measure_options, "no_grad": False}
+                report.notes.append("measured with autograd on (no_grad=False): the method runs a backward")
+            # still one profile at a time of these modules: the timing hooks are theirs meanwhile
+            with _exclusive(model, named if counted is model else None):
+                # every pass gets the inputs as given: a forward that changes them (a KV cache object, a
+                # list it appends to, a tensor written in place) would otherwise time a changing workload
+                fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
+                run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
+                            modules=named, method=method, **measure_options)
+            if layers is not None and layers.root_forward is not None:
+                report.notes.append(f"{type(model).__name__}: the layers of its graph are not timed (no module of "
+                                    "their own runs them); the graph's whole time is in the root's own row")
+            if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
+                report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
+                                    "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "
+                                    "eval forward under no_grad takes without hooks, may run faster than the "
+                                    "times shown")
+        return report
+    finally:
+        _compiled_put_back(compiled)
 
 
 _ABSENT = object()
@@ -524,6 +534,52 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
             model = model.module
         else:
             return model, notes
+
+
+def _compiled_submodules_eager(named: list, swapped: list) -> list:
+    """Every ``torch.compile``'d submodule (an ``OptimizedModule`` registered in the tree) replaced in
+    its parent's ``_modules`` by the module it compiled, until :func:`_compiled_put_back`: the forward
+    then runs it eagerly (recorded, with no compilation), and every path, row and measured time is the
+    logical one (``encoder.layer1``, not ``encoder._orig_mod.layer1``), as for a compiled root.
+    Appends (parent, name, wrapper, original) to ``swapped`` for each, and returns it. Nothing is
+    looked at when dynamo was never imported (no module can be compiled then)."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    optimized = getattr(eval_frame, "OptimizedModule", None)
+    if optimized is None or not any(isinstance(m, optimized) for _, m in named):
+        return swapped
+    found = []
+    for _, m in named:
+        for child_name, child in m._modules.items():
+            if isinstance(child, optimized):
+                original = child
+                while isinstance(original, optimized):  # (a module compiled twice)
+                    original = original._orig_mod
+                found.append((m, child_name, child, original))
+    for parent, child_name, wrapper, original in found:
+        swapped.append((parent, child_name, wrapper, original))
+        parent._modules[child_name] = original
+    return swapped
+
+
+def _compiled_put_back(swapped: list) -> None:
+    """Each compiled wrapper back in its parent (unless the forward registered another module there)."""
+    for parent, child_name, wrapper, original in reversed(swapped):
+        if parent._modules.get(child_name) is original:
+            parent._modules[child_name] = wrapper
+
+
+def _compiled_note(swapped: list, named: list) -> str:
+    """The note on compiled submodules, by their paths in the tree as profiled (``named``)."""
+    originals = {id(original) for *_, original in swapped}
+    hooked = {id(original) for _, _, wrapper, original in swapped
+              if wrapper._forward_hooks or wrapper._forward_pre_hooks}
+    paths = [path for path, m in named if id(m) in originals]  # (in tree order; one registered twice, once)
+    hooked = [path for path, m in named if id(m) in hooked]
+    return (f"torch.compile'd submodule(s) {', '.join(paths[:6])}" + (" …" if len(paths) > 6 else "")
+            + ": each profiled as its original module, eagerly, under the path shown (its state_dict keys keep "
+              "'_orig_mod.'); compiled kernels may fuse ops and run faster, the counts are the same"
+            + (f"; hooks registered on the compiled wrapper of {', '.join(hooked)} itself did not run"
+               if hooked else ""))
 
 
 #: what a module without a rule did itself, when op recording is off (never a silent zero)
