@@ -527,12 +527,51 @@ def test_torch_jit_trace_is_counted_from_its_ops():
 
 def test_frozen_torchscript_module_is_counted_not_refused():
     # torch.jit.freeze drops the module's `training` attribute (and inlines its parameters as
-    # constants): profile raised AttributeError reading it. Counted from its ops, 0 parameters, a note
+    # constants): profile raised AttributeError reading it. Counted from its ops, a note
     frozen = torch.jit.freeze(torch.jit.script(_mlp().eval()))
     report = _quiet(frozen, torch.randn(2, 4))
     assert report.total.macs == MLP_MACS
-    assert report.total.params == 0
     assert any("torch.jit.freeze" in n for n in report.notes)
+
+
+def _cnn():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3), nn.Flatten(), nn.Linear(64, 5))
+
+
+@pytest.mark.parametrize("build, shape", [(_mlp, (2, 4)), (_cnn, (1, 3, 8, 8))], ids=["linear-stack", "cnn"])
+@pytest.mark.parametrize("optimized", [False, True], ids=["freeze", "optimize_for_inference"])
+def test_a_frozen_torchscript_module_has_its_weight_constants_as_parameters(build, shape, optimized):
+    """Freezing turns the weights into constants of the graph: the profile read 0 parameters. They are
+    its (frozen) parameters now, the same count as the eager model's (optimize_for_inference's MKLDNN
+    copies of the convolutions' weights included, the transposed copy of the Linear's it makes not)."""
+    model = build().eval()
+    scripted = torch.jit.script(model)
+    frozen = torch.jit.optimize_for_inference(scripted) if optimized else torch.jit.freeze(scripted)
+    report = _quiet(frozen, torch.randn(*shape))
+    eager = sum(p.numel() for p in model.parameters())
+    assert report.total.params == report.total.frozen_params == report.root.params == eager
+    assert (report.total.trainable_params, report.total.buffers) == (0, 0)
+    layers = len([m for m in model if isinstance(m, (nn.Linear, nn.Conv2d))])
+    assert any(f"its {2 * layers} weight constant(s) ({eager:,} elements) are counted as its (frozen) parameters"
+               in n for n in report.notes)
+
+
+def test_a_frozen_batchnorm_keeps_its_statistics_as_buffers_unless_folded():
+    """A BatchNorm freezing cannot fold (nothing before it) keeps weight and bias (parameters) and its
+    running statistics (buffers: 2·4; num_batches_tracked, unused in eval, is gone). One after a
+    convolution is folded into it: the frozen graph holds the convolution's weight and a new bias,
+    3·8·3·3 + 8 = 224, not the eager 216 + 2·8 = 232, and the note says whose count it is."""
+    first = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 3)).eval()
+    with torch.no_grad():  # (freshly made, weight and running_var are all ones: pooled into one constant)
+        for t in (first[0].weight, first[0].bias, first[0].running_mean, first[0].running_var):
+            t.uniform_(1, 2)
+    report = _quiet(torch.jit.freeze(torch.jit.script(first)), torch.randn(2, 4))
+    assert (report.total.params, report.total.buffers) == (2 * 4 + 4 * 3 + 3, 2 * 4)
+    folded = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    report = _quiet(torch.jit.freeze(torch.jit.script(folded)), torch.randn(1, 3, 8, 8))
+    assert (report.total.params, report.total.buffers) == (3 * 8 * 3 * 3 + 8, 0)
+    assert any("freezing folded other layers into 0 (0.weight_fused_bn, 0.bias_fused_bn;" in n
+               and "the count is the frozen graph's own, not the eager model's" in n for n in report.notes)
 
 
 def test_frozen_torchscript_weight_constants_are_not_compared_as_the_models_work():

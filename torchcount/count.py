@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
+from torch.utils._pytree import tree_leaves
 
 from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
 from .capture import _ScriptModule, _written_arguments
@@ -490,6 +492,8 @@ def _own_packed(m: nn.Module) -> list:
         return []
     if callable(getattr(cls, "_weight", None)) and isinstance(getattr(m, "_packed_weight", None), torch.ScriptObject):
         return [m._weight()]  # quantized Embedding / EmbeddingBag's packed table
+    if cls is m and not hasattr(m, "training"):  # frozen (torch.jit.freeze drops the attribute): its weights are
+        return frozen_constants(m).weights        # constants of its graph
     if cls is m:  # a scripted dynamic quantized RNN or cell does not export _weight_bias: the eager one's reads it
         eager = None
         if hasattr(m, "_all_weight_values"):
@@ -502,6 +506,73 @@ def _own_packed(m: nn.Module) -> list:
             except (AttributeError, RuntimeError, TypeError, IndexError):  # another layout: not counted
                 return []
     return []
+
+
+class FrozenConstants(NamedTuple):
+    """What a frozen TorchScript module holds as constants of its graph: see :func:`frozen_constants`."""
+
+    weights: list
+    statistics: list
+    folded: list
+
+
+#: the arguments of normalisation ops that take running statistics (batch_norm, instance_norm, …)
+_STATISTICS = frozenset({"running_mean", "running_var"})
+
+
+def frozen_constants(scripted: nn.Module) -> FrozenConstants:
+    """The weights of a frozen TorchScript module (``torch.jit.freeze``, ``optimize_for_inference``),
+    which freezing turns into constants of its forward graph (it has no parameters left): every tensor
+    constant named after an attribute of the module (``self.0.weight``; the MKLDNN copies
+    ``optimize_for_inference`` makes; the tensors of a list constant, such as an LSTM's flat weights).
+    Those used only as normalisation running statistics (BatchNorm's ``running_mean``/``running_var``,
+    buffers in the eager model) are ``statistics``; constants freezing computed itself (a folded
+    expression, a transposed copy: no attribute's name) are neither. ``folded``: the names of those
+    made by folding one layer into another (``self.0.weight_fused_bn``: a BatchNorm folded into the
+    convolution before it). Equal constants are pooled by freezing: one tensor."""
+    weights: dict = {}
+    statistics: dict = {}
+    folded: list = []
+    try:
+        graph = scripted.graph
+    except (AttributeError, RuntimeError):  # pragma: no cover - a ScriptModule without a forward graph
+        return FrozenConstants([], [], [])
+
+    def walk(block) -> None:
+        for node in block.nodes():
+            if node.kind().startswith("prim::Constant") and node.hasAttribute("value") \
+                    and node.kindOf("value") in ("t", "ival"):
+                name = node.output().debugName()
+                if name.startswith("self."):
+                    value = node.t("value") if node.kindOf("value") == "t" else node.output().toIValue()
+                    found = [t for t in ([value] if isinstance(value, torch.Tensor) else tree_leaves(value))
+                             if isinstance(t, torch.Tensor)]
+                    into = statistics if _statistics_only(node.output()) else weights
+                    for t in found:
+                        into.setdefault(id(t), t)
+                    if found and "_fused_" in name:
+                        folded.append(name.removeprefix("self."))
+            for inner in node.blocks():
+                walk(inner)
+
+    walk(graph)
+    return FrozenConstants(list(weights.values()), list(statistics.values()), folded)
+
+
+def _statistics_only(value) -> bool:
+    """Every use of a graph value is as a normalisation op's running statistics."""
+    uses = value.uses()
+    for use in uses:
+        schema = use.user.schema()
+        if schema == "(no schema)":
+            return False
+        try:
+            arguments = torch._C.parse_schema(schema).arguments
+        except RuntimeError:  # pragma: no cover - a schema torch cannot parse back
+            return False
+        if use.offset >= len(arguments) or arguments[use.offset].name not in _STATISTICS:
+            return False
+    return bool(uses)
 
 
 def _nnqd_rnn():
@@ -590,6 +661,15 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                 n += t.numel()
                 found.params += t.numel()
                 found.param_bytes += t.numel() * t.element_size()
+            if isinstance(m, _ScriptModule) and not hasattr(m, "training"):  # frozen: its statistics are constants
+                statistics = frozen_constants(m).statistics
+                unpacked.append(statistics)  # (kept, as the packed weights are: their ids stay theirs)
+                for t in statistics:
+                    nbytes += t.numel() * t.element_size()
+                    if id(t) not in seen:
+                        seen.add(id(t))
+                        found.buffers += t.numel()
+                        found.buffer_bytes += t.numel() * t.element_size()
         state_bytes[id(m)] = nbytes
         own[id(m)] = n
     counts = found.subtree_params

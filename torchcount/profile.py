@@ -207,8 +207,7 @@ def profile(
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
                      "counted as one row from the aten ops it ran")
         if not hasattr(model, "training"):  # torch.jit.freeze drops it, with the parameters
-            notes.append("frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, "
-                         "not parameters, so it has 0 parameters here; profile the module before freezing for them")
+            notes.append(_frozen_note(model))
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
@@ -493,6 +492,27 @@ def _flag_interpreted(report: Report, scripted: nn.Module, counted: nn.Module, n
     notes.append(f"{type(scripted).__name__}: its graph runs {', '.join(sorted(found))} in the TorchScript "
                  "interpreter itself, where no op is dispatched, so their work is not counted (as "
                  "torch.jit.optimize_for_inference makes them); profile the module before that for these layers")
+
+
+def _frozen_note(scripted: nn.Module) -> str:
+    """What a frozen TorchScript module's parameters are (:func:`count.frozen_constants`)."""
+    from .count import frozen_constants
+
+    found = frozen_constants(scripted)
+    elements = sum(t.numel() for t in found.weights)
+    text = (f"frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not parameters; "
+            f"its {len(found.weights)} weight constant(s) ({elements:,} elements) are counted as its (frozen) "
+            "parameters")
+    if found.statistics:
+        text += (f", its {len(found.statistics)} normalisation running statistic(s) "
+                 f"({sum(t.numel() for t in found.statistics):,} elements) as buffers")
+    if found.folded:
+        layers = list(dict.fromkeys(name.rpartition(".")[0] or "(root)" for name in found.folded))
+        text += (f"; freezing folded other layers into {', '.join(layers[:6])}" + (" …" if len(layers) > 6 else "")
+                 + f" ({', '.join(found.folded[:2])}" + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
+                 "folded into the convolution or Linear before it leaves no constants of its own), so the count is "
+                 "the frozen graph's own, not the eager model's")
+    return text + " (constants of equal values are stored once)"
 
 
 def _unoptimized_script(named: list):
