@@ -1,11 +1,16 @@
-"""Figures the docs (docs/*.md) give are what the code gives, so neither can drift alone.
-(tests/test_readme.py runs the README's console blocks.)"""
+"""The worked examples of docs/*.md print figures: each is run here, must give the figure the
+doc shows, and that figure is also written out from the layers' definitions (a closed form), so
+neither the code nor the doc can drift alone. (tests/test_readme.py runs the README's console
+blocks; tests/test_examples.py the examples, and the scaling table docs/analyses.md copies.)"""
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import torchcount
 
@@ -19,6 +24,88 @@ def doc(name: str) -> str:
 def prose(name: str) -> str:
     """The doc with its line breaks and runs of spaces as single spaces (a figure may wrap)."""
     return " ".join(doc(name).split())
+
+
+def _conventions_example():
+    """docs/conventions.md, "One worked example, six views"."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 10), nn.Softmax(-1)).eval()
+    return torchcount.profile(model, torch.randn(1, 3, 8, 8))
+
+
+def test_conventions_worked_example_six_views():
+    report, text = _conventions_example(), doc("conventions.md")
+    out = 8 * 6 * 6  # the convolution's outputs, 8 channels of 6×6
+    breakdown = {
+        "macs": 8 * 3 * 3 * 3 * 6 * 6 + out * 10,  # conv, then Linear 288→10
+        "mults": out + out,  # BatchNorm: × 1/σ, × γ
+        "adds": out + (8 + out + out) + 10 + (10 + 9),  # conv bias; BN eps, x − μ, β; Linear bias; softmax
+        "divs": 10,  # softmax
+        "cmps": out + 9,  # ReLU; softmax's max over 10
+        "assigns": out,  # ReLU
+        "transc": 8 + 10,  # BN's rsqrt per channel; softmax's exps
+    }
+    assert {k: getattr(report.total.cost, k) for k in breakdown} == breakdown
+    assert "; ".join(f"{k} {v:,}" for k, v in breakdown.items()) in text
+    b = breakdown
+    views = {"flops": 2 * b["macs"] + b["mults"] + b["adds"] + b["divs"] + b["cmps"] + b["transc"],
+             "macs": b["macs"], "torchvision": b["macs"],
+             "worksheet": sum(b.values()), "mults": b["macs"] + b["mults"], "2mac": 2 * b["macs"]}
+    for name, value in views.items():
+        assert report.total.ops(name) == value, name
+        assert re.search(rf"^\| `{name}` \| .* \| \*\*{value:,}\*\* \|$", text, re.M), name
+    assert (views["flops"], views["worksheet"]) == (23_114, 12_746)  # the doc's bold figures, by hand
+
+
+def test_conventions_convention_of_ones_own():
+    report, text = _conventions_example(), doc("conventions.md")
+    no_cmps = torchcount.Convention(name="nocmp", unit="FLOPs", description="flops, but comparisons free",
+                                    weights={"macs": 2, "mults": 1, "adds": 1, "divs": 1, "transc": 1})
+    flops, cmps = report.total.ops("flops"), report.total.cost.cmps
+    assert report.total.ops(no_cmps) == flops - cmps == 22_817
+    assert f"# {flops - cmps:,} = {flops:,} − {cmps} comparisons" in text
+    assert report.row("2").ops(no_cmps) == 0  # the ReLU: comparisons and assignments only
+    assert "FLOPs [nocmp]" in report.table(convention=no_cmps)
+    assert "[cmps, weight 0]" in report.explain("2", convention=no_cmps)
+
+
+def test_export_schema_example():
+    import json
+
+    r = torchcount.profile(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), input_size=(1, 4))
+    d = json.loads(r.to_json())
+    params, macs = (4 * 3 + 3) + (3 * 2 + 2), 4 * 3 + 3 * 2
+    ops = 2 * macs + (3 + 2) + 3  # 2 per MAC, the bias adds, the ReLU's comparisons
+    assert (d["total"]["params"], d["total"]["macs"], d["total"]["ops"]) == (params, macs, ops)
+    assert f"# ({params}, {macs}, {ops})" in doc("export-schema.md")
+
+
+def test_analyses_compare_example():
+    a = nn.Conv2d(16, 16, 3, padding=1)
+    b = nn.Sequential(nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 3, padding=1))
+    c = torchcount.compare(a, b, torch.randn(1, 16, 8, 8), convention="macs", names=("3×3", "bottleneck"))
+    macs_a, macs_b = 16 * 16 * 9 * 8 * 8, 16 * 4 * 8 * 8 + 4 * 16 * 9 * 8 * 8
+    reduction = round(100 * (macs_a - macs_b) / macs_a, 2)
+    assert (c.ops.a, c.ops.b, round(c.reduction, 2)) == (macs_a, macs_b, reduction)
+    assert f"# ({macs_a}, {macs_b}, {reduction})" in doc("analyses.md")
+    assert "compare: A = 3×3, B = bottleneck" in c.table(tablefmt="github")
+
+
+def test_analyses_bottleneck_table_is_what_compare_prints():
+    """Spec §3's table in docs/analyses.md (its multiplications are pinned by test_examples.py)."""
+    # loaded under a name of its own: as `bottleneck` it would shadow the package of that name, which
+    # pandas probes for (and then fails to import: "Can't determine version for bottleneck")
+    spec = importlib.util.spec_from_file_location("_docs_example_bottleneck",
+                                                  DOCS.parent / "examples" / "bottleneck.py")
+    bottleneck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bottleneck)
+    x = torch.empty(1, 250, 54, 54, device="meta")
+    a = torchcount.profile(bottleneck.direct().to("meta"), x, convention="mults")
+    b = torchcount.profile(bottleneck.bottleneck().to("meta"), x, convention="mults")
+    shown = re.search(r"\n\n((?: {4}total .*\n)(?: {4}.*\n)+)", doc("analyses.md")).group(1)
+    printed = str(torchcount.compare(a, b)).splitlines()
+    for line in shown.splitlines():
+        assert line[4:] in printed, line
 
 
 def test_performance_meta_bytes_of_a_direct_sdpa_call():

@@ -10,6 +10,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def _doc_block(doc: str, after: str) -> list[str]:
+    """The lines of the indented block that follows ``after`` in docs/``doc`` (what a doc says a script prints)."""
+    text = (ROOT / "docs" / doc).read_text()
+    block = text[text.index(after):].split("\n\n")[1]
+    return [line[4:] for line in block.splitlines()]
+
+
 EXPECTED = {
     # spec §1: per-layer params and ops, totals, and the worked solution of the first conv
     "worksheet_alexnet.py": [
@@ -54,6 +62,9 @@ EXPECTED = {
         "the same adjacency as CSR: 21,520 MACs",
         "Â·(H·W): sparse 5,520 MACs, as a dense matrix 120,000 MACs (22× as many); coverage 100%",
     ],
+    # the lecture's table (seed 001), as docs/analyses.md shows it: params fixed under weight sharing;
+    # MACs ∝ T (MLP, 1-D CNN, LSTM), ∝ T² (2-D CNN on T×T), attention scores ∝ T²; the LSTM's steps ∝ T
+    "scaling.py": _doc_block("analyses.md", "What `examples/scaling.py` prints"),
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
