@@ -213,6 +213,20 @@ def test_an_input_object_the_forward_changes_is_copied_and_every_measured_pass_s
     assert not any("fresh copies" in n for n in plain.notes)
 
 
+def test_an_input_object_that_cannot_be_deep_copied_is_passed_as_it_is():
+    """docs/guarantees.md: an input object that cannot be deep-copied (it holds a lock) is passed as
+    it is: the forward gets the caller's object, its changes stay there, and no note says it was
+    copied; the profile still counts the forward."""
+    import threading
+
+    model, state, x = _Appender(), _State(), torch.randn(2, 4)
+    state.lock = threading.Lock()
+    report = torchcount.profile(model, (x, state))
+    assert len(state.items) == 1 and state.items[0] is not x and torch.equal(state.items[0], x)  # (x copied)
+    assert not any(n.startswith("input object(s) copied") for n in report.notes)
+    assert report.total.macs == 2 * 4 * 4 and report.complete
+
+
 @needs("higher-order ops reaching a dispatch mode as one op")
 def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
     """torch.cond (a higher-order op, as flex_attention is) used to make profile raise; without a
