@@ -326,3 +326,103 @@ def test_an_op_without_a_formula_is_a_step_of_its_module():
         report = torchcount.profile(Net(), torch.randn(2, 4))
     assert [u.what for u in report.uncounted] == ["torchcount_tests.mystery.default"]
     assert report.root.extra["steps"] == 2
+
+
+class PassesOn(nn.Module):
+    """Returns its child's output (4×16) and owns a parameter, so that it has a "(self)" row."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 16)
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+class AddsResidual(nn.Module):
+    """x + lin(x): the sum (4×8 = 32 elements) is its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return x + self.lin(x)
+
+
+class ViewsChild(nn.Module):
+    """A view of its child's output (4×8 seen as 32): no new elements of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+        self.gain = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.lin(x).view(-1)
+
+
+class MakesAfterFreeing(nn.Module):
+    """Frees its child's output, then makes a tensor of the same shape (4×8), which may take the freed
+    tensor's address: it is the module's own all the same."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.lin(x)
+        rows = y.shape[0]
+        del y
+        return torch.zeros(rows, 8) + 1
+
+
+@pytest.mark.parametrize("block, own", [(PassesOn, 0), (AddsResidual, 4 * 8), (ViewsChild, 0),
+                                        (MakesAfterFreeing, 4 * 8)])
+def test_a_parents_own_row_shows_the_activation_it_made_itself(block, own):
+    """A parent shown for its own part ("0 (self)") showed the activation of its whole output, though
+    the output may be its child's, passed on (a Sequential's is its last child's); it shows the
+    elements of the output it made itself (a residual add's result), 0 where it passes one on."""
+    from torchcount.export import records
+
+    report = torchcount.profile(nn.Sequential(block(), nn.ReLU()), torch.randn(4, 8))
+    parent = report.row("0")
+    whole = parent.activation
+    assert whole == (4 * 16 if block is PassesOn else 4 * 8)  # the whole module's: its first output
+    assert parent.self_activation == own and parent.shown_activation(True) == own
+    assert report.root.self_activation == 0  # the Sequential passes its last child's output on
+    by_part = {(rec["path"], rec["part"]): rec["activation"] for rec in records(report)[1]}
+    assert by_part[("0", "self")] == own and by_part[("0.lin", "all")] == parent.activation
+    line = next(line for line in report.table(columns=["module", "activation"]).splitlines()
+                if line.startswith("0 (self)"))
+    assert line.split()[-1] == f"{own:,}"
+    layer = next(d for d in report.to_dict()["layers"] if d["path"] == "0")
+    assert (layer["activation"], layer["self_activation"]) == (whole, own)
+    csv_line = next(line for line in report.to_csv().splitlines() if line.startswith(f"{parent.index},0,"))
+    assert csv_line.split(",")[report.to_csv().splitlines()[0].split(",").index("activation")] == str(own)
+
+
+def test_own_activation_is_blank_where_own_ops_were_not_recorded():
+    """With record_ops=False a parent's own ops are not seen, so whether it made its output is not
+    known: its "(self)" activation is blank, not a guessed 0 (a Sequential's is 0: it runs no op)."""
+    block = AddsResidual()
+    block.gain = nn.Parameter(torch.ones(1))  # a parameter of its own: it has a "(self)" row
+    report = torchcount.profile(nn.Sequential(block), torch.randn(4, 8), record_ops=False, warn=False)
+    assert report.row("0").self_activation is None and report.row("0").activation == 4 * 8
+    assert report.root.self_activation == 0
+    line = next(line for line in report.table(columns=["module", "activation"]).splitlines()
+                if line.startswith("0 (self)"))
+    assert line.split() == ["0", "(self)"]  # blank
+    assert next(line for line in report.to_csv().splitlines() if line.startswith("1,0,AddsResidual,")) \
+        .split(",")[report.to_csv().splitlines()[0].split(",").index("activation")] == ""
+
+
+def test_own_activation_of_a_child_whose_hook_replaces_its_output():
+    """A forward hook's work is its module's (docs/guarantees.md): the tensor it returns in place of
+    the output is that module's, and a parent passing it on made nothing itself."""
+    block = PassesOn()
+    block.lin.register_forward_hook(lambda module, args, output: output * 2)
+    report = torchcount.profile(nn.Sequential(block), torch.randn(4, 8))
+    assert report.row("0.lin").cost.mults == 4 * 16  # the hook's multiplication, in its module's row
+    assert report.row("0").self_activation == 0

@@ -22,6 +22,7 @@ import dataclasses
 import gc
 import inspect
 import threading
+import weakref
 from math import prod as _prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ def storage_bytes(t: torch.Tensor) -> int:
 #: ``TensorMeta`` from a (shape, dtype, aliased) tuple without the keyword-argument handling of
 #: its constructor (two per module call while the forward runs)
 _meta = TensorMeta._make
+_weakref = weakref.ref
 _ITEMSIZE: dict[torch.dtype, int] = {}
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 _NOTHING = object()  # "the module had no forward of its own in its __dict__"
@@ -247,6 +249,26 @@ def _aliases(t: torch.Tensor, inputs: tuple) -> bool:
         return any(t is x for x in inputs)
     base = t._base  # the tensor every view in its chain looks into
     return any(x is base or x is t or (x._is_view() and x._base is base) for x in inputs)
+
+
+def _output_tensors(value: Any, found: list) -> list:
+    """The tensors of a (nested) output, in the order :func:`describe` lists them (its
+    ``TensorMeta`` are a call's ``outputs``)."""
+    if isinstance(value, torch.Tensor):
+        if not isinstance(value, _UNINITIALIZED):
+            found.append(value)
+    elif isinstance(value, torch.nn.utils.rnn.PackedSequence):  # (described as it is: no TensorMeta in it)
+        pass
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _output_tensors(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _output_tensors(v, found)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _output_tensors(getattr(value, f.name), found)
+    return found
 
 
 def tensors_in(value: Any) -> list[TensorMeta]:
@@ -430,6 +452,11 @@ class Trace:
     #: ... and path → the layer whose ops read that module's parameters, a module no node names
     #: (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds its weights
     layer_held: dict = field(default_factory=dict)
+    #: call index → whether its first output tensor is its own: not one its child calls returned
+    #: (nor a view of one). Only for calls that recorded their own ops and made child calls (a
+    #: module's "(self)" row: count.own_activation); a container that runs no op of its own
+    #: (``nn.Sequential``) passes a child's output on, and a rule's call owns everything it returns
+    first_output_own: dict[int, bool] = field(default_factory=dict)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -714,6 +741,10 @@ class _HookWatch:
             return None
         entry = self.pending.pop()
         self._close(entry)
+        call = entry[3]
+        if entry[0] and entry[1] is not None and call is not None and not call.covered and output is not None:
+            # what the caller gets is the output as the hooks left it (their ops are this call's)
+            r.note_returned(r.returned.setdefault(entry[1].index, []), output)
         if entry[4]:
             self._move(entry, entry[3])
             if entry[7] is not None:  # the autograd nodes its hooks made are its too: their backward is its row's
@@ -796,6 +827,11 @@ class _Recorder:
         self.hook_depths: list[int] = []
         self._elsewhere_lock = threading.Lock()
         self._elsewhere = threading.local()  # .whole: another thread is inside its own call of the root
+        #: call index → weak references to the tensors its child calls returned, noted only where the
+        #: call records its own ops (it may make its output or pass a child's on; see
+        #: :meth:`check_first_output`). Weak: holding them would keep every intermediate alive until
+        #: the call returns, and one freed since may leave its address to a tensor the call makes itself
+        self.returned: dict[int, list] = {}
 
     def run_elsewhere(self, path: str, forward: Callable, args: tuple, kwargs: dict) -> Any:
         """A module called in another thread while this capture is on runs unrecorded. A call the
@@ -815,6 +851,28 @@ class _Recorder:
             other = self.trace.other_threads
             other[path] = other.get(path, 0) + 1
         return forward(*args, **kwargs)
+
+    def note_returned(self, refs: list, output: Any) -> None:
+        """A child call returned ``output`` (not one plain tensor: the wrapper notes that itself): weak
+        references to its tensors into ``refs``, its caller's (see :attr:`returned`)."""
+        refs.extend([_weakref(t) for t in _output_tensors(output, [])])
+
+    def check_first_output(self, call: Call, output: Any) -> None:
+        """Whether ``call``'s first output tensor is its own (:attr:`Trace.first_output_own`): not
+        a tensor one of its child calls returned, nor a view of one, nor one they view."""
+        refs = self.returned.pop(call.index, ())
+        first = output if type(output) is _Tensor else next(iter(_output_tensors(output, [])), None)
+        if first is None:
+            return
+        base = first._base if first._is_view() else first
+        own = True
+        for ref in refs:
+            returned = ref()  # (None: freed, so not what the call returns)
+            if returned is not None and (returned is base or returned is first or (
+                    returned._is_view() and returned._base is base)):
+                own = False
+                break
+        self.trace.first_output_own[call.index] = own
 
     def saw_autocast(self) -> None:
         """Note the device types and dtypes autocast is on with now (:attr:`Trace.autocast`)."""
@@ -925,6 +983,7 @@ class _Recorder:
         coverable = not isinstance(module, _NEVER_COVERED)
         spans = self.trace.spans if self.track_backward else None
         any_autocast = autocast_on
+        returned = self.returned
 
         def recorded_forward(*args, **kwargs):
             if this_thread() != thread or not live[0]:  # another thread's forward; a saved wrapper later
@@ -1011,6 +1070,19 @@ class _Recorder:
                 if recorder.mode_on is not mode_before:
                     recorder._set_mode(mode_before)
             call.output = _describe_output(output, args, kwargs)
+            # (its "(self)" row's activation) only where the caller records its own ops: it may make its
+            # output itself or pass this one on; a Sequential only passes on, a rule owns all it returns
+            if mode_before and not covered and stack:
+                caller = stack[-1].index
+                refs = returned.get(caller)
+                if refs is None:
+                    refs = returned[caller] = []
+                if type(output) is _Tensor:
+                    refs.append(_weakref(output))
+                else:
+                    recorder.note_returned(refs, output)
+            if want and call.children is not _NONE:
+                recorder.check_first_output(call, output)
             if spans is not None:
                 spans[call.index] = (first, _sequence_nr())
             if watch is not None:

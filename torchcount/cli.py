@@ -869,9 +869,12 @@ def _sort_value(key: str, report, conv) -> Callable:
                "ops": lambda r, own: conv.ops(r.shown_cost(own)),
                "flops": lambda r, own: conv.ops(r.shown_cost(own)),
                "calls": lambda r, own: r.calls,
-               "activation": lambda r, own: r.activation}
+               "activation": lambda r, own: r.shown_activation(own)}
     if k in numeric:
-        return lambda pair: (-numeric[k](*pair),)
+        def by_number(pair, value=numeric[k]):
+            v = value(*pair)
+            return (0, -v) if v is not None else (1, 0)  # (an activation not known: last)
+        return by_number
     if k in ("module", "path", "name"):
         return lambda pair: (pair[0].path,)
     if k == "type":
@@ -906,7 +909,7 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
     for row, own in pairs:
         if own:
             row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params,
-                                      extra=row.shown_extra(True), self_extra=None)
+                                      activation=row.self_activation, extra=row.shown_extra(True), self_extra=None)
         # sorted rows: no tree indentation, and their figures final (not worked out again by the tree)
         rows.append(dataclasses.replace(row, depth=1, called_from=(), tree_cost=None))
     shown = len(rows)

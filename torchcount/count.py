@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils._pytree import tree_leaves
 
 from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
-from .capture import _ScriptModule, _written_arguments
+from .capture import _ScriptModule, _runs_no_ops, _written_arguments
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
 from .rules import op_rule_for, rule_for, sparse_op_rule_for, uncounted_why
@@ -448,6 +448,22 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
 def _computes(cost: Cost) -> bool:
     """Whether a cost is a step of computation: arithmetic, or new memory written (not a view)."""
     return not cost.is_zero() or cost.bytes_written > 0
+
+
+def own_activation(call: Call, outputs: tuple, source: str, trace: Trace) -> "int | None":
+    """Elements of ``call``'s first output that it made itself (its "(self)" row's ``activation``):
+    all of them for a leaf and for a call priced by a rule (or covered by one: its children's work is
+    the rule's); 0 where the output is one a child call returned, or a view of one, or its input passed
+    on; None where that is not known (its own ops were not recorded: ``record_ops=False``)."""
+    if not outputs:
+        return 0
+    if not call.children or source != "ops":
+        return outputs[0].numel
+    own = trace.first_output_own.get(call.index)
+    if own is None:  # (capture checks every call that recorded its own ops and made child calls)
+        # a container that runs no op of its own (nn.Sequential) can only pass a child's output on
+        return 0 if _runs_no_ops(call.module) else None
+    return outputs[0].numel if own and not outputs[0].aliased else 0
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -1037,7 +1053,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             cost=cost, self_cost=self_cost, status=status, convention=convention,
             # (a profiled method's row: the rule its forward calls were priced by, if any; head is the method's)
             rule=next((m.rule for m in members[1:] if m.rule), None) if method_root else head.rule,
-            activation=outputs[0].numel if outputs else 0, terms=terms,
+            activation=outputs[0].numel if outputs else 0,
+            self_activation=own_activation(first, outputs, source, trace), terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
         )
         if backward is not None:  # the backward's MACs this module's forward set up (in the root's row)

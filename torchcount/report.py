@@ -53,6 +53,10 @@ class Row(_Counted):
     rule: str | None
     convention: Convention
     activation: int = 0  # elements of the output (first call): the worksheet's "activation size"
+    #: the elements of that output the module made itself, what its "(self)" row shows: 0 where it
+    #: passes on an output a child call returned (a Sequential's is its last child's) or its input,
+    #: all of them where it made it (a residual add's result); None where unknown (``record_ops=False``)
+    self_activation: "int | None" = 0
     terms: tuple = ()
     uncounted_ops: dict = field(default_factory=dict)
     #: columns added by later stages (measure, analyses), keyed by column name
@@ -90,6 +94,10 @@ class Row(_Counted):
     def shown_params(self, own: bool = False) -> int:
         """The parameters as shown for the whole module, or (``own``) those registered on it."""
         return self.self_params if own else self.params
+
+    def shown_activation(self, own: bool = False) -> "int | None":
+        """The ``activation`` as shown for the whole module, or (``own``) for its own part."""
+        return self.self_activation if own else self.activation
 
     def shown_extra(self, own: bool = False) -> dict:
         """The ``extra`` columns as shown for the whole module, or (``own``) for its own part:
@@ -205,7 +213,8 @@ class Report:
         """The per-layer table. ``depth`` limits the rows shown (deeper rows roll up into their
         ancestors); a module whose children are shown contributes its *self* cost only, so
         every column adds up to the totals row (params: a tied weight is in each holder's row,
-        as the notes say). ``columns`` may add ``"activation"``, ``"dtype"`` (the first
+        as the notes say). ``columns`` may add ``"activation"`` (a "(self)" row's: the elements of the
+        output it made itself, see ``Row.self_activation``), ``"dtype"`` (the first
         call's output dtypes: what the layer computed in) or any key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
         conv = get_convention(convention or self.convention)
         rows = shown_rows(self, depth)
@@ -250,7 +259,7 @@ class Report:
                 "ops": fmt(ops),
                 "share": f"{ops / total_ops:.1%}" if total_ops else "—",
                 "calls": row.calls,
-                "activation": fmt(row.activation),
+                "activation": _count_cell(fmt, row.shown_activation(own)),
                 "dtype": _dtypes(row.output_dtypes),
             }
             body.append([values[c] if c in values else _extra_cell(extra, c) for c in cols])
@@ -572,6 +581,10 @@ def _human(n: int | float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def _count_cell(fmt, value: "int | None") -> str:
+    return "" if value is None else fmt(value)  # (None: not known, blank as a measured cell is)
 
 
 def _extra_cell(extra: dict, column: str) -> str:
