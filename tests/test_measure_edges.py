@@ -685,8 +685,9 @@ def test_a_forward_hook_that_raises_names_its_module_in_every_pass(n):
 
 
 def test_a_layer_called_in_some_measured_passes_says_in_how_many():
-    """A random path (stochastic depth, a router): a layer skipped in some passes has no row time; its
-    status said 'not timed (not called)' when the counted pass had skipped it, though it ran in others."""
+    """A random path (stochastic depth, a router): a layer skipped in some passes says in how many it
+    ran; its status said 'not timed (not called)' when the counted pass had skipped it, though it ran in
+    others. Its time is its mean per pass (test_a_layer_called_in_some_passes_shows_its_mean_time)."""
     class EveryOther(nn.Module):
         def __init__(self):
             super().__init__()
@@ -699,6 +700,58 @@ def test_a_layer_called_in_some_measured_passes_says_in_how_many():
 
     r = torchcount.profile(EveryOther(), torch.randn(2, 4), measure=True, warmup=1, repeat=4)
     assert "status" not in details(r, "a")
-    found = re.fullmatch(r"not timed \(called in (\d) of 4 measured passes, not in the counted one\)",
-                         details(r, "b")["status"])
-    assert found and 0 < int(found.group(1)) < 4
+    found = re.fullmatch(r"called in (\d) of 4 measured passes, not in the counted one: time is the mean per "
+                         r"pass over all 4, 0 where not called", details(r, "b")["status"])
+    assert found and 0 < int(found.group(1)) < 4 and details(r, "b")["passes_called"] == int(found.group(1))
+    assert r.row("b").calls == 0 and r.row("b").extra["time_ms"] > 0  # (no FLOPs: the counted pass had none)
+
+
+class Branch(nn.Module):
+    def forward(self, x):
+        time.sleep(0.004)
+        return x * 2
+
+
+class BranchOnOddCalls(nn.Module):
+    """Runs its branch (a 4 ms sleep) on its odd calls only: the counted pass (its 1st call) and, with
+    warmup=0 and repeat=4, the instrumented passes of calls 3 and 7 (plain and instrumented passes are
+    interleaved, in alternating order: plain 2, timed 3, timed 4, plain 5, plain 6, timed 7, timed 8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch, self.calls = Branch(), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.branch(x) if self.calls % 2 else x + 1
+
+
+def test_a_layer_called_in_some_passes_shows_its_mean_time():
+    """A layer called in k of n measured passes had no time: its row was blank, and the time column did
+    not add up to its parent's. It shows its mean per pass over all n (0 where not called), and so do
+    the rows holding its time, so that a parent's time is its own plus its children's."""
+    model = nn.Sequential(nn.Linear(4, 4), BranchOnOddCalls())
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=4)
+    branch, block = details(r, "1.branch"), details(r, "1")
+    ran = [ns for ns in branch["inclusive_ns"] if ns]
+    assert len(branch["inclusive_ns"]) == 4 and len(ran) == branch["passes_called"] == 2
+    assert all(ns >= 4e6 for ns in ran)  # the sleeps
+    assert branch["status"] == "called in 2 of 4 measured passes: time is the mean per pass over all 4, 0 where " \
+                               "not called"
+    assert branch["time_stat"] == block["time_stat"] == details(r, "")["time_stat"] == "mean"
+    assert details(r, "0")["time_stat"] == "median"  # (a row that holds none of it)
+    assert r.row("1.branch").extra["time_ms"] == pytest.approx(sum(ran) / 4 / 1e6)  # mean over all 4
+    assert branch["called_inclusive_ms"] == pytest.approx(sorted(ran)[0] / 2e6 + sorted(ran)[1] / 2e6)
+    # the parent's time is its own plus its child's (each pass exactly, so the means too)
+    parent = r.row("1")
+    assert parent.extra["time_ms"] == pytest.approx(parent.self_extra["time_ms"] + r.row("1.branch").extra["time_ms"],
+                                                    rel=1e-9)
+    assert parent.extra["time%"] == pytest.approx(parent.self_extra["time%"] + r.row("1.branch").extra["time%"],
+                                                  rel=1e-9)
+    assert r.extra["time_ms"] == r.root.extra["time_ms"] == pytest.approx(
+        sum(details(r, "")["inclusive_ns"]) / 4 / 1e6)
+    lines = r.table(columns=["module", "time_ms"]).splitlines()
+    cell = next(line for line in lines if line.startswith("1.branch")).split()[-1]
+    assert cell == f"{r.row('1.branch').extra['time_ms']:.3g}"
+    note = next(line for line in r.extra["footer"] if line.startswith("called in only some"))
+    assert "'1.branch' (2 of 4)" in note and "'1'" in note and "mean per pass over all 4 passes" in note

@@ -5,9 +5,10 @@ into ``row.extra`` and report-level results into ``report.extra``:
 
 row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``spread_ms``
 (interquartile range of the inclusive time), ``time%`` (inclusive share of the root, a percentage:
-12.3 for 12.3 %), ``GFLOP/s`` (achieved, ``flops`` convention), ``%peak`` (a percentage; both None
-where ``bound`` is "invalid"), ``AI`` (FLOPs per byte), ``bound``, ``act_MiB``,
-``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
+12.3 for 12.3 %; for a row called in only some passes, and the rows holding its time, the times are
+means per pass over all passes, 0 where not called), ``GFLOP/s`` (achieved, ``flops`` convention),
+``%peak`` (a percentage; both None where ``bound`` is "invalid"), ``AI`` (FLOPs per byte), ``bound``,
+``act_MiB``, ``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
 (self time, its self cost's rates and bound, its own activation bytes and parameters), shown where
 its children are rows of their own.
 
@@ -483,11 +484,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     root_s = summarize([p.root_ns for p in passes])
     leaf_s = summarize([p.leaf_ns for p in passes])
     total_flops = _FLOPS.ops(report.total.cost)
-    root_ns = root_s.median
     shares = []
     per_layer: dict[str, dict] = {}
-    timed = set(passes[0].inclusive) if passes else set()
+    timed = set().union(*(p.inclusive for p in passes))  # (a path called in any pass)
     own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks, row_dtypes)
+    samples = {}  # path → (inclusive, exclusive) ns per pass, None in a pass that did not call it
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
         if row is report.root and all(v is not None for v in incl):
@@ -498,23 +499,46 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             if below:  # own times summed: a member called from inside another is counted once
                 incl = [sum(p.exclusive.get(m, 0.0) for m in below) for p in passes]
                 excl = [0.0 for _ in passes]
-        if any(v is None for v in incl):
-            ran = sum(v is not None for v in incl)
-            if ran == 0:
-                status = "not timed (not called)" if row.calls == 0 and not row.members else \
-                    "not timed (not called in the measured passes)"
-            else:  # a random path (stochastic depth, a router): a median over some passes is no row's time
-                status = f"not timed (called in {ran} of {len(incl)} measured passes" + \
-                    (", not in the counted one)" if row.calls == 0 else ")")
+        samples[row.path] = (incl, excl)
+    # a row called in only some passes (a random path: stochastic depth, a router) has no median of
+    # its time: it and the rows holding its time show the mean per pass over all passes, 0 in one
+    # that did not call it (means add up, medians do not: a parent's median may hold none of it)
+    partial = [row for row in rows if 0 < sum(v is not None for v in samples[row.path][0]) < len(passes)]
+    averaged = {row.path for row in partial}
+    for row in partial:
+        path = row.path
+        while path:
+            path = path.rpartition(".")[0]
+            averaged.add(path)
+    root_ns = _mean(samples[report.root.path][0]) if report.root is not None and report.root.path in averaged \
+        and None not in samples[report.root.path][0] else root_s.median
+    shown_self_ns = {}  # path → the own time its row shows
+    for row in rows:
+        incl, excl = samples[row.path]
+        ran = sum(v is not None for v in incl)
+        if ran == 0:
+            status = "not timed (not called)" if row.calls == 0 and not row.members else \
+                "not timed (not called in the measured passes)"
             per_layer[row.path] = {"status": status}
             continue
+        mean = row.path in averaged
+        called = [v for v in incl if v is not None]
+        incl, excl = [0.0 if v is None else v for v in incl], [0.0 if v is None else v for v in excl]
         inc, exc = summarize(incl), summarize(excl)
+        if mean:  # (the quartiles stay those of the per-pass values, 0 where not called)
+            inc.median, exc.median = _mean(incl), _mean(excl)
+        # a row called in some passes only: its rates are of the time it takes when it runs (its FLOPs
+        # are of a pass that ran it, the counted one), the median over those passes
+        when_called = summarize(called) if ran < len(passes) else inc
+        own_when_called = summarize([e for e, v in zip(excl, samples[row.path][0]) if v is not None]) \
+            if ran < len(passes) else exc
+        shown_self_ns[row.path] = exc.median
         flops = _FLOPS.ops(row.cost)
         nbytes = row.cost.bytes
         module = modules.get(row.path, row.module)
         row_dtype = row_dtypes.get(row.path) or dtype
         peak_flops = peaks_by_path.get(row.path)
-        verdict = classify(flops, nbytes, inc.median / 1e9, peak_flops, device_peaks.bandwidth)
+        verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth)
         why = verdict.why
         if verdict.bound == "invalid" and device_peaks.kind == "measured":
             why += " (a measured ceiling: the device's true peak may be higher)"
@@ -530,7 +554,15 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "why": why, "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
             "param_bytes": params_b,
             "buffer_bytes": buffers_b,
+            "time_stat": "mean" if mean else "median",
         }
+        if ran < len(passes):
+            detail.update({
+                "status": f"called in {ran} of {len(passes)} measured passes"
+                          + (", not in the counted one" if row.calls == 0 else "")
+                          + f": time is the mean per pass over all {len(passes)}, 0 where not called",
+                "passes_called": ran,
+                "called_inclusive_ms": _ms(when_called.median), "called_exclusive_ms": _ms(own_when_called.median)})
         ex = row.extra
         ex["time_ms"] = _ms(inc.median)
         ex["self_ms"] = _ms(exc.median)
@@ -550,7 +582,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         self_flops = _FLOPS.ops(row.self_cost)
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
-        rate_ns = inc.median if row.status == "rule" else exc.median
+        rate_ns = (when_called if row.status == "rule" else own_when_called).median
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
@@ -568,7 +600,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # time share vs FLOPs share: both partition the root. A rule's row takes its whole time
         # (its FLOPs include its children's), and the children it covers are not compared (0 FLOPs
         # by design, their time is the rule's)
-        if root_ns > 0 and total_flops > 0 and row.status != "covered":
+        # (a row called in some passes only is not compared: its FLOPs are of one pass, its time a mean)
+        if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes):
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
 
@@ -587,8 +620,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     # the counting coverage is a share of items; this is its measured counterpart: the own time of
     # the rows that ran something with no formula (an upper bound: their other own work is in it)
     uncounted_paths = {u.path for u in report.uncounted}
-    uncounted_ns = sum(summarize([p.exclusive[path] for p in passes]).median for path in uncounted_paths
-                       if passes and all(path in p.exclusive for p in passes)) if uncounted_paths else 0.0
+    uncounted_ns = sum(shown_self_ns.get(path, 0.0) for path in uncounted_paths)
     uncounted_share = uncounted_ns / root_s.median if root_s.median > 0 else None
     overhead = wall_s.median / plain_s.median if plain_s.median > 0 else None
     label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
@@ -600,11 +632,32 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
-        "time_ms": _ms(root_s.median), "time%": 100.0,
+        "time_ms": _ms(root_ns), "time%": 100.0,
         "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
+    if partial:
+        extra["footer"].append(_averaged_note(partial, averaged - {r.path for r in partial}, per_layer, len(passes)))
+
+
+def _mean(values: list) -> float:
+    """The mean per pass, 0 in a pass that did not call the module (None)."""
+    return sum(v for v in values if v is not None) / len(values)
+
+
+def _averaged_note(partial: list, holding: set, per_layer: dict, n: int) -> str:
+    """The footer line naming the rows whose time is a mean (see :func:`_fill`)."""
+    def names(paths, most):
+        paths = list(paths)
+        return ", ".join(f"'{p or '(root)'}'" for p in paths[:most]) + (" …" if len(paths) > most else "")
+
+    called = ", ".join(f"'{r.name}' ({per_layer[r.path]['passes_called']} of {n})" for r in partial[:3]) + \
+        (" …" if len(partial) > 3 else "")
+    return (f"called in only some of the measured passes: {called}; their time is the mean per pass over all "
+            f"{n} passes (0 where not called), and so is that of the rows holding it ({names(sorted(holding), 4)}): "
+            f"means add up, medians do not; details() keeps each one's median over the passes it ran "
+            f"(called_inclusive_ms)")
 
 
 def _rates(verdict, flops: int) -> "tuple[float | None, float | None]":
