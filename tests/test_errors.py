@@ -6,6 +6,7 @@ from torch import nn
 import torchcount
 from torchcount import CONVENTIONS, ForwardError, RuleError
 from torchcount.cost import Cost, Term
+from torchcount.export import records
 
 
 @pytest.mark.parametrize("thing, shown", [
@@ -208,6 +209,33 @@ def test_record_ops_off_reports_unpriced_modules_as_uncounted():
     assert not report.complete
     # with op recording (the default) the matmul is priced: 2 × rows·n·k
     assert torchcount.profile(model, torch.randn(3, 4)).total.macs == 2 * 3 * 4 * 4
+
+
+def test_record_ops_off_marks_a_parents_own_row_as_uncounted():
+    """A parent shown for its own part ("0 (self)", its child a row of its own) whose own ops were
+    not recorded is marked †, in the table and in the CSV's uncounted column: its 0 there is not a
+    count (it showed a plain 0 beside a complete-looking row)."""
+    class Gained(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(8))
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return x * self.gain + self.lin(x)  # a multiply and an add per element: not recorded
+
+    model = nn.Sequential(Gained())
+    report = torchcount.profile(model, torch.randn(2, 8), record_ops=False, warn=False)
+    row = report.row("0")
+    assert row.status == "partial" and sum(row.uncounted_ops.values()) == 1
+    assert report.total.macs == 2 * 8 * 8  # lin only
+    own_line = next(line for line in report.table().splitlines() if "0 (self)" in line)
+    assert "†" in own_line
+    own = next(r for r in records(report)[1] if r["path"] == "0" and r["part"] == "self")
+    assert own["uncounted"] == 1
+    # recorded (the default), the same row is complete: 16 multiplications and 16 additions
+    counted = torchcount.profile(model, torch.randn(2, 8))
+    assert counted.complete and counted.row("0").self_cost.mults == 16
 
 
 class ReturnsNone(nn.Linear):

@@ -613,11 +613,18 @@ _CONTAINER_FORWARDS = (nn.Sequential.forward,)
 def _flag_unrecorded(report: Report, model: nn.Module) -> None:
     """With ``record_ops=False`` a module without a rule is priced from its children only;
     whatever it computed itself is unknown, so it is listed as uncounted (and so is what the
-    root's own hooks computed)."""
+    root's own hooks computed), in the report and in its row (a "(self)" row is marked † by its
+    own uncounted ops: not a silent 0 where its children are rows of their own)."""
     from .report import Uncounted
 
+    def flag(row, what: str, calls: int) -> None:
+        report.uncounted.append(Uncounted(row.path, row.type, what, calls))
+        row.uncounted_ops = {**row.uncounted_ops, what: row.uncounted_ops.get(what, 0) + calls}
+        if row.status in ("ops", "container"):
+            row.status = "partial"
+
     if (model._forward_hooks or model._forward_pre_hooks) and report.root is not None:
-        report.uncounted.append(Uncounted(report.root.path, report.root.type, UNRECORDED_HOOKS, 1))
+        flag(report.root, UNRECORDED_HOOKS, 1)
 
     seen = set()
     for row in [report.root, *report.layers]:
@@ -626,11 +633,11 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
         seen.add(id(row))
         if row is not report.root and _has_own_hooks(row.module):
             # its hooks' work is its row's (capture._HookWatch), unknown here: not a silent 0 beside its rule
-            report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED_OWN_HOOKS, row.calls))
+            flag(row, UNRECORDED_OWN_HOOKS, row.calls)
         if row.status in ("ops", "partial", "container") and (
                 getattr(type(row.module), "forward", None) not in _CONTAINER_FORWARDS
                 or row is report.root and report.method is not None):  # (the method's own code ran too)
-            report.uncounted.append(Uncounted(row.path, row.type, UNRECORDED, row.calls))
+            flag(row, UNRECORDED, row.calls)
 
 
 class _InputObjects:
