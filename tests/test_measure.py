@@ -322,7 +322,7 @@ def test_shares_export_as_numbers_and_print_as_percentages():
     assert all(isinstance(rec["time%"], float) for rec in recs)
     line0 = next(x for x in csv.DictReader(io.StringIO(r.to_csv())) if x["path"] == "0")
     assert float(line0["time%"]) == pytest.approx(lin["time%"]) and float(line0["%peak"]) == pytest.approx(lin["%peak"])
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     df = r.to_dataframe()
     assert df["time%"].dtype.kind == "f" and df["%peak"].dtype.kind == "f"
     # the rows' own times partition the root's each pass, so their shares add up to about 100

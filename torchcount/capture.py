@@ -27,13 +27,16 @@ from math import prod as _prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _Tensor = torch.Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .graph import LayerNames  # (graph imports this module)
 
 
 class TensorMeta(NamedTuple):
