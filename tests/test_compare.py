@@ -205,3 +205,20 @@ def test_own_work_on_one_side_only_is_labelled_self():
     assert [(l.name, l.a, l.b) for l in c.layers] == [("(root) (self)", 8, None), ("a", 72, 72)]  # was "(root)"
     c = compare(Plain(), Residual(), torch.randn(2, 4))
     assert [(l.name, l.a, l.b) for l in c.layers] == [("a", 72, 72), ("(root) (self)", None, 8)]
+
+
+def test_every_table_refuses_a_table_format_tabulate_does_not_know():
+    """tabulate prints an unknown format name as its "simple" table, silently: a misspelt "githb"
+    gave no Markdown and no error. Each view's table() names the bad format and lists the known ones,
+    and still takes every format tabulate knows."""
+    from torchcount.analysis import receptive_field, scaling
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    x = torch.randn(1, 1, 8, 8)
+    report = torchcount.profile(model, x)
+    views = [report.table, torchcount.compare(model, model, x).table, receptive_field(report).table,
+             scaling(nn.Sequential(nn.Linear(4, 4)), lambda t: torch.randn(1, t, 4), [2, 4, 8]).table]
+    for table in views:
+        with pytest.raises(ValueError, match=r"unknown tablefmt 'githb'.*\bgithub\b"):
+            table(tablefmt="githb")
+        assert "|" in table(tablefmt="github") and "\t" in table(tablefmt="tsv")

@@ -216,6 +216,7 @@ class Report:
         as the notes say). ``columns`` may add ``"activation"`` (a "(self)" row's: the elements of the
         output it made itself, see ``Row.self_activation``), ``"dtype"`` (the first
         call's output dtypes: what the layer computed in) or any key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
+        check_tablefmt(tablefmt)
         conv = get_convention(convention or self.convention)
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
@@ -509,6 +510,15 @@ def shown_uncounted(row: Row, own: bool, below: dict) -> int:
     row), or those of every module at or below its path (``below``: :func:`uncounted_by_subtree`;
     the row as a whole, also where a table cut at a depth hides the rows that ran them)."""
     return sum(row.uncounted_ops.values()) if own else below.get(row.path, 0)
+
+
+def check_tablefmt(tablefmt: Any) -> None:
+    """A table format tabulate knows (every view's ``table(tablefmt=...)``): tabulate prints an
+    unknown name as its "simple" format, silently (a misspelt "githb" gave no Markdown)."""
+    from tabulate import TableFormat, tabulate_formats
+
+    if not isinstance(tablefmt, TableFormat) and tablefmt not in tabulate_formats:
+        raise ValueError(f"unknown tablefmt {tablefmt!r}; tabulate's formats are {', '.join(sorted(tabulate_formats))}")
 
 
 def check_depth(depth: Any) -> None:

@@ -12,7 +12,7 @@ from tabulate import tabulate
 from torch import nn
 
 from ..conventions import Convention, get_convention
-from ..report import Report, shown_rows, shown_uncounted, uncounted_by_subtree
+from ..report import Report, check_tablefmt, shown_rows, shown_uncounted, uncounted_by_subtree
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Comparison:
         return self.ops.reduction
 
     def table(self, tablefmt: str = "simple") -> str:
+        check_tablefmt(tablefmt)
         conv = self.convention
         unit = f"{conv.unit} [{conv.name}]"
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "

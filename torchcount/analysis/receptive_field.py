@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 from tabulate import tabulate
 from torch import nn
 
+from ..report import check_tablefmt
 from ..rules.pool import pooled_dims  # the dims a conv or pooling layer slides over
 
 # ---------------------------------------------------------------------------------------
@@ -243,6 +244,7 @@ class ReceptiveFieldReport:
         return [r.rf for r in self.rows]
 
     def table(self, tablefmt: str = "simple") -> str:
+        check_tablefmt(tablefmt)
         body = []
         for r in self.rows:
             w = r.window

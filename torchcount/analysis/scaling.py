@@ -35,6 +35,7 @@ from torch import nn
 
 from ..conventions import Convention, get_convention
 from ..cost import OP_CATEGORIES
+from ..report import check_tablefmt
 
 METRICS = ("params", "macs", "ops", "steps", "time_ms")
 #: the ``row.extra`` keys the measure and count stages write these figures under
@@ -172,6 +173,7 @@ class ScalingResult:
         the smallest and largest size and the fitted law of each quantity. ``terms``: also a line per
         formula term (True: every layer; default: only layers whose operations mix laws, such as
         attention's T projections and T² scores)."""
+        check_tablefmt(tablefmt)
         var, s0, s1 = self.var, self.sizes[0], self.sizes[-1]
         metrics = self.metrics()
         headers = ["module", "type", "params", "params ∝"]
