@@ -247,8 +247,10 @@ def test_bad_method_arguments_are_clear_errors():
         profile(scripted, torch.randn(1, 3), method="forward_magic")
     with pytest.raises(TypeError, match="receptive_field follows the forward's data flow"):
         torchcount.receptive_field(model, ids, method="generate")
-    with pytest.raises(TypeError, match="this report profiled ToyLM.generate's generate"):
-        torchcount.receptive_field(profile(model, ids, method="generate"))
+    with pytest.raises(TypeError, match=r"this report profiled ToyLM\.generate\(\.\.\.\), not a forward"):
+        torchcount.receptive_field(profile(model, ids, method="generate"))  # (named once: it read "ToyLM.generate's generate")
+    with pytest.raises(TypeError, match=r"this report profiled lm\.generate\(\.\.\.\), not a forward"):
+        torchcount.receptive_field(profile(model, ids, method="generate", name="lm"))
 
 
 def test_a_method_that_fails_while_measured_is_named():

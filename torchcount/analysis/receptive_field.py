@@ -674,8 +674,11 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                             "the model and its inputs to follow the data flow (a report has shapes alone)")
         report = model_or_report
         if report.method is not None:
+            # (a report's default name already ends in its method: "ToyLM.generate")
+            called = report.model_name if report.model_name.endswith(f".{report.method}") \
+                else f"{report.model_name}.{report.method}"
             raise TypeError(f"receptive_field follows the forward's data flow; this report profiled "
-                            f"{report.model_name}'s {report.method}(...), not a forward")
+                            f"{called}(...), not a forward")
     elif isinstance(model_or_report, nn.Module):
         from ..profile import as_call, make_inputs, model_device, profile
 
