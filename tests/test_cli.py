@@ -233,9 +233,13 @@ def test_sort_top_explain_table(capsys):
     rows = [ln.split() for ln in lines if re.match(r"(layer|fc|conv)", ln)]
     # the three largest leaves of resnet18: 3×3 convs 512→512 (512·512·9 = 2,359,296) ×3
     assert [row[1] for row in rows[:3]] == ["2,359,296"] * 3
-    assert "showing the top 3" in stdout
+    assert "showing the top 3 of" in stdout and "rows by params;" in stdout
     # --explain fc: Linear(512, 1000): params (512 + 1)·1000
     assert "params = (n + 1)·k = (512 + 1)×1000 = 513,000" in stdout
+    # the column sorted by, as the table heads it (it echoed the key as typed: "by flops" under -c macs)
+    rc, stdout, err = main(capsys, "resnet18", "-c", "macs", "--sort", "FLOPS", "--top", "2")
+    assert rc == 0, err
+    assert "rows by MACs [macs];" in stdout
 
 
 def test_dtype_column_shows_what_each_layer_computed_in(capsys):

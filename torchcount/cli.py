@@ -892,6 +892,17 @@ def _sort_value(key: str, report, conv) -> Callable:
                      + (f" or {', '.join(_extra_keys(report))}" if _extra_keys(report) else ""))
 
 
+def _sort_label(key: str, report, conv) -> str:
+    """The column ``--sort KEY`` sorted by, as the table heads it: ``-c macs --sort flops`` sorts by
+    the convention's column, "MACs [macs]", not by FLOPs; ``--sort PARAMS`` by "params"."""
+    k = key.lower()
+    if k in ("ops", "flops"):
+        return f"{conv.unit} [{conv.name}]"
+    if k == "macs":
+        return "MACs"
+    return next((e for e in _extra_keys(report) if e.lower() == k), k)
+
+
 def select_rows(report, depth: int | None, sort: str | None, top: int | None, conv):
     """A report whose table shows the rows at ``depth``, sorted, the first ``top`` of them.
     A parent shown for its own work keeps that meaning (named ``path (self)``). Totals are
@@ -915,7 +926,7 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
     if top is not None and shown < total_rows:
-        view.notes.append(f"showing the top {shown} of {total_rows} rows by {sort or 'ops'}; "
+        view.notes.append(f"showing the top {shown} of {total_rows} rows by {_sort_label(sort or 'ops', report, conv)}; "
                           f"the total is the whole model's")
     return view, None
 
