@@ -435,6 +435,9 @@ def test_a_keyword_the_method_cannot_take_is_an_error_before_any_forward(tmp_pat
                          "error: --input: method='generate': ToyLM.generate() takes no keyword argument 'mask'")):
         assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", *extra]) == 2
         assert says in capsys.readouterr().err
+    # the forward's too (no --method): it exited 1, as if the model had failed
+    assert cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--input", "mask=1x4"]) == 2
+    assert "error: --input: ToyLM.forward() takes no keyword argument 'mask'" in capsys.readouterr().err
 
 
 def test_whisper_generate_example_matches_the_closed_form():

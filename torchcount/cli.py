@@ -625,7 +625,7 @@ def _needs_real_values(exc: BaseException) -> bool:
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
-    from .profile import _check_method, _unwrap, as_call, profile
+    from .profile import _check_keywords, _check_method, _unwrap, as_call, profile
     from .state import ParameterModifiedError
 
     model, from_callable = build(spec, device, args.dtype_parsed)
@@ -644,6 +644,16 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
             raise UsageError(f"--method: {exc}") from None
         try:
             _check_method(_unwrap(model)[0], method, len(positional), {**given, **(keywords or {})})
+        except TypeError as exc:
+            raise UsageError(f"--input: {exc}") from None
+    elif keywords or isinstance(inputs, dict):
+        # the same for the forward: --input NAME=… that its signature cannot take is a usage error (exit 2),
+        # not the model's failure
+        positional, given = as_call(inputs) if inputs is not None else ((), {})
+        root = _unwrap(model)[0]
+        try:
+            _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
+                            {**given, **(keywords or {})})
         except TypeError as exc:
             raise UsageError(f"--input: {exc}") from None
     if method_keywords:
