@@ -634,28 +634,23 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
     if clash:
         raise UsageError(f"{clash[0]} is given both as --input {clash[0]}=… and in --method")
+    # as profile checks them (on a DataParallel's module), before any forward: a keyword the method's or
+    # the forward's signature cannot take is the command line's mistake (exit 2), not the model's failure
+    positional, given = as_call(inputs) if inputs is not None else ((), {})
+    root = _unwrap(model)[0]
     if method is not None:
-        # as profile checks it (on a DataParallel's module), before any forward: a keyword its signature
-        # cannot take is the command line's mistake, not the model's
-        positional, given = as_call(inputs) if inputs is not None else ((), {})
         try:
-            _check_method(_unwrap(model)[0], method, len(positional), method_keywords)
+            _check_method(root, method, len(positional), method_keywords)
         except (AttributeError, TypeError, ValueError) as exc:
             raise UsageError(f"--method: {exc}") from None
-        try:
-            _check_method(_unwrap(model)[0], method, len(positional), {**given, **(keywords or {})})
-        except TypeError as exc:
-            raise UsageError(f"--input: {exc}") from None
-    elif keywords or isinstance(inputs, dict):
-        # the same for the forward: --input NAME=… that its signature cannot take is a usage error (exit 2),
-        # not the model's failure
-        positional, given = as_call(inputs) if inputs is not None else ((), {})
-        root = _unwrap(model)[0]
-        try:
+    try:
+        if method is not None:
+            _check_method(root, method, len(positional), {**given, **(keywords or {})})
+        elif given or keywords:
             _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
                             {**given, **(keywords or {})})
-        except TypeError as exc:
-            raise UsageError(f"--input: {exc}") from None
+    except TypeError as exc:
+        raise UsageError(f"--input: {exc}") from None
     if method_keywords:
         keywords = {**(keywords or {}), **method_keywords}
     if device == "meta":
