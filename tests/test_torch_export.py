@@ -131,6 +131,9 @@ def test_ep_module_cnn_rows_by_hand():
     assert not hasattr(gm.features, "2")
     assert report.row("features").cost.macs == conv.cost.macs
     assert "ReLU" in report.explain("features.2").splitlines()[0] and "Module()" not in report.explain("features.0")
+    # a graph's layer is a span of the graph: whether a parent made its output is not checked, so its
+    # "(self)" activation is blank (docs/export-schema.md), never a guessed 0; a leaf's is its output
+    assert report.row("features").self_activation is None and conv.self_activation == 2 * 8 * 8 * 8  # (padding 1)
 
 
 def test_a_module_the_graph_reads_but_never_calls_is_in_its_users_row():

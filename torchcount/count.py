@@ -454,7 +454,8 @@ def own_activation(call: Call, outputs: tuple, source: str, trace: Trace) -> "in
     """Elements of ``call``'s first output that it made itself (its "(self)" row's ``activation``):
     all of them for a leaf and for a call priced by a rule (or covered by one: its children's work is
     the rule's); 0 where the output is one a child call returned, or a view of one, or its input passed
-    on; None where that is not known (its own ops were not recorded: ``record_ops=False``)."""
+    on; None where that is not known (its own ops were not recorded: ``record_ops=False``; a layer of a
+    torch.export graph, whose calls are spans of the graph: see graph.py)."""
     if not outputs:
         return 0
     if not call.children or source != "ops":

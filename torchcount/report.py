@@ -55,7 +55,7 @@ class Row(_Counted):
     activation: int = 0  # elements of the output (first call): the worksheet's "activation size"
     #: the elements of that output the module made itself, what its "(self)" row shows: 0 where it
     #: passes on an output a child call returned (a Sequential's is its last child's) or its input,
-    #: all of them where it made it (a residual add's result); None where unknown (``record_ops=False``)
+    #: all of them where it made it (a residual add's result); None where unknown (``record_ops=False``, a graph's layer)
     self_activation: "int | None" = 0
     terms: tuple = ()
     uncounted_ops: dict = field(default_factory=dict)
