@@ -270,8 +270,115 @@ def test_an_ordinary_graph_module_without_module_stacks_keeps_one_row():
     assert not any("nn_module_stack" in note for note in report.notes)
 
 
-def test_measuring_says_the_graphs_layers_are_not_timed():
-    model, x, ep = _exported("mlp")
-    report = run(ep.module(), x, measure=True, warmup=0, repeat=1)
-    assert any("the layers of its graph are not timed" in note for note in report.notes)
-    assert "time_ms" in report.root.extra and "time_ms" not in report.row("head").extra
+def _spans(model, x, layers=None):
+    """(path, parent path) of every span one stamped pass of ``model`` takes, in order."""
+    from torchcount.measure.timing import CpuClock, timing_hooks
+
+    clock = CpuClock()
+    with torch.no_grad(), timing_hooks(model, clock, list(model.named_modules()), layers) as hooks:
+        clock.start_pass()
+        model(x)
+    calls = hooks.calls
+    return [(path, calls[parent][0] if parent >= 0 else None) for path, _, _, parent in calls]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_measured_pass_spans_each_graph_layer_as_the_eager_model_nests_its_modules(name):
+    """The graph's markers open and close a span per original layer: the eager model's spans, each
+    under the same parent, in the same order (the graph adds only its guard function's)."""
+    from torchcount.graph import graph_layers
+
+    model, x, ep = _exported(name)
+    gm = ep.module()
+    eager = _spans(model, x)
+    spans = [s for s in _spans(gm, x, graph_layers(gm, list(gm.named_modules()))) if s[0] != "_guards_fn"]
+    assert spans == eager and len(eager) > 3
+    # without the graph's layers, only the root's span (and its guard's) is taken
+    assert {s[0] for s in _spans(gm, x)} == {"", "_guards_fn"}
+
+
+def test_measuring_times_each_layer_of_the_graph():
+    """``measure=True`` on ``ep.module()``: each original layer has its time and its activation bytes
+    (the memory pass spans the layers too): a layer's output storage, 4 bytes a float32 element,
+    as in the eager model's report; the times of a parent's children fit in its own."""
+    model, x, ep = _exported("cnn")
+    report = run(ep.module(), x, measure=True, warmup=0, repeat=3)
+    eager = run(model, x, measure=True, warmup=0, repeat=1)
+    assert not any("not timed" in note for note in report.notes)
+    for path in ("features", "features.0", "features.1", "features.2", "features.3", "head"):
+        extra = report.row(path).extra
+        assert extra["time_ms"] > 0, path
+        assert extra["act_MiB"] == eager.row(path).extra["act_MiB"], path
+    assert report.row("features.0").extra["act_MiB"] * 2**20 == 2 * 8 * 8 * 8 * 4
+    assert report.row("head").extra["act_MiB"] * 2**20 == 2 * 10 * 4
+    samples = report.extra["per_layer"]
+    features = report.row("features").extra["time_ms"]
+    assert sum(report.row(f"features.{i}").extra["time_ms"] for i in range(4)) <= features * 1.0001
+    assert set(samples) >= {"features.0", "head"}
+
+
+_failing = [None]  # how many more calls may pass before each call fails; None: never fails
+
+
+@torch.fx.wrap
+def _fails_when_told(x):
+    if _failing[0] is not None:
+        if _failing[0] <= 0:
+            raise ValueError("told to fail")
+        _failing[0] -= 1
+    return x
+
+
+class _Gate(nn.Module):  # (no parameters: the traced GraphModule has no module at its path)
+    def forward(self, x):
+        return _fails_when_told(x)
+
+
+class _Inner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear, self.gate = nn.Linear(4, 4), _Gate()
+
+    def forward(self, x):
+        return self.gate(self.linear(x) * 2)
+
+
+class _Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner, self.head = _Inner(), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.inner(x).relu())
+
+
+def test_a_graph_that_raises_in_a_layer_closes_its_spans_and_names_the_layer():
+    """symbolic_trace inlines ``inner`` and its ``gate`` (their ops carry their paths; the traced
+    module has none at ``inner.gate``): a pass that raises in the gate closes the spans still open
+    (the next pass nests as before), and the failure is the gate's, by its path and original type."""
+    from torchcount.graph import graph_layers
+    from torchcount.measure.timing import CpuClock, timing_hooks
+
+    torch.manual_seed(0)
+    gm = torch.fx.symbolic_trace(_Outer())
+    x = torch.randn(3, 4)
+    layers = graph_layers(gm, list(gm.named_modules()))
+    before = _spans(gm, x, layers)
+    assert {("inner", ""), ("inner.linear", "inner"), ("inner.gate", "inner")} <= set(before)
+    assert not hasattr(gm.inner, "gate")
+    clock = CpuClock()
+    _failing[0] = 0
+    try:
+        with timing_hooks(gm, clock, list(gm.named_modules()), layers) as hooks:
+            clock.start_pass()
+            with pytest.raises(ValueError, match="told to fail"):
+                gm(x)
+        assert hooks.failed_in == "inner.gate" and all(end >= 0 for _, _, end, _ in hooks.calls)
+        _failing[0] = None
+        assert _spans(gm, x, layers) == before
+        # through profile: the counting pass runs, the first measured one fails in the layer, named
+        _failing[0] = 1
+        with pytest.raises(torchcount.ForwardError, match=r"in module 'inner.gate' \(_Gate\): ValueError: told to fail"):
+            run(gm, x, measure=True, warmup=0, repeat=1)
+    finally:
+        _failing[0] = None

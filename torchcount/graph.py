@@ -39,6 +39,7 @@ class LayerNames:
     weights its rule reads. ``root_forward``: None, the model runs its own forward."""
 
     root_forward = None
+    spanned_forward = None  # (a measurement pass's forward of the root, as root_forward for the capture)
 
     def __init__(self, types: dict, held: dict):
         self.types = types
@@ -67,7 +68,6 @@ class GraphLayers(LayerNames):
         """The root's forward for ``recorder``'s capture: the graph's copy with its markers, run on
         the model itself. ``forward`` (the model's own) runs instead in another thread, or once
         the capture has ended."""
-        namespace = dict(self._globals)
         stack, calls = recorder.stack, recorder.trace.calls
         switches, modules = self._switches, self.modules
         # key → its Call in this run of the graph: a span of it that another module's ops interrupted
@@ -99,10 +99,7 @@ class GraphLayers(LayerNames):
                 at += n
                 stack.append(call)
 
-        namespace[self._marker_name] = switch
-        exec(compile(self._source, f"<torchcount: the graph of {type(self.model).__name__}, with layer markers>",
-                     "exec"), namespace)
-        run_graph = namespace.pop("forward")  # (not left in its own globals: a reference cycle)
+        run_graph = self._compiled(switch)
         model, thread, live = self.model, recorder.thread, recorder.live
 
         def run(*args, **kwargs):
@@ -126,6 +123,68 @@ class GraphLayers(LayerNames):
 
         run.__wrapped__ = forward  # inspect.signature(model.forward) still works
         return run
+
+    def spanned_forward(self, hooks_for: Callable, with_kwargs: bool, live: list, thread: int,
+                        forward: Callable) -> Callable:
+        """The root's forward for a measurement pass (``measure.hooks.per_module_hooks``): the graph's
+        copy, whose markers call ``pre(module, args)`` as each layer's span opens and
+        ``post(module, args, output)`` (``post(module, args, kwargs, output)`` with ``with_kwargs``)
+        as it closes, ``hooks_for(path) -> (pre, post)`` as for a module of the eager model. A span
+        another layer's ops interrupted and that goes on is a second span of the same path (its
+        time adds up in the path's row). A graph that raises closes every span still open, innermost
+        first, with ``output`` None while the exception is handled, as a module whose forward
+        raised. ``forward`` (the model's own) runs in another thread, or once ``live[0]`` is False."""
+        switches, modules = self._switches, self.modules
+        hooks = {path: hooks_for(path) for path in modules}
+        stack: list = []  # (pre, post, module, args) of each span open, innermost last
+        no_kwargs: dict = {}
+
+        def close(post, module, args, output) -> None:
+            if with_kwargs:
+                post(module, args, no_kwargs, output)
+            else:
+                post(module, args, output)
+
+        def switch(index: int, *values):
+            closes, opens = switches[index]
+            at = 0
+            for n in closes:
+                _, post, module, args = stack.pop()
+                out = values[at:at + n]
+                at += n
+                close(post, module, args, out[0] if n == 1 else out)
+            for _, path, n in opens:
+                pre, post = hooks[path]
+                module, args = modules[path], values[at:at + n]
+                at += n
+                stack.append((pre, post, module, args))
+                pre(module, args)
+
+        run_graph = self._compiled(switch)
+        model = self.model
+
+        def run(*args, **kwargs):
+            if threading.get_ident() != thread or not live[0]:
+                return forward(*args, **kwargs)
+            depth = len(stack)
+            try:
+                return run_graph(model, *args, **kwargs)
+            except BaseException:
+                while len(stack) > depth:  # (innermost first, as a module's would as it propagates)
+                    _, post, module, args_in = stack.pop()
+                    close(post, module, args_in, None)
+                raise
+
+        run.__wrapped__ = forward
+        return run
+
+    def _compiled(self, switch: Callable) -> Callable:
+        """The graph's copy as a function of (the model, its inputs), its markers calling ``switch``."""
+        namespace = dict(self._globals)
+        namespace[self._marker_name] = switch
+        exec(compile(self._source, f"<torchcount: the graph of {type(self.model).__name__}, with layer markers>",
+                     "exec"), namespace)
+        return namespace.pop("forward")  # (not left in its own globals: a reference cycle)
 
 
 def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "LayerNames | None":

@@ -342,10 +342,7 @@ def profile(
                 # list it appends to, a tensor written in place) would otherwise time a changing workload
                 fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
                 run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
-                            modules=named, method=method, **measure_options)
-            if layers is not None and layers.root_forward is not None:
-                report.notes.append(f"{type(model).__name__}: the layers of its graph are not timed (no module of "
-                                    "their own runs them); the graph's whole time is in the root's own row")
+                            modules=named, method=method, layers=layers, **measure_options)
             if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
                 report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
                                     "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "

@@ -184,7 +184,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
             peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None,
-            modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None):
+            modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None, layers=None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -198,7 +198,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
     KV cache): called before each pass's clock starts. ``modules``: the modules counting saw
     (``profile`` passes them): those are stamped. ``method``: a method of the model to time instead
-    of its forward (``profile(method="generate")``), each pass one call of it.
+    of its forward (``profile(method="generate")``), each pass one call of it. ``layers``: what a
+    GraphModule's graph says of its layers, as counting read it (``graph.graph_layers``): its
+    original layers are stamped where its graph's markers say they begin and end.
 
     Every pass starts from the model's forwards as they were found: a forward that sets
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
@@ -280,7 +282,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 forwards_as_found()
                 one_pass()
                 forwards_as_found()
-                with timing_hooks(model, clock, named) as hooks:
+                with timing_hooks(model, clock, named, layers) as hooks:
                     one_pass(hooks)
             for i in range(repeat):  # plain and instrumented interleaved, order alternating: drift and
                 hooks = None          # cache state affect both alike
@@ -288,7 +290,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                     forwards_as_found()
                     plain.append(one_pass()[1])
                 forwards_as_found()
-                with timing_hooks(model, clock, named) as hooks:
+                with timing_hooks(model, clock, named, layers) as hooks:
                     hooks.reset()
                     stamps, wall = one_pass(hooks)
                     passes.append(analyse_pass(hooks.calls, stamps, wall))
@@ -299,12 +301,12 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             done = completed[0]  # (before the search pass, which may complete)
             hooked, path = (True, hooks.failed_in) if hooks is not None else \
-                _failing_module(model, clock, one_pass, named)
+                _failing_module(model, clock, one_pass, named, layers)
             if not hooked:  # a failure the hooked pass did not repeat (a forward that fails once, on
                 # its 2nd call): the module is read from the exception's own frames instead
                 path = _module_in_traceback(exc, named)
                 hooked = path is not None
-            raise _measure_error(exc, model, path, done, hooked, method) from exc
+            raise _measure_error(exc, model, path, done, hooked, method, layers) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -313,10 +315,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         refresh()
         forwards_as_found()
         try:
-            with memory_hooks(model, dev, named) as mem:
+            with memory_hooks(model, dev, named, layers) as mem:
                 forward()
         except Exception as exc:  # the memory pass (the last one) failed: say which module
-            raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0], True, method) from exc
+            raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0], True, method, layers) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             # the per-module tracker resets the allocator's peak at every module entry; what it
@@ -397,11 +399,12 @@ def _then(fn) -> Iterator[None]:
         fn()
 
 
-def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = None) -> "tuple[bool, str | None]":
+def _failing_module(model: nn.Module, clock, one_pass, named: "list | None" = None,
+                    layers=None) -> "tuple[bool, str | None]":
     """After a pass without hooks failed: one more pass, hooked, to find the module it fails in.
     (whether it failed again, the failing module's path or None: outside every module's forward)."""
     try:
-        with timing_hooks(model, clock, named) as hooks:
+        with timing_hooks(model, clock, named, layers) as hooks:
             one_pass(hooks)
     except Exception:
         return True, hooks.failed_in
@@ -429,14 +432,16 @@ def _module_in_traceback(exc: BaseException, named: "list[tuple[str, nn.Module]]
 
 
 def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_done: int, hooked: bool,
-                   method: "str | None" = None) -> Exception:
+                   method: "str | None" = None, layers=None) -> Exception:
     """The forward failed in a measured pass, after the counting pass had run: a
     :class:`~torchcount.ForwardError` naming the module when a hooked pass failed (``hooked``),
-    or the profiled method when it failed outside every module's forward."""
+    or the profiled method when it failed outside every module's forward. ``layers``: a graph's
+    (``graph.LayerNames``), whose layers are named by their original types."""
     from ..profile import ForwardError
 
     if path is not None:
-        where = f"in module '{path or '(root)'}' ({type(model.get_submodule(path)).__name__}): "
+        kind = layers.types.get(path) if layers is not None else None
+        where = f"in module '{path or '(root)'}' ({kind or type(model.get_submodule(path)).__name__}): "
     elif not hooked:
         where = "(a pass without hooks, which did not fail again with hooks): "
     elif method is not None:

@@ -14,7 +14,7 @@ from ..capture import _GLOBAL_FORWARD_HOOKS, _has_own_hooks, forwards_wrapped
 
 @contextmanager
 def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_kwargs: bool = False,
-                     modules: "list[tuple[str, nn.Module]] | None" = None) -> Iterator[None]:
+                     modules: "list[tuple[str, nn.Module]] | None" = None, layers=None) -> Iterator[None]:
     """Run ``hooks_for(path) -> (pre, post)`` around every module's ``forward``: ``pre(module, args)``
     right before it, ``post(module, args, output)`` (``post(module, args, kwargs, output)`` with
     ``with_kwargs``) right after it, and also when it raises (``output`` None, the exception being
@@ -35,6 +35,10 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
     creates is timed inside its creator, where its work was counted, not as a row of its own. Only
     the measuring thread is stamped, and only while this context is open: a wrapper another thread
     runs, or one the model saved and calls later, calls straight through.
+
+    ``layers``: what a GraphModule's graph says of its layers (``graph.GraphLayers``, as counting read
+    it): the root then runs the graph's copy whose markers open and close each layer's span, so the
+    original layers, which no module of their own runs, are stamped as counting recorded them.
     """
     modules = list(model.named_modules()) if modules is None else modules  # (each once, at its first path)
     paths = {id(module): path for path, module in modules}
@@ -45,8 +49,12 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
 
     guarded: list = []  # (hook dict, key, the user's hook) of every hook wrapped by _span_hooks
 
+    spanned = getattr(layers, "spanned_forward", None)
+
     def wrap(module: nn.Module, forward: Callable) -> Callable:
         pre, post = hooks_for(paths[id(module)])
+        if spanned is not None and module is layers.model:
+            forward = spanned(hooks_for, with_kwargs, live, thread, forward)
         opened = interrupted = None
         if _has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS:
             opened = []

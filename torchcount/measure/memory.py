@@ -113,7 +113,8 @@ FAILED_IN = "\x00failed in"
 
 
 @contextmanager
-def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" = None) -> Iterator[dict]:
+def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" = None,
+                 layers=None) -> Iterator[dict]:
     """Hook every module for one memory pass. Yields ``{path: {"act_bytes", "own_act_bytes", "peak",
     "at_entry"}}`` filled as modules run (``peak``/``at_entry`` on CUDA only). Hooks removed on exit."""
     results: dict[str, dict] = {}
@@ -161,7 +162,7 @@ def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" 
 
         return pre, post
 
-    with per_module_hooks(model, hooks_for, with_kwargs=True, modules=modules):
+    with per_module_hooks(model, hooks_for, with_kwargs=True, modules=modules, layers=layers):
         yield results
 
 

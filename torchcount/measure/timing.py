@@ -133,11 +133,11 @@ class TimingHooks:
 
 
 @contextmanager
-def timing_hooks(model: nn.Module, clock, modules: "list | None" = None) -> Iterator[TimingHooks]:
+def timing_hooks(model: nn.Module, clock, modules: "list | None" = None, layers=None) -> Iterator[TimingHooks]:
     """Stamp every module (``modules``: those counting saw) for timing; every wrapper is removed on
     exit, also on error."""
     hooks = TimingHooks(clock)
-    with per_module_hooks(model, hooks.hooks_for, modules=modules):
+    with per_module_hooks(model, hooks.hooks_for, modules=modules, layers=layers):
         yield hooks
 
 
