@@ -270,6 +270,25 @@ def test_an_ordinary_graph_module_without_module_stacks_keeps_one_row():
     assert not any("nn_module_stack" in note for note in report.notes)
 
 
+@pytest.mark.parametrize("name, layers", [("cnn", ["features.1 (BatchNorm2d)"]), ("mlp", ["body.2 (Dropout)"])])
+def test_a_graph_exported_in_training_mode_says_which_layers_train(name, layers):
+    """``ep.module()``'s ``training`` flag is True whatever the mode exported, and it refuses
+    ``.eval()``: the mode is in its ops (``training``/``train`` fixed True). Exported in training
+    mode, the note names the layers that run so, by their original types, as the eager note does;
+    exported in eval mode, no note."""
+    make, shape = CASES[name]
+    x = torch.randn(shape)
+    notes = {}
+    for mode in (True, False):
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm = torch.export.export(make().train(mode), (x,)).module()
+        notes[mode] = [n for n in run(gm, x).notes if "training mode" in n]
+    assert len(notes[True]) == 1 and notes[True][0].startswith(f"exported in training mode: {', '.join(layers)} run")
+    assert notes[False] == []
+
+
 def _spans(model, x, layers=None):
     """(path, parent path) of every span one stamped pass of ``model`` takes, in order."""
     from torchcount.measure.timing import CpuClock, timing_hooks

@@ -40,6 +40,9 @@ class LayerNames:
 
     root_forward = None
     spanned_forward = None  # (a measurement pass's forward of the root, as root_forward for the capture)
+    #: (path, original type) of each layer whose graph runs an op in training mode (batch
+    #: statistics, dropout): fixed at export, whatever the GraphModule's own ``training`` flag says
+    training: tuple = ()
 
     def __init__(self, types: dict, held: dict):
         self.types = types
@@ -292,6 +295,11 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
             modules[path] = found if found is not None else nn.Module().train(model.training)
 
     held = _held(nodes, frames_of, position, set(modules))
+    training: dict = {}
+    for node, frames in zip(nodes, frames_of):
+        if frames is not None and node.op == "call_function" and _runs_in_training(node):
+            path, kind = (frames[-1][1], frames[-1][2]) if frames else ("", type(model).__name__)
+            training.setdefault(path, kind)
 
     copy = torch.fx.Graph()
     copy.set_codegen(graph._codegen)  # the same input flattening and output structure as the model's
@@ -307,7 +315,22 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
         env[node] = copy.node_copy(node, lambda n: env[n])
     code = copy.python_code(root_module="self")
     marker_name = next(name for name, value in code.globals.items() if value is _marker)
-    return GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held)
+    layers = GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held)
+    layers.training = tuple(training.items())
+    return layers
+
+
+def _runs_in_training(node: torch.fx.Node) -> bool:
+    """Whether an op node is told to run in training mode: an argument ``training`` or ``train``
+    (batch_norm, dropout, rrelu_with_noise) that the graph fixed to True."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is None:
+        return False
+    for i, argument in enumerate(schema.arguments):
+        if argument.name in ("training", "train"):
+            value = node.kwargs.get(argument.name, node.args[i] if i < len(node.args) else None)
+            return value is True
+    return False
 
 
 def _held(nodes: list, frames_of: list, position: dict, layers: set) -> dict:

@@ -271,6 +271,12 @@ def profile(
             notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
                          + " (dropout masks, batch statistics and running-stat updates are counted); call "
                            "model.eval() first for inference figures")
+        exported_training = [f"{path or '(root)'} ({kind})" for path, kind in getattr(layers, "training", ())]
+        if exported_training:  # (a graph's mode is its ops', fixed when it was made: ep.module() refuses .eval())
+            notes.append(f"exported in training mode: {', '.join(exported_training[:4])}"
+                         + (" …" if len(exported_training) > 4 else "") + " run their ops in training mode (dropout "
+                         "masks, batch statistics and running-stat updates are counted, as the graph runs them); "
+                         "export after model.eval() for inference figures")
         if unnested:
             dense = _masked_dense(recorder.trace, unnested)
             if dense:
