@@ -151,6 +151,55 @@ def test_cuda_path_times_and_peaks_by_hand(fake_cuda):
     assert any(line.startswith("memory: peak allocated during the pass") for line in r.extra["footer"])
 
 
+#: the fake device the traced kernels below advance (symbolic_trace keeps a wrapped function's call)
+_TRACED_GPU: list = [None]
+
+
+@torch.fx.wrap
+def _traced_kernel(x, ns):
+    gpu = _TRACED_GPU[0]
+    gpu.now_ns += ns
+    return x * 2
+
+
+class _TracedKernel(nn.Module):  # (no parameters: the traced GraphModule holds no module at its path)
+    def __init__(self, ns: int):
+        super().__init__()
+        self.ns = ns
+
+    def forward(self, x):
+        return _traced_kernel(x, self.ns)
+
+
+class _TracedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = _TracedKernel(1000)
+        self.b = nn.Sequential(_TracedKernel(3000), _TracedKernel(5000))
+
+    def forward(self, x):
+        return self.b(self.a(x)) + 1
+
+
+def test_cuda_path_times_a_graphs_layers_by_hand(fake_cuda):
+    """A ``torch.fx.symbolic_trace`` graph of the model above: its layers exist only as the graph's
+    spans (no module of the GraphModule runs them), and each is timed by the events its markers
+    record, as a module of the eager model is: the same times by hand."""
+    _TRACED_GPU[0] = fake_cuda
+    try:
+        gm = torch.fx.symbolic_trace(_TracedNet())
+        assert not hasattr(gm, "a")
+        r = torchcount.profile(gm, torch.randn(2, 2), measure=True, warmup=1, repeat=3, warn=False)
+    finally:
+        _TRACED_GPU[0] = None
+    want = {"": 9000, "a": 1000, "b": 8000, "b.0": 3000, "b.1": 5000}
+    for path, ns in want.items():
+        assert details(r, path)["inclusive_ns"] == [ns] * 3, path
+    assert details(r, "b")["exclusive_ns"] == [0.0] * 3
+    assert r.row("b.1").extra["time_ms"] == pytest.approx(0.005) and r.row("b.1").type == "_TracedKernel"
+    assert set(fake_cuda.records) == {1}
+
+
 def _tf32_state():
     """Every TF32 setting torch has (legacy flags; torch ≥ 2.9's fp32_precision), 'raises' where
     reading it raises."""
