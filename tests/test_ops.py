@@ -219,6 +219,20 @@ def test_fft2_counts_one_transform_of_the_product_size():
     assert c == {"mults": 512 * 9, "adds": 512 * 9 * 3 // 2}
 
 
+def test_fft_normalisation_scales_both_parts_of_a_complex_output():
+    # 6 rows of N = 64; a real factor times each output: 2 mults per complex output (real and
+    # imaginary parts), 1 per real output
+    x = torch.randn(6, 64)
+    fft = 6 * 64 * 6                                   # N·log2 N per real transform
+    assert counts(cost_of(lambda x: torch.fft.rfft(x, norm="ortho"), x))["mults"] == fft + 2 * 6 * 33
+    assert counts(cost_of(lambda x: torch.fft.rfft(x, norm="forward"), x))["mults"] == fft + 2 * 6 * 33
+    assert counts(cost_of(lambda x: torch.fft.rfft(x), x))["mults"] == fft          # "backward": not scaled
+    z = torch.randn(6, 64, dtype=torch.complex64)
+    assert counts(cost_of(lambda z: torch.fft.ifft(z), z))["mults"] == 2 * fft + 2 * 6 * 64
+    y = torch.randn(6, 33, dtype=torch.complex64)
+    assert counts(cost_of(lambda y: torch.fft.irfft(y), y))["mults"] == fft + 6 * 64    # real output
+
+
 def test_stft_window_fft_and_magnitude():
     n_fft, hop, T = 64, 16, 256
     frames = 1 + T // hop  # center=True pads n_fft/2 on each side

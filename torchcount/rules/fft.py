@@ -13,8 +13,9 @@ does the same work as one FFT of N = ∏ sizes); the count is per transform, tim
 of transforms in the batch. log2 N is used as is for sizes that are not powers of two
 (real libraries use mixed radices with similar constants); totals are rounded to integers.
 A normalisation (``norm="ortho"`` or ``"forward"``/``"backward"`` where it scales) costs one
-multiplication per output element. The window multiply of an STFT is a separate ``mul`` op
-and is counted by the element-wise rules.
+multiplication per real output element, two per complex one (its real and imaginary parts are
+each scaled by the real factor, as any complex × real product is counted). The window multiply
+of an STFT is a separate ``mul`` op and is counted by the element-wise rules.
 """
 from __future__ import annotations
 
@@ -54,8 +55,13 @@ def _fft(op, real: bool) -> Cost:
     batch = signal.numel // max(prod(sizes), 1)
     terms = fft_terms(batch, sizes, real, name)
     if normalization:
-        n = op.outputs[0].numel
-        terms.append(Term("mults", "normalisation scaling", "outputs", n, n))
+        out = op.outputs[0]
+        n = out.numel
+        if out.dtype.is_complex:  # r2c, c2c: a real factor times both parts of each output
+            terms.append(Term("mults", "normalisation scaling (complex outputs, both parts)", "2·outputs",
+                              worked("2×{}", n), 2 * n))
+        else:
+            terms.append(Term("mults", "normalisation scaling", "outputs", n, n))
     return Cost.of(*terms)
 
 
