@@ -104,7 +104,11 @@ _table({"transc": 1}, "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "
        "special_scaled_modified_bessel_k1", "special_spherical_bessel_j0")  # special functions: 1 each
 _table({"mults": 1, "transc": 1}, "xlogy", "special_xlog1py", "ldexp")       # x·log(y), x·log1p(y), x·2^e
 _table({"cmps": 1, "mults": 2, "transc": 1}, "special_entr")                # x > 0 ? −x·log(x) : …
-_table({"transc": 1, "adds": 1, "cmps": 1}, "logaddexp", "logaddexp2")     # max + log1p(exp(−|a − b|))
+# ATen's kernel: m = max(a, b) (1 cmp), a − b (1 add), |·| (as abs: 1 cmp + 1 assign), its negation
+# (1 mult, as neg), exp, log1p (2 transc), m + … (1 add); logaddexp2 runs exp2 and scales the log1p
+# by 1/ln 2 (1 mult more). Its guard for two equal infinities is not counted (special-value checks are not)
+_table({"cmps": 2, "assigns": 1, "adds": 2, "mults": 1, "transc": 2}, "logaddexp")
+_table({"cmps": 2, "assigns": 1, "adds": 2, "mults": 2, "transc": 2}, "logaddexp2")
 _table({"mults": 2, "adds": 1, "transc": 1}, "hypot")                       # √(a² + b²)
 _table({"cmps": 1}, "bernoulli")   # the keep/drop draw; a decomposed dropout then divides and multiplies
 _table({"mults": 1, "adds": 1}, "_masked_scale")

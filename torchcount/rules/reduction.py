@@ -264,11 +264,18 @@ def cumsum(op) -> Cost:
 
 @op_rule(*aten_ops("logcumsumexp"))
 def logcumsumexp(op) -> Cost:
-    """A running log-sum-exp: each step is a ``logaddexp`` of the running value and the next
-    element, priced as the ``logaddexp`` op is (1 comparison, 1 addition, 1 transcendental)."""
-    return Cost.of(*[term for category, what in (("cmps", "comparisons"), ("adds", "additions"),
-                                                 ("transc", "transcendental ops"))
-                     for term in _scan(op, category, f"{what} (running logaddexp)").terms])
+    """A running log-sum-exp: each step folds the next element into the running value as ATen's
+    ``_log_add_exp_helper`` does, log1p(exp(min − max)) + max: a min and a max (2 comparisons),
+    2 additions and 2 transcendentals (exp, log1p). Its NaN and infinity guards are not counted."""
+    x = op.inputs[0]
+    dim = _dim(op, 1, 0)
+    n = x.shape[dim] if x.shape else 1
+    lines = x.numel // max(n, 1)
+    substituted = worked("2×{}×({} − 1)", lines, n)
+    return Cost.of(*[Term(category, f"{what} (running log-add-exp{which})", "2·lines·(n − 1)", substituted,
+                          2 * lines * (n - 1))
+                     for category, what, which in (("cmps", "comparisons", ": min and max"), ("adds", "additions", ""),
+                                                   ("transc", "transcendental ops", ": exp, log1p"))])
 
 
 @op_rule(*aten_ops("cumprod"))
