@@ -574,6 +574,73 @@ def test_a_frozen_batchnorm_keeps_its_statistics_as_buffers_unless_folded():
                and "the count is the frozen graph's own, not the eager model's" in n for n in report.notes)
 
 
+class _Attention(nn.Module):
+    """A MultiheadAttention (3·8·8 + 3·8 in_proj, 8·8 + 8 out_proj: 288 parameters) and a
+    TransformerEncoderLayer (the same 288, linear1 8·16 + 16, linear2 16·8 + 8, two LayerNorms
+    2·(8 + 8): 600): 888."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+
+    def forward(self, x):
+        return self.layer(self.attn(x, x, x, need_weights=False)[0])
+
+
+@pytest.mark.parametrize("optimized", [False, True], ids=["freeze", "optimize_for_inference"])
+def test_a_frozen_multihead_attention_keeps_its_in_projection_as_parameters_and_they_are_counted(optimized):
+    """Freezing keeps MultiheadAttention's in_proj_weight and in_proj_bias as parameters of the
+    submodule (read by prim::GetAttr), not as constants of the graph: a frozen transformer's count was
+    short by 3·8·8 + 3·8 = 216 per attention (456 of 888 here). With every parameter drawn afresh
+    (no two equal, so freezing pools none) the frozen count is the eager model's."""
+    model = _Attention().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(1, 2)
+    eager = sum(p.numel() for p in model.parameters())
+    assert eager == 888
+    scripted = torch.jit.script(model)
+    frozen = torch.jit.optimize_for_inference(scripted) if optimized else torch.jit.freeze(scripted)
+    report = _quiet(frozen, torch.randn(1, 4, 8))
+    assert report.total.params == report.total.frozen_params == report.root.params == 888
+    assert (report.total.trainable_params, report.total.buffers) == (0, 0)
+    assert any("and the 4 parameter(s) of submodules freezing kept (attn.in_proj_" in n
+               and "(888 elements) are counted as its (frozen) parameters" in n for n in report.notes)
+    # freshly made, a TransformerEncoderLayer's LayerNorm weights (ones) are pooled into one constant,
+    # their biases and out_proj's (zeros) into one: 600 − 8 − 2·8
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
+    assert _quiet(torch.jit.freeze(torch.jit.script(layer)), torch.randn(1, 4, 8)).total.params == 576
+
+
+class _Counting(nn.Module):
+    """A Linear (4·4 + 4) whose forward counts its calls in a buffer (1 element) and in a plain
+    tensor attribute (3 elements: neither a parameter nor a buffer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.register_buffer("calls", torch.zeros(()))
+        self.tally = torch.zeros(3)
+
+    def forward(self, x):
+        self.calls.add_(1)
+        self.tally.add_(1)
+        return self.linear(x)
+
+
+def test_a_buffer_a_frozen_submodule_mutates_is_counted_as_a_buffer():
+    """Freezing keeps a buffer the forward updates in place as an attribute of its submodule (a plain
+    tensor attribute likewise, which is no buffer in the eager model either): 1 buffer element, the
+    Linear's 4·4 + 4 parameters, as eager; it was 0 buffers."""
+    model = nn.Sequential(_Counting()).eval()
+    frozen = torch.jit.freeze(torch.jit.script(model))
+    report = _quiet(frozen, torch.randn(2, 4))
+    assert (report.total.params, report.total.buffers) == (4 * 4 + 4, 1)
+    assert any("the 1 buffer(s) of submodules freezing kept (0.calls; 1 elements) as buffers" in n
+               for n in report.notes)
+
+
 def test_frozen_torchscript_weight_constants_are_not_compared_as_the_models_work():
     # under the recorder's dispatch mode TorchScript's executor re-optimized the frozen graph, its
     # constant pooling comparing the two same-shaped 4×4×3×3 weights with aten.equal (2·144 cmps,

@@ -526,11 +526,14 @@ def _own_packed(m: nn.Module) -> list:
 
 
 class FrozenConstants(NamedTuple):
-    """What a frozen TorchScript module holds as constants of its graph: see :func:`frozen_constants`."""
+    """What a frozen TorchScript module holds as constants of its graph, and the tensor attributes
+    freezing kept: see :func:`frozen_constants`."""
 
     weights: list
     statistics: list
     folded: list
+    buffers: list
+    kept: dict
 
 
 #: the arguments of normalisation ops that take running statistics (batch_norm, instance_norm, …)
@@ -546,18 +549,27 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
     buffers in the eager model) are ``statistics``; constants freezing computed itself (a folded
     expression, a transposed copy: no attribute's name) are neither. ``folded``: the names of those
     made by folding one layer into another (``self.0.weight_fused_bn``: a BatchNorm folded into the
-    convolution before it). Equal constants are pooled by freezing: one tensor."""
+    convolution before it). Equal constants are pooled by freezing: one tensor.
+    Freezing keeps some tensors as attributes of a submodule it keeps (read by ``prim::GetAttr``): those
+    the forward mutates, and others (MultiheadAttention's ``in_proj_weight`` and ``in_proj_bias``). A
+    kept parameter of a submodule is among the ``weights``, a kept buffer among the ``buffers`` (a plain
+    tensor attribute is neither, as in the eager model; the root's own are its ``_parameters`` and
+    ``_buffers``); ``kept``: those tensors by name (``self_attn.in_proj_weight``)."""
     weights: dict = {}
     statistics: dict = {}
+    buffers: dict = {}
     folded: list = []
+    kept: dict = {}
     try:
         graph = scripted.graph
-    except (AttributeError, RuntimeError):  # pragma: no cover - a ScriptModule without a forward graph
-        return FrozenConstants([], [], [])
+        holders = {next(graph.inputs()).unique(): (scripted._c, "")}  # graph value -> (module, path prefix)
+    except (AttributeError, RuntimeError, StopIteration):  # pragma: no cover - a ScriptModule without a forward graph
+        return FrozenConstants([], [], [], [], {})
 
     def walk(block) -> None:
         for node in block.nodes():
-            if node.kind().startswith("prim::Constant") and node.hasAttribute("value") \
+            kind = node.kind()
+            if kind.startswith("prim::Constant") and node.hasAttribute("value") \
                     and node.kindOf("value") in ("t", "ival"):
                 name = node.output().debugName()
                 if name.startswith("self."):
@@ -569,11 +581,29 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
                         into.setdefault(id(t), t)
                     if found and "_fused_" in name:
                         folded.append(name.removeprefix("self."))
+            elif kind == "prim::GetAttr" and node.input().unique() in holders:
+                holder, path = holders[node.input().unique()]
+                name = node.s("name")
+                try:
+                    value = holder.getattr(name)
+                except RuntimeError:  # pragma: no cover - an attribute the graph reads but the module lacks
+                    continue
+                if isinstance(value, torch._C.ScriptModule):
+                    holders[node.output().unique()] = (value, f"{path}{name}.")
+                elif path and isinstance(value, torch.Tensor):  # (the root's own: in its _parameters, _buffers)
+                    if torch._C.ParameterDict(holder).contains(name):
+                        weights.setdefault(id(value), value)
+                    elif torch._C.BufferDict(holder).contains(name):
+                        buffers.setdefault(id(value), value)
+                    else:  # a plain tensor attribute: neither, as in the eager model
+                        continue
+                    kept.setdefault(path + name, value)
             for inner in node.blocks():
                 walk(inner)
 
     walk(graph)
-    return FrozenConstants(list(weights.values()), list(statistics.values()), folded)
+    return FrozenConstants(list(weights.values()), list(statistics.values()), folded,
+                           list(buffers.values()), kept)
 
 
 def _statistics_only(value) -> bool:
@@ -679,7 +709,8 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                 found.params += t.numel()
                 found.param_bytes += t.numel() * t.element_size()
             if isinstance(m, _ScriptModule) and not hasattr(m, "training"):  # frozen: its statistics are constants
-                statistics = frozen_constants(m).statistics
+                frozen = frozen_constants(m)
+                statistics = frozen.statistics + frozen.buffers
                 unpacked.append(statistics)  # (kept, as the packed weights are: their ids stay theirs)
                 for t in statistics:
                     nbytes += t.numel() * t.element_size()

@@ -503,12 +503,21 @@ def _frozen_note(scripted: nn.Module) -> str:
 
     found = frozen_constants(scripted)
     elements = sum(t.numel() for t in found.weights)
+    weight_ids = {id(t) for t in found.weights}
+    kept_params = [name for name, t in found.kept.items() if id(t) in weight_ids]
+    kept_buffers = [name for name in found.kept if name not in kept_params]
+    kept_ids = {id(t) for t in found.kept.values()}
     text = (f"frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not parameters; "
-            f"its {len(found.weights)} weight constant(s) ({elements:,} elements) are counted as its (frozen) "
-            "parameters")
+            f"its {sum(id(t) not in kept_ids for t in found.weights)} weight constant(s) ")
+    if kept_params:  # (freezing keeps MultiheadAttention's in_proj_weight and in_proj_bias as attributes)
+        text += f"and the {len(kept_params)} parameter(s) of submodules freezing kept ({_first_names(kept_params)}) "
+    text += f"({elements:,} elements) are counted as its (frozen) parameters"
     if found.statistics:
         text += (f", its {len(found.statistics)} normalisation running statistic(s) "
                  f"({sum(t.numel() for t in found.statistics):,} elements) as buffers")
+    if kept_buffers:
+        text += (f", the {len(kept_buffers)} buffer(s) of submodules freezing kept ({_first_names(kept_buffers)}; "
+                 f"{sum(t.numel() for t in found.buffers):,} elements) as buffers")
     if found.folded:
         layers = list(dict.fromkeys(name.rpartition(".")[0] or "(root)" for name in found.folded))
         text += (f"; freezing folded other layers into {', '.join(layers[:6])}" + (" …" if len(layers) > 6 else "")
@@ -516,6 +525,10 @@ def _frozen_note(scripted: nn.Module) -> str:
                  "folded into the convolution or Linear before it leaves no constants of its own), so the count is "
                  "the frozen graph's own, not the eager model's")
     return text + " (constants of equal values are stored once)"
+
+
+def _first_names(names: list) -> str:
+    return ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
 
 
 def _unoptimized_script(named: list):
