@@ -966,6 +966,51 @@ def test_an_interrupt_a_hook_raises_and_the_model_catches_leaves_the_count_right
     assert snapshot(model) == before
 
 
+class _CastingCatcher(_CatchesInterrupts):
+    """A ruled block that, after the interrupt it catches, casts its input to float64 and back."""
+
+    def forward(self, x):
+        try:
+            self.flaky(x)
+        except KeyboardInterrupt:
+            pass
+        return self.fc(x.double().float())
+
+
+torchcount.module_rule(_CastingCatcher)(_ruled_catcher)
+
+
+class _AutocastThenBlock(nn.Module):
+    """A Linear run under CPU autocast (so counting looks for autocast's casts in ruled calls), then
+    the block, outside autocast."""
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.pre, self.block = nn.Linear(4, 4), _CastingCatcher(where)
+
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            x = self.pre(x)
+        return self.block(x.float())
+
+
+@pytest.mark.parametrize("where", ["forward", "pre-hook", "hook"])
+def test_an_interrupt_a_hooked_forward_raises_leaves_no_recording_on_in_the_ruled_catcher(where):
+    """A KeyboardInterrupt from the forward of a module with hooks of its own skipped the capture's
+    always-called hook, which restores op recording to what it was before the module's pre-hooks: in
+    the ruled block that caught it, recording stayed on until the block returned. Its own casts after
+    the catch (float64 and back: 2·4·8 + 2·4·4 = 96 bytes) were recorded and priced as autocast's
+    copies, read and written. The block's traffic is its rule's default: its input 2·4·4 floats and
+    its two Linears' 2·(4·4 + 4) floats read, 2·4 floats written."""
+    model = _AutocastThenBlock(where)
+    before = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    block = report.row("block").cost
+    assert (block.bytes_read, block.bytes_written) == ((2 * 4 + 2 * (4 * 4 + 4)) * 4, 2 * 4 * 4)
+    assert block.macs == 1000
+    assert snapshot(model) == before
+
+
 @pytest.mark.parametrize("where", ["forward", "pre-hook", "hook"])
 def test_an_interrupt_the_model_catches_is_measured_through(where):
     """The measured passes' span of a module with hooks of its own is closed by an always-called forward

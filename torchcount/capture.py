@@ -672,8 +672,9 @@ class _HookWatch:
     rule (where recording is off), go unrecorded, a silent 0 (``weight_norm``'s old hook-based
     form, a user's hook that rescales an output). So a watched module gets a pre-hook that runs
     before its own (``prepend``) and a forward hook that runs after its own (``always_call``,
-    also when the forward or a hook raises an ``Exception``; its own hooks are wrapped meanwhile
-    for the other BaseExceptions: :meth:`guarded`): between them op recording is on, and what the
+    also when the forward or a hook raises an ``Exception``; for the other BaseExceptions its own
+    hooks are wrapped meanwhile, :meth:`guarded`, and its wrapper drops the entry of a forward that
+    raised one, :meth:`interrupted`): between them op recording is on, and what the
     hooks ran is moved from the caller's ops into :attr:`Call.hook_ops`. Only modules that have hooks when
     the capture starts are watched (others cost nothing), and every module while torch's
     process-wide forward hooks are set (``register_module_forward_hook``: they run after the
@@ -754,6 +755,20 @@ class _HookWatch:
                 r.trace.spans[entry[3].index] = (entry[7], _sequence_nr())
         r._set_mode(entry[0])
         return None
+
+    def interrupted(self, call: Call, mode: bool) -> bool:
+        """``call``'s forward raised a BaseException that is not an ``Exception`` (``KeyboardInterrupt``):
+        torch runs no always-called hook (:meth:`after`) for it, so its entry is dropped here, and the
+        recording switch to restore is the one from before its pre-hooks (returned; ``mode``, the
+        wrapper's own, when the call did not come through ``Module.__call__``). Left as it was, the
+        switch stayed on in a caller that records no ops of its own (priced by a rule, or covered)
+        until that caller returned: the rest of its forward was recorded, and its own casts were
+        priced as autocast's copies (bytes) where autocast was on at some module call."""
+        if self.pending and self.pending[-1][3] is call:
+            entry = self.pending.pop()
+            self._close(entry)
+            return entry[0]
+        return mode
 
     def guarded(self, hook: Callable) -> Callable:
         """``hook`` (one of the module's own) wrapped to close its call's entry when it raises a
@@ -1067,6 +1082,8 @@ class _Recorder:
                 # (caught, and not the cause of this one) is not this exception's
                 if failure is None or not _raised_from(exc, failure.failed):
                     recorder.failure = call
+                if watch is not None and not isinstance(exc, Exception):  # (restored by the finally below)
+                    mode_before = watch.interrupted(call, mode_before)
                 raise
             finally:
                 stack.pop()
