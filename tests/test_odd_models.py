@@ -641,6 +641,17 @@ def test_a_buffer_a_frozen_submodule_mutates_is_counted_as_a_buffer():
                for n in report.notes)
 
 
+def test_a_buffer_a_frozen_submodule_mutates_is_left_as_found():
+    """The profile's forward (and each measured pass) adds 1 to the frozen submodule's call counter: it
+    was left at 1 (the frozen module lists no submodules, so the counter is in no ``_buffers``); it is
+    put back to 0, as a buffer of an eager module is."""
+    frozen = torch.jit.freeze(torch.jit.script(nn.Sequential(_Counting()).eval()))
+    calls = frozen._c.getattr("0").getattr("calls")
+    _quiet(frozen, torch.randn(2, 4))
+    _quiet(frozen, torch.randn(2, 4), measure=True, warmup=1, repeat=2)
+    assert calls.item() == 0 and frozen._c.getattr("0").getattr("calls") is calls
+
+
 def test_frozen_torchscript_weight_constants_are_not_compared_as_the_models_work():
     # under the recorder's dispatch mode TorchScript's executor re-optimized the frozen graph, its
     # constant pooling comparing the two same-shaped 4×4×3×3 weights with aten.equal (2·144 cmps,

@@ -104,6 +104,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
     grad_versions = {i: grads[i]._version for i in saved_grads}
     versions = _versions(params)  # None: lazy
     buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
+    if None in training:  # a frozen TorchScript module: the buffers freezing kept on its submodules are in no _buffers
+        buffers += _frozen_kept_buffers(modules, training)
     state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
     saved_params = {}
     if copy_params:
@@ -193,6 +195,16 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+def _frozen_kept_buffers(modules: list, training: list) -> list:
+    """The buffers that freezing (``torch.jit.freeze``) kept as attributes of a frozen module's
+    submodules, which its forward updates in place (``count.frozen_constants``): the frozen module
+    lists no submodules, so no ``_buffers`` holds them."""
+    from .count import frozen_constants
+
+    return [t for (_, m), flag in zip(modules, training) if flag is None and isinstance(m, torch.jit.ScriptModule)
+            for t in frozen_constants(m).buffers]
 
 
 #: modules whose forward renormalises the rows it looks up in place when ``max_norm`` is set
