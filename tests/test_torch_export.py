@@ -289,6 +289,74 @@ def test_a_graph_exported_in_training_mode_says_which_layers_train(name, layers)
     assert notes[False] == []
 
 
+class _Dropout(nn.Module):  # (a custom module: export and symbolic_trace inline its functional ops)
+    def forward(self, x):
+        return nn.functional.dropout(x, 0.2, self.training)
+
+
+class _Attention(nn.Module):
+    def forward(self, x):
+        return nn.functional.scaled_dot_product_attention(x, x, x, dropout_p=0.1 if self.training else 0.0)
+
+
+class _BatchNorm(nn.Module):
+    def __init__(self, running: bool):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(4) if running else None)
+        self.register_buffer("var", torch.ones(4) if running else None)
+
+    def forward(self, x):
+        return nn.functional.batch_norm(x, self.mean, self.var, training=self.training or self.mean is None)
+
+
+class _Modes(nn.Module):
+    """Layers whose ops depend on the mode (drop, attn, norm, inorm2) and layers whose ops are the
+    same in both: statistics of the batch with no running ones (free, bnfree, inorm), an LSTM
+    without dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.drop, self.attn = nn.Conv2d(3, 4, 3), _Dropout(), _Attention()
+        self.norm, self.free = _BatchNorm(True), _BatchNorm(False)
+        self.bnfree = nn.BatchNorm2d(4, track_running_stats=False)
+        self.inorm, self.inorm2 = nn.InstanceNorm2d(4), nn.InstanceNorm2d(4, track_running_stats=True)
+        self.lstm = nn.LSTM(6, 6, batch_first=True)
+
+    def forward(self, x):
+        x = self.inorm2(self.inorm(self.bnfree(self.free(self.norm(self.drop(self.conv(x)))))))
+        return self.lstm(self.attn(x).flatten(2)[..., :6])[0]
+
+
+_TRAINING_LAYERS = ["drop (_Dropout)", "norm (_BatchNorm)", "inorm2 (InstanceNorm2d)", "attn (_Attention)"]
+
+
+@pytest.mark.parametrize("how", ["export", "run_decompositions", "symbolic_trace",
+                                 pytest.param("strict", marks=needs("torch.export.export(strict=True)"))])
+def test_the_layers_a_graph_runs_in_training_mode_are_those_whose_ops_the_mode_changes(how):
+    """Statistics of the batch are the training mode's only with running statistics to update: a
+    norm without them (BatchNorm(track_running_stats=False), InstanceNorm by default, whose
+    decomposition is a batch_norm told training=True) runs so in eval mode too; an LSTM without
+    dropout, told train=True, runs the same ops; attention's dropout is its dropout_p. Made in eval
+    mode, no layer is named. symbolic_trace records torch.nn.functional's ops with their
+    ``training`` argument (it inlines all but torch.nn's own modules: drop, attn, norm and free)."""
+    x = torch.randn(2, 3, 8, 8)
+    notes = {}
+    for mode in (True, False):
+        torch.manual_seed(0)
+        model = _Modes().train(mode)
+        if how == "symbolic_trace":
+            gm = torch.fx.symbolic_trace(model)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ep = torch.export.export(model, (x,), **({"strict": True} if how == "strict" else {}))
+            gm = (ep.run_decompositions() if how == "run_decompositions" else ep).module()
+        notes[mode] = [n for n in run(gm, x).notes if n.startswith("exported in training mode")]
+    expected = [n for n in _TRAINING_LAYERS if how != "symbolic_trace" or "InstanceNorm" not in n]
+    assert len(notes[True]) == 1 and notes[True][0].startswith(f"exported in training mode: {', '.join(expected[:4])}")
+    assert notes[False] == []
+
+
 def _spans(model, x, layers=None):
     """(path, parent path) of every span one stamped pass of ``model`` takes, in order."""
     from torchcount.measure.timing import CpuClock, timing_hooks

@@ -17,6 +17,7 @@ All of this is done once per model: an eager model costs one ``isinstance`` here
 """
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 import threading
@@ -320,17 +321,51 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
     return layers
 
 
+#: ops that run in training mode only, whatever their arguments: batch norm that updates its
+#: running statistics, the CUDA dropout kernel
+_TRAINING_ONLY = ("aten::_batch_norm_with_update", "aten::_batch_norm_with_update_functional", "aten::_fused_dropout")
+#: the arguments an op is told its mode by: batch_norm's, dropout's, instance_norm's (True: training)
+_MODE_ARGUMENTS = ("training", "train", "use_input_stats")
+_argument_names: dict = {}  # an aten op → its schema's argument names (ops are process-wide objects)
+
+
 def _runs_in_training(node: torch.fx.Node) -> bool:
-    """Whether an op node is told to run in training mode: an argument ``training`` or ``train``
-    (batch_norm, dropout, rrelu_with_noise) that the graph fixed to True."""
-    schema = getattr(node.target, "_schema", None)
-    if schema is None:
+    """Whether an op node runs as only training mode runs it, as the graph fixed its arguments:
+    dropout (``train``/``training`` True; a recurrent op's only with a nonzero ``dropout``;
+    attention's ``dropout_p`` above 0), rrelu's random slopes, and batch statistics that update
+    running ones (``training``/``use_input_stats`` True with a running mean given). A norm without
+    running statistics (``BatchNorm(track_running_stats=False)``, ``InstanceNorm`` by default) uses
+    batch statistics in eval mode too: not training. The ops of ``torch.nn.functional`` that
+    ``symbolic_trace`` records, whose arguments it writes by keyword, are read too."""
+    target = node.target
+    schema = getattr(target, "_schema", None)
+    if schema is not None:
+        if schema.name in _TRAINING_ONLY:
+            return True
+        names = _argument_names.get(target)
+        if names is None:
+            names = _argument_names[target] = tuple(a.name for a in schema.arguments)
+        values = dict(zip(names, node.args), **node.kwargs)
+    else:  # a Python function (torch.nn.functional's, as symbolic_trace records them)
+        values = node.kwargs
+        if not any(values.get(name) is True for name in _MODE_ARGUMENTS) and not values.get("dropout_p"):
+            return False
+        try:  # (F.batch_norm's running_mean comes by position, F.instance_norm's may be left out)
+            bound = inspect.signature(target).bind_partial(*node.args, **node.kwargs)
+            bound.apply_defaults()
+            values = bound.arguments
+        except (TypeError, ValueError):
+            pass
+        names = tuple(values)
+    dropout_p = values.get("dropout_p")
+    if isinstance(dropout_p, (int, float)) and dropout_p > 0:
+        return True
+    if not any(values.get(name) is True for name in _MODE_ARGUMENTS):
         return False
-    for i, argument in enumerate(schema.arguments):
-        if argument.name in ("training", "train"):
-            value = node.kwargs.get(argument.name, node.args[i] if i < len(node.args) else None)
-            return value is True
-    return False
+    if "running_mean" in names or "momentum" in names:  # a norm: training if it has running statistics
+        return values.get("running_mean") is not None
+    dropout = values.get("dropout")  # (a recurrent op's, between its layers)
+    return not (isinstance(dropout, (int, float)) and dropout == 0)
 
 
 def _held(nodes: list, frames_of: list, position: dict, layers: set) -> dict:

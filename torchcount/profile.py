@@ -276,7 +276,7 @@ def profile(
             notes.append(f"exported in training mode: {', '.join(exported_training[:4])}"
                          + (" …" if len(exported_training) > 4 else "") + " run their ops in training mode (dropout "
                          "masks, batch statistics and running-stat updates are counted, as the graph runs them); "
-                         "export after model.eval() for inference figures")
+                         "export (or trace) after model.eval() for inference figures")
         if unnested:
             dense = _masked_dense(recorder.trace, unnested)
             if dense:
