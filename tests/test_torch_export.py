@@ -469,3 +469,52 @@ def test_a_graph_that_raises_in_a_layer_closes_its_spans_and_names_the_layer():
             run(gm, x, measure=True, warmup=0, repeat=1)
     finally:
         _failing[0] = None
+
+
+class _Twice(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        return torch.sin(y) + 1
+
+
+class _Cos(nn.Module):
+    def forward(self, x):
+        return torch.cos(x)
+
+
+class _Both(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = _Twice(), _Cos()
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+def test_a_layer_whose_span_another_interrupts_is_timed_in_both_spans_and_returns_its_output_only():
+    """A graph pass that moves ``b``'s cos between ``a``'s mul and sin: ``a``'s span is interrupted and
+    goes on. Each span is stamped (two under the root, their times summed in one row), and ``a``'s
+    activation is its output only, one 64×64 float32 tensor (16 KiB, as in the eager model), not also
+    the product its resumed span reads."""
+    from torchcount.graph import graph_layers
+    from torchcount.measure.timing import CpuClock, analyse_pass, timing_hooks
+
+    model, x = _Both(), torch.randn(64, 64)
+    gm = torch.fx.symbolic_trace(model)
+    cos = next(n for n in gm.graph.nodes if n.target is torch.cos)
+    next(n for n in gm.graph.nodes if n.target is torch.sin).prepend(cos)
+    gm.recompile()
+    assert torch.equal(gm(x), model(x))
+    layers = graph_layers(gm, list(gm.named_modules()))
+    assert _spans(gm, x, layers) == [("", None), ("a", ""), ("b", ""), ("a", "")]
+    clock = CpuClock()
+    with torch.no_grad(), timing_hooks(gm, clock, list(gm.named_modules()), layers) as hooks:
+        clock.start_pass()
+        gm(x)
+    stamps = clock.finish_pass()
+    spans = [stamps[end] - stamps[start] for path, start, end, _ in hooks.calls if path == "a"]
+    assert analyse_pass(hooks.calls, stamps, 0).inclusive["a"] == sum(spans) and len(spans) == 2
+    report = run(gm, x, measure=True, warmup=0, repeat=1)
+    assert report.row("a").extra["act_MiB"] * 2**20 == 64 * 64 * 4
+    assert report.row("a").extra["act_MiB"] == run(model, x, measure=True, warmup=0, repeat=1).row("a").extra["act_MiB"]
+    assert report.row("a").output_shapes == report.row("b").output_shapes

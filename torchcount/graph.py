@@ -270,9 +270,9 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
         while common < min(len(frames), len(current)) and frames[common][0] == current[common][0]:
             common += 1
         closes = []
-        for _ in range(len(current) - common):  # (innermost first)
+        for depth in range(len(current) - 1, common - 1, -1):  # (innermost first)
             start = began.pop()
-            closes.append(_outputs(nodes, start, i, position))
+            closes.append(_outputs(nodes, start, i, position, frames_of, current[depth][0]))
         opens = []
         for frame in frames[common:]:
             opens.append((frame, _inputs(nodes, i, frames_of, frame[0], position)))
@@ -392,14 +392,19 @@ def _marker(index: int, *values) -> None:
     raise RuntimeError("torchcount's layer marker run outside a capture")
 
 
-def _outputs(nodes: list, start: int, end: int, position: dict) -> list:
-    """The values computed in nodes[start:end] that a later node uses: what the module returned."""
+def _outputs(nodes: list, start: int, end: int, position: dict, frames_of: list, key: str) -> list:
+    """The values computed in nodes[start:end], a span of the frame ``key``, that a later node outside
+    that frame uses: what the module returned. A value only the frame's own later span reads (where
+    another module's ops interrupted it) stays inside it, as a module's intermediate values do."""
     found = []
     for node in nodes[start:end]:
         if node.op in ("placeholder", "get_attr"):
             continue
-        if any(position[user] >= end for user in node.users):
-            found.append(node)
+        for user in node.users:
+            at = position[user]
+            if at >= end and not any(f[0] == key for f in frames_of[at] or ()):
+                found.append(node)
+                break
     return found
 
 
