@@ -518,3 +518,21 @@ def test_a_layer_whose_span_another_interrupts_is_timed_in_both_spans_and_return
     assert report.row("a").extra["act_MiB"] * 2**20 == 64 * 64 * 4
     assert report.row("a").extra["act_MiB"] == run(model, x, measure=True, warmup=0, repeat=1).row("a").extra["act_MiB"]
     assert report.row("a").output_shapes == report.row("b").output_shapes
+
+
+def test_the_graphs_copy_is_compiled_once_per_profile(monkeypatch):
+    """The counting pass, 2 warm-up and 3 timed passes, each stamped, and the memory pass run the
+    graph's copy with switches of their own: its code is compiled once, not per pass."""
+    import torchcount.graph as graph
+
+    compiled = []
+
+    def counting_compile(source, filename, mode, *args, **kwargs):
+        compiled.append(filename)
+        return compile(source, filename, mode, *args, **kwargs)
+
+    monkeypatch.setattr(graph, "compile", counting_compile, raising=False)
+    model, x, ep = _exported("cnn")
+    report = run(ep.module(), x, measure=True, warmup=2, repeat=3)
+    assert report.row("features.0").extra["time_ms"] > 0
+    assert compiled == ["<torchcount: the graph of GraphModule, with layer markers>"]
