@@ -381,6 +381,55 @@ def test_profile_leaves_no_garbage_cycles():
             gc.enable()
 
 
+@needs("torch.export naming each node's module by its path")
+def test_a_graph_modules_profile_leaves_only_torchs_own_garbage_cycles():
+    """Profiling ``ep.module()`` (its layers timed and measured) leaves cycles that torch's own code
+    makes, and only those: each call of the exported module leaves pytree's recursive closures, and
+    ``Graph.python_code``, run once for the graph's copy, leaves its code generator's closures, which
+    hold the namespace naming every node of that copy (so the copy's nodes and graph wait for the
+    collector too). No function of torchcount, nor any object of its classes, is in a cycle."""
+    import gc
+    import os
+    import warnings
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 2)
+
+        def forward(self, x):
+            return self.head(self.conv(x).relu().flatten(1))
+
+    x = torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(Net().eval(), (x,)).module()
+    torchcount.profile(gm, x, measure=True, warmup=0, repeat=1)
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    existing = gc.get_objects()
+    torch_dir = os.path.dirname(torch.__file__)
+    try:
+        report = torchcount.profile(gm, x, measure=True, warmup=1, repeat=2)
+        assert report.row("conv").extra["time_ms"] > 0
+        del report
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        garbage = list(gc.garbage)
+        gc.garbage.clear()
+        functions = [o for o in garbage if type(o).__name__ == "function"]
+        assert all(f.__code__.co_filename.startswith(torch_dir) for f in functions), \
+            [f.__qualname__ for f in functions if not f.__code__.co_filename.startswith(torch_dir)]
+        assert not [o for o in garbage if type(o).__module__.startswith("torchcount")]
+        del garbage, functions
+    finally:
+        gc.set_debug(0)
+        del existing
+        if was_enabled:
+            gc.enable()
+
+
 @pytest.mark.parametrize("fail", [False, True])
 def test_buffers_resized_in_place_are_put_back(fail):
     """A forward that resizes a buffer in place (a growing cache): shape and values come back,
