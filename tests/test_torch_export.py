@@ -536,3 +536,20 @@ def test_the_graphs_copy_is_compiled_once_per_profile(monkeypatch):
     report = run(ep.module(), x, measure=True, warmup=2, repeat=3)
     assert report.row("features.0").extra["time_ms"] > 0
     assert compiled == ["<torchcount: the graph of GraphModule, with layer markers>"]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_graph_exported_with_a_dynamic_batch_has_the_eager_models_rows(name):
+    """With ``dynamic_shapes`` torch.export adds a ``sym_size`` node reading the batch, whose module
+    stack is torch's placeholder frame ``_empty_nn_module_stack_from_metadata_hook`` (no module):
+    it is the root's, not a row of its own. Profiled at another batch (5), the rows are the eager
+    model's at that batch."""
+    model, x, _ = _exported(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch", min=2, max=64)},))
+    gm = ep.module()
+    x5 = torch.randn(5, *x.shape[1:])
+    exported = run(gm, x5)
+    assert not any("_empty" in row.path for row in exported.layers)
+    _same_rows(run(model, x5), exported)

@@ -251,7 +251,7 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
             path, kind = _entry(value)
             if path is None:
                 return None
-            if not path:  # the root (torch.export names it too)
+            if not path or path == _NO_MODULE:  # the root (torch.export names it too)
                 continue
             if node.op == "call_module" and not node.target.startswith(path + "."):
                 continue  # the module itself, recorded as it is called; or a frame that does not hold it
@@ -428,6 +428,9 @@ def _inputs(nodes: list, start: int, frames_of: list, key: str, position: dict) 
     return list(found)
 
 
+#: the frame torch.export's passes give a node they create with no module of its own (the
+#: ``sym_size`` that reads a dynamic dimension of an input): the root's, as a node without a frame
+_NO_MODULE = "_empty_nn_module_stack_from_metadata_hook"
 #: a path in Dynamo's form (torch.export with strict=True, before torch normalised it): L['self'].a[0]
 _DYNAMO_ROOT = "L['self']"
 _ACCESS = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|\[\s*['\"]([^'\"]+)['\"]\s*\]")
