@@ -553,3 +553,20 @@ def test_a_graph_exported_with_a_dynamic_batch_has_the_eager_models_rows(name):
     exported = run(gm, x5)
     assert not any("_empty" in row.path for row in exported.layers)
     _same_rows(run(model, x5), exported)
+
+
+def test_a_decomposed_training_mode_batch_norm_is_priced_as_the_eager_layer():
+    """A training-mode export after ``run_decompositions()`` runs
+    ``_native_batch_norm_legit_functional`` (its running statistics' update returned, not written in
+    place): the eager rule's batch statistics, normalisation, affine and running-statistics update,
+    plus the one addition to ``num_batches_tracked`` the graph runs as an op of the layer."""
+    torch.manual_seed(0)
+    model, x = CNN().train(), torch.randn(2, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (x,)).run_decompositions().module()
+    exported, eager = run(gm, x), run(model, x)
+    assert not exported.uncounted
+    bn, want = exported.row("features.1").cost, eager.row("features.1").cost
+    for category in OP_CATEGORIES:
+        assert getattr(bn, category) == getattr(want, category) + (1 if category == "adds" else 0), category

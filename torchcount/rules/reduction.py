@@ -378,8 +378,12 @@ def batch_norm_eval_op(op) -> Cost:
 
 
 @op_rule(*aten_ops("_native_batch_norm_legit", "native_batch_norm", "_batch_norm_with_update",
-             "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm"))
+             "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
+             "_native_batch_norm_legit_functional"))
 def batch_norm_op(op) -> Cost:
+    """A batch norm op, told its mode by ``training`` (args[5]) where it has one.
+    ``_native_batch_norm_legit_functional`` (a training-mode export after ``run_decompositions``)
+    computes the running statistics' update out of place, returning them: the same arithmetic."""
     name = _name(op)
     if name == "_batch_norm_no_update":
         return _batch_norm(op, training=False)
