@@ -226,7 +226,7 @@ zero_ops(*_packets(
     # copies and casts
     "clone", "contiguous", "copy", "_to_copy", "to", "_copy_from", "_copy_from_and_resize", "type_as",
     # creation and fills
-    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "zeros", "zeros_like",
+    "empty", "empty_like", "empty_strided", "empty_permuted", "new_empty", "new_empty_strided", "zeros", "zeros_like",
     "new_zeros", "ones", "ones_like", "new_ones", "full", "full_like", "new_full", "fill", "zero",
     "scalar_tensor", "arange", "linspace", "eye", "tensor", "_local_scalar_dense", "item",
     "triu_indices", "tril_indices", "randint_like", "nonzero_static",
