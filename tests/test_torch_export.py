@@ -570,3 +570,50 @@ def test_a_decomposed_training_mode_batch_norm_is_priced_as_the_eager_layer():
     bn, want = exported.row("features.1").cost, eager.row("features.1").cost
     for category in OP_CATEGORIES:
         assert getattr(bn, category) == getattr(want, category) + (1 if category == "adds" else 0), category
+
+
+class _Text(nn.Module):
+    """Embedding, an eval-or-train TransformerEncoder with dropout, LSTM, GRU, LayerNorm, GroupNorm."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1, batch_first=True), 2,
+                                         enable_nested_tensor=False)
+        self.lstm, self.gru = nn.LSTM(16, 8, batch_first=True), nn.GRU(8, 8, batch_first=True)
+        self.ln, self.gn = nn.LayerNorm(8), nn.GroupNorm(2, 8)
+
+    def forward(self, t):
+        h, _ = self.lstm(self.enc(self.emb(t)))
+        h, _ = self.gru(h)
+        return self.gn(self.ln(h).transpose(1, 2))
+
+
+def _zoo():
+    import torchvision
+
+    return {"resnet18": (torchvision.models.resnet18, (2, 3, 64, 64)),
+            "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small, (2, 3, 64, 64)),
+            "vit": (lambda: torchvision.models.VisionTransformer(32, 8, 2, 2, 32, 64), (2, 3, 32, 32)),
+            "text": (_Text, None)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decompose", [False, True], ids=["export", "core-aten"])
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "vit", "text"])
+def test_an_exported_model_counts_what_the_eager_model_counts(name, training, decompose):
+    """Exported in either mode, decomposed to core ATen or not: every op counted, and the eager
+    model's MACs and parameters (references: the eager report, whose layers are priced by rules)."""
+    make, shape = _zoo()[name]
+    torch.manual_seed(0)
+    model = make().train(training)
+    x = torch.randint(0, 50, (2, 7)) if shape is None else torch.randn(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(model, (x,))
+        if decompose:
+            ep = ep.run_decompositions()
+    exported, eager = run(ep.module(), x), run(model, x)
+    assert exported.complete, sorted({u.what for u in exported.uncounted})
+    assert (exported.total.cost.macs, exported.total.params) == (eager.total.cost.macs, eager.total.params)
