@@ -1133,18 +1133,18 @@ def capture(
     that their parts are recorded (counting's choice: ops without a rule that PyTorch breaks into
     ops with one). ``track_backward``: note which module call created the autograd node behind
     each op a backward runs (:attr:`Trace.spans`), so that counting can attribute it to that layer.
-    ``layers``: what the model's graph says of its layers (``graph.LayerNames``): their original types
-    and the holders whose weights a layer reads, for the trace; and, for a GraphModule, the root's
-    forward to run instead of its own (``layers.root_forward(recorder, forward)``: its graph, recording
-    its layers' calls).
+    ``layers``: what the model's graphs say of their layers (``graph.LayerNames``): their original
+    types and the holders whose weights a layer reads, for the trace; and, for each GraphModule (the
+    root or a submodule), the forward to run instead of its own
+    (``layers.graphs[path].captured_forward(recorder, forward)``: its graph, recording its layers' calls).
 
     The cyclic garbage collector is paused meanwhile (see :func:`gc_paused`).
     """
     recorder = _Recorder(has_rule, record_ops, decompose, track_backward)
-    root_forward = None
+    graphs = None  # path → a GraphModule's layers (graph.GraphLayers), whose forward runs its graph's copy
     if layers is not None:
         recorder.trace.layer_types, recorder.trace.layer_held = layers.types, layers.held
-        root_forward = layers.root_forward
+        graphs = layers.graphs or None
     wrapped: list[tuple[nn.Module, Any]] = []  # (module, the instance's own 'forward' or _NOTHING)
     lazy_hooks: list[tuple[dict, int, Callable]] = []  # (pre-hook dict, key, the lazy module's own hook)
     hook_handles: list = []  # the _HookWatch hooks of modules that have hooks of their own
@@ -1168,8 +1168,8 @@ def capture(
                     hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
                 wrapped.append((module, own.get("forward", _NOTHING)))
                 forward = module.forward
-                if root_forward is not None and not path:
-                    forward = root_forward(recorder, forward)
+                if graphs is not None and path in graphs:
+                    forward = graphs[path].captured_forward(recorder, forward)
                 own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
                 initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
                 if initialize is not None and record_ops:

@@ -8,12 +8,14 @@ dotted names, and modules without any (ReLU, pooling, dropout) are gone. Each no
 ``torch.fx.symbolic_trace`` writes the same for the functional ops a module's forward runs (its
 leaf modules stay modules, called by ``call_module`` nodes).
 
-For such a root the capture runs a copy of its graph with a marker node wherever the innermost
-module changes: the marker closes and opens a :class:`~torchcount.capture.Call` per module path,
-so each op is recorded into the call of the module that ran it and the report's rows are the
-original layers. The copy's code is generated as the GraphModule's own (the same input
-flattening, guards and output structure; only the markers are added); the model is not changed.
-All of this is done once per model: an eager model costs one ``isinstance`` here.
+For such a GraphModule, the root or any submodule of an eager model (``nn.Sequential(pre,
+ep.module())``), the capture runs a copy of its graph with a marker node wherever the innermost
+module changes: the marker closes and opens a :class:`~torchcount.capture.Call` per module path
+(the GraphModule's own path, then the path its graph names), so each op is recorded into the call
+of the module that ran it and the report's rows are the original layers. The copy's code is
+generated as the GraphModule's own (the same input flattening, guards and output structure; only
+the markers are added); the model is not changed. All of this is done once per model: an eager
+model costs one ``isinstance`` per module here, and nothing per call.
 """
 from __future__ import annotations
 
@@ -32,32 +34,40 @@ _GraphModule = torch.fx.GraphModule
 
 
 class LayerNames:
-    """What a graph says of the original modules whose calls a capture records under other modules:
-    ``types``, path → the original type name, for the paths whose module here is a holder of
-    parameters, a stand-in or an ``InterpreterModule`` (its own type says nothing of the layer);
-    ``held``, path → the layer whose ops read the parameters of that module, which no node names
-    (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds the
-    weights its rule reads. ``root_forward``: None, the model runs its own forward."""
+    """What a model's graphs say of the original modules whose calls a capture records under other
+    modules, all by their paths in the profiled model: ``types``, path → the original type name, for
+    the paths whose module here is a holder of parameters, a stand-in or an ``InterpreterModule``
+    (its own type says nothing of the layer); ``held``, path → the layer whose ops read the
+    parameters of that module, which no node names (MultiheadAttention's ``out_proj``): that layer's
+    row holds them, as a rule's row holds the weights its rule reads. ``graphs``: path → the
+    :class:`GraphLayers` of each GraphModule there (the root's at ""), whose forward the capture and
+    the measured passes run as its graph's copy with markers; empty: every module runs its own."""
 
-    root_forward = None
-    spanned_forward = None  # (a measurement pass's forward of the root, as root_forward for the capture)
     #: (path, original type) of each layer whose graph runs an op in training mode (batch
     #: statistics, dropout): fixed at export, whatever the GraphModule's own ``training`` flag says
     training: tuple = ()
+    #: the paths of the modules whose graphs were read (GraphModules, UnflattenedModules), outermost first
+    where: tuple = ("",)
 
-    def __init__(self, types: dict, held: dict):
+    graphs: dict = {}  # (never changed: an instance is given its own)
+
+    def __init__(self, types: dict, held: dict, graphs: "dict | None" = None):
         self.types = types
         self.held = held
+        if graphs is not None:
+            self.graphs = graphs
 
 
 class GraphLayers(LayerNames):
     """A GraphModule's layers, and how to run its graph so that their calls are recorded
-    (:meth:`root_forward`)."""
+    (:meth:`captured_forward`). ``prefix``: the GraphModule's path in the profiled model ("" for the
+    root), which every path here begins with."""
 
     def __init__(self, model: nn.Module, source: str, globals_: dict, marker_name: str, switches: list,
-                 modules: dict, types: dict, held: dict):
+                 modules: dict, types: dict, held: dict, prefix: str = ""):
         super().__init__(types, held)
         self.model = model
+        self.prefix = prefix
         self._source = source
         self._globals = globals_
         self._marker_name = marker_name  # the global the code calls each marker by
@@ -68,9 +78,13 @@ class GraphLayers(LayerNames):
         #: (a holder of the original parameters), or a stand-in for a module the GraphModule lacks
         self.modules = modules
 
-    def root_forward(self, recorder, forward: Callable) -> Callable:
-        """The root's forward for ``recorder``'s capture: the graph's copy with its markers, run on
-        the model itself. ``forward`` (the model's own) runs instead in another thread, or once
+    @property
+    def graphs(self) -> dict:  # (not stored: a reference cycle, left to the collector after each profile)
+        return {self.prefix: self}
+
+    def captured_forward(self, recorder, forward: Callable) -> Callable:
+        """The GraphModule's forward for ``recorder``'s capture (the root's, or a submodule's): the
+        graph's copy with its markers, run on the GraphModule itself. ``forward`` (the model's own) runs instead in another thread, or once
         the capture has ended."""
         stack, calls = recorder.stack, recorder.trace.calls
         switches, modules = self._switches, self.modules
@@ -130,7 +144,7 @@ class GraphLayers(LayerNames):
 
     def spanned_forward(self, hooks_for: Callable, with_kwargs: bool, live: list, thread: int,
                         forward: Callable) -> Callable:
-        """The root's forward for a measurement pass (``measure.hooks.per_module_hooks``): the graph's
+        """The GraphModule's forward for a measurement pass (``measure.hooks.per_module_hooks``): the graph's
         copy, whose markers call ``pre(module, args)`` as each layer's span opens and
         ``post(module, args, output)`` (``post(module, args, kwargs, output)`` with ``with_kwargs``)
         as it closes, ``hooks_for(path) -> (pre, post)`` as for a module of the eager model. A span
@@ -196,17 +210,59 @@ class GraphLayers(LayerNames):
 
 
 def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "LayerNames | None":
-    """What ``model``'s graph says of its layers: a GraphModule whose nodes carry ``nn_module_stack``
-    naming modules below the root (:class:`GraphLayers`), or the ``UnflattenedModule`` of
-    ``torch.export.unflatten`` (its ``InterpreterModule``s' types); None for any other model (and
-    for a graph whose module paths are not in a form read here). ``modules``: ``named_modules()``."""
-    if isinstance(model, _GraphModule):
-        return _graph_module_layers(model)
+    """What the graphs in ``model`` say of their layers: each GraphModule (the root or a submodule)
+    whose nodes carry ``nn_module_stack`` naming modules below it (its :class:`GraphLayers`, in
+    ``graphs`` at its path), and each ``UnflattenedModule`` of ``torch.export.unflatten`` (its
+    ``InterpreterModule``s' types), every path prefixed by the path of the module whose graph it is;
+    None where there is none (and for a graph whose module paths are not in a form read here: its
+    work stays its module's). ``modules``: ``named_modules()``."""
     unflatten = sys.modules.get("torch.export.unflatten")  # (imported by torch itself where it exists)
     unflattened = getattr(unflatten, "UnflattenedModule", None)
-    if unflattened is not None and isinstance(model, unflattened):
-        return _unflattened_layers(modules)
-    return None
+    kinds = (_GraphModule, unflattened) if unflattened is not None else _GraphModule
+    found: list = []
+    for path, module in modules:  # (outermost first)
+        if not isinstance(module, kinds):  # (an eager model's whole cost here)
+            continue
+        if any(not p or path.startswith(p + ".") for p, _ in found):
+            # below a graph read here: its paths are that graph's (a cond's branch, whose nodes name the
+            # outer model's modules), and a module it calls is recorded as any module is
+            continue
+        if isinstance(module, _GraphModule):
+            layers = _graph_module_layers(module, path)
+        else:
+            below = [(p[len(path) + 1:] if path else p, m) for p, m in modules
+                     if not path or p == path or p.startswith(path + ".")]
+            layers = _prefixed(_unflattened_layers(below), path)
+        if layers is not None:
+            found.append((path, layers))
+    if not found:
+        return None
+    if len(found) == 1:
+        layers = found[0][1]
+        layers.where = (found[0][0],)
+        return layers
+    merged = LayerNames({k: v for _, layers in found for k, v in layers.types.items()},
+                        {k: v for _, layers in found for k, v in layers.held.items()},
+                        {k: v for _, layers in found for k, v in layers.graphs.items()})
+    merged.training = tuple(t for _, layers in found for t in layers.training)
+    merged.where = tuple(path for path, _ in found)
+    return merged
+
+
+def _prefixed(layers: LayerNames, prefix: str) -> LayerNames:
+    """``layers`` of the module at ``prefix``, its paths made the profiled model's."""
+    if not prefix:
+        return layers
+    at = _prefixer(prefix)
+    return LayerNames({at(p): kind for p, kind in layers.types.items()},
+                      {at(p): at(reader) for p, reader in layers.held.items()})
+
+
+def _prefixer(prefix: str) -> Callable[[str], str]:
+    """A path below the module at ``prefix`` (its own: "") → the path in the profiled model."""
+    if not prefix:
+        return lambda path: path
+    return lambda path: f"{prefix}.{path}" if path else prefix
 
 
 def _unflattened_layers(modules: list) -> LayerNames:
@@ -236,7 +292,9 @@ def _unflattened_layers(modules: list) -> LayerNames:
     return LayerNames(types, held)
 
 
-def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
+def _graph_module_layers(model: nn.Module, prefix: str = "") -> "GraphLayers | None":
+    """The layers of the GraphModule ``model``, at ``prefix`` in the profiled model (its paths are
+    the graph's, relative to ``model``, until the end, where they are prefixed)."""
     graph = model.graph
     nodes = list(graph.nodes)
     frames_of: list = []  # per node: its module frames ((key, path, type name), …), or None: runs nothing
@@ -306,6 +364,15 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
             path, kind = (frames[-1][1], frames[-1][2]) if frames else ("", type(model).__name__)
             training.setdefault(path, kind)
 
+    if prefix:
+        at = _prefixer(prefix)
+        types = {at(p): kind for p, kind in types.items()}
+        modules = {at(p): module for p, module in modules.items()}
+        held = {at(p): at(reader) for p, reader in held.items()}
+        training = {at(p): kind for p, kind in training.items()}
+        markers = {i: (closes, [((key, at(path), kind), ins) for (key, path, kind), ins in opens])
+                   for i, (closes, opens) in markers.items()}
+
     copy = torch.fx.Graph()
     copy.set_codegen(graph._codegen)  # the same input flattening and output structure as the model's
     env: dict = {}
@@ -320,7 +387,7 @@ def _graph_module_layers(model: nn.Module) -> "GraphLayers | None":
         env[node] = copy.node_copy(node, lambda n: env[n])
     code = copy.python_code(root_module="self")
     marker_name = next(name for name, value in code.globals.items() if value is _marker)
-    layers = GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held)
+    layers = GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held, prefix)
     layers.training = tuple(training.items())
     return layers
 

@@ -217,12 +217,17 @@ def profile(
         if _compiled_submodules_eager(named, compiled):
             named = list(counted.named_modules())
             notes.append(_compiled_note(compiled, named))
-        # a GraphModule from torch.export (or torch.fx): its graph names the module each op came from
+        # a GraphModule from torch.export (or torch.fx), the root or a submodule: its graph names the
+        # module each op came from
         layers = graph_layers(counted, named)
         if layers is not None:
-            notes.append(f"{type(model).__name__}: a graph from torch.export or torch.fx; its rows are the original "
-                         "modules its nodes name (nn_module_stack), with their types, each priced from the aten ops "
-                         "it ran, not by its type's rule (docs/coverage.md)")
+            by_path = dict(named) if any(layers.where) else {}
+            graphs = [f"{path} ({type(by_path[path]).__name__})" if path else type(model).__name__
+                      for path in layers.where]
+            notes.append(f"{', '.join(graphs[:4])}{' …' if len(graphs) > 4 else ''}: "
+                         f"{'a graph' if len(graphs) == 1 else 'graphs'} from torch.export or torch.fx; "
+                         "its rows are the original modules its nodes name (nn_module_stack, below its path), with "
+                         "their types, each priced from the aten ops it ran, not by its type's rule (docs/coverage.md)")
         # a method may also train or convert modules given as its inputs (a distillation step's
         # teacher head): their state is kept as the model's is
         guarded = named + _input_modules(given, named) if method is not None else named

@@ -36,9 +36,10 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
     the measuring thread is stamped, and only while this context is open: a wrapper another thread
     runs, or one the model saved and calls later, calls straight through.
 
-    ``layers``: what a GraphModule's graph says of its layers (``graph.GraphLayers``, as counting read
-    it): the root then runs the graph's copy whose markers open and close each layer's span, so the
-    original layers, which no module of their own runs, are stamped as counting recorded them.
+    ``layers``: what the model's graphs say of their layers (``graph.LayerNames``, as counting read
+    them): each GraphModule in ``layers.graphs`` (the root or a submodule) then runs its graph's copy
+    whose markers open and close each layer's span, so the original layers, which no module of their
+    own runs, are stamped as counting recorded them.
     """
     modules = list(model.named_modules()) if modules is None else modules  # (each once, at its first path)
     paths = {id(module): path for path, module in modules}
@@ -49,12 +50,13 @@ def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_k
 
     guarded: list = []  # (hook dict, key, the user's hook) of every hook wrapped by _span_hooks
 
-    spanned = getattr(layers, "spanned_forward", None)
+    graphs = layers.graphs if layers is not None else None  # path → a GraphModule's graph.GraphLayers
 
     def wrap(module: nn.Module, forward: Callable) -> Callable:
-        pre, post = hooks_for(paths[id(module)])
-        if spanned is not None and module is layers.model:
-            forward = spanned(hooks_for, with_kwargs, live, thread, forward)
+        path = paths[id(module)]
+        pre, post = hooks_for(path)
+        if graphs and path in graphs:
+            forward = graphs[path].spanned_forward(hooks_for, with_kwargs, live, thread, forward)
         opened = interrupted = None
         if _has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS:
             opened = []
