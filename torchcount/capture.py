@@ -449,8 +449,9 @@ class Trace:
     #: device type → the dtypes autocast was on with when a module was called (around the profile,
     #: or entered inside the forward), in the order first seen; empty when autocast never was
     autocast: dict = field(default_factory=dict)
-    #: a model from torch.export (``graph.LayerNames``): path → the original module's type, where the
-    #: module there is a holder of parameters, a stand-in or an ``InterpreterModule``; empty otherwise
+    #: a model with graphs from torch.export or torch.fx (``graph.LayerNames``; the root or submodules):
+    #: path → the original module's type, where the module there is a holder of parameters, a
+    #: stand-in or an ``InterpreterModule``; empty otherwise
     layer_types: dict = field(default_factory=dict)
     #: ... and path → the layer whose ops read that module's parameters, a module no node names
     #: (MultiheadAttention's ``out_proj``): that layer's row holds them, as a rule's row holds its weights

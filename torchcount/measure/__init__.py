@@ -198,9 +198,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
     KV cache): called before each pass's clock starts. ``modules``: the modules counting saw
     (``profile`` passes them): those are stamped. ``method``: a method of the model to time instead
-    of its forward (``profile(method="generate")``), each pass one call of it. ``layers``: what a
-    GraphModule's graph says of its layers, as counting read it (``graph.graph_layers``): its
-    original layers are stamped where its graph's markers say they begin and end.
+    of its forward (``profile(method="generate")``), each pass one call of it. ``layers``: what the
+    model's graphs say of their layers, as counting read them (``graph.graph_layers``): the original
+    layers of each GraphModule (the root or a submodule) are stamped where its graph's markers say
+    they begin and end.
 
     Every pass starts from the model's forwards as they were found: a forward that sets
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
