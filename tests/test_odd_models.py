@@ -2,6 +2,7 @@
 crash and never a silent zero. Expected numbers are closed forms written in each test."""
 from __future__ import annotations
 
+import io
 import math
 import warnings
 
@@ -611,6 +612,33 @@ def test_a_frozen_multihead_attention_keeps_its_in_projection_as_parameters_and_
     # their biases and out_proj's (zeros) into one: 600 − 8 − 2·8
     layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
     assert _quiet(torch.jit.freeze(torch.jit.script(layer)), torch.randn(1, 4, 8)).total.params == 576
+
+
+def _saved_and_loaded(scripted):
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    buffer.seek(0)
+    return torch.jit.load(buffer)
+
+
+def test_a_frozen_torchscript_module_read_from_a_file_has_its_weight_constants_as_parameters():
+    """torch.jit.save keeps no constant's name (the frozen graph's self.0.weight is %3 once loaded): the
+    loaded module read 0 parameters. With no constant named, each tensor constant is a (frozen) parameter:
+    the linear stack's 4·8 + 8 + 8·3 + 3 = 67, the eager count; the _Attention pair's 888 (its two
+    attentions' in-projections kept as submodule parameters, 2·216, among them), as in memory."""
+    model = _mlp().eval()
+    loaded = _saved_and_loaded(torch.jit.freeze(torch.jit.script(model)))
+    report = _quiet(loaded, torch.randn(2, 4))
+    assert report.total.params == report.total.frozen_params == MLP_PARAMS == 67
+    assert report.total.macs == MLP_MACS
+    assert any("none of them is named (torch.jit.save drops the names" in n and "its 4 tensor constant(s) (67 elements) "
+               "are counted as its (frozen) parameters, any that freezing computed itself" in n for n in report.notes)
+    attention = _Attention().eval()
+    with torch.no_grad():  # (no two equal: freezing pools none)
+        for p in attention.parameters():
+            p.uniform_(1, 2)
+    loaded = _saved_and_loaded(torch.jit.freeze(torch.jit.script(attention)))
+    assert _quiet(loaded, torch.randn(1, 4, 8)).total.params == 888
 
 
 class _Counting(nn.Module):

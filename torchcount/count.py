@@ -534,6 +534,7 @@ class FrozenConstants(NamedTuple):
     folded: list
     buffers: list
     kept: dict
+    unnamed: bool = False  # no constant is named after an attribute (a module torch.jit.load read): all are counted
 
 
 #: the arguments of normalisation ops that take running statistics (batch_norm, instance_norm, …)
@@ -554,9 +555,14 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
     the forward mutates, and others (MultiheadAttention's ``in_proj_weight`` and ``in_proj_bias``). A
     kept parameter of a submodule is among the ``weights``, a kept buffer among the ``buffers`` (a plain
     tensor attribute is neither, as in the eager model; the root's own are its ``_parameters`` and
-    ``_buffers``); ``kept``: those tensors by name (``self_attn.in_proj_weight``)."""
+    ``_buffers``); ``kept``: those tensors by name (``self_attn.in_proj_weight``).
+    A frozen module saved with ``torch.jit.save`` and loaded again has lost those names (its constants
+    are ``%3``, ``%9``): when no constant is named, every tensor constant is taken as a weight (or a
+    statistic), ``unnamed`` says so (a constant freezing computed is then among them)."""
     weights: dict = {}
     statistics: dict = {}
+    unnamed: tuple = ({}, {})  # (weights, statistics) of the constants with no attribute's name
+    named_constants = False
     buffers: dict = {}
     folded: list = []
     kept: dict = {}
@@ -572,14 +578,18 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
             if kind.startswith("prim::Constant") and node.hasAttribute("value") \
                     and node.kindOf("value") in ("t", "ival"):
                 name = node.output().debugName()
-                if name.startswith("self."):
-                    value = node.t("value") if node.kindOf("value") == "t" else node.output().toIValue()
-                    found = [t for t in ([value] if isinstance(value, torch.Tensor) else tree_leaves(value))
-                             if isinstance(t, torch.Tensor)]
-                    into = statistics if _statistics_only(node.output()) else weights
+                value = node.t("value") if node.kindOf("value") == "t" else node.output().toIValue()
+                found = [t for t in ([value] if isinstance(value, torch.Tensor) else tree_leaves(value))
+                         if isinstance(t, torch.Tensor)]
+                if found:
+                    nonlocal named_constants
+                    named = name.startswith("self.")
+                    named_constants = named_constants or named
+                    statistic = _statistics_only(node.output())
+                    into = (statistics if statistic else weights) if named else unnamed[statistic]
                     for t in found:
                         into.setdefault(id(t), t)
-                    if found and "_fused_" in name:
+                    if named and "_fused_" in name:
                         folded.append(name.removeprefix("self."))
             elif kind == "prim::GetAttr" and node.input().unique() in holders:
                 holder, path = holders[node.input().unique()]
@@ -602,8 +612,11 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
                 walk(inner)
 
     walk(graph)
+    anonymous = not named_constants and any(unnamed)
+    if anonymous:
+        weights, statistics = {**unnamed[0], **weights}, {**unnamed[1], **statistics}  # (and the kept ones)
     return FrozenConstants(list(weights.values()), list(statistics.values()), folded,
-                           list(buffers.values()), kept)
+                           list(buffers.values()), kept, anonymous)
 
 
 def _statistics_only(value) -> bool:

@@ -514,9 +514,16 @@ def _frozen_note(scripted: nn.Module) -> str:
     kept_ids = {id(t) for t in found.kept.values()}
     text = (f"frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not parameters; "
             f"its {sum(id(t) not in kept_ids for t in found.weights)} weight constant(s) ")
+    if found.unnamed:  # (torch.jit.save keeps no constant's name: which ones were attributes is not known)
+        text = (f"frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not parameters, "
+                f"and none of them is named (torch.jit.save drops the names: a module read by torch.jit.load); its "
+                f"{sum(id(t) not in kept_ids for t in found.weights)} tensor constant(s) ")
     if kept_params:  # (freezing keeps MultiheadAttention's in_proj_weight and in_proj_bias as attributes)
         text += f"and the {len(kept_params)} parameter(s) of submodules freezing kept ({_first_names(kept_params)}) "
     text += f"({elements:,} elements) are counted as its (frozen) parameters"
+    if found.unnamed:
+        text += (", any that freezing computed itself (a folded expression, a transposed copy) among them, and a "
+                 "BatchNorm it folded into the convolution or Linear before it has none of its own")
     if found.statistics:
         text += (f", its {len(found.statistics)} normalisation running statistic(s) "
                  f"({sum(t.numel() for t in found.statistics):,} elements) as buffers")
