@@ -614,6 +614,23 @@ def test_a_frozen_multihead_attention_keeps_its_in_projection_as_parameters_and_
     assert _quiet(torch.jit.freeze(torch.jit.script(layer)), torch.randn(1, 4, 8)).total.params == 576
 
 
+def test_a_frozen_torchscript_module_put_in_eval_mode_is_still_counted_as_frozen():
+    """``.eval()`` on a frozen module (the command line does it to every model) sets a Python attribute
+    ``training`` on its wrapper, which torchcount took as "not frozen": its weight constants were not
+    counted (0 parameters for the linear stack's 67) and the counter buffer freezing kept on a submodule
+    was left changed by the profile's forward (1, not 0)."""
+    frozen = torch.jit.freeze(torch.jit.script(_mlp().eval()))
+    frozen.eval()
+    report = _quiet(frozen, torch.randn(2, 4))
+    assert report.total.params == report.total.frozen_params == MLP_PARAMS == 67
+    assert any("its 4 weight constant(s) (67 elements) are counted as its (frozen) parameters" in n for n in report.notes)
+    counting = torch.jit.freeze(torch.jit.script(nn.Sequential(_Counting()).eval()))
+    counting.eval()
+    calls = counting._c.getattr("0").getattr("calls")
+    assert _quiet(counting, torch.randn(2, 4)).total.buffers == 1
+    assert calls.item() == 0
+
+
 def _saved_and_loaded(scripted):
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer)

@@ -509,8 +509,8 @@ def _own_packed(m: nn.Module) -> list:
         return []
     if callable(getattr(cls, "_weight", None)) and isinstance(getattr(m, "_packed_weight", None), torch.ScriptObject):
         return [m._weight()]  # quantized Embedding / EmbeddingBag's packed table
-    if cls is m and not hasattr(m, "training"):  # frozen (torch.jit.freeze drops the attribute): its weights are
-        return frozen_constants(m).weights        # constants of its graph
+    if cls is m and frozen_script(m):  # its weights are constants of its graph
+        return frozen_constants(m).weights
     if cls is m:  # a scripted dynamic quantized RNN or cell does not export _weight_bias: the eager one's reads it
         eager = None
         if hasattr(m, "_all_weight_values"):
@@ -523,6 +523,14 @@ def _own_packed(m: nn.Module) -> list:
             except (AttributeError, RuntimeError, TypeError, IndexError):  # another layout: not counted
                 return []
     return []
+
+
+def frozen_script(m: nn.Module) -> bool:
+    """A frozen TorchScript module (``torch.jit.freeze``, ``optimize_for_inference``): freezing drops its
+    ``training`` attribute from the compiled module. (``.eval()`` on it then sets a Python attribute of
+    that name on the wrapper, so ``hasattr(m, "training")`` no longer tells.)"""
+    compiled = getattr(m, "_c", None)
+    return compiled is not None and isinstance(m, _ScriptModule) and not compiled.hasattr("training")
 
 
 class FrozenConstants(NamedTuple):
@@ -721,7 +729,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                 n += t.numel()
                 found.params += t.numel()
                 found.param_bytes += t.numel() * t.element_size()
-            if isinstance(m, _ScriptModule) and not hasattr(m, "training"):  # frozen: its statistics are constants
+            if isinstance(m, _ScriptModule) and frozen_script(m):  # its statistics are constants
                 frozen = frozen_constants(m)
                 statistics = frozen.statistics + frozen.buffers
                 unpacked.append(statistics)  # (kept, as the packed weights are: their ids stay theirs)

@@ -20,7 +20,7 @@ from torch.utils._pytree import tree_leaves
 
 from .capture import _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
 from .conventions import Convention, get_convention
-from .count import summarize
+from .count import frozen_script, summarize
 from .graph import graph_layers
 from .report import Report
 from .rules import has_rule, priced_by_its_parts
@@ -206,7 +206,7 @@ def profile(
     if counted is not model:
         notes.append(f"{type(model).__name__} (TorchScript): its submodules cannot be hooked, so it is "
                      "counted as one row from the aten ops it ran")
-        if not hasattr(model, "training"):  # torch.jit.freeze drops it, with the parameters
+        if frozen_script(model):  # torch.jit.freeze turns its parameters into constants
             notes.append(_frozen_note(model))
         name = name or type(model).__name__
 

@@ -83,7 +83,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # is most of the cost, and a profile pays it twice (here and on exit)
     if modules is None:
         modules = list(model.named_modules())
-    # (a frozen TorchScript module, ``torch.jit.freeze``, has no ``training`` attribute: None, left alone)
+    # (a frozen TorchScript module, ``torch.jit.freeze``, has no ``training`` attribute: None, left alone,
+    # unless ``.eval()`` set one on its Python wrapper)
     training = [getattr(m, "training", None) for _, m in modules]
     # every module's slots as they are now (most modules have none): what a forward may rebind
     stores = [(path, m, tuple(m._parameters.items()), tuple(m._buffers.items()))
@@ -104,8 +105,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     grad_versions = {i: grads[i]._version for i in saved_grads}
     versions = _versions(params)  # None: lazy
     buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
-    if None in training:  # a frozen TorchScript module: the buffers freezing kept on its submodules are in no _buffers
-        buffers += _frozen_kept_buffers(modules, training)
+    buffers += _frozen_kept_buffers(modules)  # (a frozen TorchScript module's: in no _buffers)
     state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
     saved_params = {}
     if copy_params:
@@ -197,14 +197,15 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 failure.add_note(f"torchcount: {message}")
 
 
-def _frozen_kept_buffers(modules: list, training: list) -> list:
+def _frozen_kept_buffers(modules: list) -> list:
     """The buffers that freezing (``torch.jit.freeze``) kept as attributes of a frozen module's
     submodules, which its forward updates in place (``count.frozen_constants``): the frozen module
     lists no submodules, so no ``_buffers`` holds them."""
-    from .count import frozen_constants
+    if not any(isinstance(m, torch.jit.ScriptModule) for _, m in modules):  # (the usual case: one walk, no import)
+        return []
+    from .count import frozen_constants, frozen_script
 
-    return [t for (_, m), flag in zip(modules, training) if flag is None and isinstance(m, torch.jit.ScriptModule)
-            for t in frozen_constants(m).buffers]
+    return [t for _, m in modules if frozen_script(m) for t in frozen_constants(m).buffers]
 
 
 #: modules whose forward renormalises the rows it looks up in place when ``max_norm`` is set
