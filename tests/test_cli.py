@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -960,3 +961,219 @@ def test_compare_explains_the_layer_in_each_model_that_has_it(capsys, tmp_path):
     rc, out, err = main(capsys, "torch.nn:Conv2d(3, 4, 3)", "--input", "1x3x8x8", "--compare",
                         "torch.nn:Conv2d(3, 4, 5)", "--plot", str(tmp_path / "p.png"))
     assert rc == 2 and "--plot draws one model's layers" in err  # it drew A alone, silently
+
+
+# ---- saved programs: torch.export (.pt2) and TorchScript files ------------------------------------
+class _Tagger(nn.Module):
+    """A convolution of an image and an embedding of token ids (a keyword input), joined by a Linear. On
+    a batch of N: conv N·8·6·6·3·3·3 = 7,776·N MACs, head N·8·4 = 32·N; params 224 + 80 + 36 = 340."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.emb = nn.Embedding(10, 8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x, ids=None):
+        return self.head(self.conv(x).mean((2, 3)) + self.emb(ids).mean(1))
+
+
+def _tagger_inputs(n):
+    return torch.randn(n, 3, 8, 8), torch.randint(0, 10, (n, 5))
+
+
+def _save_program(path, example_inputs=True):
+    """_Tagger exported for a batch of 2 with the batch dim dynamic (up to 15) and saved; its eager model."""
+    torch.manual_seed(0)
+    model = _Tagger().eval()
+    x, ids = _tagger_inputs(2)
+    batch = torch.export.Dim("batch", max=15)  # (torch 2.2's export finds the guard batch < 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch's own deprecation warnings)
+        program = torch.export.export(model, (x,), {"ids": ids}, dynamic_shapes={"x": {0: batch}, "ids": {0: batch}})
+        if not example_inputs and getattr(program, "example_inputs", None) is not None:
+            program._example_inputs = None  # (as a torch that keeps none saves it)
+        torch.export.save(program, str(path))
+    return model
+
+
+def _csv_rows(out):
+    return {r["path"]: r for r in csv.DictReader(io.StringIO(out))}
+
+
+@pytest.mark.parametrize("example_inputs", [True, False], ids=["example-inputs", "placeholders"])
+def test_a_saved_torch_export_program_is_counted_with_its_own_inputs(capsys, tmp_path, example_inputs):
+    """``torchcount model.pt2``: torch.export.load, the program's module profiled with the inputs it was
+    exported with (its example inputs where torch keeps them, else made from its input placeholders:
+    the same shapes), a keyword input among them; a note says which and that the batch dim is dynamic.
+    The totals are the eager model's (closed forms above), on every torch (2.2's ep.module() takes the
+    keyword input positionally)."""
+    path = tmp_path / "tagger.pt2"
+    _save_program(path, example_inputs)
+    rc, out, err = main(capsys, path, "--format", "json", "--convention", "macs")
+    assert rc == 0, err
+    total = json.loads(out)["total"]
+    assert (total["macs"], total["params"]) == (2 * (7_776 + 32), 340)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = getattr(torch.export.load(str(path)), "example_inputs", None) is not None  # (not in torch 2.2)
+    assert kept <= example_inputs
+    source = "its example inputs" if kept else "its input placeholders' shapes and dtypes (random values)"
+    assert f"note: tagger.pt2: no --input, so {source}" in err
+    assert "--input 2x3x8x8 --input ids=2x5:int64; input 1 dim 0, ids dim 0 are dynamic in the program" in err
+    assert err.count("\n") == 1  # (one note, also where meta fell back to the CPU: none here)
+    # --input overrides them: a batch of 5 within the dynamic range
+    rc, out, err = main(capsys, path, "--input", "5x3x8x8", "--input", "ids=5x5:int64", "--format", "json",
+                        "--convention", "macs")
+    assert rc == 0 and err == "", err
+    assert json.loads(out)["total"]["macs"] == 5 * (7_776 + 32)
+
+
+@needs("torch.export naming each node's module by its path")
+def test_a_saved_torch_export_program_has_the_eager_models_rows(capsys, tmp_path):
+    """Per original layer, as the Python API counts ep.module(): each eager row's type, parameters and
+    MACs at the same path, on the meta device (the default) and on the CPU; the inferred input shapes in
+    the input column."""
+    model = _save_program(tmp_path / "tagger.pt2")
+    torch.manual_seed(0)
+    x, ids = _tagger_inputs(2)
+    eager = torchcount.profile(model, x, kwargs={"ids": ids})
+    for device in ("meta", "cpu"):
+        rc, out, err = main(capsys, tmp_path / "tagger.pt2", "--format", "csv", "--device", device)
+        assert rc == 0, err
+        rows = _csv_rows(out)
+        for layer in eager.layers:
+            if layer.path:
+                row = rows[layer.path]
+                assert (row["type"], int(row["params"]), int(row["macs"])) == \
+                    (layer.type, layer.params, layer.cost.macs), (device, layer.path)
+        assert (rows["conv"]["input_shapes"], rows["emb"]["input_shapes"]) == ("2x3x8x8", "2x5")
+        assert int(rows["conv"]["macs"]) == 2 * 7_776
+
+
+def test_inputs_a_saved_program_was_not_exported_for_are_a_usage_error(capsys, tmp_path):
+    """Checked against the program before any forward (exit 2), naming the --input it takes: a missing
+    keyword input, a static dim of another size, a batch beyond the dynamic dim's range, a float for ids."""
+    path = tmp_path / "tagger.pt2"
+    _save_program(path)
+    for given, message in [
+        (["--input", "2x3x8x8"], "tagger.pt2 was exported for --input 2x3x8x8 --input ids=2x5:int64; "
+                                 "--input gave 1 positional input(s)"),
+        (["--input", "2x3x8x9", "--input", "ids=2x5:int64"], "×3×8×8 float32: dim 3 of size 8, not 9"),
+        (["--input", "16x3x8x8", "--input", "ids=16x5:int64"], "to 15, not 16"),
+        (["--input", "2x3x8x8", "--input", "ids=2x5"], "×5 int64: dtype int64, not float32"),
+    ]:
+        rc, out, err = main(capsys, path, *given)
+        assert rc == 2 and out == "" and err.count("\n") == 1, err
+        assert message in err, err
+
+
+class _Scriptable(nn.Module):
+    """Linear(4, 8), ReLU, Linear(8, 3) on a batch of 2: MACs 2·4·8 + 2·8·3 = 112, params 40 + 27 = 67."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["scripted", "frozen"])
+def test_a_saved_torchscript_module_is_counted_from_its_ops(capsys, tmp_path, frozen):
+    """``torchcount model.pt``: torch.jit.load, one row (a ScriptModule takes no hooks), the totals of the
+    eager model (also a frozen one, whose weights are constants of its graph: frozen parameters). A frozen
+    module does not load on the meta device (the default): counted on the CPU with a note; with an
+    explicit --device meta it is a model error."""
+    model = _Scriptable().eval()
+    scripted = torch.jit.script(model)
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.freeze(scripted) if frozen else scripted, str(path))
+    eager = torchcount.profile(model, torch.randn(2, 4))
+    rc, out, err = main(capsys, path, "--input", "x=2x4", "--format", "json")  # (its argument, by name)
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert (doc["total"]["macs"], doc["total"]["params"]) == (eager.total.cost.macs, eager.total.params) == (112, 67)
+    assert doc["total"]["frozen_params" if frozen else "trainable_params"] == 67
+    assert [row["path"] for row in doc["layers"]] == [""]
+    if frozen:
+        assert "note: model.pt cannot be loaded on the meta device" in err and "counting on the CPU instead" in err
+        rc, out, err = main(capsys, path, "--input", "2x4", "--device", "meta")
+        assert rc == 1 and "model error: model.pt cannot be loaded on the meta device" in err
+        assert "--device cpu counts it on the CPU" in err
+    else:
+        assert err == ""
+    rc, out, err = main(capsys, path)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert ("model.pt is a TorchScript module, which keeps no input shapes: give them with --input "
+            "(its forward takes x: Tensor)") in err
+    rc, out, err = main(capsys, path, "--input", "y=2x4")
+    assert rc == 2 and "model.pt's forward takes no keyword argument 'y' (it takes x)" in err
+
+
+def _rewritten(source, target, replace):
+    """A copy of the zip archive ``source`` with the entries ``replace`` names given new bytes."""
+    import zipfile
+
+    replaced = []
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            data = replace(name)
+            replaced += [name] if data is not None else []
+            new.writestr(name, data if data is not None else old.read(name))
+    return replaced
+
+
+class _OpensAFile:
+    """Unpickling it calls open(path, "w"): a stand-in for code a pickle can run."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_files_that_hold_no_program_are_a_usage_error_saying_what_they_are(capsys, tmp_path):
+    """A state_dict, a model pickled whole, a corrupt, an empty and a missing file: exit 2, one line that
+    says what the file is and what the command reads; nothing is unpickled. A .pt2 whose stored inputs are
+    a pickle that runs code (here: creates a file) is refused by torch's weights-only unpickler, which
+    the command forces on inside torch.export.load: the file is not created."""
+    model = _Tagger()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    torch.save(model, tmp_path / "whole.pth")
+    (tmp_path / "corrupt.pt2").write_bytes(b"not a zip archive")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    accepted = "torchcount reads a program saved with torch.export.save (.pt2) or torch.jit.save (TorchScript)"
+    for name, message in [
+        ("weights.pt", "weights.pt is a state_dict or checkpoint saved with torch.save (tensors by name, "
+                       "without the model's code)"),
+        ("whole.pth", "whole.pth is a model pickled whole with torch.save(model) (of test_cli._Tagger"),
+        ("corrupt.pt2", "corrupt.pt2 is not a zip archive, so not a file torch.export.save or torch.jit.save "
+                        f"writes (truncated or corrupt?); {accepted}"),
+        ("empty.pt", f"empty.pt is an empty file; {accepted}"),
+        ("missing.pt2", f"no such file: {tmp_path / 'missing.pt2'} ({accepted}"),
+    ]:
+        rc, out, err = main(capsys, tmp_path / name)
+        assert rc == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, err
+        assert message in err, err
+    _save_program(tmp_path / "tagger.pt2")
+    marker = tmp_path / "unpickled"
+    stored = re.compile(r"(sample_inputs/[^/]+\.pt|serialized_(state_dict|example_inputs)\.(pt|json))$")
+    payload = io.BytesIO()
+    torch.save(((_OpensAFile(str(marker)),), {}), payload)
+    replaced = _rewritten(tmp_path / "tagger.pt2", tmp_path / "evil.pt2",
+                          lambda name: payload.getvalue() if stored.search(name) else None)
+    assert replaced
+    rc, out, err = main(capsys, tmp_path / "evil.pt2")
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert "cannot load" in err and "which torchcount does not unpickle" in err, err
+    assert not marker.exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # (put back as it was)
+
+
+def test_help_names_the_saved_program_forms(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    assert "model.pt2" in text and "torch.export.save" in text and "torch.jit.save" in text

@@ -26,10 +26,12 @@ import io
 import json
 import math
 import os
+import pickle
 import re
 import sys
 import traceback
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -53,9 +55,19 @@ MODEL forms:
   torchaudio.transforms:MelSpectrogram     package.module:callable
   'torchaudio.transforms:MelSpectrogram(n_fft=512, n_mels=32)'
   examples/worksheet_alexnet.py:worksheet_alexnet   path/to/file.py:callable
+  model.pt2                         a program saved with torch.export.save: its own inputs
+                                    when --input is not given
+  model.pt                          a TorchScript module saved with torch.jit.save (frozen too);
+                                    needs --input
 The callable is called with no arguments (or the literal ones given) and returns an
 nn.Module, or a (module, inputs) pair whose inputs are used when --input is not given.
 An nn.Module instance or class may be named instead of a function.
+
+MODEL is a saved program's file when it ends in .pt2, .pt, .pth, .ptl or .torchscript (or names an
+existing zip archive); the archive's layout says which kind: models/*.json (an older torch's:
+serialized_exported_program.json) for torch.export, code/ beside data.pkl for TorchScript. Any other
+file, a state_dict or a model pickled with torch.save included, is a usage error saying what it
+is: nothing in it is unpickled.
 
 The model is put in eval mode. Without --measure or --device it is built on the meta device
 (no memory, no weights: a 70-billion-parameter model is counted in seconds); builders that
@@ -95,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                 epilog=EPILOG)
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="a torchvision/torchaudio builder name (resnet50, wav2vec2_base), "
-                        "package.module:callable, or path/to/file.py:callable; see MODEL forms below")
+                        "package.module:callable, path/to/file.py:callable, or a saved program: model.pt2 "
+                        "(torch.export.save) or model.pt (torch.jit.save); see MODEL forms below")
     g = p.add_argument_group("inputs and device")
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
                    help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
@@ -267,6 +280,8 @@ class Spec:
     args: tuple = ()
     kwargs: dict = dataclasses.field(default_factory=dict)
     default_input: tuple | None = None  # a shape for builder names
+    saved: str | None = None  # "export" or "script": a program saved in a file, loaded, not built
+    noted: bool = False  # (the note on inputs a program gave is shown once, also when meta falls back to the CPU)
 
 
 def _split_call(text: str, what: str = "MODEL", example: str = "resnet18(num_classes=10)") -> tuple[str, tuple, dict]:
@@ -349,6 +364,8 @@ def _default_input(name: str, library: str) -> tuple | None:
 
 def resolve(text: str) -> Spec:
     """Turn a MODEL argument into something that builds the model (no model built yet)."""
+    if _names_a_saved_file(text):
+        return _saved_spec(text)
     target, args, kwargs = _split_call(text)
     if ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/].*", target):
         where, _, attr = target.rpartition(":")
@@ -428,6 +445,411 @@ def _import_file(path_text: str):
     return module
 
 
+# ---- saved programs: torch.export (.pt2) and TorchScript files --------------------------------------
+#: a MODEL with one of these suffixes is a saved program's file (and an error if there is no such file);
+#: an existing file of another suffix is one too when it is a zip archive (yolov8n.torchscript)
+SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ptl", ".torchscript")
+ACCEPTED = ("torchcount reads a program saved with torch.export.save (.pt2) or torch.jit.save (TorchScript), "
+            "or builds the model from a builder name, package.module:callable or file.py:callable")
+
+
+def _names_a_saved_file(text: str) -> bool:
+    path = Path(text.strip())
+    if path.suffix.lower() in SAVED_SUFFIXES:
+        return True
+    try:
+        return path.suffix.lower() != ".py" and path.is_file() and zipfile.is_zipfile(path)
+    except OSError:  # (a name too long to be a file)
+        return False
+
+
+def _saved_spec(text: str) -> Spec:
+    """A Spec for a saved program's file, its kind read from the file's zip layout: nothing in it is
+    unpickled or run here, and a file that holds no program is a usage error saying what it is."""
+    path = Path(text.strip())
+    if path.is_dir():
+        raise UsageError(f"{text} is a folder, not a saved program's file; {ACCEPTED}")
+    if not path.is_file():
+        raise UsageError(f"no such file: {text} ({ACCEPTED})")
+    kind, what = _saved_kind(path)
+    if kind == "pickle":  # (its description says what to give instead)
+        raise UsageError(f"{text} is {what}")
+    if kind not in ("export", "script"):
+        raise UsageError(f"{text} is {what}; {ACCEPTED}")
+    return Spec(text, path.name, _load_saved, saved=kind)  # (build() calls _load_saved itself)
+
+
+def _saved_kind(path: Path) -> tuple[str, str]:
+    """("export" | "script" | another kind, its description), from the names in the archive: torch.export.save
+    writes ``<name>/models/<model>.json`` and ``<name>/archive_format`` (recent torch) or
+    ``serialized_exported_program.json`` (torch 2.2 and other older ones); torch.jit.save ``<name>/code/…`` beside
+    ``<name>/data.pkl``; torch.save ``<name>/data.pkl`` alone."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if not zipfile.is_zipfile(path):
+            if not head:
+                return "empty", "an empty file"
+            if head[:1] == b"\x80":  # pickle's PROTO opcode
+                return "pickle", ("a pickle (torch.save's legacy format or pickle.dump: tensors or objects, not a "
+                                  "program; torchcount does not unpickle files, which can run code)")
+            return "other", ("not a zip archive, so not a file torch.export.save or torch.jit.save writes "
+                             "(truncated or corrupt?)")
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            # (the first folder is the archive's own name, whatever the file is called)
+            inner = {n.split("/", 1)[1] for n in names if "/" in n} | set(names)
+            if "serialized_exported_program.json" in inner or any(
+                    n.startswith("models/") and n.endswith(".json") for n in inner):
+                return "export", "a torch.export program"
+            if "archive_format" in inner:
+                return "package", ("a PT2 package without an exported program (an AOTInductor package holds "
+                                   "compiled kernels, not a graph of layers: profile the program it was compiled "
+                                   "from, saved with torch.export.save)")
+            if "data.pkl" in inner and any(n.startswith("code/") for n in inner):
+                return "script", "a TorchScript module"
+            if "data.pkl" in inner:
+                pickled = next(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
+                return "pickle", _torch_save_contents(archive.read(pickled))
+            shown = ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
+            return "zip", f"a zip archive of neither layout ({shown})"
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        return "unreadable", f"a file that cannot be read ({_one_line(exc, 120)})"
+
+
+def _torch_save_contents(data: bytes) -> str:
+    """What a torch.save file holds, from the classes its pickle names (read with pickletools: nothing is
+    imported or run): only tensors and containers, or objects of a model's classes."""
+    classes = _pickled_globals(data)
+    plain = ("torch.", "collections.", "builtins.", "__builtin__.", "_codecs.", "copyreg.", "numpy.")
+    objects = [c for c in classes if not c.startswith(plain) or c.startswith("torch.nn.")]
+    if objects:
+        shown = ", ".join(objects[:3]) + (" …" if len(objects) > 3 else "")
+        return (f"a model pickled whole with torch.save(model) (of {shown}): torchcount does not unpickle files "
+                f"(that runs the code they name); give a file.py:callable that returns the model (it may torch.load "
+                f"this file itself), or save the model with torch.export.save or torch.jit.save")
+    return ("a state_dict or checkpoint saved with torch.save (tensors by name, without the model's code): "
+            "the model cannot be counted from its weights alone; give a file.py:callable that builds it "
+            "(the weights are not needed to count it), or save the model with torch.export.save or torch.jit.save")
+
+
+def _pickled_globals(data: bytes) -> list[str]:
+    """``module.name`` of every class or function a pickle refers to (GLOBAL, and STACK_GLOBAL after the
+    two strings it takes), in order, each once; a pickle that ends early gives what was read."""
+    import pickletools
+
+    found: list[str] = []
+    pushed: list = []  # the strings (or None) last pushed, for STACK_GLOBAL
+    memo: dict = {}
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(pushed) >= 2 and None not in pushed[-2:]:
+                found.append(f"{pushed[-2]}.{pushed[-1]}")
+            elif "UNICODE" in op.name or op.name in ("STRING", "BINSTRING", "SHORT_BINSTRING"):
+                pushed.append(str(arg))
+            elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+                pushed.append(memo.get(arg))
+            elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                memo[arg] = pushed[-1] if pushed else None
+            elif op.name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            else:
+                pushed.append(None)
+    except (ValueError, EOFError):  # pragma: no cover - a truncated pickle
+        pass
+    return list(dict.fromkeys(found))
+
+
+@contextlib.contextmanager
+def _weights_only_loading():
+    """torch.load inside torch.export.load made to use its weights-only unpickler (tensors and plain
+    containers; no arbitrary objects): torch.export.load unpickles some entries with
+    ``weights_only=False``, which can run code a file names. torch reads TORCH_FORCE_WEIGHTS_ONLY_LOAD on
+    each call (torch ≥ 2.2). torch.export's own log lines (a traceback of the format it tried first) are
+    held back: a file it cannot read is the one-line error the caller raises."""
+    import logging
+
+    names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    before = {name: os.environ.get(name) for name in names}
+    loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
+    levels = [lg.level for lg in loggers]
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _NotOnMeta(ModelError):
+    """A saved program that cannot be put on the meta device (the command then loads it on the CPU)."""
+
+
+def _load_saved(spec: Spec, device: str, dtype=None):
+    """A saved program's module on ``device``, and (torch.export) the call it was exported for."""
+    import torch
+
+    if spec.saved == "script":
+        try:
+            model = torch.jit.load(spec.text.strip(), map_location=device)
+        except Exception as exc:  # noqa: BLE001 - torch's reason, on one line
+            if device == "meta":  # (a frozen module's constants do not load there: aten::equal has no meta kernel)
+                raise _NotOnMeta(f"{spec.label} cannot be loaded on the meta device: {_one_line(exc, 160)}") from exc
+            raise UsageError(f"cannot load {spec.text} as a TorchScript module: {_one_line(exc, 240)}") from None
+        if dtype is not None:
+            model = model.to(dtype)
+        return model.eval(), None
+    try:
+        with _weights_only_loading():
+            program = torch.export.load(spec.text.strip())
+    except Exception as exc:  # noqa: BLE001
+        why = _one_line(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)), 240)  # (torch's message has terminal bold)
+        if isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in why.lower():
+            refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+            why = ("it holds pickled objects other than tensors" + (f" ({refused.group(1)})" if refused else "")
+                   + ", which torchcount does not unpickle (unpickling can run code the file names): the file "
+                   "was not loaded")
+        if "version" in why.lower():
+            why += f" (this is torch {torch.__version__}; torch.export's file format changes between versions)"
+        raise UsageError(f"cannot load {spec.text} as a torch.export program: {why}") from None
+    call = _ProgramCall.of(program, spec.label)  # (on the CPU: the program as saved)
+    try:
+        module = _program_on(program, device)
+    except Exception as exc:  # noqa: BLE001
+        if device == "meta":
+            raise _NotOnMeta(f"{spec.label} cannot be moved to the meta device: {_one_line(exc, 160)}") from exc
+        raise ModelError(f"moving {spec.text} to {device} failed: {type(exc).__name__}: {_one_line(exc, 200)}") from exc
+    call.flat = _takes_flat_inputs(module, call.in_spec)
+    if dtype is not None:
+        module = module.to(dtype)
+        call = dataclasses.replace(call, args=_float_to(call.args, dtype), kwargs=_float_to(call.kwargs, dtype))
+    # its module refuses .eval(): the graph fixed the mode when it was exported
+    return module, dataclasses.replace(call, args=_to(call.args, device), kwargs=_to(call.kwargs, device))
+
+
+def _program_on(program, device: str):
+    """``program.module()`` with its weights, constants and the devices its graph names on ``device``:
+    torch.export.passes.move_to_device_pass where torch has it, else the module's tensors moved
+    (a device written into the graph, such as ``torch.ones(3, device="cpu")``, then stays)."""
+    import torch
+
+    try:
+        from torch.export.passes import move_to_device_pass
+    except ImportError:
+        move_to_device_pass = None
+    if move_to_device_pass is not None:
+        return move_to_device_pass(program, device).module()
+    module = program.module().to(device)
+    for m in module.modules():  # (lifted constants: plain tensor attributes in some versions)
+        for name, value in list(vars(m).items()):
+            if isinstance(value, torch.Tensor) and value.device != torch.device(device):
+                setattr(m, name, value.to(device))
+    return module
+
+
+@dataclasses.dataclass
+class _ProgramCall:
+    """The call a torch.export program was exported for: the inputs it keeps (``ep.example_inputs``,
+    in recent torch) or ones made from its input placeholders' shapes and dtypes, how its module takes
+    them, and what to tell the user about them."""
+    args: tuple
+    kwargs: dict
+    in_spec: Any  # the pytree spec of (args, kwargs) the program was exported with
+    flat: bool  # its module takes the flattened inputs positionally (torch 2.2's ep.module(): arg_0, arg_1, …)
+    label: str
+    source: str  # "its example inputs" or "its input placeholders' shapes"
+    dynamic: list  # "input 1 dim 0", "ids dim 0": the dims the program leaves dynamic
+    expected: list  # per leaf: (its label, dtype, the (lowest, highest or None) size of each dim), None if no tensor
+
+    @classmethod
+    def of(cls, program, label: str) -> "_ProgramCall":
+        import torch
+        from torch.utils._pytree import tree_unflatten
+
+        in_spec = program.call_spec.in_spec
+        values = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
+        placeholders = []  # the fake value (a constant: its value) of each user input, in the order of in_spec's leaves
+        for spec in program.graph_signature.input_specs:
+            if spec.kind.name == "USER_INPUT":
+                name = getattr(spec.arg, "name", None)  # (a ConstantArgument has none in torch 2.2)
+                placeholders.append(values[name] if name in values else getattr(spec.arg, "value", None))
+        leaf_labels = _leaf_labels(in_spec)
+        dynamic = [f"{where} dim {i}" for where, val in zip(leaf_labels, placeholders)
+                   if isinstance(val, torch.Tensor) for i, d in enumerate(val.shape) if not isinstance(d, int)]
+        expected = [(where, val.dtype, [_size_range(d, program.range_constraints) for d in val.shape])
+                    if isinstance(val, torch.Tensor) else None for where, val in zip(leaf_labels, placeholders)]
+        example = getattr(program, "example_inputs", None)
+        if example is not None:
+            args, kwargs = example
+            source = "its example inputs"
+        else:
+            leaves = [_placeholder_input(val, where, label) for where, val in zip(leaf_labels, placeholders)]
+            args, kwargs = tree_unflatten(leaves, in_spec)
+            source = "its input placeholders' shapes and dtypes (random values)"
+        return cls(tuple(args), dict(kwargs), in_spec, False, label, source, dynamic, expected)
+
+    def arrange(self, args: tuple, kwargs: dict, given: bool):
+        """(inputs, keyword inputs) for profile: the call's structure checked against the program's (a
+        mismatch is a usage error, before any forward, showing the --input the program takes)."""
+        from torch.utils._pytree import tree_flatten
+
+        positional = len(self.in_spec.children_specs[0].children_specs)
+        keywords = list(self.in_spec.children_specs[1].context or [])
+        if given and (len(args) != positional or sorted(kwargs) != sorted(keywords)):
+            raise UsageError(f"--input: {self.label} was exported for {_input_flags(self.args, self.kwargs)}; "
+                             f"--input gave {len(args)} positional input(s)"
+                             + (f" and {', '.join(sorted(kwargs))}" if kwargs else ""))
+        kwargs = {k: kwargs[k] for k in keywords}  # (in the program's order: pytree specs compare it)
+        leaves, spec = tree_flatten((tuple(args), kwargs))
+        if given and spec != self.in_spec:  # (a positional input that is a list or tuple of tensors)
+            raise UsageError(f"--input: {self.label} was exported for {_input_flags(self.args, self.kwargs)}, "
+                             f"which --input cannot give (an input that is a list or tuple); leave --input out "
+                             f"to count it with the program's own inputs")
+        if given:
+            for leaf, expected in zip(leaves, self.expected):
+                self._check_fits(leaf, expected)
+        if self.flat:
+            return tuple(leaves), None
+        if not args:
+            return kwargs, None
+        return tuple(args), (kwargs or None)
+
+    def _check_fits(self, tensor, expected) -> None:
+        """A usage error for an --input tensor the program's shape constraints reject (a static dim of another
+        size, a dynamic one out of its range, another dtype), before the forward checks it."""
+        if expected is None or not hasattr(tensor, "shape"):
+            return
+        where, dtype, ranges = expected
+        shape = tuple(tensor.shape)
+        wrong = None
+        if len(shape) != len(ranges):
+            wrong = f"{len(ranges)} dims, not {len(shape)}"
+        elif tensor.dtype != dtype and not (tensor.dtype.is_floating_point and dtype.is_floating_point):  # (--dtype)
+            wrong = f"dtype {str(dtype).removeprefix('torch.')}, not {str(tensor.dtype).removeprefix('torch.')}"
+        else:
+            for i, (size, (lowest, highest)) in enumerate(zip(shape, ranges)):
+                if lowest == highest and size != lowest:
+                    wrong = f"dim {i} of size {lowest}, not {size}"
+                elif size < lowest or (highest is not None and size > highest):
+                    top = highest if highest is not None else "any size"
+                    wrong = f"dim {i} (dynamic) from {lowest} to {top}, not {size}"
+                if wrong:
+                    break
+        if wrong:
+            text = "×".join(f"{lo}" if lo == hi else f"[{lo}..{'' if hi is None else hi}]" for lo, hi in ranges)
+            raise UsageError(f"--input: {self.label} was exported for {where} of shape {text or '()'} "
+                             f"{str(dtype).removeprefix('torch.')}: {wrong}")
+
+    def note(self) -> str:
+        text = f"{self.label}: no --input, so {self.source}: {_input_flags(self.args, self.kwargs)}"
+        if self.dynamic:
+            text += (f"; {', '.join(self.dynamic)} {'is' if len(self.dynamic) == 1 else 'are'} dynamic in the "
+                     f"program, counted at the size it was exported with (--input counts another)")
+        return text
+
+
+def _takes_flat_inputs(module, in_spec) -> bool:
+    """Whether a program's module takes the flattened inputs positionally (torch 2.2: ``forward(arg_0,
+    arg_1)``) rather than as the original call, keywords by name."""
+    keywords = list(in_spec.children_specs[1].context or [])
+    if not keywords:
+        return False
+    try:
+        parameters = inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return not all(k in parameters for k in keywords) and not any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def _leaf_labels(in_spec) -> list[str]:
+    """A name for each input leaf of a program: ``input 1`` (``input 1[0]`` inside a list), ``ids``."""
+    from torch.utils._pytree import tree_flatten, tree_unflatten
+
+    marks = [object() for _ in range(in_spec.num_leaves)]
+    args, kwargs = tree_unflatten(marks, in_spec)
+    labels = {}
+    for i, arg in enumerate(args):
+        leaves, _ = tree_flatten(arg)
+        for j, leaf in enumerate(leaves):
+            labels[id(leaf)] = f"input {i + 1}" + (f"[{j}]" if len(leaves) > 1 else "")
+    for name, arg in kwargs.items():
+        leaves, _ = tree_flatten(arg)
+        for j, leaf in enumerate(leaves):
+            labels[id(leaf)] = name + (f"[{j}]" if len(leaves) > 1 else "")
+    return [labels[id(m)] for m in marks]
+
+
+def _placeholder_input(val, where: str, label: str):
+    """An input like the one a placeholder's fake value describes (shape, dtype; a dynamic dim at its
+    hint, the size it was exported with), on the CPU."""
+    import torch
+
+    if isinstance(val, torch.SymInt):
+        val = _hint(val, f"{where}", label)
+    if val is None or isinstance(val, (bool, int, float, str)):
+        return val
+    if not isinstance(val, torch.Tensor):
+        raise UsageError(f"{label}: its input {where} is a {type(val).__name__}, which torchcount cannot make; "
+                         f"give the inputs with --input")
+    shape = tuple(d if isinstance(d, int) else _hint(d, f"{where} dim {i}", label) for i, d in enumerate(val.shape))
+    return make_input(shape, val.dtype, "cpu")
+
+
+def _size_range(size, ranges: dict) -> tuple:
+    """(lowest, highest or None) a program allows for one dim: an int's own size; a dynamic dim's range from
+    ``program.range_constraints`` (unbounded: None; a dim that is an expression of others: any size)."""
+    if isinstance(size, int):
+        return size, size
+    found = ranges.get(getattr(getattr(size, "node", None), "expr", None))
+    if found is None:
+        return 0, None
+    try:
+        lowest = int(found.lower)
+    except (TypeError, ValueError, OverflowError):
+        lowest = 0
+    try:
+        highest = int(found.upper)
+    except (TypeError, ValueError, OverflowError):  # (sympy's oo, torch's int_oo)
+        highest = None
+    return lowest, highest
+
+
+def _hint(size, where: str, label: str) -> int:
+    hint = getattr(getattr(size, "node", None), "hint", None)
+    if hint is None:
+        raise UsageError(f"{label}: its input {where} is dynamic and the program keeps no example size for it; "
+                         f"give the inputs with --input")
+    return int(hint)
+
+
+def _input_flags(args: tuple, kwargs: dict) -> str:
+    """The --input options that give these inputs: ``--input 2x3x8x8 --input ids=2x5:int64``."""
+    import torch
+
+    def flag(value, name=None) -> str:
+        prefix = f"{name}=" if name else ""
+        if isinstance(value, torch.Tensor) and value.dim():
+            dtype = "" if value.dtype == torch.float32 else ":" + str(value.dtype).removeprefix("torch.")
+            return f"--input {prefix}{'x'.join(map(str, value.shape))}{dtype}"
+        what = f"a 0-dim {str(value.dtype).removeprefix('torch.')} tensor" if isinstance(value, torch.Tensor) \
+            else f"{type(value).__name__} {_one_line(repr(value), 40)}"
+        return f"({prefix}{what}, which --input cannot give)"
+
+    parts = [flag(a) for a in args] + [flag(v, k) for k, v in kwargs.items()]
+    return " ".join(parts) if parts else "no inputs"
+
+
 def build(spec: Spec, device: str, dtype=None):
     """Build the model on ``device``; returns (model, inputs or None). On ``meta``, a builder
     that needs real tensors (regnets initialise from data) is built on the CPU and moved.
@@ -435,6 +857,9 @@ def build(spec: Spec, device: str, dtype=None):
     from its module's globals) is counted as a copy on ``device``, never moved in place."""
     import torch
     from torch import nn
+
+    if spec.saved is not None:
+        return _load_saved(spec, device, dtype)
 
     def call():
         obj = spec.factory
@@ -553,8 +978,20 @@ def _call_text(args: tuple, kwargs: dict) -> str:
 
 
 # ---- profiling ------------------------------------------------------------------------------
-def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str, dtype=None):
+def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str, dtype=None, model=None):
     """(inputs, keyword inputs) for ``profile``."""
+    if isinstance(from_callable, _ProgramCall):  # a torch.export program: --input, else the program's own
+        if not given:
+            if not spec.noted:
+                spec.noted = True
+                _fail(f"note: {from_callable.note()}")
+            return from_callable.arrange(from_callable.args, from_callable.kwargs, given=False)
+        args = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
+        kwargs = {name: make_input(shape, dtype, device) for name, shape, dtype in given if name is not None}
+        return from_callable.arrange(args, kwargs, given=True)
+    if spec.saved == "script" and not given:
+        raise UsageError(f"{spec.label} is a TorchScript module, which keeps no input shapes: give them with "
+                         f"--input ({_script_takes(model)}), e.g. --input 1x3x224x224")
     if given:
         tensors = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
         keywords = {name: make_input(shape, dtype, device) for name, shape, dtype in given if name is not None}
@@ -570,6 +1007,33 @@ def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str,
     raise UsageError(f"{spec.label} needs --input (e.g. {example}); there is no default input for it")
 
 
+def _script_takes(model) -> str:
+    """``its forward takes x: Tensor, y: Tensor``, from a TorchScript module's schema."""
+    try:
+        arguments = model.forward.schema.arguments[1:]  # (the first is the module itself)
+    except (AttributeError, RuntimeError):
+        return "its forward's arguments are not known"
+    return "its forward takes " + (", ".join(f"{a.name}: {a.type}" for a in arguments) or "no inputs")
+
+
+def _check_script_keywords(model, label: str, positional: int, keywords: dict) -> None:
+    """A ``TypeError`` naming a keyword a TorchScript forward's schema has no argument for, or one the
+    positional inputs fill already (Python cannot read a ScriptMethod's signature)."""
+    try:
+        names = [a.name for a in model.forward.schema.arguments[1:]]
+    except (AttributeError, RuntimeError):
+        return
+    for keyword in keywords:
+        if keyword not in names:
+            close = difflib.get_close_matches(keyword, names[positional:], n=1, cutoff=0.6)
+            raise TypeError(f"{label}'s forward takes no keyword argument {keyword!r} (it takes "
+                            f"{', '.join(names[positional:]) or 'none'}"
+                            + (f"; did you mean {close[0]}?" if close else "") + ")")
+        if names.index(keyword) < positional:
+            raise TypeError(f"{label}'s forward is given {keyword!r} twice: as its input number "
+                            f"{names.index(keyword) + 1} and as a keyword")
+
+
 def _float32():
     import torch
     return torch.float32
@@ -580,6 +1044,11 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
 
     try:
         return _profile_on(spec, args, device, measure_options)
+    except _NotOnMeta as exc:  # a saved program that cannot be put on meta: loaded on the CPU instead
+        if args.device is not None:
+            raise ModelError(f"{exc}; --device cpu counts it on the CPU") from exc
+        _fail(f"note: {exc}; counting on the CPU instead")
+        return _profile_on(spec, args, "cpu", measure_options)
     except ForwardError as exc:
         # a forward that needs real values (x.item(), data-dependent shapes) cannot run on meta;
         # when meta was our choice, not the user's, count on the CPU instead
@@ -587,6 +1056,13 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
             raise
         if isinstance(exc.__cause__, TypeError):  # a Python call error (a wrong keyword): the same on any device
             raise
+        if spec.saved is not None:
+            # a saved program ran where it was saved: a failure on meta is likely meta's (a device its graph
+            # names, an op without a meta kernel); if the CPU fails too, its error is the one shown
+            report = _profile_on(spec, args, "cpu", measure_options)
+            _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
+                  f"counted on the CPU instead")
+            return report
         if not _needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
             raise ForwardError(f"{exc} (counted on the meta device, whose kernels say less: --device cpu shows "
                                f"PyTorch's own message)", exc.path, exc.input_shapes) from exc.__cause__
@@ -628,8 +1104,10 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     from .profile import _check_keywords, _check_method, _unwrap, as_call, profile
     from .state import ParameterModifiedError
 
+    if spec.saved == "script" and not args.input_parsed:
+        device = "cpu"  # (only to name its arguments in the usage error: it loads there, without a note on meta)
     model, from_callable = build(spec, device, args.dtype_parsed)
-    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed)
+    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed, model)
     method, method_keywords = args.method_parsed
     clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
     if clash:
@@ -646,6 +1124,8 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     try:
         if method is not None:
             _check_method(root, method, len(positional), {**given, **(keywords or {})})
+        elif (given or keywords) and spec.saved == "script":
+            _check_script_keywords(root, spec.label, len(positional), {**given, **(keywords or {})})
         elif given or keywords:
             _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
                             {**given, **(keywords or {})})
