@@ -14,8 +14,8 @@ module changes: the marker closes and opens a :class:`~torchcount.capture.Call` 
 (the GraphModule's own path, then the path its graph names), so each op is recorded into the call
 of the module that ran it and the report's rows are the original layers. The copy's code is
 generated as the GraphModule's own (the same input flattening, guards and output structure; only
-the markers are added); the model is not changed. All of this is done once per model: an eager
-model costs one ``isinstance`` per module here, and nothing per call.
+the markers are added); the model is not changed. All of this is done once per profile: an eager
+model costs a look at its distinct module types here, and nothing per call.
 """
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ class GraphLayers(LayerNames):
 
     def captured_forward(self, recorder, forward: Callable) -> Callable:
         """The GraphModule's forward for ``recorder``'s capture (the root's, or a submodule's): the
-        graph's copy with its markers, run on the GraphModule itself. ``forward`` (the model's own) runs instead in another thread, or once
-        the capture has ended."""
+        graph's copy with its markers, run on the GraphModule itself. ``forward`` (the model's own)
+        runs instead in another thread, or once the capture has ended."""
         stack, calls = recorder.stack, recorder.trace.calls
         switches, modules = self._switches, self.modules
         # key → its Call in this run of the graph: a span of it that another module's ops interrupted
