@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import torchcount
 from torchcount.cost import OP_CATEGORIES
 
 from conftest import run

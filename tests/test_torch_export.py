@@ -227,20 +227,25 @@ def test_symbolic_trace_puts_a_containers_own_ops_in_its_row():
     _same_rows(run(model, x), report)
 
 
+class Chol(nn.Module):
+    def forward(self, a):
+        return torch.linalg.cholesky(a)
+
+
+class Gram(nn.Module):
+    """A Linear, then a Cholesky factor of the Gram matrix (fails on a matrix that is not positive
+    definite: the failing layer is ``chol``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre, self.chol = nn.Linear(3, 3), Chol()
+
+    def forward(self, a):
+        b = self.pre(a)
+        return self.chol(b @ b.mT + torch.eye(3))
+
+
 def test_a_failing_layer_is_named_and_the_module_left_as_found():
-    class Chol(nn.Module):
-        def forward(self, a):
-            return torch.linalg.cholesky(a)
-
-    class Gram(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.pre, self.chol = nn.Linear(3, 3), Chol()
-
-        def forward(self, a):
-            b = self.pre(a)
-            return self.chol(b @ b.mT + torch.eye(3))
-
     model = Gram()
     gm = torch.export.export(model, (torch.randn(3, 3),)).module()
     before = snapshot(gm)
@@ -740,19 +745,6 @@ def test_a_failing_layer_of_a_graph_inside_an_eager_model_is_named_by_its_path()
     """The failure of a layer inside a nested graph names it by its path in the whole model and its
     original type, counting (ep.module()'s Chol) and measuring (a symbolic_trace'd layer without a
     module of its own); the model is left as found."""
-    class Chol(nn.Module):
-        def forward(self, a):
-            return torch.linalg.cholesky(a)
-
-    class Gram(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.pre, self.chol = nn.Linear(3, 3), Chol()
-
-        def forward(self, a):
-            b = self.pre(a)
-            return self.chol(b @ b.mT + torch.eye(3))
-
     outer = nn.Sequential(nn.Identity(), _Backbone(torch.export.export(Gram(), (torch.randn(3, 3),)).module()))
     before = snapshot(outer)
     with pytest.raises(torchcount.ForwardError) as err:
