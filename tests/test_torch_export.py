@@ -362,6 +362,29 @@ def test_the_layers_a_graph_runs_in_training_mode_are_those_whose_ops_the_mode_c
     assert notes[False] == []
 
 
+class _DirectDropout(nn.Module):
+    """Calls torch's builtin dropout itself (no ``training`` keyword to read, no signature to bind)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.dropout(self.linear(x), 0.5, self.training)
+
+
+def test_a_traced_call_of_torchs_builtin_dropout_says_its_mode():
+    """symbolic_trace fixes ``torch.dropout(x, p, self.training)``'s third argument: traced in
+    training mode the layer is named (by its original type), in eval mode not."""
+    x = torch.randn(2, 4)
+    notes = {}
+    for mode in (True, False):
+        gm = torch.fx.symbolic_trace(nn.Sequential(_DirectDropout()).train(mode))
+        notes[mode] = [n for n in run(gm, x).notes if n.startswith("exported in training mode")]
+    assert len(notes[True]) == 1 and notes[True][0].startswith("exported in training mode: 0 (_DirectDropout) run")
+    assert notes[False] == []
+
+
 def _spans(model, x, layers=None):
     """(path, parent path) of every span one stamped pass of ``model`` takes, in order."""
     from torchcount.measure.timing import CpuClock, timing_hooks

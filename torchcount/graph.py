@@ -402,6 +402,10 @@ _TRAINING_ONLY = ("aten::_batch_norm_with_update", "aten::_batch_norm_with_updat
 #: the arguments an op is told its mode by: batch_norm's, dropout's, instance_norm's (True: training)
 _MODE_ARGUMENTS = ("training", "train", "use_input_stats")
 _argument_names: dict = {}  # an aten op → its schema's argument names (ops are process-wide objects)
+#: torch's dropout functions a traced forward may call directly: builtins whose arguments
+#: (input, p, train) cannot be bound by name
+_BUILTIN_DROPOUTS = tuple(f for f in (getattr(torch, name, None) for name in (
+    "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")) if f is not None)
 
 
 def _runs_in_training(node: torch.fx.Node) -> bool:
@@ -421,6 +425,9 @@ def _runs_in_training(node: torch.fx.Node) -> bool:
         if names is None:
             names = _argument_names[target] = tuple(a.name for a in schema.arguments)
         values = dict(zip(names, node.args), **node.kwargs)
+    elif target in _BUILTIN_DROPOUTS:  # (torch.dropout(x, p, train): a builtin, no signature to bind)
+        train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train")
+        return train is True
     else:  # a Python function (torch.nn.functional's, as symbolic_trace records them)
         values = node.kwargs
         if not any(values.get(name) is True for name in _MODE_ARGUMENTS) and not values.get("dropout_p"):
