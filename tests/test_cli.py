@@ -739,14 +739,14 @@ def test_meta_fallback_is_not_taken_for_a_dtype_mismatch():
     """Any error text with 'meta' in it sent the count to the CPU, building the whole model there:
     a complex input to a float conv ('MetaComplexFloatType and MetaFloatType should be the same')
     fails on the CPU alike, after allocating every weight."""
-    from torchcount.profile import ForwardError
+    from torchcount.profile import ForwardError, needs_real_values
 
     mismatch = ForwardError("forward failed in module 'conv' (Conv2d): RuntimeError: Input type "
                             "(MetaComplexFloatType) and weight type (MetaFloatType) should be the same", "conv")
-    assert not cli._needs_real_values(mismatch)
+    assert not needs_real_values(mismatch)
     item = ForwardError("forward failed in module '' (Net): RuntimeError: Tensor.item() cannot be called "
                         "on meta tensors", "")
-    assert cli._needs_real_values(item)
+    assert needs_real_values(item)
 
 
 def test_a_float16_input_to_a_float32_model_on_meta_is_noted(capsys):

@@ -332,6 +332,67 @@ def test_a_non_tensor_input_is_named_by_its_type():
         torchcount.profile(model, np.zeros((1, 4), "float32"))
 
 
+class _Then(nn.Module):
+    """A Linear, then a step whose output depends on the values."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.proj, self.step = nn.Linear(4, 4), step
+
+    def forward(self, x):
+        return self.step(self.proj(x))
+
+
+_DATA_DEPENDENT = {
+    "if on a tensor": lambda y: y if y.sum() > 0 else -y,  # Tensor.item()
+    "nonzero": lambda y: y.nonzero(),
+    "boolean mask": lambda y: y[y > 0],
+    "unique": lambda y: torch.unique(y),
+    "tolist": lambda y: torch.tensor(y.tolist()),
+}
+_META_SECTION = 'docs/performance.md, "Counting on the meta device"'
+
+
+@pytest.mark.parametrize("step", list(_DATA_DEPENDENT.values()), ids=list(_DATA_DEPENDENT))
+def test_a_data_dependent_op_on_meta_gets_one_hint_to_the_meta_section(step):
+    """On meta, torch's own words for these are long (nonzero's suggests a flag that does not make the
+    count right) or say nothing of why: the error adds one line on what meta cannot run, and where
+    the docs say what to do. The same model counts on the CPU (the hint is no excuse for a bug)."""
+    from pathlib import Path
+
+    assert torchcount.profile(_Then(step), torch.randn(2, 4)).total.macs == 2 * 4 * 4
+    with torch.device("meta"):
+        model = _Then(step)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(model, torch.empty(2, 4, device="meta"))
+    text = str(info.value)
+    assert info.value.path == "" and text.count("hint: meta tensors have no values") == 1 and _META_SECTION in text
+    # a model without parameters, known to be on meta by its input only
+    without_params = _Then(step)
+    without_params.proj = nn.Identity()
+    with pytest.raises(ForwardError, match="hint: meta tensors have no values"):
+        torchcount.profile(without_params, torch.empty(2, 4, device="meta"))
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "performance.md").read_text()
+    assert "\n## Counting on the meta device\n" in doc  # the section the hint names
+
+
+def test_an_error_that_is_not_metas_gets_no_meta_hint():
+    """A wrong input shape on meta fails on the CPU alike, and an error on the CPU that names
+    .item() is the model's own: neither gets the hint."""
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(model, torch.empty(2, 5, device="meta"))
+    assert "hint: meta" not in str(info.value)
+
+    def refuse(y):
+        raise RuntimeError("x.item() is not allowed here")
+
+    with pytest.raises(ForwardError, match=r"item\(\) is not allowed here") as info:
+        torchcount.profile(_Then(refuse), torch.randn(2, 4))
+    assert "hint: meta" not in str(info.value)
+
+
 def test_report_views_check_their_arguments():
     """depth was checked by table() alone (to_csv(depth=-1) wrote a header-only CSV, compare and
     the plots raised a TypeError comparing int and str); a path that is not a str raised an

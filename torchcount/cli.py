@@ -1040,7 +1040,7 @@ def _float32():
 
 
 def _profile(spec: Spec, args, device: str, measure_options: dict):
-    from .profile import ForwardError
+    from .profile import ForwardError, needs_real_values
 
     try:
         return _profile_on(spec, args, device, measure_options)
@@ -1063,7 +1063,7 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
             _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
                   f"counted on the CPU instead")
             return report
-        if not _needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
+        if not needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
             raise ForwardError(f"{exc} (counted on the meta device, whose kernels say less: --device cpu shows "
                                f"PyTorch's own message)", exc.path, exc.input_shapes) from exc.__cause__
         _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
@@ -1083,21 +1083,6 @@ def _profile_side(spec: Spec, side: str, args, device: str, measure_options: dic
             raise
         which = f"model A ({spec.text})" if side == "A" else f"--compare model B ({spec.text})"
         raise ForwardError(f"{which}: {exc}", exc.path, exc.input_shapes) from exc
-
-
-def _needs_real_values(exc: BaseException) -> bool:
-    """The forward failed because the meta device has no values or no kernel for an op (x.item(),
-    data-dependent shapes, an op without a meta/fake implementation such as quantized kernels),
-    not because of the model or its inputs (those fail on the CPU alike)."""
-    cause = exc.__cause__ or exc
-    text = str(exc).lower()
-    if "meta" in text and ("should be the same" in text or "expected" in text and "dtype" in text):
-        return False  # a dtype mismatch (MetaComplexFloatType vs MetaFloatType): it fails on the CPU alike
-    return any(phrase in text for phrase in (
-        "cannot be called on meta tensors", "meta tensor", "on the meta device", "'meta' backend",
-        "meta backend", "data-dependent", "fake impl", "fake tensor", "meta function", "meta kernel",
-        "no meta", "meta implementation", "item()", "copy out of meta",
-    )) or (isinstance(cause, NotImplementedError) and "could not run" in text)
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):

@@ -245,7 +245,8 @@ def profile(
                         with recorder.around_root(counted), _unoptimized_script(named):
                             run(*args, **kw)
                     except Exception as exc:
-                        raise _forward_error(exc, recorder, counted) from exc
+                        on_meta = target.type == "meta" or any(t.is_meta for t in _raw_tensors((args, kw)))
+                        raise _forward_error(exc, recorder, counted, on_meta) from exc
             # counted once the model is restored: the restore then follows the wrappers' removal
             # while the modules are still in the CPU caches, and the trace holds all counting needs
             report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
@@ -802,9 +803,12 @@ def _input_shapes_text(shapes: list) -> str:
     return "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
 
 
-def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
+def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = False) -> Exception:
+    """``on_meta``: the model or its inputs are on the meta device."""
     failed = recorder.failure
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
+    if on_meta and needs_real_values(exc):
+        hint += META_HINT
     hooked = _hook_failure(exc, model)
     if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"):
         path, module, stage, shapes = hooked
@@ -835,6 +839,29 @@ def _forward_error(exc: Exception, recorder, model: nn.Module) -> Exception:
         if method is not None and failed.index == 0 else \
         f"forward failed in module '{path}' ({recorder.trace.layer_types.get(failed.path) or _type_name(failed.module)})"
     return ForwardError(f"{where} with {given}: {type(exc).__name__}: {exc}{hint}", failed.path, shapes)
+
+
+def needs_real_values(exc: BaseException) -> bool:
+    """The forward failed because the meta device has no values or no kernel for an op (x.item(),
+    data-dependent shapes, an op without a meta/fake implementation such as quantized kernels),
+    not because of the model or its inputs (those fail on the CPU alike). ``exc``: what the forward
+    raised, or the :class:`ForwardError` made of it (the CLI's question: count on the CPU instead?)."""
+    cause = exc.__cause__ or exc
+    text = str(exc).lower()
+    if "meta" in text and ("should be the same" in text or "expected" in text and "dtype" in text):
+        return False  # a dtype mismatch (MetaComplexFloatType vs MetaFloatType): it fails on the CPU alike
+    return any(phrase in text for phrase in (
+        "cannot be called on meta tensors", "meta tensor", "on the meta device", "'meta' backend",
+        "meta backend", "data-dependent", "fake impl", "fake tensor", "meta function", "meta kernel",
+        "no meta", "meta implementation", "item()", "copy out of meta", "torch.nonzero", "meta device type",
+    )) or (isinstance(cause, NotImplementedError) and "could not run" in text)
+
+
+#: added to a forward error on meta tensors that :func:`needs_real_values` recognises
+META_HINT = (" — hint: meta tensors have no values, so an op whose result depends on them (.item(), an `if` "
+             "on a tensor, nonzero, a boolean mask, unique) or that has no meta kernel cannot run on them; count "
+             "with small real inputs, or give that step static shapes "
+             "(docs/performance.md, \"Counting on the meta device\")")
 
 
 #: what an older torch (2.2, 2.5) raises when a higher-order op (torch.cond, flex_attention) runs
