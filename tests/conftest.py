@@ -149,6 +149,14 @@ def _export_module_stack(**kwargs):
     assert list(node.meta["nn_module_stack"].values())[-1][0] == "0"
 
 
+def _grouped_mm_with_offs():
+    # (examples/moe_meta.py: its meta kernel takes bfloat16 only, as the CUDA kernel does)
+    for device in ("cpu", "meta"):
+        bf16 = dict(dtype=torch.bfloat16, device=device)
+        offs = torch.tensor([8, 16], dtype=torch.int32, device=device)
+        torch._grouped_mm(torch.ones(16, 8, **bf16), torch.ones(2, 8, 8, **bf16), offs=offs)
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -156,6 +164,7 @@ PROBES = {
     "nn.LPPool3d": lambda: torch.nn.LPPool3d(2, 2),
     "eager flex_attention": _flex_attention,
     "torch._grouped_mm on CPU": lambda: torch._grouped_mm(torch.randn(2, 4, 8), torch.randn(2, 8, 4)),
+    "torch._grouped_mm on CPU and meta in bfloat16, with offs": _grouped_mm_with_offs,
     "torch._int_mm on CPU": lambda: torch._int_mm(torch.ones(32, 32, **_I8), torch.ones(32, 32, **_I8)),
     "torch._weight_int8pack_mm on CPU": lambda: torch._weight_int8pack_mm(
         torch.randn(2, 32), torch.ones(8, 32, **_I8), torch.rand(8)),

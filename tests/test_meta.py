@@ -171,3 +171,90 @@ def test_llama_example_small_config_matches_its_closed_form():
     assert out["params"] == n_lin + V * d + L * 2 * d + d
     assert out["flops_2mac"] == 2 * n_lin * T + 4 * L * T * T * d
     assert out["uncounted"] == []
+
+
+def _example(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
+
+
+@needs("nn.RMSNorm")
+@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
+def test_moe_example_small_config_meta_equals_cpu_and_its_closed_form():
+    """examples/moe_meta.py (a Mixtral-shaped MoE, experts dispatched by torch._grouped_mm) at a toy
+    size: on meta every cost category — bytes included: both devices run the same ops, and the
+    grouped products read every expert's weights on both — and every row equal the CPU's; the
+    2-per-MAC total equals the closed form exactly, with k experts per token, not E (written out
+    here again for this size, independently of the example's own function)."""
+    example = _example("moe_meta")
+    cfg = dict(layers=2, d_model=64, heads=4, kv_heads=2, ffn=96, experts=4, top_k=2, vocab=100, seq=16,
+               rope_theta=10000.0, eps=1e-5)
+    torch.manual_seed(0)
+    ids = torch.randint(0, 100, (1, 16))
+    real = _count(example.build(cfg, "cpu"), ids)
+    meta = _count(example.build(cfg, "meta"), _meta(ids))
+    _assert_same(real, meta)
+    assert meta.uncounted == [] and meta.total.cost.bytes_read > 0
+
+    L, d, kv, f, E, k, V, T = 2, 64, 2 * 16, 96, 4, 2, 100, 16
+    attention = 2 * d * d + 2 * d * kv  # q, o; k, v
+    assert meta.total.params == L * (attention + d * E + E * 3 * d * f + 2 * d) + 2 * V * d + d
+    n_active = L * (attention + d * E + k * 3 * d * f) + d * V
+    assert meta.with_convention("2mac").total.flops == 2 * n_active * T + 4 * L * T * T * d
+    # the experts: T·k (token, expert) pairs through 3 matrices of d·f each, whatever the router chose
+    for i in range(L):
+        assert {r.path: r for r in meta.layers}[f"layers.{i}.moe.experts"].macs == T * k * 3 * d * f
+    out = example.main(cfg, write=False)  # the example's own figures, as it prints them
+    assert out["flops_2mac"] == out["closed_form"]["flops"] == 2 * n_active * T + 4 * L * T * T * d
+    assert out["params"] == out["closed_form"]["params"] == meta.total.params
+
+
+@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_transformers_mixtral_with_grouped_mm_in_bfloat16_on_meta(attention):
+    """transformers' MixtralForCausalLM counts on meta with experts_implementation="grouped_mm" in
+    bfloat16 (its "eager" experts call nonzero; torch._grouped_mm's meta kernel takes bfloat16
+    only). Every operation count equals the CPU's. Bytes do too with eager attention; with SDPA
+    (transformers' default) the CPU runs one fused kernel and meta its math fallback, op by op
+    (docs/performance.md, "Limits of meta counting"): only the attention rows differ, with more
+    bytes on meta (the float32 copies, the causal mask, the repeated k/v heads and L×S scores)."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.MixtralConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=48, num_local_experts=4, num_experts_per_tok=2, experts_implementation="grouped_mm",
+        attn_implementation=attention)
+    if getattr(cfg, "_experts_implementation", None) != "grouped_mm":
+        pytest.skip(f"transformers {transformers.__version__} has no experts_implementation")
+    reports = {}
+    for device in ("cpu", "meta"):
+        torch.manual_seed(0)
+        with warnings.catch_warnings(), torch.device(device):
+            warnings.simplefilter("ignore")
+            model = transformers.MixtralForCausalLM(cfg).eval().to(torch.bfloat16)
+        reports[device] = _count(model, torch.randint(0, 100, (2, 8), device=device))
+    cpu, meta = reports["cpu"], reports["meta"]
+    assert meta.uncounted == cpu.uncounted == []
+    no_bytes = dict(bytes_read=0, bytes_written=0)
+    assert [r.path for r in meta.layers] == [r.path for r in cpu.layers]
+    for r_meta, r_cpu in zip(meta.layers, cpu.layers):
+        assert r_meta.cost._replace(**no_bytes) == r_cpu.cost._replace(**no_bytes), r_meta.path
+    # layers × (T·(projections + router) + attention products + T·k·3·d·f) + the head, T = 16 tokens
+    T, d = 16, 32
+    layer = T * (d * d + 2 * d * 16 + d * d + d * 4) + 2 * 4 * 2 * 8 * 8 * 8 + T * 2 * 3 * d * 48
+    assert meta.total.macs == 2 * layer + T * d * 100
+    differ = {r.path for r_cpu, r in zip(cpu.layers, meta.layers) if r.cost != r_cpu.cost}
+    if attention == "eager":
+        assert differ == set()
+    else:
+        attn = {f"model.layers.{i}.self_attn" for i in range(2)}
+        assert differ == attn | {"model", "model.layers", "model.layers.0", "model.layers.1"}
+        for path in attn:
+            r_cpu, r_meta = (next(r for r in rep.layers if r.path == path) for rep in (cpu, meta))
+            assert r_meta.cost.bytes_read > r_cpu.cost.bytes_read
+            assert r_meta.cost.bytes_written > r_cpu.cost.bytes_written
