@@ -14,6 +14,8 @@ from torch import nn
 
 import torchcount
 
+from conftest import needs
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -129,3 +131,36 @@ def test_performance_meta_bytes_of_a_direct_sdpa_call():
     read = 100 * (meta.bytes_read / cpu.bytes_read - 1)
     written = 100 * (meta.bytes_written / cpu.bytes_written - 1)
     assert f"bytes read +{read:.1f} %, bytes written +{written:.1f} %" in prose("performance.md")
+
+
+@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
+def test_performance_meta_bytes_of_transformers_sdpa_in_bfloat16():
+    """docs/performance.md, limits of meta counting: a toy Mixtral in bfloat16 with SDPA attention
+    moves more bytes on meta (the math fallback: float32 copies, the causal mask, repeated k/v heads),
+    by the shares the doc gives; tests/test_meta.py checks that only the attention rows differ."""
+    from test_meta import _hf_moe_on
+    from test_readme import _unpinned
+
+    if _unpinned():  # another torch or transformers may run other ops
+        pytest.skip(f"not the tested set: {', '.join(_unpinned())}")
+    cpu = _hf_moe_on("cpu", "mixtral", "sdpa").total.cost
+    meta = _hf_moe_on("meta", "mixtral", "sdpa").total.cost
+    read = 100 * (meta.bytes_read / cpu.bytes_read - 1)
+    written = 100 * (meta.bytes_written / cpu.bytes_written - 1)
+    assert f"bytes read +{read:.1f} %, written +{written:.1f} %" in prose("performance.md")
+
+
+def test_performance_moe_example_figures_are_its_closed_form():
+    """docs/performance.md's Mixtral-8x7B figures and benchmarks/results/moe_meta.md (the full-size
+    count, which takes a few seconds: not rerun here) give the closed form at the example's config."""
+    spec = importlib.util.spec_from_file_location("_docs_moe_meta", DOCS.parent / "examples" / "moe_meta.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ref = example.closed_form(example.CONFIG)
+    # Mixtral-8x7B's published size, 46.7 B parameters, ~12.9 B active per token
+    assert round(ref["params"] / 1e9, 1) == 46.7 and round(ref["active_params"] / 1e9, 1) == 12.9
+    text, results = prose("performance.md"), (DOCS.parent / "benchmarks" / "results" / "moe_meta.md").read_text()
+    for figure in (ref["params"], ref["active_params"], ref["flops"]):
+        assert f"{figure:,}" in text and f"{figure:,}" in results
+    assert f"| FLOPs, `2mac` convention (torchcount) | {ref['flops']:,} |" in results
+    assert f"| parameters (torchcount) | {ref['params']:,} |" in results

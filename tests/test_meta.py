@@ -215,46 +215,71 @@ def test_moe_example_small_config_meta_equals_cpu_and_its_closed_form():
     assert out["params"] == out["closed_form"]["params"] == meta.total.params
 
 
-@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
-@pytest.mark.parametrize("attention", ["eager", "sdpa"])
-def test_transformers_mixtral_with_grouped_mm_in_bfloat16_on_meta(attention):
-    """transformers' MixtralForCausalLM counts on meta with experts_implementation="grouped_mm" in
-    bfloat16 (its "eager" experts call nonzero; torch._grouped_mm's meta kernel takes bfloat16
-    only). Every operation count equals the CPU's. Bytes do too with eager attention; with SDPA
-    (transformers' default) the CPU runs one fused kernel and meta its math fallback, op by op
-    (docs/performance.md, "Limits of meta counting"): only the attention rows differ, with more
-    bytes on meta (the float32 copies, the causal mask, the repeated k/v heads and L×S scores)."""
+_DEC = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=64, pad_token_id=0)
+#: toy MoE decoders of transformers (as tests/test_hf_zoo.py's), 4 experts, 2 per token
+_HF_MOE = {
+    "mixtral": dict(_DEC, intermediate_size=48, num_local_experts=4, num_experts_per_tok=2),
+    "qwen2_moe": dict(_DEC, intermediate_size=37, moe_intermediate_size=16, shared_expert_intermediate_size=24,
+                      num_experts=4, num_experts_per_tok=2, decoder_sparse_step=1, mlp_only_layers=[]),
+    "qwen3_moe": dict(_DEC, intermediate_size=37, moe_intermediate_size=16, num_experts=4, num_experts_per_tok=2,
+                      decoder_sparse_step=1, mlp_only_layers=[]),
+    # multi-head latent attention, experts routed by group-limited top-k, a dense first layer
+    "deepseek_v3": dict(_DEC, num_key_value_heads=4, intermediate_size=48, q_lora_rank=16, kv_lora_rank=16,
+                        qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=8, n_routed_experts=4,
+                        num_experts_per_tok=2, n_group=2, topk_group=1, moe_intermediate_size=16,
+                        first_k_dense_replace=1),
+}
+
+
+def _hf_moe_on(device: str, model_type: str, attention: str):
+    """A toy transformers MoE decoder in bfloat16 with its experts through torch._grouped_mm, counted on
+    ``device`` for a batch of 2 × 8 token ids; skipped where transformers cannot build it so."""
     transformers = pytest.importorskip("transformers")
-    cfg = transformers.MixtralConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        intermediate_size=48, num_local_experts=4, num_experts_per_tok=2, experts_implementation="grouped_mm",
-        attn_implementation=attention)
+    try:
+        cfg = transformers.AutoConfig.for_model(model_type, **_HF_MOE[model_type], experts_implementation="grouped_mm",
+                                                attn_implementation=attention)
+    except ValueError as exc:  # an older transformers: no such model type
+        pytest.skip(f"transformers {transformers.__version__}: {exc}")
     if getattr(cfg, "_experts_implementation", None) != "grouped_mm":
         pytest.skip(f"transformers {transformers.__version__} has no experts_implementation")
-    reports = {}
-    for device in ("cpu", "meta"):
-        torch.manual_seed(0)
-        with warnings.catch_warnings(), torch.device(device):
-            warnings.simplefilter("ignore")
-            model = transformers.MixtralForCausalLM(cfg).eval().to(torch.bfloat16)
-        reports[device] = _count(model, torch.randint(0, 100, (2, 8), device=device))
-    cpu, meta = reports["cpu"], reports["meta"]
+    torch.manual_seed(0)
+    with warnings.catch_warnings(), torch.device(device):
+        warnings.simplefilter("ignore")
+        model = transformers.AutoModelForCausalLM.from_config(cfg).eval().to(torch.bfloat16)
+    return _count(model, torch.randint(3, 99, (2, 8), device=device))
+
+
+@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
+@pytest.mark.parametrize("model_type", sorted(_HF_MOE))
+def test_transformers_moe_with_grouped_mm_in_bfloat16_on_meta_equals_cpu(model_type):
+    """transformers' MoE decoders count on meta with experts_implementation="grouped_mm" in bfloat16
+    (their "eager" experts call nonzero; torch._grouped_mm's meta kernel takes bfloat16 only). With
+    eager attention both devices run the same ops: every category, bytes included, and every row agree."""
+    _assert_same(_hf_moe_on("cpu", model_type, "eager"), _hf_moe_on("meta", model_type, "eager"))
+
+
+@needs("torch._grouped_mm on CPU and meta in bfloat16, with offs")
+def test_transformers_mixtral_with_sdpa_on_meta_differs_in_its_attention_bytes_only():
+    """With SDPA (transformers' default) the CPU runs one fused kernel and meta its math fallback, op
+    by op (docs/performance.md, "Limits of meta counting"): every operation count still agrees, and
+    equals the closed form; only the attention rows (and those holding them) move other bytes, more on
+    meta (the float32 copies, the causal mask, the repeated k/v heads and the L×S scores)."""
+    cpu, meta = _hf_moe_on("cpu", "mixtral", "sdpa"), _hf_moe_on("meta", "mixtral", "sdpa")
     assert meta.uncounted == cpu.uncounted == []
     no_bytes = dict(bytes_read=0, bytes_written=0)
     assert [r.path for r in meta.layers] == [r.path for r in cpu.layers]
     for r_meta, r_cpu in zip(meta.layers, cpu.layers):
         assert r_meta.cost._replace(**no_bytes) == r_cpu.cost._replace(**no_bytes), r_meta.path
-    # layers × (T·(projections + router) + attention products + T·k·3·d·f) + the head, T = 16 tokens
+    # layers × (T·(q, k, v, o, router) + the attention products + T·k·3·d·f) + the head; T = 16 tokens,
+    # 4 query heads of dim 8 (2 kv heads), 4 experts of FFN 48, 2 per token
     T, d = 16, 32
     layer = T * (d * d + 2 * d * 16 + d * d + d * 4) + 2 * 4 * 2 * 8 * 8 * 8 + T * 2 * 3 * d * 48
-    assert meta.total.macs == 2 * layer + T * d * 100
+    assert meta.total.macs == 2 * layer + T * d * 99
     differ = {r.path for r_cpu, r in zip(cpu.layers, meta.layers) if r.cost != r_cpu.cost}
-    if attention == "eager":
-        assert differ == set()
-    else:
-        attn = {f"model.layers.{i}.self_attn" for i in range(2)}
-        assert differ == attn | {"model", "model.layers", "model.layers.0", "model.layers.1"}
-        for path in attn:
-            r_cpu, r_meta = (next(r for r in rep.layers if r.path == path) for rep in (cpu, meta))
-            assert r_meta.cost.bytes_read > r_cpu.cost.bytes_read
-            assert r_meta.cost.bytes_written > r_cpu.cost.bytes_written
+    attention = {f"model.layers.{i}.self_attn" for i in range(2)}
+    assert differ == attention | {"model", "model.layers", "model.layers.0", "model.layers.1"}
+    for path in attention:
+        r_cpu, r_meta = (next(r for r in rep.layers if r.path == path) for rep in (cpu, meta))
+        assert r_meta.cost.bytes_read > r_cpu.cost.bytes_read
+        assert r_meta.cost.bytes_written > r_cpu.cost.bytes_written
