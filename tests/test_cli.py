@@ -1068,6 +1068,41 @@ def test_inputs_a_saved_program_was_not_exported_for_are_a_usage_error(capsys, t
         assert message in err, err
 
 
+class _ScaledTagger(_Tagger):
+    """_Tagger with a float keyword input: torch.export fixes it in the graph (a guard: scale == 2.0)."""
+
+    def forward(self, x, ids=None, scale: float = 1.0):
+        return super().forward(x, ids) * scale
+
+
+def test_a_saved_programs_non_tensor_input_keeps_its_exported_value_under_input(capsys, tmp_path):
+    """A program exported with a float keyword input (scale=2.0, which its graph fixes): --input gives the
+    tensors, at another batch, and scale keeps the value it was exported with (the MACs of a batch of 5:
+    5·(7,776 + 32)); the note says so. --input cannot give scale itself (a tensor where the program takes a
+    float): a usage error naming it, before any forward (it failed in the program's guard, exit 1)."""
+    path = tmp_path / "scaled.pt2"
+    torch.manual_seed(0)
+    x, ids = _tagger_inputs(2)
+    batch = torch.export.Dim("batch", max=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_ScaledTagger().eval(), (x,), {"ids": ids, "scale": 2.0},
+                                      dynamic_shapes={"x": {0: batch}, "ids": {0: batch}, "scale": None})
+        torch.export.save(program, str(path))
+    rc, out, err = main(capsys, path, "--format", "json", "--convention", "macs")
+    assert rc == 0, err
+    assert json.loads(out)["total"]["macs"] == 2 * (7_776 + 32)
+    assert "--input 2x3x8x8 --input ids=2x5:int64 (scale=float 2.0, not a tensor: kept as exported)" in err
+    rc, out, err = main(capsys, path, "--input", "5x3x8x8", "--input", "ids=5x5:int64", "--format", "json",
+                        "--convention", "macs")
+    assert rc == 0 and err == "", err
+    assert json.loads(out)["total"]["macs"] == 5 * (7_776 + 32)
+    rc, out, err = main(capsys, path, "--input", "5x3x8x8", "--input", "ids=5x5:int64", "--input", "scale=1")
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert ("--input: scaled.pt2 was exported with scale=float 2.0, not a tensor: --input cannot give it "
+            "(leave it out: it keeps that value)") in err
+
+
 class _Scriptable(nn.Module):
     """Linear(4, 8), ReLU, Linear(8, 3) on a batch of 2: MACs 2·4·8 + 2·8·3 = 112, params 40 + 27 = 67."""
 

@@ -705,6 +705,8 @@ class _ProgramCall:
 
         positional = len(self.in_spec.children_specs[0].children_specs)
         keywords = list(self.in_spec.children_specs[1].context or [])
+        if given:
+            args, kwargs = self._kept(args, kwargs)
         if given and (len(args) != positional or sorted(kwargs) != sorted(keywords)):
             raise UsageError(f"--input: {self.label} was exported for {_input_flags(self.args, self.kwargs)}; "
                              f"--input gave {len(args)} positional input(s)"
@@ -723,6 +725,26 @@ class _ProgramCall:
         if not args:
             return kwargs, None
         return tuple(args), (kwargs or None)
+
+    def _kept(self, args: tuple, kwargs: dict) -> tuple:
+        """--input's tensors, with each input --input cannot give (not a tensor: a float, an int, None, which
+        torch.export fixes in the graph; a 0-dim tensor) filled in with the value the program was exported
+        with; a usage error for --input giving one of them."""
+        held = [i for i, value in enumerate(self.args) if _kept_as_exported(value)]
+        fixed = {k: v for k, v in self.kwargs.items() if _kept_as_exported(v)}
+        given = [(name, fixed[name]) for name in kwargs if name in fixed]
+        if held and len(args) == len(self.args):
+            given.insert(0, (None, self.args[held[0]]))
+        if given:
+            name, value = given[0]
+            what = _input_value(value, name) if name else f"input {held[0] + 1} = {_input_value(value)}"
+            raise UsageError(f"--input: {self.label} was exported with {what}"
+                             f"{'' if hasattr(value, 'dim') else ', not a tensor'}: --input cannot give it (leave "
+                             f"it out: it keeps that value)")
+        if held and len(args) == len(self.args) - len(held):
+            rest = iter(args)
+            args = tuple(self.args[i] if i in held else next(rest) for i in range(len(self.args)))
+        return args, {**kwargs, **fixed}
 
     def _check_fits(self, tensor, expected) -> None:
         """A usage error for an --input tensor the program's shape constraints reject (a static dim of another
@@ -833,8 +855,33 @@ def _hint(size, where: str, label: str) -> int:
     return int(hint)
 
 
+def _kept_as_exported(value) -> bool:
+    """Whether an input of a program is one --input cannot give, which the command keeps as the program was
+    exported with: no tensor in it (a float, an int, None: torch.export fixes it in the graph), or a 0-dim
+    tensor. (A list of tensors is neither: --input cannot give it, and its shapes may follow the others'.)"""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0
+    return not any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(value))
+
+
+def _input_value(value, name=None) -> str:
+    """``scale=float 2.0``, ``t=a 0-dim int64 tensor``, ``mask=None``: an input as the notes name it."""
+    import torch
+
+    prefix = f"{name}=" if name else ""
+    if value is None:
+        return f"{prefix}None"
+    if isinstance(value, torch.Tensor):
+        return f"{prefix}a {value.dim()}-dim {str(value.dtype).removeprefix('torch.')} tensor"
+    return f"{prefix}{type(value).__name__} {_one_line(repr(value), 40)}"
+
+
 def _input_flags(args: tuple, kwargs: dict) -> str:
-    """The --input options that give these inputs: ``--input 2x3x8x8 --input ids=2x5:int64``."""
+    """The --input options that give these inputs: ``--input 2x3x8x8 --input ids=2x5:int64``; an input
+    --input cannot give, in parentheses: ``(scale=float 2.0, not a tensor: kept as exported)``."""
     import torch
 
     def flag(value, name=None) -> str:
@@ -842,9 +889,10 @@ def _input_flags(args: tuple, kwargs: dict) -> str:
         if isinstance(value, torch.Tensor) and value.dim():
             dtype = "" if value.dtype == torch.float32 else ":" + str(value.dtype).removeprefix("torch.")
             return f"--input {prefix}{'x'.join(map(str, value.shape))}{dtype}"
-        what = f"a 0-dim {str(value.dtype).removeprefix('torch.')} tensor" if isinstance(value, torch.Tensor) \
-            else f"{type(value).__name__} {_one_line(repr(value), 40)}"
-        return f"({prefix}{what}, which --input cannot give)"
+        if _kept_as_exported(value):
+            return f"({_input_value(value, name)}{'' if isinstance(value, torch.Tensor) else ', not a tensor'}: " \
+                   f"kept as exported)"
+        return f"({_input_value(value, name)}, which --input cannot give)"
 
     parts = [flag(a) for a in args] + [flag(v, k) for k, v in kwargs.items()]
     return " ".join(parts) if parts else "no inputs"
