@@ -1144,6 +1144,12 @@ def test_a_saved_torchscript_module_is_counted_from_its_ops(capsys, tmp_path, fr
             "(its forward takes x: Tensor)") in err
     rc, out, err = main(capsys, path, "--input", "y=2x4")
     assert rc == 2 and "model.pt's forward takes no keyword argument 'y' (it takes x)" in err
+    # a failing forward says what went wrong (the last line of TorchScript's traceback, its message lost
+    # under the op recorder: the failing op's), then where, not the start of the traceback
+    rc, out, err = main(capsys, path, "--input", "2x5")
+    assert rc == 1 and out == "" and err.count("model error") == 1, err
+    assert "(RecursiveScriptModule) with input shapes 2×5: RuntimeError: mat1 and mat2 shapes cannot be " \
+           "multiplied (2x5 and 4x8) (in TorchScript, at " in err, err
 
 
 def _rewritten(source, target, replace):

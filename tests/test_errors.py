@@ -113,6 +113,29 @@ def test_forward_error_in_the_root_module_itself():
     assert isinstance(info.value.__cause__, KeyError)
 
 
+def test_a_torchscript_failure_says_what_went_wrong_first():
+    """A TorchScript module's failure comes with the interpreter's traceback of its serialized code, and says
+    what went wrong on its last line, which a one-line message cut at 500 characters lost. The error leads
+    with that line, then the innermost call the interpreter ran (a convolution given 2 channels, not 3)."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+
+        def forward(self, x):
+            return self.body(x)
+
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(torch.jit.script(Net()), torch.randn(1, 2, 4, 4))
+    message = str(info.value)
+    assert message.startswith("forward failed in module '(root)' (RecursiveScriptModule) with input shapes "
+                              "1×2×4×4: RuntimeError: Given groups=1, weight of size [4, 3, 3, 3], expected "
+                              "input[1, 2, 4, 4] to have 3 channels, but got 2 channels instead"), message
+    assert message.endswith(" (in TorchScript, at return F.conv2d(…))") and "<--- HERE" not in message, message
+    assert info.value.reason.startswith("RuntimeError: Given groups=1") and info.value.path == ""
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
 def test_wrong_number_of_arguments_is_a_forward_error():
     with pytest.raises(ForwardError) as info:
         torchcount.profile(nn.Linear(2, 2), (torch.randn(1, 2), torch.randn(1, 2)))

@@ -479,6 +479,9 @@ class OpRecorder(TorchDispatchMode):
         self._decomposed: dict = {}
         #: id(op) → the autograd node running it, for ops a backward runs; None: not tracked
         self._backward_nodes: "dict | None" = None
+        #: the exception the last op that failed raised: the TorchScript interpreter re-raises one raised
+        #: under a Python dispatch mode with its message lost (``RuntimeError: `` on its last line)
+        self.last_error: "BaseException | None" = None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -501,7 +504,11 @@ class OpRecorder(TorchDispatchMode):
             # a sparse tensor written in place changes its nnz (A.add_(B) stores the union of indices):
             # its rule needs what it stored before the op, so the arguments are described first
             before = describe(args), describe(kwargs)
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            self.last_error = exc
+            raise
         try:
             if before is not None:
                 op = OpCall(func, before[0], before[1], describe(out, _raw_tensors(args) + _raw_tensors(kwargs)))

@@ -1108,13 +1108,13 @@ def _profile(spec: Spec, args, device: str, measure_options: dict):
             # a saved program ran where it was saved: a failure on meta is likely meta's (a device its graph
             # names, an op without a meta kernel); if the CPU fails too, its error is the one shown
             report = _profile_on(spec, args, "cpu", measure_options)
-            _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
+            _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.reason or exc.__cause__ or exc, 160)}); "
                   f"counted on the CPU instead")
             return report
         if not needs_real_values(exc):  # the model or its inputs are wrong; meta's words are terser than the CPU's
             raise ForwardError(f"{exc} (counted on the meta device, whose kernels say less: --device cpu shows "
-                               f"PyTorch's own message)", exc.path, exc.input_shapes) from exc.__cause__
-        _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.__cause__ or exc, 160)}); "
+                               f"PyTorch's own message)", exc.path, exc.input_shapes, exc.reason) from exc.__cause__
+        _fail(f"note: {spec.label} could not run on the meta device ({_one_line(exc.reason or exc.__cause__ or exc, 160)}); "
               f"counting on the CPU instead")
         return _profile_on(spec, args, "cpu", measure_options)
 
@@ -1130,7 +1130,7 @@ def _profile_side(spec: Spec, side: str, args, device: str, measure_options: dic
         if not comparing:
             raise
         which = f"model A ({spec.text})" if side == "A" else f"--compare model B ({spec.text})"
-        raise ForwardError(f"{which}: {exc}", exc.path, exc.input_shapes) from exc
+        raise ForwardError(f"{which}: {exc}", exc.path, exc.input_shapes, exc.reason) from exc
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):

@@ -30,10 +30,13 @@ from .state import preserved
 class ForwardError(RuntimeError):
     """The model's forward raised; names the innermost failing module and its inputs."""
 
-    def __init__(self, message: str, path: str | None = None, input_shapes: list | None = None):
+    def __init__(self, message: str, path: str | None = None, input_shapes: list | None = None,
+                 reason: str | None = None):
         super().__init__(message)
         self.path = path
         self.input_shapes = input_shapes
+        #: what went wrong, as the message quotes it (``RuntimeError: …``); None where not known
+        self.reason = reason
 
 
 class UncountedWarning(UserWarning):
@@ -799,6 +802,39 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
         return None
 
 
+_SCRIPT_FAILURE = "The following operation failed in the TorchScript interpreter."
+
+
+def _error_text(exc: BaseException, op_error: "BaseException | None" = None) -> str:
+    """``RuntimeError: …``: an exception as a ForwardError quotes it. The TorchScript interpreter's error
+    leads with the traceback of the module's code and says what went wrong on its last line: that line
+    comes first here, then the innermost call the interpreter ran (the line its traceback marks). Under
+    the op recorder (a Python dispatch mode) that last line has lost its message (``RuntimeError: ``):
+    ``op_error``, the exception the failing op raised, says it instead."""
+    text = str(exc)
+    if not text.startswith(_SCRIPT_FAILURE):
+        return f"{type(exc).__name__}: {text}"
+    lines = [line for line in text.splitlines() if line.strip()]
+    reason = lines[-1].strip()
+    kind, colon, said = reason.partition(":")
+    if not colon or not kind.replace(".", "").isidentifier():
+        reason = f"{type(exc).__name__}: {reason}"  # (the last line says what went wrong without its type)
+    elif not said.strip() and op_error is not None:
+        reason = _error_text(op_error)
+    call = None
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback of TorchScript, original code"):
+            break  # (the first traceback is the code the interpreter ran: serialized, or the scripted source)
+        if line.rstrip().endswith("<--- HERE") and i > 0:
+            call = lines[i - 1].strip()
+            call += "…)" if call.endswith("(") else ""  # (a call its code continues on the next lines)
+    return reason + (f" (in TorchScript, at {_short(call, 120)})" if call else "")
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _input_shapes_text(shapes: list) -> str:
     return "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
 
@@ -806,6 +842,7 @@ def _input_shapes_text(shapes: list) -> str:
 def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = False) -> Exception:
     """``on_meta``: the model or its inputs are on the meta device."""
     failed = recorder.failure
+    reason = _error_text(exc, recorder.mode.last_error if recorder.mode is not None else None)
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
     if on_meta and needs_real_values(exc):
         hint += META_HINT
@@ -815,10 +852,10 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
         given = _input_shapes_text(shapes) if shapes else "no tensor input"
         return ForwardError(
             f"forward failed in a forward {stage} of module '{path or '(root)'}' ({_type_name(module)}) with "
-            f"{given}: {type(exc).__name__}: {exc}{hint}", path, shapes)
+            f"{given}: {reason}{hint}", path, shapes, reason)
     if failed is None:
         return ForwardError(f"{_type_name(model)} forward failed before any module ran: "
-                            f"{type(exc).__name__}: {exc}{hint}")
+                            f"{reason}{hint}", reason=reason)
     shapes = [tuple(t.shape) for t in tensors_in((failed.args, failed.kwargs))]
     path = failed.path or "(root)"
     if shapes:
@@ -838,7 +875,7 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
     where = f"{_type_name(model)}.{method}(...) failed outside any module's forward" \
         if method is not None and failed.index == 0 else \
         f"forward failed in module '{path}' ({recorder.trace.layer_types.get(failed.path) or _type_name(failed.module)})"
-    return ForwardError(f"{where} with {given}: {type(exc).__name__}: {exc}{hint}", failed.path, shapes)
+    return ForwardError(f"{where} with {given}: {reason}{hint}", failed.path, shapes, reason)
 
 
 def needs_real_values(exc: BaseException) -> bool:

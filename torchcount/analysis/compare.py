@@ -133,7 +133,7 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
             try:
                 profiled.append(profile(model, given, **opts))
             except ForwardError as exc:  # which variant failed, not only which module
-                raise ForwardError(f"compare, variant {side}: {exc}", exc.path, exc.input_shapes) from exc
+                raise ForwardError(f"compare, variant {side}: {exc}", exc.path, exc.input_shapes, exc.reason) from exc
         a, b = profiled
     elif profile_options or inputs is not None or inputs_b is not None:
         raise TypeError("compare(report_a, report_b): inputs and profile options only apply to models")

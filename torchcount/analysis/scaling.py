@@ -313,7 +313,7 @@ def scaling(model: nn.Module, make_inputs: Callable[[Any], Any], sizes: Sequence
                 reports.append(profile(model, inputs, convention=conv, measure=measure, warn=False,
                                        name=name, **profile_options))
             except ForwardError as exc:  # which size failed, not only which module
-                raise ForwardError(f"scaling at {var}={size}: {exc}", exc.path, exc.input_shapes) from exc
+                raise ForwardError(f"scaling at {var}={size}: {exc}", exc.path, exc.input_shapes, exc.reason) from exc
         bar.update(len(sizes), "done")
     finally:
         bar.close()

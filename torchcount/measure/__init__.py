@@ -438,7 +438,7 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
     :class:`~torchcount.ForwardError` naming the module when a hooked pass failed (``hooked``),
     or the profiled method when it failed outside every module's forward. ``layers``: a graph's
     (``graph.LayerNames``), whose layers are named by their original types."""
-    from ..profile import ForwardError
+    from ..profile import ForwardError, _error_text
 
     if path is not None:
         kind = layers.types.get(path) if layers is not None else None
@@ -453,7 +453,7 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
         if "does not require grad" in str(exc) else ""
     return ForwardError(f"{'forward' if method is None else method} failed while measuring, after the counting "
                         f"pass and {passes_done} measuring pass(es) that completed (warm-up ones included), "
-                        f"{where}{type(exc).__name__}: {exc}{hint}", path)
+                        f"{where}{_error_text(exc)}{hint}", path, reason=_error_text(exc))
 
 
 def details(report, path: str) -> dict:
