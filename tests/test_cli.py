@@ -1144,6 +1144,8 @@ def test_a_saved_torchscript_module_is_counted_from_its_ops(capsys, tmp_path, fr
             "(its forward takes x: Tensor)") in err
     rc, out, err = main(capsys, path, "--input", "y=2x4")
     assert rc == 2 and "model.pt's forward takes no keyword argument 'y' (it takes x)" in err
+    rc, out, err = main(capsys, path, "--input", "2x4", "--input", "2x4")  # (it was exit 1, from the forward)
+    assert rc == 2 and "--input: model.pt's forward takes 1 input(s) (x: Tensor), not 2" in err, err
     # a failing forward says what went wrong (the last line of TorchScript's traceback, its message lost
     # under the op recorder: the failing op's), then where, not the start of the traceback
     rc, out, err = main(capsys, path, "--input", "2x5")

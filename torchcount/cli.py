@@ -1065,12 +1065,16 @@ def _script_takes(model) -> str:
 
 
 def _check_script_keywords(model, label: str, positional: int, keywords: dict) -> None:
-    """A ``TypeError`` naming a keyword a TorchScript forward's schema has no argument for, or one the
-    positional inputs fill already (Python cannot read a ScriptMethod's signature)."""
+    """A ``TypeError`` for more positional inputs than a TorchScript forward's schema takes, a keyword it
+    has no argument for, or one the positional inputs fill already (Python cannot read a ScriptMethod's
+    signature)."""
     try:
         names = [a.name for a in model.forward.schema.arguments[1:]]
     except (AttributeError, RuntimeError):
         return
+    if positional > len(names):
+        raise TypeError(f"{label}'s forward takes {len(names)} input(s) ({_script_takes(model).removeprefix('its forward takes ')}), "
+                        f"not {positional}")
     for keyword in keywords:
         if keyword not in names:
             close = difflib.get_close_matches(keyword, names[positional:], n=1, cutoff=0.6)
@@ -1157,7 +1161,7 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     try:
         if method is not None:
             _check_method(root, method, len(positional), {**given, **(keywords or {})})
-        elif (given or keywords) and spec.saved == "script":
+        elif spec.saved == "script":
             _check_script_keywords(root, spec.label, len(positional), {**given, **(keywords or {})})
         elif given or keywords:
             _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
