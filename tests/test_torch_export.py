@@ -165,6 +165,46 @@ def test_a_reused_module_is_one_row_with_two_calls():
     _same_rows(run(model, x), report)
 
 
+class Grouped(nn.Module):
+    """Layers in containers the forward never calls itself: a ModuleList of Linears (a holder in the graph:
+    they have parameters) and a ModuleDict of a ReLU (nothing holds it there: no parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.acts = nn.ModuleDict({"relu": nn.ReLU()})
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.acts["relu"](x)
+
+
+@pytest.mark.parametrize("how", ["export", "symbolic_trace", "unflatten"])
+def test_a_container_never_called_has_a_row_that_holds_its_layers(how):
+    """Each container the forward never calls gets its row, as in the eager table, so that a table cut at
+    depth 1 adds up to the total: blocks 2·(2·4·4) = 64 MACs, 2·(64 + 8) = 144 FLOPs; acts the ReLU's
+    2·4 = 8 comparisons. ep.module() holds no module for acts (none of its layers has parameters): its row
+    was missing, and the depth-1 table summed to 144 of 152 FLOPs. The graph does not name a container
+    no node ran in: its type is the module's that stands for it there (``Module``, ``InterpreterModule``)."""
+    torch.manual_seed(0)
+    model, x = Grouped().eval(), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = torch.fx.symbolic_trace(model) if how == "symbolic_trace" else torch.export.export(model, (x,))
+    graph = torch.export.unflatten(graph) if how == "unflatten" else graph if how == "symbolic_trace" \
+        else graph.module()
+    eager, report = run(model, x), run(graph, x)
+    assert (report.row("blocks").cost.macs, report.row("blocks").ops(), report.row("acts").cost.cmps) == (64, 144, 8)
+    for row in eager.layers:
+        other = report.row(row.path)
+        assert (other.calls, other.params, other.cost.macs, other.ops()) == \
+            (row.calls, row.params, row.cost.macs, row.ops()), row.path
+    top = [r for r in report.layers if r.depth == 1]
+    assert sum(r.ops() for r in top) + report.convention.ops(report.root.self_cost) == report.total.flops == 152
+    assert report.row("acts").type in ("Module", "InterpreterModule")
+
+
 @needs("torch.export.export(strict=True)")
 def test_strict_export_has_the_same_rows():
     """Dynamo's export keys each frame by an object id, and leaves a never-called container out."""

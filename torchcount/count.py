@@ -1162,6 +1162,15 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         uncalled = [(p, m) for p, m in uncalled if p not in trace.layer_held]
     if trace.scripted:  # a TorchScript module's work and parameters are its caller's
         uncalled = [(p, m) for p, m in uncalled if not isinstance(m, _ScriptModule)]
+    if layer_types:  # a graph's layers (ep.module()): a container its forward never called (a ModuleDict)
+        # whose layers have no parameters is in no node's stack and held by no module there; it gets
+        # the group row an eager model's has all the same, under a stand-in (type Module, no parameters)
+        known = {p for p, _ in modules} | called_paths
+        missing = {path.rpartition(".")[0] for path in called_paths if "." in path} - known
+        while missing:
+            uncalled += [(p, nn.Module()) for p in sorted(missing)]
+            known |= missing
+            missing = {p.rpartition(".")[0] for p in missing if "." in p} - known
     if uncalled:  # a ModuleList of layers (called by its parent, never itself) still gets a row
         ruled_paths = {r.path for r in rows if r.status == "rule"}
         layers = _with_uncalled_rows(layers, uncalled, called_paths, ruled_paths, param_counts, own_params,
