@@ -180,6 +180,7 @@ PROBES = {
     "torch._foreach_powsum": lambda: torch._foreach_powsum([torch.ones(2)], 2),
     "torch.export naming each node's module by its path": _export_module_stack,
     "torch.export.export(strict=True)": lambda: _export_module_stack(strict=True),
+    "torch.utils._pytree._deregister_pytree_node": lambda: torch.utils._pytree._deregister_pytree_node,
 }
 _PROBED: dict[str, bool] = {}
 

@@ -6,6 +6,7 @@ written out here, ``torch.utils.flop_counter`` and the Python API on the same mo
 """
 import atexit
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -1152,6 +1153,43 @@ def test_a_saved_torchscript_module_is_counted_from_its_ops(capsys, tmp_path, fr
     assert rc == 1 and out == "" and err.count("model error") == 1, err
     assert "(RecursiveScriptModule) with input shapes 2×5: RuntimeError: mat1 and mat2 shapes cannot be " \
            "multiplied (2x5 and 4x8) (in TorchScript, at " in err, err
+
+
+@dataclasses.dataclass
+class _TaggerOutput:
+    """An output class a library registers with torch's pytree when its module is imported (as
+    transformers.modeling_outputs does its ModelOutputs)."""
+    logits: torch.Tensor
+
+
+class _TaggerWithOutput(_Tagger):
+    def forward(self, x, ids=None):
+        return _TaggerOutput(super().forward(x, ids))
+
+
+@needs("torch.utils._pytree._deregister_pytree_node")
+def test_a_program_whose_output_class_is_not_registered_says_which_and_what_to_do(capsys, tmp_path):
+    """torch.export.load cannot rebuild an output class no imported module registered with pytree (a
+    Hugging Face model's, in a process that has not imported transformers.modeling_outputs). torch logs
+    why and raises "Please check the warnings above", which the command holds back: the usage error
+    says torch's reason (the class) and the module a file.py:callable should import."""
+    from torch.utils import _pytree
+
+    path = tmp_path / "tagger.pt2"
+    _pytree.register_pytree_node(_TaggerOutput, lambda o: ([o.logits], None), lambda v, _: _TaggerOutput(*v),
+                                 serialized_type_name=f"{__name__}._TaggerOutput")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, ids = _tagger_inputs(2)
+            torch.export.save(torch.export.export(_TaggerWithOutput().eval(), (x,), {"ids": ids}), str(path))
+    finally:
+        _pytree._deregister_pytree_node(_TaggerOutput)
+    rc, out, err = main(capsys, path)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot load {path} as a torch.export program: " in err and "check the warnings above" not in err
+    assert f"Deserializing {__name__}._TaggerOutput in pytree is not registered" in err, err
+    assert f"give a file.py:callable that imports {__name__} and returns the loaded program's module" in err
 
 
 def _rewritten(source, target, replace):

@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import inspect
 import io
+import logging
 import json
 import math
 import os
@@ -568,27 +569,55 @@ def _weights_only_loading():
     containers; no arbitrary objects): torch.export.load unpickles some entries with
     ``weights_only=False``, which can run code a file names. torch reads TORCH_FORCE_WEIGHTS_ONLY_LOAD on
     each call (torch ≥ 2.2). torch.export's own log lines (a traceback of the format it tried first) are
-    held back: a file it cannot read is the one-line error the caller raises."""
+    held back: a file it cannot read is the one-line error the caller raises, with the exception torch
+    logged where its own error only points to its log (the handler yielded keeps them)."""
     import logging
 
     names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     before = {name: os.environ.get(name) for name in names}
     loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
-    levels = [lg.level for lg in loggers]
+    levels = [(lg.level, lg.propagate, lg.handlers) for lg in loggers]
+    held = _HeldExceptions()
     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
+    for lg in loggers:  # (not shown, but kept: the reason torch's own error sends the reader to)
+        lg.setLevel(logging.WARNING)
+        lg.propagate = False
+        lg.handlers = [held]
     try:
-        yield
+        yield held
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, (level, propagate, handlers) in zip(loggers, levels):
+            lg.handlers = handlers
             lg.setLevel(level)
+            lg.propagate = propagate
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class _HeldExceptions(logging.Handler):
+    """The exceptions torch.export logs while it loads a file (``log.warning(…, exc_info=True)``), before
+    it raises an error that says only "Please check the warnings above"."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.exceptions: list = []
+
+    def emit(self, record) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.exceptions.append(record.exc_info[1])
+
+    def reason(self) -> "str | None":
+        """The last logged exception, its innermost cause: ``NotImplementedError: …``."""
+        if not self.exceptions:
+            return None
+        exc = self.exceptions[-1]
+        while (exc.__cause__ or exc.__context__) is not None:
+            exc = exc.__cause__ or exc.__context__
+        return f"{type(exc).__name__}: {_one_line(exc, 200)}"
 
 
 class _NotOnMeta(ModelError):
@@ -609,11 +638,21 @@ def _load_saved(spec: Spec, device: str, dtype=None):
         if dtype is not None:
             model = model.to(dtype)
         return model.eval(), None
+    held = None
     try:
-        with _weights_only_loading():
+        with _weights_only_loading() as held:
             program = torch.export.load(spec.text.strip())
     except Exception as exc:  # noqa: BLE001
         why = _one_line(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)), 240)  # (torch's message has terminal bold)
+        logged = held.reason() if held is not None else None
+        if logged is not None and "check the warnings above" in why:  # (they are held back: say theirs)
+            why = logged
+        unregistered = re.search(r"Deserializing ([\w.]+) in pytree is not registered", why)
+        if unregistered:
+            where = unregistered.group(1).rpartition(".")[0]
+            why += (f" (a class of the program's inputs or outputs, which its module registers with torch's "
+                    f"pytree when it is imported: give a file.py:callable that imports {where} and returns "
+                    f"the loaded program's module and its example inputs)")
         if isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in why.lower():
             refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
             why = ("it holds pickled objects other than tensors" + (f" ({refused.group(1)})" if refused else "")
