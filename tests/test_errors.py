@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 import torchcount
+from conftest import needs
 from torchcount import CONVENTIONS, ForwardError, RuleError
 from torchcount.cost import Cost, Term
 from torchcount.export import records
@@ -20,6 +21,14 @@ def test_non_module_is_a_type_error_naming_what_was_given(thing, shown):
     with pytest.raises(TypeError, match="torch.nn.Module") as info:
         torchcount.profile(thing, torch.randn(1, 2))
     assert shown in str(info.value)
+
+
+@needs("torch.export naming each node's module by its path")
+def test_an_exported_program_given_as_the_model_says_to_profile_its_module():
+    x = torch.randn(1, 2)
+    program = torch.export.export(nn.Linear(2, 2), (x,))
+    with pytest.raises(TypeError, match=r"got ExportedProgram: .*profiled as its module: profile\(ep\.module\(\), …\)"):
+        torchcount.profile(program, x)
 
 
 class Block(nn.Module):

@@ -161,8 +161,10 @@ def profile(
     (picking the next token, concatenating ids) is the root's own.
     """
     if not isinstance(model, nn.Module):
+        hint = "; a torch.export program is profiled as its module: profile(ep.module(), …)" \
+            if type(model).__name__ == "ExportedProgram" and callable(getattr(model, "module", None)) else ""
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
-                        f"{_short_repr(model)}")
+                        f"{_short_repr(model)}{hint}")
     conv = get_convention(convention)
     if kwargs is not None and not isinstance(kwargs, dict):
         raise TypeError(f"kwargs= is a dict of keyword inputs ({{'attention_mask': mask}}), got {type(kwargs).__name__}")
