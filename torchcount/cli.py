@@ -23,8 +23,8 @@ import importlib
 import importlib.util
 import inspect
 import io
-import logging
 import json
+import logging
 import math
 import os
 import pickle
@@ -571,8 +571,6 @@ def _weights_only_loading():
     each call (torch ≥ 2.2). torch.export's own log lines (a traceback of the format it tried first) are
     held back: a file it cannot read is the one-line error the caller raises, with the exception torch
     logged where its own error only points to its log (the handler yielded keeps them)."""
-    import logging
-
     names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     before = {name: os.environ.get(name) for name in names}
     loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export")]
@@ -1112,8 +1110,8 @@ def _check_script_keywords(model, label: str, positional: int, keywords: dict) -
     except (AttributeError, RuntimeError):
         return
     if positional > len(names):
-        raise TypeError(f"{label}'s forward takes {len(names)} input(s) ({_script_takes(model).removeprefix('its forward takes ')}), "
-                        f"not {positional}")
+        takes = _script_takes(model).removeprefix("its forward takes ")
+        raise TypeError(f"{label}'s forward takes {len(names)} input(s) ({takes}), not {positional}")
     for keyword in keywords:
         if keyword not in names:
             close = difflib.get_close_matches(keyword, names[positional:], n=1, cutoff=0.6)
