@@ -1090,6 +1090,10 @@ def test_a_saved_programs_non_tensor_input_keeps_its_exported_value_under_input(
         program = torch.export.export(_ScaledTagger().eval(), (x,), {"ids": ids, "scale": 2.0},
                                       dynamic_shapes={"x": {0: batch}, "ids": {0: batch}, "scale": None})
         torch.export.save(program, str(path))
+        try:
+            torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001  (torch 2.2: 'NoneType' object has no attribute 'name')
+            pytest.skip(f"torch {torch.__version__} cannot load the program it saved with a float input: {exc}")
     rc, out, err = main(capsys, path, "--format", "json", "--convention", "macs")
     assert rc == 0, err
     assert json.loads(out)["total"]["macs"] == 2 * (7_776 + 32)

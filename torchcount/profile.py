@@ -828,9 +828,20 @@ def _error_text(exc: BaseException, op_error: "BaseException | None" = None) -> 
         if line.startswith("Traceback of TorchScript, original code"):
             break  # (the first traceback is the code the interpreter ran: serialized, or the scripted source)
         if line.rstrip().endswith("<--- HERE") and i > 0:
-            call = lines[i - 1].strip()
-            call += "…)" if call.endswith("(") else ""  # (a call its code continues on the next lines)
+            call = _cut_open_call(lines[i - 1].strip())
     return reason + (f" (in TorchScript, at {_short(call, 120)})" if call else "")
+
+
+def _cut_open_call(line: str) -> str:
+    """A line whose call continues on the next lines, cut after its first unclosed parenthesis:
+    ``return F.conv2d(…)`` for ``return F.conv2d(`` and for torch 2.2's ``return F.conv2d(input, weight,``."""
+    opened = []
+    for i, char in enumerate(line):
+        if char == "(":
+            opened.append(i)
+        elif char == ")" and opened:
+            opened.pop()
+    return line[:opened[0] + 1] + "…)" if opened else line
 
 
 def _short(text: str, limit: int) -> str:
