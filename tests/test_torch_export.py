@@ -826,3 +826,25 @@ def test_a_failing_layer_of_a_graph_inside_an_eager_model_is_named_by_its_path()
     finally:
         _failing[0] = None
     assert snapshot(outer) == before
+
+
+def test_a_forward_the_user_set_on_the_graph_module_is_the_one_run():
+    """A GraphModule whose ``forward`` the user replaced on the instance (a wrapper that scales the
+    graph's output) runs that forward, once, as it does without torchcount: its multiplication of the
+    2×10 output (20 multiplications) is counted beside the graph's work, and the wrapper is put back."""
+    model, x, ep = _exported("cnn")
+    plain = run(ep.module(), x)
+    gm = ep.module()
+    graph_forward, calls = gm.forward, []
+
+    def scaled(*args):
+        calls.append(1)
+        return graph_forward(*args) * 2
+
+    gm.forward = scaled
+    report = run(gm, x)
+    assert calls == [1]
+    assert gm.__dict__["forward"] is scaled
+    assert report.total.cost.macs == plain.total.cost.macs
+    assert report.total.cost.mults == plain.total.cost.mults + 2 * 10
+    assert report.total.params == plain.total.params

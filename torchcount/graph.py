@@ -214,8 +214,9 @@ def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "L
     whose nodes carry ``nn_module_stack`` naming modules below it (its :class:`GraphLayers`, in
     ``graphs`` at its path), and each ``UnflattenedModule`` of ``torch.export.unflatten`` (its
     ``InterpreterModule``s' types), every path prefixed by the path of the module whose graph it is;
-    None where there is none (and for a graph whose module paths are not in a form read here: its
-    work stays its module's). ``modules``: ``named_modules()``."""
+    None where there is none (and for a graph whose module paths are not in a form read here, or
+    whose module has a ``forward`` set on the instance: its work stays its module's).
+    ``modules``: ``named_modules()``."""
     unflatten = sys.modules.get("torch.export.unflatten")  # (imported by torch itself where it exists)
     unflattened = getattr(unflatten, "UnflattenedModule", None)
     kinds = (_GraphModule, unflattened) if unflattened is not None else _GraphModule
@@ -224,12 +225,18 @@ def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "L
     if not any(issubclass(kind, kinds) for kind in {type(module) for _, module in modules}):
         return None
     found: list = []
+    graphs_at: list = []  # the paths of the graphs met, read or not
     for path, module in modules:  # (outermost first)
         if not isinstance(module, kinds):
             continue
-        if any(not p or path.startswith(p + ".") for p, _ in found):
+        if any(not p or path.startswith(p + ".") for p in graphs_at):
             # below a graph read here: its paths are that graph's (a cond's branch, whose nodes name the
             # outer model's modules), and a module it calls is recorded as any module is
+            continue
+        graphs_at.append(path)
+        if "forward" in module.__dict__:
+            # a forward the user set on the instance (a wrapper of the graph's): it is what runs, as
+            # any module's; its graph's copy would run instead of it
             continue
         if isinstance(module, _GraphModule):
             layers = _graph_module_layers(module, path)
