@@ -848,3 +848,59 @@ def test_a_forward_the_user_set_on_the_graph_module_is_the_one_run():
     assert report.total.cost.macs == plain.total.cost.macs
     assert report.total.cost.mults == plain.total.cost.mults + 2 * 10
     assert report.total.params == plain.total.params
+
+
+class _NoGradInner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner, self.out = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        with torch.no_grad():
+            x = self.inner(x) * 3
+        return self.out(x)
+
+
+class _NoGrad(nn.Module):
+    """Regions under ``torch.no_grad()``: export runs each as a subgraph (``submod_1``) that the
+    ``wrap_with_set_grad_enabled`` higher-order op calls, whose nodes name the original layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.block, self.c = nn.Linear(4, 4), nn.Linear(4, 4), _NoGradInner(), nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.a(x)
+        with torch.no_grad():
+            y = self.b(x).relu()
+        return self.c(self.block(x + y))
+
+
+def test_the_layers_of_a_no_grad_region_have_their_rows_as_in_the_eager_model():
+    """The layers ``torch.no_grad()`` wraps (``b`` under the root, ``block.inner`` under ``block``) have
+    the eager model's rows: one call each, 16 + 4 = 20 parameters and 2·4·4 = 32 MACs, where the
+    region's GraphModule (``submod_1``) is no row; their parents' own work (the relu, the
+    multiplication by 3) is theirs; the measured pass nests their spans as the eager model's (the
+    region's call is no span)."""
+    from torchcount.graph import graph_layers
+
+    torch.manual_seed(0)
+    model, x = _NoGrad().eval(), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (x,)).module()
+    hops = {n.target.name() for n in gm.graph.nodes if isinstance(n.target, torch._ops.HigherOrderOperator)}
+    hops |= {n.target.name() for n in gm.block.graph.nodes} if isinstance(getattr(gm, "block", None), torch.fx.GraphModule) else set()
+    assert "wrap_with_set_grad_enabled" in hops
+    before = snapshot(gm)
+    eager, exported = run(model, x), run(gm, x)
+    _same_rows(eager, exported)
+    for path in ("b", "block.inner"):
+        row = exported.row(path)
+        assert (row.type, row.calls, row.params, row.cost.macs) == ("Linear", 1, 20, 32), path
+    assert exported.row("block").self_cost.mults == 8  # (× 3)
+    assert not [row.path for row in exported.layers if row.path.startswith("submod")]
+    assert snapshot(gm) == before
+    spans = [s for s in _spans(gm, x, graph_layers(gm, list(gm.named_modules()))) if s[0] != "_guards_fn"]
+    assert spans == _spans(model, x)
+    assert snapshot(gm) == before

@@ -19,7 +19,9 @@ model costs a look at its distinct module types here, and nothing per call.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 import re
 import sys
 import threading
@@ -63,14 +65,14 @@ class GraphLayers(LayerNames):
     (:meth:`captured_forward`). ``prefix``: the GraphModule's path in the profiled model ("" for the
     root), which every path here begins with."""
 
-    def __init__(self, model: nn.Module, source: str, globals_: dict, marker_name: str, switches: list,
-                 modules: dict, types: dict, held: dict, prefix: str = ""):
+    def __init__(self, model: nn.Module, codes: list, switches: list, modules: dict, types: dict, held: dict,
+                 prefix: str = ""):
         super().__init__(types, held)
         self.model = model
         self.prefix = prefix
-        self._source = source
-        self._globals = globals_
-        self._marker_name = marker_name  # the global the code calls each marker by
+        #: per graph copied (the regions' first, the model's last): (its module's type name, source,
+        #: globals, the global the code calls each marker by, the global it binds each region's copy by)
+        self._codes = codes
         #: per marker: (frames closed, innermost first: number of output values each;
         #: frames opened, outermost first: (key, path, number of input values))
         self._switches = switches
@@ -196,17 +198,32 @@ class GraphLayers(LayerNames):
         run.__wrapped__ = forward
         return run
 
-    _code = None  # the copy's source, compiled once: each measured pass runs it with its own switch
+    _compiled_codes = None  # the copies' sources, compiled once: each measured pass runs them with its own switch
 
     def _compiled(self, switch: Callable) -> Callable:
         """The graph's copy as a function of (the model, its inputs), its markers calling ``switch``."""
-        if self._code is None:  # (12 ms for ResNet-50's graph: not once per pass)
-            self._code = compile(self._source, f"<torchcount: the graph of {type(self.model).__name__}, with layer "
-                                 "markers>", "exec")
-        namespace = dict(self._globals)
-        namespace[self._marker_name] = switch
-        exec(self._code, namespace)
-        return namespace.pop("forward")  # (not left in its own globals: a reference cycle)
+        if self._compiled_codes is None:  # (12 ms for ResNet-50's graph: not once per pass)
+            self._compiled_codes = [
+                (compile(source, f"<torchcount: the graph of {name}, with layer markers>", "exec"), globals_, marker, bind)
+                for name, source, globals_, marker, bind in self._codes]
+        forwards: dict = {}  # part → its copy (a region's before the graph that calls it)
+        for part, (code, globals_, marker, bind) in enumerate(self._compiled_codes):
+            namespace = dict(globals_)
+            if marker is not None:
+                namespace[marker] = switch
+            if bind is not None:
+                namespace[bind] = _binder(dict(forwards))
+            exec(code, namespace)
+            forwards[part] = namespace.pop("forward")  # (not left in its own globals: a reference cycle)
+        return forwards[len(self._compiled_codes) - 1]
+
+
+def _binder(forwards: dict) -> Callable:
+    """What a copy calls for a region's graph (:func:`_region`): its copy bound to its GraphModule."""
+    def bind(part: int, module: nn.Module) -> Callable:
+        return functools.partial(forwards[part], module)
+
+    return bind
 
 
 def graph_layers(model: nn.Module, modules: "list[tuple[str, nn.Module]]") -> "LayerNames | None":
@@ -305,18 +322,91 @@ def _unflattened_layers(modules: list) -> LayerNames:
 
 def _graph_module_layers(model: nn.Module, prefix: str = "") -> "GraphLayers | None":
     """The layers of the GraphModule ``model``, at ``prefix`` in the profiled model (its paths are
-    the graph's, relative to ``model``, until the end, where they are prefixed)."""
-    graph = model.graph
+    the graph's, relative to ``model``, until the end, where they are prefixed). A region the graph
+    runs as a subgraph called by a higher-order op that only sets a mode around it (``torch.no_grad()``,
+    autocast: :data:`_WRAPPING`), whose nodes name the layers they ran in as the graph's do, is read
+    as a part of the graph: its copy, with markers of its own, is what the op calls."""
+    parts: list = []  # [module, nodes, frames_of, entry, regions, attrs] per graph read: its regions first
+    if _read(model, model.graph, (), parts) is None:
+        return None
+    if not any(frames for part in parts for frames in part[2]):
+        return None
+    at = _prefixer(prefix)
+
+    types: dict[str, str] = {}
+    modules: dict[str, nn.Module] = {}
+    training: dict = {}
+    for _, nodes, frames_of, _, _, _ in parts:
+        for frames in frames_of:
+            for _, path, kind in frames or ():
+                if path in modules:
+                    continue
+                try:
+                    found = model.get_submodule(path)
+                except (AttributeError, TypeError):
+                    found = None
+                if found is None or type(found) is nn.Module:  # a holder of parameters, or no module at all
+                    types[path] = kind
+                # (a stand-in holds nothing: the row has no parameters, as the original had none)
+                modules[path] = found if found is not None else nn.Module().train(model.training)
+        for node, frames in zip(nodes, frames_of):
+            if frames is not None and node.op == "call_function" and _runs_in_training(node):
+                path, kind = (frames[-1][1], frames[-1][2]) if frames else ("", type(model).__name__)
+                training.setdefault(path, kind)
+    _, nodes, frames_of, _, _, _ = parts[-1]  # the model's own graph
+    held = _held(nodes, frames_of, {node: i for i, node in enumerate(nodes)}, set(modules))
+
+    switches: list = []
+    codes: list = []
+    for owner, nodes, frames_of, entry, regions, attrs in parts:
+        markers = _markers(nodes, frames_of, entry, attrs)
+        graph = nodes[0].graph
+        copy = torch.fx.Graph()
+        copy.set_codegen(graph._codegen)  # the same input flattening and output structure as the model's
+        env: dict = {}
+        for i, node in enumerate(nodes):
+            marker = markers.get(i)
+            if marker is not None:
+                closes, opens = marker
+                values = [env[v] for out in closes for v in out] + [env[v] for _, ins in opens for v in ins]
+                switches.append(([len(out) for out in closes],
+                                 [(key, at(path), len(ins)) for (key, path, _), ins in opens]))
+                copy.create_node("call_function", _marker, (len(switches) - 1, *values), name="_torchcount_switch")
+            env[node] = copy.node_copy(node, lambda n: env[n])
+            region = regions.get(i)
+            if region is not None:  # the op calls the region's copy, bound to its GraphModule
+                argument, part = region
+                args = list(env[node].args)
+                with copy.inserting_before(env[node]):
+                    args[argument] = copy.create_node("call_function", _region, (part, args[argument]),
+                                                      name="_torchcount_region")
+                env[node].args = tuple(args)
+        code = copy.python_code(root_module="self")
+        names = {id(value): name for name, value in code.globals.items()}
+        codes.append((type(owner).__name__, code.src, code.globals, names.get(id(_marker)), names.get(id(_region))))
+    layers = GraphLayers(model, codes, switches, {at(p): m for p, m in modules.items()},
+                         {at(p): kind for p, kind in types.items()},
+                         {at(p): at(reader) for p, reader in held.items()}, prefix)
+    layers.training = tuple((at(p), kind) for p, kind in training.items())
+    return layers
+
+
+def _read(owner: nn.Module, graph: torch.fx.Graph, entry: tuple, parts: list) -> "int | None":
+    """Append to ``parts`` what the markers of ``graph`` (``owner``'s) need, its regions' first (see
+    :func:`_graph_module_layers`), and return its index there; None where a module path is in a
+    form not read here. ``entry``: the frames open where the graph is called (the model's: none),
+    which its output leaves open."""
     nodes = list(graph.nodes)
     frames_of: list = []  # per node: its module frames ((key, path, type name), …), or None: runs nothing
-    below_root = False
     for node in nodes:
         if node.op in ("placeholder", "get_attr"):  # (an input, a parameter: no work, no frame of its own)
             frames_of.append(None)
             continue
-        stack = node.meta.get("nn_module_stack") if node.op != "output" else None
+        if node.op == "output":
+            frames_of.append(entry)
+            continue
         frames = []
-        for key, value in (stack or {}).items():
+        for key, value in (node.meta.get("nn_module_stack") or {}).items():
             path, kind = _entry(value)
             if path is None:
                 return None
@@ -325,17 +415,45 @@ def _graph_module_layers(model: nn.Module, prefix: str = "") -> "GraphLayers | N
             if node.op == "call_module" and not node.target.startswith(path + "."):
                 continue  # the module itself, recorded as it is called; or a frame that does not hold it
             frames.append((key, path, kind))
-        below_root = below_root or bool(frames)
         frames_of.append(tuple(frames))  # (an op the graph gives no module is the root's own)
-    if not below_root:
-        return None
 
+    attrs = {node for node in nodes if node.op == "get_attr"}  # values the modules hold, not inputs
     position = {node: i for i, node in enumerate(nodes)}
-    # the markers: before node i, close the frames of the current stack past the common prefix
-    # (innermost first) and open the node's own past it
+    regions: dict = {}  # node index → (the argument that is the region's GraphModule, its part)
+    for i, node in enumerate(nodes):
+        if node.op != "call_function" or not any(node.target is op for op in _WRAPPING):
+            continue
+        found = next(((j, arg) for j, arg in enumerate(node.args) if isinstance(arg, torch.fx.Node)
+                      and arg.op == "get_attr" and isinstance(_attribute(owner, arg.target), _GraphModule)), None)
+        if found is None:
+            continue
+        j, arg = found
+        region = _attribute(owner, arg.target)
+        if not any(n.meta.get("nn_module_stack") for n in region.graph.nodes):
+            continue  # (its nodes name no module: its call is recorded as the GraphModule's)
+        part = _read(region, region.graph, frames_of[i], parts)
+        if part is None:
+            return None
+        regions[i] = (j, part)
+        # the region's inputs, in order, are the op's arguments after it: a parameter or buffer given
+        # is one a layer holds, not what it was given
+        inputs = [n for n in region.graph.nodes if n.op == "placeholder"]
+        parts[part][5].update(p for p, a in zip(inputs, node.args[j + 1:]) if a in attrs)
+        for user in node.users:  # (unpacking its output: no work, done where the op ran)
+            if user.op == "call_function" and user.target is operator.getitem:
+                frames_of[position[user]] = frames_of[i]
+    parts.append([owner, nodes, frames_of, entry, regions, attrs])
+    return len(parts) - 1
+
+
+def _markers(nodes: list, frames_of: list, entry: tuple, attrs: set) -> dict:
+    """node index → the marker before it: close the frames of the current stack past the common
+    prefix (innermost first: the values each returned) and open the node's own past it (each: its
+    frame and the values it was given). ``entry``: the frames open as the graph begins."""
+    position = {node: i for i, node in enumerate(nodes)}
     markers: dict[int, tuple] = {}
-    current: tuple = ()
-    began: list[int] = []  # the first node of each open frame
+    current: tuple = entry
+    began: list[int] = [0] * len(entry)  # the first node of each open frame
     for i, frames in enumerate(frames_of):
         if frames is None or [f[0] for f in frames] == [f[0] for f in current]:
             continue
@@ -348,59 +466,19 @@ def _graph_module_layers(model: nn.Module, prefix: str = "") -> "GraphLayers | N
             closes.append(_outputs(nodes, start, i, position, frames_of, current[depth][0]))
         opens = []
         for frame in frames[common:]:
-            opens.append((frame, _inputs(nodes, i, frames_of, frame[0], position)))
+            opens.append((frame, _inputs(nodes, i, frames_of, frame[0], position, attrs)))
             began.append(i)
         markers[i] = (closes, opens)
         current = frames
+    return markers
 
-    types: dict[str, str] = {}
-    modules: dict[str, nn.Module] = {}
-    for frames in frames_of:
-        for _, path, kind in frames or ():
-            if path in modules:
-                continue
-            try:
-                found = model.get_submodule(path)
-            except (AttributeError, TypeError):
-                found = None
-            if found is None or type(found) is nn.Module:  # a holder of parameters, or no module at all
-                types[path] = kind
-            # (a stand-in holds nothing: the row has no parameters, as the original had none)
-            modules[path] = found if found is not None else nn.Module().train(model.training)
 
-    held = _held(nodes, frames_of, position, set(modules))
-    training: dict = {}
-    for node, frames in zip(nodes, frames_of):
-        if frames is not None and node.op == "call_function" and _runs_in_training(node):
-            path, kind = (frames[-1][1], frames[-1][2]) if frames else ("", type(model).__name__)
-            training.setdefault(path, kind)
-
-    if prefix:
-        at = _prefixer(prefix)
-        types = {at(p): kind for p, kind in types.items()}
-        modules = {at(p): module for p, module in modules.items()}
-        held = {at(p): at(reader) for p, reader in held.items()}
-        training = {at(p): kind for p, kind in training.items()}
-        markers = {i: (closes, [((key, at(path), kind), ins) for (key, path, kind), ins in opens])
-                   for i, (closes, opens) in markers.items()}
-
-    copy = torch.fx.Graph()
-    copy.set_codegen(graph._codegen)  # the same input flattening and output structure as the model's
-    env: dict = {}
-    switches: list = []
-    for i, node in enumerate(nodes):
-        marker = markers.get(i)
-        if marker is not None:
-            closes, opens = marker
-            values = [env[v] for out in closes for v in out] + [env[v] for _, ins in opens for v in ins]
-            switches.append(([len(out) for out in closes], [(key, path, len(ins)) for (key, path, _), ins in opens]))
-            copy.create_node("call_function", _marker, (len(switches) - 1, *values), name="_torchcount_switch")
-        env[node] = copy.node_copy(node, lambda n: env[n])
-    code = copy.python_code(root_module="self")
-    marker_name = next(name for name, value in code.globals.items() if value is _marker)
-    layers = GraphLayers(model, code.src, code.globals, marker_name, switches, modules, types, held, prefix)
-    layers.training = tuple(training.items())
-    return layers
+def _attribute(owner: nn.Module, target: str) -> Any:
+    """``owner``'s attribute at the dotted ``target`` (a get_attr node's), or None."""
+    found: Any = owner
+    for name in target.split("."):
+        found = getattr(found, name, None)
+    return found
 
 
 #: ops that run in training mode only, whatever their arguments: batch norm that updates its
@@ -481,6 +559,18 @@ def _marker(index: int, *values) -> None:
     raise RuntimeError("torchcount's layer marker run outside a capture")
 
 
+def _region(index: int, module: nn.Module) -> Callable:
+    """Stands for the copy of a region's graph (:data:`_WRAPPING`), the ``index``-th part compiled,
+    bound to its GraphModule ``module`` (bound when the code is compiled for a capture)."""
+    raise RuntimeError("torchcount's region marker run outside a capture")
+
+
+#: higher-order ops that call a subgraph once, setting a mode around it (``torch.no_grad()``,
+#: autocast), with its arguments: the layers its nodes name are read as the graph's own
+_WRAPPING = tuple(op for op in (getattr(getattr(torch.ops, "higher_order", None), name, None)
+                                for name in ("wrap_with_set_grad_enabled", "wrap_with_autocast")) if op is not None)
+
+
 def _outputs(nodes: list, start: int, end: int, position: dict, frames_of: list, key: str) -> list:
     """The values computed in nodes[start:end], a span of the frame ``key``, that a later node outside
     that frame uses: what the module returned. A value only the frame's own later span reads (where
@@ -497,9 +587,9 @@ def _outputs(nodes: list, start: int, end: int, position: dict, frames_of: list,
     return found
 
 
-def _inputs(nodes: list, start: int, frames_of: list, key: str, position: dict) -> list:
+def _inputs(nodes: list, start: int, frames_of: list, key: str, position: dict, attrs: set) -> list:
     """The values the nodes of the frame ``key`` that begins at ``start`` read from before it (not
-    parameters or buffers, which the module holds): what the module was given."""
+    parameters or buffers, ``attrs``, which the module holds): what the module was given."""
     found: dict = {}
     for i in range(start, len(nodes)):
         frames = frames_of[i]
@@ -508,7 +598,7 @@ def _inputs(nodes: list, start: int, frames_of: list, key: str, position: dict) 
         if not any(f[0] == key for f in frames):
             break
         for value in nodes[i].all_input_nodes:
-            if position[value] < start and value.op != "get_attr":
+            if position[value] < start and value not in attrs:
                 found[value] = None
     return list(found)
 
