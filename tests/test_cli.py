@@ -748,6 +748,12 @@ def test_meta_fallback_is_not_taken_for_a_dtype_mismatch():
     item = ForwardError("forward failed in module '' (Net): RuntimeError: Tensor.item() cannot be called "
                         "on meta tensors", "")
     assert needs_real_values(item)
+    # a CPU tensor made in the forward meets meta tensors (SEW-D's masked_fill with torch.tensor(finfo.min)):
+    # nothing to mix on the CPU, so the CPU counts it
+    for text in ("Expected `value` to be on same device as `a`", "Tensor on device cpu is not on the expected "
+                 "device meta!"):
+        assert needs_real_values(ForwardError(f"forward failed in module 'attn' (Attention): RuntimeError: {text}",
+                                              "attn"))
 
 
 def test_a_float16_input_to_a_float32_model_on_meta_is_noted(capsys):

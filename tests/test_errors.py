@@ -381,6 +381,9 @@ _DATA_DEPENDENT = {
     "boolean mask": lambda y: y[y > 0],
     "unique": lambda y: torch.unique(y),
     "tolist": lambda y: torch.tensor(y.tolist()),
+    # a tensor made on the CPU in the forward: meta's kernels refuse it (a GPU takes a CPU scalar; SEW-D)
+    "cpu scalar in masked_fill": lambda y: y.masked_fill(y > 0, torch.tensor(-1.0)),
+    "cpu tensor added": lambda y: y + torch.ones(4),
 }
 _META_SECTION = 'docs/performance.md, "Counting on the meta device"'
 

@@ -894,8 +894,11 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
 def needs_real_values(exc: BaseException) -> bool:
     """The forward failed because the meta device has no values or no kernel for an op (x.item(),
     data-dependent shapes, an op without a meta/fake implementation such as quantized kernels),
-    not because of the model or its inputs (those fail on the CPU alike). ``exc``: what the forward
-    raised, or the :class:`ForwardError` made of it (the CLI's question: count on the CPU instead?)."""
+    not because of the model or its inputs (those fail on the CPU alike). Also a tensor the forward
+    made on the CPU (``torch.tensor(x)`` without a device) meeting meta tensors: PyTorch's meta kernels
+    refuse it, where the CPU has nothing to mix and a GPU takes a CPU scalar (SEW-D's ``masked_fill``
+    with ``torch.tensor(finfo.min)``). ``exc``: what the forward raised, or the :class:`ForwardError`
+    made of it (the CLI's question: count on the CPU instead?)."""
     cause = exc.__cause__ or exc
     text = str(exc).lower()
     if "meta" in text and ("should be the same" in text or "expected" in text and "dtype" in text):
@@ -904,12 +907,14 @@ def needs_real_values(exc: BaseException) -> bool:
         "cannot be called on meta tensors", "meta tensor", "on the meta device", "'meta' backend",
         "meta backend", "data-dependent", "fake impl", "fake tensor", "meta function", "meta kernel",
         "no meta", "meta implementation", "item()", "copy out of meta", "torch.nonzero", "meta device type",
+        "on device cpu is not on the expected device meta", "expected `value` to be on same device as `a`",
     )) or (isinstance(cause, NotImplementedError) and "could not run" in text)
 
 
 #: added to a forward error on meta tensors that :func:`needs_real_values` recognises
 META_HINT = (" — hint: meta tensors have no values, so an op whose result depends on them (.item(), an `if` "
-             "on a tensor, nonzero, a boolean mask, unique) or that has no meta kernel cannot run on them; count "
+             "on a tensor, nonzero, a boolean mask, unique), that has no meta kernel or that meets a tensor the "
+             "forward made on the CPU cannot run on them; count "
              "with small real inputs, or give that step static shapes "
              "(docs/performance.md, \"Counting on the meta device\")")
 
