@@ -607,6 +607,38 @@ def test_a_group_norm_segmentation_step_is_counted_completely(mode):
     _check_step(SegmentationStep(mode).train(), (torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))))
 
 
+class ImageTokens(nn.Module):
+    """A vision-language model's merge: projected image features put at the image tokens' places in the
+    text embeddings (``masked_scatter``), as Hugging Face's Qwen2-VL, LLaVA, InternVL do."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.vision, self.head = nn.Embedding(10, 8), nn.Linear(6, 8), nn.Linear(8, 3)
+
+    def forward(self, ids, patches):
+        text = self.embed(ids)
+        mask = (ids == 9).unsqueeze(-1).expand_as(text)
+        return self.head(text.masked_scatter(mask, self.vision(patches)))
+
+    def train_step(self, ids, patches):
+        self(ids, patches).pow(2).mean().backward()
+
+
+def test_masked_scatter_gradient_moves_data_only():
+    """masked_scatter's source gradient selects the masked elements of the gradient and appends zeros
+    up to the source's size: no arithmetic. A step through it is counted completely (it was the one
+    op left uncounted in the training steps of Hugging Face's vision-language models)."""
+    g, mask = torch.randn(2, 5, 4), torch.zeros(2, 5, 4, dtype=torch.bool)
+    mask[:, :2] = True  # 16 elements selected, 4 zeros appended for a 5×4 source
+    c = cost(lambda g, m: aten.masked_scatter_backward(g, m, [5, 4]), g, mask)
+    assert (c.macs, c.mults, c.adds, c.divs, c.cmps, c.assigns, c.transc) == (0,) * 7
+    ids = torch.tensor([[9, 9, 1, 2, 3], [9, 9, 4, 5, 6]])  # 4 image tokens: 4 image features of 6 values
+    report = _check_step(ImageTokens(), (ids, torch.randn(4, 6)))
+    # forward: the projection 4·6·8 and the head 2·5·8·3; backward: the head's two gradients, the projection's
+    # weight gradient (its input needs none)
+    assert report.total.macs == 4 * 6 * 8 + 2 * 5 * 8 * 3 + 2 * (2 * 5 * 8 * 3) + 4 * 6 * 8
+
+
 def test_upsampling_and_padding_gradients():
     """Each output's gradient scattered into its source: nearest and padding 1 add; linear 2 taps,
     bilinear 4, trilinear 8, bicubic 16, each weighted (the per-dim λ's multiplied per element) and

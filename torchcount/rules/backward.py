@@ -1047,6 +1047,9 @@ def embedding_bag_per_sample_weights_backward(op) -> Cost:
 
 # a zero gradient with the selected part's gradient copied in (data movement only)
 zero_ops(*aten_ops("select_backward", "slice_backward", "diagonal_backward"))
+# masked_scatter's source gradient: the masked elements of grad selected, zeros appended up to the source's
+# size (a vision-language model's image features scattered into its text embeddings)
+zero_ops(*aten_ops("masked_scatter_backward"))
 # a sparse gradient's parts (Embedding(sparse=True)): assembled and read without arithmetic
 zero_ops(*aten_ops("_indices", "_values", "indices", "values", "_sparse_coo_tensor_with_dims_and_tensors",
                    "_sparse_coo_tensor_with_dims"))
