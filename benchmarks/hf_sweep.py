@@ -1,0 +1,638 @@
+"""Sweep of Hugging Face architectures: every model type transformers registers, built from a tiny
+config (random weights, no downloads), eager attention, eager experts.
+
+For each model type: build the base model (``AutoModel.from_config``) from its config class's
+defaults shrunk by known attribute names (widths, depths, heads, vocabularies, image and audio
+sizes; sub-configs likewise), make dummy inputs from the forward's signature, run the plain
+forward under ``torch.utils.flop_counter`` (a type whose plain forward fails is skipped: not
+torchcount's business), then ``torchcount.profile``. Recorded per type: ran / skipped (why) /
+torchcount error; coverage and the uncounted ops; MACs against flop_counter's FLOPs / 2 (which
+counts only mm, bmm, addmm, convolutions, SDPA and a few more: a difference is a lead, not a
+verdict); whether the model came back as it was (state, hooks); a training step (the first output's
+mean square, backward) against flop_counter over the same step; then the same forward on the meta
+device, compared with the CPU's count category by category.
+
+Counts, not timings. Run (about 3 min on 2 cores for every type)::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py             # every type
+    PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py bert llama  # some types, printed only
+
+The full run writes benchmarks/results/hf_sweep.md (and hf_sweep.json, one record per type).
+tests/test_hf_sweep.py (marked ``slow``) runs it and fails on any torchcount error, a model not
+restored, an uncounted op or a MAC difference it does not list with its reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import inspect
+import json
+import platform
+import re
+import signal
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import torchcount
+
+WIDTH, FFN, HEADS, KV_HEADS, HEAD_DIM, LAYERS, VOCAB, IMAGE, PATCH = 32, 64, 4, 2, 8, 2, 99, 32, 8
+MAX_PARAMS = 20_000_000  # after shrinking; bigger ones are skipped (a width we do not know the name of)
+TIMEOUT_S = 60
+B, T, T_DEC = 2, 8, 4
+
+# attribute name → value (ints), applied wherever a config class has a field of that name
+SIZES = {
+    **dict.fromkeys(["hidden_size", "d_model", "n_embd", "embed_dim", "dim", "d_embed", "word_embed_proj_dim",
+                     "embedding_size", "text_embed_dim", "vision_embed_dim", "projection_dim", "hidden_dim",
+                     "encoder_hidden_size", "decoder_hidden_size", "audio_embed_dim", "d_latent",
+                     "embedding_dim", "model_dim", "n_embed", "emb_dim", "out_hidden_size"], WIDTH),
+    **dict.fromkeys(["intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "n_inner",
+                     "mlp_dim", "ffn_hidden_size", "decoder_intermediate_size", "encoder_intermediate_size",
+                     "dim_feedforward", "linear_units", "ff_dim"], FFN),
+    **dict.fromkeys(["moe_intermediate_size", "expert_intermediate_size"], 16),
+    **dict.fromkeys(["shared_expert_intermediate_size"], 24),
+    **dict.fromkeys(["num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers",
+                     "num_decoder_layers", "num_encoder_layers", "depth", "encoder_depth", "decoder_depth",
+                     "num_blocks", "decoder_num_layers", "encoder_num_layers"], LAYERS),
+    **dict.fromkeys(["num_attention_heads", "n_head", "n_heads", "encoder_attention_heads",
+                     "decoder_attention_heads", "num_heads", "encoder_num_attention_heads",
+                     "decoder_num_attention_heads", "num_attention_heads_per_layer"], HEADS),
+    **dict.fromkeys(["num_key_value_heads", "num_kv_heads", "multi_query_group_num", "n_kv_heads"], KV_HEADS),
+    **dict.fromkeys(["head_dim", "attention_head_dim", "kv_channels", "d_kv", "v_head_dim", "qk_nope_head_dim",
+                     "qk_rope_head_dim"], HEAD_DIM),
+    **dict.fromkeys(["q_lora_rank", "kv_lora_rank"], 16),
+    **dict.fromkeys(["num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"], 4),
+    **dict.fromkeys(["num_experts_per_tok", "moe_topk", "top_k", "num_selected_experts"], 2),
+    **dict.fromkeys(["image_size", "img_size"], IMAGE),
+    **dict.fromkeys(["patch_size"], PATCH),
+    **dict.fromkeys(["max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length"], 128),
+    **dict.fromkeys(["first_k_dense_replace", "topk_group"], 1),
+    **dict.fromkeys(["full_attention_interval", "num_frames", "tubelet_size"], 2),
+    **dict.fromkeys(["n_group"], 2),
+    **dict.fromkeys(["max_source_positions"], 16),
+    **dict.fromkeys(["window_size"], 4),
+    **dict.fromkeys(["rotary_dim"], 4),
+    **dict.fromkeys(["max_target_positions"], 32),
+    **dict.fromkeys(["state_size", "d_state", "ssm_state_size", "mamba_d_state"], 8),
+}
+DROP = ["layer_types", "mlp_only_layers", "sliding_window_pattern_layers"]  # derived from the depth in __post_init__
+
+
+def _fields(cls) -> dict:
+    if dataclasses.is_dataclass(cls):
+        return {f.name: f for f in dataclasses.fields(cls)}
+    return {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
+
+
+def _default(field):
+    if isinstance(field, dataclasses.Field):
+        if field.default is not dataclasses.MISSING:
+            return field.default
+        if field.default_factory is not dataclasses.MISSING:
+            return field.default_factory()
+        return None
+    return None if field.default is inspect.Parameter.empty else field.default
+
+
+def tiny_config(cls, depth: int = 0):
+    """The config class's defaults, shrunk by attribute name; sub-configs shrunk the same way."""
+    fields = _fields(cls)
+    kw = {}
+    for name, field in fields.items():
+        default = _default(field)
+        if name == "window_size" and isinstance(default, int) and default > 16:
+            continue  # in pixels (Qwen2.5-VL's vision windows), not in patches
+        if name in SIZES and (isinstance(default, int) and not isinstance(default, bool) or default is None):
+            if default is None and name not in ("num_key_value_heads", "head_dim", "num_experts_per_tok"):
+                continue
+            kw[name] = SIZES[name] if default is None or default > SIZES[name] else default
+        elif name in ("depths", "num_layers_per_stage", "encoder_layers_per_stage") and \
+                isinstance(default, (list, tuple)):
+            kw[name] = type(default)([1] * len(default))
+        elif name in ("hidden_sizes", "embed_dims", "channels", "stage_channels", "dims", "widths",
+                      "neck_hidden_sizes", "conv_dim") and isinstance(default, (list, tuple)) and \
+                all(isinstance(v, int) for v in default):
+            kw[name] = type(default)([min(v, 16 * 2 ** min(i, 1)) for i, v in enumerate(default)])
+        elif name in ("image_size", "img_size") and isinstance(default, (list, tuple)) and len(default) == 2:
+            kw[name] = type(default)([IMAGE, IMAGE])
+        elif name in ("num_attention_heads", "num_heads", "heads") and isinstance(default, (list, tuple)):
+            kw[name] = type(default)([1] * len(default))
+        elif name in DROP and default is not None:
+            kw[name] = None
+        elif name == "vocab_size" and isinstance(default, int):
+            kw[name] = VOCAB
+    # token ids must stay inside the vocabulary
+    ids = [v for n, f in fields.items() if n.endswith("token_id") or n.endswith("token_index")
+           for v in ([_default(f)] if not isinstance(_default(f), list) else _default(f)) if isinstance(v, int)]
+    if "vocab_size" in kw and ids and max(ids) >= VOCAB:
+        kw["vocab_size"] = max(ids) + 1 if max(ids) < 300_000 else kw["vocab_size"]
+    if "kv_lora_rank" in fields and "num_key_value_heads" in kw:  # multi-head latent attention: as many kv heads
+        kw["num_key_value_heads"] = kw.get("num_attention_heads", HEADS)
+    if "num_key_value_heads" in kw and "num_attention_heads" not in kw:
+        kw.pop("num_key_value_heads")
+    kw["experts_implementation"] = "eager"  # experts one by one, not torch._grouped_mm (flop_counter has no formula)
+    subs = getattr(cls, "sub_configs", None) or {}
+    if subs and depth < 3:
+        try:
+            default_cfg = cls()
+        except Exception:  # noqa: BLE001
+            default_cfg = None
+        for name, sub in subs.items():
+            # an AutoConfig entry: the default sub-config's own class
+            sub = type(getattr(default_cfg, name, None) or sub) if default_cfg is not None else sub
+            if name in fields and isinstance(sub, type) and _fields(sub):
+                try:
+                    kw[name] = tiny_config(sub, depth + 1)
+                except Exception:  # noqa: BLE001 - keep the default sub-config
+                    pass
+    text = kw.get("text_config")
+    if ids and text is not None and getattr(text, "vocab_size", None) is not None and max(ids) < 300_000:
+        text.vocab_size = max(text.vocab_size, max(ids) + 1)  # the image token of a vision-language model
+    try:
+        cfg = cls(**kw)
+    except Exception:  # noqa: BLE001 - a combination the config rejects: drop one shrunk size after another
+        cfg = None
+        for drop in [k for k in kw if k in SIZES]:
+            try:
+                cfg = cls(**{k: v for k, v in kw.items() if k != drop})
+                break
+            except Exception:  # noqa: BLE001
+                continue
+        if cfg is None:
+            cfg = cls(**{k: v for k, v in kw.items() if k not in SIZES})
+    layers = getattr(cfg, "layer_types", None)
+    if isinstance(layers, list) and layers:  # a hybrid: keep one layer of each kind the full-size model has
+        try:
+            kinds = list(dict.fromkeys(cls().layer_types or ()))
+        except Exception:  # noqa: BLE001
+            kinds = []
+        if len(kinds) > len(set(layers)) and len(kinds) <= len(layers):
+            cfg.layer_types = kinds + kinds[-1:] * (len(layers) - len(kinds))
+    rope = getattr(cfg, "rope_parameters", None)
+    if isinstance(rope, dict) and (isinstance(rope.get("mrope_section"), (list, tuple)) or
+                                   "mrope_section" in getattr(cls, "ignore_keys_at_rope_validation", ())):
+        # multimodal rotary sections (3: time, height, width) must add up to half the rotated head dimension
+        head = getattr(cfg, "head_dim", None) or getattr(cfg, "hidden_size", WIDTH) // getattr(
+            cfg, "num_attention_heads", HEADS)
+        half = int(head * (rope.get("partial_rotary_factor") or getattr(cfg, "partial_rotary_factor", None) or 1)) // 2
+        n = len(rope.get("mrope_section") or (0, 0, 0))
+        rope["mrope_section"] = [half // n + (i < half % n) for i in range(n)]
+    return cfg
+
+
+def _ids(g, n, hi):
+    return torch.randint(3, max(4, min(hi, VOCAB)), (B, n), generator=g)
+
+
+def _candidates(model, cfg):
+    """Input dicts to try, in order: the first whose plain forward runs is profiled."""
+    sig = inspect.signature(model.forward).parameters
+    main = getattr(model, "main_input_name", "input_ids")
+    g = torch.Generator().manual_seed(0)
+    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    vocab = getattr(cfg, "vocab_size", None) or getattr(getattr(cfg, "text_config", None), "vocab_size", VOCAB) or VOCAB
+    sub = [getattr(cfg, n, None) for n in ("vision_config", "audio_config", "encoder_config")]
+    base = {}
+    if enc_dec and "decoder_input_ids" in sig:
+        base["decoder_input_ids"] = _ids(g, T_DEC, vocab)
+    out = _image_candidates(model, cfg, sig, g)  # a vision-language model: an image first, then text alone
+    required = [n for n, p in sig.items() if p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if "grid_thw" in required:  # a Qwen-style vision tower: flattened patches of a 1×4×4 grid per image
+        m = getattr(cfg, "spatial_merge_size", 2)
+        p, tp = getattr(cfg, "patch_size", 14), getattr(cfg, "temporal_patch_size", 2)
+        c = getattr(cfg, "in_channels", None) or getattr(cfg, "num_channels", 3)
+        side = 2 * m
+        name = "hidden_states" if "hidden_states" in sig else "pixel_values"
+        out.append({name: torch.randn(B * side * side, c * tp * p * p, generator=g),
+                    "grid_thw": torch.tensor([[1, side, side]] * B)})
+    if main == "past_values" or "past_values" in required:  # a time-series model
+        n = getattr(cfg, "context_length", 32)
+        out.append({"past_values": torch.randn(B, n, getattr(cfg, "num_input_channels", 1), generator=g)})
+    if main == "input_ids" or (main not in sig and "input_ids" in sig):
+        d = {"input_ids": _ids(g, T, vocab), **base}
+        if "pixel_values" in sig:  # a dual encoder (CLIP-like): text and an image
+            src = next((c for c in sub if c is not None and hasattr(c, "image_size")), None)
+            if src is not None:
+                size = src.image_size if isinstance(src.image_size, int) else src.image_size[0]
+                out.append({**d, "pixel_values": torch.randn(B, getattr(src, "num_channels", 3), size, size,
+                                                             generator=g)})
+        if "attention_mask" in sig:  # the second sequence padded (an all-ones mask is often skipped)
+            mask = torch.ones(B, T, dtype=torch.long)
+            mask[1, -2:] = 0
+            out.append({**d, "attention_mask": mask})
+            out.append({**d, "attention_mask": torch.ones(B, T, dtype=torch.long)})
+        out.append(d)
+    elif main == "pixel_values" or main == "pixel_values_videos":
+        src = next((c for c in [cfg, *sub] if c is not None and hasattr(c, "image_size")), cfg)
+        size = getattr(src, "image_size", IMAGE)
+        size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+        ch = getattr(src, "num_channels", 3)
+        out += [{main: torch.randn(B, ch, *size, generator=g), **base},
+                {main: torch.randn(B, ch, 64, 64, generator=g), **base},
+                {main: torch.randn(B, ch, 224, 224, generator=g), **base}]
+        if hasattr(src, "num_frames"):  # a video model: (batch, frames, channels, height, width)
+            out.insert(0, {main: torch.randn(B, src.num_frames, ch, *size, generator=g), **base})
+        if "input_ids" in sig and "input_ids" in [n for n, p in sig.items() if p.default is inspect.Parameter.empty]:
+            out = [{**d, "input_ids": _ids(g, T, vocab)} for d in out]
+    elif main == "input_features":
+        src = next((c for c in [cfg, *sub] if c is not None and hasattr(c, "num_mel_bins")), cfg)
+        mel = getattr(src, "num_mel_bins", None) or getattr(src, "feature_size", None) or \
+            getattr(src, "input_feat_per_channel", 80)
+        chans = getattr(src, "input_channels", 1)
+        frames = 2 * getattr(src, "max_source_positions", 16) if hasattr(src, "max_source_positions") else 64
+        out += [{main: torch.randn(B, mel, frames, generator=g), **base},
+                {main: torch.randn(B, 64, mel * chans, generator=g), **base},
+                {main: torch.randn(B, frames, mel, generator=g), **base}]
+    elif main == "input_values":
+        out += [{main: torch.randn(B, 1600, generator=g), **base},
+                {main: torch.randn(B, 1, 1600, generator=g), **base},
+                {main: torch.randn(B, 1, 128, 128, generator=g), **base}]
+    else:
+        out.append({**base})
+    # other required arguments we know how to make
+    for d in out:
+        for n in required:
+            if n not in d and n == "input_ids":
+                d[n] = _ids(g, T, vocab)
+            elif n not in d and n == "decoder_input_ids":
+                d[n] = _ids(g, T_DEC, vocab)
+    return out
+
+
+def _hooks(model) -> list:
+    return [("forward" in m.__dict__, tuple(m._forward_hooks), tuple(m._forward_pre_hooks)) for m in model.modules()]
+
+
+def _token(cfg, *names):
+    for c in (cfg, getattr(cfg, "text_config", None)):
+        for n in names:
+            if isinstance(getattr(c, n, None), int):
+                return getattr(c, n)
+    return None
+
+
+def _image_candidates(model, cfg, sig, g) -> list:
+    """A vision-language model's inputs with one image per sequence: its image tokens, then 8 text tokens.
+    Qwen-style (``image_grid_thw``): a 4×4 patch grid, flattened patches; otherwise a square image of the
+    vision config's size, with as many image tokens as a first try's error message asks for (see _retry)."""
+    img = _token(cfg, "image_token_id", "image_token_index")
+    vis = getattr(cfg, "vision_config", None)
+    if img is None or vis is None or "pixel_values" not in sig or "input_ids" not in sig:
+        return []
+    vocab = getattr(getattr(cfg, "text_config", None), "vocab_size", None) or getattr(cfg, "vocab_size", VOCAB)
+    text = _ids(g, T, vocab)
+    text[text == img] = 3
+    if "image_grid_thw" in sig:
+        m = getattr(vis, "spatial_merge_size", 2)
+        p, tp = getattr(vis, "patch_size", 14), getattr(vis, "temporal_patch_size", 2)
+        c = getattr(vis, "in_channels", None) or getattr(vis, "num_channels", 3)
+        side = 2 * m
+        k = side * side // (m * m)
+        ids = torch.cat([torch.full((B, k), img), text], 1)
+        d = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "pixel_values": torch.randn(B * side * side, c * tp * p * p, generator=g),
+             "image_grid_thw": torch.tensor([[1, side, side]] * B)}
+        if "mm_token_type_ids" in sig:
+            d["mm_token_type_ids"] = (ids == img).long()
+        return [d]
+    size = getattr(vis, "image_size", IMAGE)
+    size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+    c = getattr(vis, "num_channels", 3)
+    ids = torch.cat([torch.full((B, 1), img), text], 1)
+    return [{"input_ids": ids, "pixel_values": torch.randn(B, c, *size, generator=g), "_image_token": img}]
+
+
+def _retry(cand: dict, err: Exception) -> list:
+    """An image-token count mismatch names the count it wants: retry with each number the message holds."""
+    img = cand.get("_image_token")
+    if img is None:
+        return []
+    text = cand["input_ids"][:, -T:]
+    out = []
+    for n in dict.fromkeys(int(x) for x in re.findall(r"\d+", str(err))):
+        for k in dict.fromkeys((n, n // B)):
+            if 1 < k <= 4096:
+                ids = torch.cat([torch.full((B, k), img), text], 1)
+                out.append({"input_ids": ids, "pixel_values": cand["pixel_values"]})
+    return out[:6]
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(*_):
+    raise _Timeout(f"over {TIMEOUT_S} s")
+
+
+def _short(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+
+
+def sweep_one(model_type: str) -> dict:
+    t0 = time.perf_counter()
+    rec = _sweep_one(model_type)
+    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    return rec
+
+
+def _sweep_one(model_type: str) -> dict:
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    rec = {"type": model_type, "model": MODEL_MAPPING_NAMES.get(model_type)}
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(TIMEOUT_S)
+    try:
+        try:
+            cfg = tiny_config(CONFIG_MAPPING[model_type])
+            cls = getattr(transformers, rec["model"])
+        except Exception as e:  # noqa: BLE001
+            return {**rec, "status": "skipped", "reason": "config: " + _short(e)}
+        torch.manual_seed(0)
+        try:
+            with warnings.catch_warnings(), torch.device("meta"):
+                warnings.simplefilter("ignore")
+                n = sum(p.numel() for p in cls._from_config(cfg, attn_implementation="eager").parameters())
+        except Exception:  # noqa: BLE001 - some models cannot be built on meta; build them for real
+            n = 0
+        if n > MAX_PARAMS:
+            return {**rec, "status": "skipped", "reason": f"too big after shrinking ({n / 1e6:.0f} M parameters)"}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    model = cls._from_config(cfg, attn_implementation="eager").eval()
+                except (ValueError, ImportError):
+                    model = cls._from_config(cfg).eval()
+        except Exception as e:  # noqa: BLE001
+            return {**rec, "status": "skipped", "reason": "build: " + _short(e)}
+        params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+        if params > MAX_PARAMS:
+            return {**rec, "status": "skipped", "reason": f"too big after shrinking ({params / 1e6:.0f} M parameters)"}
+        inputs, err, flops = None, None, None
+        todo = _candidates(model, cfg)
+        while todo:
+            cand = todo.pop(0)
+            try:
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model(**{k: v for k, v in cand.items() if not k.startswith("_")})
+                inputs = {k: v for k, v in cand.items() if not k.startswith("_")}
+                break
+            except _Timeout:
+                raise
+            except Exception as e:  # noqa: BLE001
+                err = err or e
+                todo = _retry(cand, e) + todo
+        if inputs is None:
+            return {**rec, "status": "skipped", "reason": "forward: " + _short(err) if err else "no inputs"}
+        rec["inputs"] = {k: list(v.shape) for k, v in inputs.items()}
+        rec["params"] = params
+        try:  # the same seed for every forward: some models draw noise that sets the output's length (VITS)
+            torch.manual_seed(0)
+            with torch.no_grad(), warnings.catch_warnings(), FlopCounterMode(display=False) as counter:
+                warnings.simplefilter("ignore")
+                model(**inputs)
+            flops = counter.get_total_flops()
+        except _Timeout:
+            raise
+        except Exception as e:  # noqa: BLE001
+            rec["flop_counter_error"] = _short(e)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        hooks = _hooks(model)  # transformers installs hooks of its own (output capture): compare, not expect none
+        try:
+            torch.manual_seed(0)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report = torchcount.profile(model, inputs, warn=False)
+        except _Timeout:
+            raise
+        except Exception as e:  # noqa: BLE001
+            rec.update(status="error", error=_short(e), traceback=traceback.format_exc()[-3000:])
+        else:
+            rec.update(status="ran", complete=report.complete, macs=report.total.macs,
+                       uncounted=sorted({u.what for u in report.uncounted}),
+                       params_counted=report.total.params)
+            if flops is not None:
+                rec["fc_macs"] = flops // 2
+        state = model.state_dict()
+        rec["restored"] = state.keys() == before.keys() and all(
+            torch.equal(v, before[k]) for k, v in state.items()) and _hooks(model) == hooks
+        if rec["status"] == "ran":
+            rec.update(_training_step(model, inputs))
+            rec.update(_on_meta(model, inputs, report))
+        return rec
+    except _Timeout as e:
+        return {**rec, "status": "skipped", "reason": f"timeout: {e}"}
+    except Exception as e:  # noqa: BLE001 - anything outside the profile call is a skip
+        return {**rec, "status": "skipped", "reason": "sweep: " + _short(e)}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _conv_backward_by_hand(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                           _output_padding, _groups, output_mask, out_shape=None) -> int:
+    """FLOPs of convolution_backward: the input's and the weight's gradient (those ``output_mask`` asks for)
+    each cost the forward's MACs, N·C_out·∏out·(C_in/groups)·∏kernel (w_shape[1] is C_in/groups; transposed,
+    the input's size takes the output's place). flop_counter's own formula ignores ``groups`` (a depthwise
+    convolution's gradients counted as dense ones)."""
+    from math import prod
+    macs = prod(x_shape if transposed else grad_out_shape) * prod(w_shape[1:])
+    return 2 * macs * (bool(output_mask[0]) + bool(output_mask[1]))
+
+
+def _step(self, **inputs):
+    """A training step: the first output's mean square, backward."""
+    out = self(**inputs)
+    first = out.to_tuple()[0] if hasattr(out, "to_tuple") else out[0] if isinstance(out, (tuple, list)) else out
+    first.float().pow(2).mean().backward()
+
+
+def _training_step(model, inputs) -> dict:
+    """``profile(method="train_step")`` of :func:`_step` against flop_counter over the same step (its
+    grouped-convolution gradients by hand). ``train``: "ran" (``train_complete``, ``train_macs``,
+    ``train_fc_macs``, ``train_uncounted``), "skipped" (the plain step failed) or "error"."""
+    import types
+    model.train_step = types.MethodType(_step, model)
+    try:
+        try:
+            torch.manual_seed(0)
+            with warnings.catch_warnings(), FlopCounterMode(
+                    display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_by_hand}) as fc:
+                warnings.simplefilter("ignore")
+                model.train_step(**inputs)
+            model.zero_grad(set_to_none=True)
+        except _Timeout:
+            raise
+        except Exception as e:  # noqa: BLE001
+            model.zero_grad(set_to_none=True)
+            return {"train": "skipped", "train_error": _short(e)}
+        try:
+            torch.manual_seed(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                step = torchcount.profile(model, inputs, method="train_step", warn=False)
+        except _Timeout:
+            raise
+        except Exception as e:  # noqa: BLE001
+            return {"train": "error", "train_error": _short(e)}
+        return {"train": "ran", "train_complete": step.complete, "train_macs": step.total.macs,
+                "train_fc_macs": fc.get_total_flops() // 2, "train_uncounted": sorted({u.what for u in step.uncounted}),
+                "train_grads_restored": all(p.grad is None for p in model.parameters())}
+    finally:
+        del model.train_step
+
+
+CATEGORIES = ("macs", "mults", "adds", "divs", "cmps", "assigns", "transc", "bytes_read", "bytes_written")
+
+
+def _on_meta(model, inputs, report) -> dict:
+    """The same forward with the model and inputs on the meta device (the model's weights are lost: last).
+    ``meta``: "same" (every category and the parameters), "differs" (``meta_diff``: meta − CPU per category),
+    "needs values" (an op needs real values; the error names it) or the error."""
+    try:
+        model.to("meta")
+        params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())  # .to may untie
+        torch.manual_seed(0)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = torchcount.profile(model, {k: v.to("meta") for k, v in inputs.items()}, warn=False)
+    except _Timeout:
+        raise
+    except Exception as e:  # noqa: BLE001
+        from torchcount.profile import needs_real_values
+        return {"meta": "needs values" if needs_real_values(e) else "error", "meta_error": _short(e)}
+    diff = {k: getattr(meta.total.cost, k) - getattr(report.total.cost, k) for k in CATEGORIES
+            if getattr(meta.total.cost, k) != getattr(report.total.cost, k)}
+    if meta.total.params != params:
+        diff["params"] = meta.total.params - params
+    if not meta.complete:
+        diff["uncounted"] = sorted({u.what for u in meta.uncounted})
+    return {"meta": "differs" if diff else "same", "meta_diff": diff}
+
+
+def all_types() -> list[str]:
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+    return sorted(MODEL_MAPPING_NAMES)
+
+
+def _line(r: dict) -> str:
+    if r["status"] != "ran":
+        return f"{r['type']:28s} {r['status']:8s} {r.get('reason') or r.get('error')}"
+    gap = "" if "fc_macs" not in r else f" fc {r['fc_macs']:,} ({r['macs'] - r['fc_macs']:+,})"
+    train = r.get("train", "")
+    if train == "ran":
+        train = (f"{'complete' if r['train_complete'] else 'partial'} macs {r['train_macs']:,} fc "
+                 f"{r['train_fc_macs']:,} ({r['train_macs'] - r['train_fc_macs']:+,}) {' '.join(r['train_uncounted'])}")
+    elif r.get("train_error"):
+        train += f" ({r['train_error'][:80]})"
+    meta = r.get("meta", "")
+    meta += f" {r['meta_diff']}" if r.get("meta_diff") else f" ({r['meta_error'][:80]})" if r.get("meta_error") else ""
+    return (f"{r['type']:28s} ran      {'complete' if r['complete'] else 'partial '} macs {r['macs']:,}{gap}"
+            f"{'' if r['restored'] else ' NOT RESTORED'} {' '.join(r['uncounted'])} train: {train} meta: {meta}")
+
+
+def _train_cell(r: dict) -> str:
+    if r.get("train") == "ran":
+        return (f"{r['train_macs'] - r['train_fc_macs']:+,}{'' if r['train_complete'] else ' partial: '}"
+                f"{', '.join(r['train_uncounted'])}")
+    return f"{r.get('train', '')}: {r.get('train_error', '')}".replace("|", "/") if r.get("train") else ""
+
+
+def _meta_cell(r: dict) -> str:
+    if r.get("meta") == "differs":
+        return "differs: " + ", ".join(f"{k} {v:+,}" if isinstance(v, int) else f"{k} {v}"
+                                       for k, v in r["meta_diff"].items())
+    if r.get("meta") == "error":
+        return "error: " + r["meta_error"].replace("|", "/")
+    return r.get("meta", "")
+
+
+def write_markdown(records: list[dict], path: Path) -> None:
+    import transformers
+    ran = [r for r in records if r["status"] == "ran"]
+    errors = [r for r in records if r["status"] == "error"]
+    skipped = [r for r in records if r["status"] == "skipped"]
+    complete = [r for r in ran if r["complete"]]
+    equal = [r for r in ran if r.get("fc_macs") == r["macs"]]
+    lines = [
+        "# Hugging Face architectures swept: torchcount against the plain forward and flop_counter", "",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, {platform.node()}, torch "
+        f"{torch.__version__}, transformers {transformers.__version__}; CPU, float32, eval, no_grad, batch {B}. "
+        "Written by benchmarks/hf_sweep.py: every model type of `MODEL_MAPPING_NAMES`, its base model from the "
+        "config class's defaults shrunk by attribute name, eager attention and experts. Counts, not timings.", "",
+        f"- model types: {len(records)}; ran: {len(ran)}; skipped (no tiny config, build or plain forward "
+        f"failed, too big): {len(skipped)}; torchcount errors: {len(errors)}",
+        f"- complete coverage: {len(complete)} of {len(ran)}; MACs = flop_counter FLOPs / 2: {len(equal)} of "
+        f"{sum('fc_macs' in r for r in ran)}; not restored: {sum(not r['restored'] for r in ran + errors)}",
+        f"- a training step (the first output's mean square, backward; eval mode): ran for "
+        f"{sum(r.get('train') == 'ran' for r in ran)}, complete for "
+        f"{sum(r.get('train') == 'ran' and r['train_complete'] for r in ran)}, gradients put back for "
+        f"{sum(r.get('train') == 'ran' and r['train_grads_restored'] for r in ran)}; MACs = flop_counter's "
+        f"(grouped-convolution gradients by hand) for "
+        f"{sum(r.get('train') == 'ran' and r['train_macs'] == r['train_fc_macs'] for r in ran)}; torchcount "
+        f"errors: {sum(r.get('train') == 'error' for r in ran)}",
+        f"- on the meta device: the same in every category for {sum(r.get('meta') == 'same' for r in ran)}; "
+        f"differs for {sum(r.get('meta') == 'differs' for r in ran)} (MACs differ for "
+        f"{sum('macs' in (r.get('meta_diff') or {}) for r in ran)}); an op needs real values for "
+        f"{sum(r.get('meta') == 'needs values' for r in ran)}; other errors: "
+        f"{sum(r.get('meta') == 'error' for r in ran)}", "",
+        "On meta, a difference is the model doing other work on a new device, not a miscount: a result cached "
+        "on the CPU by the plain forward (`lru_cache`d position embeddings, LeViT's attention-bias cache) is "
+        "computed again; a host scalar or table is copied to the device (bytes only); a path chosen by the "
+        "device; `.to(\"meta\")` untying shared weights (parameters compared with the model's own count "
+        "after the move).", "",
+        "A MAC difference is a lead, not a verdict: flop_counter counts only the ops it has a formula for (mm, "
+        "bmm, addmm, baddbmm, convolutions, SDPA, …), not `_grouped_mm`, `aten.lstm` on CPU, triangular solves or "
+        "the CPU SDPA kernel called directly; and its convolution-gradient formula ignores `groups` (the "
+        "training step uses the closed form instead). Every difference left was traced to one of these: "
+        "docs/coverage.md, \"The Hugging Face sweep\".", "",
+        "| model type | status | coverage | torchcount MACs | flop_counter FLOPs/2 | difference | uncounted ops / "
+        "note | training step: MACs − flop_counter's | meta (meta − CPU) |", "|---|---|---|---:|---:|---:|---|---|---|"]
+    for r in records:
+        if r["status"] == "ran":
+            fc = r.get("fc_macs")
+            lines.append(f"| {r['type']} | ran{'' if r['restored'] else ' (not restored)'} | "
+                         f"{'complete' if r['complete'] else 'partial'} | {r['macs']:,} | "
+                         f"{'' if fc is None else f'{fc:,}'} | {'' if fc is None else format(r['macs'] - fc, '+,')} | "
+                         f"{', '.join(r['uncounted']) or r.get('flop_counter_error', '')} | {_train_cell(r)} | "
+                         f"{_meta_cell(r)} |")
+        else:
+            why = (r.get("reason") or r.get("error") or "").replace("|", "/")
+            lines.append(f"| {r['type']} | {r['status']} | | | | | {why} | | |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str]) -> None:
+    import transformers
+    transformers.logging.set_verbosity_error()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    types = argv or all_types()
+    records = []
+    for t in types:
+        rec = sweep_one(t)
+        records.append(rec)
+        print(_line(rec), f"[{rec['seconds']} s]", flush=True)
+        if rec["status"] == "error":
+            print(rec["traceback"], flush=True)
+    if not argv:
+        out = Path(__file__).parent / "results"
+        (out / "hf_sweep.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "traceback"}
+                                                       for r in records], indent=0) + "\n")
+        write_markdown(records, out / "hf_sweep.md")
+        print(f"wrote {out / 'hf_sweep.md'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
