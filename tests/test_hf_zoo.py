@@ -2,7 +2,7 @@
 torchcount's MACs equal torch.utils.flop_counter's FLOPs / 2 (with eager attention every
 product is a matmul flop_counter counts), every op is counted, the parameters are the model's
 unique ones, the table's rows add up at every depth and the model comes back as it was.
-(About 7 s for the 30 on 2 cores.) benchmarks/hf_sweep.py runs every model type transformers registers
+(About 6 s for the 30 on 2 cores, startup included.) benchmarks/hf_sweep.py runs every model type transformers registers
 the same way (tests/test_hf_sweep.py, marked slow)."""
 from __future__ import annotations
 
