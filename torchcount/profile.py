@@ -216,11 +216,15 @@ def profile(
         name = name or type(model).__name__
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
+    # the distinct module types: a check for a kind of module (TorchScript, compiled, transformer layers,
+    # training-mode layers) looks at these (a dozen types on MobileNetV2's 213 modules), not at each module
+    kinds = {type(m) for _, m in named}
     compiled: list = []  # (filled as each wrapper is swapped out: put back whatever happens next)
     try:
         # a torch.compile'd submodule runs its original module eagerly meanwhile, under its logical path
-        if _compiled_submodules_eager(named, compiled):
+        if _compiled_submodules_eager(named, compiled, kinds):
             named = list(counted.named_modules())
+            kinds = {type(m) for _, m in named}
             notes.append(_compiled_note(compiled, named))
         # a GraphModule from torch.export (or torch.fx), the root or a submodule: its graph names the
         # module each op came from
@@ -240,14 +244,14 @@ def profile(
             with _exclusive(model, named if counted is model else None), \
                     preserved(counted, copy_params=copy_params, modules=guarded, method=method,
                               inputs=[*args, *kw.values()]) as kept:
-                with _transformer_layers_unfused(counted, named) as unnested, \
+                with _transformer_layers_unfused(counted, named, kinds) as unnested, \
                         capture(counted, has_rule, record_ops=record_ops, modules=named,
                                 decompose=priced_by_its_parts, track_backward=method is not None,
                                 layers=layers) as recorder:
                     run = recorder.method_call(counted, method) if method is not None else counted
                     try:
                         fresh_autocast_region()  # (the count does not depend on what ran before in the region)
-                        with recorder.around_root(counted), _unoptimized_script(named):
+                        with recorder.around_root(counted), _unoptimized_script(kinds):
                             run(*args, **kw)
                     except Exception as exc:
                         on_meta = target.type == "meta" or any(t.is_meta for t in _raw_tensors((args, kw)))
@@ -277,7 +281,8 @@ def profile(
             _flag_interpreted(report, model, counted, notes)
         if not record_ops:
             _flag_unrecorded(report, counted)
-        training = [path or "(root)" for path, m in named if isinstance(m, _COUNTED_AS_TRAINING) and m.training]
+        training = [path or "(root)" for path, m in named if isinstance(m, _COUNTED_AS_TRAINING) and m.training] \
+            if any(issubclass(k, _COUNTED_AS_TRAINING) for k in kinds) else []
         if training:  # (the CLI calls .eval(); the Python API counts the model as it is given)
             notes.append(f"in training mode: {', '.join(training[:4])}" + (" …" if len(training) > 4 else "")
                          + " (dropout masks, batch statistics and running-stat updates are counted); call "
@@ -549,14 +554,14 @@ def _first_names(names: list) -> str:
     return ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
 
 
-def _unoptimized_script(named: list):
+def _unoptimized_script(kinds: set):
     """TorchScript's graph executor optimizes a graph again when a dispatch mode (the recorder) is on,
     and its passes run ops of their own: constant pooling calls aten.equal on every pair of a frozen
     graph's weight constants (28.9 M comparisons counted as a frozen ResNet-18's, 90 times its own),
     and fails on a traced TransformerEncoderLayer (aten::equal given an int). A model with TorchScript
     in it is run with the executor's optimizations off (this thread only): its graph's ops as they
-    stand, the eager ops it stands for."""
-    if any(isinstance(m, torch.jit.ScriptModule) for _, m in named):
+    stand, the eager ops it stands for. ``kinds``: the model's module types."""
+    if any(issubclass(k, torch.jit.ScriptModule) for k in kinds):
         return torch.jit.optimized_execution(False)
     return contextlib.nullcontext()
 
@@ -590,7 +595,7 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
             return model, notes
 
 
-def _compiled_submodules_eager(named: list, swapped: list) -> list:
+def _compiled_submodules_eager(named: list, swapped: list, kinds: set) -> list:
     """Every ``torch.compile``'d submodule (an ``OptimizedModule`` registered in the tree) replaced in
     its parent's ``_modules`` by the module it compiled, until :func:`_compiled_put_back`: the forward
     then runs it eagerly (recorded, with no compilation), and every path, row and measured time is the
@@ -599,7 +604,7 @@ def _compiled_submodules_eager(named: list, swapped: list) -> list:
     looked at when dynamo was never imported (no module can be compiled then)."""
     eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     optimized = getattr(eval_frame, "OptimizedModule", None)
-    if optimized is None or not any(isinstance(m, optimized) for _, m in named):
+    if optimized is None or not any(issubclass(k, optimized) for k in kinds):  # (kinds: named's types)
         return swapped
     found = []
     for _, m in named:
@@ -938,7 +943,7 @@ def _short_repr(obj: Any) -> str:
 
 
 @contextmanager
-def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None):
+def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None, kinds: "set | None" = None):
     """Run nn.TransformerEncoder(Layer) the unfused way while counting, so that the table has a
     row for every submodule (self_attn, linear1, norm1, …) and matches the rows the
     measurement pass times (it hooks modules, which also turns the fused path off).
@@ -953,6 +958,9 @@ def _transformer_layers_unfused(model: nn.Module, modules: "list | None" = None)
       counts (tests/test_attention.py).
     """
     encoders, handles, flagged = [], [], []
+    if kinds is not None and not any(issubclass(k, _TRANSFORMER_TYPES) for k in kinds):
+        yield encoders  # (``kinds``: the types of ``modules``; most models have neither)
+        return
     for _, m in (modules if modules is not None else model.named_modules()):
         if not isinstance(m, _TRANSFORMER_TYPES):  # one check per module: most models have neither
             continue
