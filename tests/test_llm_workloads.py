@@ -237,6 +237,39 @@ def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
     assert (report.total.cost.adds, report.total.cost.cmps) == (4, 1)
 
 
+class _Branches(nn.Module):
+    """torch.cond choosing between two Linear(4, 8) layers (the second's output doubled) by the sign of x's sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), nn.Linear(4, 8)
+
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: self.a(x), lambda x: self.b(x) * 2, (x,))
+
+
+@needs("higher-order ops reaching a dispatch mode as one op")
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_layers_a_cond_branch_calls_are_counted_by_their_rules(sign):
+    """A module called inside a torch.cond branch runs inside the recorder's own handler, where torch has
+    taken the recording mode off its stack: switching recording off around it raised "trying to pop from
+    empty mode stack". The branch taken has its layer's row (2·4·8 = 64 MACs, 64 bias adds), the other
+    none; cond itself is listed as uncounted (the branch's own ops, `* 2`, are inside it); the sum over
+    the 2×4 input (7 adds) and the comparison are the root's."""
+    from test_state import snapshot
+
+    model = _Branches().eval()
+    before = snapshot(model)
+    report = torchcount.profile(model, sign * torch.ones(2, 4), warn=False)
+    taken, other = ("a", "b") if sign > 0 else ("b", "a")
+    rows = {row.path: row for row in report.layers}
+    assert (rows[taken].calls, rows[taken].cost.macs, rows[taken].cost.adds) == (1, 64, 16)
+    assert rows[other].calls == 0
+    assert [(u.what, u.calls) for u in report.uncounted] == [("cond", 1)]
+    assert (report.total.macs, report.total.cost.adds, report.total.cost.cmps) == (64, 16 + 7, 1)
+    assert snapshot(model) == before
+
+
 def test_an_input_object_that_refers_to_the_model_is_copied_without_copying_the_model():
     model, state, x = _Appender(), _State(), torch.randn(2, 4)
     state.owner, state.weight = model, model.linear.weight  # (a context object holding the model)

@@ -126,6 +126,7 @@ _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword argum
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
+_dispatch_modes_on = torch._C._len_torch_dispatch_stack
 _current_autograd_node = torch._C._current_autograd_node  # (both in torch 2.2 and later)
 _sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's number, in this thread
 # torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
@@ -928,6 +929,10 @@ class _Recorder:
         elif on:
             _push_dispatch_mode(self.mode)
         else:
+            if not _dispatch_modes_on():
+                # inside the recorder's own handler (torch takes a mode off the stack while it runs): a
+                # module called by a higher-order op it recorded (torch.cond's branch) runs with no mode on
+                return
             top = _pop_dispatch_mode(None)
             if top is not self.mode:  # a mode the model pushed inside its forward: leave both on
                 _push_dispatch_mode(top)
