@@ -111,10 +111,12 @@ class Block(nn.Module):
 
 
 class Llama(nn.Module):
+    block = Block  # (examples/moe_meta.py's Mixtral is this model with a Mixture-of-Experts block)
+
     def __init__(self, c: dict):
         super().__init__()
         self.embed = nn.Embedding(c["vocab"], c["d_model"])
-        self.layers = nn.ModuleList(Block(c) for _ in range(c["layers"]))
+        self.layers = nn.ModuleList(self.block(c) for _ in range(c["layers"]))
         self.norm = nn.RMSNorm(c["d_model"], eps=c["eps"])
         self.lm_head = nn.Linear(c["d_model"], c["vocab"], bias=False)
         head_dim = c["d_model"] // c["heads"]

@@ -1,7 +1,7 @@
 """Count a Mixtral-8x7B-shaped Mixture-of-Experts model without its memory, on the ``meta`` device.
 
-The model is written with plain torch modules, as ``examples/llama70b_meta.py`` is: nn.Embedding,
-nn.Linear, nn.RMSNorm, eager grouped-query attention with rotary embeddings, and a sparse MoE
+The model is ``examples/llama70b_meta.py``'s, imported from it (plain torch modules: nn.Embedding,
+nn.Linear, nn.RMSNorm, eager grouped-query attention with rotary embeddings), with a sparse MoE
 feed-forward block in place of the dense SwiGLU. It is built under ``torch.device("meta")`` in
 bfloat16 (no parameter storage is ever allocated) and profiled with a meta input.
 
@@ -50,7 +50,6 @@ a torch with ``torch._grouped_mm`` (2.8 or newer).
 from __future__ import annotations
 
 import datetime
-import math
 import platform
 import resource
 import sys
@@ -63,38 +62,11 @@ from torch import nn
 
 import torchcount
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # (the Llama example, beside this file)
+from llama70b_meta import Attention, Llama  # noqa: E402  (the same attention and model shell)
+
 CONFIG = dict(layers=32, d_model=4096, heads=32, kv_heads=8, ffn=14336, experts=8, top_k=2,
               vocab=32000, seq=4096, rope_theta=1e6, eps=1e-5)
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-class Attention(nn.Module):
-    def __init__(self, d: int, heads: int, kv_heads: int):
-        super().__init__()
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, d // heads
-        self.q_proj = nn.Linear(d, heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(d, kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(d, kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(heads * self.head_dim, d, bias=False)
-
-    def forward(self, x, cos, sin, mask):
-        b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        groups = self.heads // self.kv_heads
-        k = k.repeat_interleave(groups, dim=1)  # grouped-query attention: share each k/v head
-        v = v.repeat_interleave(groups, dim=1)
-        scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
-        attn = F.softmax(scores + mask, dim=-1)
-        out = torch.matmul(attn, v).transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
-        return self.o_proj(out)
 
 
 class Experts(nn.Module):
@@ -155,29 +127,10 @@ class Block(nn.Module):
         return x + self.moe(self.moe_norm(x))
 
 
-class Mixtral(nn.Module):
-    def __init__(self, c: dict):
-        super().__init__()
-        self.embed = nn.Embedding(c["vocab"], c["d_model"])
-        self.layers = nn.ModuleList(Block(c) for _ in range(c["layers"]))
-        self.norm = nn.RMSNorm(c["d_model"], eps=c["eps"])
-        self.lm_head = nn.Linear(c["d_model"], c["vocab"], bias=False)
-        head_dim = c["d_model"] // c["heads"]
-        inv_freq = 1.0 / c["rope_theta"] ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        positions = torch.arange(c["seq"], dtype=torch.float32)
-        angles = torch.outer(positions, inv_freq)
-        angles = torch.cat((angles, angles), dim=-1)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
-        self.register_buffer("mask", torch.full((c["seq"], c["seq"]), float("-inf")).triu(1), persistent=False)
-
-    def forward(self, ids):
-        t = ids.shape[1]
-        cos, sin, mask = self.cos[:t], self.sin[:t], self.mask[:t, :t]
-        x = self.embed(ids)
-        for layer in self.layers:
-            x = layer(x, cos, sin, mask)
-        return self.lm_head(self.norm(x))
+class Mixtral(Llama):
+    """The Llama example's model (embedding, rotary tables, causal mask, final norm, lm_head) with
+    the Mixture-of-Experts block."""
+    block = Block
 
 
 def build(config: dict, device: "str | torch.device" = "meta") -> Mixtral:
