@@ -227,14 +227,54 @@ def test_an_input_object_that_cannot_be_deep_copied_is_passed_as_it_is():
     assert report.total.macs == 2 * 4 * 4 and report.complete
 
 
+def _twice_op():
+    """A higher-order op of the test's own, torchcount_test_twice(fn, x) = fn(fn(x)): one torchcount has
+    neither a rule nor a runner for."""
+    from torch._C import DispatchKey
+    from torch._ops import HigherOrderOperator
+
+    class Twice(HigherOrderOperator):
+        def __init__(self):
+            super().__init__("torchcount_test_twice")
+
+        def __call__(self, fn, x):
+            return super().__call__(fn, x)
+
+    twice = Twice()
+    twice.py_impl(DispatchKey.CompositeExplicitAutograd)(lambda fn, x: fn(fn(x)))
+    twice.fallthrough(DispatchKey.AutogradCPU)
+    return twice
+
+
 @needs("higher-order ops reaching a dispatch mode as one op")
 def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
-    """torch.cond (a higher-order op, as flex_attention is) used to make profile raise; without a
-    rule it is listed as uncounted (the sum and the comparison around it are counted)."""
-    report = profile(Fn(lambda x: torch.cond(x.sum() > 0, lambda x: x.sin(), lambda x: x.cos(), (x,))),
-                     (torch.randn(5),))
-    assert [(u.what, u.calls) for u in report.uncounted] == [("cond", 1)]
-    assert (report.total.cost.adds, report.total.cost.cmps) == (4, 1)
+    """A higher-order op (as flex_attention is) used to make profile raise; without a rule it is listed
+    as uncounted, by name (the sum and the comparison after it are counted)."""
+    twice = _twice_op()
+    report = profile(Fn(lambda x: twice(lambda r: r.sin(), x).sum() > 0), (torch.randn(5),))
+    assert [(u.what, u.calls) for u in report.uncounted] == [("torchcount_test_twice", 1)]
+    assert (report.total.cost.adds, report.total.cost.cmps, report.total.cost.transc) == (4, 1, 0)
+
+
+@needs("higher-order ops reaching a dispatch mode as one op")
+def test_control_flow_higher_order_ops_are_counted_as_they_run():
+    """torch.cond runs the branch taken, while_loop its body until the condition fails, map the function
+    on each slice (torch._higher_order_ops.map): each op of theirs is counted, where each was one
+    uncounted op. cond on a 5-vector: the sum (4 adds), the comparison, 5 sines (the true branch);
+    while_loop from i = 0 while i < 3: 4 comparisons, 3 increments of i, x·2 three times (3·5 mults);
+    map over 4 rows of 3: 12 sines, the rows stacked."""
+    from torch._higher_order_ops.map import map as map_rows
+    from torch._higher_order_ops.while_loop import while_loop
+
+    x = torch.ones(5)
+    report = profile(Fn(lambda x: torch.cond(x.sum() > 0, lambda x: x.sin(), lambda x: x.cos(), (x,))), (x,))
+    assert report.complete and (report.total.cost.adds, report.total.cost.cmps, report.total.cost.transc) == (4, 1, 5)
+    report = profile(Fn(lambda x: while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2),
+                                             (torch.tensor(0), x))[1]), (x,))
+    cost = report.total.cost
+    assert report.complete and (cost.cmps, cost.adds, cost.mults) == (4, 3, 15)
+    report = profile(Fn(lambda x: map_rows(lambda r: r.sin(), x)), (torch.ones(4, 3),))
+    assert report.complete and report.total.cost.transc == 12
 
 
 class _Branches(nn.Module):
@@ -254,8 +294,8 @@ def test_the_layers_a_cond_branch_calls_are_counted_by_their_rules(sign):
     """A module called inside a torch.cond branch runs inside the recorder's own handler, where torch has
     taken the recording mode off its stack: switching recording off around it raised "trying to pop from
     empty mode stack". The branch taken has its layer's row (2·4·8 = 64 MACs, 64 bias adds), the other
-    none; cond itself is listed as uncounted (the branch's own ops, `* 2`, are inside it); the sum over
-    the 2×4 input (7 adds) and the comparison are the root's."""
+    none; the branch's own ops are counted (b's `* 2`: 16 mults); the sum over the 2×4 input (7 adds)
+    and the comparison are the root's."""
     from test_state import snapshot
 
     model = _Branches().eval()
@@ -265,8 +305,9 @@ def test_the_layers_a_cond_branch_calls_are_counted_by_their_rules(sign):
     rows = {row.path: row for row in report.layers}
     assert (rows[taken].calls, rows[taken].cost.macs, rows[taken].cost.adds) == (1, 64, 16)
     assert rows[other].calls == 0
-    assert [(u.what, u.calls) for u in report.uncounted] == [("cond", 1)]
-    assert (report.total.macs, report.total.cost.adds, report.total.cost.cmps) == (64, 16 + 7, 1)
+    assert report.complete
+    cost = report.total.cost
+    assert (cost.macs, cost.adds, cost.cmps, cost.mults) == (64, 16 + 7, 1, 0 if sign > 0 else 16)
     assert snapshot(model) == before
 
 

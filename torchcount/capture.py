@@ -128,6 +128,40 @@ _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
 _dispatch_modes_on = torch._C._len_torch_dispatch_stack
 _current_autograd_node = torch._C._current_autograd_node  # (both in torch 2.2 and later)
+
+
+def _cond_dense(pred, true_fn, false_fn, operands):
+    """torch.cond run eagerly, as its dense kernel runs it (which refuses to run under a mode)."""
+    return true_fn(*operands) if pred else false_fn(*operands)
+
+
+def _control_flow() -> dict:
+    """The control-flow higher-order ops that reach the recorder as one op in an eager forward, each with
+    what runs it as its dense kernel does (torch.cond: the branch taken; while_loop: the body until the
+    condition fails; map: the function on each slice), so that the recorder runs it with recording on and the branch's ops are counted
+    one by one (they were one uncounted op). Empty where torch has none of them (torch 2.2)."""
+    runners: dict = {}
+    ops = getattr(torch.ops, "higher_order", None)
+    try:
+        runners[ops.cond] = _cond_dense
+    except (AttributeError, RuntimeError):
+        pass
+    try:
+        from torch._higher_order_ops.while_loop import while_loop_dense
+
+        runners[ops.while_loop] = while_loop_dense
+    except (AttributeError, ImportError, RuntimeError):
+        pass
+    try:  # (torch._higher_order_ops.map.map: the function on each slice, the results stacked)
+        from torch._higher_order_ops.map import map_dense
+
+        runners[ops.map_impl] = map_dense
+    except (AttributeError, ImportError, RuntimeError):
+        pass
+    return runners
+
+
+_CONTROL_FLOW = _control_flow()
 _sequence_nr = torch._C._autograd._get_sequence_nr  # the next autograd node's number, in this thread
 # torch.func transforms (vmap, grad, …): the innermost one running, None outside any (unlike
 # ``maybe_current_level``, also in torch 2.2)
@@ -486,6 +520,13 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        run = _CONTROL_FLOW.get(func) if _CONTROL_FLOW else None
+        if run is not None:  # (torch.cond, while_loop: their branches' ops are recorded as they run)
+            _push_dispatch_mode(self)
+            try:
+                return run(*args, **kwargs)
+            finally:
+                _pop_dispatch_mode(None)
         if self._decompose is not None:
             split = self._decomposed.get(func)
             if split is None:
