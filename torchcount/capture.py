@@ -138,24 +138,26 @@ def _cond_dense(pred, true_fn, false_fn, operands):
 def _control_flow() -> dict:
     """The control-flow higher-order ops that reach the recorder as one op in an eager forward, each with
     what runs it as its dense kernel does (torch.cond: the branch taken; while_loop: the body until the
-    condition fails; map: the function on each slice), so that the recorder runs it with recording on and the branch's ops are counted
-    one by one (they were one uncounted op). Empty where torch has none of them (torch 2.2)."""
+    condition fails; map: the function on each slice), so that the recorder runs it with recording on
+    and the branch's ops are counted one by one (they were one uncounted op). Keyed by the op's class, one per higher-order op (a class
+    hashes in C; an OpOverload's ``__hash__`` is Python, and this is looked up for every recorded op).
+    Empty where torch has none of them (torch 2.2)."""
     runners: dict = {}
     ops = getattr(torch.ops, "higher_order", None)
     try:
-        runners[ops.cond] = _cond_dense
+        runners[type(ops.cond)] = _cond_dense
     except (AttributeError, RuntimeError):
         pass
     try:
         from torch._higher_order_ops.while_loop import while_loop_dense
 
-        runners[ops.while_loop] = while_loop_dense
+        runners[type(ops.while_loop)] = while_loop_dense
     except (AttributeError, ImportError, RuntimeError):
         pass
     try:  # (torch._higher_order_ops.map.map: the function on each slice, the results stacked)
         from torch._higher_order_ops.map import map_dense
 
-        runners[ops.map_impl] = map_dense
+        runners[type(ops.map_impl)] = map_dense
     except (AttributeError, ImportError, RuntimeError):
         pass
     return runners
@@ -520,7 +522,7 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        run = _CONTROL_FLOW.get(func) if _CONTROL_FLOW else None
+        run = _CONTROL_FLOW.get(type(func)) if _CONTROL_FLOW else None
         if run is not None:  # (torch.cond, while_loop: their branches' ops are recorded as they run)
             _push_dispatch_mode(self)
             try:
