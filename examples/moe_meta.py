@@ -62,8 +62,14 @@ from torch import nn
 
 import torchcount
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # (the Llama example, beside this file)
-from llama70b_meta import Attention, Llama  # noqa: E402  (the same attention and model shell)
+# the Llama example's attention and model shell, from the file beside this one (its folder on the path
+# for this import only: left there, it would shadow packages by the other examples' names, such as
+# bottleneck, which pandas imports)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:
+    from llama70b_meta import Attention, Llama
+finally:
+    sys.path.remove(str(Path(__file__).resolve().parent))
 
 CONFIG = dict(layers=32, d_model=4096, heads=32, kv_heads=8, ffn=14336, experts=8, top_k=2,
               vocab=32000, seq=4096, rope_theta=1e6, eps=1e-5)
