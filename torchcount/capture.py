@@ -139,27 +139,28 @@ def _control_flow() -> dict:
     """The control-flow higher-order ops that reach the recorder as one op in an eager forward, each with
     what runs it as its dense kernel does (torch.cond: the branch taken; while_loop: the body until the
     condition fails; map: the function on each slice), so that the recorder runs it with recording on
-    and the branch's ops are counted one by one (they were one uncounted op). Keyed by the op's class, one per higher-order op (a class
-    hashes in C; an OpOverload's ``__hash__`` is Python, and this is looked up for every recorded op).
-    Empty where torch has none of them (torch 2.2)."""
+    and the branch's ops are counted one by one (they were one uncounted op). Keyed by the op's class
+    (a class hashes in C; an OpOverload's ``__hash__`` is Python, and this is looked up for every
+    recorded op), so an op that is a plain ``HigherOrderOperator`` (torch 2.2's cond, which reaches no
+    dispatch mode as one op anyway) is left out: its class is every such op's."""
     runners: dict = {}
     ops = getattr(torch.ops, "higher_order", None)
+    generic = getattr(torch._ops, "HigherOrderOperator", None)
     try:
-        runners[type(ops.cond)] = _cond_dense
+        if type(ops.cond) is not generic:
+            runners[type(ops.cond)] = _cond_dense
     except (AttributeError, RuntimeError):
         pass
-    try:
-        from torch._higher_order_ops.while_loop import while_loop_dense
-
-        runners[type(ops.while_loop)] = while_loop_dense
-    except (AttributeError, ImportError, RuntimeError):
-        pass
-    try:  # (torch._higher_order_ops.map.map: the function on each slice, the results stacked)
-        from torch._higher_order_ops.map import map_dense
-
-        runners[type(ops.map_impl)] = map_dense
-    except (AttributeError, ImportError, RuntimeError):
-        pass
+    # while_loop's and map's own dense kernels (the body until the condition fails; the function on each
+    # slice, the results stacked), as registered: their arguments are the op's, in any torch version
+    for name in ("while_loop", "map_impl"):
+        try:
+            op = getattr(ops, name)
+            dense = op.py_kernels.get(torch._C.DispatchKey.CompositeExplicitAutograd)
+        except (AttributeError, RuntimeError):
+            continue
+        if dense is not None and type(op) is not generic:
+            runners[type(op)] = dense
     return runners
 
 
