@@ -918,12 +918,25 @@ class Branches(nn.Module):
     def forward(self, x):
         return torch.cond(x.sum() > 0, lambda x: self.a(x), lambda x: self.b(x) * 2, (x,))
 
-model, x = Branches().eval(), float(sys.argv[1]) * torch.ones(2, 4)
+class Loop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        from torch._higher_order_ops.while_loop import while_loop
+        return while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, self.lin(x)), (torch.tensor(0), x))[1]
+
+model, loop, x = Branches().eval(), Loop().eval(), float(sys.argv[1]) * torch.ones(2, 4)
 program = torch.export.export(model, (x,))  # (first: see the test)
+looped = torch.export.export(loop, (x,))
 graph = torchcount.profile(program.module(), x, warn=False)
 eager = torchcount.profile(model, x, warn=False)
+loop_graph = torchcount.profile(looped.module(), x, warn=False)
+loop_eager = torchcount.profile(loop, x, warn=False)
 print(json.dumps({"graph": list(graph.total.cost), "eager": list(eager.total.cost), "complete": graph.complete,
-                  "rows": {row.path: [row.calls, row.cost.macs] for row in graph.layers}}))
+                  "rows": {row.path: [row.calls, row.cost.macs] for row in graph.layers},
+                  "loop": [list(loop_graph.total.cost), list(loop_eager.total.cost), loop_graph.complete]}))
 """
 
 
@@ -933,7 +946,8 @@ print(json.dumps({"graph": list(graph.total.cost), "eager": list(eager.total.cos
 def test_an_exported_cond_counts_what_the_eager_model_counts(sign):
     """A torch.cond in an exported program runs the branch taken with op recording on: every category,
     bytes included, equals the eager model's (64 MACs of the layer taken; b's `* 2`: 16 mults), and
-    the branch's work is its GraphModule's row (torch 2.11 names no layer in a branch's nodes). Run in
+    the branch's work is its GraphModule's row (torch 2.11 names no layer in a branch's nodes); a
+    while_loop's body and condition are counted as in the eager model. Run in
     a process of its own, exporting first: once torch.cond has run under a dispatch mode that takes
     higher-order ops (any other test's profile of a cond), torch 2.11 cannot export a cond model in
     that process (docs/coverage.md)."""
@@ -950,3 +964,8 @@ def test_an_exported_cond_counts_what_the_eager_model_counts(sign):
     assert (macs, mults) == (64, 0 if sign > 0 else 16)
     taken = "true_graph_0" if sign > 0 else "false_graph_0"
     assert result["rows"][taken][1] == 64
+    # a while_loop (i from 0 while i < 3, x = lin(x)), which export writes as while_loop_stack_output:
+    # 3·2·4·4 = 96 MACs, 3·8 bias adds and 3 increments, 4 comparisons, as the eager model; its bytes
+    # differ (the program also stacks each step's outputs)
+    graph_loop, eager_loop, complete = result["loop"]
+    assert complete and graph_loop[:7] == eager_loop[:7] and eager_loop[:7] == [96, 0, 27, 0, 4, 0, 0]

@@ -151,9 +151,10 @@ def _control_flow() -> dict:
             runners[type(ops.cond)] = _cond_dense
     except (AttributeError, RuntimeError):
         pass
-    # while_loop's and map's own dense kernels (the body until the condition fails; the function on each
-    # slice, the results stacked), as registered: their arguments are the op's, in any torch version
-    for name in ("while_loop", "map_impl"):
+    # while_loop's (also as export writes it, stacking its outputs) and map's own dense kernels (the body
+    # until the condition fails; the function on each slice, the results stacked), as registered:
+    # their arguments are the op's, in any torch version
+    for name in ("while_loop", "while_loop_stack_output", "map_impl"):
         try:
             op = getattr(ops, name)
             dense = op.py_kernels.get(torch._C.DispatchKey.CompositeExplicitAutograd)
