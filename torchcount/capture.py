@@ -525,7 +525,7 @@ class OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         run = _CONTROL_FLOW.get(type(func)) if _CONTROL_FLOW else None
-        if run is not None:  # (torch.cond, while_loop: their branches' ops are recorded as they run)
+        if run is not None:  # (cond, while_loop, map: their branches' ops are recorded as they run)
             _push_dispatch_mode(self)
             try:
                 return run(*args, **kwargs)
@@ -976,7 +976,8 @@ class _Recorder:
         else:
             if not _dispatch_modes_on():
                 # inside the recorder's own handler (torch takes a mode off the stack while it runs): a
-                # module called by a higher-order op it recorded (torch.cond's branch) runs with no mode on
+                # module called by a higher-order op it records as one op (one with no runner in
+                # _CONTROL_FLOW) runs with no mode on
                 return
             top = _pop_dispatch_mode(None)
             if top is not self.mode:  # a mode the model pushed inside its forward: leave both on
