@@ -153,8 +153,11 @@ def _control_flow() -> dict:
         pass
     # while_loop's (also as export writes it, stacking its outputs) and map's own dense kernels (the body
     # until the condition fails; the function on each slice, the results stacked), as registered:
-    # their arguments are the op's, in any torch version
-    for name in ("while_loop", "while_loop_stack_output", "map_impl"):
+    # their arguments are the op's, in any torch version. Also the wrappers an exported program puts
+    # around a custom op that writes its inputs (auto_functionalized: the op run on copies), so that the
+    # op is counted, or listed uncounted, by its own name, as in the eager model
+    for name in ("while_loop", "while_loop_stack_output", "map_impl", "auto_functionalized",
+                 "auto_functionalized_v2"):
         try:
             op = getattr(ops, name)
             dense = op.py_kernels.get(torch._C.DispatchKey.CompositeExplicitAutograd)
