@@ -257,6 +257,31 @@ def test_a_higher_order_op_without_a_rule_is_listed_not_a_crash():
 
 
 @needs("higher-order ops reaching a dispatch mode as one op")
+def test_a_module_a_higher_order_op_without_a_runner_calls_is_counted_by_its_rule():
+    """An op torchcount runs as one op (no runner) calls its function inside the recorder's own handler,
+    where torch has taken the recording mode off its stack: a module called there switched recording
+    off and raised "trying to pop from empty mode stack". twice(lin, x) calls Linear(4, 4) twice on a
+    2×4 input: 2 calls of 2·4·4 MACs; the op itself is listed as uncounted."""
+    twice = _twice_op()
+    lin = nn.Linear(4, 4)
+    report = profile(_Holder(lin, lambda x: twice(lambda r: lin(r), x)), (torch.ones(2, 4),))
+    row = next(r for r in report.layers if r.path == "lin")
+    assert (row.calls, row.cost.macs) == (2, 2 * 2 * 4 * 4)
+    assert [(u.what, u.calls) for u in report.uncounted] == [("torchcount_test_twice", 1)]
+
+
+class _Holder(nn.Module):
+    """A module holding ``lin`` (so that it is hooked) and running ``forward`` on its input."""
+
+    def __init__(self, lin: nn.Module, forward):
+        super().__init__()
+        self.lin, self._forward = lin, forward
+
+    def forward(self, x):
+        return self._forward(x)
+
+
+@needs("higher-order ops reaching a dispatch mode as one op")
 def test_control_flow_higher_order_ops_are_counted_as_they_run():
     """torch.cond runs the branch taken, while_loop its body until the condition fails, map the function
     on each slice (torch._higher_order_ops.map): each op of theirs is counted, where each was one
