@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every check that needs a GPU, in one run (a lent GPU machine is held by the minute):
+#   PYTHONPATH=. bash benchmarks/gpu_checks.sh "$OUT"     # on the lent machine: only $OUT comes back
+#   bash benchmarks/gpu_checks.sh /tmp/gpu                 # anywhere else with a CUDA device
+# Writes, under DIR: env.txt (device, driver, versions), cuda_tests.log (the CUDA tests),
+# gpu_profile_*.md (benchmarks/gpu_profile.py's full sweep), cli_cuda.txt (the CLI measuring on the
+# GPU with energy), suite.log (the whole test suite with a GPU present). Each step has its own time
+# limit, so a step that hangs costs only its own share. Copy what should last to benchmarks/results/.
+set -u
+DIR=${1:?usage: gpu_checks.sh OUTDIR}
+PY=${PYTHON:-python3}
+mkdir -p "$DIR"
+export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:-.}
+step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
+
+step env
+{ date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit,clocks.max.sm --format=csv
+  $PY - <<'EOF'
+import platform, torch
+print("python", platform.python_version(), "torch", torch.__version__, "CUDA", torch.version.cuda,
+      "cuDNN", torch.backends.cudnn.version())
+for m in ("torchvision", "torchaudio", "transformers", "tabulate", "matplotlib", "pynvml", "xdist"):
+    try:
+        print(m, getattr(__import__(m), "__version__", "present"))
+    except Exception as exc:
+        print(m, "missing:", type(exc).__name__)
+p = torch.cuda.get_device_properties(0)
+print(p.name, f"{p.total_memory / 2**30:.1f} GiB", p.multi_processor_count, "SMs", f"cc {p.major}.{p.minor}")
+EOF
+} >"$DIR/env.txt" 2>&1
+
+step CUDA tests
+timeout 240 $PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda_counts.py tests/test_measure_cuda.py \
+  tests/test_measure_cuda_paths.py tests/test_gpu_ops.py >"$DIR/cuda_tests.log" 2>&1
+echo "exit $?" >>"$DIR/cuda_tests.log"
+
+step gpu_profile
+timeout 240 $PY benchmarks/gpu_profile.py --out "$DIR/" >"$DIR/gpu_profile.log" 2>&1
+echo "exit $?" >>"$DIR/gpu_profile.log"
+
+step CLI
+timeout 90 $PY -m torchcount torchvision.models:resnet50 --input 8x3x224x224 --device cuda --measure \
+  --energy --top 8 >"$DIR/cli_cuda.txt" 2>&1
+echo "exit $?" >>"$DIR/cli_cuda.txt"
+
+step suite
+n=$($PY -c "import xdist" 2>/dev/null && echo "-n 12" || echo "")
+timeout ${SUITE_SECONDS:-200} $PY -m pytest -q -p no:cacheprovider $n --maxfail=30 >"$DIR/suite.log" 2>&1
+echo "exit $?" >>"$DIR/suite.log"
+step done

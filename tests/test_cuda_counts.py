@@ -1,0 +1,103 @@
+"""The same model counted on CUDA and on CPU: the count is a property of the model and its input, not
+of the device, so every row must agree in every category, bytes included. On a GPU the forward takes
+other kernels (cuDNN's LSTM and convolutions, the transformer fast path's CUDA kernels, the
+memory-efficient or flash attention kernel, cuFFT): a rule that reads a kernel's schema or outputs
+differently from the CPU one shows up here as a row that differs. Skipped without a CUDA device."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount.cost import CATEGORIES
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def _torchvision(name, size=224):
+    tv = pytest.importorskip("torchvision")
+    return lambda: (getattr(tv.models, name)(), (torch.randn(2, 3, size, size),))
+
+
+def _encoder():
+    layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+    # eval + no_grad: the fast path (torch._transformer_encoder_layer_fwd on both devices)
+    return nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), (torch.randn(2, 10, 64),)
+
+
+def _lstm():
+    return nn.LSTM(32, 48, num_layers=2, batch_first=True), (torch.randn(3, 7, 32),)
+
+
+def _gru():
+    return nn.GRU(32, 48, num_layers=2, bidirectional=True), (torch.randn(7, 3, 32),)
+
+
+def _melspectrogram():
+    ta = pytest.importorskip("torchaudio")
+    return ta.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=80), (torch.randn(2, 16000),)
+
+
+def _whisper():
+    tr = pytest.importorskip("transformers")
+    cfg = tr.WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                           decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                           num_mel_bins=80, max_source_positions=50, max_target_positions=32,
+                           vocab_size=500, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                           decoder_start_token_id=1, attn_implementation="sdpa")
+    return tr.WhisperModel(cfg), {"input_features": torch.randn(2, 80, 100),
+                                  "decoder_input_ids": torch.randint(0, 500, (2, 6))}
+
+
+MODELS = {
+    "resnet18": _torchvision("resnet18", 64),
+    "mobilenet_v2": _torchvision("mobilenet_v2", 64),
+    "vit_b_16": _torchvision("vit_b_16"),
+    "transformer_encoder": _encoder,
+    "lstm": _lstm,
+    "gru": _gru,
+    "melspectrogram": _melspectrogram,
+    "whisper_sdpa": _whisper,
+}
+
+
+def _to(x, device):
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    if isinstance(x, tuple):
+        return tuple(_to(v, device) for v in x)
+    return x.to(device)
+
+
+def _differences(cpu: torchcount.Report, gpu: torchcount.Report) -> list[str]:
+    gpu_rows = {r.path: r for r in gpu.layers}
+    out = []
+    for row in cpu.layers:
+        other = gpu_rows.get(row.path)
+        if other is None:
+            out.append(f"{row.path or '(root)'}: no row on CUDA")
+            continue
+        for category in CATEGORIES:
+            a, b = getattr(row.cost, category), getattr(other.cost, category)
+            if a != b:
+                out.append(f"{row.path or '(root)'} [{row.type}] {category}: cpu {a} cuda {b}")
+    out += [f"{p}: no row on CPU" for p in gpu_rows.keys() - {r.path for r in cpu.layers}]
+    return out
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_cuda_count_equals_the_cpu_count(name):
+    torch.manual_seed(0)
+    model, inputs = MODELS[name]()
+    model.eval()
+    with torch.no_grad():
+        cpu = torchcount.profile(model, inputs, warn=False)
+        gpu = torchcount.profile(copy.deepcopy(model).cuda(), _to(inputs, "cuda"), warn=False)
+    assert cpu.complete and gpu.complete, (cpu.uncounted, gpu.uncounted)
+    assert gpu.total.macs > 0
+    diff = _differences(cpu, gpu)
+    assert not diff, "\n".join(diff[:40])
