@@ -4,7 +4,7 @@
 #   bash benchmarks/gpu_checks.sh /tmp/gpu                 # anywhere else with a CUDA device
 # Writes, under DIR: env.txt (device, driver, versions), cuda_tests.log (the CUDA tests),
 # gpu_profile_*.md (benchmarks/gpu_profile.py's full sweep), cli_cuda.txt (the CLI measuring on the
-# GPU with energy), suite.log (the whole test suite with a GPU present). Each step has its own time
+# GPU with energy), suite.log (the whole test suite with a GPU present) and suite_failures.txt. Each step has its own time
 # limit, so a step that hangs costs only its own share. Copy what should last to benchmarks/results/.
 set -u
 DIR=${1:?usage: gpu_checks.sh OUTDIR}
@@ -44,7 +44,9 @@ timeout 90 $PY -m torchcount torchvision.models:resnet50 --input 8x3x224x224 --d
 echo "exit $?" >>"$DIR/cli_cuda.txt"
 
 step suite
-n=$($PY -c "import xdist" 2>/dev/null && echo "-n 12" || echo "")
-timeout ${SUITE_SECONDS:-200} $PY -m pytest -q -p no:cacheprovider $n --maxfail=30 >"$DIR/suite.log" 2>&1
+n=$($PY -c "import xdist" 2>/dev/null && echo "-n 16" || echo "")
+# -v: a line per test as it ends; failure_log: each traceback as it happens (a cut-short run has no summary)
+FAILURE_LOG="$DIR/suite_failures.txt" timeout ${SUITE_SECONDS:-300} $PY -m pytest -v -p no:cacheprovider \
+  -p benchmarks.failure_log $n --maxfail=60 >"$DIR/suite.log" 2>&1
 echo "exit $?" >>"$DIR/suite.log"
 step done

@@ -295,7 +295,7 @@ def main(argv=None):
     totals, per_layer, agreement_rows, failures = [], [], [], []
     configs = [(name, dtype_name, i, b) for name in available for dtype_name in dtypes for i, b in enumerate(batches)]
     for done, (name, dtype_name, i, b) in enumerate(configs, start=1):
-        compare = i == 0
+        compare = i in (0, len(batches) - 1)  # agreement at both ends: launch-bound and busy
         print(f"[{done}/{len(configs)}] {name} {dtype_name} batch {b} …", flush=True)
         try:
             report, total, agreement = run_one(name, b, dtype_name, device, warmup, repeat, compare, ceiling)
