@@ -1635,3 +1635,26 @@ def test_a_hook_registered_around_one_call_of_a_sequentials_child_is_counted():
     r = torchcount.profile(Extractor(), torch.randn(2, 8))
     assert r.total.cost.mults == 16  # the hook's o * 2
     assert r.complete
+
+
+@pytest.mark.parametrize("wrapper", ["DataParallel", "DistributedDataParallel"])
+def test_a_data_parallel_wrapper_with_a_device_moves_the_inputs_there(wrapper):
+    """With a GPU, ``nn.DataParallel(model)`` moves the model to its first GPU and its forward
+    scatters a CPU batch there (DDP with ``device_ids`` likewise): profiling the wrapped module must
+    move the inputs the same way. Seen on an H200, where ``test_data_parallel_wrapper`` failed with
+    'mat1 is on cpu, different from other tensors on cuda:0'. Here the wrapper's device attributes
+    are set as a GPU machine sets them, with meta standing in for the GPU: the model is on meta, the
+    batch on CPU."""
+    model = _mlp().to("meta")
+    if wrapper == "DataParallel":
+        wrapped = nn.DataParallel(model)
+        wrapped.device_ids, wrapped.src_device_obj = [0], torch.device("meta")
+    else:  # (built without __init__, which needs a process group; these are what the forward reads)
+        wrapped = nn.parallel.DistributedDataParallel.__new__(nn.parallel.DistributedDataParallel)
+        nn.Module.__init__(wrapped)
+        wrapped.module, wrapped.device_ids, wrapped.device_type = model, [torch.device("meta")], "meta"
+    x = torch.randn(2, 4)
+    report = torchcount.profile(wrapped, x)
+    assert report.total.macs == MLP_MACS and report.complete
+    assert any("(meta: the inputs moved there" in n for n in report.notes)
+    assert x.device.type == "cpu"  # the caller's tensor is not moved

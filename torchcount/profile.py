@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 from .capture import _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
 from .conventions import Convention, get_convention
@@ -195,7 +195,10 @@ def profile(
     given = (args, kw)
     objects = _InputObjects(model)
     args, kw = _protect_inputs(args, kw, objects)
+    scatter_to = _scatter_device(model)
     model, notes = _unwrap(model)
+    if scatter_to is not None:  # as the wrapper's own forward would: its module is there already
+        args, kw = tree_map(lambda x: x.to(scatter_to) if isinstance(x, torch.Tensor) else x, (args, kw))
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
                      if t.layout is not torch.strided})
     if sparse:
@@ -588,11 +591,28 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
                          "eager); compiled kernels may fuse ops and run faster, the counts are the same")
             model = orig
         elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            to = _scatter_device(model)
             notes.append(f"{type(model).__name__} wrapper: profiled the wrapped module "
-                         f"({type(model.module).__name__}) for the whole batch on one device")
+                         f"({type(model.module).__name__}) for the whole batch on one device"
+                         + (f" ({to}: the inputs moved there, as its forward would)" if to is not None else ""))
             model = model.module
         else:
             return model, notes
+
+
+def _scatter_device(model: nn.Module) -> "torch.device | None":
+    """Where a data-parallel wrapper's forward would put the inputs before calling its module, or
+    ``None``: ``DataParallel`` with a GPU scatters the batch to its devices (one GPU: all of it to the
+    first, where its constructor has moved the module), ``DistributedDataParallel`` with
+    ``device_ids`` moves it to its device; without a GPU (no ``device_ids``) neither moves anything.
+    Profiling the wrapped module directly must move them the same way, or a CPU batch meets the GPU
+    weights."""
+    if isinstance(model, nn.DataParallel) and model.device_ids:
+        return torch.device(model.src_device_obj)
+    if isinstance(model, nn.parallel.DistributedDataParallel) and getattr(model, "device_ids", None):
+        first = model.device_ids[0]
+        return first if isinstance(first, torch.device) else torch.device(model.device_type, first)
+    return None
 
 
 def _compiled_submodules_eager(named: list, swapped: list, kinds: set) -> list:
