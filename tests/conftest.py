@@ -96,6 +96,19 @@ def _pinned(package: str) -> str:
     raise AssertionError(f"{package} is not pinned in constraints.txt")
 
 
+def rope_macs(rotary_class: type, positions: int, head_dim: int) -> int:
+    """MACs of a transformers rotary embedding's frequency table (inverse frequencies ⊗ positions) for
+    ``positions`` position ids (rows of ``position_ids`` × length): transformers up to 5.17 at least
+    wrote it as a matmul with K = 1 (positions·head_dim/2 MACs: a bmm, so counted as MACs), the pinned
+    one (constraints.txt) as an element-wise product (multiplications, no MAC). Found running the suite
+    on the GPU machine's image, which has transformers 5.17."""
+    import inspect
+
+    body = [line for line in inspect.getsource(rotary_class.forward).splitlines()
+            if not line.lstrip().startswith("@")]  # (not the decorators)
+    return positions * head_dim // 2 if any(" @ " in line for line in body) else 0
+
+
 #: the torch of the tested set (constraints.txt), where CI runs; an older one is supported too
 TESTED_TORCH = torch.__version__.split("+")[0] == _pinned("torch")
 

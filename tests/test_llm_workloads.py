@@ -14,7 +14,7 @@ from torch import nn
 import torchcount
 from torchcount.profile import _InputObjects, _protect_inputs
 
-from conftest import Fn, needs
+from conftest import Fn, needs, rope_macs
 
 
 def profile(model, inputs):
@@ -31,12 +31,18 @@ def tiny_llama_config(**kw):
         intermediate_size=37, tie_word_embeddings=False, **kw)
 
 
-def llama_macs(q_len, kv_len, lm_rows=None, d=32, layers=2, hq=4, hkv=2, ffn=37, vocab=99):
+def llama_macs(q_len, kv_len, lm_rows=None, d=32, layers=2, hq=4, hkv=2, ffn=37, vocab=99, rope=True):
     """Per layer: q and o (d·hq·dh each), k and v (d·hkv·dh each), SwiGLU (3·d·ffn) per token;
-    QKᵀ and A·V (hq·q_len·kv_len·dh each); the LM head on lm_rows tokens."""
+    QKᵀ and A·V (hq·q_len·kv_len·dh each); the LM head on lm_rows tokens; once per forward, the rotary
+    table's MACs where the installed transformers computes it as a matmul (``rope_macs``, batch 1)."""
     dh = d // hq
     per_token = d * hq * dh + 2 * d * hkv * dh + hq * dh * d + 3 * d * ffn
-    return layers * (q_len * per_token + 2 * hq * q_len * kv_len * dh) + (q_len if lm_rows is None else lm_rows) * d * vocab
+    table = 0
+    if rope:
+        from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+        table = rope_macs(LlamaRotaryEmbedding, q_len, dh)
+    return layers * (q_len * per_token + 2 * hq * q_len * kv_len * dh) + (q_len if lm_rows is None else lm_rows) * d * vocab \
+        + table
 
 
 # ---- F1: flex_attention (a higher-order op) makes profile raise ----------------------------------
@@ -58,7 +64,8 @@ def test_hugging_face_llama_with_flex_attention_counts_like_sdpa():
     model = transformers.LlamaForCausalLM._from_config(cfg, attn_implementation="flex_attention").eval()
     with torch.no_grad():
         report = profile(model, {"input_ids": torch.randint(3, 99, (1, 8))})
-    assert report.total.macs == llama_macs(8, 8) == 139_520
+    assert report.total.macs == llama_macs(8, 8)
+    assert llama_macs(8, 8, rope=False) == 139_520
 
 
 # ---- F2: index_copy_ (HF StaticCache.update) is data movement, not uncounted ------------------------
@@ -87,7 +94,8 @@ def _static_cache_decode_step(max_cache_len: int):
 def test_static_cache_decode_step_is_complete():
     report, _, _ = _static_cache_decode_step(32)
     # a static cache is attended over its full length (32 slots, the unused ones masked)
-    assert report.total.macs == llama_macs(1, 32) == 20_512
+    assert report.total.macs == llama_macs(1, 32)
+    assert llama_macs(1, 32, rope=False) == 20_512
     assert report.complete, report.uncounted
 
 
@@ -127,7 +135,8 @@ def test_profiling_a_decode_step_twice_gives_the_same_count_and_leaves_the_cache
         cache = model(input_ids=torch.randint(3, 99, (1, 8)), use_cache=True).past_key_values
         first = profile(model, {"input_ids": nxt, "past_key_values": cache}).total.macs
         second = profile(model, {"input_ids": nxt, "past_key_values": cache}).total.macs
-    assert first == second == llama_macs(1, 9) == 17_568
+    assert first == second == llama_macs(1, 9)
+    assert llama_macs(1, 9, rope=False) == 17_568
     assert cache.get_seq_length() == 8
 
 

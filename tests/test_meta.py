@@ -18,7 +18,7 @@ from torch import nn
 import torchcount
 from torchcount.cost import CATEGORIES
 
-from conftest import needs
+from conftest import needs, rope_macs
 
 
 def _count(model, *inputs, **kw):
@@ -275,7 +275,8 @@ def test_transformers_mixtral_with_sdpa_on_meta_differs_in_its_attention_bytes_o
     # 4 query heads of dim 8 (2 kv heads), 4 experts of FFN 48, 2 per token
     T, d = 16, 32
     layer = T * (d * d + 2 * d * 16 + d * d + d * 4) + 2 * 4 * 2 * 8 * 8 * 8 + T * 2 * 3 * d * 48
-    assert meta.total.macs == 2 * layer + T * d * 99
+    from transformers.models.mixtral.modeling_mixtral import MixtralRotaryEmbedding
+    assert meta.total.macs == 2 * layer + T * d * 99 + rope_macs(MixtralRotaryEmbedding, 8, 8)  # (8 positions)
     differ = {r.path for r_cpu, r in zip(cpu.layers, meta.layers) if r.cost != r_cpu.cost}
     attention = {f"model.layers.{i}.self_attn" for i in range(2)}
     assert differ == attention | {"model", "model.layers", "model.layers.0", "model.layers.1"}

@@ -12,7 +12,7 @@ import torch
 
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import run
+from conftest import rope_macs, run
 
 transformers = pytest.importorskip("transformers")
 from transformers import (BertConfig, BertModel, GPT2Config, GPT2Model,  # noqa: E402
@@ -250,4 +250,6 @@ def test_mixture_of_experts_counts_every_tokens_experts(experts):
     projections = d * d + 2 * d * 16 + d * d + d * 4  # q, k and v (2 heads of 8), o, the router
     attention = batch * 4 * 2 * T * T * 8  # scores and weighted sum, 4 query heads of dim 8
     experts_macs = tokens * 2 * 3 * d * ffn  # 2 experts per token, 3 matrices each
-    assert report.total.macs == layers * (tokens * projections + attention + experts_macs)
+    from transformers.models.mixtral.modeling_mixtral import MixtralRotaryEmbedding
+    table = rope_macs(MixtralRotaryEmbedding, T, 8)  # (one row of position ids for the batch)
+    assert report.total.macs == layers * (tokens * projections + attention + experts_macs) + table
