@@ -495,3 +495,20 @@ def test_ceiling_tf32_switch_where_torch_froze_the_flags(tf32_restored):
     finally:
         # (the flag is a global of torch.backends' functions, whose module object is another one)
         torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = not was_frozen
+
+
+@pytest.mark.parametrize("conv, matmul", [(True, False), (True, True), (False, False)])
+def test_footer_names_the_tf32_peak_float32_contractions_are_rated_against(tf32_restored, fake_cuda, conv, matmul):
+    """The footer's peak line gives the FP32 figure and, where a TF32 switch is on, the TF32 one the
+    contractions of that kind are held to (on the H200, CLI output read 'FP32 67 TFLOP/s' beside a
+    convolution at 9.9 TFLOP/s shown as 2.0 % of peak: of TF32's 494.7, which the line did not say)."""
+    torch.backends.cudnn.allow_tf32 = conv
+    torch.backends.cuda.matmul.allow_tf32 = matmul
+    r = torchcount.profile(Net(fake_cuda), torch.randn(2, 2), measure=True, warmup=1, repeat=1, warn=False)
+    line = next(line for line in r.extra["footer"] if line.startswith("peaks ("))
+    assert "FP32 67 TFLOP/s" in line
+    if not conv and not matmul:
+        assert "TF32" not in line
+    else:
+        kinds = ["convolutions", "recurrent layers"] + (["matmuls"] if matmul else [])
+        assert f"(float32 {', '.join(kinds)}: TF32, on, 495 TFLOP/s)" in line

@@ -688,6 +688,22 @@ def _share(x, digits: int = 0) -> str:
     return "unknown (a median time of 0)" if x is None else f"{x:.{digits}%}"
 
 
+def _tf32_part(extra: dict, peaks: Peaks, label: str) -> str:
+    """For a float32 model on a GPU whose TF32 switches are on: the TF32 peak its contractions of
+    that kind are rated against (``_row_peaks``), so that a convolution's % of peak is not read
+    against the FP32 figure (on an H200, 495 TFLOP/s, not 67)."""
+    device = str(extra.get("device", ""))
+    if label != "FP32" or not peaks.tf32 or not device.startswith("cuda"):
+        return ""
+    dev = torch.device(device)
+    kinds = [name for name, on in (("convolutions", uses_tf32(dev, conv=True)),
+                                   ("recurrent layers", uses_tf32(dev, rnn=True)),
+                                   ("matmuls", uses_tf32(dev))) if on]
+    if not kinds:
+        return ""
+    return f" (float32 {', '.join(kinds)}: TF32, on, {peaks.tf32 / 1e12:.3g} TFLOP/s)"
+
+
 def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: bool = False) -> list[str]:
     lines = [
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
@@ -715,7 +731,7 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         if flops is None:
             label, flops = "FP32", peaks.flops_for(torch.float32)
         lines.append(f"peaks ({peaks.kind}): {peaks.name}" + (
-            f", {label} {flops / 1e12:.3g} TFLOP/s" if flops else "") + (
+            f", {label} {flops / 1e12:.3g} TFLOP/s" if flops else "") + _tf32_part(extra, peaks, label) + (
             f", {peaks.bandwidth / 1e9:.4g} GB/s" if peaks.bandwidth else "") + f" — {peaks.source}")
     mem = extra["memory"]
     if mem["kind"] == "cuda":
