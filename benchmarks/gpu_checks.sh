@@ -10,7 +10,12 @@ set -u
 DIR=${1:?usage: gpu_checks.sh OUTDIR}
 PY=${PYTHON:-python3}
 mkdir -p "$DIR"
-export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:-.}
+export PYTHONUNBUFFERED=1 PYTHONPATH=$(cd "${PYTHONPATH:-.}" && pwd)  # (absolute: some tests change directory)
+if ! command -v torchcount >/dev/null && ! [ -x "$(dirname "$(command -v $PY)")/torchcount" ]; then
+  # run uninstalled (the lent machine): a stand-in for the console script, which the CLI tests call
+  mkdir -p "$DIR/.bin" && printf '#!/bin/sh\nexec %s -m torchcount "$@"\n' "$(command -v $PY)" >"$DIR/.bin/torchcount"
+  chmod +x "$DIR/.bin/torchcount" && export PATH="$DIR/.bin:$PATH"
+fi
 step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 
 step env
