@@ -512,3 +512,35 @@ def test_footer_names_the_tf32_peak_float32_contractions_are_rated_against(tf32_
     else:
         kinds = ["convolutions", "recurrent layers"] + (["matmuls"] if matmul else [])
         assert f"(float32 {', '.join(kinds)}: TF32, on, 495 TFLOP/s)" in line
+
+
+def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_cuda):
+    """Each row's own time summed by its bound, as % of the forward. By hand, on the H200 row of the
+    peaks table (FP32 67 TFLOP/s, 4.8 TB/s, TF32 off for matmuls): layer ``a`` is a Linear(512, 512)
+    on 2 rows taking 1000 ns: 2·2·512² = 1,048,576 FLOPs (15.6 ns at peak) and at least its 1 MiB of
+    weights read (218 ns at 4.8 TB/s), so its roofline time is ≥ 10 % of 1000 ns and traffic dominates:
+    memory-bound, 1000 of the 9000 ns. ``b.0`` and ``b.1`` double 2×512 elements in 3000 and 5000 ns:
+    far from any roofline, overhead-bound, 8000 ns. Containers and the root spend no time of their own
+    on the fake clock. A majority of overhead on a GPU is called launch-bound (the H200's batch-1 runs)."""
+    gpu = fake_cuda
+
+    class TimedLinear(nn.Linear):  # (a Linear, priced by its rule, whose call takes 1000 ns)
+        def forward(self, x):
+            gpu.now_ns += 1000
+            return super().forward(x)
+
+    class Net2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = TimedLinear(512, 512, bias=False)
+            self.b = nn.Sequential(Kernel(gpu, 3000), Kernel(gpu, 5000))
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    r = torchcount.profile(Net2(), torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
+    assert r.row("a").extra["bound"] == "memory" and r.row("b.1").extra["bound"] == "overhead"
+    assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * 8000 / 9000, "memory": 100 * 1000 / 9000})
+    line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
+    assert line.startswith("time by bound (each row's own time): overhead 89%, memory 11% — launch-bound")

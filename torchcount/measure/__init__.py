@@ -14,7 +14,7 @@ its children are rows of their own.
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
 ``time_coverage``, ``uncounted_ms`` and ``uncounted_time_share`` (own time of the rows with
-uncounted work), ``memory``, ``energy``, ``time_vs_flops``, ``per_layer`` (per row path: a dict of
+uncounted work), ``memory``, ``energy``, ``time_vs_flops``, ``time_by_bound``, ``per_layer`` (per row path: a dict of
 details and the raw per-pass samples, see :func:`details`), ``footer`` (summary lines printed
 under the table) and ``time_ms``/``time%`` for the totals row.
 """
@@ -519,6 +519,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     root_ns = _mean(samples[report.root.path][0]) if report.root is not None and report.root.path in averaged \
         and None not in samples[report.root.path][0] else root_s.median
     shown_self_ns = {}  # path → the own time its row shows
+    by_bound: dict[str, float] = {}  # bound → the own time of the rows with that bound
     for row in rows:
         incl, excl = samples[row.path]
         ran = sum(v is not None for v in incl)
@@ -607,6 +608,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # (its FLOPs include its children's), and the children it covers are not compared (0 FLOPs
         # by design, their time is the rule's)
         # (a row called in some passes only is not compared: its FLOPs are of one pass, its time a mean)
+        if row.status != "covered" and ran == len(passes):  # (the same partition of the root's time)
+            by_bound[own.bound] = by_bound.get(own.bound, 0.0) + rate_ns
         if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes):
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
@@ -640,6 +643,9 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
         "time_ms": _ms(root_ns), "time%": 100.0,
         "memory": memory, "time_vs_flops": time_vs_flops, "per_layer": per_layer,
+        # % of the forward's time in rows of each bound (each row's own time and own work's bound)
+        "time_by_bound": {b: 100 * ns / root_ns for b, ns in sorted(by_bound.items(), key=lambda kv: -kv[1])
+                          if ns > 0} if root_ns > 0 else {},
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
@@ -749,6 +755,17 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      f"per forward at {e['grid_intensity_g_per_kWh']:g} g/kWh")
     elif e.get("status") == "unavailable":
         lines.append(f"energy: unavailable — {e['why']}")
+    by_bound = extra.get("time_by_bound") or {}
+    if by_bound:
+        line = "time by bound (each row's own time): " + ", ".join(
+            f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5)
+        if by_bound.get("overhead", 0) >= 50 and peaks.kind != "unknown":
+            line += (" — launch-bound: the GPU waits on the host (Python, dispatch, kernel launches), so "
+                     "per-layer times are mostly launches; a larger batch, CUDA graphs or torch.compile "
+                     "would show the kernels" if str(extra.get("device", "")).startswith("cuda") else
+                     " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
+                     "a larger input would show the kernels")
+        lines.append(line)
     if extra["time_vs_flops"]:
         lines.append("time share ≫ FLOPs share (self): " + "; ".join(
             f"{t['path']} ({t['type']}) {t['time_share']:.1f}% of time for {t['flops_share']:.1f}% of FLOPs"
