@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,14 @@ def test_performance_moe_example_figures_are_its_closed_form():
         assert f"{figure:,}" in text and f"{figure:,}" in results
     assert f"| FLOPs, `2mac` convention (torchcount) | {ref['flops']:,} |" in results
     assert f"| parameters (torchcount) | {ref['params']:,} |" in results
+
+
+def test_gpu_checks_script_is_valid_shell_and_names_files_that_exist():
+    """benchmarks/gpu_checks.sh is run only on a lent GPU machine, minutes at a time: a renamed test
+    file or benchmark would cost a run. It parses, and every path it names is in the repo."""
+    root = DOCS.parent
+    script = root / "benchmarks" / "gpu_checks.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    named = re.findall(r"\b((?:tests|benchmarks)/[\w/]+\.py)\b", script.read_text())
+    assert "tests/test_cuda_counts.py" in named and "benchmarks/gpu_profile.py" in named
+    assert [p for p in named if not (root / p).is_file()] == []
