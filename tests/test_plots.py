@@ -268,3 +268,18 @@ def test_roofline_labels_a_rows_own_part():
     own = rep.root.self_cost
     x, y = ax.collections[0].get_offsets()[0]
     assert own.adds == 8 and x == pytest.approx(8 / own.bytes) and y == pytest.approx(8 / 0.25e-3)
+
+
+def test_layer_bars_and_roofline_at_depth_0_are_the_whole_model(report):
+    """At depth 0 the table shows one row, the whole model; the plots cut report.layers there, which
+    holds the root only when it works itself, and raised "no operations to plot" for a model (a
+    Sequential) with 16,418 FLOPs."""
+    assert report.root not in report.layers  # (a Sequential does no work of its own)
+    ax = plot_layers(report, depth=0).axes[0]
+    (bars,) = _bars(ax)
+    assert _labels_top_down(ax) == ["(root)"]
+    assert [b.get_width() for b in bars] == pytest.approx([100.0])
+    report.root.extra["time_ms"] = 2.0  # a stand-in for measure=True: the forward's time
+    (x, y), = plot_roofline(report, depth=0).axes[0].collections[0].get_offsets()
+    flops = torchcount.CONVENTIONS["flops"].ops(report.total.cost)
+    assert (x, y) == pytest.approx((flops / report.total.cost.bytes, flops / 2e-3))

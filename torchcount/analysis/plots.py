@@ -52,10 +52,12 @@ def _time(row, own: bool = False) -> float | None:
 
 
 def _leaf_rows(report, depth: int | None):
-    from ..report import visible_rows
+    from ..report import shown_rows
 
+    # (the table's rows: at depth 0 the whole model in one row, which report.layers holds only when
+    # the root works itself; cutting report.layers there left nothing, "no operations to plot")
     # a covered row's work is its enclosing rule's, except what its own hooks computed (its cost then)
-    return [(r, own) for r, own in visible_rows(report.layers, depth)
+    return [(r, own) for r, own in shown_rows(report, depth)
             if r.status != "covered" or not r.shown_cost(own).is_zero()]
 
 
