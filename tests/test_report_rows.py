@@ -426,3 +426,19 @@ def test_own_activation_of_a_child_whose_hook_replaces_its_output():
     report = torchcount.profile(nn.Sequential(block), torch.randn(4, 8))
     assert report.row("0.lin").cost.mults == 4 * 16  # the hook's multiplication, in its module's row
     assert report.row("0").self_activation == 0
+
+
+def test_table_refuses_no_columns_and_measured_columns_of_an_unmeasured_report():
+    """columns=[] printed a table of nothing between its title and footer, and columns="measured" on a
+    report profiled without measure=True printed seven blank columns, as if measured as nothing (the
+    command line refuses both)."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), torch.randn(1, 4))
+    for empty in ([], ""):
+        with pytest.raises(ValueError, match="columns is empty"):
+            report.table(columns=empty)
+    for measured in ("measured", ["module", "time_ms"]):
+        with pytest.raises(ValueError, match="'time_ms'.* measured: this report was not .*measure=True"):
+            report.to_markdown(columns=measured)
+    # a count column of the rows is not a measured one: steps (the longest chain) is 2, Linear then ReLU
+    lines = report.table(columns="module,steps").splitlines()
+    assert next(line for line in lines if line.startswith("total")).split() == ["total", "2"]

@@ -215,7 +215,9 @@ class Report:
         every column adds up to the totals row (params: a tied weight is in each holder's row,
         as the notes say). ``columns`` may add ``"activation"`` (a "(self)" row's: the elements of the
         output it made itself, see ``Row.self_activation``), ``"dtype"`` (the first
-        call's output dtypes: what the layer computed in) or any key of ``row.extra``; ``units=True`` prints K/M/G instead of thousands separators."""
+        call's output dtypes: what the layer computed in) or any key of ``row.extra``; the measured ones
+        (the preset ``"measured"``) need ``profile(..., measure=True)``, an unknown or empty list is a
+        ``ValueError``; ``units=True`` prints K/M/G instead of thousands separators."""
         check_tablefmt(tablefmt)
         conv = get_convention(convention or self.convention)
         rows = shown_rows(self, depth)
@@ -236,6 +238,16 @@ class Report:
         if unknown:
             raise ValueError(f"unknown column(s) {', '.join(map(repr, unknown))}; columns are "
                              f"{', '.join(sorted(known, key=str))} (and the presets {', '.join(COLUMN_PRESETS)})")
+        if not cols:  # (a table of no columns printed its title and footer around nothing)
+            raise ValueError("columns is empty; e.g. columns=['module', 'params', 'ops'] or columns='module,params,ops'")
+        # a preset's column no row has is blank by design where measured (peak_MiB off CUDA); in a
+        # report that was never measured the whole column would be blank, as if measured as nothing
+        held = {*self.extra, *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
+        measured_only = {c for p in COLUMN_PRESETS.values() for c in p} - {*DEFAULT_COLUMNS, *held}
+        unmeasured = [c for c in cols if c in measured_only] if "time_ms" not in held else []
+        if unmeasured:
+            raise ValueError(f"column(s) {', '.join(map(repr, unmeasured))} are measured: this report was not "
+                             f"(torchcount.profile(..., measure=True))")
         fmt = _human if units else _grouped
         below = uncounted_by_subtree(self)
         body = []
