@@ -1268,3 +1268,21 @@ def test_help_names_the_saved_program_forms(capsys):
         cli.main(["--help"])
     text = capsys.readouterr().out
     assert "model.pt2" in text and "torch.export.save" in text and "torch.jit.save" in text
+
+
+def test_compare_json_holds_the_lines_of_the_csv(capsys):
+    """The comparison's JSON held the two reports and the total's reduction only: the per-layer
+    lines the table and the CSV show (matched by path at --depth, with their partial flags) were lost."""
+    args = ("torch.nn:Linear(16, 16, bias=False)", "--input", "1x16", "--compare",
+            "torch.nn:Linear(16, 4, bias=False)", "--convention", "macs")
+    rc, out, err = main(capsys, *args, "--format", "json")
+    assert rc == 0, err
+    d = json.loads(out)
+    rc, out, err = main(capsys, *args, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    lines = d["totals"] + d["layers"]
+    assert [(r["module"], r["a"], r["b"]) for r in rows] == [(l["module"], str(l["a"]), str(l["b"])) for l in lines]
+    # 16·16 against 16·4 MACs: 75 % saved, in the total and in the model's one line
+    macs = next(l for l in d["totals"] if l["module"] == "total MACs")
+    assert (macs["a"], macs["b"], macs["reduction_percent"]) == (256, 64, pytest.approx(75.0))
+    assert [(l["module"], l["a"], l["b"], l["partial"]) for l in d["layers"]] == [("(root)", 256, 64, False)]

@@ -1540,20 +1540,23 @@ def render_comparison(a, b, args, conv) -> str:
     from .analysis.compare import compare
 
     cmp = compare(a, b, convention=conv, depth=args.depth)
+    # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound
+    incomplete = not (a.complete and b.complete)
+    totals = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
+               "difference": l.difference, "reduction_percent": l.reduction,
+               "partial": incomplete and k in ("MACs", "ops", "bytes")} for k, l in cmp.totals.items()]
+    layers = [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
+               "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
+              for l in cmp.layers]
     if args.format == "json":
+        # (the totals and per-layer lines of the table and the CSV too: the two reports alone left
+        # the layer matching, the partial flags and --depth to be worked out again)
         doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
                "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
-               "reduction_percent": cmp.reduction}
-        return json.dumps(doc, indent=2, ensure_ascii=False)
+               "reduction_percent": cmp.reduction, "totals": totals, "layers": layers}
+        return json.dumps(export.jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
     if args.format == "csv":
-        # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound
-        incomplete = not (a.complete and b.complete)
-        rows = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
-                 "difference": l.difference, "reduction_percent": l.reduction,
-                 "partial": incomplete and k in ("MACs", "ops", "bytes")} for k, l in cmp.totals.items()]
-        rows += [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
-                  "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
-                 for l in cmp.layers]
+        rows = totals + layers
         return _csv_text(list(rows[0]), rows)
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
