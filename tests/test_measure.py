@@ -333,6 +333,18 @@ def test_shares_export_as_numbers_and_print_as_percentages():
     assert "100.0%" in next(l for l in table.splitlines() if l.split()[:1] == ["total"]).split()
 
 
+def test_dataframe_rate_columns_are_nan_where_no_row_has_a_peak():
+    """On a CPU (no vendor peak) %peak is None in every row: the DataFrame held a column of Python
+    Nones, dtype object, where docs/export-schema.md promises NaN, as for a rate left out in some rows."""
+    pytest.importorskip("pandas")
+    r = torchcount.profile(nn.Sequential(nn.Linear(16, 16), nn.ReLU()), torch.randn(4, 16), measure=True,
+                           device="cpu", warmup=0, repeat=1)
+    assert all(row.extra["%peak"] is None for row in r.layers)  # no peak known for a CPU
+    df = r.to_dataframe()
+    assert df["%peak"].dtype.kind == "f" and df["%peak"].isna().all()
+    assert df.loc[df["path"] == "0", "GFLOP/s"].item() > 0  # a rate that is known stays
+
+
 def test_peaks_table_datasheet_figures():
     # NVIDIA H100 datasheet (SXM): BF16 1,979 TFLOPS with sparsity → 989.4 dense; HBM3 3.35 TB/s
     h100 = lookup("NVIDIA H100 80GB HBM3")

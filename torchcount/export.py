@@ -247,6 +247,12 @@ def to_dataframe(report: "Report", convention: "str | Convention | None" = None,
                           "pip install pandas (or pip install 'torchcount[dataframe]')") from None
     columns, rows = records(report, convention, depth)
     df = pd.DataFrame(rows, columns=columns)
+    for column in columns:
+        values = [rec[column] for rec in rows]
+        # a numeric column with no value in any row (%peak where no peak is known, as on a CPU) came
+        # out as Python Nones of dtype object: NaN as where some rows have one, so that it sorts and sums
+        if values and all(v is None for v in values):
+            df[column] = df[column].astype("float64")
     df.attrs["model"] = report.model_name
     df.attrs["method"] = report.method
     df.attrs["convention"] = get_convention(convention or report.convention).name
