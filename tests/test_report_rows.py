@@ -442,3 +442,12 @@ def test_table_refuses_no_columns_and_measured_columns_of_an_unmeasured_report()
     # a count column of the rows is not a measured one: steps (the longest chain) is 2, Linear then ReLU
     lines = report.table(columns="module,steps").splitlines()
     assert next(line for line in lines if line.startswith("total")).split() == ["total", "2"]
+
+
+def test_units_carry_a_figure_that_rounds_to_1000_into_the_next_unit():
+    """units=True printed 999,999 as "1000.00 K"."""
+    report = torchcount.profile(nn.Linear(999_999, 1, bias=False), torch.randn(1, 999_999))
+    assert report.total.params == report.total.macs == 999_999  # one output, 999,999 weights
+    line = next(line for line in report.table(units=True, columns="module,params,macs").splitlines()
+                if line.startswith("total"))
+    assert line.split() == ["total", "1.00", "M", "1.00", "M"]

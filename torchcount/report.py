@@ -599,8 +599,11 @@ def _grouped(n: int) -> str:
 
 
 def _human(n: int | float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    units = (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3))
+    for i, (unit, scale) in enumerate(units):
         if abs(n) >= scale:
+            if i and f"{abs(n) / scale:.2f}" == "1000.00":  # 999,999,999 is "1.00 G", not "1000.00 M"
+                unit, scale = units[i - 1]
             return f"{n / scale:.2f} {unit}"
     return f"{n:g}" if isinstance(n, float) else str(n)
 
