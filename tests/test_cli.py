@@ -1286,3 +1286,32 @@ def test_compare_json_holds_the_lines_of_the_csv(capsys):
     macs = next(l for l in d["totals"] if l["module"] == "total MACs")
     assert (macs["a"], macs["b"], macs["reduction_percent"]) == (256, 64, pytest.approx(75.0))
     assert [(l["module"], l["a"], l["b"], l["partial"]) for l in d["layers"]] == [("(root)", 256, 64, False)]
+
+
+def test_plot_draws_the_rows_a_sort_by_params_chose(capsys, tmp_path, monkeypatch):
+    """--sort params --top 3 --plot drew the top 3 layers by FLOPs (plot_layers' top=), not the
+    rows of the table: Conv1d(8, 8, 3) 200 params, Conv1d(2, 8, 3) 56, Linear(8, 2) 18, where by
+    FLOPs the ReLU (256 comparisons) is third."""
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis import plots
+
+    f = tmp_path / "tc_plot_rows.py"
+    f.write_text("from torch import nn\n"
+                 "def cnn():\n"
+                 "    return nn.Sequential(nn.Conv1d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1),\n"
+                 "                         nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 2))\n")
+    drawn = []
+    real = plots.plot_layers
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        ticks = sorted(zip(fig.axes[0].get_yticks(), [t.get_text() for t in fig.axes[0].get_yticklabels()]))
+        drawn.append([label for _, label in reversed(ticks)])
+        return fig
+
+    monkeypatch.setattr(plots, "plot_layers", spy)
+    rc, out, err = main(capsys, f"{f}:cnn", "--input", "1x2x32", "--sort", "params", "--top", "3",
+                        "--columns", "module,params", "--plot", tmp_path / "p.png")
+    assert rc == 0, err
+    table = [line.split()[0] for line in out.splitlines()[4:7]]
+    assert table == ["2", "0", "5"] and drawn == [table]

@@ -283,3 +283,14 @@ def test_layer_bars_and_roofline_at_depth_0_are_the_whole_model(report):
     (x, y), = plot_roofline(report, depth=0).axes[0].collections[0].get_offsets()
     flops = torchcount.CONVENTIONS["flops"].ops(report.total.cost)
     assert (x, y) == pytest.approx((flops / report.total.cost.bytes, flops / 2e-3))
+
+
+def test_layer_bars_of_named_rows_in_their_order(report):
+    """rows= draws the table's rows by name, in the order given (a table sorted by another column)."""
+    ax = plot_layers(report, rows=["2", "0", "5"]).axes[0]
+    assert _labels_top_down(ax) == ["2", "0", "5"]
+    flops = {r.path: r.flops for r in report.layers}
+    assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * flops[p] / report.total.flops
+                                                                  for p in ("2", "0", "5")])
+    with pytest.raises(ValueError, match="no row '9'"):
+        plot_layers(report, rows=["0", "9"])

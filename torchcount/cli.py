@@ -1561,14 +1561,19 @@ def render_comparison(a, b, args, conv) -> str:
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
 
-def plot(report, path: str, conv, depth: int | None = None, top: int | None = None) -> str:
-    """Per-layer chart through ``torchcount.analysis.plots.plot_layers`` (needs matplotlib)."""
+def plot(report, path: str, conv, depth: int | None = None, top: int | None = None, sort: str | None = None) -> str:
+    """Per-layer chart through ``torchcount.analysis.plots.plot_layers`` (needs matplotlib): the
+    rows of the table, also where ``--sort`` chose them by another column than the operations."""
     try:
         from .analysis.plots import plot_layers
     except ImportError as exc:
         raise UsageError(f"--plot needs torchcount.analysis.plots ({exc})") from None
+    rows = None
+    if sort is not None and top is not None:  # (sorted by ops, plot_layers' own top= picks the same rows)
+        view, _ = select_rows(report, depth, sort, top, conv)
+        rows, top = [r.path if r.path.endswith(" (self)") else r.name for r in view.layers], None
     try:
-        plot_layers(report, path, convention=conv, depth=depth, top=top)
+        plot_layers(report, path, convention=conv, depth=depth, top=top, rows=rows)
     except ImportError as exc:
         raise UsageError(f"--plot needs matplotlib: pip install 'torchcount[plot]' ({exc})") from None
     except ValueError as exc:
@@ -1739,7 +1744,7 @@ def _run(argv: list[str]) -> int:
         label = f"{side} = {args.model if side == 'A' else args.compare}: " if len(rf_texts) > 1 else ""
         print("\n" + label + rf_text, file=stream)
     if args.plot:
-        plot(report, args.plot, conv, args.depth, args.top)
+        plot(report, args.plot, conv, args.depth, args.top, args.sort)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
     if args.strict:
         for rep in (report, other_report):

@@ -62,29 +62,40 @@ def _leaf_rows(report, depth: int | None):
 
 
 def plot_layers(report, path=None, *, convention=None, depth: int | None = None, top: int | None = None,
-                title: str | None = None):
+                rows: Sequence[str] | None = None, title: str | None = None):
     """Horizontal bars per layer: its share of the model's operations (under ``convention``), and
     beside it its share of the measured time when the rows carry times. ``top`` keeps the largest
-    layers by operations."""
+    layers by operations; ``rows`` draws these rows of the table at ``depth``, in this order, named
+    as the table names them (``"layer1.0.conv1"``, ``"layer1.0 (self)"``, ``"(root)"``): a table
+    sorted by another column, as ``torchcount --sort params --top 5 --plot``."""
     from ..conventions import get_convention
 
     _expect_report(report, "plot_layers")
 
     conv = get_convention(convention or report.convention)
-    rows = _leaf_rows(report, depth)
-    from ..report import shown_uncounted, uncounted_by_subtree
+    from ..report import shown_rows, shown_uncounted, uncounted_by_subtree
 
     below = uncounted_by_subtree(report)
-    data = []
-    for r, own in rows:
+    data, names = [], []  # (label, ops, time) per row; the row's name in the table
+    # (rows= may name a row priced by its enclosing rule, which the table shows "(in parent)")
+    for r, own in (_leaf_rows(report, depth) if rows is None else shown_rows(report, depth)):
         cost = r.shown_cost(own)
         # a bar that leaves out work with no formula is a lower bound (a 0 % bar for an uncounted
         # layer): marked †, as in the table
-        mark = " †" if shown_uncounted(r, own, below) else ""
+        mark = (" (in parent)" if r.status == "covered" else "") + (" †" if shown_uncounted(r, own, below) else "")
         data.append((r.name + (" (self)" if own else "") + mark, conv.ops(cost), _time(r, own)))
+        names.append(r.name + (" (self)" if own else ""))
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
         raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
+    if rows is not None:
+        if isinstance(rows, str):
+            raise TypeError(f"rows is a list of row names, e.g. ['conv1', 'layer1.0 (self)'], got the str {rows!r}")
+        missing = [name for name in rows if name not in names]
+        if missing:
+            raise ValueError(f"no row {', '.join(map(repr, missing))} in the table at depth {depth}; rows are e.g. "
+                             f"{', '.join(map(repr, names[:5]))}")
+        data = [data[names.index(name)] for name in rows]
     if top is not None:
         data = sorted(data, key=lambda d: -d[1])[:top]
     # measured when any shown row carries a time (a row without one, never called or cut where its
