@@ -755,3 +755,30 @@ def test_a_layer_called_in_some_passes_shows_its_mean_time():
     assert cell == f"{r.row('1.branch').extra['time_ms']:.3g}"
     note = next(line for line in r.extra["footer"] if line.startswith("called in only some"))
     assert "'1.branch' (2 of 4)" in note and "'1'" in note and "mean per pass over all 4 passes" in note
+
+
+# ---- a module given to a method is left as found by the measured passes too -------------------
+def test_a_module_given_to_a_measured_method_is_left_as_found():
+    """A distillation step given a teacher with BatchNorm in training mode, which it sets to train and
+    backpropagates through: the measured passes change its running statistics, training flag and .grad
+    as the counting pass does, and all are put back, as they are for the model's own modules (they
+    were after the counting pass only)."""
+
+    class Student(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+        def distill(self, x, teacher):
+            teacher.train()
+            (self(x) - teacher(x)).pow(2).mean().backward()
+
+    teacher = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).eval()
+    mean, count = teacher[1].running_mean.clone(), teacher[1].num_batches_tracked.clone()
+    torchcount.profile(Student(), (torch.randn(8, 4), teacher), method="distill", measure=True, **FAST)
+    assert not teacher.training and not teacher[1].training
+    assert torch.equal(teacher[1].running_mean, mean) and torch.equal(teacher[1].num_batches_tracked, count)
+    assert teacher[0].weight.grad is None

@@ -242,7 +242,8 @@ def profile(
                          "their types, each priced from the aten ops it ran, not by its type's rule (docs/coverage.md)")
         # a method may also train or convert modules given as its inputs (a distillation step's
         # teacher head): their state is kept as the model's is
-        guarded = named + _input_modules(given, named) if method is not None else named
+        inputs_modules = _input_modules(given, named) if method is not None else []
+        guarded = named + inputs_modules
         with gc_paused():
             with _exclusive(model, named if counted is model else None), \
                     preserved(counted, copy_params=copy_params, modules=guarded, method=method,
@@ -367,7 +368,8 @@ def profile(
                 # list it appends to, a tensor written in place) would otherwise time a changing workload
                 fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
                 run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
-                            modules=named, method=method, layers=layers, **measure_options)
+                            modules=named, method=method, layers=layers, inputs_modules=inputs_modules,
+                            **measure_options)
             if any(isinstance(m, nn.TransformerEncoderLayer) and not m.training for _, m in named):
                 report.notes.append("nn.TransformerEncoderLayer was measured unfused (a row per submodule; every "
                                     "pass, hooked or not, runs the same ops): PyTorch's fused fast path, which an "

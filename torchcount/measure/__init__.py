@@ -184,7 +184,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
             peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None,
-            modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None, layers=None):
+            modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None, layers=None,
+            inputs_modules: "list[tuple[str, nn.Module]] | None" = None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
@@ -201,7 +202,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     of its forward (``profile(method="generate")``), each pass one call of it. ``layers``: what the
     model's graphs say of their layers, as counting read them (``graph.graph_layers``): the original
     layers of each GraphModule (the root or a submodule) are stamped where its graph's markers say
-    they begin and end.
+    they begin and end. ``inputs_modules``: modules among a method's inputs (a distillation step's
+    teacher, which every pass may train), left as found as the model's are.
 
     Every pass starts from the model's forwards as they were found: a forward that sets
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
@@ -275,7 +277,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
 
     # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
     # fused fast path off, so it is off in the plain passes too (as in the counting pass)
-    with preserved(model, copy_params=copy_params, method=method, inputs=[*args, *kwargs.values()]), grad, _transformer_layers_unfused(model), \
+    kept = list(model.named_modules()) + inputs_modules if inputs_modules else None
+    with preserved(model, copy_params=copy_params, modules=kept, method=method, inputs=[*args, *kwargs.values()]), grad, _transformer_layers_unfused(model), \
             _then(forwards_as_found):
         try:
             for _ in range(warmup):
