@@ -449,6 +449,8 @@ class _CountsCalls(nn.Linear):
     (dict(grid_intensity=float("nan")), ValueError, "grid_intensity must be a positive number"),
     (dict(no_grad="no"), TypeError, "no_grad must be True or False"),
     (dict(repeat=True), ValueError, "repeat must be an int"),
+    # the given peaks were used and the ceiling, asked for, was silently not measured
+    (dict(ceiling=True, peaks=GPU_PEAKS["H100 SXM"]), ValueError, "ceiling=True measures the peaks.*peaks= gives"),
 ])
 def test_measurement_options_are_checked_before_any_forward(option, error, message):
     model = _CountsCalls()

@@ -157,6 +157,9 @@ def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energ
     if peaks is not None and not isinstance(peaks, Peaks):
         raise TypeError(f"measure: peaks must be a torchcount.measure.Peaks (e.g. "
                         f"torchcount.measure.GPU_PEAKS['H100 SXM']), got {type(peaks).__name__}")
+    if ceiling and peaks is not None:  # (peaks= won, and the ceiling asked for was not measured)
+        raise ValueError(f"measure: ceiling=True measures the peaks on this device and peaks= gives them "
+                         f"({peaks.name}); pass one of the two")
 
 
 def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
