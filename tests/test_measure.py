@@ -846,3 +846,17 @@ def test_report_level_details_are_not_table_columns(dominated):
     lines = dominated.table(columns=["module", "root_ms"]).splitlines()
     totals = next(line for line in lines if line.split()[:1] == ["total"])
     assert totals.split() == ["total", f"{dominated.extra['root_ms']:.3g}"]
+
+
+def test_energy_without_a_powercap_tree_says_so(monkeypatch, tmp_path):
+    """Where /sys/class/powercap does not exist at all (a container that does not mount it, as this
+    machine), the reason said "no CPU package zone in" it, as if it had been listed."""
+    from torchcount.measure import energy as E
+
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path / "powercap"))
+    why = measure_energy(lambda: None, torch.device("cpu"), 1e-3)["why"]
+    assert f"{tmp_path / 'powercap'} does not exist" in why and "container" in why
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))  # there, but no package zone in it
+    why = measure_energy(lambda: None, torch.device("cpu"), 1e-3)["why"]
+    assert f"no CPU package zone (intel-rapl:N) in {tmp_path}" in why
+

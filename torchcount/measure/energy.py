@@ -170,9 +170,12 @@ def rapl_zones(root: "str | None" = None) -> list[tuple[str, str, int]]:
 def _measure_rapl(run_once: Callable[[], None], seconds_per_pass: float, grid_intensity: float,
                   min_seconds: float) -> dict:
     zones = rapl_zones()
+    if not zones and not os.path.isdir(POWERCAP):
+        return unavailable(f"no RAPL energy counter: {POWERCAP} does not exist (not Linux, or a container or "
+                           f"virtual machine that does not expose it)")
     if not zones:
-        return unavailable(f"no RAPL energy counter (no CPU package zone in {POWERCAP}: not Linux, "
-                           f"a virtual machine, or the intel_rapl driver not loaded)")
+        return unavailable(f"no RAPL energy counter: no CPU package zone (intel-rapl:N) in {POWERCAP} (a virtual "
+                           f"machine, a CPU without RAPL, or the intel_rapl driver not loaded)")
     try:
         start = [int(_read(energy)) for _, energy, _ in zones]
     except PermissionError:
