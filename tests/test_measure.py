@@ -860,3 +860,24 @@ def test_energy_without_a_powercap_tree_says_so(monkeypatch, tmp_path):
     why = measure_energy(lambda: None, torch.device("cpu"), 1e-3)["why"]
     assert f"no CPU package zone (intel-rapl:N) in {tmp_path}" in why
 
+
+def test_energy_of_a_method_is_per_call_of_it(monkeypatch, tmp_path):
+    """With method="generate" each energy pass is one call of generate (three forwards here): the
+    footer said "J per forward"."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**12)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+
+    class Steps(nn.Linear):
+        def generate(self, x):
+            for _ in range(3):
+                x = self(x)
+            counter = tmp_path / "intel-rapl:0" / "energy_uj"
+            counter.write_text(str(int(counter.read_text()) + 1000))
+            return x
+
+    r = torchcount.profile(Steps(4, 4), torch.randn(1, 4), method="generate", measure=True, energy=True,
+                           energy_seconds=0.01, warmup=0, repeat=1)
+    line = next(line for line in r.extra["footer"] if line.startswith("energy:"))
+    assert line.startswith("energy: 0.001 J per generate call (") and "CO₂e" in line and "mg per generate call" in line

@@ -755,10 +755,11 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         lines.append(f"memory: peak resident set size of the whole process since {since}: "
                      f"{_mib(mem['peak_rss'])} (CPU: no per-layer figure)")
     e = extra["energy"]
-    if e.get("status") == "measured":
-        lines.append(f"energy: {e['J_per_forward']:.4g} J per forward ({e['source']}, {e['passes']} passes in "
+    if e.get("status") == "measured":  # (each energy pass is one call of the method profiled)
+        per = "forward" if method is None else f"{method} call"
+        lines.append(f"energy: {e['J_per_forward']:.4g} J per {per} ({e['source']}, {e['passes']} passes in "
                      f"{e['seconds']:.2f} s, {e['watts']:.0f} W); CO₂e {e['CO2e_g_per_forward'] * 1e3:.4g} mg "
-                     f"per forward at {e['grid_intensity_g_per_kWh']:g} g/kWh")
+                     f"per {per} at {e['grid_intensity_g_per_kWh']:g} g/kWh")
     elif e.get("status") == "unavailable":
         lines.append(f"energy: unavailable — {e['why']}")
     by_bound = extra.get("time_by_bound") or {}
