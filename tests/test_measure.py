@@ -881,3 +881,29 @@ def test_energy_of_a_method_is_per_call_of_it(monkeypatch, tmp_path):
                            energy_seconds=0.01, warmup=0, repeat=1)
     line = next(line for line in r.extra["footer"] if line.startswith("energy:"))
     assert line.startswith("energy: 0.001 J per generate call (") and "CO₂e" in line and "mg per generate call" in line
+
+
+def test_energy_passes_run_the_forward_that_was_counted(monkeypatch, tmp_path):
+    """A forward that sets ``self.forward`` to a fast path: every timed pass starts from the forward
+    as found, but the energy loop ran the fast path the memory pass left, and measured another
+    computation. Here only the counted forward advances the (fake) counter, 1 mJ a call."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**12)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+
+    class SwitchesToFastPath(nn.Module):
+        def forward(self, x):
+            self.forward = self._fast
+            counter.write_text(str(int(counter.read_text()) + 1000))
+            return x * 2
+
+        def _fast(self, x):
+            return x * 2
+
+    model = SwitchesToFastPath()
+    r = torchcount.profile(model, torch.zeros(2), measure=True, energy=True, energy_seconds=0.01, warmup=0, repeat=1)
+    assert r.extra["energy"]["status"] == "measured"
+    assert r.extra["energy"]["J_per_forward"] == pytest.approx(0.001)
+    assert "forward" not in vars(model)

@@ -345,9 +345,16 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         if energy:
             # (with inputs a forward changes, each energy pass copies them afresh: inside the
             # energy window, a small share of a pass next to the forward that reads them)
-            energy_result = measure_energy((lambda: (refresh(), forward())) if fresh_inputs is not None
-                                           or autocast_on() else forward,
-                                           dev, summarize(plain).median / 1e9, grid_intensity, energy_seconds)
+            fresh_each = fresh_inputs is not None or autocast_on()
+
+            def energy_pass() -> None:
+                forwards_as_found()  # as each timed pass does: the forward counted, not a fast path it set
+                if fresh_each:
+                    refresh()
+                forward()
+
+            energy_result = measure_energy(energy_pass, dev, summarize(plain).median / 1e9, grid_intensity,
+                                           energy_seconds)
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes)
     return report
