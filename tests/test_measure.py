@@ -907,3 +907,22 @@ def test_energy_passes_run_the_forward_that_was_counted(monkeypatch, tmp_path):
     assert r.extra["energy"]["status"] == "measured"
     assert r.extra["energy"]["J_per_forward"] == pytest.approx(0.001)
     assert "forward" not in vars(model)
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_a_forward_failing_in_the_energy_loop_names_the_module(monkeypatch, tmp_path, once):
+    """The energy loop's passes are measured passes too: a forward failing there raised its own
+    exception, not a ForwardError naming the module (the CLI's one-line error, exit code 1). Its 13th
+    call: after the counting pass, 2 warm-up, 6 timed passes, the memory pass and 2 energy passes."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**12)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    failing = FailsOnce(13) if once else FailsFrom(12)
+    model = nn.Sequential(nn.ReLU(), failing)
+    with pytest.raises(torchcount.ForwardError, match=r"after the counting pass and 11 measuring pass.*"
+                                                      r"in module '1' \(Fails(Once|From)\).*ValueError") as e:
+        torchcount.profile(model, torch.randn(2, 8), measure=True, energy=True, warmup=1, repeat=3)
+    assert e.value.path == "1"
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__

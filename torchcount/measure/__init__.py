@@ -238,6 +238,18 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     def forwards_as_found() -> None:
         restore_forwards(forwards_found)
 
+    def failed(exc: Exception, hooks: "TimingHooks | None") -> Exception:
+        """The error of a measured pass that raised (``hooks``: its timing hooks; None for a pass
+        without them), naming the module it failed in."""
+        done = completed[0]  # (before the search pass, which may complete)
+        hooked, path = (True, hooks.failed_in) if hooks is not None else \
+            _failing_module(model, clock, one_pass, named, layers)
+        if not hooked:  # a failure the hooked pass did not repeat (a forward that fails once, on
+            # its 2nd call): the module is read from the exception's own frames instead
+            path = _module_in_traceback(exc, named)
+            hooked = path is not None
+        return _measure_error(exc, model, path, done, hooked, method, layers)
+
     def one_pass(stamped: "TimingHooks | None" = None) -> tuple[list[float], float]:
         """One forward between two stamps taken outside any wrapper; one synchronisation. With
         ``stamped`` (an instrumented pass) the two stamps also make the model's own span."""
@@ -306,14 +318,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                     forwards_as_found()
                     plain.append(one_pass()[1])
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
-            done = completed[0]  # (before the search pass, which may complete)
-            hooked, path = (True, hooks.failed_in) if hooks is not None else \
-                _failing_module(model, clock, one_pass, named, layers)
-            if not hooked:  # a failure the hooked pass did not repeat (a forward that fails once, on
-                # its 2nd call): the module is read from the exception's own frames instead
-                path = _module_in_traceback(exc, named)
-                hooked = path is not None
-            raise _measure_error(exc, model, path, done, hooked, method, layers) from exc
+            raise failed(exc, hooks) from exc
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -324,6 +329,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         try:
             with memory_hooks(model, dev, named, layers) as mem:
                 forward()
+            completed[0] += 1
         except Exception as exc:  # the memory pass (the last one) failed: say which module
             raise _measure_error(exc, model, mem.get(FAILED_IN), completed[0], True, method, layers) from exc
         if dev.type == "cuda":
@@ -352,9 +358,13 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 if fresh_each:
                     refresh()
                 forward()
+                completed[0] += 1
 
-            energy_result = measure_energy(energy_pass, dev, summarize(plain).median / 1e9, grid_intensity,
-                                           energy_seconds)
+            try:
+                energy_result = measure_energy(energy_pass, dev, summarize(plain).median / 1e9, grid_intensity,
+                                               energy_seconds)
+            except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
+                raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes)
     return report
