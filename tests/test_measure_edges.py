@@ -782,3 +782,17 @@ def test_a_module_given_to_a_measured_method_is_left_as_found():
     assert not teacher.training and not teacher[1].training
     assert torch.equal(teacher[1].running_mean, mean) and torch.equal(teacher[1].num_batches_tracked, count)
     assert teacher[0].weight.grad is None
+
+
+def test_a_float64_row_with_known_peaks_says_no_float64_peak_is_rated():
+    """With the device's peaks given (or measured), a float64 row's bound was "unknown" because
+    "device peaks unknown (use ceiling=True …)", which the peaks were not and which would not help;
+    and the footer named the FP32 peak, against which no float64 row is rated."""
+    peaks = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e11, "given", kind="datasheet")
+    model = nn.Linear(8, 8).double()
+    r = torchcount.profile(model, torch.randn(2, 8, dtype=torch.float64), measure=True, peaks=peaks, **FAST)
+    d = details(r, "")
+    assert d["bound"] == "unknown" and d["peak_flops"] is None
+    assert "no float64 peak" in d["why"] and "ceiling" not in d["why"]
+    line = next(x for x in r.extra["footer"] if x.startswith("peaks"))
+    assert "no float64 peak" in line and "FP32" not in line and "100 GB/s" in line

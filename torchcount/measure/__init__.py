@@ -570,6 +570,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         peak_flops = peaks_by_path.get(row.path)
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth)
         why = verdict.why
+        if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
+            why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
         if verdict.bound == "invalid" and device_peaks.kind == "measured":
             why += " (a measured ceiling: the device's true peak may be higher)"
         m = mem.get(row.path, {})
@@ -676,6 +678,17 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         extra["footer"].append(_averaged_note(partial, averaged - {r.path for r in partial}, per_layer, len(passes)))
 
 
+def _unrated(dtype: torch.dtype, own_peak: "float | None", peaks: Peaks) -> str:
+    """Why a row with FLOPs has no bound though the device's peaks are known: its dtype has no rated
+    peak there (float64; bfloat16 on a GPU without it), or a row below it has none."""
+    if own_peak is not None:
+        return "a row below it computes in a dtype with no rated peak, so its work has no rate to be held to"
+    hint = "; ceiling=True (CLI: --ceiling) measures one" if dtype in _CEILING_DTYPES and peaks.kind != "measured" \
+        else ""
+    return (f"no {str(dtype).replace('torch.', '')} peak is rated for {peaks.name} (rated: float32, TF32, "
+            f"bfloat16, float16, where the device has them){hint}")
+
+
 def _mean(values: list) -> float:
     """The mean per pass, 0 in a pass that did not call the module (None)."""
     return sum(v for v in values if v is not None) / len(values)
@@ -759,8 +772,12 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         flops = peaks.flops_for(dtype) if label != "FP32" else None
         if flops is None:
             label, flops = "FP32", peaks.flops_for(torch.float32)
+        # (a float64 model's rows are rated against no peak: the FP32 one would read as theirs)
+        rated = dtype in _CEILING_DTYPES
         lines.append(f"peaks ({peaks.kind}): {peaks.name}" + (
-            f", {label} {flops / 1e12:.3g} TFLOP/s" if flops else "") + _tf32_part(extra, peaks, label) + (
+            f", {label} {flops / 1e12:.3g} TFLOP/s" if flops and rated else "") + (
+            "" if rated else f", no {extra.get('dtype')} peak (its rows get no %peak)") +
+            (_tf32_part(extra, peaks, label) if rated else "") + (
             f", {peaks.bandwidth / 1e9:.4g} GB/s" if peaks.bandwidth else "") + f" — {peaks.source}")
     mem = extra["memory"]
     if mem["kind"] == "cuda":
