@@ -796,3 +796,48 @@ def test_a_float64_row_with_known_peaks_says_no_float64_peak_is_rated():
     assert "no float64 peak" in d["why"] and "ceiling" not in d["why"]
     line = next(x for x in r.extra["footer"] if x.startswith("peaks"))
     assert "no float64 peak" in line and "FP32" not in line and "100 GB/s" in line
+
+
+class GrowsItsCache(nn.Module):
+    """Appends its input to a cache it holds as a buffer (rebinding it), and sleeps 1 ms per cached
+    row: the cost of a call grows with the cache."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kv", torch.zeros(0, 4))
+        self.lengths = []
+
+    def forward(self, x):
+        self.kv = torch.cat([self.kv, x])
+        self.lengths.append(len(self.kv))
+        time.sleep(1e-3 * len(self.kv))
+        return x @ self.kv.T
+
+
+class FillsItsCache(nn.Module):
+    """A static cache: writes its input at the next free row of a buffer, in place, and sleeps 1 ms
+    per filled row."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kv", torch.zeros(16, 4))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+        self.lengths = []
+
+    def forward(self, x):
+        self.kv[self.filled] = x[0]
+        self.filled += 1
+        self.lengths.append(int(self.filled))
+        time.sleep(1e-3 * int(self.filled))
+        return x @ self.kv[:int(self.filled)].T
+
+
+@pytest.mark.parametrize("cache", [GrowsItsCache, FillsItsCache])
+def test_every_measured_pass_starts_from_the_buffers_as_found(cache):
+    """A cache the model holds itself (a buffer the forward rebinds, or writes in place) grew from pass
+    to pass: the counted call saw one row, the k-th measured one k+1, each timed against the FLOPs of
+    the first. Every pass now starts from the slots and buffers as found, as the counting pass did."""
+    model = cache()
+    r = torchcount.profile(model, torch.randn(1, 4), measure=True, **FAST)
+    assert model.lengths == [1] * (1 + 2 * 1 + 2 * 3 + 1)  # counting, warm-up, timed and memory passes
+    assert r.root.cost.macs == 4  # (one cached row: 1×4 by 4×1)

@@ -31,7 +31,7 @@ import threading
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -66,6 +66,9 @@ class Preserved:
     #: the AMP gradient scalers a profiled method used (their scale, growth tracker and per-optimizer
     #: stages put back), as "GradScaler"
     updated_scalers: list[str] = field(default_factory=list)
+    #: puts the parameter/buffer slots and the buffers' values back as found, while still inside
+    #: (the measured passes start from them: a cache the model holds would grow from pass to pass)
+    reset_buffers: "Callable[[], None]" = field(default=lambda: None, repr=False)
 
 
 @contextmanager
@@ -117,6 +120,30 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     and not m.weight.is_meta and not is_lazy(m.weight):
                 saved_params[id(m.weight)] = m.weight.detach().clone()
     saved_buffers = _BufferCopy(buffers)
+
+    def current_slot_ids() -> list:
+        return [id(v) for _, m in modules for v in m._parameters.values()] + \
+            [id(v) for _, m in modules for v in m._buffers.values()]
+
+    def buffer_versions() -> "list | None":  # (None: an inference tensor among them, which has none)
+        try:
+            return [b._version for b in buffers]
+        except RuntimeError:
+            return None
+
+    versions_now = [buffer_versions()]
+
+    def reset_buffers() -> None:
+        if current_slot_ids() != slot_ids:
+            _restore_slots(modules, stores)
+        # (the versions tell whether one was written since, without comparing values: on CUDA that
+        # would synchronise before every pass, the energy loop's included)
+        now = buffer_versions()
+        if now is None or now != versions_now[0]:
+            saved_buffers.restore()
+            versions_now[0] = buffer_versions()  # (copying back bumps them)
+
+    state.reset_buffers = reset_buffers
     # only for a method (a reference to every parameter's data is not worth taking in every profile;
     # a forward that converts its parameters is told by their dtypes, below): the data each parameter
     # holds, which .half() / .to() rebind without bumping a version, and the optimizers it steps
@@ -137,8 +164,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
             if flag is not None and m.training is not flag:
                 m.training = flag
         # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
-        if [id(v) for _, m in modules for v in m._parameters.values()] + \
-                [id(v) for _, m in modules for v in m._buffers.values()] != slot_ids:
+        if current_slot_ids() != slot_ids:
             state.restored_slots = _restore_slots(modules, stores)
         saved_buffers.restore()
         if datas is not None:

@@ -223,8 +223,12 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     def forward():
         return run(*args, **kwargs)
 
+    kept_state = None  # what preserved() found, once it has
+
     def refresh() -> None:
         nonlocal args, kwargs
+        if kept_state is not None:  # every pass starts from the buffers (a cache the model holds) as found
+            kept_state.reset_buffers()
         # each pass casts its weights under autocast, as the counted one did
         fresh_autocast_region()
         if fresh_inputs is not None:
@@ -293,8 +297,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
     # fused fast path off, so it is off in the plain passes too (as in the counting pass)
     kept = list(model.named_modules()) + inputs_modules if inputs_modules else None
-    with preserved(model, copy_params=copy_params, modules=kept, method=method, inputs=[*args, *kwargs.values()]), grad, _transformer_layers_unfused(model), \
-            _then(forwards_as_found):
+    with preserved(model, copy_params=copy_params, modules=kept, method=method, inputs=[*args, *kwargs.values()]) \
+            as kept_state, grad, _transformer_layers_unfused(model), _then(forwards_as_found):
         try:
             for _ in range(warmup):
                 hooks = None
