@@ -926,3 +926,9 @@ def test_a_forward_failing_in_the_energy_loop_names_the_module(monkeypatch, tmp_
     assert e.value.path == "1"
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
+
+
+def test_the_device_label_counts_its_threads_in_english(dominated):
+    """The docs recommend one thread on a shared CPU, and the footer then said "CPU (1 threads)"."""
+    assert dominated.extra["device_name"] == "CPU (1 thread)"  # (the fixture runs single-threaded)
+    assert dominated.extra["footer"][0].startswith("measured on CPU (1 thread), float32:")

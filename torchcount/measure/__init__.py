@@ -661,7 +661,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     uncounted_ns = sum(shown_self_ns.get(path, 0.0) for path in uncounted_paths)
     uncounted_share = uncounted_ns / root_s.median if root_s.median > 0 else None
     overhead = wall_s.median / plain_s.median if plain_s.median > 0 else None
-    label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})"
     extra = report.extra
     extra.update({
         "device": str(dev), "device_name": label, "dtype": str(dtype).replace("torch.", ""),
