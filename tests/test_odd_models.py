@@ -2,6 +2,7 @@
 crash and never a silent zero. Expected numbers are closed forms written in each test."""
 from __future__ import annotations
 
+import gc
 import io
 import math
 import warnings
@@ -834,6 +835,10 @@ def test_distributed_data_parallel_wrapper_single_process_gloo():
         assert any("DistributedDataParallel" in n for n in report.notes)
         assert torch.equal(model[1].running_mean, bn_before)
     finally:
+        # the DDP (its Reducer) freed while its process group lives: freed after destroy_process_group
+        # (when this frame is cleared), the group's destructor deadlocked in gloo (a full run hung, 2026-12-04)
+        ddp = report = None
+        gc.collect()
         if created:
             dist.destroy_process_group()
 
