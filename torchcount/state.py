@@ -67,7 +67,8 @@ class Preserved:
     #: stages put back), as "GradScaler"
     updated_scalers: list[str] = field(default_factory=list)
     #: puts the parameter/buffer slots and the buffers' values back as found, while still inside
-    #: (the measured passes start from them: a cache the model holds would grow from pass to pass)
+    #: (the measured passes start from them: a cache the model holds would grow from pass to pass);
+    #: its first call, before the first pass, only notes the buffers' versions
     reset_buffers: "Callable[[], None]" = field(default=lambda: None, repr=False)
 
 
@@ -131,9 +132,14 @@ def preserved(model: nn.Module, copy_params: bool = False,
         except RuntimeError:
             return None
 
-    versions_now = [buffer_versions()]
+    # taken at the first reset_buffers() call, which measure makes before its first pass: counting,
+    # which never calls it, does not pay for reading every buffer's version
+    versions_now: list = []
 
     def reset_buffers() -> None:
+        if not versions_now:
+            versions_now.append(buffer_versions())
+            return
         if current_slot_ids() != slot_ids:
             _restore_slots(modules, stores)
         # (the versions tell whether one was written since, without comparing values: on CUDA that
