@@ -3,7 +3,8 @@
 Run: python examples/receptive_field.py
 1. The worksheet stack: three 4-wide kernels with strides 1, 2, 2 → receptive fields 4, 7, 13.
 2. A dilated 1-D stack (WaveNet-like, kernel 2, dilations 1, 2, 4, 8) → 2, 4, 8, 16.
-3. torchvision's VGG-11 features (2-D, padding 1, max-pooling) up to the global pool, where the
+3. torchvision's VGG-11 features (2-D, padding 1, max-pooling), its average pool (7×7 to 7×7 at
+   224×224: no change of field) and the first classifier layer, behind the flatten where the
    analysis says the field becomes the whole input; ResNet-18 (residual branches): 435×435.
 """
 import torch

@@ -3,8 +3,9 @@
 built from a transformers config with no download, on the meta device (no weights
 allocated, no arithmetic done: shapes are all torchcount needs).
 
-torch.utils.flop_counter (and ptflops, fvcore) see 13.39 G MACs for this model on CPU: they
-count 0 for scaled_dot_product_attention. torchcount prices SDPA from its closed form.
+torch.utils.flop_counter (and ptflops, fvcore) see 13.44 G MACs for this model on CPU (the issue
+quotes 13.39 G): they count 0 for scaled_dot_product_attention. torchcount prices SDPA from its
+closed form (docs/coverage.md).
 
 Run: ``.venv/bin/python examples/whisper.py``
 """
