@@ -82,6 +82,23 @@ def test_whisper_tiny_shaped_closed_form():
     assert 20.3e9 < report.total.macs < 20.4e9  # the issue's "about 20.3 G" (flop_counter sees 13.44 G on CPU)
 
 
+def test_whisper_flop_counter_figure_in_the_docs_is_the_closed_form_less_the_sdpa_products():
+    # examples/whisper.py and docs/coverage.md quote what flop_counter sees on CPU: our closed form
+    # less the SDPA products it counts as 0 (test_flop_counter_misses_exactly_the_cpu_sdpa_products)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    S, t, d = 1500, 4, 384
+    sdpa = 4 * 2 * S * S * d + 4 * (2 * t * t * d + 2 * t * S * d)  # encoder self; decoder self + cross
+    seen = whisper_tiny_macs() - sdpa
+    assert seen == 13_439_030_784
+    docstring = " ".join((root / "examples" / "whisper.py").read_text().split('"""')[1].split())
+    assert f"see {seen / 1e9:.2f} G MACs for this model on CPU" in docstring
+    coverage = " ".join((root / "docs" / "coverage.md").read_text().split())
+    assert f"shows {seen / 1e9:.2f} G MACs in flop_counter" in coverage
+    assert f"the difference, {sdpa / 1e9:.2f} G, is exactly the attention products" in coverage
+
+
 def wav2vec2_base_macs(samples=16000, d=768, ffn=3072):
     lengths, n = [], samples
     for k, s in [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2:
