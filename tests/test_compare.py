@@ -178,6 +178,11 @@ def test_an_uncounted_layer_is_marked_and_not_a_saving():
     with pytest.warns(torchcount.UncountedWarning):
         whole = compare(a, b, torch.randn(2, 4), depth=0)
     assert whole.layers[0].partial and whole.layers[0].reduction is None
+    # the totals are those same figures (A: 72 + 8 = 80 FLOPs, B: 72 counted): no "10 %" saved by the
+    # uncounted op either; params are counted whole on both sides
+    assert (c.ops.a, c.ops.b) == (80, 72) and c.ops.partial
+    assert c.reduction is None and c.totals["MACs"].reduction is None and c.totals["bytes"].reduction is None
+    assert c.totals["params"].reduction == 0.0 and not c.totals["params"].partial
     text = c.table()
     assert any(l.startswith("1 †") and l.rstrip().endswith("—") for l in text.splitlines())
     assert any(l.startswith("FLOPs [flops] †") for l in text.splitlines())

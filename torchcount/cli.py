@@ -1541,10 +1541,9 @@ def render_comparison(a, b, args, conv) -> str:
 
     cmp = compare(a, b, convention=conv, depth=args.depth)
     # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound
-    incomplete = not (a.complete and b.complete)
     totals = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
                "difference": l.difference, "reduction_percent": l.reduction,
-               "partial": incomplete and k in ("MACs", "ops", "bytes")} for k, l in cmp.totals.items()]
+               "partial": l.partial} for k, l in cmp.totals.items()]
     layers = [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
                "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
               for l in cmp.layers]

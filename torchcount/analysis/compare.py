@@ -74,8 +74,7 @@ class Comparison:
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
                 f"{conv.description}"]
         # the work totals of a partially counted side are lower bounds: marked, as in Report.table
-        dagger = " †" if not (self.report_a.complete and self.report_b.complete) else ""
-        tot = [[{"ops": unit}.get(k, l.name) + (dagger if k in ("MACs", "ops", "bytes") else ""),
+        tot = [[{"ops": unit}.get(k, l.name) + (" †" if l.partial else ""),
                 _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)] for k, l in self.totals.items()]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
@@ -148,12 +147,15 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     name_a, name_b = names or (a.model_name, b.model_name)
     if name_a == name_b and names is None:
         name_a, name_b = f"{name_a} (A)", f"{name_b} (B)"
+    # the work totals of a side with uncounted work are lower bounds: no reduction, as for a layer (the
+    # root's line at depth 0, the same figures, said "—" while the total said "10.00 %" saved)
+    partial = not (a.complete and b.complete)
     totals = {
         "params": Line("params", a.total.params, b.total.params),
-        "MACs": Line("MACs", a.total.macs, b.total.macs),
-        "ops": Line(conv.unit, conv.ops(a.total.cost), conv.ops(b.total.cost)),
+        "MACs": Line("MACs", a.total.macs, b.total.macs, partial=partial),
+        "ops": Line(conv.unit, conv.ops(a.total.cost), conv.ops(b.total.cost), partial=partial),
         # what a change of dtype, of layout or of caching changes while the counts stay the same
-        "bytes": Line("bytes", a.total.cost.bytes, b.total.cost.bytes),
+        "bytes": Line("bytes", a.total.cost.bytes, b.total.cost.bytes, partial=partial),
         "param bytes": Line("param bytes", a.total.param_bytes, b.total.param_bytes),
     }
     time_a, time_b = _time_ms(a), _time_ms(b)
