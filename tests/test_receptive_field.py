@@ -547,3 +547,73 @@ def test_the_input_size_is_the_spatial_inputs_when_another_layer_runs_first():
     assert rf.input_size == (20,)
     assert rf.row("c").rf == (3,) and rf.row("pool").kind == "global" and rf.row("pool").rf == (20,)
     assert "(1-D, input 20)" in rf.table()
+
+
+def _footprint_2d(model, x, index):
+    """(rows, cols) spanned by the input positions whose gradient for output[index] is nonzero."""
+    x = x.clone().requires_grad_(True)
+    model(x)[index].backward()
+    nz = (x.grad[0].abs().sum(0) != 0).nonzero()
+    return tuple(int(nz[:, d].max() - nz[:, d].min()) + 1 for d in range(2))
+
+
+class _SpatialAttention(nn.Module):
+    """CBAM's spatial attention: a 7×7 conv over the mean and the max across channels gates a 3×3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.sa, self.c2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(2, 1, 7, padding=3), \
+            nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.c1(x)
+        pooled = torch.cat([x.mean(1, keepdim=True), torch.max(x, dim=1, keepdim=True)[0]], 1)
+        x = torch.softmax(x, dim=1) * torch.sigmoid(self.sa(pooled))
+        return self.c2(x)
+
+
+def test_reductions_and_softmax_over_channels_are_per_position():
+    # the mean, max and softmax across channels keep each position: sa 3 + 6 = 9; c2 9 + 2 = 11 (was "—":
+    # "mean changes the spatial layout (16×16 → 16×16)")
+    torch.manual_seed(0)
+    m = _SpatialAttention().double()
+    x = torch.randn(1, 4, 24, 24, dtype=torch.float64)
+    rep = rf_of(m, x)
+    assert (rep.row("sa").rf, rep.row("c2").rf) == ((9, 9), (11, 11))
+    assert _footprint_2d(m, x, (0, 0, 12, 12)) == (11, 11)  # an interior output: the field, unclipped
+
+
+def test_a_sum_over_channels_that_lowers_the_rank_is_not_the_whole_input():
+    # g = x.sum(1) is B×H×W, each position its own: c2's field is 3 + 2 = 5, not the whole 16×16 input
+    # (a rank drop was taken for a flatten); its positions sit at other axes, so it is said, not followed
+    class ChannelGate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            x = self.c1(x)
+            return self.c2(x * x.sum(1).unsqueeze(1))
+
+    torch.manual_seed(0)
+    m = ChannelGate().double()
+    x = torch.randn(1, 4, 16, 16, dtype=torch.float64)
+    assert _footprint_2d(m, x, (0, 0, 8, 8)) == (5, 5)
+    row = rf_of(m, x).row("c2")
+    assert row.rf is None and row.kind == "unknown" and "non-spatial dimension" in row.note
+
+
+def test_a_split_or_glu_across_channels_is_per_position():
+    # a gated conv (WaveNet, ConvS2S): c1 3, then c2 3 + 4 = 7, by a chunk and by F.glu over channels
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv1d(4, 8, 3), nn.Conv1d(4, 4, 5)
+
+        def forward(self, x):
+            a, b = self.c1(x).chunk(2, dim=1)
+            return self.c2(a * torch.sigmoid(b)) + self.c2(nn.functional.glu(self.c1(x), dim=1))
+
+    rep = rf_of(Gated(), torch.randn(1, 4, 32))
+    assert [(r.path, r.rf) for r in rep.rows] == [("c1", (3,)), ("c2", (7,)), ("c1 (call 2)", (3,)),
+                                                 ("c2 (call 2)", (7,))]

@@ -395,6 +395,31 @@ _PAD_OPS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflecti
             "replication_pad2d", "replication_pad3d", "circular_pad1d", "circular_pad2d", "circular_pad3d", "_pad_circular"}
 
 
+#: ops that reduce their input along `dim` (every position, when `dim` holds every spatial dimension)
+_REDUCTION_OPS = frozenset((
+    "sum", "nansum", "mean", "nanmean", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean",
+    "prod", "logsumexp", "linalg_vector_norm", "norm", "argmax", "argmin", "any", "all", "aminmax",
+    "count_nonzero"))
+#: ops that act along `dim` of one tensor and leave the other dimensions' positions where they are
+_ALONG_DIM_OPS = _REDUCTION_OPS | frozenset((
+    "_softmax", "_log_softmax", "softmax", "log_softmax", "cumsum", "cumprod", "logcumsumexp", "cummax",
+    "cummin", "sort", "topk", "select", "split", "split_with_sizes", "unbind", "narrow", "index_select", "glu"))
+
+
+def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
+    """Whether an op along `dim` keeps its input's rank (keepdim, a softmax, a split), from its arguments."""
+    name = func.overloadpacket.__name__
+    if name in ("select", "unbind"):
+        return False
+    if name in _REDUCTION_OPS:
+        schema = func._schema.arguments
+        at = next((i for i, a in enumerate(schema) if a.name == "keepdim"), None)
+        if at is None:
+            return False
+        return bool(args[at] if at < len(args) else kwargs.get("keepdim", schema[at].default_value))
+    return True
+
+
 _POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
              "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 _WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
@@ -441,7 +466,7 @@ class _DataFlow:
         if not ins or not outs:
             return
         for o in outs:
-            state, how = self._op_state(func, name, args, ins, o)
+            state, how = self._op_state(func, name, args, kwargs, ins, o)
             if state is not None:
                 self.set(o, state, how)
         written = args[0] if args and isinstance(args[0], torch.Tensor) else None
@@ -451,12 +476,15 @@ class _DataFlow:
             if id(written._base) in self.states:
                 self.set(written._base, _Unknown(f"written in place through a view ({name}): not followed"))
 
-    def _op_state(self, func, name: str, args, ins: list, out) -> tuple:
+    def _op_state(self, func, name: str, args, kwargs, ins: list, out) -> tuple:
         states = [self.states[id(t)] for t in ins]
         out_sp = self.spatial(out)
         unknown = next((st for st in states if isinstance(st, _Unknown)), None)
         if unknown is not None:  # the earlier step's reason, not this op's
             return unknown, ""
+        along = self._along_dims(func, name, args, kwargs)
+        if along is not None:
+            return along, ""
         if out_sp is None:
             if out.dim() > self.rank:  # (F.max_pool1d runs as unsqueeze, a 2-D pool, squeeze)
                 return _Unknown(f"{name} raises the rank to {out.dim()}: not followed"), ""
@@ -491,6 +519,38 @@ class _DataFlow:
             return _Global(f"{name} reduces over every position"), ""
         return _Unknown(f"{name} changes the spatial layout ({', '.join(_fmt(self.spatial(t) or t.shape) for t in ins)}"
                         f" → {_fmt(out_sp)}); not a window"), ""
+
+    def _along_dims(self, func, name: str, args, kwargs):
+        """The field after an op that acts along given dimensions of one tensor (a reduction, a softmax, a
+        channel split): per position when none of them is spatial (CBAM's mean over channels, a chunk of
+        the channels); every position when it reduces all of them; else not a window. None: not such an
+        op, or not on a tensor with the spatial layout (the other rules apply)."""
+        import torch
+
+        if name not in _ALONG_DIM_OPS or not args or not isinstance(args[0], torch.Tensor) \
+                or id(args[0]) not in self.states or self.spatial(args[0]) is None:
+            return None
+        state = self.states[id(args[0])]
+        if not isinstance(state, State):
+            return None
+        schema = func._schema.arguments
+        at = next((i for i, a in enumerate(schema) if a.name == "dim"), None)
+        if at is None:
+            return None
+        dim = args[at] if at < len(args) else kwargs.get("dim")
+        rank = args[0].dim()
+        dims = range(rank) if dim is None or (isinstance(dim, (list, tuple)) and not dim) else \
+            (dim if isinstance(dim, (list, tuple)) else [dim])
+        dims = {d % rank for d in dims}
+        spatial = set(range(rank - self.dims, rank))
+        if not dims & spatial:
+            # a lower rank (a sum over channels without keepdim) keeps the positions at other axes, where
+            # they are not followed: said, never "the whole input" as for a flatten
+            return state if _out_dim_kept(func, args, kwargs, rank) else \
+                _Unknown(f"{name} over a non-spatial dimension changes the rank: not followed")
+        if name in _REDUCTION_OPS and spatial <= dims:
+            return _Global(f"{name} reduces over every position")
+        return _Unknown(f"{name} along a spatial dimension: not a window")
 
     def _slice(self, args, state: State) -> tuple:
         dim = args[1] if len(args) > 1 else 0
