@@ -583,9 +583,11 @@ def test_reductions_and_softmax_over_channels_are_per_position():
     assert _footprint_2d(m, x, (0, 0, 12, 12)) == (11, 11)  # an interior output: the field, unclipped
 
 
-def test_a_sum_over_channels_that_lowers_the_rank_is_not_the_whole_input():
-    # g = x.sum(1) is B×H×W, each position its own: c2's field is 3 + 2 = 5, not the whole 16×16 input
-    # (a rank drop was taken for a flatten); its positions sit at other axes, so it is said, not followed
+@pytest.mark.parametrize("lower", ["sum over channels", "squeeze the batch"])
+def test_a_rank_drop_across_channels_or_batch_is_not_the_whole_input(lower):
+    # x.sum(1) is B×H×W, x.squeeze(0) C×H×W, each position its own: c2's field is 3 + 2 = 5, not the
+    # whole 16×16 input (a rank drop was taken for a flatten); the positions sit at other axes, so it
+    # is said, not followed
     class ChannelGate(nn.Module):
         def __init__(self):
             super().__init__()
@@ -593,13 +595,16 @@ def test_a_sum_over_channels_that_lowers_the_rank_is_not_the_whole_input():
 
         def forward(self, x):
             x = self.c1(x)
-            return self.c2(x * x.sum(1).unsqueeze(1))
+            if lower == "sum over channels":
+                return self.c2(x * x.sum(1).unsqueeze(1))
+            return self.c2(x.squeeze(0)).unsqueeze(0)
 
     torch.manual_seed(0)
     m = ChannelGate().double()
     x = torch.randn(1, 4, 16, 16, dtype=torch.float64)
     assert _footprint_2d(m, x, (0, 0, 8, 8)) == (5, 5)
     row = rf_of(m, x).row("c2")
+    assert "whole input" not in rf_of(m, x).table()
     assert row.rf is None and row.kind == "unknown" and "non-spatial dimension" in row.note
 
 

@@ -403,13 +403,14 @@ _REDUCTION_OPS = frozenset((
 #: ops that act along `dim` of one tensor and leave the other dimensions' positions where they are
 _ALONG_DIM_OPS = _REDUCTION_OPS | frozenset((
     "_softmax", "_log_softmax", "softmax", "log_softmax", "cumsum", "cumprod", "logcumsumexp", "cummax",
-    "cummin", "sort", "topk", "select", "split", "split_with_sizes", "unbind", "narrow", "index_select", "glu"))
+    "cummin", "sort", "topk", "select", "split", "split_with_sizes", "unbind", "narrow", "index_select", "glu",
+    "squeeze"))
 
 
 def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
     """Whether an op along `dim` keeps its input's rank (keepdim, a softmax, a split), from its arguments."""
     name = func.overloadpacket.__name__
-    if name in ("select", "unbind"):
+    if name in ("select", "unbind", "squeeze"):
         return False
     if name in _REDUCTION_OPS:
         schema = func._schema.arguments
@@ -535,14 +536,20 @@ class _DataFlow:
             return None
         schema = func._schema.arguments
         at = next((i for i, a in enumerate(schema) if a.name == "dim"), None)
-        if at is None:
-            return None
-        dim = args[at] if at < len(args) else kwargs.get("dim")
         rank = args[0].dim()
+        if name == "squeeze":  # (every size-1 dimension without a dim argument)
+            dim = args[at] if at is not None and at < len(args) else kwargs.get("dim")
+            dim = [d for d in range(rank) if args[0].shape[d] == 1] if dim is None else dim
+        elif at is None:
+            return None
+        else:
+            dim = args[at] if at < len(args) else kwargs.get("dim")
         dims = range(rank) if dim is None or (isinstance(dim, (list, tuple)) and not dim) else \
             (dim if isinstance(dim, (list, tuple)) else [dim])
         dims = {d % rank for d in dims}
         spatial = set(range(rank - self.dims, rank))
+        if name == "squeeze" and (dims & spatial or not dims):
+            return None  # a size-1 spatial axis dropped (B×C×1×1 after pooling): as for a flatten
         if not dims & spatial:
             # a lower rank (a sum over channels without keepdim) keeps the positions at other axes, where
             # they are not followed: said, never "the whole input" as for a flatten
