@@ -622,3 +622,20 @@ def test_a_split_or_glu_across_channels_is_per_position():
     rep = rf_of(Gated(), torch.randn(1, 4, 32))
     assert [(r.path, r.rf) for r in rep.rows] == [("c1", (3,)), ("c2", (7,)), ("c1 (call 2)", (3,)),
                                                  ("c2 (call 2)", (7,))]
+
+
+def test_a_report_alone_says_when_a_forward_runs_a_pooling_op_between_its_layers():
+    # c1 3×3, F.max_pool2d(3, 1, 1) (the shape kept), c2 3×3: 3, 3 + 2 = 5, 5 + 2 = 7. The report has the
+    # pool's cost in the root's own work but not where it ran: its 5×5 for c2 is said to be a lower bound
+    class PoolInForward(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c2(nn.functional.max_pool2d(self.c1(x), 3, 1, 1))
+
+    m, x = PoolInForward(), torch.randn(1, 4, 16, 16)
+    assert rf_of(m, x).row("c2").rf == (7, 7)
+    row = receptive_field(torchcount.profile(m, x)).row("c2")
+    assert row.rf == (5, 5) and row.note.startswith("at least: '(root)' runs a convolution or pooling op")

@@ -324,6 +324,11 @@ def _source(shape_in: tuple, prev_out: tuple, state: State, seen: list,
     return best, f"branch: reads an earlier output of shape {_fmt(shape_in)} (largest field: '{who}')", True
 
 
+def _window_term(term) -> bool:
+    """Whether a cost term is a convolution's or a pooling window's (rules/matmul.py, rules/pool.py)."""
+    return term.formula == "∏weight·positions" or "kernel" in term.formula or "Σwindow" in term.formula
+
+
 def _area(rf: tuple) -> int:
     n = 1
     for v in rf:
@@ -800,6 +805,12 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         return out
     state: State | None = initial(dims)
     mode = "window"  # "window" | "global" | "unknown"
+    # modules whose own forward runs a convolution or pooling op between their layers (F.max_pool2d): the
+    # report has its cost, not where it ran, so their layers' fields are lower bounds, said (a
+    # shape-keeping pool between two convs was silently left out of the field)
+    unit_paths = {r.path for r in units}
+    windowed_owners = [r.path for r in report.layers if r.path not in unit_paths and r.status != "covered"
+                       and any(_window_term(t) for t in r.terms)]
     # every tensor seen so far: (shape, state of its field, who produced it); the model input first
     seen: list[tuple[tuple, State, str]] = [(tuple(first_in), state, "the input")] if first_in else []
     prev_out = tuple(first_in) if first_in else None
@@ -851,6 +862,12 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
             kind = "unknown"
             note = note or (rule.reason if isinstance(rule, Kind) and rule.kind == "unknown"
                             else "after a layer the recurrence cannot describe")
+        owner = next((o for o in windowed_owners if o == "" or r.path.startswith(o + ".")), None)
+        if kind in ("window", "pointwise") and owner is not None:
+            # (its calls may run before this layer or after it: an omitted window only widens the field)
+            note = "; ".join(filter(None, (note, (
+                f"at least: '{owner or '(root)'}' runs a convolution or pooling op in its own forward, which a "
+                f"report does not place among its layers (pass the model and its inputs)"))))
         if kind in ("window", "pointwise"):
             row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, note)
         elif kind == "global":
