@@ -624,16 +624,26 @@ def test_a_split_or_glu_across_channels_is_per_position():
                                                  ("c2 (call 2)", (7,))]
 
 
-def test_a_report_alone_says_when_a_forward_runs_a_pooling_op_between_its_layers():
+_WINDOW_OPS = {  # a 3×3, stride-1, shape-keeping window run in a forward: each op its own rule's terms
+    "max_pool2d": lambda x, w: nn.functional.max_pool2d(x, 3, 1, 1),
+    "avg_pool2d": lambda x, w: nn.functional.avg_pool2d(x, 3, 1, 1),
+    "conv2d": lambda x, w: nn.functional.conv2d(x, w, padding=1),
+}
+
+
+@pytest.mark.parametrize("op", list(_WINDOW_OPS))
+def test_a_report_alone_says_when_a_forward_runs_a_pooling_op_between_its_layers(op):
     # c1 3×3, F.max_pool2d(3, 1, 1) (the shape kept), c2 3×3: 3, 3 + 2 = 5, 5 + 2 = 7. The report has the
-    # pool's cost in the root's own work but not where it ran: its 5×5 for c2 is said to be a lower bound
+    # pool's cost in the root's own work but not where it ran: its 5×5 for c2 is said to be a lower bound.
+    # (the window is told by its rule's formula text: each kind of window op pins it)
     class PoolInForward(nn.Module):
         def __init__(self):
             super().__init__()
             self.c1, self.c2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+            self.w = nn.Parameter(torch.randn(4, 4, 3, 3))
 
         def forward(self, x):
-            return self.c2(nn.functional.max_pool2d(self.c1(x), 3, 1, 1))
+            return self.c2(_WINDOW_OPS[op](self.c1(x), self.w))
 
     m, x = PoolInForward(), torch.randn(1, 4, 16, 16)
     assert rf_of(m, x).row("c2").rf == (7, 7)
