@@ -1315,3 +1315,11 @@ def test_plot_draws_the_rows_a_sort_by_params_chose(capsys, tmp_path, monkeypatc
     assert rc == 0, err
     table = [line.split()[0] for line in out.splitlines()[4:7]]
     assert table == ["2", "0", "5"] and drawn == [table]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_units_with_csv_or_json_is_a_usage_error(capsys, fmt):
+    """--units rounds the table's figures (1.23 G); CSV and JSON hold exact integers, so asking for
+    both was silently half ignored: a usage error, as --columns with them is."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", fmt, "--units")
+    assert code == 2 and out == "" and "--units applies to table and markdown" in err

@@ -441,12 +441,12 @@ class _CountsCalls(nn.Linear):
     (dict(no_such_option=1), TypeError, "unknown measurement option.*no_such_option.*takes warmup, repeat"),
     (dict(modules=[]), TypeError, "unknown measurement option.*modules"),  # internal: was "got multiple values"
     (dict(peaks=5), TypeError, "peaks must be a torchcount.measure.Peaks"),  # failed after every timed pass
-    (dict(grid_intensity="x"), ValueError, "grid_intensity must be a positive number"),
+    (dict(grid_intensity="x"), ValueError, "grid_intensity must be a non-negative number"),
     (dict(energy_seconds=-1), ValueError, "energy_seconds must be a positive number"),
     # NaN and infinity passed: math.ceil failed in the energy loop, after every timed pass
     (dict(energy_seconds=float("nan")), ValueError, "energy_seconds must be a positive number"),
     (dict(energy_seconds=float("inf")), ValueError, "energy_seconds must be a positive number"),
-    (dict(grid_intensity=float("nan")), ValueError, "grid_intensity must be a positive number"),
+    (dict(grid_intensity=float("nan")), ValueError, "grid_intensity must be a non-negative number"),
     (dict(no_grad="no"), TypeError, "no_grad must be True or False"),
     (dict(repeat=True), ValueError, "repeat must be an int"),
     # the given peaks were used and the ceiling, asked for, was silently not measured

@@ -1666,6 +1666,8 @@ def _run(argv: list[str]) -> int:
         raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
     if args.columns is not None and args.format in ("json", "csv"):
         raise UsageError("--columns applies to table and markdown; csv and json hold every column")
+    if args.units and args.format in ("json", "csv"):
+        raise UsageError("--units applies to table and markdown; csv and json hold exact integers")
     if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
         raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
                          "per-layer lines of both (use --depth to choose the layers)")

@@ -153,7 +153,8 @@ def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energ
         # (NaN passes every comparison, and an infinite loop length made math.ceil fail after every timed pass)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
                 name == "energy_seconds" and value == 0):
-            raise ValueError(f"measure: {name} must be a positive number, got {value!r}")
+            raise ValueError(f"measure: {name} must be a {'positive' if name == 'energy_seconds' else 'non-negative'} "
+                             f"number, got {value!r}")
     if peaks is not None and not isinstance(peaks, Peaks):
         raise TypeError(f"measure: peaks must be a torchcount.measure.Peaks (e.g. "
                         f"torchcount.measure.GPU_PEAKS['H100 SXM']), got {type(peaks).__name__}")
