@@ -1,4 +1,6 @@
 """compare(): spec §3 bottleneck numbers, written out as the source computes them."""
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -227,3 +229,15 @@ def test_every_table_refuses_a_table_format_tabulate_does_not_know():
         with pytest.raises(ValueError, match=r"unknown tablefmt 'githb'.*\bgithub\b"):
             table(tablefmt="githb")
         assert "|" in table(tablefmt="github") and "\t" in table(tablefmt="tsv")
+
+
+def test_a_macs_convention_shows_the_macs_total_once():
+    """Under 'macs' the convention's ops are the MACs: the totals table showed two lines of the same
+    figures ('MACs' and 'MACs [macs]'); one is kept. Under 'flops' both stay (2·MACs + the rest)."""
+    a = torchcount.profile(nn.Linear(8, 4), torch.randn(2, 8))
+    b = torchcount.profile(nn.Linear(8, 2), torch.randn(2, 8))
+    macs = torchcount.compare(a, b, convention="macs").table()
+    plain_macs_line = re.compile(r"^MACs +64 +32", re.M)
+    assert macs.count("MACs [macs]") == 2 and not plain_macs_line.search(macs)  # (the total, the layers' header)
+    flops = torchcount.compare(a, b, convention="flops").table()
+    assert plain_macs_line.search(flops) and "FLOPs [flops]" in flops

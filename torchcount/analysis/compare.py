@@ -74,8 +74,11 @@ class Comparison:
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
                 f"{conv.description}"]
         # the work totals of a partially counted side are lower bounds: marked, as in Report.table
+        # (under a MACs-only convention its ops line repeats the MACs line: shown once)
+        same = dict(conv.weights) == {"macs": 1}
         tot = [[{"ops": unit}.get(k, l.name) + (" †" if l.partial else ""),
-                _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)] for k, l in self.totals.items()]
+                _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)] for k, l in self.totals.items()
+               if not (same and k == "MACs")]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
         body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference), _pct(l.reduction)]
