@@ -384,6 +384,25 @@ def test_fold_sums_the_overlapping_blocks():
     assert ops_of(lambda x: F.unfold(x, 3), torch.randn(1, 1, 4, 4)) == {}
 
 
+def test_blackman_bartlett_kaiser_windows_are_counted():
+    # the other window factories torch.stft is given (were uncounted); x + window adds 8 more
+    x, n = torch.randn(8), 8
+    # blackman: 0.42 − 0.5·cos(2πn/M) + 0.08·cos(4πn/M): 5 multiplications, 2 cosines, 2 additions
+    assert ops_of(lambda t: t + torch.blackman_window(n), x) == {"mults": 5 * n, "transc": 2 * n, "adds": 2 * n + n}
+    # bartlett: 2n/M, then 2 − 2n/M past the middle n > M/2: periodic M = 8 → n = 5, 6, 7;
+    # symmetric M = 7 → n = 4, 5, 6, 7
+    assert ops_of(lambda t: t + torch.bartlett_window(n), x) == {"mults": n, "adds": 3 + n}
+    assert ops_of(lambda t: t + torch.bartlett_window(n, periodic=False), x) == {"mults": n, "adds": 4 + n}
+    m = torch.arange(n) / n
+    assert torch.allclose(torch.bartlett_window(n), torch.where(m <= 0.5, 2 * m, 2 - 2 * m))
+    # kaiser: I0(β·√(1 − (2n/M − 1)²)) / I0(β): 3 multiplications, 2 subtractions, √ and I0, a division;
+    # I0(β) once
+    assert ops_of(lambda t: t + torch.kaiser_window(n, False, 5.0), x) == {
+        "mults": 3 * n, "adds": 2 * n + n, "transc": 2 * n + 1, "divs": n}
+    # a window of length 1 is ones
+    assert ops_of(lambda t: t + torch.kaiser_window(1), x) == {"adds": n}
+
+
 def test_interpolate_area_op_equals_upsample_module():
     x = torch.randn(1, 1, 8, 8)
     # 8×8 → 4×4: 16 windows of 2×2: 3 additions and 1 division each

@@ -15,14 +15,15 @@ of transforms in the batch. log2 N is used as is for sizes that are not powers o
 A normalisation (``norm="ortho"`` or ``"forward"``/``"backward"`` where it scales) costs one
 multiplication per real output element, two per complex one (its real and imaginary parts are
 each scaled by the real factor, as any complex × real product is counted). The window multiply
-of an STFT is a separate ``mul`` op and is counted by the element-wise rules.
+of an STFT is a separate ``mul`` op and is counted by the element-wise rules; a window made in the
+forward (``hann``, ``hamming``, ``blackman``, ``bartlett``, ``kaiser``) has a rule here.
 """
 from __future__ import annotations
 
 import math
 
 from ..cost import Cost, Term, worked
-from ._util import prod
+from ._util import prod, schema_arg
 from .registry import aten, op_rule
 
 
@@ -84,3 +85,51 @@ def cosine_window(op) -> Cost:
     return Cost.of(Term("mults", "angles 2πn/M and β·cos", "2·N", worked("2×{}", n), 2 * n),
                    Term("transc", "cosines", "N", n, n),
                    Term("adds", "subtractions α − β·cos", "N", n, n))
+
+
+def _window_length(op) -> tuple[int, int]:
+    """(N, M): the window's length and the divisor of its formulas (N when periodic, N − 1 if not)."""
+    n = op.outputs[0].numel
+    periodic = schema_arg(op, "periodic", True)
+    return n, n if periodic else n - 1
+
+
+@op_rule(aten.blackman_window)
+def blackman_window(op) -> Cost:
+    """``blackman_window(N)``: w[n] = 0.42 − 0.5·cos(2πn/M) + 0.08·cos(4πn/M) per element: three
+    multiplications for the angles (πn/M, ×2, ×4), two cosines, two for their factors, one
+    subtraction and one addition. A window of length 1 is a constant (ATen returns ones)."""
+    n, _ = _window_length(op)
+    if n <= 1:
+        return Cost.of()
+    return Cost.of(Term("mults", "angles πn/M, ×2, ×4 and the factors 0.5, 0.08", "5·N", worked("5×{}", n), 5 * n),
+                   Term("transc", "cosines", "2·N", worked("2×{}", n), 2 * n),
+                   Term("adds", "0.42 − 0.5·cos + 0.08·cos", "2·N", worked("2×{}", n), 2 * n))
+
+
+@op_rule(aten.bartlett_window)
+def bartlett_window(op) -> Cost:
+    """``bartlett_window(N)``: w[n] = 2n/M up to the middle, 2 − 2n/M past it (n > M/2): one
+    multiplication per element and one subtraction per element past the middle."""
+    n, m = _window_length(op)
+    if n <= 1:
+        return Cost.of()
+    past_middle = n - (m // 2 + 1)
+    return Cost.of(Term("mults", "ramp 2n/M", "N", n, n),
+                   Term("adds", "subtractions 2 − 2n/M past the middle", "N − (⌊M/2⌋ + 1)",
+                        worked("{} − ({} + 1)", n, m // 2), past_middle))
+
+
+@op_rule(aten.kaiser_window)
+def kaiser_window(op) -> Cost:
+    """``kaiser_window(N, periodic, β)``: w[n] = I0(β·√(1 − (2n/M − 1)²)) / I0(β): per element
+    three multiplications (2n/M, the square, β·), two subtractions, a square root, a Bessel I0 and
+    a division; I0(β) once."""
+    n, _ = _window_length(op)
+    if n <= 1:
+        return Cost.of()
+    return Cost.of(Term("mults", "2n/M, the square and β·√", "3·N", worked("3×{}", n), 3 * n),
+                   Term("adds", "subtractions (2n/M − 1, 1 − ·²)", "2·N", worked("2×{}", n), 2 * n),
+                   Term("transc", "square roots and I0 per element, I0(β) once", "2·N + 1",
+                        worked("2×{} + 1", n), 2 * n + 1),
+                   Term("divs", "divisions by I0(β)", "N", n, n))
