@@ -89,6 +89,9 @@ def test_mfcc_and_amplitude_to_db():
     lambda: torchaudio.transforms.MelSpectrogram(n_fft=N_FFT, n_mels=N_MELS),
     lambda: torchaudio.transforms.MFCC(n_mfcc=13, melkwargs={"n_fft": N_FFT, "n_mels": N_MELS}),
     lambda: torchaudio.transforms.Spectrogram(n_fft=400, power=None),
+    lambda: torchaudio.transforms.Resample(16000, 8000),
+    lambda: torchaudio.transforms.Preemphasis(),
+    lambda: torchaudio.transforms.Deemphasis(),
 ])
 def test_same_counts_on_meta_and_under_no_grad(make):
     t = make()
@@ -140,3 +143,48 @@ def test_iir_filter_loop_and_phase_ops():
     stretch = nn.Sequential(torchaudio.transforms.Spectrogram(n_fft=64, power=None),
                             torchaudio.transforms.TimeStretch(n_freq=33, fixed_rate=1.2))
     assert run(stretch, torch.randn(1, 2000)).complete
+
+
+def test_inverse_spectrogram_resample_and_deltas_closed_forms():
+    import math
+
+    n_fft, hop, frames, samples = 400, 160, 101, 16000
+    spec = torchaudio.transforms.Spectrogram(n_fft=n_fft, hop_length=hop, power=None)(torch.randn(1, samples))
+    report = run(torchaudio.transforms.InverseSpectrogram(n_fft=n_fft, hop_length=hop), spec)
+    assert report.complete, report.uncounted
+    c = report.total.cost
+    fft = frames * n_fft * math.log2(n_fft)              # real FFT (c2r): N·log2 N mults, 1.5× adds
+    covered = (frames - 1) * hop + n_fft                 # overlap-add: taps beyond the first into each position
+    assert c.mults == round(fft) + frames * n_fft + frames * n_fft + n_fft  # FFT, 1/N, window, window²
+    assert c.adds == round(1.5 * fft) + 2 * (frames * n_fft - covered)      # signal and window envelope
+    assert c.divs == samples                                                 # ÷ envelope, after the centre cut
+    # Resample 16 kHz → 8 kHz (gcd 8000: orig 2, new 1): width ⌈6·2/0.99⌉ = 13, kernel 2·13 + 2 = 28,
+    # strided conv over 16000 + 13 + 15 samples: (16028 − 28)/2 + 1 = 8001 positions
+    for method in ("sinc_interp_hann", "sinc_interp_kaiser"):
+        resample = run(torchaudio.transforms.Resample(samples, 8000, resampling_method=method), torch.randn(1, samples))
+        assert resample.complete and resample.total.macs == 28 * 8001
+    # ComputeDeltas (win 5): a depthwise conv of 5 taps and one division per output
+    deltas = run(torchaudio.transforms.ComputeDeltas(), torch.rand(1, 201, frames)).total.cost
+    assert (deltas.macs, deltas.divs) == (5 * 201 * frames, 201 * frames)
+
+
+def test_melspectrogram_module_equals_the_same_ops_written_out():
+    # a plain module running torch.stft, |z|², and the filterbank matmul: the same count in every
+    # category as the transform profiled as a module (there is no module rule; both are op-priced)
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("window", torch.hann_window(400))
+            self.register_buffer("fb", torchaudio.functional.melscale_fbanks(201, 0.0, 8000.0, 80, 16000))
+
+        def forward(self, x):
+            z = torch.stft(x, 400, 160, window=self.window, center=True, pad_mode="reflect", return_complex=True)
+            return torch.matmul(z.abs().pow(2.0).transpose(-1, -2), self.fb).transpose(-1, -2)
+
+    x = torch.randn(2, 16000)
+    module = run(torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=80), x)
+    plain = run(Plain(), x)
+    assert module.complete and plain.complete
+    for c in OP_CATEGORIES:
+        assert getattr(module.total.cost, c) == getattr(plain.total.cost, c), c
+    assert module.total.macs == 2 * 101 * 201 * 80
