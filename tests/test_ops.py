@@ -419,6 +419,9 @@ def test_overlap_add_window_and_equal_ops_are_counted():
     x = torch.randn(8)
     assert ops_of(lambda t: t + torch.hann_window(8), x) == {"mults": 16, "transc": 8, "adds": 8 + 8}
     assert ops_of(lambda t: t + torch.hamming_window(8, periodic=False), x) == {"mults": 16, "transc": 8, "adds": 16}
+    # length 1: ATen returns ones, computing nothing (only the broadcast addition is left)
+    assert torch.equal(torch.hann_window(1), torch.ones(1)) and torch.equal(torch.hamming_window(1), torch.ones(1))
+    assert ops_of(lambda t: t + torch.hann_window(1), x) == ops_of(lambda t: t + torch.hamming_window(1), x) == {"adds": 8}
     # torch.equal: one comparison per element
     assert ops_of(lambda t: t * 1 if torch.equal(t, t) else t, x) == {"cmps": 8, "mults": 8}
     # of different shapes: ATen returns False on the sizes, comparing nothing (it counted 8)

@@ -80,8 +80,10 @@ def complex_fft(op) -> Cost:
 def cosine_window(op) -> Cost:
     """``hann_window(N)`` / ``hamming_window(N)``: w[n] = α − β·cos(2πn/M) per element (M = N
     when periodic, N − 1 otherwise): one multiplication for the angle, one cosine, one
-    multiplication by β and one subtraction."""
+    multiplication by β and one subtraction. A window of length 1 is a constant (ATen returns ones)."""
     n = op.outputs[0].numel
+    if n <= 1:
+        return Cost.of()
     return Cost.of(Term("mults", "angles 2πn/M and β·cos", "2·N", worked("2×{}", n), 2 * n),
                    Term("transc", "cosines", "N", n, n),
                    Term("adds", "subtractions α − β·cos", "N", n, n))
