@@ -1663,3 +1663,21 @@ def test_a_data_parallel_wrapper_with_a_device_moves_the_inputs_there(wrapper):
     assert report.total.macs == MLP_MACS and report.complete
     assert any("(meta: the inputs moved there" in n for n in report.notes)
     assert x.device.type == "cpu"  # the caller's tensor is not moved
+
+
+def test_a_data_parallel_wrappers_measured_passes_get_the_moved_inputs_too(monkeypatch):
+    """Every measured pass gets fresh copies of the inputs as given: with a wrapper that moves them
+    (a GPU's DataParallel), each copy must be moved as the counted inputs were, or the measured passes
+    give the GPU weights a CPU batch. The device is stood in by the CPU; the moves are counted."""
+    import importlib
+
+    P = importlib.import_module("torchcount.profile")  # (the package exports the function under that name)
+
+    moves = []
+    real = P._moved
+    monkeypatch.setattr(P, "_scatter_device", lambda m: torch.device("cpu") if isinstance(m, nn.DataParallel) else None)
+    monkeypatch.setattr(P, "_moved", lambda call, device: (moves.append(device), real(call, device))[1])
+    report = torchcount.profile(nn.DataParallel(_mlp()), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
+    assert report.total.macs == MLP_MACS
+    # the counted inputs, then one fresh copy per pass: 1 warm-up × 2 kinds, 2 repeats × 2 kinds, memory
+    assert len(moves) == 1 + 2 * 1 + 2 * 2 + 1

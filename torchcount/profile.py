@@ -198,7 +198,7 @@ def profile(
     scatter_to = _scatter_device(model)
     model, notes = _unwrap(model)
     if scatter_to is not None:  # as the wrapper's own forward would: its module is there already
-        args, kw = tree_map(lambda x: x.to(scatter_to) if isinstance(x, torch.Tensor) else x, (args, kw))
+        args, kw = _moved((args, kw), scatter_to)
     sparse = sorted({str(t.layout).removeprefix("torch.") for t in _raw_tensors((args, kw))
                      if t.layout is not torch.strided})
     if sparse:
@@ -367,6 +367,8 @@ def profile(
                 # every pass gets the inputs as given: a forward that changes them (a KV cache object, a
                 # list it appends to, a tensor written in place) would otherwise time a changing workload
                 fresh = lambda: _protect_inputs(*given, _InputObjects(model))  # noqa: E731
+                if scatter_to is not None:  # (moved as the counted ones were)
+                    fresh = lambda: _moved(_protect_inputs(*given, _InputObjects(model)), scatter_to)  # noqa: E731
                 run_measure(report, counted, args, kw, device=device, copy_params=copy_params, fresh_inputs=fresh,
                             modules=named, method=method, layers=layers, inputs_modules=inputs_modules,
                             **measure_options)
@@ -600,6 +602,11 @@ def _unwrap(model: nn.Module) -> tuple[nn.Module, list[str]]:
             model = model.module
         else:
             return model, notes
+
+
+def _moved(call: tuple, device: torch.device) -> tuple:
+    """``(args, kwargs)`` with every tensor in them on ``device`` (a data-parallel wrapper's)."""
+    return tree_map(lambda x: x.to(device) if isinstance(x, torch.Tensor) else x, call)
 
 
 def _scatter_device(model: nn.Module) -> "torch.device | None":
