@@ -932,3 +932,12 @@ def test_the_device_label_counts_its_threads_in_english(dominated):
     """The docs recommend one thread on a shared CPU, and the footer then said "CPU (1 threads)"."""
     assert dominated.extra["device_name"] == "CPU (1 thread)"  # (the fixture runs single-threaded)
     assert dominated.extra["footer"][0].startswith("measured on CPU (1 thread), float32:")
+
+
+def test_time_by_bound_is_left_out_of_the_footer_where_no_peak_is_known():
+    """Without peaks (a CPU without ceiling=True) every row's bound is 'unknown': the footer's peak
+    line says so, and a 'time by bound: unknown 100%' line would say nothing more."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    r = torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=1)
+    assert r.extra["time_by_bound"] == {"unknown": pytest.approx(100.0)}
+    assert not [line for line in r.extra["footer"] if line.startswith("time by bound")]

@@ -802,10 +802,10 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
     elif e.get("status") == "unavailable":
         lines.append(f"energy: unavailable — {e['why']}")
     by_bound = extra.get("time_by_bound") or {}
-    if by_bound:
+    if by_bound and peaks.kind != "unknown":  # (unknown peaks: every row's bound is "unknown", said above)
         line = "time by bound (each row's own time): " + ", ".join(
             f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5)
-        if by_bound.get("overhead", 0) >= 50 and peaks.kind != "unknown":
+        if by_bound.get("overhead", 0) >= 50:
             line += (" — launch-bound: the GPU waits on the host (Python, dispatch, kernel launches), so "
                      "per-layer times are mostly launches; a larger batch, CUDA graphs or torch.compile "
                      "would show the kernels" if str(extra.get("device", "")).startswith("cuda") else
