@@ -217,7 +217,13 @@ def scaled_dot_product_attention(op) -> Cost:
     mask = schema_arg(op, "attn_mask", schema_arg(op, "attn_bias"))
     dropout = schema_arg(op, "dropout_p", 0.0) or 0.0
     causal = bool(schema_arg(op, "is_causal", False))
-    return Cost.of(*sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0))
+    terms = sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0)
+    if op.op.overloadpacket is aten.scaled_dot_product_attention and getattr(mask, "dtype", None) is torch.bool:
+        # the composite op, met whole under inference_mode: it makes a boolean mask additive first
+        # (one `where`, which autograd's decomposition shows as an op of its own)
+        terms.append(Term("assigns", "boolean mask made additive (where)", "mask elements",
+                          worked("{}", mask.shape), mask.numel))
+    return Cost.of(*terms)
 
 
 
