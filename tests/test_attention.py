@@ -154,6 +154,50 @@ def test_mha_fast_path_equals_slow_path():
     assert fast.macs == 4 * N * T * E * E + 2 * N * T * T * E
 
 
+def test_mha_is_causal_without_weights_counts_sdpa_causal_mask_on_the_python_path():
+    # with is_causal, need_weights=False and no key padding mask, F.multi_head_attention_forward
+    # drops attn_mask and calls SDPA with is_causal=True, which builds its own (L, S) causal mask:
+    # L·S assignments besides the L·S of the boolean mask made additive. The fused fast path
+    # (eval, no_grad, batch-first self-attention) passes the mask given and builds none.
+    from conftest import Hidden
+
+    N, L, E, H = 2, 4, 8, 2
+    mha = nn.MultiheadAttention(E, H, batch_first=True)
+    x = torch.randn(N, L, E)
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
+    kw = {"attn_mask": causal, "is_causal": True, "need_weights": False}
+    slow = run(mha.train(), x, x, x, kwargs=kw)
+    assert slow.total.cost.assigns == L * L + L * L  # bool mask made additive + SDPA's causal mask
+    assert ops_of(slow.total.cost) == ops_of(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
+    with torch.no_grad():
+        fast = run(mha.eval(), x, x, x, kwargs=kw)
+        fast_ops = run(Hidden(mha), x, x, x, kwargs=kw)
+    assert fast.total.cost.assigns == L * L
+    assert ops_of(fast.total.cost) == ops_of(fast_ops.total.cost)
+    meta = run(mha.to("meta"), *(x.to("meta"),) * 3, kwargs={**kw, "attn_mask": causal.to("meta")})
+    assert meta.total.cost.assigns == 2 * L * L  # not a fast-path device: the Python path
+    # cross-attention with add_bias_kv: the causal mask covers the S + 1 keys
+    S = 6
+    mha = nn.MultiheadAttention(E, H, add_bias_kv=True).train()
+    q, kv = torch.randn(L, N, E), torch.randn(S, N, E)
+    mask = torch.zeros(L, S)  # a float mask: nothing to convert
+    c = run(mha, q, kv, kv, kwargs={"attn_mask": mask, "is_causal": True, "need_weights": False}).total.cost
+    assert c.assigns == L * (S + 1)
+
+
+def test_causal_decoder_layer_in_training_counts_sdpa_causal_mask():
+    # nn.Transformer.generate_square_subsequent_mask is a float mask, so the only assignments are
+    # the causal mask SDPA builds for the self-attention: T² per layer
+    d, heads, ffn, S, T, N = 16, 2, 32, 6, 5, 2
+    dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(d, heads, ffn, dropout=0.0, batch_first=True), 2)
+    tgt, mem = torch.randn(N, T, d), torch.randn(N, S, d)
+    mask = nn.Transformer.generate_square_subsequent_mask(T)
+    report = run(dec, tgt, mem, kwargs={"tgt_mask": mask, "tgt_is_causal": True})
+    assert report.complete, report.uncounted
+    # relu: one assignment per feed-forward element besides
+    assert report.total.cost.assigns == 2 * (T * T + N * T * ffn)
+
+
 # ---- transformer layers ----------------------------------------------------------------
 def encoder_macs(layers, T, d, ffn, N=1):
     return layers * N * (4 * T * d * d + 2 * T * T * d + 2 * T * d * ffn)

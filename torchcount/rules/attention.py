@@ -13,7 +13,9 @@ embedding E, H heads (head size E/H), the lecture's convention (spec §5):
   √(1/√(E/H)) each: N·(L + S)·E;
 - an attention mask / key padding mask / causal mask: one addition per score, N·H·L·S; a boolean
   mask is first made additive (−inf where True, ``F._canonical_mask``'s masked_fill): one
-  assignment per element of the mask as given;
+  assignment per element of the mask as given; with ``is_causal``, no key padding mask and no
+  weights, the Python path hands SDPA ``is_causal`` instead of the mask, and SDPA builds its own
+  causal mask (L·S assignments; the fused fast path uses the mask given);
 - scores Q·Kᵀ: D·N·M per head and batch, in total N·L·S·E MACs;
 - softmax over S for N·H·L rows (activation.softmax_terms);
 - the weighted sum A·V: N·L·S·E MACs, the same as the scores;
@@ -108,6 +110,24 @@ def _bool_mask_terms(*masks) -> list[Term]:
             if mask is not None and getattr(mask, "dtype", None) is torch.bool]
 
 
+def _fast_path(m: nn.MultiheadAttention, call, query, key, value, key_padding_mask, attn_mask) -> bool:
+    """Whether this call took the fused ``_native_multi_head_attention`` path: the checks of
+    ``MultiheadAttention.forward`` that a call's shapes and the module tell. Self-attention
+    (query, key and value one tensor) is judged by equal shapes, the tensors not being kept;
+    autocast is not seen."""
+    params = (m.in_proj_weight, m.in_proj_bias, m.out_proj.weight, m.out_proj.bias)
+    fastpath_enabled = getattr(torch.backends, "mha", None)
+    return (
+        (fastpath_enabled is None or fastpath_enabled.get_fastpath_enabled())
+        and not call.training and len(query.shape) == 3 and m.batch_first and m.num_heads % 2 == 0
+        and query.shape == key.shape == getattr(value, "shape", None)
+        and m._qkv_same_embed_dim and m.in_proj_weight is not None and m.in_proj_bias is not None
+        and m.bias_k is None and m.bias_v is None and not m.add_zero_attn
+        and not any(mask is not None and mask.dtype.is_floating_point for mask in (key_padding_mask, attn_mask))
+        and m.in_proj_weight.device.type in ("cpu", "cuda")
+        and not (call.grad_enabled and any(p is not None and p.requires_grad for p in params)))
+
+
 @module_rule(nn.MultiheadAttention)
 def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
     query = _arg(call, 0, "query")
@@ -127,7 +147,14 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
         out_bias=stored(m.out_proj, "bias") is not None, masked=masked,
         average_weights=bool(need_weights) and bool(average),
         dropout_scores=call.training and m.dropout > 0, S_att=S_att, through_sdpa=not need_weights)
-    terms += _bool_mask_terms(_arg(call, 3, "key_padding_mask"), _arg(call, 5, "attn_mask"))
+    key_padding_mask, attn_mask = _arg(call, 3, "key_padding_mask"), _arg(call, 5, "attn_mask")
+    if _arg(call, 7, "is_causal", False) and key_padding_mask is None and not need_weights \
+            and not _fast_path(m, call, query, key, _arg(call, 2, "value"), key_padding_mask, attn_mask):
+        # F.multi_head_attention_forward drops the mask and hands SDPA is_causal=True, which builds
+        # its own causal mask (the SDPA rule's L·S assignments); the fused fast path uses the mask given
+        terms.append(Term("assigns", "causal mask construction (SDPA's is_causal)", "L·S",
+                          worked("{}×{}", L, S_att), L * S_att))
+    terms += _bool_mask_terms(key_padding_mask, attn_mask)
     if _arg(call, 3, "key_padding_mask") is not None and _arg(call, 5, "attn_mask") is not None:
         # both masks are made additive (−inf where masked) and summed into one before the scores
         merged = N * H * L * S_att
