@@ -307,6 +307,46 @@ def test_encoder_with_padding_mask_in_eval_no_grad_is_counted_dense():
     assert not any("padded positions" in n for n in unmasked.notes)
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+def test_dense_encoder_note_follows_pytorchs_nested_tensor_conditions():
+    # PyTorch goes nested in eval when no gradient is recorded: under no_grad, or with grad
+    # enabled but no weight of the first layer requiring grad (a frozen encoder); never when
+    # src_mask is given too. The note says "counted dense" exactly where PyTorch would have
+    # skipped the padded positions.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    T, d, heads, ffn, N = 6, 16, 2, 32, 2
+    x = torch.randn(N, T, d)
+    mask = torch.zeros(N, T, dtype=torch.bool)
+    mask[1, 4:] = True
+
+    def nested_in_torch(enc, kw):
+        seen = []
+
+        class Listing(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                seen.append(func.overloadpacket)
+                return func(*args, **(kwargs or {}))
+
+        with Listing():
+            enc(x, **kw)
+        return torch.ops.aten._nested_tensor_from_mask in seen
+
+    frozen = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), 2).eval()
+    frozen.requires_grad_(False)
+    both = {"src_key_padding_mask": mask, "mask": torch.zeros(T, T, dtype=torch.bool)}
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), 2).eval()
+    for model, kw, grad, nested in ((frozen, {"src_key_padding_mask": mask}, True, True),
+                                    (enc, both, False, False)):
+        with torch.set_grad_enabled(grad):
+            assert nested_in_torch(model, kw) is nested
+            report = run(model, x, kwargs=kw)
+        assert report.complete, report.uncounted
+        assert report.total.macs == encoder_macs(2, T, d, ffn, N)  # dense either way
+        assert any("counted dense, padded positions included" in n for n in report.notes) is nested
+        assert frozen.use_nested_tensor and enc.use_nested_tensor
+
+
 def test_mha_traffic_reads_every_weight_and_writes_its_batch_first_output():
     E, B, L = 32, 2, 5
     mha = nn.MultiheadAttention(E, 4, batch_first=True).eval()

@@ -301,9 +301,10 @@ def profile(
             dense = _masked_dense(recorder.trace, unnested)
             if dense:
                 notes.append(f"{', '.join(dense[:6])}: TransformerEncoder given a src_key_padding_mask in eval mode "
-                             "under no_grad, where PyTorch runs on nested tensors that skip the padded positions; "
+                             "with no gradient recorded (no_grad, or no weight requiring grad), where PyTorch runs "
+                             "on nested tensors that skip the padded positions (a mask that pads at the end); "
                              "counted dense, padded positions included (an upper bound of that work; the same as "
-                             "with grad enabled or in training)")
+                             "in training)")
         if kept.lazy:
             notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                          + (" …" if len(kept.lazy) > 6 else ""))
@@ -1019,17 +1020,39 @@ _TRANSFORMER_TYPES = (nn.TransformerEncoder, nn.TransformerEncoderLayer)
 
 
 def _masked_dense(trace, encoders: list) -> list[str]:
-    """Paths of the encoders (among those whose nested-tensor path was turned off) called with
-    a padding mask in eval mode under no_grad: the calls PyTorch would have run nested."""
+    """Paths of the encoders (among those whose nested-tensor path was turned off) called where
+    PyTorch would have run nested (``TransformerEncoder.forward``'s checks that the trace and the
+    module tell): a 3-D input with a padding mask and no ``mask``, the first layer in eval mode, no
+    gradient recorded (no_grad, or none of the first layer's weights requiring grad), on a device
+    with the fast path. The mask's left alignment (its values) is not checked."""
     ids = {id(m) for m in encoders}
+    mha = getattr(torch.backends, "mha", None)
+    if mha is not None and not mha.get_fastpath_enabled():
+        return []
     found = []
     for c in trace.calls:
-        if id(c.module) not in ids or c.training or c.grad_enabled:
+        if id(c.module) not in ids:
             continue
-        mask = c.kwargs.get("src_key_padding_mask") if c.kwargs else None
-        if mask is None and len(c.args) > 2:  # forward(src, mask, src_key_padding_mask, is_causal)
-            mask = c.args[2]
-        if mask is not None and (c.path or "(root)") not in found:
+        first = c.module.layers[0]
+        try:  # (the tensors PyTorch checks; a layer swapped in after construction may lack them)
+            weights = [t for t in (first.self_attn.in_proj_weight, first.self_attn.in_proj_bias,
+                                   first.self_attn.out_proj.weight, first.self_attn.out_proj.bias,
+                                   first.norm1.weight, first.norm1.bias, first.norm2.weight, first.norm2.bias,
+                                   first.linear1.weight, first.linear1.bias, first.linear2.weight,
+                                   first.linear2.bias) if t is not None]
+        except AttributeError:
+            weights = list(first.parameters())
+        if first.training or (c.grad_enabled and any(t.requires_grad for t in weights)) \
+                or any(t.device.type not in ("cpu", "cuda", "xpu") for t in weights[:1]):
+            continue
+        kwargs = c.kwargs or {}
+        # forward(src, mask, src_key_padding_mask, is_causal)
+        src = kwargs.get("src", c.args[0] if c.args else None)
+        attn_mask = kwargs.get("mask", c.args[1] if len(c.args) > 1 else None)
+        padding = kwargs.get("src_key_padding_mask", c.args[2] if len(c.args) > 2 else None)
+        if padding is None or attn_mask is not None or len(getattr(src, "shape", ())) != 3:
+            continue
+        if (c.path or "(root)") not in found:
             found.append(c.path or "(root)")
     return found
 
