@@ -254,7 +254,8 @@ ACTIVATIONS = [
     (nn.Mish(), {"transc": 3, "adds": 1, "mults": 1}),                       # x·tanh(log(1 + exp(x)))
     (nn.Hardswish(), {"adds": 1, "cmps": 2, "mults": 1, "divs": 1, "assigns": 1}),  # x·relu6(x + 3)/6
     (nn.Hardsigmoid(), {"adds": 1, "cmps": 2, "divs": 1, "assigns": 1}),
-    (nn.Softplus(), {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1}),  # log(1 + exp(βx))/β
+    # βx > threshold ? x : log(1 + exp(βx))/β: a comparison and an assignment, as ELU's
+    (nn.Softplus(), {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1, "assigns": 1}),
     (nn.Softsign(), {"cmps": 1, "assigns": 1, "adds": 1, "divs": 1}),        # x/(1 + |x|), |x| as abs
     (nn.Tanhshrink(), {"transc": 1, "adds": 1}),                             # x − tanh(x)
     (nn.Softshrink(), {"cmps": 2, "adds": 1, "assigns": 1}),

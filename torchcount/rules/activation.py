@@ -31,7 +31,9 @@ PER_ELEMENT: dict[str, dict[str, int]] = {
     "mish": {"transc": 3, "adds": 1, "mults": 1},            # x·tanh(log(1 + exp(x)))
     "hardswish": {"adds": 1, "cmps": 2, "mults": 1, "divs": 1, "assigns": 1},  # x·relu6(x + 3)/6
     "hardsigmoid": {"adds": 1, "cmps": 2, "divs": 1, "assigns": 1},            # relu6(x + 3)/6
-    "softplus": {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1},   # log(1 + exp(βx))/β, threshold
+    # βx > threshold ? x : log(1 + exp(βx))/β: the threshold's comparison selects a branch, an
+    # assignment as in ReLU or ELU (and softplus_backward's selection)
+    "softplus": {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1, "assigns": 1},
     "softsign": {"cmps": 1, "assigns": 1, "adds": 1, "divs": 1},  # x / (1 + |x|), |x| as the abs op counts it
     "tanhshrink": {"transc": 1, "adds": 1},                  # x − tanh(x)
     "softshrink": {"cmps": 2, "adds": 1, "assigns": 1},
