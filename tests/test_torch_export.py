@@ -649,6 +649,23 @@ def test_a_decomposed_training_mode_batch_norm_is_priced_as_the_eager_layer():
         assert getattr(bn, category) == getattr(want, category) + (1 if category == "adds" else 0), category
 
 
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_decomposed_export_of_rrelu_is_priced_as_the_eager_layer(training):
+    """After ``run_decompositions()`` an RReLU runs ``rrelu_with_noise_functional`` (its noise
+    returned, not written in place): the leaky-ReLU recipe per element, 1 comparison, 1
+    multiplication (× the slope) and 1 assignment, 2·6 = 12 elements here, as the eager layer."""
+    model, x = nn.Sequential(nn.Linear(4, 6), nn.RReLU()).train(training), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (x,)).run_decompositions().module()
+    exported, eager = run(gm, x), run(model, x)
+    assert not exported.uncounted
+    assert {c: getattr(exported.row("1").cost, c) for c in ("cmps", "mults", "assigns")} == \
+        {"cmps": 12, "mults": 12, "assigns": 12}
+    for category in OP_CATEGORIES:
+        assert getattr(exported.row("1").cost, category) == getattr(eager.row("1").cost, category), category
+
 class _Text(nn.Module):
     """Embedding, an eval-or-train TransformerEncoder with dropout, LSTM, GRU, LayerNorm, GroupNorm."""
 

@@ -117,6 +117,8 @@ _table({"mults": 1, "adds": 1}, "_masked_scale")
 _ACTIVATION_OPS = {
     "relu": "relu", "relu6": "relu6", "hardtanh": "hardtanh", "threshold": "threshold",
     "leaky_relu": "leaky_relu", "_prelu_kernel": "prelu", "prelu": "prelu", "rrelu_with_noise": "rrelu",
+    # (what a decomposed export runs instead of rrelu_with_noise: the noise returned, not written in place)
+    "rrelu_with_noise_functional": "rrelu",
     "elu": "elu", "celu": "celu", "selu": "selu", "sigmoid": "sigmoid", "silu": "silu", "tanh": "tanh",
     "mish": "mish", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "softplus": "softplus",
     "softshrink": "softshrink", "hardshrink": "hardshrink", "log_sigmoid_forward": "logsigmoid",
