@@ -666,6 +666,25 @@ def test_a_decomposed_export_of_rrelu_is_priced_as_the_eager_layer(training):
     for category in OP_CATEGORIES:
         assert getattr(exported.row("1").cost, category) == getattr(eager.row("1").cost, category), category
 
+
+def test_a_decomposed_export_prices_activations_core_aten_writes_out_by_their_ops():
+    """docs/coverage.md: core ATen writes Hardswish as x·clamp(clamp(x + 3, min=0), max=6)/6 and
+    Softplus as where(βx > t, x, log1p(exp(βx))/β); their rows are those ops' counts. Per element:
+    Hardswish 1 add, 2 × (1 cmp + 1 assignment), 1 mult, 1 div (the recipe: 1 assignment);
+    Softplus 1 mult, exp and log1p, 1 div, 1 cmp, 1 assignment (the recipe: + 1 addition)."""
+    x, n = torch.randn(2, 4), 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module, by_ops, recipe_extra in [
+                (nn.Hardswish(), {"adds": 1, "cmps": 2, "assigns": 2, "mults": 1, "divs": 1}, {"assigns": -1}),
+                (nn.Softplus(), {"mults": 1, "transc": 2, "divs": 1, "cmps": 1, "assigns": 1}, {"adds": 1})]:
+            gm = torch.export.export(nn.Sequential(module), (x,)).run_decompositions().module()
+            exported, eager = run(gm, x).row("0").cost, run(module, x).total.cost
+            assert {c: getattr(exported, c) for c in OP_CATEGORIES if getattr(exported, c)} == \
+                {c: k * n for c, k in by_ops.items()}
+            for category in OP_CATEGORIES:
+                assert getattr(eager, category) == getattr(exported, category) + n * recipe_extra.get(category, 0)
+
 class _Text(nn.Module):
     """Embedding, an eval-or-train TransformerEncoder with dropout, LSTM, GRU, LayerNorm, GroupNorm."""
 
