@@ -261,6 +261,11 @@ N = 96  # elements of X
     ("out=", lambda m, x: torch.add(x, x, out=torch.empty_like(x)), (2 * N * F32, N * F32)),
     # a copy into a slice of a fresh tensor (a 2×4×4 channel): 32 elements read, 32 written
     ("slice copy_", lambda m, x: x.clone()[:, 0].copy_(x[:, 1]), ((N + 32) * F32, (N + 32) * F32)),
+    # rrelu_with_noise writes into its noise tensor (made empty by F.rrelu) but never reads it:
+    # in training it stores the N random slopes there, in eval (the mean slope) it leaves it alone
+    ("rrelu train", lambda m, x: F.rrelu(x, training=True), (N * F32, 2 * N * F32)),
+    ("rrelu eval", lambda m, x: F.rrelu(x, training=False), (N * F32, N * F32)),
+    ("rrelu_ train", lambda m, x: F.rrelu_(x.clone(), training=True), (2 * N * F32, 3 * N * F32)),
 ])
 def test_in_place_ops_write_what_they_overwrite(name, fn, hand):
     report = profile(Fn(fn), torch.randn(*X))

@@ -160,7 +160,14 @@ def _real_elementwise(op, name: str) -> Cost:
 def activation_op(op) -> Cost:
     name = op.op.overloadpacket.__name__
     name = name if name in _ACTIVATION_OPS else name.rstrip("_")
-    return Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
+    cost = Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
+    if name == "rrelu_with_noise":
+        # ``noise`` is marked written, but the kernel never reads it: in training it stores each
+        # element's slope there, in eval (the mean slope) it leaves it alone
+        x, noise = op.inputs[0], op.inputs[1]
+        training = op.kwargs.get("training", op.args[4] if len(op.args) > 4 else False)
+        cost = cost.with_bytes(x.nbytes, x.nbytes + (noise.nbytes if training else 0))
+    return cost
 
 
 @op_rule(*_packets("angle"), complex_aware=True)
