@@ -77,6 +77,65 @@ def test_activation_op_equals_activation_module(module):
     assert counts(cost_of(functional, x)) == counts(by_module)
 
 
+
+# every activation of torch.nn.functional, per output element, written from its definition (the
+# module recipes of docs/coverage.md), with its in-place form where torch has one
+_PRELU_W = torch.full((3,), 0.25)
+FUNCTIONAL_ACTIVATIONS = [
+    ("relu", F.relu, lambda t: t.relu_(), {"cmps": 1, "assigns": 1}),                  # x > 0 ? x : 0
+    ("relu6", F.relu6, lambda t: F.relu6(t, inplace=True), {"cmps": 2, "assigns": 1}),  # clamp to [0, 6]
+    ("hardtanh", F.hardtanh, F.hardtanh_, {"cmps": 2, "assigns": 1}),
+    ("threshold", lambda t: F.threshold(t, 0.1, 2.0), lambda t: F.threshold_(t, 0.1, 2.0), {"cmps": 1, "assigns": 1}),
+    ("leaky_relu", F.leaky_relu, F.leaky_relu_, {"cmps": 1, "mults": 1, "assigns": 1}),  # x > 0 ? x : a·x
+    ("prelu", lambda t: F.prelu(t, _PRELU_W.to(t.device)), None, {"cmps": 1, "mults": 1, "assigns": 1}),
+    ("rrelu", F.rrelu, F.rrelu_, {"cmps": 1, "mults": 1, "assigns": 1}),               # eval: the mean slope
+    ("elu", F.elu, F.elu_, {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1}),  # α·(eˣ − 1)
+    ("selu", F.selu, F.selu_, {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "assigns": 1}),
+    ("celu", F.celu, F.celu_, {"cmps": 1, "transc": 1, "adds": 1, "mults": 1, "divs": 1, "assigns": 1}),
+    ("gelu", F.gelu, None, {"transc": 1, "mults": 3, "adds": 1}),                      # 0.5·x·(1 + erf(x/√2))
+    ("gelu tanh", lambda t: F.gelu(t, approximate="tanh"), None, {"transc": 1, "mults": 6, "adds": 2}),
+    ("silu", F.silu, lambda t: F.silu(t, inplace=True), {"transc": 1, "adds": 1, "divs": 1, "mults": 1}),
+    ("mish", F.mish, lambda t: F.mish(t, inplace=True), {"transc": 3, "adds": 1, "mults": 1}),
+    ("hardswish", F.hardswish, lambda t: F.hardswish(t, inplace=True),
+     {"adds": 1, "cmps": 2, "mults": 1, "divs": 1, "assigns": 1}),                      # x·relu6(x + 3)/6
+    ("hardsigmoid", F.hardsigmoid, lambda t: F.hardsigmoid(t, inplace=True),
+     {"adds": 1, "cmps": 2, "divs": 1, "assigns": 1}),
+    ("sigmoid", torch.sigmoid, torch.sigmoid_, {"transc": 1, "adds": 1, "divs": 1}),   # 1/(1 + e^−x)
+    ("tanh", torch.tanh, torch.tanh_, {"transc": 1}),
+    ("logsigmoid", F.logsigmoid, None, {"transc": 2, "adds": 1}),                      # −log(1 + e^−x)
+    ("softplus", lambda t: F.softplus(t, 2.0, 5.0), None,                               # βx > t ? x : log(1 + e^βx)/β
+     {"mults": 1, "transc": 2, "adds": 1, "divs": 1, "cmps": 1, "assigns": 1}),
+    ("softsign", F.softsign, None, {"cmps": 1, "assigns": 1, "adds": 1, "divs": 1}),   # x/(1 + |x|)
+    ("tanhshrink", F.tanhshrink, None, {"transc": 1, "adds": 1}),                      # x − tanh(x)
+    ("softshrink", F.softshrink, None, {"cmps": 2, "adds": 1, "assigns": 1}),
+    ("hardshrink", F.hardshrink, None, {"cmps": 2, "assigns": 1}),
+]
+
+
+@pytest.mark.parametrize("name, fn, in_place, per_element", FUNCTIONAL_ACTIVATIONS,
+                         ids=[a[0] for a in FUNCTIONAL_ACTIVATIONS])
+def test_every_functional_activation_and_its_in_place_form_is_its_recipe(name, fn, in_place, per_element):
+    """F.x(t) costs the recipe × N elements, on CPU as on meta; its in-place form costs the same
+    operations and, after the clone (N read, N written), reads and writes the N it overwrites."""
+    x = torch.randn(X)
+    expected = {c: k * N for c, k in per_element.items()}
+    assert counts(cost_of(fn, x)) == expected
+    assert counts(cost_of(fn, torch.empty(X, device="meta"))) == expected
+    if in_place is not None:
+        cost = cost_of(lambda t: in_place(t.clone()), x)
+        assert counts(cost) == expected
+        assert (cost.bytes_read, cost.bytes_written) == (2 * N * 4, 2 * N * 4)
+
+
+def test_glu_and_softmin_functionals_are_their_recipes():
+    # F.glu(·, 1) halves dim 1 (4 → 2): a·σ(b) per output element, 2·2·3·5 = 60 of them
+    x = torch.randn(2, 4, 3, 5)
+    assert counts(cost_of(lambda t: F.glu(t, 1), x)) == {"transc": 60, "adds": 60, "divs": 60, "mults": 60}
+    # F.softmin = softmax(−x): one negation per element, then the softmax over 4 for 30 rows
+    rows, n = 30, 4
+    assert counts(cost_of(lambda t: F.softmin(t, 1), x)) == {
+        "mults": 120, "cmps": rows * (n - 1), "adds": rows * n + rows * (n - 1), "transc": rows * n, "divs": rows * n}
+
 def test_reductions():
     x = torch.randn(X)
     # sum over the last dim: 24 rows of 5 → 24·4 additions
