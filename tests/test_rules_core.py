@@ -410,6 +410,53 @@ def test_rms_norm():
     assert counted(cost_of(nn.RMSNorm(8, elementwise_affine=False), x)) == base
 
 
+
+def test_norm_variants_by_hand_on_cpu_and_meta():
+    """The configurations the tests above leave out, each from the docs' terms, and the same on meta."""
+    import torch.nn.functional as F
+    from conftest import Fn
+    x, e = torch.randn(2, 3, 4, 4), 96
+
+    def both(module, want):
+        assert counted(cost_of(module, x)) == want
+        assert counted(cost_of(module.to("meta"), torch.empty(x.shape, device="meta"))) == want
+
+    update = {"mults": 5 * 3, "adds": 2 * 3}  # (1 − m)·r + m·batch for mean and unbiased variance
+    # momentum=None (a cumulative average: m = 1/num_batches_tracked) updates as any momentum does;
+    # on meta PyTorch's forward cannot read num_batches_tracked (float() of a tensor), so CPU only
+    assert counted(cost_of(nn.BatchNorm2d(3, momentum=None).train(), x)) == \
+        plus(plus(stats(3, 32), affine(e)), update)
+    # SyncBatchNorm in eval (runs on CPU without a process group): BatchNorm's running-statistics terms
+    both(nn.SyncBatchNorm(3).eval(), plus({"adds": 3 + e, "transc": 3, "mults": e}, affine(e)))
+    # LayerNorm over the last two dims without its bias: 6 rows of 16, the scale only
+    both(nn.LayerNorm((4, 4), bias=False), plus(stats(6, 16), {"mults": e}))
+    # GroupNorm with one group (a LayerNorm over C·H·W) and with C groups (an InstanceNorm)
+    both(nn.GroupNorm(1, 3), plus(stats(2, 48), affine(e)))
+    both(nn.GroupNorm(3, 3, affine=False), stats(6, 16))
+    # InstanceNorm with both: eval the running statistics per instance (N·C = 6), then γ, β
+    both(nn.InstanceNorm2d(3, affine=True, track_running_stats=True).eval(),
+         plus({"adds": 6 + e, "transc": 6, "mults": e}, affine(e)))
+    # F.instance_norm, priced from its ops (batch_norm on the (1, N·C, 4, 4) view): InstanceNorm2d(3)'s count
+    assert counted(cost_of(Fn(lambda t: F.instance_norm(t)), x)) == stats(6, 16)
+    # F.normalize(p=2, dim=1): ‖x‖ over 3 channels at 32 positions (96 squares, 32·2 adds, 32 roots),
+    # clamped to eps (1 cmp + 1 assignment each), then 96 divisions
+    assert counted(cost_of(Fn(lambda t: F.normalize(t, dim=1)), x)) == {
+        "mults": e, "adds": 64, "transc": 32, "cmps": 32, "assigns": 32, "divs": e}
+
+
+@needs("nn.RMSNorm")
+def test_rms_norm_over_two_dims_and_its_functional_on_cpu_and_meta():
+    # x / √(mean(x²) + eps) · γ over the last two dims, eps given: 6 rows of 16, 96 elements
+    import torch.nn.functional as F
+    from conftest import Fn
+    x, e = torch.randn(2, 3, 4, 4), 96
+    want = {"mults": e + e + e, "adds": 6 * 15 + 6, "divs": 6, "transc": 6}
+    m = nn.RMSNorm((4, 4), eps=1e-3)
+    assert counted(cost_of(m, x)) == want
+    assert counted(cost_of(m.to("meta"), torch.empty(x.shape, device="meta"))) == want
+    w = torch.ones(4, 4)
+    assert counted(cost_of(Fn(lambda t: F.rms_norm(t, (4, 4), w, 1e-3)), x)) == want
+
 # ---------------------------------------------------------------------------------------------
 # Dropout, data movement, embeddings, upsampling
 # ---------------------------------------------------------------------------------------------
