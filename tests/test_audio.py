@@ -91,7 +91,8 @@ def test_mfcc_and_amplitude_to_db():
     lambda: torchaudio.transforms.Spectrogram(n_fft=400, power=None),
     lambda: torchaudio.transforms.Resample(16000, 8000),
     lambda: torchaudio.transforms.Preemphasis(),
-    lambda: torchaudio.transforms.Deemphasis(),
+    # (torchaudio 2.2's lfilter loop dispatches no op on CPU, while meta runs its Python form)
+    pytest.param(lambda: torchaudio.transforms.Deemphasis(), marks=needs("torchaudio's lfilter loop as a dispatched op")),
 ])
 def test_same_counts_on_meta_and_under_no_grad(make):
     t = make()
