@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import Fn, needs, run
+from conftest import TESTED_TORCH, Fn, needs, run
 
 
 def cost_of(fn, *xs):
@@ -120,7 +120,8 @@ def test_every_functional_activation_and_its_in_place_form_is_its_recipe(name, f
     x = torch.randn(X)
     expected = {c: k * N for c, k in per_element.items()}
     assert counts(cost_of(fn, x)) == expected
-    assert counts(cost_of(fn, torch.empty(X, device="meta"))) == expected
+    if name != "rrelu" or TESTED_TORCH:  # (torch 2.2's meta rrelu fails in its own decomposition)
+        assert counts(cost_of(fn, torch.empty(X, device="meta"))) == expected
     if in_place is not None:
         cost = cost_of(lambda t: in_place(t.clone()), x)
         assert counts(cost) == expected
