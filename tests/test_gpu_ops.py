@@ -509,3 +509,21 @@ def test_cudnn_rnn_forward_runs_num_layers_times_T_sequential_steps(batch_first,
     op = call(aten._cudnn_rnn.default, x, weights, 2, None, hx, hx, 2, H, 0, layers, batch_first, 0.0, False, True,
               batch_sizes, None)
     assert op_sequential_steps(op) == layers * T == 15
+
+
+def test_fused_rms_norm_is_priced_as_rms_norm():
+    """``aten._fused_rms_norm``, the one kernel F.rms_norm and nn.RMSNorm run on a GPU (on CPU it
+    decomposes before dispatch), priced from a hand-built call: RMSNorm's terms. By hand, 2×3 rows of
+    8: squares 48, mean 6·7 adds and 6 divisions, eps 6 adds, 6 rsqrt, normalisation 48 mults and
+    the weight's 48."""
+    if not hasattr(aten, "_fused_rms_norm"):
+        pytest.skip(f"torch {torch.__version__} has no _fused_rms_norm")
+    x, w = torch.randn(2, 3, 8), torch.randn(8)
+    out = aten._fused_rms_norm(x, [8], w, 1e-6)
+    assert counts(price(aten._fused_rms_norm.default, x, [8], w, 1e-6, out=out)) == {
+        "mults": 48 + 48 + 48, "adds": 6 * 7 + 6, "divs": 6, "transc": 6}
+    assert counts(price(aten._fused_rms_norm.default, x, [8], None, 1e-6, out=out)) == {
+        "mults": 48 + 48, "adds": 6 * 7 + 6, "divs": 6, "transc": 6}
+    # the same as the module, and as F.rms_norm's decomposition on CPU
+    module = torchcount.profile(nn.RMSNorm(8, eps=1e-6), x)
+    assert counts(price(aten._fused_rms_norm.default, x, [8], w, 1e-6, out=out)) == counts(module.total.cost)

@@ -27,8 +27,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..cost import Cost, Term, worked
-from ._util import prod, stored
-from .registry import module_rule, present
+from ._util import prod, schema_arg, stored
+from .registry import aten_ops, module_rule, op_rule, present
 
 
 def _stats_terms(groups: int, n: int) -> list[Term]:
@@ -147,8 +147,21 @@ def group_norm(m: nn.GroupNorm, call) -> Cost:
 
 @module_rule(*present(nn, "RMSNorm"))  # torch >= 2.4
 def rms_norm(m: nn.RMSNorm, call) -> Cost:
-    n = prod(m.normalized_shape)
-    elements = call.input.numel
+    return Cost.of(*rms_norm_terms(call.input.numel, prod(m.normalized_shape), stored(m, "weight") is not None))
+
+
+@op_rule(*aten_ops("_fused_rms_norm"))  # torch >= 2.8
+def fused_rms_norm(op) -> Cost:
+    """``_fused_rms_norm(input, normalized_shape, weight, eps)``: the one kernel ``F.rms_norm`` (and
+    ``nn.RMSNorm``'s forward) runs on a GPU; on CPU it decomposes into the ops the rule below sums.
+    RMSNorm's terms; its outputs are the result and the rows' reciprocal RMS."""
+    shape = schema_arg(op, "normalized_shape")
+    return Cost.of(*rms_norm_terms(op.inputs[0].numel, prod(shape), schema_arg(op, "weight") is not None))
+
+
+def rms_norm_terms(elements: int, n: int, weighted: bool) -> list[Term]:
+    """x / √(mean(x²) + eps) · γ over rows of n elements: a square per element, the mean, the eps,
+    a reciprocal square root per row, a normalisation and (with a weight) a scale per element."""
     rows = elements // n
     terms = [
         Term("mults", "squares", "elements", elements, elements),
@@ -158,9 +171,9 @@ def rms_norm(m: nn.RMSNorm, call) -> Cost:
         Term("transc", "reciprocal square roots", "rows", rows, rows),
         Term("mults", "normalisations (× 1/rms)", "elements", elements, elements),
     ]
-    if stored(m, "weight") is not None:
+    if weighted:
         terms.append(Term("mults", "affine scale (× γ)", "elements", elements, elements))
-    return Cost.of(*terms)
+    return terms
 
 
 @module_rule(nn.LocalResponseNorm)
