@@ -527,3 +527,20 @@ def test_fused_rms_norm_is_priced_as_rms_norm():
     # the same as the module, and as F.rms_norm's decomposition on CPU
     module = torchcount.profile(nn.RMSNorm(8, eps=1e-6), x)
     assert counts(price(aten._fused_rms_norm.default, x, [8], w, 1e-6, out=out)) == counts(module.total.cost)
+
+
+def test_fused_rms_norm_backward_by_hand():
+    """``aten._fused_rms_norm_backward`` (F.rms_norm's gradient on a GPU; no CPU kernel), priced from a
+    hand-built call. 2×3 rows of D = 8, y = x·rstd·w: dx = rstd·g·w − x·rstd³·Σ(g·w·x)/D, per element
+    g·w, ·x, and 2 mults + 1 subtraction (4 mults, 1 sub), per row the sum's 7 adds and rstd³/D
+    (3 mults, 1 div); dw = Σ over the 6 rows of g·x·rstd (2 mults per element, 48 − 8 adds)."""
+    if not hasattr(aten, "_fused_rms_norm_backward"):
+        pytest.skip(f"torch {torch.__version__} has no _fused_rms_norm_backward")
+    g, x, w, rstd = torch.randn(2, 3, 8), torch.randn(2, 3, 8), torch.randn(8), torch.rand(2, 3, 1)
+    out = (torch.empty(2, 3, 8), torch.empty(8))
+    op = aten._fused_rms_norm_backward.default
+    assert counts(price(op, g, x, [8], rstd, w, [True, True], out=out)) == {
+        "mults": 4 * 48 + 3 * 6 + 2 * 48, "adds": 48 - 6 + 48 + (48 - 8), "divs": 6}
+    # input gradient only, no weight: g itself, so 3 mults per element
+    assert counts(price(op, g, x, [8], rstd, None, [True, False], out=(out[0], None))) == {
+        "mults": 3 * 48 + 3 * 6, "adds": 48 - 6 + 48, "divs": 6}

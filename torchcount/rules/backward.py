@@ -784,6 +784,32 @@ def layer_norm_backward(op) -> Cost:
     return Cost.of(*terms)
 
 
+@op_rule(*aten_ops("_fused_rms_norm_backward"))  # torch >= 2.8, a GPU kernel (no CPU one)
+def fused_rms_norm_backward(op) -> Cost:
+    """``_fused_rms_norm_backward(grad_out, input, normalized_shape, rstd, weight, output_mask)``,
+    rows of D elements, y = x·rstd·w. The input gradient dx = rstd·g·w − x·rstd³·Σ(g·w·x)/D: per
+    element g·w (with a weight), ·x for the row sum and 2 mults + 1 subtraction for dx; per row the sum
+    (D − 1 adds) and its factor −rstd³/D (3 mults, 1 div). The weight gradient Σ over rows of
+    g·x·rstd: 2 mults per element and the column sums. Layer norm's gradient without the mean."""
+    x = op.args[1]
+    n = x.numel
+    d = prod(schema_arg(op, "normalized_shape", x.shape[-1:]))
+    rows = n // max(d, 1)
+    weighted = schema_arg(op, "weight") is not None
+    terms = []
+    if _mask(op, 0):
+        k = 4 if weighted else 3
+        terms += [Term("mults", "multiplications (input gradient)", f"{k}·elements", worked(f"{k}×{{}}", n), k * n),
+                  Term("adds", "additions (the row sums)", "elements − rows", worked("{} − {}", n, rows), n - rows),
+                  Term("mults", "multiplications (the rows' factor rstd³)", "3·rows", worked("3×{}", rows), 3 * rows),
+                  Term("divs", "divisions (the rows' factor /D)", "rows", rows, rows),
+                  Term("adds", "subtractions (input gradient)", "elements", n, n)]
+    if _mask(op, 1) and weighted:
+        terms += [Term("mults", "multiplications g·x·rstd", "2·elements", worked("2×{}", n), 2 * n),
+                  reduced("adds", "additions (weight gradient: Σ over rows)", n, d, "elements − D")]
+    return Cost.of(*terms)
+
+
 @op_rule(*aten_ops("native_group_norm_backward"))
 def group_norm_backward(op) -> Cost:
     """``native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, group,
