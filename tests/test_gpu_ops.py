@@ -544,3 +544,29 @@ def test_fused_rms_norm_backward_by_hand():
     # input gradient only, no weight: g itself, so 3 mults per element
     assert counts(price(op, g, x, [8], rstd, None, [True, False], out=(out[0], None))) == {
         "mults": 3 * 48 + 3 * 6, "adds": 48 - 6 + 48, "divs": 6}
+
+
+@cuda
+@pytest.mark.cuda
+def test_rms_norm_training_step_on_cuda_is_counted_completely():
+    """On CUDA F.rms_norm runs ``_fused_rms_norm`` and its gradient ``_fused_rms_norm_backward``, one
+    kernel each (on CPU both decompose): a training step through it is counted completely, its
+    forward as RMSNorm's terms (the module rule's, on CPU the decomposition's too)."""
+    if not hasattr(aten, "_fused_rms_norm_backward"):
+        pytest.skip(f"torch {torch.__version__} has no fused RMSNorm kernels")
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(8))
+
+        def forward(self, x):
+            return F.rms_norm(x, [8], self.w, 1e-6)
+
+        def train_step(self, x):
+            self(x).sum().backward()
+
+    x = torch.randn(2, 3, 8)
+    gpu = _step_on(Step(), (x,), "cuda")
+    forward = torchcount.profile(nn.RMSNorm(8, eps=1e-6), x)
+    assert gpu.total.cost.transc >= forward.total.cost.transc  # (the forward's rsqrt, at least)
