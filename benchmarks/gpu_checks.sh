@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Every check that needs a GPU, in one run (a lent GPU machine is held by the minute):
+# Every check that needs a GPU, in one run of about 7 minutes on an H200 (a lent GPU machine is held
+# by the minute):
 #   PYTHONPATH=. bash benchmarks/gpu_checks.sh "$OUT"     # on the lent machine: only $OUT comes back
 #   bash benchmarks/gpu_checks.sh /tmp/gpu                 # anywhere else with a CUDA device
-# Writes, under DIR: env.txt (device, driver, versions), cuda_tests.log (the CUDA tests),
-# gpu_profile_*.md (benchmarks/gpu_profile.py's full sweep), cli_cuda.txt (the CLI measuring on the
-# GPU with energy), suite.log (the whole test suite with a GPU present) and suite_failures.txt. Each step has its own time
-# limit, so a step that hangs costs only its own share. Copy what should last to benchmarks/results/.
+# Writes 8 files under DIR (a lent machine returns at most 8): env.txt (device, driver, versions),
+# cuda_tests.log (the CUDA tests), gpu_profile_*.md (benchmarks/gpu_profile.py's full sweep),
+# cuda_stamps_*.md (a timing stamp's host cost), benchmarks.log (both benchmarks' output),
+# cli_cuda.txt (the CLI measuring on the GPU with energy), suite.log and suite_failures.txt (the
+# whole test suite with a GPU present). Each step has its own time limit, so a step that hangs
+# costs only its own share. Copy what should last to benchmarks/results/.
 set -u
 DIR=${1:?usage: gpu_checks.sh OUTDIR}
 PY=${PYTHON:-python3}
@@ -13,8 +16,9 @@ mkdir -p "$DIR"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$(cd "${PYTHONPATH:-.}" && pwd)  # (absolute: some tests change directory)
 if ! command -v torchcount >/dev/null && ! [ -x "$(dirname "$(command -v $PY)")/torchcount" ]; then
   # run uninstalled (the lent machine): a stand-in for the console script, which the CLI tests call
-  mkdir -p "$DIR/.bin" && printf '#!/bin/sh\nexec %s -m torchcount "$@"\n' "$(command -v $PY)" >"$DIR/.bin/torchcount"
-  chmod +x "$DIR/.bin/torchcount" && export PATH="$DIR/.bin:$PATH"
+  # (outside DIR: a lent machine returns at most 8 files, which the logs below use)
+  bin=$(mktemp -d) && printf '#!/bin/sh\nexec %s -m torchcount "$@"\n' "$(command -v $PY)" >"$bin/torchcount"
+  chmod +x "$bin/torchcount" && export PATH="$bin:$PATH"
 fi
 step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 
@@ -40,13 +44,17 @@ timeout 240 $PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda_counts.py t
 echo "exit $?" >>"$DIR/cuda_tests.log"
 
 step gpu_profile
-timeout 240 $PY benchmarks/gpu_profile.py --out "$DIR/" >"$DIR/gpu_profile.log" 2>&1
-echo "exit $?" >>"$DIR/gpu_profile.log"
+timeout 240 $PY benchmarks/gpu_profile.py --out "$DIR/" >"$DIR/benchmarks.log" 2>&1
+echo "gpu_profile exit $?" >>"$DIR/benchmarks.log"
 
 step CLI
 timeout 90 $PY -m torchcount torchvision.models:resnet50 --input 8x3x224x224 --device cuda --measure \
   --energy --top 8 >"$DIR/cli_cuda.txt" 2>&1
 echo "exit $?" >>"$DIR/cli_cuda.txt"
+
+step stamps
+timeout 60 $PY benchmarks/cuda_stamps.py --out "$DIR/" >>"$DIR/benchmarks.log" 2>&1
+echo "cuda_stamps exit $?" >>"$DIR/benchmarks.log"
 
 step suite
 n=$($PY -c "import xdist" 2>/dev/null && echo "-n 16" || echo "")
