@@ -756,6 +756,15 @@ def _batch_norm_backward_terms(x, train: bool, input_gradient: bool) -> list[Ter
     return terms
 
 
+def _normalized_rows(op) -> tuple[int, int, int, bool]:
+    """A layer/RMS norm gradient's (elements, D, rows, whether it has a weight): its input's rows of
+    D = ∏normalized_shape elements."""
+    x = op.args[1]
+    n = x.numel
+    d = prod(schema_arg(op, "normalized_shape", x.shape[-1:]))
+    return n, d, n // max(d, 1), schema_arg(op, "weight") is not None
+
+
 @op_rule(*aten_ops("native_layer_norm_backward"))
 def layer_norm_backward(op) -> Cost:
     """``native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, weight, bias,
@@ -763,11 +772,7 @@ def layer_norm_backward(op) -> Cost:
     Σ g·w·x and Σ g·w (3 mults per element, 2·(D − 1) adds per row), then dx = rstd·g·w + b·x + c
     (3 mults, 2 adds); without a weight 1 and 2 mults. The weight gradient Σ over rows of
     g·(x − μ)·rstd: 1 sub + 2 mults per element and the column sums; the bias gradient Σ g."""
-    x = op.args[1]
-    n = x.numel
-    d = prod(schema_arg(op, "normalized_shape", x.shape[-1:]))
-    rows = n // max(d, 1)
-    weighted = schema_arg(op, "weight") is not None
+    n, d, rows, weighted = _normalized_rows(op)
     terms = []
     if _mask(op, 0):
         k = 6 if weighted else 3
@@ -791,11 +796,7 @@ def fused_rms_norm_backward(op) -> Cost:
     element g·w (with a weight), ·x for the row sum and 2 mults + 1 subtraction for dx; per row the sum
     (D − 1 adds) and its factor −rstd³/D (3 mults, 1 div). The weight gradient Σ over rows of
     g·x·rstd: 2 mults per element and the column sums. Layer norm's gradient without the mean."""
-    x = op.args[1]
-    n = x.numel
-    d = prod(schema_arg(op, "normalized_shape", x.shape[-1:]))
-    rows = n // max(d, 1)
-    weighted = schema_arg(op, "weight") is not None
+    n, d, rows, weighted = _normalized_rows(op)
     terms = []
     if _mask(op, 0):
         k = 4 if weighted else 3
