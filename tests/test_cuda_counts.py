@@ -127,3 +127,17 @@ def test_cuda_count_equals_the_cpu_count(name):
         assert extra[""][0] > 0
     diff = _differences(cpu, gpu, extra)
     assert not diff, "\n".join(diff[:40])
+
+
+@pytest.mark.parametrize("measured", [False, True], ids=["counting", "measured"])
+def test_the_cuda_random_stream_is_where_it_was(measured):
+    """Dropout on the GPU draws from the CUDA generator (in every measured pass too); the caller's next
+    CUDA draw is the one it would have made without the profile."""
+    model = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5)).cuda().train()
+    x = torch.ones(8, 64, device="cuda")
+    torch.cuda.manual_seed(99)
+    expected = torch.rand(16, device="cuda")
+    torch.cuda.manual_seed(99)
+    options = dict(measure=True, warmup=1, repeat=2) if measured else {}
+    torchcount.profile(model, x, warn=False, **options)
+    assert torch.equal(torch.rand(16, device="cuda"), expected)

@@ -1073,3 +1073,69 @@ def test_an_interrupt_the_model_catches_is_measured_through(where):
     assert report.total.macs == (1 if where == "pre-hook" else 2) * 2 * 4 * 4
     assert report.row("fc").extra["time_ms"] > 0 and report.root.extra["time_ms"] > 0
     assert snapshot(model) == before
+
+
+class _Draws(nn.Module):
+    """Draws from torch's default generator in its forward: dropout in training mode, and a
+    ``torch.rand`` of its own; raises after drawing when ``fail`` is set."""
+
+    def __init__(self, fail: bool = False):
+        super().__init__()
+        self.fc, self.drop, self.fail = nn.Linear(4, 4), nn.Dropout(0.5), fail
+
+    def forward(self, x):
+        x = self.drop(self.fc(x)) + torch.rand(x.shape)
+        if self.fail:
+            raise ValueError("after drawing")
+        return x
+
+    def sample(self, x):  # a generate-like method: sampling advances the generator too
+        return torch.multinomial(torch.softmax(self(x), -1), 1)
+
+
+def _next_draws() -> torch.Tensor:
+    return torch.rand(8)
+
+
+@pytest.mark.parametrize("how", ["counting", "measured", "ceiling", "failing", "method", "input_size",
+                                 "receptive_field"])
+def test_the_callers_random_stream_is_where_it_was(how):
+    """A profile draws (dropout masks, the forward's own rand, sampling, random inputs from
+    input_size=, every measured pass, the ceiling's operands); the caller's next draw is the one it would have made without
+    the profile. Reference: the same seed, then the draw, with no profile between."""
+    torch.manual_seed(1234)
+    expected = _next_draws()
+    model = _Draws(fail=how == "failing").train()
+    x = torch.ones(2, 4)
+    convs = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Dropout(0.5)).train()  # (built before the seed: init draws)
+    torch.manual_seed(1234)
+    if how == "failing":
+        with pytest.raises(ForwardError, match="after drawing"):
+            torchcount.profile(model, x, warn=False)
+    elif how == "receptive_field":  # (its data-flow forward; a conv stack, which it needs)
+        torchcount.receptive_field(convs, torch.ones(1, 1, 5, 5))
+    else:
+        options = {"counting": {}, "measured": dict(measure=True, warmup=1, repeat=2),
+                   "ceiling": dict(measure=True, warmup=0, repeat=1, ceiling=True),  # (its operands are random)
+                   "method": dict(method="sample"), "input_size": dict(input_size=(2, 4))}[how]
+        torchcount.profile(model, None if how == "input_size" else x, warn=False, **options)
+    assert torch.equal(_next_draws(), expected)
+
+
+def test_random_inputs_from_input_size_are_the_same_whatever_the_callers_seed():
+    """input_size= draws from a generator of its own seeded 0 (as the CLI's inputs): two profiles under
+    different seeds see the same values, one stream for all the shapes."""
+    seen = []
+
+    class Sees(nn.Module):
+        def forward(self, x, y):
+            seen.append((x.clone(), y.clone()))
+            return x.sum() + y.sum()
+
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        torchcount.profile(Sees(), input_size=[(3, 5), (2, 7)], warn=False)
+    draw = torch.Generator().manual_seed(0)
+    first, second = torch.randn(3, 5, generator=draw), torch.randn(2, 7, generator=draw)
+    for x, y in seen:
+        assert torch.equal(x, first) and torch.equal(y, second)

@@ -49,7 +49,9 @@ _COUNTED_AS_TRAINING = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._Bat
 
 def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> tuple:
     """Random inputs from a shape (``(1, 3, 224, 224)``) or a list of shapes: normal values for a
-    floating or complex ``dtype``, 0/1 for an integer one (token ids, indices), False for bool."""
+    floating or complex ``dtype``, 0/1 for an integer one (token ids, indices), False for bool.
+    Drawn from a generator of their own seeded 0, as the CLI's: the same call counts the same (a model
+    may take another path for other values), and the caller's random stream is not advanced."""
     if isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype):
         dtype = getattr(torch, dtype)  # "float16", as the CLI's suffixes
     if not isinstance(dtype, torch.dtype):
@@ -58,11 +60,13 @@ def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> 
         raise TypeError(f"input_size must be a shape or a list of shapes, got {input_size!r}")
     shapes = list(input_size) if any(isinstance(s, (tuple, list, torch.Size)) for s in input_size) \
         else [input_size]
-    out = []
     for shape in shapes:
         if not isinstance(shape, (tuple, list, torch.Size)) or not all(_is_size(s) for s in shape):
             raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints, e.g. (1, 3, 224, 224)")
-        out.append(random_tensor(tuple(operator.index(s) for s in shape), dtype, device))
+    generator = None if str(device) == "meta" else torch.Generator(device=device or "cpu").manual_seed(0)
+    out = []
+    for shape in shapes:
+        out.append(random_tensor(tuple(operator.index(s) for s in shape), dtype, device, generator))
     return tuple(out)
 
 
@@ -147,7 +151,7 @@ def profile(
     ``warmup``, ``repeat``, … go to :func:`torchcount.measure.measure`).
 
     The model is left as it was found: hooks removed, training flags, ``requires_grad``,
-    buffers and grad mode restored, also when the forward raises. Parameters are not
+    buffers, grad mode and torch's random generators restored, also when the forward raises. Parameters are not
     copied: a forward that writes one in place raises :class:`ParameterModifiedError`,
     unless ``copy_params=True`` (a full copy, restored bit for bit). A ``torch.compile``'d
     model is profiled through its original module (a compiled submodule too, eagerly, under its

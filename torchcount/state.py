@@ -4,7 +4,8 @@
 every parameter's ``requires_grad``, every buffer's value (BatchNorm running statistics,
 ``num_batches_tracked``, spectral-norm vectors ``_u``/``_v``; its shape too, if resized in place),
 the grad mode, every parameter's ``.grad`` (which a backward in a profiled method sets or
-accumulates into) — and restores it on exit, also when the forward raises or is interrupted
+accumulates into), torch's default random generators (which dropout, stochastic depth and sampling
+advance) — and restores it on exit, also when the forward raises or is interrupted
 (``KeyboardInterrupt``).
 
 Parameters are not copied by default (that would double the memory of every profile);
@@ -82,6 +83,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     optimizer, a scheduler or a scaler may be given)."""
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
+    random_state = _random_state()
     # the module list is shared with the caller when it has one already. List comprehensions
     # and list comparisons: the per-item work is a few attribute reads, so Python's loop overhead
     # is most of the cost, and a profile pays it twice (here and on exit)
@@ -166,6 +168,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
         if stepped is not None:
             stepped.close()
         torch.set_grad_enabled(grad_mode)
+        _set_random_state(random_state)
         for (_, m), flag in zip(modules, training):
             if flag is not None and m.training is not flag:
                 m.training = flag
@@ -227,6 +230,21 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+def _random_state() -> tuple:
+    """The states of torch's default random generators: the CPU's, and each CUDA device's once CUDA
+    is initialised (before that, no forward of the caller's has drawn on one). A profile's forwards
+    draw from them (dropout masks, stochastic depth, ``generate``'s sampling); put back, the caller's
+    next draw is the one it would have made without the profile."""
+    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+
+
+def _set_random_state(state: tuple) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _frozen_kept_buffers(modules: list) -> list:

@@ -56,8 +56,10 @@ def _no_autocast(device: torch.device):
 
 def _rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed) -> tuple[float, float]:
     gpu = device.type == "cuda"
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
+    # (a generator of its own: the caller's random stream is not advanced by a measurement)
+    draw = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, generator=draw).to(dtype)
+    b = torch.randn(n, n, device=device, generator=draw).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
     torch.mm(a, b, out=out)  # warm-up (library initialisation, autotuning)
     t_mm = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(repeat))
@@ -66,8 +68,8 @@ def _rates(device: torch.device, dtype: torch.dtype, n: int, repeat: int, timed)
     # (MKL falls back to AVX2 on AMD CPUs where oneDNN uses AVX-512), and a layer must not look
     # "above peak" because the ceiling kernel was the slower library
     c, hw = (256, 56) if gpu else (128, 28)
-    x = torch.randn(8, c, hw, hw, device=device).to(dtype)
-    w = torch.randn(c, c, 3, 3, device=device).to(dtype)
+    x = torch.randn(8, c, hw, hw, device=device, generator=draw).to(dtype)
+    w = torch.randn(c, c, 3, 3, device=device, generator=draw).to(dtype)
     conv = torch.nn.functional.conv2d
     with torch.no_grad():
         conv(x, w, padding=1)
