@@ -320,3 +320,19 @@ def test_a_layer_not_called_at_some_sizes_took_no_time_there():
     assert res.get("conv", "time_ms").values == [0.0, 0.0, 8.0, 16.0]  # was [None, None, 8.0, 16.0]
     assert res.fit("conv", "time_ms").note == "zero at some sizes"  # was e = 1 over two sizes alone
     assert res.fit("lin", "time_ms").exponent == pytest.approx(1.0)
+
+
+def test_term_fits_give_each_formula_term_its_own_law():
+    """docs/analyses.md: MHA as a whole is no power law (its MACs fit e = 1.5 over T = 16, 64, 256),
+    but each term is one. By hand, E = 32, batch 1: a projection is T·E·E MACs (∝ T, coefficient 1024),
+    the scores Q·Kᵀ and A·V are T·T·E (∝ T², coefficient 32)."""
+    mha = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    result = scaling(mha, lambda t: (torch.randn(1, t, 32),) * 3, [16, 64, 256], progress=False)
+    fits = result.term_fits("")
+    for what, exponent, coefficient in [("query projection [macs]", 1, 1024), ("output projection [macs]", 1, 1024),
+                                        ("scores Q·Kᵀ [macs]", 2, 32), ("weighted sum A·V [macs]", 2, 32)]:
+        assert fits[what].exponent == pytest.approx(exponent) and fits[what].coefficient == pytest.approx(coefficient)
+        assert fits[what].law() == ("∝ T" if exponent == 1 else "∝ T²")
+    whole = result.fit("", "macs")
+    assert whole.law() not in ("∝ T", "∝ T²") and 1.1 < whole.exponent < 1.9
+    assert result.term_fits("no.such.layer") == {}
