@@ -1323,3 +1323,39 @@ def test_units_with_csv_or_json_is_a_usage_error(capsys, fmt):
     both was silently half ignored: a usage error, as --columns with them is."""
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", fmt, "--units")
     assert code == 2 and out == "" and "--units applies to table and markdown" in err
+
+
+# ---- a saved report as MODEL ----------------------------------------------------------------------
+def test_a_saved_report_is_shown_and_compared_without_running_anything(capsys, tmp_path):
+    """MODEL (or --compare) a .json file saved with --format json: its table is the one the profile printed,
+    and --compare puts a new model beside it. By hand: Linear(8, 16) → Linear(8, 4) on 2×8 saves
+    (16 − 4)·8·2 = 192 MACs."""
+    saved = tmp_path / "baseline.json"
+    assert main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--format", "json", "--output", saved)[0] == 0
+    code, direct, _ = main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--convention", "macs")
+    code_saved, shown, _ = main(capsys, saved, "--convention", "macs")
+    assert code == code_saved == 0 and shown == direct
+    code, out, _ = main(capsys, saved, "--compare", "torch.nn:Linear(8, 4)", "--input", "2x8", "--convention", "macs")
+    assert code == 0
+    macs = next(line for line in out.splitlines() if line.startswith("MACs"))
+    assert re.findall(r"\b\d[\d,]*\b", macs)[:3] == ["256", "64", "192"]  # A, B, A − B
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--input", "2x8"], "--input: .* is a saved report"),
+    (["--measure"], "--measure: .* is a saved report"),
+    (["--receptive-field"], "--receptive-field: .* is a saved report"),
+])
+def test_running_options_with_a_saved_report_alone_are_usage_errors(capsys, tmp_path, options, message):
+    saved = tmp_path / "r.json"
+    main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--format", "json", "--output", saved)
+    code, _, err = main(capsys, saved, *options)
+    assert code == 2 and re.search(message, err)
+
+
+def test_a_json_file_that_is_no_report_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    code, _, err = main(capsys, tmp_path / "other.json")
+    assert code == 2 and "not a torchcount report" in err
+    code, _, err = main(capsys, tmp_path / "none.json")
+    assert code == 2 and "no such file" in err

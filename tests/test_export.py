@@ -337,3 +337,106 @@ def test_markdown_escapes_a_pipe_in_a_module_name():
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in table]
     assert {len(c) for c in cells} == {3}
     assert cells[2] == ["a\\|b", "20", "32"]  # (4 + 1)·4 params, 2·4·4 MACs
+
+
+# ---- reading a JSON export back ----------------------------------------------------------------
+class _Shared(nn.Module):
+    """A module called twice from its parent, a ModuleList called layer by layer (a group row), and a
+    module called from outside its place in the tree (called_from)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])
+        self.inner = nn.Sequential(nn.ReLU())
+        self.inner.add_module("again", self.a)  # (registered in two places: inner calls it too)
+
+    def forward(self, x):
+        x = self.a(x) + x  # the root's own add
+        for block in self.blocks:
+            x = block(x)
+        return self.inner(x)
+
+
+def _zoo():
+    from torchvision.models import resnet18
+
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2).eval()
+    mine = torchcount.Convention("mine", "units", "3 per MAC", {"macs": 3})
+    return {
+        "worksheet": torchcount.profile(worksheet_alexnet(), input_size=(1, 3, 227, 227), convention="worksheet",
+                                        name="worksheet"),
+        "resnet18": torchcount.profile(resnet18().eval(), input_size=(1, 3, 64, 64)),
+        "lstm": torchcount.profile(nn.LSTM(8, 16, 2), torch.randn(5, 1, 8)),
+        "encoder fast path": torchcount.profile(enc, torch.randn(1, 10, 32)),
+        "shared": torchcount.profile(_Shared(), torch.randn(2, 4)),
+        "partial": torchcount.profile(Mystery(), torch.randn(3), warn=False),
+        "measured": torchcount.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), measure=True,
+                                       warmup=0, repeat=2),
+        "own convention": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=mine),
+    }
+
+
+def _without_module(text: str) -> str:
+    """An explanation less what only the module gives: its repr on the first line, its parameters listed."""
+    lines = text.splitlines()
+    lines[0] = lines[0].split("  ", 1)[0]
+    return "\n".join(re.sub(r"^(  params = [\d,]+)  \(.*\)$", r"\1", line) for line in lines)
+
+
+def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
+    """load_report(to_json()) gives back the report: the same document, table (cut at a depth too, under
+    another convention too), CSV, Markdown, and worked lines; from a file, JSON text or the dict."""
+    for name, report in _zoo().items():
+        path = tmp_path / f"{name}.json"
+        report.to_json(path)
+        for source in (path, str(path), path.read_text(), report.to_dict()):
+            loaded = torchcount.load_report(source)
+            assert loaded.to_dict() == report.to_dict(), name
+        assert loaded.table() == report.table() and loaded.table(depth=1) == report.table(depth=1), name
+        assert loaded.with_convention("macs").table() == report.with_convention("macs").table(), name
+        assert loaded.to_csv() == report.to_csv() and loaded.to_markdown() == report.to_markdown(), name
+        assert loaded.coverage == report.coverage and loaded.complete == report.complete, name
+        for row in report.layers:
+            assert loaded.explain(row.path) == _without_module(report.explain(row.path)), (name, row.path)
+    # spec §1's numbers, read from the file: the first convolution and the whole network
+    loaded = torchcount.load_report(tmp_path / "worksheet.json")
+    assert [(r.params, r.flops) for r in loaded.layers] == SPEC_1
+    assert loaded.total.params == 61_100_840 and loaded.total.flops == 793_400_040
+    assert loaded.row("0").macs == 64 * 3 * 11 * 11 * 56 * 56
+    assert loaded.with_convention("macs").total.flops == loaded.total.macs  # every category is in the file
+
+
+def test_a_saved_report_compares_with_a_new_profile():
+    """compare(saved, new) is compare(original, new): the baseline of a cost regression check. By hand:
+    Linear(8, 16) → Linear(8, 4) on 2 rows saves (16 − 4)·8·2 = 192 MACs."""
+    old = torchcount.profile(nn.Sequential(nn.Linear(8, 16)), torch.randn(2, 8))
+    new = torchcount.profile(nn.Sequential(nn.Linear(8, 4)), torch.randn(2, 8))
+    saved = torchcount.load_report(old.to_json())
+    direct, via_file = torchcount.compare(old, new), torchcount.compare(saved, new)
+    assert via_file.table() == direct.table()
+    assert via_file.totals["MACs"].difference == 192 == direct.totals["MACs"].difference
+    # FLOPs: 2·256 MACs + 32 bias adds = 544 → 2·64 + 8 = 136: (544 − 136)/544 = 75 %
+    assert via_file.reduction == pytest.approx(75.0) == direct.reduction
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(schema="torchcount.comparison"), "not a torchcount report"),
+    (lambda d: d.update(schema_version=1), "schema version 1 is not readable.*export the report again"),
+    (lambda d: d.update(schema_version=3), "schema version 3 .*written by a newer torchcount"),
+])
+def test_a_document_it_cannot_read_is_a_clear_error(mlp, change, message):
+    d = mlp.to_dict()
+    change(d)
+    with pytest.raises(ValueError, match=message):
+        torchcount.load_report(d)
+
+
+def test_a_file_that_is_missing_or_not_json_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot read the report"):
+        torchcount.load_report(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON in"):
+        torchcount.load_report(tmp_path / "bad.json")
+    with pytest.raises(TypeError, match="path, JSON text or a dict"):
+        torchcount.load_report(42)

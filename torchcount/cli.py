@@ -60,6 +60,8 @@ MODEL forms:
                                     when --input is not given
   model.pt                          a TorchScript module saved with torch.jit.save (frozen too);
                                     needs --input
+  baseline.json                     a report saved with --format json: read, not run (shown,
+                                    explained, compared with --compare, under any --convention)
 The callable is called with no arguments (or the literal ones given) and returns an
 nn.Module, or a (module, inputs) pair whose inputs are used when --input is not given.
 An nn.Module instance or class may be named instead of a function.
@@ -109,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="a torchvision/torchaudio builder name (resnet50, wav2vec2_base), "
                         "package.module:callable, path/to/file.py:callable, or a saved program: model.pt2 "
-                        "(torch.export.save) or model.pt (torch.jit.save); see MODEL forms below")
+                        "(torch.export.save) or model.pt (torch.jit.save), or a saved report: baseline.json (--format "
+                        "json); see MODEL forms below")
     g = p.add_argument_group("inputs and device")
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
                    help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
@@ -365,6 +368,8 @@ def _default_input(name: str, library: str) -> tuple | None:
 
 def resolve(text: str) -> Spec:
     """Turn a MODEL argument into something that builds the model (no model built yet)."""
+    if Path(text.strip()).suffix.lower() == ".json":  # a report saved with --format json: read, not run
+        return _report_spec(text)
     if _names_a_saved_file(text):
         return _saved_spec(text)
     target, args, kwargs = _split_call(text)
@@ -452,6 +457,41 @@ def _import_file(path_text: str):
 SAVED_SUFFIXES = (".pt2", ".pt", ".pth", ".ptl", ".torchscript")
 ACCEPTED = ("torchcount reads a program saved with torch.export.save (.pt2) or torch.jit.save (TorchScript), "
             "or builds the model from a builder name, package.module:callable or file.py:callable")
+
+
+def _report_spec(text: str) -> Spec:
+    """A Spec for a report saved with ``--format json`` (``torchcount.load_report``): its rows are
+    shown, exported and compared as a fresh profile's; nothing is built or run."""
+    from .export import load_report
+
+    path = Path(text.strip())
+    if not path.is_file():
+        raise UsageError(f"no such file: {text} (a .json MODEL is a report saved with --format json)")
+    try:
+        report = load_report(path)
+    except (ValueError, TypeError, KeyError) as exc:
+        what = f"not a torchcount report: field {exc.args[0]!r} missing" if isinstance(exc, KeyError) else str(exc)
+        raise UsageError(f"{text}: {what}") from None
+    return Spec(text, report.model_name, lambda: report, saved="report")
+
+
+#: what running a model needs, meaningless for a saved report (read, not run)
+_RUN_OPTIONS = (("input", "--input"), ("method", "--method"), ("dtype", "--dtype"), ("device", "--device"),
+                ("measure", "--measure"), ("receptive_field", "--receptive-field"))
+
+
+def _check_saved_reports(args, specs: list) -> None:
+    """A saved report is read, not run: options that run a model apply only where one is run (the other
+    side of --compare), and its convention is the one asked for (every category is in the file)."""
+    reports = [spec for spec in specs if spec is not None and spec.saved == "report"]
+    if not reports:
+        return
+    given = [flag for attr, flag in _RUN_OPTIONS if getattr(args, attr, None) not in (None, False, [])]
+    if given and len(reports) == len([s for s in specs if s is not None]):
+        raise UsageError(f"{', '.join(given)}: {reports[0].text} is a saved report (read, not run); "
+                         f"{'these options apply' if len(given) > 1 else 'this option applies'} to a model")
+    if args.receptive_field:
+        raise UsageError(f"--receptive-field follows a model's data flow; {reports[0].text} is a saved report")
 
 
 def _names_a_saved_file(text: str) -> bool:
@@ -1131,6 +1171,8 @@ def _float32():
 def _profile(spec: Spec, args, device: str, measure_options: dict):
     from .profile import ForwardError, needs_real_values
 
+    if spec.saved == "report":  # read from its file when resolved
+        return spec.factory()
     try:
         return _profile_on(spec, args, device, measure_options)
     except _NotOnMeta as exc:  # a saved program that cannot be put on meta: loaded on the CPU instead
@@ -1696,6 +1738,7 @@ def _run(argv: list[str]) -> int:
 
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
+    _check_saved_reports(args, [spec, other])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         progress = measure_options.get("_bar")

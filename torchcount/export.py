@@ -158,6 +158,117 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+# ---- reading a JSON export back -------------------------------------------------------------
+def load_report(source: Any) -> "Report":
+    """A report saved with :func:`to_json` (a path, the JSON text, or :func:`to_dict`'s dict), as a
+    :class:`~torchcount.report.Report`: its table, exports, other conventions (the file keeps every
+    cost category) and comparisons (``torchcount.compare(saved, new)``) work as on the report that was
+    saved. Rows have no ``module`` (the model is not loaded): ``explain`` gives the saved worked lines
+    without the module's repr and parameter listing. Nothing is recounted."""
+    from .report import Report, Row, Total, Uncounted
+
+    data = _document(source)
+    version = data.get("schema_version")
+    if data.get("schema") != SCHEMA_NAME or not isinstance(version, int):
+        raise ValueError(f"not a torchcount report: expected \"schema\": \"{SCHEMA_NAME}\" and an int "
+                         f"\"schema_version\" (a --compare document holds two: load its \"a\" or \"b\")")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema version {version} is not readable by this torchcount (it reads version "
+                         f"{SCHEMA_VERSION}; docs/export-schema.md says what changed): "
+                         + ("export the report again with this version" if version < SCHEMA_VERSION
+                            else "written by a newer torchcount"))
+    conv = _convention_of(data["convention"])
+
+    def cost(d: dict) -> Cost:
+        return Cost(**{c: int(d.get(c, 0)) for c in CATEGORIES})
+
+    def row(d: dict) -> "Row":
+        from .cost import Term
+
+        return Row(index=d["index"], path=d["path"], type=d["type"], depth=d["depth"], calls=d["calls"],
+                   input_shapes=[tuple(s) for s in d["input_shapes"]],
+                   output_shapes=[tuple(s) for s in d["output_shapes"]],
+                   params=d["params"], self_params=d["self_params"], cost=cost(d["cost"]),
+                   self_cost=cost(d["self_cost"]), status=d["status"], rule=d["rule"], convention=conv,
+                   activation=d["activation"], self_activation=d.get("self_activation"),
+                   terms=tuple(Term(t["category"], t["what"], t["formula"], t["substituted"], t["value"])
+                               for t in d["terms"]),
+                   uncounted_ops=dict(d["uncounted_ops"]), extra=dict(d["extra"]),
+                   self_extra=dict(d["self_extra"]) or None, called_from=tuple(d["called_from"]),
+                   input_dtypes=list(d.get("input_dtypes", [])), output_dtypes=list(d.get("output_dtypes", [])))
+
+    layers = [row(d) for d in data["layers"]]
+    root = None
+    if data["root"] is not None:  # the root among the layers (working itself) is the same row object
+        root = next((r for r, d in zip(layers, data["layers"]) if d == data["root"]), None) or row(data["root"])
+    _set_group_members(layers)
+    if any(r.called_from for r in layers):  # (the own work below each row, what a table cut there shows)
+        from .count import _set_tree_costs
+
+        _set_tree_costs(layers)
+    t, coverage = data["total"], data["coverage"]
+    total = Total(params=t["params"], trainable_params=t["trainable_params"], frozen_params=t["frozen_params"],
+                  buffers=t["buffers"], param_bytes=t["param_bytes"], buffer_bytes=t["buffer_bytes"],
+                  cost=cost(t["cost"]), convention=conv)
+    return Report(model_name=data["model"], convention=conv, layers=layers, root=root, total=total,
+                  uncounted=[Uncounted(u["path"], u["type"], u["op"], u["calls"]) for u in coverage["uncounted"]],
+                  counted_items=coverage["counted_items"], notes=list(data["notes"]), extra=dict(data["extra"]),
+                  method=data.get("method"), forward_calls=data.get("forward_calls"))
+
+
+def _document(source: Any) -> dict:
+    """The dict of a report given as a dict, JSON text, or a path to a JSON file."""
+    if isinstance(source, dict):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            try:
+                with open(source, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise ValueError(f"cannot read the report {str(source)!r}: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = "" if text is str(source) else f" in {str(source)!r}"
+            raise ValueError(f"not JSON{where}: {exc}") from None
+        if isinstance(data, dict):
+            return data
+    raise TypeError(f"load_report takes a path, JSON text or a dict (report.to_dict()), got {type(source).__name__}")
+
+
+def _convention_of(d: dict) -> Convention:
+    """The built-in convention of that name when its weights are the file's, else the file's own."""
+    weights = {k: v for k, v in d["weights"].items()}
+    known = CONVENTIONS.get(d["name"])
+    if known is not None and dict(known.weights) == weights:
+        return known
+    return Convention(d["name"], d["unit"], d["description"], weights)
+
+
+def _set_group_members(layers: list) -> None:
+    """A group row's (``calls`` 0, status ``container``: a ModuleList its parent calls layer by layer)
+    members: the called rows nearest below it, as counting found them."""
+    groups = {r.path: r for r in layers if r.calls == 0 and r.status == "container"}
+    if not groups:
+        return
+    members: dict = {path: [] for path in groups}
+    called = {r.path for r in layers if r.calls}
+    for r in layers:
+        if not r.calls:
+            continue
+        path = r.path
+        while path:
+            path = path.rpartition(".")[0]
+            if path in called or not path:
+                break
+            if path in members:
+                members[path].append(r.path)
+    for path, group in groups.items():
+        group.members = tuple(members[path])
+
+
 # ---- rows of the table: CSV and pandas -----------------------------------------------------
 #: Columns of :func:`records` before the cost categories and the ``extra`` columns.
 RECORD_COLUMNS = ["index", "path", "type", "depth", "part", "calls", "input_shapes", "output_shapes",

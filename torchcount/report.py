@@ -342,6 +342,14 @@ class Report:
         return export.to_html(self)
 
     # ---- explain -----------------------------------------------------------------------
+    def _has_children(self, row: Row) -> bool:
+        """Whether the row's module has submodules: read from the module, or, in a report loaded from
+        JSON (no modules), from the rows below its path."""
+        if row.module is not None:
+            return next(row.module.children(), None) is not None
+        below = row.path + "." if row.path else ""
+        return any(r is not row and r.path.startswith(below) for r in self.layers)
+
     def explain(self, path: str, convention: "str | Convention | None" = None) -> str:
         """The worked solution for one layer: formula, numbers substituted, result. A line its ops
         repeat (a loop's steps) is written once, with how many times it ran."""
@@ -378,8 +386,7 @@ class Report:
         if row.status in ("rule", "ops", "partial", "covered") and row.terms:
             per_call = " (per call; first call shown)" if row.calls > 1 and not method_root else ""
             own = "its own ops, outside its children (whose rows hold their cost)" if (
-                row.module is not None and row.status != "rule" and next(row.module.children(), None) is not None) \
-                else "the ops it ran"
+                row.status != "rule" and self._has_children(row)) else "the ops it ran"
             if row.status == "covered":
                 source = "its forward hooks' ops"
             elif method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
@@ -422,7 +429,7 @@ class Report:
                 lines.append(f"  {conv.unit} [{conv.name}] = {expr} = {first_ops:,}")
         elif row.status == "covered":
             pass  # (its hooks' ops, in later calls only: their total follows)
-        elif row.status == "container" or (row.module is not None and list(row.module.children())):
+        elif row.status == "container" or self._has_children(row):
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")
         elif row.cost.is_zero() and not row.uncounted_ops:
