@@ -451,3 +451,21 @@ def test_units_carry_a_figure_that_rounds_to_1000_into_the_next_unit():
     line = next(line for line in report.table(units=True, columns="module,params,macs").splitlines()
                 if line.startswith("total"))
     assert line.split() == ["total", "1.00", "M", "1.00", "M"]
+
+
+def test_explaining_a_parent_gives_its_own_work_and_with_its_children_apart():
+    """A BasicBlock priced from its own ops (the residual add) explains that add, and says which figure is
+    its '(self)' row and which its whole row. By hand, ResNet-18 on 1×3×64×64, layer1.0: the add is
+    64·16·16 = 16,384 elements; its two 3×3 convolutions 2·64·64·9·16·16 = 18,874,368 MACs; parameters
+    0 on the block itself, 2·64·64·9 + 2·2·64 = 73,984 with its children."""
+    from torchvision.models import resnet18
+
+    report = torchcount.profile(resnet18().eval(), input_size=(1, 3, 64, 64))
+    row = report.row("layer1.0")
+    text = report.explain("layer1.0 (self)")
+    assert text == report.explain("layer1.0")
+    assert "  params = 0 (registered on it; 73,984 with its children)" in text
+    assert "  own work over 1 call(s) (the 'layer1.0 (self)' row): 16,384 FLOPs [flops], 0 MACs" in text
+    assert f"  with its children (the 'layer1.0' row): {row.flops:,} FLOPs [flops], 18,874,368 MACs" in text
+    assert "total over" not in text and "  breakdown with its children: multiply-accumulates 18,874,368" in text
+    assert row.self_cost.adds == 16_384 and row.params == 73_984

@@ -409,7 +409,9 @@ class Report:
                 # the rule covers its children (MHA's out_proj): their parameters are its too, as in the table
                 lines.append(f"  params = {row.params:,}" + _param_listing(row.module, recurse=True))
             else:
-                lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module))
+                lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module)
+                             + (f" (registered on it; {row.params:,} with its children)"
+                                if row.params != row.self_params else ""))
             weighted = []
             for term, times in _same_terms_once(row.terms):
                 w = conv.weights.get(term.category, 0)
@@ -445,6 +447,14 @@ class Report:
                              f"{own_ops - method_ops:,} of its forward's own work = {own_ops:,} {conv.unit} [{conv.name}]")
             lines.append(f"  total of the {self.method} call: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], "
                          f"{row.cost.macs:,} MACs")
+        elif row.status not in ("rule", "container") and row.cost != row.self_cost and self._has_children(row):
+            # a parent priced from its own ops: the lines above are its own work (its "(self)" row), and
+            # the row's figure holds its children's too; one "total" would read as the sum of those lines
+            name = "(root)" if not row.path else row.path
+            lines.append(f"  own work over {row.calls} call(s) (the '{name} (self)' row): {conv.ops(row.self_cost):,} "
+                         f"{conv.unit} [{conv.name}], {row.self_cost.macs:,} MACs")
+            lines.append(f"  with its children (the '{name}' row): {conv.ops(row.cost):,} {conv.unit} "
+                         f"[{conv.name}], {row.cost.macs:,} MACs")
         elif row.calls > 1 or row.status not in ("rule",) or row.cost != row.self_cost:
             # (a rule row's cost holds more than its own where a child ran work its rule does not cover:
             # a covered child's hooks, a module a hook called, a parametrization)
@@ -456,7 +466,9 @@ class Report:
         if below:  # (its total leaves them out: say so here too, not only in the rows below it)
             lines.append("  uncounted ops below it (not in its total): " + ", ".join(
                 f"{u.what} ×{u.calls} in '{u.path}'" for u in below[:8]) + (" …" if len(below) > 8 else ""))
-        lines.append("  breakdown: " + (", ".join(
+        with_children = row.status not in ("rule", "container") and row.cost != row.self_cost \
+            and not method_root and self._has_children(row)
+        lines.append(f"  breakdown{' with its children' if with_children else ''}: " + (", ".join(
             f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}" for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
         if "backward_MACs" in row.extra:  # a training step (profile(method=...) running loss.backward())
             lines.append(f"  backward: {row.extra['backward_MACs']:,} MACs of gradients this module's forward set up "
