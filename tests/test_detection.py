@@ -183,3 +183,16 @@ def test_detection_training_steps_leave_only_nms_and_mask_targets_uncounted(name
         step.train_step([torch.rand(3, 128, 128) for _ in range(2)])
     if "mobilenet" not in name:  # flop_counter takes a depthwise convolution's weight gradient as groups 1
         assert counter.get_total_flops() == 2 * report.total.macs
+
+
+@pytest.mark.parametrize("op, fn", [
+    ("torchvision.roi_align", lambda x, boxes: torchvision.ops.roi_align(x, boxes, 2, sampling_ratio=-1)),
+    ("torchvision.ps_roi_align", lambda x, boxes: ps_roi_align(x, boxes, 2, sampling_ratio=0)),
+    ("torchvision.roi_pool", lambda x, boxes: roi_pool(x, boxes, 2)),
+])
+def test_box_pooling_the_boxes_size_is_uncounted_with_a_note_saying_why(op, fn):
+    """An adaptive roi_align grid and roi_pool's bins take as many pixels as each box covers: no formula,
+    listed, and a note says why (a positive sampling_ratio is counted: the tests above)."""
+    report = run(Fn(fn), torch.randn(1, 8, 6, 6), torch.tensor([[0, 0.0, 0.0, 3.0, 3.0]]))
+    assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == [op]
+    assert any(n.startswith(f"{op} ×1 uncounted: ") and "box" in n for n in report.notes)

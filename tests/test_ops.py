@@ -1211,3 +1211,26 @@ def test_empty_inputs_count_nothing_negative_and_their_worked_lines_evaluate(fn,
     if absent == len(_EMPTY_SHAPES):
         pytest.skip(f"torch {torch.__version__} lacks this op")
     assert ran
+
+
+@pytest.mark.parametrize("fn, make, op, words", [
+    (torch.linalg.eigh, lambda: (lambda a: a @ a.T)(torch.randn(5, 5)), "aten._linalg_eigh", "iterative"),
+    (torch.linalg.svdvals, lambda: torch.randn(5, 4), "aten._linalg_svd", "iterative"),
+    (lambda a: torch.linalg.lstsq(a, a, driver="gelsd").solution, lambda: torch.randn(5, 5), "aten.linalg_lstsq",
+     "the QR drivers (gels, gelsy) are counted"),
+    (torch.linalg.matrix_exp, lambda: torch.randn(4, 4), "aten.linalg_matrix_exp", "norm"),
+    (lambda a: torch.gcd(a, a + 1), lambda: torch.arange(6), "aten.gcd", "Euclid"),
+    (lambda a: F.multilabel_margin_loss(a, torch.zeros(3, 4, dtype=torch.long)), lambda: torch.randn(3, 4),
+     "aten.multilabel_margin_loss_forward", "targets' values"),
+])
+def test_an_op_whose_work_the_values_set_is_uncounted_with_a_note_saying_why(fn, make, op, words):
+    """No formula, never a silent 0: listed in report.uncounted, and the notes say why there is none."""
+    report = run(Fn(fn), make())
+    assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == [op]
+    note = [n for n in report.notes if n.startswith(f"{op} ×1 uncounted: ")]
+    assert len(note) == 1 and words in note[0]
+
+
+def test_lstsq_with_a_qr_driver_is_counted_and_says_nothing_of_the_svd_drivers():
+    report = run(Fn(lambda a: torch.linalg.lstsq(a, a, driver="gels").solution), torch.randn(5, 5))
+    assert report.complete and not [n for n in report.notes if "uncounted" in n]

@@ -29,7 +29,7 @@ from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, reduced, schema_arg
 from .activation import PER_ELEMENT
 from .complex import in_real_ops, op_complex_mode
-from .registry import aten, op_rule, zero_ops
+from .registry import aten, op_rule, why_uncounted, zero_ops
 from .reshape import dropout_terms
 
 
@@ -857,3 +857,7 @@ def gathered(op) -> Cost:
 zero_ops(*(getattr(torch.ops.profiler, name) for name in (
     "_record_function_enter", "_record_function_enter_new", "_record_function_exit",
     "_call_end_callbacks_on_jit_fut") if hasattr(torch.ops.profiler, name)))
+
+
+for _uncounted_op in ("aten.gcd", "aten.lcm"):  # (no rule: see docs/coverage.md)
+    why_uncounted(_uncounted_op, "Euclid's algorithm: how many steps it takes depends on the values (no formula)")

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
-from .registry import aten, op_rule
+from .registry import aten, op_rule, why_uncounted
 
 
 def _batch(shape) -> int:
@@ -260,3 +260,13 @@ def lstsq(op) -> "Cost | None":
     rhs = b.shape[-1] if len(b.shape) == len(a.shape) else 1
     return Cost.of(*householder_qr_terms(tall, short, batch), *apply_q_terms(tall, rhs, short, batch),
                    *triangular_terms(short, batch * rhs, False, "R·x = Qᵀ·b"))
+
+
+# (no formula: the work of these depends on the values; the report's notes say so where they run)
+_ITERATIVE = "iterative: how many sweeps it runs until it converges depends on the values (no formula)"
+for _uncounted_op in ("aten.linalg_eig", "aten._linalg_eigh", "aten._linalg_svd", "aten.linalg_pinv"):
+    why_uncounted(_uncounted_op, f"an eigen- or singular-value decomposition, {_ITERATIVE}")
+why_uncounted("aten.linalg_lstsq", "the SVD drivers (gelsd, gelss) are " + _ITERATIVE.replace(" (no formula)", "")
+              + "; the QR drivers (gels, gelsy) are counted")
+why_uncounted("aten.linalg_matrix_exp", "a scaling and squaring whose degree and number of squarings depend "
+                                        "on the matrix's norm (no formula)")

@@ -10,7 +10,7 @@ from ..cost import Cost, Term, worked
 from ._util import prod, schema_arg
 from .linear import bilinear_macs
 from .reshape import dropout_terms
-from .registry import aten, op_rule
+from .registry import aten, op_rule, why_uncounted
 
 
 @op_rule(aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
@@ -474,3 +474,10 @@ def addr(op) -> Cost:
     out = op.outputs[0].numel
     return Cost.of(Term("mults", "outer product u·vᵀ", "outputs", out, out),
                    *_scaled_sum_terms(op, out, "outputs", "u ⊗ v"))
+
+
+for _uncounted_op in ("aten._flash_attention_forward", "aten._efficient_attention_forward", "aten._cudnn_attention_forward",
+              "aten._flash_attention_backward", "aten._efficient_attention_backward", "aten._cudnn_attention_backward"):
+    # (attention_kernel_layout: a call with cumulative sequence lengths, or operands of another rank)
+    why_uncounted(_uncounted_op, "a variable-length call (cumulative sequence lengths, packed sequences): its scores are "
+                         "Σ L_i·S_i over the sequences, which the lengths' values set")

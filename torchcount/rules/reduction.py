@@ -20,7 +20,7 @@ from .activation import softmax_terms
 from .complex import in_real_ops
 from .elementwise import recipe_terms
 from .norm import _affine_terms, _running_terms, _running_update_terms, _stats_terms
-from .registry import aten_ops, op_rule
+from .registry import aten_ops, op_rule, why_uncounted
 
 
 def _in_out(op) -> tuple[int, int]:
@@ -610,3 +610,8 @@ def ctc_forward_terms(entries: int, formula: str, substituted, B: int, cmps: int
         Term("transc", "final log-sum-exp: exps and log", "3·batch", worked("3×{}", B), 3 * B),
         Term("mults", "negations (the loss)", "batch", B, B),
     ]
+
+
+for _uncounted_op in ("aten.multilabel_margin_loss_forward", "aten.multilabel_margin_loss_backward"):
+    why_uncounted(_uncounted_op, "how many (label, other class) pairs it compares depends on the targets' values: each "
+                         "sample's labels end at its first −1 (no formula)")

@@ -41,6 +41,16 @@ from ._util import schema_arg
 from .registry import op_rule, why_uncounted
 
 
+_ADAPTIVE = ("its sampling_ratio ≤ 0 makes the grid adapt to each box: as many samples per bin as the box is "
+             "large, which the boxes' values set (a call with sampling_ratio > 0 is counted)")
+for _uncounted_op in ("torchvision.roi_align", "torchvision.ps_roi_align", "torchvision._roi_align_backward",
+              "torchvision._ps_roi_align_backward"):
+    why_uncounted(_uncounted_op, _ADAPTIVE)
+for _uncounted_op in ("torchvision.roi_pool", "torchvision.ps_roi_pool", "torchvision._ps_roi_pool_backward"):
+    why_uncounted(_uncounted_op, "a max or a mean over each bin's pixels, as many as the box covers: the boxes' values "
+                         "set it (no formula)")
+
+
 @op_rule("torchvision::roi_align")
 def roi_align(op) -> Cost | None:
     x, rois = op.args[0], op.args[1]
