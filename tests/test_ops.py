@@ -1234,3 +1234,12 @@ def test_an_op_whose_work_the_values_set_is_uncounted_with_a_note_saying_why(fn,
 def test_lstsq_with_a_qr_driver_is_counted_and_says_nothing_of_the_svd_drivers():
     report = run(Fn(lambda a: torch.linalg.lstsq(a, a, driver="gels").solution), torch.randn(5, 5))
     assert report.complete and not [n for n in report.notes if "uncounted" in n]
+
+
+@pytest.mark.parametrize("degree", [3, "tensor"])
+def test_an_orthogonal_polynomial_is_uncounted_with_a_note(degree):
+    n = torch.full((4,), 3.0) if degree == "tensor" else degree
+    report = run(Fn(lambda x: torch.special.chebyshev_polynomial_t(x, n)), torch.randn(4))
+    assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == ["aten.special_chebyshev_polynomial_t"]
+    assert any(note.startswith("aten.special_chebyshev_polynomial_t ×1 uncounted: an orthogonal polynomial")
+               for note in report.notes)

@@ -861,3 +861,9 @@ zero_ops(*(getattr(torch.ops.profiler, name) for name in (
 
 for _uncounted_op in ("aten.gcd", "aten.lcm"):  # (no rule: see docs/coverage.md)
     why_uncounted(_uncounted_op, "Euclid's algorithm: how many steps it takes depends on the values (no formula)")
+for _uncounted_op in [f"aten.special_{kind}_polynomial_{letter}" for kind, letters in
+                      (("chebyshev", "tuvw"), ("shifted_chebyshev", "tuvw"), ("hermite", ("h", "he")),
+                       ("laguerre", "l"), ("legendre", "p")) for letter in letters]:
+    why_uncounted(_uncounted_op, "an orthogonal polynomial by its recurrence, one step per degree: a degree given "
+                                 "as a tensor sets the steps per element, and the kernels take shortcuts the values "
+                                 "decide (|x| = 1, and cos(n·acos x) for a Chebyshev degree above 6) (no formula)")
