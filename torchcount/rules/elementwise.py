@@ -865,5 +865,6 @@ for _uncounted_op in [f"aten.special_{kind}_polynomial_{letter}" for kind, lette
                       (("chebyshev", "tuvw"), ("shifted_chebyshev", "tuvw"), ("hermite", ("h", "he")),
                        ("laguerre", "l"), ("legendre", "p")) for letter in letters]:
     why_uncounted(_uncounted_op, "an orthogonal polynomial by its recurrence, one step per degree: a degree given "
-                                 "as a tensor sets the steps per element, and the kernels take shortcuts the values "
-                                 "decide (|x| = 1, and cos(n·acos x) for a Chebyshev degree above 6) (no formula)")
+                                 "as a tensor sets the steps per element, and the Chebyshev kernels take shortcuts "
+                                 "the values decide (|x| = 1; cos(n·acos x) above degree 6); no formula yet for a "
+                                 "degree given as a number either")
