@@ -77,6 +77,16 @@ EXPECTED = {
         "timed per layer: features.0 ", "$ torchcount cnn.pt2 --depth 1",
         "     total                                         1,530  30,208           67,364   100.0%",
     ],
+    # a saved baseline read back and compared: seed 003's LeNet-like (spec §2's 62,958 params; MACs
+    # 28²·8·75 + 10²·16·200 + 400·120 + 120·84 + 84·10), then FC4 widened 84 → 96: FC4's FLOPs
+    # 2·120·84 + 84 = 20,244 → 2·120·96 + 96 = 23,136, 1,560 MACs more in all
+    "cost_check.py": [
+        "baseline: LeNet-like (seed 003), 62,958 params, 849,320 MACs",
+        "unchanged: FLOPs 1,712,678 → 1,712,678 (+0.00 %), tolerance 0.1 %: pass",
+        "FC4 widened 84 → 96: FLOPs 1,712,678 → 1,715,810 (+0.18 %), tolerance 0.1 %: fail",
+        "Linear      20,244  Linear      23,136", "by hand: 120·12 + 12·10 = 1,560 MACs more; torchcount: 1,560",
+        "in CI this check would exit 1",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
@@ -116,3 +126,19 @@ def test_example_prints_the_spec_numbers(script):
     missing = [s for s in EXPECTED[script] if s not in result.stdout]
     assert missing == [], result.stdout[-3000:]
     assert "Traceback" not in result.stderr
+
+
+def test_the_cost_check_writes_its_baseline_then_fails_ci_on_the_wider_candidate(tmp_path):
+    """examples/cost_check.py --baseline: the first run writes the file (exit 0), the next checks the
+    candidate against it and exits 1 (its FLOPs grew 0.18 %, over the 0.1 % tolerance), and 0 with a
+    tolerance of 1 %."""
+    script, baseline = ROOT / "examples" / "cost_check.py", tmp_path / "cost.json"
+
+    def run(*extra):
+        return subprocess.run([sys.executable, str(script), "--baseline", str(baseline), *extra], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    first = run()
+    assert first.returncode == 0 and "wrote the baseline" in first.stdout and baseline.exists()
+    assert run().returncode == 1
+    assert run("--tolerance", "1").returncode == 0
