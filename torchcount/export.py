@@ -202,7 +202,8 @@ def load_report(source: Any) -> "Report":
     if data["root"] is not None:  # the root among the layers (working itself) is the same row object
         root = next((r for r, d in zip(layers, data["layers"]) if d == data["root"]), None) or row(data["root"])
     _set_group_members(layers)
-    if any(r.called_from for r in layers):  # (the own work below each row, what a table cut there shows)
+    if any(r.called_from for r in layers):  # (the own work below each row, what a table cut there shows:
+        # sums of the saved own costs, as counting made them; nothing is priced)
         from .count import _set_tree_costs
 
         _set_tree_costs(layers)
@@ -221,8 +222,9 @@ def _document(source: Any) -> dict:
     if isinstance(source, dict):
         return source
     if isinstance(source, (str, os.PathLike)):
-        text = str(source)
-        if not text.lstrip().startswith("{"):
+        text, where = str(source), ""
+        if not text.lstrip().startswith("{"):  # a path, not the JSON text itself
+            where = f" in {text!r}"
             try:
                 with open(source, encoding="utf-8") as f:
                     text = f.read()
@@ -231,7 +233,6 @@ def _document(source: Any) -> dict:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            where = "" if text is str(source) else f" in {str(source)!r}"
             raise ValueError(f"not JSON{where}: {exc}") from None
         if isinstance(data, dict):
             return data
@@ -240,7 +241,7 @@ def _document(source: Any) -> dict:
 
 def _convention_of(d: dict) -> Convention:
     """The built-in convention of that name when its weights are the file's, else the file's own."""
-    weights = {k: v for k, v in d["weights"].items()}
+    weights = dict(d["weights"])
     known = CONVENTIONS.get(d["name"])
     if known is not None and dict(known.weights) == weights:
         return known
