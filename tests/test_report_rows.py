@@ -302,8 +302,8 @@ def test_explain_writes_a_loops_repeated_line_once_with_its_count():
     how many times it ran, and the total sums those (the lecture's (I·H + H·H)·T MACs)."""
     T, B, I, H = 5, 2, 8, 16
     text = torchcount.profile(_HandRNN(I, H), torch.randn(T, B, I), convention="macs").explain("")
-    assert f"batch·m·k·n = {B}×{I}×{H} = 256, {T} times = {T * B * I * H:,}" in text
-    assert f"batch·m·k·n = {B}×{H}×{H} = 512, {T} times = {T * B * H * H:,}" in text
+    assert f"(mm) [macs, weight 1] = m·k·n = {B}×{I}×{H} = 256, {T} times = {T * B * I * H:,}" in text
+    assert f"(mm) [macs, weight 1] = m·k·n = {B}×{H}×{H} = 512, {T} times = {T * B * H * H:,}" in text
     assert f"additions (add) [adds, weight 0] = elements = {B * H}, {2 * T} times = {2 * T * B * H}" in text
     assert f"MACs [macs] = 1,280 + 2,560 = {T * B * (I * H + H * H):,}\n" in text
     assert text.count("(mm)") == 2

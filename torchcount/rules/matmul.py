@@ -15,7 +15,7 @@ from .registry import aten, op_rule, why_uncounted
 
 @op_rule(aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
 def matmul(op) -> Cost:
-    """A·B (batch·m·k·n MACs); ``addmm``/``baddbmm`` compute β·bias + α·(A·B): one addition per
+    """A·B (batch·m·k·n MACs; m·k·n for mm/addmm); ``addmm``/``baddbmm`` compute β·bias + α·(A·B): one addition per
     output (none with β = 0, which ignores the bias), one multiplication per output for α ≠ 1
     and one for β ∉ {0, 1} (GPT-2's and BLOOM's scaled attention scores)."""
     name = op.op.overloadpacket.__name__
@@ -27,10 +27,14 @@ def matmul(op) -> Cost:
     n = b.shape[-1]
     rows = prod(batch) * m
     out = rows * n
-    macs = worked("{}×{}×{}×{}", batch, m, k, n) if batch else worked("{}×{}×{}", m, k, n)
+    # mm/addmm have no batch: their formula names only the factors the line writes out
+    if batch:
+        formula, macs, outputs = "batch·m·k·n", worked("{}×{}×{}×{}", batch, m, k, n), "batch·m·n"
+    else:
+        formula, macs, outputs = "m·k·n", worked("{}×{}×{}", m, k, n), "m·n"
     return Cost.of(
-        Term("macs", f"multiply-accumulates ({name})", "batch·m·k·n", macs, rows * k * n),
-        *(_scaled_sum_terms(op, out, "batch·m·n") if bias is not None else ()),
+        Term("macs", f"multiply-accumulates ({name})", formula, macs, rows * k * n),
+        *(_scaled_sum_terms(op, out, outputs) if bias is not None else ()),
     )
 
 
