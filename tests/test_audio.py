@@ -8,7 +8,7 @@ from torch import nn
 
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import needs, run
+from conftest import Fn, needs, run
 
 torchaudio = pytest.importorskip("torchaudio")
 
@@ -42,7 +42,7 @@ def test_seed_000_multiplications_per_frame(frames):
     per_frame = 2 * 257 * 512 + 2 * 257 + 257 * 32
     assert per_frame == 271_906
     assert report.total.flops == 271_906 * frames
-    # not the source's 257·512·36 = 4,734,336 (spec §4 names the slip)
+    # not the source's 4,734,336, which it gives as 257·512·36 (= 4,737,024; spec §4 names the slip)
     assert report.total.flops != 4_734_336 * frames
 
 
@@ -60,6 +60,21 @@ def test_melspectrogram_closed_form():
     assert c.adds == fft_adds + magnitude
     assert c.transc == magnitude
     assert c.macs == frames * BINS * N_MELS                                  # the mel matmul
+
+
+def test_fft_lines_write_the_factors_their_formula_names():
+    # the real FFT's multiplications are transforms·N·log2 N: its line wrote "63×1×512×log2(512)",
+    # a factor 1 the formula does not have, which reads as 63 transforms of batch 1
+    samples = 16000
+    frames = 1 + samples // HOP
+    text = run(torchaudio.transforms.MelSpectrogram(n_fft=N_FFT, n_mels=N_MELS), torch.randn(1, samples),
+               convention="mults").explain("spectrogram")
+    assert (f"transforms·N·log2 N = {frames}×{N_FFT}×log2({N_FFT}) = {frames * N_FFT * 9:,}") in text
+    assert (f"transforms·1.5·N·log2 N = {frames}×1.5×{N_FFT}×log2({N_FFT}) = {frames * N_FFT * 9 * 3 // 2:,}") in text
+    # a complex FFT: transforms·2·N·log2 N and transforms·3·N·log2 N, factors written
+    text = run(Fn(torch.fft.fft), torch.randn(3, 8, dtype=torch.complex64)).explain("")
+    assert "transforms·2·N·log2 N = 3×2×8×log2(8) = 144" in text
+    assert "transforms·3·N·log2 N = 3×3×8×log2(8) = 216" in text
 
 
 def test_conv_graph_costs_far_more_than_the_fft():

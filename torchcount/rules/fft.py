@@ -38,9 +38,11 @@ def fft_terms(batch: int, sizes: tuple, real: bool, what: str) -> list[Term]:
         return []
     nlog = N * math.log2(N)
     mult_k, add_k, label, mult_formula, add_formula = _FFT_KINDS[real]
+    # the real FFT's factor 1 is not in its formula, so its line does not write it either
+    mults = worked("{}×{}×log2({})", batch, sizes, N) if mult_k == 1 else \
+        worked("{}×{}×{}×log2({})", batch, mult_k, sizes, N)
     return [
-        Term("mults", f"multiplications ({what}, {label} FFT)", mult_formula,
-             worked("{}×{}×{}×log2({})", batch, mult_k, sizes, N), round(batch * mult_k * nlog)),
+        Term("mults", f"multiplications ({what}, {label} FFT)", mult_formula, mults, round(batch * mult_k * nlog)),
         Term("adds", f"additions ({what}, {label} FFT)", add_formula,
              worked("{}×{}×{}×log2({})", batch, add_k, sizes, N), round(batch * add_k * nlog)),
     ]
