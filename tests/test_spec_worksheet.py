@@ -91,6 +91,14 @@ def test_worksheet_explain_shows_the_worked_solution():
     assert "1×64×3×11×11×56×56 = 72,855,552" in text
 
 
+def test_worksheet_explain_of_dropout_says_which_rule_made_it_zero():
+    # a rule priced the eval-mode dropout; its explanation spoke of "the torch ops it ran"
+    text = _report("meta").explain("13")
+    assert "source: rule reshape.dropout" in text
+    assert "params = 0" in text and "a dropout in eval mode" in text
+    assert "the torch ops it ran" not in text
+
+
 def test_worksheet_table_shows_the_spec_numbers():
     text = _report("meta").table()
     for number in ("23,296", "73,056,256", "240,995,328", "37,752,832", "61,100,840", "793,400,040"):

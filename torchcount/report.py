@@ -434,6 +434,13 @@ class Report:
         elif row.status == "container" or self._has_children(row):
             lines.append(f"a container: its cost is the sum of its children"
                          f"{' plus its own ops' if not row.self_cost.is_zero() else ''}")
+        elif row.status == "rule" and row.rule and row.cost.is_zero() and not row.uncounted_ops:
+            # a rule priced it (no ops were recorded): say which, not what ops it "ran"
+            lines.append(f"source: rule {row.rule}")
+            lines.append(f"  params = {row.params:,}")
+            lines.append("no arithmetic: its rule counts no operation for this call: the data is passed on "
+                         "unchanged or only moved (an identity, a flatten, a padding, a nearest-neighbour "
+                         "upsampling, a dropout in eval mode)")
         elif row.cost.is_zero() and not row.uncounted_ops:
             lines.append("no arithmetic: the torch ops it ran only move or reshape data (views, copies, indexing); "
                          "work outside torch (NumPy, Python numbers) is not seen")
