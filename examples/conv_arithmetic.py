@@ -23,7 +23,8 @@ def single_conv():
     print(f"output: {h}×{w}×{c}")
     print(f"params: 3·3·22·224 = {report.total.params:,}")
     print(f"multiplications: m′·n′·k·(k·k·c) = 18·18·224·198 = {report.total.flops:,}")
-    print("(the source writes 635,299,392: an arithmetic slip, 18·18 taken as 1437)")
+    print("(the source writes 635,299,392: an arithmetic slip; it wrote 18·18 as 1437, and "
+          "1437·224·198 is 63,733,824, not 635,299,392 either)")
     print()
     print(report.explain(row.path))
     return report

@@ -44,8 +44,8 @@ def main():
     print(f"frames: {frames}")
     print(f"conv graph: 2·257·512 + 2·257 + 257·32 = {per_frame:,} multiplications per frame "
           f"× {frames} = {per_frame * frames:,}; torchcount: {conv.total.flops:,}")
-    print("(the source's 4,734,336 = 257·512·36 treats the convs as acting on one position and the "
-          "pows as 257×512 each: spec §4)")
+    print("(the source's 4,734,336, given as 257·512·36 (which is 4,737,024), treats the convs as acting "
+          "on one position and the pows as 257×512 each: spec §4)")
     print(f"FFT form: {fft.total.flops:,} multiplications ({fft.total.flops / frames:,.0f} per frame); "
           f"{conv.total.flops / fft.total.flops:.1f}× fewer than the conv form")
     print("The gap: a direct DFT costs N multiplications per frequency bin and frame (2·257·512 per frame "

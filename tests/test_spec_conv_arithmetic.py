@@ -19,7 +19,8 @@ def test_single_conv_output_params_multiplications(device):
     assert (h, w, c) == (m, m, 224) == (18, 18, 224)
     assert report.total.params == 3 * 3 * 22 * 224 == 44_352
     assert report.total.flops == 18 * 18 * 224 * (3 * 3 * 22) == 14_370_048
-    # the source's 635,299,392 is 1437·224·198·… — an arithmetic slip; the tool must not give it
+    # the source writes 18·18 as 1437 and 1437·224·198 as 635,299,392 (it is 63,733,824): slips the
+    # tool must not repeat
     assert report.total.flops != 635_299_392
     assert report.total.macs == report.total.flops  # no bias: multiplications are the MACs
 
