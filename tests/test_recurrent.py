@@ -60,6 +60,21 @@ def test_gru_and_rnn_terms():
     assert relu.cmps == n and relu.transc == 0
 
 
+def test_gate_lines_name_the_factors_they_write():
+    # the lecture's (I·H + H·H)·T, G times: a line wrote dirs·G·H·(I + H_h)·steps = 1×4×(3 + 4)×5 for
+    # an RNN (dirs left out, so G read as 1 and H as 4 the wrong way round) and said "per direction"
+    # beside both directions' MACs
+    x = torch.randn(5, 1, 3)
+    text = run(nn.RNN(3, 4), x, convention="macs").explain("")
+    assert "gate multiply-accumulates (layer 0) [macs, weight 1] = G·H·(I + H_h)·steps = 1×4×(3 + 4)×5 = 140" in text
+    text = run(nn.LSTM(3, 4), x, convention="macs").explain("")
+    assert "= G·H·(I + H_h)·steps = 4×4×(3 + 4)×5 = 560" in text and "dirs" not in text
+    text = run(nn.GRU(3, 4, bidirectional=True), x, convention="macs").explain("")
+    assert ("gate multiply-accumulates (layer 0, both directions) [macs, weight 1] = "
+            "dirs·G·H·(I + H_h)·steps = 2×3×4×(3 + 4)×5 = 840") in text
+    assert "per direction" not in text
+
+
 @pytest.mark.filterwarnings("ignore:LSTM with projections")
 def test_lstm_proj_size():
     I, H, P, T = 6, 12, 4, 5

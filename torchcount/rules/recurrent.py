@@ -121,14 +121,15 @@ def rnn_terms(m: nn.RNNBase, call) -> list[Term]:
     dirs = 2 if m.bidirectional else 1
     steps, N, T = _sequence(m, call)
     terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)", steps, steps)]
-    d = f"{dirs}×" if dirs > 1 else ""
+    # dirs is in a formula only where its line writes it (2×…): a bidirectional layer
+    d, dirs_f = (f"{dirs}×", "dirs·") if dirs > 1 else ("", "")
     for layer in range(m.num_layers):
         I = m.input_size if layer == 0 else H_h * dirs
-        where = f"layer {layer}" + (", per direction" if dirs > 1 else "")
-        terms.append(Term("macs", f"gate multiply-accumulates ({where})", "dirs·G·H·(I + H_h)·steps",
+        where = f"layer {layer}" + (", both directions" if dirs > 1 else "")
+        terms.append(Term("macs", f"gate multiply-accumulates ({where})", f"{dirs_f}G·H·(I + H_h)·steps",
                           worked(d + "{}×{}×({} + {})×{}", G, H, I, H_h, steps), dirs * G * H * (I + H_h) * steps))
         if P > 0:
-            terms.append(Term("macs", f"projection h = W_hr·h ({where})", "dirs·H·P·steps",
+            terms.append(Term("macs", f"projection h = W_hr·h ({where})", f"{dirs_f}H·P·steps",
                               worked(d + "{}×{}×{}", H, P, steps), dirs * H * P * steps))
         for t in _step_terms(mode, H, steps, m.bias, f"layer {layer}: "):  # per direction: scaled here
             terms.append(Term(t.category, t.what, f"dirs·{t.formula}" if dirs > 1 else t.formula,
