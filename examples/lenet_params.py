@@ -32,7 +32,8 @@ def small_convnet() -> nn.Sequential:
 def main():
     params = torchcount.profile(lenet(), input_size=(1, 3, 32, 32), name="LeNet-like (seed 003)")
     print(params.table(columns=["#", "module", "type", "output", "activation", "params"]))
-    print(f"input activation size: {3 * 32 * 32:,}")
+    _, c, h, w = params.root.input_shapes[0]  # the source's input row, 32×32×3
+    print(f"input activation size: {h}×{w}×{c} = {h * w * c:,}")
     print()
     flops = torchcount.profile(small_convnet(), input_size=(1, 1, 28, 28), convention="2mac",
                                name="small convnet (seed 003, 2 FLOPs per MAC)")

@@ -29,7 +29,7 @@ EXPECTED = {
     ],
     # spec §2: the parameter table with activation sizes, and 2 FLOPs per MAC
     "lenet_params.py": [
-        "6,272", "608", "1,568", "3,216", "48,120", "10,164", "850", "62,958", "3,072",
+        "6,272", "608", "1,568", "3,216", "48,120", "10,164", "850", "62,958", "input activation size: 32×32×3 = 3,072",
         "60,840", "259,200", "737,280", "2,560", "total FLOPs (2 per MAC, bias not counted): 1,059,880",
     ],
     # spec §3: output size, params, multiplications, bottleneck
