@@ -788,6 +788,7 @@ def test_receptive_field_on_the_command_line(capsys):
     rows = {line.split()[0]: line.split() for line in out.splitlines()[out.splitlines().index(
         next(l for l in out.splitlines() if "receptive field per layer" in l)):] if line[:1].isdigit()}
     assert rows["0"][-3:] == ["11×11", "4×4", "3×3"] and rows["2"][-3:] == ["15×15", "8×8", "5×5"]
+    assert "worksheet_alexnet — receptive field per layer" in out  # the report's name, not 'Sequential'
     rc, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--receptive-field")
     assert rc == 2 and "--receptive-field: " in err and "no convolution or pooling" in err
 

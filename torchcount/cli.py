@@ -1273,7 +1273,8 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
         try:
             # one per model profiled: with --compare, B's used to replace A's
             args.receptive_field_texts = [*getattr(args, "receptive_field_texts", []),
-                                          receptive_field(model, inputs, kwargs=keywords, annotate=False).table()]
+                                          receptive_field(model, inputs, kwargs=keywords, annotate=False,
+                                                          name=options["name"]).table()]
         except ValueError as exc:  # no conv or pool layer: the analysis does not apply
             raise UsageError(f"--receptive-field: {exc}") from None
     return report
