@@ -309,6 +309,22 @@ def test_explain_writes_a_loops_repeated_line_once_with_its_count():
     assert text.count("(mm)") == 2
 
 
+def test_a_products_formula_names_each_size_it_substitutes():
+    """A 2-D product (mm, addmm) has no batch: its line read "batch·m·k·n = 3×16×4", four symbols for
+    three sizes, so that m = 3 read as the batch. Each symbol of the formula now stands for one size
+    of the substitution, in order: m·k·n = 3×16×4 (CLIP's a @ bᵀ), batch·m·k·n for bmm."""
+    class Products(nn.Module):
+        def forward(self, a, b, bias):
+            return a @ b, torch.addmm(bias, a, b), torch.bmm(a[None].expand(2, -1, -1), b[None].expand(2, -1, -1))
+
+    report = torchcount.profile(Products(), (torch.randn(3, 16), torch.randn(16, 4), torch.randn(4)))
+    lines = {(t.what, t.formula, t.substituted, t.value) for t in report.root.terms}
+    assert ("multiply-accumulates (mm)", "m·k·n", "3×16×4", 3 * 16 * 4) in lines
+    assert ("multiply-accumulates (addmm)", "m·k·n", "3×16×4", 3 * 16 * 4) in lines
+    assert ("additions (+ M)", "m·n", "12", 3 * 4) in lines
+    assert ("multiply-accumulates (bmm)", "batch·m·k·n", "2×3×16×4", 2 * 3 * 16 * 4) in lines
+
+
 def test_an_op_without_a_formula_is_a_step_of_its_module():
     # the root's own op has no formula (a custom op): uncounted, but it ran after the Linear, so the
     # chain is 2 steps (it read 1: a call's own step needed counted arithmetic)
