@@ -87,17 +87,16 @@ def test_sdpa_bool_mask():
 @pytest.mark.parametrize("mask_shape", [(L, S), (B, 1, L, S)])
 def test_sdpa_bool_mask_counted_alike_under_inference_mode(mode, mask_shape):
     # under inference_mode the composite aten.scaled_dot_product_attention reaches the recorder
-    # whole (no autograd to break it up), so its rule must count the boolean mask made additive
-    # (one `where`: an assignment per mask element) that no_grad shows as an op of its own
+    # whole (no autograd to break it up); run as its parts, it counts the boolean mask made additive
+    # (one `where`: an assignment per mask element) as no_grad does, as an op of its own
     q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
     mask = torch.ones(mask_shape, dtype=torch.bool)
     with getattr(torch, mode)():
         report = run(Fn(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), q, k, v)
     expected = sdpa_expected(masked=True)
     expected["assigns"] = mask.numel()  # L·S, or B·L·S for the (B, 1, L, S) mask
-    # (an older torch negates the mask first: a separate op under no_grad; the rule prices the
-    # tested torch's single `where`)
-    expected["cmps"] += mask.numel() if NEGATED_MASK and mode == "no_grad" else 0
+    # (an older torch negates the mask first: a separate op, in both modes)
+    expected["cmps"] += mask.numel() if NEGATED_MASK else 0
     assert report.complete, report.uncounted
     assert ops_of(report.total.cost) == expected
 

@@ -1075,6 +1075,11 @@ def test_view_copies_conjugate_and_legacy_linalg():
     (lambda x, w: F.instance_norm(x) + w, ((2, 3, 5), (1,))),
     (lambda x, w: F.batch_norm(x, torch.zeros(3), torch.ones(3)) + w, ((2, 3, 5), (1,))),
     (lambda x, w: torch.matmul(x, w), ((2, 3, 4), (4, 5))),
+    # composite ops with a rule on their name, which inference_mode handed that rule whole: msort
+    # sorts along dim 0 (the rule read the last dim), isfinite and isclose are run as their parts
+    (lambda x, w: torch.msort(x) * w, ((4, 6), (1,))),
+    (lambda x, w: torch.isfinite(x) * w, ((4, 6), (1,))),
+    (lambda x, w: torch.isclose(x, w) * w, ((4, 6), (1,))),
 ])
 def test_inference_mode_counts_what_autograd_mode_counts(fn, args):
     """Under torch.inference_mode composite ops (einsum, conv2d, the functional norms) reach the op
@@ -1089,6 +1094,21 @@ def test_inference_mode_counts_what_autograd_mode_counts(fn, args):
     assert report.complete, report.uncounted
     assert report.total.cost == expected.total.cost  # every category, bytes included
     assert report.total.ops("2mac") == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("mode", ["enable_grad", "no_grad", "inference_mode"])
+def test_routing_by_one_argument_where_is_a_look_up_in_every_grad_mode(mode):
+    """A top-2 MoE router picks each expert's tokens with torch.where(idx == e): the one-argument
+    where is nonzero, no arithmetic. Under inference_mode it reached the recorder whole as
+    aten.where, whose rule (the three-argument selection) gave it one assignment per token found;
+    the comparisons idx == e (N·k per expert) are the only operations."""
+    N, k, E = 16, 2, 4
+    idx = torch.randn(N, E).topk(k, -1).indices
+    routed = Fn(lambda idx: [torch.where(idx == e) for e in range(E)])
+    with getattr(torch, mode)():
+        report = run(routed, idx)
+    assert report.complete, report.uncounted
+    assert counts(report.total.cost) == {"cmps": E * N * k}
 
 
 @pytest.mark.parametrize("fn", [

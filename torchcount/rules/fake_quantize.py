@@ -68,12 +68,8 @@ def observer_terms(n: int, channels: int) -> list[Term]:
     ]
 
 
-@op_rule(*aten_ops("fake_quantize_per_tensor_affine", "fake_quantize_per_channel_affine"))
-def fake_quantize(op) -> Cost:
-    """Met whole only where torch does not decompose it (``inference_mode``): no mask."""
-    return Cost.of(*fake_quantize_terms(op.inputs[0].numel, mask=False))
-
-
+# (``fake_quantize_per_tensor_affine`` and ``_per_channel_affine`` are composite: their kernel runs the
+# ``_cachemask`` form below, mask and all, in every grad mode, inference_mode too)
 @op_rule(*aten_ops("fake_quantize_per_tensor_affine_cachemask", "fake_quantize_per_channel_affine_cachemask",
                    "_fake_quantize_per_tensor_affine_cachemask_tensor_qparams"))
 def fake_quantize_cachemask(op) -> Cost:

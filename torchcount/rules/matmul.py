@@ -160,7 +160,7 @@ def cross(op) -> Cost:
                    Term("adds", "subtractions (cross product)", "3·vectors", worked("3×{}", vectors), 3 * vectors))
 
 
-# ---- contractions that rarely reach dispatch (composite ops), for completeness ----------------
+# ---- composite contractions, which the recorder runs as their parts (mm, bmm): for completeness ----
 @op_rule(aten.matmul, aten.linear)
 def matmul_general(op) -> Cost:
     a = op.inputs[0]
@@ -223,8 +223,9 @@ def scaled_dot_product_attention(op) -> Cost:
     causal = bool(schema_arg(op, "is_causal", False))
     terms = sdpa_terms(q, k, v, masked=mask is not None, causal=causal, dropout=dropout > 0)
     if op.op.overloadpacket is aten.scaled_dot_product_attention and getattr(mask, "dtype", None) is torch.bool:
-        # the composite op, met whole under inference_mode: it makes a boolean mask additive first
-        # (one `where`, which autograd's decomposition shows as an op of its own)
+        # the composite op makes a boolean mask additive first (one `where`); the recorder runs it as its
+        # parts in every grad mode (rules.priced_by_its_parts), where that `where` is an op of its own:
+        # met whole only by a caller of this rule, or a torch that gives the op a kernel of its own
         terms.append(Term("assigns", "boolean mask made additive (where)", "mask elements",
                           worked("{}", mask.shape), mask.numel))
     return Cost.of(*terms)

@@ -211,17 +211,35 @@ ZERO_OP = Rule(lambda op: Cost(), "zero (no arithmetic)")
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 
 
+#: kernels of an op's own (a backend's, or one for every backend) that autograd mode runs whole, in
+#: place of its composite one: ``mish_backward`` on CPU, ``_fused_rms_norm`` on CUDA
+_OWN_KERNEL_KEYS = [getattr(torch._C.DispatchKey, k) for k in (
+    "CPU", "CUDA", "MPS", "XPU", "Meta", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional")
+    if hasattr(torch._C.DispatchKey, k)]
+
+
 def priced_by_its_parts(op) -> bool:
-    """An op that PyTorch defines as a composition of other ops (einsum, conv2d, layer_norm …) and
-    that has no rule, or only the known-zero one (contiguous, reshape, flatten: a view, or a copy
-    whose bytes count): counted from the ops it is made of. Autograd breaks such ops up before
-    they reach a dispatch mode; under ``torch.inference_mode`` they arrive whole."""
+    """An op that PyTorch defines as a composition of other ops (einsum, conv2d, layer_norm,
+    isfinite, the one-argument ``where`` …): counted from the ops it is made of. Autograd breaks such
+    ops up before they reach a dispatch mode; under ``torch.inference_mode`` they arrive whole, and
+    are broken up the same way, so both modes count the same ops. That holds also where a rule is
+    registered for the op's name (``aten.where``: the three-argument selection; its one-argument
+    overload is ``nonzero``, which that rule would misprice, in inference mode only), unless the op
+    also has a kernel of its own, which autograd mode runs whole too (``mish_backward``). A rule
+    registered for the composite overload itself (``aten.foo.default``) prices it whole."""
     if not isinstance(op, torch._ops.OpOverload):
         return False
-    rule = op_rule_for(op)
+    name = op.name()
     # (the C++ registration: an op with a kernel of its own and a Python decomposition, such as
     # upsample_nearest2d, reaches a dispatch mode whole in every mode, and its kernel is what runs)
-    return (rule is None or rule is ZERO_OP) and torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), _COMPOSITE)
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(name, _COMPOSITE):
+        return False
+    rule = op_rule_for(op)
+    if rule is None or rule is ZERO_OP:
+        return True
+    if _OP_RULES.get(op) is rule:
+        return False
+    return not any(torch._C._dispatch_has_kernel_for_dispatch_key(name, k) for k in _OWN_KERNEL_KEYS)
 
 
 def op_rule_for(op) -> Rule | None:
