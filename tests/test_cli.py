@@ -927,6 +927,10 @@ def test_compare_csv_flags_uncounted_work(capsys, tmp_path):
         ("8", "0", "", "True")
     assert rows["0"]["partial"] == "False" and rows["total params"]["partial"] == "False"
     assert rows["total ops"]["partial"] == "True"
+    assert {r["convention"] for r in rows.values()} == {"flops"}  # whose ops "total ops" counts
+    rc, out, _ = main(capsys, f"{f}:plain", "--input", "2x4", "--compare", f"{f}:odd", "--format", "csv",
+                      "--device", "cpu", "--convention", "macs")
+    assert {r["convention"] for r in csv.DictReader(io.StringIO(out))} == {"macs"}
 
 
 def test_compare_forward_error_names_the_model_that_failed(capsys):

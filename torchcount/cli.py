@@ -1597,8 +1597,8 @@ def render_comparison(a, b, args, conv) -> str:
                "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
                "reduction_percent": cmp.reduction, "totals": totals, "layers": layers}
         return json.dumps(export.jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
-    if args.format == "csv":
-        rows = totals + layers
+    if args.format == "csv":  # (each line says its convention, as a report's CSV does: "total ops" is its count)
+        rows = [{**r, "convention": conv.name} for r in totals + layers]
         return _csv_text(list(rows[0]), rows)
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
