@@ -336,3 +336,15 @@ def test_term_fits_give_each_formula_term_its_own_law():
     whole = result.fit("", "macs")
     assert whole.law() not in ("∝ T", "∝ T²") and 1.1 < whole.exponent < 1.9
     assert result.term_fits("no.such.layer") == {}
+
+
+def test_term_lines_a_convention_weighs_zero_are_left_out_and_named():
+    """ReLU's assignments weigh 0 under 'flops' and are no MACs: their line was all blanks. Left out, the
+    title says which; under 'worksheet' (assignments weigh 1) the line is there: 4·8 = 32 at T = 4."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    flops = scaling(model, lambda t: torch.randn(t, 8), [4, 8, 16], progress=False).table(terms=True)
+    assert "assign" not in flops.split("\n", 1)[1] and "except those 'flops' weighs 0 (assigns)" in flops
+    sheet = scaling(model, lambda t: torch.randn(t, 8), [4, 8, 16], progress=False,
+                    convention="worksheet").table(terms=True)
+    line = next(l for l in sheet.splitlines() if "[assigns]" in l)
+    assert line.split()[-5:-3] == ["32", "128"] and "weighs 0" not in sheet

@@ -183,6 +183,7 @@ class ScalingResult:
             headers += [f"{names[m]} @{var}={s0}", f"@{var}={s1}", f"{names[m]} ∝"]
         body = []
         paths = [p for p in self.layer_order if depth is None or _depth(p) <= depth]
+        unweighted: set = set()  # categories of term lines left out: no column counts them
         for path in [*paths, None]:
             row_type = self.series[(path, "params")].type
             p = self.series[(path, "params")]
@@ -207,16 +208,21 @@ class ScalingResult:
                         # each column in its own unit, so a layer's lines add up to its row: a MAC term
                         # under MACs, every term under ops weighted by the convention (a [macs] term
                         # used to show its MACs under FLOPs); a factor leaves the law as it is
+                        shown = [{"macs": 1 if cat == "macs" else 0, "ops": weights.get(cat, 0)}.get(m, 0)
+                                 for m in cols]
+                        if not any(shown):  # (ReLU's assignments under 'flops': a line of blanks)
+                            unweighted.add(cat)
+                            continue
                         tline = [f"  · {what} [{cat}]", "", "", ""]
-                        for m in cols:
-                            w = {"macs": 1 if cat == "macs" else 0, "ops": weights.get(cat, 0)}.get(m, 0)
+                        for m, w in zip(cols, shown):
                             tline += [_num(_scaled(s.values[0], w)), _num(_scaled(s.values[-1], w)),
                                       s.fit.text(var)] if w else ["", "", ""]
                         body.append(tline)
         text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)
         head = (f"{self.model_name} — complexity vs parameter count, time scaling; {var} = "
                 f"{', '.join(map(str, self.sizes))}; fits value ≈ c·{var}^e (least squares, log-log); "
-                f"ops under '{self.convention.name}'" + ("; · lines: the layer's formula terms (first call)" if terms is not False else ""))
+                f"ops under '{self.convention.name}'" + ("; · lines: the layer's formula terms (first call)" if terms is not False else "")
+                + (f", except those '{self.convention.name}' weighs 0 ({', '.join(sorted(unweighted))})" if unweighted else ""))
         return "\n".join([head, text, *self.notes])
 
     def __str__(self) -> str:
