@@ -249,3 +249,13 @@ def test_a_subclass_priced_from_its_kernel_ops_runs_the_rules_sequential_steps(b
     assert custom.root.status == "ops"
     assert custom.root.extra["steps"] == L * T == 15
     assert run(nn.LSTM(I, H, num_layers=L, bidirectional=True, batch_first=batch_first), x).root.extra["steps"] == 15
+
+
+def test_a_cells_lines_name_its_rows_n_throughout():
+    """A cell runs one step per row of its batch: its gate MACs line says N·G·H·(I + H); the other lines
+    said 'steps' for the same N. By hand, GRUCell(3, 4) on 2 rows: bias adds 2·3·4·2 = 48, the r, z sums
+    2·4·2 = 16, the updates' adds 3·4·2 = 24."""
+    text = run(nn.GRUCell(3, 4), torch.randn(2, 3)).explain("")
+    assert "steps" not in text
+    for line in ("= 2·G·H·N = 2×3×4×2 = 48", "= 2·H·N = 2×4×2 = 16", "= 3·H·N = 3×4×2 = 24"):
+        assert line in text

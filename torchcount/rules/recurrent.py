@@ -161,7 +161,8 @@ def cell_terms(m, call, mode: "str | None") -> list[Term]:
     return [
         Term("macs", "gate multiply-accumulates", "N·G·H·(I + H)", worked("{}×{}×{}×({} + {})", N, G, H, I, H),
              N * G * H * (I + H)),
-        *_step_terms(mode, H, N, m.bias, ""),
+        # (a cell's steps are its N rows, one step each: named N in every line, as in the first)
+        *[t._replace(formula=t.formula.replace("·steps", "·N")) for t in _step_terms(mode, H, N, m.bias, "")],
     ]
 
 
