@@ -1263,3 +1263,11 @@ def test_an_orthogonal_polynomial_is_uncounted_with_a_note(degree):
     assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == ["aten.special_chebyshev_polynomial_t"]
     assert any(note.startswith("aten.special_chebyshev_polynomial_t ×1 uncounted: an orthogonal polynomial")
                for note in report.notes)
+
+
+def test_topks_worked_line_writes_each_symbol():
+    """k of n by a heap of k: n·⌈log2 k⌉ comparisons per line, at least n − 1. By hand, top-4 of 16 in 2
+    lines: 2·max(15, 16·2) = 64; the line read "2×32", the max already taken."""
+    report = run(Fn(lambda x: torch.topk(x, 4).values), torch.randn(2, 16))
+    term = next(t for t in report.root.terms if t.category == "cmps")
+    assert (term.formula, term.substituted, term.value) == ("lines·max(n − 1, n·⌈log2 k⌉)", "2×max(15, 16×2)", 64)

@@ -480,8 +480,10 @@ def topk_op(op) -> Cost:
     n = x.shape[dim] if x.shape else 1
     lines = x.numel // max(n, 1)
     per = _selection_per_line(n, k)
+    log_k = math.ceil(math.log2(k)) if k > 1 else 0
+    # (each symbol written out: "2×max(15, 16×2)", not the max's result alone)
     return Cost.of(Term("cmps", "comparisons (selection)", "lines·max(n − 1, n·⌈log2 k⌉)",
-                        worked("{}×{}", lines, per), lines * per))
+                        worked("{}×max({}, {}×{})", lines, n - 1, n, log_k), lines * per))
 
 
 @op_rule(*_packets("bucketize", "searchsorted"))
