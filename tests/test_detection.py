@@ -196,3 +196,15 @@ def test_box_pooling_the_boxes_size_is_uncounted_with_a_note_saying_why(op, fn):
     report = run(Fn(fn), torch.randn(1, 8, 6, 6), torch.tensor([[0, 0.0, 0.0, 3.0, 3.0]]))
     assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == [op]
     assert any(n.startswith(f"{op} ×1 uncounted: ") and "box" in n for n in report.notes)
+
+
+def test_roi_aligns_worked_lines_write_every_symbol():
+    """C = 4 channels, K = 3 boxes, 2×2 bins, s = 2: weighted corners 4·C·K·ph·pw·s² = 768, written
+    4×4×3×2×2×2² (it read 4×4×48, the samples pre-multiplied), the mean's divisions C·K·ph·pw = 48."""
+    boxes = torch.tensor([[0, 0, 0, 3.0, 3.0], [0, 1, 1, 4.0, 4.0], [0, 0, 0, 5.0, 5.0]])
+    report = run(Fn(lambda x, b: torchvision.ops.roi_align(x, b, 2, sampling_ratio=2)), torch.randn(1, 4, 6, 6), boxes)
+    lines = {t.what: (t.substituted, t.value) for t in report.root.terms}
+    assert lines["weighted corners (per sample and channel)"] == ("4×4×3×2×2×2²", 768)
+    assert lines["corner sums (per sample and channel)"] == ("3×4×3×2×2×2²", 576)
+    assert lines["sample sums (mean)"] == ("4×3×2×2×(2² − 1)", 144)
+    assert lines["divisions (mean)"] == ("4×3×2×2", 48)

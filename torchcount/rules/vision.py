@@ -66,13 +66,14 @@ def roi_align(op) -> Cost | None:
              4 * samples),
         Term("adds", "fractional offsets (per sample)", "2·K·ph·pw·s²", worked("2×{}×{}×{}×{}²", k, ph, pw, ratio),
              2 * samples),
+        # (every symbol of a formula written out, in its order: 4×C×K×ph×pw×s², not 4×C×(K·ph·pw·s²))
         Term("mults", "weighted corners (per sample and channel)", "4·C·K·ph·pw·s²",
-             worked("4×{}×{}", c, samples), 4 * c * samples),
-        Term("adds", "corner sums (per sample and channel)", "3·C·K·ph·pw·s²", worked("3×{}×{}", c, samples),
-             3 * c * samples),
-        Term("adds", "sample sums (mean)", "C·K·ph·pw·(s² − 1)", worked("{}×({}² − 1)", outputs, ratio),
+             worked("4×{}×{}×{}×{}×{}²", c, k, ph, pw, ratio), 4 * c * samples),
+        Term("adds", "corner sums (per sample and channel)", "3·C·K·ph·pw·s²",
+             worked("3×{}×{}×{}×{}×{}²", c, k, ph, pw, ratio), 3 * c * samples),
+        Term("adds", "sample sums (mean)", "C·K·ph·pw·(s² − 1)", worked("{}×{}×{}×{}×({}² − 1)", c, k, ph, pw, ratio),
              outputs * (ratio * ratio - 1)),
-        Term("divs", "divisions (mean)", "C·K·ph·pw", outputs, outputs),
+        Term("divs", "divisions (mean)", "C·K·ph·pw", worked("{}×{}×{}×{}", c, k, ph, pw), outputs),
     )
 
 
