@@ -67,7 +67,8 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
         terms.append(Term("adds", "projection bias additions", "N·(L + 2·S)·E",
                           worked("{}×({} + 2×{})×{}", N, L, P, E), N * (L + 2 * P) * E))
     if through_sdpa:
-        terms.append(Term("mults", "scaling of q and k by √(1/√(E/H))", "N·(L + S)·E",
+        terms.append(Term("mults", "scaling of q and k by √(1/√(E/H)) (the scores' ÷√(E/H), as PyTorch applies it)",
+                          "N·(L + S)·E",
                           worked("{}×({} + {})×{}", N, L, S, E), N * (L + S) * E))
     else:
         terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))

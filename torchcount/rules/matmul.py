@@ -199,7 +199,7 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
     B = prod(batch)
     scores = B * L * S
     terms = [
-        Term("mults", "scaling of q and k by √scale", "B·(L + S)·E", worked("{}×({} + {})×{}", B, L, S, E),
+        Term("mults", "scaling of q and k by √scale (the scores' scale, as PyTorch applies it)", "B·(L + S)·E", worked("{}×({} + {})×{}", B, L, S, E),
              B * (L + S) * E),
         Term("macs", "scores Q·Kᵀ", "B·L·S·E", worked("{}×{}×{}×{}", B, L, S, E), scores * E),
     ]
