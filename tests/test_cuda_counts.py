@@ -141,3 +141,27 @@ def test_the_cuda_random_stream_is_where_it_was(measured):
     options = dict(measure=True, warmup=1, repeat=2) if measured else {}
     torchcount.profile(model, x, warn=False, **options)
     assert torch.equal(torch.rand(16, device="cuda"), expected)
+
+
+def test_a_profile_that_initialises_cuda_leaves_its_random_stream_as_initialising_left_it():
+    """CUDA not yet initialised when profile starts (a CPU model whose forward draws on the GPU): afterwards
+    the caller's first CUDA draw is the one a fresh process seeded the same way makes. Run in a fresh
+    process, where CUDA is not initialised."""
+    import subprocess
+    import sys
+
+    code = """
+import torch, torchcount
+from torch import nn
+class Draws(nn.Module):
+    def forward(self, x):
+        return x + torch.rand(4, device="cuda").sum().cpu()
+torch.manual_seed(5)
+assert not torch.cuda.is_initialized()
+torchcount.profile(Draws(), torch.ones(2), warn=False)
+print(torch.rand(4, device="cuda").tolist())
+"""
+    fresh = "import torch\ntorch.manual_seed(5)\nprint(torch.rand(4, device='cuda').tolist())\n"
+    run = [subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, timeout=300) for c in (code, fresh)]
+    assert run[0].returncode == 0, run[0].stderr[-2000:]
+    assert run[0].stdout == run[1].stdout

@@ -245,6 +245,10 @@ def _set_random_state(state: tuple) -> None:
     torch.set_rng_state(cpu)
     if cuda is not None:
         torch.cuda.set_rng_state_all(cuda)
+    elif torch.cuda.is_initialized():  # the profile initialised CUDA: each generator as initialising left it
+        # (its seed, offset 0: the default one, or what torch.manual_seed queued before CUDA was up)
+        for generator in torch.cuda.default_generators:
+            generator.manual_seed(generator.initial_seed())
 
 
 def _frozen_kept_buffers(modules: list) -> list:
