@@ -374,6 +374,9 @@ def _zoo():
         "measured": torchcount.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), measure=True,
                                        warmup=0, repeat=2),
         "own convention": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=mine),
+        # a TorchScript model: its submodules have no rows (their ops are its own), as in the file
+        "script": torchcount.profile(torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU())), torch.randn(2, 4),
+                                     warn=False),
     }
 
 
@@ -405,6 +408,18 @@ def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
     assert loaded.total.params == 61_100_840 and loaded.total.flops == 793_400_040
     assert loaded.row("0").macs == 64 * 3 * 11 * 11 * 56 * 56
     assert loaded.with_convention("macs").total.flops == loaded.total.macs  # every category is in the file
+
+
+def test_a_torchscript_models_worked_lines_are_its_own_ops_as_in_its_file():
+    """A scripted Sequential has one row, its own ops: its explanation said 'its own ops, outside its children
+    (whose rows hold their cost)' (read from the module, which has children) and the file's did not. By hand:
+    Linear(4, 3) on 2 rows is 2·4·3 = 24 MACs, FLOPs 2·24 + 6 bias adds + 6 ReLU comparisons = 60."""
+    report = torchcount.profile(torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU())), torch.randn(2, 4),
+                                warn=False)
+    text = report.explain("")
+    assert "source: the ops it ran\n" in text and "outside its children" not in text
+    assert "FLOPs [flops] = 2×24 + 6 + 6 = 60" in text
+    assert torchcount.load_report(report.to_json()).explain("") == _without_module(text)
 
 
 def test_a_saved_report_compares_with_a_new_profile():

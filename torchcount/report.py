@@ -343,10 +343,9 @@ class Report:
 
     # ---- explain -----------------------------------------------------------------------
     def _has_children(self, row: Row) -> bool:
-        """Whether the row's module has submodules: read from the module, or, in a report loaded from
-        JSON (no modules), from the rows below its path."""
-        if row.module is not None:
-            return next(row.module.children(), None) is not None
+        """Whether the row has rows below its path: read from the rows, not the module, so that a report
+        loaded from JSON (no modules) says the same, and a module whose only submodules are TorchScript
+        (no rows of their own: their ops are its own) is not said to leave work to its children's rows."""
         below = row.path + "." if row.path else ""
         return any(r is not row and r.path.startswith(below) for r in self.layers)
 
