@@ -363,6 +363,8 @@ def _zoo():
 
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2).eval()
     mine = torchcount.Convention("mine", "units", "3 per MAC", {"macs": 3})
+    # a convention of your own under a built-in's name and weights, in units of its own
+    own_flops = torchcount.Convention("flops", "GFLOP-ish", "my own wording", dict(torchcount.CONVENTIONS["flops"].weights))
     return {
         "worksheet": torchcount.profile(worksheet_alexnet(), input_size=(1, 3, 227, 227), convention="worksheet",
                                         name="worksheet"),
@@ -374,6 +376,7 @@ def _zoo():
         "measured": torchcount.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4), measure=True,
                                        warmup=0, repeat=2),
         "own convention": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=mine),
+        "own flops": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=own_flops),
         # a TorchScript model: its submodules have no rows (their ops are its own), as in the file
         "script": torchcount.profile(torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU())), torch.randn(2, 4),
                                      warn=False),
@@ -420,6 +423,18 @@ def test_a_torchscript_models_worked_lines_are_its_own_ops_as_in_its_file():
     assert "source: the ops it ran\n" in text and "outside its children" not in text
     assert "FLOPs [flops] = 2×24 + 6 + 6 = 60" in text
     assert torchcount.load_report(report.to_json()).explain("") == _without_module(text)
+
+
+def test_a_convention_of_your_own_named_as_a_built_in_keeps_its_unit_and_words():
+    """Convention("flops", ...) with the built-in's weights but a unit of its own read back as the built-in:
+    the table's header said 'FLOPs [flops]', the document the built-in's unit and description."""
+    own = torchcount.Convention("flops", "GFLOP-ish", "my own wording", dict(torchcount.CONVENTIONS["flops"].weights))
+    report = torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=own)
+    loaded = torchcount.load_report(report.to_json())
+    assert loaded.convention == own and loaded.to_dict()["convention"]["unit"] == "GFLOP-ish"
+    assert "GFLOP-ish [flops]" in loaded.table() and "my own wording" in loaded.table()
+    # the built-in itself is read back as the built-in
+    assert torchcount.load_report(report.to_json(convention="flops")).convention is torchcount.CONVENTIONS["flops"]
 
 
 def test_a_saved_report_compares_with_a_new_profile():

@@ -240,12 +240,11 @@ def _document(source: Any) -> dict:
 
 
 def _convention_of(d: dict) -> Convention:
-    """The built-in convention of that name when its weights are the file's, else the file's own."""
-    weights = dict(d["weights"])
-    known = CONVENTIONS.get(d["name"])
-    if known is not None and dict(known.weights) == weights:
-        return known
-    return Convention(d["name"], d["unit"], d["description"], weights)
+    """The built-in convention of that name when it is the file's (weights, unit, description), else the
+    file's own."""
+    saved = Convention(d["name"], d["unit"], d["description"], dict(d["weights"]))
+    # (one of your own named as a built-in, with its weights but a unit or description of its own, is yours)
+    return CONVENTIONS[saved.name] if CONVENTIONS.get(saved.name) == saved else saved
 
 
 def _set_group_members(layers: list) -> None:
