@@ -437,6 +437,17 @@ def test_a_convention_of_your_own_named_as_a_built_in_keeps_its_unit_and_words()
     assert torchcount.load_report(report.to_json(convention="flops")).convention is torchcount.CONVENTIONS["flops"]
 
 
+def test_the_receptive_field_of_a_loaded_report_says_it_needs_the_model():
+    """A loaded report has no modules, where a layer's kernel, stride and padding are read: it said 'no
+    convolution or pooling layer found' of a saved conv stack."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2)).eval()
+    report = torchcount.profile(model, torch.randn(1, 1, 8, 8))
+    # the report it was saved from: kernel 3, then a 2×2 pool one position apart → 3 + (2 − 1)·1 = 4
+    assert [r.rf for r in torchcount.receptive_field(report).rows][-1] == (4, 4)
+    with pytest.raises(ValueError, match=r"read from JSON .*receptive_field\(model, x\)"):
+        torchcount.receptive_field(torchcount.load_report(report.to_json()))
+
+
 def test_a_saved_report_compares_with_a_new_profile():
     """compare(saved, new) is compare(original, new): the baseline of a cost regression check. By hand:
     Linear(8, 16) → Linear(8, 4) on 2 rows saves (16 − 4)·8·2 = 192 MACs."""

@@ -751,6 +751,12 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                 else f"{report.model_name}.{report.method}"
             raise TypeError(f"receptive_field follows the forward's data flow; this report profiled "
                             f"{called}(...), not a forward")
+        if report.layers and all(r.module is None for r in report.layers):
+            # (a report read back from JSON: its conv layers would read as "no convolution found")
+            raise ValueError(f"{report.model_name}: this report was read from JSON (torchcount.load_report), "
+                             f"whose rows have no modules, and a layer's window (kernel, stride, dilation, "
+                             f"padding) is read from its module; pass the model and its inputs: "
+                             f"receptive_field(model, x)")
     elif isinstance(model_or_report, nn.Module):
         from ..profile import as_call, make_inputs, model_device, profile
 
