@@ -1364,3 +1364,10 @@ def test_a_json_file_that_is_no_report_is_a_usage_error(capsys, tmp_path):
     assert code == 2 and "not a torchcount report" in err
     code, _, err = main(capsys, tmp_path / "none.json")
     assert code == 2 and "no such file" in err
+    (tmp_path / "list.json").write_text("[]")  # (said "load_report takes a path, JSON text or a dict, got PosixPath")
+    code, _, err = main(capsys, tmp_path / "list.json")
+    assert code == 2 and "the JSON is an array, not an object" in err
+    (tmp_path / "folder.json").mkdir()  # (said "no such file")
+    code, _, err = main(capsys, tmp_path / "folder.json")
+    assert code == 2 and "folder.json is a folder, not a file" in err
+

@@ -465,6 +465,11 @@ def test_a_saved_report_compares_with_a_new_profile():
     (lambda d: d.update(schema="torchcount.comparison"), "not a torchcount report"),
     (lambda d: d.update(schema_version=1), "schema version 1 is not readable.*export the report again"),
     (lambda d: d.update(schema_version=3), "schema version 3 .*written by a newer torchcount"),
+    (lambda d: d.update(schema_version=True), "not a torchcount report"),  # (a bool is an int to Python)
+    (lambda d: d.update(layers=None), "field 'layers' is null, not an array"),
+    (lambda d: d.pop("total"), "field 'total' missing"),
+    (lambda d: d["layers"][1].pop("cost"), r"layers\[1\] \('0.0'\): field 'cost' missing"),
+    (lambda d: d["layers"][0].update(input_shapes=5), r"layers\[0\] \('0'\): a field holds a value of the wrong kind"),
 ])
 def test_a_document_it_cannot_read_is_a_clear_error(mlp, change, message):
     d = mlp.to_dict()
@@ -481,3 +486,11 @@ def test_a_file_that_is_missing_or_not_json_is_a_clear_error(tmp_path):
         torchcount.load_report(tmp_path / "bad.json")
     with pytest.raises(TypeError, match="path, JSON text or a dict"):
         torchcount.load_report(42)
+    # JSON, but no object: it said "load_report takes a path, JSON text or a dict, got PosixPath"
+    for text, kind in (("[1, 2]", "an array"), ("null", "null"), ('"r.json"', "a string")):
+        (tmp_path / "other.json").write_text(text)
+        with pytest.raises(ValueError, match=f"not a torchcount report in .*: the JSON is {kind}, not an object"):
+            torchcount.load_report(tmp_path / "other.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match="not JSON in .*not UTF-8 text"):
+        torchcount.load_report(tmp_path / "binary.json")

@@ -465,6 +465,8 @@ def _report_spec(text: str) -> Spec:
     from .export import load_report
 
     path = Path(text.strip())
+    if path.is_dir():
+        raise UsageError(f"{text} is a folder, not a file (a .json MODEL is a report saved with --format json)")
     if not path.is_file():
         raise UsageError(f"no such file: {text} (a .json MODEL is a report saved with --format json)")
     try:

@@ -169,7 +169,7 @@ def load_report(source: Any) -> "Report":
 
     data = _document(source)
     version = data.get("schema_version")
-    if data.get("schema") != SCHEMA_NAME or not isinstance(version, int):
+    if data.get("schema") != SCHEMA_NAME or not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"not a torchcount report: expected \"schema\": \"{SCHEMA_NAME}\" and an int "
                          f"\"schema_version\" (a --compare document holds two: load its \"a\" or \"b\")")
     if version != SCHEMA_VERSION:
@@ -177,7 +177,13 @@ def load_report(source: Any) -> "Report":
                          f"{SCHEMA_VERSION}; docs/export-schema.md says what changed): "
                          + ("export the report again with this version" if version < SCHEMA_VERSION
                             else "written by a newer torchcount"))
-    conv = _convention_of(data["convention"])
+    for key, kinds in _TOP_LEVEL_FIELDS.items():
+        if key not in data:
+            raise ValueError(f"not a torchcount report: field {key!r} missing")
+        if not isinstance(data[key], kinds):
+            raise ValueError(f"not a torchcount report: field {key!r} is {_json_kind(data[key])}, not "
+                             f"{' or '.join(_json_kind(k()) for k in kinds)}")
+    conv = _read("convention", lambda: _convention_of(data["convention"]))
 
     def cost(d: dict) -> Cost:
         return Cost(**{c: int(d.get(c, 0)) for c in CATEGORIES})
@@ -197,10 +203,12 @@ def load_report(source: Any) -> "Report":
                    self_extra=dict(d["self_extra"]) or None, called_from=tuple(d["called_from"]),
                    input_dtypes=list(d.get("input_dtypes", [])), output_dtypes=list(d.get("output_dtypes", [])))
 
-    layers = [row(d) for d in data["layers"]]
+    layers = [_read(f"layers[{i}]" + (f" ({d['path']!r})" if isinstance(d, dict) and isinstance(d.get("path"), str)
+                                      else ""), lambda d=d: row(d)) for i, d in enumerate(data["layers"])]
     root = None
     if data["root"] is not None:  # the root among the layers (working itself) is the same row object
-        root = next((r for r, d in zip(layers, data["layers"]) if d == data["root"]), None) or row(data["root"])
+        root = next((r for r, d in zip(layers, data["layers"]) if d == data["root"]), None) \
+            or _read("root", lambda: row(data["root"]))
     _set_group_members(layers)
     if any(r.called_from for r in layers):  # (the own work below each row, what a table cut there shows:
         # sums of the saved own costs, as counting made them; nothing is priced)
@@ -208,35 +216,69 @@ def load_report(source: Any) -> "Report":
 
         _set_tree_costs(layers)
     t, coverage = data["total"], data["coverage"]
-    total = Total(params=t["params"], trainable_params=t["trainable_params"], frozen_params=t["frozen_params"],
-                  buffers=t["buffers"], param_bytes=t["param_bytes"], buffer_bytes=t["buffer_bytes"],
-                  cost=cost(t["cost"]), convention=conv)
+    total = _read("total", lambda: Total(
+        params=t["params"], trainable_params=t["trainable_params"], frozen_params=t["frozen_params"],
+        buffers=t["buffers"], param_bytes=t["param_bytes"], buffer_bytes=t["buffer_bytes"], cost=cost(t["cost"]),
+        convention=conv))
+    uncounted = _read("coverage", lambda: [Uncounted(u["path"], u["type"], u["op"], u["calls"])
+                                           for u in coverage["uncounted"]])
     return Report(model_name=data["model"], convention=conv, layers=layers, root=root, total=total,
-                  uncounted=[Uncounted(u["path"], u["type"], u["op"], u["calls"]) for u in coverage["uncounted"]],
-                  counted_items=coverage["counted_items"], notes=list(data["notes"]), extra=dict(data["extra"]),
+                  uncounted=uncounted, counted_items=_read("coverage", lambda: coverage["counted_items"]),
+                  notes=list(data["notes"]), extra=dict(data["extra"]),
                   method=data.get("method"), forward_calls=data.get("forward_calls"))
+
+
+#: the fields a report document must have, and the JSON kinds they hold
+_TOP_LEVEL_FIELDS = {"model": (str,), "convention": (dict,), "total": (dict,), "coverage": (dict,),
+                     "root": (dict, type(None)), "layers": (list,), "notes": (list,), "extra": (dict,)}
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in words ("an array", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
+    return next((word for kind, word in kinds.items() if isinstance(value, kind)), type(value).__name__)
+
+
+def _read(where: str, build):
+    """``build()``; a field it needs that is missing or of the wrong kind is a ValueError naming where
+    in the document (a hand-edited or damaged file said "'NoneType' object is not iterable")."""
+    try:
+        return build()
+    except KeyError as exc:
+        raise ValueError(f"not a torchcount report: {where}: field {exc.args[0]!r} missing") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a torchcount report: {where}: a field holds a value of the wrong kind ({exc})") from None
 
 
 def _document(source: Any) -> dict:
     """The dict of a report given as a dict, JSON text, or a path to a JSON file."""
     if isinstance(source, dict):
         return source
-    if isinstance(source, (str, os.PathLike)):
-        text, where = str(source), ""
-        if not text.lstrip().startswith("{"):  # a path, not the JSON text itself
-            where = f" in {text!r}"
-            try:
-                with open(source, encoding="utf-8") as f:
-                    text = f.read()
-            except OSError as exc:
-                raise ValueError(f"cannot read the report {str(source)!r}: {exc.strerror or exc}") from None
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"load_report takes a path, JSON text or a dict (report.to_dict()), got {type(source).__name__}")
+    text, where = str(source), ""
+    if isinstance(source, os.PathLike) or not text.lstrip().startswith("{"):  # a path, not the JSON text itself
+        where = f" in {text!r}"
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON{where}: {exc}") from None
-        if isinstance(data, dict):
-            return data
-    raise TypeError(f"load_report takes a path, JSON text or a dict (report.to_dict()), got {type(source).__name__}")
+            with open(source, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ValueError(f"cannot read the report {text!r}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"not JSON{where}: not UTF-8 text (a report is saved with to_json or "
+                             f"--format json)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON{where}: {exc}") from None
+    if not isinstance(data, dict):  # (an array, a string: JSON, but no report)
+        raise ValueError(f"not a torchcount report{where}: the JSON is {_json_kind(data)}, not an object "
+                         f"(a report saved with to_json or --format json)")
+    return data
 
 
 def _convention_of(d: dict) -> Convention:
