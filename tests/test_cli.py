@@ -1371,3 +1371,15 @@ def test_a_json_file_that_is_no_report_is_a_usage_error(capsys, tmp_path):
     code, _, err = main(capsys, tmp_path / "folder.json")
     assert code == 2 and "folder.json is a folder, not a file" in err
 
+
+def test_the_receptive_field_beside_a_saved_report_is_the_run_models(capsys, tmp_path):
+    """--receptive-field with a saved report on one side and a model on the other follows the model (it was a
+    usage error, though the other running options apply to the model): B's table, labelled with its side.
+    By hand: one 5×5 convolution of stride 2 sees 5×5 inputs, its outputs 2 apart, the first centred at 2."""
+    saved = tmp_path / "a.json"
+    main(capsys, "torch.nn:Conv2d(1, 2, 3)", "--input", "1x1x8x8", "--format", "json", "--output", saved)
+    b = "torch.nn:Conv2d(1, 2, 5, stride=2)"
+    code, out, err = main(capsys, saved, "--compare", b, "--input", "1x1x8x8", "--receptive-field")
+    assert code == 0, err
+    assert f"B = {b}: Conv2d — receptive field per layer" in out and out.count("receptive field per layer") == 1
+    assert re.search(r"^\(root\) +Conv2d +5×5 +2×2 +1×1 +0×0 +5×5 +2×2 +2×2", out, re.M), out

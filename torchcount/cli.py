@@ -484,7 +484,8 @@ _RUN_OPTIONS = (("input", "--input"), ("method", "--method"), ("dtype", "--dtype
 
 def _check_saved_reports(args, specs: list) -> None:
     """A saved report is read, not run: options that run a model apply only where one is run (the other
-    side of --compare), and its convention is the one asked for (every category is in the file)."""
+    side of --compare, --receptive-field included), and its convention is the one asked for (every
+    category is in the file)."""
     reports = [spec for spec in specs if spec is not None and spec.saved == "report"]
     if not reports:
         return
@@ -492,8 +493,6 @@ def _check_saved_reports(args, specs: list) -> None:
     if given and len(reports) == len([s for s in specs if s is not None]):
         raise UsageError(f"{', '.join(given)}: {reports[0].text} is a saved report (read, not run); "
                          f"{'these options apply' if len(given) > 1 else 'this option applies'} to a model")
-    if args.receptive_field:
-        raise UsageError(f"--receptive-field follows a model's data flow; {reports[0].text} is a saved report")
 
 
 def _names_a_saved_file(text: str) -> bool:
@@ -1787,8 +1786,11 @@ def _run(argv: list[str]) -> int:
     for e in explanations:
         print("\n" + e, file=stream)
     rf_texts = getattr(args, "receptive_field_texts", [])
-    for side, rf_text in zip("AB", rf_texts):
-        label = f"{side} = {args.model if side == 'A' else args.compare}: " if len(rf_texts) > 1 else ""
+    # (one per model run: a saved report's side has none, so the other's is labelled with its side)
+    run_sides = [(side, name) for side, name, s in (("A", args.model, spec), ("B", args.compare, other))
+                 if s is not None and s.saved != "report"]
+    for (side, name), rf_text in zip(run_sides, rf_texts):
+        label = f"{side} = {name}: " if other is not None else ""
         print("\n" + label + rf_text, file=stream)
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top, args.sort)
