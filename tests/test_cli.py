@@ -1383,3 +1383,21 @@ def test_the_receptive_field_beside_a_saved_report_is_the_run_models(capsys, tmp
     assert code == 0, err
     assert f"B = {b}: Conv2d — receptive field per layer" in out and out.count("receptive field per layer") == 1
     assert re.search(r"^\(root\) +Conv2d +5×5 +2×2 +1×1 +0×0 +5×5 +2×2 +2×2", out, re.M), out
+
+
+def test_a_saved_measured_report_shows_its_measured_columns(capsys, tmp_path):
+    """A report saved from a --measure run is shown as that run showed it, with the measured columns, and takes
+    --columns measured (it said "--columns measured needs --measure" and showed the default columns)."""
+    saved = tmp_path / "m.json"
+    code, _, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--device", "cpu", "--measure", "--warmup",
+                        "0", "--repeat", "1", "--format", "json", "--output", saved)
+    assert code == 0, err
+    measured_head = ["#", "module", "type", "FLOPs [flops]", "share", "time_ms", "time%", "GFLOP/s", "%peak", "AI",
+                     "bound", "peak_MiB"]
+    for options in ([], ["--columns", "measured"]):
+        code, out, err = main(capsys, saved, *options)
+        assert code == 0, err
+        head = out.splitlines()[2]
+        assert re.split(r"\s{2,}", head.strip()) == measured_head, head
+    code, out, err = main(capsys, saved, "--columns", "module,time_ms")
+    assert code == 0 and "time_ms" in out.splitlines()[2], err

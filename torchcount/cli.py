@@ -1546,7 +1546,9 @@ def render(report, args, conv) -> str:
             rows = sorted(rows, key=key)[:args.top] if args.top else sorted(rows, key=key)
         return _csv_text(columns, rows)
     view, depth = select_rows(report, args.depth, args.sort, args.top, conv)
-    columns = _columns(args.columns, report, measured=args.measure)
+    # (a measured report read from its file is shown as the --measure run that saved it: the measured columns)
+    measured = args.measure or any("time_ms" in r.extra for r in report.layers)
+    columns = _columns(args.columns, report, measured=measured)
     if args.format == "markdown":
         return export.to_markdown(view, conv, depth, columns, args.units).rstrip("\n")
     return view.table(convention=conv, depth=depth, columns=columns, units=args.units)
