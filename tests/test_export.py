@@ -358,6 +358,18 @@ class _Shared(nn.Module):
         return self.inner(x)
 
 
+class _Scaled(nn.Module):
+    """A parameter registered on a module that has a child: its worked lines list it, then its children's."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
 def _zoo():
     from torchvision.models import resnet18
 
@@ -377,6 +389,8 @@ def _zoo():
                                        warmup=0, repeat=2),
         "own convention": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=mine),
         "own flops": torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), convention=own_flops),
+        # a parameter of its own beside a child's: "params = 4  (scale 4 = 4) (registered on it; 24 with its children)"
+        "own parameter": torchcount.profile(_Scaled(), torch.randn(2, 4)),
         # a TorchScript model: its submodules have no rows (their ops are its own), as in the file
         "script": torchcount.profile(torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU())), torch.randn(2, 4),
                                      warn=False),
@@ -387,7 +401,8 @@ def _without_module(text: str) -> str:
     """An explanation less what only the module gives: its repr on the first line, its parameters listed."""
     lines = text.splitlines()
     lines[0] = lines[0].split("  ", 1)[0]
-    return "\n".join(re.sub(r"^(  params = [\d,]+)  \(.*\)$", r"\1", line) for line in lines)
+    # (only the listing: "(registered on it; N with its children)" after it is the saved row's too)
+    return "\n".join(re.sub(r"^(  params = [\d,]+)  \([^()]*\)", r"\1", line) for line in lines)
 
 
 def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
