@@ -418,6 +418,12 @@ def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
         assert loaded.with_convention("macs").table() == report.with_convention("macs").table(), name
         assert loaded.to_csv() == report.to_csv() and loaded.to_markdown() == report.to_markdown(), name
         assert loaded.coverage == report.coverage and loaded.complete == report.complete, name
+        columns = ["#", "module", "type", "input", "output", "params", "MACs", "ops", "calls", "activation", "dtype"]
+        assert loaded.table(depth=0, columns=columns, units=True) == report.table(depth=0, columns=columns, units=True)
+        assert loaded.table(columns=columns) == report.table(columns=columns), name
+        assert loaded._repr_html_() == report._repr_html_() and loaded.coverage_text() == report.coverage_text(), name
+        assert loaded.header() == report.header() and loaded.footer() == report.footer(), name
+        assert [r.path for r in loaded.unit_rows()] == [r.path for r in report.unit_rows()], name
         for row in report.layers:
             assert loaded.explain(row.path) == _without_module(report.explain(row.path)), (name, row.path)
     # spec §1's numbers, read from the file: the first convolution and the whole network
