@@ -485,3 +485,29 @@ def test_explaining_a_parent_gives_its_own_work_and_with_its_children_apart():
     assert f"  with its children (the 'layer1.0' row): {row.flops:,} FLOPs [flops], 18,874,368 MACs" in text
     assert "total over" not in text and "  breakdown with its children: multiply-accumulates 18,874,368" in text
     assert row.self_cost.adds == 16_384 and row.params == 73_984
+
+
+def test_a_parents_own_work_with_no_formula_is_a_marked_self_row():
+    """The root's own forward runs only an op with no formula (eigvalsh), its children the rest: its
+    '(root) (self) †' row was hidden as a pure container, so no row carried the † and the CSV's uncounted
+    column summed to 0 against coverage's 1. By hand: two Linear(4, 4) on 4 rows, 64 MACs each."""
+    import csv
+    import io
+    import warnings
+
+    class Eig(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.blk = nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4))
+
+        def forward(self, x):
+            torch.linalg.eigvalsh(x)
+            return self.blk(self.fc(x))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = torchcount.profile(Eig(), torch.randn(4, 4))
+    assert "(root) (self) †" in report.table() and report.total.macs == 2 * 64
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert sum(int(r["uncounted"]) for r in rows) == sum(u.calls for u in report.uncounted) == 1
+    assert [r["path"] for r in rows if r["uncounted"] != "0"] == [""]

@@ -1184,9 +1184,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         for i, r in enumerate(layers):
             r.index = i
     if root is not None and layers[0] is not root and (not root.self_cost.is_zero() or root.self_cost.bytes
-                                                       or root.self_params):
+                                                       or root.self_params or root.uncounted_ops):
         # work the root does itself (a top-level residual add, a class token) needs a row of its
-        # own, or the table's rows would not add up to the total
+        # own, or the table's rows would not add up to the total; so does work of its own with no
+        # formula (a row marked †, or the CSV's uncounted column would not add up to the coverage's)
         root.index = 0
         layers.insert(0, root)
     if callers:
