@@ -1125,6 +1125,59 @@ def test_inference_mode_counts_the_copies_of_composite_zero_ops(fn):
     assert report.total.cost == expected.total.cost and report.total.cost.bytes_written >= 15 * 4
 
 
+class _Kept(nn.Module):
+    """Runs ``fn`` and keeps its output (to compare with what the same call returns unprofiled)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        self.out = self.fn(*xs)
+        return self.out
+
+
+@pytest.mark.parametrize("fn", [torch.fft.hfft, torch.fft.hfft2])
+def test_inference_mode_runs_a_composite_op_on_a_conjugate_view_as_pytorch_does(fn):
+    """fft.hfft is a composite op that conjugates its input (a conjugate view) and runs a c2r transform
+    on it; the view is materialised first (a clone). Under inference_mode the recorder runs the composite
+    itself, and ran its parts with the dispatcher's conjugate-view handling off: the transform read the
+    view as if it were not one, so the model's output changed under the profile (by up to ~13 on a
+    5×7 input) and the clone's bytes were missing. Now the output is the unprofiled one, and every
+    count, bytes included, is grad mode's."""
+    z = torch.randn(5, 7, dtype=torch.complex64)
+    with torch.inference_mode():
+        expected_out = fn(z)
+    model = _Kept(fn)
+    with torch.no_grad():
+        expected = run(model, z)
+    with torch.inference_mode():
+        report = run(model, z)
+    assert torch.equal(model.out, expected_out)
+    assert report.total.cost == expected.total.cost
+    # the clone of the conjugate view: 5×7 complex64 read and written once, in both modes
+    assert report.total.cost.bytes_written >= 5 * 7 * 8
+
+
+def test_inference_mode_autocasts_the_parts_of_a_composite_op_as_pytorch_does():
+    """einsum has no autocast kernel of its own on the CPU: natively its parts are autocast (the bmm runs
+    in bfloat16). Under inference_mode the recorder runs the composite itself, and ran its parts with
+    autocast off: the bmm ran in float32 (the model's output changed dtype under the profile) and
+    its casts were missing. Bytes by hand: a (2,3,4) and b (2,4,5) read as float32 and written as
+    bfloat16, then the bmm reads both in bfloat16 and writes 2×3×5 bfloat16."""
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
+    model = _Kept(lambda a, b: torch.einsum("bij,bjk->bik", a, b))
+    reports = {}
+    for mode in ("no_grad", "inference_mode"):
+        with getattr(torch, mode)(), torch.autocast("cpu", dtype=torch.bfloat16):
+            reports[mode] = run(model, a, b)
+        assert model.out.dtype == torch.bfloat16, mode
+    cost = reports["inference_mode"].total.cost
+    assert cost == reports["no_grad"].total.cost
+    assert cost.macs == 2 * 3 * 4 * 5
+    assert (cost.bytes_read, cost.bytes_written) == ((24 + 40) * (4 + 2), (24 + 40 + 30) * 2)
+
+
 # ---- empty inputs: every count ≥ 0, every worked line evaluates to its value ----------------------
 _EMPTY_SHAPES = [(0,), (0, 3), (3, 0), (2, 0, 4)]
 _LONG = torch.long

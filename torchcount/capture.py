@@ -124,10 +124,38 @@ _ScriptModule = torch.jit.ScriptModule
 _NONE: tuple = ()  # Call.children / Call.ops before the first one
 _NO_KWARGS = MappingProxyType({})  # Call.kwargs of a call without keyword arguments (read-only, shared)
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+#: dispatch keys above the Python one that a composite op's parts go through when it runs natively, and
+#: that a dispatch mode's handler runs with switched off: the math-bit fallbacks (a conjugate or negated
+#: view one part makes is materialised before the next part reads it) and autocast (its casts of each part)
+_MATH_BIT_KEYS = tuple(getattr(torch._C.DispatchKey, k) for k in ("Conjugate", "Negative", "ZeroTensor"))
+_AUTOCAST_KEYS = tuple(key for name, key in torch._C.DispatchKey.__members__.items() if name.startswith("Autocast"))
+_has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
 _push_dispatch_mode = torch._C._push_on_torch_dispatch_stack
 _pop_dispatch_mode = torch._C._pop_torch_dispatch_stack
 _dispatch_modes_on = torch._C._len_torch_dispatch_stack
 _current_autograd_node = torch._C._current_autograd_node  # (both in torch 2.2 and later)
+
+
+def _native_composite_keys(func) -> "tuple | None":
+    """The dispatch keys (included, excluded) under which ``func``'s composite kernel dispatches its parts
+    when it runs natively: as when the op was called, except autocast where autocast has a kernel of its
+    own for ``func`` (which casts the op's inputs and runs the rest with autocast off). A dispatch mode's
+    handler runs with every key above the Python one excluded; run there as they are, the parts of
+    ``fft.hfft`` read its conjugate view as if it were not one (a wrong result), and those of ``einsum``
+    under autocast ran in float32. None where no dispatcher call is under way (no keys to restore)."""
+    excluded = torch._C._dispatch_tls_local_exclude_set()
+    try:
+        with torch._C._RestorePythonTLSSnapshot():
+            at_call = torch._C._dispatch_tls_local_exclude_set()
+    except RuntimeError:
+        return None
+    for key in _MATH_BIT_KEYS:
+        if not at_call.has(key):
+            excluded = excluded.remove(key)
+    for key in _AUTOCAST_KEYS:
+        if not at_call.has(key) and not _has_kernel(func.name(), key):
+            excluded = excluded.remove(key)
+    return torch._C._dispatch_tls_local_include_set(), excluded
 
 
 def _cond_dense(pred, true_fn, false_fn, operands):
@@ -542,10 +570,15 @@ class OpRecorder(TorchDispatchMode):
                 # under torch.inference_mode composite ops (einsum, conv2d, layer_norm …) arrive
                 # whole, where autograd would have broken them into the ops the rules price: its
                 # C++ composite kernel, the one autograd runs (not a Python decomposition, which
-                # may compute other things: upsample's indices with arange, mul and add)
+                # may compute other things: upsample's indices with arange, mul and add), its parts
+                # dispatched through the keys they meet natively (math-bit views, autocast)
                 _push_dispatch_mode(self)
                 try:
-                    return func._op_dk(_COMPOSITE, *args, **kwargs)
+                    keys = _native_composite_keys(func)  # (the mode on again: the Python key included)
+                    if keys is None:
+                        return func._op_dk(_COMPOSITE, *args, **kwargs)
+                    with torch._C._ForceDispatchKeyGuard(*keys):
+                        return func._op_dk(_COMPOSITE, *args, **kwargs)
                 finally:
                     _pop_dispatch_mode(None)
         before = None
