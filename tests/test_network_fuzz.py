@@ -658,7 +658,8 @@ class OpLog(TorchDispatchMode):
         self.ops, self.module_strides = [], []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if priced_by_its_parts(func):  # as torchcount's recorder: the parts it records (inference_mode)
+        device = next((a.device.type for a in tree_leaves(args) if isinstance(a, torch.Tensor)), None)
+        if priced_by_its_parts(func, device):  # as torchcount's recorder: the parts it records (inference_mode)
             with self:
                 return func._op_dk(torch._C.DispatchKey.CompositeImplicitAutograd, *args, **(kwargs or {}))
         out = func(*args, **(kwargs or {}))

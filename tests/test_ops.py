@@ -1178,6 +1178,26 @@ def test_inference_mode_autocasts_the_parts_of_a_composite_op_as_pytorch_does():
     assert (cost.bytes_read, cost.bytes_written) == ((24 + 40) * (4 + 2), (24 + 40 + 30) * 2)
 
 
+@pytest.mark.skipif(not hasattr(F, "rms_norm"), reason="F.rms_norm: torch >= 2.4")
+@pytest.mark.parametrize("weighted", [False, True])
+def test_inference_mode_runs_rms_norm_on_the_cpu_as_its_parts(weighted):
+    """F.rms_norm calls _fused_rms_norm, which has a kernel of its own on CUDA only: on the CPU its
+    composite kernel runs (a square, a mean, eps, rsqrt, one or two products), in every mode. Under
+    inference_mode the recorder priced it whole, as the one CUDA kernel: for a 3×4 input without
+    weight, 48 bytes read and 60 written (the input, the output and the rows' rstd), where the parts
+    that run read 180 and write 132."""
+    x, w = torch.randn(3, 4), torch.randn(4)
+    fn = (lambda x: F.rms_norm(x, (4,), w)) if weighted else (lambda x: F.rms_norm(x, (4,)))
+    expected = run(Fn(fn), x)
+    with torch.inference_mode():
+        report = run(Fn(fn), x)
+    assert report.total.cost == expected.total.cost
+    # by hand, without weight: x² (48 B read, 48 written), mean (48, 12), + eps in place (12, 12),
+    # rsqrt (12, 12), x × rsqrt (48 + 12, 48)
+    if not weighted:
+        assert (report.total.cost.bytes_read, report.total.cost.bytes_written) == (180, 132) or not TESTED_TORCH
+
+
 # ---- empty inputs: every count ≥ 0, every worked line evaluates to its value ----------------------
 _EMPTY_SHAPES = [(0,), (0, 3), (3, 0), (2, 0, 4)]
 _LONG = torch.long

@@ -158,6 +158,18 @@ def _native_composite_keys(func) -> "tuple | None":
     return torch._C._dispatch_tls_local_include_set(), excluded
 
 
+def _device_type(args: tuple, kwargs: dict) -> "str | None":
+    """The device type of an op call's first tensor argument (in a list too: ``cat``), None without one."""
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            return a.device.type
+        if isinstance(a, (list, tuple)):
+            for t in a:
+                if isinstance(t, torch.Tensor):
+                    return t.device.type
+    return None
+
+
 def _cond_dense(pred, true_fn, false_fn, operands):
     """torch.cond run eagerly, as its dense kernel runs it (which refuses to run under a mode)."""
     return true_fn(*operands) if pred else false_fn(*operands)
@@ -540,11 +552,13 @@ class OpRecorder(TorchDispatchMode):
     #: priced by a rule where one exists (else listed as uncounted), instead of failing the forward
     supports_higher_order_operators = True
 
-    def __init__(self, stack: list[Call], stray: list[OpCall], decompose: "Callable[[Any], bool] | None" = None):
+    def __init__(self, stack: list[Call], stray: list[OpCall],
+                 decompose: "Callable[[Any], bool | frozenset] | None" = None):
         super().__init__()
         self._stack = stack
         self._stray = stray  # ops run while no module call is on the stack (the root's own hooks)
-        #: op → run as its decomposition (its ops recorded instead of it); see ``capture``
+        #: op → run as its decomposition (its ops recorded instead of it): True, False or the device
+        #: types on which it is (``rules.parts_split``); see ``capture``
         self._decompose = decompose
         self._decomposed: dict = {}
         #: id(op) → the autograd node running it, for ops a backward runs; None: not tracked
@@ -565,8 +579,8 @@ class OpRecorder(TorchDispatchMode):
         if self._decompose is not None:
             split = self._decomposed.get(func)
             if split is None:
-                split = self._decomposed[func] = bool(self._decompose(func))
-            if split:
+                split = self._decomposed[func] = self._decompose(func)
+            if split is True or split is not False and _device_type(args, kwargs) in split:
                 # under torch.inference_mode composite ops (einsum, conv2d, layer_norm …) arrive
                 # whole, where autograd would have broken them into the ops the rules price: its
                 # C++ composite kernel, the one autograd runs (not a Python decomposition, which
@@ -910,7 +924,7 @@ class _Recorder:
     """
 
     def __init__(self, has_rule: Callable[[nn.Module], bool], record_ops: bool,
-                 decompose: "Callable[[Any], bool] | None" = None, track_backward: bool = False):
+                 decompose: "Callable[[Any], bool | frozenset] | None" = None, track_backward: bool = False):
         self.trace = Trace()
         #: note each call's autograd span and each backward op's node (see :attr:`Trace.spans`)
         self.track_backward = track_backward
@@ -1214,7 +1228,7 @@ def capture(
     has_rule: Callable[[nn.Module], bool],
     record_ops: bool = True,
     modules: "list[tuple[str, nn.Module]] | None" = None,
-    decompose: "Callable[[Any], bool] | None" = None,
+    decompose: "Callable[[Any], bool | frozenset] | None" = None,
     track_backward: bool = False,
     layers: "LayerNames | None" = None,
 ) -> Iterator[_Recorder]:
@@ -1225,7 +1239,8 @@ def capture(
     ``modules`` is ``list(model.named_modules())`` when the caller already has it.
     ``decompose(op)`` says which ops reaching the op recorder to run as their decomposition (their
     C++ CompositeImplicitAutograd kernel, which ``decompose(op)`` must ensure exists) instead, so
-    that their parts are recorded (counting's choice: ops without a rule that PyTorch breaks into
+    that their parts are recorded: True, False, or the device types on which to (those of the
+    backends for which the op has no kernel of its own, for the call's first tensor) (counting's choice: ops without a rule that PyTorch breaks into
     ops with one). ``track_backward``: note which module call created the autograd node behind
     each op a backward runs (:attr:`Trace.spans`), so that counting can attribute it to that layer.
     ``layers``: what the model's graphs say of their layers (``graph.LayerNames``): their original

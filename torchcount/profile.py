@@ -23,7 +23,7 @@ from .conventions import Convention, get_convention
 from .count import frozen_script, summarize
 from .graph import graph_layers
 from .report import Report
-from .rules import has_rule, priced_by_its_parts
+from .rules import has_rule, parts_split
 from .state import preserved
 
 
@@ -254,7 +254,7 @@ def profile(
                               inputs=[*args, *kw.values()]) as kept:
                 with _transformer_layers_unfused(counted, named, kinds) as unnested, \
                         capture(counted, has_rule, record_ops=record_ops, modules=named,
-                                decompose=priced_by_its_parts, track_backward=method is not None,
+                                decompose=parts_split, track_backward=method is not None,
                                 layers=layers) as recorder:
                     run = recorder.method_call(counted, method) if method is not None else counted
                     try:

@@ -44,6 +44,6 @@ from . import optimizer  # noqa: F401  (the fused optimizer kernels: fused=True)
 from . import audio, vision  # noqa: F401  (torchaudio and torchvision ops, by name)
 from . import sparse  # noqa: F401  (calls with a sparse operand, priced on what the sparse kernels touch)
 from .registry import (  # noqa: F401
-    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, priced_by_its_parts, rule_for,
-    sparse_op_rule_for, uncounted_why, why_uncounted, zero_ops,
+    Rule, has_rule, module_rule, module_rules, op_rule, op_rule_for, op_rules, parts_split, priced_by_its_parts,
+    rule_for, sparse_op_rule_for, uncounted_why, why_uncounted, zero_ops,
 )

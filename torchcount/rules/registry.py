@@ -211,22 +211,19 @@ ZERO_OP = Rule(lambda op: Cost(), "zero (no arithmetic)")
 _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
 
 
-#: kernels of an op's own (a backend's, or one for every backend) that autograd mode runs whole, in
-#: place of its composite one: ``mish_backward`` on CPU, ``_fused_rms_norm`` on CUDA
-_OWN_KERNEL_KEYS = [getattr(torch._C.DispatchKey, k) for k in (
-    "CPU", "CUDA", "MPS", "XPU", "Meta", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional")
-    if hasattr(torch._C.DispatchKey, k)]
+#: device type → the dispatch key of its backend's kernels
+_BACKEND_KEYS = {device: getattr(torch._C.DispatchKey, key) for device, key in (
+    ("cpu", "CPU"), ("cuda", "CUDA"), ("mps", "MPS"), ("xpu", "XPU"), ("meta", "Meta"))
+    if hasattr(torch._C.DispatchKey, key)}
+#: kernels for every backend at once
+_EVERY_BACKEND_KEYS = [getattr(torch._C.DispatchKey, k) for k in (
+    "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional") if hasattr(torch._C.DispatchKey, k)]
 
 
-def priced_by_its_parts(op) -> bool:
-    """An op that PyTorch defines as a composition of other ops (einsum, conv2d, layer_norm,
-    isfinite, the one-argument ``where`` …): counted from the ops it is made of. Autograd breaks such
-    ops up before they reach a dispatch mode; under ``torch.inference_mode`` they arrive whole, and
-    are broken up the same way, so both modes count the same ops. That holds also where a rule is
-    registered for the op's name (``aten.where``: the three-argument selection; its one-argument
-    overload is ``nonzero``, which that rule would misprice, in inference mode only), unless the op
-    also has a kernel of its own, which autograd mode runs whole too (``mish_backward``). A rule
-    registered for the composite overload itself (``aten.foo.default``) prices it whole."""
+def parts_split(op) -> "bool | frozenset":
+    """Where the op recorder runs ``op`` as its parts (see :func:`priced_by_its_parts`): True (on every
+    device), False (nowhere), or the device types on which it does, an op with kernels of its own for
+    some backends only (``_fused_rms_norm``: a CUDA kernel; on the CPU its composite one is what runs)."""
     if not isinstance(op, torch._ops.OpOverload):
         return False
     name = op.name()
@@ -239,7 +236,28 @@ def priced_by_its_parts(op) -> bool:
         return True
     if _OP_RULES.get(op) is rule:
         return False
-    return not any(torch._C._dispatch_has_kernel_for_dispatch_key(name, k) for k in _OWN_KERNEL_KEYS)
+    if any(torch._C._dispatch_has_kernel_for_dispatch_key(name, k) for k in _EVERY_BACKEND_KEYS):
+        return False
+    composite_on = frozenset(device for device, key in _BACKEND_KEYS.items()
+                             if not torch._C._dispatch_has_kernel_for_dispatch_key(name, key))
+    return True if len(composite_on) == len(_BACKEND_KEYS) else composite_on or False
+
+
+def priced_by_its_parts(op, device_type: "str | None" = None) -> bool:
+    """An op that PyTorch defines as a composition of other ops (einsum, conv2d, layer_norm,
+    isfinite, the one-argument ``where`` …): counted from the ops it is made of. Autograd breaks such
+    ops up before they reach a dispatch mode; under ``torch.inference_mode`` they arrive whole, and
+    are broken up the same way, so both modes count the same ops. That holds also where a rule is
+    registered for the op's name (``aten.where``: the three-argument selection; its one-argument
+    overload is ``nonzero``, which that rule would misprice, in inference mode only), unless the op
+    also has a kernel of its own for the backend of ``device_type`` (its call's tensors'), which
+    autograd mode runs whole too (``mish_backward``; ``_fused_rms_norm`` on CUDA, while on the CPU
+    it runs as its parts); a device type not given or not known: a kernel of its own for any backend.
+    A rule registered for the composite overload itself (``aten.foo.default``) prices it whole."""
+    split = parts_split(op)
+    if isinstance(split, bool):
+        return split
+    return device_type in split
 
 
 def op_rule_for(op) -> Rule | None:
