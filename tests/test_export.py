@@ -491,6 +491,16 @@ def test_a_saved_report_compares_with_a_new_profile():
     (lambda d: d.pop("total"), "field 'total' missing"),
     (lambda d: d["layers"][1].pop("cost"), r"layers\[1\] \('0.0'\): field 'cost' missing"),
     (lambda d: d["layers"][0].update(input_shapes=5), r"layers\[0\] \('0'\): a field holds a value of the wrong kind"),
+    # numbers and strings of the wrong kind: a hand-edited file loaded, then failed when shown
+    # ("Cannot specify ',' with 's'.", "'int' object has no attribute 'split'")
+    (lambda d: d["layers"][1].update(params="120"), r"layers\[1\] \('0.0'\): field 'params' is a string \(\"120\"\), not an integer"),
+    (lambda d: d["layers"][1].update(path=3), r"layers\[1\]: field 'path' is a number \(3\), not a string"),
+    (lambda d: d["layers"][1].update(depth=None), r"layers\[1\] \('0.0'\): field 'depth' is null, not an integer"),
+    (lambda d: d["layers"][1]["terms"][0].update(value="x"), r"layers\[1\] \('0.0'\): a term's field 'value' is a string"),
+    (lambda d: d["total"].update(params=True), r"total: field 'params' is true or false \(true\), not an integer"),
+    (lambda d: d["coverage"].update(uncounted=[{"path": "", "type": "M", "op": "aten.foo", "calls": "1"}]),
+     r"coverage.uncounted\[0\]: field 'calls' is a string"),
+    (lambda d: d.update(notes=[3]), "field 'notes' holds a number, not only strings"),
 ])
 def test_a_document_it_cannot_read_is_a_clear_error(mlp, change, message):
     d = mlp.to_dict()

@@ -191,6 +191,9 @@ def load_report(source: Any) -> "Report":
     def row(d: dict) -> "Row":
         from .cost import Term
 
+        _check_kinds(d, _ROW_FIELDS)
+        for t in d["terms"]:
+            _check_kinds(t, _TERM_FIELDS, "a term's ")
         return Row(index=d["index"], path=d["path"], type=d["type"], depth=d["depth"], calls=d["calls"],
                    input_shapes=[tuple(s) for s in d["input_shapes"]],
                    output_shapes=[tuple(s) for s in d["output_shapes"]],
@@ -216,6 +219,13 @@ def load_report(source: Any) -> "Report":
 
         _set_tree_costs(layers)
     t, coverage = data["total"], data["coverage"]
+    _read("total", lambda: _check_kinds(t, _TOTAL_FIELDS))
+    _read("coverage", lambda: _check_kinds(coverage, _COVERAGE_FIELDS))
+    for i, u in enumerate(_read("coverage", lambda: list(coverage["uncounted"]))):
+        _read(f"coverage.uncounted[{i}]", lambda u=u: _check_kinds(u, _UNCOUNTED_FIELDS))
+    odd = next((n for n in data["notes"] if not isinstance(n, str)), "")
+    if not isinstance(odd, str):
+        raise ValueError(f"not a torchcount report: field 'notes' holds {_json_kind(odd)}, not only strings")
     total = _read("total", lambda: Total(
         params=t["params"], trainable_params=t["trainable_params"], frozen_params=t["frozen_params"],
         buffers=t["buffers"], param_bytes=t["param_bytes"], buffer_bytes=t["buffer_bytes"], cost=cost(t["cost"]),
@@ -233,6 +243,35 @@ _TOP_LEVEL_FIELDS = {"model": (str,), "convention": (dict,), "total": (dict,), "
                      "root": (dict, type(None)), "layers": (list,), "notes": (list,), "extra": (dict,)}
 
 
+_NULL = type(None)
+#: the kinds of the fields a row, a term, the total and the coverage read with no conversion: a number
+#: given as a string (a hand-edited file) failed only when shown ("Cannot specify ',' with 's'.")
+_ROW_FIELDS = {"index": (int,), "path": (str,), "type": (str,), "depth": (int,), "calls": (int,), "params": (int,),
+               "self_params": (int,), "status": (str,), "rule": (str, _NULL), "activation": (int, _NULL)}
+_TERM_FIELDS = {"category": (str,), "what": (str,), "formula": (str,), "substituted": (str,), "value": (int, float)}
+_TOTAL_FIELDS = {k: (int,) for k in ("params", "trainable_params", "frozen_params", "buffers", "param_bytes",
+                                     "buffer_bytes")}
+_COVERAGE_FIELDS = {"counted_items": (int,)}
+_UNCOUNTED_FIELDS = {"path": (str,), "type": (str,), "op": (str,), "calls": (int,)}
+
+
+class _WrongKind(ValueError):
+    """A field of the wrong JSON kind, named (``_read`` says where)."""
+
+
+def _check_kinds(d: dict, kinds: dict, owner: str = "") -> None:
+    """Each field of ``kinds`` present in ``d`` holds one of its kinds (a bool is no number here);
+    a missing one is left to the reader (a KeyError, named by ``_read``)."""
+    for key, allowed in kinds.items():
+        value = d[key] if key in d else None
+        if key in d and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            shown = f" ({json.dumps(value)})" if isinstance(value, (str, int, float)) else ""
+            wanted = " or ".join(dict.fromkeys(
+                "a number" if k is float else "an integer" if k is int and float not in allowed else _json_kind(k())
+                for k in allowed))
+            raise _WrongKind(f"{owner}field {key!r} is {_json_kind(value)}{shown}, not {wanted}")
+
+
 def _json_kind(value: Any) -> str:
     """What a JSON value is, in words ("an array", "null")."""
     if value is None:
@@ -248,6 +287,8 @@ def _read(where: str, build):
     in the document (a hand-edited or damaged file said "'NoneType' object is not iterable")."""
     try:
         return build()
+    except _WrongKind as exc:
+        raise ValueError(f"not a torchcount report: {where}: {exc}") from None
     except KeyError as exc:
         raise ValueError(f"not a torchcount report: {where}: field {exc.args[0]!r} missing") from None
     except (TypeError, ValueError, AttributeError) as exc:
