@@ -330,7 +330,7 @@ def test_parse_input():
     (["torch.nn:Lineer", "--input", "2x8"], 2, "did you mean Linear"),
     (["examples/worksheet_alexnet.py"], 2, "a file needs the callable"),
     (["resnet18", "--compare", "resnet34", "--top", "2"], 2, "--compare prints totals"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "time_ms"], 2, "no row of this report has it (it needs --measure)"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "time_ms"], 2, "no row of this report has it (it needs --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--repeat", "1", "--warmup", "0", "--sort", "peak_MiB"],
      2, "peak_MiB is measured on CUDA only"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
@@ -1356,6 +1356,16 @@ def test_running_options_with_a_saved_report_alone_are_usage_errors(capsys, tmp_
     main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--format", "json", "--output", saved)
     code, _, err = main(capsys, saved, *options)
     assert code == 2 and re.search(message, err)
+
+
+@pytest.mark.parametrize("options", [["--columns", "measured"], ["--columns", "module,time_ms"], ["--sort", "time_ms"]])
+def test_measured_columns_of_a_saved_report_without_them_say_how_to_get_them(capsys, tmp_path, options):
+    """A report saved without --measure has no measured column; the error said only "needs --measure",
+    which a saved report refuses (read, not run): it names the other way, a report saved from a --measure run."""
+    saved = tmp_path / "r.json"
+    main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--format", "json", "--output", saved)
+    code, _, err = main(capsys, saved, *options)
+    assert code == 2 and "needs --measure, or a report saved from a --measure run" in err, err
 
 
 def test_a_json_file_that_is_no_report_is_a_usage_error(capsys, tmp_path):

@@ -1433,12 +1433,13 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
             continue
         if raw.lower() in presets:  # a preset, alone or among other columns
             if raw.lower() == "measured" and not measured:
-                raise UsageError("--columns measured needs --measure (the measured columns are empty without it)")
+                raise UsageError("--columns measured needs --measure, or a report saved from a --measure run (the "
+                                 "measured columns are empty without it)")
             cols += [c for c in presets[raw.lower()] if c not in cols]
             continue
         key = TABLE_COLUMNS.get(raw.lower()) or next((k for k in extra if k.lower() == raw.lower()), None)
         if key is None and not measured and raw.lower() in {c.lower() for c in presets["measured"]}:
-            raise UsageError(f"--columns {raw} needs --measure (a measured column)")
+            raise UsageError(f"--columns {raw} needs --measure, or a report saved from a --measure run (a measured column)")
         if key is None:
             raise UsageError(f"unknown column {raw!r}; columns are: "
                              f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation', 'dtype'] + extra)}")
@@ -1490,7 +1491,8 @@ def _sort_value(key: str, report, conv) -> Callable:
             return by_extra
     if any(k == c.lower() for preset in _column_presets().values() for c in preset):
         raise UsageError(f"cannot sort by {key!r}: no row of this report has it"
-                         + (" (peak_MiB is measured on CUDA only)" if k == "peak_mib" else " (it needs --measure)"))
+                         + (" (peak_MiB is measured on CUDA only)" if k == "peak_mib"
+                            else " (it needs --measure, or a report saved from a --measure run)"))
     raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, calls, activation, module, type"
                      + (f" or {', '.join(_extra_keys(report))}" if _extra_keys(report) else ""))
 
