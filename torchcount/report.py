@@ -588,8 +588,9 @@ def visible_rows(layers: list[Row], depth: int | None) -> list[tuple[Row, bool]]
             if r.self_cost.is_zero() and not r.self_cost.bytes and r.self_params == 0 and not r.uncounted_ops \
                     and not (r.self_extra and (r.self_extra.get("time_ms") or r.self_extra.get("backward_MACs"))):
                 # a pure container: its children carry everything (a cat of its own moves bytes; work of
-                # its own with no formula is a "(self) †" row, never hidden); one with measured time of its own (Python between its children, a sleep) keeps its
-                # "(self)" row, or the time column would not add up to the total
+                # its own with no formula is a "(self) †" row, never hidden); one with measured time of its
+                # own (Python between its children, a sleep) keeps its "(self)" row, or the time column
+                # would not add up to the total
                 continue
             out.append((r, True))
         else:
