@@ -216,3 +216,23 @@ def needs(what: str) -> pytest.MarkDecorator:
     oldest supported, or missing from its CPU build. On the tested torch (constraints.txt) every
     probe must pass (tests/test_compat.py), so a gated test is skipped only on an older torch."""
     return pytest.mark.skipif(not probe(what), reason=f"torch {torch.__version__} lacks {what}")
+
+
+def unexplained_differences(want, got, key_of, allowed: dict, met: set) -> list:
+    """The cost categories (bytes too) in which cost ``got`` differs from ``want`` and that no entry of
+    ``allowed`` (``key_of(category)`` → (reason, check(want, got))) explains, as (category, got, want);
+    the keys that explained one are added to ``met`` (the grad-mode sweeps of OpInfo and ModuleInfo)."""
+    from torchcount.cost import CATEGORIES
+
+    out = []
+    for category in CATEGORIES:
+        w, g = getattr(want, category), getattr(got, category)
+        if w == g:
+            continue
+        key = key_of(category)
+        entry = allowed.get(key)
+        if entry is not None and entry[1](w, g):
+            met.add(key)
+        else:
+            out.append((category, g, w))
+    return out

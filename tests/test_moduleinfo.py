@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
 from torchcount.cost import OP_CATEGORIES
-from conftest import TESTED_TORCH, Hidden
+from conftest import TESTED_TORCH, Hidden, unexplained_differences
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
 #: torch's own warnings about the sample modules and inputs (deprecations, prototype APIs): noise here
@@ -240,17 +240,12 @@ def _grad_modes_sweep(per_module):
                     before, now = reports["no_grad"], reports[mode]
                     if [(u.what, u.calls) for u in now.uncounted] != [(u.what, u.calls) for u in before.uncounted]:
                         unequal.append(f"{name} ({how}) {mode}: uncounted {now.uncounted}, no_grad {before.uncounted}")
-                    for category in OP_CATEGORIES + ("bytes_read", "bytes_written"):
-                        want, got = getattr(before.total.cost, category), getattr(now.total.cost, category)
-                        if want == got:
-                            continue
-                        kind = "bytes" if category.startswith("bytes") else "ops" if category == "adds" else category
-                        key = (info.module_cls.__name__, how, mode, kind)
-                        entry = MODE_DIFFERENCES.get(key)
-                        if entry is not None and entry[1](want, got):
-                            met.add(key)
-                        else:
-                            unequal.append(f"{name} ({how}) {mode}: {category} {got}, no_grad {want}")
+                    for category, got, want in unexplained_differences(
+                            before.total.cost, now.total.cost,
+                            lambda c: (info.module_cls.__name__, how, mode,
+                                       "bytes" if c.startswith("bytes") else "ops" if c == "adds" else c),
+                            MODE_DIFFERENCES, met):
+                        unequal.append(f"{name} ({how}) {mode}: {category} {got}, no_grad {want}")
     return unequal, met
 
 

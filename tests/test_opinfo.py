@@ -23,8 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
-from torchcount.cost import OP_CATEGORIES
-from conftest import TESTED_TORCH
+from conftest import TESTED_TORCH, unexplained_differences
 
 pytest.importorskip("expecttest")  # torch.testing._internal needs it
 #: torch's own warnings about the sample modules and inputs (deprecations, prototype APIs): noise here
@@ -287,16 +286,10 @@ def _modes_sweep(dtype, per_op):
                 cost, uncounted = run
                 if uncounted != against[1]:
                     unequal.append(f"{name}[{k}] {mode}: uncounted {uncounted}, reference {against[1]}")
-                for category in OP_CATEGORIES + ("bytes_read", "bytes_written"):
-                    want, got = getattr(against[0], category), getattr(cost, category)
-                    if want == got:
-                        continue
-                    key = (name, mode, "bytes" if category.startswith("bytes") else category)
-                    entry = MODE_DIFFERENCES.get(key)
-                    if entry is not None and entry[1](want, got):
-                        met.add(key)
-                    else:
-                        unequal.append(f"{name}[{k}] {mode}: {category} {got}, reference {want}")
+                for category, got, want in unexplained_differences(
+                        against[0], cost, lambda c: (name, mode, "bytes" if c.startswith("bytes") else c),
+                        MODE_DIFFERENCES, met):
+                    unequal.append(f"{name}[{k}] {mode}: {category} {got}, reference {want}")
     return unequal, met
 
 
