@@ -897,7 +897,7 @@ def _not_counted_in_other_threads(other_threads: dict, layers: list, modules: li
                  + ", ".join(named[:6]) + (" …" if len(named) > 6 else ""))
 
 
-def _set_tree_costs(layers: list) -> None:
+def set_tree_costs(layers: list) -> None:
     """Where calls cross the module tree, each row's ``tree_cost``: the own work of every row at
     or below its path (a table cut at a row shows what its submodules did, wherever they were
     called from, so that the shown rows add up to the total)."""
@@ -1191,7 +1191,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         root.index = 0
         layers.insert(0, root)
     if callers:
-        _set_tree_costs(layers)
+        set_tree_costs(layers)
     notes = [hooks_note] if hooks_note else []
     if trace.global_pre_hooks:
         notes.append("torch's process-wide forward pre-hooks are set (register_module_forward_pre_hook): the ops "

@@ -215,9 +215,9 @@ def load_report(source: Any) -> "Report":
     _set_group_members(layers)
     if any(r.called_from for r in layers):  # (the own work below each row, what a table cut there shows:
         # sums of the saved own costs, as counting made them; nothing is priced)
-        from .count import _set_tree_costs
+        from .count import set_tree_costs
 
-        _set_tree_costs(layers)
+        set_tree_costs(layers)
     t, coverage = data["total"], data["coverage"]
     _read("total", lambda: _check_kinds(t, _TOTAL_FIELDS))
     _read("coverage", lambda: _check_kinds(coverage, _COVERAGE_FIELDS))
