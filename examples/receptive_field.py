@@ -6,6 +6,8 @@ Run: python examples/receptive_field.py
 3. torchvision's VGG-11 features (2-D, padding 1, max-pooling), its average pool (7×7 to 7×7 at
    224×224: no change of field) and the first classifier layer, behind the flatten where the
    analysis says the field becomes the whole input; ResNet-18 (residual branches): 435×435.
+4. ConvNeXt-Tiny, whose blocks permute to channels-last and back: its last depthwise conv sees
+   1688×1688 input pixels (4 + 3·6·4 + 4 + 3·6·8 + 8 + 9·6·16 + 16 + 3·6·32), jump 32.
 """
 import torch
 from torch import nn
@@ -38,6 +40,12 @@ def main():
     last = [r for r in resnet.rows if r.kind == "window"][-1]
     print(f"\nResNet-18: the last convolution '{last.path}' sees {last.rf[0]}×{last.rf[1]} input pixels, "
           f"jump {last.jump[0]}")
+
+    # the spatial axes are followed through permutes: each block's LayerNorm and Linears run on N×H×W×C
+    convnext = torchcount.receptive_field(torchvision.models.convnext_tiny().eval(), input_size=(1, 3, 64, 64))
+    last = [r for r in convnext.rows if r.kind == "window"][-1]
+    print(f"ConvNeXt-Tiny: the last depthwise convolution '{last.path}' sees {last.rf[0]}×{last.rf[1]} input "
+          f"pixels, jump {last.jump[0]}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,14 @@ EXPECTED = {
         "Linear      20,244  Linear      23,136", "by hand: 120·12 + 12·10 = 1,560 MACs more; torchcount: 1,560",
         "in CI this check would exit 1",
     ],
+    # spec §3's chain (4, 7, 13), WaveNet's dilations (2, 4, 8, 16); ResNet-18's last conv 435; ConvNeXt-Tiny's
+    # last depthwise conv 4 + 3·6·4 + 4 + 3·6·8 + 8 + 9·6·16 + 16 + 3·6·32 = 1688, through its permutes
+    "receptive_field.py": [
+        "4×4                1×1     1.5×1.5", "7×7                2×2     3×3", "13×13              4×4     6×6",
+        "16                 1       7.5",
+        "ResNet-18: the last convolution 'layer4.1.conv2' sees 435×435 input pixels, jump 32",
+        "ConvNeXt-Tiny: the last depthwise convolution 'features.7.2.block.0' sees 1688×1688 input pixels, jump 32",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",

@@ -151,8 +151,9 @@ def test_layers_it_cannot_reason_about_say_so():
     rep = receptive_field(ConvThenRNN(), torch.randn(1, 2, 10))
     by = {r.path: r for r in rep.rows}
     assert by["conv"].rf == (3,)
-    # a module without a window rule is followed through its ops: a transpose of the length axis
-    assert by["perm"].kind == "unknown" and "transpose changes the spatial layout" in by["perm"].note
+    # a module without a window rule is followed through its ops: a transpose moves the length axis last,
+    # where its positions stay (the GRU then reads them as time steps)
+    assert by["perm"].kind == "ops" and by["perm"].rf == (3,) and by["perm"].jump == (1,)
     assert by["rnn"].rf is None and by["attn"].rf is None
     assert "recurrent" in by["rnn"].note and "attention" in by["attn"].note
     # each unknown layer gives its own reason
@@ -584,10 +585,10 @@ def test_reductions_and_softmax_over_channels_are_per_position():
 
 
 @pytest.mark.parametrize("lower", ["sum over channels", "squeeze the batch"])
-def test_a_rank_drop_across_channels_or_batch_is_not_the_whole_input(lower):
+def test_a_rank_drop_across_channels_or_batch_is_followed(lower):
     # x.sum(1) is B×H×W, x.squeeze(0) C×H×W, each position its own: c2's field is 3 + 2 = 5, not the
-    # whole 16×16 input (a rank drop was taken for a flatten); the positions sit at other axes, so it
-    # is said, not followed
+    # whole 16×16 input (a rank drop was once taken for a flatten, then said and not followed); the
+    # positions move up an axis, and c2 (unbatched in the second case) slides over them
     class ChannelGate(nn.Module):
         def __init__(self):
             super().__init__()
@@ -605,7 +606,7 @@ def test_a_rank_drop_across_channels_or_batch_is_not_the_whole_input(lower):
     assert _footprint_2d(m, x, (0, 0, 8, 8)) == (5, 5)
     row = rf_of(m, x).row("c2")
     assert "whole input" not in rf_of(m, x).table()
-    assert row.rf is None and row.kind == "unknown" and "non-spatial dimension" in row.note
+    assert row.rf == (5, 5) and row.kind == "window" and row.jump == (1, 1)
 
 
 def test_a_split_or_glu_across_channels_is_per_position():
@@ -649,3 +650,141 @@ def test_a_report_alone_says_when_a_forward_runs_a_pooling_op_between_its_layers
     assert rf_of(m, x).row("c2").rf == (7, 7)
     row = receptive_field(torchcount.profile(m, x)).row("c2")
     assert row.rf == (5, 5) and row.note.startswith("at least: '(root)' runs a convolution or pooling op")
+
+
+# ---- spatial axes that move: permutes, channel shuffles, channels-last blocks, rank changes -------------
+def test_convnext_tiny_by_the_recurrence():
+    # stem 4×4/4, then per stage: a 2×2/2 downsample (none in the first) and 7×7 depthwise convs, each
+    # inside a channels-last detour (permute, LayerNorm, Linear, GELU, Linear, permute back): every dwconv
+    # adds 6·jump. Stage ends: 4 + 3·6·4 = 76; 76 + 4 + 3·6·8 = 224; 224 + 8 + 9·6·16 = 1096;
+    # 1096 + 16 + 3·6·32 = 1688 (was "—" after the first permute)
+    import torchvision
+
+    rep = rf_of(torchvision.models.convnext_tiny().eval(), torch.randn(1, 3, 64, 64))
+    ends = {"features.1.2.block.0": (76, 4), "features.3.2.block.0": (224, 8),
+            "features.5.8.block.0": (1096, 16), "features.7.2.block.0": (1688, 32)}
+    for path, (rf, jump) in ends.items():
+        assert (rep.row(path).rf, rep.row(path).jump) == ((rf, rf), (jump, jump)), path
+    # the channels-last layers keep the depthwise conv's field: per position
+    for path in ("features.7.2.block.1", "features.7.2.block.2", "features.7.2.block.3", "features.7.2.block.6"):
+        assert rep.row(path).rf == (1688, 1688), path
+    assert rep.row("classifier.2").kind == "global"
+
+
+def test_shufflenet_v2_by_the_recurrence():
+    # conv1 3×3/2: 3, maxpool 3×3/2: 7 (jump 4); each stage's first unit has a 3×3/2 depthwise conv
+    # (+2·jump), the others 3×3/1 (+2·jump): stage 2 15 + 3·16 = 63, stage 3 63 + 16 + 7·32 = 303,
+    # stage 4 303 + 32 + 3·64 = 527. A channel shuffle (a rank-5 view, a transpose, a view back) between
+    # units keeps every position (was "—" from the first shuffle on)
+    import torchvision
+
+    rep = rf_of(torchvision.models.shufflenet_v2_x0_5().eval(), torch.randn(1, 3, 64, 64))
+    assert rep.row("maxpool").rf == (7, 7) and rep.row("maxpool").jump == (4, 4)
+    assert rep.row("stage2.3.branch2.3").rf == (63, 63)
+    assert rep.row("stage3.7.branch2.3").rf == (303, 303)
+    assert (rep.row("conv5.0").rf, rep.row("conv5.0").jump) == ((527, 527), (32, 32))
+    assert sum(r.rf is None for r in rep.rows) == 0
+
+
+class _ChannelsLastBlock(nn.Module):
+    """A ConvNeXt block written out: a 5×5 depthwise conv, then LayerNorm, Linear, GELU, Linear over the
+    channels of a channels-last tensor, a layer scale and a residual sum; a 3×3 conv after it."""
+
+    def __init__(self, c=4):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 5, padding=2, groups=c)
+        self.norm, self.up, self.act, self.down = nn.LayerNorm(c), nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c)
+        self.gamma = nn.Parameter(torch.full((c,), 0.5))
+        self.head = nn.Conv2d(c, c, 3)
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.down(self.act(self.up(self.norm(y)))) * self.gamma
+        return self.head(x + y.permute(0, 3, 1, 2))
+
+
+def test_a_channels_last_block_against_the_gradient_footprint():
+    torch.manual_seed(0)
+    m = _ChannelsLastBlock().double()
+    x = torch.randn(1, 4, 24, 24, dtype=torch.float64)
+    rep = rf_of(m, x)
+    # dw 5, then per position through the channels-last layers; head 5 + 2 = 7
+    for path in ("dw", "norm", "up", "act", "down"):
+        assert rep.row(path).rf == (5, 5) and rep.row(path).jump == (1, 1), path
+    assert rep.row("up").kind == "pointwise"  # (a Linear along the channels, the last axis)
+    assert rep.row("head").rf == (7, 7) and _footprint_2d(m, x, (0, 0, 10, 10)) == (7, 7)
+
+
+def test_a_layer_norm_is_per_position():
+    # LayerNorm over C×H×W (its statistics ignored, as for BatchNorm): 3, 3, then 3 + 2 = 5 (was "—":
+    # "native_layer_norm changes the spatial layout (8×8 → 8×8)")
+    m = nn.Sequential(nn.Conv2d(2, 4, 3), nn.LayerNorm([4, 8, 8]), nn.Conv2d(4, 4, 3))
+    assert rf_of(m, torch.randn(1, 2, 10, 10)).rf == [(3, 3), (3, 3), (5, 5)]
+
+
+def test_windows_over_transposed_axes_take_each_axis_its_own_kernel():
+    # a 1×3 pooling of the transposed tensor pools 3 rows (H) and 1 column (W): c1 3×3, then 5×3 with
+    # jumps 2×1 (H by the pooling's stride 2), then the last conv 5 + 2·2 = 9 rows, 3 + 2 = 5 columns
+    class Transposed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.pool, self.c2 = nn.Conv2d(1, 1, 3), nn.AvgPool2d((1, 3), (1, 2)), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.c2(self.pool(self.c1(x).transpose(2, 3)).transpose(2, 3))
+
+    m = Transposed().double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.fill_(1.0)
+    x = torch.randn(1, 1, 21, 21, dtype=torch.float64)
+    rep = rf_of(m, x)
+    assert (rep.row("pool").rf, rep.row("pool").jump) == ((5, 3), (2, 1))
+    assert rep.row("c2").rf == (9, 5) and _footprint_2d(m, x, (0, 0, 3, 3)) == (9, 5)
+
+
+def test_functional_one_d_pooling_is_followed():
+    # F.max_pool1d runs as unsqueeze, a 2-D pool, squeeze (it was "raises the rank: not followed"):
+    # conv 3, pool 3 + 2·1 = 5 with jump 2, conv 5 + 2·2 = 9
+    class Pool1d(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv1d(1, 1, 3, bias=False), nn.Conv1d(1, 1, 3, bias=False)
+
+        def forward(self, x):
+            return self.c2(nn.functional.max_pool1d(self.c1(x), 3, 2))
+
+    rep = rf_of(Pool1d(), torch.randn(1, 1, 40))
+    assert (rep.row("c2").rf, rep.row("c2").jump) == ((9,), (2,))
+
+
+def test_a_matmul_over_folded_positions_is_said_not_taken_for_the_whole_input():
+    # F.linear on a channels-last tensor folds B·H·W into one axis for its matmul: the positions are
+    # still apart, so it is not "whole input" (as a flatten before a classifier is); said, not followed
+    class FunctionalLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(2, 4, 3), nn.Conv2d(4, 4, 3)
+            self.w = nn.Parameter(torch.randn(4, 4))
+
+        def forward(self, x):
+            return self.c2(nn.functional.linear(self.c1(x).permute(0, 2, 3, 1), self.w).permute(0, 3, 1, 2))
+
+    rep = rf_of(FunctionalLinear(), torch.randn(1, 2, 12, 12))
+    assert rep.row("c1").rf == (3, 3)
+    assert rep.row("c2").rf is None and "folds the positions into one axis" in rep.row("c2").note
+    assert "whole input" not in rep.table()
+
+
+def test_a_convolution_over_a_spatial_axis_as_channels_is_not_a_window():
+    # after a permute that puts W where the channels were, a Conv1d mixes every column: not a window
+    class Sideways(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 1, 3), nn.Conv1d(8, 2, 3)
+
+        def forward(self, x):
+            return self.c2(self.c1(x)[:, 0].transpose(1, 2))  # B×W×H: W as channels, H as length
+
+    rep = rf_of(Sideways(), torch.randn(1, 1, 10, 10))
+    assert rep.row("c2").rf is None and "as its channels" in rep.row("c2").note

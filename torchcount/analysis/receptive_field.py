@@ -143,6 +143,11 @@ _POINTWISE_TYPES: tuple[type, ...] = tuple(
         nn.Threshold, nn.ChannelShuffle,
     ) if t is not None
 )
+#: per-position types that act along the channel axis (dim 1): on a permuted tensor they are followed
+#: through their ops instead
+_CHANNEL_TYPES: tuple[type, ...] = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.InstanceNorm3d, nn.GroupNorm, nn.LocalResponseNorm, nn.ChannelShuffle)
 
 #: module type → window rule (first matching base class wins, in this order)
 WINDOW_RULES: list[tuple[tuple[type, ...], Callable]] = [
@@ -393,6 +398,10 @@ _PER_POSITION_OPS = {
     "native_dropout", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
     "batch_norm", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_impl_index", "feature_dropout",
     "alpha_dropout", "where", "masked_fill", "masked_fill_", "clamp", "clamp_", "hardtanh", "hardtanh_",
+    # normalisations: their statistics are ignored, as textbooks do (LayerNorm over C×H×W, or over the channels
+    # of a channels-last tensor, is per position)
+    "native_layer_norm", "layer_norm", "native_group_norm", "group_norm", "instance_norm", "rms_norm",
+    "_fused_rms_norm",
 }
 
 
@@ -408,14 +417,19 @@ _REDUCTION_OPS = frozenset((
 #: ops that act along `dim` of one tensor and leave the other dimensions' positions where they are
 _ALONG_DIM_OPS = _REDUCTION_OPS | frozenset((
     "_softmax", "_log_softmax", "softmax", "log_softmax", "cumsum", "cumprod", "logcumsumexp", "cummax",
-    "cummin", "sort", "topk", "select", "split", "split_with_sizes", "unbind", "narrow", "index_select", "glu",
-    "squeeze"))
+    "cummin", "sort", "topk", "select", "split", "split_with_sizes", "unbind", "narrow", "index_select", "glu"))
+#: ops that drop their `dim` (without keepdim for a reduction)
+_DROPS_DIM = ("select", "unbind")
+#: ops that move, split or merge axes and leave each element where it was in row-major order: a spatial axis
+#: keeps its positions wherever it goes (ConvNeXt's NCHW → NHWC permute, ShuffleNet's channel shuffle)
+_LAYOUT_OPS = frozenset(("permute", "transpose", "t", "expand", "view", "_unsafe_view", "reshape", "_reshape_alias",
+                         "unsqueeze", "squeeze", "flatten", "unflatten"))
 
 
 def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
     """Whether an op along `dim` keeps its input's rank (keepdim, a softmax, a split), from its arguments."""
     name = func.overloadpacket.__name__
-    if name in ("select", "unbind", "squeeze"):
+    if name in _DROPS_DIM:
         return False
     if name in _REDUCTION_OPS:
         schema = func._schema.arguments
@@ -431,16 +445,41 @@ _POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices"
 _WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
 
 
+def _reshaped_axes(shape_in: tuple, shape_out: tuple, axes: tuple) -> "tuple | None":
+    """Where the axes ``axes`` of a tensor of ``shape_in`` are after a view or reshape to ``shape_out``
+    (row-major order): an axis keeps its positions exactly when the output has an axis of the same size
+    and the same product of the sizes after it (so (B, C, H, W) → (B, g, C/g, H, W) keeps H and W, and
+    (B, H, W, C) → (B, H·W, C) does not). None when one of them is merged with another axis."""
+    def inner(shape):
+        prods, n = [], 1
+        for size in reversed(shape):
+            prods.append(n)
+            n *= size
+        return prods[::-1]
+
+    inner_in, inner_out = inner(shape_in), inner(shape_out)
+    found, last = {}, -1
+    for a in sorted(axes):  # a reshape keeps the axes' order: match them in order
+        j = next((j for j in range(last + 1, len(shape_out))
+                  if shape_out[j] == shape_in[a] and inner_out[j] == inner_in[a]), None)
+        if j is None:
+            return None
+        found[a] = last = j
+    return tuple(found[a] for a in axes)
+
+
 class _DataFlow:
     """One forward pass with a wrapper on each layer (a leaf, or a module priced by one rule) and a
     dispatch mode on the ops between them, giving every tensor the field of its elements: a layer
     reads the tensor it is given, a residual sum merges its operands' fields, a functional flatten
-    or mean makes every later element see the whole input. Tensors are kept alive for the pass, so
-    identities are not reused."""
+    or mean makes every later element see the whole input. A tensor with a field also has the axes
+    its spatial dimensions sit at (the last ones, until a permute or a reshape moves them). Tensors
+    are kept alive for the pass, so identities are not reused."""
 
     def __init__(self, dims: int, rank: int):
         self.dims, self.rank = dims, rank
         self.states: dict[int, Any] = {}
+        self.axes: dict[int, tuple[int, ...]] = {}  # tensors with a field: the axes of spatial dims 0, 1, …
         self.merged: dict[int, str] = {}  # tensors made by merging fields: how
         self.keep: list = []
         self.quiet = 0  # inside a layer with a rule: its own ops are its rule's business
@@ -448,15 +487,34 @@ class _DataFlow:
         self.windowed = False  # a convolution or pooling op ran between the layers (F.conv2d, F.max_pool2d)
 
     # tensors and their fields
-    def set(self, t, state, how: str = "") -> None:
+    def set(self, t, state, how: str = "", axes: "tuple | None" = None) -> None:
         self.keep.append(t)
+        if isinstance(state, State):
+            if axes is None:
+                axes = self.standard(t)
+            if axes is None:
+                state = _Unknown(f"a tensor of {t.dim()} dimensions in a {self.dims}-D stack: not followed")
+            else:
+                self.axes[id(t)] = axes
+        if not isinstance(state, State):
+            self.axes.pop(id(t), None)
         self.states[id(t)] = state
         if how:
             self.merged[id(t)] = how
         else:
             self.merged.pop(id(t), None)
 
+    def standard(self, t) -> "tuple | None":
+        """The spatial axes of a tensor in the usual layout: its last ones (N, C, spatial…)."""
+        return tuple(range(t.dim() - self.dims, t.dim())) if t.dim() >= self.dims else None
+
     def spatial(self, t) -> "tuple | None":
+        """The sizes of a tensor's spatial dimensions, wherever its axes are; None without a field."""
+        axes = self.axes.get(id(t))
+        return tuple(t.shape[a] for a in axes) if axes is not None else None
+
+    def _usual(self, t) -> "tuple | None":
+        """The spatial sizes of a tensor in the input's layout (its rank, spatial axes last), else None."""
         return tuple(t.shape[-self.dims:]) if t.dim() == self.rank else None
 
     # the ops between layers
@@ -472,9 +530,9 @@ class _DataFlow:
         if not ins or not outs:
             return
         for o in outs:
-            state, how = self._op_state(func, name, args, kwargs, ins, o)
+            state, how, axes = self._op_state(func, name, args, kwargs, ins, o)
             if state is not None:
-                self.set(o, state, how)
+                self.set(o, state, how, axes)
         written = args[0] if args and isinstance(args[0], torch.Tensor) else None
         if written is not None and written._base is not None and func._schema.is_mutable:
             # y[..., 4:-4] += b(x): the write lands in the base tensor too, where its fields are not
@@ -483,96 +541,166 @@ class _DataFlow:
                 self.set(written._base, _Unknown(f"written in place through a view ({name}): not followed"))
 
     def _op_state(self, func, name: str, args, kwargs, ins: list, out) -> tuple:
+        """(field, how it was merged, spatial axes) of the op's output ``out``."""
         states = [self.states[id(t)] for t in ins]
-        out_sp = self.spatial(out)
         unknown = next((st for st in states if isinstance(st, _Unknown)), None)
         if unknown is not None:  # the earlier step's reason, not this op's
-            return unknown, ""
+            return unknown, "", None
+        if all(isinstance(st, _Global) for st in states):
+            return states[0], "", None  # (whatever the op: every element already sees the whole input)
+        moved = self._layout(name, args, out)
+        if moved is not None:
+            return moved
         along = self._along_dims(func, name, args, kwargs)
         if along is not None:
-            return along, ""
-        if out_sp is None:
-            if out.dim() > self.rank:  # (F.max_pool1d runs as unsqueeze, a 2-D pool, squeeze)
-                return _Unknown(f"{name} raises the rank to {out.dim()}: not followed"), ""
-            # a lower rank: flattened, or reduced over positions
-            return _Global(f"{name} drops the spatial layout: every later element sees the whole input"), ""
+            return along
         window = self._window_op(name, args)
         if window is not None:
-            state = states[0] if id(args[0]) in self.states else None
+            src = args[0]
+            state = self.states.get(id(src))
             if isinstance(window, Kind):
-                return _Unknown(window.reason), ""
-            return (step(state, window), "") if isinstance(state, State) else (state, "")
-        same = [st for t, st in zip(ins, states) if self.spatial(t) == out_sp]
+                return _Unknown(window.reason), "", None
+            if not isinstance(state, State):
+                return state, "", None
+            return self._windowed(state, window, src, name == "convolution")
         if name == "slice" and len(ins) == 1 and isinstance(states[0], State):
-            return self._slice(args, states[0])
+            return self._slice(args, states[0], self.axes[id(ins[0])])
         if name in _PAD_OPS and len(ins) == 1 and isinstance(states[0], State) and id(args[0]) in self.states:
-            pads = list(args[1])  # (left, right) pairs from the last dimension backwards
-            left = [0] * self.dims
-            for i in range(min(len(pads) // 2, self.dims)):
-                left[self.dims - 1 - i] = pads[2 * i]
-            n = self.dims
-            return step(states[0], Window((1,) * n, (1,) * n, (1,) * n, tuple(left))), ""
-        if len(same) == len(states) and (_pointwise_op(func) or name in ("cat", "stack", "view", "_unsafe_view",
-                                                                         "reshape", "expand", "unsqueeze", "squeeze")):
-            if len(states) == 1:
-                return states[0], ""
-            merged = _union(states, name)
-            return merged, f"{name} of {len(states)} tensors: the union of their fields"
-        if all(isinstance(st, _Global) for st in states) or (
-                _pointwise_op(func) and any(isinstance(st, _Global) for st in states)):
-            return _Global(f"{name} with a tensor that sees the whole input"), ""
-        if out_sp == (1,) * self.dims and any(self.spatial(t) != out_sp for t in ins):
-            return _Global(f"{name} reduces over every position"), ""
+            return self._pad(args, states[0], self.axes[id(args[0])])
+        merge = _pointwise_op(func) or name in ("cat", "stack")
+        if merge:
+            merged = self._merge(name, args, kwargs, ins, states, out)
+            if merged is not None:
+                return merged
+            if any(isinstance(st, _Global) for st in states):
+                return _Global(f"{name} with a tensor that sees the whole input"), "", None
+        out_sp = self._usual(out)
+        if out_sp is None:
+            if out.dim() > self.rank:
+                return _Unknown(f"{name} raises the rank to {out.dim()}: not followed"), "", None
+            src = ins[0]
+            if len(ins) == 1 and name in _LAYOUT_OPS and src.dim() >= 2 and out.dim() >= 2 \
+                    and out.shape[-1] == src.shape[-1] and src.dim() - 1 not in self.axes.get(id(src), ()):
+                # (B, H, W, C) → (B·H·W, C), as F.linear folds a channels-last tensor for its matmul: the
+                # positions are still apart, in one axis with the batch, where they are not followed
+                return _Unknown(f"{name} folds the positions into one axis ({_fmt(src.shape)} → {_fmt(out.shape)})"
+                                f": not followed"), "", None
+            # a lower rank: flattened, or reduced over positions
+            return _Global(f"{name} drops the spatial layout: every later element sees the whole input"), "", None
+        if out_sp == (1,) * self.dims and any(self._usual(t) != out_sp for t in ins):
+            return _Global(f"{name} reduces over every position"), "", None
         return _Unknown(f"{name} changes the spatial layout ({', '.join(_fmt(self.spatial(t) or t.shape) for t in ins)}"
-                        f" → {_fmt(out_sp)}); not a window"), ""
+                        f" → {_fmt(out_sp)}); not a window"), "", None
+
+    def _layout(self, name: str, args, out) -> "tuple | None":
+        """A permute, transpose, view or reshape of a tensor with a field: the same field, at the axes its
+        spatial dimensions moved to; None when it is not such an op or merges a spatial axis away."""
+        import torch
+
+        if name not in _LAYOUT_OPS or not args or not isinstance(args[0], torch.Tensor) \
+                or id(args[0]) not in self.axes:
+            return None
+        src, axes = args[0], self.axes[id(args[0])]
+        rank = src.dim()
+        if name == "permute":
+            perm = [d % rank for d in args[1]]
+            moved = tuple(perm.index(a) for a in axes)
+        elif name == "transpose" or (name == "t" and rank == 2):
+            d0, d1 = (args[1] % rank, args[2] % rank) if name == "transpose" else (0, 1)
+            moved = tuple(d1 if a == d0 else d0 if a == d1 else a for a in axes)
+        elif name == "t":
+            moved = axes
+        elif name == "expand":  # new axes in front; a spatial size may not grow (checked below)
+            moved = tuple(a + out.dim() - rank for a in axes)
+        else:
+            moved = _reshaped_axes(tuple(src.shape), tuple(out.shape), axes)
+        if moved is None or tuple(out.shape[a] for a in moved) != self.spatial(src):
+            return None
+        return self.states[id(src)], "", moved
+
+    def _merge(self, name: str, args, kwargs, ins: list, states: list, out) -> "tuple | None":
+        """An element-wise op, a concatenation or a stack: the union of the operands' fields when their
+        spatial axes line up in the output (broadcasting aligns trailing axes); else None."""
+        fields = [(t, st) for t, st in zip(ins, states) if isinstance(st, State)]
+        if not fields:
+            return None
+        if name == "stack":
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+            dim %= out.dim()
+        placed = set()
+        for t, st in fields:
+            axes = self.axes[id(t)]
+            moved = tuple(a + (a >= dim) for a in axes) if name == "stack" else \
+                tuple(a + out.dim() - t.dim() for a in axes)
+            if any(a >= out.dim() for a in moved) or tuple(out.shape[a] for a in moved) != self.spatial(t):
+                return None
+            placed.add(moved)
+        if len(placed) > 1:
+            return None
+        axes = placed.pop()
+        if len(states) == 1:
+            return states[0], "", axes
+        merged = _union(states, name)
+        return merged, f"{name} of {len(states)} tensors: the union of their fields", axes
+
+    def _windowed(self, state: State, window: Window, src, mixes_channels: bool) -> tuple:
+        """(field, how, axes) after a convolution or pooling window over the last ``window.dims`` axes
+        of ``src``, wherever its spatial axes are: a spatial axis outside the window keeps its field, one
+        inside it takes that axis's kernel, stride and padding. A convolution also mixes its channel axis
+        (the one before the window): a spatial dimension there is not followed."""
+        axes = self.axes[id(src)]
+        first = src.dim() - window.dims
+        if first < 0:
+            return _Unknown(f"a {window.dims}-D window on a tensor of {src.dim()} dimensions"), "", None
+        if mixes_channels and first - 1 in axes:
+            return _Unknown(f"a convolution mixes spatial dimension {axes.index(first - 1)} as its channels: "
+                            f"not a window"), "", None
+        k, s, d, p = [], [], [], []
+        for a in axes:
+            i = a - first
+            inside = i >= 0
+            k.append(window.kernel[i] if inside else 1)
+            s.append(window.stride[i] if inside else 1)
+            d.append(window.dilation[i] if inside else 1)
+            p.append(window.padding[i] if inside else 0)
+        return step(state, Window(tuple(k), tuple(s), tuple(d), tuple(p))), "", axes
 
     def _along_dims(self, func, name: str, args, kwargs):
         """The field after an op that acts along given dimensions of one tensor (a reduction, a softmax, a
         channel split): per position when none of them is spatial (CBAM's mean over channels, a chunk of
-        the channels); every position when it reduces all of them; else not a window. None: not such an
-        op, or not on a tensor with the spatial layout (the other rules apply)."""
+        the channels, a sum over channels without keepdim: the spatial axes move up); every position when
+        it reduces all of them; else not a window. None: not such an op, or not on a tensor with a field
+        (the other rules apply)."""
         import torch
 
         if name not in _ALONG_DIM_OPS or not args or not isinstance(args[0], torch.Tensor) \
-                or id(args[0]) not in self.states or self.spatial(args[0]) is None:
+                or id(args[0]) not in self.axes:
             return None
-        state = self.states[id(args[0])]
-        if not isinstance(state, State):
-            return None
+        state, axes = self.states[id(args[0])], self.axes[id(args[0])]
         schema = func._schema.arguments
         at = next((i for i, a in enumerate(schema) if a.name == "dim"), None)
         rank = args[0].dim()
-        if name == "squeeze":  # (every size-1 dimension without a dim argument)
-            dim = args[at] if at is not None and at < len(args) else kwargs.get("dim")
-            dim = [d for d in range(rank) if args[0].shape[d] == 1] if dim is None else dim
-        elif at is None:
+        if at is None:
             return None
-        else:
-            dim = args[at] if at < len(args) else kwargs.get("dim")
+        dim = args[at] if at < len(args) else kwargs.get("dim")
         dims = range(rank) if dim is None or (isinstance(dim, (list, tuple)) and not dim) else \
             (dim if isinstance(dim, (list, tuple)) else [dim])
         dims = {d % rank for d in dims}
-        spatial = set(range(rank - self.dims, rank))
-        if name == "squeeze" and (dims & spatial or not dims):
-            return None  # a size-1 spatial axis dropped (B×C×1×1 after pooling): as for a flatten
+        spatial = set(axes)
         if not dims & spatial:
-            # a lower rank (a sum over channels without keepdim) keeps the positions at other axes, where
-            # they are not followed: said, never "the whole input" as for a flatten
-            return state if _out_dim_kept(func, args, kwargs, rank) else \
-                _Unknown(f"{name} over a non-spatial dimension changes the rank: not followed")
+            if _out_dim_kept(func, args, kwargs, rank):
+                return state, "", axes
+            return state, "", tuple(a - sum(d < a for d in dims) for a in axes)
         if name in _REDUCTION_OPS and spatial <= dims:
-            return _Global(f"{name} reduces over every position")
-        return _Unknown(f"{name} along a spatial dimension: not a window")
+            return _Global(f"{name} reduces over every position"), "", None
+        return _Unknown(f"{name} along a spatial dimension: not a window"), "", None
 
-    def _slice(self, args, state: State) -> tuple:
-        dim = args[1] if len(args) > 1 else 0
-        t = args[0]
-        dim = dim % t.dim()
-        first_spatial = t.dim() - self.dims
-        if dim < first_spatial:
-            return state, ""  # channels or batch
-        d = dim - first_spatial
-        size = t.shape[dim]
+    def _slice(self, args, state: State, axes: tuple) -> tuple:
+        dim = (args[1] if len(args) > 1 else 0) % args[0].dim()
+        if dim not in axes:
+            return state, "", axes  # channels or batch
+        d = axes.index(dim)
+        size = args[0].shape[dim]
         begin = args[2] if len(args) > 2 and args[2] is not None else 0
         step_ = args[4] if len(args) > 4 else 1
         begin = max(0, begin + size if begin < 0 else begin)
@@ -580,7 +708,18 @@ class _DataFlow:
         jump = list(state.jump)
         start[d] = state.start[d] + begin * state.jump[d]
         jump[d] = state.jump[d] * step_
-        return State(state.rf, tuple(jump), tuple(start)), ""
+        return State(state.rf, tuple(jump), tuple(start)), "", axes
+
+    def _pad(self, args, state: State, axes: tuple) -> tuple:
+        """F.pad: (left, right) pairs from the last axis backwards; a padded spatial axis shifts its start."""
+        pads = list(args[1])
+        rank = args[0].dim()
+        left = [0] * self.dims
+        for i in range(len(pads) // 2):
+            if rank - 1 - i in axes:
+                left[axes.index(rank - 1 - i)] = pads[2 * i]
+        n = self.dims
+        return step(state, Window((1,) * n, (1,) * n, (1,) * n, tuple(left))), "", axes
 
     def _window_op(self, name: str, args):
         """A convolution or pooling called as a function (F.conv2d, F.max_pool2d): its window."""
@@ -605,13 +744,20 @@ class _DataFlow:
         from torch.utils._pytree import tree_leaves
 
         flow = self
-        fn = window_rule_for(module)
+        type_rule = window_rule_for(module)
 
         def traced_forward(*args, **kwargs):
             tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
             source = next((t for t in tensors if id(t) in flow.states), None)
             state_in = flow.states.get(id(source)) if source is not None else None
+            axes_in = flow.axes.get(id(source)) if source is not None else None
             note = flow.merged.get(id(source), "") if source is not None else ""
+            fn = type_rule
+            moved = axes_in is not None and axes_in != flow.standard(source)
+            if moved and (fn is softmax or (fn is pointwise and isinstance(module, _CHANNEL_TYPES))):
+                # a layer whose rule reads the usual layout (a softmax over dim 1, a BatchNorm's channels) on
+                # a permuted tensor: followed through the ops it runs instead
+                fn = None
             if fn is not None:
                 flow.quiet += 1
             try:
@@ -630,30 +776,42 @@ class _DataFlow:
                 except Exception as exc:  # a layer whose attributes are not what its type promises
                     raise ValueError(f"receptive field: cannot read the window of module '{path or '(root)'}' "
                                      f"({type(module).__name__}): {exc}") from exc
-                if isinstance(rule, Window) and rule.dims != flow.dims:
-                    rule = Kind("unknown", f"{rule.dims}-D window in a {flow.dims}-D stack")
-                state_out = flow._through(rule, state_in)
+                if fn is linear and axes_in is not None and source.dim() - 1 not in axes_in:
+                    rule = Kind("pointwise", "linear layer along the channels (the last axis): per position")
+                elif fn is adaptive_pool_window and moved:
+                    rule = Kind("unknown", "adaptive pooling of a tensor whose spatial axes are not its last ones")
+                state_out, axes_out = flow._through(rule, state_in, source, fn is conv_window)
                 for t in outs:
-                    if state_out is not None:
-                        flow.set(t, state_out)
+                    if state_out is None:
+                        continue
+                    if isinstance(state_out, State) and not (
+                            t.dim() == source.dim()
+                            and (isinstance(rule, Window) or tuple(t.shape[a] for a in axes_out) == in_sizes)):
+                        flow.set(t, _Unknown(f"{type(module).__name__} gives an output of another layout "
+                                             f"({_fmt(t.shape)}): not followed"))
+                    else:
+                        flow.set(t, state_out, axes=axes_out)
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
             return out
 
         traced_forward.__wrapped__ = forward
         return traced_forward
 
-    def _through(self, rule, state_in):
+    def _through(self, rule, state_in, source, mixes_channels: bool) -> tuple:
+        """(field, spatial axes) of a layer's output under its window rule."""
         if state_in is None:
-            return None
+            return None, None
         if isinstance(state_in, (_Global, _Unknown)):
-            return state_in  # (after a flatten every element already sees the whole input: a Linear too)
+            return state_in, None  # (after a flatten every element already sees the whole input: a Linear too)
+        axes = self.axes[id(source)]
         if isinstance(rule, Window):
-            return step(state_in, rule)
+            state, _, axes = self._windowed(state_in, rule, source, mixes_channels)
+            return state, axes
         if rule.kind == "pointwise":
-            return state_in
+            return state_in, axes
         if rule.kind in ("global", "flatten"):
-            return _Global(rule.reason)
-        return _Unknown(rule.reason)
+            return _Global(rule.reason), None
+        return _Unknown(rule.reason), None
 
 
 def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, input_size: tuple,
