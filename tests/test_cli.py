@@ -1368,6 +1368,35 @@ def test_measured_columns_of_a_saved_report_without_them_say_how_to_get_them(cap
     assert code == 2 and "needs --measure, or a report saved from a --measure run" in err, err
 
 
+class _Eigenvalues(nn.Module):
+    """A Linear, then eigvalsh of a product: an op with no formula."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return torch.linalg.eigvalsh(y @ y.T)
+
+
+def test_a_saved_partial_report_says_what_it_leaves_out(capsys, tmp_path):
+    """The run that saved a partial report warned "no formula for …" on stderr; showing the saved report
+    said nothing but its header: the same note now, naming when, and --strict fails on it as on the run."""
+    with pytest.warns(torchcount.UncountedWarning) as caught:
+        report = torchcount.profile(_Eigenvalues(), torch.randn(4, 4))
+    live = str(caught[0].message)
+    assert "aten._linalg_eigh.default" in live
+    saved = tmp_path / "partial.json"
+    saved.write_text(report.to_json())
+    code, out, err = main(capsys, saved)
+    assert code == 0 and "†" in out
+    coverage = f"coverage {report.coverage:.1%}"
+    assert f"note: {live.removeprefix('torchcount: ').replace(coverage, coverage + ' when it was saved')}" in err
+    code, _, err = main(capsys, saved, "--strict")
+    assert code == 1 and "--strict" in err
+
+
 def test_a_json_file_that_is_no_report_is_a_usage_error(capsys, tmp_path):
     (tmp_path / "other.json").write_text('{"a": 1}')
     code, _, err = main(capsys, tmp_path / "other.json")

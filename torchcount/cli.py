@@ -1170,10 +1170,13 @@ def _float32():
 
 
 def _profile(spec: Spec, args, device: str, measure_options: dict):
-    from .profile import ForwardError, needs_real_values
+    from .profile import ForwardError, needs_real_values, uncounted_message
 
     if spec.saved == "report":  # read from its file when resolved
-        return spec.factory()
+        report = spec.factory()
+        if report.uncounted:  # (as profile warns when it makes a partial report)
+            _fail(f"note: {uncounted_message(report, report.model_name, ' when it was saved')}")
+        return report
     try:
         return _profile_on(spec, args, device, measure_options)
     except _NotOnMeta as exc:  # a saved program that cannot be put on meta: loaded on the CPU instead

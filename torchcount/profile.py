@@ -123,6 +123,14 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def uncounted_message(report, name: str, when: str = "") -> str:
+    """What a partial report leaves out, in one sentence (the warning of ``profile``; the command line's
+    note for a saved report)."""
+    missing = sorted({u.what for u in report.uncounted})
+    return (f"no formula for {len(missing)} op(s) in {name}: {', '.join(missing[:10])}; coverage "
+            f"{report.coverage:.1%}{when}. They are listed in report.uncounted and marked † in the table.")
+
+
 def profile(
     model: nn.Module,
     inputs: Any = None,
@@ -356,10 +364,8 @@ def profile(
         report.notes.extend(notes)
 
         if warn and report.uncounted:
-            missing = sorted({u.what for u in report.uncounted})
-            warnings.warn(f"torchcount: no formula for {len(missing)} op(s) in {type(model).__name__}: "
-                          f"{', '.join(missing[:10])}; coverage {report.coverage:.1%}. They are listed in "
-                          f"report.uncounted and marked † in the table.", UncountedWarning, stacklevel=2)
+            warnings.warn(f"torchcount: {uncounted_message(report, type(model).__name__)}", UncountedWarning,
+                          stacklevel=2)
         if measure:
             from .measure import measure as run_measure
 
