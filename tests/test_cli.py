@@ -724,6 +724,22 @@ def test_same_command_same_count(capsys):
     assert make_input((3, 5), torch.float32, "meta").device.type == "meta"
 
 
+def test_inputs_are_the_ones_input_size_makes(capsys):
+    """Each --input was drawn from its own generator seeded 0, so two of one shape were equal, and differed
+    from profile(input_size=[…]), which draws its list from one: now the same values both ways."""
+    spec = cli.Spec("m", "m", lambda: None)
+    given = [(None, (2, 3), torch.float32), (None, (2, 3), torch.float32), (None, (4,), torch.float32)]
+    tensors, keywords = cli._inputs_for(spec, given, None, "cpu")
+    expected = torchcount.make_inputs([(2, 3), (2, 3), (4,)])
+    assert keywords is None and len(tensors) == 3
+    assert all(torch.equal(a, b) for a, b in zip(tensors, expected))
+    assert not torch.equal(tensors[0], tensors[1])
+    # a named input takes its turn in the order given
+    named = [(None, (2, 3), torch.float32), ("mask", (2, 3), torch.float32)]
+    x, kw = cli._inputs_for(spec, named, None, "cpu")
+    assert torch.equal(kw["mask"], torchcount.make_inputs([(2, 3), (2, 3)])[1])
+
+
 def test_sort_by_a_share_column(capsys):
     """'time%' held text ('59.2%'), which --sort time% took for 'missing'; it is a number now (59.2),
     and a rate left out (None: above the peak, or no FLOPs) sorts last."""

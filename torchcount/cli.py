@@ -275,6 +275,19 @@ def make_input(shape: tuple, dtype, device):
     return random_tensor(shape, dtype, device, generator)
 
 
+def _make_given(given: list, device) -> tuple[tuple, dict]:
+    """(positional, keyword) tensors for the ``--input`` options, drawn in their order from one generator
+    seeded 0, as ``profile(input_size=[…])`` draws its list: the same shapes give the same values both ways,
+    and two inputs of one shape differ (each was seeded on its own, so they were equal)."""
+    import torch
+
+    from .profile import random_tensor
+
+    generator = None if str(device) == "meta" else torch.Generator(device=device).manual_seed(0)
+    made = [(name, random_tensor(shape, dtype, device, generator)) for name, shape, dtype in given]
+    return tuple(t for name, t in made if name is None), {name: t for name, t in made if name is not None}
+
+
 # ---- model resolution --------------------------------------------------------------------------
 @dataclasses.dataclass
 class Spec:
@@ -1112,15 +1125,12 @@ def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str,
                 spec.noted = True
                 _fail(f"note: {from_callable.note()}")
             return from_callable.arrange(from_callable.args, from_callable.kwargs, given=False)
-        args = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
-        kwargs = {name: make_input(shape, dtype, device) for name, shape, dtype in given if name is not None}
-        return from_callable.arrange(args, kwargs, given=True)
+        return from_callable.arrange(*_make_given(given, device), given=True)
     if spec.saved == "script" and not given:
         raise UsageError(f"{spec.label} is a TorchScript module, which keeps no input shapes: give them with "
                          f"--input ({_script_takes(model)}), e.g. --input 1x3x224x224")
     if given:
-        tensors = tuple(make_input(shape, dtype, device) for name, shape, dtype in given if name is None)
-        keywords = {name: make_input(shape, dtype, device) for name, shape, dtype in given if name is not None}
+        tensors, keywords = _make_given(given, device)
         if not tensors:
             return keywords, None
         return (tensors if len(tensors) > 1 else tensors[0]), (keywords or None)
