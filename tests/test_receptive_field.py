@@ -669,6 +669,8 @@ def test_convnext_tiny_by_the_recurrence():
     for path in ("features.7.2.block.1", "features.7.2.block.2", "features.7.2.block.3", "features.7.2.block.6"):
         assert rep.row(path).rf == (1688, 1688), path
     assert rep.row("classifier.2").kind == "global"
+    # the global pooling says why it is global (it said how its input was merged: "add_ of 2 tensors")
+    assert rep.row("avgpool").note == "global pooling: every output sees the whole input"
 
 
 def test_shufflenet_v2_by_the_recurrence():

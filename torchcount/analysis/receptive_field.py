@@ -867,8 +867,11 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
             kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
             row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start, note)
         elif isinstance(state_out, _Global):
-            why = "after a global step: sees the whole input" if isinstance(state_in, _Global) else state_out.reason
-            row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None, note or why)
+            if isinstance(state_in, _Global):
+                why = note or "after a global step: sees the whole input"
+            else:  # this layer made it global (a global pooling): its reason, not how its input was merged
+                why = state_out.reason
+            row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None, why)
         else:
             if isinstance(rule, Kind) and rule.kind == "unknown":
                 reason = rule.reason  # its own reason first
