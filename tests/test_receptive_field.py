@@ -790,3 +790,62 @@ def test_a_convolution_over_a_spatial_axis_as_channels_is_not_a_window():
 
     rep = rf_of(Sideways(), torch.randn(1, 1, 10, 10))
     assert rep.row("c2").rf is None and "as its channels" in rep.row("c2").note
+
+
+def _footprint_box(model, x, path, index, spatial_dims=2):
+    """Per spatial dimension of ``x`` (its last ones), the first and last input position whose gradient for
+    element ``index`` of the output of layer ``path`` (its first call) is nonzero."""
+    seen = []
+
+    def keep(module, args, out):
+        seen.append(out)
+        return out.clone()  # (a later in-place op on the output must not change what is differentiated)
+
+    handle = model.get_submodule(path).register_forward_hook(keep)
+    try:
+        x = x.clone().requires_grad_(True)
+        model(x)
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad(seen[0][index], x)
+    nz = (grad.abs().sum(tuple(range(grad.dim() - spatial_dims))) != 0).nonzero()
+    return tuple((int(nz[:, d].min()), int(nz[:, d].max())) for d in range(spatial_dims))
+
+
+def _box(row, position):
+    """The tool's field of the output element at ``position`` (per spatial dim): (first, last) input position."""
+    return tuple((row.start[d] + i * row.jump[d] - (row.rf[d] - 1) / 2, row.start[d] + i * row.jump[d] + (row.rf[d] - 1) / 2)
+                 for d, i in enumerate(position))
+
+
+def _positive(model):
+    """float64, every weight positive: every input position a layer reads gets a nonzero gradient."""
+    model = model.double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.rand_like(p) + 0.5)
+    return model
+
+
+class _RowPooling(nn.Module):
+    """A 1-D adaptive pooling of the rows of a B×H×W map (the channels summed away): it pools W alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.pool, self.c2 = nn.Conv2d(1, 1, 3, padding=1), nn.AdaptiveAvgPool1d(6), nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        return self.c2(self.pool(self.c1(x).sum(1)).unsqueeze(1))
+
+
+def test_an_adaptive_pooling_of_fewer_dims_pools_its_own_dims_only():
+    # W 12 → 6: a window of 2, stride 2, on W; H keeps the conv's 3, jump 1 (it was 4×4, jump 2×2: H's size
+    # taken for W's window, and H given a jump it does not have, so the box of row 9 sat at rows 17…20)
+    torch.manual_seed(0)
+    m = _positive(_RowPooling())
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    rep = rf_of(m, x)
+    row = rep.row("pool")
+    assert (row.rf, row.jump, row.start) == ((3, 4), (1, 2), (0, 0.5))
+    assert _footprint_box(m, x, "pool", (0, 9, 3), 2) == _box(row, (9, 3)) == ((8, 10), (5, 8))
+    assert rep.row("c2").rf == (3, 4)

@@ -90,9 +90,16 @@ def pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
 
 
 def adaptive_pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
-    out = _tup(m.output_size, len(in_sizes))
+    # it pools its own number of dims, the last ones: an AdaptiveAvgPool1d of a B×H×W map pools W alone (it
+    # took H's size for W's window too, and gave H a jump it does not have)
+    n = pooled_dims(m)
+    if 0 < len(in_sizes) < n:
+        return Kind("unknown", f"{n}-D adaptive pooling of a tensor with {len(in_sizes)} spatial dimension(s)")
+    every_dim = len(in_sizes) <= n  # (none known: the input's field is not a window's either)
+    in_sizes = tuple(in_sizes[max(len(in_sizes) - n, 0):])
+    out = _tup(m.output_size, n)
     out = tuple(i if o is None else o for o, i in zip(out, in_sizes))
-    if all(o == 1 for o in out):
+    if all(o == 1 for o in out) and every_dim:
         return Kind("global", "global pooling: every output sees the whole input")
     if all(i % o == 0 for i, o in zip(in_sizes, out)):
         # evenly divisible: a plain window of In/Out with stride In/Out
