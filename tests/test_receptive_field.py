@@ -849,3 +849,22 @@ def test_an_adaptive_pooling_of_fewer_dims_pools_its_own_dims_only():
     assert (row.rf, row.jump, row.start) == ((3, 4), (1, 2), (0, 0.5))
     assert _footprint_box(m, x, "pool", (0, 9, 3), 2) == _box(row, (9, 3)) == ((8, 10), (5, 8))
     assert rep.row("c2").rf == (3, 4)
+
+
+def test_an_unbatched_input_has_no_channels_at_dim_1():
+    # C×H×W: dim 1 is H. A LocalResponseNorm mixes 5 neighbours along its dim 1 (here rows: 5×1, the
+    # gradient's rows 4…8 for row 6), a Softmax(dim=1) is along H, a ChannelShuffle permutes rows: none of
+    # them is per position as on N×C×H×W (all three said 1×1)
+    torch.manual_seed(0)
+    lrn = _positive(nn.Sequential(nn.Conv2d(3, 3, 1), nn.LocalResponseNorm(5), nn.Conv2d(3, 3, 1)))
+    x = torch.rand(3, 12, 14, dtype=torch.float64)
+    row = rf_of(lrn, x).row("1")
+    assert row.rf == (5, 1) and _box(row, (6, 7)) == ((4, 8), (7, 7))
+    assert _footprint_box(lrn, x, "1", (0, 6, 7), 2) == ((4, 8), (7, 7))
+    for layer in (nn.Softmax(dim=1), nn.ChannelShuffle(2)):
+        rep = rf_of(nn.Sequential(nn.Conv2d(4, 4, 1), layer, nn.Conv2d(4, 4, 1)), torch.randn(4, 12, 14))
+        assert rep.row("1").rf is None and rep.row("2").rf is None, type(layer).__name__
+    # batched, the same layers are per position
+    rep = rf_of(nn.Sequential(nn.Conv2d(4, 4, 1), nn.Softmax(dim=1), nn.LocalResponseNorm(3), nn.ChannelShuffle(2)),
+                torch.randn(1, 4, 12, 14))
+    assert rep.rf == [(1, 1)] * 4

@@ -761,9 +761,11 @@ class _DataFlow:
             note = flow.merged.get(id(source), "") if source is not None else ""
             fn = type_rule
             moved = axes_in is not None and axes_in != flow.standard(source)
-            if moved and (fn is softmax or (fn is pointwise and isinstance(module, _CHANNEL_TYPES))):
+            unbatched = axes_in is not None and source.dim() != flow.dims + 2
+            if (moved or unbatched) and (fn is softmax or (fn is pointwise and isinstance(module, _CHANNEL_TYPES))):
                 # a layer whose rule reads the usual layout (a softmax over dim 1, a BatchNorm's channels) on
-                # a permuted tensor: followed through the ops it runs instead
+                # a permuted tensor, or an unbatched one (C×H×W: its dim 1 is H, which a LocalResponseNorm or a
+                # ChannelShuffle mixes): followed through the ops it runs instead
                 fn = None
             if fn is not None:
                 flow.quiet += 1
