@@ -868,3 +868,26 @@ def test_an_unbatched_input_has_no_channels_at_dim_1():
     rep = rf_of(nn.Sequential(nn.Conv2d(4, 4, 1), nn.Softmax(dim=1), nn.LocalResponseNorm(3), nn.ChannelShuffle(2)),
                 torch.randn(1, 4, 12, 14))
     assert rep.rf == [(1, 1)] * 4
+
+
+class _BilinearOfTwoFields(nn.Module):
+    """nn.Bilinear over the channels of two channels-last maps, one seen through a 1×1 conv, one through 9×9."""
+
+    def __init__(self):
+        super().__init__()
+        self.near, self.far = nn.Conv2d(1, 2, 1), nn.Conv2d(1, 2, 9, padding=4)
+        self.mix, self.head = nn.Bilinear(2, 2, 2), nn.Conv2d(2, 1, 1)
+
+    def forward(self, x):
+        y = self.mix(self.near(x).permute(0, 2, 3, 1), self.far(x).permute(0, 2, 3, 1))
+        return self.head(y.permute(0, 3, 1, 2))
+
+
+def test_a_layer_given_two_tensors_sees_both_fields():
+    # each output reads position (i, j) of both maps: 9×9, centred on (i, j) (it had the first map's 1×1)
+    torch.manual_seed(0)
+    m = _positive(_BilinearOfTwoFields())
+    x = torch.rand(1, 1, 16, 20, dtype=torch.float64)
+    rep = rf_of(m, x)
+    assert rep.row("mix").rf == rep.row("head").rf == (9, 9)
+    assert _footprint_box(m, x, "mix", (0, 8, 10, 0)) == _box(rep.row("mix"), (8, 10)) == ((4, 12), (6, 14))

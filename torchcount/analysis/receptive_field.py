@@ -511,6 +511,15 @@ class _DataFlow:
         else:
             self.merged.pop(id(t), None)
 
+    def joined(self, tensors: list):
+        """The field of an element computed from the same position of each of ``tensors`` (a layer given
+        several of them); unknown when their spatial axes do not line up."""
+        states = [self.states[id(t)] for t in tensors]
+        fields = [t for t, st in zip(tensors, states) if isinstance(st, State)]
+        if len({(self.axes[id(t)], self.spatial(t)) for t in fields}) > 1:
+            return _Unknown(f"a layer reading {len(tensors)} tensors whose positions do not line up: not followed")
+        return _union(states, f"a layer reading {len(tensors)} tensors")
+
     def standard(self, t) -> "tuple | None":
         """The spatial axes of a tensor in the usual layout: its last ones (N, C, spatial…)."""
         return tuple(range(t.dim() - self.dims, t.dim())) if t.dim() >= self.dims else None
@@ -755,10 +764,15 @@ class _DataFlow:
 
         def traced_forward(*args, **kwargs):
             tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-            source = next((t for t in tensors if id(t) in flow.states), None)
+            sources = list({id(t): t for t in tensors if id(t) in flow.states}.values())
+            source = sources[0] if sources else None
             state_in = flow.states.get(id(source)) if source is not None else None
             axes_in = flow.axes.get(id(source)) if source is not None else None
             note = flow.merged.get(id(source), "") if source is not None else ""
+            if len(sources) > 1 and type_rule is not None:  # (without a rule its ops say what it reads)
+                # nn.Bilinear(x1, x2): an output element reads both tensors (it had the first one's field alone)
+                state_in = flow.joined(sources)
+                note = f"reads {len(sources)} tensors: the union of their fields"
             fn = type_rule
             moved = axes_in is not None and axes_in != flow.standard(source)
             unbatched = axes_in is not None and source.dim() != flow.dims + 2
