@@ -891,3 +891,26 @@ def test_a_layer_given_two_tensors_sees_both_fields():
     rep = rf_of(m, x)
     assert rep.row("mix").rf == rep.row("head").rf == (9, 9)
     assert _footprint_box(m, x, "mix", (0, 8, 10, 0)) == _box(rep.row("mix"), (8, 10)) == ((4, 12), (6, 14))
+
+
+class _KernelFromTheInput(nn.Module):
+    """CondConv-like: the 3×3 kernel of F.conv2d is computed from a global mean of the stem's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.route, self.head = nn.Conv2d(1, 2, 3, padding=1), nn.Linear(2, 2 * 2 * 9), nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        y = self.stem(x)
+        kernel = self.route(y.mean((2, 3)))[0].view(2, 2, 3, 3)
+        return self.head(nn.functional.conv2d(y, kernel, padding=1))
+
+
+def test_a_convolution_whose_kernel_is_computed_from_the_input_sees_the_whole_input():
+    # every output reads the kernel, which reads every position (it was the data's 5×5 alone)
+    torch.manual_seed(0)
+    m = _positive(_KernelFromTheInput())
+    x = torch.rand(1, 1, 16, 20, dtype=torch.float64)
+    rep = rf_of(m, x)
+    assert rep.row("head").kind == "global" and rep.row("head").rf == (16, 20)
+    assert _footprint_box(m, x, "head", (0, 0, 8, 10)) == ((0, 15), (0, 19))

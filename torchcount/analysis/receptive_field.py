@@ -450,6 +450,8 @@ def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
 _POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
              "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 _WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
+#: ops whose rules follow their first argument alone (a layout change, an op along dims, a window, a crop, a pad)
+_ONE_SOURCE_OPS = _LAYOUT_OPS | _ALONG_DIM_OPS | _WINDOW_OPS | frozenset(_PAD_OPS) | {"slice"}
 
 
 def _reshaped_axes(shape_in: tuple, shape_out: tuple, axes: tuple) -> "tuple | None":
@@ -564,6 +566,15 @@ class _DataFlow:
             return unknown, "", None
         if all(isinstance(st, _Global) for st in states):
             return states[0], "", None  # (whatever the op: every element already sees the whole input)
+        if name in _ONE_SOURCE_OPS and not _pointwise_op(func):  # (max.other is element-wise: a merge)
+            # the rules below follow the op's first argument; another one computed from the input (a kernel
+            # made from a global pooling of it, CondConv's) also reaches every output element
+            others = [st for t, st in zip(ins, states) if t is not args[0]]
+            if others and all(isinstance(st, _Global) for st in others):
+                return _Global(f"{name} with an argument that sees the whole input (e.g. a kernel computed from "
+                               f"it)"), "", None
+            if others:
+                return _Unknown(f"{name} with another argument computed from the input: not followed"), "", None
         moved = self._layout(name, args, out)
         if moved is not None:
             return moved
