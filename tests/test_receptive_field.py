@@ -914,3 +914,61 @@ def test_a_convolution_whose_kernel_is_computed_from_the_input_sees_the_whole_in
     rep = rf_of(m, x)
     assert rep.row("head").kind == "global" and rep.row("head").rf == (16, 20)
     assert _footprint_box(m, x, "head", (0, 0, 8, 10)) == ((0, 15), (0, 19))
+
+
+class _BufferWrittenThroughASlice(nn.Module):
+    """A torch.zeros buffer (no field: made from nothing) gets b(x) shifted by 3 rows through a slice."""
+
+    def __init__(self):
+        super().__init__()
+        self.b, self.head = nn.Conv2d(1, 1, 5, padding=2), nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        shifted = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
+        shifted[:, :, 3:] = self.b(x)[:, :, :-3]
+        return self.head(shifted + x)
+
+
+class _ViewTakenBeforeAnInPlaceSum(nn.Module):
+    """v = y.transpose(…) is taken, then y += b(x): v sees b's 7×7 too."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.head = nn.Conv2d(1, 2, 1), nn.Conv2d(1, 2, 7, padding=3), nn.Conv2d(2, 1, 1)
+
+    def forward(self, x):
+        y = self.a(x)
+        v = y.transpose(2, 3)
+        y += self.b(x)
+        return self.head(v)
+
+
+@pytest.mark.parametrize("model", [_BufferWrittenThroughASlice, _ViewTakenBeforeAnInPlaceSum])
+def test_memory_written_in_place_through_another_tensor_is_not_followed(model):
+    # both heads were given 1×1 (the buffer was taken for a constant, the view kept y's old field), where the
+    # gradient spans 6×5 rows×columns (buffer) and 7×7 (view); said now
+    torch.manual_seed(0)
+    m = _positive(model())
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    row = rf_of(m, x).row("head")
+    assert row.rf is None and "written in place through a view or its base" in row.note
+    span = tuple(hi - lo + 1 for lo, hi in _footprint_box(m, x, "head", (0, 0, 8, 8)))
+    assert span == ((6, 5) if model is _BufferWrittenThroughASlice else (7, 7))
+    # on the meta device (tensors without memory: their views are told apart by what they view)
+    assert rf_of(m.to("meta"), x.to("meta")).row("head").rf is None
+
+
+def test_an_in_place_op_that_keeps_the_field_keeps_its_views():
+    # relu_ on y leaves every element's field as it was: a view taken before still has it (3, then 3 + 2 = 5)
+    class ReluAfterView(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.head = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 1, 3)
+
+        def forward(self, x):
+            y = self.a(x)
+            v = y.transpose(2, 3)
+            y.relu_()
+            return self.head(v.transpose(2, 3))
+
+    assert rf_of(ReluAfterView(), torch.randn(1, 1, 12, 12)).row("head").rf == (5, 5)

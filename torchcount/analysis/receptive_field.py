@@ -454,6 +454,29 @@ _WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
 _ONE_SOURCE_OPS = _LAYOUT_OPS | _ALONG_DIM_OPS | _WINDOW_OPS | frozenset(_PAD_OPS) | {"slice"}
 
 
+def _memory(t) -> Any:
+    """What identifies a tensor's memory (its views share it): its storage's address, or where there is none
+    (a meta tensor) the tensor its views are views of."""
+    try:
+        address = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        address = 0
+    return address or ("view of", id(t._base if t._base is not None else t))
+
+
+def _written(func, args, kwargs) -> list:
+    """The tensors an in-place op writes (``self`` of ``add_``, ``out=``)."""
+    import torch
+
+    found = []
+    for i, a in enumerate(func._schema.arguments):
+        if a.alias_info is not None and a.alias_info.is_write:
+            t = args[i] if i < len(args) else kwargs.get(a.name)
+            if isinstance(t, torch.Tensor):
+                found.append(t)
+    return found
+
+
 def _reshaped_axes(shape_in: tuple, shape_out: tuple, axes: tuple) -> "tuple | None":
     """Where the axes ``axes`` of a tensor of ``shape_in`` are after a view or reshape to ``shape_out``
     (row-major order): an axis keeps its positions exactly when the output has an axis of the same size
@@ -494,10 +517,15 @@ class _DataFlow:
         self.quiet = 0  # inside a layer with a rule: its own ops are its rule's business
         self.calls: list[tuple[str, str, Any, Any, Any, str]] = []  # (path, type, rule, state in, out, note)
         self.windowed = False  # a convolution or pooling op ran between the layers (F.conv2d, F.max_pool2d)
+        self.clock = 0  # ops seen so far
+        self.given: dict[int, int] = {}  # tensors with a field: the op count when it was given
+        #: memory whose field an in-place op changed: the op count of that write, and the op
+        self.written: dict[Any, tuple[int, str]] = {}
 
     # tensors and their fields
     def set(self, t, state, how: str = "", axes: "tuple | None" = None) -> None:
         self.keep.append(t)
+        self.given[id(t)] = self.clock
         if isinstance(state, State):
             if axes is None:
                 axes = self.standard(t)
@@ -512,6 +540,19 @@ class _DataFlow:
             self.merged[id(t)] = how
         else:
             self.merged.pop(id(t), None)
+
+    def tracked(self, t) -> bool:
+        """Whether ``t`` has a field. A tensor that shares its memory with one whose field an in-place op
+        changed after ``t`` got its own (``v = y.permute(…)``, then ``y += b(x)``; a ``torch.zeros`` buffer
+        written through a slice) gets an unknown one: its old field, or none, would be too small."""
+        if self.written:
+            key = _memory(t)
+            if key in self.written:
+                when, how = self.written[key]
+                if id(t) not in self.states or self.given[id(t)] < when:
+                    self.set(t, _Unknown(f"its memory was written in place through a view or its base ({how}): "
+                                         f"not followed"))
+        return id(t) in self.states
 
     def joined(self, tensors: list):
         """The field of an element computed from the same position of each of ``tensors`` (a layer given
@@ -543,20 +584,23 @@ class _DataFlow:
         name = func.overloadpacket.__name__
         if name in _WINDOW_OPS:
             self.windowed = True
-        ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and id(t) in self.states]
+        self.clock += 1
+        ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor) and self.tracked(t)]
         outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
         if not ins or not outs:
             return
+        written = _written(func, args, kwargs) if func._schema.is_mutable else []
+        before = [self.states.get(id(t)) for t in written]
         for o in outs:
             state, how, axes = self._op_state(func, name, args, kwargs, ins, o)
             if state is not None:
                 self.set(o, state, how, axes)
-        written = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        if written is not None and written._base is not None and func._schema.is_mutable:
-            # y[..., 4:-4] += b(x): the write lands in the base tensor too, where its fields are not
-            # followed (a safe "unknown" rather than the base's old, too small field)
-            if id(written._base) in self.states:
-                self.set(written._base, _Unknown(f"written in place through a view ({name}): not followed"))
+        for t, old in zip(written, before):
+            new = self.states.get(id(t))
+            if new != old:
+                # y[..., 4:-4] += b(x): the write lands in the base tensor and every other view of it too,
+                # where the fields are not followed (a safe "unknown" rather than their old, too small ones)
+                self.written[_memory(t)] = (self.clock, name)
 
     def _op_state(self, func, name: str, args, kwargs, ins: list, out) -> tuple:
         """(field, how it was merged, spatial axes) of the op's output ``out``."""
@@ -775,7 +819,7 @@ class _DataFlow:
 
         def traced_forward(*args, **kwargs):
             tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-            sources = list({id(t): t for t in tensors if id(t) in flow.states}.values())
+            sources = list({id(t): t for t in tensors if flow.tracked(t)}.values())
             source = sources[0] if sources else None
             state_in = flow.states.get(id(source)) if source is not None else None
             axes_in = flow.axes.get(id(source)) if source is not None else None
