@@ -972,3 +972,22 @@ def test_an_in_place_op_that_keeps_the_field_keeps_its_views():
             return self.head(v.transpose(2, 3))
 
     assert rf_of(ReluAfterView(), torch.randn(1, 1, 12, 12)).row("head").rf == (5, 5)
+
+
+def test_a_linear_layer_after_a_lost_layout_says_which_step_lost_it():
+    # Swin's window partition (a view to rank 6) and VGG's classifier after an upsampling adaptive pooling: the
+    # Linear acts on the channels, or on a flattened tensor; its note said "linear layer on a spatial tensor"
+    class WindowPartition(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.mlp = nn.Conv2d(1, 4, 2, stride=2), nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = self.c(x).permute(0, 2, 3, 1)  # B×8×8×C
+            return self.mlp(y.view(1, 2, 4, 2, 4, 4))
+
+    rep = rf_of(WindowPartition(), torch.randn(1, 1, 16, 16))
+    assert rep.row("mlp").rf is None and "view raises the rank to 6" in rep.row("mlp").note
+    head = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(18, 2))
+    rep = rf_of(head, torch.randn(1, 1, 4, 4))
+    assert rep.row("3").rf is None and "adaptive pooling (2, 2) → (3, 3)" in rep.row("3").note

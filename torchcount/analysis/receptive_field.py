@@ -856,6 +856,11 @@ class _DataFlow:
                                      f"({type(module).__name__}): {exc}") from exc
                 if fn is linear and axes_in is not None and source.dim() - 1 not in axes_in:
                     rule = Kind("pointwise", "linear layer along the channels (the last axis): per position")
+                elif fn is linear and isinstance(state_in, _Unknown):
+                    # where its input's positions are is not known: the row says the step that lost them (it
+                    # said "linear layer on a spatial tensor" for Swin's MLPs over the channels, and for VGG's
+                    # classifier after a flatten)
+                    rule = Kind("pointwise", "linear layer on a tensor whose positions are not known")
                 elif fn is adaptive_pool_window and moved:
                     rule = Kind("unknown", "adaptive pooling of a tensor whose spatial axes are not its last ones")
                 state_out, axes_out = flow._through(rule, state_in, source, fn is conv_window)
