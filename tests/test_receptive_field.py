@@ -991,3 +991,22 @@ def test_a_linear_layer_after_a_lost_layout_says_which_step_lost_it():
     head = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(18, 2))
     rep = rf_of(head, torch.randn(1, 1, 4, 4))
     assert rep.row("3").rf is None and "adaptive pooling (2, 2) → (3, 3)" in rep.row("3").note
+
+
+def test_the_memory_format_changes_nothing():
+    # channels_last strides, of the input or made in the forward: the same rows (axes are followed by shape)
+    class ToChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = _ChannelsLastBlock()
+
+        def forward(self, x):
+            return self.inner(x.to(memory_format=torch.channels_last))
+
+    x = torch.randn(1, 4, 12, 14)
+    plain = [(r.path, r.kind, r.rf, r.jump, r.start) for r in rf_of(_ChannelsLastBlock(), x).rows]
+    assert plain[-1][2:] == ((7, 7), (1, 1), (1.0, 1.0))
+    strided = [(r.path, r.kind, r.rf, r.jump, r.start)
+               for r in rf_of(_ChannelsLastBlock(), x.to(memory_format=torch.channels_last)).rows]
+    inside = [(r.path.removeprefix("inner."), r.kind, r.rf, r.jump, r.start) for r in rf_of(ToChannelsLast(), x).rows]
+    assert plain == strided == inside
