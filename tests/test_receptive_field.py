@@ -1010,3 +1010,44 @@ def test_the_memory_format_changes_nothing():
                for r in rf_of(_ChannelsLastBlock(), x.to(memory_format=torch.channels_last)).rows]
     inside = [(r.path.removeprefix("inner."), r.kind, r.rf, r.jump, r.start) for r in rf_of(ToChannelsLast(), x).rows]
     assert plain == strided == inside
+
+
+def test_a_pixel_unshuffle_is_a_window_of_its_factor():
+    # space-to-depth by 2 takes each 2×2 block into the channels: after a 3×3 conv, 3 + 1 = 4 with jump 2;
+    # the next 3×3 conv 4 + 2·2 = 8. The module and F.pixel_unshuffle alike (both were "—")
+    class Unshuffle(nn.Module):
+        def __init__(self, functional):
+            super().__init__()
+            self.functional = functional
+            self.c1, self.down, self.c2 = nn.Conv2d(1, 1, 3), nn.PixelUnshuffle(2), nn.Conv2d(4, 1, 3)
+
+        def forward(self, x):
+            y = self.c1(x)
+            return self.c2(nn.functional.pixel_unshuffle(y, 2) if self.functional else self.down(y))
+
+    x = torch.randn(1, 1, 22, 22, dtype=torch.float64)
+    for functional in (False, True):
+        m = Unshuffle(functional).double()
+        with torch.no_grad():
+            for p in m.parameters():
+                p.fill_(1.0)
+        rep = rf_of(m, x)
+        assert (rep.row("c2").rf, rep.row("c2").jump) == ((8, 8), (2, 2)), functional
+        assert _footprint_2d(m, x, (0, 0, 3, 3)) == (8, 8)
+    assert rf_of(Unshuffle(False).double(), x).row("down").window.kernel == (2, 2)
+
+
+def test_a_roll_along_the_channels_keeps_every_position():
+    # torch.roll over dim 1 permutes channels: c2's field 3 + 2 = 5; over W it wraps around: said
+    class Roll(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.dim, self.c1, self.c2 = dim, nn.Conv2d(2, 4, 3), nn.Conv2d(4, 4, 3)
+
+        def forward(self, x):
+            return self.c2(torch.roll(self.c1(x), 1, self.dim))
+
+    x = torch.randn(1, 2, 12, 12)
+    assert rf_of(Roll(1), x).row("c2").rf == (5, 5)
+    row = rf_of(Roll(3), x).row("c2")
+    assert row.rf is None and "wraps positions around" in row.note

@@ -135,6 +135,12 @@ def recurrent(m: nn.Module, in_sizes) -> Kind:
     return Kind("unknown", "recurrent: output t depends on every input up to t (no fixed window)")
 
 
+def pixel_unshuffle_window(m: nn.Module, in_sizes) -> Window:
+    """Space-to-depth: each output position takes an r×r block of input positions into its channels."""
+    r = int(m.downscale_factor)
+    return Window((r, r), (r, r), (1, 1), (0, 0))
+
+
 def upsample(m: nn.Module, in_sizes) -> Kind:
     return Kind("unknown", "upsampling: fractional jump, not described by this recurrence")
 
@@ -171,6 +177,7 @@ WINDOW_RULES: list[tuple[tuple[type, ...], Callable]] = [
     ((nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
       nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer), attention),
     ((nn.RNNBase, nn.RNNCellBase), recurrent),
+    ((nn.PixelUnshuffle,), pixel_unshuffle_window),
     ((nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d, nn.PixelShuffle), upsample),
 ]
 
@@ -449,7 +456,7 @@ def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
 
 _POOL_OPS = ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
              "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d")
-_WINDOW_OPS = frozenset(("convolution", *_POOL_OPS))
+_WINDOW_OPS = frozenset(("convolution", "pixel_unshuffle", *_POOL_OPS))
 #: ops whose rules follow their first argument alone (a layout change, an op along dims, a window, a crop, a pad)
 _ONE_SOURCE_OPS = _LAYOUT_OPS | _ALONG_DIM_OPS | _WINDOW_OPS | frozenset(_PAD_OPS) | {"slice"}
 
@@ -625,6 +632,13 @@ class _DataFlow:
         along = self._along_dims(func, name, args, kwargs)
         if along is not None:
             return along
+        if name == "roll" and len(ins) == 1 and args[0] is ins[0] and isinstance(states[0], State):
+            rank, axes = args[0].dim(), self.axes[id(args[0])]
+            rolled = {d % rank for d in (args[2] if len(args) > 2 else kwargs.get("dims", ()))}
+            if rolled and not rolled & set(axes):  # along the channels or the batch: every position stays
+                return states[0], "", axes
+            return _Unknown("roll along a spatial dimension (or the flattened tensor) wraps positions around: "
+                            "not a window"), "", None
         window = self._window_op(name, args)
         if window is not None:
             src = args[0]
@@ -633,7 +647,8 @@ class _DataFlow:
                 return _Unknown(window.reason), "", None
             if not isinstance(state, State):
                 return state, "", None
-            return self._windowed(state, window, src, name == "convolution")
+            # (a convolution mixes the channel axis; a pixel unshuffle moves its block into it)
+            return self._windowed(state, window, src, name in ("convolution", "pixel_unshuffle"))
         if name == "slice" and len(ins) == 1 and isinstance(states[0], State):
             return self._slice(args, states[0], self.axes[id(ins[0])])
         if name in _PAD_OPS and len(ins) == 1 and isinstance(states[0], State) and id(args[0]) in self.states:
@@ -807,6 +822,9 @@ class _DataFlow:
             p = _tup(args[3], n) if len(args) > 3 else (0,) * n
             d = _tup(args[4], n) if name.startswith("max") and len(args) > 4 else (1,) * n
             return Window(k, s, d, p)
+        if name == "pixel_unshuffle":
+            r = int(args[1])
+            return Window((r, r), (r, r), (1, 1), (0, 0))
         return None
 
     # the layers
@@ -863,7 +881,7 @@ class _DataFlow:
                     rule = Kind("pointwise", "linear layer on a tensor whose positions are not known")
                 elif fn is adaptive_pool_window and moved:
                     rule = Kind("unknown", "adaptive pooling of a tensor whose spatial axes are not its last ones")
-                state_out, axes_out = flow._through(rule, state_in, source, fn is conv_window)
+                state_out, axes_out = flow._through(rule, state_in, source, fn in (conv_window, pixel_unshuffle_window))
                 for t in outs:
                     if state_out is None:
                         continue
