@@ -133,13 +133,24 @@ ADJUST = {
     "nemo_speechlm": {"audio_config": _TRANSCRIBE_AUDIO,
                       "text_config": {"mamba_num_heads": HEADS, "mamba_head_dim": 16, "chunk_size": 8, "n_groups": 2,
                                       "moe_shared_expert_intermediate_size": FFN}},
-    "audio-spectrogram-transformer": {"max_length": 64},  # spectrogram frames
+    "audio-spectrogram-transformer": {"max_length": 64},
+    "exaone4_5_vision": {"num_key_value_heads": KV_HEADS},
+    "granite_speech5_encoder": {"num_key_value_heads": HEADS},  # key/value heads = heads
+    "granite_speech5_ctc": {"encoder_config": {"num_key_value_heads": HEADS}},
+    "inkling2_vision": {"text_hidden_size": WIDTH},
+    "qwen3_asr_encoder": {"downsample_hidden_size": WIDTH},  # the projector's output: the language model's width  # its heads are num_heads, not shrunk with them  # spectrogram frames
     "lxmert": {"visual_feat_dim": 64},  # detector region features
     "lilt": {"hidden_size": 48},  # six box embeddings of width / 6, shrunk by 4 for the layout stream
     "layoutlmv3": {"coordinate_size": 6, "shape_size": 4, "input_size": IMAGE},  # 4 coordinates + 2 shapes = width
     "bros": {"hidden_size": 64},  # a box's sinusoid takes width / 4 / 8 corners, halved: 1 at width 32
     "seggpt": {"image_size": [2 * IMAGE, IMAGE]},  # the image above its prompt
     "gemma3n_audio": {"sscp_conv_channel_size": [16, WIDTH]},
+    # X-Codec's acoustic model (DAC) with X-Codec's own hop (320 samples, its semantic model's), not DAC's 512
+    "xcodec": {"acoustic_model_config": {"downsampling_ratios": [8, 5, 4, 2], "upsampling_ratios": [8, 5, 4, 2],
+                                         "hop_length": 320, "hidden_size": WIDTH, "encoder_hidden_size": 2}},
+    # the quantizer takes the semantic and the acoustic features side by side
+    **dict.fromkeys(["xcodec2", "neucodec"], {"quantization_dim": 2 * WIDTH, "num_key_value_heads": HEADS,
+                                             "encoder_hidden_size": 2}),  # doubled at each of 5 downsamplings
     "vibevoice": {"audio_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
                   "semantic_model_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
                   "diffusion_head_config": {"frequency_embedding_size": 16}},
@@ -339,6 +350,10 @@ def _candidates(model, cfg, model_type: str | None = None):
                 {main: torch.randn(B, 1, 128, 128, generator=g), **base}]
     else:
         out.append({**base})
+    if "pixel_values" in required and not any("pixel_values" in d for d in out):  # a vision tower (SmolVLM's)
+        size = getattr(cfg, "image_size", IMAGE)
+        size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+        out.append({"pixel_values": torch.randn(B, getattr(cfg, "num_channels", 3), *size, generator=g)})
     # other required arguments we know how to make
     for d in out:
         for n in required:
@@ -436,7 +451,67 @@ def _ones(*shape) -> torch.Tensor:
     return torch.ones(*shape, dtype=torch.long)
 
 
+def _flat_patches(g, c, name: str = "pixel_values", temporal: int = 1, side: int = 4, **extra) -> dict:
+    """A Qwen-style vision tower's input without the temporal patch: B images of side × side patches, each
+    flattened to channels × patch × patch (× ``temporal``), and their (1, side, side) grids."""
+    p, ch = c.patch_size, getattr(c, "num_channels", None) or getattr(c, "in_channels", 3)
+    return {name: torch.randn(B * side * side, ch * temporal * p * p, generator=g),
+            "grid_thw": torch.tensor([[1, side, side]] * B), **extra}
+
+
+def _patch_grid(side: int) -> torch.Tensor:
+    """(B, side², 2) patch positions (x, y), row by row."""
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], -1).repeat(B, 1, 1)
+
+
+def _features_and_mask(c, g, frames: int = 32, time_first: bool = False, mel: int | None = None) -> dict:
+    """Mel features (batch, mel, frames) or (batch, frames, mel) and their all-valid frame mask."""
+    mel = mel or c.num_mel_bins
+    shape = (B, frames, mel) if time_first else (B, mel, frames)
+    return {"input_features": torch.randn(*shape, generator=g), "input_features_mask": _ones(B, frames)}
+
+
 INPUTS = {
+    # the waveform (320 samples a frame) and its semantic features, (batch, frames, 2 stacked frames of 80 bins)
+    **dict.fromkeys(["xcodec2", "neucodec"], lambda m, c, g: [{
+        "input_values": torch.randn(B, 1, 1600, generator=g),
+        "input_features": torch.randn(B, 5, c.semantic_model_config.feature_projection_input_dim, generator=g)}]),
+    "xcodec": lambda m, c, g: [{"input_values": torch.randn(B, 1, 1600, generator=g)}],  # mono: (batch, 1, samples)
+    # audio encoders that need the frame mask
+    "audioflamingo3_encoder": lambda m, c, g: [_features_and_mask(c, g, 2 * c.max_source_positions)],
+    "qwen3_asr_encoder": lambda m, c, g: [_features_and_mask(c, g, 2 * c.n_window)],  # one window (fixed: 100)
+    # features stacked by the processor, (batch, frames, mel bins × stack): Granite Speech 5's 4 frames,
+    # wav2vec2-BERT's 2 frames of 80 bins; Gemma 4's 128 bins (its projection assumes them)
+    **dict.fromkeys(["granite_speech5_encoder", "granite_speech5_ctc"], lambda m, c, g: [{
+        "input_features": torch.randn(B, 32, 4 * getattr(c, "encoder_config", c).num_mel_bins, generator=g)}]),
+    "wav2vec2-bert": lambda m, c, g: [{"input_features": torch.randn(B, 32, c.feature_projection_input_dim,
+                                                                     generator=g)}],
+    "gemma4_audio": lambda m, c, g: [{"input_features": torch.randn(B, 64, 128, generator=g)}],
+    "fun_asr_nano_encoder": lambda m, c, g: [  # low-frame-rate stacking: mel bins × stacked frames
+        _features_and_mask(c, g, time_first=True, mel=c.num_mel_bins * c.num_stacked_frames)],
+    # vision towers fed patches: flattened without a temporal patch (Cosmos 3 Edge, HunyuanVL 4, GLM-Image,
+    # VideoLLaMA 3 with its merge size per image), as single-patch images (Kimi K2.5), packed in one row
+    # (MiniCPM: the grid per image in target_sizes), merged blocks (Inkling 2), or with positions (Gemma 4: a
+    # 6 × 6 grid its 3 × 3 pooling takes to 4 tokens; SigLIP 2's NaFlex: 4 × 4 patches)
+    **dict.fromkeys(["cosmos3_edge_vision", "hy_v4_vl_vision", "glm_image_vision"],
+                    lambda m, c, g: [_flat_patches(g, c)]),
+    "exaone4_5_vision": lambda m, c, g: [_flat_patches(g, c, "hidden_states", c.temporal_patch_size)],
+    "video_llama_3_vision": lambda m, c, g: [_flat_patches(g, c, merge_sizes=torch.tensor([2] * B))],
+    "kimi_k25_vision": lambda m, c, g: [{"pixel_values": torch.randn(B * 16, 3, c.patch_size, c.patch_size, generator=g),
+                                         "grid_thw": torch.tensor([[1, 4, 4]] * B)}],
+    **dict.fromkeys(["minicpm_ocr_vision", "minicpmv4_7_vision"], lambda m, c, g: [{
+        "pixel_values": torch.randn(1, c.num_channels, c.patch_size, c.patch_size * 16 * B, generator=g),
+        "target_sizes": torch.tensor([[4, 4]] * B, dtype=torch.int32)}]),
+    "inkling2_vision": lambda m, c, g: [{
+        "pixel_values": torch.randn(B * 4, c.patch_size * c.spatial_merge_size, c.patch_size * c.spatial_merge_size,
+                                    c.num_channels, generator=g), "image_grid_thw": torch.tensor([[1, 2, 2]] * B)}],
+    "gemma4_vision": lambda m, c, g: [{"pixel_values": torch.randn(B, 36, 3 * c.patch_size ** 2, generator=g),
+                                       "pixel_position_ids": _patch_grid(6)}],
+    "siglip2_vision_model": lambda m, c, g: [{"pixel_values": torch.randn(B, 16, c.num_channels * c.patch_size ** 2,
+                                                                          generator=g),
+                                              "pixel_attention_mask": _ones(B, 16),
+                                              "spatial_shapes": torch.tensor([[4, 4]] * B)}],
     # layout models: one box per token, integer 0–1000 (LiLT, LayoutLMv3) or float 0–1 (UDOP; BROS: 4 corners)
     "lilt": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "bbox": _boxes(g, T)}],
     "layoutlmv3": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "bbox": _boxes(g, T),
