@@ -89,6 +89,10 @@ _DIARIZATION = {"audio_config": {"num_key_value_heads": HEADS},
                 "head_config": {"audio_hidden_size": WIDTH, "hidden_size": WIDTH}}
 _TRANSCRIBE_AUDIO = {"asr_config": {"num_key_value_heads": HEADS}, "diarization_config": _DIARIZATION}
 
+# Swin: the last of 4 stages (8× fewer patches a side than the first) must hold a whole window (at full size
+# 7 × 7 patches, one 7 × 7 window)
+_SWIN = {"image_size": 2 * IMAGE, "patch_size": 4, "window_size": 2}
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -133,7 +137,17 @@ ADJUST = {
     "nemo_speechlm": {"audio_config": _TRANSCRIBE_AUDIO,
                       "text_config": {"mamba_num_heads": HEADS, "mamba_head_dim": 16, "chunk_size": 8, "n_groups": 2,
                                       "moe_shared_expert_intermediate_size": FFN}},
+    **dict.fromkeys(["swin", "donut-swin"], _SWIN),
+    "mask2former": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+                    "feature_size": WIDTH, "mask_feature_size": WIDTH, "encoder_feedforward_dim": FFN},
     "audio-spectrogram-transformer": {"max_length": 64},
+    # the speech encoder reads the decoder's codes (8,194); the encoders rotate at least 32 dimensions of a head
+    "clvp": {"speech_config": {"vocab_size": 8194, "num_attention_heads": 1}, "text_config": {"num_attention_heads": 1}},
+    "pe_audio": {"audio_config": {"dac_config": {"encoder_hidden_size": 2}}},  # DAC doubles it 4 times
+    # CLAP's audio Swin (HTSAT): a spectrogram folded into a spec_size square (4 × 128 time frames of 32 bins),
+    # whose last stage must keep as many frequency rows as the fold (4)
+    "clap": {"audio_config": {"spec_size": 4 * IMAGE, "num_mel_bins": IMAGE, "window_size": 4,
+                              "patch_embeds_hidden_size": WIDTH // 8}},
     "exaone4_5_vision": {"num_key_value_heads": KV_HEADS},
     "granite_speech5_encoder": {"num_key_value_heads": HEADS},  # key/value heads = heads
     "granite_speech5_ctc": {"encoder_config": {"num_key_value_heads": HEADS}},
@@ -473,6 +487,17 @@ def _features_and_mask(c, g, frames: int = 32, time_first: bool = False, mel: in
 
 
 INPUTS = {
+    "clvp": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB),  # text and the mel spectrogram it conditions on
+                              "input_features": torch.randn(B, c.decoder_config.feature_size, 32, generator=g)}],
+    "pe_audio": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB),  # 2 frames of DAC's 1,920 samples
+                                  "input_values": torch.randn(B, 1, 2 * 1920, generator=g)}],
+    "muse_spark_audio": lambda m, c, g: [{"input_values": torch.randn(B, 2 * 1920, generator=g)}],  # whole patches
+    # no pre-nets in the bare model: the encoder and the decoder take hidden states
+    "speecht5": lambda m, c, g: [{"input_values": torch.randn(B, T, c.hidden_size, generator=g),
+                                  "decoder_input_values": torch.randn(B, T_DEC, c.hidden_size, generator=g)}],
+    "clap": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "input_features": torch.randn(
+        B, 1, 4 * c.audio_config.spec_size, c.audio_config.num_mel_bins, generator=g),
+        "is_longer": torch.zeros(B, 1, dtype=torch.bool)}],
     # the waveform (320 samples a frame) and its semantic features, (batch, frames, 2 stacked frames of 80 bins)
     **dict.fromkeys(["xcodec2", "neucodec"], lambda m, c, g: [{
         "input_values": torch.randn(B, 1, 1600, generator=g),
