@@ -141,6 +141,9 @@ ADJUST = {
     "mask2former": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
                     "feature_size": WIDTH, "mask_feature_size": WIDTH, "encoder_feedforward_dim": FFN},
     "audio-spectrogram-transformer": {"max_length": 64},
+    # the decoder's cross-attention reads the encoder's width under names of its own
+    "dia": {"decoder_config": {"cross_hidden_size": WIDTH, "cross_head_dim": HEAD_DIM, "cross_num_attention_heads": HEADS,
+                               "cross_num_key_value_heads": HEADS}},
     # the speech encoder reads the decoder's codes (8,194); the encoders rotate at least 32 dimensions of a head
     "clvp": {"speech_config": {"vocab_size": 8194, "num_attention_heads": 1}, "text_config": {"num_attention_heads": 1}},
     "pe_audio": {"audio_config": {"dac_config": {"encoder_hidden_size": 2}}},  # DAC doubles it 4 times
@@ -487,6 +490,14 @@ def _features_and_mask(c, g, frames: int = 32, time_first: bool = False, mel: in
 
 
 INPUTS = {
+    # one text token per audio_length_per_tok (8) mel frames
+    "voxtral_realtime": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "input_features": torch.randn(
+        B, c.audio_config.num_mel_bins, T * c.audio_length_per_tok, generator=g)}],
+    # a text stream and 32 audio codebooks per step
+    "kyutai_speech_to_text": lambda m, c, g: [{"input_ids": torch.randint(3, VOCAB, (B, T, c.num_codebooks + 1),
+                                                                          generator=g)}],
+    "dia": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "decoder_input_ids": torch.randint(
+        3, VOCAB, (B, T_DEC, c.decoder_config.num_channels), generator=g)}],  # (batch, steps, codebooks)
     "clvp": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB),  # text and the mel spectrogram it conditions on
                               "input_features": torch.randn(B, c.decoder_config.feature_size, 32, generator=g)}],
     "pe_audio": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB),  # 2 frames of DAC's 1,920 samples
