@@ -141,6 +141,10 @@ ADJUST = {
     "mask2former": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
                     "feature_size": WIDTH, "mask_feature_size": WIDTH, "encoder_feedforward_dim": FFN},
     "audio-spectrogram-transformer": {"max_length": 64},
+    # BLIP-2 family: no image token by default (a processor adds one); 4 query tokens stand for the image
+    **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
+    "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
+    "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
     # the decoder's cross-attention reads the encoder's width under names of its own
     "dia": {"decoder_config": {"cross_hidden_size": WIDTH, "cross_head_dim": HEAD_DIM, "cross_num_attention_heads": HEADS,
                                "cross_num_key_value_heads": HEADS}},
@@ -489,7 +493,26 @@ def _features_and_mask(c, g, frames: int = 32, time_first: bool = False, mel: in
     return {"input_features": torch.randn(*shape, generator=g), "input_features_mask": _ones(B, frames)}
 
 
+def _query_tokens_then_text(g, c, token: int, frames: int = 0, **extra) -> dict:
+    """num_query_tokens image tokens, then text; an image (or ``frames`` of them) of the vision config's size."""
+    k = c.num_query_tokens * max(frames, 1)
+    vis = c.vision_config
+    shape = (B, *([frames] if frames else []), 3, vis.image_size, vis.image_size)
+    return {"input_ids": torch.cat([torch.full((B, k), token), _ids(g, T, VOCAB)], 1),
+            "pixel_values": torch.randn(*shape, generator=g), **extra}
+
+
 INPUTS = {
+    "blip-2": lambda m, c, g: [_query_tokens_then_text(g, c, c.image_token_index)],
+    "instructblip": lambda m, c, g: [_query_tokens_then_text(g, c, c.image_token_index,
+                                                             qformer_input_ids=_ids(g, T, VOCAB))],
+    "instructblipvideo": lambda m, c, g: [_query_tokens_then_text(g, c, c.video_token_index, frames=2,
+                                                                  qformer_input_ids=_ids(g, T, VOCAB))],
+    "kosmos-2": lambda m, c, g: [{"input_ids": _ids(g, c.latent_query_num + T, VOCAB),
+                                  "pixel_values": torch.randn(B, 3, c.vision_config.image_size,
+                                                              c.vision_config.image_size, generator=g),
+                                  "image_embeds_position_mask": torch.cat([
+                                      _ones(B, c.latent_query_num), torch.zeros(B, T, dtype=torch.long)], 1)}],
     # one text token per audio_length_per_tok (8) mel frames
     "voxtral_realtime": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "input_features": torch.randn(
         B, c.audio_config.num_mel_bins, T * c.audio_length_per_tok, generator=g)}],
@@ -736,8 +759,9 @@ def _conv_backward_by_hand(grad_out_shape, x_shape, w_shape, _bias, _stride, _pa
 
 def _step(self, **inputs):
     """A training step: the first output's mean square, backward."""
-    out = self(**inputs)
-    first = out.to_tuple()[0] if hasattr(out, "to_tuple") else out[0] if isinstance(out, (tuple, list)) else out
+    first = self(**inputs)
+    while not isinstance(first, torch.Tensor):  # down to the first tensor (InstructBLIP's first output is a tuple)
+        first = first.to_tuple()[0] if hasattr(first, "to_tuple") else first[0]
     first.float().pow(2).mean().backward()
 
 
