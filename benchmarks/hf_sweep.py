@@ -145,6 +145,11 @@ ADJUST = {
     **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
     "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
     "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
+    # multimodal rotary sections its text config leaves to the model's default (16, 24, 24: a 128-wide head)
+    "paddleocr_vl": {"text_config": {"rope_parameters": {"rope_theta": 500000.0, "rope_type": "default",
+                                                         "mrope_section": [2, 1, 1]}}},
+    "xclip": {"vision_config": {"mit_hidden_size": WIDTH, "mit_intermediate_size": FFN}},  # its frame transformer
+    "tvp": {"max_img_size": 2 * IMAGE, "visual_prompt_size": 4},  # frames padded with a learned 4-pixel frame
     # the decoder's cross-attention reads the encoder's width under names of its own
     "dia": {"decoder_config": {"cross_hidden_size": WIDTH, "cross_head_dim": HEAD_DIM, "cross_num_attention_heads": HEADS,
                                "cross_num_key_value_heads": HEADS}},
@@ -502,7 +507,36 @@ def _query_tokens_then_text(g, c, token: int, frames: int = 0, **extra) -> dict:
             "pixel_values": torch.randn(*shape, generator=g), **extra}
 
 
+def _paddle_image(g, c) -> dict:
+    """PaddleOCR-VL: 4 image tokens (a 4 × 4 patch grid merged 2 × 2) then text; patches (N, C, p, p)."""
+    vis, img = c.vision_config, c.image_token_id
+    p = vis.patch_size
+    text = _ids(g, T, VOCAB)
+    ids = torch.cat([torch.full((B, 4), img), text], 1)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+            "pixel_values": torch.randn(B * 16, vis.num_channels, p, p, generator=g),
+            "image_grid_thw": torch.tensor([[1, 4, 4]] * B), "mm_token_type_ids": (ids == img).long()}
+
+
+def _video(c, g, frames: int, size: int, **extra) -> dict:
+    """(batch, frames, 3, size, size) frames, with T text tokens."""
+    return {"input_ids": _ids(g, T, VOCAB), "pixel_values": torch.randn(B, frames, 3, size, size, generator=g),
+            **extra}
+
+
 INPUTS = {
+    "paddleocr_vl": lambda m, c, g: [_paddle_image(g, c)],
+    "xclip": lambda m, c, g: [_video(c, g, c.vision_config.num_frames, c.vision_config.image_size)],
+    # one video: its column position embeddings are viewed with the batch size as a leading dimension
+    # (transformers 5.24), which holds for a batch of one only
+    "tvp": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB)[:1], "pixel_values": torch.randn(
+        1, c.num_frames, 3, c.max_img_size, c.max_img_size, generator=g)}],
+    "vilt": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB),
+                              "pixel_values": torch.randn(B, 3, c.image_size, c.image_size, generator=g)}],
+    # images per sequence (1) and which tokens see them
+    "idefics": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "pixel_values": torch.randn(
+        B, 1, 3, c.vision_config.image_size, c.vision_config.image_size, generator=g),
+        "image_attention_mask": _ones(B, T, 1)}],
     "blip-2": lambda m, c, g: [_query_tokens_then_text(g, c, c.image_token_index)],
     "instructblip": lambda m, c, g: [_query_tokens_then_text(g, c, c.image_token_index,
                                                              qformer_input_ids=_ids(g, T, VOCAB))],
