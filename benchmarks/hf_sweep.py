@@ -145,6 +145,12 @@ ADJUST = {
     **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
     "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
     "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
+    # keypoint matchers: SuperPoint's descriptors are LightGlue's width; EfficientLoFTR's last stage is its width
+    "lightglue": {"descriptor_dim": WIDTH, "hidden_size": WIDTH, "intermediate_size": FFN, "keypoint_detector_config": {
+        "descriptor_decoder_dim": WIDTH, "encoder_hidden_sizes": [8, 8, 16, 16], "decoder_hidden_size": WIDTH,
+        "max_keypoints": 32}},  # at most 32 keypoints an image (all 1,024 pixels by default)
+    "efficientloftr": {"stage_num_blocks": [1, 1, 1, 1], "out_features": [8, 8, 16, WIDTH], "hidden_size": WIDTH,
+                       "num_attention_heads": 8},  # its 2-D rotary table: width / 4 = 2 × head width
     # multimodal rotary sections its text config leaves to the model's default (16, 24, 24: a 128-wide head)
     "paddleocr_vl": {"text_config": {"rope_parameters": {"rope_theta": 500000.0, "rope_type": "default",
                                                          "mrope_section": [2, 1, 1]}}},
@@ -485,6 +491,12 @@ def _flat_patches(g, c, name: str = "pixel_values", temporal: int = 1, side: int
             "grid_thw": torch.tensor([[1, side, side]] * B), **extra}
 
 
+def _naflex(c, g) -> dict:
+    """SigLIP 2's NaFlex input: 4 × 4 flattened patches per image, their mask and grid shape."""
+    return {"pixel_values": torch.randn(B, 16, c.num_channels * c.patch_size ** 2, generator=g),
+            "pixel_attention_mask": _ones(B, 16), "spatial_shapes": torch.tensor([[4, 4]] * B)}
+
+
 def _patch_grid(side: int) -> torch.Tensor:
     """(B, side², 2) patch positions (x, y), row by row."""
     ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
@@ -525,6 +537,10 @@ def _video(c, g, frames: int, size: int, **extra) -> dict:
 
 
 INPUTS = {
+    "siglip2": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), **_naflex(c.vision_config, g)}],
+    # image pairs to match: (batch, 2, channels, height, width)
+    **dict.fromkeys(["efficientloftr", "lightglue"], lambda m, c, g: [
+        {"pixel_values": torch.randn(B, 2, 3, s, s, generator=g)} for s in (IMAGE, 2 * IMAGE, 4 * IMAGE)]),
     "paddleocr_vl": lambda m, c, g: [_paddle_image(g, c)],
     "xclip": lambda m, c, g: [_video(c, g, c.vision_config.num_frames, c.vision_config.image_size)],
     # one video: its column position embeddings are viewed with the batch size as a leading dimension
@@ -601,10 +617,7 @@ INPUTS = {
                                     c.num_channels, generator=g), "image_grid_thw": torch.tensor([[1, 2, 2]] * B)}],
     "gemma4_vision": lambda m, c, g: [{"pixel_values": torch.randn(B, 36, 3 * c.patch_size ** 2, generator=g),
                                        "pixel_position_ids": _patch_grid(6)}],
-    "siglip2_vision_model": lambda m, c, g: [{"pixel_values": torch.randn(B, 16, c.num_channels * c.patch_size ** 2,
-                                                                          generator=g),
-                                              "pixel_attention_mask": _ones(B, 16),
-                                              "spatial_shapes": torch.tensor([[4, 4]] * B)}],
+    "siglip2_vision_model": lambda m, c, g: [_naflex(c, g)],
     # layout models: one box per token, integer 0–1000 (LiLT, LayoutLMv3) or float 0–1 (UDOP; BROS: 4 corners)
     "lilt": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "bbox": _boxes(g, T)}],
     "layoutlmv3": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "bbox": _boxes(g, T),
