@@ -145,6 +145,12 @@ ADJUST = {
     **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
     "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
     "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
+    "step3p7": {"text_config": {"sliding_window": 4}},
+    # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
+    "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
+    # two-stage detectors keep num_queries of the encoder's tokens; Swin backbone stages 2–4, as at full size
+    **dict.fromkeys(["grounding-dino", "mm-grounding-dino"], {
+        "num_queries": 16, "backbone_config": {**_SWIN, "out_features": ["stage2", "stage3", "stage4"]}}),
     # keypoint matchers: SuperPoint's descriptors are LightGlue's width; EfficientLoFTR's last stage is its width
     "lightglue": {"descriptor_dim": WIDTH, "hidden_size": WIDTH, "intermediate_size": FFN, "keypoint_detector_config": {
         "descriptor_decoder_dim": WIDTH, "encoder_hidden_sizes": [8, 8, 16, 16], "decoder_hidden_size": WIDTH,
@@ -408,7 +414,7 @@ def _token(cfg, *names):
     return None
 
 
-def _image_candidates(model, cfg, sig, g) -> list:
+def _image_candidates(model, cfg, sig, g, temporal: int | None = None) -> list:
     """A vision-language model's inputs with one image per sequence: its image tokens, then 8 text tokens.
     Qwen-style (``image_grid_thw``): a 4×4 patch grid, flattened patches; otherwise a square image of the
     vision config's size, with as many image tokens as a first try's error message asks for (see _retry)."""
@@ -421,7 +427,7 @@ def _image_candidates(model, cfg, sig, g) -> list:
     text[text == img] = 3
     if "image_grid_thw" in sig:
         m = getattr(vis, "spatial_merge_size", 2)
-        p, tp = getattr(vis, "patch_size", 14), getattr(vis, "temporal_patch_size", 2)
+        p, tp = getattr(vis, "patch_size", 14), temporal or getattr(vis, "temporal_patch_size", 2)
         c = getattr(vis, "in_channels", None) or getattr(vis, "num_channels", 3)
         side = 2 * m
         k = side * side // (m * m)
@@ -537,6 +543,8 @@ def _video(c, g, frames: int, size: int, **extra) -> dict:
 
 
 INPUTS = {
+    # ERNIE 4.5-VL's patches have no temporal patch (its frames are merged later, temporal_merge_size)
+    "ernie4_5_vl_moe": lambda m, c, g: _image_candidates(m, c, inspect.signature(m.forward).parameters, g, 1),
     "siglip2": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), **_naflex(c.vision_config, g)}],
     # image pairs to match: (batch, 2, channels, height, width)
     **dict.fromkeys(["efficientloftr", "lightglue"], lambda m, c, g: [
