@@ -132,7 +132,8 @@ ADJUST = {
                             "num_res_blocks": 1, "projection_dim": WIDTH, "image_token_embed_dim": WIDTH,
                             "num_patches": IMAGE // PATCH}},
     "nemotron3_diarization": _DIARIZATION,
-    **dict.fromkeys(["nemotron3_diarization_audio", "nemotron3_5_transcribe_asr_audio"], {"num_key_value_heads": HEADS}),
+    **dict.fromkeys(["nemotron3_diarization_audio", "nemotron3_5_transcribe_asr_audio",
+                     "nemotron3_5_transcribe_word_timestamp"], {"num_key_value_heads": HEADS}),
     "nemotron3_5_transcribe_audio": _TRANSCRIBE_AUDIO,
     "nemo_speechlm": {"audio_config": _TRANSCRIBE_AUDIO,
                       "text_config": {"mamba_num_heads": HEADS, "mamba_head_dim": 16, "chunk_size": 8, "n_groups": 2,
@@ -473,6 +474,15 @@ def _boxes(g, n: int, hi: int = 1000) -> torch.Tensor:
 
 
 # per model type: input dicts to try before the generic ones (arguments the signature cannot tell)
+def _pi0(g, c) -> dict:
+    """PI0: one camera image per sequence (batch, cameras, 3, h, w) with its mask, its image tokens then text,
+    and 4 action steps (noisy actions, state and time, embedded: the action expert's width)."""
+    vis = c.vlm_config.vision_config
+    d = _image_tokens_then_text(g, c.vlm_config, (vis.image_size // vis.patch_size) ** 2)
+    return {**d, "pixel_values": d["pixel_values"][:, None], "pixel_attention_mask": torch.ones(B, 1, dtype=torch.bool),
+            "action_embeds": torch.randn(B, 4, c.dit_config.hidden_size, generator=g)}
+
+
 def _image_tokens_then_text(g, cfg, k: int, **extra) -> dict:
     """k image tokens per sequence, then T text tokens, and one image of the vision config's size each."""
     img = _token(cfg, "image_token_id", "image_token_index")
@@ -543,6 +553,15 @@ def _video(c, g, frames: int, size: int, **extra) -> dict:
 
 
 INPUTS = {
+    # a speculative-decoding drafter: a block of noise embeddings and the target model's states of earlier tokens
+    # (one width per target layer it reads)
+    "muse_glimmer_assistant": lambda m, c, g: [{
+        "noise_embeds": torch.randn(B, c.block_size, c.hidden_size, generator=g),
+        "context_hidden_states": torch.randn(B, T, c.hidden_size * len(c.target_layer_ids), generator=g)}],
+    # the audio encoder's states, embedded
+    "nemotron3_5_transcribe_word_timestamp": lambda m, c, g: [{"inputs_embeds": torch.randn(B, T, c.hidden_size,
+                                                                                            generator=g)}],
+    "pi0": lambda m, c, g: [_pi0(g, c)],
     # ERNIE 4.5-VL's patches have no temporal patch (its frames are merged later, temporal_merge_size)
     "ernie4_5_vl_moe": lambda m, c, g: _image_candidates(m, c, inspect.signature(m.forward).parameters, g, 1),
     "siglip2": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), **_naflex(c.vision_config, g)}],
