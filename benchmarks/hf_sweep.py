@@ -147,6 +147,14 @@ ADJUST = {
     "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
     "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
     "step3p7": {"text_config": {"sliding_window": 4}},
+    # no rotary parameters by default (the model reads them per layer kind), nor an attention config's theta (DBRX)
+    **dict.fromkeys(["cohere_compass_text"], {"_after": lambda c: setattr(c, "rope_parameters", {
+        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}),
+    "cohere_compass": {"text_config": {"_after": lambda c: setattr(c, "rope_parameters", {
+        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}},
+    # a prelude, a looped block and a coda: one layer each (8 + 28 + 8 at full size)
+    "dory": {"num_hidden_layers": 3, "n_input_layers": 1, "n_output_layers": 1},
+    "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
     # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
     "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
     # two-stage detectors keep num_queries of the encoder's tokens; Swin backbone stages 2–4, as at full size
@@ -302,6 +310,10 @@ def tiny_config(cls, depth: int = 0, adjust: dict | None = None):
                 cfg.layer_types = kinds + kinds[-1:] * (len(layers) - len(kinds))
             except AttributeError:  # a property derived from other fields (Jamba): left as the depth made it
                 pass
+            rope, full = getattr(cfg, "rope_parameters", None), getattr(cls(), "rope_parameters", None)
+            if isinstance(rope, dict) and isinstance(full, dict) and all(isinstance(v, dict) for v in rope.values()):
+                # rotary parameters per layer kind are kept for the kinds the shallow config had: add the others'
+                rope.update({k: dict(full[k]) for k in set(cfg.layer_types) - set(rope) if isinstance(full.get(k), dict)})
     rope = getattr(cfg, "rope_parameters", None)
     if isinstance(rope, dict) and (isinstance(rope.get("mrope_section"), (list, tuple)) or
                                    "mrope_section" in getattr(cls, "ignore_keys_at_rope_validation", ())):
