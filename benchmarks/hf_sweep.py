@@ -154,6 +154,13 @@ ADJUST = {
         "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}},
     # a prelude, a looped block and a coda: one layer each (8 + 28 + 8 at full size)
     "dory": {"num_hidden_layers": 3, "n_input_layers": 1, "n_output_layers": 1},
+    # sizes without a default (None): an expert count, a vocabulary (ESM's 33 amino-acid tokens), layer kinds
+    "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
+    # Gemma 4's full-attention layers: heads of global_head_dim (512), a keyword its config pops
+    "diffusion_gemma": {"text_config": {"num_experts": 4, "top_k_experts": 2, "moe_intermediate_size": 16,
+                                        "global_head_dim": HEAD_DIM}, "canvas_length": T},
+    "esm": {"vocab_size": 33, "pad_token_id": 1},
+    "lfm2_moe": {"layer_types": ["conv", "full_attention"]},
     "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
     # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
     "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
@@ -205,8 +212,9 @@ ADJUST = {
                       "semantic_tokenizer_encoder_config": {"num_filters": 4, "downsampling_ratios": [2] * 6}},
     "blt": {"encoder_hash_byte_group_vocab": VOCAB, "encoder_config": {"hidden_size_global": WIDTH},
             "decoder_config": {"hidden_size_global": WIDTH}},
-    "gemma4_text": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8},
-    "gemma4": {"text_config": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8}},
+    "gemma4_text": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8, "global_head_dim": HEAD_DIM},
+    "gemma4": {"text_config": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8,
+                               "global_head_dim": HEAD_DIM}},
     "florence2": {"vision_config": {"embed_dim": [16, 32, 32, 32], "num_groups": [1, 2, 2, 2]}},  # hidden × expand = heads × head_dim
     "align": {"vision_config": {"width_coefficient": 0.1, "depth_coefficient": 1.0, "hidden_dim": 32,
                                 "num_block_repeats": [1] * 7}},
