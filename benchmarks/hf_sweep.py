@@ -93,6 +93,10 @@ _TRANSCRIBE_AUDIO = {"asr_config": {"num_key_value_heads": HEADS}, "diarization_
 # 7 × 7 patches, one 7 × 7 window)
 _SWIN = {"image_size": 2 * IMAGE, "patch_size": 4, "window_size": 2}
 
+_QWEN4_TEXT = {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": HEAD_DIM, "indexer_budget": 4,
+               "indexer_compress_ratio": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+               "linear_key_head_dim": HEAD_DIM, "linear_value_head_dim": HEAD_DIM}
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -161,6 +165,15 @@ ADJUST = {
                                         "global_head_dim": HEAD_DIM}, "canvas_length": T},
     "esm": {"vocab_size": 33, "pad_token_id": 1},
     "lfm2_moe": {"layer_types": ["conv", "full_attention"]},
+    "deepseek_ocr2": {"text_config": {"mlp_layer_types": ["dense", "sparse"]}},
+    # Qwen4-Exp's sparse attention indexer (one key head; 4 tokens kept, compressed by 2); layers 0–1 of each
+    # (and its gated delta rule's heads: 16 key and 32 value heads of 128)
+    "qwen4_exp_text": _QWEN4_TEXT,
+    "qwen4_exp": {"text_config": _QWEN4_TEXT},
+    # Granite 4 Vision: vision layers fed to language layers (deepstack) and the layers the spatial groups join
+    "granite4_vision": {"deepstack_layer_map": [[-2, 0]], "spatial_target_layers": [1], "downsample_rate": "2/4",
+                        "vision_config": {"hidden_size": 64}},  # its Q-Former has vision width / 64 heads
+    "bridgetower": {"vision_config": {"hidden_size": 64}},  # vision width / 64 heads
     "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
     # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
     "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
