@@ -174,6 +174,12 @@ ADJUST = {
     "granite4_vision": {"deepstack_layer_map": [[-2, 0]], "spatial_target_layers": [1], "downsample_rate": "2/4",
                         "vision_config": {"hidden_size": 64}},  # its Q-Former has vision width / 64 heads
     "bridgetower": {"vision_config": {"hidden_size": 64}},  # vision width / 64 heads
+    # the tokenizer's map of image-code tokens, None by default: only the image placeholder (text alone runs)
+    # their image tokenizers (VQ-GANs, GroupNorm of 32 groups) shrunk to 32 base channels
+    "chameleon": {"vocabulary_map": {"<image>": 5}, "vq_config": {
+        "base_channels": 32, "num_res_blocks": 1, "latent_channels": 8, "embed_dim": 8, "num_embeddings": 64}},
+    "emu3": {"vocabulary_map": {"<image>": 5, "<|extra_200|>": 6}, "vq_config": {
+        "base_channels": 32, "num_res_blocks": 1, "codebook_size": 64}},
     "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
     # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
     "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
