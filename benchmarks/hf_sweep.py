@@ -176,6 +176,12 @@ ADJUST = {
     "bridgetower": {"vision_config": {"hidden_size": 64}},  # vision width / 64 heads
     # the tokenizer's map of image-code tokens, None by default: only the image placeholder (text alone runs)
     # their image tokenizers (VQ-GANs, GroupNorm of 32 groups) shrunk to 32 base channels
+    "bit": {"hidden_sizes": [128] * 4},  # GroupNorm of 32 groups over bottlenecks of a quarter width
+    # a forecast horizon (no default) and 3 lags of the series
+    **dict.fromkeys(["informer", "time_series_transformer"], {
+        "prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1}),
+    "autoformer": {"prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1,
+                   "label_length": 4},  # the decoder's start: the context's last 4 steps (10 by default)
     "chameleon": {"vocabulary_map": {"<image>": 5}, "vq_config": {
         "base_channels": 32, "num_res_blocks": 1, "latent_channels": 8, "embed_dim": 8, "num_embeddings": 64}},
     "emu3": {"vocabulary_map": {"<image>": 5, "<|extra_200|>": 6}, "vq_config": {
@@ -591,7 +597,16 @@ def _video(c, g, frames: int, size: int, **extra) -> dict:
             **extra}
 
 
+def _forecast(c, g) -> dict:
+    """A Hugging Face forecaster's past (context + the largest lag) and future, one time feature each."""
+    past, future = c.context_length + max(c.lags_sequence), c.prediction_length
+    return {"past_values": torch.randn(B, past, generator=g), "past_time_features": torch.randn(B, past, 1, generator=g),
+            "past_observed_mask": torch.ones(B, past), "future_values": torch.randn(B, future, generator=g),
+            "future_time_features": torch.randn(B, future, 1, generator=g)}
+
+
 INPUTS = {
+    **dict.fromkeys(["autoformer", "informer", "time_series_transformer"], lambda m, c, g: [_forecast(c, g)]),
     # a speculative-decoding drafter: a block of noise embeddings and the target model's states of earlier tokens
     # (one width per target layer it reads)
     "muse_glimmer_assistant": lambda m, c, g: [{
