@@ -97,6 +97,11 @@ _QWEN4_TEXT = {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 
                "indexer_compress_ratio": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
                "linear_key_head_dim": HEAD_DIM, "linear_value_head_dim": HEAD_DIM}
 
+# Mimi-style codecs: a depthwise upsampling (groups = width), conv filters doubled at each downsampling, a
+# residual vector quantizer of its own width
+_MIMI = {"upsample_groups": WIDTH, "num_filters": 2, "codebook_dim": WIDTH, "codebook_size": 64,
+         "vector_quantization_hidden_dimension": WIDTH}
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -176,6 +181,9 @@ ADJUST = {
     "bridgetower": {"vision_config": {"hidden_size": 64}},  # vision width / 64 heads
     # the tokenizer's map of image-code tokens, None by default: only the image placeholder (text alone runs)
     # their image tokenizers (VQ-GANs, GroupNorm of 32 groups) shrunk to 32 base channels
+    **dict.fromkeys(["mimi", "mimi_decoder", "pocket_tts_audio_tokenizer", "pocket_tts_audio_tokenizer_decoder"],
+                    _MIMI),
+    "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},  # GroupNorm of 32 groups over bottlenecks of a quarter width
     # a forecast horizon (no default) and 3 lags of the series
     **dict.fromkeys(["informer", "time_series_transformer"], {
@@ -606,6 +614,9 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # the codec decoders' latents (batch, width, frames)
+    **dict.fromkeys(["mimi_decoder", "pocket_tts_audio_tokenizer_decoder"], lambda m, c, g: [
+        {"latents": torch.randn(B, c.hidden_size, 4, generator=g)}]),
     **dict.fromkeys(["autoformer", "informer", "time_series_transformer"], lambda m, c, g: [_forecast(c, g)]),
     # a speculative-decoding drafter: a block of noise embeddings and the target model's states of earlier tokens
     # (one width per target layer it reads)
