@@ -184,7 +184,24 @@ ADJUST = {
     **dict.fromkeys(["mimi", "mimi_decoder", "pocket_tts_audio_tokenizer", "pocket_tts_audio_tokenizer_decoder"],
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
-    "bit": {"hidden_sizes": [128] * 4},  # GroupNorm of 32 groups over bottlenecks of a quarter width
+    "bit": {"hidden_sizes": [128] * 4},
+    # multimodal stacks whose adapters name the widths of the towers they join
+    "fun_asr_nano": {"adaptor_config": {"intermediate_size": WIDTH // 4}},
+    **dict.fromkeys(["inkling2", "inkling2_loop"], {"vision_config": {"text_hidden_size": WIDTH}}),
+    "molmo2": {"adapter_config": {"vision_feature_layer": [-1, -2], "text_hidden_size": WIDTH}},
+    "dots3_note": {"vision_config": {"mlp_layer_types": ["dense", "sparse"], "num_local_experts": 4,
+                                     "moe_intermediate_size": 16, "adapter_in_dim": WIDTH, "adapter_out_dim": WIDTH,
+                                     "per_layer_config": {1: {"num_local_experts": 4, "num_experts_per_tok": 2}}},
+                   "audio_config": {"adapter_input_size": WIDTH, "adapter_out_dim": WIDTH,
+                                    "downsample_hidden_size": 8}},
+    # the encoder's image tokens sit above a 262k vocabulary (the decoder's must be as large)
+    "t5gemma2": {"image_token_index": 97, "encoder": {"mm_tokens_per_image": 4, "boi_token_index": 95,
+                                                      "eoi_token_index": 96, "image_token_index": 97}},
+    # Apertus 1.5's image and audio codes are appended to the vocabulary: their codebooks shrunk, the audio's
+    # offset just above the text vocabulary
+    "apertus1p5": {"image_token_offset": VOCAB, "audio_token_offset": VOCAB + 64, "vision_config": {
+        "codebook_size": 64, "base_channels": 32, "latent_channels": 8, "num_res_blocks": 1},
+                   "audio_config": {"codebook_size": 64, "codebook_dim": WIDTH}},  # GroupNorm of 32 groups over bottlenecks of a quarter width
     # a forecast horizon (no default) and 3 lags of the series
     **dict.fromkeys(["informer", "time_series_transformer"], {
         "prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1}),
@@ -302,7 +319,7 @@ def tiny_config(cls, depth: int = 0, adjust: dict | None = None):
             kw[name] = VOCAB
     # token ids must stay inside the vocabulary
     ids = [v for n, f in fields.items() if n.endswith("token_id") or n.endswith("token_index")
-           for v in ([_default(f)] if not isinstance(_default(f), list) else _default(f)) if isinstance(v, int)]
+           for v in (lambda d: d if isinstance(d, list) else [d])(adjust.get(n, _default(f))) if isinstance(v, int)]
     if "vocab_size" in kw and ids and max(ids) >= VOCAB:
         kw["vocab_size"] = max(ids) + 1 if max(ids) < 300_000 else kw["vocab_size"]
     if "kv_lora_rank" in fields and "num_key_value_heads" in kw:  # multi-head latent attention: as many kv heads
