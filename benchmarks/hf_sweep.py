@@ -185,6 +185,14 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    # attributes a parent config sets on its part (absent when the part is built alone), or that the config
+    # never sets (Moonshine Streaming's key/value heads: as many as heads)
+    "t5gemma2_encoder": {"text_config": {"_after": lambda c: setattr(c, "dropout_rate", 0.0)}},
+    "moonshine_streaming": {"_after": lambda c: setattr(c, "num_key_value_heads", c.num_attention_heads)},
+    # Gemma 3n shares the key/value cache of its last layers with earlier ones of the same kind
+    "gemma3n_text": {"num_hidden_layers": 4, "num_kv_shared_layers": 2,
+                     "layer_types": ["sliding_attention", "full_attention"] * 2,
+                     "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8},
     # multimodal stacks whose adapters name the widths of the towers they join
     "fun_asr_nano": {"adaptor_config": {"intermediate_size": WIDTH // 4}},
     **dict.fromkeys(["inkling2", "inkling2_loop"], {"vision_config": {"text_hidden_size": WIDTH}}),
@@ -631,6 +639,9 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # MusicGen's decoder: one row of codes per codebook, (batch × codebooks, steps)
+    **dict.fromkeys(["musicgen", "musicgen_melody"], lambda m, c, g: [
+        {"input_ids": torch.randint(0, c.vocab_size, (B * c.num_codebooks, T), generator=g)}]),
     # the codec decoders' latents (batch, width, frames)
     **dict.fromkeys(["mimi_decoder", "pocket_tts_audio_tokenizer_decoder"], lambda m, c, g: [
         {"latents": torch.randn(B, c.hidden_size, 4, generator=g)}]),
@@ -807,6 +818,9 @@ def _sweep_one(model_type: str) -> dict:
         try:
             cfg = tiny_config(CONFIG_MAPPING[model_type], adjust=ADJUST.get(model_type))
             cls = getattr(transformers, rec["model"])
+            want = getattr(cls, "config_class", None)
+            if isinstance(want, type) and not isinstance(cfg, want):  # MusicGen's model is its decoder
+                cfg = next((v for v in vars(cfg).values() if isinstance(v, want)), cfg)
         except Exception as e:  # noqa: BLE001
             return {**rec, "status": "skipped", "reason": "config: " + _short(e)}
         torch.manual_seed(0)
