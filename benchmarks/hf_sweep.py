@@ -62,7 +62,7 @@ SIZES = {
                      "num_blocks", "decoder_num_layers", "encoder_num_layers"], LAYERS),
     **dict.fromkeys(["num_attention_heads", "n_head", "n_heads", "encoder_attention_heads",
                      "decoder_attention_heads", "num_heads", "encoder_num_attention_heads",
-                     "decoder_num_attention_heads", "num_attention_heads_per_layer", "mamba_n_heads"], HEADS),
+                     "decoder_num_attention_heads", "num_attention_heads_per_layer"], HEADS),
     **dict.fromkeys(["num_key_value_heads", "num_kv_heads", "multi_query_group_num", "n_kv_heads"], KV_HEADS),
     **dict.fromkeys(["head_dim", "attention_head_dim", "kv_channels", "d_kv", "v_head_dim", "qk_nope_head_dim",
                      "qk_rope_head_dim"], HEAD_DIM),
@@ -110,8 +110,10 @@ ADJUST = {
                                        "num_block_repeats": [1] * 7}),
     # the image embedding is the last block's width, compared with the text's projection (32)
     # hybrids whose two layers would both be recurrent (no attention layer: the cache cannot say its length)
-    "bamba": {"attn_layer_indices": [1], "mamba_chunk_size": 8},
-    "granitemoehybrid": {"layer_types": ["mamba", "attention"], "mamba_chunk_size": 8, "shared_intermediate_size": 64},
+    # (and their SSM heads: mamba_n_heads must divide expand × width)
+    "bamba": {"attn_layer_indices": [1], "mamba_chunk_size": 8, "mamba_n_heads": HEADS},
+    "granitemoehybrid": {"layer_types": ["mamba", "attention"], "mamba_chunk_size": 8, "shared_intermediate_size": 64,
+                         "mamba_n_heads": HEADS},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
     "lfm3": {"num_hidden_layers": 3, "layer_types": ["conv", "sliding_attention", "full_attention"]},
