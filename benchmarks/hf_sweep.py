@@ -187,6 +187,16 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    # Reformer: axial position embeddings (a 4 × 4 grid, widths adding up to the width), chunks of 4 tokens,
+    # 2 hash buckets; one local and one LSH layer
+    "reformer": {"axial_pos_shape": [4, 4], "axial_pos_embds_dim": [8, WIDTH - 8], "local_attn_chunk_length": 4,
+                 "lsh_attn_chunk_length": 4, "num_buckets": 2, "attn_layers": ["local", "lsh"], "hash_seed": 0},
+    # xLSTM's cache rounds the key and value widths (width × 0.5, width) up to multiples of 64, its layers do not
+    "xlstm": {"hidden_size": 128, "embedding_dim": 128},
+    "oneformer": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+                  "num_queries": 16, "text_encoder_width": WIDTH, "text_encoder_vocab_size": VOCAB,
+                  "conv_dim": WIDTH, "mask_dim": WIDTH, "encoder_feedforward_dim": FFN, "task_seq_len": T,
+                  "text_encoder_context_length": T},
     # attributes a parent config sets on its part (absent when the part is built alone), or that the config
     # never sets (Moonshine Streaming's key/value heads: as many as heads)
     "t5gemma2_encoder": {"text_config": {"_after": lambda c: setattr(c, "dropout_rate", 0.0)}},
@@ -405,6 +415,7 @@ def _candidates(model, cfg, model_type: str | None = None):
     its own first."""
     sig = inspect.signature(model.forward).parameters
     main = getattr(model, "main_input_name", "input_ids")
+    main = main[0] if isinstance(main, (list, tuple)) else main  # OneFormer names two
     g = torch.Generator().manual_seed(0)
     if model_type in INPUTS:
         return [*INPUTS[model_type](model, cfg, g), *_candidates(model, cfg)]
@@ -641,6 +652,9 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # the task prompt ("the task is semantic"), tokenized
+    "oneformer": lambda m, c, g: [{"pixel_values": torch.randn(B, 3, 2 * IMAGE, 2 * IMAGE, generator=g),
+                                   "task_inputs": _ids(g, c.task_seq_len, VOCAB)}],
     # MusicGen's decoder: one row of codes per codebook, (batch × codebooks, steps)
     **dict.fromkeys(["musicgen", "musicgen_melody"], lambda m, c, g: [
         {"input_ids": torch.randint(0, c.vocab_size, (B * c.num_codebooks, T), generator=g)}]),
