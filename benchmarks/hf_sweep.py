@@ -187,6 +187,10 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    # Depth Pro: patches of its image model's size (32) cut from the image at 1/4, 1/2 and 1 scale (128 pixels);
+    # hooks on its 2 layers
+    "depth_pro": {"patch_size": IMAGE, "intermediate_hook_ids": [1, 0], "intermediate_feature_dims": [16, 16],
+                  "scaled_images_feature_dims": [WIDTH, WIDTH, 16], "fusion_hidden_size": WIDTH},
     # Reformer: axial position embeddings (a 4 × 4 grid, widths adding up to the width), chunks of 4 tokens,
     # 2 hash buckets; one local and one LSH layer
     "reformer": {"axial_pos_shape": [4, 4], "axial_pos_embds_dim": [8, WIDTH - 8], "local_attn_chunk_length": 4,
@@ -652,6 +656,7 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    "depth_pro": lambda m, c, g: [{"pixel_values": torch.randn(B, 3, 4 * c.patch_size, 4 * c.patch_size, generator=g)}],
     # the task prompt ("the task is semantic"), tokenized
     "oneformer": lambda m, c, g: [{"pixel_values": torch.randn(B, 3, 2 * IMAGE, 2 * IMAGE, generator=g),
                                    "task_inputs": _ids(g, c.task_seq_len, VOCAB)}],
