@@ -187,6 +187,8 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    # per-block kernel lists fix TextNet's depths; its stem's width is the first stage's
+    "textnet": {"depths": [3, 4, 4, 4], "stem_out_channels": 16},
     # Depth Pro: patches of its image model's size (32) cut from the image at 1/4, 1/2 and 1 scale (128 pixels);
     # hooks on its 2 layers
     "depth_pro": {"patch_size": IMAGE, "intermediate_hook_ids": [1, 0], "intermediate_feature_dims": [16, 16],
