@@ -102,6 +102,22 @@ _QWEN4_TEXT = {"indexer_n_heads": 2, "indexer_kv_heads": 1, "indexer_head_dim": 
 _MIMI = {"upsample_groups": WIDTH, "num_filters": 2, "codebook_dim": WIDTH, "codebook_size": 64,
          "vector_quantization_hidden_dimension": WIDTH}
 
+# RT-DETR-style detectors: backbone stages 2–4 (as at full size) into a hybrid encoder that names their
+# widths; 16 queries. The ResNet's stage widths, or HGNetV2's per-stage lists, shrunk together
+_RT_DETR = {"encoder_hidden_dim": WIDTH, "decoder_in_channels": [WIDTH] * 3, "num_queries": 16}
+_RESNET_234 = {"out_features": ["stage2", "stage3", "stage4"], "hidden_sizes": [16, 32, 32, 32]}
+_HGNET = {"stem_channels": [3, 16, 16], "stage_in_channels": [16, 32, 64, 64], "stage_mid_channels": [16, 16, 32, 32],
+          "stage_out_channels": [32, 64, 64, 128], "stage_num_blocks": [1, 1, 1, 1], "hidden_sizes": [32, 64, 64, 128],
+          "stage_numb_of_layers": [2, 2, 2, 2]}
+
+def _resnet_backbone(stages: list[int]):
+    """transformers' own tiny ResNet (bottleneck blocks) in place of timm's ResNet-50, default of the DETR
+    family (timm is not installed): the same architecture, built without timm."""
+    import transformers
+    return lambda: transformers.ResNetConfig(embedding_size=16, hidden_sizes=[32, 32, 64, 64], depths=[1, 1, 1, 1],
+                                             layer_type="bottleneck", out_features=[f"stage{i}" for i in stages])
+
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -187,6 +203,25 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    **dict.fromkeys(["detr", "conditional_detr", "dab-detr", "table-transformer"], {
+        "backbone_config": _resnet_backbone([1, 2, 3, 4]), "num_queries": 16}),
+    "deformable_detr": {"backbone_config": _resnet_backbone([2, 3, 4]), "num_queries": 16},
+    # LW-DETR's default has no projector level (its forward concatenates none): one level at scale 1 fed by 4
+    # ViT layers (the windowed ones 0 and 2), as the released models have
+    "lw_detr": {"projector_scale_factors": [1.0], "projector_in_channels": [4 * WIDTH], "num_feature_levels": 1,
+                "projector_out_channels": WIDTH, "num_queries": 16, "group_detr": 1,
+                "decoder_self_attention_heads": HEADS, "decoder_cross_attention_heads": HEADS,
+                "backbone_config": {"num_hidden_layers": 4, "out_features": ["stage1", "stage2", "stage3", "stage4"],
+                                    "window_block_indices": [0, 2], "image_size": 2 * IMAGE, "pretrain_image_size": IMAGE,
+                                    "num_windows": 4, "num_windows_side": 2}},
+    **dict.fromkeys(["rt_detr", "rt_detr_v2"], {**_RT_DETR, "encoder_in_channels": [32, 32, 32],
+                                                "backbone_config": _RESNET_234}),
+    **dict.fromkeys(["d_fine", "deimv2", "pp_doclayout_v4"], {
+        **_RT_DETR, "encoder_in_channels": [64, 64, 128],
+        "backbone_config": {**_HGNET, "out_features": ["stage2", "stage3", "stage4"]}}),
+    "pp_doclayout_v3": {**_RT_DETR, "encoder_in_channels": [64, 64, 128], "x4_feat_dim": 32,  # stage 1: its masks
+                        "mask_feature_channels": [16, 16],
+                        "backbone_config": {**_HGNET, "out_features": ["stage1", "stage2", "stage3", "stage4"]}},
     # per-block kernel lists fix TextNet's depths; its stem's width is the first stage's
     "textnet": {"depths": [3, 4, 4, 4], "stem_out_channels": 16},
     # Depth Pro: patches of its image model's size (32) cut from the image at 1/4, 1/2 and 1 scale (128 pixels);
@@ -367,7 +402,8 @@ def tiny_config(cls, depth: int = 0, adjust: dict | None = None):
                     kw[name] = tiny_config(sub, depth + 1, adjust.get(name))
                 except Exception:  # noqa: BLE001 - keep the default sub-config
                     pass
-    kw.update({k: v for k, v in adjust.items() if k != "_after" and not (k in subs and isinstance(v, dict))})
+    kw.update({k: v() if callable(v) else v for k, v in adjust.items()  # a callable: a sub-config to build
+               if k != "_after" and not (k in subs and isinstance(v, dict))})
     text = kw.get("text_config")
     if ids and text is not None and getattr(text, "vocab_size", None) is not None and max(ids) < 300_000:
         text.vocab_size = max(text.vocab_size, max(ids) + 1)  # the image token of a vision-language model
