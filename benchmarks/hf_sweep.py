@@ -118,6 +118,22 @@ def _resnet_backbone(stages: list[int]):
                                              layer_type="bottleneck", out_features=[f"stage{i}" for i in stages])
 
 
+_SAM = {"vision_config": {"output_channels": WIDTH, "global_attn_indexes": [1], "num_pos_feats": WIDTH // 2,
+                          "mlp_dim": FFN},
+        "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}}
+
+# SAM 2's Hiera: 4 stages (1, 1, 2, 1 blocks) on a 64-pixel image (patches of 4: 16, 8, 4, 2 a side), windows
+# that fit each stage, global attention in stage 3's second block (a stage's first block pools its queries, and
+# cannot be global); the FPN reads the stages' widths and sizes
+_HIERA = {"hidden_size": 8, "embed_dim_per_stage": [8, 16, 32, 64], "blocks_per_stage": [1, 1, 2, 1],
+          "num_attention_heads_per_stage": [1, 1, 1, 1], "global_attention_blocks": [3],
+          "window_size_per_stage": [4, 4, 2, 2], "window_positional_embedding_background_size": [4, 4],
+          "image_size": [2 * IMAGE, 2 * IMAGE]}
+_SAM2_VISION = {"backbone_config": _HIERA, "backbone_channel_list": [64, 32, 16, 8], "fpn_hidden_size": WIDTH,
+                "backbone_feature_sizes": [[16, 16], [8, 8], [4, 4]]}
+_SAM2 = {"vision_config": _SAM2_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 16},
+         "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}}
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -203,6 +219,13 @@ ADJUST = {
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
     "bit": {"hidden_sizes": [128] * 4},
+    # SAM: the image encoder's neck outputs the mask decoder's width; global attention at its layer 1 (2, 5, 8, 11
+    # of 12); positional features half the width
+    "sam": _SAM,
+    "sam2_hiera_det_model": _HIERA,
+    "sam2_vision_model": _SAM2_VISION,
+    "sam2": _SAM2,
+    "sam_hq": {**_SAM, "mask_decoder_config": {"iou_head_hidden_dim": WIDTH, "vit_dim": WIDTH}},  # HQ: ViT features
     **dict.fromkeys(["detr", "conditional_detr", "dab-detr", "table-transformer"], {
         "backbone_config": _resnet_backbone([1, 2, 3, 4]), "num_queries": 16}),
     "deformable_detr": {"backbone_config": _resnet_backbone([2, 3, 4]), "num_queries": 16},
@@ -694,6 +717,14 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # one point prompt per image (x, y in pixels; label 1: foreground)
+    **dict.fromkeys(["sam2"], lambda m, c, g: [{
+        "pixel_values": torch.randn(B, 3, 2 * IMAGE, 2 * IMAGE, generator=g),
+        "input_points": torch.rand(B, 1, 1, 2, generator=g) * 2 * IMAGE, "input_labels": _ones(B, 1, 1)}]),
+    **dict.fromkeys(["sam", "sam_hq"], lambda m, c, g: [{
+        "pixel_values": torch.randn(B, 3, c.vision_config.image_size, c.vision_config.image_size, generator=g),
+        "input_points": torch.rand(B, 1, 1, 2, generator=g) * c.vision_config.image_size,
+        "input_labels": _ones(B, 1, 1)}]),
     "depth_pro": lambda m, c, g: [{"pixel_values": torch.randn(B, 3, 4 * c.patch_size, 4 * c.patch_size, generator=g)}],
     # the task prompt ("the task is semantic"), tokenized
     "oneformer": lambda m, c, g: [{"pixel_values": torch.randn(B, 3, 2 * IMAGE, 2 * IMAGE, generator=g),
