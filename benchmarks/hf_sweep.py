@@ -134,6 +134,11 @@ _SAM2_VISION = {"backbone_config": _HIERA, "backbone_channel_list": [64, 32, 16,
 _SAM2 = {"vision_config": _SAM2_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 16},
          "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}}
 
+# SAM 3's ViT: 64-pixel images in patches of 8 (an 8 × 8 grid, windows of 4, position embeddings pretrained
+# at 32 pixels), global attention at layer 1; its FPN at 4, 2 and 1 times the grid
+_SAM3_VISION = {"backbone_config": {"image_size": 2 * IMAGE, "pretrain_image_size": IMAGE, "global_attn_indexes": [1]},
+                "fpn_hidden_size": WIDTH, "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]]}
+
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
@@ -225,6 +230,9 @@ ADJUST = {
     "sam2_hiera_det_model": _HIERA,
     "sam2_vision_model": _SAM2_VISION,
     "sam2": _SAM2,
+    **dict.fromkeys(["sam3", "sam3_lite_text"], {"vision_config": _SAM3_VISION, "detr_decoder_config": {"num_queries": 16}}),
+    "sam3_tracker": {"vision_config": _SAM3_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 8},
+                     "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}},
     "sam_hq": {**_SAM, "mask_decoder_config": {"iou_head_hidden_dim": WIDTH, "vit_dim": WIDTH}},  # HQ: ViT features
     **dict.fromkeys(["detr", "conditional_detr", "dab-detr", "table-transformer"], {
         "backbone_config": _resnet_backbone([1, 2, 3, 4]), "num_queries": 16}),
@@ -717,6 +725,13 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # an image and a text prompt
+    **dict.fromkeys(["sam3", "sam3_lite_text"], lambda m, c, g: [
+        {"pixel_values": torch.randn(B, 3, s, s, generator=g), "input_ids": _ids(g, T, VOCAB)}
+        for s in (IMAGE, 2 * IMAGE, 4 * IMAGE)]),
+    "sam3_tracker": lambda m, c, g: [{
+        "pixel_values": torch.randn(B, 3, s, s, generator=g), "input_points": torch.rand(B, 1, 1, 2, generator=g) * s,
+        "input_labels": _ones(B, 1, 1)} for s in (IMAGE, 2 * IMAGE, 4 * IMAGE)],
     # one point prompt per image (x, y in pixels; label 1: foreground)
     **dict.fromkeys(["sam2"], lambda m, c, g: [{
         "pixel_values": torch.randn(B, 3, 2 * IMAGE, 2 * IMAGE, generator=g),
