@@ -230,6 +230,12 @@ ADJUST = {
     "sam2_hiera_det_model": _HIERA,
     "sam2_vision_model": _SAM2_VISION,
     "sam2": _SAM2,
+    # Unlimited-OCR: SAM features (a 64-pixel image, patches of 4, two stride-2 convolutions to 4 × 4 tokens of
+    # the CLIP encoder's width) take the place of the CLIP encoder's patches (16 pixels, patches of 4: 4 × 4)
+    "unlimited_ocr": {"vision_config": {
+        "sam_config": {"image_size": 2 * IMAGE, "patch_size": 4, "output_channels": 16, "downsample_channels": [16, WIDTH],
+                       "global_attn_indexes": [1], "mlp_dim": FFN},
+        "encoder_config": {"image_size": 16, "patch_size": 4}}, "text_config": {"num_key_value_heads": HEADS}},
     **dict.fromkeys(["sam3", "sam3_lite_text"], {"vision_config": _SAM3_VISION, "detr_decoder_config": {"num_queries": 16}}),
     "sam3_tracker": {"vision_config": _SAM3_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 8},
                      "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}},
