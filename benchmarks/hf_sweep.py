@@ -1038,11 +1038,20 @@ def _conv_backward_by_hand(grad_out_shape, x_shape, w_shape, _bias, _stride, _pa
     return 2 * macs * (bool(output_mask[0]) + bool(output_mask[1]))
 
 
+def _tensors(out):
+    """The output's tensors in order, nested tuples and model outputs flattened."""
+    if isinstance(out, torch.Tensor):
+        yield out
+    elif hasattr(out, "to_tuple") or isinstance(out, (tuple, list)):
+        for item in (out.to_tuple() if hasattr(out, "to_tuple") else out):
+            yield from _tensors(item)
+
+
 def _step(self, **inputs):
-    """A training step: the first output's mean square, backward."""
-    first = self(**inputs)
-    while not isinstance(first, torch.Tensor):  # down to the first tensor (InstructBLIP's first output is a tuple)
-        first = first.to_tuple()[0] if hasattr(first, "to_tuple") else first[0]
+    """A training step: the mean square of the first output with a gradient (a codec's first output is its
+    integer codes; InstructBLIP's is a tuple), backward."""
+    out = list(_tensors(self(**inputs)))
+    first = next((t for t in out if t.requires_grad), out[0])
     first.float().pow(2).mean().backward()
 
 
