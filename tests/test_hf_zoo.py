@@ -2,7 +2,7 @@
 torchcount's MACs equal torch.utils.flop_counter's FLOPs / 2 (with eager attention every
 product is a matmul flop_counter counts), every op is counted, the parameters are the model's
 unique ones, the table's rows add up at every depth and the model comes back as it was.
-(About 6 s for the 30 on 2 cores, startup included.) benchmarks/hf_sweep.py runs every model type transformers registers
+(About 6 s for the 31 on 2 cores, startup included.) benchmarks/hf_sweep.py runs every model type transformers registers
 the same way (tests/test_hf_sweep.py, marked slow)."""
 from __future__ import annotations
 
@@ -101,6 +101,15 @@ UNSEEN = {  # name: MACs flop_counter cannot see, by hand
     "qwen3_next": 64 * 63 // 2 * 2 * 4 * (6 + 8),  # one linear layer: batch 2 · 4 value heads · (d_v + d_k) columns
 }
 MORE["qwen3_next"] = ("qwen3_next", NEXT, "text")
+# Mimi (a neural audio codec): its residual vector quantizer finds each frame's nearest code with torch.cdist,
+# whose matrix-product path (aten._euclidean_dist) flop_counter has no formula for: per quantizer, rows · codes ·
+# (d + 2) MACs (the product of the rows padded with their norms). 2 clips of 2 frames (12.5 a second at 24 kHz:
+# 3,840 samples), 4 quantizers of 64 codes of width 32.
+MIMI = dict(hidden_size=32, num_filters=2, upsample_groups=32, codebook_dim=32, codebook_size=64,
+            vector_quantization_hidden_dimension=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+            head_dim=8, intermediate_size=37, num_quantizers=4)
+UNSEEN["mimi"] = 4 * (2 * 2) * 64 * (32 + 2)
+MORE["mimi"] = ("mimi", MIMI, "audio_mono")
 CASES = [pytest.param(name, spec, id=name) for name, spec in {**ARCHITECTURES, **MORE}.items()]
 
 
@@ -128,6 +137,8 @@ def _inputs(kind: str) -> dict:
                 "image_grid_thw": torch.tensor([[1, 4, 4]] * 2)}
     if kind == "audio":
         return {"input_values": torch.randn(2, 1600, generator=g)}
+    if kind == "audio_mono":  # (batch, channels, samples)
+        return {"input_values": torch.randn(2, 1, 2 * 1920, generator=g)}
     raise ValueError(kind)
 
 
