@@ -17,13 +17,17 @@ pytest.importorskip("transformers")
 
 LSTM = "flop_counter has no formula for aten.lstm on CPU"
 TRIANGULAR = "flop_counter has no formula for linalg_solve_triangular (the gated delta rule's chunks)"
-SDPA = "flop_counter counts no FLOPs for the CPU SDPA kernel (an attention-pooling head calls it directly)"
+SDPA = ("flop_counter counts no FLOPs for the CPU SDPA kernel called directly (an attention-pooling head; "
+        "nn.MultiheadAttention)")
+EUCLIDEAN = "flop_counter has no formula for aten._euclidean_dist (cdist's matrix product: a quantizer's nearest codes)"
 FLOP_COUNTER_MISSES = {
     **dict.fromkeys(["encodec", "wavtokenizer", "wavtokenizer_encoder", "parakeet_rnnt", "parakeet_tdt",
                      "nemotron3_5_asr", "nemotron_asr_streaming"], LSTM),
     **dict.fromkeys(["lara_mini", "olmo_hybrid", "qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe",
-                     "qwen3_5_moe_text", "minicpm_ocr", "minicpmv4_6", "minicpmv4_7"], TRIANGULAR),
-    **dict.fromkeys(["aimv2", "aimv2_vision_model"], SDPA),
+                     "qwen3_5_moe_text", "minicpm_ocr", "minicpmv4_6", "minicpmv4_7", "qwen4_exp", "qwen4_exp_text"],
+                    TRIANGULAR),
+    **dict.fromkeys(["aimv2", "aimv2_vision_model", "bridgetower"], SDPA),
+    "mimi": EUCLIDEAN,
 }
 
 
