@@ -230,6 +230,8 @@ ADJUST = {
     "sam2_hiera_det_model": _HIERA,
     "sam2_vision_model": _SAM2_VISION,
     "sam2": _SAM2,
+    # (their forward takes a video inference session, not tensors: shrunk only to be skipped for that)
+    **dict.fromkeys(["sam2_video", "edgetam_video"], _SAM2),
     # Unlimited-OCR: SAM features (a 64-pixel image, patches of 4, two stride-2 convolutions to 4 × 4 tokens of
     # the CLIP encoder's width) take the place of the CLIP encoder's patches (16 pixels, patches of 4: 4 × 4)
     "unlimited_ocr": {"vision_config": {
@@ -731,6 +733,9 @@ def _forecast(c, g) -> dict:
 
 
 INPUTS = {
+    # 16 patches shuffled to 4 tokens an image (its forward then fails in transformers 5.24: the language model's
+    # output has no image_outputs)
+    "llama4": lambda m, c, g: [_image_tokens_then_text(g, c, 4)],
     # an image and a text prompt
     **dict.fromkeys(["sam3", "sam3_lite_text"], lambda m, c, g: [
         {"pixel_values": torch.randn(B, 3, s, s, generator=g), "input_ids": _ids(g, T, VOCAB)}
