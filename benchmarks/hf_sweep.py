@@ -3,19 +3,21 @@ config (random weights, no downloads), eager attention, eager experts.
 
 For each model type: build the base model (``AutoModel.from_config``) from its config class's
 defaults shrunk by known attribute names (widths, depths, heads, vocabularies, image and audio
-sizes; sub-configs likewise), make dummy inputs from the forward's signature, run the plain
-forward under ``torch.utils.flop_counter`` (a type whose plain forward fails is skipped: not
-torchcount's business), then ``torchcount.profile``. Recorded per type: ran / skipped (why) /
+sizes; sub-configs likewise; ADJUST: per type, where a rule by name cannot work), make dummy inputs
+from the forward's signature (INPUTS: per type, arguments the signature cannot tell: boxes, patches,
+codebooks, masks), run the plain forward under ``torch.utils.flop_counter`` (a type whose plain
+forward fails is skipped: not torchcount's business), then ``torchcount.profile``. Recorded per type: ran / skipped (why) /
 torchcount error; coverage and the uncounted ops; MACs against flop_counter's FLOPs / 2 (which
 counts only mm, bmm, addmm, convolutions, SDPA and a few more: a difference is a lead, not a
-verdict); whether the model came back as it was (state, hooks); a training step (the first output's
-mean square, backward) against flop_counter over the same step; then the same forward on the meta
+verdict); whether the model came back as it was (state, hooks); a training step (the mean square of
+the first output with a gradient, backward) against flop_counter over the same step; then the same forward on the meta
 device, compared with the CPU's count category by category.
 
 Counts, not timings. Run (about 3 min on 2 cores for every type)::
 
     PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py             # every type
     PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py bert llama  # some types, printed only
+    PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py --out benchmarks/results/x.md bert llama  # and written
 
 The full run writes benchmarks/results/hf_sweep.md (and hf_sweep.json, one record per type).
 tests/test_hf_sweep.py (marked ``slow``) runs it and fails on any torchcount error, a model not
@@ -1161,7 +1163,7 @@ def _meta_cell(r: dict) -> str:
     return r.get("meta", "")
 
 
-def write_markdown(records: list[dict], path: Path) -> None:
+def write_markdown(records: list[dict], path: Path, scope: str = "every model type of `MODEL_MAPPING_NAMES`") -> None:
     import transformers
     ran = [r for r in records if r["status"] == "ran"]
     errors = [r for r in records if r["status"] == "error"]
@@ -1172,13 +1174,13 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "# Hugging Face architectures swept: torchcount against the plain forward and flop_counter", "",
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, {platform.node()}, torch "
         f"{torch.__version__}, transformers {transformers.__version__}; CPU, float32, eval, no_grad, batch {B}. "
-        "Written by benchmarks/hf_sweep.py: every model type of `MODEL_MAPPING_NAMES`, its base model from the "
+        f"Written by benchmarks/hf_sweep.py: {scope}, its base model from the "
         "config class's defaults shrunk by attribute name, eager attention and experts. Counts, not timings.", "",
         f"- model types: {len(records)}; ran: {len(ran)}; skipped (no tiny config, build or plain forward "
         f"failed, too big): {len(skipped)}; torchcount errors: {len(errors)}",
         f"- complete coverage: {len(complete)} of {len(ran)}; MACs = flop_counter FLOPs / 2: {len(equal)} of "
         f"{sum('fc_macs' in r for r in ran)}; not restored: {sum(not r['restored'] for r in ran + errors)}",
-        f"- a training step (the first output's mean square, backward; eval mode): ran for "
+        f"- a training step (the mean square of the first output with a gradient, backward; eval mode): ran for "
         f"{sum(r.get('train') == 'ran' for r in ran)}, complete for "
         f"{sum(r.get('train') == 'ran' and r['train_complete'] for r in ran)}, gradients put back for "
         f"{sum(r.get('train') == 'ran' and r['train_grads_restored'] for r in ran)}; MACs = flop_counter's "
@@ -1196,8 +1198,8 @@ def write_markdown(records: list[dict], path: Path) -> None:
         "device; `.to(\"meta\")` untying shared weights (parameters compared with the model's own count "
         "after the move).", "",
         "A MAC difference is a lead, not a verdict: flop_counter counts only the ops it has a formula for (mm, "
-        "bmm, addmm, baddbmm, convolutions, SDPA, …), not `_grouped_mm`, `aten.lstm` on CPU, triangular solves or "
-        "the CPU SDPA kernel called directly; and its convolution-gradient formula ignores `groups` (the "
+        "bmm, addmm, baddbmm, convolutions, SDPA, …), not `_grouped_mm`, `aten.lstm` on CPU, triangular solves, "
+        "cdist's `_euclidean_dist` or the CPU SDPA kernel called directly; and its convolution-gradient formula ignores `groups` (the "
         "training step uses the closed form instead). Every difference left was traced to one of these: "
         "docs/coverage.md, \"The Hugging Face sweep\".", "",
         "| model type | status | coverage | torchcount MACs | flop_counter FLOPs/2 | difference | uncounted ops / "
@@ -1221,6 +1223,9 @@ def main(argv: list[str]) -> None:
     transformers.logging.set_verbosity_error()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
+    out = None
+    if argv[:1] == ["--out"]:  # a subset's table, written
+        out, argv = Path(argv[1]), argv[2:]
     types = argv or all_types()
     records = []
     for t in types:
@@ -1229,7 +1234,12 @@ def main(argv: list[str]) -> None:
         print(_line(rec), f"[{rec['seconds']} s]", flush=True)
         if rec["status"] == "error":
             print(rec["traceback"], flush=True)
-    if not argv:
+    if out is not None:
+        out.with_suffix(".json").write_text(json.dumps([{k: v for k, v in r.items() if k != "traceback"}
+                                                        for r in records], indent=0) + "\n")
+        write_markdown(records, out, f"the {len(records)} model types named on its command line")
+        print(f"wrote {out}")
+    elif not argv:
         out = Path(__file__).parent / "results"
         (out / "hf_sweep.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "traceback"}
                                                        for r in records], indent=0) + "\n")
