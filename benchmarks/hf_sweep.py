@@ -13,7 +13,7 @@ verdict); whether the model came back as it was (state, hooks); a training step 
 the first output with a gradient, backward) against flop_counter over the same step; then the same forward on the meta
 device, compared with the CPU's count category by category.
 
-Counts, not timings. Run (about 3 min on 2 cores for every type)::
+Counts, not timings. Run (about 4 min on 2 cores for every type)::
 
     PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py             # every type
     PYTHONPATH=. .venv/bin/python benchmarks/hf_sweep.py bert llama  # some types, printed only

@@ -1,4 +1,4 @@
-"""Every model type transformers registers, from a tiny config (benchmarks/hf_sweep.py; about 3 min on 2
+"""Every model type transformers registers, from a tiny config (benchmarks/hf_sweep.py; about 4 min on 2
 cores, hence ``slow``): where the plain forward runs, torchcount never fails, leaves the model as it
 was, counts every op, and its MACs equal torch.utils.flop_counter's FLOPs / 2, except for the types
 below, where flop_counter misses products torchcount counts (ours is then larger; each gap was
