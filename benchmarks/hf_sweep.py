@@ -6,12 +6,13 @@ defaults shrunk by known attribute names (widths, depths, heads, vocabularies, i
 sizes; sub-configs likewise; ADJUST: per type, where a rule by name cannot work), make dummy inputs
 from the forward's signature (INPUTS: per type, arguments the signature cannot tell: boxes, patches,
 codebooks, masks), run the plain forward under ``torch.utils.flop_counter`` (a type whose plain
-forward fails is skipped: not torchcount's business), then ``torchcount.profile``. Recorded per type: ran / skipped (why) /
-torchcount error; coverage and the uncounted ops; MACs against flop_counter's FLOPs / 2 (which
-counts only mm, bmm, addmm, convolutions, SDPA and a few more: a difference is a lead, not a
-verdict); whether the model came back as it was (state, hooks); a training step (the mean square of
-the first output with a gradient, backward) against flop_counter over the same step; then the same forward on the meta
-device, compared with the CPU's count category by category.
+forward fails is skipped: not torchcount's business), then ``torchcount.profile``. Recorded per
+type: ran / skipped (why) / torchcount error; coverage and the uncounted ops; MACs against
+flop_counter's FLOPs / 2 (which counts only mm, bmm, addmm, convolutions, SDPA and a few more: a
+difference is a lead, not a verdict); whether the model came back as it was (state, hooks); a
+training step (the mean square of the first output with a gradient, backward) against flop_counter
+over the same step; then the same forward on the meta device, compared with the CPU's count
+category by category.
 
 Counts, not timings. Run (about 4 min on 2 cores for every type)::
 
@@ -144,24 +145,16 @@ _SAM3_VISION = {"backbone_config": {"image_size": 2 * IMAGE, "pretrain_image_siz
 # per model type, where a rule by attribute name cannot work: attributes set after the rules (a sub-config's
 # name maps to its own dict; "_after" is called with the built config)
 ADJUST = {
-    # EfficientNet-B7's width and depth multipliers (the block list is scaled by them)
+    # widths and depths under names of their own
     **dict.fromkeys(["efficientnet"], {"width_coefficient": 0.25, "depth_coefficient": 1.0, "hidden_dim": 320,
-                                       "num_block_repeats": [1] * 7}),
-    # the image embedding is the last block's width, compared with the text's projection (32)
-    # hybrids whose two layers would both be recurrent (no attention layer: the cache cannot say its length)
-    # (and their SSM heads: mamba_n_heads must divide expand × width)
-    "bamba": {"attn_layer_indices": [1], "mamba_chunk_size": 8, "mamba_n_heads": HEADS},
-    "granitemoehybrid": {"layer_types": ["mamba", "attention"], "mamba_chunk_size": 8, "shared_intermediate_size": 64,
-                         "mamba_n_heads": HEADS},
-    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
-    "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
-    "lfm3": {"num_hidden_layers": 3, "layer_types": ["conv", "sliding_attention", "full_attention"]},
-    "lfm3_vl": {"text_config": {"num_hidden_layers": 3, "layer_types": ["conv", "sliding_attention", "full_attention"]}},
-    "mamba2": {"head_dim": 16, "n_groups": 2, "chunk_size": 8},
+                                       "num_block_repeats": [1] * 7}),  # EfficientNet-B7's multipliers
+    # ALIGN: the image embedding is the last block's width, compared with the text's projection (32)
+    "align": {"vision_config": {"width_coefficient": 0.1, "depth_coefficient": 1.0, "hidden_dim": 32,
+                                "num_block_repeats": [1] * 7}},
     "funnel": {"d_inner": FFN, "d_head": HEAD_DIM},
-    # widths under names of their own
     "llama4": {"vision_config": {"projector_input_dim": WIDTH, "projector_output_dim": WIDTH,
-                                 "vision_output_dim": WIDTH, "intermediate_size": 4 * WIDTH},  # the pixel shuffle's 4 × width
+                                 "vision_output_dim": WIDTH,
+                                 "intermediate_size": 4 * WIDTH},  # the pixel shuffle's 4 × width
                "text_config": {"intermediate_size_mlp": FFN}},
     "longcat_flash": {"zero_expert_num": 2, "expert_ffn_hidden_size": 16},
     "luke": {"entity_vocab_size": VOCAB, "entity_emb_size": 16},
@@ -171,90 +164,170 @@ ADJUST = {
     "vjepa2": {"pred_hidden_size": WIDTH, "pred_num_attention_heads": HEADS, "pred_num_hidden_layers": LAYERS,
                "crop_size": IMAGE, "frames_per_clip": 4},
     "dinov3_convnext": {"hidden_sizes": [16, 32, 32, 32], "depths": [1, 1, 1, 1]},
-    **dict.fromkeys(["vibevoice_acoustic_tokenizer", "vibevoice_acoustic_tokenizer_decoder",
-                     "vibevoice_acoustic_tokenizer_encoder"], {"num_filters": 4, "downsampling_ratios": [2] * 6}),
+    "blt": {"encoder_hash_byte_group_vocab": VOCAB, "encoder_config": {"hidden_size_global": WIDTH},
+            "decoder_config": {"hidden_size_global": WIDTH}},
+    # Gemma 4's full-attention layers: heads of global_head_dim (512), a keyword its config pops
+    "gemma4_text": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8, "global_head_dim": HEAD_DIM},
+    "gemma4": {"text_config": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8,
+                               "global_head_dim": HEAD_DIM}},
+    "florence2": {"vision_config": {"embed_dim": [16, 32, 32, 32], "num_groups": [1, 2, 2, 2]}},
     **dict.fromkeys(["seamless_m4t", "seamless_m4t_v2"], {
         "t2u_encoder_ffn_dim": FFN, "t2u_decoder_ffn_dim": FFN, "speech_encoder_intermediate_size": FFN,
         "unit_embed_dim": WIDTH, "upsample_initial_channel": WIDTH, "t2u_vocab_size": VOCAB,
         "unit_hifi_gan_vocab_size": VOCAB, "lang_embed_dim": 8, "spkr_embed_dim": 8}),
     "janus": {"vision_config": {"num_image_tokens": (IMAGE // PATCH) ** 2},
-              "vq_config": {"base_channels": 32, "latent_channels": 8, "num_embeddings": 64, "embed_dim": 8,  # 32 groups
+              "vq_config": {"base_channels": 32,  # GroupNorm of 32 groups
+                            "latent_channels": 8, "num_embeddings": 64, "embed_dim": 8,
                             "num_res_blocks": 1, "projection_dim": WIDTH, "image_token_embed_dim": WIDTH,
                             "num_patches": IMAGE // PATCH}},
-    "nemotron3_diarization": _DIARIZATION,
-    **dict.fromkeys(["nemotron3_diarization_audio", "nemotron3_5_transcribe_asr_audio",
-                     "nemotron3_5_transcribe_word_timestamp"], {"num_key_value_heads": HEADS}),
-    "nemotron3_5_transcribe_audio": _TRANSCRIBE_AUDIO,
+    # Chameleon, Emu3: the tokenizer's map of image-code tokens is None by default (only the image placeholder
+    # here: text alone runs); their image tokenizers (VQ-GANs, GroupNorm of 32 groups) at 32 base channels
+    "chameleon": {"vocabulary_map": {"<image>": 5}, "vq_config": {
+        "base_channels": 32, "num_res_blocks": 1, "latent_channels": 8, "embed_dim": 8, "num_embeddings": 64}},
+    "emu3": {"vocabulary_map": {"<image>": 5, "<|extra_200|>": 6}, "vq_config": {
+        "base_channels": 32, "num_res_blocks": 1, "codebook_size": 64}},
+    "bit": {"hidden_sizes": [128] * 4},  # GroupNorm of 32 groups over bottlenecks of a quarter width
+    "textnet": {"depths": [3, 4, 4, 4], "stem_out_channels": 16},  # depths fixed by per-block kernel lists
+    # xLSTM's cache rounds the key and value widths (width × 0.5, width) up to multiples of 64, its layers do not
+    "xlstm": {"hidden_size": 128, "embedding_dim": 128},
+    # hybrids whose two layers would both be recurrent (no attention layer: the cache cannot say its length);
+    # SSM heads (mamba_n_heads must divide expand × width), chunks of 8
+    "bamba": {"attn_layer_indices": [1], "mamba_chunk_size": 8, "mamba_n_heads": HEADS},
+    "granitemoehybrid": {"layer_types": ["mamba", "attention"], "mamba_chunk_size": 8, "shared_intermediate_size": 64,
+                         "mamba_n_heads": HEADS},
+    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
+    "lfm3": {"num_hidden_layers": 3, "layer_types": ["conv", "sliding_attention", "full_attention"]},
+    "lfm3_vl": {"text_config": {"num_hidden_layers": 3,
+                                "layer_types": ["conv", "sliding_attention", "full_attention"]}},
+    "mamba2": {"head_dim": 16, "n_groups": 2, "chunk_size": 8},  # width × expand = heads × head_dim
     "nemo_speechlm": {"audio_config": _TRANSCRIBE_AUDIO,
                       "text_config": {"mamba_num_heads": HEADS, "mamba_head_dim": 16, "chunk_size": 8, "n_groups": 2,
                                       "moe_shared_expert_intermediate_size": FFN}},
-    **dict.fromkeys(["swin", "donut-swin"], _SWIN),
-    "mask2former": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
-                    "feature_size": WIDTH, "mask_feature_size": WIDTH, "encoder_feedforward_dim": FFN},
-    "audio-spectrogram-transformer": {"max_length": 64},
-    # BLIP-2 family: no image token by default (a processor adds one); 4 query tokens stand for the image
-    **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
-    "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
-    "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
-    "step3p7": {"text_config": {"sliding_window": 4}},
-    # no rotary parameters by default (the model reads them per layer kind), nor an attention config's theta (DBRX)
-    **dict.fromkeys(["cohere_compass_text"], {"_after": lambda c: setattr(c, "rope_parameters", {
-        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}),
-    "cohere_compass": {"text_config": {"_after": lambda c: setattr(c, "rope_parameters", {
-        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}},
-    # a prelude, a looped block and a coda: one layer each (8 + 28 + 8 at full size)
-    "dory": {"num_hidden_layers": 3, "n_input_layers": 1, "n_output_layers": 1},
+    "dory": {"num_hidden_layers": 3, "n_input_layers": 1, "n_output_layers": 1},  # prelude, looped block, coda
+    # Gemma 3n shares the key/value cache of its last layers with earlier ones of the same kind
+    "gemma3n_text": {"num_hidden_layers": 4, "num_kv_shared_layers": 2,
+                     "layer_types": ["sliding_attention", "full_attention"] * 2,
+                     "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8},
+    # Qwen4-Exp's sparse attention indexer (one key head; 4 tokens kept, compressed by 2) and its gated delta
+    # rule's heads (16 key and 32 value heads of 128)
+    "qwen4_exp_text": _QWEN4_TEXT,
+    "qwen4_exp": {"text_config": _QWEN4_TEXT},
+    # key/value heads = heads (values projected with every head, or rotated before the heads are grouped)
+    **dict.fromkeys(["nemotron3_diarization_audio", "nemotron3_5_transcribe_asr_audio",
+                     "nemotron3_5_transcribe_word_timestamp", "granite_speech5_encoder"],
+                    {"num_key_value_heads": HEADS}),
+    "granite_speech5_ctc": {"encoder_config": {"num_key_value_heads": HEADS}},
+    "nemotron3_diarization": _DIARIZATION,
+    "nemotron3_5_transcribe_audio": _TRANSCRIBE_AUDIO,
+    "exaone4_5_vision": {"num_key_value_heads": KV_HEADS},  # its heads are num_heads, not shrunk with them
     # sizes without a default (None): an expert count, a vocabulary (ESM's 33 amino-acid tokens), layer kinds
     "dots1": {"n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1},
-    # Gemma 4's full-attention layers: heads of global_head_dim (512), a keyword its config pops
     "diffusion_gemma": {"text_config": {"num_experts": 4, "top_k_experts": 2, "moe_intermediate_size": 16,
                                         "global_head_dim": HEAD_DIM}, "canvas_length": T},
     "esm": {"vocab_size": 33, "pad_token_id": 1},
     "lfm2_moe": {"layer_types": ["conv", "full_attention"]},
     "deepseek_ocr2": {"text_config": {"mlp_layer_types": ["dense", "sparse"]}},
-    # Qwen4-Exp's sparse attention indexer (one key head; 4 tokens kept, compressed by 2); layers 0–1 of each
-    # (and its gated delta rule's heads: 16 key and 32 value heads of 128)
-    "qwen4_exp_text": _QWEN4_TEXT,
-    "qwen4_exp": {"text_config": _QWEN4_TEXT},
-    # Granite 4 Vision: vision layers fed to language layers (deepstack) and the layers the spatial groups join
+    # a forecast horizon (no default) and 3 lags of the series
+    **dict.fromkeys(["informer", "time_series_transformer"], {
+        "prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1}),
+    "autoformer": {"prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1,
+                   "label_length": 4},  # the decoder's start: the context's last 4 steps (10 by default)
+    # values a default config lacks and its model reads (transformers 5.24): rotary parameters per layer kind,
+    # DBRX's attention theta and clipping, Step3p7's window (its forward builds a sliding mask in any case), a
+    # part's attribute its parent sets, Moonshine Streaming's key/value heads (= heads)
+    "cohere_compass_text": {"_after": lambda c: setattr(c, "rope_parameters", {
+        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})},
+    "cohere_compass": {"text_config": {"_after": lambda c: setattr(c, "rope_parameters", {
+        "full_attention": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]}})}},
+    "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
+    "step3p7": {"text_config": {"sliding_window": 4}},
+    "t5gemma2_encoder": {"text_config": {"_after": lambda c: setattr(c, "dropout_rate", 0.0)}},
+    "moonshine_streaming": {"_after": lambda c: setattr(c, "num_key_value_heads", c.num_attention_heads)},
+    # multimodal rotary sections: PaddleOCR-VL's text config leaves them to the model's default (16, 24, 24: a
+    # 128-wide head); ERNIE 4.5-VL interleaves its height and width sections, which must be equal
+    "paddleocr_vl": {"text_config": {"rope_parameters": {"rope_theta": 500000.0, "rope_type": "default",
+                                                         "mrope_section": [2, 1, 1]}}},
+    "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},
+    # multimodal stacks whose adapters name the widths of the towers they join
+    "fun_asr_nano": {"adaptor_config": {"intermediate_size": WIDTH // 4}},
+    **dict.fromkeys(["inkling2", "inkling2_loop"], {"vision_config": {"text_hidden_size": WIDTH}}),
+    "inkling2_vision": {"text_hidden_size": WIDTH},  # the projector's output: the language model's width
+    "molmo2": {"adapter_config": {"vision_feature_layer": [-1, -2], "text_hidden_size": WIDTH}},
+    "dots3_note": {"vision_config": {"mlp_layer_types": ["dense", "sparse"], "num_local_experts": 4,
+                                     "moe_intermediate_size": 16, "adapter_in_dim": WIDTH, "adapter_out_dim": WIDTH,
+                                     "per_layer_config": {1: {"num_local_experts": 4, "num_experts_per_tok": 2}}},
+                   "audio_config": {"adapter_input_size": WIDTH, "adapter_out_dim": WIDTH,
+                                    "downsample_hidden_size": 8}},
     "granite4_vision": {"deepstack_layer_map": [[-2, 0]], "spatial_target_layers": [1], "downsample_rate": "2/4",
                         "vision_config": {"hidden_size": 64}},  # its Q-Former has vision width / 64 heads
     "bridgetower": {"vision_config": {"hidden_size": 64}},  # vision width / 64 heads
-    # the tokenizer's map of image-code tokens, None by default: only the image placeholder (text alone runs)
-    # their image tokenizers (VQ-GANs, GroupNorm of 32 groups) shrunk to 32 base channels
+    # the encoder's image tokens sit above a 262k vocabulary (the decoder's must be as large)
+    "t5gemma2": {"image_token_index": 97, "encoder": {"mm_tokens_per_image": 4, "boi_token_index": 95,
+                                                      "eoi_token_index": 96, "image_token_index": 97}},
+    # Apertus 1.5's image and audio codes are appended to the vocabulary: their codebooks shrunk, the ranges
+    # just above the text vocabulary
+    "apertus1p5": {"image_token_offset": VOCAB, "audio_token_offset": VOCAB + 64, "vision_config": {
+        "codebook_size": 64, "base_channels": 32, "latent_channels": 8, "num_res_blocks": 1},
+                   "audio_config": {"codebook_size": 64, "codebook_dim": WIDTH}},
+    # BLIP-2 family: no image token by default (a processor adds one); 4 query tokens stand for the image
+    **dict.fromkeys(["blip-2", "instructblip"], {"num_query_tokens": 4, "image_token_index": 5}),
+    "instructblipvideo": {"num_query_tokens": 4, "video_token_index": 5},
+    "kosmos-2": {"latent_query_num": 4},  # image embeddings placed in the text
+    # the decoder's cross-attention reads the encoder's width under names of its own
+    "dia": {"decoder_config": {"cross_hidden_size": WIDTH, "cross_head_dim": HEAD_DIM,
+                               "cross_num_attention_heads": HEADS, "cross_num_key_value_heads": HEADS}},
+    "xclip": {"vision_config": {"mit_hidden_size": WIDTH, "mit_intermediate_size": FFN}},  # its frame transformer
+    "tvp": {"max_img_size": 2 * IMAGE, "visual_prompt_size": 4},  # frames padded with a learned 4-pixel frame
+    # layout and region inputs
+    "lxmert": {"visual_feat_dim": 64},  # detector region features
+    "lilt": {"hidden_size": 48},  # six box embeddings of width / 6, shrunk by 4 for the layout stream
+    "layoutlmv3": {"coordinate_size": 6, "shape_size": 4, "input_size": IMAGE},  # 4 coordinates + 2 shapes = width
+    "bros": {"hidden_size": 64},  # a box's sinusoid takes width / 4 / 8 corners, halved: 1 at width 32
+    "seggpt": {"image_size": [2 * IMAGE, IMAGE]},  # the image above its prompt
+    # audio
+    "audio-spectrogram-transformer": {"max_length": 64},  # spectrogram frames
+    "gemma3n_audio": {"sscp_conv_channel_size": [16, WIDTH]},
+    "qwen3_asr_encoder": {"downsample_hidden_size": WIDTH},
+    # the speech encoder reads the decoder's codes (8,194); the encoders rotate at least 32 dimensions of a head
+    "clvp": {"speech_config": {"vocab_size": 8194, "num_attention_heads": 1},
+             "text_config": {"num_attention_heads": 1}},
+    "pe_audio": {"audio_config": {"dac_config": {"encoder_hidden_size": 2}}},  # DAC doubles it 4 times
+    # CLAP's audio Swin (HTSAT): a spectrogram folded into a spec_size square (4 × 128 time frames of 32 bins),
+    # whose last stage must keep as many frequency rows as the fold (4)
+    "clap": {"audio_config": {"spec_size": 4 * IMAGE, "num_mel_bins": IMAGE, "window_size": 4,
+                              "patch_embeds_hidden_size": WIDTH // 8}},
+    # X-Codec's acoustic model (DAC) with X-Codec's own hop (320 samples, its semantic model's), not DAC's 512
+    "xcodec": {"acoustic_model_config": {"downsampling_ratios": [8, 5, 4, 2], "upsampling_ratios": [8, 5, 4, 2],
+                                         "hop_length": 320, "hidden_size": WIDTH, "encoder_hidden_size": 2}},
+    # the quantizer takes the semantic and the acoustic features side by side; the acoustic encoder's width
+    # doubles at each of 5 downsamplings
+    **dict.fromkeys(["xcodec2", "neucodec"], {"quantization_dim": 2 * WIDTH, "num_key_value_heads": HEADS,
+                                             "encoder_hidden_size": 2}),
     **dict.fromkeys(["mimi", "mimi_decoder", "pocket_tts_audio_tokenizer", "pocket_tts_audio_tokenizer_decoder"],
                     _MIMI),
     "csm": {"codec_config": _MIMI, "depth_decoder_config": {"backbone_hidden_size": WIDTH}},
-    "bit": {"hidden_sizes": [128] * 4},
-    # SAM: the image encoder's neck outputs the mask decoder's width; global attention at its layer 1 (2, 5, 8, 11
-    # of 12); positional features half the width
-    "sam": _SAM,
-    "sam2_hiera_det_model": _HIERA,
-    "sam2_vision_model": _SAM2_VISION,
-    "sam2": _SAM2,
-    # (their forward takes a video inference session, not tensors: shrunk only to be skipped for that)
-    **dict.fromkeys(["sam2_video", "edgetam_video"], _SAM2),
-    # Unlimited-OCR: SAM features (a 64-pixel image, patches of 4, two stride-2 convolutions to 4 × 4 tokens of
-    # the CLIP encoder's width) take the place of the CLIP encoder's patches (16 pixels, patches of 4: 4 × 4)
-    "unlimited_ocr": {"vision_config": {
-        "sam_config": {"image_size": 2 * IMAGE, "patch_size": 4, "output_channels": 16, "downsample_channels": [16, WIDTH],
-                       "global_attn_indexes": [1], "mlp_dim": FFN},
-        "encoder_config": {"image_size": 16, "patch_size": 4}}, "text_config": {"num_key_value_heads": HEADS}},
-    **dict.fromkeys(["sam3", "sam3_lite_text"], {"vision_config": _SAM3_VISION, "detr_decoder_config": {"num_queries": 16}}),
-    "sam3_tracker": {"vision_config": _SAM3_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 8},
-                     "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}},
-    "sam_hq": {**_SAM, "mask_decoder_config": {"iou_head_hidden_dim": WIDTH, "vit_dim": WIDTH}},  # HQ: ViT features
+    **dict.fromkeys(["vibevoice_acoustic_tokenizer", "vibevoice_acoustic_tokenizer_decoder",
+                     "vibevoice_acoustic_tokenizer_encoder"], {"num_filters": 4, "downsampling_ratios": [2] * 6}),
+    "vibevoice": {"audio_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
+                  "semantic_model_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
+                  "diffusion_head_config": {"frequency_embedding_size": 16}},
+    "vibevoice_asr": {"acoustic_tokenizer_encoder_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
+                      "semantic_tokenizer_encoder_config": {"num_filters": 4, "downsampling_ratios": [2] * 6}},
+    # windows and backbones
+    **dict.fromkeys(["swin", "donut-swin"], _SWIN),
+    "mask2former": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+                    "feature_size": WIDTH, "mask_feature_size": WIDTH, "encoder_feedforward_dim": FFN},
+    "oneformer": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+                  "num_queries": 16, "text_encoder_width": WIDTH, "text_encoder_vocab_size": VOCAB,
+                  "conv_dim": WIDTH, "mask_dim": WIDTH, "encoder_feedforward_dim": FFN, "task_seq_len": T,
+                  "text_encoder_context_length": T},
+    # two-stage detectors keep num_queries of the encoder's tokens; Swin backbone stages 2–4, as at full size
+    **dict.fromkeys(["grounding-dino", "mm-grounding-dino"], {
+        "num_queries": 16, "backbone_config": {**_SWIN, "out_features": ["stage2", "stage3", "stage4"]}}),
     **dict.fromkeys(["detr", "conditional_detr", "dab-detr", "table-transformer"], {
         "backbone_config": _resnet_backbone([1, 2, 3, 4]), "num_queries": 16}),
     "deformable_detr": {"backbone_config": _resnet_backbone([2, 3, 4]), "num_queries": 16},
-    # LW-DETR's default has no projector level (its forward concatenates none): one level at scale 1 fed by 4
-    # ViT layers (the windowed ones 0 and 2), as the released models have
-    "lw_detr": {"projector_scale_factors": [1.0], "projector_in_channels": [4 * WIDTH], "num_feature_levels": 1,
-                "projector_out_channels": WIDTH, "num_queries": 16, "group_detr": 1,
-                "decoder_self_attention_heads": HEADS, "decoder_cross_attention_heads": HEADS,
-                "backbone_config": {"num_hidden_layers": 4, "out_features": ["stage1", "stage2", "stage3", "stage4"],
-                                    "window_block_indices": [0, 2], "image_size": 2 * IMAGE, "pretrain_image_size": IMAGE,
-                                    "num_windows": 4, "num_windows_side": 2}},
     **dict.fromkeys(["rt_detr", "rt_detr_v2"], {**_RT_DETR, "encoder_in_channels": [32, 32, 32],
                                                 "backbone_config": _RESNET_234}),
     **dict.fromkeys(["d_fine", "deimv2", "pp_doclayout_v4"], {
@@ -263,8 +336,22 @@ ADJUST = {
     "pp_doclayout_v3": {**_RT_DETR, "encoder_in_channels": [64, 64, 128], "x4_feat_dim": 32,  # stage 1: its masks
                         "mask_feature_channels": [16, 16],
                         "backbone_config": {**_HGNET, "out_features": ["stage1", "stage2", "stage3", "stage4"]}},
-    # per-block kernel lists fix TextNet's depths; its stem's width is the first stage's
-    "textnet": {"depths": [3, 4, 4, 4], "stem_out_channels": 16},
+    # LW-DETR's default has no projector level (its forward concatenates none): one level at scale 1 fed by 4
+    # ViT layers (the windowed ones 0 and 2), as the released models have
+    "lw_detr": {"projector_scale_factors": [1.0], "projector_in_channels": [4 * WIDTH], "num_feature_levels": 1,
+                "projector_out_channels": WIDTH, "num_queries": 16, "group_detr": 1,
+                "decoder_self_attention_heads": HEADS, "decoder_cross_attention_heads": HEADS,
+                "backbone_config": {"num_hidden_layers": 4, "out_features": ["stage1", "stage2", "stage3", "stage4"],
+                                    "window_block_indices": [0, 2], "image_size": 2 * IMAGE,
+                                    "pretrain_image_size": IMAGE, "num_windows": 4, "num_windows_side": 2}},
+    # keypoint matchers: SuperPoint's descriptors are LightGlue's width (at most 32 keypoints an image, all
+    # 1,024 pixels by default); EfficientLoFTR's last stage is its width, its 2-D rotary table width / 4 =
+    # 2 × head width (8 heads)
+    "lightglue": {"descriptor_dim": WIDTH, "hidden_size": WIDTH, "intermediate_size": FFN, "keypoint_detector_config": {
+        "descriptor_decoder_dim": WIDTH, "encoder_hidden_sizes": [8, 8, 16, 16], "decoder_hidden_size": WIDTH,
+        "max_keypoints": 32}},
+    "efficientloftr": {"stage_num_blocks": [1, 1, 1, 1], "out_features": [8, 8, 16, WIDTH], "hidden_size": WIDTH,
+                       "num_attention_heads": 8},
     # Depth Pro: patches of its image model's size (32) cut from the image at 1/4, 1/2 and 1 scale (128 pixels);
     # hooks on its 2 layers
     "depth_pro": {"patch_size": IMAGE, "intermediate_hook_ids": [1, 0], "intermediate_feature_dims": [16, 16],
@@ -273,103 +360,24 @@ ADJUST = {
     # 2 hash buckets; one local and one LSH layer
     "reformer": {"axial_pos_shape": [4, 4], "axial_pos_embds_dim": [8, WIDTH - 8], "local_attn_chunk_length": 4,
                  "lsh_attn_chunk_length": 4, "num_buckets": 2, "attn_layers": ["local", "lsh"], "hash_seed": 0},
-    # xLSTM's cache rounds the key and value widths (width × 0.5, width) up to multiples of 64, its layers do not
-    "xlstm": {"hidden_size": 128, "embedding_dim": 128},
-    "oneformer": {"backbone_config": {**_SWIN, "out_features": ["stage1", "stage2", "stage3", "stage4"]},
-                  "num_queries": 16, "text_encoder_width": WIDTH, "text_encoder_vocab_size": VOCAB,
-                  "conv_dim": WIDTH, "mask_dim": WIDTH, "encoder_feedforward_dim": FFN, "task_seq_len": T,
-                  "text_encoder_context_length": T},
-    # attributes a parent config sets on its part (absent when the part is built alone), or that the config
-    # never sets (Moonshine Streaming's key/value heads: as many as heads)
-    "t5gemma2_encoder": {"text_config": {"_after": lambda c: setattr(c, "dropout_rate", 0.0)}},
-    "moonshine_streaming": {"_after": lambda c: setattr(c, "num_key_value_heads", c.num_attention_heads)},
-    # Gemma 3n shares the key/value cache of its last layers with earlier ones of the same kind
-    "gemma3n_text": {"num_hidden_layers": 4, "num_kv_shared_layers": 2,
-                     "layer_types": ["sliding_attention", "full_attention"] * 2,
-                     "vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8},
-    # multimodal stacks whose adapters name the widths of the towers they join
-    "fun_asr_nano": {"adaptor_config": {"intermediate_size": WIDTH // 4}},
-    **dict.fromkeys(["inkling2", "inkling2_loop"], {"vision_config": {"text_hidden_size": WIDTH}}),
-    "molmo2": {"adapter_config": {"vision_feature_layer": [-1, -2], "text_hidden_size": WIDTH}},
-    "dots3_note": {"vision_config": {"mlp_layer_types": ["dense", "sparse"], "num_local_experts": 4,
-                                     "moe_intermediate_size": 16, "adapter_in_dim": WIDTH, "adapter_out_dim": WIDTH,
-                                     "per_layer_config": {1: {"num_local_experts": 4, "num_experts_per_tok": 2}}},
-                   "audio_config": {"adapter_input_size": WIDTH, "adapter_out_dim": WIDTH,
-                                    "downsample_hidden_size": 8}},
-    # the encoder's image tokens sit above a 262k vocabulary (the decoder's must be as large)
-    "t5gemma2": {"image_token_index": 97, "encoder": {"mm_tokens_per_image": 4, "boi_token_index": 95,
-                                                      "eoi_token_index": 96, "image_token_index": 97}},
-    # Apertus 1.5's image and audio codes are appended to the vocabulary: their codebooks shrunk, the audio's
-    # offset just above the text vocabulary
-    "apertus1p5": {"image_token_offset": VOCAB, "audio_token_offset": VOCAB + 64, "vision_config": {
-        "codebook_size": 64, "base_channels": 32, "latent_channels": 8, "num_res_blocks": 1},
-                   "audio_config": {"codebook_size": 64, "codebook_dim": WIDTH}},  # GroupNorm of 32 groups over bottlenecks of a quarter width
-    # a forecast horizon (no default) and 3 lags of the series
-    **dict.fromkeys(["informer", "time_series_transformer"], {
-        "prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1}),
-    "autoformer": {"prediction_length": 4, "context_length": T, "lags_sequence": [1, 2, 3], "num_time_features": 1,
-                   "label_length": 4},  # the decoder's start: the context's last 4 steps (10 by default)
-    "chameleon": {"vocabulary_map": {"<image>": 5}, "vq_config": {
-        "base_channels": 32, "num_res_blocks": 1, "latent_channels": 8, "embed_dim": 8, "num_embeddings": 64}},
-    "emu3": {"vocabulary_map": {"<image>": 5, "<|extra_200|>": 6}, "vq_config": {
-        "base_channels": 32, "num_res_blocks": 1, "codebook_size": 64}},
-    "dbrx": {"attn_config": {"rope_theta": 500000.0, "clip_qkv": 8.0}},  # DBRX's own values
-    # ERNIE 4.5-VL interleaves its height and width rotary sections: they must be equal (1, 1; time 2)
-    "ernie4_5_vl_moe": {"text_config": {"_after": lambda c: c.rope_parameters.update(mrope_section=[1, 1, 2])}},  # its forward builds a sliding-window mask in any case
-    # two-stage detectors keep num_queries of the encoder's tokens; Swin backbone stages 2–4, as at full size
-    **dict.fromkeys(["grounding-dino", "mm-grounding-dino"], {
-        "num_queries": 16, "backbone_config": {**_SWIN, "out_features": ["stage2", "stage3", "stage4"]}}),
-    # keypoint matchers: SuperPoint's descriptors are LightGlue's width; EfficientLoFTR's last stage is its width
-    "lightglue": {"descriptor_dim": WIDTH, "hidden_size": WIDTH, "intermediate_size": FFN, "keypoint_detector_config": {
-        "descriptor_decoder_dim": WIDTH, "encoder_hidden_sizes": [8, 8, 16, 16], "decoder_hidden_size": WIDTH,
-        "max_keypoints": 32}},  # at most 32 keypoints an image (all 1,024 pixels by default)
-    "efficientloftr": {"stage_num_blocks": [1, 1, 1, 1], "out_features": [8, 8, 16, WIDTH], "hidden_size": WIDTH,
-                       "num_attention_heads": 8},  # its 2-D rotary table: width / 4 = 2 × head width
-    # multimodal rotary sections its text config leaves to the model's default (16, 24, 24: a 128-wide head)
-    "paddleocr_vl": {"text_config": {"rope_parameters": {"rope_theta": 500000.0, "rope_type": "default",
-                                                         "mrope_section": [2, 1, 1]}}},
-    "xclip": {"vision_config": {"mit_hidden_size": WIDTH, "mit_intermediate_size": FFN}},  # its frame transformer
-    "tvp": {"max_img_size": 2 * IMAGE, "visual_prompt_size": 4},  # frames padded with a learned 4-pixel frame
-    # the decoder's cross-attention reads the encoder's width under names of its own
-    "dia": {"decoder_config": {"cross_hidden_size": WIDTH, "cross_head_dim": HEAD_DIM, "cross_num_attention_heads": HEADS,
-                               "cross_num_key_value_heads": HEADS}},
-    # the speech encoder reads the decoder's codes (8,194); the encoders rotate at least 32 dimensions of a head
-    "clvp": {"speech_config": {"vocab_size": 8194, "num_attention_heads": 1}, "text_config": {"num_attention_heads": 1}},
-    "pe_audio": {"audio_config": {"dac_config": {"encoder_hidden_size": 2}}},  # DAC doubles it 4 times
-    # CLAP's audio Swin (HTSAT): a spectrogram folded into a spec_size square (4 × 128 time frames of 32 bins),
-    # whose last stage must keep as many frequency rows as the fold (4)
-    "clap": {"audio_config": {"spec_size": 4 * IMAGE, "num_mel_bins": IMAGE, "window_size": 4,
-                              "patch_embeds_hidden_size": WIDTH // 8}},
-    "exaone4_5_vision": {"num_key_value_heads": KV_HEADS},
-    "granite_speech5_encoder": {"num_key_value_heads": HEADS},  # key/value heads = heads
-    "granite_speech5_ctc": {"encoder_config": {"num_key_value_heads": HEADS}},
-    "inkling2_vision": {"text_hidden_size": WIDTH},
-    "qwen3_asr_encoder": {"downsample_hidden_size": WIDTH},  # the projector's output: the language model's width  # its heads are num_heads, not shrunk with them  # spectrogram frames
-    "lxmert": {"visual_feat_dim": 64},  # detector region features
-    "lilt": {"hidden_size": 48},  # six box embeddings of width / 6, shrunk by 4 for the layout stream
-    "layoutlmv3": {"coordinate_size": 6, "shape_size": 4, "input_size": IMAGE},  # 4 coordinates + 2 shapes = width
-    "bros": {"hidden_size": 64},  # a box's sinusoid takes width / 4 / 8 corners, halved: 1 at width 32
-    "seggpt": {"image_size": [2 * IMAGE, IMAGE]},  # the image above its prompt
-    "gemma3n_audio": {"sscp_conv_channel_size": [16, WIDTH]},
-    # X-Codec's acoustic model (DAC) with X-Codec's own hop (320 samples, its semantic model's), not DAC's 512
-    "xcodec": {"acoustic_model_config": {"downsampling_ratios": [8, 5, 4, 2], "upsampling_ratios": [8, 5, 4, 2],
-                                         "hop_length": 320, "hidden_size": WIDTH, "encoder_hidden_size": 2}},
-    # the quantizer takes the semantic and the acoustic features side by side
-    **dict.fromkeys(["xcodec2", "neucodec"], {"quantization_dim": 2 * WIDTH, "num_key_value_heads": HEADS,
-                                             "encoder_hidden_size": 2}),  # doubled at each of 5 downsamplings
-    "vibevoice": {"audio_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
-                  "semantic_model_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
-                  "diffusion_head_config": {"frequency_embedding_size": 16}},
-    "vibevoice_asr": {"acoustic_tokenizer_encoder_config": {"num_filters": 4, "downsampling_ratios": [2] * 6},
-                      "semantic_tokenizer_encoder_config": {"num_filters": 4, "downsampling_ratios": [2] * 6}},
-    "blt": {"encoder_hash_byte_group_vocab": VOCAB, "encoder_config": {"hidden_size_global": WIDTH},
-            "decoder_config": {"hidden_size_global": WIDTH}},
-    "gemma4_text": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8, "global_head_dim": HEAD_DIM},
-    "gemma4": {"text_config": {"vocab_size_per_layer_input": VOCAB, "hidden_size_per_layer_input": 8,
-                               "global_head_dim": HEAD_DIM}},
-    "florence2": {"vision_config": {"embed_dim": [16, 32, 32, 32], "num_groups": [1, 2, 2, 2]}},  # hidden × expand = heads × head_dim
-    "align": {"vision_config": {"width_coefficient": 0.1, "depth_coefficient": 1.0, "hidden_dim": 32,
-                                "num_block_repeats": [1] * 7}},
+    # segment anything: the image encoder's neck outputs the mask decoder's width
+    "sam": _SAM,
+    "sam_hq": {**_SAM, "mask_decoder_config": {"iou_head_hidden_dim": WIDTH, "vit_dim": WIDTH}},  # HQ: ViT features
+    "sam2_hiera_det_model": _HIERA,
+    "sam2_vision_model": _SAM2_VISION,
+    "sam2": _SAM2,
+    # (their forward takes a video inference session, not tensors: shrunk only to be skipped for that)
+    **dict.fromkeys(["sam2_video", "edgetam_video"], _SAM2),
+    **dict.fromkeys(["sam3", "sam3_lite_text"], {"vision_config": _SAM3_VISION,
+                                                 "detr_decoder_config": {"num_queries": 16}}),
+    "sam3_tracker": {"vision_config": _SAM3_VISION, "prompt_encoder_config": {"image_size": 2 * IMAGE, "patch_size": 8},
+                     "mask_decoder_config": {"iou_head_hidden_dim": WIDTH}},
+    # Unlimited-OCR: SAM features (a 64-pixel image, patches of 4, two stride-2 convolutions to 4 × 4 tokens of
+    # the CLIP encoder's width) take the place of the CLIP encoder's patches (16 pixels, patches of 4: 4 × 4)
+    "unlimited_ocr": {"vision_config": {
+        "sam_config": {"image_size": 2 * IMAGE, "patch_size": 4, "output_channels": 16,
+                       "downsample_channels": [16, WIDTH], "global_attn_indexes": [1], "mlp_dim": FFN},
+        "encoder_config": {"image_size": 16, "patch_size": 4}}, "text_config": {"num_key_value_heads": HEADS}},
 }
 
 
@@ -474,7 +482,8 @@ def tiny_config(cls, depth: int = 0, adjust: dict | None = None):
             rope, full = getattr(cfg, "rope_parameters", None), getattr(cls(), "rope_parameters", None)
             if isinstance(rope, dict) and isinstance(full, dict) and all(isinstance(v, dict) for v in rope.values()):
                 # rotary parameters per layer kind are kept for the kinds the shallow config had: add the others'
-                rope.update({k: dict(full[k]) for k in set(cfg.layer_types) - set(rope) if isinstance(full.get(k), dict)})
+                rope.update({k: dict(full[k]) for k in set(cfg.layer_types) - set(rope)
+                             if isinstance(full.get(k), dict)})
     rope = getattr(cfg, "rope_parameters", None)
     if isinstance(rope, dict) and (isinstance(rope.get("mrope_section"), (list, tuple)) or
                                    "mrope_section" in getattr(cls, "ignore_keys_at_rope_validation", ())):
@@ -637,7 +646,8 @@ def _retry(cand: dict, err: Exception) -> list:
     for n in numbers:  # a count of features' elements, not rows (Janus's message): B images × k rows × width
         k = n // (B * WIDTH)
         if 1 < k <= 4096 and n % (B * WIDTH) == 0:
-            out.append({"input_ids": torch.cat([torch.full((B, k), img), text], 1), "pixel_values": cand["pixel_values"]})
+            out.append({"input_ids": torch.cat([torch.full((B, k), img), text], 1),
+                        "pixel_values": cand["pixel_values"]})
     return out[:8]
 
 
@@ -729,7 +739,8 @@ def _video(c, g, frames: int, size: int, **extra) -> dict:
 def _forecast(c, g) -> dict:
     """A Hugging Face forecaster's past (context + the largest lag) and future, one time feature each."""
     past, future = c.context_length + max(c.lags_sequence), c.prediction_length
-    return {"past_values": torch.randn(B, past, generator=g), "past_time_features": torch.randn(B, past, 1, generator=g),
+    return {"past_values": torch.randn(B, past, generator=g),
+            "past_time_features": torch.randn(B, past, 1, generator=g),
             "past_observed_mask": torch.ones(B, past), "future_values": torch.randn(B, future, generator=g),
             "future_time_features": torch.randn(B, future, 1, generator=g)}
 
@@ -845,8 +856,9 @@ INPUTS = {
                     lambda m, c, g: [_flat_patches(g, c)]),
     "exaone4_5_vision": lambda m, c, g: [_flat_patches(g, c, "hidden_states", c.temporal_patch_size)],
     "video_llama_3_vision": lambda m, c, g: [_flat_patches(g, c, merge_sizes=torch.tensor([2] * B))],
-    "kimi_k25_vision": lambda m, c, g: [{"pixel_values": torch.randn(B * 16, 3, c.patch_size, c.patch_size, generator=g),
-                                         "grid_thw": torch.tensor([[1, 4, 4]] * B)}],
+    "kimi_k25_vision": lambda m, c, g: [{
+        "pixel_values": torch.randn(B * 16, 3, c.patch_size, c.patch_size, generator=g),
+        "grid_thw": torch.tensor([[1, 4, 4]] * B)}],
     **dict.fromkeys(["minicpm_ocr_vision", "minicpmv4_7_vision"], lambda m, c, g: [{
         "pixel_values": torch.randn(1, c.num_channels, c.patch_size, c.patch_size * 16 * B, generator=g),
         "target_sizes": torch.tensor([[4, 4]] * B, dtype=torch.int32)}]),
@@ -896,10 +908,11 @@ INPUTS = {
     "vibevoice_acoustic_tokenizer_encoder": lambda m, c, g: [{"hidden_states": torch.randn(B, 1, 1600, generator=g)}],
     "vibevoice_acoustic_tokenizer_decoder": lambda m, c, g: [{"hidden_states": torch.randn(B, c.hidden_size, 25,
                                                                                            generator=g)}],
-    "blt": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "use_cache": False}],  # its cache asks the config for a depth it lacks
+    # BLT's cache asks its config for a depth it lacks
+    "blt": lambda m, c, g: [{"input_ids": _ids(g, T, VOCAB), "use_cache": False}],
     "perceiver": lambda m, c, g: [{"inputs": torch.randn(B, T, c.d_model, generator=g)}],  # no preprocessor: embeddings
-    "vjepa2": lambda m, c, g: [{"pixel_values_videos": torch.randn(B, c.frames_per_clip, c.in_chans, c.crop_size, c.crop_size,
-                                                                   generator=g)}],
+    "vjepa2": lambda m, c, g: [{"pixel_values_videos": torch.randn(
+        B, c.frames_per_clip, c.in_chans, c.crop_size, c.crop_size, generator=g)}],
 }
 
 
@@ -1199,9 +1212,9 @@ def write_markdown(records: list[dict], path: Path, scope: str = "every model ty
         "after the move).", "",
         "A MAC difference is a lead, not a verdict: flop_counter counts only the ops it has a formula for (mm, "
         "bmm, addmm, baddbmm, convolutions, SDPA, …), not `_grouped_mm`, `aten.lstm` on CPU, triangular solves, "
-        "cdist's `_euclidean_dist` or the CPU SDPA kernel called directly; and its convolution-gradient formula ignores `groups` (the "
-        "training step uses the closed form instead). Every difference left was traced to one of these: "
-        "docs/coverage.md, \"The Hugging Face sweep\".", "",
+        "cdist's `_euclidean_dist` or the CPU SDPA kernel called directly; and its convolution-gradient formula "
+        "ignores `groups` (the training step uses the closed form instead). Every difference left was traced to "
+        "one of these: docs/coverage.md, \"The Hugging Face sweep\".", "",
         "| model type | status | coverage | torchcount MACs | flop_counter FLOPs/2 | difference | uncounted ops / "
         "note | training step: MACs − flop_counter's | meta (meta − CPU) |", "|---|---|---|---:|---:|---:|---|---|---|"]
     for r in records:
