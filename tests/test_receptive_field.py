@@ -1051,3 +1051,24 @@ def test_a_roll_along_the_channels_keeps_every_position():
     assert rf_of(Roll(1), x).row("c2").rf == (5, 5)
     row = rf_of(Roll(3), x).row("c2")
     assert row.rf is None and "wraps positions around" in row.note
+
+
+def test_a_batched_matmul_over_a_batch_of_one_is_said_not_taken_for_the_whole_input():
+    # F.linear with a weight that needs no gradient (a frozen or constant one), on a non-contiguous
+    # channels-last tensor of batch 1, runs as a view to H×W×C and a bmm over H: each output element still
+    # reads one position (c2's gradient footprint: 5×5 of the 12×12 input), so "whole input" was wrong
+    class ConstantLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 1, 3)
+            self.register_buffer("w", torch.rand(4, 4) + 0.5)
+
+        def forward(self, x):
+            return self.c2(nn.functional.linear(self.c1(x).permute(0, 2, 3, 1), self.w).permute(0, 3, 1, 2))
+
+    model = _positive(ConstantLinear())
+    x = torch.ones(1, 1, 12, 12, dtype=torch.float64)
+    assert _footprint_box(model, x, "c2", (0, 0, 4, 4)) == ((4, 8), (4, 8))  # 3 + 2: not the whole input
+    row = rf_of(model, x).row("c2")
+    assert row.kind == "unknown" and "bmm" in row.note and "not followed" in row.note
+

@@ -671,6 +671,12 @@ class _DataFlow:
                 # positions are still apart, in one axis with the batch, where they are not followed
                 return _Unknown(f"{name} folds the positions into one axis ({_fmt(src.shape)} → {_fmt(out.shape)})"
                                 f": not followed"), "", None
+            if name not in _LAYOUT_OPS and id(src) in self.axes and out.dim() >= src.dim():
+                # an op that keeps its operand's rank, as the batched matmul F.linear runs on a channels-last
+                # tensor of batch 1 with a weight that needs no gradient ((1, H, W, C) viewed as (H, W, C)):
+                # its positions are still apart (it said "whole input")
+                return _Unknown(f"{name} of a tensor whose spatial axes are at {self.axes[id(src)]} "
+                                f"({_fmt(src.shape)} → {_fmt(out.shape)}): not followed"), "", None
             # a lower rank: flattened, or reduced over positions
             return _Global(f"{name} drops the spatial layout: every later element sees the whole input"), "", None
         if out_sp == (1,) * self.dims and any(self._usual(t) != out_sp for t in ins):
