@@ -1072,3 +1072,20 @@ def test_a_batched_matmul_over_a_batch_of_one_is_said_not_taken_for_the_whole_in
     row = rf_of(model, x).row("c2")
     assert row.kind == "unknown" and "bmm" in row.note and "not followed" in row.note
 
+
+def test_a_batch_norm_of_a_tensor_whose_axes_moved_is_followed():
+    # BatchNorm2d over the W axis of a transposed tensor runs batch_norm, whose saved statistics (1-D) have
+    # no positions: it raised IndexError; per position (eval), so c2 sees c1's 3 + 2 = 5 (its footprint)
+    class BatchNormOverW(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.bn, self.c2 = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(10), nn.Conv2d(4, 1, 3)
+
+        def forward(self, x):
+            return self.c2(self.bn(self.c1(x).transpose(1, 3)).transpose(1, 3))
+
+    model = _positive(BatchNormOverW())
+    x = torch.ones(1, 1, 12, 12, dtype=torch.float64)
+    rep = rf_of(model, x)
+    assert rep.row("bn").kind == "ops" and rep.row("c2").rf == (5, 5)
+    assert _box(rep.row("c2"), (4, 4)) == _footprint_box(model, x, "c2", (0, 0, 4, 4)) == ((4, 8), (4, 8))

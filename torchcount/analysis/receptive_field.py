@@ -724,7 +724,8 @@ class _DataFlow:
             axes = self.axes[id(t)]
             moved = tuple(a + (a >= dim) for a in axes) if name == "stack" else \
                 tuple(a + out.dim() - t.dim() for a in axes)
-            if any(a >= out.dim() for a in moved) or tuple(out.shape[a] for a in moved) != self.spatial(t):
+            # (an output of lower rank than the operand, as a batch norm's saved statistics: no positions there)
+            if any(not 0 <= a < out.dim() for a in moved) or tuple(out.shape[a] for a in moved) != self.spatial(t):
                 return None
             placed.add(moved)
         if len(placed) > 1:
