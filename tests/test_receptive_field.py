@@ -1089,3 +1089,51 @@ def test_a_batch_norm_of_a_tensor_whose_axes_moved_is_followed():
     rep = rf_of(model, x)
     assert rep.row("bn").kind == "ops" and rep.row("c2").rf == (5, 5)
     assert _box(rep.row("c2"), (4, 4)) == _footprint_box(model, x, "c2", (0, 0, 4, 4)) == ((4, 8), (4, 8))
+
+
+class _Gated(nn.Module):
+    """3×3 conv, a squeeze-and-excitation gate (a global mean, a 1×1 conv, a sigmoid, a product), 3×3 conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.fc, self.c2 = nn.Conv2d(2, 4, 3), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        return self.c2(y * torch.sigmoid(self.fc(y.mean((2, 3), keepdim=True))))
+
+
+def test_behind_a_gate_the_field_along_the_windows_alone_is_said_too():
+    # after the gate every element sees the whole input (the gradient reaches all of it), and that stays the
+    # row's field; beside it, the field along the windows alone, as a textbook counts it: 3 + 2 = 5
+    torch.manual_seed(0)
+    m = _Gated().double()
+    x = torch.randn(1, 2, 12, 12, dtype=torch.float64)
+    assert _footprint_2d(m, x, (0, 0, 4, 4)) == (12, 12)
+    row = rf_of(m, x).row("c2")
+    assert row.kind == "global" and row.rf == (12, 12)
+    assert (row.local_rf, row.local_jump) == ((5, 5), (1, 1)) and "along its windows alone" in row.note
+    # without the gate, the same network's field
+    assert rf_of(nn.Sequential(m.c1, m.c2), x).row("1").rf == row.local_rf
+    # no gate, no second figure
+    assert all(r.local_rf is None for r in rf_of(nn.Sequential(m.c1, m.c2), x).rows)
+
+
+def test_mobilenet_v3_along_its_windows_is_the_same_network_without_its_gates():
+    # every row after the first squeeze-and-excitation block is "whole input"; the field along the windows
+    # alone equals the field of the same network with its SqueezeExcitation blocks made identities (639×639)
+    import torchvision
+    from torchvision.ops.misc import SqueezeExcitation
+
+    x = torch.randn(1, 3, 64, 64)
+    rep = rf_of(torchvision.models.mobilenet_v3_small().eval(), x)
+    plain = torchvision.models.mobilenet_v3_small().eval()
+    for module in list(plain.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, SqueezeExcitation):
+                setattr(module, name, nn.Identity())
+    without = {r.path: r for r in rf_of(plain, x).rows}
+    local = [r for r in rep.rows if r.local_rf is not None]
+    assert len(local) > 50 and all(r.kind == "global" for r in local)
+    assert all((r.local_rf, r.local_jump) == (without[r.path].rf, without[r.path].jump) for r in local)
+    assert rep.row("features.12.2").local_rf == (639, 639)

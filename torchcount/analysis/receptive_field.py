@@ -230,6 +230,10 @@ class RFRow:
     jump: tuple[int, ...] | None
     start: tuple[float, ...] | None
     note: str = ""
+    #: on a "global" row whose whole-input field comes through a global gate or pooled context (a
+    #: squeeze-and-excitation block): the field along its windows alone, as a textbook counts it (None elsewhere)
+    local_rf: tuple[int, ...] | None = None
+    local_jump: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -515,8 +519,12 @@ class _DataFlow:
     its spatial dimensions sit at (the last ones, until a permute or a reshape moves them). Tensors
     are kept alive for the pass, so identities are not reused."""
 
-    def __init__(self, dims: int, rank: int):
+    def __init__(self, dims: int, rank: int, local: bool = False):
         self.dims, self.rank = dims, rank
+        #: leave out the operands that see the whole input where a field meets them (a squeeze-and-excitation
+        #: gate, a kernel from pooled context): the field along the windows alone
+        self.local = local
+        self.gated = False  # such a meeting happened
         self.states: dict[int, Any] = {}
         self.axes: dict[int, tuple[int, ...]] = {}  # tensors with a field: the axes of spatial dims 0, 1, …
         self.merged: dict[int, str] = {}  # tensors made by merging fields: how
@@ -565,10 +573,20 @@ class _DataFlow:
         """The field of an element computed from the same position of each of ``tensors`` (a layer given
         several of them); unknown when their spatial axes do not line up."""
         states = [self.states[id(t)] for t in tensors]
+        if any(isinstance(st, _Global) for st in states) and any(isinstance(st, State) for st in states):
+            self.gated = True
+            if self.local:
+                tensors, states = self._windows_alone(tensors, states)
         fields = [t for t, st in zip(tensors, states) if isinstance(st, State)]
         if len({(self.axes[id(t)], self.spatial(t)) for t in fields}) > 1:
             return _Unknown(f"a layer reading {len(tensors)} tensors whose positions do not line up: not followed")
         return _union(states, f"a layer reading {len(tensors)} tensors")
+
+    @staticmethod
+    def _windows_alone(tensors: list, states: list) -> tuple[list, list]:
+        """The operands without those that see the whole input (the local pass)."""
+        keep = [(t, st) for t, st in zip(tensors, states) if not isinstance(st, _Global)]
+        return [t for t, _ in keep], [st for _, st in keep]
 
     def standard(self, t) -> "tuple | None":
         """The spatial axes of a tensor in the usual layout: its last ones (N, C, spatial…)."""
@@ -617,6 +635,10 @@ class _DataFlow:
             return unknown, "", None
         if all(isinstance(st, _Global) for st in states):
             return states[0], "", None  # (whatever the op: every element already sees the whole input)
+        if any(isinstance(st, _Global) for st in states):
+            self.gated = True
+            if self.local:
+                ins, states = self._windows_alone(ins, states)
         if name in _ONE_SOURCE_OPS and not _pointwise_op(func):  # (max.other is element-wise: a merge)
             # the rules below follow the op's first argument; another one computed from the input (a kernel
             # made from a global pooling of it, CondConv's) also reaches every output element
@@ -922,10 +944,8 @@ class _DataFlow:
         return _Unknown(rule.reason), None
 
 
-def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, input_size: tuple,
-                  out: "ReceptiveFieldReport", require_window: bool = False) -> dict:
-    """Fill ``out.rows`` from one traced forward; returns path → the RF texts of its calls.
-    ``require_window``: a ``ValueError`` unless the forward ran a convolution or pooling op."""
+def _traced(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, local: bool = False) -> "_DataFlow":
+    """One forward with the data flow followed (``local``: along the windows alone)."""
     import torch
     from torch.utils._pytree import tree_leaves, tree_map_only
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -936,7 +956,7 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
     # the input with the layers' spatial dimensions (N, C, spatial…; or unbatched C, spatial…), not merely
     # the first one: forward(cond, x) with a 1×3 condition first gave x no field, and no layer a number
     first = next((t for rank in (dims + 2, dims + 1) for t in tensors if t.dim() == rank), tensors[0])
-    flow = _DataFlow(dims, first.dim())
+    flow = _DataFlow(dims, first.dim(), local)
     # (the forward gets copies: one that writes its input in place must not change the caller's)
     args, kwargs = tree_map_only(torch.Tensor, lambda t: t.clone(), (args, kwargs))
     for t in tree_leaves((args, kwargs)):
@@ -960,14 +980,29 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
 
     with forwards_wrapped([r.module for r in ruled.values()], wrap), preserved(model), torch.no_grad(), Ops():
         model(*args, **kwargs)
+    return flow
+
+
+def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int, input_size: tuple,
+                  out: "ReceptiveFieldReport", require_window: bool = False) -> dict:
+    """Fill ``out.rows`` from one traced forward; returns path → the RF texts of its calls.
+    ``require_window``: a ``ValueError`` unless the forward ran a convolution or pooling op."""
+    flow = _traced(model, args, kwargs, units, dims)
     if require_window and not flow.windowed:
         # no conv/pool module, and no functional window either (an LSTM, or an MLP on B×T×F, whose last
         # dimension is features, not positions): as for a 2-D input, the analysis does not apply
         raise ValueError(f"{out.model_name}: no convolution or pooling layer found, nor a convolution or "
                          f"pooling op in its forward; the receptive field is defined for conv/pool stacks")
+    local_out = [None] * len(flow.calls)
+    if flow.gated:
+        # a field met one that sees the whole input (a squeeze-and-excitation gate): a second pass leaves those
+        # operands out, for the field along the windows alone, said beside "whole input"
+        local = _traced(model, args, kwargs, units, dims, local=True)
+        if [c[0] for c in local.calls] == [c[0] for c in flow.calls]:  # (the same calls: a deterministic forward)
+            local_out = [c[4] for c in local.calls]
     texts: dict[str, list] = {}
     seen_calls: dict[str, int] = {}
-    for path, type_name, rule, state_in, state_out, note in flow.calls:
+    for (path, type_name, rule, state_in, state_out, note), alone in zip(flow.calls, local_out):
         k = seen_calls[path] = seen_calls.get(path, 0) + 1
         shown = path if k == 1 else f"{path or '(root)'} (call {k})"
         window = rule if isinstance(rule, Window) else None
@@ -980,6 +1015,10 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
             else:  # this layer made it global (a global pooling): its reason, not how its input was merged
                 why = state_out.reason
             row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None, why)
+            if isinstance(alone, State):
+                row.local_rf, row.local_jump = alone.rf, alone.jump
+                row.note += (f"; along its windows alone (leaving out the gates or context that see the whole "
+                             f"input): {_fmt(alone.rf)}, jump {_fmt(alone.jump)}")
         else:
             if isinstance(rule, Kind) and rule.kind == "unknown":
                 reason = rule.reason  # its own reason first
