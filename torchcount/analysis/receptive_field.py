@@ -1010,15 +1010,15 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
             kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
             row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start, note)
         elif isinstance(state_out, _Global):
-            if isinstance(state_in, _Global):
-                why = note or "after a global step: sees the whole input"
+            if isinstance(state_in, _Global):  # (made by a merge: the merge's reason, not "the union of their fields")
+                why = state_in.reason if note else "after a global step: sees the whole input"
             else:  # this layer made it global (a global pooling): its reason, not how its input was merged
                 why = state_out.reason
             row = RFRow(shown, type_name, "global", window, tuple(input_size) or None, None, None, why)
             if isinstance(alone, State):
                 row.local_rf, row.local_jump = alone.rf, alone.jump
-                row.note += (f"; along its windows alone (leaving out the gates or context that see the whole "
-                             f"input): {_fmt(alone.rf)}, jump {_fmt(alone.jump)}")
+                row.note += (f"; along its windows alone, without the gates that see the whole input: "
+                             f"{_fmt(alone.rf)}, jump {_fmt(alone.jump)}")
         else:
             if isinstance(rule, Kind) and rule.kind == "unknown":
                 reason = rule.reason  # its own reason first
