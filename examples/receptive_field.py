@@ -8,6 +8,8 @@ Run: python examples/receptive_field.py
    analysis says the field becomes the whole input; ResNet-18 (residual branches): 435×435.
 4. ConvNeXt-Tiny, whose blocks permute to channels-last and back: its last depthwise conv sees
    1688×1688 input pixels (4 + 3·6·4 + 4 + 3·6·8 + 8 + 9·6·16 + 16 + 3·6·32), jump 32.
+5. MobileNetV3-small, whose squeeze-and-excitation gates (a global mean) make every later layer see the
+   whole input; along its windows alone, as textbooks count it, its last layer sees 639×639 pixels.
 """
 import torch
 from torch import nn
@@ -46,6 +48,12 @@ def main():
     last = [r for r in convnext.rows if r.kind == "window"][-1]
     print(f"ConvNeXt-Tiny: the last depthwise convolution '{last.path}' sees {last.rf[0]}×{last.rf[1]} input "
           f"pixels, jump {last.jump[0]}")
+
+    # behind a gate computed from a global mean every element sees the whole input; the windows alone are said too
+    mobilenet = torchcount.receptive_field(torchvision.models.mobilenet_v3_small().eval(), input_size=(1, 3, 64, 64))
+    last = [r for r in mobilenet.rows if r.local_rf is not None][-1]
+    print(f"MobileNetV3-small: '{last.path}' sees the whole input through its gates; along its windows alone "
+          f"{last.local_rf[0]}×{last.local_rf[1]} pixels, jump {last.local_jump[0]}")
 
 
 if __name__ == "__main__":

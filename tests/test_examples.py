@@ -94,6 +94,9 @@ EXPECTED = {
         "16                 1       7.5",
         "ResNet-18: the last convolution 'layer4.1.conv2' sees 435×435 input pixels, jump 32",
         "ConvNeXt-Tiny: the last depthwise convolution 'features.7.2.block.0' sees 1688×1688 input pixels, jump 32",
+        # (its SE gates' field by the windows alone: that of the network without them, tests/test_receptive_field.py)
+        "MobileNetV3-small: 'features.12.2' sees the whole input through its gates; along its windows alone "
+        "639×639 pixels, jump 32",
     ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
