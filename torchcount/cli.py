@@ -267,23 +267,18 @@ def make_input(shape: tuple, dtype, device):
     """A tensor of ``shape``: normal random values for floating and complex dtypes, 0/1 for
     integers, False for bool. Seeded (0), so that the same command counts the same: a model may
     take another path for other values (Hugging Face skips the attention mask when it is all ones)."""
-    import torch
+    from .profile import random_tensor, seeded_generator
 
-    from .profile import random_tensor
-
-    generator = None if str(device) == "meta" else torch.Generator(device=device).manual_seed(0)
-    return random_tensor(shape, dtype, device, generator)
+    return random_tensor(shape, dtype, device, seeded_generator(device))
 
 
 def _make_given(given: list, device) -> tuple[tuple, dict]:
     """(positional, keyword) tensors for the ``--input`` options, drawn in their order from one generator
     seeded 0, as ``profile(input_size=[…])`` draws its list: the same shapes give the same values both ways,
     and two inputs of one shape differ (each was seeded on its own, so they were equal)."""
-    import torch
+    from .profile import random_tensor, seeded_generator
 
-    from .profile import random_tensor
-
-    generator = None if str(device) == "meta" else torch.Generator(device=device).manual_seed(0)
+    generator = seeded_generator(device)
     made = [(name, random_tensor(shape, dtype, device, generator)) for name, shape, dtype in given]
     return tuple(t for name, t in made if name is None), {name: t for name, t in made if name is not None}
 

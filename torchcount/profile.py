@@ -63,11 +63,17 @@ def make_inputs(input_size, dtype: torch.dtype = torch.float32, device=None) -> 
     for shape in shapes:
         if not isinstance(shape, (tuple, list, torch.Size)) or not all(_is_size(s) for s in shape):
             raise ValueError(f"input_size: {shape!r} is not a shape of non-negative ints, e.g. (1, 3, 224, 224)")
-    generator = None if str(device) == "meta" else torch.Generator(device=device or "cpu").manual_seed(0)
+    generator = seeded_generator(device)
     out = []
     for shape in shapes:
         out.append(random_tensor(tuple(operator.index(s) for s in shape), dtype, device, generator))
     return tuple(out)
+
+
+def seeded_generator(device=None) -> "torch.Generator | None":
+    """A generator of its own seeded 0 on ``device`` (None on meta, which draws no values): random inputs are
+    the same for the same call, and the caller's random stream is not advanced."""
+    return None if str(device) == "meta" else torch.Generator(device=device or "cpu").manual_seed(0)
 
 
 def random_tensor(shape: tuple, dtype: torch.dtype, device=None, generator: "torch.Generator | None" = None):
