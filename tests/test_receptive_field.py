@@ -443,9 +443,12 @@ class Functional(nn.Module):
 
 
 def test_what_happens_between_layers():
-    # an upsampled tensor is not a window: said, not a number (the shapes walk took b for a chain)
+    # nearest upsampling ×2 between two convs (a: field 3, jump 2, start 0): b's output x reads the upsampled
+    # x − 1 … x + 1, which are a's ⌊(x − 1)/2⌋ … ⌊(x + 1)/2⌋, two of a's positions at every x: 3 + 2 = 5; one input
+    # position per output on average (jump 2 / 2); b's x = 0 reads a's −1 and 0, input −3 … 1, centre −1
     resized = receptive_field(Resized(), torch.randn(1, 1, 8, 8))
-    assert resized.row("b").rf is None and "upsample" in resized.row("b").note
+    b = resized.row("b")
+    assert (b.rf, b.jump, b.start, b.note) == ((5, 5), (1, 1), (-1.0, -1.0), "")
     # a gate computed from a mean over all positions: the product sees the whole input
     gated = receptive_field(nn.Sequential(Gated(), nn.Conv2d(4, 1, 3)), torch.randn(1, 1, 8, 8))
     assert gated.row("1").kind == "global"
@@ -990,7 +993,9 @@ def test_a_linear_layer_after_a_lost_layout_says_which_step_lost_it():
     assert rep.row("mlp").rf is None and "view raises the rank to 6" in rep.row("mlp").note
     head = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(18, 2))
     rep = rf_of(head, torch.randn(1, 1, 4, 4))
-    assert rep.row("3").rf is None and "adaptive pooling (2, 2) → (3, 3)" in rep.row("3").note
+    # (the adaptive pooling 2 → 3 is followed: its outputs pool positions 0, 0…1 and 1 of a field of 3, jump 1:
+    # fields 3, 4, 3; the flatten after it makes the Linear see the whole input)
+    assert rep.row("1").rf == (4, 4) and rep.row("3").kind == "global" and rep.row("3").rf == (4, 4)
 
 
 def test_the_memory_format_changes_nothing():

@@ -11,16 +11,24 @@ padding p (effective kernel k' = d·(k − 1) + 1), the standard recurrence is::
 (0 = centre of the first input element), so it can be negative with padding and is a half
 integer for even kernels. Initial state: RF 1, jump 1, start 0.
 
-The recurrence is per-layer knowledge like a cost rule: one small pure function per layer
-type below (:data:`WINDOW_RULES`) says what sliding window a layer applies. Layers are walked
-in call order, which is right for a chain (a ``Sequential`` stack); a layer whose input shape
-is not the previous layer's output shape is reported as breaking the chain. Layers the
-recurrence cannot describe — adaptive and global pooling, attention, recurrent layers,
-upsampling, anything without a window rule — are reported as such, never as a number.
+The recurrence is computed position by position (:class:`Reach`): output x of a layer sees input
+positions lo(x)…hi(x). After windows these are affine in x and give the three numbers above. An
+upsampling (an interpolation, a transposed convolution, a pixel shuffle) or an adaptive pooling with
+uneven windows makes them repeat a pattern instead: the jump becomes a fraction (input positions per
+output, on average) and the field's size may depend on the position (the largest is given).
+
+The window each layer applies is per-layer knowledge like a cost rule: one small pure function per
+layer type below (:data:`WINDOW_RULES`). Given the model, the data flow is followed through one
+traced forward (:class:`_DataFlow`); given a report alone, layers are walked in call order and
+which tensor a layer reads is inferred from shapes. Layers the recurrence cannot describe —
+global pooling, attention, recurrent layers, anything without a window rule — are reported as
+such, never as a number.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
+from math import gcd
 from typing import Any, Callable, Sequence
 
 from tabulate import tabulate
@@ -41,6 +49,8 @@ class Window:
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
     padding: tuple[int, ...]
+    #: a transposed convolution (``padding`` is its ``padding``: it trims the output)
+    transposed: bool = False
 
     @property
     def dims(self) -> int:
@@ -52,7 +62,9 @@ class Kind:
     """What a layer does to the receptive field when it is not a sliding window.
 
     ``kind``: ``"pointwise"`` (RF unchanged), ``"global"`` (every output sees the whole
-    input), ``"flatten"`` (spatial layout lost; later layers are global) or ``"unknown"``."""
+    input), ``"flatten"`` (spatial layout lost; later layers are global), ``"ops"`` (given the
+    model, followed through the ops it runs: an upsampling; from a report alone, unknown) or
+    ``"unknown"``."""
 
     kind: str
     reason: str
@@ -67,10 +79,10 @@ def _tup(value, n: int) -> tuple:
 
 
 def conv_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Kind:
-    if isinstance(m, nn.modules.conv._ConvTransposeNd):
-        return Kind("unknown", "transposed convolution (upsamples; the recurrence here is for "
-                               "downsampling windows)")
     n = len(m.kernel_size)
+    if isinstance(m, nn.modules.conv._ConvTransposeNd):
+        return Window(_tup(m.kernel_size, n), _tup(m.stride, n), _tup(m.dilation, n), _tup(m.padding, n),
+                      transposed=True)
     k, s, d = _tup(m.kernel_size, n), _tup(m.stride, n), _tup(m.dilation, n)
     if isinstance(m.padding, str):
         # 'same' pads d·(k−1) in total, the smaller half on the left (as torch does); 'valid' pads 0
@@ -105,7 +117,8 @@ def adaptive_pool_window(m: nn.Module, in_sizes: tuple[int, ...]) -> Window | Ki
         # evenly divisible: a plain window of In/Out with stride In/Out
         k = tuple(i // o for i, o in zip(in_sizes, out))
         return Window(k, k, (1,) * len(k), (0,) * len(k))
-    return Kind("unknown", f"adaptive pooling {tuple(in_sizes)} → {out}: windows of varying size")
+    return Kind("ops", f"adaptive pooling {tuple(in_sizes)} → {out}: windows of varying size, followed "
+                       f"through the ops it runs, given the model and its inputs")
 
 
 def pointwise(m: nn.Module, in_sizes) -> Kind:
@@ -142,7 +155,7 @@ def pixel_unshuffle_window(m: nn.Module, in_sizes) -> Window:
 
 
 def upsample(m: nn.Module, in_sizes) -> Kind:
-    return Kind("unknown", "upsampling: fractional jump, not described by this recurrence")
+    return Kind("ops", "upsampling: followed through the ops it runs, given the model and its inputs")
 
 
 _POINTWISE_TYPES: tuple[type, ...] = tuple(
@@ -194,30 +207,285 @@ def window_rule_for(module: nn.Module) -> Callable | None:
 
 
 # ---------------------------------------------------------------------------------------
-# the recurrence
+# the recurrence, position by position
+#
+# Along one spatial dimension, a field says which input positions output position x sees: from lo(x) to
+# hi(x). After windows, pads and crops these are affine (lo(x) = lo(0) + jump·x, the textbook's case); an
+# upsampling or a transposed convolution makes them repeat a pattern instead (nearest ×2: output 2i and
+# 2i + 1 both read input i). Both are quasi-affine maps, x ↦ table[x mod period] + shift·(x div period),
+# which compose into maps of the same kind; positions beyond a border follow the same pattern (the
+# textbook's virtual positions in the padding).
+
+#: a pattern longer than this is not followed (an interpolation by a scale such as 1.37 repeats only
+#: after hundreds of positions)
+_MAX_PERIOD = 1 << 12
+
+
+class PatternTooLong(ValueError):
+    """A composed field whose pattern repeats only after more than ``_MAX_PERIOD`` positions."""
+
+
+@dataclass(frozen=True)
+class IndexMap:
+    """Positions x ↦ ``table[x mod period] + shift·(x div period)`` (Python's floor division, so negative
+    x, beyond the first border, continue the pattern)."""
+
+    period: int
+    shift: int
+    table: tuple[int, ...]
+
+    def __call__(self, x: int) -> int:
+        q, r = divmod(x, self.period)
+        return self.table[r] + self.shift * q
+
+    @property
+    def slope(self):
+        """Input positions per output position, on average: the jump (a fraction after an upsampling)."""
+        j = Fraction(self.shift, self.period)
+        return int(j) if j.denominator == 1 else j
+
+    @property
+    def monotone(self) -> bool:
+        """Whether a later position never maps before an earlier one."""
+        t = self.table
+        return all(a <= b for a, b in zip(t, t[1:])) and t[-1] <= t[0] + self.shift
+
+    def after(self, g: "IndexMap") -> "IndexMap":
+        """self ∘ g: position x ↦ self(g(x))."""
+        if g.shift <= 0:
+            raise ValueError("a map of positions that does not advance")
+        # g advances by a multiple of self's period after t of its own periods
+        t = self.period // gcd(g.shift, self.period)
+        period = g.period * t
+        if period > _MAX_PERIOD:
+            raise PatternTooLong(period)
+        return IndexMap(period, self.shift * (g.shift * t // self.period),
+                        tuple(self(g(x)) for x in range(period)))
+
+
+def affine(start: int, step_: int) -> IndexMap:
+    """x ↦ start + step·x."""
+    return IndexMap(1, step_, (start,))
+
+
+def _spread(maps: list, pick: Callable) -> IndexMap:
+    """Position by position, ``pick`` (min or max) of maps with the same slope."""
+    period = 1
+    for m in maps:
+        period = period * m.period // gcd(period, m.period)
+    if period > _MAX_PERIOD:
+        raise PatternTooLong(period)
+    shift = maps[0].shift * (period // maps[0].period)
+    return IndexMap(period, shift, tuple(pick(m(x) for m in maps) for x in range(period)))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The field along one spatial dimension: output position x sees input positions lo(x)…hi(x)."""
+
+    lo: IndexMap
+    hi: IndexMap
+
+    def through(self, g_lo: IndexMap, g_hi: IndexMap) -> "Reach":
+        """After a step whose output x reads its input's positions g_lo(x)…g_hi(x) (both maps of one period
+        and shift): the union of their fields."""
+        if self.lo.monotone and self.hi.monotone:
+            return Reach(self.lo.after(g_lo), self.hi.after(g_hi))  # (the range's ends have the extreme fields)
+        # the union over a range of positions, which is not its ends' fields where lo or hi goes back (a dilated
+        # transposed convolution's taps reach its outputs out of order)
+        lo, hi = self.lo.after(g_lo), self.hi.after(g_hi)  # (for the period and the shift)
+        period = lo.period * hi.period // gcd(lo.period, hi.period)
+        if period > _MAX_PERIOD:
+            raise PatternTooLong(period)
+        span = [range(g_lo(x), g_hi(x) + 1) for x in range(period)]
+        return Reach(IndexMap(period, lo.shift * (period // lo.period), tuple(min(map(self.lo, r)) for r in span)),
+                     IndexMap(period, hi.shift * (period // hi.period), tuple(max(map(self.hi, r)) for r in span)))
+
+    def sizes(self) -> list[int]:
+        """The field's size at each position of one whole pattern."""
+        period = self.lo.period * self.hi.period // gcd(self.lo.period, self.hi.period)
+        return [self.hi(x) - self.lo(x) + 1 for x in range(period)]
 
 
 @dataclass(frozen=True)
 class State:
-    rf: tuple[int, ...]
-    jump: tuple[int, ...]
-    start: tuple[float, ...]
+    """The field of a tensor's elements, one :class:`Reach` per spatial dimension; ``rf``, ``jump`` and
+    ``start`` are the textbook's three numbers (``rf`` the largest field where it varies)."""
+
+    reach: tuple[Reach, ...]
+
+    @property
+    def rf(self) -> tuple[int, ...]:
+        return tuple(max(r.sizes()) for r in self.reach)
+
+    @property
+    def jump(self) -> tuple:
+        return tuple(r.lo.slope for r in self.reach)
+
+    @property
+    def start(self) -> tuple[float, ...]:
+        return tuple((r.lo(0) + r.hi(0)) / 2 for r in self.reach)
+
+    def varying(self) -> "str | None":
+        """Where the field's size depends on the position (after an upsampling): its range, per dimension."""
+        ranges = [(min(s), max(s)) for s in (r.sizes() for r in self.reach)]
+        if all(a == b for a, b in ranges):
+            return None
+        return "×".join(f"{a}–{b}" if a != b else str(a) for a, b in ranges)
+
+
+def _transposed_reads(k: int, s: int, d: int, p: int) -> tuple[IndexMap, IndexMap] | None:
+    """Which input positions output x of a transposed convolution reads: those i with x = i·s − p + m·d
+    for some tap m < k (the first and the last), a pattern of period s; None when some output reads none
+    (a stride larger than the kernel's reach: those outputs are the bias alone)."""
+    lo, hi = [], []
+    for x in range(s):
+        taps = [(x + p - m * d) // s for m in range(k) if (x + p - m * d) % s == 0]
+        if not taps:
+            return None
+        lo.append(min(taps))
+        hi.append(max(taps))
+    return IndexMap(s, 1, tuple(lo)), IndexMap(s, 1, tuple(hi))
 
 
 def step(state: State, w: Window) -> State:
-    """One layer of the recurrence (see the module docstring)."""
-    rf, jump, start = [], [], []
-    for r, j, st, k, s, d, p in zip(state.rf, state.jump, state.start, w.kernel, w.stride, w.dilation,
-                                     w.padding):
-        k_eff = d * (k - 1) + 1
-        rf.append(r + (k_eff - 1) * j)
-        jump.append(j * s)
-        start.append(st + ((k_eff - 1) / 2 - p) * j)
-    return State(tuple(rf), tuple(jump), tuple(start))
+    """One layer: output x of a window (kernel k, stride s, dilation d, left padding p; k' = d·(k − 1) + 1)
+    reads positions x·s − p … x·s − p + k' − 1, which gives the module docstring's recurrence; a transposed
+    convolution reads the positions that reach x through its taps."""
+    reach = []
+    for r, k, s, d, p in zip(state.reach, w.kernel, w.stride, w.dilation, w.padding):
+        if w.transposed:
+            reads = _transposed_reads(k, s, d, p)
+            if reads is None:
+                raise ValueError(f"a transposed convolution with stride {s} and kernel {k} (dilation {d}): some "
+                                 f"outputs read no input")
+            reach.append(r.through(*reads))
+        else:
+            k_eff = d * (k - 1) + 1
+            reach.append(r.through(affine(-p, s), affine(k_eff - 1 - p, s)))
+    return State(tuple(reach))
 
 
 def initial(dims: int) -> State:
-    return State((1,) * dims, (1,) * dims, (0.0,) * dims)
+    one = Reach(affine(0, 1), affine(0, 1))
+    return State((one,) * dims)
+
+
+# ---------------------------------------------------------------------------------------
+# resizes: interpolations, pixel shuffles, adaptive pooling with uneven windows
+#
+# Output x reads input positions by a formula of x (PyTorch's, aten/src/ATen/native/UpSample.h and
+# AdaptivePooling.h, in exact fractions), which repeats with a period: the reads are IndexMaps too.
+
+_NEAREST = ("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d")
+_NEAREST_EXACT = ("_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d")
+_LINEAR = ("upsample_linear1d", "upsample_bilinear2d", "upsample_trilinear3d")
+_CUBIC = ("upsample_bicubic2d",)
+_RESIZE_OPS = frozenset((*_NEAREST, *_NEAREST_EXACT, *_LINEAR, *_CUBIC))
+_ADAPTIVE_OPS = frozenset(("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool2d",
+                           "adaptive_max_pool3d", "adaptive_avg_pool2d", "adaptive_avg_pool3d"))
+#: the largest probe (input × output positions of one dimension) that checks a resize's formula
+_PROBE_LIMIT = 1 << 24
+
+
+def _floor_map(ratio: Fraction, offset: Fraction, add: int = 0, ceil: bool = False) -> IndexMap:
+    """x ↦ ⌊ratio·x + offset⌋ + add (⌈…⌉ with ``ceil``), a pattern of period ratio's denominator."""
+    period, shift = ratio.denominator, ratio.numerator
+    if period > _MAX_PERIOD:
+        raise PatternTooLong(period)
+
+    def one(x):
+        v = ratio * x + offset
+        return (-((-v.numerator) // v.denominator) if ceil else v.numerator // v.denominator) + add
+    return IndexMap(period, shift, tuple(one(x) for x in range(period)))
+
+
+def _resize_reads(name: str, n_in: int, n_out: int, scale, align_corners: bool) -> tuple[IndexMap, IndexMap]:
+    """Which input positions output x of a resize reads (first, last), along one dimension: PyTorch's
+    formulas, with ``scale`` the scale factor given (else the sizes' ratio)."""
+    if align_corners and name not in _NEAREST + _NEAREST_EXACT:
+        ratio = Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)
+    elif scale is not None and scale > 0:
+        ratio = Fraction(1 / scale).limit_denominator(_MAX_PERIOD)
+    else:
+        ratio = Fraction(n_in, n_out)
+    if ratio <= 0:
+        raise ValueError(f"a resize of {n_in} → {n_out} positions")
+    if name in _NEAREST:
+        if n_out == n_in:
+            ratio = Fraction(1)
+        elif n_out == 2 * n_in:
+            ratio = Fraction(1, 2)  # (PyTorch's shortcut, whatever the scale given)
+        m = _floor_map(ratio, Fraction(0))
+        return m, m
+    if name in _NEAREST_EXACT:
+        m = _floor_map(ratio, ratio / 2)
+        return m, m
+    # linear and cubic: the source coordinate ratio·(x + ½) − ½ (ratio·x with align_corners)
+    offset = Fraction(0) if align_corners else ratio / 2 - Fraction(1, 2)
+    if name in _LINEAR:  # its floor and the next position (the same one where it is a whole number)
+        return _floor_map(ratio, offset), _floor_map(ratio, offset, ceil=True)
+    # cubic: four taps around the floor; a whole-number source reads its own position alone
+    lo, hi = _floor_map(ratio, offset, -1), _floor_map(ratio, offset, 2)
+    whole = _floor_map(ratio, offset, ceil=True)
+    return (IndexMap(lo.period, lo.shift, tuple(w if w == l + 1 else l for l, w in zip(lo.table, whole.table))),
+            IndexMap(hi.period, hi.shift, tuple(w if w == h - 2 else h for h, w in zip(hi.table, whole.table))))
+
+
+def _widened(reads: tuple[IndexMap, IndexMap]) -> tuple[IndexMap, IndexMap]:
+    """One more position on each side (for float rounding that PyTorch's kernel makes and exact fractions do
+    not: a source coordinate just below a whole number reads the position before it too)."""
+    lo, hi = reads
+    return (IndexMap(lo.period, lo.shift, tuple(v - 1 for v in lo.table)),
+            IndexMap(hi.period, hi.shift, tuple(v + 1 for v in hi.table)))
+
+
+def _adaptive_reads(n_in: int, n_out: int) -> tuple[IndexMap, IndexMap]:
+    """Adaptive pooling: output x pools input positions ⌊x·In/Out⌋ … ⌈(x + 1)·In/Out⌉ − 1."""
+    ratio = Fraction(n_in, n_out)
+    return _floor_map(ratio, Fraction(0)), _floor_map(ratio, ratio, -1, ceil=True)
+
+
+def _probe_reads(func, args, kwargs, src, out, j: int, n: int) -> "tuple[list, list] | None":
+    """The input positions each output position of dimension j (of the op's last n) actually reads, from the
+    op itself run on a one-hot probe per input position (the other dimensions of size 1); None when too large."""
+    import torch
+
+    n_in, n_out = src.shape[src.dim() - n + j], out.shape[out.dim() - n + j]
+    if n_in * n_out > _PROBE_LIMIT:
+        return None
+    dtype = torch.float64 if src.dtype == torch.float64 else torch.float32
+    shape = [1] * n
+    shape[j] = n_in
+    probe = torch.eye(n_in, dtype=dtype).reshape(1, n_in, *shape)
+    sizes = [1] * n
+    sizes[j] = n_out
+    new = []
+    schema = func._schema.arguments
+    for i, a in enumerate(schema):
+        v = args[i] if i < len(args) else kwargs.get(a.name, a.default_value if a.has_default_value() else None)
+        if i == 0:
+            v = probe
+        elif a.name == "output_size":
+            v = sizes if v is not None else None
+        elif a.name == "scale_factors" and v is not None:
+            v = [1.0 if k != j else v[j] for k in range(n)]
+        elif a.name.startswith("scales"):
+            spatial = [s.name for s in schema if s.name.startswith("scales")]
+            v = v if spatial.index(a.name) == len(spatial) - n + j else None
+        new.append(v)
+    weights = func(*new).reshape(n_in, n_out) != 0
+    read = weights.any(0)
+    if not bool(read.all()):
+        return [], []
+    first = weights.to(torch.int8).argmax(0)
+    last = n_in - 1 - weights.flip(0).to(torch.int8).argmax(0)
+    return first.tolist(), last.tolist()
+
+
+def _within(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list]) -> bool:
+    lo, hi = reads
+    return all(lo(x) <= a and b <= hi(x) for x, (a, b) in enumerate(zip(*probed)))
 
 
 @dataclass
@@ -226,14 +494,17 @@ class RFRow:
     type: str
     kind: str  # "window", "pointwise", "global", "flatten", "unknown", "input"
     window: Window | None
-    rf: tuple[int, ...] | None  # None: not known (see note); for "global": the input extent
-    jump: tuple[int, ...] | None
+    #: None: not known (see note); for "global": the input extent; where the field's size depends on the
+    #: position (after an upsampling), the largest (the note gives the range)
+    rf: tuple[int, ...] | None
+    #: input positions between neighbouring outputs: an int, or a Fraction after an upsampling (on average)
+    jump: tuple | None
     start: tuple[float, ...] | None
     note: str = ""
     #: on a "global" row whose whole-input field comes through a global gate or pooled context (a
     #: squeeze-and-excitation block): the field along its windows alone, as a textbook counts it (None elsewhere)
     local_rf: tuple[int, ...] | None = None
-    local_jump: tuple[int, ...] | None = None
+    local_jump: tuple | None = None
 
     @property
     def name(self) -> str:
@@ -299,6 +570,14 @@ def _fmt(values: Sequence) -> str:
             return f"{v:g}"
         return str(v)
     return "×".join(one(v) for v in values)
+
+
+def _with_varying(note: str, state: State) -> str:
+    """The note, and where the field's size depends on the position (after an upsampling), its range."""
+    sizes = state.varying()
+    if sizes is None:
+        return note
+    return "; ".join(filter(None, (note, f"the field's size depends on the position: {sizes} (the largest given)")))
 
 
 def _rf_text(r: RFRow) -> str:
@@ -388,13 +667,18 @@ def _union(states: list, what: str):
         return _Global(f"{what} with a tensor that sees the whole input")
     if len({st.jump for st in states}) > 1:
         return _Unknown(f"{what} of tensors with different jumps ({', '.join(_fmt(st.jump) for st in states)})")
-    rf, start = [], []
-    for d in range(len(states[0].rf)):
-        lo = min(st.start[d] - (st.rf[d] - 1) / 2 for st in states)
-        hi = max(st.start[d] + (st.rf[d] - 1) / 2 for st in states)
-        rf.append(int(round(hi - lo)) + 1)
-        start.append((lo + hi) / 2)
-    return State(tuple(rf), states[0].jump, tuple(start))
+    try:
+        return State(tuple(Reach(_spread([st.reach[d].lo for st in states], min),
+                                 _spread([st.reach[d].hi for st in states], max))
+                           for d in range(len(states[0].reach))))
+    except PatternTooLong as exc:
+        return _Unknown(f"{what}: the pattern of its fields repeats only every {exc} positions; not followed")
+
+
+def _unfollowed(exc: ValueError) -> str:
+    if isinstance(exc, PatternTooLong):
+        return f"the pattern of fields repeats only every {exc} positions: not followed"
+    return f"{exc}: not followed"
 
 
 def _pointwise_op(func) -> bool:
@@ -661,6 +945,10 @@ class _DataFlow:
                 return states[0], "", axes
             return _Unknown("roll along a spatial dimension (or the flattened tensor) wraps positions around: "
                             "not a window"), "", None
+        if (name in _RESIZE_OPS or name in _ADAPTIVE_OPS or name == "pixel_shuffle") and len(ins) == 1 \
+                and args[0] is ins[0] and isinstance(states[0], State) \
+                and not (name in _ADAPTIVE_OPS and self._usual(out) == (1,) * self.dims):
+            return self._resized(func, name, args, kwargs, states[0], args[0], out)
         window = self._window_op(name, args)
         if window is not None:
             src = args[0]
@@ -778,7 +1066,10 @@ class _DataFlow:
             s.append(window.stride[i] if inside else 1)
             d.append(window.dilation[i] if inside else 1)
             p.append(window.padding[i] if inside else 0)
-        return step(state, Window(tuple(k), tuple(s), tuple(d), tuple(p))), "", axes
+        try:
+            return step(state, Window(tuple(k), tuple(s), tuple(d), tuple(p), window.transposed)), "", axes
+        except ValueError as exc:  # (a transposed convolution some of whose outputs read nothing; a long pattern)
+            return _Unknown(_unfollowed(exc)), "", None
 
     def _along_dims(self, func, name: str, args, kwargs):
         """The field after an op that acts along given dimensions of one tensor (a reduction, a softmax, a
@@ -819,11 +1110,9 @@ class _DataFlow:
         begin = args[2] if len(args) > 2 and args[2] is not None else 0
         step_ = args[4] if len(args) > 4 else 1
         begin = max(0, begin + size if begin < 0 else begin)
-        start = list(state.start)
-        jump = list(state.jump)
-        start[d] = state.start[d] + begin * state.jump[d]
-        jump[d] = state.jump[d] * step_
-        return State(state.rf, tuple(jump), tuple(start)), "", axes
+        reach = list(state.reach)
+        reach[d] = reach[d].through(affine(begin, step_), affine(begin, step_))
+        return State(tuple(reach)), "", axes
 
     def _pad(self, args, state: State, axes: tuple) -> tuple:
         """F.pad: (left, right) pairs from the last axis backwards; a padded spatial axis shifts its start."""
@@ -836,14 +1125,65 @@ class _DataFlow:
         n = self.dims
         return step(state, Window((1,) * n, (1,) * n, (1,) * n, tuple(left))), "", axes
 
+    def _resized(self, func, name: str, args, kwargs, state: State, src, out) -> tuple:
+        """(field, how, axes) after a resize of ``src``'s last dimensions: an interpolation (its formula,
+        checked against the op's own reads on a probe), a pixel shuffle (output x reads input ⌊x/r⌋, its
+        r² channels spread over r×r positions) or an adaptive pooling."""
+        axes = self.axes[id(src)]
+        n = 2 if name == "pixel_shuffle" else len(out.shape) - 2 if name in _RESIZE_OPS else len(args[1])
+        first = src.dim() - n
+        if name == "pixel_shuffle" and first - 1 in axes:
+            return _Unknown(f"a pixel shuffle moves channels into positions along spatial dimension "
+                            f"{axes.index(first - 1)}: not followed"), "", None
+        if out.dim() != src.dim():
+            return _Unknown(f"{name} changes the rank ({_fmt(src.shape)} → {_fmt(out.shape)}): not followed"), "", None
+        schema = [a.name for a in func._schema.arguments]
+
+        def arg(key, default=None):
+            if key not in schema:
+                return default
+            i = schema.index(key)
+            return args[i] if i < len(args) else kwargs.get(key, default)
+
+        scales = [a for a in schema if a.startswith("scales")]
+        reach = list(state.reach)
+        for d, a in enumerate(axes):
+            j = a - first
+            if j < 0:
+                continue  # (a spatial axis before the resized ones keeps its positions)
+            n_in, n_out = src.shape[a], out.shape[a]
+            try:
+                if name == "pixel_shuffle":
+                    r = int(args[1])
+                    reads = (IndexMap(r, 1, (0,) * r),) * 2
+                elif name in _ADAPTIVE_OPS:
+                    reads = _adaptive_reads(n_in, n_out)
+                else:
+                    factors = arg("scale_factors")
+                    scale = factors[j] if factors is not None else (
+                        arg(scales[len(scales) - n + j]) if scales else None)
+                    reads = _resize_reads(name, n_in, n_out, scale, bool(arg("align_corners", False)))
+                    probed = _probe_reads(func, args, kwargs, src, out, j, n)
+                    if probed is None:  # (too large to probe: a position more on each side covers float rounding)
+                        reads = _widened(reads)
+                    elif not probed[0]:
+                        return _Unknown(f"{name}: some outputs read no input: not followed"), "", None
+                    elif not _within(reads, probed):
+                        reads = _widened(reads)
+                        if not _within(reads, probed):
+                            return _Unknown(f"{name} ({n_in} → {n_out} positions) reads other positions than "
+                                            f"its formula says: not followed"), "", None
+                reach[d] = reach[d].through(*reads)
+            except ValueError as exc:
+                return _Unknown(_unfollowed(exc)), "", None
+        return State(tuple(reach)), "", axes
+
     def _window_op(self, name: str, args):
         """A convolution or pooling called as a function (F.conv2d, F.max_pool2d): its window."""
         if name == "convolution":
-            transposed = args[6] if len(args) > 6 else False
-            if transposed:
-                return Kind("unknown", "transposed convolution (upsamples)")
+            transposed = bool(args[6]) if len(args) > 6 else False
             n = args[1].dim() - 2
-            return Window(tuple(args[1].shape[2:]), _tup(args[3], n), _tup(args[5], n), _tup(args[4], n))
+            return Window(tuple(args[1].shape[2:]), _tup(args[3], n), _tup(args[5], n), _tup(args[4], n), transposed)
         if name in _POOL_OPS:
             n = int(name[name.index("pool") + 4])
             k = _tup(args[1], n)
@@ -876,6 +1216,12 @@ class _DataFlow:
                 state_in = flow.joined(sources)
                 note = f"reads {len(sources)} tensors: the union of their fields"
             fn = type_rule
+            if fn in (upsample, adaptive_pool_window) and source is not None:
+                # an upsampling, or an adaptive pooling with uneven windows: its ops (the interpolation, the
+                # adaptive pool) say which positions each output reads
+                sizes = flow.spatial(source)
+                if sizes is not None and isinstance(fn(module, sizes), Kind) and fn(module, sizes).kind == "ops":
+                    fn = None
             moved = axes_in is not None and axes_in != flow.standard(source)
             unbatched = axes_in is not None and source.dim() != flow.dims + 2
             if (moved or unbatched) and (fn is softmax or (fn is pointwise and isinstance(module, _CHANNEL_TYPES))):
@@ -1008,7 +1354,8 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
         window = rule if isinstance(rule, Window) else None
         if isinstance(state_out, State):
             kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
-            row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start, note)
+            row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start,
+                        _with_varying(note, state_out))
         elif isinstance(state_out, _Global):
             if isinstance(state_in, _Global):  # (made by a merge: the merge's reason, not "the union of their fields")
                 why = state_in.reason if note else "after a global step: sees the whole input"
@@ -1183,7 +1530,7 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                 f"at least: '{owner or '(root)'}' runs a convolution or pooling op in its own forward, which a "
                 f"report does not place among its layers (pass the model and its inputs)"))))
         if kind in ("window", "pointwise"):
-            row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, note)
+            row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, _with_varying(note, state))
         elif kind == "global":
             row = RFRow(r.path, r.type, kind, window, tuple(input_size) or None, None, None, note)
         else:
