@@ -1142,3 +1142,159 @@ def test_mobilenet_v3_along_its_windows_is_the_same_network_without_its_gates():
     assert len(local) > 50 and all(r.kind == "global" for r in local)
     assert all((r.local_rf, r.local_jump) == (without[r.path].rf, without[r.path].jump) for r in local)
     assert rep.row("features.12.2").local_rf == (639, 639)
+
+
+# ---- upsampling: fields position by position ------------------------------------------------------------
+class _TinyUNet(nn.Module):
+    """conv 3 (pad 1) → max-pool 2 → conv 3 (pad 1) → upsample ×2 → cat with the first conv's output → conv 3."""
+
+    def __init__(self, mode="nearest", align_corners=None):
+        super().__init__()
+        self.a, self.p, self.b = nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(2, 2, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode=mode, align_corners=align_corners)
+        self.c = nn.Conv2d(4, 1, 3, padding=1)
+
+    def forward(self, x):
+        e = self.a(x)
+        return self.c(torch.cat([e, self.up(self.b(self.p(e)))], 1))
+
+
+def _every_element_inside_its_box(model, x, path, positions):
+    """Each element's gradient footprint against the row's box for its position: inside it, and equal to it
+    for an element whose box lies inside the input (the fields here have no padding inside them there)."""
+    row = rf_of(model, x).row(path)
+    size = x.shape[2:]
+    for position in positions:
+        got = _footprint_box(model, x, path, (0, 0, *position))
+        box = row.box(position)
+        assert all(lo <= g0 and g1 <= hi for (g0, g1), (lo, hi) in zip(got, box)), (path, position, got, box)
+        if all(0 <= lo and hi < n for (lo, hi), n in zip(box, size)):
+            assert got == box, (path, position, got, box)
+    return row
+
+
+@pytest.mark.parametrize("mode, rf_up, start_up, rf_c, start_c", [
+    # b: 4 + 2·2 = 8, jump 2, start 0.5. Nearest: the upsampled x is b's ⌊x/2⌋ (8, jump 1 on average, start 0.5);
+    # c's x − 1 … x + 1 are b's ⌊(x − 1)/2⌋ … ⌊(x + 1)/2⌋, two positions 2 apart: 8 + 2 = 10; x = 0 reads b's −1
+    # and 0, input −5 … 4: start −0.5
+    ("nearest", 8, 0.5, 10, -0.5),
+    # bilinear (align_corners False): the source coordinate (x + ½)/2 − ½ = (2x − 1)/4 is never whole, so the
+    # upsampled x reads b's ⌊(2x − 1)/4⌋ and the next one: 8 + 2 = 10, x = 0 at b's −1, 0 (start −0.5); c's
+    # window reads b's ⌊(2x − 3)/4⌋ … ⌈(2x + 1)/4⌉, three positions: 8 + 4 = 12, x = 0: −5 … 6, start 0.5
+    ("bilinear", 10, -0.5, 12, 0.5),
+])
+def test_a_u_net_through_its_upsampling(mode, rf_up, start_up, rf_c, start_c):
+    model = _positive(_TinyUNet(mode, False if mode == "bilinear" else None))
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    rep = rf_of(model, x)
+    up, c = rep.row("up"), rep.row("c")
+    assert (up.rf, up.jump, up.start, up.kind) == ((rf_up,) * 2, (1, 1), (start_up,) * 2, "ops")
+    assert (c.rf, c.jump, c.start) == ((rf_c,) * 2, (1, 1), (start_c,) * 2)
+    assert "union of their fields" in c.note and "depends on the position" not in c.note
+    _every_element_inside_its_box(model, x, "c", [(i, j) for i in (0, 1, 6, 7, 15) for j in (0, 5, 8)])
+
+
+def test_transposed_convolutions_take_fractional_jumps():
+    # ConvTranspose k4 s2 p1 (DCGAN's): output x gets input i where x = 2i − 1 + m, m < 4, so i from ⌈(x − 2)/2⌉
+    # to ⌊(x + 1)/2⌋, two positions at every x: field 2, jump 1/2, x = 0 reads −1 … 0 (start −0.5). A second one
+    # reads two adjacent positions of the first: both inside one field of the input at y = 4k, … (sizes 2, 3, 3,
+    # 2, repeating): field 3 at most, jump 1/4
+    from fractions import Fraction
+
+    model = _positive(nn.Sequential(nn.ConvTranspose2d(1, 1, 4, 2, 1), nn.ConvTranspose2d(1, 1, 4, 2, 1)))
+    x = torch.rand(1, 1, 6, 6, dtype=torch.float64)
+    rep = rf_of(model, x)
+    first, second = rep.row("0"), rep.row("1")
+    assert (first.rf, first.jump, first.start) == ((2, 2), (Fraction(1, 2),) * 2, (-0.5, -0.5))
+    assert first.window.transposed and first.window.kernel == (4, 4)
+    assert (second.rf, second.jump) == ((3, 3), (Fraction(1, 4),) * 2)
+    assert "depends on the position: 2–3×2–3" in second.note
+    assert [second.box((y, 0))[0] for y in range(4)] == [(-1, 0), (-1, 1), (-1, 1), (0, 1)]
+    _every_element_inside_its_box(model, x, "1", [(i, j) for i in range(0, 24, 3) for j in (0, 1, 2, 3, 11)])
+    assert rep.table().count("1/4") == 2  # (the jump column shows the fraction)
+
+
+def test_a_dilated_transposed_convolution_reaches_its_outputs_out_of_order():
+    # k3 s3 d2 p2: output x = 3i − 2 + 2m reads one input i: 0, 1, 0, 1, 2, 1, 2, 3, 2, … (i goes back), so a
+    # 3-wide window over it reads i 0…1, 0…1, 0…2, …: after a conv 3 (field 3), fields 4 and 5. The window's
+    # ends alone (i(x) and i(x + 2)) would give 0…0 at x = 0: too small
+    model = _positive(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 3, stride=3, dilation=2, padding=2),
+                                    nn.Conv2d(1, 1, 3)))
+    x = torch.rand(1, 1, 9, 9, dtype=torch.float64)
+    row = _every_element_inside_its_box(model, x, "2", [(i, j) for i in range(0, 18, 2) for j in (0, 1, 2)])
+    assert row.rf == (5, 5) and row.box((0, 0)) == ((0, 3), (0, 3)) and "4–5×4–5" in row.note
+
+
+def test_pixel_shuffle_and_uneven_adaptive_pooling():
+    from fractions import Fraction
+
+    # a pixel shuffle by 2 puts conv 3's position ⌊x/2⌋ at x: field 3, jump 1/2; a conv 3 after it reads two of
+    # them at every x: 4, x = 0 at 0 … 3 (start 1.5)
+    shuffled = _positive(nn.Sequential(nn.Conv2d(1, 4, 3), nn.PixelShuffle(2), nn.Conv2d(1, 1, 3)))
+    x = torch.rand(1, 1, 10, 10, dtype=torch.float64)
+    row = _every_element_inside_its_box(shuffled, x, "2", [(i, j) for i in range(13) for j in (0, 7)])
+    assert (row.rf, row.jump, row.start) == ((4, 4), (Fraction(1, 2),) * 2, (1.5, 1.5))
+    # adaptive pooling 14 → 5 pools ⌊14x/5⌋ … ⌈14(x + 1)/5⌉ − 1: 0…2, 2…5, 5…8, 8…11, 11…13 (3 or 4 positions) of
+    # a conv 3: fields 5 or 6, jump 14/5; 14 → 7 divides: a window of 2, field 4, jump 2
+    pooled = _positive(nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d((5, 7))))
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    row = _every_element_inside_its_box(pooled, x, "1", [(i, j) for i in range(5) for j in range(7)])
+    assert (row.rf, row.jump) == ((6, 4), (Fraction(14, 5), 2)) and "5–6×4" in row.note
+    assert [row.box((i, 0))[0] for i in range(5)] == [(0, 4), (2, 7), (5, 10), (8, 13), (11, 15)]
+
+
+def test_what_upsampling_cannot_give_a_number_for():
+    # align_corners=True from 8 to 16 steps 7/15 of a position per output: the decoder's average jump (14/15)
+    # differs from the skip's (1), so the concatenation's positions do not line up
+    rep = rf_of(_TinyUNet("bilinear", True), torch.rand(1, 1, 16, 16))
+    assert rep.row("up").jump == (pytest.approx(14 / 15),) * 2 and rep.row("c").rf is None
+    assert "different jumps (1×1, 14/15×14/15)" in rep.row("c").note
+    # a transposed convolution with stride 3 and kernel 2: every third output reads no input (the bias alone)
+    rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=3)), torch.rand(1, 1, 8, 8))
+    assert rep.row("1").rf is None and "some outputs read no input" in rep.row("1").note
+    # a report alone has no ops to follow an upsampling through
+    shapes = receptive_field(torchcount.profile(_TinyUNet(), torch.rand(1, 1, 16, 16)))
+    assert shapes.row("up").rf is None and "upsampling" in shapes.row("up").note
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "linear", "cubic"])
+def test_the_resize_formulas_are_the_ops_own_reads(mode):
+    # the formulas (exact fractions) against the positions PyTorch's kernel reads, for sizes up and down, by a
+    # scale or a size, with both align_corners. They may differ only where the exact source coordinate is a
+    # whole number (float arithmetic lands beside it and reads a neighbour with a weight near 0) or where PyTorch
+    # clamps at the border; the reads the flow uses cover the op's own everywhere
+    from fractions import Fraction
+
+    from torchcount.analysis.receptive_field import _covering, _probe_reads, _resize_reads
+
+    op = {"nearest": "upsample_nearest1d", "nearest-exact": "_upsample_nearest_exact1d",
+          "linear": "upsample_linear1d", "cubic": "upsample_bicubic2d"}[mode]
+    func = getattr(torch.ops.aten, op).default
+    exact = differ = 0
+    for n_in in (3, 7, 16):
+        for n_out, scale in ((2 * n_in, 2.0), (3 * n_in, 3.0), (n_in * 5 // 2, 2.5), (13, None),
+                             (max(n_in // 2, 2), 0.5)):
+            for align in ((False, True) if mode in ("linear", "cubic") else (False,)):
+                cubic = mode == "cubic"
+                src = torch.zeros((1, 1, 1, n_in) if cubic else (1, 1, n_in))
+                args = [src, [1, n_out] if cubic else [n_out]] + ([align] if mode in ("linear", "cubic") else []) \
+                    + ([None, scale] if cubic else [scale])
+                out = func(*args)
+                probed = _probe_reads(func, args, {}, src, out, 1 if cubic else 0, 2 if cubic else 1)
+                formula = _resize_reads(op, n_in, n_out, scale, align)
+                covering = _covering(formula, probed, n_in)
+                ratio = Fraction(n_in - 1, n_out - 1) if align else \
+                    Fraction(1, 1) / Fraction(scale) if scale else Fraction(n_in, n_out)
+                for x, read in enumerate(zip(*probed)):
+                    clamp = [min(max(f(x), 0), n_in - 1) for f in covering]
+                    assert clamp[0] <= read[0] and read[1] <= clamp[1], (mode, n_in, n_out, scale, align, x)
+                    coordinate = ratio * x if align or mode == "nearest" else ratio * (x + Fraction(1, 2)) - \
+                        (0 if mode == "nearest-exact" else Fraction(1, 2))
+                    inside = [min(max(f(x), 0), n_in - 1) for f in formula]
+                    if tuple(inside) == read:
+                        exact += 1
+                    else:
+                        assert coordinate.denominator == 1 or not 0 <= coordinate <= n_in - 1, \
+                            (mode, n_in, n_out, scale, align, x, inside, read)
+                        differ += 1
+    assert exact > 150 and differ < exact / 10

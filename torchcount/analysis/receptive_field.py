@@ -432,12 +432,12 @@ def _resize_reads(name: str, n_in: int, n_out: int, scale, align_corners: bool) 
             IndexMap(hi.period, hi.shift, tuple(w if w == h - 2 else h for h, w in zip(hi.table, whole.table))))
 
 
-def _widened(reads: tuple[IndexMap, IndexMap]) -> tuple[IndexMap, IndexMap]:
-    """One more position on each side (for float rounding that PyTorch's kernel makes and exact fractions do
-    not: a source coordinate just below a whole number reads the position before it too)."""
+def _widened(reads: tuple[IndexMap, IndexMap], by: int) -> tuple[IndexMap, IndexMap]:
+    """``by`` more positions on each side (for float rounding that PyTorch's kernel makes and exact fractions do
+    not: a source coordinate just beside a whole number reads a neighbour too)."""
     lo, hi = reads
-    return (IndexMap(lo.period, lo.shift, tuple(v - 1 for v in lo.table)),
-            IndexMap(hi.period, hi.shift, tuple(v + 1 for v in hi.table)))
+    return (IndexMap(lo.period, lo.shift, tuple(v - by for v in lo.table)),
+            IndexMap(hi.period, hi.shift, tuple(v + by for v in hi.table)))
 
 
 def _adaptive_reads(n_in: int, n_out: int) -> tuple[IndexMap, IndexMap]:
@@ -483,9 +483,20 @@ def _probe_reads(func, args, kwargs, src, out, j: int, n: int) -> "tuple[list, l
     return first.tolist(), last.tolist()
 
 
-def _within(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list]) -> bool:
+def _covering(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list], n_in: int) -> tuple[IndexMap, IndexMap]:
+    """The formula's reads, widened where the op read more: where the exact source coordinate is a whole number,
+    PyTorch's float arithmetic may land just beside it and read a neighbour too (with a weight near 0). A read
+    clamped to the border of the input (a box beyond it) is within the box, as PyTorch clamps."""
     lo, hi = reads
-    return all(lo(x) <= a and b <= hi(x) for x, (a, b) in enumerate(zip(*probed)))
+    low, high = list(lo.table), list(hi.table)
+    for x, (a, b) in enumerate(zip(*probed)):
+        if a < min(max(lo(x), 0), n_in - 1):
+            q, r = divmod(x, lo.period)
+            low[r] = min(low[r], a - lo.shift * q)
+        if b > max(min(hi(x), n_in - 1), 0):
+            q, r = divmod(x, hi.period)
+            high[r] = max(high[r], b - hi.shift * q)
+    return IndexMap(lo.period, lo.shift, tuple(low)), IndexMap(hi.period, hi.shift, tuple(high))
 
 
 @dataclass
@@ -505,10 +516,22 @@ class RFRow:
     #: squeeze-and-excitation block): the field along its windows alone, as a textbook counts it (None elsewhere)
     local_rf: tuple[int, ...] | None = None
     local_jump: tuple | None = None
+    #: per spatial dimension, which input positions each output position sees (where ``rf`` is a number)
+    reach: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.path or "(root)"
+
+    def box(self, position: Sequence[int]) -> tuple[tuple[int, int], ...]:
+        """The input positions the output element at ``position`` (its spatial indices) sees: per spatial
+        dimension (first, last), in input positions, beyond the input's borders where padding reaches."""
+        if self.reach is None:
+            raise ValueError(f"layer '{self.name}' has no receptive field to give per position: {self.note}")
+        if len(position) != len(self.reach):
+            raise ValueError(f"layer '{self.name}': a position needs {len(self.reach)} spatial indices, got "
+                             f"{len(position)}")
+        return tuple((r.lo(int(x)), r.hi(int(x))) for r, x in zip(self.reach, position))
 
 
 @dataclass
@@ -1164,15 +1187,12 @@ class _DataFlow:
                         arg(scales[len(scales) - n + j]) if scales else None)
                     reads = _resize_reads(name, n_in, n_out, scale, bool(arg("align_corners", False)))
                     probed = _probe_reads(func, args, kwargs, src, out, j, n)
-                    if probed is None:  # (too large to probe: a position more on each side covers float rounding)
-                        reads = _widened(reads)
+                    if probed is None:  # (too large to probe: positions more on each side cover float rounding)
+                        reads = _widened(reads, 2 if name in _CUBIC else 1)
                     elif not probed[0]:
                         return _Unknown(f"{name}: some outputs read no input: not followed"), "", None
-                    elif not _within(reads, probed):
-                        reads = _widened(reads)
-                        if not _within(reads, probed):
-                            return _Unknown(f"{name} ({n_in} → {n_out} positions) reads other positions than "
-                                            f"its formula says: not followed"), "", None
+                    else:
+                        reads = _covering(reads, probed, n_in)
                 reach[d] = reach[d].through(*reads)
             except ValueError as exc:
                 return _Unknown(_unfollowed(exc)), "", None
@@ -1355,7 +1375,7 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
         if isinstance(state_out, State):
             kind = "window" if window is not None else ("pointwise" if rule.kind == "pointwise" else "ops")
             row = RFRow(shown, type_name, kind, window, state_out.rf, state_out.jump, state_out.start,
-                        _with_varying(note, state_out))
+                        _with_varying(note, state_out), reach=state_out.reach)
         elif isinstance(state_out, _Global):
             if isinstance(state_in, _Global):  # (made by a merge: the merge's reason, not "the union of their fields")
                 why = state_in.reason if note else "after a global step: sees the whole input"
@@ -1530,7 +1550,8 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                 f"at least: '{owner or '(root)'}' runs a convolution or pooling op in its own forward, which a "
                 f"report does not place among its layers (pass the model and its inputs)"))))
         if kind in ("window", "pointwise"):
-            row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, _with_varying(note, state))
+            row = RFRow(r.path, r.type, kind, window, state.rf, state.jump, state.start, _with_varying(note, state),
+                        reach=state.reach)
         elif kind == "global":
             row = RFRow(r.path, r.type, kind, window, tuple(input_size) or None, None, None, note)
         else:
