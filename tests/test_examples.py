@@ -97,6 +97,9 @@ EXPECTED = {
         # (its SE gates' field by the windows alone: that of the network without them, tests/test_receptive_field.py)
         "MobileNetV3-small: 'features.12.2' sees the whole input through its gates; along its windows alone "
         "639×639 pixels, jump 32",
+        # the U-Net: 32 (jump 4) at the bottleneck; after the ups, 4 of its positions: 32 + 3·4 (the docstring)
+        "U-Net: the output sees 44×44 input pixels, jump 1; after the second up, the first convolution's field is "
+        "40 or 44 pixels high, by position",
     ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [

@@ -1298,3 +1298,20 @@ def test_the_resize_formulas_are_the_ops_own_reads(mode):
                             (mode, n_in, n_out, scale, align, x, inside, read)
                         differ += 1
     assert exact > 150 and differ < exact / 10
+
+
+def test_the_examples_u_net_against_the_gradient_footprint():
+    # examples/receptive_field.py's U-Net: 44×44 at the output, 40 or 44 by position after the second up; every
+    # element checked lies inside its box, and equals it where the box lies inside the input
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "receptive_field.py"
+    spec = importlib.util.spec_from_file_location("receptive_field_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = _positive(example.UNet(c=2))
+    x = torch.rand(1, 1, 48, 48, dtype=torch.float64)
+    row = _every_element_inside_its_box(model, x, "dec2.0", [(i, 23) for i in range(20, 28)])
+    assert sorted({hi - lo + 1 for (lo, hi), _ in (row.box((i, 0)) for i in range(8))}) == [40, 44]
+    assert _every_element_inside_its_box(model, x, "out", [(i, 24) for i in range(21, 27)]).rf == (44, 44)
