@@ -1212,6 +1212,13 @@ def test_transposed_convolutions_take_fractional_jumps():
     assert [second.box((y, 0))[0] for y in range(4)] == [(-1, 0), (-1, 1), (-1, 1), (0, 1)]
     _every_element_inside_its_box(model, x, "1", [(i, j) for i in range(0, 24, 3) for j in (0, 1, 2, 3, 11)])
     assert rep.table().count("1/4") == 2  # (the jump column shows the fraction)
+    # a report alone walks the same chain (its windows are the modules'); a stride larger than the taps reach is
+    # said there too
+    shapes = receptive_field(torchcount.profile(model, x))
+    assert [(r.rf, r.jump, r.start) for r in shapes.rows] == [(r.rf, r.jump, r.start) for r in rep.rows]
+    gaps = receptive_field(torchcount.profile(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=3)),
+                                              torch.rand(1, 1, 8, 8)))
+    assert gaps.row("1").rf is None and "some outputs read no input" in gaps.row("1").note
 
 
 def test_a_dilated_transposed_convolution_reaches_its_outputs_out_of_order():

@@ -1524,9 +1524,13 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
             rule = Kind("unknown", f"called {r.calls} times (a reused module): its calls are not one layer "
                                    f"of a chain")
             window = None
+        if mode == "window" and window is not None:
+            try:
+                state = step(state, window)
+            except ValueError as exc:  # (a transposed convolution some of whose outputs read nothing)
+                rule, window = Kind("unknown", _unfollowed(exc)), None
         if mode == "window":
             if window is not None:
-                state = step(state, window)
                 kind = "window"
             elif rule.kind == "pointwise":
                 kind = "pointwise"
