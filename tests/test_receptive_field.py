@@ -1249,6 +1249,20 @@ def test_pixel_shuffle_and_uneven_adaptive_pooling():
     assert (row.rf, row.jump) == ((6, 4), (Fraction(14, 5), 2)) and "5–6×4" in row.note
     assert [row.box((i, 0))[0] for i in range(5)] == [(0, 4), (2, 7), (5, 10), (8, 13), (11, 15)]
 
+    # interpolate(mode="area") runs as an adaptive average pooling: 12 → 9 pools 2 positions of a conv 3 at every x
+    # (⌊4x/3⌋ … ⌈4(x + 1)/3⌉ − 1), a conv 3 after it 4 or 5 (x = 0: 0…3; x = 1: 1…5): fields 6 or 7
+    class Area(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.b(nn.functional.interpolate(self.a(x), size=(9, 12), mode="area"))
+
+    x = torch.rand(1, 1, 14, 14, dtype=torch.float64)
+    row = _every_element_inside_its_box(_positive(Area()), x, "b", [(i, j) for i in range(7) for j in (0, 4)])
+    assert (row.rf, row.jump) == ((7, 5), (Fraction(4, 3), 1)) and "6–7×5" in row.note
+
 
 def test_what_upsampling_cannot_give_a_number_for():
     # align_corners=True from 8 to 16 steps 7/15 of a position per output: the decoder's average jump (14/15)
@@ -1259,6 +1273,17 @@ def test_what_upsampling_cannot_give_a_number_for():
     # a transposed convolution with stride 3 and kernel 2: every third output reads no input (the bias alone)
     rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=3)), torch.rand(1, 1, 8, 8))
     assert rep.row("1").rf is None and "some outputs read no input" in rep.row("1").note
+    # an antialiased interpolation (its filter's width depends on the scale) is said
+    class Antialiased(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.b(nn.functional.interpolate(self.a(x), scale_factor=0.5, mode="bilinear", antialias=True))
+
+    rep = rf_of(Antialiased(), torch.rand(1, 1, 14, 14))
+    assert rep.row("b").rf is None and "_upsample_bilinear2d_aa" in rep.row("b").note
     # a report alone has no ops to follow an upsampling through
     shapes = receptive_field(torchcount.profile(_TinyUNet(), torch.rand(1, 1, 16, 16)))
     assert shapes.row("up").rf is None and "upsampling" in shapes.row("up").note
