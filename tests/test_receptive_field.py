@@ -2,6 +2,7 @@
 reference: the footprint of an output's gradient on the input (all-ones weights, so every input
 position inside the field gets a positive gradient)."""
 import random
+from fractions import Fraction
 
 import pytest
 import torch
@@ -1347,3 +1348,21 @@ def test_the_examples_u_net_against_the_gradient_footprint():
     row = _every_element_inside_its_box(model, x, "dec2.0", [(i, 23) for i in range(20, 28)])
     assert sorted({hi - lo + 1 for (lo, hi), _ in (row.box((i, 0)) for i in range(8))}) == [40, 44]
     assert _every_element_inside_its_box(model, x, "out", [(i, 24) for i in range(21, 27)]).rf == (44, 44)
+def test_a_dilated_window_after_a_bicubic_upsampling_sees_its_taps_not_its_gaps():
+    # bicubic ×3: output x reads source (x − 1)/3: x = 3i + 1 reads input i alone, x = 3i reads i − 2 … i + 1,
+    # x = 3i + 2 reads i − 1 … i + 2. A 2-tap conv of dilation 3 reads x and x + 3, the same place in that
+    # pattern: at 3i + 1, inputs i and i + 1 (field 2); at 3i, i − 2 … i + 2, at 3i + 2, i − 1 … i + 3 (5);
+    # output 0 sees −2 … 2 (start 0). (The positions between its taps, which read four, made every field 4–5.)
+    m = nn.Sequential(nn.Upsample(scale_factor=3, mode="bicubic"), nn.Conv2d(1, 1, 2, dilation=3)).double()
+    nn.init.ones_(m[1].weight)
+    x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    row = rf_of(m, x).row("1")
+    assert (row.rf, row.jump, row.start) == ((5, 5), (Fraction(1, 3),) * 2, (0.0, 0.0)) and "2–5×2–5" in row.note
+    assert _footprint_2d(m, x, (0, 0, 1, 1)) == (2, 2)  # (output 1: inputs 0 and 1)
+    # a transposed convolution of dilation 3 (stride 1): output x is reached from x and x − 3, the same place in
+    # the pattern too: fields 2–5 as well; output 0 sees −3 … 1 (start −1)
+    t = nn.Sequential(nn.Upsample(scale_factor=3, mode="bicubic"), nn.ConvTranspose2d(1, 1, 2, dilation=3)).double()
+    nn.init.ones_(t[1].weight)
+    row = rf_of(t, x).row("1")
+    assert (row.rf, row.start) == ((5, 5), (-1.0, -1.0)) and "2–5×2–5" in row.note
+    assert _footprint_2d(t, x, (0, 0, 4, 4)) == (2, 2)  # (output 4: from 4 and 1, inputs 1 and 0)

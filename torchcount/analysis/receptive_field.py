@@ -286,18 +286,19 @@ class Reach:
     lo: IndexMap
     hi: IndexMap
 
-    def through(self, g_lo: IndexMap, g_hi: IndexMap) -> "Reach":
-        """After a step whose output x reads its input's positions g_lo(x)…g_hi(x) (both maps of one period
-        and shift): the union of their fields."""
+    def through(self, g_lo: IndexMap, g_hi: IndexMap, gap: int = 1) -> "Reach":
+        """After a step whose output x reads its input's positions g_lo(x), g_lo(x) + gap, …, g_hi(x) (both maps
+        of one period and shift; ``gap``: a dilation's): the union of their fields."""
         if self.lo.monotone and self.hi.monotone:
             return Reach(self.lo.after(g_lo), self.hi.after(g_hi))  # (the range's ends have the extreme fields)
-        # the union over a range of positions, which is not its ends' fields where lo or hi goes back (a dilated
-        # transposed convolution's taps reach its outputs out of order)
+        # the union over the positions read, which is not its ends' fields where lo or hi goes back (a dilated
+        # transposed convolution's taps reach its outputs out of order; a bicubic output at a whole source reads
+        # one position, its neighbours four); not the positions in a dilated window's gaps, which it does not read
         lo, hi = self.lo.after(g_lo), self.hi.after(g_hi)  # (for the period and the shift)
         period = lo.period * hi.period // gcd(lo.period, hi.period)
         if period > _MAX_PERIOD:
             raise PatternTooLong(period)
-        span = [range(g_lo(x), g_hi(x) + 1) for x in range(period)]
+        span = [range(g_lo(x), g_hi(x) + 1, gap) for x in range(period)]
         return Reach(IndexMap(period, lo.shift * (period // lo.period), tuple(min(map(self.lo, r)) for r in span)),
                      IndexMap(period, hi.shift * (period // hi.period), tuple(max(map(self.hi, r)) for r in span)))
 
@@ -359,10 +360,10 @@ def step(state: State, w: Window) -> State:
             if reads is None:
                 raise ValueError(f"a transposed convolution with stride {s} and kernel {k} (dilation {d}): some "
                                  f"outputs read no input")
-            reach.append(r.through(*reads))
+            reach.append(r.through(*reads, gap=d // gcd(d, s)))  # (the inputs that reach output x are d/gcd(d, s) apart)
         else:
             k_eff = d * (k - 1) + 1
-            reach.append(r.through(affine(-p, s), affine(k_eff - 1 - p, s)))
+            reach.append(r.through(affine(-p, s), affine(k_eff - 1 - p, s), gap=d))
     return State(tuple(reach))
 
 
