@@ -1295,10 +1295,10 @@ def test_the_resize_formulas_are_the_ops_own_reads(mode):
     # the formulas (exact fractions) against the positions PyTorch's kernel reads, for sizes up and down, by a
     # scale or a size, with both align_corners. They may differ only where the exact source coordinate is a
     # whole number (float arithmetic lands beside it and reads a neighbour with a weight near 0) or where PyTorch
-    # clamps at the border; the reads the flow uses cover the op's own everywhere
+    # clamps at the border; the reads the flow uses (the formula's, fitted to the op's) cover the op's everywhere
     from fractions import Fraction
 
-    from torchcount.analysis.receptive_field import _covering, _probe_reads, _resize_reads
+    from torchcount.analysis.receptive_field import _fitted, _probe_reads, _resize_reads, _within
 
     op = {"nearest": "upsample_nearest1d", "nearest-exact": "_upsample_nearest_exact1d",
           "linear": "upsample_linear1d", "cubic": "upsample_bicubic2d"}[mode]
@@ -1315,12 +1315,12 @@ def test_the_resize_formulas_are_the_ops_own_reads(mode):
                 out = func(*args)
                 probed = _probe_reads(func, args, {}, src, out, 1 if cubic else 0, 2 if cubic else 1)
                 formula = _resize_reads(op, n_in, n_out, scale, align)
-                covering = _covering(formula, probed, n_in)
+                covering = formula if _within(formula, probed) else _fitted(formula, probed, 2 if cubic else 1)
+                assert covering is not None, (mode, n_in, n_out, scale, align)
                 ratio = Fraction(n_in - 1, n_out - 1) if align else \
                     Fraction(1, 1) / Fraction(scale) if scale else Fraction(n_in, n_out)
                 for x, read in enumerate(zip(*probed)):
-                    clamp = [min(max(f(x), 0), n_in - 1) for f in covering]
-                    assert clamp[0] <= read[0] and read[1] <= clamp[1], (mode, n_in, n_out, scale, align, x)
+                    assert covering[0](x) <= read[0] and read[1] <= covering[1](x), (mode, n_in, n_out, scale, align, x)
                     coordinate = ratio * x if align or mode == "nearest" else ratio * (x + Fraction(1, 2)) - \
                         (0 if mode == "nearest-exact" else Fraction(1, 2))
                     inside = [min(max(f(x), 0), n_in - 1) for f in formula]
@@ -1348,6 +1348,42 @@ def test_the_examples_u_net_against_the_gradient_footprint():
     row = _every_element_inside_its_box(model, x, "dec2.0", [(i, 23) for i in range(20, 28)])
     assert sorted({hi - lo + 1 for (lo, hi), _ in (row.box((i, 0)) for i in range(8))}) == [40, 44]
     assert _every_element_inside_its_box(model, x, "out", [(i, 24) for i in range(21, 27)]).rf == (44, 44)
+def _reads(n_in: int, n_out: int, x: int, **how) -> list:
+    """The input positions output x of F.interpolate along one dimension reads (a nonzero weight), from the op on
+    one-hots (a bicubic one on 1×n_in inputs)."""
+    import torch.nn.functional as F
+
+    eye = torch.eye(n_in, dtype=torch.float64)
+    if how.get("mode") == "bicubic":
+        return F.interpolate(eye.view(n_in, 1, 1, n_in), size=(1, n_out), **how)[:, 0, 0, x].nonzero().flatten().tolist()
+    return F.interpolate(eye.view(n_in, 1, n_in), size=n_out, **how)[:, 0, x].nonzero().flatten().tolist()
+
+
+def test_an_interpolation_that_float_rounding_makes_read_a_neighbour_reads_it_there_alone():
+    # linear 47 → 91: output x reads its source 47·(2x + 1)/182 − ½ (floor and ceiling): two positions, one
+    # where the source is whole (x = 45: 23). PyTorch's float source there is just above 23: it reads 24 too,
+    # with a weight of 4e-15. Field 2, as everywhere else (each output was widened by one on each side: 4)
+    assert _reads(47, 91, 45, mode="linear") == [23, 24]
+    m = nn.Sequential(nn.Conv1d(1, 1, 1), nn.Upsample(size=91, mode="linear")).double()
+    row = rf_of(m, torch.randn(1, 1, 47, dtype=torch.float64)).row("1")
+    assert (row.rf, row.jump, row.start, row.note) == ((2,), (Fraction(47, 91),), (-0.5,), "")
+    # align_corners 57 → 87: source 28x/43, whole at x = 0, 43 and 86 (0, 28, 56). The float one is just above
+    # 28 at x = 43 (it reads 29 too) and exact at 0 and 86, the same place in the pattern: fields 1–2, and
+    # x = 0 reads 0 alone (widening that place everywhere made it read 0 … 1: start 0.5)
+    ac = dict(mode="linear", align_corners=True)
+    assert (_reads(57, 87, 0, **ac), _reads(57, 87, 43, **ac), _reads(57, 87, 86, **ac)) == ([0], [28, 29], [56])
+    m = nn.Sequential(nn.Conv1d(1, 1, 1), nn.Upsample(size=87, **ac)).double()
+    row = rf_of(m, torch.randn(1, 1, 57, dtype=torch.float64)).row("1")
+    assert (row.rf, row.jump, row.start) == ((2,), (Fraction(28, 43),), (0.0,)) and "1–2" in row.note
+    # bicubic 15 → 29: source 15·(2x + 1)/58 − ½, four taps around it, or its own position where it is whole
+    # (x = 14: 7). The float source there is just above 7: all four taps, 6 … 9, two more than 7 on one side
+    # (not followed: "reads other positions than its formula says"); field 4 everywhere
+    assert _reads(15, 29, 14, mode="bicubic") == [6, 7, 8, 9]
+    m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Upsample(size=(1, 29), mode="bicubic")).double()
+    row = rf_of(m, torch.randn(1, 1, 1, 15, dtype=torch.float64)).row("1")
+    assert (row.rf, row.jump, row.note) == ((1, 4), (1, Fraction(15, 29)), "")
+
+
 def test_a_dilated_window_after_a_bicubic_upsampling_sees_its_taps_not_its_gaps():
     # bicubic ×3: output x reads source (x − 1)/3: x = 3i + 1 reads input i alone, x = 3i reads i − 2 … i + 1,
     # x = 3i + 2 reads i − 1 … i + 2. A 2-tap conv of dilation 3 reads x and x + 3, the same place in that

@@ -433,12 +433,19 @@ def _resize_reads(name: str, n_in: int, n_out: int, scale, align_corners: bool) 
             IndexMap(hi.period, hi.shift, tuple(w if w == h - 2 else h for h, w in zip(hi.table, whole.table))))
 
 
-def _widened(reads: tuple[IndexMap, IndexMap], by: int) -> tuple[IndexMap, IndexMap]:
-    """``by`` more positions on each side (for float rounding that PyTorch's kernel makes and exact fractions do
-    not: a source coordinate just beside a whole number reads a neighbour too)."""
+def _widened(reads: tuple[IndexMap, IndexMap], slack: int = 1) -> tuple[IndexMap, IndexMap]:
+    """``slack`` more positions on each side (for float rounding that PyTorch's kernel makes and exact fractions
+    do not: a source coordinate just below a whole number reads the position before it too)."""
     lo, hi = reads
-    return (IndexMap(lo.period, lo.shift, tuple(v - by for v in lo.table)),
-            IndexMap(hi.period, hi.shift, tuple(v + by for v in hi.table)))
+    return (IndexMap(lo.period, lo.shift, tuple(v - slack for v in lo.table)),
+            IndexMap(hi.period, hi.shift, tuple(v + slack for v in hi.table)))
+
+
+def _slack(name: str) -> int:
+    """How many positions beyond its formula's a resize reads where float rounding moves a whole source coordinate
+    off it: a linear one its next neighbour, a cubic one its two next (the taps around a source just off w:
+    w − 2 … w + 1 or w − 1 … w + 2, where the formula reads w alone); a nearest one reads its neighbour instead."""
+    return 2 if name in _CUBIC else 1
 
 
 def _adaptive_reads(n_in: int, n_out: int) -> tuple[IndexMap, IndexMap]:
@@ -484,20 +491,35 @@ def _probe_reads(func, args, kwargs, src, out, j: int, n: int) -> "tuple[list, l
     return first.tolist(), last.tolist()
 
 
-def _covering(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list], n_in: int) -> tuple[IndexMap, IndexMap]:
-    """The formula's reads, widened where the op read more: where the exact source coordinate is a whole number,
-    PyTorch's float arithmetic may land just beside it and read a neighbour too (with a weight near 0). A read
-    clamped to the border of the input (a box beyond it) is within the box, as PyTorch clamps."""
+def _within(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list]) -> bool:
     lo, hi = reads
-    low, high = list(lo.table), list(hi.table)
-    for x, (a, b) in enumerate(zip(*probed)):
-        if a < min(max(lo(x), 0), n_in - 1):
-            q, r = divmod(x, lo.period)
-            low[r] = min(low[r], a - lo.shift * q)
-        if b > max(min(hi(x), n_in - 1), 0):
-            q, r = divmod(x, hi.period)
-            high[r] = max(high[r], b - hi.shift * q)
-    return IndexMap(lo.period, lo.shift, tuple(low)), IndexMap(hi.period, hi.shift, tuple(high))
+    return all(lo(x) <= a and b <= hi(x) for x, (a, b) in enumerate(zip(*probed)))
+
+
+def _fitted(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list],
+            slack: int = 1) -> "tuple[IndexMap, IndexMap] | None":
+    """The formula's reads, and the op's own where they go beyond them: float rounding puts a source coordinate
+    just off a whole number, so the op reads a neighbour too (with a weight of 1e-15) at some outputs, not at
+    others of the same place in the pattern. The pattern is made as long as the output (the probed reads there,
+    the formula's beyond); where that passes ``_MAX_PERIOD``, the places in the pattern where some output reads
+    more take it at every output. None where ``slack`` positions more do not cover the op's reads. (Widening every
+    output by one on each side made a linear 47 → 91 read four positions everywhere, for one output's rounding.)"""
+    n_out = len(probed[0])
+
+    def fit(m: IndexMap, probe: list, pick: Callable) -> IndexMap:
+        reps = -(-n_out // m.period)
+        if m.period * reps > _MAX_PERIOD:
+            reps = 1
+        table = [m(x) for x in range(m.period * reps)]
+        for x, v in enumerate(probe):
+            q, r = divmod(x, len(table))
+            table[r] = pick(table[r], v - m.shift * reps * q)
+        return IndexMap(len(table), m.shift * reps, tuple(table))
+
+    lo, hi = fit(reads[0], probed[0], min), fit(reads[1], probed[1], max)
+    if any(lo(x) < reads[0](x) - slack or hi(x) > reads[1](x) + slack for x in range(max(lo.period, hi.period))):
+        return None
+    return lo, hi
 
 
 @dataclass
@@ -1188,12 +1210,15 @@ class _DataFlow:
                         arg(scales[len(scales) - n + j]) if scales else None)
                     reads = _resize_reads(name, n_in, n_out, scale, bool(arg("align_corners", False)))
                     probed = _probe_reads(func, args, kwargs, src, out, j, n)
-                    if probed is None:  # (too large to probe: positions more on each side cover float rounding)
-                        reads = _widened(reads, 2 if name in _CUBIC else 1)
+                    if probed is None:  # (too large to probe: the positions more on each side cover float rounding)
+                        reads = _widened(reads, _slack(name))
                     elif not probed[0]:
                         return _Unknown(f"{name}: some outputs read no input: not followed"), "", None
-                    else:
-                        reads = _covering(reads, probed, n_in)
+                    elif not _within(reads, probed):
+                        reads = _fitted(reads, probed, _slack(name))
+                        if reads is None:
+                            return _Unknown(f"{name} ({n_in} → {n_out} positions) reads other positions than "
+                                            f"its formula says: not followed"), "", None
                 reach[d] = reach[d].through(*reads)
             except ValueError as exc:
                 return _Unknown(_unfollowed(exc)), "", None
