@@ -1402,3 +1402,33 @@ def test_a_dilated_window_after_a_bicubic_upsampling_sees_its_taps_not_its_gaps(
     row = rf_of(t, x).row("1")
     assert (row.rf, row.start) == ((5, 5), (-1.0, -1.0)) and "2–5×2–5" in row.note
     assert _footprint_2d(t, x, (0, 0, 4, 4)) == (2, 2)  # (output 4: from 4 and 1, inputs 1 and 0)
+
+
+class _CatShuffle(nn.Module):
+    """A 3×3 conv's channel and three copies of the input, concatenated, then a pixel shuffle ×2 (``mix``: a 1×1
+    conv over the four channels between them) and a 1×1 conv."""
+
+    def __init__(self, mix: bool):
+        super().__init__()
+        self.c3, self.mix, self.shuffle = nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(4, 4, 1) if mix else nn.Identity(), \
+            nn.PixelShuffle(2)
+        self.head = nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        return self.head(self.shuffle(self.mix(torch.cat([self.c3(x), x, x, x], 1))))
+
+
+def test_a_pixel_shuffle_of_channels_with_different_fields_is_not_followed():
+    # output (2i + a, 2j + b) of the shuffle is channel 2a + b at (i, j): the conv's 3×3 at (0, 0), one input
+    # position at the three others. No field per position holds both (it gave every output the union, 3×3)
+    torch.manual_seed(0)
+    m = _CatShuffle(mix=False).double()
+    for c in (m.c3, m.head):
+        nn.init.ones_(c.weight)
+    x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    assert (_footprint_2d(m, x, (0, 0, 4, 4)), _footprint_2d(m, x, (0, 0, 5, 5))) == ((3, 3), (1, 1))
+    row = rf_of(m, x).row("head")
+    assert row.rf is None and "a pixel shuffle of channels whose fields differ" in row.note
+    # a 1×1 conv over the four channels gives each the union: followed (3×3 at every position, jump ½)
+    row = rf_of(_CatShuffle(mix=True).double(), x).row("head")
+    assert (row.rf, row.jump, row.note) == ((3, 3), (Fraction(1, 2),) * 2, "")

@@ -866,6 +866,10 @@ class _DataFlow:
         self.given: dict[int, int] = {}  # tensors with a field: the op count when it was given
         #: memory whose field an in-place op changed: the op count of that write, and the op
         self.written: dict[Any, tuple[int, str]] = {}
+        #: tensors whose channels may see different fields (a concatenation of tensors that do, and what follows
+        #: it up to a convolution over all its channels): their field is the union over the channels, which a
+        #: pixel shuffle, spreading the channels over positions, would give each position
+        self.uneven: set[int] = set()
 
     # tensors and their fields
     def set(self, t, state, how: str = "", axes: "tuple | None" = None) -> None:
@@ -881,6 +885,7 @@ class _DataFlow:
         if not isinstance(state, State):
             self.axes.pop(id(t), None)
         self.states[id(t)] = state
+        self.uneven.discard(id(t))
         if how:
             self.merged[id(t)] = how
         else:
@@ -946,16 +951,28 @@ class _DataFlow:
             return
         written = _written(func, args, kwargs) if func._schema.is_mutable else []
         before = [self.states.get(id(t)) for t in written]
+        uneven = self._uneven(name, args, ins)
         for o in outs:
             state, how, axes = self._op_state(func, name, args, kwargs, ins, o)
             if state is not None:
                 self.set(o, state, how, axes)
+                if uneven:
+                    self.uneven.add(id(o))
         for t, old in zip(written, before):
             new = self.states.get(id(t))
             if new != old:
                 # y[..., 4:-4] += b(x): the write lands in the base tensor and every other view of it too,
                 # where the fields are not followed (a safe "unknown" rather than their old, too small ones)
                 self.written[_memory(t)] = (self.clock, name)
+
+    def _uneven(self, name: str, args, ins: list) -> bool:
+        """Whether the op's output channels may see different fields: a concatenation of tensors whose fields
+        differ, or any op on such a tensor but a convolution over all its channels."""
+        states = [self.states.get(id(t)) for t in ins]
+        if name in ("cat", "stack") and any(st != states[0] for st in states):
+            return True
+        return any(id(t) in self.uneven for t in ins) and not (name == "convolution" and len(args) > 8
+                                                                and args[8] == 1)
 
     def _op_state(self, func, name: str, args, kwargs, ins: list, out) -> tuple:
         """(field, how it was merged, spatial axes) of the op's output ``out``."""
@@ -1181,6 +1198,10 @@ class _DataFlow:
         if name == "pixel_shuffle" and first - 1 in axes:
             return _Unknown(f"a pixel shuffle moves channels into positions along spatial dimension "
                             f"{axes.index(first - 1)}: not followed"), "", None
+        if name == "pixel_shuffle" and id(src) in self.uneven:
+            # (each output position sees its own channel's field, not their union, which is all that is known)
+            return _Unknown("a pixel shuffle of channels whose fields differ (a concatenation of them): each "
+                            "output position sees its own channel's field; not followed"), "", None
         if out.dim() != src.dim():
             return _Unknown(f"{name} changes the rank ({_fmt(src.shape)} → {_fmt(out.shape)}): not followed"), "", None
         schema = [a.name for a in func._schema.arguments]
@@ -1303,6 +1324,9 @@ class _DataFlow:
                 elif fn is adaptive_pool_window and moved:
                     rule = Kind("unknown", "adaptive pooling of a tensor whose spatial axes are not its last ones")
                 state_out, axes_out = flow._through(rule, state_in, source, fn in (conv_window, pixel_unshuffle_window))
+                # (a convolution over all the channels gives each their union)
+                uneven = any(id(u) in flow.uneven for u in sources) and not (
+                    isinstance(module, nn.modules.conv._ConvNd) and module.groups == 1)
                 for t in outs:
                     if state_out is None:
                         continue
@@ -1313,6 +1337,8 @@ class _DataFlow:
                                              f"({_fmt(t.shape)}): not followed"))
                     else:
                         flow.set(t, state_out, axes=axes_out)
+                        if uneven:
+                            flow.uneven.add(id(t))
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
             return out
 
