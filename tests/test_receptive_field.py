@@ -86,6 +86,8 @@ def _footprint(model, length, index):
 
 
 @pytest.mark.parametrize("seed", range(6))
+
+
 def test_random_stacks_against_gradient_footprint(seed):
     rng = random.Random(seed)
     layers = []
@@ -304,6 +306,8 @@ def test_adaptive_pool_first():
 
 
 @needs("nn.LPPool3d")
+
+
 def test_lp_pool_3d_window():
     # LPPool3d(2, 2) after a 3×3×3 conv: RF 3 + (2 − 1)·1 = 4, jump 2 (it had no window rule)
     report = torchcount.receptive_field(nn.Sequential(nn.Conv3d(1, 1, 3), nn.LPPool3d(2, 2)),
@@ -352,6 +356,8 @@ class InceptionLike(nn.Module):
     # stem 3; the 7-wide branch: 3 + 6 = 9; head: 9 + 2 = 11 (the shapes-only walk gave 5)
     (InceptionLike, 11),
 ])
+
+
 def test_merged_branches_take_the_union_of_their_fields(model, expected):
     m = _ones(model())
     length = 40
@@ -589,6 +595,8 @@ def test_reductions_and_softmax_over_channels_are_per_position():
 
 
 @pytest.mark.parametrize("lower", ["sum over channels", "squeeze the batch"])
+
+
 def test_a_rank_drop_across_channels_or_batch_is_followed(lower):
     # x.sum(1) is B×H×W, x.squeeze(0) C×H×W, each position its own: c2's field is 3 + 2 = 5, not the
     # whole 16×16 input (a rank drop was once taken for a flatten, then said and not followed); the
@@ -637,6 +645,8 @@ _WINDOW_OPS = {  # a 3×3, stride-1, shape-keeping window run in a forward: each
 
 
 @pytest.mark.parametrize("op", list(_WINDOW_OPS))
+
+
 def test_a_report_alone_says_when_a_forward_runs_a_pooling_op_between_its_layers(op):
     # c1 3×3, F.max_pool2d(3, 1, 1) (the shape kept), c2 3×3: 3, 3 + 2 = 5, 5 + 2 = 7. The report has the
     # pool's cost in the root's own work but not where it ran: its 5×5 for c2 is said to be a lower bound.
@@ -948,6 +958,8 @@ class _ViewTakenBeforeAnInPlaceSum(nn.Module):
 
 
 @pytest.mark.parametrize("model", [_BufferWrittenThroughASlice, _ViewTakenBeforeAnInPlaceSum])
+
+
 def test_memory_written_in_place_through_another_tensor_is_not_followed(model):
     # both heads were given 1×1 (the buffer was taken for a constant, the view kept y's old field), where the
     # gradient spans 6×5 rows×columns (buffer) and 7×7 (view); said now
@@ -1184,6 +1196,8 @@ def _every_element_inside_its_box(model, x, path, positions):
     # window reads b's ⌊(2x − 3)/4⌋ … ⌈(2x + 1)/4⌉, three positions: 8 + 4 = 12, x = 0: −5 … 6, start 0.5
     ("bilinear", 10, -0.5, 12, 0.5),
 ])
+
+
 def test_a_u_net_through_its_upsampling(mode, rf_up, start_up, rf_c, start_c):
     model = _positive(_TinyUNet(mode, False if mode == "bilinear" else None))
     x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
@@ -1291,6 +1305,8 @@ def test_what_upsampling_cannot_give_a_number_for():
 
 
 @pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "linear", "cubic"])
+
+
 def test_the_resize_formulas_are_the_ops_own_reads(mode):
     # the formulas (exact fractions) against the positions PyTorch's kernel reads, for sizes up and down, by a
     # scale or a size, with both align_corners. They may differ only where the exact source coordinate is a
@@ -1348,13 +1364,15 @@ def test_the_examples_u_net_against_the_gradient_footprint():
     row = _every_element_inside_its_box(model, x, "dec2.0", [(i, 23) for i in range(20, 28)])
     assert sorted({hi - lo + 1 for (lo, hi), _ in (row.box((i, 0)) for i in range(8))}) == [40, 44]
     assert _every_element_inside_its_box(model, x, "out", [(i, 24) for i in range(21, 27)]).rf == (44, 44)
-def _reads(n_in: int, n_out: int, x: int, **how) -> list:
+
+
+def _reads(n_in: int, n_out: int, x: int, dims: int = 1, **how) -> list:
     """The input positions output x of F.interpolate along one dimension reads (a nonzero weight), from the op on
-    one-hots (a bicubic one on 1×n_in inputs)."""
+    one-hots (with ``dims`` 2, 1×n_in ones)."""
     import torch.nn.functional as F
 
     eye = torch.eye(n_in, dtype=torch.float64)
-    if how.get("mode") == "bicubic":
+    if dims == 2:
         return F.interpolate(eye.view(n_in, 1, 1, n_in), size=(1, n_out), **how)[:, 0, 0, x].nonzero().flatten().tolist()
     return F.interpolate(eye.view(n_in, 1, n_in), size=n_out, **how)[:, 0, x].nonzero().flatten().tolist()
 
@@ -1378,10 +1396,16 @@ def test_an_interpolation_that_float_rounding_makes_read_a_neighbour_reads_it_th
     # bicubic 15 → 29: source 15·(2x + 1)/58 − ½, four taps around it, or its own position where it is whole
     # (x = 14: 7). The float source there is just above 7: all four taps, 6 … 9, two more than 7 on one side
     # (not followed: "reads other positions than its formula says"); field 4 everywhere
-    assert _reads(15, 29, 14, mode="bicubic") == [6, 7, 8, 9]
+    assert _reads(15, 29, 14, 2, mode="bicubic") == [6, 7, 8, 9]
     m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Upsample(size=(1, 29), mode="bicubic")).double()
     row = rf_of(m, torch.randn(1, 1, 1, 15, dtype=torch.float64)).row("1")
     assert (row.rf, row.jump, row.note) == ((1, 4), (1, Fraction(15, 29)), "")
+    # nearest-exact 14 → 23 (2-D): output x reads ⌊(x + ½)·14/23⌋, one position; at x = 11 that is 7, and the
+    # float product is just below: it reads 6 instead. Field 1 everywhere, 6 … 6 there (it said 1–2: 6 … 7)
+    assert (_reads(14, 23, 10, 2, mode="nearest-exact"), _reads(14, 23, 11, 2, mode="nearest-exact")) == ([6], [6])
+    m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Upsample(size=(1, 23), mode="nearest-exact")).double()
+    row = rf_of(m, torch.randn(1, 1, 1, 14, dtype=torch.float64)).row("1")
+    assert (row.rf, row.jump, row.note) == ((1, 1), (1, Fraction(14, 23)), "")
 
 
 def test_a_dilated_window_after_a_bicubic_upsampling_sees_its_taps_not_its_gaps():

@@ -498,23 +498,25 @@ def _within(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list]) -> bool
 
 def _fitted(reads: tuple[IndexMap, IndexMap], probed: tuple[list, list],
             slack: int = 1) -> "tuple[IndexMap, IndexMap] | None":
-    """The formula's reads, and the op's own where they go beyond them: float rounding puts a source coordinate
-    just off a whole number, so the op reads a neighbour too (with a weight of 1e-15) at some outputs, not at
-    others of the same place in the pattern. The pattern is made as long as the output (the probed reads there,
-    the formula's beyond); where that passes ``_MAX_PERIOD``, the places in the pattern where some output reads
-    more take it at every output. None where ``slack`` positions more do not cover the op's reads. (Widening every
-    output by one on each side made a linear 47 → 91 read four positions everywhere, for one output's rounding.)"""
+    """The formula's reads, but the op's own where they go beyond them: float rounding puts a source coordinate
+    just off a whole number, so the op reads a neighbour too (linear, cubic: with a weight of 1e-15), or instead
+    (nearest), at some outputs, not at others of the same place in the pattern. The pattern is made as long as
+    the output (the op's reads there, the formula's beyond); where that passes ``_MAX_PERIOD``, the places in
+    the pattern where some output reads otherwise take both at every output. None where ``slack`` positions
+    more do not cover the op's reads. (Widening every output by one on each side made a linear 47 → 91 read
+    four positions everywhere, for one output's rounding.)"""
     n_out = len(probed[0])
+    off = [x for x, (a, b) in enumerate(zip(*probed)) if a < reads[0](x) or b > reads[1](x)]
 
     def fit(m: IndexMap, probe: list, pick: Callable) -> IndexMap:
         reps = -(-n_out // m.period)
-        if m.period * reps > _MAX_PERIOD:
-            reps = 1
-        table = [m(x) for x in range(m.period * reps)]
-        for x, v in enumerate(probe):
+        whole = m.period * reps <= _MAX_PERIOD  # (one place in the pattern per output)
+        table = [m(x) for x in range(m.period * (reps if whole else 1))]
+        for x in off:
             q, r = divmod(x, len(table))
-            table[r] = pick(table[r], v - m.shift * reps * q)
-        return IndexMap(len(table), m.shift * reps, tuple(table))
+            v = probe[x] - m.shift * (len(table) // m.period) * q
+            table[r] = v if whole else pick(table[r], v)
+        return IndexMap(len(table), m.shift * (len(table) // m.period), tuple(table))
 
     lo, hi = fit(reads[0], probed[0], min), fit(reads[1], probed[1], max)
     if any(lo(x) < reads[0](x) - slack or hi(x) > reads[1](x) + slack for x in range(max(lo.period, hi.period))):
