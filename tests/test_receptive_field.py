@@ -1373,8 +1373,10 @@ def _reads(n_in: int, n_out: int, x: int, dims: int = 1, **how) -> list:
 
     eye = torch.eye(n_in, dtype=torch.float64)
     if dims == 2:
-        return F.interpolate(eye.view(n_in, 1, 1, n_in), size=(1, n_out), **how)[:, 0, 0, x].nonzero().flatten().tolist()
-    return F.interpolate(eye.view(n_in, 1, n_in), size=n_out, **how)[:, 0, x].nonzero().flatten().tolist()
+        y = F.interpolate(eye.view(n_in, 1, 1, n_in), size=(1, n_out), **how)[:, 0, 0]
+    else:
+        y = F.interpolate(eye.view(n_in, 1, n_in), size=n_out, **how)[:, 0]
+    return y[:, x].nonzero().flatten().tolist()
 
 
 def test_an_interpolation_that_float_rounding_makes_read_a_neighbour_reads_it_there_alone():

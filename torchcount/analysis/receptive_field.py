@@ -360,7 +360,7 @@ def step(state: State, w: Window) -> State:
             if reads is None:
                 raise ValueError(f"a transposed convolution with stride {s} and kernel {k} (dilation {d}): some "
                                  f"outputs read no input")
-            reach.append(r.through(*reads, gap=d // gcd(d, s)))  # (the inputs that reach output x are d/gcd(d, s) apart)
+            reach.append(r.through(*reads, gap=d // gcd(d, s)))  # (the inputs reaching output x: d/gcd(d, s) apart)
         else:
             k_eff = d * (k - 1) + 1
             reach.append(r.through(affine(-p, s), affine(k_eff - 1 - p, s), gap=d))
