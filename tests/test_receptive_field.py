@@ -521,6 +521,25 @@ def test_the_spatial_input_need_not_be_the_first():
     assert rf.row("d").rf == (7,) and rf.row("d").jump == (2,) and rf.row("d").start == (3.0,)  # were None
 
 
+def test_a_layer_on_a_tensor_without_positions_says_so():
+    # a diffusion U-Net's time embedding: Linear layers on a B×16 tensor made from the timestep, not from the
+    # image, whose result is added to every position. Their rows said "linear layer on a spatial tensor"
+    class TimeConditioned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.time_embedding, self.conv = nn.Sequential(nn.Linear(16, 4), nn.SiLU(), nn.Linear(4, 4)), \
+                nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            temb = self.time_embedding(torch.full((x.shape[0], 16), 0.5))
+            return self.conv(x) + temb[:, :, None, None]
+
+    rf = torchcount.receptive_field(TimeConditioned(), torch.randn(1, 1, 8, 8))
+    for path in ("time_embedding.0", "time_embedding.1", "time_embedding.2"):
+        assert (rf.row(path).rf, rf.row(path).note) == (None, "its input does not come from the model's input")
+    assert rf.row("conv").rf == (3, 3)
+
+
 def test_a_model_without_windows_on_a_3d_input_is_refused_as_on_a_2d_one():
     # an LSTM on B×T×F ran no convolution or pooling: its last dimension is features, not positions.
     # On a 2-D input this was already a ValueError; on a 3-D one it gave a table of "—"

@@ -1441,7 +1441,11 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
                 row.note += (f"; along its windows alone, without the gates that see the whole input: "
                              f"{_fmt(alone.rf)}, jump {_fmt(alone.jump)}")
         else:
-            if isinstance(rule, Kind) and rule.kind == "unknown":
+            if state_in is None:
+                # (a diffusion U-Net's time-embedding Linear said "linear layer on a spatial tensor": its rule's
+                # reason, about a tensor that has no positions)
+                reason = "its input does not come from the model's input"
+            elif isinstance(rule, Kind) and rule.kind == "unknown":
                 reason = rule.reason  # its own reason first
             elif isinstance(state_in, _Unknown):
                 reason = f"after a step the recurrence cannot describe: {state_in.reason}"
