@@ -1307,6 +1307,10 @@ def test_what_upsampling_cannot_give_a_number_for():
     # a transposed convolution with stride 3 and kernel 2: every third output reads no input (the bias alone)
     rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=3)), torch.rand(1, 1, 8, 8))
     assert rep.row("1").rf is None and "some outputs read no input" in rep.row("1").note
+    # with align_corners, a resize to one position reads position 0 (its source is 0·(In − 1)/(Out − 1)): after a
+    # conv 3, input 0 … 2 (it said "a resize of 6 → 1 positions")
+    one = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(size=(1, 6), mode="bilinear", align_corners=True))
+    assert rf_of(one, torch.rand(1, 1, 8, 8)).row("1").box((0, 0)) == ((0, 2), (0, 2))
     # an antialiased interpolation (its filter's width depends on the scale) is said
     class Antialiased(nn.Module):
         def __init__(self):

@@ -405,7 +405,8 @@ def _resize_reads(name: str, n_in: int, n_out: int, scale, align_corners: bool) 
     """Which input positions output x of a resize reads (first, last), along one dimension: PyTorch's
     formulas, with ``scale`` the scale factor given (else the sizes' ratio)."""
     if align_corners and name not in _NEAREST + _NEAREST_EXACT:
-        ratio = Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)
+        # (to one position: it reads position 0, as its source 0·ratio; any step beyond it will do)
+        ratio = Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(n_in)
     elif scale is not None and scale > 0:
         ratio = Fraction(1 / scale).limit_denominator(_MAX_PERIOD)
     else:
