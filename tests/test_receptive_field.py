@@ -1481,3 +1481,36 @@ def test_a_pixel_shuffle_of_channels_with_different_fields_is_not_followed():
     # a 1×1 conv over the four channels gives each the union: followed (3×3 at every position, jump ½)
     row = rf_of(_CatShuffle(mix=True).double(), x).row("head")
     assert (row.rf, row.jump, row.note) == ((3, 3), (Fraction(1, 2),) * 2, "")
+
+
+class _Segmenter(nn.Module):
+    """Two stride-2 convolutions, then a bilinear interpolation back to the input's size in the model's own
+    forward (as torchvision's FCN and DeepLab heads end)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 1, 3, 2, 1), nn.Conv2d(1, 1, 3, 2, 1)
+
+    def forward(self, x):
+        return nn.functional.interpolate(self.b(self.a(x)), size=x.shape[2:], mode="bilinear")
+
+
+def test_the_models_output_after_its_last_layer_has_a_row():
+    # b: 3 + 2·2 = 7, jump 4, start 0. The ×4 interpolation's source (x + ½)/4 − ½ = (2x − 3)/8 is never whole:
+    # each output reads 2 of b's positions, 4 apart: 7 + 4 = 11, jump 1; x = 0 reads b's −1 and 0: −7 … 3, start −2
+    model = _positive(_Segmenter())
+    x = torch.rand(1, 1, 32, 32, dtype=torch.float64)
+    rep = rf_of(model, x)
+    out = rep.rows[-1]
+    assert (out.path, out.rf, out.jump, out.start) == ("(output)", (11, 11), (1, 1), (-2.0, -2.0))
+    assert "after its last layer" in out.note and rep.row("b").rf == (7, 7)
+    for position in [(5, 9), (16, 16), (20, 3)]:
+        x1 = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x1)[(0, 0, *position)], x1)
+        nz = grad[0, 0].nonzero()
+        got = tuple((int(nz[:, d].min()), int(nz[:, d].max())) for d in range(2))
+        box = out.box(position)
+        inside = all(0 <= lo and hi < 32 for lo, hi in box)
+        assert got == box if inside else all(lo <= g0 and g1 <= hi for (g0, g1), (lo, hi) in zip(got, box)), position
+    # no such row where the output is the last layer's
+    assert rf_of(nn.Sequential(model.a, model.b), x).rows[-1].path == "1"

@@ -873,6 +873,9 @@ class _DataFlow:
         #: it up to a convolution over all its channels): their field is the union over the channels, which a
         #: pixel shuffle, spreading the channels over positions, would give each position
         self.uneven: set[int] = set()
+        self.last_out: "int | None" = None  # the last layer call's output
+        #: the model's output (its first tensor with a field), where ops after the last layer made it: its field
+        self.output: Any = None
 
     # tensors and their fields
     def set(self, t, state, how: str = "", axes: "tuple | None" = None) -> None:
@@ -1343,6 +1346,7 @@ class _DataFlow:
                         if uneven:
                             flow.uneven.add(id(t))
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
+            flow.last_out = id(outs[0]) if outs else None
             return out
 
         traced_forward.__wrapped__ = forward
@@ -1400,7 +1404,12 @@ def _traced(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int,
         return flow.layer(r.path, module, r.status == "rule", forward)
 
     with forwards_wrapped([r.module for r in ruled.values()], wrap), preserved(model), torch.no_grad(), Ops():
-        model(*args, **kwargs)
+        result = model(*args, **kwargs)
+    first = next((t for t in tree_leaves(result) if isinstance(t, torch.Tensor) and id(t) in flow.states), None)
+    if first is not None and id(first) != flow.last_out:
+        # (a segmentation model's final interpolation to the input's size runs in its own forward, after its
+        # last layer: the output's field is in no layer's row)
+        flow.output = flow.states[id(first)]
     return flow
 
 
@@ -1415,6 +1424,7 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
         raise ValueError(f"{out.model_name}: no convolution or pooling layer found, nor a convolution or "
                          f"pooling op in its forward; the receptive field is defined for conv/pool stacks")
     local_out = [None] * len(flow.calls)
+    local = None
     if flow.gated:
         # a field met one that sees the whole input (a squeeze-and-excitation gate): a second pass leaves those
         # operands out, for the field along the windows alone, said beside "whole input"
@@ -1457,7 +1467,26 @@ def _by_data_flow(model: nn.Module, args: tuple, kwargs: dict, units: list, dims
             row = RFRow(shown, type_name, "unknown", window, None, None, None, reason)
         out.rows.append(row)
         texts.setdefault(path, []).append(row)
+    if flow.output is not None and flow.calls and flow.output != flow.calls[-1][4]:  # (a field of its own)
+        out.rows.append(_output_row(flow.output, local.output if flow.gated else None, input_size))
     return texts
+
+
+def _output_row(state, alone, input_size: tuple) -> RFRow:
+    """The model's output, where ops after its last layer made it (an interpolation back to the input's size)."""
+    why = "the model's output, after the ops its forward runs after its last layer"
+    if isinstance(state, State):
+        return RFRow("(output)", "output", "ops", None, state.rf, state.jump, state.start,
+                     _with_varying(why, state), reach=state.reach)
+    if isinstance(state, _Global):
+        row = RFRow("(output)", "output", "global", None, tuple(input_size) or None, None, None,
+                    f"{why}: {state.reason}")
+        if isinstance(alone, State):
+            row.local_rf, row.local_jump = alone.rf, alone.jump
+            row.note += (f"; along its windows alone, without the gates that see the whole input: "
+                         f"{_fmt(alone.rf)}, jump {_fmt(alone.jump)}")
+        return row
+    return RFRow("(output)", "output", "unknown", None, None, None, None, f"{why}: {state.reason}")
 
 
 def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool = True,
