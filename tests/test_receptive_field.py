@@ -1299,11 +1299,8 @@ def test_pixel_shuffle_and_uneven_adaptive_pooling():
 
 
 def test_what_upsampling_cannot_give_a_number_for():
-    # align_corners=True from 8 to 16 steps 7/15 of a position per output: the decoder's average jump (14/15)
-    # differs from the skip's (1), so the concatenation's positions do not line up
-    rep = rf_of(_TinyUNet("bilinear", True), torch.rand(1, 1, 16, 16))
-    assert rep.row("up").jump == (pytest.approx(14 / 15),) * 2 and rep.row("c").rf is None
-    assert "different jumps (1×1, 14/15×14/15)" in rep.row("c").note
+    # (align_corners=True, whose decoder's average jump differs from the skip's: followed, see below; a report
+    # alone cannot merge them)
     # a transposed convolution with stride 3 and kernel 2: every third output reads no input (the bias alone)
     rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=3)), torch.rand(1, 1, 8, 8))
     assert rep.row("1").rf is None and "some outputs read no input" in rep.row("1").note
@@ -1514,3 +1511,20 @@ def test_the_models_output_after_its_last_layer_has_a_row():
         assert got == box if inside else all(lo <= g0 and g1 <= hi for (g0, g1), (lo, hi) in zip(got, box)), position
     # no such row where the output is the last layer's
     assert rf_of(nn.Sequential(model.a, model.b), x).rows[-1].path == "1"
+
+
+def test_a_u_net_with_align_corners_merges_its_skip_on_the_common_grid():
+    # align_corners=True from 8 to 16: output x reads b's positions ⌊7x/15⌋ and ⌈7x/15⌉ (b: field 8, jump 2), an
+    # average jump of 14/15 that the skip's (1) does not share. The concatenation is taken at its own 16
+    # positions: c's x − 1 … x + 1 reach b's ⌊7(x − 1)/15⌋ … ⌈7(x + 1)/15⌉, 3 positions at x = 0 (−1 … 1) and
+    # x = 15 (6 … 8), 2 at x = 1 (0 … 1): fields 8 + 2·2 = 12 and 10; the skip's 5 lies inside them
+    model = _positive(_TinyUNet("bilinear", True))
+    x = torch.rand(1, 1, 16, 16, dtype=torch.float64)
+    rep = rf_of(model, x)
+    assert rep.row("up").jump == (Fraction(14, 15),) * 2
+    c = _every_element_inside_its_box(model, x, "c", [(i, j) for i in range(16) for j in (0, 7)])
+    assert (c.rf, c.jump) == ((12, 12), (1, 1)) and "10–12×10–12" in c.note
+    assert [c.box((i, 0))[0][1] - c.box((i, 0))[0][0] + 1 for i in (0, 1, 15)] == [12, 10, 12]
+    # a report alone does not follow the upsampling: said
+    shapes = receptive_field(torchcount.profile(model, x))
+    assert shapes.row("c").rf is None

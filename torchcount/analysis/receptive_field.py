@@ -314,10 +314,19 @@ class State:
     ``start`` are the textbook's three numbers (``rf`` the largest field where it varies)."""
 
     reach: tuple[Reach, ...]
+    #: the tensor's own positions per dimension, where known: a pattern longer than them (fields merged on a
+    #: common grid, whose margins beyond the borders keep each operand's own pattern) counts those alone
+    sizes: "tuple[int, ...] | None" = field(default=None, compare=False)
+
+    def _sizes(self, d: int) -> list[int]:
+        r, n = self.reach[d], self.sizes[d] if self.sizes is not None else 0
+        if 0 < n < r.lo.period * r.hi.period // gcd(r.lo.period, r.hi.period):
+            return [r.hi(x) - r.lo(x) + 1 for x in range(n)]
+        return r.sizes()  # (every place in the pattern is at one of the tensor's positions)
 
     @property
     def rf(self) -> tuple[int, ...]:
-        return tuple(max(r.sizes()) for r in self.reach)
+        return tuple(max(self._sizes(d)) for d in range(len(self.reach)))
 
     @property
     def jump(self) -> tuple:
@@ -329,7 +338,7 @@ class State:
 
     def varying(self) -> "str | None":
         """Where the field's size depends on the position (after an upsampling): its range, per dimension."""
-        ranges = [(min(s), max(s)) for s in (r.sizes() for r in self.reach)]
+        ranges = [(min(s), max(s)) for s in (self._sizes(d) for d in range(len(self.reach)))]
         if all(a == b for a, b in ranges):
             return None
         return "×".join(f"{a}–{b}" if a != b else str(a) for a, b in ranges)
@@ -705,21 +714,50 @@ class _Unknown:
     reason: str
 
 
-def _union(states: list, what: str):
+def _on_grid(reach: Reach, n: int, jump: Fraction) -> Reach:
+    """The field along one dimension re-expressed as a pattern that advances by ``jump`` on average, exact at the
+    tensor's own n positions: a pattern as long as those positions and margins on both sides, where each
+    virtual position (read only as padding by later layers) keeps its own pattern's field."""
+    for margin in (64, 2):  # (ample for later layers' padding; else the least)
+        period = -(-(n + 2 * margin) // jump.denominator) * jump.denominator
+        if period <= _MAX_PERIOD:
+            break
+    else:
+        raise PatternTooLong(period)
+    shift = int(jump * period)
+
+    def table(m: IndexMap) -> IndexMap:
+        # position r < period − margin is r itself; the last margin holds the first border's virtual ones, r − period
+        return IndexMap(period, shift, tuple(m(r) if r < period - margin else m(r - period) + shift
+                                             for r in range(period)))
+
+    return Reach(table(reach.lo), table(reach.hi))
+
+
+def _union(states: list, what: str, sizes: "tuple | None" = None):
     """The field of an element computed from the same position of several tensors (a residual sum,
-    a channel concatenation, a gate): per dimension the smallest interval holding every field."""
+    a channel concatenation, a gate): per dimension the smallest interval holding every field. Fields with
+    different average jumps (a skip connection and an upsampling with align_corners=True) are taken at the
+    tensors' own positions (``sizes``), on the grid of the simplest jump."""
     unknown = [st for st in states if isinstance(st, _Unknown)]
     if unknown:
         return unknown[0]
     glob = [st for st in states if isinstance(st, _Global)]
     if glob:
         return _Global(f"{what} with a tensor that sees the whole input")
-    if len({st.jump for st in states}) > 1:
-        return _Unknown(f"{what} of tensors with different jumps ({', '.join(_fmt(st.jump) for st in states)})")
+    reaches = [list(st.reach) for st in states]
     try:
-        return State(tuple(Reach(_spread([st.reach[d].lo for st in states], min),
-                                 _spread([st.reach[d].hi for st in states], max))
-                           for d in range(len(states[0].reach))))
+        for d in range(len(reaches[0])):
+            jumps = [Fraction(r[d].lo.slope) for r in reaches]
+            if len(set(jumps)) > 1:
+                if sizes is None:
+                    return _Unknown(f"{what} of tensors with different jumps "
+                                    f"({', '.join(_fmt(st.jump) for st in states)})")
+                grid = min(jumps, key=lambda j: (j.denominator, -j))
+                for r in reaches:
+                    r[d] = _on_grid(r[d], sizes[d], grid)
+        return State(tuple(Reach(_spread([r[d].lo for r in reaches], min), _spread([r[d].hi for r in reaches], max))
+                           for d in range(len(reaches[0]))))
     except PatternTooLong as exc:
         return _Unknown(f"{what}: the pattern of its fields repeats only every {exc} positions; not followed")
 
@@ -888,6 +926,9 @@ class _DataFlow:
                 state = _Unknown(f"a tensor of {t.dim()} dimensions in a {self.dims}-D stack: not followed")
             else:
                 self.axes[id(t)] = axes
+                sizes = tuple(t.shape[a] for a in axes)
+                if state.sizes != sizes:
+                    state = State(state.reach, sizes)
         if not isinstance(state, State):
             self.axes.pop(id(t), None)
         self.states[id(t)] = state
@@ -921,7 +962,7 @@ class _DataFlow:
         fields = [t for t, st in zip(tensors, states) if isinstance(st, State)]
         if len({(self.axes[id(t)], self.spatial(t)) for t in fields}) > 1:
             return _Unknown(f"a layer reading {len(tensors)} tensors whose positions do not line up: not followed")
-        return _union(states, f"a layer reading {len(tensors)} tensors")
+        return _union(states, f"a layer reading {len(tensors)} tensors", self.spatial(fields[0]) if fields else None)
 
     @staticmethod
     def _windows_alone(tensors: list, states: list) -> tuple[list, list]:
@@ -1112,7 +1153,7 @@ class _DataFlow:
         axes = placed.pop()
         if len(states) == 1:
             return states[0], "", axes
-        merged = _union(states, name)
+        merged = _union(states, name, tuple(out.shape[a] for a in axes))
         return merged, f"{name} of {len(states)} tensors: the union of their fields", axes
 
     def _windowed(self, state: State, window: Window, src, mixes_channels: bool) -> tuple:
@@ -1345,6 +1386,8 @@ class _DataFlow:
                         flow.set(t, state_out, axes=axes_out)
                         if uneven:
                             flow.uneven.add(id(t))
+            if isinstance(state_out, State) and outs and isinstance(flow.states.get(id(outs[0])), State):
+                state_out = flow.states[id(outs[0])]  # (with the output's own sizes)
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
             flow.last_out = id(outs[0]) if outs else None
             return out
