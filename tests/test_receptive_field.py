@@ -1528,3 +1528,17 @@ def test_a_u_net_with_align_corners_merges_its_skip_on_the_common_grid():
     # a report alone does not follow the upsampling: said
     shapes = receptive_field(torchcount.profile(model, x))
     assert shapes.row("c").rf is None
+
+
+def test_a_pattern_too_long_to_compose_is_first_written_out_at_the_tensors_positions():
+    # a field stored with a long pattern (3,001 positions, as merges on a common grid make them) through a nearest
+    # ×2 upsampling would repeat only every 6,002 positions; at the tensor's own 100 positions it is written out on
+    # a short grid first, and each output x still sees x's source ⌊x/2⌋ exactly
+    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, _through
+
+    long = IndexMap(3001, 3001, tuple(range(3001)))  # (x ↦ x, in a pattern of 3,001)
+    upsample = IndexMap(2, 1, (0, 0))  # (x ↦ ⌊x/2⌋)
+    with pytest.raises(PatternTooLong):
+        _through(Reach(long, long), upsample, upsample, None)
+    out = _through(Reach(long, long), upsample, upsample, 100)
+    assert out.lo.period < 1000 and all(out.lo(x) == out.hi(x) == x // 2 for x in range(200))

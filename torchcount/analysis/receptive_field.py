@@ -363,16 +363,17 @@ def step(state: State, w: Window) -> State:
     reads positions x·s − p … x·s − p + k' − 1, which gives the module docstring's recurrence; a transposed
     convolution reads the positions that reach x through its taps."""
     reach = []
-    for r, k, s, d, p in zip(state.reach, w.kernel, w.stride, w.dilation, w.padding):
+    sizes = state.sizes or (None,) * len(state.reach)
+    for r, k, s, d, p, n in zip(state.reach, w.kernel, w.stride, w.dilation, w.padding, sizes):
         if w.transposed:
             reads = _transposed_reads(k, s, d, p)
             if reads is None:
                 raise ValueError(f"a transposed convolution with stride {s} and kernel {k} (dilation {d}): some "
                                  f"outputs read no input")
-            reach.append(r.through(*reads, gap=d // gcd(d, s)))  # (the inputs reaching output x: d/gcd(d, s) apart)
+            reach.append(_through(r, *reads, n, gap=d // gcd(d, s)))  # (the inputs reaching x: d/gcd(d, s) apart)
         else:
             k_eff = d * (k - 1) + 1
-            reach.append(r.through(affine(-p, s), affine(k_eff - 1 - p, s), gap=d))
+            reach.append(_through(r, affine(-p, s), affine(k_eff - 1 - p, s), n, gap=d))
     return State(tuple(reach))
 
 
@@ -714,12 +715,14 @@ class _Unknown:
     reason: str
 
 
-def _on_grid(reach: Reach, n: int, jump: Fraction) -> Reach:
+def _on_grid(reach: Reach, n: int, jump: Fraction, unit: int = 1) -> Reach:
     """The field along one dimension re-expressed as a pattern that advances by ``jump`` on average, exact at the
     tensor's own n positions: a pattern as long as those positions and margins on both sides, where each
-    virtual position (read only as padding by later layers) keeps its own pattern's field."""
+    virtual position (read only as padding by later layers) keeps its own pattern's field. Its period is a
+    multiple of ``unit`` (a next step's stride, so that the composed pattern is no longer)."""
+    whole = jump.denominator * unit // gcd(jump.denominator, unit)
     for margin in (64, 2):  # (ample for later layers' padding; else the least)
-        period = -(-(n + 2 * margin) // jump.denominator) * jump.denominator
+        period = -(-(n + 2 * margin) // whole) * whole
         if period <= _MAX_PERIOD:
             break
     else:
@@ -732,6 +735,18 @@ def _on_grid(reach: Reach, n: int, jump: Fraction) -> Reach:
                                              for r in range(period)))
 
     return Reach(table(reach.lo), table(reach.hi))
+
+
+def _through(reach: Reach, g_lo: IndexMap, g_hi: IndexMap, n: "int | None", gap: int = 1) -> Reach:
+    """``reach.through``; where the composed pattern would be too long and the tensor's n positions are known
+    (fields merged on a common grid, then upsampled), the field is first written out at those positions on a
+    grid that the step's pattern divides."""
+    try:
+        return reach.through(g_lo, g_hi, gap)
+    except PatternTooLong:
+        if not n:
+            raise
+        return _on_grid(reach, n, Fraction(reach.lo.slope), g_lo.shift).through(g_lo, g_hi, gap)
 
 
 def _union(states: list, what: str, sizes: "tuple | None" = None):
@@ -756,10 +771,22 @@ def _union(states: list, what: str, sizes: "tuple | None" = None):
                 grid = min(jumps, key=lambda j: (j.denominator, -j))
                 for r in reaches:
                     r[d] = _on_grid(r[d], sizes[d], grid)
-        return State(tuple(Reach(_spread([r[d].lo for r in reaches], min), _spread([r[d].hi for r in reaches], max))
+        return State(tuple(_spread_reach([r[d] for r in reaches], sizes[d] if sizes else None)
                            for d in range(len(reaches[0]))))
     except PatternTooLong as exc:
         return _Unknown(f"{what}: the pattern of its fields repeats only every {exc} positions; not followed")
+
+
+def _spread_reach(reaches: list, n: "int | None") -> Reach:
+    """The union of fields with one average jump; where their patterns' periods make one too long, each is
+    first written out at the tensor's n positions on one grid."""
+    try:
+        return Reach(_spread([r.lo for r in reaches], min), _spread([r.hi for r in reaches], max))
+    except PatternTooLong:
+        if not n:
+            raise
+        gridded = [_on_grid(r, n, Fraction(r.lo.slope)) for r in reaches]
+        return Reach(_spread([r.lo for r in gridded], min), _spread([r.hi for r in gridded], max))
 
 
 def _unfollowed(exc: ValueError) -> str:
@@ -1221,7 +1248,7 @@ class _DataFlow:
         step_ = args[4] if len(args) > 4 else 1
         begin = max(0, begin + size if begin < 0 else begin)
         reach = list(state.reach)
-        reach[d] = reach[d].through(affine(begin, step_), affine(begin, step_))
+        reach[d] = _through(reach[d], affine(begin, step_), affine(begin, step_), size)
         return State(tuple(reach)), "", axes
 
     def _pad(self, args, state: State, axes: tuple) -> tuple:
@@ -1287,7 +1314,7 @@ class _DataFlow:
                         if reads is None:
                             return _Unknown(f"{name} ({n_in} → {n_out} positions) reads other positions than "
                                             f"its formula says: not followed"), "", None
-                reach[d] = reach[d].through(*reads)
+                reach[d] = _through(reach[d], *reads, n_in)
             except ValueError as exc:
                 return _Unknown(_unfollowed(exc)), "", None
         return State(tuple(reach)), "", axes
