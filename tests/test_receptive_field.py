@@ -1542,3 +1542,18 @@ def test_a_pattern_too_long_to_compose_is_first_written_out_at_the_tensors_posit
         _through(Reach(long, long), upsample, upsample, None)
     out = _through(Reach(long, long), upsample, upsample, 100)
     assert out.lo.period < 1000 and all(out.lo(x) == out.hi(x) == x // 2 for x in range(200))
+
+
+def test_a_circular_pad_in_a_forward_says_what_it_does():
+    # F.pad(mode="circular") runs as a new tensor that slices of the input are copied into: not followed, and said
+    # so (the note read "new_empty changes the spatial layout")
+    class Circular(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.a(nn.functional.pad(x, (1, 1, 1, 1), mode="circular"))
+
+    row = rf_of(Circular(), torch.randn(1, 1, 8, 8)).row("a")
+    assert row.rf is None and "copied into (as F.pad's circular mode does)" in row.note

@@ -1128,6 +1128,10 @@ class _DataFlow:
             return _Global(f"{name} drops the spatial layout: every later element sees the whole input"), "", None
         if out_sp == (1,) * self.dims and any(self._usual(t) != out_sp for t in ins):
             return _Global(f"{name} reduces over every position"), "", None
+        if name in ("new_empty", "new_zeros", "empty_like", "zeros_like"):
+            # (F.pad's circular mode: slices of the input copied into a new tensor, whose positions are not followed)
+            return _Unknown(f"{name} makes a new {_fmt(out_sp)} tensor that slices of the input are copied into (as "
+                            f"F.pad's circular mode does): not followed"), "", None
         return _Unknown(f"{name} changes the spatial layout ({', '.join(_fmt(self.spatial(t) or t.shape) for t in ins)}"
                         f" → {_fmt(out_sp)}); not a window"), "", None
 
