@@ -1557,3 +1557,14 @@ def test_a_circular_pad_in_a_forward_says_what_it_does():
 
     row = rf_of(Circular(), torch.randn(1, 1, 8, 8)).row("a")
     assert row.rf is None and "copied into (as F.pad's circular mode does)" in row.note
+
+
+def test_a_layer_that_passes_its_input_on_gives_the_field_of_what_it_made():
+    # torchvision's FPN LastLevelMaxPool returns its input list with a pooled map appended: its row is the pooled
+    # map's (conv 3: field 3, jump 1; a 1-wide max pool of stride 2: 3, jump 2), not the input's it passes on
+    class AppendsAPool(nn.Module):
+        def forward(self, x):
+            return [x, nn.functional.max_pool2d(x, 1, 2)]
+
+    rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), AppendsAPool()), torch.randn(1, 1, 12, 12))
+    assert (rep.row("1").rf, rep.row("1").jump, rep.row("1").kind) == ((3, 3), (2, 2), "ops")

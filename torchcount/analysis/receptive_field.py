@@ -455,7 +455,8 @@ def _widened(reads: tuple[IndexMap, IndexMap], slack: int = 1) -> tuple[IndexMap
 def _slack(name: str) -> int:
     """How many positions beyond its formula's a resize reads where float rounding moves a whole source coordinate
     off it: a linear one its next neighbour, a cubic one its two next (the taps around a source just off w:
-    w − 2 … w + 1 or w − 1 … w + 2, where the formula reads w alone); a nearest one reads its neighbour instead."""
+    w − 2 … w + 1 or w − 1 … w + 2, where the formula reads w alone); a nearest one reads its neighbour
+    instead."""
     return 2 if name in _CUBIC else 1
 
 
@@ -730,7 +731,8 @@ def _on_grid(reach: Reach, n: int, jump: Fraction, unit: int = 1) -> Reach:
     shift = int(jump * period)
 
     def table(m: IndexMap) -> IndexMap:
-        # position r < period − margin is r itself; the last margin holds the first border's virtual ones, r − period
+        # position r < period − margin is r itself; the last margin holds the first border's virtual ones,
+        # r − period
         return IndexMap(period, shift, tuple(m(r) if r < period - margin else m(r - period) + shift
                                              for r in range(period)))
 
@@ -1281,7 +1283,8 @@ class _DataFlow:
             return _Unknown("a pixel shuffle of channels whose fields differ (a concatenation of them): each "
                             "output position sees its own channel's field; not followed"), "", None
         if out.dim() != src.dim():
-            return _Unknown(f"{name} changes the rank ({_fmt(src.shape)} → {_fmt(out.shape)}): not followed"), "", None
+            return _Unknown(f"{name} changes the rank ({_fmt(src.shape)} → {_fmt(out.shape)}): not followed"), \
+                "", None
         schema = [a.name for a in func._schema.arguments]
 
         def arg(key, default=None):
@@ -1383,7 +1386,11 @@ class _DataFlow:
                     flow.quiet -= 1
             outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
             if fn is None:  # no window rule: its own ops said what it does
-                state_out = flow.states.get(id(outs[0])) if outs else None
+                # (the first output it made, not one of its inputs passed on: torchvision's FPN LastLevelMaxPool
+                # returns its input list with the pooled map appended, and its row gave the first input's field)
+                given = {id(t) for t in tensors}
+                made = [t for t in outs if id(t) not in given] or outs
+                state_out = flow.states.get(id(made[0])) if made else None
                 rule = Kind("ops", "from the ops it ran")
             else:
                 in_sizes = flow.spatial(source) if source is not None and flow.spatial(source) is not None else ()
@@ -1417,7 +1424,8 @@ class _DataFlow:
                         flow.set(t, state_out, axes=axes_out)
                         if uneven:
                             flow.uneven.add(id(t))
-            if isinstance(state_out, State) and outs and isinstance(flow.states.get(id(outs[0])), State):
+            if isinstance(state_out, State) and fn is not None and outs \
+                    and isinstance(flow.states.get(id(outs[0])), State):
                 state_out = flow.states[id(outs[0])]  # (with the output's own sizes)
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
             flow.last_out = id(outs[0]) if outs else None
