@@ -1568,3 +1568,15 @@ def test_a_layer_that_passes_its_input_on_gives_the_field_of_what_it_made():
 
     rep = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), AppendsAPool()), torch.randn(1, 1, 12, 12))
     assert (rep.row("1").rf, rep.row("1").jump, rep.row("1").kind) == ((3, 3), (2, 2), "ops")
+
+
+def test_upsampling_on_the_meta_device_gives_the_cpus_fields():
+    # the interpolations' probe runs on the CPU for a meta tensor (a meta kernel computes no values)
+    x = torch.rand(1, 1, 16, 16)
+    cpu = rf_of(_TinyUNet("bilinear", True), x)
+    with torch.device("meta"):
+        model = _TinyUNet("bilinear", True)
+    meta = rf_of(model, x.to("meta"))
+    assert [(r.path, r.rf, r.jump, r.start, r.note) for r in meta.rows] == \
+        [(r.path, r.rf, r.jump, r.start, r.note) for r in cpu.rows]
+    assert meta.row("c").rf == (12, 12)

@@ -477,7 +477,9 @@ def _probe_reads(func, args, kwargs, src, out, j: int, n: int) -> "tuple[list, l
     dtype = torch.float64 if src.dtype == torch.float64 else torch.float32
     shape = [1] * n
     shape[j] = n_in
-    probe = torch.eye(n_in, dtype=dtype).reshape(1, n_in, *shape)
+    # (on the tensor's own device, whose kernel may round otherwise; a meta tensor's on the CPU)
+    device = src.device if src.device.type != "meta" else torch.device("cpu")
+    probe = torch.eye(n_in, dtype=dtype, device=device).reshape(1, n_in, *shape)
     sizes = [1] * n
     sizes[j] = n_out
     new = []
