@@ -40,7 +40,7 @@ EOF
 
 step CUDA tests
 timeout 240 $PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda_counts.py tests/test_measure_cuda.py \
-  tests/test_measure_cuda_paths.py tests/test_gpu_ops.py >"$DIR/cuda_tests.log" 2>&1
+  tests/test_measure_cuda_paths.py tests/test_gpu_ops.py tests/test_receptive_field.py >"$DIR/cuda_tests.log" 2>&1
 echo "exit $?" >>"$DIR/cuda_tests.log"
 
 step gpu_profile

@@ -1580,3 +1580,14 @@ def test_upsampling_on_the_meta_device_gives_the_cpus_fields():
     assert [(r.path, r.rf, r.jump, r.start, r.note) for r in meta.rows] == \
         [(r.path, r.rf, r.jump, r.start, r.note) for r in cpu.rows]
     assert meta.row("c").rf == (12, 12)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_upsampling_on_cuda_against_the_gradient_footprint(mode):
+    # the probe runs the CUDA kernel itself: every element of the U-Net's last conv inside its box, equal where
+    # the box lies inside the input
+    model = _positive(_TinyUNet(mode, False if mode != "nearest" else None)).cuda()
+    x = torch.rand(1, 1, 20, 20, dtype=torch.float64, device="cuda")
+    _every_element_inside_its_box(model, x, "c", [(i, j) for i in range(20) for j in (0, 9)])
