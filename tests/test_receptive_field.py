@@ -1591,3 +1591,19 @@ def test_upsampling_on_cuda_against_the_gradient_footprint(mode):
     model = _positive(_TinyUNet(mode, False if mode != "nearest" else None)).cuda()
     x = torch.rand(1, 1, 20, 20, dtype=torch.float64, device="cuda")
     _every_element_inside_its_box(model, x, "c", [(i, j) for i in range(20) for j in (0, 9)])
+
+
+def test_a_second_output_returned_as_its_layer_made_it_has_no_output_row():
+    # a model returning (a's output, b's output): its first output is a's, unchanged, whose field (3) is a's row;
+    # an "(output)" row said "after the ops its forward runs after its last layer" with a's 3×3, though no op ran
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            y = self.a(x)
+            return y, self.b(y)
+
+    rep = rf_of(TwoHeads(), torch.rand(1, 1, 12, 12))
+    assert [(r.path, r.rf) for r in rep.rows] == [("a", (3, 3)), ("b", (5, 5))]

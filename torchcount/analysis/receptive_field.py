@@ -942,7 +942,9 @@ class _DataFlow:
         #: it up to a convolution over all its channels): their field is the union over the channels, which a
         #: pixel shuffle, spreading the channels over positions, would give each position
         self.uneven: set[int] = set()
-        self.last_out: "int | None" = None  # the last layer call's output
+        #: every layer call's outputs (by id) and the field each was given: a model output that is one of them,
+        #: unchanged, has that layer's row (a second head returned before the last layer's output)
+        self.layer_outs: dict[int, Any] = {}
         #: the model's output (its first tensor with a field), where ops after the last layer made it: its field
         self.output: Any = None
 
@@ -1430,7 +1432,7 @@ class _DataFlow:
                     and isinstance(flow.states.get(id(outs[0])), State):
                 state_out = flow.states[id(outs[0])]  # (with the output's own sizes)
             flow.calls.append((path, type(module).__name__, rule, state_in, state_out, note))
-            flow.last_out = id(outs[0]) if outs else None
+            flow.layer_outs.update((id(t), flow.states.get(id(t))) for t in outs)
             return out
 
         traced_forward.__wrapped__ = forward
@@ -1490,9 +1492,10 @@ def _traced(model: nn.Module, args: tuple, kwargs: dict, units: list, dims: int,
     with forwards_wrapped([r.module for r in ruled.values()], wrap), preserved(model), torch.no_grad(), Ops():
         result = model(*args, **kwargs)
     first = next((t for t in tree_leaves(result) if isinstance(t, torch.Tensor) and id(t) in flow.states), None)
-    if first is not None and id(first) != flow.last_out:
-        # (a segmentation model's final interpolation to the input's size runs in its own forward, after its
-        # last layer: the output's field is in no layer's row)
+    # (a segmentation model's final interpolation to the input's size runs in its own forward, after its last
+    # layer: the output's field is in no layer's row; a layer's output returned as it was has that layer's row)
+    if first is not None and (id(first) not in flow.layer_outs
+                              or flow.layer_outs[id(first)] != flow.states[id(first)]):
         flow.output = flow.states[id(first)]
     return flow
 
