@@ -753,7 +753,7 @@ def _through(reach: Reach, g_lo: IndexMap, g_hi: IndexMap, n: "int | None", gap:
         return _on_grid(reach, n, Fraction(reach.lo.slope), g_lo.shift).through(g_lo, g_hi, gap)
 
 
-def _union(states: list, what: str, sizes: "tuple | None" = None):
+def _union(states: list, what: str, sizes: tuple):
     """The field of an element computed from the same position of several tensors (a residual sum,
     a channel concatenation, a gate): per dimension the smallest interval holding every field. Fields with
     different average jumps (a skip connection and an upsampling with align_corners=True) are taken at the
@@ -769,13 +769,10 @@ def _union(states: list, what: str, sizes: "tuple | None" = None):
         for d in range(len(reaches[0])):
             jumps = [Fraction(r[d].lo.slope) for r in reaches]
             if len(set(jumps)) > 1:
-                if sizes is None:
-                    return _Unknown(f"{what} of tensors with different jumps "
-                                    f"({', '.join(_fmt(st.jump) for st in states)})")
                 grid = min(jumps, key=lambda j: (j.denominator, -j))
                 for r in reaches:
                     r[d] = _on_grid(r[d], sizes[d], grid)
-        return State(tuple(_spread_reach([r[d] for r in reaches], sizes[d] if sizes else None)
+        return State(tuple(_spread_reach([r[d] for r in reaches], sizes[d])
                            for d in range(len(reaches[0]))))
     except PatternTooLong as exc:
         return _Unknown(f"{what}: the pattern of its fields repeats only every {exc} positions; not followed")
@@ -995,7 +992,7 @@ class _DataFlow:
         fields = [t for t, st in zip(tensors, states) if isinstance(st, State)]
         if len({(self.axes[id(t)], self.spatial(t)) for t in fields}) > 1:
             return _Unknown(f"a layer reading {len(tensors)} tensors whose positions do not line up: not followed")
-        return _union(states, f"a layer reading {len(tensors)} tensors", self.spatial(fields[0]) if fields else None)
+        return _union(states, f"a layer reading {len(tensors)} tensors", self.spatial(fields[0]) if fields else ())
 
     @staticmethod
     def _windows_alone(tensors: list, states: list) -> tuple[list, list]:
@@ -1372,7 +1369,8 @@ class _DataFlow:
                 # an upsampling, or an adaptive pooling with uneven windows: its ops (the interpolation, the
                 # adaptive pool) say which positions each output reads
                 sizes = flow.spatial(source)
-                if sizes is not None and isinstance(fn(module, sizes), Kind) and fn(module, sizes).kind == "ops":
+                found = fn(module, sizes) if sizes is not None else None
+                if isinstance(found, Kind) and found.kind == "ops":
                     fn = None
             moved = axes_in is not None and axes_in != flow.standard(source)
             unbatched = axes_in is not None and source.dim() != flow.dims + 2
