@@ -449,8 +449,8 @@ def test_measure_passes_through_and_counts_passes(capsys, monkeypatch):
     assert d["extra"]["device"]  # measured: the report says where
     assert [k for k in ("time_ms",) if k in d["layers"][0]["extra"] or k in d["root"]["extra"]]
     # the bar's total is the real number of forward passes: 1 counting pass, then a plain and an
-    # instrumented pass per warm-up (1) and per repeat (2), then one memory pass
-    expected = 1 + 2 * 1 + 2 * 2 + 1
+    # instrumented pass per warm-up (1) and per repeat (2), then the floor-probing pass and one memory pass
+    expected = 1 + 2 * 1 + 2 * 2 + 1 + 1
     assert counted == [expected] and calls[-1] == (expected, expected)
 
 

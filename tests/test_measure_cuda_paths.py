@@ -133,9 +133,9 @@ def test_cuda_path_times_and_peaks_by_hand(fake_cuda):
     assert r.row("b.1").extra["time_ms"] == pytest.approx(0.005)
     assert r.extra["plain_ms"] == pytest.approx(0.009) and r.extra["overhead"] == pytest.approx(1.0)
     assert set(gpu.records) == {1}
-    # one synchronisation per pass (1 warm-up round and 3 repeats, each a plain and a stamped pass),
-    # and two around the memory pass, all of cuda:1
-    assert gpu.syncs == [1] * (2 * 1 + 2 * 3 + 2)
+    # one synchronisation per pass (1 warm-up round and 3 repeats, each a plain and a stamped pass,
+    # and the pass that probes the per-call floor), and two around the memory pass, all of cuda:1
+    assert gpu.syncs == [1] * (2 * 1 + 2 * 3 + 1 + 2)
     # the memory pass: allocated 1000 before; each module's peak while it ran, its children's included
     peaks = {"a": 1400, "b.0": 1100, "b.1": 1900, "b": 1900, "": 1900}
     for path, peak in peaks.items():
@@ -514,15 +514,9 @@ def test_footer_names_the_tf32_peak_float32_contractions_are_rated_against(tf32_
         assert f"(float32 {', '.join(kinds)}: TF32, on, 495 TFLOP/s)" in line
 
 
-def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_cuda):
-    """Each row's own time summed by its bound, as % of the forward. By hand, on the H200 row of the
-    peaks table (FP32 67 TFLOP/s, 4.8 TB/s, TF32 off for matmuls): layer ``a`` is a Linear(512, 512)
-    on 2 rows taking 1000 ns: 2·2·512² = 1,048,576 FLOPs (15.6 ns at peak) and at least its 1 MiB of
-    weights read (218 ns at 4.8 TB/s), so its roofline time is ≥ 10 % of 1000 ns and traffic dominates:
-    memory-bound, 1000 of the 9000 ns. ``b.0`` and ``b.1`` double 2×512 elements in 3000 and 5000 ns:
-    far from any roofline, overhead-bound, 8000 ns. Containers and the root spend no time of their own
-    on the fake clock. A majority of overhead on a GPU is called launch-bound (the H200's batch-1 runs)."""
-    gpu = fake_cuda
+def _two_doublings(gpu, last: "nn.Module | None" = None):
+    """Net2 of the two tests below: a Linear(512, 512) taking 1000 ns, then two doublings of 2×512
+    elements taking 3000 and 5000 ns on the fake clock (then ``last``, where given)."""
 
     class TimedLinear(nn.Linear):  # (a Linear, priced by its rule, whose call takes 1000 ns)
         def forward(self, x):
@@ -534,13 +528,74 @@ def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_
             super().__init__()
             self.a = TimedLinear(512, 512, bias=False)
             self.b = nn.Sequential(Kernel(gpu, 3000), Kernel(gpu, 5000))
+            self.c = last
 
         def forward(self, x):
-            return self.b(self.a(x))
+            y = self.b(self.a(x))
+            return self.c(y) if self.c is not None else y
 
+    return Net2()
+
+
+def _floor_takes(monkeypatch, gpu, ns: int) -> None:
+    """The module the per-call floor probes takes ``ns`` on the fake clock."""
+    from torchcount.measure import timing
+
+    one_op = timing._OneOp.forward
+
+    def timed(self, x):
+        gpu.now_ns += ns
+        return one_op(self, x)
+
+    monkeypatch.setattr(timing._OneOp, "forward", timed)
+
+
+def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_cuda, monkeypatch):
+    """Each row's own time summed by its bound, as % of the forward. By hand, on the H200 row of the
+    peaks table (FP32 67 TFLOP/s, 4.8 TB/s, TF32 off for matmuls): layer ``a`` is a Linear(512, 512)
+    on 2 rows taking 1000 ns: 2·2·512² = 1,048,576 FLOPs (15.6 ns at peak) and at least its 1 MiB of
+    weights read (218 ns at 4.8 TB/s), so its roofline time is ≥ 10 % of 1000 ns and traffic dominates:
+    memory-bound, 1000 of the 9000 ns. ``b.0`` and ``b.1`` double 2×512 elements in 3000 and 5000 ns:
+    far from any roofline (1024 FLOPs, 8 KiB: under 2 ns). A call that does next to nothing takes
+    2000 ns here, 67 % and 40 % of their times: the calls explain them, overhead-bound, 8000 ns.
+    Containers and the root spend no time of their own on the fake clock. A majority of overhead on a
+    GPU is called launch-bound (the H200's batch-1 runs)."""
+    _floor_takes(monkeypatch, fake_cuda, 2000)
     torch.backends.cuda.matmul.allow_tf32 = False
-    r = torchcount.profile(Net2(), torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
+    r = torchcount.profile(_two_doublings(fake_cuda), torch.randn(2, 512), measure=True, warmup=1, repeat=2,
+                           warn=False)
+    assert r.extra["call_floor_us"] == pytest.approx(2.0)
     assert r.row("a").extra["bound"] == "memory" and r.row("b.1").extra["bound"] == "overhead"
+    # a call's fixed cost, and for a row's whole time that of the stamped calls inside it too: b and
+    # its two children; the root and its four modules
+    assert [details(r, p)["fixed_ms"] for p in ("b.1", "b", "")] == pytest.approx([0.002, 0.006, 0.010])
     assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * 8000 / 9000, "memory": 100 * 1000 / 9000})
     line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
-    assert line.startswith("time by bound (each row's own time): overhead 89%, memory 11% — launch-bound")
+    assert line.startswith("time by bound (each row's own time; a module call costs 2 µs doing next to "
+                           "nothing): overhead 89%, memory 11% — launch-bound")
+
+
+def test_a_layer_far_below_its_roofline_whose_calls_are_cheap_is_latency_bound(fake_cuda, monkeypatch):
+    """The same model, where a call that does next to nothing takes 100 ns: 3.3 % of b.0's 3000 ns and
+    2 % of b.1's 5000, under 5 % (more than 20 floors per call). Neither their work nor their calls
+    explain their time: latency-bound (the kernel itself), and so is most of the forward's. A row that
+    does nothing countable stays overhead-bound however long it takes: ``c`` (an Identity, 0 FLOPs and
+    0 bytes) is given 4000 ns."""
+    gpu = fake_cuda
+    _floor_takes(monkeypatch, gpu, 100)
+
+    class SlowIdentity(nn.Identity):
+        def forward(self, x):
+            gpu.now_ns += 4000
+            return x
+
+    model = _two_doublings(gpu, SlowIdentity())
+    torch.backends.cuda.matmul.allow_tf32 = False
+    r = torchcount.profile(model, torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
+    assert [r.row(p).extra["bound"] for p in ("a", "b.0", "b.1", "c")] == ["memory", "latency", "latency", "overhead"]
+    why = details(r, "b.0")["why"]
+    assert "its calls' fixed cost 0.1 µs is 3.3%" in why and "far below the device's rates" in why
+    assert r.extra["time_by_bound"] == pytest.approx({"latency": 100 * 8000 / 13000, "overhead": 100 * 4000 / 13000,
+                                                      "memory": 100 * 1000 / 13000})
+    line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
+    assert "latency 62%, overhead 31%, memory 8% — mostly latency: kernels run far below" in line

@@ -839,5 +839,6 @@ def test_every_measured_pass_starts_from_the_buffers_as_found(cache):
     the first. Every pass now starts from the slots and buffers as found, as the counting pass did."""
     model = cache()
     r = torchcount.profile(model, torch.randn(1, 4), measure=True, **FAST)
-    assert model.lengths == [1] * (1 + 2 * 1 + 2 * 3 + 1)  # counting, warm-up, timed and memory passes
+    # counting, warm-up, timed, floor-probing and memory passes
+    assert model.lengths == [1] * (1 + 2 * 1 + 2 * 3 + 1 + 1)
     assert r.root.cost.macs == 4  # (one cached row: 1×4 by 4×1)

@@ -480,7 +480,8 @@ def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_p
     code = cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", "generate(new_tokens=2)",
                      "--measure", "--device", "cpu", "--warmup", "1", "--repeat", "2", "--format", "json"])
     assert code == 0, capsys.readouterr().err
-    assert counted == [1 + 2 * 1 + 2 * 2 + 1]  # counting, warm-up and repeats (plain and timed), memory
+    # counting, warm-up and repeats (plain and timed), the floor-probing pass, memory
+    assert counted == [1 + 2 * 1 + 2 * 2 + 1 + 1]
     assert "generate" not in built[0].__dict__
     assert json.loads(capsys.readouterr().out)["forward_calls"] == 2
 

@@ -1679,5 +1679,6 @@ def test_a_data_parallel_wrappers_measured_passes_get_the_moved_inputs_too(monke
     monkeypatch.setattr(P, "_moved", lambda call, device: (moves.append(device), real(call, device))[1])
     report = torchcount.profile(nn.DataParallel(_mlp()), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
     assert report.total.macs == MLP_MACS
-    # the counted inputs, then one fresh copy per pass: 1 warm-up × 2 kinds, 2 repeats × 2 kinds, memory
-    assert len(moves) == 1 + 2 * 1 + 2 * 2 + 1
+    # the counted inputs, then one fresh copy per pass: 1 warm-up × 2 kinds, 2 repeats × 2 kinds, the
+    # floor-probing pass, memory
+    assert len(moves) == 1 + 2 * 1 + 2 * 2 + 1 + 1

@@ -1308,14 +1308,15 @@ def _note_unchecked_dtypes(spec: Spec, model, inputs) -> None:
 
 def _expected_passes(options: dict) -> int:
     """Forward passes of one measured profile: the counting pass, then (torchcount.measure) a plain
-    and an instrumented pass per warmup and per repeat, and one memory pass."""
+    and an instrumented pass per warmup and per repeat, the pass that probes the per-call floor, and
+    one memory pass."""
     defaults = {}
     with contextlib.suppress(ImportError, TypeError, ValueError):
         from .measure import measure
         defaults = {k: p.default for k, p in inspect.signature(measure).parameters.items()}
     warmup = options.get("warmup", defaults.get("warmup", 3))
     repeat = options.get("repeat", defaults.get("repeat", 10))
-    return 1 + 2 * int(warmup) + 2 * int(repeat) + 1
+    return 1 + 2 * int(warmup) + 2 * int(repeat) + 1 + 1
 
 
 class _PassCounter:

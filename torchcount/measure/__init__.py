@@ -21,6 +21,7 @@ under the table) and ``time_ms``/``time%`` for the totals row.
 from __future__ import annotations
 
 import math
+import statistics
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -36,7 +37,7 @@ from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from .timing import TimingHooks, analyse_pass, make_clock, summarize, timing_hooks
+from .timing import TimingHooks, analyse_pass, floor_probes, make_clock, summarize, timing_hooks
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY"]
@@ -193,9 +194,11 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
 
     ``warmup`` passes are run and discarded, then ``repeat`` passes of each kind: plain (no hooks)
-    and instrumented (timing hooks), interleaved so that drift affects both alike; then one memory
-    pass. ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a
-    large matmul, a 3×3 convolution and a large copy on the device and uses the best as peaks; ``peaks=`` overrides the table.
+    and instrumented (timing hooks), interleaved so that drift affects both alike; then one pass that
+    probes the per-call floor after every module call (``timing.floor_probes``), and one memory pass.
+    ``no_grad`` (default) runs the passes without autograd. ``ceiling=True`` measures a large matmul,
+    a 3×3 convolution and a large copy on the device and uses the best as peaks; ``peaks=`` overrides
+    the table.
     ``energy=True`` runs the forward for ≥ ``energy_seconds`` against an energy counter (NVML's on
     an NVIDIA GPU, RAPL's on a Linux CPU).
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
@@ -322,6 +325,16 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 if i % 2 == 1:
                     forwards_as_found()
                     plain.append(one_pass()[1])
+            # one more pass: what a call costs that computes next to nothing, after each call of the model
+            hooks = None
+            refresh()
+            forwards_as_found()
+            with floor_probes(model, clock, _move(torch.zeros(1), dev), named, layers) as spans:
+                clock.start_pass()
+                forward()
+                completed[0] += 1
+                stamps = clock.finish_pass()
+            floor_ns = statistics.median(stamps[e] - stamps[s] for s, e in spans) if spans else 0.0
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             raise failed(exc, hooks) from exc
         if dev.type == "cuda":
@@ -371,7 +384,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
                 raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes)
+          warmup, repeat, row_dtypes, floor_ns)
     return report
 
 
@@ -507,8 +520,18 @@ def _ms(ns: float) -> float:
     return ns / 1e6
 
 
+def _stamped_calls(passes, path: str) -> "tuple[int, int]":
+    """The calls of ``path`` in a pass that called it, and those with the stamped calls inside them;
+    for a group row (a ModuleList never called itself) the calls of its members and below."""
+    for p in passes:
+        if path in p.calls:
+            return p.calls[path], p.calls[path] + p.nested[path]
+    below = sum(n for m, n in passes[0].calls.items() if m.startswith(path + ".")) if passes else 0
+    return below, below
+
+
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes: dict) -> None:
+          warmup, repeat, row_dtypes: dict, floor_ns: float) -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -573,7 +596,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         module = modules.get(row.path, row.module)
         row_dtype = row_dtypes.get(row.path) or dtype
         peak_flops = peaks_by_path.get(row.path)
-        verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth)
+        # the fixed cost of the calls a row's time spans (its own, and for its whole time those inside
+        # them); none for a row with work no formula counts, whose time may be that work's
+        own_calls, all_calls = _stamped_calls(passes, row.path)
+        floor_s = floor_ns / 1e9 if row.status != "partial" else None
+        verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
+                           fixed_seconds=all_calls * floor_s if floor_s is not None else None)
         why = verdict.why
         if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
@@ -588,7 +616,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
-            "why": why, "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
+            "why": why, "fixed_ms": _ms(all_calls * floor_ns) if floor_s is not None else None,
+            "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
             "param_bytes": params_b,
             "buffer_bytes": buffers_b,
             "time_stat": "mean" if mean else "median",
@@ -620,8 +649,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
+        own_fixed = (all_calls if row.status == "rule" else own_calls) * floor_s if floor_s is not None else None
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
-                       peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth)
+                       peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
+                       fixed_seconds=own_fixed)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
@@ -668,7 +699,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "device": str(dev), "device_name": label, "dtype": str(dtype).replace("torch.", ""),
         "warmup": warmup, "repeat": repeat, "peaks": device_peaks.as_dict(),
         "plain_ms": _ms(plain_s.median), "plain_spread_ms": _ms(plain_s.spread),
-        "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "time_coverage": coverage,
+        "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "call_floor_us": floor_ns / 1e3,
+        "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
         "time_ms": _ms(root_ns), "time%": 100.0,
@@ -803,9 +835,15 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         lines.append(f"energy: unavailable — {e['why']}")
     by_bound = extra.get("time_by_bound") or {}
     if by_bound and peaks.kind != "unknown":  # (unknown peaks: every row's bound is "unknown", said above)
-        line = "time by bound (each row's own time): " + ", ".join(
-            f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5)
-        if by_bound.get("overhead", 0) >= 50:
+        line = (f"time by bound (each row's own time; a module call costs {extra['call_floor_us']:.3g} µs "
+                "doing next to nothing): " + ", ".join(
+                    f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5))
+        if by_bound.get("latency", 0) >= 50:
+            line += (" — mostly latency: kernels run far below the device's rates, and neither their "
+                     "arithmetic, their traffic nor the cost of their calls explains it (a kernel without "
+                     "a fast path for this layout, dtype or device; small sequential steps); see the "
+                     "latency rows' 'why' (torchcount.measure.details)")
+        elif by_bound.get("overhead", 0) >= 50:
             line += (" — launch-bound: the GPU waits on the host (Python, dispatch, kernel launches), so "
                      "per-layer times are mostly launches; a larger batch, CUDA graphs or torch.compile "
                      "would show the kernels" if str(extra.get("device", "")).startswith("cuda") else

@@ -6,7 +6,15 @@ He, *Making Deep Learning Go Brrrr From First Principles* (2022):
 - ideal compute time  ``t_c = FLOPs / peak_flops``; ideal memory time ``t_m = bytes / peak_bandwidth``;
 - the roofline time ``t_ideal = max(t_c, t_m)`` is the least the layer could take on this device;
 - if the measured time is more than ``1 / overhead_threshold`` times ``t_ideal`` (default 10×), neither
-  arithmetic nor memory traffic explains it: the layer is **overhead-bound** (launch, dispatch, Python);
+  arithmetic nor memory traffic explains it. Then the per-call floor says why: the time of a stamped
+  module call that does next to nothing, measured in the model's forward after each of its calls
+  (``timing.floor_probes``), times the calls the row's time spans, is the row's fixed cost. Where it
+  is under ``LATENCY_FIXED_SHARE`` of the time (5 %: more than 20 floors per call, since a real
+  layer's call may cost a few), the layer's own kernels run far below the device's rates (a kernel
+  without a fast path for this layout, dtype or device; small sequential steps that wait on each
+  other): **latency-bound**, the name Nsight Compute gives a kernel that reaches neither roof.
+  Otherwise, and for a row that does no counted work at all (the Python between layers), it is
+  **overhead-bound** (launch, dispatch, Python: the time comes with the calls);
 - otherwise it is **compute-bound** when ``t_c ≥ t_m`` (arithmetic intensity at or above the ridge point
   ``peak_flops / peak_bandwidth``) and **memory-bound** when not.
 
@@ -26,6 +34,11 @@ from dataclasses import dataclass
 ABOVE_PEAK_TOLERANCE = 1.05
 #: a layer that reaches less than this fraction of its roofline time is overhead-bound
 OVERHEAD_THRESHOLD = 0.10
+#: ... or latency-bound, where its calls' fixed cost is also less than this fraction of its time. The
+#: floor is the cheapest call there is (one element-wise op); a layer's call may cost a few floors
+#: (an op with more to set up, such as a BLAS call; two or three ops in one module), hence 20 floors
+#: per call before the kernel is blamed
+LATENCY_FIXED_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -34,13 +47,16 @@ class Verdict:
     bytes_per_s: float | None
     intensity: float | None  # FLOPs / byte
     pct_peak: float | None  # achieved FLOP/s as % of the peak FLOP/s
-    bound: str  # "compute", "memory", "overhead", "cache", "invalid", "unknown"
+    bound: str  # "compute", "memory", "overhead", "latency", "cache", "invalid", "unknown"
     why: str
 
 
 def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | None,
-             peak_bandwidth: float | None, overhead_threshold: float = OVERHEAD_THRESHOLD) -> Verdict:
-    """Classify one measured layer. ``seconds`` is its measured time; peaks may be ``None`` (unknown)."""
+             peak_bandwidth: float | None, overhead_threshold: float = OVERHEAD_THRESHOLD,
+             fixed_seconds: float | None = None) -> Verdict:
+    """Classify one measured layer. ``seconds`` is its measured time; peaks may be ``None`` (unknown).
+    ``fixed_seconds``: what its calls cost whatever they compute (calls × the per-call floor); without
+    it a layer far below its roofline is overhead-bound."""
     if flops < 0 or nbytes < 0:
         raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
     intensity = flops / nbytes if nbytes > 0 else None
@@ -62,9 +78,14 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
     t_m = nbytes / peak_bandwidth
     ideal = max(t_c, t_m)
     if ideal < overhead_threshold * seconds:
-        return Verdict(rate, bw, intensity, pct, "overhead",
-                       f"roofline time {ideal * 1e6:.3g} µs is {ideal / seconds:.1%} of the measured "
-                       f"{seconds * 1e6:.3g} µs")
+        why = f"roofline time {ideal * 1e6:.3g} µs is {ideal / seconds:.1%} of the measured {seconds * 1e6:.3g} µs"
+        if fixed_seconds is None:
+            return Verdict(rate, bw, intensity, pct, "overhead", why)
+        why += f"; its calls' fixed cost {fixed_seconds * 1e6:.3g} µs is {fixed_seconds / seconds:.1%}"
+        if ideal > 0 and fixed_seconds < LATENCY_FIXED_SHARE * seconds:
+            return Verdict(rate, bw, intensity, pct, "latency",
+                           why + ": neither explains the time, its kernels run far below the device's rates")
+        return Verdict(rate, bw, intensity, pct, "overhead", why)
     if t_c >= t_m:
         return Verdict(rate, bw, intensity, pct, "compute",
                        f"intensity {intensity:.3g} FLOP/B ≥ ridge {peak_flops / peak_bandwidth:.3g}"

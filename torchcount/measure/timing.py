@@ -150,6 +150,10 @@ class PassTiming:
     root_ns: float  # Σ inclusive of the top-level calls (the root module's call)
     leaf_ns: float  # Σ exclusive (= inclusive) of calls that called no hooked module
     wall_ns: float  # the whole instrumented forward, stamped outside the hooks
+    #: per path, its calls in this pass, and the stamped calls made inside them (each call's
+    #: descendants, summed): what the per-call floor says its time has of per-call cost
+    calls: dict[str, int] = field(default_factory=dict)
+    nested: dict[str, int] = field(default_factory=dict)
 
 
 def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> PassTiming:
@@ -168,10 +172,22 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
             has_child[parent] = True
     inclusive: dict[str, float] = {}
     exclusive: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    inside: dict[str, int] = {}
     root = leaf = 0.0
     for i, (path, _, _, parent) in enumerate(calls):
-        # a module re-entered inside itself (recursion) would count its inner call twice inclusively
+        # a module re-entered inside itself (recursion, or the root's wrapped call inside the model's
+        # span) would count its inner call twice inclusively, and as a call of its own
         nested = _is_inside_same(calls, i)
+        if not nested:
+            counts[path] = counts.get(path, 0) + 1
+        inside.setdefault(path, 0)
+        seen, outer = {path}, parent
+        while outer >= 0:  # (each module whose call encloses this one has it inside, once)
+            if calls[outer][0] not in seen:
+                seen.add(calls[outer][0])
+                inside[calls[outer][0]] += 1
+            outer = calls[outer][3]
         if not nested:
             inclusive[path] = inclusive.get(path, 0.0) + incl[i]
         else:
@@ -181,7 +197,7 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
             root += incl[i]
         if not has_child[i]:
             leaf += incl[i]
-    return PassTiming(inclusive, exclusive, root, leaf, wall_ns)
+    return PassTiming(inclusive, exclusive, root, leaf, wall_ns, counts, inside)
 
 
 def _is_inside_same(calls: list[list], i: int) -> bool:
@@ -214,3 +230,41 @@ def summarize(samples: list[float]) -> Summary:
         return Summary(samples[0], samples[0], samples[0], list(samples))
     q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
     return Summary(statistics.median(samples), q1, q3, list(samples))
+
+
+
+class _OneOp(nn.Module):
+    """The least a layer does: one element-wise op on one element."""
+
+    def forward(self, x):
+        return x + 1
+
+
+@contextmanager
+def floor_probes(model: nn.Module, clock, probe: torch.Tensor, modules: "list | None" = None,
+                 layers=None) -> Iterator[list]:
+    """While open, right after every module call of ``model`` a module that does next to nothing (one
+    element-wise op on ``probe``, one element on the measured device) is called between two stamps;
+    yields the list of those (start, end) stamps. The median span is the per-call floor: the part of
+    any layer's time that comes with the call itself (Python, dispatch, on a GPU the launch), whatever
+    it computes, taken where the layers' own calls run, with caches as the layer before left them
+    (a loop of such calls on its own, caches warm, runs several times faster). ``bound.classify``
+    holds a row's time against it to tell a layer slowed by its calls from one whose kernels are slow."""
+    one = _OneOp()
+    spans: list = []
+
+    def hooks_for(path: str):
+        def pre(module, args):
+            pass
+
+        def post(module, args, output):
+            if output is None and sys.exc_info()[1] is not None:
+                return  # (the forward raised: nothing to compare with)
+            start = clock.stamp()
+            one(probe)
+            spans.append((start, clock.stamp()))
+
+        return pre, post
+
+    with per_module_hooks(model, hooks_for, modules=modules, layers=layers):
+        yield spans
