@@ -132,16 +132,21 @@ def test_analyse_pass_by_hand():
 
 
 def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_own(monkeypatch):
-    """One extra pass calls the one-op probe right after each module call (here the root and its three
-    layers: 4 probes), so it runs with the caches each layer leaves; it is not one of the timed passes,
-    whose stamps it would otherwise lengthen, and the floor is the median of its spans."""
+    """One extra pass calls the one-op probe right after each module call, so it runs with the caches
+    each layer leaves; it is not one of the timed passes, whose stamps it would otherwise lengthen, and
+    the floor is the median of its spans. With fewer than 16 modules each call is probed ⌈16 / modules⌉
+    times: here the root and its three layers, 4 probes after each."""
     from torchcount.measure import timing
 
     probes, one_op = [], timing._OneOp.forward
     monkeypatch.setattr(timing._OneOp, "forward", lambda self, x: (probes.append(x.numel()), one_op(self, x))[1])
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=2)
-    assert probes == [1] * 4
+    assert probes == [1] * 16
+    probes.clear()
+    torchcount.profile(nn.Sequential(*(nn.ReLU() for _ in range(20))), torch.randn(2, 4), measure=True,
+                       warmup=1, repeat=2)
+    assert len(probes) == 21  # (20 layers and the root: one probe each)
     assert r.extra["call_floor_us"] > 0
     assert details(r, "0")["fixed_ms"] == pytest.approx(r.extra["call_floor_us"] / 1e3)
     assert details(r, "")["fixed_ms"] == pytest.approx(4 * r.extra["call_floor_us"] / 1e3)
