@@ -566,36 +566,76 @@ def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_
                            warn=False)
     assert r.extra["call_floor_us"] == pytest.approx(2.0)
     assert r.row("a").extra["bound"] == "memory" and r.row("b.1").extra["bound"] == "overhead"
-    # a call's fixed cost, and for a row's whole time that of the stamped calls inside it too: b and
-    # its two children; the root and its four modules
-    assert [details(r, p)["fixed_ms"] for p in ("b.1", "b", "")] == pytest.approx([0.002, 0.006, 0.010])
+    # a floor per call, or per op a row ran itself where it ran more; a row's whole time adds those of
+    # the rows below it: b and its two children; the root's call, a's two ops (a Linear subclass with a
+    # forward of its own, priced from what it ran: a transpose and a matmul), b's three
+    assert [details(r, p)["fixed_ms"] for p in ("b.1", "a", "b", "")] == pytest.approx([0.002, 0.004, 0.006, 0.012])
     assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * 8000 / 9000, "memory": 100 * 1000 / 9000})
     line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
     assert line.startswith("time by bound (each row's own time; a module call costs 2 µs doing next to "
                            "nothing): overhead 89%, memory 11% — launch-bound")
 
 
+class SlowIdentity(nn.Identity):
+    """No work at all, taking ``ns`` on the fake clock."""
+
+    def __init__(self, gpu: FakeDevice, ns: int):
+        super().__init__()
+        self.gpu, self.ns = gpu, ns
+
+    def forward(self, x):
+        self.gpu.now_ns += self.ns
+        return x
+
+
 def test_a_layer_far_below_its_roofline_whose_calls_are_cheap_is_latency_bound(fake_cuda, monkeypatch):
-    """The same model, where a call that does next to nothing takes 100 ns: 3.3 % of b.0's 3000 ns and
-    2 % of b.1's 5000, under 5 % (more than 20 floors per call). Neither their work nor their calls
-    explain their time: latency-bound (the kernel itself), and so is most of the forward's. A row that
-    does nothing countable stays overhead-bound however long it takes: ``c`` (an Identity, 0 FLOPs and
-    0 bytes) is given 4000 ns."""
+    """On the H200 row of the peaks table (4.8 TB/s), a doubling of 65,536 float32 elements reads and
+    writes 512 KiB: 109 ns, 3.6 % of the 3000 ns it takes on the fake clock (and 2.2 % of 5000), so the
+    roofline does not explain it. A call that does next to nothing takes 100 ns here: 3.3 % (2 %) of
+    its time, under 5 % (more than 20 floors per call), and less than its 109 ns of work. Neither its
+    work nor its call explains its time: latency-bound, as is most of the forward. A row that does
+    nothing countable is overhead-bound however long it takes (an Identity given 4000 ns), and so is
+    one with less work than a call: a doubling of 1,024 elements (8 KiB, 1.7 ns) given 3000 ns."""
+    gpu = fake_cuda
+    _floor_takes(monkeypatch, gpu, 100)
+    model = nn.Sequential(Kernel(gpu, 3000), SlowIdentity(gpu, 4000), Kernel(gpu, 5000))
+    r = torchcount.profile(model, torch.randn(1, 65536), measure=True, warmup=1, repeat=2, warn=False)
+    assert [r.row(p).extra["bound"] for p in ("0", "1", "2")] == ["latency", "overhead", "latency"]
+    why = details(r, "0")["why"]
+    assert why.startswith("roofline time 0.109 µs is 3.6% of the measured 3 µs; its calls' fixed cost 0.1 µs is 3.3%")
+    assert "far below the device's rates" in why
+    assert r.extra["time_by_bound"] == pytest.approx({"latency": 100 * 8000 / 12000, "overhead": 100 * 4000 / 12000})
+    line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
+    assert "latency 67%, overhead 33% — mostly latency: kernels run far below" in line
+
+    small = torchcount.profile(Kernel(gpu, 3000), torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
+    assert small.row("").extra["bound"] == "overhead"
+    assert "and its work less than that: what surrounds the work takes the time" in details(small, "")["why"]
+
+
+def test_a_row_that_runs_many_small_ops_itself_holds_a_floor_per_op(fake_cuda, monkeypatch):
+    """A module's own part made of many small ops (a decoder building its masks between its layers)
+    pays a dispatch per op, not one per call. Here 30 additions to 65,536 float32 elements: 15 MiB
+    read and written, 3.3 µs at 4.8 TB/s, in 50 µs on the fake clock (6.6 %: far below the roofline).
+    With a 100 ns floor, one per op: 3 µs of fixed cost, 6 % of its time, overhead-bound; held to one
+    floor per call (0.2 %, under its 3.3 µs of work) it would have been called latency-bound.
+    ``own_ops`` counts its ops as recorded; a rule's row records none (the ReLU: 0)."""
     gpu = fake_cuda
     _floor_takes(monkeypatch, gpu, 100)
 
-    class SlowIdentity(nn.Identity):
-        def forward(self, x):
-            gpu.now_ns += 4000
-            return x
+    class ManySmallOps(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
 
-    model = _two_doublings(gpu, SlowIdentity())
-    torch.backends.cuda.matmul.allow_tf32 = False
-    r = torchcount.profile(model, torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
-    assert [r.row(p).extra["bound"] for p in ("a", "b.0", "b.1", "c")] == ["memory", "latency", "latency", "overhead"]
-    why = details(r, "b.0")["why"]
-    assert "its calls' fixed cost 0.1 µs is 3.3%" in why and "far below the device's rates" in why
-    assert r.extra["time_by_bound"] == pytest.approx({"latency": 100 * 8000 / 13000, "overhead": 100 * 4000 / 13000,
-                                                      "memory": 100 * 1000 / 13000})
-    line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
-    assert "latency 62%, overhead 31%, memory 8% — mostly latency: kernels run far below" in line
+        def forward(self, x):
+            gpu.now_ns += 50_000
+            for _ in range(30):
+                x = x + 1
+            return self.act(x)
+
+    r = torchcount.profile(ManySmallOps(), torch.randn(1, 65536), measure=True, warmup=1, repeat=2, warn=False)
+    root = r.row("")
+    assert root.own_ops == 30 and r.row("act").own_ops == 0
+    assert details(r, "")["fixed_ms"] == pytest.approx((30 + 1) * 100 / 1e6)  # (its own 30, the ReLU's call)
+    assert root.self_extra["bound"] == "overhead"

@@ -1059,7 +1059,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         if len(members) == 1:
             cost, self_cost, missing = head.inclusive, head.self_cost, head.uncounted_ops
             counted_items += head.counted_items
-            any_ops = bool(first.ops or first.hook_ops)
+            own_ops = len(first.ops) + len(first.hook_ops)
             steps = chains[first.index]
         else:
             # a module that calls itself (recursion, or a profiled method calling the forward): its inner
@@ -1071,7 +1071,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             for m in members:
                 missing.update(m.uncounted_ops)
                 counted_items += m.counted_items
-            any_ops = any(m.call.ops or m.call.hook_ops for m in members)
+            own_ops = sum([len(m.call.ops) + len(m.call.hook_ops) for m in members])
             steps = sum(chains[m.call.index] for m in outer)
         if source == "covered":
             status = "covered"
@@ -1079,7 +1079,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             status = "rule"
         elif missing:
             status = "partial"
-        elif any_ops or not first.children:
+        elif own_ops or not first.children:
             status = "ops"
         else:
             status = "container"
@@ -1109,6 +1109,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             activation=outputs[0].numel if outputs else 0,
             self_activation=own_activation(first, outputs, source, trace), terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
+            own_ops=own_ops,
         )
         if backward is not None:  # the backward's MACs this module's forward set up (in the root's row)
             row.extra[BACKWARD_MACS] = sum(backward_inclusive[m.call.index] for m in

@@ -82,6 +82,10 @@ class Row(_Counted):
     #: order): what the module received and computed in, e.g. ``"bfloat16"`` under autocast
     input_dtypes: list = field(default_factory=list)
     output_dtypes: list = field(default_factory=list)
+    #: the torch ops the module ran itself (outside its children, its hooks' included), over all its
+    #: calls, as recorded: 0 where a rule priced it (no op is recorded there) and in a saved report.
+    #: What measuring holds its own time against (each op comes with a dispatch)
+    own_ops: int = field(default=0, repr=False, compare=False)
 
     @property
     def name(self) -> str:

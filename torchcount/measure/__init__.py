@@ -520,14 +520,18 @@ def _ms(ns: float) -> float:
     return ns / 1e6
 
 
-def _stamped_calls(passes, path: str) -> "tuple[int, int]":
-    """The calls of ``path`` in a pass that called it, and those with the stamped calls inside them;
-    for a group row (a ModuleList never called itself) the calls of its members and below."""
-    for p in passes:
-        if path in p.calls:
-            return p.calls[path], p.calls[path] + p.nested[path]
-    below = sum(n for m, n in passes[0].calls.items() if m.startswith(path + ".")) if passes else 0
-    return below, below
+def _call_units(rows) -> "tuple[dict, dict]":
+    """Per path, the per-call floors a row's own time holds, and its whole time: one per call, or one
+    per op it ran itself (each comes with a dispatch) where it ran more; its whole time adds those of
+    every row below it in the module tree (a rule's covered children, a block's layers)."""
+    own = {row.path: max(row.calls, row.own_ops) for row in rows}
+    whole = dict(own)
+    for path, units in own.items():
+        while path:  # (each ancestor's time spans this row's calls)
+            path = path.rpartition(".")[0]
+            if path in whole:
+                whole[path] += units
+    return own, whole
 
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
@@ -545,6 +549,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     per_layer: dict[str, dict] = {}
     timed = set().union(*(p.inclusive for p in passes))  # (a path called in any pass)
     own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks, row_dtypes)
+    own_units, whole_units = _call_units(rows)
     samples = {}  # path → (inclusive, exclusive) ns per pass, None in a pass that did not call it
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
@@ -596,12 +601,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         module = modules.get(row.path, row.module)
         row_dtype = row_dtypes.get(row.path) or dtype
         peak_flops = peaks_by_path.get(row.path)
-        # the fixed cost of the calls a row's time spans (its own, and for its whole time those inside
-        # them); none for a row with work no formula counts, whose time may be that work's
-        own_calls, all_calls = _stamped_calls(passes, row.path)
+        # the fixed cost of the calls and ops a row's time spans; none for a row with work no formula
+        # counts, whose time may be that work's
         floor_s = floor_ns / 1e9 if row.status != "partial" else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
-                           fixed_seconds=all_calls * floor_s if floor_s is not None else None)
+                           fixed_seconds=whole_units[row.path] * floor_s if floor_s is not None else None)
         why = verdict.why
         if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
@@ -616,7 +620,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
-            "why": why, "fixed_ms": _ms(all_calls * floor_ns) if floor_s is not None else None,
+            "why": why, "fixed_ms": _ms(whole_units[row.path] * floor_ns) if floor_s is not None else None,
             "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
             "param_bytes": params_b,
             "buffer_bytes": buffers_b,
@@ -649,7 +653,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
-        own_fixed = (all_calls if row.status == "rule" else own_calls) * floor_s if floor_s is not None else None
+        own_fixed = (whole_units if row.status == "rule" else own_units)[row.path] * floor_s \
+            if floor_s is not None else None
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
                        fixed_seconds=own_fixed)

@@ -150,10 +150,6 @@ class PassTiming:
     root_ns: float  # Σ inclusive of the top-level calls (the root module's call)
     leaf_ns: float  # Σ exclusive (= inclusive) of calls that called no hooked module
     wall_ns: float  # the whole instrumented forward, stamped outside the hooks
-    #: per path, its calls in this pass, and the stamped calls made inside them (each call's
-    #: descendants, summed): what the per-call floor says its time has of per-call cost
-    calls: dict[str, int] = field(default_factory=dict)
-    nested: dict[str, int] = field(default_factory=dict)
 
 
 def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> PassTiming:
@@ -172,22 +168,10 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
             has_child[parent] = True
     inclusive: dict[str, float] = {}
     exclusive: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    inside: dict[str, int] = {}
     root = leaf = 0.0
     for i, (path, _, _, parent) in enumerate(calls):
-        # a module re-entered inside itself (recursion, or the root's wrapped call inside the model's
-        # span) would count its inner call twice inclusively, and as a call of its own
+        # a module re-entered inside itself (recursion) would count its inner call twice inclusively
         nested = _is_inside_same(calls, i)
-        if not nested:
-            counts[path] = counts.get(path, 0) + 1
-        inside.setdefault(path, 0)
-        seen, outer = {path}, parent
-        while outer >= 0:  # (each module whose call encloses this one has it inside, once)
-            if calls[outer][0] not in seen:
-                seen.add(calls[outer][0])
-                inside[calls[outer][0]] += 1
-            outer = calls[outer][3]
         if not nested:
             inclusive[path] = inclusive.get(path, 0.0) + incl[i]
         else:
@@ -197,7 +181,7 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
             root += incl[i]
         if not has_child[i]:
             leaf += incl[i]
-    return PassTiming(inclusive, exclusive, root, leaf, wall_ns, counts, inside)
+    return PassTiming(inclusive, exclusive, root, leaf, wall_ns)
 
 
 def _is_inside_same(calls: list[list], i: int) -> bool:
@@ -230,7 +214,6 @@ def summarize(samples: list[float]) -> Summary:
         return Summary(samples[0], samples[0], samples[0], list(samples))
     q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
     return Summary(statistics.median(samples), q1, q3, list(samples))
-
 
 
 class _OneOp(nn.Module):
