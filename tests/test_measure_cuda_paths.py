@@ -639,3 +639,27 @@ def test_a_row_that_runs_many_small_ops_itself_holds_a_floor_per_op(fake_cuda, m
     assert root.own_ops == 30 and r.row("act").own_ops == 0
     assert details(r, "")["fixed_ms"] == pytest.approx((30 + 1) * 100 / 1e6)  # (its own 30, the ReLU's call)
     assert root.self_extra["bound"] == "overhead"
+
+
+def test_time_holding_work_no_formula_counts_is_never_latency_bound(fake_cuda, monkeypatch):
+    """Two doublings of 65,536 elements in ``b`` (109 ns of work each at 4.8 TB/s, in 3000 and 5000 ns)
+    and ``c`` (4000 ns), which adds an eigen-decomposition's sum, an op with no formula (†). With a
+    10 ns floor, ``b``'s three calls cost 30 ns, 0.4 % of its time and less than its 218 ns of work:
+    latency-bound. The root's 12000 ns are as far from its roofline and its calls and ops as cheap,
+    but its time holds c's, which may be that uncounted work's: it keeps the rule without a floor,
+    overhead, as c does (a table cut at depth 1 read '(root)' and '1 †' as latency-bound before)."""
+    gpu = fake_cuda
+    _floor_takes(monkeypatch, gpu, 10)
+
+    class Uncounted(nn.Module):
+        def forward(self, x):
+            gpu.now_ns += 4000
+            return x + torch.linalg.eigvals(x[:, :4].reshape(2, 2)).real.sum()
+
+    model = nn.Sequential(nn.Sequential(Kernel(gpu, 3000), Kernel(gpu, 5000)), Uncounted())
+    r = torchcount.profile(model, torch.randn(1, 65536), measure=True, warmup=1, repeat=2, warn=False)
+    assert [u.path for u in r.uncounted] == ["1"]
+    assert details(r, "")["inclusive_ns"] == [12000] * 2
+    assert [r.row(p).extra["bound"] for p in ("", "0", "1")] == ["overhead", "latency", "overhead"]
+    assert details(r, "0")["fixed_ms"] == pytest.approx(30 / 1e6) and details(r, "")["fixed_ms"] is None
+    assert "fixed cost" not in details(r, "")["why"]

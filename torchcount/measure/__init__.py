@@ -574,6 +574,16 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             averaged.add(path)
     root_ns = _mean(samples[report.root.path][0]) if report.root is not None and report.root.path in averaged \
         and None not in samples[report.root.path][0] else root_s.median
+    # the rows whose whole time holds work no formula counts (†: a row that ran it, and every row
+    # above it): that time may be the uncounted work's, so no per-call floor can say it is slow
+    uncounted_within = set()
+    for u in report.uncounted:
+        path = u.path
+        while path not in uncounted_within:
+            uncounted_within.add(path)
+            if not path:
+                break
+            path = path.rpartition(".")[0]
     shown_self_ns = {}  # path → the own time its row shows
     by_bound: dict[str, float] = {}  # bound → the own time of the rows with that bound
     for row in rows:
@@ -601,9 +611,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         module = modules.get(row.path, row.module)
         row_dtype = row_dtypes.get(row.path) or dtype
         peak_flops = peaks_by_path.get(row.path)
-        # the fixed cost of the calls and ops a row's time spans; none for a row with work no formula
-        # counts, whose time may be that work's
-        floor_s = floor_ns / 1e9 if row.status != "partial" else None
+        # the fixed cost of the calls and ops a row's time spans; none for time that holds work no
+        # formula counts, whose time may be that work's
+        own_uncounted = row.status == "partial" or bool(row.uncounted_ops)
+        floor_s = floor_ns / 1e9 if not own_uncounted and row.path not in uncounted_within else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
                            fixed_seconds=whole_units[row.path] * floor_s if floor_s is not None else None)
         why = verdict.why
@@ -653,8 +664,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
-        own_fixed = (whole_units if row.status == "rule" else own_units)[row.path] * floor_s \
-            if floor_s is not None else None
+        if row.status == "rule":  # (its own time is its whole time)
+            own_fixed = whole_units[row.path] * floor_s if floor_s is not None else None
+        else:
+            own_fixed = own_units[row.path] * floor_ns / 1e9 if not own_uncounted else None
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
                        fixed_seconds=own_fixed)
