@@ -9,10 +9,10 @@ of FLOPs.
 
 On one CPU thread the MaxPool2d takes most of the time for a fraction of a percent of the FLOPs,
 and its bound is "latency": its time is neither its arithmetic, its traffic nor the cost of a call
-(the per-call floor, measured beside the model). PyTorch's CPU max pooling of an NCHW tensor is
-slow; the same pooling on a channels-last copy (``x.contiguous(memory_format=torch.channels_last)``)
-runs about 17 times faster here. The Linear and Flatten at the end are "overhead": their calls cost
-their time.
+(the per-call floor, measured in the model's forward after each module call). PyTorch's CPU max
+pooling of an NCHW tensor is slow; the same pooling on a channels-last copy
+(``x.contiguous(memory_format=torch.channels_last)``) runs about 17 times faster here. The Linear
+and Flatten at the end are "overhead": their calls cost their time.
 """
 import torch
 from torch import nn

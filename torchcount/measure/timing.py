@@ -236,8 +236,9 @@ def floor_probes(model: nn.Module, clock, probe: torch.Tensor, modules: "list | 
     yields the list of those (start, end) stamps. The median span is the per-call floor: the part of
     any layer's time that comes with the call itself (Python, dispatch, on a GPU the launch), whatever
     it computes, taken where the layers' own calls run, with caches as the layer before left them
-    (a loop of such calls on its own, caches warm, runs two to three times faster). ``bound.classify``
-    holds a row's time against it to tell a layer slowed by its calls from one whose kernels are slow.
+    (a loop of such calls on its own, caches warm, runs faster: 1.1 to 2.7 times on a 2-core CPU).
+    ``bound.classify`` holds a row's time against it to tell a layer slowed by its calls from one
+    whose kernels are slow.
 
     A single probe can take far longer than the rest: on a CPU the first op after a 2-layer LSTM took
     16–190 µs, the next ones 4 µs. With fewer than ``FLOOR_PROBES`` modules, each call is therefore
