@@ -279,10 +279,10 @@ def test_bound_classification_synthetic():
     assert classify(1e6, 1e6, 1e-4, P, BW, fixed_seconds=1e-6).bound == "latency"     # (work = fixed cost)
     # more work in the calls than in the kernel: what surrounds the work takes the time
     v = classify(1e6, 1e6, 1e-4, P, BW, fixed_seconds=2e-6)
-    assert v.bound == "overhead" and "what surrounds the work" in v.why
+    assert v.bound == "overhead" and "what comes with the work" in v.why
     # a larger share than 5 % (more than 1 in 20): the calls take the time
     v = classify(1e9, 1e9, 0.02, P, BW, fixed_seconds=1e-3)  # 1 ms of fixed cost in 20: 5 %, work 1 ms
-    assert v.bound == "overhead" and "what surrounds" not in v.why
+    assert v.bound == "overhead" and "what comes with" not in v.why
     assert classify(1e9, 1e9, 0.02, P, BW, fixed_seconds=0.99e-3).bound == "latency"
     assert classify(0, 0, 1e-4, P, BW, fixed_seconds=1e-9).bound == "overhead"  # no work: nothing to be slow
     assert classify(1e9, 1e9, 0.002, P, BW, fixed_seconds=0.0).bound == "memory"  # near the roofline: as before

@@ -608,9 +608,23 @@ def test_a_layer_far_below_its_roofline_whose_calls_are_cheap_is_latency_bound(f
     line = next(line for line in r.extra["footer"] if line.startswith("time by bound"))
     assert "latency 67%, overhead 33% — mostly latency: kernels run far below" in line
 
+    # explain puts the measurement beside the worked count: 3000 of 12000 ns; 65,536 multiplications
+    # in 3 µs = 21.8 GFLOP/s, 0.0326 % of the FP32 67 TFLOP/s; 524,288 bytes in 3 µs = 175 GB/s
+    text = r.explain("0")
+    assert text.index("breakdown:") < text.index("measured on NVIDIA H200, median of 2 passes: 0.003 ms "
+                                                 "(IQR 0.003–0.003), 25.0% of the forward")
+    assert "  21.8 GFLOP/s, 0.0326% of its peak 67 TFLOP/s (float32); 175 GB/s over 524,288 bytes; " \
+           "intensity 0.125 FLOP/B" in text
+    assert "  bound: latency — roofline time 0.109 µs is 3.6% of the measured 3 µs; its calls' fixed cost " \
+           "0.1 µs is 3.3%: neither explains" in text
+    assert "its own time" not in text and "its own time 0 ms" in r.explain("")  # (the root's: its children's)
+    assert torchcount.load_report(r.to_json()).explain("0").endswith(text[text.index("measured on"):])
+    assert "measured on" not in torchcount.profile(model, torch.randn(1, 65536), warn=False).explain("0")
+
     small = torchcount.profile(Kernel(gpu, 3000), torch.randn(2, 512), measure=True, warmup=1, repeat=2, warn=False)
     assert small.row("").extra["bound"] == "overhead"
-    assert "and its work less than that: what surrounds the work takes the time" in details(small, "")["why"]
+    assert "and its work needs less than that: at this size the time goes to what comes with the work" \
+        in details(small, "")["why"]
 
 
 def test_a_row_that_runs_many_small_ops_itself_holds_a_floor_per_op(fake_cuda, monkeypatch):

@@ -483,7 +483,42 @@ class Report:
         if "backward_MACs" in row.extra:  # a training step (profile(method=...) running loss.backward())
             lines.append(f"  backward: {row.extra['backward_MACs']:,} MACs of gradients this module's forward set up "
                          "(computed by the backward, counted in the row that ran it: the root's own)")
+        lines += self._measured_lines(row)
         return "\n".join(lines)
+
+    def _measured_lines(self, row: Row) -> list[str]:
+        """What measuring found for ``row`` (``profile(measure=True)``), beside the worked count: its
+        time, the rates its counted work ran at, and its bound with the reason (torchcount.measure)."""
+        detail = (self.extra.get("per_layer") or {}).get(row.path)
+        if detail is None:
+            return []
+        where = f"measured on {self.extra.get('device_name', '?')}"
+        if "inclusive_ms" not in detail:  # (not timed: never called in the measured passes)
+            return [f"{where}: {detail.get('status', 'not timed')}"]
+        stat = detail.get("time_stat", "median")
+        lines = [f"{where}, {stat} of {self.extra.get('repeat', '?')} passes: {detail['inclusive_ms']:.4g} ms "
+                 f"(IQR {detail['inclusive_q1_ms']:.4g}–{detail['inclusive_q3_ms']:.4g})"
+                 + (f", {row.extra['time%']:.1f}% of the {'forward' if self.method is None else 'call'}"
+                    if row.extra.get("time%") is not None else "")
+                 + (f"; its own time {detail['exclusive_ms']:.4g} ms" if detail["exclusive_ms"] != detail["inclusive_ms"]
+                    else "")]
+        if detail.get("status"):
+            lines.append(f"  {detail['status']}")
+        rates = []
+        if detail.get("flops_per_s") is not None and detail.get("flops"):
+            rates.append(f"{detail['flops_per_s'] / 1e9:.3g} GFLOP/s" + (
+                f", {detail['pct_peak']:.3g}% of its peak " + (
+                    f"{detail['peak_flops'] / 1e12:.4g} TFLOP/s" if detail["peak_flops"] >= 1e12
+                    else f"{detail['peak_flops'] / 1e9:.4g} GFLOP/s") + f" ({detail['dtype']})"
+                if detail.get("pct_peak") is not None and detail.get("peak_flops") else ""))
+        if detail.get("bytes_per_s") is not None and detail.get("bytes"):
+            rates.append(f"{detail['bytes_per_s'] / 1e9:.3g} GB/s over {detail['bytes']:,} bytes")
+        if detail.get("intensity") is not None:
+            rates.append(f"intensity {detail['intensity']:.3g} FLOP/B")
+        if rates:
+            lines.append("  " + "; ".join(rates))
+        lines.append(f"  bound: {detail.get('bound')} — {detail.get('why')}")
+        return lines
 
 
 DEFAULT_COLUMNS = ["#", "module", "type", "input", "output", "params", "MACs", "ops", "share"]

@@ -8,17 +8,19 @@ He, *Making Deep Learning Go Brrrr From First Principles* (2022):
 - if the measured time is more than ``1 / overhead_threshold`` times ``t_ideal`` (default 10×), neither
   arithmetic nor memory traffic explains it. Then the per-call floor says why: the time of a stamped
   module call that does next to nothing, measured in the model's forward after each of its calls
-  (``timing.floor_probes``), once for each call the row's time spans, or each op a row ran itself
-  where it ran more (each comes with a dispatch), is the row's fixed cost. Where it
-  is under ``LATENCY_FIXED_SHARE`` of the time (5 %: more than 20 floors per call, since a real
-  layer's call may cost a few), the layer's own kernels run far below the device's rates (a kernel
-  without a fast path for this layout, dtype or device; small sequential steps that wait on each
-  other): **latency-bound**, the name Nsight Compute gives a kernel that reaches neither roof, as long
-  as its roofline time is at least that fixed cost. A row with less work than that (none at all: the
-  Python between layers) spends its time around the work, not in kernels: Python in its forward, the
-  allocator, caches as the layer before left them (on a CPU the first op after a large convolution
-  took 30–420 µs, the next ones 6 µs). It is **overhead-bound**, as is a row whose fixed cost is a
-  larger share of its time (launch, dispatch, Python: the time comes with the calls);
+  (``timing.floor_probes``). Counted once for each call the row's time spans, or for each op a row
+  ran itself where it ran more (each comes with a dispatch), it gives the row's fixed cost.
+  - Where that is under ``LATENCY_FIXED_SHARE`` of the time (5 %: more than 20 floors per call, since
+    a real layer's call may cost a few) and the roofline time is at least that fixed cost, the
+    layer's own kernels run far below the device's rates (a kernel without a fast path for this
+    layout, dtype or device; small sequential steps that wait on each other): **latency-bound**, the
+    name Nsight Compute gives a kernel that reaches neither roof.
+  - A row with less work than its fixed cost (none at all: the Python between layers) spends its
+    time on what comes with the work, not on its arithmetic or traffic: a library's set-up, Python in
+    its forward, the allocator, caches as the layer before left them (on a CPU the first op after a
+    large convolution took 30–420 µs, the next ones 6 µs). It is **overhead-bound**, as is a row
+    whose fixed cost is a larger share of its time (launch, dispatch, Python: the time comes with
+    the calls);
 - otherwise it is **compute-bound** when ``t_c ≥ t_m`` (arithmetic intensity at or above the ridge point
   ``peak_flops / peak_bandwidth``) and **memory-bound** when not.
 
@@ -82,16 +84,17 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
     t_m = nbytes / peak_bandwidth
     ideal = max(t_c, t_m)
     if ideal < overhead_threshold * seconds:
-        why = f"roofline time {ideal * 1e6:.3g} µs is {ideal / seconds:.1%} of the measured {seconds * 1e6:.3g} µs"
+        why = f"roofline time {_duration(ideal)} is {ideal / seconds:.1%} of the measured {_duration(seconds)}"
         if fixed_seconds is None:
             return Verdict(rate, bw, intensity, pct, "overhead", why)
-        why += f"; its calls' fixed cost {fixed_seconds * 1e6:.3g} µs is {fixed_seconds / seconds:.1%}"
+        why += f"; its calls' fixed cost {_duration(fixed_seconds)} is {fixed_seconds / seconds:.1%}"
         if fixed_seconds >= LATENCY_FIXED_SHARE * seconds:
             return Verdict(rate, bw, intensity, pct, "overhead", why)
         if ideal < fixed_seconds:  # (also: no counted work at all)
             return Verdict(rate, bw, intensity, pct, "overhead",
-                           why + ", and its work less than that: what surrounds the work takes the time (Python in "
-                           "its forward, the allocator, caches as the layer before left them), not its kernels")
+                           why + ", and its work needs less than that: at this size the time goes to what comes "
+                           "with the work (a library's set-up, Python in its forward, the allocator, caches as "
+                           "the layer before left them), not to its arithmetic or traffic")
         return Verdict(rate, bw, intensity, pct, "latency",
                        why + ": neither explains the time, its kernels run far below the device's rates")
     if t_c >= t_m:
@@ -100,3 +103,8 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
                        if intensity is not None else "no memory traffic")
     return Verdict(rate, bw, intensity, pct, "memory",
                    f"intensity {intensity:.3g} FLOP/B < ridge {peak_flops / peak_bandwidth:.3g}")
+
+
+def _duration(seconds: float) -> str:
+    """A time as people write it: µs below a millisecond, ms above (3.55 ms, not 3.55e+03 µs)."""
+    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"
