@@ -334,7 +334,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 forward()
                 completed[0] += 1
                 stamps = clock.finish_pass()
-            floor_ns = statistics.median(stamps[e] - stamps[s] for s, e in spans) if spans else 0.0
+            # (None where no module could be wrapped: a TorchScript model is timed as a whole)
+            floor_ns = statistics.median(stamps[e] - stamps[s] for s, e in spans) if spans else None
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             raise failed(exc, hooks) from exc
         if dev.type == "cuda":
@@ -535,7 +536,7 @@ def _call_units(rows) -> "tuple[dict, dict]":
 
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes: dict, floor_ns: float) -> None:
+          warmup, repeat, row_dtypes: dict, floor_ns: "float | None") -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -613,7 +614,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         peak_flops = peaks_by_path.get(row.path)
         # the fixed cost of the calls and ops a row's time spans; none for time that holds work no
         # formula counts, whose time may be that work's
-        own_uncounted = row.status == "partial" or bool(row.uncounted_ops)
+        own_uncounted = row.status == "partial" or bool(row.uncounted_ops) or floor_ns is None
         floor_s = floor_ns / 1e9 if not own_uncounted and row.path not in uncounted_within else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
                            fixed_seconds=whole_units[row.path] * floor_s if floor_s is not None else None)
@@ -717,7 +718,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "device": str(dev), "device_name": label, "dtype": str(dtype).replace("torch.", ""),
         "warmup": warmup, "repeat": repeat, "peaks": device_peaks.as_dict(),
         "plain_ms": _ms(plain_s.median), "plain_spread_ms": _ms(plain_s.spread),
-        "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "call_floor_us": floor_ns / 1e3,
+        "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "call_floor_us": floor_ns / 1e3 if floor_ns is not None else None,
         "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
@@ -853,8 +854,9 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         lines.append(f"energy: unavailable — {e['why']}")
     by_bound = extra.get("time_by_bound") or {}
     if by_bound and peaks.kind != "unknown":  # (unknown peaks: every row's bound is "unknown", said above)
-        line = (f"time by bound (each row's own time; a module call costs {extra['call_floor_us']:.3g} µs "
-                "doing next to nothing): " + ", ".join(
+        floor = extra.get("call_floor_us")
+        line = ("time by bound (each row's own time" + (f"; a module call costs {floor:.3g} µs doing next to "
+                                                          "nothing" if floor is not None else "") + "): " + ", ".join(
                     f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5))
         if by_bound.get("latency", 0) >= 50:
             line += (" — mostly latency: kernels run far below the device's rates, and neither their "

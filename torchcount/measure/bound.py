@@ -61,8 +61,8 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
              peak_bandwidth: float | None, overhead_threshold: float = OVERHEAD_THRESHOLD,
              fixed_seconds: float | None = None) -> Verdict:
     """Classify one measured layer. ``seconds`` is its measured time; peaks may be ``None`` (unknown).
-    ``fixed_seconds``: what its calls cost whatever they compute (calls × the per-call floor); without
-    it a layer far below its roofline is overhead-bound."""
+    ``fixed_seconds``: what its calls cost whatever they compute (the per-call floor, once per call or
+    per op it ran itself); without it a layer far below its roofline is overhead-bound."""
     if flops < 0 or nbytes < 0:
         raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
     intensity = flops / nbytes if nbytes > 0 else None
