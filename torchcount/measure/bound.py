@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 #: a rate up to 5% above the datasheet peak is tolerated (boost clocks, timer resolution)
 ABOVE_PEAK_TOLERANCE = 1.05
-#: a layer that reaches less than this fraction of its roofline time is overhead-bound
+#: a layer whose roofline time is less than this fraction of its time is overhead- or latency-bound
 OVERHEAD_THRESHOLD = 0.10
 #: ... or latency-bound, where its calls' fixed cost is also less than this fraction of its time. The
 #: floor is the cheapest call there is (one element-wise op); a layer's call may cost a few floors
