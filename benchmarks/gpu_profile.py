@@ -169,7 +169,10 @@ def run_one(name, batch, dtype_name, device, warmup, repeat, compare, ceiling=Fa
              "TFLOP/s": flops / t / 1e12 if t > 0 else None,
              "%peak": 100 * flops / t / peak if peak and t > 0 else None,
              "overhead": ex["overhead"], "coverage": ex["time_coverage"],
-             "count coverage": report.coverage}
+             "count coverage": report.coverage, "floor µs": ex.get("call_floor_us"),
+             # each row's own time by its bound, as the footer's line: where a launch-bound batch goes
+             "time by bound": ", ".join(f"{b} {v:.0f}%" for b, v in (ex.get("time_by_bound") or {}).items()
+                                        if v >= 0.5)}
     agreement = None
     if compare:
         lv = [r for r in leaves(report) if r.extra.get("time_ms")]
@@ -344,9 +347,10 @@ def _document(head, totals, per_layer, agreement_rows, failures, device) -> str:
         out += ["## Failed configurations", "", *[f"- {f}" for f in failures], ""]
     out += ["## Totals", "", md_table(
         ["model", "batch", "dtype", "GFLOPs", "time ms (no stamps)", "time ms (stamps)", "TFLOP/s", "% of peak",
-         "overhead", "coverage", "count coverage"],
+         "overhead", "coverage", "count coverage", "floor µs", "time by bound"],
         [[t["model"], t["batch"], t["dtype"], t["GFLOPs"], t["plain_ms"], t["instrumented_ms"], t["TFLOP/s"],
-          t["%peak"], t["overhead"], t["coverage"], t["count coverage"]] for t in totals]), ""]
+          t["%peak"], t["overhead"], t["coverage"], t["count coverage"], t["floor µs"], t["time by bound"]]
+         for t in totals]), ""]
     out += ["## Per layer", ""]
     for title, rows in per_layer:
         out += [f"### {title}", "", md_table(["layer", "type", "GFLOPs", "time ms", "TFLOP/s", "% peak",
