@@ -132,6 +132,27 @@ def test_roofline(report, tmp_path):
     assert ridge == pytest.approx(10.0)  # 1e12 FLOP/s / 1e11 B/s
 
 
+def test_roofline_points_are_coloured_by_their_bound(report):
+    """Each bound (the table's column) is one set of points in its colour, named with its count in the
+    legend: the first layer latency-bound (red), the others overhead-bound (grey)."""
+    from matplotlib.colors import to_rgba
+
+    from torchcount.analysis.plots import BOUND_COLOURS
+
+    counted = [r for r in report.layers if r.flops > 0 and r.cost.bytes > 0]
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+        row.extra["bound"] = "latency" if row is counted[0] else "overhead"
+    ax = plot_roofline(report, peak_flops=1e12, peak_bandwidth=1e11).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "latency (1 layer)" in labels and f"overhead ({len(counted) - 1} layers)" in labels
+    red, grey = ax.collections
+    assert len(red.get_offsets()) == 1 and len(grey.get_offsets()) == len(counted) - 1
+    assert red.get_offsets()[0][0] == pytest.approx(counted[0].flops / counted[0].cost.bytes)
+    assert tuple(red.get_facecolor()[0]) == to_rgba(BOUND_COLOURS["latency"])
+    assert tuple(grey.get_facecolor()[0]) == to_rgba(BOUND_COLOURS["overhead"])
+
+
 def test_roofline_peaks_from_report_extra(report):
     for row in report.layers:
         row.extra["time_ms"] = 0.5

@@ -227,6 +227,11 @@ def _peaks_from(report) -> tuple[float | None, float | None]:
     return flops, bw
 
 
+#: the colour of each bound's points on a roofline (unknown, and any other, purple)
+BOUND_COLOURS = {"compute": "tab:blue", "memory": "tab:green", "cache": "tab:olive", "overhead": "tab:grey",
+                 "latency": "tab:red", "invalid": "black"}
+
+
 def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_bandwidth: float | None = None,
                   depth: int | None = None, title: str | None = None):
     """Roofline: each measured layer at (arithmetic intensity = FLOPs / bytes, achieved FLOP/s =
@@ -235,7 +240,8 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
     ``row.cost.bytes``, time ``row.extra["time_ms"]``.
     Peaks come from the arguments, else ``report.extra`` (``peak_flops``/``peak_bandwidth``, else
     the highest peak the measured rows were judged against, else ``peaks`` for the report's
-    dtype); without peaks the points are drawn with no ceilings."""
+    dtype); without peaks the points are drawn with no ceilings. Points are coloured by each row's
+    bound (``BOUND_COLOURS``), one legend entry per bound with its number of layers."""
     from ..conventions import CONVENTIONS
 
     _expect_report(report, "plot_roofline")
@@ -253,7 +259,8 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
             continue
         # (a row shown by its own part, the root's residual add, is labelled so, as in plot_layers: "(root)"
         # alone read as the whole model)
-        points.append((r.name + (" (self)" if own else ""), flops / cost.bytes, flops / (t / 1e3)))
+        bound = r.shown_extra(own).get("bound")
+        points.append((r.name + (" (self)" if own else ""), flops / cost.bytes, flops / (t / 1e3), bound))
     if not points:
         measured = isinstance((report.extra or {}).get("time_ms"), (int, float))
         raise ValueError(f"{report.model_name}: no layer has a measured time and nonzero FLOPs and bytes"
@@ -278,8 +285,15 @@ def plot_roofline(report, path=None, *, peak_flops: float | None = None, peak_ba
         xs = [lo, hi]
         ax.plot(xs, [x * peak_bandwidth for x in xs], "k--", linewidth=2,
                 label=f"bandwidth {peak_bandwidth / 1e9:.3g} GB/s")
-    ax.scatter(ai, [p[2] for p in points], s=30, color="tab:red", zorder=3, label="layers (measured)")
-    for name, x, y in points:
+    # one colour per bound (measure's verdict, the table's 'bound' column), so the chart says why each
+    # layer sits where it does; a report whose rows carry none has one set of points
+    for bound in dict.fromkeys(p[3] for p in points):
+        group = [p for p in points if p[3] == bound]
+        ax.scatter([p[1] for p in group], [p[2] for p in group], s=30, zorder=3,
+                   color=BOUND_COLOURS.get(bound, "tab:purple"),
+                   label=f"{bound} ({len(group)} layer{'s' if len(group) != 1 else ''})" if bound
+                   else "layers (measured)")
+    for name, x, y, _ in points:
         ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
