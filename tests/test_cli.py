@@ -431,6 +431,40 @@ def test_plot_option(capsys, tmp_path):
     assert rc == 2 and out == "" and "use a .png, .svg or .pdf" in err
 
 
+def test_roofline_option(capsys, tmp_path, monkeypatch):
+    """--roofline draws the measured layers (plot_roofline, at --depth) from a --measure run or from a
+    saved report of one; without measured layers, beside --compare or with a file name that is no
+    image it is a usage error, refused before any work where it can be."""
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis import plots
+
+    drawn = []
+    real = plots.plot_roofline
+    monkeypatch.setattr(plots, "plot_roofline", lambda *a, **kw: (drawn.append(kw), real(*a, **kw))[1])
+    target, saved = tmp_path / "roof.png", tmp_path / "measured.json"
+    rc, out, err = main(capsys, "torch.nn:Linear(64, 64)", "--input", "8x64", "--measure", "--device", "cpu",
+                        "--warmup", "1", "--repeat", "2", "--ceiling", "--roofline", target, "--depth", "1",
+                        "--format", "json", "--output", saved)
+    assert rc == 0, err
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {target}" in err
+    assert drawn == [{"depth": 1}]
+    rc, out, err = main(capsys, saved, "--roofline", tmp_path / "again.svg")  # (a saved measured report)
+    assert rc == 0, err
+    assert (tmp_path / "again.svg").read_text().lstrip().startswith("<?xml")
+
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--roofline", target)
+    assert rc == 2 and out == "" and "--roofline needs measured layers: add --measure" in err
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--roofline", tmp_path / "r.txt")
+    assert rc == 2 and out == "" and "--roofline" in err and "use a .png, .svg or .pdf" in err
+    rc, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--compare", "torch.nn:Linear(8, 2)",
+                        "--roofline", target)
+    assert rc == 2 and "cannot be combined with --compare" in err
+    rc, _, _ = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json", "--output",
+                    tmp_path / "counted.json")
+    rc, out, err = main(capsys, tmp_path / "counted.json", "--roofline", target)  # (a saved count: no times)
+    assert rc == 2 and "profile with measure=True for a roofline" in err
+
+
 def test_measure_passes_through_and_counts_passes(capsys, monkeypatch):
     pytest.importorskip("torchcount.measure")
     calls, counted = [], []

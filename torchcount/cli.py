@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the output to FILE instead of stdout; e.g. --output report.csv")
     g.add_argument("--plot", metavar="FILE", default=None,
                    help="also save a chart of the per-layer costs (needs matplotlib); e.g. --plot costs.png")
+    g.add_argument("--roofline", metavar="FILE", default=None,
+                   help="also save a roofline chart of the measured layers (needs --measure, or a saved report "
+                        "of a --measure run; matplotlib): each at its arithmetic intensity and achieved FLOP/s "
+                        "under the device's roofs, coloured by its bound; e.g. --measure --ceiling --roofline "
+                        "roof.png")
     g = p.add_argument_group("other")
     g.add_argument("--list-models", action="store_true",
                    help="print the builder names MODEL may be, and exit")
@@ -1617,6 +1622,23 @@ def render_comparison(a, b, args, conv) -> str:
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
 
+def roofline(report, path: str, depth: int | None = None) -> str:
+    """The measured layers on a roofline, through ``torchcount.analysis.plots.plot_roofline``."""
+    try:
+        from .analysis.plots import plot_roofline
+    except ImportError as exc:
+        raise UsageError(f"--roofline needs torchcount.analysis.plots ({exc})") from None
+    try:
+        plot_roofline(report, path, depth=depth)
+    except ImportError as exc:
+        raise UsageError(f"--roofline needs matplotlib: pip install 'torchcount[plot]' ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--roofline {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def plot(report, path: str, conv, depth: int | None = None, top: int | None = None, sort: str | None = None) -> str:
     """Per-layer chart through ``torchcount.analysis.plots.plot_layers`` (needs matplotlib): the
     rows of the table, also where ``--sort`` chose them by another column than the operations."""
@@ -1733,8 +1755,11 @@ def _run(argv: list[str]) -> int:
                          "model on its own, or give both reports to torchcount.analysis.plots)")
     if args.receptive_field and args.method_parsed[0] is not None:
         raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--plot {args.plot}: use a .png, .svg or .pdf file name")
+    for option, path in (("--plot", args.plot), ("--roofline", args.roofline)):
+        if path and Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise UsageError(f"{option} {path}: use a .png, .svg or .pdf file name")
+    if args.compare and args.roofline:
+        raise UsageError("--roofline draws one model's measured layers; it cannot be combined with --compare")
     measure_options = _measure_options(args)
     device = args.device or ("cpu" if args.measure else "meta")
     if args.measure and device == "meta":
@@ -1754,6 +1779,8 @@ def _run(argv: list[str]) -> int:
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
     _check_saved_reports(args, [spec, other])
+    if args.roofline and not args.measure and spec.saved != "report":
+        raise UsageError("--roofline needs measured layers: add --measure (and --ceiling on a CPU, for its roofs)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         progress = measure_options.get("_bar")
@@ -1808,6 +1835,9 @@ def _run(argv: list[str]) -> int:
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top, args.sort)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
+    if args.roofline:
+        roofline(report, args.roofline, args.depth)
+        print(f"torchcount: wrote {args.roofline}", file=sys.stderr)
     if args.strict:
         for rep in (report, other_report):
             if rep is not None and not rep.complete:
