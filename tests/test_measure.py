@@ -151,6 +151,46 @@ def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_o
     assert len(probes) == 21  # (20 layers and the root: one probe each)
 
 
+def test_input_layout_by_hand():
+    from torchcount.measure.timing import input_layout
+
+    x = torch.randn(2, 3, 4, 5)
+    assert input_layout((x,)) == "contiguous"
+    assert input_layout((x.contiguous(memory_format=torch.channels_last),)) == "channels_last"
+    assert input_layout((torch.randn(1, 2, 3, 4, 5).contiguous(memory_format=torch.channels_last_3d),)) \
+        == "channels_last_3d"
+    a = torch.randn(6, 4)
+    assert input_layout((a.t(),)) == "strided" and input_layout((a, a.t().t()[:, :2])) == "strided (1 of 2)"
+    assert input_layout((a, x.contiguous(memory_format=torch.channels_last))) == "contiguous and channels_last"
+    # (a 1-D tensor, a number: nothing a layout could change)
+    assert input_layout((torch.randn(5), 3)) is None and input_layout(()) is None
+
+
+def test_each_row_gives_the_layout_of_its_inputs_as_the_forward_passed_them():
+    """Seen in the floor-probing pass, at each module's first call: a convolution given a channels-last
+    input, and an addition of a transposed view and a contiguous tensor (as the Whisper encoder's
+    residual adds, its hidden states transposed after its convolutions); explain says it beside the rates."""
+
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.add = nn.Conv2d(3, 4, 3), Add()
+
+        def forward(self, x):
+            y = self.conv(x).transpose(2, 3)  # (channels-last, transposed: neither layout)
+            return self.add(y, y.contiguous())
+
+    r = torchcount.profile(Net(), torch.randn(1, 3, 8, 8).contiguous(memory_format=torch.channels_last),
+                           measure=True, **FAST)
+    assert details(r, "conv")["input_layout"] == "channels_last"
+    assert details(r, "add")["input_layout"] == "strided (1 of 2)"
+    assert "  input layout: strided (1 of 2)" in r.explain("add")
+
+
 class Sleeper(nn.Module):
     """No arithmetic at all, but at least 3 ms of wall time per call (time.sleep guarantees ≥)."""
 

@@ -517,6 +517,8 @@ class Report:
             rates.append(f"intensity {detail['intensity']:.3g} FLOP/B")
         if rates:
             lines.append("  " + "; ".join(rates))
+        if detail.get("input_layout"):  # (the same op may run another kernel for another layout)
+            lines.append(f"  input layout: {detail['input_layout']}")
         lines.append(f"  bound: {detail.get('bound')} — {detail.get('why')}")
         return lines
 

@@ -329,13 +329,13 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             hooks = None
             refresh()
             forwards_as_found()
-            with floor_probes(model, clock, _move(torch.zeros(1), dev), named, layers) as spans:
+            with floor_probes(model, clock, _move(torch.zeros(1), dev), named, layers) as probed:
                 clock.start_pass()
                 forward()
                 completed[0] += 1
                 stamps = clock.finish_pass()
             # (None where no module could be wrapped: a TorchScript model is timed as a whole)
-            floor_ns = statistics.median(stamps[e] - stamps[s] for s, e in spans) if spans else None
+            floor_ns = statistics.median(stamps[e] - stamps[s] for s, e in probed.spans) if probed.spans else None
         except Exception as exc:  # the counting pass ran; a later one failed: say which module
             raise failed(exc, hooks) from exc
         if dev.type == "cuda":
@@ -385,7 +385,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
                 raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes, floor_ns)
+          warmup, repeat, row_dtypes, floor_ns, probed.layouts)
     return report
 
 
@@ -536,7 +536,7 @@ def _call_units(rows) -> "tuple[dict, dict]":
 
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes: dict, floor_ns: "float | None") -> None:
+          warmup, repeat, row_dtypes: dict, floor_ns: "float | None", layouts: dict) -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -633,6 +633,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
             "why": why, "fixed_ms": _ms(whole_units[row.path] * floor_ns) if floor_s is not None else None,
+            "input_layout": layouts.get(row.path),
             "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
             "param_bytes": params_b,
             "buffer_bytes": buffers_b,

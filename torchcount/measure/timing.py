@@ -228,12 +228,45 @@ class _OneOp(nn.Module):
 FLOOR_PROBES = 16
 
 
+def input_layout(args: tuple) -> "str | None":
+    """How a call's tensor arguments lie in memory, as a kernel sees them: ``"contiguous"``,
+    ``"channels_last"`` (4-D, NHWC order; ``"channels_last_3d"`` 5-D), or ``"strided (k of n)"``
+    where k of its n tensors are neither (a transposed or sliced view): the same op can run another
+    kernel, or the same one at another speed, for each. None where it got no tensor."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor) and a.layout == torch.strided and a.dim() > 1]
+    if not tensors:
+        return None
+    kinds = []
+    for t in tensors:
+        if t.is_contiguous():
+            kinds.append("contiguous")
+        elif t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+            kinds.append("channels_last")
+        elif t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d):
+            kinds.append("channels_last_3d")
+        else:
+            kinds.append("strided")
+    if "strided" in kinds:
+        return f"strided ({kinds.count('strided')} of {len(kinds)})" if len(kinds) > 1 else "strided"
+    return kinds[0] if len(set(kinds)) == 1 else " and ".join(dict.fromkeys(kinds))
+
+
+class FloorProbes:
+    """What the floor-probing pass saw: the (start, end) stamps of each probe, and the layout of each
+    module's inputs at its first call (:func:`input_layout`)."""
+
+    def __init__(self):
+        self.spans: list = []
+        self.layouts: dict = {}
+
+
 @contextmanager
 def floor_probes(model: nn.Module, clock, probe: torch.Tensor, modules: "list | None" = None,
-                 layers=None) -> Iterator[list]:
+                 layers=None) -> Iterator[FloorProbes]:
     """While open, right after every module call of ``model`` a module that does next to nothing (one
     element-wise op on ``probe``, one element on the measured device) is called between two stamps;
-    yields the list of those (start, end) stamps. The median span is the per-call floor: the part of
+    yields a :class:`FloorProbes` holding those (start, end) stamps, and the layout of each module's
+    inputs (at no cost to a timed pass). The median span is the per-call floor: the part of
     any layer's time that comes with the call itself (Python, dispatch, on a GPU the launch), whatever
     it computes, taken where the layers' own calls run, with caches as the layer before left them
     (a loop of such calls on its own, caches warm, runs faster: 1.1 to 2.7 times on a 2-core CPU).
@@ -244,13 +277,15 @@ def floor_probes(model: nn.Module, clock, probe: torch.Tensor, modules: "list | 
     16–190 µs, the next ones 4 µs. With fewer than ``FLOOR_PROBES`` modules, each call is therefore
     probed several times in a row, so that the median is not one such probe."""
     one = _OneOp()
-    spans: list = []
+    seen = FloorProbes()
+    spans, layouts = seen.spans, seen.layouts
     modules = list(model.named_modules()) if modules is None else modules
     per_call = -(-FLOOR_PROBES // max(len(modules), 1))
 
     def hooks_for(path: str):
         def pre(module, args):
-            pass
+            if path not in layouts:
+                layouts[path] = input_layout(args)
 
         def post(module, args, output):
             if output is None and sys.exc_info()[1] is not None:
@@ -263,4 +298,4 @@ def floor_probes(model: nn.Module, clock, probe: torch.Tensor, modules: "list | 
         return pre, post
 
     with per_module_hooks(model, hooks_for, modules=modules, layers=layers):
-        yield spans
+        yield seen
