@@ -142,13 +142,116 @@ def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_o
     assert probes == [1] * 16
     assert r.extra["call_floor_us"] > 0
     # a layer's fixed cost is one floor per call; the root's whole time spans its own call and 3 more
-    assert details(r, "0")["fixed_ms"] == pytest.approx(r.extra["call_floor_us"] / 1e3)
-    assert details(r, "")["fixed_ms"] == pytest.approx(4 * r.extra["call_floor_us"] / 1e3)
+    # (and the page faults its calls took, on a CPU: none expected here, but a heap that grows may)
+    assert details(r, "0")["fixed_ms"] == pytest.approx(r.extra["call_floor_us"] / 1e3 + details(r, "0")["fault_ms"])
+    assert details(r, "")["fixed_ms"] == pytest.approx(4 * r.extra["call_floor_us"] / 1e3 + details(r, "")["fault_ms"])
     assert len(details(r, "0")["inclusive_ns"]) == 2  # (the timed passes: repeat)
     probes.clear()
     torchcount.profile(nn.Sequential(*(nn.ReLU() for _ in range(20))), torch.randn(2, 4), measure=True,
                        warmup=1, repeat=2)
     assert len(probes) == 21  # (20 layers and the root: one probe each)
+
+
+PAGE = 4096
+
+
+def _touch_fresh_pages(pages: int) -> None:
+    """Write one byte of each page of a new private anonymous mapping, as the allocator's large blocks
+    are: the system maps each page at its first write, one minor page fault each."""
+    import mmap
+
+    memory = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    data = torch.frombuffer(memory, dtype=torch.uint8)
+    data[::PAGE].fill_(1)
+    del data
+    memory.close()
+
+
+class FreshPages(nn.Module):
+    """Takes ``pages`` page faults per call (memory fresh from the system), then adds 1."""
+
+    def __init__(self, pages: int):
+        super().__init__()
+        self.pages = pages
+
+    def forward(self, x):
+        _touch_fresh_pages(self.pages)
+        return x + 1
+
+
+needs_fault_counts = pytest.mark.skipif(
+    __import__("torchcount.measure.timing", fromlist=["page_faults"]).page_faults() is None,
+    reason="the system does not count page faults (Windows)")
+
+
+@needs_fault_counts
+def test_page_faults_count_each_fresh_page_written():
+    from torchcount.measure.timing import fault_cost_ns, page_faults
+
+    _touch_fresh_pages(8)  # (the code path itself, warm)
+    before = page_faults()
+    _touch_fresh_pages(300)
+    # one per page; a few more where the interpreter's own heap grows meanwhile
+    assert 300 <= page_faults() - before <= 310
+    cost = fault_cost_ns()
+    assert cost is not None and cost > 0
+
+
+def test_no_fault_price_where_the_system_counts_none(monkeypatch):
+    from torchcount.measure import timing
+
+    monkeypatch.setattr(timing, "resource", None)
+    assert timing.page_faults() is None and timing.fault_cost_ns() is None
+    r = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
+    assert r.extra["page_faults"] is None and r.extra["fault_cost_us"] is None
+    assert details(r, "0")["page_faults"] is None and details(r, "0")["fault_ms"] is None
+    assert details(r, "0")["fixed_ms"] == pytest.approx(r.extra["call_floor_us"] / 1e3)
+
+
+@needs_fault_counts
+def test_a_rows_page_faults_are_counted_per_call_and_priced_into_its_fixed_cost():
+    """A module writing 64 fresh pages per call, called twice: 128 faults in its row (each call's own),
+    all of them in its parent's whole time and none in the parent's own; each priced at the probed
+    cost of one fault, in the row's fixed cost beside its per-call floors; the timed passes took them
+    too (the forward's figure), and the footer and explain say so."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.touch, self.relu = FreshPages(64), nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.touch(self.touch(x)))
+
+    model = nn.Sequential(Twice())
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    faults, price_us = details(r, "0.touch")["page_faults"], r.extra["fault_cost_us"]
+    assert 128 <= faults <= 134 and price_us > 0
+    assert details(r, "0.touch")["fault_ms"] == pytest.approx(faults * price_us / 1e3)
+    assert details(r, "0.relu")["page_faults"] <= 2
+    assert faults <= details(r, "0")["page_faults"] <= faults + 4
+    # the touching module ran two ops of its own (a slice's fill, the add) per call: 4 floors
+    floor_ms = r.extra["call_floor_us"] / 1e3
+    own_ops = r.row("0.touch").own_ops
+    assert details(r, "0.touch")["fixed_ms"] == pytest.approx(max(2, own_ops) * floor_ms + faults * price_us / 1e3)
+    assert 128 <= r.extra["page_faults"] <= 140 and 128 <= r.extra["page_faults_probed"] <= 140
+    assert r.extra["page_faults_range"][0] <= r.extra["page_faults"] <= r.extra["page_faults_range"][1]
+    if r.extra["page_faults"] * price_us / 1e3 >= 0.02 * r.extra["root_ms"]:
+        assert any(line.startswith("page faults: ") and "per forward (median of the timed passes" in line
+                   for line in r.extra["footer"])
+    assert f"  page faults: {faults:,} in its calls of one forward, about" in r.explain("0.touch")
+
+
+def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
+    P, BW = 100e12, 1e12
+    # far below the roofline (1 µs of 100), 30 µs of fixed cost, 29 of them faults: overhead, and why
+    v = classify(1e6, 1e6, 1e-4, P, BW, fixed_seconds=30e-6, fault_seconds=29e-6)
+    assert v.bound == "overhead" and "page faults take about 29 µs of its 100 µs (29%)" in v.why
+    # a memory-bound layer (1 ms of traffic in 2) slowed by faults keeps its bound; the reason adds them
+    v = classify(1e9, 1e9, 0.002, P, BW, fixed_seconds=0.5e-3, fault_seconds=0.4e-3)
+    assert v.bound == "memory" and "page faults take about 400 µs of its 2 ms (20%)" in v.why
+    # under a tenth: not named
+    assert "page faults" not in classify(1e9, 1e9, 0.002, P, BW, fault_seconds=0.19e-3).why
 
 
 def test_input_layout_by_hand():

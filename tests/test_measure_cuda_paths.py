@@ -565,6 +565,9 @@ def test_time_by_bound_partitions_the_forward_and_names_a_launch_bound_gpu(fake_
     r = torchcount.profile(_two_doublings(fake_cuda), torch.randn(2, 512), measure=True, warmup=1, repeat=2,
                            warn=False)
     assert r.extra["call_floor_us"] == pytest.approx(2.0)
+    # (a GPU kernel's time holds no host page faults: none are counted or priced)
+    assert r.extra["page_faults"] is None and r.extra["fault_cost_us"] is None
+    assert details(r, "a")["page_faults"] is None and details(r, "a")["fault_ms"] is None
     assert r.row("a").extra["bound"] == "memory" and r.row("b.1").extra["bound"] == "overhead"
     # a floor per call, or per op a row ran itself where it ran more; a row's whole time adds those of
     # the rows below it: b and its two children; the root's call, a's two ops (a Linear subclass with a

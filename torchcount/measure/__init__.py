@@ -37,7 +37,8 @@ from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from .timing import TimingHooks, analyse_pass, floor_probes, make_clock, summarize, timing_hooks
+from .timing import (TimingHooks, analyse_pass, fault_cost_ns, floor_probes, make_clock, page_faults, summarize,
+                     timing_hooks)
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY"]
@@ -221,6 +222,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     args, kwargs = _move(args, dev), _move(kwargs, dev)
     clock = make_clock(dev)
     plain, passes = [], []
+    timed_faults = []  # (CPU) the page faults of each instrumented pass
 
     run = model if method is None else method_runner(model, method)
 
@@ -262,6 +264,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         """One forward between two stamps taken outside any wrapper; one synchronisation. With
         ``stamped`` (an instrumented pass) the two stamps also make the model's own span."""
         refresh()
+        faults = page_faults() if stamped is not None and dev.type == "cpu" else None
         clock.start_pass()
         s = clock.stamp()
         if stamped is not None:
@@ -272,6 +275,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         if stamped is not None:
             stamped.close_model(e)
         stamps = clock.finish_pass()
+        if faults is not None:  # (read outside the timed span: a CPU's timed passes' page faults)
+            timed_faults.append(page_faults() - faults)
         return stamps, stamps[e] - stamps[s]
 
     grad = torch.no_grad() if no_grad else torch.enable_grad()
@@ -327,9 +332,13 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                     plain.append(one_pass()[1])
             # one more pass: what a call costs that computes next to nothing, after each call of the model
             hooks = None
+            # on a CPU, what a page fault on memory fresh from the system costs: that pass also counts
+            # the faults each module call takes (a GPU kernel's time holds none)
+            fault_ns = fault_cost_ns() if dev.type == "cpu" else None
             refresh()
             forwards_as_found()
-            with floor_probes(model, clock, _move(torch.zeros(1), dev), named, layers) as probed:
+            with floor_probes(model, clock, _move(torch.zeros(1), dev), named, layers,
+                              count_faults=fault_ns is not None) as probed:
                 clock.start_pass()
                 forward()
                 completed[0] += 1
@@ -385,7 +394,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
                 raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes, floor_ns, probed.layouts)
+          warmup, repeat, row_dtypes, floor_ns, probed.layouts, probed.faults, fault_ns, timed_faults[-repeat:])
     return report
 
 
@@ -517,6 +526,10 @@ def details(report, path: str) -> dict:
                    f"{', '.join(repr(p) for p in list(per_layer)[:5])}")
 
 
+#: the footer names the forward's page faults where they take this share of its time or more
+FAULT_FOOTER_SHARE = 0.02
+
+
 def _ms(ns: float) -> float:
     return ns / 1e6
 
@@ -536,7 +549,8 @@ def _call_units(rows) -> "tuple[dict, dict]":
 
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes: dict, floor_ns: "float | None", layouts: dict) -> None:
+          warmup, repeat, row_dtypes: dict, floor_ns: "float | None", layouts: dict, faults: dict,
+          fault_ns: "float | None", timed_faults: list) -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -551,6 +565,16 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     timed = set().union(*(p.inclusive for p in passes))  # (a path called in any pass)
     own_peaks, peaks_by_path = _row_peaks(rows, modules, dev, dtype, device_peaks, row_dtypes)
     own_units, whole_units = _call_units(rows)
+    if fault_ns is None:
+        faults = {}
+
+    def faults_of(path: str) -> list:
+        """[whole, own] page faults of a path's calls in one forward; a group (a ModuleList, no call of
+        its own) holds those of the modules below it, as its time does"""
+        if path in faults:
+            return faults[path]
+        below = path + "." if path else ""
+        return [sum(f[1] for p, f in faults.items() if p.startswith(below)), 0]
     samples = {}  # path → (inclusive, exclusive) ns per pass, None in a pass that did not call it
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
@@ -616,8 +640,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # formula counts, whose time may be that work's
         own_uncounted = row.status == "partial" or bool(row.uncounted_ops) or floor_ns is None
         floor_s = floor_ns / 1e9 if not own_uncounted and row.path not in uncounted_within else None
+        # (on a CPU) what its calls spent on page faults, an estimate: faults × the probed price of one
+        row_faults = faults_of(row.path) if fault_ns is not None else None
+        fault_s = [n * fault_ns / 1e9 for n in row_faults] if row_faults is not None else [0.0, 0.0]
+        fixed_s = whole_units[row.path] * floor_s + fault_s[0] if floor_s is not None else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
-                           fixed_seconds=whole_units[row.path] * floor_s if floor_s is not None else None)
+                           fixed_seconds=fixed_s, fault_seconds=fault_s[0])
         why = verdict.why
         if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
@@ -632,7 +660,9 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             "dtype": str(row_dtype).replace("torch.", ""), "peak_flops": peak_flops,
             "flops_per_s": verdict.flops_per_s, "bytes_per_s": verdict.bytes_per_s,
             "intensity": verdict.intensity, "pct_peak": verdict.pct_peak, "bound": verdict.bound,
-            "why": why, "fixed_ms": _ms(whole_units[row.path] * floor_ns) if floor_s is not None else None,
+            "why": why, "fixed_ms": fixed_s * 1e3 if fixed_s is not None else None,
+            "page_faults": row_faults[0] if row_faults is not None else None,
+            "fault_ms": fault_s[0] * 1e3 if row_faults is not None else None,
             "input_layout": layouts.get(row.path),
             "act_bytes": m.get("act_bytes"), "own_act_bytes": m.get("own_act_bytes"),
             "param_bytes": params_b,
@@ -667,12 +697,14 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
         if row.status == "rule":  # (its own time is its whole time)
-            own_fixed = whole_units[row.path] * floor_s if floor_s is not None else None
+            own_fault_s = fault_s[0]
+            own_fixed = fixed_s
         else:
-            own_fixed = own_units[row.path] * floor_ns / 1e9 if not own_uncounted else None
+            own_fault_s = fault_s[1]
+            own_fixed = own_units[row.path] * floor_ns / 1e9 + own_fault_s if not own_uncounted else None
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
-                       fixed_seconds=own_fixed)
+                       fixed_seconds=own_fixed, fault_seconds=own_fault_s)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
@@ -720,6 +752,13 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "warmup": warmup, "repeat": repeat, "peaks": device_peaks.as_dict(),
         "plain_ms": _ms(plain_s.median), "plain_spread_ms": _ms(plain_s.spread),
         "instrumented_ms": _ms(wall_s.median), "overhead": overhead, "call_floor_us": floor_ns / 1e3 if floor_ns is not None else None,
+        # (CPU) the page faults of a timed forward (median, and the fewest and most over the passes),
+        # those of the module calls of the floor-probing pass (the rows' figures), the price of one
+        "page_faults": statistics.median(timed_faults) if fault_ns is not None and timed_faults else None,
+        "page_faults_range": [min(timed_faults), max(timed_faults)] if fault_ns is not None and timed_faults
+        else None,
+        "page_faults_probed": sum(f[1] for f in faults.values()) if fault_ns is not None else None,
+        "fault_cost_us": fault_ns / 1e3 if fault_ns is not None else None,
         "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
@@ -871,6 +910,18 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
         lines.append(line)
+    faults, probed, fault_us = extra.get("page_faults"), extra.get("page_faults_probed"), extra.get("fault_cost_us")
+    root_ms = extra.get("root_ms") or 0
+    if fault_us and root_ms and max(faults or 0, probed or 0) * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
+        per = "forward" if method is None else "call"
+        low, high = extra.get("page_faults_range") or (faults, faults)
+        lines.append(f"page faults: {faults:,.0f} per {per} (median of the timed passes"
+                     + (f"; {low:,}–{high:,}" if low != high else "") + f"), about {faults * fault_us / 1e3:.3g} ms "
+                     f"at {fault_us:.2g} µs each ({faults * fault_us / 1e3 / root_ms:.0%} of the {per}): tensors "
+                     "land in memory the allocator took fresh from the system, mapped page by page as it is first "
+                     "written; a caching allocator keeps freed memory mapped (jemalloc or tcmalloc, preloaded); "
+                     f"per row as the floor-probing pass took them ({probed:,} in all): "
+                     "details(report, path)['page_faults']")
     if extra["time_vs_flops"]:
         lines.append("time share ≫ FLOPs share (self): " + "; ".join(
             f"{t['path']} ({t['type']}) {t['time_share']:.1f}% of time for {t['flops_share']:.1f}% of FLOPs"

@@ -9,7 +9,9 @@ He, *Making Deep Learning Go Brrrr From First Principles* (2022):
   arithmetic nor memory traffic explains it. Then the per-call floor says why: the time of a stamped
   module call that does next to nothing, measured in the model's forward after each of its calls
   (``timing.floor_probes``). Counted once for each call the row's time spans, or for each op a row
-  ran itself where it ran more (each comes with a dispatch), it gives the row's fixed cost.
+  ran itself where it ran more (each comes with a dispatch), it gives the row's fixed cost; on a CPU
+  that adds the page faults its calls took on memory fresh from the system, each at the price
+  ``timing.fault_cost_ns`` probes (what comes with a large tensor, whatever the layer computes).
   - Where that is under ``LATENCY_FIXED_SHARE`` of the time (5 %: more than 20 floors per call, since
     a real layer's call may cost a few) and the roofline time is at least that fixed cost, the
     layer's own kernels run far below the device's rates (a kernel without a fast path for this
@@ -59,10 +61,32 @@ class Verdict:
 
 def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | None,
              peak_bandwidth: float | None, overhead_threshold: float = OVERHEAD_THRESHOLD,
-             fixed_seconds: float | None = None) -> Verdict:
+             fixed_seconds: float | None = None, fault_seconds: float | None = None) -> Verdict:
     """Classify one measured layer. ``seconds`` is its measured time; peaks may be ``None`` (unknown).
     ``fixed_seconds``: what its calls cost whatever they compute (the per-call floor, once per call or
-    per op it ran itself); without it a layer far below its roofline is overhead-bound."""
+    per op it ran itself, and its page faults); without it a layer far below its roofline is
+    overhead-bound. ``fault_seconds``: the part of that cost spent on page faults on memory fresh from
+    the system (CPU); the reason says it where it is a tenth of the time or more."""
+    verdict = _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds)
+    if fault_seconds and seconds and fault_seconds >= FAULT_SHARE * seconds \
+            and verdict.bound not in ("unknown", "invalid"):
+        return Verdict(verdict.flops_per_s, verdict.bytes_per_s, verdict.intensity, verdict.pct_peak,
+                       verdict.bound, verdict.why + "; " + _faults_part(fault_seconds, seconds))
+    return verdict
+
+
+#: page faults are named in a layer's reason where they take this share of its time or more
+FAULT_SHARE = 0.10
+
+
+def _faults_part(fault_seconds: float, seconds: float) -> str:
+    return (f"page faults take about {_duration(fault_seconds)} of its {_duration(seconds)} "
+            f"({fault_seconds / seconds:.0%}): its tensors land in memory the allocator took fresh from the "
+            "system, mapped page by page as it is first written (a caching allocator keeps freed memory "
+            "mapped: jemalloc or tcmalloc, preloaded)")
+
+
+def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds) -> Verdict:
     if flops < 0 or nbytes < 0:
         raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
     intensity = flops / nbytes if nbytes > 0 else None
