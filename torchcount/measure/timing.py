@@ -268,7 +268,7 @@ def page_faults() -> "int | None":
 FAULT_PROBE_BYTES = 4 << 20
 
 
-def fault_cost_ns(repeat: int = 5) -> "float | None":
+def fault_cost_ns(repeat: int = 7) -> "float | None":
     """What a page fault on memory fresh from the system costs here, in wall nanoseconds, as a kernel
     pays it: a new anonymous mapping of ``FAULT_PROBE_BYTES`` is filled by torch (on its threads, as a
     layer's output is written), the same fill of the now-mapped memory is subtracted, and the rest is
