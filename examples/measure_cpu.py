@@ -13,6 +13,12 @@ and its bound is "latency": its time is neither its arithmetic, its traffic nor 
 pooling of an NCHW tensor is slow; the same pooling on a channels-last copy
 (``x.contiguous(memory_format=torch.channels_last)``) runs about 17 times faster here. The Linear
 and Flatten at the end are "overhead": their calls cost their time.
+
+Then a 4× nearest upsampling of the first convolution's output: 67 MB out, above glibc's largest
+mapping threshold (32 MiB), so each call gets memory fresh from the system and faults once per
+4 KiB page as it writes it (16,385 faults here). Counted in the floor-probing pass and priced at a
+probed fault's time, the faults are most of its time: "overhead", and the footer says page faults,
+not Python, take the forward's time (docs/measure.md, "page faults").
 """
 import torch
 from torch import nn
@@ -37,3 +43,11 @@ print()
 print("conv 4:", details(report, "4")["why"])
 print("max pool 3:", details(report, "3")["why"])
 print("linear 9:", details(report, "9")["why"])
+
+upsampling = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=4)).eval()
+report = torchcount.profile(upsampling, torch.randn(8, 3, 64, 64), measure=True, warmup=3, repeat=10,
+                            ceiling=True)
+print()
+print(report.table(columns=["#", "module", "type", "time_ms", "time%", "GFLOP/s", "AI", "bound"]))
+print()
+print("upsample 2:", details(report, "2")["page_faults"], "page faults;", details(report, "2")["why"])

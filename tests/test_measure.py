@@ -175,7 +175,8 @@ class FreshPages(nn.Module):
         self.pages = pages
 
     def forward(self, x):
-        _touch_fresh_pages(self.pages)
+        if self.pages:
+            _touch_fresh_pages(self.pages)
         return x + 1
 
 
@@ -242,6 +243,29 @@ def test_a_rows_page_faults_are_counted_per_call_and_priced_into_its_fixed_cost(
     assert f"  page faults: {faults:,} in its calls of one forward, about" in r.explain("0.touch")
 
 
+@needs_fault_counts
+def test_a_forward_mostly_overhead_names_page_faults_where_they_take_the_time():
+    """8,000 fresh pages per forward and next to no work, on one torch thread (so the probed price is a
+    one-thread fault's, as this module's strided writes are): overhead, and the footer says most of
+    it is page faults, not Python; the same forward without the pages is overhead from its calls."""
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        faulting = torchcount.profile(nn.Sequential(FreshPages(8000)), torch.randn(2, 4), measure=True,
+                                      peaks=fast, warmup=1, repeat=3)
+        calls_only = torchcount.profile(nn.Sequential(FreshPages(0), *(nn.ReLU() for _ in range(8))),
+                                        torch.randn(2, 4), measure=True, peaks=fast, warmup=1, repeat=3)
+    finally:
+        torch.set_num_threads(threads)
+    line = next(line for line in faulting.extra["footer"] if line.startswith("time by bound"))
+    assert " — mostly overhead, page faults about " in line
+    assert any(line.startswith("page faults: ") for line in faulting.extra["footer"])
+    line = next(line for line in calls_only.extra["footer"] if line.startswith("time by bound"))
+    assert " — mostly overhead: Python and dispatch outweigh" in line
+    assert not any(line.startswith("page faults: ") for line in calls_only.extra["footer"])
+
+
 def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     P, BW = 100e12, 1e12
     # far below the roofline (1 µs of 100), 30 µs of fixed cost, 29 of them faults: overhead, and why
@@ -252,6 +276,30 @@ def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     assert v.bound == "memory" and "page faults take about 400 µs of its 2 ms (20%)" in v.why
     # under a tenth: not named
     assert "page faults" not in classify(1e9, 1e9, 0.002, P, BW, fault_seconds=0.19e-3).why
+
+
+class LetGoSlowly:
+    """Takes 20 ms to be let go (as a CPU's large output, given back to the system, takes a few)."""
+
+    def __del__(self):
+        time.sleep(0.02)
+
+
+def test_a_forward_is_timed_up_to_its_return_not_to_its_outputs_being_let_go():
+    """Each measured pass keeps the model's output until its last stamp, so the root's time (and the
+    plain forward's) is the forward's, not the freeing of what it returned afterwards."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(x), LetGoSlowly()
+
+    r = torchcount.profile(Net(), torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    assert r.extra["root_ms"] < 20 and r.extra["plain_ms"] < 20
+    assert details(r, "")["inclusive_ms"] < 20
 
 
 def test_input_layout_by_hand():

@@ -269,12 +269,15 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         s = clock.stamp()
         if stamped is not None:
             stamped.open_model(s)
-        forward()
+        # (the output is let go after the last stamp: a CPU gives a large one back to the system,
+        # 3.8 ms for a 67 MB upsampling's output, which is not the forward's time)
+        output = forward()
         completed[0] += 1
         e = clock.stamp()
         if stamped is not None:
             stamped.close_model(e)
         stamps = clock.finish_pass()
+        del output
         if faults is not None:  # (read outside the timed span: a CPU's timed passes' page faults)
             timed_faults.append(page_faults() - faults)
         return stamps, stamps[e] - stamps[s]
@@ -528,6 +531,9 @@ def details(report, path: str) -> dict:
 
 #: the footer names the forward's page faults where they take this share of its time or more
 FAULT_FOOTER_SHARE = 0.02
+#: ... and a row's reason or the footer only from this many (256 KiB written fresh): the interpreter's
+#: own heap takes a few now and then, which in a call of a few µs would be a share
+FAULTS_NAMED = 64
 
 
 def _ms(ns: float) -> float:
@@ -645,7 +651,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         fault_s = [n * fault_ns / 1e9 for n in row_faults] if row_faults is not None else [0.0, 0.0]
         fixed_s = whole_units[row.path] * floor_s + fault_s[0] if floor_s is not None else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
-                           fixed_seconds=fixed_s, fault_seconds=fault_s[0])
+                           fixed_seconds=fixed_s,
+                           fault_seconds=fault_s[0] if row_faults and row_faults[0] >= FAULTS_NAMED else None)
         why = verdict.why
         if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
@@ -696,15 +703,15 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # a rule prices the whole module, its children's work included (their rows are 'covered',
         # 0 FLOPs): its rates are that cost over the time of everything it ran
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
+        own_faults = (row_faults[0] if row.status == "rule" else row_faults[1]) if row_faults else 0
         if row.status == "rule":  # (its own time is its whole time)
-            own_fault_s = fault_s[0]
             own_fixed = fixed_s
         else:
-            own_fault_s = fault_s[1]
-            own_fixed = own_units[row.path] * floor_ns / 1e9 + own_fault_s if not own_uncounted else None
+            own_fixed = own_units[row.path] * floor_ns / 1e9 + fault_s[1] if not own_uncounted else None
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
-                       fixed_seconds=own_fixed, fault_seconds=own_fault_s)
+                       fixed_seconds=own_fixed,
+                       fault_seconds=own_faults * fault_ns / 1e9 if own_faults >= FAULTS_NAMED else None)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
@@ -892,6 +899,11 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      f"per {per} at {e['grid_intensity_g_per_kWh']:g} g/kWh")
     elif e.get("status") == "unavailable":
         lines.append(f"energy: unavailable — {e['why']}")
+    faults, probed, fault_us = extra.get("page_faults"), extra.get("page_faults_probed"), extra.get("fault_cost_us")
+    root_ms = extra.get("root_ms") or 0
+    fault_share = faults * fault_us / 1e3 / root_ms if faults and fault_us and root_ms and \
+        faults >= FAULTS_NAMED else 0.0
+    per = "forward" if method is None else "call"
     by_bound = extra.get("time_by_bound") or {}
     if by_bound and peaks.kind != "unknown":  # (unknown peaks: every row's bound is "unknown", said above)
         floor = extra.get("call_floor_us")
@@ -907,13 +919,14 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
             line += (" — launch-bound: the GPU waits on the host (Python, dispatch, kernel launches), so "
                      "per-layer times are mostly launches; a larger batch, CUDA graphs or torch.compile "
                      "would show the kernels" if str(extra.get("device", "")).startswith("cuda") else
+                     f" — mostly overhead, page faults about {fault_share:.0%} of the {per} (below): memory "
+                     "fresh from the system takes the time, not the arithmetic or the traffic"
+                     if 100 * fault_share >= by_bound["overhead"] / 2 else
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
         lines.append(line)
-    faults, probed, fault_us = extra.get("page_faults"), extra.get("page_faults_probed"), extra.get("fault_cost_us")
-    root_ms = extra.get("root_ms") or 0
-    if fault_us and root_ms and max(faults or 0, probed or 0) * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
-        per = "forward" if method is None else "call"
+    most = max(faults or 0, probed or 0)
+    if fault_us and root_ms and most >= FAULTS_NAMED and most * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
         low, high = extra.get("page_faults_range") or (faults, faults)
         lines.append(f"page faults: {faults:,.0f} per {per} (median of the timed passes"
                      + (f"; {low:,}–{high:,}" if low != high else "") + f"), about {faults * fault_us / 1e3:.3g} ms "
