@@ -276,6 +276,9 @@ def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     assert v.bound == "memory" and "page faults take about 400 µs of its 2 ms (20%)" in v.why
     # under a tenth: not named
     assert "page faults" not in classify(1e9, 1e9, 0.002, P, BW, fault_seconds=0.19e-3).why
+    # without the device's peaks there is no bound, but the faults are still a share of the time
+    v = classify(1e9, 1e9, 0.002, None, None, fault_seconds=0.4e-3)
+    assert v.bound == "unknown" and "page faults take about 400 µs of its 2 ms (20%)" in v.why
 
 
 class LetGoSlowly:

@@ -68,8 +68,7 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
     overhead-bound. ``fault_seconds``: the part of that cost spent on page faults on memory fresh from
     the system (CPU); the reason says it where it is a tenth of the time or more."""
     verdict = _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds)
-    if fault_seconds and seconds and fault_seconds >= FAULT_SHARE * seconds \
-            and verdict.bound not in ("unknown", "invalid"):
+    if fault_seconds and seconds and fault_seconds >= FAULT_SHARE * seconds and verdict.bound != "invalid":
         return Verdict(verdict.flops_per_s, verdict.bytes_per_s, verdict.intensity, verdict.pct_peak,
                        verdict.bound, verdict.why + "; " + _faults_part(fault_seconds, seconds))
     return verdict
