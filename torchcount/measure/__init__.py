@@ -574,13 +574,22 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     if fault_ns is None:
         faults = {}
 
-    def faults_of(path: str) -> list:
+    def faults_of(path: str) -> "list | None":
         """[whole, own] page faults of a path's calls in one forward; a group (a ModuleList, no call of
-        its own) holds those of the modules below it, as its time does"""
+        its own) holds those of the modules below it, as its time does; None for a path the
+        floor-probing pass did not call, nor anything below it (a row called in only some passes)"""
         if path in faults:
             return faults[path]
         below = path + "." if path else ""
-        return [sum(f[1] for p, f in faults.items() if p.startswith(below)), 0]
+        inside = [f[1] for p, f in faults.items() if p.startswith(below)]
+        return [sum(inside), 0] if inside else None
+    # the rows' faults are those of one pass, the floor-probing one; where the timed passes took fewer
+    # (the median of their forwards' faults), the allocator had more memory mapped in them, and the
+    # rows' faults are priced at that share: a row's priced faults are never more than the timed
+    # forwards took in all
+    probed_total = sum(f[1] for f in faults.values())
+    timed_median = statistics.median(timed_faults) if timed_faults else 0
+    fault_scale = min(1.0, timed_median / probed_total) if probed_total else 1.0
     samples = {}  # path → (inclusive, exclusive) ns per pass, None in a pass that did not call it
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
@@ -648,7 +657,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         floor_s = floor_ns / 1e9 if not own_uncounted and row.path not in uncounted_within else None
         # (on a CPU) what its calls spent on page faults, an estimate: faults × the probed price of one
         row_faults = faults_of(row.path) if fault_ns is not None else None
-        fault_s = [n * fault_ns / 1e9 for n in row_faults] if row_faults is not None else [0.0, 0.0]
+        # (and never more than the row's measured time: a count from that one pass above it was not
+        # paid in the timed ones)
+        fault_s = [min(n * fault_ns * fault_scale, t) / 1e9 for n, t in
+                   zip(row_faults, (when_called.median, own_when_called.median))] \
+            if row_faults is not None else [0.0, 0.0]
         fixed_s = whole_units[row.path] * floor_s + fault_s[0] if floor_s is not None else None
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
                            fixed_seconds=fixed_s,
@@ -705,13 +718,13 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         rate_ns = (when_called if row.status == "rule" else own_when_called).median
         own_faults = (row_faults[0] if row.status == "rule" else row_faults[1]) if row_faults else 0
         if row.status == "rule":  # (its own time is its whole time)
-            own_fixed = fixed_s
+            own_fixed, own_fault_s = fixed_s, fault_s[0]
         else:
             own_fixed = own_units[row.path] * floor_ns / 1e9 + fault_s[1] if not own_uncounted else None
+            own_fault_s = fault_s[1]
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
-                       fixed_seconds=own_fixed,
-                       fault_seconds=own_faults * fault_ns / 1e9 if own_faults >= FAULTS_NAMED else None)
+                       fixed_seconds=own_fixed, fault_seconds=own_fault_s if own_faults >= FAULTS_NAMED else None)
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
@@ -764,7 +777,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "page_faults": statistics.median(timed_faults) if fault_ns is not None and timed_faults else None,
         "page_faults_range": [min(timed_faults), max(timed_faults)] if fault_ns is not None and timed_faults
         else None,
-        "page_faults_probed": sum(f[1] for f in faults.values()) if fault_ns is not None else None,
+        "page_faults_probed": probed_total if fault_ns is not None else None,
         "fault_cost_us": fault_ns / 1e3 if fault_ns is not None else None,
         "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
@@ -925,8 +938,8 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
         lines.append(line)
-    most = max(faults or 0, probed or 0)
-    if fault_us and root_ms and most >= FAULTS_NAMED and most * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
+    if fault_us and root_ms and (faults or 0) >= FAULTS_NAMED \
+            and faults * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
         low, high = extra.get("page_faults_range") or (faults, faults)
         lines.append(f"page faults: {faults:,.0f} per {per} (median of the timed passes"
                      + (f"; {low:,}–{high:,}" if low != high else "") + f"), about {faults * fault_us / 1e3:.3g} ms "

@@ -273,15 +273,20 @@ def fault_cost_ns(repeat: int = 7) -> "float | None":
     pays it: a new anonymous mapping of ``FAULT_PROBE_BYTES`` is filled by torch (on its threads, as a
     layer's output is written), the same fill of the now-mapped memory is subtracted, and the rest is
     divided by the faults the process took. Median of ``repeat`` mappings. None where faults are not
-    counted, or none were taken (a system that maps such memory up front).
+    counted, none were taken (a system that maps such memory up front), or the probes could not tell
+    them apart: on a machine busier than its cores a fill on torch's threads waits for a thread the
+    system put aside (milliseconds, against the 0.2 ms of a 4 MiB fill), the mapped fill as often as
+    the fresh one, and the median difference came out 0 (with another process running torch on both
+    cores of this project's VM, 23 of 30 probes), where a profile priced 248,000 faults a forward at
+    nothing and named none.
 
     The allocator hands a layer's large tensors out of such mappings when it has given freed memory
     back to the system (glibc does for blocks above its mapping threshold), so the layer faults once
-    per page it writes. On this project's 2-core VM a probe fault cost 1.2 µs on one torch thread and
-    0.74 µs of wall time on two. A layer writing fresh memory lost, per fault, over its time into
-    memory already mapped: an eval-mode BatchNorm2d's 25.7 MB output (6,240 faults) 1.40 and 0.79 µs,
-    Whisper-tiny's encoder GELU (2,250) 1.5 and 0.77 µs. The estimate says how much, within a
-    fifth or so, not to the microsecond."""
+    per page it writes. On this project's 2-core VM a probe fault cost 1.17 µs on one torch thread and
+    0.85 µs of wall time on two (``benchmarks/results/page_faults.md``). Ops writing fresh memory lost,
+    per fault, over their time into the same memory mapped: a GELU's 9.2 MB, a multiply's 25.7 MB and a
+    batched matmul's 54 MB output 1.44–1.69 µs on one thread and 0.88–0.92 µs on two. The estimate
+    says how much, low by up to a third on one thread, not to the microsecond."""
     if page_faults() is None:
         return None
     costs = []
@@ -303,7 +308,8 @@ def fault_cost_ns(repeat: int = 7) -> "float | None":
             memory.close()
         if faults > 0:
             costs.append(max((first - start) - (second - first), 0) / faults)
-    return statistics.median(costs) if costs else None
+    cost = statistics.median(costs) if costs else None
+    return cost if cost else None  # (not 0: no fault is free; the probes could not tell)
 
 
 class FloorProbes:
