@@ -17,8 +17,8 @@ and Flatten at the end are "overhead": their calls cost their time.
 Then a 4× nearest upsampling of the first convolution's output: 67 MB out, above glibc's largest
 mapping threshold (32 MiB), so each call gets memory fresh from the system and faults once per
 4 KiB page as it writes it (16,385 faults here). Counted in the floor-probing pass and priced at a
-probed fault's time, the faults are most of its time: "overhead", and the footer says page faults,
-not Python, take the forward's time (docs/measure.md, "page faults").
+probed fault's time, the faults are about half its time (its reason and the footer say so); the
+bound is that of the rest: memory (docs/measure.md, "Page faults").
 """
 import torch
 from torch import nn

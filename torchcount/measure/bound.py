@@ -11,7 +11,8 @@ He, *Making Deep Learning Go Brrrr From First Principles* (2022):
   (``timing.floor_probes``). Counted once for each call the row's time spans, or for each op a row
   ran itself where it ran more (each comes with a dispatch), it gives the row's fixed cost; on a CPU
   that adds the page faults its calls took on memory fresh from the system, each at the price
-  ``timing.fault_cost_ns`` probes (what comes with a large tensor, whatever the layer computes).
+  ``timing.fault_cost_ns`` probes (what comes with a large tensor, whatever the layer computes). The
+  bound is then decided on the time besides the faults, and the reason names them.
   - Where that is under ``LATENCY_FIXED_SHARE`` of the time (5 %: more than 20 floors per call, since
     a real layer's call may cost a few) and the roofline time is at least that fixed cost, the
     layer's own kernels run far below the device's rates (a kernel without a fast path for this
@@ -66,11 +67,26 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
     ``fixed_seconds``: what its calls cost whatever they compute (the per-call floor, once per call or
     per op it ran itself, and its page faults); without it a layer far below its roofline is
     overhead-bound. ``fault_seconds``: the part of that cost spent on page faults on memory fresh from
-    the system (CPU); the reason says it where it is a tenth of the time or more."""
-    verdict = _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds)
-    if fault_seconds and seconds and fault_seconds >= FAULT_SHARE * seconds and verdict.bound != "invalid":
+    the system (CPU). The bound is that of the time besides the faults, which come with fresh memory,
+    not with the layer's kernels or calls: a slow kernel that also faults is latency-bound, not
+    overhead-bound. The rates are of the whole time, and the reason names the faults where they take
+    a tenth of it or more."""
+    whole = _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds)
+    faults = min(fault_seconds or 0.0, seconds or 0.0)
+    if not faults or whole.bound in ("invalid", "cache", "unknown"):  # (about the rates: the whole time's)
+        verdict = whole
+    elif faults >= seconds:
+        verdict = Verdict(whole.flops_per_s, whole.bytes_per_s, whole.intensity, whole.pct_peak, "overhead",
+                          "its time is about all page faults")
+    else:
+        rest = _classify(flops, nbytes, seconds - faults, peak_flops, peak_bandwidth, overhead_threshold,
+                         fixed_seconds - faults if fixed_seconds is not None else None, " besides page faults")
+        # (a rate above the peak from the faults' estimate alone is the estimate's, not the layer's)
+        verdict = whole if rest.bound == "invalid" else \
+            Verdict(whole.flops_per_s, whole.bytes_per_s, whole.intensity, whole.pct_peak, rest.bound, rest.why)
+    if faults and seconds and faults >= FAULT_SHARE * seconds and verdict.bound != "invalid":
         return Verdict(verdict.flops_per_s, verdict.bytes_per_s, verdict.intensity, verdict.pct_peak,
-                       verdict.bound, verdict.why + "; " + _faults_part(fault_seconds, seconds))
+                       verdict.bound, verdict.why + "; " + _faults_part(faults, seconds))
     return verdict
 
 
@@ -85,7 +101,10 @@ def _faults_part(fault_seconds: float, seconds: float) -> str:
             "mapped: jemalloc or tcmalloc, preloaded)")
 
 
-def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds) -> Verdict:
+def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds,
+              besides: str = "") -> Verdict:
+    """The bound of ``seconds``; ``besides`` names what was taken out of the measured time, in the
+    reasons that quote it."""
     if flops < 0 or nbytes < 0:
         raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
     intensity = flops / nbytes if nbytes > 0 else None
@@ -96,10 +115,10 @@ def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_thres
     pct = 100.0 * rate / peak_flops if peak_flops else None
     if peak_flops and rate > peak_flops * ABOVE_PEAK_TOLERANCE:
         return Verdict(rate, bw, intensity, pct, "invalid",
-                       f"{rate / 1e12:.3g} TFLOP/s is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
+                       f"{rate / 1e12:.3g} TFLOP/s{besides} is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
     if peak_bandwidth and bw > peak_bandwidth * ABOVE_PEAK_TOLERANCE:
         return Verdict(rate, bw, intensity, pct, "cache",
-                       f"{bw / 1e9:.3g} GB/s is above the memory's peak {peak_bandwidth / 1e9:.3g} GB/s: its data "
+                       f"{bw / 1e9:.3g} GB/s{besides} is above the memory's peak {peak_bandwidth / 1e9:.3g} GB/s: its data "
                        f"came from cache, so memory bandwidth does not bound it")
     if not peak_flops or not peak_bandwidth:
         return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True; CLI: --ceiling)")
@@ -107,7 +126,7 @@ def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_thres
     t_m = nbytes / peak_bandwidth
     ideal = max(t_c, t_m)
     if ideal < overhead_threshold * seconds:
-        why = f"roofline time {_duration(ideal)} is {ideal / seconds:.1%} of the measured {_duration(seconds)}"
+        why = f"roofline time {_duration(ideal)} is {ideal / seconds:.1%} of the measured {_duration(seconds)}{besides}"
         if fixed_seconds is None:
             return Verdict(rate, bw, intensity, pct, "overhead", why)
         why += f"; its calls' fixed cost {_duration(fixed_seconds)} is {fixed_seconds / seconds:.1%}"
