@@ -359,6 +359,27 @@ def test_faults_only_the_probing_pass_took_are_not_priced_into_the_timed_rows(mo
         assert not any(line.startswith("page faults: ") for line in r.extra["footer"])
 
 
+@needs_fault_counts
+def test_page_faults_of_a_method_are_those_of_one_call_of_it():
+    """profile(method="encode"): encode calls the touching module twice, 100 fresh pages each."""
+
+    class Coder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.touch = FreshPages(100)
+
+        def forward(self, x):
+            return self.touch(x)
+
+        def encode(self, x):
+            return self.touch(self.touch(x))
+
+    r = torchcount.profile(Coder(), torch.randn(2, 4), method="encode", measure=True, warmup=1, repeat=3)
+    assert 200 <= details(r, "touch")["page_faults"] <= 206
+    assert f"  page faults: {details(r, 'touch')['page_faults']:,} in its calls during one encode call" \
+        in r.explain("touch")
+
+
 def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     P, BW = 100e12, 1e12
     # 100 µs, 29 of them page faults and 0.9 µs one call's floor; the rest, 71 µs, is far from the 1 µs

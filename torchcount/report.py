@@ -520,8 +520,9 @@ class Report:
         if detail.get("input_layout"):  # (the same op may run another kernel for another layout)
             lines.append(f"  input layout: {detail['input_layout']}")
         if detail.get("page_faults"):  # (CPU: memory fresh from the system, mapped as it is first written)
-            lines.append(f"  page faults: {detail['page_faults']:,} in its calls of one "
-                         f"{'forward' if self.method is None else 'call'}, about {detail['fault_ms']:.3g} ms at "
+            lines.append(f"  page faults: {detail['page_faults']:,} in its calls "
+                         + ("of one forward" if self.method is None else f"during one {self.method} call")
+                         + f", about {detail['fault_ms']:.3g} ms at "
                          f"{self.extra.get('fault_cost_us', 0):.2g} µs each")
         lines.append(f"  bound: {detail.get('bound')} — {detail.get('why')}")
         return lines
