@@ -430,6 +430,41 @@ def test_a_forward_is_timed_up_to_its_return_not_to_its_outputs_being_let_go():
     assert details(r, "")["inclusive_ms"] < 20
 
 
+@pytest.mark.skipif(__import__("torchcount.measure.timing", fromlist=["cpu_wait_ns"]).cpu_wait_ns() is None,
+                    reason="the system keeps no scheduler statistics (/proc/self/task/*/schedstat)")
+def test_busy_cpus_are_said_when_the_process_waited_for_them():
+    """With one more spinning process than the CPUs this process may use, its threads wait on a run
+    queue for much of each forward (CFS shares the CPUs among every runnable thread): the footer says
+    the CPUs were busy, and how long the threads waited; an idle machine's threads wait next to none."""
+    import os
+    import subprocess
+    import sys
+
+    from torchcount.measure.timing import cpu_wait_ns
+
+    before = cpu_wait_ns()
+    assert isinstance(before, int) and before >= 0 and cpu_wait_ns() >= before
+    model, x = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU()), torch.randn(512, 1024)
+    idle = torchcount.profile(model, x, measure=True, warmup=1, repeat=3)
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 60: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(len(os.sched_getaffinity(0)) + 1)]
+    try:
+        time.sleep(0.3)
+        r = torchcount.profile(model, x, measure=True, warmup=1, repeat=3)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert r.extra["cpus"] == len(os.sched_getaffinity(0))
+    low, high = r.extra["cpu_wait_range_ms"]
+    assert low <= r.extra["cpu_wait_ms"] <= high
+    assert r.extra["cpu_wait_ms"] >= 0.05 * r.extra["root_ms"]
+    line = next(line for line in r.extra["footer"] if line.startswith("busy CPUs: "))
+    assert f"waited {r.extra['cpu_wait_ms']:.3g} ms for a CPU per forward" in line
+    # (not the threads' running time, which an idle machine gives them more of)
+    assert idle.extra["cpu_wait_ms"] < r.extra["cpu_wait_ms"] / 4
+
+
 def test_input_layout_by_hand():
     from torchcount.measure.timing import input_layout
 

@@ -21,6 +21,7 @@ under the table) and ``time_ms``/``time%`` for the totals row.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -37,8 +38,8 @@ from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from .timing import (TimingHooks, analyse_pass, fault_cost_ns, floor_probes, make_clock, page_faults, summarize,
-                     timing_hooks)
+from .timing import (TimingHooks, analyse_pass, cpu_wait_ns, fault_cost_ns, floor_probes, make_clock, page_faults,
+                     summarize, timing_hooks)
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY"]
@@ -223,6 +224,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     clock = make_clock(dev)
     plain, passes = [], []
     timed_faults = []  # (CPU) the page faults of each instrumented pass
+    timed_waits = []  # the time the process's threads waited for a CPU in each instrumented pass
 
     run = model if method is None else method_runner(model, method)
 
@@ -265,6 +267,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         ``stamped`` (an instrumented pass) the two stamps also make the model's own span."""
         refresh()
         faults = page_faults() if stamped is not None and dev.type == "cpu" else None
+        waited = cpu_wait_ns() if stamped is not None else None
         clock.start_pass()
         s = clock.stamp()
         if stamped is not None:
@@ -280,6 +283,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         del output
         if faults is not None:  # (read outside the timed span: a CPU's timed passes' page faults)
             timed_faults.append(page_faults() - faults)
+        if waited is not None:
+            timed_waits.append(cpu_wait_ns() - waited)
         return stamps, stamps[e] - stamps[s]
 
     grad = torch.no_grad() if no_grad else torch.enable_grad()
@@ -397,7 +402,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
                 raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
-          warmup, repeat, row_dtypes, floor_ns, probed.layouts, probed.faults, fault_ns, timed_faults[-repeat:])
+          warmup, repeat, row_dtypes, floor_ns, probed.layouts, probed.faults, fault_ns, timed_faults[-repeat:],
+          timed_waits[-repeat:])
     return report
 
 
@@ -529,11 +535,22 @@ def details(report, path: str) -> dict:
                    f"{', '.join(repr(p) for p in list(per_layer)[:5])}")
 
 
+#: the footer says the CPUs were busy where the process's threads waited this share of the forward
+#: for a CPU (summed over its threads) or more
+CPU_WAIT_SHARE = 0.05
 #: the footer names the forward's page faults where they take this share of its time or more
 FAULT_FOOTER_SHARE = 0.02
 #: ... and a row's reason or the footer only from this many (256 KiB written fresh): the interpreter's
 #: own heap takes a few now and then, which in a call of a few µs would be a share
 FAULTS_NAMED = 64
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system says, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _ms(ns: float) -> float:
@@ -556,7 +573,7 @@ def _call_units(rows) -> "tuple[dict, dict]":
 
 def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes: dict, floor_ns: "float | None", layouts: dict, faults: dict,
-          fault_ns: "float | None", timed_faults: list) -> None:
+          fault_ns: "float | None", timed_faults: list, timed_waits: list) -> None:
     rows = list(report.layers)
     if report.root is not None and report.root not in rows:
         rows.append(report.root)
@@ -779,6 +796,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         else None,
         "page_faults_probed": probed_total if fault_ns is not None else None,
         "fault_cost_us": fault_ns / 1e3 if fault_ns is not None else None,
+        # the time the process's threads waited for a CPU during a timed forward, all threads together
+        # (median, fewest and most; None where the system does not say), and the CPUs it may use
+        "cpu_wait_ms": _ms(statistics.median(timed_waits)) if timed_waits else None,
+        "cpu_wait_range_ms": [_ms(min(timed_waits)), _ms(max(timed_waits))] if timed_waits else None,
+        "cpus": _usable_cpus(),
         "time_coverage": coverage,
         "root_ms": _ms(root_s.median), "leaf_ms": _ms(leaf_s.median),
         "uncounted_ms": _ms(uncounted_ns), "uncounted_time_share": uncounted_share,
@@ -875,6 +897,17 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
         f"attention or residual adds, and the Python between layers)",
     ]
+    waited, root_ms = extra.get("cpu_wait_ms"), extra.get("root_ms") or 0
+    if waited is not None and root_ms and waited >= CPU_WAIT_SHARE * root_ms:
+        low, high = extra.get("cpu_wait_range_ms") or (waited, waited)
+        threads = torch.get_num_threads()
+        lines.append(f"busy CPUs: this process's threads waited {waited:.3g} ms for a CPU per "
+                     f"{'forward' if method is None else 'call'} (median of the timed passes, {low:.3g}–{high:.3g}; "
+                     f"{waited / root_ms:.0%} of it, its threads summed): more threads wanted to run than "
+                     f"the {extra.get('cpus', '?')} CPUs it may use (other processes' or its own other threads"
+                     + (f", or torch's {threads} threads" if threads > (extra.get("cpus") or threads) else "")
+                     + "). Its times are longer than on an idle machine, and a layer slowed by waiting "
+                     "reads latency or overhead; measure again with the machine idle")
     if uncounted:
         lines.append(f"rows with uncounted work (†): {extra['uncounted_ms']:.3f} ms of their own time, "
                      f"{_share(extra['uncounted_time_share'], 1)} of the measured "

@@ -14,6 +14,7 @@ sum), on CPU in integer nanoseconds.
 from __future__ import annotations
 
 import mmap
+import os
 import statistics
 import sys
 import time
@@ -255,6 +256,27 @@ def input_layout(args: tuple) -> "str | None":
     if "strided" in kinds:
         return f"strided ({kinds.count('strided')} of {len(kinds)})" if len(kinds) > 1 else "strided"
     return kinds[0] if len(set(kinds)) == 1 else " and ".join(dict.fromkeys(kinds))
+
+
+def cpu_wait_ns() -> "int | None":
+    """How long the process's threads have waited, all together, for a CPU while they could run (ns):
+    the second field of each thread's ``/proc/self/task/<tid>/schedstat``, the time it spent on a run
+    queue. Zero on an idle machine whatever the threads compute; it grows where more threads want to
+    run than there are cores (other processes, or more torch threads than cores). None where the
+    system does not keep it (not Linux, or a kernel without scheduler statistics)."""
+    total, read = 0, False
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as stats:
+                total += int(stats.read().split()[1])
+            read = True
+        except (OSError, IndexError, ValueError):  # (a thread that has just ended)
+            continue
+    return total if read else None
 
 
 def page_faults() -> "int | None":
