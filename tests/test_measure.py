@@ -465,6 +465,66 @@ def test_busy_cpus_are_said_when_the_process_waited_for_them():
     assert idle.extra["cpu_wait_ms"] < r.extra["cpu_wait_ms"] / 4
 
 
+
+def _scripted_waits(monkeypatch, script):
+    """measure's scheduler reads replaced by ``script``: a list of what each read returns, in turn,
+    repeated (a dict of run-queue waits by thread id, ns, or None)."""
+    import itertools
+
+    import torchcount.measure as M
+
+    reads = itertools.cycle(script)
+    monkeypatch.setattr(M.timing, "cpu_waits", lambda: next(reads))
+    monkeypatch.setattr(M, "cpu_waits", lambda: next(reads))
+
+
+def test_a_thread_that_ends_in_a_pass_does_not_take_its_past_waits_from_the_others(monkeypatch):
+    """Each instrumented pass reads the threads' waits before and after. Here thread 2, which had
+    waited 1 s before the pass, ends in it, and thread 1 waits 2 ms: the pass waited 2 ms (the sum of
+    the threads' counts fell by 998 ms, which read as a negative wait)."""
+    _scripted_waits(monkeypatch, [{"1": 5_000_000, "2": 1_000_000_000}, {"1": 7_000_000}])
+    r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    assert r.extra["cpu_wait_ms"] == pytest.approx(2.0) and r.extra["cpu_wait_range_ms"] == pytest.approx([2.0, 2.0])
+    # a thread started in the pass counts all of its waiting
+    from torchcount.measure.timing import cpu_wait_since
+
+    monkeypatch.setattr(torchcount.measure.timing, "cpu_waits", lambda: {"1": 7, "3": 40})
+    assert cpu_wait_since({"1": 5, "2": 1000}) == 2 + 40
+    assert cpu_wait_since(None) is None
+
+
+def test_a_pass_whose_scheduler_read_says_nothing_is_left_out_not_a_crash(monkeypatch):
+    """A read that says nothing (no thread's file could be opened: out of file descriptors) after one
+    that did used to raise a TypeError in the pass, reported as the model's failure. The pass is left
+    out of cpu_wait_ms; where no pass says, it is None and the footer says nothing."""
+    # before/after of each instrumented pass: (3 ms, None), (1 ms, 4 ms): the passes that say waited 3 ms
+    _scripted_waits(monkeypatch, [{"1": 3_000_000}, None, {"1": 1_000_000}, {"1": 4_000_000}])
+    r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, warmup=2, repeat=4)
+    assert r.extra["cpu_wait_ms"] == pytest.approx(3.0) and r.extra["cpu_wait_range_ms"] == pytest.approx([3.0, 3.0])
+    _scripted_waits(monkeypatch, [None])
+    r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    assert r.extra["cpu_wait_ms"] is None and r.extra["cpu_wait_range_ms"] is None
+    assert not any(line.startswith("busy CPUs") for line in r.extra["footer"])
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="no /proc/self/task (not Linux)")
+def test_no_scheduler_statistics_is_none_not_zero(monkeypatch):
+    """/proc unreadable, or a kernel that writes "0 0 0" for every thread (no statistics kept):
+    None, not a wait of 0."""
+    import builtins
+    import os
+
+    import torchcount.measure.timing as T
+
+    real_open = builtins.open
+    monkeypatch.setattr(T, "open", lambda path, *a, **k: __import__("io").StringIO("0 0 0\n")
+                        if str(path).endswith("/schedstat") else real_open(path, *a, **k), raising=False)
+    assert T.cpu_waits() is None and T.cpu_wait_ns() is None
+    monkeypatch.setattr(T, "open", lambda path, *a, **k: __import__("io").StringIO("1500 250 3\n"), raising=False)
+    assert T.cpu_wait_ns() == 250 * len(os.listdir("/proc/self/task"))
+    monkeypatch.setattr(T.os, "listdir", lambda path: (_ for _ in ()).throw(PermissionError(path)))
+    assert T.cpu_waits() is None
+
 def test_input_layout_by_hand():
     from torchcount.measure.timing import input_layout
 

@@ -38,8 +38,8 @@ from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
-from .timing import (TimingHooks, analyse_pass, cpu_wait_ns, fault_cost_ns, floor_probes, make_clock, page_faults,
-                     summarize, timing_hooks)
+from .timing import (TimingHooks, analyse_pass, cpu_wait_since, cpu_waits, fault_cost_ns, floor_probes, make_clock,
+                     page_faults, summarize, timing_hooks)
 
 __all__ = ["measure", "details", "GPU_PEAKS", "Peaks", "lookup", "peaks_for", "classify", "measure_ceiling",
            "measure_energy", "DEFAULT_GRID_INTENSITY"]
@@ -224,7 +224,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     clock = make_clock(dev)
     plain, passes = [], []
     timed_faults = []  # (CPU) the page faults of each instrumented pass
-    timed_waits = []  # the time the process's threads waited for a CPU in each instrumented pass
+    timed_waits = []  # the time the process's threads waited for a CPU in each instrumented pass (None: not said)
 
     run = model if method is None else method_runner(model, method)
 
@@ -267,7 +267,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         ``stamped`` (an instrumented pass) the two stamps also make the model's own span."""
         refresh()
         faults = page_faults() if stamped is not None and dev.type == "cpu" else None
-        waited = cpu_wait_ns() if stamped is not None else None
+        waited = cpu_waits() if stamped is not None else None
         clock.start_pass()
         s = clock.stamp()
         if stamped is not None:
@@ -283,8 +283,8 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
         del output
         if faults is not None:  # (read outside the timed span: a CPU's timed passes' page faults)
             timed_faults.append(page_faults() - faults)
-        if waited is not None:
-            timed_waits.append(cpu_wait_ns() - waited)
+        if stamped is not None:  # (one entry per instrumented pass, as the last `repeat` are kept)
+            timed_waits.append(cpu_wait_since(waited))
         return stamps, stamps[e] - stamps[s]
 
     grad = torch.no_grad() if no_grad else torch.enable_grad()
@@ -403,7 +403,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes, floor_ns, probed.layouts, probed.faults, fault_ns, timed_faults[-repeat:],
-          timed_waits[-repeat:])
+          [w for w in timed_waits[-repeat:] if w is not None])
     return report
 
 

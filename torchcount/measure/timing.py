@@ -258,25 +258,47 @@ def input_layout(args: tuple) -> "str | None":
     return kinds[0] if len(set(kinds)) == 1 else " and ".join(dict.fromkeys(kinds))
 
 
-def cpu_wait_ns() -> "int | None":
-    """How long the process's threads have waited, all together, for a CPU while they could run (ns):
-    the second field of each thread's ``/proc/self/task/<tid>/schedstat``, the time it spent on a run
-    queue. Zero on an idle machine whatever the threads compute; it grows where more threads want to
-    run than there are cores (other processes, or more torch threads than cores). None where the
-    system does not keep it (not Linux, or a kernel without scheduler statistics)."""
-    total, read = 0, False
+def cpu_waits() -> "dict[str, int] | None":
+    """How long each of the process's threads has waited for a CPU while it could run (ns), by thread
+    id: the second field of its ``/proc/self/task/<tid>/schedstat``, the time it spent on a run queue
+    (the first is its time on a CPU). Next to none on an idle machine whatever the threads compute; it
+    grows where more threads want to run than there are cores (other processes, or more torch threads
+    than cores). None where the system does not keep it: not Linux, no ``/proc``, or a kernel that
+    keeps no scheduler statistics (it has no such file, or writes "0 0 0" for every thread, though
+    this one has run)."""
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return None
+    waits, ran = {}, 0
     for tid in tasks:
         try:
             with open(f"/proc/self/task/{tid}/schedstat") as stats:
-                total += int(stats.read().split()[1])
-            read = True
+                fields = stats.read().split()
+            ran += int(fields[0])
+            waits[tid] = int(fields[1])
         except (OSError, IndexError, ValueError):  # (a thread that has just ended)
             continue
-    return total if read else None
+    return waits if waits and ran else None
+
+
+def cpu_wait_ns() -> "int | None":
+    """How long the process's threads now running have waited, all together, for a CPU (ns): the sum
+    of :func:`cpu_waits`; None where the system does not say."""
+    waits = cpu_waits()
+    return sum(waits.values()) if waits is not None else None
+
+
+def cpu_wait_since(before: "dict[str, int] | None") -> "int | None":
+    """How long the process's threads waited for a CPU since ``before`` (a :func:`cpu_waits`), all
+    together (ns): each thread's wait since then, a thread started since then with all of its own. A
+    thread that ended since then is left out, with what it waited meanwhile (its count went with it),
+    rather than taking what it had waited before from the others'. None where either read says
+    nothing."""
+    after = cpu_waits() if before is not None else None
+    if after is None:
+        return None
+    return sum(max(ns - before.get(tid, 0), 0) for tid, ns in after.items())
 
 
 def page_faults() -> "int | None":
