@@ -507,6 +507,32 @@ def test_a_pass_whose_scheduler_read_says_nothing_is_left_out_not_a_crash(monkey
     assert not any(line.startswith("busy CPUs") for line in r.extra["footer"])
 
 
+
+def test_busy_cpus_from_more_torch_threads_than_cpus_say_so_and_how_to_fix_it(monkeypatch):
+    """With more torch threads than the CPUs the process may use, its threads wait for each other on
+    an idle machine too (torch.set_num_threads(4) on 2 CPUs: 5.6–8.2 ms per 8 ms forward): the line
+    names torch's threads and the number to set, not only an idle machine. With no more threads than
+    CPUs, it names other processes."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _scripted_waits(monkeypatch, [{"1": 0}, {"1": 50_000_000}])  # 50 ms a pass: far above 5 % of it
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cpus + 2)
+        r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+        line = next(line for line in r.extra["footer"] if line.startswith("busy CPUs: "))
+        assert f"torch runs {cpus + 2} threads on the {cpus} CPUs this process may use" in line
+        assert line.endswith(f"measure again with torch.set_num_threads({cpus}) or fewer, the machine idle")
+        torch.set_num_threads(cpus)
+        r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    finally:
+        torch.set_num_threads(threads)
+    line = next(line for line in r.extra["footer"] if line.startswith("busy CPUs: "))
+    assert "waited 50 ms for a CPU per forward" in line and "torch runs" not in line
+    assert f"than the {cpus} CPUs it may use: other processes'" in line
+    assert line.endswith("measure again with the machine idle")
+
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/task"), reason="no /proc/self/task (not Linux)")
 def test_no_scheduler_statistics_is_none_not_zero(monkeypatch):
     """/proc unreadable, or a kernel that writes "0 0 0" for every thread (no statistics kept):

@@ -900,14 +900,20 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
     waited, root_ms = extra.get("cpu_wait_ms"), extra.get("root_ms") or 0
     if waited is not None and root_ms and waited >= CPU_WAIT_SHARE * root_ms:
         low, high = extra.get("cpu_wait_range_ms") or (waited, waited)
-        threads = torch.get_num_threads()
+        threads, cpus = torch.get_num_threads(), extra.get("cpus")
+        # (a CPU's kernels run on torch's threads; more of them than CPUs wait for each other, idle machine or not)
+        over = cpus is not None and threads > cpus and str(extra.get("device", "cpu")).startswith("cpu")
+        cause = (f"torch runs {threads} threads on the {cpus} CPUs this process may use, so they wait for each "
+                 f"other (and for any other process)" if over else
+                 f"more threads wanted to run than the {cpus if cpus is not None else '?'} CPUs it may use: "
+                 f"other processes', or its own besides torch's")
         lines.append(f"busy CPUs: this process's threads waited {waited:.3g} ms for a CPU per "
                      f"{'forward' if method is None else 'call'} (median of the timed passes, {low:.3g}–{high:.3g}; "
-                     f"{waited / root_ms:.0%} of it, its threads summed): more threads wanted to run than "
-                     f"the {extra.get('cpus', '?')} CPUs it may use (other processes' or its own other threads"
-                     + (f", or torch's {threads} threads" if threads > (extra.get("cpus") or threads) else "")
-                     + "). Its times are longer than on an idle machine, and a layer slowed by waiting "
-                     "reads latency or overhead; measure again with the machine idle")
+                     f"{waited / root_ms:.0%} of it, its threads summed): {cause}. Its times hold that waiting, "
+                     f"and a layer slowed by it reads latency or overhead"
+                     + (" (or invalid: a ceiling measured meanwhile was slowed too)" if peaks.kind == "measured" else "")
+                     + ("; measure again with torch.set_num_threads({}) or fewer, the machine idle".format(cpus)
+                        if over else "; measure again with the machine idle"))
     if uncounted:
         lines.append(f"rows with uncounted work (†): {extra['uncounted_ms']:.3f} ms of their own time, "
                      f"{_share(extra['uncounted_time_share'], 1)} of the measured "
