@@ -396,6 +396,22 @@ def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     # a rate above the peak only once the faults' estimate is taken out: the whole time's bound stands
     v = classify(1.9e12, 1e6, 0.02, P, BW, fixed_seconds=0.015, fault_seconds=0.015)
     assert v.bound == "compute" and "page faults" in v.why
+    # a memory-bound layer (1 ms of traffic in 2) with 1.2 ms of faults priced: 1 GB in the 0.8 ms
+    # besides them would be 1.25 TB/s, above the 1 TB/s peak, which only the faults' estimate gives:
+    # not cache, the whole time's memory bound stands (it read "1.25e+03 GB/s besides page faults is
+    # above the memory's peak ... came from cache")
+    v = classify(1e9, 1e9, 0.002, P, BW, fixed_seconds=1.3e-3, fault_seconds=1.2e-3)
+    assert v.bound == "memory" and v.why.startswith("intensity 1 FLOP/B < ridge 100; page faults take about 1.2 ms")
+    # a row whose work needs half its time at the peak (5 GFLOP at 100 TFLOP/s: 50 µs of 100) cannot
+    # have spent all of it on faults: the whole time's bound, compute, as with faults priced at 99 µs
+    # (it read overhead, "its time is about all page faults", at 100 µs and compute at 99)
+    for faults in (0.99e-4, 1e-4, 3e-4):
+        v = classify(5e9, 1e6, 1e-4, P, BW, fixed_seconds=faults + 1e-6, fault_seconds=faults)
+        assert v.bound == "compute", faults
+        assert v.why.startswith("intensity 5e+03 FLOP/B ≥ ridge 100; page faults take"), faults
+    # faults given above the fixed cost that should hold them: the reason never quotes a negative cost
+    v = classify(1e6, 1e6, 1e-4, P, BW, fixed_seconds=10e-6, fault_seconds=29e-6)
+    assert "its calls' fixed cost 0 µs is 0.0%" in v.why and "-" not in v.why.split(";")[1]
     # a memory-bound layer (1 ms of traffic in 2) slowed by faults keeps its bound; the reason adds them
     v = classify(1e9, 1e9, 0.002, P, BW, fixed_seconds=0.5e-3, fault_seconds=0.4e-3)
     assert v.bound == "memory" and "page faults take about 400 µs of its 2 ms (20%)" in v.why

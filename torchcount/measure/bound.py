@@ -69,20 +69,28 @@ def classify(flops: float, nbytes: float, seconds: float, peak_flops: float | No
     overhead-bound. ``fault_seconds``: the part of that cost spent on page faults on memory fresh from
     the system (CPU). The bound is that of the time besides the faults, which come with fresh memory,
     not with the layer's kernels or calls: a slow kernel that also faults is latency-bound, not
-    overhead-bound. The rates are of the whole time, and the reason names the faults where they take
-    a tenth of it or more."""
+    overhead-bound. The rates are of the whole time, and so are the invalid and cache bounds: a rate
+    above a peak that only taking the faults out gives is the estimate's. A row whose priced faults
+    are all its time is overhead, unless its work alone needs a tenth of it (compute- or memory-bound
+    on the whole time), which its bound then stays. The reason names the faults where they take a
+    tenth of the time or more."""
     whole = _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds)
     faults = min(fault_seconds or 0.0, seconds or 0.0)
     if not faults or whole.bound in ("invalid", "cache", "unknown"):  # (about the rates: the whole time's)
         verdict = whole
     elif faults >= seconds:
-        verdict = Verdict(whole.flops_per_s, whole.bytes_per_s, whole.intensity, whole.pct_peak, "overhead",
-                          "its time is about all page faults")
+        # (a row whose work needs a tenth of its time at the device's rates cannot have spent all of it
+        # on faults: the price, an estimate, is too high, and the whole time's bound stands)
+        verdict = whole if whole.bound in ("compute", "memory") else \
+            Verdict(whole.flops_per_s, whole.bytes_per_s, whole.intensity, whole.pct_peak, "overhead",
+                    "its time is about all page faults")
     else:
         rest = _classify(flops, nbytes, seconds - faults, peak_flops, peak_bandwidth, overhead_threshold,
-                         fixed_seconds - faults if fixed_seconds is not None else None, " besides page faults")
-        # (a rate above the peak from the faults' estimate alone is the estimate's, not the layer's)
-        verdict = whole if rest.bound == "invalid" else \
+                         max(fixed_seconds - faults, 0.0) if fixed_seconds is not None else None,
+                         " besides page faults")
+        # (a rate above the peak, FLOP/s or bytes/s, from the faults' estimate alone is the estimate's,
+        # not the layer's: neither invalid nor cache)
+        verdict = whole if rest.bound in ("invalid", "cache") else \
             Verdict(whole.flops_per_s, whole.bytes_per_s, whole.intensity, whole.pct_peak, rest.bound, rest.why)
     if faults and seconds and faults >= FAULT_SHARE * seconds and verdict.bound != "invalid":
         return Verdict(verdict.flops_per_s, verdict.bytes_per_s, verdict.intensity, verdict.pct_peak,
