@@ -380,6 +380,27 @@ def test_page_faults_of_a_method_are_those_of_one_call_of_it():
         in r.explain("touch")
 
 
+def test_the_footer_blames_page_faults_for_overhead_only_where_the_overhead_rows_hold_them():
+    """A forward 60 % overhead with faults priced at 30 % of it: where those faults are in the
+    overhead-bound rows' time (at least half of it), the "time by bound" line says page faults; where
+    they are in a row of another bound (an upsampling, latency- or memory-bound besides its faults),
+    the overhead is the tiny layers' calls: Python and dispatch."""
+    from torchcount.measure import _footer
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(nn.Sequential(nn.ReLU()), torch.randn(2, 4), measure=True, peaks=fast, warmup=1,
+                           repeat=2)
+    extra = dict(r.extra, time_by_bound={"overhead": 60.0, "latency": 40.0}, root_ms=10.0, page_faults=3000,
+                 page_faults_range=[3000, 3000], page_faults_probed=3000, fault_cost_us=1.0)
+
+    def bound_line(**changes):
+        return next(line for line in _footer({**extra, **changes}, fast) if line.startswith("time by bound"))
+
+    assert " — mostly overhead, page faults about 30% of the forward (below)" in bound_line(**{"overhead_fault%": 30.0})
+    assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 0.0})
+    assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 29.0})  # (under half)
+
+
 def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     P, BW = 100e12, 1e12
     # 100 µs, 29 of them page faults and 0.9 µs one call's floor; the rest, 71 µs, is far from the 1 µs

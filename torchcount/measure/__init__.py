@@ -643,6 +643,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             path = path.rpartition(".")[0]
     shown_self_ns = {}  # path → the own time its row shows
     by_bound: dict[str, float] = {}  # bound → the own time of the rows with that bound
+    overhead_fault_ns = 0.0  # (CPU) the priced page faults in the own time of the overhead-bound rows
     for row in rows:
         incl, excl = samples[row.path]
         ran = sum(v is not None for v in incl)
@@ -760,6 +761,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # (a row called in some passes only is not compared: its FLOPs are of one pass, its time a mean)
         if row.status != "covered" and ran == len(passes):  # (the same partition of the root's time)
             by_bound[own.bound] = by_bound.get(own.bound, 0.0) + rate_ns
+            if own.bound == "overhead" and own_faults >= FAULTS_NAMED:
+                overhead_fault_ns += own_fault_s * 1e9
         if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes):
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
@@ -809,6 +812,9 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # % of the forward's time in rows of each bound (each row's own time and own work's bound)
         "time_by_bound": {b: 100 * ns / root_ns for b, ns in sorted(by_bound.items(), key=lambda kv: -kv[1])
                           if ns > 0} if root_ns > 0 else {},
+        # the page faults' price in the overhead-bound rows' time, % of the forward (CPU; "its time is
+        # about all page faults"): the footer blames faults, not Python, where they are most of it
+        "overhead_fault%": 100 * overhead_fault_ns / root_ns if root_ns > 0 and fault_ns is not None else None,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
@@ -953,8 +959,6 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         lines.append(f"energy: unavailable — {e['why']}")
     faults, probed, fault_us = extra.get("page_faults"), extra.get("page_faults_probed"), extra.get("fault_cost_us")
     root_ms = extra.get("root_ms") or 0
-    fault_share = faults * fault_us / 1e3 / root_ms if faults and fault_us and root_ms and \
-        faults >= FAULTS_NAMED else 0.0
     per = "forward" if method is None else "call"
     by_bound = extra.get("time_by_bound") or {}
     if by_bound and peaks.kind != "unknown":  # (unknown peaks: every row's bound is "unknown", said above)
@@ -971,9 +975,9 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
             line += (" — launch-bound: the GPU waits on the host (Python, dispatch, kernel launches), so "
                      "per-layer times are mostly launches; a larger batch, CUDA graphs or torch.compile "
                      "would show the kernels" if str(extra.get("device", "")).startswith("cuda") else
-                     f" — mostly overhead, page faults about {fault_share:.0%} of the {per} (below): memory "
-                     "fresh from the system takes the time, not the arithmetic or the traffic"
-                     if 100 * fault_share >= by_bound["overhead"] / 2 else
+                     f" — mostly overhead, page faults about {extra['overhead_fault%']:.0f}% of the {per} "
+                     "(below): memory fresh from the system takes the time, not the arithmetic or the traffic"
+                     if (extra.get("overhead_fault%") or 0) >= by_bound["overhead"] / 2 else
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
         lines.append(line)
