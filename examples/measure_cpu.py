@@ -17,7 +17,7 @@ and Flatten at the end are "overhead": their calls cost their time.
 Then a 4× nearest upsampling of the first convolution's output: 67 MB out, above glibc's largest
 mapping threshold (32 MiB), so each call gets memory fresh from the system and faults once per
 4 KiB page as it writes it (16,385 faults here). Counted in the floor-probing pass and priced at a
-probed fault's time, the faults are about half its time (its reason and the footer say so); the
+probed fault's time, the faults are more than half its time (its reason and the footer say so); the
 bound is that of the rest: memory (docs/measure.md, "Page faults").
 """
 import torch
