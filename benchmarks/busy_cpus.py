@@ -2,9 +2,10 @@
 
 ResNet-18 at batch 2, 128×128, ``profile(measure=True, ceiling=True, warmup=1, repeat=5)``, first on
 the idle machine, then beside ``--spinners`` processes spinning in Python (default: one more than the
-CPUs this process may use), then idle again. Per run: the forward's time, how long the process's
-threads waited for a CPU per forward (``extra["cpu_wait_ms"]``, from the scheduler's statistics), the
-time by bound, and whether the footer's "busy CPUs" line was printed.
+CPUs this process may use), then idle again, then idle with twice as many torch threads as CPUs.
+Per run: the forward's time, how long the process's threads waited for a CPU per forward
+(``extra["cpu_wait_ms"]``, from the scheduler's statistics), the time by bound, and whether the
+footer's "busy CPUs" line was printed.
 
     .venv/bin/python benchmarks/busy_cpus.py [--spinners N]
 
@@ -63,6 +64,12 @@ def main() -> None:
             p.wait()
     time.sleep(0.5)
     runs.append(one_run("idle again", model, x))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2 * cpus)  # (more torch threads than CPUs: they wait for each other)
+    try:
+        runs.append(one_run(f"idle, torch.set_num_threads({2 * cpus})", model, x))
+    finally:
+        torch.set_num_threads(threads)
 
     from tabulate import tabulate
 
