@@ -198,6 +198,21 @@ def test_page_faults_count_each_fresh_page_written():
     assert cost is not None and cost > 0
 
 
+@needs_fault_counts
+def test_no_fault_price_where_no_memory_can_be_mapped(monkeypatch):
+    """A container whose limit refuses the probe's 4 MiB mapping: no price (None) and no faults
+    counted, and the profile goes on."""
+    from torchcount.measure import timing
+
+    def refuse(*args, **kwargs):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(timing.mmap, "mmap", refuse)
+    assert timing.fault_cost_ns() is None
+    r = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
+    assert r.extra["fault_cost_us"] is None and details(r, "0")["page_faults"] is None
+
+
 def test_no_fault_price_where_the_system_counts_none(monkeypatch):
     from torchcount.measure import timing
 

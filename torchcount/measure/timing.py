@@ -334,26 +334,36 @@ def fault_cost_ns(repeat: int = 7) -> "float | None":
     if page_faults() is None:
         return None
     costs = []
-    for _ in range(repeat):
-        # (private, as the allocator's: a shared anonymous mapping is backed by shared memory, whose
-        # faults cost half as much again)
-        memory = mmap.mmap(-1, FAULT_PROBE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        try:
-            data = torch.frombuffer(memory, dtype=torch.float32)
-            before = page_faults()
-            start = time.perf_counter_ns()
-            data.fill_(1)
-            first = time.perf_counter_ns()
-            faults = page_faults() - before
-            data.fill_(2)
-            second = time.perf_counter_ns()
-            del data
-        finally:
-            memory.close()
-        if faults > 0:
-            costs.append(max((first - start) - (second - first), 0) / faults)
+    try:
+        for _ in range(repeat):
+            faults, lost = _fault_probe()
+            if faults > 0:
+                costs.append(max(lost, 0) / faults)
+    except (OSError, BufferError, ValueError, RuntimeError):  # (no mapping to be had: a container's limit)
+        return None
     cost = statistics.median(costs) if costs else None
     return cost if cost else None  # (not 0: no fault is free; the probes could not tell)
+
+
+def _fault_probe() -> "tuple[int, int]":
+    """(faults, ns): the page faults a fill of a new mapping took, and its time less a second fill's."""
+    # (private, as the allocator's: a shared anonymous mapping is backed by shared memory, whose
+    # faults cost half as much again)
+    memory = mmap.mmap(-1, FAULT_PROBE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    data = None
+    try:
+        data = torch.frombuffer(memory, dtype=torch.float32)
+        before = page_faults()
+        start = time.perf_counter_ns()
+        data.fill_(1)
+        first = time.perf_counter_ns()
+        faults = page_faults() - before
+        data.fill_(2)
+        second = time.perf_counter_ns()
+    finally:
+        del data  # (the mapping cannot be closed while a tensor holds it)
+        memory.close()
+    return faults, (first - start) - (second - first)
 
 
 class FloorProbes:
