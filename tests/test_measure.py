@@ -161,6 +161,8 @@ def _touch_fresh_pages(pages: int) -> None:
     import mmap
 
     memory = mmap.mmap(-1, pages * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):  # (a system with transparent huge pages always on: 4 KiB pages)
+        memory.madvise(mmap.MADV_NOHUGEPAGE)
     data = torch.frombuffer(memory, dtype=torch.uint8)
     data[::PAGE].fill_(1)
     del data
