@@ -10,6 +10,8 @@ see the same host state and each profile starts right after a forward (cold cach
 
     .venv/bin/python benchmarks/head_to_head.py --base HEAD~5 [--models mobilenet_v2,resnet50] [--n 300]
 
+``--models``: torchvision names, ``whisper_tiny`` or ``melspectrogram`` (compare_tools.py's).
+
 Writes benchmarks/results/head_to_head.md and head_to_head.json.
 """
 from __future__ import annotations
@@ -52,7 +54,15 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def run(name: str, n: int, base, work) -> dict:
-    model, inputs = (C.whisper_tiny_shaped() if name == "whisper_tiny" else C.vision(name))
+    if name == "whisper_tiny":
+        model, inputs = C.whisper_tiny_shaped()
+    elif name == "melspectrogram":  # (compare_tools.py's: its two modules' ops are recorded)
+        import torchaudio
+
+        model = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=80).eval()
+        inputs = (torch.randn(1, 16000 * 30),)
+    else:
+        model, inputs = C.vision(name)
     args, kwargs = (None, inputs) if isinstance(inputs, dict) else (inputs, None)
 
     def plain():
