@@ -260,7 +260,8 @@ def test_a_rows_page_faults_are_counted_per_call_and_priced_into_its_fixed_cost(
     if r.extra["page_faults"] * price_us / 1e3 >= 0.02 * r.extra["root_ms"]:
         assert any(line.startswith("page faults: ") and "per forward (median of the timed passes" in line
                    for line in r.extra["footer"])
-    assert f"  page faults: {faults:,} in its calls of one forward, about" in r.explain("0.touch")
+    assert (f"  page faults: {faults:,} in its calls of one forward (the floor-probing pass's), priced at about "
+            f"{details(r, '0.touch')['fault_ms']:.3g} ms ({price_us:.2g} µs a fault") in r.explain("0.touch")
 
 
 @needs_fault_counts
@@ -365,6 +366,8 @@ def test_faults_only_the_probing_pass_took_are_not_priced_into_the_timed_rows(mo
     assert 300 <= details(r, "probed")["page_faults"] <= 310 and details(r, "timed")["page_faults"] <= 4
     assert r.extra["page_faults"] >= 300  # (the timed forwards': the other module's)
     assert details(r, "probed")["fault_ms"] <= details(r, "probed")["inclusive_ms"] * (1 + 1e-9)
+    # (its 300 faults' price held to the row's few µs: explain says so)
+    assert ", held to what the timed passes took)" in r.explain("probed")
 
     r = torchcount.profile(Pair(False), torch.randn(2, 4), measure=True, warmup=1, repeat=3, warn=False)
     timed, price_us = r.extra["page_faults"], r.extra["fault_cost_us"]
