@@ -112,7 +112,7 @@ def _faults_part(fault_seconds: float, seconds: float) -> str:
 def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_threshold, fixed_seconds,
               besides: str = "") -> Verdict:
     """The bound of ``seconds``; ``besides`` names what was taken out of the measured time, in the
-    reasons that quote it."""
+    reason that quotes it (a rate above a peak is only ever judged on the whole time: ``classify``)."""
     if flops < 0 or nbytes < 0:
         raise ValueError(f"flops and bytes must be non-negative, got {flops}, {nbytes}")
     intensity = flops / nbytes if nbytes > 0 else None
@@ -123,10 +123,10 @@ def _classify(flops, nbytes, seconds, peak_flops, peak_bandwidth, overhead_thres
     pct = 100.0 * rate / peak_flops if peak_flops else None
     if peak_flops and rate > peak_flops * ABOVE_PEAK_TOLERANCE:
         return Verdict(rate, bw, intensity, pct, "invalid",
-                       f"{rate / 1e12:.3g} TFLOP/s{besides} is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
+                       f"{rate / 1e12:.3g} TFLOP/s is above the peak {peak_flops / 1e12:.3g} TFLOP/s")
     if peak_bandwidth and bw > peak_bandwidth * ABOVE_PEAK_TOLERANCE:
         return Verdict(rate, bw, intensity, pct, "cache",
-                       f"{bw / 1e9:.3g} GB/s{besides} is above the memory's peak {peak_bandwidth / 1e9:.3g} GB/s: its data "
+                       f"{bw / 1e9:.3g} GB/s is above the memory's peak {peak_bandwidth / 1e9:.3g} GB/s: its data "
                        f"came from cache, so memory bandwidth does not bound it")
     if not peak_flops or not peak_bandwidth:
         return Verdict(rate, bw, intensity, pct, "unknown", "device peaks unknown (use ceiling=True; CLI: --ceiling)")
