@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--explain", action="append", metavar="PATH", default=None,
                    help="the worked formula of one layer, numbers substituted (repeatable); "
                         "e.g. --explain features.0")
+    g.add_argument("--by-type", action="store_true",
+                   help="the rows summed by layer type instead of the per-layer table (Conv2d, BatchNorm2d, a "
+                        "parent's own work as 'Type (self)'); with --measure, each type's time and share of the "
+                        "forward beside its share of the work, sorted by time; --sort (ops, macs, params, calls, "
+                        "layers, time_ms, type) and --top apply; e.g. torchcount mobilenet_v2 --by-type")
     g.add_argument("--receptive-field", action="store_true",
                    help="also print every layer's receptive field, jump and start, following the data flow "
                         "(conv/pool stacks; torchcount.receptive_field); after a table, or on stderr; "
@@ -1570,6 +1575,20 @@ def render(report, args, conv) -> str:
     return view.table(convention=conv, depth=depth, columns=columns, units=args.units)
 
 
+def render_by_type(report, args, conv) -> str:
+    try:
+        breakdown = report.by_type(conv, sort=args.sort, top=args.top)
+    except ValueError as exc:  # (a --sort it has no column for)
+        raise UsageError(str(exc).replace("by_type sorts by", "--by-type sorts by")) from None
+    if args.format == "json":
+        return json.dumps(breakdown.to_dict(), indent=2)
+    if args.format == "csv":
+        return breakdown.to_csv().rstrip("\n")
+    if args.format == "markdown":
+        return breakdown.to_markdown(args.units).rstrip("\n")
+    return breakdown.table(units=args.units)
+
+
 def _csv_sort_key(key: str, columns: list[str]):
     k = {"module": "path", "name": "path", "flops": "ops"}.get(key.lower(), key.lower())
     col = next((c for c in columns if c.lower() == k), None)
@@ -1753,6 +1772,9 @@ def _run(argv: list[str]) -> int:
     if args.compare and args.plot:  # (it drew model A alone, and said nothing of B)
         raise UsageError("--plot draws one model's layers; it cannot be combined with --compare (plot each "
                          "model on its own, or give both reports to torchcount.analysis.plots)")
+    if args.by_type and (args.compare or args.depth is not None or args.columns is not None):
+        raise UsageError("--by-type sums every row of one model by layer type: it cannot be combined with "
+                         + ("--compare" if args.compare else "--depth" if args.depth is not None else "--columns"))
     if args.receptive_field and args.method_parsed[0] is not None:
         raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
     for option, path in (("--plot", args.plot), ("--roofline", args.roofline)):
@@ -1794,6 +1816,8 @@ def _run(argv: list[str]) -> int:
 
     if other_report is not None:
         text = render_comparison(report, other_report, args, conv)
+    elif args.by_type:
+        text = render_by_type(report, args, conv)
     else:
         text = render(report, args, conv)
     explanations = []

@@ -320,6 +320,16 @@ class Report:
                 f"{self.total.macs:,} MACs, {self.total.flops:,} {self.convention.unit} "
                 f"[{self.convention.name}], {len(self.layers)} rows>")
 
+    def by_type(self, convention: "str | Convention | None" = None, sort: "str | None" = None,
+                top: "int | None" = None):
+        """The rows summed by layer type (``torchcount/by_type.py``): a :class:`~torchcount.by_type.TypeBreakdown`
+        whose ``groups`` partition the total (a parent's own work is its type's ``"(self)"`` group; a module a
+        rule prices whole holds its submodules'), and which prints as a table. ``sort``: ``"ops"`` (the
+        default), ``"MACs"``, ``"params"``, ``"calls"``, ``"layers"``, ``"type"``, or ``"time_ms"`` (the
+        default for a measured report); ``top``: show the first N groups only (the totals stay the model's)."""
+        from .by_type import by_type
+        return by_type(self, convention, sort, top)
+
     # ---- exports (torchcount/export.py; schema in docs/export-schema.md) ----------------
     def to_dict(self, convention=None) -> dict:
         from . import export

@@ -1,0 +1,290 @@
+"""A report's rows summed by layer type: what the convolutions cost altogether, what the norms,
+the activations, the parents' own work (residual adds, functional attention) — and, measured,
+what share of the time each kind takes beside its share of the work.
+
+Nothing here counts. The groups partition the report's rows the way measure partitions the
+forward's time: every row but those a rule covers (their work is in the rule's row), a module a
+rule prices taken whole, a parent by its own part only (``"Type (self)"``). So the costs of the
+groups add up to the report's total exactly, and their times to the forward's.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .conventions import Convention, get_convention
+from .cost import CATEGORIES, Cost
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .report import Report, Row
+
+#: the columns of the table and the CSV, in order; the measured ones only for a measured report
+COLUMNS = ["type", "layers", "calls", "params", "MACs", "ops", "share"]
+MEASURED_COLUMNS = ["time_ms", "time%", "GFLOP/s"]
+_FLOPS = get_convention("flops")  # (measured rates are always FLOP/s, as measure's columns)
+
+
+@dataclass
+class TypeGroup:
+    """The rows of one layer type (or of one type's own parts, ``"Type (self)"``), summed."""
+
+    name: str
+    #: the report's row paths in this group, in the report's order
+    paths: list = field(default_factory=list)
+    calls: int = 0
+    #: parameters of its rows: a rule's row with its children's, a parent's own part its own ones;
+    #: a weight tied between two rows is in both (as in the per-layer table)
+    params: int = 0
+    cost: Cost = field(default_factory=Cost)
+    #: own time per forward summed over its rows (ms; a rule's row its whole time), None unmeasured
+    time_ms: "float | None" = None
+    #: calls of ops with no formula in its rows' work: its cost leaves that out (the table's †)
+    uncounted: int = 0
+
+    @property
+    def layers(self) -> int:
+        return len(self.paths)
+
+
+@dataclass
+class TypeBreakdown:
+    """:meth:`Report.by_type`'s result: ``groups`` (sorted), and views of them as a table, CSV,
+    Markdown or plain data. ``print(report.by_type())`` prints the table."""
+
+    report: "Report"
+    convention: Convention
+    #: every group, sorted
+    groups: list
+    #: the key they are sorted by (a column name)
+    sort: str
+    #: how many of them the views show (None: all); the totals stay the whole model's
+    top: "int | None" = None
+
+    @property
+    def shown(self) -> list:
+        return self.groups if self.top is None else self.groups[:self.top]
+
+    @property
+    def measured(self) -> bool:
+        return any(g.time_ms is not None for g in self.groups)
+
+    @property
+    def layers(self) -> int:
+        return sum(g.layers for g in self.groups)
+
+    @property
+    def calls(self) -> int:
+        return sum(g.calls for g in self.groups)
+
+    def columns(self) -> list:
+        return COLUMNS + (MEASURED_COLUMNS if self.measured else [])
+
+    def records(self) -> list[dict]:
+        """One flat dict per shown group (the CSV's lines): the columns, each cost category, and the
+        group's row paths joined by ``;`` (``(root)`` for the model's own part)."""
+        total_ops = self.convention.ops(self.report.total.cost)
+        root_ms = self.report.extra.get("time_ms")
+        out = []
+        for g in self.shown:
+            ops = self.convention.ops(g.cost)
+            rec = {"type": g.name, "layers": g.layers, "calls": g.calls, "params": g.params,
+                   "MACs": g.cost.macs, "ops": ops, "convention": self.convention.name,
+                   "share": 100 * ops / total_ops if total_ops else None,
+                   **{c: getattr(g.cost, c) for c in CATEGORIES}, "uncounted": g.uncounted}
+            if self.measured:
+                rec["time_ms"] = g.time_ms
+                rec["time%"] = 100 * g.time_ms / root_ms if g.time_ms is not None and root_ms else None
+                rec["GFLOP/s"] = _FLOPS.ops(g.cost) / g.time_ms / 1e6 if g.time_ms else None
+            rec["paths"] = ";".join(p or "(root)" for p in g.paths)
+            out.append(rec)
+        return out
+
+    def table(self, tablefmt: str = "simple", units: bool = False) -> str:
+        """The groups as a table (``units=True``: K/M/G instead of thousands separators), with a
+        totals line (the whole model's), headed by the convention and coverage and followed by notes."""
+        return "\n".join([self.header(), self._grid(tablefmt, units), *self.footer()])
+
+    def _grid(self, tablefmt: str, units: bool) -> str:
+        from tabulate import tabulate
+
+        from .report import _grouped, _human, check_tablefmt
+
+        check_tablefmt(tablefmt)
+        fmt = _human if units else _grouped
+        conv, report = self.convention, self.report
+        columns = self.columns()
+        body = []
+        for rec in self.records():
+            cells = {**rec, "type": rec["type"] + (" †" if rec["uncounted"] else ""),
+                     "layers": f"{rec['layers']:,}", "calls": f"{rec['calls']:,}", "params": fmt(rec["params"]),
+                     "MACs": fmt(rec["MACs"]), "ops": fmt(rec["ops"]), "share": _percent(rec["share"])}
+            if self.measured:
+                cells.update({"time_ms": _float(rec["time_ms"]), "time%": _percent(rec["time%"]),
+                              "GFLOP/s": _float(rec["GFLOP/s"])})
+            body.append([cells[c] for c in columns])
+        total_ops = conv.ops(report.total.cost)
+        totals = {"type": "total", "layers": f"{self.layers:,}", "calls": f"{self.calls:,}",
+                  "params": fmt(report.total.params), "MACs": fmt(report.total.macs), "ops": fmt(total_ops),
+                  "share": "100.0%" if total_ops else "—"}
+        if self.measured:
+            root_ms = report.extra.get("time_ms")
+            totals.update({"time_ms": _float(root_ms), "time%": "100.0%" if root_ms else "",
+                           "GFLOP/s": _float(_FLOPS.ops(report.total.cost) / root_ms / 1e6 if root_ms else None)})
+        body.append([totals[c] for c in columns])
+        headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in columns]
+        if tablefmt in ("github", "pipe"):  # (a "|" in a type name would end its cell)
+            body = [[v.replace("|", "\\|") for v in line] for line in body]
+        return tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
+                        colalign=["left"] + ["right"] * (len(columns) - 1))
+
+    def header(self) -> str:
+        conv = self.convention
+        return (f"{self.report.model_name} by layer type — convention '{conv.name}': {conv.description}\n"
+                f"coverage: {self.report.coverage_text()}")
+
+    def footer(self) -> list[str]:
+        lines = [f"sorted by {self.sort}; 'layers': the modules of that type with a row (a module called "
+                 "twice is one layer of two calls)"]
+        if len(self.shown) < len(self.groups):
+            lines.append(f"showing the top {len(self.shown)} of {len(self.groups)} groups by {self.sort}; the "
+                         "total is the whole model's")
+        if any(g.name.endswith(" (self)") for g in self.shown):
+            lines.append("'Type (self)': what modules of that type computed themselves, outside their children "
+                         "(residual adds, functional calls in their forward); their children are in their own types")
+        # (MultiheadAttention: its out_proj is priced by its rule, called or not)
+        whole = sorted({r.type for r in self.report.layers if r.status == "rule" and (
+            r.params != r.self_params or _has_rows_below(self.report, r))})
+        if whole:
+            lines.append(f"{', '.join(whole)}: priced whole by a rule, with the work and parameters of its "
+                         "submodules, which are in no group of their own")
+        if sum(g.params for g in self.groups) != self.report.total.params:
+            lines.append(f"params: the groups hold {sum(g.params for g in self.groups):,} against the model's "
+                         f"{self.report.total.params:,}: a weight tied between modules is in each holder's "
+                         "group, and parameters no module with a row holds are in none")
+        if self.report.uncounted:
+            lines.append("† the group's cost leaves out ops with no formula: " + "; ".join(
+                f"{g.name} ({g.uncounted} call{'s' if g.uncounted != 1 else ''})" for g in self.groups if g.uncounted))
+        if self.measured:
+            lines.append("time_ms: each layer's own time per forward (median of the timed passes; a module a rule "
+                         "prices whole, its whole time), summed; time% of the measured forward; GFLOP/s: "
+                         "FLOPs ['flops'] over that time")
+        return lines
+
+    def to_csv(self, path: Any = None) -> str:
+        """The groups as CSV (every column of :meth:`records`), also written to ``path``."""
+        from .export import _write
+
+        recs = self.records()
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(recs[0]) if recs else self.columns(), lineterminator="\n")
+        writer.writeheader()
+        for rec in recs:
+            writer.writerow({k: "" if v is None else v for k, v in rec.items()})
+        text = buf.getvalue()
+        if path is not None:
+            _write(path, text)
+        return text
+
+    def to_markdown(self, units: bool = False) -> str:
+        """The table as GitHub-flavoured Markdown: a heading line, the table, the notes."""
+        from .export import _md_escape
+
+        first, _, coverage = self.header().partition("\n")
+        return "\n\n".join([f"**{_md_escape(first)}**  \n{_md_escape(coverage)}", self._grid("github", units),
+                            "\n".join(f"- {_md_escape(line)}" for line in self.footer())]) + "\n"
+
+    def _repr_html_(self) -> str:  # (Jupyter)
+        import html
+
+        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header().splitlines())
+        foot = "".join(f"<div>{html.escape(line)}</div>" for line in self.footer())
+        return f'<div class="torchcount-by-type">{head}{self._grid("html", False)}{foot}</div>'
+
+    def to_dict(self) -> dict:
+        return {"model": self.report.model_name, "convention": self.convention.name, "sort": self.sort,
+                "top": self.top, "groups": self.records()}
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _percent(value: "float | None") -> str:
+    return "" if value is None else f"{value:.1f}%"
+
+
+def _float(value: "float | None") -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def _has_rows_below(report: "Report", row: "Row") -> bool:
+    below = row.path + "." if row.path else ""
+    return any(r is not row and r.path.startswith(below) for r in report.layers)
+
+
+SORT_KEYS = ("ops", "MACs", "params", "calls", "layers", "time_ms", "type")
+
+
+def by_type(report: "Report", convention: "str | Convention | None" = None, sort: "str | None" = None,
+            top: "int | None" = None) -> TypeBreakdown:
+    """``report``'s rows summed by layer type (see :meth:`Report.by_type`)."""
+    from .report import uncounted_by_subtree
+
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+        raise ValueError(f"top must be None or an int ≥ 1, got {top!r}")
+
+    conv = get_convention(convention or report.convention)
+    has_rows_below = set()  # every proper ancestor path of a row ("" for the root)
+    for r in report.layers:
+        path = r.path
+        while path:
+            path = path.rpartition(".")[0]
+            has_rows_below.add(path)
+    below = uncounted_by_subtree(report)
+    groups: dict[str, TypeGroup] = {}
+    # (the root is a row of its own only where it works itself; parameters registered on it are its own part's)
+    root = report.root
+    rows = report.layers if root is None or any(r is root for r in report.layers) else [root, *report.layers]
+    for row in rows:
+        if row.status == "covered":
+            # the rule above it holds its work, parameters and time; only ops its own forward hooks ran
+            # around it are its own (count keeps them in its row)
+            if row.cost.is_zero() and not row.cost.bytes:
+                continue
+            group = groups.setdefault(row.type, TypeGroup(row.type))
+            group.cost = group.cost + row.cost
+            group.uncounted += sum(row.uncounted_ops.values())
+            continue
+        own = row.status != "rule" and row.path in has_rows_below
+        cost = row.self_cost if own else row.cost
+        params = row.self_params if own else row.params
+        extra = row.shown_extra(own)
+        time_ms = extra.get("time_ms")
+        if own and cost.is_zero() and not cost.bytes and not params and not time_ms and not row.uncounted_ops:
+            continue  # a pure container: its children's rows hold everything
+        name = row.type + (" (self)" if own else "")
+        group = groups.setdefault(name, TypeGroup(name))
+        group.paths.append(row.path)
+        group.calls += row.calls
+        group.params += params
+        group.cost = group.cost + cost
+        group.uncounted += sum(row.uncounted_ops.values()) if own else below.get(row.path, 0)
+        if time_ms is not None:
+            group.time_ms = (group.time_ms or 0.0) + time_ms
+    measured = any(g.time_ms is not None for g in groups.values())
+    if sort is None:
+        sort = "time_ms" if measured else "ops"
+    keys = {k.lower(): k for k in SORT_KEYS}
+    keys.update({"flops": "ops", "time": "time_ms", "time%": "time_ms", "share": "ops", "name": "type"})
+    key = keys.get(str(sort).lower())
+    if key is None or (key == "time_ms" and not measured):
+        raise ValueError(f"cannot sort by {sort!r}; by_type sorts by "
+                         f"{', '.join(k for k in SORT_KEYS if measured or k != 'time_ms')}"
+                         + ("" if measured else " (time_ms needs profile(..., measure=True))"))
+    value = {"ops": lambda g: conv.ops(g.cost), "MACs": lambda g: g.cost.macs, "params": lambda g: g.params,
+             "calls": lambda g: g.calls, "layers": lambda g: g.layers,
+             "time_ms": lambda g: g.time_ms if g.time_ms is not None else -1.0}.get(key)
+    ordered = sorted(groups.values(), key=lambda g: g.name) if key == "type" else \
+        sorted(groups.values(), key=lambda g: (-value(g), g.name))
+    return TypeBreakdown(report, conv, ordered, key, top)
