@@ -12,7 +12,8 @@ and its bound is "latency": its time is neither its arithmetic, its traffic nor 
 (the per-call floor, measured in the model's forward after each module call). PyTorch's CPU max
 pooling of an NCHW tensor is slow; the same pooling on a channels-last copy
 (``x.contiguous(memory_format=torch.channels_last)``) runs about 17 times faster here. The Linear
-and Flatten at the end are "overhead": their calls cost their time.
+and Flatten at the end are "overhead": their calls cost their time. Summed by layer type
+(``report.by_type()``), the max pooling's time share stands beside its FLOPs share in one line.
 
 Then a 4× nearest upsampling of the first convolution's output: 67 MB out, above glibc's largest
 mapping threshold (32 MiB), so each call gets memory fresh from the system and faults once per
@@ -43,6 +44,8 @@ print()
 print("conv 4:", details(report, "4")["why"])
 print("max pool 3:", details(report, "3")["why"])
 print("linear 9:", details(report, "9")["why"])
+print()
+print(report.by_type())  # the same rows summed by layer type: time share beside FLOPs share
 
 upsampling = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=4)).eval()
 report = torchcount.profile(upsampling, torch.randn(8, 3, 64, 64), measure=True, warmup=3, repeat=10,
