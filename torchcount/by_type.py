@@ -9,8 +9,6 @@ groups add up to the report's total exactly, and their times to the forward's.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,18 +172,10 @@ class TypeBreakdown:
 
     def to_csv(self, path: Any = None) -> str:
         """The groups as CSV (every column of :meth:`records`), also written to ``path``."""
-        from .export import _write
+        from .export import csv_text
 
         recs = self.records()
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(recs[0]) if recs else self.columns(), lineterminator="\n")
-        writer.writeheader()
-        for rec in recs:
-            writer.writerow({k: "" if v is None else v for k, v in rec.items()})
-        text = buf.getvalue()
-        if path is not None:
-            _write(path, text)
-        return text
+        return csv_text(list(recs[0]) if recs else self.columns(), recs, path)
 
     def to_markdown(self, units: bool = False) -> str:
         """The table as GitHub-flavoured Markdown: a heading line, the table, the notes."""

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import csv
 import dataclasses
 import difflib
 import importlib
 import importlib.util
 import inspect
-import io
 import json
 import logging
 import math
@@ -1608,12 +1606,8 @@ def _number(value) -> "float | None":
 
 
 def _csv_text(columns: list[str], rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: "" if v is None else v for k, v in r.items()})
-    return buf.getvalue().rstrip("\n")
+    from .export import csv_text
+    return csv_text(columns, rows).rstrip("\n")
 
 
 def render_comparison(a, b, args, conv) -> str:

@@ -421,6 +421,11 @@ def to_csv(report: "Report", path: Any = None, convention: "str | Convention | N
            depth: int | None = None) -> str:
     """The rows of :func:`records` as CSV text with a header line (also written to ``path``)."""
     columns, rows = records(report, convention, depth)
+    return csv_text(columns, rows, path)
+
+
+def csv_text(columns: list, rows: list, path: Any = None) -> str:
+    """Flat records as CSV text with a header line, None as an empty cell (also written to ``path``)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
