@@ -228,7 +228,37 @@ def test_cli_by_type(capsys):
     code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
     assert [(r["type"], r["params"], r["MACs"]) for r in rows] == [("Linear", "36", "64")]
-    for extra, message in ((["--compare", "torch.nn:Linear(8, 4)"], "--compare"), (["--depth", "1"], "--depth"),
+    for extra, message in ((["--columns", "type"], "--columns"), (["--depth", "1"], "--depth"),
                            (["--sort", "bogus"], "--by-type sorts by")):
         code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", *extra])
         assert code == 2 and message in capsys.readouterr()[1]
+
+
+def test_compare_by_type_matches_types_not_paths():
+    # docs/analyses.md's pair: a 3×3 convolution against a 1×1 bottleneck then a 3×3, and a ReLU in B only
+    a = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1))                        # 16·16·9·8·8 = 147,456 MACs
+    b = nn.Sequential(nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 3, padding=1), nn.ReLU())  # 4,096 + 36,864
+    c = torchcount.compare(a, b, torch.randn(1, 16, 8, 8), convention="macs", by="type")
+    lines = {line.name: line for line in c.layers}
+    assert (lines["Conv2d"].a, lines["Conv2d"].b) == (147_456, 40_960)
+    assert round(lines["Conv2d"].reduction, 2) == round(100 * (147_456 - 40_960) / 147_456, 2) == 72.22
+    assert (lines["ReLU"].a, lines["ReLU"].b, lines["ReLU"].reduction) == (None, 0, None)
+    text = c.table()
+    assert "per layer type, MACs [macs]:" in text and "type A" not in text
+    # by path the same pair lines up '0' with '0': a 3×3 against a 1×1, which is no variant of it
+    by_path = {line.name: line for line in torchcount.compare(a, b, torch.randn(1, 16, 8, 8),
+                                                             convention="macs").layers}
+    assert (by_path["0"].a, by_path["0"].b) == (147_456, 4_096)
+    with pytest.raises(ValueError, match="by is 'path'"):
+        torchcount.compare(c.report_a, c.report_b, by="types")
+    with pytest.raises(ValueError, match="depth cuts"):
+        torchcount.compare(c.report_a, c.report_b, by="type", depth=1)
+
+
+def test_cli_compare_by_type(capsys):
+    code = cli.main(["torch.nn:Conv2d(16, 16, 3, padding=1)", "--input", "1x16x8x8", "-c", "macs", "--by-type",
+                     "--compare", "torch.nn:Conv2d(16, 4, 1)", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
+    assert code == 0
+    conv = next(r for r in rows if r["type"] == "Conv2d")
+    assert (conv["a"], conv["b"]) == ("147456", "4096")  # 16·16·9·64 against 16·4·64

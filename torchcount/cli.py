@@ -1614,20 +1614,29 @@ def render_comparison(a, b, args, conv) -> str:
     from . import export
     from .analysis.compare import compare
 
-    cmp = compare(a, b, convention=conv, depth=args.depth)
-    # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound
-    totals = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
-               "difference": l.difference, "reduction_percent": l.reduction,
-               "partial": l.partial} for k, l in cmp.totals.items()]
-    layers = [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
-               "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
-              for l in cmp.layers]
+    by_type = getattr(args, "by_type", False)
+    cmp = compare(a, b, convention=conv, depth=args.depth, by="type" if by_type else "path")
+    # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound;
+    # summed by type, a line names a type (no type columns)
+    if by_type:
+        totals = [{"type": f"total {k}", "a": l.a, "b": l.b, "difference": l.difference,
+                   "reduction_percent": l.reduction, "partial": l.partial} for k, l in cmp.totals.items()]
+        layers = [{"type": l.name, "a": l.a, "b": l.b, "difference": l.difference,
+                   "reduction_percent": l.reduction, "partial": l.partial} for l in cmp.layers]
+    else:
+        totals = [{"module": f"total {k}", "type_a": "", "a": l.a, "type_b": "", "b": l.b,
+                   "difference": l.difference, "reduction_percent": l.reduction,
+                   "partial": l.partial} for k, l in cmp.totals.items()]
+        layers = [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
+                   "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
+                  for l in cmp.layers]
     if args.format == "json":
         # (the totals and per-layer lines of the table and the CSV too: the two reports alone left
         # the layer matching, the partial flags and --depth to be worked out again)
         doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
                "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
-               "reduction_percent": cmp.reduction, "totals": totals, "layers": layers}
+               "reduction_percent": cmp.reduction, "totals": totals, "layers": layers,
+               "by": cmp.by}
         return json.dumps(export.jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
     if args.format == "csv":  # (each line says its convention, as a report's CSV does: "total ops" is its count)
         rows = [{**r, "convention": conv.name} for r in totals + layers]
@@ -1766,9 +1775,9 @@ def _run(argv: list[str]) -> int:
     if args.compare and args.plot:  # (it drew model A alone, and said nothing of B)
         raise UsageError("--plot draws one model's layers; it cannot be combined with --compare (plot each "
                          "model on its own, or give both reports to torchcount.analysis.plots)")
-    if args.by_type and (args.compare or args.depth is not None or args.columns is not None):
-        raise UsageError("--by-type sums every row of one model by layer type: it cannot be combined with "
-                         + ("--compare" if args.compare else "--depth" if args.depth is not None else "--columns"))
+    if args.by_type and (args.depth is not None or args.columns is not None):
+        raise UsageError("--by-type sums every row by layer type: it cannot be combined with "
+                         + ("--depth" if args.depth is not None else "--columns"))
     if args.receptive_field and args.method_parsed[0] is not None:
         raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
     for option, path in (("--plot", args.plot), ("--roofline", args.roofline)):

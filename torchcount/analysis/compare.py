@@ -55,7 +55,10 @@ class Comparison:
     #: "params", "MACs", "ops" (the convention's), "bytes" (moved, minimal traffic), "param bytes",
     #: and "time_ms" (the forward's median) when both reports were measured
     totals: dict[str, Line] = field(default_factory=dict)
-    layers: list[Line] = field(default_factory=list)  # ops under the convention, per layer
+    #: ops under the convention, per layer (matched by module path), or per layer type with ``by="type"``
+    #: (the groups of ``Report.by_type``, matched by name)
+    layers: list[Line] = field(default_factory=list)
+    by: str = "path"
 
     @property
     def ops(self) -> Line:
@@ -81,12 +84,19 @@ class Comparison:
                if not (same and k == "MACs")]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
-        body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference), _pct(l.reduction)]
-                for l in self.layers]
-        head.append(f"\nper layer, {unit}:")
-        head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
-                             tablefmt=tablefmt, disable_numparse=True,
-                             colalign=["left", "left", "right", "left", "right", "right", "right"]))
+        if self.by == "type":  # (a line is a type: no type columns)
+            body = [[l.name + (" †" if l.partial else ""), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
+                    for l in self.layers]
+            head.append(f"\nper layer type, {unit}:")
+            head.append(tabulate(body, headers=["type", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
+                                 disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
+        else:
+            body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference),
+                     _pct(l.reduction)] for l in self.layers]
+            head.append(f"\nper layer, {unit}:")
+            head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
+                                 tablefmt=tablefmt, disable_numparse=True,
+                                 colalign=["left", "left", "right", "left", "right", "right", "right"]))
         for side, rep in (("A", self.report_a), ("B", self.report_b)):
             if not rep.complete:
                 head.append(f"† {side} is partially counted: {rep.coverage_text()}")
@@ -113,11 +123,17 @@ def _pct(v: float | None) -> str:
 
 def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
             convention: "str | Convention | None" = None, depth: int | None = None,
-            names: tuple[str, str] | None = None, **profile_options: Any) -> Comparison:
+            names: tuple[str, str] | None = None, by: str = "path", **profile_options: Any) -> Comparison:
     """Compare two variants: ``compare(report_a, report_b)`` or ``compare(model_a, model_b, inputs)``
     (``inputs_b`` when B takes other inputs). ``convention`` (default: report A's) picks how
     operations are counted, e.g. ``"mults"`` for multiplications only. ``depth`` limits the
-    per-layer lines as in ``Report.table``; layers are matched by module path."""
+    per-layer lines as in ``Report.table``; layers are matched by module path, or with ``by="type"``
+    summed by layer type (``Report.by_type``: two architectures whose paths differ), matched by type."""
+    if by not in ("path", "type"):
+        raise ValueError(f"compare: by is 'path' (layers matched by module path) or 'type' (summed by layer "
+                         f"type), got {by!r}")
+    if by == "type" and depth is not None:
+        raise ValueError("compare: depth cuts the per-layer lines by path; by='type' sums every row by type")
     if isinstance(a, nn.Module) or isinstance(b, nn.Module):
         if not (isinstance(a, nn.Module) and isinstance(b, nn.Module)):
             raise TypeError("compare: give two reports or two models, not one of each")
@@ -164,6 +180,8 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     time_a, time_b = _time_ms(a), _time_ms(b)
     if time_a is not None and time_b is not None:  # both measured (measure=True): the forward's median
         totals["time_ms"] = Line("time (ms)", time_a, time_b)
+    if by == "type":
+        return Comparison(name_a, name_b, conv, a, b, totals, _type_lines(a, b, conv), by)
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
@@ -184,6 +202,19 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         part = bool(ra and shown_uncounted(*ra, below_a)) or bool(rb and shown_uncounted(*rb, below_b))
         layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
     return Comparison(name_a, name_b, conv, a, b, totals, layers)
+
+
+def _type_lines(a: Report, b: Report, conv: Convention) -> list[Line]:
+    """One line per layer type of either side (A's types first, largest first, then B's own), each
+    side's groups adding up to its total."""
+    groups_a = {g.name: g for g in a.by_type(conv).groups}
+    groups_b = {g.name: g for g in b.by_type(conv).groups}
+    lines = []
+    for name in list(groups_a) + [n for n in groups_b if n not in groups_a]:
+        ga, gb = groups_a.get(name), groups_b.get(name)
+        lines.append(Line(name, conv.ops(ga.cost) if ga else None, conv.ops(gb.cost) if gb else None,
+                          partial=bool(ga and ga.uncounted) or bool(gb and gb.uncounted)))
+    return lines
 
 
 __all__ = ["compare", "Comparison", "Line"]
