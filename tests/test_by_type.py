@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ from torch import nn
 
 import torchcount
 from torchcount import cli
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Block(nn.Module):
@@ -262,3 +265,20 @@ def test_cli_compare_by_type(capsys):
     assert code == 0
     conv = next(r for r in rows if r["type"] == "Conv2d")
     assert (conv["a"], conv["b"]) == ("147456", "4096")  # 16·16·9·64 against 16·4·64
+
+
+def test_docs_resnet50_against_mobilenet_v2_by_type():
+    """docs/analyses.md quotes this comparison's Conv2d line; each model's Conv2d FLOPs are also 2 × its
+    convolutions' MACs, which (with the rest) make torchvision's published totals (4.09 and 0.30 GMACs)."""
+    reports = []
+    for name in ("resnet50", "mobilenet_v2"):
+        with torch.device("meta"):
+            model = torchvision.models.get_model(name).eval()
+        reports.append(torchcount.profile(model, torch.zeros(1, 3, 224, 224, device="meta")))
+    c = torchcount.compare(*reports, by="type")
+    conv = next(line for line in c.layers if line.name == "Conv2d")
+    doc = " ".join((ROOT / "docs" / "analyses.md").read_text().split())
+    assert f"Conv2d {conv.a:,} against {conv.b:,} FLOPs ({conv.reduction:.2f} % fewer)" in doc
+    bn = next(line for line in c.layers if line.name == "BatchNorm2d")
+    assert f"BatchNorm2d {bn.reduction:.2f} % fewer" in doc
+    assert round(reports[0].total.macs / 1e9, 2) == 4.09 and round(reports[1].total.macs / 1e9, 2) == 0.30
