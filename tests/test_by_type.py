@@ -282,3 +282,21 @@ def test_docs_resnet50_against_mobilenet_v2_by_type():
     bn = next(line for line in c.layers if line.name == "BatchNorm2d")
     assert f"BatchNorm2d {bn.reduction:.2f} % fewer" in doc
     assert round(reports[0].total.macs / 1e9, 2) == 4.09 and round(reports[1].total.macs / 1e9, 2) == 0.30
+
+
+def test_cli_by_type_plot_draws_the_groups_of_its_table(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "plot_layers", lambda report, path, **kw: drawn.update(kw))
+    code = cli.main(["resnet18", "--input", "1x3x32x32", "--by-type", "--sort", "calls", "--top", "2",
+                     "--plot", str(tmp_path / "p.png")])
+    out = capsys.readouterr()[0]
+    assert code == 0 and drawn["by"] == "type"
+    # by calls: BatchNorm2d and Conv2d, 20 each (by name on a tie), ahead of ReLU's 17 (9 modules: each
+    # BasicBlock's called twice, the stem's once); the plot draws the groups the table shows
+    assert drawn["rows"] == ["BatchNorm2d", "Conv2d"] and "showing the top 2 of 7 groups by calls" in out
+    assert cli.main(["resnet18", "--input", "1x3x32x32", "--by-type", "--sort", "calls"]) == 0
+    relu = next(line for line in capsys.readouterr()[0].splitlines() if line.startswith("ReLU "))
+    assert relu.split()[1:3] == ["9", "17"]

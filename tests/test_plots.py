@@ -315,3 +315,25 @@ def test_layer_bars_of_named_rows_in_their_order(report):
                                                                   for p in ("2", "0", "5")])
     with pytest.raises(ValueError, match="no row '9'"):
         plot_layers(report, rows=["0", "9"])
+
+
+def test_layer_bars_by_type(report, tmp_path):
+    """A bar per layer type: the two Conv1d layers in one bar, their FLOPs by hand."""
+    fig = plot_layers(report, tmp_path / "types.png", by="type")
+    ax = fig.axes[0]
+    labels = _labels_top_down(ax)
+    assert labels == [g.name for g in report.by_type().groups]  # largest first
+    widths = dict(zip(labels, [b.get_width() for b in _bars(ax)[0]]))
+    # conv 1: 2·(8·2·3·32) + 8·32; conv 2: 2·(8·8·3·32) + 8·32 (FLOPs: 2 per MAC plus the bias adds)
+    conv = 2 * 8 * 2 * 3 * 32 + 8 * 32 + 2 * 8 * 8 * 3 * 32 + 8 * 32
+    assert widths["Conv1d"] == pytest.approx(100 * conv / report.total.flops)
+    assert sum(widths.values()) == pytest.approx(100.0)
+    assert "by layer type" in ax.get_title()
+    fig = plot_layers(report, by="type", rows=["Linear", "Conv1d"])
+    assert _labels_top_down(fig.axes[0]) == ["Linear", "Conv1d"]
+    with pytest.raises(ValueError, match="no row 'Conv2d' among the layer types"):
+        plot_layers(report, by="type", rows=["Conv2d"])
+    with pytest.raises(ValueError, match="depth cuts"):
+        plot_layers(report, by="type", depth=1)
+    with pytest.raises(ValueError, match="by is 'path'"):
+        plot_layers(report, by="kind")

@@ -1661,19 +1661,24 @@ def roofline(report, path: str, depth: int | None = None) -> str:
     return path
 
 
-def plot(report, path: str, conv, depth: int | None = None, top: int | None = None, sort: str | None = None) -> str:
+def plot(report, path: str, conv, depth: int | None = None, top: int | None = None, sort: str | None = None,
+         by_type: bool = False) -> str:
     """Per-layer chart through ``torchcount.analysis.plots.plot_layers`` (needs matplotlib): the
-    rows of the table, also where ``--sort`` chose them by another column than the operations."""
+    rows of the table, also where ``--sort`` chose them by another column than the operations; with
+    ``--by-type``, the layer types of its table."""
     try:
         from .analysis.plots import plot_layers
     except ImportError as exc:
         raise UsageError(f"--plot needs torchcount.analysis.plots ({exc})") from None
     rows = None
-    if sort is not None and top is not None:  # (sorted by ops, plot_layers' own top= picks the same rows)
+    if by_type and (sort is not None or top is not None):  # (the groups the --by-type table shows, in its order)
+        rows, top = [g.name for g in report.by_type(conv, sort=sort, top=top).shown], None
+    elif sort is not None and top is not None:  # (sorted by ops, plot_layers' own top= picks the same rows)
         view, _ = select_rows(report, depth, sort, top, conv)
         rows, top = [r.path if r.path.endswith(" (self)") else r.name for r in view.layers], None
     try:
-        plot_layers(report, path, convention=conv, depth=depth, top=top, rows=rows)
+        plot_layers(report, path, convention=conv, depth=depth, top=top, rows=rows,
+                    by="type" if by_type else "path")
     except ImportError as exc:
         raise UsageError(f"--plot needs matplotlib: pip install 'torchcount[plot]' ({exc})") from None
     except ValueError as exc:
@@ -1860,7 +1865,7 @@ def _run(argv: list[str]) -> int:
         label = f"{side} = {name}: " if other is not None else ""
         print("\n" + label + rf_text, file=stream)
     if args.plot:
-        plot(report, args.plot, conv, args.depth, args.top, args.sort)
+        plot(report, args.plot, conv, args.depth, args.top, args.sort, args.by_type)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
     if args.roofline:
         roofline(report, args.roofline, args.depth)

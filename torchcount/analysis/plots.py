@@ -62,12 +62,13 @@ def _leaf_rows(report, depth: int | None):
 
 
 def plot_layers(report, path=None, *, convention=None, depth: int | None = None, top: int | None = None,
-                rows: Sequence[str] | None = None, title: str | None = None):
+                rows: Sequence[str] | None = None, title: str | None = None, by: str = "path"):
     """Horizontal bars per layer: its share of the model's operations (under ``convention``), and
     beside it its share of the measured time when the rows carry times. ``top`` keeps the largest
     layers by operations; ``rows`` draws these rows of the table at ``depth``, in this order, named
     as the table names them (``"layer1.0.conv1"``, ``"layer1.0 (self)"``, ``"(root)"``): a table
-    sorted by another column, as ``torchcount --sort params --top 5 --plot``."""
+    sorted by another column, as ``torchcount --sort params --top 5 --plot``. ``by="type"``: a bar
+    per layer type (``Report.by_type``'s groups, ``rows`` naming groups such as ``"Conv2d"``)."""
     from ..conventions import get_convention
 
     _expect_report(report, "plot_layers")
@@ -75,16 +76,23 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     conv = get_convention(convention or report.convention)
     from ..report import shown_rows, shown_uncounted, uncounted_by_subtree
 
+    if by not in ("path", "type"):
+        raise ValueError(f"plot_layers: by is 'path' (a bar per row) or 'type' (per layer type), got {by!r}")
+    if by == "type" and depth is not None:
+        raise ValueError("plot_layers: depth cuts the rows by path; by='type' sums every row by type")
     below = uncounted_by_subtree(report)
     data, names = [], []  # (label, ops, time) per row; the row's name in the table
     # (rows= may name a row priced by its enclosing rule, which the table shows "(in parent)")
-    for r, own in (_leaf_rows(report, depth) if rows is None else shown_rows(report, depth)):
+    for r, own in ([] if by == "type" else _leaf_rows(report, depth) if rows is None else shown_rows(report, depth)):
         cost = r.shown_cost(own)
         # a bar that leaves out work with no formula is a lower bound (a 0 % bar for an uncounted
         # layer): marked †, as in the table
         mark = (" (in parent)" if r.status == "covered" else "") + (" †" if shown_uncounted(r, own, below) else "")
         data.append((r.name + (" (self)" if own else "") + mark, conv.ops(cost), _time(r, own)))
         names.append(r.name + (" (self)" if own else ""))
+    for g in report.by_type(conv).groups if by == "type" else ():  # (they partition the model, as the rows)
+        data.append((g.name + (" †" if g.uncounted else ""), conv.ops(g.cost), g.time_ms))
+        names.append(g.name)
     total_ops = sum(d[1] for d in data)
     if not data or total_ops == 0:
         raise ValueError(f"{report.model_name}: no operations to plot under '{conv.name}'")
@@ -93,7 +101,8 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
             raise TypeError(f"rows is a list of row names, e.g. ['conv1', 'layer1.0 (self)'], got the str {rows!r}")
         missing = [name for name in rows if name not in names]
         if missing:
-            raise ValueError(f"no row {', '.join(map(repr, missing))} in the table at depth {depth}; rows are e.g. "
+            where = "among the layer types" if by == "type" else f"in the table at depth {depth}"
+            raise ValueError(f"no row {', '.join(map(repr, missing))} {where}; rows are e.g. "
                              f"{', '.join(map(repr, names[:5]))}")
         data = [data[names.index(name)] for name in rows]
     if top is not None:
@@ -119,6 +128,7 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     ax.set_yticklabels([d[0] for d in data], fontsize=8)
     ax.set_xlabel("share of the model (%)")
     ax.set_title(title or f"{report.model_name}: {conv.unit} share" + (" vs time share" if timed else "")
+                 + (" by layer type" if by == "type" else "")
                  + ("" if timed else " (no measured times)")
                  + ("" if report.complete else "\n† partially counted: no formula for "
                     + ", ".join(sorted({u.what for u in report.uncounted})[:3])))
