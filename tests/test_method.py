@@ -236,7 +236,9 @@ def test_bad_method_arguments_are_clear_errors():
         profile(model, ids, method="nothing")
     del model.nothing
     with pytest.raises(TypeError, match="method= is the name of a method"):
-        profile(model, ids, method=model.generate)
+        profile(model, ids, method=ToyLM)
+    # the model's own bound method is that method, by name (not a function given the model again)
+    assert profile(model, ids, method=model.generate).model_name == "ToyLM.generate"
     # nn.Module's own methods change the model or inspect it: not a computation to profile
     before = snapshot(model)
     with pytest.raises(ValueError, match="'register_forward_hook' is a method of every nn.Module"):
@@ -521,3 +523,116 @@ def test_a_training_step_counts_its_backward_and_puts_the_gradients_back():
     with FlopCounterMode(display=False) as counter:
         TrainStep().train_step(x, y)
     assert counter.get_total_flops() == 2 * report.total.macs
+
+
+# ---- a function as the method: a training step written outside the model ----------------------
+def sgd_step_of(optimizer):
+    """A training step as user code writes it: a free function given the model first."""
+    def train_step(model, x, y):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return train_step
+
+
+def test_a_function_as_the_method_counts_what_the_models_own_method_counts():
+    """``method=train_step`` (a function called as train_step(model, x, y)) counts the same step as
+    TrainStep's own method: the forward N·(8·16 + 16·4) MACs, the backward's products fc2's input and
+    weight gradients (N·16·4 each) and fc1's weight gradient (N·8·16), and SGD's update of every
+    parameter (a multiplication and an addition per element, momentum 0)."""
+    torch.manual_seed(0)
+    model, N = TrainStep(), 32
+    x, y = torch.randn(N, 8), torch.randn(N, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    found = snapshot(model)
+    report = profile(model, (x, y), method=sgd_step_of(optimizer))
+    assert report.total.macs == N * (8 * 16 + 16 * 4) + N * 16 * 4 * 2 + N * 8 * 16
+    assert report.forward_calls == 1 and report.method == "train_step"
+    assert report.model_name == "train_step(TrainStep)"
+    # the model and the optimizer (its momentum buffers, made by this first step) as they were found
+    assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
+    assert all(p.grad is None for p in model.parameters())
+    assert any("train_step stepped optimizer(s) SGD ×1" in note for note in report.notes)
+    assert any("profiled one call of train_step(TrainStep, ...)" in note for note in report.notes)
+    # the model's own method, stepping the same kind of optimizer, counts exactly the same
+    twin = TrainStep()
+    twin.load_state_dict(model.state_dict())
+    twin_optimizer = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    twin.step = lambda x, y: sgd_step_of(twin_optimizer)(twin, x, y)
+    assert profile(twin, (x, y), method="step").total.cost == report.total.cost
+    # read back from its JSON, the report still says it profiled a function
+    loaded = torchcount.load_report(report.to_json())
+    assert json.loads(report.to_json())["method_is_function"] is True
+    assert "the ops train_step(TrainStep, ...) ran outside any module's forward" in loaded.explain("")
+
+
+def test_a_function_method_is_checked_before_any_forward():
+    calls = []
+    model = TrainStep()
+    model.register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def step(model, x, y):
+        return model(x)
+
+    with pytest.raises(TypeError, match=r"train_step\(model, input\), which its signature .*missing a required"):
+        profile(model, (torch.randn(2, 8),), method=sgd_step_of(torch.optim.SGD(model.parameters(), lr=0.1)))
+    with pytest.raises(TypeError, match="takes no keyword argument 'z'"):
+        profile(model, (torch.randn(2, 8), torch.randn(2, 4)), kwargs={"z": 1}, method=step)
+    with pytest.raises(TypeError, match="a function called as method\\(model, \\*inputs\\), got int"):
+        profile(model, torch.randn(2, 8), method=3)
+    with pytest.raises(TypeError, match="got Linear"):
+        profile(model, torch.randn(2, 8), method=nn.Linear(8, 4))
+    assert calls == []
+
+    def forward(model, x):  # a function named forward is still a function given the model
+        return model(x) * 2
+
+    report = profile(model, torch.randn(2, 8), method=forward)
+    assert report.method == "forward" and report.forward_calls == 1
+    assert report.root.self_cost.mults == 2 * 4  # its own × 2
+
+
+def test_a_measured_function_method():
+    model = TrainStep()
+    seen = []
+
+    def predict(model, x):
+        seen.append(1)
+        return model(x).argmax(-1)
+
+    report = profile(model, torch.randn(3, 8), method=predict, measure=True, repeat=2, warmup=1)
+    assert report.root.extra["time_ms"] >= report.row("fc1").extra["time_ms"] > 0
+    assert any("predict call without hooks" in line for line in report.extra["footer"])
+    assert len(seen) > 1 + 1 + 2  # the counted call, the warm-up, the timed passes (and the extra passes)
+
+
+def test_a_function_methods_closed_over_scheduler_is_put_back():
+    """A scheduler the step function holds in its closure (no attribute of the model, no input):
+    stepped by the profiled call, it is put back, as one the model holds is."""
+    model = TrainStep()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    step = sgd_step_of(optimizer)
+
+    def train_step(model, x, y):
+        loss = step(model, x, y)
+        scheduler.step()
+        return loss
+
+    report = profile(model, (torch.randn(2, 8), torch.randn(2, 4)), method=train_step)
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+    assert any("train_step stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)
+
+
+def test_a_scheduler_given_as_an_input_is_put_back():
+    """A scheduler passed to the method itself (not held by the model): its epoch counter and the
+    optimizer's rate as found (it was searched for among the scheduler's own attributes only)."""
+    model = TrainStep()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    model.step_with = lambda x, y, scheduler: (sgd_step_of(optimizer)(model, x, y), scheduler.step())
+    report = profile(model, (torch.randn(2, 8), torch.randn(2, 4), scheduler), method="step_with")
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+    assert any("stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)

@@ -19,6 +19,7 @@ the casts autocast makes inside a ruled module are recorded: bytes its rule cann
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import inspect
 import threading
@@ -1303,11 +1304,48 @@ def capture(
             recorder.live[0] = False
 
 
+class FunctionMethod(str):
+    """``profile(model, inputs, method=train_step)``: a function run in place of the forward as
+    ``train_step(model, *inputs)``. To everything that names the profiled method it is that name (a
+    str: notes, the report's ``method``); :func:`method_runner` calls the function. ``function`` is
+    None for one read back from a saved report (its name is all that was kept)."""
+
+    function: "Callable | None"
+
+    def __new__(cls, function: "Callable | None", name: "str | None" = None) -> "FunctionMethod":
+        self = super().__new__(cls, name or getattr(function, "__name__", None) or type(function).__name__)
+        self.function = function
+        return self
+
+    def __reduce__(self):  # (a copy or a pickle keeps the name; a function may not pickle)
+        return FunctionMethod, (None, str(self))
+
+    def held(self) -> list:
+        """What the function holds besides its arguments, where its optimizer, learning-rate scheduler
+        or gradient scaler may be: the values its closure captured (a partial's bound arguments)."""
+        function, out = self.function, []
+        while isinstance(function, functools.partial):
+            out += [*function.args, *function.keywords.values()]
+            function = function.func
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                out.append(cell.cell_contents)
+            except ValueError:  # (a cell not yet filled)
+                pass
+        return out
+
+
+def method_text(type_name: str, method: str) -> str:
+    """How the profiled call is written: ``Net.generate(...)``, or ``train_step(Net, ...)`` for a function."""
+    return f"{method}({type_name}, ...)" if isinstance(method, FunctionMethod) else f"{type_name}.{method}(...)"
+
+
 def method_runner(model: nn.Module, name: str) -> Callable:
-    """``model.<name>`` as called for a profile or a measured pass: a method that returns a generator
-    (a streaming generate, which does its work as it is iterated) is iterated to the end inside the
-    call, and returns the list of what it yielded; a coroutine cannot be run here."""
-    method = getattr(model, name)
+    """``model.<name>`` as called for a profile or a measured pass (a :class:`FunctionMethod`: its
+    function, given the model first): a method that returns a generator (a streaming generate, which
+    does its work as it is iterated) is iterated to the end inside the call, and returns the list of
+    what it yielded; a coroutine cannot be run here."""
+    method = functools.partial(name.function, model) if isinstance(name, FunctionMethod) else getattr(model, name)
 
     def run(*args, **kwargs):
         out = method(*args, **kwargs)
@@ -1315,8 +1353,8 @@ def method_runner(model: nn.Module, name: str) -> Callable:
             return list(out)
         if inspect.iscoroutine(out):
             out.close()
-            raise TypeError(f"{type(model).__name__}.{name} is a coroutine function (async): torchcount runs a "
-                            "method synchronously; profile the synchronous method it awaits")
+            raise TypeError(f"{method_text(type(model).__name__, name)} is a coroutine function (async): torchcount "
+                            "runs a method synchronously; profile the synchronous method it awaits")
         return out
 
     return run

@@ -51,6 +51,8 @@ def to_dict(report: "Report", convention: "str | Convention | None" = None) -> d
         "torchcount_version": __version__,
         "model": report.model_name,
         "method": report.method,
+        # (a function given as method=, called with the model first, rather than a method of the model)
+        "method_is_function": type(report.method).__name__ == "FunctionMethod",
         "forward_calls": report.forward_calls,
         "convention": _convention_dict(conv),
         "total": {
@@ -235,7 +237,17 @@ def load_report(source: Any) -> "Report":
     return Report(model_name=data["model"], convention=conv, layers=layers, root=root, total=total,
                   uncounted=uncounted, counted_items=_read("coverage", lambda: coverage["counted_items"]),
                   notes=list(data["notes"]), extra=dict(data["extra"]),
-                  method=data.get("method"), forward_calls=data.get("forward_calls"))
+                  method=_method_of(data), forward_calls=data.get("forward_calls"))
+
+
+def _method_of(data: dict) -> "str | None":
+    """The saved report's profiled method: a name, or (``method_is_function``) a function's name."""
+    method = data.get("method")
+    if method is not None and data.get("method_is_function"):
+        from .capture import FunctionMethod
+
+        return FunctionMethod(None, str(method))
+    return method
 
 
 #: the fields a report document must have, and the JSON kinds they hold

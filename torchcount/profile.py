@@ -12,13 +12,14 @@ import sys
 import threading
 import warnings
 from contextlib import contextmanager
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from .capture import _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused, tensors_in
+from .capture import (FunctionMethod, _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused,
+                      method_text, tensors_in)
 from .conventions import Convention, get_convention
 from .count import frozen_script, summarize
 from .graph import graph_layers
@@ -151,7 +152,7 @@ def profile(
     name: str | None = None,
     measure: bool = False,
     copy_params: bool = False,
-    method: str | None = None,
+    method: "str | Callable | None" = None,
     **measure_options: Any,
 ) -> Report:
     """Profile one forward pass of ``model``.
@@ -176,7 +177,9 @@ def profile(
     ``method="generate"`` profiles one call of ``model.generate(*inputs, **kwargs)`` instead of
     the forward (any method of the model: ``encode``, ``decode``, ``generate``): every forward
     call it makes is counted (the root row's ``calls``), and the work it does outside them
-    (picking the next token, concatenating ids) is the root's own.
+    (picking the next token, concatenating ids) is the root's own. ``method=train_step``, a function,
+    profiles one call of ``train_step(model, *inputs, **kwargs)`` the same way: a training step or a
+    generation loop written outside the model.
     """
     if not isinstance(model, nn.Module):
         hint = "; a torch.export program is profiled as its module: profile(ep.module(), …)" \
@@ -192,8 +195,13 @@ def profile(
     if measure_options and not measure:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")
+    if inspect.ismethod(method) and method.__self__ is model:  # method=model.generate: the method of that name
+        method = method.__name__
     if method is not None and not isinstance(method, str):
-        raise TypeError(f"method= is the name of a method of the model ('generate'), got {method!r}")
+        if not callable(method) or isinstance(method, (nn.Module, type)):
+            raise TypeError(f"method= is the name of a method of the model ('generate') or a function called as "
+                            f"method(model, *inputs), got {type(method).__name__}: {_short_repr(method)}")
+        method = FunctionMethod(method)
     if inputs is None and input_size is None and not kwargs:
         raise ValueError("torchcount.profile needs inputs (a tensor, tuple or dict) or input_size=")
     if inputs is not None and input_size is not None:
@@ -224,7 +232,7 @@ def profile(
                      "priced from the sparse ops it ran, not its type's rule); sparse ops without a formula are listed "
                      "as uncounted")
     autocast_note_at = len(notes)  # (the note on autocast, if it was on, goes here: known after the forward)
-    if method == "forward":
+    if method == "forward" and not isinstance(method, FunctionMethod):
         method = None
     if method is not None:
         _check_method(model, method, len(args), kw)
@@ -280,8 +288,9 @@ def profile(
                         raise _forward_error(exc, recorder, counted, on_meta) from exc
             # counted once the model is restored: the restore then follows the wrappers' removal
             # while the modules are still in the CPU caches, and the trace holds all counting needs
-            report = summarize(counted, recorder.trace, conv, name or (f"{type(model).__name__}.{method}" if method else None),
-                               modules=named)
+            report = summarize(counted, recorder.trace, conv, name or (
+                (f"{method}({type(model).__name__})" if isinstance(method, FunctionMethod) else
+                 f"{type(model).__name__}.{method}") if method else None), modules=named)
             report.method = method
             if method is not None:  # every recorded call of the root but the method's own
                 report.forward_calls = sum(1 for call in recorder.trace.calls if call.module is counted) - 1
@@ -363,7 +372,7 @@ def profile(
                              f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
                              "their parameters are not in the total; their state (training flags, buffers, .grad) is "
                              "put back as the model's is")
-            notes.append(f"profiled one call of {type(model).__name__}.{method}(...), not the forward: the root's forward "
+            notes.append(f"profiled one call of {method_text(type(model).__name__, method)}, not the forward: the root's forward "
                          f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                          + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
                          "module is the root's own work")
@@ -421,6 +430,9 @@ def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: 
     """``method=`` names a method of an eager model (TorchScript modules run only their forward here)
     whose signature takes ``keywords`` after ``positional`` inputs (else it would raise at call time,
     after the profile had started: a TypeError wrapped in a ForwardError, the CLI's exit 1)."""
+    if isinstance(method, FunctionMethod):  # (a function given the model first: any model, TorchScript too)
+        _check_arguments(method.function, f"{method}()", positional + 1, keywords or {}, f"method={method}: ")
+        return
     if isinstance(model, torch.jit.ScriptModule):
         raise TypeError(f"method={method!r}: {type(model).__name__} is a TorchScript module, which torchcount "
                         "profiles through its forward only; profile the eager model")
@@ -436,6 +448,23 @@ def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: 
                              + (f"; did you mean {' or '.join(close)}?" if close else ""))
     if keywords:
         _check_keywords(found, f"{type(model).__name__}.{method}()", positional, keywords, f"method={method!r}: ")
+
+
+def _check_arguments(function, name: str, positional: int, keywords: dict, prefix: str = "") -> None:
+    """A ``TypeError`` where ``function`` cannot take ``positional`` arguments and ``keywords`` (the
+    model and the inputs of a function given as ``method=``): too many or too few, or a keyword it
+    has no parameter for. Nothing for a signature Python cannot read."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or an extension's callable: it says so when called
+        return
+    _check_keywords(function, name, positional, keywords, prefix)
+    try:
+        signature.bind(*range(positional), **keywords)
+    except TypeError as exc:
+        raise TypeError(f"{prefix}{name} is called as {name[:-2]}(model"
+                        + ", input" * (positional - 1) + "".join(f", {k}=…" for k in keywords)
+                        + f"), which its signature {name[:-2]}{signature} cannot take: {exc}") from None
 
 
 def _check_keywords(function, name: str, positional: int, keywords: dict, prefix: str = "") -> None:
@@ -936,7 +965,7 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
             hint += (f" — a shape was given where a tensor is expected: pass torch.randn{tuple(failed.args)} "
                      f"or input_size={tuple(failed.args)}")
     method = recorder.trace.method
-    where = f"{_type_name(model)}.{method}(...) failed outside any module's forward" \
+    where = f"{method_text(_type_name(model), method)} failed outside any module's forward" \
         if method is not None and failed.index == 0 else \
         f"forward failed in module '{path}' ({recorder.trace.layer_types.get(failed.path) or _type_name(failed.module)})"
     return ForwardError(f"{where} with {given}: {reason}{hint}", failed.path, shapes, reason)

@@ -403,7 +403,9 @@ class Report:
             if row.status == "covered":
                 source = "its forward hooks' ops"
             elif method_root:  # the terms are the method's own ops; its forward calls' own work is in the total
-                source = f"the ops {row.type}.{self.method}(...) ran outside any module's forward" + (
+                from .capture import method_text
+
+                source = f"the ops {method_text(row.type, self.method)} ran outside any module's forward" + (
                     f"; what its forward did itself ({'rule ' + row.rule if row.rule else 'its own ops'}, "
                     f"{self.forward_calls} call(s)) is in the total below" if self.forward_calls else "")
             else:

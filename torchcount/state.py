@@ -159,7 +159,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # a forward that converts them (``self.half()``, ``.to(dtype)``) is told by their dtypes (an attribute
     # read per parameter): it cannot be undone without a copy, as an in-place write cannot
     dtypes = [p.dtype for _, _, p in params] if not method else None
-    stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs)) if method else None
+    # (a function given as the method may hold its optimizer, scheduler or scaler itself: in its closure)
+    held = method.held() if callable(getattr(method, "held", None)) else []
+    stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
     completed = False
     try:
         yield state
@@ -452,6 +454,8 @@ def _held(owner) -> Iterator:
     if not hasattr(owner, "__dict__") or isinstance(owner, type):
         yield from _inside(owner, 2)
         return
+    if not isinstance(owner, nn.Module):  # (a scheduler or a scaler given itself, or captured by a step function)
+        yield owner
     skip = _MODULE_INTERNALS if isinstance(owner, nn.Module) else ()
     for name, value in vars(owner).items():
         if name not in skip:

@@ -1594,11 +1594,16 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
                             "the model and its inputs to follow the data flow (a report has shapes alone)")
         report = model_or_report
         if report.method is not None:
-            # (a report's default name already ends in its method: "ToyLM.generate")
-            called = report.model_name if report.model_name.endswith(f".{report.method}") \
-                else f"{report.model_name}.{report.method}"
+            from ..capture import FunctionMethod, method_text
+
+            # (a report's default name already says its method: "ToyLM.generate", "train_step(ToyLM)")
+            name, method = report.model_name, report.method
+            if isinstance(method, FunctionMethod):
+                called = name if name.startswith(f"{method}(") else method_text(name, method)
+            else:
+                called = f"{name}(...)" if name.endswith(f".{method}") else method_text(name, method)
             raise TypeError(f"receptive_field follows the forward's data flow; this report profiled "
-                            f"{called}(...), not a forward")
+                            f"{called}, not a forward")
         if report.layers and all(r.module is None for r in report.layers):
             # (a report read back from JSON: its conv layers would read as "no convolution found")
             raise ValueError(f"{report.model_name}: this report was read from JSON (torchcount.load_report), "

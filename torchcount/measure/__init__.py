@@ -31,7 +31,7 @@ from torch.utils._pytree import tree_leaves, tree_map_only
 from torch import nn
 
 from ..conventions import CONVENTIONS
-from ..capture import autocast_on, fresh_autocast_region, method_runner, own_forwards, restore_forwards
+from ..capture import autocast_on, fresh_autocast_region, method_runner, method_text, own_forwards, restore_forwards
 from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
@@ -506,7 +506,7 @@ def _measure_error(exc: Exception, model: nn.Module, path: "str | None", passes_
     elif not hooked:
         where = "(a pass without hooks, which did not fail again with hooks): "
     elif method is not None:
-        where = f"in {type(model).__name__}.{method}(...), outside any module's forward: "
+        where = f"in {method_text(type(model).__name__, method)}, outside any module's forward: "
     else:
         where = "outside any module's forward (in the root's own hooks): "
     hint = " (the measured passes run under torch.no_grad(): measure with no_grad=False)" \
