@@ -300,3 +300,120 @@ def test_cli_by_type_plot_draws_the_groups_of_its_table(capsys, tmp_path, monkey
     assert cli.main(["resnet18", "--input", "1x3x32x32", "--by-type", "--sort", "calls"]) == 0
     relu = next(line for line in capsys.readouterr()[0].splitlines() if line.startswith("ReLU "))
     assert relu.split()[1:3] == ["9", "17"]
+
+
+class _Holder(nn.Module):
+    """Calls a Linear it holds by a plain reference (not a submodule): the Linear's row is elsewhere."""
+
+    def __init__(self, lin):
+        super().__init__()
+        self.refs = [lin]
+
+    def forward(self, x):
+        return self.refs[0](x)
+
+
+class _CallsAcross(nn.Module):
+    """The Linear is registered at "lin" and called there and from inside "b" (CoaT's pattern)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 16)
+        self.b = _Holder(self.lin)
+
+    def forward(self, x):
+        return self.lin(x) + self.b(x)
+
+
+def test_a_module_called_from_outside_its_place_in_the_tree_is_in_one_group_only():
+    # two calls of the 8→16 Linear on 4 rows: 2·4·8·16 MACs, all in the Linear's row; "b" did nothing itself
+    # (its row's cost holds the call it made: summing rows' inclusive costs counted it twice, share 148.6 %)
+    report = torchcount.profile(_CallsAcross(), torch.randn(4, 8))
+    assert report.row("lin").called_from == ("b",)
+    b = report.by_type(convention="macs")
+    g = {x.name: x for x in b.groups}
+    assert g["Linear"].cost.macs == 2 * 4 * 8 * 16 == report.total.macs
+    assert g["_Holder"].cost.is_zero() and g["_Holder"].cost.bytes == 0
+    assert g["_CallsAcross (self)"].cost.adds == 4 * 16  # the sum of the two results
+    assert _sum(b.groups) == report.total.cost
+    assert math.isclose(sum(r["share"] for r in b.records()), 100.0)
+
+
+def test_a_module_called_from_outside_its_place_in_the_tree_holds_its_own_time_only():
+    torch.manual_seed(0)
+    report = torchcount.profile(_CallsAcross(), torch.randn(4, 8), measure=True, warmup=1, repeat=3)
+    g = {x.name: x for x in report.by_type().groups}
+    holder = report.row("b")
+    # "b"'s time is the Python around its call of the Linear, whose time is in the Linear's group:
+    # its own (exclusive) time, less than its whole time by that call's
+    assert math.isclose(g["_Holder"].time_ms, holder.self_extra["time_ms"])
+    assert g["_Holder"].time_ms < holder.extra["time_ms"]
+    assert math.isclose(g["Linear"].time_ms, report.row("lin").extra["time_ms"])
+
+
+class _RuledBlock(nn.Module):
+    """A block with a (test-registered) rule that covers its child Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.fixture
+def ruled_block():
+    from torchcount.cost import Term
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(_RuledBlock)
+    def ruled_block(module, call):  # rows·4·4 MACs, nothing else
+        return torchcount.Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+    yield _RuledBlock
+    registry._MODULE_RULES.pop(_RuledBlock)
+    registry._lookup_cache.clear()
+
+
+def test_the_hooks_of_a_covered_child_are_counted_once(ruled_block):
+    # the covered Linear's hooks add 1 to its 2×4 input and triple its output: 8 additions, 8
+    # multiplications, its own work (the block's rule prices 2·16 MACs); they were in the block's group too
+    model = nn.Sequential(ruled_block())
+    model[0].fc.register_forward_pre_hook(lambda module, args: (args[0] + 1,))
+    model[0].fc.register_forward_hook(lambda module, args, out: out * 3)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    g = {x.name: x for x in report.by_type().groups}
+    block, hooks = g["_RuledBlock"].cost, g["Linear"].cost
+    assert (block.macs, block.adds, block.mults) == (2 * 16, 0, 0)
+    assert (hooks.macs, hooks.adds, hooks.mults) == (0, 8, 8)
+    assert g["_RuledBlock"].params == 4 * 4 + 4 and g["Linear"].params == 0
+    assert _sum(g.values()) == report.total.cost
+
+
+def test_a_module_a_covered_childs_hook_calls_is_in_its_own_group_once(ruled_block):
+    # the hook calls another Linear(4, 4) registered on the block: not covered by the rule, a row of its
+    # own (2·4·4 MACs, 8 bias adds, 20 parameters); it was in the block's group as well
+    model = nn.Sequential(ruled_block())
+    extra = model[0].extra = nn.Linear(4, 4)
+    model[0].fc.register_forward_hook(lambda module, args, out: extra(out))
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("0.extra").status == "rule"
+    b = report.by_type(convention="macs")
+    g = {x.name: x for x in b.groups}
+    assert (g["Linear"].cost.macs, g["Linear"].cost.adds, g["Linear"].params) == (2 * 4 * 4, 2 * 4, 4 * 4 + 4)
+    assert (g["_RuledBlock"].cost.macs, g["_RuledBlock"].params) == (2 * 16, 4 * 4 + 4)  # its rule, its fc
+    assert _sum(b.groups) == report.total.cost
+    assert sum(x.params for x in b.groups) == report.total.params == 2 * (4 * 4 + 4)
+
+
+def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_block):
+    model = nn.Sequential(ruled_block())
+    model[0].fc.register_forward_hook(lambda module, args, out: (torch.linalg.eigvalsh(out.T @ out), out)[1])
+    with pytest.warns(torchcount.UncountedWarning):
+        report = torchcount.profile(model, torch.randn(2, 4))
+    assert sum(u.calls for u in report.uncounted) == 1
+    b = report.by_type(convention="macs")
+    assert sum(x.uncounted for x in b.groups) == 1
+    assert _sum(b.groups) == report.total.cost
+    # the hook's 4×2 @ 2×4 product (32 MACs) is the covered Linear's own work, beside the rule's 2·16
+    assert {x.name: x.cost.macs for x in b.groups} == {"_RuledBlock": 2 * 16, "Linear": 4 * 2 * 4}

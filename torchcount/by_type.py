@@ -208,6 +208,27 @@ def _float(value: "float | None") -> str:
     return "" if value is None else f"{value:.3g}"
 
 
+def _group_params(rows: list, has_rows_below: set) -> dict:
+    """``{id(row): parameters its group holds}``: a parent's own part those registered on it, a leaf its
+    subtree's, a module a rule prices whole its subtree's less those of the rows below it that are
+    groups' members themselves (a module a covered child's hook calls, one never called): each
+    parameter in one group."""
+    out = {}
+    for row in rows:
+        if row.status == "covered":
+            out[id(row)] = 0
+        elif row.status != "rule" and row.path in has_rows_below:
+            out[id(row)] = row.self_params
+        else:
+            out[id(row)] = row.params
+    # innermost rules first: a rule's row inside another's gives up its rows' parameters first
+    for rule in sorted((r for r in rows if r.status == "rule" and r.path in has_rows_below),
+                       key=lambda r: -r.depth):
+        below = rule.path + "." if rule.path else ""
+        out[id(rule)] -= sum(out[id(r)] for r in rows if r is not rule and r.path.startswith(below))
+    return out
+
+
 def _has_rows_below(report: "Report", row: "Row") -> bool:
     below = row.path + "." if row.path else ""
     return any(r is not row and r.path.startswith(below) for r in report.layers)
@@ -219,8 +240,6 @@ SORT_KEYS = ("ops", "MACs", "params", "calls", "layers", "time_ms", "type")
 def by_type(report: "Report", convention: "str | Convention | None" = None, sort: "str | None" = None,
             top: "int | None" = None) -> TypeBreakdown:
     """``report``'s rows summed by layer type (see :meth:`Report.by_type`)."""
-    from .report import uncounted_by_subtree
-
     if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
         raise ValueError(f"top must be None or an int ≥ 1, got {top!r}")
 
@@ -231,26 +250,29 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         while path:
             path = path.rpartition(".")[0]
             has_rows_below.add(path)
-    below = uncounted_by_subtree(report)
     groups: dict[str, TypeGroup] = {}
     # (the root is a row of its own only where it works itself; parameters registered on it are its own part's)
     root = report.root
     rows = report.layers if root is None or any(r is root for r in report.layers) else [root, *report.layers]
+    params_of = _group_params(rows, has_rows_below)
     for row in rows:
+        # every row's own work (``self_cost``): a leaf's whole, a parent's own part, a rule's price. Not
+        # ``cost``: a module's calls of modules whose rows are elsewhere (held by reference, registered in
+        # two places), and what a covered child's hooks ran inside a rule's call, are in those rows
+        cost = row.self_cost
         if row.status == "covered":
             # the rule above it holds its work, parameters and time; only ops its own forward hooks ran
             # around it are its own (count keeps them in its row)
-            if row.cost.is_zero() and not row.cost.bytes:
+            if cost.is_zero() and not cost.bytes and not row.uncounted_ops:
                 continue
             group = groups.setdefault(row.type, TypeGroup(row.type))
-            group.cost = group.cost + row.cost
+            group.cost = group.cost + cost
             group.uncounted += sum(row.uncounted_ops.values())
             continue
         own = row.status != "rule" and row.path in has_rows_below
-        cost = row.self_cost if own else row.cost
-        params = row.self_params if own else row.params
-        extra = row.shown_extra(own)
-        time_ms = extra.get("time_ms")
+        params = params_of[id(row)]
+        # its own time (children's calls excluded, wherever their rows are); a rule's row its whole time
+        time_ms = row.shown_extra(row.status != "rule").get("time_ms")
         if own and cost.is_zero() and not cost.bytes and not params and not time_ms and not row.uncounted_ops:
             continue  # a pure container: its children's rows hold everything
         name = row.type + (" (self)" if own else "")
@@ -259,7 +281,7 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         group.calls += row.calls
         group.params += params
         group.cost = group.cost + cost
-        group.uncounted += sum(row.uncounted_ops.values()) if own else below.get(row.path, 0)
+        group.uncounted += sum(row.uncounted_ops.values())
         if time_ms is not None:
             group.time_ms = (group.time_ms or 0.0) + time_ms
     measured = any(g.time_ms is not None for g in groups.values())
