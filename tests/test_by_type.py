@@ -417,3 +417,28 @@ def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_
     assert _sum(b.groups) == report.total.cost
     # the hook's 4×2 @ 2×4 product (32 MACs) is the covered Linear's own work, beside the rule's 2·16
     assert {x.name: x.cost.macs for x in b.groups} == {"_RuledBlock": 2 * 16, "Linear": 4 * 2 * 4}
+
+
+def test_work_with_no_formula_that_no_row_holds_is_named_in_the_footer():
+    # a ReLU run in another thread: listed as uncounted at "act", but it has no row (never called in the
+    # profiling thread, no parameters), so no group holds it; the † line listed no group (it ended ": ")
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Threaded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act = nn.Linear(4, 4), nn.ReLU()
+
+        def forward(self, x):
+            with ThreadPoolExecutor(1) as pool:
+                y = pool.submit(self.act, x).result()
+            return self.fc(x) + y
+
+    with pytest.warns(torchcount.UncountedWarning):
+        report = torchcount.profile(Threaded(), torch.randn(2, 4))
+    assert [(u.path, u.calls) for u in report.uncounted] == [("act", 1)]
+    b = report.by_type()
+    assert sum(g.uncounted for g in b.groups) == 0 and "†" not in b.table()
+    footer = b.footer()
+    assert not any(line.startswith("†") for line in footer)
+    assert any(line.startswith("1 call of work with no formula is in no group") and "act" in line for line in footer)

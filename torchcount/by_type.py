@@ -161,9 +161,17 @@ class TypeBreakdown:
             lines.append(f"params: the groups hold {sum(g.params for g in self.groups):,} against the model's "
                          f"{self.report.total.params:,}: a weight tied between modules is in each holder's "
                          "group, and parameters no module with a row holds are in none")
-        if self.report.uncounted:
+        if any(g.uncounted for g in self.groups):
             lines.append("† the group's cost leaves out ops with no formula: " + "; ".join(
                 f"{g.name} ({g.uncounted} call{'s' if g.uncounted != 1 else ''})" for g in self.groups if g.uncounted))
+        # (work of a module with no row: one called only in another thread, with no parameters)
+        rowless = sum(u.calls for u in self.report.uncounted) - sum(g.uncounted for g in self.groups)
+        if rowless > 0:
+            paths = {r.path for r in self.report.layers} | ({self.report.root.path} if self.report.root else set())
+            where = sorted({f"{u.path or '(root)'}: {u.what}" for u in self.report.uncounted if u.path not in paths})
+            lines.append(f"{rowless:,} call{'s' if rowless != 1 else ''} of work with no formula "
+                         f"{'is' if rowless == 1 else 'are'} in no group (no row holds {'it' if rowless == 1 else 'them'}"
+                         + (f": {'; '.join(where[:3])}{' …' if len(where) > 3 else ''}" if where else "") + ")")
         if self.measured:
             lines.append("time_ms: each layer's own time per forward (median of the timed passes; a module a rule "
                          "prices whole, its whole time), summed; time% of the measured forward; GFLOP/s: "
