@@ -442,3 +442,33 @@ def test_work_with_no_formula_that_no_row_holds_is_named_in_the_footer():
     footer = b.footer()
     assert not any(line.startswith("†") for line in footer)
     assert any(line.startswith("1 call of work with no formula is in no group") and "act" in line for line in footer)
+
+
+def test_a_module_registered_in_two_places_is_named_where_the_parameters_exceed_the_model():
+    # the Linear(8, 16) (136 parameters) is registered at "a.lin" (its row) and at "b.lin", called from both;
+    # "b" has no row below it, so its row (and group) holds the Linear's parameters by registration, as
+    # the per-layer table's: 272 against 136, which the footer put down to a tied weight only
+    class Holder(nn.Module):
+        def __init__(self, lin):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, x):
+            return self.lin(x)
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            lin = nn.Linear(8, 16)
+            self.a, self.b = Holder(lin), Holder(lin)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+
+    report = torchcount.profile(Two(), torch.randn(4, 8))
+    b = report.by_type(convention="macs")
+    assert report.total.params == 8 * 16 + 16
+    assert sum(g.params for g in b.groups) == 2 * (8 * 16 + 16)
+    assert _sum(b.groups) == report.total.cost and report.total.macs == 2 * 4 * 8 * 16
+    line = next(x for x in b.footer() if x.startswith("params: the groups hold 288 against the model's 144"))
+    assert "registered in two places" in line

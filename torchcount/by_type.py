@@ -157,10 +157,12 @@ class TypeBreakdown:
         if whole:
             lines.append(f"{', '.join(whole)}: priced whole by a rule, with the work and parameters of its "
                          "submodules, which are in no group of their own")
-        if sum(g.params for g in self.groups) != self.report.total.params:
-            lines.append(f"params: the groups hold {sum(g.params for g in self.groups):,} against the model's "
-                         f"{self.report.total.params:,}: a weight tied between modules is in each holder's "
-                         "group, and parameters no module with a row holds are in none")
+        held = sum(g.params for g in self.groups)
+        if held != self.report.total.params:
+            lines.append(f"params: the groups hold {held:,} against the model's {self.report.total.params:,}: " + (
+                "a weight tied between modules, or a module registered in two places, is in each holder's group "
+                "(as in the per-layer table)" if held > self.report.total.params else
+                "parameters no module with a row holds are in no group"))
         if any(g.uncounted for g in self.groups):
             lines.append("† the group's cost leaves out ops with no formula: " + "; ".join(
                 f"{g.name} ({g.uncounted} call{'s' if g.uncounted != 1 else ''})" for g in self.groups if g.uncounted))
