@@ -5,7 +5,8 @@ layer's input gradient is not needed: the images have no gradient). Hence the ru
 
 The network is seed 003's small convnet (examples/lenet_params.py: 28×28×1 → conv 5@3×3 → conv
 5@3×3×5 → FC 2880→128 → FC 128→10), trained with cross-entropy. The step is a method of the model,
-profiled with ``torchcount.profile(model, batch, method="train_step")``; the parameters' gradients,
+profiled with ``torchcount.profile(model, batch, method="train_step")`` (and, written as a function
+outside the model as training code usually has it, with ``method=train_step``: the same count); the parameters' gradients,
 the weights the optimizer updated and the optimizer's state (SGD's momentum) are put back afterwards,
 so the model trains on as if it had not been profiled. The backward's ops are the root's own work (they run in the method); the
 column ``backward_MACs`` says which layer's forward set each of them up.
@@ -57,7 +58,19 @@ def main():
           f"optimizer state put back: {not model.optimizer.state}\n")
     # the backward's MACs by the layer whose forward set them up (they are counted in the root's row)
     print(step.table(columns=["#", "module", "type", "MACs", "backward_MACs"]))
+    # the same step as training code usually has it, a function outside the model: method=train_step
+    as_function = torchcount.profile(model, (*batch, model.optimizer), method=train_step, convention="macs")
+    print(f"\nas a function, {as_function.model_name}: {as_function.total.macs:,} MACs; weights put back: "
+          f"{all(torch.equal(p, w) for p, w in zip(model.parameters(), weights))}")
     return forward, step
+
+
+def train_step(model, x, labels, optimizer):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), labels)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 if __name__ == "__main__":

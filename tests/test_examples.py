@@ -47,6 +47,8 @@ EXPECTED = {
         "gradients put back: True; weights put back: True; optimizer state put back: True",
         # its backward_MACs column: conv 1's weight gradient only, every other contraction 2 × its forward
         "30,420           30,420", "129,600          259,200", "368,640          737,280", "1,280            2,560",
+        # the same step as a function given the model: the same MACs, the weights put back again
+        "as a function, train_step(SmallConvNet): 1,559,400 MACs; weights put back: True",
     ],
     # seed 003's LeNet prepared for QAT: the float MACs 28²·8·75 + 10²·16·200 + 400·120 + 120·84 + 84·10;
     # one fused fake quantizer of n elements in C channels is 12·n + 11·C FLOPs, 10·n with its observer off
