@@ -472,3 +472,35 @@ def test_a_module_registered_in_two_places_is_named_where_the_parameters_exceed_
     assert _sum(b.groups) == report.total.cost and report.total.macs == 2 * 4 * 8 * 16
     line = next(x for x in b.footer() if x.startswith("params: the groups hold 288 against the model's 144"))
     assert "registered in two places" in line
+
+
+def test_a_training_steps_backward_by_the_layer_type_that_set_it_up():
+    """tests/test_backward.py's classifier step: the backward's MACs by type: the first convolution's
+    weight gradient only (26·26·5·9), the second's input and weight gradients (2 × 24·24·5·45), each
+    Linear's 2 × its forward (2880·128 and 128·10); they add up to the backward's MACs, which are
+    counted in the root's own group (the method ran it)."""
+    from test_backward import ClassifierStep
+
+    model = nn.Sequential(nn.Conv2d(1, 5, 3), nn.Conv2d(5, 5, 3), nn.Flatten(), nn.Linear(2880, 128),
+                          nn.Linear(128, 10))
+    report = torchcount.profile(ClassifierStep(model), (torch.randn(1, 1, 28, 28), torch.tensor([3])),
+                                method="train_step", warn=False)
+    b = report.by_type(convention="macs")
+    g = {x.name: x for x in b.groups}
+    assert g["Conv2d"].backward_macs == 26 * 26 * 5 * 9 + 2 * 24 * 24 * 5 * 45
+    assert g["Linear"].backward_macs == 2 * (2880 * 128 + 128 * 10)
+    backward = sum(x.backward_macs or 0 for x in b.groups)
+    assert backward == report.extra["backward_MACs"] == g["ClassifierStep (self)"].cost.macs
+    assert _sum(b.groups) == report.total.cost
+    assert "backward_MACs" in b.table().splitlines()[2] and "backward_MACs" in b.to_csv().splitlines()[0]
+
+
+def test_cli_by_type_json_takes_sort_and_top(capsys):
+    code = cli.main(["resnet18", "--input", "1x3x32x32", "--by-type", "--sort", "params", "--top", "2",
+                     "--format", "json"])
+    doc = json.loads(capsys.readouterr()[0])
+    assert code == 0 and (doc["sort"], doc["top"]) == ("params", 2)
+    # the two types with the most parameters: the 20 convolutions, then the 512 → 1000 classifier
+    assert [(g["type"], g["params"]) for g in doc["groups"]] == [("Conv2d", 11_166_912), ("Linear", 513_000)]
+    assert 513_000 == 512 * 1000 + 1000
+    assert cli.main(["resnet18", "--input", "1x3x32x32", "--sort", "params", "--format", "json"]) == 2

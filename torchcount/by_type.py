@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .conventions import Convention, get_convention
 from .cost import CATEGORIES, Cost
+from .count import BACKWARD_MACS, own_extra
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Report, Row
@@ -40,6 +41,10 @@ class TypeGroup:
     time_ms: "float | None" = None
     #: calls of ops with no formula in its rows' work: its cost leaves that out (the table's †)
     uncounted: int = 0
+    #: a training step's backward MACs its rows' forwards set up (their own ``backward_MACs``), or None
+    #: where not tracked (no backward in a profiled method). The backward itself is counted where it ran
+    #: (the root's own group): this says which layers' gradients it computed
+    backward_macs: "int | None" = None
 
     @property
     def layers(self) -> int:
@@ -76,8 +81,12 @@ class TypeBreakdown:
     def calls(self) -> int:
         return sum(g.calls for g in self.groups)
 
+    @property
+    def has_backward(self) -> bool:
+        return any(g.backward_macs is not None for g in self.groups)
+
     def columns(self) -> list:
-        return COLUMNS + (MEASURED_COLUMNS if self.measured else [])
+        return COLUMNS + (["backward_MACs"] if self.has_backward else []) + (MEASURED_COLUMNS if self.measured else [])
 
     def records(self) -> list[dict]:
         """One flat dict per shown group (the CSV's lines): the columns, each cost category, and the
@@ -91,6 +100,8 @@ class TypeBreakdown:
                    "MACs": g.cost.macs, "ops": ops, "convention": self.convention.name,
                    "share": 100 * ops / total_ops if total_ops else None,
                    **{c: getattr(g.cost, c) for c in CATEGORIES}, "uncounted": g.uncounted}
+            if self.has_backward:
+                rec["backward_MACs"] = g.backward_macs or 0
             if self.measured:
                 rec["time_ms"] = g.time_ms
                 rec["time%"] = 100 * g.time_ms / root_ms if g.time_ms is not None and root_ms else None
@@ -118,6 +129,8 @@ class TypeBreakdown:
             cells = {**rec, "type": rec["type"] + (" †" if rec["uncounted"] else ""),
                      "layers": f"{rec['layers']:,}", "calls": f"{rec['calls']:,}", "params": fmt(rec["params"]),
                      "MACs": fmt(rec["MACs"]), "ops": fmt(rec["ops"]), "share": _percent(rec["share"])}
+            if self.has_backward:
+                cells["backward_MACs"] = fmt(rec["backward_MACs"])
             if self.measured:
                 cells.update({"time_ms": _float(rec["time_ms"]), "time%": _percent(rec["time%"]),
                               "GFLOP/s": _float(rec["GFLOP/s"])})
@@ -126,6 +139,8 @@ class TypeBreakdown:
         totals = {"type": "total", "layers": f"{self.layers:,}", "calls": f"{self.calls:,}",
                   "params": fmt(report.total.params), "MACs": fmt(report.total.macs), "ops": fmt(total_ops),
                   "share": "100.0%" if total_ops else "—"}
+        if self.has_backward:
+            totals["backward_MACs"] = fmt(sum(g.backward_macs or 0 for g in self.groups))
         if self.measured:
             root_ms = report.extra.get("time_ms")
             totals.update({"time_ms": _float(root_ms), "time%": "100.0%" if root_ms else "",
@@ -174,6 +189,9 @@ class TypeBreakdown:
             lines.append(f"{rowless:,} call{'s' if rowless != 1 else ''} of work with no formula "
                          f"{'is' if rowless == 1 else 'are'} in no group (no row holds {'it' if rowless == 1 else 'them'}"
                          + (f": {'; '.join(where[:3])}{' …' if len(where) > 3 else ''}" if where else "") + ")")
+        if self.has_backward:
+            lines.append("backward_MACs: the backward's MACs by the layer type whose forward set them up; the backward "
+                         "itself ran in the profiled method, so its cost is in that group's (the root's own)")
         if self.measured:
             lines.append("time_ms: each layer's own time per forward (median of the timed passes; a module a rule "
                          "prices whole, its whole time), summed; time% of the measured forward; GFLOP/s: "
@@ -292,6 +310,8 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         group.params += params
         group.cost = group.cost + cost
         group.uncounted += sum(row.uncounted_ops.values())
+        if BACKWARD_MACS in row.extra:  # (its own: a parent's children give theirs to their own groups)
+            group.backward_macs = (group.backward_macs or 0) + own_extra(row, BACKWARD_MACS)
         if time_ms is not None:
             group.time_ms = (group.time_ms or 0.0) + time_ms
     measured = any(g.time_ms is not None for g in groups.values())

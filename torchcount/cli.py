@@ -1766,10 +1766,9 @@ def _run(argv: list[str]) -> int:
     twice = sorted({n for n in named if named.count(n) > 1})
     if twice:  # the second would replace the first, silently
         raise UsageError(f"--input {twice[0]}=… is given more than once")
-    if args.sort is not None and args.format == "json":
-        raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
-    if args.top is not None and args.format == "json":
-        raise UsageError("--sort/--top apply to table, markdown and csv; JSON always holds every row")
+    if (args.sort is not None or args.top is not None) and args.format == "json" and not args.by_type:
+        raise UsageError("--sort/--top apply to table, markdown and csv (and --by-type's JSON); JSON always "
+                         "holds every row")
     if args.columns is not None and args.format in ("json", "csv"):
         raise UsageError("--columns applies to table and markdown; csv and json hold every column")
     if args.units and args.format in ("json", "csv"):
