@@ -636,3 +636,118 @@ def test_a_scheduler_given_as_an_input_is_put_back():
     report = profile(model, (torch.randn(2, 8), torch.randn(2, 4), scheduler), method="step_with")
     assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
     assert any("stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)
+
+
+# ---- where a step function holds its scheduler and scaler: each is put back ---------------------
+def scaled_step(model, x, y, optimizer, scheduler, scaler):
+    """One AMP training step (the scaler None: unscaled), then the scheduler's step."""
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    scheduler.step()
+    return loss
+
+
+_OPTIMIZER = _SCHEDULER = _SCALER = None  # (set by the test of a step that names them as globals)
+
+
+def global_step(model, x, y):
+    return scaled_step(model, x, y, _OPTIMIZER, _SCHEDULER, _SCALER)
+
+
+class Trainer:
+    """A training loop's object: its step is a bound method, or the object itself is called."""
+
+    def __init__(self, optimizer, scheduler, scaler):
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+
+    def step(self, model, x, y):
+        return scaled_step(model, x, y, self.optimizer, self.scheduler, self.scaler)
+
+    def __call__(self, model, x, y):
+        return self.step(model, x, y)
+
+
+def _holding(holder: str, optimizer, scheduler, scaler):
+    """A step function that reaches the three through ``holder``."""
+    import functools
+
+    if holder == "global":
+        global _OPTIMIZER, _SCHEDULER, _SCALER
+        _OPTIMIZER, _SCHEDULER, _SCALER = optimizer, scheduler, scaler
+        return global_step
+    if holder == "default argument":
+        def step(model, x, y, optimizer=optimizer, scheduler=scheduler, scaler=scaler):
+            return scaled_step(model, x, y, optimizer, scheduler, scaler)
+        return step
+    if holder == "keyword-only default":
+        def step(model, x, y, *, optimizer=optimizer, scheduler=scheduler, scaler=scaler):
+            return scaled_step(model, x, y, optimizer, scheduler, scaler)
+        return step
+    if holder == "bound method of another object":
+        return Trainer(optimizer, scheduler, scaler).step
+    if holder == "partial of a bound method":
+        return functools.partial(Trainer(optimizer, scheduler, scaler).step)
+    if holder == "callable object":
+        return Trainer(optimizer, scheduler, scaler)
+    if holder == "closed-over helper":  # the function closes over a helper, which closes over the three
+        def make(optimizer, scheduler, scaler):
+            return lambda model, x, y: scaled_step(model, x, y, optimizer, scheduler, scaler)
+        helper = make(optimizer, scheduler, scaler)
+
+        def step(model, x, y):
+            return helper(model, x, y)
+        return step
+    raise AssertionError(holder)
+
+
+@pytest.mark.parametrize("holder", ["global", "default argument", "keyword-only default",
+                                    "bound method of another object", "partial of a bound method",
+                                    "callable object", "closed-over helper"])
+def test_a_step_functions_scheduler_and_scaler_are_put_back_wherever_it_holds_them(holder):
+    """StepLR(step_size=1, gamma=0.5) halves the rate at each step (0.1 → 0.05, last_epoch 0 → 1), and a
+    GradScaler(init_scale=1024, growth_interval=1) doubles its scale after a step without inf (1024 →
+    2048): none of that, nor Adam's state (made by the first step), stays after the profile."""
+    from conftest import probe
+
+    model = TrainStep()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1) \
+        if probe("AMP's GradScaler on CPU") else None
+    found = snapshot(model)
+    try:
+        report = profile(model, (torch.randn(2, 8), torch.randn(2, 4)),
+                         method=_holding(holder, optimizer, scheduler, scaler))
+    finally:
+        _holding("global", None, None, None)
+    assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+    assert any("stepped learning-rate scheduler(s) StepLR; put back" in note for note in report.notes)
+    if scaler is not None:
+        assert scaler.get_scale() == 1024.0
+        assert any("used AMP gradient scaler(s) GradScaler" in note for note in report.notes)
+    # the step itself does as said when run for real
+    scaled_step(model, torch.randn(2, 8), torch.randn(2, 4), optimizer, scheduler, scaler)
+    assert scheduler.last_epoch == 1 and optimizer.param_groups[0]["lr"] == 0.05
+    assert scaler is None or scaler.get_scale() == 2048.0
+
+
+def test_a_measured_step_function_puts_back_its_global_scheduler():
+    """Each measured pass steps the scheduler again (a counting pass, a warm-up, two timed passes and
+    the extra ones): afterwards it is where it was, as after counting alone."""
+    model = TrainStep()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    try:
+        profile(model, (torch.randn(2, 8), torch.randn(2, 4)), method=_holding("global", optimizer, scheduler, None),
+                measure=True, repeat=2, warmup=1)
+    finally:
+        _holding("global", None, None, None)
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1

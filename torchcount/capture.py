@@ -23,6 +23,7 @@ import functools
 import gc
 import inspect
 import threading
+import types
 import weakref
 from math import prod as _prod
 from contextlib import contextmanager
@@ -1322,17 +1323,59 @@ class FunctionMethod(str):
 
     def held(self) -> list:
         """What the function holds besides its arguments, where its optimizer, learning-rate scheduler
-        or gradient scaler may be: the values its closure captured (a partial's bound arguments)."""
-        function, out = self.function, []
-        while isinstance(function, functools.partial):
-            out += [*function.args, *function.keywords.values()]
-            function = function.func
-        for cell in getattr(function, "__closure__", None) or ():
-            try:
-                out.append(cell.cell_contents)
-            except ValueError:  # (a cell not yet filled)
-                pass
+        or gradient scaler may be: see :func:`_held_by`."""
+        out: list = []
+        _held_by(self.function, out, set(), _HELPER_DEPTH)
         return out
+
+
+#: how many levels of functions :func:`_held_by` follows: the function given, the helpers it holds
+#: or names (a step that calls ``make_step(...)``'s closure), and theirs
+_HELPER_DEPTH = 3
+
+
+def _held_by(function, out: list, seen: set, depth: int) -> None:
+    """Append to ``out`` what ``function`` can reach without being given it: a partial's bound
+    arguments, a bound method's object, a callable object itself (its attributes are searched by the
+    caller), a function's closure, its default arguments (``scheduler=scheduler``, keyword-only ones
+    too) and the globals its code names (an imported module's, a class's or torch's own are left
+    out); and, ``depth`` levels down, what the functions among those reach (a helper it calls)."""
+    if depth <= 0 or function is None or id(function) in seen:
+        return
+    seen.add(id(function))
+    while isinstance(function, functools.partial):
+        out.extend([*function.args, *function.keywords.values()])
+        function = function.func
+    if isinstance(function, types.MethodType):
+        out.append(function.__self__)
+        function = function.__func__
+    elif not isinstance(function, (types.FunctionType, types.BuiltinFunctionType, type)):  # a callable object
+        out.append(function)
+        function = getattr(type(function), "__call__", None)
+    if not isinstance(function, types.FunctionType):
+        return
+    found = []
+    for cell in function.__closure__ or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:  # (a cell not yet filled)
+            pass
+    found += [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
+    names, codes = set(), [function.__code__]
+    while codes:  # (names used in its nested lambdas and comprehensions are in their own code objects)
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    scope = function.__globals__
+    found += [scope[name] for name in sorted(names) if name in scope
+              and not isinstance(scope[name], (types.ModuleType, type))]
+    for value in found:
+        if isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
+            module = getattr(getattr(value, "func", value), "__module__", None) or ""
+            if module.split(".")[0] not in ("torch", "torchcount"):
+                _held_by(value, out, seen, depth - 1)
+        else:
+            out.append(value)
 
 
 def method_text(type_name: str, method: str) -> str:
