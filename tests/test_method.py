@@ -751,3 +751,35 @@ def test_a_measured_step_function_puts_back_its_global_scheduler():
     finally:
         _holding("global", None, None, None)
     assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+
+
+class _AsyncLM(ToyLM):
+    async def agenerate(self, ids):
+        return self(ids)
+
+    async def astream(self, ids):  # an async streaming generate
+        yield self(ids)
+
+
+def test_an_async_method_or_function_is_an_error_before_any_forward():
+    """An async function (or async generator function: an async streaming decode) cannot be run
+    synchronously: a TypeError before the model runs, not a profile of nothing (an async generator's
+    body never ran: 0 forward calls, 0 MACs) nor an error from inside the profile."""
+    model, ids = _AsyncLM(), torch.tensor([[1, 2, 3]])
+    calls = []
+    model.register_forward_pre_hook(lambda *_: calls.append(1))
+
+    async def step(model, ids):
+        return model(ids)
+
+    async def stream(model, ids):
+        yield model(ids)
+
+    for method, what in ((step, "async function"), (stream, "async generator function"),
+                         ("agenerate", "async function"), ("astream", "async generator function")):
+        with pytest.raises(TypeError, match=f"is an {what}"):
+            profile(model, ids, method=method)
+    assert calls == []
+    # one only its result tells (a plain function returning an async generator): an error, not 0 MACs
+    with pytest.raises(torchcount.ForwardError, match="is an async generator function"):
+        profile(model, ids, method=lambda model, ids: stream(model, ids))

@@ -1383,21 +1383,36 @@ def method_text(type_name: str, method: str) -> str:
     return f"{method}({type_name}, ...)" if isinstance(method, FunctionMethod) else f"{type_name}.{method}(...)"
 
 
+def async_kind(function) -> "str | None":
+    """"async function" or "async generator function" where calling ``function`` (a function, a
+    partial, a bound method, a callable object) makes a coroutine or an async generator, which
+    torchcount cannot run; None otherwise."""
+    if not inspect.isroutine(function) and not isinstance(function, functools.partial):
+        function = getattr(type(function), "__call__", None)  # (a callable object: its class's __call__)
+    if inspect.iscoroutinefunction(function):
+        return "async function"
+    if inspect.isasyncgenfunction(function):
+        return "async generator function"
+    return None
+
+
 def method_runner(model: nn.Module, name: str) -> Callable:
     """``model.<name>`` as called for a profile or a measured pass (a :class:`FunctionMethod`: its
     function, given the model first): a method that returns a generator (a streaming generate, which
     does its work as it is iterated) is iterated to the end inside the call, and returns the list of
-    what it yielded; a coroutine cannot be run here."""
+    what it yielded; a coroutine or an async generator cannot be run here."""
     method = functools.partial(name.function, model) if isinstance(name, FunctionMethod) else getattr(model, name)
 
     def run(*args, **kwargs):
         out = method(*args, **kwargs)
         if inspect.isgenerator(out):
             return list(out)
-        if inspect.iscoroutine(out):
-            out.close()
-            raise TypeError(f"{method_text(type(model).__name__, name)} is a coroutine function (async): torchcount "
-                            "runs a method synchronously; profile the synchronous method it awaits")
+        if inspect.iscoroutine(out) or inspect.isasyncgen(out):  # (profile checks for these before it starts)
+            if inspect.iscoroutine(out):
+                out.close()
+            raise TypeError(f"{method_text(type(model).__name__, name)} is an "
+                            f"{'async function' if inspect.iscoroutine(out) else 'async generator function'}: "
+                            "torchcount runs a method synchronously; profile the synchronous method it awaits")
         return out
 
     return run

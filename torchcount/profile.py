@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from .capture import (FunctionMethod, _has_own_hooks, _raw_tensors, capture, fresh_autocast_region, gc_paused,
-                      method_text, tensors_in)
+from .capture import (FunctionMethod, _has_own_hooks, _raw_tensors, async_kind, capture, fresh_autocast_region,
+                      gc_paused, method_text, tensors_in)
 from .conventions import Convention, get_convention
 from .count import frozen_script, summarize
 from .graph import graph_layers
@@ -431,6 +431,7 @@ def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: 
     whose signature takes ``keywords`` after ``positional`` inputs (else it would raise at call time,
     after the profile had started: a TypeError wrapped in a ForwardError, the CLI's exit 1)."""
     if isinstance(method, FunctionMethod):  # (a function given the model first: any model, TorchScript too)
+        _check_synchronous(method.function, method_text(type(model).__name__, method), f"method={method}: ")
         _check_arguments(method.function, f"{method}()", positional + 1, keywords or {}, f"method={method}: ")
         return
     if isinstance(model, torch.jit.ScriptModule):
@@ -446,8 +447,18 @@ def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: 
         close = difflib.get_close_matches(method, names, n=3, cutoff=0.6)
         raise AttributeError(f"method={method!r}: {type(model).__name__} {what} {method!r}"
                              + (f"; did you mean {' or '.join(close)}?" if close else ""))
+    _check_synchronous(found, method_text(type(model).__name__, method), f"method={method!r}: ")
     if keywords:
         _check_keywords(found, f"{type(model).__name__}.{method}()", positional, keywords, f"method={method!r}: ")
+
+
+def _check_synchronous(function, called: str, prefix: str) -> None:
+    """A ``TypeError`` where ``function`` is async (a coroutine or async generator function): calling it
+    would run none of its body."""
+    kind = async_kind(function)
+    if kind is not None:
+        raise TypeError(f"{prefix}{called} is an {kind}: torchcount runs a method synchronously; profile the "
+                        "synchronous method it awaits")
 
 
 def _check_arguments(function, name: str, positional: int, keywords: dict, prefix: str = "") -> None:
