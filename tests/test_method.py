@@ -783,3 +783,37 @@ def test_an_async_method_or_function_is_an_error_before_any_forward():
     # one only its result tells (a plain function returning an async generator): an error, not 0 MACs
     with pytest.raises(torchcount.ForwardError, match="is an async generator function"):
         profile(model, ids, method=lambda model, ids: stream(model, ids))
+
+
+class Twice:
+    def __call__(self, model, x):
+        return model(x) + model(x)
+
+
+def test_a_function_methods_name_in_every_form():
+    """The report's name is the function's, given the model's type: a partial is named by the function
+    it wraps (not "partial"), a bound method by the method, a callable object by its class; a
+    TorchScript module's report by the function too (its forward ran twice: 2·N·(8·16 + 16·4) MACs)."""
+    import functools
+
+    model, N = TrainStep(), 2
+    x = torch.randn(N, 8)
+
+    def scaled(model, x, k=1):
+        return model(x) * k
+
+    def twice(model, x):
+        return model(x) + model(x)
+
+    report = profile(model, x, method=functools.partial(scaled, k=2))
+    assert (report.model_name, report.method) == ("scaled(TrainStep)", "scaled")
+    assert "profiled one call of scaled(TrainStep, ...)" in " ".join(report.notes)
+    assert profile(model, x, method=Twice()).model_name == "Twice(TrainStep)"
+    assert profile(model, x, method=functools.partial(functools.partial(twice))).model_name == "twice(TrainStep)"
+    scripted = torch.jit.script(TrainStep())
+    report = profile(scripted, x, method=twice)
+    assert report.model_name == f"twice({type(scripted).__name__})" and report.forward_calls == 2
+    assert report.total.macs == 2 * N * (8 * 16 + 16 * 4)
+    assert profile(scripted, x, method=twice, name="mine").model_name == "mine"
+    with pytest.raises(TypeError, match=r"method=twice is not supported"):
+        torchcount.receptive_field(model, x, method=twice)

@@ -1314,7 +1314,10 @@ class FunctionMethod(str):
     function: "Callable | None"
 
     def __new__(cls, function: "Callable | None", name: "str | None" = None) -> "FunctionMethod":
-        self = super().__new__(cls, name or getattr(function, "__name__", None) or type(function).__name__)
+        named = function
+        while isinstance(named, functools.partial):  # (named by the function it wraps, not "partial")
+            named = named.func
+        self = super().__new__(cls, name or getattr(named, "__name__", None) or type(named).__name__)
         self.function = function
         return self
 

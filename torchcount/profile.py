@@ -242,7 +242,8 @@ def profile(
                      "counted as one row from the aten ops it ran")
         if frozen_script(model):  # torch.jit.freeze turns its parameters into constants
             notes.append(_frozen_note(model))
-        name = name or type(model).__name__
+        # (named as it is, not as its stand-in; a function given as the method names it below)
+        name = name or (None if method is not None else type(model).__name__)
 
     named = list(counted.named_modules())  # one walk of the module tree for every stage below
     # the distinct module types: a check for a kind of module (TorchScript, compiled, transformer layers,

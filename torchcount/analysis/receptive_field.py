@@ -1614,9 +1614,11 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         from ..profile import as_call, make_inputs, model_device, profile
 
         model = model_or_report
-        if profile_options.get("method") not in (None, "forward"):
-            raise TypeError(f"receptive_field follows the forward's data flow; method="
-                            f"{profile_options['method']!r} is not supported")
+        method = profile_options.get("method")
+        if method is not None and (callable(method) or method != "forward"):
+            shown = repr(method) if isinstance(method, str) else getattr(method, "__name__", None) or \
+                type(method).__name__  # (a function by its name, not its repr with an address)
+            raise TypeError(f"receptive_field follows the forward's data flow; method={shown} is not supported")
         if inputs is None and profile_options.get("input_size") is not None:
             device = profile_options.pop("device", None)  # (where the inputs are made: used up here)
             inputs = make_inputs(profile_options.pop("input_size"), profile_options.pop("dtype", torch.float32),
