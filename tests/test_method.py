@@ -817,3 +817,51 @@ def test_a_function_methods_name_in_every_form():
     assert profile(scripted, x, method=twice, name="mine").model_name == "mine"
     with pytest.raises(TypeError, match=r"method=twice is not supported"):
         torchcount.receptive_field(model, x, method=twice)
+
+
+def test_modules_a_step_function_holds_are_put_back_as_its_inputs_are():
+    """A teacher the step function closes over, or that its trainer object holds (a BatchNorm in
+    training mode: a forward moves its running mean off 0 and counts a batch), keeps its state as a
+    teacher given as an input does, and its work is counted the same (the root's own row: the model's
+    N·4·4 MACs and the teacher's N·4·4); an EMA copy the step writes in place is a
+    ParameterModifiedError naming it, and restored bit for bit with copy_params=True."""
+    N = 8
+    model, x = nn.Linear(4, 4), torch.randn(N, 4)
+    teacher = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+
+    def distill(model, x):
+        return (model(x) - teacher(x)).square().mean()
+
+    def distill_given(model, x, teacher):
+        return (model(x) - teacher(x)).square().mean()
+
+    class Distiller:
+        def __init__(self, teacher):
+            self.teacher = teacher
+
+        def step(self, model, x):
+            return (model(x) - self.teacher(x)).square().mean()
+
+    given = profile(model, (x, teacher), method=distill_given)
+    assert given.total.macs == 2 * N * 4 * 4
+    for method in (distill, Distiller(teacher).step):
+        report = profile(model, x, method=method)
+        assert teacher[1].num_batches_tracked.item() == 0 and torch.equal(teacher[1].running_mean, torch.zeros(4))
+        assert report.total.cost == given.total.cost
+        assert any(note.startswith("module(s) held by ") and "Sequential" in note for note in report.notes)
+
+    ema = nn.Linear(4, 4)
+    found = ema.weight.detach().clone()
+
+    def ema_step(model, x):
+        out = model(x)
+        with torch.no_grad():
+            for average, p in zip(ema.parameters(), model.parameters()):
+                average.mul_(0.9).add_(p, alpha=0.1)
+        return out
+
+    with pytest.raises(torchcount.ParameterModifiedError, match=r"ema\.weight"):
+        profile(model, x, method=ema_step)
+    ema.weight.data.copy_(found)  # (the error says it could not be put back)
+    profile(model, x, method=ema_step, copy_params=True)
+    assert torch.equal(ema.weight, found)

@@ -1327,6 +1327,12 @@ class FunctionMethod(str):
     def held(self) -> list:
         """What the function holds besides its arguments, where its optimizer, learning-rate scheduler
         or gradient scaler may be: see :func:`_held_by`."""
+        return [value for _, value in self.held_named()]
+
+    def held_named(self) -> list:
+        """:meth:`held` as (name, value): the name it has where it is held (a closure's variable, a
+        parameter's default, a global, a partial's ``args[0]``, ``self`` of a bound method or a
+        callable object)."""
         out: list = []
         _held_by(self.function, out, set(), _HELPER_DEPTH)
         return out
@@ -1338,47 +1344,51 @@ _HELPER_DEPTH = 3
 
 
 def _held_by(function, out: list, seen: set, depth: int) -> None:
-    """Append to ``out`` what ``function`` can reach without being given it: a partial's bound
-    arguments, a bound method's object, a callable object itself (its attributes are searched by the
-    caller), a function's closure, its default arguments (``scheduler=scheduler``, keyword-only ones
-    too) and the globals its code names (an imported module's, a class's or torch's own are left
-    out); and, ``depth`` levels down, what the functions among those reach (a helper it calls)."""
+    """Append to ``out`` (as (name, value)) what ``function`` can reach without being given it: a
+    partial's bound arguments, a bound method's object, a callable object itself (its attributes
+    are searched by the caller), a function's closure, its default arguments (``scheduler=scheduler``,
+    keyword-only ones too) and the globals its code names (an imported module's, a class's or torch's
+    own are left out); and, ``depth`` levels down, what the functions among those reach (a helper it
+    calls)."""
     if depth <= 0 or function is None or id(function) in seen:
         return
     seen.add(id(function))
     while isinstance(function, functools.partial):
-        out.extend([*function.args, *function.keywords.values()])
+        out.extend([*((f"args[{i}]", a) for i, a in enumerate(function.args)), *function.keywords.items()])
         function = function.func
     if isinstance(function, types.MethodType):
-        out.append(function.__self__)
+        out.append(("self", function.__self__))
         function = function.__func__
     elif not isinstance(function, (types.FunctionType, types.BuiltinFunctionType, type)):  # a callable object
-        out.append(function)
+        out.append(("self", function))
         function = getattr(type(function), "__call__", None)
     if not isinstance(function, types.FunctionType):
         return
+    code = function.__code__
     found = []
-    for cell in function.__closure__ or ():
+    for name, cell in zip(code.co_freevars, function.__closure__ or ()):
         try:
-            found.append(cell.cell_contents)
+            found.append((name, cell.cell_contents))
         except ValueError:  # (a cell not yet filled)
             pass
-    found += [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
-    names, codes = set(), [function.__code__]
+    positional = code.co_varnames[:code.co_argcount]
+    defaults = function.__defaults__ or ()
+    found += [*zip(positional[len(positional) - len(defaults):], defaults), *(function.__kwdefaults__ or {}).items()]
+    names, codes = set(), [code]
     while codes:  # (names used in its nested lambdas and comprehensions are in their own code objects)
         code = codes.pop()
         names.update(code.co_names)
         codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
     scope = function.__globals__
-    found += [scope[name] for name in sorted(names) if name in scope
+    found += [(name, scope[name]) for name in sorted(names) if name in scope
               and not isinstance(scope[name], (types.ModuleType, type))]
-    for value in found:
+    for name, value in found:
         if isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
             module = getattr(getattr(value, "func", value), "__module__", None) or ""
             if module.split(".")[0] not in ("torch", "torchcount"):
                 _held_by(value, out, seen, depth - 1)
         else:
-            out.append(value)
+            out.append((name, value))
 
 
 def method_text(type_name: str, method: str) -> str:

@@ -270,6 +270,10 @@ def profile(
         # a method may also train or convert modules given as its inputs (a distillation step's
         # teacher head): their state is kept as the model's is
         inputs_modules = _input_modules(given, named) if method is not None else []
+        # (and those a function given as the method holds itself: a teacher it closes over)
+        held_modules, held_tops = _held_modules(method, named + inputs_modules) \
+            if isinstance(method, FunctionMethod) else ([], [])
+        inputs_modules += held_modules
         guarded = named + inputs_modules
         with gc_paused():
             with _exclusive(model, named if counted is model else None), \
@@ -373,6 +377,12 @@ def profile(
                              f"so whatever {method} ran of them is counted from its ops in the root's own row, and "
                              "their parameters are not in the total; their state (training flags, buffers, .grad) is "
                              "put back as the model's is")
+            held = [f"{path}={type(m).__name__}" for path, m in held_tops]
+            if held:  # a teacher the function closes over, an EMA copy it updates
+                notes.append(f"module(s) held by {method}: {', '.join(held)}; not part of the profiled model, so "
+                             f"whatever {method} ran of them is counted from its ops in the root's own row, and "
+                             "their parameters are not in the total; their state (training flags, buffers, .grad) "
+                             "is put back as the model's is")
             notes.append(f"profiled one call of {method_text(type(model).__name__, method)}, not the forward: the root's forward "
                          f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                          + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
@@ -415,10 +425,34 @@ _ABSENT = object()
 def _input_modules(given: tuple, named: list) -> list:
     """The modules among a method's inputs that are not the model's (an assistant model, a teacher
     head), each module of them named after the input: ``head.weight``, ``args[1].0.bias``."""
+    args, kw = given
+    return _modules_among([*((f"args[{i}]", a) for i, a in enumerate(args)), *kw.items()], named)
+
+
+def _held_modules(method: FunctionMethod, named: list) -> tuple[list, list]:
+    """The modules a function given as the method holds (:meth:`FunctionMethod.held_named`: a teacher
+    it closes over, an EMA copy it names as a global), or that an object it holds keeps as an
+    attribute (``self.teacher`` of a trainer whose bound method it is), and that are not among
+    ``named``; each module of them named after where it is held: ``teacher.0``, ``self.teacher``.
+    Also those held themselves (not as a submodule of another), for the note."""
+    from .state import _plain_object
+
+    candidates = []
+    for label, value in method.held_named():
+        candidates.append((label, value))
+        if not isinstance(value, nn.Module) and _plain_object(value):
+            candidates += [(f"{label}.{key}", item) for key, item in vars(value).items()]
+    found = _modules_among(candidates, named)
+    labels = {label for label, _ in candidates}
+    return found, [(path, m) for path, m in found if path in labels]
+
+
+def _modules_among(values: list, named: list) -> list:
+    """(name, module) for every module of each (label, value) whose value is a module not in
+    ``named``, named ``label.path``."""
     own = {id(m) for _, m in named}
     found, seen = [], set()
-    args, kw = given
-    for label, value in [*((f"args[{i}]", a) for i, a in enumerate(args)), *kw.items()]:
+    for label, value in values:
         if isinstance(value, nn.Module) and id(value) not in own:
             for path, m in value.named_modules():
                 if id(m) not in own and id(m) not in seen:
