@@ -865,3 +865,17 @@ def test_modules_a_step_function_holds_are_put_back_as_its_inputs_are():
     ema.weight.data.copy_(found)  # (the error says it could not be put back)
     profile(model, x, method=ema_step, copy_params=True)
     assert torch.equal(ema.weight, found)
+
+
+def test_a_bound_method_of_the_module_a_wrapper_wraps_is_that_method():
+    """``method=compiled.generate`` (torch.compile forwards the attribute to the original module) and
+    ``method=model.generate`` beside a DataParallel wrapper of ``model`` are ``method="generate"`` of
+    the module profiled, not a function called as generate(model, ids) (which fed the model as the
+    token ids: a TypeError inside the profile)."""
+    model, ids = ToyLM(), torch.tensor([[1, 2, 3]])
+    want = profile(model, ids, method="generate")
+    compiled = torch.compile(model)
+    for wrapper, method in ((compiled, compiled.generate), (nn.DataParallel(model), model.generate)):
+        report = profile(wrapper, ids, method=method)
+        assert (report.model_name, report.method, report.forward_calls) == ("ToyLM.generate", "generate", 3)
+        assert report.total.cost == want.total.cost

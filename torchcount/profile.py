@@ -195,7 +195,9 @@ def profile(
     if measure_options and not measure:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(measure_options)} "
                         "(measurement options need measure=True)")
-    if inspect.ismethod(method) and method.__self__ is model:  # method=model.generate: the method of that name
+    # method=model.generate: the method of that name (of the module a torch.compile or data-parallel
+    # wrapper wraps too: compiled.generate is the original module's)
+    if inspect.ismethod(method) and (method.__self__ is model or method.__self__ is _unwrap(model)[0]):
         method = method.__name__
     if method is not None and not isinstance(method, str):
         if not callable(method) or isinstance(method, (nn.Module, type)):
