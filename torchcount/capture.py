@@ -1380,9 +1380,13 @@ def _held_by(function, out: list, seen: set, depth: int) -> None:
         names.update(code.co_names)
         codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
     scope = function.__globals__
-    found += [(name, scope[name]) for name in sorted(names) if name in scope
-              and not isinstance(scope[name], (types.ModuleType, type))]
+    found += [(name, scope[name]) for name in sorted(names) if name in scope]
     for name, value in found:
+        try:  # (an object that cannot be inspected, such as a proxy whose every attribute raises: skipped)
+            if isinstance(value, (types.ModuleType, type)) or not hasattr(value, "__class__"):
+                continue
+        except Exception:
+            continue
         if isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
             module = getattr(getattr(value, "func", value), "__module__", None) or ""
             if module.split(".")[0] not in ("torch", "torchcount"):
