@@ -159,7 +159,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # a forward that converts them (``self.half()``, ``.to(dtype)``) is told by their dtypes (an attribute
     # read per parameter): it cannot be undone without a copy, as an in-place write cannot
     dtypes = [p.dtype for _, _, p in params] if not method else None
-    # (a function given as the method may hold its optimizer, scheduler or scaler itself: in its closure)
+    # (a function given as the method may hold its scheduler or scaler itself: its closure, defaults, the
+    # globals it names, a bound method's object; FunctionMethod.held)
     held = method.held() if callable(getattr(method, "held", None)) else []
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
     completed = False
