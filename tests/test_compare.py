@@ -1,4 +1,6 @@
 """compare(): spec §3 bottleneck numbers, written out as the source computes them."""
+import csv
+import io
 import re
 
 import pytest
@@ -241,3 +243,46 @@ def test_a_macs_convention_shows_the_macs_total_once():
     assert macs.count("MACs [macs]") == 2 and not plain_macs_line.search(macs)  # (the total, the layers' header)
     flops = torchcount.compare(a, b, convention="flops").table()
     assert plain_macs_line.search(flops) and "FLOPs [flops]" in flops
+
+
+def test_the_per_layer_lines_compare_a_chosen_metric():
+    """metric=: the lines compare parameters, MACs, bytes moved or the measured time instead of the
+    convention's ops; a 3×3 convolution against a 1×1 then a 3×3 (docs/analyses.md's pair)."""
+    a = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1))
+    b = nn.Sequential(nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 3, padding=1))
+    ra, rb = (torchcount.profile(m, torch.randn(1, 16, 8, 8)) for m in (a, b))
+    params = {line.name: (line.a, line.b) for line in torchcount.compare(ra, rb, metric="params").layers}
+    assert params["0"] == (16 * 16 * 9 + 16, 16 * 4 + 4) and params["1"] == (None, 4 * 16 * 9 + 16)
+    by_type = torchcount.compare(ra, rb, metric="MACs", by="type")
+    assert [(line.name, line.a, line.b) for line in by_type.layers] == [("Conv2d", 147_456, 4_096 + 36_864)]
+    assert "per layer type, MACs:" in by_type.table()
+    moved = {line.name: (line.a, line.b) for line in torchcount.compare(ra, rb, metric="bytes").layers}
+    # the 3×3 reads its 16×8×8 input and 2,320 weights and writes 16×8×8 outputs, 4 bytes each
+    assert moved["0"][0] == 4 * (16 * 64 + 16 * 16 * 9 + 16 + 16 * 64)
+    with pytest.raises(ValueError, match="A and B were not measured"):
+        torchcount.compare(ra, rb, metric="time_ms")
+    with pytest.raises(ValueError, match="metric is one of"):
+        torchcount.compare(ra, rb, metric="flops")
+    # measured times (stand-ins for measure=True's medians): the lines compare each row's time
+    for report, times in ((ra, [3.0]), (rb, [0.5, 1.5])):
+        for row, t in zip(report.layers, times):
+            row.extra["time_ms"] = t
+        report.extra["time_ms"] = sum(times)
+    timed = torchcount.compare(ra, rb, metric="time_ms", by="type")
+    line = timed.layers[0]
+    assert (line.name, line.a, line.b) == ("Conv2d", 3.0, 2.0) and line.reduction == pytest.approx(100 / 3)
+    assert "per layer type, measured time (ms):" in timed.table()
+
+
+def test_cli_metric(capsys, tmp_path):
+    from torchcount.cli import main
+
+    args = ["torch.nn:Conv2d(16, 16, 3, padding=1)", "--input", "1x16x8x8", "--compare", "torch.nn:Conv2d(16, 4, 1)"]
+    assert main([*args, "--metric", "params", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
+    line = next(r for r in rows if r["module"] == "(root)")
+    assert (line["a"], line["b"], line["metric"]) == ("2320", "68", "params")  # 16·16·9 + 16, 16·4 + 4
+    assert main([*args, "--metric", "time_ms"]) == 2
+    assert "--metric time_ms compares measured times: add --measure" in capsys.readouterr()[1]
+    assert main(args[:3] + ["--metric", "params"]) == 2
+    assert "give --compare" in capsys.readouterr()[1]

@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--explain", action="append", metavar="PATH", default=None,
                    help="the worked formula of one layer, numbers substituted (repeatable); "
                         "e.g. --explain features.0")
+    g.add_argument("--metric", default=None, metavar="NAME", type=str.lower,
+                   choices=("ops", "macs", "params", "bytes", "time_ms"),
+                   help="with --compare: what the per-layer (or, with --by-type, per-type) lines compare: ops "
+                        "(default, the convention's), macs, params, bytes (moved) or time_ms (measured: both "
+                        "models with --measure, or saved reports of --measure runs); e.g. --compare resnet18 "
+                        "--measure --by-type --metric time_ms")
     g.add_argument("--by-type", action="store_true",
                    help="the rows summed by layer type instead of the per-layer table (Conv2d, BatchNorm2d, a "
                         "parent's own work as 'Type (self)'); with --measure, each type's time and share of the "
@@ -1615,7 +1621,12 @@ def render_comparison(a, b, args, conv) -> str:
     from .analysis.compare import compare
 
     by_type = getattr(args, "by_type", False)
-    cmp = compare(a, b, convention=conv, depth=args.depth, by="type" if by_type else "path")
+    metric = {"macs": "MACs"}.get(args.metric, args.metric or "ops")
+    try:
+        cmp = compare(a, b, convention=conv, depth=args.depth, by="type" if by_type else "path", metric=metric)
+    except ValueError as exc:  # (time_ms of a side that was not measured)
+        raise UsageError(str(exc).replace("compare: metric='time_ms'", "--metric time_ms")
+                         .replace("(profile(..., measure=True))", "(add --measure)")) from None
     # partial: a side's figure leaves out work with no formula (the table's †), so a 0 is a lower bound;
     # summed by type, a line names a type (no type columns)
     if by_type:
@@ -1636,10 +1647,12 @@ def render_comparison(a, b, args, conv) -> str:
         doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
                "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
                "reduction_percent": cmp.reduction, "totals": totals, "layers": layers,
-               "by": cmp.by}
+               "by": cmp.by, "metric": cmp.metric}
         return json.dumps(export.jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
     if args.format == "csv":  # (each line says its convention, as a report's CSV does: "total ops" is its count)
-        rows = [{**r, "convention": conv.name} for r in totals + layers]
+        # (the totals' lines say what they are; the layers' figures are the metric's)
+        rows = [{**r, "convention": conv.name, "metric": ""} for r in totals] + \
+            [{**r, "convention": conv.name, "metric": cmp.metric} for r in layers]
         return _csv_text(list(rows[0]), rows)
     return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
 
@@ -1776,6 +1789,8 @@ def _run(argv: list[str]) -> int:
     if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
         raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
                          "per-layer lines of both (use --depth to choose the layers)")
+    if args.metric is not None and not args.compare:
+        raise UsageError("--metric chooses what --compare's per-layer lines compare; give --compare OTHER_MODEL")
     if args.compare and args.plot:  # (it drew model A alone, and said nothing of B)
         raise UsageError("--plot draws one model's layers; it cannot be combined with --compare (plot each "
                          "model on its own, or give both reports to torchcount.analysis.plots)")
@@ -1808,6 +1823,9 @@ def _run(argv: list[str]) -> int:
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
     _check_saved_reports(args, [spec, other])
+    if args.metric == "time_ms" and not args.measure and not (spec.saved == "report" and other.saved == "report"):
+        raise UsageError("--metric time_ms compares measured times: add --measure (a saved report of a --measure "
+                         "run is measured already)")
     if args.roofline and not args.measure and spec.saved != "report":
         raise UsageError("--roofline needs measured layers: add --measure (and --ceiling on a CPU, for its roofs)")
     with warnings.catch_warnings(record=True) as caught:

@@ -59,6 +59,8 @@ class Comparison:
     #: (the groups of ``Report.by_type``, matched by name)
     layers: list[Line] = field(default_factory=list)
     by: str = "path"
+    #: what the per-layer lines compare: "ops" (the convention's), "MACs", "params", "bytes" or "time_ms"
+    metric: str = "ops"
 
     @property
     def ops(self) -> Line:
@@ -74,6 +76,7 @@ class Comparison:
         check_tablefmt(tablefmt)
         conv = self.convention
         unit = f"{conv.unit} [{conv.name}]"
+        what = METRIC_LABELS.get(self.metric, unit)
         head = [f"compare: A = {self.name_a}, B = {self.name_b}; convention '{conv.name}': "
                 f"{conv.description}"]
         # the work totals of a partially counted side are lower bounds: marked, as in Report.table
@@ -87,13 +90,13 @@ class Comparison:
         if self.by == "type":  # (a line is a type: no type columns)
             body = [[l.name + (" †" if l.partial else ""), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
                     for l in self.layers]
-            head.append(f"\nper layer type, {unit}:")
+            head.append(f"\nper layer type, {what}:")
             head.append(tabulate(body, headers=["type", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                                  disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
         else:
             body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference),
                      _pct(l.reduction)] for l in self.layers]
-            head.append(f"\nper layer, {unit}:")
+            head.append(f"\nper layer, {what}:")
             head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
                                  tablefmt=tablefmt, disable_numparse=True,
                                  colalign=["left", "left", "right", "left", "right", "right", "right"]))
@@ -123,12 +126,18 @@ def _pct(v: float | None) -> str:
 
 def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
             convention: "str | Convention | None" = None, depth: int | None = None,
-            names: tuple[str, str] | None = None, by: str = "path", **profile_options: Any) -> Comparison:
+            names: tuple[str, str] | None = None, by: str = "path", metric: str = "ops",
+            **profile_options: Any) -> Comparison:
     """Compare two variants: ``compare(report_a, report_b)`` or ``compare(model_a, model_b, inputs)``
     (``inputs_b`` when B takes other inputs). ``convention`` (default: report A's) picks how
     operations are counted, e.g. ``"mults"`` for multiplications only. ``depth`` limits the
     per-layer lines as in ``Report.table``; layers are matched by module path, or with ``by="type"``
-    summed by layer type (``Report.by_type``: two architectures whose paths differ), matched by type."""
+    summed by layer type (``Report.by_type``: two architectures whose paths differ), matched by type.
+    ``metric``: what those lines compare, ``"ops"`` (the convention's), ``"MACs"``, ``"params"``,
+    ``"bytes"`` (moved), or ``"time_ms"`` (each line's measured own time, as the table shows it: both
+    reports profiled with ``measure=True``)."""
+    if metric not in METRIC_LABELS and metric != "ops":
+        raise ValueError(f"compare: metric is one of ops, {', '.join(METRIC_LABELS)}, got {metric!r}")
     if by not in ("path", "type"):
         raise ValueError(f"compare: by is 'path' (layers matched by module path) or 'type' (summed by layer "
                          f"type), got {by!r}")
@@ -180,8 +189,12 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     time_a, time_b = _time_ms(a), _time_ms(b)
     if time_a is not None and time_b is not None:  # both measured (measure=True): the forward's median
         totals["time_ms"] = Line("time (ms)", time_a, time_b)
+    if metric == "time_ms" and "time_ms" not in totals:
+        unmeasured = [side for side, t in (("A", time_a), ("B", time_b)) if t is None]
+        raise ValueError(f"compare: metric='time_ms' compares measured times; {' and '.join(unmeasured)} "
+                         f"{'was' if len(unmeasured) == 1 else 'were'} not measured (profile(..., measure=True))")
     if by == "type":
-        return Comparison(name_a, name_b, conv, a, b, totals, _type_lines(a, b, conv), by)
+        return Comparison(name_a, name_b, conv, a, b, totals, _type_lines(a, b, conv, metric), by, metric)
     rows_a = {r.path: (r, own) for r, own in shown_rows(a, depth)}  # depth 0: the root, whole
     rows_b = {r.path: (r, own) for r, own in shown_rows(b, depth)}
     order = list(rows_a) + [p for p in rows_b if p not in rows_a]
@@ -189,8 +202,7 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     layers = []
     for path in order:
         ra, rb = rows_a.get(path), rows_b.get(path)
-        va = conv.ops(ra[0].shown_cost(ra[1])) if ra else None
-        vb = conv.ops(rb[0].shown_cost(rb[1])) if rb else None
+        va, vb = (_row_value(side, conv, metric) if side else None for side in (ra, rb))
         # "(self)" where every side that has the line shows its own work only: a residual add in A's
         # top-level forward, B having none, was labelled "(root)", as if it were all of A
         owns = [side[1] for side in (ra, rb) if side]
@@ -199,21 +211,46 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
         # (an uncounted layer used to show 0 here, and "100 % saved" against the other side's count)
-        part = bool(ra and shown_uncounted(*ra, below_a)) or bool(rb and shown_uncounted(*rb, below_b))
+        # (a parameter count or a measured time holds whatever ran: no formula is missing from it)
+        part = metric in _WORK and (bool(ra and shown_uncounted(*ra, below_a)) or
+                                    bool(rb and shown_uncounted(*rb, below_b)))
         layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
-    return Comparison(name_a, name_b, conv, a, b, totals, layers)
+    return Comparison(name_a, name_b, conv, a, b, totals, layers, by, metric)
 
 
-def _type_lines(a: Report, b: Report, conv: Convention) -> list[Line]:
-    """One line per layer type of either side (A's types first, largest first, then B's own), each
-    side's groups adding up to its total."""
-    groups_a = {g.name: g for g in a.by_type(conv).groups}
-    groups_b = {g.name: g for g in b.by_type(conv).groups}
+#: the per-layer metrics other than the convention's ops, as the table heads their lines
+METRIC_LABELS = {"MACs": "MACs", "params": "params", "bytes": "bytes moved", "time_ms": "measured time (ms)"}
+_WORK = ("ops", "MACs", "bytes")  # counted by formulas: a line with uncounted work is a lower bound
+
+
+def _row_value(side: tuple, conv: Convention, metric: str):
+    row, own = side
+    if metric == "params":
+        return row.shown_params(own)
+    if metric == "time_ms":
+        return row.shown_extra(own).get("time_ms")
+    cost = row.shown_cost(own)
+    return conv.ops(cost) if metric == "ops" else cost.macs if metric == "MACs" else cost.bytes
+
+
+def _type_lines(a: Report, b: Report, conv: Convention, metric: str = "ops") -> list[Line]:
+    """One line per layer type of either side (A's types first, largest first by ``metric``, then B's
+    own), each side's groups adding up to its total."""
+    sort = "ops" if metric == "bytes" else metric  # (by_type has no bytes order: the work's)
+    groups_a = {g.name: g for g in a.by_type(conv, sort=sort).groups}
+    groups_b = {g.name: g for g in b.by_type(conv, sort=sort).groups}
+
+    def value(g):
+        if g is None:
+            return None
+        return {"ops": lambda: conv.ops(g.cost), "MACs": lambda: g.cost.macs, "params": lambda: g.params,
+                "bytes": lambda: g.cost.bytes, "time_ms": lambda: g.time_ms}[metric]()
+
     lines = []
     for name in list(groups_a) + [n for n in groups_b if n not in groups_a]:
         ga, gb = groups_a.get(name), groups_b.get(name)
-        lines.append(Line(name, conv.ops(ga.cost) if ga else None, conv.ops(gb.cost) if gb else None,
-                          partial=bool(ga and ga.uncounted) or bool(gb and gb.uncounted)))
+        lines.append(Line(name, value(ga), value(gb),
+                          partial=metric in _WORK and (bool(ga and ga.uncounted) or bool(gb and gb.uncounted))))
     return lines
 
 
