@@ -2,7 +2,8 @@
 several batch sizes in fp32 and bf16, profiled with ``torchcount.profile(..., measure=True)``.
 
 Writes a markdown report (per-model totals: theoretical FLOPs, measured time, achieved TFLOP/s, % of
-the datasheet peak, instrumentation overhead, coverage; per-layer tables; and the agreement of our
+the datasheet peak, instrumentation overhead, coverage; per-layer tables; the same forwards summed
+by layer type, ``Report.by_type``; and the agreement of our
 per-layer times with torch.profiler's times for the same layers) to benchmarks/results/.
 
     .venv/bin/python benchmarks/gpu_profile.py                    # CUDA, full sweep
@@ -295,7 +296,7 @@ def main(argv=None):
     else:
         path = Path(args.out) if args.out else ROOT / "results" / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
-    totals, per_layer, agreement_rows, failures = [], [], [], []
+    totals, per_layer, agreement_rows, failures, types = [], [], [], [], []
     configs = [(name, dtype_name, i, b) for name in available for dtype_name in dtypes for i, b in enumerate(batches)]
     for done, (name, dtype_name, i, b) in enumerate(configs, start=1):
         compare = i in (0, len(batches) - 1)  # agreement at both ends: launch-bound and busy
@@ -307,7 +308,7 @@ def main(argv=None):
             print(f"  failed: {failures[-1]}", flush=True)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device) + "\n")
+            path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device, types) + "\n")
             continue
         totals.append(total)
         if compare:
@@ -319,6 +320,8 @@ def main(argv=None):
                      r.extra.get("AI"), r.extra.get("bound")]
                     for r in top]
             per_layer.append((f"{name}, {dtype_name}, batch {b}: the {len(top)} slowest layers", rows))
+            # the same forward summed by layer type: each type's time share beside its FLOPs share
+            types.append((f"{name}, {dtype_name}, batch {b}", report.by_type(top=args.top)))
             pairs = agreement["pairs"]
             if pairs:
                 ratios = [ours / theirs for _, ours, theirs in pairs if theirs > 0]
@@ -333,15 +336,15 @@ def main(argv=None):
         del report
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device) + "\n")
-    text = _document(out, totals, per_layer, agreement_rows, failures, device)
+        path.write_text(_document(out, totals, per_layer, agreement_rows, failures, device, types) + "\n")
+    text = _document(out, totals, per_layer, agreement_rows, failures, device, types)
     print(text)
     path.write_text(text + "\n")
     print(f"written: {path}")
     return 1 if failures else 0
 
 
-def _document(head, totals, per_layer, agreement_rows, failures, device) -> str:
+def _document(head, totals, per_layer, agreement_rows, failures, device, types=()) -> str:
     out = list(head)
     if failures:
         out += ["## Failed configurations", "", *[f"- {f}" for f in failures], ""]
@@ -355,6 +358,10 @@ def _document(head, totals, per_layer, agreement_rows, failures, device) -> str:
     for title, rows in per_layer:
         out += [f"### {title}", "", md_table(["layer", "type", "GFLOPs", "time ms", "TFLOP/s", "% peak",
                                               "FLOP/B", "bound"], rows), ""]
+    if types:  # (Report.by_type of the configurations with per-layer tables)
+        out += ["## By layer type", ""]
+        for title, breakdown in types:
+            out += [f"### {title}", "", breakdown.to_markdown().rstrip("\n"), ""]
     what = "kernel (device) time" if device.type == "cuda" else "CPU time of the range"
     out += ["## Agreement with torch.profiler", "",
             f"Per leaf layer: our median inclusive time vs torch.profiler's {what} inside a record_function "

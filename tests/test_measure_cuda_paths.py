@@ -680,3 +680,16 @@ def test_time_holding_work_no_formula_counts_is_never_latency_bound(fake_cuda, m
     assert [r.row(p).extra["bound"] for p in ("", "0", "1")] == ["overhead", "latency", "overhead"]
     assert details(r, "0")["fixed_ms"] == pytest.approx(30 / 1e6) and details(r, "")["fixed_ms"] is None
     assert "fixed cost" not in details(r, "")["why"]
+
+
+def test_gpu_profile_report_sums_the_layers_by_type():
+    """The report's 'By layer type' section is Report.by_type's Markdown: here two Linear layers of
+    4·4 + 4 parameters each, one group."""
+    bench = _gpu_profile()
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
+    r = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    text = bench._document(["# head"], [], [], [], [], torch.device("cpu"), [("toy, fp32, batch 2", r.by_type())])
+    section = text[text.index("## By layer type"):]
+    assert "### toy, fp32, batch 2" in section
+    line = next(x for x in section.splitlines() if x.startswith("| Linear"))
+    assert [c.strip() for c in line.strip("|").split("|")][:4] == ["Linear", "2", "2", "40"]
