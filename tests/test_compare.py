@@ -286,3 +286,16 @@ def test_cli_metric(capsys, tmp_path):
     assert "--metric time_ms compares measured times: add --measure" in capsys.readouterr()[1]
     assert main(args[:3] + ["--metric", "params"]) == 2
     assert "give --compare" in capsys.readouterr()[1]
+
+
+def test_by_type_lines_by_bytes_are_ordered_by_bytes():
+    """metric="bytes" by type: A's types largest first by the bytes they move, as every other metric's
+    lines are by theirs (they came in the order of the operations). A 1×1 convolution 64 → 64 on 32×32
+    (4,096 weights + 64 biases, 65,536 in and out: 4·(65,536·2 + 4,160) = 540,928 bytes, 8,388,608
+    MACs) against a ReLU on the same tensor (no MACs, 4·65,536·2 = 524,288 bytes) and a max pooling
+    whose window covers the whole map (65,536 read, 64 written: 262,400 bytes, 65,472 comparisons)."""
+    a = nn.Sequential(nn.Conv2d(64, 64, 1), nn.ReLU(), nn.ReLU(), nn.MaxPool2d(32))
+    ra = torchcount.profile(a, torch.randn(1, 64, 32, 32))
+    moved = torchcount.compare(ra, ra, metric="bytes", by="type").layers
+    assert [(line.name, line.a) for line in moved] == \
+        [("ReLU", 2 * 524_288), ("Conv2d", 540_928), ("MaxPool2d", 262_400)]

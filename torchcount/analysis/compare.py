@@ -236,9 +236,11 @@ def _row_value(side: tuple, conv: Convention, metric: str):
 def _type_lines(a: Report, b: Report, conv: Convention, metric: str = "ops") -> list[Line]:
     """One line per layer type of either side (A's types first, largest first by ``metric``, then B's
     own), each side's groups adding up to its total."""
-    sort = "ops" if metric == "bytes" else metric  # (by_type has no bytes order: the work's)
-    groups_a = {g.name: g for g in a.by_type(conv, sort=sort).groups}
-    groups_b = {g.name: g for g in b.by_type(conv, sort=sort).groups}
+    sort = "ops" if metric == "bytes" else metric
+    groups_a, groups_b = ({g.name: g for g in side.by_type(conv, sort=sort).groups} for side in (a, b))
+    if metric == "bytes":  # (by_type has no bytes order: sorted here, as by_type sorts, ties by name)
+        groups_a, groups_b = ({g.name: g for g in sorted(groups.values(), key=lambda g: (-g.cost.bytes, g.name))}
+                              for groups in (groups_a, groups_b))
 
     def value(g):
         if g is None:
