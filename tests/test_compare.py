@@ -299,3 +299,22 @@ def test_by_type_lines_by_bytes_are_ordered_by_bytes():
     moved = torchcount.compare(ra, ra, metric="bytes", by="type").layers
     assert [(line.name, line.a) for line in moved] == \
         [("ReLU", 2 * 524_288), ("Conv2d", 540_928), ("MaxPool2d", 262_400)]
+
+
+def test_cli_metric_time_ms_refuses_an_unmeasured_saved_report_before_anything_runs(capsys, tmp_path, monkeypatch):
+    """--metric time_ms with a saved report of a run without --measure: a usage error naming that side,
+    before the other side is profiled (it profiled B, measured, and then said "add --measure" of A,
+    which had been given), and without telling two saved reports to add --measure (a usage error there)."""
+    from torchcount import cli
+
+    saved = tmp_path / "plain.json"
+    torchcount.profile(nn.Conv2d(16, 4, 1), torch.randn(1, 16, 8, 8)).to_json(saved)
+    runs = []
+    monkeypatch.setattr(cli, "_profile_on", lambda *a, **k: runs.append(a) or pytest.fail("profiled"))
+    model = ["--compare", "torch.nn:Conv2d(16, 16, 3, padding=1)", "--input", "1x16x8x8"]
+    assert cli.main([str(saved), *model, "--measure", "--device", "cpu", "--metric", "time_ms"]) == 2
+    err = capsys.readouterr()[1]
+    assert f"A = {saved}" in err and "not measured" in err and "add --measure" not in err and not runs
+    assert cli.main([str(saved), "--compare", str(saved), "--metric", "time_ms"]) == 2
+    err = capsys.readouterr()[1]
+    assert f"A = {saved} and B = {saved} were not measured" in err and "add --measure" not in err

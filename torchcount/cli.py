@@ -1823,6 +1823,15 @@ def _run(argv: list[str]) -> int:
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
     _check_saved_reports(args, [spec, other])
+    if args.metric == "time_ms":  # (a saved report is read already: whether it was measured is known now)
+        from .analysis.compare import _time_ms
+
+        unmeasured = [f"{side} = {s.text}" for side, s in (("A", spec), ("B", other))
+                      if s.saved == "report" and _time_ms(s.factory()) is None]
+        if unmeasured:
+            raise UsageError(f"--metric time_ms compares measured times; the saved report"
+                             f"{'s' if len(unmeasured) > 1 else ''} {' and '.join(unmeasured)} "
+                             f"{'were' if len(unmeasured) > 1 else 'was'} not measured (save one of a --measure run)")
     if args.metric == "time_ms" and not args.measure and not (spec.saved == "report" and other.saved == "report"):
         raise UsageError("--metric time_ms compares measured times: add --measure (a saved report of a --measure "
                          "run is measured already)")
