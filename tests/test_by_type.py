@@ -232,9 +232,11 @@ def test_cli_by_type(capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
     assert [(r["type"], r["params"], r["MACs"]) for r in rows] == [("Linear", "36", "64")]
     for extra, message in ((["--columns", "type"], "--columns"), (["--depth", "1"], "--depth"),
-                           (["--sort", "bogus"], "--by-type sorts by")):
+                           (["--sort", "bogus"], "--by-type sorts by"),
+                           (["--sort", "time_ms"], "time_ms needs --measure")):
         code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", *extra])
-        assert code == 2 and message in capsys.readouterr()[1]
+        err = capsys.readouterr()[1]
+        assert code == 2 and message in err and "profile(" not in err  # (the command line's words)
 
 
 def test_compare_by_type_matches_types_not_paths():

@@ -1583,7 +1583,8 @@ def render_by_type(report, args, conv) -> str:
     try:
         breakdown = report.by_type(conv, sort=args.sort, top=args.top)
     except ValueError as exc:  # (a --sort it has no column for)
-        raise UsageError(str(exc).replace("by_type sorts by", "--by-type sorts by")) from None
+        raise UsageError(str(exc).replace("by_type sorts by", "--by-type sorts by")
+                         .replace("needs profile(..., measure=True)", "needs --measure")) from None
     if args.format == "json":
         return json.dumps(breakdown.to_dict(), indent=2)
     if args.format == "csv":
