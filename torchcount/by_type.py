@@ -5,7 +5,8 @@ what share of the time each kind takes beside its share of the work.
 Nothing here counts. The groups partition the report's rows the way measure partitions the
 forward's time: every row but those a rule covers (their work is in the rule's row), a module a
 rule prices taken whole, a parent by its own part only (``"Type (self)"``). So the costs of the
-groups add up to the report's total exactly, and their times to the forward's.
+groups add up to the report's total exactly, and their times, in each timed pass, to that pass's
+forward; the medians shown add up nearly (the footer says where they are more than 5 % off).
 """
 from __future__ import annotations
 
@@ -196,6 +197,12 @@ class TypeBreakdown:
             lines.append("time_ms: each layer's own time per forward (median of the timed passes; a module a rule "
                          "prices whole, its whole time), summed; time% of the measured forward; GFLOP/s: "
                          "FLOPs ['flops'] over that time")
+            root_ms = self.report.extra.get("time_ms")
+            summed = sum(g.time_ms for g in self.groups if g.time_ms is not None)
+            if isinstance(root_ms, (int, float)) and root_ms > 0 and abs(summed - root_ms) > 0.05 * root_ms:
+                lines.append(f"the groups' times sum to {summed:.3g} ms, {100 * summed / root_ms:.1f}% of the measured "
+                             f"forward ({root_ms:.3g} ms): each is a median over the passes, and medians need not add "
+                             "up (each pass's own times do); a busy CPU, which slows some passes, widens the gap")
         return lines
 
     def to_csv(self, path: Any = None) -> str:
