@@ -863,8 +863,10 @@ def test_modules_a_step_function_holds_are_put_back_as_its_inputs_are():
     with pytest.raises(torchcount.ParameterModifiedError, match=r"ema\.weight"):
         profile(model, x, method=ema_step)
     ema.weight.data.copy_(found)  # (the error says it could not be put back)
-    profile(model, x, method=ema_step, copy_params=True)
+    restored = profile(model, x, method=ema_step, copy_params=True)
     assert torch.equal(ema.weight, found)
+    # (the note named "the forward", which had not written them)
+    assert "the ema_step call wrote parameter(s) in place; restored from the copy: ema.weight, ema.bias" in restored.notes
 
 
 def test_a_bound_method_of_the_module_a_wrapper_wraps_is_that_method():

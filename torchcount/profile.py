@@ -363,7 +363,8 @@ def profile(
             notes.append(f"{method} converted or rebound the data of parameter(s) {', '.join(kept.restored_data[:6])}"
                          + (" …" if len(kept.restored_data) > 6 else "") + " (.half(), .to()); put back as found")
         if kept.restored_params:
-            notes.append(f"the forward wrote parameter(s) in place; restored from the copy: "
+            notes.append(f"the {f'{method} call' if method else 'forward'} wrote parameter(s) in place; restored "
+                         f"from the copy: "
                          f"{', '.join(kept.restored_params[:6])}")
         if objects:
             notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
