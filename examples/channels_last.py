@@ -5,10 +5,11 @@ channels_last, measured, and compared layer type by layer type.
 
 Both profiles count the same work (the totals' FLOPs, MACs and bytes are equal); only the measured
 times differ. ``torchcount.compare(a, b, by="type", metric="time_ms")`` sets each layer type's own
-time per forward side by side. On one thread of the 2-core AMD EPYC machine of 2026-12-06 the max
-pooling ran about 17 times faster in channels_last (6.0 → 0.35 ms: PyTorch's NCHW CPU max pooling
-has no fast kernel), while the convolutions ran about 13 % slower; over the whole forward the two
-nearly cancel. Times move with the machine; the comparison says where to look.
+time per forward side by side. On one thread of the 2-core AMD EPYC machine of 2026-12-06 (five runs,
+other work running during some) the max pooling ran 15 to 17.5 times faster in channels_last
+(6.1 → 0.35–0.40 ms: PyTorch's NCHW CPU max pooling has no fast kernel), while the convolutions ran
+8 to 15 % slower and the batch norms 16 to 51 % slower; over the whole forward they nearly cancel
+(the two forwards within 6 % of each other, either way). Times move with the machine; the comparison says where to look.
 
 Saved reports compare the same way on the command line: after ``nchw.to_json("nchw.json")`` and
 ``nhwc.to_json("nhwc.json")``, ``torchcount nchw.json --compare nhwc.json --by-type --metric time_ms``.
