@@ -32,7 +32,7 @@ class Line:
     partial: bool = False
 
     @property
-    def difference(self) -> int:
+    def difference(self) -> int | float:
         """a − b, an absent side counting as 0."""
         return (self.a or 0) - (self.b or 0)
 
@@ -55,8 +55,8 @@ class Comparison:
     #: "params", "MACs", "ops" (the convention's), "bytes" (moved, minimal traffic), "param bytes",
     #: and "time_ms" (the forward's median) when both reports were measured
     totals: dict[str, Line] = field(default_factory=dict)
-    #: ops under the convention, per layer (matched by module path), or per layer type with ``by="type"``
-    #: (the groups of ``Report.by_type``, matched by name)
+    #: the ``metric``'s figures (default: ops under the convention), per layer (matched by module path), or
+    #: per layer type with ``by="type"`` (the groups of ``Report.by_type``, matched by name)
     layers: list[Line] = field(default_factory=list)
     by: str = "path"
     #: what the per-layer lines compare: "ops" (the convention's), "MACs", "params", "bytes" or "time_ms"
