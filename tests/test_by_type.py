@@ -91,6 +91,9 @@ def test_table_columns_add_up_and_name_the_convention():
     total = next(line for line in lines if line.startswith("total"))
     assert f"{b.report.total.macs:,}" in total and "100.0%" in total
     assert "'Type (self)'" in text
+    # under 'macs' the ops column is the MACs column: headed once; under 'flops' both
+    assert lines[2].split() == ["type", "layers", "calls", "params", "MACs", "[macs]", "share"]
+    assert _net_report().by_type().table().splitlines()[2].split()[4:7] == ["MACs", "FLOPs", "[flops]"]
     recs = b.records()
     assert sum(r["ops"] for r in recs) == b.report.total.macs
     assert math.isclose(sum(r["share"] for r in recs), 100.0)

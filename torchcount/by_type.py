@@ -87,7 +87,11 @@ class TypeBreakdown:
         return any(g.backward_macs is not None for g in self.groups)
 
     def columns(self) -> list:
-        return COLUMNS + (["backward_MACs"] if self.has_backward else []) + (MEASURED_COLUMNS if self.measured else [])
+        """The table's columns (the CSV has every key of :meth:`records`). Under a convention that counts
+        MACs alone its ops column is the MACs column: shown once, as compare's totals do."""
+        macs_only = dict(self.convention.weights) == {"macs": 1}
+        return [c for c in COLUMNS if not (macs_only and c == "MACs")] + (["backward_MACs"] if self.has_backward else []) \
+            + (MEASURED_COLUMNS if self.measured else [])
 
     def records(self) -> list[dict]:
         """One flat dict per shown group (the CSV's lines): the columns, each cost category, and the
