@@ -236,3 +236,29 @@ def unexplained_differences(want, got, key_of, allowed: dict, met: set) -> list:
         else:
             out.append((category, g, w))
     return out
+
+
+class RuledBlock(torch.nn.Module):
+    """A block with a (test-registered) rule that covers its child: the child's own work is the rule's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.fixture
+def ruled_block():
+    """:class:`RuledBlock` with its rule registered for the test: rows·4·4 MACs (the child's bias left
+    out on purpose), removed afterwards."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(RuledBlock)
+    def ruled_block(module, call):
+        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+    yield RuledBlock
+    registry._MODULE_RULES.pop(RuledBlock)
+    registry._lookup_cache.clear()

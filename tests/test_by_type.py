@@ -356,30 +356,6 @@ def test_a_module_called_from_outside_its_place_in_the_tree_holds_its_own_time_o
     assert math.isclose(g["Linear"].time_ms, report.row("lin").extra["time_ms"])
 
 
-class _RuledBlock(nn.Module):
-    """A block with a (test-registered) rule that covers its child Linear."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.fc(x)
-
-
-@pytest.fixture
-def ruled_block():
-    from torchcount.cost import Term
-    from torchcount.rules import registry
-
-    @torchcount.module_rule(_RuledBlock)
-    def ruled_block(module, call):  # rows·4·4 MACs, nothing else
-        return torchcount.Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
-    yield _RuledBlock
-    registry._MODULE_RULES.pop(_RuledBlock)
-    registry._lookup_cache.clear()
-
-
 def test_the_hooks_of_a_covered_child_are_counted_once(ruled_block):
     # the covered Linear's hooks add 1 to its 2×4 input and triple its output: 8 additions, 8
     # multiplications, its own work (the block's rule prices 2·16 MACs); they were in the block's group too
@@ -388,10 +364,10 @@ def test_the_hooks_of_a_covered_child_are_counted_once(ruled_block):
     model[0].fc.register_forward_hook(lambda module, args, out: out * 3)
     report = torchcount.profile(model, torch.randn(2, 4))
     g = {x.name: x for x in report.by_type().groups}
-    block, hooks = g["_RuledBlock"].cost, g["Linear"].cost
+    block, hooks = g["RuledBlock"].cost, g["Linear"].cost
     assert (block.macs, block.adds, block.mults) == (2 * 16, 0, 0)
     assert (hooks.macs, hooks.adds, hooks.mults) == (0, 8, 8)
-    assert g["_RuledBlock"].params == 4 * 4 + 4 and g["Linear"].params == 0
+    assert g["RuledBlock"].params == 4 * 4 + 4 and g["Linear"].params == 0
     assert _sum(g.values()) == report.total.cost
 
 
@@ -406,7 +382,7 @@ def test_a_module_a_covered_childs_hook_calls_is_in_its_own_group_once(ruled_blo
     b = report.by_type(convention="macs")
     g = {x.name: x for x in b.groups}
     assert (g["Linear"].cost.macs, g["Linear"].cost.adds, g["Linear"].params) == (2 * 4 * 4, 2 * 4, 4 * 4 + 4)
-    assert (g["_RuledBlock"].cost.macs, g["_RuledBlock"].params) == (2 * 16, 4 * 4 + 4)  # its rule, its fc
+    assert (g["RuledBlock"].cost.macs, g["RuledBlock"].params) == (2 * 16, 4 * 4 + 4)  # its rule, its fc
     assert _sum(b.groups) == report.total.cost
     assert sum(x.params for x in b.groups) == report.total.params == 2 * (4 * 4 + 4)
 
@@ -421,7 +397,7 @@ def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_
     assert sum(x.uncounted for x in b.groups) == 1
     assert _sum(b.groups) == report.total.cost
     # the hook's 4×2 @ 2×4 product (32 MACs) is the covered Linear's own work, beside the rule's 2·16
-    assert {x.name: x.cost.macs for x in b.groups} == {"_RuledBlock": 2 * 16, "Linear": 4 * 2 * 4}
+    assert {x.name: x.cost.macs for x in b.groups} == {"RuledBlock": 2 * 16, "Linear": 4 * 2 * 4}
 
 
 def test_work_with_no_formula_that_no_row_holds_is_named_in_the_footer():
@@ -525,3 +501,25 @@ def test_the_footer_says_when_the_groups_times_do_not_add_up_to_the_forwards():
     assert "the groups' times sum to 6 ms, 60.0% of the measured forward (10 ms)" in b.table()
     report.extra["time_ms"] = 6.2
     assert "the groups' times sum to" not in report.by_type().table()
+
+
+def test_explain_a_group_as_the_sum_of_its_layers(capsys):
+    b = _net_report().by_type(convention="macs")
+    text = b.explain("Linear")
+    # the shared Linear's two calls (2 rows × 8×8 each) and the head (2 rows × 8×4): one line each
+    assert "Linear: 2 layers, 3 calls" in text
+    assert "MACs [macs] = 256 + 64 = 320, " in text
+    assert "params = 108;" in text  # (8·8 + 8) + (8·4 + 4)
+    assert "  MACs = " not in text  # (under 'macs' the ops line is the MACs line)
+    assert "MACs = 320;" in _net_report().by_type().explain("Linear")
+    own = b.explain("Block (self)").splitlines()
+    assert own[0].startswith("Block (self): 2 layers, 2 calls (a parent's own work")
+    assert [line.split()[0] for line in own[1:3]] == ["blocks.0", "blocks.1"]
+    assert "breakdown: additions 1,152" in own[-1]  # the two residual adds, 2×8×6×6 each
+    with pytest.raises(KeyError, match="did you mean 'Linear'"):
+        b.explain("linear")
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--explain", "Linear"]) == 0
+    out = capsys.readouterr()[0]
+    assert "Linear: 1 layer, 1 call" in out and "params = 36;" in out
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--explain", "ReLU"]) == 2
+    assert "no layer type 'ReLU'" in capsys.readouterr()[1]

@@ -87,29 +87,6 @@ def test_a_hook_on_a_child_of_a_sequential_is_counted_in_the_childs_row():
     assert any("forward hooks of 1 module(s) ran 2 op(s)" in n and "(0)" in n for n in report.notes)  # eye, mm
 
 
-class _RuledBlock(nn.Module):
-    """A block with a (test-registered) rule that covers its child: the child's own work is the rule's."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 4)
-
-    def forward(self, x):
-        return self.fc(x)
-
-
-@pytest.fixture
-def ruled_block():
-    from torchcount.rules import registry
-
-    @torchcount.module_rule(_RuledBlock)
-    def ruled_block(module, call):  # rows·4·4 MACs, the child's bias left out on purpose
-        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
-    yield _RuledBlock
-    registry._MODULE_RULES.pop(_RuledBlock)
-    registry._lookup_cache.clear()
-
-
 def test_hooks_of_a_child_covered_by_a_rule_are_counted_not_lost(ruled_block):
     # the enclosing rule covers the child's forward, not what the child's hooks run: those ops used
     # to go unrecorded (recording is off inside a ruled module), a silent 0 under "complete"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .conventions import Convention, get_convention
-from .cost import CATEGORIES, Cost
+from .cost import CATEGORIES, CATEGORY_NAMES, OP_CATEGORIES, Cost
 from .count import BACKWARD_MACS, own_extra
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,9 +47,27 @@ class TypeGroup:
     #: (the root's own group): this says which layers' gradients it computed
     backward_macs: "int | None" = None
 
+    #: each member row's share, in the report's order: what :meth:`TypeBreakdown.explain` adds up
+    members: list = field(default_factory=list)
+    #: ops that forward hooks ran around modules of this type inside a rule's call (their rows are
+    #: the rule's otherwise): in ``cost``, not in ``layers``
+    hooks: list = field(default_factory=list)
+
     @property
     def layers(self) -> int:
         return len(self.paths)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One row's part of a :class:`TypeGroup`: its own work (a rule's row: all it prices), the
+    parameters the group counts for it, its own time per forward (ms; None unmeasured)."""
+
+    path: str
+    calls: int
+    params: int
+    cost: Cost
+    time_ms: "float | None"
 
 
 @dataclass
@@ -235,6 +253,50 @@ class TypeBreakdown:
         return {"model": self.report.model_name, "convention": self.convention.name, "sort": self.sort,
                 "top": self.top, "groups": self.records()}
 
+    def explain(self, name: str) -> str:
+        """One group's figures as the sum of its layers' (each layer's own work: a parent's own part, a
+        module a rule prices whole with its submodules): what a student adds up to check the table."""
+        group = next((g for g in self.groups if g.name == name), None)
+        if group is None:
+            import difflib
+
+            names = [g.name for g in self.groups]
+            close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
+            raise KeyError(f"no layer type {name!r} in this breakdown; " + (
+                f"did you mean {', '.join(map(repr, close))}?" if close else f"types are {', '.join(map(repr, names))}"))
+        conv = self.convention
+        unit = f"{conv.unit} [{conv.name}]"
+        total_ops = conv.ops(self.report.total.cost)
+        lines = [f"{group.name}: {group.layers} layer{'s' if group.layers != 1 else ''}, {group.calls} "
+                 f"call{'s' if group.calls != 1 else ''}" + (" (a parent's own work: its children are in their "
+                                                              "own types)" if group.name.endswith(" (self)") else "")]
+        width = max((len(m.path or "(root)") for m in group.members), default=0)
+        macs_only = dict(conv.weights) == {"macs": 1}  # (its ops are the MACs: said once)
+        for m in group.members:
+            lines.append(f"  {(m.path or '(root)').ljust(width)}  {conv.ops(m.cost):>15,} {unit}  "
+                         + ("" if macs_only else f"{m.cost.macs:>15,} MACs  ") + f"{m.params:>12,} params" + (
+                             f"  {m.calls} calls" if m.calls != 1 else "")
+                         + (f"  {m.time_ms:.3g} ms" if m.time_ms is not None else ""))
+        for m in group.hooks:
+            lines.append(f"  {m.path} (its forward hooks' ops, inside a rule's call): {conv.ops(m.cost):,} {unit}")
+        parts = [conv.ops(m.cost) for m in [*group.members, *group.hooks]]
+        summed = "" if len(parts) == 1 else " + ".join(f"{p:,}" for p in parts) + " = " if len(parts) <= 6 else \
+            f"the sum of the {len(parts)} lines above = "
+        ops = conv.ops(group.cost)
+        lines.append(f"  {unit} = {summed}{ops:,}" + (
+            f", {100 * ops / total_ops:.1f}% of the model's {total_ops:,}" if total_ops else ""))
+        lines.append("  " + ("" if macs_only else f"MACs = {group.cost.macs:,}; ") + f"params = {group.params:,}; breakdown: " + (", ".join(
+            f"{CATEGORY_NAMES[c]} {getattr(group.cost, c):,}" for c in OP_CATEGORIES if getattr(group.cost, c))
+            or "no operations"))
+        if group.time_ms is not None:
+            root_ms = self.report.extra.get("time_ms")
+            lines.append(f"  time = {group.time_ms:.3g} ms per forward, the sum of its layers' own times"
+                         + (f", {100 * group.time_ms / root_ms:.1f}% of the measured {root_ms:.3g} ms" if root_ms else ""))
+        if group.uncounted:
+            lines.append(f"  † leaves out {group.uncounted} call{'s' if group.uncounted != 1 else ''} of ops with no "
+                         "formula (the report's notes name them)")
+        return "\n".join(lines)
+
     def __str__(self) -> str:
         return self.table()
 
@@ -307,6 +369,7 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
             group = groups.setdefault(row.type, TypeGroup(row.type))
             group.cost = group.cost + cost
             group.uncounted += sum(row.uncounted_ops.values())
+            group.hooks.append(Member(row.path, row.calls, 0, cost, None))
             continue
         own = row.status != "rule" and row.path in has_rows_below
         params = params_of[id(row)]
@@ -317,6 +380,7 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         name = row.type + (" (self)" if own else "")
         group = groups.setdefault(name, TypeGroup(name))
         group.paths.append(row.path)
+        group.members.append(Member(row.path, row.calls, params, cost, time_ms))
         group.calls += row.calls
         group.params += params
         group.cost = group.cost + cost

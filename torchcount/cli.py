@@ -1861,8 +1861,8 @@ def _run(argv: list[str]) -> int:
     for path in args.explain or []:
         found, missing = [], None
         for side, name, rep in sides:
-            try:
-                text_of_side = rep.explain(path, convention=conv)
+            try:  # (with --by-type, PATH names a layer type: its figures as the sum of its layers')
+                text_of_side = rep.by_type(conv).explain(path) if args.by_type else rep.explain(path, convention=conv)
             except KeyError as exc:
                 missing = missing or exc
                 continue
