@@ -1659,3 +1659,26 @@ def test_a_data_parallel_wrappers_measured_passes_get_the_moved_inputs_too(monke
     # the counted inputs, then one fresh copy per pass: 1 warm-up × 2 kinds, 2 repeats × 2 kinds, the
     # floor-probing pass, memory
     assert len(moves) == 1 + 2 * 1 + 2 * 2 + 1 + 1
+
+
+@pytest.mark.parametrize("inside_first", [True, False])
+def test_a_module_called_inside_a_ruled_parent_and_on_its_own_is_a_row_of_its_own_calls(ruled_block, inside_first):
+    """The block's rule covers its fc's call inside it; the model also calls fc directly. Whichever
+    came first, fc's row is priced by its own rule for the direct call (2×4 rows · 4 = 32 MACs, 2·4
+    bias adds) and the block's row holds its rule's 32 MACs: the row read 'covered' (shown 'in parent')
+    when the covered call came first, and by_type found no Linear layer."""
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = ruled_block()
+
+        def forward(self, x):
+            return self.block.fc(self.block(x)) if inside_first else self.block(self.block.fc(x))
+
+    report = torchcount.profile(Model(), torch.randn(2, 4))
+    fc, block = report.row("block.fc"), report.row("block")
+    assert (fc.status, fc.calls, fc.cost.macs, fc.cost.adds) == ("rule", 2, 2 * 4 * 4, 2 * 4)
+    assert (block.status, block.cost.macs) == ("rule", 2 * 16)
+    assert report.total.macs == 2 * 4 * 4 + 2 * 16
+    linear = next(g for g in report.by_type().groups if g.name == "Linear")
+    assert (linear.layers, linear.calls, linear.params) == (1, 2, 4 * 4 + 4)

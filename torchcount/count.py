@@ -1055,7 +1055,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         first = head.call
         module = first.module
         path = paths.get(id(module), first.path)
-        source = head.source
+        # a module called inside a ruled parent (covered) and also on its own: its row stands for the
+        # calls priced themselves, whichever came first (its cost sums every call's, the covered ones' 0)
+        pricing = head if head.source != "covered" else next((m for m in members if m.source != "covered"), head)
+        source = pricing.source
         if len(members) == 1:
             cost, self_cost, missing = head.inclusive, head.self_cost, head.uncounted_ops
             counted_items += head.counted_items
@@ -1086,7 +1089,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         # a rule's worked terms; for a module priced from its ops (a leaf, or a container's own
         # functional calls: F.relu, a residual add), each op's, kept when they were priced
         # (a covered call's are its hooks' ops, if its module has hooks: see _with_hook_ops)
-        terms = head.self_cost.terms if source == "rule" else head.terms
+        terms = pricing.self_cost.terms if source == "rule" else pricing.terms
         outputs = first._outputs if first._outputs is not None else first.outputs
         key = id(module)
         method_root = trace.method is not None and module is model
@@ -1105,7 +1108,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             else sum(t.numel() for t in _own_tensors(module._parameters)),
             cost=cost, self_cost=self_cost, status=status, convention=convention,
             # (a profiled method's row: the rule its forward calls were priced by, if any; head is the method's)
-            rule=next((m.rule for m in members[1:] if m.rule), None) if method_root else head.rule,
+            rule=next((m.rule for m in members[1:] if m.rule), None) if method_root else pricing.rule,
             activation=outputs[0].numel if outputs else 0,
             self_activation=own_activation(first, outputs, source, trace), terms=terms,
             uncounted_ops=dict(missing) if missing else {}, extra={"steps": steps}, module=module,
