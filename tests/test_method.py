@@ -904,3 +904,37 @@ def test_a_step_function_naming_an_uninspectable_global_is_profiled():
     be inspected (isinstance raises) is skipped, not the profile's error; 2·8·4 MACs counted."""
     report = profile(nn.Linear(8, 4), torch.randn(2, 8), method=uses_a_proxy)
     assert report.total.macs == 2 * 8 * 4 and report.forward_calls == 1
+
+
+def test_cli_method_a_function_from_a_file(tmp_path, capsys, monkeypatch):
+    """--method path/file.py:function: the function is loaded (not called) and profiled as
+    method=function, called as function(model, *inputs, **keywords); the progress bar counts its calls."""
+    import torchcount.cli as cli
+
+    steps = tmp_path / "steps.py"
+    steps.write_text("def twice(model, x, scale=1.0):\n    return model(x) + model(x) * scale\n")
+    code = cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{steps}:twice(scale=3.0)",
+                     "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["method"] == "twice" and doc["method_is_function"] is True
+    assert doc["forward_calls"] == 2
+    assert doc["total"]["cost"]["macs"] == 2 * (2 * 8 * 4)  # two forwards of a 2×8 batch through 8 → 4
+    assert doc["model"] == "twice(Linear)"
+    # measured with the progress bar: a pass is one call of the function
+    counted = []
+
+    class Recorder(cli.ProgressBar):
+        def __call__(self, done, total, label=""):
+            pass
+
+    monkeypatch.setattr(cli, "_progress_bar", lambda: Recorder())
+    close = cli._PassCounter.close
+    monkeypatch.setattr(cli._PassCounter, "close", lambda self: (counted.append(self.n), close(self)))
+    assert cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{steps}:twice", "--measure",
+                     "--warmup", "1", "--repeat", "2", "--format", "json"]) == 0
+    assert counted == [1 + 2 * 1 + 2 * 2 + 1 + 1]
+    capsys.readouterr()
+    for method, message in ((f"{steps}:thrice", "does not define 'thrice'; did you mean twice"),
+                            (f"{steps}:twice(x=1)", "given 'x' twice")):
+        assert cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", method]) == 2
+        assert message in capsys.readouterr().err

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "input; e.g. --input 1x3x224x224, --input 1x16:int64, --input input_ids=1x16:int64")
     g.add_argument("--method", metavar="NAME[(...)]", default=None,
                    help="profile one call of this method of the model instead of its forward, with optional "
-                        "literal keyword arguments; e.g. --method 'generate(max_new_tokens=8, do_sample=False)'")
+                        "literal keyword arguments, or of a function path/file.py:name (or package.module:name) "
+                        "called as name(model, *inputs); e.g. --method 'generate(max_new_tokens=8, "
+                        "do_sample=False)'")
     g.add_argument("--dtype", metavar="DTYPE", default=None,
                    help="cast the model's floating parameters and buffers, and float inputs without a "
                         "dtype suffix, to DTYPE (changes bytes moved, and measured time); e.g. --dtype bfloat16")
@@ -339,15 +341,26 @@ def _split_call(text: str, what: str = "MODEL", example: str = "resnet18(num_cla
 
 def parse_method(text: str) -> tuple[str, dict]:
     """``"generate(max_new_tokens=8)"`` → ``("generate", {"max_new_tokens": 8})``: a method name and
-    literal keyword arguments (positional ones would be ambiguous beside the --input tensors)."""
+    literal keyword arguments (positional ones would be ambiguous beside the --input tensors). A
+    function, ``path/file.py:train_step`` or ``package.module:train_step``, is loaded (not called) and
+    given as a :class:`~torchcount.capture.FunctionMethod`: called as ``train_step(model, *inputs)``."""
     name, args, kwargs = _split_call(text, "--method", "generate(max_new_tokens=8)")
-    if not name.isidentifier():
+    if ":" in name and not re.fullmatch(r"[A-Za-z]:[\\/].*", name):
+        from .capture import FunctionMethod
+
+        function = _load_callable(name, "--method")
+        if isinstance(function, type):
+            raise UsageError(f"--method {name}: a class, not a function called as function(model, *inputs)")
+        method = FunctionMethod(function)
+    elif not name.isidentifier():
         raise UsageError(f"--method {text!r}: a method name, optionally with literal keyword arguments, "
-                         "e.g. --method 'generate(max_new_tokens=8)'")
+                         "e.g. --method 'generate(max_new_tokens=8)', or a function, path/file.py:train_step")
+    else:
+        method = name
     if args:
         raise UsageError(f"--method {text!r}: give its arguments by keyword (the --input tensors come first), "
                          f"e.g. --method '{name}(max_new_tokens=8)'")
-    return name, kwargs
+    return method, kwargs
 
 
 def _builders() -> dict[str, tuple[str, Callable]]:
@@ -396,26 +409,8 @@ def resolve(text: str) -> Spec:
         return _saved_spec(text)
     target, args, kwargs = _split_call(text)
     if ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/].*", target):
-        where, _, attr = target.rpartition(":")
-        if not where or not attr:
-            raise UsageError(f"bad MODEL {text!r}: expected package.module:callable or path/file.py:callable")
-        module = _import_file(where) if where.endswith(".py") or os.sep in where or "/" in where \
-            else _import_module(where)
-        obj: Any = module
-        for part in attr.split("."):
-            if not hasattr(obj, part):
-                names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
-                close = difflib.get_close_matches(part, names, n=4, cutoff=0.6)
-                if close:
-                    hint = f"; did you mean {', '.join(close)}?"
-                else:  # what the file or module itself defines (not what it imported)
-                    own = sorted(n for n in names if getattr(getattr(obj, n), "__module__", None) == module.__name__)
-                    hint = f"; it defines: {', '.join(own[:12])}" if own else ""
-                raise UsageError(f"{where} does not define {attr!r}{hint}")
-            obj = getattr(obj, part)
-        if not callable(obj):
-            raise UsageError(f"{where}:{attr} is a {type(obj).__name__}, not a callable or nn.Module")
-        return Spec(text, attr, obj, args, kwargs)
+        obj = _load_callable(target, "MODEL", text)
+        return Spec(text, target.rpartition(":")[2], obj, args, kwargs)
     builders = _builders()
     if target not in builders:
         close = difflib.get_close_matches(target, list(builders), n=4, cutoff=0.6)
@@ -433,6 +428,31 @@ def resolve(text: str) -> Spec:
         if takes_backbone:  # torchvision's detectors default to downloading ImageNet backbone weights
             kwargs = {**(kwargs or {}), "weights_backbone": None}
     return Spec(text, target, fn, args, kwargs, _default_input(target, library))
+
+
+def _load_callable(target: str, option: str, text: "str | None" = None):
+    """The callable ``package.module:name`` or ``path/file.py:name`` names (loaded, not called)."""
+    where, _, attr = target.rpartition(":")
+    if not where or not attr:
+        raise UsageError(f"bad {option} {text or target!r}: expected package.module:callable or path/file.py:callable")
+    module = _import_file(where) if where.endswith(".py") or os.sep in where or "/" in where \
+        else _import_module(where)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+            close = difflib.get_close_matches(part, names, n=4, cutoff=0.6)
+            if close:
+                hint = f"; did you mean {', '.join(close)}?"
+            else:  # what the file or module itself defines (not what it imported)
+                own = sorted(n for n in names if getattr(getattr(obj, n), "__module__", None) == module.__name__)
+                hint = f"; it defines: {', '.join(own[:12])}" if own else ""
+            raise UsageError(f"{where} does not define {attr!r}{hint}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UsageError(f"{where}:{attr} is a {type(obj).__name__}, not a callable"
+                         + (" or nn.Module" if option == "MODEL" else ""))
+    return obj
 
 
 def _import_module(name: str):
@@ -1240,6 +1260,7 @@ def _profile_side(spec: Spec, side: str, args, device: str, measure_options: dic
 
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
+    from .capture import FunctionMethod
     from .profile import _check_keywords, _check_method, _unwrap, as_call, profile
     from .state import ParameterModifiedError
 
@@ -1277,8 +1298,12 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     bar = measure_options.pop("_bar", None)
     counter = _PassCounter(bar, _expected_passes(measure_options), _unwrap(model)[0] if method else model, method) \
         if bar is not None else None
-    options = dict(kwargs=keywords, convention=args.convention.lower(), name=spec.label + (f".{method}" if method
-                   else ""), measure=args.measure, method=method, **measure_options)
+    if counter is not None and isinstance(method, FunctionMethod):
+        method = counter.counted_function
+    label = (f"{method}({spec.label})" if isinstance(method, FunctionMethod) else f"{spec.label}.{method}") \
+        if method else spec.label
+    options = dict(kwargs=keywords, convention=args.convention.lower(), name=label, measure=args.measure,
+                   method=method, **measure_options)
     try:
         try:
             report = profile(model, inputs, **options)
@@ -1346,6 +1371,15 @@ class _PassCounter:
         self.model, self.method, self.handle = model, method, None
         if method is None:
             self.handle = model.register_forward_hook(self._hook)
+        elif type(method).__name__ == "FunctionMethod":  # a function: counted where it is called, nothing to put back
+            function = method.function
+
+            def counted_call(*args, **kwargs):
+                self.n += 1
+                return function(*args, **kwargs)
+
+            counted_call.__wrapped__ = function  # (its signature, and what it holds, are the function's)
+            self.counted_function = type(method)(counted_call, str(method))
         else:
             self.own = model.__dict__.get(method, _NOT_SET)  # (a method set on the instance, to put back)
             run = getattr(model, method)
@@ -1372,6 +1406,8 @@ class _PassCounter:
         self.thread.join()
         if self.handle is not None:
             self.handle.remove()
+        elif hasattr(self, "counted_function"):
+            pass
         elif self.own is _NOT_SET:
             del self.model.__dict__[self.method]
         else:
@@ -1773,7 +1809,8 @@ def _run(argv: list[str]) -> int:
         raise UsageError(str(exc) + (f"; did you mean {' or '.join(close)}?" if close else "")) from None
     args.dtype_parsed = parse_dtype(args.dtype)
     args.method_parsed = parse_method(args.method) if args.method is not None else (None, {})
-    if args.method_parsed[0] == "forward":  # (the default: named and exported as a forward)
+    if args.method_parsed[0] == "forward" and type(args.method_parsed[0]) is str:  # (the default: named and
+        # exported as a forward; a function named forward is a function)
         args.method_parsed = (None, args.method_parsed[1])
     args.input_parsed = [parse_input_arg(t, args.dtype_parsed) for t in args.input] if args.input else None
     named = [name for name, _, _ in args.input_parsed or () if name is not None]
