@@ -460,15 +460,12 @@ def test_whisper_generate_example_matches_the_closed_form():
     assert "the decoder ran 3 times" in result.stdout
 
 
-def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_path, capsys, monkeypatch):
-    """The progress bar counts passes: one generate call each (it counted the 2 forwards inside it);
-    the counting wrapper it sets on the instance is removed afterwards."""
+def _counted_passes(monkeypatch) -> list:
+    """The CLI's progress bar made to appear (a silent one), and the passes its counter saw, appended
+    to the list returned when the counter closes."""
     import torchcount.cli as cli
 
-    source = tmp_path / "toy_lm.py"
-    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
-        __import__("pathlib").Path(__file__).parent))
-    counted, built = [], []
+    counted = []
 
     class Recorder(cli.ProgressBar):
         def __call__(self, done, total, label=""):
@@ -477,6 +474,18 @@ def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_p
     monkeypatch.setattr(cli, "_progress_bar", lambda: Recorder())
     close = cli._PassCounter.close
     monkeypatch.setattr(cli._PassCounter, "close", lambda self: (counted.append(self.n), close(self)))
+    return counted
+
+
+def test_cli_measure_progress_counts_method_calls_and_puts_the_method_back(tmp_path, capsys, monkeypatch):
+    """The progress bar counts passes: one generate call each (it counted the 2 forwards inside it);
+    the counting wrapper it sets on the instance is removed afterwards."""
+    import torchcount.cli as cli
+
+    source = tmp_path / "toy_lm.py"
+    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
+        __import__("pathlib").Path(__file__).parent))
+    counted, built = _counted_passes(monkeypatch), []
     build = cli.build
     monkeypatch.setattr(cli, "build", lambda *a, **k: (lambda got: (built.append(got[0]), got)[1])(build(*a, **k)))
     code = cli_main([f"{source}:ToyLM", "--input", "1x4:int64", "--method", "generate(new_tokens=2)",
@@ -909,8 +918,6 @@ def test_a_step_function_naming_an_uninspectable_global_is_profiled():
 def test_cli_method_a_function_from_a_file(tmp_path, capsys, monkeypatch):
     """--method path/file.py:function: the function is loaded (not called) and profiled as
     method=function, called as function(model, *inputs, **keywords); the progress bar counts its calls."""
-    import torchcount.cli as cli
-
     steps = tmp_path / "steps.py"
     steps.write_text("def twice(model, x, scale=1.0):\n    return model(x) + model(x) * scale\n")
     code = cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{steps}:twice(scale=3.0)",
@@ -921,15 +928,7 @@ def test_cli_method_a_function_from_a_file(tmp_path, capsys, monkeypatch):
     assert doc["total"]["cost"]["macs"] == 2 * (2 * 8 * 4)  # two forwards of a 2×8 batch through 8 → 4
     assert doc["model"] == "twice(Linear)"
     # measured with the progress bar: a pass is one call of the function
-    counted = []
-
-    class Recorder(cli.ProgressBar):
-        def __call__(self, done, total, label=""):
-            pass
-
-    monkeypatch.setattr(cli, "_progress_bar", lambda: Recorder())
-    close = cli._PassCounter.close
-    monkeypatch.setattr(cli._PassCounter, "close", lambda self: (counted.append(self.n), close(self)))
+    counted = _counted_passes(monkeypatch)
     assert cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{steps}:twice", "--measure",
                      "--warmup", "1", "--repeat", "2", "--format", "json"]) == 0
     assert counted == [1 + 2 * 1 + 2 * 2 + 1 + 1]
