@@ -318,3 +318,24 @@ def test_cli_metric_time_ms_refuses_an_unmeasured_saved_report_before_anything_r
     assert cli.main([str(saved), "--compare", str(saved), "--metric", "time_ms"]) == 2
     err = capsys.readouterr()[1]
     assert f"A = {saved} and B = {saved} were not measured" in err and "add --measure" not in err
+
+
+def test_cli_units_applies_to_the_comparison(capsys):
+    """--units with --compare (table and Markdown) prints K/M/G as the one-model table does; it was
+    silently ignored (thousands separators). Conv2d(64, 64, 3, padding=1) on 1×64×32×32: 64·64·9 =
+    36,864 weights + 64 biases = 36,928 params, 36,864·1,024 = 37,748,736 MACs; Conv2d(64, 16, 1):
+    1,040 params, 1,024·1,024 = 1,048,576 MACs."""
+    from torchcount.cli import main
+
+    args = ["torch.nn:Conv2d(64, 64, 3, padding=1)", "--input", "1x64x32x32", "--compare",
+            "torch.nn:Conv2d(64, 16, 1)", "-c", "macs", "--metric", "params"]
+    assert main(args) == 0
+    plain = capsys.readouterr()[0]
+    assert re.search(r"MACs \[macs\]\s+37,748,736\s+1,048,576\s+36,700,160", plain)
+    for fmt in ("table", "markdown"):
+        assert main([*args, "--units", "--format", fmt]) == 0
+        out = capsys.readouterr()[0]
+        assert re.search(r"MACs \[macs\]\s*\|?\s+37\.75 M\s*\|?\s+1\.05 M\s*\|?\s+36\.70 M", out), out
+        assert re.search(r"params\s*\|?\s+36\.93 K\s*\|?\s+1\.04 K\s*\|?\s+35\.89 K", out), out
+        assert re.search(r"\(root\)\s*\|?\s+Conv2d\s*\|?\s+36\.93 K\s*\|?\s+Conv2d\s*\|?\s+1\.04 K", out), out
+        assert "37,748,736" not in out

@@ -1691,7 +1691,7 @@ def render_comparison(a, b, args, conv) -> str:
         rows = [{**r, "convention": conv.name, "metric": ""} for r in totals] + \
             [{**r, "convention": conv.name, "metric": cmp.metric} for r in layers]
         return _csv_text(list(rows[0]), rows)
-    return cmp.table(tablefmt="github" if args.format == "markdown" else "simple")
+    return cmp.table(tablefmt="github" if args.format == "markdown" else "simple", units=args.units)
 
 
 def roofline(report, path: str, depth: int | None = None) -> str:

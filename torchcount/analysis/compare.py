@@ -72,8 +72,11 @@ class Comparison:
         """Reduction in % of the total operations under the convention."""
         return self.ops.reduction
 
-    def table(self, tablefmt: str = "simple") -> str:
+    def table(self, tablefmt: str = "simple", units: bool = False) -> str:
+        """Totals and per-layer lines side by side (``units=True``: K/M/G instead of thousands
+        separators; measured times stay in ms)."""
         check_tablefmt(tablefmt)
+        _n = _n_units if units else _n_grouped
         conv = self.convention
         unit = f"{conv.unit} [{conv.name}]"
         what = METRIC_LABELS.get(self.metric, unit)
@@ -109,10 +112,18 @@ class Comparison:
         return self.table()
 
 
-def _n(v: int | float | None) -> str:
+def _n_grouped(v: int | float | None) -> str:
     if isinstance(v, float):
         return f"{v:,.3f}"
     return "—" if v is None else f"{v:,}"
+
+
+def _n_units(v: int | float | None) -> str:
+    from ..report import _human
+
+    if v is None or isinstance(v, float):  # (a measured time, in ms: as without units)
+        return _n_grouped(v)
+    return _human(v)
 
 
 def _time_ms(report: Report) -> float | None:
