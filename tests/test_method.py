@@ -937,3 +937,25 @@ def test_cli_method_a_function_from_a_file(tmp_path, capsys, monkeypatch):
                             (f"{steps}:twice(x=1)", "given 'x' twice")):
         assert cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", method]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_cli_method_function_that_cannot_be_loaded_names_the_option(tmp_path, capsys):
+    """Each way a --method function fails to load is one line naming --method (the loader's messages
+    are MODEL's too, and said only 'no such file: …', 'm.py:LIMIT is a int, not a callable'); a file
+    that raises while it runs is a model error (exit 1), as for MODEL; positional arguments' example
+    uses the function's own keywords, not generate's max_new_tokens."""
+    steps = tmp_path / "steps.py"
+    steps.write_text("LIMIT = 3\n\ndef twice(model, x, scale=1.0):\n    return model(x) + model(x) * scale\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torchcount_no_such_module_xyz\n\ndef step(model, x):\n    return model(x)\n")
+    cases = [(f"{tmp_path / 'none.py'}:step", 2, "no such file"),
+             ("torchcount_no_such_module_xyz:step", 2, "cannot import module 'torchcount_no_such_module_xyz'"),
+             (f"{steps}:thrice", 2, "does not define 'thrice'"),
+             (f"{steps}:LIMIT", 2, "is an int, not a callable"),
+             (f"{broken}:step", 1, "No module named 'torchcount_no_such_module_xyz'"),
+             (f"{steps}:twice(2.0)", 2, f"e.g. --method '{steps}:twice(scale=...)'")]
+    for method, code, message in cases:
+        assert cli_main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", method]) == code, method
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+        assert err.startswith("torchcount: error: --method" if code == 2 else "torchcount: model error: --method"), err

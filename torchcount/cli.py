@@ -348,7 +348,10 @@ def parse_method(text: str) -> tuple[str, dict]:
     if ":" in name and not re.fullmatch(r"[A-Za-z]:[\\/].*", name):
         from .capture import FunctionMethod
 
-        function = _load_callable(name, "--method")
+        try:
+            function = _load_callable(name, "--method")
+        except (UsageError, ModelError) as exc:  # (the loader's messages are MODEL's too: name the option)
+            raise type(exc)(f"--method: {exc}") from exc
         if isinstance(function, type):
             raise UsageError(f"--method {name}: a class, not a function called as function(model, *inputs)")
         method = FunctionMethod(function)
@@ -358,9 +361,22 @@ def parse_method(text: str) -> tuple[str, dict]:
     else:
         method = name
     if args:
+        example = _keyword_example(method.function) if ":" in name else "max_new_tokens=8"
         raise UsageError(f"--method {text!r}: give its arguments by keyword (the --input tensors come first), "
-                         f"e.g. --method '{name}(max_new_tokens=8)'")
+                         f"e.g. --method '{name}({example})'")
     return method, kwargs
+
+
+def _keyword_example(function) -> str:
+    """``scale=...`` for a function with a keyword parameter ``scale`` (its first with a default)."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return "keyword=value"
+    for p in params:
+        if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            return f"{p.name}=..."
+    return "keyword=value"
 
 
 def _builders() -> dict[str, tuple[str, Callable]]:
@@ -450,7 +466,8 @@ def _load_callable(target: str, option: str, text: "str | None" = None):
             raise UsageError(f"{where} does not define {attr!r}{hint}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UsageError(f"{where}:{attr} is a {type(obj).__name__}, not a callable"
+        kind = type(obj).__name__
+        raise UsageError(f"{where}:{attr} is {'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}, not a callable"
                          + (" or nn.Module" if option == "MODEL" else ""))
     return obj
 
