@@ -523,3 +523,21 @@ def test_explain_a_group_as_the_sum_of_its_layers(capsys):
     assert "Linear: 1 layer, 1 call" in out and "params = 36;" in out
     assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--explain", "ReLU"]) == 2
     assert "no layer type 'ReLU'" in capsys.readouterr()[1]
+
+
+def test_cli_explain_an_unknown_type_with_compare_names_both_sides(capsys):
+    """--by-type --compare --explain TYPE that neither model has: one line naming --explain and each
+    side's types (it listed A's alone, 'types are Linear, ReLU', though B's GELU is as valid a name)."""
+    args = ["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--compare", "torch.nn:GELU", "--explain"]
+    assert cli.main([*args, "GELU"]) == 0  # B's type: B explains it (a GELU on 2×8: 16 transcendental ops)
+    out = capsys.readouterr()[0]
+    assert "B = torch.nn:GELU: GELU: 1 layer, 1 call" in out and "A = " not in out.split("per layer type")[1]
+    assert cli.main([*args, "Nope"]) == 2
+    err = capsys.readouterr()[1]
+    assert len(err.strip().splitlines()) == 1 and err.startswith("torchcount: error: --explain 'Nope': "), err
+    assert "A: no layer type 'Nope'" in err and "'Linear'" in err
+    assert "B: no layer type 'Nope'" in err and "'GELU'" in err
+    # one model: the option named, the message as before
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--explain", "ReLU"]) == 2
+    err = capsys.readouterr()[1]
+    assert err.startswith("torchcount: error: --explain 'ReLU': no layer type 'ReLU'"), err

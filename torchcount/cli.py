@@ -1913,16 +1913,16 @@ def _run(argv: list[str]) -> int:
     # with --compare, each model that has the layer explains it, labelled (A's alone was explained)
     sides = [("A", args.model, report)] + ([("B", args.compare, other_report)] if other_report is not None else [])
     for path in args.explain or []:
-        found, missing = [], None
+        found, missing = [], []
         for side, name, rep in sides:
             try:  # (with --by-type, PATH names a layer type: its figures as the sum of its layers')
                 text_of_side = rep.by_type(conv).explain(path) if args.by_type else rep.explain(path, convention=conv)
             except KeyError as exc:
-                missing = missing or exc
+                missing.append((f"{side}: " if len(sides) > 1 else "") + (exc.args[0] if exc.args else str(exc)))
                 continue
             found.append((f"{side} = {name}: " if len(sides) > 1 else "") + text_of_side)
-        if not found:
-            raise UsageError(missing.args[0] if missing.args else str(missing)) from None
+        if not found:  # (each side's names: with --compare, B's are as valid as A's)
+            raise UsageError(f"--explain {path!r}: " + "; ".join(missing)) from None
         explanations += found
 
     if args.output:
