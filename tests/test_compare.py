@@ -339,3 +339,19 @@ def test_cli_units_applies_to_the_comparison(capsys):
         assert re.search(r"params\s*\|?\s+36\.93 K\s*\|?\s+1\.04 K\s*\|?\s+35\.89 K", out), out
         assert re.search(r"\(root\)\s*\|?\s+Conv2d\s*\|?\s+36\.93 K\s*\|?\s+Conv2d\s*\|?\s+1\.04 K", out), out
         assert "37,748,736" not in out
+
+
+def test_cli_sort_top_with_compare_name_the_option_given_and_no_depth_under_by_type(capsys):
+    """--top with --compare is a usage error naming --top; under --by-type it does not send the user to
+    --depth (itself a usage error with --by-type: every type of both models is a line)."""
+    from torchcount.cli import main
+
+    args = ["torch.nn:Linear(8, 4)", "--input", "2x8", "--compare", "torch.nn:Linear(8, 2)"]
+    assert main([*args, "--top", "2"]) == 2
+    err = capsys.readouterr()[1]
+    assert err.startswith("torchcount: error: --top applies to one model's table") and "--depth" in err, err
+    assert main([*args, "--by-type", "--sort", "params"]) == 2
+    err = capsys.readouterr()[1]
+    assert err.startswith("torchcount: error: --sort applies to one model's table") and "--depth" not in err, err
+    assert main([*args, "--by-type", "--depth", "1"]) == 2  # (what the message used to suggest)
+    assert "cannot be combined with --depth" in capsys.readouterr()[1]

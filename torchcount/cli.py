@@ -1842,8 +1842,11 @@ def _run(argv: list[str]) -> int:
     if args.units and args.format in ("json", "csv"):
         raise UsageError("--units applies to table and markdown; csv and json hold exact integers")
     if args.compare and (args.sort is not None or args.top is not None or args.columns is not None):
-        raise UsageError("--sort, --top and --columns apply to one model's table; --compare prints totals and "
-                         "per-layer lines of both (use --depth to choose the layers)")
+        given = "/".join(o for o, v in (("--sort", args.sort), ("--top", args.top), ("--columns", args.columns))
+                         if v is not None)
+        raise UsageError(f"{given} applies to one model's table; --compare prints totals and "
+                         + ("every layer type of both models (--by-type)" if args.by_type else
+                            "per-layer lines of both (use --depth to choose the layers)"))
     if args.metric is not None and not args.compare:
         raise UsageError("--metric chooses what --compare's per-layer lines compare; give --compare OTHER_MODEL")
     if args.compare and args.plot:  # (it drew model A alone, and said nothing of B)
