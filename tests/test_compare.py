@@ -282,6 +282,11 @@ def test_cli_metric(capsys, tmp_path):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
     line = next(r for r in rows if r["module"] == "(root)")
     assert (line["a"], line["b"], line["metric"]) == ("2320", "68", "params")  # 16·16·9 + 16, 16·4 + 4
+    # 'flops' is another name for the convention's ops, as for --sort
+    assert main([*args, "--metric", "flops", "--format", "csv"]) == 0
+    flops = capsys.readouterr()[0]
+    assert main([*args, "--metric", "ops", "--format", "csv"]) == 0
+    assert capsys.readouterr()[0] == flops
     assert main([*args, "--metric", "time_ms"]) == 2
     assert "--metric time_ms compares measured times: add --measure" in capsys.readouterr()[1]
     assert main(args[:3] + ["--metric", "params"]) == 2

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the worked formula of one layer, numbers substituted (repeatable); "
                         "e.g. --explain features.0")
     g.add_argument("--metric", default=None, metavar="NAME", type=str.lower,
-                   choices=("ops", "macs", "params", "bytes", "time_ms"),
+                   choices=("ops", "flops", "macs", "params", "bytes", "time_ms"),
                    help="with --compare: what the per-layer (or, with --by-type, per-type) lines compare: ops "
                         "(default, the convention's), macs, params, bytes (moved) or time_ms (measured: both "
                         "models with --measure, or saved reports of --measure runs); e.g. --compare resnet18 "
@@ -1675,7 +1675,7 @@ def render_comparison(a, b, args, conv) -> str:
     from .analysis.compare import compare
 
     by_type = getattr(args, "by_type", False)
-    metric = {"macs": "MACs"}.get(args.metric, args.metric or "ops")
+    metric = {"macs": "MACs", "flops": "ops"}.get(args.metric, args.metric or "ops")  # (flops: as --sort names ops)
     try:
         cmp = compare(a, b, convention=conv, depth=args.depth, by="type" if by_type else "path", metric=metric)
     except ValueError as exc:  # (time_ms of a side that was not measured)
