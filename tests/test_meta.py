@@ -171,6 +171,15 @@ def test_llama_example_small_config_matches_its_closed_form():
     assert out["params"] == n_lin + V * d + L * 2 * d + d
     assert out["flops_2mac"] == 2 * n_lin * T + 4 * L * T * T * d
     assert out["uncounted"] == []
+    # by layer type, the two terms of the closed form apart: the Linear layers hold the weights' term
+    # (and every linear parameter), the attention's own work the scores' and weighted sums' MACs
+    with torch.device("meta"):
+        model = example.Llama(cfg).eval()
+    with torch.no_grad():
+        report = torchcount.profile(model, torch.zeros(1, T, dtype=torch.long, device="meta"))
+    groups = {g.name: g for g in report.by_type(convention="2mac").groups}
+    assert (groups["Linear"].params, groups["Linear"].cost.macs) == (n_lin, n_lin * T)
+    assert groups["Attention (self)"].cost.macs == 2 * L * T * T * d
 
 
 def _example(name: str):
