@@ -190,8 +190,9 @@ class TypeBreakdown:
             lines.append("'Type (self)': what modules of that type computed themselves, outside their children "
                          "(residual adds, functional calls in their forward); their children are in their own types")
         # (MultiheadAttention: its out_proj is priced by its rule, called or not)
+        above = _ancestors(self.report.layers)
         whole = sorted({r.type for r in self.report.layers if r.status == "rule" and (
-            r.params != r.self_params or _has_rows_below(self.report, r))})
+            r.params != r.self_params or r.path in above)})
         if whole:
             lines.append(f"{', '.join(whole)}: priced whole by a rule, with the work and parameters of its "
                          "submodules, which are in no group of their own")
@@ -330,9 +331,15 @@ def _group_params(rows: list, has_rows_below: set) -> dict:
     return out
 
 
-def _has_rows_below(report: "Report", row: "Row") -> bool:
-    below = row.path + "." if row.path else ""
-    return any(r is not row and r.path.startswith(below) for r in report.layers)
+def _ancestors(rows: list) -> set:
+    """Every proper ancestor path of a row's path ("" for the root): the rows that have rows below them."""
+    out = set()
+    for r in rows:
+        path = r.path
+        while path:
+            path = path.rpartition(".")[0]
+            out.add(path)
+    return out
 
 
 SORT_KEYS = ("ops", "MACs", "params", "calls", "layers", "time_ms", "type")
@@ -345,12 +352,7 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         raise ValueError(f"top must be None or an int ≥ 1, got {top!r}")
 
     conv = get_convention(convention or report.convention)
-    has_rows_below = set()  # every proper ancestor path of a row ("" for the root)
-    for r in report.layers:
-        path = r.path
-        while path:
-            path = path.rpartition(".")[0]
-            has_rows_below.add(path)
+    has_rows_below = _ancestors(report.layers)
     groups: dict[str, TypeGroup] = {}
     # (the root is a row of its own only where it works itself; parameters registered on it are its own part's)
     root = report.root
