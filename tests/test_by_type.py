@@ -541,3 +541,18 @@ def test_cli_explain_an_unknown_type_with_compare_names_both_sides(capsys):
     assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--explain", "ReLU"]) == 2
     err = capsys.readouterr()[1]
     assert err.startswith("torchcount: error: --explain 'ReLU': no layer type 'ReLU'"), err
+
+
+def test_a_measured_container_with_no_work_is_said_to_be_its_python():
+    """A Sequential does nothing itself, so an unmeasured breakdown has no 'Sequential (self)' group;
+    measured, the time between its children is its own, and the footer says that is all it is."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    plain = torchcount.profile(model, torch.randn(2, 8)).by_type()
+    assert "Sequential (self)" not in {g.name for g in plain.groups}
+    report = torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    b = report.by_type()
+    own = next(g for g in b.groups if g.name == "Sequential (self)")
+    assert own.cost.is_zero() and own.time_ms > 0
+    assert any("Sequential (self): no work of its own, only measured time, the Python" in line for line in b.footer())
+    # its time is the root's own time, as the per-layer table shows it
+    assert math.isclose(own.time_ms, report.row("").self_extra["time_ms"])

@@ -187,8 +187,13 @@ class TypeBreakdown:
             lines.append(f"showing the top {len(self.shown)} of {len(self.groups)} groups by {self.sort}; the "
                          "total is the whole model's")
         if any(g.name.endswith(" (self)") for g in self.shown):
+            idle = [g.name for g in self.shown if g.name.endswith(" (self)") and g.time_ms and g.cost.is_zero()
+                    and not g.cost.bytes]
             lines.append("'Type (self)': what modules of that type computed themselves, outside their children "
-                         "(residual adds, functional calls in their forward); their children are in their own types")
+                         "(residual adds, functional calls in their forward); their children are in their own types"
+                         + (f". {', '.join(idle)}: no work of {'its' if len(idle) == 1 else 'their'} own, only measured "
+                            "time, the Python that runs between the children (a container's loop, its calls)"
+                            if idle else ""))
         # (MultiheadAttention: its out_proj is priced by its rule, called or not)
         above = _ancestors(self.report.layers)
         whole = sorted({r.type for r in self.report.layers if r.status == "rule" and (
