@@ -1490,3 +1490,19 @@ def test_a_saved_measured_report_shows_its_measured_columns(capsys, tmp_path):
         assert re.split(r"\s{2,}", head.strip()) == measured_head, head
     code, out, err = main(capsys, saved, "--columns", "module,time_ms")
     assert code == 0 and "time_ms" in out.splitlines()[2], err
+
+
+def test_a_tables_output_file_holds_its_explanations_too(capsys, tmp_path):
+    """--output FILE with the table: the file holds what the command would have printed, the
+    explanation of Linear(8, 4) on a 2×8 batch included (2×4×8 = 64 MACs); they went to stdout
+    beside the 'wrote' line. With CSV the file stays CSV, and the explanation goes to stdout."""
+    out = tmp_path / "report.txt"
+    assert main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "", "--output", out)[0] == 0
+    text = out.read_text()
+    assert "multiply-accumulates" in text and "= 64" in text and text.index("total") < text.index("source: rule")
+    assert "source: rule" not in capsys.readouterr()[0]
+    csv_file = tmp_path / "report.csv"
+    code, stdout, _ = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "", "--format", "csv",
+                           "--output", csv_file)
+    assert code == 0 and "source: rule" in stdout and "source: rule" not in csv_file.read_text()
+    assert list(csv.DictReader(io.StringIO(csv_file.read_text())))[0]["macs"] == "64"

@@ -1928,26 +1928,29 @@ def _run(argv: list[str]) -> int:
             raise UsageError(f"--explain {path!r}: " + "; ".join(missing)) from None
         explanations += found
 
-    if args.output:
-        try:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as --plot does
-            Path(args.output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"torchcount: wrote {args.output}", file=sys.stderr)
-    else:
-        print(text)
-    # never mixed into machine-readable stdout
-    stream = sys.stdout if (args.format == "table" or args.output) else sys.stderr
-    for e in explanations:
-        print("\n" + e, file=stream)
     rf_texts = getattr(args, "receptive_field_texts", [])
     # (one per model run: a saved report's side has none, so the other's is labelled with its side)
     run_sides = [(side, name) for side, name, s in (("A", args.model, spec), ("B", args.compare, other))
                  if s is not None and s.saved != "report"]
-    for (side, name), rf_text in zip(run_sides, rf_texts):
-        label = f"{side} = {name}: " if other is not None else ""
-        print("\n" + label + rf_text, file=stream)
+    extras = [*explanations, *((f"{side} = {name}: " if other is not None else "") + rf_text
+                               for (side, name), rf_text in zip(run_sides, rf_texts))]
+    if args.output:
+        # a table's file holds what the command would print (its explanations too); a CSV/JSON/Markdown
+        # file holds that format only, the rest going to the free stdout
+        body = text + "".join("\n\n" + x for x in extras) if args.format == "table" else text
+        try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as --plot does
+            Path(args.output).write_text(body + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"torchcount: wrote {args.output}", file=sys.stderr)
+        if args.format != "table":
+            for x in extras:
+                print("\n" + x)
+    else:
+        print(text)
+        for x in extras:  # (never mixed into machine-readable stdout)
+            print("\n" + x, file=sys.stdout if args.format == "table" else sys.stderr)
     if args.plot:
         plot(report, args.plot, conv, args.depth, args.top, args.sort, args.by_type)
         print(f"torchcount: wrote {args.plot}", file=sys.stderr)
