@@ -179,7 +179,7 @@ def test_sort_top_and_errors():
     assert "showing the top 2 of" in top.table()
     total = next(line for line in top.table().splitlines() if line.startswith("total"))
     assert f"{report.total.flops:,}" in total  # the totals stay the whole model's
-    with pytest.raises(ValueError, match="cannot sort by 'bogus'.*ops, MACs, params"):
+    with pytest.raises(ValueError, match="cannot sort by 'bogus'.*ops, MACs, bytes, params"):
         report.by_type(sort="bogus")
     with pytest.raises(ValueError, match="time_ms needs profile"):
         report.by_type(sort="time_ms")

@@ -141,7 +141,7 @@ class TypeBreakdown:
     def _grid(self, tablefmt: str, units: bool) -> str:
         from tabulate import tabulate
 
-        from .report import _grouped, _human, check_tablefmt
+        from .report import _extra, _grouped, _human, check_tablefmt
 
         check_tablefmt(tablefmt)
         fmt = _human if units else _grouped
@@ -155,8 +155,8 @@ class TypeBreakdown:
             if self.has_backward:
                 cells["backward_MACs"] = fmt(rec["backward_MACs"])
             if self.measured:
-                cells.update({"time_ms": _float(rec["time_ms"]), "time%": _percent(rec["time%"]),
-                              "GFLOP/s": _float(rec["GFLOP/s"])})
+                cells.update({"time_ms": _extra(rec["time_ms"]), "time%": _percent(rec["time%"]),
+                              "GFLOP/s": _extra(rec["GFLOP/s"])})
             body.append([cells[c] for c in columns])
         total_ops = conv.ops(report.total.cost)
         totals = {"type": "total", "layers": f"{self.layers:,}", "calls": f"{self.calls:,}",
@@ -166,8 +166,8 @@ class TypeBreakdown:
             totals["backward_MACs"] = fmt(sum(g.backward_macs or 0 for g in self.groups))
         if self.measured:
             root_ms = report.extra.get("time_ms")
-            totals.update({"time_ms": _float(root_ms), "time%": "100.0%" if root_ms else "",
-                           "GFLOP/s": _float(_FLOPS.ops(report.total.cost) / root_ms / 1e6 if root_ms else None)})
+            totals.update({"time_ms": _extra(root_ms), "time%": "100.0%" if root_ms else "",
+                           "GFLOP/s": _extra(_FLOPS.ops(report.total.cost) / root_ms / 1e6 if root_ms else None)})
         body.append([totals[c] for c in columns])
         headers = [f"{conv.unit} [{conv.name}]" if c == "ops" else c for c in columns]
         if tablefmt in ("github", "pipe"):  # (a "|" in a type name would end its cell)
@@ -311,10 +311,6 @@ def _percent(value: "float | None") -> str:
     return "" if value is None else f"{value:.1f}%"
 
 
-def _float(value: "float | None") -> str:
-    return "" if value is None else f"{value:.3g}"
-
-
 def _group_params(rows: list, has_rows_below: set) -> dict:
     """``{id(row): parameters its group holds}``: a parent's own part those registered on it, a leaf its
     subtree's, a module a rule prices whole its subtree's less those of the rows below it that are
@@ -347,7 +343,7 @@ def _ancestors(rows: list) -> set:
     return out
 
 
-SORT_KEYS = ("ops", "MACs", "params", "calls", "layers", "time_ms", "type")
+SORT_KEYS = ("ops", "MACs", "bytes", "params", "calls", "layers", "time_ms", "type")
 
 
 def by_type(report: "Report", convention: "str | Convention | None" = None, sort: "str | None" = None,
@@ -406,7 +402,8 @@ def by_type(report: "Report", convention: "str | Convention | None" = None, sort
         raise ValueError(f"cannot sort by {sort!r}; by_type sorts by "
                          f"{', '.join(k for k in SORT_KEYS if measured or k != 'time_ms')}"
                          + ("" if measured else " (time_ms needs profile(..., measure=True))"))
-    value = {"ops": lambda g: conv.ops(g.cost), "MACs": lambda g: g.cost.macs, "params": lambda g: g.params,
+    value = {"ops": lambda g: conv.ops(g.cost), "MACs": lambda g: g.cost.macs, "bytes": lambda g: g.cost.bytes,
+             "params": lambda g: g.params,
              "calls": lambda g: g.calls, "layers": lambda g: g.layers,
              "time_ms": lambda g: g.time_ms if g.time_ms is not None else -1.0}.get(key)
     ordered = sorted(groups.values(), key=lambda g: g.name) if key == "type" else \

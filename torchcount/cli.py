@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--by-type", action="store_true",
                    help="the rows summed by layer type instead of the per-layer table (Conv2d, BatchNorm2d, a "
                         "parent's own work as 'Type (self)'); with --measure, each type's time and share of the "
-                        "forward beside its share of the work, sorted by time; --sort (ops, macs, params, calls, "
+                        "forward beside its share of the work, sorted by time; --sort (ops, macs, bytes, params, calls, "
                         "layers, time_ms, type) and --top apply; e.g. torchcount mobilenet_v2 --by-type")
     g.add_argument("--receptive-field", action="store_true",
                    help="also print every layer's receptive field, jump and start, following the data flow "
@@ -1384,11 +1384,13 @@ class _PassCounter:
     def __init__(self, bar: "ProgressBar", total: int, model, method: "str | None" = None):
         import threading
 
+        from .capture import FunctionMethod
+
         self.bar, self.total, self.n = bar, total, 0
         self.model, self.method, self.handle = model, method, None
         if method is None:
             self.handle = model.register_forward_hook(self._hook)
-        elif type(method).__name__ == "FunctionMethod":  # a function: counted where it is called, nothing to put back
+        elif isinstance(method, FunctionMethod):  # a function: counted where it is called, nothing to put back
             function = method.function
 
             def counted_call(*args, **kwargs):

@@ -325,7 +325,7 @@ class Report:
         """The rows summed by layer type (``torchcount/by_type.py``): a :class:`~torchcount.by_type.TypeBreakdown`
         whose ``groups`` partition the total (a parent's own work is its type's ``"(self)"`` group; a module a
         rule prices whole holds its submodules'), and which prints as a table. ``sort``: ``"ops"`` (the
-        default), ``"MACs"``, ``"params"``, ``"calls"``, ``"layers"``, ``"type"``, or ``"time_ms"`` (the
+        default), ``"MACs"``, ``"bytes"``, ``"params"``, ``"calls"``, ``"layers"``, ``"type"``, or ``"time_ms"`` (the
         default for a measured report); ``top``: show the first N groups only (the totals stay the model's)."""
         from .by_type import by_type
         return by_type(self, convention, sort, top)

@@ -234,30 +234,27 @@ METRIC_LABELS = {"MACs": "MACs", "params": "params", "bytes": "bytes moved", "ti
 _WORK = ("ops", "MACs", "bytes")  # counted by formulas: a line with uncounted work is a lower bound
 
 
+def _value(metric: str, conv: Convention, cost, params: int, time_ms: "float | None"):
+    """A line's figure under ``metric``, from a row's or a type group's cost, parameters and time."""
+    if metric == "params":
+        return params
+    if metric == "time_ms":
+        return time_ms
+    return conv.ops(cost) if metric == "ops" else cost.macs if metric == "MACs" else cost.bytes
+
+
 def _row_value(side: tuple, conv: Convention, metric: str):
     row, own = side
-    if metric == "params":
-        return row.shown_params(own)
-    if metric == "time_ms":
-        return row.shown_extra(own).get("time_ms")
-    cost = row.shown_cost(own)
-    return conv.ops(cost) if metric == "ops" else cost.macs if metric == "MACs" else cost.bytes
+    return _value(metric, conv, row.shown_cost(own), row.shown_params(own), row.shown_extra(own).get("time_ms"))
 
 
 def _type_lines(a: Report, b: Report, conv: Convention, metric: str = "ops") -> list[Line]:
     """One line per layer type of either side (A's types first, largest first by ``metric``, then B's
     own), each side's groups adding up to its total."""
-    sort = "ops" if metric == "bytes" else metric
-    groups_a, groups_b = ({g.name: g for g in side.by_type(conv, sort=sort).groups} for side in (a, b))
-    if metric == "bytes":  # (by_type has no bytes order: sorted here, as by_type sorts, ties by name)
-        groups_a, groups_b = ({g.name: g for g in sorted(groups.values(), key=lambda g: (-g.cost.bytes, g.name))}
-                              for groups in (groups_a, groups_b))
+    groups_a, groups_b = ({g.name: g for g in side.by_type(conv, sort=metric).groups} for side in (a, b))
 
     def value(g):
-        if g is None:
-            return None
-        return {"ops": lambda: conv.ops(g.cost), "MACs": lambda: g.cost.macs, "params": lambda: g.params,
-                "bytes": lambda: g.cost.bytes, "time_ms": lambda: g.time_ms}[metric]()
+        return None if g is None else _value(metric, conv, g.cost, g.params, g.time_ms)
 
     lines = []
     for name in list(groups_a) + [n for n in groups_b if n not in groups_a]:
