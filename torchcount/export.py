@@ -23,6 +23,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .capture import FunctionMethod
 from .conventions import CONVENTIONS, Convention, get_convention
 from .cost import CATEGORIES, Cost
 
@@ -52,7 +53,7 @@ def to_dict(report: "Report", convention: "str | Convention | None" = None) -> d
         "model": report.model_name,
         "method": report.method,
         # (a function given as method=, called with the model first, rather than a method of the model)
-        "method_is_function": type(report.method).__name__ == "FunctionMethod",
+        "method_is_function": isinstance(report.method, FunctionMethod),
         "forward_calls": report.forward_calls,
         "convention": _convention_dict(conv),
         "total": {
@@ -244,8 +245,6 @@ def _method_of(data: dict) -> "str | None":
     """The saved report's profiled method: a name, or (``method_is_function``) a function's name."""
     method = data.get("method")
     if method is not None and data.get("method_is_function"):
-        from .capture import FunctionMethod
-
         return FunctionMethod(None, str(method))
     return method
 

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from .capture import FunctionMethod
 
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 
@@ -161,7 +162,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     dtypes = [p.dtype for _, _, p in params] if not method else None
     # (a function given as the method may hold its scheduler or scaler itself: its closure, defaults, the
     # globals it names, a bound method's object; FunctionMethod.held)
-    held = method.held() if callable(getattr(method, "held", None)) else []
+    held = method.held() if isinstance(method, FunctionMethod) else []
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
     completed = False
     try:
