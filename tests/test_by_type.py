@@ -481,9 +481,13 @@ def test_cli_by_type_json_takes_sort_and_top(capsys):
                      "--format", "json"])
     doc = json.loads(capsys.readouterr()[0])
     assert code == 0 and (doc["sort"], doc["top"]) == ("params", 2)
-    # the two types with the most parameters: the 20 convolutions, then the 512 → 1000 classifier
-    assert [(g["type"], g["params"]) for g in doc["groups"]] == [("Conv2d", 11_166_912), ("Linear", 513_000)]
-    assert 513_000 == 512 * 1000 + 1000
+    # the two types with the most parameters: the 20 convolutions, then the 512 → 1000 classifier. The
+    # convolutions hold torchvision's published 11,689,512 less the classifier's and the 20 BatchNorms'
+    # (a weight and a bias per channel: 64 in the stem, 4 × 64, 4 × 128 + 128, 4 × 256 + 256, 4 × 512 + 512)
+    classifier = 512 * 1000 + 1000
+    norms = 2 * (64 + 4 * 64 + 5 * 128 + 5 * 256 + 5 * 512)
+    assert [(g["type"], g["params"]) for g in doc["groups"]] == [("Conv2d", 11_689_512 - classifier - norms),
+                                                                 ("Linear", classifier)]
     assert cli.main(["resnet18", "--input", "1x3x32x32", "--sort", "params", "--format", "json"]) == 2
 
 
