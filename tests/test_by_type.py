@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -385,6 +386,39 @@ def test_a_module_a_covered_childs_hook_calls_is_in_its_own_group_once(ruled_blo
     assert (g["RuledBlock"].cost.macs, g["RuledBlock"].params) == (2 * 16, 4 * 4 + 4)  # its rule, its fc
     assert _sum(b.groups) == report.total.cost
     assert sum(x.params for x in b.groups) == report.total.params == 2 * (4 * 4 + 4)
+
+
+class _Sleeps(nn.Module):
+    """No arithmetic, at least 30 ms a call (time.sleep guarantees ≥)."""
+
+    def forward(self, x):
+        time.sleep(0.03)
+        return x
+
+
+@pytest.mark.parametrize("held", ["by the block", "elsewhere"])
+def test_a_module_a_covered_childs_hook_calls_keeps_its_time_out_of_the_rules_row(ruled_block, held):
+    # the hook's call is a row of its own (not covered: the rule does not price it), so its 30 ms are its
+    # own, not also the rule-priced block's (whose whole time held them: the groups summed to ~2× the
+    # forward), nor its covered child's
+    model = nn.Sequential(ruled_block())
+    sleeper = _Sleeps()
+    if held == "by the block":
+        model[0].extra = sleeper
+    else:
+        model.append(nn.Identity())
+        model[1].sleeper = sleeper
+    model[0].fc.register_forward_hook(lambda module, args, out: sleeper(out))
+    report = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    path = "0.extra" if held == "by the block" else "1.sleeper"
+    assert report.row(path).extra["time_ms"] >= 30
+    assert report.row("0").status == "rule" and report.row("0.fc").status == "covered"
+    # a 2×4 by 4×4 product, a call's Python and a wrapper's: far less than the 30 ms sleep
+    assert report.row("0").extra["time_ms"] < 15 and report.row("0.fc").extra["time_ms"] < 15
+    b = report.by_type()
+    summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
+    assert summed <= 1.05 * report.extra["time_ms"]
+    assert "do not add up" not in b.table() and "need not add up" not in b.table()
 
 
 def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_block):

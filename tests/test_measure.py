@@ -128,6 +128,33 @@ def test_analyse_pass_by_hand():
         analyse_pass([["", 0, 9, -1], ["b", 5, -1, 0]], stamps, 105)
 
 
+def test_analyse_pass_takes_the_rows_of_their_own_out_of_a_rule_priced_calls_time():
+    """``within``: the time of a call priced whole by a rule (or covered by one), less the outermost calls
+    made inside it that counting priced as rows of their own (a child's forward hook calling a module
+    held elsewhere, or one of the block's own that the hook calls). Root 0..100; rule row "r" 10..90
+    calls its covered child "r.c" 20..80, whose hook calls "o" 30..70 (a rule row held elsewhere),
+    which calls its covered child "o.k" 40..50 and, through a hook of its own, "r.d" 55..60 (back in
+    r's tree, but a row of its own, and nested in o: o's time holds it, r's does not)."""
+    stamps = [0, 10, 20, 30, 40, 50, 55, 60, 70, 80, 90, 100]
+    calls = [["", 0, 11, -1], ["r", 1, 10, 0], ["r.c", 2, 9, 1], ["o", 3, 8, 2], ["o.k", 4, 5, 3],
+             ["r.d", 6, 7, 3]]
+    covered = {"r.c", "o.k"}
+    whole = covered | {"r", "o", "r.d"}
+    t = analyse_pass(calls, stamps, 100, whole, covered)
+    assert t.inclusive == {"": 100, "r": 80, "r.c": 60, "o": 40, "o.k": 10, "r.d": 5}
+    # r and r.c each lose o's 40 (o.k and r.d are inside o: not taken again); o loses r.d's 5
+    assert t.within == {"r": 80 - 40, "r.c": 60 - 40, "o": 40 - 5}
+    # the rule rows' own-tree times and the root's own time partition the root again
+    assert t.within["r"] + t.within["o"] + t.inclusive["r.d"] + t.exclusive[""] == 100
+    # a module of r's own tree that r.c's hook calls is a row of its own too: out of r's and r.c's time
+    hooked = [["", 0, 11, -1], ["r", 1, 10, 0], ["r.c", 2, 9, 1], ["r.d", 3, 8, 2]]
+    assert analyse_pass(hooked, stamps, 100, whole, covered).within == {"r": 80 - 40, "r.c": 60 - 40}
+    # when r.d is covered (r.c's forward calls its sibling), r keeps its time; r.c, whose tree it is not
+    # in, does not; nothing is taken out when nothing is priced whole
+    assert analyse_pass(hooked, stamps, 100, whole, covered | {"r.d"}).within == {"r.c": 60 - 40}
+    assert analyse_pass(calls, stamps, 100).within == {}
+
+
 def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_own(monkeypatch):
     """One extra pass calls the one-op probe right after each module call, so it runs with the caches
     each layer leaves; it is not one of the timed passes, whose stamps it would otherwise lengthen, and

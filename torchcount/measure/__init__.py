@@ -314,6 +314,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     # every pass, plain or hooked, runs the same computation: hooks turn TransformerEncoderLayer's
     # fused fast path off, so it is off in the plain passes too (as in the counting pass)
     kept = list(model.named_modules()) + inputs_modules if inputs_modules else None
+    # the rows priced whole by a rule and those it covers: their time is their own tree's work (_fill)
+    covered = {row.path for row in report.layers if row.status == "covered"}
+    whole = covered | {row.path for row in report.layers if row.status == "rule"}
     with preserved(model, copy_params=copy_params, modules=kept, method=method, inputs=[*args, *kwargs.values()]) \
             as kept_state, grad, _transformer_layers_unfused(model), _then(forwards_as_found):
         try:
@@ -333,7 +336,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 with timing_hooks(model, clock, named, layers) as hooks:
                     hooks.reset()
                     stamps, wall = one_pass(hooks)
-                    passes.append(analyse_pass(hooks.calls, stamps, wall))
+                    passes.append(analyse_pass(hooks.calls, stamps, wall, whole, covered))
                 hooks = None
                 if i % 2 == 1:
                     forwards_as_found()
@@ -610,6 +613,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     samples = {}  # path → (inclusive, exclusive) ns per pass, None in a pass that did not call it
     for row in rows:
         incl = [p.inclusive.get(row.path) for p in passes]
+        if row.status in ("rule", "covered"):
+            # a rule prices its module's own tree: calls made inside it to modules held elsewhere (a
+            # child's forward hook calling one) are rows of their own, with their own time
+            incl = [p.within.get(row.path, v) if v is not None else None for p, v in zip(passes, incl)]
         if row is report.root and all(v is not None for v in incl):
             incl = [p.root_ns for p in passes]  # (modules its own hooks called are inside its work)
         excl = [p.exclusive.get(row.path) for p in passes]

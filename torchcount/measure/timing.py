@@ -157,9 +157,18 @@ class PassTiming:
     root_ns: float  # Σ inclusive of the top-level calls (the root module's call)
     leaf_ns: float  # Σ exclusive (= inclusive) of calls that called no hooked module
     wall_ns: float  # the whole instrumented forward, stamped outside the hooks
+    #: per path priced whole (``analyse_pass``'s ``whole``), inclusive less the calls made inside it
+    #: that are rows of their own (a child's forward hook calling a module held elsewhere): the time
+    #: of the work a rule prices; only paths that made such calls
+    within: dict[str, float] = field(default_factory=dict)
 
 
-def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> PassTiming:
+def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float, whole: "frozenset | set" = frozenset(),
+                 covered: "frozenset | set" = frozenset()) -> PassTiming:
+    """``whole``: the paths whose time is that of their own module tree's work (priced whole by a rule,
+    or covered by one); ``covered``: those covered by a rule. A call made inside one of ``whole`` to a
+    module that is not a covered part of its tree (one held elsewhere, or one a hook calls, priced
+    as a row of its own) is taken out of its ``within`` time."""
     n = len(calls)
     incl = [0.0] * n
     has_child = [False] * n
@@ -169,10 +178,29 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
                                "not run (the forward raised or a hook was removed mid-pass)")
         incl[i] = stamps[e] - stamps[s]
     excl = list(incl)
-    for i, (_, _, _, parent) in enumerate(calls):
+    crossing = False
+    for i, (path, _, _, parent) in enumerate(calls):
         if parent >= 0:
             excl[parent] -= incl[i]
             has_child[parent] = True
+            top = calls[parent][0]
+            crossing = crossing or (top in whole and not (path in covered and _within(path, top)))
+
+    def elsewhere(path: str, top: str) -> bool:
+        return not (path in covered and _within(path, top))
+
+    outside: dict[int, float] = {}  # call index → the time of the calls it made outside its own tree
+    if crossing:  # (else no call of ``whole`` made one: every call's ancestors are its own tree's)
+        for i, (path, _, _, parent) in enumerate(calls):
+            between: list[str] = []  # the paths of the calls between i and ancestor a
+            a = parent
+            while a >= 0:
+                top = calls[a][0]
+                # only the outermost such call counts, or nested ones would be taken out twice
+                if top in whole and elsewhere(path, top) and not any(elsewhere(b, top) for b in between):
+                    outside[a] = outside.get(a, 0.0) + incl[i]
+                between.append(top)
+                a = calls[a][3]
     inclusive: dict[str, float] = {}
     exclusive: dict[str, float] = {}
     root = leaf = 0.0
@@ -188,7 +216,15 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float) -> Pass
             root += incl[i]
         if not has_child[i]:
             leaf += incl[i]
-    return PassTiming(inclusive, exclusive, root, leaf, wall_ns)
+    within: dict[str, float] = {}
+    for path in {calls[i][0] for i in outside}:
+        within[path] = sum(incl[i] - outside.get(i, 0.0) for i, call in enumerate(calls)
+                           if call[0] == path and not _is_inside_same(calls, i))
+    return PassTiming(inclusive, exclusive, root, leaf, wall_ns, within)
+
+
+def _within(path: str, root: str) -> bool:
+    return not root or path == root or path.startswith(root + ".")
 
 
 def _is_inside_same(calls: list[list], i: int) -> bool:
