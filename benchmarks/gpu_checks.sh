@@ -49,7 +49,7 @@ echo "gpu_profile exit $?" >>"$DIR/benchmarks.log"
 
 step CLI
 timeout 90 $PY -m torchcount torchvision.models:resnet50 --input 8x3x224x224 --device cuda --measure \
-  --energy --top 8 >"$DIR/cli_cuda.txt" 2>&1
+  --energy --energy-layers 3 --top 8 >"$DIR/cli_cuda.txt" 2>&1
 echo "exit $?" >>"$DIR/cli_cuda.txt"
 
 step stamps

@@ -334,9 +334,10 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--repeat", "1", "--warmup", "0", "--sort", "peak_MiB"],
      2, "peak_MiB is measured on CUDA only"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "nope"], 2, "no module 'nope'"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
-    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy"], 2, "--warmup, --repeat, --ceiling and --energy need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--repeat", "3"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--ceiling"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy-layers", "2"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
     (["torch.nn:Linear(8, 4)"], 2, "needs --input"),
     (["torch.nn:Linear(8, four)", "--input", "2x8"], 2, "only Python literals"),
@@ -515,6 +516,13 @@ def test_energy_is_passed_to_the_measurement(capsys, monkeypatch, tmp_path):
     assert energy["status"] == "unavailable" and energy["why"]
     rc, out, err = main(capsys, *base)
     assert json.loads(out)["extra"]["energy"] == {"status": "not requested"}
+    assert "energy_layers" not in json.loads(out)["extra"]
+    # --energy-layers N: the one layer replayed, unavailable here too, and said so
+    rc, out, err = main(capsys, *base, "--energy-layers", "1")
+    assert rc == 0, err
+    extra = json.loads(out)["extra"]
+    assert extra["energy_layers"]["layers"] == 1 and extra["energy_layers"]["measured"] == 0
+    assert extra["per_layer"][""]["energy"]["status"] == "unavailable"
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):

@@ -1126,6 +1126,124 @@ def test_energy_on_cpu_from_fake_rapl_counters(monkeypatch, tmp_path):
     assert e["status"] == "unavailable" and "did not advance" in e["why"]
 
 
+class _Meter(nn.Module):
+    """Advances a fake RAPL counter by ``uj`` µJ per call and sleeps ``seconds`` (its time, so that the
+    layers with the most time are known by hand)."""
+
+    def __init__(self, counter, uj, seconds):
+        super().__init__()
+        self.counter, self.uj, self.seconds = counter, uj, seconds
+
+    def forward(self, x):
+        self.counter.write_text(str(int(self.counter.read_text()) + self.uj))
+        time.sleep(self.seconds)
+        return x
+
+
+class _Twice(nn.Module):
+    """A container calling its one layer twice: its own time is Python, no call of it alone repeats it."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(self.layer(x))
+
+
+class _Needy(nn.Module):
+    """Raises unless its parent has set it up: a call of it alone fails."""
+
+    ready = False
+
+    def forward(self, x):
+        if not self.ready:
+            raise RuntimeError("called outside its parent")
+        return x * 2
+
+
+class _SetsUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.needy = _Needy()
+
+    def forward(self, x):
+        self.needy.ready = True
+        try:
+            return self.needy(x)
+        finally:
+            self.needy.ready = False
+
+
+def test_energy_per_layer_replays_the_layers_with_the_most_time(monkeypatch, tmp_path):
+    """energy_layers=N: the N replayable rows with the most time, each called alone on a copy of its
+    inputs against the counter; energy_mJ = mJ per call × its calls per forward. Here each layer moves
+    the fake counter itself: 300 mJ a call for the one called twice (so 600 mJ per forward), 50 mJ for
+    the other, so the figures are exact, and their sum is the forward's 650 mJ measured whole."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = nn.Sequential(_Twice(_Meter(counter, 300_000, 0.01)), _Meter(counter, 50_000, 0.002), nn.Linear(4, 4),
+                          _SetsUp())
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=3, energy=True,
+                           energy_seconds=0.05, energy_layers=3)
+    # the most time: 0.layer (2 × 10 ms), then 1 (2 ms); 0 (the container) and the root are not replayable;
+    # then the Linear or 3.needy, a few µs each
+    assert r.row("0.layer").extra["energy_mJ"] == pytest.approx(2 * 300)
+    assert r.row("1").extra["energy_mJ"] == pytest.approx(50)
+    assert "energy_mJ" not in r.row("0").extra and "energy_mJ" not in r.row("0").self_extra
+    summary = r.extra["energy_layers"]
+    assert summary["layers"] == 3 and summary["mJ_per_forward"] == pytest.approx(650)
+    assert summary["share_of_forward%"] == pytest.approx(100)
+    line = r.extra["footer"][-1]
+    assert line.startswith("energy by layer (3 with the most time") and "0.layer 600 mJ, 1 50 mJ" in line
+    assert "together 650 mJ, 100% of the forward's 650 mJ measured whole" in line
+    detail = r.extra["per_layer"]["1"]["energy"]
+    assert detail["status"] == "measured" and detail["J_per_call"] == pytest.approx(0.05)
+    # the third: a Linear moves no counter (the counter did not advance: unavailable, never 0 mJ), or the
+    # layer that needs its parent fails alone (not replayable, with the reason; the profile goes on)
+    third = next(path for path in ("2", "3.needy") if path in r.extra["per_layer"]
+                 and "energy" in r.extra["per_layer"][path])
+    assert "energy_mJ" not in r.row(third).extra
+    if third == "3.needy":
+        assert "not replayable: 3.needy (RuntimeError: called outside its parent)" in line
+    else:
+        assert "did not advance" in r.extra["per_layer"]["2"]["energy"]["why"]
+    # one layer: only the one with the most time, without energy=True no share of the forward
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=3, energy_seconds=0.05,
+                           energy_layers=1)
+    assert [p for p, d in r.extra["per_layer"].items() if "energy" in d] == ["0.layer"]
+    assert r.extra["energy_layers"]["share_of_forward%"] is None
+    assert "together" not in r.extra["footer"][-1]
+
+
+def test_energy_per_layer_leaves_the_state_a_replay_changes_as_found(monkeypatch, tmp_path):
+    """A BatchNorm in training mode updates its running statistics at every replayed call: they are
+    put back with the model's."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = nn.Sequential(nn.BatchNorm1d(4), _Meter(counter, 1000, 0))
+    model[0].register_forward_hook(lambda *_: counter.write_text(str(int(counter.read_text()) + 1000)) and None)
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = torchcount.profile(model, torch.randn(8, 4), measure=True, warmup=0, repeat=1, energy_seconds=0.02,
+                           energy_layers=2)
+    assert r.extra["per_layer"]["0"]["energy"]["passes"] > 1  # replayed again and again
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) and model.training
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_energy_layers_must_be_a_count(bad):
+    with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):
+        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), measure=True, energy_layers=bad)
+
+
 def test_unreadable_rapl_counters_are_unavailable_and_say_why(monkeypatch, tmp_path):
     from torchcount.measure import energy as E
 

@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Volta or later), RAPL's package counters on a Linux CPU (often readable only by root); "
                         "elsewhere the report says why it is unavailable; "
                         "e.g. --measure --device cuda --energy")
+    g.add_argument("--energy-layers", type=_nonneg_int, default=None, metavar="N",
+                   help="also measure the energy of the N layers that take the most time, each replayed alone on a "
+                        "copy of its inputs for at least a second against the same counter (column energy_mJ, per "
+                        "forward); e.g. --measure --device cuda --energy --energy-layers 5")
     g = p.add_argument_group("what to show")
     g.add_argument("--convention", "-c", default="flops", metavar="NAME",
                    help="how operations are counted, any case (default flops): "
@@ -1439,8 +1443,8 @@ _NOT_SET = object()
 
 def _measure_options(args) -> dict:
     if not args.measure:
-        if args.warmup is not None or args.repeat is not None or args.ceiling or args.energy:
-            raise UsageError("--warmup, --repeat, --ceiling and --energy need --measure")
+        if args.warmup is not None or args.repeat is not None or args.ceiling or args.energy or args.energy_layers:
+            raise UsageError("--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure")
         return {}
     opts: dict[str, Any] = {}
     if args.device is not None:
@@ -1453,6 +1457,8 @@ def _measure_options(args) -> dict:
         opts["ceiling"] = True
     if args.energy:
         opts["energy"] = True
+    if args.energy_layers:
+        opts["energy_layers"] = args.energy_layers
     progress = _progress_bar()
     if progress is not None:  # a pass counter on the root module (measure's private option)
         opts["_bar"] = progress

@@ -8,13 +8,14 @@ row.extra: ``time_ms`` (inclusive, median), ``self_ms`` (exclusive, median), ``s
 12.3 for 12.3 %; for a row called in only some passes, and the rows holding its time, the times are
 means per pass over all passes, 0 where not called), ``GFLOP/s`` (achieved, ``flops`` convention),
 ``%peak`` (a percentage; both None where ``bound`` is "invalid"), ``AI`` (FLOPs per byte), ``bound``,
-``act_MiB``, ``param_MiB``, ``peak_MiB`` (CUDA). row.self_extra: the same columns for the module's own work
+``act_MiB``, ``param_MiB``, ``peak_MiB`` (CUDA), ``energy_mJ`` (with ``energy_layers``: the rows replayed
+against the energy counter, per forward). row.self_extra: the same columns for the module's own work
 (self time, its self cost's rates and bound, its own activation bytes and parameters), shown where
 its children are rows of their own.
 
 report.extra: ``device``, ``peaks``, ``plain_ms``, ``instrumented_ms``, ``overhead``,
 ``time_coverage``, ``uncounted_ms`` and ``uncounted_time_share`` (own time of the rows with
-uncounted work), ``memory``, ``energy``, ``time_vs_flops``, ``time_by_bound``, ``per_layer`` (per row path: a dict of
+uncounted work), ``memory``, ``energy``, ``energy_layers`` (with ``energy_layers=N``), ``time_vs_flops``, ``time_by_bound``, ``per_layer`` (per row path: a dict of
 details and the raw per-pass samples, see :func:`details`), ``footer`` (summary lines printed
 under the table) and ``time_ms``/``time%`` for the totals row.
 """
@@ -35,7 +36,7 @@ from ..capture import autocast_on, fresh_autocast_region, method_runner, method_
 from ..state import preserved
 from .bound import classify
 from .ceiling import best_of, measure_ceiling
-from .energy import DEFAULT_GRID_INTENSITY, measure_energy
+from .energy import DEFAULT_GRID_INTENSITY, layer_energy, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
 from .peaks import GPU_PEAKS, Peaks, lookup, peaks_for, uses_tf32
 from .timing import (TimingHooks, analyse_pass, cpu_wait_since, cpu_waits, fault_cost_ns, floor_probes, make_clock,
@@ -129,7 +130,8 @@ def _first_tensor_device(value) -> torch.device | None:
 
 #: the measurement options ``profile(..., measure=True, **options)`` passes on (device and
 #: copy_params are profile's own arguments; "_bar" is the CLI's progress bar)
-OPTIONS = ("warmup", "repeat", "energy", "energy_seconds", "grid_intensity", "ceiling", "no_grad", "peaks")
+OPTIONS = ("warmup", "repeat", "energy", "energy_seconds", "energy_layers", "grid_intensity", "ceiling", "no_grad",
+           "peaks")
 
 
 def check_options(options: dict) -> None:
@@ -144,7 +146,10 @@ def check_options(options: dict) -> None:
 
 def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energy_seconds: float = 1.0,
                   grid_intensity: float = DEFAULT_GRID_INTENSITY, ceiling: bool = False, no_grad: bool = True,
-                  peaks: "Peaks | None" = None) -> None:
+                  peaks: "Peaks | None" = None, energy_layers: int = 0) -> None:
+    if not isinstance(energy_layers, int) or isinstance(energy_layers, bool) or energy_layers < 0:
+        raise ValueError(f"measure: energy_layers must be an int ≥ 0 (the number of layers, most time first, "
+                         f"to replay against the energy counter), got {energy_layers!r}")
     if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
         raise ValueError(f"measure: repeat must be an int ≥ 1, got {repeat!r}")
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
@@ -190,7 +195,7 @@ def resolve_device(model: nn.Module, device, inputs=()) -> torch.device:
 def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None, warmup: int = 3,
             repeat: int = 10, energy: bool = False, grid_intensity: float = DEFAULT_GRID_INTENSITY,
             ceiling: bool = False, no_grad: bool = True, energy_seconds: float = 1.0,
-            peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None,
+            peaks: Peaks | None = None, copy_params: bool = False, fresh_inputs=None, energy_layers: int = 0,
             modules: "list[tuple[str, nn.Module]] | None" = None, method: str | None = None, layers=None,
             inputs_modules: "list[tuple[str, nn.Module]] | None" = None):
     """Time, memory (and optionally energy) of ``model(*args, **kwargs)``; results into ``report``.
@@ -202,7 +207,10 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     a 3×3 convolution and a large copy on the device and uses the best as peaks; ``peaks=`` overrides
     the table.
     ``energy=True`` runs the forward for ≥ ``energy_seconds`` against an energy counter (NVML's on
-    an NVIDIA GPU, RAPL's on a Linux CPU).
+    an NVIDIA GPU, RAPL's on a Linux CPU). ``energy_layers=N`` (with or without it) also measures the
+    energy of the N layers that take the most time, each replayed on its own, on a copy of its inputs
+    in the pass, for ≥ ``energy_seconds`` (``energy.layer_energy``): a module priced whole by a rule, or
+    one with no submodule rows.
     ``copy_params=True`` keeps a copy of the parameters and restores them after the passes (as
     ``profile(copy_params=True)``), for a forward that writes them in place. ``fresh_inputs()``,
     when given, returns new ``(args, kwargs)`` for each pass (inputs a forward changes, such as a
@@ -218,7 +226,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     ``self.forward`` (a fast path after a first call) would otherwise run another computation in
     the next passes than the one counted, and stay set afterwards.
     """
-    _check_values(warmup, repeat, energy, energy_seconds, grid_intensity, ceiling, no_grad, peaks)
+    _check_values(warmup, repeat, energy, energy_seconds, grid_intensity, ceiling, no_grad, peaks, energy_layers)
     dev = resolve_device(model, device, (args, kwargs))
     args, kwargs = _move(args, dev), _move(kwargs, dev)
     clock = make_clock(dev)
@@ -404,10 +412,84 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                                                energy_seconds)
             except Exception as exc:  # a pass of the energy loop (without hooks) failed: say which module
                 raise failed(exc, None) from exc
+        by_layer = None
+        if energy_layers:
+            def input_pass() -> None:
+                refresh()
+                forward()
+            picked = _most_time(report, passes, energy_layers)
+            forwards_as_found()  # (before the input-keeping wrappers go on, as before each timed pass's)
+            try:
+                by_layer = layer_energy(model, named, [path for path, _ in picked], input_pass, dev,
+                                        dict(picked), grid_intensity, energy_seconds)
+            except Exception as exc:  # the pass that keeps the layers' inputs failed (a replay's failure is its row's)
+                raise failed(exc, None) from exc
     _fill(report, model, dev, dtype, device_peaks, plain, passes, mem, memory, energy_result,
           warmup, repeat, row_dtypes, floor_ns, probed.layouts, probed.faults, fault_ns, timed_faults[-repeat:],
           [w for w in timed_waits[-repeat:] if w is not None])
+    if by_layer is not None:
+        _fill_layer_energy(report, by_layer, energy_seconds)
     return report
+
+
+def _most_time(report, passes: list, n: int) -> "list[tuple[str, float]]":
+    """The ``n`` rows that can be replayed on their own and take the most time per forward — a module
+    priced whole by a rule, or one with no submodule rows (a container's own time is the Python
+    between its children, which no call of it alone repeats) — each with its seconds per call."""
+    parents = {row.path.rpartition(".")[0] for row in report.layers if row.path}
+    times = []
+    for row in report.layers:
+        if row.calls == 0 or row.status in ("covered", "not called") or row.members:
+            continue
+        if row.status != "rule" and row.path in parents:
+            continue
+        per_pass = [p.within.get(row.path, p.inclusive.get(row.path)) for p in passes]
+        per_pass = [t for t in per_pass if t is not None]
+        if per_pass:
+            times.append((statistics.median(per_pass), row.path, row.calls))
+    times.sort(key=lambda t: -t[0])
+    return [(path, ns / 1e9 / calls) for ns, path, calls in times[:n]]
+
+
+def _fill_layer_energy(report, by_layer: dict, seconds: float) -> None:
+    """Each replayed row's energy per forward (``energy_mJ``: per call × its calls in a forward) into its
+    columns, the details into ``per_layer``, a summary into ``extra["energy_layers"]`` and the footer."""
+    extra = report.extra
+    per_layer = extra.setdefault("per_layer", {})
+    measured = {}
+    for path, got in by_layer.items():
+        row = report.row(path)
+        per_layer.setdefault(path, {})["energy"] = got
+        if got.get("status") != "measured":
+            continue
+        mj = got["J_per_call"] * row.calls * 1e3
+        measured[path] = mj
+        row.extra["energy_mJ"] = mj
+        if row.self_extra is not None and row.status == "rule":  # (its own work is its whole work)
+            row.self_extra["energy_mJ"] = mj
+    whole = extra.get("energy") or {}
+    total_mj = whole["J_per_forward"] * 1e3 if whole.get("status") == "measured" else None
+    summary = {"layers": len(by_layer), "measured": len(measured), "seconds_each": seconds,
+               "mJ_per_forward": sum(measured.values()) if measured else None,
+               "share_of_forward%": 100 * sum(measured.values()) / total_mj if measured and total_mj else None}
+    extra["energy_layers"] = summary
+    per = "forward" if report.method is None else "call"
+    if measured:
+        top = sorted(measured.items(), key=lambda kv: -kv[1])
+        line = (f"energy by layer ({len(by_layer)} with the most time, each replayed alone on a copy of its inputs "
+                f"for ≥ {seconds:g} s; column energy_mJ, per {per}): "
+                + ", ".join(f"{path} {mj:.4g} mJ" for path, mj in top[:3]) + (", …" if len(top) > 3 else ""))
+        if summary["share_of_forward%"] is not None:
+            line += (f"; together {summary['mJ_per_forward']:.4g} mJ, {summary['share_of_forward%']:.0f}% of the "
+                     f"{per}'s {total_mj:.4g} mJ measured whole")
+        failed = [p for p, g in by_layer.items() if g.get("status") == "failed"]
+        if failed:
+            line += f"; not replayable: {', '.join(failed[:3])}" + (" …" if len(failed) > 3 else "") + \
+                f" ({by_layer[failed[0]]['why']})"
+        extra["footer"].append(line)
+    else:
+        why = next(iter(by_layer.values()), {}).get("why", "no layer to replay")
+        extra["footer"].append(f"energy by layer: unavailable — {why}")
 
 
 def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks, row_dtypes: dict) -> tuple[dict, dict]:

@@ -193,3 +193,58 @@ def _measure_rapl(run_once: Callable[[], None], seconds_per_pass: float, grid_in
     names = ", ".join(name for name, _, _ in zones)
     return _measured(f"RAPL energy counters ({names}; whole CPU packages)", joules, passes, elapsed,
                      grid_intensity)
+
+
+def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], device: torch.device,
+                 seconds_per_call: dict, grid_intensity: float = DEFAULT_GRID_INTENSITY,
+                 min_seconds: float = 1.0) -> dict:
+    """Joules per call of each layer in ``paths``, each replayed on its own: one pass (``run_pass``)
+    keeps a copy of the inputs of each one's first call, then each is called again and again on that
+    copy for ≥ ``min_seconds`` against the energy counter (``measure_energy``). A counter reads the
+    whole board or package, so a layer's figure is that of the time it runs, idle power included: a
+    layer alone, not beside its neighbours in the pass (the caches it finds differ).
+
+    Returns path → ``measure_energy``'s dict (with ``J_per_call`` for ``J_per_forward``), or
+    ``{"status": "unavailable"|"failed", "why": ...}`` for a layer that could not be replayed."""
+    from torch.utils._pytree import tree_map_only
+
+    from .hooks import per_module_hooks
+
+    wanted = set(paths)
+    pending: dict = {}  # path → the copied args of the call in progress
+    kept: dict = {}  # path → (module, args, kwargs) of its first call
+
+    def copied(value):
+        return tree_map_only(torch.Tensor, lambda t: t.detach().clone(), value)
+
+    def hooks_for(path: str):
+        def pre(module, args):
+            if path not in kept:
+                pending[path] = copied(args)  # (before the call: an in-place layer changes its input)
+
+        def post(module, args, kwargs, output):
+            if path not in kept and path in pending and output is not None:
+                kept[path] = (module, pending.pop(path), copied(kwargs))
+        return pre, post
+
+    with per_module_hooks(model, hooks_for, with_kwargs=True, modules=[(p, m) for p, m in named if p in wanted]):
+        run_pass()
+    results = {}
+    for path in paths:
+        if path not in kept:
+            results[path] = {"status": "failed", "why": "not called in the pass that keeps the layers' inputs"}
+            continue
+        module, args, kwargs = kept[path]
+
+        def call(module=module, args=args, kwargs=kwargs) -> None:
+            module(*args, **kwargs)
+        try:
+            got = measure_energy(call, device, seconds_per_call.get(path, 1e-3), grid_intensity, min_seconds)
+        except Exception as exc:  # (a layer that needs its neighbours' state, a cache the pass filled …)
+            results[path] = {"status": "failed", "why": f"{type(exc).__name__}: {exc}"}
+            continue
+        if got.get("status") == "measured":
+            got["J_per_call"] = got.pop("J_per_forward")
+            got["CO2e_g_per_call"] = got.pop("CO2e_g_per_forward")
+        results[path] = got  # (unavailable without a counter: each layer's call says so at once, running nothing)
+    return results
