@@ -128,6 +128,19 @@ def test_analyse_pass_by_hand():
         analyse_pass([["", 0, 9, -1], ["b", 5, -1, 0]], stamps, 105)
 
 
+def test_analyse_pass_times_a_module_without_a_row_inside_its_caller():
+    """``rows``: a call of a module with no row (never called in the counted pass, no parameters) is its
+    caller's own time, and its children are its caller's children. Root 0..100 calls "a" 10..90, which
+    calls the row-less "a.x" 20..80, which calls "a.x.y" (a row) 30..40."""
+    stamps = [0, 10, 20, 30, 40, 80, 90, 100]
+    calls = [["", 0, 7, -1], ["a", 1, 6, 0], ["a.x", 2, 5, 1], ["a.x.y", 3, 4, 2]]
+    t = analyse_pass(calls, stamps, 100, rows={"", "a", "a.x.y"})
+    assert t.inclusive == {"": 100, "a": 80, "a.x.y": 10}
+    assert t.exclusive == {"": 20, "a": 70, "a.x.y": 10}  # (without rows=, "a" kept 20 and "a.x" had 50)
+    assert sum(t.exclusive.values()) == t.root_ns == 100 and t.leaf_ns == 10
+    assert analyse_pass(calls, stamps, 100).exclusive == {"": 20, "a": 20, "a.x": 50, "a.x.y": 10}
+
+
 def test_analyse_pass_takes_the_rows_of_their_own_out_of_a_rule_priced_calls_time():
     """``within``: the time of a call priced whole by a rule (or covered by one), less the outermost calls
     made inside it that counting priced as rows of their own (a child's forward hook calling a module

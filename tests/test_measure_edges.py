@@ -757,6 +757,43 @@ def test_a_layer_called_in_some_passes_shows_its_mean_time():
     assert "'1.branch' (2 of 4)" in note and "'1'" in note and "mean per pass over all 4 passes" in note
 
 
+class SleepingBranch(nn.Module):
+    """No parameters: a row only where the counted pass calls it."""
+
+    def forward(self, x):
+        time.sleep(0.02)
+        return x * 2
+
+
+class BranchOnEvenCalls(nn.Module):
+    """Runs its branch (a 20 ms sleep) on its even calls: not in the counted pass (its 1st call); with
+    warmup=0 and repeat=4, in the instrumented passes of calls 4 and 8 (of 3, 4, 7, 8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch, self.calls = SleepingBranch(), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.branch(x) if self.calls % 2 == 0 else x + 1
+
+
+def test_a_branch_without_a_row_is_timed_in_its_callers_row():
+    """A module without parameters that the counted pass did not call has no row; its calls in the
+    measured passes were stamped all the same, so their time was taken out of its caller's own time and
+    shown in no row: the caller's own time and by_type's groups held ~1 % of a forward of 10 ms."""
+    model = nn.Sequential(nn.Linear(4, 4), BranchOnEvenCalls())
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=4)
+    assert "1.branch" not in {row.path for row in r.layers}
+    own = details(r, "1")["exclusive_ns"]
+    assert sum(ns >= 20e6 for ns in own) == 2  # the two sleeps, in the row of the module that called them
+    assert r.row("1").self_extra["time_ms"] == pytest.approx(r.row("1").extra["time_ms"])
+    b = r.by_type()
+    summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
+    assert 0.95 * r.extra["time_ms"] <= summed <= 1.05 * r.extra["time_ms"]
+    assert "need not add up" not in b.table()
+
+
 # ---- a module given to a method is left as found by the measured passes too -------------------
 def test_a_module_given_to_a_measured_method_is_left_as_found():
     """A distillation step given a teacher with BatchNorm in training mode, which it sets to train and

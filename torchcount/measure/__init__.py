@@ -325,6 +325,9 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     # the rows priced whole by a rule and those it covers: their time is their own tree's work (_fill)
     covered = {row.path for row in report.layers if row.status == "covered"}
     whole = covered | {row.path for row in report.layers if row.status == "rule"}
+    # a module with no row (never called in the counted pass, no parameters: a random path's branch) is
+    # timed inside its caller, whose row then shows its time; else no row would (analyse_pass)
+    rows = {row.path for row in report.layers} | ({report.root.path} if report.root is not None else set())
     with preserved(model, copy_params=copy_params, modules=kept, method=method, inputs=[*args, *kwargs.values()]) \
             as kept_state, grad, _transformer_layers_unfused(model), _then(forwards_as_found):
         try:
@@ -344,7 +347,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                 with timing_hooks(model, clock, named, layers) as hooks:
                     hooks.reset()
                     stamps, wall = one_pass(hooks)
-                    passes.append(analyse_pass(hooks.calls, stamps, wall, whole, covered))
+                    passes.append(analyse_pass(hooks.calls, stamps, wall, whole, covered, rows))
                 hooks = None
                 if i % 2 == 1:
                     forwards_as_found()

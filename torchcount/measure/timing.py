@@ -164,11 +164,18 @@ class PassTiming:
 
 
 def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float, whole: "frozenset | set" = frozenset(),
-                 covered: "frozenset | set" = frozenset()) -> PassTiming:
+                 covered: "frozenset | set" = frozenset(), rows: "frozenset | set | None" = None) -> PassTiming:
     """``whole``: the paths whose time is that of their own module tree's work (priced whole by a rule,
     or covered by one); ``covered``: those covered by a rule. A call made inside one of ``whole`` to a
     module that is not a covered part of its tree (one held elsewhere, or one a hook calls, priced
-    as a row of its own) is taken out of its ``within`` time."""
+    as a row of its own) is taken out of its ``within`` time.
+
+    ``rows``: the paths the report has a row for (None: every path). A call of a module with no row (one
+    the counted pass never called and that holds no parameters, called in a measured pass: a random
+    path's branch) is timed inside its caller, as if not stamped: its time is its caller's own, not
+    taken out of every row and shown in none."""
+    if rows is not None:
+        calls = _without_rowless(calls, rows)
     n = len(calls)
     incl = [0.0] * n
     has_child = [False] * n
@@ -221,6 +228,22 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float, whole: 
         within[path] = sum(incl[i] - outside.get(i, 0.0) for i, call in enumerate(calls)
                            if call[0] == path and not _is_inside_same(calls, i))
     return PassTiming(inclusive, exclusive, root, leaf, wall_ns, within)
+
+
+def _without_rowless(calls: list[list], rows: "frozenset | set") -> list[list]:
+    """``calls`` less those of paths not in ``rows``, whose children become their caller's."""
+    if all(call[0] in rows for call in calls):
+        return calls
+    kept: list[list] = []
+    index: list[int] = []  # call index → the index in ``kept`` of it, or of its nearest kept caller (-1)
+    for path, s, e, parent in calls:
+        host = index[parent] if parent >= 0 else -1
+        if path in rows or host < 0:  # (a top-level call is kept: the model's span)
+            index.append(len(kept))
+            kept.append([path, s, e, host])
+        else:
+            index.append(host)
+    return kept
 
 
 def _within(path: str, root: str) -> bool:
