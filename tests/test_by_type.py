@@ -421,6 +421,47 @@ def test_a_module_a_covered_childs_hook_calls_keeps_its_time_out_of_the_rules_ro
     assert "do not add up" not in b.table() and "need not add up" not in b.table()
 
 
+def test_a_module_held_elsewhere_that_a_rules_forward_calls_keeps_its_time_in_the_rules_row():
+    """A ruled block whose forward calls a module held by its parent: counting covers that call (the
+    rule prices it), but its 30 ms were taken out of the rule's row as if it were a row of its own, and
+    by_type, which leaves covered rows out, held none of it (the groups summed to ~1 % of the forward)."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    class CallsHeld(nn.Module):
+        def __init__(self, held):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.__dict__["held"] = held  # (not registered: held by the parent)
+
+        def forward(self, x):
+            return self.held(self.fc(x))
+
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sleeper = _Sleeps()
+            self.block = CallsHeld(self.sleeper)
+
+        def forward(self, x):
+            return self.block(x)
+
+    torchcount.module_rule(CallsHeld)(lambda module, call: Cost.of(
+        Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16)))
+    try:
+        report = torchcount.profile(Parent(), torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    finally:
+        registry._MODULE_RULES.pop(CallsHeld)
+        registry._lookup_cache.clear()
+    assert report.row("block").status == "rule" and report.row("sleeper").status == "covered"
+    b = report.by_type()
+    group = next(g for g in b.groups if g.name == "CallsHeld")
+    assert group.time_ms >= 30
+    summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
+    assert summed <= 1.05 * report.extra["time_ms"]
+    assert "need not add up" not in b.table()
+
+
 def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_block):
     model = nn.Sequential(ruled_block())
     model[0].fc.register_forward_hook(lambda module, args, out: (torch.linalg.eigvalsh(out.T @ out), out)[1])

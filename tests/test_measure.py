@@ -166,6 +166,10 @@ def test_analyse_pass_takes_the_rows_of_their_own_out_of_a_rule_priced_calls_tim
     # in, does not; nothing is taken out when nothing is priced whole
     assert analyse_pass(hooked, stamps, 100, whole, covered | {"r.d"}).within == {"r.c": 60 - 40}
     assert analyse_pass(calls, stamps, 100).within == {}
+    # a covered module held elsewhere ("s", which r's own forward calls: counting covers it) is r's work
+    # and time; only r.c, whose tree it is not in, gives it up
+    held = [["", 0, 11, -1], ["r", 1, 10, 0], ["r.c", 2, 9, 1], ["s", 3, 8, 2]]
+    assert analyse_pass(held, stamps, 100, whole | {"s"}, covered | {"s"}).within == {"r.c": 60 - 40}
 
 
 def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_own(monkeypatch):

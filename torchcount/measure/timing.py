@@ -185,16 +185,20 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float, whole: 
                                "not run (the forward raised or a hook was removed mid-pass)")
         incl[i] = stamps[e] - stamps[s]
     excl = list(incl)
+
+    def elsewhere(path: str, top: str) -> bool:
+        # a module whose every call counting covered is priced by the rule whose call it is in, wherever
+        # it is held (a rule's forward calling a module held by its parent); the time of a covered row
+        # is its own tree's
+        return not (path in covered and (top not in covered or _within(path, top)))
+
     crossing = False
     for i, (path, _, _, parent) in enumerate(calls):
         if parent >= 0:
             excl[parent] -= incl[i]
             has_child[parent] = True
             top = calls[parent][0]
-            crossing = crossing or (top in whole and not (path in covered and _within(path, top)))
-
-    def elsewhere(path: str, top: str) -> bool:
-        return not (path in covered and _within(path, top))
+            crossing = crossing or (top in whole and elsewhere(path, top))
 
     outside: dict[int, float] = {}  # call index → the time of the calls it made outside its own tree
     if crossing:  # (else no call of ``whole`` made one: every call's ancestors are its own tree's)
