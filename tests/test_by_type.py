@@ -421,6 +421,23 @@ def test_a_module_a_covered_childs_hook_calls_keeps_its_time_out_of_the_rules_ro
     assert "do not add up" not in b.table() and "need not add up" not in b.table()
 
 
+def test_a_model_priced_by_a_rule_keeps_the_time_of_what_its_childs_hook_calls_out_of_its_own(ruled_block):
+    """The model itself priced whole by a rule, a hook of its covered child calling a module of its own
+    row: the root's row took the whole forward's time (the root's is), holding the hook's 30 ms a second
+    time beside that module's row, and the groups summed to ~2× the forward."""
+    model = ruled_block()
+    model.extra = _Sleeps()
+    model.fc.register_forward_hook(lambda module, args, out: model.extra(out))
+    report = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=3)
+    assert report.root.status == "rule" and report.row("extra").extra["time_ms"] >= 30
+    assert report.extra["time_ms"] >= 30  # (the forward's)
+    assert report.root.extra["time_ms"] < 15  # (a 2×4 by 4×4 product and its calls' Python)
+    b = report.by_type()
+    summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
+    assert summed <= 1.05 * report.extra["time_ms"]
+    assert "need not add up" not in b.table()
+
+
 def test_a_module_held_elsewhere_that_a_rules_forward_calls_keeps_its_time_in_the_rules_row():
     """A ruled block whose forward calls a module held by its parent: counting covers that call (the
     rule prices it), but its 30 ms were taken out of the rule's row as if it were a row of its own, and

@@ -170,6 +170,11 @@ def test_analyse_pass_takes_the_rows_of_their_own_out_of_a_rule_priced_calls_tim
     # and time; only r.c, whose tree it is not in, gives it up
     held = [["", 0, 11, -1], ["r", 1, 10, 0], ["r.c", 2, 9, 1], ["s", 3, 8, 2]]
     assert analyse_pass(held, stamps, 100, whole | {"s"}, covered | {"s"}).within == {"r.c": 60 - 40}
+    # the model itself priced by a rule: its span (0..100) holds its forward's call (10..90) of the same
+    # path, which is its own work; only what r.c's hook calls (o, 30..70) is taken out, once
+    rooted = [["", 0, 11, -1], ["", 1, 10, 0], ["r.c", 2, 9, 1], ["o", 3, 8, 2]]
+    t = analyse_pass(rooted, stamps, 100, {"", "r.c", "o"}, {"r.c"})
+    assert t.within == {"": 100 - 40, "r.c": 60 - 40}
 
 
 def test_the_per_call_floor_is_probed_after_every_module_call_in_a_pass_of_its_own(monkeypatch):

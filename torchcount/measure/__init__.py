@@ -703,7 +703,10 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             # child's forward hook calling one) are rows of their own, with their own time
             incl = [p.within.get(row.path, v) if v is not None else None for p, v in zip(passes, incl)]
         if row is report.root and all(v is not None for v in incl):
-            incl = [p.root_ns for p in passes]  # (modules its own hooks called are inside its work)
+            # (modules its own hooks called are inside its work; a model priced whole by a rule: less
+            # the calls made inside it that are rows of their own, as for any rule's row)
+            incl = [p.within.get(row.path, p.root_ns) if row.status in ("rule", "covered") else p.root_ns
+                    for p in passes]
         excl = [p.exclusive.get(row.path) for p in passes]
         if row.calls == 0 and row.path not in timed:  # a group (a ModuleList): the time of what is below it
             below = [m for m in timed if m.startswith(row.path + ".")]
@@ -721,8 +724,9 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         while path:
             path = path.rpartition(".")[0]
             averaged.add(path)
-    root_ns = _mean(samples[report.root.path][0]) if report.root is not None and report.root.path in averaged \
-        and None not in samples[report.root.path][0] else root_s.median
+    # the measured forward (a rule-priced root's own row holds less: its within time)
+    root_ns = _mean([p.root_ns for p in passes]) if report.root is not None and report.root.path in averaged \
+        else root_s.median
     # the rows whose whole time holds work no formula counts (†: a row that ran it, and every row
     # above it): that time may be the uncounted work's, so no per-call floor can say it is slow
     uncounted_within = set()

@@ -190,7 +190,8 @@ def analyse_pass(calls: list[list], stamps: list[float], wall_ns: float, whole: 
         # a module whose every call counting covered is priced by the rule whose call it is in, wherever
         # it is held (a rule's forward calling a module held by its parent); the time of a covered row
         # is its own tree's
-        return not (path in covered and (top not in covered or _within(path, top)))
+        # (a call of the module itself, such as the root's forward inside the model's span, is its own)
+        return path != top and not (path in covered and (top not in covered or _within(path, top)))
 
     crossing = False
     for i, (path, _, _, parent) in enumerate(calls):
