@@ -169,6 +169,29 @@ def test_conv_transpose(case):
     assert 2 * report.total.macs == flop_counter_flops(m, x)
 
 
+
+class _ConvTransposeToSize(nn.Module):
+    """ConvTranspose2d called with ``output_size``: torch picks the output padding from it."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(3, 5, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.up(x, output_size=[12, 11])
+
+
+def test_conv_transpose_with_output_size_explains_the_padding_torch_chose():
+    # (M − 1)·s − 2p + d·(w − 1) + 1 = (6 − 1)·2 − 2 + 2 + 1 = 11: output_size [12, 11] asks for an output
+    # padding of 12 − 11 = 1 in height and 0 in width, which the worked lines must substitute (they wrote
+    # the module's output_padding, 0, and a result of 12 that their arithmetic did not give)
+    report = run(_ConvTransposeToSize(), torch.randn(1, 3, 6, 6))
+    assert report.row("up").output_shapes[0] == (1, 5, 12, 11)
+    text = report.explain("up")
+    assert "(6 − 1)×2 − 2×1 + 1×(3 − 1) + 1 + 1 = 12" in text
+    assert "(6 − 1)×2 − 2×1 + 1×(3 − 1) + 0 + 1 = 11" in text
+    assert report.total.macs == 1 * 3 * 5 * 3 * 3 * 6 * 6  # N·c·(k/g)·∏kernel·∏input, unchanged
+
 # ---------------------------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------------------------

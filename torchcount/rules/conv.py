@@ -31,22 +31,29 @@ def _size_terms(m, in_sizes, out_sizes, transposed: bool) -> list:
     ("output height", "output width")."""
     k, p, s, d = m.kernel_size, m.padding, m.stride, m.dilation
     op = m.output_padding if transposed else (0,) * len(k)
+    chosen = False  # a transposed conv called with output_size: torch picks the output padding from it
+    if transposed and not isinstance(p, str):
+        op_used = tuple(out_sizes[i] - ((in_sizes[i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + 1)
+                        for i in range(len(k)))
+        chosen, op = op_used != tuple(op), op_used
     # (t[1:] == t[:-1]: every entry the same; the common square case costs a few comparisons)
     if in_sizes[1:] == in_sizes[:-1] and out_sizes[1:] == out_sizes[:-1] and k[1:] == k[:-1] and \
             s[1:] == s[:-1] and d[1:] == d[:-1] and op[1:] == op[:-1] and (isinstance(p, str) or p[1:] == p[:-1]):
         return [_size_term(in_sizes[0], k[0], p if isinstance(p, str) else p[0], s[0], d[0], op[0], out_sizes[0],
-                           transposed, "output size")]
+                           transposed, "output size", chosen)]
     return [_size_term(in_sizes[i], k[i], p if isinstance(p, str) else p[i], s[i], d[i], op[i], out_sizes[i],
-                       transposed, f"output {name}") for i, name in enumerate(DIM_NAMES.get(len(in_sizes), ()))]
+                       transposed, f"output {name}", chosen)
+            for i, name in enumerate(DIM_NAMES.get(len(in_sizes), ()))]
 
 
-def _size_term(M, w, p, s, d, op, out, transposed: bool, what: str) -> Term:
+def _size_term(M, w, p, s, d, op, out, transposed: bool, what: str, chosen: bool = False) -> Term:
     if isinstance(p, str):  # 'same' keeps the size (stride 1), 'valid' pads nothing
         if p == "same":
             return Term("shape", what, "M (padding 'same')", M, out)
         p = 0
     if transposed:
-        return Term("shape", what, "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1",
+        return Term("shape", what, "(M − 1)·s − 2p + d·(w − 1) + output_padding + 1" +
+                    (" (output_padding as output_size asks)" if chosen else ""),
                     worked("({} − 1)×{} − 2×{} + {}×({} − 1) + {} + 1", M, s, p, d, w, op), out)
     if d == 1:
         return Term("shape", what, "⌊(M − w + 2p)/s⌋ + 1", worked("⌊({} − {} + 2×{})/{}⌋ + 1", M, w, p, s), out)
