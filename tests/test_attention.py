@@ -391,3 +391,16 @@ def test_attention_scaling_follows_the_path_pytorch_takes():
         if TESTED_TORCH:  # (torch 2.2 divides the query by √(E/H) where later ones multiply)
             assert r.mults == o.mults, need_weights
         assert [t.value for t in rule.layers[0].terms if "scaling" in t.what] == [scaled]
+
+
+def test_mha_with_one_head_still_averages_the_returned_weights():
+    # need_weights with average_attn_weights: torch takes the mean over the heads dim (mean(dim=1)) for
+    # any H, one head too: (H − 1)·N·L·S = 0 additions, but still N·L·S divisions (by H = 1), beside the
+    # softmax's N·H·L·S divisions by the row sums
+    N, L, S, E = 2, 5, 7, 16
+    mha = nn.MultiheadAttention(E, 1)
+    q, kv = torch.randn(L, N, E), torch.randn(S, N, E)
+    c = run(mha, q, kv, kv).total.cost
+    assert c.divs == N * 1 * L * S + N * L * S
+    plain = run(mha, q, kv, kv, kwargs={"average_attn_weights": False}).total.cost
+    assert c.divs - plain.divs == N * L * S and c.adds == plain.adds

@@ -82,10 +82,11 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
     terms.append(Term("macs", "output projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E))
     if out_bias:
         terms.append(Term("adds", "output bias additions", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
-    if average_weights and H > 1:
-        terms += [Term("adds", "head-average additions", "(H − 1)·N·L·S",
-                       worked("({} − 1)×{}×{}×{}", H, N, L, S), (H - 1) * N * L * S),
-                  Term("divs", "head-average divisions", "N·L·S", worked("{}×{}×{}", N, L, S), N * L * S)]
+    if average_weights:  # torch's mean over the heads dim, one head too (a division by 1: no addition)
+        if H > 1:
+            terms.append(Term("adds", "head-average additions", "(H − 1)·N·L·S",
+                              worked("({} − 1)×{}×{}×{}", H, N, L, S), (H - 1) * N * L * S))
+        terms.append(Term("divs", "head-average divisions", "N·L·S", worked("{}×{}×{}", N, L, S), N * L * S))
     return terms
 
 
