@@ -404,3 +404,17 @@ def test_mha_with_one_head_still_averages_the_returned_weights():
     assert c.divs == N * 1 * L * S + N * L * S
     plain = run(mha, q, kv, kv, kwargs={"average_attn_weights": False}).total.cost
     assert c.divs - plain.divs == N * L * S and c.adds == plain.adds
+
+
+def test_mha_bias_kv_and_zero_attention_name_the_attended_length_apart():
+    # add_bias_kv appends one key/value row after the projections, add_zero_attn one zero slot: the
+    # projections see S = 7 keys, the scores and the weighted sum S′ = 7 + 2 = 9. The worked lines wrote
+    # both as S (N·S·kdim·E = 2×7×6×16 and N·L·S·E = 2×5×9×16 in one explanation)
+    N, L, S, E, kdim, vdim, H = 2, 5, 7, 16, 6, 10, 4
+    mha = nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, add_bias_kv=True, add_zero_attn=True)
+    report = run(mha, torch.randn(L, N, E), torch.randn(S, N, kdim), torch.randn(S, N, vdim))
+    assert report.total.macs == N * L * E * E + N * S * (kdim + vdim) * E + 2 * N * L * (S + 2) * E + N * L * E * E
+    text = report.explain(report.layers[0].path)
+    assert "S′ = S + 2 = 7 + 2 = 9" in text
+    assert "N·S·kdim·E = 2×7×6×16" in text and "N·L·S′·E = 2×5×9×16" in text
+    assert "N·L·S·E" not in text

@@ -25,7 +25,8 @@ embedding E, H heads (head size E/H), the lecture's convention (spec §5):
 - attention dropout in train mode with p > 0: as the Dropout rule, a draw, a noise scaling and a
   multiplication per score.
 
-``bias_k``/``bias_v`` (add_bias_kv) and ``add_zero_attn`` each make S one longer.
+``bias_k``/``bias_v`` (add_bias_kv) and ``add_zero_attn`` each make the attended length one longer, written S′
+(S stays the projected length: one letter, one value).
 Parameters stay fixed while the cost grows with L·S: no weights in the attention products.
 
 TransformerEncoderLayer / DecoderLayer / Encoder / Decoder / Transformer have no module rule:
@@ -58,7 +59,12 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
     P = S
     S = S if S_att is None else S_att
     scores = N * H * L * S
-    terms = [
+    # the attended length is another number than the projected one (add_bias_kv, add_zero_attn): it is
+    # written S′ wherever it is substituted, so that one letter never stands for two values
+    a = "S′" if S != P else "S"
+    terms = [Term("shape", "attended key length (S + 1 per bias_k/bias_v row or zero-attention slot)", f"S′ = S + {S - P}",
+                  worked("{} + {}", P, S - P), S)] if S != P else []
+    terms += [
         Term("macs", "query projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E),
         Term("macs", "key projection", "N·S·kdim·E", worked("{}×{}×{}×{}", N, P, kdim, E), N * P * kdim * E),
         Term("macs", "value projection", "N·S·vdim·E", worked("{}×{}×{}×{}", N, P, vdim, E), N * P * vdim * E),
@@ -68,25 +74,25 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
                           worked("{}×({} + 2×{})×{}", N, L, P, E), N * (L + 2 * P) * E))
     if through_sdpa:
         terms.append(Term("mults", "scaling of q and k by √(1/√(E/H)) (the scores' ÷√(E/H), as PyTorch applies it)",
-                          "N·(L + S)·E",
+                          f"N·(L + {a})·E",
                           worked("{}×({} + {})×{}", N, L, S, E), N * (L + S) * E))
     else:
         terms.append(Term("mults", "query scaling by 1/√(E/H)", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
-    terms.append(Term("macs", "scores Q·Kᵀ", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
+    terms.append(Term("macs", "scores Q·Kᵀ", f"N·L·{a}·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     if masked:
-        terms.append(Term("adds", "mask additions", "N·H·L·S", worked("{}×{}×{}×{}", N, H, L, S), scores))
+        terms.append(Term("adds", "mask additions", f"N·H·L·{a}", worked("{}×{}×{}×{}", N, H, L, S), scores))
     terms += softmax_terms(N * H * L, S)
     if dropout_scores:
         terms += dropout_terms(scores, scores, "attention weights")
-    terms.append(Term("macs", "weighted sum A·V", "N·L·S·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
+    terms.append(Term("macs", "weighted sum A·V", f"N·L·{a}·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     terms.append(Term("macs", "output projection", "N·L·E·E", worked("{}×{}×{}×{}", N, L, E, E), N * L * E * E))
     if out_bias:
         terms.append(Term("adds", "output bias additions", "N·L·E", worked("{}×{}×{}", N, L, E), N * L * E))
     if average_weights:  # torch's mean over the heads dim, one head too (a division by 1: no addition)
         if H > 1:
-            terms.append(Term("adds", "head-average additions", "(H − 1)·N·L·S",
+            terms.append(Term("adds", "head-average additions", f"(H − 1)·N·L·{a}",
                               worked("({} − 1)×{}×{}×{}", H, N, L, S), (H - 1) * N * L * S))
-        terms.append(Term("divs", "head-average divisions", "N·L·S", worked("{}×{}×{}", N, L, S), N * L * S))
+        terms.append(Term("divs", "head-average divisions", f"N·L·{a}", worked("{}×{}×{}", N, L, S), N * L * S))
     return terms
 
 
@@ -154,12 +160,12 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
             and not _fast_path(m, call, query, key, _arg(call, 2, "value"), key_padding_mask, attn_mask):
         # F.multi_head_attention_forward drops the mask and hands SDPA is_causal=True, which builds
         # its own causal mask (the SDPA rule's L·S assignments); the fused fast path uses the mask given
-        terms.append(Term("assigns", "causal mask construction (SDPA's is_causal)", "L·S",
+        terms.append(Term("assigns", "causal mask construction (SDPA's is_causal)", "L·S′" if S_att != S else "L·S",
                           worked("{}×{}", L, S_att), L * S_att))
     terms += _bool_mask_terms(key_padding_mask, attn_mask)
     if _arg(call, 3, "key_padding_mask") is not None and _arg(call, 5, "attn_mask") is not None:
         # both masks are made additive (−inf where masked) and summed into one before the scores
         merged = N * H * L * S_att
-        terms.append(Term("adds", "mask merge (key padding + attention mask)", "N·H·L·S",
+        terms.append(Term("adds", "mask merge (key padding + attention mask)", "N·H·L·S′" if S_att != S else "N·H·L·S",
                           worked("{}×{}×{}×{}", N, H, L, S_att), merged))
     return Cost.of(*terms)
