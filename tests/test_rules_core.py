@@ -398,6 +398,17 @@ def test_group_norm():
     assert counted(cost_of(nn.GroupNorm(6, 6, affine=False), x)) == stats(12, 16)
 
 
+def test_group_norm_explains_its_statistics_per_sample_and_group():
+    # GroupNorm(3, 6) on 2×6×4×5: N·G = 2·3 = 6 statistics, each over n = (C/G)·H·W = 2·4·5 = 40 elements.
+    # The lines called the 6 statistics "groups" (6×(40 − 1)) beside a layer of 3 groups: written N·G now
+    report = run(nn.GroupNorm(3, 6), torch.randn(2, 6, 4, 5))
+    text = report.explain(report.layers[0].path)
+    assert "additions (mean) [adds, weight 1] = N·G·(n − 1) = 2×3×(40 − 1) = 234" in text
+    assert "divisions (mean, variance) [divs, weight 1] = 2·N·G = 2×2×3 = 12" in text
+    assert "eps additions [adds, weight 1] = N·G = 2×3 = 6" in text
+    assert "groups·" not in text
+
+
 @pytest.mark.parametrize("cls,shape", [(nn.InstanceNorm1d, (2, 3, 8)), (nn.InstanceNorm2d, (2, 3, 4, 5)),
                                        (nn.InstanceNorm3d, (1, 3, 2, 3, 4))])
 def test_instance_norm(cls, shape):

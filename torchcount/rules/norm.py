@@ -31,19 +31,23 @@ from ._util import prod, schema_arg, stored
 from .registry import aten_ops, module_rule, op_rule, present
 
 
-def _stats_terms(groups: int, n: int) -> list[Term]:
+def _stats_terms(groups: int, n: int, per: str = "groups", shown=None) -> list[Term]:
+    """Statistics over ``groups`` sets of ``n`` elements; ``per`` names the sets in the formulas and
+    ``shown`` (a tuple, written as its product) substitutes them (GroupNorm: ``N·G``, ``(2, 3)``)."""
     e = groups * n
     if not e:  # an empty input: nothing is normalised, no statistic computed
         return []
-    each_less_one, each = worked("{}×({} − 1)", groups, n), worked("{}×{}", groups, n)
+    g = groups if shown is None else shown
+    each_less_one, each = worked("{}×({} − 1)", g, n), worked("{}×{}", g, n)
+    one = groups if shown is None else worked("{}", shown)
     return [
-        Term("adds", "additions (mean)", "groups·(n − 1)", each_less_one, groups * (n - 1)),
-        Term("divs", "divisions (mean, variance)", "2·groups", worked("2×{}", groups), 2 * groups),
-        Term("adds", "subtractions (x − mean)", "groups·n", each, e),
-        Term("mults", "squares (variance)", "groups·n", each, e),
-        Term("adds", "additions (variance)", "groups·(n − 1)", each_less_one, groups * (n - 1)),
-        Term("adds", "eps additions", "groups", groups, groups),
-        Term("transc", "reciprocal square roots", "groups", groups, groups),
+        Term("adds", "additions (mean)", f"{per}·(n − 1)", each_less_one, groups * (n - 1)),
+        Term("divs", "divisions (mean, variance)", f"2·{per}", worked("2×{}", g), 2 * groups),
+        Term("adds", "subtractions (x − mean)", f"{per}·n", each, e),
+        Term("mults", "squares (variance)", f"{per}·n", each, e),
+        Term("adds", "additions (variance)", f"{per}·(n − 1)", each_less_one, groups * (n - 1)),
+        Term("adds", "eps additions", per, one, groups),
+        Term("transc", "reciprocal square roots", per, one, groups),
         Term("mults", "normalisations (× 1/σ)", "elements", e, e),
     ]
 
@@ -139,7 +143,8 @@ def group_norm(m: nn.GroupNorm, call) -> Cost:
     elements = call.input.numel
     batch = shape[0]
     groups = batch * m.num_groups
-    terms = _stats_terms(groups, elements // groups)
+    # (N·G statistics: "groups" would read as the layer's own G)
+    terms = _stats_terms(groups, elements // groups, "N·G", (batch, m.num_groups))
     if m.affine:
         terms += _affine_terms(elements)
     return Cost.of(*terms)

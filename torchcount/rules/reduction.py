@@ -346,7 +346,7 @@ def layer_norm_op(op) -> Cost:
 def group_norm_op(op) -> Cost:
     x = op.inputs[0]
     n_batch, groups = op.args[3], op.args[6]
-    terms = _stats_terms(n_batch * groups, x.numel // max(n_batch * groups, 1))
+    terms = _stats_terms(n_batch * groups, x.numel // max(n_batch * groups, 1), "N·G", (n_batch, groups))
     affine = _affine_terms(x.numel)
     if _present(op, 1):
         terms.append(affine[0])
