@@ -407,6 +407,11 @@ def test_group_norm_explains_its_statistics_per_sample_and_group():
     assert "divisions (mean, variance) [divs, weight 1] = 2·N·G = 2×2×3 = 12" in text
     assert "eps additions [adds, weight 1] = N·G = 2×3 = 6" in text
     assert "groups·" not in text
+    # and the other norms name what they normalise over: BatchNorm channels, LayerNorm rows
+    bn = run(nn.BatchNorm1d(4).train(), torch.randn(3, 4, 5))
+    assert "additions (mean) [adds, weight 1] = channels·(n − 1) = 4×(15 − 1) = 56" in bn.explain(bn.layers[0].path)
+    ln = run(nn.LayerNorm(5), torch.randn(2, 3, 5))
+    assert "eps additions [adds, weight 1] = rows = 6" in ln.explain(ln.layers[0].path)
 
 
 @pytest.mark.parametrize("cls,shape", [(nn.InstanceNorm1d, (2, 3, 8)), (nn.InstanceNorm2d, (2, 3, 4, 5)),

@@ -362,7 +362,7 @@ def transformer_encoder_layer_op(op) -> Cost:
                             masked=schema_arg(op, "mask") is not None, average_weights=False, through_sdpa=True)
     terms.append(Term("adds", "residual additions", "2·N·L·E", worked("2×{}×{}", rows, E), 2 * rows * E))
     for _ in range(2):
-        terms += _stats_terms(rows, E) + _affine_terms(rows * E)
+        terms += _stats_terms(rows, E, "rows") + _affine_terms(rows * E)
     terms += [Term("macs", "feed-forward 1", "N·L·E·F", worked("{}×{}×{}", rows, E, F), rows * E * F),
               Term("adds", "feed-forward 1 bias", "N·L·F", worked("{}×{}", rows, F), rows * F)]
     terms += per_element("gelu" if use_gelu else "relu", rows * F)

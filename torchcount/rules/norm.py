@@ -94,7 +94,7 @@ def batch_norm(m, call) -> Cost:
     channels = shape[1] if len(shape) > 1 else shape[0]
     batch_stats = call.training or not m.track_running_stats or m.running_mean is None
     if batch_stats:
-        terms = _stats_terms(channels, elements // max(channels, 1))
+        terms = _stats_terms(channels, elements // max(channels, 1), "channels")
         if call.training and m.track_running_stats and m.running_mean is not None and elements:
             terms += _running_update_terms(channels)  # (an empty batch leaves them as they are)
     else:
@@ -117,7 +117,7 @@ def instance_norm(m, call) -> Cost:
         # the running statistics repeated N times: eps-add and rsqrt per instance (N·C), as the kernel does
         terms = _running_terms(instances, elements, "instances")
     else:
-        terms = _stats_terms(instances, n)
+        terms = _stats_terms(instances, n, "instances")
         if call.training and m.track_running_stats and elements:
             terms += _instance_running_update_terms(channels, instances // max(channels, 1))
     if m.affine:
@@ -129,7 +129,7 @@ def instance_norm(m, call) -> Cost:
 def layer_norm(m: nn.LayerNorm, call) -> Cost:
     n = prod(m.normalized_shape)
     elements = call.input.numel
-    terms = _stats_terms(elements // n, n)
+    terms = _stats_terms(elements // n, n, "rows")
     if m.elementwise_affine:
         terms += _affine_terms(elements)
         if stored(m, "bias") is None:

@@ -333,7 +333,7 @@ def _present(op, index: int) -> bool:
 def layer_norm_op(op) -> Cost:
     x = op.inputs[0]
     n = prod(op.args[1])
-    terms = _stats_terms(x.numel // max(n, 1), n)
+    terms = _stats_terms(x.numel // max(n, 1), n, "rows")
     affine = _affine_terms(x.numel)
     if _present(op, 2):
         terms.append(affine[0])
@@ -359,7 +359,7 @@ def _batch_norm(op, training: bool, weight_i: int = 1, bias_i: int = 2) -> Cost:
     x = op.inputs[0]
     channels = x.shape[1] if len(x.shape) > 1 else x.shape[0]
     if training:
-        terms = _stats_terms(channels, x.numel // max(channels, 1))
+        terms = _stats_terms(channels, x.numel // max(channels, 1), "channels")
         if len(op.args) > 3 and hasattr(op.args[3], "shape") and x.numel:  # running statistics given: updated in place (as nn.BatchNorm's rule)
             terms += _running_update_terms(channels)
     else:
