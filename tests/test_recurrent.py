@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+import torchcount
 from conftest import run
 
 
@@ -259,3 +260,17 @@ def test_a_cells_lines_name_its_rows_n_throughout():
     assert "steps" not in text
     for line in ("= 2·G·H·N = 2×3×4×2 = 48", "= 2·H·N = 2×4×2 = 16", "= 3·H·N = 3×4×2 = 24"):
         assert line in text
+
+
+def test_a_packed_sequence_is_shown_by_its_data():
+    """A PackedSequence holds no TensorMeta: the input column was empty and the output showed only the
+    hidden states. Its data is Σ lengths rows: 5 + 2 + 3 = 10 steps of 4 features in, 2 directions × 6
+    out; h and c are num_layers·directions × N × H = 2×3×6."""
+    lstm = nn.LSTM(4, 6, bidirectional=True)
+    packed = nn.utils.rnn.pack_padded_sequence(torch.randn(5, 3, 4), [5, 2, 3], enforce_sorted=False)
+    for given, extra in ((packed, []), ((packed, (torch.zeros(2, 3, 6), torch.zeros(2, 3, 6))), [(2, 3, 6)] * 2)):
+        row = torchcount.profile(lstm, given).layers[0]
+        assert row.input_shapes == [(5 + 2 + 3, 4)] + extra
+        assert row.output_shapes == [(5 + 2 + 3, 2 * 6), (2, 3, 6), (2, 3, 6)]
+        assert row.input_dtypes == ["float32"] * (1 + len(extra)) and len(row.output_dtypes) == 3
+        assert row.activation == 10 * 12

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils._pytree import tree_leaves
 
-from .capture import Call, OpCall, Trace, storage_bytes, tensors_in
+from .capture import Call, OpCall, TensorMeta, Trace, storage_bytes, tensors_in
 from .capture import _ScriptModule, _runs_no_ops, _written_arguments
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
@@ -465,6 +465,23 @@ def own_activation(call: Call, outputs: tuple, source: str, trace: Trace) -> "in
         # a container that runs no op of its own (nn.Sequential) can only pass a child's output on
         return 0 if _runs_no_ops(call.module) else None
     return outputs[0].numel if own and not outputs[0].aliased else 0
+
+
+def _with_packed(values: tuple, metas: tuple) -> tuple:
+    """``metas`` with the data of each PackedSequence among ``values`` (an RNN's arguments, or its
+    output and hidden state) in its place: its rows are the steps computed, Σ lengths."""
+    flat = [v for v in values for v in (v if type(v) is tuple else (v,))]
+    if not any(isinstance(v, PackedSequence) for v in flat):
+        return metas
+    shown, rest = [], list(metas)
+    for v in flat:
+        if isinstance(v, PackedSequence):
+            shown.append(TensorMeta(tuple(v.data.shape), v.data.dtype))
+        else:
+            found = tensors_in(v)
+            shown.extend(rest[:len(found)])
+            del rest[:len(found)]
+    return tuple(shown + rest)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -1091,6 +1108,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         # (a covered call's are its hooks' ops, if its module has hooks: see _with_hook_ops)
         terms = pricing.self_cost.terms if source == "rule" else pricing.terms
         outputs = first._outputs if first._outputs is not None else first.outputs
+        shown_in = first.inputs
+        if isinstance(module, nn.RNNBase):  # a packed sequence's data is shown too (no TensorMeta holds it)
+            shown_in, outputs = _with_packed(first.args, shown_in), _with_packed((first.output,), outputs)
         key = id(module)
         method_root = trace.method is not None and module is model
         row = Row(
@@ -1100,8 +1120,8 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             # a profiled method's own call is not one of the root's forward calls, unless it made none:
             # the row was called all the same (calls 0 means never called, everywhere)
             calls=max(len(members) - 1, 1) if method_root else len(members),
-            input_shapes=[t.shape for t in first.inputs], output_shapes=[t.shape for t in outputs],
-            input_dtypes=[_dtype_name(t.dtype) for t in first.inputs], output_dtypes=[_dtype_name(t.dtype) for t in outputs],
+            input_shapes=[t.shape for t in shown_in], output_shapes=[t.shape for t in outputs],
+            input_dtypes=[_dtype_name(t.dtype) for t in shown_in], output_dtypes=[_dtype_name(t.dtype) for t in outputs],
             params=param_counts[key] if key in param_counts
             else sum(p.numel() for p in _unique_params(module)),
             self_params=own_params[key] if key in own_params
