@@ -959,3 +959,36 @@ def test_cli_method_function_that_cannot_be_loaded_names_the_option(tmp_path, ca
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and message in err, err
         assert err.startswith("torchcount: error: --method" if code == 2 else "torchcount: model error: --method"), err
+
+
+# ---- an optimizer given to the step function as an argument ----------------------------------
+def _plain_step(model, x, y, optimizer):
+    optimizer.zero_grad()
+    nn.functional.mse_loss(model(x), y).backward()
+    optimizer.step()
+
+
+def test_an_optimizer_given_as_an_argument_runs_its_own_step_hooks():
+    """An optimizer passed to the step function is the caller's own object (put back by its step hook,
+    as one the model holds), not a deep copy: a copy kept only what Optimizer.__getstate__ names, so the
+    caller's step hooks were dropped and their work went uncounted. The hook here doubles each of the
+    Linear(3, 4)'s 12 + 4 parameters once: 16 multiplications more than the same step without it."""
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 3), torch.randn(2, 4)
+    model = nn.Linear(3, 4)
+    without = profile(model, (x, y, torch.optim.SGD(model.parameters(), lr=0.1)), method=_plain_step)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    ran = []
+
+    def doubled(opt, args, kwargs):
+        ran.append(1)
+        for p in model.parameters():
+            torch.mul(p.detach(), 2)
+
+    optimizer.register_step_post_hook(doubled)
+    found = snapshot(model)
+    report = profile(model, (x, y, optimizer), method=_plain_step)
+    assert ran == [1]
+    assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
+

@@ -836,9 +836,13 @@ def _protect_inputs(args: tuple, kwargs: dict, objects: "_InputObjects | None" =
 
 def _stateful(x) -> bool:
     """An input object (not a tensor, container, number, module, type or function) whose
-    attributes a forward may change: a Hugging Face ``Cache``, a user's state object."""
+    attributes a forward may change: a Hugging Face ``Cache``, a user's state object. Not an optimizer:
+    a step puts it back (its step hook, ``state._SteppedOptimizers``), and a deep copy keeps only what
+    its ``__getstate__`` names (LBFGS lost ``_params``, a wrapper optimizer its base, every optimizer
+    its own step hooks, whose work went uncounted)."""
     return (hasattr(x, "__dict__") or bool(getattr(type(x), "__slots__", None))) and not callable(x) and \
-        not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format)) \
+        not isinstance(x, (nn.Module, type, enum.Enum, torch.dtype, torch.device, torch.layout, torch.memory_format,
+                           torch.optim.Optimizer)) \
         and not _is_streamer(x)
 
 
