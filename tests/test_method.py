@@ -992,3 +992,33 @@ def test_an_optimizer_given_as_an_argument_runs_its_own_step_hooks():
     assert report.total.cost.mults - without.total.cost.mults == 12 + 4
     assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
 
+
+def test_lbfgs_given_as_an_argument_steps_and_is_put_back():
+    """LBFGS keeps its parameters in ``_params`` (not in Optimizer.__getstate__: a deep copy lost it,
+    and its step raised AttributeError) and its history in lists it appends to (they grew from 3 to 7
+    entries across a profile): after a profiled step its state is as found, lists and all, and the
+    next real step gives what the same step without the profile gives."""
+    x, y = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)), torch.zeros(4, 2)
+
+    def lbfgs_step(model, x, y, optimizer):
+        def closure():
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+        return optimizer.step(closure)
+
+    def trained(profiled: bool):
+        torch.manual_seed(1)
+        model = nn.Linear(3, 2)
+        optimizer = torch.optim.LBFGS(model.parameters(), max_iter=4)
+        lbfgs_step(model, x, y, optimizer)  # a history to keep: 3 entries in old_dirs, old_stps, ro
+        assert len(optimizer.state[optimizer._params[0]]["old_dirs"]) == 3
+        if profiled:
+            report = profile(model, (x, y, optimizer), method=lbfgs_step)
+            assert report.forward_calls == 4  # the closure's forwards, max_iter of them
+            assert len(optimizer.state[optimizer._params[0]]["old_dirs"]) == 3
+        lbfgs_step(model, x, y, optimizer)
+        return [p.detach().clone() for p in model.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(trained(True), trained(False)))

@@ -549,17 +549,25 @@ def _no_step(*args, **kwargs):
     """(what torch's step wrapper is made around, to tell its code object)"""
 
 
-def _snapshot(values: dict) -> tuple[dict, dict]:
-    """A dict's items as they are, and a copy of each tensor among them (updated in place by a step)."""
-    return dict(values), {k: v.detach().clone() for k, v in values.items() if isinstance(v, torch.Tensor)}
+def _snapshot(values: dict) -> tuple[dict, dict, dict]:
+    """A dict's items as they are, a copy of each tensor among them (updated in place by a step), and
+    of each list among them its items and a copy of their tensors (LBFGS appends to its history lists
+    and writes their items in place)."""
+    lists = {k: (list(v), {i: t.detach().clone() for i, t in enumerate(v) if isinstance(t, torch.Tensor)})
+             for k, v in values.items() if type(v) is list}
+    return dict(values), {k: v.detach().clone() for k, v in values.items() if isinstance(v, torch.Tensor)}, lists
 
 
-def _restore_snapshot(values: dict, snapshot: tuple[dict, dict]) -> None:
-    items, tensors = snapshot
+def _restore_snapshot(values: dict, snapshot: tuple[dict, dict, dict]) -> None:
+    items, tensors, lists = snapshot
     values.clear()
     values.update(items)
     for key, copy in tensors.items():
         _put_back(items[key], copy)
+    for key, (entries, copies) in lists.items():
+        items[key][:] = entries  # (the same list object, its items as they were)
+        for i, copy in copies.items():
+            _put_back(entries[i], copy)
 
 
 def _restore_grads(params: list, grads: list, saved: dict, versions: dict) -> list[str]:
