@@ -226,6 +226,21 @@ def test_exports_and_a_saved_report(tmp_path):
     assert loaded.by_type().records() == b.records()
 
 
+
+def test_a_saved_by_type_breakdown_is_named_when_read_as_a_report(tmp_path, capsys):
+    """A --by-type JSON ({model, convention, sort, top, groups}) holds no rows: read as a report it is
+    refused with what it is and what to save instead (it was told it might be a --compare document)."""
+    path = tmp_path / "types.json"
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type", "--format", "json",
+                     "--output", str(path)]) == 0
+    with pytest.raises(ValueError, match=r"a --by-type breakdown.*save the report itself") as info:
+        torchcount.load_report(path)
+    assert "--compare" not in str(info.value)
+    capsys.readouterr()
+    assert cli.main([str(path), "--by-type"]) == 2
+    err = capsys.readouterr().err
+    assert "types.json: not a torchcount report" in err and "a --by-type breakdown" in err
+
 def test_cli_by_type(capsys):
     code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--by-type"])
     out, _ = capsys.readouterr()

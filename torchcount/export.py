@@ -173,8 +173,14 @@ def load_report(source: Any) -> "Report":
     data = _document(source)
     version = data.get("schema_version")
     if data.get("schema") != SCHEMA_NAME or not isinstance(version, int) or isinstance(version, bool):
+        # (what the document is, where it is one of torchcount's other outputs)
+        hint = " (a --compare document holds two: load its \"a\" or \"b\")" \
+            if data.get("schema") == "torchcount.comparison" else \
+            " (a --by-type breakdown, report.by_type().to_dict(), holds its groups only: save the report " \
+            "itself with report.to_json() or --format json without --by-type)" \
+            if isinstance(data.get("groups"), list) and "sort" in data else ""
         raise ValueError(f"not a torchcount report: expected \"schema\": \"{SCHEMA_NAME}\" and an int "
-                         f"\"schema_version\" (a --compare document holds two: load its \"a\" or \"b\")")
+                         f"\"schema_version\"{hint}")
     if version != SCHEMA_VERSION:
         raise ValueError(f"schema version {version} is not readable by this torchcount (it reads version "
                          f"{SCHEMA_VERSION}; docs/export-schema.md says what changed): "
