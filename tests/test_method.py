@@ -1022,3 +1022,23 @@ def test_lbfgs_given_as_an_argument_steps_and_is_put_back():
         return [p.detach().clone() for p in model.parameters()]
 
     assert all(torch.equal(a, b) for a, b in zip(trained(True), trained(False)))
+
+
+def test_a_submodule_the_step_function_replaces_is_put_back():
+    """A function that swaps a layer of the model (a new head before a fine-tuning step) left the
+    caller's model holding the fresh, randomly initialised layer, with no note: the model comes back
+    with its own fc2 (the same object, weights as found), a note names it, and a submodule the
+    function added is kept, as for a forward (docs/guarantees.md)."""
+    def new_head(model, x):
+        model.fc2 = nn.Linear(16, 4)
+        model.extra = nn.Identity()
+        return model(x)
+
+    model = TrainStep()
+    fc2, found = model.fc2, snapshot(model)
+    report = profile(model, torch.randn(2, 8), method=new_head)
+    assert model.fc2 is fc2 and list(model._modules) == ["fc1", "fc2", "extra"]
+    del model.extra
+    assert snapshot(model) == found
+    assert any(note.startswith("the new_head call rebound or deleted submodule(s); put back: fc2")
+               for note in report.notes)

@@ -345,6 +345,9 @@ def profile(
         if kept.restored_slots:
             notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
                          f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
+        if kept.restored_modules:
+            notes.append(f"the {f'{method} call' if method else 'forward'} rebound or deleted submodule(s); put "
+                         f"back: {', '.join(kept.restored_modules[:6])}" + (" …" if len(kept.restored_modules) > 6 else ""))
         if kept.restored_grads:
             notes.append(f"a backward pass set or changed the .grad of {len(kept.restored_grads)} parameter(s) "
                          f"({', '.join(kept.restored_grads[:4])}" + (" …" if len(kept.restored_grads) > 4 else "")

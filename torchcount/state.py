@@ -21,7 +21,9 @@ would be by any forward; that change is kept and listed in :attr:`Preserved.lazy
 Which tensors each module holds is restored too: a forward that rebinds a parameter or a
 buffer, fills a ``None`` slot (a cache), registers a new one or deletes one gets the
 module's ``_parameters`` / ``_buffers`` put back as they were, listed in
-:attr:`Preserved.restored_slots`. Submodules added by the forward are not removed.
+:attr:`Preserved.restored_slots`. Submodules added by the forward are not removed; one it rebound
+or deleted (``self.head = nn.Linear(...)``, a fresh layer in place of the trained one) is put back,
+listed in :attr:`Preserved.restored_modules`.
 """
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ class Preserved:
     restored_params: list[str] = field(default_factory=list)
     #: names of parameter / buffer slots the forward rebound, filled, added or deleted (put back)
     restored_slots: list[str] = field(default_factory=list)
+    #: paths of submodules the forward rebound or deleted (``self.head = nn.Linear(…)``; put back)
+    restored_modules: list[str] = field(default_factory=list)
     #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
     restored_grads: list[str] = field(default_factory=list)
     #: names of parameters a profiled method converted or rebound (``self.half()``, ``p.data = …``; put back)
@@ -96,6 +100,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # every module's slots as they are now (most modules have none): what a forward may rebind
     stores = [(path, m, tuple(m._parameters.items()), tuple(m._buffers.items()))
               for path, m in modules if m._parameters or m._buffers]
+    # every parent's submodules as they are now: what a forward (or a method) may rebind or delete
+    # (a TorchScript module's are not a dict, and cannot be rebound from Python)
+    children = [(path, m, tuple(m._modules.items())) for path, m in modules
+                if type(m._modules) is dict and m._modules]
     slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
         [id(v) for _, _, _, items in stores for _, v in items]
     params = [(path, name, p) for path, _, items, _ in stores for name, p in items if p is not None]
@@ -179,6 +187,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
         # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
         if current_slot_ids() != slot_ids:
             state.restored_slots = _restore_slots(modules, stores)
+        state.restored_modules = _restore_children(children)
         saved_buffers.restore()
         if datas is not None:
             state.restored_data = _restore_data(params, datas)
@@ -614,6 +623,24 @@ def _restore_slots(modules: list, stores: list) -> list[str]:
 
 
 _GONE = object()
+
+
+def _restore_children(children: list) -> list[str]:
+    """Put back every submodule a forward rebound or deleted (in its place in ``_modules``), keeping
+    those it added (after the others); returns the paths of those put back."""
+    changed = []
+    for path, m, items in children:
+        store = m._modules
+        if all(store.get(name, _GONE) is child for name, child in items):
+            continue
+        changed += [_qualified(path, name) for name, child in items if store.get(name, _GONE) is not child]
+        added = {name: child for name, child in store.items() if name not in dict(items)}
+        store.clear()
+        store.update(items)
+        store.update(added)
+        for name, _ in items:
+            m.__dict__.pop(name, None)  # (``self.x = y`` after ``del self.x``: a plain attribute)
+    return changed
 
 
 class _BufferCopy:
