@@ -104,6 +104,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # (a TorchScript module's are not a dict, and cannot be rebound from Python)
     children = [(path, m, tuple(m._modules.items())) for path, m in modules
                 if type(m._modules) is dict and m._modules]
+    child_ids = [id(child) for _, _, items in children for _, child in items]
     slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
         [id(v) for _, _, _, items in stores for _, v in items]
     params = [(path, name, p) for path, _, items, _ in stores for name, p in items if p is not None]
@@ -187,7 +188,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
         # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
         if current_slot_ids() != slot_ids:
             state.restored_slots = _restore_slots(modules, stores)
-        state.restored_modules = _restore_children(children)
+        # (one comparison of ids, as for the slots; a submodule added makes it differ too, and is kept)
+        if [id(child) for _, m, _ in children for child in m._modules.values()] != child_ids:
+            state.restored_modules = _restore_children(children)
         saved_buffers.restore()
         if datas is not None:
             state.restored_data = _restore_data(params, datas)
