@@ -263,6 +263,9 @@ def test_the_per_layer_lines_compare_a_chosen_metric():
         torchcount.compare(ra, rb, metric="time_ms")
     with pytest.raises(ValueError, match="metric is one of"):
         torchcount.compare(ra, rb, metric="flops")
+    # any case, as the CLI's --metric (it raised for "macs")
+    assert torchcount.compare(ra, rb, metric="macs", by="type").layers == by_type.layers
+    assert torchcount.compare(ra, rb, metric="Params").metric == "params"
     # measured times (stand-ins for measure=True's medians): the lines compare each row's time
     for report, times in ((ra, [3.0]), (rb, [0.5, 1.5])):
         for row, t in zip(report.layers, times):
@@ -360,3 +363,14 @@ def test_cli_sort_top_with_compare_name_the_option_given_and_no_depth_under_by_t
     assert err.startswith("torchcount: error: --sort applies to one model's table") and "--depth" not in err, err
     assert main([*args, "--by-type", "--depth", "1"]) == 2  # (what the message used to suggest)
     assert "cannot be combined with --depth" in capsys.readouterr()[1]
+
+
+def test_a_bar_in_a_type_name_is_escaped_in_markdown():
+    """A "|" in a cell ends it in a Markdown table: escaped, as by_type's Markdown does."""
+    Odd = type("A|B", (nn.Linear,), {})
+    ra = torchcount.profile(nn.Sequential(Odd(4, 4)), torch.randn(1, 4))
+    rb = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(1, 4))
+    for by in ("type", "path"):
+        text = torchcount.compare(ra, rb, by=by).table(tablefmt="github")
+        assert "A\\|B" in text and " A|B " not in text
+    assert "A|B" in torchcount.compare(ra, rb, by="type").table()  # (plain text: as it is)

@@ -90,15 +90,17 @@ class Comparison:
                if not (same and k == "MACs")]
         head.append(tabulate(tot, headers=["total", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                              disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
+        # (a "|" in a type name, or a path's, would end its Markdown cell, as in by_type's table)
+        cell = (lambda text: text.replace("|", "\\|")) if tablefmt in ("github", "pipe") else (lambda text: text)
         if self.by == "type":  # (a line is a type: no type columns)
-            body = [[l.name + (" †" if l.partial else ""), _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)]
-                    for l in self.layers]
+            body = [[cell(l.name) + (" †" if l.partial else ""), _n(l.a), _n(l.b), _n(l.difference),
+                     _pct(l.reduction)] for l in self.layers]
             head.append(f"\nper layer type, {what}:")
             head.append(tabulate(body, headers=["type", "A", "B", "A − B", "reduction"], tablefmt=tablefmt,
                                  disable_numparse=True, colalign=["left", "right", "right", "right", "right"]))
         else:
-            body = [[l.name + (" †" if l.partial else ""), l.type_a, _n(l.a), l.type_b, _n(l.b), _n(l.difference),
-                     _pct(l.reduction)] for l in self.layers]
+            body = [[cell(l.name) + (" †" if l.partial else ""), cell(l.type_a), _n(l.a), cell(l.type_b), _n(l.b),
+                     _n(l.difference), _pct(l.reduction)] for l in self.layers]
             head.append(f"\nper layer, {what}:")
             head.append(tabulate(body, headers=["module", "type A", "A", "type B", "B", "A − B", "reduction"],
                                  tablefmt=tablefmt, disable_numparse=True,
@@ -147,6 +149,10 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
     ``metric``: what those lines compare, ``"ops"`` (the convention's), ``"MACs"``, ``"params"``,
     ``"bytes"`` (moved), or ``"time_ms"`` (each line's measured own time, as the table shows it: both
     reports profiled with ``measure=True``)."""
+    if isinstance(metric, str):  # any case, as the CLI takes them ("flops" is refused: the ops are the
+        # convention's, which under convention="macs" are not FLOPs)
+        metric = {"macs": "MACs", "ops": "ops", "params": "params", "bytes": "bytes",
+                  "time_ms": "time_ms"}.get(metric.lower(), metric)
     if metric not in METRIC_LABELS and metric != "ops":
         raise ValueError(f"compare: metric is one of ops, {', '.join(METRIC_LABELS)}, got {metric!r}")
     if by not in ("path", "type"):
