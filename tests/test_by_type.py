@@ -667,3 +667,17 @@ def test_a_measured_container_with_no_work_is_said_to_be_its_python():
     assert any("Sequential (self): no work of its own, only measured time, the Python" in line for line in b.footer())
     # its time is the root's own time, as the per-layer table shows it
     assert math.isclose(own.time_ms, report.row("").self_extra["time_ms"])
+
+
+def test_sorted_by_bytes_the_table_shows_the_bytes_it_is_sorted_by():
+    """sort="bytes" sorted by a figure the table did not show (the CSV had bytes_read and bytes_written
+    only): a bytes column, each group's read + written, the totals line the model's."""
+    report = torchcount.profile(Net(), torch.randn(1, 3, 8, 8))
+    b = report.by_type(sort="bytes")
+    assert "bytes" in b.columns() and "bytes" not in report.by_type().columns()
+    recs = b.records()
+    assert [r["bytes"] for r in recs] == sorted((r["bytes"] for r in recs), reverse=True)
+    assert all(r["bytes"] == r["bytes_read"] + r["bytes_written"] for r in recs)
+    assert sum(r["bytes"] for r in recs) == report.total.cost.bytes
+    assert f"{report.total.cost.bytes:,}" in next(line for line in b.table().splitlines() if line.startswith("total"))
+    assert next(csv.DictReader(io.StringIO(report.by_type().to_csv())))["bytes"]

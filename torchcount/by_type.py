@@ -108,8 +108,9 @@ class TypeBreakdown:
         """The table's columns (the CSV has every key of :meth:`records`). Under a convention that counts
         MACs alone its ops column is the MACs column: shown once, as compare's totals do."""
         macs_only = dict(self.convention.weights) == {"macs": 1}
-        return [c for c in COLUMNS if not (macs_only and c == "MACs")] + (["backward_MACs"] if self.has_backward else []) \
-            + (MEASURED_COLUMNS if self.measured else [])
+        # (sorted by bytes: the figure it is sorted by is shown, read and written summed)
+        return [c for c in COLUMNS if not (macs_only and c == "MACs")] + (["bytes"] if self.sort == "bytes" else []) \
+            + (["backward_MACs"] if self.has_backward else []) + (MEASURED_COLUMNS if self.measured else [])
 
     def records(self) -> list[dict]:
         """One flat dict per shown group (the CSV's lines): the columns, each cost category, and the
@@ -122,7 +123,7 @@ class TypeBreakdown:
             rec = {"type": g.name, "layers": g.layers, "calls": g.calls, "params": g.params,
                    "MACs": g.cost.macs, "ops": ops, "convention": self.convention.name,
                    "share": 100 * ops / total_ops if total_ops else None,
-                   **{c: getattr(g.cost, c) for c in CATEGORIES}, "uncounted": g.uncounted}
+                   **{c: getattr(g.cost, c) for c in CATEGORIES}, "bytes": g.cost.bytes, "uncounted": g.uncounted}
             if self.has_backward:
                 rec["backward_MACs"] = g.backward_macs or 0
             if self.measured:
@@ -151,7 +152,8 @@ class TypeBreakdown:
         for rec in self.records():
             cells = {**rec, "type": rec["type"] + (" †" if rec["uncounted"] else ""),
                      "layers": f"{rec['layers']:,}", "calls": f"{rec['calls']:,}", "params": fmt(rec["params"]),
-                     "MACs": fmt(rec["MACs"]), "ops": fmt(rec["ops"]), "share": _percent(rec["share"])}
+                     "MACs": fmt(rec["MACs"]), "ops": fmt(rec["ops"]), "share": _percent(rec["share"]),
+                     "bytes": fmt(rec["bytes"])}
             if self.has_backward:
                 cells["backward_MACs"] = fmt(rec["backward_MACs"])
             if self.measured:
@@ -161,7 +163,7 @@ class TypeBreakdown:
         total_ops = conv.ops(report.total.cost)
         totals = {"type": "total", "layers": f"{self.layers:,}", "calls": f"{self.calls:,}",
                   "params": fmt(report.total.params), "MACs": fmt(report.total.macs), "ops": fmt(total_ops),
-                  "share": "100.0%" if total_ops else "—"}
+                  "share": "100.0%" if total_ops else "—", "bytes": fmt(report.total.cost.bytes)}
         if self.has_backward:
             totals["backward_MACs"] = fmt(sum(g.backward_macs or 0 for g in self.groups))
         if self.measured:
