@@ -418,3 +418,26 @@ def test_mha_bias_kv_and_zero_attention_name_the_attended_length_apart():
     assert "S′ = S + 2 = 7 + 2 = 9" in text
     assert "N·S·kdim·E = 2×7×6×16" in text and "N·L·S′·E = 2×5×9×16" in text
     assert "N·L·S·E" not in text
+
+
+def test_attention_softmax_lines_are_written_in_the_attention_symbols():
+    """The softmax inside attention read rows·(n − 1) = 20×(5 − 1): a student could not tell that
+    rows = N·H·L. They now read N·H·L·(S − 1) = 2×2×5×(5 − 1) (SDPA's: B·L·(S − 1), B the batch
+    and head dims), and a bias_k row makes it S′."""
+
+    x = torch.randn(2, 5, 16)
+    text = torchcount.profile(nn.MultiheadAttention(16, 2, batch_first=True), (x, x, x)).explain("")
+    assert "comparisons (row max) [cmps, weight 1] = N·H·L·(S − 1) = 2×2×5×(5 − 1) = 80" in text
+    assert "exponentials [transc, weight 1] = N·H·L·S = 2×2×5×5 = 100" in text
+    text = torchcount.profile(nn.MultiheadAttention(16, 2, batch_first=True, add_bias_kv=True), (x, x, x)).explain("")
+    assert "divisions by the sum [divs, weight 1] = N·H·L·S′ = 2×2×5×6 = 120" in text
+
+    class Sdpa(nn.Module):
+        def forward(self, q):
+            return nn.functional.scaled_dot_product_attention(q, q, q)
+
+    text = torchcount.profile(Sdpa(), torch.randn(2, 3, 5, 8)).explain("")
+    assert "additions (row sum) [adds, weight 1] = B·L·(S − 1) = 6×5×(5 − 1) = 120" in text
+    # a Softmax module keeps the generic symbols
+    text = torchcount.profile(nn.Softmax(dim=-1), torch.randn(4, 7)).explain("")
+    assert "rows·(n − 1) = 4×(7 − 1) = 24" in text

@@ -91,23 +91,28 @@ def gelu(m: nn.GELU, call) -> Cost:
                                 shape=call.out.shape))
 
 
-def softmax_terms(n_rows: int, n: int, log: bool = False) -> list[Term]:
+def softmax_terms(n_rows: int, n: int, log: bool = False, rows: "tuple[str, tuple] | None" = None,
+                  n_name: str = "n") -> list[Term]:
     """Numerically stable softmax over rows of length n: max (n − 1 comparisons), x − max
     (n subtractions), n exps, a sum (n − 1 additions), then n divisions — or, for
-    log-softmax, one log and n subtractions."""
-    rows_n = worked("{}×{}", n_rows, n)  # shared by the terms of rows·n (written out only when shown)
-    rows_n1 = worked("{}×({} − 1)", n_rows, n)
+    log-softmax, one log and n subtractions. ``rows`` = (formula, factors) and ``n_name`` write the
+    lines in the caller's symbols (attention's N·H·L rows of S scores) rather than rows and n."""
+    r, factors = rows if rows is not None else ("rows", (n_rows,))
+    each = "×".join(["{}"] * len(factors))
+    rows_n = worked(each + "×{}", *factors, n)  # shared by the terms of rows·n (written out only when shown)
+    rows_n1 = worked(each + "×({} − 1)", *factors, n)
+    per_row, per_row1 = f"{r}·{n_name}", f"{r}·({n_name} − 1)"
     terms = [
-        Term("cmps", "comparisons (row max)", "rows·(n − 1)", rows_n1, n_rows * (n - 1)),
-        Term("adds", "subtractions of the max", "rows·n", rows_n, n_rows * n),
-        Term("transc", "exponentials", "rows·n", rows_n, n_rows * n),
-        Term("adds", "additions (row sum)", "rows·(n − 1)", rows_n1, n_rows * (n - 1)),
+        Term("cmps", "comparisons (row max)", per_row1, rows_n1, n_rows * (n - 1)),
+        Term("adds", "subtractions of the max", per_row, rows_n, n_rows * n),
+        Term("transc", "exponentials", per_row, rows_n, n_rows * n),
+        Term("adds", "additions (row sum)", per_row1, rows_n1, n_rows * (n - 1)),
     ]
     if log:
-        terms += [Term("transc", "logarithm of the sum", "rows", n_rows, n_rows),
-                  Term("adds", "subtractions of the log-sum", "rows·n", rows_n, n_rows * n)]
+        terms += [Term("transc", "logarithm of the sum", r, worked(each, *factors) if rows else n_rows, n_rows),
+                  Term("adds", "subtractions of the log-sum", per_row, rows_n, n_rows * n)]
     else:
-        terms.append(Term("divs", "divisions by the sum", "rows·n", rows_n, n_rows * n))
+        terms.append(Term("divs", "divisions by the sum", per_row, rows_n, n_rows * n))
     return terms
 
 

@@ -81,7 +81,7 @@ def attention_terms(N: int, L: int, S: int, E: int, H: int, kdim: int, vdim: int
     terms.append(Term("macs", "scores Q·Kᵀ", f"N·L·{a}·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))
     if masked:
         terms.append(Term("adds", "mask additions", f"N·H·L·{a}", worked("{}×{}×{}×{}", N, H, L, S), scores))
-    terms += softmax_terms(N * H * L, S)
+    terms += softmax_terms(N * H * L, S, rows=("N·H·L", (N, H, L)), n_name=a)
     if dropout_scores:
         terms += dropout_terms(scores, scores, "attention weights")
     terms.append(Term("macs", "weighted sum A·V", f"N·L·{a}·E", worked("{}×{}×{}×{}", N, L, S, E), N * L * S * E))

@@ -207,7 +207,7 @@ def sdpa_terms(q: tuple, k: tuple, v: tuple, *, masked: bool, causal: bool, drop
         terms.append(Term("assigns", "causal mask construction", "L·S", worked("{}×{}", L, S), L * S))
     if masked or causal:
         terms.append(Term("adds", "mask additions", "B·L·S", worked("{}×{}×{}", B, L, S), scores))
-    terms += softmax_terms(B * L, S)
+    terms += softmax_terms(B * L, S, rows=("B·L", (B, L)), n_name="S")
     if dropout:
         # as the reference implementation: a keep mask (bernoulli), the mask scaled by 1/(1 − p), applied
         terms += dropout_terms(scores, scores, "attention weights")
