@@ -1154,3 +1154,17 @@ def test_overlapping_lp_pool_raises_each_input_once():
     assert counted(cost_of(nn.LPPool2d(2, 3), x))["mults"] == 9 * 8
     # with gaps (kernel 2, stride 3) only the inputs in a window: 4 per window, 2·2·2 windows
     assert counted(cost_of(nn.LPPool2d(2, 2, stride=3), x))["mults"] == 4 * 8
+
+
+@pytest.mark.parametrize("pool, x, line", [
+    # 7 → 3 rows: windows [0, 3), [2, 5), [4, 7); 10 → 5 columns of 2: 9 × 10 = 90
+    (nn.AdaptiveAvgPool2d((3, 5)), torch.randn(1, 8, 7, 10), "(3 + 3 + 3)×(2 + 2 + 2 + 2 + 2) = 90"),
+    # 23 → 10: ⌈(i+1)·2.3⌉ − ⌊i·2.3⌋ is 4 for i = 3 ([6, 10)) and i = 6 ([13, 17)), 3 for the other
+    # eight (2×4 + 8×3 = 32); 9 → 1: one window of 9
+    (nn.AdaptiveMaxPool2d((10, 1)), torch.randn(1, 2, 23, 9), "(2×4 + 8×3)×9 = 288"),
+    (nn.AdaptiveAvgPool2d(1), torch.randn(1, 4, 7, 7), "7×7 = 49"),
+])
+def test_adaptive_pooling_writes_its_window_total_out(pool, x, line):
+    """planes·Σwindow − outputs gave Σwindow (8×90 − 120) without showing where 90 came from."""
+    text = torchcount.profile(pool, x).explain("")
+    assert f"Σwindow = Π over dims of Σ windows = {line}" in text

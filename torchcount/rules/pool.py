@@ -150,6 +150,39 @@ def _adaptive_window_total(in_sizes, out_sizes) -> int:
     return total
 
 
+class _WindowSums:
+    """Σwindow written out per pooled dim when shown: ``(3 + 3 + 3)×(2 + 2 + 2 + 2 + 2)`` (a dim of more
+    than 8 windows as how many of each size, ``(7×3 + 3×2)``), so a student can check the window total
+    without working it out."""
+
+    __slots__ = ("in_sizes", "out_sizes")
+
+    def __init__(self, in_sizes, out_sizes):
+        self.in_sizes, self.out_sizes = tuple(in_sizes), tuple(out_sizes)
+
+    def __format__(self, spec: str) -> str:
+        parts = []
+        for n_in, n_out in zip(self.in_sizes, self.out_sizes):
+            windows = [math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out)]
+            if n_out == 1:
+                parts.append(str(windows[0]))
+            elif n_out <= 8:
+                parts.append("(" + " + ".join(map(str, windows)) + ")")
+            else:  # (many windows: how many of each size, largest first)
+                sizes = sorted(set(windows), reverse=True)
+                groups = [f"{windows.count(w)}×{w}" for w in sizes]
+                parts.append(groups[0] if len(groups) == 1 else "(" + " + ".join(groups) + ")")
+        return "×".join(f"({p})" if "×" in p and not p.startswith("(") and len(parts) > 1 else p for p in parts)
+
+
+def adaptive_window_term(x, out, d: int) -> Term:
+    """The line that writes Σwindow out: window i of a dim spans [⌊i·In/Out⌋, ⌈(i+1)·In/Out⌉)."""
+    in_sizes, out_sizes = x.shape[-d:], out.shape[-d:]
+    return Term("shape", "window sizes summed (window i of a dim spans ⌊i·In/Out⌋ … ⌈(i+1)·In/Out⌉)",
+                "Σwindow = Π over dims of Σ windows", worked("{}", _WindowSums(in_sizes, out_sizes)),
+                _adaptive_window_total(in_sizes, out_sizes))
+
+
 def adaptive_windows(x, out, d: int) -> tuple[int, int, int]:
     """(planes, Σwindow over one plane's outputs, outputs) of adaptive pooling of the last ``d``
     dims of ``x`` to those of ``out``."""
@@ -171,12 +204,15 @@ def adaptive_mean_terms(planes: int, window_total: int, out: int) -> tuple[Term,
 
 @module_rule(*_ADAPTIVE_MAX)
 def adaptive_max_pool(m, call) -> Cost:
-    return Cost.of(adaptive_max_term(*adaptive_windows(call.input, call.out, pooled_dims(m))))
+    d = pooled_dims(m)
+    return Cost.of(adaptive_window_term(call.input, call.out, d),
+                   adaptive_max_term(*adaptive_windows(call.input, call.out, d)))
 
 
 @module_rule(*_ADAPTIVE_AVG)
 def adaptive_avg_pool(m, call) -> Cost:
-    return adaptive_avg_cost(call, pooled_dims(m))
+    d = pooled_dims(m)
+    return Cost.of(adaptive_window_term(call.input, call.out, d), *adaptive_avg_cost(call, d).terms)
 
 
 def adaptive_avg_cost(call, d: int) -> Cost:
