@@ -913,7 +913,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         "overhead_fault%": 100 * overhead_fault_ns / root_ns if root_ns > 0 and fault_ns is not None else None,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
-    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted))
+    extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted),
+                                                             varied=bool(partial))
     if partial:
         extra["footer"].append(_averaged_note(partial, averaged - {r.path for r in partial}, per_layer, len(passes)))
 
@@ -986,14 +987,18 @@ def _tf32_part(extra: dict, peaks: Peaks, label: str) -> str:
     return f" (float32 {', '.join(kinds)}: TF32, on, {peaks.tf32 / 1e12:.3g} TFLOP/s)"
 
 
-def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: bool = False) -> list[str]:
+def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: bool = False,
+            varied: bool = False) -> list[str]:
+    """The summary lines under the table; ``varied``: some rows ran in only some of the timed passes."""
     lines = [
         f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
         f"{extra['warmup']} warm-up; {'forward' if method is None else f'{method} call'} without hooks "
         f"{extra['plain_ms']:.3f} ms "
         f"(IQR {extra['plain_spread_ms']:.3f}), with timing stamps {extra['instrumented_ms']:.3f} ms → "
         f"overhead {_ratio(extra['overhead'])}"
-        + (" (below 1: run-to-run noise)" if extra["overhead"] is not None and extra["overhead"] < 1 else "")
+        + (" (layers ran in only some passes: the passes with and without stamps may have taken different "
+           "paths, so this ratio may compare different work)" if varied else
+           " (below 1: run-to-run noise)" if extra["overhead"] is not None and extra["overhead"] < 1 else "")
         + f"; coverage {_share(extra['time_coverage'])} (Σ leaf exclusive ÷ the instrumented "
         f"{'forward' if method is None else 'call'}; the "
         f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
