@@ -1042,3 +1042,38 @@ def test_a_submodule_the_step_function_replaces_is_put_back():
     assert snapshot(model) == found
     assert any(note.startswith("the new_head call rebound or deleted submodule(s); put back: fc2")
                for note in report.notes)
+
+
+def test_a_parametrization_the_step_function_registers_is_removed():
+    """A function that parametrizes a layer (``register_parametrization(m.fc1, "weight", ...)``) then
+    runs the model made profile raise ParameterModifiedError "modified parameter(s) fc1.weight in
+    place" (registering set_()s the weight to itself), and left the model parametrized: fc1 of class
+    ParametrizedLinear, holding ``parametrizations.weight.original``. The model comes back as found
+    (fc1 a Linear, its weight in its slot, the same object, its values), with a note; the same with
+    measure=True, whose passes each register it again, and when the step raises afterwards."""
+    from torch.nn.utils import parametrize
+
+    def parametrized(model, x):
+        parametrize.register_parametrization(model.fc1, "weight", nn.Identity())
+        return model(x)
+
+    def parametrized_then_fails(model, x):
+        parametrize.register_parametrization(model.fc1, "weight", nn.Identity())
+        model(x)
+        raise ValueError("after the parametrization")
+
+    for step, options in ((parametrized, {}), (parametrized, {"measure": True, "warmup": 1, "repeat": 2}),
+                          (parametrized_then_fails, {})):
+        model = TrainStep()
+        weight, found = model.fc1.weight, snapshot(model)
+        if step is parametrized_then_fails:
+            with pytest.raises(torchcount.ForwardError):
+                torchcount.profile(model, torch.randn(2, 8), method=step, **options)
+        else:
+            report = torchcount.profile(model, torch.randn(2, 8), method=step, **options)
+            assert any(note.startswith(f"the {step.__name__} call registered parametrization(s) "
+                                       "(torch.nn.utils.parametrize) on fc1.weight; removed") for note in report.notes)
+        assert type(model.fc1) is nn.Linear and not parametrize.is_parametrized(model.fc1)
+        assert model.fc1.weight is weight and list(model.fc1._modules) == []
+        assert list(model.state_dict()) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+        assert snapshot(model) == found

@@ -1139,3 +1139,54 @@ def test_random_inputs_from_input_size_are_the_same_whatever_the_callers_seed():
     first, second = torch.randn(3, 5, generator=draw), torch.randn(2, 7, generator=draw)
     for x, y in seen:
         assert torch.equal(x, first) and torch.equal(y, second)
+
+
+class Parametrizes(nn.Module):
+    """A forward that parametrizes its layer on its first call (with ``parametrization``)."""
+
+    def __init__(self, parametrization: nn.Module):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.parametrization = parametrization
+
+    def forward(self, x):
+        from torch.nn.utils import parametrize
+
+        if not parametrize.is_parametrized(self.lin):
+            parametrize.register_parametrization(self.lin, "weight", self.parametrization)
+        return self.lin(x)
+
+
+class Doubled(nn.Module):
+    def forward(self, w):
+        return 2 * w
+
+    def right_inverse(self, w):  # (registering sets the weight to w / 2: a write)
+        return w / 2
+
+
+def test_a_parametrization_the_forward_registers_is_removed():
+    """A forward that registers a parametrization was told as "modified parameter(s) lin.weight in
+    place" and left the model parametrized. Without a right_inverse (the weight set_() to itself)
+    the model comes back as found, with a note; with one, whose registration rewrites the weight,
+    the error says what happened (the module is put back all the same) and copy_params=True
+    restores the values."""
+    from torch.nn.utils import parametrize
+
+    model = Parametrizes(nn.Identity())
+    weight, found = model.lin.weight, snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert type(model.lin) is nn.Linear and model.lin.weight is weight and snapshot(model) == found
+    assert any("registered parametrization(s) (torch.nn.utils.parametrize) on lin.weight; removed" in note
+               for note in report.notes)
+
+    model = Parametrizes(Doubled())
+    with pytest.raises(ParameterModifiedError, match=r"registered a parametrization on lin.weight \(torch.nn.utils."
+                                                     r"parametrize; removed again\), whose right_inverse rewrote"):
+        torchcount.profile(model, torch.randn(2, 3))
+    assert type(model.lin) is nn.Linear and not parametrize.is_parametrized(model.lin)
+
+    model = Parametrizes(Doubled())
+    found = snapshot(model)
+    torchcount.profile(model, torch.randn(2, 3), copy_params=True)
+    assert type(model.lin) is nn.Linear and snapshot(model) == found

@@ -342,6 +342,11 @@ def profile(
         if kept.lazy:
             notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                          + (" …" if len(kept.lazy) > 6 else ""))
+        if kept.removed_parametrizations:
+            notes.append(f"the {f'{method} call' if method else 'forward'} registered parametrization(s) "
+                         f"(torch.nn.utils.parametrize) on {', '.join(kept.removed_parametrizations[:6])}"
+                         + (" …" if len(kept.removed_parametrizations) > 6 else "") + "; removed: each module is "
+                         "back to its own class and tensors")
         if kept.restored_slots:
             notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
                          f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))

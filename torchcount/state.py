@@ -61,6 +61,9 @@ class Preserved:
     restored_slots: list[str] = field(default_factory=list)
     #: paths of submodules the forward rebound or deleted (``self.head = nn.Linear(…)``; put back)
     restored_modules: list[str] = field(default_factory=list)
+    #: names of tensors the forward parametrized (``torch.nn.utils.parametrize.register_parametrization``;
+    #: removed: the module back to its own class, the tensor back in its slot)
+    removed_parametrizations: list[str] = field(default_factory=list)
     #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
     restored_grads: list[str] = field(default_factory=list)
     #: names of parameters a profiled method converted or rebound (``self.half()``, ``p.data = …``; put back)
@@ -148,11 +151,33 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # which never calls it, does not pay for reading every buffer's version
     versions_now: list = []
 
+    def children_changed() -> bool:
+        return [id(child) for _, m, _ in children for child in m._modules.values()] != child_ids
+
+    # id(parameter) → [the parametrized tensor's name, how many registrations set_() it, whether each
+    # left its values as they were (no right_inverse)]: each measured pass may register it again
+    set_by_registration: dict = {}
+
+    def undo_parametrizations() -> list[str]:
+        """Remove the parametrizations registered since (found only when a slot or a child differs);
+        the names of the tensors parametrized."""
+        registered = _undo_parametrizations(modules)
+        for name, plist in registered:
+            if plist is not None and getattr(plist, "is_tensor", False) and \
+                    isinstance(plist._parameters.get("original"), nn.Parameter):
+                entry = set_by_registration.setdefault(id(plist.original), [name, 0, True])
+                entry[1] += 1
+                entry[2] = entry[2] and not any(hasattr(f, "right_inverse") for f in plist)
+        return [name for name, _ in registered]
+
     def reset_buffers() -> None:
         if not versions_now:
             versions_now.append(buffer_versions())
             return
-        if current_slot_ids() != slot_ids:
+        slots_changed = current_slot_ids() != slot_ids
+        if (slots_changed or children_changed()) and undo_parametrizations() and datas is not None:
+            _restore_data(params, datas)  # (a right_inverse's set_(): each pass from the data as found)
+        if slots_changed:
             _restore_slots(modules, stores)
         # (the versions tell whether one was written since, without comparing values: on CUDA that
         # would synchronise before every pass, the energy loop's included)
@@ -186,10 +211,20 @@ def preserved(model: nn.Module, copy_params: bool = False,
             if flag is not None and m.training is not flag:
                 m.training = flag
         # one comparison of ids (the originals are alive in ``stores``) tells whether any slot changed
-        if current_slot_ids() != slot_ids:
-            state.restored_slots = _restore_slots(modules, stores)
+        slots_changed = current_slot_ids() != slot_ids
         # (one comparison of ids, as for the slots; a submodule added makes it differ too, and is kept)
-        if [id(child) for _, m, _ in children for child in m._modules.values()] != child_ids:
+        rebound = children_changed()
+        # a parametrization registered meanwhile (which moves the tensor out of its slot, swaps the
+        # module's class and adds a ``parametrizations`` submodule) is removed first: found only when one
+        # of the comparisons above differs
+        if slots_changed or rebound:
+            state.removed_parametrizations = undo_parametrizations()
+        state.removed_parametrizations = sorted({*state.removed_parametrizations,
+                                                 *(name for name, _, _ in set_by_registration.values())})
+        if slots_changed:
+            state.restored_slots = [name for name in _restore_slots(modules, stores)
+                                    if name not in state.removed_parametrizations]
+        if rebound:
             state.restored_modules = _restore_children(children)
         saved_buffers.restore()
         if datas is not None:
@@ -208,11 +243,23 @@ def preserved(model: nn.Module, copy_params: bool = False,
             state.updated_scalers = stepped.restore_scalers()
         changed = []
         now = _versions(params)
+        rewritten = {}  # id(parameter) → the name of the parametrized tensor whose registration rewrote it
         if now != versions:
             put_back = stepped.copies if stepped is not None else {}
+            # registering a parametrization set_()s the tensor to its right_inverse (itself where there is
+            # none): one version. Its values are unchanged where there is none, or where the method's data
+            # reference put the old data back (_restore_data); otherwise it is a write that cannot be undone
+            explained = set()
+            for (path, name, p), version, current in zip(params, versions, now):
+                entry = set_by_registration.get(id(p))
+                if entry is not None and version is not None and current == version + entry[1]:
+                    if datas is not None or entry[2]:
+                        explained.add(id(p))
+                    else:
+                        rewritten[id(p)] = entry[0]
             changed = [(_qualified(path, name), p) for (path, name, p), version, current
                        in zip(params, versions, now) if version is not None and current != version
-                       and id(p) not in put_back]
+                       and id(p) not in put_back and id(p) not in explained]
         converted = set()
         if dtypes is not None and [p.dtype for _, _, p in params] != dtypes:
             converted = {id(p) for (_, _, p), dtype, version in zip(params, dtypes, versions)
@@ -230,15 +277,19 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     state.restored_params.append(name)
         # (a meta tensor holds no values: an in-place write to it bumps its version, changes nothing)
         unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
-                      and id(p) not in converted]
+                      and id(p) not in converted and id(p) not in rewritten]
+        parametrized = [rewritten[id(p)] for name, p in changed if id(p) in rewritten and id(p) not in saved_params
+                        and not p.is_meta]
         unconverted = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
                        and id(p) in converted]
-        if unrestored or unconverted:
+        if unrestored or unconverted or parametrized:
             what = f"the {f'{method} call' if method else 'forward pass'}"
             message = " and ".join(
                 ([f"modified parameter(s) {', '.join(unrestored[:5])} in place"] if unrestored else []) +
                 ([f"converted parameter(s) {', '.join(unconverted[:5])} to another dtype (.half(), .to())"]
-                 if unconverted else []))
+                 if unconverted else []) +
+                ([f"registered a parametrization on {', '.join(parametrized[:5])} (torch.nn.utils.parametrize; "
+                  "removed again), whose right_inverse rewrote the parameter's values"] if parametrized else []))
             message = (f"{what} {message}; torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
                        "and restores them)")
             if completed:
@@ -626,6 +677,43 @@ def _restore_slots(modules: list, stores: list) -> list[str]:
 
 
 _GONE = object()
+
+
+def _undo_parametrizations(modules: list) -> list[tuple[str, nn.Module]]:
+    """Remove every parametrization registered since ``modules`` were listed
+    (``torch.nn.utils.parametrize.register_parametrization``), as ``remove_parametrizations`` with
+    ``leave_parametrized=False`` would, but leaving the tensor's slot to :func:`_restore_slots`: the
+    property on the module's class, the tensor's ``ParametrizationList`` (a parametrization appended to
+    one that was there: that entry only), and, on a module that had none, its ``parametrizations``
+    and the class ``register_parametrization`` swapped in. Returns (tensor name, its list) of each
+    tensor parametrized anew, and the name (list None) of each whose list grew."""
+    from torch.nn.utils.parametrize import ParametrizationList
+
+    known = {id(m) for _, m in modules}
+    undone = []
+    for path, m in modules:
+        found = m._modules.get("parametrizations") if type(m._modules) is dict else None
+        if not isinstance(found, nn.ModuleDict):
+            continue
+        fresh = id(found) not in known
+        for name, plist in list(found.items()):
+            if fresh or id(plist) not in known:
+                if isinstance(vars(type(m)).get(name), property):
+                    delattr(type(m), name)
+                del found[name]
+                undone.append((_qualified(path, name), plist))
+            elif isinstance(plist, ParametrizationList) and any(id(f) not in known for f in plist):
+                kept = [f for f in plist if id(f) in known]
+                plist._modules.clear()
+                plist._modules.update((str(i), f) for i, f in enumerate(kept))
+                undone.append((_qualified(path, name), None))
+        if fresh and not found:
+            del m._modules["parametrizations"]
+            cls = type(m)
+            base = cls.__bases__[0] if len(cls.__bases__) == 1 else None
+            if base is not None and cls.__name__ == f"Parametrized{base.__name__}":
+                m.__class__ = base
+    return undone
 
 
 def _restore_children(children: list) -> list[str]:
