@@ -1190,3 +1190,56 @@ def test_a_parametrization_the_forward_registers_is_removed():
     found = snapshot(model)
     torchcount.profile(model, torch.randn(2, 3), copy_params=True)
     assert type(model.lin) is nn.Linear and snapshot(model) == found
+
+
+class ChangesSettings(nn.Module):
+    """A forward that changes torch's process-wide settings and leaves them changed (an autocast
+    region entered and never left among them), then raises if told to."""
+
+    def __init__(self, fail: bool = False):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.fail = fail
+        self.regions: list = []
+
+    def forward(self, x):
+        torch.set_default_dtype(torch.float64)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.set_num_threads(1)
+        torch.autograd.set_detect_anomaly(True)
+        torch.set_float32_matmul_precision("medium")
+        region = torch.autocast("cpu", dtype=torch.bfloat16)
+        region.__enter__()
+        self.regions.append(region)
+        y = self.lin(x.float())
+        if self.fail:
+            raise ValueError("after changing the settings")
+        return y
+
+
+def test_torch_settings_the_forward_changes_are_put_back():
+    """torch.set_default_dtype, use_deterministic_algorithms, set_num_threads, anomaly mode,
+    the float32 matmul precision and an autocast region entered and not left, set in a forward,
+    stayed set in the caller's process after profile (also when the forward raised). They are put
+    back, with a note naming them."""
+    def settings():
+        return (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_num_threads(),
+                torch.is_anomaly_enabled(), torch.get_float32_matmul_precision(), autocast_dtype("cpu"))
+
+    from torchcount.capture import autocast_dtype  # (torch 2.2 has no torch.is_autocast_enabled("cpu"))
+
+    found = settings()
+    assert found[:2] == (torch.float32, False) and not found[4] and found[6] is None
+    model = ChangesSettings()
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert settings() == found
+    assert any(note.startswith("the forward changed torch's process-wide setting(s) torch.set_default_dtype, "
+                               "torch.use_deterministic_algorithms, torch.set_num_threads, "
+                               "torch.autograd.set_detect_anomaly, torch.set_float32_matmul_precision, autocast (cpu)")
+               for note in report.notes)
+    with pytest.raises(ForwardError):
+        torchcount.profile(ChangesSettings(fail=True), torch.randn(2, 3))
+    assert settings() == found
+    report = torchcount.profile(ChangesSettings(), torch.randn(2, 3), measure=True, warmup=1, repeat=2)
+    assert settings() == found

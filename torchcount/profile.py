@@ -342,6 +342,9 @@ def profile(
         if kept.lazy:
             notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                          + (" …" if len(kept.lazy) > 6 else ""))
+        if kept.restored_settings:
+            notes.append(f"the {f'{method} call' if method else 'forward'} changed torch's process-wide setting(s) "
+                         f"{', '.join(kept.restored_settings)}; put back as found")
         if kept.removed_parametrizations:
             notes.append(f"the {f'{method} call' if method else 'forward'} registered parametrization(s) "
                          f"(torch.nn.utils.parametrize) on {', '.join(kept.removed_parametrizations[:6])}"

@@ -61,6 +61,9 @@ class Preserved:
     restored_slots: list[str] = field(default_factory=list)
     #: paths of submodules the forward rebound or deleted (``self.head = nn.Linear(…)``; put back)
     restored_modules: list[str] = field(default_factory=list)
+    #: torch's process-wide settings the forward changed and that were put back, as "torch.set_num_threads"
+    #: (the default dtype, deterministic algorithms, threads, anomaly mode, matmul precision, autocast)
+    restored_settings: list[str] = field(default_factory=list)
     #: names of tensors the forward parametrized (``torch.nn.utils.parametrize.register_parametrization``;
     #: removed: the module back to its own class, the tensor back in its slot)
     removed_parametrizations: list[str] = field(default_factory=list)
@@ -92,6 +95,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     state = Preserved()
     grad_mode = torch.is_grad_enabled()
     random_state = _random_state()
+    settings = _settings()
     # the module list is shared with the caller when it has one already. List comprehensions
     # and list comparisons: the per-item work is a few attribute reads, so Python's loop overhead
     # is most of the cost, and a profile pays it twice (here and on exit)
@@ -207,6 +211,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
             stepped.close()
         torch.set_grad_enabled(grad_mode)
         _set_random_state(random_state)
+        if _settings() != settings:
+            state.restored_settings = _restore_settings(settings)
         for (_, m), flag in zip(modules, training):
             if flag is not None and m.training is not flag:
                 m.training = flag
@@ -316,6 +322,62 @@ def _set_random_state(state: tuple) -> None:
         # (its seed, offset 0: the default one, or what torch.manual_seed queued before CUDA was up)
         for generator in torch.cuda.default_generators:
             generator.manual_seed(generator.initial_seed())
+
+
+def _autocast_state(device_type: str) -> tuple:
+    """Whether autocast is on for ``device_type``, and its dtype (torch 2.2 has per-device getters)."""
+    try:
+        return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    except (TypeError, AttributeError):
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+        return torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()
+
+
+def _set_autocast_state(device_type: str, state: tuple) -> None:
+    enabled, dtype = state
+    try:
+        torch.set_autocast_enabled(device_type, enabled)
+        torch.set_autocast_dtype(device_type, dtype)
+    except (TypeError, AttributeError):
+        if device_type == "cpu":
+            torch.set_autocast_cpu_enabled(enabled)
+            torch.set_autocast_cpu_dtype(dtype)
+        else:
+            torch.set_autocast_enabled(enabled)
+            torch.set_autocast_gpu_dtype(dtype)
+
+
+#: torch's process-wide (or thread-wide) settings a forward may change and forget to set back:
+#: (what sets it, its getter, its setter); a dozen C calls per profile, none per module
+_SETTINGS = (
+    ("torch.set_default_dtype", torch.get_default_dtype, torch.set_default_dtype),
+    ("torch.use_deterministic_algorithms",
+     lambda: (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()),
+     lambda v: torch.use_deterministic_algorithms(v[0], warn_only=v[1])),
+    ("torch.set_num_threads", torch.get_num_threads, torch.set_num_threads),
+    ("torch.autograd.set_detect_anomaly",
+     lambda: (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()),
+     lambda v: torch.autograd.set_detect_anomaly(v[0], check_nan=v[1])),
+    ("torch.set_float32_matmul_precision", torch.get_float32_matmul_precision, torch.set_float32_matmul_precision),
+    ("autocast (cpu)", lambda: _autocast_state("cpu"), lambda v: _set_autocast_state("cpu", v)),
+    ("autocast (cuda)", lambda: _autocast_state("cuda"), lambda v: _set_autocast_state("cuda", v)),
+    ("torch.set_autocast_cache_enabled", torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),
+)
+
+
+def _settings() -> list:
+    return [get() for _, get, _ in _SETTINGS]
+
+
+def _restore_settings(saved: list) -> list[str]:
+    """Put back each setting that differs from ``saved``; their names."""
+    changed = []
+    for (name, get, put), value in zip(_SETTINGS, saved):
+        if get() != value:
+            put(value)
+            changed.append(name)
+    return changed
 
 
 def _frozen_kept_buffers(modules: list) -> list:
