@@ -1077,3 +1077,32 @@ def test_a_parametrization_the_step_function_registers_is_removed():
         assert model.fc1.weight is weight and list(model.fc1._modules) == []
         assert list(model.state_dict()) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
         assert snapshot(model) == found
+
+
+def test_hooks_the_step_function_registers_are_removed():
+    """A function that registers hooks (a forward hook on fc1, a tensor hook on fc2.weight, torch's
+    process-wide forward hook) and runs a training step left them registered on the caller's model:
+    with measure=True one more of each for every measured pass, each then called in every later
+    forward or backward. They are removed, with a note; the model's own hooks stay."""
+    calls = []
+
+    def step(model, x, y):
+        model.fc1.register_forward_hook(lambda *_: calls.append("fc1"))
+        model.fc2.weight.register_hook(lambda g: calls.append("fc2.weight"))
+        nn.modules.module.register_module_forward_hook(lambda *_: calls.append("global"))
+        return model.train_step(x, y)
+
+    for options in ({}, {"measure": True, "warmup": 1, "repeat": 2}):
+        model = TrainStep()
+        own = model.fc2.register_forward_hook(lambda *_: calls.append("own"))
+        found, globals_found = snapshot(model), dict(nn.modules.module._global_forward_hooks)
+        report = torchcount.profile(model, (torch.randn(2, 8), torch.randn(2, 4)), method=step, **options)
+        assert snapshot(model) == found and dict(nn.modules.module._global_forward_hooks) == globals_found
+        assert not model.fc2.weight._backward_hooks
+        assert any(note.startswith("the step call registered hook(s), removed again: fc1 (forward hook), "
+                                   "fc2.weight (tensor hook), torch.nn.modules.module._global_forward_hooks")
+                   for note in report.notes)
+        calls.clear()
+        model.train_step(torch.randn(2, 8), torch.randn(2, 4))
+        assert calls == ["own"]
+        own.remove()

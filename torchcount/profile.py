@@ -345,6 +345,9 @@ def profile(
         if kept.restored_settings:
             notes.append(f"the {f'{method} call' if method else 'forward'} changed torch's process-wide setting(s) "
                          f"{', '.join(kept.restored_settings)}; put back as found")
+        if kept.removed_hooks:
+            notes.append(f"the {f'{method} call' if method else 'forward'} registered hook(s), removed again: "
+                         f"{', '.join(kept.removed_hooks[:6])}" + (" …" if len(kept.removed_hooks) > 6 else ""))
         if kept.removed_parametrizations:
             notes.append(f"the {f'{method} call' if method else 'forward'} registered parametrization(s) "
                          f"(torch.nn.utils.parametrize) on {', '.join(kept.removed_parametrizations[:6])}"

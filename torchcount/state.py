@@ -39,6 +39,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
+from torch.utils.hooks import RemovableHandle
 
 from .capture import FunctionMethod
 
@@ -64,6 +65,8 @@ class Preserved:
     #: torch's process-wide settings the forward changed and that were put back, as "torch.set_num_threads"
     #: (the default dtype, deterministic algorithms, threads, anomaly mode, matmul precision, autocast)
     restored_settings: list[str] = field(default_factory=list)
+    #: where the forward registered hooks that were removed again, as "fc1 (forward hook)"
+    removed_hooks: list[str] = field(default_factory=list)
     #: names of tensors the forward parametrized (``torch.nn.utils.parametrize.register_parametrization``;
     #: removed: the module back to its own class, the tensor back in its slot)
     removed_parametrizations: list[str] = field(default_factory=list)
@@ -202,6 +205,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # globals it names, a bound method's object; FunctionMethod.held)
     held = method.held() if isinstance(method, FunctionMethod) else []
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
+    # every hook handle torch makes takes the next of these ids: one read now and one comparison on exit
+    # tell whether the forward registered any (ours are removed by then), the hook dicts are searched only then
+    first_hook = RemovableHandle.next_id
     completed = False
     try:
         yield state
@@ -213,6 +219,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
         _set_random_state(random_state)
         if _settings() != settings:
             state.restored_settings = _restore_settings(settings)
+        if RemovableHandle.next_id != first_hook:
+            state.removed_hooks = _remove_hooks_since(first_hook, modules, params)
         for (_, m), flag in zip(modules, training):
             if flag is not None and m.training is not flag:
                 m.training = flag
@@ -378,6 +386,48 @@ def _restore_settings(saved: list) -> list[str]:
             put(value)
             changed.append(name)
     return changed
+
+
+#: a module's hook dicts, keyed by handle id (the last three say how the hook of that id is called)
+_MODULE_HOOKS = (("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", "forward hook"),
+                 ("_backward_pre_hooks", "backward pre-hook"), ("_backward_hooks", "backward hook"),
+                 ("_state_dict_pre_hooks", "state_dict pre-hook"), ("_state_dict_hooks", "state_dict hook"),
+                 ("_load_state_dict_pre_hooks", "load_state_dict pre-hook"),
+                 ("_load_state_dict_post_hooks", "load_state_dict post-hook"),
+                 ("_forward_pre_hooks_with_kwargs", None), ("_forward_hooks_with_kwargs", None),
+                 ("_forward_hooks_always_called", None))
+#: torch's process-wide module hooks (``register_module_forward_hook`` …), as they are named in nn.modules.module
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
+                 "_global_backward_pre_hooks", "_global_backward_hooks", "_global_buffer_registration_hooks",
+                 "_global_module_registration_hooks", "_global_parameter_registration_hooks")
+
+
+def _remove_hooks_since(first: int, modules: list, params: list) -> list[str]:
+    """Remove every hook registered since the handle id ``first`` was next (as its handle's ``remove``
+    would) from the modules, their parameters (tensor hooks, post-accumulate-grad hooks) and torch's
+    process-wide module hooks; where they were, as "fc1 (forward hook)"."""
+    import torch.nn.modules.module as module_globals
+
+    removed = []
+
+    def drop(hooks, where: "str | None") -> None:
+        if isinstance(hooks, dict):
+            new = [key for key in hooks if isinstance(key, int) and key >= first]
+            for key in new:
+                del hooks[key]
+            if new and where is not None:
+                removed.append(where)
+
+    for path, m in modules:
+        own = m.__dict__
+        for name, kind in _MODULE_HOOKS:
+            drop(own.get(name), f"{path or '(root)'} ({kind})" if kind else None)
+    for path, name, p in params:
+        drop(p._backward_hooks, f"{_qualified(path, name)} (tensor hook)")
+        drop(getattr(p, "_post_accumulate_grad_hooks", None), f"{_qualified(path, name)} (post-accumulate-grad hook)")
+    for name in _GLOBAL_HOOKS:
+        drop(getattr(module_globals, name, None), f"torch.nn.modules.module.{name}")
+    return list(dict.fromkeys(removed))
 
 
 def _frozen_kept_buffers(modules: list) -> list:
