@@ -1260,6 +1260,33 @@ def test_energy_per_layer_leaves_the_state_a_replay_changes_as_found(monkeypatch
     assert all(torch.equal(before[k], after[k]) for k in before) and model.training
 
 
+class _Slow(nn.Module):
+    """A custom leaf (no submodules) with ops of its own: symbolic_trace inlines it, leaving no module."""
+
+    def forward(self, x):
+        for _ in range(20):
+            x = torch.tanh(x) * 1.01
+        return x
+
+
+def test_energy_per_layer_skips_rows_with_no_module_of_their_own(monkeypatch, tmp_path):
+    """A GraphModule's original layers (a custom module symbolic_trace traced through) have rows but no
+    module to call: they are not picked, so the N layers replayed are N that can be, not ones failing as
+    'not called'."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    gm = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(64, 64), _Slow(), nn.Linear(64, 64)))
+    assert "1" not in dict(gm.named_modules())
+    r = torchcount.profile(gm, torch.randn(32, 64), measure=True, warmup=1, repeat=2, energy_seconds=0.01,
+                           energy_layers=2)
+    assert r.row("1").extra["time_ms"] > r.row("0").extra["time_ms"]  # the most time, but no module
+    replayed = sorted(p for p, d in r.extra["per_layer"].items() if "energy" in d)
+    assert replayed == ["0", "2"]
+    assert all("not called" not in d["energy"].get("why", "") for d in r.extra["per_layer"].values() if "energy" in d)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

@@ -420,7 +420,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             def input_pass() -> None:
                 refresh()
                 forward()
-            picked = _most_time(report, passes, energy_layers)
+            picked = _most_time(report, passes, energy_layers, {path for path, _ in named})
             forwards_as_found()  # (before the input-keeping wrappers go on, as before each timed pass's)
             try:
                 by_layer = layer_energy(model, named, [path for path, _ in picked], input_pass, dev,
@@ -435,14 +435,18 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
     return report
 
 
-def _most_time(report, passes: list, n: int) -> "list[tuple[str, float]]":
+def _most_time(report, passes: list, n: int, callable_paths: set) -> "list[tuple[str, float]]":
     """The ``n`` rows that can be replayed on their own and take the most time per forward — a module
     priced whole by a rule, or one with no submodule rows (a container's own time is the Python
-    between its children, which no call of it alone repeats) — each with its seconds per call."""
+    between its children, which no call of it alone repeats) — each with its seconds per call.
+    ``callable_paths``: the paths of the modules the passes ran; a row with no module there (a
+    GraphModule's original layer, which symbolic_trace inlined into its graph) has nothing to call."""
     parents = {row.path.rpartition(".")[0] for row in report.layers if row.path}
     times = []
     for row in report.layers:
         if row.calls == 0 or row.status in ("covered", "not called") or row.members:
+            continue
+        if row.path not in callable_paths:
             continue
         if row.status != "rule" and row.path in parents:
             continue
