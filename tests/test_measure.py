@@ -1287,6 +1287,58 @@ def test_energy_per_layer_skips_rows_with_no_module_of_their_own(monkeypatch, tm
     assert all("not called" not in d["energy"].get("why", "") for d in r.extra["per_layer"].values() if "energy" in d)
 
 
+class _State:
+    def __init__(self):
+        self.items = []
+
+
+class _Changes(nn.Module):
+    """Notes what each call finds, moves the fake counter 200 mJ, then changes its inputs: x halved in
+    place, the keyword tensor grown, the input object appended to."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter, self.seen = counter, []
+
+    def forward(self, x, y, *, cache, state):
+        self.seen.append((x is y, float(x.sum()), float(cache.sum()), len(state.items)))
+        self.counter.write_text(str(int(self.counter.read_text()) + 200_000))
+        x.mul_(0.5)
+        cache.add_(1)
+        state.items.append(1)
+        return x + cache
+
+
+class _CallsChanges(nn.Module):
+    def __init__(self, counter):
+        super().__init__()
+        self.layer = _Changes(counter)
+
+    def forward(self, x):
+        h = x * 1
+        return self.layer(h, h, cache=torch.zeros(4), state=_State())
+
+
+def test_energy_per_layer_replays_every_call_on_the_inputs_of_the_first(monkeypatch, tmp_path):
+    """The inputs are kept before the call, keyword arguments included, a tensor given twice one tensor
+    (self-attention's fast path tests q is k), an input object deep-copied; a layer that changes them
+    gets them afresh at each replayed call (the copying, measured alone, taken off): every call computes
+    what the pass's did, not on halved values, a grown cache or a longer list."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = _CallsChanges(counter)
+    r = torchcount.profile(model, torch.ones(2, 4), measure=True, warmup=0, repeat=1, energy_seconds=0.01,
+                           energy_layers=1)
+    seen = model.layer.seen
+    assert len(seen) > 6 and set(seen) == {(True, 8.0, 0.0, 0)}
+    detail = r.extra["per_layer"]["layer"]["energy"]
+    assert detail["inputs_copied_each_call"] and detail["copy_J_per_call"] == 0  # (the copying moved no counter)
+    assert r.row("layer").extra["energy_mJ"] == pytest.approx(200)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

@@ -148,8 +148,8 @@ class GraphLayers(LayerNames):
                         forward: Callable) -> Callable:
         """The GraphModule's forward for a measurement pass (``measure.hooks.per_module_hooks``): the graph's
         copy, whose markers call ``pre(module, args)`` as each layer's span opens and
-        ``post(module, args, output)`` (``post(module, args, kwargs, output)`` with ``with_kwargs``)
-        as it closes, ``hooks_for(path) -> (pre, post)`` as for a module of the eager model. A span
+        ``post(module, args, output)`` as it closes (with ``with_kwargs``, ``pre(module, args, kwargs)``
+        and ``post(module, args, kwargs, output)``, ``kwargs`` empty), ``hooks_for(path) -> (pre, post)`` as for a module of the eager model. A span
         another layer's ops interrupted and that goes on is a second span of the same path (its
         time adds up in the path's row). A graph that raises closes every span still open, innermost
         first, with ``output`` None while the exception is handled, as a module whose forward
@@ -178,7 +178,10 @@ class GraphLayers(LayerNames):
                 module, args = modules[path], values[at:at + n]
                 at += n
                 stack.append((pre, post, module, args))
-                pre(module, args)
+                if with_kwargs:
+                    pre(module, args, no_kwargs)
+                else:
+                    pre(module, args)
 
         run_graph = self._compiled(switch)
         model = self.model

@@ -199,32 +199,44 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
                  seconds_per_call: dict, grid_intensity: float = DEFAULT_GRID_INTENSITY,
                  min_seconds: float = 1.0) -> dict:
     """Joules per call of each layer in ``paths``, each replayed on its own: one pass (``run_pass``)
-    keeps a copy of the inputs of each one's first call, then each is called again and again on that
-    copy for ≥ ``min_seconds`` against the energy counter (``measure_energy``). A counter reads the
-    whole board or package, so a layer's figure is that of the time it runs, idle power included: a
-    layer alone, not beside its neighbours in the pass (the caches it finds differ).
+    keeps a copy of the inputs of each one's first call, made before the call and as ``profile``
+    copies the model's inputs (keyword arguments included, a tensor given twice one copy, its
+    ``requires_grad`` kept, an input object such as a KV cache deep-copied), then each is called again
+    and again on that copy for ≥ ``min_seconds`` against the energy counter (``measure_energy``). A
+    counter reads the whole board or package, so a layer's figure is that of the time it runs, idle
+    power included: a layer alone, not beside its neighbours in the pass (the caches it finds differ).
+
+    A layer that changes its inputs (a tensor written in place, an input object it may change) gets a
+    fresh copy of them at each call, so that every call computes what the first did, not on what the
+    previous call left (``x.mul_(0.5)`` would reach denormals, a cache would grow); the copying is then
+    measured alone on the same counter and taken off (``copy_J_per_call``).
 
     Returns path → ``measure_energy``'s dict (with ``J_per_call`` for ``J_per_forward``), or
     ``{"status": "unavailable"|"failed", "why": ...}`` for a layer that could not be replayed."""
-    from torch.utils._pytree import tree_map_only
+    from torch.utils._pytree import tree_leaves
 
+    from ..profile import _InputObjects, _protect_inputs
     from .hooks import per_module_hooks
 
     wanted = set(paths)
-    pending: dict = {}  # path → the copied args of the call in progress
-    kept: dict = {}  # path → (module, args, kwargs) of its first call
+    pending: dict = {}  # path → (the copied args, kwargs, objects copied, tensor versions) of the call in progress
+    kept: dict = {}  # path → (module, args, kwargs, whether the call changed its inputs) of its first call
 
-    def copied(value):
-        return tree_map_only(torch.Tensor, lambda t: t.detach().clone(), value)
+    def versions(args, kwargs) -> list:
+        return [t._version for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
 
     def hooks_for(path: str):
-        def pre(module, args):
-            if path not in kept:
-                pending[path] = copied(args)  # (before the call: an in-place layer changes its input)
+        def pre(module, args, kwargs):
+            if path not in kept and path not in pending:  # (before the call: an in-place layer changes its input)
+                objects = _InputObjects(model)
+                args_copy, kwargs_copy = _protect_inputs(args, kwargs, objects)
+                pending[path] = (args_copy, kwargs_copy, bool(objects), versions(args, kwargs))
 
         def post(module, args, kwargs, output):
-            if path not in kept and path in pending and output is not None:
-                kept[path] = (module, pending.pop(path), copied(kwargs))
+            entry = pending.pop(path, None) if path not in kept else None
+            if entry is not None and output is not None:
+                args_copy, kwargs_copy, objects, before = entry
+                kept[path] = (module, args_copy, kwargs_copy, objects or versions(args, kwargs) != before)
         return pre, post
 
     with per_module_hooks(model, hooks_for, with_kwargs=True, modules=[(p, m) for p, m in named if p in wanted]):
@@ -234,17 +246,41 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
         if path not in kept:
             results[path] = {"status": "failed", "why": "not called in the pass that keeps the layers' inputs"}
             continue
-        module, args, kwargs = kept[path]
+        module, args, kwargs, changes = kept[path]
+        objects = _InputObjects(model)
 
-        def call(module=module, args=args, kwargs=kwargs) -> None:
-            module(*args, **kwargs)
+        def fresh(args=args, kwargs=kwargs, objects=objects) -> tuple:
+            objects.tensors, objects.names = {}, []  # (each call its own copies)
+            return _protect_inputs(args, kwargs, objects)
+
+        if changes:
+            def call(module=module, fresh=fresh) -> None:
+                a, k = fresh()
+                module(*a, **k)
+        else:
+            def call(module=module, args=args, kwargs=kwargs) -> None:
+                module(*args, **kwargs)
+        seconds = seconds_per_call.get(path, 1e-3)
         try:
-            got = measure_energy(call, device, seconds_per_call.get(path, 1e-3), grid_intensity, min_seconds)
+            got = measure_energy(call, device, seconds, grid_intensity, min_seconds)
+            copying = measure_energy(fresh, device, seconds, grid_intensity, min_seconds) \
+                if changes and got.get("status") == "measured" else None
         except Exception as exc:  # (a layer that needs its neighbours' state, a cache the pass filled …)
             results[path] = {"status": "failed", "why": f"{type(exc).__name__}: {exc}"}
             continue
         if got.get("status") == "measured":
             got["J_per_call"] = got.pop("J_per_forward")
-            got["CO2e_g_per_call"] = got.pop("CO2e_g_per_forward")
+            got.pop("CO2e_g_per_forward")
+            if copying is not None:
+                # (a counter that did not advance over the copying alone read no energy for it)
+                copy_j = copying["J_per_forward"] if copying.get("status") == "measured" else 0.0
+                got["inputs_copied_each_call"] = True
+                got["copy_J_per_call"] = copy_j
+                got["J_per_call"] -= copy_j
+                if got["J_per_call"] <= 0:
+                    got = unavailable(f"its energy per call was not above that of copying its inputs afresh, which "
+                                      f"it changes ({copy_j * 1e3:.4g} mJ): below what the counter resolves")
+            if got.get("status") == "measured":
+                got["CO2e_g_per_call"] = co2e_grams(got["J_per_call"], grid_intensity)
         results[path] = got  # (unavailable without a counter: each layer's call says so at once, running nothing)
     return results

@@ -16,8 +16,8 @@ from ..capture import _GLOBAL_FORWARD_HOOKS, _has_own_hooks, forwards_wrapped
 def per_module_hooks(model: nn.Module, hooks_for: Callable[[str], tuple], with_kwargs: bool = False,
                      modules: "list[tuple[str, nn.Module]] | None" = None, layers=None) -> Iterator[None]:
     """Run ``hooks_for(path) -> (pre, post)`` around every module's ``forward``: ``pre(module, args)``
-    right before it, ``post(module, args, output)`` (``post(module, args, kwargs, output)`` with
-    ``with_kwargs``) right after it, and also when it raises (``output`` None, the exception being
+    (``pre(module, args, kwargs)`` with ``with_kwargs``) right before it, ``post(module, args, output)``
+    (``post(module, args, kwargs, output)`` with ``with_kwargs``) right after it, and also when it raises (``output`` None, the exception being
     handled), so nested bookkeeping stays balanced.
 
     ``forward`` is wrapped (in the module's own ``__dict__``, as the capture does) rather than hooked
@@ -94,11 +94,14 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
     # hook; ``post`` is given None, as for a forward that raised, so the failure is this module's
     handled: list = []
 
-    def before(module, args):
+    def before(module, args, kwargs=None):
         if live[0] and this_thread() == thread:
             opened.append(True)
             handled.append(sys.exc_info()[1])
-            pre(module, args)
+            if with_kwargs:
+                pre(module, args, kwargs)
+            else:
+                pre(module, args)
 
     def raised_here() -> bool:
         outer = handled.pop()  # (always: one per call, paired with its 'opened' entry)
@@ -142,7 +145,7 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
         for key, hook in list(hooks.items()):
             guarded.append((hooks, key, hook))
             hooks[key] = guard(hook)
-    handles.append(module.register_forward_pre_hook(before, prepend=True))
+    handles.append(module.register_forward_pre_hook(before, prepend=True, with_kwargs=with_kwargs))
     handles.append(module.register_forward_hook(after, with_kwargs=with_kwargs, always_call=True))
     return interrupted
 
@@ -164,7 +167,10 @@ def _around(module: nn.Module, forward: Callable, pre: Callable, post: Callable,
             except BaseException:  # (torch runs no always-called hook for it: see _span_hooks)
                 interrupted(args, kwargs)
                 raise
-        pre(module, args)
+        if with_kwargs:
+            pre(module, args, kwargs)
+        else:
+            pre(module, args)
         try:
             output = forward(*args, **kwargs)
         except BaseException:

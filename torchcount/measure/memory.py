@@ -126,7 +126,7 @@ def memory_hooks(model: nn.Module, device: torch.device, modules: "list | None" 
     returned_inside: list[dict] = []
 
     def hooks_for(path):
-        def pre(module, args):
+        def pre(module, args, kwargs):
             returned_inside.append({})
             if tracker is not None:
                 tracker.enter()
