@@ -1339,6 +1339,42 @@ def test_energy_per_layer_replays_every_call_on_the_inputs_of_the_first(monkeypa
     assert r.row("layer").extra["energy_mJ"] == pytest.approx(200)
 
 
+def test_energy_per_layer_casts_the_weights_at_every_replayed_call_under_autocast(monkeypatch, tmp_path):
+    """Under autocast every timed pass starts a fresh region, so a layer casts its weights in each; a
+    replay in one region would cast them once and then reuse the cache for every later call, leaving
+    the casts out of its energy. Each replayed call starts from an empty cache, as a pass does."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = nn.Sequential(nn.Linear(8, 8), _Meter(counter, 1000, 0))
+    model[0].register_forward_hook(lambda *_: counter.write_text(str(int(counter.read_text()) + 1000)) and None)
+    casts = []
+
+    class Casts(torch.utils._python_dispatch.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and args[0].shape == (8, 8):
+                casts.append(1)
+            return func(*args, **(kwargs or {}))
+
+    replays = []
+    real = E.measure_energy
+
+    def counting(run_once, *rest):  # the casts of the weight during each layer's replay loop
+        casts.clear()
+        with Casts():
+            got = real(run_once, *rest)
+        replays.append((got.get("passes"), len(casts)))
+        return got
+
+    monkeypatch.setattr(E, "measure_energy", counting)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=0, repeat=1, energy_seconds=0.01,
+                           energy_layers=2)
+    assert any(passes > 1 and n == passes for passes, n in replays), replays  # (the Linear's: a cast a call)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

@@ -215,6 +215,7 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
     ``{"status": "unavailable"|"failed", "why": ...}`` for a layer that could not be replayed."""
     from torch.utils._pytree import tree_leaves
 
+    from ..capture import autocast_on, fresh_autocast_region
     from ..profile import _InputObjects, _protect_inputs
     from .hooks import per_module_hooks
 
@@ -253,12 +254,17 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
             objects.tensors, objects.names = {}, []  # (each call its own copies)
             return _protect_inputs(args, kwargs, objects)
 
+        # under autocast each call starts a fresh region, as each timed pass does: it casts its weights as
+        # there, where one region would cast them at the first call and reuse the copies after
+        new_region = fresh_autocast_region if autocast_on() else (lambda: None)
         if changes:
-            def call(module=module, fresh=fresh) -> None:
+            def call(module=module, fresh=fresh, new_region=new_region) -> None:
+                new_region()
                 a, k = fresh()
                 module(*a, **k)
         else:
-            def call(module=module, args=args, kwargs=kwargs) -> None:
+            def call(module=module, args=args, kwargs=kwargs, new_region=new_region) -> None:
+                new_region()
                 module(*args, **kwargs)
         seconds = seconds_per_call.get(path, 1e-3)
         try:
