@@ -1375,6 +1375,35 @@ def test_energy_per_layer_casts_the_weights_at_every_replayed_call_under_autocas
     assert any(passes > 1 and n == passes for passes, n in replays), replays  # (the Linear's: a cast a call)
 
 
+class _Shrinks(nn.Module):
+    """Calls its layer on the whole batch, then on its first row (a prefill, then a decoding step)."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(self.layer(x)[:1])
+
+
+def test_energy_per_layer_says_when_the_calls_replayed_as_the_first_differ(monkeypatch, tmp_path):
+    """energy_mJ is the first call's energy × the calls: where the calls' input shapes differ (a generate's
+    prefill, then a token a step) that is not their energy, and the footer and the details say so; a
+    layer called twice on the same shapes is not flagged."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = nn.Sequential(_Shrinks(_Meter(counter, 1000, 0.002)), _Twice(_Meter(counter, 1000, 0.001)))
+    r = torchcount.profile(model, torch.randn(4, 8), measure=True, warmup=0, repeat=1, energy_seconds=0.01,
+                           energy_layers=2)
+    details = r.extra["per_layer"]
+    assert details["0.layer"]["energy"]["input_shapes_differ"] == 2
+    assert "input_shapes_differ" not in details["1.layer"]["energy"]
+    assert "0.layer called with other input shapes too (its first call's energy × its calls" in r.extra["footer"][-1]
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

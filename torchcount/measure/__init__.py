@@ -489,6 +489,10 @@ def _fill_layer_energy(report, by_layer: dict, seconds: float) -> None:
         if summary["share_of_forward%"] is not None:
             line += (f"; together {summary['mJ_per_forward']:.4g} mJ, {summary['share_of_forward%']:.0f}% of the "
                      f"{per}'s {total_mj:.4g} mJ measured whole")
+        differ = [p for p in measured if by_layer[p].get("input_shapes_differ")]
+        if differ:
+            line += (f"; {', '.join(differ[:3])}" + (" …" if len(differ) > 3 else "") + " called with other input "
+                     "shapes too (its first call's energy × its calls: a generate's first call is its prefill)")
         failed = [p for p, g in by_layer.items() if g.get("status") == "failed"]
         if failed:
             line += f"; not replayable: {', '.join(failed[:3])}" + (" …" if len(failed) > 3 else "") + \

@@ -199,7 +199,8 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
                  seconds_per_call: dict, grid_intensity: float = DEFAULT_GRID_INTENSITY,
                  min_seconds: float = 1.0) -> dict:
     """Joules per call of each layer in ``paths``, each replayed on its own: one pass (``run_pass``)
-    keeps a copy of the inputs of each one's first call, made before the call and as ``profile``
+    keeps a copy of the inputs of each one's first call (``input_shapes_differ``: how many input shapes
+    its calls in the pass had, where more than one), made before the call and as ``profile``
     copies the model's inputs (keyword arguments included, a tensor given twice one copy, its
     ``requires_grad`` kept, an input object such as a KV cache deep-copied), then each is called again
     and again on that copy for ≥ ``min_seconds`` against the energy counter (``measure_energy``). A
@@ -223,11 +224,15 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
     pending: dict = {}  # path → (the copied args, kwargs, objects copied, tensor versions) of the call in progress
     kept: dict = {}  # path → (module, args, kwargs, whether the call changed its inputs) of its first call
 
+    shapes: dict = {}  # path → the input shapes and dtypes of each of its calls in the pass
+
     def versions(args, kwargs) -> list:
         return [t._version for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
 
     def hooks_for(path: str):
         def pre(module, args, kwargs):
+            shapes.setdefault(path, set()).add(tuple((tuple(t.shape), t.dtype) for t in tree_leaves((args, kwargs))
+                                                     if isinstance(t, torch.Tensor)))
             if path not in kept and path not in pending:  # (before the call: an in-place layer changes its input)
                 objects = _InputObjects(model)
                 args_copy, kwargs_copy = _protect_inputs(args, kwargs, objects)
@@ -288,5 +293,7 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
                                       f"it changes ({copy_j * 1e3:.4g} mJ): below what the counter resolves")
             if got.get("status") == "measured":
                 got["CO2e_g_per_call"] = co2e_grams(got["J_per_call"], grid_intensity)
+        if len(shapes.get(path, ())) > 1:  # (a generate's prefill, then a token a step: the first call's is not theirs)
+            got["input_shapes_differ"] = len(shapes[path])
         results[path] = got  # (unavailable without a counter: each layer's call says so at once, running nothing)
     return results
