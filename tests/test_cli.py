@@ -525,6 +525,24 @@ def test_energy_is_passed_to_the_measurement(capsys, monkeypatch, tmp_path):
     assert extra["per_layer"][""]["energy"]["status"] == "unavailable"
 
 
+def test_energy_layers_column_is_in_the_measured_table(capsys, monkeypatch):
+    """--energy-layers: the footer points at column energy_mJ, so the default measured table shows it
+    (it showed only the preset's columns); the root is named (root) in the footer, as in the table."""
+    from torchcount.measure import energy as E
+
+    monkeypatch.setattr(E, "measure_energy", lambda *a, **k: {"status": "measured", "J_per_forward": 0.002,
+                                                               "passes": 10, "seconds": 1.0})
+    base = ("torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--device", "cpu", "--warmup", "0",
+            "--repeat", "1")
+    rc, out, err = main(capsys, *base, "--energy-layers", "1")
+    assert rc == 0, err
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("#"))
+    assert "energy_mJ" in header.split()
+    assert "per forward): (root) 2 mJ" in out
+    rc, out, err = main(capsys, *base)  # (not without it)
+    assert "energy_mJ" not in out
+
+
 def test_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert cli._progress_bar() is None

@@ -485,18 +485,19 @@ def _fill_layer_energy(report, by_layer: dict, seconds: float) -> None:
         top = sorted(measured.items(), key=lambda kv: -kv[1])
         line = (f"energy by layer ({len(by_layer)} with the most time, each replayed alone on a copy of its inputs "
                 f"for ≥ {seconds:g} s; column energy_mJ, per {per}): "
-                + ", ".join(f"{path} {mj:.4g} mJ" for path, mj in top[:3]) + (", …" if len(top) > 3 else ""))
+                + ", ".join(f"{path or '(root)'} {mj:.4g} mJ" for path, mj in top[:3]) + (", …" if len(top) > 3 else ""))
         if summary["share_of_forward%"] is not None:
             line += (f"; together {summary['mJ_per_forward']:.4g} mJ, {summary['share_of_forward%']:.0f}% of the "
                      f"{per}'s {total_mj:.4g} mJ measured whole")
+        def named(paths: list) -> str:
+            return ", ".join(p or "(root)" for p in paths[:3]) + (" …" if len(paths) > 3 else "")
         differ = [p for p in measured if by_layer[p].get("input_shapes_differ")]
         if differ:
-            line += (f"; {', '.join(differ[:3])}" + (" …" if len(differ) > 3 else "") + " called with other input "
-                     "shapes too (its first call's energy × its calls: a generate's first call is its prefill)")
+            line += (f"; {named(differ)} called with other input shapes too (its first call's energy × its calls: "
+                     "a generate's first call is its prefill)")
         failed = [p for p, g in by_layer.items() if g.get("status") == "failed"]
         if failed:
-            line += f"; not replayable: {', '.join(failed[:3])}" + (" …" if len(failed) > 3 else "") + \
-                f" ({by_layer[failed[0]]['why']})"
+            line += f"; not replayable: {named(failed)} ({by_layer[failed[0]]['why']})"
         extra["footer"].append(line)
     else:
         why = next(iter(by_layer.values()), {}).get("why", "no layer to replay")

@@ -281,7 +281,7 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
             continue
         if got.get("status") == "measured":
             got["J_per_call"] = got.pop("J_per_forward")
-            got.pop("CO2e_g_per_forward")
+            got.pop("CO2e_g_per_forward", None)
             if copying is not None:
                 # (a counter that did not advance over the copying alone read no energy for it)
                 copy_j = copying["J_per_forward"] if copying.get("status") == "measured" else 0.0
