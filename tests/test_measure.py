@@ -1404,6 +1404,21 @@ def test_energy_per_layer_says_when_the_calls_replayed_as_the_first_differ(monke
     assert "0.layer called with other input shapes too (its first call's energy × its calls" in r.extra["footer"][-1]
 
 
+def test_energy_per_layer_footer_names_the_layers_not_measured(monkeypatch, tmp_path):
+    """A layer replayed whose loop the counter read no energy for is unavailable, never 0 mJ: the footer
+    names it with why, as it names one whose replay raised, rather than leave it out unsaid."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    model = nn.Sequential(_Meter(counter, 1000, 0.004), _Meter(counter, 0, 0.002))
+    r = torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=0, repeat=1, energy_seconds=0.01,
+                           energy_layers=2)
+    assert r.extra["energy_layers"]["measured"] == 1
+    assert "; not measured: 1 (the RAPL energy counters did not advance" in r.extra["footer"][-1]
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

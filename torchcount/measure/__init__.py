@@ -498,6 +498,9 @@ def _fill_layer_energy(report, by_layer: dict, seconds: float) -> None:
         failed = [p for p, g in by_layer.items() if g.get("status") == "failed"]
         if failed:
             line += f"; not replayable: {named(failed)} ({by_layer[failed[0]]['why']})"
+        unmeasured = [p for p, g in by_layer.items() if g.get("status") == "unavailable"]
+        if unmeasured:  # (a counter that did not advance over one layer's loop; one below its copying)
+            line += f"; not measured: {named(unmeasured)} ({by_layer[unmeasured[0]]['why']})"
         extra["footer"].append(line)
     else:
         why = next(iter(by_layer.values()), {}).get("why", "no layer to replay")
