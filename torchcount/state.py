@@ -374,15 +374,27 @@ _SETTINGS = (
 )
 
 
+_UNREADABLE = object()
+
+
+def _read_setting(get):
+    try:
+        return get()
+    except RuntimeError:  # (torch 2.9+: the matmul precision read after TF32 was set through both its APIs)
+        return _UNREADABLE
+
+
 def _settings() -> list:
-    return [get() for _, get, _ in _SETTINGS]
+    return [_read_setting(get) for _, get, _ in _SETTINGS]
 
 
 def _restore_settings(saved: list) -> list[str]:
-    """Put back each setting that differs from ``saved``; their names."""
+    """Put back each setting that differs from ``saved`` (one that could not be read is left alone);
+    their names."""
     changed = []
     for (name, get, put), value in zip(_SETTINGS, saved):
-        if get() != value:
+        now = _read_setting(get)
+        if value is not _UNREADABLE and now is not _UNREADABLE and now != value:
             put(value)
             changed.append(name)
     return changed
