@@ -230,10 +230,11 @@ def main(argv=None):
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "CPU")
     if device.type == "cpu":
         try:
-            for line in open("/proc/cpuinfo"):
-                if line.startswith("model name"):
-                    dev_name = line.split(":", 1)[1].strip()
-                    break
+            with open("/proc/cpuinfo") as cpuinfo:
+                for line in cpuinfo:
+                    if line.startswith("model name"):
+                        dev_name = line.split(":", 1)[1].strip()
+                        break
         except OSError:
             pass
     versions = {"torch": torch.__version__}
