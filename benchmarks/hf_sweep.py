@@ -1232,6 +1232,9 @@ def write_markdown(records: list[dict], path: Path, scope: str = "every model ty
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     import transformers
     transformers.logging.set_verbosity_error()
     warnings.simplefilter("ignore")
@@ -1239,6 +1242,9 @@ def main(argv: list[str]) -> None:
     out = None
     if argv[:1] == ["--out"]:  # a subset's table, written
         out, argv = Path(argv[1]), argv[2:]
+    if [a for a in argv if a.startswith("-")]:  # (it would be swept as a model type)
+        sys.exit(f"hf_sweep.py: not a model type: {[a for a in argv if a.startswith('-')][0]} "
+                 "(usage: hf_sweep.py [--help] [--out FILE.md] [TYPE ...])")
     types = argv or all_types()
     records = []
     for t in types:

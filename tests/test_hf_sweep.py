@@ -70,3 +70,13 @@ def test_every_hugging_face_model_type():
     assert [(r["type"], r["meta_error"]) for r in ran if r.get("meta") == "error"] == []
     assert [r["type"] for r in ran if "macs" in (r.get("meta_diff") or {})] == []
     assert [r["type"] for r in ran if "uncounted" in (r.get("meta_diff") or {})] == []
+
+
+def test_the_sweep_answers_help_and_refuses_an_option_it_would_sweep_as_a_model_type(capsys, tmp_path):
+    """``hf_sweep.py --help`` printed one line, "--help  skipped  config: KeyError", swept as a model
+    type; an option after the types (``bert --out x.md``) was swept the same way and nothing written."""
+    sweep = _sweep()
+    sweep.main(["--help"])
+    assert "Sweep of Hugging Face architectures" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not a model type: --out"):
+        sweep.main(["bert", "--out", str(tmp_path / "x.md")])
