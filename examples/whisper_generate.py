@@ -11,7 +11,6 @@ runs on the CPU, not on the meta device: a few seconds.
 
 Run: ``.venv/bin/python examples/whisper_generate.py [tokens]``
 """
-import sys
 import warnings
 
 import torch
@@ -68,4 +67,8 @@ def main(tokens: int = 8):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 8)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tokens", type=int, nargs="?", default=8, help="tokens to generate (default 8)")
+    main(parser.parse_args().tokens)
