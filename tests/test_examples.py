@@ -20,6 +20,11 @@ def _doc_block(doc: str, after: str) -> list[str]:
     return [line[4:] for line in block.splitlines()]
 
 
+def _count_columns(lines: list[str]) -> list[str]:
+    """Each line of a measured table up to its share column: the counts, not the times."""
+    end = lines[0].index("share") + len("share")
+    return [line[:end] for line in lines]
+
 EXPECTED = {
     # spec §1: per-layer params and ops, totals, and the worked solution of the first conv
     "worksheet_alexnet.py": [
@@ -107,6 +112,10 @@ EXPECTED = {
     "channels_last.py": [
         "per layer type, measured time (ms):", "MaxPool2d", "Conv2d", "the same work on both sides: True",
     ],
+    # measured, so only the counts: docs/analyses.md's by-type table of it, each row up to its share column
+    # (the rows are sorted by time, so each is looked for alone); the upsampling's line comes after it
+    "measure_cpu.py": [*_count_columns(_doc_block("analyses.md", "The small CNN of `examples/measure_cpu.py`")),
+                       "time by bound", "upsample 2: "],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
