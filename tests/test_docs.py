@@ -176,3 +176,21 @@ def test_gpu_checks_script_is_valid_shell_and_names_files_that_exist():
     named = re.findall(r"\b((?:tests|benchmarks)/[\w/]+\.py)\b", script.read_text())
     assert "tests/test_cuda_counts.py" in named and "benchmarks/gpu_profile.py" in named
     assert [p for p in named if not (root / p).is_file()] == []
+
+
+def test_gpu_checks_script_passes_only_options_its_commands_take():
+    """The same for options: each ``$PY benchmarks/X.py`` and ``$PY -m torchcount`` command of
+    benchmarks/gpu_checks.sh passes only options its ``--help`` lists (a renamed one fails there only)."""
+    import os
+    import sys
+
+    root = DOCS.parent
+    text = (root / "benchmarks" / "gpu_checks.sh").read_text().replace("\\\n", " ")
+    commands = re.findall(r"\$PY (benchmarks/\w+\.py|-m torchcount)\b([^\n>]*)", text)
+    assert {c for c, _ in commands} >= {"benchmarks/gpu_profile.py", "benchmarks/cuda_stamps.py", "-m torchcount"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    for command, rest in commands:
+        argv = [sys.executable, *(command.split() if command.startswith("-m") else [str(root / command)]), "--help"]
+        usage = subprocess.run(argv, capture_output=True, text=True, cwd=root, env=env, timeout=120).stdout
+        unknown = [o for o in re.findall(r"(?<!\S)(--[\w-]+)", rest) if not re.search(rf"{o}(?![\w-])", usage)]
+        assert "usage:" in usage and unknown == [], (command, unknown)
