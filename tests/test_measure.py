@@ -39,10 +39,14 @@ def tiny_with_one_large():
 
 @pytest.fixture(scope="module")
 def dominated():
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = tiny_with_one_large()
-    return torchcount.profile(model, torch.randn(64, 16), measure=True, warmup=2, repeat=7)
+    try:
+        yield torchcount.profile(model, torch.randn(64, 16), measure=True, warmup=2, repeat=7)
+    finally:  # (it stayed 1 for every later test file: test_state's settings test then saw no change)
+        torch.set_num_threads(threads)
 
 
 def _rows(report):

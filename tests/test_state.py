@@ -1205,7 +1205,7 @@ class ChangesSettings(nn.Module):
     def forward(self, x):
         torch.set_default_dtype(torch.float64)
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.set_num_threads(1)
+        torch.set_num_threads(torch.get_num_threads() % 2 + 1)  # (another number than the caller's: 1 ↔ 2)
         torch.autograd.set_detect_anomaly(True)
         torch.set_float32_matmul_precision("medium")
         region = torch.autocast("cpu", dtype=torch.bfloat16)
