@@ -1463,6 +1463,46 @@ def test_energy_per_layer_footer_names_the_layers_not_measured(monkeypatch, tmp_
     assert "; not measured: 1 (the RAPL energy counters did not advance" in r.extra["footer"][-1]
 
 
+class _WritesInto(nn.Module):
+    """Moves the fake counter 1000 µJ, writes its result into the tensor it is given and returns None."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def forward(self, x, out):
+        self.counter.write_text(str(int(self.counter.read_text()) + 1000))
+        time.sleep(0.002)
+        out.copy_(x * 2)
+
+
+class _GivesOut(nn.Module):
+    def __init__(self, counter):
+        super().__init__()
+        self.layer = _WritesInto(counter)
+
+    def forward(self, x):
+        out = torch.empty_like(x)
+        self.layer(x, out)
+        return out + 1
+
+
+def test_energy_per_layer_replays_a_layer_that_returns_none(monkeypatch, tmp_path):
+    """A layer that returns None (its result written into a tensor it is given) was called: it is
+    replayed and measured, not reported 'not called in the pass that keeps the layers' inputs' (None was
+    read as the output of a call that raised)."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    r = torchcount.profile(_GivesOut(counter), torch.randn(2, 4), measure=True, warmup=0, repeat=1,
+                           energy_seconds=0.01, energy_layers=1)
+    detail = r.extra["per_layer"]["layer"]["energy"]
+    assert detail["status"] == "measured", detail
+    assert r.row("layer").extra["energy_mJ"] == pytest.approx(1)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
 def test_energy_layers_must_be_a_count(bad):
     with pytest.raises(ValueError, match="energy_layers must be an int ≥ 0"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from typing import Callable
 
@@ -236,13 +237,19 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
             if path not in kept and path not in pending:  # (before the call: an in-place layer changes its input)
                 objects = _InputObjects(model)
                 args_copy, kwargs_copy = _protect_inputs(args, kwargs, objects)
-                pending[path] = (args_copy, kwargs_copy, bool(objects), versions(args, kwargs))
+                # (and the exception being handled as it starts: a call made in an except block)
+                pending[path] = (args_copy, kwargs_copy, bool(objects), versions(args, kwargs), sys.exc_info()[1])
 
         def post(module, args, kwargs, output):
             entry = pending.pop(path, None) if path not in kept else None
-            if entry is not None and output is not None:
-                args_copy, kwargs_copy, objects, before = entry
-                kept[path] = (module, args_copy, kwargs_copy, objects or versions(args, kwargs) != before)
+            if entry is None:
+                return
+            args_copy, kwargs_copy, objects, before, outer = entry
+            # a call that raised gets output None with a new exception being handled; a layer that
+            # returns None (one that writes its result into a tensor it is given) was called all the same
+            if output is None and sys.exc_info()[1] not in (None, outer):
+                return
+            kept[path] = (module, args_copy, kwargs_copy, objects or versions(args, kwargs) != before)
         return pre, post
 
     with per_module_hooks(model, hooks_for, with_kwargs=True, modules=[(p, m) for p, m in named if p in wanted]):
