@@ -1243,3 +1243,23 @@ def test_torch_settings_the_forward_changes_are_put_back():
     assert settings() == found
     report = torchcount.profile(ChangesSettings(), torch.randn(2, 3), measure=True, warmup=1, repeat=2)
     assert settings() == found
+
+
+def test_hugging_face_output_capturing_hooks_installed_in_the_profile_are_kept():
+    """transformers installs its output-capturing forward hooks once, on the first forward asked for
+    hidden states or attentions, and marks the model as hooked. A profile that was that first forward
+    removed the hooks and left the mark: every later call returned no hidden states (an empty tuple).
+    They are kept, as a first forward's set-up (a lazy module's materialisation is kept too)."""
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    config = transformers.LlamaConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, intermediate_size=37)
+    ids = torch.randint(0, 99, (1, 5), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    expected = transformers.LlamaForCausalLM(config).eval()(ids, output_hidden_states=True).hidden_states
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config).eval()
+    report = torchcount.profile(model, {"input_ids": ids, "output_hidden_states": True}, warn=False)
+    assert not any("hook" in note for note in report.notes), report.notes
+    hidden = model(ids, output_hidden_states=True).hidden_states
+    assert len(hidden) == len(expected) == 3 and all(torch.equal(a, b) for a, b in zip(hidden, expected))

@@ -414,17 +414,28 @@ _GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_
                  "_global_module_registration_hooks", "_global_parameter_registration_hooks")
 
 
+#: where the hooks a library installs once, on a first forward, and marks as installed on the model are
+#: defined: they are kept, as a lazy module's materialisation is (removed, the mark stayed and the library
+#: never installed them again: transformers' output capturing then returned no hidden states, no attentions)
+_SET_UP_HOOKS = ("transformers.utils.output_capturing",)
+
+
+def _set_up_hook(hook) -> bool:
+    return getattr(hook, "__module__", None) in _SET_UP_HOOKS
+
+
 def _remove_hooks_since(first: int, modules: list, params: list) -> list[str]:
     """Remove every hook registered since the handle id ``first`` was next (as its handle's ``remove``
     would) from the modules, their parameters (tensor hooks, post-accumulate-grad hooks) and torch's
-    process-wide module hooks; where they were, as "fc1 (forward hook)"."""
+    process-wide module hooks, but a library's set-up (``_SET_UP_HOOKS``); where they were, as
+    "fc1 (forward hook)"."""
     import torch.nn.modules.module as module_globals
 
     removed = []
 
-    def drop(hooks, where: "str | None") -> None:
+    def drop(hooks, where: "str | None", kept: "set | frozenset" = frozenset()) -> None:
         if isinstance(hooks, dict):
-            new = [key for key in hooks if isinstance(key, int) and key >= first]
+            new = [key for key in hooks if isinstance(key, int) and key >= first and key not in kept]
             for key in new:
                 del hooks[key]
             if new and where is not None:
@@ -432,8 +443,11 @@ def _remove_hooks_since(first: int, modules: list, params: list) -> list[str]:
 
     for path, m in modules:
         own = m.__dict__
+        # (a kept hook's entries in the dicts that say how it is called stay too)
+        kept = {key for name, kind in _MODULE_HOOKS if kind for hooks in (own.get(name),) if isinstance(hooks, dict)
+                for key, hook in hooks.items() if isinstance(key, int) and key >= first and _set_up_hook(hook)}
         for name, kind in _MODULE_HOOKS:
-            drop(own.get(name), f"{path or '(root)'} ({kind})" if kind else None)
+            drop(own.get(name), f"{path or '(root)'} ({kind})" if kind else None, kept)
     for path, name, p in params:
         drop(p._backward_hooks, f"{_qualified(path, name)} (tensor hook)")
         drop(getattr(p, "_post_accumulate_grad_hooks", None), f"{_qualified(path, name)} (post-accumulate-grad hook)")
