@@ -1263,3 +1263,24 @@ def test_hugging_face_output_capturing_hooks_installed_in_the_profile_are_kept()
     assert not any("hook" in note for note in report.notes), report.notes
     hidden = model(ids, output_hidden_states=True).hidden_states
     assert len(hidden) == len(expected) == 3 and all(torch.equal(a, b) for a, b in zip(hidden, expected))
+
+
+@pytest.mark.skipif(not hasattr(nn.modules.module, "_global_forward_hooks_with_kwargs"),
+                    reason="this torch has no process-wide hook with_kwargs")
+def test_a_process_wide_hook_with_kwargs_the_forward_registers_leaves_no_entry():
+    """A process-wide forward hook registered with_kwargs=True has an entry in torch's
+    ``_global_forward_hooks_with_kwargs`` too, which stayed behind when the hook was removed."""
+    module_globals = nn.modules.module
+    found = dict(module_globals._global_forward_hooks_with_kwargs)
+
+    class Registers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x):
+            module_globals.register_module_forward_hook(lambda m, args, kwargs, out: None, with_kwargs=True)
+            return self.lin(x)
+
+    torchcount.profile(Registers(), torch.randn(2, 3), warn=False)
+    assert dict(module_globals._global_forward_hooks_with_kwargs) == found

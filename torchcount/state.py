@@ -409,9 +409,11 @@ _MODULE_HOOKS = (("_forward_pre_hooks", "forward pre-hook"), ("_forward_hooks", 
                  ("_forward_pre_hooks_with_kwargs", None), ("_forward_hooks_with_kwargs", None),
                  ("_forward_hooks_always_called", None))
 #: torch's process-wide module hooks (``register_module_forward_hook`` …), as they are named in nn.modules.module
-_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
+#: (the last two say how the forward hook of that id is called: not named in the note; the with_kwargs one only in newer torch)
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks",
                  "_global_backward_pre_hooks", "_global_backward_hooks", "_global_buffer_registration_hooks",
                  "_global_module_registration_hooks", "_global_parameter_registration_hooks")
+_GLOBAL_HOOK_FLAGS = ("_global_forward_hooks_always_called", "_global_forward_hooks_with_kwargs")
 
 
 #: where the hooks a library installs once, on a first forward, and marks as installed on the model are
@@ -453,6 +455,8 @@ def _remove_hooks_since(first: int, modules: list, params: list) -> list[str]:
         drop(getattr(p, "_post_accumulate_grad_hooks", None), f"{_qualified(path, name)} (post-accumulate-grad hook)")
     for name in _GLOBAL_HOOKS:
         drop(getattr(module_globals, name, None), f"torch.nn.modules.module.{name}")
+    for name in _GLOBAL_HOOK_FLAGS:
+        drop(getattr(module_globals, name, None), None)
     return list(dict.fromkeys(removed))
 
 
