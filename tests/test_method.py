@@ -1106,3 +1106,36 @@ def test_hooks_the_step_function_registers_are_removed():
         model.train_step(torch.randn(2, 8), torch.randn(2, 4))
         assert calls == ["own"]
         own.remove()
+
+
+def test_submodules_and_parametrizations_are_put_back_where_modules_hold_ordered_dicts():
+    """torch before 2.5 keeps a module's submodules in an OrderedDict, not a dict: the check for a
+    TorchScript module's (which cannot be rebound) was ``type(m._modules) is dict``, false for every
+    module there, so a replaced layer stayed replaced and a parametrization stayed registered on the
+    oldest torch the package supports. Its modules are made as that torch makes them."""
+    from collections import OrderedDict
+
+    from torch.nn.utils import parametrize
+
+    def as_older_torch(model):
+        for m in model.modules():
+            object.__setattr__(m, "_modules", OrderedDict(m._modules))
+        return model
+
+    def new_head(model, x):
+        model.fc2 = nn.Linear(16, 4)
+        return model(x)
+
+    def parametrized(model, x):
+        parametrize.register_parametrization(model.fc1, "weight", nn.Identity())
+        return model(x)
+
+    model = as_older_torch(TrainStep())
+    fc2 = model.fc2
+    report = profile(model, torch.randn(2, 8), method=new_head)
+    assert model.fc2 is fc2 and any("put back: fc2" in note for note in report.notes)
+    model = as_older_torch(TrainStep())
+    weight = model.fc1.weight
+    profile(model, torch.randn(2, 8), method=parametrized)
+    assert type(model.fc1) is nn.Linear and not parametrize.is_parametrized(model.fc1)
+    assert model.fc1.weight is weight and list(model.fc1._modules) == []

@@ -111,9 +111,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
     stores = [(path, m, tuple(m._parameters.items()), tuple(m._buffers.items()))
               for path, m in modules if m._parameters or m._buffers]
     # every parent's submodules as they are now: what a forward (or a method) may rebind or delete
-    # (a TorchScript module's are not a dict, and cannot be rebound from Python)
+    # (a TorchScript module's are not a dict, and cannot be rebound from Python; before torch 2.5 they are
+    # an OrderedDict, a dict too)
     children = [(path, m, tuple(m._modules.items())) for path, m in modules
-                if type(m._modules) is dict and m._modules]
+                if isinstance(m._modules, dict) and m._modules]
     child_ids = [id(child) for _, _, items in children for _, child in items]
     slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
         [id(v) for _, _, _, items in stores for _, v in items]
@@ -834,7 +835,7 @@ def _undo_parametrizations(modules: list) -> list[tuple[str, nn.Module]]:
     known = {id(m) for _, m in modules}
     undone = []
     for path, m in modules:
-        found = m._modules.get("parametrizations") if type(m._modules) is dict else None
+        found = m._modules.get("parametrizations") if isinstance(m._modules, dict) else None
         if not isinstance(found, nn.ModuleDict):
             continue
         fresh = id(found) not in known
