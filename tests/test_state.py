@@ -1284,3 +1284,20 @@ def test_a_process_wide_hook_with_kwargs_the_forward_registers_leaves_no_entry()
 
     torchcount.profile(Registers(), torch.randn(2, 3), warn=False)
     assert dict(module_globals._global_forward_hooks_with_kwargs) == found
+
+
+def test_an_autocast_region_the_forward_leaves_open_is_closed():
+    """A forward that enters an autocast region and never leaves it had autocast turned off again, but
+    the region's nesting level stayed: the caller's own regions then never reached level 0 on exit,
+    where torch empties the cache of cast weights, so a later region reused the casts of weights
+    updated in place since (an optimizer step between two autocast forwards computed with the old
+    weights)."""
+    torchcount.profile(ChangesSettings(), torch.randn(2, 3), warn=False)
+    lin, x = nn.Linear(4, 4), torch.randn(2, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        lin(x)
+    with torch.no_grad():
+        lin.weight.mul_(10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = lin(x)
+    assert torch.equal(y, nn.functional.linear(x.bfloat16(), lin.weight.bfloat16(), lin.bias.bfloat16()))

@@ -357,6 +357,25 @@ def _set_autocast_state(device_type: str, state: tuple) -> None:
             torch.set_autocast_gpu_dtype(dtype)
 
 
+def _autocast_nesting() -> int:
+    """How many autocast regions the thread is in (torch has no getter: one in and out again; leaving
+    the last one is what empties the cast-weight cache, which ``torch.autocast.__exit__`` does itself)."""
+    level = torch.autocast_increment_nesting() - 1
+    torch.autocast_decrement_nesting()
+    return level
+
+
+def _set_autocast_nesting(level: int) -> None:
+    """Leave the regions entered since (a forward's region entered and never left), or enter again those
+    left; at level 0 the cast-weight cache is emptied, as leaving the outermost region does."""
+    now = _autocast_nesting()
+    for _ in range(now - level):
+        if torch.autocast_decrement_nesting() == 0:
+            torch.clear_autocast_cache()
+    for _ in range(level - now):
+        torch.autocast_increment_nesting()
+
+
 #: torch's process-wide (or thread-wide) settings a forward may change and forget to set back:
 #: (what sets it, its getter, its setter); a dozen C calls per profile, none per module
 _SETTINGS = (
@@ -372,6 +391,9 @@ _SETTINGS = (
     ("autocast (cpu)", lambda: _autocast_state("cpu"), lambda v: _set_autocast_state("cpu", v)),
     ("autocast (cuda)", lambda: _autocast_state("cuda"), lambda v: _set_autocast_state("cuda", v)),
     ("torch.set_autocast_cache_enabled", torch.is_autocast_cache_enabled, torch.set_autocast_cache_enabled),
+    # (a region entered and never left also keeps its level: the caller's regions then never emptied the
+    # cache of cast weights on leaving, and reused casts of weights updated in place since)
+    ("autocast (a region entered and not left)", _autocast_nesting, _set_autocast_nesting),
 )
 
 
