@@ -1139,3 +1139,17 @@ def test_submodules_and_parametrizations_are_put_back_where_modules_hold_ordered
     profile(model, torch.randn(2, 8), method=parametrized)
     assert type(model.fc1) is nn.Linear and not parametrize.is_parametrized(model.fc1)
     assert model.fc1.weight is weight and list(model.fc1._modules) == []
+
+
+def test_the_slots_note_names_the_method_that_rebound_a_parameter():
+    """The note for a parameter slot put back said "the forward" when a step function had rebound it."""
+    model = nn.Sequential(nn.Linear(2, 2))
+    bias = model[0].bias
+
+    def step(m, x):
+        m[0].bias = nn.Parameter(torch.zeros(2))
+        return m(x)
+
+    report = torchcount.profile(model, torch.randn(1, 2), method=step)
+    assert "the step call rebound, added or removed parameter/buffer slot(s); put back: 0.bias" in report.notes
+    assert model[0].bias is bias

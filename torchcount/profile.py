@@ -354,7 +354,8 @@ def profile(
                          + (" …" if len(kept.removed_parametrizations) > 6 else "") + "; removed: each module is "
                          "back to its own class and tensors")
         if kept.restored_slots:
-            notes.append(f"the forward rebound, added or removed parameter/buffer slot(s); put back: "
+            notes.append(f"the {f'{method} call' if method else 'forward'} rebound, added or removed parameter/buffer "
+                         f"slot(s); put back: "
                          f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
         if kept.restored_modules:
             notes.append(f"the {f'{method} call' if method else 'forward'} rebound or deleted submodule(s); put "
