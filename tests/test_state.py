@@ -1301,3 +1301,116 @@ def test_an_autocast_region_the_forward_leaves_open_is_closed():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = lin(x)
     assert torch.equal(y, nn.functional.linear(x.bfloat16(), lin.weight.bfloat16(), lin.bias.bfloat16()))
+
+
+class Scaled(nn.Module):
+    """A parametrization with no right_inverse (registering leaves the tensor's values alone)."""
+
+    def forward(self, w):
+        return 3 * w
+
+
+class RemovesParametrization(nn.Module):
+    """A forward that removes a parametrization its layer had (folding it in, as an inference
+    export does), on its first call only; ``names``: the tensors parametrized at construction."""
+
+    def __init__(self, leave_parametrized: bool, names=("weight",), remove=("weight",)):
+        super().__init__()
+        from torch.nn.utils import parametrize
+
+        self.lin = nn.Linear(3, 3)
+        for name in names:
+            parametrize.register_parametrization(self.lin, name, Scaled())
+        self.leave_parametrized, self.remove = leave_parametrized, remove
+
+    def forward(self, x):
+        from torch.nn.utils import parametrize
+
+        for name in self.remove:
+            if parametrize.is_parametrized(self.lin, name):
+                parametrize.remove_parametrizations(self.lin, name, leave_parametrized=self.leave_parametrized)
+        return self.lin(x)
+
+
+def _parametrized_as_found(model: RemovesParametrization, cls: type, plists: dict, found: dict) -> None:
+    from torch.nn.utils import parametrize
+
+    assert type(model.lin) is cls
+    for name, plist in plists.items():
+        assert parametrize.is_parametrized(model.lin, name)
+        assert model.lin.parametrizations[name] is plist
+        assert name not in model.lin._parameters
+    assert snapshot(model) == found
+    # the property computes the parametrized tensor from the original again
+    assert torch.equal(model.lin.weight, 3 * model.lin.parametrizations.weight.original)
+
+
+@pytest.mark.parametrize("names, remove", [(("weight",), ("weight",)), (("weight", "bias"), ("weight",)),
+                                           (("weight", "bias"), ("weight", "bias"))],
+                         ids=["its only one", "one of two", "both"])
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+def test_a_parametrization_the_forward_removes_is_put_back(names, remove, options):
+    """A forward that removes a parametrization the model had (remove_parametrizations with
+    leave_parametrized=False: the original put in the slot) left the caller's layer broken: the
+    property gone from its class, ``parametrizations`` gone (or missing the entry), the slot put back
+    empty by the slot restore, so ``model.lin.weight`` raised AttributeError. It is put back as found
+    — class, ``parametrizations`` (the same objects), the property — with a note; measured passes
+    each remove it again."""
+    model = RemovesParametrization(False, names, remove)
+    cls, plists = type(model.lin), {name: model.lin.parametrizations[name] for name in names}
+    found = snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3), **options)
+    _parametrized_as_found(model, cls, plists, found)
+    assert any(note.startswith(f"the forward removed parametrization(s) (torch.nn.utils.parametrize) on "
+                               f"{', '.join('lin.' + name for name in sorted(remove))}; put back") for note in report.notes)
+    assert not any("rebound" in note or "slot" in note for note in report.notes), report.notes
+    # each pass ran the same forward: the removal, then a plain Linear (no parametrization's 3·w)
+    assert report.total.macs == 2 * 3 * 3
+
+
+def test_a_parametrization_removed_leaving_its_value_is_put_back_and_the_write_told():
+    """With leave_parametrized=True (the default) removing set_()s the original to the parametrized
+    values (3·w): a write that cannot be undone without a copy. The structure is put back all the same
+    and ParameterModifiedError says what happened; copy_params=True puts the values back too, and a
+    method (which keeps a reference to each parameter's data) needs no copy."""
+    model = RemovesParametrization(True)
+    cls, plists = type(model.lin), {"weight": model.lin.parametrizations.weight}
+    original = model.lin.parametrizations.weight.original
+    with pytest.raises(ParameterModifiedError, match=r"removed the parametrization on lin.weight \(torch.nn.utils."
+                                                     r"parametrize.remove_parametrizations; put back\)"):
+        torchcount.profile(model, torch.randn(2, 3))
+    assert type(model.lin) is cls and model.lin.parametrizations.weight is plists["weight"]
+    assert model.lin.parametrizations.weight.original is original
+
+    def run(model, x):  # (a function given as the method: the model's forward, with the data kept)
+        return model(x)
+
+    for options in ({"copy_params": True}, {"method": run}):
+        model = RemovesParametrization(True)
+        cls, plists = type(model.lin), {"weight": model.lin.parametrizations.weight}
+        found = snapshot(model)
+        report = torchcount.profile(model, torch.randn(2, 3), **options)
+        _parametrized_as_found(model, cls, plists, found)
+        assert any("removed parametrization(s) (torch.nn.utils.parametrize) on lin.weight; put back" in note
+                   for note in report.notes)
+        assert not any("modified" in note for note in report.notes), report.notes
+
+
+def test_a_parametrized_module_whose_class_the_forward_changes_is_named():
+    """A forward that removes a parametrization and then gives the layer a class of its own: the
+    parametrized class cannot be put back over it, so the profile raises naming the module and what
+    it could not put back (the module is left as the forward made it)."""
+    class Folded(nn.Linear):
+        pass
+
+    class Refolds(RemovesParametrization):
+        def forward(self, x):
+            out = super().forward(x)
+            self.lin.__class__ = Folded
+            return out
+
+    model = Refolds(False)
+    with pytest.raises(RuntimeError, match=r"the forward pass changed the class of lin from ParametrizedLinear to "
+                                           r"Folded \(torchcount cannot put back its parametrizations on weight\)"):
+        torchcount.profile(model, torch.randn(2, 3))
+    assert type(model.lin) is Folded

@@ -353,6 +353,11 @@ def profile(
                          f"(torch.nn.utils.parametrize) on {', '.join(kept.removed_parametrizations[:6])}"
                          + (" …" if len(kept.removed_parametrizations) > 6 else "") + "; removed: each module is "
                          "back to its own class and tensors")
+        if kept.restored_parametrizations:
+            notes.append(f"the {f'{method} call' if method else 'forward'} removed parametrization(s) "
+                         f"(torch.nn.utils.parametrize) on {', '.join(kept.restored_parametrizations[:6])}"
+                         + (" …" if len(kept.restored_parametrizations) > 6 else "") + "; put back as found: each "
+                         "module is back to its parametrized class, with its parametrizations")
         if kept.restored_slots:
             notes.append(f"the {f'{method} call' if method else 'forward'} rebound, added or removed parameter/buffer "
                          f"slot(s); put back: "

@@ -70,6 +70,9 @@ class Preserved:
     #: names of tensors the forward parametrized (``torch.nn.utils.parametrize.register_parametrization``;
     #: removed: the module back to its own class, the tensor back in its slot)
     removed_parametrizations: list[str] = field(default_factory=list)
+    #: names of tensors whose parametrization (one the module had) the forward removed
+    #: (``remove_parametrizations``; put back: the module's parametrized class, its ``parametrizations``)
+    restored_parametrizations: list[str] = field(default_factory=list)
     #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
     restored_grads: list[str] = field(default_factory=list)
     #: names of parameters a profiled method converted or rebound (``self.half()``, ``p.data = …``; put back)
@@ -112,10 +115,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
               for path, m in modules if m._parameters or m._buffers]
     # every parent's submodules as they are now: what a forward (or a method) may rebind or delete
     # (a TorchScript module's are not a dict, and cannot be rebound from Python; before torch 2.5 they are
-    # an OrderedDict, a dict too)
-    children = [(path, m, tuple(m._modules.items())) for path, m in modules
+    # an OrderedDict, a dict too), and its class (a parametrized module's, which removing its last
+    # parametrization reverts: put back with it)
+    children = [(path, m, tuple(m._modules.items()), type(m)) for path, m in modules
                 if isinstance(m._modules, dict) and m._modules]
-    child_ids = [id(child) for _, _, items in children for _, child in items]
+    child_ids = [id(child) for _, _, items, _ in children for _, child in items]
     slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
         [id(v) for _, _, _, items in stores for _, v in items]
     params = [(path, name, p) for path, _, items, _ in stores for name, p in items if p is not None]
@@ -160,7 +164,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     versions_now: list = []
 
     def children_changed() -> bool:
-        return [id(child) for _, m, _ in children for child in m._modules.values()] != child_ids
+        return [id(child) for _, m, _, _ in children for child in m._modules.values()] != child_ids
 
     # id(parameter) → [the parametrized tensor's name, how many registrations set_() it, whether each
     # left its values as they were (no right_inverse)]: each measured pass may register it again
@@ -178,15 +182,36 @@ def preserved(model: nn.Module, copy_params: bool = False,
                 entry[2] = entry[2] and not any(hasattr(f, "right_inverse") for f in plist)
         return [name for name, _ in registered]
 
+    # id(parameter) → [the parametrized tensor's name, how many removals (leave_parametrized=True) may
+    # have set_() it to the parametrized value]: each measured pass may remove it again
+    set_by_removal: dict = {}
+    unrestorable: list = []  # what stopped one being put back
+    removed: dict = {}  # the name of each tensor whose parametrization was put back → its module's path
+
+    def put_back_parametrizations() -> list[str]:
+        """Put back the parametrizations the model had that were removed since (found only when a
+        child differs); the names of the tensors."""
+        restored = _restore_parametrizations(children, unrestorable)
+        for name, plist, path in restored:
+            removed[name] = path
+            original = plist._parameters.get("original") if getattr(plist, "is_tensor", False) else None
+            if isinstance(original, nn.Parameter):
+                set_by_removal.setdefault(id(original), [name, 0])[1] += 1
+        return [name for name, _, _ in restored]
+
     def reset_buffers() -> None:
         if not versions_now:
             versions_now.append(buffer_versions())
             return
         slots_changed = current_slot_ids() != slot_ids
-        if (slots_changed or children_changed()) and undo_parametrizations() and datas is not None:
+        rebound = children_changed()
+        if (slots_changed or rebound) and undo_parametrizations() and datas is not None:
             _restore_data(params, datas)  # (a right_inverse's set_(): each pass from the data as found)
         if slots_changed:
             _restore_slots(modules, stores)
+        # a parametrization the model had, removed by the pass: back before the next one
+        if rebound and put_back_parametrizations() and datas is not None:
+            _restore_data(params, datas)  # (a removal's set_() to the parametrized value)
         # (the versions tell whether one was written since, without comparing values: on CUDA that
         # would synchronise before every pass, the energy loop's included)
         now = buffer_versions()
@@ -241,9 +266,23 @@ def preserved(model: nn.Module, copy_params: bool = False,
                                     if name not in state.removed_parametrizations]
         if rebound:
             state.restored_modules = _restore_children(children)
+            # a parametrization the model had that the forward removed (remove_parametrizations, which
+            # reverts the module's class, deletes its property and puts the tensor in its slot): the
+            # slot and the submodules are back by now, the class and the property are put back here
+            put_back_parametrizations()
+        if removed:
+            state.restored_parametrizations = sorted(removed)
+            # (the slot it left and the ``parametrizations`` submodules put back with it are told by its note)
+            state.restored_slots = [name for name in state.restored_slots if name not in removed]
+            within = {_qualified(path, "parametrizations") for path in removed.values()}
+            state.restored_modules = [path for path in state.restored_modules
+                                      if path not in within and path.rpartition(".")[0] not in within]
         saved_buffers.restore()
         if datas is not None:
             state.restored_data = _restore_data(params, datas)
+            if set_by_removal:  # (its note tells it)
+                skip = {_qualified(path, name) for path, name, p in params if id(p) in set_by_removal}
+                state.restored_data = [name for name in state.restored_data if name not in skip]
         state.restored_grads = _restore_grads(params, grads, saved_grads, grad_versions)
         if [p.requires_grad for _, _, p in params] != requires_grad:
             for (_, _, p), flag in zip(params, requires_grad):
@@ -259,19 +298,29 @@ def preserved(model: nn.Module, copy_params: bool = False,
         changed = []
         now = _versions(params)
         rewritten = {}  # id(parameter) → the name of the parametrized tensor whose registration rewrote it
+        unset = {}  # id(parameter) → the name of the parametrized tensor whose removal set_() it to its value
         if now != versions:
             put_back = stepped.copies if stepped is not None else {}
             # registering a parametrization set_()s the tensor to its right_inverse (itself where there is
             # none): one version. Its values are unchanged where there is none, or where the method's data
             # reference put the old data back (_restore_data); otherwise it is a write that cannot be undone
             explained = set()
+            # (removing one the model had set_()s the tensor to the parametrized value, with
+            # leave_parametrized=True: one version more, and a write unless the method's data reference
+            # put the old data back)
             for (path, name, p), version, current in zip(params, versions, now):
                 entry = set_by_registration.get(id(p))
+                removal = set_by_removal.get(id(p))
                 if entry is not None and version is not None and current == version + entry[1]:
                     if datas is not None or entry[2]:
                         explained.add(id(p))
                     else:
                         rewritten[id(p)] = entry[0]
+                elif removal is not None and version is not None and version < current <= version + removal[1]:
+                    if datas is not None:
+                        explained.add(id(p))
+                    else:
+                        unset[id(p)] = removal[0]
             changed = [(_qualified(path, name), p) for (path, name, p), version, current
                        in zip(params, versions, now) if version is not None and current != version
                        and id(p) not in put_back and id(p) not in explained]
@@ -292,19 +341,32 @@ def preserved(model: nn.Module, copy_params: bool = False,
                     state.restored_params.append(name)
         # (a meta tensor holds no values: an in-place write to it bumps its version, changes nothing)
         unrestored = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
-                      and id(p) not in converted and id(p) not in rewritten]
+                      and id(p) not in converted and id(p) not in rewritten and id(p) not in unset]
         parametrized = [rewritten[id(p)] for name, p in changed if id(p) in rewritten and id(p) not in saved_params
                         and not p.is_meta]
         unconverted = [name for name, p in changed if id(p) not in saved_params and not p.is_meta
                        and id(p) in converted]
-        if unrestored or unconverted or parametrized:
+        unparametrized = [unset[id(p)] for name, p in changed if id(p) in unset and id(p) not in saved_params
+                          and not p.is_meta]
+        if unrestorable:
+            what = f"the {f'{method} call' if method else 'forward pass'}"
+            message = f"{what} {' and '.join(unrestorable)}"
+            if completed:
+                raise RuntimeError(message)
+            failure = sys.exc_info()[1]
+            if failure is not None and hasattr(failure, "add_note"):
+                failure.add_note(f"torchcount: {message}")
+        if unrestored or unconverted or parametrized or unparametrized:
             what = f"the {f'{method} call' if method else 'forward pass'}"
             message = " and ".join(
                 ([f"modified parameter(s) {', '.join(unrestored[:5])} in place"] if unrestored else []) +
                 ([f"converted parameter(s) {', '.join(unconverted[:5])} to another dtype (.half(), .to())"]
                  if unconverted else []) +
                 ([f"registered a parametrization on {', '.join(parametrized[:5])} (torch.nn.utils.parametrize; "
-                  "removed again), whose right_inverse rewrote the parameter's values"] if parametrized else []))
+                  "removed again), whose right_inverse rewrote the parameter's values"] if parametrized else []) +
+                ([f"removed the parametrization on {', '.join(unparametrized[:5])} (torch.nn.utils.parametrize."
+                  "remove_parametrizations; put back), which set_() the tensor it parametrizes to its parametrized "
+                  "values"] if unparametrized else []))
             message = (f"{what} {message}; torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
                        "and restores them)")
             if completed:
@@ -885,7 +947,7 @@ def _restore_children(children: list) -> list[str]:
     """Put back every submodule a forward rebound or deleted (in its place in ``_modules``), keeping
     those it added (after the others); returns the paths of those put back."""
     changed = []
-    for path, m, items in children:
+    for path, m, items, _ in children:
         store = m._modules
         if all(store.get(name, _GONE) is child for name, child in items):
             continue
@@ -897,6 +959,45 @@ def _restore_children(children: list) -> list[str]:
         for name, _ in items:
             m.__dict__.pop(name, None)  # (``self.x = y`` after ``del self.x``: a plain attribute)
     return changed
+
+
+def _restore_parametrizations(children: list, problems: list) -> list[tuple[str, nn.Module, str]]:
+    """Put back each parametrization a module had that was removed since ``children`` were listed
+    (``torch.nn.utils.parametrize.remove_parametrizations``, which deletes the tensor's property from
+    the module's class and its ``ParametrizationList`` from ``parametrizations``, puts the tensor in
+    its slot and, with the module's last one, drops ``parametrizations`` and reverts the module's
+    class): the module's ``parametrizations`` and their entries (the same objects, where they were),
+    its parametrized class and the property. The slot is left to :func:`_restore_slots` (called
+    first). Returns (tensor name, its ``ParametrizationList``, the module's path) of each put back; a
+    module whose class the forward changed to another is left alone, and said so in ``problems``."""
+    from torch.nn.utils import parametrize
+
+    listed = {id(entry[1]): entry for entry in children}
+    restored = []
+    for path, m, items, cls in children:
+        found = next((child for name, child in items if name == "parametrizations"), None)
+        entries = listed.get(id(found))
+        if not isinstance(found, nn.ModuleDict) or entries is None:
+            continue
+        gone = [name for name, _ in entries[2] if not isinstance(vars(type(m)).get(name), property)
+                or found._modules.get(name) is None]
+        if type(m) is cls and not gone and m._modules.get("parametrizations") is found:
+            continue  # (as it was)
+        if type(m) is not cls and type(m) is not cls.__bases__[0]:
+            message = (f"changed the class of {path or 'the model'} from {cls.__name__} to {type(m).__name__} "
+                       f"(torchcount cannot put back its parametrizations on {', '.join(n for n, _ in entries[2])})")
+            if message not in problems:
+                problems.append(message)
+            continue
+        _restore_children([entries, (path, m, items, cls)])  # (the same objects, in their places)
+        m.__class__ = cls
+        for name in gone:
+            if isinstance(vars(cls).get(name), property):
+                continue
+            m.__dict__.pop(name, None)
+            parametrize._inject_property(m, name)
+            restored.append((_qualified(path, name), found._modules[name], path))
+    return restored
 
 
 class _BufferCopy:
