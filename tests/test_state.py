@@ -1414,3 +1414,87 @@ def test_a_parametrized_module_whose_class_the_forward_changes_is_named():
                                            r"Folded \(torchcount cannot put back its parametrizations on weight\)"):
         torchcount.profile(model, torch.randn(2, 3))
     assert type(model.lin) is Folded
+
+
+class ChangesBackendFlags(nn.Module):
+    """A forward that turns on cuDNN's autotuner and deterministic mode, turns off TF32 for cuDNN,
+    oneDNN and bf16 reduced-precision reductions, and leaves them so (``freeze``: flips the autotuner
+    only, then freezes the flags, as torch's test harness does)."""
+
+    def __init__(self, freeze: bool = False):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.freeze = freeze
+
+    def forward(self, x):
+        b = torch.backends
+        b.cudnn.benchmark = not b.cudnn.benchmark
+        if self.freeze:  # (only that one flipped: the test puts it back itself)
+            b.disable_global_flags()
+            return self.lin(x)
+        b.cudnn.deterministic = not b.cudnn.deterministic
+        b.cudnn.allow_tf32 = not b.cudnn.allow_tf32
+        b.mkldnn.enabled = not b.mkldnn.enabled
+        b.cuda.matmul.allow_bf16_reduced_precision_reduction = \
+            not b.cuda.matmul.allow_bf16_reduced_precision_reduction
+        return self.lin(x)
+
+
+def _backend_flags() -> tuple:
+    b = torch.backends
+    flags = (b.cudnn.benchmark, b.cudnn.deterministic, b.cudnn.allow_tf32, b.mkldnn.enabled,
+             b.cuda.matmul.allow_bf16_reduced_precision_reduction)
+    if hasattr(b, "fp32_precision"):  # (torch ≥ 2.9: cuDNN's legacy TF32 flag sets these two)
+        flags += (b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision)
+    return flags
+
+
+def test_torch_backends_flags_the_forward_changes_are_put_back():
+    """torch.backends flags a forward flips (cuDNN's benchmark, deterministic and allow_tf32, oneDNN,
+    reduced-precision reductions) stayed flipped in the caller's process. They are put back, with
+    a note naming them, also after measured passes."""
+    found = _backend_flags()
+    for options in ({}, {"measure": True, "warmup": 1, "repeat": 2}):
+        report = torchcount.profile(ChangesBackendFlags(), torch.randn(2, 3), **options)
+        assert _backend_flags() == found
+        note = next(note for note in report.notes if note.startswith("the forward changed torch's process-wide"))
+        for name in ("torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic",
+                     "torch.backends.cudnn.allow_tf32", "torch.backends.mkldnn.enabled",
+                     "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction"):
+            assert name in note
+        assert "fp32_precision" not in note  # (the legacy flag put back set its leaves back too)
+
+
+@pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
+def test_tf32_set_through_the_new_api_in_the_forward_is_put_back():
+    """torch ≥ 2.9: cuDNN's convolutions set apart through the new API (cudnn.conv.fp32_precision =
+    "ieee") and CUDA matmuls switched to TF32 (cuda.matmul.fp32_precision) are put back; reading the
+    legacy cuDNN flag, which then raises or disagrees, is left alone."""
+    class NewAPI(nn.Linear):
+        def forward(self, x):
+            torch.backends.cudnn.conv.fp32_precision = "ieee"
+            torch.backends.cuda.matmul.fp32_precision = "tf32"
+            return super().forward(x)
+
+    b = torch.backends
+    found = (b.cudnn.conv.fp32_precision, b.cuda.matmul.fp32_precision, b.cudnn.rnn.fp32_precision)
+    report = torchcount.profile(NewAPI(3, 3), torch.randn(2, 3))
+    assert (b.cudnn.conv.fp32_precision, b.cuda.matmul.fp32_precision, b.cudnn.rnn.fp32_precision) == found
+    assert any("torch.backends.cudnn.conv.fp32_precision" in note and "torch.backends.cuda.matmul.fp32_precision"
+               in note for note in report.notes)
+
+
+def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
+    """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
+    (disable_global_flags): setting it back raises, so the note says it was not put back instead of
+    the profile failing."""
+    found, flags = torch.backends.cudnn.benchmark, _backend_flags()
+    try:
+        report = torchcount.profile(ChangesBackendFlags(freeze=True), torch.randn(2, 3))
+        assert torch.backends.cudnn.benchmark is not found
+        assert any("torch.backends.cudnn.benchmark (not put back: " in note for note in report.notes)
+    finally:
+        # (torch.backends is a wrapper of its module: the flag is in the module's own globals)
+        torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
+        torch.backends.cudnn.benchmark = found
+    assert not torch.backends.flags_frozen() and _backend_flags() == flags

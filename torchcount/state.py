@@ -438,8 +438,29 @@ def _set_autocast_nesting(level: int) -> None:
         torch.autocast_increment_nesting()
 
 
+def _backend_owner(where: str, name: str):
+    """The ``torch.backends`` object holding flag ``name`` (``where``: its dotted path below
+    ``torch.backends``), or None where this torch has no such flag."""
+    owner = torch.backends
+    for part in filter(None, where.split(".")):
+        owner = getattr(owner, part, None)
+    try:
+        getattr(owner, name)
+    except AttributeError:  # (None's too)
+        return None
+    except RuntimeError:  # (there, unreadable now: the legacy TF32 flag once the new API set it apart)
+        pass
+    return owner
+
+
+def _backend_flag(where: str, name: str) -> tuple:
+    owner = _backend_owner(where, name)
+    return (f"torch.backends.{where + '.' if where else ''}{name}", lambda: getattr(owner, name),
+            lambda value: setattr(owner, name, value))
+
+
 #: torch's process-wide (or thread-wide) settings a forward may change and forget to set back:
-#: (what sets it, its getter, its setter); a dozen C calls per profile, none per module
+#: (what sets it, its getter, its setter); two dozen C calls per profile, none per module
 _SETTINGS = (
     ("torch.set_default_dtype", torch.get_default_dtype, torch.set_default_dtype),
     ("torch.use_deterministic_algorithms",
@@ -456,6 +477,16 @@ _SETTINGS = (
     # (a region entered and never left also keeps its level: the caller's regions then never emptied the
     # cache of cast weights on leaving, and reused casts of weights updated in place since)
     ("autocast (a region entered and not left)", _autocast_nesting, _set_autocast_nesting),
+    # torch.backends' flags (a forward that turns on cuDNN's autotuner or TF32 for itself); the legacy TF32
+    # flag before torch 2.9's fp32_precision ones, whose leaves it sets: put back first, the leaves then
+    # differ only where they were set apart (reading it raises once they were: left alone)
+    *(_backend_flag(where, name) for where, name in (
+        ("cudnn", "enabled"), ("cudnn", "benchmark"), ("cudnn", "deterministic"), ("cudnn", "allow_tf32"),
+        ("cuda.matmul", "allow_fp16_reduced_precision_reduction"),
+        ("cuda.matmul", "allow_bf16_reduced_precision_reduction"), ("mkldnn", "enabled"),
+        ("", "fp32_precision"), ("cuda.matmul", "fp32_precision"), ("cudnn", "fp32_precision"),
+        ("cudnn.conv", "fp32_precision"), ("cudnn.rnn", "fp32_precision"), ("mkldnn", "fp32_precision"))
+      if _backend_owner(where, name) is not None),
 )
 
 
@@ -480,7 +511,11 @@ def _restore_settings(saved: list) -> list[str]:
     for (name, get, put), value in zip(_SETTINGS, saved):
         now = _read_setting(get)
         if value is not _UNREADABLE and now is not _UNREADABLE and now != value:
-            put(value)
+            try:
+                put(value)
+            except RuntimeError as error:  # (torch.backends.disable_global_flags() froze it since)
+                changed.append(f"{name} (not put back: {error})")
+                continue
             changed.append(name)
     return changed
 
