@@ -339,6 +339,9 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy-layers", "2"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
+    # (0 layers was taken, with or without --measure, and measured nothing, unsaid)
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--energy-layers", "0"], 2,
+     "--energy-layers: expected a positive integer, got '0'"),
     (["torch.nn:Linear(8, 4)"], 2, "needs --input"),
     (["torch.nn:Linear(8, four)", "--input", "2x8"], 2, "only Python literals"),
     (["torch.nn:Linear(8)", "--input", "2x8"], 2, "cannot be called with (8)"),

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(Volta or later), RAPL's package counters on a Linux CPU (often readable only by root); "
                         "elsewhere the report says why it is unavailable; "
                         "e.g. --measure --device cuda --energy")
-    g.add_argument("--energy-layers", type=_nonneg_int, default=None, metavar="N",
+    g.add_argument("--energy-layers", type=_pos_int, default=None, metavar="N",
                    help="also measure the energy of the N layers that take the most time, each replayed alone on a "
                         "copy of its inputs for at least a second against the same counter (column energy_mJ, per "
                         "forward); e.g. --measure --device cuda --energy --energy-layers 5")
