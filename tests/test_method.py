@@ -647,6 +647,35 @@ def test_a_scheduler_given_as_an_input_is_put_back():
     assert any("stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)
 
 
+def test_a_scheduled_step_raises_no_scheduler_warning():
+    """A step that steps its optimizer and then its scheduler, in the order torch asks for, made
+    torch warn "optimizer.step() has been overridden after learning rate scheduler initialization":
+    the wrapper that sees the step replaced the scheduler's, whose mark the scheduler's first step
+    looks for. The same step with no profile warns nothing; nor does the profiled one now (the
+    optimizer and scheduler given as inputs, or held by the model). (torchcount.profile itself: this
+    file's profile() silences warnings.)"""
+    def scheduled(model, x, y, optimizer, scheduler):
+        sgd_step_of(optimizer)(model, x, y)
+        scheduler.step()
+
+    def made():
+        model = TrainStep()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        return model, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    x, y = torch.randn(2, 8), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scheduled(*made()[:1], x, y, *made()[1:])  # (a fresh one, unprofiled: no warning to begin with)
+        model, optimizer, scheduler = made()
+        torchcount.profile(model, (x, y, optimizer, scheduler), method=scheduled, warn=False)
+        model, optimizer, scheduler = made()
+        model.optimizer, model.scheduler = optimizer, scheduler
+        torchcount.profile(model, (x, y), method=lambda model, x, y: scheduled(model, x, y, model.optimizer,
+                                                                              model.scheduler), warn=False)
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+
+
 # ---- where a step function holds its scheduler and scaler: each is put back ---------------------
 def scaled_step(model, x, y, optimizer, scheduler, scaler):
     """One AMP training step (the scaler None: unscaled), then the scheduler's step."""
@@ -991,6 +1020,45 @@ def test_an_optimizer_given_as_an_argument_runs_its_own_step_hooks():
     assert ran == [1]
     assert report.total.cost.mults - without.total.cost.mults == 12 + 4
     assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
+
+
+class _Trainer:
+    """A user's object handed to the step function, holding its optimizer."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.steps = 0
+
+
+def _trainer_step(model, x, y, trainer):
+    trainer.steps += 1
+    return _plain_step(model, x, y, trainer.optimizer)
+
+
+def test_an_optimizer_inside_an_input_object_is_the_callers_own():
+    """An input object is deep-copied (a forward may change it), and the optimizer it held was copied
+    with it: the copy kept only what Optimizer.__getstate__ names, so the caller's step hook was
+    dropped (its 16 multiplications uncounted) and LBFGS would lose ``_params``. The optimizer is
+    shared, as one given directly is, and put back; the object itself is still a copy."""
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 3), torch.randn(2, 4)
+    model = nn.Linear(3, 4)
+    without = profile(model, (x, y, _Trainer(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))),
+                      method=_trainer_step)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ran = []
+
+    def doubled(opt, args, kwargs):
+        ran.append(opt)
+        for p in model.parameters():
+            torch.mul(p.detach(), 2)
+
+    optimizer.register_step_post_hook(doubled)
+    trainer, found = _Trainer(optimizer), snapshot(model)
+    report = profile(model, (x, y, trainer), method=_trainer_step)
+    assert ran == [optimizer]
+    assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    assert snapshot(model) == found and optimizer.state_dict()["state"] == {} and trainer.steps == 0
 
 
 def test_lbfgs_given_as_an_argument_steps_and_is_put_back():

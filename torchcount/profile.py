@@ -25,7 +25,7 @@ from .count import frozen_script, summarize
 from .graph import graph_layers
 from .report import Report
 from .rules import has_rule, parts_split
-from .state import preserved
+from .state import _inside, preserved
 
 
 class ForwardError(RuntimeError):
@@ -906,8 +906,10 @@ def _copied(x, objects: "_InputObjects"):
             return x
     if _stateful(x):
         try:
-            # the model's own objects are shared, not copied; a tensor also given directly is its one copy
-            duplicate = copy.deepcopy(x, {**objects.memo(), **objects.tensors})
+            # the model's own objects are shared, not copied; a tensor also given directly is its one copy;
+            # an optimizer it holds is shared too, as one given directly is (see _stateful)
+            held = {id(o): o for o in _inside(x, 2) if isinstance(o, torch.optim.Optimizer)}
+            duplicate = copy.deepcopy(x, {**objects.memo(), **objects.tensors, **held})
         except Exception:  # cannot be copied (a lock, a handle): passed as it is
             return x
         objects.names.append(type(x).__name__)

@@ -698,6 +698,10 @@ class _SteppedOptimizers:
                 self.inside.discard(id(optimizer))
 
         hooked_step._torchcount_step = True
+        # (an LR scheduler's wrapper carries this mark, which the scheduler's first step looks for: without
+        # it torch warns that optimizer.step() "has been overridden after learning rate scheduler initialization")
+        if getattr(step, "_wrapped_by_lr_sched", False):
+            hooked_step._wrapped_by_lr_sched = True
         self.wrapped.append((optimizer, vars(optimizer).get("step", _NO_STEP)))
         optimizer.step = hooked_step
 
