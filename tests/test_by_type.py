@@ -681,3 +681,32 @@ def test_sorted_by_bytes_the_table_shows_the_bytes_it_is_sorted_by():
     assert sum(r["bytes"] for r in recs) == report.total.cost.bytes
     assert f"{report.total.cost.bytes:,}" in next(line for line in b.table().splitlines() if line.startswith("total"))
     assert next(csv.DictReader(io.StringIO(report.by_type().to_csv())))["bytes"]
+
+
+def test_layers_whose_weights_another_type_reads_are_named_in_the_footer():
+    """A group of Linears whose layers outnumber their calls: two of three are never called, their
+    weights read by the attention that holds them (F.linear on qkv's weight, as in torchvision's Swin).
+    The footer says which and by whom, where the table alone showed 'layers 3, calls 1'."""
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(4, 12)
+
+        def forward(self, x):
+            return nn.functional.linear(x, self.qkv.weight, self.qkv.bias)[..., :4]
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(Attention(), Attention())
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(self.blocks(x))
+
+    b = torchcount.profile(Net(), torch.randn(3, 4)).by_type()
+    linear = next(g for g in b.groups if g.name == "Linear")
+    assert (linear.layers, linear.calls, linear.params) == (3, 1, 2 * (12 * 4 + 12) + 4 * 2 + 2)
+    assert next(g for g in b.groups if g.name == "Attention (self)").cost.macs == 2 * 3 * 12 * 4
+    assert ("Linear: 2 of its layers never called as modules, their weights most likely read by Attention itself "
+            "(its '(self)' group holds that work)") in b.footer()

@@ -143,6 +143,32 @@ def test_a_never_called_module_has_a_row_with_its_parameters_and_a_note():
     assert "breakdown: none" in report.explain("skip")  # the FloatFunctional: its observer ran
 
 
+class ReadsItsChildsWeights(nn.Module):
+    """Swin's attention in small: its qkv Linear is never called, its forward runs
+    F.linear(x, self.qkv.weight, self.qkv.bias); ``spare`` is unused."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(4, 12)
+        self.spare = nn.Linear(5, 7)
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.qkv.weight, self.qkv.bias)
+
+
+def test_weights_the_parent_reads_itself_are_told_apart_from_unused_ones():
+    """A module never called whose parent runs ops on tensors of its parameters' shapes (qkv: 12×4
+    and 12) was listed as "never called (no work counted)" beside a truly unused one, though its
+    weights did the parent's 2×12×4 = 96 MACs. It is named apart, with the parent that reads them;
+    the unused Linear(5, 7) (7×5 and 7: in no op) stays "never called"."""
+    report = torchcount.profile(ReadsItsChildsWeights(), torch.randn(2, 4))
+    assert report.root.self_cost.macs == 2 * 12 * 4
+    assert report.row("qkv").extra["weights_read_by"] == "" and "weights_read_by" not in report.row("spare").extra
+    read = next(n for n in report.notes if n.startswith("never called as modules"))
+    assert read.endswith("that work is in its row: qkv (read by (root))")
+    assert any(n.startswith("never called (no work counted") and n.endswith(": spare") for n in report.notes)
+
+
 def test_weights_a_parent_rule_reads_are_not_called_out_as_unused():
     # MultiheadAttention's rule reads out_proj's weights; out_proj is never called itself
     report = torchcount.profile(nn.MultiheadAttention(8, 2), (torch.randn(3, 1, 8),) * 3)

@@ -4,6 +4,8 @@ requires_grad flags, bit-identical parameters and buffers, the caller's grad mod
 the caller's input tensors untouched."""
 import copy
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 from torch import nn
@@ -1455,7 +1457,8 @@ def test_torch_backends_flags_the_forward_changes_are_put_back():
     a note naming them, also after measured passes."""
     found = _backend_flags()
     for options in ({}, {"measure": True, "warmup": 1, "repeat": 2}):
-        report = torchcount.profile(ChangesBackendFlags(), torch.randn(2, 3), **options)
+        with _flags_mutable():
+            report = torchcount.profile(ChangesBackendFlags(), torch.randn(2, 3), **options)
         assert _backend_flags() == found
         note = next(note for note in report.notes if note.startswith("the forward changed torch's process-wide"))
         for name in ("torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic",
@@ -1478,7 +1481,8 @@ def test_tf32_set_through_the_new_api_in_the_forward_is_put_back():
 
     b = torch.backends
     found = (b.cudnn.conv.fp32_precision, b.cuda.matmul.fp32_precision, b.cudnn.rnn.fp32_precision)
-    report = torchcount.profile(NewAPI(3, 3), torch.randn(2, 3))
+    with _flags_mutable():
+        report = torchcount.profile(NewAPI(3, 3), torch.randn(2, 3))
     assert (b.cudnn.conv.fp32_precision, b.cuda.matmul.fp32_precision, b.cudnn.rnn.fp32_precision) == found
     assert any("torch.backends.cudnn.conv.fp32_precision" in note and "torch.backends.cuda.matmul.fp32_precision"
                in note for note in report.notes)
@@ -1488,13 +1492,31 @@ def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
     """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
     (disable_global_flags): setting it back raises, so the note says it was not put back instead of
     the profile failing."""
-    found, flags = torch.backends.cudnn.benchmark, _backend_flags()
+    found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
     try:
-        report = torchcount.profile(ChangesBackendFlags(freeze=True), torch.randn(2, 3))
+        with _flags_mutable():
+            report = torchcount.profile(ChangesBackendFlags(freeze=True), torch.randn(2, 3))
         assert torch.backends.cudnn.benchmark is not found
         assert any("torch.backends.cudnn.benchmark (not put back: " in note for note in report.notes)
     finally:
-        # (torch.backends is a wrapper of its module: the flag is in the module's own globals)
-        torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
-        torch.backends.cudnn.benchmark = found
-    assert not torch.backends.flags_frozen() and _backend_flags() == flags
+        with _flags_mutable():
+            torch.backends.cudnn.benchmark = found
+        _set_frozen(frozen)
+    assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
+
+
+@contextmanager
+def _flags_mutable():
+    """torch.backends' flags settable within, frozen again after if they were (tests/test_opinfo.py
+    imports torch's test harness, which freezes them for the rest of the session)."""
+    frozen = torch.backends.flags_frozen()
+    _set_frozen(False)
+    try:
+        yield
+    finally:
+        _set_frozen(frozen)
+
+
+def _set_frozen(frozen: bool) -> None:
+    # (torch.backends is a wrapper of its module: the flag is in the module's own globals)
+    torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = not frozen

@@ -203,6 +203,19 @@ class TypeBreakdown:
         if whole:
             lines.append(f"{', '.join(whole)}: priced whole by a rule, with the work and parameters of its "
                          "submodules, which are in no group of their own")
+        # (Swin's qkv and proj Linears: their parent runs F.linear on their weights, they are never called)
+        read = [r for r in self.report.layers if r.extra.get("weights_read_by") is not None]
+        if read:
+            types = {r.path: r.type for r in self.report.layers}
+            if self.report.root is not None:
+                types[""] = self.report.root.type
+            by_type: dict = {}
+            for r in read:
+                by_type.setdefault(r.type, set()).add(types.get(r.extra["weights_read_by"], "(root)"))
+            lines.append("; ".join(
+                f"{name}: {sum(r.type == name for r in read)} of its layers never called as modules, their weights "
+                f"most likely read by {' and '.join(sorted(readers))} itself (its '(self)' group holds that work)"
+                for name, readers in by_type.items()))
         held = sum(g.params for g in self.groups)
         if held != self.report.total.params:
             lines.append(f"params: the groups hold {held:,} against the model's {self.report.total.params:,}: " + (

@@ -1025,6 +1025,32 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
     return out
 
 
+def _weights_read_above(idle: list, trace: Trace, called_paths: set) -> dict[str, str]:
+    """The rows of modules never called whose weights their nearest called ancestor most likely reads
+    itself: path → that ancestor's path, where the ancestor's own recorded ops take, among their
+    inputs, tensors of every one of the module's parameters' shapes (Swin's attention runs
+    ``F.linear(x, self.qkv.weight)``; its qkv is never called). Shapes, not identities: the capture
+    keeps no tensor (a second look only for these rows, after the pass)."""
+    anchors = {}
+    for r in idle:
+        anchor = r.path
+        while anchor:
+            anchor = anchor.rpartition(".")[0]
+            if anchor in called_paths:
+                break
+        shapes = {tuple(p.shape) for p in r.module.parameters()} if r.module is not None else set()
+        if shapes:
+            anchors[r.path] = (anchor, shapes)
+    wanted = {anchor for anchor, _ in anchors.values()}
+    seen: dict = {}
+    for call in trace.calls:
+        if call.path in wanted and call.ops:
+            shapes = seen.setdefault(call.path, set())
+            for op in call.ops:
+                shapes.update(t.shape for t in op.inputs)
+    return {path: anchor for path, (anchor, shapes) in anchors.items() if shapes <= seen.get(anchor, set())}
+
+
 def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name: str | None = None,
               modules: "list[tuple[str, nn.Module]] | None" = None):
     """Group priced calls by module into rows (first-call order) and compute totals.
@@ -1236,7 +1262,20 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             explained[(u.what.rsplit(".", 1)[0], why)] += u.calls
     for (name, why), calls in explained.items():
         notes.append(f"{name} ×{calls} uncounted: {why}")
-    idle = [r.path for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
+    idle = [r for r in layers if r.status == "not called"]  # (none below a rule: see _with_uncalled_rows)
+    if idle:
+        read = _weights_read_above(idle, trace, called_paths)
+        for r in idle:
+            if r.path in read:
+                r.extra["weights_read_by"] = read[r.path]
+        if read:
+            readers = sorted({p or "(root)" for p in read.values()})
+            notes.append(f"never called as modules; the module above each runs ops on tensors of their parameters' "
+                         f"shapes, so it most likely reads their weights itself (F.linear(x, self.qkv.weight)), and "
+                         f"that work is in its row: {', '.join(list(read)[:6])}"
+                         + (" …" if len(read) > 6 else "") + f" (read by {', '.join(readers[:3])}"
+                         + (" …" if len(readers) > 3 else "") + ")")
+        idle = [r.path for r in idle if r.path not in read]
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "
                      f"{', '.join(idle[:6])}" + (" …" if len(idle) > 6 else ""))
