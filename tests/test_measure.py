@@ -1098,6 +1098,22 @@ def test_ceiling_best_of_two_is_fieldwise_max():
     assert "run a" in c.source and "run b" in c.source
 
 
+def test_the_ceiling_source_does_not_call_the_second_runs_figures_the_best():
+    """The footer quotes the source after the peaks: the second run's figures follow as measured,
+    so they are not "the best" where the first run's were higher (here its copy, 5 against 4 GB/s)."""
+    from torchcount.measure.ceiling import best_of
+
+    a = Peaks("cpu", 2e10, 2e10, None, None, 5e9, "measured here: copy 5 GB/s", kind="measured")
+    b = Peaks("cpu", 3e10, 3e10, None, None, 4e9, "measured here: copy 4 GB/s", kind="measured")
+    c = best_of(a, b)
+    assert c.bandwidth == 5e9
+    assert "best of this" not in c.source
+    assert c.source == ("measured here: copy 5 GB/s; a second run, after the timed passes: copy 4 GB/s "
+                        "(each peak is the better of the two runs' figures)")
+    # another dtype's kernels joined to the same run: no second run to speak of
+    assert best_of(a, b, "and").source == "measured here: copy 5 GB/s; and: copy 4 GB/s"
+
+
 def test_details_of_an_unmeasured_report_is_a_clear_error():
     r = torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2))
     with pytest.raises(KeyError, match="measure=True"):
