@@ -514,6 +514,30 @@ def test_the_footer_blames_page_faults_for_overhead_only_where_the_overhead_rows
     assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 29.0})  # (under half)
 
 
+def test_the_footer_never_prices_page_faults_above_the_forward():
+    """16,385 faults at a price probed on a busy machine (5.3 µs) make 86.8 ms, more than the 66.7 ms
+    forward that took them: the footer said "(130% of the forward)". A row's priced faults are held to
+    its time; the footer's are held to the forward's, and it says the price is too high."""
+    from torchcount.measure import _footer
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(nn.Sequential(nn.ReLU()), torch.randn(2, 4), measure=True, peaks=fast, warmup=1,
+                           repeat=2)
+    extra = dict(r.extra, root_ms=66.7, page_faults=16385, page_faults_range=[16385, 16385],
+                 page_faults_probed=16385, fault_cost_us=5.3)
+
+    def fault_line(**changes):
+        return next(line for line in _footer({**extra, **changes}, fast) if line.startswith("page faults: "))
+
+    line = fault_line()
+    assert "130%" not in line and "of the forward)" not in line
+    assert line.startswith("page faults: 16,385 per forward (median of the timed passes), about all of the "
+                           "forward's 66.7 ms (at the 5.3 µs a fault probed, 86.8 ms: more than the forward, "
+                           "so that price is too high here): tensors land")
+    # a price that fits the forward: 16,385 × 1 µs = 16.4 ms, 25 % of 66.7 ms
+    assert "about 16.4 ms at 1 µs each (25% of the forward): tensors land" in fault_line(fault_cost_us=1.0)
+
+
 def test_a_reason_names_page_faults_that_take_a_tenth_of_the_time():
     P, BW = 100e12, 1e12
     # 100 µs, 29 of them page faults and 0.9 µs one call's floor; the rest, 71 µs, is far from the 1 µs

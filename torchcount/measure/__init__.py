@@ -1097,9 +1097,15 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
     if fault_us and root_ms and (faults or 0) >= FAULTS_NAMED \
             and faults * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
         low, high = extra.get("page_faults_range") or (faults, faults)
+        priced = faults * fault_us / 1e3
+        # (the price is one probe's, and a busy machine slows it: never more than the forward, as a row's
+        # priced faults are never more than its time)
+        cost = (f"about {priced:.3g} ms at {fault_us:.2g} µs each ({priced / root_ms:.0%} of the {per})"
+                if priced <= root_ms else
+                f"about all of the {per}'s {root_ms:.3g} ms (at the {fault_us:.2g} µs a fault probed, "
+                f"{priced:.3g} ms: more than the {per}, so that price is too high here)")
         lines.append(f"page faults: {faults:,.0f} per {per} (median of the timed passes"
-                     + (f"; {low:,}–{high:,}" if low != high else "") + f"), about {faults * fault_us / 1e3:.3g} ms "
-                     f"at {fault_us:.2g} µs each ({faults * fault_us / 1e3 / root_ms:.0%} of the {per}): tensors "
+                     + (f"; {low:,}–{high:,}" if low != high else "") + f"), {cost}: tensors "
                      "land in memory the allocator took fresh from the system, mapped page by page as it is first "
                      "written; a caching allocator keeps freed memory mapped (jemalloc or tcmalloc, preloaded); "
                      f"per row as the floor-probing pass took them ({probed:,} in all): "
