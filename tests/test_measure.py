@@ -514,6 +514,31 @@ def test_the_footer_blames_page_faults_for_overhead_only_where_the_overhead_rows
     assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 29.0})  # (under half)
 
 
+def test_the_time_by_bound_line_says_where_its_shares_do_not_add_up_to_the_forward():
+    """Each row's share is of its median time, and on a busy CPU the medians of 2-thread ResNet-18 rows
+    summed to 119 % of the forward's: "compute 61%, latency 39%, overhead 20%" was printed as a partition
+    with no word (by_type's footer says it of its groups). The line now says what they add up to and why;
+    within 5 points of 100 it says nothing, nor where rows ran in only some passes (their time is in no
+    bound: the footer's own line explains those)."""
+    from torchcount.measure import _footer
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(nn.Sequential(nn.ReLU()), torch.randn(2, 4), measure=True, peaks=fast, warmup=1,
+                           repeat=2)
+    extra = dict(r.extra, page_faults=None)
+
+    def bound_line(by_bound, varied=False):
+        return next(line for line in _footer({**extra, "time_by_bound": by_bound}, fast, varied=varied)
+                    if line.startswith("time by bound"))
+
+    line = bound_line({"compute": 60.7, "latency": 38.7, "overhead": 19.7})
+    assert "compute 61%, latency 39%, overhead 20%; these shares add up to 119% of the forward, not 100%: each " \
+           "row's time is a median over the passes, and medians need not add up" in line
+    assert "add up to 13% of the forward" in bound_line({"memory": 3.9, "compute": 3.4, "cache": 5.6})
+    assert "add up" not in bound_line({"compute": 93.6, "memory": 6.1})  # (99.7 %)
+    assert "add up" not in bound_line({"compute": 60.7, "latency": 20.0}, varied=True)
+
+
 def test_the_footer_never_prices_page_faults_above_the_forward():
     """16,385 faults at a price probed on a busy machine (5.3 µs) make 86.8 ms, more than the 66.7 ms
     forward that took them: the footer said "(130% of the forward)". A row's priced faults are held to

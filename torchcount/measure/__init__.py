@@ -638,6 +638,9 @@ def details(report, path: str) -> dict:
 #: the footer says the CPUs were busy where the process's threads waited this share of the forward
 #: for a CPU (summed over its threads) or more
 CPU_WAIT_SHARE = 0.05
+#: the "time by bound" line says its shares do not add up to 100 % where they are more than this many
+#: points off (each row's share is of its median time: medians need not add up)
+BOUND_SUM_GAP = 5.0
 #: the footer names the forward's page faults where they take this share of its time or more
 FAULT_FOOTER_SHARE = 0.02
 #: ... and a row's reason or the footer only from this many (256 KiB written fresh): the interpreter's
@@ -1093,6 +1096,11 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      if (extra.get("overhead_fault%") or 0) >= by_bound["overhead"] / 2 else
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
+        summed = sum(by_bound.values())
+        if not varied and abs(summed - 100) > BOUND_SUM_GAP:  # (as by_type's footer says of its groups)
+            line += (f"; these shares add up to {summed:.0f}% of the {per}, not 100%: each row's time is a median "
+                     "over the passes, and medians need not add up (each pass's own times do); a busy CPU, which "
+                     "slows some passes, widens the gap")
         lines.append(line)
     if fault_us and root_ms and (faults or 0) >= FAULTS_NAMED \
             and faults * fault_us / 1e3 >= FAULT_FOOTER_SHARE * root_ms:
