@@ -20,6 +20,9 @@ from torchcount.measure.memory import PeakTracker
 from torchcount.measure.peaks import GPU_PEAKS
 from torchcount.report import visible_rows
 from torchcount.measure.timing import analyse_pass
+from torchcount.conventions import get_convention
+
+_FLOPS = get_convention("flops")
 
 FAST = dict(warmup=1, repeat=5)
 
@@ -788,6 +791,41 @@ def test_each_row_gives_the_layout_of_its_inputs_as_the_forward_passed_them():
     assert details(r, "conv")["input_layout"] == "channels_last"
     assert details(r, "add")["input_layout"] == "strided (1 of 2)"
     assert "  input layout: strided (1 of 2)" in r.explain("add")
+
+
+def test_explain_of_a_parent_gives_the_bound_of_its_self_row_beside_that_of_its_whole_time():
+    """The table shows a parent whose children are rows as "name (self)": its own time, rates and bound
+    (a residual add's, memory or overhead). Explain gave only the whole row's rates and bound (the
+    Linears', compute), unlabelled, so the table's "(root) (self) … memory" had no line in explain and
+    read as contradicted by its "bound: compute". Now the whole row's are said to be with its children,
+    and the self row's time, rates and bound follow, with its reason; a saved report says the same."""
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(64, 64), nn.Linear(64, 64)
+
+        def forward(self, x):
+            return self.b(self.a(x) + x) + x
+
+    r = torchcount.profile(Res(), torch.randn(32, 64), measure=True, peaks=Peaks(
+        "toy device", 1e11, 1e11, 1e11, 1e11, 1e10, "a device for the test"), **FAST)
+    root, d = r.row(""), details(r, "")
+    own = root.self_extra
+    assert d["own_bound"] == own["bound"] and d["own_why"]
+    text = r.explain("")
+    assert f"  bound with its children: {d['bound']} — {d['why']}" in text
+    line = next(line for line in text.splitlines() if line.startswith("  own part"))
+    # its own work: the two residual adds, 2 × 32 × 64 = 4,096 FLOPs over its own time
+    assert _FLOPS.ops(root.self_cost) == 4096
+    assert own["GFLOP/s"] is None or own["GFLOP/s"] == pytest.approx(4096 / own["time_ms"] / 1e6)
+    assert line.startswith(f"  own part (the '(root) (self)' row): {own['time_ms']:.4g} ms; ")
+    assert line.endswith(f"; bound: {own['bound']} — {d['own_why']}")
+    rates = next(line for line in text.splitlines() if "GB/s over" in line)
+    assert rates.startswith("  with its children: ")
+    # a leaf: its rates and bound are its own, unlabelled, and no own part
+    assert "own part" not in r.explain("a") and "  bound: " in r.explain("a")
+    assert torchcount.load_report(r.to_json()).explain("") == text
 
 
 class Sleeper(nn.Module):

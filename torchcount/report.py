@@ -527,8 +527,13 @@ class Report:
             rates.append(f"{detail['bytes_per_s'] / 1e9:.3g} GB/s over {detail['bytes']:,} bytes")
         if detail.get("intensity") is not None:
             rates.append(f"intensity {detail['intensity']:.3g} FLOP/B")
+        # a parent whose children are rows: the table shows its own part ("name (self)"), with the rates
+        # and bound of its own work over its own time; the lines above are of its whole time and cost
+        own = row.status != "rule" and bool(row.self_extra) and row.self_extra.get("time_ms") is not None \
+            and self._has_children(row)
+        whole = "with its children: " if own else ""
         if rates:
-            lines.append("  " + "; ".join(rates))
+            lines.append("  " + whole + "; ".join(rates))
         if detail.get("input_layout"):  # (the same op may run another kernel for another layout)
             lines.append(f"  input layout: {detail['input_layout']}")
         if detail.get("page_faults"):  # (CPU: memory fresh from the system, mapped as it is first written)
@@ -540,7 +545,20 @@ class Report:
                          + f" (the floor-probing pass's), priced at about {detail['fault_ms']:.3g} ms "
                          f"({price_us:.2g} µs a fault"
                          + (", held to what the timed passes took" if held else "") + ")")
-        lines.append(f"  bound: {detail.get('bound')} — {detail.get('why')}")
+        lines.append(f"  bound{' with its children' if own else ''}: {detail.get('bound')} — {detail.get('why')}")
+        if own:
+            se = row.self_extra
+            name = f"{row.path or '(root)'} (self)"
+            part = []
+            if se.get("GFLOP/s") is not None:
+                part.append(f"{se['GFLOP/s']:.3g} GFLOP/s" + (f", {se['%peak']:.3g}% of its peak"
+                                                              if se.get("%peak") is not None else ""))
+            if se.get("AI") is not None:
+                part.append(f"intensity {se['AI']:.3g} FLOP/B")
+            lines.append(f"  own part (the '{name}' row): {se['time_ms']:.4g} ms"
+                         + (f"; {'; '.join(part)}" if part else "")
+                         + f"; bound: {se.get('bound')}"
+                         + (f" — {detail['own_why']}" if detail.get("own_why") else ""))
         return lines
 
 

@@ -865,6 +865,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                           "act_MiB": m["own_act_bytes"] / MiB if m.get("own_act_bytes") is not None else None,
                           "param_MiB": own_state / MiB,
                           "peak_MiB": None}  # a peak while it ran includes its children's
+        # (the bound and reason of its own part, which its "(self)" row shows: explain quotes them)
+        detail["own_bound"], detail["own_why"] = own.bound, own.why
         per_layer[row.path] = detail
         # time share vs FLOPs share: both partition the root. A rule's row takes its whole time
         # (its FLOPs include its children's), and the children it covers are not compared (0 FLOPs
