@@ -708,6 +708,45 @@ def test_a_layer_called_in_some_measured_passes_says_in_how_many():
     assert r.row("b").calls == 0 and r.row("b").extra["time_ms"] > 0  # (no FLOPs: the counted pass had none)
 
 
+def test_a_layer_the_counted_pass_skipped_has_no_bound_and_explain_shows_its_time():
+    """A Linear the counting pass skipped and every timed pass ran: its row has no counted work (0 FLOPs, 0
+    bytes) and no counted call, so its fixed cost was 0 floors, and "0 µs of work, fixed cost 0" made it
+    latency-bound: "its kernels run far below the device's rates", of work never counted; it was also
+    listed as "time share ≫ FLOPs share" against FLOPs that were not counted. Its bound is now unknown, with
+    why; explain, which said "not called" and stopped, shows the time the table shows, as it does for a
+    ModuleList (a group row, timed as its members), whose explain stopped the same way."""
+    class SkipsTheFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.calls = nn.Linear(4, 4), nn.Linear(4, 4), 0
+            self.blocks = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+
+        def forward(self, x):
+            self.calls += 1
+            x = self.a(x)
+            for block in self.blocks:
+                x = block(x)
+            return self.b(x) if self.calls > 1 else x  # every forward but the first (counted) one
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(SkipsTheFirst(), torch.randn(2, 4), measure=True, peaks=fast, **FAST)
+    b = r.row("b")
+    assert b.calls == 0 and b.extra["time_ms"] > 0 and "status" not in details(r, "b")  # (in all 3 timed passes)
+    assert b.extra["bound"] == b.self_extra["bound"] == "unknown"
+    assert b.extra["GFLOP/s"] is None and b.extra["%peak"] is None and b.extra["AI"] is None
+    assert details(r, "b")["why"].startswith("not called in the counted pass: its work was not counted")
+    assert "latency" not in r.extra["time_by_bound"]
+    assert all(t["path"] != "b" for t in r.extra["time_vs_flops"])
+    text = r.explain("b")
+    assert "not called in the counted pass (a measured pass did call it: below)" in text
+    assert f"measured on CPU (1 thread), median of 3 passes: {details(r, 'b')['inclusive_ms']:.4g} ms" in text
+    assert text.endswith(f"  bound: unknown — {details(r, 'b')['why']}")
+    group = r.explain("blocks")  # (never called itself: timed as the sum of its layers)
+    assert r.row("blocks").members and "not called itself" in group
+    assert f"median of 3 passes: {details(r, 'blocks')['inclusive_ms']:.4g} ms" in group
+    assert torchcount.load_report(r.to_json()).explain("b").splitlines()[1:] == text.splitlines()[1:]
+
+
 class Branch(nn.Module):
     def forward(self, x):
         time.sleep(0.004)

@@ -380,12 +380,18 @@ class Report:
                 lines.append("not called in the profiling thread: " + ", ".join(
                     f"{k} ×{v}" for k, v in row.uncounted_ops.items()) + "; its work is not counted, its "
                     "parameters are in the total")
+            elif "inclusive_ms" in ((self.extra.get("per_layer") or {}).get(row.path) or {}):
+                lines.append("not called in the counted pass (a measured pass did call it: below): no work is "
+                             "counted here; its parameters are in the total")
             else:
                 lines.append("not called: no work is counted here; its parameters are in the total")
             lines.append(f"  params = {row.params:,}")
             lines.append(f"  total: {conv.ops(row.cost):,} {conv.unit} [{conv.name}], {row.cost.macs:,} MACs")
             lines.append("  breakdown: " + (", ".join(f"{CATEGORY_NAMES[c]} {getattr(row.cost, c):,}"
                                                      for c in OP_CATEGORIES if getattr(row.cost, c)) or "none"))
+            # (a group's time is its members', a branch the counting pass skipped may have run in the timed
+            # ones: the table shows their measured columns, and so does explain)
+            lines += self._measured_lines(row)
             return "\n".join(lines)
         calls = f"one {self.method} call, the forward run {self.forward_calls} time(s) in it" if method_root \
             else f"{row.calls} call{'s' if row.calls != 1 else ''}"

@@ -34,7 +34,7 @@ from torch import nn
 from ..conventions import CONVENTIONS
 from ..capture import autocast_on, fresh_autocast_region, method_runner, method_text, own_forwards, restore_forwards
 from ..state import preserved
-from .bound import classify
+from .bound import Verdict, classify
 from .ceiling import best_of, measure_ceiling
 from .energy import DEFAULT_GRID_INTENSITY, layer_energy, measure_energy
 from .memory import FAILED_IN, MiB, current_rss_bytes, memory_hooks, peak_rss_bytes, reset_peak_rss, state_bytes
@@ -795,6 +795,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         verdict = classify(flops, nbytes, when_called.median / 1e9, peak_flops, device_peaks.bandwidth,
                            fixed_seconds=fixed_s,
                            fault_seconds=fault_s[0] if row_faults and row_faults[0] >= FAULTS_NAMED else None)
+        # a module the counting pass did not call (a branch it skipped) but the timed passes did: its row has
+        # no counted work, so its time has no rate, and no floor (no counted call) tells latency from
+        # overhead: its bound is not known (it read "latency", a slow kernel, of a Linear never counted)
+        not_counted = row.calls == 0 and not row.members
+        if not_counted:
+            verdict = _NOT_COUNTED
         why = verdict.why
         if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
@@ -854,6 +860,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         own = classify(self_flops, row.self_cost.bytes, rate_ns / 1e9,
                        peak_flops if row.status == "rule" else own_peaks.get(row.path), device_peaks.bandwidth,
                        fixed_seconds=own_fixed, fault_seconds=own_fault_s if own_faults >= FAULTS_NAMED else None)
+        if not_counted:
+            own = _NOT_COUNTED
         own_state = sum(state_bytes(module, recurse=False)) if module is not None else 0
         own_gflops, own_pct_peak = _rates(own, self_flops)
         row.self_extra = {**(row.self_extra or {}),
@@ -876,7 +884,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             by_bound[own.bound] = by_bound.get(own.bound, 0.0) + rate_ns
             if own.bound == "overhead" and own_faults >= FAULTS_NAMED:
                 overhead_fault_ns += own_fault_s * 1e9
-        if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes):
+        if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes) and not not_counted:
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
 
@@ -934,6 +942,12 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
                                                              varied=bool(partial))
     if partial:
         extra["footer"].append(_averaged_note(partial, averaged - {r.path for r in partial}, per_layer, len(passes)))
+
+
+#: the verdict of a row the counting pass did not call, timed in the measured passes
+_NOT_COUNTED = Verdict(None, None, None, None, "unknown",
+                       "not called in the counted pass: its work was not counted, so its time has no rate and no "
+                       "bound (the rows holding it have its time, not its FLOPs)")
 
 
 def _unrated(dtype: torch.dtype, own_peak: "float | None", peaks: Peaks) -> str:
