@@ -376,7 +376,10 @@ def test_a_forward_mostly_overhead_names_page_faults_where_they_take_the_time():
     finally:
         torch.set_num_threads(threads)
     line = next(line for line in faulting.extra["footer"] if line.startswith("time by bound"))
-    assert " — mostly overhead, page faults about " in line
+    # (on a loaded machine the probed price errs low, under half the overhead: then the line says the
+    # calls are a sliver of it, not Python and dispatch)
+    assert " — mostly overhead, page faults about " in line or " — mostly overhead, though the overhead rows' " \
+        "calls (a module call's floor each) are only about 0." in line
     assert any(line.startswith("page faults: ") for line in faulting.extra["footer"])
     line = next(line for line in calls_only.extra["footer"] if line.startswith("time by bound"))
     assert " — mostly overhead: Python and dispatch outweigh" in line
@@ -515,6 +518,33 @@ def test_the_footer_blames_page_faults_for_overhead_only_where_the_overhead_rows
     assert " — mostly overhead, page faults about 30% of the forward (below)" in bound_line(**{"overhead_fault%": 30.0})
     assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 0.0})
     assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 29.0})  # (under half)
+
+
+def test_the_footer_blames_python_and_dispatch_only_where_the_overhead_rows_calls_take_their_time():
+    """One module writing 8,000 fresh pages: 24 ms a forward, of which its calls (3 floors of 4.8 µs)
+    are 14 µs, 0.06 %, and its faults, priced at a probed 1.2 µs each where they cost about 3 µs on a
+    loaded machine, 40 %: under half the overhead, so the line said "Python and dispatch outweigh the
+    arithmetic and the traffic", of a forward whose calls are a thousandth of it. Where the overhead
+    rows' floors are under a tenth of their time, it says what they are and that the time comes with the
+    work; many tiny layers (floors half their time) are still Python and dispatch."""
+    from torchcount.measure import _footer
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(nn.Sequential(nn.ReLU()), torch.randn(2, 4), measure=True, peaks=fast, warmup=1,
+                           repeat=2)
+    extra = dict(r.extra, time_by_bound={"overhead": 100.0}, root_ms=24.0, page_faults=None)
+
+    def bound_line(**changes):
+        return next(line for line in _footer({**extra, **changes}, fast) if line.startswith("time by bound"))
+
+    line = bound_line(**{"overhead_fault%": 40.0, "overhead_call%": 0.06})
+    assert "Python and dispatch" not in line
+    assert " — mostly overhead, though the overhead rows' calls (a module call's floor each) are only about 0.1% " \
+           "of the forward and its priced page faults about 40% (a probed price, which errs low): the time comes " \
+           "with the work" in line
+    assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 0.0, "overhead_call%": 50.0})
+    assert " — mostly overhead: Python and dispatch" in bound_line(**{"overhead_fault%": 0.0, "overhead_call%": None})
+    assert "priced page faults" not in bound_line(**{"overhead_fault%": 0.0, "overhead_call%": 2.0})
 
 
 def test_the_time_by_bound_line_says_where_its_shares_do_not_add_up_to_the_forward():

@@ -641,6 +641,10 @@ CPU_WAIT_SHARE = 0.05
 #: the "time by bound" line says its shares do not add up to 100 % where they are more than this many
 #: points off (each row's share is of its median time: medians need not add up)
 BOUND_SUM_GAP = 5.0
+#: the "time by bound" line blames a mostly-overhead forward on Python and dispatch only where the overhead
+#: rows' per-call floors are at least this share of their time (a row of 24 ms whose calls are 14 µs:
+#: the time comes with its work, not its calls)
+OVERHEAD_CALL_SHARE = 0.10
 #: the footer names the forward's page faults where they take this share of its time or more
 FAULT_FOOTER_SHARE = 0.02
 #: ... and a row's reason or the footer only from this many (256 KiB written fresh): the interpreter's
@@ -755,6 +759,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
     shown_self_ns = {}  # path → the own time its row shows
     by_bound: dict[str, float] = {}  # bound → the own time of the rows with that bound
     overhead_fault_ns = 0.0  # (CPU) the priced page faults in the own time of the overhead-bound rows
+    overhead_call_ns = 0.0  # the per-call floors in the own time of the overhead-bound rows (each row's at most its time)
     for row in rows:
         incl, excl = samples[row.path]
         ran = sum(v is not None for v in incl)
@@ -884,6 +889,8 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
             by_bound[own.bound] = by_bound.get(own.bound, 0.0) + rate_ns
             if own.bound == "overhead" and own_faults >= FAULTS_NAMED:
                 overhead_fault_ns += own_fault_s * 1e9
+            if own.bound == "overhead" and own_fixed is not None:
+                overhead_call_ns += min(max(own_fixed - own_fault_s, 0.0) * 1e9, rate_ns)
         if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes) and not not_counted:
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
@@ -936,6 +943,11 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # the page faults' price in the overhead-bound rows' time, % of the forward (CPU; "its time is
         # about all page faults"): the footer blames faults, not Python, where they are most of it
         "overhead_fault%": 100 * overhead_fault_ns / root_ns if root_ns > 0 and fault_ns is not None else None,
+        # the per-call floors in the overhead-bound rows' time, % of the forward (None where no floor was
+        # probed, or an overhead row's time holds uncounted work): the footer blames Python and dispatch
+        # only where they are a good part of that time
+        "overhead_call%": 100 * overhead_call_ns / root_ns if root_ns > 0 and floor_ns is not None
+        and not uncounted_within else None,
         "energy": energy_result if energy_result is not None else {"status": "not requested"},
     })
     extra["footer"] = list(extra.get("footer", [])) + _footer(extra, device_peaks, report.method, bool(report.uncounted),
@@ -1110,6 +1122,15 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
                      f" — mostly overhead, page faults about {extra['overhead_fault%']:.0f}% of the {per} "
                      "(below): memory fresh from the system takes the time, not the arithmetic or the traffic"
                      if (extra.get("overhead_fault%") or 0) >= by_bound["overhead"] / 2 else
+                     f" — mostly overhead, though the overhead rows' calls (a module call's floor each) are only about "
+                     f"{extra['overhead_call%']:.1f}% of the {per}"
+                     + (f" and its priced page faults about {extra['overhead_fault%']:.0f}% (a probed price, "
+                        "which errs low)" if extra.get("overhead_fault%") else "")
+                     + ": the time comes with the work, not with its arithmetic, its traffic or its calls "
+                     "(fresh memory's page faults, the allocator, a library's set-up, caches); see the "
+                     "overhead rows' 'why' (torchcount.measure.details)"
+                     if extra.get("overhead_call%") is not None
+                     and extra["overhead_call%"] < OVERHEAD_CALL_SHARE * by_bound["overhead"] else
                      " — mostly overhead: Python and dispatch outweigh the arithmetic and the traffic; "
                      "a larger input would show the kernels")
         summed = sum(by_bound.values())
