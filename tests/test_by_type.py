@@ -614,6 +614,24 @@ def test_the_footer_says_when_the_groups_times_do_not_add_up_to_the_forwards():
     assert "the groups' times sum to" not in report.by_type().table()
 
 
+def test_the_footer_repeats_the_measurements_busy_cpus_line():
+    """The groups' times hold what the process's threads waited for a CPU (the per-layer footer's "busy
+    CPUs" line); by_type, and the CLI's --measure --by-type, which prints no other footer, said only that
+    "a busy CPU … widens the gap", not whether it was busy. Stand-in times and footer, as above."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 4)), torch.randn(2, 8))
+    for row, t in zip(report.layers, (1.5, 4.5)):
+        row.extra["time_ms"] = t
+    report.extra["time_ms"] = 10.0
+    busy = ("busy CPUs: this process's threads waited 159 ms for a CPU per forward (median of the timed passes, "
+            "0–192; 148% of it, its threads summed): …; measure again with the machine idle")
+    report.extra["footer"] = ["measured on CPU (2 threads), float32: …", busy, "memory: …"]
+    footer = report.by_type().footer()
+    assert footer[-1] == busy and footer[-2].startswith("the groups' times sum to 6 ms")
+    report.extra["footer"] = ["measured on CPU (2 threads), float32: …", "memory: …"]
+    assert not any(line.startswith("busy CPUs") for line in report.by_type().footer())
+    assert torchcount.load_report(report.to_json()).by_type().footer() == report.by_type().footer()
+
+
 def test_explain_a_group_as_the_sum_of_its_layers(capsys):
     b = _net_report().by_type(convention="macs")
     text = b.explain("Linear")

@@ -246,6 +246,9 @@ class TypeBreakdown:
                 lines.append(f"the groups' times sum to {summed:.3g} ms, {100 * summed / root_ms:.1f}% of the measured "
                              f"forward ({root_ms:.3g} ms): each is a median over the passes, and medians need not add "
                              "up (each pass's own times do); a busy CPU, which slows some passes, widens the gap")
+            # (whether the CPUs were busy decides whether these times can be trusted: the per-layer footer says
+            # it, and --by-type prints no other footer)
+            lines += [line for line in self.report.extra.get("footer") or [] if line.startswith("busy CPUs:")]
         return lines
 
     def to_csv(self, path: Any = None) -> str:
