@@ -18,6 +18,7 @@ import torchvision
 from torch import nn
 
 import torchcount
+from torchcount.measure import details
 from torchcount import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -630,6 +631,30 @@ def test_the_footer_repeats_the_measurements_busy_cpus_line():
     report.extra["footer"] = ["measured on CPU (2 threads), float32: …", "memory: …"]
     assert not any(line.startswith("busy CPUs") for line in report.by_type().footer())
     assert torchcount.load_report(report.to_json()).by_type().footer() == report.by_type().footer()
+
+
+def test_the_footer_says_which_groups_hold_mean_times():
+    """A layer called in only some of the timed passes (a branch taken on odd calls: the counted one, and
+    with warmup=0 and repeat=4 the timed passes are calls 3, 4, 7, 8, so 2 of 4) shows its mean per pass over all of
+    them, and so does its parent's own time; the footer called every group's time a "median of the
+    timed passes". It now names the groups that hold such means."""
+    class OddCalls(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.always, self.branch, self.calls = nn.Linear(4, 4), nn.ReLU(), 0
+
+        def forward(self, x):
+            self.calls += 1
+            x = self.always(x)
+            return self.branch(x) if self.calls % 2 else x
+
+    report = torchcount.profile(OddCalls(), torch.randn(2, 4), measure=True, warmup=0, repeat=4)
+    assert details(report, "branch")["passes_called"] == 2 and details(report, "always")["time_stat"] == "median"
+    line = next(line for line in report.by_type().footer() if line.startswith("time_ms: "))
+    assert line.endswith("; in OddCalls (self), ReLU: a layer called in only some of the passes, or holding one, "
+                         "has its mean per pass over all of them (0 where not called), as in the per-layer table")
+    plain = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4), measure=True, warmup=0, repeat=2)
+    assert next(line for line in plain.by_type().footer() if line.startswith("time_ms: ")).endswith("over that time")
 
 
 def test_explain_a_group_as_the_sum_of_its_layers(capsys):

@@ -237,9 +237,15 @@ class TypeBreakdown:
             lines.append("backward_MACs: the backward's MACs by the layer type whose forward set them up; the backward "
                          "itself ran in the profiled method, so its cost is in that group's (the root's own)")
         if self.measured:
+            per_layer = self.report.extra.get("per_layer") or {}
+            averaged = sorted({g.name for g in self.groups for m in g.members
+                               if (per_layer.get(m.path) or {}).get("time_stat") == "mean"})
             lines.append("time_ms: each layer's own time per forward (median of the timed passes; a module a rule "
                          "prices whole, its whole time), summed; time% of the measured forward; GFLOP/s: "
-                         "FLOPs ['flops'] over that time")
+                         "FLOPs ['flops'] over that time"
+                         + (f"; in {', '.join(averaged)}: a layer called in only some of the passes, or holding one, "
+                            "has its mean per pass over all of them (0 where not called), as in the per-layer table"
+                            if averaged else ""))
             root_ms = self.report.extra.get("time_ms")
             summed = sum(g.time_ms for g in self.groups if g.time_ms is not None)
             if isinstance(root_ms, (int, float)) and root_ms > 0 and abs(summed - root_ms) > 0.05 * root_ms:
