@@ -657,6 +657,23 @@ def test_the_footer_says_which_groups_hold_mean_times():
     assert next(line for line in plain.by_type().footer() if line.startswith("time_ms: ")).endswith("over that time")
 
 
+def test_a_group_with_no_flops_has_no_rate_as_a_row_has_none():
+    """The per-layer table leaves GFLOP/s blank (None) for a row that did no FLOPs (docs/measure.md); by
+    type, the same rows read "0" (Dropout, Flatten, a container's own Python: "Sequential (self) … 0"), a
+    rate that reads as a slow kernel. Now blank and None, as the rows' are. Stand-in times."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(8, 8), nn.Flatten()), torch.randn(2, 8))
+    for row, t in zip(report.layers, (2.0, 0.5)):
+        row.extra["time_ms"] = t
+    report.extra["time_ms"] = 2.5
+    assert report.row("1").extra.get("GFLOP/s") is None
+    b = report.by_type()
+    rec = {r["type"]: r for r in b.records()}
+    assert rec["Flatten"]["time_ms"] == 0.5 and rec["Flatten"]["GFLOP/s"] is None
+    assert rec["Linear"]["GFLOP/s"] == pytest.approx((2 * 2 * 8 * 8 + 2 * 8) / 2.0 / 1e6)
+    line = next(line for line in b.table().splitlines() if line.startswith("Flatten"))
+    assert line.split()[-1] == "20.0%" and not line.rstrip().endswith(" 0")
+
+
 def test_explain_a_group_as_the_sum_of_its_layers(capsys):
     b = _net_report().by_type(convention="macs")
     text = b.explain("Linear")

@@ -129,7 +129,9 @@ class TypeBreakdown:
             if self.measured:
                 rec["time_ms"] = g.time_ms
                 rec["time%"] = 100 * g.time_ms / root_ms if g.time_ms is not None and root_ms else None
-                rec["GFLOP/s"] = _FLOPS.ops(g.cost) / g.time_ms / 1e6 if g.time_ms else None
+                # (None, blank, where the group did no FLOPs, as a row's: a rate of 0 says a slow kernel)
+                flops = _FLOPS.ops(g.cost)
+                rec["GFLOP/s"] = flops / g.time_ms / 1e6 if g.time_ms and flops else None
             rec["paths"] = ";".join(p or "(root)" for p in g.paths)
             out.append(rec)
         return out
