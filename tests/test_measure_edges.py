@@ -925,3 +925,15 @@ def test_every_measured_pass_starts_from_the_buffers_as_found(cache):
     # counting, warm-up, timed, floor-probing and memory passes
     assert model.lengths == [1] * (1 + 2 * 1 + 2 * 3 + 1 + 1)
     assert r.root.cost.macs == 4  # (one cached row: 1×4 by 4×1)
+
+
+def test_a_time_or_rate_of_a_thousand_or_more_is_printed_whole_not_in_exponent_form():
+    """Three significant digits wrote a 1009 ms forward as "1.01e+03" in the time_ms column and its total
+    (Whisper-tiny on one loaded CPU thread), and a GPU layer's 278,000 GFLOP/s as "2.78e+05"; from 1,000
+    on, a measured cell is a whole number with thousands separators. Stand-in figures."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(2, 8))
+    report.row("0").extra.update({"time_ms": 1009.0, "GFLOP/s": 278000.4})
+    report.row("1").extra.update({"time_ms": 0.0123, "GFLOP/s": 999.4})
+    cells = {line.split()[0]: line.split()[1:] for line in
+             report.table(columns=["module", "time_ms", "GFLOP/s"]).splitlines()[4:6]}
+    assert cells == {"0": ["1,009", "278,000"], "1": ["0.0123", "999"]}

@@ -5,6 +5,8 @@ applied when a number is shown.
 """
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -738,7 +740,9 @@ def _extra(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.3g}"
+        # (3 significant digits; from 1,000 on, whole numbers: a 1009 ms forward read "1.01e+03", a GPU
+        # layer's 278,000 GFLOP/s "2.78e+05")
+        return f"{value:,.0f}" if math.isfinite(value) and abs(value) >= 999.5 else f"{value:.3g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"  # (steps, backward_MACs: counts, grouped as the cost columns are)
     return str(value)
