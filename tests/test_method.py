@@ -1221,3 +1221,60 @@ def test_the_slots_note_names_the_method_that_rebound_a_parameter():
     report = torchcount.profile(model, torch.randn(1, 2), method=step)
     assert "the step call rebound, added or removed parameter/buffer slot(s); put back: 0.bias" in report.notes
     assert model[0].bias is bias
+
+
+class _StepsItsOptimizer(nn.Module):
+    """A layer with an optimizer of its own; ``parametrization``: its weight parametrized
+    (torch.nn.utils.parametrizations) as constructed."""
+
+    def __init__(self, parametrization=None, optimizer=torch.optim.Adam):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(3, 3)
+        if parametrization is not None:
+            parametrization(self.lin)
+        self.opt = optimizer(self.parameters(), lr=0.1)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def _step(model, x):
+    model(x).pow(2).sum().backward()
+    model.opt.step()
+    model.opt.zero_grad()
+
+
+def _doubled_then_step(model, x):
+    model.double()
+    _step(model, x.double())
+
+
+def _folded_then_step(model, x):
+    from torch.nn.utils import parametrize
+
+    parametrize.remove_parametrizations(model.lin, "weight")  # (leave_parametrized=True: set_() to its value)
+    _step(model, x)
+
+
+@pytest.mark.parametrize("step, parametrization", [
+    (_doubled_then_step, None),
+    (_folded_then_step, nn.utils.parametrizations.orthogonal),
+    (_folded_then_step, nn.utils.parametrizations.spectral_norm)], ids=["converted", "orthogonal", "spectral_norm"])
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def test_parameters_a_method_rebinds_then_steps_get_their_own_data_back(step, parametrization, optimizer):
+    """A method that rebinds a parameter's data (``model.double()``; a parametrization's removal, which
+    set_()s its original to the parametrized value) and then steps an optimizer left the model
+    converted, or the original holding the folded-and-stepped values, silently: the step's copy of
+    the parameter, taken after the rebinding (twice: the param group's ``params`` list was copied
+    too), was put back over the data _restore_data had just given it back. Each copy now goes back
+    into the data the step updated; the parameter keeps its own data, as found, and the next real
+    step is the one it would have been."""
+    x = torch.randn(4, 3)
+    reference, model = _StepsItsOptimizer(parametrization, optimizer), _StepsItsOptimizer(parametrization, optimizer)
+    found = snapshot(model)
+    torchcount.profile(model, x, method=step, warn=False)
+    assert snapshot(model) == found
+    _step(reference, x)
+    _step(model, x)
+    assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters()))

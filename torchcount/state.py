@@ -661,7 +661,7 @@ class _SteppedOptimizers:
 
         self.thread = threading.get_ident()
         self.seen: dict = {}  # id(optimizer) → [optimizer, steps, its groups' and state's snapshots]
-        self.copies: dict = {}  # id(parameter) → (parameter, its copy)
+        self.copies: dict = {}  # id(parameter) → (parameter, the data its first step updated, a copy of it)
         self.handle = register_optimizer_step_pre_hook(self._hooked)
         self.inside: set = set()  # id(optimizer) of the wrapped steps running now (seen by the wrapper)
         self.wrapped: list = []
@@ -716,13 +716,16 @@ class _SteppedOptimizers:
         if entry is not None:
             entry[1] += 1
             return
-        groups = [_snapshot(group) for group in optimizer.param_groups]
+        groups = [_snapshot(group, group=True) for group in optimizer.param_groups]
         state = {p: _snapshot(values) for p, values in optimizer.state.items()}
         self.seen[id(optimizer)] = [optimizer, 1, groups, state]
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if id(p) not in self.copies and not p.is_meta:
-                    self.copies[id(p)] = (p, p.detach().clone())
+                    # (with the data the step updates: a method that rebound it before the step, .half(),
+                    # set_(), a parametrization's removal, has its own data put back by _restore_data; the
+                    # copy goes back into what the step wrote, not over that)
+                    self.copies[id(p)] = (p, p.data, p.detach().clone())
 
     def close(self) -> None:
         self.handle.remove()
@@ -734,9 +737,9 @@ class _SteppedOptimizers:
 
     def restore(self) -> list[str]:
         with torch.no_grad():
-            for p, copy in self.copies.values():
-                if not _same_bits(p.detach(), copy):
-                    _put_back(p, copy)
+            for _, data, copy in self.copies.values():
+                if not _same_bits(data, copy):
+                    data.copy_(copy)
             for optimizer, _, groups, state in self.seen.values():
                 for group, snapshot in zip(optimizer.param_groups, groups):
                     _restore_snapshot(group, snapshot)
@@ -878,11 +881,13 @@ def _no_step(*args, **kwargs):
     """(what torch's step wrapper is made around, to tell its code object)"""
 
 
-def _snapshot(values: dict) -> tuple[dict, dict, dict]:
+def _snapshot(values: dict, group: bool = False) -> tuple[dict, dict, dict]:
     """A dict's items as they are, a copy of each tensor among them (updated in place by a step), and
     of each list among them its items and a copy of their tensors (LBFGS appends to its history lists
-    and writes their items in place)."""
-    lists = {k: (list(v), {i: t.detach().clone() for i, t in enumerate(v) if isinstance(t, torch.Tensor)})
+    and writes their items in place). ``group``: a param group, whose ``params`` list is kept as it is,
+    its parameters not copied (:class:`_SteppedOptimizers` copies them once, with the data they hold)."""
+    lists = {k: (list(v), {} if group and k == "params" else
+                 {i: t.detach().clone() for i, t in enumerate(v) if isinstance(t, torch.Tensor)})
              for k, v in values.items() if type(v) is list}
     return dict(values), {k: v.detach().clone() for k, v in values.items() if isinstance(v, torch.Tensor)}, lists
 
