@@ -1520,3 +1520,41 @@ def _flags_mutable():
 def _set_frozen(frozen: bool) -> None:
     # (torch.backends is a wrapper of its module: the flag is in the module's own globals)
     torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = not frozen
+
+
+
+class Reparametrizes(RemovesParametrization):
+    """A forward that removes its layer's parametrization and registers a fresh one on the same weight
+    (a Scaled again, with no right_inverse: its registration leaves the values alone)."""
+
+    def forward(self, x):
+        from torch.nn.utils import parametrize
+
+        out = super().forward(x)
+        parametrize.register_parametrization(self.lin, "weight", Scaled())
+        return out
+
+
+def test_a_parametrization_removed_and_registered_again_is_told_by_what_wrote():
+    """Removing a parametrization (leave_parametrized=True: one version, a write) and registering one
+    again on the same weight (one version more, no write) added up to a version count neither
+    explained alone: a method, whose data reference puts the values back, failed with
+    "modified parameter(s) lin.parametrizations.weight.original in place" though the model came back
+    as found, and a forward's error named an in-place write instead of the removal. Both are counted
+    together now."""
+    def run(model, x):
+        return model(x)
+
+    model = Reparametrizes(True)
+    cls, plists, found = type(model.lin), {"weight": model.lin.parametrizations.weight}, snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3), method=run)
+    _parametrized_as_found(model, cls, plists, found)
+    assert any("registered parametrization(s) (torch.nn.utils.parametrize) on lin.weight" in note
+               for note in report.notes)
+    with pytest.raises(ParameterModifiedError, match=r"^the forward pass removed the parametrization on lin.weight "
+                                                     r"\(torch.nn.utils.parametrize.remove_parametrizations; put back\)"):
+        torchcount.profile(Reparametrizes(True), torch.randn(2, 3))
+    model = Reparametrizes(False)  # (no write at all: nothing to say but the notes)
+    found = snapshot(model)
+    torchcount.profile(model, torch.randn(2, 3))
+    assert snapshot(model) == found

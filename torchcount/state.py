@@ -311,16 +311,20 @@ def preserved(model: nn.Module, copy_params: bool = False,
             for (path, name, p), version, current in zip(params, versions, now):
                 entry = set_by_registration.get(id(p))
                 removal = set_by_removal.get(id(p))
-                if entry is not None and version is not None and current == version + entry[1]:
-                    if datas is not None or entry[2]:
-                        explained.add(id(p))
-                    else:
-                        rewritten[id(p)] = entry[0]
-                elif removal is not None and version is not None and version < current <= version + removal[1]:
-                    if datas is not None:
-                        explained.add(id(p))
-                    else:
-                        unset[id(p)] = removal[0]
+                if entry is None and removal is None or version is None:
+                    continue
+                # (both, where a forward removes one and registers one again: each registration one
+                # version, each removal one or none, as leave_parametrized was True or False)
+                registered = entry[1] if entry is not None else 0
+                if not version + registered <= current <= version + registered + (removal[1] if removal else 0) \
+                        or current == version:
+                    continue
+                if datas is None and entry is not None and not entry[2]:
+                    rewritten[id(p)] = entry[0]
+                if datas is None and current > version + registered:
+                    unset[id(p)] = removal[0]
+                if id(p) not in rewritten and id(p) not in unset:
+                    explained.add(id(p))
             changed = [(_qualified(path, name), p) for (path, name, p), version, current
                        in zip(params, versions, now) if version is not None and current != version
                        and id(p) not in put_back and id(p) not in explained]
