@@ -1558,3 +1558,59 @@ def test_a_parametrization_removed_and_registered_again_is_told_by_what_wrote():
     found = snapshot(model)
     torchcount.profile(model, torch.randn(2, 3))
     assert snapshot(model) == found
+
+
+class _TaggedHook:
+    """A forward pre-hook of a class of its own (as the legacy weight_norm's WeightNorm), found by its type."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.calls = 0
+
+    def __call__(self, module, args):
+        self.calls += 1
+
+
+class LooksUpItsHook(nn.Module):
+    """A forward that looks its layer's hook up by type and attribute, as remove_weight_norm does."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.hook = _TaggedHook("scale")
+        self.lin.register_forward_pre_hook(self.hook)
+
+    def forward(self, x):
+        found = [hook for hook in self.lin._forward_pre_hooks.values()
+                 if isinstance(hook, _TaggedHook) and hook.tag == "scale"]
+        if len(found) != 1:
+            raise ValueError("hook 'scale' not found")
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+def test_a_forward_that_looks_its_hooks_up_by_type_finds_them(options):
+    """While profiling (and timing), a module's own hooks are wrapped to close its call on a
+    KeyboardInterrupt; the wrapper was a closure, so a forward that looks a hook up by its type
+    (``remove_weight_norm``, ``remove_spectral_norm``: "weight_norm of 'weight' not found") failed
+    under the profile only. The wrapper passes for the hook: its class, its attributes."""
+    model = LooksUpItsHook()
+    torchcount.profile(model, torch.randn(2, 3), warn=False, **options)
+    assert model.hook.calls >= 1 and list(model.lin._forward_pre_hooks.values()) == [model.hook]
+
+
+def test_a_legacy_weight_norm_a_forward_removes_is_not_a_failure():
+    """remove_weight_norm in a forward (a fold before inference) found no WeightNorm among the
+    wrapped hooks and failed the profile, which the same forward without it did not."""
+    model = nn.Sequential(nn.utils.weight_norm(nn.Linear(3, 3)))
+
+    class Folds(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = model
+
+        def forward(self, x):
+            nn.utils.remove_weight_norm(self.body[0])
+            return self.body(x)
+
+    torchcount.profile(Folds(), torch.randn(2, 3), warn=False)

@@ -882,18 +882,7 @@ class _HookWatch:
         an always-called hook (:meth:`after`) for an ``Exception`` only, and a forward that catches
         the interrupt and carries on would run inside a hook region never closed, where a module's
         calls are taken as made by a hook (not covered by the ruled call on the stack: counted twice)."""
-        watch = self
-
-        def guarded_hook(*args, **kwargs):
-            try:
-                return hook(*args, **kwargs)
-            except Exception:
-                raise
-            except BaseException:
-                watch.after(None, None, None)
-                raise
-
-        return guarded_hook
+        return GuardedHook(hook, lambda args: self.after(None, None, None))
 
     def _move(self, entry: list, call: Call) -> None:
         ops = self._ops(entry[1])
@@ -906,6 +895,37 @@ class _HookWatch:
                 self.recorder.trace.hooked.append(call.index)
             else:
                 call.hook_ops.extend(ran)
+
+
+class GuardedHook:
+    """A module's own hook while it is profiled or timed, wrapped to call ``interrupted(args)`` when it
+    raises a BaseException that is not an ``Exception`` (:meth:`_HookWatch.guarded`; the measured
+    passes' ``_span_hooks``), and that passes for the hook to code that looks a module's hooks up:
+    ``isinstance`` sees its class, its attributes are the hook's (``remove_weight_norm`` and
+    ``remove_spectral_norm`` find the legacy hook by its type and name and call its ``remove``: a
+    closure in its place failed them, "weight_norm of 'weight' not found")."""
+
+    __slots__ = ("hook", "interrupted")
+
+    def __init__(self, hook: Callable, interrupted: Callable[[tuple], None]):
+        self.hook = hook
+        self.interrupted = interrupted
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.hook(*args, **kwargs)
+        except Exception:
+            raise
+        except BaseException:
+            self.interrupted(args)
+            raise
+
+    @property
+    def __class__(self):  # (isinstance falls back to it)
+        return type(self.hook)
+
+    def __getattr__(self, name: str):
+        return getattr(self.hook, name)
 
 
 def _has_own_hooks(module: nn.Module) -> bool:

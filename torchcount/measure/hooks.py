@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from ..capture import _GLOBAL_FORWARD_HOOKS, _has_own_hooks, forwards_wrapped
+from ..capture import _GLOBAL_FORWARD_HOOKS, GuardedHook, _has_own_hooks, forwards_wrapped
 
 
 @contextmanager
@@ -130,16 +130,8 @@ def _span_hooks(module: nn.Module, pre: Callable, post: Callable, with_kwargs: b
                 post(module, args, None)
 
     def guard(hook: Callable) -> Callable:
-        def guarded_hook(module, args, *rest):
-            try:
-                return hook(module, args, *rest)
-            except Exception:
-                raise
-            except BaseException:
-                interrupted(args, {})  # (post reads no keyword argument of a call that raised)
-                raise
-
-        return guarded_hook
+        # (post reads no keyword argument of a call that raised; a hook is called as hook(module, args, …))
+        return GuardedHook(hook, lambda args: interrupted(args[1], {}))
 
     for hooks in (module._forward_pre_hooks, module._forward_hooks):
         for key, hook in list(hooks.items()):
