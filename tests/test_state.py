@@ -3,6 +3,7 @@ the model is as it was found: no hooks added, the same training flags, the same
 requires_grad flags, bit-identical parameters and buffers, the caller's grad mode, and
 the caller's input tensors untouched."""
 import copy
+import warnings
 
 from contextlib import contextmanager
 
@@ -1614,3 +1615,46 @@ def test_a_legacy_weight_norm_a_forward_removes_is_not_a_failure():
             return self.body(x)
 
     torchcount.profile(Folds(), torch.randn(2, 3), warn=False)
+
+
+class FoldsLegacyNorm(nn.Module):
+    """A forward that folds its layer's legacy (hook-based) weight norm or spectral norm
+    (``remove_weight_norm``: the hook removed, weight_g / weight_v replaced by a plain weight)."""
+
+    def __init__(self, spectral: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # (torch.nn.utils.weight_norm is deprecated)
+            self.lin = (nn.utils.spectral_norm if spectral else nn.utils.weight_norm)(nn.Linear(3, 3))
+        self.spectral = spectral
+
+    def forward(self, x):
+        (nn.utils.remove_spectral_norm if self.spectral else nn.utils.remove_weight_norm)(self.lin)
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}, {"method": lambda m, x: m(x)}],
+                         ids=["counted", "measured", "method"])
+@pytest.mark.parametrize("spectral", [False, True], ids=["weight_norm", "spectral_norm"])
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_a_legacy_norm_the_forward_folds_is_put_back_with_its_hook(options, spectral, training):
+    """Folding a legacy weight norm in the forward (remove_weight_norm, remove_spectral_norm) removes
+    its hook, deletes the weight it computed (a plain attribute) and replaces weight_g / weight_v
+    with a parameter ``weight``. The slots were put back, the hook was not: the layer was left with
+    neither, ``model.lin.weight`` raised AttributeError and its next forward failed. The hook (and
+    spectral norm's state_dict hook) removed from a module whose slots are put back come back with
+    them, with the weight it had computed (the same tensor), and a note."""
+    model = FoldsLegacyNorm(spectral).train(training)
+    reference = FoldsLegacyNorm(spectral).train(training)
+    hooks, weight = dict(model.lin._forward_pre_hooks), model.lin.weight
+    state_hooks, found = dict(model.lin._state_dict_hooks), snapshot(model)
+    report = torchcount.profile(model, torch.randn(2, 3), warn=False, **options)
+    assert snapshot(model) == found
+    assert dict(model.lin._forward_pre_hooks) == hooks and dict(model.lin._state_dict_hooks) == state_hooks
+    assert model.lin.weight is weight
+    assert any("removed hook(s) of module(s) whose parameter/buffer slots it changed" in note
+               and "lin (forward pre-hook)" in note for note in report.notes), report.notes
+    x = torch.randn(2, 3)
+    assert torch.equal(model(x), reference(x))  # (each folds now, as the first forward does)
+    assert model.lin.state_dict().keys() == reference.lin.state_dict().keys()

@@ -362,6 +362,11 @@ def profile(
             notes.append(f"the {f'{method} call' if method else 'forward'} rebound, added or removed parameter/buffer "
                          f"slot(s); put back: "
                          f"{', '.join(kept.restored_slots[:6])}" + (" …" if len(kept.restored_slots) > 6 else ""))
+        if kept.restored_hooks:
+            notes.append(f"the {f'{method} call' if method else 'forward'} removed hook(s) of module(s) whose "
+                         f"parameter/buffer slots it changed (remove_weight_norm, remove_spectral_norm); put back "
+                         f"with the slots: {', '.join(kept.restored_hooks[:6])}"
+                         + (" …" if len(kept.restored_hooks) > 6 else ""))
         if kept.restored_modules:
             notes.append(f"the {f'{method} call' if method else 'forward'} rebound or deleted submodule(s); put "
                          f"back: {', '.join(kept.restored_modules[:6])}" + (" …" if len(kept.restored_modules) > 6 else ""))

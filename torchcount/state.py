@@ -73,6 +73,9 @@ class Preserved:
     #: names of tensors whose parametrization (one the module had) the forward removed
     #: (``remove_parametrizations``; put back: the module's parametrized class, its ``parametrizations``)
     restored_parametrizations: list[str] = field(default_factory=list)
+    #: where hooks were put back that the forward removed with slots that were put back
+    #: (``remove_weight_norm``; the tensor the legacy hook computed too), as "lin (forward pre-hook)"
+    restored_hooks: list[str] = field(default_factory=list)
     #: names of parameters whose ``.grad`` a backward pass (in a profiled method) set or changed (put back)
     restored_grads: list[str] = field(default_factory=list)
     #: names of parameters a profiled method converted or rebound (``self.half()``, ``p.data = …``; put back)
@@ -120,6 +123,14 @@ def preserved(model: nn.Module, copy_params: bool = False,
     children = [(path, m, tuple(m._modules.items()), type(m)) for path, m in modules
                 if isinstance(m._modules, dict) and m._modules]
     child_ids = [id(child) for _, _, items, _ in children for _, child in items]
+    # the hooks of the modules with slots that have forward pre-hooks (few): a forward that removes them
+    # with the slots they work on (remove_weight_norm, remove_spectral_norm: their hooks, the weight they
+    # compute) gets them back with those slots, which are put back (the module would be left with neither)
+    hooked = [(path, m, tuple(pre.items()), tuple(m._forward_pre_hooks_with_kwargs.items()),
+               tuple(m._state_dict_hooks.items()), tuple(m._load_state_dict_pre_hooks.items()))
+              for path, m, _, _ in stores if (pre := m._forward_pre_hooks)]
+    if hooked:  # (and the tensor each legacy hook computed, a plain attribute)
+        hooked = [(*entry, _legacy_tensors(entry[1], entry[2])) for entry in hooked]
     slot_ids = [id(v) for _, _, items, _ in stores for _, v in items] + \
         [id(v) for _, _, _, items in stores for _, v in items]
     params = [(path, name, p) for path, _, items, _ in stores for name, p in items if p is not None]
@@ -208,7 +219,10 @@ def preserved(model: nn.Module, copy_params: bool = False,
         if (slots_changed or rebound) and undo_parametrizations() and datas is not None:
             _restore_data(params, datas)  # (a right_inverse's set_(): each pass from the data as found)
         if slots_changed:
-            _restore_slots(modules, stores)
+            touched: set = set()
+            _restore_slots(modules, stores, touched)
+            if hooked:
+                _put_back_hooks(hooked, touched)
         # a parametrization the model had, removed by the pass: back before the next one
         if rebound and put_back_parametrizations() and datas is not None:
             _restore_data(params, datas)  # (a removal's set_() to the parametrized value)
@@ -262,8 +276,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
         state.removed_parametrizations = sorted({*state.removed_parametrizations,
                                                  *(name for name, _, _ in set_by_registration.values())})
         if slots_changed:
-            state.restored_slots = [name for name in _restore_slots(modules, stores)
+            touched = set()
+            state.restored_slots = [name for name in _restore_slots(modules, stores, touched)
                                     if name not in state.removed_parametrizations]
+            if hooked:
+                state.restored_hooks = _put_back_hooks(hooked, touched)
         if rebound:
             state.restored_modules = _restore_children(children)
             # a parametrization the model had that the forward removed (remove_parametrizations, which
@@ -930,10 +947,10 @@ def _qualified(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _restore_slots(modules: list, stores: list) -> list[str]:
+def _restore_slots(modules: list, stores: list, touched: "set | None" = None) -> list[str]:
     """Put every module's ``_parameters`` and ``_buffers`` back as they were (same dicts, same
     order), and drop a plain attribute that the forward set in a deleted slot's name; returns
-    the names of the slots that differed."""
+    the names of the slots that differed (``touched``: gets the id of each module whose slots differed)."""
     before = {id(m): (params, buffers) for _, m, params, buffers in stores}
     changed = []
     for path, m in modules:
@@ -948,7 +965,50 @@ def _restore_slots(modules: list, stores: list) -> list[str]:
             store.update(original)
             for name in original:
                 m.__dict__.pop(name, None)  # e.g. ``self.b = x`` after ``del self.b``: a plain attribute
+            if touched is not None:
+                touched.add(id(m))
     return sorted(changed)
+
+
+#: (the hook dicts :func:`_put_back_hooks` puts back, as named in the notes)
+_PUT_BACK_HOOKS = (("_forward_pre_hooks", "forward pre-hook"), ("_forward_pre_hooks_with_kwargs", None),
+                   ("_state_dict_hooks", "state_dict hook"), ("_load_state_dict_pre_hooks", "load_state_dict pre-hook"))
+
+
+def _put_back_hooks(hooked: list, touched: set) -> list[str]:
+    """Put back the hooks that a forward removed from a module whose slots were put back (``touched``):
+    its forward pre-hooks, state_dict hooks and load_state_dict pre-hooks as they were (the same objects,
+    in their order; those added since after them). The legacy ``torch.nn.utils.weight_norm`` and
+    ``spectral_norm`` hook computes its tensor, a plain attribute, before each forward: it is computed
+    again (``remove_weight_norm`` deleted it). Returns where hooks were put back, as "lin (forward pre-hook)"."""
+    put_back = []
+    for path, m, *saved, tensors in hooked:
+        if id(m) not in touched:
+            continue
+        for (name, kind), items in zip(_PUT_BACK_HOOKS, saved):
+            hooks = getattr(m, name)
+            if all(key in hooks for key, _ in items):
+                continue
+            now = dict(hooks)
+            hooks.clear()
+            hooks.update((key, now.pop(key, hook)) for key, hook in items)
+            hooks.update(now)
+            if kind is not None:
+                put_back.append(f"{path or '(root)'} ({kind})")
+        for name, tensor in tensors.items():
+            if name not in m.__dict__ and name not in m._parameters and name not in m._buffers:
+                m.__dict__[name] = tensor
+    return put_back
+
+
+def _legacy_tensors(m: nn.Module, hooks: tuple) -> dict:
+    """The tensor each legacy ``torch.nn.utils.weight_norm`` / ``spectral_norm`` pre-hook of ``m`` computed
+    before its last forward, a plain attribute of the module (``remove_weight_norm`` deletes it)."""
+    from torch.nn.utils.spectral_norm import SpectralNorm
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    return {hook.name: m.__dict__[hook.name] for _, hook in hooks
+            if isinstance(hook, (WeightNorm, SpectralNorm)) and hook.name in m.__dict__}
 
 
 _GONE = object()
