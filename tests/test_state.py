@@ -1658,3 +1658,42 @@ def test_a_legacy_norm_the_forward_folds_is_put_back_with_its_hook(options, spec
     x = torch.randn(2, 3)
     assert torch.equal(model(x), reference(x))  # (each folds now, as the first forward does)
     assert model.lin.state_dict().keys() == reference.lin.state_dict().keys()
+
+
+def _attention_switches() -> tuple:
+    b = torch.backends
+    return (b.cuda.flash_sdp_enabled(), b.cuda.mem_efficient_sdp_enabled(), b.cuda.math_sdp_enabled(),
+            b.mha.get_fastpath_enabled(), b.mkldnn.deterministic)
+
+
+@needs("torch.nn.attention.sdpa_kernel, the MHA fast-path switch and oneDNN's deterministic flag")
+def test_attention_kernel_switches_the_forward_leaves_are_put_back():
+    """A forward that switches scaled-dot-product attention's kernels off for itself (an ``sdpa_kernel``
+    region entered and never left, ``enable_flash_sdp(False)``), nn.MultiheadAttention's fast path
+    off, or oneDNN's deterministic mode on, left them so in the caller's process: torch.backends'
+    flags were put back, these were not read. They are put back too, with a note naming them."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    class Switches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+            self.regions: list = []
+
+        def forward(self, x):
+            region = sdpa_kernel(SDPBackend.MATH)  # (flash and memory-efficient off)
+            region.__enter__()
+            self.regions.append(region)
+            torch.backends.mha.set_fastpath_enabled(False)
+            torch.backends.mkldnn.deterministic = True
+            q = self.lin(x).unsqueeze(0)
+            return nn.functional.scaled_dot_product_attention(q, q, q)
+
+    found = _attention_switches()
+    assert found == (True, True, True, True, False)
+    report = torchcount.profile(Switches(), torch.randn(3, 4))
+    assert _attention_switches() == found
+    note = next(note for note in report.notes if note.startswith("the forward changed torch's process-wide"))
+    for name in ("torch.backends.cuda.enable_flash_sdp", "torch.backends.cuda.enable_mem_efficient_sdp",
+                 "torch.backends.mha.set_fastpath_enabled", "torch.backends.mkldnn.deterministic"):
+        assert name in note

@@ -480,6 +480,16 @@ def _backend_flag(where: str, name: str) -> tuple:
             lambda value: setattr(owner, name, value))
 
 
+def _backend_switch(where: str, getter: str, setter: str) -> "tuple | None":
+    """A ``torch.backends`` setting read and set by functions (``torch.backends.cuda.enable_flash_sdp``,
+    ``flash_sdp_enabled``), or None where this torch has no such pair."""
+    owner = torch.backends
+    for part in filter(None, where.split(".")):
+        owner = getattr(owner, part, None)
+    get, put = getattr(owner, getter, None), getattr(owner, setter, None)
+    return None if get is None or put is None else (f"torch.backends.{where}.{setter}", get, put)
+
+
 #: torch's process-wide (or thread-wide) settings a forward may change and forget to set back:
 #: (what sets it, its getter, its setter); two dozen C calls per profile, none per module
 _SETTINGS = (
@@ -506,8 +516,16 @@ _SETTINGS = (
         ("cuda.matmul", "allow_fp16_reduced_precision_reduction"),
         ("cuda.matmul", "allow_bf16_reduced_precision_reduction"), ("mkldnn", "enabled"),
         ("", "fp32_precision"), ("cuda.matmul", "fp32_precision"), ("cudnn", "fp32_precision"),
-        ("cudnn.conv", "fp32_precision"), ("cudnn.rnn", "fp32_precision"), ("mkldnn", "fp32_precision"))
+        ("cudnn.conv", "fp32_precision"), ("cudnn.rnn", "fp32_precision"), ("mkldnn", "fp32_precision"),
+        ("mkldnn", "deterministic"), ("cuda.matmul", "allow_fp16_accumulation"))
       if _backend_owner(where, name) is not None),
+    # (scaled-dot-product attention's kernels, which a forward may switch off for itself, or an
+    # ``sdpa_kernel`` region it enters and never leaves; nn.MultiheadAttention's fast path)
+    *(switch for switch in (_backend_switch(where, getter, setter) for where, getter, setter in (
+        ("cuda", "flash_sdp_enabled", "enable_flash_sdp"), ("cuda", "mem_efficient_sdp_enabled", "enable_mem_efficient_sdp"),
+        ("cuda", "math_sdp_enabled", "enable_math_sdp"), ("cuda", "cudnn_sdp_enabled", "enable_cudnn_sdp"),
+        ("cuda", "fp16_bf16_reduction_math_sdp_allowed", "allow_fp16_bf16_reduction_math_sdp"),
+        ("mha", "get_fastpath_enabled", "set_fastpath_enabled"))) if switch is not None),
 )
 
 
