@@ -1278,3 +1278,42 @@ def test_parameters_a_method_rebinds_then_steps_get_their_own_data_back(step, pa
     _step(reference, x)
     _step(model, x)
     assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters()))
+
+
+class _Unfreezes(nn.Module):
+    """A model whose training step unfreezes its head: it adds the head's parameters to its
+    optimizer as a param group of their own (gradual unfreezing), then steps."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(3, 3), nn.Linear(3, 3)
+        self.opt = torch.optim.SGD(self.body.parameters(), lr=0.1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+    def train_step(self, x, step: bool = True):
+        self.opt.add_param_group({"params": list(self.head.parameters()), "lr": 0.01})
+        if step:
+            self(x).pow(2).sum().backward()
+            self.opt.step()
+            self.opt.zero_grad()
+
+
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_a_param_group_the_method_adds_is_removed(step):
+    """A training step that adds a param group to the model's optimizer (unfreezing a layer) left the
+    group there: the optimizer's snapshot, taken at its first step, already held it (and, with no
+    step, none was taken), so the caller's next real step trained the head it had frozen. The param
+    groups the optimizer had are put back (the same list, the same dicts), with a note."""
+    model, reference, x = _Unfreezes(), _Unfreezes(), torch.randn(4, 3)
+    groups, found = model.opt.param_groups, list(model.opt.param_groups)
+    report = torchcount.profile(model, (x, step), method="train_step", warn=False)
+    assert model.opt.param_groups is groups and model.opt.param_groups == found and len(found) == 1
+    assert all(a is b for a, b in zip(model.opt.param_groups, found))
+    assert any("added or removed param groups of optimizer(s) SGD" in note for note in report.notes)
+    for m in (model, reference):
+        m(x).pow(2).sum().backward()
+        m.opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters()))

@@ -84,6 +84,8 @@ class Preserved:
     stepped_optimizers: list[str] = field(default_factory=list)
     #: the learning-rate schedulers a profiled method stepped (their counters put back), as "StepLR"
     stepped_schedulers: list[str] = field(default_factory=list)
+    #: the optimizers whose param groups a profiled method changed (``add_param_group``; put back)
+    regrouped_optimizers: list[str] = field(default_factory=list)
     #: the AMP gradient scalers a profiled method used (their scale, growth tracker and per-optimizer
     #: stages put back), as "GradScaler"
     updated_scalers: list[str] = field(default_factory=list)
@@ -312,6 +314,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
             # the scheduler is stepped and the scaler backs off regardless)
             state.stepped_schedulers = stepped.restore_schedulers()
             state.updated_scalers = stepped.restore_scalers()
+            state.regrouped_optimizers = stepped.restore_groups()
         changed = []
         now = _versions(params)
         rewritten = {}  # id(parameter) → the name of the parametrized tensor whose registration rewrote it
@@ -711,8 +714,13 @@ class _SteppedOptimizers:
         #: (scaler, its snapshot) of each AMP gradient scaler the owners hold: ``update`` writes its
         #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
         self.scalers: list = []
+        #: (optimizer, its param groups) of each optimizer the owners hold: a method may add one
+        #: (``add_param_group``: unfreezing layers), which its first step's snapshot already holds
+        self.groups: dict = {}
         for owner in owners or ():
             for value in _held(owner):
+                if isinstance(value, Optimizer) and id(value) not in self.groups:
+                    self.groups[id(value)] = (value, list(value.param_groups))
                 if isinstance(value, Optimizer) and not getattr(vars(value).get("step"), "_torchcount_step", False) \
                         and (getattr(type(value).step, "__code__", None) is not hooked or "step" in vars(value)):
                     # its class's step runs no hooks, or its instance has a step of its own: an LR scheduler's
@@ -802,6 +810,18 @@ class _SteppedOptimizers:
                 changed.append(type(scheduler).__name__)
         return changed
 
+
+    def restore_groups(self) -> list[str]:
+        """Put back the param groups of the optimizers the owners hold where the method added or removed
+        one (the same list, the same group dicts; a group's contents are the steps' snapshot's); their
+        class names."""
+        changed = []
+        for optimizer, groups in self.groups.values():
+            now = optimizer.param_groups
+            if len(now) != len(groups) or any(a is not b for a, b in zip(now, groups)):
+                now[:] = groups
+                changed.append(type(optimizer).__name__)
+        return changed
 
     def restore_scalers(self) -> list[str]:
         """Put back the gradient scalers the method changed; their class names."""
