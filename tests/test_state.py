@@ -1697,3 +1697,21 @@ def test_attention_kernel_switches_the_forward_leaves_are_put_back():
     for name in ("torch.backends.cuda.enable_flash_sdp", "torch.backends.cuda.enable_mem_efficient_sdp",
                  "torch.backends.mha.set_fastpath_enabled", "torch.backends.mkldnn.deterministic"):
         assert name in note
+
+
+def test_a_hook_wrapped_while_profiling_copies_and_pickles_as_the_hook():
+    """A copy of a module's hook made in the forward (copy.deepcopy, pickle) is a copy of the hook
+    itself, as outside the profile: the wrapper that passes for a hook while profiling recursed
+    without end in deepcopy (its attribute lookup asked itself for the hook it had not yet got)."""
+    import pickle
+
+    class CopiesItsHooks(LooksUpItsHook):
+        def forward(self, x):
+            found = next(hook for hook in self.lin._forward_pre_hooks.values() if isinstance(hook, _TaggedHook))
+            for copied in (copy.deepcopy(found), copy.copy(found), pickle.loads(pickle.dumps(found))):
+                assert type(copied) is _TaggedHook and copied.tag == "scale"
+            return super().forward(x)
+
+    model = CopiesItsHooks()
+    torchcount.profile(model, torch.randn(2, 3), warn=False)
+    assert list(model.lin._forward_pre_hooks.values()) == [model.hook]

@@ -18,6 +18,7 @@ the casts autocast makes inside a ruled module are recorded: bytes its rule cann
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import gc
@@ -925,7 +926,25 @@ class GuardedHook:
         return type(self.hook)
 
     def __getattr__(self, name: str):
+        if name in GuardedHook.__slots__:  # (unset: an instance made by copy or pickle before its state)
+            raise AttributeError(name)
         return getattr(self.hook, name)
+
+    # a copy of the module made meanwhile (an EMA copy, ``copy.deepcopy(self.layer)``; ``torch.save(module)``)
+    # holds the hook itself, as it would outside the profile
+    def __deepcopy__(self, memo: dict):
+        return copy.deepcopy(self.hook, memo)
+
+    def __copy__(self):
+        return copy.copy(self.hook)
+
+    def __reduce__(self):
+        return _unguarded, (self.hook,)
+
+
+def _unguarded(hook: Callable) -> Callable:
+    """(what a pickled :class:`GuardedHook` loads as: the hook it wrapped)"""
+    return hook
 
 
 def _has_own_hooks(module: nn.Module) -> bool:
