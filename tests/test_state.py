@@ -1715,3 +1715,45 @@ def test_a_hook_wrapped_while_profiling_copies_and_pickles_as_the_hook():
     model = CopiesItsHooks()
     torchcount.profile(model, torch.randn(2, 3), warn=False)
     assert list(model.lin._forward_pre_hooks.values()) == [model.hook]
+
+
+def _hook_of_yours(module, args):
+    return None
+
+
+class MakesACopy(nn.Module):
+    """A forward that makes an EMA copy of its body on its first call (copy.deepcopy) and a shallow
+    copy of it; the body has a hook of the user's."""
+
+    def __init__(self, hooked: bool):
+        super().__init__()
+        self.body = nn.Linear(3, 3)
+        if hooked:
+            self.body.register_forward_pre_hook(_hook_of_yours)
+
+    def forward(self, x):
+        if not hasattr(self, "ema"):
+            self.ema = copy.deepcopy(self.body)
+            object.__setattr__(self, "shallow", copy.copy(self.body))  # (outside the module tree)
+        return self.body(x) + self.ema(x)
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "hooked"])
+def test_a_copy_of_a_module_made_in_the_forward_is_a_copy_as_found(options, hooked):
+    """A copy of a submodule made in the forward (an EMA or teacher copy, copy.deepcopy) copied the
+    recording wrapper in the module's __dict__, bound to the original: the copy ran the original's
+    forward with the original's weights, during the profile and for good after it (and a module with
+    hooks of its own could not be deep-copied at all: our hooks among them held the recorder). A copy
+    made meanwhile is one of the module as found: its own forward, its own hooks, none of ours."""
+    model, x = MakesACopy(hooked), torch.randn(2, 3)
+    torchcount.profile(model, x, warn=False, **options)
+    assert "__deepcopy__" not in vars(nn.Module) and "__copy__" not in vars(nn.Module)
+    hooks = [_hook_of_yours] if hooked else []
+    for made in (model.ema, model.shallow, model.body):
+        assert "forward" not in vars(made)
+        assert list(made._forward_pre_hooks.values()) == hooks and not made._forward_hooks
+    with torch.no_grad():
+        model.ema.weight.zero_()
+        model.ema.bias.zero_()
+    assert torch.equal(model.ema(x), torch.zeros(2, 3))  # (its own weights, not the body's)

@@ -1092,6 +1092,7 @@ class _Recorder:
                 if was_on:
                     recorder._set_mode(True)
 
+        run._torchcount_hook = hook  # (what a copy made meanwhile holds: _as_found_copy)
         return run
 
     @contextmanager
@@ -1322,13 +1323,15 @@ def capture(
                 if graphs is not None and path in graphs:
                     forward = graphs[path].captured_forward(recorder, forward)
                 own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
+                own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _as_found_copy)
                 initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
                 if initialize is not None and record_ops:
                     hooks = module._forward_pre_hooks
                     if initialize.id in hooks:
                         lazy_hooks.append((hooks, initialize.id, hooks[initialize.id]))
                         hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
-            yield recorder
+            with copies_as_found():
+                yield recorder
         finally:
             for handle in hook_handles:
                 handle.remove()
@@ -1489,9 +1492,103 @@ def forwards_wrapped(modules: Iterable[nn.Module], wrap: Callable[[nn.Module, Ca
             own = module.__dict__
             wrapped.append((module, own.get("forward", _NOTHING)))
             own["forward"] = wrap(module, module.forward)
-        yield
+            own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _as_found_copy)
+        with copies_as_found():
+            yield
     finally:
         restore_forwards(wrapped)
+
+
+#: a module's forward hook dicts, and those that say how a hook of theirs is called (keyed alike)
+_FORWARD_HOOKS = ("_forward_pre_hooks", "_forward_hooks")
+_HOOK_FLAGS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
+_copying = threading.Lock()
+_copies_depth = [0]
+
+
+@contextmanager
+def copies_as_found() -> Iterator[None]:
+    """While modules are wrapped: a copy of one made meanwhile (``copy.deepcopy(self.backbone)`` for an EMA
+    or a teacher, ``copy.copy``) is made of the module as found, without the wrapper in its ``__dict__``
+    (which, bound to the original, made the copy run the original's forward, also after the profile) or
+    the hooks of ours among its own (see :func:`_as_found_copy`). ``nn.Module`` has a ``__deepcopy__`` and
+    a ``__copy__`` meanwhile (one pair for nested and concurrent profiles; a class with its own keeps it)."""
+    with _copying:
+        _copies_depth[0] += 1
+        if _copies_depth[0] == 1 and "__deepcopy__" not in vars(nn.Module) and "__copy__" not in vars(nn.Module):
+            nn.Module.__deepcopy__ = _deepcopy_as_found
+            nn.Module.__copy__ = _copy_as_found
+    try:
+        yield
+    finally:
+        with _copying:
+            _copies_depth[0] -= 1
+            if _copies_depth[0] == 0 and vars(nn.Module).get("__deepcopy__") is _deepcopy_as_found:
+                del nn.Module.__deepcopy__
+                del nn.Module.__copy__
+
+
+def _deepcopy_as_found(self: nn.Module, memo: dict) -> nn.Module:
+    return _as_found_copy(self, memo)
+
+
+def _copy_as_found(self: nn.Module) -> nn.Module:
+    return _as_found_copy(self, None)
+
+
+def _marked(f, name: str) -> bool:
+    """One of our wrapper functions, marked with what it wraps (a user's callable is never asked)."""
+    return type(f) is types.FunctionType and name in f.__dict__
+
+
+def _ours(hook) -> bool:
+    """A hook torchcount set (a bound method or a function of its own)."""
+    return (getattr(getattr(hook, "__func__", hook), "__module__", None) or "").startswith("torchcount.")
+
+
+def _as_found_copy(module: nn.Module, memo: "dict | None") -> nn.Module:
+    """A copy of ``module`` (deep with a ``memo``) as copy.deepcopy / copy.copy would make of it outside the
+    profile: its own ``forward`` (or none) in place of our wrapper, its own hooks in place of the wrappers
+    that guard them, ours left out; all put back on the module afterwards."""
+    own = module.__dict__
+    forward = own.get("forward", _NOTHING)
+    before = forward
+    while _marked(before, "_torchcount_own"):  # (wrapped twice: a measured pass inside a capture)
+        before = before._torchcount_own
+    if before is not forward:
+        if before is _NOTHING:
+            del own["forward"]
+        else:
+            own["forward"] = before
+    changed = []  # (hook dict, its items as they were)
+    dropped = set()
+    for name in _FORWARD_HOOKS:
+        hooks = own.get(name)
+        if hooks and any(type(h) is GuardedHook or _ours(h) for h in hooks.values()):
+            changed.append((hooks, list(hooks.items())))
+            for key, h in list(hooks.items()):
+                while type(h) is GuardedHook or _marked(h, "_torchcount_hook"):  # one of yours, wrapped
+                    h = h.hook if type(h) is GuardedHook else h._torchcount_hook
+                if _ours(h):
+                    dropped.add(key)
+                    del hooks[key]
+                else:
+                    hooks[key] = h
+    if dropped:
+        for name in _HOOK_FLAGS:
+            flags = own.get(name)
+            if flags and any(key in flags for key in dropped):
+                changed.append((flags, list(flags.items())))
+                for key in dropped:
+                    flags.pop(key, None)
+    try:
+        return copy._reconstruct(module, memo, *module.__reduce_ex__(4))
+    finally:
+        if before is not forward:
+            own["forward"] = forward
+        for hooks, items in changed:
+            hooks.clear()
+            hooks.update(items)
 
 
 def own_forwards(modules: Iterable[nn.Module]) -> list[tuple[nn.Module, Any]]:
