@@ -1691,7 +1691,8 @@ def test_attention_kernel_switches_the_forward_leaves_are_put_back():
 
     found = _attention_switches()
     assert found == (True, True, True, True, False)
-    report = torchcount.profile(Switches(), torch.randn(3, 4))
+    with _flags_mutable():
+        report = torchcount.profile(Switches(), torch.randn(3, 4))
     assert _attention_switches() == found
     note = next(note for note in report.notes if note.startswith("the forward changed torch's process-wide"))
     for name in ("torch.backends.cuda.enable_flash_sdp", "torch.backends.cuda.enable_mem_efficient_sdp",
