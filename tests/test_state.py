@@ -3,6 +3,8 @@ the model is as it was found: no hooks added, the same training flags, the same
 requires_grad flags, bit-identical parameters and buffers, the caller's grad mode, and
 the caller's input tensors untouched."""
 import copy
+import copyreg
+import io
 import warnings
 
 from contextlib import contextmanager
@@ -1750,6 +1752,7 @@ def test_a_copy_of_a_module_made_in_the_forward_is_a_copy_as_found(options, hook
     model, x = MakesACopy(hooked), torch.randn(2, 3)
     torchcount.profile(model, x, warn=False, **options)
     assert "__deepcopy__" not in vars(nn.Module) and "__copy__" not in vars(nn.Module)
+    assert nn.Linear not in copyreg.dispatch_table and MakesACopy not in copyreg.dispatch_table
     hooks = [_hook_of_yours] if hooked else []
     for made in (model.ema, model.shallow, model.body):
         assert "forward" not in vars(made)
@@ -1758,3 +1761,59 @@ def test_a_copy_of_a_module_made_in_the_forward_is_a_copy_as_found(options, hook
         model.ema.weight.zero_()
         model.ema.bias.zero_()
     assert torch.equal(model.ema(x), torch.zeros(2, 3))  # (its own weights, not the body's)
+
+
+class SavesItsHead(nn.Module):
+    """A forward that saves its head with torch.save (a checkpoint of one part) and loads it back."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(3, 2)
+        self.loaded: list = []
+
+    def forward(self, x):
+        buffer = io.BytesIO()
+        torch.save(self.head, buffer)
+        buffer.seek(0)
+        self.loaded.append(torch.load(buffer, weights_only=False))
+        return self.head(x)
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+def test_a_module_saved_in_the_forward_is_saved_as_found(options):
+    """torch.save of a submodule inside a profiled forward failed (the recording wrapper in its
+    __dict__, a closure, cannot be pickled): it pickles as found, its own forward, its weights."""
+    model = SavesItsHead()
+    torchcount.profile(model, torch.randn(2, 3), **options)
+    for loaded in model.loaded:
+        assert "forward" not in vars(loaded) and torch.equal(loaded.weight, model.head.weight)
+    assert nn.Linear not in copyreg.dispatch_table
+
+
+def test_a_module_class_with_a_reducer_of_its_own_keeps_it():
+    """A class the user registered with copyreg keeps its reducer during and after a profile (its copies
+    made meanwhile are not helped); the others are taken out of the table again."""
+    class Own(nn.Linear):
+        pass
+
+    def reducer(module):
+        return module.__reduce_ex__(4)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.own, self.lin = Own(3, 3), nn.Linear(3, 3)
+            self.seen: list = []
+
+        def forward(self, x):
+            self.seen.append((copyreg.dispatch_table.get(Own), nn.Linear in copyreg.dispatch_table))
+            return self.lin(self.own(x))
+
+    copyreg.dispatch_table[Own] = reducer
+    try:
+        model = Net()
+        torchcount.profile(model, torch.randn(2, 3))
+        assert model.seen == [(reducer, True)]
+        assert copyreg.dispatch_table[Own] is reducer and nn.Linear not in copyreg.dispatch_table
+    finally:
+        del copyreg.dispatch_table[Own]

@@ -19,6 +19,7 @@ the casts autocast makes inside a ruled module are recorded: bytes its rule cann
 from __future__ import annotations
 
 import copy
+import copyreg
 import dataclasses
 import functools
 import gc
@@ -1092,7 +1093,7 @@ class _Recorder:
                 if was_on:
                     recorder._set_mode(True)
 
-        run._torchcount_hook = hook  # (what a copy made meanwhile holds: _as_found_copy)
+        run._torchcount_hook = hook  # (what a copy made meanwhile holds: _reduce_as_found)
         return run
 
     @contextmanager
@@ -1323,14 +1324,14 @@ def capture(
                 if graphs is not None and path in graphs:
                     forward = graphs[path].captured_forward(recorder, forward)
                 own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
-                own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _as_found_copy)
+                own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _reduce_as_found)
                 initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
                 if initialize is not None and record_ops:
                     hooks = module._forward_pre_hooks
                     if initialize.id in hooks:
                         lazy_hooks.append((hooks, initialize.id, hooks[initialize.id]))
                         hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
-            with copies_as_found():
+            with copies_as_found(module for module, _ in wrapped):
                 yield recorder
         finally:
             for handle in hook_handles:
@@ -1492,8 +1493,8 @@ def forwards_wrapped(modules: Iterable[nn.Module], wrap: Callable[[nn.Module, Ca
             own = module.__dict__
             wrapped.append((module, own.get("forward", _NOTHING)))
             own["forward"] = wrap(module, module.forward)
-            own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _as_found_copy)
-        with copies_as_found():
+            own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _reduce_as_found)
+        with copies_as_found(module for module, _ in wrapped):
             yield
     finally:
         restore_forwards(wrapped)
@@ -1503,37 +1504,42 @@ def forwards_wrapped(modules: Iterable[nn.Module], wrap: Callable[[nn.Module, Ca
 _FORWARD_HOOKS = ("_forward_pre_hooks", "_forward_hooks")
 _HOOK_FLAGS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 _copying = threading.Lock()
-_copies_depth = [0]
+#: the module classes whose copies are made as found now (see :func:`copies_as_found`): how many
+#: profiles running asked for each
+_copied_as_found: dict = {}
 
 
 @contextmanager
-def copies_as_found() -> Iterator[None]:
-    """While modules are wrapped: a copy of one made meanwhile (``copy.deepcopy(self.backbone)`` for an EMA
-    or a teacher, ``copy.copy``) is made of the module as found, without the wrapper in its ``__dict__``
-    (which, bound to the original, made the copy run the original's forward, also after the profile) or
-    the hooks of ours among its own (see :func:`_as_found_copy`). ``nn.Module`` has a ``__deepcopy__`` and
-    a ``__copy__`` meanwhile (one pair for nested and concurrent profiles; a class with its own keeps it)."""
+def copies_as_found(modules: Iterable[nn.Module]) -> Iterator[None]:
+    """While ``modules`` are wrapped: a copy of one made meanwhile (``copy.deepcopy(self.backbone)`` for
+    an EMA or a teacher, ``copy.copy``, ``torch.save(self.head)``) is made of the module as found, without
+    the wrapper in its ``__dict__`` (which, bound to the original, made the copy run the original's forward,
+    also after the profile, and cannot be pickled) or the hooks of ours among its own (see
+    :func:`_reduce_as_found`). Each of their classes has a reducer in ``copyreg``'s dispatch table meanwhile,
+    which copy and pickle consult (a table entry, not a change to any class: setting ``nn.Module.__deepcopy__``
+    instead invalidated every module class's attribute caches, ~0.3 ms a MobileNetV2 profile). A class with
+    a ``__deepcopy__``/``__copy__`` or a reducer of its own keeps it, and its copies are not helped."""
+    mine = []
     with _copying:
-        _copies_depth[0] += 1
-        if _copies_depth[0] == 1 and "__deepcopy__" not in vars(nn.Module) and "__copy__" not in vars(nn.Module):
-            nn.Module.__deepcopy__ = _deepcopy_as_found
-            nn.Module.__copy__ = _copy_as_found
+        for cls in {type(m) for m in modules}:
+            count = _copied_as_found.get(cls)
+            if count is None:
+                if cls in copyreg.dispatch_table:
+                    continue  # (the user's own reducer)
+                copyreg.dispatch_table[cls] = _reduce_as_found
+                count = 0
+            _copied_as_found[cls] = count + 1
+            mine.append(cls)
     try:
         yield
     finally:
         with _copying:
-            _copies_depth[0] -= 1
-            if _copies_depth[0] == 0 and vars(nn.Module).get("__deepcopy__") is _deepcopy_as_found:
-                del nn.Module.__deepcopy__
-                del nn.Module.__copy__
-
-
-def _deepcopy_as_found(self: nn.Module, memo: dict) -> nn.Module:
-    return _as_found_copy(self, memo)
-
-
-def _copy_as_found(self: nn.Module) -> nn.Module:
-    return _as_found_copy(self, None)
+            for cls in mine:
+                count = _copied_as_found.pop(cls) - 1
+                if count:
+                    _copied_as_found[cls] = count
+                elif copyreg.dispatch_table.get(cls) is _reduce_as_found:
+                    del copyreg.dispatch_table[cls]
 
 
 def _marked(f, name: str) -> bool:
@@ -1546,49 +1552,42 @@ def _ours(hook) -> bool:
     return (getattr(getattr(hook, "__func__", hook), "__module__", None) or "").startswith("torchcount.")
 
 
-def _as_found_copy(module: nn.Module, memo: "dict | None") -> nn.Module:
-    """A copy of ``module`` (deep with a ``memo``) as copy.deepcopy / copy.copy would make of it outside the
+def _reduce_as_found(module: nn.Module):
+    """``module.__reduce_ex__(4)`` with the state a copy (or a pickle) of it would have outside the
     profile: its own ``forward`` (or none) in place of our wrapper, its own hooks in place of the wrappers
-    that guard them, ours left out; all put back on the module afterwards."""
-    own = module.__dict__
-    forward = own.get("forward", _NOTHING)
+    that guard them, ours left out (new hook dicts in the state: the module's own are not touched)."""
+    reduced = module.__reduce_ex__(4)
+    state = reduced[2] if len(reduced) > 2 else None
+    if not isinstance(state, dict):  # (a __getstate__ of the class's own)
+        return reduced
+    forward = state.get("forward", _NOTHING)
     before = forward
     while _marked(before, "_torchcount_own"):  # (wrapped twice: a measured pass inside a capture)
         before = before._torchcount_own
     if before is not forward:
         if before is _NOTHING:
-            del own["forward"]
+            del state["forward"]
         else:
-            own["forward"] = before
-    changed = []  # (hook dict, its items as they were)
+            state["forward"] = before
     dropped = set()
     for name in _FORWARD_HOOKS:
-        hooks = own.get(name)
+        hooks = state.get(name)
         if hooks and any(type(h) is GuardedHook or _ours(h) for h in hooks.values()):
-            changed.append((hooks, list(hooks.items())))
-            for key, h in list(hooks.items()):
+            kept = type(hooks)()
+            for key, h in hooks.items():
                 while type(h) is GuardedHook or _marked(h, "_torchcount_hook"):  # one of yours, wrapped
                     h = h.hook if type(h) is GuardedHook else h._torchcount_hook
                 if _ours(h):
                     dropped.add(key)
-                    del hooks[key]
                 else:
-                    hooks[key] = h
+                    kept[key] = h
+            state[name] = kept
     if dropped:
         for name in _HOOK_FLAGS:
-            flags = own.get(name)
+            flags = state.get(name)
             if flags and any(key in flags for key in dropped):
-                changed.append((flags, list(flags.items())))
-                for key in dropped:
-                    flags.pop(key, None)
-    try:
-        return copy._reconstruct(module, memo, *module.__reduce_ex__(4))
-    finally:
-        if before is not forward:
-            own["forward"] = forward
-        for hooks, items in changed:
-            hooks.clear()
-            hooks.update(items)
+                state[name] = type(flags)((key, v) for key, v in flags.items() if key not in dropped)
+    return reduced
 
 
 def own_forwards(modules: Iterable[nn.Module]) -> list[tuple[nn.Module, Any]]:
