@@ -891,7 +891,7 @@ def test_antialiased_upsampling_gradients():
 
 
 def test_roi_align_gradient_by_hand():
-    """Per output element (channel and bin) and sample: the corner weights recomputed (2 adds,
+    """Per output element (channel and bin) and sample: the corner weights recomputed (4 adds,
     4 mults), g·w/count (4 mults, 4 divs), added into the 4 corners; an adaptive grid is uncounted."""
     torchvision = pytest.importorskip("torchvision")  # noqa: F841  (registers torchvision::_roi_align_backward)
     K, C, ph, pw, s = 2, 3, 2, 2, 2
@@ -899,7 +899,7 @@ def test_roi_align_gradient_by_hand():
     backward = torch.ops.torchvision._roi_align_backward
     c = cost(lambda g, r: backward(g, r, 1.0, ph, pw, 2, C, 8, 8, s, False), torch.randn(K, C, ph, pw), rois)
     n = K * C * ph * pw * s * s
-    assert (c.adds, c.mults, c.divs) == (2 * n + 4 * n, 4 * n + 4 * n, 4 * n)
+    assert (c.adds, c.mults, c.divs) == (4 * n + 4 * n, 4 * n + 4 * n, 4 * n)
     report = run(Fn(lambda g, r: backward(g, r, 1.0, ph, pw, 2, C, 8, 8, 0, True)), torch.randn(K, C, ph, pw), rois)
     assert [u.what for u in report.uncounted] == ["torchvision._roi_align_backward.default"]
 

@@ -66,26 +66,26 @@ def test_batched_nms_of_one_box_per_class_is_counted():
 # ---- position-sensitive RoI align, RoI pooling -----------------------------------------------
 def test_ps_roi_align_by_hand():
     """K = 2 boxes, C_out = 2, 2×2 bins (8 input channels), s = 2: 16 output elements of 4 samples.
-    Per sample 2 adds + 4 mults (weights, recomputed per element) + 4 mults + 3 adds (corners); per
+    Per sample 4 adds + 4 mults (weights, recomputed per element) + 4 mults + 3 adds (corners); per
     element 3 adds + 1 div (the mean). An adaptive grid is uncounted."""
     x = torch.randn(1, 8, 6, 6)
     rois = torch.tensor([[0, 0.0, 0, 4, 4], [0, 1, 1, 5, 4]])
     c = _complete(lambda x, r: ps_roi_align(x, r, 2, 1.0, 2), x, rois)
     n = 16 * 4
-    assert (c.adds, c.mults, c.divs) == (2 * n + 3 * n + 16 * 3, 8 * n, 16)
+    assert (c.adds, c.mults, c.divs) == (4 * n + 3 * n + 16 * 3, 8 * n, 16)
     report = run(Fn(lambda x, r: ps_roi_align(x, r, 2, 1.0, -1)), x, rois)
     assert [u.what for u in report.uncounted] == ["torchvision.ps_roi_align.default"]
 
 
 def test_ps_roi_align_gradient_by_hand():
-    """As _roi_align_backward, per output gradient (16) and sample (4): 2 + 4 adds, 4 + 4 mults, 4 divs."""
+    """As _roi_align_backward, per output gradient (16) and sample (4): 4 + 4 adds, 4 + 4 mults, 4 divs."""
     x = torch.randn(1, 8, 6, 6)
     rois = torch.tensor([[0, 0.0, 0, 4, 4], [0, 1, 1, 5, 4]])
     _, mapping = torch.ops.torchvision.ps_roi_align(x, rois, 1.0, 2, 2, 2)
     backward = torch.ops.torchvision._ps_roi_align_backward
     c = _complete(lambda g, r, m: backward(g, r, m, 1.0, 2, 2, 2, 1, 8, 6, 6), torch.randn(2, 2, 2, 2), rois, mapping)
     n = 16 * 4
-    assert (c.adds, c.mults, c.divs) == (6 * n, 8 * n, 4 * n)
+    assert (c.adds, c.mults, c.divs) == (8 * n, 8 * n, 4 * n)
 
 
 def test_roi_pool_is_uncounted_and_its_gradient_one_add_per_output():
@@ -196,6 +196,27 @@ def test_box_pooling_the_boxes_size_is_uncounted_with_a_note_saying_why(op, fn):
     report = run(Fn(fn), torch.randn(1, 8, 6, 6), torch.tensor([[0, 0.0, 0.0, 3.0, 3.0]]))
     assert [u.what.rsplit(".", 1)[0] for u in report.uncounted] == [op]
     assert any(n.startswith(f"{op} ×1 uncounted: ") and "box" in n for n in report.notes)
+
+
+def test_roi_align_sample_weights_are_the_kernels_four_subtractions_and_four_products():
+    """One box, one bin, one sample (s = 1), one channel. torchvision's CPU kernel
+    (roi_align_common.h) computes ly = y − y_low, lx = x − x_low, hy = 1 − ly, hx = 1 − lx (4 subtractions)
+    and w1..w4 = hy·hx, hy·lx, ly·hx, ly·lx (4 mults), then w1·v1 + … + w4·v4 (4 mults + 3 adds) and
+    the mean of one sample (0 adds, 1 div): 7 adds, 8 mults, 1 div. The same point through bilinear
+    grid_sample weighs its corners with the same 4 side distances (rules/_grid.py). Read 5 adds until
+    2026-12-06 (hy and hx were not counted)."""
+    box = torch.tensor([[0, 0.7, 1.2, 2.9, 3.4]])
+    c = _complete(lambda x, b: torchvision.ops.roi_align(x, b, 1, sampling_ratio=1), torch.randn(1, 1, 6, 6), box)
+    assert (c.adds, c.mults, c.divs) == (7, 8, 1)
+    report = run(Fn(lambda x, b: torchvision.ops.roi_align(x, b, 1, sampling_ratio=1)), torch.randn(1, 1, 6, 6), box)
+    grid = run(Fn(lambda x, g: torch.nn.functional.grid_sample(x, g, align_corners=False)), torch.randn(1, 1, 6, 6),
+               torch.zeros(1, 1, 1, 2))
+    sides = [t.value for t in report.root.terms if t.what.startswith("distances to the four sides")]
+    assert sides == [t.value for t in grid.root.terms if t.what.startswith("distances to the four sides")] == [4]
+    # the backward recomputes them per output element, as does position-sensitive roi_align
+    g = _complete(lambda gr, b: torch.ops.torchvision._roi_align_backward(gr, b, 1.0, 1, 1, 1, 1, 6, 6, 1, False),
+                  torch.randn(1, 1, 1, 1), box)
+    assert (g.adds, g.mults, g.divs) == (4 + 4, 4 + 4, 4)
 
 
 def test_roi_aligns_worked_lines_write_every_symbol():

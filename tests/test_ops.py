@@ -546,7 +546,7 @@ def test_roi_align_with_a_fixed_grid_is_counted_and_an_adaptive_one_is_listed():
     assert fixed.complete
     assert counts(fixed.total.cost) == {
         "mults": 4 * samples + 4 * c * samples,  # corner weights; weighted corners per channel
-        "adds": 2 * samples + 3 * c * samples + bins * c * (2 * 2 - 1),  # offsets; corner sums; sample sums
+        "adds": 4 * samples + 3 * c * samples + bins * c * (2 * 2 - 1),  # side distances; corner sums; sample sums
         "divs": bins * c,  # the mean of each bin
     }
     with pytest.warns(torchcount.UncountedWarning, match="roi_align"):  # the grid depends on the boxes' sizes

@@ -50,7 +50,7 @@ kernels compute it (n = elements of the gradient produced):
 - oneDNN's LSTM layer (nn.LSTM on CPU): 2·4H·(I + H) MACs per step and sequence (every gradient the
   primitive computes), the cell's gradient per state element, the bias gradient;
 - torchvision's roi_align: per output element (channel and bin) and sample the corner weights
-  recomputed (2 adds + 4 mults, as the forward prices them), g·w/count (4 mults + 4 divs) and
+  recomputed (4 adds + 4 mults, as the forward prices them), g·w/count (4 mults + 4 divs) and
   4 adds into the corners (with an adaptive grid, ``sampling_ratio ≤ 0``, uncounted, as the forward).
 - grid_sample (``grid_sampler_2d_backward``, ``grid_sampler_3d_backward``): as the CPU kernels, the
   grid's gradient always and the input's when asked, bilinear, nearest or bicubic in 2-D, trilinear
@@ -1089,7 +1089,7 @@ def roi_align_backward(op) -> Cost | None:
     pooled_width, batch_size, channels, height, width, sampling_ratio, aligned)``, as the CPU kernel
     computes it: per output element (each channel of each bin) and each of its s·s samples, the
     four corner weights from the fractional position, priced as the forward rule prices them
-    (2 subtractions, 4 multiplications) but recomputed per channel (the forward shares them), the
+    (4 subtractions, 4 multiplications) but recomputed per channel (the forward shares them), the
     four shares g·w/count (4 mults, 4 divs) and each added into its corner of the input gradient
     (4 adds; an upper bound: a sample outside the feature map adds nothing, which only the boxes
     tell). The sample positions and the box's bin sizes are not counted, as in the forward. With
@@ -1103,8 +1103,8 @@ def roi_align_backward(op) -> Cost | None:
     per_sample = worked("{}×{}×{}×{}×{}×{}", k, c, ph, pw, ratio, ratio)
     samples = "K·C·ph·pw·s·s"
     return Cost.of(
-        Term("adds", "fractional offsets (per output element and sample)", f"2·{samples}", worked("2×{}", per_sample),
-             2 * n),
+        Term("adds", "distances to the four sides (per output element and sample)", f"4·{samples}",
+             worked("4×{}", per_sample), 4 * n),
         Term("mults", "corner weights (per output element and sample)", f"4·{samples}", worked("4×{}", per_sample),
              4 * n),
         Term("mults", "multiplications g·w (4 corners)", f"4·{samples}", worked("4×{}", per_sample), 4 * n),

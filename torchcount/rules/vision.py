@@ -3,7 +3,9 @@ imported for torchcount to load).
 
 ``roi_align`` (Mask/Faster R-CNN's box heads): each of the K·ph·pw output bins averages a
 grid of s_h·s_w bilinear samples. Per sample: four corner weights from the fractional
-position (2 subtractions, 4 multiplications), shared by the channels; per channel, the
+position, as the CPU kernel computes them (ly = y − y_low, lx = x − x_low, hy = 1 − ly,
+hx = 1 − lx: 4 subtractions; w1 = hy·hx … w4 = ly·lx: 4 multiplications; grid_sample's and
+deform_conv2d's bilinear lines, rules/_grid.py), shared by the channels; per channel, the
 weighted sum of four corners (4 multiplications, 3 additions). Per output element, the
 samples' mean: s_h·s_w − 1 additions and a division. With ``sampling_ratio ≤ 0`` the grid
 adapts to each box's size (⌈box/bins⌉), which only the box values tell: then the op is
@@ -64,8 +66,8 @@ def roi_align(op) -> Cost | None:
     return Cost.of(
         Term("mults", "corner weights (per sample)", "4·K·ph·pw·s²", worked("4×{}×{}×{}×{}²", k, ph, pw, ratio),
              4 * samples),
-        Term("adds", "fractional offsets (per sample)", "2·K·ph·pw·s²", worked("2×{}×{}×{}×{}²", k, ph, pw, ratio),
-             2 * samples),
+        Term("adds", "distances to the four sides (per sample)", "4·K·ph·pw·s²",
+             worked("4×{}×{}×{}×{}²", k, ph, pw, ratio), 4 * samples),
         # (every symbol of a formula written out, in its order: 4×C×K×ph×pw×s², not 4×C×(K·ph·pw·s²))
         Term("mults", "weighted corners (per sample and channel)", "4·C·K·ph·pw·s²",
              worked("4×{}×{}×{}×{}×{}²", c, k, ph, pw, ratio), 4 * c * samples),
@@ -83,8 +85,8 @@ def _bilinear_samples(outputs: int, ratio: int, c_over: str, c_sub) -> tuple:
     n = outputs * ratio * ratio
     per = worked("{}×{}²", c_sub, ratio)
     return (
-        Term("adds", "fractional offsets (per output element and sample)", f"2·{c_over}·s²", worked("2×{}", per),
-             2 * n),
+        Term("adds", "distances to the four sides (per output element and sample)", f"4·{c_over}·s²",
+             worked("4×{}", per), 4 * n),
         Term("mults", "corner weights (per output element and sample)", f"4·{c_over}·s²", worked("4×{}", per), 4 * n),
         Term("mults", "weighted corners (per output element and sample)", f"4·{c_over}·s²", worked("4×{}", per),
              4 * n),
@@ -110,7 +112,7 @@ def ps_roi_align(op) -> Cost | None:
 @op_rule("torchvision::_ps_roi_align_backward")
 def ps_roi_align_backward(op) -> Cost | None:
     """``_ps_roi_align_backward(grad (K, C_out, ph, pw), rois, channel_mapping, …, sampling_ratio, …)``: per
-    output gradient and sample the corner weights (2 adds + 4 mults, as the forward), the shares
+    output gradient and sample the corner weights (4 adds + 4 mults, as the forward), the shares
     g·w/count (4 mults + 4 divs), each added into its corner of the input gradient (4 adds; an
     upper bound: a sample off the map adds nothing), as ``_roi_align_backward``."""
     ratio = int(schema_arg(op, "sampling_ratio"))
@@ -122,8 +124,8 @@ def ps_roi_align_backward(op) -> Cost | None:
     per = worked("{}×{}×{}×{}×{}²", k, c, ph, pw, ratio)
     samples = "K·C_out·ph·pw·s²"
     return Cost.of(
-        Term("adds", "fractional offsets (per output gradient and sample)", f"2·{samples}", worked("2×{}", per),
-             2 * n),
+        Term("adds", "distances to the four sides (per output gradient and sample)", f"4·{samples}",
+             worked("4×{}", per), 4 * n),
         Term("mults", "corner weights (per output gradient and sample)", f"4·{samples}", worked("4×{}", per), 4 * n),
         Term("mults", "multiplications g·w (4 corners)", f"4·{samples}", worked("4×{}", per), 4 * n),
         Term("divs", "divisions by the sample count (4 corners)", f"4·{samples}", worked("4×{}", per), 4 * n),
