@@ -1023,6 +1023,37 @@ def test_functional_quantized_conv_and_linear_ops():
     assert cost.mults == conv_out + 5 + 5 + 4 + 5
 
 
+class _QuantizedActivations(nn.Module):
+    """Activations run on a quantized tensor, as torchvision's quantized MobileNetV3 runs its
+    squeeze-excitation's nn.Hardsigmoid: as modules and as functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.hardsigmoid, self.sigmoid, self.relu = nn.Hardsigmoid(), nn.Sigmoid(), nn.ReLU()
+
+    def forward(self, q):
+        return self.hardsigmoid(q), self.sigmoid(q), self.relu(q), torch.tanh(q)
+
+
+def test_activations_on_quantized_tensors_count_their_requantization():
+    """ATen's qhardsigmoid, qsigmoid and qtanh kernels dequantize each element, apply the float
+    function and quantize the result to a fixed output scale (1/256, 2/256 for tanh): one
+    multiplication per output element besides the recipe, as quantized::hardswish counts it; qrelu
+    compares the integers with the zero point and keeps the input's scale: no requantization. The
+    recipes are the float ones (hardsigmoid 1 add + 2 cmps + 1 div, sigmoid 1 exp + 1 add + 1 div,
+    tanh 1 transc). Until 2026-12-06 the three counted no multiplication at all (24 × 3 missing here)."""
+    q = torch.quantize_per_tensor(torch.randn(2, 3, 4), 0.1, 128, torch.quint8)
+    report = torchcount.profile(_QuantizedActivations(), q)
+    assert report.complete
+    n = 24
+    assert report.row("hardsigmoid").cost.mults == n
+    assert report.row("sigmoid").cost.mults == n
+    assert report.row("relu").cost.mults == 0
+    assert (report.total.cost.mults, report.total.cost.adds, report.total.cost.transc) == (3 * n, 2 * n, 2 * n)
+    # the same float activations on a float tensor: no requantization
+    assert torchcount.profile(_QuantizedActivations(), torch.randn(2, 3, 4)).total.cost.mults == 0
+
+
 def test_dynamic_quantized_cells():
     N, I, H = 3, 5, 8
     for kind, G in (("LSTMCell", 4), ("GRUCell", 3), ("RNNCell", 1)):

@@ -6,6 +6,7 @@ the op rules for the same functions use.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
@@ -70,12 +71,30 @@ def per_element(recipe: str, n: int, what: str = "elements", shape: "tuple | Non
 
 _RECIPE_LINES: dict[tuple[str, str], list] = {}
 
+#: dtypes of quantized tensors (an eager-mode int8 model's activations)
+QUANTIZED_DTYPES = frozenset(getattr(torch, n) for n in ("quint8", "qint8", "qint32", "quint4x2", "quint2x4")
+                             if hasattr(torch, n))
+#: recipes whose quantized kernels clamp the integers themselves, against the quantized bounds (qrelu,
+#: qrelu6, quantized clamp for hardtanh): the output keeps the input's scale, nothing is requantized
+_ON_INTEGERS = frozenset({"relu", "relu6", "hardtanh"})
+
+
+def requantization(recipe: str, out) -> list[Term]:
+    """The requantization of an activation run on a quantized tensor: ATen's quantized kernels
+    (qsigmoid, qhardsigmoid, qtanh, qhardswish, qelu, qleaky_relu, qgelu, …) dequantize each element,
+    apply the float function and quantize the result to the output's scale: one multiplication per
+    output element, as ``quantized::hardswish`` and the other quantized rules (rules/quantized.py) count
+    it. Empty for a float tensor and for the recipes that clamp the integers (relu, relu6, hardtanh)."""
+    if out.dtype not in QUANTIZED_DTYPES or recipe in _ON_INTEGERS:
+        return []
+    return [Term("mults", "requantization (quantized tensor)", "elements", out.numel, out.numel)]
+
 
 @module_rule(*_MODULES)
 def activation(m, call) -> Cost:
     out = call.out
-    return Cost.of(*per_element(_MODULES[type(m)] if type(m) in _MODULES else _base_recipe(m),
-                                out.numel, shape=out.shape))
+    recipe = _MODULES[type(m)] if type(m) in _MODULES else _base_recipe(m)
+    return Cost.of(*per_element(recipe, out.numel, shape=out.shape), *requantization(recipe, out))
 
 
 def _base_recipe(m) -> str:
@@ -88,7 +107,7 @@ def _base_recipe(m) -> str:
 @module_rule(nn.GELU)
 def gelu(m: nn.GELU, call) -> Cost:
     return Cost.of(*per_element("gelu_tanh" if m.approximate == "tanh" else "gelu", call.out.numel,
-                                shape=call.out.shape))
+                                shape=call.out.shape), *requantization("gelu", call.out))
 
 
 def softmax_terms(n_rows: int, n: int, log: bool = False, rows: "tuple[str, tuple] | None" = None,

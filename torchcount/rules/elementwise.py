@@ -27,7 +27,7 @@ import torch
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, reduced, schema_arg
-from .activation import PER_ELEMENT
+from .activation import PER_ELEMENT, requantization
 from .complex import in_real_ops, op_complex_mode
 from .registry import aten, op_rule, why_uncounted, zero_ops
 from .reshape import dropout_terms
@@ -160,7 +160,9 @@ def _real_elementwise(op, name: str) -> Cost:
 def activation_op(op) -> Cost:
     name = op.op.overloadpacket.__name__
     name = name if name in _ACTIVATION_OPS else name.rstrip("_")
-    cost = Cost.of(*recipe_terms(PER_ELEMENT[_ACTIVATION_OPS[name]], _out_numel(op), name))
+    recipe = _ACTIVATION_OPS[name]
+    cost = Cost.of(*recipe_terms(PER_ELEMENT[recipe], _out_numel(op), name),
+                   *(requantization(recipe, op.outputs[0]) if op.outputs else ()))
     if name == "rrelu_with_noise":
         # ``noise`` is marked written, but the kernel never reads it: in training it stores each
         # element's slope there, in eval (the mean slope) it leaves it alone
@@ -188,7 +190,8 @@ def polar_op(op) -> Cost:
 def gelu_op(op) -> Cost:
     approximate = op.kwargs.get("approximate", op.args[1] if len(op.args) > 1 else "none")
     recipe = "gelu_tanh" if approximate == "tanh" else "gelu"
-    return Cost.of(*recipe_terms(PER_ELEMENT[recipe], _out_numel(op), recipe))
+    return Cost.of(*recipe_terms(PER_ELEMENT[recipe], _out_numel(op), recipe),
+                   *(requantization(recipe, op.outputs[0]) if op.outputs else ()))
 
 
 @op_rule(*_packets("pow"))
