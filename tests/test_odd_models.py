@@ -1054,6 +1054,50 @@ def test_activations_on_quantized_tensors_count_their_requantization():
     assert torchcount.profile(_QuantizedActivations(), torch.randn(2, 3, 4)).total.cost.mults == 0
 
 
+def test_eager_int8_modules_with_ops_of_their_own_are_counted():
+    """torch.ao.nn.quantized's other modules run quantized:: ops that were all uncounted until
+    2026-12-06. Each is the float layer's terms plus one requantization (1 mult) per element, but for
+    relu6, which clamps the integers. n = 2·3·4·4 = 96 elements, by hand: leaky_relu 1 cmp + 1 mult +
+    1 assign; sigmoid 1 exp + 1 add + 1 div; relu6 2 cmps + 1 assign; softmax over the last dim (24 rows
+    of 4) 24·3 cmps, 24·4 + 24·3 adds, 96 exps, 96 divs; LayerNorm([4]) 24 rows of 4: adds 24·3 (mean)
+    + 96 (x − mean) + 24·3 (variance) + 24 (eps) + 96 (β), mults 96 (squares) + 96 (× 1/σ) + 96 (γ);
+    eval BatchNorm2d(3): adds 3 (eps) + 96 (x − mean) + 96 (β), mults 96 + 96, 3 rsqrt;
+    QFunctional.matmul (2, 3, 5) @ (2, 5, 4): 2·3·4·5 = 120 MACs, 24 requantizations."""
+    import torch.ao.nn.quantized as nnq
+
+    n = 96
+    q = torch.quantize_per_tensor(torch.randn(2, 3, 4, 4), 0.1, 128, torch.quint8)
+
+    def cost(module, *inputs):
+        report = torchcount.profile(module.eval(), inputs if len(inputs) > 1 else inputs[0])
+        assert report.complete, report.uncounted
+        c = report.total.cost
+        return {k: getattr(c, k) for k in ("macs", "mults", "adds", "divs", "cmps", "assigns", "transc")
+                if getattr(c, k)}
+
+    assert cost(nnq.LeakyReLU(0.1, 0, negative_slope=0.2), q) == {"mults": n + n, "cmps": n, "assigns": n}
+    assert cost(nnq.Sigmoid(0.1, 0), q) == {"mults": n, "adds": n, "divs": n, "transc": n}
+    assert cost(nnq.ReLU6(), q) == {"cmps": 2 * n, "assigns": n}
+    assert cost(nnq.Softmax(dim=-1, scale=0.1, zero_point=0), q) == {
+        "mults": n, "adds": 24 * 4 + 24 * 3, "divs": n, "cmps": 24 * 3, "transc": n}
+    ones, zeros = nn.Parameter(torch.ones(4)), nn.Parameter(torch.zeros(4))
+    assert cost(nnq.LayerNorm([4], ones, zeros, 0.1, 0), q) == {
+        "mults": 3 * n + n, "adds": 24 * 3 + n + 24 * 3 + 24 + n, "divs": 2 * 24, "transc": 24}
+    assert cost(nnq.BatchNorm2d(3), q) == {"mults": 2 * n + n, "adds": 3 + n + n, "transc": 3}
+
+    class MatMul(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nnq.QFunctional()
+
+        def forward(self, a, b):
+            return self.f.matmul(a, b)
+
+    a = torch.quantize_per_tensor(torch.randn(2, 3, 5), 0.1, 128, torch.quint8)
+    b = torch.quantize_per_tensor(torch.randn(2, 5, 4), 0.1, 128, torch.quint8)
+    assert cost(MatMul(), a, b) == {"macs": 2 * 3 * 4 * 5, "mults": 2 * 3 * 4}
+
+
 def test_dynamic_quantized_cells():
     N, I, H = 3, 5, 8
     for kind, G in (("LSTMCell", 4), ("GRUCell", 3), ("RNNCell", 1)):

@@ -15,7 +15,9 @@ For an fp16 dynamic Linear there is no activation quantization: MACs and bias on
 Static quantized Linear (``torch.ao.nn.quantized.Linear``) receives an already quantized
 input and requantizes its output: MACs, bias, one multiplication per output element.
 Static quantized convolutions (``Conv{1,2,3}d``, fused ``ConvReLU``), the ``QFunctional``
-ops (add, add_relu, mul, cat), quantized hardswish and quantize/dequantize: see below.
+ops (add, add_relu, mul, cat, matmul), quantized hardswish, the other int8 modules' ops
+(sigmoid, leaky_relu, elu, celu, threshold, relu6, clamp, softmax, the norms) and
+quantize/dequantize: see below.
 Dynamic quantized LSTM / GRU and the RNN/LSTM/GRU cells: the float layer's terms
 (rules/recurrent.py), and with int8 weights, for every gate product of every step, what the
 dynamic Linear adds: the range of its input (the layer's input and the recurrent state,
@@ -42,9 +44,10 @@ from torch.ao.nn.quantized import dynamic as nnqd
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQLinear
 
 from ..cost import Cost, Term, worked
-from ._util import prod
-from .activation import per_element
+from ._util import prod, schema_arg
+from .activation import per_element, softmax_terms
 from .conv import conv_terms
+from .norm import _affine_terms, _running_terms, _stats_terms
 from .recurrent import _GATES, SEQUENTIAL_FORWARDS, _sequence, _step_terms, cell_batch, cell_terms, rnn_terms
 from .registry import module_rule, op_rule, zero_ops
 
@@ -304,6 +307,108 @@ zero_ops(*_existing("conv1d_prepack", "conv2d_prepack", "conv3d_prepack", "conv_
          *[getattr(torch.ops.aten, n) for n in ("q_scale", "q_zero_point", "q_per_channel_scales",
                                                   "q_per_channel_zero_points", "q_per_channel_axis", "qscheme")
            if hasattr(torch.ops.aten, n)])
+
+
+# ---- the other eager-mode int8 modules (torch.ao.nn.quantized: LeakyReLU, Sigmoid, ELU, CELU, ReLU6,
+# Softmax, LayerNorm, GroupNorm, InstanceNorm, BatchNorm, and QFunctional.matmul) run quantized:: ops of
+# their own. Their kernels dequantize, compute in float and quantize the result to the output's scale,
+# but for relu6 and clamp, which clamp the integers: the float layer's terms, plus one requantization
+# per output element where the kernel requantizes (uncounted until 2026-12-06).
+def _requantized(n: int) -> Term:
+    return Term("mults", "requantization", "elements", n, n)
+
+
+_QUANTIZED_ACTIVATIONS = {"sigmoid": "sigmoid", "leaky_relu": "leaky_relu", "elu": "elu", "celu": "celu",
+                          "threshold": "threshold", "relu6": "relu6"}
+
+
+@op_rule(*_existing(*_QUANTIZED_ACTIVATIONS))
+def quantized_activation(op) -> Cost:
+    """``quantized::sigmoid``, ``leaky_relu``, ``elu``, ``celu``, ``threshold``: the float recipe
+    (rules/activation.py) and a requantization per element; ``relu6`` clamps the integers, no
+    requantization."""
+    name = op.op.overloadpacket.__name__
+    n = _elements(op)
+    recipe = _QUANTIZED_ACTIVATIONS[name]
+    return Cost.of(*per_element(recipe, n), *((_requantized(n),) if recipe != "relu6" else ()))
+
+
+@op_rule(*_existing("clamp"))
+def quantized_clamp(op) -> Cost:
+    """``quantized::clamp`` (nnq.Hardtanh, ReLU6's functional form): the bounds quantized once, each
+    integer compared with them (2 cmps + 1 assignment, one bound: 1 + 1); no requantization."""
+    n = _elements(op)
+    lo, hi = schema_arg(op, "min"), schema_arg(op, "max")
+    bounds = 2 if lo is not None and hi is not None else 1
+    return Cost.of(Term("cmps", "comparisons (clamp)", f"{bounds}·elements" if bounds == 2 else "elements",
+                        worked("2×{}", n) if bounds == 2 else n, bounds * n),
+                   Term("assigns", "assignments (clamp)", "elements", n, n))
+
+
+@op_rule(*_existing("softmax"))
+def quantized_softmax(op) -> Cost:
+    """``quantized::softmax`` (nnq.Softmax): the float softmax over the dimension and a requantization
+    per element."""
+    x = op.inputs[0]
+    dim = int(schema_arg(op, "dim"))
+    n = x.shape[dim] if x.shape else 1
+    return Cost.of(*softmax_terms(x.numel // max(n, 1), n), _requantized(x.numel))
+
+
+def _affine(op, elements: int) -> list[Term]:
+    weight, bias = schema_arg(op, "weight"), schema_arg(op, "bias")
+    return [t for t, given in zip(_affine_terms(elements), (weight, bias)) if given is not None]
+
+
+@op_rule(*_existing("layer_norm"))
+def quantized_layer_norm(op) -> Cost:
+    """``quantized::layer_norm`` (nnq.LayerNorm): nn.LayerNorm's terms and a requantization per element."""
+    x = op.inputs[0]
+    n = prod(schema_arg(op, "normalized_shape"))
+    return Cost.of(*_stats_terms(x.numel // max(n, 1), n, "rows"), *_affine(op, x.numel), _requantized(x.numel))
+
+
+@op_rule(*_existing("group_norm"))
+def quantized_group_norm(op) -> Cost:
+    """``quantized::group_norm`` (nnq.GroupNorm): nn.GroupNorm's terms and a requantization per element."""
+    x = op.inputs[0]
+    batch, groups = x.shape[0], int(schema_arg(op, "num_groups"))
+    return Cost.of(*_stats_terms(batch * groups, x.numel // max(batch * groups, 1), "N·G", (batch, groups)),
+                   *_affine(op, x.numel), _requantized(x.numel))
+
+
+@op_rule(*_existing("instance_norm"))
+def quantized_instance_norm(op) -> Cost:
+    """``quantized::instance_norm`` (nnq.InstanceNorm1d/2d/3d: statistics of each instance, no running
+    statistics): nn.InstanceNorm's terms and a requantization per element."""
+    x = op.inputs[0]
+    instances = prod(x.shape[:2])
+    return Cost.of(*_stats_terms(instances, x.numel // max(instances, 1), "instances"), *_affine(op, x.numel),
+                   _requantized(x.numel))
+
+
+@op_rule(*_existing("batch_norm", "batch_norm1d", "batch_norm2d", "batch_norm3d", "batch_norm_relu",
+                    "batch_norm1d_relu", "batch_norm2d_relu", "batch_norm3d_relu"))
+def quantized_batch_norm(op) -> Cost:
+    """``quantized::batch_norm2d`` and the others (nnq.BatchNorm2d/3d, the fused BNReLU): eval-mode
+    nn.BatchNorm's terms with the running statistics, a requantization per element, the ReLU's recipe
+    for ``_relu``."""
+    x = op.inputs[0]
+    channels = x.shape[1] if len(x.shape) > 1 else x.shape[0]
+    n = x.numel
+    relu = "relu" in op.op.overloadpacket.__name__
+    return Cost.of(*_running_terms(channels, n), *_affine(op, n), _requantized(n),
+                   *(per_element("relu", n) if relu else ()))
+
+
+@op_rule(*_existing("matmul"))
+def quantized_matmul(op) -> Cost:
+    """``quantized::matmul`` (QFunctional.matmul): every output element a k-long dot product, as
+    aten.matmul, and a requantization per output element."""
+    a, out = op.inputs[0], op.outputs[0]
+    k = a.shape[-1]
+    return Cost.of(Term("macs", "multiply-accumulates", "outputs·k", worked("{}×{}", out.numel, k), out.numel * k),
+                   _requantized(out.numel))
 
 
 # ---- dynamic quantized recurrent layers as ops (what an nnqd.LSTM/GRU or cell runs: met priced
