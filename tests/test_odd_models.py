@@ -1098,6 +1098,51 @@ def test_eager_int8_modules_with_ops_of_their_own_are_counted():
     assert cost(MatMul(), a, b) == {"macs": 2 * 3 * 4 * 5, "mults": 2 * 3 * 4}
 
 
+@pytest.mark.skipif("onednn" not in torch.backends.quantized.supported_engines, reason="oneDNN's fused int8 ops")
+def test_onednn_fused_int8_conv_add_and_linear_activations_are_counted():
+    """oneDNN's fused modules run ops of their own, uncounted (0 MACs) until 2026-12-06:
+    ConvAdd2d(4, 4, 3, padding=1) on 2×4×6×6 is 2·4·4·9·36 = 10,368 MACs, per output (288) a bias add,
+    the accumulator's add and a requantization (ConvAddReLU2d: + the ReLU); LinearLeakyReLU(4, 5) and
+    LinearTanh(4, 5) on 3 rows are 60 MACs, 15 bias adds, 15 requantizations and the activation
+    (leaky: 1 cmp + 1 mult + 1 assign; tanh: 1 transc) per output."""
+    import torch.ao.nn.intrinsic.quantized as nniq
+
+    engine = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "onednn"
+    try:
+        q = torch.quantize_per_tensor(torch.randn(2, 4, 6, 6), 0.1, 128, torch.quint8)
+        acc = torch.quantize_per_tensor(torch.randn(2, 4, 6, 6), 0.1, 128, torch.quint8)
+        rows = torch.quantize_per_tensor(torch.randn(3, 4), 0.1, 128, torch.quint8)
+        reports = [torchcount.profile(nniq.ConvAdd2d(4, 4, 3, padding=1).eval(), (q, acc)),
+                   torchcount.profile(nniq.ConvAddReLU2d(4, 4, 3, padding=1).eval(), (q, acc)),
+                   torchcount.profile(nniq.LinearLeakyReLU(4, 5, 0.1).eval(), rows),
+                   torchcount.profile(nniq.LinearTanh(4, 5).eval(), rows)]
+    finally:
+        torch.backends.quantized.engine = engine
+    assert all(r.complete for r in reports), [r.uncounted for r in reports]
+    add, add_relu, leaky, tanh = (r.total.cost for r in reports)
+    assert (add.macs, add.adds, add.mults, add.cmps) == (2 * 4 * 4 * 9 * 36, 2 * 288, 288, 0)
+    assert (add_relu.macs, add_relu.adds, add_relu.mults, add_relu.cmps, add_relu.assigns) == (10_368, 576, 288, 288, 288)
+    assert (leaky.macs, leaky.adds, leaky.mults, leaky.cmps, leaky.transc) == (60, 15, 15 + 15, 15, 0)
+    assert (tanh.macs, tanh.adds, tanh.mults, tanh.cmps, tanh.transc) == (60, 15, 15, 0, 15)
+
+
+def test_quantized_embedding_bag_dequantizes_each_row_looked_up_then_sums_each_bag():
+    """nnq.EmbeddingBag(10, 4), 5 look-ups in 2 bags (offsets 0, 2): each of the 5·4 looked-up elements
+    dequantized, q·scale + offset (20 mults, 20 adds), the bags summed ((5 − 2)·4 = 12 adds); with
+    per-sample weights 20 mults more. Its op (quantized::embedding_bag_byte) was uncounted until
+    2026-12-06."""
+    import torch.ao.nn.quantized as nnq
+
+    bag = nnq.EmbeddingBag(10, 4, mode="sum").eval()
+    indices, offsets = torch.tensor([1, 2, 3, 4, 5]), torch.tensor([0, 2])
+    plain = torchcount.profile(bag, (indices, offsets))
+    weighted = torchcount.profile(bag, (indices, offsets, torch.rand(5)))
+    assert plain.complete and weighted.complete
+    assert (plain.total.cost.mults, plain.total.cost.adds, plain.total.params) == (20, 20 + 12, 40)
+    assert (weighted.total.cost.mults, weighted.total.cost.adds) == (20 + 20, 32)
+
+
 def test_dynamic_quantized_cells():
     N, I, H = 3, 5, 8
     for kind, G in (("LSTMCell", 4), ("GRUCell", 3), ("RNNCell", 1)):

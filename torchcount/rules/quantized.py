@@ -108,6 +108,28 @@ def quantized_embedding(m, call) -> Cost:
     )
 
 
+@module_rule(nnq.EmbeddingBag)
+def quantized_embedding_bag(m, call) -> Cost:
+    """``torch.ao.nn.quantized.EmbeddingBag`` (8- or 4-bit rows with a float scale and offset per row;
+    uncounted until 2026-12-06): each looked-up element dequantized, q·scale + offset (1 mult + 1 add),
+    then the float EmbeddingBag's reduction of each bag (rules/embedding.py; per-sample weights 1 mult
+    per looked-up element)."""
+    from .embedding import bag_terms
+
+    indices = call.input
+    lookups, dim = indices.numel, m.embedding_dim
+    bags = call.out.shape[0]
+    weights = call.args[2] if len(call.args) > 2 else call.kwargs.get("per_sample_weights")
+    each = worked("{}×{}", lookups, dim)
+    return Cost.of(
+        Term("params", "parameters (packed)", "num_embeddings·dim", worked("{}×{}", m.num_embeddings, dim),
+             m.num_embeddings * dim),
+        Term("mults", "dequantization q·scale", "lookups·dim", each, lookups * dim),
+        Term("adds", "dequantization + offset", "lookups·dim", each, lookups * dim),
+        *bag_terms(lookups, bags, dim, m.mode, weights is not None),
+    )
+
+
 def _quantization_terms(n_in: int, n_out: int, formula_in: str, formula_out: str, values_in,
                         values_out, label: str) -> list[Term]:
     """Dynamic quantization of ``n_in`` input elements (range and scale) and dequantization of
@@ -246,11 +268,14 @@ def _existing(*names: str) -> list:
 
 
 @op_rule(*_existing("conv1d", "conv2d", "conv3d", "conv1d_relu", "conv2d_relu", "conv3d_relu",
-                    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"))
+                    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+                    "conv2d_add", "conv2d_add_relu"))
 def quantized_conv_op(op) -> "Cost | None":
     """``quantized::conv2d`` (and 1d/3d, ``_relu``, transposed): every weight element times every
     output position (input positions for a transposed one), the bias, one requantization per
-    output, the ReLU's recipe for ``_relu`` — as the quantized Conv modules."""
+    output, the ReLU's recipe for ``_relu`` — as the quantized Conv modules. ``conv2d_add`` (oneDNN's
+    fused ``nniq.ConvAdd2d`` / ``ConvAddReLU2d``, uncounted until 2026-12-06) adds the accumulator
+    tensor to each output, one addition more."""
     packed = _packed(op)
     if packed is None:
         return None
@@ -265,12 +290,17 @@ def quantized_conv_op(op) -> "Cost | None":
         Term("macs", "multiply-accumulates", "weight elements·positions", worked("{}×{}", weight.shape, positions),
              kernel * positions),
         Term("adds", "bias additions", "outputs", outputs, outputs) if packed.bias is not None else None,
+        Term("adds", "additions of the accumulator (conv + add)", "outputs", outputs, outputs)
+        if "_add" in op.op.overloadpacket.__name__ else None,
         Term("mults", "output requantization", "outputs", outputs, outputs),
         *(per_element("relu", outputs, "outputs") if "relu" in str(op.op) else ()),
     )
 
 
-_STATIC_LINEAR = _existing("linear", "linear_relu")
+# oneDNN's fused Linear + activation (``nniq.LinearLeakyReLU``, ``nniq.LinearTanh``; uncounted until 2026-12-06)
+_FUSED_LINEAR_ACTIVATION = {"linear_relu": "relu", "linear_leaky_relu": "leaky_relu", "linear_tanh": "tanh",
+                            "linear_relu_dynamic": "relu", "linear_relu_dynamic_fp16": "relu"}
+_STATIC_LINEAR = _existing("linear", "linear_relu", "linear_leaky_relu", "linear_tanh")
 _DYNAMIC_LINEAR = _existing("linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16",
                             "linear_relu_dynamic_fp16")
 
@@ -295,8 +325,8 @@ def quantized_linear_op(op) -> "Cost | None":
         Term("mults", "output dequantization", "rows·k", worked("{}×{}", rows, k), outputs) if dynamic_int8 else None,
         Term("adds", "bias additions", "rows·k", worked("{}×{}", rows, k), outputs) if packed.bias is not None else None,
         Term("mults", "output requantization", "rows·k", worked("{}×{}", rows, k), outputs)
-        if name in ("linear", "linear_relu") else None,
-        *(per_element("relu", outputs, "outputs") if "relu" in name else ()),
+        if name in ("linear", "linear_relu", "linear_leaky_relu", "linear_tanh") else None,
+        *(per_element(_FUSED_LINEAR_ACTIVATION[name], outputs, "outputs") if name in _FUSED_LINEAR_ACTIVATION else ()),
     )
 
 
