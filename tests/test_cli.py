@@ -1535,3 +1535,19 @@ def test_a_tables_output_file_holds_its_explanations_too(capsys, tmp_path):
                            "--output", csv_file)
     assert code == 0 and "source: rule" in stdout and "source: rule" not in csv_file.read_text()
     assert list(csv.DictReader(io.StringIO(csv_file.read_text())))[0]["macs"] == "64"
+
+
+def test_a_keyword_the_forward_cannot_take_in_method_forward_is_a_usage_error(capsys):
+    """--method 'forward(k=v)' (the default method, named, with keywords): its keywords went to the forward
+    unchecked, so a keyword the forward has no parameter for, or one an --input fills, exited 1 as if the
+    model had failed (after building it). As for any other --method: exit 2, before any forward; a keyword
+    the forward takes is counted as before (LSTM's hx=None: 4×3×(4 + 3) = 84 MACs per step, 2 steps)."""
+    for keywords, says in (("y=1", "Linear.forward() takes no keyword argument 'y'"),
+                           ("input=1", "Linear.forward() is given 'input' twice")):
+        code, out, err = main(capsys, "torch.nn:Linear(4, 3)", "--input", "2x4", "--method", f"forward({keywords})")
+        assert code == 2 and out == "", err
+        assert f"error: --method: method='forward': {says}" in err
+    code, out, err = main(capsys, "torch.nn:LSTM(4, 3)", "--input", "2x4", "--method", "forward(hx=None)",
+                          "--format", "csv")
+    assert code == 0, err
+    assert list(csv.DictReader(io.StringIO(out)))[0]["macs"] == str(2 * 4 * 3 * (4 + 3))

@@ -1297,11 +1297,17 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     # the forward's signature cannot take is the command line's mistake (exit 2), not the model's failure
     positional, given = as_call(inputs) if inputs is not None else ((), {})
     root = _unwrap(model)[0]
-    if method is not None:
-        try:
+    try:
+        if method is not None:
             _check_method(root, method, len(positional), method_keywords)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise UsageError(f"--method: {exc}") from None
+        elif method_keywords:  # --method 'forward(k=v)': the forward's keywords, checked as another method's are
+            if spec.saved == "script":
+                _check_script_keywords(root, spec.label, len(positional), method_keywords)
+            else:
+                _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
+                                method_keywords, "method='forward': ")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UsageError(f"--method: {exc}") from None
     try:
         if method is not None:
             _check_method(root, method, len(positional), {**given, **(keywords or {})})
