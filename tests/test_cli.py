@@ -466,7 +466,7 @@ def test_roofline_option(capsys, tmp_path, monkeypatch):
     rc, _, _ = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json", "--output",
                     tmp_path / "counted.json")
     rc, out, err = main(capsys, tmp_path / "counted.json", "--roofline", target)  # (a saved count: no times)
-    assert rc == 2 and "profile with measure=True for a roofline" in err
+    assert rc == 2 and out == "" and "--roofline needs measured layers; the saved report" in err
 
 
 def test_measure_passes_through_and_counts_passes(capsys, monkeypatch):
@@ -1551,3 +1551,15 @@ def test_a_keyword_the_forward_cannot_take_in_method_forward_is_a_usage_error(ca
                           "--format", "csv")
     assert code == 0, err
     assert list(csv.DictReader(io.StringIO(out)))[0]["macs"] == str(2 * 4 * 3 * (4 + 3))
+
+
+def test_roofline_of_a_saved_unmeasured_report_is_a_usage_error_before_any_output(capsys, tmp_path):
+    """--roofline with a saved report of a run without --measure: the whole table was printed (or --output
+    written) and then the usage error came, exit 2 after the output. Now the error comes first, as for a
+    model run without --measure: nothing on stdout, no file written."""
+    saved = tmp_path / "plain.json"
+    assert main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json", "--output", saved)[0] == 0
+    table = tmp_path / "table.txt"
+    code, out, err = main(capsys, saved, "--roofline", tmp_path / "r.png", "--output", table)
+    assert code == 2 and out == "" and not table.exists() and not (tmp_path / "r.png").exists()
+    assert f"--roofline needs measured layers; the saved report {saved} was not measured" in err

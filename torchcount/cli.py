@@ -1898,9 +1898,9 @@ def _run(argv: list[str]) -> int:
     spec = resolve(args.model)
     other = resolve(args.compare) if args.compare else None
     _check_saved_reports(args, [spec, other])
-    if args.metric == "time_ms":  # (a saved report is read already: whether it was measured is known now)
-        from .analysis.compare import _time_ms
+    from .analysis.compare import _time_ms
 
+    if args.metric == "time_ms":  # (a saved report is read already: whether it was measured is known now)
         unmeasured = [f"{side} = {s.text}" for side, s in (("A", spec), ("B", other))
                       if s.saved == "report" and _time_ms(s.factory()) is None]
         if unmeasured:
@@ -1912,6 +1912,10 @@ def _run(argv: list[str]) -> int:
                          "run is measured already)")
     if args.roofline and not args.measure and spec.saved != "report":
         raise UsageError("--roofline needs measured layers: add --measure (and --ceiling on a CPU, for its roofs)")
+    if args.roofline and spec.saved == "report" and _time_ms(spec.factory()) is None:
+        # (known now, as for --metric time_ms: it printed the whole table, or wrote --output, before failing)
+        raise UsageError(f"--roofline needs measured layers; the saved report {spec.text} was not measured "
+                         "(save one of a --measure run)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         progress = measure_options.get("_bar")
