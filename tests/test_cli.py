@@ -1563,3 +1563,17 @@ def test_roofline_of_a_saved_unmeasured_report_is_a_usage_error_before_any_outpu
     code, out, err = main(capsys, saved, "--roofline", tmp_path / "r.png", "--output", table)
     assert code == 2 and out == "" and not table.exists() and not (tmp_path / "r.png").exists()
     assert f"--roofline needs measured layers; the saved report {saved} was not measured" in err
+
+
+def test_more_positional_inputs_than_the_forward_takes_is_a_usage_error(capsys):
+    """Two --input for Linear's one-input forward ran the forward, whose TypeError exited 1 as a model error
+    ("forward failed in module '(root)'"); a TorchScript forward's count was checked already (exit 2). Now
+    the eager forward's too, before any forward; a forward that takes two (Bilinear) is counted as before,
+    as the Python API counts it."""
+    code, out, err = main(capsys, "torch.nn:Linear(2, 3)", "--input", "1x2", "--input", "1x2")
+    assert code == 2 and out == ""
+    assert "error: --input: Linear.forward() takes 1 positional input(s) (input), not 2" in err
+    code, out, err = main(capsys, "torch.nn:Bilinear(2, 2, 3)", "--input", "1x2", "--input", "1x2", "--format", "csv")
+    assert code == 0, err
+    api = torchcount.profile(nn.Bilinear(2, 2, 3).eval(), input_size=[(1, 2), (1, 2)])
+    assert int(list(csv.DictReader(io.StringIO(out)))[0]["macs"]) == api.total.macs > 0

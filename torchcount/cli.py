@@ -1202,6 +1202,24 @@ def _script_takes(model) -> str:
     return "its forward takes " + (", ".join(f"{a.name}: {a.type}" for a in arguments) or "no inputs")
 
 
+def _check_positional(forward, name: str, positional: int) -> None:
+    """A ``TypeError`` for more positional inputs than an eager forward takes (one without ``*args``), as
+    :func:`_check_script_keywords` says for a TorchScript forward: it ran the forward, whose TypeError
+    read as the model's failure (exit 1). Fewer are left to the forward (a default, or a pre-hook, may
+    fill them). Nothing for a signature Python cannot read."""
+    try:
+        parameters = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = inspect.Parameter
+    if any(p.kind is kinds.VAR_POSITIONAL for p in parameters):
+        return
+    takes = [p.name for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+    if positional > len(takes):
+        raise TypeError(f"{name} takes {len(takes)} positional input(s) ({', '.join(takes) or 'none'}), "
+                        f"not {positional}")
+
+
 def _check_script_keywords(model, label: str, positional: int, keywords: dict) -> None:
     """A ``TypeError`` for more positional inputs than a TorchScript forward's schema takes, a keyword it
     has no argument for, or one the positional inputs fill already (Python cannot read a ScriptMethod's
@@ -1313,9 +1331,11 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
             _check_method(root, method, len(positional), {**given, **(keywords or {})})
         elif spec.saved == "script":
             _check_script_keywords(root, spec.label, len(positional), {**given, **(keywords or {})})
-        elif given or keywords:
-            _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
-                            {**given, **(keywords or {})})
+        else:
+            _check_positional(root.forward, f"{type(root).__name__}.forward()", len(positional))
+            if given or keywords:
+                _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
+                                {**given, **(keywords or {})})
     except TypeError as exc:
         raise UsageError(f"--input: {exc}") from None
     if method_keywords:
