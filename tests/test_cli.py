@@ -1577,3 +1577,12 @@ def test_more_positional_inputs_than_the_forward_takes_is_a_usage_error(capsys):
     assert code == 0, err
     api = torchcount.profile(nn.Bilinear(2, 2, 3).eval(), input_size=[(1, 2), (1, 2)])
     assert int(list(csv.DictReader(io.StringIO(out)))[0]["macs"]) == api.total.macs > 0
+
+
+def test_an_empty_sort_is_a_usage_error_in_every_format(capsys):
+    """--sort '' sorted the table by ops (the tree flattened, a '(root) (self)' row added) and left the CSV in
+    tree order, silently, where --by-type refused it: a usage error now, in every format, as --columns ''."""
+    for options in ([], ["--format", "csv"], ["--format", "markdown"], ["--top", "1"], ["--by-type"]):
+        code, out, err = main(capsys, "torch.nn:Linear(2, 3)", "--input", "1x2", "--sort", "", *options)
+        assert code == 2 and out == "", (options, out)
+        assert "error:" in err and "sort" in err, (options, err)

@@ -1871,6 +1871,8 @@ def _run(argv: list[str]) -> int:
     twice = sorted({n for n in named if named.count(n) > 1})
     if twice:  # the second would replace the first, silently
         raise UsageError(f"--input {twice[0]}=… is given more than once")
+    if args.sort is not None and not args.sort.strip():  # (the table sorted by ops, the CSV not at all)
+        raise UsageError("--sort is empty; e.g. --sort params")
     if (args.sort is not None or args.top is not None) and args.format == "json" and not args.by_type:
         raise UsageError("--sort/--top apply to table, markdown and csv (and --by-type's JSON); JSON always "
                          "holds every row")
