@@ -1586,3 +1586,16 @@ def test_an_empty_sort_is_a_usage_error_in_every_format(capsys):
         code, out, err = main(capsys, "torch.nn:Linear(2, 3)", "--input", "1x2", "--sort", "", *options)
         assert code == 2 and out == "", (options, out)
         assert "error:" in err and "sort" in err, (options, err)
+
+
+def test_sorting_by_share_says_what_share_is_not_that_it_needs_measure(capsys, tmp_path):
+    """--sort share (a column of every table) said "no row of this report has it (it needs --measure, or a
+    report saved from a --measure run)", also for a measured report, where it failed the same: share is each
+    row's ops over the total, so the error now says --sort ops gives its order."""
+    saved = tmp_path / "m.json"
+    assert main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--device", "cpu", "--measure", "--warmup", "0",
+                "--repeat", "1", "--format", "json", "--output", saved)[0] == 0
+    for model in ("torch.nn:Linear(8, 4)", saved):
+        code, out, err = main(capsys, model, *(["--input", "2x8"] if model != saved else []), "--sort", "share")
+        assert code == 2 and out == "" and "--measure" not in err, err
+        assert "cannot sort by 'share': it is each row's share of the total ops, so --sort ops gives its order" in err

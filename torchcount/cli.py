@@ -1602,6 +1602,10 @@ def _sort_value(key: str, report, conv) -> Callable:
                 v = _number(pair[0].shown_extra(pair[1]).get(extra))  # a parent's own part: its self time
                 return (0, -v) if v is not None else (1, 0)
             return by_extra
+    if k in ("share", "#"):  # (columns of the measured preset too, but no measurement: they said "it needs --measure")
+        raise UsageError(f"cannot sort by {key!r}: " + (
+            "it is each row's share of the total ops, so --sort ops gives its order" if k == "share"
+            else "it is the rows' order without --sort"))
     if any(k == c.lower() for preset in _column_presets().values() for c in preset):
         raise UsageError(f"cannot sort by {key!r}: no row of this report has it"
                          + (" (peak_MiB is measured on CUDA only)" if k == "peak_mib"
