@@ -339,6 +339,10 @@ def test_parse_input():
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--energy-layers", "2"], 2, "--warmup, --repeat, --ceiling, --energy and --energy-layers need --measure"),
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--top", "0"], 2, "expected a positive integer"),
+    # (an empty file name was taken as none: the table on stdout, no plot drawn, unsaid)
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--output", ""], 2, "--output is empty; give a file name"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--plot", " "], 2, "--plot is empty; give a file name"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--roofline", ""], 2, "--roofline is empty"),
     # (0 layers was taken, with or without --measure, and measured nothing, unsaid)
     (["torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--energy-layers", "0"], 2,
      "--energy-layers: expected a positive integer, got '0'"),

@@ -1900,6 +1900,10 @@ def _run(argv: list[str]) -> int:
                          + ("--depth" if args.depth is not None else "--columns"))
     if args.receptive_field and args.method_parsed[0] is not None:
         raise UsageError("--receptive-field follows the forward's data flow; it cannot be combined with --method")
+    for option, path in (("--output", args.output), ("--plot", args.plot), ("--roofline", args.roofline)):
+        if path is not None and not path.strip():  # (an empty name was taken as none given: stdout, no plot)
+            raise UsageError(f"{option} is empty; give a file name, e.g. {option} "
+                             + ("report.txt" if option == "--output" else "layers.png"))
     for option, path in (("--plot", args.plot), ("--roofline", args.roofline)):
         if path and Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
             raise UsageError(f"{option} {path}: use a .png, .svg or .pdf file name")
