@@ -1000,11 +1000,7 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
                       extra=extra, self_extra=own, module=m, members=tuple(r.path for r in members))
             rows_before.setdefault(id(members[0]), []).append(row)
         elif params:
-            anchor = path
-            while anchor:
-                anchor = anchor.rpartition(".")[0]
-                if anchor in called_paths:
-                    break
+            anchor = _nearest_called_ancestor(path, called_paths)
             if anchor in ruled_paths:
                 continue  # a rule reads its weights (out_proj, packed params): that row holds them
             rows_after.setdefault(anchor, []).append(
@@ -1025,6 +1021,15 @@ def _with_uncalled_rows(layers: list, uncalled: list, called_paths: set, ruled_p
     return out
 
 
+def _nearest_called_ancestor(path: str, called_paths: set) -> str:
+    """The path of the nearest module above ``path`` that was called ("" for the root)."""
+    while path:
+        path = path.rpartition(".")[0]
+        if path in called_paths:
+            break
+    return path
+
+
 def _weights_read_above(idle: list, trace: Trace, called_paths: set) -> dict[str, str]:
     """The rows of modules never called whose weights their nearest called ancestor most likely reads
     itself: path → that ancestor's path, where the ancestor's own recorded ops take, among their
@@ -1033,14 +1038,9 @@ def _weights_read_above(idle: list, trace: Trace, called_paths: set) -> dict[str
     keeps no tensor (a second look only for these rows, after the pass)."""
     anchors = {}
     for r in idle:
-        anchor = r.path
-        while anchor:
-            anchor = anchor.rpartition(".")[0]
-            if anchor in called_paths:
-                break
         shapes = {tuple(p.shape) for p in r.module.parameters()} if r.module is not None else set()
         if shapes:
-            anchors[r.path] = (anchor, shapes)
+            anchors[r.path] = (_nearest_called_ancestor(r.path, called_paths), shapes)
     wanted = {anchor for anchor, _ in anchors.values()}
     seen: dict = {}
     for call in trace.calls:
