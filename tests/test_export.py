@@ -394,15 +394,123 @@ def _zoo():
         # a TorchScript model: its submodules have no rows (their ops are its own), as in the file
         "script": torchcount.profile(torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU())), torch.randn(2, 4),
                                      warn=False),
+        # a convolution, a BatchNorm (its parameters listed), a module never called, the root's own work
+        "conv block": torchcount.profile(_ConvBlock().eval(), torch.randn(1, 3, 8, 8)),
+        "lstm proj": torchcount.profile(nn.LSTM(8, 16, 2, bidirectional=True, proj_size=4), torch.randn(5, 1, 8)),
+        "gru": torchcount.profile(nn.GRU(8, 16), torch.randn(5, 1, 8)),
+        "mha": torchcount.profile(nn.MultiheadAttention(16, 2), (torch.randn(3, 1, 16),) * 3),
     }
 
 
-def _without_module(text: str) -> str:
-    """An explanation less what only the module gives: its repr on the first line, its parameters listed."""
-    lines = text.splitlines()
-    lines[0] = lines[0].split("  ", 1)[0]
-    # (only the listing: "(registered on it; N with its children)" after it is the saved row's too)
-    return "\n".join(re.sub(r"^(  params = [\d,]+)  \([^()]*\)", r"\1", line) for line in lines)
+class _ConvBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.unused = nn.Linear(2, 2)
+        self.fc = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.fc((self.bn(self.conv(x)) + 1).mean((2, 3)))
+
+
+def test_a_saved_report_carries_each_modules_repr_and_parameter_shapes():
+    """explain of a loaded report lacked the module's repr and its parameters' names and shapes (only the
+    model gave them): the JSON rows now carry them, one line each. By hand: LSTM(8, 16, 2, bidirectional,
+    proj_size=4) has per direction and layer weight_ih 4H×I (I = 8, then 2·4 = 8 from both directions'
+    projections), weight_hh 4H×P = 64×4, two biases of 4H = 64, weight_hr P×H = 4×16."""
+    zoo = _zoo()
+    lstm = zoo["lstm proj"].to_dict()["layers"][0]
+    assert lstm["module_repr"] == "LSTM(8, 16, proj_size=4, num_layers=2, bidirectional=True)"
+    assert lstm["param_shapes"].startswith("weight_ih_l0 64x8; weight_hh_l0 64x4; bias_ih_l0 64; bias_hh_l0 64; "
+                                           "weight_hr_l0 4x16; weight_ih_l0_reverse 64x8; ")
+    assert lstm["param_shapes"].endswith("; weight_ih_l1_reverse 64x8; weight_hh_l1_reverse 64x4; "
+                                         "bias_ih_l1_reverse 64; bias_hh_l1_reverse 64; weight_hr_l1_reverse 4x16")
+    loaded = torchcount.load_report(zoo["lstm proj"].to_json())
+    text = loaded.explain("")
+    assert text.splitlines()[0] == "(root): LSTM  LSTM(8, 16, proj_size=4, num_layers=2, bidirectional=True)"
+    # 4 directions-and-layers × (512 + 256 + 64 + 64 + 64) = 3,840
+    assert "  params = 3,840  (weight_ih_l0 64×8 = 512; weight_hh_l0 64×4 = 256; bias_ih_l0 64 = 64; " in text
+    # MultiheadAttention's rule prices its out_proj: its parameters are listed with dotted names
+    mha = torchcount.load_report(zoo["mha"].to_json()).explain("")
+    assert ("params = 1,088  (in_proj_weight 48×16 = 768; in_proj_bias 48 = 48; out_proj.weight 16×16 = 256; "
+            "out_proj.bias 16 = 16)") in mha
+    rows = {d["path"]: d for d in zoo["conv block"].to_dict()["layers"]}
+    assert rows["conv"]["module_repr"] == "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    assert rows["conv"]["param_shapes"] == "weight 4x3x3x3; bias 4"
+    assert rows["unused"]["module_repr"] == "Linear(in_features=2, out_features=2, bias=True)"  # never called
+    assert rows[""]["module_repr"] is None and rows[""]["param_shapes"] == ""  # a parent: no repr, none of its own
+    loaded = torchcount.load_report(zoo["conv block"].to_json())
+    assert "  params = 8  (weight 4 = 4; bias 4 = 4)" in loaded.explain("bn")
+    assert loaded.explain("unused").startswith("unused: Linear  Linear(in_features=2, out_features=2, bias=True)\n")
+    assert loaded.explain("(root) (self)") == zoo["conv block"].explain("(root) (self)")  # the '+ 1' and the mean
+    # a parameter of its own, 0-d: 'scalar', as explain writes it
+    scaled = torchcount.profile(_ScalarScaled(), torch.randn(2, 4))
+    assert scaled.to_dict()["root"]["param_shapes"] == "scale scalar"
+    assert torchcount.load_report(scaled.to_json()).explain("") == scaled.explain("")
+    assert "params = 1  (scale scalar = 1) (registered on it; 21 with its children)" in scaled.explain("")
+
+
+class _ScalarScaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x):
+        return self.lin(x) * self.scale
+
+
+def test_a_report_saved_before_the_module_fields_loads_and_says_what_it_lacks():
+    """A file without module_repr and param_shapes (an earlier torchcount's) still loads; its explanations say
+    what is not in it where the model's would show it, rather than leaving it out silently, and it is written
+    back without them (so read again, it says the same)."""
+    report = torchcount.profile(_ConvBlock().eval(), torch.randn(1, 3, 8, 8))
+    old = report.to_dict()
+    for d in old["layers"] + [old["root"]]:
+        del d["module_repr"], d["param_shapes"]
+    loaded = torchcount.load_report(old)
+    assert loaded.to_dict() == old
+    conv = loaded.explain("conv").splitlines()
+    assert conv[0] == ("conv: Conv2d  (its repr is not in the saved file, written by an earlier torchcount: "
+                       "profile the model and save it again to have it)")
+    assert conv[1:] == report.explain("conv").splitlines()[1:]  # (its params line is the rule's worked line)
+    assert ("  params = 8  (their names and shapes are not in the saved file, written by an earlier torchcount: "
+            "profile the model and save it again to have it)") in loaded.explain("bn")
+    # a parent (rows below it) would show no repr, and the root here has no parameters of its own to list
+    assert loaded.explain("") == report.explain("")
+    assert "not in the saved file" in loaded.explain("unused").splitlines()[0]
+
+
+def test_a_saved_reports_module_fields_of_the_wrong_kind_are_named():
+    report = torchcount.profile(_ConvBlock().eval(), torch.randn(1, 3, 8, 8))
+    d = report.to_dict()
+    d["layers"][1]["param_shapes"] = "weight 4×3"
+    with pytest.raises(ValueError, match=r"layers\[1\] \('conv'\): field 'param_shapes' holds 'weight 4×3', not"):
+        torchcount.load_report(d)
+    d = report.to_dict()
+    d["layers"][1]["module_repr"] = 3
+    with pytest.raises(ValueError, match=r"layers\[1\] \('conv'\): field 'module_repr' is a number \(3\), not a string or null"):
+        torchcount.load_report(d)
+
+
+def test_the_module_fields_add_at_most_two_lines_a_row_to_the_json():
+    """module_repr and param_shapes are one line each in the indented JSON, however many parameters."""
+    for name in ("lstm proj", "resnet18"):
+        report = _zoo_entry(name)
+        d = report.to_dict()
+        rows = d["layers"] + [d["root"]]
+        for row in rows:
+            del row["module_repr"], row["param_shapes"]
+        assert len(report.to_json().splitlines()) - len(json.dumps(d, indent=2).splitlines()) == 2 * len(rows)
+
+
+def _zoo_entry(name):
+    if name == "lstm proj":
+        return torchcount.profile(nn.LSTM(8, 16, 2, bidirectional=True, proj_size=4), torch.randn(5, 1, 8))
+    from torchvision.models import resnet18
+
+    return torchcount.profile(resnet18().eval(), input_size=(1, 3, 64, 64))
 
 
 def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
@@ -425,7 +533,9 @@ def test_a_loaded_report_shows_exports_and_explains_what_was_saved(tmp_path):
         assert loaded.header() == report.header() and loaded.footer() == report.footer(), name
         assert [r.path for r in loaded.unit_rows()] == [r.path for r in report.unit_rows()], name
         for row in report.layers:
-            assert loaded.explain(row.path) == _without_module(report.explain(row.path)), (name, row.path)
+            # the module's repr and its parameters' names and shapes too, from the file (module_repr, param_shapes)
+            assert loaded.explain(row.path) == report.explain(row.path), (name, row.path)
+        assert loaded.explain("") == report.explain(""), name
     # spec §1's numbers, read from the file: the first convolution and the whole network
     loaded = torchcount.load_report(tmp_path / "worksheet.json")
     assert [(r.params, r.flops) for r in loaded.layers] == SPEC_1
@@ -443,7 +553,7 @@ def test_a_torchscript_models_worked_lines_are_its_own_ops_as_in_its_file():
     text = report.explain("")
     assert "source: the ops it ran\n" in text and "outside its children" not in text
     assert "FLOPs [flops] = 2×24 + 6 + 6 = 60" in text
-    assert torchcount.load_report(report.to_json()).explain("") == _without_module(text)
+    assert torchcount.load_report(report.to_json()).explain("") == text
 
 
 def test_a_convention_of_your_own_named_as_a_built_in_keeps_its_unit_and_words():

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import re
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .capture import FunctionMethod
@@ -137,7 +138,36 @@ def _row_dict(row: "Row", conv: Convention) -> dict:
         "extra": jsonable(row.extra),
         "self_extra": jsonable(row.self_extra or {}),
         "called_from": list(row.called_from),
+        **_module_dict(row),
     }
+
+
+def _module_dict(row: "Row") -> dict:
+    """What ``explain`` shows of the row's module: its repr (``null`` where none is shown) and the
+    parameters of its params line as ``"weight 64x3x11x11; bias 64"`` (``null`` where not known: no
+    module). A field a loaded older file did not carry stays out, so that it is read back as not saved."""
+    out = {}
+    if row.saved_module is None or "module_repr" in row.saved_module:
+        out["module_repr"] = row.module_repr()
+    if row.saved_module is None or "param_shapes" in row.saved_module:
+        shapes = row.param_shapes()
+        out["param_shapes"] = None if shapes is None else "; ".join(
+            f"{name} {_shape_text([shape])}" for name, shape in shapes)
+    return out
+
+
+def _parse_param_shapes(text: "str | None") -> "list | None":
+    """``param_shapes`` as written by :func:`_module_dict`: ``[(name, shape)]``."""
+    if text is None:
+        return None
+    out = []
+    for item in text.split("; ") if text else ():
+        name, _, shape = item.rpartition(" ")
+        if not name or not re.fullmatch(r"scalar|\d+(x\d+)*", shape):
+            raise _WrongKind(f"field 'param_shapes' holds {item!r}, not 'name shape' (as 'weight 64x3x3x3', "
+                             f"'scale scalar'), items separated by '; '")
+        out.append((name, () if shape == "scalar" else tuple(int(d) for d in shape.split("x"))))
+    return out
 
 
 def jsonable(value: Any) -> Any:
@@ -166,8 +196,9 @@ def load_report(source: Any) -> "Report":
     """A report saved with :func:`to_json` (a path, the JSON text, or :func:`to_dict`'s dict), as a
     :class:`~torchcount.report.Report`: its table, exports, other conventions (the file keeps every
     cost category) and comparisons (``torchcount.compare(saved, new)``) work as on the report that was
-    saved. Rows have no ``module`` (the model is not loaded): ``explain`` gives the saved worked lines
-    without the module's repr and parameter listing. Nothing is recounted."""
+    saved. Rows have no ``module`` (the model is not loaded): ``explain`` shows the module's repr and
+    parameters as the file holds them (``module_repr``, ``param_shapes``; a file of an earlier torchcount
+    has neither, and explain says so). Nothing is recounted."""
     from .report import Report, Row, Total, Uncounted
 
     data = _document(source)
@@ -213,7 +244,11 @@ def load_report(source: Any) -> "Report":
                                for t in d["terms"]),
                    uncounted_ops=dict(d["uncounted_ops"]), extra=dict(d["extra"]),
                    self_extra=dict(d["self_extra"]) or None, called_from=tuple(d["called_from"]),
-                   input_dtypes=list(d.get("input_dtypes", [])), output_dtypes=list(d.get("output_dtypes", [])))
+                   input_dtypes=list(d.get("input_dtypes", [])), output_dtypes=list(d.get("output_dtypes", [])),
+                   # (a file of an earlier torchcount has neither: explain says they were not saved)
+                   saved_module={**({"module_repr": d["module_repr"]} if "module_repr" in d else {}),
+                                 **({"param_shapes": _parse_param_shapes(d["param_shapes"])}
+                                    if "param_shapes" in d else {})})
 
     layers = [_read(f"layers[{i}]" + (f" ({d['path']!r})" if isinstance(d, dict) and isinstance(d.get("path"), str)
                                       else ""), lambda d=d: row(d)) for i, d in enumerate(data["layers"])]
@@ -264,7 +299,8 @@ _NULL = type(None)
 #: the kinds of the fields a row, a term, the total and the coverage read with no conversion: a number
 #: given as a string (a hand-edited file) failed only when shown ("Cannot specify ',' with 's'.")
 _ROW_FIELDS = {"index": (int,), "path": (str,), "type": (str,), "depth": (int,), "calls": (int,), "params": (int,),
-               "self_params": (int,), "status": (str,), "rule": (str, _NULL), "activation": (int, _NULL)}
+               "self_params": (int,), "status": (str,), "rule": (str, _NULL), "activation": (int, _NULL),
+               "module_repr": (str, _NULL), "param_shapes": (str, _NULL)}
 _TERM_FIELDS = {"category": (str,), "what": (str,), "formula": (str,), "substituted": (str,), "value": (int, float)}
 _TOTAL_FIELDS = {k: (int,) for k in ("params", "trainable_params", "frozen_params", "buffers", "param_bytes",
                                      "buffer_bytes")}

@@ -88,10 +88,39 @@ class Row(_Counted):
     #: calls, as recorded: 0 where a rule priced it (no op is recorded there) and in a saved report.
     #: What measuring holds its own time against (each op comes with a dispatch)
     own_ops: int = field(default=0, repr=False, compare=False)
+    #: a row read from a saved report (``load_report``), whose module is not loaded: what the file holds
+    #: of it, ``"module_repr"`` and ``"param_shapes"`` as :meth:`module_repr` and :meth:`param_shapes`
+    #: give them (a key is absent where the file did not carry it: written by an earlier torchcount);
+    #: None for a profiled row, whose ``module`` gives them
+    saved_module: "dict | None" = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.path or "(root)"
+
+    def module_repr(self) -> "str | None":
+        """The module's repr as ``explain`` shows it after the type: of a module with no submodules (a
+        container's would be its whole subtree); None where none is shown (a module with submodules, a
+        torch.export layer, whose row names another type than its holder's) or it is not known (a saved
+        report whose file did not carry it: ``saved_module``)."""
+        if self.saved_module is not None:
+            return self.saved_module.get("module_repr")
+        m = self.module
+        if m is None or next(m.children(), None) is not None or type(m).__name__ != self.type:
+            return None
+        return repr(m)
+
+    def param_shapes(self) -> "list | None":
+        """``(name, shape)`` of each parameter ``explain`` lists on the row's params line: those registered
+        on the module, or, where a rule prices it with its submodules (MultiheadAttention's ``out_proj``:
+        ``params`` ≠ ``self_params``), those of its subtree (dotted names); None where not known (no module,
+        a saved report whose file did not carry them)."""
+        if self.saved_module is not None:
+            return self.saved_module.get("param_shapes")
+        if self.module is None:
+            return None
+        recurse = self.status == "rule" and self.params != self.self_params
+        return [(name, tuple(p.shape)) for name, p in self.module.named_parameters(recurse=recurse)]
 
     def shown_cost(self, own: bool = False) -> Cost:
         """The cost as shown for the whole module, or (``own``) for its own part only."""
@@ -370,9 +399,11 @@ class Report:
         repeat (a loop's steps) is written once, with how many times it ran."""
         conv = get_convention(convention or self.convention)
         row = self.row(path)
-        # (the module's repr, not where the row names another type: a torch.export layer's holder of parameters)
-        lines = [f"{row.name}: {row.type}" + (f"  {row.module!r}" if row.module is not None and not list(
-            row.module.children()) and type(row.module).__name__ == row.type else "")]
+        text = row.module_repr()
+        lines = [f"{row.name}: {row.type}" + (f"  {text}" if text is not None else "")
+                 # (a saved report's file without it: say so, where a leaf would have shown it)
+                 + (f"  ({_NOT_SAVED.format('its repr is')})" if _not_saved(row, "module_repr")
+                    and not self._has_children(row) else "")]
         method_root = self.method is not None and row is self.root
         if row.calls == 0:  # never called itself
             if row.members:
@@ -430,9 +461,9 @@ class Report:
                 lines.append(f"  params = {t.formula} = {t.substituted} = {t.value:,}")
             elif row.status == "rule" and row.params != row.self_params:
                 # the rule covers its children (MHA's out_proj): their parameters are its too, as in the table
-                lines.append(f"  params = {row.params:,}" + _param_listing(row.module, recurse=True))
+                lines.append(f"  params = {row.params:,}" + _param_listing(row, row.params))
             else:
-                lines.append(f"  params = {row.self_params:,}" + _param_listing(row.module)
+                lines.append(f"  params = {row.self_params:,}" + _param_listing(row, row.self_params)
                              + (f" (registered on it; {row.params:,} with its children)"
                                 if row.params != row.self_params else ""))
             weighted = []
@@ -748,11 +779,22 @@ def _extra(value) -> str:
     return str(value)
 
 
-def _param_listing(module, recurse: bool = False) -> str:
-    if module is None:
-        return ""
-    parts = [f"{name} {'×'.join(map(str, p.shape)) or 'scalar'} = {p.numel():,}"
-             for name, p in module.named_parameters(recurse=recurse)]
+#: what a saved report's explain says of a field its file did not carry
+_NOT_SAVED = "{} not in the saved file, written by an earlier torchcount: profile the model and save it again to have it"
+
+
+def _not_saved(row: Row, key: str) -> bool:
+    """A saved report's row whose file did not carry ``key`` of its module (``Row.saved_module``)."""
+    return row.saved_module is not None and key not in row.saved_module
+
+
+def _param_listing(row: Row, count: int) -> str:
+    """The parameters of the row's params line, ``(name shape = numel; …)``, of :meth:`Row.param_shapes`."""
+    shapes = row.param_shapes()
+    if shapes is None:
+        return f"  ({_NOT_SAVED.format('their names and shapes are')})" \
+            if count and _not_saved(row, "param_shapes") else ""
+    parts = [f"{name} {'×'.join(map(str, shape)) or 'scalar'} = {math.prod(shape):,}" for name, shape in shapes]
     return f"  ({'; '.join(parts)})" if parts else ""
 
 
