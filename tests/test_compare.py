@@ -374,3 +374,38 @@ def test_a_bar_in_a_type_name_is_escaped_in_markdown():
         text = torchcount.compare(ra, rb, by=by).table(tablefmt="github")
         assert "A\\|B" in text and " A|B " not in text
     assert "A|B" in torchcount.compare(ra, rb, by="type").table()  # (plain text: as it is)
+
+
+def test_the_compare_json_says_the_depth_its_lines_are_cut_at(capsys, tmp_path):
+    """--compare --format json --depth N cut the per-layer lines at depth N (a block's line holds its layers)
+    and the document did not say so: a line '0' read as the module alone. The document now has `depth`
+    (null: every row a line), each path line its module's depth as a report row's `depth`, and so does
+    compare(). By hand: Linear(4, 4) 16 MACs against Linear(4, 3) 12, then Linear(4, 2) 8 against Linear(3, 2) 6."""
+    import json
+
+    from torchcount.cli import main
+
+    f = tmp_path / "tc_depth_pair.py"
+    f.write_text("from torch import nn\n"
+                 "def a():\n    return nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2))\n"
+                 "def b():\n    return nn.Sequential(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), nn.Linear(3, 2))\n")
+    args = [f"{f}:a", "--input", "1x4", "--compare", f"{f}:b", "--convention", "macs", "--format", "json"]
+    seen = {}
+    for depth in (None, 1, 0):
+        assert main(args + ([] if depth is None else ["--depth", str(depth)])) == 0
+        d = json.loads(capsys.readouterr()[0])
+        assert d["depth"] == depth
+        seen[depth] = [(l["module"], l["depth"], l["a"], l["b"]) for l in d["layers"]]
+    assert seen[None] == [("0.0", 2, 16, 12), ("0.1", 2, 0, 0), ("1", 1, 8, 6)]
+    assert seen[1] == [("0", 1, 16, 12), ("1", 1, 8, 6)]
+    assert seen[0] == [("(root)", 0, 24, 18)]
+    # the CSV keeps its columns (the table's); the depth is the JSON's
+    assert main(args[:-1] + ["csv", "--depth", "1"]) == 0
+    assert "depth" not in capsys.readouterr()[0].splitlines()[0].split(",")
+    # compare() says it too; a line summed by type has no module depth
+    ra = torchcount.profile(nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), nn.Linear(4, 2)), torch.randn(1, 4))
+    rb = torchcount.profile(nn.Sequential(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), nn.Linear(3, 2)), torch.randn(1, 4))
+    c = compare(ra, rb, convention="macs", depth=1)
+    assert c.depth == 1 and [(l.name, l.depth) for l in c.layers] == [("0", 1), ("1", 1)]
+    assert compare(ra, rb).depth is None
+    assert {l.depth for l in compare(ra, rb, by="type").layers} == {None}

@@ -1736,13 +1736,15 @@ def render_comparison(a, b, args, conv) -> str:
         layers = [{"module": l.name, "type_a": l.type_a, "a": l.a, "type_b": l.type_b, "b": l.b,
                    "difference": l.difference, "reduction_percent": l.reduction, "partial": l.partial}
                   for l in cmp.layers]
+        if args.format == "json":  # (each line's module depth, as a report row's; the CSV's columns are as they were)
+            layers = [{**line, "depth": l.depth} for line, l in zip(layers, cmp.layers)]
     if args.format == "json":
         # (the totals and per-layer lines of the table and the CSV too: the two reports alone left
         # the layer matching, the partial flags and --depth to be worked out again)
         doc = {"schema": "torchcount.comparison", "schema_version": export.SCHEMA_VERSION,
                "convention": conv.name, "a": export.to_dict(a, conv), "b": export.to_dict(b, conv),
                "reduction_percent": cmp.reduction, "totals": totals, "layers": layers,
-               "by": cmp.by, "metric": cmp.metric}
+               "by": cmp.by, "metric": cmp.metric, "depth": cmp.depth}
         return json.dumps(export.jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
     if args.format == "csv":  # (each line says its convention, as a report's CSV does: "total ops" is its count)
         # (the totals' lines say what they are; the layers' figures are the metric's)

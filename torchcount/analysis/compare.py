@@ -30,6 +30,9 @@ class Line:
     #: True when a side's figure leaves out work that had no formula (an op without a rule in this
     #: layer or below it): a lower bound, shown with "†", never a plain 0 against the other side
     partial: bool = False
+    #: a per-layer line's module depth, as a report row's (dots in its path + 1, the root 0): a line cut at
+    #: the comparison's ``depth`` holds what its submodules did; None for a total and a layer type's line
+    depth: "int | None" = None
 
     @property
     def difference(self) -> int | float:
@@ -61,6 +64,9 @@ class Comparison:
     by: str = "path"
     #: what the per-layer lines compare: "ops" (the convention's), "MACs", "params", "bytes" or "time_ms"
     metric: str = "ops"
+    #: the depth the per-layer lines are cut at (``compare(..., depth=)``, as ``Report.table``'s: a deeper
+    #: module rolls up into its ancestor's line); None where every row is a line (and with ``by="type"``)
+    depth: "int | None" = None
 
     @property
     def ops(self) -> Line:
@@ -231,8 +237,9 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         # (a parameter count or a measured time holds whatever ran: no formula is missing from it)
         part = metric in _WORK and (bool(ra and shown_uncounted(*ra, below_a)) or
                                     bool(rb and shown_uncounted(*rb, below_b)))
-        layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part))
-    return Comparison(name_a, name_b, conv, a, b, totals, layers, by, metric)
+        layers.append(Line(name, va, vb, ra[0].type if ra else "", rb[0].type if rb else "", comparable, part,
+                           (ra or rb)[0].depth))
+    return Comparison(name_a, name_b, conv, a, b, totals, layers, by, metric, depth)
 
 
 #: the per-layer metrics other than the convention's ops, as the table heads their lines
