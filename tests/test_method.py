@@ -1317,3 +1317,56 @@ def test_a_param_group_the_method_adds_is_removed(step):
         m(x).pow(2).sum().backward()
         m.opt.step()
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters()))
+
+
+def test_more_inputs_than_the_method_takes_and_bad_method_text_are_usage_errors(tmp_path, capsys):
+    """Three --input tensors for ToyLM.generate(ids, new_tokens) ran the method, whose TypeError exited 1 as
+    a model error ('failed outside any module's forward'), as profile(method=) raised a ForwardError: now a
+    TypeError naming what the method takes, before any forward (exit 2, '--input'). A keyword given twice in
+    --method was taken as its last value, silently; malformed literal text said 'bad arguments in' without
+    the option, and Python's '(<unknown>, line 1)'."""
+    model, ids = ToyLM(), torch.zeros(1, 4, dtype=torch.long)
+    calls = []
+    model.register_forward_pre_hook(lambda *args: calls.append(1))
+    with pytest.raises(TypeError, match=r"^method='generate': ToyLM.generate\(\) takes 2 positional input\(s\) "
+                                        r"\(ids, new_tokens\), not 3$"):
+        profile(model, (ids, ids, ids), method="generate")
+    assert calls == []  # no forward ran
+    # two: the second fills new_tokens, as Python would call it (a default may be given positionally)
+    assert profile(_KeywordsLM(), (ids, 2), method="generate").forward_calls == 2
+
+    source = tmp_path / "toy_lm.py"
+    source.write_text("import sys\nsys.path.insert(0, %r)\nfrom test_method import ToyLM\n" % str(
+        __import__("pathlib").Path(__file__).parent))
+    model_args = [f"{source}:ToyLM", "--input", "1x4:int64"]
+    for extra, says in (
+            (["--input", "1x4:int64", "--input", "1x4:int64", "--method", "generate"],
+             "torchcount: error: --input: method='generate': ToyLM.generate() takes 2 positional input(s) "
+             "(ids, new_tokens), not 3"),
+            (["--input", "1x4:int64", "--input", "1x4:int64", "--method", "generate(new_tokens=1)"],
+             "takes 2 positional input(s) (ids, new_tokens), not 3"),
+            (["--method", "generate(1, 2)"], "torchcount: error: --method 'generate(1, 2)': give its arguments by "
+                                             "keyword (the --input tensors come first)"),
+            (["--method", "generate(new_tokens=1, new_tokens=2)"],
+             "torchcount: error: bad arguments in --method 'generate(new_tokens=1, new_tokens=2)': keyword "
+             "'new_tokens' is given more than once"),
+            (["--method", "generate(new_tokens=)"], "torchcount: error: bad arguments in --method "
+                                                    "'generate(new_tokens=)': only Python literals are allowed, e.g. "
+                                                    "generate(max_new_tokens=8) (invalid syntax)\n"),
+            (["--method", "generate(new_tokens=[1, 2)"], "(closing parenthesis ')' does not match opening "
+                                                         "parenthesis '[')\n"),
+            (["--method", "generate(new_tokens=two)"], "('two' is not a literal)"),
+            (["--method", "generate(new_tokens=1, 2)"], "(positional argument follows keyword argument)"),
+            # a keyword an --input NAME=… gives too, and one a positional --input fills
+            (["--input", "new_tokens=1x1:int64", "--method", "generate(new_tokens=1)"],
+             "torchcount: error: new_tokens is given both as --input new_tokens=… and in --method"),
+            (["--method", "generate(ids=1)"], "torchcount: error: --method: method='generate': ToyLM.generate() is "
+                                              "given 'ids' twice: as its input number 1 and as a keyword")):
+        code = cli_main([*model_args, *extra])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "", (extra, err)
+        assert says in err and "Traceback" not in err and "<unknown>" not in err, (extra, err)
+    # MODEL's arguments are read the same way
+    assert cli_main(["torch.nn:Linear(8, 4, bias=True, bias=False)", "--input", "2x8"]) == 2
+    assert "bad arguments in MODEL 'torch.nn:Linear(8, 4, bias=True, bias=False)': keyword 'bias' is given more " \
+           "than once" in capsys.readouterr().err

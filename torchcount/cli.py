@@ -330,15 +330,20 @@ def _split_call(text: str, what: str = "MODEL", example: str = "resnet18(num_cla
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
             raise ValueError("one call, f(...), with literal arguments")  # e.g. 'Linear(4, 5)(6, 7)'
         args = tuple(ast.literal_eval(a) for a in call.args)
-        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-        if any(k is None for k in kwargs):
+        if any(k.arg is None for k in call.keywords):
             raise ValueError("**kwargs")
+        # (Python's parser leaves a repeated keyword to the compiler: the last one was taken, silently)
+        repeated = next((k.arg for i, k in enumerate(call.keywords) if k.arg in {j.arg for j in call.keywords[:i]}), None)
+        if repeated is not None:
+            raise UsageError(f"bad arguments in {what} {text!r}: keyword {repeated!r} is given more than once")
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
     except (SyntaxError, ValueError) as exc:
-        reason = exc
+        # (a SyntaxError's own words, not its place in the text parsed here: '(<unknown>, line 1)')
+        reason = exc.msg if isinstance(exc, SyntaxError) and exc.msg else exc
         if isinstance(exc, ValueError) and "malformed node" in str(exc):
             names = [n.id for n in ast.walk(call) if isinstance(n, ast.Name) and n.id != "f"]
             reason = f"{names[0]!r} is not a literal" if names else "not a literal"
-        raise UsageError(f"bad arguments in {text!r}: only Python literals are allowed, e.g. "
+        raise UsageError(f"bad arguments in {what} {text!r}: only Python literals are allowed, e.g. "
                          f"{example} ({reason})") from None
     return target, args, kwargs
 
@@ -1202,24 +1207,6 @@ def _script_takes(model) -> str:
     return "its forward takes " + (", ".join(f"{a.name}: {a.type}" for a in arguments) or "no inputs")
 
 
-def _check_positional(forward, name: str, positional: int) -> None:
-    """A ``TypeError`` for more positional inputs than an eager forward takes (one without ``*args``), as
-    :func:`_check_script_keywords` says for a TorchScript forward: it ran the forward, whose TypeError
-    read as the model's failure (exit 1). Fewer are left to the forward (a default, or a pre-hook, may
-    fill them). Nothing for a signature Python cannot read."""
-    try:
-        parameters = inspect.signature(forward).parameters.values()
-    except (TypeError, ValueError):
-        return
-    kinds = inspect.Parameter
-    if any(p.kind is kinds.VAR_POSITIONAL for p in parameters):
-        return
-    takes = [p.name for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
-    if positional > len(takes):
-        raise TypeError(f"{name} takes {len(takes)} positional input(s) ({', '.join(takes) or 'none'}), "
-                        f"not {positional}")
-
-
 def _check_script_keywords(model, label: str, positional: int, keywords: dict) -> None:
     """A ``TypeError`` for more positional inputs than a TorchScript forward's schema takes, a keyword it
     has no argument for, or one the positional inputs fill already (Python cannot read a ScriptMethod's
@@ -1300,7 +1287,7 @@ def _profile_side(spec: Spec, side: str, args, device: str, measure_options: dic
 
 def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     from .capture import FunctionMethod
-    from .profile import _check_keywords, _check_method, _unwrap, as_call, profile
+    from .profile import TooManyInputs, _check_keywords, _check_method, _check_positional, _unwrap, as_call, profile
     from .state import ParameterModifiedError
 
     if spec.saved == "script" and not args.input_parsed:
@@ -1324,8 +1311,8 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
             else:
                 _check_keywords(root.forward, f"{type(root).__name__}.forward()", len(positional),
                                 method_keywords, "method='forward': ")
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise UsageError(f"--method: {exc}") from None
+    except (AttributeError, TypeError, ValueError) as exc:  # (more --input tensors than the method takes: theirs)
+        raise UsageError(f"{'--input' if isinstance(exc, TooManyInputs) else '--method'}: {exc}") from None
     try:
         if method is not None:
             _check_method(root, method, len(positional), {**given, **(keywords or {})})

@@ -514,8 +514,31 @@ def _check_method(model: nn.Module, method: str, positional: int = 0, keywords: 
         raise AttributeError(f"method={method!r}: {type(model).__name__} {what} {method!r}"
                              + (f"; did you mean {' or '.join(close)}?" if close else ""))
     _check_synchronous(found, method_text(type(model).__name__, method), f"method={method!r}: ")
+    # (no hook stands between the call and the method, as a forward pre-hook may take inputs off a forward's)
+    _check_positional(found, f"{type(model).__name__}.{method}()", positional, f"method={method!r}: ")
     if keywords:
         _check_keywords(found, f"{type(model).__name__}.{method}()", positional, keywords, f"method={method!r}: ")
+
+
+class TooManyInputs(TypeError):
+    """More positional inputs than a forward or method takes (:func:`_check_positional`)."""
+
+
+def _check_positional(function, name: str, positional: int, prefix: str = "") -> None:
+    """A :class:`TooManyInputs` for more positional inputs than ``function`` takes (one without ``*args``):
+    called, it raised a TypeError inside the profile, a ForwardError (the CLI's exit 1, as if the model had
+    failed). Fewer are left to the call (a default fills them). Nothing for a signature Python cannot read."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = inspect.Parameter
+    if any(p.kind is kinds.VAR_POSITIONAL for p in parameters):
+        return
+    takes = [p.name for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+    if positional > len(takes):
+        raise TooManyInputs(f"{prefix}{name} takes {len(takes)} positional input(s) ({', '.join(takes) or 'none'}), "
+                            f"not {positional}")
 
 
 def _check_synchronous(function, called: str, prefix: str) -> None:
