@@ -482,6 +482,20 @@ def test_a_report_saved_before_the_module_fields_loads_and_says_what_it_lacks():
     assert "not in the saved file" in loaded.explain("unused").splitlines()[0]
 
 
+class _BadRepr(nn.Linear):
+    def extra_repr(self):
+        raise RuntimeError("no repr here")
+
+
+def test_a_module_whose_repr_fails_is_exported_all_the_same():
+    """Every export writes each leaf's repr: a module whose own extra_repr raises made to_json fail; its
+    module_repr (and explain's first line) now says what its repr raised."""
+    report = torchcount.profile(_BadRepr(4, 3), torch.randn(2, 4))
+    assert report.to_dict()["layers"][0]["module_repr"] == "(its repr raised RuntimeError: no repr here)"
+    assert report.explain("").splitlines()[0] == "(root): _BadRepr  (its repr raised RuntimeError: no repr here)"
+    assert torchcount.load_report(report.to_json()).explain("") == report.explain("")
+
+
 def test_a_saved_reports_module_fields_of_the_wrong_kind_are_named():
     report = torchcount.profile(_ConvBlock().eval(), torch.randn(1, 3, 8, 8))
     d = report.to_dict()

@@ -108,7 +108,10 @@ class Row(_Counted):
         m = self.module
         if m is None or next(m.children(), None) is not None or type(m).__name__ != self.type:
             return None
-        return repr(m)
+        try:
+            return repr(m)
+        except Exception as exc:  # (a module's own extra_repr that fails: every export writes it, say so there)
+            return f"(its repr raised {type(exc).__name__}: {exc})"
 
     def param_shapes(self) -> "list | None":
         """``(name, shape)`` of each parameter ``explain`` lists on the row's params line: those registered
