@@ -1549,6 +1549,35 @@ def test_a_lazy_modules_materialisation_is_set_up_not_the_forwards_work():
         assert not model._forward_pre_hooks  # (the lazy hook removed itself, as it does)
 
 
+def test_a_lazy_module_never_called_is_named_not_a_crash():
+    # a lazy layer the forward never reaches keeps parameters with no size: numel() raises, and the
+    # parameter walk failed with torch's "Attempted to use an uninitialized parameter"; now they count
+    # 0, a note names them, and the note of materialised ones names only those the forward reached
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare = nn.Linear(4, 4), nn.LazyLinear(3)
+            self.late, self.norm = nn.LazyLinear(2), nn.LazyBatchNorm1d()  # (a lazy buffer too)
+
+        def forward(self, x):
+            return self.late(self.used(x))
+
+    model = Holder()
+    for measure in (False, True):
+        options = {"measure": True, "repeat": 1, "warmup": 0} if measure else {}
+        report = torchcount.profile(model, torch.randn(2, 4), **options)
+        # used 4·4 + 4, late (materialised by the first forward) 4·2 + 2; spare and norm: unknown
+        assert report.total.params == 20 + 10
+        assert report.total.cost.macs == 2 * 4 * 4 + 2 * 4 * 2
+        note = next(n for n in report.notes if "never materialised" in n)
+        assert "spare.weight, spare.bias, norm.weight, norm.bias, norm.running_mean" in note
+        materialised = [n for n in report.notes if "lazy parameters materialised" in n]
+        assert materialised == (["lazy parameters materialised by this forward (kept): late.weight, late.bias"]
+                                if not measure else [])  # (the first profile materialised them)
+        assert isinstance(model.spare.weight, nn.parameter.UninitializedParameter)  # left as found
+        assert "never materialised" in "\n".join(torchcount.load_report(report.to_json()).notes)
+
+
 def test_a_root_hook_that_calls_a_submodule_is_inside_the_roots_work():
     class Hooked(nn.Module):
         def __init__(self):

@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils._pytree import tree_leaves
 
 from .capture import Call, OpCall, TensorMeta, Trace, storage_bytes, tensors_in
-from .capture import _ScriptModule, _runs_no_ops, _written_arguments
+from .capture import _UNINITIALIZED, _ScriptModule, _runs_no_ops, _written_arguments
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
 from .rules import op_rule_for, rule_for, sparse_op_rule_for, uncounted_why
@@ -91,6 +91,11 @@ def _parametrized_state_bytes(module: nn.Module, parametrizations: nn.Module, ca
             original = getattr(plist, "original", None)
             own += storage_bytes(original) if isinstance(original, torch.Tensor) else 0
     return own
+
+
+def _numel(t: torch.Tensor) -> int:
+    """Elements of a tensor; 0 for a lazy module's parameter or buffer not yet materialised (no size)."""
+    return 0 if isinstance(t, _UNINITIALIZED) else t.numel()
 
 
 def _own_tensors(store: dict) -> list:
@@ -673,7 +678,7 @@ class _ModelTensors:
     """What one walk over every module's parameters and buffers finds (see :func:`_walk_tensors`)."""
 
     __slots__ = ("subtree_params", "own_params", "state_bytes", "params", "trainable_params",
-                 "param_bytes", "buffers", "buffer_bytes", "shared")
+                 "param_bytes", "buffers", "buffer_bytes", "shared", "unmaterialised")
 
     def __init__(self):
         self.subtree_params: dict[int, int] = {}  # by id(module): unique parameters in its subtree
@@ -682,6 +687,9 @@ class _ModelTensors:
         self.params = self.trainable_params = self.param_bytes = 0  # the model's, each tensor once
         self.buffers = self.buffer_bytes = 0
         self.shared = False  # a parameter or a module is held in more than one place
+        #: lazy parameters and buffers no forward has materialised (a lazy module never called): their
+        #: names; no size is known, so they count as 0 (their module's shape is fixed by its first call)
+        self.unmaterialised: list[str] = []
 
 
 def _walk_tensors(modules: list) -> _ModelTensors:
@@ -699,7 +707,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
     seen: set = set()
     unpacked: list = []  # packed quantized weights unpacked by this walk, alive until it ends
     shared = False
-    for _, m in modules:
+    for path, m in modules:
         n = nbytes = 0
         local = None  # ids of this module's tensors, when it has several (one registered twice counts once)
         params, buffers = m._parameters, m._buffers
@@ -714,7 +722,13 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                     if tid in local:
                         continue
                     local.add(tid)
-                size = t.numel()
+                try:
+                    size = t.numel()
+                except ValueError:  # (a lazy module's tensor no forward has materialised: no size yet)
+                    if not isinstance(t, _UNINITIALIZED):
+                        raise
+                    found.unmaterialised += [f"{path}.{k}" if path else k for k, v in store.items() if v is t]
+                    continue
                 tensor_bytes = storage_bytes(t)
                 nbytes += tensor_bytes
                 if is_param:
@@ -789,7 +803,7 @@ def _walk_tensors(modules: list) -> _ModelTensors:
                     below.update(visit(child, f"{path}.{name}" if path else name))
             del visiting[id(m)]
             tensors_below[id(m)] = below
-            counts[id(m)] = sum(t.numel() for t in below.values())
+            counts[id(m)] = sum(_numel(t) for t in below.values())
         return below
 
     for path, m in modules:
@@ -1038,7 +1052,8 @@ def _weights_read_above(idle: list, trace: Trace, called_paths: set) -> dict[str
     keeps no tensor (a second look only for these rows, after the pass)."""
     anchors = {}
     for r in idle:
-        shapes = {tuple(p.shape) for p in r.module.parameters()} if r.module is not None else set()
+        shapes = {tuple(p.shape) for p in r.module.parameters() if not isinstance(p, _UNINITIALIZED)} \
+            if r.module is not None else set()
         if shapes:
             anchors[r.path] = (_nearest_called_ancestor(r.path, called_paths), shapes)
     wanted = {anchor for anchor, _ in anchors.values()}
@@ -1149,9 +1164,9 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             input_shapes=[t.shape for t in shown_in], output_shapes=[t.shape for t in outputs],
             input_dtypes=[_dtype_name(t.dtype) for t in shown_in], output_dtypes=[_dtype_name(t.dtype) for t in outputs],
             params=param_counts[key] if key in param_counts
-            else sum(p.numel() for p in _unique_params(module)),
+            else sum(_numel(p) for p in _unique_params(module)),
             self_params=own_params[key] if key in own_params
-            else sum(t.numel() for t in _own_tensors(module._parameters)),
+            else sum(_numel(t) for t in _own_tensors(module._parameters)),
             cost=cost, self_cost=self_cost, status=status, convention=convention,
             # (a profiled method's row: the rule its forward calls were priced by, if any; head is the method's)
             rule=next((m.rule for m in members[1:] if m.rule), None) if method_root else pricing.rule,
@@ -1279,6 +1294,11 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
     if idle:
         notes.append(f"never called (no work counted; their parameters are in the total and their rows): "
                      f"{', '.join(idle[:6])}" + (" …" if len(idle) > 6 else ""))
+    if tensors.unmaterialised:
+        lazy = tensors.unmaterialised
+        notes.append(f"lazy parameters or buffers never materialised (no forward has called their module, so their "
+                     f"sizes are not known yet): counted as 0 in the total and their rows: {', '.join(lazy[:6])}"
+                     + (" …" if len(lazy) > 6 else ""))
     if added:
         notes.append(f"submodules added by the forward (kept, their parameters counted): {', '.join(added[:6])}"
                      + (" …" if len(added) > 6 else ""))

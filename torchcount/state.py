@@ -150,7 +150,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
     versions = _versions(params)  # None: lazy
     buffers = [b for _, _, _, items in stores for _, b in items if b is not None and not isinstance(b, _UNINITIALIZED)]
     buffers += _frozen_kept_buffers(modules)  # (a frozen TorchScript module's: in no _buffers)
-    state.lazy = [_qualified(path, name) for (path, name, _), version in zip(params, versions) if version is None]
+    # (lazy ones: named on exit if the forward materialised them, which turns each into a plain one in place)
+    lazy = [(_qualified(path, name), p) for (path, name, p), version in zip(params, versions) if version is None]
     saved_params = {}
     if copy_params:
         saved_params = {id(p): p.detach().clone() for (_, _, p), version in zip(params, versions)
@@ -255,6 +256,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
         yield state
         completed = True
     finally:
+        if lazy:
+            state.lazy = [name for name, p in lazy if not isinstance(p, _UNINITIALIZED)]
         if stepped is not None:
             stepped.close()
         torch.set_grad_enabled(grad_mode)

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 from torch.multiprocessing.reductions import StorageWeakRef
+from torch.nn.parameter import UninitializedTensorMixin as _UNINITIALIZED
 
 from .hooks import per_module_hooks
 
@@ -102,8 +103,9 @@ def new_output_storages(args, kwargs, output, module: nn.Module) -> dict:
 def state_bytes(module: nn.Module, recurse: bool = True) -> tuple[int, int]:
     """Bytes of the unique parameters and buffers in ``module``'s subtree (``recurse=False``:
     its own only)."""
-    params = {id(p): p for p in module.parameters(recurse)}
-    buffers = {id(b): b for b in module.buffers(recurse)}
+    # (a lazy module never called holds tensors with no size yet: none to count)
+    params = {id(p): p for p in module.parameters(recurse) if not isinstance(p, _UNINITIALIZED)}
+    buffers = {id(b): b for b in module.buffers(recurse) if not isinstance(b, _UNINITIALIZED)}
     return (sum(p.numel() * p.element_size() for p in params.values()),
             sum(b.numel() * b.element_size() for b in buffers.values()))
 
