@@ -1817,3 +1817,40 @@ def test_a_module_class_with_a_reducer_of_its_own_keeps_it():
         assert copyreg.dispatch_table[Own] is reducer and nn.Linear not in copyreg.dispatch_table
     finally:
         del copyreg.dispatch_table[Own]
+
+
+class _LiveState(nn.Linear):
+    """A module class whose __getstate__ returns the instance's own __dict__ (not a copy)."""
+
+    def __getstate__(self):
+        return self.__dict__
+
+
+class CopiesALiveStateLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.live = _LiveState(3, 3)
+        self.handle = self.live.register_forward_hook(_hook_after)
+
+    def forward(self, x):
+        self.ema = copy.deepcopy(self.live)
+        return self.live(x)
+
+
+def _hook_after(module, args, output):
+    return None
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+def test_a_copy_of_a_module_whose_state_is_its_own_dict_leaves_the_module_alone(options):
+    """A class whose __getstate__ returns the live __dict__: the reducer that makes copies as found edited
+    that dict itself, so a copy in the forward took the recording wrapper off the original (its call went
+    unrecorded: 0 calls) and swapped its hook dicts for new ones (the user's handle then removed nothing)."""
+    model = CopiesALiveStateLayer()
+    hooks = model.live._forward_hooks
+    report = torchcount.profile(model, torch.randn(2, 3), warn=False, **options)
+    assert report.row("live").calls == 1
+    assert model.live._forward_hooks is hooks and list(hooks.values()) == [_hook_after]
+    assert "forward" not in vars(model.ema) and list(model.ema._forward_hooks.values()) == [_hook_after]
+    model.handle.remove()
+    assert not model.live._forward_hooks

@@ -1560,6 +1560,9 @@ def _reduce_as_found(module: nn.Module):
     state = reduced[2] if len(reduced) > 2 else None
     if not isinstance(state, dict):  # (a __getstate__ of the class's own)
         return reduced
+    if state is module.__dict__:  # (a __getstate__ of its own that returns the live dict: edit a copy)
+        state = state.copy()
+        reduced = (*reduced[:2], state, *reduced[3:])
     forward = state.get("forward", _NOTHING)
     before = forward
     while _marked(before, "_torchcount_own"):  # (wrapped twice: a measured pass inside a capture)
