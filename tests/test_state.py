@@ -1854,3 +1854,44 @@ def test_a_copy_of_a_module_whose_state_is_its_own_dict_leaves_the_module_alone(
     assert "forward" not in vars(model.ema) and list(model.ema._forward_hooks.values()) == [_hook_after]
     model.handle.remove()
     assert not model.live._forward_hooks
+
+
+class CopiesAParametrizedBody(nn.Module):
+    """A forward that makes an EMA copy of a body whose layers are parametrized (weight_norm, as audio
+    generators have; orthogonal), one with a hook of the user's, and a copy of one such layer alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.utils.parametrizations.weight_norm(nn.Linear(3, 3)),
+                                  nn.utils.parametrizations.orthogonal(nn.Linear(3, 3)))
+        self.body[0].register_forward_pre_hook(_hook_of_yours)
+
+    def forward(self, x):
+        if not hasattr(self, "ema"):
+            self.ema = copy.deepcopy(self.body)
+            object.__setattr__(self, "alone", copy.deepcopy(self.body[1]))  # (outside the module tree)
+        return self.body(x) + self.ema(x)
+
+
+@pytest.mark.parametrize("options", [{}, {"measure": True, "warmup": 1, "repeat": 2}], ids=["counted", "measured"])
+def test_a_copy_of_a_parametrized_module_made_in_the_forward_is_a_copy_as_found(options):
+    """A parametrized module's class (made by torch.nn.utils.parametrize) has a __deepcopy__ of its own,
+    which copies the module's __dict__ as it is: a copy made in the forward, alone or within a plain parent,
+    held the recording wrapper bound to the original and ran the original's forward and weights, for good
+    (and our hooks, with the recorder, among its own). It is a copy as found now; the class's __deepcopy__
+    is parametrize's again after the profile."""
+    model, x = CopiesAParametrizedBody(), torch.randn(2, 3)
+    own = [type(layer).__dict__["__deepcopy__"] for layer in model.body]
+    torchcount.profile(model, x, warn=False, **options)
+    assert [type(layer).__dict__["__deepcopy__"] for layer in model.body] == own
+    for made, found in ((model.ema[0], model.body[0]), (model.ema[1], model.body[1]), (model.alone, model.body[1])):
+        assert "forward" not in vars(made) and type(made) is type(found)
+        assert list(made._forward_pre_hooks.values()) == list(found._forward_pre_hooks.values())
+        assert not made._forward_hooks
+    assert list(model.ema[0]._forward_pre_hooks.values()) == [_hook_of_yours]
+    with torch.no_grad():  # (their own weights: weight_norm's magnitude, orthogonal's bias)
+        model.ema[0].parametrizations.weight.original0.zero_()
+        model.ema[0].bias.zero_()
+        model.alone.bias.fill_(5.0)
+    assert torch.equal(model.ema[0](x), torch.zeros(2, 3))
+    assert torch.allclose(model.alone(x) - model.body[1](x), torch.full((2, 3), 5.0) - model.body[1].bias)

@@ -1518,7 +1518,10 @@ def copies_as_found(modules: Iterable[nn.Module]) -> Iterator[None]:
     :func:`_reduce_as_found`). Each of their classes has a reducer in ``copyreg``'s dispatch table meanwhile,
     which copy and pickle consult (a table entry, not a change to any class: setting ``nn.Module.__deepcopy__``
     instead invalidated every module class's attribute caches, ~0.3 ms a MobileNetV2 profile). A class with
-    a ``__deepcopy__``/``__copy__`` or a reducer of its own keeps it, and its copies are not helped."""
+    a ``__deepcopy__``/``__copy__`` or a reducer of its own keeps it, and its copies are not helped, but the
+    class ``torch.nn.utils.parametrize`` makes for a parametrized module (its own, shared only with its copies),
+    whose ``__deepcopy__`` copies the module's ``__dict__`` as it is: it gets :func:`_deepcopy_as_found` instead
+    meanwhile (a parametrized layer's EMA copy otherwise ran the original's forward and weights, for good)."""
     mine = []
     with _copying:
         for cls in {type(m) for m in modules}:
@@ -1527,6 +1530,9 @@ def copies_as_found(modules: Iterable[nn.Module]) -> Iterator[None]:
                 if cls in copyreg.dispatch_table:
                     continue  # (the user's own reducer)
                 copyreg.dispatch_table[cls] = _reduce_as_found
+                if _parametrize_deepcopy(cls.__dict__.get("__deepcopy__")):
+                    _deepcopies[cls] = cls.__dict__["__deepcopy__"]
+                    cls.__deepcopy__ = _deepcopy_as_found
                 count = 0
             _copied_as_found[cls] = count + 1
             mine.append(cls)
@@ -1538,8 +1544,38 @@ def copies_as_found(modules: Iterable[nn.Module]) -> Iterator[None]:
                 count = _copied_as_found.pop(cls) - 1
                 if count:
                     _copied_as_found[cls] = count
-                elif copyreg.dispatch_table.get(cls) is _reduce_as_found:
+                    continue
+                if copyreg.dispatch_table.get(cls) is _reduce_as_found:
                     del copyreg.dispatch_table[cls]
+                own = _deepcopies.pop(cls, None)
+                if own is not None and cls.__dict__.get("__deepcopy__") is _deepcopy_as_found:
+                    cls.__deepcopy__ = own
+
+
+#: the parametrized classes whose ``__deepcopy__`` :func:`copies_as_found` replaced now → the one they had
+_deepcopies: dict = {}
+
+
+def _parametrize_deepcopy(f) -> bool:
+    """``torch.nn.utils.parametrize``'s ``__deepcopy__`` of a parametrized class (``default_deepcopy``)."""
+    return type(f) is types.FunctionType and f.__module__ == "torch.nn.utils.parametrize" and \
+        f.__name__ == "default_deepcopy"
+
+
+def _deepcopy_as_found(self: nn.Module, memo: dict) -> nn.Module:
+    """A parametrized module's ``__deepcopy__`` while it is wrapped: parametrize's (a new instance of its
+    class, a deep copy of its ``__dict__`` and of its slots), of the ``__dict__`` a copy outside the profile
+    would see (:func:`_as_found`)."""
+    copied = memo.get(id(self))
+    if copied is not None:
+        return copied
+    replica = self.__new__(type(self))
+    memo[id(self)] = replica
+    replica.__dict__ = copy.deepcopy(_as_found(self.__dict__.copy()), memo)
+    for slot in copyreg._slotnames(type(self)):
+        if hasattr(self, slot):
+            setattr(replica, slot, copy.deepcopy(getattr(self, slot), memo))
+    return replica
 
 
 def _marked(f, name: str) -> bool:
@@ -1563,6 +1599,13 @@ def _reduce_as_found(module: nn.Module):
     if state is module.__dict__:  # (a __getstate__ of its own that returns the live dict: edit a copy)
         state = state.copy()
         reduced = (*reduced[:2], state, *reduced[3:])
+    _as_found(state)
+    return reduced
+
+
+def _as_found(state: dict) -> dict:
+    """``state``, a copy of a module's ``__dict__``, edited to what it is outside the profile (see
+    :func:`_reduce_as_found`); returned."""
     forward = state.get("forward", _NOTHING)
     before = forward
     while _marked(before, "_torchcount_own"):  # (wrapped twice: a measured pass inside a capture)
@@ -1590,7 +1633,7 @@ def _reduce_as_found(module: nn.Module):
             flags = state.get(name)
             if flags and any(key in flags for key in dropped):
                 state[name] = type(flags)((key, v) for key, v in flags.items() if key not in dropped)
-    return reduced
+    return state
 
 
 def own_forwards(modules: Iterable[nn.Module]) -> list[tuple[nn.Module, Any]]:
