@@ -1491,6 +1491,26 @@ def test_tf32_set_through_the_new_api_in_the_forward_is_put_back():
                in note for note in report.notes)
 
 
+@pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
+def test_the_matmul_precision_a_forward_sets_leaves_onednns_leaves_as_found():
+    """torch ≥ 2.9: set_float32_matmul_precision("high") sets oneDNN's matmul leaf too, and setting the
+    precision back to "highest" leaves that leaf "ieee" where it was "none": the leaves are read and put
+    back as well; oneDNN's conv leaf, set apart by the forward, too."""
+    class Precise(nn.Linear):
+        def forward(self, x):
+            torch.set_float32_matmul_precision("high")
+            torch.backends.mkldnn.conv.fp32_precision = "bf16"
+            return super().forward(x)
+
+    m = torch.backends.mkldnn
+    found = (torch.get_float32_matmul_precision(), m.matmul.fp32_precision, m.conv.fp32_precision, m.rnn.fp32_precision)
+    with _flags_mutable():
+        report = torchcount.profile(Precise(3, 3), torch.randn(2, 3))
+    assert (torch.get_float32_matmul_precision(), m.matmul.fp32_precision, m.conv.fp32_precision,
+            m.rnn.fp32_precision) == found
+    assert any("torch.backends.mkldnn.conv.fp32_precision" in note for note in report.notes)
+
+
 def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
     """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
     (disable_global_flags): setting it back raises, so the note says it was not put back instead of

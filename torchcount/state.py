@@ -523,6 +523,9 @@ _SETTINGS = (
         ("cuda.matmul", "allow_bf16_reduced_precision_reduction"), ("mkldnn", "enabled"),
         ("", "fp32_precision"), ("cuda.matmul", "fp32_precision"), ("cudnn", "fp32_precision"),
         ("cudnn.conv", "fp32_precision"), ("cudnn.rnn", "fp32_precision"), ("mkldnn", "fp32_precision"),
+        # (oneDNN's leaves too: set_float32_matmul_precision sets mkldnn.matmul's, and putting the precision
+        # back leaves it "ieee" where it was "none")
+        ("mkldnn.matmul", "fp32_precision"), ("mkldnn.conv", "fp32_precision"), ("mkldnn.rnn", "fp32_precision"),
         ("mkldnn", "deterministic"), ("cuda.matmul", "allow_fp16_accumulation"))
       if _backend_owner(where, name) is not None),
     # (scaled-dot-product attention's kernels, which a forward may switch off for itself, or an
