@@ -309,6 +309,45 @@ def test_hooks_on_the_root_are_counted_as_its_own_work():
     assert not report.complete and any("root's hooks" in u.what for u in report.uncounted)
 
 
+def test_a_root_with_a_call_of_its_own_has_that_work_counted():
+    # a class that overrides __call__ runs work around its forward (or instead of it) that nn.Module's
+    # call machinery never sees: it was lost, silently, with coverage 'complete'
+    x = torch.randn(5, 4)
+
+    class Around(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x) * 2  # 5·2 mults
+
+        def __call__(self, x):
+            return super().__call__(x) + 1  # 5·2 adds, outside the forward
+
+    class Instead(Around):
+        def __call__(self, x):
+            return self.lin(x) - 1  # the forward never runs: 5·2 adds
+
+    report = torchcount.profile(Around(), x)
+    assert report.complete
+    assert (report.total.macs, report.total.cost.mults, report.total.cost.adds) == (5 * 4 * 2, 5 * 2, 5 * 2 + 5 * 2)
+    assert report.root.self_cost.adds == 5 * 2 and report.root.self_cost.mults == 5 * 2
+    assert any("own __call__ (" in n and "Around.__call__" in n for n in report.notes)
+    report = torchcount.profile(Instead(), x)
+    assert report.complete and report.total.cost.adds == 5 * 2 + 5 * 2  # the bias's and the __call__'s
+    # the table adds up: a '(root)' row holds the __call__'s own work, beside the layer it called
+    assert report.layers[0].path == "" and report.layers[0].self_cost.adds == 5 * 2
+    assert sum(r.self_cost.adds for r in report.layers) == report.total.cost.adds
+    # without op recording it is unknown: listed, never a silent zero
+    for model in (Around(), Instead()):
+        report = torchcount.profile(model, x, record_ops=False, warn=False)
+        assert not report.complete and any("own __call__" in u.what for u in report.uncounted)
+    # torch's own classes that set __call__ (a GraphModule's) are not taken for the model's own
+    traced = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(4, 2)))
+    assert not any("__call__" in n for n in torchcount.profile(traced, x).notes)
+
+
 def test_tied_weights_are_counted_once():
     emb = nn.Embedding(50, 8)
     head = nn.Linear(8, 50, bias=False)

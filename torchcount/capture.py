@@ -1103,7 +1103,7 @@ class _Recorder:
         stack, and their work is the root's own (:attr:`Trace.stray_ops`). Nothing to do for
         a root without hooks, whose calls record everything."""
         hooked = self.record_ops and (model._forward_hooks or model._forward_pre_hooks or
-                                      _GLOBAL_FORWARD_HOOKS or _GLOBAL_FORWARD_PRE_HOOKS)
+                                      _GLOBAL_FORWARD_HOOKS or _GLOBAL_FORWARD_PRE_HOOKS or own_call(model))
         if hooked:
             self._set_mode(True)
         try:
@@ -1507,6 +1507,16 @@ _copying = threading.Lock()
 #: the module classes whose copies are made as found now (see :func:`copies_as_found`): how many
 #: profiles running asked for each
 _copied_as_found: dict = {}
+
+
+def own_call(model: nn.Module) -> bool:
+    """Whether the model's class has a ``__call__`` of its own (not nn.Module's, nor torch's own: a
+    GraphModule's), whose work around its forward, or instead of it, is the model's too."""
+    call = type(model).__call__
+    return call is not _MODULE_CALL and not (getattr(call, "__module__", None) or "").startswith("torch.")
+
+
+_MODULE_CALL = nn.Module.__call__
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils._pytree import tree_leaves
 
 from .capture import Call, OpCall, TensorMeta, Trace, storage_bytes, tensors_in
-from .capture import _UNINITIALIZED, _ScriptModule, _runs_no_ops, _written_arguments
+from .capture import _UNINITIALIZED, _ScriptModule, _runs_no_ops, _written_arguments, own_call
 from .conventions import Convention
 from .cost import CATEGORIES, ZERO, Cost
 from .rules import op_rule_for, rule_for, sparse_op_rule_for, uncounted_why
@@ -1197,11 +1197,19 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         if row is not None:
             row.cost = row.cost + sum((p.inclusive for p in beside), ZERO)
     hooks_note = None
-    if trace.stray_ops:  # the root's own hooks (they run outside its forward): its own work
+    if trace.stray_ops:  # the root's own hooks or __call__ (they run outside its forward): its own work
         hooks_cost, hooks_missing, n, hooks_terms = price_ops(trace.stray_ops)
         counted_items += n
-        root_cost = root_cost + hooks_cost
         row = next((r for r in rows if r.module is model), None)
+        if row is None:  # a __call__ of its own that never ran the forward: the root's row all the same,
+            # holding its submodules' calls and its own ops (the rows add up to the total)
+            row = Row(index=0, path="", type=type(model).__name__, depth=0, calls=1, input_shapes=[],
+                      output_shapes=[], params=tensors.subtree_params.get(id(model), 0),
+                      self_params=tensors.own_params.get(id(model), 0), cost=root_cost, self_cost=ZERO,
+                      status="ops", rule=None, convention=convention, self_activation=None,
+                      extra={"steps": 0}, module=model, own_ops=len(trace.stray_ops))
+            rows.insert(0, row)
+        root_cost = root_cost + hooks_cost
         if row is not None:
             row.cost, row.self_cost = row.cost + hooks_cost, row.self_cost + hooks_cost
             if row.status == "rule" or row.terms:  # its worked terms are shown: the hooks' too
@@ -1210,7 +1218,10 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                 row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
                 row.status = "partial"
                 uncounted += [Uncounted(row.path, row.type, name, k) for name, k in hooks_missing.items()]
-        hooks_note = f"the root's own hooks ran {len(trace.stray_ops)} op(s) around its forward: counted as its own work"
+        hooks_note = (f"the root's own __call__ ({type(model).__qualname__}.__call__) and hooks, if any, ran "
+                      f"{len(trace.stray_ops)} op(s) outside its forward" if own_call(model) else
+                      f"the root's own hooks ran {len(trace.stray_ops)} op(s) around its forward") \
+            + ": counted as its own work"
     total = Total(
         params=tensors.params, trainable_params=tensors.trainable_params,
         frozen_params=tensors.params - tensors.trainable_params, buffers=tensors.buffers,

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
 from .capture import (FunctionMethod, _has_own_hooks, _raw_tensors, async_kind, capture, fresh_autocast_region,
-                      gc_paused, method_text, tensors_in)
+                      gc_paused, method_text, own_call, tensors_in)
 from .conventions import Convention, get_convention
 from .count import frozen_script, summarize
 from .graph import graph_layers
@@ -819,6 +819,7 @@ def _compiled_note(swapped: list, named: list) -> str:
 #: what a module without a rule did itself, when op recording is off (never a silent zero)
 UNRECORDED = "own ops (not recorded: record_ops=False)"
 UNRECORDED_HOOKS = "the root's hooks (not recorded: record_ops=False)"
+UNRECORDED_CALL = "the root's own __call__ (not recorded: record_ops=False)"
 #: what a module's own forward hooks and pre-hooks computed, counted in its row when ops are recorded
 UNRECORDED_OWN_HOOKS = "its forward hooks (not recorded: record_ops=False)"
 _CONTAINER_FORWARDS = (nn.Sequential.forward,)
@@ -839,6 +840,11 @@ def _flag_unrecorded(report: Report, model: nn.Module) -> None:
 
     if (model._forward_hooks or model._forward_pre_hooks) and report.root is not None:
         flag(report.root, UNRECORDED_HOOKS, 1)
+    if own_call(model):  # (its work around the forward, or instead of it: with no row where it never ran it)
+        if report.root is not None:
+            flag(report.root, UNRECORDED_CALL, 1)
+        else:
+            report.uncounted.append(Uncounted("", type(model).__name__, UNRECORDED_CALL, 1))
 
     seen = set()
     for row in [report.root, *report.layers]:
