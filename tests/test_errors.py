@@ -428,6 +428,26 @@ def test_an_error_that_is_not_metas_gets_no_meta_hint():
     assert "hint: meta" not in str(info.value)
 
 
+def test_a_model_and_inputs_on_different_devices_get_a_hint_naming_both():
+    """A model built on meta given CPU inputs (or the other way round): torch names the first op's two
+    devices only; the error names where the weights and the inputs are, and how to bring them together
+    (not the meta hint about values, which is not the cause)."""
+    with torch.device("meta"):
+        on_meta = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(on_meta, torch.randn(2, 4))
+    assert "the model's weights are on meta, its inputs on cpu" in str(info.value)
+    assert "torchcount.make_inputs(shape, device='meta')" in str(info.value)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.empty(2, 4, device="meta"))
+    text = str(info.value)
+    assert "the model's weights are on cpu, its inputs on meta" in text and "hint: meta" not in text
+    # inputs on the model's device that fail for another reason: no device hint
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(on_meta, torch.empty(2, 5, device="meta"))
+    assert "weights are on" not in str(info.value)
+
+
 def test_report_views_check_their_arguments():
     """depth was checked by table() alone (to_csv(depth=-1) wrote a header-only CSV, compare and
     the plots raised a TypeError comparing int and str); a path that is not a str raised an

@@ -292,7 +292,7 @@ def profile(
                             run(*args, **kw)
                     except Exception as exc:
                         on_meta = target.type == "meta" or any(t.is_meta for t in _raw_tensors((args, kw)))
-                        raise _forward_error(exc, recorder, counted, on_meta) from exc
+                        raise _forward_error(exc, recorder, counted, on_meta, (args, kw)) from exc
             # counted once the model is restored: the restore then follows the wrappers' removal
             # while the modules are still in the CPU caches, and the trace holds all counting needs
             report = summarize(counted, recorder.trace, conv, name or (
@@ -1044,12 +1044,15 @@ def _input_shapes_text(shapes: list) -> str:
     return "input shapes " + ", ".join("×".join(map(str, s)) or "scalar" for s in shapes)
 
 
-def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = False) -> Exception:
-    """``on_meta``: the model or its inputs are on the meta device."""
+def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = False, inputs: Any = ()) -> Exception:
+    """``on_meta``: the model or its inputs are on the meta device; ``inputs``: what the forward was given."""
     failed = recorder.failure
     reason = _error_text(exc, recorder.mode.last_error if recorder.mode is not None else None)
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
-    if on_meta and needs_real_values(exc):
+    apart = _devices_apart(model, inputs) if "device" in str(exc) else ""
+    if apart:  # (not the meta hint's values: the model and its inputs were given on different devices)
+        hint += apart
+    elif on_meta and needs_real_values(exc):
         hint += META_HINT
     hooked = _hook_failure(exc, model)
     if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"):
@@ -1081,6 +1084,19 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
         if method is not None and failed.index == 0 else \
         f"forward failed in module '{path}' ({recorder.trace.layer_types.get(failed.path) or _type_name(failed.module)})"
     return ForwardError(f"{where} with {given}: {reason}{hint}", failed.path, shapes, reason)
+
+
+def _devices_apart(model: nn.Module, inputs: Any) -> str:
+    """A hint where every weight of the model is on one device and the inputs are on others (a model
+    built on meta given CPU inputs, a CUDA model given CPU ones): torch names only the first op's two."""
+    held = {t.device for t in (*model.parameters(), *model.buffers())}
+    given = {t.device for t in _raw_tensors(inputs)}
+    if len(held) != 1 or not given or held & given:
+        return ""
+    (device,) = held
+    return (f" — hint: the model's weights are on {device}, its inputs on {', '.join(sorted(map(str, given)))}: "
+            f"make the inputs there (x.to({str(device)!r}), torchcount.make_inputs(shape, device={str(device)!r})) "
+            "or move the model (model.to(...))")
 
 
 def needs_real_values(exc: BaseException) -> bool:
