@@ -448,6 +448,26 @@ def test_a_model_and_inputs_on_different_devices_get_a_hint_naming_both():
     assert "weights are on" not in str(info.value)
 
 
+def test_a_list_given_for_several_inputs_gets_a_hint_to_pass_a_tuple():
+    """profile(model, [a, b]) gives the forward one argument, the list (a detection model's list of
+    images); a forward that wanted two fails on the list: the error says to pass a tuple."""
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, a, b=None):
+            return self.lin(a) + (0 if b is None else b)
+
+    with pytest.raises(ForwardError, match=r"a list is one input.*pass a tuple, profile\(model, \(a, b\)\)"):
+        torchcount.profile(Two(), [torch.randn(2, 4), torch.randn(2, 4)])
+    report = torchcount.profile(Two(), (torch.randn(2, 4), torch.randn(2, 4)))  # (as the hint says)
+    assert report.total.macs == 2 * 4 * 4
+    with pytest.raises(ForwardError) as info:  # another failure, a tuple given: no such hint
+        torchcount.profile(Two(), (torch.randn(2, 5), torch.randn(2, 4)))
+    assert "a list is one input" not in str(info.value)
+
+
 def test_report_views_check_their_arguments():
     """depth was checked by table() alone (to_csv(depth=-1) wrote a header-only CSV, compare and
     the plots raised a TypeError comparing int and str); a path that is not a str raised an

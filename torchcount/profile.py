@@ -1049,6 +1049,11 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
     failed = recorder.failure
     reason = _error_text(exc, recorder.mode.last_error if recorder.mode is not None else None)
     hint = _OLD_TORCH_HOP_HINT if any(text in str(exc) for text in _OLD_TORCH_HOP_ERRORS) else ""
+    given_args = inputs[0] if inputs else ()
+    if len(given_args) == 1 and not inputs[1] and type(given_args[0]) is list and "list" in str(exc):
+        # (as_call: a list is one input, as a detection model's list of images; a tuple is the arguments)
+        hint += (" — a list is one input, given to the forward as its one argument: pass a tuple, "
+                 "profile(model, (a, b)), for several positional inputs")
     apart = _devices_apart(model, inputs) if "device" in str(exc) else ""
     if apart:  # (not the meta hint's values: the model and its inputs were given on different devices)
         hint += apart
