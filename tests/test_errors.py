@@ -23,6 +23,25 @@ def test_non_module_is_a_type_error_naming_what_was_given(thing, shown):
     assert shown in str(info.value)
 
 
+def test_a_module_class_or_a_builder_given_as_the_model_says_to_build_it():
+    with pytest.raises(TypeError, match=r"that is the class, not a model: build one first, Linear\(…\)"):
+        torchcount.profile(nn.Linear, torch.randn(1, 2))
+
+    def tiny():
+        return nn.Linear(2, 2)
+
+    with pytest.raises(TypeError, match=r"if tiny\(\) builds the model, call it: profile\(tiny\(\), …\)"):
+        torchcount.profile(tiny, torch.randn(1, 2))
+
+
+def test_a_convention_misspelt_is_named_with_the_closest():
+    with pytest.raises(ValueError, match=r"unknown convention 'FLOP' \(did you mean 'flops'\?\); valid conventions: flops"):
+        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), convention="FLOP")
+    with pytest.raises(ValueError) as info:  # nothing close: no guess
+        torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2), convention="xyz")
+    assert "did you mean" not in str(info.value)
+
+
 @needs("torch.export naming each node's module by its path")
 def test_an_exported_program_given_as_the_model_says_to_profile_its_module():
     x = torch.randn(1, 2)

@@ -5,6 +5,7 @@ convention never touches a rule.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Mapping
@@ -131,6 +132,8 @@ def get_convention(name: "str | Convention") -> Convention:
     except (KeyError, TypeError):
         if isinstance(name, str) and name.lower() in CONVENTIONS:  # "MACs", "FLOPs": as the CLI takes them
             return CONVENTIONS[name.lower()]
+        close = difflib.get_close_matches(name.lower(), CONVENTIONS, n=1, cutoff=0.6) if isinstance(name, str) else []
         raise ValueError(
-            f"unknown convention {name!r}; valid conventions: {', '.join(CONVENTIONS)}"
+            f"unknown convention {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; valid conventions: {', '.join(CONVENTIONS)}"
         ) from None

@@ -184,6 +184,10 @@ def profile(
     if not isinstance(model, nn.Module):
         hint = "; a torch.export program is profiled as its module: profile(ep.module(), …)" \
             if type(model).__name__ == "ExportedProgram" and callable(getattr(model, "module", None)) else ""
+        if isinstance(model, type) and issubclass(model, nn.Module):
+            hint = f"; that is the class, not a model: build one first, {model.__name__}(…)"
+        elif inspect.isfunction(model):
+            hint = f"; if {model.__name__}() builds the model, call it: profile({model.__name__}(), …)"
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
                         f"{_short_repr(model)}{hint}")
     conv = get_convention(convention)
