@@ -97,6 +97,23 @@ def test_a_dict_is_keyword_arguments():
     assert torch.equal(model.received["mask"], mask)  # a bool tensor passes through unchanged
 
 
+def test_any_mapping_is_keyword_arguments():
+    """A tokenizer's output is a BatchEncoding, a UserDict (a Mapping, not a dict), given as
+    model(**enc): it was passed as one positional argument, and a BERT failed in its embeddings."""
+    import collections
+
+    x, mask = torch.randn(2, N), torch.rand(2, K) > 0.5
+    model = Keywords()
+    report = torchcount.profile(model, collections.UserDict({"x": x, "mask": mask, "scale": 3.0}))
+    assert report.total.macs == macs(2)
+    assert model.received["scale"] == 3.0 and torch.equal(model.received["mask"], mask)
+    transformers = pytest.importorskip("transformers")
+    bert = transformers.BertModel(transformers.BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100)).eval()
+    enc = transformers.BatchEncoding({"input_ids": torch.tensor([[1, 2, 3]]), "attention_mask": torch.ones(1, 3).long()})
+    assert torchcount.profile(bert, enc).total.cost == torchcount.profile(bert, dict(enc)).total.cost
+
+
 def test_positional_inputs_plus_kwargs():
     model = Keywords()
     report = torchcount.profile(model, torch.randn(3, N), kwargs={"scale": 0.5, "extra": None})

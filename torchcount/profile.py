@@ -12,7 +12,7 @@ import sys
 import threading
 import warnings
 from contextlib import contextmanager
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -113,11 +113,12 @@ def _is_size(s: Any) -> bool:
 
 
 def as_call(inputs: Any) -> tuple[tuple, dict]:
-    """A tensor → one argument; a tuple → positional arguments; a dict → keyword arguments;
-    anything else (a list, a number, None) → one argument."""
+    """A tensor → one argument; a tuple → positional arguments; a dict, or any other mapping (a
+    tokenizer's ``BatchEncoding``, as ``model(**enc)`` takes it) → keyword arguments; anything else (a
+    list, a number, None) → one argument."""
     if isinstance(inputs, tuple) and not hasattr(inputs, "_fields"):
         return inputs, {}
-    if isinstance(inputs, dict):
+    if isinstance(inputs, Mapping):
         return (), dict(inputs)
     return (inputs,), {}
 
