@@ -133,6 +133,61 @@ def test_cudnn_gru_and_elman_backward_by_hand():
     assert counts(c - d) == {"mults": 2 * H * s}
 
 
+def cudnn_forward_call(mode, I, H, T, N, layers=1, bidirectional=False, bias=True, P=0, dropout=0.0, train=False,
+                       op=aten._cudnn_rnn.default):
+    """A hand-built ``_cudnn_rnn`` (forward) call, shapes only, with the flat weights laid out as
+    nn.RNN/LSTM/GRU hands them to cuDNN (w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer-direction)."""
+    mode_id, G = _MODES[mode]
+    dirs = 2 if bidirectional else 1
+    H_h = P or H
+    weights = []
+    for layer in range(layers):
+        for _ in range(dirs):
+            weights += [torch.empty(G * H, I if layer == 0 else H_h * dirs), torch.empty(G * H, H_h)]
+            weights += [torch.empty(G * H), torch.empty(G * H)] if bias else []
+            weights += [torch.empty(P, H)] if P else []
+    x, hx = torch.empty(T, N, I), torch.empty(layers * dirs, N, H_h)
+    cx = torch.empty(layers * dirs, N, H) if mode == "LSTM" else None
+    args = [x, weights, len(weights) // (layers * dirs), None, hx, cx, mode_id, H, P, layers, False, dropout, train,
+            bidirectional, [], None]
+    if op is aten.miopen_rnn.default:
+        del args[8], args[3]  # (no proj_size, no weight_buf)
+    return call(op, *args, out=(torch.empty(T, N, dirs * H_h), hx, cx, torch.empty(0), torch.empty(0)))
+
+
+def test_cudnn_rnn_forward_by_hand():
+    """``_cudnn_rnn`` (nn.LSTM/GRU/RNN's one kernel on CUDA: every layer and direction), priced from a
+    hand-built call. Per layer-direction and step (steps = T·N): 4H·(I_l + H) MACs, I_l the layer's input
+    (I, then 2H bidirectional); both biases 2·4H adds, W_ih·x + W_hh·h 4H adds, 3H sigmoids (1 exp,
+    1 add, 1 div each), 2H tanh (the gate g and tanh(c)), c = f⊙c + i⊙g and h = o⊙tanh(c) (3H mults,
+    H adds). Dropout in training on every layer's output but the last: per element of the 2H-wide
+    output a draw, a scaling and a multiplication."""
+    I, H, T, N = 5, 7, 4, 3
+    s = T * N
+    c = price_op(cudnn_forward_call("LSTM", I, H, T, N, layers=2, bidirectional=True))
+    macs = 2 * (4 * H * (I + H) * s + 4 * H * (2 * H + H) * s)
+    assert counts(c) == {"macs": macs, "adds": 4 * (8 + 4 + 3 + 1) * H * s, "transc": 4 * 5 * H * s,
+                         "divs": 4 * 3 * H * s, "mults": 4 * 3 * H * s}
+    d = price_op(cudnn_forward_call("LSTM", I, H, T, N, layers=2, bidirectional=True, dropout=0.5, train=True))
+    e = 2 * H * s  # the first layer's output, both directions
+    assert counts(d - c) == {"cmps": e, "divs": e, "mults": e}
+    # (no dropout outside training, nor after the last layer)
+    assert price_op(cudnn_forward_call("LSTM", I, H, T, N, layers=2, bidirectional=True, dropout=0.5)) == c
+    # proj_size P: the recurrent state (and the next layer's input) is P wide, + H·P projection MACs
+    P = 3
+    assert price_op(cudnn_forward_call("LSTM", I, H, T, N, P=P)).macs == 4 * H * (I + P) * s + H * P * s
+    # GRU without biases: 3H·(I + H) MACs, r and z summed (2H adds), 2H sigmoids and H tanh, the updates
+    # 2H mults and 3H adds; an Elman RNN (ReLU): H·(I + H) MACs, 2H bias adds, H sum adds, a ReLU per element
+    assert counts(price_op(cudnn_forward_call("GRU", I, H, T, N, bias=False))) == {
+        "macs": 3 * H * (I + H) * s, "adds": (2 + 2 + 3) * H * s, "transc": 3 * H * s, "divs": 2 * H * s,
+        "mults": 2 * H * s}
+    assert counts(price_op(cudnn_forward_call("RNN_RELU", I, H, T, N))) == {
+        "macs": H * (I + H) * s, "adds": 3 * H * s, "cmps": H * s, "assigns": H * s}
+    # MIOpen's op (no proj_size) prices the same
+    assert price_op(cudnn_forward_call("GRU", I, H, T, N, op=aten.miopen_rnn.default)) == \
+        price_op(cudnn_forward_call("GRU", I, H, T, N))
+
+
 def _configs(rnn: nn.RNNBase) -> dict:
     return dict(layers=rnn.num_layers, bidirectional=rnn.bidirectional, bias=rnn.bias)
 
