@@ -83,6 +83,8 @@ def test_lstm_proj_size():
     macs = run(m, torch.randn(T, 1, I)).total.macs
     # layer 0: 4H(I + P) + H·P per step; layer 1: input is P
     assert macs == (4 * H * (I + P) + H * P) * T + (4 * H * (P + P) + H * P) * T
+    # proj_size=1: a state of one feature (not H)
+    assert run(nn.LSTM(I, H, proj_size=1), torch.randn(T, 1, I)).total.macs == (4 * H * (I + 1) + H * 1) * T
 
 
 def test_packed_sequence_counts_live_steps_only():
@@ -162,6 +164,14 @@ def test_custom_lstm_subclass_priced_from_its_kernel_op_like_the_rule():
     by_rule = run(nn.LSTM(I, H, num_layers=2, bidirectional=True), x).total.cost
     assert custom.total.cost.ops == by_rule.ops
     assert custom.total.macs == 2 * 4 * H * (I + H) * T * N + 2 * 4 * H * (2 * H + H) * T * N
+    # without biases: per direction and step 4H·(I + H) MACs, W_ih·x + W_hh·h 4H adds, 3H sigmoids (an
+    # exp, an add, a div each), 2H tanh, the updates 3H mults and H adds; no bias additions
+    s = 2 * T * N  # both directions
+    custom = run(MyLSTM(I, H, bias=False, bidirectional=True), x)
+    assert custom.root.status == "ops"
+    assert {c: getattr(custom.total.cost, c) for c in ("macs", "adds", "mults", "divs", "transc", "cmps")} == {
+        "macs": 4 * H * (I + H) * s, "adds": (4 + 3 + 1) * H * s, "mults": 3 * H * s, "divs": 3 * H * s,
+        "transc": 5 * H * s, "cmps": 0}
 
 
 def test_packing_inside_a_forward_is_a_zero_op():
@@ -235,21 +245,23 @@ def test_a_parent_shown_by_its_own_part_shows_its_own_steps():
 
 
 
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_a_subclass_priced_from_its_kernel_ops_runs_the_rules_sequential_steps(batch_first):
+@pytest.mark.parametrize("batch_first, bidirectional", [(False, True), (True, True), (False, False)])
+def test_a_subclass_priced_from_its_kernel_ops_runs_the_rules_sequential_steps(batch_first, bidirectional):
     # T·num_layers, as the module rule gives (directions side by side), from the oneDNN kernel's ops
     # (one per layer and direction) of a subclass that rewrites forward; it said 1 step before (one
     # op-priced call). On the CPU only nn.LSTM runs a fused kernel: nn.GRU and nn.RNN run per-step ops.
+    # One direction: its forward-direction op holds the T steps (a reverse one would add none).
     class Sub(nn.LSTM):
         def forward(self, x):
             return super().forward(x)
 
     L, I, H, T, N = 3, 4, 8, 5, 2
     x = torch.randn(N, T, I) if batch_first else torch.randn(T, N, I)
-    custom = run(Sub(I, H, num_layers=L, bidirectional=True, batch_first=batch_first), x)
+    custom = run(Sub(I, H, num_layers=L, bidirectional=bidirectional, batch_first=batch_first), x)
     assert custom.root.status == "ops"
     assert custom.root.extra["steps"] == L * T == 15
-    assert run(nn.LSTM(I, H, num_layers=L, bidirectional=True, batch_first=batch_first), x).root.extra["steps"] == 15
+    by_rule = run(nn.LSTM(I, H, num_layers=L, bidirectional=bidirectional, batch_first=batch_first), x)
+    assert by_rule.root.extra["steps"] == 15
 
 
 def test_a_cells_lines_name_its_rows_n_throughout():
