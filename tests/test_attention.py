@@ -167,6 +167,9 @@ def test_mha_is_causal_without_weights_counts_sdpa_causal_mask_on_the_python_pat
     kw = {"attn_mask": causal, "is_causal": True, "need_weights": False}
     slow = run(mha.train(), x, x, x, kwargs=kw)
     assert slow.total.cost.assigns == L * L + L * L  # bool mask made additive + SDPA's causal mask
+    # the same arguments by position (query, key, value, key_padding_mask, need_weights, attn_mask,
+    # average_attn_weights, is_causal): the same count
+    assert run(mha.train(), x, x, x, None, False, causal, True, True).total.cost == slow.total.cost
     assert ops_of(slow.total.cost) == ops_of(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
     with torch.no_grad():
         fast = run(mha.eval(), x, x, x, kwargs=kw)
@@ -371,6 +374,32 @@ def test_mha_with_both_masks_adds_their_merge():
     # the boolean key padding mask is made additive first (−inf where True): one assignment per element
     assert both.assigns - one.assigns == N * L
     assert (both - one).ops == N * H * L * L + N * L  # nothing else changes but the bytes of the extra mask
+    # the masks passed by position (query, key, value, key_padding_mask, need_weights, attn_mask) cost the same
+    assert torchcount.profile(mha, (q, q, q, key_padding_mask, True, attn_mask)).total.cost == both
+    # and average_attn_weights=False by position (7th): no head average, as by keyword
+    kw = dict(attn_mask=attn_mask, key_padding_mask=key_padding_mask, average_attn_weights=False)
+    per_head = torchcount.profile(mha, (q, q, q), kwargs=kw).total.cost
+    assert both.adds - per_head.adds == (H - 1) * N * L * L and both.divs - per_head.divs == N * L * L
+    assert torchcount.profile(mha, (q, q, q, key_padding_mask, True, attn_mask, False)).total.cost == per_head
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_mha_attention_dropout_in_training(need_weights):
+    """dropout=0.5 in training drops out the attention weights, as the Dropout rule counts it: per score
+    a keep/drop draw, a noise scaling and a multiplication; N·H·L·S = 2·2·4·4 = 64 scores. The same as
+    the ops the layer runs when torchcount cannot see it (SDPA's dropout without the weights)."""
+    from conftest import Hidden
+
+    N, L, E, H = 2, 4, 8, 2
+    x = torch.randn(N, L, E)
+    kw = {"need_weights": need_weights}
+    plain = run(nn.MultiheadAttention(E, H, batch_first=True).train(), x, x, x, kwargs=kw).total.cost
+    mha = nn.MultiheadAttention(E, H, dropout=0.5, batch_first=True).train()
+    dropped = run(mha, x, x, x, kwargs=kw).total.cost
+    assert {c: v for c, v in ops_of(dropped - plain).items() if v} == {"cmps": 64, "divs": 64, "mults": 64}
+    assert ops_of(dropped) == ops_of(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
+    assert run(mha.eval(), x, x, x, kwargs=kw).total.cost == run(
+        nn.MultiheadAttention(E, H, batch_first=True).eval(), x, x, x, kwargs=kw).total.cost  # eval: none
 
 
 def test_attention_scaling_follows_the_path_pytorch_takes():
