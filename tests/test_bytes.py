@@ -80,6 +80,33 @@ def test_functional_embedding_reads_the_rows_like_nn_embedding():
     assert rw(profile(fe, idx).total.cost) == hand
 
 
+
+def test_functional_embedding_with_max_norm_counts_the_renorms_rows():
+    # F.embedding(max_norm=…) runs embedding_renorm_ first: it reads the rows it looks at (an upper bound:
+    # every look-up a distinct row, at most the table's 4) and the 10 int64 indices, and writes those rows
+    # back; then the look-up reads the indices and 10 rows and writes 10×16 fp32, as above
+    idx = torch.randint(0, 4, (2, 5))
+    fe = Fn(lambda m, i: F.embedding(i, m.weight, max_norm=1.0), weight=nn.Parameter(torch.randn(4, 16)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = torchcount.profile(fe, idx, warn=False, copy_params=True)  # (the renorm writes the weight)
+    renorm = (4 * 16 * F32 + 10 * I64, 4 * 16 * F32)
+    lookup = (10 * I64 + 10 * 16 * F32, 10 * 16 * F32)
+    assert rw(report.total.cost) == (renorm[0] + lookup[0], renorm[1] + lookup[1])
+    # a table of one row: that row read and written once by the renorm, read 10 times by the look-up
+    one = Fn(lambda m, i: F.embedding(i, m.weight, max_norm=1.0), weight=nn.Parameter(torch.randn(1, 16)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = torchcount.profile(one, torch.zeros(2, 5, dtype=torch.long), warn=False, copy_params=True)
+    assert rw(report.total.cost) == (16 * F32 + 10 * I64 + lookup[0], 16 * F32 + lookup[1])
+
+
+def test_embedding_of_one_index_reads_one_row_and_the_index():
+    # a single look-up (a 0-d index): one int64 index and one row of 16 fp32 read, one row written
+    assert rw(profile(nn.Embedding(100, 16), torch.tensor(7)).total.cost) == (I64 + 16 * F32, 16 * F32)
+    # no look-up (an empty index): counted (no division by the 0 look-ups), nothing written. (What it reads
+    # is the default traffic, the whole table: count.py takes a rule's 0 and 0 bytes as "not given".)
+    assert profile(nn.Embedding(100, 16), torch.empty(0, dtype=torch.long)).total.cost.bytes_written == 0
 # ---------------------------------------------------------------------------------------------
 # F2. Quantized modules never count their (packed) weights as read. count.py:_walk_tensors adds
 #     packed weights to the model's param_bytes (count.py:305) but not to the module's
