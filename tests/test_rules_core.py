@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount import Cost, Term
 
-from conftest import needs, run
+from conftest import Fn, needs, run
 
 
 def cost_of(module, *inputs, **kw) -> Cost:
@@ -76,6 +76,10 @@ def test_bilinear():
     report = run(m, (torch.randn(4, 3), torch.randn(4, 5)))
     assert report.total.params == 3 * 5 * 2 + 2 == nparams(m)
     assert counted(report.total.cost) == {"macs": 4 * 2 * (3 * 5 + 5), "adds": 4 * 2}
+    # without a bias: 3·5·2 parameters and no additions
+    report = run(nn.Bilinear(3, 5, 2, bias=False), (torch.randn(4, 3), torch.randn(4, 5)))
+    assert report.total.params == 3 * 5 * 2
+    assert counted(report.total.cost) == {"macs": 4 * 2 * (3 * 5 + 5)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +219,17 @@ def test_max_and_avg_pool(dims, k, s, p, spatial):
     assert counted(cost_of(ap, x)) == {"adds": (window - 1) * n_out, "divs": n_out}
 
 
+def test_a_one_entry_kernel_size_tuple_is_every_dims():
+    # torch takes kernel_size=(3,) for a 2-d pool as 3×3 (and stride as the kernel): 6×6 → 2×2 outputs per
+    # plane, 2·2·2·2 = 16 outputs; max: 8 comparisons each, avg: 8 additions and a division
+    x = torch.randn(2, 2, 6, 6)
+    assert nn.MaxPool2d(kernel_size=(3,))(x).shape == (2, 2, 2, 2)
+    assert counted(cost_of(nn.MaxPool2d(kernel_size=(3,)), x)) == {"cmps": 16 * 8}
+    assert counted(cost_of(nn.AvgPool2d(kernel_size=(3,)), x)) == {"adds": 16 * 8, "divs": 16}
+    # F.max_pool2d's op gets the one-entry list as given
+    assert counted(cost_of(Fn(lambda t: torch.nn.functional.max_pool2d(t, (3,))), x)) == {"cmps": 16 * 8}
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_lp_pool(dims):
     cls = {1: nn.LPPool1d, 2: nn.LPPool2d, 3: getattr(nn, "LPPool3d", None)}[dims]
@@ -293,6 +308,22 @@ def test_activation_per_element(module, per_element):
     assert counted(cost_of(module, x)) == {c: k * 30 for c, k in per_element.items()}
 
 
+class _SubSigmoid(nn.Sigmoid):
+    pass
+
+
+class _SubReLU6(nn.ReLU6):
+    pass
+
+
+def test_activation_subclass_keeping_forward_counts_like_its_base():
+    # a subclass that keeps its base's forward is its base's recipe (per element, as above): sigmoid
+    # 1 exp, 1 add, 1 div; relu6 2 comparisons, 1 assignment; 2·3·5 = 30 elements
+    x = torch.randn(2, 3, 5)
+    assert counted(cost_of(_SubSigmoid(), x)) == {"transc": 30, "adds": 30, "divs": 30}
+    assert counted(cost_of(_SubReLU6(), x)) == {"cmps": 60, "assigns": 30}
+
+
 def test_glu_counts_output_elements():
     # GLU halves dim −1: a·sigmoid(b) per output element (10 → 5)
     cost = cost_of(nn.GLU(), torch.randn(4, 10))
@@ -340,6 +371,17 @@ def test_softmax_family():
     assert counted(cost_of(nn.Softmax2d(), torch.randn(2, 5, 3, 4))) == softmax_expected(2 * 12, 5)
 
 
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")
+@pytest.mark.parametrize("shape, rows, n", [((5,), 1, 5), ((2, 5), 2, 5), ((2, 3, 4), 12, 2), ((2, 3, 4, 5), 40, 3)])
+def test_softmax_without_dim_takes_torchs_legacy_dim(shape, rows, n):
+    # nn.Softmax() (dim=None) softmaxes dim 0 of a 0-, 1- or 3-d input and dim 1 otherwise (torch's
+    # _get_softmax_dim): (5,) one row of 5; (2, 5) 2 rows of 5; (2, 3, 4) over the 2: 12 rows; (2, 3, 4, 5)
+    # over the 3: 40 rows
+    x = torch.randn(*shape)
+    assert torch.equal(nn.Softmax()(x), torch.softmax(x, 0 if len(shape) in (1, 3) else 1))
+    assert counted(cost_of(nn.Softmax(), x)) == softmax_expected(rows, n)
+
+
 # ---------------------------------------------------------------------------------------------
 # Normalisation
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +416,12 @@ def test_batch_norm_eval_and_train(cls, shape):
     # without affine and without running stats
     bare = cls(3, affine=False, track_running_stats=False).eval()
     assert counted(cost_of(bare, x)) == stats(c, e // c)
+
+
+def test_batch_norm_of_one_channel():
+    # one channel: the statistics over all 2·3·3 = 18 elements, the affine pair, one running-stat update
+    expected = plus(plus(stats(1, 18), affine(18)), {"mults": 5, "adds": 2})
+    assert counted(cost_of(nn.BatchNorm2d(1).train(), torch.randn(2, 1, 3, 3))) == expected
 
 
 def test_batch_norm_train_mode_leaves_running_stats_unchanged():
@@ -700,6 +748,18 @@ def test_conventions_are_views_of_one_breakdown():
     assert report.total.flops == expected["flops"]  # with_convention made new views, not changes
     with pytest.raises(ValueError, match="unknown convention 'bogus'"):
         run(_linear_relu(), torch.randn(4, 10), convention="bogus")
+
+
+def test_each_convention_weighs_every_category_as_documented():
+    # one count per category, each a different power of ten, so that each weight reads as one digit: the
+    # weights README.md's table gives (flops: 2 per MAC, 1 per other scalar op, assignments free; worksheet:
+    # 1 per op of every kind; mults: MACs and multiplications; bytes weigh nothing)
+    c = Cost(macs=1, mults=10, adds=100, divs=1_000, cmps=10_000, assigns=100_000, transc=1_000_000,
+             bytes_read=3, bytes_written=5)
+    expected = {"flops": 1_011_112, "macs": 1, "torchvision": 1, "worksheet": 1_111_111, "mults": 11, "2mac": 2}
+    assert set(expected) == set(torchcount.CONVENTIONS)
+    for name, value in expected.items():
+        assert torchcount.CONVENTIONS[name].ops(c) == value, name
 
 
 def test_a_convention_of_your_own_is_checked_when_built():
