@@ -574,6 +574,28 @@ def test_dropout_family(module, shape):
             return getattr(nn.functional, kind.get(type(module), "dropout"))(t, 0.3, training=True)
 
     assert counted(cost_of(Functional(), x)) == expected
+
+
+@pytest.mark.filterwarnings("ignore:dropout")
+@pytest.mark.parametrize("module, shape, noise", [
+    (nn.Dropout1d(0.3), (3, 16), 3),        # unbatched (C, L): a batch dim of 1 added, C draws
+    (nn.Dropout2d(0.3), (3, 4, 5), 3 * 4),  # 3-d: taken as a batched 1-d input (N, C, L), N·C draws
+    (nn.Dropout2d(0.3), (3, 4), 3 * 4),     # 2-d (N, C): a draw per element
+    (nn.Dropout3d(0.3), (3, 4, 5, 2), 3),   # unbatched (C, D, H, W): C draws
+    (nn.Dropout3d(0.3), (2, 3, 4), 2),      # 3-d: a batch dim of 1 added, (1, 2, 3, 4): 2 draws
+])
+def test_channel_dropout_of_other_input_dims_draws_as_torch_does(module, shape, noise):
+    """F.dropout1d/3d add a batch dim of 1 to an input not of 3/5 dims, F.dropout2d adds none (a 3-d
+    input is a batched 1-d one, pytorch#77081), then feature dropout draws once per (sample, channel) of
+    what it got. The rule said C (the first dim) for Dropout2d on a 3-d input and 1 for a 2-d one and
+    for Dropout3d on a 3-d one: 3, 1 and 1 above. The draws are seen in the masks too: positions that
+    always drop together share one."""
+    x = torch.ones(*shape)
+    masks = torch.stack([module.train()(x).flatten() != 0 for _ in range(64)])
+    assert len({tuple(c.tolist()) for c in masks.T}) == noise  # (two draws alike in 64 masks at p = 0.3: 0.58⁶⁴ ≈ 10⁻¹⁵)
+    e = math.prod(shape)
+    assert counted(cost_of(module.train(), x)) == {"cmps": noise, "divs": noise, "mults": e}
+    assert counted(cost_of(Fn(lambda t: module(t)), x)) == {"cmps": noise, "divs": noise, "mults": e}
     assert counted(cost_of(nn.Dropout(0.0).train(), x)) == {}
 
 

@@ -26,7 +26,10 @@ def data_movement(m, call) -> Cost:
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-_CHANNEL_DIMS = {nn.Dropout1d: 1, nn.Dropout2d: 2, nn.Dropout3d: 3}
+#: the input dims at which F.dropout1d / F.dropout3d take the input as batched; an input of other dims is
+#: unbatched and gets a batch dim of 1 first. F.dropout2d adds none: a 3-d input is taken as a batched
+#: 1-d one (N, C, L), as torch has done historically (pytorch#77081), a 2-d one (N, C) drops each element
+_BATCHED_DIMS = {nn.Dropout1d: 3, nn.Dropout3d: 5}
 
 
 @module_rule(*_DROPOUT)
@@ -35,9 +38,10 @@ def dropout(m, call) -> Cost:
         return Cost()  # eval mode: the identity
     shape = call.out.shape
     e = call.out.numel
-    spatial = next((n for cls, n in _CHANNEL_DIMS.items() if isinstance(m, cls)), None)
-    if spatial is not None:  # one draw per channel (the spatial dims share it)
-        noise = prod(shape[:-spatial]) if len(shape) > spatial else 1
+    batched = next((n for cls, n in _BATCHED_DIMS.items() if isinstance(m, cls)), None)
+    if batched is not None or isinstance(m, nn.Dropout2d):
+        # feature dropout: one draw per (sample, channel), the first two dims of what it is given
+        noise = prod(shape[:2]) if batched is None or len(shape) == batched else shape[0] if shape else 1
     elif isinstance(m, nn.FeatureAlphaDropout):
         noise = prod(shape[:2]) if len(shape) >= 2 else e
     else:
