@@ -104,9 +104,11 @@ def test_functional_embedding_with_max_norm_counts_the_renorms_rows():
 def test_embedding_of_one_index_reads_one_row_and_the_index():
     # a single look-up (a 0-d index): one int64 index and one row of 16 fp32 read, one row written
     assert rw(profile(nn.Embedding(100, 16), torch.tensor(7)).total.cost) == (I64 + 16 * F32, 16 * F32)
-    # no look-up (an empty index): counted (no division by the 0 look-ups), nothing written. (What it reads
-    # is the default traffic, the whole table: count.py takes a rule's 0 and 0 bytes as "not given".)
-    assert profile(nn.Embedding(100, 16), torch.empty(0, dtype=torch.long)).total.cost.bytes_written == 0
+    # no look-up (an empty index): counted (no division by the 0 look-ups), nothing read or written (a rule's
+    # 0 and 0 bytes read as "not given" once made it the default traffic: the whole table, 6,400 bytes)
+    assert rw(profile(nn.Embedding(100, 16), torch.empty(0, dtype=torch.long)).total.cost) == (0, 0)
+    # the same for a layer given an empty batch: its kernel reads no weight
+    assert rw(profile(nn.Linear(8, 4), torch.empty(0, 8)).total.cost) == (0, 0)
 # ---------------------------------------------------------------------------------------------
 # F2. Quantized modules never count their (packed) weights as read. count.py:_walk_tensors adds
 #     packed weights to the model's param_bytes (count.py:305) but not to the module's

@@ -195,6 +195,8 @@ def _moves_nothing(outputs, op=None) -> bool:
     not yet marked as one."""
     if all(t.aliased for t in outputs):
         return True
+    if outputs and all(t.numel == 0 for t in outputs):  # (an empty result: no row read, none written)
+        return True
     if op is None:
         return False
     found = _ALIASING.get(op)
