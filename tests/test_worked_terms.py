@@ -123,6 +123,20 @@ def test_every_substituted_line_evaluates_to_its_value():
     assert checked > 2000  # the zoo ran the rules: thousands of lines
 
 
+def test_every_count_is_a_whole_number_of_operations():
+    """Every term's value and every row's cost category is an int: a count of operations or bytes. A
+    true division slipped into a rule (n / 2 for n // 2) gave a float that compared equal to the int
+    where it divided exactly, and passed every test."""
+    floats = []
+    for name, model, inputs in _zoo():
+        report = torchcount.profile(model, inputs, warn=False)
+        for row in (report.root, *report.layers):
+            floats += [f"{name} {row.name}: {t.what} = {t.value!r}" for t in row.terms if type(t.value) is not int]
+            floats += [f"{name} {row.name}: {field} = {value!r}" for cost in (row.cost, row.self_cost)
+                       for field, value in zip(cost._fields[:9], cost) if type(value) is not int]
+    assert not floats, "\n".join(floats[:20])
+
+
 @pytest.mark.parametrize("text, value", [
     ("1×64×3×11×11×56×56", 72_855_552), ("⌊(227 − 11 + 2×2)/4⌋ + 1", 56), ("1×(128 + 2×128)×512", 196_608),
     ("2(3 − 1)", 4), ("min(2×48, 108)×(2 − 1)", 96), ("21×400×log2(400)", 21 * 400 * math.log2(400)),
