@@ -647,6 +647,28 @@ def test_a_scheduler_given_as_an_input_is_put_back():
     assert any("stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)
 
 
+def test_a_scheduler_holding_a_tensor_that_the_step_left_alone_is_not_named():
+    """A scheduler whose state holds a tensor of several elements (per-group warm-up factors): comparing
+    its state_dict with == raised ("Boolean value of Tensor with more than one value is ambiguous"), and
+    the scheduler was reloaded and named as stepped by a method that never touched it."""
+    class Warmup(torch.optim.lr_scheduler.LambdaLR):
+        def __init__(self, optimizer):
+            self.factors = torch.tensor([1.0, 0.5])
+            super().__init__(optimizer, lambda epoch: 1.0)
+
+    model = TrainStep()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.scheduler = Warmup(optimizer)
+    step = sgd_step_of(optimizer)
+    report = profile(model, (torch.randn(2, 8), torch.randn(2, 4)), method=lambda m, x, y: step(m, x, y))
+    assert not any("scheduler" in note for note in report.notes)
+    model.scheduler.factors = torch.tensor([1.0, 0.5])  # (a fresh one: the same values)
+    report = profile(model, (torch.randn(2, 8), torch.randn(2, 4)),
+                     method=lambda m, x, y: (step(m, x, y), m.scheduler.step()))
+    assert model.scheduler.last_epoch == 0
+    assert any("stepped learning-rate scheduler(s) Warmup" in note for note in report.notes)
+
+
 def test_a_scheduled_step_raises_no_scheduler_warning():
     """A step that steps its optimizer and then its scheduler, in the order torch asks for, made
     torch warn "optimizer.step() has been overridden after learning rate scheduler initialization":

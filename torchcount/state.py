@@ -34,7 +34,7 @@ import threading
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -808,8 +808,8 @@ class _SteppedOptimizers:
         changed = []
         for scheduler, saved in self.schedulers:
             try:
-                same = scheduler.state_dict() == saved
-            except Exception:  # (a state holding tensors: compared element-wise) put back regardless
+                same = _same_state(scheduler.state_dict(), saved)
+            except Exception:  # (a state that cannot be compared) put back regardless
                 same = False
             if not same:
                 scheduler.load_state_dict(deepcopy(saved))
@@ -1247,3 +1247,20 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
         return torch.equal(a.view(bits), b.view(bits))
     except (RuntimeError, TypeError):  # a layout or subclass without such views: compare values
         return torch.equal(a, b)
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Two states (a scheduler's ``state_dict()``) equal, tensors and arrays among them compared whole:
+    ``==`` on a dict compares a tensor of several elements element-wise, and its truth raises."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and \
+            a.dtype == b.dtype and bool(torch.equal(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:  # (NaN, both)
+        return True
+    if hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "tolist"):  # (a NumPy array)
+        return hasattr(b, "tolist") and getattr(b, "shape", None) == a.shape and a.tolist() == b.tolist()
+    return bool(a == b)
