@@ -83,6 +83,26 @@ def test_sdpa_bool_mask():
     assert not (TESTED_TORCH and NEGATED_MASK)  # where CI runs, the one-`where` form is the one checked
 
 
+def test_composite_sdpa_rule_adds_the_where_for_a_bool_mask_only():
+    """The rule of the composite ``aten.scaled_dot_product_attention`` (met whole by a caller of the
+    rule, or a torch that gives it a kernel): a boolean mask is made additive first, one assignment
+    per mask element; a float mask is added as it is (no assignments), as the fused kernels count it."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    op = torch.ops.aten.scaled_dot_product_attention.default
+    q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
+
+    def priced(mask):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return ops_of(op_rule_for(op)(OpCall(op, describe((q, k, v, mask)), {}, describe(out))))
+
+    assert priced(torch.zeros(L, S)) == sdpa_expected(masked=True)
+    expected = sdpa_expected(masked=True)
+    expected["assigns"] = L * S  # torch.where over the (L, S) mask
+    assert priced(torch.ones(L, S, dtype=torch.bool)) == expected
+
+
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
 @pytest.mark.parametrize("mask_shape", [(L, S), (B, 1, L, S)])
 def test_sdpa_bool_mask_counted_alike_under_inference_mode(mode, mask_shape):

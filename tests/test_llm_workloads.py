@@ -114,6 +114,9 @@ def test_int_mm_macs():
     report = profile(Fn(lambda a, b: torch._int_mm(a, b)), (a, b))
     assert report.total.macs == 32 * 32 * 64
     assert report.complete
+    # m ≠ k, so that m·k·n does not pass for k·k·n or m·m·n: (48×32)·(32×64)
+    a = torch.randint(-5, 5, (48, 32), dtype=torch.int8)
+    assert profile(Fn(lambda a, b: torch._int_mm(a, b)), (a, b)).total.macs == 48 * 32 * 64
 
 
 @needs("torch._weight_int8pack_mm on CPU")

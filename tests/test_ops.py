@@ -260,6 +260,26 @@ def test_matmul_closed_form():
     assert cost_of(torch.matmul, torch.randn(2, 4, 7, 5), torch.randn(5, 3)).macs == 2 * 4 * 7 * 5 * 3
 
 
+def test_composite_matmul_and_linear_ops_when_met_whole():
+    """``aten.matmul`` / ``aten.linear`` are composite (the recorder sees their mm/addmm parts),
+    so only a direct call of their rule prices them whole: outputs·k MACs, and one bias addition
+    per output for linear with a bias."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    aten = torch.ops.aten
+
+    def priced(op, *args):
+        call = OpCall(op, describe(args), {}, describe(op(*args)))
+        return counts(op_rule_for(op)(call))
+
+    a, b = torch.randn(2, 3, 4), torch.randn(4, 5)  # (2, 3, 5) outputs, k = 4: 2·3·5·4 = 120 MACs
+    assert priced(aten.matmul.default, a, b) == {"macs": 120}
+    x, w, bias = torch.randn(6, 4), torch.randn(7, 4), torch.randn(7)  # 6·7 outputs, k = 4
+    assert priced(aten.linear.default, x, w, bias) == {"macs": 6 * 7 * 4, "adds": 6 * 7}
+    assert priced(aten.linear.default, x, w) == {"macs": 6 * 7 * 4}
+
+
 # ---- FFT ---------------------------------------------------------------------------------
 def test_rfft_convention():
     # real FFT of N = 512 per row, 6 rows: N·log2 N = 4608 mults and 1.5·N·log2 N = 6912 adds per row
