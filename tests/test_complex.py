@@ -91,6 +91,8 @@ def test_complex_conv1d_module():
     (lambda z, w: w.real * 1j, {"mults": 2 * N}),                    # real × complex number
     (lambda z, w: -z, {"mults": 2 * N}),                             # both parts negated
     (lambda z, w: z.abs(), {"mults": 2 * N, "adds": N, "transc": N}),  # √(re² + im²), as before
+    # z / |z|: |z| as above, then both parts divided by it
+    (lambda z, w: torch.sgn(z), {"mults": 2 * N, "adds": N, "transc": N, "divs": 2 * N}),
     (lambda z, w: torch.exp(z), {"transc": 3 * N, "mults": 2 * N}),  # e^a·(cos b + i·sin b)
     (lambda z, w: z.sum(), {"adds": 2 * (N - 1)}),
     (lambda z, w: z.mean(), {"adds": 2 * (N - 1), "divs": 2}),      # complex sum ÷ a real count

@@ -40,6 +40,9 @@ N = 120
     (lambda a, b: a > b, {"cmps": N}),
     (lambda a, b: torch.where(a > b, a, b), {"cmps": N, "assigns": N}),
     (lambda a, b: torch.addcmul(a, a, b, value=0.5), {"mults": 2 * N, "adds": N}),
+    # a − ⌊a/b⌋·b: a division, a multiplication and a subtraction per element
+    (torch.remainder, {"divs": N, "mults": N, "adds": N}),
+    (torch.fmod, {"divs": N, "mults": N, "adds": N}),
 ])
 def test_binary_elementwise(fn, expected):
     a, b = torch.randn(X), torch.randn(X)
@@ -57,6 +60,8 @@ def test_broadcast_counts_output_elements():
     (torch.neg, {"mults": N}), (torch.abs, {"cmps": N, "assigns": N}),
     (lambda x: x ** 2, {"mults": N}), (lambda x: x ** 3, {"mults": 2 * N}),
     (lambda x: x ** 0.7, {"transc": N}), (lambda x: x.clamp(-1, 1), {"cmps": 2 * N, "assigns": N}),
+    # one bound: one comparison (and the assignment) per element
+    (lambda x: x.clamp(min=0.5), {"cmps": N, "assigns": N}), (lambda x: x.clamp(max=0.5), {"cmps": N, "assigns": N}),
     # activations as ops follow the module recipes: ReLU = 1 comparison + 1 assignment
     (F.relu, {"cmps": N, "assigns": N}),
     (lambda x: F.relu(x, inplace=True), {"cmps": N, "assigns": N}),
