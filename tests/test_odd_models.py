@@ -1093,6 +1093,23 @@ def test_activations_on_quantized_tensors_count_their_requantization():
     assert torchcount.profile(_QuantizedActivations(), torch.randn(2, 3, 4)).total.cost.mults == 0
 
 
+def test_gelu_op_on_a_quantized_tensor_counts_its_requantization():
+    """F.gelu on a quantized tensor (ATen's qgelu: dequantize, the float GELU, quantize): the float
+    recipe, 0.5·x·(1 + erf(x/√2)) = 3 mults + 1 add + 1 erf per element, plus one requantization
+    (1 mult) per element; on a float tensor none."""
+    n = 24
+    q = torch.quantize_per_tensor(torch.randn(2, 3, 4), 0.1, 128, torch.quint8)
+    class Functional(nn.Module):
+        def forward(self, t):
+            return torch.nn.functional.gelu(t)
+
+    for x, requantized in ((q, n), (torch.randn(2, 3, 4), 0)):
+        report = torchcount.profile(Functional(), x)
+        assert report.complete, report.uncounted
+        c = report.total.cost
+        assert (c.mults, c.adds, c.transc) == (3 * n + requantized, n, n)
+
+
 def test_eager_int8_modules_with_ops_of_their_own_are_counted():
     """torch.ao.nn.quantized's other modules run quantized:: ops that were all uncounted until
     2026-12-06. Each is the float layer's terms plus one requantization (1 mult) per element, but for

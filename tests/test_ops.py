@@ -59,7 +59,9 @@ def test_broadcast_counts_output_elements():
     (torch.rsqrt, {"transc": N}), (torch.tanh, {"transc": N}), (torch.erf, {"transc": N}),
     (torch.neg, {"mults": N}), (torch.abs, {"cmps": N, "assigns": N}),
     (lambda x: x ** 2, {"mults": N}), (lambda x: x ** 3, {"mults": 2 * N}),
-    (lambda x: x ** 0.7, {"transc": N}), (lambda x: x.clamp(-1, 1), {"cmps": 2 * N, "assigns": N}),
+    (lambda x: x ** 0.7, {"transc": N}),
+    # a negative integer power: x^−3 = 1/(x·x·x), 2 multiplications and a division; x^−1 a division
+    (lambda x: x ** -3, {"mults": 2 * N, "divs": N}), (lambda x: x ** -1, {"divs": N}), (lambda x: x.clamp(-1, 1), {"cmps": 2 * N, "assigns": N}),
     # one bound: one comparison (and the assignment) per element
     (lambda x: x.clamp(min=0.5), {"cmps": N, "assigns": N}), (lambda x: x.clamp(max=0.5), {"cmps": N, "assigns": N}),
     # activations as ops follow the module recipes: ReLU = 1 comparison + 1 assignment
