@@ -103,6 +103,20 @@ def test_composite_sdpa_rule_adds_the_where_for_a_bool_mask_only():
     assert priced(torch.ones(L, S, dtype=torch.bool)) == expected
 
 
+def test_padding_mask_alignment_check_compares_each_mask_element():
+    """``_nested_tensor_from_mask_left_aligned(t, mask)`` (TransformerEncoder's fast path checks that a
+    padding mask is left-aligned): one comparison per element of the (3, 5) mask, 15 — not one per
+    element of the (3, 5, 4) input, 60, as it was counted until 2026-12-06."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    op = torch.ops.aten._nested_tensor_from_mask_left_aligned.default
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False], [True] * 4 + [False]])
+    t = torch.randn(3, 5, 4)
+    cost = op_rule_for(op)(OpCall(op, describe((t, mask)), {}, describe(op(t, mask))))
+    assert {c: v for c, v in ops_of(cost).items() if v} == {"cmps": 15}
+
+
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
 @pytest.mark.parametrize("mask_shape", [(L, S), (B, 1, L, S)])
 def test_sdpa_bool_mask_counted_alike_under_inference_mode(mode, mask_shape):

@@ -830,8 +830,9 @@ def count_nonzero(op) -> Cost:
 
 @op_rule(*_packets("_nested_tensor_from_mask_left_aligned"))
 def mask_left_aligned(op) -> Cost:
-    """TransformerEncoder's check that a padding mask is left-aligned: one comparison per mask element."""
-    n = op.inputs[0].numel
+    """``_nested_tensor_from_mask_left_aligned(t, mask)``: TransformerEncoder's check that a padding
+    mask (N, L) is left-aligned, one comparison per mask element (not per element of the input t)."""
+    n = schema_arg(op, "mask").numel
     return Cost.of(Term("cmps", "mask alignment check", "mask elements", n, n))
 
 
