@@ -97,6 +97,8 @@ def test_complex_conv1d_module():
     (lambda z, w: z.sum(), {"adds": 2 * (N - 1)}),
     (lambda z, w: z.mean(), {"adds": 2 * (N - 1), "divs": 2}),      # complex sum ÷ a real count
     (lambda z, w: torch.linalg.vector_norm(z), {"mults": 2 * N, "adds": N + N - 1, "transc": 1}),
+    # ord 0, how many are nonzero: both parts of each compared with 0, the N flags added up
+    (lambda z, w: torch.linalg.vector_norm(z, 0), {"cmps": 2 * N, "adds": N - 1}),
     (lambda z, w: torch.view_as_real(z), {}),                        # no arithmetic, complex or not
 ])
 def test_complex_elementwise_in_real_operations(fn, expected):

@@ -830,6 +830,15 @@ def test_logaddexp_and_logcumsumexp_as_the_kernels_compute_them():
     # logcumsumexp: 4 lines of 8, 7 steps each of log1p(exp(min − max)) + max (ATen's
     # _log_add_exp_helper): 2 cmps, 2 adds, 2 transc per step
     assert ops_of(lambda t: torch.logcumsumexp(t, 1), torch.randn(4, 8)) == {"cmps": 56, "adds": 56, "transc": 56}
+    # a 0-d tensor is one line of one element: no step at all
+    assert ops_of(lambda t: torch.logcumsumexp(t, 0), torch.tensor(0.5)) == {}
+
+
+def test_logsumexp_as_its_terms():
+    """logsumexp over rows of 8, 4 rows: the max (4·7 comparisons), x − max (32 subtractions), 32 exps,
+    their sum (4·7 additions), 4 logs and the max added back (4 additions)."""
+    assert ops_of(lambda t: torch.logsumexp(t, -1), torch.randn(4, 8)) == \
+        {"cmps": 28, "adds": 32 + 28 + 4, "transc": 32 + 4}
 
 
 # ---- ops an op sweep found uncounted (2026-12-02): each figure by hand --------------------------
@@ -1061,6 +1070,8 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     ("allclose", lambda t: torch.tensor(torch.allclose(t, t)), {"cmps": 10 + 9}),
     # mode of each row of 5: a sort (5·⌈log2 5⌉ = 15) and 4 neighbour comparisons, 2 rows
     ("mode", lambda t: torch.mode(t, 1).values, {"cmps": 2 * (15 + 4)}),
+    # mode of lines of one element: nothing to sort nor compare
+    ("mode-1", lambda t: torch.mode(t.reshape(10, 1), 1).values, {}),
     # integer ops: a shift per element (as the other bitwise ops, 1 cmp); bincount adds each value
     ("shift", lambda t: torch.bitwise_left_shift((t * 10).long(), 1).float(), {"mults": 10, "cmps": 10}),
     ("bincount", lambda t: torch.bincount((t * 10).long().flatten()).float(), {"mults": 10, "adds": 10}),
