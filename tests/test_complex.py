@@ -90,6 +90,7 @@ def test_complex_conv1d_module():
     (lambda z, w: z + 1, {"adds": N}),                               # only the real part changes
     (lambda z, w: w.real * 1j, {"mults": 2 * N}),                    # real × complex number
     (lambda z, w: -z, {"mults": 2 * N}),                             # both parts negated
+    (lambda z, w: z == w.real, {"cmps": 2 * N}),                     # complex vs real: both parts compared
     (lambda z, w: z.abs(), {"mults": 2 * N, "adds": N, "transc": N}),  # √(re² + im²), as before
     # z / |z|: |z| as above, then both parts divided by it
     (lambda z, w: torch.sgn(z), {"mults": 2 * N, "adds": N, "transc": N, "divs": 2 * N}),
@@ -104,6 +105,22 @@ def test_complex_conv1d_module():
 def test_complex_elementwise_in_real_operations(fn, expected):
     z, w = torch.randn(N, dtype=C64), torch.randn(N, dtype=C64)
     assert ops_of(fn, z, w) == expected
+
+
+def test_a_summed_cost_is_expanded_by_its_totals():
+    """``in_real_ops`` of a sum of costs (no worked terms left) expands the totals: mixed (complex ×
+    real) 2 mults → 4, adds unchanged (only the real part), assignments unchanged; complex 2 mults → 8
+    mults + 4 adds, 5 adds → 10, so 14 adds."""
+    from torchcount.rules.complex import in_real_ops
+
+    summed = Cost.of(Term("adds", "a", "n", 5, 5)) + Cost.of(Term("assigns", "b", "n", 3, 3), Term("mults", "m", "n", 2, 2))
+    assert not summed.terms
+
+    def ops(c):
+        return {k: getattr(c, k) for k in OP_CATEGORIES if getattr(c, k)}
+
+    assert ops(in_real_ops(summed, "mixed")) == {"mults": 4, "adds": 5, "assigns": 3}
+    assert ops(in_real_ops(summed, "complex")) == {"mults": 8, "adds": 14, "assigns": 3}
 
 
 def test_ffts_keep_their_own_complex_convention():
