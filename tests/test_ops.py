@@ -700,6 +700,8 @@ def test_linear_algebra_direct_algorithms():
     assert ops_of(torch.linalg.inv, a) == plus(lu, {"macs": 2 * batch * n * tri, "divs": batch * n * n})
     # det: LU, then the product of U's diagonal
     assert ops_of(torch.linalg.det, a) == plus(lu, {"mults": batch * (n - 1)})
+    # a 1×1 matrix: LU has no step (no pivot search, multiplier or update), U's diagonal one entry: no product
+    assert ops_of(torch.linalg.det, torch.randn(3, 1, 1)) == {}
     assert ops_of(lambda t: torch.linalg.lu_factor(t)[0], a) == lu
     # Cholesky: Σ_j (n − j)·j dot-product MACs = (n³ − n)/6, n roots, n(n − 1)/2 divisions
     chol = {"macs": batch * sum((n - j) * j for j in range(n)), "transc": batch * n, "divs": batch * tri}
