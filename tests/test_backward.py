@@ -151,6 +151,10 @@ def test_convolution_gradients_by_hand():
     c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
                                                         [False, True, False]), torch.randn_like(out), x, w)
     assert (c.macs, c.adds) == (forward_macs, 0)
+    # a frozen bias (bias_sizes given, its gradient not asked for): no bias-gradient sum
+    c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, [6], [2, 2], [1, 1], [1, 1], False, [0, 0], 2,
+                                                        [True, True, False]), torch.randn_like(out), x, w)
+    assert (c.macs, c.adds) == (2 * forward_macs, 0)
     # each of the 6×2×3×3 weights sums its products over the N·∏output = 2×4×4 positions it met:
     # torch.utils.flop_counter counts the grouped weight gradient as if groups were 1 (twice this)
     assert forward_macs == 6 * 2 * 3 * 3 * (2 * 4 * 4)
