@@ -93,14 +93,19 @@ def test_composite_sdpa_rule_adds_the_where_for_a_bool_mask_only():
     op = torch.ops.aten.scaled_dot_product_attention.default
     q, k, v = torch.randn(B, H, L, E), torch.randn(B, H, S, E), torch.randn(B, H, S, Ev)
 
-    def priced(mask):
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return ops_of(op_rule_for(op)(OpCall(op, describe((q, k, v, mask)), {}, describe(out))))
+    def priced(mask, dropout_p=0.0):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        return ops_of(op_rule_for(op)(OpCall(op, describe((q, k, v, mask, dropout_p)), {}, describe(out))))
 
     assert priced(torch.zeros(L, S)) == sdpa_expected(masked=True)
     expected = sdpa_expected(masked=True)
     expected["assigns"] = L * S  # torch.where over the (L, S) mask
     assert priced(torch.ones(L, S, dtype=torch.bool)) == expected
+    # dropout on the weights, per score: a keep/drop draw, the mask scaled by 1/(1 − p), applied
+    expected, scores = sdpa_expected(masked=True), B * H * L * S
+    for category in ("cmps", "divs", "mults"):
+        expected[category] += scores
+    assert priced(torch.zeros(L, S), 0.5) == expected
 
 
 def test_padding_mask_alignment_check_compares_each_mask_element():

@@ -125,6 +125,7 @@ def test_weight_int8pack_mm_macs():
     scales = torch.rand(64)
     report = profile(Fn(lambda x: torch._weight_int8pack_mm(x, w, scales)), (torch.randn(16, 32),))
     assert report.total.macs == 16 * 32 * 64
+    assert report.total.cost.mults == 16 * 64  # each output times its channel's scale
     assert report.complete
 
 

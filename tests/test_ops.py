@@ -41,6 +41,9 @@ N = 120
     (lambda a, b: torch.where(a > b, a, b), {"cmps": N, "assigns": N}),
     (lambda a, b: torch.addcmul(a, a, b, value=0.5), {"mults": 2 * N, "adds": N}),
     # a − ⌊a/b⌋·b: a division, a multiplication and a subtraction per element
+    # rsub.Scalar takes α positionally: other − α·a, a multiplication more per element
+    (lambda a, b: torch.rsub(a, 2.0, alpha=3), {"adds": N, "mults": N}),
+    (lambda a, b: torch.rsub(a, 2.0), {"adds": N}),
     (torch.remainder, {"divs": N, "mults": N, "adds": N}),
     (torch.fmod, {"divs": N, "mults": N, "adds": N}),
 ])
@@ -1067,6 +1070,8 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     ("nextafter", lambda t: torch.nextafter(t, t + 1), {"adds": 20, "cmps": 10}),
     # F.pdist of 4 rows of 5: 6 pairs, each 5 differences, 5 squares, 4 additions, a root
     ("pdist", lambda t: F.pdist(torch.cat([t, t])), {"adds": 6 * 9, "mults": 30, "transc": 6}),
+    # p = 1: absolute values (comparisons) for the squares, no root
+    ("pdist-1", lambda t: F.pdist(torch.cat([t, t]), p=1), {"adds": 6 * 9, "cmps": 30}),
     # torch.dist: the 2-norm of a − b over 10 elements
     ("dist", lambda t: torch.dist(t, 2 * t), {"mults": 10 + 10, "adds": 10 + 9, "transc": 1}),
     ("allclose", lambda t: torch.tensor(torch.allclose(t, t)), {"cmps": 10 + 9}),
