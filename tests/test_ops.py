@@ -270,6 +270,24 @@ def test_matmul_closed_form():
     assert cost_of(torch.matmul, torch.randn(2, 4, 7, 5), torch.randn(5, 3)).macs == 2 * 4 * 7 * 5 * 3
 
 
+def test_trilinear_other_than_bilinear_is_left_uncounted():
+    """``aten._trilinear`` is priced as F.bilinear only where its operands have bilinear's shapes
+    (x1 rows×n1, A k×n1×n2, x2 rows×n2); another use (here a 3-D x1) is uncounted (None), not
+    priced with the wrong sizes."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    op = torch.ops.aten._trilinear.default
+    rule = op_rule_for(op)
+
+    def priced(x1, w, x2):
+        return rule(OpCall(op, describe((x1, w, x2, [1, 3], [0], [1, 2], [2, 3])), {}, describe(torch.empty(2, 5))))
+
+    # F.bilinear's shapes: 2 rows, A 5×3×4: rows·k·n1·n2 + rows·k·n2 = 2·5·3·4 + 2·5·4 (bilinear_macs)
+    assert priced(torch.randn(2, 3), torch.randn(5, 3, 4), torch.randn(2, 4)).macs == 2 * 5 * 3 * 4 + 2 * 5 * 4
+    assert priced(torch.randn(2, 2, 3), torch.randn(5, 3, 4), torch.randn(2, 4)) is None
+
+
 def test_composite_matmul_and_linear_ops_when_met_whole():
     """``aten.matmul`` / ``aten.linear`` are composite (the recorder sees their mm/addmm parts),
     so only a direct call of their rule prices them whole: outputs·k MACs, and one bias addition
