@@ -1088,6 +1088,14 @@ P = torch.rand(2, 5) * 0.8 + 0.1  # 10 elements in (0.1, 0.9)
     ("nextafter", lambda t: torch.nextafter(t, t + 1), {"adds": 20, "cmps": 10}),
     # F.pdist of 4 rows of 5: 6 pairs, each 5 differences, 5 squares, 4 additions, a root
     ("pdist", lambda t: F.pdist(torch.cat([t, t])), {"adds": 6 * 9, "mults": 30, "transc": 6}),
+    # a binary search per value over b boundaries: ⌈log2(b + 1)⌉ comparisons, 10 values; b = 8: 4, 7: 3,
+    # 1: 1, and none without boundaries (every value in bucket 0)
+    ("bucketize", lambda t: torch.bucketize(t, torch.linspace(-1, 1, 8)).float(), {"cmps": 40}),
+    ("bucketize-7", lambda t: torch.bucketize(t, torch.linspace(-1, 1, 7)).float(), {"cmps": 30}),
+    ("bucketize-1", lambda t: torch.bucketize(t, torch.zeros(1)).float(), {"cmps": 10}),
+    ("bucketize-0", lambda t: torch.bucketize(t, torch.zeros(0)).float(), {}),
+    ("searchsorted", lambda t: torch.searchsorted(torch.linspace(-1, 1, 8).expand(2, 8).contiguous(), t).float(),
+     {"cmps": 40}),
     # p = 1: absolute values (comparisons) for the squares, no root
     ("pdist-1", lambda t: F.pdist(torch.cat([t, t]), p=1), {"adds": 6 * 9, "cmps": 30}),
     # torch.dist: the 2-norm of a − b over 10 elements

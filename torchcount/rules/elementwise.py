@@ -491,13 +491,13 @@ def topk_op(op) -> Cost:
 
 @op_rule(*_packets("bucketize", "searchsorted"))
 def binary_search(op) -> Cost:
-    """A binary search per value: ⌈log2(boundaries + 1)⌉ comparisons."""
+    """A binary search per value: ⌈log2(boundaries + 1)⌉ comparisons (none without boundaries)."""
     name = op.op.overloadpacket.__name__
     tensors = op.inputs
     boundaries, values = (tensors[1], tensors[0]) if name == "bucketize" else (tensors[0], tensors[1] if
                                                                                 len(tensors) > 1 else tensors[0])
     b = boundaries.shape[-1] if boundaries.shape else 1
-    k = max(1, math.ceil(math.log2(b + 1)))
+    k = math.ceil(math.log2(b + 1))
     n = op.outputs[0].numel
     return Cost.of(Term("cmps", "comparisons (binary search)", "values·⌈log2(b + 1)⌉", worked("{}×{}", n, k),
                         n * k))
