@@ -134,6 +134,14 @@ def test_norm_and_embedding_gradients():
     c = cost(lambda g, x, m, r: aten.native_layer_norm_backward(g, x, [8], m, r, None, None, [True, False, False]),
              g, x, mean, rstd)
     assert (c.mults, c.adds) == (3 * n, 2 * (n - rows) + 2 * n)  # no weight: Σg·x, Σg, dx = rstd·g + b·x + c
+    # a frozen bias: the weight gradient without the bias's sum
+    c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, True, False]),
+             g, x, mean, rstd, w, b)
+    assert (c.mults, c.adds) == (6 * n + 2 * n, 2 * (n - rows) + 2 * n + n + (n - D))
+    # nll_loss without a batch (input (C,)), no reduction: one −w·g for its one target
+    c = cost(lambda g, x: aten.nll_loss_backward(g, x, torch.tensor(2), None, 0, -100, torch.tensor(1.0)),
+             torch.tensor(1.0), torch.randn(5))
+    assert (c.mults, c.adds, c.divs) == (1, 0, 0)
     ids, g = torch.randint(0, 10, (3, 5)), torch.randn(3, 5, 6)
     c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
     assert c.adds == 3 * 5 * 6

@@ -164,6 +164,8 @@ def test_reductions():
     assert counts(cost_of(lambda t: (t > 0)._is_any_true(), x)) == {"cmps": N + N - 1}
     # cumsum along a dim of 4: 30 lines of 3 additions
     assert counts(cost_of(lambda t: t.cumsum(2), x)) == {"adds": 30 * 3}
+    # a 0-d tensor is one line of one element: nothing to add
+    assert counts(cost_of(lambda t: t.cumsum(0), torch.tensor(1.5))) == {}
     # ‖x‖₂ over the last dim: 120 squares, 24·4 additions, 24 square roots
     assert counts(cost_of(lambda t: torch.linalg.vector_norm(t, dim=-1), x)) == \
         {"mults": N, "adds": 24 * 4, "transc": 24}
@@ -286,6 +288,25 @@ def test_trilinear_other_than_bilinear_is_left_uncounted():
     # F.bilinear's shapes: 2 rows, A 5×3×4: rows·k·n1·n2 + rows·k·n2 = 2·5·3·4 + 2·5·4 (bilinear_macs)
     assert priced(torch.randn(2, 3), torch.randn(5, 3, 4), torch.randn(2, 4)).macs == 2 * 5 * 3 * 4 + 2 * 5 * 4
     assert priced(torch.randn(2, 2, 3), torch.randn(5, 3, 4), torch.randn(2, 4)) is None
+
+
+def test_native_batch_norm_op_in_eval_mode_uses_the_running_statistics():
+    """``native_batch_norm(x, w, b, running_mean, running_var, training=False, …)`` (what a direct call
+    or an older export runs in eval) normalises with the running statistics, as
+    ``_native_batch_norm_legit_no_training``: for (2, 3, 4, 4), n = 96, per channel var + eps (3 adds) and
+    its rsqrt (3), per element x − mean (96 adds), × rstd and × γ (192 mults), + β (96 adds)."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    aten = torch.ops.aten
+    x, w, b, rm, rv = torch.randn(2, 3, 4, 4), torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3)
+
+    def priced(op, *args):
+        return counts(op_rule_for(op)(OpCall(op, describe(args), {}, describe(op(*args)))))
+
+    expected = {"adds": 3 + 96 + 96, "mults": 96 + 96, "transc": 3}
+    assert priced(aten.native_batch_norm.default, x, w, b, rm, rv, False, 0.1, 1e-5) == expected
+    assert priced(aten._native_batch_norm_legit_no_training.default, x, w, b, rm, rv, 0.1, 1e-5) == expected
 
 
 def test_composite_matmul_and_linear_ops_when_met_whole():
@@ -724,10 +745,15 @@ def test_linear_algebra_direct_algorithms():
     # a 1×1 matrix: LU has no step (no pivot search, multiplier or update), U's diagonal one entry: no product
     assert ops_of(torch.linalg.det, torch.randn(3, 1, 1)) == {}
     assert ops_of(lambda t: torch.linalg.lu_factor(t)[0], a) == lu
+    # a wide 3×5 matrix: p = 3 steps, at step k (1-based) 3 − k multipliers and pivot comparisons,
+    # (3 − k)·(5 − k) update MACs: 2 + 1 = 3 divisions and comparisons, 2·4 + 1·3 = 11 MACs
+    assert ops_of(lambda t: torch.linalg.lu_factor(t)[0], torch.randn(3, 5)) == {"macs": 11, "divs": 3, "cmps": 3}
     # Cholesky: Σ_j (n − j)·j dot-product MACs = (n³ − n)/6, n roots, n(n − 1)/2 divisions
     chol = {"macs": batch * sum((n - j) * j for j in range(n)), "transc": batch * n, "divs": batch * tri}
     assert ops_of(torch.linalg.cholesky, a) == chol
     factor = torch.linalg.cholesky(a)
+    # cholesky_inverse: two triangular solves for the n columns of the identity
+    assert ops_of(torch.cholesky_inverse, factor) == {"macs": 2 * batch * n * tri, "divs": 2 * batch * n * n}
     assert ops_of(torch.cholesky_solve, b, factor) == {"macs": 2 * rhs * tri, "divs": 2 * rhs * n}
     assert ops_of(lambda l, y: torch.linalg.solve_triangular(l, y, upper=False), factor, b) == \
         {"macs": rhs * tri, "divs": rhs * n}
