@@ -1093,6 +1093,37 @@ def test_activations_on_quantized_tensors_count_their_requantization():
     assert torchcount.profile(_QuantizedActivations(), torch.randn(2, 3, 4)).total.cost.mults == 0
 
 
+def test_quantized_add_mul_cat_and_their_relu_forms_by_hand():
+    """quantized::add / add_relu / mul / mul_relu / cat / cat_relu on int8 tensors of n = 24 elements
+    (48 for the concatenation): add 1 addition + 1 requantization per element, mul 1 multiplication +
+    1 requantization, cat 1 requantization; the _relu forms add ReLU's 1 comparison + 1 assignment."""
+    qops = torch.ops.quantized
+    a = torch.quantize_per_tensor(torch.randn(2, 3, 4), 0.1, 128, torch.quint8)
+    b = torch.quantize_per_tensor(torch.randn(2, 3, 4), 0.1, 128, torch.quint8)
+
+    class Ops(nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, x, y):
+            return self.fn(x, y)
+
+    def ops(fn):
+        report = torchcount.profile(Ops(fn), (a, b))
+        assert report.complete, report.uncounted
+        c = report.total.cost
+        return {k: getattr(c, k) for k in ("adds", "mults", "cmps", "assigns") if getattr(c, k)}
+
+    n, relu = 24, {"cmps": 24, "assigns": 24}
+    assert ops(lambda x, y: qops.add(x, y, 0.2, 128)) == {"adds": n, "mults": n}
+    assert ops(lambda x, y: qops.add_relu(x, y, 0.2, 128)) == {"adds": n, "mults": n, **relu}
+    assert ops(lambda x, y: qops.mul(x, y, 0.2, 128)) == {"mults": 2 * n}
+    assert ops(lambda x, y: qops.mul_relu(x, y, 0.2, 128)) == {"mults": 2 * n, **relu}
+    assert ops(lambda x, y: qops.cat([x, y], 0, 0.2, 128)) == {"mults": 2 * n}
+    assert ops(lambda x, y: qops.cat_relu([x, y], 0, 0.2, 128)) == {"mults": 2 * n, "cmps": 2 * n, "assigns": 2 * n}
+
+
 def test_gelu_op_on_a_quantized_tensor_counts_its_requantization():
     """F.gelu on a quantized tensor (ATen's qgelu: dequantize, the float GELU, quantize): the float
     recipe, 0.5·x·(1 + erf(x/√2)) = 3 mults + 1 add + 1 erf per element, plus one requantization
