@@ -1124,6 +1124,41 @@ def test_quantized_add_mul_cat_and_their_relu_forms_by_hand():
     assert ops(lambda x, y: qops.cat_relu([x, y], 0, 0.2, 128)) == {"mults": 2 * n, "cmps": 2 * n, "assigns": 2 * n}
 
 
+def test_quantized_norm_ops_are_the_float_norms_plus_a_requantization():
+    """quantized::group_norm, instance_norm and layer_norm (called as ops, no module rule): the float
+    op's terms (F.group_norm's; instance norm is group norm with one channel per group) plus one
+    requantization (1 mult) per element, n = 2·6·3·3 = 108."""
+    qops = torch.ops.quantized
+    x = torch.randn(2, 6, 3, 3)
+    q = torch.quantize_per_tensor(x, 0.1, 128, torch.quint8)
+    w, b = torch.rand(6), torch.rand(6)
+
+    class Op(nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, t):
+            return self.fn(t)
+
+    def ops(fn, t):
+        report = torchcount.profile(Op(fn), t)
+        assert report.complete, report.uncounted
+        c = report.total.cost
+        return {k: getattr(c, k) for k in ("adds", "mults", "divs", "transc", "cmps", "assigns")}
+
+    def plus_requantization(c):
+        return {**c, "mults": c["mults"] + 108}
+
+    F = torch.nn.functional
+    assert ops(lambda t: qops.group_norm(t, 3, w, b, 1e-5, 0.1, 128), q) == \
+        plus_requantization(ops(lambda t: F.group_norm(t, 3, w, b), x))
+    assert ops(lambda t: qops.instance_norm(t, w, b, 1e-5, 0.1, 128), q) == \
+        plus_requantization(ops(lambda t: F.group_norm(t, 6, w, b), x))
+    assert ops(lambda t: qops.layer_norm(t, [3, 3], None, None, 1e-5, 0.1, 128), q) == \
+        plus_requantization(ops(lambda t: F.layer_norm(t, [3, 3]), x))
+
+
 def test_gelu_op_on_a_quantized_tensor_counts_its_requantization():
     """F.gelu on a quantized tensor (ATen's qgelu: dequantize, the float GELU, quantize): the float
     recipe, 0.5·x·(1 + erf(x/√2)) = 3 mults + 1 add + 1 erf per element, plus one requantization
