@@ -810,6 +810,8 @@ def test_forming_and_applying_q():
     assert ops_of(lambda x, h: torch.linalg.householder_product(x, h), *torch.geqrf(a)) == form_q
     apply_q = {"macs": batch * sum(2 * l * r for l, _ in steps), "mults": batch * n * r}
     assert ops_of(lambda x, h, c: torch.ormqr(x, h, c), *torch.geqrf(a), b) == apply_q
+    # from the right, C·Q with C of r rows (r×m): the same work per row of C as per column from the left
+    assert ops_of(lambda x, h, c: torch.ormqr(x, h, c, left=False), *torch.geqrf(a), b.mT.contiguous()) == apply_q
     # least squares (QR drivers): QR, Qᵀ·B, then R·x = Qᵀ·b for each right-hand side
     solve = {"macs": batch * r * n * (n - 1) // 2, "divs": batch * r * n}
     expected = {k: qr.get(k, 0) + apply_q.get(k, 0) + solve.get(k, 0) for k in {*qr, *apply_q, *solve}}
