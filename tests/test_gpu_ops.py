@@ -61,19 +61,25 @@ def priced(ops, *names) -> dict:
 _MODES = {"RNN_RELU": (0, 1), "RNN_TANH": (1, 1), "LSTM": (2, 4), "GRU": (3, 3)}
 
 
+def flat_weights(G, I, H, layers, dirs, bias, P) -> list:
+    """The flat weights as nn.RNN/LSTM/GRU hand them to cuDNN: w_ih, w_hh[, b_ih, b_hh][, w_hr] per
+    layer-direction (G gate blocks; a layer after the first takes the directions' outputs)."""
+    H_h, weights = P or H, []
+    for layer in range(layers):
+        for _ in range(dirs):
+            weights += [torch.empty(G * H, I if layer == 0 else H_h * dirs), torch.empty(G * H, H_h)]
+            weights += [torch.empty(G * H), torch.empty(G * H)] if bias else []
+            weights += [torch.empty(P, H)] if P else []
+    return weights
+
+
 def cudnn_backward_call(mode, I, H, T, N, layers=1, bidirectional=False, bias=True, P=0, mask=(True,) * 4,
                         batch_sizes=(), dropout=0.0, train=True, op=aten._cudnn_rnn_backward.default):
     """A hand-built ``_cudnn_rnn_backward`` call (shapes only) for an nn.RNN/LSTM/GRU configuration."""
     mode_id, G = _MODES[mode]
     dirs = 2 if bidirectional else 1
     H_h = P or H
-    weights = []
-    for layer in range(layers):
-        for _ in range(dirs):
-            i = I if layer == 0 else H_h * dirs
-            weights += [torch.empty(G * H, i), torch.empty(G * H, H_h)]
-            weights += [torch.empty(G * H), torch.empty(G * H)] if bias else []
-            weights += [torch.empty(P, H)] if P else []
+    weights = flat_weights(G, I, H, layers, dirs, bias, P)
     stride = len(weights) // (layers * dirs)
     x = torch.empty(sum(batch_sizes), I) if batch_sizes else torch.empty(T, N, I)
     rows = x.shape[:-1]
@@ -140,12 +146,7 @@ def cudnn_forward_call(mode, I, H, T, N, layers=1, bidirectional=False, bias=Tru
     mode_id, G = _MODES[mode]
     dirs = 2 if bidirectional else 1
     H_h = P or H
-    weights = []
-    for layer in range(layers):
-        for _ in range(dirs):
-            weights += [torch.empty(G * H, I if layer == 0 else H_h * dirs), torch.empty(G * H, H_h)]
-            weights += [torch.empty(G * H), torch.empty(G * H)] if bias else []
-            weights += [torch.empty(P, H)] if P else []
+    weights = flat_weights(G, I, H, layers, dirs, bias, P)
     x, hx = torch.empty(T, N, I), torch.empty(layers * dirs, N, H_h)
     cx = torch.empty(layers * dirs, N, H) if mode == "LSTM" else None
     args = [x, weights, len(weights) // (layers * dirs), None, hx, cx, mode_id, H, P, layers, False, dropout, train,
