@@ -294,6 +294,8 @@ N = 96  # elements of X
     # in training it stores the N random slopes there, in eval (the mean slope) it leaves it alone
     ("rrelu train", lambda m, x: F.rrelu(x, training=True), (N * F32, 2 * N * F32)),
     ("rrelu eval", lambda m, x: F.rrelu(x, training=False), (N * F32, N * F32)),
+    # bounds of its own: the call carries 4 arguments (x, noise, lower, upper), training defaulted
+    ("rrelu eval, bounds", lambda m, x: F.rrelu(x, 0.1, 0.2, training=False), (N * F32, N * F32)),
     ("rrelu_ train", lambda m, x: F.rrelu_(x.clone(), training=True), (2 * N * F32, 3 * N * F32)),
 ])
 def test_in_place_ops_write_what_they_overwrite(name, fn, hand):

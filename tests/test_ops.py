@@ -40,10 +40,16 @@ N = 120
     (lambda a, b: a > b, {"cmps": N}),
     (lambda a, b: torch.where(a > b, a, b), {"cmps": N, "assigns": N}),
     (lambda a, b: torch.addcmul(a, a, b, value=0.5), {"mults": 2 * N, "adds": N}),
+    # a + v·b/c: a division, a multiplication and an addition per element (until now only the
+    # fused Adam test, through its denominators, pinned addcdiv's recipe)
+    (lambda a, b: torch.addcdiv(a, a, b, value=0.5), {"divs": N, "mults": N, "adds": N}),
     # a − ⌊a/b⌋·b: a division, a multiplication and a subtraction per element
     # rsub.Scalar takes α positionally: other − α·a, a multiplication more per element
     (lambda a, b: torch.rsub(a, 2.0, alpha=3), {"adds": N, "mults": N}),
     (lambda a, b: torch.rsub(a, 2.0), {"adds": N}),
+    # α is rsub.Scalar's third argument, not its second: 1 − 3·a is still a subtraction and a
+    # multiplication per element, though `other` is 1
+    (lambda a, b: torch.rsub(a, 1.0, alpha=3), {"adds": N, "mults": N}),
     (torch.remainder, {"divs": N, "mults": N, "adds": N}),
     (torch.fmod, {"divs": N, "mults": N, "adds": N}),
 ])
