@@ -142,6 +142,10 @@ def test_norm_and_embedding_gradients():
     c = cost(lambda g, x: aten.nll_loss_backward(g, x, torch.tensor(2), None, 0, -100, torch.tensor(1.0)),
              torch.tensor(1.0), torch.randn(5))
     assert (c.mults, c.adds, c.divs) == (1, 0, 0)
+    # ... and of a single class, input (1,): still its one target, one −w·g
+    c = cost(lambda g, x: aten.nll_loss_backward(g, x, torch.tensor(0), None, 0, -100, torch.tensor(1.0)),
+             torch.tensor(1.0), torch.randn(1))
+    assert (c.mults, c.adds, c.divs) == (1, 0, 0)
     ids, g = torch.randint(0, 10, (3, 5)), torch.randn(3, 5, 6)
     c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
     assert c.adds == 3 * 5 * 6

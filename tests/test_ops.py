@@ -68,6 +68,8 @@ def test_broadcast_counts_output_elements():
     (torch.rsqrt, {"transc": N}), (torch.tanh, {"transc": N}), (torch.erf, {"transc": N}),
     (torch.neg, {"mults": N}), (torch.abs, {"cmps": N, "assigns": N}),
     (lambda x: x ** 2, {"mults": N}), (lambda x: x ** 3, {"mults": 2 * N}),
+    # in place, x.pow_(3) is aten.pow_.Scalar (not Tensor_Scalar): the same 2 multiplications
+    (lambda x: x.clone().pow_(3), {"mults": 2 * N}),
     (lambda x: x ** 0.7, {"transc": N}),
     # a negative integer power: x^−3 = 1/(x·x·x), 2 multiplications and a division; x^−1 a division
     (lambda x: x ** -3, {"mults": 2 * N, "divs": N}), (lambda x: x ** -1, {"divs": N}), (lambda x: x.clamp(-1, 1), {"cmps": 2 * N, "assigns": N}),
