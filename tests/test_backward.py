@@ -138,6 +138,10 @@ def test_norm_and_embedding_gradients():
     c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, True, False]),
              g, x, mean, rstd, w, b)
     assert (c.mults, c.adds) == (6 * n + 2 * n, 2 * (n - rows) + 2 * n + n + (n - D))
+    # a frozen weight (it still scales the input gradient), a trained bias: no (x − μ)·rstd·g, only Σg
+    c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, False, True]),
+             g, x, mean, rstd, w, b)
+    assert (c.mults, c.adds) == (6 * n, 2 * (n - rows) + 2 * n + (n - D))
     # nll_loss without a batch (input (C,)), no reduction: one −w·g for its one target
     c = cost(lambda g, x: aten.nll_loss_backward(g, x, torch.tensor(2), None, 0, -100, torch.tensor(1.0)),
              torch.tensor(1.0), torch.randn(5))
