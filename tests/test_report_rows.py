@@ -94,6 +94,8 @@ def test_a_module_list_gets_a_row_so_that_a_depth_cut_keeps_its_layers():
     report = torchcount.profile(Stack(), torch.randn(2, 4))
     group = report.row("blocks")
     assert group.calls == 0 and group.type == "ModuleList" and group.status == "container"
+    # one level below the root, as the head beside it and one above its layers (a depth cut and the exports read it)
+    assert (group.depth, report.row("head").depth, report.row("blocks.0").depth) == (1, 1, 2)
     assert group.cost.macs == 3 * 2 * 4 * 4 and group.params == 3 * (4 * 4 + 4)
     # every depth's rows add up to the total (at depth 1 the blocks were missing: 3/4 of the MACs)
     for depth in (None, 1, 2, 3):
@@ -537,3 +539,37 @@ def test_a_parents_own_work_with_no_formula_is_a_marked_self_row():
     rows = list(csv.DictReader(io.StringIO(report.to_csv())))
     assert sum(int(r["uncounted"]) for r in rows) == sum(u.calls for u in report.uncounted) == 1
     assert [r["path"] for r in rows if r["uncounted"] != "0"] == [""]
+
+
+def test_uncounted_calls_are_summed_over_every_module_below_a_shown_row():
+    """Two sibling blocks each run one op with no formula (eigvalsh): cut at depth 0 the root's row
+    stands for both, 2 uncounted calls; at depth 1 each block's row for its own 1 (a mutant that kept
+    the last entry's calls for an ancestor, not the sum, gave the root 1)."""
+    import warnings
+
+    from torchcount.export import records
+
+    class Eig(nn.Module):
+        def forward(self, x):
+            torch.linalg.eigvalsh(x)
+            return x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = torchcount.profile(nn.Sequential(Eig(), Eig()), torch.randn(3, 3))
+    assert sorted((u.path, u.calls) for u in report.uncounted) == [("0", 1), ("1", 1)]
+    assert [(r["path"], r["uncounted"]) for r in records(report, depth=0)[1]] == [("", 2)]
+    assert [(r["path"], r["uncounted"]) for r in records(report, depth=1)[1]] == [("0", 1), ("1", 1)]
+
+
+def test_a_hook_on_a_layer_that_computes_nothing_is_its_only_step():
+    """nn.Flatten's rule prices a view: 0 steps; a forward hook on it that doubles the output is one
+    step of its own, so the layer's chain is 1 (not Flatten's rule step + the hook's, 2) and the model's
+    Linear (1) then Flatten (1): 2."""
+    flat = nn.Flatten()
+    flat.register_forward_hook(lambda module, args, output: output * 2)
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 4), flat), torch.randn(2, 4))
+    row = report.row("1")
+    assert row.status == "rule" and row.self_cost.mults == 2 * 4  # the hook's 8 multiplications
+    assert row.extra["steps"] == 1
+    assert report.root.extra["steps"] == 2
