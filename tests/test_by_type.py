@@ -506,6 +506,8 @@ def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_
     assert _sum(b.groups) == report.total.cost
     # the hook's 4×2 @ 2×4 product (32 MACs) is the covered Linear's own work, beside the rule's 2·16
     assert {x.name: x.cost.macs for x in b.groups} == {"RuledBlock": 2 * 16, "Linear": 4 * 2 * 4}
+    # every uncounted call is in a group: no line for work that no row holds (mutated to ≥ 0, it read "0 calls …")
+    assert not any("of work with no formula" in line for line in b.footer())
 
 
 def test_work_with_no_formula_that_no_row_holds_is_named_in_the_footer():

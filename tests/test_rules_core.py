@@ -907,6 +907,12 @@ def test_shared_parameter_counted_once():
     assert report.total.params == 64 + 8 + 8
     assert report.row("0").params == report.row("1").params == 72
     assert report.total.macs == 2 * 64
+    shared = [n for n in report.notes if n.startswith("parameters shared between modules")]
+    assert len(shared) == 1 and "weight" in shared[0]
+    # untied, the same two layers get no such note (a negated test wrote it, listing nothing, for any model)
+    untied = run(nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8)), torch.randn(1, 8))
+    assert untied.total.params == 2 * 72
+    assert not any(n.startswith("parameters shared between modules") for n in untied.notes)
 
 
 def test_trainable_frozen_and_buffers():
