@@ -573,3 +573,9 @@ def test_a_hook_on_a_layer_that_computes_nothing_is_its_only_step():
     assert row.status == "rule" and row.self_cost.mults == 2 * 4  # the hook's 8 multiplications
     assert row.extra["steps"] == 1
     assert report.root.extra["steps"] == 2
+    # the same hook on the Linear, whose rule computes: its step, then the hook's, 2; the model's 2 + 0
+    lin = nn.Linear(4, 4)
+    lin.register_forward_hook(lambda module, args, output: output * 2)
+    report = torchcount.profile(nn.Sequential(lin, nn.Flatten()), torch.randn(2, 4))
+    assert report.row("0").extra["steps"] == 2 and report.row("1").extra["steps"] == 0
+    assert report.root.extra["steps"] == 2
