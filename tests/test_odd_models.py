@@ -585,6 +585,7 @@ def test_a_frozen_batchnorm_keeps_its_statistics_as_buffers_unless_folded():
             t.uniform_(1, 2)
     report = _quiet(torch.jit.freeze(torch.jit.script(first)), torch.randn(2, 4))
     assert (report.total.params, report.total.buffers) == (2 * 4 + 4 * 3 + 3, 2 * 4)
+    assert (report.total.param_bytes, report.total.buffer_bytes) == (4 * (2 * 4 + 4 * 3 + 3), 4 * 2 * 4)  # float32
     folded = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU()).eval()
     report = _quiet(torch.jit.freeze(torch.jit.script(folded)), torch.randn(1, 3, 8, 8))
     assert (report.total.params, report.total.buffers) == (3 * 8 * 3 * 3 + 8, 0)

@@ -171,6 +171,24 @@ def test_weights_the_parent_reads_itself_are_told_apart_from_unused_ones():
     assert any(n.startswith("never called (no work counted") and n.endswith(": spare") for n in report.notes)
 
 
+def test_weights_read_by_a_parent_whose_ops_read_nothing_else_are_told_apart():
+    # the parent's one op, x @ lin.weight on a 4×4 x, reads tensors of exactly the never-called Linear's
+    # shapes ({4×4}: no bias): all of its weights' shapes are among them, so it is "read by (root)" too
+    # (a proper-subset test missed it: no shape of the parent's beyond the child's)
+    class ReadsOnlyTheWeight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4, bias=False)
+
+        def forward(self, x):
+            return x @ self.lin.weight
+
+    report = torchcount.profile(ReadsOnlyTheWeight(), torch.randn(4, 4))
+    assert report.root.self_cost.macs == 4 * 4 * 4
+    assert report.row("lin").extra["weights_read_by"] == ""
+    assert not any(n.startswith("never called (no work counted") for n in report.notes)
+
+
 def test_weights_a_parent_rule_reads_are_not_called_out_as_unused():
     # MultiheadAttention's rule reads out_proj's weights; out_proj is never called itself
     report = torchcount.profile(nn.MultiheadAttention(8, 2), (torch.randn(3, 1, 8),) * 3)

@@ -915,6 +915,24 @@ def test_shared_parameter_counted_once():
     assert not any(n.startswith("parameters shared between modules") for n in untied.notes)
 
 
+def test_a_parameter_registered_twice_in_one_module_is_its_own_once():
+    # one 4-element tensor under two names of the same module (and no other tensor there: the walk
+    # dedupes within a module only where it holds several): the module's row holds 4 parameters, not 8
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.ones(4))
+            self.b = self.a
+
+        def forward(self, x):
+            return x * self.a
+
+    report = run(nn.Sequential(Twice(), nn.Linear(4, 2)), torch.randn(1, 4))
+    row = report.row("0")
+    assert row.params == row.self_params == 4 and report.total.params == 4 + 4 * 2 + 2
+    assert row.cost.bytes_read == 4 * (4 + 4)  # x and the tensor once, float32
+
+
 def test_trainable_frozen_and_buffers():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(2, 2))
     for p in model[0].parameters():
