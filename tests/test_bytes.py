@@ -244,6 +244,25 @@ def test_low_rank_parametrization_factors_not_read_by_the_linear():
     assert report.total.cost.bytes_read == (2048 + 1024 + 65536 + 256) * F32
 
 
+def test_a_cached_parametrization_reads_the_weight_the_size_of_its_original():
+    # under parametrize.cached(), with the cache filled before profiling, the parametrization is not
+    # called inside the Linear's call: the weight it reads is taken at its original's size, 4·4
+    import torch.nn.utils.parametrize as P
+
+    class Double(nn.Module):
+        def forward(self, W):
+            return W * 2
+
+    lin = nn.Linear(4, 4)
+    P.register_parametrization(lin, "weight", Double())
+    with P.cached():
+        lin.weight  # (fills the cache)
+        report = profile(lin, torch.randn(2, 4))
+    assert report.root.self_cost.mults == 0  # the cached product: no parametrization ran
+    # x 2·4 + the weight 4·4 + b 4 read, out 2·4 written
+    assert rw(report.root.self_cost) == ((8 + 16 + 4) * F32, 8 * F32)
+
+
 def test_lstm_on_packed_sequence_counts_the_sequence():
     from torch.nn.utils.rnn import pack_padded_sequence
     x = torch.randn(7, 2, 16)
