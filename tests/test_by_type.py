@@ -208,6 +208,11 @@ def test_measured_times_are_the_rows_own_times():
     flops = torchcount.get_convention("flops").ops(g["Conv2d"].cost)
     assert math.isclose(rec["Conv2d"]["GFLOP/s"], flops / g["Conv2d"].time_ms / 1e6)
     assert "time_ms" in b.table() and "GFLOP/s" in b.table()
+    # the total row's rate: the model's FLOPs over its measured forward (the table's last line and column)
+    from torchcount.report import _extra
+    total_flops = torchcount.get_convention("flops").ops(report.total.cost)
+    total_row = next(line for line in b.table().splitlines() if line.startswith("total "))
+    assert total_row.split()[-1] == _extra(total_flops / root_ms / 1e6)
 
 
 def test_exports_and_a_saved_report(tmp_path):
