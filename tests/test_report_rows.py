@@ -597,3 +597,5 @@ def test_a_hook_on_a_layer_that_computes_nothing_is_its_only_step():
     report = torchcount.profile(nn.Sequential(lin, nn.Flatten()), torch.randn(2, 4))
     assert report.row("0").extra["steps"] == 2 and report.row("1").extra["steps"] == 0
     assert report.root.extra["steps"] == 2
+    # coverage counts the hook's op beside the two calls the rules price: 3 items (without the hook, 2)
+    assert report.counted_items == 3 and report.coverage_text() == "complete (3 module calls and ops counted)"
