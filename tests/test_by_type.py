@@ -620,6 +620,11 @@ def test_the_footer_says_when_the_groups_times_do_not_add_up_to_the_forwards():
     assert "the groups' times sum to 6 ms, 60.0% of the measured forward (10 ms)" in b.table()
     report.extra["time_ms"] = 6.2
     assert "the groups' times sum to" not in report.by_type().table()
+    # a small model's forward takes under a millisecond: 0.15 + 0.45 = 0.6 ms of a 0.8 ms forward, 75 %
+    for row, t in zip(report.layers, (0.15, 0.45)):
+        row.extra["time_ms"] = t
+    report.extra["time_ms"] = 0.8
+    assert "the groups' times sum to 0.6 ms, 75.0% of the measured forward (0.8 ms)" in report.by_type().table()
 
 
 def test_the_footer_repeats_the_measurements_busy_cpus_line():

@@ -599,3 +599,22 @@ def test_a_hook_on_a_layer_that_computes_nothing_is_its_only_step():
     assert report.root.extra["steps"] == 2
     # coverage counts the hook's op beside the two calls the rules price: 3 items (without the hook, 2)
     assert report.counted_items == 3 and report.coverage_text() == "complete (3 module calls and ops counted)"
+
+
+def test_large_counts_are_written_in_units_from_the_unit_itself():
+    from torchcount.report import _human
+
+    # 1,000 is 1.00 K (not "1000"), 10⁹ 1.00 G; below 1,000 the number as it is
+    assert [_human(n) for n in (999, 1000, 1500, 10**6, 10**9, 10**12)] == \
+        ["999", "1.00 K", "1.50 K", "1.00 M", "1.00 G", "1.00 T"]
+
+
+def test_a_container_with_measured_time_of_its_own_keeps_its_self_row():
+    # a parent that does nothing counted itself but has time of its own (Python between its children):
+    # its "(self)" row stays, or the time column would not add up; without that time it is hidden
+    report = torchcount.profile(Stack(), torch.randn(2, 4))
+    block = report.row("blocks.0")
+    assert block.self_cost.is_zero() and block.self_params == 0
+    assert (block, True) not in visible_rows(report.layers, None)
+    block.self_extra = {**(block.self_extra or {}), "time_ms": 0.25}
+    assert (block, True) in visible_rows(report.layers, None)
