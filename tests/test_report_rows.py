@@ -578,6 +578,17 @@ def test_uncounted_calls_are_summed_over_every_module_below_a_shown_row():
     assert sorted((u.path, u.calls) for u in report.uncounted) == [("0", 1), ("1", 1)]
     assert [(r["path"], r["uncounted"]) for r in records(report, depth=0)[1]] == [("", 2)]
     assert [(r["path"], r["uncounted"]) for r in records(report, depth=1)[1]] == [("0", 1), ("1", 1)]
+    # coverage: counted items over counted + uncounted calls; here 0 of 2, one Eig alone 0 of 1 (not
+    # taken for an empty model's 1.0), before a Linear 1 of 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = torchcount.profile(Eig(), torch.randn(3, 3))
+        half = torchcount.profile(nn.Sequential(Eig(), nn.Linear(3, 3)), torch.randn(3, 3))
+    assert (report.coverage, alone.coverage, half.coverage) == (0.0, 0.0, 0.5)
+    # the footer names each uncounted op where it ran; a complete report has no such line
+    assert [line for line in report.footer() if line.startswith("†")] == [
+        "† partially counted: aten._linalg_eigh.default ×1 in '0'; aten._linalg_eigh.default ×1 in '1'"]
+    assert not any(line.startswith("†") for line in torchcount.profile(nn.Linear(3, 3), torch.randn(3, 3)).footer())
 
 
 def test_a_hook_on_a_layer_that_computes_nothing_is_its_only_step():
