@@ -589,6 +589,11 @@ def test_a_training_steps_backward_by_the_layer_type_that_set_it_up():
     assert backward == report.extra["backward_MACs"] == g["ClassifierStep (self)"].cost.macs
     assert _sum(b.groups) == report.total.cost
     assert "backward_MACs" in b.table().splitlines()[2] and "backward_MACs" in b.to_csv().splitlines()[0]
+    # the total row's backward_MACs: the groups' sum, 30,420 + 259,200 + 739,840 by hand
+    # (its last column, unmeasured)
+    assert b.table().splitlines()[2].split()[-1] == "backward_MACs" and backward == 1_029_460
+    total_row = next(line for line in b.table().splitlines() if line.startswith("total "))
+    assert total_row.split()[-1] == "1,029,460"
 
 
 def test_cli_by_type_json_takes_sort_and_top(capsys):
