@@ -31,6 +31,9 @@ def test_terms_are_kept_by_of_dropped_by_sums_and_ignored_by_equality():
     assert c.terms == (t1, t2, t3)
     assert c == Cost(macs=6, adds=2, bytes_read=10) and hash(c) == hash(Cost(macs=6, adds=2, bytes_read=10))
     assert (c + Cost()).terms == ()
+    # a multiple drops them too (a product is no worked line of its own), and is a Cost of the same length,
+    # not one with the terms repeated n times tacked on
+    assert (c * 3).terms == () and len(c * 3) == len(c) and c * 3 == Cost(macs=18, adds=6, bytes_read=30)
     assert c.with_bytes(1, 2).terms == c.terms and c.with_bytes(1, 2).bytes == 3
     assert c.as_dict() == {**dict.fromkeys(CATEGORIES, 0), "macs": 6, "adds": 2, "bytes_read": 10}
 

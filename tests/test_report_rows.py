@@ -96,6 +96,7 @@ def test_a_module_list_gets_a_row_so_that_a_depth_cut_keeps_its_layers():
     assert group.calls == 0 and group.type == "ModuleList" and group.status == "container"
     # one level below the root, as the head beside it and one above its layers (a depth cut and the exports read it)
     assert (group.depth, report.row("head").depth, report.row("blocks.0").depth) == (1, 1, 2)
+    assert report.root.path == "" and report.root.depth == 0
     assert group.cost.macs == 3 * 2 * 4 * 4 and group.params == 3 * (4 * 4 + 4)
     # every depth's rows add up to the total (at depth 1 the blocks were missing: 3/4 of the MACs)
     for depth in (None, 1, 2, 3):
