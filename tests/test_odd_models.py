@@ -339,6 +339,14 @@ def test_a_root_with_a_call_of_its_own_has_that_work_counted():
     # the table adds up: a '(root)' row holds the __call__'s own work, beside the layer it called
     assert report.layers[0].path == "" and report.layers[0].self_cost.adds == 5 * 2
     assert sum(r.self_cost.adds for r in report.layers) == report.total.cost.adds
+    # steps: the Linear's 1, then the __call__'s subtraction, 1 more: 2 in the root's row, the total row
+    # and the longest-chain note (the root's row read 0, so the table's total said 0 steps; Around:
+    # Linear, ×2 in the forward, + 1 after it, 3, where the __call__'s step was left out)
+    for model, steps, own in ((Around(), 3, 2), (Instead(), 2, 1)):
+        report = torchcount.profile(model, x)
+        assert (report.root.extra["steps"], report.root.self_extra["steps"]) == (steps, own)
+        assert report.table(columns="module,steps").splitlines()[-4].split() == ["total", str(steps)]
+        assert f"longest chain: {steps} sequential steps" in "\n".join(report.notes)
     # without op recording it is unknown: listed, never a silent zero
     for model in (Around(), Instead()):
         report = torchcount.profile(model, x, record_ops=False, warn=False)

@@ -1198,10 +1198,16 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         row = next((r for r in rows if r.module is model), None)
         if row is not None:
             row.cost = row.cost + sum((p.inclusive for p in beside), ZERO)
+            # (and their steps, run before or after its forward: the model's chain, as the total row shows)
+            row.extra = {**row.extra, "steps": row.extra.get("steps", 0) + sum(chains[p.call.index] for p in beside)}
     hooks_note = None
+    stray_steps = 0
     if trace.stray_ops:  # the root's own hooks or __call__ (they run outside its forward): its own work
         hooks_cost, hooks_missing, n, hooks_terms = price_ops(trace.stray_ops)
         counted_items += n
+        # what they compute is one more step of the root's, as a module's own hooks are of its chain
+        # (sequential_chains); an op without a formula counts as computing
+        stray_steps = 1 if _computes(hooks_cost) or hooks_missing else 0
         row = next((r for r in rows if r.module is model), None)
         if row is None:  # a __call__ of its own that never ran the forward: the root's row all the same,
             # holding its submodules' calls and its own ops (the rows add up to the total)
@@ -1209,13 +1215,18 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
                       output_shapes=[], params=tensors.subtree_params.get(id(model), 0),
                       self_params=tensors.own_params.get(id(model), 0), cost=root_cost, self_cost=ZERO,
                       status="ops", rule=None, convention=convention, self_activation=None,
-                      extra={"steps": 0}, module=model, own_ops=len(trace.stray_ops))
+                      extra={"steps": sum(chains[p.call.index] for p in beside)}, self_extra={"steps": 0},
+                      module=model, own_ops=len(trace.stray_ops))
             rows.insert(0, row)
         root_cost = root_cost + hooks_cost
         if row is not None:
             row.cost, row.self_cost = row.cost + hooks_cost, row.self_cost + hooks_cost
             if row.status == "rule" or row.terms:  # its worked terms are shown: the hooks' too
                 row.terms = row.terms + hooks_terms
+            if stray_steps:
+                row.extra = {**row.extra, "steps": row.extra.get("steps", 0) + stray_steps}
+                if row.self_extra and "steps" in row.self_extra:
+                    row.self_extra = {**row.self_extra, "steps": row.self_extra["steps"] + stray_steps}
             if hooks_missing:
                 row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
                 row.status = "partial"
@@ -1339,7 +1350,7 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
         notes.append("parameters shared between modules, counted once in the total and in each holder's row "
                      "(so the params column adds up to more than the total): " + "; ".join(tied[:6])
                      + (" …" if len(tied) > 6 else ""))
-    longest = sum(chains[p.call.index] for p in priced if p.call.parent_index is None)
+    longest = sum(chains[p.call.index] for p in priced if p.call.parent_index is None) + stray_steps
     notes.append(f"longest chain: {longest:,} sequential step{'s' if longest != 1 else ''} (layers and recurrent "
                  "time steps, as executed; column 'steps')")
     if backward is not None:
