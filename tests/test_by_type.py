@@ -787,3 +787,13 @@ def test_layers_whose_weights_another_type_reads_are_named_in_the_footer():
     assert next(g for g in b.groups if g.name == "Attention (self)").cost.macs == 2 * 3 * 12 * 4
     assert ("Linear: 2 of its layers never called as modules, their weights most likely read by Attention itself "
             "(its '(self)' group holds that work)") in b.footer()
+
+
+def test_a_rule_with_covered_rows_below_holds_its_subtrees_parameters_beside_other_groups(ruled_block):
+    # RuledBlock's rule prices its Linear(4, 4) (a covered row below it): its group holds that Linear's
+    # 4·4 + 4 = 20 parameters; the Linear(4, 2) beside it, 4·2 + 2 = 10, is the Linear group's. The rule's
+    # parameters give up only those of rows below its own path (every other row's left it at 20 − 10 = 10)
+    report = torchcount.profile(nn.Sequential(ruled_block(), nn.Linear(4, 2)), torch.randn(3, 4))
+    b = report.by_type()
+    assert {g.name: g.params for g in b.groups} == {"RuledBlock": 20, "Linear": 10}
+    assert sum(g.params for g in b.groups) == report.total.params == 30
