@@ -1253,8 +1253,8 @@ def _same_state(a: Any, b: Any) -> bool:
     """Two states (a scheduler's ``state_dict()``) equal, tensors and arrays among them compared whole:
     ``==`` on a dict compares a tensor of several elements element-wise, and its truth raises."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and \
-            a.dtype == b.dtype and bool(torch.equal(a, b))
+        # (bit for bit, as buffers are compared: a NaN kept in a state is the same NaN)
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and _same_bits(a, b)
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
