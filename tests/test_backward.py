@@ -142,6 +142,17 @@ def test_norm_and_embedding_gradients():
     c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [8], m, r, w, b, [True, False, True]),
              g, x, mean, rstd, w, b)
     assert (c.mults, c.adds) == (6 * n, 2 * (n - rows) + 2 * n + (n - D))
+    # rows of one element (D = 1, x (12, 1)): 12 rows, so the row sums add nothing (2·(12 − 12));
+    # 6·12 + 2·12 mults, 2·12 adds for dx, 12 subtractions x − μ, and the weight's and the bias's
+    # column sums 12 − 1 each
+    x1, g1 = torch.randn(12, 1), torch.randn(12, 1)
+    c = cost(lambda g, x, m, r, w, b: aten.native_layer_norm_backward(g, x, [1], m, r, w, b, [True, True, True]),
+             g1, x1, torch.zeros(12, 1), torch.ones(12, 1), torch.ones(1), torch.zeros(1))
+    assert (c.mults, c.adds) == (6 * 12 + 2 * 12, 0 + 2 * 12 + 12 + 11 + 11)
+    # an empty normalised dim (D = 0, no element): nothing, and no division by D
+    c = cost(lambda g, x, m, r: aten.native_layer_norm_backward(g, x, [0], m, r, None, None, [True, False, False]),
+             torch.randn(3, 0), torch.randn(3, 0), torch.zeros(3, 1), torch.ones(3, 1))
+    assert (c.mults, c.adds, c.divs) == (0, 0, 0)
     # nll_loss without a batch (input (C,)), no reduction: one −w·g for its one target
     c = cost(lambda g, x: aten.nll_loss_backward(g, x, torch.tensor(2), None, 0, -100, torch.tensor(1.0)),
              torch.tensor(1.0), torch.randn(5))

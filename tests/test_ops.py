@@ -214,6 +214,20 @@ def test_layer_norm_closed_form():
     assert c == {"adds": 24 * (4 + 5 + 4 + 1 + 5), "divs": 24 * 2, "mults": 24 * (5 + 5 + 5), "transc": 24}
 
 
+def test_layer_norm_over_one_element():
+    # (3, 4, 1) normalised over its last dim of 1: 12 rows of one element. Per row: the mean's sum
+    # has no addition (1 − 1), its division and the variance's (2 divs), 1 centring, 1 square, no
+    # variance addition, the eps add and the rsqrt, 1 normalisation — rows are 12, not numel/2
+    x = torch.randn(3, 4, 1)
+    assert counts(cost_of(lambda x: F.layer_norm(x, (1,)), x)) == \
+        {"adds": 12 * (1 + 1), "divs": 12 * 2, "mults": 12 * (1 + 1), "transc": 12}
+    # the module rule alike, plus the affine γ·x̂ + β (12 mults, 12 adds); its worked lines count
+    # whole rows (12×(1 − 1), not 12.0×(1 − 1))
+    report = run(nn.LayerNorm(1), x)
+    assert counts(report.total.cost) == {"adds": 12 * 3, "divs": 24, "mults": 12 * 3, "transc": 12}
+    assert "additions (mean) [adds, weight 1] = rows·(n − 1) = 12×(1 − 1) = 0" in report.explain("(root)")
+
+
 @pytest.mark.parametrize("fn", [
     lambda x: x.view(6, 20), lambda x: x.reshape(-1), lambda x: x.permute(3, 2, 1, 0).contiguous(),
     lambda x: x.transpose(0, 1), lambda x: x[:, 1:, ::2], lambda x: x[0], lambda x: x.expand(3, *X),
