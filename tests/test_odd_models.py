@@ -1849,6 +1849,15 @@ def test_dynamic_quantized_recurrent_ops_are_counted_when_the_module_is_not_seen
             seen, unseen = (torchcount.profile(m, x, warn=False) for m in (q, Hidden(q)))
             assert seen.total.macs == unseen.total.macs == macs, type(layer).__name__
             assert unseen.complete
+    # an empty batch (0 rows) steps no cell: nothing, as the module rules count it (the op rule
+    # counted one row, 4·32·(16 + 32) = 6,144 MACs for the LSTM cell)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for layer in (nn.LSTMCell(16, 32), nn.GRUCell(16, 32), nn.RNNCell(16, 32, nonlinearity="relu")):
+            q = tq.quantize_dynamic(nn.Sequential(layer))
+            seen, unseen = (torchcount.profile(m, torch.randn(0, 16), warn=False) for m in (q, Hidden(q)))
+            assert unseen.complete and (unseen.total.macs, unseen.total.flops) == (0, 0), type(layer).__name__
+            assert (seen.total.macs, seen.total.flops) == (0, 0)
 
 
 def test_a_module_registered_inside_itself_is_a_clear_error_not_a_recursion_error():

@@ -485,11 +485,12 @@ _CELL_OPS = {"quantized_lstm_cell_dynamic": "LSTM", "quantized_gru_cell_dynamic"
 @op_rule(*_existing(*_CELL_OPS))
 def quantized_cell_op(op) -> Cost:
     """``quantized::quantized_lstm_cell_dynamic`` and the GRU / RNN cells: one step of N rows,
-    as the nn.LSTMCell / GRUCell / RNNCell rule counts it (biases are always given)."""
+    as the nn.LSTMCell / GRUCell / RNNCell rule counts it (biases are always given); an empty
+    batch (N = 0) computes nothing."""
     mode = _CELL_OPS[op.op.overloadpacket.__name__]
     x = op.args[0]
     h = op.args[1][0] if mode == "LSTM" else op.args[1]
-    G, N, I, H = _GATES[mode], prod(x.shape[:-1]) or 1, x.shape[-1], h.shape[-1]
+    G, N, I, H = _GATES[mode], prod(x.shape[:-1]), x.shape[-1], h.shape[-1]
     return Cost.of(Term("macs", "gate multiply-accumulates", "G·H·(I + H)·N", worked("{}×{}×({} + {})×{}", G, H, I, H, N),
                         G * H * (I + H) * N),
                    *_step_terms(mode, H, N, True, ""))
