@@ -138,6 +138,19 @@ def test_learnable_fake_quantize_and_its_backward():
     assert counts(c) == (6 * N, 3 * N + 2 * (N - 1), 0, 5 * N, 0, 0, 0)
 
 
+def test_learnable_per_channel_fake_quantize_rounds_each_channels_zero_point():
+    # per channel along dim 1 of (4, 16): 16 zero points, each rounded and clamped (3 comparisons,
+    # an assignment): 48 and 16, then the 64 elements as per tensor; the backward sums ds and dz per
+    # channel: 2·(64 − 16) additions
+    x, scale, zero_point = torch.randn(4, 16), torch.full((16,), 0.1), torch.full((16,), 2.0)
+    c = run(Fn(lambda x: torch._fake_quantize_learnable_per_channel_affine(x, scale, zero_point, 1, 0, 255, 1.0)),
+            x).total.cost
+    assert counts(c) == add((0, 0, 0, 3 * 16, 16, 0, 0), fake_quant(N, mask=False))
+    c = run(Fn(lambda dy, x: aten._fake_quantize_learnable_per_channel_affine_backward(
+        dy, x, scale, zero_point, 1, 0, 255, 1.0)[0]), torch.randn(4, 16), x).total.cost
+    assert counts(c) == (6 * N, 3 * N + 2 * (N - 16), 0, 5 * N, 0, 0, 0)
+
+
 class QATNet(nn.Module):
     def __init__(self):
         super().__init__()
