@@ -427,6 +427,30 @@ def test_non_linear_ops_coalesce_an_uncoalesced_input_first():
     assert (cost.cmps, cost.adds) == (3, 0)
 
 
+def test_coalescing_and_merging_hybrid_values_count_whole_values_per_index():
+    """Hybrid COO, 2 values per index (a dense dim of 2), 5 stored indices of which 3 differ: coalescing
+    (the op, or relu's kernel first) sorts the 5 (5·3 = 15 comparisons) and adds (5 − 3)·2 = 4 values;
+    relu then compares the 3·2 = 6 coalesced values. c + c·2 merges 3 + 3 − 3 = 3 indices of 2
+    values: 6 additions. An empty operand (nnz 0) plus c merges none: (0 + 3 − 3)·2 = 0, its line
+    substituting c's 2 values per index. Worked lines read whole numbers (values // nnz)."""
+    u = torch.sparse_coo_tensor(torch.tensor([[0, 1, 1, 2, 0], [1, 2, 2, 0, 1]]), torch.rand(5, 2), (3, 3, 2))
+    c = u.coalesce()
+    empty = torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, 2), (3, 3, 2))
+
+    def lines(fn, *xs):
+        report = torchcount.profile(Apply(fn), xs if len(xs) > 1 else xs[0])
+        assert report.complete
+        return report.total.cost, [t.substituted for t in report.root.terms]
+
+    for fn, cmps in ((torch.relu, 15 + 6), (lambda x: x.coalesce(), 15)):
+        cost, worked = lines(fn, u)
+        assert (cost.cmps, cost.adds) == (cmps, 4) and "(5 − 3)×2" in worked
+    cost, worked = lines(lambda x, y: x + y * 2, c, c)
+    assert cost.adds == 6 and "(3 + 3 − 3)×2" in worked
+    cost, worked = lines(lambda x, y: x + y, empty, c)
+    assert cost.adds == 0 and worked == ["(0 + 3 − 3)×2"]
+
+
 def test_sparse_times_sparse_multiplies_where_both_store():
     """Sparse × sparse (an intersection): one multiplication per output value. c (coalesced, 3 indices)
     times d (coalesced, (0, 1) and (2, 1)): merged, 1 index in common, 1 multiplication; c × c: 3; CSR

@@ -405,7 +405,9 @@ def sparse_sum_of_two(op) -> Cost | None:
     if _sparse(a) and _sparse(b):
         if out is None or out.sparse is None:
             return None
-        per_index = a.sparse.values // a.sparse.nnz if a.sparse.nnz else 1
+        # values per stored index (a hybrid tensor's dense dims), read from an operand that stores some
+        stored = a if a.sparse.nnz else b
+        per_index = stored.sparse.values // stored.sparse.nnz if stored.sparse.nnz else 1
         merged = (a.sparse.nnz + b.sparse.nnz - out.sparse.nnz) * per_index
         # (in place, A.add_(B): A is described as it was before the op, the output as A became)
         return Cost.of(
