@@ -1100,16 +1100,37 @@ def test_antialiased_interpolation_counts_the_samples_under_its_filter():
     # only the width changes: one pass
     assert ops_of(lambda t: F.interpolate(t, size=(10, 10), mode="bilinear", antialias=True), x)["mults"] == \
         18 * 10 * 38
+    # upsampling 3 → 37 (scale 3/37 < 1: the filter is not stretched, ±1 sample): output i, centred at
+    # c = (i + 0.5)·3/37 in float32, weighs samples int(c − 0.5) … int(c + 1.5) − 1, clipped to [0, 3):
+    # outputs 0–5 (c < 0.5) and 31–36 (c > 2.5) one sample, output 18 three — its c = 18.5·3/37 = 1.5
+    # rounds to 1.4999999 in float32, so int(c − 0.5) = 0 while int(c + 1.5) = 3 (sample 2, at distance
+    # 1.0000001, has weight 0 and is multiplied all the same) —, the other 24 two: 6 + 6 + 3 + 48 = 63
+    # multiplications, one more than the kernel's non-zero weights
+    up = ops_of(lambda t: F.interpolate(t, size=(1, 37), mode="bilinear", antialias=True), torch.randn(1, 1, 1, 3))
+    weights = F.interpolate(torch.eye(3).view(1, 1, 3, 3), size=(3, 37), mode="bilinear", antialias=True)
+    assert up == {"mults": 63, "adds": 63 - 37} and int((weights != 0).sum()) == 62
 
 
-@pytest.mark.parametrize("n_in, n_out, mode", [(20, 3, "bilinear"), (37, 8, "bicubic"), (9, 4, "bilinear"),
-                                               (16, 5, "bicubic")])
-def test_antialiased_taps_against_the_kernel_weights(n_in, n_out, mode):
+@pytest.mark.parametrize("n_in, n_out, mode, align, scale", [
+    (20, 3, "bilinear", False, None), (37, 8, "bicubic", False, None), (9, 4, "bilinear", False, None),
+    (16, 5, "bicubic", False, None),
+    # align_corners: the scale is (n_in − 1)/(n_out − 1) (19/2, 8/3), not n_in/n_out
+    (20, 3, "bilinear", True, None), (9, 4, "bicubic", True, None),
+    # upsampling (scale < 1): the filter is not stretched, ±1 (bilinear) or ±2 (bicubic) samples
+    (4, 9, "bilinear", False, None), (5, 16, "bicubic", False, None), (4, 9, "bilinear", True, None),
+    # a scale factor given (not recomputed): the scale is 1/0.37 = 2.70, not 10/3 (n_out = ⌊10·0.37⌋)
+    (10, 3, "bilinear", False, 0.37), (10, 3, "bicubic", False, 0.37),
+])
+def test_antialiased_taps_against_the_kernel_weights(n_in, n_out, mode, align, scale):
     # the kernel's weight matrix, read off by resampling the rows of an identity: its non-zero
     # weights are the samples each output weighs (the rule counts these, from the shapes alone)
-    weights = F.interpolate(torch.eye(n_in).view(1, 1, n_in, n_in), size=(n_in, n_out), mode=mode, antialias=True)
+    size = dict(scale_factor=(1.0, scale)) if scale else dict(size=(n_in, n_out))
+    weights = F.interpolate(torch.eye(n_in).view(1, 1, n_in, n_in), mode=mode, align_corners=align,
+                            antialias=True, **size)
+    assert weights.shape[-1] == n_out
     nonzero = int((weights != 0).sum())
-    counted = ops_of(lambda t: F.interpolate(t, size=(1, n_out), mode=mode, antialias=True),
+    size = dict(scale_factor=(1.0, scale)) if scale else dict(size=(1, n_out))
+    counted = ops_of(lambda t: F.interpolate(t, mode=mode, align_corners=align, antialias=True, **size),
                      torch.randn(1, 1, 1, n_in))
     assert counted["mults"] == nonzero
 
