@@ -463,6 +463,22 @@ def test_multinomial_as_the_kernels_draw():
     assert counts(cost_of(lambda p: torch.multinomial(p, 5, replacement=True), p)) == \
         {"adds": 4 * 99, "divs": n, "cmps": 4 * 5 * 7}  # ⌈log2 101⌉ = 7
     assert counts(cost_of(lambda p: torch.multinomial(p, 1), torch.rand(100))) == {"cmps": 2 * 99 + 99, "divs": 100}
+    # one category, 3 draws with replacement: a cumulative sum of one weight (no addition), its
+    # normalisation, and per draw a binary search over 1 category — the kernel's loop (while
+    # right − left > 0, halving) runs once: ⌈log2(1 + 1)⌉ = 1 comparison, 4·3 in all
+    assert counts(cost_of(lambda p: torch.multinomial(p, 3, replacement=True), torch.rand(4, 1))) == \
+        {"divs": 4, "cmps": 4 * 3 * 1}
+    # 4 categories (a power of two): the search halves 4 → 2 → 1 → 0, ⌈log2(4 + 1)⌉ = 3 comparisons per
+    # draw (⌈log2 4⌉ = 2 would miss one); cumulative sums 4·3 adds, 16 normalisations
+    q = torch.rand(4, 4)
+    assert counts(cost_of(lambda p: torch.multinomial(p, 3, replacement=True), q)) == \
+        {"adds": 4 * 3, "divs": 16, "cmps": 4 * 3 * 3}
+    # one draw with replacement is the exponential trick's argmax, as without (the kernel's test is
+    # "!replacement || n == 1"): the check's 2·(16 − 1) and 4·3 comparisons
+    assert counts(cost_of(lambda p: torch.multinomial(p, 1, replacement=True), q)) == {"divs": 16, "cmps": 30 + 4 * 3}
+    # the aten op called without its replacement argument: no replacement, a top-3 of 4 per row,
+    # max(4 − 1, 4·⌈log2 3⌉) = 8 comparisons
+    assert counts(cost_of(lambda p: torch.ops.aten.multinomial(p, 3), q)) == {"divs": 16, "cmps": 30 + 4 * 8}
 
 
 # ---- accumulating index_put / scatter with a reduction / fold: arithmetic, not zero ops ----------
