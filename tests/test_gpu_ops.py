@@ -440,6 +440,26 @@ def test_cudnn_and_miopen_ctc_loss_are_the_cpu_forward_and_gradient():
     c = counts(price(aten._cudnn_ctc_loss.Tensor, lp, tg, torch.tensor([T, T]), torch.tensor([2, 1]), 0, True, False,
                      out=(nll, lp)))
     assert c == {**cpu, "cmps": cpu["cmps"] + 4 + 2 * 4, "adds": cpu["adds"] + 16, "transc": cpu["transc"] + 12}
+    # no labels (empty targets, L = 0, T = 5): each sequence's lattice is its one blank state, so the
+    # tensor lengths' bound is the exact lattice — (T − 1)·(2·0 + B) entries, max(2·0 − 1, 0) = 0
+    # log-adds and max(3·0 − 1, 0) = 0 comparisons per step — but for its 2 end states per sequence
+    # where there is 1: 2 additions α + β over the CPU step's. One frame (T = 1; lengths 1 and 0, L = 1):
+    # no step after the first, (1 − 1)·… = 0 entries, log-adds and comparisons, and 1 end-state
+    # addition over (the sequence without a label)
+    for frames, targets, lengths, over in ((5, [], [0, 0], 2), (1, [3], [1, 0], 1)):
+        lp = torch.randn(frames, B, C).log_softmax(-1)
+        tg = torch.tensor(targets, dtype=torch.int32)
+        nll, alpha = aten._ctc_loss(lp, tg.long(), [frames] * B, lengths)
+        fwd = counts(price(aten._ctc_loss.default, lp, tg.long(), [frames] * B, lengths, out=(nll, alpha)))
+        bwd = counts(price(aten._ctc_loss_backward.default, torch.ones(B), lp, tg.long(), [frames] * B, lengths, nll,
+                           alpha, 0, False, out=lp))
+        cpu = {k: fwd.get(k, 0) + bwd.get(k, 0) for k in set(fwd) | set(bwd)}
+        cpu["mults"] -= frames * B * C
+        assert counts(price(aten._cudnn_ctc_loss.default, lp, tg, [frames] * B, lengths, 0, True, False,
+                            out=(nll, lp))) == cpu
+        c = counts(price(aten._cudnn_ctc_loss.Tensor, lp, tg, torch.tensor([frames] * B), torch.tensor(lengths), 0, True,
+                         False, out=(nll, lp)))
+        assert c == {**cpu, "adds": cpu["adds"] + over}, frames
 
 
 # ---- on a GPU -----------------------------------------------------------------------------------
