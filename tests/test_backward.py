@@ -99,6 +99,10 @@ def test_pooling_gradients():
     g = torch.randn(1, 2, 3, 3)
     c = cost(lambda g, x: aten.avg_pool2d_backward(g, x, [2, 2], [2, 2], [0, 0], False, True, None), g, x)
     assert (c.divs, c.adds) == (18, 4 * 18)
+    # the kernel given as one int ([2], as aten.avg_pool2d(x, [2]) passes it on): 2×2 windows still,
+    # not 2×2×2
+    c = cost(lambda g, x: aten.avg_pool2d_backward(g, x, [2], [], [0, 0], False, True, None), g, x)
+    assert (c.divs, c.adds) == (18, 4 * 18)
     # adaptive 5 → 3: windows [0, 2), [1, 4), [3, 5) of sizes 2, 3, 2: Σ = 7 per dim, 49 per plane
     x, g = torch.randn(1, 2, 5, 5), torch.randn(1, 2, 3, 3)
     c = cost(lambda g, x: aten._adaptive_avg_pool2d_backward(g, x), g, x)
@@ -680,6 +684,9 @@ def test_upsampling_and_padding_gradients():
     assert (c.mults, c.adds) == (4 * 2 * n2, 4 * n2)
     c = cost(lambda g: aten.upsample_bicubic2d_backward(g, [8, 6], [2, 3, 4, 3], True), g2)
     assert (c.mults, c.adds) == (16 * 2 * n2, 16 * n2)
+    # bicubic between equal sizes (8×6 → 8×6): the kernel copies the gradient, nothing counted
+    c = cost(lambda g: aten.upsample_bicubic2d_backward(g, [8, 6], [2, 3, 8, 6], False), g2)
+    assert (c.mults, c.adds) == (0, 0)
     c = cost(lambda g: aten.upsample_linear1d_backward(g, [8], [2, 3, 4], False), g1)
     assert (c.mults, c.adds) == (2 * n1, 2 * n1)
     c = cost(lambda g: aten.upsample_trilinear3d_backward(g, [4, 4, 4], [1, 2, 2, 2, 2], False), g3)

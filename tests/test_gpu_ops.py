@@ -137,6 +137,10 @@ def test_cudnn_gru_and_elman_backward_by_hand():
     c = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2, dropout=0.5))
     d = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=2))
     assert counts(c - d) == {"mults": 2 * H * s}
+    # three layers: the outputs of layers 0 and 1 (not the last) each dropped out, 2·(2·H·s)
+    c = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=3, dropout=0.5))
+    d = price_op(cudnn_backward_call("GRU", I, H, T, N, layers=3))
+    assert counts(c - d) == {"mults": 2 * 2 * H * s}
 
 
 def cudnn_forward_call(mode, I, H, T, N, layers=1, bidirectional=False, bias=True, P=0, dropout=0.0, train=False,
@@ -315,6 +319,14 @@ def test_cudnn_batch_norm_backward_is_the_native_training_gradient():
     new = price(aten.batch_norm_backward.default, x, x, w, stats, stats, stats, stats, False, 1e-5,
                 [True, True, True], torch.empty(0), out=outs)
     assert counts(new) == {"adds": n + 2 * (n - C), "mults": 2 * n}
+    # a frozen input (output_mask [False, True, True], a first layer's BatchNorm on the data): the
+    # sums Σg and Σ(x − μ)·g (n + 2·(n − C) adds, n mults) and no input gradient, as the native op
+    mask = [False, True, True]
+    new = price(aten.batch_norm_backward.default, x, x, w, stats, stats, stats, stats, True, 1e-5, mask,
+                torch.empty(0), out=outs)
+    native = price(aten.native_batch_norm_backward.default, x, x, w, stats, stats, stats, stats, True, 1e-5, mask,
+                   out=outs)
+    assert counts(new) == counts(native) == {"adds": n + 2 * (n - C), "mults": n}
 
 
 def test_fused_dropout_is_priced_as_native_dropout():
