@@ -330,11 +330,13 @@ def test_cudnn_batch_norm_backward_is_the_native_training_gradient():
 
 
 def test_fused_dropout_is_priced_as_native_dropout():
-    """``_fused_dropout(x, p)`` takes the probability of keeping: 1 draw, 1 scaling, 1 mult per element."""
-    x = torch.empty(4, 6)
+    """``_fused_dropout(x, p)`` takes the probability of keeping: 1 draw, 1 scaling, 1 mult per element
+    (of a 3-d x (2, 3, 4): 24 draws, not one per (sample, channel) as ``feature_dropout``'s 2·3)."""
+    x = torch.empty(2, 3, 4)
     c = price(aten._fused_dropout.default, x, 0.8, out=(x, x.bool()))
     assert counts(c) == {"cmps": 24, "divs": 24, "mults": 24}
     assert counts(c) == counts(price(aten.native_dropout.default, x, 0.2, True, out=(x, x.bool())))
+    assert counts(price(aten.feature_dropout.default, x, 0.2, True, out=x)) == {"cmps": 6, "divs": 6, "mults": 24}
     assert price(aten._fused_dropout.default, x, 1.0, out=(x, x.bool())).is_zero()
 
 
