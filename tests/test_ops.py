@@ -541,6 +541,9 @@ def test_fold_sums_the_overlapping_blocks():
     assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(1, 9, 4)) == {"adds": 9 * 4 - 16}
     # N = 2, C = 2: N·C·∏kernel·L − N·C·H·W
     assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(2, 2 * 9, 4)) == {"adds": 2 * 2 * (9 * 4 - 16)}
+    # its worked line: 2·2 = 4 whole planes (output elements // (4·4)), 2 blocks of 3 taps = 6 per dim
+    report = run(Fn(lambda x: F.fold(x, (4, 4), 3)), torch.randn(2, 2 * 9, 4))
+    assert [t.substituted for t in report.root.terms] == ["4×(6×6 − 4×4)"]
     assert ops_of(lambda x: F.fold(x, (4, 4), 3), torch.randn(2 * 9, 4)) == {"adds": 2 * (9 * 4 - 16)}
     # padding 1: 4×4 blocks, but taps in the padding are dropped; per dim the 4 positions receive
     # 2, 3, 3, 2 taps: (2 + 3 + 3 + 2)² taps land on 16 positions
@@ -675,6 +678,9 @@ def test_unique_is_a_sort_and_a_neighbour_pass():
     # by rows (dim 0): (4 − 1)·3 comparisons, 3 runs of 3 values kept: 8 adds
     assert ops_of(lambda t: torch.unique_consecutive(t).sum(), x) == {"cmps": 11, "adds": 7 - 1}
     assert ops_of(lambda t: torch.unique_consecutive(t, dim=0).sum(), x) == {"cmps": 9, "adds": 9 - 1}
+    # with counts: one subtraction per run (7), next to the 11 comparisons; the 7 counts summed: 6 adds
+    assert ops_of(lambda t: torch.unique_consecutive(t, return_counts=True)[1].sum(), x) == \
+        {"cmps": 11, "adds": 7 + 6}
 
 
 def test_addmm_and_baddbmm_follow_alpha_and_beta():
