@@ -1421,6 +1421,32 @@ def test_a_submodule_built_by_the_forward_is_counted_with_a_note():
     assert any("added by the forward" in n and "head" in n for n in report.notes)
 
 
+def test_static_int8_linear_and_conv_by_hand():
+    """nnq.Linear(16, 32) on 4 rows: 4·16·32 MACs, a bias addition and a requantization per output
+    (4·32 each), (16 + 1)·32 packed parameters; without a bias no addition, 16·32. nnq.Conv2d(3, 8, 3)
+    on (2, 3, 8, 8): 2·8·6·6 = 576 outputs of 3·3·3 = 27 MACs, a bias addition and a requantization
+    each, 8·27 + 8 parameters; without a bias 8·27. (Only MACs and parameter totals of a whole int8
+    ResNet were checked: the bias and requantization lines and the explanation's parameter line were in
+    no test.)"""
+    import torch.ao.nn.quantized as nnq
+
+    def q(*shape):
+        return torch.quantize_per_tensor(torch.randn(*shape), 0.1, 128, torch.quint8)
+
+    for module, x, expected, params in (
+            (nnq.Linear(16, 32), q(4, 16), {"macs": 2048, "adds": 128, "mults": 128}, 17 * 32),
+            (nnq.Linear(16, 32, bias_=False), q(4, 16), {"macs": 2048, "mults": 128}, 16 * 32),
+            (nnq.Conv2d(3, 8, 3), q(2, 3, 8, 8), {"macs": 576 * 27, "adds": 576, "mults": 576}, 8 * 27 + 8),
+            (nnq.Conv2d(3, 8, 3, bias=False), q(2, 3, 8, 8), {"macs": 576 * 27, "mults": 576}, 8 * 27)):
+        report = torchcount.profile(module.eval(), x)
+        c = report.total.cost
+        assert report.complete and report.total.params == params
+        # the explanation's parameter line says the same number
+        assert [t.value for t in report.root.terms if t.category == "params"] == [params]
+        assert {k: getattr(c, k) for k in ("macs", "mults", "adds", "divs", "cmps", "assigns", "transc")
+                if getattr(c, k)} == expected, module
+
+
 def test_static_int8_resnet18_is_counted_like_its_float_model():
     # torchvision's quantizable ResNet-18, fused (conv+bn+relu) and converted to int8: every
     # conv's MACs are the float model's; BatchNorm is folded into the convs (γ, β → a bias of k)
