@@ -523,7 +523,7 @@ def _has_pandas() -> bool:
     return True
 
 
-def test_a_users_rule_returning_negative_counts_and_op_rule_given_a_non_op_are_errors():
+def test_a_users_rule_returning_negative_counts_and_rules_registered_for_a_non_op_or_non_module_are_errors():
     """A rule returning MACs −5 gave a table with −5 and a wrong total; op_rule(5) and
     op_rule('aten.mm') registered nothing, silently."""
     class Doubles(nn.Module):
@@ -539,6 +539,11 @@ def test_a_users_rule_returning_negative_counts_and_op_rule_given_a_non_op_are_e
     for not_an_op in (5, "aten.mm"):
         with pytest.raises(TypeError, match="op_rule takes aten ops"):
             torchcount.op_rule(not_an_op)
+    # a class that is not a module (int), or not a class at all: refused at registration, not a rule
+    # registered for a type no module has
+    for not_a_module in (int, "Linear", nn.Linear(2, 2)):
+        with pytest.raises(TypeError, match="module_rule takes nn.Module subclasses"):
+            torchcount.module_rule(not_a_module)
     with pytest.raises(TypeError, match="a module instance, such as Linear"):  # was None, silently
         torchcount.rule_for(nn.Linear)
 

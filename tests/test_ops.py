@@ -214,6 +214,18 @@ def test_layer_norm_closed_form():
     assert c == {"adds": 24 * (4 + 5 + 4 + 1 + 5), "divs": 24 * 2, "mults": 24 * (5 + 5 + 5), "transc": 24}
 
 
+def test_group_norm_op_with_a_weight_and_no_bias():
+    # F.group_norm on (2, 6, 3, 3), 3 groups: N·G = 6 groups of 2·3·3 = 18 elements — the statistics
+    # (17 + 17 adds, 18 + 18 + 1 adds/squares…, as stats(6, 18)), and the scale γ alone (108 mults,
+    # no shift: no bias given); its worked lines count whole groups of 18
+    x, w = torch.randn(2, 6, 3, 3), torch.ones(6)
+    report = run(Fn(lambda x: F.group_norm(x, 3, w)), x)
+    e, g, n = 108, 6, 18
+    assert counts(report.total.cost) == {"adds": g * (n - 1) * 2 + e + g, "divs": 2 * g, "mults": e + e + e,
+                                         "transc": g}
+    assert "2×3×(18 − 1)" in [t.substituted for t in report.root.terms]
+
+
 def test_layer_norm_over_one_element():
     # (3, 4, 1) normalised over its last dim of 1: 12 rows of one element. Per row: the mean's sum
     # has no addition (1 − 1), its division and the variance's (2 divs), 1 centring, 1 square, no
