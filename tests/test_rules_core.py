@@ -1033,6 +1033,12 @@ _MYSTERY.impl("mystery", lambda x: x.clone(), "CompositeExplicitAutograd")
 _MYSTERY.impl("mystery", lambda x: torch.empty_like(x), "Meta")
 
 
+# two more, priced by rules a test registers as a user would: by the op, and by its qualified name
+for _name in ("tripled", "halved"):
+    _MYSTERY.define(f"{_name}(Tensor x) -> Tensor")
+    _MYSTERY.impl(_name, lambda x: x.clone(), "CompositeExplicitAutograd")
+
+
 class Mystery(nn.Module):
     """A leaf module with no rule that runs an op nobody has a formula for."""
 
@@ -1054,6 +1060,24 @@ def test_uncounted_op_is_listed_and_warned_once():
     assert report.row("1").status == "partial"
     assert "†" in str(report)
     assert report.total.macs == 2 * 4 * 4  # what is known is still counted
+
+
+def test_a_users_op_rules_registered_by_the_op_and_by_its_qualified_name_price_it():
+    ops = torch.ops.torchcount_tests
+
+    @torchcount.op_rule(ops.tripled)
+    def tripled(op):
+        n = op.inputs[0].numel
+        return Cost.of(Term("mults", "x·3", "elements", n, n))
+
+    @torchcount.op_rule("torchcount_tests::halved")
+    def halved(op):
+        n = op.inputs[0].numel
+        return Cost.of(Term("divs", "x/2", "elements", n, n))
+
+    # 2×4 elements, each tripled (1 mult) then halved (1 div)
+    report = run(Fn(lambda x: ops.halved(ops.tripled(x))), torch.randn(2, 4))
+    assert report.complete and counted(report.total.cost) == {"mults": 8, "divs": 8}
 
 
 @pytest.mark.parametrize("module,size,line", [
