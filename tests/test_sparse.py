@@ -427,6 +427,18 @@ def test_non_linear_ops_coalesce_an_uncoalesced_input_first():
     assert (cost.cmps, cost.adds) == (3, 0)
 
 
+def test_sparse_times_a_dense_tensor_of_its_shape_reads_the_dense_one_where_it_stores():
+    """A (COO, 4 values at 4 indices of a 3×3) times a dense 3×3, either way round (multiplication
+    commutes): 4 multiplications; bytes read: A's indices (2·4 int64, 64) and values (4 float32, 16)
+    and the 4 dense elements at those indices (16) — not the dense tensor's 36 —; written: the sparse
+    output, 80."""
+    a = torch.sparse_coo_tensor(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), torch.randn(4), (3, 3)).coalesce()
+    d = torch.randn(3, 3)
+    for fn, inputs in ((lambda x, y: x * y, (a, d)), (lambda x, y: x * y, (d, a))):
+        cost = _cost(fn, *inputs)
+        assert (cost.mults, cost.bytes_read, cost.bytes_written) == (4, 64 + 16 + 16, 80)
+
+
 def test_coalescing_and_merging_hybrid_values_count_whole_values_per_index():
     """Hybrid COO, 2 values per index (a dense dim of 2), 5 stored indices of which 3 differ: coalescing
     (the op, or relu's kernel first) sorts the 5 (5·3 = 15 comparisons) and adds (5 − 3)·2 = 4 values;
