@@ -601,6 +601,10 @@ def test_group_norm_gradient_by_hand():
     c = cost(lambda g, x, m, r: aten.native_group_norm_backward(g, x, m, r, None, N, C, H * W, G,
                                                                 [True, False, False]), g, x, mean, rstd)
     assert (c.mults, c.adds) == (n + 8 * ng + 2 * n, 2 * (n - planes) + 2 * (planes - ng) + 2 * ng + 2 * n)
+    # a frozen weight (output_mask [True, False, True]): γ still scales the input gradient, no dγ sums
+    c = cost(lambda g, x, m, r, w: aten.native_group_norm_backward(g, x, m, r, w, N, C, H * W, G, [True, False, True]),
+             g, x, mean, rstd, w)
+    assert (c.mults, c.adds) == tuple(map(sum, zip(sums, dx, db)))
 
 
 

@@ -109,10 +109,10 @@ def test_cudnn_lstm_backward_by_hand():
     c = price_op(cudnn_backward_call("LSTM", I, H, T, N, layers=2, bidirectional=True))
     assert c.macs == 2 * sum(2 * 4 * H * (i + H) * steps for i in (I, 2 * H))
     # proj_size P: the recurrent state is P; the projection's data and weight gradients H·P each
-    P = 3
-    c = price_op(cudnn_backward_call("LSTM", I, H, T, N, P=P))
-    assert c.macs == 2 * 4 * H * (I + P) * steps + 2 * H * P * steps
-    assert c.adds == 6 * H * steps + P * steps + 4 * H * (steps - 1)
+    for P in (3, 1):  # (a projection to 1: the state is 1 wide, not H)
+        c = price_op(cudnn_backward_call("LSTM", I, H, T, N, P=P))
+        assert c.macs == 2 * 4 * H * (I + P) * steps + 2 * H * P * steps
+        assert c.adds == 6 * H * steps + P * steps + 4 * H * (steps - 1)
     # a packed batch: Σ lengths steps; MIOpen's op (no proj_size) prices the same
     packed = cudnn_backward_call("LSTM", I, H, T, N, batch_sizes=(3, 3, 2, 1))
     assert price_op(packed).macs == 2 * 4 * H * (I + H) * 9
@@ -457,10 +457,11 @@ def test_cudnn_and_miopen_ctc_loss_are_the_cpu_forward_and_gradient():
     # no labels (empty targets, L = 0, T = 5): each sequence's lattice is its one blank state, so the
     # tensor lengths' bound is the exact lattice — (T − 1)·(2·0 + B) entries, max(2·0 − 1, 0) = 0
     # log-adds and max(3·0 − 1, 0) = 0 comparisons per step — but for its 2 end states per sequence
-    # where there is 1: 2 additions α + β over the CPU step's. One frame (T = 1; lengths 1 and 0, L = 1):
-    # no step after the first, (1 − 1)·… = 0 entries, log-adds and comparisons, and 1 end-state
-    # addition over (the sequence without a label)
-    for frames, targets, lengths, over in ((5, [], [0, 0], 2), (1, [3], [1, 0], 1)):
+    # where there is 1: 2 additions α + β over the CPU step's (3 for a batch of 3). One frame (T = 1;
+    # lengths 1 and 0, L = 1): no step after the first, (1 − 1)·… = 0 entries, log-adds and
+    # comparisons, and 1 end-state addition over (the sequence without a label)
+    for frames, targets, lengths, over in ((5, [], [0, 0], 2), (5, [], [0, 0, 0], 3), (1, [3], [1, 0], 1)):
+        B = len(lengths)
         lp = torch.randn(frames, B, C).log_softmax(-1)
         tg = torch.tensor(targets, dtype=torch.int32)
         nll, alpha = aten._ctc_loss(lp, tg.long(), [frames] * B, lengths)

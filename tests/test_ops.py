@@ -480,6 +480,8 @@ def test_multinomial_as_the_kernels_draw():
     # right − left > 0, halving) runs once: ⌈log2(1 + 1)⌉ = 1 comparison, 4·3 in all
     assert counts(cost_of(lambda p: torch.multinomial(p, 3, replacement=True), torch.rand(4, 1))) == \
         {"divs": 4, "cmps": 4 * 3 * 1}
+    report = run(Fn(lambda p: torch.multinomial(p, 3, replacement=True)), torch.rand(4, 1))
+    assert "4×3×1" in [t.substituted for t in report.root.terms]  # whole rows (numel // c)
     # 4 categories (a power of two): the search halves 4 → 2 → 1 → 0, ⌈log2(4 + 1)⌉ = 3 comparisons per
     # draw (⌈log2 4⌉ = 2 would miss one); cumulative sums 4·3 adds, 16 normalisations
     q = torch.rand(4, 4)
@@ -1150,6 +1152,8 @@ def test_antialiased_interpolation_counts_the_samples_under_its_filter():
     (16, 5, "bicubic", False, None),
     # align_corners: the scale is (n_in − 1)/(n_out − 1) (19/2, 8/3), not n_in/n_out
     (20, 3, "bilinear", True, None), (9, 4, "bicubic", True, None),
+    # align_corners to one output: the scale is 0 (no (n_in − 1)/0), the filter unstretched
+    (9, 1, "bilinear", True, None),
     # upsampling (scale < 1): the filter is not stretched, ±1 (bilinear) or ±2 (bicubic) samples
     (4, 9, "bilinear", False, None), (5, 16, "bicubic", False, None), (4, 9, "bilinear", True, None),
     # a scale factor given (not recomputed): the scale is 1/0.37 = 2.70, not 10/3 (n_out = ⌊10·0.37⌋)
