@@ -361,6 +361,13 @@ def test_writes_at_indices_move_only_what_they_put(name, fn, hand):
     assert not report.uncounted
 
 
+def test_a_write_into_a_one_element_tensor_moves_its_one_element():
+    # index_put_ into a 1-element float tensor: reads the index (8 bytes) and the value (4), writes the
+    # element (4) — its bytes per element are nbytes // numel = 4, not halved
+    report = profile(Fn(lambda m, c, i, v: c.index_put_((i,), v)), (torch.zeros(1), torch.tensor([0]), torch.ones(1)))
+    assert rw(report.total.cost) == (I64 + F32, F32)
+
+
 def test_in_place_views_and_resizes_move_nothing():
     # unsqueeze_, t_, resize_ change a tensor's shape or storage, not its data (their schema says
     # they write self, the inplace_view tag says how): only the clone moves bytes
