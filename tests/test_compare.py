@@ -409,3 +409,76 @@ def test_the_compare_json_says_the_depth_its_lines_are_cut_at(capsys, tmp_path):
     assert c.depth == 1 and [(l.name, l.depth) for l in c.layers] == [("0", 1), ("1", 1)]
     assert compare(ra, rb).depth is None
     assert {l.depth for l in compare(ra, rb, by="type").layers} == {None}
+
+
+def test_a_layer_one_variant_lacks_counts_as_zero_on_that_side():
+    """A line only one side has: A − B is the other side's figure against 0 (B's two convolutions of the
+    spec §3 pair: −REDUCE and −EXPAND; the root's direct conv: +DIRECT, B's root doing nothing itself),
+    shown "—" on the absent side, also with units= (it was handed to the K/M/G formatter)."""
+    c = compare(direct().to("meta"), bottleneck().to("meta"), meta_input(), convention="mults")
+    assert [(line.name, line.a, line.b, line.difference) for line in c.layers] == [
+        ("(root)", DIRECT, None, DIRECT), ("0", None, REDUCE, -REDUCE), ("1", None, EXPAND, -EXPAND)]
+    text = c.table(units=True)
+    assert re.search(r"^0\s+—\s+Conv2d\s+8\.75 M\s+-8\.75 M\s+—$", text, re.M), text
+    assert re.search(r"^\(root\)\s+Conv2d\s+1\.71 G\s+—\s+1\.71 G\s+—$", text, re.M), text
+
+
+def test_the_variants_are_told_apart_by_name_only_when_their_names_are_the_same():
+    """Two variants of one class are "X (A)" and "X (B)"; two of different classes keep their names."""
+    c = compare(direct().to("meta"), bottleneck().to("meta"), meta_input())
+    assert (c.name_a, c.name_b) == ("Conv2d", "Sequential")
+    c = compare(bottleneck().to("meta"), bottleneck().to("meta"), meta_input())
+    assert (c.name_a, c.name_b) == ("Sequential (A)", "Sequential (B)")
+    c = compare(bottleneck().to("meta"), bottleneck().to("meta"), meta_input(), names=("x", "y"))
+    assert (c.name_a, c.name_b) == ("x", "y")
+
+
+def test_a_time_line_needs_both_sides_measured():
+    """Only A measured (a stand-in median): no time total, in the lines or the table (it was a line of
+    A's time against "—" and an A − B of A's whole time)."""
+    ra = torchcount.profile(nn.Linear(8, 4), torch.randn(2, 8))
+    rb = torchcount.profile(nn.Linear(8, 2), torch.randn(2, 8))
+    ra.extra["time_ms"] = 0.2
+    for a, b in ((ra, rb), (rb, ra)):
+        c = compare(a, b)
+        assert "time_ms" not in c.totals and "time (ms)" not in c.table()
+
+
+def test_a_type_only_one_variant_has_with_uncounted_work_is_marked():
+    """by="type": B's Bessel layer runs an op with no formula; its line (A: none, B: 0 counted) is a lower
+    bound, marked "†", while the Linear (2·(2·4·4) + 2·4 = 72 FLOPs each) and ReLU (2·4 = 8) lines that both
+    sides count in full are not."""
+    class Bessel(nn.Module):
+        def forward(self, x):
+            return torch.special.chebyshev_polynomial_t(x, torch.full_like(x, 3.0))  # uncounted
+
+    a = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    b = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), Bessel())
+    with pytest.warns(torchcount.UncountedWarning):
+        c = compare(a, b, torch.randn(2, 4), by="type")
+    assert [(line.name, line.a, line.b, line.partial) for line in c.layers] == [
+        ("Linear", 72, 72, False), ("ReLU", 8, 8, False), ("Bessel", None, 0, True)]
+    for swapped in (False, True):
+        if swapped:
+            with pytest.warns(torchcount.UncountedWarning):
+                c = compare(b, a, torch.randn(2, 4), by="type")
+        body = c.table().split("per layer type")[1].splitlines()
+        assert [line.split()[0] + (" †" if " † " in line else "") for line in body[3:6]] == \
+            ["Linear", "ReLU", "Bessel †"]
+
+
+def test_measured_times_keep_three_decimals_in_every_table():
+    """Per-layer and per-type lines of measured times (stand-in medians: A's conv 3 ms, B's 0.5 + 1.5 ms)
+    are printed as the totals are, 3.000 against 2.000 (tabulate's number parsing wrote 3 and 2)."""
+    a = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1))
+    b = nn.Sequential(nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 3, padding=1))
+    ra, rb = (torchcount.profile(m, torch.randn(1, 16, 8, 8)) for m in (a, b))
+    for report, times in ((ra, [3.0]), (rb, [0.5, 1.5])):
+        for row, t in zip(report.layers, times):
+            row.extra["time_ms"] = t
+        report.extra["time_ms"] = sum(times)
+    by_type = compare(ra, rb, metric="time_ms", by="type").table()
+    assert re.search(r"^Conv2d\s+3\.000\s+2\.000\s+1\.000\s+33\.33 %$", by_type, re.M), by_type
+    by_path = compare(ra, rb, metric="time_ms").table()
+    assert re.search(r"^0\s+Conv2d\s+3\.000\s+Conv2d\s+0\.500\s+2\.500\s+83\.33 %$", by_path, re.M), by_path
+    assert re.search(r"^1\s+—\s+Conv2d\s+1\.500\s+-1\.500\s+—$", by_path, re.M), by_path
