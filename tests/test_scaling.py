@@ -11,7 +11,7 @@ from torch import nn
 
 import torchcount
 from torchcount.analysis import scaling
-from torchcount.analysis.scaling import Progress, fit_power_law, fit_reports
+from torchcount.analysis.scaling import Fit, Progress, fit_power_law, fit_reports
 
 SIZES = [8, 16, 32, 64]
 
@@ -348,3 +348,75 @@ def test_term_lines_a_convention_weighs_zero_are_left_out_and_named():
                     convention="worksheet").table(terms=True)
     line = next(l for l in sheet.splitlines() if "[assigns]" in l)
     assert line.split()[-5:-3] == ["32", "128"] and "weighs 0" not in sheet
+
+
+def test_fit_power_law_r2_of_a_series_off_the_line_by_hand():
+    """Sizes 1, 2, 4 and values 1, 4, 4: in units of ln 2, x = 0, 1, 2 and y = 0, 2, 2, so x̄ = 1, ȳ = 4/3,
+    Sxx = 2, Sxy = 2: slope 1, intercept 1/3 (c = 2^(1/3)); residuals −1/3, 2/3, −1/3 (SS_res = 2/3) against
+    SS_tot = 8/3: r² = 1 − 1/4 = 0.75."""
+    f = fit_power_law([1, 2, 4], [1, 4, 4])
+    assert f.exponent == pytest.approx(1.0, abs=1e-12) and f.coefficient == pytest.approx(2 ** (1 / 3))
+    assert f.r2 == pytest.approx(0.75, abs=1e-12) and f.points == 3
+    assert f.text() == "∝ T (e=1.00)"
+
+
+def test_law_names_cubes_and_fourth_powers_and_says_why_there_is_none():
+    for e, law in ((3, "∝ T³"), (4, "∝ T⁴"), (5, "∝ T^5")):
+        f = fit_power_law([1, 2, 4], [7 * t ** e for t in (1, 2, 4)])
+        assert f.law() == law and f.law("L") == law.replace("T", "L")
+    # no law: the reason, in the table's cell as in text()
+    zero = fit_power_law([1, 2], [0, 0])
+    assert (zero.law(), zero.text()) == ("zero", "zero")
+    assert fit_power_law([1, 2], [0, 5]).law() == "zero at some sizes"
+    assert Fit(None, None, None, 0).law() == "—" and Fit(None, None, None, 0).text() == "—"
+    # within tol of an integer, tol included: 1.25 is ∝ T at tol 0.25, not at 0.2
+    assert Fit(1.25, 1.0, 1.0, 2).law(tol=0.25) == "∝ T" and Fit(1.25, 1.0, 1.0, 2).law(tol=0.2) == "∝ T^1.25"
+
+
+def test_a_size_of_zero_has_no_law():
+    """log 0 is not on the axes: a fit over a size 0 (fit_power_law is public; scaling() refuses it)
+    gives no exponent rather than a math domain error."""
+    f = fit_power_law([0, 1, 2], [1, 2, 3])
+    assert f.exponent is None and f.note == "zero at some sizes"
+
+
+def test_a_layer_whose_path_begins_another_ones_is_not_its_block():
+    """Layer "1" of eleven is not the block of layer "10", whose op has no formula: only "10" (and the
+    total) are marked partial, "1" is a plain Linear (T·4·4 MACs)."""
+    layers = [nn.Linear(4, 4) for _ in range(10)] + [Bessel()]
+    res = scaling(nn.Sequential(*layers), lambda t: torch.randn(t, 4), [2, 8], convention="macs")
+    assert res.partial == ["10"]
+    assert res.is_partial("10") and res.is_partial(None)
+    assert not res.is_partial("1") and res.get("1", "macs").values == [2 * 4 * 4, 8 * 4 * 4]
+    lines = [line.split()[0] + (" †" if " † " in line else "") for line in res.table().splitlines()[3:]]
+    assert lines[:2] == ["0", "1"] and "10 †" in lines
+
+
+def test_table_default_terms_only_for_a_mixed_law_and_the_values_at_both_ends():
+    """terms=None: formula-term lines under the attention (T projections and T² scores, ops ∝ T^1.x) and
+    none under the Linear after it, whose ops are ∝ T exactly; depth=1 keeps both depth-1 layers; the
+    two value columns are the smallest and the largest size's (Linear(16, 16) on T rows: 256·T MACs)."""
+    class AttnThenLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn, self.lin = nn.MultiheadAttention(16, 2, batch_first=True), nn.Linear(16, 16)
+
+        def forward(self, x):
+            return self.lin(self.attn(x, x, x)[0])
+
+    res = scaling(AttnThenLinear(), lambda t: torch.randn(1, t, 16), [8, 16, 32], convention="macs")
+    assert res.exponent("lin", "ops") == pytest.approx(1.0, abs=1e-9)
+    assert 1.05 < res.exponent("attn", "ops") < 1.95
+    lines = res.table(depth=1).splitlines()
+    names = [line.split()[0] for line in lines[3:] if not line.lstrip().startswith("·")]
+    assert names == ["attn", "lin", "total"]  # (the root does nothing itself: no row)
+    after = {}
+    for line in lines[3:]:
+        if line.lstrip().startswith("·"):
+            after[current] = after.get(current, 0) + 1
+        else:
+            current = line.split()[0]
+    assert after.get("attn", 0) >= 2 and "lin" not in after and "total" not in after
+    lin = next(line for line in lines if line.startswith("lin "))
+    assert re.search(r"\s2,048\s+8,192\s+∝ T \(e=1\.00\)", lin), lin  # 256·8 and 256·32
+    assert [line.split()[0] for line in res.table(depth=0).splitlines()[3:]] == ["total"]
