@@ -420,3 +420,64 @@ def test_table_default_terms_only_for_a_mixed_law_and_the_values_at_both_ends():
     lin = next(line for line in lines if line.startswith("lin "))
     assert re.search(r"\s2,048\s+8,192\s+∝ T \(e=1\.00\)", lin), lin  # 256·8 and 256·32
     assert [line.split()[0] for line in res.table(depth=0).splitlines()[3:]] == ["total"]
+
+
+def test_table_depth_counts_the_root_as_zero_and_terms_false_shows_no_term_lines():
+    """Paths '' (the root's own residual add), 'block' (depth 1), 'block.0' and 'block.1' (depth 2): each
+    depth keeps exactly the rows at most that deep; terms=False leaves out every term line and the
+    header's word on them."""
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+        def forward(self, x):
+            return self.block(x) + x
+
+    res = scaling(Residual(), lambda t: torch.randn(t, 4), [2, 8], convention="macs")
+
+    def rows(text):
+        return [line.split("  ")[0] for line in text.splitlines()[3:] if not line.lstrip().startswith("·")]
+
+    assert rows(res.table(depth=0)) == ["(root) (self)", "total"]
+    assert rows(res.table(depth=1)) == ["(root) (self)", "block", "total"]
+    assert rows(res.table(depth=2)) == ["(root) (self)", "block", "block.0", "block.1", "total"]
+    for text in (res.table(terms=False), res.table(depth=2, terms=False)):
+        assert not any(line.lstrip().startswith("·") for line in text.splitlines()) and "· lines" not in text
+    assert "· lines: the layer's formula terms" in res.table(terms=True)
+
+
+def test_table_prints_fractional_times_and_accepts_sizes_of_one_or_less():
+    """A measured time is printed to 3 significant digits (0.08 ms, not 0); sizes need only be positive
+    (1 and 0.5 are sizes); the sweep does not warn at every size for a layer with no formula (the table
+    marks it)."""
+    reps = [torchcount.profile(nn.Conv1d(1, 2, 3), torch.randn(1, 1, t)) for t in SIZES]
+    for t, rep in zip(SIZES, reps):  # stand-in measurements: 0.01 ms per position
+        rep.layers[0].extra["time_ms"] = 0.01 * t
+        rep.extra["time_ms"] = 0.01 * t + 0.5
+    total = next(line for line in fit_reports(reps, SIZES).table().splitlines() if line.startswith("total"))
+    assert re.search(r"\s0\.58\s+1\.14\s+∝ T\^0\.", total), total  # 0.01·8 + 0.5 and 0.01·64 + 0.5
+    res = fit_reports(reps[:2], [0.5, 1])
+    # Conv1d(1, 2, 3) unpadded on 8 and 16 positions: 2·3·6 = 36 and 2·3·14 = 84 MACs, one octave apart
+    assert res.sizes == [0.5, 1] and res.get(None, "macs").values == [36, 84]
+    assert res.exponent(None, "macs") == pytest.approx(math.log2(84 / 36))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torchcount.UncountedWarning)
+        res = scaling(nn.Sequential(nn.Linear(4, 4), Bessel()), lambda t: torch.randn(t, 4), [1, 2])
+    assert res.partial == ["1"]
+
+
+def test_progress_bar_fill_and_elapsed():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bar = Progress(4, "sweep", stream=stream)
+    bar.update(1, "T=8")  # a quarter of 24 cells
+    text = stream.getvalue()
+    assert "[" + "#" * 6 + "." * 18 + "] 1/4 T=8 " in text
+    elapsed = re.search(r"T=8 (\S+)s", text).group(1)  # seconds since the bar began: "0.0", not "-0.0"
+    assert re.fullmatch(r"\d+\.\d", elapsed) and float(elapsed) < 60, elapsed
