@@ -481,3 +481,52 @@ def test_progress_bar_fill_and_elapsed():
     assert "[" + "#" * 6 + "." * 18 + "] 1/4 T=8 " in text
     elapsed = re.search(r"T=8 (\S+)s", text).group(1)  # seconds since the bar began: "0.0", not "-0.0"
     assert re.fullmatch(r"\d+\.\d", elapsed) and float(elapsed) < 60, elapsed
+
+
+class _TwoLinears(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+def test_model_steps_are_the_roots_chain_else_the_layers_sum():
+    """The total's sequential steps: the root's chain (a, b and its own add, one after another as they
+    ran: 3), not the sum over the layers (1 + 1); a root without a steps figure falls back on that sum
+    (2), and reports with no steps at all (a Linear then a ReLU: 2 when counted) get no steps series and a note saying why."""
+    reps = [torchcount.profile(_TwoLinears(), torch.randn(t, 4)) for t in (2, 8)]
+    assert fit_reports(reps, [2, 8]).get(None, "steps").values == [3, 3]
+    for rep in reps:
+        del rep.root.extra["steps"]
+    assert fit_reports(reps, [2, 8]).get(None, "steps").values == [2, 2]
+    seq = [torchcount.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(t, 4)) for t in (2, 8)]
+    assert fit_reports(seq, [2, 8]).get(None, "steps").values == [2, 2]
+    for rep in seq:
+        for row in [rep.root, *rep.layers]:
+            row.extra.pop("steps", None)
+    res = fit_reports(seq, [2, 8])
+    assert (None, "steps") not in res.series and ("0", "steps") not in res.series
+    assert any(note.startswith("sequential steps: not in these reports") for note in res.notes)
+    fresh = [torchcount.profile(_TwoLinears(), torch.randn(t, 4)) for t in (2, 8)]
+    assert not any(note.startswith("sequential steps") for note in fit_reports(fresh, [2, 8]).notes)
+
+
+def test_the_models_time_falls_back_on_the_roots_row():
+    """A measured time the report-level extra lacks is read from the root's row (stand-ins: 0.1·T ms)."""
+    reps = [torchcount.profile(_TwoLinears(), torch.randn(t, 4)) for t in (2, 8)]
+    for t, rep in zip((2, 8), reps):
+        rep.root.extra["time_ms"] = 0.1 * t
+    assert fit_reports(reps, [2, 8]).get(None, "time_ms").values == [0.2, 0.8]
+
+
+def test_a_layer_with_one_formula_term_has_no_term_series_and_the_total_row_is_the_models_type():
+    """Per-term fits only where a layer has several terms: Linear without a bias is its MACs alone (no
+    term series), with one its MACs and bias additions (two). The total's row is the model's type, whatever
+    name= the sweep was given."""
+    res = scaling(nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4)), lambda t: torch.randn(t, 4), [2, 8],
+                  name="mine")
+    assert res.term_fits("0") == {} and len(res.term_fits("1")) == 2
+    assert res.model_name == "mine" and res.get(None, "params").type == "Sequential"
+    assert re.search(r"^total\s+Sequential\s", res.table(), re.M)
