@@ -649,3 +649,28 @@ def test_a_file_that_is_missing_or_not_json_is_a_clear_error(tmp_path):
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match="not JSON in .*not UTF-8 text"):
         torchcount.load_report(tmp_path / "binary.json")
+
+
+def test_jsonable_dataclasses_and_the_written_file(tmp_path):
+    """A dataclass instance becomes a dict of its shown fields (Fit(1, 2, 0.5, 3)); a dataclass class is
+    not one (its name, as any other object); to_json(path) writes the text to_json() returns, ending
+    in a newline."""
+    from torchcount.analysis.scaling import Fit
+
+    assert export.jsonable(Fit(1.0, 2.0, 0.5, 3)) == {"exponent": 1.0, "coefficient": 2.0, "r2": 0.5, "points": 3,
+                                                    "note": ""}
+    assert export.jsonable(Fit) == str(Fit)
+    rep = torchcount.profile(nn.Linear(4, 2), torch.randn(1, 4))
+    rep.to_json(tmp_path / "r.json")
+    assert (tmp_path / "r.json").read_text(encoding="utf-8") == rep.to_json() + "\n"
+
+
+def test_the_by_type_hint_only_for_a_by_type_document():
+    """A document with groups and a sort is a --by-type breakdown (the hint says so); one with either
+    alone is just not a report."""
+    for doc in ({"groups": []}, {"sort": "ops"}, {}):
+        with pytest.raises(ValueError, match="not a torchcount report") as info:
+            torchcount.load_report(doc)
+        assert "by-type" not in str(info.value)
+    with pytest.raises(ValueError, match="a --by-type breakdown"):
+        torchcount.load_report({"groups": [], "sort": "ops"})
