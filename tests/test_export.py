@@ -674,3 +674,55 @@ def test_the_by_type_hint_only_for_a_by_type_document():
         assert "by-type" not in str(info.value)
     with pytest.raises(ValueError, match="a --by-type breakdown"):
         torchcount.load_report({"groups": [], "sort": "ops"})
+
+
+def test_a_loaded_group_rows_members_are_the_called_rows_nearest_below_it():
+    """A ModuleList its parent calls block by block: its row's members are the two blocks, not the layers
+    inside them too (a block is called; its layers are its own), in the loaded report as in the profiled."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(2))
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    rep = torchcount.profile(Net(), torch.randn(2, 4))
+    loaded = torchcount.load_report(rep.to_json())
+    for r in (rep, loaded):
+        group = next(row for row in r.layers if row.path == "blocks")
+        assert group.members == ("blocks.0", "blocks.1")
+
+
+def test_markdown_is_the_heading_the_table_and_the_notes_once_each():
+    """to_markdown: the header's first line in bold, its second line, a blank line, the table's rows (those
+    of the GitHub table), a blank line, then each footer line once as a list item — no footer line in the
+    table part, no empty line inside it; and the CSV's rule column is each row's rule ('' for none)."""
+    rep = torchcount.profile(nn.Sequential(nn.Linear(4, 2), nn.ReLU()), torch.randn(1, 4))
+    conv = torchcount.get_convention(rep.convention)
+    first, rest = rep.header(conv).split("\n")
+    footer = rep.footer(conv)
+    assert footer  # (the parameters' line at least)
+    table = [line for line in rep.table(tablefmt="github").splitlines() if line.startswith("|")]
+    assert rep.to_markdown() == (f"**{first}**  \n{rest}\n\n" + "\n".join(table) + "\n\n"
+                                 + "\n".join(f"- {line}" for line in footer) + "\n")
+    columns, rows = export.records(rep)
+    assert [r["rule"] for r in rows] == [row.rule or "" for row in rep.layers] and rows[0]["rule"]
+    assert [r["rule"] for r in csv.DictReader(io.StringIO(rep.to_csv()))] == [r["rule"] for r in rows]
+
+
+def test_csv_cells_of_extra_values_and_the_html_heading():
+    """A string extra is its text in the CSV (not JSON-quoted), None an empty cell, a tensor the JSON of
+    its values; the HTML fragment carries the header's two lines, each in its own div."""
+    import html
+
+    rep = torchcount.profile(nn.Sequential(nn.Linear(4, 2)), torch.randn(1, 4))
+    rep.layers[0].extra.update(bound="memory", nothing=None, t=torch.tensor([1.0, 2.5]))
+    row = next(csv.DictReader(io.StringIO(rep.to_csv())))
+    assert (row["bound"], row["nothing"], row["t"]) == ("memory", "", "[1.0, 2.5]")
+    conv = torchcount.get_convention(rep.convention)
+    first, rest = rep.header(conv).split("\n")
+    assert export.to_html(rep).startswith(f'<div class="torchcount-report"><div><b>{html.escape(first)}</b></div>'
+                                    f'<div>{html.escape(rest)}</div><div style=')
