@@ -337,3 +337,54 @@ def test_layer_bars_by_type(report, tmp_path):
         plot_layers(report, by="type", depth=1)
     with pytest.raises(ValueError, match="by is 'path'"):
         plot_layers(report, by="kind")
+
+
+def _centres(bars):
+    return [b.get_y() + b.get_height() / 2 for b in bars]
+
+
+def test_each_bar_sits_at_its_rows_label_and_a_new_folder_is_made(report, tmp_path):
+    """Untimed: each FLOPs bar is centred on its row's tick; timed: a row's FLOPs bar just above its tick
+    and its time bar just below, the pair centred on it; the title says so. Saving into folders not yet
+    made makes them."""
+    fig = plot_layers(report, tmp_path / "new" / "deeper" / "layers.svg")
+    assert (tmp_path / "new" / "deeper" / "layers.svg").stat().st_size > 0
+    ax = fig.axes[0]
+    ticks = list(ax.get_yticks())
+    (bars,) = _bars(ax)
+    assert _centres(bars) == pytest.approx(ticks) and len(set(ticks)) == len(report.layers)
+    assert "vs time share" not in ax.get_title()
+    for i, row in enumerate(report.layers):  # stand-in measurements
+        row.extra["time_ms"] = float(i + 1)
+    ax = plot_layers(report).axes[0]
+    ticks = list(ax.get_yticks())
+    flops_bars, time_bars = _bars(ax)
+    for tick, up, down in zip(ticks, _centres(flops_bars), _centres(time_bars)):
+        assert down < tick < up and (up + down) / 2 == pytest.approx(tick)
+    assert "vs time share" in ax.get_title()
+
+
+def test_layer_bars_leave_out_rows_their_parents_rule_prices_unless_named(ruled_block):
+    """A rule-priced block (2·4·4 MACs, 64 FLOPs) and a Linear after it (64 + 8 bias adds): the block's
+    child, priced by the block's rule, is no bar of its own unless rows= names it; rows= names a row's own
+    part as the table does ('(root) (self)')."""
+    rep = torchcount.profile(nn.Sequential(ruled_block(), nn.Linear(4, 4)), torch.randn(2, 4))
+    assert rep.row("0.fc").status == "covered"
+    ax = plot_layers(rep).axes[0]
+    assert _labels_top_down(ax) == ["0 (self)", "1"]  # as the table names them
+    assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * 64 / 136, 100 * 72 / 136])
+    ax = plot_layers(rep, rows=["0.fc", "1"]).axes[0]
+    assert _labels_top_down(ax) == ["0.fc (in parent)", "1"]
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.a(x) + x  # the root's own work: 2·4 additions
+
+    rep = torchcount.profile(Residual(), torch.randn(2, 4))
+    ax = plot_layers(rep, rows=["(root) (self)", "a"]).axes[0]
+    assert _labels_top_down(ax) == ["(root) (self)", "a"]
+    assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * 8 / 80, 100 * 72 / 80])
