@@ -34,6 +34,11 @@ The oracles, per network:
      two is inference_mode, which runs other kernels: see ``check_grad_modes``).
 Default: 400 seeds (about 15 s); ``-m slow``: 2,000 more. A failure names its seed: rerun it with
 ``check_network(seed)``.
+
+A second generator, ``tests/fuzz_layers.py`` (the "layer zoo": 3-D convolutions, every norm and pooling
+module, some thirty activations, transformer layers, cells, packed sequences, parametrizations, hooks
+that change inputs, forwards that rebind buffers or leave grad mode off, …), is checked against the
+invariants g–m further down (``check_zoo_network(seed)``): 60 networks by default, 2,000 with ``-m slow``.
 """
 import copy
 import csv
@@ -876,3 +881,237 @@ def test_random_networks(first):
 @pytest.mark.slow
 def test_random_networks_many():
     check_networks(range(1000, 3000))
+
+
+# ---- a second generator: the layer zoo (tests/fuzz_layers.py) ----------------------------------------
+# Every invariant below holds for any model:
+#   g  the model is left as found: each module's training flag, __dict__ keys (no attribute left
+#      behind), hook dicts and parameter/buffer slots (the same objects), the state_dict bit for bit,
+#      requires_grad and .grad, torch's CPU random stream and the caller's grad mode; inputs unchanged;
+#   h  rows add up in every category (self costs to the total, each row to its own plus its subtree's),
+#      the by_type groups too; every module's row has as many calls as its forward ran; nothing
+#      uncounted (and coverage 1.0);
+#   i  every convention is a weighted sum of the one breakdown (docs/conventions.md's table), per row;
+#   j  a second profile gives the same rows and table;
+#   k  with record_ops=False a row priced by a rule costs the same (its own part), and a row whose own
+#      work is no longer seen (no rule, or hooks of its own) is listed as uncounted, never a silent 0;
+#   l  total MACs × 2 = FlopCounterMode's total where it counts the same ops; inside the modules it does
+#      not count (see fuzz_layers: RNNs and cells, Bilinear, CPU attention kernels, the fused
+#      transformer paths) a closed form of their MACs instead, and inside parametrizations (spectral
+#      norm's power iteration is aten.mv) our own rows;
+#   m  on the meta device every operation count of every row is the same (bytes may differ where
+#      meta kernels return other strides: docs/performance.md).
+import fuzz_layers  # noqa: E402
+
+ZOO_CONVENTIONS = {"flops": dict(macs=2, mults=1, adds=1, divs=1, cmps=1, transc=1), "macs": dict(macs=1),
+                   "torchvision": dict(macs=1), "mults": dict(macs=1, mults=1), "2mac": dict(macs=2),
+                   "worksheet": dict(macs=1, mults=1, adds=1, divs=1, cmps=1, assigns=1, transc=1)}
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+               "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks", "_state_dict_pre_hooks",
+               "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
+
+
+def _bits(t):
+    t = t.detach()
+    return t.shape, t.dtype, t.stride(), t.reshape(-1).contiguous().view(torch.uint8).clone()
+
+
+def zoo_snapshot(model, x):
+    modules = [(name, m.training, sorted(m.__dict__), [sorted((k, id(v)) for k, v in getattr(m, h).items())
+                                                        for h in _HOOK_DICTS],
+                [(k, id(v)) for k, v in m._parameters.items()], [(k, id(v)) for k, v in m._buffers.items()])
+               for name, m in model.named_modules(remove_duplicate=False)]
+    state = [(k, _bits(v)) for k, v in model.state_dict().items()]
+    params = [(n, p.requires_grad, p.grad is None) for n, p in model.named_parameters(remove_duplicate=False)]
+    return modules, state, params, _bits(torch.random.get_rng_state()), torch.is_grad_enabled(), _bits(x)
+
+
+def zoo_changes(before, after):
+    found = [f"module {a[0]!r}" for a, b in zip(before[0], after[0]) if a != b]
+    found += ["modules added or removed"] if len(before[0]) != len(after[0]) else []
+    found += [f"state_dict {a[0]!r}" for a, b in zip(before[1], after[1])
+              if a[0] != b[0] or a[1][:3] != b[1][:3] or not torch.equal(a[1][3], b[1][3])]
+    found += ["state_dict entries added or removed"] if len(before[1]) != len(after[1]) else []
+    found += ["requires_grad or .grad"] if before[2] != after[2] else []
+    found += ["torch's random stream"] if not torch.equal(before[3][3], after[3][3]) else []
+    found += ["grad mode"] if before[4] != after[4] else []
+    return found + (["the input"] if not torch.equal(before[5][3], after[5][3]) else [])
+
+
+def _rows(report):
+    return list(report.layers) + ([report.root] if all(r is not report.root for r in report.layers) else [])
+
+
+def zoo_sums(report):  # h
+    found, total = [], costs(report.total.cost)
+    rows = _rows(report)
+    summed = {f: sum(costs(r.self_cost)[f] for r in rows) for f in COST_FIELDS}
+    if summed != total:
+        found.append(f"h: self costs of the rows (sum, total) {differing(summed, total)}")
+    for r in rows:
+        if r.status == "rule":
+            continue
+        below = [s for s in rows if s is not r and (not r.path or s.path.startswith(r.path + "."))]
+        summed = {f: costs(r.self_cost)[f] + sum(costs(s.self_cost)[f] for s in below) for f in COST_FIELDS}
+        want = costs(r.tree_cost if r.tree_cost is not None else r.cost)
+        if summed != want:
+            found.append(f"h: row {r.path!r}: own + its subtree's (sum, row) {differing(summed, want)}")
+    groups = {f: sum(int(getattr(g.cost, f)) for g in report.by_type().groups) for f in COST_FIELDS}
+    if groups != total:
+        found.append(f"h: by_type groups (sum, total) {differing(groups, total)}")
+    for r in rows + [report.total]:
+        c = costs(r.cost)
+        for name, weights in ZOO_CONVENTIONS.items():  # i
+            if r.ops(name) != sum(c[k] * w for k, w in weights.items()):
+                found.append(f"i: {name} of {getattr(r, 'path', 'the total')!r}: {r.ops(name)}")
+    return found
+
+
+def zoo_calls(model, x, grad_mode, report):  # h: each row's calls, against pre-hooks on a copy
+    m, ran = copy.deepcopy(model), {}
+    names = {}
+    for name, mod in m.named_modules():
+        names.setdefault(id(mod), name)
+        mod.register_forward_pre_hook(lambda mod, args: ran.__setitem__(names[id(mod)], ran.get(names[id(mod)], 0) + 1))
+    with GRAD[grad_mode]():
+        m(x)
+    return [f"h: row {r.path!r} ({r.status}): {r.calls} calls, its forward ran {ran.get(r.path, 0)}"
+            for r in report.layers if r.status != "covered" and r.calls != ran.get(r.path, 0)]
+
+
+def zoo_flop_counter(model, x, grad_mode, report):  # l
+    outer = []  # the outermost modules flop_counter does not count: a closed form, or our own rows
+
+    def walk(mod, path, seen):
+        if id(mod) not in seen:
+            seen.add(id(mod))
+            if getattr(mod, "closed", None) is not None or type(mod).__name__ == "ParametrizationList":
+                outer.append(path)
+                return
+            for name, child in mod.named_children():
+                walk(child, f"{path}.{name}" if path else name, seen)
+    walk(model, "", set())
+    ours, m = report.total.ops("2mac"), copy.deepcopy(model)
+    for path in outer:
+        if getattr(m.get_submodule(path), "closed", None) is None:
+            ours -= report.row(path).ops("2mac")
+    inside = [0]
+    with FlopCounterMode(display=False) as mode, GRAD["no_grad" if grad_mode == "inference" else grad_mode]():
+        for path in outer:
+            mod, before = m.get_submodule(path), []
+
+            def pre(mod, args, before=before):
+                before.append(mode.get_total_flops())
+                if getattr(mod, "closed", None) is not None:
+                    inside[0] -= 2 * mod.closed(mod, args[0])
+            mod.register_forward_pre_hook(pre)
+            mod.register_forward_hook(
+                lambda mod, args, out, before=before: inside.__setitem__(0, inside[0] + mode.get_total_flops() - before.pop()))
+        try:
+            m(x)
+        except (AttributeError, RuntimeError):
+            # (torch's own failure, not ours: FlopCounterMode's module tracker loses a parametrized
+            # weight read inside an inference_mode region; the same forward runs without it)
+            return []
+    expected = mode.get_total_flops() - inside[0]
+    return [] if ours == expected else [f"l: total.ops('2mac') {ours} != FlopCounterMode's {expected}, its count "
+                                        f"inside {outer} replaced by closed forms or our rows"]
+
+
+def zoo_record_ops(model, x, grad_mode, report, again):  # k
+    found, rows = [], {r.path: r for r in again.layers}
+    listed = {u.path for u in again.uncounted}
+    for r in report.layers:
+        other = rows.get(r.path)
+        if other is None or costs(r.self_cost) == costs(other.self_cost):
+            continue
+        hooked = r.module is not None and (r.module._forward_hooks or r.module._forward_pre_hooks)
+        if r.status == "rule" and not hooked:
+            found.append(f"k: ruled row {r.path!r} with record_ops=False (that, recorded) "
+                         f"{differing(costs(other.self_cost), costs(r.self_cost))}")
+        elif r.path not in listed:
+            found.append(f"k: row {r.path!r}'s own work not seen with record_ops=False, not listed as uncounted")
+    return found
+
+
+def check_zoo_network(seed):
+    model, x, grad_mode, g = fuzz_layers.build(seed)
+    try:
+        with GRAD[grad_mode]():
+            copy.deepcopy(model)(x)
+    except Exception:
+        return [], "invalid"
+    on_meta = copy.deepcopy(model).to("meta")  # (before the profile: the legacy weight_norm's weight, computed
+    # with grad in a forward, cannot be deep-copied; a plain forward leaves it so as well)
+    before = zoo_snapshot(model, x)
+    report, warned = profile(model, x, grad_mode)
+    found = [f"g: changed by profile: {c}" for c in zoo_changes(before, zoo_snapshot(model, x))]
+    if warned or report.uncounted or report.coverage != 1.0:
+        found.append(f"h: uncounted {[(u.path, u.what) for u in report.uncounted]}")
+    found += zoo_sums(report) + zoo_calls(model, x, grad_mode, report)
+    second, _ = profile(model, x, grad_mode)  # j
+    key = lambda rep: [(r.path, r.status, r.calls, r.params, costs(r.cost), costs(r.self_cost)) for r in rep.layers]
+    if key(second) != key(report) or second.table() != report.table():
+        found.append("j: a second profile differs")
+    before = zoo_snapshot(model, x)  # (zoo_calls' forward of a copy drew from the random stream)
+    with GRAD[grad_mode]():
+        unrecorded = torchcount.profile(model, x, record_ops=False, warn=False)
+    found += [f"g: changed by profile(record_ops=False): {c}" for c in zoo_changes(before, zoo_snapshot(model, x))]
+    found += zoo_record_ops(model, x, grad_mode, report, unrecorded) + zoo_flop_counter(model, x, grad_mode, report)
+    compared = "no meta"
+    if "packed" not in g.pieces:  # (pack_padded_sequence reads the lengths' values)
+        try:
+            meta, _ = profile(on_meta, x.to("meta"), grad_mode)
+            compared = "meta"
+        except torchcount.ForwardError as e:
+            failing = on_meta.get_submodule(e.path or "")
+            if not (isinstance(failing, nn.modules.batchnorm._BatchNorm) and failing.momentum is None):
+                raise  # (a cumulative average reads num_batches_tracked's value: no meta)
+        else:
+            zero, ours = dict.fromkeys(COST_FIELDS, 0), {r.path: costs(r.cost) for r in _rows(report)}
+            theirs = {r.path: costs(r.cost) for r in _rows(meta)}
+            found += [f"m: row {p!r} on meta (cpu, meta) {differing(ours.get(p, zero), theirs.get(p, zero), OP_FIELDS)}"
+                      for p in sorted(ours.keys() | theirs.keys()) if differing(ours.get(p, zero), theirs.get(p, zero), OP_FIELDS)]
+    if found:
+        found = [f"seed {seed} ({grad_mode}; rerun: check_zoo_network({seed})):\n  " + "\n  ".join(found[:8])
+                 + f"\n{model}"]
+    return found, compared
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # (the legacy weight_norm is deprecated)
+def test_layer_zoo_generator_covers_its_pieces():
+    pieces = set()
+    for seed in range(300):
+        pieces |= fuzz_layers.build(seed)[3].pieces
+    expected = {"Conv3d", "ConvTranspose3d", "Conv2d(groups)", "Bilinear", "BatchNorm3d", "InstanceNorm1d", "GroupNorm",
+                "RMSNorm", "LocalResponseNorm", "LPPool2d", "FractionalMaxPool2d", "pool+unpool", "AdaptiveMaxPool3d",
+                "Upsample", "PixelShuffle", "PixelUnshuffle", "Fold/Unfold", "GLU", "RReLU", "PReLU", "AlphaDropout",
+                "Dropout2d", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+                "TransformerDecoderLayer", "SDPA", "RNN", "LSTM", "GRU", "packed", "RNNCell", "LSTMCell", "GRUCell",
+                "Embedding", "EmbeddingBag max", "EmbeddingBag sum", "shared", "twice", "two shapes", "functional",
+                "no_grad region", "inference region", "checkpoint", "kwargs", "counter", "param spectral_norm",
+                "param weight_norm", "param legacy_weight_norm", "param scale", "hook pre-change", "hook kwargs",
+                "hook always", "hook calls child", "instance forward", "tied", "rebind buffer", "new slot",
+                "toggle requires_grad", "grad off", "frozen", "train", "eval", "grad", "no_grad", "inference",
+                "float64"}
+    assert not expected - pieces, expected - pieces
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("first", range(0, 60, 30))
+def test_layer_zoo_networks(first):
+    failures, kinds = [], {"meta": 0, "no meta": 0, "invalid": 0}
+    for seed in range(first, first + 30):
+        found, kind = check_zoo_network(seed)
+        failures += found
+        kinds[kind] += 1
+    if failures:
+        pytest.fail(f"{len(failures)} of 30 networks wrong; the first:\n\n" + "\n\n".join(failures[:3]), pytrace=False)
+    assert kinds["invalid"] <= 1 and kinds["meta"] >= 24, kinds
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_layer_zoo_networks_many():
+    failures = [f for seed in range(1000, 3000) for f in check_zoo_network(seed)[0]]
+    assert not failures, f"{len(failures)} networks wrong; the first:\n\n" + "\n\n".join(failures[:3])
