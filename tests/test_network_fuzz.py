@@ -967,8 +967,8 @@ def zoo_sums(report):  # h
     return found
 
 
-def zoo_calls(model, x, grad_mode, report):  # h: each row's calls, against pre-hooks on a copy
-    m, ran = copy.deepcopy(model), {}
+def zoo_calls(m, x, grad_mode, report):  # h: each row's calls, against pre-hooks on a copy of the model
+    ran = {}
     names = {}
     for name, mod in m.named_modules():
         names.setdefault(id(mod), name)
@@ -979,7 +979,7 @@ def zoo_calls(model, x, grad_mode, report):  # h: each row's calls, against pre-
             for r in report.layers if r.status != "covered" and r.calls != ran.get(r.path, 0)]
 
 
-def zoo_flop_counter(model, x, grad_mode, report):  # l
+def zoo_flop_counter(model, m, x, grad_mode, report):  # l (m: a copy of the model)
     outer = []  # the outermost modules flop_counter does not count: a closed form, or our own rows
 
     def walk(mod, path, seen):
@@ -991,7 +991,7 @@ def zoo_flop_counter(model, x, grad_mode, report):  # l
             for name, child in mod.named_children():
                 walk(child, f"{path}.{name}" if path else name, seen)
     walk(model, "", set())
-    ours, m = report.total.ops("2mac"), copy.deepcopy(model)
+    ours = report.total.ops("2mac")
     for path in outer:
         if getattr(m.get_submodule(path), "closed", None) is None:
             ours -= report.row(path).ops("2mac")
@@ -1041,14 +1041,16 @@ def check_zoo_network(seed):
             copy.deepcopy(model)(x)
     except Exception:
         return [], "invalid"
-    on_meta = copy.deepcopy(model).to("meta")  # (before the profile: the legacy weight_norm's weight, computed
-    # with grad in a forward, cannot be deep-copied; a plain forward leaves it so as well)
+    # (copies made before the profile: the legacy weight_norm's weight, computed with grad in a forward,
+    # cannot be deep-copied after it; a plain forward leaves it so as well)
+    for_calls, for_flop_counter, on_meta = (copy.deepcopy(model) for _ in range(3))
+    on_meta = on_meta.to("meta")
     before = zoo_snapshot(model, x)
     report, warned = profile(model, x, grad_mode)
     found = [f"g: changed by profile: {c}" for c in zoo_changes(before, zoo_snapshot(model, x))]
     if warned or report.uncounted or report.coverage != 1.0:
         found.append(f"h: uncounted {[(u.path, u.what) for u in report.uncounted]}")
-    found += zoo_sums(report) + zoo_calls(model, x, grad_mode, report)
+    found += zoo_sums(report) + zoo_calls(for_calls, x, grad_mode, report)
     second, _ = profile(model, x, grad_mode)  # j
     key = lambda rep: [(r.path, r.status, r.calls, r.params, costs(r.cost), costs(r.self_cost)) for r in rep.layers]
     if key(second) != key(report) or second.table() != report.table():
@@ -1057,7 +1059,7 @@ def check_zoo_network(seed):
     with GRAD[grad_mode]():
         unrecorded = torchcount.profile(model, x, record_ops=False, warn=False)
     found += [f"g: changed by profile(record_ops=False): {c}" for c in zoo_changes(before, zoo_snapshot(model, x))]
-    found += zoo_record_ops(model, x, grad_mode, report, unrecorded) + zoo_flop_counter(model, x, grad_mode, report)
+    found += zoo_record_ops(model, x, grad_mode, report, unrecorded) + zoo_flop_counter(model, for_flop_counter, x, grad_mode, report)
     compared = "no meta"
     if "packed" not in g.pieces:  # (pack_padded_sequence reads the lengths' values)
         try:
