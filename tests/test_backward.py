@@ -1300,3 +1300,44 @@ def test_gradient_clipping_costs_the_same_with_and_without_foreach():
     assert looped.complete and fused.complete, fused.uncounted
     costs = [(r.total.cost.mults, r.total.cost.adds, r.total.cost.cmps, r.total.cost.transc) for r in (looped, fused)]
     assert costs[0] == costs[1]
+
+
+def test_bilinear_backward_trilinear_calls_by_hand():
+    """nn.Bilinear's backward runs ``aten._trilinear`` three times, with the roles of its operands
+    permuted (they were uncounted; the forward's call alone had a rule). Each is counted as the kernel
+    computes it, slice by slice of dim 1 (k): x1 (2×3), A (5×3×4), x2 (2×4), grad (2×5), so b = 2,
+    n1 = 3, n2 = 4, k = 5:
+      grad x1: per k, grad·A an outer product (b·n1·n2 = 24 mults), then ·x2 summed over n2 (24 MACs),
+               the slice added into the output (b·n1 = 6 adds): 120 mults, 120 MACs, 30 adds;
+      grad A:  per k, x1·grad (b·n1 = 6 mults), then ·x2 summed over b (b·n1·n2 = 24 MACs): 30, 120;
+      grad x2: per k, x1·A summed over n1 (24 MACs), then ·grad accumulated over k (b·n2 = 8 MACs): 160,
+               the forward's rows·k·(n1 + 1)·n2."""
+    tri = aten._trilinear
+    x1, w, x2, g = torch.randn(2, 3), torch.randn(5, 3, 4), torch.randn(2, 4), torch.randn(2, 5)
+    c = cost(lambda g, w, x2: tri(g, w, x2, [2, 3], [0], [1, 2], [1, 3]), g, w, x2)
+    assert (c.macs, c.mults, c.adds) == (120, 120, 30)
+    c = cost(lambda x1, g, x2: tri(x1, g, x2, [1, 3], [2, 3], [1, 2], [0]), x1, g, x2)
+    assert (c.macs, c.mults, c.adds) == (120, 30, 0)
+    c = cost(lambda x1, w, g: tri(x1, w, g, [1, 3], [0], [2, 3], [1, 2]), x1, w, g)
+    assert (c.macs, c.mults, c.adds) == (160, 0, 0)
+    c = cost(lambda x1, w, x2: tri(x1, w, x2, [1, 3], [0], [1, 2], [2, 3]), x1, w, x2)  # the forward's
+    assert (c.macs, c.mults, c.adds) == (2 * 5 * (3 + 1) * 4, 0, 0)
+
+    # a training step through nn.Bilinear: complete; its backward's MACs are those three calls'
+    # (grad x2 as x2 requires grad, grad x1 for the Linear before it) plus the Linear's gradients
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.bil = nn.Linear(3, 3, bias=False), nn.Bilinear(3, 4, 5, bias=False)
+
+        def forward(self, x, y):
+            return self.bil(self.lin(x), y)
+
+    def step(model, x, y):
+        model(x, y).sum().backward()
+
+    report = torchcount.profile(Net(), (x1, x2.requires_grad_()), method=step)
+    assert report.complete, report.uncounted
+    # forward 2·3·3 + 160; backward 120 + 120 + 160 (the three calls) + 2·3·3 (the Linear's weight
+    # gradient; its input needs none)
+    assert report.total.macs == 18 + 160 + 120 + 120 + 160 + 18

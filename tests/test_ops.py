@@ -307,9 +307,10 @@ def test_matmul_closed_form():
 
 
 def test_trilinear_other_than_bilinear_is_left_uncounted():
-    """``aten._trilinear`` is priced as F.bilinear only where its operands have bilinear's shapes
-    (x1 rows×n1, A k×n1×n2, x2 rows×n2); another use (here a 3-D x1) is uncounted (None), not
-    priced with the wrong sizes."""
+    """``aten._trilinear`` with F.bilinear's dims is priced as F.bilinear where its operands have
+    bilinear's shapes (x1 rows×n1, A k×n1×n2, x2 rows×n2); operands whose ranks do not fit those dims
+    (here a 3-D x1) are uncounted (None), not priced with the wrong sizes (its backward's calls:
+    tests/test_backward.py)."""
     from torchcount.capture import OpCall, describe
     from torchcount.rules.registry import op_rule_for
 

@@ -462,14 +462,58 @@ def euclidean_dist(op) -> Cost:
 
 @op_rule(aten._trilinear)
 def trilinear(op) -> Cost | None:
-    """``F.bilinear`` (x1 of rows×n1, A of k×n1×n2, x2 of rows×n2): the nn.Bilinear rule's MACs.
-    Another use of the op: uncounted."""
-    x1, weight, x2 = op.inputs[:3]
-    if not (len(weight.shape) == 3 and len(x1.shape) == len(x2.shape) == 2
-            and (x1.shape[1], x2.shape[1]) == tuple(weight.shape[1:])):
+    """``_trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1)``: the product of the
+    three operands, each unsqueezed at its ``expand`` dims, summed over ``sumdim``; F.bilinear's op and
+    its backward's. Counted as the kernel computes it (aten/native/Linear.cpp), one slice of the
+    unrolled dimension at a time: i1·i2 summed over the sum dims i3 lacks, then that by i3 summed over
+    the others. A step that sums is multiply-accumulates, one that sums nothing multiplications (an
+    outer product); where the unrolled dimension is itself summed each slice is added into the output
+    (the second step's products accumulated: MACs; after a sum of its own, additions). F.bilinear
+    (x1 rows×n1, A k×n1×n2, x2 rows×n2) is nn.Bilinear's rows·k·(n1 + 1)·n2 MACs. Operands whose ranks
+    do not fit the dims, or a step summing a dim only one of its operands has (summed alone first):
+    uncounted."""
+    i1, i2, i3 = op.inputs[:3]
+    expands = [set(op.args[k]) for k in (3, 4, 5)]
+    sumdim = set(op.args[6])
+    unroll = op.args[7] if len(op.args) > 7 else op.kwargs.get("unroll_dim", 1)
+    total = len(i1.shape) + len(expands[0])
+    full = []
+    for t, expand in zip((i1, i2, i3), expands):
+        if len(t.shape) + len(expand) != total or not all(0 <= d < total for d in expand):
+            return None
+        sizes = iter(t.shape)
+        full.append([1 if d in expand else next(sizes) for d in range(total)])
+    if not 0 <= unroll < total:
         return None
-    k, n1, n2 = weight.shape
-    return Cost.of(bilinear_macs(x1.shape[0], n1, n2, k))
+    a, b, c = full
+    if [sorted(e) for e in expands] == [[1, 3], [0], [1, 2]] and sorted(sumdim) == [2, 3] and total == 4:
+        k, n1, n2 = i2.shape  # F.bilinear's call: nn.Bilinear's worked line
+        return Cost.of(bilinear_macs(i1.shape[0], n1, n2, k))
+    dims = [d for d in range(total) if d != unroll]
+    sum12 = [d for d in dims if d in sumdim and d in expands[2]]
+    sum23 = [d for d in dims if d in sumdim and d not in expands[2]]
+
+    def step(x, y, sums):  # (the products of one slice, x·y broadcast, and what is left after the sum)
+        if any(min(x[d], y[d]) == 1 < max(x[d], y[d]) for d in sums):
+            return None, None
+        return prod(max(x[d], y[d]) for d in dims), [1 if d in sums else max(x[d], y[d]) for d in range(total)]
+
+    p1, buf = step(a, b, sum12)
+    p2, left = step(buf, c, sum23) if buf is not None else (None, None)
+    if p2 is None:
+        return None
+    u = max(a[unroll], b[unroll], c[unroll])
+    terms = [Term("macs" if sum12 else "mults", "i1·i2" + (" summed" if sum12 else " (an outer product)"),
+                  "slices·∏(i1·i2 dims)", worked("{}×{}", u, p1), u * p1)]
+    accumulated = unroll in sumdim
+    terms.append(Term("macs" if sum23 or accumulated else "mults",
+                      "(i1·i2)·i3" + (" summed" if sum23 else " accumulated over the slices" if accumulated else ""),
+                      "slices·∏((i1·i2)·i3 dims)", worked("{}×{}", u, p2), u * p2))
+    if sum23 and accumulated:
+        kept = prod(left[d] for d in dims)
+        terms.append(Term("adds", "each slice added into the output", "slices·∏(output dims)",
+                          worked("{}×{}", u, kept), u * kept))
+    return Cost.of(*terms)
 
 
 @op_rule(aten.addr)
