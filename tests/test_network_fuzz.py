@@ -38,7 +38,8 @@ Default: 400 seeds (about 15 s); ``-m slow``: 2,000 more. A failure names its se
 A second generator, ``tests/fuzz_layers.py`` (the "layer zoo": 3-D convolutions, every norm and pooling
 module, some thirty activations, transformer layers, cells, packed sequences, parametrizations, hooks
 that change inputs, forwards that rebind buffers or leave grad mode off, …), is checked against the
-invariants g–m further down (``check_zoo_network(seed)``): 60 networks by default, 2,000 with ``-m slow``.
+invariants g–m further down (``check_zoo_network(seed)``): 60 networks by default, 2,000 with ``-m slow``;
+and a training step of each (``check_zoo_train_step(seed)``): 25 by default, 600 with ``-m slow``.
 """
 import copy
 import csv
@@ -1118,3 +1119,74 @@ def test_layer_zoo_networks(first):
 def test_layer_zoo_networks_many():
     failures = [f for seed in range(1000, 3000) for f in check_zoo_network(seed)[0]]
     assert not failures, f"{len(failures)} networks wrong; the first:\n\n" + "\n\n".join(failures[:3])
+
+
+def zoo_train_step(model, x, opt):  # (gradients zeroed in place first: the step leaves its own)
+    opt.zero_grad(set_to_none=False)
+    model(x).float().pow(2).mean().backward()
+    opt.step()
+
+
+def _plain(value):
+    """A comparable copy: a tensor as its shape, dtype and bytes (bit for bit, NaNs included)."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+        return tuple(t.shape), t.dtype, t.reshape(-1).contiguous().view(torch.uint8).tolist()
+    return value
+
+
+def _optimizer_state(opt):
+    return ([sorted((k, _plain(v)) for k, v in s.items()) for s in opt.state.values()],
+            [sorted((k, v) for k, v in group.items() if k != "params") for group in opt.param_groups])
+
+
+def check_zoo_train_step(seed):
+    """A training step of a layer-zoo network (method=), after one real step (so that the optimizer has
+    state and the parameters gradients): counted completely, its rows adding up, and the model, its
+    gradients and the optimizer left as found."""
+    model, x, _, g = fuzz_layers.build(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params or g.pieces & {"grad off", "toggle requires_grad"}:
+        return [], "skipped"
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9) if seed % 2 else torch.optim.Adam(params, lr=1e-3)
+    try:
+        zoo_train_step(copy.deepcopy(model), x, type(opt)(params, lr=0.1))  # (one torch can run)
+        zoo_train_step(model, x, opt)
+    except Exception:
+        return [], "skipped"
+    before, state = zoo_snapshot(model, x), _optimizer_state(opt)
+    grads = [_plain(p.grad) for p in params]
+    report = torchcount.profile(model, (x, opt), method=zoo_train_step, warn=False)
+    found = [f"g: changed by the step's profile: {c}" for c in zoo_changes(before, zoo_snapshot(model, x))]
+    if _optimizer_state(opt) != state:
+        found.append("g: the optimizer's state not put back")
+    if [_plain(p.grad) for p in params] != grads:
+        found.append("g: a gradient not put back")
+    if not report.complete:
+        found.append(f"h: uncounted {sorted({(u.path, u.what) for u in report.uncounted})[:5]}")
+    total, rows = costs(report.total.cost), _rows(report)
+    summed = {f: sum(costs(r.self_cost)[f] for r in rows) for f in COST_FIELDS}
+    if summed != total:
+        found.append(f"h: self costs of the rows (sum, total) {differing(summed, total)}")
+    if found:
+        found = [f"seed {seed} ({type(opt).__name__}; rerun: check_zoo_train_step({seed})):\n  " + "\n  ".join(found)
+                 + f"\n{model}"]
+    return found, "stepped"
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_layer_zoo_training_steps():
+    failures, kinds = [], {"stepped": 0, "skipped": 0}
+    for seed in range(25):
+        found, kind = check_zoo_train_step(seed)
+        failures += found
+        kinds[kind] += 1
+    assert not failures, f"{len(failures)} steps wrong; the first:\n\n" + "\n\n".join(failures[:3])
+    assert kinds["stepped"] >= 15, kinds
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_layer_zoo_training_steps_many():
+    failures = [f for seed in range(1000, 1600) for f in check_zoo_train_step(seed)[0]]
+    assert not failures, f"{len(failures)} steps wrong; the first:\n\n" + "\n\n".join(failures[:3])
