@@ -388,3 +388,112 @@ def test_layer_bars_leave_out_rows_their_parents_rule_prices_unless_named(ruled_
     ax = plot_layers(rep, rows=["(root) (self)", "a"]).axes[0]
     assert _labels_top_down(ax) == ["(root) (self)", "a"]
     assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * 8 / 80, 100 * 72 / 80])
+
+
+def test_scaling_plot_picks_the_largest_layers_at_the_largest_size():
+    """top=1 draws the layer largest at the largest size: a Linear(16, 16) (256·T MACs) and a module's own
+    scores x·xᵀ (16·T² MACs) cross at T = 16, so at T = 8 the Linear is larger (2,048 > 1,024) and at T = 32
+    the scores (16,384 > 8,192). Markers at the sizes and the values; only leaves and rule-priced layers are
+    candidates (not the block holding them), at most depth deep."""
+    class Scores(nn.Module):
+        def forward(self, x):
+            return x @ x.transpose(-1, -2)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.scores = nn.Linear(16, 16), Scores()
+
+        def forward(self, x):
+            return self.scores(self.lin(x))
+
+    res = scaling(nn.Sequential(Block()), lambda t: torch.randn(t, 16), [4, 8, 32], convention="macs")
+    assert res.get("0.lin", "macs").values == [1_024, 2_048, 8_192]
+    assert res.get("0.scores", "macs").values == [256, 1_024, 16_384]
+
+    def legend(**kw):
+        ax = plot_scaling(res, metric="macs", **kw).axes[0]
+        return [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()], ax
+
+    assert legend(top=1)[0] == ["total", "0.scores"]
+    names, ax = legend()
+    assert names == ["total", "0.lin", "0.scores"]  # not the block "0" nor the root
+    markers = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert [list(m.get_data()[0]) for m in markers] == [[4.0, 8.0, 32.0]] * 3
+    assert list(markers[2].get_data()[1]) == [256, 1_024, 16_384]
+    assert legend(depth=1)[0] == ["total"] and legend(depth=2)[0] == names
+    assert plot_scaling(res, title="mine").axes[0].get_title() == "mine"
+
+
+def test_scaling_plot_of_ones_and_of_nothing():
+    """A single Linear runs 1 sequential step at every size: markers at 1 (a positive value); a model
+    without parameters has nothing positive to plot on a parameters axis."""
+    res = scaling(nn.Linear(4, 4), lambda t: torch.randn(t, 4), [2, 8])
+    ax = plot_scaling(res, metric="steps", layers=[]).axes[0]
+    (markers,) = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert list(markers.get_data()[1]) == [1, 1]
+    res = scaling(nn.ReLU(), lambda t: torch.randn(t, 4), [2, 8])
+    with pytest.raises(ValueError, match="nothing positive to plot for metric 'params'"):
+        plot_scaling(res, metric="params")
+
+
+def test_roofline_roof_from_the_peaks_and_refused_peaks(report):
+    """The roof is min(peak FLOP/s, intensity × bandwidth) with both read from report.extra['peaks'];
+    a peak of 0 is refused; a measured report cut where no row has a time says so (not 'measure=True')."""
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    report.extra["peaks"] = {"fp32": 2e12, "bandwidth": 1e11}
+    roof = plot_roofline(report).axes[0].get_lines()[0]
+    x, y = roof.get_data()
+    assert list(y) == pytest.approx([min(2e12, xi * 1e11) for xi in x]) and min(y) < 2e12
+    for name in ("peak_flops", "peak_bandwidth"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+            plot_roofline(report, **{name: 0})
+    for row in report.layers:
+        del row.extra["time_ms"]
+    report.extra["time_ms"] = 3.0
+    with pytest.raises(ValueError, match="at depth 1 .*try depth=None") as info:
+        plot_roofline(report, depth=1)
+    assert "measure=True" not in str(info.value)
+
+
+def test_roofline_with_one_peak_or_none_and_the_span_of_its_roof(report):
+    """Only a compute peak: a flat roof at it; only a bandwidth: the line intensity × bandwidth; no peak
+    at all: no roof and a title saying how to give one. The roof spans every point's intensity and the
+    ridge (peak FLOP/s / bandwidth)."""
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    ax = plot_roofline(report, peak_flops=1e12).axes[0]
+    (roof,) = ax.get_lines()
+    assert set(roof.get_data()[1]) == {1e12} and "no device peaks" not in ax.get_title()
+    ax = plot_roofline(report, peak_bandwidth=1e11).axes[0]
+    (roof,) = ax.get_lines()
+    x, y = roof.get_data()
+    assert list(y) == pytest.approx([xi * 1e11 for xi in x])
+    ax = plot_roofline(report).axes[0]
+    assert ax.get_lines() == [] and "no device peaks known" in ax.get_title()
+    for peak_flops in (1e9, 1e15):  # a ridge left of the points, and right of them
+        ax = plot_roofline(report, peak_flops=peak_flops, peak_bandwidth=1e11).axes[0]
+        x = ax.get_lines()[0].get_data()[0]
+        intensity = [p[0] for p in ax.collections[0].get_offsets()]
+        assert min(x) <= min(intensity) and max(x) >= max(intensity)
+        assert min(x) <= peak_flops / 1e11 <= max(x)
+
+
+def test_scaling_plot_draws_a_layer_zero_at_the_next_to_largest_size():
+    """The head runs only from T = 32 on; with sizes 16 and 64 it is zero at the smaller and the largest of
+    the model's layers at 64 (64·2·64 MACs): drawn, as its value at the largest size decides."""
+    class LongOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.head(y) if x.shape[-1] >= 32 else y
+
+    res = scaling(LongOnly(), lambda t: torch.randn(1, 2, t), [16, 64], progress=False, convention="macs")
+    assert res.get("head", "macs").values == [0, 64 * 2 * 62]
+    labels = [t.get_text() for t in plot_scaling(res, metric="macs", top=1).axes[0].get_legend().get_texts()]
+    # the total: the conv's 2·2·3·14 = 168 MACs at 16, 2·2·3·62 + 7,936 = 8,680 at 64
+    assert labels == [f"total: slope {math.log(8_680 / 168, 4):.2f}", "head"]
