@@ -1607,3 +1607,21 @@ def test_a_second_output_returned_as_its_layer_made_it_has_no_output_row():
 
     rep = rf_of(TwoHeads(), torch.rand(1, 1, 12, 12))
     assert [(r.path, r.rf) for r in rep.rows] == [("a", (3, 3)), ("b", (5, 5))]
+
+
+def test_valid_padding_and_a_pooling_without_a_padding_attribute_hand_computed():
+    """Conv 3×3 'valid': RF 3, jump 1, start (3 − 1)/2 = 1; LPPool2d kernel 3 stride 2 (it has no padding
+    attribute: 0): RF 3 + 2·1 = 5, jump 2, start 1 + 1·1 = 2; conv 3×3 'valid': RF 5 + 2·2 = 9, jump 2,
+    start 2 + 1·2 = 4 — in both dimensions."""
+    m = nn.Sequential(nn.Conv2d(1, 1, 3, padding="valid"), nn.LPPool2d(2, 3, stride=2),
+                      nn.Conv2d(1, 1, 3, padding="valid"))
+    rep = rf_of(m, torch.rand(1, 1, 21, 21))
+    assert [(r.rf, r.jump, r.start) for r in rep.rows] == [
+        ((3, 3), (1, 1), (1.0, 1.0)), ((5, 5), (2, 2), (2.0, 2.0)), ((9, 9), (2, 2), (4.0, 4.0))]
+
+
+def test_an_adaptive_pooling_of_fewer_dims_takes_the_last_dims_sizes():
+    """_RowPooling on a 24×12 map: AdaptiveAvgPool1d(6) pools W alone, 12 → 6: a window of 12/6 = 2, stride
+    2 (H's 24/6 = 4 is not its window); H keeps the 3×3 conv's field: RF 3×4, jump 1×2, start 0×0.5."""
+    row = rf_of(_RowPooling(), torch.rand(1, 1, 24, 12)).row("pool")
+    assert (row.rf, row.jump, row.start) == ((3, 4), (1, 2), (0, 0.5))
