@@ -1625,3 +1625,14 @@ def test_an_adaptive_pooling_of_fewer_dims_takes_the_last_dims_sizes():
     2 (H's 24/6 = 4 is not its window); H keeps the 3×3 conv's field: RF 3×4, jump 1×2, start 0×0.5."""
     row = rf_of(_RowPooling(), torch.rand(1, 1, 24, 12)).row("pool")
     assert (row.rf, row.jump, row.start) == ((3, 4), (1, 2), (0, 0.5))
+
+
+def test_a_nearest_resize_to_the_same_size_keeps_the_field():
+    """Conv 3 (RF 3, jump 1, start 1), then a nearest resize 14 → 14: each output reads its own position
+    (PyTorch's shortcut for equal sizes): RF 3, jump 1, start 1. The table's first line is its heading,
+    the next its column names."""
+    m = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Upsample(size=14, mode="nearest"))
+    rep = rf_of(m, torch.rand(1, 1, 16))
+    assert [(r.rf, r.jump, r.start) for r in rep.rows] == [((3,), (1,), (1.0,))] * 2
+    lines = rep.table().splitlines()
+    assert "receptive field per layer" in lines[0] and lines[1].split()[:2] == ["module", "type"]
