@@ -2018,3 +2018,295 @@ def test_time_by_bound_is_left_out_of_the_footer_where_no_peak_is_known():
     r = torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=1)
     assert r.extra["time_by_bound"] == {"unknown": pytest.approx(100.0)}
     assert not [line for line in r.extra["footer"] if line.startswith("time by bound")]
+
+
+# ---- the arithmetic of a measured report, on times given by hand (measure._fill) ---------------------
+#: a device of 1 GFLOP/s and 0.1 GB/s: ridge point 10 FLOP/B
+SLOW = Peaks("a slow test device", fp32=1e9, tf32=None, bf16=None, fp16=None, bandwidth=1e8, kind="datasheet")
+
+
+def _filled(model, x, inclusive, peaks=SLOW, floor_ns=None, plain=None, faults=None, fault_ns=None, timed_faults=()):
+    """``model`` counted on ``x``, then measure._fill on hand-given times: ``inclusive[path]`` is its
+    inclusive ns in each timed pass (None: not called in that pass); a path's exclusive time is its
+    inclusive less its children's, the forward's wall time the root's, a pass's leaf time the Σ of the
+    leaves'. No clock runs: every figure follows from these numbers. ``faults``: per path [whole, own] page
+    faults of the floor-probing pass, ``fault_ns`` the price of one, ``timed_faults`` those of each timed pass."""
+    from torchcount.measure import _fill
+    from torchcount.measure.timing import PassTiming
+
+    report = torchcount.profile(model, x)
+    passes = []
+    for i in range(len(inclusive[""])):
+        inc = {p: v[i] for p, v in inclusive.items() if v[i] is not None}
+        children = {p: [c for c in inc if c != p and (c.rpartition(".")[0] == p if p else "." not in c)] for p in inc}
+        exc = {p: inc[p] - sum(inc[c] for c in children[p]) for p in inc}
+        leaves = sum(inc[p] for p in inc if p and not children[p])
+        passes.append(PassTiming(inc, exc, inc[""], leaves, inc[""]))
+    memory = {"kind": "cpu", "peak_rss": 1 << 20, "rss_before": 0, "peak_rss_reset": True}
+    _fill(report, model, torch.device("cpu"), torch.float32, peaks, plain or [p.wall_ns for p in passes], passes, {},
+          memory, None, 1, len(passes), {}, floor_ns, {}, faults or {}, fault_ns, list(timed_faults), [])
+    return report
+
+
+def test_measured_rates_shares_and_bounds_follow_from_the_times_by_hand():
+    """Linear(4, 8) then ReLU on a (2, 4) input: the Linear 2·64 + 16 = 144 FLOPs over (8 + 32 + 8) · 4 read
+    + 16 · 4 written = 256 bytes, the ReLU 16 FLOPs over 128 bytes. Four passes (an even count: a median
+    is the mean of the middle two), a per-call floor of 0.5 µs; every column by hand."""
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]},
+                floor_ns=500, plain=[25000, 26000, 24000, 27000])
+    lin, relu, root = r.row("0"), r.row("1"), r.root
+    # medians: (4000 + 4500) / 2, (20000 + 21000) / 2, (30000 + 31000) / 2; the root's own 30500 − 4250 − 20500
+    assert lin.extra["time_ms"] == pytest.approx(4.25e-3) and relu.extra["time_ms"] == pytest.approx(20.5e-3)
+    assert root.extra["time_ms"] == r.extra["time_ms"] == pytest.approx(30.5e-3)
+    assert root.self_extra["time_ms"] == pytest.approx(5.5e-3)  # the median of its own 6000, 5000, 8000, 4500
+    d = details(r, "0")  # quartiles, 'inclusive' method: 3000 + 0.75 · 1000 and 4500 + 0.25 · 500
+    assert (d["inclusive_q1_ms"], d["inclusive_q3_ms"]) == (pytest.approx(3.75e-3), pytest.approx(4.625e-3))
+    assert lin.extra["spread_ms"] == pytest.approx(0.875e-3)
+    # achieved FLOP/s = FLOPs ÷ seconds; share of peak = achieved ÷ 1 GFLOP/s; intensity = FLOPs ÷ bytes
+    assert d["flops_per_s"] == pytest.approx(144 / 4.25e-6) and d["bytes_per_s"] == pytest.approx(256 / 4.25e-6)
+    assert lin.extra["GFLOP/s"] == pytest.approx(144 / 4.25e-6 / 1e9)
+    assert lin.extra["%peak"] == pytest.approx(100 * 144 / 4.25e-6 / 1e9)
+    assert lin.extra["AI"] == pytest.approx(144 / 256) and relu.extra["AI"] == pytest.approx(16 / 128)
+    assert relu.extra["GFLOP/s"] == pytest.approx(16 / 20.5e-6 / 1e9)
+    assert root.extra["GFLOP/s"] == pytest.approx(160 / 30.5e-6 / 1e9) and root.extra["AI"] == pytest.approx(160 / 384)
+    # bounds: the Linear's memory time 256 B ÷ 0.1 GB/s = 2.56 µs is above a tenth of its 4.25 µs, and its
+    # intensity below the ridge (10): memory; the ReLU's 1.28 µs is 6.2 % of its 20.5 µs, its one call's
+    # floor 0.5 µs 2.4 % (below 5 %) and less than its roofline time: latency; the root's own 5.5 µs has
+    # no work and one call's floor, 9.1 % of it: overhead; its whole 3.84 µs of traffic is 12.6 %: memory
+    assert (lin.extra["bound"], relu.extra["bound"], root.self_extra["bound"], root.extra["bound"]) == \
+        ("memory", "latency", "overhead", "memory")
+    # the root's calls' fixed cost: its own call and its two layers' (3 floors)
+    assert details(r, "")["fixed_ms"] == pytest.approx(3 * 0.5e-3) and d["fixed_ms"] == pytest.approx(0.5e-3)
+    # time% of the forward; time by bound: each row's own time over the forward's
+    assert lin.extra["time%"] == pytest.approx(100 * 4.25 / 30.5) and relu.extra["time%"] == pytest.approx(100 * 20.5 / 30.5)
+    assert root.self_extra["time%"] == pytest.approx(100 * 5.5 / 30.5)
+    assert r.extra["time_by_bound"] == {"latency": pytest.approx(100 * 20.5 / 30.5),
+                                        "overhead": pytest.approx(100 * 5.5 / 30.5),
+                                        "memory": pytest.approx(100 * 4.25 / 30.5)}
+    assert list(r.extra["time_by_bound"]) == ["latency", "overhead", "memory"]  # most time first
+    # coverage: the leaves' 24000, 24000, 24000, 26500 (median 24000) over the forward's 30500; overhead: the
+    # stamped forward's 30500 over the plain one's median 25500
+    assert r.extra["time_coverage"] == pytest.approx(24000 / 30500)
+    assert r.extra["overhead"] == pytest.approx(30500 / 25500)
+    assert r.extra["plain_ms"] == pytest.approx(25.5e-3) and r.extra["leaf_ms"] == pytest.approx(24e-3)
+    assert "peaks (datasheet): a slow test device, FP32 0.001 TFLOP/s, 0.1 GB/s — " in r.extra["footer"]
+    # time share ≫ FLOPs share: the ReLU 67.2 % of the time for 16 of 160 FLOPs, the root's own part 18.0 % for none
+    assert [(t["path"], round(t["time_share"], 1), t["flops_share"]) for t in r.extra["time_vs_flops"]] == \
+        [("1", 67.2, 10.0), ("(root)", 18.0, 0.0)]
+    assert "0.0339 GFLOP/s, 3.39% of its peak 1 GFLOP/s (float32); 0.0602 GB/s over 256 bytes; intensity 0.562 FLOP/B" \
+        in r.explain("0")
+    assert "  own part (the '(root) (self)' row): 0.0055 ms; bound: overhead — roofline time 0 µs is 0.0% of the " \
+           "measured 5.5 µs; its calls' fixed cost 0.5 µs is 9.1%" in r.explain("")
+    assert "(a measured ceiling" not in details(r, "0")["why"]  # (datasheet peaks)
+
+
+def test_a_row_called_in_some_passes_shows_its_mean_by_hand():
+    """The ReLU called in passes 1 and 3 of 4: its time is the mean over all four, (20001 + 19002) / 4 ns,
+    not rounded to whole nanoseconds; its rates are of the median of the passes that ran it (19501.5 ns)."""
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 9000, 32000, 11000], "0": [4000, 3000, 5000, 4500], "1": [20001, None, 19002, None]},
+                floor_ns=500)
+    relu = r.row("1")
+    assert relu.extra["time_ms"] == pytest.approx((20001 + 19002) / 4 / 1e6, rel=1e-12)
+    assert relu.self_extra["time_ms"] == pytest.approx((20001 + 19002) / 4 / 1e6, rel=1e-12)  # (0 where not called)
+    assert details(r, "1")["called_inclusive_ms"] == pytest.approx(19501.5e-6, rel=1e-12)
+    assert relu.extra["GFLOP/s"] == pytest.approx(16 / 19501.5e-9 / 1e9)
+    assert r.extra["time_ms"] == pytest.approx((30000 + 9000 + 32000 + 11000) / 4 / 1e6, rel=1e-12)
+    assert relu.extra["time%"] == pytest.approx(100 * (20001 + 19002) / (30000 + 9000 + 32000 + 11000))
+
+
+def _faulting(timed_faults):
+    """Linear(4, 8) then ReLU timed over 300 µs (medians: the Linear 42.5 µs, the ReLU 205 µs, the forward
+    305 µs), a per-call floor of 2 µs, a page fault priced at 1 µs; in the floor-probing pass the ReLU took
+    180 faults, the forward no others."""
+    return _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                   {"": [300000, 290000, 320000, 310000], "0": [40000, 30000, 50000, 45000],
+                    "1": [200000, 210000, 190000, 220000]},
+                   floor_ns=2000, faults={"": [180, 0], "0": [0, 0], "1": [180, 180]}, fault_ns=1000,
+                   timed_faults=timed_faults)
+
+
+def test_page_faults_priced_into_a_rows_time_by_hand():
+    """The ReLU's 180 faults at 1 µs: 180 µs of its 205 µs. Its time besides them, 25 µs, holds one call's
+    floor (2 µs, 8 %, above 5 %) and more than ten times its roofline time (1.28 µs): overhead, the faults
+    named. The timed forwards took 360 faults each, more than the probing pass's 180: the price stays that
+    of the 180 (a row's faults are never priced above its own count), and the explain does not call it held."""
+    r = _faulting([360, 360, 360, 360])
+    relu = details(r, "1")
+    assert relu["page_faults"] == 180 and relu["fault_ms"] == pytest.approx(0.18)
+    assert relu["fixed_ms"] == pytest.approx(0.18 + 2e-3)  # the faults and the call's floor
+    assert details(r, "")["fault_ms"] == pytest.approx(0.18)  # the forward's: all its calls' faults, not its own 0
+    assert relu["bound"] == "overhead" and "page faults take about 180 µs of its 205 µs (88%)" in relu["why"]
+    # the faults in the overhead rows' own time: the ReLU's 180 µs of the forward's 305 µs; their calls'
+    # floors: the ReLU's and the root's own call's (no work of its own in its 57.5 µs), 2 µs each
+    assert r.root.self_extra["bound"] == "overhead" and r.row("0").extra["bound"] == "latency"
+    assert r.extra["overhead_fault%"] == pytest.approx(100 * 180 / 305)
+    assert r.extra["overhead_call%"] == pytest.approx(100 * 4 / 305)
+    assert r.extra["page_faults"] == 360 and r.extra["page_faults_probed"] == 180
+    text = r.explain("1")
+    assert "page faults: 180 in its calls of one forward (the floor-probing pass's), priced at about 0.18 ms " \
+           "(1 µs a fault)" in text
+
+
+def test_page_faults_the_timed_passes_did_not_take_are_priced_at_their_share_by_hand():
+    """The timed forwards took 90 faults each, half the probing pass's 180: each row's faults are priced
+    at that share, the ReLU's 180 at 90 µs, and the explain says the price is held."""
+    r = _faulting([90, 90, 90, 90])
+    relu = details(r, "1")
+    assert relu["page_faults"] == 180 and relu["fault_ms"] == pytest.approx(0.09)
+    assert "held to what the timed passes took" in r.explain("1")
+    assert r.extra["page_faults"] == 90
+
+
+def test_energy_footer_line_by_hand():
+    """The footer's energy line on a measured loop's figures (3 J in 4 passes over 2.5 s): 0.75 J a forward,
+    1 W (1.2, no decimals), CO₂e 0.75 / 3.6e6 · 480 g = 0.1 mg."""
+    from torchcount.measure import _footer
+    from torchcount.measure.energy import _measured
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]})
+    lines = _footer({**r.extra, "energy": _measured("a counter", 3.0, 4, 2.5, 480.0)}, SLOW)
+    assert "energy: 0.75 J per forward (a counter, 4 passes in 2.50 s, 1 W); CO₂e 0.1 mg per forward at 480 g/kWh" \
+        in lines
+
+
+class _Mixed(nn.Module):
+    """Its own matmul in float64 (its first output), two float32 Linears beside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 4), nn.Linear(8, 4)
+        self.register_buffer("w", torch.randn(8, 8, dtype=torch.float64))
+
+    def forward(self, x):
+        return x.double() @ self.w, self.a(x), self.b(x)
+
+
+def test_the_dtype_most_flops_ran_in_sums_every_row_once():
+    """The model's dtype (its footer's, its ceiling's first) is the one most of its counted FLOPs ran in:
+    the root's own float64 matmul 2 · 4·8·8 = 512 FLOPs, the two float32 Linears 2 · 4·8·4 + 16 = 272 each,
+    544 together: float32. (The root, a row of its own here, is counted once.)"""
+    from torchcount.measure import _compute_dtypes
+
+    model = _Mixed()
+    r = torchcount.profile(model, torch.randn(4, 8))
+    assert [_FLOPS.ops(row.self_cost) for row in (r.root, r.row("a"), r.row("b"))] == [512, 272, 272]
+    found, dtype = _compute_dtypes(r, model)
+    assert found == {"": torch.float64, "a": torch.float32, "b": torch.float32} and dtype == torch.float32
+
+
+def test_a_rows_parameter_memory_holds_its_buffers():
+    """BatchNorm1d(8): weight and bias 2 · 8 · 4 = 64 bytes, running mean and variance 2 · 8 · 4 and the
+    int64 batch count 8: 72 bytes of buffers; its param_MiB column is both, 136 bytes."""
+    r = _filled(nn.Sequential(nn.BatchNorm1d(8)), torch.randn(4, 8), {"": [3000, 3100, 2900], "0": [2000, 2100, 1900]})
+    d = details(r, "0")
+    assert (d["param_bytes"], d["buffer_bytes"]) == (64, 72)
+    assert r.row("0").extra["param_MiB"] == 136 / 2 ** 20
+
+
+def test_the_footer_blames_calls_below_a_tenth_of_the_overhead_rows_time_not_at_it():
+    """The 'mostly overhead' line says the calls are only a small part of the overhead rows' time where
+    their floors are under a tenth of it: 4.9 % of the forward in rows taking 50 % is, 5 % is not."""
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]})
+
+    def line(call_share):
+        extra = {**r.extra, "time_by_bound": {"overhead": 50.0, "memory": 50.0}, "overhead_call%": call_share}
+        return next(text for text in _footer(extra, SLOW) if text.startswith("time by bound"))
+    assert "though the overhead rows' calls (a module call's floor each) are only about 4.9%" in line(4.9)
+    assert "mostly overhead: Python and dispatch outweigh the arithmetic and the traffic" in line(5.0)
+
+
+class _Eig(nn.Module):
+    """x xᵀ (counted), then its eigenvalues (no formula: uncounted)."""
+
+    def forward(self, x):
+        return torch.linalg.eigvalsh(x @ x.T)
+
+
+@pytest.mark.filterwarnings("ignore::torchcount.UncountedWarning")
+def test_time_that_holds_uncounted_work_has_no_fixed_cost_by_hand():
+    """A row that ran work no formula counts (†), and every row above it, get no per-call floor: their time
+    may be that work's. The Linear beside it keeps its 0.5 µs. The footer gives the † rows' own time, 75 µs
+    (the median of 60, 70, 80 and 90), and its share of the forward's 115 µs."""
+    r = _filled(nn.Sequential(nn.Linear(4, 4), _Eig()), torch.randn(4, 4),
+                {"": [100000, 110000, 120000, 130000], "0": [2000] * 4, "1": [60000, 70000, 80000, 90000]}, floor_ns=500)
+    assert r.row("1").status == "partial"
+    assert details(r, "1")["fixed_ms"] is None and details(r, "")["fixed_ms"] is None
+    # (nor its own part: its reason quotes no fixed cost)
+    assert details(r, "1")["own_bound"] == "overhead" and "fixed cost" not in details(r, "1")["own_why"]
+    assert details(r, "0")["fixed_ms"] == pytest.approx(0.5e-3)
+    assert r.extra["uncounted_ms"] == pytest.approx(0.075) and r.extra["uncounted_time_share"] == pytest.approx(75 / 115)
+    assert "rows with uncounted work (†): 0.075 ms of their own time, 65.2% of the measured forward (an upper bound " \
+           "on what has no formula)" in r.extra["footer"]
+    assert r.extra["overhead_call%"] is None  # (the overhead rows' time may be the uncounted work's)
+    # time share ≫ FLOPs share, the widest gap first: the root's own 38 µs for no FLOPs, then the row's 75 µs
+    # for its x xᵀ, 2 · 64 = 128 FLOPs of the 128 + 144 (the Linear's)
+    assert [(t["path"], round(t["time_share"], 2), round(t["flops_share"], 2)) for t in r.extra["time_vs_flops"]] == \
+        [("(root)", round(100 * 38 / 115, 2), 0.0), ("1", round(100 * 75 / 115, 2), round(100 * 128 / 272, 2))]
+
+
+def test_a_rate_above_a_measured_ceiling_says_the_true_peak_may_be_higher():
+    """With a measured ceiling as the peaks, a row above it is invalid and its reason says the device's true
+    peak may be higher; a row within it says nothing of the kind. The Linear's 144 FLOPs in 0.1 µs: 1.44
+    GFLOP/s against a ceiling of 1 GFLOP/s; the ReLU's 16 in 20.5 µs: within."""
+    from dataclasses import replace
+
+    ceiling = replace(SLOW, bandwidth=1e13, kind="measured")
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [100] * 4, "1": [20000, 21000, 19000, 22000]}, peaks=ceiling)
+    assert details(r, "0")["bound"] == "invalid"
+    assert details(r, "0")["why"] == ("0.00144 TFLOP/s is above the peak 0.001 TFLOP/s (a measured ceiling: the "
+                                      "device's true peak may be higher)")
+    assert "measured ceiling" not in details(r, "1")["why"]
+
+
+def test_the_tf32_peak_is_quoted_for_a_float32_model_only(monkeypatch):
+    """The footer quotes the TF32 peak float32 contractions are rated against on a GPU whose switches are
+    on (an H100 SXM: 494.7 TFLOP/s), and nothing for a bfloat16 model (its own peak applies) or on a CPU."""
+    from torchcount.measure import _tf32_part
+    import torchcount.measure as M
+
+    monkeypatch.setattr(M, "uses_tf32", lambda device, conv=False, rnn=False: True)
+    h100 = GPU_PEAKS["H100 SXM"]
+    assert _tf32_part({"device": "cuda:0"}, h100, "FP32") == \
+        " (float32 convolutions, recurrent layers, matmuls: TF32, on, 495 TFLOP/s)"
+    assert _tf32_part({"device": "cuda:0"}, h100, "BF16") == ""
+    assert _tf32_part({"device": "cpu"}, h100, "FP32") == ""
+
+
+def test_no_page_fault_figures_without_a_price_of_one():
+    """Where no fault could be priced (fault_ns None), the timed passes' fault counts are not given either."""
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]},
+                timed_faults=[100] * 4)
+    assert r.extra["page_faults"] is None and r.extra["page_faults_range"] is None
+    assert details(r, "0")["page_faults"] is None and details(r, "0")["fault_ms"] is None
+
+
+def test_a_peak_of_a_teraflop_or_more_is_quoted_in_tflop_per_s():
+    """explain quotes a row's peak in TFLOP/s from 1 TFLOP/s on, in GFLOP/s below it."""
+    from dataclasses import replace
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]},
+                peaks=replace(SLOW, fp32=1e12))
+    assert "of its peak 1 TFLOP/s (float32)" in r.explain("0")
+
+
+def test_why_a_row_has_no_bound_names_the_ceiling_only_where_none_was_measured():
+    """A float16 row on a device with no float16 peak: the reason suggests measuring a ceiling unless the peaks
+    are a measured one already; a float64 one gets no such hint (no ceiling is measured for it)."""
+    from dataclasses import replace
+
+    from torchcount.measure import _unrated
+
+    hint = "; ceiling=True (CLI: --ceiling) measures one"
+    assert _unrated(torch.float16, None, SLOW).endswith(hint)
+    assert not _unrated(torch.float16, None, replace(SLOW, kind="measured")).endswith(hint)
+    assert not _unrated(torch.float64, None, SLOW).endswith(hint)
+    assert _unrated(torch.float32, 1e9, SLOW).startswith("a row below it computes in a dtype with no rated peak")
