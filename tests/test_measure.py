@@ -1096,6 +1096,10 @@ def test_peaks_table_datasheet_figures():
     assert h100.bf16 == pytest.approx(989.4e12) and h100.bandwidth == pytest.approx(3.35e12)
     assert h100.tf32 == pytest.approx(494.7e12) and h100.fp32 == pytest.approx(67e12)
     assert lookup("NVIDIA H100 PCIe").bandwidth == pytest.approx(2.0e12)
+    # H100 NVL: FP32 60, BF16 1,671* (sparse) TFLOPS, 3.9 TB/s
+    h100_nvl = lookup("NVIDIA H100 NVL")
+    assert h100_nvl is GPU_PEAKS["H100 NVL"] and h100_nvl.bandwidth == pytest.approx(3.9e12)
+    assert h100_nvl.fp32 == pytest.approx(60e12) and h100_nvl.bf16 == pytest.approx(835.5e12)
     assert lookup("NVIDIA H200").bandwidth == pytest.approx(4.8e12)
     # H200 datasheet (2024): the NVL part runs at FP32 60, TF32 835* and BF16 1,671* (sparse) TFLOPS
     h200_nvl = lookup("NVIDIA H200 NVL")
@@ -1284,6 +1288,13 @@ def test_energy_arithmetic_with_a_fake_nvml_counter(monkeypatch):
     monkeypatch.setattr(E, "_nvml_handle", lambda device: (FakeNVML, object()))
     e = E.measure_energy(lambda: time.sleep(0.002), torch.device("cuda"), 0.002, min_seconds=0.02)
     assert e["status"] == "unavailable" and "did not advance" in e["why"]
+    # a counter that advanced a little (1 mJ a forward, well under a joule in all) is measured all the same
+
+    def small():
+        counter["mJ"] += 1
+        time.sleep(0.002)
+    e = E.measure_energy(small, torch.device("cuda"), 0.002, min_seconds=0.02)
+    assert e["status"] == "measured" and e["J_per_forward"] == pytest.approx(1e-3) and e["joules"] < 1
 
 
 def fake_powercap(root, zones):
@@ -1620,6 +1631,14 @@ class _GivesOut(nn.Module):
         return out + 1
 
 
+class _GivesOutInExcept(_GivesOut):
+    def forward(self, x):
+        try:
+            raise ValueError("no fast path")
+        except ValueError:
+            return super().forward(x)
+
+
 def test_energy_per_layer_replays_a_layer_that_returns_none(monkeypatch, tmp_path):
     """A layer that returns None (its result written into a tensor it is given) was called: it is
     replayed and measured, not reported 'not called in the pass that keeps the layers' inputs' (None was
@@ -1634,6 +1653,10 @@ def test_energy_per_layer_replays_a_layer_that_returns_none(monkeypatch, tmp_pat
     detail = r.extra["per_layer"]["layer"]["energy"]
     assert detail["status"] == "measured", detail
     assert r.row("layer").extra["energy_mJ"] == pytest.approx(1)
+    # called in an except block: the exception being handled as it starts is not one it raised
+    r = torchcount.profile(_GivesOutInExcept(counter), torch.randn(2, 4), measure=True, warmup=0, repeat=1,
+                           energy_seconds=0.01, energy_layers=1)
+    assert r.extra["per_layer"]["layer"]["energy"]["status"] == "measured"
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
@@ -2310,3 +2333,201 @@ def test_why_a_row_has_no_bound_names_the_ceiling_only_where_none_was_measured()
     assert not _unrated(torch.float16, None, replace(SLOW, kind="measured")).endswith(hint)
     assert not _unrated(torch.float64, None, SLOW).endswith(hint)
     assert _unrated(torch.float32, 1e9, SLOW).startswith("a row below it computes in a dtype with no rated peak")
+
+
+def test_the_ceiling_kernels_rates_by_hand():
+    """The ceiling's FLOP/s: a square n×n matmul 2n³ FLOPs, the 3×3 convolution (on a CPU 8 × 128 channels
+    × 28²) 2·8·128²·9·28², each over the time the timer gives (a fake one: 0.3 s a kernel)."""
+    from torchcount.measure.ceiling import _rates
+
+    mm, conv = _rates(torch.device("cpu"), torch.float32, 16, 2, lambda fn: (fn(), 0.3)[1])
+    assert mm == pytest.approx(8192 / 0.3)  # 27,306.7 FLOP/s
+    assert conv == pytest.approx(2 * 8 * 128 * 128 * 9 * 28 * 28 / 0.3)
+
+
+def test_energy_figures_of_a_measured_loop_by_hand():
+    """3 J over 4 passes in 2.5 s: 0.75 J a pass, 1.2 W; CO₂e 0.75 J ÷ 3.6 MJ/kWh × 480 g/kWh = 0.1 mg."""
+    from torchcount.measure.energy import _measured
+
+    got = _measured("a counter", 3.0, 4, 2.5, 480.0)
+    assert got["J_per_forward"] == 0.75 and got["watts"] == pytest.approx(1.2)
+    assert got["CO2e_g_per_forward"] == pytest.approx(1e-4)
+    assert (got["passes"], got["seconds"], got["joules"]) == (4, 2.5, 3.0)
+
+
+def test_the_energy_loop_runs_one_pass_then_as_many_as_the_rest_of_the_time_takes(monkeypatch):
+    """A fake clock, 0.125 s a pass, and an estimate of 2 s a pass: one pass first (not 0, not 2), then
+    ⌈1 · (1 − 0.125) / 0.125⌉ = 7 more before the clock is read again: 8 passes in 1 s, two synchronisations."""
+    from torchcount.measure import energy as E
+
+    clock, events = [100.0], []  # (a clock that does not start at 0: elapsed is from the loop's start)
+    monkeypatch.setattr(E.time, "perf_counter", lambda: clock[0])
+
+    def run_once():
+        clock[0] += 0.125
+        events.append("run")
+
+    assert E._run_for(run_once, lambda: events.append("sync"), 2.0, 1.0) == (8, 1.0)
+    assert events == ["run", "sync"] + ["run"] * 7 + ["sync"]
+    # an estimate of 0.4 s: ⌈1 / 0.4⌉ = 3 passes, then ⌈3 · 0.625 / 0.375⌉ = 5
+    clock[0], events[:] = 100.0, []
+    assert E._run_for(run_once, lambda: events.append("sync"), 0.4, 1.0) == (8, 1.0)
+    assert events == ["run"] * 3 + ["sync"] + ["run"] * 5 + ["sync"]
+    # an estimate of 0.15 s: ⌈1 / 0.15⌉ = 7 passes, then the one more ⌈7 · 0.125 / 0.875⌉ = 1 needs
+    clock[0], events[:] = 100.0, []
+    assert E._run_for(run_once, lambda: events.append("sync"), 0.15, 1.0) == (8, 1.0)
+    assert events == ["run"] * 7 + ["sync", "run", "sync"]
+
+
+def test_energy_by_layer_figures_and_footer_by_hand():
+    """Each replayed layer's energy per forward is its J a call × its calls × 1000 (mJ); together they are a
+    share of the forward's energy measured whole. The footer names the three with the most, "…" after a
+    fourth; the layers called with other input shapes too, those not replayable and those not measured
+    likewise three at most."""
+    from torchcount.measure import _fill_layer_energy
+
+    model = nn.Sequential(*(nn.Linear(4, 4) for _ in range(8)))
+    r = torchcount.profile(model, torch.randn(2, 4))
+    r.extra.update(footer=[], energy={"status": "measured", "J_per_forward": 0.03})
+    measured = {str(i): {"status": "measured", "J_per_call": j} for i, j in enumerate((1e-3, 4e-3, 2e-3))}
+    _fill_layer_energy(r, measured, 0.5)
+    assert [r.row(str(i)).extra["energy_mJ"] for i in range(3)] == [pytest.approx(1), pytest.approx(4), pytest.approx(2)]
+    summary = r.extra["energy_layers"]
+    assert summary["mJ_per_forward"] == pytest.approx(7) and summary["share_of_forward%"] == pytest.approx(100 * 7 / 30)
+    line = r.extra["footer"][-1]
+    assert line.startswith("energy by layer (3 with the most time, each replayed alone on a copy of its inputs for "
+                           "≥ 0.5 s; column energy_mJ, per forward): 1 4 mJ, 2 2 mJ, 0 1 mJ; together 7 mJ, 23% of")
+    r.extra["footer"] = []
+    four = {**measured, "3": {"status": "measured", "J_per_call": 0.5e-3}}
+    for path in ("0", "1", "2"):
+        four[path]["input_shapes_differ"] = 2
+    failed = {str(i): {"status": "failed", "why": "a reason"} for i in range(4, 8)}
+    _fill_layer_energy(r, {**four, **failed}, 0.5)
+    line = r.extra["footer"][-1]
+    assert "per forward): 1 4 mJ, 2 2 mJ, 0 1 mJ, …; together 7.5 mJ" in line
+    assert "; 0, 1, 2 called with other input shapes too" in line
+    assert line.endswith("; not replayable: 4, 5, 6 … (a reason)")
+
+
+def test_a_measured_ceiling_by_hand(monkeypatch):
+    """measure_ceiling with its kernels' rates given (20 and 30 GFLOP/s) and a timer that says 0.25 s a copy:
+    the compute peak is the faster kernel's, the bandwidth 2 × 1 MiB (read and written) ÷ 0.25 s, and the
+    source quotes each figure."""
+    from torchcount.measure import ceiling
+
+    monkeypatch.setattr(ceiling, "_compute_rates", lambda device, dtype, n, repeat, timed: (2e10, 3e10))
+    monkeypatch.setattr(ceiling, "_timer", lambda device: lambda fn: (fn(), 0.25)[1])
+    got = ceiling.measure_ceiling(torch.device("cpu"), torch.float32, copy_bytes=1 << 20, repeat=2)
+    assert got.fp32 == got.tf32 == 3e10 and got.bf16 is None and got.kind == "measured"
+    assert got.bandwidth == 2 * (1 << 20) / 0.25
+    assert got.source == ("measured here: 1024×1024 float32 matmul 20 GFLOP/s, 3×3 conv 30 GFLOP/s, "
+                          "1 MiB copy 0.00839 GB/s")
+
+
+class _Faults(nn.Module):
+    """Takes ``n`` page faults on a counter (``count``) standing for the process's."""
+
+    def __init__(self, count: list, n: int):
+        super().__init__()
+        self.count, self.n = count, n
+
+    def forward(self, x):
+        self.count[0] += self.n
+        return x
+
+
+def test_the_probing_pass_counts_each_calls_page_faults_whole_and_own(monkeypatch):
+    """The probing pass reads the process's page faults around every module call: a call's whole count,
+    and its own, less those of the module calls inside it. A counter standing for the process's: 5 faults
+    in '0', 7 and 11 in the two layers of '1', none outside them; the probes take none."""
+    from torchcount.measure import timing
+
+    count = [0]
+    monkeypatch.setattr(timing, "page_faults", lambda: count[0])
+    model = nn.Sequential(_Faults(count, 5), nn.Sequential(_Faults(count, 7), _Faults(count, 11)))
+    with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1), count_faults=True) as seen:
+        model(torch.zeros(1))
+    assert seen.faults == {"": [23, 0], "0": [5, 5], "1": [18, 0], "1.0": [7, 7], "1.1": [11, 11]}
+    assert len(seen.spans) == 5 * 4  # ⌈16 / 5 modules⌉ probes after each call
+
+
+def test_the_price_of_a_page_fault_is_the_median_of_the_probes_that_took_some(monkeypatch):
+    """Each probe: (faults, ns lost against the mapped fill). A probe that took none says nothing; the
+    rest cost 1, 2, 4 and 8 µs a fault: the median of four is the mean of the middle two, 3 µs. One fault
+    is a count too: with a probe of one fault at 2.5 µs, the median of five is 2.5 µs."""
+    from torchcount.measure import timing
+
+    probes = iter([(100, 100_000), (0, 0), (100, 200_000), (100, 400_000), (100, 800_000)])
+    monkeypatch.setattr(timing, "page_faults", lambda: 0)
+    monkeypatch.setattr(timing, "_fault_probe", lambda: next(probes))
+    assert timing.fault_cost_ns(repeat=5) == 3000
+    probes = iter([(100, 100_000), (1, 2_500), (100, 200_000), (100, 400_000), (100, 800_000)])
+    assert timing.fault_cost_ns(repeat=5) == 2500
+    # a probe whose second fill was the slower costs 0, never less: two of three such, a median of 0, is
+    # no price (the probes could not tell fresh memory from mapped), not a negative one
+    probes = iter([(100, -50_000), (100, -10_000), (100, 300_000)])
+    assert timing.fault_cost_ns(repeat=3) is None
+
+
+class _LinTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.unused = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(self.lin(x))
+
+
+class _Priced(nn.Module):
+    """A block a rule of its own prices whole: its Linear is 'covered'."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_the_layers_replayed_for_energy_are_those_with_the_most_time_by_hand():
+    """energy_layers=N replays the N rows with the most time per forward (the median of the passes') that a
+    call of their own can repeat: a rule's row or a leaf, not a container (its own time is the Python
+    between its children), a row a rule covers, or one never called. Each comes with its seconds per call."""
+    from torchcount.cost import Cost, Term
+    from torchcount.measure import _most_time
+    from torchcount.measure.timing import PassTiming
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(_Priced)
+    def priced(m, call):
+        return Cost.of(Term("macs", "one linear", "rows·16", 32, 32))
+
+    model = nn.Sequential(nn.Linear(4, 4), _LinTwice(), _Priced())
+    try:
+        r = torchcount.profile(model, torch.randn(2, 4))
+    finally:
+        registry._MODULE_RULES.pop(_Priced, None)
+        registry._lookup_cache.pop(_Priced, None)
+    assert [(row.path, row.status) for row in r.layers] == [
+        ("0", "rule"), ("1", "container"), ("1.unused", "not called"), ("1.lin", "rule"), ("2", "rule"),
+        ("2.fc", "covered")]
+    times = [{"": 300_000, "0": 30_000, "1": 80_000, "1.lin": 50_000, "2": 40_000, "2.fc": 39_000},
+             {"": 290_000, "0": 20_000, "1": 90_000, "1.lin": 60_000, "2": 45_000, "2.fc": 44_000},
+             {"": 310_000, "0": 25_000, "1": 70_000, "1.lin": 70_000, "2": 35_000, "2.fc": 34_000},
+             {"": 305_000, "0": 22_000, "1": 60_000, "1.lin": 40_000, "2": 50_000, "2.fc": 49_000}]
+    passes = [PassTiming(t, t, t[""], 0, t[""]) for t in times]
+    paths = {path for path, _ in model.named_modules()}
+    # medians per forward (of four: the middle two's mean): 1.lin 55 µs in its 2 calls (27.5 µs a call), 2 42.5 µs,
+    # 0 23.5 µs
+    assert _most_time(r, passes, 5, paths) == [("1.lin", pytest.approx(27.5e-6)), ("2", pytest.approx(42.5e-6)),
+                                               ("0", pytest.approx(23.5e-6))]
+    assert [path for path, _ in _most_time(r, passes, 2, paths)] == ["1.lin", "2"]
+    # a row with no module the passes ran (a graph's layer) has nothing to call
+    assert [path for path, _ in _most_time(r, passes, 5, paths - {"2"})] == ["1.lin", "0"]
+
+
+def test_a_grid_intensity_of_zero_is_allowed():
+    """A grid with no emissions (0 g/kWh) is a grid; below 0 is an error."""
+    assert measure_energy(lambda: None, torch.device("meta"), 1e-3, grid_intensity=0.0)["status"] == "unavailable"
+    with pytest.raises(ValueError, match="grid_intensity"):
+        measure_energy(lambda: None, torch.device("meta"), 1e-3, grid_intensity=-1.0)
