@@ -146,6 +146,9 @@ def test_analyse_pass_times_a_module_without_a_row_inside_its_caller():
     assert t.exclusive == {"": 20, "a": 70, "a.x.y": 10}  # (without rows=, "a" kept 20 and "a.x" had 50)
     assert sum(t.exclusive.values()) == t.root_ns == 100 and t.leaf_ns == 10
     assert analyse_pass(calls, stamps, 100).exclusive == {"": 20, "a": 20, "a.x": 50, "a.x.y": 10}
+    # a row-less module called by the root itself: its time is the root's own
+    t = analyse_pass(calls, stamps, 100, rows={"", "a.x.y"})
+    assert t.inclusive == {"": 100, "a.x.y": 10} and t.exclusive == {"": 90, "a.x.y": 10}
 
 
 def test_analyse_pass_takes_the_rows_of_their_own_out_of_a_rule_priced_calls_time():
@@ -722,6 +725,7 @@ def test_a_thread_that_ends_in_a_pass_does_not_take_its_past_waits_from_the_othe
 
     monkeypatch.setattr(torchcount.measure.timing, "cpu_waits", lambda: {"1": 7, "3": 40})
     assert cpu_wait_since({"1": 5, "2": 1000}) == 2 + 40
+    assert cpu_wait_since({"1": 7, "3": 40}) == 0  # no thread waited since: 0, nothing per thread
     assert cpu_wait_since(None) is None
 
 
@@ -1762,14 +1766,15 @@ class FailsFrom(nn.Module):
         return self.lin(x)
 
 
-# fails in the first plain pass / in the first hooked pass / in the memory pass (the last: the
-# counting pass, 2 warm-up and 6 timed passes before it)
-@pytest.mark.parametrize("ok", [1, 2, 9])
+# fails in the first plain pass / in the first hooked pass / in the floor-probing pass (the counting
+# pass, 2 warm-up and 6 timed passes before it) / in the memory pass (the last, after that one)
+@pytest.mark.parametrize("ok", [1, 2, 9, 10])
 def test_a_forward_failing_while_measured_names_the_module(ok):
     model = nn.Sequential(nn.ReLU(), FailsFrom(ok))
     with pytest.raises(torchcount.ForwardError, match=r"while measuring.*module '1' \(FailsFrom\).*ValueError") as e:
         torchcount.profile(model, torch.randn(2, 8), measure=True, warmup=1, repeat=3)
     assert e.value.path == "1"
+    assert f"after the counting pass and {ok - 1} measuring pass(es) that completed" in str(e.value)
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and "forward" not in m.__dict__
 
@@ -2531,3 +2536,149 @@ def test_a_grid_intensity_of_zero_is_allowed():
     assert measure_energy(lambda: None, torch.device("meta"), 1e-3, grid_intensity=0.0)["status"] == "unavailable"
     with pytest.raises(ValueError, match="grid_intensity"):
         measure_energy(lambda: None, torch.device("meta"), 1e-3, grid_intensity=-1.0)
+
+
+def test_peak_tracker_folds_a_peak_into_the_innermost_open_call():
+    """Three levels: the root, A, and A's child A.1. A reaches 200 before A.1 starts (which resets the
+    allocator's peak): that peak is A's, and so its parent's; A.1 saw only 60."""
+    state = {"cur": 0, "peak": 0}
+
+    def alloc(n):
+        state["cur"] += n
+        state["peak"] = max(state["peak"], state["cur"])
+
+    t = PeakTracker(lambda: state["cur"], lambda: state["peak"], lambda: state.update(peak=state["cur"]))
+    t.enter()             # root, 0 allocated
+    alloc(10)
+    t.enter()             # A at 10
+    alloc(190)            # 200
+    alloc(-150)           # 50
+    t.enter()             # A.1 at 50
+    alloc(10)             # 60
+    assert t.exit() == (50, 60)
+    assert t.exit() == (10, 200)
+    assert t.exit() == (0, 200)
+    # the root reaches 500 before A starts, A only 30: A's peak is its own 30, not the root's 500
+    state.update(cur=0, peak=0)
+    t.enter()             # root
+    alloc(500)
+    alloc(-490)           # 10
+    t.enter()             # A at 10
+    alloc(20)             # 30
+    t.enter()             # A.1 at 30
+    assert t.exit() == (30, 30)
+    assert t.exit() == (10, 30)
+    assert t.exit() == (0, 500)
+    # four levels: A.1 reaches 100 before its child A.1.a resets the allocator's peak, so the peak A.1
+    # returns (100) must reach A through A.1's exit: the allocator's own peak is A.1.a's 5 by then
+    state.update(cur=0, peak=0)
+    t.enter()             # root
+    t.enter()             # A
+    t.enter()             # A.1
+    alloc(100)
+    alloc(-100)
+    t.enter()             # A.1.a
+    alloc(5)
+    alloc(-5)
+    assert t.exit() == (0, 5)
+    assert t.exit() == (0, 100)
+    assert t.exit() == (0, 100)
+    assert t.exit() == (0, 100)
+    # three children of A in turn: the first's 100 stays A's though the next two reset the allocator's peak
+    state.update(cur=0, peak=0)
+    t.enter()             # A
+    for n in (100, 5, 5):
+        t.enter()
+        alloc(n)
+        alloc(-n)
+        assert t.exit() == (0, n)
+    assert t.exit() == (0, 100)
+
+
+def test_measured_cells_print_as_the_table_shows_them():
+    """A measured cell: a float to 3 significant digits below 999.5 and whole, grouped, from there (999.5
+    rounds to 1,000, not "1e+03"); a count grouped; a percentage column with its "%"; a rate cell of an
+    invalid row "invalid", any other cell of it as it is."""
+    from torchcount.report import _extra, _extra_cell
+
+    assert [_extra(v) for v in (0.0339, 999.4, 999.5, 1009.0, 278000.0)] == ["0.0339", "999", "1,000", "1,009", "278,000"]
+    assert [_extra(v) for v in (1234, True, None, "memory")] == ["1,234", "True", "", "memory"]
+    assert _extra_cell({"time%": 12.34}, "time%") == "12.3%" and _extra_cell({"time_ms": 12.34}, "time_ms") == "12.3"
+    invalid = {"GFLOP/s": None, "%peak": None, "AI": None, "bound": "invalid"}
+    assert [_extra_cell(invalid, c) for c in ("GFLOP/s", "%peak", "AI", "bound")] == ["invalid", "invalid", "", "invalid"]
+    assert _extra_cell({"GFLOP/s": None, "bound": "memory"}, "GFLOP/s") == ""
+
+
+def test_the_cache_reason_gives_the_rate_and_the_peak_in_gb_per_s():
+    """1e10 bytes in 5 ms: 2e12 B/s, 2,000 GB/s, above a 1 TB/s memory (1,000 GB/s)."""
+    v = classify(1e6, 1e10, 0.005, 1e14, 1e12)
+    assert v.bound == "cache" and v.why.startswith("2e+03 GB/s is above the memory's peak 1e+03 GB/s")
+
+
+def test_the_averaged_rows_note_names_three_rows_and_four_holders():
+    """The footer line for rows called in only some passes names at most three of them, and four of the
+    rows holding their time, each list with "…" where there are more."""
+    from types import SimpleNamespace
+
+    from torchcount.measure import _averaged_note
+
+    rows = [SimpleNamespace(name=f"b{i}", path=f"b{i}") for i in range(4)]
+    per_layer = {f"b{i}": {"passes_called": i + 1} for i in range(4)}
+    note = _averaged_note(rows[:3], {"", "x", "y", "z"}, per_layer, 5)
+    assert note.startswith("called in only some of the measured passes: 'b0' (1 of 5), 'b1' (2 of 5), 'b2' (3 of 5); ")
+    assert "the rows holding it ('(root)', 'x', 'y', 'z'): " in note and "mean per pass over all 5 passes" in note
+    note = _averaged_note(rows, {"", "w", "x", "y", "z"}, per_layer, 5)
+    assert "'b2' (3 of 5) …; " in note and "'b3'" not in note
+    assert "the rows holding it ('(root)', 'w', 'x', 'y' …): " in note
+
+
+def test_peak_rss_without_proc_comes_from_getrusage_in_bytes(monkeypatch):
+    """Where /proc/self/status cannot be read, the peak RSS is getrusage's ru_maxrss, which Linux gives
+    in KiB: × 1024."""
+    import resource
+    import sys
+
+    from torchcount.measure import memory
+
+    def no_proc(path, *args, **kwargs):
+        raise OSError(path)
+
+    monkeypatch.setattr(memory, "open", no_proc, raising=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    got = memory.peak_rss_bytes()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    unit = 1 if sys.platform == "darwin" else 1024
+    assert before * unit <= got <= after * unit and got % unit == 0
+
+
+def test_a_rate_at_the_tolerance_above_a_peak_is_still_a_fact():
+    """A rate up to 5 % above the peak is tolerated (boost clocks, timer resolution): exactly 105 % is
+    compute-bound with its share of peak, just as bytes/s at 105 % of the bandwidth is not 'cache'."""
+    from torchcount.measure.bound import ABOVE_PEAK_TOLERANCE
+
+    v = classify(1e12 * ABOVE_PEAK_TOLERANCE, 1e6, 1.0, 1e12, 1e12)
+    assert v.bound == "compute" and v.pct_peak == pytest.approx(105)
+    v = classify(1e6, 1e12 * ABOVE_PEAK_TOLERANCE, 1.0, 1e14, 1e12)
+    assert v.bound == "memory"
+
+
+class _Fallback(nn.Module):
+    """Calls its Linear (which has a forward hook of its own) inside an ``except`` block."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 8)
+        self.lin.register_forward_hook(lambda module, args, output: None)
+
+    def forward(self, x):
+        try:
+            raise ValueError("no fast path")
+        except ValueError:
+            return self.lin(x)
+
+
+def test_a_hooked_layer_called_in_an_except_block_is_measured_as_any_other():
+    """The exception being handled when a call starts is not one it raised: the Linear called in the except
+    block returned its output, a new storage of 2 · 8 · 4 = 64 bytes, and it is timed."""
+    r = torchcount.profile(_Fallback(), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
+    assert details(r, "lin")["act_bytes"] == 64 and details(r, "lin")["inclusive_ms"] > 0
