@@ -2682,3 +2682,19 @@ def test_a_hooked_layer_called_in_an_except_block_is_measured_as_any_other():
     block returned its output, a new storage of 2 · 8 · 4 = 64 bytes, and it is timed."""
     r = torchcount.profile(_Fallback(), torch.randn(2, 4), measure=True, warmup=1, repeat=2)
     assert details(r, "lin")["act_bytes"] == 64 and details(r, "lin")["inclusive_ms"] > 0
+
+
+def test_the_footer_prices_page_faults_at_exactly_the_forwards_time_as_a_share_of_it():
+    """100 faults at 1 µs are 0.1 ms: of a 0.1 ms forward, all of it, which is still a price the forward
+    holds (100 %), not one above it that the footer calls too high."""
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]})
+
+    def line(root_ms):
+        extra = {**r.extra, "page_faults": 100, "page_faults_probed": 100, "fault_cost_us": 1.0, "root_ms": root_ms}
+        return next(text for text in _footer(extra, SLOW) if text.startswith("page faults: "))
+    assert "page faults: 100 per forward (median of the timed passes), about 0.1 ms at 1 µs each (100% of the " \
+           "forward)" in line(0.1)
+    assert "about all of the forward's 0.099 ms (at the 1 µs a fault probed, 0.1 ms: more than the forward" in line(0.099)
