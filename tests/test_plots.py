@@ -271,16 +271,19 @@ def test_layer_bars_mark_uncounted_work():
     assert "† partially counted" in ax.get_title() and "chebyshev" in ax.get_title()
 
 
+class _Residual(nn.Module):
+    """Linear(4, 4) plus its input: the root's own work is 2·4 additions."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.a(x) + x
+
+
 def test_roofline_labels_a_rows_own_part():
-    class Residual(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.a(x) + x  # the root's own work: 2·4 additions
-
-    rep = torchcount.profile(Residual(), torch.randn(2, 4))
+    rep = torchcount.profile(_Residual(), torch.randn(2, 4))
     rep.root.extra.update(time_ms=1.0, self_ms=0.25)  # stand-ins for measure=True
     rep.row("a").extra["time_ms"] = 0.75
     ax = plot_roofline(rep).axes[0]
@@ -376,15 +379,7 @@ def test_layer_bars_leave_out_rows_their_parents_rule_prices_unless_named(ruled_
     ax = plot_layers(rep, rows=["0.fc", "1"]).axes[0]
     assert _labels_top_down(ax) == ["0.fc (in parent)", "1"]
 
-    class Residual(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.a(x) + x  # the root's own work: 2·4 additions
-
-    rep = torchcount.profile(Residual(), torch.randn(2, 4))
+    rep = torchcount.profile(_Residual(), torch.randn(2, 4))
     ax = plot_layers(rep, rows=["(root) (self)", "a"]).axes[0]
     assert _labels_top_down(ax) == ["(root) (self)", "a"]
     assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * 8 / 80, 100 * 72 / 80])
