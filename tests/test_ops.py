@@ -644,6 +644,17 @@ def test_losses_follow_their_reduction():
     assert ops_of(lambda x: F.mse_loss(x, b), a) == {"adds": n + n - 1, "mults": n, "divs": 1}
     # l1 runs as sub, abs (a comparison and an assignment), sum
     assert ops_of(lambda x: F.l1_loss(x, b, reduction="sum"), a) == {"adds": n + n - 1, "cmps": n, "assigns": n}
+    # smooth L1 and Huber reach their own CPU kernels whole, whose vectorised loop computes both branches
+    # and selects one (BinaryOpsKernel.cpp): z = |a − b| (a subtraction, an absolute value), z ≥ β (a
+    # comparison), smooth L1's 0.5·z·z/β (2 mults + 1 div) and z − 0.5·β (1 sub), Huber's 0.5·z·z (2 mults)
+    # and δ·(z − 0.5·δ) (1 sub + 1 mult), the blend (an assignment); the constant 0.5·β is not per element.
+    # Until 2026-12-06 only the difference and the absolute value were counted
+    assert ops_of(lambda x: F.smooth_l1_loss(x, b, reduction="none", beta=0.5), a) == \
+        {"adds": 2 * n, "cmps": 2 * n, "mults": 2 * n, "divs": n, "assigns": n}
+    assert ops_of(lambda x: F.smooth_l1_loss(x, b), a) == \
+        {"adds": 2 * n + n - 1, "cmps": 2 * n, "mults": 2 * n, "divs": n + 1, "assigns": n}
+    assert ops_of(lambda x: F.huber_loss(x, b, reduction="sum", delta=2.0), a) == \
+        {"adds": 2 * n + n - 1, "cmps": 2 * n, "mults": 3 * n, "assigns": n}
     # nll: one picked log-probability per target (4), summed; mean divides once; class weights
     # multiply each picked value and a weighted mean sums the picked weights too
     t = torch.tensor([0, 1, 2, 0])

@@ -485,15 +485,27 @@ def bce(op) -> Cost:
     return Cost.of(*recipe_terms(recipe, n, "BCE"), *_reduce_terms(n, int(reduction), "elements"))
 
 
+# smooth L1 and Huber past |a − b|, as the CPU kernels' vectorised loop computes them (BinaryOpsKernel.cpp):
+# both branches, then a blend on z ≥ β — smooth L1 0.5·z·z/β and z − 0.5·β, Huber 0.5·z·z and δ·(z − 0.5·δ);
+# the constant 0.5·β (0.5·δ) does not change along the loop and is not counted per element
+_BRANCHES = {"smooth_l1_loss": {"mults": 2, "divs": 1, "adds": 1, "cmps": 1, "assigns": 1},
+             "huber_loss": {"mults": 3, "adds": 1, "cmps": 1, "assigns": 1}}
+
+
 @op_rule(*aten_ops("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
 def pointwise_loss(op) -> Cost:
-    """A difference and a square (mse) or an absolute value (l1, smooth l1, huber) per element,
-    then the reduction (``reduction`` is the third argument)."""
+    """A difference and a square (mse) or an absolute value (l1, smooth l1, huber) per element;
+    smooth L1 and Huber then both branches and the selection (``_BRANCHES``); then the reduction
+    (``reduction`` is the third argument)."""
     n = op.inputs[0].numel
-    square = _name(op) == "mse_loss"
+    name = _name(op)
+    square = name == "mse_loss"
+    branches = _BRANCHES.get(name)
     return Cost.of(Term("adds", "differences", "elements", n, n),
                    Term("mults" if square else "cmps", "squares" if square else "absolute values",
                         "elements", n, n),
+                   *(recipe_terms(branches, n, "both branches, the threshold test, the selection")
+                     if branches else ()),
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
 
 
