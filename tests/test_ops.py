@@ -909,6 +909,12 @@ def test_cdist_all_paths_and_norms():
                                                                            "cmps": pairs * d + pairs * (d - 1)}
     assert ops_of(lambda x, y: torch.cdist(x, y, p=0), a, b) == {"adds": pairs * d + pairs * (d - 1),
                                                                 "cmps": pairs * d}
+    # p = 1: |·| as one comparison each (as the vector norms count it), summed, no root; p = 3: d powers
+    # and a root per pair, each a transcendental (docs/coverage.md's cdist line)
+    assert ops_of(lambda x, y: torch.cdist(x, y, p=1), a, b) == {"adds": pairs * d + pairs * (d - 1),
+                                                                "cmps": pairs * d}
+    assert ops_of(lambda x, y: torch.cdist(x, y, p=3), a, b) == {"adds": pairs * d + pairs * (d - 1),
+                                                                "transc": pairs * d + pairs}
     # through a matrix product (more than 25 rows): row norms, −2·a, the padded product, clamp, root
     a, b = torch.randn(30, 4), torch.randn(40, 4)
     pairs = 30 * 40
