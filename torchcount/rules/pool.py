@@ -2,9 +2,10 @@
 modules and as the ops ``F.max_pool2d`` and the like dispatch to (the same terms).
 
 Per output element with a window of K elements: max-pooling does K − 1 comparisons;
-average pooling K − 1 additions and one division; LP pooling K powers, K − 1 additions
-and one root. Windows are counted at full size (as the worksheet does), including any
-padded positions.
+average pooling K − 1 additions and one division; LP pooling K − 1 additions and one
+root, and min(K·outputs, inputs) powers x^p (each input raised once where windows overlap):
+p − 1 multiplications each for an integer p, else one transcendental. Windows are counted at
+full size (as the worksheet does), including any padded positions.
 """
 from __future__ import annotations
 
