@@ -1636,3 +1636,34 @@ def test_a_nearest_resize_to_the_same_size_keeps_the_field():
     assert [(r.rf, r.jump, r.start) for r in rep.rows] == [((3,), (1,), (1.0,))] * 2
     lines = rep.table().splitlines()
     assert "receptive field per layer" in lines[0] and lines[1].split()[:2] == ["module", "type"]
+
+
+def test_a_2d_adaptive_pooling_of_a_1d_map_is_said_not_followed():
+    """nn.AdaptiveAvgPool2d((2, 3)) on a 1-D network's (N, C, L) tensor takes it as an unbatched (C, H, W) map:
+    it pools the channels too, and the first of its two sizes (2) is not L's. Said, not followed (pairing 2 with
+    L gave a window of 12/2 = 6 along L, RF 3 + 5 = 8, where the pooling reads 12/3 = 4)."""
+    m = nn.Sequential(nn.Conv1d(1, 4, 3), nn.AdaptiveAvgPool2d((2, 3)))
+    x = torch.rand(1, 1, 14)
+    for rep in (rf_of(m, x), receptive_field(torchcount.profile(m, x))):
+        assert rep.row("0").rf == (3,)
+        row = rep.row("1")
+        assert row.rf is None and "2-D adaptive pooling of a tensor with 1 spatial dimension(s)" in row.note
+
+
+def test_adaptive_pooling_from_a_report_alone_divides_or_says_so():
+    """From a report's shapes alone: conv 3 on 10×10 (8×8: RF 3, jump 1, start 1), AdaptiveAvgPool2d(4): 8/4 = 2
+    divides, a window 2 stride 2: RF 3 + 1 = 4, jump 2, start 1 + ½ = 1.5, as with the model. On 9×9 (7×7)
+    to 3, the windows 0–2, 2–4, 4–6 (⌊7x/3⌋ … ⌈7(x + 1)/3⌉ − 1) are followed with the model, RF 3 + 2 = 5,
+    jump 7/3, start (0 + 4)/2 = 2; the report alone says it is not a window (7 mod 3 = 1 is not 0: a window of
+    ⌊7/3⌋ = 2 would be wrong)."""
+    for n, o, want in ((10, 4, ((4, 4), (2, 2), (1.5, 1.5))), (9, 3, ((5, 5), (Fraction(7, 3),) * 2, (2.0, 2.0)))):
+        m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d(o))
+        x = torch.rand(1, 1, n, n)
+        row = rf_of(m, x).row("1")
+        assert (row.rf, row.jump, row.start) == want
+        shapes = receptive_field(torchcount.profile(m, x)).row("1")
+        if n % 2 == 0:
+            assert (shapes.rf, shapes.jump, shapes.start) == want
+        else:
+            assert shapes.rf is None and "windows of varying size" in shapes.note
+
