@@ -1667,3 +1667,51 @@ def test_adaptive_pooling_from_a_report_alone_divides_or_says_so():
         else:
             assert shapes.rf is None and "windows of varying size" in shapes.note
 
+
+@pytest.mark.parametrize("n, jump, unit, margin", [(16, 1, 1, 64), (101, Fraction(2, 3), 1, 64), (1001, 1, 3, 64),
+                                                   (3968, 1, 1, 64), (4092, 1, 1, 2)])
+def test_a_field_on_a_common_grid_is_exact_at_its_positions_and_margins(n, jump, unit, margin):
+    """_on_grid writes a field (here align_corners 8 → 16's reads, ⌊14x/15⌋ … ⌈14x/15⌉, jump 14/15) on a grid of
+    another jump: at the tensor's n positions and 64 more on each side (2 where n + 128 positions would pass
+    4,096: 4,092 + 2·2 = 4,096; 3,968 + 2·64 = 4,096 keeps 64) each position keeps its own field, negative ones
+    too; the pattern's average step is the grid's jump (2/3 needs a period that 3 divides) and its period a
+    multiple of ``unit`` (a next step's stride, 3: 1,001 + 128 = 1,129 rounds up to 1,131)."""
+    from torchcount.analysis.receptive_field import Reach, _floor_map, _on_grid
+
+    field = Reach(_floor_map(Fraction(14, 15), Fraction(0)), _floor_map(Fraction(14, 15), Fraction(0), ceil=True))
+    got = _on_grid(field, n, Fraction(jump), unit)
+    assert got.lo.slope == jump and got.lo.period % unit == 0 and got.lo.period <= 4096
+    assert all(got.lo(x) == 14 * x // 15 and got.hi(x) == -(-14 * x // 15) for x in range(-margin, n + margin))
+
+
+def test_a_union_whose_patterns_are_too_long_together_is_first_written_out_at_the_tensors_positions():
+    """Two fields of jump 1: x ↦ x in a pattern of 3,001 positions, and x ↦ x … x + (x mod 2) (period 2). Their
+    union position by position repeats only every 6,002: with the tensor's 100 positions known it is written
+    out on a grid first, x … x + (x mod 2) at every position (and the margins, −64 … 163); without, said."""
+    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, _spread_reach
+
+    long = IndexMap(3001, 3001, tuple(range(3001)))
+    odd = Reach(IndexMap(1, 1, (0,)), IndexMap(2, 2, (0, 2)))
+    with pytest.raises(PatternTooLong):
+        _spread_reach([Reach(long, long), odd], None)
+    got = _spread_reach([Reach(long, long), odd], 100)
+    assert all((got.lo(x), got.hi(x)) == (x, x + x % 2) for x in range(-64, 164))
+
+
+def test_a_layer_reading_two_tensors_one_not_followed_says_why():
+    """nn.Bilinear(a, b) with a after a circular pad (not followed) and b a 3×3 conv (RF 3): the union of the
+    two is not known, and the row gives a's reason."""
+    import torch.nn.functional as F
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.bil = nn.Conv2d(1, 3, 3), nn.Conv2d(1, 3, 3, padding=1), nn.Bilinear(3, 3, 2)
+
+        def forward(self, x):
+            a = self.a(F.pad(x, (1, 1, 1, 1), mode="circular")).permute(0, 2, 3, 1)
+            return self.bil(a, self.b(x).permute(0, 2, 3, 1))
+
+    rep = rf_of(Two(), torch.rand(1, 1, 8, 8))
+    assert rep.row("b").rf == (3, 3)
+    assert rep.row("bil").rf is None and "as F.pad's circular mode does" in rep.row("bil").note
