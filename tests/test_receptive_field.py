@@ -1715,3 +1715,41 @@ def test_a_layer_reading_two_tensors_one_not_followed_says_why():
     rep = rf_of(Two(), torch.rand(1, 1, 8, 8))
     assert rep.row("b").rf == (3, 3)
     assert rep.row("bil").rf is None and "as F.pad's circular mode does" in rep.row("bil").note
+
+
+def test_a_field_that_goes_back_through_a_window_takes_the_union_over_the_positions_read():
+    """Output y of a window of 2 reads y and y + 1. A field whose first position goes back (lo: 1, 0, 3, 2, …,
+    period 2; hi: x + 1) gives lo min(lo(y), lo(y + 1)) = 2⌊y/2⌋ (0, 0, 2, 2: not lo(y) alone, 1 at y = 0) and
+    hi max(y + 1, y + 2) = y + 2; one whose last position goes back (lo: x − 1; hi: 2, 1, 4, 3, …) gives lo
+    y − 1 and hi max(hi(y), hi(y + 1)) = 2⌈y/2⌉ + 2 (2, 4, 4, 6). Each advances by 2 every 2 positions (the one
+    of period 1 too, taken on the other's period), negative positions too."""
+    from torchcount.analysis.receptive_field import IndexMap, Reach, affine
+
+    back_lo = Reach(IndexMap(2, 2, (1, 0)), affine(1, 1)).through(affine(0, 1), affine(1, 1))
+    assert all((back_lo.lo(y), back_lo.hi(y)) == (2 * (y // 2), y + 2) for y in range(-6, 12))
+    back_hi = Reach(affine(-1, 1), IndexMap(2, 2, (2, 1))).through(affine(0, 1), affine(1, 1))
+    assert all((back_hi.lo(y), back_hi.hi(y)) == (y - 1, 2 * -(-y // 2) + 2) for y in range(-6, 12))
+    assert back_lo.lo.slope == back_lo.hi.slope == back_hi.lo.slope == back_hi.hi.slope == 1
+
+
+def test_a_pattern_of_4096_positions_is_followed_and_one_longer_is_not():
+    """docs/analyses.md: patterns are followed up to 4,096 positions. A map x ↦ x of period 4,096 composed
+    after x ↦ x, spread with x ↦ x, and a field going back (lo: 1, 0, 3, 2, …: x + 1 at even x, x − 1 at odd)
+    read through it each keep that period and their values; with a period of 4,097 each is refused."""
+    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, _spread, affine
+
+    back = Reach(IndexMap(2, 2, (1, 0)), affine(1, 1))
+    for n in (4096, 4097):
+        long = IndexMap(n, n, tuple(range(n)))
+        steps = ((lambda: affine(0, 1).after(long), lambda x: x), (lambda: _spread([long, affine(0, 1)], min),
+                                                                    lambda x: x),
+                 (lambda: back.through(long, long).lo, lambda x: x + 1 if x % 2 == 0 else x - 1))
+        for make, want in steps:
+            if n == 4096:
+                m = make()
+                assert m.period == 4096 and all(m(x) == want(x) for x in range(-3, 9000, 7))
+            else:
+                with pytest.raises(PatternTooLong):
+                    make()
+    with pytest.raises(ValueError, match="does not advance"):  # (a step whose every output reads one position)
+        affine(0, 1).after(affine(3, 0))
