@@ -1721,7 +1721,8 @@ def test_a_field_that_goes_back_through_a_window_takes_the_union_over_the_positi
     """Output y of a window of 2 reads y and y + 1. A field whose first position goes back (lo: 1, 0, 3, 2, …,
     period 2; hi: x + 1) gives lo min(lo(y), lo(y + 1)) = 2⌊y/2⌋ (0, 0, 2, 2: not lo(y) alone, 1 at y = 0) and
     hi max(y + 1, y + 2) = y + 2; one whose last position goes back (lo: x − 1; hi: 2, 1, 4, 3, …) gives lo
-    y − 1 and hi max(hi(y), hi(y + 1)) = 2⌈y/2⌉ + 2 (2, 4, 4, 6). Each advances by 2 every 2 positions (the one
+    y − 1 and hi max(hi(y), hi(y + 1)) = 2⌈y/2⌉ + 2 (2, 4, 4, 6); one rising within its period but back across it (lo = hi:
+    0, 3, 2, 5, …) gives lo 2⌈y/2⌉ and hi 2⌊y/2⌋ + 3, not its ends' (0, 3, 2, 5 and 3, 2, 5, 4). Each advances by 2 every 2 positions (the one
     of period 1 too, taken on the other's period), negative positions too."""
     from torchcount.analysis.receptive_field import IndexMap, Reach, affine
 
@@ -1729,6 +1730,9 @@ def test_a_field_that_goes_back_through_a_window_takes_the_union_over_the_positi
     assert all((back_lo.lo(y), back_lo.hi(y)) == (2 * (y // 2), y + 2) for y in range(-6, 12))
     back_hi = Reach(affine(-1, 1), IndexMap(2, 2, (2, 1))).through(affine(0, 1), affine(1, 1))
     assert all((back_hi.lo(y), back_hi.hi(y)) == (y - 1, 2 * -(-y // 2) + 2) for y in range(-6, 12))
+    # rising within its period, back across it (0, 3, 2, 5, …): lo min 0, 2, 2, 4, hi max 3, 3, 5, 5
+    across = Reach(IndexMap(2, 2, (0, 3)), IndexMap(2, 2, (0, 3))).through(affine(0, 1), affine(1, 1))
+    assert all((across.lo(y), across.hi(y)) == (2 * -(-y // 2), 2 * (y // 2) + 3) for y in range(-6, 12))
     assert back_lo.lo.slope == back_lo.hi.slope == back_hi.lo.slope == back_hi.hi.slope == 1
 
 
@@ -1753,3 +1757,51 @@ def test_a_pattern_of_4096_positions_is_followed_and_one_longer_is_not():
                     make()
     with pytest.raises(ValueError, match="does not advance"):  # (a step whose every output reads one position)
         affine(0, 1).after(affine(3, 0))
+
+
+def test_a_pooling_given_one_size_for_two_dims_uses_it_for_both():
+    """nn.MaxPool2d((3,), stride=(2,), padding=(1,)) pools 3×3 windows with stride 2 (torch repeats a 1-tuple):
+    after a 3×3 conv (RF 3, jump 1, start 1) RF 3 + 2·1 = 5, jump 2, start 1 + (1 − 1)·1 = 1 in both dims, with
+    the model and from a report alone."""
+    m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d((3,), stride=(2,), padding=(1,)))
+    x = torch.rand(1, 1, 12, 12)
+    for rep in (rf_of(m, x), receptive_field(torchcount.profile(m, x))):
+        row = rep.row("1")
+        assert (row.rf, row.jump, row.start) == ((5, 5), (2, 2), (1.0, 1.0))
+
+
+@pytest.mark.parametrize("dim", [None, 2, -1])
+def test_a_stack_of_two_branches_is_the_union_of_their_fields(dim):
+    """a: conv 3 (x … x + 2), b: conv 5 padding 1 (x − 1 … x + 3), stacked — torch.stack's default dim 0 (the
+    spatial axes move from 2, 3 to 3, 4), dim 2 (H's own axis: H moves to 3, W to 4) or −1 (after them: they
+    stay) — and brought back to 4 dims: the union x − 1 … x + 3; then conv c 3: RF 5 + 2 = 7, jump 1,
+    start 1 + 1 = 2 in both dims."""
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 5, padding=1)
+            self.c = nn.Conv2d(1 if dim is None else 2, 1, 3)
+
+        def forward(self, x):
+            if dim is None:
+                return self.c(torch.stack([self.a(x), self.b(x)]).flatten(0, 1))
+            if dim == -1:
+                return self.c(torch.stack([self.a(x), self.b(x)], dim).permute(0, 4, 1, 2, 3).flatten(1, 2))
+            return self.c(torch.stack([self.a(x), self.b(x)], dim).flatten(1, 2))
+
+    c = rf_of(Stack(), torch.rand(1, 1, 10, 10)).row("c")
+    assert (c.rf, c.jump, c.start) == ((7, 7), (1, 1), (2.0, 2.0))
+
+
+def test_a_resize_too_large_to_probe_widens_its_formula_by_its_slack():
+    """Where input × output positions of a dimension pass 2²⁴ (4,097 × 4,097), the op is not probed and its
+    formula's reads widen by 1 position on each side (linear), 2 (cubic). Conv 3 (RF 3, start 1), then linear
+    4,097 → 4,097 (source x, whole: x alone): x − 1 … x + 1, RF 3 + 2 = 5, jump 1, start 1; or bicubic 8,194 →
+    4,097 along H (source 2x + ½, never whole: taps 2x − 1 … 2x + 2): 2x − 3 … 2x + 4, RF 3 + 7 = 10, jump 2,
+    start 1 + ½ = 1.5 (W, 2 → 2, probed: its own position, RF 3, start 1)."""
+    m = nn.Sequential(nn.Conv1d(1, 1, 3), nn.Upsample(size=4097, mode="linear"))
+    row = rf_of(m, torch.rand(1, 1, 4099)).row("1")
+    assert (row.rf, row.jump, row.start) == ((5,), (1,), (1.0,))
+    m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(size=(4097, 2), mode="bicubic"))
+    row = rf_of(m, torch.rand(1, 1, 8196, 4)).row("1")
+    assert (row.rf, row.jump, row.start) == ((10, 3), (2, 1), (1.5, 1.0))
