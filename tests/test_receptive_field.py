@@ -1722,7 +1722,7 @@ def test_a_field_that_goes_back_through_a_window_takes_the_union_over_the_positi
     period 2; hi: x + 1) gives lo min(lo(y), lo(y + 1)) = 2⌊y/2⌋ (0, 0, 2, 2: not lo(y) alone, 1 at y = 0) and
     hi max(y + 1, y + 2) = y + 2; one whose last position goes back (lo: x − 1; hi: 2, 1, 4, 3, …) gives lo
     y − 1 and hi max(hi(y), hi(y + 1)) = 2⌈y/2⌉ + 2 (2, 4, 4, 6); one rising within its period but back across it (lo = hi:
-    0, 3, 2, 5, …) gives lo 2⌈y/2⌉ and hi 2⌊y/2⌋ + 3, not its ends' (0, 3, 2, 5 and 3, 2, 5, 4). Each advances by 2 every 2 positions (the one
+    −2, 1, 0, 3, …) gives lo 2⌈y/2⌉ − 2 and hi 2⌊y/2⌋ + 1, not its ends' (−2, 1, 0, 3 and 1, 0, 3, 2). Each advances by 2 every 2 positions (the one
     of period 1 too, taken on the other's period), negative positions too."""
     from torchcount.analysis.receptive_field import IndexMap, Reach, affine
 
@@ -1730,9 +1730,9 @@ def test_a_field_that_goes_back_through_a_window_takes_the_union_over_the_positi
     assert all((back_lo.lo(y), back_lo.hi(y)) == (2 * (y // 2), y + 2) for y in range(-6, 12))
     back_hi = Reach(affine(-1, 1), IndexMap(2, 2, (2, 1))).through(affine(0, 1), affine(1, 1))
     assert all((back_hi.lo(y), back_hi.hi(y)) == (y - 1, 2 * -(-y // 2) + 2) for y in range(-6, 12))
-    # rising within its period, back across it (0, 3, 2, 5, …): lo min 0, 2, 2, 4, hi max 3, 3, 5, 5
-    across = Reach(IndexMap(2, 2, (0, 3)), IndexMap(2, 2, (0, 3))).through(affine(0, 1), affine(1, 1))
-    assert all((across.lo(y), across.hi(y)) == (2 * -(-y // 2), 2 * (y // 2) + 3) for y in range(-6, 12))
+    # rising within its period, back across it (−2, 1, 0, 3, …): lo min −2, 0, 0, 2, hi max 1, 1, 3, 3
+    across = Reach(IndexMap(2, 2, (-2, 1)), IndexMap(2, 2, (-2, 1))).through(affine(0, 1), affine(1, 1))
+    assert all((across.lo(y), across.hi(y)) == (2 * -(-y // 2) - 2, 2 * (y // 2) + 1) for y in range(-6, 12))
     assert back_lo.lo.slope == back_lo.hi.slope == back_hi.lo.slope == back_hi.hi.slope == 1
 
 
@@ -1740,7 +1740,7 @@ def test_a_pattern_of_4096_positions_is_followed_and_one_longer_is_not():
     """docs/analyses.md: patterns are followed up to 4,096 positions. A map x ↦ x of period 4,096 composed
     after x ↦ x, spread with x ↦ x, and a field going back (lo: 1, 0, 3, 2, …: x + 1 at even x, x − 1 at odd)
     read through it each keep that period and their values; with a period of 4,097 each is refused."""
-    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, _spread, affine
+    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, _floor_map, _spread, affine
 
     back = Reach(IndexMap(2, 2, (1, 0)), affine(1, 1))
     for n in (4096, 4097):
@@ -1755,6 +1755,9 @@ def test_a_pattern_of_4096_positions_is_followed_and_one_longer_is_not():
             else:
                 with pytest.raises(PatternTooLong):
                     make()
+    assert _floor_map(Fraction(4095, 4096), Fraction(0)).period == 4096  # (a nearest 4,095 → 4,096)
+    with pytest.raises(PatternTooLong):
+        _floor_map(Fraction(4096, 4097), Fraction(0))
     with pytest.raises(ValueError, match="does not advance"):  # (a step whose every output reads one position)
         affine(0, 1).after(affine(3, 0))
 
@@ -1805,3 +1808,108 @@ def test_a_resize_too_large_to_probe_widens_its_formula_by_its_slack():
     m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(size=(4097, 2), mode="bicubic"))
     row = rf_of(m, torch.rand(1, 1, 8196, 4)).row("1")
     assert (row.rf, row.jump, row.start) == ((10, 3), (2, 1), (1.5, 1.0))
+
+
+class _Functional(nn.Module):
+    """Conv a (3×3), then ``how`` between it and the next layer, c."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv2d(1, 1 if how == "expand" else 2 if how != "bilinear" else 3, 3)
+        self.b = nn.Conv2d(1, 2, 5, padding=1) if how.startswith("cat") else nn.Conv2d(1, 3, 3)
+        self.c = {"max_pool": nn.Conv2d(2, 1, 3), "avg_pool": nn.Conv2d(2, 1, 3), "expand": nn.Conv2d(3, 1, 3),
+                  "adaptive_1": nn.Conv2d(2, 1, 1), "amax": nn.Conv2d(2, 1, 1), "cat_conv": nn.Conv2d(4, 4, 1),
+                  "cat_grouped": nn.Conv2d(4, 4, 1, groups=2), "bilinear": nn.Bilinear(3, 3, 2)}[how]
+
+    def forward(self, x):
+        a, how = self.a(x), self.how
+        if how == "max_pool":
+            return self.c(nn.functional.max_pool2d(a, 3, padding=1))
+        if how == "avg_pool":
+            return self.c(nn.functional.avg_pool2d(a, 2))
+        if how == "expand":
+            return self.c(a.expand(-1, 3, -1, -1))
+        if how == "adaptive_1":
+            return self.c(nn.functional.adaptive_max_pool2d(a, 1))
+        if how == "amax":
+            return self.c(a.amax((2, 3), keepdim=True))
+        if how.startswith("cat"):
+            # (the 1×1 convolution called as a function, an op between layers)
+            merged = torch.cat([a, self.b(x)], 1)
+            return nn.functional.pixel_shuffle(nn.functional.conv2d(merged, self.c.weight, groups=self.c.groups), 2)
+        return self.c(a.permute(0, 2, 3, 1), self.b(x).permute(0, 3, 2, 1))
+
+
+@pytest.mark.parametrize("how, want", [
+    # F.max_pool2d(k 3, padding 1) with no stride: stride 3; after conv 3 (RF 3, start 1): RF 5, jump 3,
+    # start 1 + (1 − 1)·1 = 1; conv 3: RF 5 + 2·3 = 11, start 1 + 1·3 = 4
+    ("max_pool", ((11, 11), (3, 3), (4.0, 4.0))),
+    # F.avg_pool2d(k 2): stride 2, RF 4, jump 2, start 1.5; conv 3: RF 4 + 2·2 = 8, start 1.5 + 2 = 3.5
+    ("avg_pool", ((8, 8), (2, 2), (3.5, 3.5))),
+    # one channel expanded to 3 (same rank, same positions): conv 3 after conv 3: RF 5, start 2
+    ("expand", ((5, 5), (1, 1), (2.0, 2.0))),
+    # a functional adaptive max pooling to 1×1, a max over H and W: every later element sees the whole input
+    ("adaptive_1", None), ("amax", None),
+    # cat of conv 3 (x … x + 2) and conv 5 padding 1 (x − 1 … x + 3), F.conv2d 1×1 over all 4 channels (each sees
+    # the union), pixel shuffle 2 (output x reads ⌊x/2⌋): RF 5, jump ½, start (−1 + 3)/2 = 1
+    ("cat_conv", ((5, 5), (Fraction(1, 2),) * 2, (1.0, 1.0))),
+    # a grouped 1×1 conv keeps each half's own field: the shuffle is not followed
+    ("cat_grouped", "channels whose fields differ"),
+    # nn.Bilinear of a (H, W, C) and b (W, H, C): their positions do not line up
+    ("bilinear", "do not line up")])
+def test_ops_between_layers_by_hand(how, want):
+    """Functional windows and ops that no test read: a pooling's default stride, expand keeping the
+    positions, global reductions, the channels a convolution mixes after an uneven concatenation, and a layer
+    reading two tensors whose spatial axes differ."""
+    row = rf_of(_Functional(how), torch.rand(1, 1, 20, 20)).rows[-1]
+    if want is None:
+        assert row.kind == "global" or "sees the whole input" in row.note
+        assert row.jump is None
+    elif isinstance(want, str):
+        assert row.rf is None and want in row.note
+    else:
+        assert (row.rf, row.jump, row.start) == want
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_a_pixel_unshuffle_is_a_window_of_its_factor(functional):
+    """Conv 3 (RF 3, jump 1, start 1), then a pixel unshuffle by 2 (output x gathers inputs 2x, 2x + 1): RF
+    3 + 1 = 4, jump 2 (an int), start 1 + ½ = 1.5, as a module (also from a report alone) or F.pixel_unshuffle."""
+    class F_(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return nn.functional.pixel_unshuffle(self.a(x), 2)
+
+    m = F_() if functional else nn.Sequential(nn.Conv2d(1, 1, 3), nn.PixelUnshuffle(2))
+    x = torch.rand(1, 1, 10, 10)
+    reps = [rf_of(m, x)] + ([] if functional else [receptive_field(torchcount.profile(m, x))])
+    for rep in reps:
+        row = rep.rows[-1]
+        assert (row.rf, row.jump, row.start) == ((4, 4), (2, 2), (1.5, 1.5))
+        assert all(type(j) is int for j in row.jump)
+
+
+@pytest.mark.parametrize("size, scale, align_corners, want_jump", [
+    (10, None, None, Fraction(4, 5)),  # nearest 8 → 10: output x reads ⌊4x/5⌋
+    (None, 2.05, None, Fraction(1, 2)),  # nearest ×2.05 of 10 is 20 = 2·10: ⌊x/2⌋ (PyTorch's ×2 shortcut)
+    (2, None, True, 4)])  # linear with align_corners 5 → 2: positions 0 and 4
+def test_resizes_reading_one_position_each(size, scale, align_corners, want_jump):
+    """Conv 3 on 10 (or 7 for the align_corners one) positions, then a resize whose every output reads one
+    position of it: RF 3, start 1, and the jump of its reads."""
+    mode = "linear" if align_corners else "nearest"
+    up = nn.Upsample(size=size, scale_factor=scale, mode=mode, align_corners=align_corners)
+    rows = rf_of(nn.Sequential(nn.Conv1d(1, 1, 3), up), torch.rand(1, 1, 7 if align_corners else 10)).rows
+    assert (rows[-1].rf, rows[-1].jump, rows[-1].start) == ((3,), (want_jump,), (1.0,))
+
+
+def test_the_largest_field_counts_the_tensors_own_positions_alone():
+    """A field of sizes 3, 5, 3, 5, … (period 2) on a tensor of 1 position is 3 there; of 2 or more, 5."""
+    from torchcount.analysis.receptive_field import IndexMap, Reach, State
+
+    r = Reach(IndexMap(2, 2, (0, 0)), IndexMap(2, 2, (2, 4)))
+    assert [State((r,), sizes=(n,)).rf for n in (1, 2, 7)] == [(3,), (5,), (5,)]
+    assert State((r,)).rf == (5,)
