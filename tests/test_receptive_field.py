@@ -1913,3 +1913,48 @@ def test_the_largest_field_counts_the_tensors_own_positions_alone():
     r = Reach(IndexMap(2, 2, (0, 0)), IndexMap(2, 2, (2, 4)))
     assert [State((r,), sizes=(n,)).rf for n in (1, 2, 7)] == [(3,), (5,), (5,)]
     assert State((r,)).rf == (5,)
+
+
+class _DownBlock(nn.Module):
+    """A ResNet basic block with a downsample: conv1 3 stride 2, conv2 3, and a 1×1 stride-2 downsample of the
+    block's input with its batch norm (called after conv2, as torchvision's), summed."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 1, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(1, 1, 3, padding=1)
+        self.downsample = nn.Sequential(nn.Conv2d(1, 1, 1, stride=2), nn.BatchNorm2d(1))
+
+    def forward(self, x):
+        return self.conv2(self.conv1(x)) + self.downsample(x)
+
+
+def test_a_residual_block_with_a_downsample_from_the_reports_shapes_alone():
+    """stem conv 3 p1: RF 3, jump 1, start 0; conv1 3 s2 p1: 3 + 2 = 5, jump 2, start 0; conv2 3 p1: 5 + 2·2 = 9,
+    jump 2; the downsample (1×1 s2) reads the stem's 16×16 output, not conv2's 8×8 ("branch"): RF 3, jump 2, and
+    its batch norm reads it (a chain inside the downsample, not a merge with conv2's larger field: 3); the head conv 3 p1 after the block reads their sum, the larger field ("merges branches"): 9 + 2·2 = 13,
+    jump 2, start 0 — the same as the data flow gives (chaining the downsample after conv2 gave 9, jump 4,
+    then 17)."""
+    m = nn.Sequential()
+    m.add_module("stem", nn.Conv2d(1, 1, 3, padding=1))
+    m.add_module("block", _DownBlock())
+    m.add_module("head", nn.Conv2d(1, 1, 3, padding=1))
+    x = torch.rand(1, 1, 16, 16)
+    want = [("stem", (3, 3), (1, 1)), ("block.conv1", (5, 5), (2, 2)), ("block.conv2", (9, 9), (2, 2)),
+            ("block.downsample.0", (3, 3), (2, 2)), ("block.downsample.1", (3, 3), (2, 2)),
+            ("head", (13, 13), (2, 2))]
+    for rep in (rf_of(m, x), receptive_field(torchcount.profile(m, x))):
+        assert [(r.path, r.rf, r.jump) for r in rep.rows] == want
+        assert all(r.start == (0.0, 0.0) for r in rep.rows)
+    shapes = receptive_field(torchcount.profile(m, x))
+    assert "branch" in shapes.row("block.downsample.0").note and "merges branches" in shapes.row("head").note
+    assert shapes.row("block.downsample.1").note == ""
+
+
+def test_a_resize_by_a_scale_per_dimension_reads_by_each_dims_own_scale():
+    """Conv 3 on 10×10 (8×8), nearest by (3, 1.6): H 8 → 24 reads ⌊x/3⌋ (jump 1/3), W 8 → 12 reads ⌊x/1.6⌋ =
+    ⌊5x/8⌋ (the scale given: jump 5/8, not the sizes' 8/12 = 2/3; PyTorch's reads 0, 0, 1, 1, 2, 3, 3, 4, 5, 5,
+    6, 6); RF 3, start 1."""
+    m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(scale_factor=(3, 1.6), mode="nearest"))
+    row = rf_of(m, torch.rand(1, 1, 10, 10)).row("1")
+    assert (row.rf, row.jump, row.start) == ((3, 3), (Fraction(1, 3), Fraction(5, 8)), (1.0, 1.0))
