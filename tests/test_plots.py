@@ -96,18 +96,21 @@ def test_scaling_plot_chosen_layers_and_metric():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["total: slope 2.00"]
 
 
+class _LongOnly(nn.Module):
+    """A Conv1d(2, 2, 3), then a Conv1d(2, 64, 1) head that runs only from T = 32 on."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head(y) if x.shape[-1] >= 32 else y
+
+
 def test_scaling_plot_draws_a_large_layer_that_is_zero_at_some_sizes():
     # the head runs only from T = 32 on (it was left out of the default layers: no law to fit)
-    class LongOnly(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
-
-        def forward(self, x):
-            y = self.conv(x)
-            return self.head(y) if x.shape[-1] >= 32 else y
-
-    res = scaling(LongOnly(), lambda t: torch.randn(1, 2, t), [16, 32, 64], progress=False)
+    res = scaling(_LongOnly(), lambda t: torch.randn(1, 2, t), [16, 32, 64], progress=False)
     labels = [t.get_text() for t in plot_scaling(res).axes[0].get_legend().get_texts()]
     assert "head" in labels  # markers, no slope: it has no law
     assert any(label.startswith("conv: slope") for label in labels)
@@ -478,16 +481,7 @@ def test_roofline_with_one_peak_or_none_and_the_span_of_its_roof(report):
 def test_scaling_plot_draws_a_layer_zero_at_the_next_to_largest_size():
     """The head runs only from T = 32 on; with sizes 16 and 64 it is zero at the smaller and the largest of
     the model's layers at 64 (64·2·64 MACs): drawn, as its value at the largest size decides."""
-    class LongOnly(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
-
-        def forward(self, x):
-            y = self.conv(x)
-            return self.head(y) if x.shape[-1] >= 32 else y
-
-    res = scaling(LongOnly(), lambda t: torch.randn(1, 2, t), [16, 64], progress=False, convention="macs")
+    res = scaling(_LongOnly(), lambda t: torch.randn(1, 2, t), [16, 64], progress=False, convention="macs")
     assert res.get("head", "macs").values == [0, 64 * 2 * 62]
     labels = [t.get_text() for t in plot_scaling(res, metric="macs", top=1).axes[0].get_legend().get_texts()]
     # the total: the conv's 2·2·3·14 = 168 MACs at 16, 2·2·3·62 + 7,936 = 8,680 at 64
