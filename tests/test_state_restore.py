@@ -3,11 +3,13 @@ and put back, as its :class:`~torchcount.state.Preserved` lists it) and from its
 mutation round found no test telling apart (a note given for what did not change, a boundary of the
 search for schedulers, a setting put back from the wrong field). Each expected value is what the
 code in the ``with`` block did, by hand."""
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from torchcount.state import preserved
+from torchcount.state import _same_state, preserved
 
 # (the schedulers here are stepped without an optimizer step before them)
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
@@ -65,6 +67,85 @@ def test_a_parameter_write_with_a_copy_restores_and_names_only_that_parameter():
             model.weight.add_(1.0)
     assert kept.restored_params == ["weight"]
     assert torch.equal(model.weight, weight)
+
+
+# ---- schedulers ----
+
+def test_a_scheduler_whose_list_entry_alone_changed_is_put_back():
+    """A warm restart that raises the scheduler's peak rate (base_lrs [0.1] → [1.0]) changes a list
+    entry of its state_dict and nothing else: the list compared item by item tells it, and it is put
+    back (base_lrs [0.1]) and named."""
+    model = _sgd_model()
+    with preserved(model, method="step") as kept:
+        model.scheduler.base_lrs[0] = 1.0
+    assert model.scheduler.base_lrs == [0.1]
+    assert kept.stepped_schedulers == ["StepLR"]
+
+
+@pytest.mark.parametrize("items, found", [(63, True), (64, True), (65, False)])
+def test_a_scheduler_in_a_list_of_at_most_64_items_is_found(items, found):
+    """Schedulers are looked for in lists of at most 64 items (a training loop keeps a few; a dataset's
+    list is not theirs): a StepLR last in a list of 64 is found and put back (last_epoch 0 again after a
+    step made it 1), in a list of 65 it is not, and keeps the epoch the method gave it."""
+    model = _sgd_model()
+    scheduler = model.scheduler
+    del model.scheduler
+    model.loop = [None] * (items - 1) + [scheduler]
+    with preserved(model, method="step") as kept:
+        scheduler.step()
+    assert kept.stepped_schedulers == (["StepLR"] if found else [])
+    assert scheduler.last_epoch == (0 if found else 1)
+
+
+class _Incomparable:
+    """A value whose == raises (as some objects' do for another type)."""
+
+    def __eq__(self, other):
+        raise TypeError("cannot compare")
+
+    __hash__ = object.__hash__
+
+
+class _Factor:
+    """A LambdaLR factor as a callable object: its __dict__ is in the scheduler's state_dict."""
+
+    def __init__(self):
+        self.tag = _Incomparable()
+
+    def __call__(self, epoch):
+        return 0.5 ** epoch
+
+
+@pytest.mark.parametrize("stepped", [False, True])
+def test_a_scheduler_whose_state_cannot_be_compared_is_put_back_regardless(stepped):
+    """A LambdaLR whose factor object holds a value that cannot be compared (== raises, and its entry
+    comes last in the state_dict, so only a state equal up to it reaches it): whether its state changed
+    cannot be told, so it is put back regardless (last_epoch 0, also after a step made it 1) and named,
+    stepped or not."""
+    model = _sgd_model()
+    model.scheduler = torch.optim.lr_scheduler.LambdaLR(model.opt, _Factor())
+    with preserved(model, method="step") as kept:
+        if stepped:
+            model.scheduler.step()
+            assert model.scheduler.last_epoch == 1
+    assert model.scheduler.last_epoch == 0
+    assert kept.stepped_schedulers == ["LambdaLR"]
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ([0.1, 0.2], [0.1, 0.3], False),  # one item differs
+    ([1], [1, 2], False),  # lengths differ
+    ((1, 2), [1, 2], False),  # a tuple is not a list
+    ([1, 2], [1, 2], True),
+    (0.5, math.nan, False),  # a number where a NaN was
+    (math.nan, 0.5, False),
+    (math.nan, math.nan, True),  # a NaN kept is the same NaN
+    ({"a": [math.nan]}, {"a": [math.nan]}, True),
+])
+def test_two_states_are_the_same_item_by_item(a, b, same):
+    """_same_state compares lists and tuples item by item (and their types and lengths), and takes two
+    NaNs as the same value, a NaN and a number as different."""
+    assert _same_state(a, b) is same
 
 
 # ---- optimizers ----
