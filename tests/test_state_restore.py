@@ -148,6 +148,23 @@ def test_two_states_are_the_same_item_by_item(a, b, same):
     assert _same_state(a, b) is same
 
 
+# ---- torch's settings ----
+
+def test_deterministic_algorithms_are_put_back_as_the_caller_had_them():
+    """A caller with deterministic algorithms on (warn_only off) whose forward turns them off gets them
+    on again, warn_only still off: the setting is put back from its two fields, each in its place."""
+    found = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    try:
+        with preserved(nn.Linear(2, 1)) as kept:
+            torch.use_deterministic_algorithms(False)
+        assert (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled()) == (True, False)
+        assert kept.restored_settings == ["torch.use_deterministic_algorithms"]
+    finally:
+        torch.use_deterministic_algorithms(found[0], warn_only=found[1])
+
+
 # ---- optimizers ----
 
 def test_an_optimizer_stepped_twice_is_told_with_its_count():
