@@ -191,3 +191,84 @@ def test_a_param_group_added_to_an_optimizer_given_to_the_method_is_removed():
         assert len(opt.param_groups) == 2
     assert opt.param_groups == groups and opt.param_groups[0] is groups[0]
     assert kept.regrouped_optimizers == ["SGD"]
+
+
+# ---- parameters made under inference mode ----
+
+def test_parameters_made_under_inference_mode_are_not_taken_for_lazy_ones():
+    """An inference tensor has no version counter: its parameters are read one by one (the slow path),
+    as untracked, not as lazy ones (None), so no materialisation is listed."""
+    with torch.inference_mode():
+        model = nn.Linear(2, 1)
+        assert model.weight.is_inference()
+        with preserved(model) as kept:
+            model(torch.ones(1, 2))
+    assert kept.lazy == [] and kept.restored_params == []
+
+
+def test_a_lazy_parameter_beside_inference_ones_is_the_one_listed():
+    """A lazy module next to one made under inference mode (the slow path): the lazy weight and bias
+    are listed as materialised, the inference ones are not."""
+    with torch.inference_mode():
+        made = nn.Linear(2, 2)
+    model = nn.Sequential(made, nn.LazyLinear(1))
+    with torch.inference_mode():
+        with preserved(model) as kept:
+            model(torch.ones(1, 2))
+    assert kept.lazy == ["1.weight", "1.bias"]
+
+
+# ---- buffers ----
+
+class _Accumulates(nn.Module):
+    """A module with one buffer, (2, 2) float32, that its forward adds its input's sum to in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("total", torch.zeros(2, 2))
+
+    def forward(self, x):
+        self.total.add_(x.sum())
+        return x
+
+
+def test_a_single_two_dimensional_buffer_written_in_place_is_put_back():
+    """The only buffer of its device, dtype and rank is copied on its own (flattening one tensor would
+    return a view of it, which follows the writes): after the forward added 4 to each entry, the buffer
+    is zeros again, the same tensor."""
+    model = _Accumulates()
+    total = model.total
+    with preserved(model):
+        model(torch.ones(2, 2))
+        assert model.total.sum().item() == 16
+    assert model.total is total and torch.equal(total, torch.zeros(2, 2))
+
+
+@pytest.mark.parametrize("buffers", ["BatchNorm (flattened)", "one buffer (cloned)"])
+def test_unchanged_buffers_are_not_written_so_the_callers_graph_still_runs_backward(buffers):
+    """A caller's graph that saved a buffer (x · running_var, x requiring grad) runs its backward after
+    a profile in eval mode: the buffers the forward left unchanged are not copied back (a copy would
+    bump their version, and autograd then refuses the saved tensor as modified in place)."""
+    model = nn.BatchNorm1d(3).eval() if buffers.startswith("BatchNorm") else _Accumulates().eval()
+    saved = model.running_var if buffers.startswith("BatchNorm") else model.total
+    x = torch.ones_like(saved, requires_grad=True)
+    y = (x * saved).sum()
+    with preserved(model):
+        if buffers.startswith("BatchNorm"):
+            model(torch.ones(2, 3))
+    y.backward()
+    assert torch.equal(x.grad, saved)  # d(x · v)/dx = v (ones for a fresh running_var, zeros for the total)
+
+
+def test_reset_buffers_puts_back_what_a_pass_wrote_before_the_next():
+    """reset_buffers, as measure calls it between passes: its first call only notes the buffers'
+    versions; after a training-mode BatchNorm pass (running_mean moved by 0.1 · the batch mean 1, to 0.1;
+    num_batches_tracked 1) the next call puts them back (0 and 0) while still inside."""
+    model = nn.BatchNorm1d(2)
+    with preserved(model) as kept:
+        kept.reset_buffers()
+        model(torch.ones(4, 2) + torch.arange(4.0)[:, None] - 1.5)  # (batch mean 1, per channel)
+        assert torch.allclose(model.running_mean, torch.full((2,), 0.1))
+        assert model.num_batches_tracked.item() == 1
+        kept.reset_buffers()
+        assert torch.equal(model.running_mean, torch.zeros(2)) and model.num_batches_tracked.item() == 0
