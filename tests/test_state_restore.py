@@ -272,3 +272,49 @@ def test_reset_buffers_puts_back_what_a_pass_wrote_before_the_next():
         assert model.num_batches_tracked.item() == 1
         kept.reset_buffers()
         assert torch.equal(model.running_mean, torch.zeros(2)) and model.num_batches_tracked.item() == 0
+
+
+def test_an_optimizer_held_twice_is_wrapped_once_and_its_step_counted_once():
+    """An optimizer whose instance has a step of its own (the StepLR made on it wraps it to count its
+    steps) is wrapped by torchcount to see its steps; held twice (model.opt and model.optimizers = [it])
+    it is wrapped once — wrapped again, the one step ran both wrappers and was told 'SGD ×2'. The
+    scheduler's wrapper is its step again afterwards."""
+    model = _sgd_model()
+    model.optimizers = [model.opt]
+    own_step = vars(model.opt)["step"]
+    with preserved(model, method="step") as kept:
+        _step(model)
+    assert kept.stepped_optimizers == ["SGD ×1"]
+    assert vars(model.opt)["step"] is own_step
+
+
+def test_lbfgs_history_lists_are_put_back_in_the_same_lists():
+    """LBFGS appends each step's direction and step to history lists in its state (old_dirs, old_stps,
+    ro) and counts n_iter and func_evals: after two real steps (one entry each, n_iter 2, func_evals 4;
+    lr 0.5, max_iter 2 on a least-squares fit of 2 points) a profiled third step appends a second entry;
+    afterwards the lists are the same objects with their one entry, bit for bit, and the counts 2 and 4."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    model.opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=2, history_size=10)
+    x, y = torch.tensor([[1.0, 2.0], [3.0, -1.0]]), torch.tensor([[1.0], [0.0]])
+
+    def closure():
+        model.opt.zero_grad()
+        loss = (model(x) - y).pow(2).sum()
+        loss.backward()
+        return loss
+
+    model.opt.step(closure)
+    model.opt.step(closure)
+    state = model.opt.state[model.weight]
+    lists = {key: (state[key], [t.clone() for t in state[key]]) for key in ("old_dirs", "old_stps", "ro")}
+    assert [len(found) for found, _ in lists.values()] == [1, 1, 1]
+    assert (state["n_iter"], state["func_evals"]) == (2, 4)
+    with preserved(model, method="step") as kept:
+        model.opt.step(closure)
+        assert len(state["old_dirs"]) == 2
+    assert kept.stepped_optimizers == ["LBFGS ×1"]
+    state = model.opt.state[model.weight]
+    for key, (found, copies) in lists.items():
+        assert state[key] is found and len(found) == 1 and torch.equal(found[0], copies[0]), key
+    assert (state["n_iter"], state["func_evals"]) == (2, 4)
