@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from torchcount.state import _same_state, preserved
+from torchcount.state import _autocast_nesting, _same_state, preserved
 
 # (the schedulers here are stepped without an optimizer step before them)
 pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
@@ -165,6 +165,20 @@ def test_deterministic_algorithms_are_put_back_as_the_caller_had_them():
         torch.use_deterministic_algorithms(found[0], warn_only=found[1])
 
 
+def test_an_autocast_region_left_open_inside_the_callers_own_is_closed_to_the_callers_level():
+    """A caller inside an autocast region (nesting 1) whose forward enters one more and never leaves it
+    (nesting 2) gets back to its own 1 (one region left, not two), so its own exit closes the last one (0)."""
+    assert _autocast_nesting() == 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert _autocast_nesting() == 1
+        with preserved(nn.Linear(2, 1)) as kept:
+            torch.autocast("cpu", dtype=torch.bfloat16).__enter__()
+            assert _autocast_nesting() == 2
+        assert _autocast_nesting() == 1
+        assert kept.restored_settings == ["autocast (a region entered and not left)"]
+    assert _autocast_nesting() == 0
+
+
 # ---- optimizers ----
 
 def test_an_optimizer_stepped_twice_is_told_with_its_count():
@@ -318,3 +332,34 @@ def test_lbfgs_history_lists_are_put_back_in_the_same_lists():
     for key, (found, copies) in lists.items():
         assert state[key] is found and len(found) == 1 and torch.equal(found[0], copies[0]), key
     assert (state["n_iter"], state["func_evals"]) == (2, 4)
+
+
+# ---- parametrizations between measured passes ----
+
+class _Halves(nn.Module):
+    """A parametrization w ↦ w / 2 whose right_inverse (w ↦ 2w) registering it set_()s the tensor to."""
+
+    def forward(self, w):
+        return w * 0.5
+
+    def right_inverse(self, w):
+        return w * 2
+
+
+def test_a_parametrization_a_method_registers_leaves_the_data_as_found_before_the_next_pass():
+    """A method that registers a parametrization with a right_inverse set_()s the weight to 2w; between
+    measured passes (reset_buffers) the parametrization is removed and the weight's own data put back,
+    w again, so the next pass registers it on w, not on 2w (4w after two passes)."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    weight = model.weight
+    found = weight.detach().clone()
+    with preserved(model, method="step") as kept:
+        kept.reset_buffers()
+        parametrize.register_parametrization(model, "weight", _Halves())
+        assert torch.equal(model.parametrizations.weight.original, 2 * found)
+        kept.reset_buffers()
+        assert type(model) is nn.Linear and model.weight is weight and torch.equal(weight, found)
+    assert kept.removed_parametrizations == ["weight"]
