@@ -44,6 +44,22 @@ def test_a_method_that_only_steps_is_told_no_regrouping_and_no_conversion():
     assert kept.stepped_optimizers == ["SGD ×1"]
     assert kept.regrouped_optimizers == [] and kept.restored_data == []
     assert kept.restored_grads == ["weight", "bias"] and model.weight.grad is None
+    assert kept.stepped_schedulers == [] and kept.updated_scalers == []
+
+
+@pytest.mark.parametrize("lr", [0.1, torch.tensor(0.1)], ids=["float", "tensor"])
+def test_a_scheduler_and_a_scaler_the_method_left_alone_are_not_named(lr):
+    """The model holds a StepLR and a GradScaler that the method does not use (it steps the optimizer
+    only): neither is named as put back. With a tensor learning rate the scheduler's state holds
+    tensors (base_lrs, _last_lr), compared bit for bit: equal, so not named either."""
+    model = _sgd_model()
+    model.opt.param_groups[0]["lr"] = lr
+    model.scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=0.5)
+    model.scaler = torch.amp.GradScaler("cpu")
+    with preserved(model, method="step") as kept:
+        _step(model)
+    assert kept.stepped_optimizers == ["SGD ×1"]
+    assert kept.stepped_schedulers == [] and kept.updated_scalers == []
 
 
 def test_a_param_group_replaced_by_another_is_put_back():
@@ -91,6 +107,28 @@ def test_a_scheduler_in_a_list_of_at_most_64_items_is_found(items, found):
     scheduler = model.scheduler
     del model.scheduler
     model.loop = [None] * (items - 1) + [scheduler]
+    with preserved(model, method="step") as kept:
+        scheduler.step()
+    assert kept.stepped_schedulers == (["StepLR"] if found else [])
+    assert scheduler.last_epoch == (0 if found else 1)
+
+
+class _Loop:
+    """A plain object of the user's (a trainer, a loop state) holding what it is given."""
+
+    def __init__(self, **held):
+        vars(self).update(held)
+
+
+@pytest.mark.parametrize("levels, found", [(2, True), (3, False)])
+def test_a_scheduler_is_looked_for_two_levels_down_and_no_deeper(levels, found):
+    """Two levels below a module's attribute (model.loop, a plain object, holds a list holding the
+    StepLR) a scheduler is found and put back (last_epoch 0 after a step made it 1); three levels down
+    (the list inside another plain object) it is not, and keeps the epoch the method gave it."""
+    model = _sgd_model()
+    scheduler = model.scheduler
+    del model.scheduler
+    model.loop = _Loop(schedulers=[scheduler]) if levels == 2 else _Loop(inner=_Loop(schedulers=[scheduler]))
     with preserved(model, method="step") as kept:
         scheduler.step()
     assert kept.stepped_schedulers == (["StepLR"] if found else [])
@@ -363,3 +401,30 @@ def test_a_parametrization_a_method_registers_leaves_the_data_as_found_before_th
         kept.reset_buffers()
         assert type(model) is nn.Linear and model.weight is weight and torch.equal(weight, found)
     assert kept.removed_parametrizations == ["weight"]
+
+
+# ---- submodules ----
+
+class _DropsItsHead(nn.Module):
+    """A forward that deletes its head and sets a plain attribute of the same name in its place."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(2, 1)
+
+    def forward(self, x):
+        del self.head
+        self.head = "folded"
+        return x
+
+
+def test_a_submodule_deleted_and_shadowed_by_a_plain_attribute_is_put_back():
+    """del self.head, then self.head = 'folded' (a plain attribute, in the module's __dict__, which
+    attribute lookup finds before _modules): the submodule is put back and the plain attribute dropped,
+    so model.head is the Linear again, and it is named."""
+    model = _DropsItsHead()
+    head = model.head
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+    assert model.head is head and "head" not in vars(model)
+    assert kept.restored_modules == ["head"]
