@@ -120,15 +120,17 @@ class _Loop:
         vars(self).update(held)
 
 
-@pytest.mark.parametrize("levels, found", [(2, True), (3, False)])
+@pytest.mark.parametrize("levels, found", [(2, True), ("2, lists", True), (3, False)])
 def test_a_scheduler_is_looked_for_two_levels_down_and_no_deeper(levels, found):
     """Two levels below a module's attribute (model.loop, a plain object, holds a list holding the
-    StepLR) a scheduler is found and put back (last_epoch 0 after a step made it 1); three levels down
-    (the list inside another plain object) it is not, and keeps the epoch the method gave it."""
+    StepLR; or a list in a list) a scheduler is found and put back (last_epoch 0 after a step made it
+    1); three levels down (the list inside another plain object) it is not, and keeps the epoch the
+    method gave it."""
     model = _sgd_model()
     scheduler = model.scheduler
     del model.scheduler
-    model.loop = _Loop(schedulers=[scheduler]) if levels == 2 else _Loop(inner=_Loop(schedulers=[scheduler]))
+    model.loop = {2: _Loop(schedulers=[scheduler]), "2, lists": [[scheduler]],
+                  3: _Loop(inner=_Loop(schedulers=[scheduler]))}[levels]
     with preserved(model, method="step") as kept:
         scheduler.step()
     assert kept.stepped_schedulers == (["StepLR"] if found else [])
@@ -428,3 +430,30 @@ def test_a_submodule_deleted_and_shadowed_by_a_plain_attribute_is_put_back():
         model(torch.ones(1, 2))
     assert model.head is head and "head" not in vars(model)
     assert kept.restored_modules == ["head"]
+
+
+# ---- hooks ----
+
+class _RegistersHooks(nn.Module):
+    """A forward that registers a forward hook on its layer and a post-accumulate-grad hook on its
+    weight, and leaves both."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        self.fc.register_forward_hook(lambda *args: None)
+        self.fc.weight.register_post_accumulate_grad_hook(lambda p: None)
+        return self.fc(x)
+
+
+def test_hooks_the_forward_registers_are_removed_and_named_where_they_were():
+    """The forward hook on fc and the post-accumulate-grad hook on fc.weight are removed, and named as
+    'fc (forward hook)' and 'fc.weight (post-accumulate-grad hook)'."""
+    model = _RegistersHooks()
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+        assert len(model.fc._forward_hooks) == 1 and len(model.fc.weight._post_accumulate_grad_hooks) == 1
+    assert not model.fc._forward_hooks and not model.fc.weight._post_accumulate_grad_hooks
+    assert kept.removed_hooks == ["fc (forward hook)", "fc.weight (post-accumulate-grad hook)"]
