@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from torchcount import ParameterModifiedError
 from torchcount.state import _autocast_nesting, _autocast_state, _same_state, preserved
 
 from conftest import needs
@@ -451,3 +452,29 @@ def test_hooks_the_forward_registers_are_removed_and_named_where_they_were():
         assert len(model.fc._forward_hooks) == 1 and len(model.fc.weight._post_accumulate_grad_hooks) == 1
     assert not model.fc._forward_hooks and not model.fc.weight._post_accumulate_grad_hooks
     assert kept.removed_hooks == ["fc (forward hook)", "fc.weight (post-accumulate-grad hook)"]
+
+
+class _Triples(nn.Module):
+    """A parametrization w ↦ 3w with no right_inverse."""
+
+    def forward(self, w):
+        return 3 * w
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_a_write_after_removing_a_parametrization_is_told_as_a_write(written):
+    """Removing a parametrization with leave_parametrized=True set_()s the original to 3w: one version
+    more, told as the removal's write. A write in place after it (×2: one version more again) is more
+    than a removal explains: it is told as a parameter modified in place."""
+    from torch.nn.utils import parametrize
+
+    model = nn.Linear(3, 3)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    told = (r"modified parameter\(s\) parametrizations.weight.original in place" if written else
+            r"removed the parametrization on weight \(torch.nn.utils.parametrize.remove_parametrizations")
+    with pytest.raises(ParameterModifiedError, match=told):
+        with preserved(model):
+            parametrize.remove_parametrizations(model, "weight", leave_parametrized=True)
+            if written:
+                with torch.no_grad():
+                    model.weight.mul_(2)
