@@ -98,17 +98,17 @@ class _Loop:
         vars(self).update(held)
 
 
-@pytest.mark.parametrize("levels, found", [(2, True), ("2, lists", True), (3, False)])
+@pytest.mark.parametrize("levels, found", [(2, True), ("2, lists", True), (3, False), ("3, lists", False)])
 def test_a_scheduler_is_looked_for_two_levels_down_and_no_deeper(levels, found):
     """Two levels below a module's attribute (model.loop, a plain object, holds a list holding the
     StepLR; or a list in a list) a scheduler is found and put back (last_epoch 0 after a step made it
-    1); three levels down (the list inside another plain object) it is not, and keeps the epoch the
-    method gave it."""
+    1); three levels down (the list inside another plain object, or a list in a list in a list) it is
+    not, and keeps the epoch the method gave it."""
     model = _sgd_model()
     scheduler = model.scheduler
     del model.scheduler
     model.loop = {2: _Loop(schedulers=[scheduler]), "2, lists": [[scheduler]],
-                  3: _Loop(inner=_Loop(schedulers=[scheduler]))}[levels]
+                  3: _Loop(inner=_Loop(schedulers=[scheduler])), "3, lists": [[[scheduler]]]}[levels]
     with preserved(model, method="step") as kept:
         scheduler.step()
     assert kept.stepped_schedulers == (["StepLR"] if found else [])
@@ -478,3 +478,53 @@ def test_a_write_after_removing_a_parametrization_is_told_as_a_write(written):
             if written:
                 with torch.no_grad():
                     model.weight.mul_(2)
+
+
+# ---- slots and shared parameters ----
+
+class _CachesABuffer(nn.Module):
+    """A layer with no buffers whose forward registers one (a cache)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        self.fc.register_buffer("cache", x.detach().clone())
+        return self.fc(x)
+
+
+def test_a_buffer_registered_on_a_model_with_none_is_removed():
+    """A model with parameters and no buffers: a buffer its forward registers (fc.cache) is a slot it
+    added, found among the buffer slots' ids (the parameters' alone are unchanged), removed and named."""
+    model = _CachesABuffer()
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+        assert "cache" in model.fc._buffers
+    assert dict(model.named_buffers()) == {} and kept.restored_slots == ["fc.cache"]
+
+
+class _Tied(nn.Module):
+    """An embedding and an output layer sharing one weight (tied), trained one step with SGD."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(3, 2)
+        self.out = nn.Linear(2, 3, bias=False)
+        self.out.weight = self.embed.weight
+
+    def step(self):
+        self.out(self.embed(torch.tensor([0, 1]))).sum().backward()
+
+
+def test_a_shared_parameter_is_checked_and_put_back_once():
+    """A parameter two modules share is listed once (under its first name, embed.weight): the .grad a
+    backward set on it is put back (None) and named once, and its requires_grad, flipped by the method,
+    put back too."""
+    model = _Tied()
+    with preserved(model, method="step") as kept:
+        model.step()
+        model.out.weight.requires_grad_(False)
+        assert model.embed.weight.grad is not None
+    assert kept.restored_grads == ["embed.weight"]
+    assert model.embed.weight.grad is None and model.embed.weight.requires_grad
