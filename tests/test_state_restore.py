@@ -528,3 +528,121 @@ def test_a_shared_parameter_is_checked_and_put_back_once():
         assert model.embed.weight.grad is not None
     assert kept.restored_grads == ["embed.weight"]
     assert model.embed.weight.grad is None and model.embed.weight.requires_grad
+    # an in-place write to it, without a copy: named once
+    with pytest.raises(ParameterModifiedError, match=r"modified parameter\(s\) embed.weight in place"):
+        with preserved(model):
+            with torch.no_grad():
+                model.out.weight.mul_(2)
+
+
+
+def _set_up(module, args, output):
+    """A hook a library installs once, on a first forward, and marks as installed (its module is
+    transformers' output capturing, whose hooks are kept)."""
+
+
+_set_up.__module__ = "transformers.utils.output_capturing"
+
+
+class _SetsUp(nn.Module):
+    """A forward that installs a library's set-up hook first, then a hook of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, x):
+        self.fc.register_forward_hook(_set_up)
+        self.fc.register_forward_hook(lambda *args: None)
+        return self.fc(x)
+
+
+def test_a_set_up_hook_the_forward_installs_first_is_kept():
+    """The set-up hook, the first handle made after profiling began (its id is the first one), is kept;
+    the forward's other hook is removed and named."""
+    model = _SetsUp()
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+    assert list(model.fc._forward_hooks.values()) == [_set_up]
+    assert kept.removed_hooks == ["fc (forward hook)"]
+
+
+class _RegistersHalves(nn.Module):
+    """A forward that parametrizes its weight with w ↦ w / 2, whose right_inverse set_()s it to 2w."""
+
+    def __init__(self, parametrization):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+        self.parametrization = parametrization
+
+    def forward(self, x):
+        from torch.nn.utils import parametrize
+
+        parametrize.register_parametrization(self.fc, "weight", self.parametrization())
+        return self.fc(x)
+
+
+def test_a_parametrization_a_forward_registers_is_told_by_whether_it_rewrote_the_values():
+    """Registered in a forward, a parametrization with a right_inverse (w ↦ 2w) rewrote the weight's
+    values, which no copy can undo: ParameterModifiedError says so, naming the parametrization. One with
+    none (w ↦ 3w) left them alone: removed, named, no error."""
+    with pytest.raises(ParameterModifiedError, match=r"registered a parametrization on fc.weight "
+                                                     r"\(torch.nn.utils.parametrize; removed again\), whose right_inverse"):
+        with preserved(model := _RegistersHalves(_Halves)):
+            model(torch.ones(1, 2))
+    with preserved(model := _RegistersHalves(_Triples)) as kept:
+        model(torch.ones(1, 2))
+    assert kept.removed_parametrizations == ["fc.weight"] and type(model.fc) is nn.Linear
+
+
+def test_a_parametrization_a_method_removes_leaves_the_data_as_found_before_the_next_pass():
+    """A method that removes the model's parametrization (w ↦ 3w) with leave_parametrized=True set_()s
+    the original to 3w; between measured passes (reset_buffers) the parametrization is put back and the
+    original's own data with it, w again (not 3w, then 9w after a second pass)."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    original = model.parametrizations.weight.original
+    found = original.detach().clone()
+    with preserved(model, method="step") as kept:
+        kept.reset_buffers()
+        parametrize.remove_parametrizations(model, "weight", leave_parametrized=True)
+        assert torch.equal(model.weight, 3 * found)
+        kept.reset_buffers()
+        assert model.parametrizations.weight.original is original and torch.equal(original, found)
+    assert kept.restored_parametrizations == ["weight"]
+
+
+def test_a_key_a_method_adds_to_a_param_group_is_removed():
+    """A step that then marks its param group (group['warmed_up'] = True, as a warm-up may): the group
+    is the same dict afterwards, with the keys it had and their values, the mark gone."""
+    model = _sgd_model()
+    group = model.opt.param_groups[0]
+    keys = set(group)
+    with preserved(model, method="step"):
+        _step(model)
+        group["warmed_up"] = True
+    assert model.opt.param_groups[0] is group and set(group) == keys and group["lr"] == 0.1
+
+
+@needs("AMP's GradScaler on CPU")
+def test_a_grad_scaler_caught_mid_step_gets_its_stage_back():
+    """A caller that scaled a loss and unscaled its optimizer's gradients (the scaler's stage for it
+    UNSCALED) and profiles a method that steps and updates: the scaler's per-optimizer states are the
+    caller's again (stage UNSCALED), not emptied by the update (READY)."""
+    from torch.amp.grad_scaler import OptState
+
+    model = _sgd_model()
+    model.scaler = torch.amp.GradScaler("cpu")
+    model.opt.zero_grad()
+    model.scaler.scale(model(torch.ones(1, 2)).pow(2).sum()).backward()
+    model.scaler.unscale_(model.opt)
+    states = model.scaler._per_optimizer_states
+    assert states[id(model.opt)]["stage"] is OptState.UNSCALED
+    with preserved(model, method="step") as kept:
+        model.scaler.step(model.opt)
+        model.scaler.update()
+    assert kept.updated_scalers == ["GradScaler"]
+    assert model.scaler._per_optimizer_states is states and states[id(model.opt)]["stage"] is OptState.UNSCALED
