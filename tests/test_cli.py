@@ -1603,3 +1603,86 @@ def test_sorting_by_share_says_what_share_is_not_that_it_needs_measure(capsys, t
         code, out, err = main(capsys, model, *(["--input", "2x8"] if model != saved else []), "--sort", "share")
         assert code == 2 and out == "" and "--measure" not in err, err
         assert "cannot sort by 'share': it is each row's share of the total ops, so --sort ops gives its order" in err
+
+
+# ---- model loading: the forms MODEL takes, and what a file is --------------------------------------
+def test_a_py_file_named_without_a_folder_is_run_as_a_file(capsys, tmp_path, monkeypatch):
+    """``net.py:net`` in the working directory names a file by its suffix alone (no folder in it): run as
+    a file, not imported as the module 'net.py' (which does not exist). Linear(4, 3) on 2×4: params
+    4·3 + 3 = 15, MACs 2·4·3 = 24."""
+    (tmp_path / "tc_bare_file.py").write_text("import torch\n\ndef net():\n    return torch.nn.Linear(4, 3)\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = main(capsys, "tc_bare_file.py:net", "--input", "2x4", "--format", "json", "--convention", "macs")
+    assert code == 0, err
+    assert (json.loads(out)["total"]["params"], json.loads(out)["total"]["macs"]) == (15, 24)
+
+
+def test_a_legacy_torch_save_file_is_said_to_be_a_pickle(capsys, tmp_path):
+    """torch.save's legacy format (and pickle.dump) is a bare pickle, not a zip archive: its first byte is
+    pickle's PROTO opcode, 0x80, so the usage error says it is a pickle, not that it is corrupt."""
+    torch.save({"w": torch.zeros(2)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert (tmp_path / "legacy.pt").read_bytes()[:1] == b"\x80"
+    code, out, err = main(capsys, tmp_path / "legacy.pt")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "legacy.pt is a pickle (torch.save's legacy format or pickle.dump" in err and "corrupt" not in err
+
+
+def test_the_classes_a_protocol_4_pickle_names_are_read_through_its_memo():
+    """Protocol 4 names a class by two strings and STACK_GLOBAL, memoizing each string (MEMOIZE): the
+    second class of a module reads the module's name back from the memo (BINGET 1), so reading the memo
+    wrong loses collections.Counter here; the third object, a class already named, is read from the memo
+    too and listed once. Protocol 2 names each with GLOBAL."""
+    import collections
+    import pickle
+
+    objects = [collections.OrderedDict(), collections.Counter(), collections.OrderedDict()]
+    for protocol in (2, 4):
+        assert cli._pickled_globals(pickle.dumps(objects, protocol=protocol)) == \
+            ["collections.OrderedDict", "collections.Counter"], protocol
+
+
+class _OffsetTagger(_Tagger):
+    """_Tagger with a second positional input that is a float: torch.export fixes it in the graph."""
+
+    def forward(self, x, offset: float, ids=None):
+        return super().forward(x, ids) + offset
+
+
+def test_a_saved_programs_positional_non_tensor_input_is_kept_between_the_given_ones(capsys, tmp_path):
+    """A program exported with a float as its second positional input (offset=1.0): --input gives the two
+    tensors, x positional at a batch of 3 and ids by name, and offset keeps its exported value in its place
+    (input 2), so the call has the program's 2 positional inputs: 3·(7,776 + 32) MACs. Giving it as well is
+    a usage error naming it."""
+    path = tmp_path / "offset.pt2"
+    torch.manual_seed(0)
+    x, ids = _tagger_inputs(2)
+    batch = torch.export.Dim("batch", max=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_OffsetTagger().eval(), (x, 1.0), {"ids": ids},
+                                      dynamic_shapes={"x": {0: batch}, "offset": None, "ids": {0: batch}})
+        torch.export.save(program, str(path))
+    rc, out, err = main(capsys, path, "--input", "3x3x8x8", "--input", "ids=3x5:int64", "--format", "json",
+                        "--convention", "macs")
+    assert rc == 0 and err == "", err
+    assert json.loads(out)["total"]["macs"] == 3 * (7_776 + 32)
+    rc, out, err = main(capsys, path, "--input", "3x3x8x8", "--input", "2", "--input", "ids=3x5:int64")
+    assert rc == 2 and out == "", err
+    assert "--input: offset.pt2 was exported with input 2 = float 1.0, not a tensor: --input cannot give it" in err
+
+
+def test_a_saved_program_that_cannot_be_moved_to_the_device_is_a_model_error(capsys, tmp_path, monkeypatch):
+    """A program that loads but cannot be put on the device asked for is the model's failure (exit 1,
+    'model error'), not the command line's (exit 2); on meta, the default, it is counted on the CPU instead,
+    where it fails the same."""
+    path = tmp_path / "tagger.pt2"
+    _save_program(path)
+
+    def refuse(program, device):
+        raise RuntimeError(f"no room on {device}")
+
+    monkeypatch.setattr(cli, "_program_on", refuse)
+    for options in (["--device", "cpu"], []):
+        rc, out, err = main(capsys, path, *options)
+        assert rc == 1 and out == "", (options, err)
+        assert f"model error: moving {path} to cpu failed: RuntimeError: no room on cpu" in err, (options, err)
