@@ -1686,3 +1686,94 @@ def test_a_saved_program_that_cannot_be_moved_to_the_device_is_a_model_error(cap
         rc, out, err = main(capsys, path, *options)
         assert rc == 1 and out == "", (options, err)
         assert f"model error: moving {path} to cpu failed: RuntimeError: no room on cpu" in err, (options, err)
+
+
+# ---- input shapes, formats and small helpers ----------------------------------------------------------
+def test_a_dtype_torch_cannot_draw_random_values_of_is_refused_before_the_model(capsys):
+    """torch.randn has no float8 kernel: an --input of float8_e4m3fn is refused as a usage error naming the
+    dtype, found by drawing one element (an empty tensor of it is made without drawing anything, so a probe
+    of 0 elements let it through, to fail later as an error of another kind)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8:float8_e4m3fn")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "bad input dtype 'float8_e4m3fn' in '2x8:float8_e4m3fn': torchcount cannot make a random input" in err
+
+
+def test_one_line_cuts_a_long_message_at_a_word_within_the_limit():
+    """A message longer than the limit is cut to at most limit characters, ' …' included: "abcd " × 100
+    (499 characters once its ends are stripped) at 499 is kept whole; at 495 it is cut within its first 494
+    characters, 98 words and a 99th, at that word: 98 words (489 characters) + ' …' = 491 (cutting at 495
+    would keep 99 words, 496 characters, over the limit). A cut with no space in its second half is kept
+    as it is (a long path is not cut back to its first word): 'aaaaa bbbbb…' at 12 is 'aaaaa bbbbb …'."""
+    text = "abcd " * 100
+    assert cli._one_line(text, 499) == text.strip()
+    cut = cli._one_line(text, 495)
+    assert cut == " ".join(["abcd"] * 98) + " …" and len(cut) == 491
+    assert cli._one_line("aaaaa " + "b" * 20, 12) == "aaaaa bbbbb …"
+    assert cli._one_line("  \n ") == "str"  # (no words: the exception's type)
+
+
+def test_the_progress_bar_of_zero_passes_draws_one_empty_step():
+    """A total of 0 (nothing to count) is drawn as 0 of 1, not divided by: an empty bar that is still open."""
+    buf = io.StringIO()
+    bar = cli.ProgressBar(buf, width=4)
+    bar(0, 0)
+    assert buf.getvalue() == "\r[....] 0/1" and bar.active
+    bar.close()
+    assert buf.getvalue().endswith("\n") and not bar.active
+
+
+def test_the_expected_passes_of_a_measured_profile():
+    """1 counting pass, a plain and an instrumented pass per warm-up and per repeat, then the floor-probing
+    pass and one memory pass: warmup 1, repeat 3 is 1 + 2 + 6 + 1 + 1 = 11 (the in-process test's repeat 2
+    read the same with 2 + repeat); measure()'s own defaults when none is given."""
+    import inspect
+
+    from torchcount.measure import measure
+
+    assert cli._expected_passes({"warmup": 1, "repeat": 3}) == 11
+    assert cli._expected_passes({"warmup": 0, "repeat": 5}) == 1 + 10 + 2
+    defaults = inspect.signature(measure).parameters
+    assert cli._expected_passes({}) == 1 + 2 * defaults["warmup"].default + 2 * defaults["repeat"].default + 2
+
+
+def test_csv_sorted_without_top_holds_every_row_in_order(capsys, tmp_path):
+    """--format csv --sort ops (no --top) sorts the CSV's rows as the table's: 0.fc 36, 1 18, 0 (self) 4
+    (RESIDUAL_FILE's closed forms), not the tree's order."""
+    f = tmp_path / "residual.py"
+    f.write_text(RESIDUAL_FILE)
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--sort", "ops", "--format", "csv")
+    assert rc == 0, err
+    assert [(r["path"], r["part"], int(r["ops"])) for r in csv.DictReader(io.StringIO(out))] == [
+        ("0.fc", "all", 36), ("1", "all", 18), ("0", "self", 4)]
+
+
+def test_every_json_the_command_prints_is_indented_by_two(capsys):
+    """A report, its --by-type breakdown and a --compare document are all JSON indented by 2 spaces, as
+    torchcount.export.to_json writes a report (the API's to_json and the command's output read alike)."""
+    base = ("torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json")
+    for extra in ((), ("--by-type",), ("--compare", "torch.nn:Linear(8, 2)")):
+        code, out, err = main(capsys, *base, *extra)
+        assert code == 0, (extra, err)
+        assert out.splitlines()[1].startswith('  "') and out == json.dumps(json.loads(out), indent=2,
+                                                                           ensure_ascii="--by-type" in extra) + "\n", extra
+
+
+def test_a_missing_plotting_module_is_a_usage_error_saying_what_to_install(capsys, tmp_path, monkeypatch):
+    """--plot and --roofline without torchcount.analysis.plots, or without matplotlib (plot_layers and
+    plot_roofline raise ImportError): exit 2, what to install, not a model error (exit 1)."""
+    from torchcount.analysis import plots
+
+    measured = ("--measure", "--device", "cpu", "--warmup", "0", "--repeat", "1")
+    for option, extra in (("--plot", ()), ("--roofline", measured)):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, "torchcount.analysis.plots", None)
+            code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *extra, option, tmp_path / "p.png")
+        assert code == 2 and f"error: {option} needs torchcount.analysis.plots" in err, (option, err)
+        with monkeypatch.context() as patch:
+            def no_matplotlib(*args, **kwargs):
+                raise ImportError("No module named 'matplotlib'")
+
+            patch.setattr(plots, "plot_layers", no_matplotlib)
+            patch.setattr(plots, "plot_roofline", no_matplotlib)
+            code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *extra, option, tmp_path / "p.png")
+        assert code == 2 and f"error: {option} needs matplotlib: pip install 'torchcount[plot]'" in err, (option, err)
