@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -1283,7 +1284,17 @@ def test_a_program_whose_output_class_is_not_registered_says_which_and_what_to_d
             torch.export.save(torch.export.export(_TaggerWithOutput().eval(), (x,), {"ids": ids}), str(path))
     finally:
         _pytree._deregister_pytree_node(_TaggerOutput)
-    rc, out, err = main(capsys, path)
+    # torch's own logger prints to the terminal's stderr (a handler made when torch was imported, which
+    # capsys does not see): the lines torch.export logs must not reach it, only the one-line error
+    shown = []
+    recorder = logging.Handler()
+    recorder.emit = shown.append
+    logging.getLogger("torch").addHandler(recorder)
+    try:
+        rc, out, err = main(capsys, path)
+    finally:
+        logging.getLogger("torch").removeHandler(recorder)
+    assert shown == []
     assert rc == 2 and out == "" and err.count("\n") == 1, err
     assert f"cannot load {path} as a torch.export program: " in err and "check the warnings above" not in err
     assert f"Deserializing {__name__}._TaggerOutput in pytree is not registered" in err, err
@@ -1777,3 +1788,59 @@ def test_a_missing_plotting_module_is_a_usage_error_saying_what_to_install(capsy
             patch.setattr(plots, "plot_roofline", no_matplotlib)
             code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *extra, option, tmp_path / "p.png")
         assert code == 2 and f"error: {option} needs matplotlib: pip install 'torchcount[plot]'" in err, (option, err)
+
+
+def test_a_model_pickled_whole_names_its_first_three_classes(capsys, tmp_path):
+    """What a pickle names, in its order, the plain ones (builtins, collections, torch's storage and rebuild
+    functions) left out: _Tagger pickled whole names test_cli._Tagger, then its layers' classes Conv2d,
+    Embedding, Linear; four, so three are shown and '…' says there are more."""
+    torch.save(_Tagger(), tmp_path / "whole.pth")
+    code, out, err = main(capsys, tmp_path / "whole.pth")
+    assert code == 2 and out == "", err
+    assert ("(of test_cli._Tagger, torch.nn.modules.conv.Conv2d, torch.nn.modules.sparse.Embedding …): "
+            "torchcount does not unpickle files") in err, err
+
+
+def test_default_inputs_of_builder_names():
+    """The shapes the builders' weights were trained at: 224×224 images, inception_v3 299×299, video clips of
+    16 frames at 112×112 (224×224 for s3d, mvit, swin3d), one second at 16 kHz for torchaudio's speech
+    encoders; raft takes two images and other torchaudio models have no default."""
+    assert cli._default_input("resnet18", "torchvision") == (1, 3, 224, 224)
+    assert cli._default_input("inception_v3", "torchvision") == (1, 3, 299, 299)
+    assert cli._default_input("r2plus1d_18", "torchvision") == (1, 3, 16, 112, 112)
+    assert cli._default_input("mvit_v2_s", "torchvision") == (1, 3, 16, 224, 224)
+    assert cli._default_input("raft_large", "torchvision") is None
+    assert cli._default_input("hubert_base", "torchaudio") == (1, 16000)
+    assert cli._default_input("conformer", "torchaudio") is None
+    assert cli._default_input("resnet18", "other") is None
+
+
+def test_two_saved_reports_with_a_running_option_are_a_usage_error(capsys, tmp_path):
+    """Compared with each other, two saved reports run nothing: --input applies to no model (a usage error,
+    as with one saved report alone), while beside a model it is that model's."""
+    saved = tmp_path / "r.json"
+    assert main(capsys, "torch.nn:Linear(8, 16)", "--input", "2x8", "--format", "json", "--output", saved)[0] == 0
+    code, out, err = main(capsys, saved, "--compare", saved, "--input", "2x8")
+    assert code == 2 and out == "" and f"--input: {saved} is a saved report (read, not run)" in err, err
+    code, out, err = main(capsys, saved, "--compare", "torch.nn:Linear(8, 4)", "--input", "2x8")
+    assert code == 0, err
+
+
+def test_top_without_sort_shows_the_largest_rows_by_ops_and_no_option_keeps_the_tree(capsys, tmp_path):
+    """Sequential(Linear(4, 3), ReLU, Linear(3, 2)) on 1×4, flops: 0 is 2·12 + 3 = 27, 1 is 3, 2 is
+    2·6 + 2 = 14. --top 2 alone sorts by ops: 0 then 2, with the note; without --sort or --top the rows
+    keep the model's order, 0, 1, 2."""
+    (tmp_path / "seq.py").write_text("import torch.nn as nn\n\ndef seq():\n"
+                                     "    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\n")
+    model = f"{tmp_path / 'seq.py'}:seq"
+
+    def rows(out):
+        return [line.split() for line in out.splitlines() if re.match(r"\d\s", line)]
+
+    code, out, err = main(capsys, model, "--input", "1x4", "--columns", "module,ops", "--top", "2")
+    assert code == 0, err
+    assert rows(out) == [["0", "27"], ["2", "14"]]
+    assert "showing the top 2 of 3 rows by FLOPs [flops]; the total is the whole model's" in out
+    code, out, err = main(capsys, model, "--input", "1x4", "--columns", "module,ops")
+    assert code == 0, err
+    assert rows(out) == [["0", "27"], ["1", "3"], ["2", "14"]] and "showing the top" not in out
