@@ -1844,3 +1844,80 @@ def test_top_without_sort_shows_the_largest_rows_by_ops_and_no_option_keeps_the_
     code, out, err = main(capsys, model, "--input", "1x4", "--columns", "module,ops")
     assert code == 0, err
     assert rows(out) == [["0", "27"], ["1", "3"], ["2", "14"]] and "showing the top" not in out
+
+
+def test_a_module_whose_own_import_fails_is_a_model_error(capsys, tmp_path, monkeypatch):
+    """`tc_needs_dep:net` imports, and its module imports a package that is not installed: the module
+    named exists, so that is the model's failure (exit 1, 'importing … failed'), not a name the command
+    line got wrong (exit 2, 'cannot import module'), which a package that is missing itself is."""
+    (tmp_path / "tc_needs_dep.py").write_text("import tc_no_such_dependency\n\ndef net():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tc_needs_dep", raising=False)
+    code, out, err = main(capsys, "tc_needs_dep:net", "--input", "2x4")
+    assert code == 1 and out == "", err
+    assert "importing 'tc_needs_dep' failed: ModuleNotFoundError: No module named 'tc_no_such_dependency'" in err
+    code, out, err = main(capsys, "tc_no_such_package.models:net", "--input", "2x4")
+    assert code == 2 and "cannot import module 'tc_no_such_package.models'" in err, err
+
+
+def test_builder_names_are_torchvision_s_then_torchaudio_s_functions_and_module_classes():
+    """torchvision's list_models() names first; then each public function or nn.Module class of
+    torchaudio.models (wav2vec2_base, Wav2Vec2Model), not its submodules (wav2vec2) or other objects."""
+    torchaudio_models = pytest.importorskip("torchaudio.models")
+    import torchvision
+
+    names = cli._builders()
+    assert names["resnet18"] == ("torchvision", torchvision.models.get_model_builder("resnet18"))
+    assert names["wav2vec2_base"] == ("torchaudio", torchaudio_models.wav2vec2_base)
+    assert names["Wav2Vec2Model"] == ("torchaudio", torchaudio_models.Wav2Vec2Model)
+    assert "wav2vec2" not in names and not any(n.startswith("_") for n in names)
+    assert [lib for lib, _ in names.values()].index("torchaudio") == len(torchvision.models.list_models())
+
+
+def test_only_torchcount_s_own_user_warnings_are_relayed_as_notes(capsys):
+    """Warnings caught while profiling: a UserWarning saying "torchcount" is one 'note:' line (once, though
+    raised twice); another library's UserWarning, and a DeprecationWarning that mentions torchcount, are
+    not shown without --debug."""
+    def caught(message, category):
+        return warnings.WarningMessage(message, category, "f.py", 1)
+
+    records = [caught("torchcount: no formula for 1 op(s)", UserWarning), caught("other library", UserWarning),
+               caught("torchcount.old is deprecated", DeprecationWarning),
+               caught("torchcount: no formula for 1 op(s)", UserWarning)]
+    cli._relay(records, debug=False)
+    assert capsys.readouterr().err == "torchcount: note: no formula for 1 op(s)\n"
+
+
+def test_an_explanation_of_one_model_is_not_labelled_with_a_side(capsys):
+    """--explain of one model prints its explanation as it is; only beside --compare is each labelled
+    'A = MODEL: ' or 'B = MODEL: '."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "")
+    assert code == 0, err
+    assert "\n\n(root): Linear  Linear(in_features=8, out_features=4, bias=True)\n" in out and "A = " not in out
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--explain", "", "--compare",
+                          "torch.nn:Linear(8, 2)")
+    assert code == 0, err
+    assert "\n\nA = torch.nn:Linear(8, 4): (root): Linear" in out and "\n\nB = torch.nn:Linear(8, 2): (root): Linear" in out
+
+
+def test_a_programs_inputs_are_labelled_by_place_and_name_with_an_index_inside_a_list():
+    """The labels of a program's input leaves, in in_spec's order: a positional tensor 'input 1', the two
+    tensors of a list that is input 2 'input 2[0]' and 'input 2[1]', a keyword list of two 'pair[0]',
+    'pair[1]', a keyword tensor 'ids'."""
+    from torch.utils._pytree import tree_flatten
+
+    t = torch.zeros(1)
+    _, spec = tree_flatten(((t, [t, t]), {"pair": [t, t], "ids": t}))
+    assert cli._leaf_labels(spec) == ["input 1", "input 2[0]", "input 2[1]", "pair[0]", "pair[1]", "ids"]
+
+
+def test_a_keyword_input_alone_the_forward_does_not_take_is_a_usage_error(capsys):
+    """--input x=2x8 for Linear, whose forward's one parameter is 'input': exit 2 before any forward,
+    naming the parameter, also when the keyword inputs are all the inputs there are; input=2x8 is counted
+    (Linear(8, 4) on 2 rows: 2·8·4 = 64 MACs)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "x=2x8")
+    assert code == 2 and out == "", err
+    assert "error: --input: Linear.forward() takes no keyword argument 'x' (not a keyword it takes; it takes input)" in err
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "input=2x8", "--format", "csv")
+    assert code == 0, err
+    assert list(csv.DictReader(io.StringIO(out)))[0]["macs"] == "64"
