@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -1921,3 +1922,97 @@ def test_a_keyword_input_alone_the_forward_does_not_take_is_a_usage_error(capsys
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "input=2x8", "--format", "csv")
     assert code == 0, err
     assert list(csv.DictReader(io.StringIO(out)))[0]["macs"] == "64"
+
+
+def test_an_unknown_builder_name_suggests_close_names_or_the_list(capsys):
+    """A misspelt builder name suggests the close ones (resnt18 → resnet18); a name close to none points
+    to --list-models and the other MODEL forms."""
+    code, out, err = main(capsys, "resnt18")
+    assert code == 2 and "unknown model 'resnt18'; did you mean resnet18" in err, err
+    code, out, err = main(capsys, "qqqzzzxxx")
+    assert code == 2 and ("unknown model 'qqqzzzxxx'; see torchcount --list-models, or give package.module:callable "
+                          "or file.py:callable") in err, err
+
+
+class _CpuOnes(nn.Module):
+    """A Linear plus a tensor its forward makes on a device it names, torch.ones(4, device='cpu')."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + torch.ones(4, device="cpu")
+
+
+def test_a_saved_program_naming_the_cpu_in_its_graph_is_counted_on_meta(capsys, tmp_path):
+    """torch.export writes a device a forward names into the graph; move_to_device_pass rewrites it, so
+    the program runs on the meta device like the rest of its tensors, with no fallback to the CPU
+    (moving only its weights left the graph's 'cpu' beside meta tensors). Linear(4, 4) on 2×4: 32 MACs."""
+    if not hasattr(pytest.importorskip("torch.export.passes"), "move_to_device_pass"):
+        pytest.skip(f"torch {torch.__version__} has no move_to_device_pass (its tensors alone are moved)")
+    path = tmp_path / "ones.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(_CpuOnes().eval(), (torch.randn(2, 4),)), str(path))
+    code, out, err = main(capsys, path, "--input", "2x4", "--format", "csv")
+    assert code == 0 and err == "", err
+    assert _csv_rows(out)["fc"]["macs"] == "32"
+
+
+def test_an_input_shape_is_refused_from_2_to_the_63_elements():
+    """A tensor holds at most 2⁶³ − 1 elements (its numel is an int64): 7·7·73·127·337·92,737·649,657 =
+    2⁶³ − 1 is a shape, 2·2⁶² = 2⁶³ is not."""
+    dims = (7, 7, 73, 127, 337, 92_737, 649_657)
+    assert math.prod(dims) == 2 ** 63 - 1
+    assert cli.parse_input("x".join(map(str, dims))) == (dims, torch.float32)
+    with pytest.raises(cli.UsageError, match="9,223,372,036,854,775,808 elements is more than a tensor can hold"):
+        cli.parse_input(f"2x{2 ** 62}")
+
+
+_HELD_LINEAR = nn.Linear(2, 2)
+
+
+def _returns_the_held_linear():
+    return _HELD_LINEAR, torch.zeros(1, 2)
+
+
+def _builds_a_linear():
+    return nn.Linear(2, 2)
+
+
+def test_a_module_a_callable_holds_as_a_global_is_the_users():
+    """_held: a module the callable's globals hold (alone or first in a (module, inputs) pair) is the user's
+    (counted as a copy); one the call built is not."""
+    assert cli._held(_returns_the_held_linear, _returns_the_held_linear())
+    assert cli._held(_returns_the_held_linear, _HELD_LINEAR)
+    assert not cli._held(_builds_a_linear, _builds_a_linear())
+    assert not cli._held(nn.Linear, nn.Linear(2, 2))  # (a class: no globals of its own)
+
+
+def test_a_csv_blank_sorts_after_a_zero():
+    """--sort on a CSV column: numbers largest first, then blanks (None), a 0 among the numbers."""
+    key = cli._csv_sort_key("%peak", ["path", "%peak"])
+    rows = [{"%peak": None}, {"%peak": 0}, {"%peak": 5.0}]
+    assert [r["%peak"] for r in sorted(rows, key=key)] == [5.0, 0, None]
+
+
+def test_plot_by_type_sorted_draws_the_types_in_the_tables_order(capsys, tmp_path, monkeypatch):
+    """--by-type --sort params --plot draws the layer types of the --by-type table in its order, params
+    first: Conv1d (56 + 200 = 256), Linear (18), then the parameterless ones, where plot_layers' own
+    order is by ops."""
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis import plots
+
+    f = tmp_path / "tc_plot_types.py"
+    f.write_text("from torch import nn\n"
+                 "def cnn():\n"
+                 "    return nn.Sequential(nn.Conv1d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1),\n"
+                 "                         nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 2))\n")
+    drawn = []
+    monkeypatch.setattr(plots, "plot_layers", lambda *a, **kw: drawn.append(kw["rows"]))
+    rc, out, err = main(capsys, f"{f}:cnn", "--input", "1x2x32", "--by-type", "--sort", "params", "--format", "csv",
+                        "--plot", tmp_path / "p.png")
+    assert rc == 0, err
+    table = [r["type"] for r in csv.DictReader(io.StringIO(out))]
+    assert table[:2] == ["Conv1d", "Linear"] and drawn == [table]
