@@ -19,6 +19,7 @@ import sys
 import tempfile
 import warnings
 import textwrap
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -2016,3 +2017,52 @@ def test_plot_by_type_sorted_draws_the_types_in_the_tables_order(capsys, tmp_pat
     assert rc == 0, err
     table = [r["type"] for r in csv.DictReader(io.StringIO(out))]
     assert table[:2] == ["Conv1d", "Linear"] and drawn == [table]
+
+
+def test_a_detectors_weights_backbone_given_is_kept():
+    """The command turns off a torchvision detector's ImageNet backbone download (weights_backbone=None)
+    only where the command line did not give weights_backbone itself."""
+    given = cli.resolve("fasterrcnn_mobilenet_v3_large_320_fpn(weights_backbone='DEFAULT')")
+    assert given.kwargs == {"weights_backbone": "DEFAULT"}
+    assert cli.resolve("fasterrcnn_mobilenet_v3_large_320_fpn(num_classes=3)").kwargs == \
+        {"num_classes": 3, "weights_backbone": None}
+
+
+def test_an_unknown_activation_sorts_after_every_known_one():
+    """--sort activation: largest first, a 0 among the numbers, a row whose activation is not known
+    (None) last."""
+    rows = [(SimpleNamespace(shown_activation=lambda own, v=v: v), False) for v in (None, 0, 5)]
+    key = cli._sort_value("activation", SimpleNamespace(layers=[]), None)
+    assert [r.shown_activation(False) for r, _ in sorted(rows, key=key)] == [5, 0, None]
+
+
+def test_the_pass_counter_redraws_its_bar_while_passes_run():
+    """_PassCounter counts forward passes with a hook and redraws the bar from its thread every 0.2 s
+    (at most total − 1 until it is closed), then draws it full and removes its hook."""
+    drawn = []
+    model = nn.Linear(2, 2)
+    counter = cli._PassCounter(lambda done, total, label="": drawn.append((done, total, label)), 4, model)
+    for _ in range(5):
+        model(torch.zeros(1, 2))
+    for _ in range(100):  # (up to 10 s on a loaded machine; one redraw takes 0.2 s)
+        if (3, 4, "measuring") in drawn:
+            break
+        threading.Event().wait(0.1)
+    counter.close()
+    assert (3, 4, "measuring") in drawn[:-1] and all(done <= 3 for done, _, _ in drawn[:-1])
+    assert drawn[-1] == (4, 4, "measuring")
+    assert counter.n == 5 and not model._forward_hooks
+
+
+def test_a_file_callable_imports_its_neighbours_and_leaves_sys_path_as_found(capsys, tmp_path):
+    """A file.py:callable runs with its folder first on sys.path, so it imports the modules beside it;
+    once it has loaded, sys.path is as it was. Linear(4, 3) built by the neighbour: 15 params."""
+    (tmp_path / "tc_neighbour.py").write_text("import torch\n\ndef make():\n    return torch.nn.Linear(4, 3)\n")
+    (tmp_path / "tc_main.py").write_text("from tc_neighbour import make\n\ndef net():\n    return make()\n")
+    before = list(sys.path)
+    try:
+        code, out, err = main(capsys, f"{tmp_path / 'tc_main.py'}:net", "--input", "2x4", "--format", "json")
+    finally:
+        sys.modules.pop("tc_neighbour", None)
+    assert code == 0, err
+    assert json.loads(out)["total"]["params"] == 15 and sys.path == before
