@@ -2066,3 +2066,42 @@ def test_a_file_callable_imports_its_neighbours_and_leaves_sys_path_as_found(cap
         sys.modules.pop("tc_neighbour", None)
     assert code == 0, err
     assert json.loads(out)["total"]["params"] == 15 and sys.path == before
+
+
+def test_the_classes_a_pickle_names_are_read_through_binput_too():
+    """A pickle may memoize the strings STACK_GLOBAL takes with BINPUT (protocol 2's opcode) rather than
+    MEMOIZE: written here by hand, and loadable (collections.OrderedDict, then collections.Counter, its
+    module's name read back with BINGET 0); both are named."""
+    import collections
+    import pickle
+
+    def text(s):
+        return b"\x8c" + bytes([len(s)]) + s.encode()  # SHORT_BINUNICODE
+
+    data = (b"\x80\x04" + text("collections") + b"q\x00" + text("OrderedDict") + b"q\x01" + b"\x93" + b")R"
+            + b"h\x00" + text("Counter") + b"q\x02" + b"\x93" + b")R" + b"\x86.")  # (BINPUT q, BINGET h, TUPLE2)
+    assert pickle.loads(data) == (collections.OrderedDict(), collections.Counter())
+    assert cli._pickled_globals(data) == ["collections.OrderedDict", "collections.Counter"]
+
+
+def test_torch_s_own_error_is_said_unless_it_points_to_its_log(capsys, tmp_path, monkeypatch):
+    """A .pt2 that torch.export.load refuses: the usage error gives torch's message; the exception torch
+    logged while loading replaces it only where that message says no more than 'check the warnings above'."""
+    path = tmp_path / "tagger.pt2"
+    _save_program(path)
+
+    def load(message):
+        def refuse(*args, **kwargs):
+            try:
+                raise NotImplementedError("format 9 is not known")
+            except NotImplementedError:
+                logging.getLogger("torch._export.serde").warning("trying another format", exc_info=True)
+            raise RuntimeError(message)
+        return refuse
+
+    for message, said in (("the archive's version is too new", "the archive's version is too new"),
+                          ("Please check the warnings above", "NotImplementedError: format 9 is not known")):
+        monkeypatch.setattr(torch.export, "load", load(message))
+        code, out, err = main(capsys, path)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"cannot load {path} as a torch.export program: {said}" in err, err
