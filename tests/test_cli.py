@@ -1831,7 +1831,7 @@ def test_two_saved_reports_with_a_running_option_are_a_usage_error(capsys, tmp_p
 def test_top_without_sort_shows_the_largest_rows_by_ops_and_no_option_keeps_the_tree(capsys, tmp_path):
     """Sequential(Linear(4, 3), ReLU, Linear(3, 2)) on 1×4, flops: 0 is 2·12 + 3 = 27, 1 is 3, 2 is
     2·6 + 2 = 14. --top 2 alone sorts by ops: 0 then 2, with the note; without --sort or --top the rows
-    keep the model's order, 0, 1, 2."""
+    keep the model's order, 0, 1, 2; --top 3 sorts all three, with no note that rows are left out."""
     (tmp_path / "seq.py").write_text("import torch.nn as nn\n\ndef seq():\n"
                                      "    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\n")
     model = f"{tmp_path / 'seq.py'}:seq"
@@ -1846,6 +1846,9 @@ def test_top_without_sort_shows_the_largest_rows_by_ops_and_no_option_keeps_the_
     code, out, err = main(capsys, model, "--input", "1x4", "--columns", "module,ops")
     assert code == 0, err
     assert rows(out) == [["0", "27"], ["1", "3"], ["2", "14"]] and "showing the top" not in out
+    code, out, err = main(capsys, model, "--input", "1x4", "--columns", "module,ops", "--top", "3")
+    assert code == 0, err  # (all 3 rows: sorted, and no note that some are left out)
+    assert rows(out) == [["0", "27"], ["2", "14"], ["1", "3"]] and "showing the top" not in out
 
 
 def test_a_module_whose_own_import_fails_is_a_model_error(capsys, tmp_path, monkeypatch):
@@ -2105,3 +2108,24 @@ def test_torch_s_own_error_is_said_unless_it_points_to_its_log(capsys, tmp_path,
         code, out, err = main(capsys, path)
         assert code == 2 and out == "" and err.count("\n") == 1, err
         assert f"cannot load {path} as a torch.export program: {said}" in err, err
+
+
+@pytest.mark.filterwarnings("ignore:`treespec.children_specs` is deprecated:FutureWarning")  # (torch ≥ 2.10)
+def test_a_programs_module_takes_flat_inputs_only_where_its_forward_names_no_keyword():
+    """torch 2.2's ep.module() takes the flattened inputs positionally, forward(arg_0, arg_1): a keyword
+    input of the program ('ids') that the forward does not name, and no **kwargs to take it, means flat.
+    A forward naming it, or taking **kwargs, takes the call as it was; a program with no keyword input
+    is never flat."""
+    from torch.utils._pytree import tree_flatten
+
+    t = torch.zeros(1)
+    _, with_ids = tree_flatten(((t,), {"ids": t}))
+    _, positional = tree_flatten(((t,), {}))
+
+    def module(forward):
+        return SimpleNamespace(forward=forward)
+
+    assert cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), with_ids)
+    assert not cli._takes_flat_inputs(module(lambda x, ids=None: None), with_ids)
+    assert not cli._takes_flat_inputs(module(lambda x, **kwargs: None), with_ids)
+    assert not cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), positional)
