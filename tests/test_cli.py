@@ -1733,6 +1733,9 @@ def test_the_progress_bar_of_zero_passes_draws_one_empty_step():
     assert buf.getvalue() == "\r[....] 0/1" and bar.active
     bar.close()
     assert buf.getvalue().endswith("\n") and not bar.active
+    fresh = io.StringIO()
+    cli.ProgressBar(fresh).close()  # (a bar that never drew writes nothing)
+    assert fresh.getvalue() == ""
 
 
 def test_the_expected_passes_of_a_measured_profile():
@@ -2032,11 +2035,17 @@ def test_a_detectors_weights_backbone_given_is_kept():
 
 
 def test_an_unknown_activation_sorts_after_every_known_one():
-    """--sort activation: largest first, a 0 among the numbers, a row whose activation is not known
-    (None) last."""
+    """--sort activation (and a measured column): largest first, a 0 among the numbers, a row whose value
+    is not known (None) last."""
     rows = [(SimpleNamespace(shown_activation=lambda own, v=v: v), False) for v in (None, 0, 5)]
     key = cli._sort_value("activation", SimpleNamespace(layers=[]), None)
     assert [r.shown_activation(False) for r, _ in sorted(rows, key=key)] == [5, 0, None]
+    # a measured column likewise, by the value of the part shown (a whole row here; its own part would be
+    # 100.0): time_ms not known for a row sorts after a 0.0
+    rows = [(SimpleNamespace(shown_extra=lambda own, v=v: {"time_ms": 100.0 if own else v}), False)
+            for v in (None, 0.0, 2.0)]
+    key = cli._sort_value("time_ms", SimpleNamespace(layers=[SimpleNamespace(extra={"time_ms": 1.0})]), None)
+    assert [r.shown_extra(False)["time_ms"] for r, _ in sorted(rows, key=key)] == [2.0, 0.0, None]
 
 
 def test_the_pass_counter_redraws_its_bar_while_passes_run():
@@ -2129,3 +2138,24 @@ def test_a_programs_module_takes_flat_inputs_only_where_its_forward_names_no_key
     assert not cli._takes_flat_inputs(module(lambda x, ids=None: None), with_ids)
     assert not cli._takes_flat_inputs(module(lambda x, **kwargs: None), with_ids)
     assert not cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), positional)
+
+
+def test_plot_of_sorted_rows_names_a_parents_own_part_as_the_table_does(capsys, tmp_path, monkeypatch):
+    """--sort ops --top 3 --plot: the rows of the table, RESIDUAL_FILE's 0.fc (36), 1 (18) and 0's own
+    residual add '0 (self)' (4), are the rows drawn, the last by its own part, not 0's whole subtree; at
+    --depth 0 the whole model's row, '(root)'."""
+    from torchcount.analysis import plots
+
+    f = tmp_path / "residual.py"
+    f.write_text(RESIDUAL_FILE)
+    drawn = []
+    monkeypatch.setattr(plots, "plot_layers", lambda *a, **kw: drawn.append(kw["rows"]))
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--sort", "ops", "--top", "3", "--plot",
+                        tmp_path / "p.png")
+    assert rc == 0, err
+    assert drawn == [["0.fc", "1", "0 (self)"]]
+    # at depth 0 the one row is the whole model, named '(root)' as in the table
+    rc, out, err = main(capsys, f"{f}:make", "--input", "1x4", "--depth", "0", "--sort", "ops", "--top", "1", "--plot",
+                        tmp_path / "p.png")
+    assert rc == 0, err
+    assert drawn[1:] == [["(root)"]]
