@@ -2159,3 +2159,60 @@ def test_plot_of_sorted_rows_names_a_parents_own_part_as_the_table_does(capsys, 
                         tmp_path / "p.png")
     assert rc == 0, err
     assert drawn[1:] == [["(root)"]]
+
+
+def test_a_saved_program_that_fails_on_meta_gives_its_inputs_note_once(capsys, tmp_path, monkeypatch):
+    """A saved program without --input whose forward fails on the meta device (here: made to) is counted on
+    the CPU: the note on the inputs it was exported with is shown once, then the note that it ran on the CPU;
+    2·(7,776 + 32) MACs as on meta."""
+    P = sys.modules["torchcount.profile"]  # (the package's 'profile' attribute is the function)
+    path = tmp_path / "tagger.pt2"
+    _save_program(path)
+    real = P.profile
+
+    def meta_fails(model, *args, **kwargs):
+        if next(model.parameters()).device.type == "meta":
+            raise P.ForwardError("forward failed in module 'conv' (Conv2d): RuntimeError: no meta kernel", "conv",
+                                 None, "RuntimeError: no meta kernel")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(P, "profile", meta_fails)
+    code, out, err = main(capsys, path, "--format", "json", "--convention", "macs")
+    assert code == 0, err
+    assert json.loads(out)["total"]["macs"] == 2 * (7_776 + 32)
+    notes = err.splitlines()
+    assert len(notes) == 2 and notes[0].startswith("torchcount: note: tagger.pt2: no --input, so its"), err
+    assert notes[1] == ("torchcount: note: tagger.pt2 could not run on the meta device (RuntimeError: no meta "
+                        "kernel); counted on the CPU instead")
+
+
+def test_a_builder_s_own_type_error_is_a_model_error(capsys, tmp_path):
+    """A TypeError inside a callable, not about a keyword the command line gave, is the model's failure (exit
+    1, 'building … failed'): one the callable passes itself (nn.Linear(4, 3, bad=1)), or any other; a
+    keyword the command line gave that the builder passes on and a class rejects is a usage error (exit 2)."""
+    f = tmp_path / "tc_type_errors.py"
+    f.write_text("from torch import nn\n\n"
+                 "def passes_a_bad_keyword():\n    return nn.Linear(4, 3, bad=1)\n\n"
+                 "def fails():\n    raise TypeError('not this way')\n\n"
+                 "def passes_on(**kwargs):\n    return nn.Linear(4, 3, **kwargs)\n")
+    code, out, err = main(capsys, f"{f}:passes_a_bad_keyword", "--input", "2x4")
+    assert code == 1 and out == "", err
+    assert f"model error: building {f}:passes_a_bad_keyword failed: TypeError: " in err and "'bad'" in err, err
+    code, out, err = main(capsys, f"{f}:fails", "--input", "2x4")
+    assert code == 1 and f"model error: building {f}:fails failed: TypeError: not this way" in err, err
+    code, out, err = main(capsys, f"{f}:passes_on(bad=1)", "--input", "2x4")
+    assert code == 2 and "error: passes_on does not take 'bad'" in err, err
+
+
+def test_metric_time_ms_beside_a_model_needs_measure(capsys, tmp_path):
+    """--metric time_ms compares measured times: a saved report of a --measure run beside a model run
+    without --measure is a usage error saying to add --measure (two saved measured reports need none)."""
+    saved = tmp_path / "m.json"
+    assert main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--device", "cpu", "--measure", "--warmup", "0",
+                "--repeat", "1", "--format", "json", "--output", saved)[0] == 0
+    code, out, err = main(capsys, saved, "--compare", "torch.nn:Linear(8, 2)", "--input", "2x8", "--metric", "time_ms")
+    assert code == 2 and out == "", err
+    assert "--metric time_ms compares measured times: add --measure" in err, err
+    code, out, err = main(capsys, saved, "--compare", saved, "--metric", "time_ms", "--format", "csv")
+    assert code == 0, err
+    assert {r["metric"] for r in csv.DictReader(io.StringIO(out))} >= {"time_ms"}
