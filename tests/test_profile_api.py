@@ -1,0 +1,81 @@
+"""torchcount.profile's own arguments, the inputs it makes, how it reports a failing forward, and the rule
+registry's look-ups: each checked on a value someone can derive by hand (a length, a count of calls, the
+values a generator seeded 0 draws), found by mutation testing of profile.py and rules/registry.py."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+from torchcount import ForwardError
+from torchcount.profile import UNRECORDED_HOOKS, _short_repr
+
+
+# ---- argument handling ------------------------------------------------------------------------------
+
+
+def test_a_non_module_is_shown_whole_up_to_80_characters_and_cut_to_80_beyond():
+    """The TypeError for a model that is not a module shows its repr: a repr of 80 characters as it is,
+    one of 81 as its first 77 and '...' (80 characters again)."""
+    assert _short_repr("a" * 78) == repr("a" * 78)  # 80 characters with its quotes
+    assert _short_repr("a" * 79) == "'" + "a" * 76 + "..."
+    with pytest.raises(TypeError) as info:
+        torchcount.profile("b" * 79, torch.randn(1, 2))
+    assert str(info.value).endswith("got str: '" + "b" * 76 + "...")
+
+
+# ---- a failing forward ------------------------------------------------------------------------------
+
+
+def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
+    """A TorchScript submodule cannot be hooked (its ops are its caller's): its forward is C++, so the
+    exception's traceback ends in Module._call_impl itself, which is no hook of it. The error names the
+    caller, the root Net, given its 2×5 input (the scripted Linear(4, 3) cannot multiply 2×5 by 4×3)."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sub = torch.jit.script(nn.Linear(4, 3))
+
+        def forward(self, x):
+            return self.sub(x)
+
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(Net(), torch.randn(2, 5))
+    assert str(info.value).startswith("forward failed in module '(root)' (Net) with input shapes 2×5: RuntimeError")
+    assert info.value.path == "" and info.value.input_shapes == [(2, 5)]
+
+
+# ---- record_ops=False -------------------------------------------------------------------------------
+
+
+def test_the_roots_hooks_unrecorded_are_one_uncounted_call_per_forward():
+    """With op recording off the root's forward hook is unknown work, listed once for the one forward
+    (a Linear root with a hook: the rule prices the Linear, the hook's x·2 is the one uncounted entry)."""
+    lin = nn.Linear(4, 3)
+    lin.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(lin, torch.randn(2, 4), record_ops=False, warn=False)
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED_HOOKS, 1)]
+    assert report.root.uncounted_ops == {UNRECORDED_HOOKS: 1}
+
+
+def test_a_roots_own_call_unrecorded_is_one_uncounted_call_per_profile():
+    """A root class overriding __call__ runs work nn.Module never sees; with op recording off it is
+    listed once, for the one call profiled (its Linear child is priced by its rule: 5·4·2 MACs)."""
+    from torchcount.profile import UNRECORDED_CALL
+
+    class Around(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+        def __call__(self, x):
+            return super().__call__(x) + 1
+
+    report = torchcount.profile(Around(), torch.randn(5, 4), record_ops=False, warn=False)
+    assert [(u.path, u.what, u.calls) for u in report.uncounted if u.what == UNRECORDED_CALL] == [("", UNRECORDED_CALL, 1)]
+    assert report.root.uncounted_ops[UNRECORDED_CALL] == 1 and report.total.macs == 5 * 4 * 2
