@@ -47,6 +47,25 @@ def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
     assert info.value.path == "" and info.value.input_shapes == [(2, 5)]
 
 
+def test_a_keyword_pre_hook_returning_what_torch_refuses_names_the_hooked_module():
+    """torch itself raises when a pre-hook registered with_kwargs=True returns neither None nor an (args,
+    kwargs) pair, in Module._call_impl after the hook has returned: the error was blamed on the caller
+    ('(root)', the Sequential), as if its forward had failed; it is the pre-hook of module '0', given 2×4."""
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    net[0].register_forward_pre_hook(lambda module, args, kwargs: 5, with_kwargs=True)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(2, 4))
+    assert str(info.value).startswith("forward failed in a forward pre-hook of module '0' (Linear) with input "
+                                      "shapes 2×4: RuntimeError: forward pre-hook must return None or a tuple")
+    assert info.value.path == "0" and info.value.input_shapes == [(2, 4)]
+    # an (args, kwargs) pair is taken: the hook doubles the input, the Linear runs on it
+    net[0]._forward_pre_hooks.clear()
+    net[0]._forward_pre_hooks_with_kwargs.clear()
+    net[0].register_forward_pre_hook(lambda module, args, kwargs: ((args[0] * 2,), kwargs), with_kwargs=True)
+    report = torchcount.profile(net, torch.randn(2, 4))
+    assert report.total.macs == 2 * 4 * 3 and report.row("0").self_cost.mults == 2 * 4  # the hook's ×2 is its row's
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 

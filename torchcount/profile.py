@@ -984,8 +984,10 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
             if code.co_name in ("_call_impl", "inner") and code.co_filename.replace("\\", "/").endswith(
                     "torch/nn/modules/module.py") and isinstance(frame.f_locals.get("self"), nn.Module):
                 at = i
-        if at is None or at + 1 == len(frames):  # (raised by torch's own code there, or by a C++ forward)
+        if at is None:
             return None
+        if at + 1 == len(frames) and not _refused_pre_hook_result(frames[at].f_locals):
+            return None  # (raised by torch's own code there, or by a C++ forward: a TorchScript submodule's)
         module = frames[at].f_locals["self"]
         own_forward = getattr(type(module).forward, "__code__", None)
         if any(f.f_code.co_name == "recorded_forward" or f.f_code is own_forward for f in frames[at + 1:]):
@@ -999,6 +1001,13 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
         return paths[id(module)], module, stage, shapes
     except Exception:  # noqa: BLE001 - a torch whose frames differ: the message without it
         return None
+
+
+def _refused_pre_hook_result(local: dict) -> bool:
+    """Module._call_impl's own check failed: a pre-hook registered ``with_kwargs=True`` returned something
+    other than None or an (args, kwargs) pair (torch raises there, after the hook's frame has returned)."""
+    value = local.get("args_kwargs_result")
+    return value is not None and not (isinstance(value, tuple) and len(value) == 2)
 
 
 _SCRIPT_FAILURE = "The following operation failed in the TorchScript interpreter."
