@@ -9,7 +9,7 @@ from torch import nn
 
 import torchcount
 from torchcount import ForwardError
-from torchcount.profile import UNRECORDED_HOOKS, _short_repr
+from torchcount.profile import UNRECORDED_HOOKS, _short, _short_repr
 
 
 # ---- argument handling ------------------------------------------------------------------------------
@@ -26,6 +26,14 @@ def test_a_non_module_is_shown_whole_up_to_80_characters_and_cut_to_80_beyond():
 
 
 # ---- a failing forward ------------------------------------------------------------------------------
+
+
+def test_a_torchscript_call_quoted_is_cut_to_its_limit_with_an_ellipsis():
+    """The innermost TorchScript call an error quotes is cut to 120 characters: 120 kept whole, 121 as its
+    first 119 and '…' (120 again)."""
+    assert _short("x" * 120, 120) == "x" * 120
+    assert _short("x" * 121, 120) == "x" * 119 + "…"
+    assert _short("abcdef", 4) == "abc…"
 
 
 def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
@@ -98,3 +106,77 @@ def test_a_roots_own_call_unrecorded_is_one_uncounted_call_per_profile():
     report = torchcount.profile(Around(), torch.randn(5, 4), record_ops=False, warn=False)
     assert [(u.path, u.what, u.calls) for u in report.uncounted if u.what == UNRECORDED_CALL] == [("", UNRECORDED_CALL, 1)]
     assert report.root.uncounted_ops[UNRECORDED_CALL] == 1 and report.total.macs == 5 * 4 * 2
+
+
+def test_one_int_given_is_not_taken_for_a_shape_two_are():
+    """profile(model, (1, 4)), as torchinfo takes a shape, gets the hint to pass torch.randn(1, 4); one int
+    (a count of steps, a class index) is not a shape, and its error gives no such hint."""
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(nn.Linear(4, 3), 5)
+    assert "with no tensor input (int)" in str(info.value) and "a shape was given" not in str(info.value)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(nn.Linear(4, 3), (1, 4))
+    assert str(info.value).endswith(" — a shape was given where a tensor is expected: pass torch.randn(1, 4) or "
+                                    "input_size=(1, 4)")
+
+
+def test_a_models_own_device_ids_attribute_is_no_data_parallel_wrapper():
+    """Only nn.DataParallel and DistributedDataParallel move the inputs to their device_ids' first; a
+    model of the user's with an attribute of that name is profiled where it is (Linear(4, 3) on 2×4:
+    24 MACs, on the CPU)."""
+
+    class Sharded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.device_ids = [1, 2]
+
+        def forward(self, x):
+            return self.lin(x)
+
+    report = torchcount.profile(Sharded(), torch.randn(2, 4))
+    assert report.total.macs == 2 * 4 * 3 and not any("wrapper" in n for n in report.notes)
+
+
+def test_an_encoders_padding_mask_given_positionally_is_read_as_by_keyword():
+    """TransformerEncoder.forward(src, mask, src_key_padding_mask): a padding mask given as the third
+    positional input, in eval under no_grad, is where PyTorch runs nested; counted dense, noted, and the
+    same count as the mask given by keyword."""
+    T, d, N = 6, 16, 2
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, 2, 32, batch_first=True), 2).eval()
+    x = torch.randn(N, T, d)
+    pad = torch.zeros(N, T, dtype=torch.bool)
+    pad[1, 4:] = True
+    with torch.no_grad():
+        positional = torchcount.profile(enc, (x, None, pad), warn=False)
+        keyword = torchcount.profile(enc, x, kwargs={"src_key_padding_mask": pad}, warn=False)
+    dense = [n for n in positional.notes if "counted dense, padded positions included" in n]
+    assert len(dense) == 1 and dense[0].startswith("(root): TransformerEncoder given a src_key_padding_mask")
+    assert positional.total.cost == keyword.total.cost and any("counted dense" in n for n in keyword.notes)
+
+
+def test_a_misspelt_method_is_offered_the_three_closest_names():
+    """difflib's close matches of 'generat' among the model's public methods, at most 3: generate scores
+    2·7/15 = 0.93, each of generated, generates and generator 2·7/16 = 0.875, a tie difflib breaks by the
+    name, the greatest first: generate, generator, generates (generated, the fourth, left out)."""
+
+    class LM(nn.Module):
+        def forward(self, x):
+            return x
+
+        def generate(self, x):
+            return x
+
+        def generated(self, x):
+            return x
+
+        def generates(self, x):
+            return x
+
+        def generator(self, x):
+            return x
+
+    with pytest.raises(AttributeError) as info:
+        torchcount.profile(LM(), torch.randn(2), method="generat")
+    assert str(info.value) == ("method='generat': LM has no attribute 'generat'; did you mean generate or generator "
+                               "or generates?")
