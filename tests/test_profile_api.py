@@ -25,6 +25,36 @@ def test_a_non_module_is_shown_whole_up_to_80_characters_and_cut_to_80_beyond():
     assert str(info.value).endswith("got str: '" + "b" * 76 + "...")
 
 
+# ---- inputs made from input_size= -------------------------------------------------------------------
+
+
+def test_made_inputs_are_a_generator_seeded_0_drawn_in_order_and_leave_the_callers_stream():
+    """make_inputs draws from a generator of its own seeded 0, the shapes in order from that one generator:
+    the same values as torch.Generator().manual_seed(0) gives randn (2, 3) then randn (4,), and the global
+    random stream is where it was (the next torch.rand after seed 7 is the one it would have been)."""
+    reference = torch.Generator().manual_seed(0)
+    first, second = torch.randn(2, 3, generator=reference), torch.randn(4, generator=reference)
+    torch.manual_seed(7)
+    expected_next = torch.rand(3)
+    torch.manual_seed(7)
+    a, b = torchcount.make_inputs([(2, 3), (4,)])
+    assert torch.rand(3).equal(expected_next)
+    assert a.equal(first) and b.equal(second)
+    assert torchcount.make_inputs((2, 3))[0].equal(first)  # one shape: the same first draw
+    # bool: all False; meta: no values, the shape and dtype only
+    (mask,) = torchcount.make_inputs((3, 2), "bool")
+    assert mask.dtype == torch.bool and mask.shape == (3, 2) and not mask.any()
+    (empty,) = torchcount.make_inputs((2, 5), torch.float16, device="meta")
+    assert (empty.device.type, empty.dtype, tuple(empty.shape)) == ("meta", torch.float16, (2, 5))
+
+
+def test_a_size_of_zero_is_a_shape():
+    """0 is a non-negative size: input_size=(0, 4) gives an empty batch, 0 MACs through Linear(4, 3)."""
+    (x,) = torchcount.make_inputs((0, 4))
+    assert tuple(x.shape) == (0, 4)
+    assert torchcount.profile(nn.Linear(4, 3), input_size=(0, 4)).total.macs == 0
+
+
 # ---- a failing forward ------------------------------------------------------------------------------
 
 
@@ -141,7 +171,7 @@ def test_a_models_own_device_ids_attribute_is_no_data_parallel_wrapper():
 def test_an_encoders_padding_mask_given_positionally_is_read_as_by_keyword():
     """TransformerEncoder.forward(src, mask, src_key_padding_mask): a padding mask given as the third
     positional input, in eval under no_grad, is where PyTorch runs nested; counted dense, noted, and the
-    same count as the mask given by keyword."""
+    same count as the mask given by keyword. An attention mask given as the second is read there too."""
     T, d, N = 6, 16, 2
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, 2, 32, batch_first=True), 2).eval()
     x = torch.randn(N, T, d)
@@ -153,6 +183,11 @@ def test_an_encoders_padding_mask_given_positionally_is_read_as_by_keyword():
     dense = [n for n in positional.notes if "counted dense, padded positions included" in n]
     assert len(dense) == 1 and dense[0].startswith("(root): TransformerEncoder given a src_key_padding_mask")
     assert positional.total.cost == keyword.total.cost and any("counted dense" in n for n in keyword.notes)
+    # with an attention mask, its second positional input, PyTorch stays dense: no note
+    with torch.no_grad():
+        masked = torchcount.profile(enc, (x, torch.zeros(T, T, dtype=torch.bool)),
+                                    kwargs={"src_key_padding_mask": pad}, warn=False)
+    assert not any("padded positions" in n for n in masked.notes)
 
 
 def test_a_misspelt_method_is_offered_the_three_closest_names():
