@@ -9,7 +9,7 @@ from torch import nn
 
 import torchcount
 from torchcount import ForwardError
-from torchcount.profile import UNRECORDED_HOOKS, _short, _short_repr
+from torchcount.profile import UNRECORDED_HOOKS, _cut_open_call, _short, _short_repr
 
 
 # ---- argument handling ------------------------------------------------------------------------------
@@ -64,6 +64,16 @@ def test_a_torchscript_call_quoted_is_cut_to_its_limit_with_an_ellipsis():
     assert _short("x" * 120, 120) == "x" * 120
     assert _short("x" * 121, 120) == "x" * 119 + "…"
     assert _short("abcdef", 4) == "abc…"
+
+
+def test_a_torchscript_call_continued_on_the_next_lines_is_cut_after_its_first_open_parenthesis():
+    """The line the interpreter marks may hold only the start of a call: torch 2.2's
+    'return F.conv2d(input, weight,' (its first '(' at index 15) is 'return F.conv2d(…)'; a call closed
+    inside it ('g(x)') does not count; a line with every parenthesis closed is kept whole."""
+    assert _cut_open_call("return F.conv2d(input, weight,") == "return F.conv2d(…)"
+    assert _cut_open_call("return F.conv2d(") == "return F.conv2d(…)"
+    assert _cut_open_call("y = f(g(x), (a,") == "y = f(…)"
+    assert _cut_open_call("y = f(g(x))") == "y = f(g(x))"
 
 
 def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
