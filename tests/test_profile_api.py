@@ -225,3 +225,59 @@ def test_a_misspelt_method_is_offered_the_three_closest_names():
         torchcount.profile(LM(), torch.randn(2), method="generat")
     assert str(info.value) == ("method='generat': LM has no attribute 'generat'; did you mean generate or generator "
                                "or generates?")
+
+
+def test_an_encoder_without_a_nested_tensor_flag_is_left_without_one():
+    """An encoder pickled by an older torch has no use_nested_tensor attribute (torch's forward checks
+    hasattr: never nested); the profile turns the flag off only where it is set, and sets none: the
+    encoder's __dict__ is as it was, and the count the one with the flag off (2 layers alike)."""
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2).eval()
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        flagged = torchcount.profile(enc, x, warn=False)
+    del enc.use_nested_tensor
+    keys = set(vars(enc))
+    with torch.no_grad():
+        report = torchcount.profile(enc, x, warn=False)
+    assert set(vars(enc)) == keys and not hasattr(enc, "use_nested_tensor")
+    assert report.total.cost == flagged.total.cost
+
+
+_TEACHER = nn.Linear(4, 4)
+_ALIAS = _TEACHER
+
+
+def _step_with_a_teacher_named_twice(model, x):
+    return model(x) + _TEACHER(x) + _ALIAS(x)
+
+
+def test_a_module_a_step_function_holds_under_two_names_is_one_module():
+    """The step function names one teacher Linear twice (two globals): it is one module held, put back
+    once and named once in the note (either name), not twice."""
+    report = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), method=_step_with_a_teacher_named_twice,
+                                warn=False)
+    (note,) = [n for n in report.notes if n.startswith("module(s) held by")]
+    held = note.split(": ", 1)[1].split(";")[0]
+    assert held in ("_ALIAS=Linear", "_TEACHER=Linear")
+
+
+def test_the_uncounted_warning_points_at_the_callers_line():
+    """The warning for ops without a formula (eigvalsh here: aten._linalg_eigh) is raised with
+    stacklevel 2: attributed to the line that called profile, in this file, not to torchcount's."""
+
+    class Eigen(nn.Module):
+        def forward(self, x):
+            return torch.linalg.eigvalsh(x @ x.T)
+
+    with pytest.warns(torchcount.UncountedWarning) as caught:
+        line = _line() + 1
+        torchcount.profile(Eigen(), torch.randn(3, 3))
+    (warning,) = [w for w in caught if issubclass(w.category, torchcount.UncountedWarning)]
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    assert str(warning.message).startswith("torchcount: no formula for 1 op(s) in Eigen: aten._linalg_eigh.default;")
+
+
+def _line() -> int:
+    import inspect
+
+    return inspect.currentframe().f_back.f_lineno
