@@ -281,3 +281,24 @@ def _line() -> int:
     import inspect
 
     return inspect.currentframe().f_back.f_lineno
+
+
+def test_long_lists_in_the_notes_name_the_first_few_then_an_ellipsis():
+    """The training-mode note names 4 modules, then '…' when there are more; the lazy-parameter note 6
+    parameters, then '…'. 4 dropouts in training: named, no '…'; 5: the first 4 and '…'. 3 lazy Linears:
+    6 parameters (weight, bias each), no '…'; a fourth without a bias: 7, the first 6 and '…'."""
+    def training_note(n):
+        report = torchcount.profile(nn.Sequential(*[nn.Dropout() for _ in range(n)]), torch.randn(2, 3))
+        return next(note for note in report.notes if note.startswith("in training mode: "))
+
+    assert training_note(4).startswith("in training mode: 0, 1, 2, 3 (dropout masks")
+    assert training_note(5).startswith("in training mode: 0, 1, 2, 3 … (dropout masks")
+
+    def lazy_note(*biases):
+        report = torchcount.profile(nn.Sequential(*[nn.LazyLinear(3, bias=b) for b in biases]), torch.randn(2, 3))
+        return next(note for note in report.notes if note.startswith("lazy parameters materialised"))
+
+    assert lazy_note(True, True, True).endswith("(kept): 0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias")
+    # a fourth without a bias: 7 parameters
+    assert lazy_note(True, True, True, False).endswith("(kept): 0.weight, 0.bias, 1.weight, 1.bias, 2.weight, "
+                                                       "2.bias …")
