@@ -302,3 +302,56 @@ def test_long_lists_in_the_notes_name_the_first_few_then_an_ellipsis():
     # a fourth without a bias: 7 parameters
     assert lazy_note(True, True, True, False).endswith("(kept): 0.weight, 0.bias, 1.weight, 1.bias, 2.weight, "
                                                        "2.bias …")
+
+
+_GIVEN_TOO = nn.Linear(4, 4)
+
+
+def _step_holding_its_input(model, x, teacher):
+    return model(x) + _GIVEN_TOO(x) + teacher(x)
+
+
+def test_a_module_a_step_function_holds_and_is_given_is_named_once_as_an_input():
+    """The step function closes over the teacher it is also given as its input: one module, named in the
+    inputs' note only (the held modules are looked for beyond the model's and the inputs' own)."""
+    report = torchcount.profile(nn.Linear(4, 4), (torch.randn(2, 4), _GIVEN_TOO), method=_step_holding_its_input,
+                                warn=False)
+    assert [n.split(";")[0] for n in report.notes if n.startswith("module(s) ")] == \
+        ["module(s) given as inputs of _step_holding_its_input: Linear"]
+
+
+def test_a_frozen_modules_note_names_its_running_statistics_only_where_it_has_some():
+    """A frozen BatchNorm1d(4) with nothing before it keeps its running mean and variance (2 statistics,
+    2·4 = 8 elements), which the note names as buffers; one folded into the convolution before it
+    leaves none, and the note says nothing of statistics."""
+    import warnings
+
+    kept = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 3)).eval()
+    with torch.no_grad():
+        for t in (kept[0].weight, kept[0].bias, kept[0].running_mean, kept[0].running_var):
+            t.uniform_(1, 2)
+    folded = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        notes = [next(n for n in torchcount.profile(torch.jit.freeze(torch.jit.script(m)), x, warn=False).notes
+                      if n.startswith("frozen TorchScript module"))
+                 for m, x in ((kept, torch.randn(2, 4)), (folded, torch.randn(1, 3, 6, 6)))]
+    assert ", its 2 normalisation running statistic(s) (8 elements) as buffers" in notes[0]
+    assert "running statistic" not in notes[1]
+
+
+def test_profile_runs_without_importing_dynamo():
+    """torch._dynamo is imported only where a model may be compiled: profile looks for compiled submodules
+    only when it is already imported. In a fresh interpreter a profile works (Linear(4, 3) on 2×4: 24
+    MACs) and leaves it unimported."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, torchcount; r = torchcount.profile(torch.nn.Linear(4, 3), torch.randn(2, 4)); "
+            "print(r.total.macs, 'torch._dynamo.eval_frame' in sys.modules)")
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])  # (this checkout's torchcount first)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["24", "False"]
