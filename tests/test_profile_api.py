@@ -355,3 +355,56 @@ def test_profile_runs_without_importing_dynamo():
                          cwd=Path(__file__).resolve().parents[1])  # (this checkout's torchcount first)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["24", "False"]
+
+
+def test_a_root_whose_call_never_runs_its_forward_unrecorded_is_one_uncounted_call():
+    """A root whose own __call__ calls its Linear and never its forward has no row of its own; with op
+    recording off its __call__'s work (the '- 1') is listed once, under the root's path and type, beside
+    the Linear's 5·4·2 = 40 MACs."""
+    from torchcount.profile import UNRECORDED_CALL
+
+    class Instead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+        def __call__(self, x):
+            return self.lin(x) - 1
+
+    report = torchcount.profile(Instead(), torch.randn(5, 4), record_ops=False, warn=False)
+    assert report.root is None and report.total.macs == 40
+    assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted] == [("", "Instead", UNRECORDED_CALL, 1)]
+
+
+# ---- the rule registry ------------------------------------------------------------------------------
+
+
+def test_a_rule_registered_after_a_look_up_is_found():
+    """rule_for caches what it found per type, None too: registering a rule for the type afterwards must
+    drop that, or the type stays unruled. A block of its own: no rule, then the one registered (10 MACs
+    a call: 3 calls, 30)."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules.registry import rule_for
+
+    class Block(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    from torchcount.rules import registry
+
+    assert rule_for(Block()) is None
+
+    def block(module, call):
+        return Cost.of(Term("macs", "ten", "10", "10", 10))
+
+    try:
+        torchcount.module_rule(Block)(block)
+        assert rule_for(Block()).fn is block
+        net = nn.Sequential(Block(), Block(), Block())
+        assert torchcount.profile(net, torch.randn(2)).total.macs == 30
+    finally:
+        registry._MODULE_RULES.pop(Block, None)
+        registry._lookup_cache.pop(Block, None)
