@@ -114,6 +114,38 @@ def test_a_keyword_pre_hook_returning_what_torch_refuses_names_the_hooked_module
     assert report.total.macs == 2 * 4 * 3 and report.row("0").self_cost.mults == 2 * 4  # the hook's ×2 is its row's
 
 
+def test_a_hook_raising_from_an_error_its_modules_forward_raised_before_is_the_hooks():
+    """The Linear's first call (2×5 into in_features 4) raises and the forward handles it; its forward hook
+    then raises from that error on the second call (1×4). The recorder still holds the first failure of
+    the same module (this error is raised from it), but a forward hook raised: the error is the hook's,
+    with the second call's 1×4, not the handled forward's 2×5."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.first = None
+
+        def forward(self, x):
+            try:
+                self.lin(torch.randn(2, 5))
+            except RuntimeError as exc:
+                self.first = exc
+            return self.lin(x)
+
+    net = Net()
+
+    def hook(module, args, out):
+        raise ValueError("hook says no") from net.first
+
+    net.lin.register_forward_hook(hook)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(1, 4))
+    assert str(info.value) == ("forward failed in a forward hook of module 'lin' (Linear) with input shapes 1×4: "
+                               "ValueError: hook says no")
+    assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 
