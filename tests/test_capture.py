@@ -2,12 +2,17 @@
 test file reads them (found by mutation testing: each test names what a surviving mutant changed)."""
 from __future__ import annotations
 
+import copy
+import copyreg
+import gc
+
 import pytest
 import torch
 from torch import nn
 
+import torchcount
 from torchcount import capture as cap
-from torchcount.capture import describe
+from torchcount.capture import FunctionMethod, describe
 
 
 # -------------------- describe and Call: what a call's arguments and output are recorded as
@@ -164,3 +169,107 @@ def test_a_hook_that_calls_its_module_again_leaves_each_call_its_own_hook_ops():
     assert [str(op.op) for op in second.hook_ops] == ["aten.mul.Tensor"]
     assert sorted(trace.hooked) == [1, 2]
     assert trace.calls[0].ops is cap._NONE or not trace.calls[0].ops  # the root ran nothing itself
+
+
+# -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
+
+
+class _Cls(nn.Linear):
+    pass
+
+
+def test_nested_copies_as_found_take_their_reducer_out_only_when_the_outermost_ends():
+    """copies_as_found counts how many open regions asked for a class's reducer (two profiles, or a
+    measured pass inside a capture): the inner one's end leaves it in copyreg's table (1 left), the
+    outer one's takes it out (0 left). Counting 1 − n for n − 1 left −1, then 2: an entry for good."""
+    a, b = _Cls(2, 2), _Cls(2, 2)
+    assert _Cls not in copyreg.dispatch_table
+    with cap.copies_as_found([a]):
+        assert copyreg.dispatch_table[_Cls] is cap._reduce_as_found and cap._copied_as_found[_Cls] == 1
+        with cap.copies_as_found([b, a]):
+            assert cap._copied_as_found[_Cls] == 2
+        assert copyreg.dispatch_table[_Cls] is cap._reduce_as_found and cap._copied_as_found[_Cls] == 1
+        with cap.copies_as_found([a]):
+            assert cap._copied_as_found[_Cls] == 2
+        assert cap._copied_as_found[_Cls] == 1
+    assert _Cls not in copyreg.dispatch_table and _Cls not in cap._copied_as_found
+
+
+def test_a_copy_made_inside_forwards_wrapped_has_its_own_modules_forward_as_found():
+    """forwards_wrapped (the measured passes' wrappers) marks each wrapper with the forward the module
+    had on its instance before: a deep copy made meanwhile gets that one (here the second module's
+    ×3 forward; the first had none), not the wrapper, nor the first module's (none: the class's
+    identity). After, the instance forward is back and the first module has none."""
+    first, second = nn.Identity(), nn.Identity()
+    triple = lambda x: x * 3  # noqa: E731
+    second.forward = triple
+    calls = []
+
+    def wrap(module, forward):
+        def wrapped(*args):
+            calls.append(module)
+            return forward(*args)
+        return wrapped
+
+    x = torch.ones(2)
+    with cap.forwards_wrapped([first, second], wrap):
+        copied = copy.deepcopy(second)
+        assert copied.__dict__.get("forward") is triple
+        assert torch.equal(copied(x), 3 * x) and calls == []
+        assert torch.equal(second(x), 3 * x) and calls == [second]
+    assert second.__dict__["forward"] is triple and "forward" not in first.__dict__
+
+
+def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
+    """gc_paused: the collector off inside (nested too), back on after only if it was on before."""
+    assert gc.isenabled()
+    with cap.gc_paused():
+        assert not gc.isenabled()
+        with cap.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner one found it off: leaves it off
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cap.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ZeroDivisionError):
+        with cap.gc_paused():
+            1 / 0
+    assert gc.isenabled()
+
+
+# -------------------- FunctionMethod: what a profiled function holds
+
+
+class _Token:
+    pass
+
+
+def _nested_step(levels: int, token):
+    """A step function reaching ``token`` through ``levels`` helpers, each holding the next in its
+    closure: levels = 0 holds it itself."""
+    def holder():
+        return token
+
+    fn = holder
+    for _ in range(levels):
+        def helper(fn=fn):
+            return fn()
+        fn = helper
+    return fn
+
+
+def test_held_named_follows_helpers_two_levels_down_and_no_further():
+    """_held_by follows _HELPER_DEPTH = 3 levels of functions: the step itself, the helpers it holds,
+    and theirs. A token in the step's closure, or 1 or 2 helpers down, is found (by its variable's
+    name, 'token'); 3 helpers down it is not. (helper's default argument 'fn' is a function: followed,
+    not listed.)"""
+    for levels, found in ((0, True), (1, True), (2, True), (3, False)):
+        token = _Token()
+        held = FunctionMethod(_nested_step(levels, token)).held_named()
+        assert (("token", token) in held) is found, levels
+        assert all(value is not token or name == "token" for name, value in held)
