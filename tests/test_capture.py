@@ -63,31 +63,38 @@ def test_describe_keeps_a_namedtuple_type_and_lists_dicts_dataclasses_as_describ
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
-    Call.input is the first; a call given only a keyword tensor has it as its input."""
+    Call.input is the first; a call given only a keyword tensor has it as its input, and one given only
+    a list of tensors (torch.cat's [x, x[:1]]) has the list's tensors (2×3, 1×3), not the list."""
     from torchcount.rules import has_rule
 
     class Masked(nn.Module):
         def forward(self, x, extra=(), mask=None):
             return x.masked_fill(mask, 0) if mask is not None else x + 1
 
+    class Cat(nn.Module):
+        def forward(self, xs):
+            return torch.cat(xs)
+
     class Root(nn.Module):
         def __init__(self):
             super().__init__()
-            self.m = Masked()
+            self.m, self.cat = Masked(), Cat()
 
         def forward(self, x):
             self.m(x, [x[0]], mask=x > 0)
+            self.cat([x, x[:1]])
             return self.m(x=x)
 
     x = torch.randn(2, 3)
     model = Root()
     with cap.capture(model, has_rule) as recorder:
         model(x)
-    first, second = recorder.trace.calls[1], recorder.trace.calls[2]
+    first, listed, second = recorder.trace.calls[1:]
     assert [(t.shape, t.dtype) for t in first.inputs] == [((2, 3), torch.float32), ((3,), torch.float32),
                                                           ((2, 3), torch.bool)]
     assert first.input.shape == (2, 3) and first.input.dtype == torch.float32
     assert [t.shape for t in second.inputs] == [(2, 3)] and second.input.shape == (2, 3)
+    assert [t.shape for t in listed.inputs] == [(2, 3), (1, 3)] and listed.input.shape == (2, 3)
 
 
 # -------------------- the recording switch and hooks' ops
@@ -171,6 +178,101 @@ def test_a_hook_that_calls_its_module_again_leaves_each_call_its_own_hook_ops():
     assert trace.calls[0].ops is cap._NONE or not trace.calls[0].ops  # the root ran nothing itself
 
 
+def test_whether_a_tuple_output_is_the_calls_own_is_read_through_the_tuple():
+    """A rule-less module whose child returns a tuple (x·2, x + 1): passing the child's tuple on, its
+    first output is the child's (its "(self)" activation 0, first_output_own False); returning (a·3, b),
+    the first is its own (all 2·3 = 6 elements). Found by walking the tuples of both outputs: not
+    walking them left it unknown (None, and no entry in the trace)."""
+    class Child(nn.Module):
+        def forward(self, x):
+            return x * 2, x + 1
+
+    class PassOn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = Child()
+
+        def forward(self, x):
+            a, b = self.child(x)
+            b.neg()  # an op of its own: its ops are recorded
+            return a, b
+
+    class Makes(PassOn):
+        def forward(self, x):
+            a, b = self.child(x)
+            return a * 3, b
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p, self.m = PassOn(), Makes()
+
+        def forward(self, x):
+            return self.p(x)[1] + self.m(x)[0]
+
+    from torchcount.rules import has_rule
+
+    model, x = Root(), torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    paths = {c.index: c.path for c in recorder.trace.calls}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"": True, "p": False, "m": True}
+    report = torchcount.profile(model, x)
+    assert (report.row("p").self_activation, report.row("m").self_activation) == (0, 6)
+
+
+def test_a_hooked_modules_forward_called_directly_is_recorded_without_its_hooks():
+    """A Linear(4, 4) with a forward hook (×2), called once through __call__ and once by its forward
+    directly (self.lin.forward(x): torch runs no hook): two calls in its row, 2·(2·4·4) = 64 MACs and
+    2·2·4 = 16 bias adds, and the hook's 2·4 = 8 mults once; the root adds the two (8 adds). The
+    direct call meets the watch with no entry pending (a direct call must leave it alone: 'and' for
+    'or' there raised IndexError)."""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin.forward(x) + self.lin(x)
+
+    model = Root()
+    model.lin.register_forward_hook(lambda m, a, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    lin = report.row("lin")
+    assert lin.calls == 2 and (lin.cost.macs, lin.cost.adds, lin.cost.mults) == (64, 16, 8)
+    assert (report.row("").self_cost.adds, report.total.cost.mults) == (8, 8) and report.complete
+
+
+def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_noted():
+    """Another thread running the whole model during a capture is not part of the profiled forward
+    (nothing noted); the same thread calling a submodule afterwards is a call handed to a thread, noted
+    in Trace.other_threads ({'lin': 1}). The thread's 'whole forward' mark must be cleared when that
+    forward returns: left set, the later call went unnoted."""
+    import threading
+
+    from torchcount.rules import has_rule
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model, x = Root(), torch.randn(2, 4)
+    with cap.capture(model, has_rule) as recorder:
+        def other():
+            model(x)
+            model.lin(x)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        model(x)
+    assert recorder.trace.other_threads == {"lin": 1}
+    assert [c.path for c in recorder.trace.calls] == ["", "lin"]
+
+
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
 
 
@@ -218,6 +320,27 @@ def test_a_copy_made_inside_forwards_wrapped_has_its_own_modules_forward_as_foun
         assert torch.equal(copied(x), 3 * x) and calls == []
         assert torch.equal(second(x), 3 * x) and calls == [second]
     assert second.__dict__["forward"] is triple and "forward" not in first.__dict__
+
+
+def test_a_parametrized_module_that_refers_to_itself_is_copied_once_while_wrapped():
+    """While wrapped, a parametrized module's class copies it with _deepcopy_as_found, which must
+    enter the copy in deepcopy's memo before copying the module's __dict__: a module that refers to
+    itself there (here a list holding it, as a bound-method hook of its own does) then refers to its
+    copy. Without it the list held a second copy of the module."""
+    from torch.nn.utils import parametrize
+
+    class Double(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    lin = nn.Linear(2, 2)
+    parametrize.register_parametrization(lin, "weight", Double())
+    lin.me = [lin]
+    with cap.copies_as_found([lin]):
+        assert type(lin).__deepcopy__ is cap._deepcopy_as_found
+        copied = copy.deepcopy(lin)
+    assert copied.me[0] is copied and copied is not lin
+    assert torch.equal(copied.weight, 2 * lin.parametrizations.weight.original)
 
 
 def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
