@@ -273,6 +273,43 @@ def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_
     assert [c.path for c in recorder.trace.calls] == ["", "lin"]
 
 
+class _Retries(nn.Module):
+    """Tries its Linear(4, 4) on a 2×3 slice (a shape error, handled), then on the whole 2×4 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        try:
+            self.lin(x[:, :3])
+        except RuntimeError:
+            pass
+        return self.lin(x)
+
+
+def test_a_ruled_call_that_raised_under_autocast_says_why_it_is_priced_from_its_ops():
+    """Under autocast a Linear records its ops (its casts), so a call of it that raised and was handled
+    is priced from the ops it ran (the shape check fails before the matmul: 0 MACs) and its row counts
+    the completed call's 2·4·4 = 32 MACs. The note gives why: the error its caller handled, not "cut
+    short inside a backward" (checkpointing's reason, which it said, though no backward ran). Without
+    autocast its ops are not recorded and the trace marks nothing (reading 'not (ruled and recorded)'
+    marked that call too)."""
+    from torchcount.rules import has_rule
+
+    model, x = _Retries(), torch.randn(2, 4)
+    with torch.autocast("cpu"):
+        report = torchcount.profile(model, x)
+    assert report.row("lin").calls == 2 and report.row("lin").cost.macs == 32
+    assert any("raised an error its caller handled" in n and n.endswith(": lin") for n in report.notes)
+    assert not any("backward" in n for n in report.notes)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    calls = recorder.trace.calls
+    assert recorder.trace.unruled == {} and [c.unruled for c in calls] == [False, False, False]
+    assert isinstance(calls[1].failed, RuntimeError) and calls[2].failed is None
+
+
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
 
 

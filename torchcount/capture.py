@@ -1227,8 +1227,10 @@ class _Recorder:
                 call.failed = exc
                 if call_ruled and want:  # (handled by the caller, as checkpointing's early stop: its ops)
                     call.unruled = True
-                    recorder.trace.unruled[path] = "cut short inside a backward, as checkpointing's recomputation " \
-                                                   "stops once it has what the backward needs"
+                    recorder.trace.unruled[path] = \
+                        "cut short inside a backward, as checkpointing's recomputation stops once it has what " \
+                        "the backward needs" if _current_autograd_node() is not None else \
+                        "raised an error its caller handled; its ops were recorded, autocast being on"
                 failure = recorder.failure
                 # the innermost module sees the exception first; an earlier failure that was handled
                 # (caught, and not the cause of this one) is not this exception's
