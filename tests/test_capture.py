@@ -63,7 +63,7 @@ def test_describe_keeps_a_namedtuple_type_and_lists_dicts_dataclasses_as_describ
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
-    Call.input is the first; a call given only a keyword tensor has it as its input, and one given only
+    Call.input is the first (read before Call.inputs too), Call.out the output's first; a call given only a keyword tensor has it as its input, and one given only
     a list of tensors (torch.cat's [x, x[:1]]) has the list's tensors (2×3, 1×3), not the list."""
     from torchcount.rules import has_rule
 
@@ -90,6 +90,8 @@ def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     with cap.capture(model, has_rule) as recorder:
         model(x)
     first, listed, second = recorder.trace.calls[1:]
+    # (input and out read first, before inputs and outputs have been computed)
+    assert first.input.shape == (2, 3) and listed.input.shape == (2, 3) and listed.out.shape == (3, 3)
     assert [(t.shape, t.dtype) for t in first.inputs] == [((2, 3), torch.float32), ((3,), torch.float32),
                                                           ((2, 3), torch.bool)]
     assert first.input.shape == (2, 3) and first.input.dtype == torch.float32
@@ -175,6 +177,8 @@ def test_a_hook_that_calls_its_module_again_leaves_each_call_its_own_hook_ops():
     assert [str(op.op) for op in first.hook_ops] == ["aten.mul.Tensor"]
     assert [str(op.op) for op in second.hook_ops] == ["aten.mul.Tensor"]
     assert sorted(trace.hooked) == [1, 2]
+    # after the capture, the Linear's hooks are its own again: the user's hook itself, none of ours
+    assert list(model.lin._forward_hooks.values()) == [hook] and not model.lin._forward_pre_hooks
     assert trace.calls[0].ops is cap._NONE or not trace.calls[0].ops  # the root ran nothing itself
 
 
@@ -182,7 +186,9 @@ def test_whether_a_tuple_output_is_the_calls_own_is_read_through_the_tuple():
     """A rule-less module whose child returns a tuple (x·2, x + 1): passing the child's tuple on, its
     first output is the child's (its "(self)" activation 0, first_output_own False); returning (a·3, b),
     the first is its own (all 2·3 = 6 elements). Found by walking the tuples of both outputs: not
-    walking them left it unknown (None, and no entry in the trace)."""
+    walking them left it unknown (None, and no entry in the trace). The root returns its Sequential's
+    output (not its own); the Sequential records no ops (it only calls its children: no entry, though
+    it made a child call; recording switched on in it gave it one)."""
     class Child(nn.Module):
         def forward(self, x):
             return x * 2, x + 1
@@ -205,10 +211,10 @@ def test_whether_a_tuple_output_is_the_calls_own_is_read_through_the_tuple():
     class Root(nn.Module):
         def __init__(self):
             super().__init__()
-            self.p, self.m = PassOn(), Makes()
+            self.p, self.m, self.seq = PassOn(), Makes(), nn.Sequential(nn.ReLU())
 
         def forward(self, x):
-            return self.p(x)[1] + self.m(x)[0]
+            return self.seq(self.p(x)[1] + self.m(x)[0])
 
     from torchcount.rules import has_rule
 
@@ -216,7 +222,10 @@ def test_whether_a_tuple_output_is_the_calls_own_is_read_through_the_tuple():
     with cap.capture(model, has_rule) as recorder:
         model(x)
     paths = {c.index: c.path for c in recorder.trace.calls}
-    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"": True, "p": False, "m": True}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"": False, "p": False, "m": True}
+    assert recorder.trace.calls[-2].path == "seq" and recorder.trace.calls[-2].ops is cap._NONE
+    child = recorder.trace.calls[2]  # (the tuple it returned: both tensors are its outputs, in order)
+    assert child.path == "p.child" and child.outputs == (cap.TensorMeta((2, 3), torch.float32),) * 2
     report = torchcount.profile(model, x)
     assert (report.row("p").self_activation, report.row("m").self_activation) == (0, 6)
 
@@ -308,6 +317,78 @@ def test_a_ruled_call_that_raised_under_autocast_says_why_it_is_priced_from_its_
     calls = recorder.trace.calls
     assert recorder.trace.unruled == {} and [c.unruled for c in calls] == [False, False, False]
     assert isinstance(calls[1].failed, RuntimeError) and calls[2].failed is None
+
+
+def test_a_module_called_with_no_arguments_is_recorded():
+    """A module called with no arguments (a learned 3×5 query, doubled) records a call with no inputs
+    and its 3×5 output, new memory (not aliased); its op is 15 mults. (The one-tensor-in shortcut
+    that reads args[0] must not be taken for no arguments: it raised IndexError.)"""
+    class Query(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = nn.Parameter(torch.randn(3, 5))
+
+        def forward(self):
+            return self.q * 2
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.query = Query()
+
+        def forward(self, x):
+            return self.query() @ x
+
+    report = torchcount.profile(Root(), torch.randn(5, 2))
+    row = report.row("query")
+    assert row.calls == 1 and row.input_shapes == [] and row.output_shapes == [(3, 5)]
+    assert (row.cost.mults, row.cost.bytes_written) == (15, 15 * 4)
+    assert report.total.macs == 3 * 5 * 2
+
+
+def test_ops_around_the_root_are_recorded_only_inside_around_root():
+    """A root with a forward hook (+1 on its 2×3 output): around_root records the hook's add as a stray
+    op (no call on the stack); after it, op recording is off again, and an op run before the capture
+    ends (x·2) is recorded nowhere. Leaving it on after recorded that mul as the root's stray op too."""
+    from torchcount.rules import has_rule
+
+    model = nn.Linear(3, 3)
+    model.register_forward_hook(lambda m, a, out: out + 1)
+    x = torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        with recorder.around_root(model):
+            model(x)
+        assert not recorder.mode_on
+        x * 2
+    assert [str(op.op) for op in recorder.trace.stray_ops] == ["aten.add.Tensor"]
+
+
+def test_under_autocast_a_ruled_module_records_its_casts_and_a_sequential_still_nothing():
+    """Under CPU autocast (bfloat16) a Linear, priced by its rule, records its ops: autocast's casts of
+    its input, weight and bias (3 _to_copy, bytes its rule cannot see) beside its matmul; the
+    Sequential around it only calls it and records nothing (switching recording on in a module that
+    runs no op of its own, as 'or' for 'and' did there, gave it ops and a first-output entry). The
+    trace notes the dtype autocast was on with."""
+    from torchcount.rules import has_rule
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seq = nn.Sequential(nn.Linear(4, 4))
+
+        def forward(self, x):
+            return self.seq(x)
+
+    model = Root()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with cap.capture(model, has_rule) as recorder:
+            model(torch.randn(2, 4))
+    root, seq, lin = recorder.trace.calls
+    assert seq.ops is cap._NONE and root.ops is cap._NONE
+    assert [str(op.op) for op in lin.ops].count("aten._to_copy.default") == 3
+    assert all(op.outputs[0].dtype == torch.bfloat16 for op in lin.ops)
+    assert recorder.trace.first_output_own == {0: False}  # (the root passes its Sequential's output on)
+    assert recorder.trace.autocast == {"cpu": [torch.bfloat16]}
 
 
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
