@@ -461,6 +461,21 @@ def test_a_parametrized_module_that_refers_to_itself_is_copied_once_while_wrappe
     assert torch.equal(copied.weight, 2 * lin.parametrizations.weight.original)
 
 
+def test_a_shallow_copy_made_while_wrapped_shares_the_modules_own_hook_dicts_as_outside():
+    """copy.copy of a module shares its __dict__'s values (its hook dicts too), outside a profile and
+    inside one: a module with a hook of the user's only (none of ours to leave out) keeps the same
+    hook dict in its copy; the forward wrapper is left out. (Rebuilding every non-empty hook dict gave
+    the copy a dict of its own.)"""
+    lin = nn.Linear(2, 2)
+    lin.register_forward_hook(lambda m, a, out: out)
+    outside = copy.copy(lin)
+    assert outside._forward_hooks is lin._forward_hooks
+    with cap.forwards_wrapped([lin], lambda m, forward: lambda *args: forward(*args)):
+        inside = copy.copy(lin)
+    assert inside._forward_hooks is lin._forward_hooks and inside._forward_pre_hooks is lin._forward_pre_hooks
+    assert "forward" not in inside.__dict__
+
+
 def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
     """gc_paused: the collector off inside (nested too), back on after only if it was on before."""
     assert gc.isenabled()
@@ -514,3 +529,21 @@ def test_held_named_follows_helpers_two_levels_down_and_no_further():
         held = FunctionMethod(_nested_step(levels, token)).held_named()
         assert (("token", token) in held) is found, levels
         assert all(value is not token or name == "token" for name, value in held)
+
+
+def test_held_named_does_not_look_inside_torchs_own_functions():
+    """A step holding torch's F.relu (a default argument) holds nothing of the user's: torch's and
+    torchcount's functions are not followed (reading every function's module as '' followed F.relu
+    into its globals: torch's has_torch_function_unary and the like were listed as held)."""
+    import torch.nn.functional as F
+
+    def step(model, act=F.relu):
+        return act(model)
+
+    assert FunctionMethod(step).held_named() == []
+    token = _Token()
+
+    def step2(model, act=F.relu, opt=token):
+        return act(model), opt
+
+    assert FunctionMethod(step2).held_named() == [("opt", token)]
