@@ -60,6 +60,21 @@ def test_describe_keeps_a_namedtuple_type_and_lists_dicts_dataclasses_as_describ
     assert describe(torch.float16) is torch.float16 and describe(object()) == "<object>"
 
 
+def test_an_expanded_tensor_is_described_by_the_elements_it_stores():
+    """A (1, 3) row expanded to (4, 3) holds 3 elements (stride 0 on its first dim): stored 3,
+    nbytes 3·4 = 12 in float32, numel still 12; expanded again to (2, 4, 3), still 3; a plain or
+    transposed tensor stores all of its elements (stored None: nbytes = numel·4), a 0-d one too."""
+    row = torch.randn(1, 3)
+    wide = describe(row.expand(4, 3))
+    assert (wide.stored, wide.nbytes, wide.numel) == (3, 12, 12)
+    assert describe(row.expand(2, 4, 3)).stored == 3
+    col = describe(torch.randn(4, 1).expand(4, 5))
+    assert (col.stored, col.nbytes) == (4, 16)
+    for t in (torch.randn(4, 3), torch.randn(3, 4).t(), torch.tensor(1.0)):
+        meta = describe(t)
+        assert meta.stored is None and meta.nbytes == t.numel() * 4
+
+
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
@@ -391,6 +406,109 @@ def test_under_autocast_a_ruled_module_records_its_casts_and_a_sequential_still_
     assert recorder.trace.autocast == {"cpu": [torch.bfloat16]}
 
 
+def test_an_output_that_is_an_argument_passed_back_by_keyword_or_in_a_list_is_aliased():
+    """A module returning the tensor it was given as a keyword (forward(x=t): return x) writes no
+    new memory: its output is aliased (the trace) and its row writes 0 bytes, where the root's x·2
+    writes 2·3·4 = 24. Only the positional arguments read for that left it 24 bytes written. Likewise a
+    module given a one-element list returning its element (its one argument not a tensor itself)."""
+    from torchcount.rules import has_rule
+
+    class Passes(nn.Module):
+        def forward(self, x=None):
+            return x
+
+    class First(nn.Module):
+        def forward(self, xs):
+            return xs[0]
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.passes, self.first = Passes(), First()
+
+        def forward(self, x):
+            return self.first([self.passes(x=x * 2)])
+
+    model, x = Root(), torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    assert recorder.trace.calls[1].output.aliased and recorder.trace.calls[2].output.aliased
+    report = torchcount.profile(model, x)
+    assert report.row("passes").cost.bytes_written == 0 and report.row("").self_cost.bytes_written == 24
+    assert report.row("first").cost.bytes_written == 0
+
+
+def test_work_a_roots_own_call_method_does_is_the_roots():
+    """A root class with a __call__ of its own (here x·2 around nn.Module's call) does that work outside
+    its forward: recorded as the root's own ops (2·3 = 6 mults beside its Linear's 2·3·3 = 18 MACs).
+    A __call__ of torch's own (nn.Module's) is not such work. Reading a user's __call__ as torch's left
+    the 6 mults unrecorded."""
+    class Calls(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def __call__(self, x):
+            return super().__call__(x * 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    assert cap.own_call(Calls()) and not cap.own_call(nn.Linear(3, 3))
+    report = torchcount.profile(Calls(), torch.randn(2, 3))
+    assert report.total.cost.mults == 6 and report.total.macs == 18
+    assert report.row("").self_cost.mults == 6
+
+
+def test_whether_a_dict_or_dataclass_output_is_the_calls_own_is_read_through_it():
+    """As with tuples: a rule-less module passing on its child's dict {'y': x·2} (or a dataclass
+    holding x·2) returns the child's tensor (first_output_own False, "(self)" activation 0); one that
+    returns {'y': its own y·3} owns it. Not walking the dict's values (or the dataclass's fields) left
+    the first output unknown."""
+    import dataclasses
+
+    from torchcount.rules import has_rule
+
+    @dataclasses.dataclass
+    class Out:
+        y: torch.Tensor
+
+    class Child(nn.Module):
+        def __init__(self, box):
+            super().__init__()
+            self.box = box
+
+        def forward(self, x):
+            return self.box(x * 2)
+
+    class Parent(nn.Module):
+        def __init__(self, box, own):
+            super().__init__()
+            self.child, self.box, self.own = Child(box), box, own
+
+        def forward(self, x):
+            out = self.child(x)
+            y = out["y"] if isinstance(out, dict) else out.y
+            return self.box(y * 3) if self.own else out
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d = Parent(lambda y: {"y": y}, False)
+            self.c = Parent(Out, False)
+            self.o = Parent(lambda y: {"y": y}, True)
+
+        def forward(self, x):
+            return self.d(x)["y"] + self.c(x).y + self.o(x)["y"]
+
+    model = Root()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3))
+    paths = {c.index: c.path for c in recorder.trace.calls}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == \
+        {"": True, "d": False, "c": False, "o": True}
+
+
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
 
 
@@ -474,6 +592,30 @@ def test_a_shallow_copy_made_while_wrapped_shares_the_modules_own_hook_dicts_as_
         inside = copy.copy(lin)
     assert inside._forward_hooks is lin._forward_hooks and inside._forward_pre_hooks is lin._forward_pre_hooks
     assert "forward" not in inside.__dict__
+
+
+def test_a_copy_made_during_a_capture_gets_the_submodules_own_instance_forward():
+    """capture marks each wrapper with the forward that module had on its instance: a deep copy of the
+    child made during the capture runs the child's own ×3 forward (not the wrapper, which ran the
+    original's; nor the root's, which has none: an Identity's pass-through)."""
+    from torchcount.rules import has_rule
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = nn.Identity()
+
+        def forward(self, x):
+            return self.child(x)
+
+    model = Root()
+    triple = lambda x: x * 3  # noqa: E731
+    model.child.forward = triple
+    x = torch.ones(2)
+    with cap.capture(model, has_rule):
+        copied = copy.deepcopy(model.child)
+    assert copied.__dict__.get("forward") is triple and torch.equal(copied(x), 3 * x)
+    assert model.child.__dict__["forward"] is triple and "forward" not in model.__dict__
 
 
 def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
