@@ -75,6 +75,35 @@ def test_an_expanded_tensor_is_described_by_the_elements_it_stores():
         assert meta.stored is None and meta.nbytes == t.numel() * 4
 
 
+def test_a_module_returning_a_sparse_tensor_records_what_it_stores():
+    """A module returning a 4×4 matrix with 3 nonzeros as COO: its call's output is described by
+    what it stores — layout 'coo', nnz 3, 3 values, indices 2·3 int64 = 48 bytes, coalesced — so
+    nbytes = 3·4 + 48 = 60, not the dense 16·4 = 64 (numel stays 16). The plain-tensor shortcut
+    taken for it lost the layout."""
+    from torchcount.rules import has_rule
+
+    class Sparsify(nn.Module):
+        def forward(self, x):
+            return x.to_sparse()
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s = Sparsify()
+
+        def forward(self, x):
+            return self.s(x)
+
+    x = torch.zeros(4, 4)
+    x[0, 1], x[2, 2], x[3, 0] = 1.0, 2.0, 3.0
+    model = Root()
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    out = recorder.trace.calls[1].output
+    assert out.sparse == cap.SparseLayout("coo", 3, 3, 48, True)
+    assert (out.numel, out.nbytes, out.aliased) == (16, 60, False)
+
+
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
@@ -269,8 +298,8 @@ def test_a_hooked_modules_forward_called_directly_is_recorded_without_its_hooks(
 
 def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_noted():
     """Another thread running the whole model during a capture is not part of the profiled forward
-    (nothing noted); the same thread calling a submodule afterwards is a call handed to a thread, noted
-    in Trace.other_threads ({'lin': 1}). The thread's 'whole forward' mark must be cleared when that
+    (nothing noted); the same thread calling a submodule twice afterwards makes calls handed to a thread,
+    noted in Trace.other_threads ({'lin': 2}: counted, not just marked). The thread's 'whole forward' mark must be cleared when that
     forward returns: left set, the later call went unnoted."""
     import threading
 
@@ -289,11 +318,12 @@ def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_
         def other():
             model(x)
             model.lin(x)
+            model.lin(x)
         t = threading.Thread(target=other)
         t.start()
         t.join()
         model(x)
-    assert recorder.trace.other_threads == {"lin": 1}
+    assert recorder.trace.other_threads == {"lin": 2}
     assert [c.path for c in recorder.trace.calls] == ["", "lin"]
 
 
@@ -507,6 +537,24 @@ def test_whether_a_dict_or_dataclass_output_is_the_calls_own_is_read_through_it(
     paths = {c.index: c.path for c in recorder.trace.calls}
     assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == \
         {"": True, "d": False, "c": False, "o": True}
+
+
+def test_a_lazy_modules_materialisation_hook_is_not_a_hook_of_its_own():
+    """_has_own_hooks (which modules get a hook watch): a LazyLinear's one pre-hook is its
+    materialisation, not the user's (False); with a pre-hook or a forward hook of the user's beside
+    it, True; a plain Linear: none (False), one forward hook (True). Reading the lazy hook's key as
+    absent called every unmaterialised lazy module hooked."""
+    lazy = nn.LazyLinear(3)
+    assert len(lazy._forward_pre_hooks) == 1 and not cap._has_own_hooks(lazy)
+    handle = lazy.register_forward_pre_hook(lambda m, a: None)
+    assert cap._has_own_hooks(lazy)
+    handle.remove()
+    lazy.register_forward_hook(lambda m, a, out: None)
+    assert cap._has_own_hooks(lazy)
+    plain = nn.Linear(2, 2)
+    assert not cap._has_own_hooks(plain)
+    plain.register_forward_hook(lambda m, a, out: None)
+    assert cap._has_own_hooks(plain)
 
 
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
