@@ -364,6 +364,70 @@ def test_a_ruled_call_that_raised_under_autocast_says_why_it_is_priced_from_its_
     assert isinstance(calls[1].failed, RuntimeError) and calls[2].failed is None
 
 
+def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_catcher():
+    """A rule-less module catches the KeyboardInterrupt its hooked child's forward raises (torch then
+    runs no always-called hook), then doubles its 2×4 input: those 8 mults are its own, recorded
+    because the switch goes back to what it was before the child's pre-hooks (on). Restoring None
+    (off) lost them: 0 mults, and the count still said complete. A hook of the child's that adds 1
+    to a returned output never runs here."""
+    class Boom(nn.Module):
+        def forward(self, x):
+            raise KeyboardInterrupt
+
+    class Catcher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.boom = Boom()
+
+        def forward(self, x):
+            try:
+                self.boom(x)
+            except KeyboardInterrupt:
+                pass
+            return x * 2
+
+    model = Catcher()
+    model.boom.register_forward_hook(lambda m, a, out: out + 1)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("").self_cost.mults == 8 and report.total.cost.adds == 0
+    assert report.complete
+
+
+def test_a_hooked_childs_output_as_its_hook_left_it_is_the_childs_not_the_callers():
+    """A rule-less parent returns what its hooked child returned, which the child's forward hook made
+    (its output ×2, a new tensor): the parent's first output is not its own (first_output_own False,
+    "(self)" activation 0; the hook's 2·3 = 6 mults are the child's row). Only the output before the
+    hook noted as the child's made it the parent's own (activation 6)."""
+    from torchcount.rules import has_rule
+
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = nn.Identity()
+
+        def forward(self, x):
+            x = x + 1
+            return self.child(x)
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.parent = Parent()
+
+        def forward(self, x):
+            return self.parent(x).sum()
+
+    model = Root()
+    model.parent.child.register_forward_hook(lambda m, a, out: out * 2)
+    x = torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    paths = {c.index: c.path for c in recorder.trace.calls}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"": True, "parent": False}
+    report = torchcount.profile(model, x)
+    assert report.row("parent").self_activation == 0 and report.row("parent.child").cost.mults == 6
+
+
 def test_a_module_called_with_no_arguments_is_recorded():
     """A module called with no arguments (a learned 3×5 query, doubled) records a call with no inputs
     and its 3×5 output, new memory (not aliased); its op is 15 mults. (The one-tensor-in shortcut
@@ -664,6 +728,35 @@ def test_a_copy_made_during_a_capture_gets_the_submodules_own_instance_forward()
         copied = copy.deepcopy(model.child)
     assert copied.__dict__.get("forward") is triple and torch.equal(copied(x), 3 * x)
     assert model.child.__dict__["forward"] is triple and "forward" not in model.__dict__
+
+
+def test_a_copy_of_a_watched_module_made_during_a_capture_has_only_its_own_hook():
+    """A Linear with a forward hook of the user's is watched during a capture: our pre-hook and our
+    always-called forward hook beside it, the user's hook guarded. A deep copy made meanwhile has the
+    user's hook itself (unguarded) and none of ours, nor our hook's always-called flag (the flags
+    left as they were kept that key: a flag for a hook the copy does not have)."""
+    from torchcount.rules import has_rule
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = Root()
+
+    def hook(module, args, out):
+        return out
+
+    model.lin.register_forward_hook(hook)
+    with cap.capture(model, has_rule):
+        assert len(model.lin._forward_hooks) == 2 and len(model.lin._forward_hooks_always_called) == 1
+        copied = copy.deepcopy(model.lin)
+    assert list(copied._forward_hooks.values()) == [hook] and not copied._forward_pre_hooks
+    assert not copied._forward_hooks_always_called and "forward" not in copied.__dict__
+    assert list(model.lin._forward_hooks.values()) == [hook] and not model.lin._forward_hooks_always_called
 
 
 def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
