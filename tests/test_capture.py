@@ -428,6 +428,24 @@ def test_a_hooked_childs_output_as_its_hook_left_it_is_the_childs_not_the_caller
     assert report.row("parent").self_activation == 0 and report.row("parent.child").cost.mults == 6
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # nested tensors are a prototype API
+def test_a_nested_tensor_made_in_the_forward_is_blamed_on_the_module_it_is_given_to():
+    """A strided nested tensor has no sizes to record: the Linear it is passed to is the module
+    named (ForwardError.path 'lin', its arguments unrecorded), not the root that made it, which is
+    what the root's wrapper would name were the Linear's failure not recorded first."""
+    class MakesOne(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 16)
+
+        def forward(self, a, b):
+            return self.lin(torch.nested.nested_tensor([a, b]))
+
+    with pytest.raises(torchcount.ForwardError, match=r"module 'lin' \(Linear\).*nested tensor") as caught:
+        torchcount.profile(MakesOne(), (torch.randn(3, 8), torch.randn(5, 8)))
+    assert caught.value.path == "lin"
+
+
 def test_a_module_called_with_no_arguments_is_recorded():
     """A module called with no arguments (a learned 3×5 query, doubled) records a call with no inputs
     and its 3×5 output, new memory (not aliased); its op is 15 mults. (The one-tensor-in shortcut
