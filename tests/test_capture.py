@@ -572,6 +572,50 @@ def test_work_a_roots_own_call_method_does_is_the_roots():
     assert report.row("").self_cost.mults == 6
 
 
+def test_whether_an_output_is_the_calls_own_follows_views_to_their_base():
+    """A child returns a view ((x·2)ᵀ) of a tensor it made. A rule-less parent returning a view of
+    that view (its transpose: the same base) passes the child's memory on (first_output_own False,
+    "(self)" activation 0); one returning ((child's view)·3, child's view) owns its first output, though
+    the child returned a view, alive here, of another base (True, 2·3 = 6; taking any view returned, or
+    a view of another base, as the child's said False). The child's view is freed once the parent has viewed it again (the parent's
+    output looks into the base, not into it): noted by a weak reference to it alone, it was dead by
+    the time the parent returned, and the parent's view was taken for its own (activation 6)."""
+    from torchcount.rules import has_rule
+
+    class Child(nn.Module):
+        def forward(self, x):
+            return (x * 2).t()
+
+    class Views(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = Child()
+
+        def forward(self, x):
+            return self.child(x).t()
+
+    class Scales(Views):
+        def forward(self, x):
+            view = self.child(x)
+            return view * 3, view
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.v, self.s = Views(), Scales()
+
+        def forward(self, x):
+            return self.v(x).sum() + self.s(x)[0].sum()
+
+    model = Root()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3))
+    paths = {c.index: c.path for c in recorder.trace.calls}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"": True, "v": False, "s": True}
+    report = torchcount.profile(model, torch.randn(2, 3))
+    assert (report.row("v").self_activation, report.row("s").self_activation) == (0, 6)
+
+
 def test_whether_a_dict_or_dataclass_output_is_the_calls_own_is_read_through_it():
     """As with tuples: a rule-less module passing on its child's dict {'y': x·2} (or a dataclass
     holding x·2) returns the child's tensor (first_output_own False, "(self)" activation 0); one that

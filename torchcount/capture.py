@@ -1018,8 +1018,13 @@ class _Recorder:
 
     def note_returned(self, refs: list, output: Any) -> None:
         """A child call returned ``output`` (not one plain tensor: the wrapper notes that itself): weak
-        references to its tensors into ``refs``, its caller's (see :attr:`returned`)."""
-        refs.extend([_weakref(t) for t in _output_tensors(output, [])])
+        references to its tensors into ``refs``, its caller's (see :attr:`returned`), and to the base of
+        each that is a view: a view of the view the child returned (``child(x).t()``) looks into that
+        base, while the view itself may be freed by the time the caller returns (a dead reference)."""
+        for t in _output_tensors(output, []):
+            refs.append(_weakref(t))
+            if t._is_view():
+                refs.append(_weakref(t._base))
 
     def check_first_output(self, call: Call, output: Any) -> None:
         """Whether ``call``'s first output tensor is its own (:attr:`Trace.first_output_own`): not
@@ -1253,6 +1258,8 @@ class _Recorder:
                     refs = returned[caller] = []
                 if type(output) is _Tensor:
                     refs.append(_weakref(output))
+                    if output._is_view():  # (and what it views: the view itself may be freed before the caller returns)
+                        refs.append(_weakref(output._base))
                 else:
                     recorder.note_returned(refs, output)
             if want and call.children is not _NONE:
