@@ -104,6 +104,30 @@ def test_a_module_returning_a_sparse_tensor_records_what_it_stores():
     assert (out.numel, out.nbytes, out.aliased) == (16, 60, False)
 
 
+def test_a_sparse_op_writing_into_out_records_it_before_and_after_and_aliased():
+    """torch.add(a, b, out=c) on 3×3 COO matrices, a and b with 2 nonzeros at the same places, c
+    empty: the op is recorded with c as it was before (nnz 0: the arguments described before the op
+    runs, since it changes what c stores) and its output as after (nnz 2, 2 values, indices 2·2 int64
+    = 32 bytes), aliased: it is c, the out= argument (only the positional arguments read for that
+    made it new memory)."""
+    from torchcount.rules import has_rule
+
+    class AddsInto(nn.Module):
+        def forward(self, a, b, c):
+            torch.add(a, b, out=c)
+            return c
+
+    x = torch.zeros(3, 3)
+    x[0, 1], x[2, 0] = 1.0, 2.0
+    model = AddsInto()
+    with cap.capture(model, has_rule) as recorder:
+        model(x.to_sparse(), (2 * x).to_sparse(), torch.zeros(3, 3).to_sparse())
+    (op,) = recorder.trace.calls[0].ops
+    assert op.name == "aten.add.out"
+    assert op.kwargs["out"].sparse == cap.SparseLayout("coo", 0, 0, 0, True) and not op.kwargs["out"].aliased
+    assert op.output.sparse == cap.SparseLayout("coo", 2, 2, 32, True) and op.output.aliased
+
+
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
