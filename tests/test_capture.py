@@ -496,6 +496,51 @@ def test_a_module_a_hook_calls_inside_a_ruled_block_is_not_covered_by_the_blocks
     assert report.total.macs == 64 and report.complete
 
 
+def test_a_hooked_module_the_roots_own_hook_calls_is_counted():
+    """The root's forward hook calls its hooked Linear(4, 4) again, outside any forward (no call on
+    the stack: the root's hook's work is the root's stray ops): the Linear has 2 calls, 2·(2·4·4) = 64
+    MACs. Its hook's output has no caller call to be noted for (reading the recording switch for the
+    caller there raised AttributeError on None)."""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = Root()
+    model.register_forward_hook(lambda m, args, out: m.lin(out))
+    model.lin.register_forward_hook(lambda m, args, out: None)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert report.row("lin").calls == 2 and report.total.macs == 64 and report.complete
+
+
+def test_a_ruled_module_called_with_a_dense_keyword_tensor_keeps_its_rule():
+    """A Linear called as lin(input=x) with a dense x is priced by its rule (status 'rule', nothing in
+    Trace.unruled); with a sparse COO x (2 nonzeros of 2×4) given the same way it is priced from the
+    sparse ops it ran ('called with a sparse input'). Reading a dense keyword tensor as sparse priced
+    every such call from its ops."""
+    from torchcount.rules import has_rule
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(input=x)
+
+    model = Root()
+    x = torch.zeros(2, 4)
+    x[0, 1], x[1, 3] = 1.0, 2.0
+    for given, unruled in ((x, {}), (x.to_sparse(), {"lin": "called with a sparse input"})):
+        with cap.capture(model, has_rule) as recorder:
+            model(given)
+        assert recorder.trace.unruled == unruled and recorder.trace.calls[1].unruled is bool(unruled)
+    assert torchcount.profile(model, x).row("lin").status == "rule"
+
+
 def test_a_module_called_with_no_arguments_is_recorded():
     """A module called with no arguments (a learned 3×5 query, doubled) records a call with no inputs
     and its 3×5 output, new memory (not aliased); its op is 15 mults. (The one-tensor-in shortcut
