@@ -131,8 +131,9 @@ def test_a_sparse_op_writing_into_out_records_it_before_and_after_and_aliased():
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
-    Call.input is the first (read before Call.inputs too), Call.out the output's first; a call given only a keyword tensor has it as its input, and one given only
-    a list of tensors (torch.cat's [x, x[:1]]) has the list's tensors (2×3, 1×3), not the list."""
+    Call.input is the first (read before Call.inputs too), Call.out the output's first; a call given
+    only a keyword tensor has it as its input, and one given only a list of tensors (torch.cat's
+    [x, x[:1]]) has the list's tensors (2×3, 1×3), not the list."""
     from torchcount.rules import has_rule
 
     class Masked(nn.Module):
@@ -323,8 +324,8 @@ def test_a_hooked_modules_forward_called_directly_is_recorded_without_its_hooks(
 def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_noted():
     """Another thread running the whole model during a capture is not part of the profiled forward
     (nothing noted); the same thread calling a submodule twice afterwards makes calls handed to a thread,
-    noted in Trace.other_threads ({'lin': 2}: counted, not just marked). The thread's 'whole forward' mark must be cleared when that
-    forward returns: left set, the later call went unnoted."""
+    noted in Trace.other_threads ({'lin': 2}: counted, not just marked). The thread's 'whole forward'
+    mark must be cleared when that forward returns: left set, the later call went unnoted."""
     import threading
 
     from torchcount.rules import has_rule
@@ -672,9 +673,10 @@ def test_whether_an_output_is_the_calls_own_follows_views_to_their_base():
     that view (its transpose: the same base) passes the child's memory on (first_output_own False,
     "(self)" activation 0); one returning ((child's view)·3, child's view) owns its first output, though
     the child returned a view, alive here, of another base (True, 2·3 = 6; taking any view returned, or
-    a view of another base, as the child's said False). The child's view is freed once the parent has viewed it again (the parent's
-    output looks into the base, not into it): noted by a weak reference to it alone, it was dead by
-    the time the parent returned, and the parent's view was taken for its own (activation 6)."""
+    a view of another base, as the child's said False). The child's view is freed once the parent has
+    viewed it again (the parent's output looks into the base, not into it): noted by a weak reference
+    to it alone, it was dead by the time the parent returned, and the parent's view was taken for its
+    own (activation 6)."""
     from torchcount.rules import has_rule
 
     class Child(nn.Module):
