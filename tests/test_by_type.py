@@ -439,7 +439,9 @@ def test_a_module_a_covered_childs_hook_calls_keeps_its_time_out_of_the_rules_ro
     b = report.by_type()
     summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
     assert summed <= 1.05 * report.extra["time_ms"]
-    assert "do not add up" not in b.table() and "need not add up" not in b.table()
+    # (the footer says the medians need not add up only where they fall short: a busy CPU's passes, not a
+    # time held twice)
+    assert ("need not add up" in b.table()) == (summed < 0.95 * report.extra["time_ms"])
 
 
 def test_a_model_priced_by_a_rule_keeps_the_time_of_what_its_childs_hook_calls_out_of_its_own(ruled_block):
@@ -456,7 +458,9 @@ def test_a_model_priced_by_a_rule_keeps_the_time_of_what_its_childs_hook_calls_o
     b = report.by_type()
     summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
     assert summed <= 1.05 * report.extra["time_ms"]
-    assert "need not add up" not in b.table()
+    # (the footer says the medians need not add up only where they fall short: a busy CPU's passes, not a
+    # time held twice)
+    assert ("need not add up" in b.table()) == (summed < 0.95 * report.extra["time_ms"])
 
 
 def test_a_module_held_elsewhere_that_a_rules_forward_calls_keeps_its_time_in_the_rules_row():
@@ -497,7 +501,9 @@ def test_a_module_held_elsewhere_that_a_rules_forward_calls_keeps_its_time_in_th
     assert group.time_ms >= 30
     summed = sum(g.time_ms for g in b.groups if g.time_ms is not None)
     assert summed <= 1.05 * report.extra["time_ms"]
-    assert "need not add up" not in b.table()
+    # (the footer says the medians need not add up only where they fall short: a busy CPU's passes, not a
+    # time held twice)
+    assert ("need not add up" in b.table()) == (summed < 0.95 * report.extra["time_ms"])
 
 
 def test_an_op_without_a_formula_in_a_covered_childs_hook_is_counted_once(ruled_block):
