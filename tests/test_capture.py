@@ -389,6 +389,19 @@ def test_a_ruled_call_that_raised_under_autocast_says_why_it_is_priced_from_its_
     assert isinstance(calls[1].failed, RuntimeError) and calls[2].failed is None
 
 
+def test_a_ruled_call_that_raised_without_autocast_is_uncounted_not_priced_as_finished():
+    """Without autocast the Linear's ops are not recorded, so its call on the 2×3 slice, which raised
+    (and was handled), cannot be priced from them; its rule would price it as a finished call of 2 rows,
+    2·4·4 = 32 MACs more (the row said 64). It is uncounted instead: the row holds the finished call's
+    32 MACs and 2·32 + 2·4 = 72 FLOPs, and 2 of the 3 items (the calls and the root's own) are counted."""
+    report = torchcount.profile(_Retries(), torch.randn(2, 4), warn=False)
+    row = report.row("lin")
+    assert row.calls == 2 and (row.cost.macs, row.flops) == (32, 72) and row.status == "partial"
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [
+        ("lin", "Linear (raised an error its caller handled)", 1)]
+    assert report.coverage == pytest.approx(2 / 3)
+
+
 def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_catcher():
     """A rule-less module catches the KeyboardInterrupt its hooked child's forward raises (torch then
     runs no always-called hook), then doubles its 2×4 input: those 8 mults are its own, recorded

@@ -273,6 +273,11 @@ def _price_call(call: Call, state_bytes: "dict[int, int] | None", autocast: bool
         # a module rule prices dense operands (numel elements); torch runs a sparse kernel, whose ops
         # a ruled module does not record
         return CallCost(call, ZERO, "ops", None, Counter({f"{type(module).__name__} (on sparse tensors)": 1}), 0)
+    if rule is not None and call.failed is not None:
+        # raised, and its caller went on: its rule would price a call that finished, and its ops, which a
+        # rule covers, were not recorded, so what it ran before raising is not known
+        return CallCost(call, ZERO, "ops", None, Counter({f"{type(module).__name__} (raised an error its caller "
+                                                          "handled)": 1}), 0)
     if rule is not None:
         try:
             cost = rule.fn(module, call)
