@@ -15,6 +15,17 @@ from torchcount import capture as cap
 from torchcount.capture import FunctionMethod, describe
 
 
+class _WrapsLinear(nn.Module):
+    """forward(x) = lin(x), with lin a Linear(n, n)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.lin = nn.Linear(n, n)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
 # -------------------- describe and Call: what a call's arguments and output are recorded as
 
 
@@ -221,14 +232,6 @@ def test_a_hook_that_calls_its_module_again_leaves_each_call_its_own_hook_ops():
     first entry gave both muls to the first call and none to the second."""
     from torchcount.rules import has_rule
 
-    class Root(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.lin(x)
-
     again = [True]
 
     def hook(module, args, out):
@@ -236,7 +239,7 @@ def test_a_hook_that_calls_its_module_again_leaves_each_call_its_own_hook_ops():
             out = module(out)
         return out * 2
 
-    model = Root()
+    model = _WrapsLinear(4)
     model.lin.register_forward_hook(hook)
     with cap.capture(model, has_rule) as recorder:
         model(torch.randn(2, 4))
@@ -330,15 +333,7 @@ def test_a_thread_that_ran_the_whole_model_then_calls_a_submodule_has_that_call_
 
     from torchcount.rules import has_rule
 
-    class Root(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.lin(x)
-
-    model, x = Root(), torch.randn(2, 4)
+    model, x = _WrapsLinear(4), torch.randn(2, 4)
     with cap.capture(model, has_rule) as recorder:
         def other():
             model(x)
@@ -515,15 +510,7 @@ def test_a_hooked_module_the_roots_own_hook_calls_is_counted():
     the stack: the root's hook's work is the root's stray ops): the Linear has 2 calls, 2·(2·4·4) = 64
     MACs. Its hook's output has no caller call to be noted for (reading the recording switch for the
     caller there raised AttributeError on None)."""
-    class Root(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return self.lin(x)
-
-    model = Root()
+    model = _WrapsLinear(4)
     model.register_forward_hook(lambda m, args, out: m.lin(out))
     model.lin.register_forward_hook(lambda m, args, out: None)
     report = torchcount.profile(model, torch.randn(2, 4))
@@ -909,15 +896,7 @@ def test_a_copy_of_a_watched_module_made_during_a_capture_has_only_its_own_hook(
     left as they were kept that key: a flag for a hook the copy does not have)."""
     from torchcount.rules import has_rule
 
-    class Root(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(2, 2)
-
-        def forward(self, x):
-            return self.lin(x)
-
-    model = Root()
+    model = _WrapsLinear(2)
 
     def hook(module, args, out):
         return out
