@@ -146,6 +146,80 @@ def test_a_hook_raising_from_an_error_its_modules_forward_raised_before_is_the_h
     assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
 
 
+@pytest.mark.parametrize("while_handling", [False, True])
+def test_a_pre_hook_raising_after_its_modules_forward_failed_and_was_handled_is_the_pre_hooks(while_handling):
+    """As for a forward hook above, but a pre-hook: the Linear(4, 3)'s first call (2×5) raises and the forward
+    handles it; its pre-hook raises on the second call (1×4), made after it and raising from that error, or
+    made while handling it (the error its context). The recorder holds the first call's failure, of the
+    same module, as this error comes from it: it was reported as that forward failing on 2×5."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+            self.first = None
+
+        def forward(self, x):
+            try:
+                self.lin(torch.randn(2, 5))
+            except RuntimeError as exc:
+                self.first = exc
+                if while_handling:
+                    return self.lin(x)
+            return self.lin(x)
+
+    net = Net()
+
+    def pre_hook(module, args):
+        if net.first is not None:
+            raise ValueError("pre-hook says no") from (None if while_handling else net.first)
+
+    net.lin.register_forward_pre_hook(pre_hook)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(1, 4))
+    assert str(info.value) == ("forward failed in a forward pre-hook of module 'lin' (Linear) with input shapes "
+                               "1×4: ValueError: pre-hook says no")
+    assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
+
+
+def test_a_graph_module_called_again_by_its_own_pre_hook_and_failing_is_its_forwards_failure():
+    """A GraphModule's call re-raises an error its generated code raised with the traceback cut there, so the
+    forward's frames are gone and the traceback ends in the pre-hook that called it: the error is the one
+    the forward raised (its graph's t[1] of the 1-tuple the pre-hook gave, 1×4), not the pre-hook's own
+    with the outer call's 2×4, 2×4."""
+    import operator
+
+    from torch import fx
+
+    graph = fx.Graph()
+    graph.output(graph.call_function(operator.getitem, (graph.placeholder("t"), 1)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gm = fx.GraphModule(nn.Module(), graph)
+
+        def forward(self, x):
+            return self.gm((x, x))
+
+    net = Net()
+
+    def pre_hook(module, args):
+        if not getattr(module, "inside", False):
+            module.inside = True
+            try:
+                module((args[0][0][:1],))
+            finally:
+                module.inside = False
+
+    net.gm.register_forward_pre_hook(pre_hook)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(2, 4))
+    assert str(info.value) == ("forward failed in module 'gm' (GraphModule) with input shapes 1×4: "
+                               "IndexError: tuple index out of range")
+    assert (info.value.path, info.value.input_shapes) == ("gm", [(1, 4)])
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 

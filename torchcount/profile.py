@@ -1074,7 +1074,11 @@ def _forward_error(exc: Exception, recorder, model: nn.Module, on_meta: bool = F
     elif on_meta and needs_real_values(exc):
         hint += META_HINT
     hooked = _hook_failure(exc, model)
-    if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"):
+    # (a pre-hook of the module whose forward failed: its own failure where it raised this very exception, as
+    # a GraphModule's pre-hook calling it again, whose wrapper cut the forward's frames from the traceback;
+    # an error of the pre-hook's own, though raised from or while handling an earlier call's, is the pre-hook's)
+    if hooked is not None and (failed is None or hooked[1] is not failed.module or hooked[2] == "hook"
+                               or exc is not failed.failed):
         path, module, stage, shapes = hooked
         given = _input_shapes_text(shapes) if shapes else "no tensor input"
         return ForwardError(
