@@ -646,3 +646,53 @@ def test_a_grad_scaler_caught_mid_step_gets_its_stage_back():
         model.scaler.update()
     assert kept.updated_scalers == ["GradScaler"]
     assert model.scaler._per_optimizer_states is states and states[id(model.opt)]["stage"] is OptState.UNSCALED
+
+
+# ---- what the last mutation round left unchecked ----
+
+def test_gradients_already_there_and_left_alone_are_not_named():
+    """A Linear(2, 1) with .grad from one backward (∂(w·1 + b)/∂w = [1, 1], ∂/∂b = [1]) and a forward
+    alone: the same .grad tensors, same version, same dtype, nothing to put back: none is named."""
+    model = nn.Linear(2, 1)
+    model(torch.ones(1, 2)).sum().backward()
+    grad = model.weight.grad
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+    assert kept.restored_grads == []
+    assert model.weight.grad is grad and grad.tolist() == [[1.0, 1.0]] and model.bias.grad.tolist() == [1.0]
+
+
+def test_a_parametrization_a_method_removes_is_told_by_its_note_not_as_new_data():
+    """A method that removes the parametrization (w ↦ 3w) with leave_parametrized=True set_()s the original
+    to 3w: put back with its own data w, it is told once, as the parametrization put back; the set_()
+    it explains is not told again as data the method swapped (restored_data stays empty)."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    original = model.parametrizations.weight.original
+    found = original.detach().clone()
+    with preserved(model, method="step") as kept:
+        parametrize.remove_parametrizations(model, "weight", leave_parametrized=True)
+    assert kept.restored_parametrizations == ["weight"] and kept.restored_data == []
+    assert model.parametrizations.weight.original is original and torch.equal(original, found)
+
+
+def test_a_plain_attribute_a_forward_sets_in_a_removed_parametrizations_name_is_dropped():
+    """A forward that removes the parametrization (w ↦ 3w) and sets a plain tensor in its name (zeros, in
+    the instance's __dict__): the property is put back, which reads 3w again, and the plain attribute is
+    gone (left there, putting the property back refused: 'already has an attribute named weight')."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    original = model.parametrizations.weight.original
+    with preserved(model, method="step") as kept:
+        parametrize.remove_parametrizations(model, "weight", leave_parametrized=False)
+        del model.weight
+        model.weight = torch.zeros(1, 2)
+    assert kept.restored_parametrizations == ["weight"]
+    assert "weight" not in vars(model) and model.parametrizations.weight.original is original
+    assert torch.equal(model.weight, 3 * original)
