@@ -696,3 +696,24 @@ def test_a_plain_attribute_a_forward_sets_in_a_removed_parametrizations_name_is_
     assert kept.restored_parametrizations == ["weight"]
     assert "weight" not in vars(model) and model.parametrizations.weight.original is original
     assert torch.equal(model.weight, 3 * original)
+
+
+def test_the_weight_a_legacy_weight_norm_computed_is_put_back_over_a_tensor_the_forward_set():
+    """A forward that folds a legacy weight_norm (remove_weight_norm: weight a Parameter, weight_g and
+    weight_v gone) and then sets a plain zeros tensor as weight: the hook, weight_g and weight_v are put
+    back and so is the weight the hook had computed, the same tensor; the zeros were left in its place."""
+    from torch.nn.utils import remove_weight_norm, weight_norm
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch.nn.utils.weight_norm is deprecated)
+        model = nn.Sequential(weight_norm(nn.Linear(2, 1)))
+    lin = model[0]
+    found = lin.weight
+    with preserved(model) as kept:
+        remove_weight_norm(lin)
+        del lin.weight
+        lin.weight = torch.zeros(1, 2)
+    assert kept.restored_hooks == ["0 (forward pre-hook)"] and kept.restored_slots == ["0.weight_g", "0.weight_v"]
+    assert lin.weight is found and sorted(lin._parameters) == ["bias", "weight_g", "weight_v"]
+    assert torch.allclose(found, lin.weight_g * lin.weight_v / lin.weight_v.norm())

@@ -1023,8 +1023,9 @@ def _put_back_hooks(hooked: list, touched: set) -> list[str]:
     """Put back the hooks that a forward removed from a module whose slots were put back (``touched``):
     its forward pre-hooks, state_dict hooks and load_state_dict pre-hooks as they were (the same objects,
     in their order; those added since after them). The legacy ``torch.nn.utils.weight_norm`` and
-    ``spectral_norm`` hook computes its tensor, a plain attribute, before each forward: it is computed
-    again (``remove_weight_norm`` deleted it). Returns where hooks were put back, as "lin (forward pre-hook)"."""
+    ``spectral_norm`` hook computes its tensor, a plain attribute, before each forward: the one it had
+    computed is put back (``remove_weight_norm`` deleted it; the forward may have set another in its name).
+    Returns where hooks were put back, as "lin (forward pre-hook)"."""
     put_back = []
     for path, m, *saved, tensors in hooked:
         if id(m) not in touched:
@@ -1039,8 +1040,8 @@ def _put_back_hooks(hooked: list, touched: set) -> list[str]:
             hooks.update(now)
             if kind is not None:
                 put_back.append(f"{path or '(root)'} ({kind})")
-        for name, tensor in tensors.items():
-            if name not in m.__dict__ and name not in m._parameters and name not in m._buffers:
+        for name, tensor in tensors.items():  # (deleted, or another plain tensor set in its name)
+            if name not in m._parameters and name not in m._buffers:
                 m.__dict__[name] = tensor
     return put_back
 
