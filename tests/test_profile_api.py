@@ -220,6 +220,32 @@ def test_a_graph_module_called_again_by_its_own_pre_hook_and_failing_is_its_forw
     assert (info.value.path, info.value.input_shapes) == ("gm", [(1, 4)])
 
 
+@pytest.mark.parametrize("with_kwargs", [False, True])
+def test_a_forward_hook_raising_after_a_forward_that_returned_none_is_named_a_hook(with_kwargs):
+    """A module whose forward returns None (it only looks at its 2×4 input) and a forward hook of it that
+    raises: the hook ran after the forward, so it is 'a forward hook', not 'a forward pre-hook' (the
+    stage was read from whether torch's `result` local was still None, which a forward returning None
+    leaves it). A pre-hook of the same module that raises is still 'a forward pre-hook'."""
+    class Looks(nn.Module):
+        def forward(self, x):
+            return None
+
+    def fails(*args):
+        raise ValueError("the hook fails")
+
+    for stage in ("hook", "pre-hook"):
+        model = nn.Sequential(Looks(), nn.Identity())
+        if stage == "hook":
+            model[0].register_forward_hook(fails, with_kwargs=with_kwargs)
+        else:
+            model[0].register_forward_pre_hook(fails, with_kwargs=with_kwargs)
+        with pytest.raises(ForwardError) as info:
+            torchcount.profile(model, torch.randn(2, 4))
+        assert str(info.value) == (f"forward failed in a forward {stage} of module '0' (Looks) with input shapes "
+                                   "2×4: ValueError: the hook fails")
+        assert info.value.path == "0" and info.value.input_shapes == [(2, 4)]
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 

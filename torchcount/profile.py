@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import enum
 import inspect
+import linecache
 import operator
 import sys
 import threading
@@ -973,10 +974,11 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
     forward: the wrappers see forwards only, so their innermost failing call would be its caller.
     Read from the traceback's frames of ``Module._call_impl``; None where they are not as expected."""
     try:
-        frames = []
+        frames, lines = [], []
         tb = exc.__traceback__
         while tb is not None:
             frames.append(tb.tb_frame)
+            lines.append(tb.tb_lineno)
             tb = tb.tb_next
         at = None
         for i, frame in enumerate(frames):
@@ -995,12 +997,22 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
         paths = {id(m): p for p, m in model.named_modules()}
         if id(module) not in paths:
             return None
-        stage = "pre-hook" if frames[at].f_locals.get("result") is None else "hook"
+        stage = _hook_stage(frames[at], lines[at])
         shapes = [tuple(t.shape) for t in tree_leaves(frames[at].f_locals.get("args", ()))
                   if isinstance(t, torch.Tensor)]
         return paths[id(module)], module, stage, shapes
     except Exception:  # noqa: BLE001 - a torch whose frames differ: the message without it
         return None
+
+
+def _hook_stage(frame, lineno: int) -> str:
+    """"hook" or "pre-hook": which of ``Module._call_impl``'s hook calls the traceback passed through, read
+    from that line of its source (a forward hook is given the forward's result; a forward that returned
+    None leaves ``result`` None as before it ran, so the local alone cannot tell)."""
+    line = linecache.getline(frame.f_code.co_filename, lineno)
+    if "hook(self, args" in line:
+        return "hook" if "result)" in line.split("hook(self, args", 1)[1] else "pre-hook"
+    return "pre-hook" if frame.f_locals.get("result") is None else "hook"  # (a torch whose lines differ)
 
 
 def _refused_pre_hook_result(local: dict) -> bool:
