@@ -780,6 +780,30 @@ def test_a_lazy_modules_materialisation_hook_is_not_a_hook_of_its_own():
     assert cap._has_own_hooks(plain)
 
 
+def test_a_lazy_modules_materialisation_hook_is_put_back_as_found_or_stays_gone():
+    """A lazy module's materialisation pre-hook is wrapped during a capture (its work unrecorded) and
+    put back after it: a LazyLinear the forward never calls has its one pre-hook, the very function
+    it had, after the capture (not saving it left the wrapper); a LazyLinear the forward called removed
+    its hook itself when it materialised, and has none after the capture (putting it back where it was
+    absent, and not where it was present, survived)."""
+    from torchcount.rules import has_rule
+
+    class TwoLazy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.LazyLinear(3), nn.LazyLinear(3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    m = TwoLazy()
+    (key, hook), = m.unused._forward_pre_hooks.items()
+    with cap.capture(m, has_rule):
+        m(torch.zeros(2, 4))
+    assert m.used.weight.shape == (3, 4) and len(m.used._forward_pre_hooks) == 0
+    assert list(m.unused._forward_pre_hooks) == [key] and m.unused._forward_pre_hooks[key] is hook
+
+
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
 
 
