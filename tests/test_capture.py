@@ -713,6 +713,33 @@ def test_whether_an_output_is_the_calls_own_follows_views_to_their_base():
     assert (report.row("v").self_activation, report.row("s").self_activation) == (0, 6)
 
 
+def test_a_view_of_a_view_a_child_returned_in_a_tuple_is_not_the_callers_own():
+    """As above, with the child's view inside a tuple ((x·2)ᵀ,): a parent returning child(x)[0].t()
+    passes the child's memory on (first_output_own False, "(self)" activation 0). The tuple and the
+    view in it are freed once the parent has viewed it again, so only the noted base of the view
+    ties the parent's output to the child (not noting it for a non-tensor output said True, 6)."""
+    from torchcount.rules import has_rule
+
+    class Child(nn.Module):
+        def forward(self, x):
+            return ((x * 2).t(),)
+
+    class Views(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = Child()
+
+        def forward(self, x):
+            return self.child(x)[0].t()
+
+    model = nn.Sequential(Views())
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3))
+    paths = {c.index: c.path for c in recorder.trace.calls}
+    assert {paths[i]: own for i, own in recorder.trace.first_output_own.items()} == {"0": False}
+    assert torchcount.profile(model, torch.randn(2, 3)).row("0").self_activation == 0
+
+
 def test_whether_a_dict_or_dataclass_output_is_the_calls_own_is_read_through_it():
     """As with tuples: a rule-less module passing on its child's dict {'y': x·2} (or a dataclass
     holding x·2) returns the child's tensor (first_output_own False, "(self)" activation 0); one that
