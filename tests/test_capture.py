@@ -115,6 +115,28 @@ def test_a_module_returning_a_sparse_tensor_records_what_it_stores():
     assert (out.numel, out.nbytes, out.aliased) == (16, 60, False)
 
 
+def test_an_op_making_a_sparse_tensor_from_a_dense_one_records_what_it_stores():
+    """The op to_sparse runs (aten._to_sparse on the 4×4 matrix with 3 nonzeros above, no keyword
+    arguments) takes a dense tensor and returns a COO one: its recorded output is 'coo', nnz 3, 48
+    index bytes (3·4 + 48 = 60 bytes), as describe() says for it. The dense-op shortcut taken for it,
+    when only its arguments were checked for a dense layout, said sparse None (64 bytes)."""
+    from torchcount.rules import has_rule
+
+    class Sparsify(nn.Module):
+        def forward(self, x):
+            return x.to_sparse()
+
+    x = torch.zeros(4, 4)
+    x[0, 1], x[2, 2], x[3, 0] = 1.0, 2.0, 3.0
+    model = nn.Sequential(Sparsify())
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    (op,) = recorder.trace.calls[1].ops
+    assert op.name == "aten._to_sparse.default" and op.kwargs == {} and op.args[0].sparse is None
+    assert op.output.sparse == cap.SparseLayout("coo", 3, 3, 48, True)
+    assert (op.output.numel, op.output.nbytes) == (16, 60)
+
+
 def test_a_sparse_op_writing_into_out_records_it_before_and_after_and_aliased():
     """torch.add(a, b, out=c) on 3×3 COO matrices, a and b with 2 nonzeros at the same places, c
     empty: the op is recorded with c as it was before (nnz 0: the arguments described before the op
@@ -899,6 +921,29 @@ def test_a_parametrized_module_that_refers_to_itself_is_copied_once_while_wrappe
         copied = copy.deepcopy(lin)
     assert copied.me[0] is copied and copied is not lin
     assert torch.equal(copied.weight, 2 * lin.parametrizations.weight.original)
+
+
+class _Tagged(nn.Linear):
+    __slots__ = ("tag",)
+
+
+def test_a_parametrized_modules_slots_are_deep_copied_while_wrapped():
+    """parametrize's own __deepcopy__ copies a module's slots beside its __dict__; _deepcopy_as_found,
+    used while the module is wrapped, must too: a Linear subclass with a slot 'tag' holding [1]
+    copies to one whose tag is an equal list, not the same one (not copying slots left none)."""
+    from torch.nn.utils import parametrize
+
+    class Double(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    lin = _Tagged(2, 2)
+    lin.tag = [1]
+    parametrize.register_parametrization(lin, "weight", Double())
+    outside = copy.deepcopy(lin)
+    with cap.copies_as_found([lin]):
+        copied = copy.deepcopy(lin)
+    assert outside.tag == copied.tag == [1] and copied.tag is not lin.tag
 
 
 def test_a_shallow_copy_made_while_wrapped_shares_the_modules_own_hook_dicts_as_outside():
