@@ -527,6 +527,36 @@ def test_a_module_a_hook_calls_inside_a_ruled_block_is_not_covered_by_the_blocks
     assert report.total.macs == 64 and report.complete
 
 
+def test_a_module_its_own_hook_reaches_again_through_a_ruled_block_is_covered(ruled_block):
+    """The root calls a RuledBlock's Linear directly (counted by its rule: 2·4·4 = 32 MACs, 8 bias adds
+    on a 2×4 input); that Linear's forward hook calls the block once (its rule: rows·4·4 = 32 MACs),
+    whose forward calls the Linear again: called by the block's forward, not by a hook, so covered
+    (total 64 MACs, 8 adds). Two calls of the Linear are pending then, the first entered, the second
+    not: whether the second comes from a hook is read from the last pending entry; reading the
+    first (entered) fell back to the open hook depths, which the second's own pre-hook region makes
+    look like a hook's call: uncovered, and 32 MACs and 8 adds counted twice (96, 16)."""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = ruled_block()
+
+        def forward(self, x):
+            return self.p.fc(x)
+
+    model = Root()
+    inside = []
+
+    def hook(module, args, out):
+        if not inside:  # (the block's own call of the Linear runs this hook again: no third call)
+            inside.append(True)
+            model.p(out)
+            inside.pop()
+
+    model.p.fc.register_forward_hook(hook)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert (report.row("p").cost.macs, report.row("p.fc").cost.macs, report.row("p.fc").cost.adds) == (32, 32, 8)
+    assert (report.total.macs, report.total.cost.adds) == (64, 8) and report.complete
+
 def test_a_hooked_module_the_roots_own_hook_calls_is_counted():
     """The root's forward hook calls its hooked Linear(4, 4) again, outside any forward (no call on
     the stack: the root's hook's work is the root's stray ops): the Linear has 2 calls, 2·(2·4·4) = 64
