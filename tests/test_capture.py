@@ -960,7 +960,8 @@ class _Tagged(nn.Linear):
 def test_a_parametrized_modules_slots_are_deep_copied_while_wrapped():
     """parametrize's own __deepcopy__ copies a module's slots beside its __dict__; _deepcopy_as_found,
     used while the module is wrapped, must too: a Linear subclass with a slot 'tag' holding [1]
-    copies to one whose tag is an equal list, not the same one (not copying slots left none)."""
+    copies to one whose tag is an equal list, not the same one (not copying slots left none); and the
+    class has parametrize's __deepcopy__ back after it (reading the saved one as None left ours)."""
     from torch.nn.utils import parametrize
 
     class Double(nn.Module):
@@ -971,8 +972,10 @@ def test_a_parametrized_modules_slots_are_deep_copied_while_wrapped():
     lin.tag = [1]
     parametrize.register_parametrization(lin, "weight", Double())
     outside = copy.deepcopy(lin)
+    parametrize_deepcopy = type(lin).__dict__["__deepcopy__"]
     with cap.copies_as_found([lin]):
         copied = copy.deepcopy(lin)
+    assert type(lin).__dict__["__deepcopy__"] is parametrize_deepcopy is not cap._deepcopy_as_found
     assert outside.tag == copied.tag == [1] and copied.tag is not lin.tag
 
 
@@ -1089,6 +1092,19 @@ def test_held_named_follows_helpers_two_levels_down_and_no_further():
         held = FunctionMethod(_nested_step(levels, token)).held_named()
         assert (("token", token) in held) is found, levels
         assert all(value is not token or name == "token" for name, value in held)
+
+
+def test_held_named_lists_a_partials_bound_arguments_by_position_and_keyword():
+    """A step given as functools.partial(step, a, opt=b) holds what the partial bound: a as 'args[0]',
+    b as 'opt' (step itself holds nothing: it names no global or default). Not reading the partial's
+    arguments listed nothing."""
+    import functools
+
+    def step(a, model, opt):
+        return a, model, opt
+
+    a, b = _Token(), _Token()
+    assert FunctionMethod(functools.partial(step, a, opt=b)).held_named() == [("args[0]", a), ("opt", b)]
 
 
 def test_held_named_does_not_look_inside_torchs_own_functions():
