@@ -419,12 +419,15 @@ def test_a_ruled_call_that_raised_without_autocast_is_uncounted_not_priced_as_fi
     assert report.coverage == pytest.approx(2 / 3)
 
 
-def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_catcher():
+@pytest.mark.parametrize("direct", [False, True], ids=["called", "forward-called-directly"])
+def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_catcher(direct):
     """A rule-less module catches the KeyboardInterrupt its hooked child's forward raises (torch then
     runs no always-called hook), then doubles its 2×4 input: those 8 mults are its own, recorded
     because the switch goes back to what it was before the child's pre-hooks (on). Restoring None
     (off) lost them: 0 mults, and the count still said complete. A hook of the child's that adds 1
-    to a returned output never runs here."""
+    to a returned output never runs here. The same where the catcher calls the child's forward
+    directly (no pre-hooks ran, no entry pending: the wrapper's own switch is restored; None
+    returned for it lost the 8 mults too)."""
     class Boom(nn.Module):
         def forward(self, x):
             raise KeyboardInterrupt
@@ -436,7 +439,7 @@ def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_
 
         def forward(self, x):
             try:
-                self.boom(x)
+                self.boom.forward(x) if direct else self.boom(x)
             except KeyboardInterrupt:
                 pass
             return x * 2
