@@ -504,14 +504,16 @@ def test_a_nested_tensor_made_in_the_forward_is_blamed_on_the_module_it_is_given
     assert caught.value.path == "lin"
 
 
-def test_a_module_a_hook_calls_inside_a_ruled_block_is_not_covered_by_the_blocks_rule(ruled_block):
+@pytest.mark.parametrize("c_hooked", [True, False], ids=["hooked", "unhooked"])
+def test_a_module_a_hook_calls_inside_a_ruled_block_is_not_covered_by_the_blocks_rule(ruled_block, c_hooked):
     """Hook regions at two depths: the root's Identity has a forward hook that calls a RuledBlock
     (its rule: rows·4·4 = 2·16 = 32 MACs on a 2×4 input, its Linear child covered), and that Linear's
     forward hook calls another Linear(4, 4), which has a hook of its own. That Linear is called by a
     hook, not by the block's forward: not covered, counted by its rule (2·4·4 = 32 MACs, 8 bias adds).
     Whether a call comes from a hook is read against the innermost open region (the Linear's hook,
     one level deeper than the Identity's): reading the outermost took it for the block's own call,
-    covered, and the 32 MACs were lost."""
+    covered, and the 32 MACs were lost. The same with no hook on that Linear (no watch of its own:
+    the wrapper reads the open hook depths itself, where reading the outermost lost them too)."""
     class Root(nn.Module):
         def __init__(self):
             super().__init__()
@@ -523,7 +525,8 @@ def test_a_module_a_hook_calls_inside_a_ruled_block_is_not_covered_by_the_blocks
     model = Root()
     model.a.register_forward_hook(lambda m, args, out: model.d(out))
     model.d.fc.register_forward_hook(lambda m, args, out: model.c(out))
-    model.c.register_forward_hook(lambda m, args, out: None)
+    if c_hooked:
+        model.c.register_forward_hook(lambda m, args, out: None)
     report = torchcount.profile(model, torch.randn(2, 4))
     assert report.row("d.fc").status == "covered"
     assert (report.row("c").cost.macs, report.row("c").cost.adds, report.row("c").status) == (32, 8, "rule")
