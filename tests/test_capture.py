@@ -161,6 +161,28 @@ def test_a_sparse_op_writing_into_out_records_it_before_and_after_and_aliased():
     assert op.output.sparse == cap.SparseLayout("coo", 2, 2, 32, True) and op.output.aliased
 
 
+def test_a_sparse_op_writing_in_place_records_its_output_as_its_first_argument():
+    """a.add_(b) with a (3×3 COO, 2 nonzeros at (0,1), (2,0)) and b (1 nonzero at (1,1)): the op is
+    recorded with a as it was before (nnz 2, 32 index bytes) and its output as after (the union:
+    nnz 3, 3·2·8 = 48 index bytes), aliased, as it is a itself. Reading only the keyword arguments
+    for what the output may alias made it new memory."""
+    from torchcount.rules import has_rule
+
+    class AddInPlace(nn.Module):
+        def forward(self, a, b):
+            return a.add_(b)
+
+    a, b = torch.zeros(3, 3), torch.zeros(3, 3)
+    a[0, 1], a[2, 0], b[1, 1] = 1.0, 2.0, 1.0
+    model = AddInPlace()
+    with cap.capture(model, has_rule) as recorder:
+        model(a.to_sparse(), b.to_sparse())
+    (op,) = recorder.trace.calls[0].ops
+    assert op.name == "aten.add_.Tensor"
+    assert op.args[0].sparse == cap.SparseLayout("coo", 2, 2, 32, True) and not op.args[0].aliased
+    assert op.output.sparse == cap.SparseLayout("coo", 3, 3, 48, True) and op.output.aliased
+
+
 def test_a_calls_inputs_are_its_positional_then_its_keyword_tensors():
     """Call.inputs lists every tensor argument, the positional ones first, then the keyword ones
     (a mask given as mask=…): here x (2×3), a list's tensor (3) and mask (2×3, bool), in that order;
@@ -384,6 +406,27 @@ class _Retries(nn.Module):
         return self.lin(x)
 
 
+def test_another_threads_call_of_a_hooked_module_opens_no_hook_region():
+    """A thread calls a hooked Linear of the model while the capture is on: its hooks are not watched
+    (the watch is the capturing thread's), so after it no hook region is open and recording is off,
+    and the model's own call then records the Linear as usual (one call noted for the other
+    thread). Checking the thread 'and' the capture being live opened a region the other thread
+    never closed."""
+    import threading
+
+    from torchcount.rules import has_rule
+
+    model = nn.Sequential(nn.Linear(4, 4))
+    model[0].register_forward_hook(lambda m, args, out: None)
+    with cap.capture(model, has_rule) as recorder:
+        thread = threading.Thread(target=lambda: model[0](torch.randn(2, 4)))
+        thread.start()
+        thread.join()
+        assert recorder.hook_depths == [] and recorder.mode_on is False
+        model(torch.randn(2, 4))
+    assert [c.path for c in recorder.trace.calls] == ["", "0"] and recorder.trace.other_threads == {"0": 1}
+
+
 def test_a_ruled_call_that_raised_under_autocast_says_why_it_is_priced_from_its_ops():
     """Under autocast a Linear records its ops (its casts), so a call of it that raised and was handled
     is priced from the ops it ran (the shape check fails before the matmul: 0 MACs) and its row counts
@@ -599,6 +642,40 @@ def test_a_ruled_module_called_with_a_dense_keyword_tensor_keeps_its_rule():
         assert recorder.trace.unruled == unruled and recorder.trace.calls[1].unruled is bool(unruled)
     assert torchcount.profile(model, x).row("lin").status == "rule"
 
+
+def test_a_covered_module_called_with_a_sparse_input_records_no_ops():
+    """A block with a rule (rows·4·4 MACs) makes its 2×4 input sparse and gives it to its Linear:
+    the Linear loses its own rule ('called with a sparse input') but is covered by the block's,
+    so it records no ops (an empty tuple) and the total is the block's 2·16 = 32 MACs. Reading
+    'record_ops or not covered or …' for it recorded the covered Linear's addmm."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import has_rule, registry
+
+    class SparseBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x.to_sparse())
+
+    @torchcount.module_rule(SparseBlock)
+    def sparse_block(module, call):
+        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+
+    try:
+        model = SparseBlock()
+        x = torch.zeros(2, 4)
+        x[0, 1] = 1.0
+        with cap.capture(model, has_rule) as recorder:
+            model(x)
+        block, fc = recorder.trace.calls
+        assert fc.path == "fc" and fc.covered and tuple(fc.ops) == ()
+        assert recorder.trace.unruled == {"fc": "called with a sparse input"}
+        assert torchcount.profile(model, x).total.macs == 32
+    finally:
+        registry._MODULE_RULES.pop(SparseBlock)
+        registry._lookup_cache.clear()
 
 def test_a_module_called_with_no_arguments_is_recorded():
     """A module called with no arguments (a learned 3×5 query, doubled) records a call with no inputs
