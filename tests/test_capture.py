@@ -494,6 +494,44 @@ def test_an_interrupt_a_hooked_module_raises_leaves_recording_on_in_a_rule_less_
     assert report.complete
 
 
+def test_an_interrupt_in_a_call_a_modules_own_hook_made_closes_only_that_calls_entry():
+    """A module's forward hook calls it again; that inner call raises KeyboardInterrupt, which the hook
+    catches before returning out + 1. Two entries are pending then: the inner call's (last) is dropped,
+    and the outer call keeps its hook's add as its own (hook_ops [add]; its row 8 mults, 8 adds on
+    2×4), with no hook region left open after. Matching the first pending entry against the inner
+    call left the inner entry, and the add landed in the root's row."""
+    from torchcount.rules import has_rule
+
+    class Flaky(nn.Module):
+        boom = False
+
+        def forward(self, x):
+            if self.boom:
+                raise KeyboardInterrupt
+            return x * 2
+
+    def hook(module, args, out):
+        if not module.boom:
+            module.boom = True
+            try:
+                module(out)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                module.boom = False
+        return out + 1
+
+    model = nn.Sequential(Flaky())
+    model[0].register_forward_hook(hook)
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 4))
+        assert recorder.hook_depths == []
+    root, outer, inner = recorder.trace.calls
+    assert [op.name for op in outer.hook_ops] == ["aten.add.Tensor"] and type(inner.failed) is KeyboardInterrupt
+    report = torchcount.profile(model, torch.randn(2, 4))
+    assert (report.row("0").cost.mults, report.row("0").cost.adds, report.row("").self_cost.adds) == (8, 8, 0)
+
+
 def test_a_hooked_childs_output_as_its_hook_left_it_is_the_childs_not_the_callers():
     """A rule-less parent returns what its hooked child returned, which the child's forward hook made
     (its output ×2, a new tensor): the parent's first output is not its own (first_output_own False,
