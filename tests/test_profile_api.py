@@ -114,26 +114,32 @@ def test_a_keyword_pre_hook_returning_what_torch_refuses_names_the_hooked_module
     assert report.total.macs == 2 * 4 * 3 and report.row("0").self_cost.mults == 2 * 4  # the hook's ×2 is its row's
 
 
+class _FirstCallFails(nn.Module):
+    """Calls its Linear(4, 3) on a 2×5 input, which raises (in_features 4): it keeps the error in ``first``
+    and goes on to call it on x, after the except block or (``while_handling``) inside it."""
+
+    def __init__(self, while_handling: bool = False):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.first, self.while_handling = None, while_handling
+
+    def forward(self, x):
+        try:
+            self.lin(torch.randn(2, 5))
+        except RuntimeError as exc:
+            self.first = exc
+            if self.while_handling:
+                return self.lin(x)
+        return self.lin(x)
+
+
 def test_a_hook_raising_from_an_error_its_modules_forward_raised_before_is_the_hooks():
     """The Linear's first call (2×5 into in_features 4) raises and the forward handles it; its forward hook
     then raises from that error on the second call (1×4). The recorder still holds the first failure of
     the same module (this error is raised from it), but a forward hook raised: the error is the hook's,
     with the second call's 1×4, not the handled forward's 2×5."""
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 3)
-            self.first = None
-
-        def forward(self, x):
-            try:
-                self.lin(torch.randn(2, 5))
-            except RuntimeError as exc:
-                self.first = exc
-            return self.lin(x)
-
-    net = Net()
+    net = _FirstCallFails()
 
     def hook(module, args, out):
         raise ValueError("hook says no") from net.first
@@ -153,22 +159,7 @@ def test_a_pre_hook_raising_after_its_modules_forward_failed_and_was_handled_is_
     made while handling it (the error its context). The recorder holds the first call's failure, of the
     same module, as this error comes from it: it was reported as that forward failing on 2×5."""
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = nn.Linear(4, 3)
-            self.first = None
-
-        def forward(self, x):
-            try:
-                self.lin(torch.randn(2, 5))
-            except RuntimeError as exc:
-                self.first = exc
-                if while_handling:
-                    return self.lin(x)
-            return self.lin(x)
-
-    net = Net()
+    net = _FirstCallFails(while_handling)
 
     def pre_hook(module, args):
         if net.first is not None:
