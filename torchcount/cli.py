@@ -849,8 +849,9 @@ class _ProgramCall:
         mismatch is a usage error, before any forward, showing the --input the program takes)."""
         from torch.utils._pytree import tree_flatten
 
-        positional = len(self.in_spec.children_specs[0].children_specs)
-        keywords = list(self.in_spec.children_specs[1].context or [])
+        args_spec, kwargs_spec = _spec_children(self.in_spec)
+        positional = len(_spec_children(args_spec))
+        keywords = list(kwargs_spec.context or [])
         if given:
             args, kwargs = self._kept(args, kwargs)
         if given and (len(args) != positional or sorted(kwargs) != sorted(keywords)):
@@ -926,10 +927,17 @@ class _ProgramCall:
         return text
 
 
+def _spec_children(spec) -> list:
+    """A pytree spec's child specs: ``children()`` where torch has it (2.11 deprecates the
+    ``children_specs`` field), the field on older torch (2.2 has no method)."""
+    children = getattr(type(spec), "children", None)
+    return list(spec.children()) if callable(children) else list(spec.children_specs)
+
+
 def _takes_flat_inputs(module, in_spec) -> bool:
     """Whether a program's module takes the flattened inputs positionally (torch 2.2: ``forward(arg_0,
     arg_1)``) rather than as the original call, keywords by name."""
-    keywords = list(in_spec.children_specs[1].context or [])
+    keywords = list(_spec_children(in_spec)[1].context or [])
     if not keywords:
         return False
     try:
