@@ -230,6 +230,24 @@ def test_torchaudio_builder_default_input():
     assert conv0["macs"] == 512 * 10 * ((16000 - 10) // 5 + 1)
 
 
+def test_torchaudio_builder_without_a_default_input_names_what_it_takes(capsys):
+    """HuBERT's pretraining builders were given the speech encoders' waveform and failed in their forward
+    (it takes labels too: 'missing 1 required positional argument'); an audio model with no default input
+    was told an image's shape (--input 1x3x224x224). Now each is told the inputs its call takes."""
+    assert cli.resolve("hubert_base").default_input == (1, 16000)
+    for name in ("hubert_pretrain_base", "hubert_pretrain_large", "hubert_pretrain_xlarge"):
+        assert cli.resolve(name).default_input is None
+    for args, takes in [(["conv_tasnet_base"], "ConvTasNet.forward(input)"),
+                        (["squim_subjective_base"], "SquimSubjective.forward(waveform, reference)"),
+                        (["torch.nn:Linear(8, 4)"], "Linear.forward(input)"),
+                        (["torchaudio.models:DeepSpeech(40)", "--method", "forward"], "DeepSpeech.forward(x)"),
+                        (["torchaudio.models:WaveRNN([2, 2], 16, 4)", "--method", "infer"],
+                         "WaveRNN.infer(specgram, lengths=…)")]:
+        rc, out, err = main(capsys, *args)
+        assert rc == 2 and out == ""
+        assert f"needs --input (one SHAPE[:DTYPE] per input of {takes}); there is no default input" in err, err
+
+
 def test_sort_top_explain_table(capsys):
     rc, stdout, err = main(capsys, "resnet18", "--sort", "params", "--top", "3", "--columns", "module,params",
                            "--explain", "fc")

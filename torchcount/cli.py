@@ -421,7 +421,8 @@ def _default_input(name: str, library: str) -> tuple | None:
         if name == "inception_v3":
             return (1, 3, 299, 299)
         return (1, 3, 224, 224)
-    if library == "torchaudio" and name.startswith(("wav2vec2", "hubert", "wavlm")):
+    if library == "torchaudio" and name.startswith(("wav2vec2", "hubert", "wavlm")) \
+            and not name.startswith("hubert_pretrain"):  # (a pretraining model: its forward takes labels too)
         return (1, 16000)
     return None
 
@@ -1180,7 +1181,8 @@ def _call_text(args: tuple, kwargs: dict) -> str:
 
 
 # ---- profiling ------------------------------------------------------------------------------
-def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str, dtype=None, model=None):
+def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str, dtype=None, model=None,
+                method=None):
     """(inputs, keyword inputs) for ``profile``."""
     if isinstance(from_callable, _ProgramCall):  # a torch.export program: --input, else the program's own
         if not given:
@@ -1201,9 +1203,34 @@ def _inputs_for(spec: Spec, given: list | None, from_callable: Any, device: str,
         return from_callable, None
     if spec.default_input is not None:
         return make_input(spec.default_input, dtype or _float32(), device), None
-    example = "--input 1x3x224x224 --input 1x3x224x224 (two images)" if spec.label.startswith("raft_") \
-        else "--input 1x3x224x224"
-    raise UsageError(f"{spec.label} needs --input (e.g. {example}); there is no default input for it")
+    if spec.label.startswith("raft_"):
+        example = "e.g. --input 1x3x224x224 --input 1x3x224x224 (two images)"
+    else:  # (an image's shape only for an image model: one SHAPE per input the call takes, as its signature says)
+        takes = _takes(model, method) if model is not None else ""
+        example = f"one SHAPE[:DTYPE] per input of {takes}" if takes else "e.g. --input 1x3x224x224"
+    raise UsageError(f"{spec.label} needs --input ({example}); there is no default input for it")
+
+
+def _takes(model, method=None) -> str:
+    """``HuBERTPretrainModel.forward(waveforms, labels, audio_lengths=…)``: the call the inputs go to (the
+    forward, the method profiled, or a function's parameters after the model), from its signature; ''
+    where Python cannot read it."""
+    from .capture import FunctionMethod
+
+    skip = 0
+    if isinstance(method, FunctionMethod):
+        function, label, skip = method.function, getattr(method.function, "__name__", "the function"), 1
+    else:
+        name = method if isinstance(method, str) else "forward"
+        function, label = getattr(model, name, None), f"{type(model).__name__}.{name}"
+    try:
+        parameters = list(inspect.signature(function).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return ""
+    kinds = inspect.Parameter
+    shown = [("*" if p.kind is kinds.VAR_POSITIONAL else "**" if p.kind is kinds.VAR_KEYWORD else "") + p.name
+             + ("=…" if p.default is not p.empty else "") for p in parameters]
+    return f"{label}({', '.join(shown)})"
 
 
 def _script_takes(model) -> str:
@@ -1301,8 +1328,8 @@ def _profile_on(spec: Spec, args, device: str, measure_options: dict):
     if spec.saved == "script" and not args.input_parsed:
         device = "cpu"  # (only to name its arguments in the usage error: it loads there, without a note on meta)
     model, from_callable = build(spec, device, args.dtype_parsed)
-    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed, model)
     method, method_keywords = args.method_parsed
+    inputs, keywords = _inputs_for(spec, args.input_parsed, from_callable, device, args.dtype_parsed, model, method)
     clash = sorted(set(method_keywords) & (set(keywords or {}) | set(inputs if isinstance(inputs, dict) else {})))
     if clash:
         raise UsageError(f"{clash[0]} is given both as --input {clash[0]}=… and in --method")
