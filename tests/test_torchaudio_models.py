@@ -3,13 +3,13 @@ against ``torch.utils.flop_counter``.
 
 Each model runs at a small configuration, in eval mode under ``no_grad`` and in train mode (the
 methods a user profiles instead of the forward too: ``Tacotron2.infer``, ``WaveRNN.infer``,
-``Emformer.infer``, ``RNNT.transcribe_streaming``, ``RNNTBeamSearch``; and a training step of nine of
-them, below), and must give: coverage
+``Emformer.infer``, ``RNNT.transcribe_streaming``, ``RNNTBeamSearch``), and must give: coverage
 complete; the parameters ``sum(p.numel() for p in model.parameters())``; the model back as found
 (training flags, the state dict bit for bit, the same tensors, no hook left, no gradient); and MACs
 equal to ``FlopCounterMode``'s FLOPs / 2 plus, for each call of the three CPU ops it has no formula
 for (docs/coverage.md, "Against torch.utils.flop_counter"), a closed form of the op's arguments,
-independent of torchcount (where a torch's flop_counter has one, its own is used):
+independent of torchcount (where a torch's flop_counter has one, its own is used; a training step of
+nine of them, at the end, adds their backward kernels and flop_counter's grouped-convolution excess):
 
 - ``_scaled_dot_product_flash_attention_for_cpu`` (SDPA's CPU kernel, which every attention here
   reaches in eval, and in train where its dropout is 0): Q·Kᵀ and A·V, B·H·L·S·(E + Ev) MACs, as
@@ -19,7 +19,8 @@ independent of torchcount (where a torch's flop_counter has one, its own is used
 - ``_transformer_encoder_layer_fwd`` (nn.TransformerEncoderLayer's fused eval path, SquimObjective's
   transformers): rows·(in-projection + out-projection + both feed-forward weights) + 2·N·L²·E MACs.
 
-A model whose forward runs on the meta device also counts the same there, in every category. The
+A model whose forward runs on the meta device also counts the same there, in every category
+(SquimSubjective, whose wav2vec2_base is full size whatever its configuration, is checked only so). The
 full-size builders (wav2vec2, HuBERT, WavLM, Squim, ConvTasNet, the Emformer RNN-T) are counted on
 the meta device, against flop_counter there. ``conformer_rnnt_base`` lived in
 ``torchaudio.prototype``, which the tested torchaudio (2.11) no longer has: not probed."""
