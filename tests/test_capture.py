@@ -1100,6 +1100,28 @@ def test_a_parametrized_modules_slots_are_deep_copied_while_wrapped():
     assert outside.tag == copied.tag == [1] and copied.tag is not lin.tag
 
 
+class _Rebuilt(nn.Linear):
+    """A Linear whose class reduces it without a state: (the class, (in, out)), as pickling's
+    two-element form allows."""
+
+    def __reduce__(self):
+        return _Rebuilt, (self.in_features, self.out_features)
+
+
+def test_a_module_whose_own_reducer_gives_no_state_is_copied_by_it_while_wrapped():
+    """A class's own __reduce__ returning (callable, args), no state, is what a copy made while its
+    module is wrapped uses, as outside: a new _Rebuilt(3, 2), its own weight (3 in, 2 out: 2×3). With
+    no third element there is no state to edit (reading one where the tuple has 2 raised IndexError)."""
+    lin = _Rebuilt(3, 2)
+    with cap.forwards_wrapped([lin], lambda m, forward: lambda *args: forward(*args)):
+        assert copyreg.dispatch_table[_Rebuilt] is cap._reduce_as_found
+        copied = copy.deepcopy(lin)
+        shallow = copy.copy(lin)
+    for c in (copied, shallow):
+        assert type(c) is _Rebuilt and c is not lin and "forward" not in c.__dict__
+        assert c.weight.shape == (2, 3) and c.weight is not lin.weight
+
+
 def test_a_shallow_copy_made_while_wrapped_shares_the_modules_own_hook_dicts_as_outside():
     """copy.copy of a module shares its __dict__'s values (its hook dicts too), outside a profile and
     inside one: a module with a hook of the user's only (none of ours to leave out) keeps the same
