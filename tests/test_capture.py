@@ -161,6 +161,25 @@ def test_a_sparse_op_writing_into_out_records_it_before_and_after_and_aliased():
     assert op.output.sparse == cap.SparseLayout("coo", 2, 2, 32, True) and op.output.aliased
 
 
+def test_a_dense_op_writing_into_out_records_its_output_aliased():
+    """torch.add(a, b, out=c) on dense 2×3 tensors (a keyword argument: not the usual op's shortcut):
+    its output is c itself, the out= argument, so it is recorded aliased, as c's memory (reading only
+    the positional arguments for that made it new memory); a + b beside it is new (not aliased)."""
+    from torchcount.rules import has_rule
+
+    class AddsInto(nn.Module):
+        def forward(self, a, b, c):
+            torch.add(a, b, out=c)
+            return c + a
+
+    model = AddsInto()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.ones(2, 3), torch.ones(2, 3), torch.empty(2, 3))
+    into, plain = recorder.trace.calls[0].ops
+    assert into.name == "aten.add.out" and into.output.shape == (2, 3) and into.output.aliased
+    assert plain.name == "aten.add.Tensor" and not plain.output.aliased
+
+
 def test_a_sparse_op_writing_in_place_records_its_output_as_its_first_argument():
     """a.add_(b) with a (3×3 COO, 2 nonzeros at (0,1), (2,0)) and b (1 nonzero at (1,1)): the op is
     recorded with a as it was before (nnz 2, 32 index bytes) and its output as after (the union:
