@@ -430,18 +430,21 @@ def test_another_threads_call_of_a_hooked_module_opens_no_hook_region():
     (the watch is the capturing thread's), so after it no hook region is open and recording is off,
     and the model's own call then records the Linear as usual (one call noted for the other
     thread). Checking the thread 'and' the capture being live opened a region the other thread
-    never closed."""
+    never closed. The thread's call returns its 2×4 output: its always-called forward hook of ours
+    leaves the watch alone there too (reading 'and' there popped an entry of none pending: IndexError)."""
     import threading
 
     from torchcount.rules import has_rule
 
     model = nn.Sequential(nn.Linear(4, 4))
     model[0].register_forward_hook(lambda m, args, out: None)
+    got = []
     with cap.capture(model, has_rule) as recorder:
-        thread = threading.Thread(target=lambda: model[0](torch.randn(2, 4)))
+        thread = threading.Thread(target=lambda: got.append(model[0](torch.randn(2, 4))))
         thread.start()
         thread.join()
         assert recorder.hook_depths == [] and recorder.mode_on is False
+        assert len(got) == 1 and got[0].shape == (2, 4)
         model(torch.randn(2, 4))
     assert [c.path for c in recorder.trace.calls] == ["", "0"] and recorder.trace.other_threads == {"0": 1}
 
@@ -1267,6 +1270,21 @@ def test_held_named_lists_a_partials_bound_arguments_by_position_and_keyword():
 
     a, b = _Token(), _Token()
     assert FunctionMethod(functools.partial(step, a, opt=b)).held_named() == [("args[0]", a), ("opt", b)]
+
+
+_HELD_TOKEN = _Token()
+
+
+def test_held_named_leaves_out_the_modules_and_classes_a_step_names():
+    """The globals a step's code names are held, but for modules and classes (imported code, not
+    the user's objects): a step naming torch, nn, copy, _Token and _HELD_TOKEN holds _HELD_TOKEN
+    only (reading 'and' for 'or' there listed the four others too)."""
+    def step(model):
+        _Token()
+        copy.copy(model)
+        return torch.zeros(1), nn.Identity(), _HELD_TOKEN
+
+    assert FunctionMethod(step).held_named() == [("_HELD_TOKEN", _HELD_TOKEN)]
 
 
 def test_held_named_does_not_look_inside_torchs_own_functions():
