@@ -180,6 +180,26 @@ def test_a_dense_op_writing_into_out_records_its_output_aliased():
     assert plain.name == "aten.add.Tensor" and not plain.output.aliased
 
 
+def test_a_composite_op_the_recorder_is_handed_from_python_runs_as_its_parts():
+    """A dispatch mode's handler may be called from Python (torch._library.utils.handle_dispatch_mode
+    does, for pre-dispatch modes), where no dispatcher call is under way and there are no dispatch keys
+    to restore (_native_composite_keys: None; no model found to reach it). A composite op handed over so (einsum
+    'ij,jk->ik', priced by its parts) still runs its composite kernel: the product of arange(6) as 2×3
+    and arange(12) as 3×4, row 0 = [20, 23, 26, 29], its bmm recorded among its parts, none on the
+    dispatch stack after (returning None there lost the output)."""
+    from torchcount.rules import has_rule, parts_split
+
+    einsum = torch.ops.aten.einsum.default
+    assert parts_split(einsum) is True and cap._native_composite_keys(einsum) is None
+    recorder = cap._Recorder(has_rule, True, parts_split)
+    x, y = torch.arange(6.0).reshape(2, 3), torch.arange(12.0).reshape(3, 4)
+    out = recorder.mode.__torch_dispatch__(einsum, (), ("ij,jk->ik", [x, y]), {})
+    assert torch.equal(out, x @ y) and out[0].tolist() == [20.0, 23.0, 26.0, 29.0]
+    assert "aten.bmm.default" in [op.name for op in recorder.trace.stray_ops]
+    assert "aten.einsum.default" not in [op.name for op in recorder.trace.stray_ops]
+    assert torch._C._len_torch_dispatch_stack() == 0
+
+
 def test_a_sparse_op_writing_in_place_records_its_output_as_its_first_argument():
     """a.add_(b) with a (3×3 COO, 2 nonzeros at (0,1), (2,0)) and b (1 nonzero at (1,1)): the op is
     recorded with a as it was before (nnz 2, 32 index bytes) and its output as after (the union:
@@ -1094,6 +1114,29 @@ def test_a_parametrized_module_that_refers_to_itself_is_copied_once_while_wrappe
         copied = copy.deepcopy(lin)
     assert copied.me[0] is copied and copied is not lin
     assert torch.equal(copied.weight, 2 * lin.parametrizations.weight.original)
+
+
+def test_a_parametrized_modules_deepcopy_called_again_with_its_memo_returns_the_same_copy():
+    """A parent's own __deepcopy__ may call a shared child's __deepcopy__(memo) itself, twice for a child
+    it holds twice (copy.deepcopy reads the memo first; a direct call does not): parametrize's own
+    returns the copy its memo holds, the same object both times, and so must _deepcopy_as_found while
+    the module is wrapped (returning None for a copy already made gave the parent None)."""
+    from torch.nn.utils import parametrize
+
+    class Double(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    lin = nn.Linear(2, 2)
+    parametrize.register_parametrization(lin, "weight", Double())
+    memo = {}
+    outside = lin.__deepcopy__(memo)
+    assert lin.__deepcopy__(memo) is outside is not lin
+    memo = {}
+    with cap.copies_as_found([lin]):
+        first = lin.__deepcopy__(memo)
+        assert lin.__deepcopy__(memo) is first is not lin
+    assert torch.equal(first.weight, 2 * lin.parametrizations.weight.original)
 
 
 class _Tagged(nn.Linear):
