@@ -46,6 +46,29 @@ def test_an_output_that_is_a_view_of_an_input_is_aliased_and_a_copy_is_not():
     assert describe(x.t(), ()).aliased is False
 
 
+def test_a_view_of_new_memory_is_not_aliased_to_an_input_that_views_other_memory():
+    """An input that is itself a view (x[1:], a slice of the caller's tensor) shares its base's
+    storage, not that of a tensor the call makes: (x·2)ᵀ, a view of the call's own product, is new
+    memory, in describe and in the call's recorded output (reading 'or' in the check of an input
+    view's base took every view input for one sharing the output's storage)."""
+    from torchcount.rules import has_rule
+
+    x = torch.randn(3, 4)
+    y = x * 2
+    assert not describe(y.t(), (x[1:],)).aliased and not describe(y.t(), (x.t(), x[0])).aliased
+    assert describe(x[1:].t(), (x[1:],)).aliased  # (a view of the same base: aliased)
+
+    class DoublesTransposed(nn.Module):
+        def forward(self, v):
+            return (v * 2).t()
+
+    model = DoublesTransposed()
+    with cap.capture(model, has_rule) as recorder:
+        model(x[1:])
+    (call,) = recorder.trace.calls
+    assert call.output.shape == (4, 2) and call.output.aliased is False
+
+
 def test_describe_keeps_a_namedtuple_type_and_lists_dicts_dataclasses_as_described():
     """A namedtuple output (a user's) is described as the same type with TensorMeta in its fields,
     so a rule can read its fields by name; a list stays a list, a tuple a tuple,
@@ -1200,6 +1223,24 @@ def test_a_shallow_copy_made_while_wrapped_shares_the_modules_own_hook_dicts_as_
         inside = copy.copy(lin)
     assert inside._forward_hooks is lin._forward_hooks and inside._forward_pre_hooks is lin._forward_pre_hooks
     assert "forward" not in inside.__dict__
+
+
+def test_a_shallow_copy_of_a_watched_module_shares_its_kwargs_flags_as_outside():
+    """copy.copy shares a module's hook-flag dicts, outside a profile and inside one. A watched Linear
+    whose forward hook takes kwargs (with_kwargs=True: a flag under its key) has our always-called
+    forward hook beside it, left out of the copy with its flag; the kwargs flags hold none of ours and
+    stay the module's own dict, as outside (rebuilding every non-empty flag dict gave the copy its own)."""
+    from torchcount.rules import has_rule
+
+    model = _WrapsLinear(2)
+    model.lin.register_forward_hook(lambda m, args, kwargs, out: out, with_kwargs=True)
+    flags = model.lin._forward_hooks_with_kwargs
+    assert copy.copy(model.lin)._forward_hooks_with_kwargs is flags and len(flags) == 1
+    with cap.capture(model, has_rule):
+        assert len(model.lin._forward_hooks_always_called) == 1
+        inside = copy.copy(model.lin)
+    assert inside._forward_hooks_with_kwargs is flags and not inside._forward_hooks_always_called
+    assert list(inside._forward_hooks) == list(flags)
 
 
 def test_a_copy_made_during_a_capture_gets_the_submodules_own_instance_forward():
