@@ -408,6 +408,43 @@ def test_whether_a_tuple_output_is_the_calls_own_is_read_through_the_tuple():
     assert (report.row("p").self_activation, report.row("m").self_activation) == (0, 6)
 
 
+def test_a_pre_hook_error_the_ruled_caller_handles_leaves_recording_off_in_it():
+    """A Linear's pre-hook doubles its input (x·2: recorded, a hook region being open) and raises a
+    ValueError; its caller, priced by a rule (has_rule says so here), catches it and adds 1. torch runs
+    our always-called forward hook for the error: the call never entered its forward, so the hook ops
+    stay where they ran (the caller's: [mul]) and recording is switched back off, so the caller's x + 1
+    is not recorded. Taking the call for one that returned moved ops into a call that does not exist
+    (AttributeError, which torch silences with a warning) and left recording on: [mul, add]."""
+    import warnings
+
+    class Catcher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            try:
+                self.lin(x)
+            except ValueError:
+                pass
+            return x + 1
+
+    def refuse(module, args):
+        args[0] * 2
+        raise ValueError("refused")
+
+    model = nn.Sequential(Catcher())
+    model[0].lin.register_forward_pre_hook(refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cap.capture(model, lambda m: isinstance(m, Catcher)) as recorder:
+            model(torch.ones(2, 4))
+    (catcher,) = recorder.trace.calls[1:]  # (the Linear's wrapped forward never ran: no call of it)
+    assert catcher.path == "0" and [op.name for op in catcher.ops] == ["aten.mul.Tensor"]
+    assert recorder.hook_depths == []
+    assert not [w for w in caught if "silenced" in str(w.message)]
+
+
 def test_a_hooked_modules_forward_called_directly_is_recorded_without_its_hooks():
     """A Linear(4, 4) with a forward hook (×2), called once through __call__ and once by its forward
     directly (self.lin.forward(x): torch runs no hook): two calls in its row, 2·(2·4·4) = 64 MACs and
