@@ -223,6 +223,32 @@ def test_a_composite_op_the_recorder_is_handed_from_python_runs_as_its_parts():
     assert torch._C._len_torch_dispatch_stack() == 0
 
 
+def test_a_dense_op_writing_into_an_empty_out_records_it_as_after_the_op():
+    """Dense ops writing into out= tensors given empty (0 elements; the op resizes them): torch.add of
+    two 2×3 float32 into one (6 floats written, 24 bytes), torch.cat of them into another (4×3: 48 bytes).
+    A dense out= is described after the op, as it was written (2×3), so the bytes add up by hand: 72
+    written, 96 read (a and b, 24 bytes each, twice; out is only written). Describing every op that
+    writes an argument before it runs (the sparse case's need) recorded out as 0 elements: 24 written."""
+    class WritesInto(nn.Module):
+        def forward(self, a, b, c, d):
+            torch.add(a, b, out=c)
+            torch.cat([a, b], out=d)
+            return c, d
+
+    model = WritesInto()
+    args = (torch.ones(2, 3), torch.ones(2, 3), torch.empty(0), torch.empty(0))
+    report = torchcount.profile(model, args)
+    assert (report.total.cost.bytes_written, report.total.cost.bytes_read) == (72, 96)
+    from torchcount.rules import has_rule
+
+    args = (torch.ones(2, 3), torch.ones(2, 3), torch.empty(0), torch.empty(0))
+    with cap.capture(model, has_rule) as recorder:
+        model(*args)
+    add, cat = recorder.trace.calls[0].ops
+    assert (add.name, add.kwargs["out"].shape, cat.name, cat.kwargs["out"].shape) == \
+        ("aten.add.out", (2, 3), "aten.cat.out", (4, 3))
+
+
 def test_a_sparse_op_writing_in_place_records_its_output_as_its_first_argument():
     """a.add_(b) with a (3×3 COO, 2 nonzeros at (0,1), (2,0)) and b (1 nonzero at (1,1)): the op is
     recorded with a as it was before (nnz 2, 32 index bytes) and its output as after (the union:
