@@ -947,6 +947,30 @@ def test_an_output_that_is_an_argument_passed_back_by_keyword_or_in_a_list_is_al
     assert report.row("first").cost.bytes_written == 0
 
 
+def test_a_tuple_output_holding_a_positional_argument_is_aliased_in_it():
+    """A module given x (2×3) positionally and returning (x, x·2), a tuple (not the one-tensor shortcut):
+    its recorded outputs are x itself (aliased: no memory written, which a rule's call's bytes read)
+    and a new tensor (reading only the keyword arguments for what a tuple's tensors alias made x new)."""
+    from torchcount.rules import has_rule
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x * 2
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair = Pair()
+
+        def forward(self, x):
+            return self.pair(x)
+
+    model, x = Root(), torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    assert [t.aliased for t in recorder.trace.calls[1].outputs] == [True, False]
+
+
 def test_work_a_roots_own_call_method_does_is_the_roots():
     """A root class with a __call__ of its own (here x·2 around nn.Module's call) does that work outside
     its forward: recorded as the root's own ops (2·3 = 6 mults beside its Linear's 2·3·3 = 18 MACs).
