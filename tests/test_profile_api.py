@@ -502,6 +502,38 @@ def test_a_root_whose_call_never_runs_its_forward_unrecorded_is_one_uncounted_ca
     assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted] == [("", "Instead", UNRECORDED_CALL, 1)]
 
 
+# ---- method= ----------------------------------------------------------------------------------------
+
+
+class _Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def generate(self, x):  # forward, a 3×4 projection back, and lin again
+        return self.lin(self(x) @ torch.ones(3, 4))
+
+
+class _Trainer:
+    def step(self, model, x):
+        return model(x).sum() * 2
+
+
+def test_a_bound_method_is_the_models_own_where_it_is_bound_to_the_wrapped_module_else_a_function():
+    """method=m.generate given with DataParallel(m) is m's generate (a method of the module the wrapper
+    wraps, called as generate(x)): on a 2×4 input, 2·4·3 = 24 MACs for each Linear call and 2·3·4 = 24
+    for the product, 72, one forward. A bound method of another object (a trainer's step) is a function
+    called as step(model, x): one forward, 24 MACs, named step(_Generator)."""
+    model, x = _Generator(), torch.randn(2, 4)
+    wrapped = torchcount.profile(nn.DataParallel(model), x, method=model.generate, warn=False)
+    assert (wrapped.model_name, wrapped.total.macs, wrapped.forward_calls) == ("_Generator.generate", 72, 1)
+    stepped = torchcount.profile(model, x, method=_Trainer().step, warn=False)
+    assert (stepped.model_name, stepped.total.macs, stepped.forward_calls) == ("step(_Generator)", 24, 1)
+
+
 # ---- the rule registry ------------------------------------------------------------------------------
 
 
@@ -531,3 +563,4 @@ def test_a_rule_registered_after_a_look_up_is_found():
     finally:
         registry._MODULE_RULES.pop(Block, None)
         registry._lookup_cache.pop(Block, None)
+
