@@ -118,6 +118,24 @@ def test_a_keyword_pre_hook_returning_what_torch_refuses_names_the_hooked_module
     assert report.total.macs == 2 * 4 * 3 and report.row("0").self_cost.mults == 2 * 4  # the hook's ×2 is its row's
 
 
+def test_a_pre_hook_that_is_a_modules_method_is_named_the_pre_hook():
+    """A pre-hook may be a method of a module (a guard's check): its own frame, the traceback's last, has an
+    nn.Module for self, yet it is no Module._call_impl of torch's; the frame that is (Linear '0''s) names the
+    pre-hook of module '0', given 2×4, not the Sequential calling it."""
+
+    class Guard(nn.Module):
+        def check(self, module, args):
+            raise ValueError("refused by the guard")
+
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    net[0].register_forward_pre_hook(Guard().check)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(2, 4))
+    assert str(info.value) == ("forward failed in a forward pre-hook of module '0' (Linear) with input shapes 2×4: "
+                               "ValueError: refused by the guard")
+    assert info.value.path == "0" and info.value.input_shapes == [(2, 4)]
+
+
 class _FirstCallFails(nn.Module):
     """Calls its Linear(4, 3) on a 2×5 input, which raises (in_features 4): it keeps the error in ``first``
     and goes on to call it on x, after the except block or (``while_handling``) inside it."""
@@ -536,6 +554,21 @@ def test_a_bound_method_is_the_models_own_where_it_is_bound_to_the_wrapped_modul
     assert (wrapped.model_name, wrapped.total.macs, wrapped.forward_calls) == ("_Generator.generate", 72, 1)
     stepped = torchcount.profile(model, x, method=_Trainer().step, warn=False)
     assert (stepped.model_name, stepped.total.macs, stepped.forward_calls) == ("step(_Generator)", 24, 1)
+
+
+def test_a_step_function_closing_over_the_model_holds_only_its_other_modules():
+    """A step made by make_step(model) closes over the model itself and a teacher: the model is the one
+    profiled, not a module held, so the note names the teacher only; 2·4·4 = 32 MACs each, 64."""
+    teacher, model = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def make_step(model):
+        def step(m, x):
+            return model(x) + teacher(x)
+        return step
+
+    report = torchcount.profile(model, torch.randn(2, 4), method=make_step(model), warn=False)
+    (note,) = [n for n in report.notes if n.startswith("module(s) held by")]
+    assert note.startswith("module(s) held by step: teacher=Linear;") and report.total.macs == 64
 
 
 # ---- the rule registry ------------------------------------------------------------------------------
