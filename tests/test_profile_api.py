@@ -25,6 +25,31 @@ def test_a_non_module_is_shown_whole_up_to_80_characters_and_cut_to_80_beyond():
     assert str(info.value).endswith("got str: '" + "b" * 76 + "...")
 
 
+_GRAD_SEEN: list = []
+
+
+class _GradWatch(nn.Module):
+    """A Linear(4, 3) whose forward notes, in _GRAD_SEEN, whether autograd was on for that call."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        _GRAD_SEEN.append(torch.is_grad_enabled())
+        return self.lin(x)
+
+
+def test_a_forward_only_profile_measures_without_autograd():
+    """measure=True's passes run under no_grad unless asked otherwise or a backward ran while counting
+    (the autograd note): a plain forward is counted as called (autograd on here) and every measured pass
+    after it runs with autograd off, with no note that it was on."""
+    _GRAD_SEEN.clear()
+    report = torchcount.profile(_GradWatch(), torch.randn(2, 4), measure=True, warmup=0, repeat=1)
+    assert _GRAD_SEEN[0] is True and len(_GRAD_SEEN) > 1 and not any(_GRAD_SEEN[1:])
+    assert not any("measured with autograd on" in note for note in report.notes)
+
+
 # ---- inputs made from input_size= -------------------------------------------------------------------
 
 
@@ -370,6 +395,25 @@ def test_a_misspelt_method_is_offered_the_three_closest_names():
         torchcount.profile(LM(), torch.randn(2), method="generat")
     assert str(info.value) == ("method='generat': LM has no attribute 'generat'; did you mean generate or generator "
                                "or generates?")
+
+
+def test_a_misspelt_method_is_offered_methods_only_not_other_attributes():
+    """The close names offered are the class's public methods: decoder_name, a class attribute holding a
+    string, is close to 'decoder' (difflib 2·7/19 = 0.74, above its 0.6 cutoff) but is no method to call;
+    decode (2·6/13 = 0.92) is the one offered."""
+
+    class LM(nn.Module):
+        decoder_name = "transformer"
+
+        def forward(self, x):
+            return x
+
+        def decode(self, x):
+            return x
+
+    with pytest.raises(AttributeError) as info:
+        torchcount.profile(LM(), torch.randn(2), method="decoder")
+    assert str(info.value) == "method='decoder': LM has no attribute 'decoder'; did you mean decode?"
 
 
 def test_an_encoder_without_a_nested_tensor_flag_is_left_without_one():
