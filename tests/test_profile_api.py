@@ -25,6 +25,34 @@ def test_a_non_module_is_shown_whole_up_to_80_characters_and_cut_to_80_beyond():
     assert str(info.value).endswith("got str: '" + "b" * 76 + "...")
 
 
+def test_an_object_holding_its_model_as_module_gets_no_torch_export_hint():
+    """The hint to profile ep.module() is for a torch.export program (type ExportedProgram with a module()
+    method); a wrapper object that holds its model in .module (a callable Linear) is not one: the
+    TypeError names it and ends with its repr."""
+
+    class Wrapper:
+        def __init__(self, module):
+            self.module = module
+
+        def __repr__(self):
+            return "Wrapper()"
+
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(Wrapper(nn.Linear(4, 3)), torch.randn(2, 4))
+    assert str(info.value) == "torchcount.profile expects a torch.nn.Module, got Wrapper: Wrapper()"
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_transformer_layer_measured_is_noted_unfused_in_eval_mode_only(training):
+    """PyTorch's fused TransformerEncoderLayer path runs in eval mode only (its forward checks not
+    self.training): measured in eval mode, the note that it was measured unfused; in training mode, none."""
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).train(training)
+    with torch.no_grad():
+        report = torchcount.profile(layer, torch.randn(1, 3, 8), measure=True, warmup=0, repeat=1)
+    noted = [note for note in report.notes if note.startswith("nn.TransformerEncoderLayer was measured unfused")]
+    assert len(noted) == (0 if training else 1)
+
+
 _GRAD_SEEN: list = []
 
 
