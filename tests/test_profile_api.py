@@ -78,6 +78,15 @@ def test_a_forward_only_profile_measures_without_autograd():
     assert not any("measured with autograd on" in note for note in report.notes)
 
 
+def test_a_measurement_device_is_checked_before_the_forward_runs():
+    """measure=True with device='meta' (no time or memory there) is refused before the counting pass, as
+    measure's other options are: the ValueError comes and the model's forward never ran."""
+    _GRAD_SEEN.clear()
+    with pytest.raises(ValueError, match="measure: device='meta' has no time or memory to measure"):
+        torchcount.profile(_GradWatch(), torch.randn(2, 4), measure=True, device="meta")
+    assert _GRAD_SEEN == []
+
+
 # ---- inputs made from input_size= -------------------------------------------------------------------
 
 
@@ -641,6 +650,19 @@ def test_a_step_function_closing_over_the_model_holds_only_its_other_modules():
     report = torchcount.profile(model, torch.randn(2, 4), method=make_step(model), warn=False)
     (note,) = [n for n in report.notes if n.startswith("module(s) held by")]
     assert note.startswith("module(s) held by step: teacher=Linear;") and report.total.macs == 64
+
+
+def _backward_step(model, x):
+    model(x).sum().backward()
+
+
+def test_a_meta_input_requiring_grad_is_given_to_the_method_as_a_leaf_of_its_own():
+    """On the meta device no values need protecting, but an input that requires grad is still replaced by a
+    leaf of its own: the step's backward leaves the caller's tensor without a .grad. Counted: the forward
+    2·4·3 = 24 MACs, the backward's input and weight gradients 24 each, 72."""
+    x = torch.randn(2, 4, device="meta", requires_grad=True)
+    report = torchcount.profile(nn.Linear(4, 3, device="meta"), x, method=_backward_step, warn=False)
+    assert x.grad is None and report.total.macs == 72
 
 
 # ---- the rule registry ------------------------------------------------------------------------------
