@@ -695,3 +695,34 @@ def test_a_rule_registered_after_a_look_up_is_found():
         registry._MODULE_RULES.pop(Block, None)
         registry._lookup_cache.pop(Block, None)
 
+
+
+def test_an_op_with_a_kernel_for_every_backend_is_run_whole_not_split():
+    """silu_backward has a CompositeImplicitAutograd kernel and also one for every backend at once
+    (CompositeExplicitAutograd or its NonFunctional key, in torch's dispatch table): torch runs that kernel,
+    whole, as a dispatch mode of the test's own sees in SiLU's backward; so the recorder does not run it as
+    its parts (parts_split False for both overloads)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from torchcount.rules.registry import _COMPOSITE, parts_split
+
+    name = "aten::silu_backward"
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(name, _COMPOSITE)
+    assert any(torch._C._dispatch_has_kernel_for_dispatch_key(name, getattr(torch._C.DispatchKey, key))
+               for key in ("CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional"))
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func)
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(4, 8, requires_grad=True)
+    with Seen() as seen:
+        torch.nn.functional.silu(x).sum().backward()
+    assert torch.ops.aten.silu_backward.default in seen.ops
+    assert parts_split(torch.ops.aten.silu_backward.default) is False
+    assert parts_split(torch.ops.aten.silu_backward.grad_input) is False
