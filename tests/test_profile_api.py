@@ -453,6 +453,22 @@ def test_a_misspelt_method_is_offered_methods_only_not_other_attributes():
     assert str(info.value) == "method='decoder': LM has no attribute 'decoder'; did you mean decode?"
 
 
+def test_a_transformer_layers_own_no_op_hook_is_removed_by_its_handle_not_noted_as_the_forwards():
+    """While counting, each TransformerEncoderLayer gets a no-op forward hook of torchcount's (the unfused
+    path, a row per submodule) and its fast-path flag set 0; afterwards both are as found, no forward hook
+    and activation_relu_or_gelu 1 (ReLU's), for a layer alone and for the two inside an encoder, and no
+    note says the forward registered a hook (it registered none; the hooks a forward adds are noted)."""
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2).eval()
+    with torch.no_grad():
+        reports = [torchcount.profile(layer, torch.randn(1, 3, 8)),
+                   torchcount.profile(encoder, torch.randn(1, 3, 8), warn=False)]
+    for found in (layer, *encoder.layers):
+        assert len(found._forward_hooks) == 0 and found.activation_relu_or_gelu == 1
+    for report in reports:
+        assert not any(note.startswith("the forward registered hook(s)") for note in report.notes)
+
+
 def test_an_encoder_without_a_nested_tensor_flag_is_left_without_one():
     """An encoder pickled by an older torch has no use_nested_tensor attribute (torch's forward checks
     hasattr: never nested); the profile turns the flag off only where it is set, and sets none: the
