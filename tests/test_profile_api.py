@@ -546,6 +546,39 @@ def test_long_lists_in_the_notes_name_the_first_few_then_an_ellipsis():
                                                        "2.bias …")
 
 
+class _Keep(nn.Module):
+    def forward(self, w):
+        return w
+
+
+class _RegistersParametrizations(nn.Module):
+    """n Linear(2, 2) in a chain, each given a parametrization of its weight by the forward itself."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.lins = nn.ModuleList(nn.Linear(2, 2) for _ in range(n))
+
+    def forward(self, x):
+        for lin in self.lins:
+            torch.nn.utils.parametrize.register_parametrization(lin, "weight", _Keep())
+            x = lin(x)
+        return x
+
+
+def test_the_note_on_parametrizations_a_forward_registered_names_six_then_an_ellipsis():
+    """A forward that parametrizes the weight of each of its Linears: the note names 6 (lins.0.weight …
+    lins.5.weight), with '…' when there are 7, and each Linear is a plain Linear again afterwards."""
+    def note(n):
+        model = _RegistersParametrizations(n)
+        report = torchcount.profile(model, torch.randn(1, 2), warn=False)
+        assert all(type(lin) is nn.Linear for lin in model.lins)
+        return next(x for x in report.notes if x.startswith("the forward registered parametrization(s)"))
+
+    named = ", ".join(f"lins.{i}.weight" for i in range(6))
+    assert f"on {named}; removed" in note(6)
+    assert f"on {named} …; removed" in note(7)
+
+
 _GIVEN_TOO = nn.Linear(4, 4)
 
 
