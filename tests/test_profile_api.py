@@ -321,6 +321,19 @@ def test_a_forward_hook_raising_after_a_forward_that_returned_none_is_named_a_ho
         assert info.value.path == "0" and info.value.input_shapes == [(2, 4)]
 
 
+def test_a_torchscript_failures_last_line_without_its_type_is_given_the_exceptions():
+    """A TorchScript failure is quoted from its last line, 'Type: message'. A last line whose words before
+    its first colon are no type name ('shape mismatch: 2 vs 3') is given the exception's type,
+    'RuntimeError: shape mismatch: 2 vs 3'; one that is ('ValueError: bad') is quoted as it is."""
+    from torchcount.profile import _SCRIPT_FAILURE, _error_text
+
+    def failure(last):
+        return RuntimeError(f"{_SCRIPT_FAILURE}\nTraceback of TorchScript (most recent call last):\n  ...\n{last}\n")
+
+    assert _error_text(failure("shape mismatch: 2 vs 3")) == "RuntimeError: shape mismatch: 2 vs 3"
+    assert _error_text(failure("ValueError: bad")) == "ValueError: bad"
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 
@@ -405,6 +418,26 @@ def test_an_encoders_padding_mask_given_positionally_is_read_as_by_keyword():
         masked = torchcount.profile(enc, (x, torch.zeros(T, T, dtype=torch.bool)),
                                     kwargs={"src_key_padding_mask": pad}, warn=False)
     assert not any("padded positions" in n for n in masked.notes)
+
+
+def test_an_encoder_called_twice_where_pytorch_would_run_nested_is_named_once():
+    """One TransformerEncoder ('enc') that the forward calls twice, each time in eval mode under no_grad
+    with a padding mask and no mask (where PyTorch would run nested tensors): the note on counting it dense
+    names it once, 'enc: TransformerEncoder given …', not once per call."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1)
+
+        def forward(self, x, pad):
+            return self.enc(self.enc(x, src_key_padding_mask=pad), src_key_padding_mask=pad)
+
+    with torch.no_grad():
+        report = torchcount.profile(Twice().eval(), (torch.randn(1, 3, 8), torch.tensor([[False, False, True]])),
+                                    warn=False)
+    (note,) = [n for n in report.notes if "src_key_padding_mask" in n]
+    assert note.startswith("enc: TransformerEncoder given a src_key_padding_mask in eval mode")
 
 
 def test_a_misspelt_method_is_offered_the_three_closest_names():
