@@ -612,6 +612,49 @@ def test_the_note_on_parametrizations_a_forward_registered_names_six_then_an_ell
     assert f"on {named} …; removed" in note(7)
 
 
+class _RegistersHooks(nn.Module):
+    """n Linear(2, 2) in a chain, each given a forward hook by the forward itself."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.lins = nn.ModuleList(nn.Linear(2, 2) for _ in range(n))
+
+    def forward(self, x):
+        for lin in self.lins:
+            lin.register_forward_hook(lambda module, args, output: None)
+            x = lin(x)
+        return x
+
+
+def _to_double(model, x):
+    for p in model.parameters():
+        p.data = p.data.double()
+    return model(x.double())
+
+
+def test_the_notes_on_hooks_a_forward_registered_and_data_a_method_converted_name_six_then_an_ellipsis():
+    """The note on hooks a forward registered names 6 (lins.0 … lins.5, each '(forward hook)'), then '…'
+    for a seventh; the note on parameter data a method converted (.double()) names 6 too: three
+    Linear(2, 2) have 6 parameters, a fourth without a bias a seventh, its weight, left to '…'."""
+    def hooks_note(n):
+        report = torchcount.profile(_RegistersHooks(n), torch.randn(1, 2), warn=False)
+        return next(x for x in report.notes if x.startswith("the forward registered hook(s), removed again: "))
+
+    hooked = ", ".join(f"lins.{i} (forward hook)" for i in range(6))
+    assert hooks_note(6).endswith(hooked)
+    assert hooks_note(7).endswith(hooked + " …")
+
+    def data_note(n):
+        model = nn.Sequential(*[nn.Linear(2, 2, bias=i < 3) for i in range(n)])
+        report = torchcount.profile(model, torch.randn(1, 2), method=_to_double, warn=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        return next(x for x in report.notes if x.startswith("_to_double converted or rebound the data"))
+
+    converted = "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias"
+    assert data_note(3).endswith(f"parameter(s) {converted} (.half(), .to()); put back as found")
+    assert data_note(4).endswith(f"parameter(s) {converted} … (.half(), .to()); put back as found")
+
+
 _GIVEN_TOO = nn.Linear(4, 4)
 
 
