@@ -790,6 +790,22 @@ def test_a_meta_input_requiring_grad_is_given_to_the_method_as_a_leaf_of_its_own
     assert x.grad is None and report.total.macs == 72
 
 
+def _grad_step(model, x):
+    (grad,) = torch.autograd.grad(model(x).sum(), model.weight)
+    return grad
+
+
+def test_a_step_taking_gradients_without_setting_grad_is_measured_with_autograd_on():
+    """A step that takes its gradient with torch.autograd.grad sets no .grad, yet runs a backward: it is
+    measured with autograd on (the note says so; under no_grad the call would raise), counted as the
+    forward 2·4·3 = 24 MACs and the weight's gradient 24, 48; the Linear's .grad is None as before."""
+    model = nn.Linear(4, 3)
+    report = torchcount.profile(model, torch.randn(2, 4), method=_grad_step, measure=True, warmup=0, repeat=1,
+                                warn=False)
+    assert "measured with autograd on (no_grad=False): the method runs a backward" in report.notes
+    assert report.total.macs == 48 and model.weight.grad is None
+
+
 # ---- the rule registry ------------------------------------------------------------------------------
 
 
