@@ -236,6 +236,24 @@ def test_a_hook_raising_from_an_error_its_modules_forward_raised_before_is_the_h
     assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
 
 
+def test_a_hook_raising_the_very_error_its_modules_forward_raised_before_is_the_hooks():
+    """As above, but the forward hook raises the handled error itself (the same object the recorder holds
+    as the Linear's failed first call; its old traceback dropped, with_traceback(None)): still the hook's, on
+    the second call's 1×4; the message quoted is that error's, the 2×5 by 4×3 product torch refused."""
+
+    net = _FirstCallFails()
+
+    def hook(module, args, out):
+        raise net.first.with_traceback(None)
+
+    net.lin.register_forward_hook(hook)
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(net, torch.randn(1, 4))
+    assert str(info.value) == ("forward failed in a forward hook of module 'lin' (Linear) with input shapes 1×4: "
+                               "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)")
+    assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
+
+
 @pytest.mark.parametrize("while_handling", [False, True])
 def test_a_pre_hook_raising_after_its_modules_forward_failed_and_was_handled_is_the_pre_hooks(while_handling):
     """As for a forward hook above, but a pre-hook: the Linear(4, 3)'s first call (2×5) raises and the forward
