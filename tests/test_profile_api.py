@@ -9,7 +9,7 @@ from torch import nn
 
 import torchcount
 from torchcount import ForwardError
-from torchcount.profile import UNRECORDED_HOOKS, _cut_open_call, _short, _short_repr
+from torchcount.profile import UNRECORDED, UNRECORDED_HOOKS, _cut_open_call, _short, _short_repr
 
 
 # ---- argument handling ------------------------------------------------------------------------------
@@ -51,6 +51,24 @@ def test_a_transformer_layer_measured_is_noted_unfused_in_eval_mode_only(trainin
         report = torchcount.profile(layer, torch.randn(1, 3, 8), measure=True, warmup=0, repeat=1)
     noted = [note for note in report.notes if note.startswith("nn.TransformerEncoderLayer was measured unfused")]
     assert len(noted) == (0 if training else 1)
+
+
+def test_a_module_with_a_submodule_named_orig_mod_is_not_taken_for_a_compiled_one():
+    """torch.compile's wrapper is an OptimizedModule holding the original in _orig_mod; a module of the
+    user's that names its own Linear(4, 4) _orig_mod is not one: it is profiled as itself (Keeps, no
+    compile note), its Linear 2·4·4 = 32 MACs, its own ×2 the root's 2·4 = 8 multiplications."""
+
+    class Keeps(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self._orig_mod = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self._orig_mod(x) * 2
+
+    report = torchcount.profile(Keeps(), torch.randn(2, 4), warn=False)
+    assert report.model_name == "Keeps" and not any("torch.compile" in note for note in report.notes)
+    assert report.row("_orig_mod").cost.macs == 32 and report.row("").self_cost.mults == 8
 
 
 _GRAD_SEEN: list = []
@@ -748,6 +766,18 @@ def test_a_root_whose_call_never_runs_its_forward_unrecorded_is_one_uncounted_ca
     assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted] == [("", "Instead", UNRECORDED_CALL, 1)]
 
 
+def test_a_leaf_root_without_a_rule_unrecorded_is_one_uncounted_entry():
+    """With record_ops=False a rule-less module with no children (x·2) is both the root row and its only
+    layer row: its unrecorded own ops are listed once, one call, not once per list it is in."""
+
+    class Doubles(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    report = torchcount.profile(Doubles(), torch.randn(2, 4), record_ops=False, warn=False)
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED, 1)]
+
+
 # ---- method= ----------------------------------------------------------------------------------------
 
 
@@ -885,3 +915,19 @@ def test_an_op_with_a_kernel_for_every_backend_is_run_whole_not_split():
     assert torch.ops.aten.silu_backward.default in seen.ops
     assert parts_split(torch.ops.aten.silu_backward.default) is False
     assert parts_split(torch.ops.aten.silu_backward.grad_input) is False
+
+
+def test_a_composite_op_under_inference_mode_is_counted_from_its_parts():
+    """einsum is a composition of other ops (CompositeImplicitAutograd): under inference_mode it reaches the
+    recorder whole and is broken up as autograd would (parts_split True): 'ij,jk->ik' of 2×3 by 3×4 is
+    2·3·4 = 24 MACs, nothing uncounted."""
+    from torchcount.rules.registry import parts_split
+
+    class Contracts(nn.Module):
+        def forward(self, a, b):
+            return torch.einsum("ij,jk->ik", a, b)
+
+    assert parts_split(torch.ops.aten.einsum.default) is True
+    with torch.inference_mode():
+        report = torchcount.profile(Contracts(), (torch.randn(2, 3), torch.randn(3, 4)), warn=False)
+    assert report.total.macs == 24 and report.uncounted == []
