@@ -254,15 +254,18 @@ def test_a_hook_raising_from_an_error_its_modules_forward_raised_before_is_the_h
     assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
 
 
-def test_a_hook_raising_the_very_error_its_modules_forward_raised_before_is_the_hooks():
-    """As above, but the forward hook raises the handled error itself (the same object the recorder holds
-    as the Linear's failed first call; its old traceback dropped, with_traceback(None)): still the hook's, on
-    the second call's 1×4; the message quoted is that error's, the 2×5 by 4×3 product torch refused."""
+@pytest.mark.parametrize("old_traceback", ["kept", "dropped"])
+def test_a_hook_raising_the_very_error_its_modules_forward_raised_before_is_the_hooks(old_traceback):
+    """As above, but the forward hook raises the handled error itself, the same object the recorder holds as
+    the Linear's failed first call: still the hook's, on the second call's 1×4, quoting that error (the 2×5
+    by 4×3 product torch refused). Raised as it is, it keeps the traceback of its first raise after the
+    hook's frames (the Linear's first call, through its forward: that was read as the failure, 2×5);
+    with_traceback(None) drops it."""
 
     net = _FirstCallFails()
 
     def hook(module, args, out):
-        raise net.first.with_traceback(None)
+        raise net.first if old_traceback == "kept" else net.first.with_traceback(None)
 
     net.lin.register_forward_hook(hook)
     with pytest.raises(ForwardError) as info:

@@ -972,37 +972,54 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
     """(path, module, "pre-hook" or "hook", input shapes) when ``exc`` came from a forward hook of a
     module of ``model`` (one the user registered, or a lazy module's initialisation), not from its
     forward: the wrappers see forwards only, so their innermost failing call would be its caller.
-    Read from the traceback's frames of ``Module._call_impl``; None where they are not as expected."""
+    Read from the traceback's frames of ``Module._call_impl``; None where they are not as expected.
+
+    An exception raised again (a hook's ``raise stored`` of an error its module's forward raised and the
+    caller handled) carries the traceback of its first raise after the frames it passed through since,
+    from the frame that caught it (one already in the traceback): the frames before that seam are read
+    first, where a hook raising it now is found; else the whole traceback, as for one raised once."""
     try:
         frames, lines = [], []
+        seam = None
         tb = exc.__traceback__
         while tb is not None:
+            if seam is None and any(tb.tb_frame is f for f in frames[:-1]):
+                seam = len(frames)  # (not the frame just before: ``raise e`` in the frame that caught it)
             frames.append(tb.tb_frame)
             lines.append(tb.tb_lineno)
             tb = tb.tb_next
-        at = None
-        for i, frame in enumerate(frames):
-            code = frame.f_code
-            if code.co_name in ("_call_impl", "inner") and code.co_filename.replace("\\", "/").endswith(
-                    "torch/nn/modules/module.py") and isinstance(frame.f_locals.get("self"), nn.Module):
-                at = i
-        if at is None:
-            return None
-        if at + 1 == len(frames) and not _refused_pre_hook_result(frames[at].f_locals):
-            return None  # (raised by torch's own code there, or by a C++ forward: a TorchScript submodule's)
-        module = frames[at].f_locals["self"]
-        own_forward = getattr(type(module).forward, "__code__", None)
-        if any(f.f_code.co_name == "recorded_forward" or f.f_code is own_forward for f in frames[at + 1:]):
-            return None  # its forward ran and raised: the wrappers saw it
-        paths = {id(m): p for p, m in model.named_modules()}
-        if id(module) not in paths:
-            return None
-        stage = _hook_stage(frames[at], lines[at])
-        shapes = [tuple(t.shape) for t in tree_leaves(frames[at].f_locals.get("args", ()))
-                  if isinstance(t, torch.Tensor)]
-        return paths[id(module)], module, stage, shapes
+        if seam is not None:
+            found = _hook_failure_in(frames[:seam], lines[:seam], model)
+            if found is not None:
+                return found
+        return _hook_failure_in(frames, lines, model)
     except Exception:  # noqa: BLE001 - a torch whose frames differ: the message without it
         return None
+
+
+def _hook_failure_in(frames: list, lines: list, model: nn.Module) -> "tuple[str, nn.Module, str, list] | None":
+    """:func:`_hook_failure` read from these frames of a traceback (outermost first) and their lines."""
+    at = None
+    for i, frame in enumerate(frames):
+        code = frame.f_code
+        if code.co_name in ("_call_impl", "inner") and code.co_filename.replace("\\", "/").endswith(
+                "torch/nn/modules/module.py") and isinstance(frame.f_locals.get("self"), nn.Module):
+            at = i
+    if at is None:
+        return None
+    if at + 1 == len(frames) and not _refused_pre_hook_result(frames[at].f_locals):
+        return None  # (raised by torch's own code there, or by a C++ forward: a TorchScript submodule's)
+    module = frames[at].f_locals["self"]
+    own_forward = getattr(type(module).forward, "__code__", None)
+    if any(f.f_code.co_name == "recorded_forward" or f.f_code is own_forward for f in frames[at + 1:]):
+        return None  # its forward ran and raised: the wrappers saw it
+    paths = {id(m): p for p, m in model.named_modules()}
+    if id(module) not in paths:
+        return None
+    stage = _hook_stage(frames[at], lines[at])
+    shapes = [tuple(t.shape) for t in tree_leaves(frames[at].f_locals.get("args", ()))
+              if isinstance(t, torch.Tensor)]
+    return paths[id(module)], module, stage, shapes
 
 
 def _hook_stage(frame, lineno: int) -> str:
