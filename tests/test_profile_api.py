@@ -275,6 +275,42 @@ def test_a_hook_raising_the_very_error_its_modules_forward_raised_before_is_the_
     assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
 
 
+class _CatchesAndRaisesAgain(nn.Module):
+    """Calls its Linear(4, 3), whose pre-hook refuses, catches the error and raises it again: ``raise e`` in
+    the frame that caught it, or from a helper method it calls."""
+
+    def __init__(self, helper: bool):
+        super().__init__()
+        self.lin, self.helper = nn.Linear(4, 3), helper
+        self.lin.register_forward_pre_hook(_refuses)
+
+    def again(self, error):
+        raise error
+
+    def forward(self, x):
+        try:
+            return self.lin(x)
+        except ValueError as error:
+            if self.helper:
+                self.again(error)
+            raise error
+
+
+def _refuses(module, args):
+    raise ValueError("refused")
+
+
+@pytest.mark.parametrize("helper", [False, True])
+def test_a_pre_hooks_error_its_caller_catches_and_raises_again_is_still_the_pre_hooks(helper):
+    """An error raised again carries its first traceback after the frames it passed through since; raised
+    again by the forward that caught it (or a helper of it), the frames before that seam hold no hook, and
+    the whole traceback is read: the pre-hook of Linear 'lin', given 2×4, not the catching root."""
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(_CatchesAndRaisesAgain(helper), torch.randn(2, 4))
+    assert str(info.value) == ("forward failed in a forward pre-hook of module 'lin' (Linear) with input shapes 2×4: "
+                               "ValueError: refused")
+
+
 @pytest.mark.parametrize("while_handling", [False, True])
 def test_a_pre_hook_raising_after_its_modules_forward_failed_and_was_handled_is_the_pre_hooks(while_handling):
     """As for a forward hook above, but a pre-hook: the Linear(4, 3)'s first call (2×5) raises and the forward

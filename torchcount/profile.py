@@ -983,8 +983,8 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
         seam = None
         tb = exc.__traceback__
         while tb is not None:
-            if seam is None and any(tb.tb_frame is f for f in frames[:-1]):
-                seam = len(frames)  # (not the frame just before: ``raise e`` in the frame that caught it)
+            if seam is None and any(tb.tb_frame is f for f in frames):
+                seam = len(frames)
             frames.append(tb.tb_frame)
             lines.append(tb.tb_lineno)
             tb = tb.tb_next
