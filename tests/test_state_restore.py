@@ -717,3 +717,94 @@ def test_the_weight_a_legacy_weight_norm_computed_is_put_back_over_a_tensor_the_
     assert kept.restored_hooks == ["0 (forward pre-hook)"] and kept.restored_slots == ["0.weight_g", "0.weight_v"]
     assert lin.weight is found and sorted(lin._parameters) == ["bias", "weight_g", "weight_v"]
     assert torch.allclose(found, lin.weight_g * lin.weight_v / lin.weight_v.norm())
+
+
+# ---- what the second mutation round left unchecked ----
+
+def test_a_parametrization_appended_in_the_forward_is_the_only_one_removed():
+    """A Linear whose weight is parametrized (w ↦ 3w) and a forward that appends a second w ↦ 3w to the
+    same list (the weight then reads 9w): the appended entry alone is removed, between measured passes
+    (reset_buffers, which puts no submodule back itself) and on exit, the list the same object holding the
+    first entry, the weight 3w again; named once, as 'weight' (removing the whole list, or leaving the
+    appended entry, reads w or 9w)."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    first = _Triples()
+    parametrize.register_parametrization(model, "weight", first)
+    plist = model.parametrizations.weight
+    w = plist.original.detach().clone()
+    with preserved(model) as kept:
+        kept.reset_buffers()
+        for last in (False, True):  # (two passes: removed between them, and on exit)
+            parametrize.register_parametrization(model, "weight", _Triples())
+            assert torch.equal(model.weight, 3 * (3 * w))
+            if not last:
+                kept.reset_buffers()
+                assert list(plist) == [first] and torch.equal(model.weight, 3 * w)
+    assert kept.removed_parametrizations == ["weight"]
+    assert model.parametrizations.weight is plist and list(plist) == [first]
+    assert torch.equal(model.weight, 3 * w)
+
+
+def test_a_parametrization_left_alone_is_not_named_when_another_slot_changed():
+    """A parametrized Linear (w ↦ 3w) whose forward registers a buffer (a cache): the buffer is removed and
+    named, the parametrization it did not touch is not named as removed (its list has the entry it had)."""
+    from torch.nn.utils import parametrize
+
+    class Caching(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+            parametrize.register_parametrization(self.lin, "weight", _Triples())
+
+        def forward(self, x):
+            self.register_buffer("cache", x)
+            return self.lin(x)
+
+    model = Caching()
+    entry = model.lin.parametrizations.weight[0]
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+    assert kept.restored_slots == ["cache"] and kept.removed_parametrizations == []
+    assert "cache" not in model._buffers and list(model.lin.parametrizations.weight) == [entry]
+
+
+def test_buffers_made_under_inference_mode_are_put_back_from_outside_it():
+    """A BatchNorm1d(2) made under inference mode, in training mode, whose forward runs under inference
+    mode inside the profile: its running statistics (1-D, copied together) move (mean 0 → 0.1·batch mean);
+    put back outside inference mode, where inference tensors are written one by one inside it: mean [0, 0],
+    var [1, 1], num_batches_tracked 0 again."""
+    with torch.inference_mode():
+        model = nn.BatchNorm1d(2).train()
+    with preserved(model):
+        with torch.inference_mode():
+            model(torch.tensor([[1.0, 2.0], [3.0, 6.0]]))
+            assert model.running_mean.tolist() == pytest.approx([0.2, 0.4])
+    assert model.running_mean.tolist() == [0.0, 0.0] and model.running_var.tolist() == [1.0, 1.0]
+    assert model.num_batches_tracked.item() == 0
+
+
+def test_two_matrix_buffers_written_in_place_are_put_back():
+    """Two 2×3 buffers (zeros and ones, copied together as one flat tensor of 12) that a forward adds 1 to:
+    the same tensors afterwards, zeros and ones again (a copy laid out as a 4×3 matrix is not split back
+    into them)."""
+
+    class Grids(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("a", torch.zeros(2, 3))
+            self.register_buffer("b", torch.ones(2, 3))
+
+        def forward(self, x):
+            self.a.add_(1)
+            self.b.add_(1)
+            return x
+
+    model = Grids()
+    a, b = model.a, model.b
+    with preserved(model):
+        model(torch.ones(1))
+    assert model.a is a and model.b is b
+    assert a.tolist() == [[0.0] * 3] * 2 and b.tolist() == [[1.0] * 3] * 2
