@@ -808,3 +808,49 @@ def test_two_matrix_buffers_written_in_place_are_put_back():
         model(torch.ones(1))
     assert model.a is a and model.b is b
     assert a.tolist() == [[0.0] * 3] * 2 and b.tolist() == [[1.0] * 3] * 2
+
+
+def test_a_second_tensor_parametrized_in_the_forward_is_removed_beside_the_first():
+    """A Linear whose weight is parametrized (w ↦ 3w) and a forward that parametrizes its bias too (a new
+    list in the parametrizations it had): the bias's is removed (the bias a Parameter in its slot again,
+    the same one, its property gone: it reads b, not 3b), the weight's kept, and 'bias' named."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    bias = model.bias
+    with preserved(model) as kept:
+        parametrize.register_parametrization(model, "bias", _Triples())
+    assert kept.removed_parametrizations == ["bias"]
+    assert model._parameters["bias"] is bias and model.bias is bias
+    assert list(model.parametrizations) == ["weight"]
+
+
+@pytest.mark.parametrize("levels, found", [(2, True), (3, False)])
+def test_a_scheduler_given_in_nested_lists_is_looked_for_two_levels_down(levels, found):
+    """A StepLR given to the method inside lists ([[scheduler]]: two levels below the argument;
+    [[[scheduler]]]: three) and stepped there: found and put back two levels down (last_epoch 0 after the
+    step made it 1), not three (it keeps 1)."""
+    model = _sgd_model()
+    scheduler = model.scheduler
+    del model.scheduler
+    argument = [[scheduler]] if levels == 2 else [[[scheduler]]]
+    with preserved(model, method="step", inputs=(argument,)) as kept:
+        scheduler.step()
+    assert kept.stepped_schedulers == (["StepLR"] if found else [])
+    assert scheduler.last_epoch == (0 if found else 1)
+
+
+def test_a_parameter_written_and_then_converted_is_named_once_as_converted():
+    """A forward that doubles its Linear's weight in place and then converts the module (.half()): the
+    weight is both written (its version moved) and converted; it is named once, as converted (a write into
+    data that was then replaced is not told apart), and not as modified in place."""
+    model = nn.Linear(2, 1, bias=False)
+    with pytest.raises(ParameterModifiedError) as error:
+        with preserved(model):
+            with torch.no_grad():
+                model.weight.mul_(2)
+            model.half()
+    message = str(error.value)
+    assert "converted parameter(s) weight to another dtype" in message and "in place" not in message
