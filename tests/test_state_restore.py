@@ -854,3 +854,16 @@ def test_a_parameter_written_and_then_converted_is_named_once_as_converted():
             model.half()
     message = str(error.value)
     assert "converted parameter(s) weight to another dtype" in message and "in place" not in message
+
+
+def test_a_middle_submodule_a_forward_deletes_is_put_back_in_its_place():
+    """A Sequential(Linear, ReLU, Linear) whose ReLU, '1', a forward deletes (and then adds a Tanh, '3'): the
+    ReLU is put back between the Linears, where it was (the Sequential runs its children in that order),
+    the Tanh the forward added kept after them, and '1' named."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    found = list(model)
+    with preserved(model) as kept:
+        delattr(model, "1")  # (del model[1] would renumber the rest)
+        model.add_module("3", nn.Tanh())
+    assert list(model._modules) == ["0", "1", "2", "3"] and list(model)[:3] == found
+    assert kept.restored_modules == ["1"]
