@@ -867,3 +867,39 @@ def test_a_middle_submodule_a_forward_deletes_is_put_back_in_its_place():
         model.add_module("3", nn.Tanh())
     assert list(model._modules) == ["0", "1", "2", "3"] and list(model)[:3] == found
     assert kept.restored_modules == ["1"]
+
+
+def test_a_class_change_that_cannot_be_undone_is_noted_on_the_forwards_own_error():
+    """A forward that removes its Linear's parametrization (w ↦ 3w), gives the Linear a class of its own
+    and then raises: the forward's ValueError is what propagates, with torchcount's note naming what it
+    could not put back (the class change, on 'lin'), not an error of torchcount's in its place."""
+    from torch.nn.utils import parametrize
+
+    class Folded(nn.Linear):
+        pass
+
+    model = nn.Sequential()
+    model.add_module("lin", nn.Linear(2, 1))
+    parametrize.register_parametrization(model.lin, "weight", _Triples())
+    with pytest.raises(ValueError, match="late") as info:
+        with preserved(model):
+            parametrize.remove_parametrizations(model.lin, "weight", leave_parametrized=False)
+            model.lin.__class__ = Folded
+            raise ValueError("late")
+    assert getattr(info.value, "__notes__", []) == [
+        "torchcount: the forward pass changed the class of lin from ParametrizedLinear to Folded "
+        "(torchcount cannot put back its parametrizations on weight)"]
+    assert type(model.lin) is Folded
+
+
+def test_two_schedulers_the_method_steps_are_both_put_back():
+    """A model holding a StepLR and an ExponentialLR on one SGD (lr 0.1), both stepped by the method
+    (last_epoch 0 → 1 each): both are put back to last_epoch 0 and both named, once each."""
+    model = _sgd_model()
+    model.decay = torch.optim.lr_scheduler.ExponentialLR(model.opt, gamma=0.9)
+    with preserved(model, method="step") as kept:
+        model.scheduler.step()
+        model.decay.step()
+        assert model.scheduler.last_epoch == model.decay.last_epoch == 1
+    assert sorted(kept.stepped_schedulers) == ["ExponentialLR", "StepLR"]
+    assert model.scheduler.last_epoch == model.decay.last_epoch == 0
