@@ -903,3 +903,29 @@ def test_two_schedulers_the_method_steps_are_both_put_back():
         assert model.scheduler.last_epoch == model.decay.last_epoch == 1
     assert sorted(kept.stepped_schedulers) == ["ExponentialLR", "StepLR"]
     assert model.scheduler.last_epoch == model.decay.last_epoch == 0
+
+
+def test_a_hook_added_beside_a_legacy_weight_norm_stays_after_it_between_passes():
+    """A legacy weight_norm Linear; inside the profile a forward pre-hook is added to it (before the passes,
+    kept for every pass), then a pass folds the weight norm (remove_weight_norm removes its hook).
+    Between passes (reset_buffers) the weight norm's hook is put back first, where it was, and the added
+    one stays after it: both, in that order (putting back only the hooks found lost the added one); on exit
+    the added one is removed as any hook registered inside is."""
+    from torch.nn.utils import remove_weight_norm, weight_norm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch.nn.utils.weight_norm is deprecated)
+        lin = weight_norm(nn.Linear(2, 1))
+    model = nn.Sequential(lin)
+    (norm,) = lin._forward_pre_hooks.values()
+
+    def added(module, args):
+        return None
+
+    with preserved(model) as kept:
+        kept.reset_buffers()
+        lin.register_forward_pre_hook(added)
+        remove_weight_norm(lin)
+        kept.reset_buffers()
+        assert list(lin._forward_pre_hooks.values()) == [norm, added]
+    assert list(lin._forward_pre_hooks.values()) == [norm]
