@@ -197,6 +197,24 @@ def test_an_autocast_region_left_open_inside_the_callers_own_is_closed_to_the_ca
     assert _autocast_nesting() == 0
 
 
+def test_an_autocast_region_left_open_has_its_cast_weights_dropped():
+    """A forward that enters a CPU autocast region (bfloat16), never leaves it, and runs F.linear on a
+    weight of ones (a leaf Parameter: its bfloat16 cast is cached for the region): closed back to the
+    caller's level 0, the cache is emptied, as leaving the last region does. The caller then doubles the
+    weight in place and runs it under autocast: x·w = 2·(1 + 1) = 4, not the stale cast's 2."""
+    import torch.nn.functional as F
+
+    w, x = nn.Parameter(torch.ones(1, 2)), torch.ones(1, 2)
+    with preserved(nn.Linear(2, 1)):
+        torch.autocast("cpu", dtype=torch.bfloat16).__enter__()
+        assert F.linear(x, w).item() == 2
+    assert _autocast_nesting() == 0
+    with torch.no_grad():
+        w.mul_(2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert F.linear(x, w).item() == 4
+
+
 def test_an_autocast_region_left_open_gets_the_callers_dtype_back():
     """A forward that enters a CPU autocast region in float16 (the caller's CPU autocast dtype is the
     default, bfloat16) and never leaves it: autocast is off again and its dtype bfloat16 again."""
