@@ -947,3 +947,22 @@ def test_a_hook_added_beside_a_legacy_weight_norm_stays_after_it_between_passes(
         kept.reset_buffers()
         assert list(lin._forward_pre_hooks.values()) == [norm, added]
     assert list(lin._forward_pre_hooks.values()) == [norm]
+
+
+def test_optimizer_state_a_step_made_is_dropped_and_the_state_found_kept():
+    """An SGD (momentum 0.9) stepped once before the profile with only the weight's gradient set (SGD skips
+    a parameter whose .grad is None: state for the weight alone, momentum buffer = its gradient [1, 1]).
+    The method steps with both gradients, making the bias's state: afterwards the optimizer holds the
+    weight's state only, the same dict, its buffer [1, 1] again (the bias's is dropped)."""
+    model = nn.Linear(2, 1)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.weight.grad = torch.ones(1, 2)
+    model.opt.step()
+    found = model.opt.state[model.weight]
+    assert list(model.opt.state) == [model.weight] and found["momentum_buffer"].tolist() == [[1.0, 1.0]]
+    with preserved(model, method="step"):
+        model.bias.grad = torch.ones(1)
+        model.opt.step()
+        assert len(model.opt.state) == 2
+    assert len(model.opt.state) == 1 and model.opt.state.get(model.weight) is found
+    assert found["momentum_buffer"].tolist() == [[1.0, 1.0]]
