@@ -1516,13 +1516,14 @@ def test_the_matmul_precision_a_forward_sets_leaves_onednns_leaves_as_found():
 def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
     """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
     (disable_global_flags): setting it back raises, so the note says it was not put back instead of
-    the profile failing."""
+    the profile failing, and names it once (not also as put back)."""
     found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
     try:
         with _flags_mutable():
             report = torchcount.profile(ChangesBackendFlags(freeze=True), torch.randn(2, 3))
         assert torch.backends.cudnn.benchmark is not found
-        assert any("torch.backends.cudnn.benchmark (not put back: " in note for note in report.notes)
+        note = next(note for note in report.notes if "torch.backends.cudnn.benchmark (not put back: " in note)
+        assert note.count("torch.backends.cudnn.benchmark") == 1
     finally:
         with _flags_mutable():
             torch.backends.cudnn.benchmark = found
