@@ -966,3 +966,36 @@ def test_optimizer_state_a_step_made_is_dropped_and_the_state_found_kept():
         assert len(model.opt.state) == 2
     assert len(model.opt.state) == 1 and model.opt.state.get(model.weight) is found
     assert found["momentum_buffer"].tolist() == [[1.0, 1.0]]
+
+
+def test_a_parametrization_list_deleted_alone_is_put_back_between_passes():
+    """A pass that deletes a parametrized weight's list from the module's parametrizations (its property,
+    on the class, left in place; reading the weight then fails): between passes (reset_buffers) the list is
+    put back, the same object, and the weight reads 3w again."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    plist = model.parametrizations.weight
+    with preserved(model) as kept:
+        kept.reset_buffers()
+        del model.parametrizations["weight"]
+        kept.reset_buffers()
+        assert model.parametrizations.weight is plist
+        assert torch.equal(model.weight, 3 * plist.original)
+    assert model.parametrizations.weight is plist
+
+
+def test_an_autocast_region_the_forward_left_is_entered_again():
+    """A caller inside an autocast region (nesting 1) whose forward leaves a region it did not enter
+    (torch.autocast_decrement_nesting: nesting 0): the level is the caller's 1 again, so the caller's own
+    exit closes its region (0), and the level is named as put back."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert _autocast_nesting() == 1
+        with preserved(nn.Linear(2, 1)) as kept:
+            torch.autocast_decrement_nesting()
+            assert _autocast_nesting() == 0
+        assert _autocast_nesting() == 1
+        assert kept.restored_settings == ["autocast (a region entered and not left)"]
+    assert _autocast_nesting() == 0
