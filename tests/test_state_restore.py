@@ -999,3 +999,19 @@ def test_an_autocast_region_the_forward_left_is_entered_again():
         assert _autocast_nesting() == 1
         assert kept.restored_settings == ["autocast (a region entered and not left)"]
     assert _autocast_nesting() == 0
+
+
+def test_a_parameter_two_optimizers_step_is_put_back_as_found():
+    """A Linear(2, 1) whose parameters two SGDs (lr 0.1 and 0.2) both update, each stepped once by the
+    method on the gradient of (w·1 + b): w moves by −0.1 and then −0.2. Afterwards w and b are as found,
+    not as the first step left them (the copy is the one taken before the first step)."""
+    model = _sgd_model()
+    model.other = torch.optim.SGD(model.parameters(), lr=0.2)
+    found = [p.detach().clone() for p in model.parameters()]
+    with preserved(model, method="step") as kept:
+        model(torch.ones(1, 2)).sum().backward()
+        model.opt.step()
+        model.other.step()
+        assert torch.allclose(model.weight, found[0] - 0.3)
+    assert sorted(kept.stepped_optimizers) == ["SGD ×1", "SGD ×1"]
+    assert all(torch.equal(p, f) for p, f in zip(model.parameters(), found))
