@@ -1015,3 +1015,19 @@ def test_a_parameter_two_optimizers_step_is_put_back_as_found():
         assert torch.allclose(model.weight, found[0] - 0.3)
     assert sorted(kept.stepped_optimizers) == ["SGD ×1", "SGD ×1"]
     assert all(torch.equal(p, f) for p, f in zip(model.parameters(), found))
+
+
+def test_a_scheduler_stepped_first_in_the_method_finds_no_step_overridden():
+    """A model with an SGD and a StepLR (whose step torchcount wraps for the method: the scheduler's own
+    wrapper is on the instance); the method steps the optimizer, then the scheduler for the first time,
+    which checks that optimizer.step still carries the scheduler's mark: no 'optimizer.step() has been
+    overridden' warning (ours carries the mark on), and the scheduler is put back (last_epoch 0)."""
+    model = _sgd_model()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with preserved(model, method="step") as kept:
+            _step(model)
+            model.scheduler.step()
+    assert [str(w.message) for w in seen if "overridden" in str(w.message)] == []
+    assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.last_epoch == 0
+
