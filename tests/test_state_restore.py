@@ -1031,3 +1031,26 @@ def test_a_scheduler_stepped_first_in_the_method_finds_no_step_overridden():
     assert [str(w.message) for w in seen if "overridden" in str(w.message)] == []
     assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.last_epoch == 0
 
+
+
+def test_a_buffer_registered_beside_a_scripted_submodule_is_removed():
+    """An eager model holding a TorchScript Linear(2, 2) whose forward registers a cache buffer on itself:
+    the cache is removed and named ('cache'), the scripted Linear's weight the same tensor. (Putting the
+    slots back read every module's dicts as Python dicts, and a scripted module's are TorchScript's own
+    wrappers, which have no get(): the profile ended in AttributeError, the cache left in place.)"""
+
+    class Caches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scripted = torch.jit.script(nn.Linear(2, 2))
+
+        def forward(self, x):
+            self.register_buffer("cache", x)
+            return self.scripted(x)
+
+    model = Caches()
+    weight = model.scripted.weight
+    with preserved(model) as kept:
+        model(torch.ones(3, 2))
+    assert kept.restored_slots == ["cache"] and "cache" not in model._buffers
+    assert model.scripted.weight is weight

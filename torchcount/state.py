@@ -1000,6 +1000,8 @@ def _restore_slots(modules: list, stores: list, touched: "set | None" = None) ->
     for path, m in modules:
         params, buffers = before.get(id(m), ((), ()))
         for store, items in ((m._parameters, params), (m._buffers, buffers)):
+            if not isinstance(store, dict):  # (a TorchScript module's: its own wrappers, not rebound from Python)
+                continue
             if len(store) == len(items) and all(store.get(name, _GONE) is v for name, v in items):
                 continue
             original = dict(items)
