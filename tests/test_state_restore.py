@@ -1054,3 +1054,67 @@ def test_a_buffer_registered_beside_a_scripted_submodule_is_removed():
         model(torch.ones(3, 2))
     assert kept.restored_slots == ["cache"] and "cache" not in model._buffers
     assert model.scripted.weight is weight
+
+
+def test_a_flag_turned_off_beside_a_tied_weight_is_put_back():
+    """Three Linear(2, 2) layers, the third's weight tied to the first's (shared parameters are listed once),
+    and a forward that freezes the second's weight (requires_grad False): it is put back to True, while
+    the tied weight, listed once, keeps its True (listing parameters once per name instead of per tensor
+    left the second weight out)."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2))
+    model[2].weight = model[0].weight
+    with preserved(model):
+        model[1].weight.requires_grad_(False)
+    assert model[1].weight.requires_grad and model[0].weight.requires_grad
+
+
+def test_a_write_beside_a_registration_that_left_the_values_is_told():
+    """A forward that registers w ↦ 3w on a Linear's weight (no right_inverse: one version bump, values
+    unchanged) and also doubles the original in place (a second bump): the write is told, as a parameter
+    modified in place (one bump more than the registration explains)."""
+    from torch.nn.utils import parametrize
+
+    model = nn.Sequential(nn.Linear(2, 1))
+    with pytest.raises(ParameterModifiedError, match=r"modified parameter\(s\) 0\.weight in place"):
+        with preserved(model):
+            parametrize.register_parametrization(model[0], "weight", _Triples())
+            with torch.no_grad():
+                model[0].parametrizations.weight.original.mul_(2)
+
+
+class _Holder(nn.Module):
+    """A forward that sets a ModuleDict of its own named 'parametrizations' (not torch's parametrize)
+    beside the Identity the module has."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Identity()
+
+    def forward(self, x):
+        self.parametrizations = nn.ModuleDict({"a": nn.Identity()})
+        return x
+
+
+def test_a_module_dict_named_parametrizations_the_forward_adds_keeps_the_class():
+    """A module whose forward adds a ModuleDict named 'parametrizations' itself: it is taken for one that
+    parametrize added, and removed, but the module's class, _Holder (not a Parametrized… class parametrize
+    made), is kept (reverting it made the model a plain nn.Module), its Identity with it."""
+    model = _Holder()
+    inner = model.inner
+    with preserved(model):
+        model(torch.ones(1))
+    assert type(model) is _Holder and model.inner is inner
+
+
+@needs("AMP's GradScaler on CPU")
+def test_two_grad_scalers_the_method_uses_are_both_put_back():
+    """A model holding two GradScalers, each scaling a loss in the method (which sets its scale, unset
+    before its first scale()): both have their scale unset again, and both are named."""
+    model = _sgd_model()
+    model.scaler, model.other_scaler = torch.amp.GradScaler("cpu"), torch.amp.GradScaler("cpu")
+    with preserved(model, method="step") as kept:
+        for scaler in (model.scaler, model.other_scaler):
+            scaler.scale(torch.ones(()))
+            assert scaler._scale is not None
+    assert kept.updated_scalers == ["GradScaler", "GradScaler"]
+    assert model.scaler._scale is None and model.other_scaler._scale is None
