@@ -292,15 +292,20 @@ needs_fault_counts = pytest.mark.skipif(
 
 @needs_fault_counts
 def test_page_faults_count_each_fresh_page_written():
-    from torchcount.measure.timing import fault_cost_ns, page_faults
+    from torchcount.measure.timing import cpu_wait_since, cpu_waits, fault_cost_ns, page_faults
 
     _touch_fresh_pages(8)  # (the code path itself, warm)
     before = page_faults()
     _touch_fresh_pages(300)
     # one per page; a few more where the interpreter's own heap grows meanwhile
     assert 300 <= page_faults() - before <= 310
-    cost = fault_cost_ns()
-    assert cost is not None and cost > 0
+    # A probe reads None on a machine busier than its cores, by design (fault_cost_ns's docstring: its
+    # fills wait milliseconds for a CPU): the first of 20 probes that gives a price, which must be one
+    # unless this process's threads waited over 1 ms for a CPU meanwhile (next to none on an idle machine).
+    waits = cpu_waits()
+    cost = next((c for c in (fault_cost_ns() for _ in range(20)) if c is not None), None)
+    waited = cpu_wait_since(waits)
+    assert (cost is not None and cost > 0) or (waited is not None and waited > 1e6), waited
 
 
 @needs_fault_counts
@@ -373,10 +378,15 @@ def test_a_rows_page_faults_are_counted_per_call_and_priced_into_its_fixed_cost(
 
 
 @needs_fault_counts
-def test_a_forward_mostly_overhead_names_page_faults_where_they_take_the_time():
+def test_a_forward_mostly_overhead_names_page_faults_where_they_take_the_time(monkeypatch):
     """8,000 fresh pages per forward and next to no work, on one torch thread (so the probed price is a
     one-thread fault's, as this module's strided writes are): overhead, and the footer says most of
     it is page faults, not Python; the same forward without the pages is overhead from its calls."""
+    import importlib
+
+    # (a fault's price fixed at 1.2 µs, a one-thread fault's here: a real probe reads None on a machine
+    # busier than its cores, and then no fault is priced or named; the faults counted are the real ones)
+    monkeypatch.setattr(importlib.import_module("torchcount.measure"), "fault_cost_ns", lambda: 1200.0)
     fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -495,7 +505,7 @@ def test_faults_only_the_probing_pass_took_are_not_priced_into_the_timed_rows(mo
 
 
 @needs_fault_counts
-def test_page_faults_of_a_method_are_those_of_one_call_of_it():
+def test_page_faults_of_a_method_are_those_of_one_call_of_it(monkeypatch):
     """profile(method="encode"): encode calls the touching module twice, 100 fresh pages each."""
 
     class Coder(nn.Module):
@@ -509,6 +519,11 @@ def test_page_faults_of_a_method_are_those_of_one_call_of_it():
         def encode(self, x):
             return self.touch(self.touch(x))
 
+    import importlib
+
+    # (a fault's price fixed at 1.5 µs: a real probe reads None on a busy machine, and then no row has a
+    # fault count; the faults counted are the real ones)
+    monkeypatch.setattr(importlib.import_module("torchcount.measure"), "fault_cost_ns", lambda: 1500.0)
     r = torchcount.profile(Coder(), torch.randn(2, 4), method="encode", measure=True, warmup=1, repeat=3)
     assert 200 <= details(r, "touch")["page_faults"] <= 206
     assert f"  page faults: {details(r, 'touch')['page_faults']:,} in its calls during one encode call" \
