@@ -1,0 +1,146 @@
+"""count.py's core — pricing a call, its hooks' ops, uncounted calls, rows, chains and the module
+tree — on models small enough that every number is worked by hand in the test's docstring."""
+import torch
+from torch import nn
+
+import torchcount
+
+# an op nobody has a formula for (torch.library.Library: torch 2.2 has it too); its own namespace
+_LIB = torch.library.Library("torchcount_count_core", "DEF")
+_LIB.define("opaque(Tensor x) -> Tensor")
+_LIB.impl("opaque", lambda x: x.clone(), "CompositeExplicitAutograd")
+OPAQUE = "torchcount_count_core.opaque.default"
+
+
+class Opaque(nn.Module):
+    """A leaf with no rule: one op with a formula (x·2) and one without."""
+
+    def forward(self, x):
+        return torch.ops.torchcount_count_core.opaque(x * 2)
+
+
+def test_a_hook_that_runs_an_op_without_a_formula_adds_to_the_calls_own_uncounted_ops():
+    """A child Opaque's forward runs opaque once; its forward hook runs it once more: its row lists it
+    twice, the forward's and the hook's (not the hook's alone), and its own x·2 (8 multiplications on
+    a 2×4 input) is still counted."""
+    m = Opaque()
+    m.register_forward_hook(lambda mod, args, out: torch.ops.torchcount_count_core.opaque(out))
+    report = torchcount.profile(nn.Sequential(m), torch.randn(2, 4), warn=False)
+    assert report.row("0").uncounted_ops == {OPAQUE: 2} and report.row("0").status == "partial"
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("0", OPAQUE, 2)]
+    assert report.total.cost.mults == 8
+
+
+class Inner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_nested_call_from_its_own_parent_is_not_called_from_outside():
+    """inner.fc is called by inner, its parent: the usual call, so no row says it was called from
+    elsewhere and no note says so (reading the path's last part as its parent made every nested
+    module one called from outside)."""
+    report = torchcount.profile(nn.Sequential(Inner()), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.called_from) for r in report.layers] == [("0", ()), ("0.fc", ())]
+    assert not any("called from outside" in n for n in report.notes)
+    assert all(r.tree_cost is None for r in report.layers)
+
+
+class Deep(nn.Module):
+    """A ModuleList two levels down, never called itself: its parent calls each layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Module()
+        self.enc.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+
+    def forward(self, x):
+        for layer in self.enc.layers:
+            x = layer(x)
+        return x
+
+
+def test_a_group_row_has_the_depth_of_its_path():
+    """enc and enc.layers are never called; each gets a group row at its path's depth (enc 1,
+    enc.layers 2, its layers 3), holding both Linears: 2·(2·4·4) = 64 MACs, 2·(16 + 4) = 40 params."""
+    report = torchcount.profile(Deep(), torch.randn(2, 4), warn=False)
+    rows = [(r.path, r.depth, r.calls, r.cost.macs, r.params) for r in report.layers]
+    assert rows == [("enc", 1, 0, 64, 40), ("enc.layers", 2, 0, 64, 40),
+                    ("enc.layers.0", 3, 1, 32, 20), ("enc.layers.1", 3, 1, 32, 20)]
+
+
+def test_a_root_priced_by_a_rule_names_its_rule_and_one_call():
+    """An nn.Linear profiled by itself: its one row is the root, priced by the linear rule,
+    called once, 2·3·5 = 30 MACs."""
+    report = torchcount.profile(nn.Linear(3, 5), torch.randn(2, 3), warn=False)
+    assert [(r.path, r.rule, r.calls, r.status, r.cost.macs) for r in report.layers] == \
+        [("", "linear.linear", 1, "rule", 30)]
+
+
+class Clone(nn.Module):
+    def forward(self, x):
+        return x.clone()
+
+
+def test_a_copy_of_one_byte_is_a_step():
+    """x.clone() of a one-element int8 tensor computes nothing but writes 1 byte of new memory:
+    one sequential step (a view, writing nothing, is none)."""
+    report = torchcount.profile(Clone(), torch.ones(1, dtype=torch.int8), warn=False)
+    assert report.root.self_cost.bytes_written == 1 and report.root.self_cost.is_zero()
+    assert report.root.extra["steps"] == 1
+    assert any("longest chain: 1 sequential step " in n for n in report.notes)
+
+
+class Enc(nn.Module):
+    """Calls a Linear registered elsewhere (on the root) through a plain reference."""
+
+    def __init__(self, fc):
+        super().__init__()
+        object.__setattr__(self, "ext", fc)
+
+    def forward(self, x):
+        return self.ext(x)
+
+
+class CrossStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.enc = Enc(self.fc)
+
+    def forward(self, x):
+        return self.enc(x)
+
+    def train_step(self, x):
+        self(x).sum().backward()
+
+
+def test_a_call_from_outside_the_tree_with_a_backward_sums_the_backward_by_the_tree():
+    """fc (on the root) is called by enc. x needs no gradient, so fc's backward is its weight's
+    gradient only: grad_outᵀ (4×2) @ x (2×4), 4·2·4 = 32 MACs (the bias's is a sum). By the tree,
+    fc's row holds those 32, enc (nothing below it) 0, the root all 32."""
+    report = torchcount.profile(CrossStep(), torch.randn(2, 4), method="train_step", warn=False)
+    assert report.row("fc").called_from == ("enc",)
+    assert {r.path: r.tree_extra for r in report.layers} == {
+        "": {"backward_MACs": 32}, "fc": {"backward_MACs": 32}, "enc": {"backward_MACs": 0}} or \
+        {r.path: r.tree_extra for r in report.layers if r.path} == {
+        "fc": {"backward_MACs": 32}, "enc": {"backward_MACs": 0}}
+
+
+class WithSpare(Inner):
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(4, 2)  # never called
+
+
+def test_a_module_never_called_has_the_depth_of_its_path():
+    """0.spare, never called, gets a row right after its called parent's: depth 2 (two names in its path),
+    its 4·2 + 2 = 10 parameters, no work; the total holds them (20 + 10)."""
+    report = torchcount.profile(nn.Sequential(WithSpare()), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.depth, r.status, r.params, r.cost.macs) for r in report.layers] == [
+        ("0", 1, "container", 30, 32), ("0.spare", 2, "not called", 10, 0), ("0.fc", 2, "rule", 20, 32)]
+    assert report.total.params == 30
