@@ -144,3 +144,69 @@ def test_a_module_never_called_has_the_depth_of_its_path():
     assert [(r.path, r.depth, r.status, r.params, r.cost.macs) for r in report.layers] == [
         ("0", 1, "container", 30, 32), ("0.spare", 2, "not called", 10, 0), ("0.fc", 2, "rule", 20, 32)]
     assert report.total.params == 30
+
+
+def test_the_roots_own_hooks_add_their_work_to_the_root():
+    """A Linear(4, 4) profiled alone with a forward hook doubling its 2×4 output: the root's row and
+    the total hold the Linear's 2·4·4 = 32 MACs and the hook's 8 multiplications, its own work."""
+    m = nn.Linear(4, 4)
+    m.register_forward_hook(lambda mod, args, out: out * 2)
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    assert (report.root.cost.macs, report.root.cost.mults) == (32, 8)
+    assert (report.root.self_cost.macs, report.root.self_cost.mults) == (32, 8)
+    assert (report.total.macs, report.total.cost.mults) == (32, 8)
+
+
+def test_a_rule_that_fails_names_the_module_and_says_nothing_of_ragged_inputs():
+    """A user's rule that raises on a plain 2×4 input: the error names the rule, the module's path
+    and type and the input's shape, and does not blame a nested tensor (no input is ragged)."""
+    import pytest
+    from torchcount.count import RuleError
+
+    class Boom(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    @torchcount.module_rule(Boom)
+    def boom(module, call):
+        raise ValueError("no formula here")
+
+    with pytest.raises(RuleError) as caught:
+        torchcount.profile(nn.Sequential(nn.Identity(), Boom()), torch.randn(2, 4), warn=False)
+    message = str(caught.value)
+    assert "for module '1' (Boom) with input shapes [(2, 4)]: no formula here" in message
+    assert "ragged" not in message
+
+
+def test_a_ruled_copy_with_a_hook_that_computes_nothing_is_one_step():
+    """ZeroPad2d(1) on 1×4×2×2 computes nothing but writes a new 1×4×4×4 tensor (256 bytes): one step.
+    Its forward hook only views the output (no work): no step more, and the pad's own step stays 1."""
+    pad = nn.ZeroPad2d(1)
+    pad.register_forward_hook(lambda mod, args, out: out.view(-1))
+    report = torchcount.profile(nn.Sequential(pad), torch.randn(1, 4, 2, 2), warn=False)
+    row = report.row("0")
+    assert (row.status, row.self_cost.is_zero(), row.self_cost.bytes_written) == ("rule", True, 256)
+    assert row.extra["steps"] == 1
+
+
+def test_the_note_on_other_threads_names_six_modules_then_an_ellipsis():
+    """Seven Linears the forward runs in a thread pool: each is listed as uncounted, and the note
+    names the first six (sorted: l0…l5) and then '…'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class Pool(nn.Module):
+        def __init__(self, pool):
+            super().__init__()
+            self.pool = pool
+            for i in range(7):
+                setattr(self, f"l{i}", nn.Linear(2, 2))
+
+        def forward(self, x):
+            futures = [self.pool.submit(getattr(self, f"l{i}"), x) for i in range(7)]
+            return sum(f.result() for f in futures)
+
+    with ThreadPoolExecutor(2) as pool:
+        report = torchcount.profile(Pool(pool), torch.randn(1, 2), warn=False)
+    assert sorted(u.path for u in report.uncounted) == [f"l{i}" for i in range(7)]
+    note = next(n for n in report.notes if "called in another thread" in n)
+    assert note.endswith(": l0, l1, l2, l3, l4, l5 …")
