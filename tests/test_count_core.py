@@ -1,5 +1,6 @@
 """count.py's core — pricing a call, its hooks' ops, uncounted calls, rows, chains and the module
 tree — on models small enough that every number is worked by hand in the test's docstring."""
+import pytest
 import torch
 from torch import nn
 
@@ -160,7 +161,6 @@ def test_the_roots_own_hooks_add_their_work_to_the_root():
 def test_a_rule_that_fails_names_the_module_and_says_nothing_of_ragged_inputs():
     """A user's rule that raises on a plain 2×4 input: the error names the rule, the module's path
     and type and the input's shape, and does not blame a nested tensor (no input is ragged)."""
-    import pytest
     from torchcount.count import RuleError
 
     class Boom(nn.Module):
@@ -189,24 +189,75 @@ def test_a_ruled_copy_with_a_hook_that_computes_nothing_is_one_step():
     assert row.extra["steps"] == 1
 
 
-def test_the_note_on_other_threads_names_six_modules_then_an_ellipsis():
-    """Seven Linears the forward runs in a thread pool: each is listed as uncounted, and the note
-    names the first six (sorted: l0…l5) and then '…'."""
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_other_threads_names_six_modules_then_an_ellipsis(n):
+    """n Linears the forward runs in a thread pool: each is listed as uncounted, and the note names
+    the first six (sorted: l0…l5), then '…' where there are more (7), none where there are not (6)."""
     from concurrent.futures import ThreadPoolExecutor
 
     class Pool(nn.Module):
         def __init__(self, pool):
             super().__init__()
             self.pool = pool
-            for i in range(7):
+            for i in range(n):
                 setattr(self, f"l{i}", nn.Linear(2, 2))
 
         def forward(self, x):
-            futures = [self.pool.submit(getattr(self, f"l{i}"), x) for i in range(7)]
+            futures = [self.pool.submit(getattr(self, f"l{i}"), x) for i in range(n)]
             return sum(f.result() for f in futures)
 
     with ThreadPoolExecutor(2) as pool:
         report = torchcount.profile(Pool(pool), torch.randn(1, 2), warn=False)
-    assert sorted(u.path for u in report.uncounted) == [f"l{i}" for i in range(7)]
-    note = next(n for n in report.notes if "called in another thread" in n)
-    assert note.endswith(": l0, l1, l2, l3, l4, l5 …")
+    assert sorted(u.path for u in report.uncounted) == [f"l{i}" for i in range(n)]
+    note = next(line for line in report.notes if "called in another thread" in line)
+    assert note.endswith(": l0, l1, l2, l3, l4, l5" + (" …" if n > 6 else ""))
+
+
+def test_a_call_that_computes_nothing_is_no_step():
+    """nn.Identity (priced by its rule, which counts nothing and moves no bytes) is 0 steps, and so
+    is the model's longest chain."""
+    report = torchcount.profile(nn.Sequential(nn.Identity()), torch.randn(2, 4), warn=False)
+    assert (report.row("0").status, report.row("0").extra["steps"]) == ("rule", 0)
+    assert any("longest chain: 0 sequential steps " in n for n in report.notes)
+
+
+def test_a_covered_calls_hook_ops_without_a_formula_are_listed_beside_process_wide_pre_hooks(ruled_block):
+    """RuledBlock's rule covers its fc; fc's forward hook runs opaque (no formula) once. With a
+    process-wide pre-hook set, fc's row lists both what those hooks may have done unseen (1) and
+    the opaque call (1)."""
+    from torch.nn.modules.module import register_module_forward_pre_hook
+
+    from torchcount.count import GLOBAL_PRE_HOOKS
+
+    block = ruled_block()
+    block.fc.register_forward_hook(lambda mod, args, out: torch.ops.torchcount_count_core.opaque(out))
+    handle = register_module_forward_pre_hook(lambda module, args: None)
+    try:
+        report = torchcount.profile(nn.Sequential(block), torch.randn(2, 4), warn=False)
+    finally:
+        handle.remove()
+    assert report.row("0.fc").uncounted_ops == {GLOBAL_PRE_HOOKS: 1, OPAQUE: 1}
+    assert sorted((u.path, u.what, u.calls) for u in report.uncounted) == [
+        ("0.fc", GLOBAL_PRE_HOOKS, 1), ("0.fc", OPAQUE, 1)]
+
+
+class Twice(nn.Module):
+    """n Linears registered under a and again under b."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.a = nn.ModuleList([nn.Linear(2, 2) for _ in range(n)])
+        self.b = nn.ModuleList(list(self.a))
+
+    def forward(self, x):
+        return sum(layer(x) for layer in self.a)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_modules_registered_twice_names_six_then_an_ellipsis(n):
+    """Each of n Linears (6 parameters each) is registered at a.i and b.i: counted once in the total
+    (6·n), and the note names six pairs, then '…' only where there are more (7)."""
+    report = torchcount.profile(Twice(n), torch.randn(1, 2), warn=False)
+    assert report.total.params == 6 * n
+    note = next(line for line in report.notes if "registered in more than one place" in line)
+    assert note.endswith("; ".join(f"a.{i} = b.{i}" for i in range(6)) + (" …" if n > 6 else ""))
