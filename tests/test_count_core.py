@@ -219,6 +219,7 @@ def test_a_call_that_computes_nothing_is_no_step():
     report = torchcount.profile(nn.Sequential(nn.Identity()), torch.randn(2, 4), warn=False)
     assert (report.row("0").status, report.row("0").extra["steps"]) == ("rule", 0)
     assert any("longest chain: 0 sequential steps " in n for n in report.notes)
+    assert not any("pre-hooks" in n for n in report.notes)
 
 
 def test_a_covered_calls_hook_ops_without_a_formula_are_listed_beside_process_wide_pre_hooks(ruled_block):
@@ -237,6 +238,7 @@ def test_a_covered_calls_hook_ops_without_a_formula_are_listed_beside_process_wi
     finally:
         handle.remove()
     assert report.row("0.fc").uncounted_ops == {GLOBAL_PRE_HOOKS: 1, OPAQUE: 1}
+    assert any("process-wide forward pre-hooks are set" in n for n in report.notes)
     assert sorted((u.path, u.what, u.calls) for u in report.uncounted) == [
         ("0.fc", GLOBAL_PRE_HOOKS, 1), ("0.fc", OPAQUE, 1)]
 
@@ -261,3 +263,89 @@ def test_the_note_on_modules_registered_twice_names_six_then_an_ellipsis(n):
     assert report.total.params == 6 * n
     note = next(line for line in report.notes if "registered in more than one place" in line)
     assert note.endswith("; ".join(f"a.{i} = b.{i}" for i in range(6)) + (" …" if n > 6 else ""))
+
+
+class AddOne(nn.Module):
+    """fc, then one op of its own (x + 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + 1
+
+
+class CallsTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = AddOne()
+
+    def forward(self, x):
+        return self.block(self.block(x))
+
+
+def test_a_container_called_twice_with_its_own_and_its_hooks_ops_is_priced_from_ops():
+    """block, called twice, runs one op of its own (the add) and its hook one (×2) per call:
+    4 ops of its own, so its row is 'ops', not a bare container; by hand per call 2·4 adds + 2·4
+    multiplications, and fc 2·4·4 = 32 MACs."""
+    model = CallsTwice()
+    model.block.register_forward_hook(lambda mod, args, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    row = report.row("block")
+    assert (row.calls, row.status, row.own_ops) == (2, "ops", 4)
+    assert (row.self_cost.adds, row.self_cost.mults, row.cost.macs) == (16, 16, 64)
+
+
+class ListAndSibling(nn.Module):
+    """l, a ModuleList never called itself, beside l2, a Linear whose path starts with 'l' too."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = nn.ModuleList([nn.Linear(4, 4)])
+        self.l2 = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.l2(self.l[0](x))
+
+
+def test_a_groups_cost_is_its_members_not_a_sibling_with_the_same_prefix():
+    """Group l holds l.0 only: 2·4·4 = 32 MACs, 20 parameters; l2 (2·4·3 = 24 MACs) is not below it."""
+    report = torchcount.profile(ListAndSibling(), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.calls, r.cost.macs, r.params) for r in report.layers] == [
+        ("l", 0, 32, 20), ("l.0", 1, 32, 20), ("l2", 1, 24, 15)]
+
+
+class Tied(nn.Module):
+    """n pairs of bias-free Linear(3, 3): b{i}.weight is a{i}.weight."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.a = nn.ModuleList([nn.Linear(3, 3, bias=False) for _ in range(n)])
+        self.b = nn.ModuleList([nn.Linear(3, 3, bias=False) for _ in range(n)])
+        for a, b in zip(self.a, self.b):
+            b.weight = a.weight
+
+    def forward(self, x):
+        for a, b in zip(self.a, self.b):
+            x = b(a(x))
+        return x
+
+
+@pytest.mark.parametrize("n", [1, 7])
+def test_the_note_on_tied_weights_names_them_six_at_most(n):
+    """Each tied weight is 9 parameters, once in the total (9·n); the note names each pair, the
+    first six and then '…' where there are more (7)."""
+    report = torchcount.profile(Tied(n), torch.randn(1, 3), warn=False)
+    assert report.total.params == 9 * n
+    note = next(line for line in report.notes if "parameters shared between modules" in line)
+    assert note.endswith(": " + "; ".join(f"a.{i}.weight = b.{i}.weight" for i in range(min(n, 6)))
+                         + (" …" if n > 6 else ""))
+
+
+def test_a_rule_priced_call_is_one_counted_item():
+    """Linear (by its rule: 1 item) then Opaque (its x·2 counted: 1 item; opaque uncounted: 1):
+    2 of 3 items counted."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 4), Opaque()), torch.randn(2, 4), warn=False)
+    assert report.counted_items == 2
+    assert report.coverage == pytest.approx(2 / 3)
