@@ -349,3 +349,24 @@ def test_a_rule_priced_call_is_one_counted_item():
     report = torchcount.profile(nn.Sequential(nn.Linear(4, 4), Opaque()), torch.randn(2, 4), warn=False)
     assert report.counted_items == 2
     assert report.coverage == pytest.approx(2 / 3)
+
+
+class CoveredThenOwn(nn.Module):
+    """block's rule covers its fc; the root then calls block.fc on its own too."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        return self.block.fc(self.block(x))
+
+
+def test_a_module_covered_first_and_then_called_on_its_own_is_priced_by_its_own_call(ruled_block):
+    """fc's first call is covered by RuledBlock's rule (0 of its own), its second is priced by the
+    Linear rule: 2·4·4 = 32 MACs; its row says rule linear.linear, 2 calls, and the block's rule
+    (rows·4·4 = 32) is the block's."""
+    report = torchcount.profile(CoveredThenOwn(ruled_block()), torch.randn(2, 4), warn=False)
+    row = report.row("block.fc")
+    assert (row.calls, row.status, row.rule, row.cost.macs) == (2, "rule", "linear.linear", 32)
+    assert report.row("block").self_cost.macs == 32 and report.total.macs == 64
