@@ -11,6 +11,8 @@ _LIB = torch.library.Library("torchcount_count_core", "DEF")
 _LIB.define("opaque(Tensor x) -> Tensor")
 _LIB.impl("opaque", lambda x: x.clone(), "CompositeExplicitAutograd")
 OPAQUE = "torchcount_count_core.opaque.default"
+_LIB.define("negative(Tensor x) -> Tensor")  # its rule (a user's, registered below) returns MACs −1
+_LIB.impl("negative", lambda x: x.clone(), "CompositeExplicitAutograd")
 
 
 class Opaque(nn.Module):
@@ -370,3 +372,56 @@ def test_a_module_covered_first_and_then_called_on_its_own_is_priced_by_its_own_
     row = report.row("block.fc")
     assert (row.calls, row.status, row.rule, row.cost.macs) == (2, "rule", "linear.linear", 32)
     assert report.row("block").self_cost.macs == 32 and report.total.macs == 64
+
+
+def test_a_users_op_rule_returning_negative_counts_is_an_error_naming_the_op():
+    """A user's op rule is checked as a user's module rule is: MACs −1 would make a table with −1 and
+    a wrong total."""
+    from torchcount.cost import Cost, Term
+    from torchcount.count import RuleError
+
+    @torchcount.op_rule(torch.ops.torchcount_count_core.negative)
+    def negative_rule(op):
+        return Cost.of(Term("macs", "MACs", "−1", "−1", -1))
+
+    class Negative(nn.Module):
+        def forward(self, x):
+            return torch.ops.torchcount_count_core.negative(x)
+
+    with pytest.raises(RuleError, match=r"op rule '([\w.]+\.)?negative_rule' for torchcount_count_core\.negative\.default "
+                                        r"returned negative counts: macs -1"):
+        torchcount.profile(nn.Sequential(Negative()), torch.randn(2), warn=False)
+
+
+class CallsRefs(nn.Module):
+    """Calls n Linears registered on the root through plain references."""
+
+    def __init__(self, layers):
+        super().__init__()
+        object.__setattr__(self, "refs", list(layers))
+
+    def forward(self, x):
+        return sum(layer(x) for layer in self.refs)
+
+
+class SevenFromOutside(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.l = nn.ModuleList([nn.Linear(2, 2) for _ in range(n)])
+        self.user = CallsRefs(self.l)
+
+    def forward(self, x):
+        return self.user(x)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_calls_from_outside_the_tree_names_six_then_an_ellipsis(n):
+    """user calls each of n Linears registered under l: each row says called from user, and the note
+    names six (l.0…l.5), then '…' only where there are more (7). By the tree, l holds their
+    n·(1·2·2) = 4·n MACs and user none."""
+    report = torchcount.profile(SevenFromOutside(n), torch.randn(1, 2), warn=False)
+    assert [report.row(f"l.{i}").called_from for i in range(n)] == [("user",)] * n
+    note = next(line for line in report.notes if line.startswith("called from outside their place"))
+    assert note.startswith("called from outside their place in the module tree: "
+                           + ", ".join(f"l.{i}" for i in range(6)) + (" …;" if n > 6 else ";"))
+    assert (report.row("l").tree_cost.macs, report.row("user").tree_cost.macs) == (4 * n, 0)
