@@ -425,3 +425,22 @@ def test_the_note_on_calls_from_outside_the_tree_names_six_then_an_ellipsis(n):
     assert note.startswith("called from outside their place in the module tree: "
                            + ", ".join(f"l.{i}" for i in range(6)) + (" …;" if n > 6 else ";"))
     assert (report.row("l").tree_cost.macs, report.row("user").tree_cost.macs) == (4 * n, 0)
+
+
+class KeywordCall(nn.Module):
+    """Calls its Linear with the input as a keyword argument: no positional argument at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(input=x)
+
+
+def test_a_ruled_call_given_only_keyword_arguments_has_the_default_traffic():
+    """fc(input=x), x 2×4 float32: 2·4·4 = 32 MACs; it reads x (32 bytes), its weight (64) and bias
+    (16), 112 bytes, and writes its 2×4 output, 32 bytes."""
+    report = torchcount.profile(KeywordCall(), torch.randn(2, 4), warn=False)
+    cost = report.row("fc").self_cost
+    assert (cost.macs, cost.bytes_read, cost.bytes_written) == (32, 112, 32)
