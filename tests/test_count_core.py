@@ -374,6 +374,19 @@ def test_a_module_covered_first_and_then_called_on_its_own_is_priced_by_its_own_
     assert report.row("block").self_cost.macs == 32 and report.total.macs == 64
 
 
+def test_an_op_without_a_formula_in_the_roots_forward_and_its_hook_is_one_uncounted_entry():
+    """Opaque profiled alone: its forward runs opaque once and its own forward hook (outside the
+    forward: the root's hooks) once more. The row says 2, and coverage.uncounted has one entry of 2
+    calls for the root, as for any other row (it had two of 1, and the footer named it twice)."""
+    m = Opaque()
+    m.register_forward_hook(lambda mod, args, out: torch.ops.torchcount_count_core.opaque(out))
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    assert report.root.uncounted_ops == {OPAQUE: 2}
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", OPAQUE, 2)]
+    assert f"† partially counted: {OPAQUE} ×2 in '(root)'" in str(report).splitlines()
+    assert report.to_dict()["coverage"]["uncounted"] == [{"path": "", "type": "Opaque", "op": OPAQUE, "calls": 2}]
+
+
 def test_a_users_op_rule_returning_negative_counts_is_an_error_naming_the_op():
     """A user's op rule is checked as a user's module rule is: MACs −1 would make a table with −1 and
     a wrong total."""

@@ -1235,7 +1235,12 @@ def summarize(model: nn.Module, trace: Trace, convention: Convention, model_name
             if hooks_missing:
                 row.uncounted_ops = dict(Counter(row.uncounted_ops) + hooks_missing)
                 row.status = "partial"
-                uncounted += [Uncounted(row.path, row.type, name, k) for name, k in hooks_missing.items()]
+                for name, k in hooks_missing.items():  # one entry per row and op, as the row's uncounted_ops
+                    at = next((i for i, u in enumerate(uncounted) if u.path == row.path and u.what == name), None)
+                    if at is None:
+                        uncounted.append(Uncounted(row.path, row.type, name, k))
+                    else:
+                        uncounted[at] = Uncounted(row.path, row.type, name, uncounted[at].calls + k)
         hooks_note = (f"the root's own __call__ ({type(model).__qualname__}.__call__) and hooks, if any, ran "
                       f"{len(trace.stray_ops)} op(s) outside its forward" if own_call(model) else
                       f"the root's own hooks ran {len(trace.stray_ops)} op(s) around its forward") \
