@@ -1,5 +1,7 @@
 """count.py's core — pricing a call, its hooks' ops, uncounted calls, rows, chains and the module
 tree — on models small enough that every number is worked by hand in the test's docstring."""
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -457,3 +459,120 @@ def test_a_ruled_call_given_only_keyword_arguments_has_the_default_traffic():
     report = torchcount.profile(KeywordCall(), torch.randn(2, 4), warn=False)
     cost = report.row("fc").self_cost
     assert (cost.macs, cost.bytes_read, cost.bytes_written) == (32, 112, 32)
+
+
+def test_a_container_priced_from_its_ops_has_its_own_step_beside_its_childrens():
+    """AddOne runs fc (its rule: 1 step) and then its own add (1 step): a chain of 2, of which 1 is
+    its own (the steps column of its own row, where fc has a row too)."""
+    report = torchcount.profile(nn.Sequential(AddOne()), torch.randn(2, 4), warn=False)
+    row = report.row("0")
+    assert (row.status, row.extra["steps"], row.self_extra["steps"]) == ("ops", 2, 1)
+    assert report.row("0.fc").extra["steps"] == 1
+
+
+class CallsGrandchild(nn.Module):
+    """Calls a, and then a.fc itself: a.fc's parent a was called, but not by this call."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = Inner()
+
+    def forward(self, x):
+        return self.a.fc(self.a(x))
+
+
+def test_a_grandchild_the_root_calls_past_its_called_parent_is_called_from_outside():
+    """a.fc is called by a (its parent) and by the root, past a: the root's call is from outside its
+    place, so a.fc's row says called from '' (the root) and by the tree a holds both of fc's calls,
+    2·(2·4·4) = 64 MACs."""
+    report = torchcount.profile(CallsGrandchild(), torch.randn(2, 4), warn=False)
+    assert report.row("a.fc").called_from == ("",) and report.row("a.fc").calls == 2
+    assert report.row("a").tree_cost.macs == 64 and report.row("a").cost.macs == 32
+
+
+class Double(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_the_worked_terms_of_a_call_priced_from_its_ops_are_its_own_then_its_hooks():
+    """Double (x·2 on 2×4: 8 multiplications) with a hook adding 1 (8 additions): its row's worked
+    terms are both, its forward's first, then the hook's, told apart."""
+    m = Double()
+    m.register_forward_hook(lambda mod, args, out: out + 1)
+    report = torchcount.profile(nn.Sequential(m), torch.randn(2, 4), warn=False)
+    assert [(t.category, t.what, t.value) for t in report.row("0").terms] == [
+        ("mults", "multiplications (mul)", 8), ("adds", "forward hook: additions (add)", 8)]
+
+
+class Watch(nn.Module):
+    """Looks at its input and returns it unchanged (as an observer does), priced by a user's rule."""
+
+    def forward(self, x):
+        self.seen = x.max()
+        return x
+
+
+def test_a_ruled_call_that_returns_its_input_unchanged_writes_nothing():
+    """Watch's rule counts 8 comparisons on a 2×4 float32 input; it reads the input (32 bytes) and
+    returns the input itself: no byte written (only a module whose ``inplace`` is True writes its
+    result over the input it returns)."""
+    from torchcount.cost import Cost, Term
+
+    @torchcount.module_rule(Watch)
+    def watch_rule(module, call):
+        return Cost.of(Term("cmps", "comparisons", "n", "", call.input.numel))
+
+    report = torchcount.profile(nn.Sequential(Watch()), torch.randn(2, 4), warn=False)
+    cost = report.row("0").self_cost
+    assert (cost.cmps, cost.bytes_read, cost.bytes_written) == (8, 32, 0)
+
+
+class ForwardsSet(nn.Module):
+    """n Linears, each with a forward set on the instance (priced from its ops, not its rule)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+        for i in range(n):
+            layer = nn.Linear(2, 2)
+            layer.forward = functools.partial(nn.Linear.forward, layer)
+            setattr(self, f"l{i}", layer)
+
+    def forward(self, x):
+        return sum(getattr(self, f"l{i}")(x) for i in range(self.n))
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_layers_priced_from_their_ops_names_six_then_an_ellipsis(n):
+    """Each of n Linears with a forward of the instance's own is priced from its ops: 1·2·2 = 4 MACs
+    each, 4·n in all; the note names l0…l5, then '…' only where there are more (7)."""
+    report = torchcount.profile(ForwardsSet(n), torch.randn(1, 2), warn=False)
+    assert report.total.macs == 4 * n
+    note = next(line for line in report.notes if line.startswith("priced from the ops they ran"))
+    assert note.endswith(": " + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else ""))
+
+
+class ReadsIdle(nn.Module):
+    """Runs F.linear with the weight and bias of each of n Linears it never calls."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+        for i in range(n):
+            setattr(self, f"l{i}", nn.Linear(2, 2))
+
+    def forward(self, x):
+        return sum(nn.functional.linear(x, getattr(self, f"l{i}").weight, getattr(self, f"l{i}").bias)
+                   for i in range(self.n))
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_weights_read_above_names_six_then_an_ellipsis(n):
+    """n Linears never called, whose weights the root reads itself (1·2·2 = 4 MACs each, in its row):
+    each row says read by ''; the note names l0…l5, then '…' only where there are more (7)."""
+    report = torchcount.profile(ReadsIdle(n), torch.randn(1, 2), warn=False)
+    assert report.root.self_cost.macs == 4 * n
+    assert [report.row(f"l{i}").extra.get("weights_read_by") for i in range(n)] == [""] * n
+    note = next(line for line in report.notes if line.startswith("never called as modules"))
+    assert ": " + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else "") + " (read by (root))" in note
