@@ -659,25 +659,34 @@ class _Keep(nn.Module):
         return w
 
 
-class _RegistersParametrizations(nn.Module):
-    """n Linear(2, 2) in a chain, each given a parametrization of its weight by the forward itself."""
+class _RegistersOnEachLinear(nn.Module):
+    """n Linear(2, 2) in a chain; the forward calls ``register(lin)`` on each before calling it (giving
+    it a parametrization or a hook: what a forward leaves behind and a profile must remove)."""
 
-    def __init__(self, n):
+    def __init__(self, n, register):
         super().__init__()
-        self.lins = nn.ModuleList(nn.Linear(2, 2) for _ in range(n))
+        self.lins, self.register = nn.ModuleList(nn.Linear(2, 2) for _ in range(n)), register
 
     def forward(self, x):
         for lin in self.lins:
-            torch.nn.utils.parametrize.register_parametrization(lin, "weight", _Keep())
+            self.register(lin)
             x = lin(x)
         return x
+
+
+def _parametrize_weight(lin):
+    torch.nn.utils.parametrize.register_parametrization(lin, "weight", _Keep())
+
+
+def _add_forward_hook(lin):
+    lin.register_forward_hook(lambda module, args, output: None)
 
 
 def test_the_note_on_parametrizations_a_forward_registered_names_six_then_an_ellipsis():
     """A forward that parametrizes the weight of each of its Linears: the note names 6 (lins.0.weight …
     lins.5.weight), with '…' when there are 7, and each Linear is a plain Linear again afterwards."""
     def note(n):
-        model = _RegistersParametrizations(n)
+        model = _RegistersOnEachLinear(n, _parametrize_weight)
         report = torchcount.profile(model, torch.randn(1, 2), warn=False)
         assert all(type(lin) is nn.Linear for lin in model.lins)
         return next(x for x in report.notes if x.startswith("the forward registered parametrization(s)"))
@@ -685,20 +694,6 @@ def test_the_note_on_parametrizations_a_forward_registered_names_six_then_an_ell
     named = ", ".join(f"lins.{i}.weight" for i in range(6))
     assert f"on {named}; removed" in note(6)
     assert f"on {named} …; removed" in note(7)
-
-
-class _RegistersHooks(nn.Module):
-    """n Linear(2, 2) in a chain, each given a forward hook by the forward itself."""
-
-    def __init__(self, n):
-        super().__init__()
-        self.lins = nn.ModuleList(nn.Linear(2, 2) for _ in range(n))
-
-    def forward(self, x):
-        for lin in self.lins:
-            lin.register_forward_hook(lambda module, args, output: None)
-            x = lin(x)
-        return x
 
 
 def _to_double(model, x):
@@ -712,7 +707,7 @@ def test_the_notes_on_hooks_a_forward_registered_and_data_a_method_converted_nam
     for a seventh; the note on parameter data a method converted (.double()) names 6 too: three
     Linear(2, 2) have 6 parameters, a fourth without a bias a seventh, its weight, left to '…'."""
     def hooks_note(n):
-        report = torchcount.profile(_RegistersHooks(n), torch.randn(1, 2), warn=False)
+        report = torchcount.profile(_RegistersOnEachLinear(n, _add_forward_hook), torch.randn(1, 2), warn=False)
         return next(x for x in report.notes if x.startswith("the forward registered hook(s), removed again: "))
 
     hooked = ", ".join(f"lins.{i} (forward hook)" for i in range(6))
