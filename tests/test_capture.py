@@ -1474,3 +1474,101 @@ def test_held_named_does_not_look_inside_torchs_own_functions():
         return act(model), opt
 
     assert FunctionMethod(step2).held_named() == [("opt", token)]
+
+
+def test_storage_bytes_of_a_layout_torchcount_does_not_know_is_its_elements_times_their_size():
+    """A mkldnn tensor is neither strided nor sparse (sparse_layout gives None): storage_bytes prices it
+    as its elements times their size, 3·4 float32 = 12 × 4 = 48 bytes, and 2·5 bfloat16 = 10 × 2 = 20
+    (adding the two, 12 + 4 = 16, or taking the element size alone, 4, survived)."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch has no mkldnn")
+    x = torch.randn(3, 4).to_mkldnn()
+    assert x.layout is torch._mkldnn and cap.sparse_layout(x) is None
+    assert cap.storage_bytes(x) == 48
+    assert cap.storage_bytes(torch.randn(2, 5).to(torch.bfloat16).to_mkldnn()) == 20
+
+
+def test_held_named_lists_what_a_helper_held_twice_holds_once():
+    """A step holding one helper under two names (a, b) reaches the helper's closure once: held_named
+    is [('token', token)], one entry (a helper not marked seen was followed again from b: the token
+    listed twice)."""
+    token = _Token()
+
+    def helper():
+        return token
+
+    a = b = helper
+
+    def step(model):
+        return a(), b()
+
+    assert FunctionMethod(step).held_named() == [("token", token)]
+
+
+def test_a_wrapper_called_after_the_capture_runs_the_modules_forward_and_returns_its_output():
+    """A reference to a module's forward taken while it is wrapped (a user's saved lin.forward) is the
+    recording wrapper; called after the capture it runs the forward unrecorded and returns its output:
+    lin(x) with weight I·2, bias 1 is 2x + 1 (returning nothing there gave None), and the trace
+    still holds the one call made during the capture."""
+    from torchcount.rules import has_rule
+
+    lin = nn.Linear(3, 3)
+    with torch.no_grad():
+        lin.weight.copy_(2 * torch.eye(3))
+        lin.bias.fill_(1)
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    with cap.capture(lin, has_rule) as recorder:
+        saved = lin.forward
+        lin(x)
+    assert saved is not lin.forward and "forward" not in lin.__dict__
+    assert torch.equal(saved(x), torch.tensor([[3.0, 5.0, 7.0]]))
+    assert len(recorder.trace.calls) == 1
+
+
+def test_a_plain_tensor_output_that_is_a_positional_argument_or_a_view_of_one_is_aliased():
+    """A forward returning memory it was given positionally returns an aliased output: the first of
+    two tensors, or a view of it (aᵀ; and of a one-tensor call's x, xᵀ); one returning a + b, or a
+    view of it, (a + b)ᵀ, is new memory (comparing the output with the keyword arguments only, in
+    the path for a plain tensor out, took the first two for new memory; for a view out, the views)."""
+    from torchcount.rules import has_rule
+
+    class Out(nn.Module):
+        def __init__(self, f):
+            super().__init__()
+            self.f = f
+
+        def forward(self, *args):
+            return self.f(*args)
+
+    a, b = torch.randn(2, 3), torch.randn(2, 3)
+    for f, args, aliased in ((lambda a, b: a, (a, b), True), (lambda a, b: a.t(), (a, b), True),
+                             (lambda a: a.t(), (a,), True), (lambda a, b: a + b, (a, b), False),
+                             (lambda a, b: (a + b).t(), (a, b), False)):
+        model = Out(f)
+        with cap.capture(model, has_rule) as recorder:
+            out = model(*args)
+        (call,) = recorder.trace.calls
+        assert call.output.shape == tuple(out.shape) and call.output.aliased is aliased, (f, aliased)
+
+
+def test_a_deepcopy_the_user_sets_on_a_parametrized_class_while_wrapped_is_kept():
+    """copies_as_found puts parametrize's __deepcopy__ back on a parametrized class only where ours is
+    still there: one the user set on the class meanwhile stays after (putting the saved one back
+    whenever one was saved replaced the user's)."""
+    from torch.nn.utils import parametrize
+
+    class Double(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    lin = nn.Linear(2, 2)
+    parametrize.register_parametrization(lin, "weight", Double())
+    cls = type(lin)
+
+    def users(self, memo):
+        return self
+
+    with cap.copies_as_found([lin]):
+        assert cls.__deepcopy__ is cap._deepcopy_as_found
+        cls.__deepcopy__ = users
+    assert cls.__dict__["__deepcopy__"] is users and cls not in cap._deepcopies
