@@ -1527,9 +1527,10 @@ def test_a_wrapper_called_after_the_capture_runs_the_modules_forward_and_returns
 
 def test_a_plain_tensor_output_that_is_a_positional_argument_or_a_view_of_one_is_aliased():
     """A forward returning memory it was given positionally returns an aliased output: the first of
-    two tensors, or a view of it (aᵀ; and of a one-tensor call's x, xᵀ); one returning a + b, or a
-    view of it, (a + b)ᵀ, is new memory (comparing the output with the keyword arguments only, in
-    the path for a plain tensor out, took the first two for new memory; for a view out, the views)."""
+    two tensors, the second, or a view of the first (aᵀ; and of a one-tensor call's x, xᵀ); one
+    returning a + b, or a view of it, (a + b)ᵀ, is new memory (comparing the output with the keyword
+    arguments only, in the path for a plain tensor out, took a and b for new memory; for a view out,
+    the views; taking two arguments for the usual one-tensor call compared b with a only)."""
     from torchcount.rules import has_rule
 
     class Out(nn.Module):
@@ -1541,7 +1542,8 @@ def test_a_plain_tensor_output_that_is_a_positional_argument_or_a_view_of_one_is
             return self.f(*args)
 
     a, b = torch.randn(2, 3), torch.randn(2, 3)
-    for f, args, aliased in ((lambda a, b: a, (a, b), True), (lambda a, b: a.t(), (a, b), True),
+    for f, args, aliased in ((lambda a, b: a, (a, b), True), (lambda a, b: b, (a, b), True),
+                             (lambda a, b: a.t(), (a, b), True),
                              (lambda a: a.t(), (a,), True), (lambda a, b: a + b, (a, b), False),
                              (lambda a, b: (a + b).t(), (a, b), False)):
         model = Out(f)
