@@ -1118,3 +1118,59 @@ def test_two_grad_scalers_the_method_uses_are_both_put_back():
             assert scaler._scale is not None
     assert kept.updated_scalers == ["GradScaler", "GradScaler"]
     assert model.scaler._scale is None and model.other_scaler._scale is None
+
+
+class _Tally(torch.optim.Optimizer):
+    """Plain descent (lr 0.1) that counts its steps per parameter in a list in its state, in place:
+    ``state[p]["tally"] = [count]``, the count a 0-d tensor it adds 1 to (a history list whose items a
+    step writes, as LBFGS's are not)."""
+
+    def __init__(self, params):
+        super().__init__(params, {"lr": 0.1})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p].setdefault("tally", [torch.zeros(())])[0].add_(1)
+                p.add_(p.grad, alpha=-group["lr"])
+
+
+def test_a_tensor_in_an_optimizers_state_list_written_in_place_is_put_back():
+    """A Linear(2, 1) whose _Tally optimizer stepped once before the profile (its weight's tally [1]); the
+    method steps it again, adding 1 to that tally in place (2): afterwards the list is the same, its tensor
+    the same object, and it holds 1 again, as found."""
+    model = nn.Linear(2, 1)
+    model.opt = _Tally(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    model.opt.step()
+    tally = model.opt.state[model.weight]["tally"]
+    count = tally[0]
+    with preserved(model, method="step") as kept:
+        model.opt.step()
+        assert count.item() == 2
+    assert kept.stepped_optimizers == ["_Tally ×1"]
+    assert model.opt.state[model.weight]["tally"] is tally and tally[0] is count
+    assert count.item() == 1
+
+
+class _CountingLR(torch.optim.lr_scheduler.StepLR):
+    """A StepLR (γ 1) that also holds a count in a 0-d tensor (0 when made), an attribute, so in its
+    state_dict (a tensor in a scheduler's state)."""
+
+    def __init__(self, optimizer):
+        self.count = torch.zeros(())
+        super().__init__(optimizer, step_size=1, gamma=1.0)
+
+
+def test_a_scheduler_whose_state_differs_only_in_a_tensor_is_put_back():
+    """A _CountingLR (count 0, last_epoch 0) whose count alone the method adds 1 to, in place (the same
+    tensor, 1): its state differs from the copy taken on entry only there, so it is put back by loading
+    that copy (count 0 again, last_epoch 0) and named once."""
+    model = _sgd_model()
+    model.counting = _CountingLR(model.opt)
+    assert model.counting.count.item() == 0 and model.counting.last_epoch == 0
+    with preserved(model, method="step") as kept:
+        model.counting.count.add_(1)
+    assert kept.stepped_schedulers == ["_CountingLR"]
+    assert model.counting.count.item() == 0 and model.counting.last_epoch == 0
