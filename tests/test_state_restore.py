@@ -1174,3 +1174,24 @@ def test_a_scheduler_whose_state_differs_only_in_a_tensor_is_put_back():
         model.counting.count.add_(1)
     assert kept.stepped_schedulers == ["_CountingLR"]
     assert model.counting.count.item() == 0 and model.counting.last_epoch == 0
+
+
+def test_a_parametrizations_dict_deleted_whole_is_put_back_between_passes():
+    """A pass that deletes a parametrized Linear's whole ``parametrizations`` ModuleDict (its class and the
+    weight's property left in place; reading the weight then fails): between passes (reset_buffers) the
+    dict is put back, the same object, and the weight reads 3w again (a class and property as they were
+    are not enough: the dict in its place is checked too)."""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    parametrize.register_parametrization(model, "weight", _Triples())
+    found = model.parametrizations
+    with preserved(model) as kept:
+        kept.reset_buffers()
+        del model.parametrizations
+        assert "parametrizations" not in model._modules
+        kept.reset_buffers()
+        assert model.parametrizations is found
+        assert torch.equal(model.weight, 3 * found.weight.original)
+    assert model.parametrizations is found
