@@ -1195,3 +1195,19 @@ def test_a_parametrizations_dict_deleted_whole_is_put_back_between_passes():
         assert model.parametrizations is found
         assert torch.equal(model.weight, 3 * found.weight.original)
     assert model.parametrizations is found
+
+
+def test_a_hook_removed_on_a_module_whose_slots_stayed_is_not_put_back_for_anothers():
+    """Sequential(a, b), b with a forward pre-hook of the user's; a forward that rebinds a's weight (a new
+    Parameter) and removes b's hook: a's weight is put back and named, and b, whose slots did not change,
+    keeps its hook removed, as docs/guarantees.md says of a hook the forward removes (the pre-hooks come
+    back only with slots put back on the same module): no hook named, b's pre-hooks empty."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    handle = model[1].register_forward_pre_hook(lambda module, args: None)
+    weight = model[0].weight
+    with preserved(model) as kept:
+        model[0].weight = nn.Parameter(torch.zeros(2, 2))
+        handle.remove()
+    assert model[0].weight is weight and kept.restored_slots == ["0.weight"]
+    assert kept.restored_hooks == [] and len(model[1]._forward_pre_hooks) == 0
