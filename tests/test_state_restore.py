@@ -1211,3 +1211,18 @@ def test_a_hook_removed_on_a_module_whose_slots_stayed_is_not_put_back_for_anoth
         handle.remove()
     assert model[0].weight is weight and kept.restored_slots == ["0.weight"]
     assert kept.restored_hooks == [] and len(model[1]._forward_pre_hooks) == 0
+
+
+@needs("AMP's GradScaler on CPU")
+def test_an_attribute_the_method_sets_on_a_grad_scaler_is_dropped():
+    """A GradScaler the method scales a loss with (setting its scale, unset before) and sets an attribute of
+    its own on (``scaler.seen = 1``): afterwards the scaler's attributes are the ones found, the same names
+    in the same order, the new one dropped, the scale unset again."""
+    model = _sgd_model()
+    model.scaler = torch.amp.GradScaler("cpu")
+    found = list(vars(model.scaler))
+    with preserved(model, method="step") as kept:
+        model.scaler.scale(torch.ones(()))
+        model.scaler.seen = 1
+    assert kept.updated_scalers == ["GradScaler"]
+    assert list(vars(model.scaler)) == found and model.scaler._scale is None
