@@ -1226,3 +1226,33 @@ def test_an_attribute_the_method_sets_on_a_grad_scaler_is_dropped():
         model.scaler.seen = 1
     assert kept.updated_scalers == ["GradScaler"]
     assert list(vars(model.scaler)) == found and model.scaler._scale is None
+
+
+class _NoNotes(Exception):
+    """An exception without ``add_note`` (as every exception on Python 3.10, which torchcount supports)."""
+
+    @property
+    def add_note(self):
+        raise AttributeError("add_note")
+
+
+def test_a_class_change_beside_an_error_without_notes_lets_the_error_through():
+    """The forward of the test above raising a _NoNotes instead (no add_note, as on Python 3.10): that
+    error, the same object, is what propagates, with no note (there is nothing to add it with), not an
+    AttributeError of torchcount's in its place; the Linear keeps the class the forward gave it."""
+    from torch.nn.utils import parametrize
+
+    class Folded(nn.Linear):
+        pass
+
+    model = nn.Sequential()
+    model.add_module("lin", nn.Linear(2, 1))
+    parametrize.register_parametrization(model.lin, "weight", _Triples())
+    error = _NoNotes("late")
+    with pytest.raises(_NoNotes) as info:
+        with preserved(model):
+            parametrize.remove_parametrizations(model.lin, "weight", leave_parametrized=False)
+            model.lin.__class__ = Folded
+            raise error
+    assert info.value is error and not hasattr(error, "__notes__")
+    assert type(model.lin) is Folded
