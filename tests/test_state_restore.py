@@ -1154,26 +1154,21 @@ def test_a_tensor_in_an_optimizers_state_list_written_in_place_is_put_back():
     assert count.item() == 1
 
 
-class _CountingLR(torch.optim.lr_scheduler.StepLR):
-    """A StepLR (γ 1) that also holds a count in a 0-d tensor (0 when made), an attribute, so in its
-    state_dict (a tensor in a scheduler's state)."""
-
-    def __init__(self, optimizer):
-        self.count = torch.zeros(())
-        super().__init__(optimizer, step_size=1, gamma=1.0)
-
-
-def test_a_scheduler_whose_state_differs_only_in_a_tensor_is_put_back():
-    """A _CountingLR (count 0, last_epoch 0) whose count alone the method adds 1 to, in place (the same
-    tensor, 1): its state differs from the copy taken on entry only there, so it is put back by loading
-    that copy (count 0 again, last_epoch 0) and named once."""
+@pytest.mark.parametrize("array", [False, True])
+def test_a_scheduler_whose_state_differs_only_in_a_tensor_or_an_array_is_put_back(array):
+    """A StepLR (γ 1) given a count of its own, a tensor or a NumPy array [0, 0], an attribute and so in
+    its state_dict; the method adds 1 to the count's first element in place (the same object, [1, 0]) and
+    changes nothing else: the scheduler's state differs from the copy taken on entry only there, so it is
+    put back by loading that copy (count [0, 0] again, last_epoch 0) and named once."""
+    numpy = pytest.importorskip("numpy") if array else None
     model = _sgd_model()
-    model.counting = _CountingLR(model.opt)
-    assert model.counting.count.item() == 0 and model.counting.last_epoch == 0
+    model.counting = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=1.0)
+    model.counting.count = numpy.zeros(2) if array else torch.zeros(2)
     with preserved(model, method="step") as kept:
-        model.counting.count.add_(1)
-    assert kept.stepped_schedulers == ["_CountingLR"]
-    assert model.counting.count.item() == 0 and model.counting.last_epoch == 0
+        model.counting.count[0] += 1
+        assert model.counting.count.tolist() == [1, 0]
+    assert kept.stepped_schedulers == ["StepLR"]
+    assert model.counting.count.tolist() == [0, 0] and model.counting.last_epoch == 0
 
 
 def test_a_parametrizations_dict_deleted_whole_is_put_back_between_passes():
