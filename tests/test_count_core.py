@@ -574,3 +574,61 @@ def test_the_note_on_weights_read_above_names_six_then_an_ellipsis(n):
     assert [report.row(f"l{i}").extra.get("weights_read_by") for i in range(n)] == [""] * n
     note = next(line for line in report.notes if line.startswith("never called as modules"))
     assert ": " + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else "") + " (read by (root))" in note
+
+
+class DoubleWithOpaqueGrad(torch.autograd.Function):
+    """x·2 forward; its backward runs opaque (no formula) on the gradient, then ·2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.ops.torchcount_count_core.opaque(grad) * 2
+
+
+class OpaqueBackward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return DoubleWithOpaqueGrad.apply(self.fc(x))
+
+    def train_step(self, x):
+        self(x).sum().backward()
+
+
+def test_a_backward_that_runs_an_op_without_a_formula_breaks_down_the_rest():
+    """A training step whose backward runs opaque (no formula) beside fc's weight gradient: the
+    backward by layer is fc's grad_outᵀ (4×2) @ x (2×4), 4·2·4 = 32 MACs (x needs no gradient), the
+    opaque op is listed once as the root's uncounted op (the backward runs in its row), and the total
+    is fc's 32 forward MACs plus those 32, with 16 multiplications (x·2 and grad·2, 8 each)."""
+    report = torchcount.profile(OpaqueBackward(), torch.randn(2, 4), method="train_step", warn=False)
+    assert report.extra["backward_MACs"] == 32
+    assert report.row("fc").extra["backward_MACs"] == 32
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", OPAQUE, 1)]
+    assert (report.total.macs, report.total.cost.mults) == (64, 16)
+
+
+def test_a_ruled_roots_hooks_show_their_worked_terms_where_its_rule_gave_none():
+    """A root priced by a user's rule that returns 8 additions and no worked terms, with a forward hook
+    doubling its 2×4 output: the row's terms are the hook's one multiplication term (8), as the terms
+    of a rule's row always include its hooks'; its cost holds both (8 adds, 8 mults)."""
+    from torchcount.cost import Cost
+
+    class PlusOne(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    @torchcount.module_rule(PlusOne)
+    def plus_one(module, call):
+        return Cost(adds=8)
+
+    m = PlusOne()
+    m.register_forward_hook(lambda mod, args, out: out * 2)
+    row = torchcount.profile(m, torch.randn(2, 4), warn=False).root
+    assert row.status == "rule"
+    assert [(t.category, t.value) for t in row.terms] == [("mults", 8)]
+    assert (row.self_cost.adds, row.self_cost.mults) == (8, 8)
