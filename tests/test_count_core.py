@@ -632,3 +632,40 @@ def test_a_ruled_roots_hooks_show_their_worked_terms_where_its_rule_gave_none():
     assert row.status == "rule"
     assert [(t.category, t.value) for t in row.terms] == [("mults", 8)]
     assert (row.self_cost.adds, row.self_cost.mults) == (8, 8)
+
+
+def test_a_ruled_calls_worked_terms_are_its_rules_then_its_hooks():
+    """nn.Linear(4, 4) in a Sequential, with a forward hook doubling its 2×4 output: its row's worked
+    terms are the rule's (4·4 + 4 = 20 parameters, 2·4·4 = 32 MACs, 2·4 = 8 bias additions), then the
+    hook's 8 multiplications, told apart as the hook's."""
+    lin = nn.Linear(4, 4)
+    lin.register_forward_hook(lambda mod, args, out: out * 2)
+    row = torchcount.profile(nn.Sequential(lin), torch.randn(2, 4), warn=False).row("0")
+    assert [(t.category, t.value) for t in row.terms] == [("params", 20), ("macs", 32), ("adds", 8), ("mults", 8)]
+    assert row.terms[-1].what.startswith("forward hook: ")
+
+
+def test_a_leaf_priced_from_its_ops_made_its_whole_output():
+    """Opaque, a leaf with no rule, makes its 2×4 output itself: its own activation is 8 elements; Inner,
+    priced from its (no) ops, returns its fc's output: 0 of its own; fc, a leaf with a rule, 8."""
+    report = torchcount.profile(nn.Sequential(Opaque(), Inner()), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.self_activation) for r in report.layers] == [("0", 8), ("1", 0), ("1.fc", 8)]
+
+
+def test_a_report_of_one_row_numbers_it_one():
+    """An nn.Linear profiled alone is the table's one row, numbered 1 as a first layer always is (0 is
+    the number of a '(root) (self)' row shown above other rows); a root that calls no child but holds
+    an unused Linear is that '(root) (self)' row, 0, and the Linear 1."""
+    report = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.index) for r in report.layers] == [("", 1)]
+
+    class Idle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.spare = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return x * 2
+
+    report = torchcount.profile(Idle(), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.index) for r in report.layers] == [("", 0), ("spare", 1)]
