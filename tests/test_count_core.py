@@ -669,3 +669,26 @@ def test_a_report_of_one_row_numbers_it_one():
 
     report = torchcount.profile(Idle(), torch.randn(2, 4), warn=False)
     assert [(r.path, r.index) for r in report.layers] == [("", 0), ("spare", 1)]
+
+
+class ThenPost(nn.Module):
+    """Its forward runs fc; a forward hook on it (the root) runs post on the output, outside the forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.post = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_module_the_roots_hook_calls_adds_its_step_to_the_roots():
+    """fc, then post called by the root's forward hook: two Linears one after the other, so the root's
+    row has 2 steps (its forward's 1 and post's 1) and 2·2·4·4 = 64 MACs, as the longest chain says."""
+    model = ThenPost()
+    model.register_forward_hook(lambda mod, args, out: mod.post(out))
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.root.extra["steps"], report.root.cost.macs) == (2, 64)
+    assert [(r.path, r.extra["steps"]) for r in report.layers if r.path] == [("fc", 1), ("post", 1)]
+    assert any("longest chain: 2 sequential steps " in n for n in report.notes)
