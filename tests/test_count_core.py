@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import torchcount
+from conftest import needs
 
 # an op nobody has a formula for (torch.library.Library: torch 2.2 has it too); its own namespace
 _LIB = torch.library.Library("torchcount_count_core", "DEF")
@@ -692,3 +693,32 @@ def test_a_module_the_roots_hook_calls_adds_its_step_to_the_roots():
     assert (report.root.extra["steps"], report.root.cost.macs) == (2, 64)
     assert [(r.path, r.extra["steps"]) for r in report.layers if r.path] == [("fc", 1), ("post", 1)]
     assert any("longest chain: 2 sequential steps " in n for n in report.notes)
+
+
+class NestedDicts(nn.Module):
+    """outer holds a Linear (parameters) and acts, a ModuleDict of a ReLU (none): exported, the graph's
+    module holds outer but no acts."""
+
+    def __init__(self):
+        super().__init__()
+        self.outer = nn.ModuleDict({"lin": nn.Linear(4, 4), "acts": nn.ModuleDict({"relu": nn.ReLU()})})
+
+    def forward(self, x):
+        return self.outer["acts"]["relu"](self.outer["lin"](x))
+
+
+@needs("torch.export naming each node's module by its path")
+def test_a_stand_in_for_a_container_the_graph_lacks_leaves_its_parents_row_alone():
+    """In ep.module() of NestedDicts, acts gets a stand-in row (its ReLU's 2·4 = 8 comparisons); outer,
+    which the graph holds, keeps its own row: its lin's 4·4 + 4 = 20 parameters and 2·4·4 = 32 MACs, the
+    ReLU's 8 comparisons, as in the eager model's table (a stand-in in its place had 0 parameters)."""
+    import warnings
+
+    model, x = NestedDicts().eval(), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = torch.export.export(model, (x,)).module()
+    for report in (torchcount.profile(model, x, warn=False), torchcount.profile(graph, x, warn=False)):
+        outer, acts = report.row("outer"), report.row("outer.acts")
+        assert (outer.calls, outer.params, outer.cost.macs, outer.cost.cmps) == (0, 20, 32, 8)
+        assert (acts.calls, acts.params, acts.cost.cmps) == (0, 0, 8)
