@@ -722,3 +722,38 @@ def test_a_stand_in_for_a_container_the_graph_lacks_leaves_its_parents_row_alone
         outer, acts = report.row("outer"), report.row("outer.acts")
         assert (outer.calls, outer.params, outer.cost.macs, outer.cost.cmps) == (0, 20, 32, 8)
         assert (acts.calls, acts.params, acts.cost.cmps) == (0, 0, 8)
+
+
+def test_a_ruled_call_whose_hook_computes_is_one_step_more():
+    """nn.Linear(4, 4) in a Sequential, with a forward hook doubling its output: the Linear is one step
+    and its hook's multiplication, run after it, one more: 2, in its row and the longest chain."""
+    lin = nn.Linear(4, 4)
+    lin.register_forward_hook(lambda mod, args, out: out * 2)
+    report = torchcount.profile(nn.Sequential(lin), torch.randn(2, 4), warn=False)
+    assert report.row("0").extra["steps"] == 2
+    assert any("longest chain: 2 sequential steps " in n for n in report.notes)
+
+
+class AddsHeads(nn.Module):
+    """Its forward adds n Linears h0, h1, … on the first call (kept, never called)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        for i in range(self.n):
+            if not hasattr(self, f"h{i}"):
+                setattr(self, f"h{i}", nn.Linear(4, 4))
+        return x * 2
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_submodules_the_forward_added_names_six_then_an_ellipsis(n):
+    """n Linears the forward adds: the note names h0…h5, then '…' where there are more (7), none where
+    there are not (6); their 20 parameters each are in the total."""
+    report = torchcount.profile(AddsHeads(n), torch.randn(2, 4), warn=False)
+    note = next(t for t in report.notes if t.startswith("submodules added by the forward"))
+    assert note == "submodules added by the forward (kept, their parameters counted): h0, h1, h2, h3, h4, h5" \
+        + (" …" if n == 7 else "")
+    assert report.total.params == 20 * n
