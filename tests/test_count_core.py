@@ -757,3 +757,30 @@ def test_the_note_on_submodules_the_forward_added_names_six_then_an_ellipsis(n):
     assert note == "submodules added by the forward (kept, their parameters counted): h0, h1, h2, h3, h4, h5" \
         + (" …" if n == 7 else "")
     assert report.total.params == 20 * n
+
+
+class LazyHeads(nn.Module):
+    """fc runs; n LazyLinear(3) heads without bias are never called, so their weights are never made."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        for i in range(n):
+            setattr(self, f"z{i}", nn.LazyLinear(3, bias=False))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_lazy_parameters_names_six_then_an_ellipsis(n):
+    """n lazy weights never materialised: the note names z0.weight…z5.weight, then '…' where there are
+    more (7), none where there are not (6); they count 0, so the total is fc's 4·4 + 4 = 20."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's warning that lazy modules are new
+        report = torchcount.profile(LazyHeads(n), torch.randn(2, 4), warn=False)
+    note = next(t for t in report.notes if t.startswith("lazy parameters"))
+    assert note.endswith("their rows: " + ", ".join(f"z{i}.weight" for i in range(6)) + (" …" if n == 7 else ""))
+    assert report.total.params == 20
