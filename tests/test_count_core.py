@@ -784,3 +784,36 @@ def test_the_note_on_lazy_parameters_names_six_then_an_ellipsis(n):
     note = next(t for t in report.notes if t.startswith("lazy parameters"))
     assert note.endswith("their rows: " + ", ".join(f"z{i}.weight" for i in range(6)) + (" …" if n == 7 else ""))
     assert report.total.params == 20
+
+
+class _Block(nn.Module):
+    """body: a Linear(4, 4), or a Sequential holding it; priced by a user's rule (below)."""
+
+    def __init__(self, nested: bool):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 4)) if nested else nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["child", "grandchild"])
+def test_a_covered_calls_hook_is_a_step_of_the_ruled_call_that_covers_it(nested):
+    """A user's rule prices _Block (1 step: it computes), covering its Linear, whose forward hook doubles
+    its output (one more step, after the block's work). The Linear's row shows 1 step (its hook);
+    the block's chain is its own step then the hook's: 2, and so the root's and the longest chain's,
+    also where the Linear is a grandchild under a covered Sequential. (The block's chain read 1: a ruled call's
+    chain left out its covered children's hooks, though docs/analyses.md sums the chain along the calls
+    and counts a module's hooks as one more step.)"""
+    from torchcount.cost import Cost, Term
+
+    @torchcount.module_rule(_Block)
+    def block_rule(module, call):
+        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+
+    block = _Block(nested)
+    (block.body[0] if nested else block.body).register_forward_hook(lambda module, args, output: output * 2)
+    report = torchcount.profile(nn.Sequential(block), torch.randn(2, 4), warn=False)
+    assert report.row("0.body.0" if nested else "0.body").extra["steps"] == 1
+    assert report.row("0").extra["steps"] == 2 and report.row("").extra["steps"] == 2
+    assert any(n.startswith("longest chain: 2 sequential steps") for n in report.notes)

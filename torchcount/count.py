@@ -432,7 +432,8 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
     ran (``rules.recurrent.op_sequential_steps``), else 1 if it computed anything itself (an op
     without a formula counts as computing), plus its children's chains in call order (an upper
     bound where branches could run in parallel); a covered call gives 0. What the module's own hooks compute is one more step (they run before
-    or after its forward, not beside it). Indexed like the trace (``call.index``)."""
+    or after its forward, not beside it), a covered call's too: it is added to the chain of the ruled call
+    that covers it. Indexed like the trace (``call.index``)."""
     from .rules.recurrent import op_sequential_steps, sequential_steps
 
     chain = [0] * len(priced)
@@ -448,12 +449,14 @@ def sequential_chains(priced: list[CallCost]) -> list[int]:
         if not call.hook_ops:
             if p.source == "rule" and _computes(p.self_cost):
                 chain[i] = sequential_steps(call.module, call)
-            continue
-        hooks = price_ops(call.hook_ops)[0]
-        if p.source == "rule" and _computes(p.self_cost - hooks):
-            chain[i] = sequential_steps(call.module, call)
-        if _computes(hooks):
-            chain[i] += 1
+        else:
+            hooks = price_ops(call.hook_ops)[0]
+            if p.source == "rule" and _computes(p.self_cost - hooks):
+                chain[i] = sequential_steps(call.module, call)
+            if _computes(hooks):
+                chain[i] += 1
+        if call.children:  # (covered calls: 0, but for what their own hooks compute, after the rule's work)
+            chain[i] += sum([chain[c.index] for c in call.children])
     return chain
 
 
