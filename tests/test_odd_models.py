@@ -1502,6 +1502,13 @@ def test_a_module_called_from_outside_its_place_in_the_tree_is_noted():
         assert sum((r.self_cost if own else r.cost).macs for r, own in shown) == report.total.macs, depth
     blk = next(r for r, own in visible_rows(report.layers, 1) if r.path == "blk")
     assert blk.cost.macs == 4 * 4 and report.row("blk").cost.macs == 2 * 4 * 4  # "own" only; the row keeps both
+    # steps: blk's own calls ran shared then own (a chain of 2, its row's), but the depth-1 row stands
+    # for its module tree (own alone), which no call's chain holds: the cell is blank, not a wrong 2;
+    # shared's row keeps its 2 steps (one per call, both of them its), the total the model's chain of 3
+    assert report.row("blk").extra["steps"] == 2 and "steps" not in blk.extra
+    table = report.table(depth=1, columns="module,steps").splitlines()
+    cells = {line.split()[0]: line.split()[1:] for line in table[4:7]}
+    assert cells == {"shared": ["2"], "blk": [], "total": ["3"]}, table
 
 
 def test_a_module_shared_by_two_parents_or_held_by_reference_adds_up_in_the_table():
