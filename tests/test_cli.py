@@ -2250,3 +2250,56 @@ def test_metric_time_ms_beside_a_model_needs_measure(capsys, tmp_path):
     code, out, err = main(capsys, saved, "--compare", saved, "--metric", "time_ms", "--format", "csv")
     assert code == 0, err
     assert {r["metric"] for r in csv.DictReader(io.StringIO(out))} >= {"time_ms"}
+
+
+def test_without_a_model_or_with_a_class_for_method_the_command_line_is_wrong(capsys, tmp_path):
+    """Two mistakes of the command line, not of a model, so exit 2: options without MODEL ('MODEL is
+    required'), and a --method file.py:NAME naming a class (a function is called as function(model, *inputs))."""
+    code, out, err = main(capsys, "--format", "json")
+    assert code == 2 and out == "" and "MODEL is required, e.g. torchcount resnet50" in err, err
+    steps = tmp_path / "tc_steps_class.py"
+    steps.write_text("class Step:\n    def __init__(self, model, x):\n        pass\n")
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{steps}:Step")
+    assert code == 2 and out == "", err
+    assert f"--method {steps}:Step: a class, not a function called as function(model, *inputs)" in err, err
+
+
+def test_a_misspelt_convention_suggests_the_two_closest(capsys):
+    """'macts' is close to three conventions by difflib's ratio (2·matches / total length): macs 2·4/9 = 0.89,
+    2mac 2·3/9 = 0.67, mults 2·3/10 = 0.60 (the cutoff); the error offers the two closest, not mults."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--convention", "macts")
+    assert code == 2 and out == "", err
+    assert err.rstrip().endswith("; did you mean macs or 2mac?"), err
+
+
+def test_a_function_method_without_inputs_names_its_parameters_after_the_model(capsys, tmp_path):
+    """--method file.py:step on a model with no default input: the error names the inputs the function takes
+    after the model it is given first (step(model, x, *rest, scale=…, **options): x, *rest, scale=…,
+    **options), its own name as the label; a method by name shows the class's method (Linear.forward(input))."""
+    steps = tmp_path / "tc_steps_takes.py"
+    steps.write_text("def step(model, x, *rest, scale=1.0, **options):\n    return model(x) * scale\n")
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--method", f"{steps}:step")
+    assert code == 2 and out == "", err
+    assert ("needs --input (one SHAPE[:DTYPE] per input of step(x, *rest, scale=…, **options)); there is no "
+            "default input for it") in err, err
+
+
+def test_a_keyword_a_torchscript_input_fills_already_names_its_position(capsys, tmp_path):
+    """A TorchScript forward(x) given one --input and --method 'forward(x=…)': x is given twice, as input
+    number 1 (the first positional one) and as a keyword; a usage error before any forward."""
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(_Scriptable().eval()), str(path))
+    code, out, err = main(capsys, path, "--input", "2x4", "--method", "forward(x=1)")
+    assert code == 2 and out == "", err
+    assert "model.pt's forward is given 'x' twice: as its input number 1 and as a keyword" in err, err
+
+
+def test_a_name_a_file_does_not_define_lists_what_the_file_itself_defines(capsys, tmp_path):
+    """'zzz' is close to no name of the file (difflib: no suggestion), so the error lists the callables the
+    file defines itself, alpha and beta, sorted; not Linear, which it only imports from torch."""
+    f = tmp_path / "tc_defines.py"
+    f.write_text("from torch.nn import Linear\n\n\ndef beta():\n    return Linear(2, 2)\n\n\n"
+                 "def alpha():\n    return Linear(2, 2)\n")
+    code, out, err = main(capsys, f"{f}:zzz", "--input", "1x2")
+    assert code == 2 and out == "", err
+    assert err.rstrip().endswith(f"{f} does not define 'zzz'; it defines: alpha, beta"), err
