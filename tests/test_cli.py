@@ -2295,11 +2295,65 @@ def test_a_keyword_a_torchscript_input_fills_already_names_its_position(capsys, 
 
 
 def test_a_name_a_file_does_not_define_lists_what_the_file_itself_defines(capsys, tmp_path):
-    """'zzz' is close to no name of the file (difflib: no suggestion), so the error lists the callables the
-    file defines itself, alpha and beta, sorted; not Linear, which it only imports from torch."""
+    """'zzz' is close to no name of the file (difflib: no suggestion), so the error lists the public callables
+    the file defines itself, alpha and beta, sorted; not Linear, which it only imports from torch, nor
+    _helper (private) or LIMIT (an int)."""
     f = tmp_path / "tc_defines.py"
-    f.write_text("from torch.nn import Linear\n\n\ndef beta():\n    return Linear(2, 2)\n\n\n"
-                 "def alpha():\n    return Linear(2, 2)\n")
+    f.write_text("from torch.nn import Linear\n\nLIMIT = 3\n\n\ndef _helper():\n    return 2\n\n\n"
+                 "def beta():\n    return Linear(2, 2)\n\n\ndef alpha():\n    return Linear(2, 2)\n")
     code, out, err = main(capsys, f"{f}:zzz", "--input", "1x2")
     assert code == 2 and out == "", err
     assert err.rstrip().endswith(f"{f} does not define 'zzz'; it defines: alpha, beta"), err
+
+
+@dataclasses.dataclass
+class _Box:
+    """An input class registered with torch's pytree, so that torch.export takes it (a Box holding x)."""
+    x: torch.Tensor
+
+
+class _BoxedLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, box):
+        return self.fc(box.x)
+
+
+@needs("torch.utils._pytree._deregister_pytree_node")
+def test_a_program_that_pickles_an_object_is_not_unpickled_and_names_its_class(capsys, tmp_path):
+    """A program exported with a _Box as its example input keeps it pickled in the file: torch's
+    weights-only unpickler (which the command makes torch.export.load use) refuses the class, and the usage
+    error names it, test_cli._Box, as torch's 'Unsupported global' does (the class stays registered while
+    it loads, so that pytree is not what fails)."""
+    from torch.utils import _pytree
+
+    path = tmp_path / "boxed.pt2"
+    torch.export.register_dataclass(_Box, serialized_type_name=f"{__name__}._Box")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.export(_BoxedLinear().eval(), (_Box(torch.randn(2, 4)),))
+            torch.export.save(program, str(path))
+            rc, out, err = main(capsys, path)
+    finally:
+        _pytree._deregister_pytree_node(_Box)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert (f"cannot load {path} as a torch.export program: it holds pickled objects other than tensors "
+            f"({__name__}._Box), which torchcount does not unpickle") in err, err
+
+
+def test_a_zip_whose_pickle_is_not_its_first_entry_is_read_from_its_pickle(capsys, tmp_path):
+    """A zip archive (torch.save's layout: one folder) holding README first, then data.pkl, whose pickle names
+    the class mymodels.Net (a GLOBAL opcode; nothing is unpickled): a usage error saying it is a model pickled
+    whole, of mymodels.Net, read from data.pkl, not from README."""
+    import zipfile
+
+    path = tmp_path / "whole.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("whole/README", "not a pickle\n")
+        archive.writestr("whole/data.pkl", b"\x80\x02cmymodels\nNet\nq\x00)\x81q\x01.")
+    rc, out, err = main(capsys, path)
+    assert rc == 2 and out == "", err
+    assert "whole.pth is a model pickled whole with torch.save(model) (of mymodels.Net)" in err, err
