@@ -2357,3 +2357,24 @@ def test_a_zip_whose_pickle_is_not_its_first_entry_is_read_from_its_pickle(capsy
     rc, out, err = main(capsys, path)
     assert rc == 2 and out == "", err
     assert "whole.pth is a model pickled whole with torch.save(model) (of mymodels.Net)" in err, err
+
+
+def test_a_zip_file_of_any_suffix_but_py_is_read_as_a_saved_program(capsys, tmp_path):
+    """A TorchScript file saved as model.bin (a suffix the command does not know) is still read as a saved
+    program, being a zip archive: 2·4·8 + 2·8·3 = 112 MACs for _Scriptable on a 2×4 input."""
+    path = tmp_path / "model.bin"
+    torch.jit.save(torch.jit.script(_Scriptable().eval()), str(path))
+    code, out, err = main(capsys, path, "--input", "x=2x4", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["total"]["macs"] == 112
+
+
+def test_a_file_python_cannot_load_and_empty_columns_are_usage_errors(capsys, tmp_path):
+    """Mistakes of the command line, exit 2: a file named by its path whose suffix is not Python's
+    (model.txt:net: importlib has no loader for it), and --columns ',' (no column named)."""
+    f = tmp_path / "model.txt"
+    f.write_text("from torch import nn\n\ndef net():\n    return nn.Linear(2, 2)\n")
+    code, out, err = main(capsys, f"{f}:net", "--input", "1x2")
+    assert code == 2 and out == "" and f"cannot load {f} as Python" in err, err
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", ",")
+    assert code == 2 and out == "" and "--columns is empty; e.g. --columns module,params,ops" in err, err
