@@ -2342,6 +2342,7 @@ def test_a_program_that_pickles_an_object_is_not_unpickled_and_names_its_class(c
     assert rc == 2 and out == "" and err.count("\n") == 1, err
     assert (f"cannot load {path} as a torch.export program: it holds pickled objects other than tensors "
             f"({__name__}._Box), which torchcount does not unpickle") in err, err
+    assert err.rstrip().endswith("the file was not loaded"), err  # (no word on torch's versions: none is at fault)
 
 
 def test_a_zip_whose_pickle_is_not_its_first_entry_is_read_from_its_pickle(capsys, tmp_path):
@@ -2378,3 +2379,41 @@ def test_a_file_python_cannot_load_and_empty_columns_are_usage_errors(capsys, tm
     assert code == 2 and out == "" and f"cannot load {f} as Python" in err, err
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", ",")
     assert code == 2 and out == "" and "--columns is empty; e.g. --columns module,params,ops" in err, err
+
+
+def test_a_program_of_another_archive_version_says_which_torch_reads_it(capsys, tmp_path):
+    """A saved program whose archive_version entry reads 99 (as a later torch's file might): torch refuses it
+    naming the version, and the usage error adds this torch's version and that the format changes between
+    versions."""
+    _save_program(tmp_path / "tagger.pt2")
+    replaced = _rewritten(tmp_path / "tagger.pt2", tmp_path / "later.pt2",
+                          lambda name: b"99" if name.endswith("/archive_version") else None)
+    assert len(replaced) == 1
+    rc, out, err = main(capsys, tmp_path / "later.pt2")
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot load {tmp_path / 'later.pt2'} as a torch.export program: " in err and "99" in err, err
+    assert err.rstrip().endswith(f"(this is torch {torch.__version__}; torch.export's file format changes "
+                                 "between versions)"), err
+
+
+def test_a_saved_program_given_dtype_computes_in_it(capsys, tmp_path):
+    """--dtype float64 on a saved program casts its module and its own float inputs: the Tagger's 340
+    parameters are 340·8 = 2,720 bytes (not 340·4), its conv reads a float64 image, the embedding's ids
+    stay int64; the MACs do not depend on the dtype: 2·(7,776 + 32)."""
+    path = tmp_path / "tagger.pt2"
+    _save_program(path)
+    rc, out, err = main(capsys, path, "--dtype", "float64", "--format", "json", "--convention", "macs")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["total"]["param_bytes"] == 340 * 8 and doc["total"]["macs"] == 2 * (7_776 + 32)
+    layers = {row["path"]: row for row in doc["layers"]}
+    assert layers["conv"]["input_dtypes"] == ["float64"] and layers["emb"]["input_dtypes"] == ["int64"]
+
+
+def test_an_output_file_that_cannot_be_written_is_a_usage_error(capsys, tmp_path):
+    """--output under a regular file (its folder cannot be made): the command line's mistake, exit 2,
+    naming the file; nothing is printed on stdout."""
+    (tmp_path / "a_file").write_text("")
+    target = tmp_path / "a_file" / "out.json"
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json", "--output", target)
+    assert code == 2 and out == "" and f"error: cannot write {target}: " in err, err
