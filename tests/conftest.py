@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from pathlib import Path
 
@@ -111,6 +112,20 @@ def rope_macs(rotary_class: type, positions: int, head_dim: int) -> int:
 
 #: the torch of the tested set (constraints.txt), where CI runs; an older one is supported too
 TESTED_TORCH = torch.__version__.split("+")[0] == _pinned("torch")
+
+
+@functools.lru_cache(maxsize=None)
+def flop_counter_counts_transposed_backward_right() -> bool:
+    """Whether this torch's flop_counter prices a transposed convolution's weight gradient right: each
+    of an 8×4×3×3 weight's elements meets the 4×3×3 input positions once; torch 2.2's summed over the
+    4×7×7 output positions instead (a reference that torch got wrong is no reference there)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as check:
+        torch.ops.aten.convolution_backward(torch.randn(4, 4, 7, 7), torch.randn(4, 8, 3, 3),
+                                            torch.randn(8, 4, 3, 3), None, [2, 2], [0, 0], [1, 1], True,
+                                            [0, 0], 1, [False, True, False])
+    return check.get_total_flops() == 2 * (8 * 4 * 3 * 3) * (4 * 3 * 3)
 
 
 def _flex_attention():

@@ -34,6 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import torchcount
+from conftest import flop_counter_counts_transposed_backward_right
 from torchcount.cost import OP_CATEGORIES
 
 torchaudio = pytest.importorskip("torchaudio")
@@ -74,11 +75,13 @@ def _mkldnn_rnn_layer_backward_macs(input, w_ih, w_hh, *args, **kwargs) -> int:
     return 2 * _mkldnn_rnn_layer_macs(input, w_ih, w_hh)
 
 
-MISSED = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_macs,
-          aten.mkldnn_rnn_layer: _mkldnn_rnn_layer_macs,
-          aten._transformer_encoder_layer_fwd: _encoder_layer_fwd_macs,
-          aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_macs,
-          aten.mkldnn_rnn_layer_backward: _mkldnn_rnn_layer_backward_macs}
+# (by name: an older torch lacks some of these kernels, torch 2.2 the CPU flash attention's)
+MISSED = {getattr(aten, name): macs for name, macs in {
+    "_scaled_dot_product_flash_attention_for_cpu": _cpu_sdpa_macs,
+    "mkldnn_rnn_layer": _mkldnn_rnn_layer_macs,
+    "_transformer_encoder_layer_fwd": _encoder_layer_fwd_macs,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _cpu_sdpa_backward_macs,
+    "mkldnn_rnn_layer_backward": _mkldnn_rnn_layer_backward_macs}.items() if hasattr(aten, name)}
 
 
 def _grouped_weight_gradient_excess(grad_output, input, weight, bias_sizes, stride, padding, dilation,
@@ -375,4 +378,7 @@ def test_torchaudio_training_step_against_flop_counter(name):
     reference = reference_macs(train_step, (model, *inputs()))
     model.zero_grad(set_to_none=True)
     assert report.complete, report.uncounted
+    if not flop_counter_counts_transposed_backward_right() and any(
+            isinstance(m, torch.nn.modules.conv._ConvTransposeNd) for m in model.modules()):
+        pytest.skip(f"torch {torch.__version__}'s flop_counter overcounts a transposed convolution's weight gradient")
     assert report.total.macs == reference
