@@ -630,3 +630,110 @@ def test_a_container_with_measured_time_of_its_own_keeps_its_self_row():
     assert (block, True) not in visible_rows(report.layers, None)
     block.self_extra = {**(block.self_extra or {}), "time_ms": 0.25}
     assert (block, True) in visible_rows(report.layers, None)
+
+
+class _Eig(nn.Module):
+    """An op with no formula (eigvalsh): one uncounted entry where it runs."""
+
+    def forward(self, x):
+        torch.linalg.eigvalsh(x)
+        return x
+
+
+def _profile_quietly(model, x):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torchcount.profile(model, x)
+
+
+def test_shape_cells_write_each_shape_a_scalar_and_at_most_three():
+    """The input and output cells: a Linear(4, 3) on 2×4 reads '2×4' → '2×3'; a module returning the sum
+    (a 0-d tensor, 'scalar'), then three 2×3 tensors writes three of its four outputs and '…'; one
+    returning exactly three writes all three, no '…' (swapping 'scalar' for the sizes, negating the
+    empty check, or '>=' for '> 3' survived)."""
+
+    class Outs(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+
+        def forward(self, x):
+            return (x.sum(), x + 1, x * 2, x - 1)[:self.n]
+
+    for n, shown in ((4, "scalar, 2×3, 2×3 …"), (3, "scalar, 2×3, 2×3")):
+        report = torchcount.profile(nn.Sequential(nn.Linear(4, 3), Outs(n)), torch.randn(2, 4))
+        lines = report.table(columns="module,input,output", tablefmt="tsv").splitlines()
+        assert [[cell.strip() for cell in line.split("\t")] for line in lines[3:5]] == [
+            ["0", "2×4", "2×3"], ["1", "2×3", shown]]
+
+
+def test_the_footer_and_explain_name_eight_uncounted_entries_then_an_ellipsis():
+    """Nine blocks each run one eigvalsh: the footer's '† partially counted' line and the root's explain
+    name the first eight ('0'…'7') and end with '…'; eight blocks are named all, with no '…' (slicing
+    nine for eight survived, in both)."""
+    for n in (9, 8):
+        report = _profile_quietly(nn.Sequential(*[_Eig() for _ in range(n)]), torch.randn(3, 3))
+        footer = next(line for line in report.footer() if line.startswith("†"))
+        named = [f"aten._linalg_eigh.default ×1 in '{i}'" for i in range(8)]
+        assert footer == "† partially counted: " + "; ".join(named) + (" …" if n == 9 else "")
+        below = next(line for line in report.explain("").splitlines() if "uncounted ops below it" in line)
+        assert below == "  uncounted ops below it (not in its total): " + ", ".join(named) + (" …" if n == 9 else "")
+
+
+def test_partial_coverage_counts_the_counted_and_the_uncounted_items():
+    """A Linear and a ReLU (2 items a rule prices) beside one eigvalsh (1 with no formula): 2 of 3 items,
+    66.7% ('-' for '+' in the items named, 2 − 1 = 1, survived)."""
+    report = _profile_quietly(nn.Sequential(_Eig(), nn.Linear(3, 3), nn.ReLU()), torch.randn(3, 3))
+    assert (report.counted_items, sum(u.calls for u in report.uncounted)) == (2, 1)
+    assert report.coverage_text() == "partial, 66.7% of 3 items counted; no formula for: aten._linalg_eigh.default"
+    assert report.header().splitlines()[1] == "coverage: " + report.coverage_text()
+
+
+def test_a_row_whose_call_reaches_a_free_module_elsewhere_shows_no_time_cut_at_its_depth():
+    """a calls b (an Identity the root holds) through a plain reference: cut at depth 1, a's row is its
+    subtree's work (fc: 2·4·4 = 32 MACs, its cost too, b costing nothing), and no time, since a's time
+    holds b's call, shown in b's own row (stand-in times 0.5 and 0.25 ms: 0.5 beside 0.25 would count
+    b's call twice). Leaving out the calls that reach outside the row kept a's 0.5."""
+
+    class A(nn.Module):
+        def __init__(self, other):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.__dict__["other"] = other  # a plain reference, not a submodule
+
+        def forward(self, x):
+            return self.other(self.fc(x))
+
+    class Top(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = nn.Identity()
+            self.a = A(self.b)
+
+        def forward(self, x):
+            return self.a(x)
+
+    report = torchcount.profile(Top(), torch.randn(2, 4))
+    a, b = report.row("a"), report.row("b")
+    assert b.called_from == ("a",) and a.cost == a.tree_cost and a.cost.macs == 32
+    a.extra["time_ms"], b.extra["time_ms"] = 0.5, 0.25
+    shown = {r.path: (own, r.cost.macs, r.extra.get("time_ms")) for r, own in visible_rows(report.layers, 1)}
+    assert shown == {"a": (False, 32, None), "b": (False, 0, 0.25)}
+
+
+def test_measured_lines_write_a_peak_in_tflops_or_gflops_with_four_digits():
+    """explain's rate line from a row's measured detail (stand-in values): 9.75e12 FLOP/s against a peak
+    of 19.5e12 is '9.75e+03 GFLOP/s, 50% of its peak 19.5 TFLOP/s'; a peak under 10¹² in GFLOP/s
+    (400e9: '400 GFLOP/s'). Floor-dividing the peak by 10¹² wrote '19 TFLOP/s'."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4))
+    base = dict(inclusive_ms=1.0, inclusive_q1_ms=0.9, inclusive_q3_ms=1.1, exclusive_ms=1.0, flops=72,
+                dtype="float32", bound="compute", why="stand-in")
+    report.extra.update(device_name="stand-in", repeat=5)
+    for rate, peak, pct, text in ((9.75e12, 19.5e12, 50.0, "9.75e+03 GFLOP/s, 50% of its peak 19.5 TFLOP/s (float32)"),
+                                  (100e9, 400e9, 25.0, "100 GFLOP/s, 25% of its peak 400 GFLOP/s (float32)")):
+        report.extra["per_layer"] = {"0": dict(base, flops_per_s=rate, peak_flops=peak, pct_peak=pct)}
+        lines = report.explain("0").splitlines()
+        assert "measured on stand-in, median of 5 passes: 1 ms (IQR 0.9–1.1)" in lines
+        assert "  " + text in lines
