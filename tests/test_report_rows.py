@@ -695,7 +695,9 @@ def test_a_row_whose_call_reaches_a_free_module_elsewhere_shows_no_time_cut_at_i
     """a calls b (an Identity the root holds) through a plain reference: cut at depth 1, a's row is its
     subtree's work (fc: 2·4·4 = 32 MACs, its cost too, b costing nothing), and no time, since a's time
     holds b's call, shown in b's own row (stand-in times 0.5 and 0.25 ms: 0.5 beside 0.25 would count
-    b's call twice). Leaving out the calls that reach outside the row kept a's 0.5."""
+    b's call twice). A Linear c beside them, whose calls stay in its subtree, keeps its time (0.125). Leaving
+    out the calls that reach outside the row kept a's 0.5; reading any call into another subtree as
+    reaching out ('or' for 'and') dropped c's."""
 
     class A(nn.Module):
         def __init__(self, other):
@@ -711,16 +713,17 @@ def test_a_row_whose_call_reaches_a_free_module_elsewhere_shows_no_time_cut_at_i
             super().__init__()
             self.b = nn.Identity()
             self.a = A(self.b)
+            self.c = nn.Linear(4, 2)
 
         def forward(self, x):
-            return self.a(x)
+            return self.c(self.a(x))
 
     report = torchcount.profile(Top(), torch.randn(2, 4))
-    a, b = report.row("a"), report.row("b")
-    assert b.called_from == ("a",) and a.cost == a.tree_cost and a.cost.macs == 32
-    a.extra["time_ms"], b.extra["time_ms"] = 0.5, 0.25
+    a, b, c = report.row("a"), report.row("b"), report.row("c")
+    assert b.called_from == ("a",) and a.cost == a.tree_cost and a.cost.macs == 32 and c.cost == c.tree_cost
+    a.extra["time_ms"], b.extra["time_ms"], c.extra["time_ms"] = 0.5, 0.25, 0.125
     shown = {r.path: (own, r.cost.macs, r.extra.get("time_ms")) for r, own in visible_rows(report.layers, 1)}
-    assert shown == {"a": (False, 32, None), "b": (False, 0, 0.25)}
+    assert shown == {"a": (False, 32, None), "b": (False, 0, 0.25), "c": (False, 2 * 4 * 2, 0.125)}
 
 
 def test_measured_lines_write_a_peak_in_tflops_or_gflops_with_four_digits():
@@ -737,3 +740,16 @@ def test_measured_lines_write_a_peak_in_tflops_or_gflops_with_four_digits():
         lines = report.explain("0").splitlines()
         assert "measured on stand-in, median of 5 passes: 1 ms (IQR 0.9–1.1)" in lines
         assert "  " + text in lines
+
+
+def test_a_model_with_no_work_items_is_completely_counted():
+    """A forward that returns its input runs no op and no rule prices it: 0 items, of which all (none) have
+    a formula: coverage 1.0 — a share, never above 1 (2.0 for an empty model survived)."""
+
+    class PassOn(nn.Module):
+        def forward(self, x):
+            return x
+
+    report = torchcount.profile(PassOn(), torch.randn(2, 3))
+    assert (report.counted_items, report.uncounted, report.coverage) == (0, [], 1.0)
+    assert report.coverage_text() == "complete (0 module calls and ops counted)"
