@@ -753,3 +753,24 @@ def test_a_model_with_no_work_items_is_completely_counted():
     report = torchcount.profile(PassOn(), torch.randn(2, 3))
     assert (report.counted_items, report.uncounted, report.coverage) == (0, [], 1.0)
     assert report.coverage_text() == "complete (0 module calls and ops counted)"
+
+
+def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
+    """Linear(4, 3) on 2×4, by hand: 2·4·3 = 24 MACs and 6 bias adds, 54 FLOPs a call. Called once, the
+    worked line is the total: no 'total over 1 call(s)' line ('>=' for '> 1' added one); called twice the
+    total over both is 108 FLOPs, 48 MACs."""
+    fc = nn.Linear(4, 3)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = fc
+
+        def forward(self, x):
+            return self.fc(x) + self.fc(x)
+
+    once = torchcount.profile(nn.Sequential(fc), torch.randn(2, 4)).explain("0").splitlines()
+    assert "  FLOPs [flops] = 2×24 + 6 = 54" in once
+    assert not any(line.startswith("  total over") for line in once)
+    twice = torchcount.profile(Twice(), torch.randn(2, 4)).explain("fc").splitlines()
+    assert "  total over 2 call(s): 108 FLOPs [flops], 48 MACs" in twice
