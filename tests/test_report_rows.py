@@ -774,3 +774,18 @@ def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
     assert not any(line.startswith("  total over") for line in once)
     twice = torchcount.profile(Twice(), torch.randn(2, 4)).explain("fc").splitlines()
     assert "  total over 2 call(s): 108 FLOPs [flops], 48 MACs" in twice
+
+
+def test_the_dtype_cell_writes_consecutive_repeats_once_with_their_count():
+    """A module returning three float32 tensors, then an int64 one, then a float32 again: its dtype cell is
+    'float32 ×3, int64, float32' (repeats counted only where consecutive; not adding up a run wrote
+    'float32, int64, float32')."""
+
+    class Outs(nn.Module):
+        def forward(self, x):
+            return x + 1, x * 2, x - 1, x.long(), x / 2
+
+    report = torchcount.profile(nn.Sequential(Outs()), torch.randn(2, 3))
+    assert report.row("0").output_dtypes == ["float32"] * 3 + ["int64", "float32"]
+    line = report.table(columns="module,dtype", tablefmt="tsv").splitlines()[3]
+    assert [cell.strip() for cell in line.split("\t")] == ["0", "float32 ×3, int64, float32"]
