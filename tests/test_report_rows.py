@@ -770,9 +770,11 @@ def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
             return self.fc(x) + self.fc(x)
 
     once = torchcount.profile(nn.Sequential(fc), torch.randn(2, 4)).explain("0").splitlines()
+    assert once[1] == "input 2×4 → output 2×3; 1 call"
     assert "  FLOPs [flops] = 2×24 + 6 = 54" in once
     assert not any(line.startswith("  total over") for line in once)
     twice = torchcount.profile(Twice(), torch.randn(2, 4)).explain("fc").splitlines()
+    assert twice[1] == "input 2×4 → output 2×3; 2 calls"  # (the plural swapped survived)
     assert "  total over 2 call(s): 108 FLOPs [flops], 48 MACs" in twice
 
 
@@ -789,3 +791,23 @@ def test_the_dtype_cell_writes_consecutive_repeats_once_with_their_count():
     assert report.row("0").output_dtypes == ["float32"] * 3 + ["int64", "float32"]
     line = report.table(columns="module,dtype", tablefmt="tsv").splitlines()[3]
     assert [cell.strip() for cell in line.split("\t")] == ["0", "float32 ×3, int64, float32"]
+
+
+def test_a_saved_report_without_steps_prints_its_table(tmp_path):
+    """A file written before the steps column (no 'steps' in any row's extra) loads and prints, its total
+    line without a steps figure: Linear(4, 3) then ReLU on 2×4, by hand 24 MACs, 2·24 + 6 = 54 FLOPs and
+    6 comparisons (reading the root's steps whenever there is a root raised KeyError)."""
+    import json
+
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 3), nn.ReLU()), torch.randn(2, 4))
+    saved = report.to_dict()
+    for row in (saved["root"], *saved["layers"]):
+        row["extra"].pop("steps")
+        row["self_extra"].pop("steps", None)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(saved))
+    loaded = torchcount.load_report(path)
+    assert "steps" not in loaded.root.extra
+    lines = loaded.table(columns="module,MACs,ops", tablefmt="tsv").splitlines()
+    assert [[cell.strip() for cell in line.split("\t")] for line in lines[3:6]] == [
+        ["0", "24", "54"], ["1", "0", "6"], ["total", "24", "60"]]
