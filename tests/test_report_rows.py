@@ -779,18 +779,18 @@ def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
 
 
 def test_the_dtype_cell_writes_consecutive_repeats_once_with_their_count():
-    """A module returning three float32 tensors, then an int64 one, then a float32 again: its dtype cell is
-    'float32 ×3, int64, float32' (repeats counted only where consecutive; not adding up a run wrote
-    'float32, int64, float32')."""
+    """A module returning three float32 tensors, an int64 one, a float32 again, then two int64: its dtype
+    cell is 'float32 ×3, int64, float32, int64 ×2' (repeats counted only where consecutive; not adding up a
+    run wrote 'float32, int64, float32, int64', adding every repeat to the first run 'float32 ×4, …')."""
 
     class Outs(nn.Module):
         def forward(self, x):
-            return x + 1, x * 2, x - 1, x.long(), x / 2
+            return x + 1, x * 2, x - 1, x.long(), x / 2, x.long(), x.long()
 
     report = torchcount.profile(nn.Sequential(Outs()), torch.randn(2, 3))
-    assert report.row("0").output_dtypes == ["float32"] * 3 + ["int64", "float32"]
+    assert report.row("0").output_dtypes == ["float32"] * 3 + ["int64", "float32", "int64", "int64"]
     line = report.table(columns="module,dtype", tablefmt="tsv").splitlines()[3]
-    assert [cell.strip() for cell in line.split("\t")] == ["0", "float32 ×3, int64, float32"]
+    assert [cell.strip() for cell in line.split("\t")] == ["0", "float32 ×3, int64, float32, int64 ×2"]
 
 
 def test_a_saved_report_without_steps_prints_its_table(tmp_path):
@@ -811,3 +811,23 @@ def test_a_saved_report_without_steps_prints_its_table(tmp_path):
     lines = loaded.table(columns="module,MACs,ops", tablefmt="tsv").splitlines()
     assert [[cell.strip() for cell in line.split("\t")] for line in lines[3:6]] == [
         ["0", "24", "54"], ["1", "0", "6"], ["total", "24", "60"]]
+
+
+def test_units_carry_a_rounded_figure_into_the_next_unit_at_every_step_and_floats_keep_six_digits():
+    """999,999,999 rounds to 1000.00 M: it is written '1.00 G', and 999,995,000,000 (1000.00 G) '1.00 T' —
+    each the unit above, not one further off ('1 - i' for 'i - 1' wrote 999,999,999 in K). A float below
+    1,000 keeps six significant digits (0.1 + 0.2 is '0.3', not its repr; the branches swapped survived)."""
+    from torchcount.report import _human
+
+    assert [_human(n) for n in (999_999_999, 999_995_000_000, 999_999)] == ["1.00 G", "1.00 T", "1.00 M"]
+    assert (_human(0.1 + 0.2), _human(12.5), _human(7)) == ("0.3", "12.5", "7")
+
+
+def test_the_share_column_is_a_dash_where_the_model_does_no_operations():
+    """A Linear(4, 3) on 2×4 (54 FLOPs) is 100.0% of the total; a Flatten alone does no operation, so its
+    row and the total have no share to give: '—' (the total's branches swapped survived)."""
+    for model, shares in ((nn.Sequential(nn.Linear(4, 3)), ["100.0%", "100.0%"]),
+                          (nn.Sequential(nn.Flatten()), ["—", "—"])):
+        report = torchcount.profile(model, torch.randn(2, 4))
+        lines = report.table(columns="module,share", tablefmt="tsv").splitlines()[3:5]
+        assert [line.split("\t")[-1].strip() for line in lines] == shares
