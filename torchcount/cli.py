@@ -1665,8 +1665,8 @@ def select_rows(report, depth: int | None, sort: str | None, top: int | None, co
         if own:
             row = dataclasses.replace(row, path=f"{row.name} (self)", cost=row.self_cost, params=row.self_params,
                                       activation=row.self_activation, extra=row.shown_extra(True), self_extra=None)
-        # sorted rows: no tree indentation, and their figures final (not worked out again by the tree)
-        rows.append(dataclasses.replace(row, depth=1, called_from=(), tree_cost=None))
+        # sorted rows: their figures final (not worked out again by the tree)
+        rows.append(dataclasses.replace(row, called_from=(), tree_cost=None))
     shown = len(rows)
     view = dataclasses.replace(report, layers=rows, notes=list(report.notes))
     if top is not None and shown < total_rows:

@@ -301,7 +301,7 @@ class Report:
                 marker += " †"
             values = {
                 "#": row.index,
-                "module": ("  " * max(row.depth - 1, 0)) + row.name + (" (self)" if own else "") + marker,
+                "module": row.name + (" (self)" if own else "") + marker,
                 "type": row.type,
                 "input": _shapes(row.input_shapes),
                 "output": _shapes(row.output_shapes),
