@@ -600,6 +600,9 @@ def test_a_training_steps_backward_by_the_layer_type_that_set_it_up():
     assert b.table().splitlines()[2].split()[-1] == "backward_MACs" and backward == 1_029_460
     total_row = next(line for line in b.table().splitlines() if line.startswith("total "))
     assert total_row.split()[-1] == "1,029,460"
+    # the records (CSV, JSON) carry each group's figure, 0 for a group whose forward set up no backward (Flatten)
+    rec = {r["type"]: r["backward_MACs"] for r in b.records()}
+    assert (rec["Linear"], rec["Flatten"]) == (2 * (2880 * 128 + 128 * 10), 0)
 
 
 def test_cli_by_type_json_takes_sort_and_top(capsys):
@@ -702,6 +705,10 @@ def test_explain_a_group_as_the_sum_of_its_layers(capsys):
     text = b.explain("Linear")
     # the shared Linear's two calls (2 rows × 8×8 each) and the head (2 rows × 8×4): one line each
     assert "Linear: 2 layers, 3 calls" in text
+    # a layer called more than once says how often; one called once says nothing
+    shared, head = text.splitlines()[1:3]
+    assert shared.split()[0] == "shared" and shared.endswith("72 params  2 calls")
+    assert head.split()[0] == "head" and head.endswith("36 params")
     assert "MACs [macs] = 256 + 64 = 320, " in text
     assert "params = 108;" in text  # (8·8 + 8) + (8·4 + 4)
     assert "  MACs = " not in text  # (under 'macs' the ops line is the MACs line)
@@ -803,3 +810,28 @@ def test_a_rule_with_covered_rows_below_holds_its_subtrees_parameters_beside_oth
     b = report.by_type()
     assert {g.name: g.params for g in b.groups} == {"RuledBlock": 20, "Linear": 10}
     assert sum(g.params for g in b.groups) == report.total.params == 30
+
+
+def test_a_rule_whose_path_begins_a_siblings_gives_up_only_its_own_rows_parameters(ruled_block):
+    """A ruled block at "blk" beside a Linear(4, 2) at "blk2": the rule's group holds its subtree's 4·4 + 4 = 20
+    parameters less those of the rows below "blk." (its covered fc's: 0), not those of "blk2", whose path
+    merely begins with "blk" (20 − 10 = 10 read as prefix). Its covered fc, which did nothing of its own
+    (no hooks), is in no group: the Linear group is blk2 alone, with no hooks' member."""
+    from collections import OrderedDict
+
+    model = nn.Sequential(OrderedDict(blk=ruled_block(), blk2=nn.Linear(4, 2)))
+    report = torchcount.profile(model, torch.randn(3, 4))
+    assert report.row("blk.fc").status == "covered"
+    b = report.by_type()
+    assert {g.name: g.params for g in b.groups} == {"RuledBlock": 20, "Linear": 10}
+    linear = next(g for g in b.groups if g.name == "Linear")
+    assert ([m.path for m in linear.members], linear.hooks) == (["blk2"], [])
+    assert "forward hooks" not in b.explain("Linear")
+
+
+def test_top_one_shows_the_largest_group_alone():
+    """top=1 is the smallest top allowed (≥ 1): the Conv2d group alone (181,440 of the 181,760 MACs, as in
+    test_groups_by_hand), the totals still the model's."""
+    b = _net_report().by_type(convention="macs", top=1)
+    assert [r["type"] for r in b.records()] == ["Conv2d"] and b.records()[0]["MACs"] == 181_440
+    assert "showing the top 1 of 5 groups by ops" in b.table()
