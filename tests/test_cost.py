@@ -22,6 +22,20 @@ def test_arithmetic_is_field_by_field():
         a * 1.5
 
 
+def test_every_category_is_summed_with_its_own():
+    """Each of the nine fields a different number (1…9, and 10…90): a sum, a difference and a multiple are
+    field by field in every one, the assignments (the worksheet's ReLU) and the bytes as much as the MACs."""
+    a = Cost(*range(1, 10))
+    b = Cost(*range(10, 100, 10))
+    assert a.as_dict() == dict(zip(CATEGORIES, range(1, 10)))
+    assert tuple((a + b).as_dict().values()) == (11, 22, 33, 44, 55, 66, 77, 88, 99)
+    assert b + a == a + b and sum([a, b], Cost()) == a + b
+    assert tuple((b - a).as_dict().values()) == (9, 18, 27, 36, 45, 54, 63, 72, 81)
+    assert tuple((2 * a).as_dict().values()) == (2, 4, 6, 8, 10, 12, 14, 16, 18)
+    # every operation counted once (1 + … + 7, the MACs as one), the bytes read and written (8 + 9)
+    assert (a.ops, a.bytes, (a + b).ops, (a + b).bytes) == (28, 17, 308, 187)
+
+
 def test_terms_are_kept_by_of_dropped_by_sums_and_ignored_by_equality():
     t1 = Term("macs", "multiply-accumulates", "N·k", "2×3", 6)
     t2 = Term("params", "parameters", "k", "3", 3)  # explains, counts nothing
