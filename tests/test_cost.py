@@ -28,6 +28,8 @@ def test_every_category_is_summed_with_its_own():
     a = Cost(*range(1, 10))
     b = Cost(*range(10, 100, 10))
     assert a.as_dict() == dict(zip(CATEGORIES, range(1, 10)))
+    assert repr(a) == ("Cost(macs=1, mults=2, adds=3, divs=4, cmps=5, assigns=6, transc=7, bytes_read=8, "
+                       "bytes_written=9)")
     assert tuple((a + b).as_dict().values()) == (11, 22, 33, 44, 55, 66, 77, 88, 99)
     assert b + a == a + b and sum([a, b], Cost()) == a + b
     assert tuple((b - a).as_dict().values()) == (9, 18, 27, 36, 45, 54, 63, 72, 81)
