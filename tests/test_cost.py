@@ -46,6 +46,7 @@ def test_terms_are_kept_by_of_dropped_by_sums_and_ignored_by_equality():
     assert (c.macs, c.adds, c.bytes_read, c.ops) == (6, 2, 10, 8)
     assert c.terms == (t1, t2, t3)
     assert c == Cost(macs=6, adds=2, bytes_read=10) and hash(c) == hash(Cost(macs=6, adds=2, bytes_read=10))
+    assert not c != Cost(macs=6, adds=2, bytes_read=10) and c != Cost(macs=6, adds=2, bytes_read=11)
     assert (c + Cost()).terms == ()
     # a multiple drops them too (a product is no worked line of its own), and is a Cost of the same length,
     # not one with the terms repeated n times tacked on
