@@ -96,6 +96,12 @@ def test_table_columns_add_up_and_name_the_convention():
     # under 'macs' the ops column is the MACs column: headed once; under 'flops' both
     assert lines[2].split() == ["type", "layers", "calls", "params", "MACs", "[macs]", "share"]
     assert _net_report().by_type().table().splitlines()[2].split()[4:7] == ["MACs", "FLOPs", "[flops]"]
+    # the type left-aligned, every figure right-aligned: the lines of the grid end together, and a group's
+    # parameters (108, the Linears') end where the total's (2,644) do
+    grid = lines[2:lines.index(total) + 1]
+    assert len({len(line.rstrip()) for line in grid}) == 1
+    linear = next(line for line in lines if line.startswith("Linear "))
+    assert linear.index(" 108 ") + 4 == total.index(" 2,644 ") + 6
     recs = b.records()
     assert sum(r["ops"] for r in recs) == b.report.total.macs
     assert math.isclose(sum(r["share"] for r in recs), 100.0)
@@ -835,3 +841,18 @@ def test_top_one_shows_the_largest_group_alone():
     b = _net_report().by_type(convention="macs", top=1)
     assert [r["type"] for r in b.records()] == ["Conv2d"] and b.records()[0]["MACs"] == 181_440
     assert "showing the top 1 of 5 groups by ops" in b.table()
+
+
+def test_a_covered_childs_hook_work_adds_to_its_types_group(ruled_block):
+    """A Linear(4, 4) on 2 rows (32 MACs, 8 bias additions), then a ruled block whose covered Linear's forward
+    hook triples its 2×4 output (8 multiplications, the covered row's own work): the Linear group holds both,
+    32 MACs, 8 additions and 8 multiplications, the rule's 2·16 MACs in RuledBlock's."""
+    model = nn.Sequential(nn.Linear(4, 4), ruled_block())
+    model[1].fc.register_forward_hook(lambda module, args, out: out * 3)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    g = {x.name: x for x in report.by_type().groups}
+    linear = g["Linear"].cost
+    assert (linear.macs, linear.adds, linear.mults) == (2 * 4 * 4, 2 * 4, 2 * 4)
+    assert ([m.path for m in g["Linear"].members], [m.path for m in g["Linear"].hooks]) == (["0"], ["1.fc"])
+    assert g["RuledBlock"].cost.macs == 2 * 16
+    assert _sum(g.values()) == report.total.cost
