@@ -856,3 +856,42 @@ def test_a_covered_childs_hook_work_adds_to_its_types_group(ruled_block):
     assert ([m.path for m in g["Linear"].members], [m.path for m in g["Linear"].hooks]) == (["0"], ["1.fc"])
     assert g["RuledBlock"].cost.macs == 2 * 16
     assert _sum(g.values()) == report.total.cost
+
+
+def test_a_group_with_no_time_of_its_own_has_no_time_share(ruled_block):
+    """Measured (stand-in times): the ruled block's row 2 ms of a 4 ms forward, 50 %; its covered Linear's
+    hook (tripling the 2×4 output, 8 multiplications) is the Linear group's work but no row's time there:
+    its time, time% and rate are blank (None). A forward timed at 0 ms (a clock too coarse) gives no
+    group a time% and the footer no 'the groups' times sum to' line (each would divide by 0)."""
+    model = nn.Sequential(ruled_block())
+    model[0].fc.register_forward_hook(lambda module, args, out: out * 3)
+    report = torchcount.profile(model, torch.randn(2, 4))
+    report.row("0").extra["time_ms"] = 2.0
+    report.extra["time_ms"] = 4.0
+    rec = {r["type"]: r for r in report.by_type().records()}
+    assert (rec["RuledBlock"]["time_ms"], rec["RuledBlock"]["time%"]) == (2.0, 50.0)
+    assert rec["Linear"]["mults"] == 8 and (rec["Linear"]["time_ms"], rec["Linear"]["time%"]) == (None, None)
+    assert rec["Linear"]["GFLOP/s"] is None
+    report.extra["time_ms"] = 0.0
+    b = report.by_type()
+    assert [r["time%"] for r in b.records()] == [None, None]
+    assert not any("times sum to" in line for line in b.footer())
+
+
+def test_weights_the_root_reads_without_a_row_of_its_own_name_the_roots_type():
+    """The root reads an uncalled Linear(3, 5)'s weight (a view of it, which costs nothing: the root has no row
+    of its own) and calls fc: the footer names the reader by the root's type, R, not '(root)'."""
+    class R(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.unused = nn.Linear(4, 4), nn.Linear(3, 5, bias=False)
+
+        def forward(self, x):
+            self.unused.weight.view(-1)
+            return self.fc(x)
+
+    report = torchcount.profile(R(), torch.randn(2, 4))
+    assert not any(r is report.root for r in report.layers)
+    assert report.row("unused").extra["weights_read_by"] == ""
+    assert any(line.startswith("Linear: 1 of its layers never called as modules, their weights most likely read "
+                               "by R itself") for line in report.by_type().footer())
