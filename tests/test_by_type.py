@@ -704,6 +704,9 @@ def test_a_group_with_no_flops_has_no_rate_as_a_row_has_none():
     assert rec["Linear"]["GFLOP/s"] == pytest.approx((2 * 2 * 8 * 8 + 2 * 8) / 2.0 / 1e6)
     line = next(line for line in b.table().splitlines() if line.startswith("Flatten"))
     assert line.split()[-1] == "20.0%" and not line.rstrip().endswith(" 0")
+    # the total line: the model's 272 FLOPs (2·8·8 MACs × 2 + 16 bias adds) over its 2.5 ms forward, 100 % of it
+    total = next(line for line in b.table().splitlines() if line.startswith("total"))
+    assert total.split() == ["total", "2", "2", "72", "128", "272", "100.0%", "2.5", "100.0%", "0.000109"]
 
 
 def test_explain_a_group_as_the_sum_of_its_layers(capsys):
@@ -719,6 +722,11 @@ def test_explain_a_group_as_the_sum_of_its_layers(capsys):
     assert "params = 108;" in text  # (8·8 + 8) + (8·4 + 4)
     assert "  MACs = " not in text  # (under 'macs' the ops line is the MACs line)
     assert "MACs = 320;" in _net_report().by_type().explain("Linear")
+    # each layer's figures start in one column, however long its path (stem … blocks.1.conv2)
+    convs = b.explain("Conv2d").splitlines()[1:6]
+    assert [line.split()[0] for line in convs] == ["stem", "blocks.0.conv1", "blocks.0.conv2", "blocks.1.conv1",
+                                                    "blocks.1.conv2"]
+    assert len({line.index(" MACs [macs]") for line in convs}) == 1
     own = b.explain("Block (self)").splitlines()
     assert own[0].startswith("Block (self): 2 layers, 2 calls (a parent's own work")
     assert [line.split()[0] for line in own[1:3]] == ["blocks.0", "blocks.1"]
@@ -895,3 +903,13 @@ def test_weights_the_root_reads_without_a_row_of_its_own_name_the_roots_type():
     assert report.row("unused").extra["weights_read_by"] == ""
     assert any(line.startswith("Linear: 1 of its layers never called as modules, their weights most likely read "
                                "by R itself") for line in report.by_type().footer())
+
+
+def test_explain_writes_out_a_sum_of_up_to_six_layers():
+    """Six Linear(4, 4) on 2 rows, 2·4·4 = 32 MACs each: the sum is written out, 32 + … + 32 = 192; a
+    seventh makes it 'the sum of the 7 lines above = 224'."""
+    six = torchcount.profile(nn.Sequential(*[nn.Linear(4, 4) for _ in range(6)]), torch.randn(2, 4))
+    assert "MACs [macs] = 32 + 32 + 32 + 32 + 32 + 32 = 192, 100.0% of the model's 192" in \
+        six.by_type(convention="macs").explain("Linear")
+    seven = torchcount.profile(nn.Sequential(*[nn.Linear(4, 4) for _ in range(7)]), torch.randn(2, 4))
+    assert "MACs [macs] = the sum of the 7 lines above = 224, 100.0%" in seven.by_type(convention="macs").explain("Linear")
