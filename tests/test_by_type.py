@@ -185,6 +185,9 @@ def test_sort_top_and_errors():
     top = report.by_type(top=2)
     assert len(top.shown) == 2 and len(top.records()) == 2 and len(top.groups) == len(b.groups)
     assert "showing the top 2 of" in top.table()
+    # every group shown (no top, or a top of as many groups or more): no such line
+    assert not any("showing the top" in line for by in (report.by_type(), report.by_type(top=len(b.groups)))
+                   for line in by.footer())
     total = next(line for line in top.table().splitlines() if line.startswith("total"))
     assert f"{report.total.flops:,}" in total  # the totals stay the whole model's
     with pytest.raises(ValueError, match="cannot sort by 'bogus'.*ops, MACs, bytes, params"):
@@ -640,6 +643,12 @@ def test_the_footer_says_when_the_groups_times_do_not_add_up_to_the_forwards():
     assert "the groups' times sum to 6 ms, 60.0% of the measured forward (10 ms)" in b.table()
     report.extra["time_ms"] = 6.2
     assert "the groups' times sum to" not in report.by_type().table()
+    # exactly 5 % off (9.5 of 10 ms, 10.5 of 10 ms) is not more than 5 %: no line
+    for times in ((4.0, 5.5), (5.0, 5.5)):
+        for row, t in zip(report.layers, times):
+            row.extra["time_ms"] = t
+        report.extra["time_ms"] = 10.0
+        assert "the groups' times sum to" not in report.by_type().table()
     # a small model's forward takes under a millisecond: 0.15 + 0.45 = 0.6 ms of a 0.8 ms forward, 75 %
     for row, t in zip(report.layers, (0.15, 0.45)):
         row.extra["time_ms"] = t
@@ -907,9 +916,19 @@ def test_weights_the_root_reads_without_a_row_of_its_own_name_the_roots_type():
 
 def test_explain_writes_out_a_sum_of_up_to_six_layers():
     """Six Linear(4, 4) on 2 rows, 2·4·4 = 32 MACs each: the sum is written out, 32 + … + 32 = 192; a
-    seventh makes it 'the sum of the 7 lines above = 224'."""
+    seventh makes it 'the sum of the 7 lines above = 224'; one alone is its 32, no sum."""
+    one = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4))
+    assert "  MACs [macs] = 32, 100.0% of the model's 32\n" in one.by_type(convention="macs").explain("Linear")
     six = torchcount.profile(nn.Sequential(*[nn.Linear(4, 4) for _ in range(6)]), torch.randn(2, 4))
     assert "MACs [macs] = 32 + 32 + 32 + 32 + 32 + 32 = 192, 100.0% of the model's 192" in \
         six.by_type(convention="macs").explain("Linear")
     seven = torchcount.profile(nn.Sequential(*[nn.Linear(4, 4) for _ in range(7)]), torch.randn(2, 4))
     assert "MACs [macs] = the sum of the 7 lines above = 224, 100.0%" in seven.by_type(convention="macs").explain("Linear")
+
+
+def test_a_bar_in_a_type_name_is_escaped_in_markdown_only():
+    """A "|" in a cell ends it in a Markdown table: 'A\\|B' there (github, pipe), 'A|B' as it is in plain text."""
+    Odd = type("A|B", (nn.Linear,), {})
+    b = torchcount.profile(nn.Sequential(Odd(4, 4)), torch.randn(1, 4)).by_type()
+    assert "| A\\|B " in b.to_markdown() and "A\\|B" in b.table(tablefmt="pipe")
+    assert next(line for line in b.table().splitlines() if line.startswith("A")).split()[0] == "A|B"
