@@ -752,9 +752,11 @@ class _SteppedOptimizers:
 
         hooked_step._torchcount_step = True
         # (an LR scheduler's wrapper carries this mark, which the scheduler's first step looks for: without
-        # it torch warns that optimizer.step() "has been overridden after learning rate scheduler initialization")
-        if getattr(step, "_wrapped_by_lr_sched", False):
-            hooked_step._wrapped_by_lr_sched = True
+        # it torch warns that optimizer.step() "has been overridden after learning rate scheduler initialization".
+        # Its name: _wrapped_by_lr_sched, and _with_counter before torch 2.3)
+        for mark in _LR_SCHEDULER_MARKS:
+            if getattr(step, mark, False):
+                setattr(hooked_step, mark, True)
         self.wrapped.append((optimizer, vars(optimizer).get("step", _NO_STEP)))
         optimizer.step = hooked_step
 
@@ -839,6 +841,9 @@ class _SteppedOptimizers:
 
 
 _NO_STEP = object()  # an optimizer without a step of its own in its instance __dict__
+
+#: the attribute an LR scheduler's wrapper of its optimizer's step carries (torch ≥ 2.3; before it, the second)
+_LR_SCHEDULER_MARKS = ("_wrapped_by_lr_sched", "_with_counter")
 
 #: the most items of a list, tuple or dict an owner holds that are searched for optimizers,
 #: schedulers and scalers (a training loop keeps a few; a dataset's list is not theirs)
