@@ -577,6 +577,31 @@ def test_a_function_as_the_method_counts_what_the_models_own_method_counts():
     assert "the ops train_step(TrainStep, ...) ran outside any module's forward" in loaded.explain("")
 
 
+def test_a_method_the_model_holds_as_a_function_has_its_optimizer_and_scheduler_put_back():
+    """``model.step = step``, a function of the user's holding its SGD and StepLR in its closure (not
+    the model's attributes), profiled as method="step": the scheduler it steps was not found, so its
+    last_epoch stayed 1 (and under torch 2.2, whose optimizer steps run no hooks once dynamo has
+    compiled anything, the SGD's update of every parameter was not put back: ParameterModifiedError).
+    Now what the function holds is searched as for a function given as the method: the scheduler back
+    at last_epoch 0 and lr 0.1, the parameters and the momentum buffers as found."""
+    torch.manual_seed(0)
+    model, x, y = TrainStep(), torch.randn(4, 8), torch.randn(4, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    def step(x, y):
+        sgd_step_of(optimizer)(model, x, y)
+        scheduler.step()
+
+    model.step = step
+    found = snapshot(model)
+    report = profile(model, (x, y), method="step")
+    assert scheduler.last_epoch == 0 and optimizer.param_groups[0]["lr"] == 0.1
+    assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
+    assert any("stepped learning-rate scheduler(s) StepLR" in note for note in report.notes)
+    assert any("stepped optimizer(s) SGD ×1" in note for note in report.notes)
+
+
 def test_a_function_method_is_checked_before_any_forward():
     calls = []
     model = TrainStep()

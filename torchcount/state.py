@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 from torch.utils.hooks import RemovableHandle
 
-from .capture import FunctionMethod
+from .capture import _HELPER_DEPTH, FunctionMethod, _held_by
 
 _UNINITIALIZED = torch.nn.parameter.UninitializedTensorMixin
 
@@ -246,7 +246,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
     dtypes = [p.dtype for _, _, p in params] if not method else None
     # (a function given as the method may hold its scheduler or scaler itself: its closure, defaults, the
     # globals it names, a bound method's object; FunctionMethod.held)
-    held = method.held() if isinstance(method, FunctionMethod) else []
+    # (and so may a method the model holds as a function of its own, ``model.step = step``, or one of its
+    # class naming a global: what it holds is searched alike)
+    held = method.held() if isinstance(method, FunctionMethod) else _held_by_method(model, method) if method else []
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
     # every hook handle torch makes takes the next of these ids: one read now and one comparison on exit
     # tell whether the forward registered any (ours are removed by then), the hook dicts are searched only then
@@ -838,6 +840,20 @@ class _SteppedOptimizers:
             if _restore_scaler(scaler, snapshot):
                 changed.append(type(scaler).__name__)
         return changed
+
+
+def _held_by_method(model: nn.Module, name: str) -> list:
+    """What the model's method ``name`` holds besides the model (:meth:`FunctionMethod.held`): the
+    closure, defaults and named globals of a function the instance holds, or of its class's method."""
+    try:
+        function = getattr(model, name, None)
+    except Exception:  # (an attribute that raises: the method's own call reports it)
+        return []
+    if function is None:
+        return []
+    out: list = []
+    _held_by(function, out, set(), _HELPER_DEPTH)
+    return [value for _, value in out if value is not model]
 
 
 _NO_STEP = object()  # an optimizer without a step of its own in its instance __dict__
