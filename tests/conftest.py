@@ -128,6 +128,17 @@ def flop_counter_counts_transposed_backward_right() -> bool:
     return check.get_total_flops() == 2 * (8 * 4 * 3 * 3) * (4 * 3 * 3)
 
 
+def optimizer_step_hooks_run() -> bool:
+    """Whether an optimizer's step runs its step hooks in this process now (not cached: it can change).
+    torch 2.2's dynamo strips them from every torch.optim class once it has compiled anything,
+    torch.export included (its TorchPatcher unwraps Optimizer.profile_hook_step and marks the step
+    hooked, so none is added again); a later torch keeps them."""
+    optimizer, ran = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), []
+    optimizer.register_step_pre_hook(lambda *_: ran.append(1))
+    optimizer.step()
+    return ran == [1]
+
+
 def _flex_attention():
     from torch.nn.attention.flex_attention import flex_attention
     q = torch.randn(1, 1, 4, 8)

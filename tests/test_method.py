@@ -17,7 +17,7 @@ from torch import nn
 import torchcount
 from torchcount.cli import main as cli_main
 
-from conftest import Fn
+from conftest import TESTED_TORCH, Fn, optimizer_step_hooks_run
 from test_state import snapshot
 
 VOCAB, D = 11, 6
@@ -1064,8 +1064,11 @@ def test_an_optimizer_given_as_an_argument_runs_its_own_step_hooks():
     optimizer.register_step_post_hook(doubled)
     found = snapshot(model)
     report = profile(model, (x, y, optimizer), method=_plain_step)
-    assert ran == [1]
-    assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    if optimizer_step_hooks_run():
+        assert ran == [1]
+        assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    else:  # (torch 2.2 once dynamo has compiled anything: no step hook runs, profiled or not)
+        assert not TESTED_TORCH and ran == [] and report.total.cost == without.total.cost
     assert snapshot(model) == found and optimizer.state_dict()["state"] == {}
 
 
@@ -1103,8 +1106,11 @@ def test_an_optimizer_inside_an_input_object_is_the_callers_own():
     optimizer.register_step_post_hook(doubled)
     trainer, found = _Trainer(optimizer), snapshot(model)
     report = profile(model, (x, y, trainer), method=_trainer_step)
-    assert ran == [optimizer]
-    assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    if optimizer_step_hooks_run():
+        assert ran == [optimizer]
+        assert report.total.cost.mults - without.total.cost.mults == 12 + 4
+    else:  # (torch 2.2 once dynamo has compiled anything: no step hook runs, profiled or not)
+        assert not TESTED_TORCH and ran == [] and report.total.cost == without.total.cost
     assert snapshot(model) == found and optimizer.state_dict()["state"] == {} and trainer.steps == 0
 
 
