@@ -31,7 +31,7 @@ from torch import nn
 
 import torchcount
 from torchcount import cli
-from conftest import needs
+from conftest import TESTED_TORCH, needs
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = shutil.which("torchcount", path=str(Path(sys.executable).parent)) or shutil.which("torchcount")
@@ -1709,6 +1709,11 @@ def test_a_saved_programs_positional_non_tensor_input_is_kept_between_the_given_
         program = torch.export.export(_OffsetTagger().eval(), (x, 1.0), {"ids": ids},
                                       dynamic_shapes={"x": {0: batch}, "offset": None, "ids": {0: batch}})
         torch.export.save(program, str(path))
+        try:
+            torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001  (torch 2.2: 'NoneType' object has no attribute 'name')
+            assert not TESTED_TORCH, exc
+            pytest.skip(f"torch {torch.__version__} cannot load the program it saved with a float input: {exc}")
     rc, out, err = main(capsys, path, "--input", "3x3x8x8", "--input", "ids=3x5:int64", "--format", "json",
                         "--convention", "macs")
     assert rc == 0 and err == "", err
