@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import torchcount
 from torchcount import ParameterModifiedError
 from torchcount.state import _autocast_nesting, _autocast_state, _same_state, preserved
 
@@ -258,6 +259,83 @@ def test_a_param_group_added_to_an_optimizer_given_to_the_method_is_removed():
         assert len(opt.param_groups) == 2
     assert opt.param_groups == groups and opt.param_groups[0] is groups[0]
     assert kept.regrouped_optimizers == ["SGD"]
+
+
+
+class _Trainer(nn.Module):
+    """A Linear(2, 1) and the caller's SGD (lr 0.1, momentum 0.9); ``train_step`` runs ``before`` on the
+    optimizer, then one step on the loss (w·1 + b)² unless ``step`` is False."""
+
+    def __init__(self, before, step=True):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(2, 1)
+        self.opt = torch.optim.SGD(self.lin.parameters(), lr=0.1, momentum=0.9)
+        self.before, self.step = before, step
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def train_step(self, x):
+        self.before(self.opt)
+        if self.step:
+            self.opt.zero_grad()
+            self(x).pow(2).sum().backward()
+            self.opt.step()
+
+
+def _warm_up(opt):  # a warm-up written by hand: the rate set before every step
+    for group in opt.param_groups:
+        group["lr"] = 0.025
+
+
+def _linear_lr(opt):  # a scheduler made in the step: LinearLR scales the rate at once (0.1 · 0.25)
+    torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.25)
+
+
+@pytest.mark.parametrize("before", [_warm_up, _linear_lr], ids=["warm-up", "LinearLR made in the step"])
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_a_learning_rate_set_before_the_first_step_comes_back_as_found(before, step):
+    """The rate the method sets before its first step (0.025) is not the one found (0.1): the optimizer's
+    groups are put back as they were before the method, not as its first step saw them; a scheduler
+    made there leaves nothing either (its ``initial_lr`` in the group, its wrapper of ``step`` and
+    torch's marks in the optimizer). The next real step then moves the weight by 0.1·gradient, as it
+    would have without the profile. Not stepped, the optimizer is named in a note of its own."""
+    model = _Trainer(before, step)
+    opt = model.opt
+    group, attributes = dict(opt.param_groups[0]), dict(vars(opt))
+    report = torchcount.profile(model, torch.ones(1, 2), method="train_step")
+    assert opt.param_groups[0] == group and "initial_lr" not in opt.param_groups[0]
+    assert vars(opt).keys() == attributes.keys() and all(vars(opt)[k] is v for k, v in attributes.items())
+    assert "step" not in vars(opt)  # (the class's step again: no scheduler's wrapper left)
+    told = [n for n in report.notes if "without stepping them" in n]
+    assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
+                                     "rate, an attribute); put back as found"])
+    # the next real step: loss (w·1 + b)², its gradient 2·(w·1 + b) for each weight and the bias
+    weight, bias = model.lin.weight.detach().clone(), model.lin.bias.detach().clone()
+    gradient = 2 * (weight.sum() + bias)
+    opt.zero_grad()
+    model(torch.ones(1, 2)).pow(2).sum().backward()
+    opt.step()
+    assert torch.allclose(model.lin.weight, weight - 0.1 * gradient)
+    assert torch.allclose(model.lin.bias, bias - 0.1 * gradient)
+
+
+
+def test_an_optimizer_step_torchcount_wraps_is_a_bound_method_a_scheduler_made_meanwhile_can_wrap():
+    """Where torchcount wraps an optimizer's step (one with a step of its own: here StepLR's wrapper;
+    under torch 2.2 any, once dynamo has compiled something), the wrapper is a method bound to the
+    optimizer, as torch's own step is: a scheduler made inside the method wraps the step through its
+    ``__self__`` and ``__func__`` (torch 2.2 reads them unless the step carries its mark), which a plain
+    function lacks. The scheduler's rate (0.1 · 0.25) is the method's; the optimizer's comes back."""
+    model = _sgd_model()
+    with preserved(model, method="step"):
+        step = model.opt.step
+        assert step.__self__ is model.opt and callable(step.__func__)
+        torch.optim.lr_scheduler.LinearLR(model.opt, start_factor=0.25)
+        assert model.opt.param_groups[0]["lr"] == 0.1 * 0.25
+        _step(model)
+    assert model.opt.param_groups[0]["lr"] == 0.1 and "initial_lr" in model.opt.param_groups[0]
 
 
 # ---- parameters made under inference mode ----

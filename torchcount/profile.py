@@ -390,6 +390,9 @@ def profile(
         if kept.regrouped_optimizers:
             notes.append(f"{method} added or removed param groups of optimizer(s) {', '.join(kept.regrouped_optimizers)} "
                          "(add_param_group); put back as found")
+        if kept.retuned_optimizers:
+            notes.append(f"{method} changed optimizer(s) {', '.join(kept.retuned_optimizers)} without stepping them "
+                         "(a learning rate, an attribute); put back as found")
         if kept.updated_scalers:
             notes.append(f"{method} used AMP gradient scaler(s) {', '.join(kept.updated_scalers)}: their scale, growth "
                          "tracker and per-optimizer stages put back as found")

@@ -86,6 +86,8 @@ class Preserved:
     stepped_schedulers: list[str] = field(default_factory=list)
     #: the optimizers whose param groups a profiled method changed (``add_param_group``; put back)
     regrouped_optimizers: list[str] = field(default_factory=list)
+    #: optimizers the method changed without stepping them (a learning rate set, an attribute left): put back
+    retuned_optimizers: list[str] = field(default_factory=list)
     #: the AMP gradient scalers a profiled method used (their scale, growth tracker and per-optimizer
     #: stages put back), as "GradScaler"
     updated_scalers: list[str] = field(default_factory=list)
@@ -319,7 +321,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
             # the scheduler is stepped and the scaler backs off regardless)
             state.stepped_schedulers = stepped.restore_schedulers()
             state.updated_scalers = stepped.restore_scalers()
-            state.regrouped_optimizers = stepped.restore_groups()
+            state.regrouped_optimizers, state.retuned_optimizers = stepped.restore_groups()
         changed = []
         now = _versions(params)
         rewritten = {}  # id(parameter) → the name of the parametrized tensor whose registration rewrote it
@@ -722,13 +724,17 @@ class _SteppedOptimizers:
         #: (scaler, its snapshot) of each AMP gradient scaler the owners hold: ``update`` writes its
         #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
         self.scalers: list = []
-        #: (optimizer, its param groups) of each optimizer the owners hold: a method may add one
-        #: (``add_param_group``: unfreezing layers), which its first step's snapshot already holds
+        #: (optimizer, its param groups, a snapshot of each group, its ``__dict__``) of each optimizer the
+        #: owners hold, as found: a method may add a group (``add_param_group``: unfreezing layers), set a
+        #: learning rate before its first step (a warm-up, or a scheduler made there: LinearLR scales it at
+        #: once and adds ``initial_lr``) or leave attributes behind (a scheduler's wrapper of ``step``)
         self.groups: dict = {}
         for owner in owners or ():
             for value in _held(owner):
                 if isinstance(value, Optimizer) and id(value) not in self.groups:
-                    self.groups[id(value)] = (value, list(value.param_groups))
+                    self.groups[id(value)] = (value, list(value.param_groups),
+                                              [_snapshot(group, group=True) for group in value.param_groups],
+                                              dict(vars(value)))
                 if isinstance(value, Optimizer) and not getattr(vars(value).get("step"), "_torchcount_step", False) \
                         and (getattr(type(value).step, "__code__", None) is not hooked or "step" in vars(value)):
                     # its class's step runs no hooks, or its instance has a step of its own: an LR scheduler's
@@ -744,7 +750,7 @@ class _SteppedOptimizers:
     def _wrap(self, optimizer) -> None:
         step = optimizer.step
 
-        def hooked_step(*args, **kwargs):
+        def hooked_step(_optimizer, *args, **kwargs):
             self._before_step(optimizer, args, kwargs)
             self.inside.add(id(optimizer))
             try:
@@ -760,7 +766,9 @@ class _SteppedOptimizers:
             if getattr(step, mark, False):
                 setattr(hooked_step, mark, True)
         self.wrapped.append((optimizer, vars(optimizer).get("step", _NO_STEP)))
-        optimizer.step = hooked_step
+        # (a bound method, as torch's own step is: an LR scheduler made meanwhile wraps it by its
+        # __self__ and __func__)
+        optimizer.step = types.MethodType(hooked_step, optimizer)
 
     def _hooked(self, optimizer, args, kwargs) -> None:
         if id(optimizer) not in self.inside:
@@ -773,7 +781,8 @@ class _SteppedOptimizers:
         if entry is not None:
             entry[1] += 1
             return
-        groups = [_snapshot(group, group=True) for group in optimizer.param_groups]
+        found = self.groups.get(id(optimizer))  # (its groups as found, where it was found before the method)
+        groups = found[2] if found is not None else [_snapshot(group, group=True) for group in optimizer.param_groups]
         state = {p: _snapshot(values) for p, values in optimizer.state.items()}
         self.seen[id(optimizer)] = [optimizer, 1, groups, state]
         for group in optimizer.param_groups:
@@ -821,17 +830,32 @@ class _SteppedOptimizers:
         return changed
 
 
-    def restore_groups(self) -> list[str]:
-        """Put back the param groups of the optimizers the owners hold where the method added or removed
-        one (the same list, the same group dicts; a group's contents are the steps' snapshot's); their
-        class names."""
-        changed = []
-        for optimizer, groups in self.groups.values():
+    def restore_groups(self) -> tuple[list[str], list[str]]:
+        """Put back the optimizers the owners hold as found (after :meth:`close`): their attributes (what
+        the method added or rebound), their param groups where the method added or removed one (the same
+        list, the same group dicts) and each group's contents (a learning rate set, stepped or not).
+        Returns the class names of those whose groups were added or removed, and of those otherwise
+        changed that no step put back."""
+        regrouped, changed = [], []
+        for optimizer, groups, snapshots, attributes in self.groups.values():
+            now = vars(optimizer)
+            touched = now.keys() != attributes.keys() or any(now[k] is not v for k, v in attributes.items())
+            if touched:
+                for key in [k for k in now if k not in attributes]:
+                    del now[key]
+                now.update(attributes)
             now = optimizer.param_groups
             if len(now) != len(groups) or any(a is not b for a, b in zip(now, groups)):
                 now[:] = groups
+                regrouped.append(type(optimizer).__name__)
+            for group, snapshot in zip(groups, snapshots):
+                if not _as_snapshot(group, snapshot):
+                    with torch.no_grad():
+                        _restore_snapshot(group, snapshot)
+                    touched = True
+            if touched and id(optimizer) not in self.seen:
                 changed.append(type(optimizer).__name__)
-        return changed
+        return regrouped, changed
 
     def restore_scalers(self) -> list[str]:
         """Put back the gradient scalers the method changed; their class names."""
@@ -976,6 +1000,17 @@ def _snapshot(values: dict, group: bool = False) -> tuple[dict, dict, dict]:
                  {i: t.detach().clone() for i, t in enumerate(v) if isinstance(t, torch.Tensor)})
              for k, v in values.items() if type(v) is list}
     return dict(values), {k: v.detach().clone() for k, v in values.items() if isinstance(v, torch.Tensor)}, lists
+
+
+def _as_snapshot(values: dict, snapshot: tuple[dict, dict, dict]) -> bool:
+    """Whether a dict still holds what :func:`_snapshot` saw: the same items, its tensors' values and
+    its lists' items."""
+    items, tensors, lists = snapshot
+    return (values.keys() == items.keys() and all(values[k] is v for k, v in items.items())
+            and all(_same_bits(items[k], copy) for k, copy in tensors.items())
+            and all(len(items[k]) == len(entries) and all(a is b for a, b in zip(items[k], entries))
+                    and all(_same_bits(entries[i], copy) for i, copy in copies.items())
+                    for k, (entries, copies) in lists.items()))
 
 
 def _restore_snapshot(values: dict, snapshot: tuple[dict, dict, dict]) -> None:
