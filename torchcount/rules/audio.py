@@ -8,7 +8,9 @@ product of the last n_order outputs with the flipped, normalised ``a`` coefficie
 is a grouped conv1d, counted as such). Per sample and channel: n_order MACs and 1 subtraction.
 
 ``rnnt_loss_forward`` — ``torchaudio.functional.rnnt_loss`` / ``transforms.RNNTLoss`` on the CPU
-(``libtorchaudio/rnnt/cpu/cpu_kernels.h``): logits (B, T, U, D), U the longest target + 1. In one
+(``libtorchaudio/rnnt/cpu/cpu_kernels.h``; torchaudio 2.2 calls the same kernel as the op
+``rnnt_loss``, of the same arguments, which also computes the gradient whether or not the logits
+require one): logits (B, T, U, D), U the longest target + 1. In one
 call it computes, with the loss, the gradient of the logits:
 
 - the log-softmax denominators of all B·T·U lattice points (padding included): per point D − 1
@@ -49,7 +51,7 @@ def lfilter_core_loop(op) -> Cost:
         Term("adds", "subtractions (input − feedback)", "samples", samples, samples))
 
 
-@op_rule("torchaudio::rnnt_loss_forward")
+@op_rule("torchaudio::rnnt_loss_forward", "torchaudio::rnnt_loss")
 def rnnt_loss_forward(op) -> Cost:
     B, T, U, D = op.args[0].shape
     clamp = schema_arg(op, "clamp", -1.0)
