@@ -139,6 +139,18 @@ def optimizer_step_hooks_run() -> bool:
     return ran == [1]
 
 
+@functools.lru_cache(maxsize=None)
+def flop_counter_counts_inside_inference_mode() -> bool:
+    """Whether this torch's flop_counter counts a linear run inside an inference_mode region: 2·2·3·4 = 48
+    FLOPs. torch 2.2's sees the op aten.linear there undecomposed (no autograd key decomposes it) and
+    has no formula for it: 0 (the same for every composite op, conv2d too)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as check, torch.inference_mode():
+        torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    return check.get_total_flops() == 2 * 2 * 3 * 4
+
+
 def _flex_attention():
     from torch.nn.attention.flex_attention import flex_attention
     q = torch.randn(1, 1, 4, 8)
@@ -196,6 +208,12 @@ def _grouped_mm_with_offs():
         torch._grouped_mm(torch.ones(16, 8, **bf16), torch.ones(2, 8, 8, **bf16), offs=offs)
 
 
+def _checkpoint_on_meta():
+    # torch 2.2's non-reentrant checkpoint looks up torch.<device> for the random state: torch.meta fails
+    from torch.utils.checkpoint import checkpoint
+    checkpoint(torch.sin, torch.ones(2, device="meta", requires_grad=True), use_reentrant=False)
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -214,6 +232,9 @@ PROBES = {
         torch.tensor(1.0), torch.tensor(1.0), out_dtype=torch.float32),
     "higher-order ops reaching a dispatch mode as one op": _cond_under_a_dispatch_mode,
     "torchaudio's lfilter loop as a dispatched op": _lfilter_loop_dispatched,
+    "torch.utils.checkpoint on meta": _checkpoint_on_meta,
+    "torch._weight_norm on meta": lambda: torch._weight_norm(  # (both weight_norms run it; torch 2.2's
+        torch.ones(2, 2, device="meta"), torch.ones(2, 1, device="meta")),  # meta kernel needs dim given)
     "fused optimizers on CPU": _fused_optimizers_on_cpu,
     "AMP's GradScaler on CPU": _grad_scaler_on_cpu,
     "torch._foreach_powsum": lambda: torch._foreach_powsum([torch.ones(2)], 2),

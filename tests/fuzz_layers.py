@@ -127,6 +127,8 @@ class Gen:
         r, (kind, n, c, *sp) = self.r, shape
         dims = len(sp) if kind != "tok" else 0
         opts = ["bn", "in", "gn", "ln", "lrn"] if kind != "tok" else ["ln", "rms", "ln", "bn1"]
+        if "rms" in opts and not hasattr(nn, "RMSNorm"):  # (torch 2.2 has none: nn.RMSNorm came in 2.4)
+            opts.remove("rms")
         w = r.choice(opts)
         if w == "bn" and n * math.prod(sp) > 1:
             m = [nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d][dims - 1](

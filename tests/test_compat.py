@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import PROBES, TESTED_TORCH, probe
+from conftest import (PROBES, TESTED_TORCH, flop_counter_counts_inside_inference_mode,
+                      flop_counter_counts_transposed_backward_right, probe)
 
 
 @pytest.mark.skipif(not TESTED_TORCH, reason=f"torch {torch.__version__} is not the tested set")
@@ -16,6 +17,13 @@ def test_the_tested_torch_runs_every_gated_test(what):
     if what.startswith("torchaudio"):
         pytest.importorskip("torchaudio")
     assert probe(what), f"{what}: a test gated on it would be skipped on the tested torch"
+
+
+@pytest.mark.skipif(not TESTED_TORCH, reason=f"torch {torch.__version__} is not the tested set")
+def test_the_tested_torchs_flop_counter_is_a_reference_wherever_the_tests_use_it():
+    # (an older one's is not, where these say so: the comparisons they gate are made in full where CI runs)
+    assert flop_counter_counts_transposed_backward_right()
+    assert flop_counter_counts_inside_inference_mode()
 
 
 def test_rules_for_ops_this_torch_lacks_are_skipped_not_registered():
