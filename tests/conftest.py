@@ -214,6 +214,16 @@ def _checkpoint_on_meta():
     checkpoint(torch.sin, torch.ones(2, device="meta", requires_grad=True), use_reentrant=False)
 
 
+def _transformer_layer_hooked_leaves_its_fast_path():
+    # torch 2.2 takes TransformerEncoderLayer's fused path hooks or not: linear1's pre-hook never runs
+    layer = torch.nn.TransformerEncoderLayer(4, 2, 8, batch_first=True).eval()
+    ran = []
+    layer.linear1.register_forward_pre_hook(lambda m, args: ran.append(m))
+    with torch.no_grad():
+        layer(torch.randn(1, 3, 4))
+    assert ran
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -233,6 +243,9 @@ PROBES = {
     "higher-order ops reaching a dispatch mode as one op": _cond_under_a_dispatch_mode,
     "torchaudio's lfilter loop as a dispatched op": _lfilter_loop_dispatched,
     "torch.utils.checkpoint on meta": _checkpoint_on_meta,
+    "nn.RReLU in eval on meta": lambda: torch.nn.RReLU().eval()(torch.ones(2, device="meta")),
+    "aten.channel_shuffle on meta": lambda: torch.nn.ChannelShuffle(2)(torch.ones(1, 4, 1, 1, device="meta")),
+    "nn.TransformerEncoderLayer leaving its fast path for a hook": _transformer_layer_hooked_leaves_its_fast_path,
     "torch._weight_norm on meta": lambda: torch._weight_norm(  # (both weight_norms run it; torch 2.2's
         torch.ones(2, 2, device="meta"), torch.ones(2, 1, device="meta")),  # meta kernel needs dim given)
     "fused optimizers on CPU": _fused_optimizers_on_cpu,
