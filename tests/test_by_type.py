@@ -96,6 +96,14 @@ def test_table_columns_add_up_and_name_the_convention():
     # under 'macs' the ops column is the MACs column: headed once; under 'flops' both
     assert lines[2].split() == ["type", "layers", "calls", "params", "MACs", "[macs]", "share"]
     assert _net_report().by_type().table().splitlines()[2].split()[4:7] == ["MACs", "FLOPs", "[flops]"]
+    # a convention of one MAC each and additions weighed 0 counts the MACs too (its ops are the same
+    # figure): headed once, and so in compare's totals
+    mine = torchcount.Convention("mine", "MACs", "MACs; additions weighed 0", {"macs": 1, "adds": 0})
+    assert _net_report().by_type(convention=mine).table().splitlines()[2].split() == \
+        ["type", "layers", "calls", "params", "MACs", "[mine]", "share"]
+    totals = torchcount.compare(nn.Linear(4, 3), nn.Linear(4, 2), torch.randn(1, 4), convention=mine).table()
+    assert [line.split()[0] for line in totals.splitlines() if line.startswith(("MACs", "params"))] == \
+        ["params", "MACs"]
     # the type left-aligned, every figure right-aligned: the lines of the grid end together, and a group's
     # parameters (108, the Linears') end where the total's (2,644) do
     grid = lines[2:lines.index(total) + 1]

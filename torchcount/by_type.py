@@ -107,7 +107,7 @@ class TypeBreakdown:
     def columns(self) -> list:
         """The table's columns (the CSV has every key of :meth:`records`). Under a convention that counts
         MACs alone its ops column is the MACs column: shown once, as compare's totals do."""
-        macs_only = dict(self.convention.weights) == {"macs": 1}
+        macs_only = self.convention.is_macs
         # (sorted by bytes: the figure it is sorted by is shown, read and written summed)
         return [c for c in COLUMNS if not (macs_only and c == "MACs")] + (["bytes"] if self.sort == "bytes" else []) \
             + (["backward_MACs"] if self.has_backward else []) + (MEASURED_COLUMNS if self.measured else [])
@@ -303,7 +303,7 @@ class TypeBreakdown:
                  f"call{'s' if group.calls != 1 else ''}" + (" (a parent's own work: its children are in their "
                                                               "own types)" if group.name.endswith(" (self)") else "")]
         width = max((len(m.path or "(root)") for m in group.members), default=0)
-        macs_only = dict(conv.weights) == {"macs": 1}  # (its ops are the MACs: said once)
+        macs_only = conv.is_macs  # (its ops are the MACs: said once)
         for m in group.members:
             lines.append(f"  {(m.path or '(root)').ljust(width)}  {conv.ops(m.cost):>15,} {unit}  "
                          + ("" if macs_only else f"{m.cost.macs:>15,} MACs  ") + f"{m.params:>12,} params" + (

@@ -76,6 +76,12 @@ class Convention:
     def ops(self, cost: Cost) -> int:
         return sum(w * getattr(cost, c) for c, w in self.weights.items())
 
+    @property
+    def is_macs(self) -> bool:
+        """Whether its ops are the MACs, one each (a category weighed 0 weighs nothing): a table shows
+        that count once."""
+        return {c: w for c, w in self.weights.items() if w} == {"macs": 1}
+
     def formula(self) -> str:
         """e.g. ``2×MACs + 1×adds + …`` for the explanation of a layer."""
         return " + ".join(f"{w}×{c}" for c, w in self.weights.items())

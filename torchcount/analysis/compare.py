@@ -90,7 +90,7 @@ class Comparison:
                 f"{conv.description}"]
         # the work totals of a partially counted side are lower bounds: marked, as in Report.table
         # (under a MACs-only convention its ops line repeats the MACs line: shown once)
-        same = dict(conv.weights) == {"macs": 1}
+        same = conv.is_macs
         tot = [[{"ops": unit}.get(k, l.name) + (" †" if l.partial else ""),
                 _n(l.a), _n(l.b), _n(l.difference), _pct(l.reduction)] for k, l in self.totals.items()
                if not (same and k == "MACs")]
