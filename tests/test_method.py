@@ -1423,3 +1423,63 @@ def test_more_inputs_than_the_method_takes_and_bad_method_text_are_usage_errors(
     assert cli_main(["torch.nn:Linear(8, 4, bias=True, bias=False)", "--input", "2x8"]) == 2
     assert "bad arguments in MODEL 'torch.nn:Linear(8, 4, bias=True, bias=False)': keyword 'bias' is given more " \
            "than once" in capsys.readouterr().err
+
+
+# ---- a step that writes the parameters before its optimizer's step: SAM ----------------------
+def sam_step_of(optimizer, restore: str, rho: float = 0.05):
+    """Sharpness-aware minimisation as user code writes it: a first forward and backward, the weights
+    moved to w + ε (ε = ρ·g/‖g‖) in place, a second forward and backward there, the weights back to w
+    (``p.data = old_p``, as the widely used davda54/sam does, or ``p.sub_(ε)``), then the step."""
+    def sam_step(model, x, y):
+        nn.functional.mse_loss(model(x), y).backward()
+        with torch.no_grad():
+            norm = torch.stack([p.grad.norm() for p in model.parameters()]).norm()
+            kept = []
+            for p in model.parameters():
+                eps = p.grad * (rho / norm)
+                kept.append((p, p.data.clone(), eps))
+                p.add_(eps)
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        with torch.no_grad():
+            for p, old, eps in kept:
+                if restore == "rebinds":
+                    p.data = old
+                else:
+                    p.sub_(eps)
+        optimizer.step()
+        optimizer.zero_grad()
+        return loss
+    return sam_step
+
+
+@pytest.mark.parametrize("restore", ["rebinds", "subtracts"])
+def test_a_sam_step_that_writes_the_weights_before_its_optimizer_step_is_an_in_place_write(restore):
+    """A SAM step writes every parameter in place (w + ε) before the optimizer's first step, whose
+    pre-hook copies the parameters only then: that copy is of w + ε − ε (not bit for bit w) or of the
+    data the method rebound, while the parameter's own data still holds w + ε. Until 2026-12-06 the
+    parameters the step updated were taken as put back by that copy: the model came back at w + ε,
+    or a rounding off w, silently. A write before the step is now what any in-place write is: a
+    ParameterModifiedError naming the parameters, unless copy_params=True, which restores them bit for
+    bit (the next real step then equals a twin's never profiled). Counted: two forwards and two
+    backwards, 2 × (N·(8·16 + 16·4) + N·16·4·2 + N·8·16) MACs."""
+    torch.manual_seed(0)
+    model, N = TrainStep(), 32
+    x, y = torch.randn(N, 8), torch.randn(N, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(torchcount.ParameterModifiedError,
+                       match=r"modified parameter\(s\) fc1\.weight, fc1\.bias, fc2\.weight, fc2\.bias in place"):
+        profile(model, (x, y), method=sam_step_of(optimizer, restore))
+    torch.manual_seed(0)
+    model, twin = TrainStep(), TrainStep()
+    twin.load_state_dict(model.state_dict())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    found = snapshot(model)
+    report = profile(model, (x, y), method=sam_step_of(optimizer, restore), copy_params=True)
+    assert report.total.macs == 2 * (N * (8 * 16 + 16 * 4) + N * 16 * 4 * 2 + N * 8 * 16)
+    assert snapshot(model) == found and all(p.grad is None for p in model.parameters())
+    assert not optimizer.state
+    sam_step_of(optimizer, restore)(model, x, y)
+    sam_step_of(torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9), restore)(twin, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))

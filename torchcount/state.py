@@ -327,7 +327,16 @@ def preserved(model: nn.Module, copy_params: bool = False,
         rewritten = {}  # id(parameter) → the name of the parametrized tensor whose registration rewrote it
         unset = {}  # id(parameter) → the name of the parametrized tensor whose removal set_() it to its value
         if now != versions:
-            put_back = stepped.copies if stepped is not None else {}
+            # the parameters an optimizer stepped, put back from the copy its first step took: those the
+            # method had not written before it (a SAM step's w + ε, or a rounding off w after − ε, would
+            # be the copy: such a write is one that cannot be undone, as any; a parametrization's set_()
+            # is told below)
+            found = {id(p): version for (_, _, p), version in zip(params, versions)}
+            put_back = set() if stepped is None else {
+                key for key, (_, _, _, version) in stepped.copies.items()
+                if not isinstance(start := found.get(key, version), int) or not isinstance(version, int)
+                or start <= version <= start + (set_by_registration.get(key) or (0, 0))[1]
+                + (set_by_removal.get(key) or (0, 0))[1]}
             # registering a parametrization set_()s the tensor to its right_inverse (itself where there is
             # none): one version. Its values are unchanged where there is none, or where the method's data
             # reference put the old data back (_restore_data); otherwise it is a write that cannot be undone
@@ -790,8 +799,9 @@ class _SteppedOptimizers:
                 if id(p) not in self.copies and not p.is_meta:
                     # (with the data the step updates: a method that rebound it before the step, .half(),
                     # set_(), a parametrization's removal, has its own data put back by _restore_data; the
-                    # copy goes back into what the step wrote, not over that)
-                    self.copies[id(p)] = (p, p.data, p.detach().clone())
+                    # copy goes back into what the step wrote, not over that), and its version then: one
+                    # the method wrote before the step (SAM's w + ε) is not put back by the copy
+                    self.copies[id(p)] = (p, p.data, p.detach().clone(), _versions([(None, None, p)])[0])
 
     def close(self) -> None:
         self.handle.remove()
@@ -803,7 +813,7 @@ class _SteppedOptimizers:
 
     def restore(self) -> list[str]:
         with torch.no_grad():
-            for _, data, copy in self.copies.values():
+            for _, data, copy, _ in self.copies.values():
                 if not _same_bits(data, copy):
                     data.copy_(copy)
             for optimizer, _, groups, state in self.seen.values():
