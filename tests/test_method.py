@@ -1483,3 +1483,31 @@ def test_a_sam_step_that_writes_the_weights_before_its_optimizer_step_is_an_in_p
     sam_step_of(optimizer, restore)(model, x, y)
     sam_step_of(torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9), restore)(twin, x, y)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+def test_a_counter_the_step_keeps_in_its_closure_keeps_what_the_method_set():
+    """A LambdaLR whose lambda reads an iteration counter the step advances (a user's own Python
+    state, as nanoGPT's iter_num): the scheduler's state_dict (last_epoch 0, last rate 0.1) and the
+    optimizer's rate come back as found, the counter keeps the method's increment (guarantees.md,
+    'Plain Python attributes are not restored'), so the next real step runs at 0.1 / (1 + 2) where a
+    never-profiled step would run at 0.1 / (1 + 1)."""
+    torch.manual_seed(0)
+    model = TrainStep()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    count = {"it": 0}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1 / (1 + count["it"]))
+    found = scheduler.state_dict()
+
+    def train_step(model, x, y):
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        count["it"] += 1
+        scheduler.step()
+
+    report = profile(model, (torch.randn(4, 8), torch.randn(4, 4)), method=train_step)
+    assert any("stepped learning-rate scheduler(s) LambdaLR" in note for note in report.notes)
+    assert scheduler.state_dict() == found and found["last_epoch"] == 0 and found["_last_lr"] == [0.1]
+    assert optimizer.param_groups[0]["lr"] == 0.1 and count["it"] == 1
+    train_step(model, torch.randn(4, 8), torch.randn(4, 4))
+    assert optimizer.param_groups[0]["lr"] == 0.1 / 3
