@@ -6,6 +6,7 @@ token; the cross-attention keys and values computed once) and Llama (the prompt 
 token per step)."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 import warnings
@@ -1511,3 +1512,53 @@ def test_a_counter_the_step_keeps_in_its_closure_keeps_what_the_method_set():
     assert optimizer.param_groups[0]["lr"] == 0.1 and count["it"] == 1
     train_step(model, torch.randn(4, 8), torch.randn(4, 4))
     assert optimizer.param_groups[0]["lr"] == 0.1 / 3
+
+
+class KeepsEMA(nn.Module):
+    """A model that keeps an EMA copy of its network in a plain list, out of its module tree (not in
+    its state_dict, not moved by .to()); its training step runs the copy in train mode (its BatchNorm's
+    running statistics move) and, with ``update``, moves the copy's weights halfway to the network's."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4))
+        self._ema = [copy.deepcopy(self.net)]
+
+    def forward(self, x):
+        return self.net(x)
+
+    def train_step(self, x, update):
+        self(x).square().mean().backward()
+        with torch.no_grad():
+            self._ema[0](x)
+            if update:
+                for a, b in zip(self._ema[0].parameters(), self.net.parameters()):
+                    a.lerp_(b, 0.5)
+
+
+def test_an_ema_copy_the_model_keeps_outside_its_module_tree_is_put_back_or_named():
+    """Until 2026-12-06 such a copy was not looked for: the step left its running statistics moved
+    and its weights updated, with no error. It is now kept as a module the step function holds is:
+    its buffers put back (running_mean 0, num_batches_tracked 0, as found), a note naming it, and an
+    update of its weights in place a ParameterModifiedError naming them, which copy_params=True
+    restores. Counted: the network's forward and the copy's, N·8·4 MACs each, and the first Linear's
+    weight gradient (its input needs none), N·8·4: 3·N·8·4."""
+    torch.manual_seed(0)
+    model, N = KeepsEMA(), 4
+    x = torch.randn(N, 8)
+    ema = model._ema[0]
+    found, found_ema = snapshot(model), snapshot(ema)
+    report = profile(model, (x, False), method="train_step")
+    assert report.total.macs == 3 * N * 8 * 4
+    assert snapshot(ema) == found_ema and snapshot(model) == found
+    assert int(ema[1].num_batches_tracked) == 0 and torch.equal(ema[1].running_mean, torch.zeros(4))
+    assert any("module(s) the model keeps outside its module tree: _ema[0]=Sequential" in n for n in report.notes)
+    with pytest.raises(torchcount.ParameterModifiedError,
+                       match=r"modified parameter\(s\) _ema\[0\]\.0\.weight, _ema\[0\]\.0\.bias, _ema\[0\]\.1\.weight"):
+        profile(model, (x, True), method="train_step")
+    torch.manual_seed(0)
+    model = KeepsEMA()
+    ema = model._ema[0]
+    found_ema = snapshot(ema)
+    profile(model, (x, True), method="train_step", copy_params=True)
+    assert snapshot(ema) == found_ema

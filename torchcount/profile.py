@@ -282,6 +282,9 @@ def profile(
         held_modules, held_tops = _held_modules(method, named + inputs_modules) \
             if isinstance(method, FunctionMethod) else ([], [])
         inputs_modules += held_modules
+        # (and those the model's modules keep outside the module tree: an EMA copy in a plain list)
+        kept_modules, kept_tops = _kept_modules(named, named + inputs_modules) if method is not None else ([], [])
+        inputs_modules += kept_modules
         guarded = named + inputs_modules
         with gc_paused():
             with _exclusive(model, named if counted is model else None), \
@@ -423,6 +426,12 @@ def profile(
                              f"whatever {method} ran of them is counted from its ops in the root's own row, and "
                              "their parameters are not in the total; their state (training flags, buffers, .grad) "
                              "is put back as the model's is")
+            kept_out = [f"{path}={type(m).__name__}" for path, m in kept_tops]
+            if kept_out:  # an EMA copy the model keeps in a plain list, out of its state_dict
+                notes.append(f"module(s) the model keeps outside its module tree: {', '.join(kept_out)}; not part of "
+                             f"the profiled model, so whatever {method} ran of them is counted from its ops in the "
+                             "root's own row, and their parameters are not in the total; their state (training "
+                             "flags, buffers, .grad) is put back as the model's is")
             notes.append(f"profiled one call of {method_text(type(model).__name__, method)}, not the forward: the root's forward "
                          f"ran {forwards} time{'s' if forwards != 1 else ''} inside it"
                          + (" (the root row's calls)" if forwards else "") + f"; what {method} computed outside any "
@@ -483,6 +492,33 @@ def _held_modules(method: FunctionMethod, named: list) -> tuple[list, list]:
         if not isinstance(value, nn.Module) and _plain_object(value):
             candidates += [(f"{label}.{key}", item) for key, item in vars(value).items()]
     found = _modules_among(candidates, named)
+    labels = {label for label, _ in candidates}
+    return found, [(path, m) for path, m in found if path in labels]
+
+
+def _kept_modules(named: list, others: list) -> tuple[list, list]:
+    """The modules the model's modules keep outside the module tree, not among ``others``: in an
+    attribute that is not a submodule (``self._ema = [copy.deepcopy(self.net)]``, an EMA copy kept out
+    of the state_dict), two levels into short lists, tuples and dicts and plain objects, where
+    optimizers are looked for (:func:`torchcount.state._held`); each module of them named after where it
+    is held: ``_ema[0].fc1``. Also those held themselves (not as a submodule of another), for the note."""
+    from .state import _FEW, _MODULE_INTERNALS, _plain_object
+
+    def labelled(label: str, value, depth: int):
+        yield label, value
+        if depth == 0 or isinstance(value, nn.Module):
+            return
+        if isinstance(value, (list, tuple, dict)):
+            if len(value) <= _FEW:
+                for key, item in (value.items() if isinstance(value, dict) else enumerate(value)):
+                    yield from labelled(f"{label}[{key!r}]", item, depth - 1)
+        elif _plain_object(value):
+            for key, item in vars(value).items():
+                yield from labelled(f"{label}.{key}", item, depth - 1)
+
+    candidates = [entry for path, m in named for key, value in vars(m).items() if key not in _MODULE_INTERNALS
+                  for entry in labelled(f"{path}.{key}" if path else key, value, 2)]
+    found = _modules_among(candidates, others)
     labels = {label for label, _ in candidates}
     return found, [(path, m) for path, m in found if path in labels]
 
