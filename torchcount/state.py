@@ -332,11 +332,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
             # be the copy: such a write is one that cannot be undone, as any; a parametrization's set_()
             # is told below)
             found = {id(p): version for (_, _, p), version in zip(params, versions)}
-            put_back = set() if stepped is None else {
-                key for key, (_, _, _, version) in stepped.copies.items()
-                if not isinstance(start := found.get(key, version), int) or not isinstance(version, int)
-                or start <= version <= start + (set_by_registration.get(key) or (0, 0))[1]
-                + (set_by_removal.get(key) or (0, 0))[1]}
+            put_back = set()
+            for key, (_, _, _, version) in (stepped.copies.items() if stepped is not None else ()):
+                start = found.get(key, version)
+                # (the versions a parametrization's registration or removal added meanwhile: told below)
+                set_ = (set_by_registration.get(key) or (0, 0))[1] + (set_by_removal.get(key) or (0, 0))[1]
+                if not isinstance(start, int) or not isinstance(version, int) or start <= version <= start + set_:
+                    put_back.add(key)
             # registering a parametrization set_()s the tensor to its right_inverse (itself where there is
             # none): one version. Its values are unchanged where there is none, or where the method's data
             # reference put the old data back (_restore_data); otherwise it is a write that cannot be undone
