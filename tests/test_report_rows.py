@@ -831,3 +831,37 @@ def test_the_share_column_is_a_dash_where_the_model_does_no_operations():
         report = torchcount.profile(model, torch.randn(2, 4))
         lines = report.table(columns="module,share", tablefmt="tsv").splitlines()[3:5]
         assert [line.split("\t")[-1].strip() for line in lines] == shares
+
+
+def test_explain_of_a_covered_child_without_hooks_says_only_that_its_parents_rule_counts_it(ruled_block):
+    """A Linear inside a block whose rule prices the whole block (conftest's ruled_block: rows·4·4 MACs)
+    ran nothing of its own: no terms, zero cost. Its explanation is its header, its call, and that the
+    enclosing rule counts it — three lines, no source, total or breakdown (reading 'no terms' the other way
+    went on to 'except the ops its forward hooks ran' and a breakdown of none)."""
+    report = torchcount.profile(nn.Sequential(ruled_block()), torch.randn(2, 4))
+    fc = report.row("0.fc")
+    assert (fc.status, fc.terms, fc.cost.is_zero()) == ("covered", (), True)
+    lines = report.explain("0.fc").splitlines()
+    assert lines[1:] == ["input 2×4 → output 2×4; 1 call", "counted by the rule of an enclosing module"]
+
+
+def test_explain_of_a_parent_whose_own_ops_only_reshape_calls_it_a_container():
+    """A parent that calls Linear(4, 4) on 2×4 and views the result as 8 values: its own ops are a view
+    (status 'ops', no terms) and its children hold the work, 2·4·4 = 32 MACs and 8 bias adds, 72 FLOPs.
+    explain calls it a container whose cost is its children's, never 'priced from the ops it ran itself'
+    (requiring both 'container' status and children wrote that), and gives its own 0 apart from the 72."""
+
+    class Flat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x).view(8)
+
+    report = torchcount.profile(nn.Sequential(Flat()), torch.randn(2, 4))
+    assert (report.row("0").status, report.row("0").terms) == ("ops", ())
+    lines = report.explain("0").splitlines()
+    assert lines[1:5] == ["input 2×4 → output 8; 1 call", "a container: its cost is the sum of its children",
+                          "  own work over 1 call(s) (the '0 (self)' row): 0 FLOPs [flops], 0 MACs",
+                          "  with its children (the '0' row): 72 FLOPs [flops], 32 MACs"]
