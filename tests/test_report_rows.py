@@ -757,7 +757,8 @@ def test_a_model_with_no_work_items_is_completely_counted():
 
 def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
     """Linear(4, 3) on 2×4, by hand: 2·4·3 = 24 MACs and 6 bias adds, 54 FLOPs a call. Called once, the
-    worked line is the total: no 'total over 1 call(s)' line ('>=' for '> 1' added one); called twice the
+    worked line is the total: no 'total over 1 call(s)' line ('>=' for '> 1' added one) and its source is
+    not 'per call'; called twice the worked lines are the first call's, said so on the source line, and the
     total over both is 108 FLOPs, 48 MACs."""
     fc = nn.Linear(4, 3)
 
@@ -771,10 +772,12 @@ def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
 
     once = torchcount.profile(nn.Sequential(fc), torch.randn(2, 4)).explain("0").splitlines()
     assert once[1] == "input 2×4 → output 2×3; 1 call"
+    assert once[2] == "source: rule linear.linear"  # one call: nothing is 'per call'
     assert "  FLOPs [flops] = 2×24 + 6 = 54" in once
     assert not any(line.startswith("  total over") for line in once)
     twice = torchcount.profile(Twice(), torch.randn(2, 4)).explain("fc").splitlines()
     assert twice[1] == "input 2×4 → output 2×3; 2 calls"  # (the plural swapped survived)
+    assert twice[2] == "source: rule linear.linear (per call; first call shown)"
     assert "  total over 2 call(s): 108 FLOPs [flops], 48 MACs" in twice
 
 
@@ -865,3 +868,37 @@ def test_explain_of_a_parent_whose_own_ops_only_reshape_calls_it_a_container():
     assert lines[1:5] == ["input 2×4 → output 8; 1 call", "a container: its cost is the sum of its children",
                           "  own work over 1 call(s) (the '0 (self)' row): 0 FLOPs [flops], 0 MACs",
                           "  with its children (the '0' row): 72 FLOPs [flops], 32 MACs"]
+
+
+def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_part():
+    """explain's measured lines for a root with work of its own (ResidualTop: its Linear(4, 4) on 2×4 is
+    2·32 + 8 = 72 FLOPs, its own multiply and add 8 + 8, so 88 FLOPs in all), from stand-in values set on
+    the report: the whole forward's share is written 'of the forward' (not 'of the call': no method); its
+    rates are 'with its children'; 87.5 GFLOP/s against a peak of 437.5 GFLOP/s is 20% (a peak written
+    whole, not floored to '437'), and with no % known no peak is named at all; 100 page faults with no
+    fault price known are priced at 0 µs each and not 'held'; the own part is the '(root) (self)' row's
+    stand-in figures, its %peak included."""
+    report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
+    root = report.root
+    assert (root.path, root.status, root.flops) == ("", "ops", 88)
+    root.extra["time%"] = 100.0
+    root.self_extra.update({"time_ms": 0.25, "GFLOP/s": 1.5, "%peak": 12.5, "AI": 0.75, "bound": "memory"})
+    report.extra.update(device_name="stand-in", repeat=5, fault_cost_us=None)
+    base = dict(inclusive_ms=1.0, inclusive_q1_ms=0.9, inclusive_q3_ms=1.1, exclusive_ms=0.25, flops=88,
+                flops_per_s=87.5e9, peak_flops=437.5e9, dtype="float32", bound="compute", why="stand-in",
+                own_why="stand-in own", page_faults=100, fault_ms=0.0)
+    report.extra["per_layer"] = {"": dict(base, pct_peak=20.0)}
+    lines = report.explain("(root)").splitlines()
+    measured = lines[lines.index("  breakdown with its children: multiply-accumulates 32, multiplications 8, "
+                                 "additions 16") + 1:]
+    assert measured == [
+        "measured on stand-in, median of 5 passes: 1 ms (IQR 0.9–1.1), 100.0% of the forward; "
+        "its own time 0.25 ms",
+        "  with its children: 87.5 GFLOP/s, 20% of its peak 437.5 GFLOP/s (float32)",
+        "  page faults: 100 in its calls of one forward (the floor-probing pass's), priced at about 0 ms "
+        "(0 µs a fault)",
+        "  bound with its children: compute — stand-in",
+        "  own part (the '(root) (self)' row): 0.25 ms; 1.5 GFLOP/s, 12.5% of its peak; "
+        "intensity 0.75 FLOP/B; bound: memory — stand-in own"]
+    report.extra["per_layer"] = {"": dict(base, pct_peak=None)}
+    assert "  with its children: 87.5 GFLOP/s" in report.explain("(root)").splitlines()
