@@ -863,8 +863,9 @@ def test_explain_of_a_parent_whose_own_ops_only_reshape_calls_it_a_container():
             return self.fc(x).view(8)
 
     report = torchcount.profile(nn.Sequential(Flat()), torch.randn(2, 4))
-    assert (report.row("0").status, report.row("0").terms) == ("ops", ())
+    assert (report.row("0").status, report.row("0").terms, report.row("0").module_repr()) == ("ops", (), None)
     lines = report.explain("0").splitlines()
+    assert lines[0] == "0: Flat"  # (a module with children: its repr would be its whole subtree, not shown)
     assert lines[1:5] == ["input 2×4 → output 8; 1 call", "a container: its cost is the sum of its children",
                           "  own work over 1 call(s) (the '0 (self)' row): 0 FLOPs [flops], 0 MACs",
                           "  with its children (the '0' row): 72 FLOPs [flops], 32 MACs"]
@@ -902,3 +903,17 @@ def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_p
         "intensity 0.75 FLOP/B; bound: memory — stand-in own"]
     report.extra["per_layer"] = {"": dict(base, pct_peak=None)}
     assert "  with its children: 87.5 GFLOP/s" in report.explain("(root)").splitlines()
+
+
+def test_a_report_level_figure_is_a_column_for_the_totals_cell_only_where_it_is_one_value():
+    """A report-level result in ``extra`` that is one number (a stand-in plain_ms = 1.5) is a column
+    whose totals cell holds it (Linear(4, 3) on 2×4 beside it: 2·24 + 6 = 54 FLOPs); one that is a dict
+    (per_layer) is no column, refused by name (taking only the dicts, lists and tuples as columns refused
+    the number and accepted the dict)."""
+    report = torchcount.profile(nn.Sequential(nn.Linear(4, 3)), torch.randn(2, 4))
+    report.extra.update(plain_ms=1.5, per_layer={"0": {}})
+    cells = [[c.strip() for c in line.split("\t")]
+             for line in report.table(columns="module,ops,plain_ms", tablefmt="tsv").splitlines()]
+    assert ["0", "54"] in cells and ["total", "54", "1.5"] in cells  # (tsv drops the empty last cell)
+    with pytest.raises(ValueError, match="unknown column\\(s\\) 'per_layer'"):
+        report.table(columns="module,per_layer")
