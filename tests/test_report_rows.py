@@ -772,7 +772,9 @@ def test_explain_of_a_ruled_layer_totals_its_calls_only_where_it_has_several():
 
     once = torchcount.profile(nn.Sequential(fc), torch.randn(2, 4)).explain("0").splitlines()
     assert once[1] == "input 2×4 → output 2×3; 1 call"
+    assert once[0] == "0: Linear  Linear(in_features=4, out_features=3, bias=True)"  # (a live leaf's repr, no note)
     assert once[2] == "source: rule linear.linear"  # one call: nothing is 'per call'
+    assert once[4] == "  multiply-accumulates [macs, weight 2] = rows·n·k = 2×4×3 = 24"  # (no ', 1 times')
     assert "  FLOPs [flops] = 2×24 + 6 = 54" in once
     assert not any(line.startswith("  total over") for line in once)
     twice = torchcount.profile(Twice(), torch.randn(2, 4)).explain("fc").splitlines()
@@ -877,7 +879,8 @@ def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_p
     the report: the whole forward's share is written 'of the forward' (not 'of the call': no method); its
     rates are 'with its children'; 87.5 GFLOP/s against a peak of 437.5 GFLOP/s is 20% (a peak written
     whole, not floored to '437'), and with no % known no peak is named at all; 100 page faults with no
-    fault price known are priced at 0 µs each and not 'held'; the own part is the '(root) (self)' row's
+    fault price known are priced at 0 µs each and not 'held', at 2 µs each 0.2 ms, so a row priced at 0.1 ms
+    was held (the price left out of that comparison held neither); the own part is the '(root) (self)' row's
     stand-in figures, its %peak included."""
     report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
     root = report.root
@@ -903,6 +906,12 @@ def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_p
         "intensity 0.75 FLOP/B; bound: memory — stand-in own"]
     report.extra["per_layer"] = {"": dict(base, pct_peak=None)}
     assert "  with its children: 87.5 GFLOP/s" in report.explain("(root)").splitlines()
+    # a price of 2 µs a fault: 100 faults are 0.2 ms; priced at 0.1 ms, the row's figure was held
+    report.extra["fault_cost_us"] = 2.0
+    for fault_ms, held in ((0.1, ", held to what the timed passes took"), (0.2, "")):
+        report.extra["per_layer"] = {"": dict(base, pct_peak=20.0, fault_ms=fault_ms)}
+        assert (f"  page faults: 100 in its calls of one forward (the floor-probing pass's), priced at about "
+                f"{fault_ms} ms (2 µs a fault{held})") in report.explain("(root)").splitlines()
 
 
 def test_a_report_level_figure_is_a_column_for_the_totals_cell_only_where_it_is_one_value():
@@ -917,3 +926,31 @@ def test_a_report_level_figure_is_a_column_for_the_totals_cell_only_where_it_is_
     assert ["0", "54"] in cells and ["total", "54", "1.5"] in cells  # (tsv drops the empty last cell)
     with pytest.raises(ValueError, match="unknown column\\(s\\) 'per_layer'"):
         report.table(columns="module,per_layer")
+
+
+def test_explain_names_a_leafs_ops_as_the_ones_it_ran_and_a_parents_as_its_own():
+    """A leaf with no rule that doubles a 2×3 input ran 6 multiplications: its source is 'the ops it ran';
+    a root with a child (ResidualTop) is priced from 'its own ops, outside its children' (calling any
+    row not priced by a rule 'outside its children', or any row with children so, survived)."""
+
+    class Double(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    lines = torchcount.profile(nn.Sequential(Double()), torch.randn(2, 3)).explain("0").splitlines()
+    assert lines[2:6] == ["source: the ops it ran", "  params = 0",
+                          "  multiplications (mul) [mults, weight 1] = elements = 6", "  FLOPs [flops] = 6"]
+    root = torchcount.profile(ResidualTop(), torch.randn(2, 4)).explain("(root)").splitlines()
+    assert root[2] == "source: its own ops, outside its children (whose rows hold their cost)"
+
+
+def test_explain_lists_the_uncounted_ops_below_a_row_only_from_its_own_subtree():
+    """One eigvalsh (no formula) in block '0.0', a Linear '1' beside: the parent '0' lists it as below it,
+    the block itself as its own uncounted op, the Linear not at all (listing every entry outside the
+    row too named '0.0' under the Linear)."""
+    report = _profile_quietly(nn.Sequential(nn.Sequential(_Eig()), nn.Linear(3, 3)), torch.randn(3, 3))
+    entry = "aten._linalg_eigh.default ×1"
+    assert f"  uncounted ops below it (not in its total): {entry} in '0.0'" in report.explain("0").splitlines()
+    own = report.explain("0.0").splitlines()
+    assert f"  uncounted ops: {entry}" in own and not any("below it" in line for line in own)
+    assert not any("uncounted" in line for line in report.explain("1").splitlines())
