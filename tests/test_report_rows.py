@@ -881,7 +881,8 @@ def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_p
     whole, not floored to '437'), and with no % known no peak is named at all; 100 page faults with no
     fault price known are priced at 0 µs each and not 'held', at 2 µs each 0.2 ms, so a row priced at 0.1 ms
     was held (the price left out of that comparison held neither); the own part is the '(root) (self)' row's
-    stand-in figures, its %peak included."""
+    stand-in figures, its %peak included. A rate over bytes is written only with both figures (1,000,000 bytes
+    at 1e9 B/s: '1 GB/s')."""
     report = torchcount.profile(ResidualTop(), torch.randn(2, 4))
     root = report.root
     assert (root.path, root.status, root.flops) == ("", "ops", 88)
@@ -906,6 +907,10 @@ def test_measured_lines_of_a_parent_give_its_whole_time_and_rates_then_its_own_p
         "intensity 0.75 FLOP/B; bound: memory — stand-in own"]
     report.extra["per_layer"] = {"": dict(base, pct_peak=None)}
     assert "  with its children: 87.5 GFLOP/s" in report.explain("(root)").splitlines()
+    # 1,000,000 bytes in its 1 ms: 1 GB/s; a byte count without a rate (or a rate over no bytes) says nothing
+    for nbytes, rate, text in ((1_000_000, 1e9, "; 1 GB/s over 1,000,000 bytes"), (1_000_000, None, ""), (0, 1e9, "")):
+        report.extra["per_layer"] = {"": dict(base, pct_peak=None, bytes=nbytes, bytes_per_s=rate)}
+        assert "  with its children: 87.5 GFLOP/s" + text in report.explain("(root)").splitlines()
     # a price of 2 µs a fault: 100 faults are 0.2 ms; priced at 0.1 ms, the row's figure was held
     report.extra["fault_cost_us"] = 2.0
     for fault_ms, held in ((0.1, ", held to what the timed passes took"), (0.2, "")):
@@ -946,11 +951,58 @@ def test_explain_names_a_leafs_ops_as_the_ones_it_ran_and_a_parents_as_its_own()
 
 def test_explain_lists_the_uncounted_ops_below_a_row_only_from_its_own_subtree():
     """One eigvalsh (no formula) in block '0.0', a Linear '1' beside: the parent '0' lists it as below it,
-    the block itself as its own uncounted op, the Linear not at all (listing every entry outside the
-    row too named '0.0' under the Linear)."""
+    the block itself as its own uncounted op, priced from its ops (its 0 is no formula's, not 'no
+    arithmetic', which reading either condition alone wrote), the Linear not at all (listing every entry
+    outside the row too named '0.0' under the Linear)."""
     report = _profile_quietly(nn.Sequential(nn.Sequential(_Eig()), nn.Linear(3, 3)), torch.randn(3, 3))
     entry = "aten._linalg_eigh.default ×1"
     assert f"  uncounted ops below it (not in its total): {entry} in '0.0'" in report.explain("0").splitlines()
     own = report.explain("0.0").splitlines()
     assert f"  uncounted ops: {entry}" in own and not any("below it" in line for line in own)
+    assert own[2] == "priced from the ops it ran itself"  # (its cost is 0 for want of a formula, not 'no arithmetic')
     assert not any("uncounted" in line for line in report.explain("1").splitlines())
+
+
+def test_explain_writes_an_op_run_twice_once_with_its_count():
+    """A leaf multiplying a 2×3 input by 2 twice ran two identical lines of 6 multiplications: written
+    once, '6, 2 times = 12' (a count written only from three times on left the 2 out: 'elements = 6')."""
+
+    class Quad(nn.Module):
+        def forward(self, x):
+            return x * 2 * 2
+
+    lines = torchcount.profile(nn.Sequential(Quad()), torch.randn(2, 3)).explain("0").splitlines()
+    assert lines[4:6] == ["  multiplications (mul) [mults, weight 1] = elements = 6, 2 times = 12",
+                          "  FLOPs [flops] = 12"]
+
+
+class _Stepper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x).relu()
+
+    def step(self, x):  # two forwards, then ×3 and a sum outside any module's forward
+        return (self(self(x)) * 3).sum()
+
+    def shrink(self, x):  # no forward at all
+        return x * 0.5
+
+
+def test_explain_of_a_method_root_says_where_its_forwards_own_work_is_only_where_it_ran_one():
+    """profile(method=...): the root's source line names the method's own ops, and, where the method ran
+    the forward (step: twice on 3×4), that the forward's own work (its ReLU, 'its own ops', 2 calls) is in
+    the total — 2·(3·4·4 = 48 MACs, 12 bias adds, 12 comparisons) + 12 mults + 11 adds = 263 FLOPs; a
+    method that never calls it (shrink: 2×4 × 0.5, 8 multiplications) says nothing of a forward (the two
+    cases swapped survived)."""
+    step = torchcount.profile(_Stepper(), torch.randn(3, 4), method="step").explain("").splitlines()
+    assert step[1:3] == ["input 3×4 → output scalar; one step call, the forward run 2 time(s) in it",
+                         "source: the ops _Stepper.step(...) ran outside any module's forward; what its forward did "
+                         "itself (its own ops, 2 call(s)) is in the total below"]
+    assert "  total of the step call: 263 FLOPs [flops], 96 MACs" in step
+    shrink = torchcount.profile(_Stepper(), torch.randn(2, 4), method="shrink").explain("").splitlines()
+    assert shrink[1:3] == ["input 2×4 → output 2×4; one shrink call, the forward run 0 time(s) in it",
+                           "source: the ops _Stepper.shrink(...) ran outside any module's forward"]
+    assert "  total of the shrink call: 8 FLOPs [flops], 0 MACs" in shrink
