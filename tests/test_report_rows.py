@@ -1006,3 +1006,55 @@ def test_explain_of_a_method_root_says_where_its_forwards_own_work_is_only_where
     assert shrink[1:3] == ["input 2×4 → output 2×4; one shrink call, the forward run 0 time(s) in it",
                            "source: the ops _Stepper.shrink(...) ran outside any module's forward"]
     assert "  total of the shrink call: 8 FLOPs [flops], 0 MACs" in shrink
+
+
+def test_rows_of_modules_never_called_themselves_made_no_output_and_hold_no_call_floor():
+    """A Linear the forward never calls and a ModuleList (never called itself; its two ReLUs are): each made
+    no output (activation and own activation 0, also as exported) and ran no call, so measuring holds no
+    per-call floor against its own time (0 units; the ModuleList's whole time spans its two layers' calls:
+    2), where each called layer holds one (a row's defaults of 1 for these gave a never-called row an
+    output element and a call floor)."""
+    from torchcount.measure import _call_units
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.unused = nn.Linear(4, 4), nn.Linear(4, 2)
+            self.blocks = nn.ModuleList([nn.ReLU(), nn.ReLU()])
+
+        def forward(self, x):
+            x = self.fc(x)
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    report = torchcount.profile(Net(), torch.randn(2, 4))
+    exported = {d["path"]: (d["status"], d["calls"], d["activation"], d["self_activation"])
+                for d in report.to_dict()["layers"]}
+    assert exported == {"fc": ("rule", 1, 8, 8), "blocks": ("container", 0, 0, 0), "blocks.0": ("rule", 1, 8, 8),
+                        "blocks.1": ("rule", 1, 8, 8), "unused": ("not called", 0, 0, 0)}
+    own, whole = _call_units(report.layers)
+    assert own == {"fc": 1, "blocks": 0, "blocks.0": 1, "blocks.1": 1, "unused": 0}
+    assert whole == {"fc": 1, "blocks": 2, "blocks.0": 1, "blocks.1": 1, "unused": 0}
+
+
+def test_a_path_not_in_the_report_is_refused_with_at_most_three_close_paths():
+    """Five ReLUs layer1…layer5, asked for 'layer': each path is as close (2·5/11 = 0.91), and the error
+    suggests three of them, no more (four survived)."""
+    import re
+
+    class Five(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer1, self.layer2, self.layer3, self.layer4, self.layer5 = (nn.ReLU() for _ in range(5))
+
+        def forward(self, x):
+            for i in range(1, 6):
+                x = getattr(self, f"layer{i}")(x)
+            return x
+
+    report = torchcount.profile(Five(), torch.randn(2, 4))
+    with pytest.raises(KeyError, match="no module 'layer' in this report; did you mean ") as info:
+        report.row("layer")
+    named = re.findall(r"'(layer\d)'", str(info.value))
+    assert len(named) == 3 and set(named) <= {f"layer{i}" for i in range(1, 6)}
