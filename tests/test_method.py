@@ -1334,6 +1334,42 @@ def test_parameters_a_method_rebinds_then_steps_get_their_own_data_back(step, pa
     assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters()))
 
 
+class _Doubled(nn.Module):
+    """A parametrization without a right_inverse: registering it set_()s the weight to itself."""
+
+    def forward(self, w):
+        return 2 * w
+
+
+def _registered_then_step(model, x):
+    from torch.nn.utils import parametrize
+
+    parametrize.register_parametrization(model.lin, "weight", _Doubled())
+    _step(model, x)
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.SGD, torch.optim.Adam])
+def test_a_parametrization_registered_before_the_step_is_no_write_of_the_method(optimizer):
+    """A method that registers a parametrization (one version: its set_() of the weight to itself, no
+    right_inverse) and then steps the optimizer holding that weight: the step's copy is taken at the
+    version the registration left, one above the one found, and the registration's version is no write
+    of the method's, so the copy puts the weight back (no ParameterModifiedError: reading the removal's
+    count in place of the registration's, 0, took the registration for a write before the step). The
+    weight is the same tensor with its values as found, the Linear its own class again, and the next
+    real step is the one a never-profiled twin takes."""
+    x = torch.randn(4, 3)
+    reference, model = _StepsItsOptimizer(None, optimizer), _StepsItsOptimizer(None, optimizer)
+    weight, found = model.lin.weight, snapshot(model)
+    report = torchcount.profile(model, x, method=_registered_then_step, warn=False)
+    assert model.lin.weight is weight and type(model.lin) is nn.Linear and snapshot(model) == found
+    assert any(f"stepped optimizer(s) {optimizer.__name__} ×1" in note for note in report.notes)
+    assert any("registered parametrization(s) (torch.nn.utils.parametrize) on lin.weight" in note
+               for note in report.notes)
+    _step(reference, x)
+    _step(model, x)
+    assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters()))
+
+
 class _Unfreezes(nn.Module):
     """A model whose training step unfreezes its head: it adds the head's parameters to its
     optimizer as a param group of their own (gradual unfreezing), then steps."""
