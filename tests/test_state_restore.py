@@ -3,6 +3,7 @@ and put back, as its :class:`~torchcount.state.Preserved` lists it) and from its
 mutation round found no test telling apart (a note given for what did not change, a boundary of the
 search for schedulers, a setting put back from the wrong field). Each expected value is what the
 code in the ``with`` block did, by hand."""
+import collections
 import math
 import warnings
 
@@ -320,6 +321,46 @@ def test_a_learning_rate_set_before_the_first_step_comes_back_as_found(before, s
     assert torch.allclose(model.lin.weight, weight - 0.1 * gradient)
     assert torch.allclose(model.lin.bias, bias - 0.1 * gradient)
 
+
+
+def _resets_momentum(opt):  # a restart: the optimizer's state dict replaced by an empty one
+    opt.state = collections.defaultdict(dict)
+
+
+def _leaves_alone(opt):
+    pass
+
+
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_an_optimizer_attribute_the_method_rebinds_comes_back_as_found(step):
+    """A method that rebinds an attribute of the optimizer the model holds (``opt.state`` replaced by an
+    empty defaultdict, a restart of its momentum) left the new dict: the caller's momentum buffer (from
+    one real step before the profile) was gone, and the next real step ran without it. The attribute is
+    the found object again, its momentum buffer the one found, so the next real step equals a twin's
+    that was never profiled; not stepped, the optimizer is named as changed without stepping. An
+    optimizer the method leaves alone and does not step is named in no such note."""
+    model, twin = _Trainer(_resets_momentum, step), _Trainer(_leaves_alone, step)
+    x = torch.ones(1, 2)
+    for m in (model, twin):
+        m.opt.zero_grad()
+        m(x).pow(2).sum().backward()
+        m.opt.step()
+    opt = model.opt
+    state, buffers = opt.state, {p: s["momentum_buffer"].clone() for p, s in opt.state.items()}
+    assert len(buffers) == 2
+    report = torchcount.profile(model, x, method="train_step")
+    assert opt.state is state and vars(opt)["state"] is state
+    assert all(torch.equal(opt.state[p]["momentum_buffer"], b) for p, b in buffers.items())
+    told = [n for n in report.notes if "without stepping them" in n]
+    assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
+                                     "rate, an attribute); put back as found"])
+    report = torchcount.profile(twin, x, method="train_step")
+    assert not [n for n in report.notes if "without stepping them" in n]
+    for m in (model, twin):
+        m.opt.zero_grad()
+        m(x).pow(2).sum().backward()
+        m.opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
 def test_an_optimizer_step_torchcount_wraps_is_a_bound_method_a_scheduler_made_meanwhile_can_wrap():
