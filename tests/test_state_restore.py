@@ -363,6 +363,38 @@ def test_an_optimizer_attribute_the_method_rebinds_comes_back_as_found(step):
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
+def _freezes_bias(opt):  # the bias taken out of its group's params list, in place (the same list)
+    opt.param_groups[0]["params"].pop()
+
+
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_a_parameter_the_method_takes_out_of_its_group_comes_back(step):
+    """A method that takes the bias out of its param group's ``params`` list in place (the same list and
+    group dict, one item fewer: the list's first item is still the weight) leaves the group as it was:
+    [weight, bias] in the same list, so the next real step moves both by 0.1·gradient (the gradient
+    2·(w·1 + b) of the loss (w·1 + b)²); not stepped, it is named as changed without stepping. (A
+    comparison that passed the list on either its length or its items, zip stopping at the shorter,
+    found nothing changed: the bias stayed out, frozen.)"""
+    model = _Trainer(_freezes_bias, step)
+    opt = model.opt
+    group, params, found = opt.param_groups[0], opt.param_groups[0]["params"], list(opt.param_groups[0]["params"])
+    assert found[0] is model.lin.weight and found[1] is model.lin.bias
+    report = torchcount.profile(model, torch.ones(1, 2), method="train_step")
+    assert opt.param_groups[0] is group and group["params"] is params
+    assert len(params) == 2 and params[0] is found[0] and params[1] is found[1]
+    told = [n for n in report.notes if "without stepping them" in n]
+    assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
+                                     "rate, an attribute); put back as found"])
+    weight, bias = model.lin.weight.detach().clone(), model.lin.bias.detach().clone()
+    gradient = 2 * (weight.sum() + bias)
+    assert float(gradient) != 0
+    opt.zero_grad()
+    model(torch.ones(1, 2)).pow(2).sum().backward()
+    opt.step()
+    assert torch.allclose(model.lin.weight, weight - 0.1 * gradient)
+    assert torch.allclose(model.lin.bias, bias - 0.1 * gradient)
+
+
 def test_an_optimizer_step_torchcount_wraps_is_a_bound_method_a_scheduler_made_meanwhile_can_wrap():
     """Where torchcount wraps an optimizer's step (one with a step of its own: here StepLR's wrapper;
     under torch 2.2 any, once dynamo has compiled something), the wrapper is a method bound to the
