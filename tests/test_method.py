@@ -1598,3 +1598,59 @@ def test_an_ema_copy_the_model_keeps_outside_its_module_tree_is_put_back_or_name
     found_ema = snapshot(ema)
     profile(model, (x, True), method="train_step", copy_params=True)
     assert snapshot(ema) == found_ema
+
+
+def _runs_the_copy(model, x, ema):
+    model(x).square().mean().backward()
+    with torch.no_grad():
+        ema(x)
+
+
+def test_an_ema_copy_the_model_keeps_and_the_method_is_given_is_named_once():
+    """The same EMA copy the model keeps in its plain list, given to a function method as an argument
+    too: it is one of the method's input modules, named by the note of those (a positional one by its
+    type, 'Sequential'), and not again as a module the model keeps outside its tree (only modules not
+    already guarded are looked for there). Its running statistics come back (mean 0, 0 batches), as
+    the model's do."""
+    torch.manual_seed(0)
+    model, x = KeepsEMA(), torch.randn(4, 8)
+    ema = model._ema[0]
+    found, found_ema = snapshot(model), snapshot(ema)
+    report = profile(model, (x, ema), method=_runs_the_copy)
+    assert snapshot(ema) == found_ema and snapshot(model) == found
+    assert int(ema[1].num_batches_tracked) == 0 and torch.equal(ema[1].running_mean, torch.zeros(4))
+    assert [n for n in report.notes if "module(s) given as inputs" in n][0].startswith(
+        "module(s) given as inputs of _runs_the_copy: Sequential;")
+    assert not [n for n in report.notes if "keeps outside its module tree" in n]
+
+
+class ListsItsLayers(nn.Module):
+    """A model that also lists its own two Linears in a plain attribute (an order to run them in), as
+    well as holding them as submodules."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 4), nn.Linear(4, 2)
+        self._order = [self.a, self.b]
+
+    def forward(self, x):
+        for layer in self._order:
+            x = layer(x)
+        return x
+
+    def train_step(self, x):
+        self(x).square().mean().backward()
+
+
+def test_a_plain_list_of_the_models_own_layers_is_no_module_kept_outside_its_tree():
+    """The model's own Linears, listed again in a plain attribute, are in its module tree: they are the
+    profiled model's rows (a, b) and no module kept outside it is named (only modules not already among
+    the model's are looked for there). Counted: the forward, N·(8·4 + 4·2) MACs, and the backward's
+    weight gradients of both and the input gradient of b, N·(8·4 + 4·2 + 4·2)."""
+    torch.manual_seed(0)
+    model, N = ListsItsLayers(), 4
+    found = snapshot(model)
+    report = profile(model, torch.randn(N, 8), method="train_step")
+    assert snapshot(model) == found
+    assert not [n for n in report.notes if "keeps outside its module tree" in n]
+    assert report.total.macs == N * (8 * 4 + 4 * 2) + N * (8 * 4 + 4 * 2 + 4 * 2)
