@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import types
 import warnings
 
 import pytest
@@ -1654,3 +1655,51 @@ def test_a_plain_list_of_the_models_own_layers_is_no_module_kept_outside_its_tre
     assert snapshot(model) == found
     assert not [n for n in report.notes if "keeps outside its module tree" in n]
     assert report.total.macs == N * (8 * 4 + 4 * 2) + N * (8 * 4 + 4 * 2 + 4 * 2)
+
+
+class KeepsCopiesAround(nn.Module):
+    """A model keeping copies of its network outside its module tree in the places optimizers are looked
+    for: a list in a dict (two levels), a plain object's attribute and its plain object's (two levels),
+    the last of a list of 64 (a short list: searched); and three it keeps where none is looked for: three
+    levels down in lists and in plain objects, and in a list of 65. Its step runs the first four in
+    train mode (their BatchNorms' running statistics move)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4))
+        self._kept = {"ema": [copy.deepcopy(self.net)]}
+        self._trainer = types.SimpleNamespace(ema=copy.deepcopy(self.net), inner=types.SimpleNamespace(
+            ema=copy.deepcopy(self.net), deeper=types.SimpleNamespace(ema=copy.deepcopy(self.net))))
+        self._short = [None] * 63 + [copy.deepcopy(self.net)]
+        self._deep = [[[copy.deepcopy(self.net)]]]
+        self._long = [None] * 64 + [copy.deepcopy(self.net)]
+
+    def forward(self, x):
+        return self.net(x)
+
+    def copies(self):
+        return [self._kept["ema"][0], self._trainer.ema, self._trainer.inner.ema, self._short[63]]
+
+    def train_step(self, x):
+        self(x).square().mean().backward()
+        with torch.no_grad():
+            for copied in self.copies():
+                copied(x)
+
+
+def test_modules_kept_two_levels_down_and_in_short_lists_are_found_and_put_back():
+    """A module kept outside the tree is looked for where optimizers are: two levels into dicts and
+    lists (_kept['ema'][0]), in plain objects' attributes (_trainer.ema, _trainer.inner.ema), in a list
+    of at most 64 items (_short[63]); each named in the note, in the order the model holds them, and its
+    running statistics put back (mean 0, 0 batches tracked). Three levels down (_deep[0][0][0],
+    _trainer.inner.deeper.ema) or in a list of 65 (_long[64]) none is looked for, and none is named."""
+    torch.manual_seed(0)
+    model = KeepsCopiesAround()
+    found = [snapshot(m) for m in model.copies()]
+    report = profile(model, torch.randn(4, 8), method="train_step")
+    assert [snapshot(m) for m in model.copies()] == found
+    assert all(int(m[1].num_batches_tracked) == 0 and torch.equal(m[1].running_mean, torch.zeros(4))
+               for m in model.copies())
+    assert [n for n in report.notes if "keeps outside its module tree" in n][0].startswith(
+        "module(s) the model keeps outside its module tree: _kept['ema'][0]=Sequential, _trainer.ema=Sequential, "
+        "_trainer.inner.ema=Sequential, _short[63]=Sequential; not part of the profiled model")
