@@ -311,7 +311,7 @@ def test_a_learning_rate_set_before_the_first_step_comes_back_as_found(before, s
     assert "step" not in vars(opt)  # (the class's step again: no scheduler's wrapper left)
     told = [n for n in report.notes if "without stepping them" in n]
     assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
-                                     "rate, an attribute); put back as found"])
+                                     "rate, an attribute, its state); put back as found"])
     # the next real step: loss (w·1 + b)², its gradient 2·(w·1 + b) for each weight and the bias
     weight, bias = model.lin.weight.detach().clone(), model.lin.bias.detach().clone()
     gradient = 2 * (weight.sum() + bias)
@@ -353,7 +353,7 @@ def test_an_optimizer_attribute_the_method_rebinds_comes_back_as_found(step):
     assert all(torch.equal(opt.state[p]["momentum_buffer"], b) for p, b in buffers.items())
     told = [n for n in report.notes if "without stepping them" in n]
     assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
-                                     "rate, an attribute); put back as found"])
+                                     "rate, an attribute, its state); put back as found"])
     report = torchcount.profile(twin, x, method="train_step")
     assert not [n for n in report.notes if "without stepping them" in n]
     for m in (model, twin):
@@ -384,7 +384,7 @@ def test_a_parameter_the_method_takes_out_of_its_group_comes_back(step):
     assert len(params) == 2 and params[0] is found[0] and params[1] is found[1]
     told = [n for n in report.notes if "without stepping them" in n]
     assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
-                                     "rate, an attribute); put back as found"])
+                                     "rate, an attribute, its state); put back as found"])
     weight, bias = model.lin.weight.detach().clone(), model.lin.bias.detach().clone()
     gradient = 2 * (weight.sum() + bias)
     assert float(gradient) != 0
@@ -393,6 +393,41 @@ def test_a_parameter_the_method_takes_out_of_its_group_comes_back(step):
     opt.step()
     assert torch.allclose(model.lin.weight, weight - 0.1 * gradient)
     assert torch.allclose(model.lin.bias, bias - 0.1 * gradient)
+
+
+def _clears_state(opt):  # a momentum reset in place: the same state dict, emptied
+    opt.state.clear()
+
+
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_an_optimizer_state_the_method_clears_comes_back_as_found(step):
+    """A method that empties its optimizer's state in place (``opt.state.clear()``, a momentum reset)
+    lost the caller's momentum buffers (from one real step before the profile): stepped, the step's
+    snapshot of the state was taken after the clear, so it put back an empty state; not stepped, none was
+    taken. The state is now snapshot when the optimizer is found: the same dict holds the same buffer
+    tensors with their values, so the next real step equals a twin's that was never profiled (with
+    momentum 0.9, not a fresh buffer); not stepped, the optimizer is named as changed without stepping."""
+    model, twin = _Trainer(_clears_state, step), _Trainer(_leaves_alone, step)
+    x = torch.ones(1, 2)
+    for m in (model, twin):
+        m.opt.zero_grad()
+        m(x).pow(2).sum().backward()
+        m.opt.step()
+    opt = model.opt
+    state = opt.state
+    buffers = {p: (s["momentum_buffer"], s["momentum_buffer"].clone()) for p, s in state.items()}
+    assert len(buffers) == 2 and all(float(b.abs().sum()) != 0 for _, b in buffers.values())
+    report = torchcount.profile(model, x, method="train_step")
+    assert opt.state is state and state.keys() == buffers.keys()
+    assert all(state[p]["momentum_buffer"] is t and torch.equal(t, b) for p, (t, b) in buffers.items())
+    told = [n for n in report.notes if "without stepping them" in n]
+    assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
+                                     "rate, an attribute, its state); put back as found"])
+    for m in (model, twin):
+        m.opt.zero_grad()
+        m(x).pow(2).sum().backward()
+        m.opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
 def test_an_optimizer_step_torchcount_wraps_is_a_bound_method_a_scheduler_made_meanwhile_can_wrap():

@@ -395,7 +395,7 @@ def profile(
                          "(add_param_group); put back as found")
         if kept.retuned_optimizers:
             notes.append(f"{method} changed optimizer(s) {', '.join(kept.retuned_optimizers)} without stepping them "
-                         "(a learning rate, an attribute); put back as found")
+                         "(a learning rate, an attribute, its state); put back as found")
         if kept.updated_scalers:
             notes.append(f"{method} used AMP gradient scaler(s) {', '.join(kept.updated_scalers)}: their scale, growth "
                          "tracker and per-optimizer stages put back as found")

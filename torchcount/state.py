@@ -735,17 +735,19 @@ class _SteppedOptimizers:
         #: (scaler, its snapshot) of each AMP gradient scaler the owners hold: ``update`` writes its
         #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
         self.scalers: list = []
-        #: (optimizer, its param groups, a snapshot of each group, its ``__dict__``) of each optimizer the
-        #: owners hold, as found: a method may add a group (``add_param_group``: unfreezing layers), set a
-        #: learning rate before its first step (a warm-up, or a scheduler made there: LinearLR scales it at
-        #: once and adds ``initial_lr``) or leave attributes behind (a scheduler's wrapper of ``step``)
+        #: (optimizer, its param groups, a snapshot of each group, its ``__dict__``, a snapshot of its
+        #: state) of each optimizer the owners hold, as found: a method may add a group
+        #: (``add_param_group``: unfreezing layers), set a learning rate before its first step (a warm-up,
+        #: or a scheduler made there: LinearLR scales it at once and adds ``initial_lr``), leave attributes
+        #: behind (a scheduler's wrapper of ``step``) or clear its state (a momentum reset, stepped or not)
         self.groups: dict = {}
         for owner in owners or ():
             for value in _held(owner):
                 if isinstance(value, Optimizer) and id(value) not in self.groups:
                     self.groups[id(value)] = (value, list(value.param_groups),
                                               [_snapshot(group, group=True) for group in value.param_groups],
-                                              dict(vars(value)))
+                                              dict(vars(value)),
+                                              {p: _snapshot(values) for p, values in value.state.items()})
                 if isinstance(value, Optimizer) and not getattr(vars(value).get("step"), "_torchcount_step", False) \
                         and (getattr(type(value).step, "__code__", None) is not hooked or "step" in vars(value)):
                     # its class's step runs no hooks, or its instance has a step of its own: an LR scheduler's
@@ -794,7 +796,7 @@ class _SteppedOptimizers:
             return
         found = self.groups.get(id(optimizer))  # (its groups as found, where it was found before the method)
         groups = found[2] if found is not None else [_snapshot(group, group=True) for group in optimizer.param_groups]
-        state = {p: _snapshot(values) for p, values in optimizer.state.items()}
+        state = found[4] if found is not None else {p: _snapshot(values) for p, values in optimizer.state.items()}
         self.seen[id(optimizer)] = [optimizer, 1, groups, state]
         for group in optimizer.param_groups:
             for p in group["params"]:
@@ -845,11 +847,12 @@ class _SteppedOptimizers:
     def restore_groups(self) -> tuple[list[str], list[str]]:
         """Put back the optimizers the owners hold as found (after :meth:`close`): their attributes (what
         the method added or rebound), their param groups where the method added or removed one (the same
-        list, the same group dicts) and each group's contents (a learning rate set, stepped or not).
+        list, the same group dicts), each group's contents (a learning rate set, stepped or not) and, of
+        one not stepped, its state (a step puts it back from the same snapshot: :meth:`restore`).
         Returns the class names of those whose groups were added or removed, and of those otherwise
         changed that no step put back."""
         regrouped, changed = [], []
-        for optimizer, groups, snapshots, attributes in self.groups.values():
+        for optimizer, groups, snapshots, attributes, state in self.groups.values():
             now = vars(optimizer)
             touched = now.keys() != attributes.keys() or any(now[k] is not v for k, v in attributes.items())
             if touched:
@@ -865,6 +868,14 @@ class _SteppedOptimizers:
                     with torch.no_grad():
                         _restore_snapshot(group, snapshot)
                     touched = True
+            if id(optimizer) not in self.seen and (optimizer.state.keys() != state.keys() or not all(
+                    _as_snapshot(optimizer.state[p], snapshot) for p, snapshot in state.items())):
+                for p in [p for p in optimizer.state if p not in state]:
+                    del optimizer.state[p]
+                with torch.no_grad():
+                    for p, snapshot in state.items():
+                        _restore_snapshot(optimizer.state[p], snapshot)
+                touched = True
             if touched and id(optimizer) not in self.seen:
                 changed.append(type(optimizer).__name__)
         return regrouped, changed
