@@ -263,6 +263,14 @@ def test_a_param_group_added_to_an_optimizer_given_to_the_method_is_removed():
 
 
 
+def _real_steps(*models) -> None:
+    """One real SGD step of each model (its own optimizer) on the loss (w·1 + b)²."""
+    for m in models:
+        m.opt.zero_grad()
+        m(torch.ones(1, 2)).pow(2).sum().backward()
+        m.opt.step()
+
+
 class _Trainer(nn.Module):
     """A Linear(2, 1) and the caller's SGD (lr 0.1, momentum 0.9); ``train_step`` runs ``before`` on the
     optimizer, then one step on the loss (w·1 + b)² unless ``step`` is False."""
@@ -341,10 +349,7 @@ def test_an_optimizer_attribute_the_method_rebinds_comes_back_as_found(step):
     optimizer the method leaves alone and does not step is named in no such note."""
     model, twin = _Trainer(_resets_momentum, step), _Trainer(_leaves_alone, step)
     x = torch.ones(1, 2)
-    for m in (model, twin):
-        m.opt.zero_grad()
-        m(x).pow(2).sum().backward()
-        m.opt.step()
+    _real_steps(model, twin)
     opt = model.opt
     state, buffers = opt.state, {p: s["momentum_buffer"].clone() for p, s in opt.state.items()}
     assert len(buffers) == 2
@@ -409,10 +414,7 @@ def test_an_optimizer_state_the_method_clears_comes_back_as_found(step):
     momentum 0.9, not a fresh buffer); not stepped, the optimizer is named as changed without stepping."""
     model, twin = _Trainer(_clears_state, step), _Trainer(_leaves_alone, step)
     x = torch.ones(1, 2)
-    for m in (model, twin):
-        m.opt.zero_grad()
-        m(x).pow(2).sum().backward()
-        m.opt.step()
+    _real_steps(model, twin)
     opt = model.opt
     state = opt.state
     buffers = {p: (s["momentum_buffer"], s["momentum_buffer"].clone()) for p, s in state.items()}
