@@ -502,22 +502,10 @@ def _kept_modules(named: list, others: list) -> tuple[list, list]:
     of the state_dict), two levels into short lists, tuples and dicts and plain objects, where
     optimizers are looked for (:func:`torchcount.state._held`); each module of them named after where it
     is held: ``_ema[0].fc1``. Also those held themselves (not as a submodule of another), for the note."""
-    from .state import _FEW, _MODULE_INTERNALS, _plain_object
-
-    def labelled(label: str, value, depth: int):
-        yield label, value
-        if depth == 0 or isinstance(value, nn.Module):
-            return
-        if isinstance(value, (list, tuple, dict)):
-            if len(value) <= _FEW:
-                for key, item in (value.items() if isinstance(value, dict) else enumerate(value)):
-                    yield from labelled(f"{label}[{key!r}]", item, depth - 1)
-        elif _plain_object(value):
-            for key, item in vars(value).items():
-                yield from labelled(f"{label}.{key}", item, depth - 1)
+    from .state import _MODULE_INTERNALS, _labelled_inside
 
     candidates = [entry for path, m in named for key, value in vars(m).items() if key not in _MODULE_INTERNALS
-                  for entry in labelled(f"{path}.{key}" if path else key, value, 2)]
+                  for entry in _labelled_inside(f"{path}.{key}" if path else key, value, 2)]
     found = _modules_among(candidates, others)
     labels = {label for label, _ in candidates}
     return found, [(path, m) for path, m in found if path in labels]

@@ -930,16 +930,23 @@ def _held(owner) -> Iterator:
 
 
 def _inside(value, depth: int) -> Iterator:
-    yield value
+    for _, item in _labelled_inside("", value, depth):
+        yield item
+
+
+def _labelled_inside(label: str, value, depth: int) -> Iterator[tuple[str, Any]]:
+    """(where, what) of ``value`` and of what it holds, ``depth`` levels down: the items of short lists,
+    tuples and dicts (``label[0]``, ``label['key']``) and the attributes of plain objects (``label.name``)."""
+    yield label, value
     if depth == 0:
         return
     if isinstance(value, (list, tuple, dict)):
         if len(value) <= _FEW:
-            for item in (value.values() if isinstance(value, dict) else value):
-                yield from _inside(item, depth - 1)
+            for key, item in (value.items() if isinstance(value, dict) else enumerate(value)):
+                yield from _labelled_inside(f"{label}[{key!r}]", item, depth - 1)
     elif _plain_object(value):
-        for item in vars(value).values():
-            yield from _inside(item, depth - 1)
+        for key, item in vars(value).items():
+            yield from _labelled_inside(f"{label}.{key}", item, depth - 1)
 
 
 #: the attributes every module has (its parameters, buffers, children and hooks): not searched
