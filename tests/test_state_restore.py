@@ -400,6 +400,29 @@ def test_a_parameter_the_method_takes_out_of_its_group_comes_back(step):
     assert torch.allclose(model.lin.bias, bias - 0.1 * gradient)
 
 
+def _raises_default_rate(opt):  # a default set in place (read by the next add_param_group)
+    opt.defaults["lr"] = 0.5
+
+
+@pytest.mark.parametrize("step", [True, False], ids=["stepped", "not stepped"])
+def test_an_optimizer_default_the_method_sets_in_place_comes_back_as_found(step):
+    """A method that sets a default in place (``opt.defaults["lr"] = 0.5``, as a fine-tuning step does
+    before unfreezing a layer with ``add_param_group``) left it: the caller's next ``add_param_group``
+    without a rate of its own took 0.5, not the 0.1 the optimizer was made with. The same dict comes
+    back holding lr 0.1 (and momentum 0.9), so a group added after the profile has lr 0.1; not stepped,
+    the optimizer is named as changed without stepping."""
+    model = _Trainer(_raises_default_rate, step)
+    opt = model.opt
+    defaults = opt.defaults
+    report = torchcount.profile(model, torch.ones(1, 2), method="train_step")
+    assert opt.defaults is defaults and defaults["lr"] == 0.1 and defaults["momentum"] == 0.9
+    told = [n for n in report.notes if "without stepping them" in n]
+    assert told == ([] if step else ["train_step changed optimizer(s) SGD without stepping them (a learning "
+                                     "rate, an attribute, its state); put back as found"])
+    opt.add_param_group({"params": [nn.Parameter(torch.zeros(3))]})
+    assert opt.param_groups[-1]["lr"] == 0.1
+
+
 def _clears_state(opt):  # a momentum reset in place: the same state dict, emptied
     opt.state.clear()
 

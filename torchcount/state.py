@@ -736,10 +736,11 @@ class _SteppedOptimizers:
         #: scale and growth tracker in place, ``unscale_``/``step`` advance its per-optimizer stages
         self.scalers: list = []
         #: (optimizer, its param groups, a snapshot of each group, its ``__dict__``, a snapshot of its
-        #: state) of each optimizer the owners hold, as found: a method may add a group
-        #: (``add_param_group``: unfreezing layers), set a learning rate before its first step (a warm-up,
-        #: or a scheduler made there: LinearLR scales it at once and adds ``initial_lr``), leave attributes
-        #: behind (a scheduler's wrapper of ``step``) or clear its state (a momentum reset, stepped or not)
+        #: state, a snapshot of its ``defaults``) of each optimizer the owners hold, as found: a method may
+        #: add a group (``add_param_group``: unfreezing layers), set a learning rate before its first step
+        #: (a warm-up, or a scheduler made there: LinearLR scales it at once and adds ``initial_lr``), leave
+        #: attributes behind (a scheduler's wrapper of ``step``), clear its state (a momentum reset, stepped
+        #: or not) or set a default in place (``opt.defaults["lr"] = …``, read by ``add_param_group``)
         self.groups: dict = {}
         for owner in owners or ():
             for value in _held(owner):
@@ -747,7 +748,8 @@ class _SteppedOptimizers:
                     self.groups[id(value)] = (value, list(value.param_groups),
                                               [_snapshot(group, group=True) for group in value.param_groups],
                                               dict(vars(value)),
-                                              {p: _snapshot(values) for p, values in value.state.items()})
+                                              {p: _snapshot(values) for p, values in value.state.items()},
+                                              _snapshot(value.defaults) if isinstance(value.defaults, dict) else None)
                 if isinstance(value, Optimizer) and not getattr(vars(value).get("step"), "_torchcount_step", False) \
                         and (getattr(type(value).step, "__code__", None) is not hooked or "step" in vars(value)):
                     # its class's step runs no hooks, or its instance has a step of its own: an LR scheduler's
@@ -846,19 +848,24 @@ class _SteppedOptimizers:
 
     def restore_groups(self) -> tuple[list[str], list[str]]:
         """Put back the optimizers the owners hold as found (after :meth:`close`): their attributes (what
-        the method added or rebound), their param groups where the method added or removed one (the same
-        list, the same group dicts), each group's contents (a learning rate set, stepped or not) and, of
+        the method added or rebound), their ``defaults`` (a default set in place), their param groups where the
+        method added or removed one (the same list, the same group dicts), each group's contents (a learning
+        rate set, stepped or not) and, of
         one not stepped, its state (a step puts it back from the same snapshot: :meth:`restore`).
         Returns the class names of those whose groups were added or removed, and of those otherwise
         changed that no step put back."""
         regrouped, changed = [], []
-        for optimizer, groups, snapshots, attributes, state in self.groups.values():
+        for optimizer, groups, snapshots, attributes, state, defaults in self.groups.values():
             now = vars(optimizer)
             touched = now.keys() != attributes.keys() or any(now[k] is not v for k, v in attributes.items())
             if touched:
                 for key in [k for k in now if k not in attributes]:
                     del now[key]
                 now.update(attributes)
+            if defaults is not None and not _as_snapshot(optimizer.defaults, defaults):
+                with torch.no_grad():
+                    _restore_snapshot(optimizer.defaults, defaults)  # (the dict found, rebound or not)
+                touched = True
             now = optimizer.param_groups
             if len(now) != len(groups) or any(a is not b for a, b in zip(now, groups)):
                 now[:] = groups
