@@ -131,6 +131,16 @@ def test_fused_sgd_per_element():
     assert counts(c) == (N + 2 * N + N + N + N, N + N + T + N + N, 0, 0, 0)
 
 
+@needs("fused optimizers on CPU")
+def test_fused_sgd_with_momentum_one_reads_and_writes_its_buffers():
+    """Momentum 1 (b·1 + g·(1 − d): a plain running sum, which torch allows) is momentum all the same:
+    the step of momentum 0.9, b·μ + g·(1 − d) 2 mults + 1 add per element and 1 − d per tensor, with the
+    buffers read (3·N floats: parameters, gradients, buffers) and written (2·N: parameters, buffers)."""
+    c = cost(lambda: _sgd(momentum=1.0))
+    assert counts(c) == (N + 2 * N, N + N + T, 0, 0, 0)
+    assert (c.bytes_read, c.bytes_written) == (3 * N * F32, 2 * N * F32)
+
+
 def _adagrad(weight_decay=0.0, maximize=False):
     params = _parameters()
     grads, sums, steps = _like(params), _like(params), [torch.tensor(3.0), torch.tensor(3.0)]
