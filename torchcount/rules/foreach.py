@@ -4,7 +4,9 @@ applied to every tensor of its lists, so it costs the sum of that op's cost over
 the per-tensor op's own rule (``_foreach_mul_.Scalar`` on [a, b] is ``mul_.Scalar`` on a plus on b;
 ``_foreach_norm`` is ``linalg_vector_norm`` per tensor, ``_foreach_powsum`` is ``linalg__powsum``:
 Σ|x|^ord, the norm without its root). A ``_foreach_`` op whose per-tensor op has no rule stays
-uncounted. The fused optimizer kernels (``_fused_adam_`` & co.) are not foreach ops: rules/optimizer.py.
+uncounted. An ``out=`` form (``_foreach_add.List_out``, met in functionalized graphs) is its functional
+form's per-tensor op on each tensor, the ``out`` tensors its outputs: written, not read. The fused
+optimizer kernels (``_fused_adam_`` & co.) are not foreach ops: rules/optimizer.py.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ _PER_TENSOR_NAME = {"norm": "linalg_vector_norm", "powsum": "linalg__powsum", "z
 _PER_TENSOR_OVERLOAD = {"List": ("Tensor", "Tensor_Tensor", "default"), "ScalarList": ("Scalar", "default"),
                         "Scalar": ("Scalar", "default"), "Tensor": ("Tensor", "default"),
                         "ScalarAndTensor": ("Scalar",), "default": ("default",)}
+# (an out= form, ``_foreach_add.List_out``: its functional overload's per-tensor op, writing each out tensor)
+for _name in list(_PER_TENSOR_OVERLOAD):
+    _PER_TENSOR_OVERLOAD[_name + "_out" if _name != "default" else "out"] = _PER_TENSOR_OVERLOAD[_name]
 
 
 def _foreach_packets() -> list:
@@ -82,10 +87,14 @@ def foreach(op) -> "Cost | None":
     outputs = op.output if isinstance(op.output, (list, tuple)) and len(op.output) == n else None
     if outputs is None and _updates_in_place(op.op) and not _updates_in_place(single):
         outputs = lists[0]  # (the functional op stands for the in-place one: it writes each tensor updated)
+    kwargs = op.kwargs
+    if isinstance(kwargs.get("out"), (list, tuple)) and len(kwargs["out"]) == n:
+        # an out= form: the functional op writing each out tensor as its output (written, not read)
+        outputs, kwargs = kwargs["out"], {k: v for k, v in kwargs.items() if k != "out"}
     total, terms = Cost(), []
     for i in range(n):
         cost = price_op(OpCall(single, tuple(_nth(a, i, n) for a in op.args),
-                               {k: _nth(v, i, n) for k, v in op.kwargs.items()},
+                               {k: _nth(v, i, n) for k, v in kwargs.items()},
                                outputs[i] if outputs is not None else None))
         if cost is None:
             return None
