@@ -110,6 +110,25 @@ def test_the_fused_op_outside_its_module_and_the_module_on_meta_say_the_switches
     assert "fake quantization assumed on, a meta tensor has no value" in report.explain("")
 
 
+def test_the_fused_op_outside_its_module_per_row_observes_each_channel_of_its_axis():
+    """``torch.fused_moving_avg_obs_fake_quant`` with ``per_row_fake_quant=True`` (on ``ch_axis=0``, the
+    only axis the op allows) of a 4×16 input: 4 channels of 16 elements, each its minimum and maximum
+    (2·(64 − 4) comparisons), its two moving averages, its scale and zero point, then every element
+    fake-quantized with the mask; not per row (the default), one channel: 2·(64 − 1) comparisons. The
+    op's ch_axis, per_row and symmetric arguments are its 11th to 13th, given positionally here."""
+    x = torch.randn(4, 16)
+    on = torch.ones(1, dtype=torch.long)
+
+    def fused(per_row):
+        channels = 4 if per_row else 1
+        return lambda x: torch.fused_moving_avg_obs_fake_quant(
+            x, on, on, torch.zeros(channels), torch.zeros(channels), torch.ones(channels),
+            torch.zeros(channels, dtype=torch.int32), 0.01, -128, 127, 0, per_row, False)
+
+    assert counts(run(Fn(fused(True)), x).total.cost) == add(observer(N, 4), fake_quant(N, mask=True))
+    assert counts(run(Fn(fused(False)), x).total.cost) == add(observer(N, 1), fake_quant(N, mask=True))
+
+
 class LSQ(nn.Module):
     def __init__(self):
         super().__init__()
