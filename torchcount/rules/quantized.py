@@ -281,9 +281,9 @@ def quantized_conv_op(op) -> "Cost | None":
         return None
     weight, out = packed.weight, op.outputs[0]
     x = op.inputs[0]
-    spatial = len(weight.shape) - 2
-    positions = (prod(x.shape[-spatial:]) if packed.transposed else prod(out.shape[-spatial:])) * \
-        (x.shape[0] if len(x.shape) == spatial + 2 else 1)
+    # the ops take batched inputs only (N×C×…), and a conv1d's packed weight is a conv2d's of height 1
+    # (C_out×C_in×1×k): the positions are the input's or output's dimensions after N and C
+    positions = prod((x if packed.transposed else out).shape[2:]) * x.shape[0]
     kernel = prod(weight.shape)
     outputs = out.numel
     return Cost.of(
