@@ -80,3 +80,51 @@ def test_dequantizing_an_empty_tensor_costs_nothing():
     """(q − z)·s per element: an empty 0×3 tensor has none."""
     c = _profile(_Dequantize(), _q((0, 3)))
     assert c.mults == 0 and c.is_zero()
+
+
+def test_a_static_quantized_linear_module():
+    """nnq.Linear(16, 8) on a quantized 5×16 input: rows·n·k = 5·16·8 = 640 MACs, and per output
+    (5·8 = 40) a bias addition and a requantization; parameters (16 + 1)·8 = 136."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = torchcount.profile(nnq.Linear(16, 8).eval(), _q((5, 16)))
+    assert report.complete and report.row("").rule == "quantized.quantized_linear"
+    c = report.total.cost
+    assert (c.macs, c.adds, c.mults, c.cmps) == (640, 40, 40, 0)
+    assert report.total.params == 136
+
+
+def test_a_one_layer_dynamic_quantized_lstm_quantizes_its_input_and_state():
+    """quantize_dynamic(nn.LSTM(5, 8)), one layer, on T·N = 3·2 rows: per row the two gate products
+    quantize their inputs, I + H = 13 elements (2 comparisons + 1 multiplication each), and dequantize
+    2·G·H = 64 results: over the float layer, 2·13·6 = 156 comparisons and 13·6 + 64·6 = 462
+    multiplications (the first layer's input is I = 5 wide, not H = 8)."""
+    float_model = nn.Sequential(nn.LSTM(5, 8)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = torch.ao.quantization.quantize_dynamic(float_model, {nn.LSTM}, dtype=torch.qint8)
+    x = torch.randn(3, 2, 5)
+    f, r = (_profile(m, x) for m in (float_model, q))
+    assert (r.cmps - f.cmps, r.mults - f.mults) == (2 * 13 * 6, 13 * 6 + 64 * 6)
+    assert r.macs == f.macs == 4 * 8 * (5 + 8) * 6
+
+
+class _Apply(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, q):
+        return self.fn(q)
+
+
+def test_quantized_clamp_compares_each_integer_with_each_bound():
+    """quantized::clamp of n = 24 quantized elements (torch.clamp on a quantized tensor runs it): both
+    bounds, 2 comparisons + 1 assignment per element (48, 24); one bound, 1 + 1 (24, 24); no
+    requantization (the integers are clamped in place of the floats)."""
+    q = _q((2, 12))
+    c = _profile(_Apply(lambda q: torch.ops.quantized.clamp(q, -0.5, 0.5)), q)
+    assert (c.cmps, c.assigns, c.mults) == (48, 24, 0)
+    assert _profile(_Apply(lambda q: torch.clamp(q, -0.5, 0.5)), q) == c
+    c = _profile(_Apply(lambda q: torch.ops.quantized.clamp(q, -0.5, None)), q)
+    assert (c.cmps, c.assigns, c.mults) == (24, 24, 0)
