@@ -38,12 +38,19 @@ def test_a_functional_quantized_conv1d_counts_its_output_positions_once():
     """qF.conv1d (quantized::conv1d) of a 2×3×16 input with 8 filters of 3×3: N·C_out·L_out·C_in·k =
     2·8·14·3·3 = 2,016 MACs, and per output (2·8·14 = 224) a bias addition and a requantization. Its
     packed weight is a conv2d's of height 1 (8×3×1×3): the positions were read from its last two
-    output dimensions, 8·14 per sample (8,064 MACs until 2026-12-06). The module nnq.Conv1d, priced by
-    its rule, gives the same MACs."""
-    qx = _q((2, 3, 16))
-    c = _profile(_Conv1d(), qx)
+    output dimensions, 8·14 per sample (8,064 MACs until 2026-12-06)."""
+    c = _profile(_Conv1d(), _q((2, 3, 16)))
     assert (c.macs, c.adds, c.mults) == (2 * 8 * 14 * 3 * 3, 224, 224)
-    assert _profile(nnq.Conv1d(3, 8, 3), qx).macs == 2 * 8 * 14 * 3 * 3
+
+
+def test_the_quantized_conv1d_module_with_and_without_a_bias():
+    """nnq.Conv1d(3, 8, 3), priced by its module rule, on 2×3×16: the functional op's 2,016 MACs, 224
+    bias additions and 224 requantizations; without a bias, no additions."""
+    qx = _q((2, 3, 16))
+    c = _profile(nnq.Conv1d(3, 8, 3), qx)
+    assert (c.macs, c.adds, c.mults) == (2 * 8 * 14 * 3 * 3, 224, 224)
+    c = _profile(nnq.Conv1d(3, 8, 3, bias=False), qx)
+    assert (c.macs, c.adds, c.mults) == (2 * 8 * 14 * 3 * 3, 0, 224)
 
 
 def test_a_quantized_transposed_conv1d_counts_every_input_position_times_every_weight():
