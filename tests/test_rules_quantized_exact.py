@@ -135,3 +135,11 @@ def test_quantized_clamp_compares_each_integer_with_each_bound():
     assert _profile(_Apply(lambda q: torch.clamp(q, -0.5, 0.5)), q) == c
     c = _profile(_Apply(lambda q: torch.ops.quantized.clamp(q, -0.5, None)), q)
     assert (c.cmps, c.assigns, c.mults) == (24, 24, 0)
+
+
+def test_quantized_instance_norm_of_an_empty_batch_costs_nothing():
+    """quantized::instance_norm of a 0×6×3×3 batch: no instance, so no statistics, no affine, no
+    requantization (0 everything, not a division by zero instances)."""
+    w, b = torch.rand(6), torch.rand(6)
+    c = _profile(_Apply(lambda t: torch.ops.quantized.instance_norm(t, w, b, 1e-5, 0.1, 128)), _q((0, 6, 3, 3)))
+    assert (c.adds, c.mults, c.divs, c.transc) == (0, 0, 0, 0)
