@@ -101,6 +101,20 @@ def test_a_static_quantized_linear_module():
     assert report.total.params == 136
 
 
+def test_a_quantized_linears_explain_shows_its_parameters_formula():
+    """A quantized Linear registers no parameter of its own: its packed weight and bias are in its
+    ``_packed_params`` child, which its rule covers. explain showed a bare ``params = 136`` there, where
+    a float Linear shows the worked line; it now shows the rule's (n + 1)·k = (16 + 1)×8 = 136 (a
+    dynamic one's too), which agrees with the row's 136."""
+    for layer in (nnq.Linear(16, 8).eval(), torch.ao.nn.quantized.dynamic.Linear(16, 8)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = torchcount.profile(layer, _q((5, 16)) if type(layer) is nnq.Linear else torch.randn(5, 16))
+        row = report.row("")
+        assert (row.params, row.self_params) == (136, 0)
+        assert "  params = (n + 1)·k = (16 + 1)×8 = 136" in report.explain("").splitlines()
+
+
 def test_a_one_layer_dynamic_quantized_lstm_quantizes_its_input_and_state():
     """quantize_dynamic(nn.LSTM(5, 8)), one layer, on T·N = 3·2 rows: per row the two gate products
     quantize their inputs, I + H = 13 elements (2 comparisons + 1 multiplication each), and dequantize

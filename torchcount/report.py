@@ -459,7 +459,9 @@ class Report:
                     lines.append(f"  {term.what} = {term.formula} = " + ("" if same else f"{term.substituted} = ")
                                  + f"{term.value:,}")
             params_terms = [t for t in row.terms if t.category == "params"]
-            if params_terms and params_terms[0].value == row.self_params:
+            # (the rule's formula where it agrees with the row: its own parameters, or with its children's
+            # where the rule covers them: a quantized Linear's are in its packed-params child)
+            if params_terms and params_terms[0].value in (row.self_params, row.params):
                 t = params_terms[0]
                 lines.append(f"  params = {t.formula} = {t.substituted} = {t.value:,}")
             elif row.status == "rule" and row.params != row.self_params:
