@@ -49,3 +49,15 @@ def test_fused_rms_norm_gradient_of_a_frozen_weight_leaves_out_the_weight_gradie
     c = price(aten._fused_rms_norm_backward.default, g, x, [8], rstd, w, [True, False], out=(g, None))
     assert counts(c) == {"mults": 4 * 48 + 3 * 6, "adds": 48 - 6 + 48, "divs": 6}
 
+
+def test_embedding_gradient_scaled_by_frequency_counts_divides_and_scales_each_row():
+    """``embedding_dense_backward(grad, indices, num_weights, padding_idx, scale_grad_by_freq=True)``,
+    15 indices (3×5) of rows of D = 6, as the CPU kernel computes it: each index counted (15 adds),
+    scale = 1/count per index (15 divs), then each row's gradient added in times its scale
+    (grad_weight[k].add_(grad[i], scale): 15·6 = 90 mults and 90 adds); without the flag the 90 adds
+    alone."""
+    ids, g = torch.randint(0, 10, (3, 5)), torch.randn(3, 5, 6)
+    c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, True), g, ids)
+    assert counts(c) == {"adds": 90 + 15, "divs": 15, "mults": 90}
+    c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
+    assert counts(c) == {"adds": 90}

@@ -33,7 +33,8 @@ kernels compute it (n = elements of the gradient produced):
   per element and the column sums, its bias gradient the column sums;
 - embedding: each looked-up row's gradient added into the weight gradient (an upper bound where an
   index repeats or is the padding index; as for scatter_add, the first value into a zero row is
-  counted as an addition), and the same for the pooling gradients, EmbeddingBag's, nearest
+  counted as an addition; with scale_grad_by_freq each index counted, 1/count per index and 1 mult
+  per element more), and the same for the pooling gradients, EmbeddingBag's, nearest
   upsampling's and reflection/replication padding's; the interpolating upsamplings weigh each
   output's gradient into their 2, 4, 8 or 16 taps; the anti-aliased ones into every tap under
   their filter in both dims at once (not in separable passes, as their forward): 2 mults + 1 add
@@ -1020,10 +1021,20 @@ def thnn_fused_gru_cell_backward(op) -> Cost:
 @op_rule(*aten_ops("embedding_dense_backward"))
 def embedding_backward(op) -> Cost:
     """``embedding_dense_backward(grad_output, indices, num_weights, padding_idx,
-    scale_grad_by_freq)``: each looked-up row's gradient added into the weight gradient."""
+    scale_grad_by_freq)``: each looked-up row's gradient added into the weight gradient; with
+    ``scale_grad_by_freq``, as the CPU kernel computes it, each index counted first (1 add per
+    index), its scale 1/count (1 div per index) and the row's gradient added in times it
+    (``grad_weight[k].add_(grad[i], scale)``: 1 mult more per element)."""
     n = op.args[0].numel
-    return Cost.of(Term("adds", "additions (each row's gradient into the weight's)", "indices·D",
-                        worked("{}", op.args[0].shape), n))
+    terms = [Term("adds", "additions (each row's gradient into the weight's)", "indices·D",
+                  worked("{}", op.args[0].shape), n)]
+    if bool(schema_arg(op, "scale_grad_by_freq", False)):
+        L = op.args[1].numel
+        terms += [Term("adds", "additions (each index counted)", "indices", L, L),
+                  Term("divs", "divisions 1/count (per index)", "indices", L, L),
+                  Term("mults", "multiplications (each row's gradient by 1/count)", "indices·D",
+                       worked("{}", op.args[0].shape), n)]
+    return Cost.of(*terms)
 
 
 _BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
