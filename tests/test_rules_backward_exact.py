@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import Fn, run
+from conftest import TESTED_TORCH, Fn, run
 from torchcount.capture import OpCall, describe
 from torchcount.cost import OP_CATEGORIES
 from torchcount.count import price_op
@@ -61,3 +61,56 @@ def test_embedding_gradient_scaled_by_frequency_counts_divides_and_scales_each_r
     assert counts(c) == {"adds": 90 + 15, "divs": 15, "mults": 90}
     c = cost(lambda g, i: aten.embedding_dense_backward(g, i, 10, -1, False), g, ids)
     assert counts(c) == {"adds": 90}
+
+
+def test_nll_loss_gradient_of_an_input_without_classes_is_priced_at_nothing():
+    """An unbatched input of no classes, x (0,), its one target the ignore_index (F.nll_loss runs it,
+    giving nan): without a reduction the kernel writes no −w·g (0 // max(0, 1) = 0 rows picked) and
+    the op is still priced, with no division by its 0 elements; with a mean, the one negation and the
+    one division by Σw."""
+    x, t, g, w = torch.randn(0), torch.tensor(-100), torch.tensor(1.0), torch.tensor(0.0)
+    c = cost(lambda g, x, w: aten.nll_loss_backward(g, x, t, None, 0, -100, w), g, x, w)
+    assert counts(c) == {}
+    c = cost(lambda g, x, w: aten.nll_loss_backward(g, x, t, None, 1, -100, w), g, x, w)
+    assert counts(c) == {"mults": 1, "divs": 1}
+
+
+def test_sparse_embedding_bag_gradient_with_sample_weights_scales_each_gathered_row():
+    """``_embedding_bag_backward(..., mode=sum, sparse=True, per_sample_weights)``: 7 indices in bags
+    of 3, 2, 2, rows of D = 6: each bag's gradient gathered per index (a copy) and times its sample
+    weight, 7·6 = 42 mults and nothing else — the op's rule (a hand-built call) and the op run (whole,
+    or as torch's decomposition: a gather, then a mul) alike."""
+    ids, offsets, w = torch.tensor([1, 4, 2, 2, 7, 0, 3]), torch.tensor([0, 3, 5]), torch.randn(10, 6)
+    psw = torch.rand(7)
+    out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, 0, True, psw)
+    g = torch.randn_like(out)
+    c = price(aten._embedding_bag_backward.default, g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 0,
+              True, psw, out=w)
+    assert counts(c) == {"mults": 42}
+    c = cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 0,
+                                                    True, psw), g)
+    assert (c.mults, c.divs, c.macs) == (42, 0, 0)
+
+
+@pytest.mark.skipif(not TESTED_TORCH, reason="the attention kernels' schemas as the tested torch has them")
+def test_efficient_attention_kernel_gradient_with_a_bias_and_value_heads_wider_than_the_keys():
+    """``_efficient_attention_backward`` (operands (batch, length, heads, dim)), B = 2, H = 3, L = 5,
+    S = 7, E = 4, Ev = 6: 6·5·7 = 210 scores. MACs 3·210·4 + 2·210·6 = 5040, which is half of
+    torch.utils.flop_counter's sdpa_backward_flop_count; mults 210 (scale) + 210 (·P) + 6·5·6 = 180
+    (D = Σ dO·O) = 600; adds 210 (− lse) + 210 (dP − D) + 6·5·(6 − 1) = 150 (D's sums) = 570, and
+    210 more with a bias, even a one-element one broadcast over the scores; an empty bias is none."""
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    B, H, L, S, E, Ev = 2, 3, 5, 7, 4, 6
+    q, k, v = torch.empty(B, L, H, E), torch.empty(B, S, H, E), torch.empty(B, S, H, Ev)
+    o = torch.empty(B, L, H, Ev)
+    lse, seed = torch.empty(B, H, L), torch.empty(2, dtype=torch.int64)
+
+    def priced(bias):
+        return counts(price(aten._efficient_attention_backward.default, o, q, k, v, bias, o, None, None, L, S, lse,
+                            0.0, seed, seed, 0, False, out=(q, k, v, None)))
+
+    plain = {"macs": 5040, "mults": 600, "adds": 570, "transc": 210}
+    assert priced(None) == priced(torch.empty(0)) == plain
+    assert priced(torch.empty(1, 1, 1, 1)) == priced(torch.empty(B, H, L, S)) == dict(plain, adds=570 + 210)
+    assert sdpa_backward_flop_count((B, H, L, Ev), (B, H, L, E), (B, H, S, E), (B, H, S, Ev)) == 2 * 5040
