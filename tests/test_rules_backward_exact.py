@@ -114,3 +114,14 @@ def test_efficient_attention_kernel_gradient_with_a_bias_and_value_heads_wider_t
     assert priced(None) == priced(torch.empty(0)) == plain
     assert priced(torch.empty(1, 1, 1, 1)) == priced(torch.empty(B, H, L, S)) == dict(plain, adds=570 + 210)
     assert sdpa_backward_flop_count((B, H, L, Ev), (B, H, L, E), (B, H, S, E), (B, H, S, Ev)) == 2 * 5040
+
+
+def test_nll_loss_gradient_of_a_batch_without_classes_is_priced_at_nothing():
+    """A batch of 3 rows of no classes, x (3, 0), every target the ignore_index (torch runs it): no
+    row has a class to write −w·g at, 0 mults without a reduction (the rule divided 0 by the 0 classes
+    and failed the whole profile); with a sum, the one negation."""
+    x, t, w = torch.randn(3, 0), torch.full((3,), -100), torch.tensor(0.0)
+    c = cost(lambda g, x: aten.nll_loss_backward(g, x, t, None, 0, -100, w), torch.ones(3), x)
+    assert counts(c) == {}
+    c = cost(lambda g, x: aten.nll_loss_backward(g, x, t, None, 2, -100, w), torch.tensor(1.0), x)
+    assert counts(c) == {"mults": 1}

@@ -295,7 +295,8 @@ def nll_loss_backward(op) -> Cost:
     a zero gradient with the same −g (÷ Σw for a mean: one scalar division and negation) written at
     each target's class, times the class weight when there is one; without a reduction, −w·g per row."""
     x = op.args[1]
-    picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
+    classes = x.shape[1] if len(x.shape) > 1 else x.numel  # (an unbatched input (C,): one target)
+    picked = x.numel // classes if classes else 0  # no class: every target is the ignore_index
     reduction = int(schema_arg(op, "reduction", _MEAN))
     if reduction == 0:
         return Cost.of(Term("mults", "multiplications −w·g", "picked", picked, picked))
