@@ -79,7 +79,7 @@ def test_sparse_embedding_bag_gradient_with_sample_weights_scales_each_gathered_
     """``_embedding_bag_backward(..., mode=sum, sparse=True, per_sample_weights)``: 7 indices in bags
     of 3, 2, 2, rows of D = 6: each bag's gradient gathered per index (a copy) and times its sample
     weight, 7·6 = 42 mults and nothing else — the op's rule (a hand-built call) and the op run (whole,
-    or as torch's decomposition: a gather, then a mul) alike."""
+    or as torch's decomposition: a gather, then a mul) alike; without sample weights, nothing."""
     ids, offsets, w = torch.tensor([1, 4, 2, 2, 7, 0, 3]), torch.tensor([0, 3, 5]), torch.randn(10, 6)
     psw = torch.rand(7)
     out, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, False, 0, True, psw)
@@ -90,6 +90,10 @@ def test_sparse_embedding_bag_gradient_with_sample_weights_scales_each_gathered_
     c = cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 0,
                                                     True, psw), g)
     assert (c.mults, c.divs, c.macs) == (42, 0, 0)
+    # without sample weights, the bag gradients gathered alone: no arithmetic
+    c = price(aten._embedding_bag_backward.default, g, ids, offsets, offset2bag, bag_size, max_idx, 10, False, 0,
+              True, None, out=w)
+    assert counts(c) == {}
 
 
 @pytest.mark.skipif(not TESTED_TORCH, reason="the attention kernels' schemas as the tested torch has them")
@@ -125,3 +129,12 @@ def test_nll_loss_gradient_of_a_batch_without_classes_is_priced_at_nothing():
     assert counts(c) == {}
     c = cost(lambda g, x: aten.nll_loss_backward(g, x, t, None, 2, -100, w), torch.tensor(1.0), x)
     assert counts(c) == {"mults": 1}
+
+
+def test_multi_margin_loss_gradient_of_a_0_d_input_is_one_class():
+    """A 0-d input (one sample of one class, its target 0; torch runs it): the constant 1/C once
+    (1 div), no class other than the target (0 pairs: no adds, cmps), and its one gradient element
+    times grad_output (1 mult)."""
+    c = cost(lambda g, x: aten.multi_margin_loss_backward(g, x, torch.tensor(0), 1, 1.0, None, 1), torch.tensor(1.0),
+             torch.tensor(0.5))
+    assert counts(c) == {"divs": 1, "mults": 1}
