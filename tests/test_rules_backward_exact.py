@@ -138,3 +138,19 @@ def test_multi_margin_loss_gradient_of_a_0_d_input_is_one_class():
     c = cost(lambda g, x: aten.multi_margin_loss_backward(g, x, torch.tensor(0), 1, 1.0, None, 1), torch.tensor(1.0),
              torch.tensor(0.5))
     assert counts(c) == {"divs": 1, "mults": 1}
+
+
+def test_convolution_gradient_of_one_output_channel_with_a_bias():
+    """A conv of one output channel with a bias (bias_sizes [1], every gradient asked): x (2, 3, 5, 5),
+    w (1, 3, 3, 3), grad (2, 1, 3, 3): 18 outputs · 3·3·3 = 486 MACs for the input gradient and 486 for
+    the weight's — together half of torch.utils.flop_counter's count (groups 1) — and the bias
+    gradient Σ of the 18 output-gradient elements of its one channel, 17 additions."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, w, g = torch.randn(2, 3, 5, 5), torch.randn(1, 3, 3, 3), torch.randn(2, 1, 3, 3)
+    args = ([1], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, True, True])
+    c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, *args), g, x, w)
+    assert counts(c) == {"macs": 2 * 486, "adds": 17}
+    with FlopCounterMode(display=False) as counter:
+        aten.convolution_backward(g, x, w, *args)
+    assert counter.get_total_flops() == 2 * (2 * 486)
