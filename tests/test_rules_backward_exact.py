@@ -154,3 +154,15 @@ def test_convolution_gradient_of_one_output_channel_with_a_bias():
     with FlopCounterMode(display=False) as counter:
         aten.convolution_backward(g, x, w, *args)
     assert counter.get_total_flops() == 2 * (2 * 486)
+
+
+def test_fused_lstm_cell_gradient_without_a_cell_state_gradient():
+    """``_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy=None, cx, cy, workspace, has_bias)`` (the
+    last step's cell state unused: no gradient reaches cy), N = 3, H = 4, the sizes read from cx: the
+    missing grad_cy read as zeros, the same arithmetic — 12 tanh, 16·12 mults, 6·12 adds and the bias
+    gradient 4·4·(3 − 1) = 32 adds."""
+    N, H = 3, 4
+    state, gates = torch.empty(N, H), torch.empty(N, 4 * H)
+    c = price(aten._thnn_fused_lstm_cell_backward_impl.default, state, None, state, state, gates, True,
+              out=(gates, state, torch.empty(4 * H)))
+    assert counts(c) == {"transc": 12, "mults": 16 * 12, "adds": 6 * 12 + 32}
