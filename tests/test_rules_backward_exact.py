@@ -63,6 +63,24 @@ def test_embedding_gradient_scaled_by_frequency_counts_divides_and_scales_each_r
     assert counts(c) == {"adds": 90}
 
 
+def test_embedding_bag_gradient_scaled_by_frequency_divides_and_scales_each_index():
+    """The dense gradient of EmbeddingBag(10, 4, scale_grad_by_freq=True), 6 indices in 2 bags, as the
+    CPU kernel computes it: each index's scale divided by its count (6 divs; a mean's 1/bag size is 6
+    divs more), then its bag's gradient added into its row times that scale (6·4 = 24 mults, 24 adds).
+    Unscaled, a sum is the 24 adds alone. (The kernel counts the indices for every bag gradient,
+    scaled or not: not counted here either way.)"""
+    ids, offsets, w = torch.tensor([1, 2, 1, 3, 1, 2]), torch.tensor([0, 4]), torch.randn(10, 4)
+    g = torch.randn(2, 4)
+    for mode, scaled, expected in ((0, True, {"divs": 6, "mults": 24, "adds": 24}),
+                                   (0, False, {"adds": 24}),
+                                   (1, True, {"divs": 12, "mults": 24, "adds": 24}),
+                                   (1, False, {"divs": 6, "mults": 24, "adds": 24})):
+        _, offset2bag, bag_size, max_idx = aten._embedding_bag(w, ids, offsets, scaled, mode)
+        c = cost(lambda g: aten._embedding_bag_backward(g, ids, offsets, offset2bag, bag_size, max_idx, 10,
+                                                        scaled, mode, False, None), g)
+        assert counts(c) == expected, (mode, scaled)
+
+
 def test_nll_loss_gradient_of_an_input_without_classes_is_priced_at_nothing():
     """An unbatched input of no classes, x (0,), its one target the ignore_index (F.nll_loss runs it,
     giving nan): without a reduction the kernel writes no −w·g (0 // max(0, 1) = 0 rows picked) and

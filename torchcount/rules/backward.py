@@ -1049,8 +1049,10 @@ def embedding_bag_backward(op) -> Cost:
     rows of D: as the CPU kernels compute it, dense sum: each index's bag gradient added into its
     row (L·D adds); mean: scaled by 1/bag size (1 div per index, L·D mults) and added; with
     per-sample weights: scaled by the weight and added; max: each bag's gradient added at its
-    argmax (B·D adds). Sparse: the bag gradients gathered per index (a copy), times 1/bag size
-    for a mean (B divs, L·D mults), times the per-sample weights (L·D mults). Padding indices are
+    argmax (B·D adds); with ``scale_grad_by_freq`` each index's scale divided by its count as well
+    (1 div per index, and the L·D mults a plain sum otherwise skips). Sparse: the bag gradients
+    gathered per index (a copy), times 1/bag size for a mean (B divs, L·D mults), times the
+    per-sample weights (L·D mults); torch refuses it scaled by frequency. Padding indices are
     counted too (an upper bound)."""
     grad, indices = op.args[0], op.args[1]
     L, D = indices.numel, grad.shape[-1] if grad.shape else 1
@@ -1069,9 +1071,15 @@ def embedding_bag_backward(op) -> Cost:
                            Term("mults", "multiplications (by 1/bag size)", "L·D", per_index, L * D))
         return Cost.of(Term("mults", "multiplications by the sample weight", "L·D", per_index, L * D)
                        if weighted else None)
+    # (the CPU kernel's scale per index: the sample weight, / its count, / its bag's size; then
+    # axpy of the bag's gradient into the index's row)
+    by_freq = bool(schema_arg(op, "scale_grad_by_freq", False))
+    scaled_by = [what for what, used in (("1/bag size", mode == "mean"), ("the sample weight", weighted),
+                                         ("1/count", by_freq)) if used]
     return Cost.of(Term("divs", "divisions 1/bag size (per index)", "L", L, L) if mode == "mean" else None,
-                   Term("mults", f"multiplications (by {'1/bag size' if mode == 'mean' else 'the sample weight'})",
-                        "L·D", per_index, L * D) if mode == "mean" or weighted else None,
+                   Term("divs", "divisions by the index's count (per index)", "L", L, L) if by_freq else None,
+                   Term("mults", f"multiplications (by {' · '.join(scaled_by)})", "L·D", per_index, L * D)
+                   if scaled_by else None,
                    Term("adds", "additions (each index's gradient into its row)", "L·D", per_index, L * D))
 
 
