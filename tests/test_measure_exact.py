@@ -145,3 +145,115 @@ def test_a_layers_energy_is_less_its_input_copies_and_never_zero(monkeypatch, la
         assert got["status"] == "measured" and got["copy_J_per_call"] == pytest.approx(copy_mj * 1e-3)
         assert got["J_per_call"] == pytest.approx(expected * 1e-3)
         assert r.row("0").extra["energy_mJ"] == pytest.approx(expected)  # (one call per forward)
+
+
+def test_the_timed_passes_page_faults_give_their_median_and_range():
+    """The timed forwards' page faults 90, 120, 80, 100 (injected into measure._fill, as test_measure's
+    _faulting gives them): median (90 + 100) / 2 = 95, range the fewest and the most, [80, 120]."""
+    from test_measure import _faulting
+
+    r = _faulting([90, 120, 80, 100])
+    assert r.extra["page_faults"] == 95 and r.extra["page_faults_range"] == [80, 120]
+
+
+@pytest.mark.parametrize("n_modules, per_call", [(1, 16), (3, 6), (16, 1), (17, 1)])
+def test_each_module_call_is_probed_often_enough_for_sixteen_probes(n_modules, per_call):
+    """floor_probes probes each module call ⌈FLOOR_PROBES / modules⌉ times, FLOOR_PROBES = 16: one
+    module 16 times, three ⌈16/3⌉ = 6, sixteen or more once; a Sequential of n − 1 ReLUs has n modules,
+    each called once per forward."""
+    from torchcount.measure import timing
+
+    model = nn.Sequential(*[nn.ReLU() for _ in range(n_modules - 1)])
+    with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1)) as seen:
+        model(torch.zeros(2))
+    assert timing.FLOOR_PROBES == 16 and len(seen.spans) == n_modules * per_call
+
+
+def test_with_no_module_to_stamp_nothing_is_probed():
+    """floor_probes given no module (modules=[]) stamps none, so no probe runs and none is counted
+    (per call ⌈16 / max(0, 1)⌉, not a division by zero)."""
+    from torchcount.measure import timing
+
+    model = nn.Sequential(nn.ReLU())
+    with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1), modules=[]) as seen:
+        model(torch.zeros(2))
+    assert seen.spans == [] and seen.layouts == {}
+
+
+def test_a_covered_call_inside_a_covered_row_of_its_own_tree_stays_in_its_time():
+    """analyse_pass's ``within``: a rule row "r" covers "r.c" and "r.c.e"; r.c's forward calls r.c.e, in
+    its own tree, so nothing is taken out of any time (no call crosses out of its tree). Stamps: root
+    0..100, r 10..90, r.c 20..80, r.c.e 30..70; "within" holds only the paths that made such calls."""
+    from torchcount.measure.timing import analyse_pass
+
+    stamps = [0, 10, 20, 30, 70, 80, 90, 100]
+    calls = [["", 0, 7, -1], ["r", 1, 6, 0], ["r.c", 2, 5, 1], ["r.c.e", 3, 4, 2]]
+    covered = {"r.c", "r.c.e"}
+    t = analyse_pass(calls, stamps, 100, covered | {"r"}, covered)
+    assert t.within == {} and t.inclusive == {"": 100, "r": 80, "r.c": 60, "r.c.e": 40}
+    # the same call into a covered module held outside r.c's tree ("r.e", r's): out of r.c's time only
+    calls[3][0] = "r.e"
+    t = analyse_pass(calls, stamps, 100, {"r", "r.c", "r.e"}, {"r.c", "r.e"})
+    assert t.within == {"r.c": 60 - 40}
+
+
+def test_a_bound_without_page_faults_quotes_the_measured_time_alone():
+    """classify with no faults priced: the reason quotes the measured time, not the time 'besides page
+    faults' (there are none). 1 MFLOP and 1 MB in 100 µs at 100 TFLOP/s and 1 TB/s: roofline 1 µs, 1.0 %;
+    a fixed cost of 2 µs (2.0 %) is more than the work needs: overhead. And a rate above the peak
+    (1 TFLOP in 5 ms: 200 TFLOP/s) is invalid even when faults are priced at all of its time."""
+    from torchcount.measure import classify
+
+    P, BW = 100e12, 1e12
+    v = classify(1e6, 1e6, 1e-4, P, BW, fixed_seconds=2e-6)
+    assert v.bound == "overhead"
+    assert v.why.startswith("roofline time 1 µs is 1.0% of the measured 100 µs; its calls' fixed cost 2 µs is 2.0%, "
+                            "and its work needs less than that")
+    assert classify(1e12, 1e6, 0.005, P, BW, fault_seconds=0.005).bound == "invalid"
+
+
+class Lookup(nn.Module):
+    """Integer ids in, integer ids out (the argmax of a float16 table's rows): its only floating dtype
+    is its parameter's."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(10, 6, dtype=torch.float16))
+
+    def forward(self, ids):
+        return self.table[ids].argmax(-1)
+
+
+class LookupAndLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lookup, self.lin = Lookup(), nn.Linear(8, 8)
+
+    def forward(self, ids, x):
+        return self.lookup(ids), self.lin(x)
+
+
+def test_a_row_with_no_floating_input_or_output_computes_in_its_parameters_dtype():
+    """_row_dtype: a row's first floating output, else input, else its first floating parameter. The
+    lookup takes and returns int64, and holds a float16 table: float16, not the float32 most of the
+    model's FLOPs (the Linear's) ran in."""
+    r = torchcount.profile(LookupAndLinear(), (torch.tensor([1, 2]), torch.randn(2, 8)), measure=True, warmup=0,
+                           repeat=1)
+    assert details(r, "lookup")["dtype"] == "float16" and details(r, "lin")["dtype"] == "float32"
+    assert r.extra["dtype"] == "float32"
+
+
+def test_every_gpu_with_both_rates_one_bf16_and_fp16_figure():
+    """Every datasheet in the peaks table (Ampere, Hopper, Ada, Blackwell: A100, H100/H200, A10, L4,
+    L40/L40S, RTX 6000 Ada, RTX 4090, B200) prints one dense Tensor Core figure for BF16 and FP16 with
+    FP32 accumulation; Turing and Volta (T4, V100) have no BF16. So a row's peak does not change between
+    the two half precisions; and the A10's, from its datasheet: 125 TFLOPS (250* sparse), TF32 62.5."""
+    from torchcount.measure.peaks import GPU_PEAKS
+
+    for key, p in GPU_PEAKS.items():
+        if p.bf16 is not None:
+            assert p.fp16 == p.bf16, key
+        else:
+            assert key in ("T4", "V100 SXM2", "V100 PCIe"), key
+    a10 = GPU_PEAKS["A10"]
+    assert (a10.fp32, a10.tf32, a10.bf16, a10.bandwidth) == (31.2e12, 62.5e12, 125e12, 0.6e12)
