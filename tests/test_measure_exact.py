@@ -38,52 +38,6 @@ def test_the_plain_and_instrumented_passes_alternate_their_order_each_repeat():
     assert model.seen == ["W"] + ["P", "W", "W", "P"] * 2 + ["W", "W"]
 
 
-class FailsOnCall:
-    """A forward pre-hook that raises on the n-th forward of the model (counting the counting pass)."""
-
-    def __init__(self, n: int):
-        self.n, self.seen = n, 0
-
-    def __call__(self, module, args):
-        self.seen += 1
-        if self.seen == self.n:
-            raise RuntimeError("broke")
-
-
-def test_a_failure_after_the_memory_pass_counts_it_once():
-    """energy_layers=1 runs one more forward after the memory pass, to keep the layers' inputs. With
-    warmup=1, repeat=3 the measuring passes before it are 2·1 + 2·3 + 1 (floor) + 1 (memory) = 10; the
-    model's 1 + 10 + 1 = 12th forward raises there, after 10 measuring passes."""
-    model = nn.Sequential(nn.Linear(4, 4))
-    model[0].register_forward_pre_hook(FailsOnCall(12))
-    with pytest.raises(torchcount.ForwardError, match="after the counting pass and 10 measuring pass"):
-        torchcount.profile(model, torch.randn(2, 4), measure=True, warmup=1, repeat=3, energy_layers=1)
-
-
-class Fallback(nn.Module):
-    """Runs its Linear inside an ``except`` block: the Linear's call starts and ends while an exception
-    is being handled, and returns normally."""
-
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(4, 8)
-
-    def forward(self, x):
-        try:
-            raise KeyError("no fast path")
-        except KeyError:
-            return self.lin(x)
-
-
-def test_a_layer_called_while_an_exception_is_handled_has_its_activation_bytes():
-    """The memory pass took a call that returned while an exception was being handled for one that
-    raised. The Linear's output is new: (2, 8) float32 = 2·8·4 = 64 bytes, its own, and the parent's
-    (the same storage, returned by its child) 64 bytes, none of them its own."""
-    r = torchcount.profile(Fallback(), torch.randn(2, 4), measure=True, warmup=0, repeat=1)
-    assert details(r, "lin")["act_bytes"] == 64 and details(r, "lin")["own_act_bytes"] == 64
-    assert details(r, "")["act_bytes"] == 64 and details(r, "")["own_act_bytes"] == 0
-
-
 class Conv1D(nn.Module):
     """GPT-2's Conv1D (transformers.pytorch_utils): named a convolution, a Linear with its weight
     transposed — a matmul, which follows matmul's TF32 switch, not cuDNN's."""
@@ -257,3 +211,146 @@ def test_every_gpu_with_both_rates_one_bf16_and_fp16_figure():
             assert key in ("T4", "V100 SXM2", "V100 PCIe"), key
     a10 = GPU_PEAKS["A10"]
     assert (a10.fp32, a10.tf32, a10.bf16, a10.bandwidth) == (31.2e12, 62.5e12, 125e12, 0.6e12)
+
+
+def test_a_rule_rows_calls_outside_its_tree_are_all_taken_out_of_its_time():
+    """analyse_pass: a rule row "r" (10..90) whose call calls "o", a row of its own held elsewhere, twice
+    (20..30 and 40..60): its within time is 80 − 10 − 20 = 50, both calls taken out, not the last one."""
+    from torchcount.measure.timing import analyse_pass
+
+    stamps = [0, 10, 20, 30, 40, 60, 90, 100]
+    calls = [["", 0, 7, -1], ["r", 1, 6, 0], ["o", 2, 3, 1], ["o", 4, 5, 1]]
+    t = analyse_pass(calls, stamps, 100, {"r", "o"}, set())
+    assert t.within == {"r": 80 - 10 - 20} and t.inclusive["o"] == 30
+
+
+def test_a_five_dimensional_view_is_strided_not_channels_last_3d():
+    """input_layout names a layout a tensor has: a 5-D tensor with two dims swapped is contiguous in no
+    memory format (its strides are neither NCDHW's nor NDHWC's): strided; NDHWC's is channels_last_3d."""
+    from torchcount.measure.timing import input_layout
+
+    x = torch.randn(2, 3, 4, 5, 6)
+    assert input_layout((x.transpose(2, 3),)) == "strided"
+    assert input_layout((x.to(memory_format=torch.channels_last_3d),)) == "channels_last_3d"
+    assert input_layout((x,)) == "contiguous"
+
+
+class Float64Beside(nn.Module):
+    """A float32 Linear and a float64 one side by side in one container."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8).double()
+
+    def forward(self, x):
+        return self.a(x), self.b(x.double())
+
+
+def test_a_container_with_a_row_in_an_unrated_dtype_has_no_peak():
+    """A container's peak is Σ FLOPs ÷ Σ FLOPs/peak of the rows below it; where one of them computes in a
+    dtype with no rated peak (float64 on a device rated for float32), no sum can be formed: the
+    container has no peak (not its own row's FP32 figure), and says why."""
+    peaks = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e11, "given", kind="datasheet")
+    r = torchcount.profile(Float64Beside(), torch.randn(2, 8), measure=True, peaks=peaks, warmup=0, repeat=1)
+    assert details(r, "a")["peak_flops"] == 1e12 and details(r, "b")["peak_flops"] is None
+    root = details(r, "")
+    assert root["peak_flops"] is None and root["bound"] == "unknown"
+    assert root["why"].startswith("a row below it computes in a dtype with no rated peak")
+
+
+def test_the_roofline_figures_are_not_rounded_to_whole_numbers():
+    """classify's share of peak, intensity and ridge point are true quotients. 1 GFLOP over 0.3 GB in
+    5 ms at 1 TFLOP/s and 0.3 TB/s: rate 0.2 TFLOP/s = 20 % of the peak; intensity 1e9 / 3e8 = 3.33
+    FLOP/B, ridge 1e12 / 3e11 = 3.33. With 1 GB instead: 1 FLOP/B below the ridge, memory-bound
+    (t_m = 3.33 ms ≥ a tenth of 5 ms), the reason quoting the ridge at 3.33, not 3; 1 GFLOP over 3 ms at
+    100 TFLOP/s: 0.333… TFLOP/s is 1/3 % of the peak."""
+    from torchcount.measure import classify
+
+    v = classify(1e9, 3e8, 5e-3, 1e12, 3e11)
+    assert v.intensity == pytest.approx(10 / 3) and v.pct_peak == pytest.approx(20.0)
+    v = classify(1e9, 1e9, 5e-3, 1e12, 3e11)
+    assert v.bound == "memory" and v.why == "intensity 1 FLOP/B < ridge 3.33"
+    assert classify(1e9, 1e9, 3e-3, 100e12, 1e12).pct_peak == pytest.approx(1 / 3)
+
+
+def test_page_faults_are_named_from_a_tenth_of_the_time():
+    """FAULT_SHARE = 0.10: faults of 50 ms in 500 ms (exactly a tenth, 0.1 · 0.5 = 0.05 in binary too)
+    are named in the reason; 49 ms are not."""
+    from torchcount.measure import classify
+
+    assert "page faults take about 50 ms of its 500 ms (10%)" in classify(1e9, 1e9, 0.5, None, None,
+                                                                         fault_seconds=0.05).why
+    assert "page faults" not in classify(1e9, 1e9, 0.5, None, None, fault_seconds=0.049).why
+
+
+def test_the_cpu_clock_gives_each_stamp_in_ns_from_the_passs_first(monkeypatch):
+    """CpuClock, as CudaClock: a pass's stamps are ns from its first stamp, the first 0. perf_counter_ns
+    injected: 1000, 1500, 4000 give 0, 500, 3000; a new pass starts again from its own first stamp."""
+    from torchcount.measure import timing
+
+    now = iter([1000, 1500, 4000, 7000, 7100])
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: next(now))
+    clock = timing.CpuClock()
+    clock.start_pass()
+    assert [clock.stamp() for _ in range(3)] == [0, 1, 2]
+    assert clock.finish_pass() == [0, 500, 3000]
+    clock.start_pass()
+    clock.stamp(), clock.stamp()
+    assert clock.finish_pass() == [0, 100]
+
+
+class ViewsAsHalf(nn.Module):
+    """No arithmetic (a view of its float16 input), and a float32 parameter it does not use."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3))
+
+    def forward(self, x):
+        return x.view(-1)
+
+
+def test_a_model_that_does_no_floating_point_work_is_said_in_its_parameters_dtype():
+    """measure's dtype is the one most of the counted FLOPs ran in, and where no row did floating-point
+    work (0 FLOPs: a view), the model's first floating parameter's (float32), not the dtype of a row
+    that computed nothing (the view's float16)."""
+    r = torchcount.profile(ViewsAsHalf(), torch.randn(2, 3).half(), measure=True, warmup=0, repeat=1)
+    assert r.total.cost.macs == 0 and r.extra["dtype"] == "float32"
+
+
+def test_a_fault_probe_is_its_first_fill_less_its_second(monkeypatch):
+    """_fault_probe: (faults of the first fill, its ns less the second's). Injected: the clock reads 100,
+    600, 800 (first fill 500 ns, second 200 ns) and the fault count 10 then 14: (4, 500 − 200 = 300)."""
+    from torchcount.measure import timing
+
+    now, faults = iter([100, 600, 800]), iter([10, 14])
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: next(now))
+    monkeypatch.setattr(timing, "page_faults", lambda: next(faults))
+    assert timing._fault_probe() == (4, 300)
+
+
+class WritesInto(nn.Module):
+    def forward(self, x, out):
+        out.copy_(x)  # returns None
+
+
+class GivesOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = WritesInto()
+
+    def forward(self, x):
+        out = torch.empty_like(x)
+        self.inner(x, out)
+        return out
+
+
+def test_a_call_that_returns_none_is_followed_by_its_probes():
+    """floor_probes probes after every module call that did not raise: one returning None (it writes into
+    a tensor it is given) too. Two modules: ⌈16 / 2⌉ = 8 probes after each of the two calls, 16."""
+    from torchcount.measure import timing
+
+    model = GivesOut()
+    with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1)) as seen:
+        model(torch.zeros(2))
+    assert len(seen.spans) == 2 * 8
