@@ -724,8 +724,13 @@ def test_busy_cpus_are_said_when_the_process_waited_for_them():
     assert r.extra["cpu_wait_ms"] >= 0.05 * r.extra["root_ms"]
     line = next(line for line in r.extra["footer"] if line.startswith("busy CPUs: "))
     assert f"waited {r.extra['cpu_wait_ms']:.3g} ms for a CPU per forward" in line
-    # (not the threads' running time, which an idle machine gives them more of)
-    assert idle.extra["cpu_wait_ms"] < r.extra["cpu_wait_ms"] / 4
+    # (not the threads' running time, which an idle machine gives them more of). The first run is idle
+    # only where nothing else runs: on a loaded host (other tests' processes) it says so itself, and
+    # then only its own footer is checked
+    if any(line.startswith("busy CPUs: ") for line in idle.extra["footer"]):
+        assert idle.extra["cpu_wait_ms"] >= 0.05 * idle.extra["root_ms"]
+    else:
+        assert idle.extra["cpu_wait_ms"] < r.extra["cpu_wait_ms"] / 4
 
 
 
