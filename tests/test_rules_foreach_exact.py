@@ -3,6 +3,7 @@ traffic of the per-tensor op it stands for (an in-place one writing each tensor 
 tensors of 2·3 and 4 elements: n = 10 elements, 40 bytes per list."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import Fn, run
@@ -55,9 +56,8 @@ def test_the_out_forms_cost_their_functional_forms_the_out_tensors_written_not_r
     comparison + 1 assignment per element (10 each), a and b read (40 bytes), x and y written (40) — not
     read, as the out tensors were (80 read, 0 written, until 2026-12-06). ``_foreach_add.List_out`` with
     alpha 2: a + 2·x, 10 mults + 10 adds, a and x read (80), out written (40).
-    ``_foreach_lerp.List_out`` (uncounted until 2026-12-06: no per-tensor overload was found) and
-    ``_foreach_max.out`` (max over each tensor's elements: 5 + 3 comparisons, one 4-byte float
-    written per tensor) cost what their functional forms do."""
+    ``_foreach_lerp.List_out`` (uncounted until 2026-12-06: no per-tensor overload was found) costs
+    what its functional form does."""
     aten = torch.ops.aten
     a, b, x, y = _lists()
     c = cost(lambda a, b, x, y: aten._foreach_abs.out([a, b], out=[x, y]), a, b, x, y)
@@ -68,6 +68,14 @@ def test_the_out_forms_cost_their_functional_forms_the_out_tensors_written_not_r
     assert (c.bytes_read, c.bytes_written) == (2 * NBYTES, NBYTES)
     lerp = cost(lambda a, b, x, y: aten._foreach_lerp.List_out([a, b], [x, y], [a, b], out=[x, y]), a, b, x, y)
     assert lerp == cost(lambda a, b, x, y: aten._foreach_lerp.List([a, b], [x, y], [a, b]), a, b, x, y)
+
+
+@pytest.mark.skipif(not hasattr(torch.ops.aten, "_foreach_max"), reason="torch before 2.4 has no _foreach_max")
+def test_the_max_out_form_costs_its_functional_form():
+    """``_foreach_max.out`` (max over each tensor's elements: 5 + 3 comparisons, one 4-byte float
+    written per tensor) costs what its functional form does."""
+    aten = torch.ops.aten
+    a, b, _, _ = _lists()
     s, t = torch.zeros(()), torch.zeros(())
     c = cost(lambda a, b, s, t: aten._foreach_max.out([a, b], out=[s, t]), a, b, s, t)
     assert counts(c) == (0, 0, 0, 5 + 3, 0, 0)
