@@ -44,6 +44,13 @@ def run(model, *inputs, convention="flops", **kwargs) -> torchcount.Report:
                                   convention=convention, **kwargs)
 
 
+def ops_cost(fn, *inputs):
+    """The total cost of the ops ``fn`` runs on ``inputs`` (an :class:`Fn`), which must all be counted."""
+    report = run(Fn(fn), *inputs)
+    assert report.complete, report.uncounted
+    return report.total.cost
+
+
 def only(report: torchcount.Report) -> torchcount.Row:
     """The single layer row of a one-module report (or the root for a bare module)."""
     return report.layers[0]

@@ -13,15 +13,9 @@ from torch import nn
 
 import torchcount
 
-from conftest import TESTED_TORCH, Fn, flop_counter_counts_transposed_backward_right, run
+from conftest import TESTED_TORCH, Fn, flop_counter_counts_transposed_backward_right, run, ops_cost as cost
 
 aten = torch.ops.aten
-
-
-def cost(fn, *inputs):
-    report = run(Fn(fn), *inputs)
-    assert report.complete, report.uncounted
-    return report.total.cost
 
 
 def test_relu_hardtanh_leaky_relu_sigmoid_tanh_gradients_per_element():

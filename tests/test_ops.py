@@ -13,13 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import TESTED_TORCH, Fn, needs, run
-
-
-def cost_of(fn, *xs):
-    report = run(Fn(fn), *xs)
-    assert report.complete, report.uncounted
-    return report.total.cost
+from conftest import TESTED_TORCH, Fn, needs, run, ops_cost as cost_of
 
 
 def counts(cost) -> dict:

@@ -7,18 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TESTED_TORCH, Fn, run
+from conftest import TESTED_TORCH, ops_cost as cost
 from torchcount.capture import OpCall, describe
 from torchcount.cost import OP_CATEGORIES
 from torchcount.count import price_op
 
 aten = torch.ops.aten
-
-
-def cost(fn, *inputs):
-    report = run(Fn(fn), *inputs)
-    assert report.complete, report.uncounted
-    return report.total.cost
 
 
 def counts(c) -> dict:

@@ -6,15 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import Fn, run
+from conftest import ops_cost as cost
 
 N, NBYTES = 10, 40
-
-
-def cost(fn, *inputs):
-    report = run(Fn(fn), *inputs)
-    assert report.complete, report.uncounted
-    return report.total.cost
 
 
 def counts(c) -> tuple:

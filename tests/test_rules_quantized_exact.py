@@ -10,6 +10,7 @@ import torch.ao.nn.quantized.functional as qF
 from torch import nn
 
 import torchcount
+from conftest import Fn
 
 
 def _q(shape, dtype=torch.quint8):
@@ -130,24 +131,15 @@ def test_a_one_layer_dynamic_quantized_lstm_quantizes_its_input_and_state():
     assert r.macs == f.macs == 4 * 8 * (5 + 8) * 6
 
 
-class _Apply(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, q):
-        return self.fn(q)
-
-
 def test_quantized_clamp_compares_each_integer_with_each_bound():
     """quantized::clamp of n = 24 quantized elements (torch.clamp on a quantized tensor runs it): both
     bounds, 2 comparisons + 1 assignment per element (48, 24); one bound, 1 + 1 (24, 24); no
     requantization (the integers are clamped in place of the floats)."""
     q = _q((2, 12))
-    c = _profile(_Apply(lambda q: torch.ops.quantized.clamp(q, -0.5, 0.5)), q)
+    c = _profile(Fn(lambda q: torch.ops.quantized.clamp(q, -0.5, 0.5)), q)
     assert (c.cmps, c.assigns, c.mults) == (48, 24, 0)
-    assert _profile(_Apply(lambda q: torch.clamp(q, -0.5, 0.5)), q) == c
-    c = _profile(_Apply(lambda q: torch.ops.quantized.clamp(q, -0.5, None)), q)
+    assert _profile(Fn(lambda q: torch.clamp(q, -0.5, 0.5)), q) == c
+    c = _profile(Fn(lambda q: torch.ops.quantized.clamp(q, -0.5, None)), q)
     assert (c.cmps, c.assigns, c.mults) == (24, 24, 0)
 
 
@@ -155,5 +147,5 @@ def test_quantized_instance_norm_of_an_empty_batch_costs_nothing():
     """quantized::instance_norm of a 0×6×3×3 batch: no instance, so no statistics, no affine, no
     requantization (0 everything, not a division by zero instances)."""
     w, b = torch.rand(6), torch.rand(6)
-    c = _profile(_Apply(lambda t: torch.ops.quantized.instance_norm(t, w, b, 1e-5, 0.1, 128)), _q((0, 6, 3, 3)))
+    c = _profile(Fn(lambda t: torch.ops.quantized.instance_norm(t, w, b, 1e-5, 0.1, 128)), _q((0, 6, 3, 3)))
     assert (c.adds, c.mults, c.divs, c.transc) == (0, 0, 0, 0)

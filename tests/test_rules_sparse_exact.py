@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import torchcount
-from conftest import Fn, run
+from conftest import Fn, run, ops_cost as cost
 from test_gnn import E, N, SpmmReduce, adj_t
 
 INDICES = torch.tensor([[0, 1, 2, 2], [1, 0, 2, 3]])
@@ -14,12 +14,6 @@ V = 4
 
 def _s() -> torch.Tensor:
     return torch.sparse_coo_tensor(INDICES, torch.tensor([1.0, 2.0, 3.0, 4.0]), (3, 4)).coalesce()
-
-
-def cost(fn, *inputs):
-    report = run(Fn(fn), *inputs)
-    assert report.complete, report.uncounted
-    return report.total.cost
 
 
 def test_a_dense_matrix_times_a_sparse_one_is_m_times_v_macs():
