@@ -1,0 +1,42 @@
+"""rules/elementwise.py's op rules at sizes where each count can be derived by hand: cases the
+mutation round over the file found no test pinned."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import Fn, run
+
+aten = torch.ops.aten
+N = 24  # elements of the (2, 3, 4) inputs
+
+
+def counts(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+def ops_of(fn, *xs) -> dict:
+    report = run(Fn(fn), *xs)
+    assert report.complete, report.uncounted
+    return counts(report.total.cost)
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda x: x ** 0.5, {"transc": N}),                      # a square root per element
+    (lambda x: x ** 16, {"mults": 15 * N}),                   # x^n, n ≤ 16: n − 1 multiplications
+    (lambda x: x ** 17, {"transc": N}),                       # past 16: one pow
+    (lambda x: x ** -16, {"mults": 15 * N, "divs": N}),       # 1/(x·…·x): 15 multiplications, a division
+    (lambda x: x ** -17, {"transc": N}),
+    (lambda x: x ** -2, {"mults": N, "divs": N}),
+    (lambda x: x ** 2.5, {"transc": N}),                      # not an integer: one pow
+    (lambda x: x.clone().pow_(0.5), {"transc": N}),           # in place (aten.pow_.Scalar): the same
+    (lambda x: torch.pow(2.0, x), {"transc": N}),             # a scalar base: one pow per element
+])
+def test_pow_by_each_kind_of_exponent(fn, expected):
+    """pow's recipe on (2, 3, 4) = 24 elements, by the exponent: an integer n in 2…16 is n − 1
+    multiplications per element, −16…−2 |n| − 1 multiplications and a division, 0.5 a square root
+    (1 transcendental), anything else (17, −17, 2.5, a tensor exponent) one transcendental pow."""
+    x = torch.rand(2, 3, 4) + 0.5
+    assert ops_of(fn, x) == expected
