@@ -3,6 +3,7 @@ torch.utils.flop_counter, 2 FLOPs per MAC): cases the mutation round over the fi
 pinned."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -11,7 +12,7 @@ from torchcount.capture import OpCall, describe
 from torchcount.cost import OP_CATEGORIES
 from torchcount.rules.registry import op_rule_for
 
-from conftest import Fn, run
+from conftest import TESTED_TORCH, Fn, run
 
 aten = torch.ops.aten
 
@@ -110,3 +111,27 @@ def test_fused_multi_head_attention_op_reads_batch_and_length_apart():
         module = counts(run(mha, x, x, x, kwargs={"need_weights": False}).total.cost)
     assert fused["macs"] == 4 * N * L * E * E + 2 * N * L * L * E == 5040
     assert fused == module
+
+
+@pytest.mark.skipif(not TESTED_TORCH, reason="the attention kernels' schemas as the tested torch has them")
+def test_attention_kernel_ops_read_their_dropout():
+    """Flash's and the memory-efficient kernel's own forward ops (CUDA ops: priced here on their
+    shapes), B = 2, 3 heads, L = 5, S = 7, E = 4, (batch, length, heads, dim): dropout_p = 0.5 adds
+    what SDPA's dropout does, a draw, a scaling and a multiplication per score, B·H·L·S = 210 each."""
+    B, Hh, L, S, E = 2, 3, 5, 7, 4
+    qt, kt = torch.empty(B, L, Hh, E), torch.empty(B, S, Hh, E)
+    lse, seed = torch.empty(B, Hh, L), torch.empty(2, dtype=torch.int64)
+
+    def direct(op, *args, out):
+        return counts(op_rule_for(op)(OpCall(op, describe(args), {}, describe(out))))
+
+    for p in (0.0, 0.5):
+        flash = direct(aten._flash_attention_forward.default, qt, kt, kt, None, None, L, S, p, False, False,
+                       out=(qt, lse, seed, seed, seed))
+        eff = direct(aten._efficient_attention_forward.default, qt, kt, kt, None, None, None, L, S, p, 0, False,
+                     out=(qt, lse, seed, seed, L, S))
+        assert flash == eff
+        if p == 0.0:
+            plain = flash
+    assert flash == {**plain, "cmps": plain["cmps"] + 210, "divs": plain["divs"] + 210,
+                     "mults": plain["mults"] + 210}
