@@ -40,3 +40,13 @@ def test_pow_by_each_kind_of_exponent(fn, expected):
     (1 transcendental), anything else (17, −17, 2.5, a tensor exponent) one transcendental pow."""
     x = torch.rand(2, 3, 4) + 0.5
     assert ops_of(fn, x) == expected
+
+
+def test_fold_with_a_dilation_sums_the_taps_it_spaces_out():
+    """F.fold of 9 blocks of a 2×2 kernel, dilation 2, into a 5×5 output, 2 channels: per dim
+    (5 − 2·(2 − 1) − 1) + 1 = 3 block positions, taps at 0, 2 | 1, 3 | 2, 4 — 6 taps inside, 5
+    positions covered. Per plane 6·6 − 5·5 = 11 additions (the first tap into a position is a
+    copy), 2 planes: 22 = 2·4·9 taps − 2·25 positions. Without the dilation the rule would see 4
+    block positions per dim."""
+    blocks = torch.randn(1, 2 * 4, 9)
+    assert ops_of(lambda b: torch.nn.functional.fold(b, (5, 5), 2, dilation=2), blocks) == {"adds": 22}
