@@ -1,0 +1,48 @@
+"""rules/reduction.py's op rules at sizes where each count can be derived by hand: cases the
+mutation round over the file found no test pinned."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from torchcount.cost import OP_CATEGORIES
+
+from conftest import Fn, run
+
+
+def counts(cost) -> dict:
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+def ops_of(fn, *xs) -> dict:
+    report = run(Fn(fn), *xs)
+    assert report.complete, report.uncounted
+    return counts(report.total.cost)
+
+
+@pytest.mark.parametrize("ord_, expected", [
+    (1, {"cmps": 24, "adds": 20}),                         # |x|, summed: no root
+    (2, {"mults": 24, "adds": 20, "transc": 4}),           # x², summed, a square root per row
+    (3, {"transc": 24 + 4, "adds": 20}),                   # |x|³, summed, a cube root per row
+    (0.5, {"transc": 24 + 4, "adds": 20}),
+    (math.inf, {"cmps": 24 + 20}),                         # |x|, then the max
+    (-math.inf, {"cmps": 24 + 20}),
+    (0, {"cmps": 24, "adds": 20}),                         # x ≠ 0, counted
+])
+def test_vector_norm_over_rows_by_its_ord(ord_, expected):
+    """torch.linalg.vector_norm of a (4, 6) tensor over dim 1 (keepdim or not): 24 inputs, 4
+    outputs, so 24 − 4 = 20 combining steps; per input a square (ord 2), an absolute value (ord 1,
+    ±∞) or a power (any other ord) — for ord 0 a comparison with 0 — and per output a root for any
+    ord but 1, 0 and ±∞."""
+    x = torch.randn(4, 6)
+    assert ops_of(lambda t: torch.linalg.vector_norm(t, ord_, dim=1), x) == expected
+    assert ops_of(lambda t: torch.linalg.vector_norm(t, ord_, dim=1, keepdim=True), x) == expected
+
+
+def test_vector_norm_over_everything_is_one_output():
+    """dim=None on (4, 6): one output, 24 − 1 = 23 additions; ord 2: 24 squares and one root."""
+    x = torch.randn(4, 6)
+    assert ops_of(lambda t: torch.linalg.vector_norm(t), x) == {"mults": 24, "adds": 23, "transc": 1}
+    assert ops_of(lambda t: torch.linalg.vector_norm(t, 1), x) == {"cmps": 24, "adds": 23}
