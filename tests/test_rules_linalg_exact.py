@@ -26,3 +26,23 @@ def test_householder_product_of_fewer_reflectors_than_columns():
     a, tau = torch.geqrf(torch.randn(5, 4, dtype=torch.float64))
     assert ops_of(lambda x, h: torch.linalg.householder_product(x, h), a, tau[:3].contiguous()) == \
         {"macs": 52, "mults": 15, "adds": 3}
+
+
+def test_lu_solve_of_a_batch_reads_the_matrix_size_not_the_batch():
+    """torch.linalg.lu_solve with LU factors (2, 3, 3) and B (2, 3, 4): n = 3, 2·4 = 8 right-hand
+    sides; the unit-lower solve r·n(n − 1)/2 = 8·3 = 24 MACs, the upper one 24 MACs and r·n = 24
+    divisions by the diagonal."""
+    a = torch.randn(2, 3, 3, dtype=torch.float64) + 3 * torch.eye(3, dtype=torch.float64)
+    lu, pivots = torch.linalg.lu_factor(a)
+    b = torch.randn(2, 3, 4, dtype=torch.float64)
+    assert ops_of(lambda f, p, y: torch.linalg.lu_solve(f, p, y), lu, pivots, b) == {"macs": 48, "divs": 24}
+
+
+def test_empty_systems_cost_nothing():
+    """A 0×0 system with 3 right-hand sides, and a batch of 0×0 matrices inverted: no operation (and
+    no division by the zero size while counting the right-hand sides)."""
+    e, rhs = torch.empty(0, 0), torch.empty(0, 3)
+    assert ops_of(torch.linalg.solve, e, rhs) == {}
+    assert ops_of(lambda a, b: torch.linalg.solve_triangular(a, b, upper=True), e, rhs) == {}
+    assert ops_of(lambda a, b: torch.cholesky_solve(b, a), e, rhs) == {}
+    assert ops_of(torch.linalg.inv, torch.empty(2, 0, 0)) == {}
