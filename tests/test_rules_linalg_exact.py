@@ -16,7 +16,9 @@ def counts(cost) -> dict:
 def ops_of(fn, *xs) -> dict:
     report = run(Fn(fn), *xs)
     assert report.complete, report.uncounted
-    return counts(report.total.cost)
+    found = counts(report.total.cost)
+    assert all(type(v) is int for v in found.values()), found  # whole numbers of operations
+    return found
 
 
 def test_householder_product_of_fewer_reflectors_than_columns():
@@ -46,3 +48,23 @@ def test_empty_systems_cost_nothing():
     assert ops_of(lambda a, b: torch.linalg.solve_triangular(a, b, upper=True), e, rhs) == {}
     assert ops_of(lambda a, b: torch.cholesky_solve(b, a), e, rhs) == {}
     assert ops_of(torch.linalg.inv, torch.empty(2, 0, 0)) == {}
+
+
+def test_one_by_one_systems():
+    """A 1×1 system with 3 right-hand sides: LU of one entry does nothing, the unit-lower solve
+    nothing (n(n − 1)/2 = 0), the upper one a division per right-hand side (3); the inverse of a
+    batch of two 1×1 matrices a division each (2)."""
+    a, b = torch.tensor([[2.0]], dtype=torch.float64), torch.randn(1, 3, dtype=torch.float64)
+    assert ops_of(torch.linalg.solve, a, b) == {"divs": 3}
+    assert ops_of(torch.linalg.inv, torch.full((2, 1, 1), 2.0, dtype=torch.float64)) == {"divs": 2}
+
+
+def test_householder_qr_skips_the_reflector_of_one_entry():
+    """geqrf of a square 3×3: reflectors of l = 3 and 2 entries (c = 2 and 1 columns right of them);
+    the third, of 1 entry, is the identity and LAPACK skips it. Per reflector l + 2·l·c MACs (15 + 6),
+    (l − 1) + c multiplications (4 + 2), 2 additions, 2 divisions, a square root. A wide 2×4: one
+    reflector of 2 entries with 3 columns right of it, 2 + 12 MACs, 1 + 3 multiplications."""
+    assert ops_of(torch.geqrf, torch.randn(3, 3, dtype=torch.float64)) == \
+        {"macs": 21, "mults": 6, "adds": 4, "divs": 4, "transc": 2}
+    assert ops_of(torch.geqrf, torch.randn(2, 4, dtype=torch.float64)) == \
+        {"macs": 14, "mults": 4, "adds": 2, "divs": 2, "transc": 1}
