@@ -46,3 +46,19 @@ def test_vector_norm_over_everything_is_one_output():
     x = torch.randn(4, 6)
     assert ops_of(lambda t: torch.linalg.vector_norm(t), x) == {"mults": 24, "adds": 23, "transc": 1}
     assert ops_of(lambda t: torch.linalg.vector_norm(t, 1), x) == {"cmps": 24, "adds": 23}
+
+
+@pytest.mark.parametrize("ord_, expected", [
+    (2, {"mults": 48, "adds": 24 + 20, "transc": 4}),            # re² + im² summed, a root per row
+    (1, {"mults": 48, "adds": 24 + 20, "transc": 24}),           # the moduli |z| summed
+    (3, {"mults": 48, "adds": 24 + 20, "transc": 24 + 24 + 4}),  # |z|, |z|³, summed, a cube root per row
+    (math.inf, {"mults": 48, "adds": 24, "transc": 24, "cmps": 20}),  # the moduli, then the max
+    (0, {"cmps": 48, "adds": 20}),                                # z ≠ 0 (both parts), counted
+])
+def test_complex_vector_norm_over_rows_by_its_ord(ord_, expected):
+    """torch.linalg.vector_norm of a complex (4, 6) tensor over dim 1: per element re² and im² (48
+    multiplications) and their sum (24 additions) — for ord 2 summed as they are, for any other
+    ord the modulus √ first (24 roots) — 24 − 4 = 20 combining steps, and a root per row for ord 2
+    and 3."""
+    z = torch.randn(4, 6, dtype=torch.complex64)
+    assert ops_of(lambda t: torch.linalg.vector_norm(t, ord_, dim=1), z) == expected
