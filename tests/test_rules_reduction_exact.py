@@ -62,3 +62,17 @@ def test_complex_vector_norm_over_rows_by_its_ord(ord_, expected):
     and 3."""
     z = torch.randn(4, 6, dtype=torch.complex64)
     assert ops_of(lambda t: torch.linalg.vector_norm(t, ord_, dim=1), z) == expected
+
+
+def test_layer_norm_op_with_a_weight_or_a_bias_alone():
+    """F.layer_norm of (2, 3, 4) over the last 4: 6 rows of n = 4 — per row 3 additions for the mean,
+    3 for the variance, one eps addition, 2 divisions and a reciprocal square root; per element a
+    subtraction, a square and a normalisation: 66 adds, 12 divs, 48 mults, 6 transc. A weight alone
+    adds 24 multiplications (× γ), a bias alone 24 additions (+ β)."""
+    import torch.nn.functional as F
+
+    x, w, b = torch.randn(2, 3, 4), torch.randn(4), torch.randn(4)
+    plain = {"adds": 66, "divs": 12, "mults": 48, "transc": 6}
+    assert ops_of(lambda t: F.layer_norm(t, (4,)), x) == plain
+    assert ops_of(lambda t, w: F.layer_norm(t, (4,), weight=w), x, w) == {**plain, "mults": 48 + 24}
+    assert ops_of(lambda t, b: F.layer_norm(t, (4,), bias=b), x, b) == {**plain, "adds": 66 + 24}
