@@ -50,3 +50,18 @@ def test_fold_with_a_dilation_sums_the_taps_it_spaces_out():
     block positions per dim."""
     blocks = torch.randn(1, 2 * 4, 9)
     assert ops_of(lambda b: torch.nn.functional.fold(b, (5, 5), 2, dilation=2), blocks) == {"adds": 22}
+
+
+def test_lerp_and_ternaries_at_the_broadcast_output_size():
+    """Ternary element-wise ops are priced per output element, after broadcasting: a (2, 3, 4),
+    b (4,), weight (3, 1) make 24 outputs. lerp a + w·(b − a): 1 multiplication and 2 additions per
+    output (24, 48), with a scalar weight, a tensor weight, in place and into out= alike; addcmul
+    a + v·b·c 2 multiplications and 1 addition (48, 24); where(cond (3, 1), a, 0) one selection (24)."""
+    a, b, w = torch.randn(2, 3, 4), torch.randn(4), torch.rand(3, 1)
+    lerp = {"mults": 24, "adds": 48}
+    assert ops_of(lambda a, b: torch.lerp(a, b, 0.3), a, b) == lerp
+    assert ops_of(lambda a, b, w: torch.lerp(a, b, w), a, b, w) == lerp
+    assert ops_of(lambda a, b, w: a.clone().lerp_(b, w), a, b, w) == lerp
+    assert ops_of(lambda a, b, w: torch.lerp(a, b, w, out=torch.empty(2, 3, 4)), a, b, w) == lerp
+    assert ops_of(lambda a, b, w: torch.addcmul(a, b, w, value=0.5), a, b, w) == {"mults": 48, "adds": 24}
+    assert ops_of(lambda a, w: torch.where(w > 0.5, a, 0.0), a, w) == {"cmps": 3, "assigns": 24}
