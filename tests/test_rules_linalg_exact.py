@@ -68,3 +68,15 @@ def test_householder_qr_skips_the_reflector_of_one_entry():
         {"macs": 21, "mults": 6, "adds": 4, "divs": 4, "transc": 2}
     assert ops_of(torch.geqrf, torch.randn(2, 4, dtype=torch.float64)) == \
         {"macs": 14, "mults": 4, "adds": 2, "divs": 2, "transc": 1}
+
+
+def test_det_and_slogdet_of_a_batch():
+    """A batch of two 4×4 matrices: LU, per matrix n(n − 1)(2n − 1)/6 = 14 MACs, n(n − 1)/2 = 6
+    divisions and 6 pivot comparisons (28, 12, 12 for the batch). det then multiplies U's diagonal,
+    n − 1 = 3 multiplications each (6); slogdet takes |·| and the sign of each diagonal entry (8
+    comparisons), its log (8), sums the logs (6 additions) and multiplies the signs (6)."""
+    a = torch.randn(2, 4, 4, dtype=torch.float64) + 4 * torch.eye(4, dtype=torch.float64)
+    lu = {"macs": 28, "divs": 12, "cmps": 12}
+    assert ops_of(torch.linalg.det, a) == {**lu, "mults": 6}
+    assert ops_of(lambda t: torch.linalg.slogdet(t).logabsdet, a) == \
+        {**lu, "cmps": 12 + 8, "transc": 8, "adds": 6, "mults": 6}
