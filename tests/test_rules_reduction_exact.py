@@ -76,3 +76,14 @@ def test_layer_norm_op_with_a_weight_or_a_bias_alone():
     assert ops_of(lambda t: F.layer_norm(t, (4,)), x) == plain
     assert ops_of(lambda t, w: F.layer_norm(t, (4,), weight=w), x, w) == {**plain, "mults": 48 + 24}
     assert ops_of(lambda t, b: F.layer_norm(t, (4,), bias=b), x, b) == {**plain, "adds": 66 + 24}
+
+
+def test_softmax_and_scans_of_a_zero_dimensional_tensor():
+    """A 0-d tensor is one line of one element: softmax subtracts the max (1 addition), takes its
+    exp (1), sums nothing (0 additions, 0 max comparisons) and divides (1); log-softmax takes the
+    exp and the log (2) and subtracts the max and the log-sum (2 additions); a running sum over it
+    adds nothing."""
+    x = torch.tensor(1.5)
+    assert ops_of(lambda t: torch.softmax(t, 0), x) == {"adds": 1, "transc": 1, "divs": 1}
+    assert ops_of(lambda t: torch.log_softmax(t, 0), x) == {"adds": 2, "transc": 2}
+    assert ops_of(lambda t: torch.cumsum(t, 0), x) == {}
