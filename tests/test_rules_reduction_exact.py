@@ -87,3 +87,29 @@ def test_softmax_and_scans_of_a_zero_dimensional_tensor():
     assert ops_of(lambda t: torch.softmax(t, 0), x) == {"adds": 1, "transc": 1, "divs": 1}
     assert ops_of(lambda t: torch.log_softmax(t, 0), x) == {"adds": 2, "transc": 2}
     assert ops_of(lambda t: torch.cumsum(t, 0), x) == {}
+
+
+def test_max_and_min_over_a_dim_into_out_tensors_are_reductions():
+    """torch.max(x, 1, out=(values, indices)) on (4, 6) is aten.max.dim_max: a reduction of 24
+    elements to 4, 24 − 4 = 20 comparisons, as without out= — not the element-wise max(a, b) of 4
+    outputs (its out= tensors are tensor inputs too); over every element into out=, 23.
+    torch.max(a, b), with or without out=, stays one comparison per output element (24)."""
+    x, y = torch.randn(4, 6), torch.randn(4, 6)
+
+    def out(*shape):
+        return torch.empty(shape or (4,)), torch.empty(shape or (4,), dtype=torch.long)
+
+    for fn in (torch.max, torch.min):
+        assert ops_of(lambda t: fn(t, 1).values, x) == {"cmps": 20}
+        assert ops_of(lambda t: fn(t, 1, out=out()).values, x) == {"cmps": 20}
+        assert ops_of(lambda t: fn(t, 1, keepdim=True, out=out(4, 1)).values, x) == {"cmps": 20}
+        assert ops_of(lambda t: fn(t, out=torch.empty(())), x) == {"cmps": 23}  # all 24 to one (unary_out)
+        assert ops_of(lambda a, b: fn(a, b), x, y) == {"cmps": 24}
+        assert ops_of(lambda a, b: fn(a, b, out=torch.empty(4, 6)), x, y) == {"cmps": 24}
+    # the element-wise overload met by name (aten.max.other), with a broadcast b: 24 outputs
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.registry import op_rule_for
+
+    op = torch.ops.aten.max.other
+    b = torch.randn(6)
+    assert counts(op_rule_for(op)(OpCall(op, describe((x, b)), {}, describe(op(x, b))))) == {"cmps": 24}

@@ -120,8 +120,9 @@ def mean_op(op) -> Cost:
 @op_rule(*aten_ops("amax", "amin", "argmax", "argmin", "max", "min", "aminmax", "all", "any", "median",
              "nanmedian", "mode", "_is_all_true", "_is_any_true"))
 def extremum(op) -> Cost:
-    tensors = op.inputs
-    if len(tensors) >= 2 and _name(op) in ("max", "min"):  # max(a, b): element-wise
+    # max(a, b) (the other and out overloads): element-wise. Its second argument is the tensor b; a
+    # reduction's out= tensors (max.dim_max's values and indices) are tensors too, but not that argument
+    if _name(op) in ("max", "min") and len(op.args) > 1 and hasattr(op.args[1], "shape"):
         n = op.outputs[0].numel
         return Cost.of(Term("cmps", f"comparisons ({_name(op)}, element-wise)", "elements", n, n))
     if _name(op) == "mode":  # each line sorted, then a pass over neighbours counting the runs
