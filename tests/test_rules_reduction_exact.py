@@ -113,3 +113,16 @@ def test_max_and_min_over_a_dim_into_out_tensors_are_reductions():
     op = torch.ops.aten.max.other
     b = torch.randn(6)
     assert counts(op_rule_for(op)(OpCall(op, describe((x, b)), {}, describe(op(x, b))))) == {"cmps": 24}
+
+
+def test_nll_loss_of_a_batch_without_classes_picks_nothing():
+    """F.nll_loss on x (3, 0), every target the ignore_index (torch runs it: zeros, their sum 0, their
+    mean 0/0 = nan): no log-probability is picked, so no work but the mean's one division. The rule
+    divided the 0 elements by the 0 classes and failed the whole profile (its gradient's rule had the
+    same fault)."""
+    import torch.nn.functional as F
+
+    x, t = torch.randn(3, 0), torch.full((3,), -100)
+    assert ops_of(lambda x, t: F.nll_loss(x, t, reduction="none"), x, t) == {}
+    assert ops_of(lambda x, t: F.nll_loss(x, t, reduction="sum"), x, t) == {}
+    assert ops_of(lambda x, t: F.nll_loss(x, t), x, t) == {"divs": 1}

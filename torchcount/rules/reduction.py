@@ -451,7 +451,8 @@ def nll_loss(op) -> Cost:
     log-probability per target; a class weight multiplies each (and a weighted mean divides by
     the sum of the picked weights); then the reduction."""
     x = op.inputs[0]
-    picked = x.numel // (x.shape[1] if len(x.shape) > 1 else max(x.numel, 1))
+    classes = x.shape[1] if len(x.shape) > 1 else x.numel
+    picked = x.numel // classes if classes else 0  # no class: every target is the ignore_index
     weighted = len(op.args) > 2 and op.args[2] is not None
     reduction = _reduction(op, 3)
     terms = _reduce_terms(picked, reduction, "picked log-probs")
