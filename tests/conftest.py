@@ -51,6 +51,18 @@ def ops_cost(fn, *inputs):
     return report.total.cost
 
 
+def nonzero_counts(cost) -> dict:
+    """A cost's operation counts by category, the categories it has none of left out."""
+    from torchcount.cost import OP_CATEGORIES
+
+    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+
+
+def ops_counts(fn, *inputs) -> dict:
+    """:func:`nonzero_counts` of :func:`ops_cost`."""
+    return nonzero_counts(ops_cost(fn, *inputs))
+
+
 def only(report: torchcount.Report) -> torchcount.Row:
     """The single layer row of a one-module report (or the root for a bare module)."""
     return report.layers[0]

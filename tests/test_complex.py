@@ -17,20 +17,10 @@ import torchcount
 from torchcount import Cost, Term
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import Fn, run
+from conftest import Fn, run, nonzero_counts as counts, ops_counts as ops_of
 
 C64 = torch.complex64
 N = 30  # elements of the element-wise inputs
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
-
-
-def ops_of(fn, *xs) -> dict:
-    report = run(Fn(fn), *xs)
-    assert report.complete, report.uncounted
-    return counts(report.total.cost)
 
 
 def real_flops(fn, *xs) -> int:

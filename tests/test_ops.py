@@ -13,11 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import torchcount
 from torchcount.cost import OP_CATEGORIES
 
-from conftest import TESTED_TORCH, Fn, needs, run, ops_cost as cost_of
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+from conftest import TESTED_TORCH, Fn, needs, run, ops_cost as cost_of, nonzero_counts as counts
 
 
 X = (2, 3, 4, 5)  # 120 elements

@@ -7,16 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TESTED_TORCH, ops_cost as cost
+from conftest import TESTED_TORCH, ops_cost as cost, nonzero_counts as counts
 from torchcount.capture import OpCall, describe
-from torchcount.cost import OP_CATEGORIES
 from torchcount.count import price_op
 
 aten = torch.ops.aten
-
-
-def counts(c) -> dict:
-    return {k: getattr(c, k) for k in OP_CATEGORIES if getattr(c, k)}
 
 
 def price(op, *args, out=None, **kwargs):

@@ -5,22 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from torchcount.cost import OP_CATEGORIES
-
-from conftest import Fn, run
+from conftest import ops_counts as ops_of
 
 aten = torch.ops.aten
 N = 24  # elements of the (2, 3, 4) inputs
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
-
-
-def ops_of(fn, *xs) -> dict:
-    report = run(Fn(fn), *xs)
-    assert report.complete, report.uncounted
-    return counts(report.total.cost)
 
 
 @pytest.mark.parametrize("fn, expected", [

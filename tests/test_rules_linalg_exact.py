@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from torchcount.cost import OP_CATEGORIES
-
-from conftest import Fn, run
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
+from conftest import Fn, run, nonzero_counts as counts
 
 
 def ops_of(fn, *xs) -> dict:

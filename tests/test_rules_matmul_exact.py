@@ -9,22 +9,11 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from torchcount.capture import OpCall, describe
-from torchcount.cost import OP_CATEGORIES
 from torchcount.rules.registry import op_rule_for
 
-from conftest import TESTED_TORCH, Fn, run
+from conftest import TESTED_TORCH, run, nonzero_counts as counts, ops_counts as ops_of
 
 aten = torch.ops.aten
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
-
-
-def ops_of(fn, *xs) -> dict:
-    report = run(Fn(fn), *xs)
-    assert report.complete, report.uncounted
-    return counts(report.total.cost)
 
 
 def priced(op, *args, **kwargs) -> dict:

@@ -7,19 +7,7 @@ import math
 import pytest
 import torch
 
-from torchcount.cost import OP_CATEGORIES
-
-from conftest import Fn, run
-
-
-def counts(cost) -> dict:
-    return {c: getattr(cost, c) for c in OP_CATEGORIES if getattr(cost, c)}
-
-
-def ops_of(fn, *xs) -> dict:
-    report = run(Fn(fn), *xs)
-    assert report.complete, report.uncounted
-    return counts(report.total.cost)
+from conftest import nonzero_counts as counts, ops_counts as ops_of
 
 
 @pytest.mark.parametrize("ord_, expected", [
