@@ -577,6 +577,19 @@ def test_the_note_on_weights_read_above_names_six_then_an_ellipsis(n):
     assert ": " + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else "") + " (read by (root))" in note
 
 
+@pytest.mark.parametrize("k", [3, 4])
+def test_the_note_on_weights_read_above_names_three_readers_then_an_ellipsis(k):
+    """k blocks in a row, each reading the weights of its own never-called l0 (4 MACs each): the
+    note names the idle l0s and their readers sorted, the first three (0, 1, 2), then '…' only where
+    there are more (4)."""
+    report = torchcount.profile(nn.Sequential(*[ReadsIdle(1) for _ in range(k)]), torch.randn(1, 2), warn=False)
+    assert [report.row(f"{i}").self_cost.macs for i in range(k)] == [4] * k
+    assert [report.row(f"{i}.l0").extra.get("weights_read_by") for i in range(k)] == [f"{i}" for i in range(k)]
+    note = next(line for line in report.notes if line.startswith("never called as modules"))
+    assert note.endswith(": " + ", ".join(f"{i}.l0" for i in range(k)) + " (read by 0, 1, 2" + (" …" if k > 3 else "")
+                         + ")")
+
+
 class DoubleWithOpaqueGrad(torch.autograd.Function):
     """x·2 forward; its backward runs opaque (no formula) on the gradient, then ·2."""
 
