@@ -830,3 +830,21 @@ def test_a_covered_calls_hook_is_a_step_of_the_ruled_call_that_covers_it(nested)
     assert report.row("0.body.0" if nested else "0.body").extra["steps"] == 1
     assert report.row("0").extra["steps"] == 2 and report.row("").extra["steps"] == 2
     assert any(n.startswith("longest chain: 2 sequential steps") for n in report.notes)
+
+
+class Halves(nn.Module):
+    """Calls itself on the first half of its rows until one row is left, which it doubles."""
+
+    def forward(self, x):
+        return self(x[: len(x) // 2]) if len(x) > 1 else x * 2
+
+
+def test_a_module_that_calls_itself_is_not_called_from_outside():
+    """Halves at 0 on a (4, 2) input calls itself on 2 rows, then 1 row: 3 calls of one row, whose
+    work is the last call's 1·2 = 2 multiplications. Its inner calls come from itself (recursion),
+    not from outside its place in the tree: no called_from and no note (skipping a call only where
+    its caller is both its parent and itself flagged 0 as called from outside by 0)."""
+    report = torchcount.profile(nn.Sequential(Halves()), torch.randn(4, 2), warn=False)
+    row = report.row("0")
+    assert (row.calls, row.cost.mults, row.called_from) == (3, 2, ())
+    assert not any("called from outside" in n for n in report.notes)
