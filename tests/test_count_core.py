@@ -848,3 +848,13 @@ def test_a_module_that_calls_itself_is_not_called_from_outside():
     row = report.row("0")
     assert (row.calls, row.cost.mults, row.called_from) == (3, 2, ())
     assert not any("called from outside" in n for n in report.notes)
+
+
+def test_a_model_half_frozen_has_its_frozen_parameters_apart():
+    """Linear(4, 4) frozen (16 + 4 = 20 parameters) then Linear(4, 2) trained (8 + 2 = 10): 30 in
+    all, 10 trainable, 20 frozen — frozen is the total less the trainable (every test froze all or
+    nothing, where the total alone passes for it)."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    total = torchcount.profile(model, torch.randn(1, 4), warn=False).total
+    assert (total.params, total.trainable_params, total.frozen_params) == (30, 10, 20)
