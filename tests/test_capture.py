@@ -993,6 +993,33 @@ def test_a_tuple_output_holding_a_positional_argument_is_aliased_in_it():
     assert [t.aliased for t in recorder.trace.calls[1].outputs] == [True, False]
 
 
+def test_a_view_of_a_keyword_argument_returned_is_not_the_calls_own_activation():
+    """A module given t = x·2 (2×3) by keyword that runs its Linear child on it and returns tᵀ, a view
+    of its input, made no memory: its "(self)" activation is 0 (its whole activation the 6 elements of
+    tᵀ), as when t is given positionally. Looking for what a view aliases among the positional
+    arguments only made it new memory: a self activation of 6."""
+    class Mid(nn.Module):
+        def __init__(self, by_keyword: bool):
+            super().__init__()
+            self.lin, self.by_keyword = nn.Linear(3, 3), by_keyword
+
+        def forward(self, x=None):
+            self.lin(x)
+            return x.t()
+
+    class Root(nn.Module):
+        def __init__(self, by_keyword: bool):
+            super().__init__()
+            self.mid = Mid(by_keyword)
+
+        def forward(self, x):
+            return self.mid(x=x * 2) if self.mid.by_keyword else self.mid(x * 2)
+
+    for by_keyword in (True, False):
+        row = torchcount.profile(Root(by_keyword), torch.randn(2, 3)).row("mid")
+        assert (row.activation, row.self_activation, row.self_cost.bytes_written) == (6, 0, 0), by_keyword
+
+
 def test_work_a_roots_own_call_method_does_is_the_roots():
     """A root class with a __call__ of its own (here x·2 around nn.Module's call) does that work outside
     its forward: recorded as the root's own ops (2·3 = 6 mults beside its Linear's 2·3·3 = 18 MACs).
