@@ -1020,6 +1020,33 @@ def test_a_view_of_a_keyword_argument_returned_is_not_the_calls_own_activation()
         assert (row.activation, row.self_activation, row.self_cost.bytes_written) == (6, 0, 0), by_keyword
 
 
+def test_a_keyword_tensor_returned_beside_a_positional_one_is_aliased():
+    """A module called pick(x, y=t), with t = x·2 (2×3 float32), returning t: the one-tensor shortcut
+    (output is args[0]) is for calls without keyword arguments, so t is found among them — aliased, no
+    memory written by the module (0 bytes), the root's x·2 writing its 24. Taking the shortcut for any
+    one positional tensor made t new memory: 24 bytes written by pick."""
+    from torchcount.rules import has_rule
+
+    class Pick(nn.Module):
+        def forward(self, x, y=None):
+            return y
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pick = Pick()
+
+        def forward(self, x):
+            return self.pick(x, y=x * 2)
+
+    model, x = Root(), torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(x)
+    assert recorder.trace.calls[1].output.aliased
+    report = torchcount.profile(model, x)
+    assert report.row("pick").cost.bytes_written == 0 and report.row("").self_cost.bytes_written == 24
+
+
 def test_work_a_roots_own_call_method_does_is_the_roots():
     """A root class with a __call__ of its own (here x·2 around nn.Module's call) does that work outside
     its forward: recorded as the root's own ops (2·3 = 6 mults beside its Linear's 2·3·3 = 18 MACs).
@@ -1203,6 +1230,78 @@ def test_a_lazy_modules_materialisation_hook_is_put_back_as_found_or_stays_gone(
         m(torch.zeros(2, 4))
     assert m.used.weight.shape == (3, 4) and len(m.used._forward_pre_hooks) == 0
     assert list(m.unused._forward_pre_hooks) == [key] and m.unused._forward_pre_hooks[key] is hook
+
+
+def test_a_forward_that_reads_its_childs_signature_sees_the_childs_own():
+    """A model that passes its child a scale only where the child's forward takes one (as Hugging Face
+    models read inspect.signature(layer.forward)): the wrapper keeps the child's signature
+    (__wrapped__), so the child gets the scale and multiplies 2×3 elements by it, 6 mults in its row.
+    A wrapper without __wrapped__ shows (*args, **kwargs): no scale passed, 0 mults."""
+    import inspect
+
+    class Scaled(nn.Module):
+        def forward(self, x, scale=None):
+            return x if scale is None else x * scale
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = Scaled()
+
+        def forward(self, x):
+            if "scale" in inspect.signature(self.child.forward).parameters:
+                return self.child(x, scale=3.0)
+            return self.child(x)
+
+    report = torchcount.profile(Root(), torch.randn(2, 3))
+    assert report.row("child").cost.mults == 6 and report.root.cost.mults == 6
+
+
+def test_an_error_whose_cause_chain_is_a_cycle_is_named_not_followed_forever():
+    """A forward that handles its probe child's KeyError, then raises 'first', then 'second' from it,
+    then re-raises first from second: first → second → first, a cycle of causes (Python cuts only
+    __context__ cycles). Whether first was raised from the probe's error follows that chain once round:
+    no, so the error is the root's own, named as '(root)'. Following it without noting what it saw
+    never ended (the profile runs in a thread here, so that such a loop fails the test, not the run)."""
+    import threading
+
+    class Fails(nn.Module):
+        def forward(self, x):
+            raise KeyError("probe")
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.probe, self.lin = Fails(), nn.Linear(3, 3)
+
+        def forward(self, x):
+            try:
+                self.probe(x)
+            except KeyError:
+                pass
+            self.lin(x)
+            try:
+                raise ValueError("first attempt")
+            except ValueError as first:
+                try:
+                    raise RuntimeError("second attempt") from first
+                except RuntimeError as second:
+                    raise first from second
+
+    raised = []
+
+    def run():
+        try:
+            torchcount.profile(Root(), torch.randn(2, 3))
+        except Exception as exc:  # noqa: BLE001 (checked below)
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "following the cause chain never ended"
+    assert len(raised) == 1 and isinstance(raised[0], torchcount.ForwardError)
+    assert "module '(root)' (Root)" in str(raised[0]) and "ValueError: first attempt" in str(raised[0])
 
 
 # -------------------- wrappers' bookkeeping: copies made meanwhile, the collector
@@ -1444,6 +1543,42 @@ def test_gc_paused_pauses_the_collector_and_restores_it_as_found():
         with cap.gc_paused():
             1 / 0
     assert gc.isenabled()
+
+
+def test_a_module_that_is_a_list_keeps_its_items_in_a_copy_made_while_wrapped():
+    """A module that is also a list ([1, 2], its forward x·len(self)) and pickles by its live __dict__:
+    its reduction is (constructor, arguments, state, list items, dict items), and a copy made during
+    the capture (by the root's forward) keeps its items [1, 2] and none of our wrapper. Rebuilding the
+    reduction around the edited state without the list items left the copy an empty list."""
+    from torchcount.rules import has_rule
+
+    class Taps(nn.Module, list):
+        __hash__ = object.__hash__  # (a list's would make it unhashable, which named_modules needs)
+        __eq__ = object.__eq__
+
+        def __init__(self):
+            nn.Module.__init__(self)
+            list.__init__(self, [1, 2])
+
+        def __getstate__(self):
+            return self.__dict__
+
+        def forward(self, x):
+            return x * len(self)
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.taps = Taps()
+
+        def forward(self, x):
+            self.copied = copy.deepcopy(self.taps)
+            return self.taps(x)
+
+    model = Root()
+    with cap.capture(model, has_rule):
+        model(torch.randn(2))
+    assert list(model.copied) == [1, 2] and "forward" not in model.copied.__dict__
 
 
 # -------------------- FunctionMethod: what a profiled function holds
