@@ -909,6 +909,22 @@ def test_ops_around_the_root_are_recorded_only_inside_around_root():
     assert [str(op.op) for op in recorder.trace.stray_ops] == ["aten.add.Tensor"]
 
 
+def test_around_a_root_without_hooks_recording_stays_off():
+    """A Linear root without hooks, of its own or torch's global ones, or a __call__ of its own: its
+    calls record all its work, so around_root leaves op recording off (no switch per profile) and an op
+    run beside the root's call there (x + 1) is no stray op of the root's. Switching it on for any
+    root with record_ops recorded that add as the root's own."""
+    from torchcount.rules import has_rule
+
+    model, x = nn.Linear(3, 3), torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        with recorder.around_root(model):
+            assert not recorder.mode_on
+            model(x)
+            x + 1
+    assert recorder.trace.stray_ops == [] and len(recorder.trace.calls) == 1
+
+
 def test_under_autocast_a_ruled_module_records_its_casts_and_a_sequential_still_nothing():
     """Under CPU autocast (bfloat16) a Linear, priced by its rule, records its ops: autocast's casts of
     its input, weight and bias (3 _to_copy, bytes its rule cannot see) beside its matmul; the
