@@ -1309,7 +1309,7 @@ def test_an_error_whose_cause_chain_is_a_cycle_is_named_not_followed_forever():
     def run():
         try:
             torchcount.profile(Root(), torch.randn(2, 3))
-        except Exception as exc:  # noqa: BLE001 (checked below)
+        except Exception as exc:  # (checked below)
             raised.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)
