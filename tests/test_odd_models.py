@@ -1421,6 +1421,81 @@ def test_a_submodule_built_by_the_forward_is_counted_with_a_note():
     assert any("added by the forward" in n and "head" in n for n in report.notes)
 
 
+def test_a_submodule_the_forward_builds_and_calls_is_a_layer_of_its_own():
+    """A layer built on the first call and called there (``if not hasattr(self, "head"): self.head =
+    nn.Linear(8, 5)``) is wrapped as it is added: its row has its call, its rule and its 2·8·5 = 80
+    MACs (2·80 + 10 = 170 FLOPs), not "never called" with its work in the row of the module that added
+    it (until 2026-12-06), and the same as the next profile's, when it is there from the start. A
+    block built whole and then attached (its two Linears already inside), and a Linear added to that
+    block afterwards (``add_module``), are wrapped too, each row one call. Afterwards no wrapper is
+    left on them, nor torchcount's registration hook in torch."""
+    from torch.nn.modules import module as torch_module
+
+    class BuildsItsHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(4, 8)
+
+        def forward(self, x):
+            h = self.body(x)
+            if not hasattr(self, "head"):
+                self.head = nn.Linear(h.shape[-1], 5)
+                block = nn.Sequential(nn.Linear(5, 5), nn.ReLU())
+                self.tail = block
+                block.add_module("last", nn.Linear(5, 3))
+            return self.tail(self.head(h))
+
+    hooks = dict(torch_module._global_module_registration_hooks)
+    model = BuildsItsHead()
+    first = torchcount.profile(model, torch.randn(2, 4))
+    second = torchcount.profile(model, torch.randn(2, 4))
+    for report in (first, second):
+        head = report.row("head")
+        assert (head.calls, head.rule, head.macs, head.flops) == (1, "linear.linear", 80, 170)
+        assert [report.row(p).calls for p in ("tail", "tail.0", "tail.1", "tail.last")] == [1, 1, 1, 1]
+        assert report.row("tail.last").macs == 2 * 5 * 3
+        assert report.row("").self_cost.is_zero() and report.complete
+        assert not [n for n in report.notes if n.startswith("never called")]
+    # (the same work; the first also wrote the new layers' initial weights, bytes in the root's row)
+    assert (first.total.macs, first.total.flops) == (second.total.macs, second.total.flops) == (
+        2 * (4 * 8 + 8 * 5 + 5 * 5 + 5 * 3), 2 * 2 * (4 * 8 + 8 * 5 + 5 * 5 + 5 * 3) + 2 * (8 + 5 + 5 + 3) + 2 * 5)
+    assert [n for n in first.notes if n.startswith("submodules added by the forward")] == [
+        "submodules added by the forward (kept, their parameters counted): head, tail, tail.0, tail.1, tail.last"]
+    assert all("forward" not in vars(m) for m in model.modules())
+    assert dict(torch_module._global_module_registration_hooks) == hooks
+
+
+def test_a_module_the_forward_builds_but_does_not_attach_is_not_a_layer():
+    """A Linear(4, 3) the forward builds for a throwaway computation, never made a submodule, is
+    another model's: not wrapped (it has no row, and nothing of torchcount's is left on it), its
+    2·4·3 = 24 MACs in the row of the module that ran it. A forward that attaches a layer and then
+    raises leaves no wrapper on it, nor the registration hook."""
+    from torch.nn.modules import module as torch_module
+
+    made = []
+
+    class Throwaway(nn.Module):
+        def forward(self, x):
+            made.append(nn.Sequential(nn.Linear(4, 3)))
+            return made[-1](x)
+
+    report = torchcount.profile(Throwaway(), torch.randn(2, 4))
+    assert [r.path for r in report.layers] == [""] and report.row("").self_cost.macs == 24
+    assert all("forward" not in vars(m) for m in made[0].modules())
+
+    class Raises(nn.Module):
+        def forward(self, x):
+            self.late = nn.Linear(4, 4)
+            self.late(x)
+            raise ValueError("no")
+
+    hooks = dict(torch_module._global_module_registration_hooks)
+    model = Raises()
+    with pytest.raises(Exception, match="no"):
+        torchcount.profile(model, torch.randn(2, 4))
+    assert "forward" not in vars(model.late) and dict(torch_module._global_module_registration_hooks) == hooks
+
+
 def test_static_int8_linear_and_conv_by_hand():
     """nnq.Linear(16, 32) on 4 rows: 4·16·32 MACs, a bias addition and a requantization per output
     (4·32 each), (16 + 1)·32 packed parameters; without a bias no addition, 16·32. nnq.Conv2d(3, 8, 3)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_module_registration_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _Tensor = torch.Tensor
@@ -1312,37 +1313,58 @@ def capture(
     hook_handles: list = []  # the _HookWatch hooks of modules that have hooks of their own
     guarded_hooks: list[tuple[dict, int, Callable]] = []  # (hook dict, key, the module's own hook) guarded meanwhile
     recorder.trace.global_pre_hooks = bool(record_ops and _GLOBAL_FORWARD_PRE_HOOKS)
+    paths: dict[int, str] = {}  # id(module) → its path, of each module wrapped
+
+    def wrap(path: str, module: nn.Module) -> None:
+        if isinstance(module, _ScriptModule):
+            recorder.trace.scripted = True
+            return  # cannot be wrapped; its ops go to the enclosing (eager) module
+        paths.setdefault(id(module), path)
+        own = module.__dict__
+        watch = None
+        if record_ops and path and (_has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS):
+            watch = _HookWatch(recorder)
+            for hooks in (module._forward_pre_hooks, module._forward_hooks):
+                for key, hook in list(hooks.items()):
+                    guarded_hooks.append((hooks, key, hook))
+                    hooks[key] = watch.guarded(hook)
+            hook_handles.append(module.register_forward_pre_hook(watch.before, prepend=True))
+            hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
+        wrapped.append((module, own.get("forward", _NOTHING)))
+        forward = module.forward
+        if graphs is not None and path in graphs:
+            forward = graphs[path].captured_forward(recorder, forward)
+        own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
+        own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _reduce_as_found)
+        initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
+        if initialize is not None and record_ops:
+            hooks = module._forward_pre_hooks
+            if initialize.id in hooks:
+                lazy_hooks.append((hooks, initialize.id, hooks[initialize.id]))
+                hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
+
+    def added(parent: nn.Module, name: str, child: "nn.Module | None") -> None:
+        # a submodule the forward adds to one of ours and calls (built on first use: `if not hasattr(self,
+        # "proj"): self.proj = nn.Linear(...)`) is wrapped as it is added, so its calls are its own
+        path = paths.get(id(parent))
+        if path is None or child is None or not recorder.live[0]:
+            return None  # (another model's, or another thread's: the hook is process-wide, its work one look-up)
+        for sub, module in child.named_modules(prefix=f"{path}.{name}" if path else name):
+            if id(module) not in paths:
+                wrap(sub, module)
+        return None
+
     with gc_paused():
+        registration = None
         try:
             for path, module in (modules if modules is not None else model.named_modules()):
-                if isinstance(module, _ScriptModule):
-                    recorder.trace.scripted = True
-                    continue  # cannot be wrapped; its ops go to the enclosing (eager) module
-                own = module.__dict__
-                watch = None
-                if record_ops and path and (_has_own_hooks(module) or _GLOBAL_FORWARD_HOOKS):
-                    watch = _HookWatch(recorder)
-                    for hooks in (module._forward_pre_hooks, module._forward_hooks):
-                        for key, hook in list(hooks.items()):
-                            guarded_hooks.append((hooks, key, hook))
-                            hooks[key] = watch.guarded(hook)
-                    hook_handles.append(module.register_forward_pre_hook(watch.before, prepend=True))
-                    hook_handles.append(module.register_forward_hook(watch.after, always_call=True))
-                wrapped.append((module, own.get("forward", _NOTHING)))
-                forward = module.forward
-                if graphs is not None and path in graphs:
-                    forward = graphs[path].captured_forward(recorder, forward)
-                own["forward"] = recorder.recording_forward(path, module, forward, watch=watch)
-                own["forward"]._torchcount_own = wrapped[-1][1]  # (what a copy made meanwhile gets: _reduce_as_found)
-                initialize = own.get("_initialize_hook")  # a lazy module not yet materialised
-                if initialize is not None and record_ops:
-                    hooks = module._forward_pre_hooks
-                    if initialize.id in hooks:
-                        lazy_hooks.append((hooks, initialize.id, hooks[initialize.id]))
-                        hooks[initialize.id] = recorder.unrecorded(hooks[initialize.id])
+                wrap(path, module)
+            registration = register_module_module_registration_hook(added)
             with copies_as_found(module for module, _ in wrapped):
                 yield recorder
         finally:
+            if registration is not None:
+                registration.remove()
             for handle in hook_handles:
                 handle.remove()
             for hooks, key, hook in lazy_hooks:
