@@ -39,6 +39,14 @@ def test_nms_keeping_one_box_is_counted_exactly():
     assert (c.adds, c.mults, c.divs, c.cmps, c.assigns) == (8 + 3 * 4, 4 + 3, 3, 8 + 3 * 7, 3)
 
 
+def test_nms_of_one_box_and_of_none():
+    """N = 1: its area (2 subs + 1 mult), nothing to sort (1 score: no comparison), no IoU test, no
+    suppression; N = 0: nothing at all."""
+    c = _complete(lambda b, s: nms(b, s, 0.5), torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([0.9]))
+    assert (c.adds, c.mults, c.divs, c.cmps, c.assigns) == (2, 1, 0, 0, 0)
+    assert _complete(lambda b, s: nms(b, s, 0.5), torch.zeros(0, 4), torch.zeros(0)).is_zero()
+
+
 def test_nms_with_some_boxes_suppressed_is_uncounted_and_the_note_gives_the_bounds():
     """Two clusters of two boxes (N = 4, K = 2): between 2·1/2 + 2 = 3 and 1 + 2·2 = 5 IoU tests (here
     4: the first kept box tests all three, the second none left), which only the boxes tell: listed
