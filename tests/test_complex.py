@@ -178,3 +178,13 @@ def test_a_rule_cost_without_worked_lines_is_expanded_too():
 
     c = torchcount.profile(Bare(), torch.randn(5, dtype=C64)).total.cost
     assert (c.macs, c.adds) == (20, 6)
+
+
+def test_complex_mean_lines_say_why_each_count_doubles():
+    """mean over the rows of a complex (3, 4): 3·(4 − 1) = 9 complex additions, 2 real ones each (18),
+    and 3 divisions of a complex sum by a real count, 2 real divisions each (6) — its own recipe, which
+    its line names as the table's are named."""
+    report = run(Fn(lambda z: z.mean(1)), torch.randn(3, 4, dtype=C64))
+    assert [(t.category, t.what, t.formula, t.value) for t in report.root.terms] == [
+        ("adds", "additions (mean); a complex addition is 2 real additions", "2·(inputs − outputs)", 18),
+        ("divs", "divisions (mean); complex operands: 2 divisions each", "2·(outputs)", 6)]
