@@ -188,3 +188,29 @@ def test_complex_mean_lines_say_why_each_count_doubles():
     assert [(t.category, t.what, t.formula, t.value) for t in report.root.terms] == [
         ("adds", "additions (mean); a complex addition is 2 real additions", "2·(inputs − outputs)", 18),
         ("divs", "divisions (mean); complex operands: 2 divisions each", "2·(outputs)", 6)]
+
+
+@pytest.mark.parametrize("mode, table", [
+    ("complex", {"macs": {"macs": 4}, "mults": {"mults": 4, "adds": 2}, "adds": {"adds": 2},
+                 "divs": {"mults": 6, "adds": 3, "divs": 2}, "cmps": {"cmps": 2}, "transc": {"transc": 3, "mults": 2},
+                 "assigns": {"assigns": 1}}),
+    ("mixed", {"macs": {"macs": 2}, "mults": {"mults": 2}, "adds": {"adds": 1}, "divs": {"divs": 2},
+               "cmps": {"cmps": 2}, "transc": {"transc": 3, "mults": 2}, "assigns": {"assigns": 1}}),
+])
+def test_each_complex_operation_in_real_ones_as_the_table_says(mode, table):
+    """The module docstring's table, row by row, on 3 operations of each category, from worked terms and
+    from bare totals alike: (ac − bd) + (ad + bc)i is 4 mults + 2 adds, z·w̄/|w|² 6 mults + 3 adds + 2
+    divs, z·r 2 mults, z/r 2 divs, a comparison both parts, exp e^a·(cos b + i·sin b)."""
+    from torchcount.rules.complex import in_real_ops
+
+    for category, real in table.items():
+        expected = {c: 3 * k for c, k in real.items()}
+        assert counts(in_real_ops(Cost.of(Term(category, "x", "n", 3, 3)), mode)) == expected, category
+        bare = Cost.of(Term(category, "x", "n", 2, 2)) + Cost.of(Term(category, "y", "n", 1, 1))
+        assert not bare.terms
+        assert counts(in_real_ops(bare, mode)) == expected, category
+
+
+def test_complex_equality_compares_both_parts():
+    z, w = torch.randn(N, dtype=C64), torch.randn(N, dtype=C64)
+    assert ops_of(lambda a, b: a == b, z, w) == {"cmps": 2 * N}
