@@ -7,6 +7,8 @@ from torch import nn
 
 import torchcount
 
+from conftest import ops_counts as ops_of
+
 
 def test_square_pooling_writes_one_output_size_line():
     """A 2×2 max pool (stride 2) and a 3×3 average pool (stride 1, padding 1) of an 8×8 image: every
@@ -19,3 +21,17 @@ def test_square_pooling_writes_one_output_size_line():
     text = torchcount.profile(nn.AvgPool2d(3, stride=1, padding=1), x).explain("")
     assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(8 − 3 + 2×1)/1⌋ + 1 = 8" in text
     assert "height" not in text and "width" not in text
+
+
+def test_pooling_ops_with_a_one_entry_kernel_pool_every_dim():
+    """ATen takes kernel_size [2] as 2 in each pooled dim: avg_pool3d of a 4×4×4 volume, 8 outputs of
+    2·2·2 = 8 elements, 7·8 = 56 additions, 8 divisions (max_pool3d: 56 comparisons); avg_pool2d of 4
+    planes 4×4, 16 outputs of 4: 48 additions; avg_pool1d of 16 rows of 4, 32 outputs of 2: 32
+    additions (avg_pool1d reaches dispatch as avg_pool2d with kernel [1, 2]). The window is the
+    kernel repeated over as many dims as the op's name says."""
+    x = torch.randn(1, 1, 4, 4, 4)
+    assert torch.equal(torch.ops.aten.avg_pool3d(x, [2]), torch.ops.aten.avg_pool3d(x, [2, 2, 2]))
+    assert ops_of(lambda t: torch.ops.aten.avg_pool3d(t, [2]), x) == {"adds": 7 * 8, "divs": 8}
+    assert ops_of(lambda t: torch.ops.aten.max_pool3d_with_indices(t, [2]), x) == {"cmps": 7 * 8}
+    assert ops_of(lambda t: torch.ops.aten.avg_pool2d(t, [2]), x[0]) == {"adds": 3 * 16, "divs": 16}
+    assert ops_of(lambda t: torch.ops.aten.avg_pool1d(t, [2]), x[0, 0]) == {"adds": 1 * 32, "divs": 32}
