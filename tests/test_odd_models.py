@@ -1401,34 +1401,15 @@ def test_a_child_called_through_its_forward_method_is_a_row_and_counted_once():
     assert report.complete
 
 
-def test_a_submodule_built_by_the_forward_is_counted_with_a_note():
-    class BuildsItsHead(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Linear(4, 8)
-
-        def forward(self, x):
-            h = self.body(x)
-            if not hasattr(self, "head"):  # a hand-made lazy layer: built on the first call
-                self.head = nn.Linear(h.shape[-1], 5)
-            return self.head(h)
-
-    model = BuildsItsHead()
-    report = torchcount.profile(model, torch.randn(2, 4))
-    assert report.total.params == (4 * 8 + 8) + (8 * 5 + 5)  # the head's too (it was left out)
-    assert report.root.params == report.total.params
-    assert report.total.macs == lin_macs(2, 4, 8) + lin_macs(2, 8, 5)
-    assert any("added by the forward" in n and "head" in n for n in report.notes)
-
-
 def test_a_submodule_the_forward_builds_and_calls_is_a_layer_of_its_own():
     """A layer built on the first call and called there (``if not hasattr(self, "head"): self.head =
     nn.Linear(8, 5)``) is wrapped as it is added: its row has its call, its rule and its 2·8·5 = 80
     MACs (2·80 + 10 = 170 FLOPs), not "never called" with its work in the row of the module that added
     it (until 2026-12-06), and the same as the next profile's, when it is there from the start. A
     block built whole and then attached (its two Linears already inside), and a Linear added to that
-    block afterwards (``add_module``), are wrapped too, each row one call. Afterwards no wrapper is
-    left on them, nor torchcount's registration hook in torch."""
+    block afterwards (``add_module``), are wrapped too, each row one call. The new layers' parameters
+    are in the total, with a note naming them. Afterwards no wrapper is left on them, nor
+    torchcount's registration hook in torch."""
     from torch.nn.modules import module as torch_module
 
     class BuildsItsHead(nn.Module):
@@ -1459,6 +1440,8 @@ def test_a_submodule_the_forward_builds_and_calls_is_a_layer_of_its_own():
     # (the same work; the first also wrote the new layers' initial weights, bytes in the root's row)
     assert (first.total.macs, first.total.flops) == (second.total.macs, second.total.flops) == (
         2 * (4 * 8 + 8 * 5 + 5 * 5 + 5 * 3), 2 * 2 * (4 * 8 + 8 * 5 + 5 * 5 + 5 * 3) + 2 * (8 + 5 + 5 + 3) + 2 * 5)
+    params = (4 * 8 + 8) + (8 * 5 + 5) + (5 * 5 + 5) + (5 * 3 + 3)  # the new layers' too
+    assert first.total.params == first.root.params == params
     assert [n for n in first.notes if n.startswith("submodules added by the forward")] == [
         "submodules added by the forward (kept, their parameters counted): head, tail, tail.0, tail.1, tail.last"]
     assert all("forward" not in vars(m) for m in model.modules())
