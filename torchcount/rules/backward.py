@@ -66,7 +66,7 @@ from ._grid import corner_weights, cubic_coefficients, unnormalisation
 from ._util import prod, reduced, schema_arg, tup
 from .elementwise import _aa_taps, recipe_terms
 from .pool import adaptive_windows
-from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms, ctc_sizes
+from .reduction import CTC_CMPS, CTC_CMPS_WHY, ctc_cmps, ctc_forward_terms, ctc_sizes, nll_targets
 from .registry import aten_ops, op_rule, zero_ops
 
 _MEAN = 1  # (torch's Reduction enum: 0 none, 1 mean, 2 sum)
@@ -294,9 +294,7 @@ def nll_loss_backward(op) -> Cost:
     """``nll_loss_backward(grad_output, self, target, weight, reduction, ignore_index, total_weight)``:
     a zero gradient with the same −g (÷ Σw for a mean: one scalar division and negation) written at
     each target's class, times the class weight when there is one; without a reduction, −w·g per row."""
-    x = op.args[1]
-    classes = x.shape[1] if len(x.shape) > 1 else x.numel  # (an unbatched input (C,): one target)
-    picked = x.numel // classes if classes else 0  # no class: every target is the ignore_index
+    picked = nll_targets(op.args[1])
     reduction = int(schema_arg(op, "reduction", _MEAN))
     if reduction == 0:
         return Cost.of(Term("mults", "multiplications −w·g", "picked", picked, picked))

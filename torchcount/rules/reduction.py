@@ -445,14 +445,20 @@ def _reduce_terms(n: int, reduction: int, what: str) -> list:
     return terms
 
 
+def nll_targets(x) -> int:
+    """The targets of an NLL loss on log-probabilities ``x`` ((N, C, …), or (C,) unbatched: one), each
+    picking one log-probability; none without classes (every target is then the ignore_index)."""
+    classes = x.shape[1] if len(x.shape) > 1 else x.numel
+    return x.numel // classes if classes else 0
+
+
 @op_rule(*aten_ops("nll_loss_forward", "nll_loss2d_forward"))
 def nll_loss(op) -> Cost:
     """``nll_loss_forward(input, target, weight, reduction, ignore_index)``: one picked
     log-probability per target; a class weight multiplies each (and a weighted mean divides by
     the sum of the picked weights); then the reduction."""
     x = op.inputs[0]
-    classes = x.shape[1] if len(x.shape) > 1 else x.numel
-    picked = x.numel // classes if classes else 0  # no class: every target is the ignore_index
+    picked = nll_targets(x)
     weighted = len(op.args) > 2 and op.args[2] is not None
     reduction = _reduction(op, 3)
     terms = _reduce_terms(picked, reduction, "picked log-probs")
