@@ -169,6 +169,18 @@ def test_convolution_gradient_of_one_output_channel_with_a_bias():
     assert counter.get_total_flops() == 2 * (2 * 486)
 
 
+@pytest.mark.parametrize("bias_sizes", [None, [0]])
+def test_convolution_gradient_of_a_bias_asked_for_without_bias_sizes(bias_sizes):
+    """A direct call asking for the bias gradient (output_mask[2] True) with bias_sizes None or [0]:
+    torch still returns it, the Σ of the output gradient per channel — grad (2, 4, 3, 3), 18 elements
+    per channel, 4·(18 − 1) = 68 additions — beside the 2·(72 outputs · 3·3·3) = 2·1,944 MACs."""
+    x, w, g = torch.randn(2, 3, 5, 5), torch.randn(4, 3, 3, 3), torch.randn(2, 4, 3, 3)
+    args = (bias_sizes, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, True, True])
+    assert aten.convolution_backward(g, x, w, *args)[2].shape == (4,)   # torch computes it
+    c = cost(lambda g, x, w: aten.convolution_backward(g, x, w, *args), g, x, w)
+    assert counts(c) == {"macs": 2 * 1944, "adds": 68}
+
+
 def test_fused_lstm_cell_gradient_without_a_cell_state_gradient():
     """``_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy=None, cx, cy, workspace, has_bias)`` (the
     last step's cell state unused: no gradient reaches cy), N = 3, H = 4, the sizes read from cx: the

@@ -106,7 +106,9 @@ def convolution_backward(op) -> Cost:
     if _mask(op, 1):
         terms.append(Term("macs", "multiply-accumulates (weight gradient)", "outputs·(c/g)·∏kernel",
                           worked("{}×{}×{}", outer.shape, inner.shape[-spatial - 1] // groups, kernel), macs))
-    if _mask(op, 2) and schema_arg(op, "bias_sizes") not in (None, [0]):
+    # bias_sizes only shapes the result: torch sums the output gradient whenever the mask asks,
+    # with bias_sizes None or [0] too (autograd never asks without a bias; a direct call may)
+    if _mask(op, 2):
         terms.append(Term("adds", "additions (bias gradient: Σ of the output gradient)", "N·k·∏output − k",
                           worked("{} − {}", grad.shape, channels), n_bias))
     return Cost.of(*terms)
