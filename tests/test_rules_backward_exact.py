@@ -191,3 +191,20 @@ def test_fused_lstm_cell_gradient_without_a_cell_state_gradient():
     c = price(aten._thnn_fused_lstm_cell_backward_impl.default, state, None, state, state, gates, True,
               out=(gates, state, torch.empty(4 * H)))
     assert counts(c) == {"transc": 12, "mults": 16 * 12, "adds": 6 * 12 + 32}
+
+
+@pytest.mark.parametrize("name, extra, per_element", [
+    ("mse_loss_backward", (), {"adds": 1, "mults": 2}),
+    ("smooth_l1_loss_backward", (1.0,), {"adds": 1, "cmps": 2, "mults": 3, "divs": 1, "assigns": 2}),
+    ("huber_loss_backward", (1.0,), {"adds": 1, "cmps": 2, "mults": 4, "assigns": 2}),
+    ("soft_margin_loss_backward", (), {"transc": 1, "mults": 5, "adds": 1, "divs": 1}),
+])
+def test_pointwise_loss_gradient_of_a_target_larger_than_the_input(name, extra, per_element):
+    """A direct call whose target (2, 3) is larger than ``self`` (3,) (sum reduction): torch broadcasts
+    and returns a (2, 3) gradient, so each per-element term is priced 6 times, not 3 — MSE's
+    2·(x − t)·g is 6 differences and 12 multiplications."""
+    op = getattr(aten, name)
+    x, t = torch.randn(3), torch.randn(2, 3)
+    assert op(torch.tensor(1.0), x, t, 2, *extra).shape == (2, 3)        # torch's own result
+    c = cost(lambda g, x: op(g, x, t, 2, *extra), torch.tensor(1.0), x)
+    assert counts(c) == {k: 6 * v for k, v in per_element.items()}

@@ -114,3 +114,22 @@ def test_nll_loss_of_a_batch_without_classes_picks_nothing():
     assert ops_of(lambda x, t: F.nll_loss(x, t, reduction="none"), x, t) == {}
     assert ops_of(lambda x, t: F.nll_loss(x, t, reduction="sum"), x, t) == {}
     assert ops_of(lambda x, t: F.nll_loss(x, t), x, t) == {"divs": 1}
+
+
+@pytest.mark.parametrize("name, extra, per_element", [
+    ("mse_loss", (), {"adds": 1, "mults": 1}),
+    ("smooth_l1_loss", (1.0,), {"adds": 2, "cmps": 2, "mults": 2, "divs": 1, "assigns": 1}),
+    ("huber_loss", (1.0,), {"adds": 2, "cmps": 2, "mults": 3, "assigns": 1}),
+])
+def test_pointwise_loss_of_a_target_larger_than_the_input(name, extra, per_element):
+    """(l1_loss is decomposed into sub/abs/sum, each priced on its own; soft_margin_loss refuses a
+    larger target.) A direct call whose target (2, 3) is larger than the input (3,), sum reduction: torch
+    broadcasts and computes 6 elements (aten.mse_loss equals ((x − t)²).sum() over the broadcast), so
+    each per-element term is 6 times its recipe, and the sum 6 − 1 = 5 additions."""
+    op = getattr(torch.ops.aten, name)
+    x, t = torch.randn(3), torch.randn(2, 3)
+    if name == "mse_loss":
+        assert torch.allclose(op(x, t, 2), ((x - t) ** 2).sum())          # torch's own arithmetic
+    expected = {k: 6 * v for k, v in per_element.items()}
+    expected["adds"] = expected.get("adds", 0) + 5
+    assert ops_of(lambda x: op(x, t, 2, *extra), x) == expected

@@ -279,11 +279,17 @@ def log_softmax_backward(op) -> Cost:
 
 
 # ---- losses ---------------------------------------------------------------------------------
+def _loss_grad_numel(op) -> int:
+    """The elements of a point-wise loss's input gradient: the broadcast of ``self`` and ``target``
+    (torch's deprecated resize when a direct call's target is the larger), which the output holds."""
+    return op.outputs[0].numel if op.outputs else op.args[1].numel
+
+
 @op_rule(*aten_ops("mse_loss_backward"))
 def mse_loss_backward(op) -> Cost:
     """``mse_loss_backward(grad_output, self, target, reduction)``: 2·(x − t)·g, the factor 2 (and
     1/n for a mean, one scalar division) folded into one constant."""
-    n = op.args[1].numel
+    n = _loss_grad_numel(op)
     terms = [Term("adds", "differences x − t", "elements", n, n),
              Term("mults", "multiplications (·constant, ·g)", "2·elements", worked("2×{}", n), 2 * n)]
     if int(schema_arg(op, "reduction", _MEAN)) == _MEAN:
@@ -324,7 +330,7 @@ _ROBUST = {"smooth_l1_loss_backward": {"adds": 1, "cmps": 2, "mults": 3, "divs":
 def robust_loss_backward(op) -> Cost:
     """``smooth_l1_loss_backward(grad_output, self, target, reduction, beta)`` and Huber's."""
     name = op.op.overloadpacket.__name__
-    n = op.args[1].numel
+    n = _loss_grad_numel(op)
     return Cost.of(*recipe_terms(_ROBUST[name], n, name), *_mean_norm(op, n))
 
 
@@ -346,7 +352,7 @@ def bce_backward(op) -> Cost:
 def soft_margin_loss_backward(op) -> Cost:
     """``soft_margin_loss_backward(grad_output, self, target, reduction)``: z = e^(−t·x), then
     −n·t·z/(1 + z)·g: 1 exp, 5 mults (−t, t·x, t·z, ·(−n), ·g), 1 add, 1 div per element."""
-    n = op.args[1].numel
+    n = _loss_grad_numel(op)
     return Cost.of(*recipe_terms({"transc": 1, "mults": 5, "adds": 1, "divs": 1}, n, "soft_margin_loss_backward"),
                    *_mean_norm(op, n))
 

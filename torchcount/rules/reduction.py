@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from ..cost import CATEGORY_NAMES, Cost, Term, worked
 from ._util import prod, reduced, schema_arg
 from .activation import softmax_terms
@@ -500,12 +502,18 @@ _BRANCHES = {"smooth_l1_loss": {"mults": 2, "divs": 1, "adds": 1, "cmps": 1, "as
              "huber_loss": {"mults": 3, "adds": 1, "cmps": 1, "assigns": 1}}
 
 
+def _loss_numel(op) -> int:
+    """The elements a point-wise loss computes: ``input`` and ``target`` broadcast (a direct call
+    may pass a target larger than the input; ``F.*`` expands both first)."""
+    return prod(torch.broadcast_shapes(*(t.shape for t in op.inputs[:2])))
+
+
 @op_rule(*aten_ops("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"))
 def pointwise_loss(op) -> Cost:
     """A difference and a square (mse) or an absolute value (l1, smooth l1, huber) per element;
     smooth L1 and Huber then both branches and the selection (``_BRANCHES``); then the reduction
     (``reduction`` is the third argument)."""
-    n = op.inputs[0].numel
+    n = _loss_numel(op)
     name = _name(op)
     square = name == "mse_loss"
     branches = _BRANCHES.get(name)
@@ -521,7 +529,7 @@ def pointwise_loss(op) -> Cost:
 def soft_margin_loss(op) -> Cost:
     """``log1p(exp(−x·y))`` per element (a negation and a product, an exp and a log1p), then
     the ``reduction``."""
-    n = op.inputs[0].numel
+    n = _loss_numel(op)
     return Cost.of(*recipe_terms({"mults": 2, "transc": 2}, n, "soft margin"),
                    *_reduce_terms(n, _reduction(op, 2), "elements"))
 
