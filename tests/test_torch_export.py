@@ -398,7 +398,8 @@ def test_the_layers_a_graph_runs_in_training_mode_are_those_whose_ops_the_mode_c
             gm = (ep.run_decompositions() if how == "run_decompositions" else ep).module()
         notes[mode] = [n for n in run(gm, x).notes if n.startswith("exported in training mode")]
     expected = [n for n in _TRAINING_LAYERS if how != "symbolic_trace" or "InstanceNorm" not in n]
-    assert len(notes[True]) == 1 and notes[True][0].startswith(f"exported in training mode: {', '.join(expected[:4])}")
+    # (the whole list: the LSTM, told train=True with dropout 0, runs the same ops, so is not named)
+    assert len(notes[True]) == 1 and notes[True][0].startswith(f"exported in training mode: {', '.join(expected)} run ")
     assert notes[False] == []
 
 
