@@ -1,0 +1,263 @@
+"""graph.py's markers, pinned by numbers and row paths one can check by hand against the same model
+run eagerly: what a layer that returns two values gave, the inputs of a layer in a ``torch.no_grad()``
+region (its weights are the region's arguments, not the layer's), a region's op that names no module,
+the unpacking of a region's output, the holder MultiheadAttention reads beside a region, a graph
+called from another thread, a module path in a form not read here, and the one graph a program is.
+"""
+import threading
+import warnings
+
+import torch
+from torch import nn
+
+from conftest import needs, run
+from test_state import snapshot
+from test_torch_export import CNN, Block, _NoGrad, _NoGradInner, _spans
+
+pytestmark = needs("torch.export naming each node's module by its path")
+
+
+def _export(model, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.export(model, (x,)).module()
+
+
+def _layers(gm):
+    from torchcount.graph import graph_layers
+
+    return graph_layers(gm, list(gm.named_modules()))
+
+
+class _Split(nn.Module):
+    def forward(self, x):
+        return x[:, :2] * 2, x[:, 2:] + 1
+
+
+class _Splits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.split = nn.Linear(4, 5), _Split()
+
+    def forward(self, x):
+        a, b = self.split(self.lin(x))
+        return a.sum() + b.sum()
+
+
+def test_a_layer_of_a_graph_that_returns_two_tensors_has_both_output_shapes():
+    """``split`` returns the 2×5 input's first 2 columns and its last 3: its row's output shapes are
+    [(2, 2), (2, 3)], as the eager module's; ``lin``'s one output is (2, 5), not a tuple of it."""
+    torch.manual_seed(0)
+    model, x = _Splits(), torch.randn(2, 4)
+    eager = run(model, x)
+    assert eager.row("split").output_shapes == [(2, 2), (2, 3)]
+    for graph in (_export(model, x), torch.fx.symbolic_trace(model)):
+        report = run(graph, x)
+        assert report.row("split").output_shapes == [(2, 2), (2, 3)]
+        assert (report.row("lin").input_shapes, report.row("lin").output_shapes) == ([(2, 4)], [(2, 5)])
+        assert report.row("split").self_cost.mults == 2 * 2 and report.row("split").self_cost.adds == 2 * 3
+
+
+def test_the_layers_of_a_no_grad_region_were_given_their_input_not_their_weights():
+    """The region's op passes ``b``'s weight and bias after its input (wrap_with_set_grad_enabled(False,
+    submod, x, w, b)): ``b`` was given the 2×4 activation only, as in the eager model; its weights are
+    what it holds. ``block.inner`` likewise; ``block`` was given the 2×4 sum."""
+    torch.manual_seed(0)
+    model, x = _NoGrad().eval(), torch.randn(2, 4)
+    report, eager = run(_export(model, x), x), run(model, x)
+    for path in ("b", "block", "block.inner"):
+        row = report.row(path)
+        assert (row.input_shapes, row.output_shapes) == ([(2, 4)], [(2, 4)]), path
+        assert (row.input_shapes, row.output_shapes) == (eager.row(path).input_shapes, eager.row(path).output_shapes)
+
+
+class _Mid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = _NoGradInner()
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class _Deep(nn.Module):
+    """The no_grad region two modules deep: it is called with ``mid`` and ``mid.block`` open."""
+
+    def __init__(self):
+        super().__init__()
+        self.mid = _Mid()
+
+    def forward(self, x):
+        return self.mid(x)
+
+
+def test_an_op_of_a_nested_region_that_names_no_module_is_the_roots_and_its_layers_go_on():
+    """A region's node whose stack names no module (as torch.export's ``sym_size`` of a dynamic
+    dimension has none) is the root's own, as in the graph itself: with the region's ``* 3`` so
+    stripped, its 2·4 = 8 multiplications are the root's, ``mid.block``'s own are 0, and the layers
+    it interrupted go on: one call each of ``mid`` and ``mid.block``, ``block.inner`` 2·4·4 = 32 MACs,
+    ``block.out`` 32, the total 64 MACs and 8 multiplications, as the eager model's."""
+    torch.manual_seed(0)
+    model, x = _Deep().eval(), torch.randn(2, 4)
+    gm = _export(model, x)
+    region = next(m for name, m in gm.named_modules() if name.startswith("submod") and isinstance(m, torch.fx.GraphModule))
+    mul = next(n for n in region.graph.nodes if n.target is torch.ops.aten.mul.Tensor)
+    assert [path for path, _ in mul.meta["nn_module_stack"].values()] == ["", "mid", "mid.block"]
+    del mul.meta["nn_module_stack"]
+    report = run(gm, x)
+    assert report.root.self_cost.mults == 8 and report.row("mid.block").self_cost.mults == 0
+    assert [(report.row(p).calls, report.row(p).cost.macs) for p in ("mid", "mid.block", "mid.block.inner",
+                                                                       "mid.block.out")] == [(1, 64), (1, 64), (1, 32), (1, 32)]
+    assert (report.total.cost.macs, report.total.cost.mults) == (64, 8) == \
+        (run(model, x).total.cost.macs, run(model, x).total.cost.mults)
+
+
+def test_the_unpacking_of_a_regions_output_is_done_where_the_region_ran():
+    """The ``getitem`` taking the no_grad region's output runs no work: it is the region's op's, in
+    ``block`` (a torch that wrote it no module stack, as here, must not split ``block``): ``block`` is
+    one span, one call, 32 + 32 = 64 MACs and its × 3 (8 multiplications), as in the eager model."""
+    torch.manual_seed(0)
+    model, x = _NoGrad().eval(), torch.randn(2, 4)
+    gm = _export(model, x)
+    hop = next(n for n in gm.graph.nodes if n.op == "call_function" and "block" in
+               [p for p, _ in (n.meta.get("nn_module_stack") or {}).values()] and n.target is not torch.ops.aten.linear.default)
+    unpack = [u for u in hop.users if u.target.__name__ == "getitem"]
+    assert len(unpack) == 1
+    del unpack[0].meta["nn_module_stack"]
+    report = run(gm, x)
+    block = report.row("block")
+    assert (block.calls, block.cost.macs, block.self_cost.mults) == (1, 64, 8)
+    spans = [s for s in _spans(gm, x, _layers(gm)) if s[0] != "_guards_fn"]
+    assert spans == _spans(model, x) and [s[0] for s in spans].count("block") == 1
+
+
+class _AttentionThenRegion(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block, self.post = Block(), nn.Linear(16, 16)
+
+    def forward(self, x):
+        x = self.block(x)
+        with torch.no_grad():
+            x = self.post(x)
+        return x
+
+
+def test_the_holder_attention_reads_is_in_its_row_in_a_graph_with_a_region():
+    """MultiheadAttention reads ``out_proj``'s weights without calling it: in a graph that also has a
+    no_grad region (a subgraph read before the model's own), ``block.attn``'s row still holds them,
+    3·16·16 + 3·16 + 16·16 + 16 = 1,088 parameters, as the eager row does; no 'never called' row."""
+    torch.manual_seed(0)
+    model, x = _AttentionThenRegion().eval(), torch.randn(2, 5, 16)
+    gm = _export(model, x)
+    assert any(isinstance(m, torch.fx.GraphModule) for name, m in gm.named_modules() if name.startswith("submod"))
+    report = run(gm, x)
+    assert report.row("block.attn").params == run(model, x).row("block.attn").params == 3 * 16 * 16 + 3 * 16 + 16 * 16 + 16
+    assert "block.attn.out_proj" not in [r.path for r in report.layers]
+    assert not any("never called" in note for note in report.notes)
+
+
+def test_a_program_with_regions_is_one_graph():
+    """The no_grad regions' GraphModules (``submod_1``, ``submod_3``) are parts of the root's graph,
+    not graphs of their own: the note names one graph, the root's."""
+    torch.manual_seed(0)
+    model, x = _NoGrad().eval(), torch.randn(2, 4)
+    gm = _export(model, x)
+    notes = [n for n in run(gm, x).notes if "from torch.export or torch.fx" in n]
+    assert len(notes) == 1 and notes[0].startswith("GraphModule: a graph from torch.export or torch.fx;"), notes
+    assert _layers(gm).where == ("",)
+
+
+class _Threaded(nn.Module):
+    """Runs its graph once in another thread (joined before it goes on), then once itself."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.g = graph
+
+    def forward(self, x):
+        out = []
+        worker = threading.Thread(target=lambda: out.append(self.g(x)))
+        worker.start()
+        worker.join()
+        return self.g(x) + out[0]
+
+
+def test_a_graph_run_in_another_thread_is_not_counted_or_timed():
+    """The other thread's run of the graph is not the profile's (as an eager module's is not): the
+    conv's one call, 2·8·(8·8)·(3·3·3) = 27,648 MACs, the head's 2·128·10 = 2,560; the measured pass
+    spans each layer once, as one run of the bare graph; the model is left as found."""
+    torch.manual_seed(0)
+    model, x = CNN().eval(), torch.randn(2, 3, 8, 8)
+    gm = _export(model, x)
+    outer = _Threaded(gm)
+    before = snapshot(outer)
+    report = run(outer, x)
+    assert snapshot(outer) == before
+    assert (report.row("g.features.0").calls, report.row("g.features.0").cost.macs) == (1, 27648)
+    assert (report.row("g.head").calls, report.row("g.head").cost.macs) == (1, 2560)
+    assert report.total.cost.macs == 27648 + 2560
+    spans = [path for path, _ in _spans(outer, x, _layers(outer)) if not path.endswith("_guards_fn")]
+    assert spans == ["", "g"] + [f"g.{path}" for path, _ in _spans(model, x) if path]
+
+
+def test_a_module_path_in_a_form_not_read_here_leaves_the_graph_one_row():
+    """A path in Python's indexing without Dynamo's root (``features[0]``) or with an empty part
+    (``features..0``) is not read: the graph is not split into layers, its work is the GraphModule's
+    own, 27,648 + 2,560 = 30,208 MACs (conv and head, by hand), and no row is a layer it names."""
+    torch.manual_seed(0)
+    model, x = CNN().eval(), torch.randn(2, 3, 8, 8)
+    for bad in ("features[0]", "features..0"):
+        gm = _export(model, x)
+        for node in gm.graph.nodes:
+            stack = node.meta.get("nn_module_stack")
+            if stack:
+                node.meta["nn_module_stack"] = {k: (bad if path == "features.0" else path, kind)
+                                                for k, (path, kind) in stack.items()}
+        report = run(gm, x)
+        assert report.root.self_cost.macs == report.total.cost.macs == 30208, bad
+        assert not any("nn_module_stack" in note for note in report.notes), bad
+        assert not any(row.path in ("features.2", "features.3", bad) for row in report.layers), bad
+
+
+class _Holder(nn.Module):  # (never called: a weight its parent reads, and a Linear below it)
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 4))
+        self.sub = nn.Linear(4, 4)
+
+
+class _Reads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = _Holder()
+
+    def forward(self, x):
+        return x @ self.proj.weight
+
+
+class _ReadsOuter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _Reads()
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_an_unflattened_holder_with_modules_below_it_keeps_its_never_called_row():
+    """``inner`` reads ``proj.weight`` itself; ``proj`` also holds a Linear (``sub``) and neither is ever
+    called. Unflattened, ``proj`` is not a holder only its reader's row takes in (it has a module below
+    it): as in the eager model, ``proj`` and ``proj.sub`` are rows never called, 16 + 20 = 36 and 20
+    parameters, both named in the note; ``inner`` 2·4·4 = 32 MACs."""
+    torch.manual_seed(0)
+    model, x = _ReadsOuter().eval(), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unflat = torch.export.unflatten(torch.export.export(model, (x,)))
+    report, eager = run(unflat, x), run(model, x)
+    for path, want in (("inner", (1, 36, 32)), ("inner.proj", (0, 36, 0)), ("inner.proj.sub", (0, 20, 0))):
+        row, other = report.row(path), eager.row(path)
+        assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
+    never = [n for n in report.notes if n.startswith("never called")]
+    assert len(never) == 1 and never[0].endswith(": inner.proj, inner.proj.sub"), never
