@@ -1,18 +1,22 @@
 """graph.py's markers, pinned by numbers and row paths one can check by hand against the same model
-run eagerly: what a layer that returns two values gave, the inputs of a layer in a ``torch.no_grad()``
-region (its weights are the region's arguments, not the layer's), a region's op that names no module,
-the unpacking of a region's output, the holder MultiheadAttention reads beside a region, a graph
-called from another thread, a module path in a form not read here, and the one graph a program is.
+run eagerly: what a layer that returns two values gave (counted and measured), the inputs of a layer
+(in a ``torch.no_grad()`` region its weights are the region's arguments, not the layer's; a view of
+its input is no new storage), a region's op that names no module, the unpacking of a region's output,
+holders a parent reads, a graph called from another thread, a traced leaf that raises, a strict
+export's frames keyed by object ids, a module path in a form not read here, and the one graph a
+program is.
 """
 import threading
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
+import torchcount
 from conftest import needs, run
 from test_state import snapshot
-from test_torch_export import CNN, Block, _NoGrad, _NoGradInner, _spans
+from test_torch_export import CNN, Block, _Both, _NoGrad, _NoGradInner, _spans
 
 pytestmark = needs("torch.export naming each node's module by its path")
 
@@ -261,3 +265,109 @@ def test_an_unflattened_holder_with_modules_below_it_keeps_its_never_called_row(
         assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
     never = [n for n in report.notes if n.startswith("never called")]
     assert len(never) == 1 and never[0].endswith(": inner.proj, inner.proj.sub"), never
+
+
+def test_a_measured_layer_of_a_graph_that_returns_two_tensors_made_both():
+    """The memory pass sees both of ``split``'s outputs: 2·2 + 2·3 = 10 new float32 elements, 40
+    bytes, as the eager module's (only the first would be 16)."""
+    torch.manual_seed(0)
+    model, x = _Splits(), torch.randn(2, 4)
+    eager = run(model, x, measure=True, warmup=0, repeat=1)
+    for graph in (_export(model, x), torch.fx.symbolic_trace(model)):
+        report = run(graph, x, measure=True, warmup=0, repeat=1)
+        assert report.row("split").extra["act_MiB"] * 2**20 == 40 == eager.row("split").extra["act_MiB"] * 2**20
+
+
+def test_a_measured_layer_of_a_graph_returning_a_view_of_its_input_made_nothing():
+    """``Flatten`` returns a view of the 2×4×6×6 convolution output it was given: no new storage, an
+    activation of 0 bytes, as the eager module's; the convolution's own output is 2·4·6·6·4 = 1,152
+    bytes. (The span's inputs are what the memory pass tells an output it made from one it was given.)"""
+    torch.manual_seed(0)
+    model, x = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(144, 2)).eval(), torch.randn(2, 3, 8, 8)
+    eager = run(model, x, measure=True, warmup=0, repeat=1)
+    report = run(_export(model, x), x, measure=True, warmup=0, repeat=1)
+    assert [report.row(p).extra["act_MiB"] * 2**20 for p in ("0", "1")] == [1152, 0] == \
+        [eager.row(p).extra["act_MiB"] * 2**20 for p in ("0", "1")]
+
+
+class _Lin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.linear(x).relu()
+
+
+class _LinOuter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _Lin()
+
+    def forward(self, x):
+        return self.inner(x) * 2
+
+
+def test_a_leaf_module_of_a_traced_graph_that_raises_is_the_failing_layer():
+    """symbolic_trace keeps ``inner.linear`` a module (its parent ``inner`` is a span of the graph):
+    given 5 features for its 4, it raises, and the failure is its own, by path and type, as in the
+    eager model, not the span ``inner`` it ran in."""
+    torch.manual_seed(0)
+    model, bad = _LinOuter(), torch.randn(3, 5)
+    gm = torch.fx.symbolic_trace(model)
+    before = snapshot(gm)
+    for module in (model, gm):
+        with pytest.raises(torchcount.ForwardError) as err:
+            run(module, bad)
+        assert err.value.path == "inner.linear" and "'inner.linear' (Linear)" in str(err.value)
+    assert snapshot(gm) == before
+
+
+class _ReadsCalled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = _Holder()
+
+    def forward(self, x):
+        return self.proj.sub(x) @ self.proj.weight
+
+
+class _ReadsCalledOuter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _ReadsCalled()
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_a_holder_whose_weight_a_parent_reads_and_whose_child_runs_keeps_its_row():
+    """``inner`` calls ``proj.sub`` and reads ``proj.weight`` itself: ``proj`` (never called, holding a
+    layer that runs) keeps its row in ``ep.module()``'s report as in the eager one, 16 + 20 = 36
+    parameters and its child's 2·4·4 = 32 MACs; ``inner`` 32 + 2·4·4 = 64."""
+    torch.manual_seed(0)
+    model, x = _ReadsCalledOuter().eval(), torch.randn(2, 4)
+    report, eager = run(_export(model, x), x), run(model, x)
+    for path, want in (("inner", (1, 36, 64)), ("inner.proj", (0, 36, 32)), ("inner.proj.sub", (1, 20, 32))):
+        row, other = report.row(path), eager.row(path)
+        assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
+
+
+@needs("torch.export.export(strict=True)")
+def test_an_interrupted_layer_of_a_strict_export_returns_its_output_only():
+    """A strict export keys each module frame by an object id, not its path: ``a``'s span, interrupted
+    by ``b``'s cos (moved between its mul and sin), still returns only its 64×64 float32 output
+    (16 KiB measured), not also the product its resumed span reads, as in the eager model."""
+    model, x = _Both(), torch.randn(64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (x,), strict=True).module()
+    keys = {k for n in gm.graph.nodes for k, (path, _) in (n.meta.get("nn_module_stack") or {}).items() if path == "a"}
+    assert keys and "a" not in keys  # (the case this test is for)
+    cos = next(n for n in gm.graph.nodes if n.target is torch.ops.aten.cos.default)
+    next(n for n in gm.graph.nodes if n.target is torch.ops.aten.sin.default).prepend(cos)
+    gm.recompile()
+    assert torch.equal(gm(x), model(x))
+    report = run(gm, x, measure=True, warmup=0, repeat=1)
+    assert report.row("a").extra["act_MiB"] * 2**20 == 64 * 64 * 4
+    assert report.row("a").output_shapes == [(64, 64)]
