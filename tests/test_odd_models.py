@@ -601,6 +601,21 @@ def test_a_frozen_batchnorm_keeps_its_statistics_as_buffers_unless_folded():
                and "the count is the frozen graph's own, not the eager model's" in n for n in report.notes)
 
 
+def test_the_layers_freezing_folded_into_are_named_six_then_an_ellipsis_without_torchs_name_suffixes():
+    """Seven Conv2d(2, 2, 1, bias=False) each before a BatchNorm2d(2): freezing folds each BatchNorm into its
+    convolution (a 2·2 weight and a new bias of 2 each: 7·6 = 42 parameters). TorchScript names every new bias
+    after the first one's, with a suffix (0.bias_fused_bn.1, 0.bias_fused_bn.3, …): the layers named are the
+    part before the '_fused_' constant, 0, 2, … 12 (seven), so six of them then '…' — the suffixed names were
+    read as a layer '0.bias_fused_bn', and the ellipsis after six was pinned by no test."""
+    layers = []
+    for _ in range(7):
+        layers += [nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2)]
+    report = _quiet(torch.jit.freeze(torch.jit.script(nn.Sequential(*layers).eval())), torch.randn(1, 2, 4, 4))
+    assert (report.total.params, report.total.buffers) == (7 * (2 * 2 + 2), 0)
+    assert any("; freezing folded other layers into 0, 2, 4, 6, 8, 10 … (0.weight_fused_bn, 0.bias_fused_bn.1 …; "
+               in n for n in report.notes), report.notes
+
+
 class _Attention(nn.Module):
     """A MultiheadAttention (3·8·8 + 3·8 in_proj, 8·8 + 8 out_proj: 288 parameters) and a
     TransformerEncoderLayer (the same 288, linear1 8·16 + 16, linear2 16·8 + 8, two LayerNorms

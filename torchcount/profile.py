@@ -728,7 +728,10 @@ def _frozen_note(scripted: nn.Module) -> str:
         text += (f", the {len(kept_buffers)} buffer(s) of submodules freezing kept ({_first_names(kept_buffers)}; "
                  f"{sum(t.numel() for t in found.buffers):,} elements) as buffers")
     if found.folded:
-        layers = list(dict.fromkeys(name.rpartition(".")[0] or "(root)" for name in found.folded))
+        # (the layer is the path before its '_fused_' constant: TorchScript may add a suffix to the name,
+        # 0.bias_fused_bn.1, naming a later folded bias after the first)
+        layers = list(dict.fromkeys(name.partition("_fused_")[0].rpartition(".")[0] or "(root)"
+                                    for name in found.folded))
         text += (f"; freezing folded other layers into {', '.join(layers[:6])}" + (" …" if len(layers) > 6 else "")
                  + f" ({', '.join(found.folded[:2])}" + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
                  "folded into the convolution or Linear before it leaves no constants of its own), so the count is "
