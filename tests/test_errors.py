@@ -304,6 +304,18 @@ def test_rule_returning_something_else_than_a_cost_is_a_rule_error():
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # nested tensors are a prototype API
+def test_a_nested_input_of_four_components_names_all_four_and_of_five_the_first_four_then_an_ellipsis():
+    """The error names the ragged shapes given (1×8, 2×8, 3×8, 4×8): four are all named, a fifth (5×8) is
+    left to '…' — an ellipsis after exactly four names survived a profile.py mutant."""
+    lin = nn.Linear(8, 2)
+    for n, named in ((4, "1×8, 2×8, 3×8, 4×8)"), (5, "1×8, 2×8, 3×8, 4×8 …)")):
+        nested = torch.nested.nested_tensor([torch.randn(k, 8) for k in range(1, n + 1)])
+        with pytest.raises(TypeError) as caught:
+            torchcount.profile(lin, nested)
+        assert f"(ragged shapes: {named};" in str(caught.value)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # nested tensors are a prototype API
 @pytest.mark.parametrize("layout", [torch.strided, torch.jagged])
 def test_a_nested_tensor_is_a_clear_error_and_the_model_is_left_as_found(layout):
     lin = nn.Linear(8, 16)
