@@ -161,6 +161,29 @@ def test_two_models_sharing_a_submodule_cannot_be_profiled_at_once():
     assert report.total.macs == 2 * 3 * 3
 
 
+def test_a_torchscript_submodule_profiled_while_its_holder_is_is_named_by_its_own_path():
+    """A TorchScript Linear held as 'enc' of an eager model, profiled from inside that model's profiled
+    forward: refused, the clash named as the scripted module's own root, '(root)' of RecursiveScriptModule,
+    held as 'enc' of Outer — not by the path of torchcount's stand-in around it ('scripted'), which taking
+    the stand-in's module list survived a profile.py mutant."""
+    seen = []
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = torch.jit.script(nn.Linear(3, 3))
+
+        def forward(self, x):
+            try:
+                torchcount.profile(self.enc, x)
+            except RuntimeError as exc:
+                seen.append(str(exc))
+            return self.enc(x)
+
+    torchcount.profile(Outer(), torch.randn(2, 3))
+    assert "module '(root)' of RecursiveScriptModule is already being profiled, as 'enc' of Outer" in seen[0], seen
+
+
 class _Residual(nn.Module):
     """A block without a rule (its own add is recorded) around ruled children: op recording
     is switched off and on around each child."""
