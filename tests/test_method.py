@@ -536,6 +536,23 @@ def test_a_training_step_counts_its_backward_and_puts_the_gradients_back():
     assert counter.get_total_flops() == 2 * report.total.macs
 
 
+@pytest.mark.parametrize("layers", [4, 5])
+def test_the_note_on_gradients_a_backward_set_names_four_then_an_ellipsis(layers):
+    """A step whose backward sets the .grad of every weight of four or five bias-free Linear(2, 2): the
+    note counts them (4, 5) and names the first four, with '…' after them only where a fifth is left out —
+    the ellipsis after exactly four names was pinned by no test (every one had four gradients or fewer)."""
+    model = nn.Sequential(*(nn.Linear(2, 2, bias=False) for _ in range(layers)))
+
+    def step(model, x):
+        model(x).sum().backward()
+
+    report = profile(model, torch.randn(3, 2), method=step)
+    assert all(p.grad is None for p in model.parameters())
+    named = "0.weight, 1.weight, 2.weight, 3.weight" + (" …" if layers > 4 else "")
+    assert f"a backward pass set or changed the .grad of {layers} parameter(s) ({named}); put back as found" \
+        in report.notes, report.notes
+
+
 # ---- a function as the method: a training step written outside the model ----------------------
 def sgd_step_of(optimizer):
     """A training step as user code writes it: a free function given the model first."""
