@@ -655,6 +655,34 @@ def test_a_frozen_multihead_attention_keeps_its_in_projection_as_parameters_and_
     assert _quiet(torch.jit.freeze(torch.jit.script(layer)), torch.randn(1, 4, 8)).total.params == 576
 
 
+class _ThreeAttentions(nn.Module):
+    """Three MultiheadAttention(4, 1) one after another: 3·(3·4·4 + 3·4 + 4·4 + 4) = 240 parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (nn.MultiheadAttention(4, 1, batch_first=True) for _ in range(3))
+
+    def forward(self, x):
+        x = self.a(x, x, x, need_weights=False)[0]
+        x = self.b(x, x, x, need_weights=False)[0]
+        return self.c(x, x, x, need_weights=False)[0]
+
+
+def test_the_parameters_freezing_kept_are_named_four_then_an_ellipsis():
+    """Freezing keeps each attention's in_proj_weight and in_proj_bias as parameters of the submodule: three
+    attentions keep six, and the note counts six and names the first four (a's and b's, in the order the graph
+    reads them) then '…' — the one test of that note had four, so the ellipsis after exactly four names survived
+    a profile.py mutant."""
+    model = _ThreeAttentions().eval()
+    with torch.no_grad():  # (no two equal: freezing pools none)
+        for p in model.parameters():
+            p.uniform_(1, 2)
+    report = _quiet(torch.jit.freeze(torch.jit.script(model)), torch.randn(1, 2, 4))
+    assert report.total.params == report.total.frozen_params == 3 * (3 * 4 * 4 + 3 * 4 + 4 * 4 + 4) == 240
+    assert any("and the 6 parameter(s) of submodules freezing kept (a.in_proj_bias, a.in_proj_weight, "
+               "b.in_proj_bias, b.in_proj_weight …) (240 elements)" in n for n in report.notes), report.notes
+
+
 def test_a_frozen_torchscript_module_put_in_eval_mode_is_still_counted_as_frozen():
     """``.eval()`` on a frozen module (the command line does it to every model) sets a Python attribute
     ``training`` on its wrapper, which torchcount took as "not frozen": its weight constants were not
