@@ -410,6 +410,42 @@ def test_dense_encoder_note_follows_pytorchs_nested_tensor_conditions():
         assert frozen.use_nested_tensor and enc.use_nested_tensor
 
 
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")
+@pytest.mark.skipif(not hasattr(torch.backends, "mha"), reason="torch.backends.mha is torch ≥ 2.1")
+def test_no_dense_encoder_note_with_the_fast_path_switched_off():
+    """torch.backends.mha.set_fastpath_enabled(False) switches off the path that runs nested tensors: the
+    same eval encoder under no_grad with a padding mask, which is noted 'counted dense' with the fast path
+    on, runs dense in PyTorch too (no _nested_tensor_from_mask), so no note — reading the switch the other
+    way round (as if it were off whenever it exists) survived a profile.py mutant."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    T, d, heads, ffn, N = 6, 16, 2, 32, 2
+    x = torch.randn(N, T, d)
+    mask = torch.zeros(N, T, dtype=torch.bool)
+    mask[1, 4:] = True
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, heads, ffn, batch_first=True), 2).eval()
+
+    class Listing(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func.overloadpacket)
+            return func(*args, **(kwargs or {}))
+
+    was = torch.backends.mha.get_fastpath_enabled()
+    try:
+        for on in (True, False):
+            torch.backends.mha.set_fastpath_enabled(on)
+            seen = []
+            with torch.no_grad():
+                with Listing():
+                    enc(x, src_key_padding_mask=mask)
+                report = run(enc, x, kwargs={"src_key_padding_mask": mask})
+            assert (torch.ops.aten._nested_tensor_from_mask in seen) is on
+            assert report.total.macs == encoder_macs(2, T, d, ffn, N)
+            assert any("counted dense, padded positions included" in n for n in report.notes) is on, report.notes
+    finally:
+        torch.backends.mha.set_fastpath_enabled(was)
+
+
 def test_mha_traffic_reads_every_weight_and_writes_its_batch_first_output():
     E, B, L = 32, 2, 5
     mha = nn.MultiheadAttention(E, 4, batch_first=True).eval()
