@@ -459,6 +459,47 @@ def test_an_error_that_is_not_metas_gets_no_meta_hint():
     assert "hint: meta" not in str(info.value)
 
 
+class _SparseGCN(nn.Module):
+    """A graph layer: a sparse COO adjacency buffer (3 nodes) times the node features, then a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("adj", torch.sparse_coo_tensor(torch.tensor([[0, 1, 2], [1, 2, 0]]), torch.ones(3),
+                                                            (3, 3)))
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.lin(torch.mm(self.adj, x))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (sparse invariant checks)
+def test_an_op_without_a_kernel_for_meta_sparse_tensors_gets_the_hint_and_a_users_not_implemented_does_not():
+    """On meta, torch.mm of a sparse adjacency raises NotImplementedError "Could not run 'aten::mm' with
+    arguments from the 'SparseMeta' backend" (torch 2.11: no word of 'meta tensors'): it needs real values
+    (the CPU runs it), so the error carries the meta hint, and the error made of it is one (the command line's
+    question: count on the CPU instead?). A NotImplementedError of the model's own (a head left abstract)
+    fails on the CPU alike: no hint. Reading the cause of the error made of it as that error, or any
+    NotImplementedError or any 'could not run' as meta's, survived profile.py mutants."""
+    from torchcount.profile import needs_real_values
+
+    assert torchcount.profile(_SparseGCN(), torch.randn(3, 4)).total.params == 4 * 2 + 2
+    with pytest.raises(ForwardError) as info:
+        torchcount.profile(_SparseGCN().to("meta"), torch.randn(3, 4, device="meta"))
+    text = str(info.value)
+    assert "Could not run 'aten::mm' with arguments from the 'SparseMeta' backend" in text
+    assert text.count("hint: meta tensors have no values") == 1 and needs_real_values(info.value)
+
+    def abstract(y):
+        raise NotImplementedError("this head is left to a subclass")
+
+    for device in ("cpu", "meta"):
+        with torch.device(device):
+            model = _Then(abstract)
+        with pytest.raises(ForwardError, match="this head is left to a subclass") as info:
+            torchcount.profile(model, torch.empty(2, 4, device=device))
+        assert "hint: meta" not in str(info.value) and not needs_real_values(info.value)
+
+
 def test_a_model_and_inputs_on_different_devices_get_a_hint_naming_both():
     """A model built on meta given CPU inputs (or the other way round): torch names the first op's two
     devices only; the error names where the weights and the inputs are, and how to bring them together
