@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import torchcount
+
 from conftest import run
 
 
@@ -36,3 +38,64 @@ def test_softmax_over_an_empty_dim_costs_nothing():
     report = run(nn.Softmax(dim=1), torch.randn(3, 0))
     assert counted(report.total.cost) == {}
     assert report.complete
+
+
+def test_softmax_over_a_dim_of_one_has_a_row_per_element():
+    """nn.Softmax(dim=1) of a (3, 1) tensor: 3 rows of n = 1: 3 subtractions, 3 exps, 3 divisions,
+    no comparison or sum addition (n − 1 = 0 each)."""
+    cost = run(nn.Softmax(dim=1), torch.randn(3, 1)).total.cost
+    assert counted(cost) == {"adds": 3, "transc": 3, "divs": 3}
+
+
+def test_an_activation_line_writes_its_count_per_element_only_when_not_one():
+    """GELU (erf) of 1×2×3 = 6 elements, 0.5·x·(1 + erf(x/√2)): 3 multiplications per element are
+    written 3·elements = 3×1×2×3 = 18; the one exp-like erf and the one addition just elements."""
+    text = torchcount.profile(nn.GELU(), torch.randn(1, 2, 3)).explain("")
+    assert "multiplications (gelu) [mults, weight 1] = 3·elements = 3×1×2×3 = 18" in text
+    assert "transcendental ops (gelu) [transc, weight 1] = elements = 1×2×3 = 6" in text
+    assert "additions (gelu) [adds, weight 1] = elements = 1×2×3 = 6" in text
+
+
+def test_one_head_averages_its_weights_by_divisions_alone():
+    """nn.MultiheadAttention(4, 1) returning its weights averaged over H = 1 head: (H − 1)·N·L·S = 0
+    additions, so no line for them, and N·L·S = 1·3·3 = 9 divisions (torch's mean over the heads dim)."""
+    mha, x = nn.MultiheadAttention(4, 1).train(), torch.randn(3, 1, 4)
+    report = run(mha, x, x, x)
+    text = report.explain("")
+    assert "head-average additions" not in text
+    assert "head-average divisions [divs, weight 1] = N·L·S = 1×3×3 = 9" in text
+    assert report.total.cost.divs == 9 + 9  # the softmax's N·H·L·S = 9 and the head average's 9
+
+
+def test_a_key_padding_mask_given_by_position_is_a_mask():
+    """MultiheadAttention.forward(query, key, value, key_padding_mask, …): a boolean key padding mask
+    passed as the fourth positional argument, E = 4, H = 2, L = S = 3, N = 1, weights averaged:
+    additions N·(L + 2S)·E = 36 (in-projection biases) + N·H·L·S = 18 (mask) + 18 (softmax's max
+    subtracted) + N·H·L·(S − 1) = 12 (row sums) + N·L·E = 12 (out bias) + (H − 1)·N·L·S = 9 (head
+    average) = 105; the mask made additive: 3 assignments. The same as given by keyword."""
+    mha, x = nn.MultiheadAttention(4, 2).train(), torch.randn(3, 1, 4)
+    mask = torch.zeros(1, 3, dtype=torch.bool)
+    by_position = run(mha, x, x, x, mask).total.cost
+    assert by_position.adds == 36 + 18 + 18 + 12 + 12 + 9 == 105
+    assert by_position.assigns == 3
+    assert by_position == run(mha, x, x, x, kwargs={"key_padding_mask": mask}).total.cost
+    assert run(mha, x, x, x).total.cost.adds == 105 - 18
+
+
+def test_frozen_weights_take_the_fast_path_with_grad_enabled():
+    """In eval mode with grad enabled, MultiheadAttention still takes the fused fast path when no
+    weight requires grad (torch checks requires_grad, not the grad mode alone): the causal mask given
+    (a boolean L×L mask, made additive: L·L = 16 assignments) is used as it is, and no causal mask
+    is built for SDPA (which the Python path would add: 16 more), as the ops it ran count it (operation
+    counts: bytes are not compared)."""
+    from conftest import Hidden
+
+    N, L, E, H = 2, 4, 8, 2
+    mha = nn.MultiheadAttention(E, H, batch_first=True).eval().requires_grad_(False)
+    x = torch.randn(N, L, E)
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
+    kw = {"attn_mask": causal, "is_causal": True, "need_weights": False}
+    assert torch.is_grad_enabled()
+    report = run(mha, x, x, x, kwargs=kw)
+    assert report.total.cost.assigns == L * L == 16
+    assert counted(report.total.cost) == counted(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
