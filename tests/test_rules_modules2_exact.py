@@ -3,6 +3,7 @@ derived by hand: cases the mutation round over those files found no test pinned.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import torchcount
@@ -99,3 +100,32 @@ def test_frozen_weights_take_the_fast_path_with_grad_enabled():
     report = run(mha, x, x, x, kwargs=kw)
     assert report.total.cost.assigns == L * L == 16
     assert counted(report.total.cost) == counted(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
+
+
+def test_cross_attention_with_the_value_by_keyword():
+    """nn.MultiheadAttention(4, 2, kdim=3, vdim=5) of a query of L = 2 against S = 3 keys (N = 1), the
+    value passed by keyword: MACs N·L·E·E = 32 (query projection) + N·S·kdim·E = 36 (keys) + N·S·vdim·E
+    = 60 (values) + N·L·S·E = 24 (scores) + 24 (weighted sum) + N·L·E·E = 32 (output) = 208, as
+    with every tensor by position."""
+    mha = nn.MultiheadAttention(4, 2, kdim=3, vdim=5).train()
+    q, k, v = torch.randn(2, 1, 4), torch.randn(3, 1, 3), torch.randn(3, 1, 5)
+    by_keyword = run(mha, q, k, kwargs={"value": v}).total.cost
+    assert by_keyword.macs == 32 + 36 + 60 + 24 + 24 + 32 == 208
+    assert by_keyword == run(mha, q, k, v).total.cost
+
+
+def test_embedding_bag_of_an_empty_table_reads_its_offsets_alone():
+    """F.embedding_bag of no index into a (0, 3) table, one bag (offsets [0]): torch returns one
+    bag of zeros; nothing is looked up or reduced: 0 operations, 8 bytes read (the one int64 offset),
+    12 written (1×3 float32). A (5, 3) table, 4 indices in 2 bags, mode 'mean': (4 − 2)·3 = 6
+    additions, 2·3 = 6 divisions; 4 rows of 12 bytes + 4 and 2 int64 indices and offsets = 96 read."""
+    from conftest import Fn
+
+    bag = Fn(lambda w, i, o: F.embedding_bag(i, w, o))
+    cost = run(bag, torch.empty(0, 3), torch.empty(0, dtype=torch.long), torch.tensor([0])).total.cost
+    assert counted(cost) == {}
+    assert (cost.bytes_read, cost.bytes_written) == (8, 12)
+    mean = Fn(lambda w, i, o: F.embedding_bag(i, w, o, mode="mean"))
+    cost = run(mean, torch.randn(5, 3), torch.tensor([0, 2, 4, 1]), torch.tensor([0, 3])).total.cost
+    assert counted(cost) == {"adds": 6, "divs": 6}
+    assert (cost.bytes_read, cost.bytes_written) == (4 * 12 + 4 * 8 + 2 * 8, 2 * 12)

@@ -122,7 +122,9 @@ def _fast_path(m: nn.MultiheadAttention, call, query, key, value, key_padding_ma
     """Whether this call took the fused ``_native_multi_head_attention`` path: the checks of
     ``MultiheadAttention.forward`` that a call's shapes and the module tell. Self-attention
     (query, key and value one tensor) is judged by equal shapes, the tensors not being kept;
-    autocast is not seen."""
+    autocast is not seen, nor an input that requires grad (torch then takes the Python path in
+    eval mode with frozen weights: an ``is_causal`` call without weights is priced without the L·S
+    assignments of SDPA's causal mask)."""
     params = (m.in_proj_weight, m.in_proj_bias, m.out_proj.weight, m.out_proj.bias)
     fastpath_enabled = getattr(torch.backends, "mha", None)
     return (
