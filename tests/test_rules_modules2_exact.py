@@ -129,3 +129,16 @@ def test_embedding_bag_of_an_empty_table_reads_its_offsets_alone():
     cost = run(mean, torch.randn(5, 3), torch.tensor([0, 2, 4, 1]), torch.tensor([0, 3])).total.cost
     assert counted(cost) == {"adds": 6, "divs": 6}
     assert (cost.bytes_read, cost.bytes_written) == (4 * 12 + 4 * 8 + 2 * 8, 2 * 12)
+
+
+def test_unbatched_attention_is_one_sequence():
+    """nn.MultiheadAttention(4, 2) of an unbatched (L, E) = (3, 4) query, key and value: N = 1, so
+    MACs 3·(N·L·E·E) = 144 (q, k, v projections) + N·L·S·E = 36 (scores) + 36 (weighted sum) +
+    N·L·E·E = 48 (output) = 264, and the weights averaged over H = 2 heads: (H − 1)·N·L·S = 9
+    additions, N·L·S = 9 divisions."""
+    mha, x = nn.MultiheadAttention(4, 2).train(), torch.randn(3, 4)
+    report = run(mha, x, x, x)
+    assert report.total.macs == 3 * 48 + 36 + 36 + 48 == 264
+    text = report.explain("")
+    assert "head-average additions [adds, weight 1] = (H − 1)·N·L·S = (2 − 1)×1×3×3 = 9" in text
+    assert "head-average divisions [divs, weight 1] = N·L·S = 1×3×3 = 9" in text
