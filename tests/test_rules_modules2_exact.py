@@ -142,3 +142,21 @@ def test_unbatched_attention_is_one_sequence():
     text = report.explain("")
     assert "head-average additions [adds, weight 1] = (H − 1)·N·L·S = (2 − 1)×1×3×3 = 9" in text
     assert "head-average divisions [divs, weight 1] = N·L·S = 1×3×3 = 9" in text
+
+
+def test_miopen_rnn_runs_num_layers_times_T_sequential_steps():
+    """``miopen_rnn`` (ROCm's fused recurrent kernel, cuDNN's arguments but proj_size and weight_buf),
+    hand-built for a 2-layer LSTM (I = 4, H = 8) over a batch-first (N, T, I) = (3, 5, 4) input: its
+    layers run one after another, T = 5 steps each (axis 1, batch first): 2·5 = 10 sequential steps."""
+    from torchcount.capture import OpCall, describe
+    from torchcount.rules.recurrent import op_sequential_steps
+
+    aten = torch.ops.aten
+    layers, I, H, T, N = 2, 4, 8, 5, 3
+    weights = []
+    for layer in range(layers):
+        weights += [torch.empty(4 * H, I if layer == 0 else H), torch.empty(4 * H, H)]
+    x, hx = torch.empty(N, T, I), torch.empty(layers, N, H)
+    args = (x, weights, 2, hx, hx, 2, H, layers, True, 0.0, False, False, [], None)
+    op = OpCall(aten.miopen_rnn.default, describe(args), describe({}), describe((torch.empty(N, T, H),)))
+    assert op_sequential_steps(op) == layers * T == 10
