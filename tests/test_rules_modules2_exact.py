@@ -83,6 +83,17 @@ def test_a_key_padding_mask_given_by_position_is_a_mask():
     assert run(mha, x, x, x).total.cost.adds == 105 - 18
 
 
+def test_an_attention_mask_given_by_position_is_a_mask():
+    """The sixth positional argument, attn_mask (after key_padding_mask and need_weights): a float
+    L×S mask, E = 4, H = 2, L = S = 3, N = 1: the same 105 additions as a key padding mask (its 18 one
+    per score), and no assignment (a float mask is additive as given)."""
+    mha, x = nn.MultiheadAttention(4, 2).train(), torch.randn(3, 1, 4)
+    mask = torch.zeros(3, 3)
+    by_position = run(mha, x, x, x, None, True, mask).total.cost
+    assert by_position.adds == 105 and by_position.assigns == 0
+    assert by_position == run(mha, x, x, x, kwargs={"attn_mask": mask}).total.cost
+
+
 def test_frozen_weights_take_the_fast_path_with_grad_enabled():
     """In eval mode with grad enabled, MultiheadAttention still takes the fused fast path when no
     weight requires grad (torch checks requires_grad, not the grad mode alone): the causal mask given
