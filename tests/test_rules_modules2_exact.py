@@ -2,6 +2,7 @@
 derived by hand: cases the mutation round over those files found no test pinned."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,6 +66,7 @@ def test_one_head_averages_its_weights_by_divisions_alone():
     text = report.explain("")
     assert "head-average additions" not in text
     assert "head-average divisions [divs, weight 1] = N·L·S = 1×3×3 = 9" in text
+    assert "subtractions of the max [adds, weight 1] = N·H·L·S = 1×1×3×3 = 9" in text  # the softmax's rows N·H·L
     assert report.total.cost.divs == 9 + 9  # the softmax's N·H·L·S = 9 and the head average's 9
 
 
@@ -171,3 +173,36 @@ def test_miopen_rnn_runs_num_layers_times_T_sequential_steps():
     args = (x, weights, 2, hx, hx, 2, H, layers, True, 0.0, False, False, [], None)
     op = OpCall(aten.miopen_rnn.default, describe(args), describe({}), describe((torch.empty(N, T, H),)))
     assert op_sequential_steps(op) == layers * T == 10
+
+
+def test_odd_heads_take_the_python_path_in_eval_mode():
+    """MultiheadAttention's fast path needs an even head count: 3 heads (E = 6) in eval mode under
+    no_grad, batch-first self-attention with is_causal and no weights, run the Python path, where
+    SDPA builds its own L×L causal mask: L·L = 16 assignments beside the 16 of the boolean mask made
+    additive (32), as the ops it ran count them."""
+    from conftest import Hidden
+
+    N, L, E, H = 2, 4, 6, 3
+    mha = nn.MultiheadAttention(E, H, batch_first=True).eval()
+    x = torch.randn(N, L, E)
+    causal = torch.triu(torch.ones(L, L, dtype=torch.bool), 1)
+    kw = {"attn_mask": causal, "is_causal": True, "need_weights": False}
+    with torch.no_grad():
+        report = run(mha, x, x, x, kwargs=kw)
+        ops = run(Hidden(mha), x, x, x, kwargs=kw)
+    assert report.total.cost.assigns == 2 * L * L == 32
+    assert counted(report.total.cost) == counted(ops.total.cost)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_a_projection_line_only_with_proj_size_and_each_gate_line_its_factor():
+    """nn.LSTM(3, 4, proj_size=2) over 5 steps: the projection H·P·steps = 4×2×5 = 40 MACs, the gate
+    g and tanh(c) 2·H·steps = 2×4×5 = 40 tanh; without proj_size no projection line (not a line of
+    0). A GRU's candidate is H·steps = 4×5 = 20 tanh, written without a factor 1."""
+    x = torch.randn(5, 1, 3)
+    text = run(nn.LSTM(3, 4, proj_size=2), x).explain("")
+    assert "projection h = W_hr·h (layer 0) [macs, weight 2] = H·P·steps = 4×2×5 = 40" in text
+    assert "layer 0: gate g and tanh(c) (tanh) [transc, weight 1] = 2·H·steps = 2×4×5 = 40" in text
+    assert "projection" not in run(nn.LSTM(3, 4), x).explain("")
+    text = run(nn.GRU(3, 4), x).explain("")
+    assert "layer 0: candidate n (tanh) [transc, weight 1] = H·steps = 4×5 = 20" in text
