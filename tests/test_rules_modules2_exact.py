@@ -206,3 +206,18 @@ def test_a_projection_line_only_with_proj_size_and_each_gate_line_its_factor():
     assert "projection" not in run(nn.LSTM(3, 4), x).explain("")
     text = run(nn.GRU(3, 4), x).explain("")
     assert "layer 0: candidate n (tanh) [transc, weight 1] = H·steps = 4×5 = 20" in text
+
+
+def test_both_masks_merge_into_one_of_n_times_h_rows():
+    """A boolean key padding mask (N, S) and a boolean attention mask (L, S), E = 4, H = 2, L = S = 3,
+    N = 1: both made additive (3 + 9 = 12 assignments) and summed into one (N·H, L, S) mask, N·H·L·S
+    = 1·2·3·3 = 18 additions (not (N + H)·L·S = 27), on top of the 105 of one mask: 123, as the ops
+    the Python path ran count them."""
+    from conftest import Hidden
+
+    mha, x = nn.MultiheadAttention(4, 2).train(), torch.randn(3, 1, 4)
+    kw = {"key_padding_mask": torch.zeros(1, 3, dtype=torch.bool), "attn_mask": torch.zeros(3, 3, dtype=torch.bool)}
+    cost = run(mha, x, x, x, kwargs=kw).total.cost
+    assert cost.adds == 105 + 18 == 123
+    assert cost.assigns == 3 + 9
+    assert counted(cost) == counted(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
