@@ -221,3 +221,19 @@ def test_both_masks_merge_into_one_of_n_times_h_rows():
     assert cost.adds == 105 + 18 == 123
     assert cost.assigns == 3 + 9
     assert counted(cost) == counted(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
+
+
+def test_cudnn_dropout_follows_every_layer_but_the_last_one_direction():
+    """``_cudnn_rnn`` of a 3-layer unidirectional GRU (I = 5, H = 7) over T·N = 4·3 = 12 steps in training
+    with dropout 0.5: layers 0 and 1 drop out their H-wide outputs, 2·7·12 = 168 elements, each a draw
+    (cmp), a scaling (div) and a multiplication; the last layer's output none. The same as the module
+    rule of nn.GRU(5, 7, num_layers=3, dropout=0.5) in training."""
+    from test_gpu_ops import cudnn_forward_call
+    from torchcount.count import price_op
+
+    I, H, T, N = 5, 7, 4, 3
+    train = price_op(cudnn_forward_call("GRU", I, H, T, N, layers=3, dropout=0.5, train=True))
+    plain = price_op(cudnn_forward_call("GRU", I, H, T, N, layers=3, dropout=0.5))
+    assert counted(train - plain) == {"cmps": 168, "divs": 168, "mults": 168}
+    module = run(nn.GRU(I, H, num_layers=3, dropout=0.5).train(), torch.randn(T, N, I)).total.cost
+    assert counted(module) == counted(train)
