@@ -128,20 +128,24 @@ def test_cross_attention_with_the_value_by_keyword():
 
 
 def test_embedding_bag_of_an_empty_table_reads_its_offsets_alone():
-    """F.embedding_bag of no index into a (0, 3) table, one bag (offsets [0]): torch returns one
-    bag of zeros; nothing is looked up or reduced: 0 operations, 8 bytes read (the one int64 offset),
-    12 written (1×3 float32). A (5, 3) table, 4 indices in 2 bags, mode 'mean': (4 − 2)·3 = 6
-    additions, 2·3 = 6 divisions; 4 rows of 12 bytes + 4 and 2 int64 indices and offsets = 96 read."""
+    """F.embedding_bag (mode 'mean', its default) of no index into a (0, 3) table, one bag (offsets
+    [0]): torch returns one bag of zeros; nothing is looked up, reduced or divided (no bag holds a
+    row): 0 operations, 8 bytes read (the one int64 offset), 12 written (1×3 float32). A (5, 3) table,
+    4 indices in 2 bags: (4 − 2)·3 = 6 additions, 2·3 = 6 divisions; 4 rows of 12 bytes + 4 and 2
+    int64 indices and offsets = 96 read. A (1, 3) table read twice in one bag: (2 − 1)·3 = 3
+    additions, 3 divisions, 2·12 + 2·8 + 8 = 48 bytes read (its one row's 12 bytes twice)."""
     from conftest import Fn
 
     bag = Fn(lambda w, i, o: F.embedding_bag(i, w, o))
     cost = run(bag, torch.empty(0, 3), torch.empty(0, dtype=torch.long), torch.tensor([0])).total.cost
     assert counted(cost) == {}
     assert (cost.bytes_read, cost.bytes_written) == (8, 12)
-    mean = Fn(lambda w, i, o: F.embedding_bag(i, w, o, mode="mean"))
-    cost = run(mean, torch.randn(5, 3), torch.tensor([0, 2, 4, 1]), torch.tensor([0, 3])).total.cost
+    cost = run(bag, torch.randn(5, 3), torch.tensor([0, 2, 4, 1]), torch.tensor([0, 3])).total.cost
     assert counted(cost) == {"adds": 6, "divs": 6}
     assert (cost.bytes_read, cost.bytes_written) == (4 * 12 + 4 * 8 + 2 * 8, 2 * 12)
+    cost = run(bag, torch.randn(1, 3), torch.tensor([0, 0]), torch.tensor([0])).total.cost
+    assert counted(cost) == {"adds": 3, "divs": 3}
+    assert (cost.bytes_read, cost.bytes_written) == (2 * 12 + 2 * 8 + 8, 12)
 
 
 def test_unbatched_attention_is_one_sequence():
