@@ -2,12 +2,13 @@
 mutation round over the file found no test pinned."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 import torchcount
 
-from conftest import ops_counts as ops_of
+from conftest import nonzero_counts, ops_counts as ops_of
 
 
 def test_square_pooling_writes_one_output_size_line():
@@ -35,3 +36,18 @@ def test_pooling_ops_with_a_one_entry_kernel_pool_every_dim():
     assert ops_of(lambda t: torch.ops.aten.max_pool3d_with_indices(t, [2]), x) == {"cmps": 7 * 8}
     assert ops_of(lambda t: torch.ops.aten.avg_pool2d(t, [2]), x[0]) == {"adds": 3 * 16, "divs": 16}
     assert ops_of(lambda t: torch.ops.aten.avg_pool1d(t, [2]), x[0, 0]) == {"adds": 1 * 32, "divs": 32}
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_adaptive_pooling_to_an_empty_output_costs_nothing(kind):
+    """AdaptiveAvgPool2d((0, 2)) of 1×2×4×4 gives 1×2×0×2 (torch computes it): no window, nothing
+    compared or added, 0 divisions; the lines say a dim of no windows sums to 0, and its 2 planes
+    (N·C = 1·2) times Σwindow 0: 2×0 − 0 = 0."""
+    cls = getattr(nn, f"Adaptive{kind.capitalize()}Pool2d")
+    x = torch.randn(1, 2, 4, 4)
+    assert cls((0, 2))(x).shape == (1, 2, 0, 2)
+    report = torchcount.profile(cls((0, 2)), x)
+    assert nonzero_counts(report.total.cost) == {}
+    text = report.explain("")
+    assert "Σwindow = Π over dims of Σ windows = 0×(2 + 2) = 0" in text
+    assert "planes·Σwindow − outputs = 2×0 − 0 = 0" in text

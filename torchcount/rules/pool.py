@@ -165,8 +165,8 @@ class _WindowSums:
         parts = []
         for n_in, n_out in zip(self.in_sizes, self.out_sizes):
             windows = [math.ceil((i + 1) * n_in / n_out) - (i * n_in) // n_out for i in range(n_out)]
-            if n_out == 1:
-                parts.append(str(windows[0]))
+            if n_out <= 1:  # (one window, or none: an output size of 0)
+                parts.append(str(windows[0]) if windows else "0")
             elif n_out <= 8:
                 parts.append("(" + " + ".join(map(str, windows)) + ")")
             else:  # (many windows: how many of each size, largest first)
@@ -188,7 +188,7 @@ def adaptive_windows(x, out, d: int) -> tuple[int, int, int]:
     """(planes, Σwindow over one plane's outputs, outputs) of adaptive pooling of the last ``d``
     dims of ``x`` to those of ``out``."""
     out_sizes = out.shape[-d:]
-    planes = out.numel // max(prod(out_sizes), 1)
+    planes = prod(out.shape[:-d])  # (N·C, also of an output with no positions)
     return planes, _adaptive_window_total(x.shape[-d:], out_sizes), out.numel
 
 
