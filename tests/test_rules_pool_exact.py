@@ -2,6 +2,8 @@
 mutation round over the file found no test pinned."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -36,6 +38,30 @@ def test_pooling_ops_with_a_one_entry_kernel_pool_every_dim():
     assert ops_of(lambda t: torch.ops.aten.max_pool3d_with_indices(t, [2]), x) == {"cmps": 7 * 8}
     assert ops_of(lambda t: torch.ops.aten.avg_pool2d(t, [2]), x[0]) == {"adds": 3 * 16, "divs": 16}
     assert ops_of(lambda t: torch.ops.aten.avg_pool1d(t, [2]), x[0, 0]) == {"adds": 1 * 32, "divs": 32}
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dims, size, x, line, window_total", [
+    # 5 → 3: [0, 2) [1, 4) [3, 5)
+    (1, 3, (1, 2, 5), "(2 + 3 + 2)", 7),
+    # 7 → 3 rows: [0, 3) [2, 5) [4, 7); 4 → 1 column: one window of 4
+    (2, (3, 1), (1, 2, 7, 4), "(3 + 3 + 3)×4", 36),
+    # 4 → 2: [0, 2) [2, 4); 5 → 1; 6 → 3: three windows of 2
+    (3, (2, 1, 3), (1, 3, 4, 5, 6), "(2 + 2)×5×(2 + 2 + 2)", 120),
+])
+def test_adaptive_pooling_sums_the_windows_of_its_own_dims_only(kind, dims, size, x, line, window_total):
+    """Σwindow runs over the dims the class pools (1d: the last, 2d: the last two, 3d: three), not the
+    channels: planes = N·C, and the comparisons (max) or additions (avg) are planes·Σwindow − outputs,
+    one division per output for the mean. 1d of 1×2×5 to 3: 2·7 − 6 = 8; 2d of 1×2×7×4 to 3×1:
+    2·36 − 6 = 66; 3d of 1×3×4×5×6 to 2×1×3: 3·120 − 18 = 342."""
+    cls = getattr(nn, f"Adaptive{kind.capitalize()}Pool{dims}d")
+    planes = x[0] * x[1]
+    outputs = planes * math.prod(size if isinstance(size, tuple) else (size,))
+    report = torchcount.profile(cls(size), torch.randn(*x))
+    assert f"Σwindow = Π over dims of Σ windows = {line} = {window_total}" in report.explain("")
+    expected = {"cmps": planes * window_total - outputs} if kind == "max" else \
+        {"adds": planes * window_total - outputs, "divs": outputs}
+    assert nonzero_counts(report.total.cost) == expected
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
