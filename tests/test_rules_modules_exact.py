@@ -9,6 +9,8 @@ from torch import nn
 import torchcount
 from torchcount import Cost
 
+from conftest import nonzero_counts
+
 
 def test_a_convention_may_weigh_a_category_zero():
     """A weight of 0 is a weight (the category weighs nothing, as one left out): {"macs": 1, "adds": 0,
@@ -36,3 +38,34 @@ def test_a_cube_of_unequal_kernel_writes_a_line_per_dimension_named_depth_height
     assert "output depth = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(3 − 1 + 2×0)/1⌋ + 1 = 3" in text
     assert "output height = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(8 − 2 + 2×0)/2⌋ + 1 = 4" in text
     assert "output width = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(8 − 2 + 2×0)/2⌋ + 1 = 4" in text
+
+
+def test_instance_norm_with_running_stats_of_one_position_per_instance():
+    """InstanceNorm1d(3, track_running_stats=True) in eval of 2×3×1 (torch allows one spatial element
+    when it normalises with the stored statistics): 2·3 = 6 instances of n = 1 element each, each given
+    its eps-add and reciprocal square root (the kernel repeats the running statistics N times), then per
+    element a subtraction and a multiplication: 6 + 6 = 12 additions, 6 rsqrt, 6 multiplications."""
+    m = nn.InstanceNorm1d(3, track_running_stats=True).eval()
+    x = torch.randn(2, 3, 1)
+    assert m(x).shape == (2, 3, 1)
+    report = torchcount.profile(m, x)
+    assert nonzero_counts(report.total.cost) == {"adds": 12, "transc": 6, "mults": 6}
+    assert "eps additions [adds, weight 1] = instances = 6" in report.explain("")
+
+
+def test_batch_norm_of_no_channels_costs_nothing():
+    """BatchNorm1d(0, affine=False) in training of a 4×0 batch (torch runs it): no channel, no element,
+    no statistic and no running-stat update; it is not a division of 0 elements by 0 channels."""
+    m = nn.BatchNorm1d(0, affine=False)
+    x = torch.randn(4, 0)
+    assert m(x).shape == (4, 0)
+    assert nonzero_counts(torchcount.profile(m, x).total.cost) == {}
+
+
+def test_bilinear_writes_its_parameters_with_and_without_the_bias():
+    """nn.Bilinear(3, 5, 2): the weight is 2×3×5, n1·n2·k = 30 parameters, and with a bias 2 more, 32;
+    the params line of explain says so (the report's total counts the module's tensors, so only this
+    line shows the rule's arithmetic)."""
+    x = (torch.randn(4, 3), torch.randn(4, 5))
+    assert "params = n1·n2·k = 3×5×2 = 30" in torchcount.profile(nn.Bilinear(3, 5, 2, bias=False), x).explain("")
+    assert "params = n1·n2·k + k = 3×5×2 + 2 = 32" in torchcount.profile(nn.Bilinear(3, 5, 2), x).explain("")
