@@ -3,6 +3,7 @@ conventions' weights, at sizes where each count and each worked line can be deri
 mutation round over those files found no test pinned."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -69,3 +70,22 @@ def test_bilinear_writes_its_parameters_with_and_without_the_bias():
     x = (torch.randn(4, 3), torch.randn(4, 5))
     assert "params = n1·n2·k = 3×5×2 = 30" in torchcount.profile(nn.Bilinear(3, 5, 2, bias=False), x).explain("")
     assert "params = n1·n2·k + k = 3×5×2 + 2 = 32" in torchcount.profile(nn.Bilinear(3, 5, 2), x).explain("")
+
+
+@pytest.mark.parametrize("channels, counts", [
+    (3, {"adds": 18 + 24 + 18 + 6 + 12 + 6, "mults": 24 + 24 + 30, "divs": 12 + 6, "transc": 6}),
+    (1, {"adds": 6 + 8 + 6 + 2 + 4 + 2, "mults": 8 + 8 + 10, "divs": 4 + 2, "transc": 2}),
+])
+def test_instance_norm_in_training_averages_the_updated_copies_over_a_whole_batch(channels, counts):
+    """InstanceNorm1d(3, track_running_stats=True) in training of 2×3×4: 6 instances of n = 4, the
+    statistics (18 + 24 + 18 + 6 additions, 12 divisions, 24 squares, 6 rsqrt, 24 normalisations), 6
+    running-stat updates (30 mults, 12 adds), then each channel's 2 updated copies (mean and variance)
+    averaged over N = 2: 2·3·(2 − 1) = 6 additions, 2·3 = 6 divisions; with 1 channel (2×1×4) 2
+    instances, and 2·1·(2 − 1) = 2 additions, 2 divisions to average them. N is a whole number of
+    copies: every count an int, the line written with 2, not 2.0."""
+    report = torchcount.profile(nn.InstanceNorm1d(channels, track_running_stats=True), torch.randn(2, channels, 4))
+    got = nonzero_counts(report.total.cost)
+    assert got == counts
+    assert all(type(v) is int for v in got.values()), got
+    assert "batch averages of the updated mean and variance [adds, weight 1] = 2·channels·(N − 1) = " \
+           f"2×{channels}×(2 − 1) = {2 * channels}" in report.explain("")
