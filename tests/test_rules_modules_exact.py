@@ -89,3 +89,27 @@ def test_instance_norm_in_training_averages_the_updated_copies_over_a_whole_batc
     assert all(type(v) is int for v in got.values()), got
     assert "batch averages of the updated mean and variance [adds, weight 1] = 2·channels·(N − 1) = " \
            f"2×{channels}×(2 − 1) = {2 * channels}" in report.explain("")
+
+
+_PARAMS_CASES = [
+    (nn.Linear(5, 3), (2, 5)), (nn.Linear(5, 3, bias=False), (2, 5)),
+    (nn.Bilinear(3, 5, 2), [(4, 3), (4, 5)]), (nn.Bilinear(3, 5, 2, bias=False), [(4, 3), (4, 5)]),
+    *[(cls(4, 6, k, groups=2, bias=bias), (1, 4) + (5,) * dims)
+      for dims, cls in ((1, nn.Conv1d), (2, nn.Conv2d), (3, nn.Conv3d),
+                        (1, nn.ConvTranspose1d), (2, nn.ConvTranspose2d), (3, nn.ConvTranspose3d))
+      for k in ((3,) if dims == 1 else (3, (3, 2, 1)[:dims])) for bias in (True, False)],
+]
+
+
+@pytest.mark.parametrize("module, shape", _PARAMS_CASES,
+                         ids=[repr(m).replace(" ", "") for m, _ in _PARAMS_CASES])
+def test_the_params_line_is_the_modules_own_parameter_count(module, shape):
+    """The params line a rule writes (params = formula = worked = value) ends in the number of elements
+    of the module's parameters, counted by torch: e.g. ConvTranspose2d(4, 6, 3, groups=2) without a
+    bias 4·3·3·3 = 108 (c·(k/g)·∏kernel), with one 108 + 6 = 114; Conv2d(4, 6, (3, 2), groups=2)
+    ((4/2)·3·2 + 1)·6 = 78. The report's totals count the tensors themselves, so only this line shows
+    the rule's arithmetic."""
+    inputs = tuple(torch.randn(*s) for s in shape) if isinstance(shape, list) else torch.randn(*shape)
+    text = torchcount.profile(module, inputs).explain("")
+    line = next(t for t in text.splitlines() if t.strip().startswith("params = "))
+    assert int(line.rsplit("= ", 1)[1].replace(",", "")) == sum(p.numel() for p in module.parameters()), line
