@@ -354,3 +354,61 @@ def test_a_call_that_returns_none_is_followed_by_its_probes():
     with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1)) as seen:
         model(torch.zeros(2))
     assert len(seen.spans) == 2 * 8
+
+
+def test_the_page_faults_said_are_the_instrumented_passes_not_the_plain_ones(monkeypatch):
+    """extra['page_faults'] is the median of the instrumented passes' faults (read before and after
+    each, as their waits are), not of the plain ones'. A fake fault counter that the model's n-th
+    forward advances by n² (n counting every forward, the counting pass's too): with warmup=0 and
+    repeat=2 the forwards run W, P W, W P (docs/measure.md's order), so the instrumented ones are the
+    2nd, 3rd and 4th forwards of the measured passes, the 3rd and 4th of all: 3² = 9 and 4² = 16
+    faults, median 12.5, range [9, 16] (the plain passes, the 2nd and 5th: 4 and 25)."""
+    import importlib
+
+    M = importlib.import_module("torchcount.measure")
+    count = {"faults": 0, "forwards": 0}
+
+    class Faults(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            count["forwards"] += 1
+            count["faults"] += count["forwards"] ** 2
+            return self.lin(x)
+
+    monkeypatch.setattr(M, "page_faults", lambda: count["faults"])
+    monkeypatch.setattr(M, "fault_cost_ns", lambda: 1000.0)
+    r = torchcount.profile(Faults(), torch.randn(2, 4), measure=True, warmup=0, repeat=2)
+    assert count["forwards"] == 1 + 2 * 2 + 1 + 1
+    assert r.extra["page_faults"] == 12.5 and r.extra["page_faults_range"] == [9, 16]
+
+
+def test_the_cpu_wait_is_the_median_of_the_instrumented_passes_waits(monkeypatch):
+    """Two instrumented passes (warmup=0, repeat=2) whose threads waited 2 ms and 6 ms for a CPU (the
+    scheduler's reads scripted before and after each): cpu_wait_ms is their median, (2 + 6) / 2 = 4,
+    its range [2, 6] — not the upper of the two middle values, 6."""
+    from test_measure import _scripted_waits
+
+    _scripted_waits(monkeypatch, [{"1": 0}, {"1": 2_000_000}, {"1": 10_000_000}, {"1": 16_000_000}])
+    r = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), measure=True, warmup=0, repeat=2)
+    assert r.extra["cpu_wait_ms"] == pytest.approx(4.0) and r.extra["cpu_wait_range_ms"] == pytest.approx([2.0, 6.0])
+
+
+def test_busy_cpus_are_said_from_five_percent_of_the_forward(monkeypatch):
+    """The footer's 'busy CPUs' line appears where the threads waited at least CPU_WAIT_SHARE = 5 % of
+    the forward for a CPU: of a 10 ms forward, a 1 ms wait (10 %) and a 0.5 ms one (5 %) are said, a
+    0.4 ms one (4 %) is not."""
+    from torchcount.measure import CPU_WAIT_SHARE, _footer
+
+    fast = Peaks("toy device", 1e15, 1e15, 1e15, 1e15, 1e12, "a fast device for the test")
+    r = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), measure=True, peaks=fast, warmup=0, repeat=1)
+
+    def busy(waited):
+        extra = dict(r.extra, root_ms=10.0, cpu_wait_ms=waited, cpu_wait_range_ms=[waited, waited])
+        return [line for line in _footer(extra, fast) if line.startswith("busy CPUs: ")]
+
+    assert CPU_WAIT_SHARE == 0.05
+    assert "waited 1 ms for a CPU per forward" in busy(1.0)[0] and "10% of it" in busy(1.0)[0]
+    assert len(busy(0.5)) == 1 and busy(0.4) == []
