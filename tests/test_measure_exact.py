@@ -412,3 +412,14 @@ def test_busy_cpus_are_said_from_five_percent_of_the_forward(monkeypatch):
     assert CPU_WAIT_SHARE == 0.05
     assert "waited 1 ms for a CPU per forward" in busy(1.0)[0] and "10% of it" in busy(1.0)[0]
     assert len(busy(0.5)) == 1 and busy(0.4) == []
+
+
+def test_the_ceiling_convolution_computes_the_flops_its_rate_counts():
+    """The ceiling's convolution rate counts 2·8·128²·9·28² FLOPs (a 3×3 kernel at every one of the 28²
+    positions): the convolution it times must give a 28×28 output (padding 1), not 26×26, which would
+    be (28/26)² = 16 % fewer FLOPs than counted. A fake timer sees each timed kernel's output."""
+    from torchcount.measure.ceiling import _rates
+
+    shapes = []
+    _rates(torch.device("cpu"), torch.float32, 16, 2, lambda fn: (shapes.append(tuple(fn().shape)), 0.3)[1])
+    assert shapes == [(16, 16)] * 2 + [(8, 128, 28, 28)] * 2
