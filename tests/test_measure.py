@@ -2487,6 +2487,12 @@ def test_the_probing_pass_counts_each_calls_page_faults_whole_and_own(monkeypatc
         model(torch.zeros(1))
     assert seen.faults == {"": [23, 0], "0": [5, 5], "1": [18, 0], "1.0": [7, 7], "1.1": [11, 11]}
     assert len(seen.spans) == 5 * 4  # ⌈16 / 5 modules⌉ probes after each call
+    # without count_faults (a GPU's pass: its kernels' time holds no page faults) none are read or kept,
+    # though the counter says some
+    count[0] = 0
+    with timing.floor_probes(model, timing.make_clock(torch.device("cpu")), torch.zeros(1)) as seen:
+        model(torch.zeros(1))
+    assert count[0] == 23 and seen.faults == {} and len(seen.spans) == 5 * 4
 
 
 def test_the_price_of_a_page_fault_is_the_median_of_the_probes_that_took_some(monkeypatch):
