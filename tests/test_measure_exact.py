@@ -94,6 +94,7 @@ def test_a_layers_energy_is_less_its_input_copies_and_never_zero(monkeypatch, la
     got = details(r, "0")["energy"]
     if expected is None:
         assert got["status"] == "unavailable" and "not above that of copying" in got["why"]
+        assert f"afresh, which it changes ({copy_mj:g} mJ)" in got["why"]  # (the copying's, in mJ)
         assert "energy_mJ" not in r.row("0").extra
     else:
         assert got["status"] == "measured" and got["copy_J_per_call"] == pytest.approx(copy_mj * 1e-3)
