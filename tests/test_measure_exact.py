@@ -424,3 +424,23 @@ def test_the_ceiling_convolution_computes_the_flops_its_rate_counts():
     shapes = []
     _rates(torch.device("cpu"), torch.float32, 16, 2, lambda fn: (shapes.append(tuple(fn().shape)), 0.3)[1])
     assert shapes == [(16, 16)] * 2 + [(8, 128, 28, 28)] * 2
+
+
+def test_a_row_not_timed_says_whether_the_counted_pass_called_it():
+    """A row no measured pass ran says why: 'not called' where the counted pass did not call it either (a
+    Linear the forward never uses, a row for its parameters, 0 calls), 'not called in the measured
+    passes' where only the counted one did (a Linear run in the first forward only)."""
+    class FirstOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare, self.once, self.calls = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4), 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.once(self.used(x)) if self.calls == 1 else self.used(x)
+
+    r = torchcount.profile(FirstOnly(), torch.randn(2, 4), measure=True, warmup=0, repeat=1)
+    assert r.row("spare").calls == 0 and r.row("once").calls == 1
+    assert details(r, "spare")["status"] == "not timed (not called)"
+    assert details(r, "once")["status"] == "not timed (not called in the measured passes)"
+    assert "status" not in details(r, "used")
