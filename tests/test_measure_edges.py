@@ -60,6 +60,11 @@ def test_time_vs_flops_does_not_flag_children_covered_by_a_rule():
         registry._MODULE_RULES.pop(Block, None)
         registry._lookup_cache.pop(Block, None)
     assert report.row("0.slow").status == "covered"
+    # the block's time is its own tree's work, the covered child's calls in it (stamps nest: in each pass
+    # the block's span holds its child's); not the block less its covered child, as for a call made outside it
+    per_layer = report.extra["per_layer"]
+    assert all(b >= s for b, s in zip(per_layer["0"]["inclusive_ns"], per_layer["0.slow"]["inclusive_ns"]))
+    assert report.row("0").extra["time_ms"] >= report.row("0.slow").extra["time_ms"] > 0
     flagged = {t["path"] for t in report.extra["time_vs_flops"]}
     assert not flagged & {"0.fc1", "0.slow"}, report.extra["time_vs_flops"]
 
