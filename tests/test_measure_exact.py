@@ -444,3 +444,22 @@ def test_a_row_not_timed_says_whether_the_counted_pass_called_it():
     assert details(r, "spare")["status"] == "not timed (not called)"
     assert details(r, "once")["status"] == "not timed (not called in the measured passes)"
     assert "status" not in details(r, "used")
+
+
+def test_the_peak_rss_is_in_bytes_between_the_current_rss_and_getrusages_peak():
+    """/proc/self/status gives VmHWM in kB: × 1024 is bytes. The peak is about the resident set now or
+    more (/proc/self/statm's pages × the page size, read independently) and about getrusage's ru_maxrss
+    (KiB on Linux) or less, which a reset of VmHWM (clear_refs, as measure does) leaves as it was. The
+    kernel updates these counters at different moments (VmHWM read 260 KiB under statm, and 260 KiB over
+    ru_maxrss, in a 510 MiB process), so each bound is within a factor 2: KiB read as bytes is 1/1024."""
+    import os
+    import resource
+
+    from torchcount.measure import memory
+
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("no /proc/self/status")
+    now = memory.current_rss_bytes()
+    peak = memory.peak_rss_bytes()
+    most = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert now / 2 <= peak <= 2 * most and peak % 1024 == 0
