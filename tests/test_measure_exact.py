@@ -463,3 +463,24 @@ def test_the_peak_rss_is_in_bytes_between_the_current_rss_and_getrusages_peak():
     peak = memory.peak_rss_bytes()
     most = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert now / 2 <= peak <= 2 * most and peak % 1024 == 0
+
+
+class CastsThenAdds(nn.Module):
+    """Casts its float32 input to bfloat16, then adds 1 to it (``adds`` elements) or nothing (0)."""
+
+    def __init__(self, adds: bool):
+        super().__init__()
+        self.adds = adds
+
+    def forward(self, x):
+        return x.bfloat16() + 1 if self.adds else x.bfloat16()
+
+
+def test_the_models_dtype_is_where_its_flops_ran_from_a_single_flop():
+    """The report's dtype is the one most counted FLOPs ran in: one addition on one bfloat16 element (1 FLOP)
+    makes it bfloat16, though the input is float32; with no FLOPs at all (the cast alone) it is the first
+    floating input's, float32."""
+    r = torchcount.profile(CastsThenAdds(True), torch.randn(1), measure=True, warmup=0, repeat=1)
+    assert r.total.cost.adds == 1 and r.extra["dtype"] == "bfloat16"
+    r = torchcount.profile(CastsThenAdds(False), torch.randn(1), measure=True, warmup=0, repeat=1)
+    assert r.total.cost.adds == 0 and r.extra["dtype"] == "float32"
