@@ -2151,6 +2151,9 @@ def test_measured_rates_shares_and_bounds_follow_from_the_times_by_hand():
     assert r.extra["time_coverage"] == pytest.approx(24000 / 30500)
     assert r.extra["overhead"] == pytest.approx(30500 / 25500)
     assert r.extra["plain_ms"] == pytest.approx(25.5e-3) and r.extra["leaf_ms"] == pytest.approx(24e-3)
+    # the overhead-bound rows' time: the root's own part, one call's floor 0.5 µs of the 30.5 µs forward; no
+    # page fault was priced (no fault_ns, as on a GPU), so no share of faults at all, not 0 %
+    assert r.extra["overhead_call%"] == pytest.approx(100 * 0.5 / 30.5) and r.extra["overhead_fault%"] is None
     assert "peaks (datasheet): a slow test device, FP32 0.001 TFLOP/s, 0.1 GB/s — " in r.extra["footer"]
     # time share ≫ FLOPs share: the ReLU 67.2 % of the time for 16 of 160 FLOPs, the root's own part 18.0 % for none
     assert [(t["path"], round(t["time_share"], 1), t["flops_share"]) for t in r.extra["time_vs_flops"]] == \
