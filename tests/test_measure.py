@@ -2652,9 +2652,12 @@ def test_measured_cells_print_as_the_table_shows_them():
 
 
 def test_the_cache_reason_gives_the_rate_and_the_peak_in_gb_per_s():
-    """1e10 bytes in 5 ms: 2e12 B/s, 2,000 GB/s, above a 1 TB/s memory (1,000 GB/s)."""
+    """1e10 bytes in 5 ms: 2e12 B/s, 2,000 GB/s, above a 1 TB/s memory (1,000 GB/s); 2.5e9 bytes in 1 s:
+    2.5 GB/s, above 1 GB/s (not whole GB/s)."""
     v = classify(1e6, 1e10, 0.005, 1e14, 1e12)
     assert v.bound == "cache" and v.why.startswith("2e+03 GB/s is above the memory's peak 1e+03 GB/s")
+    v = classify(1e6, 2.5e9, 1.0, 1e14, 1e9)
+    assert v.bound == "cache" and v.why.startswith("2.5 GB/s is above the memory's peak 1 GB/s")
 
 
 def test_the_averaged_rows_note_names_three_rows_and_four_holders():
