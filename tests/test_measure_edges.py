@@ -866,7 +866,9 @@ def test_a_module_given_to_a_measured_method_is_left_as_found():
 
     teacher = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).eval()
     mean, count = teacher[1].running_mean.clone(), teacher[1].num_batches_tracked.clone()
-    torchcount.profile(Student(), (torch.randn(8, 4), teacher), method="distill", measure=True, **FAST)
+    student = Student()
+    torchcount.profile(student, (torch.randn(8, 4), teacher), method="distill", measure=True, **FAST)
+    assert student.fc.weight.grad is None  # (the model's own modules are still left as found)
     assert not teacher.training and not teacher[1].training
     assert torch.equal(teacher[1].running_mean, mean) and torch.equal(teacher[1].num_batches_tracked, count)
     assert teacher[0].weight.grad is None
