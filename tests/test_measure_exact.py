@@ -484,3 +484,41 @@ def test_the_models_dtype_is_where_its_flops_ran_from_a_single_flop():
     assert r.total.cost.adds == 1 and r.extra["dtype"] == "bfloat16"
     r = torchcount.profile(CastsThenAdds(False), torch.randn(1), measure=True, warmup=0, repeat=1)
     assert r.total.cost.adds == 0 and r.extra["dtype"] == "float32"
+
+
+@pytest.mark.parametrize("n", [63, 64])
+def test_a_rows_page_faults_are_named_from_sixty_four(n):
+    """A row's reason (its whole row's and its own part's) names its page faults from FAULTS_NAMED = 64 of
+    them: the ReLU of test_measure's _faulting times (205 µs, a 2 µs floor) with n faults at 1 µs in the
+    probing pass, n = 64 its own: 'page faults take about 64 µs of its 205 µs (31%)', its time besides
+    them 205 − 64 = 141 µs; the overhead rows' faults then 64 of the forward's 305 µs. With 63, none."""
+    from test_measure import _filled
+
+    from torchcount.measure import FAULTS_NAMED
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [300000, 290000, 320000, 310000], "0": [40000, 30000, 50000, 45000],
+                 "1": [200000, 210000, 190000, 220000]},
+                floor_ns=2000, faults={"": [n, 0], "0": [0, 0], "1": [n, n]}, fault_ns=1000, timed_faults=[n] * 4)
+    d = details(r, "1")
+    named = "page faults take about 64 µs of its 205 µs (31%)"
+    assert FAULTS_NAMED == 64 and d["bound"] == d["own_bound"] == "overhead"
+    if n == 64:
+        assert named in d["why"] and named in d["own_why"] and "measured 141 µs besides page faults" in d["own_why"]
+        assert r.extra["overhead_fault%"] == pytest.approx(100 * 64 / 305)
+    else:
+        assert "page faults" not in d["why"] and "page faults" not in d["own_why"]
+        assert r.extra["overhead_fault%"] == 0
+
+
+def test_the_resident_set_before_the_passes_is_kept_in_bytes():
+    """On a CPU, extra['memory']['rss_before'] is the process's resident set read before the measured
+    passes (after the peak mark's reset), in bytes: more than 0, and within the kernel counters' slack (a
+    factor 2, as in the peak RSS test) of the peak read after them."""
+    import os
+
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("no /proc/self/statm")
+    m = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), measure=True, warmup=0, repeat=1).extra["memory"]
+    assert m["kind"] == "cpu" and isinstance(m["rss_before"], int)
+    assert 0 < m["rss_before"] <= 2 * m["peak_rss"]
