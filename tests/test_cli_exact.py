@@ -49,3 +49,54 @@ def test_arguments_that_are_not_one_call_of_literals_say_why(capsys, model, reas
     assert err.startswith(f"torchcount: error: bad arguments in MODEL {model!r}: only Python literals are "
                           "allowed, e.g. resnet18(num_classes=10) ")
     assert err.endswith(f" {reason}\n") and err.count("\n") == 1
+
+
+def test_a_model_name_close_to_many_builders_suggests_four(capsys):
+    """'resnet' is close to resnet18/34/50/101/152 (and more): the error names four of them, each a builder
+    --list-models lists, and exits 2."""
+    code, out, err = main(capsys, "resnet")
+    assert (code, out) == (2, "")
+    head, _, names = err.rstrip("\n").partition("; did you mean ")
+    assert head == "torchcount: error: unknown model 'resnet'" and names.endswith("?")
+    names = names[:-1].split(", ")
+    assert len(names) == 4 and all(n.startswith("resnet") for n in names), names
+    assert set(names) <= set(cli._builders())
+
+
+@pytest.mark.parametrize("args", [["torch.nn:"], [":Linear"], ["torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch.nn:"]])
+def test_a_callable_form_missing_its_module_or_its_name_is_a_usage_error(capsys, args):
+    """'torch.nn:' and ':Linear' name no callable: exit 2 (what was typed is wrong), not 1."""
+    code, out, err = main(capsys, *args)
+    bad = args[-1]
+    assert (code, out) == (2, "")
+    assert err == f"torchcount: error: bad MODEL {bad!r}: expected package.module:callable or path/file.py:callable\n"
+
+
+def test_receptive_field_with_a_method_is_a_usage_error(capsys):
+    """--receptive-field follows forward's data flow: with --method (any name but forward) it exits 2 before
+    building anything."""
+    code, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--receptive-field", "--method", "foo")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --receptive-field follows the forward's data flow; it cannot be combined "
+                   "with --method\n")
+
+
+def test_csv_sort_and_top_choose_the_rows(capsys, tmp_path):
+    """Embedding(100, 4) → Linear(4, 3) on 2×5 token ids: the Embedding holds 400 params and does no
+    arithmetic, the Linear 4·3 + 3 = 15 params and 2·5·4·3 = 120 MACs + 2·5·3 = 30 bias adds = 270 FLOPs.
+    So --sort params --top 1 keeps the Embedding, --top 1 alone (by ops) the Linear, --sort type both in
+    the order Embedding, Linear."""
+    f = tmp_path / "net.py"
+    f.write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Embedding(100, 4), nn.Linear(4, 3))\n")
+    import csv
+    import io
+
+    def rows(*options):
+        code, out, err = main(capsys, f"{f}:net", "--input", "2x5:int64", "--format", "csv", *options)
+        assert code == 0, err
+        return [(r["path"], r["type"], r["params"], r["ops"]) for r in csv.DictReader(io.StringIO(out))]
+
+    assert rows("--sort", "params", "--top", "1") == [("0", "Embedding", "400", "0")]
+    assert rows("--top", "1") == [("1", "Linear", "15", "270")]
+    assert rows("--sort", "type") == [("0", "Embedding", "400", "0"), ("1", "Linear", "15", "270")]
+    assert rows("--sort", "PARAMS") == rows("--sort", "params")
