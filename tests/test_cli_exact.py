@@ -63,13 +63,28 @@ def test_a_model_name_close_to_many_builders_suggests_four(capsys):
     assert set(names) <= set(cli._builders())
 
 
-@pytest.mark.parametrize("args", [["torch.nn:"], [":Linear"], ["torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch.nn:"]])
-def test_a_callable_form_missing_its_module_or_its_name_is_a_usage_error(capsys, args):
-    """'torch.nn:' and ':Linear' name no callable: exit 2 (what was typed is wrong), not 1."""
+@pytest.mark.parametrize("args, option", [
+    (["torch.nn:"], "MODEL"), ([":Linear"], "MODEL"),
+    (["torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch.nn:"], "--compare"),
+])
+def test_a_callable_form_missing_its_module_or_its_name_is_a_usage_error(capsys, args, option):
+    """'torch.nn:' and ':Linear' name no callable: exit 2 (what was typed is wrong), not 1; the error names
+    the argument that is wrong (--compare's said 'bad MODEL', MODEL itself being fine)."""
     code, out, err = main(capsys, *args)
     bad = args[-1]
     assert (code, out) == (2, "")
-    assert err == f"torchcount: error: bad MODEL {bad!r}: expected package.module:callable or path/file.py:callable\n"
+    assert err == f"torchcount: error: bad {option} {bad!r}: expected package.module:callable or path/file.py:callable\n"
+
+
+def test_compares_arguments_that_are_no_literals_name_compare(capsys):
+    """The call form's errors of --compare name --compare, as MODEL's name MODEL."""
+    code, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch.nn:Linear(4, x)")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: bad arguments in --compare 'torch.nn:Linear(4, x)': only Python literals are "
+                   "allowed, e.g. resnet18(num_classes=10) ('x' is not a literal)\n")
+    code, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--compare", "torch:float32")
+    assert (code, out) == (2, "")
+    assert err == "torchcount: error: torch:float32 is a dtype, not a callable or nn.Module\n"
 
 
 def test_receptive_field_with_a_method_is_a_usage_error(capsys):

@@ -427,15 +427,16 @@ def _default_input(name: str, library: str) -> tuple | None:
     return None
 
 
-def resolve(text: str) -> Spec:
-    """Turn a MODEL argument into something that builds the model (no model built yet)."""
+def resolve(text: str, option: str = "MODEL") -> Spec:
+    """Turn a MODEL argument into something that builds the model (no model built yet); ``option`` (MODEL or
+    --compare) names the argument in errors of its call form."""
     if Path(text.strip()).suffix.lower() == ".json":  # a report saved with --format json: read, not run
         return _report_spec(text)
     if _names_a_saved_file(text):
         return _saved_spec(text)
-    target, args, kwargs = _split_call(text)
+    target, args, kwargs = _split_call(text, option)
     if ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/].*", target):
-        obj = _load_callable(target, "MODEL", text)
+        obj = _load_callable(target, option, text)
         return Spec(text, target.rpartition(":")[2], obj, args, kwargs)
     builders = _builders()
     if target not in builders:
@@ -478,7 +479,7 @@ def _load_callable(target: str, option: str, text: "str | None" = None):
     if not callable(obj):
         kind = type(obj).__name__
         raise UsageError(f"{where}:{attr} is {'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}, not a callable"
-                         + (" or nn.Module" if option == "MODEL" else ""))
+                         + (" or nn.Module" if option in ("MODEL", "--compare") else ""))
     return obj
 
 
@@ -1950,7 +1951,7 @@ def _run(argv: list[str]) -> int:
             measure_options["device"] = device
 
     spec = resolve(args.model)
-    other = resolve(args.compare) if args.compare else None
+    other = resolve(args.compare, "--compare") if args.compare else None
     _check_saved_reports(args, [spec, other])
     from .analysis.compare import _time_ms
 
