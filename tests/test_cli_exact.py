@@ -115,3 +115,12 @@ def test_csv_sort_and_top_choose_the_rows(capsys, tmp_path):
     assert rows("--top", "1") == [("1", "Linear", "15", "270")]
     assert rows("--sort", "type") == [("0", "Embedding", "400", "0"), ("1", "Linear", "15", "270")]
     assert rows("--sort", "PARAMS") == rows("--sort", "params")
+
+
+@pytest.mark.parametrize("options", [["--top", "1"], ["--sort", "params"], ["--sort", "params", "--top", "1"]])
+def test_json_with_sort_or_top_is_a_usage_error(capsys, options):
+    """JSON holds every row: --sort or --top alone with it is refused as both together are (exit 2)."""
+    code, out, err = main(capsys, "torch.nn:Linear(4, 4)", "--input", "2x4", "--format", "json", *options)
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --sort/--top apply to table, markdown and csv (and --by-type's JSON); "
+                   "JSON always holds every row\n")
