@@ -1,5 +1,8 @@
 """The ``torchcount`` command in process: exit codes and the exact words of errors that no other test pinned
 (each found by a mutant of cli.py that every other test let through)."""
+import io
+import sys
+
 import pytest
 
 from torchcount import cli
@@ -124,3 +127,29 @@ def test_json_with_sort_or_top_is_a_usage_error(capsys, options):
     assert (code, out) == (2, "")
     assert err == ("torchcount: error: --sort/--top apply to table, markdown and csv (and --by-type's JSON); "
                    "JSON always holds every row\n")
+
+
+def test_a_name_close_to_many_of_a_modules_callables_suggests_four(capsys):
+    """'MaxPool' is close to MaxPool1d/2d/3d and MaxUnpool1d/2d/3d: the error names four of those six and
+    exits 2."""
+    code, out, err = main(capsys, "torch.nn:MaxPool", "--input", "1x2x4")
+    assert (code, out) == (2, "")
+    head, _, names = err.rstrip("\n").partition("; did you mean ")
+    assert head == "torchcount: error: torch.nn does not define 'MaxPool'" and names.endswith("?")
+    names = names[:-1].split(", ")
+    assert len(names) == 4 and set(names) <= {f"Max{k}{d}d" for k in ("Pool", "Unpool") for d in (1, 2, 3)}, names
+
+
+class _ClosedPipe(io.TextIOBase):
+    """stdout of `torchcount ... | head -1` once head has exited."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_output_pipe_ends_quietly_with_exit_0(capsys, monkeypatch):
+    """`torchcount resnet50 | head`: the reader stopping is no error (exit 0, nothing on stderr)."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8"])
+    assert code == cli.EXIT_OK == 0
+    assert capsys.readouterr().err == ""
