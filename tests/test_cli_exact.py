@@ -153,3 +153,36 @@ def test_a_closed_output_pipe_ends_quietly_with_exit_0(capsys, monkeypatch):
     code = cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8"])
     assert code == cli.EXIT_OK == 0
     assert capsys.readouterr().err == ""
+
+
+_NAMED = """from collections import OrderedDict
+from torch import nn
+
+def net():
+    return nn.Sequential(OrderedDict([("act", nn.ReLU()), ("fc", nn.Linear(4, 8)), ("tanh", nn.Tanh()),
+                                      ("out", nn.Linear(8, 2))]))
+"""
+
+
+@pytest.mark.parametrize("key, order", [
+    ("type", ["fc", "out", "act", "tanh"]),          # Linear, Linear (by path), ReLU, Tanh
+    ("TYPE", ["fc", "out", "act", "tanh"]),
+    ("module", ["act", "fc", "out", "tanh"]),        # by path, alphabetically
+    ("name", ["act", "fc", "out", "tanh"]),
+    ("path", ["act", "fc", "out", "tanh"]),
+    ("ops", ["fc", "out", "tanh", "act"]),           # 216, 102, 24, 12 FLOPs
+])
+def test_the_table_sorted_by_type_or_module(capsys, tmp_path, key, order):
+    """ReLU → Linear(4, 8) → Tanh → Linear(8, 2) on 3×4, the modules named act, fc, tanh, out: FLOPs
+    act 3·4 = 12 comparisons, fc 3·4·8 = 96 MACs·2 + 24 bias adds = 216, tanh 3·8 = 24, out 3·8·2 = 48 MACs·2 + 6
+    = 102. --sort type orders by type then path, --sort module/name/path by path, --sort ops largest first."""
+    f = tmp_path / "named.py"
+    f.write_text(_NAMED)
+    code, out, err = main(capsys, f"{f}:net", "--input", "3x4", "--sort", key, "--columns", "module,type,ops")
+    assert code == 0, err
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("--------")) + 1
+    rows = [line.split() for line in lines[start:start + 4]]
+    assert [r[0] for r in rows] == order
+    ops = {"act": "12", "fc": "216", "tanh": "24", "out": "102"}
+    assert all(r[2] == ops[r[0]] for r in rows), rows
