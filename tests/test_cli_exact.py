@@ -2,8 +2,11 @@
 (each found by a mutant of cli.py that every other test let through)."""
 import io
 import sys
+import warnings
 
 import pytest
+import torch
+from torch import nn
 
 from torchcount import cli
 
@@ -186,3 +189,35 @@ def test_the_table_sorted_by_type_or_module(capsys, tmp_path, key, order):
     assert [r[0] for r in rows] == order
     ops = {"act": "12", "fc": "216", "tanh": "24", "out": "102"}
     assert all(r[2] == ops[r[0]] for r in rows), rows
+
+
+class _TwoFloats(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 2)
+
+    def forward(self, x, offset: float, scale: float = 1.0):
+        return self.l(x) * scale + offset
+
+
+def test_a_saved_program_names_its_first_fixed_positional_input_before_a_fixed_keyword(capsys, tmp_path):
+    """A program exported with (x, 1.0) and scale=2.0 (both fixed in its graph): --input giving both the
+    second positional input and scale= is refused (exit 2) naming the positional one, input 2 = 1.0, as
+    --input's inputs are read in order."""
+    path = tmp_path / "two.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_TwoFloats().eval(), (torch.randn(2, 4), 1.0), {"scale": 2.0})
+        torch.export.save(program, str(path))
+        try:
+            torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001  (torch 2.2: 'NoneType' object has no attribute 'name')
+            pytest.skip(f"torch {torch.__version__} cannot load the program it saved with a float input: {exc}")
+    code, out, err = main(capsys, path, "--input", "2x4", "--input", "3", "--input", "scale=1")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --input: two.pt2 was exported with input 2 = float 1.0, not a tensor: "
+                   "--input cannot give it (leave it out: it keeps that value)\n")
+    code, out, err = main(capsys, path, "--input", "2x4", "--input", "scale=1")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --input: two.pt2 was exported with scale=float 2.0, not a tensor: "
+                   "--input cannot give it (leave it out: it keeps that value)\n")
