@@ -89,3 +89,70 @@ def test_the_roots_hooks_note_gives_their_op_count_and_says_where_they_are_count
     (note,) = [n for n in report.notes if n.startswith("the root's own __call__")]
     assert note.endswith(".Around.__call__) and hooks, if any, ran 1 op(s) outside its forward: "
                          "counted as its own work")
+
+
+def test_a_modules_plain_tensor_arguments_are_described_as_the_slow_path_does():
+    """_describe_args, the fast path for plain strided tensors, gives each argument's shape and dtype and
+    aliased False (an argument is what the call was given, aliased to nothing), field for field as
+    describe() does for the same arguments: a 2×3 float and a 4 long. (aliased True survived.)"""
+    args = (torch.randn(2, 3), torch.arange(4))
+    fast, slow = cap._describe_args(args), cap.describe(args)
+    assert [(m.shape, m.dtype, m.aliased) for m in fast] == [((2, 3), torch.float32, False), ((4,), torch.int64, False)]
+    assert [(m.shape, m.dtype, m.aliased, m.sparse) for m in fast] == \
+        [(m.shape, m.dtype, m.aliased, m.sparse) for m in slow]
+
+
+def test_an_lstm_given_a_packed_sequence_and_its_state_by_keyword_shows_all_three_inputs():
+    """nn.LSTM(3, 4) on a sequence of lengths 5 and 3 packed (8 rows of 3) with hx=(h0, c0) by keyword:
+    its inputs are the packed data 8×3 and then h0 and c0, 1×2×4 each, the keyword's tensors after the
+    positional ones. (Dropping what follows the packed arguments, the keyword's two, survived.)"""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    packed = pack_padded_sequence(torch.randn(5, 2, 3), [5, 3])
+    hx = (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4))
+    report = torchcount.profile(nn.LSTM(3, 4), (packed,), kwargs={"hx": hx}, warn=False)
+    assert report.root.input_shapes == [(8, 3), (1, 2, 4), (1, 2, 4)]
+
+
+def test_a_modules_own_state_bytes_count_a_tensor_registered_twice_once_and_skip_none():
+    """_own_state_bytes: a 4×4 float32 weight registered as both 'a' and 'b' is 64 bytes once, a bias
+    slot set to None adds nothing, a 3-element float64 buffer 24: 88. (Counting a tensor seen before,
+    or a None, survived.)"""
+    from torchcount.count import _own_state_bytes
+
+    m = nn.Module()
+    w = nn.Parameter(torch.zeros(4, 4))
+    m.a, m.b = w, w
+    m.register_parameter("bias", None)
+    m.register_buffer("stat", torch.zeros(3, dtype=torch.float64))
+    assert _own_state_bytes(m) == 64 + 24
+
+
+_LAMBDA_TOKEN = object()
+
+
+def test_held_named_finds_a_global_named_only_in_a_nested_lambda():
+    """A step whose only use of _LAMBDA_TOKEN is inside a lambda it builds (the name is in the lambda's
+    own code object, not the step's) holds it. (Not searching nested code objects survived.)"""
+    def step(model):
+        get = lambda: _LAMBDA_TOKEN  # noqa: E731
+        return get()
+
+    assert cap.FunctionMethod(step).held_named() == [("_LAMBDA_TOKEN", _LAMBDA_TOKEN)]
+
+
+def test_a_scripted_dynamic_quantized_rnn_cell_counts_its_packed_weights_as_the_eager_one():
+    """A dynamic quantized RNNCell(3, 4), eager or scripted (whose methods are its instance's: its
+    packed weights are found as the eager cell's are): 4×3 + 4×4 int8 weights and 4 + 4 float biases,
+    36 parameters, 28 + 32 = 60 bytes. (A scripted cell read as holding no cell weights survived.)"""
+    import warnings
+
+    from torch.ao.nn.quantized.dynamic import RNNCell
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cell = RNNCell(3, 4)
+        scripted = torch.jit.script(RNNCell(3, 4))
+    for m in (cell, scripted):
+        report = torchcount.profile(m, torch.randn(2, 3), warn=False)
+        assert (report.total.params, report.total.param_bytes) == (36, 60)
