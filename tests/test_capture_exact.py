@@ -156,3 +156,43 @@ def test_a_scripted_dynamic_quantized_rnn_cell_counts_its_packed_weights_as_the_
     for m in (cell, scripted):
         report = torchcount.profile(m, torch.randn(2, 3), warn=False)
         assert (report.total.params, report.total.param_bytes) == (36, 60)
+
+
+def test_a_lazy_layer_never_called_beside_a_shared_one_has_0_parameters_in_its_row():
+    """A Linear(4, 4) registered twice (used, alias: the shared walk) and a LazyLinear(3) the forward
+    never reaches, with no size: the lazy layer holds 0 parameters, not 1 per unsized tensor (weight and
+    bias: 2), so the root's subtree is the Linear's 4·4 + 4 = 20, once, as the total, and the table
+    has the Linear's row only. (An unsized tensor counted as 1 survived: a 'spare' row of 2, the root 22.)"""
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = nn.Linear(4, 4)
+            self.alias = self.used
+            self.spare = nn.LazyLinear(3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    report = torchcount.profile(Holder(), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.params, r.calls) for r in report.layers] == [("used", 20, 1)]
+    assert report.total.params == 20 and report.root.params == 20
+
+
+def test_a_scripted_child_is_its_callers_work_and_no_row_of_its_own():
+    """A TorchScript block (Linear(4, 3), ReLU) cannot be wrapped: its work is its caller's, the
+    root's own 2·4·3 = 24 MACs, beside head's 2·3·2 = 12; its 15 parameters are the root's (23 with
+    head's 8), and it gets no 'never called' row or note. (Not marking the trace scripted listed
+    block and block.0 as never called, their weights 'most likely read' by the root, survived.)"""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.head(self.block(x))
+
+    report = torchcount.profile(Net(), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.params, r.calls, r.cost.macs, r.self_cost.macs) for r in report.layers] == \
+        [("", 23, 1, 36, 24), ("head", 8, 1, 12, 12)]
+    assert not any("never called" in n for n in report.notes)
