@@ -196,3 +196,59 @@ def test_a_scripted_child_is_its_callers_work_and_no_row_of_its_own():
     assert [(r.path, r.params, r.calls, r.cost.macs, r.self_cost.macs) for r in report.layers] == \
         [("", 23, 1, 36, 24), ("head", 8, 1, 12, 12)]
     assert not any("never called" in n for n in report.notes)
+
+
+def test_own_call_is_a_users_class_call_not_nn_modules_nor_a_graph_modules():
+    """own_call: a Linear subclass defining __call__ is its own (True); nn.Linear (nn.Module's) and an
+    fx GraphModule (whose __call__ is torch's, torch.fx.graph_module) are not. ('or' for 'and' read the
+    GraphModule's as the model's own __call__ survived.)"""
+    import torch.fx
+
+    class Mine(nn.Linear):
+        def __call__(self, x):
+            return super().__call__(x)
+
+    graph = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(2, 2)))
+    assert [cap.own_call(m) for m in (Mine(2, 2), nn.Linear(2, 2), graph)] == [True, False, False]
+
+
+def test_a_parameter_registered_twice_in_one_module_is_its_16_parameters_once():
+    """A module holding one 4×4 Parameter as both 'a' and 'b' (and no buffer) holds 16 parameters of its
+    own, 64 bytes, not 32: it is one tensor. (Deduplicating a module's own tensors only when it had
+    more than one buffer survived: self_params 32.)"""
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.ones(4, 4))
+            self.b = self.a
+
+        def forward(self, x):
+            return x @ self.a @ self.b
+
+    report = torchcount.profile(Twice(), torch.randn(1, 4), warn=False)
+    assert (report.root.params, report.root.self_params) == (16, 16)
+    assert (report.total.params, report.total.param_bytes) == (16, 64)
+
+
+def test_the_tied_parameters_note_names_six_groups_without_an_ellipsis_and_seven_with_one():
+    """k encoder Linears each tying its weight to a decoder Linear: k groups 'enc.i.weight = dec.i.weight'.
+    The note names up to 6; 6 groups end with the sixth, 7 with the sixth and ' …'. (An ellipsis
+    from 6 on survived.)"""
+    class Tied(nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.enc = nn.ModuleList([nn.Linear(2, 2, bias=False) for _ in range(k)])
+            self.dec = nn.ModuleList([nn.Linear(2, 2, bias=False) for _ in range(k)])
+            for e, d in zip(self.enc, self.dec):
+                d.weight = e.weight
+
+        def forward(self, x):
+            for e, d in zip(self.enc, self.dec):
+                x = d(e(x))
+            return x
+
+    for k, end in ((6, "enc.5.weight = dec.5.weight"), (7, "enc.5.weight = dec.5.weight …")):
+        report = torchcount.profile(Tied(k), torch.randn(1, 2), warn=False)
+        (note,) = [n for n in report.notes if n.startswith("parameters shared between modules")]
+        assert note.endswith(": " + "; ".join(f"enc.{i}.weight = dec.{i}.weight" for i in range(5)) + "; " + end)
+        assert report.total.params == 4 * k  # (each tied 2×2 weight once)
