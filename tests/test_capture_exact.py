@@ -252,3 +252,23 @@ def test_the_tied_parameters_note_names_six_groups_without_an_ellipsis_and_seven
         (note,) = [n for n in report.notes if n.startswith("parameters shared between modules")]
         assert note.endswith(": " + "; ".join(f"enc.{i}.weight = dec.{i}.weight" for i in range(5)) + "; " + end)
         assert report.total.params == 4 * k  # (each tied 2×2 weight once)
+
+
+def test_a_ruled_module_inside_vmap_on_unbatched_tensors_keeps_its_rule():
+    """Inside torch.vmap over a 3×5 input, a Linear(4, 2) called on a 1×4 buffer (not a vmap-wrapped
+    tensor, its weights not batched) computes the same thing for every sample, once: its rule prices it,
+    1·4·2 = 8 MACs, with no 'called inside torch.vmap' note; t · that sum is 3·5 = 15 mults. (Every call
+    under a functorch transform taken as transformed, priced from its ops with the note, survived.)"""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+            self.register_buffer("c", torch.ones(1, 4))
+
+        def forward(self, x):
+            return torch.vmap(lambda t: t * self.lin(self.c).sum())(x)
+
+    report = torchcount.profile(M(), torch.randn(3, 5), warn=False)
+    lin = report.row("lin")
+    assert (lin.status, lin.rule, lin.cost.macs, lin.calls) == ("rule", "linear.linear", 8, 1)
+    assert report.total.cost.mults == 15 and not any("torch.vmap" in n for n in report.notes)
