@@ -691,20 +691,24 @@ def test_embedding_bag_per_sample_weights():
     assert counted(as_kwarg.total.cost) == {"mults": 4 * 4, "adds": (4 - 2) * 4}
 
 
-@pytest.mark.parametrize("mode,shape,scale,mults,adds", [
-    ("nearest", (1, 2, 3, 3), 2, 0, 0),
-    ("nearest-exact", (1, 2, 3, 3), 2, 0, 0),
-    ("linear", (1, 2, 5), 2, 2, 1),           # a·(1 − t) + b·t
-    ("bilinear", (1, 2, 3, 3), 2, 6, 3),      # two rows, then between them: 3 linear steps
-    ("bicubic", (1, 2, 3, 3), 2, 20, 15),     # 4 rows of 4 taps, then the 4 results: 5 four-tap sums
-    ("trilinear", (1, 1, 2, 2, 2), 2, 14, 7),  # 4 + 2 + 1 linear steps
+@pytest.mark.parametrize("mode,shape,scale,mults,adds,steps", [
+    ("nearest", (1, 2, 3, 3), 2, 0, 0, 0),
+    ("nearest-exact", (1, 2, 3, 3), 2, 0, 0, 0),
+    ("linear", (1, 2, 5), 2, 2, 1, 1),           # a·(1 − t) + b·t
+    ("bilinear", (1, 2, 3, 3), 2, 6, 3, 3),      # two rows, then between them: 3 linear steps
+    ("bicubic", (1, 2, 3, 3), 2, 20, 15, 5),     # 4 rows of 4 taps, then the 4 results: 5 four-tap sums
+    ("trilinear", (1, 1, 2, 2, 2), 2, 14, 7, 7),  # 4 + 2 + 1 linear steps
 ])
-def test_upsample(mode, shape, scale, mults, adds):
+def test_upsample(mode, shape, scale, mults, adds, steps):
     x = torch.randn(*shape)
     out = math.prod(shape) * scale ** (len(shape) - 2)
     report = run(nn.Upsample(scale_factor=scale, mode=mode), x)
     assert report.layers[0].output_shapes[0][2:] == tuple(s * scale for s in shape[2:])
     assert counted(report.total.cost) == ({"mults": mults * out, "adds": adds * out} if mults else {})
+    # each line names the steps per output (the linear step, or bicubic's four-tap sum) it counts
+    assert [t.what for t in report.layers[0].terms] == ([
+        f"multiplications ({mode}: {steps} interpolation steps)",
+        f"additions ({mode}: {steps} interpolation steps)"] if mults else [])
     assert counted(cost_of(nn.UpsamplingBilinear2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {
         "mults": 6 * 72, "adds": 3 * 72}
     assert counted(cost_of(nn.UpsamplingNearest2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {}
