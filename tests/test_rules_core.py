@@ -59,6 +59,26 @@ def test_linear_unbatched_input():
     assert counted(cost_of(nn.Linear(4, 6), torch.randn(4))) == {"macs": 4 * 6, "adds": 6}
 
 
+def test_linear_whose_bias_is_a_buffer_beside_a_parametrized_weight():
+    # rules._util.stored reads a tensor that is no parameter (a buffer) as the module holds it,
+    # with or without parametrizations on another tensor: 3 rows · 4 · 2 = 24 MACs, 3·2 bias adds
+    from torch.nn.utils import parametrize
+
+    class Scaled(nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    m, x = nn.Linear(4, 2), torch.randn(3, 4)
+    bias = m.bias.detach().clone()
+    del m.bias
+    m.register_buffer("bias", bias)
+    assert counted(cost_of(m, x)) == {"macs": 24, "adds": 6}
+    parametrize.register_parametrization(m, "weight", Scaled())  # 'bias' not among m.parametrizations
+    assert counted(cost_of(m, x)) == {"macs": 24, "adds": 6, "mults": 8}  # + the parametrization's 2·w
+    m.bias = None  # a buffer set to None: no bias to add
+    assert counted(cost_of(m, x)) == {"macs": 24, "mults": 8}
+
+
 def test_linear_with_a_tied_weight_of_another_shape():
     # Hugging Face ties Marian's lm_head (built with 3 outputs here) to a 7-row embedding and
     # leaves out_features = 3: F.linear multiplies the 7×5 weight, 2 rows · 5 · 7 MACs
