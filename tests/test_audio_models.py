@@ -148,6 +148,7 @@ def _rnnt_by_hand(logits, targets, blank, fused=True, clamp=-1.0):
 @pytest.mark.parametrize("B, T, S, D, fused, clamp", [
     (1, 4, 2, 5, True, -1.0), (2, 3, 3, 4, True, -1.0), (1, 5, 1, 3, False, -1.0), (2, 3, 2, 4, True, 0.5),
     (2, 3, 2, 4, False, -1.0), (1, 3, 2, 4, True, 0.0),  # (clamp 0: none, as the kernel reads it)
+    (3, 2, 2, 3, True, 0.25),  # a clamp with B ≠ 2 (2·B = B + 2 at B = 2)
 ])
 def test_rnnt_loss_counts_the_kernels_operations(B, T, S, D, fused, clamp):
     logits = torch.randn(B, T, S + 1, D)
