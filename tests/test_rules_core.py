@@ -1236,6 +1236,8 @@ def test_upsample_area_is_adaptive_average_pooling():
     assert cost_of(nn.Upsample(size=3, mode="area"), x) == cost_of(nn.AdaptiveAvgPool2d(3), x)
     # 1-D, upsampling 3 → 6: each output "averages" a window of one element: no additions
     assert counted(cost_of(nn.Upsample(size=6, mode="area"), torch.randn(1, 2, 3))) == {"divs": 2 * 6}
+    # 3-D, 4×4×4 → 2×2×2: 8 outputs each averaging a 2×2×2 window, 8·8 − 8 additions, 8 divisions
+    assert counted(cost_of(nn.Upsample(size=2, mode="area"), torch.randn(1, 1, 4, 4, 4))) == {"adds": 56, "divs": 8}
 
 
 def test_with_convention_keeps_the_root_one_row_when_it_works_itself():
