@@ -727,8 +727,8 @@ def test_upsample(mode, shape, scale, mults, adds, steps):
     assert counted(report.total.cost) == ({"mults": mults * out, "adds": adds * out} if mults else {})
     # each line names the steps per output (the linear step, or bicubic's four-tap sum) it counts
     assert [t.what for t in report.layers[0].terms] == ([
-        f"multiplications ({mode}: {steps} interpolation steps)",
-        f"additions ({mode}: {steps} interpolation steps)"] if mults else [])
+        f"multiplications ({mode}: {steps} interpolation step{'s' if steps != 1 else ''})",
+        f"additions ({mode}: {steps} interpolation step{'s' if steps != 1 else ''})"] if mults else [])
     assert counted(cost_of(nn.UpsamplingBilinear2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {
         "mults": 6 * 72, "adds": 3 * 72}
     assert counted(cost_of(nn.UpsamplingNearest2d(scale_factor=2), torch.randn(1, 2, 3, 3))) == {}

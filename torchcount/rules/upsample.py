@@ -32,6 +32,6 @@ def interpolation_terms(mode: str, n: int, what: str | None = None) -> list[Term
     """``n`` outputs interpolated in ``mode`` (also what the upsample ops run: rules/elementwise.py;
     grid_sample shares its weights across channels and is priced there on its own)."""
     mults, adds, steps = _INTERPOLATIONS[mode]
-    what = what or f"{mode}: {steps} interpolation steps"
+    what = what or f"{mode}: {steps} interpolation step{'s' if steps != 1 else ''}"
     return [Term("mults", f"multiplications ({what})", f"{mults}·outputs", worked("{}×{}", mults, n), mults * n),
             Term("adds", f"additions ({what})", f"{adds}·outputs", worked("{}×{}", adds, n), adds * n)]
