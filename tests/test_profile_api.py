@@ -725,6 +725,85 @@ def test_the_notes_on_hooks_a_forward_registered_and_data_a_method_converted_nam
     assert data_note(4).endswith(f"parameter(s) {converted} … (.half(), .to()); put back as found")
 
 
+def _unparametrize_weight(lin):
+    torch.nn.utils.parametrize.remove_parametrizations(lin, "weight", leave_parametrized=False)
+
+
+def _new_bias(lin):
+    lin.bias = nn.Parameter(torch.zeros(2))
+
+
+def _fold_weight_norm(lin):
+    torch.nn.utils.remove_weight_norm(lin)
+
+
+def _bump_weight(lin):
+    with torch.no_grad():
+        lin.weight.add_(1)
+
+
+class _RebindsEachLinear(nn.Module):
+    """n Linear(2, 2) in a ModuleList; the forward replaces each with a fresh Linear(2, 2) before calling it."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.lins = nn.ModuleList(nn.Linear(2, 2) for _ in range(n))
+
+    def forward(self, x):
+        for i in range(len(self.lins)):
+            self.lins[i] = nn.Linear(2, 2)
+            x = self.lins[i](x)
+        return x
+
+
+def _parametrized_lins(n, register):
+    model = _RegistersOnEachLinear(n, register)
+    for lin in model.lins:
+        torch.nn.utils.parametrize.register_parametrization(lin, "weight", _Keep())
+    return model
+
+
+def _weight_normed_lins(n, register):
+    import warnings
+
+    model = _RegistersOnEachLinear(n, register)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (weight_norm is deprecated for parametrizations.weight_norm)
+        for lin in model.lins:
+            torch.nn.utils.weight_norm(lin)
+    return model
+
+
+@pytest.mark.parametrize("make, start, each, options", [
+    (lambda n: _parametrized_lins(n, _unparametrize_weight), "the forward removed parametrization(s)",
+     "lins.{}.weight", {}),
+    (lambda n: _RegistersOnEachLinear(n, _new_bias), "the forward rebound, added or removed parameter/buffer slot(s)",
+     "lins.{}.bias", {}),
+    (lambda n: _weight_normed_lins(n, _fold_weight_norm), "the forward removed hook(s) of module(s)",
+     "lins.{} (forward pre-hook)", {}),
+    (_RebindsEachLinear, "the forward rebound or deleted submodule(s)", "lins.{}", {}),
+    (lambda n: _RegistersOnEachLinear(n, _bump_weight), "the forward wrote parameter(s) in place",
+     "lins.{}.weight", {"copy_params": True}),
+], ids=["parametrizations removed", "slots rebound", "hooks of folded weight norms", "submodules rebound",
+        "parameters written in place"])
+def test_the_notes_on_what_a_forward_changed_and_was_put_back_name_six_then_an_ellipsis(make, start, each, options):
+    """A forward that does the same to each of its n Linears (removes its weight's parametrization,
+    rebinds its bias, folds its weight norm, replaces it, adds 1 to its weight): the note that it was put
+    back names all six of 6 (lins.0 … lins.5) and ends there, and the same six then ' …' of 7 — a
+    reader sees that there were more than it names. The note on parameters written in place named
+    the first six of 7 with nothing after them, as if only six had been written."""
+    def note(n):
+        report = torchcount.profile(make(n), torch.randn(1, 2), warn=False, **options)
+        (found,) = [x for x in report.notes if x.startswith(start)]
+        return found
+
+    named = ", ".join(each.format(i) for i in range(6))
+    six, seven = note(6), note(7)
+    assert named in six and named + " …" not in six and named + ", " not in six
+    assert named + " …" in seven
+    assert six.replace(named, named + " …", 1) == seven
+
+
 _GIVEN_TOO = nn.Linear(4, 4)
 
 

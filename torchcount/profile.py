@@ -405,7 +405,7 @@ def profile(
         if kept.restored_params:
             notes.append(f"the {f'{method} call' if method else 'forward'} wrote parameter(s) in place; restored "
                          f"from the copy: "
-                         f"{', '.join(kept.restored_params[:6])}")
+                         f"{', '.join(kept.restored_params[:6])}" + (" …" if len(kept.restored_params) > 6 else ""))
         if objects:
             notes.append(f"input object(s) copied (deep) before the forward, which may change them (a KV cache "
                          f"grows): {', '.join(sorted(set(objects.names)))}; yours are as they were"
