@@ -1052,3 +1052,17 @@ def test_a_custom_op_writing_its_input_is_named_in_an_exported_program_as_in_the
     assert [(u.what, u.calls) for u in graph.uncounted] == [(u.what, u.calls) for u in eager.uncounted] \
         == [("torchcount_test.scale_.default", 1)]
     assert graph.total.macs == eager.total.macs == 32
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_the_exported_training_mode_note_names_four_layers_then_an_ellipsis(n):
+    """A Sequential of n Dropout(0.5) exported in training mode runs each one's dropout in its graph: the
+    note names all four of 4 (0 … 3, each '(Dropout)') and ends there, and the same four then ' …' of 5,
+    as the eager training-mode note does."""
+    x = torch.randn(2, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(nn.Sequential(*[nn.Dropout() for _ in range(n)]).train(), (x,)).module()
+    (note,) = [note for note in run(gm, x).notes if "training mode" in note]
+    named = ", ".join(f"{i} (Dropout)" for i in range(4))
+    assert note.startswith(f"exported in training mode: {named}{' …' if n == 5 else ''} run their ops")
