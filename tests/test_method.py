@@ -1720,3 +1720,24 @@ def test_modules_kept_two_levels_down_and_in_short_lists_are_found_and_put_back(
     assert [n for n in report.notes if "keeps outside its module tree" in n][0].startswith(
         "module(s) the model keeps outside its module tree: _kept['ema'][0]=Sequential, _trainer.ema=Sequential, "
         "_trainer.inner.ema=Sequential, _short[63]=Sequential; not part of the profiled model")
+
+
+def _twice_plus_one(model, x):
+    return model(model(x)) + 1
+
+
+def _doubled(model, x):
+    return x * 2
+
+
+@pytest.mark.parametrize("method, runs", [(_twice_plus_one, "ran 2 times inside it (the root row's calls)"),
+                                          (_doubled, "ran 0 times inside it")], ids=["twice", "never"])
+def test_the_note_on_a_profiled_function_says_how_often_the_forward_ran_and_that_its_own_ops_are_the_roots(method,
+                                                                                                           runs):
+    """A step function calling a Linear(4, 4) twice: the note says its forward ran 2 times inside the
+    call, the root row's calls, and that what the function computed outside any module (its '+ 1') is
+    the root's own work; one that only doubles its input says 0 times, with no row's calls to point to."""
+    report = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), method=method, warn=False)
+    name = method.__name__
+    assert f"profiled one call of {name}(Linear, ...), not the forward: the root's forward {runs}; what {name} " \
+        "computed outside any module is the root's own work" in report.notes
