@@ -158,6 +158,30 @@ class Clamp(nn.Module):
         return self.lin(x)
 
 
+class _WritesWeights(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(2, 2, bias=False) for _ in range(n))
+
+    def forward(self, x):
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.weight.mul_(1.0)
+        return x
+
+
+@pytest.mark.parametrize("n", [5, 6])
+def test_the_in_place_error_names_five_parameters_then_an_ellipsis(n):
+    """A forward writing n weights in place: the error names layers.0.weight … layers.4.weight, and
+    " …" only where a sixth is left out (with 6 and no ellipsis it read as if five were written)."""
+    five = ", ".join(f"layers.{i}.weight" for i in range(5))
+    with pytest.raises(ParameterModifiedError) as failure:
+        torchcount.profile(_WritesWeights(n), torch.randn(1, 2))
+    text = str(failure.value)
+    assert f"modified parameter(s) {five}{' …' if n > 5 else ''} in place" in text
+    assert "layers.5.weight" not in text
+
+
 def test_in_place_parameter_write_is_an_error_by_default():
     model = Clamp()
     with torch.no_grad():

@@ -401,12 +401,12 @@ def preserved(model: nn.Module, copy_params: bool = False,
         if unrestored or unconverted or parametrized or unparametrized:
             what = f"the {f'{method} call' if method else 'forward pass'}"
             message = " and ".join(
-                ([f"modified parameter(s) {', '.join(unrestored[:5])} in place"] if unrestored else []) +
-                ([f"converted parameter(s) {', '.join(unconverted[:5])} to another dtype (.half(), .to())"]
+                ([f"modified parameter(s) {_five(unrestored)} in place"] if unrestored else []) +
+                ([f"converted parameter(s) {_five(unconverted)} to another dtype (.half(), .to())"]
                  if unconverted else []) +
-                ([f"registered a parametrization on {', '.join(parametrized[:5])} (torch.nn.utils.parametrize; "
+                ([f"registered a parametrization on {_five(parametrized)} (torch.nn.utils.parametrize; "
                   "removed again), whose right_inverse rewrote the parameter's values"] if parametrized else []) +
-                ([f"removed the parametrization on {', '.join(unparametrized[:5])} (torch.nn.utils.parametrize."
+                ([f"removed the parametrization on {_five(unparametrized)} (torch.nn.utils.parametrize."
                   "remove_parametrizations; put back), which set_() the tensor it parametrizes to its parametrized "
                   "values"] if unparametrized else []))
             message = (f"{what} {message}; torchcount cannot restore them (profile(..., copy_params=True) keeps a copy "
@@ -416,6 +416,11 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+def _five(names: list) -> str:
+    """The first five names, then " …" where there are more (an error naming all of them would not read)."""
+    return ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
 
 
 def _random_state() -> tuple:
