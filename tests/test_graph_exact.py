@@ -371,3 +371,29 @@ def test_an_interrupted_layer_of_a_strict_export_returns_its_output_only():
     report = run(gm, x, measure=True, warmup=0, repeat=1)
     assert report.row("a").extra["act_MiB"] * 2**20 == 64 * 64 * 4
     assert report.row("a").output_shapes == [(64, 64)]
+
+
+class _ReadsWeight(nn.Module):
+    def forward(self, x, w):
+        return torch.nn.functional.linear(x, w)
+
+
+class _ReadsSibling(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.r, self.b, self.c = _ReadsWeight(), nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.r(x, self.b.weight) + x @ self.c.weight
+
+
+def test_a_holder_read_by_a_sibling_or_by_the_root_stays_a_module_never_called():
+    """``r`` is given ``b``'s weight (not its parent: ``b`` is not below ``r``), the root reads ``c``'s:
+    neither holder is a layer's, so both keep their never-called rows of 4·4 + 4 = 20 parameters as in
+    the eager model; ``r`` holds none and runs 2·4·4 = 32 MACs, the root 40 parameters and 64 MACs."""
+    torch.manual_seed(0)
+    model, x = _ReadsSibling().eval(), torch.randn(2, 4)
+    report, eager = run(_export(model, x), x), run(model, x)
+    for path, want in (("", (1, 40, 64)), ("r", (1, 0, 32)), ("b", (0, 20, 0)), ("c", (0, 20, 0))):
+        row, other = report.row(path), eager.row(path)
+        assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
