@@ -397,3 +397,20 @@ def test_a_holder_read_by_a_sibling_or_by_the_root_stays_a_module_never_called()
     for path, want in (("", (1, 40, 64)), ("r", (1, 0, 32)), ("b", (0, 20, 0)), ("c", (0, 20, 0))):
         row, other = report.row(path), eager.row(path)
         assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
+
+
+def test_the_row_of_an_unflattened_module_is_of_its_own_type_its_layers_of_the_originals():
+    """The nodes of ``torch.export.unflatten``'s graph name the exported CNN itself as their outermost
+    module (path ""): the rows under it take the original types (``features.0`` a Conv2d, ``head`` a
+    Linear, as in the eager CNN), but the unflattened module's own row is of its own type,
+    ``UnflattenedModule`` (the module at that path), as an ``ep.module()`` there is a GraphModule's row."""
+    model, x = CNN().eval(), torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unflat = torch.export.unflatten(torch.export.export(model, (x,)))
+    for outer, at in ((unflat, ""), (nn.Sequential(nn.Identity(), unflat), "1")):
+        report = run(outer, x)
+        row = report.row(at) if at else report.root
+        assert row.type == type(unflat).__name__ == "UnflattenedModule"
+        prefix = f"{at}." if at else ""
+        assert (report.row(prefix + "features.0").type, report.row(prefix + "head").type) == ("Conv2d", "Linear")
