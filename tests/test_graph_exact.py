@@ -414,3 +414,44 @@ def test_the_row_of_an_unflattened_module_is_of_its_own_type_its_layers_of_the_o
         assert row.type == type(unflat).__name__ == "UnflattenedModule"
         prefix = f"{at}." if at else ""
         assert (report.row(prefix + "features.0").type, report.row(prefix + "head").type) == ("Conv2d", "Linear")
+
+
+class _Twice(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+class _Lin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.twice = nn.Linear(4, 3), _Twice()
+
+    def forward(self, x):
+        return self.twice(self.lin(x)).relu()
+
+
+class _TwoGraphs(nn.Module):
+    """Two traced graphs side by side, the path of one a prefix of the other's name: ``g`` and ``g2``."""
+
+    def __init__(self):
+        super().__init__()
+        self.g, self.g2 = torch.fx.symbolic_trace(_Lin()), torch.fx.symbolic_trace(_Lin())
+
+    def forward(self, x):
+        return self.g(x) + self.g2(x)
+
+
+def test_a_graph_whose_path_begins_with_another_graphs_is_read_too():
+    """``g2`` is not below ``g`` (its path only begins with the same letter): both graphs are read, so
+    each has its ``twice`` row (which symbolic_trace inlined) of 2·3 = 6 multiplies, its ``lin`` row of
+    2·4·3 = 24 MACs and 4·3 + 3 = 15 parameters, and its own row holds the ReLU's 2·3 = 6
+    comparisons and no multiply, as the eager ``_Lin`` has them."""
+    torch.manual_seed(0)
+    model, x = _TwoGraphs(), torch.randn(2, 4)
+    report, eager = run(model, x), run(_Lin(), x)
+    assert (eager.root.self_cost.mults, eager.root.self_cost.cmps, eager.row("twice").cost.mults) == (0, 6, 6)
+    for at in ("g", "g2"):
+        lin, twice, own = report.row(f"{at}.lin"), report.row(f"{at}.twice"), report.row(at)
+        assert (lin.calls, lin.params, lin.cost.macs) == (1, 15, 24), at
+        assert (twice.calls, twice.cost.mults) == (1, 2 * 3), at
+        assert (own.self_cost.macs, own.self_cost.mults, own.self_cost.cmps) == (0, 0, 2 * 3), at
