@@ -455,3 +455,27 @@ def test_a_graph_whose_path_begins_with_another_graphs_is_read_too():
         assert (lin.calls, lin.params, lin.cost.macs) == (1, 15, 24), at
         assert (twice.calls, twice.cost.mults) == (1, 2 * 3), at
         assert (own.self_cost.macs, own.self_cost.mults, own.self_cost.cmps) == (0, 0, 2 * 3), at
+
+
+class _Recurrent(nn.Module):
+    def __init__(self, dropout):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 4, num_layers=2, dropout=dropout)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+@pytest.mark.parametrize("dropout", [0.5, 0.0])
+def test_an_lstm_exported_in_training_mode_runs_so_only_with_dropout_between_its_layers(dropout):
+    """A two-layer LSTM exported in training mode is told train=True either way; with dropout 0.5
+    between its layers its op is random (two eager runs differ), so the graph's ``lstm`` is named as
+    run in training mode; with dropout 0 it runs as in eval mode (two runs agree) and is not."""
+    torch.manual_seed(0)
+    model, x = _Recurrent(dropout).train(), torch.randn(3, 2, 4)
+    random = not torch.equal(model(x), model(x))
+    assert random == (dropout > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = torch.export.export(model, (x,)).module()
+    assert _layers(gm).training == ((("lstm", "LSTM"),) if random else ())
