@@ -390,11 +390,20 @@ class _ReadsSibling(nn.Module):
 def test_a_holder_read_by_a_sibling_or_by_the_root_stays_a_module_never_called():
     """``r`` is given ``b``'s weight (not its parent: ``b`` is not below ``r``), the root reads ``c``'s:
     neither holder is a layer's, so both keep their never-called rows of 4·4 + 4 = 20 parameters as in
-    the eager model; ``r`` holds none and runs 2·4·4 = 32 MACs, the root 40 parameters and 64 MACs."""
+    the eager model; ``r`` holds none and runs 2·4·4 = 32 MACs, the root 40 parameters and 64 MACs.
+    The same below ``p``: ``p.b`` is given to ``p.r``, the innermost layer of the op that reads it."""
     torch.manual_seed(0)
     model, x = _ReadsSibling().eval(), torch.randn(2, 4)
     report, eager = run(_export(model, x), x), run(model, x)
     for path, want in (("", (1, 40, 64)), ("r", (1, 0, 32)), ("b", (0, 20, 0)), ("c", (0, 20, 0))):
+        row, other = report.row(path), eager.row(path)
+        assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
+    # one level down, the op that reads ``p.b``'s weight runs in ``p.r`` inside ``p``: its reader is the
+    # innermost layer, ``p.r``, not ``p`` (which ``p.b`` is below), so ``p.b`` keeps its row
+    model = nn.Sequential()
+    model.add_module("p", _ReadsSibling().eval())
+    report, eager = run(_export(model, x), x), run(model, x)
+    for path, want in (("p.r", (1, 0, 32)), ("p.b", (0, 20, 0))):
         row, other = report.row(path), eager.row(path)
         assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
 
