@@ -381,29 +381,29 @@ class _ReadsWeight(nn.Module):
 class _ReadsSibling(nn.Module):
     def __init__(self):
         super().__init__()
-        self.r, self.b, self.c = _ReadsWeight(), nn.Linear(4, 4), nn.Linear(4, 4)
+        self.r, self.rb, self.c = _ReadsWeight(), nn.Linear(4, 4), nn.Linear(4, 4)
 
     def forward(self, x):
-        return self.r(x, self.b.weight) + x @ self.c.weight
+        return self.r(x, self.rb.weight) + x @ self.c.weight
 
 
 def test_a_holder_read_by_a_sibling_or_by_the_root_stays_a_module_never_called():
-    """``r`` is given ``b``'s weight (not its parent: ``b`` is not below ``r``), the root reads ``c``'s:
-    neither holder is a layer's, so both keep their never-called rows of 4·4 + 4 = 20 parameters as in
-    the eager model; ``r`` holds none and runs 2·4·4 = 32 MACs, the root 40 parameters and 64 MACs.
-    The same below ``p``: ``p.b`` is given to ``p.r``, the innermost layer of the op that reads it."""
+    """``r`` is given ``rb``'s weight (not its parent: ``rb`` is not below ``r``, its name only begins
+    with ``r``), the root reads ``c``'s: neither holder is a layer's, so both keep their never-called
+    rows of 4·4 + 4 = 20 parameters as in the eager model; ``r`` holds none and runs 2·4·4 = 32 MACs, the root 40 parameters and 64 MACs.
+    The same below ``p``: ``p.rb`` is given to ``p.r``, the innermost layer of the op that reads it."""
     torch.manual_seed(0)
     model, x = _ReadsSibling().eval(), torch.randn(2, 4)
     report, eager = run(_export(model, x), x), run(model, x)
-    for path, want in (("", (1, 40, 64)), ("r", (1, 0, 32)), ("b", (0, 20, 0)), ("c", (0, 20, 0))):
+    for path, want in (("", (1, 40, 64)), ("r", (1, 0, 32)), ("rb", (0, 20, 0)), ("c", (0, 20, 0))):
         row, other = report.row(path), eager.row(path)
         assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
-    # one level down, the op that reads ``p.b``'s weight runs in ``p.r`` inside ``p``: its reader is the
-    # innermost layer, ``p.r``, not ``p`` (which ``p.b`` is below), so ``p.b`` keeps its row
+    # one level down, the op that reads ``p.rb``'s weight runs in ``p.r`` inside ``p``: its reader is the
+    # innermost layer, ``p.r``, not ``p`` (which ``p.rb`` is below), so ``p.rb`` keeps its row
     model = nn.Sequential()
     model.add_module("p", _ReadsSibling().eval())
     report, eager = run(_export(model, x), x), run(model, x)
-    for path, want in (("p.r", (1, 0, 32)), ("p.b", (0, 20, 0))):
+    for path, want in (("p.r", (1, 0, 32)), ("p.rb", (0, 20, 0))):
         row, other = report.row(path), eager.row(path)
         assert (row.calls, row.params, row.cost.macs) == want == (other.calls, other.params, other.cost.macs), path
 
@@ -488,3 +488,34 @@ def test_an_lstm_exported_in_training_mode_runs_so_only_with_dropout_between_its
         warnings.simplefilter("ignore")
         gm = torch.export.export(model, (x,)).module()
     assert _layers(gm).training == ((("lstm", "LSTM"),) if random else ())
+
+
+class _Attend(nn.Module):
+    def __init__(self, dropout_p):
+        super().__init__()
+        self.dropout_p = dropout_p
+
+    def forward(self, x):  # (the aten op itself: symbolic_trace records its arguments as given, 0.0 too)
+        return torch.ops.aten.scaled_dot_product_attention.default(x, x, x, None, self.dropout_p)
+
+
+class _Attends(nn.Module):
+    def __init__(self, dropout_p):
+        super().__init__()
+        self.attend = _Attend(dropout_p)
+
+    def forward(self, x):
+        return self.attend(x)
+
+
+@pytest.mark.parametrize("dropout_p", [0.5, 0.0])
+def test_attention_runs_in_training_mode_only_with_a_dropout_p_above_0(dropout_p):
+    """Attention given dropout_p 0.5 is random (two eager runs differ): the graph's ``attend`` is
+    named as run in training mode; given dropout_p 0 (written in a traced graph's node, left out of an
+    exported one as the default) it is not (the runs agree)."""
+    torch.manual_seed(0)
+    model, x = _Attends(dropout_p).train(), torch.randn(1, 2, 5, 8)
+    random = not torch.equal(model(x), model(x))
+    assert random == (dropout_p > 0)
+    for gm in (_export(model, x), torch.fx.symbolic_trace(model)):
+        assert _layers(gm).training == ((("attend", "_Attend"),) if random else ())
