@@ -519,3 +519,27 @@ def test_attention_runs_in_training_mode_only_with_a_dropout_p_above_0(dropout_p
     assert random == (dropout_p > 0)
     for gm in (_export(model, x), torch.fx.symbolic_trace(model)):
         assert _layers(gm).training == ((("attend", "_Attend"),) if random else ())
+
+
+class _KeywordDropout(nn.Module):
+    """torch's builtin dropout given its mode by keyword: ``torch.dropout(x, 0.5, train=...)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.dropout(self.linear(x), 0.5, train=self.training)
+
+
+def test_a_traced_builtin_dropout_given_its_mode_by_keyword_says_its_mode():
+    """The traced node has two positional arguments and ``train`` by keyword: traced in training mode
+    the layer is named (two eager runs differ), in eval mode not (they agree)."""
+    x = torch.randn(2, 4)
+    for mode in (True, False):
+        torch.manual_seed(0)
+        model = _KeywordDropout().train(mode)
+        assert (not torch.equal(model(x), model(x))) == mode
+        gm = torch.fx.symbolic_trace(nn.Sequential(model))
+        assert [n.kwargs for n in gm.graph.nodes if n.target is torch.dropout] == [{"train": mode}]
+        assert _layers(gm).training == ((("0", "_KeywordDropout"),) if mode else ())
