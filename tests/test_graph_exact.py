@@ -430,7 +430,7 @@ class _Twice(nn.Module):
         return x * 2
 
 
-class _Lin(nn.Module):
+class _LinTwice(nn.Module):
     def __init__(self):
         super().__init__()
         self.lin, self.twice = nn.Linear(4, 3), _Twice()
@@ -444,7 +444,7 @@ class _TwoGraphs(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.g, self.g2 = torch.fx.symbolic_trace(_Lin()), torch.fx.symbolic_trace(_Lin())
+        self.g, self.g2 = torch.fx.symbolic_trace(_LinTwice()), torch.fx.symbolic_trace(_LinTwice())
 
     def forward(self, x):
         return self.g(x) + self.g2(x)
@@ -454,10 +454,10 @@ def test_a_graph_whose_path_begins_with_another_graphs_is_read_too():
     """``g2`` is not below ``g`` (its path only begins with the same letter): both graphs are read, so
     each has its ``twice`` row (which symbolic_trace inlined) of 2·3 = 6 multiplies, its ``lin`` row of
     2·4·3 = 24 MACs and 4·3 + 3 = 15 parameters, and its own row holds the ReLU's 2·3 = 6
-    comparisons and no multiply, as the eager ``_Lin`` has them."""
+    comparisons and no multiply, as the eager ``_LinTwice`` has them."""
     torch.manual_seed(0)
     model, x = _TwoGraphs(), torch.randn(2, 4)
-    report, eager = run(model, x), run(_Lin(), x)
+    report, eager = run(model, x), run(_LinTwice(), x)
     assert (eager.root.self_cost.mults, eager.root.self_cost.cmps, eager.row("twice").cost.mults) == (0, 6, 6)
     for at in ("g", "g2"):
         lin, twice, own = report.row(f"{at}.lin"), report.row(f"{at}.twice"), report.row(at)
@@ -543,3 +543,45 @@ def test_a_traced_builtin_dropout_given_its_mode_by_keyword_says_its_mode():
         gm = torch.fx.symbolic_trace(nn.Sequential(model))
         assert [n.kwargs for n in gm.graph.nodes if n.target is torch.dropout] == [{"train": mode}]
         assert _layers(gm).training == ((("0", "_KeywordDropout"),) if mode else ())
+
+
+def test_a_program_with_regions_inside_an_eager_model_is_one_graph():
+    """``backbone`` is an ``ep.module()`` with no_grad regions (``backbone.submod_1``, ``backbone.submod_3``):
+    they are parts of its graph, so the one graph read is at ``backbone``, and ``backbone.b`` was given
+    the 2×4 activation, as in the eager model."""
+    torch.manual_seed(0)
+    model, x = _NoGrad().eval(), torch.randn(2, 4)
+    outer = nn.Sequential()
+    outer.add_module("backbone", _export(model, x))
+    assert any(isinstance(m, torch.fx.GraphModule) for p, m in outer.named_modules() if p.startswith("backbone.submod"))
+    assert _layers(outer).where == ("backbone",)
+    row = run(outer, x).row("backbone.b")
+    assert (row.input_shapes, row.output_shapes) == ([(2, 4)], [(2, 4)]) == (
+        run(model, x).row("b").input_shapes, run(model, x).row("b").output_shapes)
+
+
+def test_two_unflattened_modules_side_by_side_each_show_their_own_layers():
+    """``u`` and ``u2`` (whose path begins with ``u``'s) are each an unflattened CNN: each row is of
+    its own type, UnflattenedModule, and each has ``features.0`` a Conv2d of 3·8·3·3 + 8 = 224
+    parameters and ``head`` a Linear, as the eager CNN's rows."""
+    model, x = CNN().eval(), torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(model, (x,))
+        pair = _Pair(torch.export.unflatten(program), torch.export.unflatten(program))
+    report, eager = run(pair, x), run(model, x)
+    assert eager.row("features.0").params == 3 * 8 * 3 * 3 + 8
+    for at in ("u", "u2"):
+        assert report.row(at).type == "UnflattenedModule", at
+        conv, head = report.row(f"{at}.features.0"), report.row(f"{at}.head")
+        assert (conv.type, conv.params, head.type) == ("Conv2d", 224, "Linear"), at
+        assert (conv.cost.macs, head.cost.macs) == (eager.row("features.0").cost.macs, eager.row("head").cost.macs), at
+
+
+class _Pair(nn.Module):
+    def __init__(self, u, u2):
+        super().__init__()
+        self.u, self.u2 = u, u2
+
+    def forward(self, x):
+        return self.u(x) + self.u2(x)
