@@ -585,3 +585,55 @@ class _Pair(nn.Module):
 
     def forward(self, x):
         return self.u(x) + self.u2(x)
+
+
+class _HoldsLin(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+
+class _SkipsALevel(nn.Module):
+    """Calls its grandchild ``p.lin`` itself; ``p`` is never called."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = _HoldsLin()
+
+    def forward(self, x):
+        return self.p.lin(x) * 2
+
+
+def test_a_container_whose_child_a_traced_layer_calls_directly_keeps_its_row():
+    """symbolic_trace keeps ``outer.p.lin`` a module call, below ``outer.p``, which no node's stack
+    names: ``outer.p`` is a container never called holding a called layer, and keeps
+    its row (0 calls, 4·4 + 4 = 20 parameters) as in the eager model; it is no holder of parameters
+    that ``outer`` reads."""
+    model, x = nn.Sequential(), torch.randn(2, 4)
+    model.add_module("outer", _SkipsALevel())
+    report, eager = run(torch.fx.symbolic_trace(model), x), run(model, x)
+    for path, want in (("outer", (1, 20)), ("outer.p", (0, 20)), ("outer.p.lin", (1, 20))):
+        assert (report.row(path).calls, report.row(path).params) == want == (eager.row(path).calls, eager.row(path).params), path
+
+
+class _ReadsBesideAPrefix(nn.Module):
+    """Reads ``proj``'s weight itself and calls ``proj2``, whose name begins with ``proj``'s."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj, self.proj2 = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.proj2(x) @ self.proj.weight
+
+
+def test_a_holder_a_layer_reads_is_its_row_beside_a_layer_whose_name_begins_with_its():
+    """``inner`` reads ``inner.proj``'s weight and calls ``inner.proj2`` (not below ``inner.proj``):
+    ``inner.proj`` is a holder only ``inner`` reads, so ``inner``'s row holds it, 2 · (4·4 + 4) = 40
+    parameters, with no row of its own (as MultiheadAttention's out_proj); ``inner.proj2`` runs 2·4·4 =
+    32 MACs, ``inner`` 64 with its product."""
+    model, x = nn.Sequential(), torch.randn(2, 4)
+    model.add_module("inner", _ReadsBesideAPrefix())
+    report = run(_export(model, x), x)
+    assert (report.row("inner").params, report.row("inner").cost.macs, report.row("inner.proj2").cost.macs) == (40, 64, 32)
+    assert "inner.proj" not in [r.path for r in report.layers]
