@@ -12,6 +12,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 import torchcount
 from conftest import needs, run
@@ -637,3 +638,71 @@ def test_a_holder_a_layer_reads_is_its_row_beside_a_layer_whose_name_begins_with
     report = run(_export(model, x), x)
     assert (report.row("inner").params, report.row("inner").cost.macs, report.row("inner.proj2").cost.macs) == (40, 64, 32)
     assert "inner.proj" not in [r.path for r in report.layers]
+
+
+class _FunctionalDropout(nn.Module):
+    """A Linear, then dropout of ``p`` called as a function, told the module's mode."""
+
+    def __init__(self, p, how):
+        super().__init__()
+        self.linear, self.p, self.how = nn.Linear(4, 4), p, how
+
+    def forward(self, x):
+        y = self.linear(x)
+        if self.how == "F.dropout":
+            return F.dropout(y, self.p, self.training)
+        if self.how == "torch.dropout":
+            return torch.dropout(y, self.p, train=self.training)
+        if self.how == "F.alpha_dropout":
+            return F.alpha_dropout(y, self.p, self.training)
+        if self.how == "torch.native_dropout":
+            return torch.native_dropout(y, self.p, self.training)[0]
+        return torch.feature_alpha_dropout(y, self.p, self.training)
+
+
+@pytest.mark.parametrize("how", ["F.dropout", "torch.dropout", "F.alpha_dropout", "torch.feature_alpha_dropout",
+                                 "torch.native_dropout"])
+@pytest.mark.parametrize("p", [0.5, 0.0])
+def test_dropout_of_p_0_told_training_is_not_named_as_run_in_training_mode(how, p):
+    """Dropout of p 0.5 told training=True is random (two eager runs differ): traced or exported,
+    its layer is named as run in training mode. Of p 0 it returns its input in either mode (the runs
+    agree, as in eval mode; ``native_dropout`` draws an all-ones mask, priced as the identity as the
+    Dropout rule prices p 0), so it is not, though the graph still says training=True. Its 12
+    keep/drop draws (3×4) are counted in eager and in the graph alike: 12 for p 0.5, none for p 0."""
+    torch.manual_seed(0)
+    model, x = nn.Sequential(_FunctionalDropout(p, how)).train(), torch.randn(3, 4)
+    random = not torch.equal(model(x), model(x))
+    assert random == (p > 0)
+    draws = 12 if p > 0 else 0
+    assert run(model, x).row("0").self_cost.cmps == draws
+    for gm in (_export(model, x), torch.fx.symbolic_trace(model)):
+        assert _layers(gm).training == ((("0", "_FunctionalDropout"),) if random else ())
+        assert run(gm, x).row("0").self_cost.cmps == draws
+
+
+class _AttentionFunction(nn.Module):
+    """``F.multi_head_attention_forward`` called with a MultiheadAttention's weights, told the mode."""
+
+    def __init__(self, dropout_p):
+        super().__init__()
+        self.mha, self.dropout_p = nn.MultiheadAttention(8, 2), dropout_p
+
+    def forward(self, x):
+        m = self.mha
+        return F.multi_head_attention_forward(
+            x, x, x, 8, 2, m.in_proj_weight, m.in_proj_bias, None, None, False, self.dropout_p,
+            m.out_proj.weight, m.out_proj.bias, training=self.training, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("dropout_p", [0.5, 0.0])
+def test_attention_told_training_with_dropout_p_0_is_not_named_as_run_in_training_mode(dropout_p):
+    """symbolic_trace writes ``training=True`` into the function's node either way. With dropout_p
+    0.5 two eager runs differ and the layer is named as run in training mode; with 0 they agree (its
+    mode decides only its dropout) and it is not."""
+    torch.manual_seed(0)
+    model, x = nn.Sequential(_AttentionFunction(dropout_p)).train(), torch.randn(5, 1, 8)
+    random = not torch.equal(model(x), model(x))
+    assert random == (dropout_p > 0)
+    gm = torch.fx.symbolic_trace(model)
+    assert [n.kwargs["training"] for n in gm.graph.nodes if n.target is F.multi_head_attention_forward] == [True]
+    assert _layers(gm).training == ((("0", "_AttentionFunction"),) if random else ())

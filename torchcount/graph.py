@@ -493,7 +493,7 @@ _argument_names: dict = {}  # an aten op → its schema's argument names (ops ar
 #: torch's dropout functions a traced forward may call directly: builtins whose arguments
 #: (input, p, train) cannot be bound by name
 _BUILTIN_DROPOUTS = tuple(f for f in (getattr(torch, name, None) for name in (
-    "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")) if f is not None)
+    "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "native_dropout")) if f is not None)
 
 
 def _runs_in_training(node: torch.fx.Node) -> bool:
@@ -515,7 +515,8 @@ def _runs_in_training(node: torch.fx.Node) -> bool:
         values = dict(zip(names, node.args), **node.kwargs)
     elif target in _BUILTIN_DROPOUTS:  # (torch.dropout(x, p, train): a builtin, no signature to bind)
         train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train")
-        return train is True
+        p = node.args[1] if len(node.args) > 1 else node.kwargs.get("p")
+        return train is True and not _is_zero(p)
     else:  # a Python function (torch.nn.functional's, as symbolic_trace records them)
         values = node.kwargs
         if not any(values.get(name) is True for name in _MODE_ARGUMENTS) and not values.get("dropout_p"):
@@ -532,10 +533,19 @@ def _runs_in_training(node: torch.fx.Node) -> bool:
         return True
     if not any(values.get(name) is True for name in _MODE_ARGUMENTS):
         return False
+    if "dropout_p" in names:  # (attention told training=True: its mode decides only its dropout, here 0)
+        return False
+    if _is_zero(values.get("p")):  # dropout of p 0: its input, in either mode (the dropout rule's identity)
+        return False
     if "running_mean" in names or "momentum" in names:  # a norm: training if it has running statistics
         return values.get("running_mean") is not None
     dropout = values.get("dropout")  # (a recurrent op's, between its layers)
     return not (isinstance(dropout, (int, float)) and dropout == 0)
+
+
+def _is_zero(value) -> bool:
+    """Whether a graph argument is the number 0 (a node or None is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
 def _held(nodes: list, frames_of: list, position: dict, layers: set) -> dict:
