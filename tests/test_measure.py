@@ -7,6 +7,7 @@ tiny op can stall for milliseconds waiting for a descheduled sibling thread.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -1454,6 +1455,9 @@ def test_energy_per_layer_replays_the_layers_with_the_most_time(monkeypatch, tmp
     third = next(path for path in ("2", "3.needy") if path in r.extra["per_layer"]
                  and "energy" in r.extra["per_layer"][path])
     assert "energy_mJ" not in r.row(third).extra
+    # print(r) shows the column its footer points at, after the measured preset's
+    header = next(line for line in str(r).splitlines() if line.lstrip().startswith("#")).split()
+    assert header[-2:] == ["peak_MiB", "energy_mJ"]
     if third == "3.needy":
         assert "not replayable: 3.needy (RuntimeError: called outside its parent)" in line
     else:
@@ -2743,3 +2747,30 @@ def test_the_footer_prices_page_faults_at_exactly_the_forwards_time_as_a_share_o
     assert "page faults: 100 per forward (median of the timed passes), about 0.1 ms at 1 µs each (100% of the " \
            "forward)" in line(0.1)
     assert "about all of the forward's 0.099 ms (at the 1 µs a fault probed, 0.1 ms: more than the forward" in line(0.099)
+
+
+def test_a_measured_report_prints_its_measured_columns():
+    """print(report), Markdown and HTML show a measured report's times without being asked, as the
+    command line's --measure and Jupyter did; a report profiled without measure=True keeps the
+    counting columns. (They printed the counting columns only, the times reachable through
+    columns='measured' alone.)"""
+    from torchcount import export
+    from torchcount.report import COLUMN_PRESETS, DEFAULT_COLUMNS
+
+    model, x = nn.Sequential(nn.Linear(8, 8), nn.ReLU()), torch.randn(2, 8)
+    counted = torchcount.profile(model, x)
+    measured = torchcount.profile(model, x, measure=True, warmup=0, repeat=1)
+    assert counted.default_columns() == DEFAULT_COLUMNS
+    assert measured.default_columns() == COLUMN_PRESETS["measured"]
+    assert str(measured) == measured.table(columns="measured")
+    assert str(counted) == counted.table(columns=DEFAULT_COLUMNS)
+    header = next(line for line in str(measured).splitlines() if line.lstrip().startswith("#")).split()
+    assert header == ["#", "module", "type", "FLOPs", "[flops]", "share", "time_ms", "time%", "GFLOP/s", "%peak", "AI",
+                      "bound", "peak_MiB"]
+    assert "time_ms" not in str(counted)
+    # (one pass is said so: "median of 1 pass", in the footer and in explain, not "1 passes")
+    assert "float32: median of 1 pass after 0 warm-up;" in str(measured)
+    assert "measured on CPU (" in measured.explain("0") and "), median of 1 pass: " in measured.explain("0")
+    assert re.search(r"\|\s*time_ms\s*\|", export.to_markdown(measured)) and "time_ms" not in export.to_markdown(counted)
+    assert re.search(r"<th[^>]*>\s*time_ms</th>", export.to_html(measured))
+    assert "time_ms" not in export.to_html(counted)

@@ -1555,11 +1555,8 @@ TABLE_COLUMNS = {"#": "#", "index": "#", "module": "module", "path": "module", "
 
 def _columns(text: str | None, report, measured: bool = False) -> list[str] | None:
     presets = _column_presets()
-    if text is None:
-        if not (measured and "measured" in presets):
-            return None
-        # (--energy-layers: the replayed layers' energy_mJ, which its footer line points at)
-        return list(presets["measured"]) + (["energy_mJ"] if any("energy_mJ" in r.extra for r in report.layers) else [])
+    if text is None:  # the report's own default: the measured preset for a measured report
+        return None
     extra = _extra_keys(report)
     if measured:  # a preset's columns are known even where no row has a value (peak_MiB off CUDA: blank)
         extra += [c for preset in presets.values() for c in preset if c not in extra and c not in TABLE_COLUMNS]

@@ -544,9 +544,6 @@ def to_html(report: "Report", convention: "str | Convention | None" = None, dept
     """The table as an HTML fragment (Jupyter shows this for a report); a measured report shows
     the measured columns by default."""
     conv = get_convention(convention or report.convention)
-    if columns is None and any("time_ms" in r.extra for r in report.layers):
-        from .report import COLUMN_PRESETS
-        columns = COLUMN_PRESETS.get("measured")
     text = report.table(convention=conv, depth=depth, columns=columns, units=units, tablefmt="html")
     header, body, footer = _split_table(report, conv, text)
     first, _, rest = header.partition("\n")

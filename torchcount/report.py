@@ -255,14 +255,15 @@ class Report:
         output it made itself, see ``Row.self_activation``), ``"dtype"`` (the first
         call's output dtypes: what the layer computed in) or any key of ``row.extra``; the measured ones
         (the preset ``"measured"``) need ``profile(..., measure=True)``, an unknown or empty list is a
-        ``ValueError``; ``units=True`` prints K/M/G instead of thousands separators."""
+        ``ValueError``; left out, they are :meth:`default_columns` (a measured report's: the measured
+        preset); ``units=True`` prints K/M/G instead of thousands separators."""
         check_tablefmt(tablefmt)
         conv = get_convention(convention or self.convention)
         rows = shown_rows(self, depth)
         total_ops = conv.ops(self.total.cost)
         if isinstance(columns, str):  # a preset, or "module,type,ops" as on the command line
             columns = COLUMN_PRESETS.get(columns) or [c.strip() for c in columns.split(",") if c.strip()]
-        cols = list(columns) if columns is not None else DEFAULT_COLUMNS
+        cols = list(columns) if columns is not None else self.default_columns()
         # (a report-level result is a column for its totals cell only when it is one value: not the
         # footer's lines or the per-layer details)
         scalar_extra = (k for k, v in self.extra.items() if not isinstance(v, (dict, list, tuple)))
@@ -345,6 +346,15 @@ class Report:
         lines.extend(self.notes)
         lines.extend(self.extra.get("footer", ()))  # summary lines of later stages (measure)
         return lines
+
+    def default_columns(self) -> list[str]:
+        """The table's columns when none are asked for: ``DEFAULT_COLUMNS``, or for a measured report
+        (``profile(..., measure=True)``) the preset ``"measured"``, with ``energy_mJ`` where
+        ``energy_layers`` replayed layers: what ``print(report)``, Jupyter and the command line show."""
+        rows = [r for r in (self.root, *self.layers) if r is not None]
+        if not any("time_ms" in r.extra for r in rows):
+            return list(DEFAULT_COLUMNS)
+        return [*COLUMN_PRESETS["measured"], *(["energy_mJ"] if any("energy_mJ" in r.extra for r in rows) else [])]
 
     def __str__(self) -> str:
         return self.table()
@@ -552,7 +562,8 @@ class Report:
         if "inclusive_ms" not in detail:  # (not timed: never called in the measured passes)
             return [f"{where}: {detail.get('status', 'not timed')}"]
         stat = detail.get("time_stat", "median")
-        lines = [f"{where}, {stat} of {self.extra.get('repeat', '?')} passes: {detail['inclusive_ms']:.4g} ms "
+        repeat = self.extra.get("repeat", "?")
+        lines = [f"{where}, {stat} of {repeat} pass{'' if repeat == 1 else 'es'}: {detail['inclusive_ms']:.4g} ms "
                  f"(IQR {detail['inclusive_q1_ms']:.4g}–{detail['inclusive_q3_ms']:.4g})"
                  + (f", {row.extra['time%']:.1f}% of the {'forward' if self.method is None else 'call'}"
                     if row.extra.get("time%") is not None else "")

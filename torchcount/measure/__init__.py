@@ -1034,7 +1034,8 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
             varied: bool = False) -> list[str]:
     """The summary lines under the table; ``varied``: some rows ran in only some of the timed passes."""
     lines = [
-        f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} passes after "
+        f"measured on {extra['device_name']}, {extra['dtype']}: median of {extra['repeat']} "
+        f"pass{'' if extra['repeat'] == 1 else 'es'} after "
         f"{extra['warmup']} warm-up; {'forward' if method is None else f'{method} call'} without hooks "
         f"{extra['plain_ms']:.3f} ms "
         f"(IQR {extra['plain_spread_ms']:.3f}), with timing stamps {extra['instrumented_ms']:.3f} ms → "
