@@ -273,6 +273,8 @@ PROBES = {
     "torch.export naming each node's module by its path": _export_module_stack,
     "torch.export.export(strict=True)": lambda: _export_module_stack(strict=True),
     "torch.utils._pytree._deregister_pytree_node": lambda: torch.utils._pytree._deregister_pytree_node,
+    # (torch.export.save's archive with its example inputs torch.save'd in it, which load reads)
+    "torch.export.pt2_archive": lambda: __import__("torch.export.pt2_archive"),
     "torch.nn.attention.sdpa_kernel, the MHA fast-path switch and oneDNN's deterministic flag": lambda: (
         torch.nn.attention.sdpa_kernel, torch.backends.mha.get_fastpath_enabled(), torch.backends.mkldnn.deterministic),
 }

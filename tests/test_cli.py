@@ -2350,6 +2350,29 @@ def test_a_program_that_pickles_an_object_is_not_unpickled_and_names_its_class(c
     assert err.rstrip().endswith("the file was not loaded"), err  # (no word on torch's versions: none is at fault)
 
 
+@needs("torch.export.pt2_archive")
+def test_a_program_whose_pickled_entry_is_damaged_says_so(capsys, tmp_path):
+    """A saved program whose torch.save'd entry (its example inputs, which load reads) holds bytes no pickle has ('g' of 'garbage' where the protocol opcode belongs): torch's weights-only
+    unpickler words that as its own refusal ('Weights only load failed … Unsupported operand 103'), which
+    the command had passed on as "pickled objects other than tensors"; it says the entry is damaged."""
+    import zipfile
+
+    good, bad = tmp_path / "good.pt2", tmp_path / "bad.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(nn.Linear(4, 2), (torch.randn(1, 4),)), str(good))
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, b"garbage" + data[:10] if name.endswith(".pt") else data)
+    assert main(capsys, good)[0] == 0
+    rc, out, err = main(capsys, bad)
+    assert rc == 2 and out == "" and err.count("\n") == 1, err
+    assert f"cannot load {bad} as a torch.export program: a pickled entry of it is damaged (" in err, err
+    assert "Unsupported operand 103)" in err or "invalid load key, 'g')" in err, err
+    assert err.rstrip().endswith("the file was not loaded"), err
+
+
 def test_a_zip_whose_pickle_is_not_its_first_entry_is_read_from_its_pickle(capsys, tmp_path):
     """A zip archive (torch.save's layout: one folder) holding README first, then data.pkl, whose pickle names
     the class mymodels.Net (a GLOBAL opcode; nothing is unpickled): a usage error saying it is a model pickled

@@ -762,8 +762,13 @@ def _load_saved(spec: Spec, device: str, dtype=None):
             why += (f" (a class of the program's inputs or outputs, which its module registers with torch's "
                     f"pytree when it is imported: give a file.py:callable that imports {where} and returns "
                     f"the loaded program's module and its example inputs)")
-        if isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in why.lower():
-            refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        # (bytes no pickle has: a damaged entry, which the weights-only unpickler words as its own refusal)
+        damaged = None if refused else re.search(r"Unsupported operand \d+|String is too long|pickle data was "
+                                                 r"truncated|invalid load key[^.\n]*|unsupported persistent id", str(exc))
+        if damaged:
+            why = f"a pickled entry of it is damaged ({damaged.group(0)}): the file was not loaded"
+        elif refused or isinstance(exc, pickle.UnpicklingError) or "weights only load failed" in why.lower():
             why = ("it holds pickled objects other than tensors" + (f" ({refused.group(1)})" if refused else "")
                    + ", which torchcount does not unpickle (unpickling can run code the file names): the file "
                    "was not loaded")
