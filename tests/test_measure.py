@@ -1854,15 +1854,26 @@ def test_a_forward_failing_once_in_a_pass_without_hooks_names_the_module(direct)
 
 
 def test_another_thread_calling_the_model_while_it_is_measured_runs_it_untimed():
+    """Another thread calls the model (its Linear with a forward hook of the user's) again and again while
+    it is measured: its calls run through the timing wrappers and span hooks untouched, each returning
+    what the model returns unprofiled, and raising nothing; the measured thread's stamps stay consistent."""
     import threading
 
     model = nn.Sequential(nn.Linear(8, 8), Sleeper())
+    user_hook = model[0].register_forward_hook(lambda m, args, out: None)  # (keeps the output)
     stop = threading.Event()
+    x_other = torch.randn(2, 8)
+    with torch.no_grad():
+        expected = model(x_other)
+    same, errors = [], []
 
     def other():
         while not stop.is_set():
-            with torch.no_grad():
-                model(torch.randn(2, 8))
+            try:
+                with torch.no_grad():
+                    same.append(torch.equal(model(x_other), expected))
+            except Exception as exc:  # noqa: BLE001 - a thread's exception would only be printed
+                errors.append(exc)
 
     thread = threading.Thread(target=other)
     thread.start()
@@ -1872,9 +1883,12 @@ def test_another_thread_calling_the_model_while_it_is_measured_runs_it_untimed()
     finally:
         stop.set()
         thread.join()
+    assert not errors and same and all(same), errors
     for r in report.layers + [report.root]:
         for inc, exc in zip(details(report, r.path)["inclusive_ns"], details(report, r.path)["exclusive_ns"]):
             assert inc >= exc >= 0
+    assert list(model[0]._forward_hooks) == [user_hook.id] and not model[0]._forward_pre_hooks
+    user_hook.remove()
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks
 
