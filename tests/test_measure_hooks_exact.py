@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from test_state import _CatchesInterrupts
 from torchcount.measure import timing
@@ -40,4 +41,42 @@ def test_a_span_a_caught_interrupt_leaves_is_closed_where_the_interrupt_left(whe
     else:
         want = [["", 0, 100, -1], ["", 1, 8, 0], ["flaky", 2, 5, 1], ["flaky.fc", 3, 4, 2], ["fc", 6, 7, 1]]
     assert hooks.calls == want
+    assert hooks._stack == []
+
+
+class _Recursive(nn.Module):
+    """A module with a forward hook of its own that calls itself ``depth`` more times after its Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_forward_hook(lambda module, args, output: None)
+
+    def forward(self, x, depth=2):
+        x = self.fc(x)
+        return self(x, depth - 1) if depth > 0 else x
+
+
+class _CallsRecursive(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rec = _Recursive()
+
+    def forward(self, x):
+        return self.rec(x, 2)
+
+
+def test_a_hooked_module_that_calls_itself_has_one_nested_span_per_call():
+    """rec calls itself twice (depth 2, 1, 0): three nested spans of rec, each opened by its pre-hook and
+    closed after its forward hook, each holding its own Linear's: the model 1–14, rec 2–13 (fc 3–4),
+    rec 5–12 (fc 6–7), rec 8–11 (fc 9–10), each rec the parent of the next. The per-module flag that
+    hands a hooked call's span to its hooks is the innermost call's; the outer one's (or a flag left set
+    after its forward started) nested the spans wrongly."""
+    model = _CallsRecursive()
+    with timing.timing_hooks(model, Ticks()) as hooks:
+        hooks.open_model(0)
+        model(torch.randn(2, 4))
+        hooks.close_model(100)
+    assert hooks.calls == [["", 0, 100, -1], ["", 1, 14, 0], ["rec", 2, 13, 1], ["rec.fc", 3, 4, 2],
+                           ["rec", 5, 12, 2], ["rec.fc", 6, 7, 4], ["rec", 8, 11, 4], ["rec.fc", 9, 10, 6]]
     assert hooks._stack == []
