@@ -522,3 +522,30 @@ def test_the_resident_set_before_the_passes_is_kept_in_bytes():
     m = torchcount.profile(nn.Linear(4, 4), torch.randn(2, 4), measure=True, warmup=0, repeat=1).extra["memory"]
     assert m["kind"] == "cpu" and isinstance(m["rss_before"], int)
     assert 0 < m["rss_before"] <= 2 * m["peak_rss"]
+
+
+class AddsItself(nn.Module):
+    """x + lin(x): the root adds 2·4 = 8 elements itself, work of its own, so it is a row of the table
+    (count.py puts the root among the layers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.lin(x)
+
+
+def test_a_root_that_is_a_row_of_its_own_is_measured_once():
+    """_fill takes the root among the rows once, also where it is already one of the layers (it does
+    work of its own): its own time is in the time by bound once. Times by hand (measure._fill): the
+    forward 10 µs, the Linear 4 µs, so the root's own 6 µs; the shares of the forward by bound add up
+    to 4/10 + 6/10 = 100 %, and the root's own part is said once among the time-vs-FLOPs rows (60 % of
+    the time for its 8 of the forward's 2·32 + 8 + 8 = 80 FLOPs: the Linear's MACs, bias adds, and the sum)."""
+    from test_measure import _filled
+
+    r = _filled(AddsItself(), torch.randn(2, 4), {"": [10000], "lin": [4000]}, floor_ns=500)
+    assert r.root in r.layers and r.total.cost.adds == 8 + 8 and r.total.cost.macs == 2 * 4 * 4
+    assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
+    assert [t["path"] for t in r.extra["time_vs_flops"]].count("(root)") == 1
+    assert r.root.self_extra["time_ms"] == pytest.approx(6e-3)
