@@ -582,3 +582,48 @@ def test_a_groups_page_faults_are_those_of_the_calls_below_it():
     assert r.row("blocks").calls == 0 and r.row("blocks").extra["time_ms"] == pytest.approx(0.26)
     g = details(r, "blocks")
     assert g["page_faults"] == 35 and g["fault_ms"] == pytest.approx(0.035)
+
+
+def _fill_passes(model, x, passes, peaks=None, floor_ns=None):
+    """``model`` counted on ``x``, then measure._fill on the given timed passes (PassTiming, e.g. from
+    analyse_pass on hand-given calls and stamps): no clock runs, every figure follows from them."""
+    from test_measure import SLOW
+
+    from torchcount.measure import _fill
+
+    report = torchcount.profile(model, x)
+    memory = {"kind": "cpu", "peak_rss": 1 << 20, "rss_before": 0, "peak_rss_reset": True}
+    _fill(report, model, torch.device("cpu"), torch.float32, peaks or SLOW, [p.wall_ns for p in passes], passes, {},
+          memory, None, 1, len(passes), {}, floor_ns, {}, {}, None, [], [])
+    return report
+
+
+class HookCallsOut(nn.Module):
+    """A ruled block "r" whose covered child r.fc has a forward hook calling "o", a Linear held by the
+    root: o is a row of its own, called from inside r's call."""
+
+    def __init__(self, ruled_block):
+        super().__init__()
+        self.r, self.o = ruled_block(), nn.Linear(4, 4)
+        self.r.fc.register_forward_hook(lambda module, args, out: self.o(out))
+
+    def forward(self, x):
+        return self.r(x)
+
+
+def test_a_rule_rows_time_leaves_out_the_rows_its_calls_call(ruled_block):
+    """A rule row's time is that of the work its rule prices: its within time, less the call of "o" (a row
+    of its own) that its covered child's hook made. Stamps by hand: the forward 0..100 µs, r 10..90, r.fc
+    20..80, o 30..60: r shows 80 − 30 = 50 µs, r.fc 60 − 30 = 30 µs, o 30 µs; the forward's time by bound
+    is the root's own 20 µs, r's 50 µs and o's 30 µs (r.fc's is r's): 100 %, not 130 %."""
+    from torchcount.measure.timing import analyse_pass
+
+    model = HookCallsOut(ruled_block)
+    calls = [["", 0, 7, -1], ["r", 1, 6, 0], ["r.fc", 2, 5, 1], ["o", 3, 4, 2]]
+    stamps = [0, 10000, 20000, 30000, 60000, 80000, 90000, 100000]
+    timed = analyse_pass(calls, stamps, 100000, {"r", "r.fc"}, {"r.fc"})
+    r = _fill_passes(model, torch.randn(2, 4), [timed], floor_ns=500)
+    assert (r.row("r").status, r.row("r.fc").status) == ("rule", "covered")
+    assert r.row("r").extra["time_ms"] == pytest.approx(0.05) and r.row("r.fc").extra["time_ms"] == pytest.approx(0.03)
+    assert r.row("o").extra["time_ms"] == pytest.approx(0.03) and r.root.extra["time_ms"] == pytest.approx(0.1)
+    assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
