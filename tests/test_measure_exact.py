@@ -627,3 +627,45 @@ def test_a_rule_rows_time_leaves_out_the_rows_its_calls_call(ruled_block):
     assert r.row("r").extra["time_ms"] == pytest.approx(0.05) and r.row("r.fc").extra["time_ms"] == pytest.approx(0.03)
     assert r.row("o").extra["time_ms"] == pytest.approx(0.03) and r.root.extra["time_ms"] == pytest.approx(0.1)
     assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
+
+
+class RuledRoot(nn.Module):
+    """A model priced whole by a rule (registered in the test): its fc is covered, and fc's forward hook
+    calls "o", a Linear of its own tree that is a row of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.o = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.fc.register_forward_hook(lambda module, args, out: self.o(out))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.fixture
+def ruled_root():
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(RuledRoot)
+    def ruled_root(module, call):
+        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
+    yield RuledRoot
+    registry._MODULE_RULES.pop(RuledRoot)
+    registry._lookup_cache.clear()
+
+
+def test_a_root_priced_by_a_rule_leaves_out_the_rows_its_calls_call(ruled_root):
+    """The root's row, priced whole by a rule, is its within time as any rule row's: the forward 0..100 µs
+    less the 30..60 µs call of "o" (a row of its own, called by fc's hook) is 70 µs, not the forward's
+    100 µs; o 30 µs; the forward's time by bound, the root's 70 µs and o's 30 µs, is 100 %."""
+    from torchcount.measure.timing import analyse_pass
+
+    calls = [["", 0, 5, -1], ["fc", 1, 4, 0], ["o", 2, 3, 1]]
+    stamps = [0, 10000, 30000, 60000, 90000, 100000]
+    timed = analyse_pass(calls, stamps, 100000, {"", "fc"}, {"fc"})
+    r = _fill_passes(ruled_root(), torch.randn(2, 4), [timed], floor_ns=500)
+    assert (r.root.status, r.row("fc").status, r.row("o").status) == ("rule", "covered", "rule")
+    assert r.root.extra["time_ms"] == pytest.approx(0.07) and r.row("o").extra["time_ms"] == pytest.approx(0.03)
+    assert r.extra["time_ms"] == pytest.approx(0.1)  # (the forward's)
+    assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
