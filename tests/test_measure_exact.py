@@ -669,3 +669,32 @@ def test_a_root_priced_by_a_rule_leaves_out_the_rows_its_calls_call(ruled_root):
     assert r.root.extra["time_ms"] == pytest.approx(0.07) and r.row("o").extra["time_ms"] == pytest.approx(0.03)
     assert r.extra["time_ms"] == pytest.approx(0.1)  # (the forward's)
     assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
+
+
+class SometimesSecond(nn.Module):
+    """A ModuleList group "blocks" of a Linear, always called, and a ReLU called in the counting pass and
+    then only where ``runs`` says (a random path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(4, 4), nn.ReLU()])
+
+    def forward(self, x):
+        return self.blocks[1](self.blocks[0](x))
+
+
+def test_a_group_holding_a_row_called_in_one_pass_of_three_shows_means():
+    """Three passes; the Linear takes 40 µs in each, the ReLU 20 µs in the first only. The ReLU, called in
+    1 of 3, shows its mean per pass 20/3 µs (not the median of 20, 0, 0: 0). Its group "blocks" (no call of
+    its own) holds the own times below it, 60, 40 and 40 µs (0, not 1 ns, for the ReLU where it did not
+    run): mean 140/3 µs; its own time 0. The forward, holding the ReLU, its mean (70 + 50 + 50) / 3 µs."""
+    from test_measure import _filled
+
+    r = _filled(SometimesSecond(), torch.randn(2, 4),
+                {"": [70000, 50000, 50000], "blocks.0": [40000] * 3, "blocks.1": [20000, None, None]})
+    group, relu = r.row("blocks"), r.row("blocks.1")
+    assert group.calls == 0 and details(r, "blocks.1")["status"].startswith("called in 1 of 3 measured passes")
+    assert relu.extra["time_ms"] == pytest.approx(20e-3 / 3, rel=1e-12)
+    assert details(r, "blocks")["inclusive_ns"] == [60000, 40000, 40000]
+    assert group.extra["time_ms"] == pytest.approx(140e-3 / 3, rel=1e-12) and group.extra["self_ms"] == 0
+    assert r.extra["time_ms"] == pytest.approx(170e-3 / 3, rel=1e-12)
