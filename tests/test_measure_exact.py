@@ -698,3 +698,30 @@ def test_a_group_holding_a_row_called_in_one_pass_of_three_shows_means():
     assert details(r, "blocks")["inclusive_ns"] == [60000, 40000, 40000]
     assert group.extra["time_ms"] == pytest.approx(140e-3 / 3, rel=1e-12) and group.extra["self_ms"] == 0
     assert r.extra["time_ms"] == pytest.approx(170e-3 / 3, rel=1e-12)
+
+
+class SkipsBranch(nn.Module):
+    """A Linear, then the branch "b" (a Sequential holding a Linear) only where ``branch`` is set: the
+    counting pass (``branch`` False) does not call b, timed passes that set it do."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.branch = nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4)), False
+
+    def forward(self, x):
+        x = self.a(x)
+        return self.b(x) if self.branch else x
+
+
+def test_a_module_the_counting_pass_skipped_keeps_its_own_time():
+    """A row with 0 counted calls that the timed passes did call (the branch b: 50 µs, its Linear b.0 20 µs
+    of them) is no group: its time is its own calls' 50 µs and its own part 50 − 20 = 30 µs, not the Σ of
+    the own times below it (20 µs) with none of its own."""
+    from test_measure import _filled
+
+    r = _filled(SkipsBranch(), torch.randn(2, 4),
+                {"": [100000, 100000], "a": [30000, 30000], "b": [50000, 50000], "b.0": [20000, 20000]})
+    b = r.row("b")
+    assert b.calls == 0 and r.row("b.0").calls == 0
+    assert b.extra["time_ms"] == pytest.approx(0.05) and b.extra["self_ms"] == pytest.approx(0.03)
+    assert b.extra["bound"] == "unknown" and details(r, "b")["why"].startswith("not called in the counted pass")
