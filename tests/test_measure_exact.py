@@ -725,3 +725,26 @@ def test_a_module_the_counting_pass_skipped_keeps_its_own_time():
     assert b.calls == 0 and r.row("b.0").calls == 0
     assert b.extra["time_ms"] == pytest.approx(0.05) and b.extra["self_ms"] == pytest.approx(0.03)
     assert b.extra["bound"] == "unknown" and details(r, "b")["why"].startswith("not called in the counted pass")
+
+
+class WholeThenPart(nn.Module):
+    """Calls the block "b" (a Sequential holding a Linear) in its first forward, then b's Linear alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.b, self.calls = nn.Sequential(nn.Linear(4, 4)), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.b(x) if self.calls == 1 else self.b[0](x)
+
+
+def test_a_row_called_only_in_the_counting_pass_is_not_timed_though_its_child_is():
+    """b was called in the counting pass (1 call), not in the measured ones, which called its Linear b.0
+    directly (20 µs): b is not timed ('not called in the measured passes'), not a group showing b.0's 20 µs."""
+    from test_measure import _filled
+
+    r = _filled(WholeThenPart(), torch.randn(2, 4), {"": [30000, 30000], "b.0": [20000, 20000]})
+    assert r.row("b").calls == 1
+    assert details(r, "b")["status"] == "not timed (not called in the measured passes)"
+    assert "time_ms" not in r.row("b").extra and r.row("b.0").extra["time_ms"] == pytest.approx(0.02)
