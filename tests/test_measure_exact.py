@@ -748,3 +748,17 @@ def test_a_row_called_only_in_the_counting_pass_is_not_timed_though_its_child_is
     assert r.row("b").calls == 1
     assert details(r, "b")["status"] == "not timed (not called in the measured passes)"
     assert "time_ms" not in r.row("b").extra and r.row("b.0").extra["time_ms"] == pytest.approx(0.02)
+
+
+@pytest.mark.filterwarnings("ignore::torchcount.UncountedWarning")
+def test_every_row_above_uncounted_work_has_no_fixed_cost():
+    """The rows whose time holds work no formula counts get no per-call floor: the † row "0.1" (x xᵀ, then
+    eigvalsh), its parent "0" and the root, two and one levels up; the Linear "0.0" beside it keeps one
+    call's floor, 0.5 µs."""
+    from test_measure import _Eig, _filled
+
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), _Eig()))
+    r = _filled(model, torch.randn(4, 4), {"": [100000], "0": [90000], "0.0": [2000], "0.1": [60000]}, floor_ns=500)
+    assert r.row("0.1").status == "partial" and r.row("0").status != "partial"
+    assert [details(r, p)["fixed_ms"] for p in ("0.1", "0", "")] == [None, None, None]
+    assert details(r, "0.0")["fixed_ms"] == pytest.approx(0.5e-3)
