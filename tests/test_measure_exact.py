@@ -762,3 +762,24 @@ def test_every_row_above_uncounted_work_has_no_fixed_cost():
     assert r.row("0.1").status == "partial" and r.row("0").status != "partial"
     assert [details(r, p)["fixed_ms"] for p in ("0.1", "0", "")] == [None, None, None]
     assert details(r, "0.0")["fixed_ms"] == pytest.approx(0.5e-3)
+
+
+def test_a_group_whose_members_ran_only_in_the_counting_pass_says_so():
+    """A ModuleList group has no call of its own; its member ran in the counting pass, not in the measured
+    ones: the group is 'not timed (not called in the measured passes)', as the member is, not 'not called'
+    (which its 0 calls alone would say)."""
+    from test_measure import _filled
+
+    class FirstOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks, self.calls = nn.ModuleList([nn.Linear(4, 4)]), 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.blocks[0](x) if self.calls == 1 else x
+
+    r = _filled(FirstOnly(), torch.randn(2, 4), {"": [10000, 10000]})
+    assert r.row("blocks").calls == 0 and r.row("blocks").members == ("blocks.0",)
+    assert details(r, "blocks")["status"] == details(r, "blocks.0")["status"] == \
+        "not timed (not called in the measured passes)"
