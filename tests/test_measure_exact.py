@@ -783,3 +783,38 @@ def test_a_group_whose_members_ran_only_in_the_counting_pass_says_so():
     assert r.row("blocks").calls == 0 and r.row("blocks").members == ("blocks.0",)
     assert details(r, "blocks")["status"] == details(r, "blocks.0")["status"] == \
         "not timed (not called in the measured passes)"
+
+
+class AddsAroundABranch(nn.Module):
+    """lin(x), then a ReLU where ``branch`` says (the counting pass runs it), then + x: the root adds 2·4 = 8
+    elements itself. FLOPs: the Linear 2·32 + 8 (bias), the ReLU 8, the root's add 8: 88."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin, self.relu = nn.Linear(4, 4), nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.lin(x)) + x
+
+
+def test_the_rows_holding_a_branch_rate_their_flops_over_their_mean_time():
+    """docs/measure.md: the rows holding a layer called in only some passes keep their rates of their
+    counted FLOPs over their mean time; the layer's own rates are of its median over the passes it ran.
+    Three passes: the Linear 40 µs each, the ReLU 20 µs in the first only, the forward 100, 70, 70 µs. The
+    root: 88 FLOPs over its mean (100 + 70 + 70) / 3 = 80 µs (not its median 70); its own part, the add's 8
+    FLOPs over its mean own time (40 + 30 + 30) / 3 µs (not the median 30). The ReLU: called_inclusive_ms
+    and called_exclusive_ms both 0.02, its one pass's 20 µs (not 0 from the passes that skipped it)."""
+    from test_measure import _filled
+
+    r = _filled(AddsAroundABranch(), torch.randn(2, 4),
+                {"": [100000, 70000, 70000], "lin": [40000] * 3, "relu": [20000, None, None]})
+    assert r.total.cost.macs == 32 and _flops(r.root.cost) == 88 and _flops(r.root.self_cost) == 8
+    assert r.root.extra["GFLOP/s"] == pytest.approx(88 / 80e-6 / 1e9)
+    assert r.root.self_extra["GFLOP/s"] == pytest.approx(8 / (100e-6 / 3) / 1e9)
+    d = details(r, "relu")
+    assert d["called_inclusive_ms"] == pytest.approx(0.02) and d["called_exclusive_ms"] == pytest.approx(0.02)
+    assert r.row("relu").extra["GFLOP/s"] == pytest.approx(8 / 20e-6 / 1e9)
+
+
+def _flops(cost) -> int:
+    return torchcount.CONVENTIONS["flops"].ops(cost)
