@@ -818,3 +818,30 @@ def test_the_rows_holding_a_branch_rate_their_flops_over_their_mean_time():
 
 def _flops(cost) -> int:
     return torchcount.CONVENTIONS["flops"].ops(cost)
+
+
+class HookRunsUncounted(nn.Module):
+    """A ruled block "r" whose covered child r.fc has a forward hook running eigvalsh (no formula): r.fc is
+    'covered' with an uncounted op of its own."""
+
+    def __init__(self, ruled_block):
+        super().__init__()
+        self.r = ruled_block()
+        self.r.fc.register_forward_hook(lambda module, args, out: out + torch.linalg.eigvalsh(out.T @ out).sum())
+
+    def forward(self, x):
+        return self.r(x)
+
+
+@pytest.mark.filterwarnings("ignore::torchcount.UncountedWarning")
+def test_a_covered_row_with_uncounted_work_has_no_fixed_cost_of_its_own(ruled_block):
+    """A covered row whose hook ran work no formula counts (†) gets no per-call floor for its own part either:
+    its own time (80 µs) may be that work's, so its own reason quotes no fixed cost (its 7 own ops at a 2 µs
+    floor would be 14 µs), as its whole row's has none (fixed_ms None)."""
+    from test_measure import _filled
+
+    r = _filled(HookRunsUncounted(ruled_block), torch.randn(2, 4), {"": [100000], "r": [90000], "r.fc": [80000]},
+                floor_ns=2000)
+    fc = r.row("r.fc")
+    assert fc.status == "covered" and sum(fc.uncounted_ops.values()) == 1  # (eigvalsh's op)
+    assert details(r, "r.fc")["fixed_ms"] is None and "fixed cost" not in details(r, "r.fc")["own_why"]
