@@ -845,3 +845,15 @@ def test_a_covered_row_with_uncounted_work_has_no_fixed_cost_of_its_own(ruled_bl
     fc = r.row("r.fc")
     assert fc.status == "covered" and sum(fc.uncounted_ops.values()) == 1  # (eigvalsh's op)
     assert details(r, "r.fc")["fixed_ms"] is None and "fixed cost" not in details(r, "r.fc")["own_why"]
+
+
+def test_a_rows_whole_fixed_cost_and_reason_hold_the_faults_of_its_calls_below():
+    """The forward of test_measure's _faulting (305 µs) took no page fault itself, and its ReLU 180 at 1 µs:
+    its whole row's fixed cost is its three calls' floors (its own, the Linear's, the ReLU's: 3 · 2 µs) and
+    the 180 µs of faults in its time, 186 µs, and its reason names those faults, 180 of its 305 µs (59 %)."""
+    from test_measure import _faulting
+
+    r = _faulting([180] * 4)
+    root = details(r, "")
+    assert root["page_faults"] == 180 and root["fixed_ms"] == pytest.approx(0.186)
+    assert "page faults take about 180 µs of its 305 µs (59%)" in root["why"]
