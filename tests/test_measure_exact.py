@@ -857,3 +857,19 @@ def test_a_rows_whole_fixed_cost_and_reason_hold_the_faults_of_its_calls_below()
     root = details(r, "")
     assert root["page_faults"] == 180 and root["fixed_ms"] == pytest.approx(0.186)
     assert "page faults take about 180 µs of its 305 µs (59%)" in root["why"]
+
+
+def test_a_groups_rate_is_its_members_counted_flops_over_its_time():
+    """A ModuleList group was not called itself, but its members were, in the counting pass too: it has their
+    counted work (the Linear's 2·32 + 8, two ReLUs' 8 each: 88 FLOPs) and so a rate, 88 FLOPs over its time
+    (the own times below it, 50 + 50 + 100 + 60 = 260 µs) — not the 'not called in the counted pass' verdict
+    of a branch the counting pass skipped."""
+    from test_measure import _filled
+
+    r = _filled(Stack(), torch.randn(2, 4),
+                {"": [300000], "blocks.0": [200000], "blocks.0.0": [50000], "blocks.0.1": [100000],
+                 "blocks.1": [60000]})
+    g = r.row("blocks")
+    assert g.calls == 0 and _flops(g.cost) == 88
+    assert g.extra["GFLOP/s"] == pytest.approx(88 / 260e-6 / 1e9)
+    assert not details(r, "blocks")["why"].startswith("not called in the counted pass")
