@@ -586,15 +586,17 @@ def test_a_groups_page_faults_are_those_of_the_calls_below_it():
 
 def _fill_passes(model, x, passes, peaks=None, floor_ns=None):
     """``model`` counted on ``x``, then measure._fill on the given timed passes (PassTiming, e.g. from
-    analyse_pass on hand-given calls and stamps): no clock runs, every figure follows from them."""
+    analyse_pass on hand-given calls and stamps): no clock runs, every figure follows from them. The rows'
+    dtypes are those measure finds (_compute_dtypes)."""
     from test_measure import SLOW
 
-    from torchcount.measure import _fill
+    from torchcount.measure import _compute_dtypes, _fill
 
     report = torchcount.profile(model, x)
+    row_dtypes, dtype = _compute_dtypes(report, model)
     memory = {"kind": "cpu", "peak_rss": 1 << 20, "rss_before": 0, "peak_rss_reset": True}
-    _fill(report, model, torch.device("cpu"), torch.float32, peaks or SLOW, [p.wall_ns for p in passes], passes, {},
-          memory, None, 1, len(passes), {}, floor_ns, {}, {}, None, [], [])
+    _fill(report, model, torch.device("cpu"), dtype, peaks or SLOW, [p.wall_ns for p in passes], passes, {},
+          memory, None, 1, len(passes), row_dtypes, floor_ns, {}, {}, None, [], [])
     return report
 
 
@@ -873,3 +875,25 @@ def test_a_groups_rate_is_its_members_counted_flops_over_its_time():
     assert g.calls == 0 and _flops(g.cost) == 88
     assert g.extra["GFLOP/s"] == pytest.approx(88 / 260e-6 / 1e9)
     assert not details(r, "blocks")["why"].startswith("not called in the counted pass")
+
+
+def test_a_row_without_a_peak_says_its_dtype_has_none_only_where_that_is_why():
+    """The reason 'no float64 peak is rated for …' replaces classify's only where the row's bound is unknown
+    for that reason: with no peaks at all (kind 'unknown') the Linear's reason is classify's 'device peaks
+    unknown …'; a row of 0 ns (a clock too coarse for it) has 'no measured time' though its peak is known;
+    and a float64 Linear (no peak) moving its hundreds of bytes in 4 µs, faster than a 1 kB/s memory, is 'cache', with
+    classify's reason."""
+    from test_measure import _filled
+
+    from torchcount.measure.timing import analyse_pass
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    none = Peaks("a test device", None, None, None, None, None, "no peaks", kind="unknown")
+    r = _filled(model, torch.randn(2, 4), {"": [30000], "0": [4000], "1": [20000]}, peaks=none)
+    assert details(r, "0")["why"] == "device peaks unknown (use ceiling=True; CLI: --ceiling)"
+    r = _filled(model, torch.randn(2, 4), {"": [30000], "0": [0], "1": [20000]})
+    assert details(r, "0")["bound"] == "unknown" and details(r, "0")["why"] == "no measured time"
+    slow_memory = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e3, "given", kind="datasheet")
+    timed = analyse_pass([["", 0, 5, -1], ["a", 1, 2, 0], ["b", 3, 4, 0]], [0, 1000, 5000, 6000, 10000, 30000], 30000)
+    b = details(_fill_passes(Float64Beside(), torch.randn(2, 8), [timed], peaks=slow_memory), "b")
+    assert b["peak_flops"] is None and b["bound"] == "cache" and "is above the memory's peak" in b["why"]
