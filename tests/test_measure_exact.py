@@ -897,3 +897,14 @@ def test_a_row_without_a_peak_says_its_dtype_has_none_only_where_that_is_why():
     timed = analyse_pass([["", 0, 5, -1], ["a", 1, 2, 0], ["b", 3, 4, 0]], [0, 1000, 5000, 6000, 10000, 30000], 30000)
     b = details(_fill_passes(Float64Beside(), torch.randn(2, 8), [timed], peaks=slow_memory), "b")
     assert b["peak_flops"] is None and b["bound"] == "cache" and "is above the memory's peak" in b["why"]
+
+
+def test_a_rate_above_datasheet_peaks_does_not_blame_a_measured_ceiling():
+    """A row above the peak is invalid; only where the peaks were measured (a ceiling run here) does its reason
+    add that the device's true peak may be higher. The Linear's 144 FLOPs in 0.1 µs, 1.44 GFLOP/s, above the
+    datasheet 1 GFLOP/s of test_measure's SLOW device: invalid, with no such remark."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [100], "1": [20000]})
+    d = details(r, "0")
+    assert d["bound"] == "invalid" and "measured ceiling" not in d["why"]
