@@ -584,18 +584,19 @@ def test_a_groups_page_faults_are_those_of_the_calls_below_it():
     assert g["page_faults"] == 35 and g["fault_ms"] == pytest.approx(0.035)
 
 
-def _fill_passes(model, x, passes, peaks=None, floor_ns=None):
+def _fill_passes(model, x, passes, peaks=None, floor_ns=None, mem=None, memory=None):
     """``model`` counted on ``x``, then measure._fill on the given timed passes (PassTiming, e.g. from
     analyse_pass on hand-given calls and stamps): no clock runs, every figure follows from them. The rows'
-    dtypes are those measure finds (_compute_dtypes)."""
+    dtypes are those measure finds (_compute_dtypes); ``mem`` per path and ``memory`` as memory_hooks and
+    measure give them (default: none per path, a CPU's)."""
     from test_measure import SLOW
 
     from torchcount.measure import _compute_dtypes, _fill
 
     report = torchcount.profile(model, x)
     row_dtypes, dtype = _compute_dtypes(report, model)
-    memory = {"kind": "cpu", "peak_rss": 1 << 20, "rss_before": 0, "peak_rss_reset": True}
-    _fill(report, model, torch.device("cpu"), dtype, peaks or SLOW, [p.wall_ns for p in passes], passes, {},
+    memory = memory or {"kind": "cpu", "peak_rss": 1 << 20, "rss_before": 0, "peak_rss_reset": True}
+    _fill(report, model, torch.device("cpu"), dtype, peaks or SLOW, [p.wall_ns for p in passes], passes, mem or {},
           memory, None, 1, len(passes), row_dtypes, floor_ns, {}, {}, None, [], [])
     return report
 
@@ -908,3 +909,24 @@ def test_a_rate_above_datasheet_peaks_does_not_blame_a_measured_ceiling():
     r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [100], "1": [20000]})
     d = details(r, "0")
     assert d["bound"] == "invalid" and "measured ceiling" not in d["why"]
+
+
+def test_a_cuda_rows_peak_memory_is_shown_in_mib_where_it_was_read():
+    """On CUDA, a row's peak allocated memory while it ran (memory_hooks' 'peak', bytes) is its peak_MiB, and
+    details keep the bytes and those allocated at its entry; a row with no peak read shows none, and on a CPU
+    (memory kind 'cpu') no row shows one. Given by hand: the Linear's peak 3 MiB (1 MiB at entry), its
+    activations 2 MiB of which 1 MiB its own; the ReLU's none."""
+    from torchcount.measure.memory import MiB
+    from torchcount.measure.timing import analyse_pass
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    timed = analyse_pass([["", 0, 5, -1], ["0", 1, 2, 0], ["1", 3, 4, 0]], [0, 1000, 5000, 6000, 8000, 30000], 30000)
+    mem = {"0": {"peak": 3 * MiB, "at_entry": MiB, "act_bytes": 2 * MiB, "own_act_bytes": MiB}, "1": {}}
+    cuda = {"kind": "cuda", "pass_peak_allocated": 3 * MiB, "allocated_before": 0}
+    r = _fill_passes(model, torch.randn(2, 4), [timed], mem=mem, memory=cuda)
+    lin, d = r.row("0"), details(r, "0")
+    assert lin.extra["peak_MiB"] == 3 and (d["peak_allocated"], d["allocated_at_entry"]) == (3 * MiB, MiB)
+    assert lin.extra["act_MiB"] == 2 and lin.self_extra["act_MiB"] == 1 and lin.self_extra["peak_MiB"] is None
+    assert "peak_MiB" not in r.row("1").extra and r.row("1").extra["act_MiB"] is None
+    r = _fill_passes(model, torch.randn(2, 4), [timed], mem=mem)
+    assert "peak_MiB" not in r.row("0").extra and "peak_allocated" not in details(r, "0")
