@@ -930,3 +930,29 @@ def test_a_cuda_rows_peak_memory_is_shown_in_mib_where_it_was_read():
     assert "peak_MiB" not in r.row("1").extra and r.row("1").extra["act_MiB"] is None
     r = _fill_passes(model, torch.randn(2, 4), [timed], mem=mem)
     assert "peak_MiB" not in r.row("0").extra and "peak_allocated" not in details(r, "0")
+
+
+
+class ScalesANorm(nn.Module):
+    """A BatchNorm1d(4), then × a scale of 4 it holds itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn, self.scale = nn.BatchNorm1d(4), nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return self.bn(x) * self.scale
+
+
+def test_the_parameter_memory_columns_are_a_rows_parameters_and_buffers_in_mib():
+    """param_MiB is a row's parameters and buffers in MiB: a BatchNorm1d(4) holds a weight and a bias (8
+    float32, 32 bytes) and running_mean, running_var (32 bytes) and num_batches_tracked (one int64, 8
+    bytes): 72 / 2²⁰ MiB; the model holding it and a scale of 4 float32 (16 bytes), 88 / 2²⁰, of which its
+    own part ('(self)') holds the scale's 16 / 2²⁰."""
+    from torchcount.measure.timing import analyse_pass
+
+    timed = analyse_pass([["", 0, 3, -1], ["bn", 1, 2, 0]], [0, 1000, 5000, 6000], 6000)
+    r = _fill_passes(ScalesANorm().eval(), torch.randn(2, 4), [timed])
+    assert r.row("bn").extra["param_MiB"] == pytest.approx(72 / 2**20)
+    assert r.root.extra["param_MiB"] == pytest.approx(88 / 2**20)
+    assert r.root.self_extra["param_MiB"] == pytest.approx(16 / 2**20)
