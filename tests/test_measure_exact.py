@@ -956,3 +956,13 @@ def test_the_parameter_memory_columns_are_a_rows_parameters_and_buffers_in_mib()
     assert r.row("bn").extra["param_MiB"] == pytest.approx(72 / 2**20)
     assert r.root.extra["param_MiB"] == pytest.approx(88 / 2**20)
     assert r.root.self_extra["param_MiB"] == pytest.approx(16 / 2**20)
+
+
+def test_a_forward_timed_at_0_ns_has_no_time_shares():
+    """A forward a coarse clock read as 0 ns (its layers too) has no share of its time to give: time% is None
+    for the rows and their own parts, the time by bound is empty, and no share is divided by zero."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [0], "0": [0], "1": [0]})
+    assert r.row("0").extra["time%"] is None and r.row("0").self_extra["time%"] is None
+    assert r.root.extra["time%"] is None and r.extra["time_by_bound"] == {} and r.extra["time_ms"] == 0
