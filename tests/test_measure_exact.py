@@ -966,3 +966,6 @@ def test_a_forward_timed_at_0_ns_has_no_time_shares():
     r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [0], "0": [0], "1": [0]})
     assert r.row("0").extra["time%"] is None and r.row("0").self_extra["time%"] is None
     assert r.root.extra["time%"] is None and r.extra["time_by_bound"] == {} and r.extra["time_ms"] == 0
+    # (a forward of 1 ns has shares: the ReLU's 1 ns is 100 % of it)
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1], "0": [0], "1": [1]})
+    assert r.row("1").extra["time%"] == r.row("1").self_extra["time%"] == 100 and r.row("0").extra["time%"] == 0
