@@ -969,3 +969,30 @@ def test_a_forward_timed_at_0_ns_has_no_time_shares():
     # (a forward of 1 ns has shares: the ReLU's 1 ns is 100 % of it)
     r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1], "0": [0], "1": [1]})
     assert r.row("1").extra["time%"] == r.row("1").self_extra["time%"] == 100 and r.row("0").extra["time%"] == 0
+
+
+class HoldsARuledBlock(nn.Module):
+    def __init__(self, ruled_block):
+        super().__init__()
+        self.r = ruled_block()
+
+    def forward(self, x):
+        return self.r(x)
+
+
+def test_a_rule_rows_own_part_is_judged_on_its_whole_time_faults_and_calls(ruled_block):
+    """A rule prices its module whole (its covered fc's work included), so its own part is judged as its whole
+    row: its rule's 2 · 2·4·4 = 64 FLOPs over its whole 250 µs, with the fixed cost of both calls (2 · 2 µs)
+    and all the page faults of its call (100 at 1 µs, fc's 60 among them, not its own 40): the same bound and
+    reason, which names those faults, 100 µs of its 250 µs (40 %)."""
+    from test_measure import _filled
+
+    r = _filled(HoldsARuledBlock(ruled_block), torch.randn(2, 4), {"": [300000], "r": [250000], "r.fc": [200000]},
+                floor_ns=2000, faults={"": [100, 0], "r": [100, 40], "r.fc": [60, 60]}, fault_ns=1000,
+                timed_faults=[100])
+    d = details(r, "r")
+    assert r.row("r").status == "rule" and _flops(r.row("r").self_cost) == 64
+    assert d["fixed_ms"] == pytest.approx(0.104) and "its calls' fixed cost 4 µs" in d["why"]
+    assert "page faults take about 100 µs of its 250 µs (40%)" in d["why"]
+    assert (d["own_bound"], d["own_why"]) == (d["bound"], d["why"])
+    assert r.row("r").self_extra["GFLOP/s"] == pytest.approx(64 / 250e-6 / 1e9)
