@@ -996,3 +996,22 @@ def test_a_rule_rows_own_part_is_judged_on_its_whole_time_faults_and_calls(ruled
     assert "page faults take about 100 µs of its 250 µs (40%)" in d["why"]
     assert (d["own_bound"], d["own_why"]) == (d["bound"], d["why"])
     assert r.row("r").self_extra["GFLOP/s"] == pytest.approx(64 / 250e-6 / 1e9)
+
+
+def test_a_rows_own_part_names_only_its_own_page_faults():
+    """The own part of a row that is not a rule is judged on its own faults: the forward took 10 itself and
+    180 in its ReLU (test_measure's _faulting times, 1 µs a fault): its own 10 are fewer than FAULTS_NAMED
+    (64), so its own reason names none, though its whole row's names all 190."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [300000, 290000, 320000, 310000], "0": [40000, 30000, 50000, 45000],
+                 "1": [200000, 210000, 190000, 220000]},
+                floor_ns=2000, faults={"": [190, 10], "0": [0, 0], "1": [180, 180]}, fault_ns=1000,
+                timed_faults=[190] * 4)
+    d = details(r, "")
+    assert "page faults take about 190 µs" in d["why"] and "page faults" not in d["own_why"]
+    # its own fixed cost: its one call's floor and its own 10 faults, 2 + 10 µs; the overhead rows' floors, in
+    # % of the 305 µs forward: its 2 µs and the ReLU's 2 µs, the faults taken out (its own 10, not all 190)
+    assert "its calls' fixed cost 12 µs" in d["own_why"] and d["own_bound"] == "overhead"
+    assert r.extra["overhead_call%"] == pytest.approx(100 * 4 / 305)
