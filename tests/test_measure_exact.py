@@ -1015,3 +1015,18 @@ def test_a_rows_own_part_names_only_its_own_page_faults():
     # % of the 305 µs forward: its 2 µs and the ReLU's 2 µs, the faults taken out (its own 10, not all 190)
     assert "its calls' fixed cost 12 µs" in d["own_why"] and d["own_bound"] == "overhead"
     assert r.extra["overhead_call%"] == pytest.approx(100 * 4 / 305)
+
+
+def test_a_containers_own_part_is_held_to_its_own_dtypes_peak():
+    """A container's whole row has no peak where a row below it computes in an unrated dtype (Float64Beside:
+    its float64 Linear), but its own part (the cast, no FLOPs, 192 bytes in its own 22 µs) computes in its
+    own float32 and is held to the FP32 peak: a bound (its roofline time, 192 B at 100 GB/s, is 0.0 % of
+    22 µs: overhead), not 'device peaks unknown'."""
+    from torchcount.measure.timing import analyse_pass
+
+    peaks = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e11, "given", kind="datasheet")
+    timed = analyse_pass([["", 0, 5, -1], ["a", 1, 2, 0], ["b", 3, 4, 0]], [0, 1000, 5000, 6000, 10000, 30000], 30000)
+    r = _fill_passes(Float64Beside(), torch.randn(2, 8), [timed], peaks=peaks)
+    d = details(r, "")
+    assert d["peak_flops"] is None and d["bound"] == "unknown" and r.root.self_cost.bytes == 192
+    assert d["own_bound"] == "overhead" and d["own_why"].startswith("roofline time 0.00192 µs is 0.0% of the measured 22 µs")
