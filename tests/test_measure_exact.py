@@ -1030,3 +1030,20 @@ def test_a_containers_own_part_is_held_to_its_own_dtypes_peak():
     d = details(r, "")
     assert d["peak_flops"] is None and d["bound"] == "unknown" and r.root.self_cost.bytes == 192
     assert d["own_bound"] == "overhead" and d["own_why"].startswith("roofline time 0.00192 µs is 0.0% of the measured 22 µs")
+
+
+def test_a_float64_row_of_no_flops_with_known_peaks_says_no_float64_peak_is_rated():
+    """A float64 row with no FLOPs (a Flatten after a float64 Linear) has no peak either: its bound is unknown
+    because no float64 peak is rated for the device, as the Linear's is, not because 'device peaks unknown
+    (use ceiling=True …)': the peaks are known, and a ceiling measures no float64 peak (test_measure_edges'
+    float64 row, for a row of 0 FLOPs)."""
+    from torchcount.measure.timing import analyse_pass
+
+    peaks = Peaks("a test device", 1e12, None, 4e12, 4e12, 1e11, "given", kind="datasheet")
+    model = nn.Sequential(nn.Linear(8, 8), nn.Flatten()).double()
+    timed = analyse_pass([["", 0, 5, -1], ["0", 1, 2, 0], ["1", 3, 4, 0]], [0, 1000, 5000, 6000, 8000, 30000], 30000)
+    r = _fill_passes(model, torch.randn(2, 8, dtype=torch.float64), [timed], peaks=peaks)
+    flat = details(r, "1")
+    assert _flops(r.row("1").cost) == 0 and flat["dtype"] == "float64" and flat["peak_flops"] is None
+    assert flat["bound"] == "unknown" and flat["why"].startswith("no float64 peak is rated for a test device")
+    assert details(r, "0")["why"].startswith("no float64 peak is rated for a test device")

@@ -807,7 +807,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         if not_counted:
             verdict = _NOT_COUNTED
         why = verdict.why
-        if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown" and flops:
+        if verdict.bound == "unknown" and peak_flops is None and device_peaks.kind != "unknown":
             why = _unrated(row_dtype, own_peaks.get(row.path), device_peaks)  # (the peaks are known: not its dtype's)
         if verdict.bound == "invalid" and device_peaks.kind == "measured":
             why += " (a measured ceiling: the device's true peak may be higher)"
