@@ -1047,3 +1047,14 @@ def test_a_float64_row_of_no_flops_with_known_peaks_says_no_float64_peak_is_rate
     assert _flops(r.row("1").cost) == 0 and flat["dtype"] == "float64" and flat["peak_flops"] is None
     assert flat["bound"] == "unknown" and flat["why"].startswith("no float64 peak is rated for a test device")
     assert details(r, "0")["why"].startswith("no float64 peak is rated for a test device")
+
+
+def test_the_measured_own_columns_are_added_to_a_rows_counted_ones():
+    """_fill adds its measured columns to a row's own part beside those counting put there (the root's own
+    'steps', its longest chain of own ops), which stay as counted: x + lin(x)'s root, measured by hand."""
+    from test_measure import _filled
+
+    counted = torchcount.profile(AddsItself(), torch.randn(2, 4)).root.self_extra
+    r = _filled(AddsItself(), torch.randn(2, 4), {"": [10000], "lin": [4000]})
+    assert "steps" in counted and r.root.self_extra["steps"] == counted["steps"]
+    assert r.root.self_extra["time_ms"] == pytest.approx(6e-3)
