@@ -13,13 +13,30 @@ P, BW = 100e12, 1e12
 
 
 def test_a_row_without_a_measured_time_is_unknown_also_with_page_faults_priced():
-    """No time (None: a row no pass timed) gives no rates and no bound: "unknown", "no measured time",
-    also with page faults priced, which cannot be a share of a time there is none of."""
-    for faults in (None, 1e-3):
-        v = classify(1e6, 1e6, None, P, BW, fixed_seconds=1e-6, fault_seconds=faults)
-        assert (v.flops_per_s, v.bytes_per_s, v.pct_peak, v.bound, v.why) == (None, None, None, "unknown",
-                                                                                "no measured time")
-        assert v.intensity == 1.0  # (1e6 FLOPs over 1e6 bytes: no time needed)
+    """No time (None: a row no pass timed; 0 or less: no time to divide by) gives no rates and no
+    bound: "unknown", "no measured time", also with page faults priced, which cannot be a share of a
+    time there is none of."""
+    for seconds in (None, 0, 0.0, -1e-6):
+        for faults in (None, 1e-3):
+            v = classify(1e6, 1e6, seconds, P, BW, fixed_seconds=1e-6, fault_seconds=faults)
+            assert (v.flops_per_s, v.bytes_per_s, v.pct_peak, v.bound, v.why) == (
+                None, None, None, "unknown", "no measured time"), (seconds, faults)
+            assert v.intensity == 1.0  # (1e6 FLOPs over 1e6 bytes: no time needed)
+
+
+def test_negative_flops_or_bytes_are_refused_and_one_byte_has_an_intensity():
+    """A negative count is refused, FLOPs or bytes alone: ValueError naming both. The intensity is FLOPs
+    per byte from the first byte: 8 FLOPs over 1 byte is 8 FLOP/B; over no bytes there is none (None),
+    and a row that moves no bytes but computes is compute-bound, "no memory traffic"."""
+    for flops, nbytes in ((-1, 0), (0, -1), (-1, 5), (5, -1), (-2, -3)):
+        with pytest.raises(ValueError, match=f"flops and bytes must be non-negative, got {flops}, {nbytes}"):
+            classify(flops, nbytes, 1e-3, P, BW)
+    assert classify(8, 1, 1e-3, P, BW).intensity == 8.0
+    assert classify(0, 0, 1e-3, P, BW).intensity is None
+    v = classify(1e9, 0, 0.02, P, BW)  # t_c = 10 µs of 20 ms: 0.05 %, overhead
+    assert v.intensity is None and v.bound == "overhead"
+    v = classify(1e12, 0, 0.02, P, BW)  # t_c = 10 ms of 20 ms
+    assert (v.intensity, v.bound, v.why) == (None, "compute", "no memory traffic")
 
 
 def test_a_cache_or_unknown_bound_stands_when_faults_are_priced_at_all_of_the_time():
