@@ -98,3 +98,24 @@ def test_an_invalid_rate_is_reasoned_on_the_rate_alone_whatever_the_faults():
         v = classify(1e12, 1e6, 0.005, P, BW, fixed_seconds=0.005, fault_seconds=faults)
         assert v.bound == "invalid" and v.why == "200 TFLOP/s is above the peak 100 TFLOP/s", faults
         assert v.flops_per_s == pytest.approx(2e14) and v.pct_peak == pytest.approx(200)
+
+
+def test_one_peak_unknown_leaves_the_bound_unknown_with_the_rates_of_the_time():
+    """A bound needs both peaks. 1 GFLOP and 1 GB in 2 ms: 0.5 TFLOP/s and 0.5 TB/s, below either peak
+    known; with the bandwidth unknown (or 0, as unknown) or the FLOP/s peak unknown, the bound is
+    unknown, its reason the device's peaks, and the share of peak is there only where the FLOP/s peak
+    is: 0.5 of 100 TFLOP/s, 0.5 %."""
+    for peak, bw in ((P, None), (P, 0.0), (None, BW), (0.0, BW), (None, None)):
+        v = classify(1e9, 1e9, 0.002, peak, bw)
+        assert v.bound == "unknown" and v.why == "device peaks unknown (use ceiling=True; CLI: --ceiling)", (peak, bw)
+        assert v.flops_per_s == pytest.approx(5e11) and v.bytes_per_s == pytest.approx(5e11)
+        assert v.pct_peak == (pytest.approx(0.5) if peak else None)
+
+
+def test_a_row_at_the_ridge_point_is_compute_bound():
+    """t_c ≥ t_m is compute-bound: 100 GFLOP and 1 GB have 100 FLOP/B, the ridge point of 100 TFLOP/s
+    over 1 TB/s, and need 1 ms each (1e11 / 1e14 = 1e9 / 1e12 = 0.001 in binary too); in 2 ms that is
+    compute-bound, "intensity 100 FLOP/B ≥ ridge 100"."""
+    assert 1e11 / P == 1e9 / BW == 0.001
+    v = classify(1e11, 1e9, 0.002, P, BW)
+    assert v.bound == "compute" and v.why == "intensity 100 FLOP/B ≥ ridge 100"
