@@ -107,3 +107,134 @@ def test_timing_hooks_record_path_start_end_and_parent_per_call(monkeypatch):
     assert lone.calls == [["a", 0, -1, -1]]
     with pytest.raises(RuntimeError, match="module 'a' has no end stamp"):
         timing.analyse_pass(lone.calls, [0], 0)
+
+
+def test_summarize_gives_the_median_and_the_inclusive_quartiles():
+    """summarize: the median and the quartiles of statistics.quantiles' inclusive method (linear between
+    order statistics at (n − 1)·p). 1..5: median 3, quartiles 2 and 4, spread 2; 10 and 20: median 15,
+    quartiles 12.5 and 17.5; one sample is its own median and quartiles; the samples are kept as given,
+    a copy; no sample is an error."""
+    s = timing.summarize([5.0, 1.0, 4.0, 2.0, 3.0])
+    assert (s.median, s.q1, s.q3, s.spread) == (3.0, 2.0, 4.0, 2.0) and s.samples == [5.0, 1.0, 4.0, 2.0, 3.0]
+    s = timing.summarize([10.0, 20.0])
+    assert (s.median, s.q1, s.q3, s.spread) == (15.0, 12.5, 17.5, 5.0)
+    given = [7.0]
+    s = timing.summarize(given)
+    assert (s.median, s.q1, s.q3, s.spread, s.samples) == (7.0, 7.0, 7.0, 0.0, [7.0]) and s.samples is not given
+    with pytest.raises(ValueError, match="no samples"):
+        timing.summarize([])
+
+
+class Fails(torch.nn.Module):
+    def __init__(self, message: str):
+        super().__init__()
+        self.message = message
+
+    def forward(self, x):
+        raise ValueError(self.message)
+
+
+class Retries(torch.nn.Module):
+    """Calls ``a``; where it raises, handles that and calls ``b``, which raises too (the same type)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = Fails("one"), Fails("two")
+
+    def forward(self, x):
+        try:
+            return self.a(x)
+        except ValueError:
+            return self.b(x)
+
+
+def test_the_module_that_failed_is_the_innermost_of_the_exception_that_escaped():
+    """failed_in names the innermost module of the exception the forward raised: 'a' raises "one", which
+    the model handles and calls 'b', which raises "two", a new exception of the same type that escapes
+    the model: 'b', not 'a' (whose exception was handled) and not the root (whose post hook sees "two"
+    as it propagates, with 'b' already named)."""
+    model = Retries()
+    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
+        hooks.reset()
+        with pytest.raises(ValueError, match="two"):
+            model(torch.zeros(1))
+    assert hooks.failed_in == "b"
+
+
+class ReRaises(torch.nn.Module):
+    """Handling an exception of its own, calls its Linear (which returns) and raises the exception again."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(1, 1)
+
+    def forward(self, x):
+        try:
+            raise KeyError("mine")
+        except KeyError:
+            self.lin(x)
+            raise
+
+
+def test_a_module_that_returned_inside_an_except_block_is_not_the_one_that_failed():
+    """The Linear's post hook runs while the model handles its KeyError (sys.exc_info() gives it), but the
+    Linear returned: it did not fail. The KeyError escapes from the model's own forward: failed_in is
+    the root, ''."""
+    model = ReRaises()
+    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
+        hooks.reset()
+        with pytest.raises(KeyError, match="mine"):
+            model(torch.zeros(1))
+    assert hooks.failed_in == ""
+
+
+class ReturnsNone(torch.nn.Module):
+    def forward(self, x):
+        return None
+
+
+class RaisesLater(torch.nn.Module):
+    """Catches what ``a`` raised, calls ``none`` (which returns None, no exception about), then raises
+    what ``a`` raised."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.none = Fails("one"), ReturnsNone()
+
+    def forward(self, x):
+        try:
+            self.a(x)
+        except ValueError as e:
+            err = e
+        self.none(x)
+        raise err
+
+
+def test_a_module_returning_none_with_no_exception_about_has_not_failed():
+    """A forward returning None (a module writing into a buffer) with no exception being handled did not
+    fail: the exception that escapes, raised again by the model, is 'a''s, and failed_in stays 'a'."""
+    model = RaisesLater()
+    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
+        hooks.reset()
+        with pytest.raises(ValueError, match="one"):
+            model(torch.zeros(1))
+    assert hooks.failed_in == "a"
+
+
+def test_a_call_without_a_start_stamp_is_refused_naming_the_root_as_root():
+    """analyse_pass refuses a call whose start stamp is missing (-1) as one whose end is: there is no time
+    to take. The model's own path, '', is named '(root)'."""
+    with pytest.raises(RuntimeError, match=r"module '\(root\)' has no end stamp"):
+        timing.analyse_pass([["", -1, 1, -1]], [0, 10], 10)
+    with pytest.raises(RuntimeError, match="module 'a' has no end stamp"):
+        timing.analyse_pass([["", 0, 3, -1], ["a", -1, 2, 0]], [0, 10, 20, 30], 30)
+
+
+def test_a_rule_rows_call_outside_its_tree_is_taken_out_also_when_a_later_call_makes_none():
+    """analyse_pass: the rule row "r" (10..40) calls "o", a row held elsewhere (20..30): r's within time is
+    30 − 10 = 20. The root then calls "z" (50..60), which crosses no tree; r's call elsewhere is still
+    taken out, whatever the calls after it."""
+    stamps = [0, 10, 20, 30, 40, 50, 60, 100]
+    calls = [["", 0, 7, -1], ["r", 1, 4, 0], ["o", 2, 3, 1], ["z", 5, 6, 0]]
+    t = timing.analyse_pass(calls, stamps, 100, {"r"}, set())
+    assert t.within == {"r": 30 - 10} and t.inclusive == {"": 100, "r": 30, "o": 10, "z": 10}
