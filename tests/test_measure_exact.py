@@ -817,6 +817,13 @@ def test_the_rows_holding_a_branch_rate_their_flops_over_their_mean_time():
     d = details(r, "relu")
     assert d["called_inclusive_ms"] == pytest.approx(0.02) and d["called_exclusive_ms"] == pytest.approx(0.02)
     assert r.row("relu").extra["GFLOP/s"] == pytest.approx(8 / 20e-6 / 1e9)
+    # the time by bound and the time-vs-FLOPs line leave the ReLU out (its FLOPs are of one pass, its time
+    # a mean): every row is overhead-bound here, the root's own (100 / 3 µs) and the Linear's 40 of the
+    # forward's mean 80 µs; only the root's own part is compared, 41.7 % of the time for 8 of 88 FLOPs
+    assert r.extra["time_ms"] == pytest.approx(0.08)
+    assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * (100 / 3 + 40) / 80})
+    assert [(d["path"], d["time_share"], d["flops_share"]) for d in r.extra["time_vs_flops"]] == \
+        [("(root)", pytest.approx(100 * (100 / 3) / 80), pytest.approx(100 * 8 / 88))]
 
 
 def _flops(cost) -> int:
