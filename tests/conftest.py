@@ -332,16 +332,21 @@ class RuledBlock(torch.nn.Module):
         return self.fc(x)
 
 
-@pytest.fixture
-def ruled_block():
-    """:class:`RuledBlock` with its rule registered for the test: rows·4·4 MACs (the child's bias left
-    out on purpose), removed afterwards."""
+def products_rule(cls):
+    """A generator for a fixture: ``cls`` priced whole by a module rule of rows·4·4 MACs (a 4-wide input's
+    Linear(4, 4) products, its bias left out on purpose) while the test runs, the rule removed afterwards."""
     from torchcount.cost import Cost, Term
     from torchcount.rules import registry
 
-    @torchcount.module_rule(RuledBlock)
-    def ruled_block(module, call):
+    @torchcount.module_rule(cls)
+    def products(module, call):
         return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
-    yield RuledBlock
-    registry._MODULE_RULES.pop(RuledBlock)
+    yield cls
+    registry._MODULE_RULES.pop(cls)
     registry._lookup_cache.clear()
+
+
+@pytest.fixture
+def ruled_block():
+    """:class:`RuledBlock` with its rule registered for the test (:func:`products_rule`)."""
+    yield from products_rule(RuledBlock)

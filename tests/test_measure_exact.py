@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import torchcount
+from conftest import products_rule
 from torchcount.measure import Peaks, details
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
@@ -647,15 +648,7 @@ class RuledRoot(nn.Module):
 
 @pytest.fixture
 def ruled_root():
-    from torchcount.cost import Cost, Term
-    from torchcount.rules import registry
-
-    @torchcount.module_rule(RuledRoot)
-    def ruled_root(module, call):
-        return Cost.of(Term("macs", "products", "rows·4·4", "", call.input.numel // 4 * 16))
-    yield RuledRoot
-    registry._MODULE_RULES.pop(RuledRoot)
-    registry._lookup_cache.clear()
+    yield from products_rule(RuledRoot)
 
 
 def test_a_root_priced_by_a_rule_leaves_out_the_rows_its_calls_call(ruled_root):
