@@ -810,13 +810,24 @@ def test_the_rows_holding_a_branch_rate_their_flops_over_their_mean_time():
     d = details(r, "relu")
     assert d["called_inclusive_ms"] == pytest.approx(0.02) and d["called_exclusive_ms"] == pytest.approx(0.02)
     assert r.row("relu").extra["GFLOP/s"] == pytest.approx(8 / 20e-6 / 1e9)
-    # the time by bound and the time-vs-FLOPs line leave the ReLU out (its FLOPs are of one pass, its time
-    # a mean): every row is overhead-bound here, the root's own (100 / 3 µs) and the Linear's 40 of the
-    # forward's mean 80 µs; only the root's own part is compared, 41.7 % of the time for 8 of 88 FLOPs
+    # the time by bound partitions the forward's mean 80 µs with each row's mean own time: every row is
+    # overhead-bound here, the root's own 100 / 3 µs, the Linear's 40 and the ReLU's 20 / 3 (it ran in 1 of
+    # 3 passes): 100 % (it left the ReLU out until 2026-12-07: 91.7 %). The time-vs-FLOPs line leaves the
+    # ReLU out (its FLOPs are of one pass, its time a mean): only the root's own part is compared, 41.7 %
+    # of the time for 8 of 88 FLOPs
     assert r.extra["time_ms"] == pytest.approx(0.08)
-    assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * (100 / 3 + 40) / 80})
+    assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * (100 / 3 + 40 + 20 / 3) / 80})
     assert [(d["path"], d["time_share"], d["flops_share"]) for d in r.extra["time_vs_flops"]] == \
         [("(root)", pytest.approx(100 * (100 / 3) / 80), pytest.approx(100 * 8 / 88))]
+    # a per-call floor of 1 µs makes the Linear latency-bound (its one call's floor, 1 µs, is 2.5 % of its
+    # 40): half the forward; the overhead rows' floors are the root's 1 µs in every pass and the ReLU's 1 µs
+    # in 1 of 3, (1 + 1/3) µs of the mean 80 (2 µs, 2.5 %, counted the ReLU's as if it ran in every pass)
+    r = _filled(AddsAroundABranch(), torch.randn(2, 4),
+                {"": [100000, 70000, 70000], "lin": [40000] * 3, "relu": [20000, None, None]}, floor_ns=1000)
+    assert details(r, "")["fixed_ms"] == pytest.approx(0.003) and details(r, "relu")["fixed_ms"] == pytest.approx(0.001)
+    assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * (100 / 3 + 20 / 3) / 80,
+                                                      "latency": 100 * 40 / 80})
+    assert r.extra["overhead_call%"] == pytest.approx(100 * (1 + 1 / 3) / 80)
 
 
 def _flops(cost) -> int:

@@ -885,12 +885,16 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         # (its FLOPs include its children's), and the children it covers are not compared (0 FLOPs
         # by design, their time is the rule's)
         # (a row called in some passes only is not compared: its FLOPs are of one pass, its time a mean)
-        if row.status != "covered" and ran == len(passes):  # (the same partition of the root's time)
-            by_bound[own.bound] = by_bound.get(own.bound, 0.0) + rate_ns
+        if row.status != "covered":  # (the same partition of the root's time)
+            # a row called in k of n passes adds its mean per pass over all n, as its row shows (the
+            # root's time is then a mean too: means add up); its bound is that of its work when it runs,
+            # and its priced faults and call floors, those of a pass that ran it, count k/n times
+            called_share = ran / len(passes)
+            by_bound[own.bound] = by_bound.get(own.bound, 0.0) + (inc if row.status == "rule" else exc).median
             if own.bound == "overhead" and own_faults >= FAULTS_NAMED:
-                overhead_fault_ns += own_fault_s * 1e9
+                overhead_fault_ns += own_fault_s * 1e9 * called_share
             if own.bound == "overhead" and own_fixed is not None:
-                overhead_call_ns += min(max(own_fixed - own_fault_s, 0.0) * 1e9, rate_ns)
+                overhead_call_ns += min(max(own_fixed - own_fault_s, 0.0) * 1e9, rate_ns) * called_share
         if root_ns > 0 and total_flops > 0 and row.status != "covered" and ran == len(passes) and not not_counted:
             shares.append((100 * rate_ns / root_ns - 100 * self_flops / total_flops,
                            row, 100 * rate_ns / root_ns, 100 * self_flops / total_flops))
