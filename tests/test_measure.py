@@ -1457,7 +1457,7 @@ def test_energy_per_layer_replays_the_layers_with_the_most_time(monkeypatch, tmp
     assert "energy_mJ" not in r.row(third).extra
     # print(r) shows the column its footer points at, after the measured preset's
     header = next(line for line in str(r).splitlines() if line.lstrip().startswith("#")).split()
-    assert header[-2:] == ["peak_MiB", "energy_mJ"]
+    assert header[-2:] == ["AI", "energy_mJ"]
     if third == "3.needy":
         assert "not replayable: 3.needy (RuntimeError: called outside its parent)" in line
     else:
@@ -2775,12 +2775,22 @@ def test_a_measured_report_prints_its_measured_columns():
     counted = torchcount.profile(model, x)
     measured = torchcount.profile(model, x, measure=True, warmup=0, repeat=1)
     assert counted.default_columns() == DEFAULT_COLUMNS
-    assert measured.default_columns() == COLUMN_PRESETS["measured"]
-    assert str(measured) == measured.table(columns="measured")
+    # the preset's columns no row fills are left out: on a CPU no per-layer peak memory (CUDA only), and
+    # with no known peaks no %peak nor bound (every row's "unknown"; the footer says why)
+    assert COLUMN_PRESETS["measured"][-4:] == ["%peak", "AI", "bound", "peak_MiB"]
+    assert measured.default_columns() == [c for c in COLUMN_PRESETS["measured"] if c not in ("%peak", "bound", "peak_MiB")]
+    assert str(measured) == measured.table(columns=measured.default_columns())
     assert str(counted) == counted.table(columns=DEFAULT_COLUMNS)
     header = next(line for line in str(measured).splitlines() if line.lstrip().startswith("#")).split()
-    assert header == ["#", "module", "type", "FLOPs", "[flops]", "share", "time_ms", "time%", "GFLOP/s", "%peak", "AI",
-                      "bound", "peak_MiB"]
+    assert header == ["#", "module", "type", "FLOPs", "[flops]", "share", "time_ms", "time%", "GFLOP/s", "AI"]
+    assert "peaks: unknown for CPU" in str(measured)
+    # asked for, the preset shows them all, blank
+    full = next(line for line in measured.table(columns="measured").splitlines() if line.lstrip().startswith("#"))
+    assert full.split()[-4:] == ["%peak", "AI", "bound", "peak_MiB"]
+    # with the device's peaks given, %peak and bound are filled and shown; peak_MiB still not on a CPU
+    rated = torchcount.profile(model, x, measure=True, warmup=0, repeat=1, peaks=SLOW)
+    assert rated.default_columns() == COLUMN_PRESETS["measured"][:-1]
+    assert {rated.row(p).extra["bound"] for p in ("0", "1")} <= {"compute", "memory", "overhead", "latency"}
     assert "time_ms" not in str(counted)
     # (one pass is said so: "median of 1 pass", in the footer and in explain, not "1 passes")
     assert "float32: median of 1 pass after 0 warm-up;" in str(measured)

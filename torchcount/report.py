@@ -350,11 +350,18 @@ class Report:
     def default_columns(self) -> list[str]:
         """The table's columns when none are asked for: ``DEFAULT_COLUMNS``, or for a measured report
         (``profile(..., measure=True)``) the preset ``"measured"``, with ``energy_mJ`` where
-        ``energy_layers`` replayed layers: what ``print(report)``, Jupyter and the command line show."""
+        ``energy_layers`` replayed layers: what ``print(report)``, Jupyter and the command line show.
+        The preset's columns that no row fills are left out (``peak_MiB`` off CUDA, ``%peak`` and
+        ``bound`` where the device's peaks are unknown: the footer says why); ``columns="measured"``
+        shows them all."""
         rows = [r for r in (self.root, *self.layers) if r is not None]
         if not any("time_ms" in r.extra for r in rows):
             return list(DEFAULT_COLUMNS)
-        return [*COLUMN_PRESETS["measured"], *(["energy_mJ"] if any("energy_mJ" in r.extra for r in rows) else [])]
+        values = [extra for r in rows for extra in (r.extra, r.self_extra or {})]
+        filled = {col for col in ("%peak", "bound", "peak_MiB")
+                  if any(extra.get(col) not in (None, "unknown") for extra in values)}
+        return [col for col in COLUMN_PRESETS["measured"] if col in filled or col not in ("%peak", "bound", "peak_MiB")] \
+            + (["energy_mJ"] if any("energy_mJ" in r.extra for r in rows) else [])
 
     def __str__(self) -> str:
         return self.table()
