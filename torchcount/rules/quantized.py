@@ -147,7 +147,7 @@ def dynamic_quantized_rnn(m, call) -> Cost:
     if m.dtype != torch.qint8:  # fp16 weights: no activation quantization
         return Cost.of(*terms)
     G, H, dirs = _GATES[m.mode], m.hidden_size, 2 if m.bidirectional else 1
-    steps, _, _ = _sequence(m, call)
+    steps, _ = _sequence(m, call)
     for layer in range(m.num_layers):
         I = m.input_size if layer == 0 else H * dirs
         terms += _quantization_terms(dirs * (I + H) * steps, 2 * dirs * G * H * steps,

@@ -93,16 +93,16 @@ def _sum_of_products_term(mode: str, H: int, steps: int, label: str) -> Term:
                 worked("{}×{}×{}", k, H, steps) if k != 1 else worked("{}×{}", H, steps), k * H * steps)
 
 
-def _sequence(m: nn.RNNBase, call) -> tuple[int, int, int]:
-    """(sequence-steps computed = Σ lengths over the batch, batch N, longest length T)."""
+def _sequence(m: nn.RNNBase, call) -> tuple[int, int]:
+    """(sequence-steps computed = Σ lengths over the batch, longest length T)."""
     x = call.args[0] if call.args else call.kwargs.get("input")
     if isinstance(x, PackedSequence):
-        return int(x.data.shape[0]), int(x.batch_sizes[0]), len(x.batch_sizes)
+        return int(x.data.shape[0]), len(x.batch_sizes)
     shape = x.shape
     if len(shape) == 2:  # unbatched (T, I)
-        return shape[0], 1, shape[0]
+        return shape[0], shape[0]
     T, N = (shape[1], shape[0]) if m.batch_first else (shape[0], shape[1])
-    return T * N, N, T
+    return T * N, T
 
 
 @module_rule(nn.RNN, nn.LSTM, nn.GRU)
@@ -119,7 +119,7 @@ def rnn_terms(m: nn.RNNBase, call) -> list[Term]:
     P = getattr(m, "proj_size", 0) or 0
     H_h = P if P > 0 else H  # the recurrent state's size
     dirs = 2 if m.bidirectional else 1
-    steps, N, T = _sequence(m, call)
+    steps, _ = _sequence(m, call)
     terms = [Term("shape", "sequence", "steps computed = Σ lengths (N·T unless packed)", steps, steps)]
     # dirs is in a formula only where its line writes it (2×…): a bidirectional layer
     d, dirs_f = (f"{dirs}×", "dirs·") if dirs > 1 else ("", "")
@@ -168,8 +168,7 @@ def cell_terms(m, call, mode: "str | None") -> list[Term]:
 
 def cell_batch(call) -> int:
     """Sequences a cell's call steps (its input's leading dims)."""
-    x = call.input
-    return prod(x.shape[:-1]) if len(x.shape) > 1 else 1
+    return prod(call.input.shape[:-1])  # (1 for an unbatched (I,) input: the empty product)
 
 
 #: recurrent layers whose call runs num_layers·T steps one after another (the dynamic quantized
@@ -180,7 +179,7 @@ SEQUENTIAL_FORWARDS = {nn.RNN.forward, nn.LSTM.forward, nn.GRU.forward}
 def sequential_steps(module: nn.Module, call) -> int:
     """Steps that must run one after another in this call (1 for a layer without recurrence)."""
     if type(module).forward in SEQUENTIAL_FORWARDS:
-        _, _, T = _sequence(module, call)
+        _, T = _sequence(module, call)
         return module.num_layers * T
     return 1
 
