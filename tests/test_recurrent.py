@@ -157,13 +157,16 @@ def test_custom_lstm_subclass_priced_from_its_kernel_op_like_the_rule():
         def forward(self, x):
             return super().forward(x)
 
-    I, H, T, N = 4, 8, 5, 2
+    I, H, T, N = 4, 8, 6, 2
     x = torch.randn(T, N, I)
     custom = run(MyLSTM(I, H, num_layers=2, bidirectional=True), x)
     assert custom.complete, custom.uncounted
     by_rule = run(nn.LSTM(I, H, num_layers=2, bidirectional=True), x).total.cost
     assert custom.total.cost.ops == by_rule.ops
     assert custom.total.macs == 2 * 4 * H * (I + H) * T * N + 2 * 4 * H * (2 * H + H) * T * N
+    # its sequential steps are read from the kernel ops as the rule reads them from the module: the 2
+    # layers run T = 6 steps each one after the other, the directions side by side: 2·6 = 12
+    assert custom.root.extra["steps"] == 2 * T == 12
     # without biases: per direction and step 4H·(I + H) MACs, W_ih·x + W_hh·h 4H adds, 3H sigmoids (an
     # exp, an add, a div each), 2H tanh, the updates 3H mults and H adds; no bias additions
     s = 2 * T * N  # both directions
