@@ -179,8 +179,8 @@ def test_cudnn_rnn_forward_by_hand():
     # (no dropout outside training, nor after the last layer)
     assert price_op(cudnn_forward_call("LSTM", I, H, T, N, layers=2, bidirectional=True, dropout=0.5)) == c
     # proj_size P: the recurrent state (and the next layer's input) is P wide, + H·P projection MACs
-    P = 3
-    assert price_op(cudnn_forward_call("LSTM", I, H, T, N, P=P)).macs == 4 * H * (I + P) * s + H * P * s
+    for P in (3, 1):  # (a projection to one element is a projection too)
+        assert price_op(cudnn_forward_call("LSTM", I, H, T, N, P=P)).macs == 4 * H * (I + P) * s + H * P * s
     # GRU without biases: 3H·(I + H) MACs, r and z summed (2H adds), 2H sigmoids and H tanh, the updates
     # 2H mults and 3H adds; an Elman RNN (ReLU): H·(I + H) MACs, 2H bias adds, H sum adds, a ReLU per element
     assert counts(price_op(cudnn_forward_call("GRU", I, H, T, N, bias=False))) == {
