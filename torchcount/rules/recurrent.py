@@ -253,7 +253,7 @@ def op_sequential_steps(op) -> int:
         return _time_steps(op.args[0], op.args[8], False)
     if packet is aten._cudnn_rnn or packet is aten.miopen_rnn:
         x, layers = op.args[0], int(schema_arg(op, "num_layers"))
-        batch_first = bool(schema_arg(op, "batch_first", False))
+        batch_first = bool(schema_arg(op, "batch_first"))
         return layers * _time_steps(x, schema_arg(op, "batch_sizes"), batch_first)
     return 0
 
@@ -275,14 +275,13 @@ def cudnn_rnn_args(op) -> tuple:
     P = int(schema_arg(op, "proj_size", 0) or 0)
     layers = int(schema_arg(op, "num_layers"))
     dirs = 2 if schema_arg(op, "bidirectional") else 1
-    stride = int(schema_arg(op, "weight_stride0", 0) or 0)
-    per = stride if stride > 0 and len(weights) == stride * layers * dirs else len(weights) // (layers * dirs)
+    per = len(weights) // (layers * dirs)  # (the op's weight_stride0: the list is every layer-direction's)
     return x, weights, mode_id, H, P, layers, dirs, per
 
 
 def cudnn_dropout(op) -> bool:
     """Whether a cuDNN/MIOpen recurrent call drops out its layers' outputs (training, p > 0)."""
-    return bool(schema_arg(op, "train", False)) and float(schema_arg(op, "dropout", 0.0) or 0.0) > 0
+    return bool(schema_arg(op, "train")) and float(schema_arg(op, "dropout")) > 0
 
 
 # ---- the fused cells (nn.LSTMCell / nn.GRUCell and the decomposed layers on CUDA) --------------
@@ -297,7 +296,7 @@ def thnn_fused_cell(op) -> Cost:
     updates: what the decomposed CPU cell computes with separate ops."""
     mode = "LSTM" if op.op.overloadpacket is aten._thnn_fused_lstm_cell else "GRU"
     state = op.args[2]
-    H = state.shape[-1] if state.shape else 1
+    H = state.shape[-1]
     N = prod(state.shape[:-1])
     has_bias = schema_arg(op, "input_bias") is not None
     return Cost.of(*_step_terms(mode, H, N, has_bias, ""))
