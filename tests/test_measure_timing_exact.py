@@ -291,3 +291,159 @@ def test_within_a_tree_is_the_module_itself_and_its_dotted_descendants():
     stamps = [0, 10, 90, 100]
     calls = [["", 0, 3, -1], ["a", 1, 2, 0]]
     assert timing.analyse_pass(calls, stamps, 100, {"", "a"}, {"", "a"}).within == {}
+
+
+def test_a_sparse_argument_is_left_out_of_the_layouts():
+    """input_layout names how strided tensors lie (a kernel reads their strides); a sparse COO tensor has
+    no strides to read: alone it gives None, as no tensor does, and beside a dense 3×3 the call is
+    'contiguous', not 'strided (1 of 2)'."""
+    dense = torch.randn(3, 3)
+    sparse = dense.to_sparse()
+    assert timing.input_layout((sparse,)) is None
+    assert timing.input_layout((dense, sparse)) == "contiguous"
+
+
+def _fake_proc(monkeypatch, files):
+    """/proc/self/task as cpu_waits reads it: ``files`` maps a thread id to the text of its schedstat
+    ('CPU ns, run-queue wait ns, timeslices'), or to None for a thread that ended after the listing."""
+    import io
+
+    listdir = timing.os.listdir
+    monkeypatch.setattr(timing.os, "listdir", lambda p: list(files) if p == "/proc/self/task" else listdir(p))
+
+    def fake_open(path, *args, **kwargs):
+        tid = path.split("/")[4]  # /proc/self/task/<tid>/schedstat
+        if files.get(tid) is None:
+            raise FileNotFoundError(path)
+        return io.StringIO(files[tid])
+
+    monkeypatch.setattr(timing, "open", fake_open, raising=False)
+
+
+def test_cpu_waits_are_each_threads_second_schedstat_field(monkeypatch):
+    """cpu_waits reads each thread's run-queue wait, the second of schedstat's fields ('900 30 7': 30 ns
+    waited, 900 on a CPU): threads 10 and 11 waited 30 and 45 ns (cpu_wait_ns: 75); a thread gone
+    meanwhile (no file), an empty file or one of no numbers is skipped. The threads' CPU time is what
+    tells a kernel keeping statistics (the reading thread itself has run): all '0 0 0', or a CPU time
+    of 0 whatever else the file says, is None, as is a file giving a CPU time and no wait, and a
+    system with no /proc/self/task."""
+    _fake_proc(monkeypatch, {"10": "900 30 7\n", "11": "400 45 2\n", "12": None, "13": "", "14": "x y z\n"})
+    assert timing.cpu_waits() == {"10": 30, "11": 45} and timing.cpu_wait_ns() == 75
+    _fake_proc(monkeypatch, {"10": "0 0 0\n", "11": "0 0 0\n"})
+    assert timing.cpu_waits() is None and timing.cpu_wait_ns() is None
+    _fake_proc(monkeypatch, {"10": "0 30 1\n"})
+    assert timing.cpu_waits() is None
+    _fake_proc(monkeypatch, {"10": "500\n"})
+    assert timing.cpu_waits() is None
+
+    def no_proc(path):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(timing.os, "listdir", no_proc)
+    assert timing.cpu_waits() is None and timing.cpu_wait_since({"10": 0}) is None
+
+
+def test_a_fault_probe_fills_a_fresh_4_mib_mapping_and_takes_off_a_second_fill(monkeypatch):
+    """_fault_probe maps FAULT_PROBE_BYTES, 4 MiB (1,024 pages of 4 KiB), private and anonymous (fileno
+    -1, as the allocator's large blocks), fills it twice and gives the faults of the first fill and its
+    time less the second's. A fake system: 5,000 faults before; the first fill takes 1,024 faults and
+    3,000 ns, the refill none and 1,000 ns: (1024, 2000). Both fills ran, and the mapping was closed."""
+    import mmap
+    import types
+
+    fake = types.SimpleNamespace(ns=10 ** 6, faults=5000, maps=[], fills=[])
+
+    class Mapping(bytearray):
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    def new_mapping(fileno, length, flags=0, **kwargs):
+        fake.maps.append((fileno, length, flags, Mapping(8)))
+        return fake.maps[-1][3]
+
+    class Data:
+        touched = False
+
+        def fill_(self, value):
+            fake.fills.append(value)
+            fake.ns += 1000 if self.touched else 3000
+            fake.faults += 0 if self.touched else 1024
+            self.touched = True
+
+    monkeypatch.setattr(timing.mmap, "mmap", new_mapping)
+    monkeypatch.setattr(timing, "torch", types.SimpleNamespace(frombuffer=lambda buf, dtype: Data(),
+                                                                float32=torch.float32))
+    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: fake.ns)
+    monkeypatch.setattr(timing, "page_faults", lambda: fake.faults)
+    assert timing._fault_probe() == (1024, 2000)
+    (fileno, length, flags, mapping), = fake.maps
+    assert (fileno, length, flags) == (-1, 4 * 1024 * 1024, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    assert len(fake.fills) == 2 and mapping.closed
+
+
+class _Bad(torch.nn.Module):
+    def forward(self, x):
+        raise ValueError("bad")
+
+
+class _Notes(torch.nn.Module):
+    """Notes how many floor probes were taken when it is called."""
+
+    def __init__(self, seen: dict):
+        super().__init__()
+        self.seen = seen
+
+    def forward(self, x):
+        self.seen["at"].append(len(self.seen["probes"].spans))
+        return x
+
+
+class _Handles(torch.nn.Module):
+    def __init__(self, seen: dict):
+        super().__init__()
+        self.bad, self.inside, self.after = _Bad(), _Notes(seen), _Notes(seen)
+
+    def forward(self, x):
+        try:
+            self.bad(x)
+        except ValueError:
+            x = self.inside(x)  # (returns while the exception is being handled)
+        return self.after(x)
+
+
+def test_the_floor_is_probed_after_each_call_that_returned_with_one_op_each():
+    """floor_probes: with 4 modules, ⌈16 / 4⌉ = 4 probes after each call, each one aten op on the
+    probe's one element (the least a layer does). The call that raised gets none (nothing to compare
+    with); one returning inside the except block that handled it gets its 4, as do the next call and
+    the root: 'inside' is called after 0 probes, 'after' after 4, 12 in all, 12 ops on the probe."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: dict = {"at": []}
+    model, probe = _Handles(seen), torch.zeros(1)
+    ops = []
+
+    class OnProbe(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if any(a is probe for a in args):
+                ops.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with timing.floor_probes(model, timing.CpuClock(), probe) as probes:
+        seen["probes"] = probes
+        with OnProbe():
+            model(torch.zeros(2, 2))
+    assert seen["at"] == [0, 4] and len(probes.spans) == 12 and len(ops) == 12
+    assert all(start <= end for start, end in probes.spans)
+
+
+def test_no_page_faults_are_read_where_the_system_counts_none(monkeypatch):
+    """floor_probes asked to count faults (count_faults=True) on a system that counts none (no
+    ``resource``: Windows) keeps none and still probes: a Linear and its ReLU in a Sequential, ⌈16 / 3⌉ =
+    6 probes after each of the 3 calls."""
+    monkeypatch.setattr(timing, "resource", None)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    with timing.floor_probes(model, timing.CpuClock(), torch.zeros(1), count_faults=True) as probes:
+        model(torch.zeros(1, 2))
+    assert probes.faults == {} and len(probes.spans) == 18
