@@ -244,6 +244,19 @@ NEW_TF32_API = pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"),
                                   reason="torch < 2.9 has no fp32_precision API")
 
 
+def test_by_default_a_matmul_follows_the_matmul_switch_not_cudnns(tf32_restored):
+    """torch's defaults: matmuls off TF32 (torch.backends.cuda.matmul.allow_tf32 False), cuDNN's
+    convolutions and recurrent layers on (cudnn.allow_tf32 True). uses_tf32 and tf32_enabled asked with
+    no kind named are the matmuls' switch: False; conv=True or rnn=True: True."""
+    from torchcount.measure.peaks import tf32_enabled, uses_tf32
+
+    _torch_defaults()
+    cuda = torch.device("cuda", 0)
+    assert uses_tf32(cuda) is False and tf32_enabled() is False
+    assert uses_tf32(cuda, conv=True) is True and uses_tf32(cuda, rnn=True) is True
+    assert tf32_enabled(conv=True) is True and tf32_enabled(rnn=True) is True
+
+
 @NEW_TF32_API
 def test_tf32_set_through_the_new_api_is_read_not_raised(tf32_restored, fake_cuda):
     """torch 2.9+: with TF32 set through torch.backends.cuda.matmul.fp32_precision alone (the API
