@@ -289,3 +289,16 @@ def test_a_packed_sequence_is_shown_by_its_data():
         assert row.output_shapes == [(5 + 2 + 3, 2 * 6), (2, 3, 6), (2, 3, 6)]
         assert row.input_dtypes == ["float32"] * (1 + len(extra)) and len(row.output_dtypes) == 3
         assert row.activation == 10 * 12
+
+
+def test_the_summed_products_line_writes_its_gate_count_and_directions():
+    """explain's line for adding W_ih·x and W_hh·h per gate element: T·N = 5·2 = 10 steps, H = 8. An LSTM
+    sums all 4 gates (4·H·steps = 320 per direction: dirs·… = 640 both ways), a GRU only r and z (its candidate
+    keeps them apart: 2·8·10 = 160), an Elman RNN its one pre-activation (H·steps = 80, no '1·')."""
+    x = torch.randn(5, 2, 4)
+    want = {nn.LSTM(4, 8, bidirectional=True): "layer 0: W_ih·x + W_hh·h (gates i, f, g, o) [adds, weight 1] = "
+                                                "dirs·4·H·steps = 2×4×8×10 = 640",
+            nn.GRU(4, 8): "layer 0: W_ih·x + W_hh·h (gates r, z) [adds, weight 1] = 2·H·steps = 2×8×10 = 160",
+            nn.RNN(4, 8): "layer 0: W_ih·x + W_hh·h (pre-activation) [adds, weight 1] = H·steps = 8×10 = 80"}
+    for m, line in want.items():
+        assert line in [text.strip() for text in run(m, x).explain("").splitlines()], (type(m).__name__, line)
