@@ -340,6 +340,17 @@ def test_fused_dropout_is_priced_as_native_dropout():
     assert price(aten._fused_dropout.default, x, 1.0, out=(x, x.bool())).is_zero()
 
 
+def test_cudnn_rnn_set_up_ops_are_zero_ops():
+    """cuDNN's recurrent set-up ops do no arithmetic: ``_cudnn_rnn_flatten_weight`` packs the weights into
+    one buffer (a copy) and ``_cudnn_init_dropout_state`` seeds the dropout's RNG state; both are known
+    zero-cost ops, not uncounted ones (nor are packing and unpacking a padded sequence)."""
+    from torchcount.rules.registry import ZERO_OP, op_rule_for
+
+    for op in (aten._cudnn_rnn_flatten_weight.default, aten._cudnn_init_dropout_state.default,
+               aten._pack_padded_sequence.default, aten._pad_packed_sequence.default):
+        assert op_rule_for(op) is ZERO_OP, op
+
+
 def test_gpu_convolutions_by_hand():
     """∏weight MACs per output position (per input position transposed), as aten.convolution; the
     fused forms add the bias, α·z and the ReLU."""

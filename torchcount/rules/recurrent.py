@@ -206,7 +206,7 @@ def _layer_terms(w_ih, w_hh, w_hr, H: int, steps: int, has_bias: bool, mode_id: 
     return terms + _step_terms(mode, H, steps, has_bias, label)
 
 
-def _steps(x, batch_sizes, batch_first: bool = False) -> int:
+def _steps(x, batch_sizes) -> int:
     return x.shape[0] if batch_sizes else prod(x.shape[:-1])  # packed: Σ lengths rows; else T·N
 
 
