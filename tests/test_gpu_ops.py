@@ -188,6 +188,12 @@ def test_cudnn_rnn_forward_by_hand():
         "mults": 2 * H * s}
     assert counts(price_op(cudnn_forward_call("RNN_RELU", I, H, T, N))) == {
         "macs": H * (I + H) * s, "adds": 3 * H * s, "cmps": H * s, "assigns": H * s}
+    # a packed input (Σ lengths rows, one batch size per step): the steps are its rows, 2 + 2 + 1 + 1 = 6, not N·T
+    x, hx = torch.empty(6, I), torch.empty(1, 2, H)
+    packed = call(aten._cudnn_rnn.default, x, flat_weights(3, I, H, 1, 1, False, 0), 2, None, hx, None, 3, H, 0, 1,
+                  False, 0.0, False, False, [2, 2, 1, 1], None, out=(torch.empty(6, H), hx, None, torch.empty(0),
+                                                                   torch.empty(0)))
+    assert price_op(packed).macs == 3 * H * (I + H) * 6
     # MIOpen's op (no proj_size) prices the same
     assert price_op(cudnn_forward_call("GRU", I, H, T, N, op=aten.miopen_rnn.default)) == \
         price_op(cudnn_forward_call("GRU", I, H, T, N))
