@@ -828,6 +828,14 @@ def test_the_rows_holding_a_branch_rate_their_flops_over_their_mean_time():
     assert r.extra["time_by_bound"] == pytest.approx({"overhead": 100 * (100 / 3 + 20 / 3) / 80,
                                                       "latency": 100 * 40 / 80})
     assert r.extra["overhead_call%"] == pytest.approx(100 * (1 + 1 / 3) / 80)
+    # the ReLU's 90 page faults at 0.1 µs, 9 µs of its 20 (none elsewhere; the timed forwards took 90 each):
+    # no floor probed, every row overhead-bound; the overhead rows' priced faults are the ReLU's 9 µs in 1 of
+    # 3 passes, 3 µs of the mean 80 (3.75 %, not 11.25 % as if it ran in every pass)
+    r = _filled(AddsAroundABranch(), torch.randn(2, 4),
+                {"": [100000, 70000, 70000], "lin": [40000] * 3, "relu": [20000, None, None]},
+                faults={"": [90, 0], "lin": [0, 0], "relu": [90, 90]}, fault_ns=100, timed_faults=[90] * 3)
+    assert details(r, "relu")["fault_ms"] == pytest.approx(0.009) and details(r, "relu")["own_bound"] == "overhead"
+    assert r.extra["overhead_fault%"] == pytest.approx(100 * (9 / 3) / 80)
 
 
 def _flops(cost) -> int:
@@ -1026,6 +1034,25 @@ def test_a_rows_own_part_names_only_its_own_page_faults():
     # % of the 305 µs forward: its 2 µs and the ReLU's 2 µs, the faults taken out (its own 10, not all 190)
     assert "its calls' fixed cost 12 µs" in d["own_why"] and d["own_bound"] == "overhead"
     assert r.extra["overhead_call%"] == pytest.approx(100 * 4 / 305)
+
+
+def test_the_overhead_rows_faults_leave_out_a_memory_bound_rows_faults():
+    """overhead_fault% holds the priced faults of the overhead-bound rows only: test_measure's by-hand
+    times (Linear(4, 8) 4.25 µs, memory-bound: its 256 B at 0.1 GB/s, 2.56 µs, is above a tenth of it; the
+    forward 30.5 µs) with 100 faults in the Linear and 70 in the root's own part, 10 ns each. The Linear's
+    100 (1 µs, 24 % of its time, named) leave it memory-bound, its time besides them 3.25 µs; the root's own
+    part (no work, 5.5 µs) is overhead: 0.7 µs of the 30.5, not the 1.7 µs of both."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]},
+                floor_ns=500, faults={"": [170, 70], "0": [100, 100], "1": [0, 0]}, fault_ns=10,
+                timed_faults=[170] * 4)
+    lin = details(r, "0")
+    assert lin["bound"] == lin["own_bound"] == "memory" and lin["fault_ms"] == pytest.approx(1e-3)
+    assert "page faults take about 1 µs of its 4.25 µs (24%)" in lin["why"]
+    assert details(r, "")["own_bound"] == "overhead"
+    assert r.extra["overhead_fault%"] == pytest.approx(100 * 0.7 / 30.5)
 
 
 def test_a_containers_own_part_is_held_to_its_own_dtypes_peak():
