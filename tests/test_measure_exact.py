@@ -631,6 +631,11 @@ def test_a_rule_rows_time_leaves_out_the_rows_its_calls_call(ruled_block):
     assert r.row("r").extra["time_ms"] == pytest.approx(0.05) and r.row("r.fc").extra["time_ms"] == pytest.approx(0.03)
     assert r.row("o").extra["time_ms"] == pytest.approx(0.03) and r.root.extra["time_ms"] == pytest.approx(0.1)
     assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
+    # time vs FLOPs compares the same partition: the root's own 20 % of the time for none of the 136 FLOPs
+    # (r's rule 2·2·4·4 = 64, o's Linear(4, 4) on 2 rows 2·32 + 8 = 72), r's 50 % for 64/136 = 47.1 %; not
+    # r.fc's 30 %, which is r's (covered: no FLOPs of its own by design)
+    assert [(t["path"], t["time_share"], t["flops_share"]) for t in r.extra["time_vs_flops"]] == \
+        [("(root)", pytest.approx(20.0), 0.0), ("r", pytest.approx(50.0), pytest.approx(100 * 64 / 136))]
 
 
 class RuledRoot(nn.Module):
@@ -721,6 +726,10 @@ def test_a_module_the_counting_pass_skipped_keeps_its_own_time():
     assert b.calls == 0 and r.row("b.0").calls == 0
     assert b.extra["time_ms"] == pytest.approx(0.05) and b.extra["self_ms"] == pytest.approx(0.03)
     assert b.extra["bound"] == "unknown" and details(r, "b")["why"].startswith("not called in the counted pass")
+    # nor compared with FLOPs it has none of: the time-vs-FLOPs rows are the root's own 20 % (for none of
+    # a's 72 FLOPs), not b's 30 % or b.0's 20 %
+    assert [(t["path"], t["time_share"], t["flops_share"]) for t in r.extra["time_vs_flops"]] == \
+        [("(root)", pytest.approx(20.0), 0.0)]
 
 
 class WholeThenPart(nn.Module):
@@ -988,6 +997,10 @@ def test_a_forward_timed_at_0_ns_has_no_time_shares():
     # (a forward of 1 ns has shares: the ReLU's 1 ns is 100 % of it)
     r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1], "0": [0], "1": [1]})
     assert r.row("1").extra["time%"] == r.row("1").self_extra["time%"] == 100 and r.row("0").extra["time%"] == 0
+    # and every ratio of it: the leaves' 1 ns over the forward's 1 ns, the uncounted work's 0 of it, the
+    # stamped forward over the plain one (both 1 ns), and the ReLU's 100 % of the time for 16 of 160 FLOPs
+    assert r.extra["time_coverage"] == 1 and r.extra["uncounted_time_share"] == 0 and r.extra["overhead"] == 1
+    assert [(t["path"], t["time_share"], t["flops_share"]) for t in r.extra["time_vs_flops"]] == [("1", 100, 10)]
 
 
 class HoldsARuledBlock(nn.Module):
@@ -1096,3 +1109,47 @@ def test_the_measured_own_columns_are_added_to_a_rows_counted_ones():
     r = _filled(AddsItself(), torch.randn(2, 4), {"": [10000], "lin": [4000]})
     assert "steps" in counted and r.root.self_extra["steps"] == counted["steps"]
     assert r.root.self_extra["time_ms"] == pytest.approx(6e-3)
+
+
+def test_a_model_of_one_flop_has_a_flops_share_to_compare():
+    """A ReLU on one element, 1 FLOP in all: the time-vs-FLOPs rows are still compared (only 0 FLOPs have no
+    share): of the 10 µs forward, the ReLU's 4 µs is 40 % of the time for 100 % of the FLOPs, the root's own
+    6 µs 60 % for none."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.ReLU()), torch.randn(1), {"": [10000], "0": [4000]})
+    assert _flops(r.total.cost) == 1
+    assert [(t["path"], t["time_share"], t["flops_share"]) for t in r.extra["time_vs_flops"]] == \
+        [("(root)", pytest.approx(60.0), 0.0)]
+
+
+@pytest.mark.parametrize("linear_ns, listed", [(90500, False), (91000, False), (91500, True)])
+def test_a_row_is_time_heavy_from_more_than_a_point_above_its_flops_share(linear_ns, listed):
+    """time_vs_flops lists a row whose share of the time exceeds its share of the FLOPs by more than one
+    point: Linear(4, 8) then ReLU on (2, 4), the Linear's 144 of 160 FLOPs, 90 %. Of a 100 µs forward (the
+    ReLU 5 µs, 5 % for 10 %), the Linear's 90.5 µs and 91 µs are not listed (0.5 and exactly 1 point), its
+    91.5 µs is (1.5 points), after the root's own 3.5 µs (3.5 % for none)."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4),
+                {"": [100000], "0": [linear_ns], "1": [5000]})
+    rows = [(t["path"], t["time_share"], t["flops_share"]) for t in r.extra["time_vs_flops"]]
+    root_own = 100 - linear_ns / 1000 - 5
+    assert rows == [("(root)", pytest.approx(root_own), 0.0)] + ([("0", pytest.approx(91.5), 90.0)] if listed else [])
+
+
+def test_time_vs_flops_keeps_the_five_rows_most_above_their_flops_share_most_first():
+    """Linear(4, 4) on (2, 4) (2·32 + 8 = 72 FLOPs), then six ReLUs (8 FLOPs each): 120 FLOPs. Of a 100 µs
+    forward: the Linear 10 µs (10 % of the time for 60 % of the FLOPs), the ReLUs 9 to 14 µs (each 8/120 =
+    6.7 % of the FLOPs), the root's own 21 µs (none): seven rows more than a point above their FLOPs share.
+    time_vs_flops keeps five, most above first: the root's own (21 points), then the ReLUs of 14, 13, 12 and
+    11 µs (7.3 to 4.3 points); not the 10 µs and 9 µs ones, nor the Linear."""
+    from test_measure import _filled
+
+    times = {"": [100000], "0": [10000]}
+    times.update({str(i): [(8 + i) * 1000] for i in range(1, 7)})
+    r = _filled(nn.Sequential(nn.Linear(4, 4), *[nn.ReLU() for _ in range(6)]), torch.randn(2, 4), times)
+    assert _flops(r.total.cost) == 120
+    assert [(t["path"], t["time_share"]) for t in r.extra["time_vs_flops"]] == \
+        [("(root)", pytest.approx(21.0))] + [(str(i), pytest.approx(8.0 + i)) for i in (6, 5, 4, 3)]
+    assert r.extra["time_vs_flops"][1]["flops_share"] == pytest.approx(100 * 8 / 120)
