@@ -546,11 +546,32 @@ def test_a_root_that_is_a_row_of_its_own_is_measured_once():
     from test_measure import _filled
 
     r = _filled(AddsItself(), torch.randn(2, 4), {"": [10000], "lin": [4000]}, floor_ns=500)
-    assert r.root in r.layers and r.total.cost.adds == 8 + 8 and r.total.cost.macs == 2 * 4 * 4
+    assert [row.path for row in r.layers] == ["", "lin"]  # (not a second time, as the first of the layers)
+    assert r.total.cost.adds == 8 + 8 and r.total.cost.macs == 2 * 4 * 4
     assert sum(r.extra["time_by_bound"].values()) == pytest.approx(100.0)
     assert [t["path"] for t in r.extra["time_vs_flops"]].count("(root)") == 1
     assert r.root.self_extra["time_ms"] == pytest.approx(6e-3)
 
+
+
+def test_a_roots_own_time_gets_a_row_of_its_own_first():
+    """The root of Sequential(Linear(4, 8), ReLU) does no counted work of its own, so counting gives it no
+    row among the layers; measured (test_measure's by-hand times), its own time, the forward's 30.5 µs less
+    its layers' 4.25 + 20.5, needs one, or the time column would not add up to the total: _fill puts it
+    first, numbered 0, before the Linear (1) and the ReLU (2). Where the layers take all the forward's time
+    (its own 0), it gets none. The per-call floor given, 500 ns, is the report's 0.5 µs."""
+    from test_measure import _filled
+
+    model, x = nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4)
+    assert [row.path for row in torchcount.profile(model, x).layers] == ["0", "1"]
+    r = _filled(model, x, {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500],
+                           "1": [20000, 21000, 19000, 22000]}, floor_ns=500)
+    assert [(row.path, row.index) for row in r.layers] == [("", 0), ("0", 1), ("1", 2)] and r.layers[0] is r.root
+    table = [line.split() for line in r.table(columns=["#", "module", "time_ms"]).splitlines()]
+    assert ["0", "(root)", "(self)", "0.0055"] in table and ["total", "0.0305"] in table
+    assert r.extra["call_floor_us"] == pytest.approx(0.5)
+    r = _filled(model, x, {"": [24000], "0": [4000], "1": [20000]})
+    assert [row.path for row in r.layers] == ["0", "1"] and r.root.self_extra["time_ms"] == 0
 
 class Stack(nn.Module):
     """A ModuleList of a Sequential(Linear, ReLU) and a ReLU, called by the root: "blocks" is a group
