@@ -1174,3 +1174,193 @@ def test_time_vs_flops_keeps_the_five_rows_most_above_their_flops_share_most_fir
     assert [(t["path"], t["time_share"]) for t in r.extra["time_vs_flops"]] == \
         [("(root)", pytest.approx(21.0))] + [(str(i), pytest.approx(8.0 + i)) for i in (6, 5, 4, 3)]
     assert r.extra["time_vs_flops"][1]["flops_share"] == pytest.approx(100 * 8 / 120)
+
+
+def test_the_time_by_bound_of_a_1_ns_forward_holds_its_one_timed_row():
+    """A forward a coarse clock read as 1 ns, all of it in the ReLU (16 FLOPs in 1 ns, 16 GFLOP/s, above the
+    1 GFLOP/s peak: invalid); the Linear and the root's own part read 0 ns: the time by bound is invalid
+    100 %, the rows of 0 ns are in no share. No floor and no fault price: no share of faults or of calls."""
+    from test_measure import _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1], "0": [0], "1": [1]})
+    assert r.row("1").extra["bound"] == "invalid" and r.row("0").extra["bound"] == "unknown"
+    # (a rate above the peak is no fact to export: no GFLOP/s, no %peak)
+    assert (r.row("1").extra["GFLOP/s"], r.row("1").extra["%peak"]) == (None, None)
+    assert r.extra["time_by_bound"] == {"invalid": 100.0} and r.extra["time%"] == 100
+    assert r.extra["overhead_fault%"] is None and r.extra["overhead_call%"] is None
+    # with a floor (0.5 µs) and a fault price (1 µs) no row is overhead-bound: 0 % of calls and of faults;
+    # at 0 ns, no share at all
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1], "0": [0], "1": [1]},
+                floor_ns=500, fault_ns=1000, timed_faults=[0])
+    assert r.extra["overhead_fault%"] == 0 and r.extra["overhead_call%"] == 0 and r.extra["fault_cost_us"] == 1
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [0], "0": [0], "1": [0]},
+                floor_ns=500, fault_ns=1000, timed_faults=[0])
+    assert r.extra["overhead_fault%"] is None and r.extra["overhead_call%"] is None
+
+
+@pytest.mark.filterwarnings("ignore::torchcount.UncountedWarning")
+def test_uncounted_work_the_timed_passes_did_not_run_takes_none_of_their_time():
+    """x xᵀ then eigvalsh (no formula: the † row "1") ran in the counting pass, not in the timed ones (only the
+    Linear "0", 2 of the forward's 10 µs): the rows with uncounted work took 0 ms of the forward, 0 %."""
+    from test_measure import _Eig, _filled
+
+    r = _filled(nn.Sequential(nn.Linear(4, 4), _Eig()), torch.randn(4, 4), {"": [10000], "0": [2000], "1": [None]})
+    assert r.row("1").status == "partial" and details(r, "1")["status"].startswith("not timed")
+    assert r.extra["uncounted_ms"] == 0 and r.extra["uncounted_time_share"] == 0
+
+
+def test_the_footer_notes_rows_called_in_some_passes_only_where_there_are_some():
+    """The footer's line on mean times is there where a row ran in only some passes (the ReLU of
+    AddsAroundABranch in 1 of 3, held by the root), and not where every row ran in every pass."""
+    from test_measure import _filled
+
+    def notes(relu):
+        r = _filled(AddsAroundABranch(), torch.randn(2, 4), {"": [100000, 70000, 70000], "lin": [40000] * 3,
+                                                             "relu": relu})
+        return [line for line in r.extra["footer"] if line.startswith("called in only some")]
+
+    assert notes([20000, None, None]) == [
+        "called in only some of the measured passes: 'relu' (1 of 3); their time is the mean per pass over all 3 "
+        "passes (0 where not called), and so is that of the rows holding it ('(root)'): means add up, medians do "
+        "not; details() keeps each one's median over the passes it ran (called_inclusive_ms)"]
+    assert notes([20000] * 3) == []
+
+
+def test_the_footers_ratios_and_memory_line_by_hand():
+    """test_measure's by-hand times: the stamped forward's median 30.5 µs over the plain one's 25.5 µs is
+    ×1.20, the leaves' 24 µs over 30.5 µs a coverage of 79 %; the peak RSS given, 2²⁰ bytes, 1.0 MiB. Where
+    the plain forward is the slower (its median 32.5 µs), the ratio ×0.94 is said to be run-to-run noise."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    times = {"": [30000, 29000, 32000, 31000], "0": [4000, 3000, 5000, 4500], "1": [20000, 21000, 19000, 22000]}
+    model, x = nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4)
+    footer = _filled(model, x, times, floor_ns=500, plain=[25000, 26000, 24000, 27000]).extra["footer"]
+    first = next(line for line in footer if line.startswith("measured on "))
+    assert " with timing stamps 0.030 ms → overhead ×1.20; coverage 79% (Σ leaf exclusive ÷ the instrumented " \
+           "forward; " in first
+    assert "memory: peak resident set size of the whole process since this run (peak mark reset before it): " \
+           "1.0 MiB (CPU: no per-layer figure)" in footer
+    # (the root's own part does no FLOPs: overhead-bound, with no rate, not 0 GFLOP/s)
+    r = _filled(model, x, times, floor_ns=500, plain=[32000, 33000, 32000, 33000])
+    own = r.root.self_extra
+    assert own["bound"] == "overhead" and (own["GFLOP/s"], own["%peak"]) == (None, None)
+    first = next(line for line in r.extra["footer"] if line.startswith("measured on "))
+    assert " → overhead ×0.94 (below 1: run-to-run noise); coverage 79% " in first
+    # _footer's defaults: no uncounted work, every row in every pass
+    lines = _footer(r.extra, SLOW)
+    assert lines[0] == first and not [line for line in lines if line.startswith("rows with uncounted work")]
+    # a plain forward as fast as the stamped one is no noise (×1.00), one timed at 0 ns has no ratio
+    first = next(line for line in _filled(model, x, times, plain=[30000, 29000, 32000, 31000]).extra["footer"]
+                 if line.startswith("measured on "))
+    assert " → overhead ×1.00; coverage 79% " in first
+    first = next(line for line in _filled(model, x, times, plain=[0] * 4).extra["footer"]
+                 if line.startswith("measured on "))
+    assert " → overhead unknown (a median time of 0); coverage 79% " in first
+
+
+def test_no_tf32_peak_is_quoted_for_a_gpu_without_one(monkeypatch):
+    """A float32 model on a GPU with no TF32 peak (a V100-like datasheet: tf32 None) gets no TF32 part in the
+    footer's peaks line, whatever torch's switches say (they are on here)."""
+    from dataclasses import replace
+
+    import torchcount.measure as M
+    from torchcount.measure import _tf32_part
+    from torchcount.measure.peaks import GPU_PEAKS
+
+    monkeypatch.setattr(M, "uses_tf32", lambda device, conv=False, rnn=False: True)
+    assert _tf32_part({"device": "cuda:0"}, replace(GPU_PEAKS["H100 SXM"], tf32=None), "FP32") == ""
+
+
+def test_no_cpu_wait_nor_page_faults_are_said_of_a_forward_timed_at_0_ms():
+    """The threads' wait for a CPU and the page faults' price are said as shares of the forward: of a forward
+    a coarse clock read as 0 ms there is no share, and no line (a 0.2 ms wait in a 1 ms forward, 20 %, is
+    said, and 100 faults at 1 µs, 10 %)."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [0], "0": [0], "1": [0]})
+    extra = dict(r.extra, cpu_wait_ms=0.2, cpu_wait_range_ms=[0.2, 0.2])
+    assert r.extra["root_ms"] == 0 and not [line for line in _footer(extra, SLOW) if line.startswith("busy CPUs: ")]
+    busy = [line for line in _footer({**extra, "root_ms": 1.0}, SLOW) if line.startswith("busy CPUs: ")]
+    assert len(busy) == 1 and "20% of it" in busy[0]
+    # nor a share of page faults (100 at 1 µs: 0.1 ms), nor a time by bound (no row has a share of 0 ms)
+    extra.update(page_faults=100, page_faults_range=[100, 100], page_faults_probed=100, fault_cost_us=1.0)
+    assert r.extra["time_by_bound"] == {}
+    assert not [line for line in _footer(extra, SLOW) if line.startswith(("page faults: ", "time by bound"))]
+    faults = [line for line in _footer({**extra, "root_ms": 1.0}, SLOW) if line.startswith("page faults: ")]
+    assert len(faults) == 1 and "about 0.1 ms at 1 µs each (10% of the forward)" in faults[0]
+
+
+def test_the_busy_cpus_line_gives_the_waits_range_and_blames_torchs_threads_only_on_a_cpu(monkeypatch):
+    """A 0.5 ms wait (median; 0.3 to 0.9 ms over the passes) in a 2 ms forward, 25 %: the line gives that
+    range. torch running 4 threads on 2 usable CPUs is the cause named where the model ran on the CPU; on a
+    GPU (its kernels not on those threads), and where the CPUs usable are not known, other threads are."""
+    from dataclasses import replace
+
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [2000000], "0": [0], "1": [0]})
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+
+    def busy(peaks=SLOW, **changes):
+        extra = {**r.extra, "cpu_wait_ms": 0.5, "cpu_wait_range_ms": [0.3, 0.9], "cpus": 2, **changes}
+        return next(line for line in _footer(extra, peaks) if line.startswith("busy CPUs: "))
+
+    assert "waited 0.5 ms for a CPU per forward (median of the timed passes, 0.3–0.9; 25% of it" in busy()
+    assert "torch runs 4 threads on the 2 CPUs this process may use" in busy()
+    assert "more threads wanted to run than the 2 CPUs it may use" in busy(device="cuda:0")
+    assert "more threads wanted to run than the ? CPUs it may use" in busy(cpus=None)
+    # (a ceiling measured meanwhile was slowed too: a row may read invalid; datasheet peaks were not)
+    slowed = "reads latency or overhead (or invalid: a ceiling measured meanwhile was slowed too)"
+    assert slowed in busy(peaks=replace(SLOW, kind="measured")) and "(or invalid" not in busy()
+
+
+def test_the_footers_peaks_line_quotes_the_peak_of_the_models_dtype():
+    """A device of 1 TFLOP/s FP32, 4 BF16, 2 FP16 and 100 GB/s: the peaks line quotes the model dtype's peak
+    (BF16 for a bfloat16 model, FP16 for a float16 one), FP32 where the device has none for it, no figure
+    for a float64 model (no float64 peak is rated: its rows get no %peak), nor where the FP32 one is unknown."""
+    from dataclasses import replace
+
+    from test_measure import _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [4000], "1": [20000]})
+    device = Peaks("a test device", 1e12, None, 4e12, 2e12, 1e11, "given", kind="datasheet")
+
+    def line(dtype, peaks=device):
+        return next(text for text in _footer({**r.extra, "dtype": dtype}, peaks) if text.startswith("peaks ("))
+
+    assert line("float32") == "peaks (datasheet): a test device, FP32 1 TFLOP/s, 100 GB/s — given"
+    assert line("bfloat16") == "peaks (datasheet): a test device, BF16 4 TFLOP/s, 100 GB/s — given"
+    assert line("float16") == "peaks (datasheet): a test device, FP16 2 TFLOP/s, 100 GB/s — given"
+    assert line("bfloat16", replace(device, bf16=None)) == \
+        "peaks (datasheet): a test device, FP32 1 TFLOP/s, 100 GB/s — given"
+    assert line("float64") == \
+        "peaks (datasheet): a test device, no float64 peak (its rows get no %peak), 100 GB/s — given"
+    assert line("float32", replace(device, fp32=None)) == "peaks (datasheet): a test device, 100 GB/s — given"
+
+
+def test_the_time_by_bound_line_names_the_bounds_of_half_a_percent_or_more_and_only_with_known_peaks():
+    """The footer's time by bound names each bound with 0.5 % of the forward or more (memory's 0.7 %, shown as
+    1 %), not one below (cache's 0.4 %); with unknown peaks every row's bound is unknown: no such line."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [4000], "1": [20000]})
+    extra = {**r.extra, "time_by_bound": {"latency": 98.9, "memory": 0.7, "cache": 0.4}}
+    line = next(text for text in _footer(extra, SLOW) if text.startswith("time by bound"))
+    assert "): latency 99%, memory 1% — mostly latency" in line and "cache" not in line
+    # the majority's word: latency or overhead from just over half the forward (50.5 %)
+    for bound, word in (("latency", " — mostly latency: "), ("overhead", " — mostly overhead: Python and dispatch")):
+        text = next(text for text in _footer({**extra, "time_by_bound": {bound: 50.5, "memory": 49.5}}, SLOW)
+                    if text.startswith("time by bound"))
+        assert f"): {bound} 50%, memory 50%{word}" in text  # (50.5 and 49.5 rounded half to even)
+    unknown = Peaks("a device", None, None, None, None, None, "no datasheet", kind="unknown")
+    assert not [text for text in _footer(extra, unknown) if text.startswith("time by bound")]
