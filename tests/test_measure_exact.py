@@ -1357,6 +1357,10 @@ def test_the_time_by_bound_line_names_the_bounds_of_half_a_percent_or_more_and_o
     extra = {**r.extra, "time_by_bound": {"latency": 98.9, "memory": 0.7, "cache": 0.4}}
     line = next(text for text in _footer(extra, SLOW) if text.startswith("time by bound"))
     assert "): latency 99%, memory 1% — mostly latency" in line and "cache" not in line
+    # a bound named at exactly 0.5 % reads 1 %, not 0 % (Python rounds 0.5 half to even)
+    exact = next(text for text in _footer({**extra, "time_by_bound": {"latency": 99.1, "memory": 0.5, "cache": 0.4}},
+                                          SLOW) if text.startswith("time by bound"))
+    assert "): latency 99%, memory 1% — mostly latency" in exact
     # the majority's word: latency or overhead from just over half the forward (50.5 %)
     for bound, word in (("latency", " — mostly latency: "), ("overhead", " — mostly overhead: Python and dispatch")):
         text = next(text for text in _footer({**extra, "time_by_bound": {bound: 50.5, "memory": 49.5}}, SLOW)

@@ -1114,7 +1114,7 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         floor = extra.get("call_floor_us")
         line = ("time by bound (each row's own time" + (f"; a module call costs {floor:.3g} µs doing next to "
                                                           "nothing" if floor is not None else "") + "): " + ", ".join(
-                    f"{b} {share:.0f}%" for b, share in by_bound.items() if share >= 0.5))
+                    f"{b} {max(share, 1):.0f}%" for b, share in by_bound.items() if share >= 0.5))  # (0.5 → 1%)
         if by_bound.get("latency", 0) >= 50:
             line += (" — mostly latency: kernels run far below the device's rates, and neither their "
                      "arithmetic, their traffic nor the cost of their calls explains it (a kernel without "
