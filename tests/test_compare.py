@@ -91,12 +91,17 @@ def test_different_inputs_for_b():
                 convention="macs")
     assert (c.ops.a, c.ops.b) == (10 * 8 * 4, 5 * 8 * 4)
     assert c.reduction == pytest.approx(50.0)
+    # two models and input_size= instead of inputs: a (3, 8) input, 3·8·4 and 3·8·2 MACs
+    sized = compare(nn.Linear(8, 4), nn.Linear(8, 2), input_size=(3, 8), convention="macs")
+    assert (sized.ops.a, sized.ops.b) == (3 * 8 * 4, 3 * 8 * 2)
 
 
 def test_bad_arguments():
     rep = torchcount.profile(nn.Linear(2, 2), torch.randn(1, 2))
     with pytest.raises(TypeError, match="two reports or two models"):
         compare(rep, nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(TypeError, match="two reports or two models"):
+        compare(nn.Linear(2, 2), rep, torch.randn(1, 2))
     with pytest.raises(ValueError, match="need inputs"):
         compare(nn.Linear(2, 2), nn.Linear(2, 2))
     with pytest.raises(TypeError, match="expected a torchcount.Report"):
@@ -159,6 +164,9 @@ def test_a_dtype_change_shows_in_the_bytes_lines_and_a_measured_time_line():
     assert timed.totals["time_ms"].reduction == pytest.approx(25.0)
     assert any(line.startswith("time (ms)") and "0.200" in line and "25.00 %" in line
                for line in timed.table().splitlines())
+    # with units the counts are scaled (36 params) but a time stays in ms with its three decimals
+    assert any(line.startswith("time (ms)") and "0.200" in line and "0.150" in line
+               for line in timed.table(units=True).splitlines())
 
 
 def test_an_uncounted_layer_is_marked_and_not_a_saving():
