@@ -106,6 +106,15 @@ def test_bad_arguments():
         compare(nn.Linear(2, 2), nn.Linear(2, 2))
     with pytest.raises(TypeError, match="expected a torchcount.Report"):
         compare(rep, "other")
+    # two reports take no inputs nor profile options (they were profiled already)
+    for extra in ({"inputs": torch.randn(1, 2)}, {"inputs_b": torch.randn(1, 2)}, {"warmup": 1}):
+        with pytest.raises(TypeError, match="inputs and profile options only apply to models"):
+            compare(rep, rep, **extra)
+    # names: a pair of strings, nothing else
+    for names in (("a",), ("a", 2), "ab", ("a", "b", "c")):
+        with pytest.raises(TypeError, match="names is a pair of strings"):
+            compare(rep, rep, names=names)
+    assert compare(rep, rep, names=["small", "large"]).name_b == "large"
 
 
 def test_partial_reports_are_flagged():
