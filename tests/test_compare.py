@@ -123,8 +123,22 @@ def test_partial_reports_are_flagged():
             return torch.special.chebyshev_polynomial_t(x, torch.full_like(x, 3.0))  # uncounted
 
     with pytest.warns(torchcount.UncountedWarning):
-        c = compare(nn.Sequential(nn.Linear(4, 4), Bessel()), nn.Linear(4, 4), torch.randn(2, 4))
+        ra = torchcount.profile(nn.Sequential(nn.Linear(4, 4), Bessel()), torch.randn(2, 4))
+    rb = torchcount.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), torch.randn(2, 4))
+    c = compare(ra, rb)
     assert "† A is partially counted" in c.table() and "† B" not in c.table()
+    # A's work is a lower bound: its work totals and its Bessel layer's line are partial, no reduction;
+    # parameters are counted whole (20 each: 0 % saved), and so is the layer's line when the metric is params
+    assert c.totals["MACs"].partial and c.totals["MACs"].reduction is None and c.reduction is None
+    assert not c.totals["params"].partial and c.totals["params"].reduction == 0.0
+    assert [(line.name, line.partial) for line in c.layers if line.name == "1"] == [("1", True)]
+    by_params = compare(ra, rb, metric="params")
+    assert [(line.name, line.partial) for line in by_params.layers if line.name == "1"] == [("1", False)]
+    assert all(not line.partial for line in compare(ra, rb, metric="params", by="type").layers)
+    assert any(line.partial for line in compare(ra, rb, by="type").layers)
+    # the same names on both sides are told apart as (A) and (B), unless the caller chose them
+    assert (c.name_a, c.name_b) == ("Sequential (A)", "Sequential (B)")
+    assert (compare(ra, rb, names=("x", "x")).name_a) == "x"
 
 
 def test_a_block_replaced_by_one_layer_is_not_compared_own_work_against_everything():
