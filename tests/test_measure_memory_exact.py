@@ -67,21 +67,6 @@ class _Raises(nn.Module):
         raise self.exc
 
 
-class _HandlesThenFails(nn.Module):
-    """'a' raises a ValueError the forward handles; then 'b' raises another ValueError, which escapes."""
-
-    def __init__(self):
-        super().__init__()
-        self.a, self.b = _Raises(ValueError("a")), _Raises(ValueError("b"))
-
-    def forward(self, x):
-        try:
-            self.a(x)
-        except ValueError:
-            self.b(x)
-        return x
-
-
 class _ReRaises(nn.Module):
     """'a' raises a KeyError, a Linear returns, then the model raises that same KeyError again itself."""
 
@@ -98,23 +83,20 @@ class _ReRaises(nn.Module):
         raise caught
 
 
-class _None(nn.Module):
-    def forward(self, x):
-        return None
-
-
 def test_the_memory_pass_fails_in_the_innermost_module_of_the_exception_that_escaped():
     """FAILED_IN names where the exception that escaped was raised: 'b', not 'a', whose exception of the
     same type was handled; the model itself ('') when it raises again an exception a Linear returned
     after; none where a module returned None with no exception about (its call is recorded: no new
     storage)."""
+    from test_measure_timing_exact import Retries, ReturnsNone  # (the same cases failed_in is tested on)
+
     x = torch.ones(1, 2)
-    for model, where in ((_HandlesThenFails(), "b"), (_ReRaises(), "")):
+    for model, where in ((Retries(), "b"), (_ReRaises(), "")):
         with torch.no_grad(), memory.memory_hooks(model, torch.device("cpu")) as results:
             with pytest.raises((ValueError, KeyError)):
                 model(x)
         assert results[memory.FAILED_IN] == where
-    model = nn.Sequential(_None())
+    model = nn.Sequential(ReturnsNone())
     with torch.no_grad(), memory.memory_hooks(model, torch.device("cpu")) as results:
         model(x)
     assert memory.FAILED_IN not in results and results["0"]["act_bytes"] == 0

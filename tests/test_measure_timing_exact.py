@@ -125,6 +125,15 @@ def test_summarize_gives_the_median_and_the_inclusive_quartiles():
         timing.summarize([])
 
 
+def _failed_in(model, error, match: str) -> str:
+    """The module TimingHooks names as failed after ``model`` raised ``error`` (matching ``match``)."""
+    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
+        hooks.reset()
+        with pytest.raises(error, match=match):
+            model(torch.zeros(1))
+    return hooks.failed_in
+
+
 class Fails(torch.nn.Module):
     def __init__(self, message: str):
         super().__init__()
@@ -153,12 +162,7 @@ def test_the_module_that_failed_is_the_innermost_of_the_exception_that_escaped()
     the model handles and calls 'b', which raises "two", a new exception of the same type that escapes
     the model: 'b', not 'a' (whose exception was handled) and not the root (whose post hook sees "two"
     as it propagates, with 'b' already named)."""
-    model = Retries()
-    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
-        hooks.reset()
-        with pytest.raises(ValueError, match="two"):
-            model(torch.zeros(1))
-    assert hooks.failed_in == "b"
+    assert _failed_in(Retries(), ValueError, "two") == "b"
 
 
 class ReRaises(torch.nn.Module):
@@ -180,12 +184,7 @@ def test_a_module_that_returned_inside_an_except_block_is_not_the_one_that_faile
     """The Linear's post hook runs while the model handles its KeyError (sys.exc_info() gives it), but the
     Linear returned: it did not fail. The KeyError escapes from the model's own forward: failed_in is
     the root, ''."""
-    model = ReRaises()
-    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
-        hooks.reset()
-        with pytest.raises(KeyError, match="mine"):
-            model(torch.zeros(1))
-    assert hooks.failed_in == ""
+    assert _failed_in(ReRaises(), KeyError, "mine") == ""
 
 
 class ReturnsNone(torch.nn.Module):
@@ -213,12 +212,7 @@ class RaisesLater(torch.nn.Module):
 def test_a_module_returning_none_with_no_exception_about_has_not_failed():
     """A forward returning None (a module writing into a buffer) with no exception being handled did not
     fail: the exception that escapes, raised again by the model, is 'a''s, and failed_in stays 'a'."""
-    model = RaisesLater()
-    with timing.timing_hooks(model, timing.CpuClock()) as hooks:
-        hooks.reset()
-        with pytest.raises(ValueError, match="one"):
-            model(torch.zeros(1))
-    assert hooks.failed_in == "a"
+    assert _failed_in(RaisesLater(), ValueError, "one") == "a"
 
 
 def test_a_call_without_a_start_stamp_is_refused_naming_the_root_as_root():
