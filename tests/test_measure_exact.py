@@ -1368,3 +1368,73 @@ def test_the_time_by_bound_line_names_the_bounds_of_half_a_percent_or_more_and_o
         assert f"): {bound} 50%, memory 50%{word}" in text  # (50.5 and 49.5 rounded half to even)
     unknown = Peaks("a device", None, None, None, None, None, "no datasheet", kind="unknown")
     assert not [text for text in _footer(extra, unknown) if text.startswith("time by bound")]
+
+
+def test_the_page_faults_line_from_64_faults_costing_2_percent_of_the_forward():
+    """The footer names page faults from 64 per forward (FAULTS_NAMED) whose probed price is 2 % of the
+    forward or more: 64 faults at 0.3125 µs are 0.02 ms, exactly 2 % of a 1 ms forward (both binary-exact),
+    so they are named; 63 at that price, or 64 at 0.3 µs (0.0192 ms, 1.92 %), are not. The line gives the
+    range across the passes where one was recorded (50–80), none where none was."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [1000000], "0": [0], "1": [0]})
+    base = {k: v for k, v in r.extra.items() if k != "page_faults_range"}
+
+    def faults_line(faults, fault_us):
+        lines = [line for line in _footer({**base, "root_ms": 1.0, "page_faults": faults, "page_faults_probed": 70,
+                                           "fault_cost_us": fault_us}, SLOW) if line.startswith("page faults: ")]
+        assert len(lines) <= 1
+        return lines[0] if lines else None
+
+    line = faults_line(64, 0.3125)
+    assert line is not None and line.startswith(
+        "page faults: 64 per forward (median of the timed passes), about 0.02 ms at 0.31 µs each (2% of the forward)")
+    assert "(70 in all)" in line
+    assert faults_line(63, 0.3125) is None
+    assert faults_line(64, 0.3) is None
+    # with the passes' range recorded, the line gives it
+    ranged = [line for line in _footer({**base, "root_ms": 1.0, "page_faults": 64, "page_faults_range": [50, 80],
+                                        "page_faults_probed": 70, "fault_cost_us": 0.3125}, SLOW)
+              if line.startswith("page faults: ")]
+    assert ranged and ranged[0].startswith("page faults: 64 per forward (median of the timed passes; 50–80), ")
+
+
+def test_the_note_that_bound_shares_do_not_add_up_comes_from_a_gap_of_more_than_5_points():
+    """Medians need not add up: the time-by-bound line says so when its shares add up to more than 5 points
+    away from 100 % (BOUND_SUM_GAP), and not at 95 % or 105 % exactly, nor when rows ran in some passes only
+    (`varied`: another note covers it)."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [4000], "1": [20000]})
+
+    def note(latency, memory, varied=False):
+        line = next(text for text in _footer({**r.extra, "time_by_bound": {"latency": latency, "memory": memory}},
+                                             SLOW, varied=varied) if text.startswith("time by bound"))
+        return "these shares add up to" in line
+
+    assert not note(60.0, 35.0) and not note(60.0, 45.0)
+    assert note(60.0, 34.5) and note(60.0, 45.5)
+    assert "these shares add up to 94% of the forward, not 100%" in next(
+        text for text in _footer({**r.extra, "time_by_bound": {"latency": 60.0, "memory": 34.0}}, SLOW)
+        if text.startswith("time by bound"))
+    assert not note(60.0, 34.5, varied=True)
+
+
+def test_the_time_share_over_flops_share_line_names_the_first_three():
+    """The footer's "time share ≫ FLOPs share" line names the first three of the rows `time_vs_flops` lists
+    (four given: the fourth is left out), each as path (type) time% of time for FLOPs% of FLOPs; none listed,
+    no line."""
+    from test_measure import SLOW, _filled
+
+    from torchcount.measure import _footer
+
+    r = _filled(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), torch.randn(2, 4), {"": [30000], "0": [4000], "1": [20000]})
+    rows = [{"path": f"layer{i}", "type": "ReLU", "time_share": 40.0 - i, "flops_share": 1.0 + i} for i in range(4)]
+    lines = [text for text in _footer({**r.extra, "time_vs_flops": rows}, SLOW) if text.startswith("time share")]
+    assert lines == ["time share ≫ FLOPs share (self): layer0 (ReLU) 40.0% of time for 1.0% of FLOPs; "
+                     "layer1 (ReLU) 39.0% of time for 2.0% of FLOPs; layer2 (ReLU) 38.0% of time for 3.0% of FLOPs"]
+    assert not [text for text in _footer({**r.extra, "time_vs_flops": []}, SLOW) if text.startswith("time share")]
