@@ -275,6 +275,7 @@ PROBES = {
     "torch.utils._pytree._deregister_pytree_node": lambda: torch.utils._pytree._deregister_pytree_node,
     # (torch.export.save's archive with its example inputs torch.save'd in it, which load reads)
     "torch.export.pt2_archive": lambda: __import__("torch.export.pt2_archive"),
+    "torch.library.custom_op": lambda: torch.library.custom_op,
     "torch.nn.attention.sdpa_kernel, the MHA fast-path switch and oneDNN's deterministic flag": lambda: (
         torch.nn.attention.sdpa_kernel, torch.backends.mha.get_fastpath_enabled(), torch.backends.mkldnn.deterministic),
 }

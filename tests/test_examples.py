@@ -116,6 +116,17 @@ EXPECTED = {
     # (the rows are sorted by time, so each is looked for alone); the upsampling's line comes after it
     "measure_cpu.py": [*_count_columns(_doc_block("analyses.md", "The small CNN of `examples/measure_cpu.py`")),
                        "time by bound", "upsample 2: "],
+    # a user's op rule for a torch.library.custom_op (soft thresholding: 3 operations per element) on an
+    # 8×64 input after nn.Linear(64, 64): 3·512 FLOPs, and 2·8·64·64 + 8·64 + 3·512 in all; its bytes its
+    # operand's and output's, 512 float32 each; uncounted (1 of 2 items) before the rule
+    "custom_op_rule.py": [
+        "without a rule: coverage 50%, uncounted: torchcount_example.soft_threshold.default ×1 in '(root)'",
+        "soft_threshold on 8×64: 3 · 512 = 1,536 FLOPs by hand; torchcount: 1,536",
+        "by hand: 2 · 32,768 + 512 + 1,536 = 67,584 FLOPs; torchcount: 67,584; coverage 100%",
+        "read 2,048 = 512 × 4, written 2,048",
+        "  comparisons |x| > t [cmps, weight 1] = n = 512",
+        "on the meta device: 67,584 FLOPs",
+    ],
     # spec §4: 63 frames of the conv graph's 271,906 multiplications; the FFT form per frame
     "melspectrogram.py": [
         "frames: 63", "271,906 multiplications per frame × 63 = 17,130,078; torchcount: 17,130,078",
@@ -144,7 +155,8 @@ def finished(script):
 
 
 #: examples that need a feature newer than torch 2.2 (the oldest supported)
-NEEDS = {"exported_program.py": "torch.export naming each node's module by its path"}
+NEEDS = {"exported_program.py": "torch.export naming each node's module by its path",
+         "custom_op_rule.py": "torch.library.custom_op"}
 
 
 @pytest.mark.parametrize("script", [pytest.param(s, marks=needs(NEEDS[s])) if s in NEEDS else s
