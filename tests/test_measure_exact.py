@@ -1438,3 +1438,56 @@ def test_the_time_share_over_flops_share_line_names_the_first_three():
     assert lines == ["time share ≫ FLOPs share (self): layer0 (ReLU) 40.0% of time for 1.0% of FLOPs; "
                      "layer1 (ReLU) 39.0% of time for 2.0% of FLOPs; layer2 (ReLU) 38.0% of time for 3.0% of FLOPs"]
     assert not [text for text in _footer({**r.extra, "time_vs_flops": []}, SLOW) if text.startswith("time share")]
+
+
+class Gathers(nn.Module):
+    """Looks rows of ``table`` up by the integer ``idx``: no arithmetic, no parameters."""
+
+    def forward(self, idx, table=None):
+        return table[idx]
+
+
+@pytest.mark.parametrize("as_keyword", [False, True])
+def test_a_model_without_flops_or_parameters_is_said_in_its_first_floating_inputs_dtype(as_keyword):
+    """With no FLOPs and no parameter, measure's dtype is the first floating input's: a float64 table after
+    an integer index, given positionally or as a keyword, is float64 (the index's int64 is not a float;
+    float32 is only the default where no input floats at all)."""
+    idx, table = torch.tensor([0, 2]), torch.randn(4, 3, dtype=torch.float64)
+    inputs, kwargs = (idx, {"table": table}) if as_keyword else ((idx, table), None)
+    r = torchcount.profile(Gathers(), inputs, kwargs=kwargs, measure=True, warmup=0, repeat=1)
+    assert r.total.flops == 0 and r.extra["dtype"] == "float64"
+
+
+class CastAdds(nn.Module):
+    def forward(self, x):
+        return x.bfloat16() + 1
+
+
+class AddsBesideItsLinear(nn.Module):
+    """Its own work in bfloat16 (x·2 + the Linear's output, broadcast: 2·n·64 FLOPs) beside a float32
+    Linear(64, 1) (2·64 + 1 FLOPs per row): 1 FLOP per row more in float32."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 1)
+
+    def forward(self, x):
+        return x.bfloat16() * 2 + self.lin(x).bfloat16()
+
+
+def test_each_rows_dtype_and_the_models_from_where_its_flops_ran():
+    """_compute_dtypes: a Sequential root (no work of its own, so not a row of the table) gets a dtype as
+    every row does, its first floating output's (bfloat16, from its last layer's cast), while the model's
+    is float32, where most FLOPs ran (the Linear's 4·(2·64 + 8) = 544 against 4·8 = 32 bfloat16 adds). A root
+    that does work itself is a row already and is counted once: 4·(2·64 + 1) = 516 float32 FLOPs beat its
+    own 4·128 = 512 bfloat16 ones, which counted twice would win."""
+    from torchcount.measure import _compute_dtypes
+
+    model = nn.Sequential(nn.Linear(8, 8), CastAdds())
+    found, dtype = _compute_dtypes(torchcount.profile(model, torch.randn(4, 8)), model)
+    assert found == {"0": torch.float32, "1": torch.bfloat16, "": torch.bfloat16} and dtype == torch.float32
+    model = AddsBesideItsLinear()
+    report = torchcount.profile(model, torch.randn(4, 64))
+    assert report.root in report.layers
+    assert (report.row("").self_cost.mults + report.row("").self_cost.adds, report.row("lin").flops) == (512, 516)
+    assert _compute_dtypes(report, model) == ({"": torch.bfloat16, "lin": torch.float32}, torch.float32)
