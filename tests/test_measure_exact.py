@@ -1456,6 +1456,10 @@ def test_a_model_without_flops_or_parameters_is_said_in_its_first_floating_input
     inputs, kwargs = (idx, {"table": table}) if as_keyword else ((idx, table), None)
     r = torchcount.profile(Gathers(), inputs, kwargs=kwargs, measure=True, warmup=0, repeat=1)
     assert r.total.flops == 0 and r.extra["dtype"] == "float64"
+    # an integer table: no row and no input floats
+    inputs, kwargs = (idx, {"table": table.long()}) if as_keyword else ((idx, table.long()), None)
+    r = torchcount.profile(Gathers(), inputs, kwargs=kwargs, measure=True, warmup=0, repeat=1)
+    assert r.extra["dtype"] == "float32"
 
 
 class CastAdds(nn.Module):
