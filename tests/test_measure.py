@@ -1236,6 +1236,21 @@ class _CountsCalls(nn.Linear):
     (dict(grid_intensity=float("nan")), ValueError, "grid_intensity must be a non-negative number"),
     (dict(no_grad="no"), TypeError, "no_grad must be True or False"),
     (dict(repeat=True), ValueError, "repeat must be an int"),
+    (dict(repeat=2.0), ValueError, r"repeat must be an int ≥ 1, got 2\.0"),
+    (dict(repeat=0), ValueError, r"repeat must be an int ≥ 1, got 0"),
+    (dict(warmup=1.0), ValueError, r"warmup must be an int ≥ 0, got 1\.0"),
+    (dict(warmup=False), ValueError, r"warmup must be an int ≥ 0, got False"),
+    (dict(warmup=-1), ValueError, r"warmup must be an int ≥ 0, got -1"),
+    (dict(energy_layers=1.5), ValueError, r"energy_layers must be an int ≥ 0 .*, got 1\.5"),
+    (dict(energy_layers=True), ValueError, r"energy_layers must be an int ≥ 0 .*, got True"),
+    (dict(energy_layers=-1), ValueError, r"energy_layers must be an int ≥ 0 .*, got -1"),
+    (dict(energy=1), TypeError, "energy must be True or False, got 1"),
+    (dict(ceiling=0), TypeError, "ceiling must be True or False, got 0"),
+    (dict(energy_seconds=0), ValueError, "energy_seconds must be a positive number, got 0"),
+    (dict(energy_seconds=True), ValueError, "energy_seconds must be a positive number, got True"),
+    (dict(energy_seconds="1"), ValueError, "energy_seconds must be a positive number, got '1'"),
+    (dict(grid_intensity=-1), ValueError, "grid_intensity must be a non-negative number, got -1"),
+    (dict(grid_intensity=float("inf")), ValueError, "grid_intensity must be a non-negative number, got inf"),
     # the given peaks were used and the ceiling, asked for, was silently not measured
     (dict(ceiling=True, peaks=GPU_PEAKS["H100 SXM"]), ValueError, "ceiling=True measures the peaks.*peaks= gives"),
 ])
@@ -1246,6 +1261,14 @@ def test_measurement_options_are_checked_before_any_forward(option, error, messa
     assert model.calls == 0  # not even the counting pass
     with pytest.raises(ValueError, match="meta"):
         torchcount.profile(nn.Linear(4, 4, device="meta"), torch.randn(1, 4, device="meta"), measure=True)
+
+
+def test_the_edge_values_of_the_measurement_options_are_taken():
+    """The checks' edges are values a user may give: repeat=1, warmup=0, energy_layers=0, grid_intensity=0
+    and energy_seconds=1e-3 all measure (one timed pass each)."""
+    r = torchcount.profile(nn.Linear(4, 4), torch.randn(1, 4), measure=True, repeat=1, warmup=0, energy_layers=0,
+                           grid_intensity=0, energy_seconds=1e-3)
+    assert r.extra["repeat"] == 1 and r.extra["warmup"] == 0
 
 
 def test_ceiling_best_of_two_is_fieldwise_max():

@@ -1495,3 +1495,15 @@ def test_each_rows_dtype_and_the_models_from_where_its_flops_ran():
     assert report.root in report.layers
     assert (report.row("").self_cost.mults + report.row("").self_cost.adds, report.row("lin").flops) == (512, 516)
     assert _compute_dtypes(report, model) == ({"": torch.bfloat16, "lin": torch.float32}, torch.float32)
+
+
+def test_a_device_other_than_the_models_is_refused_naming_both():
+    """resolve_device: a model whose parameters are on the CPU, asked to be timed on 'cuda', is refused with
+    both devices named (torchcount never moves a model); asked for 'cpu', or not asked, it is timed where it
+    is."""
+    from torchcount.measure import resolve_device
+
+    with pytest.raises(ValueError, match=r"the model's parameters are on cpu but device='cuda' was asked; "
+                                         r"move the model first \(model.to\('cuda'\)\)"):
+        resolve_device(nn.Linear(2, 2), "cuda")
+    assert resolve_device(nn.Linear(2, 2), "cpu") == resolve_device(nn.Linear(2, 2), None) == torch.device("cpu")
