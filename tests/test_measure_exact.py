@@ -1507,3 +1507,17 @@ def test_a_device_other_than_the_models_is_refused_naming_both():
                                          r"move the model first \(model.to\('cuda'\)\)"):
         resolve_device(nn.Linear(2, 2), "cuda")
     assert resolve_device(nn.Linear(2, 2), "cpu") == resolve_device(nn.Linear(2, 2), None) == torch.device("cpu")
+
+
+class Ones(nn.Module):
+    """Makes its tensor itself from a plain int: no parameter, no tensor input."""
+
+    def forward(self, n):
+        return torch.ones(n) * 2
+
+
+def test_a_model_with_no_parameter_and_no_tensor_input_is_measured_on_the_cpu():
+    """With no parameter and no tensor input to say where the model is, it is timed on the CPU (its 4
+    multiplications by 2 counted as always)."""
+    r = torchcount.profile(Ones(), (4,), measure=True, warmup=0, repeat=1)
+    assert r.extra["device"] == "cpu" and r.total.cost.mults == 4
