@@ -1514,7 +1514,7 @@ def _measure_options(args) -> dict:
     if args.energy_layers:
         opts["energy_layers"] = args.energy_layers
     progress = _progress_bar()
-    if progress is not None:  # a pass counter on the root module (measure's private option)
+    if progress is not None:  # a pass counter on the root module (taken out before profile is called)
         opts["_bar"] = progress
     return opts
 

@@ -129,7 +129,7 @@ def _first_tensor_device(value) -> torch.device | None:
 
 
 #: the measurement options ``profile(..., measure=True, **options)`` passes on (device and
-#: copy_params are profile's own arguments; "_bar" is the CLI's progress bar)
+#: copy_params are profile's own arguments)
 OPTIONS = ("warmup", "repeat", "energy", "energy_seconds", "energy_layers", "grid_intensity", "ceiling", "no_grad",
            "peaks")
 
@@ -137,11 +137,11 @@ OPTIONS = ("warmup", "repeat", "energy", "energy_seconds", "energy_layers", "gri
 def check_options(options: dict) -> None:
     """The measurement options' names and values, checked before any forward runs (a wrong one
     used to fail after the counting pass, or after every timed pass)."""
-    unknown = [k for k in options if k not in OPTIONS and k != "_bar"]
+    unknown = [k for k in options if k not in OPTIONS]
     if unknown:
         raise TypeError(f"unknown measurement option(s) {', '.join(unknown)}; measure=True takes "
                         f"{', '.join(OPTIONS)} (and device=, copy_params=)")
-    _check_values(**{k: v for k, v in options.items() if k != "_bar"})
+    _check_values(**options)
 
 
 def _check_values(warmup: int = 3, repeat: int = 10, energy: bool = False, energy_seconds: float = 1.0,
