@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import torchcount
-from conftest import products_rule
+from conftest import needs, products_rule
 from torchcount.measure import Peaks, details
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # (conftest.py)
@@ -1521,3 +1521,54 @@ def test_a_model_with_no_parameter_and_no_tensor_input_is_measured_on_the_cpu():
     multiplications by 2 counted as always)."""
     r = torchcount.profile(Ones(), (4,), measure=True, warmup=0, repeat=1)
     assert r.extra["device"] == "cpu" and r.total.cost.mults == 4
+
+
+def _tf32_for_convolutions_and_rnns(monkeypatch):
+    """uses_tf32 answering as on CUDA with cuDNN's TF32 switch on and matmul's off (torch's defaults), and
+    peaks of 1 TFLOP/s FP32, 8 TF32."""
+    import torchcount.measure as tm
+
+    monkeypatch.setattr(tm, "uses_tf32", lambda device, conv=False, rnn=False: conv or rnn)
+    return Peaks("fake", fp32=1e12, tf32=8e12, bf16=16e12, fp16=16e12, bandwidth=1e12, kind="datasheet")
+
+
+@needs("torch.export naming each node's module by its path")
+def test_an_exported_programs_convolution_gets_the_convolutions_tf32_peak(monkeypatch):
+    """A torch.export program's layers are held by plain modules (``ep.module()``'s '0' is an nn.Module with
+    the weight): its Conv2d row, which runs aten.convolution as the eager layer does, follows cuDNN's TF32
+    switch as the eager Conv2d does (8e12, not FP32's 1e12: %peak would read 8× too high on a GPU)."""
+    peaks = _tf32_for_convolutions_and_rnns(monkeypatch)
+    model, x = nn.Sequential(nn.Conv2d(2, 2, 1), nn.Flatten()).eval(), torch.randn(1, 2, 4, 4)
+    eager = torchcount.profile(model, x, measure=True, peaks=peaks, warmup=0, repeat=1)
+    gm = torch.export.export(model, (x,)).module()
+    exported = torchcount.profile(gm, x, measure=True, peaks=peaks, warmup=0, repeat=1)
+    assert type(dict(gm.named_modules())["0"]) is nn.Module and exported.row("0").type == "Conv2d"
+    assert details(eager, "0")["peak_flops"] == details(exported, "0")["peak_flops"] == 8e12
+
+
+class ScalesItsConv(nn.Module):
+    """A conv (2·2·16 = 64 MACs and 32 bias adds: 160 FLOPs) then its own 32 multiplications and 32 additions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x) * 3 + 1
+
+
+def test_a_blocks_effective_peak_holds_its_own_work_beside_its_childrens(monkeypatch):
+    """A block's peak is the rate at which all its FLOPs would run, each at its own peak: its own 64 FLOPs
+    at FP32's 1e12 and its conv's 160 at TF32's 8e12 give 224 / (64/1e12 + 160/8e12) = 224/84 · 1e12, not the
+    conv's 8e12 alone."""
+    peaks = _tf32_for_convolutions_and_rnns(monkeypatch)
+    r = torchcount.profile(nn.Sequential(ScalesItsConv()), torch.randn(1, 2, 4, 4), measure=True, peaks=peaks,
+                           warmup=0, repeat=1)
+    assert (_flops_of(r, "0", own=True), _flops_of(r, "0.conv")) == (64, 160)
+    assert details(r, "0")["peak_flops"] == pytest.approx(224 / 84 * 1e12)
+    assert details(r, "0.conv")["peak_flops"] == 8e12
+
+
+def _flops_of(report, path, own=False):
+    row = report.row(path)
+    return torchcount.get_convention("flops").ops(row.self_cost if own else row.cost)

@@ -523,8 +523,12 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks, row_dtypes:
         row_dtype = row_dtypes.get(row.path) or dtype
         tf32 = False
         if row.self_cost.macs:
-            rnn = isinstance(module, nn.RNNBase)
-            conv = isinstance(module, nn.modules.conv._ConvNd) if module is not None else "Conv" in row.type
+            # (a torch.export layer's module is a plain holder of its parameters, and a GraphModule's inlined
+            # layer has none: what it was is the type its row names)
+            if module is not None and type(module).__name__ == row.type:
+                conv, rnn = isinstance(module, nn.modules.conv._ConvNd), isinstance(module, nn.RNNBase)
+            else:
+                conv, rnn = row.type in _TORCH_CONVS, row.type in _TORCH_RNNS
             tf32 = uses_tf32(dev, conv, rnn)
         own[row.path] = device_peaks.flops_for(row_dtype, tf32=tf32)
     self_flops = {row.path: _FLOPS.ops(row.self_cost) for row in rows}
@@ -549,6 +553,12 @@ def _row_peaks(rows, modules: dict, dev, dtype, device_peaks: Peaks, row_dtypes:
 
 
 _CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+#: the type names of torch's convolutions and recurrent layers (cuDNN runs them: its TF32 switch), for a row
+#: whose module is not at hand (GPT-2's Conv1D, a matmul, is not among them)
+_TORCH_CONVS = frozenset(c.__name__ for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                                              nn.ConvTranspose3d))
+_TORCH_RNNS = frozenset(("RNN", "LSTM", "GRU"))
 
 
 @contextmanager
