@@ -121,3 +121,27 @@ def test_cuda_measured_generation_times_each_generate_call():
     assert report.total.cost.macs == cpu.total.cost.macs and report.forward_calls == 3
     root = report.root.extra
     assert root["time_ms"] >= root["self_ms"] >= 0 and root["time_ms"] >= report.row("head").extra["time_ms"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_capability()[0] < 8,
+                    reason="TF32 needs Ampere or later")
+def test_an_exported_convolution_is_held_to_the_tf32_peak_as_the_eager_one():
+    """With cuDNN's TF32 switch on (torch's default), a float32 Conv2d row is held to the device's TF32 peak,
+    in the eager model and in its torch.export program (whose layer is held by a plain nn.Module)."""
+    from torchcount.measure import peaks_for
+
+    if not hasattr(torch, "export"):
+        pytest.skip("no torch.export")
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        model = nn.Sequential(nn.Conv2d(16, 16, 3), nn.Flatten()).cuda().eval()
+        x = torch.randn(8, 16, 32, 32, device="cuda")
+        eager = torchcount.profile(model, x, measure=True, warmup=1, repeat=2)
+        exported = torchcount.profile(torch.export.export(model, (x,)).module(), x, measure=True, warmup=1, repeat=2)
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+    tf32 = peaks_for(torch.device("cuda")).tf32
+    if tf32 is None:
+        pytest.skip(f"no TF32 peak listed for {torch.cuda.get_device_name()}")
+    assert details(eager, "0")["peak_flops"] == details(exported, "0")["peak_flops"] == tf32
