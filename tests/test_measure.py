@@ -1271,6 +1271,42 @@ def test_the_edge_values_of_the_measurement_options_are_taken():
     assert r.extra["repeat"] == 1 and r.extra["warmup"] == 0
 
 
+def test_measure_called_directly_checks_its_options_before_any_forward():
+    """torchcount.measure.measure (public, what profile calls) checks its options itself: repeat=0 is refused
+    before the model runs."""
+    from torchcount.measure import measure
+
+    model, x = _CountsCalls(), torch.randn(1, 4)
+    report = torchcount.profile(model, x)
+    with pytest.raises(ValueError, match="repeat must be an int ≥ 1, got 0"):
+        measure(report, model, (x,), {}, repeat=0)
+    assert model.calls == 1  # the counting pass only
+
+
+class _GradSeen(nn.Linear):
+    """Counts its calls and records whether grad mode was on in each."""
+
+    def __init__(self):
+        super().__init__(4, 4)
+        self.grad_modes = []
+
+    def forward(self, x):
+        self.grad_modes.append(torch.is_grad_enabled())
+        return super().forward(x)
+
+
+def test_measure_without_options_runs_the_documented_defaults():
+    """docs/measure.md: warmup=3, repeat=10, no_grad=True, ceiling=False, energy=False, and 1 (counting) +
+    2·warmup + 2·repeat + 1 (floor) + 1 (memory) forwards: 1 + 6 + 20 + 1 + 1 = 29, the measuring ones
+    without grad, the counting one as the caller left it (on here)."""
+    model = _GradSeen()
+    r = torchcount.profile(model, torch.randn(1, 4), measure=True)
+    assert (r.extra["warmup"], r.extra["repeat"]) == (3, 10) and len(model.grad_modes) == 29
+    assert model.grad_modes[0] and not any(model.grad_modes[1:])
+    assert r.extra["energy"] == {"status": "not requested"}
+    assert r.extra["peaks"]["kind"] == "unknown"  # (no ceiling measured: a CPU has no datasheet peak)
+
+
 def test_ceiling_best_of_two_is_fieldwise_max():
     from torchcount.measure.ceiling import best_of
 
