@@ -858,3 +858,33 @@ def test_a_model_half_frozen_has_its_frozen_parameters_apart():
     model[0].requires_grad_(False)
     total = torchcount.profile(model, torch.randn(1, 4), warn=False).total
     assert (total.params, total.trainable_params, total.frozen_params) == (30, 10, 20)
+
+
+_LIB.define("reads_only(Tensor x) -> Tensor")  # its rule (a user's, below) gives the bytes it reads only
+_LIB.impl("reads_only", lambda x: x.clone(), "CompositeExplicitAutograd")
+_LIB.define("writes_only(Tensor x) -> Tensor")  # … and this one's the bytes it writes only
+_LIB.impl("writes_only", lambda x: x.clone(), "CompositeExplicitAutograd")
+
+
+def test_a_users_op_rule_that_gives_one_side_of_the_traffic_keeps_it():
+    """An op rule that sets bytes read (7) and leaves bytes written 0, or sets bytes written (5) and
+    leaves bytes read 0, has chosen its traffic: the default (every input read, every new output
+    written: 32 and 32 for a 2×4 float32 clone) replaces only a cost with neither. Each rule gives
+    one comparison; the two ops in a row: 2 comparisons, 7 bytes read, 5 written."""
+    from torchcount.cost import Cost, Term
+
+    @torchcount.op_rule(torch.ops.torchcount_count_core.reads_only)
+    def reads_only_rule(op):
+        return Cost.of(Term("cmps", "comparisons", "1", "1", 1), bytes_read=7)
+
+    @torchcount.op_rule(torch.ops.torchcount_count_core.writes_only)
+    def writes_only_rule(op):
+        return Cost.of(Term("cmps", "comparisons", "1", "1", 1), bytes_written=5)
+
+    class Both(nn.Module):
+        def forward(self, x):
+            return torch.ops.torchcount_count_core.writes_only(torch.ops.torchcount_count_core.reads_only(x))
+
+    cost = torchcount.profile(nn.Sequential(Both()), torch.randn(2, 4), warn=False).row("0").self_cost
+    assert (cost.cmps, cost.bytes_read, cost.bytes_written) == (2, 7, 5)
+
