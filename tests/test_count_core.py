@@ -888,3 +888,38 @@ def test_a_users_op_rule_that_gives_one_side_of_the_traffic_keeps_it():
     cost = torchcount.profile(nn.Sequential(Both()), torch.randn(2, 4), warn=False).row("0").self_cost
     assert (cost.cmps, cost.bytes_read, cost.bytes_written) == (2, 7, 5)
 
+
+class ReadsOnly(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+class WritesOnly(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+def test_a_users_module_rule_that_gives_one_side_of_the_traffic_keeps_it():
+    """As for an op rule: a module rule that sets bytes read (7) and not bytes written, or bytes written
+    (5) and not bytes read, keeps them; the default (its 2×4 float32 input read, 32 bytes, and its new
+    output written, 32) is for a rule that set neither. One comparison each by the rules."""
+    from torchcount.cost import Cost, Term
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(ReadsOnly)
+    def reads_only(module, call):
+        return Cost.of(Term("cmps", "comparisons", "1", "1", 1), bytes_read=7)
+
+    @torchcount.module_rule(WritesOnly)
+    def writes_only(module, call):
+        return Cost.of(Term("cmps", "comparisons", "1", "1", 1), bytes_written=5)
+
+    try:
+        report = torchcount.profile(nn.Sequential(ReadsOnly(), WritesOnly()), torch.randn(2, 4), warn=False)
+    finally:
+        registry._MODULE_RULES.pop(ReadsOnly, None)
+        registry._MODULE_RULES.pop(WritesOnly, None)
+        registry._lookup_cache.clear()
+    assert [(r.path, r.status, r.self_cost.cmps, r.self_cost.bytes_read, r.self_cost.bytes_written)
+            for r in report.layers] == [("0", "rule", 1, 7, 0), ("1", "rule", 1, 0, 5)]
+
