@@ -923,3 +923,10 @@ def test_a_users_module_rule_that_gives_one_side_of_the_traffic_keeps_it():
     assert [(r.path, r.status, r.self_cost.cmps, r.self_cost.bytes_read, r.self_cost.bytes_written)
             for r in report.layers] == [("0", "rule", 1, 7, 0), ("1", "rule", 1, 0, 5)]
 
+
+def test_a_ruled_call_that_returns_its_childs_output_made_all_of_it(ruled_block):
+    """RuledBlock returns what its fc returned, but its rule covers fc's work: the block made its
+    whole 2×4 output itself (own activation 8), and fc, covered, made its 8 as well."""
+    report = torchcount.profile(nn.Sequential(ruled_block()), torch.randn(2, 4), warn=False)
+    assert [(r.path, r.status, r.activation, r.self_activation) for r in report.layers] == [
+        ("0", "rule", 8, 8), ("0.fc", "covered", 8, 8)]
