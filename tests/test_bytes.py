@@ -368,6 +368,20 @@ def test_a_write_into_a_one_element_tensor_moves_its_one_element():
     assert rw(report.total.cost) == (I64 + F32, F32)
 
 
+def test_an_op_that_returns_no_tensor_reads_its_operands():
+    """torch.equal(x, y) returns a bool, no tensor: nothing written, but its 96 comparisons read both
+    96-element float32 operands, 2·384 bytes (the default traffic of an op that computes). Of
+    different shapes it compares nothing (ATen answers False from the sizes) and so reads nothing
+    either: x with a 96-element y of another shape, 0 bytes."""
+    def both(m, x, y):
+        torch.equal(x, y)
+        return x
+    same = profile(Fn(both), (torch.randn(*X), torch.randn(*X))).total.cost
+    assert (same.cmps, *rw(same)) == (96, 2 * 96 * F32, 0)
+    other = profile(Fn(both), (torch.randn(*X), torch.randn(96))).total.cost
+    assert (other.cmps, *rw(other)) == (0, 0, 0)
+
+
 def test_in_place_views_and_resizes_move_nothing():
     # unsqueeze_, t_, resize_ change a tensor's shape or storage, not its data (their schema says
     # they write self, the inplace_view tag says how): only the clone moves bytes
