@@ -275,6 +275,53 @@ def test_lstm_on_packed_sequence_counts_the_sequence():
     assert report.total.cost.bytes_written == (14 * 32 + 64 + 64) * F32
 
 
+class KeywordLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(16, 32)
+
+    def forward(self, packed):
+        return self.lstm(input=packed)
+
+
+def test_lstm_given_its_packed_sequence_by_keyword_counts_the_sequence():
+    """lstm(input=packed) reads and writes what lstm(packed) does: the packed data 14·16 and its 7
+    int64 batch sizes read beside the weights, the packed output 14·32 and h_n, c_n (2·32 each)
+    written (no positional argument to find the sequence in)."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+    packed = pack_padded_sequence(torch.randn(7, 2, 16), torch.tensor([7, 7]))
+    weights = (4 * 32 * 16 + 4 * 32 * 32 + 2 * 128) * F32
+    cost = profile(KeywordLSTM(), (packed,)).row("lstm").self_cost
+    assert rw(cost) == (14 * 16 * F32 + 7 * I64 + weights, (14 * 32 + 64 + 64) * F32)
+
+
+class Unpacks(nn.Module):
+    """Pads a packed sequence back into a tensor: priced by a (test's) rule of no bytes of its own."""
+
+    def forward(self, packed):
+        return torch.nn.utils.rnn.pad_packed_sequence(packed)[0]
+
+
+def test_a_ruled_call_given_a_packed_sequence_reads_it_whatever_it_returns():
+    """A rule's call on a packed sequence reads its data (the 3 steps of lengths 2 and 1 of 4 features:
+    3·4 float32) and its 2 int64 batch sizes, though it returns one tensor, not a tuple or a packed
+    sequence; it writes its 2×2×4 padded output."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+    from torchcount.rules import registry
+
+    @torchcount.module_rule(Unpacks)
+    def unpacks(module, call):
+        return torchcount.Cost.of(torchcount.Term("assigns", "assignments", "elements", 16, 16))
+
+    packed = pack_padded_sequence(torch.randn(2, 2, 4), torch.tensor([2, 1]))
+    try:
+        cost = profile(Unpacks(), (packed,)).total.cost
+    finally:
+        registry._MODULE_RULES.pop(Unpacks, None)
+        registry._lookup_cache.clear()
+    assert rw(cost) == (3 * 4 * F32 + 2 * I64, 2 * 2 * 4 * F32)
+
+
 def test_an_expanded_operand_reads_what_it_stores():
     """x * w.expand(64, 1024) is the computation of x * w broadcast: w's 1024 elements are read,
     not 64·1024 (an expanded tensor has stride 0 along the broadcast dimension)."""
