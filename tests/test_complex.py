@@ -165,6 +165,23 @@ def test_user_rules_say_whether_they_price_complex_inputs():
     assert torchcount.profile(Twice(), z.real).total.cost.adds == 5
 
 
+def test_a_rules_cost_is_expanded_once_whatever_its_complex_inputs():
+    """A module rule that does not price complex inputs itself, called with two complex operands
+    (a + b, 5 complex additions by its rule): each is 2 real additions, 10, expanded once for the
+    call, not once per complex input (20)."""
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    @torchcount.module_rule(Add)
+    def add(m, call):
+        n = call.inputs[0].numel
+        return Cost.of(Term("adds", "additions", "elements", n, n))
+
+    z = torch.randn(5, dtype=C64)
+    assert torchcount.profile(Add(), (z, z)).total.cost.adds == 10
+
+
 def test_a_rule_cost_without_worked_lines_is_expanded_too():
     """A rule may return a bare Cost (a sum of costs keeps no worked lines): its fields are
     expanded the same way, 5 complex MACs → 20 real MACs, 3 complex additions → 6."""
