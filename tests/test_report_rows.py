@@ -466,6 +466,31 @@ def test_a_parents_own_row_shows_the_activation_it_made_itself(block, own):
     assert csv_line.split(",")[report.to_csv().splitlines()[0].split(",").index("activation")] == str(own)
 
 
+class Sink(nn.Module):
+    """Sums its input and returns nothing (a tensor it made is dropped, not returned)."""
+
+    def forward(self, x):
+        x.sum()
+
+
+class FeedsSink(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sink = Sink()
+
+    def forward(self, x):
+        self.sink(x)
+        return x * 2
+
+
+def test_a_call_that_returns_no_tensor_made_no_activation():
+    """sink returns None: no output, so its activation and its own are 0 (not unknown, not 1), while its
+    sum of 4·8 elements (31 additions) is counted."""
+    report = torchcount.profile(FeedsSink(), torch.randn(4, 8))
+    row = report.row("sink")
+    assert (row.activation, row.self_activation, row.output_shapes, row.cost.adds) == (0, 0, [], 31)
+
+
 def test_own_activation_is_blank_where_own_ops_were_not_recorded():
     """With record_ops=False a parent's own ops are not seen, so whether it made its output is not
     known: its "(self)" activation is blank, not a guessed 0 (a Sequential's is 0: it runs no op)."""
