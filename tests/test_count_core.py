@@ -135,6 +135,24 @@ def test_a_call_from_outside_the_tree_with_a_backward_sums_the_backward_by_the_t
         "": {"backward_MACs": 32}, "fc": {"backward_MACs": 32}, "enc": {"backward_MACs": 0}}
 
 
+
+class CrossStepWithSpare(CrossStep):
+    """CrossStep with a Linear never called (spare)."""
+
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(4, 4)
+
+
+def test_a_module_never_called_has_no_backward_by_the_tree():
+    """As above, with spare never called: by the tree it holds no backward, 0 (no row below it ran
+    any), beside fc's 32."""
+    report = torchcount.profile(CrossStepWithSpare(), torch.randn(2, 4), method="train_step", warn=False)
+    assert report.row("spare").status == "not called"
+    assert {r.path: r.tree_extra for r in report.layers} == {
+        "": {"backward_MACs": 32}, "fc": {"backward_MACs": 32}, "enc": {"backward_MACs": 0},
+        "spare": {"backward_MACs": 0}}
+
 class WithSpare(Inner):
     def __init__(self):
         super().__init__()
