@@ -742,7 +742,8 @@ class NestedDicts(nn.Module):
 def test_a_stand_in_for_a_container_the_graph_lacks_leaves_its_parents_row_alone():
     """In ep.module() of NestedDicts, acts gets a stand-in row (its ReLU's 2·4 = 8 comparisons); outer,
     which the graph holds, keeps its own row: its lin's 4·4 + 4 = 20 parameters and 2·4·4 = 32 MACs, the
-    ReLU's 8 comparisons, as in the eager model's table (a stand-in in its place had 0 parameters)."""
+    ReLU's 8 comparisons, as in the eager model's table (a stand-in in its place had 0 parameters);
+    acts holds no parameter, of its own either (0, the stand-in's, which the walk never saw)."""
     import warnings
 
     model, x = NestedDicts().eval(), torch.randn(2, 4)
@@ -752,7 +753,7 @@ def test_a_stand_in_for_a_container_the_graph_lacks_leaves_its_parents_row_alone
     for report in (torchcount.profile(model, x, warn=False), torchcount.profile(graph, x, warn=False)):
         outer, acts = report.row("outer"), report.row("outer.acts")
         assert (outer.calls, outer.params, outer.cost.macs, outer.cost.cmps) == (0, 20, 32, 8)
-        assert (acts.calls, acts.params, acts.cost.cmps) == (0, 0, 8)
+        assert (acts.calls, acts.params, acts.self_params, acts.cost.cmps) == (0, 0, 0, 8)
 
 
 def test_a_ruled_call_whose_hook_computes_is_one_step_more():
