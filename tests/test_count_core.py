@@ -949,3 +949,37 @@ def test_a_ruled_call_that_returns_its_childs_output_made_all_of_it(ruled_block)
     report = torchcount.profile(nn.Sequential(ruled_block()), torch.randn(2, 4), warn=False)
     assert [(r.path, r.status, r.activation, r.self_activation) for r in report.layers] == [
         ("0", "rule", 8, 8), ("0.fc", "covered", 8, 8)]
+
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Blocks(nn.Module):
+    """A ModuleList of two blocks, each calling its own Linear: the list is never called itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(), Block()])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_a_groups_members_are_the_called_modules_nearest_below_it():
+    """blocks' group row holds blocks.0 and blocks.1, not their Linears as well (each is below a called
+    block): its steps are the blocks' 1 + 1 = 2 (each block's chain is its fc's one step), not 4, and
+    its cost both Linears' 2·(2·4·4) = 64 MACs. Never called, it ran no step itself: its own steps 0."""
+    report = torchcount.profile(Blocks(), torch.randn(2, 4), warn=False)
+    group = report.row("blocks")
+    assert (group.calls, group.members, group.extra["steps"], group.cost.macs) == (
+        0, ("blocks.0", "blocks.1"), 2, 64)
+    assert group.self_extra == {"steps": 0}
