@@ -316,6 +316,8 @@ def test_a_container_called_twice_with_its_own_and_its_hooks_ops_is_priced_from_
     row = report.row("block")
     assert (row.calls, row.status, row.own_ops) == (2, "ops", 4)
     assert (row.self_cost.adds, row.self_cost.mults, row.cost.macs) == (16, 16, 64)
+    # counted items: block's 4 ops and fc's 2 rule calls (the root ran no op of its own)
+    assert (report.counted_items, report.coverage) == (6, 1.0)
 
 
 class ListAndSibling(nn.Module):
