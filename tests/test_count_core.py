@@ -320,6 +320,16 @@ def test_a_container_called_twice_with_its_own_and_its_hooks_ops_is_priced_from_
     assert (report.counted_items, report.coverage) == (6, 1.0)
 
 
+def test_a_container_called_once_with_its_own_and_its_hooks_op_is_priced_from_ops():
+    """AddOne called once: its add and its hook's ×2 are 2 ops of its own (1 + 1, not 1 − 1), so its
+    row is 'ops', not a bare container."""
+    block = AddOne()
+    block.register_forward_hook(lambda mod, args, out: out * 2)
+    report = torchcount.profile(nn.Sequential(block), torch.randn(2, 4), warn=False)
+    row = report.row("0")
+    assert (row.calls, row.status, row.own_ops, row.self_cost.adds, row.self_cost.mults) == (1, "ops", 2, 8, 8)
+
+
 class ListAndSibling(nn.Module):
     """l, a ModuleList never called itself, beside l2, a Linear whose path starts with 'l' too."""
 
