@@ -995,3 +995,15 @@ def test_a_groups_members_are_the_called_modules_nearest_below_it():
     assert (group.calls, group.members, group.extra["steps"], group.cost.macs) == (
         0, ("blocks.0", "blocks.1"), 2, 64)
     assert group.self_extra == {"steps": 0}
+
+
+class PassThrough(nn.Module):
+    def forward(self, x):
+        return x
+
+
+def test_a_leaf_that_runs_no_op_is_priced_from_its_ops_not_a_container():
+    """A leaf with no rule that returns its input runs no op: priced from its (no) ops, 0 of everything,
+    status 'ops'; 'container' is for a module whose work is all its children's, and it has none."""
+    row = torchcount.profile(nn.Sequential(PassThrough()), torch.randn(2, 4), warn=False).row("0")
+    assert (row.status, row.own_ops, row.self_cost.is_zero()) == ("ops", 0, True)
