@@ -272,3 +272,85 @@ def test_a_ruled_module_inside_vmap_on_unbatched_tensors_keeps_its_rule():
     lin = report.row("lin")
     assert (lin.status, lin.rule, lin.cost.macs, lin.calls) == ("rule", "linear.linear", 8, 1)
     assert report.total.cost.mults == 15 and not any("torch.vmap" in n for n in report.notes)
+
+
+def test_a_modules_none_argument_is_recorded_as_none():
+    """A module called as block(x, None) (an optional mask left out) records its arguments as the 2×3
+    tensor's TensorMeta and None itself, what a rule reading ``call.args[1] is None`` expects; a keyword
+    mask=None likewise. (Taking only bool/int/float/complex/str as kept values made None '<NoneType>'.)"""
+    class Masked(nn.Module):
+        def forward(self, x, mask, scale=None):
+            return x if mask is None else x * mask
+
+    model = Masked()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3), None, scale=None)
+    (call,) = recorder.trace.calls
+    assert call.args == (cap.TensorMeta((2, 3), torch.float32), None) and call.kwargs == {"scale": None}
+
+
+def test_a_dataclass_class_given_or_returned_is_a_value_not_an_instance_with_fields():
+    """A dataclass *class* passed to a module (a config type, not an instance of it) is described as a
+    value, '<type>' (the class's class's name), as any other non-tensor object is; and a child returning
+    (tensor, that class) to a caller that records its own ops yields no tensor from the class: the class
+    has no field values (its field without a default is no attribute of it), so reading its fields as an
+    instance's raised AttributeError in the forward. (Dropping 'not isinstance(value, type)' survived, in
+    describe and in _output_tensors.)"""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Config:
+        width: int
+
+    class Child(nn.Module):
+        def forward(self, x, kind):
+            return x + 1, kind
+
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.child = Child()
+
+        def forward(self, x):
+            y, _ = self.child(x, Config)
+            return y * 2
+
+    model = Parent()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3))
+    root, child = recorder.trace.calls
+    assert child.args == (cap.TensorMeta((2, 3), torch.float32), "<type>")
+    assert child.output == (cap.TensorMeta((2, 3), torch.float32), "<type>")
+    assert [op.name for op in root.ops] == ["aten.mul.Tensor"]
+    assert cap._output_tensors((torch.zeros(1), Config), [])[0].shape == (1,)
+    assert len(cap._output_tensors(Config, [])) == 0
+
+
+def test_a_lazy_parameter_not_yet_materialised_is_described_as_uninitialized():
+    """A LazyLinear's weight before its first call has no shape: handed to a module as an argument it is
+    described as the text '<uninitialized>' (reading its shape raises), and returned by that module it is
+    no output tensor (_output_tensors skips it). (Returning None for it survived: no test made one.)"""
+    class Probe(nn.Module):
+        def forward(self, w):
+            return w
+
+    lazy = nn.LazyLinear(2)
+    probe = Probe()
+    with cap.capture(probe, has_rule) as recorder:
+        probe(lazy.weight)
+    (call,) = recorder.trace.calls
+    assert call.args == ("<uninitialized>",) and call.output == "<uninitialized>"
+    assert cap.describe([lazy.weight, 1]) == ["<uninitialized>", 1]
+    assert cap._output_tensors([lazy.weight], []) == []
+
+
+def test_a_list_subclass_with_fields_stays_a_list():
+    """Only a tuple with ``_fields`` is a namedtuple, rebuilt as its type from the described fields: a list
+    subclass that happens to carry a ``_fields`` attribute is described as a plain list of what it holds,
+    [TensorMeta 2×3, 5] (rebuilding it as its type, list(meta, 5), raised TypeError). (Dropping
+    'isinstance(value, tuple)' from the namedtuple test survived.)"""
+    class Row(list):
+        _fields = ("t", "n")
+
+    assert cap.describe(Row([torch.zeros(2, 3), 5])) == [cap.TensorMeta((2, 3), torch.float32), 5]
+
