@@ -354,3 +354,19 @@ def test_a_list_subclass_with_fields_stays_a_list():
 
     assert cap.describe(Row([torch.zeros(2, 3), 5])) == [cap.TensorMeta((2, 3), torch.float32), 5]
 
+
+def test_a_module_returning_its_own_input_tensor_is_aliased_and_a_new_one_is_not():
+    """One plain tensor in, one out (the wrapper's shortcut): nn.Identity and an in-place ReLU return the
+    very tensor they were given (ReLU(inplace=True) returns relu_'s self), so their output is aliased, no
+    new memory written; ReLU() and x * 2 return a new tensor: not aliased. (Reading 'output is not
+    args[0]' there survived.)"""
+    class Double(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    for module, aliased in ((nn.Identity(), True), (nn.ReLU(inplace=True), True), (nn.ReLU(), False),
+                            (Double(), False)):
+        with cap.capture(module, has_rule) as recorder:
+            module(torch.randn(2, 3))
+        (call,) = recorder.trace.calls
+        assert call.output == cap.TensorMeta((2, 3), torch.float32, aliased), module
