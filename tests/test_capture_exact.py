@@ -370,3 +370,30 @@ def test_a_module_returning_its_own_input_tensor_is_aliased_and_a_new_one_is_not
             module(torch.randn(2, 3))
         (call,) = recorder.trace.calls
         assert call.output == cap.TensorMeta((2, 3), torch.float32, aliased), module
+
+
+def test_an_op_split_on_some_device_types_runs_as_its_parts_on_those_only():
+    """decompose(op) may name the device types on which an op runs as its parts (rules.parts_split gives
+    such a set for an op with a kernel of its own on some backends only: _fused_rms_norm, whole on CUDA).
+    Under inference_mode einsum 'ij,jk->ik' reaches the recorder whole; on CPU tensors, split
+    frozenset({'cpu'}) runs its composite kernel and records its parts (a bmm among them, no einsum),
+    frozenset({'cuda'}) records the one einsum, as False does; the product is arange(6) as 2×3 times
+    arange(12) as 3×4 each time (row 0: 20, 23, 26, 29). (Taking only split True, 'not in', or
+    splitting on any device type of a set survived.)"""
+    einsum = torch.ops.aten.einsum.default
+
+    class Product(nn.Module):
+        def forward(self, x, y):
+            return torch.einsum("ij,jk->ik", x, y)
+
+    x, y = torch.arange(6.0).reshape(2, 3), torch.arange(12.0).reshape(3, 4)
+    names = {}
+    for split in (frozenset({"cpu"}), frozenset({"cuda"}), False):
+        model = Product()
+        with torch.inference_mode(), cap.capture(model, has_rule, decompose=lambda op: split if op is einsum
+                                                 else False) as recorder:
+            out = model(x, y)
+        assert out[0].tolist() == [20.0, 23.0, 26.0, 29.0] and torch.equal(out, x @ y)
+        names[split] = [op.name for op in recorder.trace.calls[0].ops]
+    assert "aten.bmm.default" in names[frozenset({"cpu"})] and "aten.einsum.default" not in names[frozenset({"cpu"})]
+    assert names[frozenset({"cuda"})] == names[False] == ["aten.einsum.default"]
