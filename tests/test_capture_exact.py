@@ -397,3 +397,56 @@ def test_an_op_split_on_some_device_types_runs_as_its_parts_on_those_only():
         names[split] = [op.name for op in recorder.trace.calls[0].ops]
     assert "aten.bmm.default" in names[frozenset({"cpu"})] and "aten.einsum.default" not in names[frozenset({"cpu"})]
     assert names[frozenset({"cuda"})] == names[False] == ["aten.einsum.default"]
+
+
+def test_a_profiled_method_is_priced_from_its_ops_on_a_ruled_root_and_on_a_sequential_one():
+    """A function profiled as the method (fn(model, x) = model(x) + model(x)) runs other code than the
+    forward: its call is the root's, priced from what it runs, never by the root's rule nor skipped as a
+    container's. On a Linear(4, 3) root (a rule): its two forwards, 2 · 4·3 = 24 MACs, and the add of
+    the two 1×3 outputs, 3 additions (the rule, reading the method call's 1×4 input and 1×3 output,
+    gave one forward's 12 and no add), and no note of 'a forward set on the instance' (the wrapper in its
+    __dict__ is ours); on Sequential(Linear(4, 3)) (whose forward only calls its child,
+    so it records no ops there): the same 24 MACs and 3 additions (the add was lost). (Dropping 'not
+    method' from the rule look-up or from the container's no-ops test survived.)"""
+    def twice(model, x):
+        return model(x) + model(x)
+
+    for model in (nn.Linear(4, 3, bias=False), nn.Sequential(nn.Linear(4, 3, bias=False))):
+        report = torchcount.profile(model, torch.randn(1, 4), method=twice, warn=False)
+        assert (report.total.cost.macs, report.total.cost.adds) == (2 * 4 * 3, 3), type(model).__name__
+        assert not any("a forward set on the instance" in note for note in report.notes)
+
+
+def test_a_rule_less_module_with_a_forward_set_on_the_instance_gets_no_unruled_note():
+    """'a forward set on the instance' is noted only for a module whose type has a rule (its rule is
+    then not used): a plain nn.Module given a forward of its own has no rule to set aside, and its call
+    is priced from its ops as any such module's, 2×3 multiplications for x * 2 on a 2×3 input, with no
+    entry in trace.unruled; a Linear given one is noted. (Noting every module with an instance forward
+    survived.)"""
+    plain = nn.Module()
+    plain.forward = lambda x: x * 2
+    with cap.capture(plain, has_rule) as recorder:
+        plain(torch.randn(2, 3))
+    assert recorder.trace.unruled == {}
+    assert [op.name for op in recorder.trace.calls[0].ops] == ["aten.mul.Tensor"]
+    lin = nn.Linear(3, 2)
+    lin.forward = lambda x: x * 2
+    with cap.capture(lin, has_rule) as recorder:
+        lin(torch.randn(2, 3))
+    assert recorder.trace.unruled == {"": "a forward set on the instance"}
+
+
+def test_a_rule_less_module_inside_vmap_gets_no_unruled_note():
+    """Inside torch.vmap only a module with a rule is priced from its ops instead (the rule would see
+    one sample): a rule-less module is priced from its ops anyway, with no 'called inside torch.vmap'
+    entry in trace.unruled, while a Linear(4, 2) on the batched input gets one. (Noting every module
+    called on a vmapped tensor survived.)"""
+    class Double(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    for module, unruled in ((Double(), {}), (nn.Linear(4, 2), {"": "called inside torch.vmap; one sample's shapes "
+                                                                   "shown"})):
+        with cap.capture(module, has_rule) as recorder:
+            torch.vmap(module)(torch.randn(3, 4))
+        assert recorder.trace.unruled == unruled, type(module).__name__
