@@ -450,3 +450,27 @@ def test_a_rule_less_module_inside_vmap_gets_no_unruled_note():
         with cap.capture(module, has_rule) as recorder:
             torch.vmap(module)(torch.randn(3, 4))
         assert recorder.trace.unruled == unruled, type(module).__name__
+
+
+def test_a_sequentials_scripted_child_is_its_work():
+    """A TorchScript child is not wrapped (its ops are its caller's): in nn.Sequential(Linear(4, 3),
+    torch.jit.script(Linear(3, 2))) the Sequential records its ops, though its forward only calls its
+    children: 4·3 + 3·2 = 18 MACs in all, 6 of them the Sequential's own. (A Sequential with a scripted
+    child kept as one that records no ops lost the 6.)"""
+    model = nn.Sequential(nn.Linear(4, 3), torch.jit.script(nn.Linear(3, 2)))
+    report = torchcount.profile(model, torch.randn(1, 4), warn=False)
+    assert report.total.cost.macs == 4 * 3 + 3 * 2 and report.root.self_cost.macs == 3 * 2
+
+
+def test_a_global_pre_hooks_ops_before_a_sequentials_child_are_the_sequentials():
+    """torch's process-wide forward pre-hooks run before any hook of ours, in the caller's forward: one
+    that adds 1 to a module's 1×4 input does 4 additions before Sequential(Linear(4, 3, bias=False)) (the
+    root: its own) and 4 before the Linear (in the Sequential's forward, which then records its ops, though
+    it only calls its children): 8 additions in all, with the Linear's 4·3 = 12 MACs. (Leaving the
+    global pre-hooks out of the container's no-ops test lost the second 4.)"""
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda module, args: (args[0] + 1,))
+    try:
+        report = torchcount.profile(nn.Sequential(nn.Linear(4, 3, bias=False)), torch.randn(1, 4), warn=False)
+    finally:
+        handle.remove()
+    assert (report.total.cost.adds, report.total.cost.macs) == (2 * 4, 4 * 3)
