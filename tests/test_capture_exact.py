@@ -474,3 +474,27 @@ def test_a_global_pre_hooks_ops_before_a_sequentials_child_are_the_sequentials()
     finally:
         handle.remove()
     assert (report.total.cost.adds, report.total.cost.macs) == (2 * 4, 4 * 3)
+
+
+def test_without_op_recording_a_modules_own_activation_is_not_known():
+    """With record_ops=False a rule-less module's own ops are not recorded, so whether its first output
+    is one it made or its child's is not known: the root's "(self)" activation is None, for a root that
+    returns its child's 1×3 output as for one that adds to it; with ops recorded, 0 for the first (its
+    child's output passed on) and 3 for the second (the 1×3 sum it made). (Switching the wrapper's op
+    recording on where record_ops is False took the first for its own: 3.)"""
+    class Passes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    class Adds(Passes):
+        def forward(self, x):
+            return self.lin(x) + 1
+
+    for cls, own in ((Passes, 0), (Adds, 3)):
+        assert torchcount.profile(cls(), torch.randn(1, 4), warn=False).root.self_activation == own
+        report = torchcount.profile(cls(), torch.randn(1, 4), record_ops=False, warn=False)
+        assert report.root.self_activation is None, cls.__name__
