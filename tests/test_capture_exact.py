@@ -480,8 +480,9 @@ def test_without_op_recording_a_modules_own_activation_is_not_known():
     """With record_ops=False a rule-less module's own ops are not recorded, so whether its first output
     is one it made or its child's is not known: the root's "(self)" activation is None, for a root that
     returns its child's 1×3 output as for one that adds to it; with ops recorded, 0 for the first (its
-    child's output passed on) and 3 for the second (the 1×3 sum it made). (Switching the wrapper's op
-    recording on where record_ops is False took the first for its own: 3.)"""
+    child's output passed on) and 3 for the second (the 1×3 sum it made); None too under autocast, where
+    a call records its ops whatever its rule, but only with record_ops. (Switching the wrapper's op
+    recording on where record_ops is False, in general and under autocast, took the first for its own: 3.)"""
     class Passes(nn.Module):
         def __init__(self):
             super().__init__()
@@ -497,4 +498,7 @@ def test_without_op_recording_a_modules_own_activation_is_not_known():
     for cls, own in ((Passes, 0), (Adds, 3)):
         assert torchcount.profile(cls(), torch.randn(1, 4), warn=False).root.self_activation == own
         report = torchcount.profile(cls(), torch.randn(1, 4), record_ops=False, warn=False)
+        assert report.root.self_activation is None, cls.__name__
+        with torch.autocast("cpu"):  # (where a call records its ops whatever its rule: not without record_ops)
+            report = torchcount.profile(cls(), torch.randn(1, 4), record_ops=False, warn=False)
         assert report.root.self_activation is None, cls.__name__
