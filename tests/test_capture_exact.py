@@ -502,3 +502,30 @@ def test_without_op_recording_a_modules_own_activation_is_not_known():
         with torch.autocast("cpu"):  # (where a call records its ops whatever its rule: not without record_ops)
             report = torchcount.profile(cls(), torch.randn(1, 4), record_ops=False, warn=False)
         assert report.root.self_activation is None, cls.__name__
+
+
+def test_a_ruled_blocks_grandchild_is_covered_by_its_rule_too():
+    """A block priced whole by its rule (rows·4·4 MACs: 16 for one 4-wide row) calls a Sequential that
+    calls a Linear(4, 4): both are covered (their work is the rule's), the grandchild because its parent
+    is covered, not ruled; the total is the rule's 16, not 16 more for the Linear priced again. (Taking
+    only a ruled parent, not a covered one, as covering survived.)"""
+    from conftest import products_rule
+
+    class DeepBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seq = nn.Sequential(nn.Linear(4, 4))
+
+        def forward(self, x):
+            return self.seq(x)
+
+    rule = products_rule(DeepBlock)
+    next(rule)
+    try:
+        model = DeepBlock()
+        with cap.capture(model, has_rule) as recorder:
+            model(torch.randn(1, 4))
+        assert [(c.path, c.covered) for c in recorder.trace.calls] == [("", False), ("seq", True), ("seq.0", True)]
+        assert torchcount.profile(DeepBlock(), torch.randn(1, 4), warn=False).total.cost.macs == 16
+    finally:
+        next(rule, None)
