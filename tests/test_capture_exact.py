@@ -529,3 +529,18 @@ def test_a_ruled_blocks_grandchild_is_covered_by_its_rule_too():
         assert torchcount.profile(DeepBlock(), torch.randn(1, 4), warn=False).total.cost.macs == 16
     finally:
         next(rule, None)
+
+
+def test_the_global_pre_hooks_note_is_given_only_where_ops_are_recorded():
+    """With torch's process-wide forward pre-hooks set, the note says their ops are counted in the calling
+    module's row (and not inside a module priced by a rule): true where ops are recorded. With
+    record_ops=False no op is recorded anywhere, and the note (and the per-covered-call uncounted entry
+    it stands for) is left out. (Setting trace.global_pre_hooks without record_ops survived.)"""
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(lambda module, args: None)
+    try:
+        notes = {record: torchcount.profile(nn.Sequential(nn.Linear(4, 3)), torch.randn(1, 4), record_ops=record,
+                                            warn=False).notes for record in (True, False)}
+    finally:
+        handle.remove()
+    assert any(n.startswith("torch's process-wide forward pre-hooks are set") for n in notes[True])
+    assert not any(n.startswith("torch's process-wide forward pre-hooks are set") for n in notes[False])
