@@ -544,3 +544,24 @@ def test_the_global_pre_hooks_note_is_given_only_where_ops_are_recorded():
         handle.remove()
     assert any(n.startswith("torch's process-wide forward pre-hooks are set") for n in notes[True])
     assert not any(n.startswith("torch's process-wide forward pre-hooks are set") for n in notes[False])
+
+
+def test_a_forward_that_sets_a_submodule_to_none_runs_under_capture():
+    """A forward that drops a layer once used (self.warm = None after calling it: torch tells the
+    process-wide module-registration hooks, ours among them, of the None set in its place) runs as it
+    does uncaptured: Linear(4, 3) counted, 4·3 = 12 MACs (and the model left as found, its layer put back). (Dropping
+    'child is None' from the hook's early return made it read None's submodules: AttributeError.)"""
+    class Warm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.warm = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            out = self.warm(x)
+            self.warm = None
+            return out
+
+    model = Warm()
+    warm = model.warm
+    report = torchcount.profile(model, torch.randn(1, 4), warn=False)
+    assert report.total.cost.macs == 4 * 3 and model.warm is warm  # (the model left as found)
