@@ -565,3 +565,31 @@ def test_a_forward_that_sets_a_submodule_to_none_runs_under_capture():
     warm = model.warm
     report = torchcount.profile(model, torch.randn(1, 4), warn=False)
     assert report.total.cost.macs == 4 * 3 and model.warm is warm  # (the model left as found)
+
+
+def test_a_global_forward_hooks_ops_are_the_hooked_calls_and_a_plain_capture_tracks_no_backward():
+    """torch's process-wide forward hook (register_module_forward_hook) doubling every module's output
+    runs after each forward, inside the region watched for the module's own hooks: for a root calling a
+    Linear(4, 3, bias=False) on a 1×4 input, the Linear's row has its 12 MACs and its output's 3
+    multiplications, the root's own row the 3 of its own output (not 6). capture() without track_backward
+    (its default) notes no autograd spans. (Watching only modules with hooks of their own put the
+    Linear's 3 in the root's row; a default of True filled the spans.)"""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = Root()
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, out: out * 2)
+    try:
+        report = torchcount.profile(model, torch.randn(1, 4), warn=False)
+    finally:
+        handle.remove()
+    lin = report.row("lin")
+    assert (lin.cost.macs, lin.cost.mults, report.root.self_cost.mults) == (12, 3, 3)
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(1, 4))
+    assert recorder.trace.spans == {} and recorder.trace.backward_nodes == {}
