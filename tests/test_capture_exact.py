@@ -593,3 +593,27 @@ def test_a_global_forward_hooks_ops_are_the_hooked_calls_and_a_plain_capture_tra
     with cap.capture(model, has_rule) as recorder:
         model(torch.randn(1, 4))
     assert recorder.trace.spans == {} and recorder.trace.backward_nodes == {}
+
+
+def test_copies_as_found_takes_its_reducer_out_on_exit_and_keeps_a_reducer_set_meanwhile():
+    """copies_as_found puts _reduce_as_found in copyreg's dispatch table for each wrapped class while it
+    runs, and takes it out on exit: nn.Linear has no entry after. A reducer the user sets for the class
+    meanwhile is theirs, left in place on exit. (Deleting the entry only when it is not ours survived.)"""
+    import copyreg
+
+    class Mine(nn.Linear):
+        pass
+
+    def users_reducer(module):
+        return Mine, (2, 2)
+
+    assert Mine not in copyreg.dispatch_table
+    with cap.copies_as_found([Mine(2, 2)]):
+        assert copyreg.dispatch_table[Mine] is cap._reduce_as_found
+    assert Mine not in copyreg.dispatch_table
+    try:
+        with cap.copies_as_found([Mine(2, 2)]):
+            copyreg.dispatch_table[Mine] = users_reducer
+        assert copyreg.dispatch_table[Mine] is users_reducer
+    finally:
+        copyreg.dispatch_table.pop(Mine, None)
