@@ -617,3 +617,32 @@ def test_copies_as_found_takes_its_reducer_out_on_exit_and_keeps_a_reducer_set_m
         assert copyreg.dispatch_table[Mine] is users_reducer
     finally:
         copyreg.dispatch_table.pop(Mine, None)
+
+
+def test_a_rule_less_module_that_raises_and_is_caught_gets_no_unruled_note():
+    """A module without a rule whose forward raises a ValueError its caller catches is priced from its ops
+    as always: no trace.unruled entry ('raised an error its caller handled; its ops were recorded' is for a
+    module with a rule, recorded only because autocast was on or a backward re-ran it), and the call is
+    marked failed. (Noting every call that recorded its ops and raised survived.)"""
+    class Fails(nn.Module):
+        def forward(self, x):
+            x = x * 2
+            raise ValueError("no")
+
+    class Catches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fails = Fails()
+
+        def forward(self, x):
+            try:
+                return self.fails(x)
+            except ValueError:
+                return x + 1
+
+    model = Catches()
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 3))
+    root, fails = recorder.trace.calls
+    assert recorder.trace.unruled == {} and isinstance(fails.failed, ValueError) and not fails.unruled
+    assert [op.name for op in fails.ops] == ["aten.mul.Tensor"] and [op.name for op in root.ops] == ["aten.add.Tensor"]
