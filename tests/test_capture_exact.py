@@ -646,3 +646,29 @@ def test_a_rule_less_module_that_raises_and_is_caught_gets_no_unruled_note():
     root, fails = recorder.trace.calls
     assert recorder.trace.unruled == {} and isinstance(fails.failed, ValueError) and not fails.unruled
     assert [op.name for op in fails.ops] == ["aten.mul.Tensor"] and [op.name for op in root.ops] == ["aten.add.Tensor"]
+
+
+def test_a_copy_of_a_lazy_layer_made_during_the_capture_materialises_on_its_own_call():
+    """A LazyLinear(3) not yet called, deep-copied inside the forward (an EMA or teacher copy), holds its
+    own materialisation pre-hook, not our wrapper that runs it with recording off (ours, so a copy left it
+    out, and the copy could never materialise): after the capture the copy, called on a 2×4 input, takes
+    in_features 4 and returns a 2×3 output. (Unwrapping only our guards, not our marked wrappers,
+    survived.)"""
+    import copy
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lazy = nn.LazyLinear(3)
+            self.copies = []
+
+        def forward(self, x):
+            self.copies.append(copy.deepcopy(self.lazy))
+            return self.lazy(x)
+
+    model = Holder()
+    with cap.capture(model, has_rule):
+        model(torch.randn(2, 4))
+    (copied,) = model.copies
+    assert len(copied._forward_pre_hooks) == 1
+    assert copied(torch.randn(2, 4)).shape == (2, 3) and copied.in_features == 4
