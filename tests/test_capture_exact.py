@@ -672,3 +672,31 @@ def test_a_copy_of_a_lazy_layer_made_during_the_capture_materialises_on_its_own_
     (copied,) = model.copies
     assert len(copied._forward_pre_hooks) == 1
     assert copied(torch.randn(2, 4)).shape == (2, 3) and copied.in_features == 4
+
+
+def test_held_named_gives_a_bound_methods_object_and_nothing_for_a_method_read_back_without_its_function():
+    """held_named() lists what the profiled function can reach: for a bound method trainer.step, its object
+    as ('self', trainer) first (where its optimizer is an attribute); for a FunctionMethod read back from a
+    saved report (function None, its name kept) nothing at all. (Dropping the bound method's object, and
+    the None check, which then listed ('self', None), survived.)"""
+    class Trainer:
+        def step(self, model, x):
+            return model(x)
+
+    trainer = Trainer()
+    held = cap.FunctionMethod(trainer.step).held_named()
+    assert held[0][0] == "self" and held[0][1] is trainer
+    assert cap.FunctionMethod(None, "step").held_named() == [] and cap.FunctionMethod(None, "step") == "step"
+
+
+_KW_TOKEN = object()
+
+
+def test_held_named_finds_a_keyword_only_default():
+    """A step written def step(model, x, *, opt=_KW_TOKEN) reaches its keyword-only default: held_named()
+    has ('opt', _KW_TOKEN) (where `*, scheduler=scheduler` keeps a scheduler). (Leaving __kwdefaults__
+    out survived.)"""
+    def step(model, x, *, opt=_KW_TOKEN):
+        return model(x)
+
+    assert ("opt", _KW_TOKEN) in cap.FunctionMethod(step).held_named()
