@@ -283,8 +283,6 @@ def describe(value: Any, inputs: tuple = ()) -> Any:
         return value
     if isinstance(value, (torch.dtype, torch.device, torch.Size, slice)):
         return value
-    if isinstance(value, torch.nn.utils.rnn.PackedSequence):  # a namedtuple, kept for rules
-        return value
     if isinstance(value, torch.ScriptObject):  # quantized ops' packed weights (quantized::conv2d, linear …)
         return _packed_weights(value)
     return f"<{type(value).__name__}>"
