@@ -273,6 +273,43 @@ def test_a_method_that_fails_while_measured_is_named():
         profile(FailsLater(), torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True, warmup=1, repeat=2)
 
 
+def _fails_on_call(fail_at):
+    """A ToyLM whose generate raises outside any module's forward on the calls in ``fail_at`` (1 = the
+    counting pass; with warmup=1 the 2nd is the plain warm-up pass, the 3rd the hooked warm-up pass)."""
+    class FailsOnCall(ToyLM):
+        runs = 0
+
+        def generate(self, ids, new_tokens=2):
+            out = super().generate(ids, new_tokens)
+            type(self).runs += 1
+            if type(self).runs in fail_at:
+                raise ValueError(f"boom at call {type(self).runs}")
+            return out
+
+    return FailsOnCall()
+
+
+def test_a_method_failing_in_a_hooked_pass_outside_every_module_is_named_as_the_method():
+    """The 3rd call is the hooked warm-up pass: its hooks saw no module fail, so the error is the method's
+    own, named as such, not "a pass without hooks" (the hooked pass is no pass without hooks)."""
+    with pytest.raises(torchcount.ForwardError, match=r"after the counting pass and 1 measuring pass\(es\) that "
+                                                      r"completed .*in FailsOnCall\.generate\(\.\.\.\), outside any "
+                                                      r"module's forward: ValueError: boom at call 3"):
+        profile(_fails_on_call({3}), torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True,
+                warmup=1, repeat=2)
+
+
+def test_a_method_failing_once_in_a_pass_without_hooks_says_the_hooked_pass_did_not_fail_again():
+    """The 2nd call (the plain warm-up pass) fails outside every module; the hooked pass run to find the
+    module does not fail, and the traceback holds no module's call: the error says just that, rather than
+    blaming the method's own code on a pass that succeeded."""
+    with pytest.raises(torchcount.ForwardError, match=r"after the counting pass and 0 measuring pass\(es\) that "
+                                                      r"completed \(warm-up ones included\), \(a pass without hooks, "
+                                                      r"which did not fail again with hooks\): ValueError: boom at call 2"):
+        profile(_fails_on_call({2}), torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True,
+                warmup=1, repeat=2)
+
+
 def test_sequential_root_with_a_method_and_record_ops_off_lists_the_methods_ops():
     """A Sequential's forward runs no op of its own, but its method does: unrecorded, never a silent 0."""
     class Steps(nn.Sequential):
