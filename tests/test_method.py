@@ -1778,3 +1778,19 @@ def test_the_note_on_a_profiled_function_says_how_often_the_forward_ran_and_that
     name = method.__name__
     assert f"profiled one call of {name}(Linear, ...), not the forward: the root's forward {runs}; what {name} " \
         "computed outside any module is the root's own work" in report.notes
+
+
+def test_a_ruled_root_profiled_through_a_method_keeps_its_forwards_rule():
+    """A Linear subclass's step() calls its forward once, then doubles the result: the root row's rule is
+    the rule its forward call was priced by (the Linear's, torchcount.rule_for says so), not the step call's
+    (none), and explain names it: 2·4·3 = 24 MACs by the rule, the ×2 is the step's own 6 multiplications."""
+    class Scaled(nn.Linear):
+        def step(self, x):
+            return self(x) * 2
+
+    model = Scaled(4, 3)
+    report = profile(model, torch.randn(2, 4), method="step")
+    row = report.row("")
+    assert row.rule == torchcount.rule_for(model).name == "linear.linear"
+    assert (row.calls, row.cost.macs, row.self_cost.mults) == (1, 24, 6)
+    assert "what its forward did itself (rule linear.linear, 1 call(s)) is in the total below" in report.explain("")
