@@ -312,7 +312,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
             found = got if found is None else best_of(found, got, "and")
         return found
 
-    first_ceiling = measured_ceiling() if ceiling and peaks is None else None
+    first_ceiling = measured_ceiling() if ceiling else None  # (check_options refused it beside peaks=)
     # after the ceiling's large buffers, so that the peak RSS is the model's run
     rss_reset = reset_peak_rss() if dev.type == "cpu" else False
     rss_before = current_rss_bytes() if dev.type == "cpu" else None
