@@ -322,6 +322,74 @@ def test_every_measured_pass_casts_the_weights_under_autocast_as_the_counted_one
     assert len(casts) > 4 and set(casts) == {1}, casts
 
 
+def _recording_ceiling(monkeypatch):
+    """measure's ceiling replaced by one that notes each dtype it is asked for and says 1 GFLOP/s for it."""
+    import torchcount.measure as tm
+
+    asked = []
+
+    def fake(device, dtype):
+        asked.append(dtype)
+        rate = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        return Peaks("fake", **{**dict(fp32=None, tf32=None, bf16=None, fp16=None), rate: 1e9}, bandwidth=1e9,
+                     source="measured here: fake", kind="measured")
+
+    monkeypatch.setattr(tm, "measure_ceiling", fake)
+    return asked
+
+
+def test_the_ceiling_is_measured_for_the_dtypes_the_model_computes_in_and_no_other(monkeypatch):
+    """ceiling=True times its kernels in each floating dtype the model computes in (its parameters' and its
+    rows'), twice (before and after the timed passes, the better kept): a float32 Linear alone is timed in
+    float32 only, not in bf16 and fp16 too; a parameter-free child that computes in float16 adds float16,
+    though no parameter is float16."""
+    asked = _recording_ceiling(monkeypatch)
+    torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, ceiling=True, **FAST)
+    assert asked == [torch.float32, torch.float32]
+
+    class Half(nn.Module):
+        def forward(self, x):
+            return x.half() * 2
+
+    asked.clear()
+    r = torchcount.profile(nn.Sequential(nn.Linear(64, 64), Half()), torch.randn(4, 64), measure=True,
+                           ceiling=True, **FAST)
+    assert details(r, "1")["dtype"] == "float16"
+    assert asked == [torch.float32, torch.float16] * 2
+
+
+def test_the_cpu_peak_rss_is_this_runs_where_the_kernel_lets_its_mark_be_reset():
+    """On Linux the peak resident set's mark is reset before the measured passes (/proc/self/clear_refs),
+    so the memory line's peak is this run's, and it says so; where the kernel refuses, the process's."""
+    from torchcount.measure.memory import reset_peak_rss
+
+    r = torchcount.profile(nn.Linear(8, 8), torch.randn(2, 8), measure=True, **FAST)
+    line = next(line for line in r.extra["footer"] if line.startswith("memory"))
+    if reset_peak_rss():
+        assert "since this run (peak mark reset before it)" in line, line
+    else:
+        assert "since the process's start" in line, line
+
+
+def test_a_module_a_ruled_layers_hook_calls_keeps_its_time_out_of_the_layers():
+    """A Linear's forward hook calls a 40 ms Sleep held by the root: the Sleep is a row of its own with its
+    40 ms, and the Linear's row — priced whole by its rule, its time that of its own tree's work — is its
+    own microseconds, not the 40 ms it waited for a module outside its tree."""
+    class Hooked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.slow = nn.Linear(8, 8), Sleep(40)
+            self.fc.register_forward_hook(lambda module, args, out: self.slow(out))
+
+        def forward(self, x):
+            return self.fc(x)
+
+    r = torchcount.profile(Hooked(), torch.randn(2, 8), measure=True, warmup=1, repeat=3)
+    assert r.row("fc").status == "rule"
+    assert r.row("slow").extra["time_ms"] >= 40
+    assert r.row("fc").extra["time_ms"] < 20
+
+
 def test_the_ceiling_kernels_run_in_their_own_dtype_under_autocast(monkeypatch):
     """ceiling=True inside autocast timed the "float32" 3×3 convolution in bf16 (autocast cast it),
     so float32 layers were held to a bf16 ceiling. The kernels now run with autocast off."""
