@@ -676,6 +676,29 @@ def test_a_forward_that_rebinds_itself_is_timed_as_counted_and_put_back():
     assert details(report, "0")["inclusive_ms"] >= 10.0
 
 
+def test_every_measured_pass_runs_the_forward_as_found_never_the_one_a_pass_left():
+    """A forward that rebinds ``self.forward`` to a fast path on each call: every pass — warm-up, plain,
+    stamped, the floor probes' and the memory pass — starts from the forward as found, so the fast path
+    never runs, whichever pass came before. 1 counted + 2·2 warm-up + 2·4 timed + 1 floor + 1 memory = 15
+    forwards, all of them the found one."""
+    log = []
+
+    class Logs(nn.Module):
+        def forward(self, x):
+            log.append("found")
+            self.forward = self._fast
+            return x * 2
+
+        def _fast(self, x):
+            log.append("fast")
+            return x * 2
+
+    model = nn.Sequential(Logs())
+    torchcount.profile(model, torch.zeros(2), measure=True, warmup=2, repeat=4)
+    assert log == ["found"] * 15
+    assert "forward" not in model[0].__dict__
+
+
 class MakesAChild(nn.Module):
     def forward(self, x):
         if not hasattr(self, "late"):
