@@ -344,8 +344,7 @@ def measure(report, model: nn.Module, args: tuple, kwargs: dict, *, device=None,
                     forwards_as_found()
                     plain.append(one_pass()[1])
                 forwards_as_found()
-                with timing_hooks(model, clock, named, layers) as hooks:
-                    hooks.reset()
+                with timing_hooks(model, clock, named, layers) as hooks:  # (fresh hooks: no calls yet)
                     stamps, wall = one_pass(hooks)
                     passes.append(analyse_pass(hooks.calls, stamps, wall, whole, covered, rows))
                 hooks = None
