@@ -699,6 +699,27 @@ def test_every_measured_pass_runs_the_forward_as_found_never_the_one_a_pass_left
     assert "forward" not in model[0].__dict__
 
 
+def test_every_measured_pass_starts_from_the_buffers_as_found():
+    """A buffer the forward advances in place (a step counter, a cache): each of the 15 forwards of
+    warmup=2, repeat=4 — warm-up, plain, stamped, the floor probes' and the memory pass — sees it at 0, as
+    the counted pass did, and the model keeps its 0 afterwards."""
+    seen = []
+
+    class Counts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("n", torch.zeros(()))
+
+        def forward(self, x):
+            seen.append(int(self.n))
+            self.n += 1
+            return x * 2
+
+    model = nn.Sequential(Counts())
+    torchcount.profile(model, torch.zeros(2), measure=True, warmup=2, repeat=4)
+    assert seen == [0] * 15 and int(model[0].n) == 0
+
+
 class MakesAChild(nn.Module):
     def forward(self, x):
         if not hasattr(self, "late"):
