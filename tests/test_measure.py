@@ -2125,6 +2125,39 @@ def test_energy_passes_run_the_forward_that_was_counted(monkeypatch, tmp_path):
     assert "forward" not in vars(model)
 
 
+def test_the_pass_keeping_a_layers_inputs_runs_the_forward_as_found_after_the_energy_loop(monkeypatch, tmp_path):
+    """A forward that rebinds ``self.forward`` to a fast path on each call, advancing the fake counter 1 mJ
+    (the fast path: nothing). The energy loop's last pass leaves the fast path set, and the pass that keeps
+    the layers' inputs (energy_layers) must run the forward as found, as every other pass does; so must each
+    of the layer's replays, whose first call set the fast path for the rest: the layer read 1 mJ over all its
+    replays (0.012 mJ a call over 85), not 1 mJ a call. The fast path never runs."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    log = []
+
+    class Rebinds(nn.Module):
+        def forward(self, x):
+            log.append("found")
+            self.forward = self._fast
+            counter.write_text(str(int(counter.read_text()) + 1000))
+            return x * 2
+
+        def _fast(self, x):
+            log.append("fast")
+            return x * 2
+
+    model = nn.Sequential(Rebinds())
+    r = torchcount.profile(model, torch.zeros(2), measure=True, energy=True, energy_layers=1, energy_seconds=0.01,
+                           warmup=0, repeat=1)
+    assert "fast" not in log and len(log) > 6
+    assert r.extra["per_layer"]["0"]["energy"]["J_per_call"] == pytest.approx(0.001)
+    assert r.row("0").extra["energy_mJ"] == pytest.approx(1)
+    assert "forward" not in vars(model[0])
+
+
 @pytest.mark.parametrize("once", [False, True])
 def test_a_forward_failing_in_the_energy_loop_names_the_module(monkeypatch, tmp_path, once):
     """The energy loop's passes are measured passes too: a forward failing there raised its own

@@ -217,7 +217,7 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
     ``{"status": "unavailable"|"failed", "why": ...}`` for a layer that could not be replayed."""
     from torch.utils._pytree import tree_leaves
 
-    from ..capture import autocast_on, fresh_autocast_region
+    from ..capture import autocast_on, fresh_autocast_region, own_forwards, restore_forwards
     from ..profile import _InputObjects, _protect_inputs
     from .hooks import per_module_hooks
 
@@ -252,6 +252,9 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
             kept[path] = (module, args_copy, kwargs_copy, objects or versions(args, kwargs) != before)
         return pre, post
 
+    # each layer's forwards as found (the passes start from them): a forward that sets ``self.forward`` to a
+    # fast path at its first call would otherwise have every replay after the first run that path
+    found = {p: own_forwards(m.modules()) for p, m in named if p in wanted}
     with per_module_hooks(model, hooks_for, with_kwargs=True, modules=[(p, m) for p, m in named if p in wanted]):
         run_pass()
     results = {}
@@ -269,14 +272,17 @@ def layer_energy(model, named: list, paths: list, run_pass: Callable[[], None], 
         # under autocast each call starts a fresh region, as each timed pass does: it casts its weights as
         # there, where one region would cast them at the first call and reuse the copies after
         new_region = fresh_autocast_region if autocast_on() else (lambda: None)
+        as_found = found[path]
         if changes:
-            def call(module=module, fresh=fresh, new_region=new_region) -> None:
+            def call(module=module, fresh=fresh, new_region=new_region, as_found=as_found) -> None:
                 new_region()
+                restore_forwards(as_found)
                 a, k = fresh()
                 module(*a, **k)
         else:
-            def call(module=module, args=args, kwargs=kwargs, new_region=new_region) -> None:
+            def call(module=module, args=args, kwargs=kwargs, new_region=new_region, as_found=as_found) -> None:
                 new_region()
+                restore_forwards(as_found)
                 module(*args, **kwargs)
         seconds = seconds_per_call.get(path, 1e-3)
         try:
