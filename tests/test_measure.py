@@ -2125,6 +2125,101 @@ def test_energy_passes_run_the_forward_that_was_counted(monkeypatch, tmp_path):
     assert "forward" not in vars(model)
 
 
+class _BumpsItsInput(nn.Module):
+    """Notes its input's first element, advances a fake RAPL counter 1 mJ, then adds 1 to its input in place."""
+
+    def __init__(self, counter, seen):
+        super().__init__()
+        self.counter, self.seen = counter, seen
+
+    def forward(self, x):
+        self.seen.append(float(x[0]))
+        self.counter.write_text(str(int(self.counter.read_text()) + 1000))
+        return x.add_(1)
+
+
+@pytest.mark.parametrize("energy_layers", [0, 1])
+def test_energy_passes_start_from_the_inputs_as_given(monkeypatch, tmp_path, energy_layers):
+    """A forward that adds 1 to its input in place: every pass gets a fresh copy of the input as given,
+    the energy loop's (energy=True) and the pass that keeps a layer's inputs for its replays
+    (energy_layers=1) as the timed ones, so every forward sees 0 and each costs its 1 mJ."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    seen = []
+    model = nn.Sequential(_BumpsItsInput(tmp_path / "intel-rapl:0" / "energy_uj", seen))
+    x = torch.zeros(2)
+    r = torchcount.profile(model, x, measure=True, energy=not energy_layers, energy_layers=energy_layers,
+                           energy_seconds=0.01, warmup=0, repeat=1)
+    assert len(seen) > 6 and set(seen) == {0.0}, seen
+    assert x.tolist() == [0.0, 0.0]
+    if energy_layers:
+        assert r.row("0").extra["energy_mJ"] == pytest.approx(1)
+    else:
+        assert r.extra["energy"]["J_per_forward"] == pytest.approx(0.001)
+
+
+def test_energy_passes_cast_the_weights_under_autocast_as_the_counted_one_did(monkeypatch, tmp_path):
+    """Inside one autocast region a weight's bf16 copy is cached after its first cast: the energy loop's
+    passes start a fresh region each, as the timed passes do, so each casts the Linear's (8, 8) weight
+    once — the loop measures the forward that was counted, casts included. measure() returns the report
+    it fills."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    casts = []
+
+    class Casts(torch.utils._python_dispatch.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and args[0].shape == (8, 8):
+                casts[-1] += 1
+            return func(*args, **(kwargs or {}))
+
+    class Watched(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            casts.append(0)
+            counter.write_text(str(int(counter.read_text()) + 1000))
+            with Casts():
+                return self.fc(x)
+
+    from torchcount.measure import measure
+
+    model, x = Watched(), torch.randn(2, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        report = torchcount.profile(model, x)
+        casts.clear()
+        # (measure itself, without profile's fresh copies of the inputs: autocast alone asks for a fresh region)
+        assert measure(report, model, (x,), {}, energy=True, energy_seconds=0.01, warmup=0, repeat=1) is report
+    passes = report.extra["energy"]["passes"]
+    assert passes >= 1 and len(casts) == 4 + passes and set(casts) == {1}, casts  # (2 timed + floor + memory first)
+
+
+def test_the_energy_loop_runs_as_many_forwards_as_fill_its_seconds(monkeypatch):
+    """The loop's first batch is the energy seconds ÷ the plain forward's median: a forward that sleeps
+    3 ms (its median ≥ 3 ms) over 0.029 s is at most ⌈0.029 / 0.003⌉ = 10 forwards, and 10 of them take
+    ≥ 30 ms, so no second batch. (The median read as nanoseconds halved would double the batch: 20.)
+    The counter is left out: the loop's length does not depend on it."""
+    from torchcount.measure import energy as E
+
+    runs = []
+
+    def loop_only(run_once, seconds_per_pass, grid_intensity, min_seconds):
+        runs.append(E._run_for(run_once, lambda: None, seconds_per_pass, min_seconds)[0])
+        return E.unavailable("a test")
+
+    monkeypatch.setattr(E, "_measure_rapl", loop_only)
+    torchcount.profile(nn.Sequential(Sleeper()), torch.zeros(2), measure=True, energy=True, energy_seconds=0.029,
+                       warmup=0, repeat=1)
+    assert len(runs) == 1 and 1 <= runs[0] <= 10, runs
+
+
 def test_the_pass_keeping_a_layers_inputs_runs_the_forward_as_found_after_the_energy_loop(monkeypatch, tmp_path):
     """A forward that rebinds ``self.forward`` to a fast path on each call, advancing the fake counter 1 mJ
     (the fast path: nothing). The energy loop's last pass leaves the fast path set, and the pass that keeps
