@@ -2253,6 +2253,46 @@ def test_the_pass_keeping_a_layers_inputs_runs_the_forward_as_found_after_the_en
     assert "forward" not in vars(model[0])
 
 
+class _MeteredBlock(nn.Module):
+    """A block whose Linear child a test-registered rule covers (conftest's products_rule), advancing a
+    fake RAPL counter 1 mJ a call."""
+
+    counter = None
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        type(self).counter.write_text(str(int(type(self).counter.read_text()) + 1000))
+        return self.fc(x)
+
+
+@pytest.fixture
+def metered_block():
+    from conftest import products_rule
+
+    yield from products_rule(_MeteredBlock)
+
+
+def test_a_ruled_blocks_own_row_shows_its_replayed_energy(monkeypatch, tmp_path, metered_block):
+    """A block priced whole by its rule, with a child: its table row is '0 (self)' beside its covered child,
+    and its own work is its whole work, so the row shows the 1 mJ a call its replays read (as a leaf's would)."""
+    from torchcount.measure import energy as E
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
+    metered_block.counter = tmp_path / "intel-rapl:0" / "energy_uj"
+    r = torchcount.profile(nn.Sequential(metered_block(), nn.ReLU()), torch.randn(2, 4), measure=True,
+                           energy_layers=1, energy_seconds=0.01, warmup=0, repeat=1)
+    row = r.row("0")
+    assert row.status == "rule" and row.extra["energy_mJ"] == pytest.approx(1)
+    assert row.shown_extra(True)["energy_mJ"] == pytest.approx(1)
+    assert row.self_extra["energy_mJ"] == pytest.approx(1)  # (row.self_extra: its own work's columns, as exported)
+    line = next(line for line in r.table().splitlines() if "0 (self)" in line)
+    assert line.split()[-1] == "1", line
+
+
 @pytest.mark.parametrize("once", [False, True])
 def test_a_forward_failing_in_the_energy_loop_names_the_module(monkeypatch, tmp_path, once):
     """The energy loop's passes are measured passes too: a forward failing there raised its own

@@ -310,6 +310,16 @@ def test_a_method_failing_once_in_a_pass_without_hooks_says_the_hooked_pass_did_
                 warmup=1, repeat=2)
 
 
+def test_a_method_failing_in_the_memory_pass_outside_every_module_is_named_as_the_method():
+    """warmup=0, repeat=1: the counting pass, a plain and a stamped pass, the floor probes' pass, then the
+    memory pass, the 5th call, which is hooked too: a failure there outside every module is the method's own."""
+    with pytest.raises(torchcount.ForwardError, match=r"after the counting pass and 3 measuring pass\(es\) that "
+                                                      r"completed .*in FailsOnCall\.generate\(\.\.\.\), outside any "
+                                                      r"module's forward: ValueError: boom at call 5"):
+        profile(_fails_on_call({5}), torch.zeros(1, 4, dtype=torch.long), method="generate", measure=True,
+                warmup=0, repeat=1)
+
+
 def test_sequential_root_with_a_method_and_record_ops_off_lists_the_methods_ops():
     """A Sequential's forward runs no op of its own, but its method does: unrecorded, never a silent 0."""
     class Steps(nn.Sequential):
