@@ -2293,6 +2293,36 @@ def test_a_ruled_blocks_own_row_shows_its_replayed_energy(monkeypatch, tmp_path,
     assert line.split()[-1] == "1", line
 
 
+def test_energy_by_layer_says_why_when_no_layer_was_measured(monkeypatch, tmp_path):
+    """No RAPL zone at all: the footer's per-layer line is 'unavailable' with the counter's reason. A counter
+    that only the root's own forward advances (1 mJ a forward, its Linear none): the forward is measured
+    whole, its one replayed layer is not (the counter did not advance over its loop), so the layers' sum
+    and its share of the forward are None, not 0 mJ and 0 %, and the line says why."""
+    from torchcount.measure import energy as E
+
+    monkeypatch.setattr(E, "POWERCAP", str(tmp_path))  # (empty: no zone)
+    r = torchcount.profile(nn.Sequential(nn.Linear(4, 4)), torch.randn(2, 4), measure=True, energy_layers=1,
+                           energy_seconds=0.01, warmup=0, repeat=1)
+    assert "energy by layer: unavailable — no RAPL energy counter: no CPU package zone" in "\n".join(r.extra["footer"])
+
+    fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
+    counter = tmp_path / "intel-rapl:0" / "energy_uj"
+
+    class Root(nn.Sequential):
+        def forward(self, x):
+            counter.write_text(str(int(counter.read_text()) + 1000))
+            return super().forward(x)
+
+    r = torchcount.profile(Root(nn.Linear(4, 4)), torch.randn(2, 4), measure=True, energy=True, energy_layers=1,
+                           energy_seconds=0.01, warmup=0, repeat=1)
+    assert r.extra["energy"]["J_per_forward"] == pytest.approx(0.001)
+    why = r.extra["per_layer"]["0"]["energy"]["why"]
+    assert why.startswith("the RAPL") or "did not advance" in why, why
+    assert r.extra["energy_layers"] == {"layers": 1, "measured": 0, "seconds_each": 0.01, "mJ_per_forward": None,
+                                        "share_of_forward%": None}
+    assert f"energy by layer: unavailable — {why}" in r.extra["footer"]
+
+
 @pytest.mark.parametrize("once", [False, True])
 def test_a_forward_failing_in_the_energy_loop_names_the_module(monkeypatch, tmp_path, once):
     """The energy loop's passes are measured passes too: a forward failing there raised its own
