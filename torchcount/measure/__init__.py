@@ -659,6 +659,12 @@ FAULT_FOOTER_SHARE = 0.02
 #: ... and a row's reason or the footer only from this many (256 KiB written fresh): the interpreter's
 #: own heap takes a few now and then, which in a call of a few µs would be a share
 FAULTS_NAMED = 64
+#: "time share ≫ FLOPs share" lists a row whose share of the forward's time exceeds its share of the FLOPs by
+#: more than this many points ...
+TIME_FLOPS_GAP = 1.0
+#: ... and is at least this many times it: a block with 93 % of the time for 89 % of the FLOPs is in
+#: proportion, not a layer slower than its work
+TIME_FLOPS_RATIO = 1.25
 
 
 def _usable_cpus() -> int:
@@ -916,7 +922,7 @@ def _fill(report, model, dev, dtype, device_peaks: Peaks, plain, passes, mem, me
         report.layers.insert(0, root)
     shares.sort(key=lambda s: s[0], reverse=True)
     time_vs_flops = [{"path": r.name, "type": r.type, "time_share": t, "flops_share": f}
-                     for d, r, t, f in shares[:5] if d > 1.0]
+                     for d, r, t, f in shares if d > TIME_FLOPS_GAP and t >= TIME_FLOPS_RATIO * f][:5]
     # the share of the hooked forward's time spent inside leaf modules (both from the same passes:
     # a share, at most 1; the hooks' own cost is in the overhead figure)
     coverage = leaf_s.median / root_s.median if root_s.median > 0 else None
