@@ -100,6 +100,30 @@ def test_causal_mask_counted_with_the_fast_path_switched_off():
         torch.backends.mha.set_fastpath_enabled(was)
 
 
+def test_is_causal_without_a_mask_on_the_fused_path_adds_no_mask():
+    """torch refuses ``is_causal=True`` without an ``attn_mask`` on the Python path ("Need attn_mask if
+    specifying the is_causal hint"); its fused eval-mode path takes the call and ignores the hint: no
+    mask, so no mask additions. An eval, no_grad, batch-first self-attention of N = 2, L = 4, E = 8,
+    H = 2 costs with the hint what it costs without it (the rule counted N·H·L·L = 64 mask additions
+    more until 2026-12-07), and the same operations as the forward priced from the ops it ran (the module
+    hidden from torchcount: the fused op's rule, whose mask is None)."""
+    from conftest import Hidden
+
+    mha = nn.MultiheadAttention(E, 2, batch_first=True).eval()
+    x = torch.randn(N, L, E)
+    for need_weights in (True, False):
+        kw = {"is_causal": True, "need_weights": need_weights}
+        assert _fused_in_torch(mha, (x, x, x), kw, grad=False)
+        with torch.no_grad():
+            hinted = run(mha, x, x, x, kwargs=kw).total.cost
+            plain = run(mha, x, x, x, kwargs={"need_weights": need_weights}).total.cost
+            ops = run(Hidden(mha), x, x, x, kwargs=kw).total.cost
+        assert hinted == plain, need_weights
+        assert hinted.ops == ops.ops and hinted.adds == ops.adds, need_weights
+    with pytest.raises(RuntimeError, match="Need attn_mask"):  # (what the Python path says)
+        mha.train()(x, x, x, is_causal=True)
+
+
 def test_a_key_padding_mask_turns_the_causal_hint_off():
     """With a key padding mask, ``F.multi_head_attention_forward`` merges it into the attention mask and
     drops ``is_causal`` (the merged mask is no longer causal): SDPA builds no causal mask. Train mode,

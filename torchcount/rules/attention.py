@@ -148,8 +148,8 @@ def multihead_attention(m: nn.MultiheadAttention, call) -> Cost:
     _, S = _lengths(key.shape, m.batch_first)
     need_weights = _arg(call, 4, "need_weights", True)
     average = _arg(call, 6, "average_attn_weights", True)
-    masked = any(_arg(call, i, n) is not None for i, n in ((3, "key_padding_mask"), (5, "attn_mask"))) \
-        or bool(_arg(call, 7, "is_causal", False))
+    # (is_causal alone is no mask: the Python path refuses it without an attn_mask, the fused path ignores it)
+    masked = any(_arg(call, i, n) is not None for i, n in ((3, "key_padding_mask"), (5, "attn_mask")))
     S_att = S + (m.bias_k is not None) + bool(m.add_zero_attn)
     E, H = m.embed_dim, m.num_heads
     terms = attention_terms(
