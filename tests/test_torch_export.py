@@ -205,6 +205,37 @@ def test_a_container_never_called_has_a_row_that_holds_its_layers(how):
     assert report.row("acts").type in ("Module", "InterpreterModule")
 
 
+class NestedGrouped(Grouped):
+    """The ReLU two containers deep: acts (a ModuleDict) holds inner (another), which holds it."""
+
+    def __init__(self):
+        super().__init__()
+        self.acts = nn.ModuleDict({"inner": nn.ModuleDict({"relu": nn.ReLU()})})
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.acts["inner"]["relu"](x)
+
+
+@pytest.mark.parametrize("how", ["export", "symbolic_trace"])
+def test_containers_never_called_two_deep_each_have_a_row(how):
+    """As above with the ReLU in acts.inner: both containers get their rows, each holding the ReLU's 2·4 = 8
+    comparisons, at depths 1 and 2 as in the eager table, and the depth-1 rows still add up to 152 FLOPs."""
+    torch.manual_seed(0)
+    model, x = NestedGrouped().eval(), torch.randn(2, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = torch.fx.symbolic_trace(model) if how == "symbolic_trace" else torch.export.export(model, (x,)).module()
+    eager, report = run(model, x), run(graph, x)
+    # (ep.module() has a _guards_fn submodule of its own on newer torch: a row the eager model lacks)
+    assert [r.path for r in report.layers if r.path != "_guards_fn"] == [r.path for r in eager.layers]
+    assert [(report.row(p).depth, report.row(p).cost.cmps) for p in ("acts", "acts.inner", "acts.inner.relu")] == \
+        [(1, 8), (2, 8), (3, 8)]
+    top = [r for r in report.layers if r.depth == 1]
+    assert sum(r.ops() for r in top) + report.convention.ops(report.root.self_cost) == report.total.flops == 152
+
+
 @needs("torch.export.export(strict=True)")
 def test_strict_export_has_the_same_rows():
     """Dynamo's export keys each frame by an object id, and leaves a never-called container out."""
