@@ -1083,3 +1083,47 @@ def test_a_path_not_in_the_report_is_refused_with_at_most_three_close_paths():
         report.row("layer")
     named = re.findall(r"'(layer\d)'", str(info.value))
     assert len(named) == 3 and set(named) <= {f"layer{i}" for i in range(1, 6)}
+
+
+class _Concatenates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+
+class _Scale(nn.Module):
+    def forward(self, x, w):
+        return x * w
+
+
+class _HoldsAWeight(nn.Module):
+    """Holds a weight it never computes with itself: its child multiplies by it."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.s = nn.Parameter(torch.ones(4)), _Scale()
+
+    def forward(self, x):
+        return self.s(x, self.w)
+
+
+def test_a_root_that_only_moves_data_or_only_holds_a_weight_has_its_own_row_numbered_0():
+    """A root whose own work is a torch.cat of its Linears' 2×4 outputs: no arithmetic, but 2·2·4 floats read
+    and 2·8 written (64 and 64 bytes), so its '(root) (self)' row, numbered 0 as everywhere, makes the rows'
+    bytes add up to the total (64 + 2·112 read, 64 + 2·32 written). A root holding a 4-element weight that its
+    child multiplies by: its row holds the 4 parameters, so the params column adds up to the total's 4."""
+    r = torchcount.profile(_Concatenates(), torch.randn(2, 4))
+    assert [(row.index, row.name) for row in r.layers] == [(0, "(root)"), (1, "a"), (2, "b")]
+    own = r.layers[0].self_cost
+    assert (own.is_zero(), own.bytes_read, own.bytes_written) == (True, 64, 64)
+    assert sum(row.shown_cost(own=row is r.root).bytes_read for row in r.layers) == r.total.cost.bytes_read == 288
+    assert sum(row.shown_cost(own=row is r.root).bytes_written for row in r.layers) == r.total.cost.bytes_written == 128
+    assert r.table().splitlines()[4].split()[:3] == ["0", "(root)", "(self)"]
+
+    r = torchcount.profile(_HoldsAWeight(), torch.randn(2, 4))
+    assert [(row.index, row.name, row.shown_params(own=row is r.root)) for row in r.layers] == \
+        [(0, "(root)", 4), (1, "s", 0)]
+    assert r.total.params == 4 and r.root.self_cost.is_zero()
