@@ -2,6 +2,7 @@
 the mutation round over the file found no test pinned."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -24,3 +25,44 @@ def test_a_transposed_conv_called_with_output_size_writes_the_output_padding_tor
     text = torchcount.profile(nn.ConvTranspose2d(1, 1, 3, stride=2, output_padding=1), x).explain("")
     assert f"{TRANSPOSED} = (4 − 1)×2 − 2×0 + 1×(3 − 1) + 1 + 1 = 10" in text
     assert "output_size asks" not in text
+
+
+FLOOR = "⌊(M − w + 2p)/s⌋ + 1"
+
+
+@pytest.mark.parametrize("conv, hw, height, width", [
+    # the kernels alone differ: ⌊(9 − 2)/2⌋ + 1 = ⌊(9 − 3)/2⌋ + 1 = 4
+    (dict(kernel_size=(2, 3), stride=2), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     f"{FLOOR} = ⌊(9 − 3 + 2×0)/2⌋ + 1 = 4"),
+    # the strides alone: ⌊8/3⌋ + 1 = ⌊8/4⌋ + 1 = 3
+    (dict(kernel_size=1, stride=(3, 4)), (9, 9), f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/4⌋ + 1 = 3"),
+    # the paddings alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=3, stride=3, padding=(0, 1)), (9, 9), f"{FLOOR} = ⌊(9 − 3 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 3 + 2×1)/3⌋ + 1 = 3"),
+    # the input sizes alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=1, stride=3), (7, 9), f"{FLOOR} = ⌊(7 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3"),
+    # the dilations alone: ⌊(9 − 1·1 − 1)/2⌋ + 1 = ⌊(9 − 2·1 − 1)/2⌋ + 1 = 4 (the dilated formula for d = 2)
+    (dict(kernel_size=2, stride=2, dilation=(1, 2)), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1 = ⌊(9 + 2×0 − 2×(2 − 1) − 1)/2⌋ + 1 = 4"),
+])
+def test_a_square_output_of_one_unequal_hyper_parameter_writes_a_line_per_dimension(conv, hw, height, width):
+    """A Conv2d whose output is square (here 4×4 or 3×3) but one of kernel, stride, padding, input size
+    or dilation differs between height and width: one output size line cannot show both dims' arithmetic,
+    so the worksheet's formula is written once per dimension, each with its own numbers."""
+    text = torchcount.profile(nn.Conv2d(1, 1, **conv), torch.randn(1, 1, *hw)).explain("")
+    assert f"output height = {height}" in text
+    assert f"output width = {width}" in text
+    assert "output size" not in text
+
+
+def test_a_square_conv_with_string_padding_writes_one_output_size_line():
+    """Conv2d(1, 1, 3) of 8×8 with padding='same' keeps the size, 8, and with 'valid' pads nothing:
+    ⌊(8 − 3 + 2×0)/1⌋ + 1 = 6; the image and kernel are square, so one line each, as the worksheet
+    writes it (a padding string is one value for every dim, not a sequence of per-dim paddings)."""
+    x = torch.randn(1, 1, 8, 8)
+    text = torchcount.profile(nn.Conv2d(1, 1, 3, padding="same"), x).explain("")
+    assert "output size = M (padding 'same') = 8" in text and "height" not in text
+    text = torchcount.profile(nn.Conv2d(1, 1, 3, padding="valid"), x).explain("")
+    assert f"output size = {FLOOR} = ⌊(8 − 3 + 2×0)/1⌋ + 1 = 6" in text and "height" not in text
