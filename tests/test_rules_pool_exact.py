@@ -77,3 +77,57 @@ def test_adaptive_pooling_to_an_empty_output_costs_nothing(kind):
     text = report.explain("")
     assert "Σwindow = Π over dims of Σ windows = 0×(2 + 2) = 0" in text
     assert "planes·Σwindow − outputs = 2×0 − 0 = 0" in text
+
+
+FLOOR = "⌊(M − w + 2p)/s⌋ + 1"
+
+
+@pytest.mark.parametrize("pool, hw, height, width", [
+    # the windows alone differ: ⌊(9 − 2)/2⌋ + 1 = ⌊(9 − 3)/2⌋ + 1 = 4
+    (dict(kernel_size=(2, 3), stride=2), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     f"{FLOOR} = ⌊(9 − 3 + 2×0)/2⌋ + 1 = 4"),
+    # the strides alone: ⌊8/3⌋ + 1 = ⌊8/4⌋ + 1 = 3
+    (dict(kernel_size=1, stride=(3, 4)), (9, 9), f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/4⌋ + 1 = 3"),
+    # the paddings alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=3, stride=3, padding=(0, 1)), (9, 9), f"{FLOOR} = ⌊(9 − 3 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 3 + 2×1)/3⌋ + 1 = 3"),
+    # the input sizes alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=1, stride=3), (7, 9), f"{FLOOR} = ⌊(7 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3"),
+    # the dilations alone: ⌊(9 − 1·1 − 1)/2⌋ + 1 = ⌊(9 − 2·1 − 1)/2⌋ + 1 = 4 (the dilated formula for d = 2)
+    (dict(kernel_size=2, stride=2, dilation=(1, 2)), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1 = ⌊(9 + 2×0 − 2×(2 − 1) − 1)/2⌋ + 1 = 4"),
+])
+def test_a_square_pooled_output_of_one_unequal_hyper_parameter_writes_a_line_per_dimension(pool, hw, height, width):
+    """A MaxPool2d whose output is square (4×4 or 3×3) but one of window, stride, padding, input size or
+    dilation differs between height and width: one output size line cannot show both dims' arithmetic,
+    so the formula is written once per dimension, each with its own numbers."""
+    text = torchcount.profile(nn.MaxPool2d(**pool), torch.randn(1, 1, *hw)).explain("")
+    assert f"output height = {height}" in text
+    assert f"output width = {width}" in text
+    assert "output size" not in text
+
+
+@pytest.mark.parametrize("pool, size, line", [
+    # ⌈(5 − 2)/2⌉ + 1 = 3: the last window covers the fifth row alone
+    (nn.MaxPool2d(2, stride=2, ceil_mode=True), 5, "⌈(M − w + 2p)/s⌉ + 1 = ⌈(5 − 2 + 2×0)/2⌉ + 1 = 3"),
+    # dilated: ⌈(6 + 0 − 2·1 − 1)/2⌉ + 1 = ⌈3/2⌉ + 1 = 3
+    (nn.MaxPool2d(2, stride=2, dilation=2, ceil_mode=True), 6,
+     "⌈(M + 2p − d·(w − 1) − 1)/s⌉ + 1 = ⌈(6 + 2×0 − 2×(2 − 1) − 1)/2⌉ + 1 = 3"),
+    # padded: ⌈(5 − 2 + 2)/2⌉ + 1 = 4, but the fourth window would start at (4 − 1)·2 = 6 ≥ 5 + 1, in the
+    # right padding: torch drops it, 3
+    (nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True), 5,
+     "⌈(M − w + 2p)/s⌉ + 1 − 1 (last window would start past the input) = ⌈(5 − 2 + 2×1)/2⌉ + 1 − 1 = 3"),
+    (nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True), 5,
+     "⌈(M − w + 2p)/s⌉ + 1 − 1 (last window would start past the input) = ⌈(5 − 2 + 2×1)/2⌉ + 1 − 1 = 3"),
+])
+def test_ceil_mode_writes_the_ceiling_and_drops_a_window_that_would_start_in_the_padding(pool, size, line):
+    """ceil_mode=True rounds the output size up (torch's pooling_output_shape), except that a last window
+    starting past the input and its left padding, (out − 1)·s ≥ M + p, is dropped: each size here is
+    what torch gives, 3, and one line since the image is square."""
+    x = torch.randn(1, 1, size, size)
+    assert pool(x).shape[-2:] == (3, 3)
+    text = torchcount.profile(pool, x).explain("")
+    assert f"output size = {line}" in text
+    assert "height" not in text
