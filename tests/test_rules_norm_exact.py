@@ -1,0 +1,51 @@
+"""rules/norm.py's rules at sizes where each count and each worked line can be derived by hand: cases
+the mutation round over the file found no test pinned."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import Hidden, nonzero_counts, run
+
+#: BatchNorm1d(3) of 4×3 with batch statistics, 3 channels of n = 4: means 3·3 additions and 3 divisions,
+#: 12 subtractions, 12 squares, 3·3 additions and 3 divisions for the variances, 3 eps-adds, 3 rsqrt,
+#: 12 normalisations; the affine pair 12 + 12; no running-stat update
+BATCH_STATS = {"adds": 9 + 12 + 9 + 3 + 12, "mults": 12 + 12 + 12, "divs": 6, "transc": 3}
+#: the same with the stored statistics: 3 eps-adds, 3 rsqrt, 12 subtractions, 12 normalisations, the affine pair
+RUNNING_STATS = {"adds": 3 + 12 + 12, "mults": 12 + 12, "transc": 3}
+
+
+def _batch_norm(training: bool):
+    m = nn.BatchNorm1d(3).train(training)
+    m.running_mean.fill_(0.5)
+    m.running_var.fill_(2.0)
+    return m
+
+
+@pytest.mark.parametrize("training, flag_off, dropped", [(True, True, False), (True, False, True),
+                                                         (False, False, True)])
+def test_batch_norm_without_running_statistics_to_update_counts_no_update(training, flag_off, dropped):
+    """BatchNorm1d(3) of 4×3 in training with ``track_running_stats`` set False after construction
+    (torch passes no running statistics: they stay 0.5), or in training or eval with them set to None:
+    batch statistics (torch's own), and no running-stat update (5 multiplications, 2 additions per channel)."""
+    x = torch.randn(4, 3)
+    m = _batch_norm(training)
+    if flag_off:
+        m.track_running_stats = False
+    if dropped:
+        m.running_mean = m.running_var = None
+    m(x)
+    assert flag_off is False or m.running_mean.tolist() == [0.5] * 3
+    assert nonzero_counts(run(m, x).total.cost) == BATCH_STATS
+
+
+def test_instance_norm_without_running_statistics_normalises_each_instance_in_eval_too():
+    """InstanceNorm1d(3) (no running statistics, no affine: torch's defaults) in eval of 2×3×4 uses each
+    instance's own statistics, as in training: 2·3 = 6 instances of n = 4, means 6·3 additions and 6
+    divisions, 24 subtractions, 24 squares, 6·3 additions and 6 divisions for the variances, 6 eps-adds,
+    6 rsqrt, 24 normalisations; as the aten ops of the same forward run unregistered (``Hidden``)."""
+    m = nn.InstanceNorm1d(3).eval()
+    x = torch.randn(2, 3, 4)
+    want = {"adds": 18 + 24 + 18 + 6, "mults": 24 + 24, "divs": 12, "transc": 6}
+    assert nonzero_counts(run(m, x).total.cost) == want == nonzero_counts(run(Hidden(m), x).total.cost)
