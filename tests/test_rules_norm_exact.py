@@ -23,6 +23,19 @@ def _batch_norm(training: bool):
     return m
 
 
+def test_batch_norm_in_eval_uses_its_stored_statistics_while_it_holds_them():
+    """nn.BatchNorm normalises with batch statistics in eval only when it holds no running statistics
+    (``running_mean`` and ``running_var`` None), not when ``track_running_stats`` is set False after
+    construction: then torch still uses the stored ones (its output is (x − 0.5)/√(2 + eps)), and
+    BatchNorm1d(3) of 4×3 costs 3 eps-adds, 3 rsqrt, 12 subtractions and 12 normalisations, plus the
+    affine 12 + 12, as the aten ops of the same forward run unregistered (``Hidden``) do."""
+    x = torch.randn(4, 3)
+    m = _batch_norm(False)
+    m.track_running_stats = False
+    assert torch.allclose(m(x), (x - 0.5) / (2.0 + m.eps) ** 0.5)
+    assert nonzero_counts(run(m, x).total.cost) == RUNNING_STATS == nonzero_counts(run(Hidden(m), x).total.cost)
+
+
 @pytest.mark.parametrize("training, flag_off, dropped", [(True, True, False), (True, False, True),
                                                          (False, False, True)])
 def test_batch_norm_without_running_statistics_to_update_counts_no_update(training, flag_off, dropped):

@@ -6,7 +6,8 @@ A normalisation with statistics over groups of n elements costs, per group: the 
 squares, n − 1 additions, 1 division), the inverse std (1 addition of eps, 1 rsqrt);
 then per element one multiplication by the inverse std, and with an affine transform one
 multiplication and one addition more. In eval mode BatchNorm (and InstanceNorm with
-running stats) uses stored statistics: per channel (InstanceNorm: per instance, below) eps-add
+running stats) uses stored statistics (BatchNorm whenever it holds them, as torch does, even with
+``track_running_stats`` set False after construction): per channel (InstanceNorm: per instance, below) eps-add
 and rsqrt, per element one subtraction and one multiplication (plus the affine pair). In training the running statistics
 are updated, (1 − m)·r + m·batch for the mean and the unbiased variance: 5 multiplications and 2
 additions per channel. An empty input costs nothing (PyTorch leaves the running statistics as they
@@ -92,7 +93,9 @@ def batch_norm(m, call) -> Cost:
     shape = call.input.shape
     elements = call.input.numel
     channels = shape[1] if len(shape) > 1 else shape[0]
-    batch_stats = call.training or not m.track_running_stats or m.running_mean is None
+    # as nn.BatchNorm's forward decides: batch statistics in training, or in eval when it holds none (its
+    # track_running_stats set False after construction leaves the buffers, and eval still uses them)
+    batch_stats = call.training or m.running_mean is None
     if batch_stats:
         terms = _stats_terms(channels, elements // max(channels, 1), "channels")
         if call.training and m.track_running_stats and m.running_mean is not None and elements:
