@@ -243,3 +243,16 @@ def test_cudnn_dropout_follows_every_layer_but_the_last_one_direction():
     assert counted(train - plain) == {"cmps": 168, "divs": 168, "mults": 168}
     module = run(nn.GRU(I, H, num_layers=3, dropout=0.5).train(), torch.randn(T, N, I)).total.cost
     assert counted(module) == counted(train)
+
+
+def test_embedding_with_max_norm_of_an_empty_table_costs_nothing():
+    """F.embedding(max_norm=1.0) of no index into a (0, 3) table runs embedding_renorm_ on no row: no
+    norm computed, no row rescaled, nothing read or written (0 rows of 0 bytes, not a division of the
+    table's 0 bytes by its 0 rows), and the look-up is the 0×3 output."""
+    from conftest import Fn
+
+    w, i = torch.empty(0, 3), torch.empty(0, dtype=torch.long)
+    report = run(Fn(lambda w, i: F.embedding(i, w, max_norm=1.0)), w, i)
+    assert report.complete
+    assert counted(report.total.cost) == {}
+    assert (report.total.cost.bytes_read, report.total.cost.bytes_written) == (0, 0)
