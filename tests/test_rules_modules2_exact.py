@@ -256,3 +256,13 @@ def test_embedding_with_max_norm_of_an_empty_table_costs_nothing():
     assert report.complete
     assert counted(report.total.cost) == {}
     assert (report.total.cost.bytes_read, report.total.cost.bytes_written) == (0, 0)
+
+
+def test_embedding_bag_given_no_per_sample_weights_positionally_multiplies_nothing():
+    """nn.EmbeddingBag(10, 4, mode='sum') called as (indices, offsets, None): the third positional argument
+    is the per-sample weights, here none, so 4 look-ups in 2 bags cost (4 − 2)·4 = 8 additions and no
+    multiplication; given as a tensor in that place, 4·4 = 16 multiplications more."""
+    m = nn.EmbeddingBag(10, 4, mode="sum")
+    idx, offsets = torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1])
+    assert counted(run(m, idx, offsets, None).total.cost) == {"adds": 8}
+    assert counted(run(m, idx, offsets, torch.rand(4)).total.cost) == {"mults": 16, "adds": 8}
