@@ -266,3 +266,15 @@ def test_embedding_bag_given_no_per_sample_weights_positionally_multiplies_nothi
     idx, offsets = torch.tensor([1, 2, 3, 4]), torch.tensor([0, 1])
     assert counted(run(m, idx, offsets, None).total.cost) == {"adds": 8}
     assert counted(run(m, idx, offsets, torch.rand(4)).total.cost) == {"mults": 16, "adds": 8}
+
+
+def test_embedding_bag_op_called_without_a_mode_sums():
+    """aten._embedding_bag(weight, indices, offsets) with its mode left out takes the schema's default,
+    0, 'sum': 4 indices into a (5, 3) table in 2 bags cost (4 − 2)·3 = 6 additions and no division (a
+    mean would add 2·3 = 6); the output is the bags' sums."""
+    from conftest import ops_counts
+
+    w, i, o = torch.randn(5, 3), torch.tensor([0, 2, 4, 1]), torch.tensor([0, 3])
+    out = torch.ops.aten._embedding_bag(w, i, o)[0]
+    assert torch.allclose(out, torch.stack([w[[0, 2, 4]].sum(0), w[1]]))
+    assert ops_counts(lambda w, i, o: torch.ops.aten._embedding_bag(w, i, o), w, i, o) == {"adds": 6}
