@@ -131,3 +131,15 @@ def test_ceil_mode_writes_the_ceiling_and_drops_a_window_that_would_start_in_the
     text = torchcount.profile(pool, x).explain("")
     assert f"output size = {line}" in text
     assert "height" not in text
+
+
+def test_lp_pooling_writes_its_output_size_with_no_padding_and_its_window_as_stride():
+    """LPPool2d has no padding attribute (torch pads nothing) and, built without a stride, steps by its
+    window: LPPool2d(2, 3) of 7×7 gives ⌊(7 − 3 + 2×0)/3⌋ + 1 = 2, and LPPool2d(2, 2, stride=1) of 4×4
+    ⌊(4 − 2 + 2×0)/1⌋ + 1 = 3, each one line (square)."""
+    pool = nn.LPPool2d(2, 3)
+    x = torch.randn(1, 1, 7, 7)
+    assert pool.stride is None and pool(x).shape[-2:] == (2, 2)
+    assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(7 − 3 + 2×0)/3⌋ + 1 = 2" in torchcount.profile(pool, x).explain("")
+    text = torchcount.profile(nn.LPPool2d(2, 2, stride=1), torch.randn(1, 1, 4, 4)).explain("")
+    assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(4 − 2 + 2×0)/1⌋ + 1 = 3" in text
