@@ -143,3 +143,11 @@ def test_lp_pooling_writes_its_output_size_with_no_padding_and_its_window_as_str
     assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(7 − 3 + 2×0)/3⌋ + 1 = 2" in torchcount.profile(pool, x).explain("")
     text = torchcount.profile(nn.LPPool2d(2, 2, stride=1), torch.randn(1, 1, 4, 4)).explain("")
     assert "output size = ⌊(M − w + 2p)/s⌋ + 1 = ⌊(4 − 2 + 2×0)/1⌋ + 1 = 3" in text
+
+
+def test_adaptive_pooling_to_eight_outputs_writes_each_window():
+    """AdaptiveAvgPool1d(8) of 1×1×16: eight windows of 2, written out one by one up to 8 windows
+    (more are written as how many of each size): Σwindow = 16, 16 − 8 = 8 additions, 8 divisions."""
+    report = torchcount.profile(nn.AdaptiveAvgPool1d(8), torch.randn(1, 1, 16))
+    assert "= (2 + 2 + 2 + 2 + 2 + 2 + 2 + 2) = 16" in report.explain("")
+    assert nonzero_counts(report.total.cost) == {"adds": 8, "divs": 8}
