@@ -351,3 +351,54 @@ def products_rule(cls):
 def ruled_block():
     """:class:`RuledBlock` with its rule registered for the test (:func:`products_rule`)."""
     yield from products_rule(RuledBlock)
+
+
+FLOOR = "⌊(M − w + 2p)/s⌋ + 1"
+#: (keyword arguments of a Conv2d or MaxPool2d, input height×width, its height line, its width line): outputs
+#: that are square while one of kernel (window), stride, padding, input size or dilation differs between
+#: height and width; convolutions and pooling share the worksheet's output-size formula
+SQUARE_OF_ONE_UNEQUAL_DIM = [
+    # the kernels alone differ: ⌊(9 − 2)/2⌋ + 1 = ⌊(9 − 3)/2⌋ + 1 = 4
+    (dict(kernel_size=(2, 3), stride=2), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     f"{FLOOR} = ⌊(9 − 3 + 2×0)/2⌋ + 1 = 4"),
+    # the strides alone: ⌊8/3⌋ + 1 = ⌊8/4⌋ + 1 = 3
+    (dict(kernel_size=1, stride=(3, 4)), (9, 9), f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/4⌋ + 1 = 3"),
+    # the paddings alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=3, stride=3, padding=(0, 1)), (9, 9), f"{FLOOR} = ⌊(9 − 3 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 3 + 2×1)/3⌋ + 1 = 3"),
+    # the input sizes alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
+    (dict(kernel_size=1, stride=3), (7, 9), f"{FLOOR} = ⌊(7 − 1 + 2×0)/3⌋ + 1 = 3",
+     f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3"),
+    # the dilations alone: ⌊(9 − 1·1 − 1)/2⌋ + 1 = ⌊(9 − 2·1 − 1)/2⌋ + 1 = 4 (the dilated formula for d = 2)
+    (dict(kernel_size=2, stride=2, dilation=(1, 2)), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
+     "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1 = ⌊(9 + 2×0 − 2×(2 − 1) − 1)/2⌋ + 1 = 4"),
+]
+
+
+class CountsWeightCasts(torch.nn.Module):
+    """A Linear(8, 8) that notes in ``casts``, one entry per forward, how often its (8, 8) weight was cast
+    (``aten._to_copy``, as autocast does where its cache holds no copy yet), with a dispatch mode it enters
+    itself around the Linear; ``each_call`` (if given) runs first in every forward."""
+
+    def __init__(self, each_call=None):
+        super().__init__()
+        self.fc, self.casts, self.each_call = torch.nn.Linear(8, 8), [], each_call
+
+    def forward(self, x):
+        self.casts.append(0)
+        if self.each_call is not None:
+            self.each_call()
+        with _WeightCasts(self.casts):
+            return self.fc(x)
+
+
+class _WeightCasts(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self, casts):
+        super().__init__()
+        self.casts = casts
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._to_copy.default and args[0].shape == (8, 8):
+            self.casts[-1] += 1
+        return func(*args, **(kwargs or {}))

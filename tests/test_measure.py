@@ -2165,33 +2165,14 @@ def test_energy_passes_cast_the_weights_under_autocast_as_the_counted_one_did(mo
     passes start a fresh region each, as the timed passes do, so each casts the Linear's (8, 8) weight
     once — the loop measures the forward that was counted, casts included. measure() returns the report
     it fills."""
-    from torchcount.measure import energy as E
+    from conftest import CountsWeightCasts
+    from torchcount.measure import energy as E, measure
 
     fake_powercap(tmp_path, {"intel-rapl:0": ("package-0", 0, 10**15)})
     monkeypatch.setattr(E, "POWERCAP", str(tmp_path))
     counter = tmp_path / "intel-rapl:0" / "energy_uj"
-    casts = []
-
-    class Casts(torch.utils._python_dispatch.TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func is torch.ops.aten._to_copy.default and args[0].shape == (8, 8):
-                casts[-1] += 1
-            return func(*args, **(kwargs or {}))
-
-    class Watched(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 8)
-
-        def forward(self, x):
-            casts.append(0)
-            counter.write_text(str(int(counter.read_text()) + 1000))
-            with Casts():
-                return self.fc(x)
-
-    from torchcount.measure import measure
-
-    model, x = Watched(), torch.randn(2, 8)
+    model = CountsWeightCasts(each_call=lambda: counter.write_text(str(int(counter.read_text()) + 1000)))
+    x, casts = torch.randn(2, 8), model.casts
     with torch.autocast("cpu", dtype=torch.bfloat16):
         report = torchcount.profile(model, x)
         casts.clear()

@@ -295,31 +295,15 @@ def test_every_measured_pass_casts_the_weights_under_autocast_as_the_counted_one
     every measured pass must too, or the passes time less work than the row shows: each forward of a
     Linear(8, 8) under bf16 autocast casts its (8, 8) weight exactly once, counted by a dispatch mode
     the model's own forward enters; warmup 1 + repeat 3 runs more than four forwards."""
-    casts = []
+    from conftest import CountsWeightCasts
 
-    class Casts(torch.utils._python_dispatch.TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func is torch.ops.aten._to_copy.default and args[0].shape == (8, 8):
-                casts[-1] += 1
-            return func(*args, **(kwargs or {}))
-
-    class Watched(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(8, 8)
-
-        def forward(self, x):
-            casts.append(0)
-            with Casts():
-                return self.fc(x)
-
-    model = Watched().eval()
+    model = CountsWeightCasts().eval()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model(torch.randn(2, 8))  # (a forward before profile: the region's cache now holds the bf16 weight)
-        casts.clear()
+        model.casts.clear()
         r = torchcount.profile(model, torch.randn(2, 8), measure=True, **FAST)
     assert r.row("fc").extra["time_ms"] > 0
-    assert len(casts) > 4 and set(casts) == {1}, casts
+    assert len(model.casts) > 4 and set(model.casts) == {1}, model.casts
 
 
 def _recording_ceiling(monkeypatch):

@@ -8,6 +8,8 @@ from torch import nn
 
 import torchcount
 
+from conftest import FLOOR, SQUARE_OF_ONE_UNEQUAL_DIM
+
 TRANSPOSED = "output size = (M − 1)·s − 2p + d·(w − 1) + output_padding + 1"
 
 
@@ -27,26 +29,7 @@ def test_a_transposed_conv_called_with_output_size_writes_the_output_padding_tor
     assert "output_size asks" not in text
 
 
-FLOOR = "⌊(M − w + 2p)/s⌋ + 1"
-
-
-@pytest.mark.parametrize("conv, hw, height, width", [
-    # the kernels alone differ: ⌊(9 − 2)/2⌋ + 1 = ⌊(9 − 3)/2⌋ + 1 = 4
-    (dict(kernel_size=(2, 3), stride=2), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
-     f"{FLOOR} = ⌊(9 − 3 + 2×0)/2⌋ + 1 = 4"),
-    # the strides alone: ⌊8/3⌋ + 1 = ⌊8/4⌋ + 1 = 3
-    (dict(kernel_size=1, stride=(3, 4)), (9, 9), f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 1 + 2×0)/4⌋ + 1 = 3"),
-    # the paddings alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
-    (dict(kernel_size=3, stride=3, padding=(0, 1)), (9, 9), f"{FLOOR} = ⌊(9 − 3 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 3 + 2×1)/3⌋ + 1 = 3"),
-    # the input sizes alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
-    (dict(kernel_size=1, stride=3), (7, 9), f"{FLOOR} = ⌊(7 − 1 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3"),
-    # the dilations alone: ⌊(9 − 1·1 − 1)/2⌋ + 1 = ⌊(9 − 2·1 − 1)/2⌋ + 1 = 4 (the dilated formula for d = 2)
-    (dict(kernel_size=2, stride=2, dilation=(1, 2)), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
-     "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1 = ⌊(9 + 2×0 − 2×(2 − 1) − 1)/2⌋ + 1 = 4"),
-])
+@pytest.mark.parametrize("conv, hw, height, width", SQUARE_OF_ONE_UNEQUAL_DIM)
 def test_a_square_output_of_one_unequal_hyper_parameter_writes_a_line_per_dimension(conv, hw, height, width):
     """A Conv2d whose output is square (here 4×4 or 3×3) but one of kernel, stride, padding, input size
     or dilation differs between height and width: one output size line cannot show both dims' arithmetic,

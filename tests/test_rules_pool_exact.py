@@ -10,7 +10,7 @@ from torch import nn
 
 import torchcount
 
-from conftest import nonzero_counts, ops_counts as ops_of
+from conftest import SQUARE_OF_ONE_UNEQUAL_DIM, nonzero_counts, ops_counts as ops_of
 
 
 def test_square_pooling_writes_one_output_size_line():
@@ -79,26 +79,7 @@ def test_adaptive_pooling_to_an_empty_output_costs_nothing(kind):
     assert "planes·Σwindow − outputs = 2×0 − 0 = 0" in text
 
 
-FLOOR = "⌊(M − w + 2p)/s⌋ + 1"
-
-
-@pytest.mark.parametrize("pool, hw, height, width", [
-    # the windows alone differ: ⌊(9 − 2)/2⌋ + 1 = ⌊(9 − 3)/2⌋ + 1 = 4
-    (dict(kernel_size=(2, 3), stride=2), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
-     f"{FLOOR} = ⌊(9 − 3 + 2×0)/2⌋ + 1 = 4"),
-    # the strides alone: ⌊8/3⌋ + 1 = ⌊8/4⌋ + 1 = 3
-    (dict(kernel_size=1, stride=(3, 4)), (9, 9), f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 1 + 2×0)/4⌋ + 1 = 3"),
-    # the paddings alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
-    (dict(kernel_size=3, stride=3, padding=(0, 1)), (9, 9), f"{FLOOR} = ⌊(9 − 3 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 3 + 2×1)/3⌋ + 1 = 3"),
-    # the input sizes alone: ⌊6/3⌋ + 1 = ⌊8/3⌋ + 1 = 3
-    (dict(kernel_size=1, stride=3), (7, 9), f"{FLOOR} = ⌊(7 − 1 + 2×0)/3⌋ + 1 = 3",
-     f"{FLOOR} = ⌊(9 − 1 + 2×0)/3⌋ + 1 = 3"),
-    # the dilations alone: ⌊(9 − 1·1 − 1)/2⌋ + 1 = ⌊(9 − 2·1 − 1)/2⌋ + 1 = 4 (the dilated formula for d = 2)
-    (dict(kernel_size=2, stride=2, dilation=(1, 2)), (9, 9), f"{FLOOR} = ⌊(9 − 2 + 2×0)/2⌋ + 1 = 4",
-     "⌊(M + 2p − d·(w − 1) − 1)/s⌋ + 1 = ⌊(9 + 2×0 − 2×(2 − 1) − 1)/2⌋ + 1 = 4"),
-])
+@pytest.mark.parametrize("pool, hw, height, width", SQUARE_OF_ONE_UNEQUAL_DIM)
 def test_a_square_pooled_output_of_one_unequal_hyper_parameter_writes_a_line_per_dimension(pool, hw, height, width):
     """A MaxPool2d whose output is square (4×4 or 3×3) but one of window, stride, padding, input size or
     dilation differs between height and width: one output size line cannot show both dims' arithmetic,
