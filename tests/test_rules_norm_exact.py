@@ -62,3 +62,22 @@ def test_instance_norm_without_running_statistics_normalises_each_instance_in_ev
     x = torch.randn(2, 3, 4)
     want = {"adds": 18 + 24 + 18 + 6, "mults": 24 + 24, "divs": 12, "transc": 6}
     assert nonzero_counts(run(m, x).total.cost) == want == nonzero_counts(run(Hidden(m), x).total.cost)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_instance_norm_updates_the_running_statistics_it_holds_whenever_it_uses_its_own(training):
+    """InstanceNorm1d(3, track_running_stats=True) with the flag then set False: torch normalises each instance
+    with its own statistics and, holding the buffers still, updates them in eval as in training (they move).
+    2×3×4: the 66 adds, 48 mults, 12 divs, 6 rsqrt of the statistics, plus the update of the 3 running means
+    and variances from the batch's 2 instances each, as the aten ops of the same forward run unregistered
+    (``Hidden``) count it, and as a training InstanceNorm tracking its statistics costs."""
+    x = torch.randn(2, 3, 4)
+    m = nn.InstanceNorm1d(3, track_running_stats=True).train(training)
+    m.track_running_stats = False
+    before = m.running_mean.clone()
+    m(x)
+    assert not torch.equal(before, m.running_mean)
+    tracked = nn.InstanceNorm1d(3, track_running_stats=True).train()
+    got = nonzero_counts(run(m, x).total.cost)
+    assert got == nonzero_counts(run(Hidden(m), x).total.cost) == nonzero_counts(run(tracked, x).total.cost)
+    assert got != {"adds": 66, "mults": 48, "divs": 12, "transc": 6}  # (the statistics alone)

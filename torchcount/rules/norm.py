@@ -17,7 +17,9 @@ InstanceNorm is counted as PyTorch's kernel runs it (``instance_norm`` in ATen's
 Normalization.cpp): batch_norm on the (1, N·C, …) view with the running statistics repeated N
 times, so with ``track_running_stats`` the eval-mode eps-add and rsqrt, and in training the
 running-stat updates, are done for all N·C instances; in training the updated copies are then
-averaged over the batch back into C channels.
+averaged over the batch back into C channels. Torch uses an InstanceNorm's own statistics in training
+or without ``track_running_stats``, and then updates the running ones wherever it holds them: set False
+after construction, the buffers stay, and are updated in eval too (counted so since 2026-12-07).
 
 BatchNorm's training forward also increments its integer ``num_batches_tracked`` counter; that
 is bookkeeping of the module, not of the normalisation (``F.batch_norm`` does not run it), and it
@@ -116,12 +118,15 @@ def instance_norm(m, call) -> Cost:
     n = prod(shape[-spatial:])
     channels = shape[-spatial - 1]
     instances = elements // max(n, 1)  # N·C (C without a batch dim)
-    if not call.training and m.track_running_stats:
+    # as nn.InstanceNorm's forward decides: its own statistics in training or without track_running_stats,
+    # and with them the buffers updated wherever it holds them (track_running_stats set False after
+    # construction leaves them, and torch updates them then, in eval too)
+    if not (call.training or not m.track_running_stats):
         # the running statistics repeated N times: eps-add and rsqrt per instance (N·C), as the kernel does
         terms = _running_terms(instances, elements, "instances")
     else:
         terms = _stats_terms(instances, n, "instances")
-        if call.training and m.track_running_stats and elements:
+        if m.running_mean is not None and elements:
             terms += _instance_running_update_terms(channels, instances // max(channels, 1))
     if m.affine:
         terms += _affine_terms(elements)
