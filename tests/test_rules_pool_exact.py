@@ -132,3 +132,20 @@ def test_adaptive_pooling_to_eight_outputs_writes_each_window():
     report = torchcount.profile(nn.AdaptiveAvgPool1d(8), torch.randn(1, 1, 16))
     assert "= (2 + 2 + 2 + 2 + 2 + 2 + 2 + 2) = 16" in report.explain("")
     assert nonzero_counts(report.total.cost) == {"adds": 8, "divs": 8}
+
+
+@pytest.mark.parametrize("module, size, windows", [
+    # 18 → 9: nine windows of 2, written as how many of each size: 9×2 (one dim: no parentheses)
+    (nn.AdaptiveAvgPool1d(9), (18,), "9×2 = 18"),
+    # 20 → 9: window i spans ⌊20i/9⌋ … ⌈20(i + 1)/9⌉: [8, 12) is 4 wide, the other eight 3
+    (nn.AdaptiveAvgPool1d(9), (20,), "(1×4 + 8×3) = 28"),
+    # two dims: the grouped one in parentheses beside the other's (3 + 3): 18 · 6 = 108, 28 · 6 = 168
+    (nn.AdaptiveAvgPool2d((9, 2)), (18, 6), "(9×2)×(3 + 3) = 108"),
+    (nn.AdaptiveAvgPool2d((9, 2)), (20, 6), "(1×4 + 8×3)×(3 + 3) = 168"),
+])
+def test_adaptive_pooling_to_more_than_eight_outputs_writes_how_many_windows_of_each_size(module, size, windows):
+    """Past eight windows a dim's Σwindow is written as how many windows of each size, largest first, so
+    that a student can check it without listing every window; each dim's sum stays a factor of the
+    product, in parentheses where it needs them."""
+    text = torchcount.profile(module, torch.randn(1, 1, *size)).explain("")
+    assert f"Σwindow = Π over dims of Σ windows = {windows}" in text
