@@ -6,11 +6,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import torchcount
 
-from conftest import SQUARE_OF_ONE_UNEQUAL_DIM, nonzero_counts, ops_counts as ops_of
+from conftest import SQUARE_OF_ONE_UNEQUAL_DIM, Fn, nonzero_counts, ops_counts as ops_of
 
 
 def test_square_pooling_writes_one_output_size_line():
@@ -149,3 +150,34 @@ def test_adaptive_pooling_to_more_than_eight_outputs_writes_how_many_windows_of_
     product, in parentheses where it needs them."""
     text = torchcount.profile(module, torch.randn(1, 1, *size)).explain("")
     assert f"Σwindow = Π over dims of Σ windows = {windows}" in text
+
+
+@pytest.mark.parametrize("fn, shape, counts", [
+    # a max over each 2×2 (2×2×2) window: 3 (7) comparisons per output, 16 (8) outputs
+    (lambda x: F.fractional_max_pool2d(x, 2, output_size=4), (1, 1, 8, 8), {"cmps": 16 * 3}),
+    (lambda x: F.fractional_max_pool3d(x, 2, output_size=2), (1, 1, 4, 4, 4), {"cmps": 8 * 7}),
+    # 6 → 3: windows of 2 (2×2): Σwindow − outputs additions, a division per output
+    (lambda x: F.adaptive_avg_pool1d(x, 3), (1, 1, 6), {"adds": 6 - 3, "divs": 3}),
+    (lambda x: F.adaptive_avg_pool2d(x, 3), (1, 1, 6, 6), {"adds": 36 - 9, "divs": 9}),
+    (lambda x: F.adaptive_max_pool1d(x, 3), (1, 1, 6), {"cmps": 6 - 3}),
+    (lambda x: F.adaptive_max_pool2d(x, 3), (1, 1, 6, 6), {"cmps": 36 - 9}),
+    (lambda x: F.max_pool1d(x, 2), (1, 1, 8), {"cmps": 4 * 1}),
+    # 8 → 4 windows of 2 along the one pooled dim: an addition and a division each
+    (lambda x: F.avg_pool1d(x, 2), (1, 1, 8), {"adds": 4, "divs": 4}),
+])
+def test_the_functional_pooling_ops_count_their_windows_by_hand(fn, shape, counts):
+    """The pooling functions (their aten ops, priced by op rules): each output's window, by hand."""
+    assert nonzero_counts(torchcount.profile(Fn(fn), torch.randn(*shape)).total.cost) == counts
+
+
+def test_fractional_max_pool_modules_and_max_unpool():
+    """nn.FractionalMaxPool2d(2, output_size=4) of 8×8: 16 windows of 2×2, 48 comparisons; the 3-d one of 4×4×4 to
+    2×2×2: 8 × 7 = 56. nn.MaxUnpool2d scatters the values back: data movement only, priced (a rule row, complete
+    coverage), 0 FLOPs."""
+    r = torchcount.profile(nn.FractionalMaxPool2d(2, output_size=4), torch.randn(1, 1, 8, 8))
+    assert nonzero_counts(r.total.cost) == {"cmps": 48}
+    r = torchcount.profile(nn.FractionalMaxPool3d(2, output_size=2), torch.randn(1, 1, 4, 4, 4))
+    assert nonzero_counts(r.total.cost) == {"cmps": 56}
+    y, indices = nn.MaxPool2d(2, return_indices=True)(torch.randn(1, 1, 4, 4))
+    r = torchcount.profile(nn.MaxUnpool2d(2), (y, indices))
+    assert (r.root.status, r.coverage, nonzero_counts(r.total.cost)) == ("rule", 1.0, {})
