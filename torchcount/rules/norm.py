@@ -121,7 +121,8 @@ def instance_norm(m, call) -> Cost:
     # as nn.InstanceNorm's forward decides: its own statistics in training or without track_running_stats,
     # and with them the buffers updated wherever it holds them (track_running_stats set False after
     # construction leaves them, and torch updates them then, in eval too)
-    if not (call.training or not m.track_running_stats):
+    use_input_stats = call.training or not m.track_running_stats  # (what the forward passes F.instance_norm)
+    if not use_input_stats:
         # the running statistics repeated N times: eps-add and rsqrt per instance (N·C), as the kernel does
         terms = _running_terms(instances, elements, "instances")
     else:
