@@ -557,7 +557,7 @@ _CEILING_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 #: whose module is not at hand (GPT-2's Conv1D, a matmul, is not among them)
 _TORCH_CONVS = frozenset(c.__name__ for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                                               nn.ConvTranspose3d))
-_TORCH_RNNS = frozenset(("RNN", "LSTM", "GRU"))
+_TORCH_RNNS = frozenset(c.__name__ for c in (nn.RNN, nn.LSTM, nn.GRU))
 
 
 @contextmanager
