@@ -228,8 +228,8 @@ def compare(a: Any, b: Any, inputs: Any = None, *, inputs_b: Any = None,
         va, vb = (_row_value(side, conv, metric) if side else None for side in (ra, rb))
         # "(self)" where every side that has the line shows its own work only: a residual add in A's
         # top-level forward, B having none, was labelled "(root)", as if it were all of A
-        owns = [side[1] for side in (ra, rb) if side]
-        name = (path or "(root)") + (" (self)" if owns and all(owns) else "")
+        owns = [side[1] for side in (ra, rb) if side]  # never empty: the path is a row of A or of B
+        name = (path or "(root)") + (" (self)" if all(owns) else "")
         comparable = not (ra and rb and ra[1] != rb[1])
         if not comparable:  # e.g. a block in A (its layers shown too) replaced by one layer in B
             name += f" ({'A' if ra[1] else 'B'}: own work only)"
