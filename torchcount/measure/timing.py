@@ -413,7 +413,8 @@ def fault_cost_ns(repeat: int = 7) -> "float | None":
 def _fault_probe() -> "tuple[int, int]":
     """(faults, ns): the page faults a fill of a new mapping took, and its time less a second fill's."""
     # (private, as the allocator's: a shared anonymous mapping is backed by shared memory, whose
-    # faults cost half as much again)
+    # faults cost half as much again; and without madvise: where transparent huge pages are "always",
+    # the allocator's mappings fault 2 MiB at a time too, so a fault is priced as the layers' are)
     memory = mmap.mmap(-1, FAULT_PROBE_BYTES, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     data = None
     try:
