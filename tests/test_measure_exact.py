@@ -1263,6 +1263,11 @@ def test_the_footers_ratios_and_memory_line_by_hand():
     assert own["bound"] == "overhead" and (own["GFLOP/s"], own["%peak"]) == (None, None)
     first = next(line for line in r.extra["footer"] if line.startswith("measured on "))
     assert " → overhead ×0.94 (below 1: run-to-run noise); coverage 79% " in first
+    # with no warm-up the first of the interleaved passes is a plain one, the model's first call: cold
+    no_warmup = _footer({**r.extra, "warmup": 0}, SLOW)[0]
+    assert no_warmup.startswith(first[:first.index(" after ")] + " after 0 warm-up; ")
+    assert " → overhead ×0.94 (below 1: with no warm-up the first pass without hooks was the model's first " \
+           "call, cold; or run-to-run noise); coverage 79% " in no_warmup
     # _footer's defaults: no uncounted work, every row in every pass
     lines = _footer(r.extra, SLOW)
     assert lines[0] == first and not [line for line in lines if line.startswith("rows with uncounted work")]

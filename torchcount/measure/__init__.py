@@ -1061,7 +1061,9 @@ def _footer(extra: dict, peaks: Peaks, method: "str | None" = None, uncounted: b
         f"overhead {_ratio(extra['overhead'])}"
         + (" (layers ran in only some passes: the passes with and without stamps may have taken different "
            "paths, so this ratio may compare different work)" if varied else
-           " (below 1: run-to-run noise)" if extra["overhead"] is not None and extra["overhead"] < 1 else "")
+           (" (below 1: with no warm-up the first pass without hooks was the model's first call, cold; or "
+            "run-to-run noise)" if extra["warmup"] == 0 else " (below 1: run-to-run noise)")
+           if extra["overhead"] is not None and extra["overhead"] < 1 else "")
         + f"; coverage {_share(extra['time_coverage'])} (Σ leaf exclusive ÷ the instrumented "
         f"{'forward' if method is None else 'call'}; the "
         f"rest is time outside any leaf: containers' own work, in their '(self)' rows, such as functional "
