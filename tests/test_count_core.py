@@ -14,6 +14,8 @@ _LIB = torch.library.Library("torchcount_count_core", "DEF")
 _LIB.define("opaque(Tensor x) -> Tensor")
 _LIB.impl("opaque", lambda x: x.clone(), "CompositeExplicitAutograd")
 OPAQUE = "torchcount_count_core.opaque.default"
+_LIB.define("other_opaque(Tensor x) -> Tensor")  # a second one, to tell two uncounted ops apart
+_LIB.impl("other_opaque", lambda x: x.clone(), "CompositeExplicitAutograd")
 _LIB.define("negative(Tensor x) -> Tensor")  # its rule (a user's, registered below) returns MACs −1
 _LIB.impl("negative", lambda x: x.clone(), "CompositeExplicitAutograd")
 
@@ -177,6 +179,22 @@ def test_the_roots_own_hooks_add_their_work_to_the_root():
     assert (report.root.cost.macs, report.root.cost.mults) == (32, 8)
     assert (report.root.self_cost.macs, report.root.self_cost.mults) == (32, 8)
     assert (report.total.macs, report.total.cost.mults) == (32, 8)
+
+
+def test_the_roots_hooks_add_a_step_where_they_compute_and_their_ops_to_the_coverage_count():
+    """A Linear(4, 4) profiled alone is 1 step and 1 counted item. A forward hook on it that doubles the
+    output computes (8 mults): one more step after the Linear's, 2, and its op is counted beside the
+    call, 2 items. A hook that only takes a view computes nothing: still 1 step, and its op is still counted, 2 items. A hook running an op without a formula may compute: 2 steps."""
+    def hooked(hook):
+        m = nn.Linear(4, 4)
+        m.register_forward_hook(hook)
+        report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+        return report.root.extra["steps"], str(report).splitlines()[1]
+
+    assert hooked(lambda mod, args, out: None) == (1, "coverage: complete (1 module calls and ops counted)")
+    assert hooked(lambda mod, args, out: out * 2) == (2, "coverage: complete (2 module calls and ops counted)")
+    assert hooked(lambda mod, args, out: out.view(-1)) == (1, "coverage: complete (2 module calls and ops counted)")
+    assert hooked(lambda mod, args, out: torch.ops.torchcount_count_core.opaque(out))[0] == 2
 
 
 def test_a_rule_that_fails_names_the_module_and_says_nothing_of_ragged_inputs():
@@ -676,6 +694,44 @@ def test_a_ruled_roots_hooks_show_their_worked_terms_where_its_rule_gave_none():
     assert row.status == "rule"
     assert [(t.category, t.value) for t in row.terms] == [("mults", 8)]
     assert (row.self_cost.adds, row.self_cost.mults) == (8, 8)
+
+
+def test_a_roots_own_ops_show_their_worked_terms_then_its_hooks():
+    """A root without a rule doubling its Linear's 2×4 output in its forward (8 mults), with a forward hook
+    adding 1 (8 adds): its row's worked terms are both, the forward's then the hook's, and explain sums
+    them to its own 16 FLOPs, as its cost holds them."""
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x) * 2
+
+    m = Twice()
+    m.register_forward_hook(lambda mod, args, out: out + 1)
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    assert report.root.status == "ops"
+    assert [(t.category, t.value) for t in report.root.terms] == [("mults", 8), ("adds", 8)]
+    assert "  FLOPs [flops] = 8 + 8 = 16" in report.explain("").splitlines()
+
+
+def test_the_roots_hooks_op_without_a_formula_is_listed_apart_from_a_childs_same_op():
+    """A Sequential of one Opaque (its forward runs opaque once) with a forward hook on the Sequential
+    running opaque once more: two entries of 1 call, the child's at '0' and the root's at '', not one of 2
+    (the hook's op belongs to the root's row, not to the child that ran the same op). Opaque alone with a
+    hook running another such op: one entry per op, both the root's."""
+    m = nn.Sequential(Opaque())
+    m.register_forward_hook(lambda mod, args, out: torch.ops.torchcount_count_core.opaque(out))
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    assert sorted((u.path, u.what, u.calls) for u in report.uncounted) == [("", OPAQUE, 1), ("0", OPAQUE, 1)]
+    assert report.root.uncounted_ops == {OPAQUE: 1}
+    # Opaque alone, its hook running another op without a formula: two entries of the root, one per op
+    m = Opaque()
+    m.register_forward_hook(lambda mod, args, out: torch.ops.torchcount_count_core.other_opaque(out))
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    other = "torchcount_count_core.other_opaque.default"
+    assert sorted((u.path, u.what, u.calls) for u in report.uncounted) == [("", OPAQUE, 1), ("", other, 1)]
 
 
 def test_a_ruled_calls_worked_terms_are_its_rules_then_its_hooks():

@@ -339,6 +339,11 @@ def test_a_root_with_a_call_of_its_own_has_that_work_counted():
     # the table adds up: a '(root)' row holds the __call__'s own work, beside the layer it called
     assert report.layers[0].path == "" and report.layers[0].self_cost.adds == 5 * 2
     assert sum(r.self_cost.adds for r in report.layers) == report.total.cost.adds
+    # that row is the root's, first: '#' 0, depth 0, 1 call, the Linear's 4·2 + 2 = 10 parameters below
+    # it and none of its own, no forward call's shapes to show
+    assert [(r.index, r.path, r.depth, r.calls, r.params, r.self_params, r.input_shapes, r.output_shapes)
+            for r in report.layers] == [(0, "", 0, 1, 10, 0, [], []), (1, "lin", 1, 1, 10, 10, [(5, 4)], [(5, 2)])]
+    assert report.table(columns="#,module,params").splitlines()[4].split() == ["0", "(root)", "(self)", "0"]
     # steps: the Linear's 1, then the __call__'s subtraction, 1 more: 2 in the root's row, the total row
     # and the longest-chain note (the root's row read 0, so the table's total said 0 steps; Around:
     # Linear, ×2 in the forward, + 1 after it, 3, where the __call__'s step was left out)
