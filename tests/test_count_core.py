@@ -600,6 +600,69 @@ def test_the_note_on_layers_priced_from_their_ops_names_six_then_an_ellipsis(n):
     assert note.endswith(": " + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else ""))
 
 
+def test_a_ruled_root_with_a_forward_set_on_it_is_named_the_root_in_the_note():
+    """A Linear(4, 4) whose instance holds its own forward (its class's, bound by hand) is priced from its
+    ops, 2·4·4 = 32 MACs, and the note names it '(root)', as the table does (its path is empty)."""
+    m = nn.Linear(4, 4)
+    m.forward = functools.partial(nn.Linear.forward, m)
+    report = torchcount.profile(m, torch.randn(2, 4), warn=False)
+    assert report.total.macs == 32
+    assert "priced from the ops they ran, not their type's rule (a forward set on the instance): (root)" \
+        in report.notes
+
+
+class Idle(nn.Module):
+    """Calls fc; holds n more Linears it never calls."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        for i in range(n):
+            setattr(self, f"l{i}", nn.Linear(2, 2))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("n", [6, 7])
+def test_the_note_on_modules_never_called_names_six_then_an_ellipsis(n):
+    """fc is called, l0…l(n−1) never: the note names l0…l5, then '…' only where there are more (7); their
+    6·n parameters are in the total beside fc's 6."""
+    report = torchcount.profile(Idle(n), torch.randn(1, 2), warn=False)
+    assert report.total.params == 6 * (n + 1)
+    assert ("never called (no work counted; their parameters are in the total and their rows): "
+            + ", ".join(f"l{i}" for i in range(6)) + (" …" if n > 6 else "")) in report.notes
+
+
+class Reentrant(nn.Module):
+    """Calls fc, then helper, which calls the root again (a reference it holds, not a submodule) without
+    going further: the root is called from inside one of its own submodules."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.helper = ReentrantHelper()
+        object.__setattr__(self.helper, "root", self)  # (not registered: no cycle in the module tree)
+
+    def forward(self, x, again=True):
+        y = self.fc(x)
+        return self.helper(y) if again else y
+
+
+class ReentrantHelper(nn.Module):
+    def forward(self, x):
+        return self.root(x, again=False)
+
+
+def test_a_root_called_again_by_its_own_submodule_is_named_the_root_among_calls_from_outside():
+    """The root's second call comes from helper, outside its place at the top of the tree: the note names
+    it '(root)'. fc ran in both calls: 2·(2·4·4) = 64 MACs."""
+    report = torchcount.profile(Reentrant(), torch.randn(2, 4), warn=False)
+    assert report.total.macs == 64
+    note = next(line for line in report.notes if line.startswith("called from outside their place"))
+    assert note.startswith("called from outside their place in the module tree: (root); ")
+
+
 class ReadsIdle(nn.Module):
     """Runs F.linear with the weight and bias of each of n Linears it never calls."""
 
