@@ -1,0 +1,143 @@
+"""torchcount.state's promise checked value by value, read from :func:`torchcount.state.preserved`
+directly: each test does to a small model what a real forward or training step might, and asserts
+the exact state afterwards (the same tensors, their values worked out by hand, the flags, the names
+in the notes) against the state before. Each one fails on a mutant of torchcount/state.py that the
+rest of the suite let through (named in its docstring)."""
+import pytest
+import torch
+from torch import nn
+
+from torchcount import ParameterModifiedError
+from torchcount.state import preserved
+
+
+def test_gradients_of_a_meta_model_a_backward_accumulates_into_are_not_named():
+    """A Linear(2, 1) on the meta device whose parameters hold gradients (from one backward) and a step
+    whose backward accumulates into them (each gradient's version 0 → 1): a meta tensor holds no values,
+    so there is nothing to put back and nothing is named; each .grad is still the same tensor. (Copying
+    the meta gradients as well named both, "weight" and "bias", as gradients put back.)"""
+    model = nn.Linear(2, 1, device="meta")
+    model(torch.ones(1, 2, device="meta")).sum().backward()
+    weight_grad, bias_grad = model.weight.grad, model.bias.grad
+    with preserved(model, method="step") as kept:
+        model(torch.ones(1, 2, device="meta")).sum().backward()
+        assert model.weight.grad is weight_grad and weight_grad._version == 1
+    assert kept.restored_grads == []
+    assert model.weight.grad is weight_grad and model.bias.grad is bias_grad
+
+
+def test_a_lazy_batchnorm_is_materialised_and_kept_in_eval_mode():
+    """A LazyBatchNorm1d in eval mode (its running_mean and running_var uninitialised buffers) and a
+    forward on a batch of 3 × 2: it materialises them as BatchNorm does, zeros and ones of 2 features,
+    which are kept, with the weight and bias listed as materialised ('0.weight', '0.bias') and the module
+    now a BatchNorm1d. (Copying the uninitialised buffers too raised ValueError on entry.)"""
+    model = nn.Sequential(nn.LazyBatchNorm1d()).eval()
+    with preserved(model) as kept:
+        model(torch.arange(6.0).reshape(3, 2))
+    assert kept.lazy == ["0.weight", "0.bias"] and type(model[0]) is nn.BatchNorm1d
+    assert model[0].running_mean.tolist() == [0.0, 0.0] and model[0].running_var.tolist() == [1.0, 1.0]
+    assert model[0].num_batches_tracked.item() == 0
+
+
+def test_copy_params_on_a_lazy_model_copies_only_what_is_materialised():
+    """``copy_params=True`` on a LazyLinear(→ 3) whose forward (on 2 features) materialises its weight
+    (3 × 2) and bias (3): there was nothing to copy of them, nothing is restored, both are listed as
+    materialised and keep their new shapes. (Copying the uninitialised parameters raised ValueError.)"""
+    model = nn.Sequential(nn.LazyLinear(3))
+    with preserved(model, copy_params=True) as kept:
+        model(torch.ones(1, 2))
+    assert kept.lazy == ["0.weight", "0.bias"] and kept.restored_params == []
+    assert model[0].weight.shape == (3, 2) and model[0].bias.shape == (3,)
+
+
+def test_copy_params_on_a_meta_model_compares_nothing():
+    """``copy_params=True`` on a Linear(2, 1) on the meta device, whose forward writes its weight in place
+    (version 0 → 1): a meta tensor holds no values, so nothing was copied, nothing is compared or restored,
+    and the write is no error (it changed nothing). (Copying meta parameters too made the comparison on
+    exit run aten::equal on meta tensors, which raises NotImplementedError.)"""
+    model = nn.Sequential(nn.Linear(2, 1, device="meta"))
+    with preserved(model, copy_params=True) as kept:
+        with torch.no_grad():
+            model[0].weight.mul_(2)
+    assert kept.restored_params == [] and model[0].weight.is_meta
+
+
+def test_an_embedding_with_max_norm_on_the_meta_device_is_not_copied():
+    """An Embedding(4, 2, max_norm=1) renormalises the rows it looks up in place, so its weight is copied
+    and put back by default; on the meta device there are no values to copy: the forward runs, nothing
+    is restored, no error. (Copying a meta weight as well made the comparison on exit run aten::equal on
+    meta tensors, which raises NotImplementedError.)"""
+    model = nn.Sequential(nn.Embedding(4, 2, max_norm=1.0, device="meta"))
+    with preserved(model) as kept:
+        model(torch.tensor([0, 3], device="meta"))
+    assert kept.restored_params == [] and model[0].weight.is_meta
+
+
+def test_an_embedding_with_max_norm_and_a_lazy_weight_is_left_to_materialise():
+    """An Embedding(4, 2, max_norm=1) whose weight the user made an UninitializedParameter (a lazy
+    embedding of their own) is not copied, since a lazy parameter has no values yet: a profile that does
+    not reach it leaves it uninitialised, named neither as materialised nor as restored. (Copying it
+    raised ValueError on entry.)"""
+    model = nn.Sequential(nn.Embedding(4, 2, max_norm=1.0))
+    model[0].weight = nn.UninitializedParameter()
+    with preserved(model) as kept:
+        pass
+    assert kept.lazy == [] and kept.restored_params == []
+    assert isinstance(model[0].weight, nn.UninitializedParameter)
+
+
+class _Halves(nn.Module):
+    """A parametrization w ↦ w / 2 whose right_inverse (w ↦ 2w) registering it set_()s the tensor to."""
+
+    def forward(self, w):
+        return w * 0.5
+
+    def right_inverse(self, w):
+        return w * 2
+
+
+class _Triples(nn.Module):
+    """A parametrization w ↦ 3w with no right_inverse (registering it leaves the values)."""
+
+    def forward(self, w):
+        return 3 * w
+
+
+def test_a_rewriting_registration_in_an_earlier_pass_is_told_after_a_harmless_one():
+    """Two passes (reset_buffers between them) of a forward that parametrizes a Linear's weight: the first
+    with w ↦ w / 2, whose right_inverse set_() the weight to 2w (values no copy can undo), the second with
+    w ↦ 3w, which has none. Whether the registrations rewrote the values is told by all of them, not the
+    last: ParameterModifiedError names fc.weight's parametrization, and the weight holds 2w. (Keeping only
+    the last registration's answer let the 2w through with no error.)"""
+    from torch.nn.utils import parametrize
+
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("fc", nn.Linear(2, 1))
+    found = model.fc.weight.detach().clone()
+    with pytest.raises(ParameterModifiedError, match=r"registered a parametrization on fc\.weight "
+                                                     r"\(torch\.nn\.utils\.parametrize; removed again\), whose right_inverse"):
+        with preserved(model) as kept:
+            kept.reset_buffers()  # (the first call, before the first pass, notes the buffers' versions)
+            parametrize.register_parametrization(model.fc, "weight", _Halves())
+            kept.reset_buffers()
+            parametrize.register_parametrization(model.fc, "weight", _Triples())
+    assert type(model.fc) is nn.Linear and torch.equal(model.fc.weight, 2 * found)
+
+
+def test_inference_mode_buffers_a_pass_writes_are_put_back_before_the_next_pass():
+    """A BatchNorm1d(2) made under ``torch.inference_mode()`` (its buffers inference tensors, which have
+    no version counter) in training mode, and a pass inside inference mode on [[0, 1], [2, 3], [4, 5]]
+    that moves running_mean to 0.1·[2, 3] = [0.2, 0.3] and num_batches_tracked to 1: reset_buffers puts
+    them back to [0, 0] and 0 before the next pass, with no versions to tell it they changed. (Restoring
+    only when the versions read differ left them, since neither reading has any.)"""
+    with torch.inference_mode():
+        model = nn.Sequential(nn.BatchNorm1d(2))
+    with preserved(model) as kept:
+        kept.reset_buffers()  # (the first call, before the first pass, notes the buffers' versions)
+        with torch.inference_mode():
+            model(torch.arange(6.0).reshape(3, 2))
+        assert torch.allclose(model[0].running_mean, torch.tensor([0.2, 0.3]))
+        kept.reset_buffers()
+        assert model[0].running_mean.tolist() == [0.0, 0.0] and model[0].running_var.tolist() == [1.0, 1.0]
+        assert model[0].num_batches_tracked.item() == 0
