@@ -10,6 +10,8 @@ from torch import nn
 from torchcount import ParameterModifiedError
 from torchcount.state import preserved
 
+from conftest import run
+
 
 def test_gradients_of_a_meta_model_a_backward_accumulates_into_are_not_named():
     """A Linear(2, 1) on the meta device whose parameters hold gradients (from one backward) and a step
@@ -141,3 +143,28 @@ def test_inference_mode_buffers_a_pass_writes_are_put_back_before_the_next_pass(
         kept.reset_buffers()
         assert model[0].running_mean.tolist() == [0.0, 0.0] and model[0].running_var.tolist() == [1.0, 1.0]
         assert model[0].num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize("measured", [False, True], ids=["preserved", "measured"])
+def test_a_lazy_batchnorm_in_training_mode_keeps_its_statistics_as_materialised(measured):
+    """A LazyBatchNorm1d in training mode and a forward on the batch [[0, 1], [2, 3], [4, 5]]: the
+    materialisation is kept (running_mean zeros, running_var ones, as BatchNorm1d(2) starts), the
+    forward's update of them is not. The update would have left momentum 0.1 of the batch's statistics,
+    running_mean 0.1·[2, 3] = [0.2, 0.3], running_var 0.9 + 0.1·4 = [1.3, 1.3] (unbiased variance of
+    0, 2, 4 is 4), with num_batches_tracked put back to 0, as a buffer found; and so it was: a lazy
+    buffer was in no copy. Through ``profile`` too, counted and measured (one forward per pass)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LazyBatchNorm1d())
+    x = torch.arange(6.0).reshape(3, 2)
+    if measured:
+        run(model, x, measure=True, warmup=1, repeat=2)
+    else:
+        with preserved(model) as kept:
+            model(x)
+            assert torch.allclose(model[0].running_mean, torch.tensor([0.2, 0.3]))
+            assert torch.allclose(model[0].running_var, torch.tensor([1.3, 1.3]))
+        assert kept.lazy == ["0.weight", "0.bias"]
+    assert type(model[0]) is nn.BatchNorm1d and model[0].training
+    assert model[0].running_mean.tolist() == [0.0, 0.0] and model[0].running_var.tolist() == [1.0, 1.0]
+    assert model[0].num_batches_tracked.item() == 0
+    assert dict(model[0]._forward_pre_hooks) == {}

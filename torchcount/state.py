@@ -16,7 +16,9 @@ full copy of the parameters as well, compares every parameter with it afterwards
 restores those that differ, bit for bit, instead of raising.
 
 Lazy parameters (``nn.LazyLinear`` …) are materialised by the first forward, as they
-would be by any forward; that change is kept and listed in :attr:`Preserved.lazy`.
+would be by any forward; that change is kept and listed in :attr:`Preserved.lazy`. Lazy
+buffers are kept as materialised, not as the forward then updated them (a ``LazyBatchNorm1d``'s
+running statistics in training mode).
 
 Which tensors each module holds is restored too: a forward that rebinds a parameter or a
 buffer, fills a ``None`` slot (a cache), registers a new one or deletes one gets the
@@ -233,6 +235,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
             _restore_data(params, datas)  # (a removal's set_() to the parametrized value)
         # (the versions tell whether one was written since, without comparing values: on CUDA that
         # would synchronise before every pass, the energy loop's included)
+        for copy in materialised:
+            copy.restore()
         now = buffer_versions()
         if now is None or now != versions_now[0]:
             saved_buffers.restore()
@@ -252,6 +256,13 @@ def preserved(model: nn.Module, copy_params: bool = False,
     # class naming a global: what it holds is searched alike)
     held = method.held() if isinstance(method, FunctionMethod) else _held_by_method(model, method) if method else []
     stepped = _SteppedOptimizers([m for _, m in modules] + list(inputs) + held) if method else None
+    # a lazy module's uninitialised buffers (LazyBatchNorm's running statistics), which its first forward
+    # materialises and then updates (in training mode): copied as materialised, by its own materialising
+    # pre-hook wrapped in place (no hook added), and put back on exit: the materialisation is kept, the
+    # forward's update is not
+    materialised: list = []
+    lazy_hooks = [_copying_materialised(m, materialised) for _, m, _, items in stores
+                  if any(isinstance(b, _UNINITIALIZED) for _, b in items)]
     # every hook handle torch makes takes the next of these ids: one read now and one comparison on exit
     # tell whether the forward registered any (ours are removed by then), the hook dicts are searched only then
     first_hook = RemovableHandle.next_id
@@ -264,6 +275,9 @@ def preserved(model: nn.Module, copy_params: bool = False,
             state.lazy = [name for name, p in lazy if not isinstance(p, _UNINITIALIZED)]
         if stepped is not None:
             stepped.close()
+        for hooks, key, hook in lazy_hooks:  # (gone once the module materialised: it removes itself)
+            if key in hooks:
+                hooks[key] = hook
         torch.set_grad_enabled(grad_mode)
         _set_random_state(random_state)
         if _settings() != settings:
@@ -304,6 +318,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
             state.restored_modules = [path for path in state.restored_modules
                                       if path not in within and path.rpartition(".")[0] not in within]
         saved_buffers.restore()
+        for copy in materialised:
+            copy.restore()
         if datas is not None:
             state.restored_data = _restore_data(params, datas)
             if set_by_removal:  # (its note tells it)
@@ -416,6 +432,28 @@ def preserved(model: nn.Module, copy_params: bool = False,
             failure = sys.exc_info()[1]  # the forward failed as well: say so on its exception
             if failure is not None and hasattr(failure, "add_note"):
                 failure.add_note(f"torchcount: {message}")
+
+
+def _copying_materialised(m: nn.Module, copies: list) -> tuple:
+    """Wrap lazy module ``m``'s materialising pre-hook (``LazyModuleMixin._infer_parameters``) in place, so
+    that it also appends to ``copies`` a copy of the uninitialised buffers it materialised (the same
+    tensor objects, materialised in place); (the hook dict, the key, the hook) to put back, the key None
+    where ``m`` has no such hook."""
+    handle = m.__dict__.get("_initialize_hook")
+    hooks = m._forward_pre_hooks
+    if handle is None or handle.id not in hooks:
+        return hooks, None, None
+    hook = hooks[handle.id]
+    lazy = [b for b in m._buffers.values() if isinstance(b, _UNINITIALIZED)]
+
+    def materialising(module, *args):
+        result = hook(module, *args)
+        copies.append(_BufferCopy([b for b in lazy if not isinstance(b, _UNINITIALIZED)]))
+        return result
+
+    materialising._torchcount_hook = hook  # (what a copy made meanwhile holds: capture's _reduce_as_found)
+    hooks[handle.id] = materialising
+    return hooks, handle.id, hook
 
 
 def _five(names: list) -> str:
