@@ -168,3 +168,24 @@ def test_a_lazy_batchnorm_in_training_mode_keeps_its_statistics_as_materialised(
     assert model[0].running_mean.tolist() == [0.0, 0.0] and model[0].running_var.tolist() == [1.0, 1.0]
     assert model[0].num_batches_tracked.item() == 0
     assert dict(model[0]._forward_pre_hooks) == {}
+
+
+@pytest.mark.parametrize("kind", ["parameter", "buffer"])
+def test_a_parametrization_registered_in_an_earlier_pass_only_is_named(kind):
+    """A parametrization (w ↦ 3w) registered in the first pass only, on a Linear's weight or on a
+    BatchNorm1d's running_mean, and removed between passes by reset_buffers: it is named on exit
+    ('0.weight', '0.running_mean'), the module back to its own class. (Only a parameter's was remembered
+    across passes: a buffer's went unnamed.)"""
+    from torch.nn.utils import parametrize
+
+    model = nn.Sequential(nn.Linear(2, 2) if kind == "parameter" else nn.BatchNorm1d(2))
+    name = "weight" if kind == "parameter" else "running_mean"
+    tensor = getattr(model[0], name)
+    with preserved(model) as kept:
+        kept.reset_buffers()  # (the first call, before the first pass, notes the buffers' versions)
+        parametrize.register_parametrization(model[0], name, _Triples())
+        kept.reset_buffers()
+        assert getattr(model[0], name) is tensor
+    assert kept.removed_parametrizations == [f"0.{name}"]
+    assert type(model[0]) is (nn.Linear if kind == "parameter" else nn.BatchNorm1d)
+    assert getattr(model[0], name) is tensor

@@ -184,7 +184,7 @@ def preserved(model: nn.Module, copy_params: bool = False,
     def children_changed() -> bool:
         return [id(child) for _, m, _, _ in children for child in m._modules.values()] != child_ids
 
-    # id(parameter) → [the parametrized tensor's name, how many registrations set_() it, whether each
+    # id(parameter or buffer) → [the parametrized tensor's name, how many registrations set_() it, whether each
     # left its values as they were (no right_inverse)]: each measured pass may register it again
     set_by_registration: dict = {}
 
@@ -193,8 +193,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
         the names of the tensors parametrized."""
         registered = _undo_parametrizations(modules)
         for name, plist in registered:
-            if plist is not None and getattr(plist, "is_tensor", False) and \
-                    isinstance(plist._parameters.get("original"), nn.Parameter):
+            # (a buffer's too: named on exit like a parameter's, also when registered in an earlier pass only)
+            if plist is not None and getattr(plist, "is_tensor", False):
                 entry = set_by_registration.setdefault(id(plist.original), [name, 0, True])
                 entry[1] += 1
                 entry[2] = entry[2] and not any(hasattr(f, "right_inverse") for f in plist)
