@@ -189,3 +189,16 @@ def test_a_parametrization_registered_in_an_earlier_pass_only_is_named(kind):
     assert kept.removed_parametrizations == [f"0.{name}"]
     assert type(model[0]) is (nn.Linear if kind == "parameter" else nn.BatchNorm1d)
     assert getattr(model[0], name) is tensor
+
+
+def test_a_lazy_parameter_the_forward_freezes_before_it_is_materialised_gets_its_flag_back():
+    """A forward that sets ``requires_grad = False`` on a LazyLinear's weight and never calls the layer (it
+    stays uninitialised): the flag is put back to True, the weight still the same UninitializedParameter
+    and not named as materialised. (It was left False: lazy parameters were skipped, since an uninitialised
+    one refuses ``requires_grad_()``; calling it on them raised ValueError.)"""
+    model = nn.Sequential(nn.LazyLinear(2))
+    weight = model[0].weight
+    with preserved(model) as kept:
+        weight.requires_grad = False
+    assert weight.requires_grad and model[0].weight is weight
+    assert isinstance(weight, nn.UninitializedParameter) and kept.lazy == []

@@ -328,8 +328,8 @@ def preserved(model: nn.Module, copy_params: bool = False,
         state.restored_grads = _restore_grads(params, grads, saved_grads, grad_versions)
         if [p.requires_grad for _, _, p in params] != requires_grad:
             for (_, _, p), flag in zip(params, requires_grad):
-                if p.requires_grad is not flag and not is_lazy(p):
-                    p.requires_grad_(flag)
+                if p.requires_grad is not flag:  # (the attribute: an uninitialised lazy one refuses requires_grad_())
+                    p.requires_grad = flag
         if stepped is not None:
             if stepped.seen:
                 state.stepped_optimizers = stepped.restore()
