@@ -202,3 +202,21 @@ def test_a_lazy_parameter_the_forward_freezes_before_it_is_materialised_gets_its
         weight.requires_grad = False
     assert weight.requires_grad and model[0].weight is weight
     assert isinstance(weight, nn.UninitializedParameter) and kept.lazy == []
+
+
+def test_a_lazy_parameter_a_method_materialises_and_steps_is_put_back_as_materialised():
+    """An SGD (lr 0.1) made on a LazyLinear(1)'s parameters before they have a size, and a step method
+    that materialises them (a forward on 2 features), backpropagates w·x + b at x = [1, 1] (gradient 1
+    each) and steps: afterwards the layer is kept materialised (listed as such) with the values it was
+    materialised with, not those minus 0.1, the step told ('SGD ×1'), no error. (A lazy parameter has no
+    version at entry, so the step's copy decides; comparing None with the copy's version raised TypeError.)"""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.LazyLinear(1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with preserved(model, method="step", inputs=[opt]) as kept:
+        model(torch.ones(1, 2)).sum().backward()
+        materialised = [p.detach().clone() for p in model.parameters()]
+        opt.step()
+        assert torch.allclose(model[0].bias, materialised[1] - 0.1)
+    assert kept.lazy == ["0.weight", "0.bias"] and kept.stepped_optimizers == ["SGD ×1"]
+    assert torch.equal(model[0].weight, materialised[0]) and torch.equal(model[0].bias, materialised[1])
