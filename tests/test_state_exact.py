@@ -220,3 +220,19 @@ def test_a_lazy_parameter_a_method_materialises_and_steps_is_put_back_as_materia
         assert torch.allclose(model[0].bias, materialised[1] - 0.1)
     assert kept.lazy == ["0.weight", "0.bias"] and kept.stepped_optimizers == ["SGD ×1"]
     assert torch.equal(model[0].weight, materialised[0]) and torch.equal(model[0].bias, materialised[1])
+
+
+def test_a_lazy_weight_the_forward_materialises_then_parametrizes_is_kept_and_unparametrized():
+    """A forward that materialises a LazyLinear(1) (on 2 features) and then parametrizes its weight with
+    w ↦ 3w (no right_inverse): the materialisation is kept (both listed), the parametrization removed and
+    named ('0.weight'), the module a Linear again with the same weight, no error. (The weight had no version
+    at entry: accounting for its registration from that None raised TypeError.)"""
+    from torch.nn.utils import parametrize
+
+    model = nn.Sequential(nn.LazyLinear(1))
+    weight = model[0].weight
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+        parametrize.register_parametrization(model[0], "weight", _Triples())
+    assert kept.lazy == ["0.weight", "0.bias"] and kept.removed_parametrizations == ["0.weight"]
+    assert type(model[0]) is nn.Linear and model[0].weight is weight and weight.shape == (1, 2)
