@@ -236,3 +236,16 @@ def test_a_lazy_weight_the_forward_materialises_then_parametrizes_is_kept_and_un
         parametrize.register_parametrization(model[0], "weight", _Triples())
     assert kept.lazy == ["0.weight", "0.bias"] and kept.removed_parametrizations == ["0.weight"]
     assert type(model[0]) is nn.Linear and model[0].weight is weight and weight.shape == (1, 2)
+
+
+def test_a_forward_that_converts_one_layer_names_only_its_parameters():
+    """A forward that converts the first of two Linear(2, 2) layers to float16 (``self[0].half()``), without
+    a copy: ParameterModifiedError names 0.weight and 0.bias as converted, and not the second layer's
+    parameters, which kept float32. (Counting every parameter with a version as converted named 1.weight
+    and 1.bias as well.)"""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    with pytest.raises(ParameterModifiedError) as info:
+        with preserved(model):
+            model[0].half()
+    assert "converted parameter(s) 0.weight, 0.bias to another dtype" in str(info.value)
+    assert "1.weight" not in str(info.value) and model[1].weight.dtype is torch.float32
