@@ -1,0 +1,64 @@
+"""torchcount.profile called as a user calls it, each result checkable by reading the model: the errors for
+what it is given (the exact text), the counts of the forward it runs, the inputs it leaves as they were.
+Found by mutation testing of profile.py (tools/mutants.py): each test kills a mutant the suite let live."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import torchcount
+
+
+# ---- what is given as the model ---------------------------------------------------------------------
+
+
+def test_a_class_that_is_not_a_module_gets_no_hint_to_build_it():
+    """profile(int, x): a class, but not a module class, so not 'that is the class, not a model: build one
+    first' (that hint is for nn.Linear given for nn.Linear(…)); the error names the type and its repr only."""
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(int, torch.randn(1, 2))
+    assert str(info.value) == "torchcount.profile expects a torch.nn.Module, got type: <class 'int'>"
+
+
+def test_an_object_named_exported_program_without_a_module_method_gets_no_export_hint():
+    """The hint to profile ep.module() needs a module() to call: an object of a class that is merely named
+    ExportedProgram, with none, gets the plain error."""
+
+    class ExportedProgram:
+        def __repr__(self):
+            return "ExportedProgram()"
+
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(ExportedProgram(), torch.randn(1, 2))
+    assert str(info.value) == "torchcount.profile expects a torch.nn.Module, got ExportedProgram: ExportedProgram()"
+
+
+# ---- method= ----------------------------------------------------------------------------------------
+
+
+def test_the_wrappers_own_bound_forward_as_the_method_is_the_forward():
+    """method=dp.forward, the DataParallel wrapper's own bound forward, is the forward (named as the
+    model's method, not called as a function given the model): profiled as a plain forward of the Linear
+    it wraps, 2·4·3 = 24 MACs, no method on the report and no note of a method's call."""
+    dp = nn.DataParallel(nn.Linear(4, 3))
+    report = torchcount.profile(dp, torch.randn(2, 4), method=dp.forward)
+    assert (report.method, report.total.macs) == (None, 24)
+    assert not any(note.startswith("profiled one call of") for note in report.notes)
+
+
+def test_a_function_named_forward_is_a_step_function_and_the_name_forward_the_forward():
+    """method='forward' is the forward itself: profiled as a plain forward (model_name Sequential, no method).
+    A function given as the method is called as function(model, x) whatever its name, also one named
+    forward: a Sequential holding a Linear(4, 3), on 2×4 (2·4·3 = 24 MACs), called once inside it, and its ×2
+    on the 2×3 output the root's own 6 multiplications, the report named forward(Sequential)."""
+    model, x = nn.Sequential(nn.Linear(4, 3)), torch.randn(2, 4)
+    plain = torchcount.profile(model, x, method="forward")
+    assert (plain.model_name, plain.method, plain.total.macs) == ("Sequential", None, 24)
+
+    def forward(model, x):  # a step function that happens to be named forward
+        return model(x) * 2
+
+    step = torchcount.profile(model, x, method=forward)
+    assert (step.model_name, step.method, step.forward_calls, step.total.macs) == ("forward(Sequential)", "forward", 1, 24)
+    assert step.row("").self_cost.mults == 6
