@@ -62,3 +62,29 @@ def test_a_function_named_forward_is_a_step_function_and_the_name_forward_the_fo
     step = torchcount.profile(model, x, method=forward)
     assert (step.model_name, step.method, step.forward_calls, step.total.macs) == ("forward(Sequential)", "forward", 1, 24)
     assert step.row("").self_cost.mults == 6
+
+
+# ---- a failing forward ------------------------------------------------------------------------------
+
+
+class _MovesItsInput(nn.Module):
+    """A Linear(4, 4) whose forward moves its input to the weight's device itself, then scales by a value
+    read with .item(): meta has no value to read."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.lin(x.to(self.lin.weight.device))
+        return y * y.sum().item()
+
+
+def test_a_model_on_meta_given_cpu_inputs_it_moves_itself_gets_the_meta_hint():
+    """The model is on meta and its forward moves the CPU batch there: .item() fails for want of values,
+    which the meta hint explains although no input was a meta tensor (the model's device says meta). On the
+    CPU the same model counts 2·4·4 = 32 MACs (the hint is no excuse for a bug)."""
+    assert torchcount.profile(_MovesItsInput(), torch.randn(2, 4)).total.macs == 32
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_MovesItsInput().to("meta"), torch.randn(2, 4))
+    assert str(info.value).count("hint: meta tensors have no values") == 1
