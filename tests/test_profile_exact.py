@@ -88,3 +88,21 @@ def test_a_model_on_meta_given_cpu_inputs_it_moves_itself_gets_the_meta_hint():
     with pytest.raises(torchcount.ForwardError) as info:
         torchcount.profile(_MovesItsInput().to("meta"), torch.randn(2, 4))
     assert str(info.value).count("hint: meta tensors have no values") == 1
+
+
+# ---- measure=True -----------------------------------------------------------------------------------
+
+
+def _backward_step(model, x):
+    model(x).sum().backward()
+
+
+def test_a_training_step_unrecorded_is_still_measured_with_autograd_on():
+    """record_ops=False records no op, so no backward node either: the .grad the step's backward set (and
+    profile put back) is what tells that a backward ran. Measured with autograd on (the note), as under
+    no_grad the backward would raise; the Linear's .grad is None again afterwards."""
+    model = nn.Linear(4, 3)
+    report = torchcount.profile(model, torch.randn(2, 4), method=_backward_step, record_ops=False, measure=True,
+                                warmup=0, repeat=1, warn=False)
+    assert "measured with autograd on (no_grad=False): the method runs a backward" in report.notes
+    assert model.weight.grad is None
