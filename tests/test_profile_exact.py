@@ -106,3 +106,19 @@ def test_a_training_step_unrecorded_is_still_measured_with_autograd_on():
                                 warmup=0, repeat=1, warn=False)
     assert "measured with autograd on (no_grad=False): the method runs a backward" in report.notes
     assert model.weight.grad is None
+
+
+# ---- the notes --------------------------------------------------------------------------------------
+
+
+def test_only_the_layers_left_in_training_mode_are_noted_and_no_export_note_without_a_graph():
+    """model.eval() then model[1].train(): of Linear, Dropout, BatchNorm1d and Dropout, only the Dropout at
+    1 still counts as in training (its mask is counted); the BatchNorm and the other Dropout are in eval
+    mode and not named. A model that was never exported gets no note on an exported graph's mode."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(), nn.BatchNorm1d(4), nn.Dropout()).eval()
+    model[1].train()
+    report = torchcount.profile(model, torch.randn(2, 4))
+    training = [note for note in report.notes if "training mode" in note]
+    assert len(training) == 1 and training[0].startswith("in training mode: 1 (dropout masks")
+    model[1].eval()
+    assert not any("training mode" in note for note in torchcount.profile(model, torch.randn(2, 4)).notes)
