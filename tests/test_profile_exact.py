@@ -111,6 +111,14 @@ def test_a_training_step_unrecorded_is_still_measured_with_autograd_on():
 # ---- the notes --------------------------------------------------------------------------------------
 
 
+def test_a_plain_forward_gets_no_note_but_its_longest_chain():
+    """A Linear(4, 3) on a 2×4 tensor, in eval mode, nothing wrapped, changed or copied: one note, the
+    longest chain (one step: the Linear). Each other note is for something this profile did not meet (a
+    setting, hook, parametrization, slot, .grad or parameter changed, an input object copied, a method)."""
+    report = torchcount.profile(nn.Linear(4, 3).eval(), torch.randn(2, 4))
+    assert [note for note in report.notes if not note.startswith("longest chain: 1 sequential step")] == []
+
+
 def test_only_the_layers_left_in_training_mode_are_noted_and_no_export_note_without_a_graph():
     """model.eval() then model[1].train(): of Linear, Dropout, BatchNorm1d and Dropout, only the Dropout at
     1 still counts as in training (its mask is counted); the BatchNorm and the other Dropout are in eval
