@@ -90,6 +90,35 @@ def test_a_model_on_meta_given_cpu_inputs_it_moves_itself_gets_the_meta_hint():
     assert str(info.value).count("hint: meta tensors have no values") == 1
 
 
+# ---- the uncounted warning --------------------------------------------------------------------------
+
+
+class _Eigen(nn.Module):
+    """eigvalsh, an op without a formula (aten._linalg_eigh), after a 3×3 product."""
+
+    def forward(self, x):
+        return torch.linalg.eigvalsh(x @ x.T)
+
+
+@pytest.mark.parametrize("model, warn, warned", [
+    (_Eigen(), True, 1),  # uncounted, warn on: the warning
+    (_Eigen(), False, 0),  # uncounted, warn off: none
+    (nn.Linear(3, 3), True, 0),  # everything counted: nothing to warn of
+])
+def test_the_uncounted_warning_comes_where_an_op_is_uncounted_and_warn_is_on(model, warn, warned):
+    """UncountedWarning is raised when something went uncounted and warn=True (the default): eigvalsh has
+    no formula, a Linear has one; warn=False silences it. The one warning names the op and the model."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torchcount.profile(model, torch.randn(3, 3), warn=warn)
+    texts = [str(w.message) for w in caught if issubclass(w.category, torchcount.UncountedWarning)]
+    assert len(texts) == warned
+    assert all(text.startswith("torchcount: no formula for 1 op(s) in _Eigen: aten._linalg_eigh.default;")
+               for text in texts)
+
+
 # ---- measure=True -----------------------------------------------------------------------------------
 
 
