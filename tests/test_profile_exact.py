@@ -64,6 +64,32 @@ def test_a_function_named_forward_is_a_step_function_and_the_name_forward_the_fo
     assert step.row("").self_cost.mults == 6
 
 
+class _WithHead(nn.Module):
+    """A Linear(4, 4) body and a Linear(4, 2) head; refine(x, head) runs the body, then the head it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+    def refine(self, x, head):
+        return head(self.body(x))
+
+
+def test_the_models_own_submodule_given_to_its_method_is_not_noted_as_another_module():
+    """model.refine(x, model.head): the head given as an input is the model's own, hooked and in the total
+    (2·4·4 = 32 + 2·4·2 = 16, 48 MACs), so no note of 'module(s) given as inputs'; a Linear(4, 2) of
+    its own given in its place is one, named by its type."""
+    model, x = _WithHead(), torch.randn(2, 4)
+    own = torchcount.profile(model, (x, model.head), method="refine")
+    assert own.total.macs == 48
+    assert not any(note.startswith("module(s) given as inputs") for note in own.notes)
+    other = torchcount.profile(model, (x, nn.Linear(4, 2)), method="refine", warn=False)
+    assert any(note.startswith("module(s) given as inputs of refine: Linear;") for note in other.notes)
+
+
 # ---- a failing forward ------------------------------------------------------------------------------
 
 
