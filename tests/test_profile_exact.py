@@ -163,6 +163,13 @@ def test_a_training_step_unrecorded_is_still_measured_with_autograd_on():
     assert model.weight.grad is None
 
 
+def test_an_eval_model_without_a_transformer_layer_measured_gets_no_note_on_one():
+    """The note that nn.TransformerEncoderLayer was measured unfused is for such a layer in eval mode: an
+    eval Linear measured gets none."""
+    report = torchcount.profile(nn.Linear(4, 3).eval(), torch.randn(2, 4), measure=True, warmup=0, repeat=1)
+    assert not any("TransformerEncoderLayer" in note for note in report.notes)
+
+
 # ---- the notes --------------------------------------------------------------------------------------
 
 
@@ -185,3 +192,9 @@ def test_only_the_layers_left_in_training_mode_are_noted_and_no_export_note_with
     assert len(training) == 1 and training[0].startswith("in training mode: 1 (dropout masks")
     model[1].eval()
     assert not any("training mode" in note for note in torchcount.profile(model, torch.randn(2, 4)).notes)
+
+
+def test_a_root_in_training_mode_is_named_root():
+    """A Dropout profiled on its own, in training mode (as built): its path is '', named '(root)'."""
+    report = torchcount.profile(nn.Dropout(), torch.randn(2, 4))
+    assert any(note.startswith("in training mode: (root) (dropout masks") for note in report.notes)
