@@ -90,6 +90,93 @@ def test_the_models_own_submodule_given_to_its_method_is_not_noted_as_another_mo
     assert any(note.startswith("module(s) given as inputs of refine: Linear;") for note in other.notes)
 
 
+class _Pair(nn.Module):
+    """A Linear(4, 3) and methods of several signatures, to check what profile(method=…) refuses before
+    the profile starts (else a TypeError inside the forward, reported as the model's failure)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def pair(self, a, b=None):
+        return self.lin(a) if b is None else self.lin(a) + self.lin(b)
+
+    def first(self, a, /, b=None):
+        return self.lin(a)
+
+    def anything(self, a, **options):
+        return self.lin(a)
+
+    def nothing(self):
+        return self.lin(torch.ones(1, 4))
+
+    async def later(self, a):
+        return self.lin(a)
+
+
+@pytest.mark.parametrize("inputs, kwargs, method, error, text", [
+    # three inputs for pair(a, b)
+    ("xxx", None, "pair", "TooManyInputs", "method='pair': _Pair.pair() takes 2 positional input(s) (a, b), not 3"),
+    # one input for nothing(): 'none' named
+    ("x", None, "nothing", "TooManyInputs", "method='nothing': _Pair.nothing() takes 0 positional input(s) (none), "
+                                             "not 1"),
+    # a is the first input and a keyword too
+    ("x", {"a": 1}, "pair", "TypeError", "method='pair': _Pair.pair() is given 'a' twice: as its input number 1 and "
+                                         "as a keyword"),
+    # bb is close to b, the one left after a
+    ("x", {"bb": 1}, "pair", "TypeError", "method='pair': _Pair.pair() takes no keyword argument 'bb' (not a keyword "
+                                          "it takes; it takes b; did you mean b?)"),
+    # a is positional only
+    ("", {"a": 1}, "first", "TypeError", "method='first': _Pair.first() takes no keyword argument 'a' (positional "
+                                         "only; it takes b)"),
+    # nothing close to zzz among a, b (none filled): no guess
+    ("", {"zzz": 1}, "pair", "TypeError", "method='pair': _Pair.pair() takes no keyword argument 'zzz' (not a keyword "
+                                          "it takes; it takes a, b)"),
+    ("x", None, "later", "TypeError", "method='later': _Pair.later(...) is an async function: torchcount runs a "
+                                      "method synchronously; profile the synchronous method it awaits"),
+])
+def test_a_method_that_cannot_take_the_inputs_is_refused_naming_its_signature(inputs, kwargs, method, error, text):
+    """profile(model, inputs, method=…) checks the method's signature first: too many positional inputs
+    (TooManyInputs, a TypeError), a keyword given twice, one it has no parameter for (with the closest
+    name left, where one is close), a positional-only one given by keyword, an async method."""
+    x = torch.randn(2, 4)
+    given = tuple(x for _ in inputs) if inputs else None
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(_Pair(), given, method=method, kwargs=kwargs)
+    assert type(info.value).__name__ == error and str(info.value) == text
+
+
+def test_a_method_with_keyword_options_takes_any_keyword_and_one_input_fewer_than_it_could():
+    """anything(a, **options) takes any keyword (2·4·3 = 24 MACs), pair(a, b=None) one input of two."""
+    x = torch.randn(2, 4)
+    assert torchcount.profile(_Pair(), x, method="anything", kwargs={"scale": 2}).total.macs == 24
+    assert torchcount.profile(_Pair(), (x,), method="pair").total.macs == 24
+    assert torchcount.profile(_Pair(), (x, x), method="pair").total.macs == 48
+
+
+def _step(model, x, scale=1.0):
+    return model(x) * scale
+
+
+def test_a_function_given_as_the_method_that_cannot_take_the_inputs_is_refused_naming_the_call():
+    """A function given as the method is called function(model, *inputs, **kwargs): _step(model, x,
+    scale=1.0) given three inputs would be _step(model, input, input, input); given a keyword it has not
+    after one input, the keyword is named with what is left to give by keyword (scale: model and x are
+    filled)."""
+    x = torch.randn(2, 4)
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(nn.Linear(4, 3), (x, x, x), method=_step)
+    assert str(info.value) == ("method=_step: _step() is called as _step(model, input, input, input), which its "
+                               "signature _step(model, x, scale=1.0) cannot take: too many positional arguments")
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(nn.Linear(4, 3), x, method=_step, kwargs={"y": x})
+    assert str(info.value) == ("method=_step: _step() takes no keyword argument 'y' (not a keyword it takes; it "
+                               "takes scale)")
+
+
 # ---- a failing forward ------------------------------------------------------------------------------
 
 
