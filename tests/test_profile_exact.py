@@ -34,6 +34,96 @@ def test_an_object_named_exported_program_without_a_module_method_gets_no_export
     assert str(info.value) == "torchcount.profile expects a torch.nn.Module, got ExportedProgram: ExportedProgram()"
 
 
+# ---- inputs made from input_size= -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype, make", [
+    (torch.int64, lambda shape, g: torch.randint(0, 2, shape, dtype=torch.int64, generator=g)),
+    ("int32", lambda shape, g: torch.randint(0, 2, shape, dtype=torch.int32, generator=g)),
+    (torch.complex64, lambda shape, g: torch.randn(shape, dtype=torch.complex64, generator=g)),
+    ("float64", lambda shape, g: torch.randn(shape, dtype=torch.float64, generator=g)),
+])
+def test_made_inputs_of_each_dtype_are_the_draws_of_a_generator_seeded_0(dtype, make):
+    """An integer dtype (by name too) draws 0/1 with randint(0, 2), a complex or floating one normal values
+    with randn, each from a generator of its own seeded 0: the same values torch gives for those calls."""
+    (x,) = torchcount.make_inputs((3, 5), dtype)
+    expected = make((3, 5), torch.Generator().manual_seed(0))
+    assert x.dtype == expected.dtype and torch.equal(x, expected)
+
+
+@pytest.mark.parametrize("input_size, dtype, error, text", [
+    ((), torch.float32, TypeError, "input_size must be a shape or a list of shapes, got ()"),
+    ("2x3", torch.float32, TypeError, "input_size must be a shape or a list of shapes, got '2x3'"),
+    ((2, 3), "flaot32", TypeError, "dtype must be a torch.dtype such as torch.float32, got 'flaot32'"),
+    ((2, 3), "Tensor", TypeError, "dtype must be a torch.dtype such as torch.float32, got 'Tensor'"),
+    ((2, True), torch.float32, ValueError,
+     "input_size: (2, True) is not a shape of non-negative ints, e.g. (1, 3, 224, 224)"),
+    ((2, 3.0), torch.float32, ValueError,
+     "input_size: (2, 3.0) is not a shape of non-negative ints, e.g. (1, 3, 224, 224)"),
+    ([(2, 3), (4, -1)], torch.float32, ValueError,
+     "input_size: (4, -1) is not a shape of non-negative ints, e.g. (1, 3, 224, 224)"),
+    ([(2, 3), 4], torch.float32, ValueError,
+     "input_size: 4 is not a shape of non-negative ints, e.g. (1, 3, 224, 224)"),
+])
+def test_a_size_or_dtype_that_is_not_one_is_refused_in_these_words(input_size, dtype, error, text):
+    """An empty shape, a string for a shape, a dtype name torch has not (or has, but not a dtype: Tensor),
+    a bool or a float for a size, a negative size in the second shape, a bare int among shapes."""
+    with pytest.raises(error) as info:
+        torchcount.make_inputs(input_size, dtype)
+    assert type(info.value) is error and str(info.value) == text
+
+
+def test_one_dimension_a_torch_size_and_a_list_of_sizes_are_shapes():
+    """(4,) is one shape of one dimension; [torch.Size([2, 3])] a list of one shape; [[1], (2, 2)] two."""
+    assert [tuple(t.shape) for t in torchcount.make_inputs((4,))] == [(4,)]
+    assert [tuple(t.shape) for t in torchcount.make_inputs([torch.Size([2, 3])])] == [(2, 3)]
+    assert [tuple(t.shape) for t in torchcount.make_inputs([[1], (2, 2)])] == [(1,), (2, 2)]
+
+
+class _Scaled(nn.Module):
+    """x times a buffer of 4 ones: no parameter, so the buffer says where the model is."""
+
+    def __init__(self, device=None):
+        super().__init__()
+        self.register_buffer("scale", torch.ones(4, device=device))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_inputs_are_made_where_the_models_buffers_are_when_it_has_no_parameters():
+    """A model with a meta buffer and no parameter: input_size= makes its inputs on meta (the model's
+    device read from the buffer), and x·scale on 2×4 is 8 multiplications. A model with neither counts on
+    the CPU: a bare ReLU on 2×4."""
+    report = torchcount.profile(_Scaled("meta"), input_size=(2, 4))
+    assert report.total.cost.mults == 8 and report.row("").input_shapes == [(2, 4)]
+    assert torchcount.profile(nn.ReLU(), input_size=(2, 4)).row("").input_shapes == [(2, 4)]
+
+
+def test_device_cpu_0_with_inputs_given_is_where_a_cpu_model_is():
+    """device='cpu:0' names the CPU the model is on (index 0 as no index): with inputs given and no
+    measurement it is no other device, so no error; the Linear(4, 3) on 2×4 counts 24 MACs. device='meta'
+    with inputs given is elsewhere, refused."""
+    assert torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), device="cpu:0").total.macs == 24
+    with pytest.raises(ValueError, match=r"^device='meta' places input_size='s random inputs"):
+        torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), device="meta")
+
+
+def test_the_uncounted_message_names_ten_ops_sorted_and_the_coverage():
+    """uncounted_message (the warning's and the command line's sentence) names the distinct ops without
+    a formula sorted, at most ten of them (twelve here, op00 … op11, one twice), with the coverage to one
+    decimal of a percent."""
+    from types import SimpleNamespace
+
+    from torchcount.profile import uncounted_message
+
+    ops = [f"op{i:02d}" for i in (11, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)]
+    report = SimpleNamespace(uncounted=[SimpleNamespace(what=w) for w in ops], coverage=0.875)
+    assert uncounted_message(report, "Net", " (saved)") == (
+        "no formula for 12 op(s) in Net: op00, op01, op02, op03, op04, op05, op06, op07, op08, op09; coverage "
+        "87.5% (saved). They are listed in report.uncounted and marked † in the table.")
+
+
 # ---- method= ----------------------------------------------------------------------------------------
 
 
