@@ -267,6 +267,19 @@ def test_a_function_given_as_the_method_that_cannot_take_the_inputs_is_refused_n
                                "takes scale)")
 
 
+async def _async_step(model, x):
+    return model(x)
+
+
+def test_an_async_function_given_as_the_method_is_refused():
+    """Calling an async function runs none of its body (it makes a coroutine): refused before the profile,
+    named as the profiled call is written, _async_step(Linear, ...)."""
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), method=_async_step)
+    assert str(info.value) == ("method=_async_step: _async_step(Linear, ...) is an async function: torchcount runs a "
+                               "method synchronously; profile the synchronous method it awaits")
+
+
 # ---- a failing forward ------------------------------------------------------------------------------
 
 
