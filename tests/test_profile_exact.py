@@ -206,6 +206,9 @@ class _Pair(nn.Module):
     async def later(self, a):
         return self.lin(a)
 
+    def _pairs(self):  # a private helper: not offered for a misspelt method
+        return []
+
 
 @pytest.mark.parametrize("inputs, kwargs, method, error, text", [
     # three inputs for pair(a, b)
@@ -227,14 +230,19 @@ class _Pair(nn.Module):
                                           "it takes; it takes a, b)"),
     ("x", None, "later", "TypeError", "method='later': _Pair.later(...) is an async function: torchcount runs a "
                                       "method synchronously; profile the synchronous method it awaits"),
+    # a submodule is callable, but not a method of the model
+    ("x", None, "lin", "AttributeError", "method='lin': _Pair has a Linear, not a method, named 'lin'"),
+    # misspelt: the public method close to it offered, not the private _pairs
+    ("x", None, "pairr", "AttributeError", "method='pairr': _Pair has no attribute 'pairr'; did you mean pair?"),
 ])
 def test_a_method_that_cannot_take_the_inputs_is_refused_naming_its_signature(inputs, kwargs, method, error, text):
     """profile(model, inputs, method=…) checks the method's signature first: too many positional inputs
     (TooManyInputs, a TypeError), a keyword given twice, one it has no parameter for (with the closest
-    name left, where one is close), a positional-only one given by keyword, an async method."""
+    name left, where one is close), a positional-only one given by keyword, an async method; and a name
+    that is a submodule, or no public method (a misspelling: the closest public method offered)."""
     x = torch.randn(2, 4)
     given = tuple(x for _ in inputs) if inputs else None
-    with pytest.raises(TypeError) as info:
+    with pytest.raises((TypeError, AttributeError)) as info:
         torchcount.profile(_Pair(), given, method=method, kwargs=kwargs)
     assert type(info.value).__name__ == error and str(info.value) == text
 
