@@ -206,6 +206,9 @@ class _Pair(nn.Module):
     async def later(self, a):
         return self.lin(a)
 
+    def many(self, *rest):
+        return self.lin(rest[0])
+
     def _pairs(self):  # a private helper: not offered for a misspelt method
         return []
 
@@ -230,6 +233,9 @@ class _Pair(nn.Module):
                                           "it takes; it takes a, b)"),
     ("x", None, "later", "TypeError", "method='later': _Pair.later(...) is an async function: torchcount runs a "
                                       "method synchronously; profile the synchronous method it awaits"),
+    # rest is the name of *rest, which no keyword fills: not positional only either
+    ("", {"rest": 1}, "many", "TypeError", "method='many': _Pair.many() takes no keyword argument 'rest' (not a "
+                                           "keyword it takes; it takes none)"),
     # a submodule is callable, but not a method of the model
     ("x", None, "lin", "AttributeError", "method='lin': _Pair has a Linear, not a method, named 'lin'"),
     # misspelt: the public method close to it offered, not the private _pairs
