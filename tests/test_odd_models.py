@@ -771,6 +771,58 @@ def test_a_buffer_a_frozen_submodule_mutates_is_left_as_found():
     assert calls.item() == 0 and frozen._c.getattr("0").getattr("calls") is calls
 
 
+def test_a_frozen_modules_note_word_for_word_with_no_folding_and_with_no_weights():
+    """A frozen MLP (Linear(4, 8), ReLU, Linear(8, 3)) holds its 4 weight constants, 32 + 8 + 24 + 3 = 67
+    elements, none folded (no '_fused_' name: no 'folded' clause); a frozen ReLU holds none, and is not
+    taken for a module read from a file (nothing unnamed either)."""
+    note = next(n for n in _quiet(torch.jit.freeze(torch.jit.script(_mlp().eval())), torch.randn(2, 4)).notes
+                if n.startswith("frozen TorchScript"))
+    assert note == ("frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not "
+                    f"parameters; its 4 weight constant(s) ({MLP_PARAMS:,} elements) are counted as its (frozen) "
+                    "parameters (constants of equal values are stored once)")
+    report = _quiet(torch.jit.freeze(torch.jit.script(nn.Sequential(nn.ReLU()).eval())), torch.randn(2, 4))
+    note = next(n for n in report.notes if n.startswith("frozen TorchScript"))
+    assert note == ("frozen TorchScript module (torch.jit.freeze): its weights are constants of its graph, not "
+                    "parameters; its 0 weight constant(s) (0 elements) are counted as its (frozen) parameters "
+                    "(constants of equal values are stored once)")
+
+
+class _RootCounting(nn.Module):
+    """_Counting's counter on the root itself: a Linear (4·4 + 4) and a 1-element buffer it adds 1 to."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.linear(x)
+
+
+def test_a_buffer_the_frozen_roots_forward_mutates_is_its_own_not_a_submodules():
+    """Freezing keeps the root's mutated buffer as an attribute of the root: it is the root's own (in its
+    _buffers, 1 element), so the note names no buffer of a submodule freezing kept."""
+    report = _quiet(torch.jit.freeze(torch.jit.script(_RootCounting().eval())), torch.randn(2, 4))
+    assert (report.total.params, report.total.buffers) == (4 * 4 + 4, 1)
+    note = next(n for n in report.notes if n.startswith("frozen TorchScript"))
+    assert "submodules freezing kept" not in note
+
+
+def test_a_frozen_batchnorm_read_from_a_file_has_its_statistics_as_buffers():
+    """A frozen BatchNorm1d(3) with no layer before it to fold into keeps its weight and bias (3 + 3
+    elements) and its running mean and variance (3 + 3) as constants: 6 parameters and 6 buffer elements
+    (its num_batches_tracked, unused in eval, is gone); saved and loaded, none is named, yet the statistics
+    are still told by their use: the same."""
+    bn = nn.BatchNorm1d(3).eval()
+    with torch.no_grad():  # four different values (freezing stores equal constants once: ones, zeros)
+        for i, t in enumerate((bn.weight, bn.bias, bn.running_mean, bn.running_var)):
+            t.copy_(torch.tensor([2.0, 3.0, 4.0]) + 10 * i)
+    frozen = torch.jit.freeze(torch.jit.script(nn.Sequential(bn).eval()))
+    assert [(r.total.params, r.total.buffers) for r in
+            (_quiet(frozen, torch.randn(2, 3)), _quiet(_saved_and_loaded(frozen), torch.randn(2, 3)))] == [(6, 6)] * 2
+
+
 def test_frozen_torchscript_weight_constants_are_not_compared_as_the_models_work():
     # under the recorder's dispatch mode TorchScript's executor re-optimized the frozen graph, its
     # constant pooling comparing the two same-shaped 4×4×3×3 weights with aten.equal (2·144 cmps,
