@@ -611,6 +611,16 @@ def test_a_ruled_root_with_a_forward_set_on_it_is_named_the_root_in_the_note():
         in report.notes
 
 
+def test_a_parameter_registered_twice_on_a_module_with_buffers_counts_once():
+    """A BatchNorm1d(4) whose weight is registered again under a second name: 3 parameter slots and 3
+    buffers, but 4 + 4 = 8 parameter elements (the weight once), in the total and in its row; buffers
+    4 + 4 + 1 = 9 (running mean, variance, num_batches_tracked)."""
+    bn = nn.BatchNorm1d(4).eval()
+    bn.register_parameter("alias", bn.weight)
+    report = torchcount.profile(bn, torch.randn(2, 4), warn=False)
+    assert (report.total.params, report.total.buffers, report.root.params, report.root.self_params) == (8, 9, 8, 8)
+
+
 class Idle(nn.Module):
     """Calls fc; holds n more Linears it never calls."""
 
