@@ -249,3 +249,48 @@ def test_a_forward_that_converts_one_layer_names_only_its_parameters():
             model[0].half()
     assert "converted parameter(s) 0.weight, 0.bias to another dtype" in str(info.value)
     assert "1.weight" not in str(info.value) and model[1].weight.dtype is torch.float32
+
+
+def _autocast_settings() -> list:
+    """(enabled, dtype) of autocast for the CPU and for CUDA, read through torch's own getters (the
+    per-device ones from torch 2.4; torch 2.2 has a CPU pair and a GPU pair)."""
+    if hasattr(torch, "get_autocast_dtype"):
+        return [(torch.is_autocast_enabled(device), torch.get_autocast_dtype(device)) for device in ("cpu", "cuda")]
+    return [(torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()),
+            (torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype())]
+
+
+def _set_autocast(device: str, enabled: bool, dtype: torch.dtype) -> None:
+    if hasattr(torch, "set_autocast_dtype"):
+        torch.set_autocast_enabled(device, enabled)
+        torch.set_autocast_dtype(device, dtype)
+    elif device == "cpu":
+        torch.set_autocast_cpu_enabled(enabled)
+        torch.set_autocast_cpu_dtype(dtype)
+    else:
+        torch.set_autocast_enabled(enabled)
+        torch.set_autocast_gpu_dtype(dtype)
+
+
+def test_autocast_switches_and_dtypes_the_forward_sets_are_put_back():
+    """A forward that turns CPU autocast on with float16 and CUDA autocast on with bfloat16, after its
+    Linear ran (no GPU needed to set them): torch's defaults are back afterwards, CPU (off, bfloat16)
+    and CUDA (off, float16), both named. (Putting back only the switches left CPU autocast's dtype
+    float16, so the caller's next ``torch.autocast("cpu")`` cast to float16; putting back only the
+    dtypes left autocast on.)"""
+    found = _autocast_settings()
+    assert found == [(False, torch.bfloat16), (False, torch.float16)]  # (torch's defaults)
+
+    class SetsAutocast(nn.Linear):
+        def forward(self, x):
+            y = super().forward(x)
+            _set_autocast("cpu", True, torch.float16)
+            _set_autocast("cuda", True, torch.bfloat16)
+            return y
+
+    model = SetsAutocast(2, 2)
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+        assert _autocast_settings() == [(True, torch.float16), (True, torch.bfloat16)]
+    assert _autocast_settings() == found
+    assert kept.restored_settings == ["autocast (cpu)", "autocast (cuda)"]
