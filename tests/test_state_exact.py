@@ -294,3 +294,23 @@ def test_autocast_switches_and_dtypes_the_forward_sets_are_put_back():
         assert _autocast_settings() == [(True, torch.float16), (True, torch.bfloat16)]
     assert _autocast_settings() == found
     assert kept.restored_settings == ["autocast (cpu)", "autocast (cuda)"]
+
+
+def test_a_backend_flag_or_switch_this_torch_lacks_is_left_out():
+    """The ``torch.backends`` settings put back are those this torch has: a flag or a getter/setter pair
+    it lacks (torch 2.2 has no ``fp32_precision``) is left out of the list rather than read at every
+    profile, where reading it raised AttributeError. Checked with names no torch has; the ones it has are
+    found where torch keeps them. (Not trying to read the flag took every name as present; a pair with
+    one of its two functions missing was taken as present.)"""
+    from torchcount.state import _backend_owner, _backend_switch
+
+    assert _backend_owner("cudnn", "benchmark") is torch.backends.cudnn
+    assert _backend_owner("", "cudnn") is torch.backends
+    assert _backend_owner("cudnn", "no_such_flag") is None
+    assert _backend_owner("no_such_backend", "enabled") is None
+    name, get, put = _backend_switch("cuda", "flash_sdp_enabled", "enable_flash_sdp")
+    assert (name, get, put) == ("torch.backends.cuda.enable_flash_sdp", torch.backends.cuda.flash_sdp_enabled,
+                                torch.backends.cuda.enable_flash_sdp)
+    assert _backend_switch("cuda", "no_such_getter", "enable_flash_sdp") is None
+    assert _backend_switch("cuda", "flash_sdp_enabled", "no_such_setter") is None
+    assert _backend_switch("no_such_backend", "flash_sdp_enabled", "enable_flash_sdp") is None
