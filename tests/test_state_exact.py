@@ -314,3 +314,23 @@ def test_a_backend_flag_or_switch_this_torch_lacks_is_left_out():
     assert _backend_switch("cuda", "no_such_getter", "enable_flash_sdp") is None
     assert _backend_switch("cuda", "flash_sdp_enabled", "no_such_setter") is None
     assert _backend_switch("no_such_backend", "flash_sdp_enabled", "enable_flash_sdp") is None
+
+
+def test_anomaly_mode_and_its_nan_check_the_forward_sets_are_put_back():
+    """A forward that turns anomaly detection on with its NaN check off (``set_detect_anomaly(True,
+    check_nan=False)``): afterwards both are torch's defaults again, detection off and the check on
+    (False, True), named once. (Putting the check back from the detection flag left it off, False.)"""
+    found = (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled())
+    assert found == (False, True)  # (torch's defaults)
+
+    class SetsAnomaly(nn.Linear):
+        def forward(self, x):
+            torch.autograd.set_detect_anomaly(True, check_nan=False)
+            return super().forward(x)
+
+    model = SetsAnomaly(2, 2)
+    with preserved(model) as kept:
+        model(torch.ones(1, 2))
+        assert (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()) == (True, False)
+    assert (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()) == found
+    assert kept.restored_settings == ["torch.autograd.set_detect_anomaly"]
