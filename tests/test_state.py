@@ -1537,6 +1537,39 @@ def test_the_matmul_precision_a_forward_sets_leaves_onednns_leaves_as_found():
     assert any("torch.backends.mkldnn.conv.fp32_precision" in note for note in report.notes)
 
 
+@pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
+def test_a_matmul_precision_unreadable_on_entry_is_left_alone_and_its_leaves_put_back():
+    """torch ≥ 2.9: CUDA matmuls set to TF32 through the new API (cuda.matmul.fp32_precision = "tf32")
+    make torch.get_float32_matmul_precision() raise (the legacy and new APIs mixed). A forward that then
+    sets the precision ("highest", which makes it readable, and the matmul leaves "ieee"): the leaves are
+    put back ("tf32", "none"), the precision, unreadable as found, is left alone and not named, and the
+    profile completes. (Comparing a setting unreadable on entry with its value now set it to the
+    placeholder for "unreadable": TypeError.)"""
+    class Precise(nn.Linear):
+        def forward(self, x):
+            torch.set_float32_matmul_precision("highest")
+            return super().forward(x)
+
+    b = torch.backends
+    leaves = (b.fp32_precision, b.cuda.matmul.fp32_precision, b.mkldnn.matmul.fp32_precision)
+    try:
+        with _flags_mutable():
+            b.cuda.matmul.fp32_precision = "tf32"
+            with pytest.raises(RuntimeError):
+                torch.get_float32_matmul_precision()
+            report = torchcount.profile(Precise(3, 3), torch.randn(2, 3))
+            assert (b.cuda.matmul.fp32_precision, b.mkldnn.matmul.fp32_precision) == ("tf32", leaves[2])
+            with pytest.raises(RuntimeError):
+                torch.get_float32_matmul_precision()
+            note = next(note for note in report.notes if "process-wide setting" in note)
+            assert "torch.backends.cuda.matmul.fp32_precision" in note
+            assert "torch.set_float32_matmul_precision" not in note
+    finally:
+        with _flags_mutable():
+            b.fp32_precision, b.cuda.matmul.fp32_precision, b.mkldnn.matmul.fp32_precision = leaves
+    assert torch.get_float32_matmul_precision() == "highest"
+
+
 def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
     """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
     (disable_global_flags): setting it back raises, so the note says it was not put back instead of
