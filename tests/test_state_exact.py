@@ -334,3 +334,22 @@ def test_anomaly_mode_and_its_nan_check_the_forward_sets_are_put_back():
         assert (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()) == (True, False)
     assert (torch.is_anomaly_enabled(), torch.is_anomaly_check_nan_enabled()) == found
     assert kept.restored_settings == ["torch.autograd.set_detect_anomaly"]
+
+
+def test_a_hook_kept_under_a_name_of_its_own_is_left_with_the_forwards_removed():
+    """A hook dict may hold a key that is no handle id (a library's hook put in by hand under a name,
+    ``fc._forward_hooks["library"] = hook``): a forward that registers a hook of its own has that one
+    removed and named ("fc (forward hook)"), the named one kept, in its place. (Comparing every key with
+    the first handle id raised TypeError on the string key.)"""
+    def library(module, args, output):
+        return None
+
+    model = nn.Sequential()
+    model.add_module("fc", nn.Linear(2, 1))
+    model.fc._forward_hooks["library"] = library
+
+    with preserved(model) as kept:  # (what the forward does)
+        model.fc.register_forward_hook(lambda *args: None)
+        model(torch.ones(1, 2))
+    assert dict(model.fc._forward_hooks) == {"library": library}
+    assert kept.removed_hooks == ["fc (forward hook)"]
