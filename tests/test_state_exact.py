@@ -353,3 +353,20 @@ def test_a_hook_kept_under_a_name_of_its_own_is_left_with_the_forwards_removed()
         model(torch.ones(1, 2))
     assert dict(model.fc._forward_hooks) == {"library": library}
     assert kept.removed_hooks == ["fc (forward hook)"]
+
+
+def test_data_a_method_rebinds_to_a_view_of_the_same_memory_is_put_back():
+    """A method that rebinds a float16 Linear(2, 2)'s weight data to a bfloat16 view of the same memory
+    (``p.data = p.data.view(torch.bfloat16)``: same address, same 2 × 2 shape) and its bias data to its
+    first element (``p.data[:1]``: same address, shape (1,)): both get their float16 data back, values as
+    they were, shape (2,) again, named "weight" and "bias". (Telling a rebinding by the address and the
+    shape only, or by the address and the dtype only, left one of them rebound.)"""
+    model = nn.Linear(2, 2).half()
+    weight, bias = model.weight.detach().clone(), model.bias.detach().clone()
+    with preserved(model, method="step") as kept:  # (what the method does)
+        model.weight.data = model.weight.data.view(torch.bfloat16)
+        model.bias.data = model.bias.data[:1]
+        assert model.weight.dtype == torch.bfloat16 and model.bias.shape == (1,)
+    assert model.weight.dtype == torch.float16 and torch.equal(model.weight, weight)
+    assert model.bias.shape == (2,) and torch.equal(model.bias, bias)
+    assert kept.restored_data == ["weight", "bias"]
