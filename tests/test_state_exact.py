@@ -370,3 +370,21 @@ def test_data_a_method_rebinds_to_a_view_of_the_same_memory_is_put_back():
     assert model.weight.dtype == torch.float16 and torch.equal(model.weight, weight)
     assert model.bias.shape == (2,) and torch.equal(model.bias, bias)
     assert kept.restored_data == ["weight", "bias"]
+
+
+def test_gradients_a_method_converts_with_the_model_are_put_back_as_float32():
+    """A Linear(2, 1) holding the gradients of one backward of sum(w·x + b) at x = (1, 2), which are
+    (1, 2) and 1, and a method that converts the model (``self.half()``), which converts each .grad too,
+    the same tensor rebound to float16 data (its version unchanged): each .grad is the same tensor again,
+    float32, values (1, 2) and 1, named. (Telling a changed gradient by its version only left them
+    float16.)"""
+    model = nn.Linear(2, 1)
+    model(torch.tensor([[1.0, 2.0]])).sum().backward()
+    weight_grad, bias_grad = model.weight.grad, model.bias.grad
+    with preserved(model, method="step") as kept:  # (what the method does)
+        model.half()
+        assert model.weight.grad is weight_grad and weight_grad.dtype == torch.float16
+    assert model.weight.grad is weight_grad and model.bias.grad is bias_grad
+    assert weight_grad.dtype == bias_grad.dtype == torch.float32
+    assert weight_grad.tolist() == [[1.0, 2.0]] and bias_grad.tolist() == [1.0]
+    assert kept.restored_grads == ["weight", "bias"]
