@@ -388,3 +388,22 @@ def test_gradients_a_method_converts_with_the_model_are_put_back_as_float32():
     assert weight_grad.dtype == bias_grad.dtype == torch.float32
     assert weight_grad.tolist() == [[1.0, 2.0]] and bias_grad.tolist() == [1.0]
     assert kept.restored_grads == ["weight", "bias"]
+
+
+def test_gradients_a_method_sets_to_none_are_put_back_without_a_write():
+    """A Linear(2, 1) holding the gradients of one backward at x = (1, 2), (1, 2) and 1, and a method
+    that clears them (``zero_grad()``: set to None): each .grad is the same tensor again, values (1, 2)
+    and 1, named, and not written (its version as found: nothing to copy back into a tensor the method
+    never touched; a write bumps it, and autograd checks that version on the tensors a graph saved).
+    (Copying the saved values back whether or not they differed bumped both versions.)"""
+    model = nn.Linear(2, 1)
+    model(torch.tensor([[1.0, 2.0]])).sum().backward()
+    weight_grad, bias_grad = model.weight.grad, model.bias.grad
+    versions = (weight_grad._version, bias_grad._version)
+    with preserved(model, method="step") as kept:  # (what the method does)
+        model.zero_grad(set_to_none=True)
+        assert model.weight.grad is None
+    assert model.weight.grad is weight_grad and model.bias.grad is bias_grad
+    assert weight_grad.tolist() == [[1.0, 2.0]] and bias_grad.tolist() == [1.0]
+    assert (weight_grad._version, bias_grad._version) == versions
+    assert kept.restored_grads == ["weight", "bias"]
