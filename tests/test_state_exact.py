@@ -407,3 +407,18 @@ def test_gradients_a_method_sets_to_none_are_put_back_without_a_write():
     assert weight_grad.tolist() == [[1.0, 2.0]] and bias_grad.tolist() == [1.0]
     assert (weight_grad._version, bias_grad._version) == versions
     assert kept.restored_grads == ["weight", "bias"]
+
+
+def test_a_legacy_weight_norm_layer_whose_computed_weight_was_deleted_is_preserved():
+    """A Linear(2, 1) under the legacy ``torch.nn.utils.weight_norm`` whose computed weight (a plain
+    attribute the hook sets before each forward) was deleted (``del lin.weight``): preserved reads the
+    hooks' tensors on entry and finds none to keep, with no error; the forward's hook computes it again
+    (g · v / ‖v‖ = v, since g = ‖v‖ as weight_norm set it up). (Reading the tensor of every weight-norm
+    hook raised KeyError: 'weight'.)"""
+    from torch.nn.utils import weight_norm
+
+    lin = weight_norm(nn.Linear(2, 1))
+    del lin.weight
+    with preserved(lin):
+        lin(torch.ones(1, 2))
+    assert torch.allclose(lin.weight, lin.weight_v)
