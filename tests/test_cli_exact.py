@@ -221,3 +221,54 @@ def test_a_saved_program_names_its_first_fixed_positional_input_before_a_fixed_k
     assert (code, out) == (2, "")
     assert err == ("torchcount: error: --input: two.pt2 was exported with scale=float 2.0, not a tensor: "
                    "--input cannot give it (leave it out: it keeps that value)\n")
+
+
+@pytest.mark.parametrize("args, says", [
+    # a file's callable after a Windows drive: the file is looked for (and not found here), not a builder
+    ([r"C:\models\net.py:build"], r"no such file: C:\models\net.py"),
+    # a drive path alone is a path: no callable named
+    ([r"C:\models\net.py"], r"unknown model 'C:\\models\\net.py'; a file needs the callable that builds the "
+                            r"model: C:\models\net.py:name"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", r"D:/steps/step.py:sgd"],
+     "--method: no such file: D:/steps/step.py"),
+    (["torch.nn:Linear(8, 4)", "--input", "2x8", "--method", r"D:/steps/step.py"],
+     "--method 'D:/steps/step.py': a method name, optionally with literal keyword arguments"),
+])
+def test_a_windows_drive_colon_is_not_the_callables_colon(capsys, args, says):
+    """`C:\\models\\net.py:build` names the callable `build` of the file `C:\\models\\net.py`: the drive's
+    colon is part of the path, the last colon separates the callable. (It was read as a builder name,
+    'unknown model', because the drive-path test matched any text after the drive, colons included.)"""
+    code, out, err = main(capsys, *args)
+    assert (code, out) == (2, "")
+    assert err.startswith("torchcount: error: " + says)
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--top", "abc", "argument --top: expected a positive integer, got 'abc'"),
+    ("--warmup", "1.5", "argument --warmup: expected a non-negative integer, got '1.5'"),
+    ("--dtype", "floaty", "bad --dtype 'floaty': expected a floating dtype such as float32, float16, bfloat16, "
+                          "float64"),
+])
+def test_an_option_value_that_is_no_number_or_dtype_says_so(capsys, option, value, says):
+    """A word where a count or a dtype goes: the option's own one-line error, exit 2 (argparse's generic
+    'invalid value' if the check compared the unparsed None; an AttributeError, exit 1, for --dtype)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", option, value)
+    assert (code, out) == (2, "")
+    assert err.startswith("torchcount: error: " + says)
+
+
+@pytest.mark.parametrize("signature, example", [
+    ("model, x, k=1, /, scale=2.0", "scale=..."),  # a positional-only default cannot be given by keyword
+    ("model, x, *, scale=2.0, **extra", "scale=..."),
+    ("model, x", "keyword=value"),  # no keyword parameter: a placeholder
+])
+def test_a_method_function_given_positional_arguments_suggests_its_first_keyword(capsys, tmp_path, signature,
+                                                                                 example):
+    """--method file.py:step(3): positional arguments would sit beside the --input tensors, so they are
+    refused, and the example names the function's first parameter that can be given by keyword."""
+    source = tmp_path / "steps.py"
+    source.write_text(f"def step({signature}):\n    return model(x)\n")
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{source}:step(3)")
+    assert (code, out) == (2, "")
+    assert err == (f"torchcount: error: --method '{source}:step(3)': give its arguments by keyword (the --input "
+                   f"tensors come first), e.g. --method '{source}:step({example})'\n")

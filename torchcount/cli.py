@@ -354,7 +354,7 @@ def parse_method(text: str) -> tuple[str, dict]:
     function, ``path/file.py:train_step`` or ``package.module:train_step``, is loaded (not called) and
     given as a :class:`~torchcount.capture.FunctionMethod`: called as ``train_step(model, *inputs)``."""
     name, args, kwargs = _split_call(text, "--method", "generate(max_new_tokens=8)")
-    if ":" in name and not re.fullmatch(r"[A-Za-z]:[\\/].*", name):
+    if _names_a_callable(name):
         from .capture import FunctionMethod
 
         try:
@@ -435,7 +435,7 @@ def resolve(text: str, option: str = "MODEL") -> Spec:
     if _names_a_saved_file(text):
         return _saved_spec(text)
     target, args, kwargs = _split_call(text, option)
-    if ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/].*", target):
+    if _names_a_callable(target):
         obj = _load_callable(target, option, text)
         return Spec(text, target.rpartition(":")[2], obj, args, kwargs)
     builders = _builders()
@@ -455,6 +455,12 @@ def resolve(text: str, option: str = "MODEL") -> Spec:
         if takes_backbone:  # torchvision's detectors default to downloading ImageNet backbone weights
             kwargs = {**(kwargs or {}), "weights_backbone": None}
     return Spec(text, target, fn, args, kwargs, _default_input(target, library))
+
+
+def _names_a_callable(target: str) -> bool:
+    """``package.module:name`` or ``path/file.py:name``: a colon that is not only a Windows drive's
+    (``C:\\models\\net.py`` is a path; ``C:\\models\\net.py:build`` names its callable)."""
+    return ":" in target and not re.fullmatch(r"[A-Za-z]:[\\/][^:]*", target)
 
 
 def _load_callable(target: str, option: str, text: "str | None" = None):
