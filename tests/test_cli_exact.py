@@ -272,3 +272,13 @@ def test_a_method_function_given_positional_arguments_suggests_its_first_keyword
     assert (code, out) == (2, "")
     assert err == (f"torchcount: error: --method '{source}:step(3)': give its arguments by keyword (the --input "
                    f"tensors come first), e.g. --method '{source}:step({example})'\n")
+
+
+def test_an_input_of_two_to_the_63_elements_is_refused_and_one_fewer_is_not():
+    """A tensor's element count is a signed 64-bit integer: 2·2⁶² = 2⁶³ elements cannot be held (a usage
+    error naming the count), 2⁶³ − 1 = 1·(2⁶³ − 1) can be described (its shape is parsed)."""
+    with pytest.raises(cli.UsageError) as caught:
+        cli.parse_input(f"2x{2 ** 62}")
+    assert str(caught.value) == (f"bad input shape '2x{2 ** 62}': 9,223,372,036,854,775,808 elements is more "
+                                 f"than a tensor can hold")
+    assert cli.parse_input(f"1x{2 ** 63 - 1}") == ((1, 2 ** 63 - 1), torch.float32)
