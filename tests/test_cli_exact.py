@@ -282,3 +282,11 @@ def test_an_input_of_two_to_the_63_elements_is_refused_and_one_fewer_is_not():
     assert str(caught.value) == (f"bad input shape '2x{2 ** 62}': 9,223,372,036,854,775,808 elements is more "
                                  f"than a tensor can hold")
     assert cli.parse_input(f"1x{2 ** 63 - 1}") == ((1, 2 ** 63 - 1), torch.float32)
+
+
+def test_a_method_function_without_a_signature_suggests_a_placeholder_keyword(capsys):
+    """math.hypot has no signature Python can read (a builtin): the example is the placeholder
+    'keyword=value', since no parameter name is known."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", "math:hypot(3)")
+    assert (code, out) == (2, "")
+    assert err.endswith("e.g. --method 'math:hypot(keyword=value)'\n")
