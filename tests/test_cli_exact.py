@@ -290,3 +290,25 @@ def test_a_method_function_without_a_signature_suggests_a_placeholder_keyword(ca
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", "math:hypot(3)")
     assert (code, out) == (2, "")
     assert err.endswith("e.g. --method 'math:hypot(keyword=value)'\n")
+
+
+def test_an_unknown_column_of_a_measured_run_lists_each_column_once(capsys):
+    """--measure --columns bogus: the error lists the table's columns, then the report's own (its rows'
+    extras: steps and the measured ones), then the measured preset's columns no row holds (peak_MiB,
+    measured on CUDA only), each once: the preset's '#', 'module', 'type', 'ops' and 'share' are the
+    table's, not listed again."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--measure", "--warmup", "0",
+                          "--repeat", "1", "--columns", "bogus")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: unknown column 'bogus'; columns are: #, module, type, input, output, params, "
+                   "macs, ops, share, calls, activation, dtype, steps, time_ms, self_ms, spread_ms, time%, GFLOP/s, "
+                   "%peak, AI, bound, act_MiB, param_MiB, peak_MiB\n")
+
+
+def test_the_measured_preset_without_a_measurement_says_what_it_needs(capsys):
+    """--columns measured on a counted run: the measured columns would be empty, so it is a usage error
+    saying what gives them, word for word."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--columns", "measured")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --columns measured needs --measure, or a report saved from a --measure run "
+                   "(the measured columns are empty without it)\n")
