@@ -422,3 +422,31 @@ def test_a_legacy_weight_norm_layer_whose_computed_weight_was_deleted_is_preserv
     with preserved(lin):
         lin(torch.ones(1, 2))
     assert torch.allclose(lin.weight, lin.weight_v)
+
+
+# ---- the optimizers, schedulers and scalers a method steps (state.py's _SteppedOptimizers and its snapshots) ----
+
+def _linear(weight, bias) -> nn.Linear:
+    """A Linear(2, 1) holding the given weight [[a, b]] and bias [c]."""
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([weight])), model.bias.copy_(torch.tensor([bias]))
+    return model
+
+
+def test_an_optimizer_whose_step_runs_the_hooks_is_left_unwrapped_while_the_method_runs():
+    """A Linear(2, 1) (weight [[1, 2]], bias [3]) holding a plain SGD (lr 0.5, no scheduler), whose class's
+    step runs torch's step hooks: torchcount sees its step by the hook alone, so while the method runs the
+    optimizer is the caller's as it was (its step the class's own, SGD.step, nothing in its __dict__); the
+    step (gradients of ones: [[0.5, 1.5]], [2.5]) is seen all the same, told ('SGD ×1') and put back.
+    (Wrapping the step of every optimizer found, not only those whose step runs no hooks, survived.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    with preserved(model, method="step") as kept:
+        assert model.opt.step.__func__ is torch.optim.SGD.step and "step" not in vars(model.opt)
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        model.opt.step()
+        assert model.weight.tolist() == [[0.5, 1.5]] and model.bias.tolist() == [2.5]
+    assert kept.stepped_optimizers == ["SGD ×1"]
+    assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
