@@ -450,3 +450,38 @@ def test_an_optimizer_whose_step_runs_the_hooks_is_left_unwrapped_while_the_meth
         assert model.weight.tolist() == [[0.5, 1.5]] and model.bias.tolist() == [2.5]
     assert kept.stepped_optimizers == ["SGD ×1"]
     assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
+
+
+class _Halving:
+    """A LambdaLR factor (0.5 ** epoch) as a callable object whose __dict__, in the scheduler's state_dict,
+    holds a value that cannot be compared (== raises): whether such a scheduler changed cannot be told."""
+
+    class _Incomparable:
+        def __eq__(self, other):
+            raise TypeError("cannot compare")
+
+        __hash__ = object.__hash__
+
+    def __init__(self):
+        self.tag = self._Incomparable()
+
+    def __call__(self, epoch):
+        return 0.5 ** epoch
+
+
+def test_a_scheduler_held_twice_is_put_back_and_named_once():
+    """A LambdaLR (halving the rate 0.5 each epoch) whose state cannot be compared, so it is put back
+    regardless, held under two attributes of the model (``scheduler`` and a list ``schedulers``); the
+    method steps it (last_epoch 0 → 1, the rate 0.5 → 0.25): it is put back (last_epoch 0, rate 0.5) and
+    named once ('LambdaLR'), not once per place it is held. (Listing every scheduler found without
+    looking for it among those found already named it twice.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.scheduler = torch.optim.lr_scheduler.LambdaLR(model.opt, _Halving())
+    model.schedulers = [model.scheduler]
+    with pytest.warns(UserWarning, match="lr_scheduler.step"):  # (no optimizer step before it)
+        with preserved(model, method="step") as kept:
+            model.scheduler.step()
+            assert model.scheduler.last_epoch == 1 and model.opt.param_groups[0]["lr"] == 0.25
+    assert kept.stepped_schedulers == ["LambdaLR"]
+    assert model.scheduler.last_epoch == 0 and model.opt.param_groups[0]["lr"] == 0.5
