@@ -485,3 +485,34 @@ def test_a_scheduler_held_twice_is_put_back_and_named_once():
             assert model.scheduler.last_epoch == 1 and model.opt.param_groups[0]["lr"] == 0.25
     assert kept.stepped_schedulers == ["LambdaLR"]
     assert model.scheduler.last_epoch == 0 and model.opt.param_groups[0]["lr"] == 0.5
+
+
+class _Unhooked(torch.optim.SGD):
+    """An SGD whose class's step runs no step hooks, as torch 2.2 makes every optimizer class once dynamo
+    has compiled anything: torchcount puts a wrapper of its step in the instance's __dict__ while the
+    method runs (its constructor hooks the class again: the test strips it after making one)."""
+
+
+def test_a_scheduler_made_in_the_method_on_an_unhooked_optimizer_sees_its_step():
+    """An _Unhooked SGD (lr 0.5; its step wrapped by torchcount while the method runs, with no scheduler's
+    mark to carry over) and a method that makes a StepLR (γ 0.5) on it, steps the optimizer and then the
+    scheduler, as a training loop does: the scheduler has wrapped the optimizer's step in turn and so saw
+    it, and warns of nothing (no "lr_scheduler.step() before optimizer.step()"); its rate 0.25 is the
+    method's, the optimizer's 0.5 comes back. (Marking torchcount's wrapper as a scheduler's made the
+    scheduler take it for its own and not wrap it, then warn.)"""
+    import warnings
+
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = _Unhooked(model.parameters(), lr=0.5)
+    _Unhooked.step = torch.no_grad()(torch.optim.SGD.step.__wrapped__)
+    with preserved(model, method="step") as kept:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=0.5)
+            for p in model.parameters():
+                p.grad = torch.ones_like(p)
+            model.opt.step()
+            scheduler.step()
+        assert model.opt.param_groups[0]["lr"] == 0.25
+    assert model.opt.param_groups[0]["lr"] == 0.5 and "step" not in vars(model.opt)
+    assert kept.stepped_optimizers == ["_Unhooked ×1"]
