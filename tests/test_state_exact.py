@@ -516,3 +516,22 @@ def test_a_scheduler_made_in_the_method_on_an_unhooked_optimizer_sees_its_step()
         assert model.opt.param_groups[0]["lr"] == 0.25
     assert model.opt.param_groups[0]["lr"] == 0.5 and "step" not in vars(model.opt)
     assert kept.stepped_optimizers == ["_Unhooked ×1"]
+
+
+def test_a_step_the_method_makes_through_the_class_beside_the_wrapper_is_counted():
+    """An SGD (lr 0.5) with a StepLR (whose wrapper of its step torchcount wraps in turn while the method
+    runs); the method steps it through ``opt.step()`` and then through its class (``SGD.step(opt)``, which
+    runs torch's step hook only), with gradients of ones (the bias 3 → 2.5 → 2): both steps are counted
+    ('SGD ×2') and the parameters come back ([[1, 2]], [3]). (Leaving the optimizer marked as inside its
+    wrapped step after it returned left the second step uncounted.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=0.5)
+    with preserved(model, method="step") as kept:
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        model.opt.step()
+        torch.optim.SGD.step(model.opt)
+        assert model.bias.tolist() == [2.0]
+    assert kept.stepped_optimizers == ["SGD ×2"]
+    assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
