@@ -535,3 +535,17 @@ def test_a_step_the_method_makes_through_the_class_beside_the_wrapper_is_counted
         assert model.bias.tolist() == [2.0]
     assert kept.stepped_optimizers == ["SGD ×2"]
     assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
+
+
+def test_an_unhooked_optimizer_the_method_leaves_alone_is_given_back_unwrapped_and_not_named():
+    """A Linear(2, 1) holding an _Unhooked SGD (lr 0.5) that the method does not touch: while the method
+    runs its step is torchcount's wrapper, in its __dict__; on exit the wrapper is gone (no ``step`` of its
+    own, as found) and the optimizer is named nowhere (not stepped, regrouped or retuned). (Leaving the
+    wrapper in the __dict__ on close named the optimizer as retuned, the attributes then put back.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = _Unhooked(model.parameters(), lr=0.5)
+    _Unhooked.step = torch.no_grad()(torch.optim.SGD.step.__wrapped__)
+    with preserved(model, method="step") as kept:
+        assert "step" in vars(model.opt)
+    assert "step" not in vars(model.opt) and model.opt.param_groups[0]["lr"] == 0.5
+    assert kept.stepped_optimizers == [] and kept.regrouped_optimizers == [] and kept.retuned_optimizers == []
