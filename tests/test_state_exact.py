@@ -549,3 +549,31 @@ def test_an_unhooked_optimizer_the_method_leaves_alone_is_given_back_unwrapped_a
         assert "step" in vars(model.opt)
     assert "step" not in vars(model.opt) and model.opt.param_groups[0]["lr"] == 0.5
     assert kept.stepped_optimizers == [] and kept.regrouped_optimizers == [] and kept.retuned_optimizers == []
+
+
+class _Keeps:
+    """A plain object holding what it is given, to hide an optimizer deeper than torchcount looks."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+
+def test_a_hidden_optimizer_stepping_data_the_method_rebound_leaves_the_found_data_alone():
+    """An SGD (lr 0.5) kept deeper than torchcount looks (model.box.inner.inner.inner: known only by its
+    step hook); the method rebinds the weight's data to a doubled copy ([[2, 4]]: ``weight.data = …``) and
+    steps (gradients of ones: [[1.5, 3.5]]): the weight gets its own data back, its values as found
+    ([[1, 2]]), named as data put back ('weight'), the step told ('SGD ×1'). (Copying the parameters with
+    the param groups the step hook snapshots wrote the doubled values into the weight's own data.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.box = _Keeps(_Keeps(_Keeps(opt)))
+    data = model.weight.data
+    with preserved(model, method="step") as kept:
+        model.weight.data = model.weight.data * 2
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        opt.step()
+        assert model.weight.tolist() == [[1.5, 3.5]] and data.tolist() == [[1.0, 2.0]]
+    assert kept.restored_data == ["weight"] and kept.stepped_optimizers == ["SGD ×1"]
+    assert model.weight.data_ptr() == data.data_ptr() and model.weight.tolist() == [[1.0, 2.0]]
+    assert model.bias.tolist() == [3.0]
