@@ -577,3 +577,16 @@ def test_a_hidden_optimizer_stepping_data_the_method_rebound_leaves_the_found_da
     assert kept.restored_data == ["weight"] and kept.stepped_optimizers == ["SGD ×1"]
     assert model.weight.data_ptr() == data.data_ptr() and model.weight.tolist() == [[1.0, 2.0]]
     assert model.bias.tolist() == [3.0]
+
+
+def test_an_optimizer_stepped_on_the_meta_device_is_told_and_left_as_found():
+    """A Linear(2, 1) on the meta device with an SGD (lr 0.5) and gradients (from one backward); the
+    method steps it: a meta tensor holds no values, so nothing is copied or compared (no error), the step
+    is told ('SGD ×1') and the parameters are the same meta tensors."""
+    model = nn.Linear(2, 1, device="meta")
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model(torch.ones(1, 2, device="meta")).sum().backward()
+    weight = model.weight
+    with preserved(model, method="step") as kept:
+        model.opt.step()
+    assert kept.stepped_optimizers == ["SGD ×1"] and model.weight is weight and weight.is_meta
