@@ -590,3 +590,25 @@ def test_an_optimizer_stepped_on_the_meta_device_is_told_and_left_as_found():
     with preserved(model, method="step") as kept:
         model.opt.step()
     assert kept.stepped_optimizers == ["SGD ×1"] and model.weight is weight and weight.is_meta
+
+
+def test_an_optimizer_found_only_by_its_step_gets_its_rate_and_state_back():
+    """An SGD (lr 0.5, momentum 0.5) kept four levels down (model.box.inner.inner.inner), deeper than the
+    owners are searched, so torchcount knows it only by its step hook, which snapshots it at its first
+    step. The method steps it with gradients of ones (the bias 3 → 2.5, momentum buffers 1), sets its rate
+    to 1.0 and steps again (buffers 0.5·1 + 1 = 1.5: the bias 2.5 − 1.5 = 1): the step's snapshot puts back
+    the rate (0.5), the momentum state (none: empty again), the parameters ([[1, 2]], [3]), and the steps
+    are told ('SGD ×2'). (Leaving its param groups as the steps left them kept the rate 1.0.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.5)
+    model.box = _Keeps(_Keeps(_Keeps(opt)))
+    with preserved(model, method="step") as kept:
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        opt.step()
+        opt.param_groups[0]["lr"] = 1.0
+        opt.step()
+        assert model.bias.tolist() == [1.0] and len(opt.state) == 2
+    assert kept.stepped_optimizers == ["SGD ×2"] and kept.retuned_optimizers == []
+    assert opt.param_groups[0]["lr"] == 0.5 and len(opt.state) == 0
+    assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
