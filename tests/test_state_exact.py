@@ -612,3 +612,27 @@ def test_an_optimizer_found_only_by_its_step_gets_its_rate_and_state_back():
     assert kept.stepped_optimizers == ["SGD ×2"] and kept.retuned_optimizers == []
     assert opt.param_groups[0]["lr"] == 0.5 and len(opt.state) == 0
     assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
+
+
+class _ReadOnlyDefaults(torch.optim.SGD):
+    """An SGD whose ``defaults`` is a read-only mapping (a mappingproxy, which ``add_param_group`` reads as
+    it reads a dict), not a dict."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        from types import MappingProxyType
+        self.defaults = MappingProxyType(dict(self.defaults))
+
+
+def test_an_optimizer_whose_defaults_are_not_a_dict_has_its_rate_put_back():
+    """An optimizer whose defaults are a mappingproxy (nothing torchcount can copy as a dict, or write
+    back): the method sets its group's rate 0.5 → 1.0 without a step; afterwards the rate is 0.5 again, the
+    defaults the same mapping, and the optimizer is named as retuned ('_ReadOnlyDefaults'), no error.
+    (Comparing such defaults with the snapshot that was not taken raised TypeError.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = _ReadOnlyDefaults(model.parameters(), lr=0.5)
+    defaults = model.opt.defaults
+    with preserved(model, method="step") as kept:
+        model.opt.param_groups[0]["lr"] = 1.0
+    assert model.opt.param_groups[0]["lr"] == 0.5 and model.opt.defaults is defaults
+    assert kept.retuned_optimizers == ["_ReadOnlyDefaults"]
