@@ -636,3 +636,17 @@ def test_an_optimizer_whose_defaults_are_not_a_dict_has_its_rate_put_back():
         model.opt.param_groups[0]["lr"] = 1.0
     assert model.opt.param_groups[0]["lr"] == 0.5 and model.opt.defaults is defaults
     assert kept.retuned_optimizers == ["_ReadOnlyDefaults"]
+
+
+def test_a_param_group_the_method_replaces_by_a_new_dict_is_the_found_one_again():
+    """An SGD (lr 0.5) whose only param group the method replaces by a new dict of the same parameters at
+    lr 1.0 (``opt.param_groups[0] = {…}``: as many groups as before, one of them another dict): the
+    optimizer's list holds the group found again (the same dict, lr 0.5) and the optimizer is named as
+    regrouped."""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    group = model.opt.param_groups[0]
+    with preserved(model, method="step") as kept:
+        model.opt.param_groups[0] = dict(group, lr=1.0)
+    assert model.opt.param_groups[0] is group and group["lr"] == 0.5 and len(model.opt.param_groups) == 1
+    assert kept.regrouped_optimizers == ["SGD"]
