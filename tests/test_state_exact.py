@@ -650,3 +650,24 @@ def test_a_param_group_the_method_replaces_by_a_new_dict_is_the_found_one_again(
         model.opt.param_groups[0] = dict(group, lr=1.0)
     assert model.opt.param_groups[0] is group and group["lr"] == 0.5 and len(model.opt.param_groups) == 1
     assert kept.regrouped_optimizers == ["SGD"]
+
+
+class _StepRaises(nn.Linear):
+    """A Linear whose ``step`` is a property that raises (RuntimeError "no step here")."""
+
+    @property
+    def step(self):
+        raise RuntimeError("no step here")
+
+
+@pytest.mark.parametrize("name", ["step", "missing"])
+def test_a_method_that_cannot_be_read_leaves_its_own_error_to_its_call(name):
+    """A method name that reads as an error (a property raising RuntimeError "no step here") or as nothing
+    (no attribute ``missing``): nothing it holds can be searched, so nothing is, and ``preserved`` enters
+    and exits with no error of its own; reading the method in the block raises its own error, which comes
+    through as it was. (Returning None for "nothing held" made entering raise TypeError.)"""
+    model = _StepRaises(2, 1)
+    error = RuntimeError if name == "step" else AttributeError
+    with pytest.raises(error, match="no step here" if name == "step" else "missing"):
+        with preserved(model, method=name):
+            getattr(model, name)
