@@ -10,7 +10,7 @@ from torch import nn
 from torchcount import ParameterModifiedError
 from torchcount.state import preserved
 
-from conftest import run
+from conftest import needs, run
 
 
 def test_gradients_of_a_meta_model_a_backward_accumulates_into_are_not_named():
@@ -671,3 +671,28 @@ def test_a_method_that_cannot_be_read_leaves_its_own_error_to_its_call(name):
     with pytest.raises(error, match="no step here" if name == "step" else "missing"):
         with preserved(model, method=name):
             getattr(model, name)
+
+
+@needs("AMP's GradScaler on CPU")
+def test_a_grad_scaler_the_method_only_unscales_with_gets_its_stages_back():
+    """A GradScaler that scaled a loss before the profile (its scale set, no optimizer seen yet: no
+    per-optimizer state); the method backpropagates the scaled loss (w·x + b at x = [1, 1]) and unscales
+    the SGD's gradients (``unscale_``: that optimizer's stage UNSCALED, its found_inf recorded), with no
+    step and no update, so its scale and growth tracker stay as they were: the per-optimizer states are
+    empty again (the same dict) and the scaler is named ('GradScaler'). (Telling a changed scaler by its
+    attributes and tensors alone, not by the stages, kept the UNSCALED stage, and a later unscale_ of that
+    optimizer would raise.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.scaler = torch.amp.GradScaler("cpu")
+    model.scaler.scale(torch.ones(()))
+    scale, states = model.scaler._scale.clone(), model.scaler._per_optimizer_states
+    assert len(states) == 0
+    with preserved(model, method="step") as kept:
+        model.scaler.scale(model(torch.ones(1, 2)).sum()).backward()
+        model.scaler.unscale_(model.opt)
+        assert len(states) == 1
+    assert kept.updated_scalers == ["GradScaler"]
+    assert model.scaler._per_optimizer_states is states and len(states) == 0
+    assert torch.equal(model.scaler._scale, scale)
+    model.scaler.unscale_(model.opt)  # (no "unscale_() has already been called on this optimizer")
