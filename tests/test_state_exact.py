@@ -696,3 +696,18 @@ def test_a_grad_scaler_the_method_only_unscales_with_gets_its_stages_back():
     assert model.scaler._per_optimizer_states is states and len(states) == 0
     assert torch.equal(model.scaler._scale, scale)
     model.scaler.unscale_(model.opt)  # (no "unscale_() has already been called on this optimizer")
+
+
+@needs("AMP's GradScaler on CPU")
+def test_an_attribute_alone_the_method_sets_on_a_grad_scaler_is_dropped():
+    """A GradScaler that scaled a loss before the profile (its scale set); the method sets an attribute of
+    its own on it (``scaler.seen = 1``) and nothing else: the attribute is gone afterwards and the scaler is
+    named ('GradScaler'). (Telling a changed scaler by its attributes found alone, not by one added, kept
+    it.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.scaler = torch.amp.GradScaler("cpu")
+    model.scaler.scale(torch.ones(()))
+    found = list(vars(model.scaler))
+    with preserved(model, method="step") as kept:
+        model.scaler.seen = 1
+    assert list(vars(model.scaler)) == found and kept.updated_scalers == ["GradScaler"]
