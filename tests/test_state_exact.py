@@ -711,3 +711,25 @@ def test_an_attribute_alone_the_method_sets_on_a_grad_scaler_is_dropped():
     with preserved(model, method="step") as kept:
         model.scaler.seen = 1
     assert list(vars(model.scaler)) == found and kept.updated_scalers == ["GradScaler"]
+
+
+def test_momentum_buffers_the_method_zeroes_in_place_without_a_step_come_back():
+    """An SGD (lr 0.5, momentum 0.9) stepped once before the profile with gradients of ones (its momentum
+    buffers ones: [[1, 1]] and [1]); the method zeroes them in place (a momentum reset) and does not step:
+    afterwards each parameter's state is the same dict holding the same buffer, ones again, and the
+    optimizer is named as retuned ('SGD'), not as stepped. (Comparing a state not stepped by its keys and
+    its items' identity alone, not its tensors' values, left the zeros.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    model.opt.step()
+    states = [model.opt.state[p] for p in model.parameters()]
+    buffers = [state["momentum_buffer"] for state in states]
+    with preserved(model, method="step") as kept:
+        for buffer in buffers:
+            buffer.zero_()
+    assert all(model.opt.state[p] is state and state["momentum_buffer"] is buffer
+               for p, state, buffer in zip(model.parameters(), states, buffers))
+    assert buffers[0].tolist() == [[1.0, 1.0]] and buffers[1].tolist() == [1.0]
+    assert kept.retuned_optimizers == ["SGD"] and kept.stepped_optimizers == []
