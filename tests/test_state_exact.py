@@ -733,3 +733,16 @@ def test_momentum_buffers_the_method_zeroes_in_place_without_a_step_come_back():
                for p, state, buffer in zip(model.parameters(), states, buffers))
     assert buffers[0].tolist() == [[1.0, 1.0]] and buffers[1].tolist() == [1.0]
     assert kept.retuned_optimizers == ["SGD"] and kept.stepped_optimizers == []
+
+
+def test_state_the_method_sets_on_a_fresh_optimizer_without_a_step_is_dropped():
+    """A fresh SGD (lr 0.5, momentum 0.9: no state yet); the method sets a momentum buffer for the weight by
+    hand (``opt.state[weight]["momentum_buffer"] = zeros``: a warm start) and does not step: afterwards the
+    optimizer's state is empty again, as found, and it is named as retuned ('SGD'). (Telling a changed
+    state by its entries found alone, not by entries added, kept the buffer.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    with preserved(model, method="step") as kept:
+        model.opt.state[model.weight]["momentum_buffer"] = torch.zeros(1, 2)
+    assert len(model.opt.state) == 0 and model.weight not in model.opt.state
+    assert kept.retuned_optimizers == ["SGD"]
