@@ -746,3 +746,20 @@ def test_state_the_method_sets_on_a_fresh_optimizer_without_a_step_is_dropped():
         model.opt.state[model.weight]["momentum_buffer"] = torch.zeros(1, 2)
     assert len(model.opt.state) == 0 and model.weight not in model.opt.state
     assert kept.retuned_optimizers == ["SGD"]
+
+
+def test_a_tensor_in_a_list_of_a_param_group_written_in_place_is_put_back():
+    """An SGD (lr 0.5) whose param group the caller gave an entry of its own, a list of one tensor
+    (``"scales": [tensor([1., 1.])]``: torch keeps a group's extra keys); the method doubles that tensor in
+    place and does not step: afterwards the group holds the same list, the same tensor, [1, 1] again, and
+    the optimizer is named as retuned ('SGD'). (Copying the tensors of a group's lists only for its
+    ``params`` list, or for none of them, left [2, 2].)"""
+    model = _linear([1.0, 2.0], 3.0)
+    scales = [torch.ones(2)]
+    scale = scales[0]
+    model.opt = torch.optim.SGD([{"params": list(model.parameters()), "scales": scales}], lr=0.5)
+    with preserved(model, method="step") as kept:
+        model.opt.param_groups[0]["scales"][0].mul_(2)
+        assert scale.tolist() == [2.0, 2.0]
+    assert model.opt.param_groups[0]["scales"] is scales and scales[0] is scale and scale.tolist() == [1.0, 1.0]
+    assert kept.retuned_optimizers == ["SGD"] and kept.stepped_optimizers == []
