@@ -763,3 +763,18 @@ def test_a_tensor_in_a_list_of_a_param_group_written_in_place_is_put_back():
         assert scale.tolist() == [2.0, 2.0]
     assert model.opt.param_groups[0]["scales"] is scales and scales[0] is scale and scale.tolist() == [1.0, 1.0]
     assert kept.retuned_optimizers == ["SGD"] and kept.stepped_optimizers == []
+
+
+def test_a_key_a_method_adds_to_a_param_group_without_a_step_is_removed():
+    """An SGD (lr 0.5) whose param group the method marks (``group["warmed_up"] = True``, as a warm-up may)
+    without stepping: afterwards the group is the same dict with the keys it had (the mark gone), lr 0.5,
+    and the optimizer is named as retuned ('SGD'). (Telling a group as found by the items it had alone,
+    not by a key added, kept the mark.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    group = model.opt.param_groups[0]
+    keys = list(group)
+    with preserved(model, method="step") as kept:
+        group["warmed_up"] = True
+    assert model.opt.param_groups[0] is group and list(group) == keys and group["lr"] == 0.5
+    assert kept.retuned_optimizers == ["SGD"]
