@@ -778,3 +778,18 @@ def test_a_key_a_method_adds_to_a_param_group_without_a_step_is_removed():
         group["warmed_up"] = True
     assert model.opt.param_groups[0] is group and list(group) == keys and group["lr"] == 0.5
     assert kept.retuned_optimizers == ["SGD"]
+
+
+def test_a_parameter_the_method_swaps_into_its_group_in_place_comes_back():
+    """An SGD (lr 0.5) over a Linear(2, 1)'s weight and bias; the method replaces the bias in the group's
+    params list by another tensor, in place (the same list, the same length, 2): afterwards the list holds
+    the weight and the bias again and the optimizer is named as retuned ('SGD'). (Comparing a list's items
+    by its length and its tensors' values alone missed the swap.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    params = model.opt.param_groups[0]["params"]
+    with preserved(model, method="step") as kept:
+        params[1] = nn.Parameter(torch.zeros(1))
+    assert model.opt.param_groups[0]["params"] is params
+    assert len(params) == 2 and params[0] is model.weight and params[1] is model.bias
+    assert kept.retuned_optimizers == ["SGD"] and kept.regrouped_optimizers == []
