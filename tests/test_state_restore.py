@@ -1503,3 +1503,28 @@ def test_a_class_change_beside_an_error_without_notes_lets_the_error_through():
             raise error
     assert info.value is error and not hasattr(error, "__notes__")
     assert type(model.lin) is Folded
+
+
+def test_a_param_group_the_method_adds_after_a_step_and_steps_is_put_back():
+    """A Linear(2, 1) → Linear(1, 1) whose SGD (lr 0.5) holds the first layer only; the method steps it
+    (gradients of ones), then adds the second layer as a param group (unfreezing it, lr 0.5) and steps
+    again, which moves that layer's weight 1 → 0.5 and bias 0 → −0.5: both layers come back as found
+    ([[1, 2]], [3]; [[1]], [0]) with no error and no copy_params, the group removed again (named as
+    regrouped), the steps told ('SGD ×2'). (Until 2026-12-07 only the parameters of the optimizer's
+    first step were copied: ParameterModifiedError named 1.weight and 1.bias, left at 0.5 and −0.5.)"""
+    model = nn.Sequential(nn.Linear(2, 1), nn.Linear(1, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 2.0]])), model[0].bias.fill_(3.0)
+        model[1].weight.fill_(1.0), model[1].bias.fill_(0.0)
+    model.opt = torch.optim.SGD(model[0].parameters(), lr=0.5)
+    with preserved(model, method="step") as kept:
+        for p in model.parameters():
+            p.grad = torch.ones_like(p)
+        model.opt.step()
+        model.opt.add_param_group({"params": list(model[1].parameters())})
+        model.opt.step()
+        assert model[1].weight.tolist() == [[0.5]] and model[1].bias.tolist() == [-0.5]
+    assert kept.stepped_optimizers == ["SGD ×2"] and kept.regrouped_optimizers == ["SGD"]
+    assert model[0].weight.tolist() == [[1.0, 2.0]] and model[0].bias.tolist() == [3.0]
+    assert model[1].weight.tolist() == [[1.0]] and model[1].bias.tolist() == [0.0]
+    assert len(model.opt.param_groups) == 1 and len(model.opt.state) == 0

@@ -753,8 +753,8 @@ class _SteppedOptimizers:
     """The optimizers a profiled method steps (a training step's ``optimizer.step()``), seen by a
     step pre-hook while the method runs in this thread: before an optimizer's first step its state
     (Adam's moments and step counts, momentum buffers), its hyper-parameters (which a scheduler
-    inside the method may change) and every parameter it updates are copied; :meth:`restore` puts
-    them back, so the next real step runs as if the profile had not. (Torch's only step hook for
+    inside the method may change) and every parameter it updates are copied (one in a param group the
+    method adds later, before the step that first updates it); :meth:`restore` puts them back, so the next real step runs as if the profile had not. (Torch's only step hook for
     every optimizer is process-wide: steps in other threads are ignored.)
 
     ``owners``: objects whose attributes may hold optimizers (the modules; the method's inputs). An
@@ -838,11 +838,13 @@ class _SteppedOptimizers:
         entry = self.seen.get(id(optimizer))
         if entry is not None:
             entry[1] += 1
-            return
-        found = self.groups.get(id(optimizer))  # (its groups as found, where it was found before the method)
-        groups = found[2] if found is not None else [_snapshot(group, group=True) for group in optimizer.param_groups]
-        state = found[4] if found is not None else {p: _snapshot(values) for p, values in optimizer.state.items()}
-        self.seen[id(optimizer)] = [optimizer, 1, groups, state]
+        else:
+            found = self.groups.get(id(optimizer))  # (its groups as found, where it was found before the method)
+            groups = found[2] if found is not None else [_snapshot(group, group=True) for group in optimizer.param_groups]
+            state = found[4] if found is not None else {p: _snapshot(values) for p, values in optimizer.state.items()}
+            self.seen[id(optimizer)] = [optimizer, 1, groups, state]
+        # each parameter before the first step that updates it: at the optimizer's first step, and at a later
+        # one for a param group added since (``add_param_group`` after a step: unfreezing a layer)
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if id(p) not in self.copies and not p.is_meta:
