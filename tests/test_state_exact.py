@@ -793,3 +793,21 @@ def test_a_parameter_the_method_swaps_into_its_group_in_place_comes_back():
     assert model.opt.param_groups[0]["params"] is params
     assert len(params) == 2 and params[0] is model.weight and params[1] is model.bias
     assert kept.retuned_optimizers == ["SGD"] and kept.regrouped_optimizers == []
+
+
+@needs("AMP's GradScaler on CPU")
+def test_a_scale_the_method_halves_in_place_is_put_back():
+    """A GradScaler whose scale was set before the profile (65536, its default initial scale); the method
+    halves it in place (``scaler._scale.mul_(0.5)``: a back-off by hand, no attribute rebound): afterwards
+    the scale is the same tensor holding 65536 again and the scaler is named ('GradScaler'). (Telling a
+    changed scaler by its attributes' identity and stages alone missed the write.)"""
+    model = _linear([1.0, 2.0], 3.0)
+    model.scaler = torch.amp.GradScaler("cpu")
+    model.scaler.scale(torch.ones(()))
+    scale = model.scaler._scale
+    assert scale.item() == 65536.0
+    with preserved(model, method="step") as kept:
+        model.scaler._scale.mul_(0.5)
+        assert scale.item() == 32768.0
+    assert model.scaler._scale is scale and scale.item() == 65536.0
+    assert kept.updated_scalers == ["GradScaler"]
