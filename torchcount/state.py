@@ -754,8 +754,9 @@ class _SteppedOptimizers:
     step pre-hook while the method runs in this thread: before an optimizer's first step its state
     (Adam's moments and step counts, momentum buffers), its hyper-parameters (which a scheduler
     inside the method may change) and every parameter it updates are copied (one in a param group the
-    method adds later, before the step that first updates it); :meth:`restore` puts them back, so the next real step runs as if the profile had not. (Torch's only step hook for
-    every optimizer is process-wide: steps in other threads are ignored.)
+    method adds later, before the step that first updates it); :meth:`restore` puts them back, so the
+    next real step runs as if the profile had not. (Torch's only step hook for every optimizer is
+    process-wide: steps in other threads are ignored.)
 
     ``owners``: objects whose attributes may hold optimizers (the modules; the method's inputs). An
     optimizer class whose ``step`` no longer runs the hooks (torch 2.2 strips them once dynamo has
