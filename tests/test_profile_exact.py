@@ -109,6 +109,22 @@ def test_device_cpu_0_with_inputs_given_is_where_a_cpu_model_is():
         torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), device="meta")
 
 
+class _SeesDevice(nn.Module):
+    """No parameter or buffer (so on the CPU as far as profile can tell): keeps the device its input was on."""
+
+    def forward(self, x):
+        self.seen = x.device.type
+        return x * 2
+
+
+def test_device_meta_places_the_inputs_input_size_makes_away_from_a_cpu_model():
+    """device= places input_size='s inputs, wherever the model is (the refusal is for inputs given): a
+    model on the CPU (no parameters) gets its 2×4 input on meta, and x·2 is 8 multiplications."""
+    model = _SeesDevice()
+    report = torchcount.profile(model, input_size=(2, 4), device="meta")
+    assert model.seen == "meta" and report.total.cost.mults == 8 and report.row("").input_shapes == [(2, 4)]
+
+
 def test_the_uncounted_message_names_ten_ops_sorted_and_the_coverage():
     """uncounted_message (the warning's and the command line's sentence) names the distinct ops without
     a formula sorted, at most ten of them (twelve here, op00 … op11, one twice), with the coverage to one
