@@ -3,6 +3,8 @@ what it is given (the exact text), the counts of the forward it runs, the inputs
 Found by mutation testing of profile.py (tools/mutants.py): each test kills a mutant the suite let live."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 import torch
 from torch import nn
@@ -98,6 +100,25 @@ def test_inputs_are_made_where_the_models_buffers_are_when_it_has_no_parameters(
     report = torchcount.profile(_Scaled("meta"), input_size=(2, 4))
     assert report.total.cost.mults == 8 and report.row("").input_shapes == [(2, 4)]
     assert torchcount.profile(nn.ReLU(), input_size=(2, 4)).row("").input_shapes == [(2, 4)]
+
+
+class _AB(NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+
+
+class _Multiplies(nn.Module):
+    """Takes one namedtuple and multiplies its two fields."""
+
+    def forward(self, pair):
+        return pair.a * pair.b
+
+
+def test_a_namedtuple_given_as_the_inputs_is_one_argument_not_the_positional_ones():
+    """A tuple is the positional arguments, but a namedtuple is one input (as a PackedSequence is an
+    LSTM's): the forward gets the pair, 2×3 times 2×3 is 6 multiplications, its input shapes both fields'."""
+    report = torchcount.profile(_Multiplies(), _AB(torch.randn(2, 3), torch.randn(2, 3)))
+    assert report.total.cost.mults == 6 and report.row("").input_shapes == [(2, 3), (2, 3)]
 
 
 def test_device_cpu_0_with_inputs_given_is_where_a_cpu_model_is():
