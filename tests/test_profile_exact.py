@@ -3,6 +3,7 @@ what it is given (the exact text), the counts of the forward it runs, the inputs
 Found by mutation testing of profile.py (tools/mutants.py): each test kills a mutant the suite let live."""
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import pytest
@@ -384,6 +385,9 @@ def test_the_uncounted_warning_comes_where_an_op_is_uncounted_and_warn_is_on(mod
     assert len(texts) == warned
     assert all(text.startswith("torchcount: no formula for 1 op(s) in _Eigen: aten._linalg_eigh.default;")
                for text in texts)
+    # the sentence ends on the coverage, nothing appended to it (a saved report's " when it was saved" is the CLI's)
+    assert all(re.search(r"; coverage \d+\.\d%\. They are listed in report\.uncounted and marked † in the table\.$",
+                         text) for text in texts)
 
 
 # ---- measure=True -----------------------------------------------------------------------------------
