@@ -358,6 +358,36 @@ def test_a_model_on_meta_given_cpu_inputs_it_moves_itself_gets_the_meta_hint():
     assert str(info.value).count("hint: meta tensors have no values") == 1
 
 
+def test_a_hook_reading_an_attribute_its_module_lacks_is_named_the_hook():
+    """A forward hook of Linear '0' reads module.scale, which it lacks: the AttributeError is raised in
+    Module.__getattr__, a frame of torch's module.py whose self is the Linear, yet no Module._call_impl;
+    the one that is (Linear '0''s) names the hook, given 2×4, not the Sequential calling it."""
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    net[0].register_forward_hook(lambda module, args, out: module.scale * out)
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(net, torch.randn(2, 4))
+    assert str(info.value) == ("forward failed in a forward hook of module '0' (Linear) with input shapes 2×4: "
+                               "AttributeError: 'Linear' object has no attribute 'scale'")
+    assert (info.value.path, info.value.input_shapes) == ("0", [(2, 4)])
+
+
+class _Guard(nn.Module):
+    def inner(self, module, args):
+        raise ValueError("refused by the guard")
+
+
+def test_a_pre_hook_that_is_a_modules_method_named_inner_is_named_the_pre_hook():
+    """A pre-hook that is a module's method named 'inner' (as the function nested in torch's
+    Module._call_impl is): its frame, the traceback's last, has an nn.Module for self, but it is the user's
+    code, not torch's module.py; Linear '0''s _call_impl names the pre-hook, given 2×4."""
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    net[0].register_forward_pre_hook(_Guard().inner)
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(net, torch.randn(2, 4))
+    assert str(info.value) == ("forward failed in a forward pre-hook of module '0' (Linear) with input shapes 2×4: "
+                               "ValueError: refused by the guard")
+
+
 # ---- the uncounted warning --------------------------------------------------------------------------
 
 
