@@ -175,14 +175,14 @@ def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
     assert info.value.path == "" and info.value.input_shapes == [(2, 5)]
 
 
-@pytest.mark.parametrize("refused", ["5", "1-tuple", "3-tuple"])
+@pytest.mark.parametrize("refused", ["5", "0-tuple", "1-tuple", "3-tuple"])
 def test_a_keyword_pre_hook_returning_what_torch_refuses_names_the_hooked_module(refused):
     """torch itself raises when a pre-hook registered with_kwargs=True returns neither None nor an (args,
     kwargs) pair, in Module._call_impl after the hook has returned: the error was blamed on the caller
     ('(root)', the Sequential), as if its forward had failed; it is the pre-hook of module '0', given 2×4.
-    A tuple is refused too unless it has two items: (args,) and (args, kwargs, None)."""
-    returned = {"5": lambda args, kwargs: 5, "1-tuple": lambda args, kwargs: (args,),
-                "3-tuple": lambda args, kwargs: (args, kwargs, None)}[refused]
+    A tuple is refused too unless it has two items: (), (args,) and (args, kwargs, None)."""
+    returned = {"5": lambda args, kwargs: 5, "0-tuple": lambda args, kwargs: (),
+                "1-tuple": lambda args, kwargs: (args,), "3-tuple": lambda args, kwargs: (args, kwargs, None)}[refused]
     net = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
     net[0].register_forward_pre_hook(lambda module, args, kwargs: returned(args, kwargs), with_kwargs=True)
     with pytest.raises(ForwardError) as info:
