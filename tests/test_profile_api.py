@@ -399,13 +399,15 @@ def test_a_forward_hook_raising_after_a_forward_that_returned_none_is_named_a_ho
 def test_a_torchscript_failures_last_line_without_its_type_is_given_the_exceptions():
     """A TorchScript failure is quoted from its last line, 'Type: message'. A last line whose words before
     its first colon are no type name ('shape mismatch: 2 vs 3') is given the exception's type,
-    'RuntimeError: shape mismatch: 2 vs 3'; one that is ('ValueError: bad') is quoted as it is."""
+    'RuntimeError: shape mismatch: 2 vs 3', and so is one without a colon, though one word ('overflow'); one
+    that is ('ValueError: bad') is quoted as it is."""
     from torchcount.profile import _SCRIPT_FAILURE, _error_text
 
     def failure(last):
         return RuntimeError(f"{_SCRIPT_FAILURE}\nTraceback of TorchScript (most recent call last):\n  ...\n{last}\n")
 
     assert _error_text(failure("shape mismatch: 2 vs 3")) == "RuntimeError: shape mismatch: 2 vs 3"
+    assert _error_text(failure("overflow")) == "RuntimeError: overflow"
     assert _error_text(failure("ValueError: bad")) == "ValueError: bad"
 
 
