@@ -388,6 +388,26 @@ def test_a_pre_hook_that_is_a_modules_method_named_inner_is_named_the_pre_hook()
                                "ValueError: refused by the guard")
 
 
+def _script_failure(last: str) -> RuntimeError:
+    """A TorchScript interpreter's error, as torch words it, whose last line is ``last``."""
+    from torchcount.profile import _SCRIPT_FAILURE
+
+    return RuntimeError(f"{_SCRIPT_FAILURE}\nTraceback of TorchScript (most recent call last):\n  ...\n{last}\n")
+
+
+def test_a_torchscript_failures_last_line_is_quoted_and_the_failing_ops_error_only_where_it_lost_its_message():
+    """The op recorder's error (the failing op's, 'op_error') stands in for a last line that lost its message
+    under the recorder ('RuntimeError: ', quoted as 'RuntimeError:' where there is none); a last line that
+    says what went wrong ('ValueError: bad') is quoted as it is, whatever op failed before."""
+    from torchcount.profile import _error_text
+
+    op_error = RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)")
+    assert _error_text(_script_failure("RuntimeError: "), op_error) == (
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)")
+    assert _error_text(_script_failure("RuntimeError: ")) == "RuntimeError:"
+    assert _error_text(_script_failure("ValueError: bad"), op_error) == "ValueError: bad"
+
+
 # ---- the uncounted warning --------------------------------------------------------------------------
 
 
