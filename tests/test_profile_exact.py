@@ -408,6 +408,22 @@ def test_a_torchscript_failures_last_line_is_quoted_and_the_failing_ops_error_on
     assert _error_text(_script_failure("ValueError: bad"), op_error) == "ValueError: bad"
 
 
+def test_a_torchscript_failure_quotes_the_call_of_the_code_the_interpreter_ran_not_of_the_original_source():
+    """A TorchScript failure may hold two tracebacks, the serialized code the interpreter ran, then the
+    'original code': the call quoted is the first's marked line ('x0 = torch.conv2d(x, w)'), not the
+    original source's ('return F.conv2d(x, self.w)'), after the last line, what went wrong."""
+    from torchcount.profile import _SCRIPT_FAILURE, _error_text
+
+    failure = RuntimeError(
+        f"{_SCRIPT_FAILURE}\nTraceback of TorchScript, serialized code (most recent call last):\n"
+        "  File \"code/__torch__.py\", line 10, in forward\n    x0 = torch.conv2d(x, w)\n"
+        "         ~~~~~~~~~~~~ <--- HERE\n\n"
+        "Traceback of TorchScript, original code (most recent call last):\n"
+        "  File \"net.py\", line 5, in forward\n    return F.conv2d(x, self.w)\n           ~~~~~~~~ <--- HERE\n"
+        "RuntimeError: bad conv\n")
+    assert _error_text(failure) == "RuntimeError: bad conv (in TorchScript, at x0 = torch.conv2d(x, w))"
+
+
 # ---- the uncounted warning --------------------------------------------------------------------------
 
 
