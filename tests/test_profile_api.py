@@ -149,11 +149,13 @@ def test_a_torchscript_call_quoted_is_cut_to_its_limit_with_an_ellipsis():
 def test_a_torchscript_call_continued_on_the_next_lines_is_cut_after_its_first_open_parenthesis():
     """The line the interpreter marks may hold only the start of a call: torch 2.2's
     'return F.conv2d(input, weight,' (its first '(' at index 15) is 'return F.conv2d(…)'; a call closed
-    inside it ('g(x)') does not count; a line with every parenthesis closed is kept whole."""
+    inside it ('g(x)') does not count, nor one closing a call of the lines before ('bias) + …'); a line with
+    every parenthesis closed is kept whole."""
     assert _cut_open_call("return F.conv2d(input, weight,") == "return F.conv2d(…)"
     assert _cut_open_call("return F.conv2d(") == "return F.conv2d(…)"
     assert _cut_open_call("y = f(g(x), (a,") == "y = f(…)"
     assert _cut_open_call("y = f(g(x))") == "y = f(g(x))"
+    assert _cut_open_call("bias) + torch.relu(y,") == "bias) + torch.relu(…)"
 
 
 def test_a_failing_torchscript_submodule_is_its_callers_failure_not_a_hooks():
