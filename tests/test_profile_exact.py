@@ -388,6 +388,15 @@ def test_a_pre_hook_that_is_a_modules_method_named_inner_is_named_the_pre_hook()
                                "ValueError: refused by the guard")
 
 
+def test_a_zero_dimensional_input_of_the_failing_module_is_named_a_scalar():
+    """A Linear(4, 3) given a 0-d tensor fails (linear needs at least 1-D): its input shape is (), named
+    'scalar' in the message, not left an empty string."""
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(nn.Sequential(nn.Linear(4, 3)), torch.tensor(2.0))
+    assert str(info.value).startswith("forward failed in module '0' (Linear) with input shapes scalar: RuntimeError: ")
+    assert (info.value.path, info.value.input_shapes) == ("0", [()])
+
+
 def _script_failure(last: str) -> RuntimeError:
     """A TorchScript interpreter's error, as torch words it, whose last line is ``last``."""
     from torchcount.profile import _SCRIPT_FAILURE
