@@ -397,6 +397,60 @@ def test_a_zero_dimensional_input_of_the_failing_module_is_named_a_scalar():
     assert (info.value.path, info.value.input_shapes) == ("0", [()])
 
 
+class _Two(nn.Module):
+    """forward(a, b=None): Linear(4, 4) of a, plus b."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, a, b=None):
+        return self.lin(a) + (0 if b is None else b)
+
+
+class _WantsList(nn.Module):
+    def forward(self, images):
+        if not isinstance(images, list):
+            raise TypeError("images must be a list of tensors")
+        return images
+
+
+class _EachImage(nn.Module):
+    """A Linear(4, 4) on each image of a list (as a detection model takes its images)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, images):
+        return [self.lin(x) for x in images]
+
+
+_X = torch.randn(2, 4)
+
+
+@pytest.mark.parametrize("model, inputs, kwargs, start", [
+    # a list, but keywords given too: not the one argument alone
+    (_Two(), [_X, _X], {"b": _X}, "forward failed in module 'lin' (Linear) with input shapes 2×4, 2×4: TypeError: "),
+    # a list as the first of two positional inputs: a tuple was given
+    (_Two(), ([_X, _X], _X), None, "forward failed in module 'lin' (Linear) with input shapes 2×4, 2×4: TypeError: "),
+    # an error that speaks of a list, given a tensor
+    (_WantsList(), _X, None, "forward failed in module '(root)' (_WantsList) with input shapes 2×4: TypeError: images "
+                             "must be a list of tensors"),
+    # a list of images the forward takes, failing for another reason (5 features, not 4)
+    (_EachImage(), [torch.randn(2, 5)], None, "forward failed in module 'lin' (Linear) with input shapes 2×5: "
+                                              "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x4)"),
+])
+def test_the_hint_to_pass_a_tuple_is_only_for_a_list_given_alone_that_the_forward_refused_as_a_list(
+        model, inputs, kwargs, start):
+    """The hint 'a list is one input … pass a tuple' is for profile(model, [a, b]) alone, failing on the
+    list: not with keywords given too, nor for a list among several inputs, nor a tensor given to a forward
+    whose own error speaks of a list, nor a list the forward takes that failed for another reason."""
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(model, inputs, kwargs=kwargs)
+    assert str(info.value).startswith(start) and "a list is one input" not in str(info.value)
+
+
 def _script_failure(last: str) -> RuntimeError:
     """A TorchScript interpreter's error, as torch words it, whose last line is ``last``."""
     from torchcount.profile import _SCRIPT_FAILURE
