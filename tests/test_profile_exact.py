@@ -451,6 +451,44 @@ def test_the_hint_to_pass_a_tuple_is_only_for_a_list_given_alone_that_the_forwar
     assert str(info.value).startswith(start) and "a list is one input" not in str(info.value)
 
 
+class _HookRaisesTheHandledErrorAndForwardRaisesItAgain(nn.Module):
+    """Calls its Linear(4, 3) on a 2×5 input, which raises (in_features 4), and keeps that error; then calls
+    it on x, whose forward hook raises the kept error itself, and the forward catches that and raises it
+    again: the error has been raised three times, each raise's frames before the last's."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.first = None
+        self.lin.register_forward_hook(self._raises_first)
+
+    def _raises_first(self, module, args, out):
+        raise self.first
+
+    def forward(self, x):
+        try:
+            self.lin(torch.randn(2, 5))
+        except RuntimeError as exc:
+            self.first = exc
+        try:
+            return self.lin(x)
+        except RuntimeError as again:
+            raise again
+
+
+def test_a_hooks_raise_of_a_handled_error_raised_again_by_the_forward_is_still_the_hooks():
+    """The forward hook of 'lin' raises the error of the Linear's handled first call (2×5 by 4×3), on the
+    second call (1×4), and the forward raises it again: the hook's, given 1×4, as without the forward's
+    raise (tests/test_profile_api.py), not the handled first call's failure on 2×5. Only the frames before
+    the first seam (the forward's raise) were read, then the whole traceback, whose last module call is
+    the first one."""
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_HookRaisesTheHandledErrorAndForwardRaisesItAgain(), torch.randn(1, 4))
+    assert str(info.value) == ("forward failed in a forward hook of module 'lin' (Linear) with input shapes 1×4: "
+                               "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)")
+    assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
+
+
 def _script_failure(last: str) -> RuntimeError:
     """A TorchScript interpreter's error, as torch words it, whose last line is ``last``."""
     from torchcount.profile import _SCRIPT_FAILURE

@@ -1006,19 +1006,20 @@ def _hook_failure(exc: BaseException, model: nn.Module) -> "tuple[str, nn.Module
 
     An exception raised again (a hook's ``raise stored`` of an error its module's forward raised and the
     caller handled) carries the traceback of its first raise after the frames it passed through since,
-    from the frame that caught it (one already in the traceback): the frames before that seam are read
-    first, where a hook raising it now is found; else the whole traceback, as for one raised once."""
+    from the frame that caught it (one already in the traceback): the frames before each such seam are
+    read in turn, the latest raise's first, where a hook raising it is found (also when a forward caught
+    the hook's raise and raised it again, a seam before the hook's); else the whole traceback, as for one
+    raised once."""
     try:
-        frames, lines = [], []
-        seam = None
+        frames, lines, seams = [], [], []
         tb = exc.__traceback__
         while tb is not None:
-            if seam is None and any(tb.tb_frame is f for f in frames):
-                seam = len(frames)
+            if any(tb.tb_frame is f for f in frames):
+                seams.append(len(frames))
             frames.append(tb.tb_frame)
             lines.append(tb.tb_lineno)
             tb = tb.tb_next
-        if seam is not None:
+        for seam in seams:
             found = _hook_failure_in(frames[:seam], lines[:seam], model)
             if found is not None:
                 return found
