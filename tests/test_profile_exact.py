@@ -489,6 +489,29 @@ def test_a_hooks_raise_of_a_handled_error_raised_again_by_the_forward_is_still_t
     assert (info.value.path, info.value.input_shapes) == ("lin", [(1, 4)])
 
 
+class _PreHookCallsItsLinear(nn.Module):
+    """A Linear(4, 3) that the root's own forward pre-hook calls on a 2×5 input (in_features 4: it fails)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.register_forward_pre_hook(lambda module, args: module.lin(torch.randn(2, 5)) and None)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_a_submodule_failing_in_its_forward_called_from_the_roots_pre_hook_is_named_not_the_pre_hook():
+    """The root's pre-hook calls its Linear on 2×5, whose forward raises (4 features expected): the error is
+    the Linear 'lin''s forward given 2×5, as its frames after its _call_impl show, not a pre-hook of the root
+    (a frame read as a raise's seam where no frame came twice)."""
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_PreHookCallsItsLinear(), torch.randn(1, 4))
+    assert str(info.value) == ("forward failed in module 'lin' (Linear) with input shapes 2×5: "
+                               "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 4x3)")
+    assert (info.value.path, info.value.input_shapes) == ("lin", [(2, 5)])
+
+
 def _script_failure(last: str) -> RuntimeError:
     """A TorchScript interpreter's error, as torch words it, whose last line is ``last``."""
     from torchcount.profile import _SCRIPT_FAILURE
