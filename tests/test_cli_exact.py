@@ -312,3 +312,57 @@ def test_the_measured_preset_without_a_measurement_says_what_it_needs(capsys):
     assert (code, out) == (2, "")
     assert err == ("torchcount: error: --columns measured needs --measure, or a report saved from a --measure run "
                    "(the measured columns are empty without it)\n")
+
+
+SORT_NET = """\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(64)
+        self.head = nn.Linear(64, 1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.head(self.act(self.act(self.norm(x))))
+
+
+def net():
+    return Net()
+"""
+
+
+@pytest.mark.parametrize("key, row, label", [
+    ("macs", "head", "MACs"),  # Linear(64, 1): 64 MACs; LayerNorm and ReLU have none
+    ("ops", "norm", "FLOPs [flops]"),  # LayerNorm(64): no MAC, several ops per element, above the Linear's 129
+    ("calls", "act", "calls"),  # the ReLU is called twice, the others once
+])
+def test_the_top_row_by_macs_ops_or_calls_is_the_one_the_model_makes_largest(capsys, tmp_path, key, row, label):
+    """--sort KEY --top 1 on LayerNorm(64) → ReLU twice → Linear(64, 1): each key picks another layer,
+    readable from the model, and the note names the column sorted by."""
+    source = tmp_path / "sortnet.py"
+    source.write_text(SORT_NET)
+    code, out, err = main(capsys, f"{source}:net", "--input", "1x64", "--sort", key, "--top", "1")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    assert lines[head + 1].split()[1] == row and lines[head + 2].split()[0] == "total"
+    assert f"showing the top 1 of 3 rows by {label}; the total is the whole model's" in lines
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--sort", "#"], "cannot sort by '#': it is the rows' order without --sort"),
+    (["--sort", "bogus"], "cannot sort by 'bogus'; use params, macs, ops, calls, activation, module, type or steps"),
+    (["--columns", " , "], "--columns is empty; e.g. --columns module,params,ops"),
+    (["--measure", "--warmup", "0", "--repeat", "1", "--sort", "peak_MiB"],
+     "cannot sort by 'peak_MiB': no row of this report has it (peak_MiB is measured on CUDA only)"),
+])
+def test_sort_and_column_mistakes_say_what_is_wrong_word_for_word(capsys, args, says):
+    """Each refusal's whole line: '#' is the rows' order; an unknown key lists the keys (the report's own
+    'steps' among them); an empty --columns gives an example; peak_MiB, a measured column, is blank on the
+    CPU, so no row can be sorted by it."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *args)
+    assert (code, out) == (2, "")
+    assert err == f"torchcount: error: {says}\n"
