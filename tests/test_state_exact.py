@@ -811,3 +811,37 @@ def test_a_scale_the_method_halves_in_place_is_put_back():
         assert scale.item() == 32768.0
     assert model.scaler._scale is scale and scale.item() == 65536.0
     assert kept.updated_scalers == ["GradScaler"]
+# ---- the thirty-eighth session's round: the restore helpers at the end of state.py ----
+
+class _OwnDict(nn.Module):
+    """A module holding a ModuleDict of its own named ``parametrizations`` (not parametrize's: a Linear
+    under "weight", no ParametrizationList, or nothing), whose forward caches its input in a buffer it
+    registers."""
+
+    def __init__(self, entries: dict):
+        super().__init__()
+        self.parametrizations = nn.ModuleDict(entries)
+
+    def forward(self, x):
+        self.register_buffer("cache", x)
+        return x
+
+
+@pytest.mark.parametrize("entries", ["a Linear", "none"])
+def test_a_module_dict_of_the_models_own_named_parametrizations_is_left_alone(entries):
+    """A model whose own ModuleDict is named 'parametrizations' (holding a Linear, which parametrize never
+    puts there, or empty) and whose forward registers a buffer: the buffer is removed and named ('cache'),
+    and the dict, the same object with the same entries, is no parametrization: nothing is named as
+    removed, the model keeps its class. (Taking any known entry of such a dict for a ParametrizationList,
+    and looking for entries appended to it, iterated the Linear: TypeError on exit; removing a dict found
+    empty, not only one the forward added, left the model without it.)"""
+    model = _OwnDict({"weight": nn.Linear(1, 1)} if entries == "a Linear" else {})
+    found = model.parametrizations
+    held = dict(found.items())
+    with preserved(model) as kept:
+        model(torch.ones(1, 1))
+    assert kept.restored_slots == ["cache"] and kept.removed_parametrizations == []
+    assert kept.restored_modules == []
+    assert "cache" not in model._buffers and type(model) is _OwnDict
+    assert model._modules["parametrizations"] is found and dict(found.items()) == held
+
