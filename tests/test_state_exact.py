@@ -845,3 +845,32 @@ def test_a_module_dict_of_the_models_own_named_parametrizations_is_left_alone(en
     assert "cache" not in model._buffers and type(model) is _OwnDict
     assert model._modules["parametrizations"] is found and dict(found.items()) == held
 
+
+
+class _Mixin:
+    """A plain mixin: a module class of two bases."""
+
+
+class _MixedHolder(nn.Module, _Mixin):
+    """A module of two bases whose forward adds a ModuleDict named 'parametrizations' itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Identity()
+
+    def forward(self, x):
+        self.parametrizations = nn.ModuleDict({"a": nn.Identity()})
+        return x
+
+
+def test_a_parametrizations_dict_added_to_a_module_of_two_bases_is_removed_and_the_class_kept():
+    """A module whose class has two bases (nn.Module and a mixin) and whose forward adds a ModuleDict
+    named 'parametrizations': it is removed as one parametrize added, and the class (not a Parametrized…
+    class of one base) is kept, with its Identity. (Comparing the class's name with 'Parametrized' + its
+    first base's name without checking there is a single base read the name of None: AttributeError.)"""
+    model = _MixedHolder()
+    inner = model.inner
+    with preserved(model):
+        model(torch.ones(1))
+    assert type(model) is _MixedHolder and model.inner is inner
+    assert "parametrizations" not in model._modules
