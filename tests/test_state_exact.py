@@ -874,3 +874,33 @@ def test_a_parametrizations_dict_added_to_a_module_of_two_bases_is_removed_and_t
         model(torch.ones(1))
     assert type(model) is _MixedHolder and model.inner is inner
     assert "parametrizations" not in model._modules
+
+
+class _Reenters(nn.Sequential):
+    """A Sequential whose forward takes its first child out (``_modules.pop``), runs it alone and adds it
+    back under its name: the same child, now after the others."""
+
+    def forward(self, x):
+        first = self._modules.pop("0")
+        x = first(x)
+        self.add_module("0", first)
+        return x
+
+
+def test_a_child_the_forward_deletes_and_adds_again_is_put_back_in_its_place():
+    """_Reenters(Linear(1, 1), ReLU()): its forward leaves the Linear, the same object, after the ReLU, so
+    the Sequential would then run ReLU before Linear. The children are put back in their order, '0' then
+    '1' (the same objects), '0' named as put back, and the model computes relu(w·x + b) again: with w = −1,
+    b = 0 and x = 1 that is 0 (ReLU first would give −1). (Skipping a module whose children were all the
+    same objects, in whatever order, left the Linear last.)"""
+    model = _Reenters(nn.Linear(1, 1), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.fill_(-1.0)
+        model[0].bias.zero_()
+    lin, relu = model[0], model[1]
+    with preserved(model) as kept:
+        model(torch.ones(1, 1))
+        assert list(model._modules) == ["1", "0"]
+    assert list(model._modules.items()) == [("0", lin), ("1", relu)]
+    assert kept.restored_modules == ["0"]
+    assert nn.Sequential.forward(model, torch.ones(1, 1)).tolist() == [[0.0]]

@@ -23,9 +23,10 @@ running statistics in training mode).
 Which tensors each module holds is restored too: a forward that rebinds a parameter or a
 buffer, fills a ``None`` slot (a cache), registers a new one or deletes one gets the
 module's ``_parameters`` / ``_buffers`` put back as they were, listed in
-:attr:`Preserved.restored_slots`. Submodules added by the forward are not removed; one it rebound
-or deleted (``self.head = nn.Linear(...)``, a fresh layer in place of the trained one) is put back,
-listed in :attr:`Preserved.restored_modules`.
+:attr:`Preserved.restored_slots`. Submodules added by the forward are not removed; one it rebound,
+deleted (``self.head = nn.Linear(...)``, a fresh layer in place of the trained one) or moved (deleted
+and added again: last in ``_modules``, where a Sequential would call it last) is put back in its
+place, listed in :attr:`Preserved.restored_modules`.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class Preserved:
     restored_params: list[str] = field(default_factory=list)
     #: names of parameter / buffer slots the forward rebound, filled, added or deleted (put back)
     restored_slots: list[str] = field(default_factory=list)
-    #: paths of submodules the forward rebound or deleted (``self.head = nn.Linear(…)``; put back)
+    #: paths of submodules the forward rebound, deleted or moved (``self.head = nn.Linear(…)``; put back in place)
     restored_modules: list[str] = field(default_factory=list)
     #: torch's process-wide settings the forward changed and that were put back, as "torch.set_num_threads"
     #: (the default dtype, deterministic algorithms, threads, anomaly mode, matmul precision, autocast)
@@ -1238,14 +1239,23 @@ def _undo_parametrizations(modules: list) -> list[tuple[str, nn.Module]]:
 
 
 def _restore_children(children: list) -> list[str]:
-    """Put back every submodule a forward rebound or deleted (in its place in ``_modules``), keeping
+    """Put back every submodule a forward rebound, deleted or moved (deleted and added again, now after
+    the others: a Sequential calls its children in that order) in its place in ``_modules``, keeping
     those it added (after the others); returns the paths of those put back."""
     changed = []
     for path, m, items, _ in children:
         store = m._modules
-        if all(store.get(name, _GONE) is child for name, child in items):
+        place = {name: i for i, name in enumerate(name for name, _ in items)}
+        now = [name for name in store if name in place]
+        if all(store.get(name, _GONE) is child for name, child in items) and now == list(place):
             continue
-        changed += [_qualified(path, name) for name, child in items if store.get(name, _GONE) is not child]
+        moved, latest = set(), -1  # (each found after one that was after it)
+        for name in now:
+            if place[name] < latest:
+                moved.add(name)
+            latest = max(latest, place[name])
+        changed += [_qualified(path, name) for name, child in items
+                    if store.get(name, _GONE) is not child or name in moved]
         added = {name: child for name, child in store.items() if name not in dict(items)}
         store.clear()
         store.update(items)
