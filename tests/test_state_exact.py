@@ -816,36 +816,45 @@ def test_a_scale_the_method_halves_in_place_is_put_back():
 class _OwnDict(nn.Module):
     """A module holding a ModuleDict of its own named ``parametrizations`` (not parametrize's: a Linear
     under "weight", no ParametrizationList, or nothing), whose forward caches its input in a buffer it
-    registers."""
+    registers or in a submodule it adds."""
 
-    def __init__(self, entries: dict):
+    def __init__(self, entries: dict, adds: str):
         super().__init__()
         self.parametrizations = nn.ModuleDict(entries)
+        self.adds = adds
 
     def forward(self, x):
-        self.register_buffer("cache", x)
+        if self.adds == "a buffer":
+            self.register_buffer("cache", x)
+        else:
+            self.cache = nn.Identity()
         return x
 
 
+@pytest.mark.parametrize("adds", ["a buffer", "a submodule"])
 @pytest.mark.parametrize("entries", ["a Linear", "none"])
-def test_a_module_dict_of_the_models_own_named_parametrizations_is_left_alone(entries):
+def test_a_module_dict_of_the_models_own_named_parametrizations_is_left_alone(entries, adds):
     """A model whose own ModuleDict is named 'parametrizations' (holding a Linear, which parametrize never
-    puts there, or empty) and whose forward registers a buffer: the buffer is removed and named ('cache'),
-    and the dict, the same object with the same entries, is no parametrization: nothing is named as
-    removed, the model keeps its class. (Taking any known entry of such a dict for a ParametrizationList,
-    and looking for entries appended to it, iterated the Linear: TypeError on exit; removing a dict found
-    empty, not only one the forward added, left the model without it.)"""
-    model = _OwnDict({"weight": nn.Linear(1, 1)} if entries == "a Linear" else {})
+    puts there, or empty) and whose forward registers a buffer or adds a submodule, 'cache': the buffer is
+    removed and named, the submodule kept (as added ones are), and the dict, the same object with the same
+    entries, is no parametrization: nothing is named as removed or put back, the model keeps its class,
+    which gets no property. (Taking any known entry of such a dict for a ParametrizationList, and looking
+    for entries appended to it, iterated the Linear: TypeError on exit; removing a dict found empty, not
+    only one the forward added, left the model without it; with the submodule added, the Linear was taken
+    for a parametrization the forward removed: a 'weight' property injected into the model's class, named
+    as put back, and an empty dict read as a module's children it never listed: TypeError.)"""
+    own = type("Own", (_OwnDict,), {})  # (a class of this case's own: a property put on it stays there)
+    model = own({"weight": nn.Linear(1, 1)} if entries == "a Linear" else {}, adds)
     found = model.parametrizations
     held = dict(found.items())
     with preserved(model) as kept:
         model(torch.ones(1, 1))
-    assert kept.restored_slots == ["cache"] and kept.removed_parametrizations == []
-    assert kept.restored_modules == []
-    assert "cache" not in model._buffers and type(model) is _OwnDict
+    assert kept.restored_slots == (["cache"] if adds == "a buffer" else [])
+    assert kept.removed_parametrizations == [] and kept.restored_parametrizations == []
+    assert kept.restored_modules == [] and "weight" not in vars(own)
+    assert "cache" not in model._buffers and type(model) is own
     assert model._modules["parametrizations"] is found and dict(found.items()) == held
-
-
+    assert list(model._modules) == (["parametrizations"] if adds == "a buffer" else ["parametrizations", "cache"])
 
 class _Mixin:
     """A plain mixin: a module class of two bases."""
@@ -904,3 +913,4 @@ def test_a_child_the_forward_deletes_and_adds_again_is_put_back_in_its_place():
     assert list(model._modules.items()) == [("0", lin), ("1", relu)]
     assert kept.restored_modules == ["0"]
     assert nn.Sequential.forward(model, torch.ones(1, 1)).tolist() == [[0.0]]
+

@@ -1275,6 +1275,7 @@ def _restore_parametrizations(children: list, problems: list) -> list[tuple[str,
     first). Returns (tensor name, its ``ParametrizationList``, the module's path) of each put back; a
     module whose class the forward changed to another is left alone, and said so in ``problems``."""
     from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrize import ParametrizationList
 
     listed = {id(entry[1]): entry for entry in children}
     restored = []
@@ -1283,8 +1284,9 @@ def _restore_parametrizations(children: list, problems: list) -> list[tuple[str,
         entries = listed.get(id(found))
         if not isinstance(found, nn.ModuleDict) or entries is None:
             continue
-        gone = [name for name, _ in entries[2] if not isinstance(vars(type(m)).get(name), property)
-                or found._modules.get(name) is None]
+        # (a ModuleDict of the model's own named so holds no ParametrizationList: no property to put back)
+        gone = [name for name, plist in entries[2] if isinstance(plist, ParametrizationList)
+                and (not isinstance(vars(type(m)).get(name), property) or found._modules.get(name) is None)]
         if type(m) is cls and not gone and m._modules.get("parametrizations") is found:
             continue  # (as it was)
         if type(m) is not cls and type(m) is not cls.__bases__[0]:
