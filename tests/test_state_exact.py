@@ -914,3 +914,40 @@ def test_a_child_the_forward_deletes_and_adds_again_is_put_back_in_its_place():
     assert kept.restored_modules == ["0"]
     assert nn.Sequential.forward(model, torch.ones(1, 1)).tolist() == [[0.0]]
 
+
+class _Holds(nn.Module):
+    """Buffers of every element width, each the only one of its dtype and rank (copied on its own): bool
+    (1 byte), float16 (2), int32 (4), float64 (8), complex64 (two float32 of 4 bytes), and two 1-D
+    bfloat16 ones and two 0-D int64 ones (each pair one flat copy); a forward that reads them only."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mask", torch.tensor([True, False]))
+        self.register_buffer("h16", torch.tensor([1.5, -0.0, float("nan")], dtype=torch.float16))
+        self.register_buffer("count", torch.tensor([7, -1], dtype=torch.int32))
+        self.register_buffer("f64", torch.tensor([[0.25, -0.0]], dtype=torch.float64))
+        self.register_buffer("phase", torch.tensor([1 - 2j], dtype=torch.complex64))
+        self.register_buffer("b1", torch.tensor([1.0, 2.0], dtype=torch.bfloat16))
+        self.register_buffer("b2", torch.tensor([-3.0], dtype=torch.bfloat16))
+        self.register_buffer("n1", torch.tensor(5))
+        self.register_buffer("n2", torch.tensor(6))
+
+    def forward(self, x):
+        return x * self.f64.sum() + self.phase.real
+
+
+def test_buffers_of_every_width_a_forward_only_reads_are_not_written():
+    """The _Holds buffers (1, 2, 4 and 8-byte elements, a complex one, two flat pairs) after a forward that
+    reads them: each is the same tensor with the same bits and its version as found (0), since nothing
+    was copied back: a copy would bump it to 1, and a caller's graph that saved the buffer would then
+    refuse to run backward. (Comparing no tensor of some width bit for bit, which means restoring rather
+    than deciding, copied such buffers back every time.)"""
+    model = _Holds().eval()
+    found = {name: (b, b.clone(), b._version) for name, b in model.named_buffers()}
+    with preserved(model):
+        model(torch.ones(1))
+    for name, b in model.named_buffers():
+        tensor, copy, version = found[name]
+        assert b is tensor and b._version == version == 0, name
+        assert b.dtype == copy.dtype and torch.equal(b.view(-1).view(torch.uint8), copy.view(-1).view(torch.uint8)), name
+
