@@ -951,3 +951,74 @@ def test_buffers_of_every_width_a_forward_only_reads_are_not_written():
         assert b is tensor and b._version == version == 0, name
         assert b.dtype == copy.dtype and torch.equal(b.view(-1).view(torch.uint8), copy.view(-1).view(torch.uint8)), name
 
+
+
+def _scheduled(extra) -> nn.Module:
+    """A Linear(2, 1) with an SGD optimizer and a StepLR (γ 1) that holds ``extra`` as an attribute of its
+    own, and so in its state_dict."""
+    model = nn.Linear(2, 1)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=1.0)
+    model.scheduler.extra = extra
+    return model
+
+
+_NAN = float("nan")
+
+
+@pytest.mark.parametrize("found", ["tensor", "nan", "nested", "dict"])
+def test_a_scheduler_whose_state_the_method_leaves_alone_is_not_named(found):
+    """A StepLR holding, in its state, a tensor [1, NaN], a float NaN, a list [1, (2.0, NaN)] or a dict
+    {"k": [1]}, and a method that leaves the scheduler alone: its state equals the copy taken on entry
+    (a NaN kept is the same NaN), so nothing is loaded into it and it is not named; the value is the same
+    object. (Comparing NaN as unequal, or a state branch answering None, named it as stepped.)"""
+    extra = {"tensor": torch.tensor([1.0, _NAN]), "nan": _NAN, "nested": [1, (2.0, _NAN)],
+             "dict": {"k": [1]}}[found]
+    model = _scheduled(extra)
+    with preserved(model, method="step") as kept:
+        pass
+    assert kept.stepped_schedulers == [] and model.scheduler.extra is extra
+
+
+@pytest.mark.parametrize("found, set_to", [
+    (torch.tensor([0.0]), torch.tensor([-0.0])),  # (equal as floats, not as bits)
+    (torch.tensor([0.0]), torch.tensor([0], dtype=torch.int32)),  # (the same bits, another dtype)
+    (torch.tensor([1.0]), 1.0),
+    (1.0, torch.tensor([1.0])),
+    ({"k": 1, "j": 2}, {"k": 1}),
+    ([1, 2], (1, 2)),
+    ([1, 2, 3], [1, 2]),
+    ([1, 2], [1, 3]),
+    (1.0, _NAN),
+    (_NAN, 1.0),
+], ids=["-0.0 for 0.0", "int32 0 for float 0.0", "a float for a tensor", "a tensor for a float", "a key fewer",
+        "a tuple for a list", "an item fewer", "another item", "NaN for 1.0", "1.0 for NaN"])
+def test_a_scheduler_whose_state_the_method_changes_is_put_back_and_named(found, set_to):
+    """A StepLR holding a value in its state that the method replaces with one that differs only in
+    what the comparison must see: the bits of a zero (−0.0), the dtype of the same bits (int32 0), a tensor
+    for an equal float or back, a key or an item fewer (the rest equal), a tuple for the list with the same
+    items, another last item, NaN for 1.0 or back. Each is a change: the scheduler is named ('StepLR') and its state loaded from the copy taken on entry,
+    the value as found again. (A comparison that missed any one of these left the method's value.)"""
+    model = _scheduled(found)
+    with preserved(model, method="step") as kept:
+        model.scheduler.extra = set_to
+    assert kept.stepped_schedulers == ["StepLR"]
+    now = model.scheduler.extra
+    assert type(now) is type(found)
+    if isinstance(found, torch.Tensor):
+        assert now.dtype == found.dtype and now.view(torch.int32).tolist() == found.view(torch.int32).tolist()
+    elif found != found:
+        assert now != now
+    else:
+        assert now == found
+
+
+def test_a_scheduler_holding_an_empty_array_of_another_shape_is_put_back():
+    """A StepLR holding a NumPy array of shape (0, 2) that the method replaces with one of shape (0, 3):
+    both list as [], but the shapes differ, so the scheduler is named and the (0, 2) array put back."""
+    numpy = pytest.importorskip("numpy")
+    model = _scheduled(numpy.zeros((0, 2)))
+    with preserved(model, method="step") as kept:
+        model.scheduler.extra = numpy.zeros((0, 3))
+    assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.extra.shape == (0, 2)
+
