@@ -1022,3 +1022,30 @@ def test_a_scheduler_holding_an_empty_array_of_another_shape_is_put_back():
         model.scheduler.extra = numpy.zeros((0, 3))
     assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.extra.shape == (0, 2)
 
+
+class _SparseBuffers(nn.Module):
+    """Two 1-D sparse COO float buffers of 4 entries (index 1 → 2.0, and index 3 → −1.0) whose forward
+    doubles the first in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("s1", torch.sparse_coo_tensor([[1]], [2.0], (4,)))
+        self.register_buffer("s2", torch.sparse_coo_tensor([[3]], [-1.0], (4,)))
+
+    def forward(self, x):
+        self.s1.mul_(2)
+        return x + self.s1.to_dense() + self.s2.to_dense()
+
+
+def test_sparse_buffers_of_one_dtype_and_rank_are_each_put_back():
+    """_SparseBuffers: the first buffer, doubled by the forward (index 1 → 4.0), is put back, [0, 2, 0, 0]
+    dense, and the second is [0, 0, 0, −1], both the same tensors, still sparse. (Sparse tensors have no
+    flat copy: grouping the two by device, dtype and rank as strided ones are, instead of copying each,
+    failed on exit.)"""
+    model = _SparseBuffers()
+    s1, s2 = model.s1, model.s2
+    with preserved(model):
+        model(torch.zeros(4))
+        assert model.s1.to_dense().tolist() == [0.0, 4.0, 0.0, 0.0]
+    assert model.s1 is s1 and model.s2 is s2 and s1.is_sparse and s2.is_sparse
+    assert s1.to_dense().tolist() == [0.0, 2.0, 0.0, 0.0] and s2.to_dense().tolist() == [0.0, 0.0, 0.0, -1.0]
