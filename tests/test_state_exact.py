@@ -1049,3 +1049,19 @@ def test_sparse_buffers_of_one_dtype_and_rank_are_each_put_back():
         assert model.s1.to_dense().tolist() == [0.0, 4.0, 0.0, 0.0]
     assert model.s1 is s1 and model.s2 is s2 and s1.is_sparse and s2.is_sparse
     assert s1.to_dense().tolist() == [0.0, 2.0, 0.0, 0.0] and s2.to_dense().tolist() == [0.0, 0.0, 0.0, -1.0]
+
+
+def test_an_in_place_write_and_a_conversion_are_told_in_one_error_joined_by_and():
+    """A forward that adds 1 to the first Linear's weight in place and converts the second Linear to
+    float64: ParameterModifiedError names both, in that order, joined by " and ": the whole message read
+    as the user does."""
+    model = nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1))
+    with pytest.raises(ParameterModifiedError) as error:
+        with preserved(model):
+            with torch.no_grad():
+                model[0].weight.add_(1)
+            model[1].double()
+    assert str(error.value) == (
+        "the forward pass modified parameter(s) 0.weight in place and converted parameter(s) 1.weight, 1.bias "
+        "to another dtype (.half(), .to()); torchcount cannot restore them (profile(..., copy_params=True) keeps "
+        "a copy and restores them)")
