@@ -811,6 +811,8 @@ def test_a_scale_the_method_halves_in_place_is_put_back():
         assert scale.item() == 32768.0
     assert model.scaler._scale is scale and scale.item() == 65536.0
     assert kept.updated_scalers == ["GradScaler"]
+
+
 # ---- the thirty-eighth session's round: the restore helpers at the end of state.py ----
 
 class _OwnDict(nn.Module):
@@ -997,8 +999,9 @@ def test_a_scheduler_whose_state_the_method_changes_is_put_back_and_named(found,
     """A StepLR holding a value in its state that the method replaces with one that differs only in
     what the comparison must see: the bits of a zero (−0.0), the dtype of the same bits (int32 0), a tensor
     for an equal float or back, a key or an item fewer (the rest equal), a tuple for the list with the same
-    items, another last item, NaN for 1.0 or back. Each is a change: the scheduler is named ('StepLR') and its state loaded from the copy taken on entry,
-    the value as found again. (A comparison that missed any one of these left the method's value.)"""
+    items, another last item, NaN for 1.0 or back. Each is a change: the scheduler is named ('StepLR') and
+    its state loaded from the copy taken on entry, the value as found again. (A comparison that missed any
+    one of these left the method's value.)"""
     model = _scheduled(found)
     with preserved(model, method="step") as kept:
         model.scheduler.extra = set_to
@@ -1011,6 +1014,18 @@ def test_a_scheduler_whose_state_the_method_changes_is_put_back_and_named(found,
         assert now != now
     else:
         assert now == found
+
+
+def test_a_scheduler_holding_a_numpy_array_with_a_nan_that_the_method_leaves_alone_is_not_named():
+    """A NumPy array [1, NaN] in a scheduler's state, left alone: the same NaN is the same state, as in a
+    tensor or a float (its list form compared with ==, NaN != NaN, named the scheduler as stepped and
+    loaded its state again)."""
+    numpy = pytest.importorskip("numpy")
+    extra = numpy.array([1.0, _NAN])
+    model = _scheduled(extra)
+    with preserved(model, method="step") as kept:
+        pass
+    assert kept.stepped_schedulers == [] and model.scheduler.extra is extra
 
 
 def test_a_scheduler_holding_an_empty_array_of_another_shape_is_put_back():

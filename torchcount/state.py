@@ -1415,6 +1415,6 @@ def _same_state(a: Any, b: Any) -> bool:
         return type(a) is type(b) and len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:  # (NaN, both)
         return True
-    if hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "tolist"):  # (a NumPy array)
-        return hasattr(b, "tolist") and getattr(b, "shape", None) == a.shape and a.tolist() == b.tolist()
+    if hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "tolist"):  # (a NumPy array; its NaNs as above)
+        return hasattr(b, "tolist") and getattr(b, "shape", None) == a.shape and _same_state(a.tolist(), b.tolist())
     return bool(a == b)
