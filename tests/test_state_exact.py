@@ -434,12 +434,23 @@ def _linear(weight, bias) -> nn.Linear:
     return model
 
 
+def _skip_unless_sgd_step_runs_the_hooks() -> None:
+    """These tests see SGD's step by torch's step hooks, which its class's step runs; torch 2.2 strips them
+    from the class once dynamo has compiled anything (an earlier test of the suite may have), and state.py
+    then wraps the step instead, which other tests check."""
+    from torch.optim import Optimizer
+
+    if getattr(torch.optim.SGD.step, "__code__", None) is not Optimizer.profile_hook_step(lambda: None).__code__:
+        pytest.skip("SGD's class step runs no step hooks here (torch 2.2 after dynamo compiled something)")
+
+
 def test_an_optimizer_whose_step_runs_the_hooks_is_left_unwrapped_while_the_method_runs():
     """A Linear(2, 1) (weight [[1, 2]], bias [3]) holding a plain SGD (lr 0.5, no scheduler), whose class's
     step runs torch's step hooks: torchcount sees its step by the hook alone, so while the method runs the
     optimizer is the caller's as it was (its step the class's own, SGD.step, nothing in its __dict__); the
     step (gradients of ones: [[0.5, 1.5]], [2.5]) is seen all the same, told ('SGD ×1') and put back.
     (Wrapping the step of every optimizer found, not only those whose step runs no hooks, survived.)"""
+    _skip_unless_sgd_step_runs_the_hooks()
     model = _linear([1.0, 2.0], 3.0)
     model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
     with preserved(model, method="step") as kept:
@@ -524,6 +535,7 @@ def test_a_step_the_method_makes_through_the_class_beside_the_wrapper_is_counted
     runs torch's step hook only), with gradients of ones (the bias 3 → 2.5 → 2): both steps are counted
     ('SGD ×2') and the parameters come back ([[1, 2]], [3]). (Leaving the optimizer marked as inside its
     wrapped step after it returned left the second step uncounted.)"""
+    _skip_unless_sgd_step_runs_the_hooks()
     model = _linear([1.0, 2.0], 3.0)
     model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
     model.scheduler = torch.optim.lr_scheduler.StepLR(model.opt, step_size=1, gamma=0.5)
@@ -564,6 +576,7 @@ def test_a_hidden_optimizer_stepping_data_the_method_rebound_leaves_the_found_da
     steps (gradients of ones: [[1.5, 3.5]]): the weight gets its own data back, its values as found
     ([[1, 2]]), named as data put back ('weight'), the step told ('SGD ×1'). (Copying the parameters with
     the param groups the step hook snapshots wrote the doubled values into the weight's own data.)"""
+    _skip_unless_sgd_step_runs_the_hooks()
     model = _linear([1.0, 2.0], 3.0)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     model.box = _Keeps(_Keeps(_Keeps(opt)))
@@ -599,6 +612,7 @@ def test_an_optimizer_found_only_by_its_step_gets_its_rate_and_state_back():
     to 1.0 and steps again (buffers 0.5·1 + 1 = 1.5: the bias 2.5 − 1.5 = 1): the step's snapshot puts back
     the rate (0.5), the momentum state (none: empty again), the parameters ([[1, 2]], [3]), and the steps
     are told ('SGD ×2'). (Leaving its param groups as the steps left them kept the rate 1.0.)"""
+    _skip_unless_sgd_step_runs_the_hooks()
     model = _linear([1.0, 2.0], 3.0)
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.5)
     model.box = _Keeps(_Keeps(_Keeps(opt)))
