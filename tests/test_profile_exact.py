@@ -3,6 +3,7 @@ what it is given (the exact text), the counts of the forward it runs, the inputs
 Found by mutation testing of profile.py (tools/mutants.py): each test kills a mutant the suite let live."""
 from __future__ import annotations
 
+import enum
 import re
 from typing import NamedTuple
 
@@ -633,3 +634,66 @@ def test_a_root_in_training_mode_is_named_root():
     """A Dropout profiled on its own, in training mode (as built): its path is '', named '(root)'."""
     report = torchcount.profile(nn.Dropout(), torch.randn(2, 4))
     assert any(note.startswith("in training mode: (root) (dropout masks") for note in report.notes)
+
+
+class _Slotted:
+    """A state object with __slots__ and no __dict__, as a small cache class may be."""
+    __slots__ = ("n",)
+
+    def __init__(self):
+        self.n = 0
+
+
+class _Counting:
+    """A callable object with a __dict__: a callback the caller gives the forward."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return x
+
+
+class _Scale(enum.Enum):
+    THREE = 3
+
+
+class _TakesObject(nn.Module):
+    def forward(self, x, obj):
+        if isinstance(obj, _Scale):
+            return x * obj.value
+        if isinstance(obj, _Slotted):
+            obj.n += 1  # (a forward that advances a state object it is given)
+        elif isinstance(obj, int):
+            return x * obj
+        else:
+            x = obj(x)  # (a callback, or a loss module outside the model)
+        return x * 2
+
+
+def test_a_slotted_state_object_is_copied_and_a_callable_or_a_number_is_passed_as_it_is():
+    """An input object the forward changes is deep-copied, also one with __slots__ and no __dict__ (its n
+    stays 0, its type named in the note); a callable object (a callback) and a module outside the model
+    are the caller's own, called as given (their calls 1, no note); a number is no object to copy (x·3 on
+    2×4: 8 multiplications, no note), nor is an Enum member, which has a __dict__ (no note)."""
+    slotted = _Slotted()
+    report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), slotted))
+    assert slotted.n == 0
+    assert any(note.startswith("input object(s) copied (deep) before the forward, which may change them (a KV "
+                               "cache grows): _Slotted; yours are as they were") for note in report.notes)
+    callback = _Counting()
+    report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), callback))
+    assert callback.calls == 1 and not any("input object(s) copied" in note for note in report.notes)
+    loss = nn.Identity()
+    loss.calls = 0
+    loss.register_forward_hook(lambda m, args, out: setattr(m, "calls", m.calls + 1))
+    report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), loss))
+    assert loss.calls == 1 and not any("input object(s) copied" in note for note in report.notes)
+    report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), 3))
+    assert report.total.cost.mults == 2 * 4
+    assert not any("input object(s) copied" in note for note in report.notes)
+    # an Enum member (it has a __dict__) is a constant, not state: not copied, not named
+    report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), _Scale.THREE))
+    assert report.total.cost.mults == 2 * 4
+    assert not any("input object(s) copied" in note for note in report.notes)
