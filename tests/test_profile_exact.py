@@ -697,3 +697,61 @@ def test_a_slotted_state_object_is_copied_and_a_callable_or_a_number_is_passed_a
     report = torchcount.profile(_TakesObject(), (torch.ones(2, 4), _Scale.THREE))
     assert report.total.cost.mults == 2 * 4
     assert not any("input object(s) copied" in note for note in report.notes)
+
+
+class _Locked:
+    """A state object holding a lock: deepcopy cannot copy it ("cannot pickle '_thread.lock'")."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.n = 0
+
+
+class BaseStreamer:
+    """A class named as Hugging Face's streamer base, but not transformers' (its module is this file)."""
+
+    def __init__(self):
+        self.n = 0
+
+
+class _Advances(nn.Module):
+    def forward(self, x, obj):
+        obj.n += 1
+        return x * 2
+
+
+def test_an_input_object_that_cannot_be_copied_is_passed_as_it_is_and_a_streamer_by_name_only_is_copied():
+    """An object holding a lock cannot be deep-copied, so the forward gets the caller's own (its n is 1
+    after, no note: nothing was copied), not None; a class merely named BaseStreamer outside transformers
+    is ordinary state, copied (its n stays 0, named in the note); x·2 on 2×4 is 8 multiplications both times."""
+    locked = _Locked()
+    report = torchcount.profile(_Advances(), (torch.ones(2, 4), locked))
+    assert locked.n == 1 and report.total.cost.mults == 8
+    assert not any("input object(s) copied" in note for note in report.notes)
+    streamer = BaseStreamer()
+    report = torchcount.profile(_Advances(), (torch.ones(2, 4), streamer))
+    assert streamer.n == 0 and report.total.cost.mults == 8
+    assert any("(a KV cache grows): BaseStreamer; yours are as they were" in note for note in report.notes)
+
+
+class _Config(dict):
+    """A dict subclass whose constructor takes its fields by name: type(x)(items) cannot rebuild it."""
+
+    def __init__(self, scale, shift):
+        super().__init__(scale=scale, shift=shift)
+
+
+class _Configured(nn.Module):
+    def forward(self, x, config):
+        return x * config["scale"] + config["shift"]
+
+
+def test_a_dict_subclass_that_cannot_be_rebuilt_is_passed_as_it_is():
+    """A dict subclass whose constructor wants (scale, shift): its tensors cannot be copied into a new one
+    of its type, so the forward gets the caller's own (the same object), not None: x·2 + 1 on 2×4, 8
+    multiplications and 8 additions."""
+    config = _Config(2.0, 1.0)
+    report = torchcount.profile(_Configured(), (torch.ones(2, 4), config))
+    assert (report.total.cost.mults, report.total.cost.adds) == (8, 8)
