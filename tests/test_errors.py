@@ -33,6 +33,22 @@ def test_a_module_class_or_a_builder_given_as_the_model_says_to_build_it():
     with pytest.raises(TypeError, match=r"if tiny\(\) builds the model, call it: profile\(tiny\(\), …\)"):
         torchcount.profile(tiny, torch.randn(1, 2))
 
+    def scaled(x, factor=2.0):  # needs an argument: calling it with none, as the hint above says, fails
+        return x * factor
+
+    for function, name in ((scaled, "scaled"), (lambda x: x * 2, "<lambda>")):
+        with pytest.raises(TypeError) as info:
+            torchcount.profile(function, torch.randn(1, 2))
+        assert str(info.value).endswith(
+            f"; if {name}(…) builds the model, call it with its arguments: profile({name}(…), …); if it computes "
+            "on the inputs, call it in the forward of an nn.Module and profile that module")
+
+    def options(*layers, width=4):  # no argument required: may be called as it is
+        return nn.Linear(width, width)
+
+    with pytest.raises(TypeError, match=r"if options\(\) builds the model, call it: profile\(options\(\), …\)$"):
+        torchcount.profile(options, torch.randn(1, 2))
+
 
 def test_a_convention_misspelt_is_named_with_the_closest():
     with pytest.raises(ValueError, match=r"unknown convention 'FLOP' \(did you mean 'flops'\?\); valid conventions: flops"):

@@ -140,6 +140,15 @@ def uncounted_message(report, name: str, when: str = "") -> str:
             f"{report.coverage:.1%}{when}. They are listed in report.uncounted and marked † in the table.")
 
 
+def _required_arguments(function) -> bool:
+    """Whether ``function`` cannot be called with no arguments (a parameter without a default)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+
+
 def profile(
     model: nn.Module,
     inputs: Any = None,
@@ -188,6 +197,11 @@ def profile(
             if type(model).__name__ == "ExportedProgram" and callable(getattr(model, "module", None)) else ""
         if isinstance(model, type) and issubclass(model, nn.Module):
             hint = f"; that is the class, not a model: build one first, {model.__name__}(…)"
+        elif inspect.isfunction(model) and _required_arguments(model):
+            # a builder that takes arguments, or a function of the inputs (lambda x: x * 2)
+            hint = (f"; if {model.__name__}(…) builds the model, call it with its arguments: "
+                    f"profile({model.__name__}(…), …); if it computes on the inputs, call it in the forward "
+                    f"of an nn.Module and profile that module")
         elif inspect.isfunction(model):
             hint = f"; if {model.__name__}() builds the model, call it: profile({model.__name__}(), …)"
         raise TypeError(f"torchcount.profile expects a torch.nn.Module, got {type(model).__name__}: "
