@@ -366,3 +366,80 @@ def test_sort_and_column_mistakes_say_what_is_wrong_word_for_word(capsys, args, 
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *args)
     assert (code, out) == (2, "")
     assert err == f"torchcount: error: {says}\n"
+
+
+def _documented_examples(text: str) -> list[list[str]]:
+    """The argument lists of the `torchcount …` lines of a help epilog or a doc's examples block
+    (a trailing `# comment` dropped), the command's own name left out."""
+    import shlex
+
+    return [shlex.split(line.split("  #")[0])[1:] for line in text.splitlines()
+            if line.strip().startswith("torchcount ")]
+
+
+def _checked(argv: list[str]):
+    """The options parsed as the command parses them, each value the parser leaves as text read by the
+    function the command reads it with: an example that would be a usage error raises here."""
+    from torchcount.conventions import get_convention
+
+    args = cli.build_parser().parse_args(argv)
+    for text in args.input or []:
+        cli.parse_input_arg(text)
+    if args.method is not None:
+        cli.parse_method(args.method)
+    cli.parse_dtype(args.dtype)
+    if args.convention is not None:
+        get_convention(args.convention)
+    return args
+
+
+def test_every_example_the_help_and_docs_cli_md_give_is_a_command_line_the_parser_takes(capsys):
+    """Each `torchcount …` line of the help's examples and of docs/cli.md's Examples block, and each
+    option's own `e.g.` in the help, parses, its inputs, method, dtype and convention read as the
+    command reads them: a misspelt flag or value in an example (a user copies them) fails here."""
+    from pathlib import Path
+
+    epilog = _documented_examples(cli.EPILOG)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    block = doc[doc.index("## Examples"):]
+    examples = epilog + _documented_examples(block[block.index("```bash"):block.index("```\n", 8)])
+    assert len(epilog) == 8 and len(examples) == 8 + 11  # the lines of each, counted by reading them
+    for argv in examples:
+        assert _checked(argv).model == argv[0], argv
+    helps = [a.help for a in cli.build_parser()._actions if a.help and "e.g. " in a.help]
+    for text in helps:
+        example = text[text.index("e.g. ") + 5:].replace(", --", " --")
+        argv = _documented_examples(example if example.startswith("torchcount ") else f"torchcount {example}")[0]
+        args = _checked(argv if not argv[0].startswith("-") else ["resnet18", *argv])
+        assert args.model is not None, text
+    # the input's three examples are read as the shapes they spell
+    assert [cli.parse_input_arg(t) for t in _checked(["m", "--input", "1x3x224x224", "--input", "1x16:int64",
+                                                       "--input", "input_ids=1x16:int64"]).input] == [
+        (None, (1, 3, 224, 224), torch.float32), (None, (1, 16), torch.int64), ("input_ids", (1, 16), torch.int64)]
+    # the model's help sends the reader to the epilog's "MODEL forms:" section, which is there
+    model_help = next(a.help for a in cli.build_parser()._actions if a.dest == "model")
+    assert model_help.endswith("see MODEL forms below") and cli.EPILOG.startswith("MODEL forms:\n")
+
+
+def test_every_option_is_in_docs_cli_md_as_the_help_names_it():
+    """docs/cli.md documents each option under the name and value placeholder `--help` prints
+    (`--dtype DTYPE`, `--explain PATH`; each choice of `--format`; the short forms), so a reader of
+    either finds the other's wording."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    missing = []
+    for action in cli.build_parser()._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        long = max(action.option_strings, key=len)
+        if action.nargs == 0:  # a flag: named anywhere, `torchcount --list-models` too
+            forms = [long] if re.search(rf"{long}(?![\w-])", doc) is None else []
+        elif action.metavar:
+            forms = [f"`{long} {action.metavar}"]
+        else:  # --format's choices are its placeholder
+            forms = [f"`{long} {choice}`" for choice in action.choices]
+        forms += [f"`{short}" for short in action.option_strings if not short.startswith("--")]
+        missing += [form for form in forms if form not in doc]
+    assert missing == []

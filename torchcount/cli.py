@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input", "-i", action="append", metavar="SHAPE[:DTYPE]", default=None,
                    help="shape of one positional input, repeat for several; NAME=SHAPE for a keyword "
                         "input; e.g. --input 1x3x224x224, --input 1x16:int64, --input input_ids=1x16:int64")
-    g.add_argument("--method", metavar="NAME[(...)]", default=None,
+    g.add_argument("--method", metavar="NAME[(KEYWORDS)]", default=None,
                    help="profile one call of this method of the model instead of its forward, with optional "
                         "literal keyword arguments, or of a function path/file.py:name (or package.module:name) "
                         "called as name(model, *inputs); e.g. --method 'generate(max_new_tokens=8, "
