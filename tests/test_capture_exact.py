@@ -3,6 +3,7 @@ call records, the control-flow runners, the names and counts summarize gives (ea
 mutant it pins)."""
 from __future__ import annotations
 
+import copy
 import types
 
 import torch
@@ -700,3 +701,127 @@ def test_held_named_finds_a_keyword_only_default():
         return model(x)
 
     assert ("opt", _KW_TOKEN) in cap.FunctionMethod(step).held_named()
+
+
+class _OwnCopy(nn.Linear):
+    """A Linear whose class copies itself (copy.copy) with dicts of its own: copies_as_found leaves a class's
+    own __copy__ alone, so a copy made during a profile keeps the hooks the module has then, ours too."""
+
+    def __copy__(self):
+        new = type(self).__new__(type(self))
+        new.__dict__ = {k: type(v)(v) if isinstance(v, dict) else v for k, v in self.__dict__.items()}
+        return new
+
+
+def test_our_hooks_in_a_copy_made_during_a_profile_do_nothing_once_it_has_ended():
+    """A watched Linear(4, 3) (a forward hook of the user's doubling its output) whose class's own __copy__
+    keeps our pre-hook and forward hook in the copy the forward makes: called after the profile, the copy
+    gives the Linear's output doubled, as the original does, and leaves no dispatch mode on torch's stack
+    (our pre-hook switched op recording back on for a capture that had ended, and left it on, every later
+    op recorded into a finished trace). The profile itself: 12 MACs, the hook's 3 multiplications. (Our
+    pre-hook not checking that the capture is still live survived.)"""
+    saved = []
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = _OwnCopy(4, 3, bias=False)
+            self.lin.register_forward_hook(lambda module, args, out: out * 2)
+
+        def forward(self, x):
+            saved.append(copy.copy(self.lin))
+            return self.lin(x)
+
+    model, x = Root(), torch.randn(2, 4)
+    report = torchcount.profile(model, x[:1], warn=False)
+    assert (report.row("lin").cost.macs, report.row("lin").cost.mults) == (12, 3)
+    assert len(saved[0]._forward_pre_hooks) == 1  # (ours, kept by the class's own __copy__)
+    out = saved[0](x)
+    assert torch._C._len_torch_dispatch_stack() == 0
+    assert torch.equal(out, x @ model.lin.weight.T * 2)
+
+
+def test_a_hooked_childs_forward_a_hook_calls_directly_inside_a_ruled_block_is_counted(ruled_block):
+    """A RuledBlock (its rule: rows·4·4 = 2·16 = 32 MACs on a 2×4 input) calls its Linear fc, covered; fc's
+    forward hook calls another Linear(4, 4) c through c.forward (no pre-hook of c's runs, none of its
+    calls pending), c having a hook of its own. c is called by a hook, not by the block's forward: not
+    covered, counted by its rule (2·4·4 = 32 MACs, 8 bias adds), 64 MACs in all. (Reading c's last
+    pending call with none pending, IndexError, survived.)"""
+    model = ruled_block()
+    c = nn.Linear(4, 4)
+    model.c = c
+    c.register_forward_hook(lambda m, args, out: None)
+    model.fc.register_forward_hook(lambda m, args, out: c.forward(out))
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert report.row("fc").status == "covered"
+    assert (report.row("c").cost.macs, report.row("c").cost.adds, report.row("c").calls) == (32, 8, 1)
+    assert report.total.macs == 64
+
+
+def test_a_hooked_module_its_own_hook_calls_again_inside_a_ruled_block_is_counted_once_more(ruled_block):
+    """A RuledBlock (rule: 2·16 = 32 MACs on a 2×4 input) calls its Linear(4, 4) fc, covered; fc's forward
+    hook calls fc once more: that call is a hook's, not the block's forward's, so not covered, priced by
+    the Linear's rule (2·4·4 = 32 MACs, 8 bias adds): 64 MACs in all, 2 calls of fc. Whether the second
+    call comes from a hook is its own pending entry's (the last), not the first call's (made by the
+    block's forward: reading it covered the second, and its 32 MACs were lost)."""
+    model = ruled_block()
+    inside = []
+
+    def hook(module, args, out):
+        if not inside:
+            inside.append(True)
+            module(out)
+            inside.pop()
+
+    model.fc.register_forward_hook(hook)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    fc = report.row("fc")
+    assert (fc.calls, fc.cost.macs, fc.cost.adds) == (2, 32, 8)
+    assert report.total.macs == 64
+
+
+def test_a_hooked_child_a_ruled_block_calls_under_autocast_is_covered(ruled_block):
+    """Under autocast (CPU, bfloat16) a RuledBlock records its ops (the casts its rule cannot see), so op
+    recording is on when its forward calls its Linear fc, which has a forward hook of its own. fc is
+    called by the block's forward, not by a hook: covered, and the total is the rule's 2·16 = 32 MACs on
+    a 2×4 input, not 32 more for fc. (Taking the recording switch at fc's pre-hook for whether a hook
+    made the call survived: fc uncovered, 64.)"""
+    model = ruled_block()
+    model.fc.register_forward_hook(lambda m, args, out: None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert report.row("fc").status == "covered"
+    assert report.total.macs == 32
+
+
+def test_a_ruled_module_a_hook_calls_that_calls_its_own_forward_again_is_priced_once():
+    """The root's Identity has a forward hook that calls a ruled module r (its rule: rows·4·4 = 2·16 = 32
+    MACs on a 2×4 input; r has a hook of its own), whose forward calls its own forward once more
+    (self.forward, not through __call__). That inner call is r's own forward's, not the hook's:
+    covered by r's rule, and the total is 32 MACs, not 64. (Reading r's entered call's "called from a
+    hook" for the inner call, which has no pending entry of its own, survived.)"""
+    from conftest import products_rule
+
+    class Recurses(nn.Module):
+        def forward(self, x, again=True):
+            return self.forward(x * 1.0, again=False) if again else x
+
+    rule = products_rule(Recurses)
+    next(rule)
+    try:
+        class Root(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.r = nn.Identity(), Recurses()
+
+            def forward(self, x):
+                return self.a(x)
+
+        model = Root()
+        model.r.register_forward_hook(lambda m, args, out: None)
+        model.a.register_forward_hook(lambda m, args, out: model.r(out))
+        report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+        assert (report.row("r").calls, report.row("r").cost.macs) == (2, 32)
+        assert report.total.macs == 32
+    finally:
+        next(rule, None)
