@@ -4,6 +4,7 @@ mutant it pins)."""
 from __future__ import annotations
 
 import copy
+import threading
 import types
 
 import torch
@@ -825,3 +826,200 @@ def test_a_ruled_module_a_hook_calls_that_calls_its_own_forward_again_is_priced_
         assert report.total.macs == 32
     finally:
         next(rule, None)
+
+
+def test_a_hooked_modules_pre_hook_work_is_its_own_row_not_its_callers():
+    """A root calls its Linear(4, 3, bias=False) on a 2×4 input; the Linear's own pre-hook doubles the
+    input (8 multiplications) before its forward (2·4·3 = 24 MACs): the 8 are the Linear's (its row: 24
+    MACs, 8 multiplications), none the root's own. With a forward hook doubling its 2×3 output as well,
+    the 6 are its too (8 + 6). (Leaving the pre-hook's ops in the caller's list when the forward starts
+    survived: the root's own row had the 8; so did dropping the forward hook's ops of a call that
+    already had its pre-hook's: the 6 were lost.)"""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = Root()
+    model.lin.register_forward_pre_hook(lambda module, args: (args[0] * 2,))
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.row("lin").cost.macs, report.row("lin").cost.mults) == (24, 8)
+    assert report.root.self_cost.mults == 0 and report.total.cost.mults == 8
+    model.lin.register_forward_hook(lambda module, args, out: out * 2)  # (2×3: 6 more, the call's too)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.row("lin").cost.macs, report.row("lin").cost.mults) == (24, 8 + 6)
+    assert report.root.self_cost.mults == 0 and report.total.cost.mults == 14
+
+
+def test_a_hooked_module_whose_forward_calls_its_own_forward_hands_its_hook_to_the_outer_call(ruled_block):
+    """t (no rule) has a forward hook doubling its output, and its forward calls its own forward once more
+    (self.forward(x·3), not through __call__: no hook runs for it), which adds 1. On a 2×4 input: the
+    hook ran once, for the call made through __call__ (the outer one), whose output it got: that call's
+    hook ops are the one mul, the inner call has none; t's row: 8 + 8 = 16 multiplications, 8 adds.
+    The root then calls a RuledBlock (rule: 2·16 = 32 MACs), whose Linear is covered by it: 32 MACs in
+    all. (Taking the inner call for the hooked one gave it the hook's ops; opening a hook region for it
+    too left one open after t returned, where the block's Linear looked called by a hook: uncovered,
+    64 MACs.)"""
+    from torchcount.rules import has_rule
+
+    class Twice(nn.Module):
+        def forward(self, x, again=True):
+            return self.forward(x * 3, again=False) if again else x + 1
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t, self.d = Twice(), ruled_block()
+
+        def forward(self, x):
+            return self.d(self.t(x))
+
+    model = Root()
+    model.t.register_forward_hook(lambda module, args, out: out * 2)
+    with cap.capture(model, has_rule) as recorder:
+        model(torch.randn(2, 4))
+    calls = recorder.trace.calls
+    assert [c.path for c in calls] == ["", "t", "t", "d", "d.fc"]
+    assert [[str(op.op) for op in c.hook_ops] for c in calls] == [[], ["aten.mul.Tensor"], [], [], []]
+    assert recorder.hook_depths == [] and calls[4].covered
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    t = report.row("t")
+    assert (t.calls, t.cost.mults, t.cost.adds) == (2, 16, 8)
+    assert report.row("d.fc").status == "covered" and report.total.macs == 32
+
+
+def test_another_threads_call_a_hook_makes_leaves_the_hooked_calls_own_hook_work_its_own():
+    """A root calls its Linear(4, 4, bias=False) on a 2×4 input (2·4·4 = 32 MACs); the Linear's forward
+    hook first has another thread call the Linear (not counted: noted as run in another thread) and
+    waits for it, then doubles the output (8 multiplications). The other thread's call runs our hooks
+    too, which leave this thread's pending call alone: the 8 are the Linear's, none the root's own.
+    (Our last forward hook not checking the thread popped this thread's entry there: the 8 landed in
+    the root's own row.)"""
+    main = threading.current_thread()
+
+    def hook(module, args, out):
+        if threading.current_thread() is main:
+            thread = threading.Thread(target=module, args=(args[0],))
+            thread.start()
+            thread.join()
+        return out * 2
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4, bias=False)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model = Root()
+    model.lin.register_forward_hook(hook)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.row("lin").calls, report.row("lin").cost.macs, report.row("lin").cost.mults) == (1, 32, 8)
+    assert report.root.self_cost.mults == 0
+
+
+def test_a_forward_that_clears_a_hooked_childs_pre_hooks_is_profiled_and_its_hook_work_counted_once():
+    """The root's forward clears its Linear(4, 4, bias=False)'s pre-hook dict (ours with it) before calling
+    it on a 2×4 input; the Linear's forward hook doubles its output. Our forward hook then runs with
+    none of the Linear's calls pending and leaves the watch alone: the profile completes, with the
+    Linear's 2·4·4 = 32 MACs and the hook's 8 multiplications counted once (in the caller's row, where
+    they ran). (Popping an entry with none pending, IndexError, survived.)"""
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4, bias=False)
+
+        def forward(self, x):
+            self.lin._forward_pre_hooks.clear()
+            return self.lin(x)
+
+    model = Root()
+    model.lin.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.row("lin").cost.macs, report.total.cost.mults) == (32, 8) and report.complete
+
+
+def test_a_pre_hook_error_a_rule_less_caller_handles_leaves_the_hook_ops_the_callers_without_a_warning():
+    """A Linear's pre-hook doubles its 2×4 input (8 multiplications) and raises a ValueError; its rule-less
+    caller, which records its own ops, catches it and adds 1 (8 additions). torch runs our always-called
+    forward hook for the error with no output: the Linear never entered its forward (no call of it), so
+    the hook's mul stays where it ran, the caller's ops are [mul, add], and our hook raises nothing
+    (torch would silence it with a warning). (Checking for the call after reading whether it is
+    covered, or moving the ops of a call that never returned, raised AttributeError there.)"""
+    import warnings
+
+    class Catcher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            try:
+                self.lin(x)
+            except ValueError:
+                pass
+            return x + 1
+
+    def refuse(module, args):
+        args[0] * 2
+        raise ValueError("refused")
+
+    model = nn.Sequential(Catcher())
+    model[0].lin.register_forward_pre_hook(refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cap.capture(model, lambda m: False) as recorder:
+            model(torch.ones(2, 4))
+    assert [c.path for c in recorder.trace.calls] == ["", "0"]
+    assert [op.name for op in recorder.trace.calls[1].ops] == ["aten.mul.Tensor", "aten.add.Tensor"]
+    assert recorder.hook_depths == [] and recorder.mode_on is False
+    assert not [w for w in caught if "silenced" in str(w.message)]
+
+
+def test_a_covered_hooked_modules_hook_work_is_its_own_row_inside_a_ruled_block(ruled_block):
+    """A RuledBlock (rule: rows·4·4 = 2·16 = 32 MACs on a 2×4 input) calls its Linear fc, covered; fc's
+    forward hook doubles its 2×4 output: fc's row ("in parent") holds the hook's 8 multiplications and
+    nothing else, the block's own row the rule's 32 MACs and none of them (docs/guarantees.md, "Your own
+    forward hooks"). (Moving the hook's ops only where the caller records its own ops survived: the 8
+    stayed in the block's list.)"""
+    model = ruled_block()
+    model.fc.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    fc = report.row("fc")
+    assert (fc.status, fc.cost.macs, fc.cost.mults) == ("covered", 0, 8)
+    assert (report.root.self_cost.macs, report.root.self_cost.mults) == (32, 0)
+
+
+def test_an_interrupt_from_a_hooked_modules_own_forward_called_directly_leaves_its_call_its_hook():
+    """t (no rule) has a forward hook doubling its output; its forward calls its own forward directly
+    (self.forward: no hook of its runs, no entry of its own), which raises KeyboardInterrupt; t catches
+    it and returns x·3. On a 2×4 input t's row has its 8 multiplications and the hook's 8, the root's
+    own row none: the interrupt of the inner call left the pending entry of the outer one, made through
+    __call__, alone. (Dropping the outer call's entry there survived: its hook's 8 landed in the root.)"""
+    class Interrupts(nn.Module):
+        def forward(self, x, inner=False):
+            if inner:
+                raise KeyboardInterrupt
+            try:
+                self.forward(x, inner=True)
+            except KeyboardInterrupt:
+                pass
+            return x * 3
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = Interrupts()
+
+        def forward(self, x):
+            return self.t(x)
+
+    model = Root()
+    model.t.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4), warn=False)
+    assert (report.row("t").calls, report.row("t").cost.mults) == (2, 16)
+    assert report.root.self_cost.mults == 0
