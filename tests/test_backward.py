@@ -317,6 +317,23 @@ def test_the_backward_of_what_a_forward_hook_computed_is_in_the_hooked_layers_co
     assert report.extra["backward_MACs"] == 4 * 32 and report.root.self_extra["backward_MACs"] == 0
 
 
+def test_the_backward_of_a_second_layers_forward_hook_is_its_column_and_the_first_layers_stays_its_own():
+    """As above with the hook on the second Linear: the first Linear's weight gradient 2·4·4 = 32 MACs
+    (its input needs none) stays its own; the second's input and weight gradients 2·4·4 each and its
+    hook's input gradient 2·4·4 are its (96). The hooked call's span starts where its pre-hooks did:
+    starting it at 0 or 1 (the recording switch read as an autograd node number) took in the first
+    layer's nodes."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    w = torch.randn(4, 4)
+    model[1].register_forward_hook(lambda module, args, out: out @ w)
+    step = ClassifierStep(model)
+    report = torchcount.profile(step, (torch.randn(2, 4), torch.tensor([1, 2])), method="train_step", warn=False)
+    assert report.row("net.1").macs == 2 * 32
+    assert report.row("net.0").extra["backward_MACs"] == 32
+    assert report.row("net.1").extra["backward_MACs"] == 3 * 32
+    assert report.extra["backward_MACs"] == 4 * 32 and report.root.self_extra["backward_MACs"] == 0
+
+
 def _column_sums(report) -> dict:
     from torchcount.report import shown_rows
 

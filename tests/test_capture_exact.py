@@ -862,7 +862,8 @@ def test_a_hooked_module_whose_forward_calls_its_own_forward_hands_its_hook_to_t
     The root then calls a RuledBlock (rule: 2·16 = 32 MACs), whose Linear is covered by it: 32 MACs in
     all. (Taking the inner call for the hooked one gave it the hook's ops; opening a hook region for it
     too left one open after t returned, where the block's Linear looked called by a hook: uncovered,
-    64 MACs.)"""
+    64 MACs. A capture without track_backward notes no autograd span, the hooked call's neither: testing
+    the recording switch for None in its place noted one.)"""
     from torchcount.rules import has_rule
 
     class Twice(nn.Module):
@@ -885,6 +886,7 @@ def test_a_hooked_module_whose_forward_calls_its_own_forward_hands_its_hook_to_t
     assert [c.path for c in calls] == ["", "t", "t", "d", "d.fc"]
     assert [[str(op.op) for op in c.hook_ops] for c in calls] == [[], ["aten.mul.Tensor"], [], [], []]
     assert recorder.hook_depths == [] and calls[4].covered
+    assert recorder.trace.spans == {}  # (no track_backward: no autograd span noted, the hooked call's neither)
     report = torchcount.profile(model, torch.randn(2, 4), warn=False)
     t = report.row("t")
     assert (t.calls, t.cost.mults, t.cost.adds) == (2, 16, 8)
