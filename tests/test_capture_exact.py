@@ -1025,3 +1025,28 @@ def test_an_interrupt_from_a_hooked_modules_own_forward_called_directly_leaves_i
     report = torchcount.profile(model, torch.randn(2, 4), warn=False)
     assert (report.row("t").calls, report.row("t").cost.mults) == (2, 16)
     assert report.root.self_cost.mults == 0
+
+
+def test_a_capture_without_track_backward_notes_no_node_for_a_backward_the_forward_runs():
+    """A root whose forward runs a backward itself (torch.autograd.grad of its Linear's summed output, as
+    a gradient penalty does): the backward's ops run with only the root's call on the stack, inside an
+    autograd node. capture() without track_backward notes no node for them (Trace.backward_nodes, which
+    only a profiled method's backward needs, stays empty), nor any span. (Setting the recorder's node map
+    whatever track_backward says survived.)"""
+    from torchcount.rules import has_rule
+
+    class Penalty(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 1)
+
+        def forward(self, x):
+            (grad,) = torch.autograd.grad(self.lin(x).sum(), x, create_graph=True)
+            return grad
+
+    model = Penalty()
+    with cap.capture(model, has_rule) as recorder:
+        out = model(torch.randn(2, 4, requires_grad=True))
+    assert torch.equal(out, model.lin.weight.expand(2, 4))  # (d/dx of Σ w·x + b: w on each row)
+    assert recorder.trace.backward_nodes == {} and recorder.trace.spans == {}
+    assert recorder.trace.calls[0].ops  # (the backward's ops were recorded, as the root's own)
