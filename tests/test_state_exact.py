@@ -1094,3 +1094,60 @@ def test_an_in_place_write_and_a_conversion_are_told_in_one_error_joined_by_and(
         "the forward pass modified parameter(s) 0.weight in place and converted parameter(s) 1.weight, 1.bias "
         "to another dtype (.half(), .to()); torchcount cannot restore them (profile(..., copy_params=True) keeps "
         "a copy and restores them)")
+
+
+# ---- the thirty-ninth session's round (helper A): where schedulers and scalers are looked for, and put back ----
+
+
+def _stepped_lr() -> "torch.optim.lr_scheduler.StepLR":
+    """A StepLR (γ 0.5 every epoch) over an SGD (lr 0.1) of a tensor of its own, held by nothing else."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+@pytest.mark.parametrize("given, found", [("itself", True), ("in a list", True), ("a list in a list", True),
+                                          ("a list in a list in a list", False)])
+def test_a_scheduler_given_to_the_method_is_looked_for_two_levels_into_the_lists_holding_it(given, found):
+    """A StepLR given to the method as an argument, itself or in lists: ``[s]`` and ``[[s]]`` hold it one
+    and two levels down, where it is found and put back (last_epoch 0 again after the method's step made
+    it 1) and named ('StepLR'); ``[[[s]]]`` holds it three levels down, where it is not looked for, and it
+    keeps epoch 1, unnamed (docs/guarantees.md: two levels down at most). (Searching an argument with no
+    __dict__ zero levels or three levels deep, instead of two, missed [[s]] or found [[[s]]].)"""
+    scheduler = _stepped_lr()
+    argument = {"itself": scheduler, "in a list": [scheduler], "a list in a list": [[scheduler]],
+                "a list in a list in a list": [[[scheduler]]]}[given]
+    with preserved(nn.Linear(2, 1), method="step", inputs=(torch.ones(1, 2), argument)) as kept:
+        scheduler.step()
+        assert scheduler.last_epoch == 1
+    assert kept.stepped_schedulers == (["StepLR"] if found else [])
+    assert scheduler.last_epoch == (0 if found else 1)
+
+
+class _Schedules:
+    """A class whose class attribute holds a StepLR (set by the test)."""
+
+    scheduler = None
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
+@pytest.mark.parametrize("where", ["an argument", "an attribute of the model"])
+def test_a_scheduler_a_class_holds_as_a_class_attribute_is_not_looked_for(where):
+    """A StepLR held as a class attribute (``_Schedules.scheduler``), the class given to the method as an
+    argument or kept as an attribute of the model: a class's attributes are not searched (docs/guarantees.md:
+    one held "through ... a class attribute ... is not found and keeps what the method set"), so the method's
+    step (last_epoch 0 → 1) stays and nothing is named. (Searching a class given as an argument as a plain
+    object, or taking a class kept by the model for a plain object, found it and put it back.)"""
+    scheduler = _Schedules.scheduler = _stepped_lr()
+    model = nn.Linear(2, 1)
+    inputs = (torch.ones(1, 2),)
+    if where == "an argument":
+        inputs += (_Schedules,)
+    else:
+        model.schedules = _Schedules
+    try:
+        with preserved(model, method="step", inputs=inputs) as kept:
+            scheduler.step()
+        assert kept.stepped_schedulers == [] and scheduler.last_epoch == 1
+    finally:
+        _Schedules.scheduler = None
