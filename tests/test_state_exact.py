@@ -3,6 +3,9 @@ directly: each test does to a small model what a real forward or training step m
 the exact state afterwards (the same tensors, their values worked out by hand, the flags, the names
 in the notes) against the state before. Each one fails on a mutant of torchcount/state.py that the
 rest of the suite let through (named in its docstring)."""
+import collections.abc
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -1151,3 +1154,95 @@ def test_a_scheduler_a_class_holds_as_a_class_attribute_is_not_looked_for(where)
         assert kept.stepped_schedulers == [] and scheduler.last_epoch == 1
     finally:
         _Schedules.scheduler = None
+
+
+class _Items(collections.abc.Mapping):
+    """A read-only mapping that is not a dict, holding the items it is given."""
+
+    def __init__(self, items):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+
+@pytest.mark.parametrize("change", ["a tensor for an array", "a float NaN for a NumPy one",
+                                    "a NumPy NaN for a float one", "a dict for a mapping"])
+def test_a_scheduler_value_replaced_by_one_a_looser_comparison_takes_as_equal_is_put_back(change):
+    """A StepLR holding, in its state, a value that the method replaces by one a looser comparison would take
+    as the same: the NumPy array [1, 2] by the float64 tensor [1, 2] (the same shape, the same list form), a
+    NumPy float32 NaN by a float NaN or back (both NaN, one of them not a float), a Mapping {"k": 1} that is
+    not a dict by the dict {"k": 1} (the same keys and items). Each is a change: the scheduler is named
+    ('StepLR') and the value put back as found, of its type. (Comparing a tensor with an array by its list
+    form, a float NaN with a NaN of any type, or a dict with any mapping by its keys and items, kept the
+    method's value.)"""
+    numpy = pytest.importorskip("numpy")
+    found, set_to = {
+        "a tensor for an array": (numpy.array([1.0, 2.0]), torch.tensor([1.0, 2.0], dtype=torch.float64)),
+        "a float NaN for a NumPy one": (numpy.float32("nan"), _NAN),
+        "a NumPy NaN for a float one": (_NAN, numpy.float32("nan")),
+        "a dict for a mapping": (_Items({"k": 1}), {"k": 1}),
+    }[change]
+    model = _scheduled(found)
+    with preserved(model, method="step") as kept:
+        model.scheduler.extra = set_to
+    now = model.scheduler.extra
+    assert kept.stepped_schedulers == ["StepLR"] and type(now) is type(found)
+    if isinstance(found, numpy.ndarray):
+        assert now.tolist() == [1.0, 2.0]
+    elif isinstance(found, _Items):
+        assert dict(now) == {"k": 1}
+    else:
+        assert now != now
+
+
+def test_a_scheduler_holding_a_python_array_left_alone_is_not_named():
+    """A StepLR holding a Python ``array.array('d', [1, 2])`` (it has a tolist() but no shape or dtype: not
+    a NumPy array) that the method leaves alone: equal to the copy taken on entry, so it is not named and
+    is the same object. (Taking any value with one of shape, dtype or tolist for a NumPy array read its
+    missing shape, and put it back regardless.)"""
+    import array
+
+    extra = array.array("d", [1.0, 2.0])
+    model = _scheduled(extra)
+    with preserved(model, method="step") as kept:
+        pass
+    assert kept.stepped_schedulers == [] and model.scheduler.extra is extra
+
+
+@dataclasses.dataclass
+class _Spec:
+    """A tensor's description of the user's (a shape and a dtype, no values: no tolist)."""
+
+    shape: tuple
+    dtype: torch.dtype
+
+
+@dataclasses.dataclass
+class _Typed:
+    """A value of the user's with a dtype and a tolist(), and no shape."""
+
+    dtype: torch.dtype
+    values: list
+
+    def tolist(self):
+        return list(self.values)
+
+
+@pytest.mark.parametrize("extra", [_Spec((2, 3), torch.float32), _Typed(torch.float32, [1.0, 2.0])],
+                         ids=["shape and dtype", "dtype and tolist"])
+def test_a_scheduler_holding_an_object_with_some_of_an_arrays_attributes_left_alone_is_not_named(extra):
+    """A StepLR holding an object of the user's with some but not all of a NumPy array's shape, dtype and
+    tolist() (a spec with a shape (2, 3) and a dtype float32; a value with a dtype and a tolist() [1, 2]),
+    left alone by the method: equal (==) to the copy taken on entry, so it is not named and is the same
+    object. (Taking it for an array by two of the three read the one it lacks, and put it back.)"""
+    model = _scheduled(extra)
+    with preserved(model, method="step") as kept:
+        pass
+    assert kept.stepped_schedulers == [] and model.scheduler.extra is extra
