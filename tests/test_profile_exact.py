@@ -755,3 +755,39 @@ def test_a_dict_subclass_that_cannot_be_rebuilt_is_passed_as_it_is():
     config = _Config(2.0, 1.0)
     report = torchcount.profile(_Configured(), (torch.ones(2, 4), config))
     assert (report.total.cost.mults, report.total.cost.adds) == (8, 8)
+
+
+class _Holder:
+    """A plain object of a user's training loop, holding what it is given."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _deep_lbfgs_step(model, x, y, trainer):
+    optimizer = trainer.loop.state.optimizer
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+    return optimizer.step(closure)
+
+
+def test_an_lbfgs_three_levels_inside_an_input_object_is_shared_not_copied():
+    """An input object is deep-copied, but an optimizer it holds is shared (a copy keeps only what
+    Optimizer.__getstate__ names: LBFGS loses ``_params``, and its step raised AttributeError). One three
+    levels down, trainer.loop.state.optimizer, is within the reach state.py searches a method's input for
+    an optimizer (the input's attributes and two levels further): shared too, so it steps (the model's
+    2×3 @ 3×4 linear, at least 24 multiplications) and is put back (no state, the weight as it was), and
+    the caller's trainer still holds it. Looking two levels down only, as before, copied it and failed."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 4)
+    optimizer = torch.optim.LBFGS(model.parameters(), max_iter=1)
+    trainer = _Holder(loop=_Holder(state=_Holder(optimizer=optimizer)))
+    weight = model.weight.detach().clone()
+    report = torchcount.profile(model, (torch.randn(2, 3), torch.zeros(2, 4), trainer), method=_deep_lbfgs_step)
+    assert report.total.cost.mults >= 2 * 3 * 4
+    assert optimizer.state_dict()["state"] == {} and torch.equal(model.weight, weight)
+    assert trainer.loop.state.optimizer is optimizer
