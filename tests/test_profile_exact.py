@@ -791,3 +791,29 @@ def test_an_lbfgs_three_levels_inside_an_input_object_is_shared_not_copied():
     assert report.total.cost.mults >= 2 * 3 * 4
     assert optimizer.state_dict()["state"] == {} and torch.equal(model.weight, weight)
     assert trainer.loop.state.optimizer is optimizer
+
+
+class _Scales(nn.Module):
+    """Linear(4, 4) of torch.ones(2, 4) · k: its input tensor is made by the forward, on the CPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, k):
+        return self.lin(torch.ones(2, 4) * k)
+
+
+def test_a_model_on_meta_meeting_a_tensor_its_forward_made_on_the_cpu_gets_the_meta_hint_only():
+    """Given k = 3 (no tensor), the forward makes its 2×4 input on the CPU: on the CPU that counts 2·4·4 = 32
+    MACs; on meta the Linear meets the CPU tensor ('Tensor on device meta is not on the expected device
+    cpu!'), which meta cannot run where the CPU can: the meta hint, once. No input was given on a device of
+    its own, so no hint about where the inputs are ('weights are on …, its inputs on' nothing)."""
+    assert torchcount.profile(_Scales(), (3,)).total.macs == 2 * 4 * 4
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_Scales().to("meta"), (3,))
+    text = str(info.value)
+    assert text.startswith("forward failed in module 'lin' (Linear) with input shapes 2×4: RuntimeError: ")
+    assert "weights are on" not in text
+    if "Tensor on device meta is not on the expected device cpu!" in text:  # (this torch's words)
+        assert text.count("hint: meta tensors have no values") == 1

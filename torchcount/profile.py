@@ -1213,7 +1213,8 @@ def needs_real_values(exc: BaseException) -> bool:
         "cannot be called on meta tensors", "meta tensor", "on the meta device", "'meta' backend",
         "meta backend", "data-dependent", "fake impl", "fake tensor", "meta function", "meta kernel",
         "no meta", "meta implementation", "item()", "copy out of meta", "torch.nonzero", "meta device type",
-        "on device cpu is not on the expected device meta", "expected `value` to be on same device as `a`",
+        "on device cpu is not on the expected device meta",
+        "on device meta is not on the expected device cpu", "expected `value` to be on same device as `a`",
     )) or (isinstance(cause, NotImplementedError) and "could not run" in text)
 
 
