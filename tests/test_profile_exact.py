@@ -817,3 +817,147 @@ def test_a_model_on_meta_meeting_a_tensor_its_forward_made_on_the_cpu_gets_the_m
     assert "weights are on" not in text
     if "Tensor on device meta is not on the expected device cpu!" in text:  # (this torch's words)
         assert text.count("hint: meta tensors have no values") == 1
+
+
+class _RefusesItsCall(nn.Module):
+    """A module whose own __call__ raises before it reaches its forward (or any submodule's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def __call__(self, x):
+        raise ValueError("no call today")
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_model_whose_own_call_fails_before_any_module_ran_is_named_by_its_type():
+    """No module's forward had started when the error came (the root's own __call__ raised), so there is no
+    module path nor input shapes to name: the error is 'M forward failed before any module ran: ' and what
+    went wrong, its path and shapes None."""
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_RefusesItsCall(), torch.randn(2, 4))
+    assert str(info.value) == "_RefusesItsCall forward failed before any module ran: ValueError: no call today"
+    assert (info.value.path, info.value.input_shapes, info.value.reason) == (
+        None, None, "ValueError: no call today")
+
+
+class _Doubles(nn.Module):
+    def forward(self, n):
+        return n * 2
+
+
+class _TimesDoubled(nn.Module):
+    """x · times(3): the submodule is given a Python int, no tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = _Doubles()
+
+    def forward(self, x):
+        return x * self.times(3)
+
+
+def _refuse(module, args):
+    raise ValueError("refused")
+
+
+def test_a_pre_hook_failing_on_a_module_given_no_tensor_says_no_tensor_input():
+    """The pre-hook of 'times' raised, and 'times' was called with 3, an int: there are no input shapes to
+    name, so the error says 'no tensor input' where the shapes would be, and its input_shapes are []."""
+    model = _TimesDoubled()
+    model.times.register_forward_pre_hook(_refuse)
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(model, torch.ones(2, 4))
+    assert str(info.value) == ("forward failed in a forward pre-hook of module 'times' (_Doubles) with no tensor "
+                               "input: ValueError: refused")
+    assert (info.value.path, info.value.input_shapes) == ("times", [])
+
+
+class _Modes(nn.Module):
+    def forward(self, a, b):
+        raise ValueError("unknown modes")
+
+
+class _Moded(nn.Module):
+    """x · mode(a, b): the failing submodule is given two objects and no tensor."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = a, b
+        self.mode = _Modes()
+
+    def forward(self, x):
+        return x * self.mode(self.a, self.b)
+
+
+class _Opaque:
+    """An object the capture does not describe: kept as '<_Opaque>', named by its type."""
+
+
+def test_a_module_failing_on_strings_names_their_type_and_an_object_its_class():
+    """Given no tensor, the error names the types of what the failing module was given instead: the strings
+    '<up' and 'down>' are 'str, str' (each has one angle bracket only, not the '<type>' form the capture keeps
+    for an object it does not describe); an object of a class of the user's is named by its class, '_Opaque'."""
+    for a, b, kinds in (("<up", "down>", "str, str"), (_Opaque(), "up", "_Opaque, str")):
+        with pytest.raises(torchcount.ForwardError) as info:
+            torchcount.profile(_Moded(a, b), torch.ones(2, 4))
+        assert str(info.value) == (f"forward failed in module 'mode' (_Modes) with no tensor input ({kinds}): "
+                                   "ValueError: unknown modes")
+
+
+class _Refuses(nn.Module):
+    def forward(self, *args):
+        raise ValueError("no")
+
+
+class _GivesInts(nn.Module):
+    """x · f(2, 3): a submodule given two ints, as a layer may be given sizes."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = _Refuses()
+
+    def forward(self, x):
+        return x * self.f(2, 3)
+
+
+def test_the_shape_hint_is_for_ints_given_to_the_model_itself_only():
+    """profile(model, (2, 3)) gives the forward a shape where it wants a tensor: the error says so and how to
+    pass one (torch.randn(2, 3) or input_size=(2, 3)). Two floats given to the model, or two ints a submodule
+    'f' is given by its parent, are no shape the user passed: the error names the types given, no hint."""
+    expected = {(2, 3): "(int, int): ValueError: no — a shape was given where a tensor is expected: pass "
+                        "torch.randn(2, 3) or input_size=(2, 3)",
+                (2.5, 3.5): "(float, float): ValueError: no"}
+    for given, said in expected.items():
+        with pytest.raises(torchcount.ForwardError) as info:
+            torchcount.profile(_Refuses(), given)
+        assert str(info.value) == f"forward failed in module '(root)' (_Refuses) with no tensor input {said}"
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_GivesInts(), torch.ones(2))
+    assert str(info.value) == "forward failed in module 'f' (_Refuses) with no tensor input (int, int): ValueError: no"
+
+
+def test_which_errors_need_real_values_a_dtype_mismatch_and_a_users_could_not_run_do_not():
+    """needs_real_values, the command line's question (count on the CPU instead?), read off its rule: a dtype
+    mismatch on meta fails on the CPU alike, so it needs no real values even where its words also name meta
+    tensors ('… should be the same', or 'expected' with 'dtype'); one that names a dtype without 'expected'
+    is no mismatch (an op with no meta kernel for bool tensors); a "could not run" is meta's only as the
+    dispatcher's NotImplementedError, not a model's own RuntimeError; and a ForwardError made of an error is
+    read by its cause. (Messages made up in those words: where PyTorch's own have them, the rule is this.)"""
+    from torchcount.profile import needs_real_values
+
+    assert not needs_real_values(RuntimeError(
+        "Input type (MetaHalfType) and weight type (MetaFloatType) of the meta tensors should be the same"))
+    assert not needs_real_values(RuntimeError("expected meta tensors of one dtype, got Float and Half"))
+    assert needs_real_values(RuntimeError("aten::nonzero of a meta tensor of dtype bool: no meta kernel"))
+    dispatcher = NotImplementedError("Could not run 'aten::mm' with arguments from the 'SparseMeta' backend")
+    assert needs_real_values(dispatcher)
+    assert not needs_real_values(RuntimeError("could not run the solver: no convergence"))
+    made = torchcount.ForwardError("forward failed in module 'gcn' (GCN) with input shapes 3×4: "
+                                   f"NotImplementedError: {dispatcher}", "gcn")
+    made.__cause__ = dispatcher
+    assert needs_real_values(made)
+
