@@ -961,3 +961,77 @@ def test_which_errors_need_real_values_a_dtype_mismatch_and_a_users_could_not_ru
     made.__cause__ = dispatcher
     assert needs_real_values(made)
 
+
+class _SeesItsHooks(nn.Module):
+    """Records how many forward hooks and pre-hooks it has when called (its user registered none)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(len(self._forward_hooks) + len(self._forward_pre_hooks))
+        return x
+
+
+class _LayerThenWatcher(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.watch = _SeesItsHooks()
+
+    def forward(self, x):
+        return self.watch(self.layer(x))
+
+
+def test_only_the_transformer_layers_get_the_no_op_hook_that_keeps_them_unfused():
+    """While counting, torchcount hooks each TransformerEncoderLayer (a no-op forward hook: no fused fast path,
+    a row for each of its submodules); a module beside it is called with the hooks its user gave it, none,
+    and the layer has none again after."""
+    model = _LayerThenWatcher().eval()
+    with torch.no_grad():
+        torchcount.profile(model, torch.randn(1, 3, 8))
+    assert model.watch.seen == [0] and len(model.layer._forward_hooks) == 0
+
+
+def test_no_dense_note_where_pytorch_stays_dense_unbatched_or_on_meta_and_one_for_src_by_keyword():
+    """A TransformerEncoder (2 layers, d = 8, feed-forward 16) in eval mode under no_grad given a padding
+    mask runs nested in PyTorch, so its dense count is noted, also with the input given by keyword, src=x.
+    PyTorch stays dense (torch's TransformerEncoder.forward) without a padding mask (None given as the third
+    positional input), in training mode, for an unbatched 3×8 input and on meta (not a device of its fast
+    path): no note there. Each count is the dense one, the unbatched one half the batch of 2's."""
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2).eval()
+    x, pad = torch.randn(2, 3, 8), torch.tensor([[False, False, True], [False, False, False]])
+
+    def noted(report):
+        return any("counted dense, padded positions included" in note for note in report.notes)
+
+    with torch.no_grad():
+        batched = torchcount.profile(enc, x, kwargs={"src_key_padding_mask": pad}, warn=False)
+        by_keyword = torchcount.profile(enc, (), kwargs={"src": x, "src_key_padding_mask": pad}, warn=False)
+        unbatched = torchcount.profile(enc, x[0], kwargs={"src_key_padding_mask": pad[0]}, warn=False)
+        unmasked = torchcount.profile(enc, (x, None, None), warn=False)
+        training = torchcount.profile(enc.train(), x, kwargs={"src_key_padding_mask": pad}, warn=False)
+        enc.eval()
+        on_meta = torchcount.profile(enc.to("meta"), x.to("meta"), kwargs={"src_key_padding_mask": pad.to("meta")},
+                                     warn=False)
+    assert noted(batched) and noted(by_keyword) and not noted(unbatched) and not noted(training)
+    assert not noted(on_meta) and not noted(unmasked)
+    assert by_keyword.total.macs == on_meta.total.macs == batched.total.macs == 2 * unbatched.total.macs
+
+
+class _EncodesTwice(nn.TransformerEncoder):
+    def twice(self, x, pad):
+        return self(self(x, src_key_padding_mask=pad), src_key_padding_mask=pad)
+
+
+def test_the_root_encoder_called_twice_where_pytorch_would_run_nested_is_named_once():
+    """The model itself is the TransformerEncoder, and its method calls it twice in eval mode under no_grad
+    with a padding mask (where PyTorch runs nested): the note names it once, '(root): TransformerEncoder
+    given …', as a submodule called twice is."""
+    model = _EncodesTwice(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1).eval()
+    with torch.no_grad():
+        report = torchcount.profile(model, (torch.randn(1, 3, 8), torch.tensor([[False, False, True]])),
+                                    method="twice", warn=False)
+    (note,) = [note for note in report.notes if "src_key_padding_mask" in note]
+    assert note.startswith("(root): TransformerEncoder given a src_key_padding_mask in eval mode")
