@@ -1035,3 +1035,29 @@ def test_the_root_encoder_called_twice_where_pytorch_would_run_nested_is_named_o
                                     method="twice", warn=False)
     (note,) = [note for note in report.notes if "src_key_padding_mask" in note]
     assert note.startswith("(root): TransformerEncoder given a src_key_padding_mask in eval mode")
+
+
+class _TakesTwo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, a, b=None):
+        return self.lin(a) + (0 if b is None else b)
+
+
+def test_the_list_and_numpy_hints_end_the_error_in_these_words():
+    """The hint after what went wrong, whole: a list given for two inputs is one input ('… pass a tuple,
+    profile(model, (a, b)), for several positional inputs'), and a NumPy array given to a Linear is no
+    tensor ('… no tensor input (ndarray): …', then ' — a NumPy array: pass torch.from_numpy(x)')."""
+    import numpy as np
+
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(_TakesTwo(), [torch.randn(2, 4), torch.randn(2, 4)])
+    assert str(info.value).endswith(" — a list is one input, given to the forward as its one argument: pass a "
+                                    "tuple, profile(model, (a, b)), for several positional inputs")
+    with pytest.raises(torchcount.ForwardError) as info:
+        torchcount.profile(nn.Sequential(nn.Linear(4, 4)), np.zeros((1, 4), "float32"))
+    text = str(info.value)
+    assert text.startswith("forward failed in module '0' (Linear) with no tensor input (ndarray): ")
+    assert text.endswith(" — a NumPy array: pass torch.from_numpy(x)")
