@@ -1050,3 +1050,33 @@ def test_a_capture_without_track_backward_notes_no_node_for_a_backward_the_forwa
     assert torch.equal(out, model.lin.weight.expand(2, 4))  # (d/dx of Σ w·x + b: w on each row)
     assert recorder.trace.backward_nodes == {} and recorder.trace.spans == {}
     assert recorder.trace.calls[0].ops  # (the backward's ops were recorded, as the root's own)
+
+
+def test_a_lazy_modules_materialisation_is_not_recorded_and_its_callers_ops_after_it_are():
+    """A LazyLinear(3) first called on a 2×4 input by an unpriced holder whose forward then doubles the
+    result: the lazy pre-hook that makes its weight (3×4) and bias (3) — aten.empty, then the uniform_
+    fills of kaiming and bias init — runs with op recording off, so the holder's own ops are exactly
+    its forward's one aten.mul.Tensor, recorded after the hook switched recording back on; the layer
+    itself is priced by its rule: 2·4·3 = 24 MACs, 6 bias adds, and the ×2 is 6 more FLOPs. (Not
+    switching recording off around the hook, or switching it on there, recorded the init's empty and
+    uniform_ ops as the holder's; not switching it back on after the hook lost the mul.)"""
+    import warnings
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lazy = nn.LazyLinear(3)
+
+        def forward(self, x):
+            return self.lazy(x) * 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ("Lazy modules are a new feature" on older torch)
+        model = Holder()
+        with cap.capture(model, has_rule) as recorder:
+            model(torch.randn(2, 4))
+        root, lazy = recorder.trace.calls
+        assert [op.name for op in root.ops] == ["aten.mul.Tensor"]
+        assert lazy.path == "lazy" and tuple(model.lazy.weight.shape) == (3, 4)
+        report = torchcount.profile(Holder(), torch.randn(2, 4), warn=False)
+    assert report.total.macs == 24 and report.total.flops == 2 * 24 + 6 + 6
