@@ -1080,3 +1080,22 @@ def test_a_lazy_modules_materialisation_is_not_recorded_and_its_callers_ops_afte
         assert lazy.path == "lazy" and tuple(model.lazy.weight.shape) == (3, 4)
         report = torchcount.profile(Holder(), torch.randn(2, 4), warn=False)
     assert report.total.macs == 24 and report.total.flops == 2 * 24 + 6 + 6
+
+
+def test_a_roots_forward_pre_hook_alone_records_its_ops_as_the_roots_stray_ops():
+    """A Linear(3, 3) root whose only hook is a forward pre-hook doubling its 2×3 input: around_root
+    records that hook's one mul (it runs before the root's forward, with no call on the stack) as the
+    root's stray op, and the Linear's own call records none (its rule prices it). (Leaving the root's
+    pre-hooks out of around_root's test, so that only forward hooks or torch's global ones turned
+    recording on, survived.)"""
+    model = nn.Linear(3, 3)
+    model.register_forward_pre_hook(lambda module, args: (args[0] * 2,))
+    x = torch.randn(2, 3)
+    with cap.capture(model, has_rule) as recorder:
+        with recorder.around_root(model):
+            assert recorder.mode_on
+            model(x)
+        assert not recorder.mode_on
+    assert [str(op.op) for op in recorder.trace.stray_ops] == ["aten.mul.Tensor"]
+    (call,) = recorder.trace.calls
+    assert not call.ops
