@@ -1099,6 +1099,26 @@ def test_an_in_place_write_and_a_conversion_are_told_in_one_error_joined_by_and(
         "a copy and restores them)")
 
 
+@pytest.mark.skipif(not hasattr(BaseException, "add_note"), reason="exception notes need Python 3.11")
+def test_an_in_place_write_by_a_forward_that_then_fails_is_told_on_its_error():
+    """A forward that doubles a Linear's weight in place and then raises: the user's error comes out
+    (not ParameterModifiedError, which would hide it), carrying the note that says what could not be
+    put back, word for word as the error of a forward that completes would say it; the weight stays
+    doubled (0.5 → 1.0), as the note warns."""
+    model = nn.Sequential(nn.Linear(1, 1))
+    with torch.no_grad():
+        model[0].weight.fill_(0.5)
+    with pytest.raises(ValueError) as error:
+        with preserved(model):
+            with torch.no_grad():
+                model[0].weight.mul_(2)
+            raise ValueError("boom")
+    assert str(error.value) == "boom" and error.value.__notes__ == [
+        "torchcount: the forward pass modified parameter(s) 0.weight in place; torchcount cannot restore them "
+        "(profile(..., copy_params=True) keeps a copy and restores them)"]
+    assert model[0].weight.item() == 1.0
+
+
 # ---- the thirty-ninth session's round (helper A): where schedulers and scalers are looked for, and put back ----
 
 
