@@ -1061,3 +1061,23 @@ def test_the_list_and_numpy_hints_end_the_error_in_these_words():
     text = str(info.value)
     assert text.startswith("forward failed in module '0' (Linear) with no tensor input (ndarray): ")
     assert text.endswith(" — a NumPy array: pass torch.from_numpy(x)")
+
+
+_TEACHER_MODEL = nn.Sequential(nn.Linear(4, 3))
+_TEACHER = nn.Sequential(_TEACHER_MODEL[0], nn.Linear(3, 2))  # shares the model's Linear
+_TEACHER_ALIAS = _TEACHER
+
+
+def _distill_twice(model, x):
+    return _TEACHER(x).sum() + model(x).sum() + _TEACHER_ALIAS(x).sum()
+
+
+def test_a_module_a_method_holds_under_two_names_is_named_once():
+    """A function method reads one teacher under two global names: the note of modules it holds names
+    that teacher once (one '=Sequential'), not once per name; its work is counted per call all the same:
+    the model's Linear(4, 3) runs three times (3 · 2·4·3 = 72 MACs, its row) and the teacher's
+    Linear(3, 2) twice in the root's own row (2 · 2·3·2 = 24), 96 in all."""
+    report = torchcount.profile(_TEACHER_MODEL, torch.randn(2, 4), method=_distill_twice)
+    held = [note for note in report.notes if note.startswith("module(s) held by _distill_twice: ")]
+    assert len(held) == 1 and held[0].split(";")[0].count("=Sequential") == 1, held
+    assert (report.total.macs, report.row("0").macs) == (96, 72)
