@@ -26,7 +26,7 @@ from .count import frozen_script, summarize
 from .graph import graph_layers
 from .report import Report
 from .rules import has_rule, parts_split
-from .state import _inside, preserved
+from .state import _held, preserved
 
 
 class ForwardError(RuntimeError):
@@ -994,9 +994,9 @@ def _copied(x, objects: "_InputObjects"):
     if _stateful(x):
         try:
             # the model's own objects are shared, not copied; a tensor also given directly is its one copy;
-            # an optimizer it holds is shared too, as one given directly is (see _stateful), looked for as far
-            # as state._held looks into a method's input for one: its attributes and two levels further
-            held = {id(o): o for o in _inside(x, 3) if isinstance(o, torch.optim.Optimizer)}
+            # an optimizer it holds is shared too, as one given directly is (see _stateful): found by the
+            # search that finds the optimizers to put back, so every one put back is the caller's own
+            held = {id(o): o for o in _held(x) if isinstance(o, torch.optim.Optimizer)}
             duplicate = copy.deepcopy(x, {**objects.memo(), **objects.tensors, **held})
         except Exception:  # cannot be copied (a lock, a handle): passed as it is
             return x
