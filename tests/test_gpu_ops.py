@@ -346,6 +346,20 @@ def test_fused_dropout_is_priced_as_native_dropout():
     assert price(aten._fused_dropout.default, x, 1.0, out=(x, x.bool())).is_zero()
 
 
+def test_dropout_op_at_p_one_multiplies_by_zero_and_native_dropout_still_draws():
+    """``aten.dropout``/``alpha_dropout``/``feature_dropout`` met whole at p = 1 are ``_dropout_impl``'s
+    ``input * zeros``: one multiplication per element (24 for 2×3×4), no draws; ``native_dropout`` at
+    p = 1 (its CPU kernel) still draws its mask and scales by 0: 24 draws, 24 scalings, 24
+    multiplications, as at any p. An empty input costs nothing."""
+    x = torch.empty(2, 3, 4)
+    for op in (aten.dropout.default, aten.alpha_dropout.default, aten.feature_dropout.default):
+        assert counts(price(op, x, 1.0, True, out=x)) == {"mults": 24}, op
+    assert counts(price(aten.native_dropout.default, x, 1.0, True, out=(x, x.bool()))) == \
+        {"cmps": 24, "divs": 24, "mults": 24}
+    empty = torch.empty(2, 3, 0)  # 2·3 channels, no element
+    assert price(aten.feature_dropout.default, empty, 0.3, True, out=empty).is_zero()
+
+
 def test_cudnn_rnn_set_up_ops_are_zero_ops():
     """cuDNN's recurrent set-up ops do no arithmetic: ``_cudnn_rnn_flatten_weight`` packs the weights into
     one buffer (a copy) and ``_cudnn_init_dropout_state`` seeds the dropout's RNG state; both are known

@@ -619,6 +619,34 @@ def test_channel_dropout_of_other_input_dims_draws_as_torch_does(module, shape, 
     assert counted(cost_of(nn.Dropout(0.0).train(), x)) == {}
 
 
+@pytest.mark.parametrize("module,shape", DROPOUTS, ids=lambda m: type(m).__name__ if isinstance(m, nn.Module) else "")
+def test_dropout_of_everything_or_of_nothing_draws_no_noise(module, shape):
+    """At p = 1 torch's dropout (``_dropout_impl``, every kind) draws no mask: it multiplies the
+    input by a zero, one multiplication per element (192 here; the output is all zeros); on an
+    empty input it returns the input. The rule counted the draws, the 1/(1 − p) scaling and the
+    affine noise of p < 1 for both. The functional call, priced from the ops torch runs
+    (``aten.zeros`` and one ``aten.mul``), agrees."""
+    module = type(module)(p=1.0).train()
+    x = torch.randn(*shape)
+    assert not module(x).any()
+    assert counted(cost_of(module, x)) == {"mults": 192}
+    assert counted(cost_of(Fn(lambda t: module(t)), x)) == {"mults": 192}
+    empty = torch.randn(*shape[:2], 0, *shape[3:])  # (N, C, 0, …): N·C channels, no element
+    assert counted(cost_of(type(module)(p=0.3).train(), empty)) == {}
+    assert counted(cost_of(Fn(lambda t: module(t)), empty)) == {}
+
+
+def test_lstm_dropout_of_everything_is_a_multiplication_by_zero_per_element():
+    """nn.LSTM(dropout=1) in training: between layers torch calls ``at::dropout`` (p = 1: the layer
+    output times a zero), so each of the L − 1 = 1 dropped outputs costs T·N·H = 7·2·8 = 112
+    multiplications and no draws, on top of the eval-mode cost."""
+    lstm = nn.LSTM(5, 8, num_layers=2, dropout=1.0)
+    x = torch.randn(7, 2, 5)
+    base = counted(cost_of(lstm.eval(), x))
+    trained = counted(cost_of(lstm.train(), x))
+    assert {k: trained[k] - base.get(k, 0) for k in trained if trained[k] != base.get(k, 0)} == {"mults": 112}
+
+
 DATA_MOVEMENT = [
     (nn.Identity(), (2, 3, 4), (2, 3, 4)),
     (nn.Flatten(), (2, 3, 4), (2, 12)),

@@ -262,16 +262,20 @@ zero_ops(*_packets(
 @op_rule(*_packets("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "native_dropout"))
 def dropout_op(op) -> Cost:
     """``aten.dropout(x, p, train)`` when it reaches dispatch whole, or the fused
-    ``native_dropout`` (p = 0 or eval: the identity): the terms of the Dropout module rule
-    (``reshape.dropout_terms``; a feature dropout draws one per channel, N·C)."""
+    ``native_dropout`` (p = 0, eval or an empty input: the identity): the terms of the Dropout module
+    rule (``reshape.dropout_terms``; a feature dropout draws one per channel, N·C; p = 1 outside
+    ``native_dropout``: a multiplication by zero per element)."""
     name = _base(op)
     p = op.args[1] if len(op.args) > 1 else op.kwargs.get("p", 0.5)
     train = op.args[2] if len(op.args) > 2 else op.kwargs.get("train", True)
     if not train or not p:
         return Cost()
     shape, e = op.inputs[0].shape, op.inputs[0].numel
+    if not e:
+        return Cost()
     noise = prod(shape[:2]) if name.startswith("feature") and len(shape) >= 2 else e
-    return Cost.of(*dropout_terms(noise, e, name, alpha="alpha" in name))
+    # (native_dropout at p = 1 still draws its mask and scales by 0: the usual terms)
+    return Cost.of(*dropout_terms(noise, e, name, alpha="alpha" in name, p=None if name == "native_dropout" else p))
 
 
 

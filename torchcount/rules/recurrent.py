@@ -137,7 +137,7 @@ def rnn_terms(m: nn.RNNBase, call) -> list[Term]:
         if call.training and m.dropout > 0 and layer < m.num_layers - 1:
             # dropout on this layer's output before the next layer, as the Dropout rule counts it
             e = dirs * H_h * steps
-            terms += dropout_terms(e, e, f"dropout, layer {layer} output")
+            terms += dropout_terms(e, e, f"dropout, layer {layer} output", p=m.dropout)
     return terms
 
 

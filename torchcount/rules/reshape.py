@@ -34,10 +34,10 @@ _BATCHED_DIMS = {nn.Dropout1d: 3, nn.Dropout3d: 5}
 
 @module_rule(*_DROPOUT)
 def dropout(m, call) -> Cost:
-    if not call.training or m.p == 0:
-        return Cost()  # eval mode: the identity
     shape = call.out.shape
     e = call.out.numel
+    if not call.training or m.p == 0 or e == 0:
+        return Cost()  # eval mode (or nothing to drop): the identity
     batched = next((n for cls, n in _BATCHED_DIMS.items() if isinstance(m, cls)), None)
     if batched is not None or isinstance(m, nn.Dropout2d):
         # feature dropout: one draw per (sample, channel), the first two dims of what it is given
@@ -46,16 +46,22 @@ def dropout(m, call) -> Cost:
         noise = prod(shape[:2]) if len(shape) >= 2 else e
     else:
         noise = e
-    return Cost.of(*dropout_terms(noise, e, "", alpha=isinstance(m, (nn.AlphaDropout, nn.FeatureAlphaDropout))))
+    return Cost.of(*dropout_terms(noise, e, "", alpha=isinstance(m, (nn.AlphaDropout, nn.FeatureAlphaDropout)),
+                                  p=m.p))
 
 
-def dropout_terms(noise: int, elements: int, what: str, alpha: bool = False) -> list[Term]:
+def dropout_terms(noise: int, elements: int, what: str, alpha: bool = False, p: float | None = None) -> list[Term]:
     """Dropout as PyTorch's reference implementation runs it (and its fused kernels are
     counted alike): a keep/drop draw per noise element (per element, or per channel for
     Dropout2d …), the noise scaled by 1/(1 − p), the input multiplied by it. Alpha dropout
     makes an affine noise instead: per noise element a draw, 2 additions and 2 multiplications;
-    per element a multiplication and an addition."""
+    per element a multiplication and an addition. With ``p`` = 1 (given by a caller that reaches
+    ``at::dropout`` and its kin, not the fused kernels) it draws nothing: it multiplies the input
+    by a zero (``_dropout_impl``), one multiplication per element."""
     label = f" ({what})" if what else ""
+    if p == 1:
+        return [Term("mults", f"multiplications by zero (p = 1: no noise drawn){label}", "elements",
+                     elements, elements)]
     if alpha:
         return [Term("cmps", f"keep/drop draws{label}", "noise", noise, noise),
                 Term("adds", f"affine noise additions{label}", "2·noise", worked("2×{}", noise), 2 * noise),
