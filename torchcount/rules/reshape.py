@@ -41,9 +41,10 @@ def dropout(m, call) -> Cost:
     batched = next((n for cls, n in _BATCHED_DIMS.items() if isinstance(m, cls)), None)
     if batched is not None or isinstance(m, nn.Dropout2d):
         # feature dropout: one draw per (sample, channel), the first two dims of what it is given
-        noise = prod(shape[:2]) if batched is None or len(shape) == batched else shape[0] if shape else 1
+        # (an unbatched input gets a batch dim of 1: its first dim is the channels; torch refuses a 0-d one)
+        noise = prod(shape[:2]) if batched is None or len(shape) == batched else shape[0]
     elif isinstance(m, nn.FeatureAlphaDropout):
-        noise = prod(shape[:2]) if len(shape) >= 2 else e
+        noise = prod(shape[:2])  # (torch refuses an input of fewer than 2 dims: no per-element case)
     else:
         noise = e
     return Cost.of(*dropout_terms(noise, e, "", alpha=isinstance(m, (nn.AlphaDropout, nn.FeatureAlphaDropout)),
