@@ -1099,3 +1099,33 @@ def test_a_roots_forward_pre_hook_alone_records_its_ops_as_the_roots_stray_ops()
     assert [str(op.op) for op in recorder.trace.stray_ops] == ["aten.mul.Tensor"]
     (call,) = recorder.trace.calls
     assert not call.ops
+
+
+def test_control_flow_skips_an_op_this_torch_lacks_one_whose_kernels_cannot_be_read_and_a_plain_one(monkeypatch):
+    """_control_flow over a namespace as an older torch has it: no while_loop (torch 2.2 has none: the
+    first name looked up fails), a while_loop_stack_output whose py_kernels cannot be read, map_impl with
+    its dense kernel, and auto_functionalized a plain HigherOrderOperator (its class is every such op's)
+    that has one: the runners are exactly {MapImpl: its kernel}. (Dropping the ``continue`` after a failed
+    look-up, which left the name before it, or none, to be registered under the failing op's class, or
+    the check that an op is not a plain HigherOrderOperator, survived capture.py mutants 72 and 76.)"""
+    key = torch._C.DispatchKey.CompositeExplicitAutograd
+
+    def map_dense(*args):
+        return args
+
+    class Unreadable:
+        @property
+        def py_kernels(self):
+            raise AttributeError("py_kernels")
+
+    class MapImpl:
+        py_kernels = {key: map_dense}
+
+    class Plain:  # (stands for torch._ops.HigherOrderOperator)
+        py_kernels = {key: map_dense}
+
+    fake = types.SimpleNamespace(while_loop_stack_output=Unreadable(), map_impl=MapImpl(),
+                                 auto_functionalized=Plain())
+    monkeypatch.setattr(torch.ops, "higher_order", fake)
+    monkeypatch.setattr(torch._ops, "HigherOrderOperator", Plain)
+    assert cap._control_flow() == {MapImpl: map_dense}
