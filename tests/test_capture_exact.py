@@ -1129,3 +1129,27 @@ def test_control_flow_skips_an_op_this_torch_lacks_one_whose_kernels_cannot_be_r
     monkeypatch.setattr(torch.ops, "higher_order", fake)
     monkeypatch.setattr(torch._ops, "HigherOrderOperator", Plain)
     assert cap._control_flow() == {MapImpl: map_dense}
+
+
+def test_an_op_split_on_the_cpu_whose_first_argument_is_a_tensor_runs_as_its_parts_there():
+    """Under inference_mode matmul reaches the recorder whole; split frozenset({'cpu'}) for it, on CPU
+    tensors given directly as its first arguments (not in a list, as einsum's are), runs its composite
+    kernel, which records one aten.mm, and frozenset({'cuda'}) the one aten.matmul; the product is
+    arange(6) as 2×3 times arange(12) as 3×4 (row 0: 20, 23, 26, 29). (_device_type giving None for a
+    tensor argument, so that no device type's split applied, survived capture.py mutant 58.)"""
+    matmul = torch.ops.aten.matmul.default
+
+    class Product(nn.Module):
+        def forward(self, x, y):
+            return torch.matmul(x, y)
+
+    x, y = torch.arange(6.0).reshape(2, 3), torch.arange(12.0).reshape(3, 4)
+    names = {}
+    for split in (frozenset({"cpu"}), frozenset({"cuda"})):
+        model = Product()
+        with torch.inference_mode(), cap.capture(model, has_rule, decompose=lambda op: split if op is matmul
+                                                 else False) as recorder:
+            out = model(x, y)
+        assert out[0].tolist() == [20.0, 23.0, 26.0, 29.0]
+        names[split] = [op.name for op in recorder.trace.calls[0].ops]
+    assert names == {frozenset({"cpu"}): ["aten.mm.default"], frozenset({"cuda"}): ["aten.matmul.default"]}
