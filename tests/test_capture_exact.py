@@ -1153,3 +1153,31 @@ def test_an_op_split_on_the_cpu_whose_first_argument_is_a_tensor_runs_as_its_par
         assert out[0].tolist() == [20.0, 23.0, 26.0, 29.0]
         names[split] = [op.name for op in recorder.trace.calls[0].ops]
     assert names == {frozenset({"cpu"}): ["aten.mm.default"], frozenset({"cuda"}): ["aten.matmul.default"]}
+
+
+def test_autocast_dtype_without_per_device_functions_reads_the_cpus_and_cudas_own(monkeypatch):
+    """torch < 2.4 reads autocast state by device-specific functions: torch.is_autocast_enabled() is
+    CUDA's and takes no device type (a TypeError given one), the CPU's is is_autocast_cpu_enabled, and
+    there is no get_autocast_dtype. Emulated so: autocast_dtype for cpu, cuda, xpu, mps gives None for
+    each while both are off; the CPU's dtype (bfloat16) for cpu alone while the CPU's is on; CUDA's
+    (float16) for cuda alone while CUDA's is on; other device types have no state there (None). (Any
+    of the fallback's tests of the device type or of its state changed, or its dtypes dropped, survived
+    capture.py mutants 94–107: the fallback runs on torch 2.2 only.)"""
+    on = {"cpu": False, "cuda": False}
+
+    def is_autocast_enabled(*device_type):
+        if device_type:
+            raise TypeError("is_autocast_enabled() takes 0 positional arguments but 1 was given")
+        return on["cuda"]
+
+    monkeypatch.setattr(torch, "is_autocast_enabled", is_autocast_enabled)
+    monkeypatch.setattr(torch, "is_autocast_cpu_enabled", lambda: on["cpu"])
+    monkeypatch.setattr(torch, "get_autocast_cpu_dtype", lambda: torch.bfloat16)
+    monkeypatch.setattr(torch, "get_autocast_gpu_dtype", lambda: torch.float16)
+    monkeypatch.delattr(torch, "get_autocast_dtype", raising=False)
+    devices = ("cpu", "cuda", "xpu", "mps")
+    assert [cap.autocast_dtype(d) for d in devices] == [None, None, None, None]
+    on["cpu"] = True
+    assert [cap.autocast_dtype(d) for d in devices] == [torch.bfloat16, None, None, None]
+    on["cpu"], on["cuda"] = False, True
+    assert [cap.autocast_dtype(d) for d in devices] == [None, torch.float16, None, None]
