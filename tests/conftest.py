@@ -243,6 +243,12 @@ def _transformer_layer_hooked_leaves_its_fast_path():
     assert ran
 
 
+def _autocast_per_device_type():
+    # torch 2.2 reads autocast state by the CPU's and CUDA's own functions only
+    with torch.autocast("xpu", dtype=torch.bfloat16):
+        assert torch.is_autocast_enabled("xpu") and torch.get_autocast_dtype("xpu") is torch.bfloat16
+
+
 _I8 = dict(dtype=torch.int8)
 #: what a gated test needs → plain torch running it (no torchcount involved)
 PROBES = {
@@ -276,6 +282,7 @@ PROBES = {
     # (torch.export.save's archive with its example inputs torch.save'd in it, which load reads)
     "torch.export.pt2_archive": lambda: __import__("torch.export.pt2_archive"),
     "torch.library.custom_op": lambda: torch.library.custom_op,
+    "autocast on for the xpu device type alone, read per device type": _autocast_per_device_type,
     "torch.nn.attention.sdpa_kernel, the MHA fast-path switch and oneDNN's deterministic flag": lambda: (
         torch.nn.attention.sdpa_kernel, torch.backends.mha.get_fastpath_enabled(), torch.backends.mkldnn.deterministic),
 }

@@ -16,6 +16,8 @@ from torchcount.conventions import get_convention
 from torchcount.count import summarize
 from torchcount.rules import has_rule
 
+from conftest import needs
+
 
 def test_control_flow_runners_are_the_ops_dense_kernels_and_an_op_without_one_is_left_out(monkeypatch):
     """_control_flow maps each control-flow op's class to its CompositeExplicitAutograd kernel, as
@@ -1181,3 +1183,18 @@ def test_autocast_dtype_without_per_device_functions_reads_the_cpus_and_cudas_ow
     assert [cap.autocast_dtype(d) for d in devices] == [torch.bfloat16, None, None, None]
     on["cpu"], on["cuda"] = False, True
     assert [cap.autocast_dtype(d) for d in devices] == [None, torch.float16, None, None]
+
+
+@needs("autocast on for the xpu device type alone, read per device type")
+def test_autocast_on_for_another_device_type_alone_is_noted_with_its_dtype():
+    """Autocast entered for the xpu device type alone, in bfloat16 (no XPU needed: the Linear(4, 3) runs
+    on the CPU, in float32, untouched by it): the trace notes {'xpu': [bfloat16]}, and the Linear, priced
+    by its rule, records its ops as under any autocast (its addmm among them). (Taking autocast to be on
+    only where the CPU's or CUDA's is, torch 2.2's two functions, in place of torch's any-device-type
+    test, survived capture.py mutants 80 and 81.)"""
+    model = nn.Linear(4, 3)
+    with torch.autocast("xpu", dtype=torch.bfloat16), cap.capture(model, has_rule) as recorder:
+        out = model(torch.randn(2, 4))
+    assert out.dtype is torch.float32
+    assert recorder.trace.autocast == {"xpu": [torch.bfloat16]}
+    assert "aten.addmm.default" in [op.name for op in recorder.trace.calls[0].ops]
