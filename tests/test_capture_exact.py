@@ -1198,3 +1198,29 @@ def test_autocast_on_for_another_device_type_alone_is_noted_with_its_dtype():
     assert out.dtype is torch.float32
     assert recorder.trace.autocast == {"xpu": [torch.bfloat16]}
     assert "aten.addmm.default" in [op.name for op in recorder.trace.calls[0].ops]
+
+
+def test_own_call_reads_a_call_whose_module_is_none_as_the_models_own():
+    """A model class whose __call__ is a function with no module (``__module__`` None, as a function
+    made by exec with bare globals has) is its own call: own_call gives True, as for any __call__ not
+    nn.Module's nor torch's, and profiling it counts its Linear(4, 3) on a 2×4 input, 24 MACs. (Reading
+    the None module without the '' it falls back to, which raised AttributeError, survived capture.py
+    mutant 1204.)"""
+
+    def call(self, *args):
+        return nn.Module.__call__(self, *args)
+
+    call.__module__ = None
+
+    class Net(nn.Module):
+        __call__ = call
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    assert cap.own_call(Net()) is True
+    assert torchcount.profile(Net(), torch.randn(2, 4), warn=False).total.macs == 24
