@@ -1224,3 +1224,25 @@ def test_own_call_reads_a_call_whose_module_is_none_as_the_models_own():
 
     assert cap.own_call(Net()) is True
     assert torchcount.profile(Net(), torch.randn(2, 4), warn=False).total.macs == 24
+
+
+def test_a_users_own_deepcopy_named_like_parametrizes_is_kept_while_wrapped():
+    """copies_as_found replaces a class's __deepcopy__ only where it is torch.nn.utils.parametrize's
+    default_deepcopy: a user's class whose own __deepcopy__ is also named default_deepcopy (written in
+    the test's module) keeps it, and a deepcopy made while wrapped calls it once, returning what it
+    returns. (Taking any function named default_deepcopy for parametrize's survived capture.py
+    mutant 1239.)"""
+    calls = []
+
+    def default_deepcopy(self, memo):
+        calls.append(self)
+        return "the user's copy"
+
+    class Net(nn.Linear):
+        __deepcopy__ = default_deepcopy
+
+    net = Net(2, 2)
+    with cap.copies_as_found([net]):
+        assert Net.__deepcopy__ is default_deepcopy
+        assert copy.deepcopy(net) == "the user's copy"
+    assert calls == [net] and Net.__dict__["__deepcopy__"] is default_deepcopy
