@@ -1246,3 +1246,15 @@ def test_a_users_own_deepcopy_named_like_parametrizes_is_kept_while_wrapped():
         assert Net.__deepcopy__ is default_deepcopy
         assert copy.deepcopy(net) == "the user's copy"
     assert calls == [net] and Net.__dict__["__deepcopy__"] is default_deepcopy
+
+
+def test_a_copy_or_a_pickle_of_a_function_method_keeps_its_name_not_its_function():
+    """A FunctionMethod made of a lambda named 'step' (a function pickle cannot hold): copy.copy,
+    copy.deepcopy and a pickle round trip each give a FunctionMethod equal to 'step' whose function is
+    None, as one read back from a saved report. (A __reduce__ returning None, so that copying raised
+    TypeError, survived capture.py mutant 1085.)"""
+    import pickle
+
+    method = cap.FunctionMethod(lambda model, x: model(x), "step")
+    for copied in (copy.copy(method), copy.deepcopy(method), pickle.loads(pickle.dumps(method))):
+        assert type(copied) is cap.FunctionMethod and copied == "step" and copied.function is None
