@@ -1258,3 +1258,24 @@ def test_a_copy_or_a_pickle_of_a_function_method_keeps_its_name_not_its_function
     method = cap.FunctionMethod(lambda model, x: model(x), "step")
     for copied in (copy.copy(method), copy.deepcopy(method), pickle.loads(pickle.dumps(method))):
         assert type(copied) is cap.FunctionMethod and copied == "step" and copied.function is None
+
+
+def test_a_copy_made_while_wrapped_keeps_a_users_hook_whose_module_is_none():
+    """A Linear(2, 2) with a forward hook of the user's that has no module (``__module__`` None, as a
+    function made by exec with bare globals has), deep-copied while copies_as_found is on: the copy
+    keeps that one hook, which is not ours, and runs it (the copy's call on a 1×2 input appends once).
+    (Reading the None module without the '' it falls back to, which raised AttributeError in the copy,
+    survived capture.py mutant 1260.)"""
+    ran = []
+
+    def hook(module, args, out):
+        ran.append(module)
+
+    hook.__module__ = None
+    lin = nn.Linear(2, 2)
+    lin.register_forward_hook(hook)
+    with cap.copies_as_found([lin]):
+        copied = copy.deepcopy(lin)
+    assert list(copied._forward_hooks.values()) == [hook]
+    copied(torch.randn(1, 2))
+    assert ran == [copied]
