@@ -1279,3 +1279,25 @@ def test_a_copy_made_while_wrapped_keeps_a_users_hook_whose_module_is_none():
     assert list(copied._forward_hooks.values()) == [hook]
     copied(torch.randn(1, 2))
     assert ran == [copied]
+
+
+def test_forwards_wrapped_leaves_a_script_module_unwrapped():
+    """forwards_wrapped over a scripted Linear(2, 2) and a plain one wraps the plain one alone: wrap is
+    called once, for it; the scripted module keeps its own ScriptMethod 'forward' in its __dict__ and
+    runs it (x·Wᵀ + b), and the plain one runs through the wrapper, once. (Not skipping ScriptModules,
+    which put a wrapper over the ScriptMethod, survived capture.py mutant 1181.)"""
+    scripted, plain = torch.jit.script(nn.Linear(2, 2)), nn.Linear(2, 2)
+    script_forward = scripted.__dict__["forward"]
+    wrapped, ran = [], []
+
+    def wrap(module, forward):
+        wrapped.append(module)
+        return lambda *args: ran.append(module) or forward(*args)
+
+    x = torch.randn(1, 2)
+    with cap.forwards_wrapped([scripted, plain], wrap):
+        assert scripted.__dict__["forward"] is script_forward
+        assert torch.allclose(scripted(x), x @ scripted.weight.T + scripted.bias)
+        plain(x)
+    assert wrapped == [plain] and ran == [plain] and "forward" not in plain.__dict__
+    assert scripted.__dict__["forward"] is script_forward
