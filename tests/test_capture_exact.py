@@ -1301,3 +1301,39 @@ def test_forwards_wrapped_leaves_a_script_module_unwrapped():
         plain(x)
     assert wrapped == [plain] and ran == [plain] and "forward" not in plain.__dict__
     assert scripted.__dict__["forward"] is script_forward
+
+
+def test_async_kind_sees_through_a_partial_and_a_callable_objects_call():
+    """async_kind names what calling a function makes: an async function and an async generator
+    function, also wrapped in functools.partial (read through to the function) or as a callable
+    object's own ``async def __call__`` (read on its class), give 'async function' and 'async generator
+    function'; a plain function, its partial and a callable object with a plain __call__ give None.
+    (Reading a partial as a callable object, its class's __call__, or a callable object itself in
+    place of its class's __call__ survived capture.py mutants 1160 and 1162.)"""
+    import functools
+
+    async def step(model, x):
+        return model(x)
+
+    async def stream(model, x):
+        yield model(x)
+
+    def plain(model, x):
+        return model(x)
+
+    class Step:
+        async def __call__(self, model, x):
+            return model(x)
+
+    class Stream:
+        async def __call__(self, model, x):
+            yield model(x)
+
+    class Plain:
+        def __call__(self, model, x):
+            return model(x)
+
+    kinds = [cap.async_kind(f) for f in (step, functools.partial(step, None), Step(),
+                                         stream, functools.partial(stream, None), Stream(),
+                                         plain, functools.partial(plain, None), Plain())]
+    assert kinds == ["async function"] * 3 + ["async generator function"] * 3 + [None] * 3
