@@ -1337,3 +1337,41 @@ def test_async_kind_sees_through_a_partial_and_a_callable_objects_call():
                                          stream, functools.partial(stream, None), Stream(),
                                          plain, functools.partial(plain, None), Plain())]
     assert kinds == ["async function"] * 3 + ["async generator function"] * 3 + [None] * 3
+
+
+def test_a_plain_method_that_returns_a_coroutine_is_refused_and_the_coroutine_closed():
+    """A plain function (not an async one: async_kind lets it through) that returns a coroutine, run by
+    method_runner as the method of a Linear: TypeError 'step(Linear, ...) is an async function:
+    torchcount runs a method synchronously; profile the synchronous method it awaits', word for word,
+    and the coroutine is closed (CORO_CLOSED, so it never warns that it was not awaited); one that
+    returns an async generator: '… is an async generator function: …'. (Letting a coroutine through,
+    or leaving it unclosed, survived capture.py mutants 1173 and 1177.)"""
+    import inspect
+
+    import pytest
+
+    made = []
+
+    async def work(model, x):
+        return model(x)
+
+    async def stream(model, x):
+        yield model(x)
+
+    def step(model, x):
+        made.append(work(model, x))
+        return made[-1]
+
+    def streaming(model, x):
+        return stream(model, x)
+
+    tail = ": torchcount runs a method synchronously; profile the synchronous method it awaits"
+    run = cap.method_runner(nn.Linear(4, 3), cap.FunctionMethod(step))
+    with pytest.raises(TypeError) as raised:
+        run(torch.randn(2, 4))
+    assert str(raised.value) == "step(Linear, ...) is an async function" + tail
+    assert inspect.getcoroutinestate(made[0]) == inspect.CORO_CLOSED
+    run = cap.method_runner(nn.Linear(4, 3), cap.FunctionMethod(streaming))
+    with pytest.raises(TypeError) as raised:
+        run(torch.randn(2, 4))
+    assert str(raised.value) == "streaming(Linear, ...) is an async generator function" + tail
