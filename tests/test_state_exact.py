@@ -1266,3 +1266,41 @@ def test_a_scheduler_holding_an_object_with_some_of_an_arrays_attributes_left_al
     with preserved(model, method="step") as kept:
         pass
     assert kept.stepped_schedulers == [] and model.scheduler.extra is extra
+
+
+# ---- the fortieth session's round (helper A): buffers without a flat copy, and the notes' words ----
+
+
+class _QuantizedBuffers(nn.Module):
+    """Two 1-D qint8 buffers quantized at different scales: [1, 2] at 0.5 (integers 2, 4) and [0.25, −0.75]
+    at 0.25 (1, −3), and a forward that overwrites both with 4s in place (or only reads them)."""
+
+    def __init__(self, writes: bool):
+        super().__init__()
+        self.register_buffer("a", torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.5, 0, torch.qint8))
+        self.register_buffer("b", torch.quantize_per_tensor(torch.tensor([0.25, -0.75]), 0.25, 0, torch.qint8))
+        self.writes = writes
+
+    def forward(self, x):
+        if self.writes:
+            self.a.copy_(torch.quantize_per_tensor(torch.full((2,), 4.0), 0.5, 0, torch.qint8))
+            self.b.copy_(torch.quantize_per_tensor(torch.full((2,), 4.0), 0.25, 0, torch.qint8))
+        return x + self.a.dequantize() + self.b.dequantize()
+
+
+@pytest.mark.parametrize("writes", [True, False], ids=["overwritten", "read"])
+def test_quantized_buffers_of_two_scales_come_back_as_found(writes):
+    """_QuantizedBuffers after a forward that overwrites them with 4s, or only reads them: each is the same
+    tensor, [1, 2] at scale 0.5 and [0.25, −0.75] at scale 0.25 (its integers 2, 4 and 1, −3); read only,
+    neither is copied back (version 0). (Comparing a quantized tensor through an integer view of it crashed
+    the process, a segmentation fault, on leaving even a forward that wrote nothing; joined with the other
+    into one flat copy, the second was requantized at the first's scale 0.5 and came back [0, −1].)"""
+    model = _QuantizedBuffers(writes)
+    a, b = model.a, model.b
+    with preserved(model):
+        model(torch.zeros(2))
+    assert model.a is a and model.b is b
+    assert a.dequantize().tolist() == [1.0, 2.0] and a.q_scale() == 0.5 and a.int_repr().tolist() == [2, 4]
+    assert b.dequantize().tolist() == [0.25, -0.75] and b.q_scale() == 0.25 and b.int_repr().tolist() == [1, -3]
+    if not writes:
+        assert a._version == 0 and b._version == 0

@@ -1327,7 +1327,9 @@ class _BufferCopy:
         for b in buffers:
             if b.is_meta:
                 continue  # no values to keep
-            key = (b.get_device(), b.dtype, min(b.dim(), 2)) if b.layout is strided else ("clone", id(b))
+            # (a quantized one too: joined with others, it would be requantized at the first one's scale)
+            key = (b.get_device(), b.dtype, min(b.dim(), 2)) if b.layout is strided and not b.is_quantized \
+                else ("clone", id(b))
             groups.setdefault(key, []).append(b)
         self.flat = []  # (originals, their rank class, one flat copy of them, their shapes)
         self.cloned = []  # (original, its own copy)
@@ -1397,6 +1399,8 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     bits = _BITS.get(a.element_size())
     if bits is None:
         return False  # no integer view of that width: restore rather than decide
+    if a.is_quantized:  # (its integer views crash torch; equal compares its integers and its quantization)
+        return torch.equal(a, b)
     try:
         return torch.equal(a.view(bits), b.view(bits))
     except (RuntimeError, TypeError):  # a layout or subclass without such views: compare values
