@@ -1271,6 +1271,53 @@ def test_a_scheduler_holding_an_object_with_some_of_an_arrays_attributes_left_al
 # ---- the fortieth session's round (helper A): buffers without a flat copy, and the notes' words ----
 
 
+class _Opaque(torch.Tensor):
+    """A tensor subclass of the user's that cannot be joined with others (``torch.cat``, ``torch.stack``
+    and flattening refuse it: TypeError) nor viewed as another dtype."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.cat, torch.stack, torch._C._nn.flatten_dense_tensors) or \
+                func is torch.Tensor.view and len(args) == 2 and isinstance(args[1], torch.dtype):
+            return NotImplemented
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+class _OpaqueBuffers(nn.Module):
+    """Two 1-D float32 _Opaque buffers, [1, 2] and [3] (one device, dtype and rank: one group, whose flat
+    copy fails), and a forward that doubles both in place or only reads them."""
+
+    def __init__(self, writes: bool):
+        super().__init__()
+        self.register_buffer("u", torch.tensor([1.0, 2.0]).as_subclass(_Opaque))
+        self.register_buffer("v", torch.tensor([3.0]).as_subclass(_Opaque))
+        self.writes = writes
+
+    def forward(self, x):
+        if self.writes:
+            self.u.mul_(2)
+            self.v.mul_(2)
+        return x * self.v
+
+
+@pytest.mark.parametrize("writes", [True, False], ids=["doubled", "read"])
+def test_buffers_of_a_subclass_that_cannot_be_joined_are_copied_one_by_one(writes):
+    """_OpaqueBuffers: their flat copy fails, so each is copied on its own. Doubled by the forward ([2, 4],
+    [6] inside), they come back [1, 2] and [3], the same tensors, still _Opaque; only read, they are
+    compared by value (no integer view of them) and found unchanged, so nothing is copied back: each
+    version stays 0. (Dropping the one-by-one copy when the flat one fails left them doubled; a value
+    comparison answering None copied unchanged ones back, version 1.)"""
+    model = _OpaqueBuffers(writes)
+    u, v = model.u, model.v
+    with preserved(model):
+        model(torch.ones(1))
+        assert u.tolist() == ([2.0, 4.0] if writes else [1.0, 2.0])
+    assert model.u is u and model.v is v and type(u) is _Opaque and type(v) is _Opaque
+    assert u.tolist() == [1.0, 2.0] and v.tolist() == [3.0]
+    if not writes:
+        assert u._version == 0 and v._version == 0
+
+
 class _QuantizedBuffers(nn.Module):
     """Two 1-D qint8 buffers quantized at different scales: [1, 2] at 0.5 (integers 2, 4) and [0.25, −0.75]
     at 0.25 (1, −3), and a forward that overwrites both with 4s in place (or only reads them)."""
