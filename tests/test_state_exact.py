@@ -1351,3 +1351,54 @@ def test_quantized_buffers_of_two_scales_come_back_as_found(writes):
     assert b.dequantize().tolist() == [0.25, -0.75] and b.q_scale() == 0.25 and b.int_repr().tolist() == [1, -3]
     if not writes:
         assert a._version == 0 and b._version == 0
+
+
+def test_every_kind_of_module_hook_a_forward_registers_is_removed_and_named():
+    """A forward that registers one hook of each kind torch keeps per module on its Linear '0' (forward pre-,
+    forward, backward pre-, backward, state_dict pre-, state_dict, load_state_dict pre- and post-hook): all
+    eight are removed, each dict empty again, and named in that order, each under its own kind, as
+    "0 (forward pre-hook)" … "0 (load_state_dict post-hook)". (A kind's name changed read as another kind
+    in the note.)"""
+
+    def hook(*args, **kwargs):
+        return None
+
+    model = nn.Sequential(nn.Linear(2, 2))
+    lin = model[0]
+    with preserved(model) as kept:
+        lin.register_forward_pre_hook(hook)
+        lin.register_forward_hook(hook)
+        lin.register_full_backward_pre_hook(hook)
+        lin.register_full_backward_hook(hook)
+        lin.register_state_dict_pre_hook(hook)
+        lin._register_state_dict_hook(hook)
+        lin._register_load_state_dict_pre_hook(hook)
+        lin.register_load_state_dict_post_hook(hook)
+    kinds = ["forward pre-hook", "forward hook", "backward pre-hook", "backward hook", "state_dict pre-hook",
+             "state_dict hook", "load_state_dict pre-hook", "load_state_dict post-hook"]
+    assert kept.removed_hooks == [f"0 ({kind})" for kind in kinds]
+    for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks",
+                 "_state_dict_pre_hooks", "_state_dict_hooks", "_load_state_dict_pre_hooks",
+                 "_load_state_dict_post_hooks"):
+        assert len(getattr(lin, name)) == 0, name
+
+
+def test_a_legacy_spectral_norms_three_hooks_a_forward_removes_are_put_back_and_named():
+    """A forward that folds a legacy spectral_norm on Linear '0' (remove_spectral_norm: its forward pre-hook
+    and state_dict hook deleted, the slots replaced by a plain weight) and deletes its load_state_dict
+    pre-hook too (which remove_spectral_norm means to, but misses once torch wraps it): the three hooks are
+    put back, the same objects, and named in that order: "0 (forward pre-hook)", "0 (state_dict hook)",
+    "0 (load_state_dict pre-hook)"."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the legacy spectral_norm is deprecated in newer torch)
+        model = nn.Sequential(nn.utils.spectral_norm(nn.Linear(3, 3)))
+    lin = model[0]
+    found = [dict(lin._forward_pre_hooks), dict(lin._state_dict_hooks), dict(lin._load_state_dict_pre_hooks)]
+    assert [len(hooks) for hooks in found] == [1, 1, 1]
+    with preserved(model) as kept:
+        nn.utils.remove_spectral_norm(lin)
+        lin._load_state_dict_pre_hooks.clear()
+    assert kept.restored_hooks == ["0 (forward pre-hook)", "0 (state_dict hook)", "0 (load_state_dict pre-hook)"]
+    assert [dict(lin._forward_pre_hooks), dict(lin._state_dict_hooks), dict(lin._load_state_dict_pre_hooks)] == found
