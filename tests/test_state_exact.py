@@ -1402,3 +1402,36 @@ def test_a_legacy_spectral_norms_three_hooks_a_forward_removes_are_put_back_and_
         lin._load_state_dict_pre_hooks.clear()
     assert kept.restored_hooks == ["0 (forward pre-hook)", "0 (state_dict hook)", "0 (load_state_dict pre-hook)"]
     assert [dict(lin._forward_pre_hooks), dict(lin._state_dict_hooks), dict(lin._load_state_dict_pre_hooks)] == found
+
+
+def _process_settings() -> tuple:
+    return (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_num_threads(),
+            torch.is_autocast_cache_enabled())
+
+
+def _set_process_settings(found: tuple) -> None:
+    torch.set_default_dtype(found[0])
+    torch.use_deterministic_algorithms(found[1], warn_only=found[2])
+    torch.set_num_threads(found[3])
+    torch.set_autocast_cache_enabled(found[4])
+
+
+def test_process_settings_a_forward_changes_are_put_back_and_named_by_their_setters():
+    """A forward that sets the default dtype to float64, deterministic algorithms on (warn only), one thread
+    more and autocast's weight cache off: each is put back as found and named by the torch call that sets
+    it, in torchcount's order: "torch.set_default_dtype", "torch.use_deterministic_algorithms",
+    "torch.set_num_threads", "torch.set_autocast_cache_enabled". (A setter's name changed read as no torch
+    call in the note.)"""
+    found = _process_settings()
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            torch.set_default_dtype(torch.float64)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.set_num_threads(found[3] + 1)
+            torch.set_autocast_cache_enabled(not found[4])
+        assert kept.restored_settings == ["torch.set_default_dtype", "torch.use_deterministic_algorithms",
+                                          "torch.set_num_threads", "torch.set_autocast_cache_enabled"]
+        assert _process_settings() == found
+    finally:
+        _set_process_settings(found)
