@@ -1435,3 +1435,27 @@ def test_process_settings_a_forward_changes_are_put_back_and_named_by_their_sett
         assert _process_settings() == found
     finally:
         _set_process_settings(found)
+
+
+@dataclasses.dataclass
+class _Shaped:
+    """A value of the user's with a shape and a tolist() but no dtype (not a NumPy array), equal (==) to
+    another only if all three fields are."""
+
+    shape: tuple
+    values: list
+    label: str
+
+    def tolist(self):
+        return list(self.values)
+
+
+def test_a_scheduler_holding_an_object_with_a_shape_and_a_tolist_is_compared_by_its_own_equality():
+    """A StepLR holding a _Shaped((2,), [1, 2], 'warm') whose label the method sets to 'cold' in place: the
+    same shape and list form, but not equal by its own ==, so a change: the scheduler is named ('StepLR')
+    and the value put back, labelled 'warm'. (Taking a value with a shape and a tolist() for a NumPy array,
+    without its dtype, compared only those and kept 'cold'.)"""
+    model = _scheduled(_Shaped((2,), [1.0, 2.0], "warm"))
+    with preserved(model, method="step") as kept:
+        model.scheduler.extra.label = "cold"
+    assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.extra == _Shaped((2,), [1.0, 2.0], "warm")
