@@ -1459,3 +1459,35 @@ def test_a_scheduler_holding_an_object_with_a_shape_and_a_tolist_is_compared_by_
     with preserved(model, method="step") as kept:
         model.scheduler.extra.label = "cold"
     assert kept.stepped_schedulers == ["StepLR"] and model.scheduler.extra == _Shaped((2,), [1.0, 2.0], "warm")
+
+
+@pytest.mark.parametrize("where, name", [
+    ("cudnn", "enabled"), ("cudnn", "benchmark"), ("cudnn", "deterministic"), ("cudnn", "allow_tf32"),
+    ("cuda.matmul", "allow_fp16_reduced_precision_reduction"), ("cuda.matmul", "allow_bf16_reduced_precision_reduction"),
+    ("mkldnn", "enabled"), ("mkldnn", "deterministic"), ("cuda.matmul", "allow_fp16_accumulation"),
+    ("", "fp32_precision"), ("cuda.matmul", "fp32_precision"), ("cudnn.conv", "fp32_precision"),
+    ("cudnn.rnn", "fp32_precision"), ("mkldnn.matmul", "fp32_precision"), ("mkldnn.conv", "fp32_precision"),
+    ("mkldnn.rnn", "fp32_precision")])
+def test_a_torch_backends_flag_a_forward_flips_is_put_back_and_named_by_its_path(where, name):
+    """A forward that flips one torch.backends flag (a switch to its negation, an fp32_precision to "tf32",
+    or "ieee" where it was "tf32"): it is put back as found and named alone, by its path, as
+    "torch.backends.cudnn.enabled" (skipped where this torch lacks the flag: torch 2.2 has no mkldnn
+    deterministic mode, fp16 accumulation or fp32_precision API). (A part of a flag's path changed looked
+    for a flag this torch does not have, and left the forward's value; the root precision's empty part
+    as another read "torch.backends..fp32_precision" or no flag.)"""
+    owner = torch.backends
+    for part in filter(None, where.split(".")):
+        owner = getattr(owner, part, None)
+    try:
+        found = getattr(owner, name)
+    except (AttributeError, RuntimeError):
+        pytest.skip(f"torch {torch.__version__} has no readable torch.backends.{where}.{name}")
+    flipped = (not found) if isinstance(found, bool) else ("tf32" if found != "tf32" else "ieee")
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            setattr(owner, name, flipped)
+            assert getattr(owner, name) == flipped
+        assert kept.restored_settings == [f"torch.backends.{where + '.' if where else ''}{name}"]
+        assert getattr(owner, name) == found
+    finally:
+        setattr(owner, name, found)
