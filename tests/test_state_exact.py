@@ -1491,3 +1491,33 @@ def test_a_torch_backends_flag_a_forward_flips_is_put_back_and_named_by_its_path
         assert getattr(owner, name) == found
     finally:
         setattr(owner, name, found)
+
+
+class _NestedBuffers(nn.Module):
+    """Two nested-tensor buffers (torch.nested.nested_tensor, strided layout: no one shape, no flat copy):
+    [[1, 2], [3]] and [[5], [6, 7]], and a forward that doubles the first in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("n1", torch.nested.nested_tensor([torch.tensor([1.0, 2.0]), torch.tensor([3.0])]))
+        self.register_buffer("n2", torch.nested.nested_tensor([torch.tensor([5.0]), torch.tensor([6.0, 7.0])]))
+
+    def forward(self, x):
+        self.n1.mul_(2)
+        return x
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage")
+def test_nested_tensor_buffers_a_forward_doubles_come_back_as_found():
+    """_NestedBuffers after a forward that doubles the first ([[2, 4], [6]] inside): both are the same
+    tensors, [[1, 2], [3]] and [[5], [6, 7]] again. (Reading a nested tensor's shape, which torch refuses,
+    to see whether the forward resized it failed on leaving with RuntimeError "NestedTensorImpl doesn't
+    support sizes", and the buffer stayed doubled.)"""
+    model = _NestedBuffers()
+    n1, n2 = model.n1, model.n2
+    with preserved(model):
+        model(torch.zeros(1))
+        assert [t.tolist() for t in n1.unbind()] == [[2.0, 4.0], [6.0]]
+    assert model.n1 is n1 and model.n2 is n2
+    assert [t.tolist() for t in n1.unbind()] == [[1.0, 2.0], [3.0]]
+    assert [t.tolist() for t in n2.unbind()] == [[5.0], [6.0, 7.0]]

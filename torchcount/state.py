@@ -1359,7 +1359,7 @@ class _BufferCopy:
                     for original, value in zip(originals, saved):
                         _copy_back(original, value)
             for original, saved in self.cloned:
-                if original.shape != saved.shape:
+                if not original.is_nested and original.shape != saved.shape:  # (a nested tensor has no one shape)
                     original.resize_(saved.shape)
                 elif _same_bits(original, saved):
                     continue
@@ -1392,8 +1392,8 @@ _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Bit for bit equal (NaN payloads, −0.0 vs 0.0), compared as integers of the same width."""
-    if (a.dtype, a.shape, a.layout) != (b.dtype, b.shape, b.layout) or a.layout is not torch.strided:
-        return False  # converted, or sparse (no integer views): restore rather than decide
+    if a.is_nested or (a.dtype, a.shape, a.layout) != (b.dtype, b.shape, b.layout) or a.layout is not torch.strided:
+        return False  # nested (no one shape), converted, or sparse (no integer views): restore rather than decide
     if a.is_complex():
         a, b = torch.view_as_real(a), torch.view_as_real(b)
     bits = _BITS.get(a.element_size())
