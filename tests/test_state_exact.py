@@ -1521,3 +1521,20 @@ def test_nested_tensor_buffers_a_forward_doubles_come_back_as_found():
     assert model.n1 is n1 and model.n2 is n2
     assert [t.tolist() for t in n1.unbind()] == [[1.0, 2.0], [3.0]]
     assert [t.tolist() for t in n2.unbind()] == [[5.0], [6.0, 7.0]]
+
+
+@pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
+def test_cudnns_fp32_precision_a_forward_sets_is_put_back_and_named():
+    """A forward that sets cuDNN's fp32_precision to "tf32" (this torch moves cuda.matmul's with it, which
+    is put back and named as well): it reads as found again and "torch.backends.cudnn.fp32_precision" is
+    among the settings named. (A part of its path changed dropped the flag, and left "tf32".)"""
+    cudnn = torch.backends.cudnn
+    found = cudnn.fp32_precision
+    flipped = "tf32" if found != "tf32" else "ieee"
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            cudnn.fp32_precision = flipped
+        assert "torch.backends.cudnn.fp32_precision" in kept.restored_settings
+        assert cudnn.fp32_precision == found
+    finally:
+        cudnn.fp32_precision = found
