@@ -880,21 +880,24 @@ class _Mixin:
 
 
 class _MixedHolder(nn.Module, _Mixin):
-    """A module of two bases whose forward adds a ModuleDict named 'parametrizations' itself."""
+    """A module of two bases whose forward adds a ModuleDict named 'parametrizations' itself, holding a
+    ParametrizationList (an Identity over a zeros(1) of its own) under "a", as parametrize would."""
 
     def __init__(self):
         super().__init__()
         self.inner = nn.Identity()
 
     def forward(self, x):
-        self.parametrizations = nn.ModuleDict({"a": nn.Identity()})
+        from torch.nn.utils.parametrize import ParametrizationList
+
+        self.parametrizations = nn.ModuleDict({"a": ParametrizationList([nn.Identity()], torch.zeros(1))})
         return x
 
 
 def test_a_parametrizations_dict_added_to_a_module_of_two_bases_is_removed_and_the_class_kept():
     """A module whose class has two bases (nn.Module and a mixin) and whose forward adds a ModuleDict
-    named 'parametrizations': it is removed as one parametrize added, and the class (not a Parametrized…
-    class of one base) is kept, with its Identity. (Comparing the class's name with 'Parametrized' + its
+    named 'parametrizations' of a ParametrizationList: it is removed as one parametrize added, and the
+    class (not a Parametrized… class of one base) is kept, with its Identity. (Comparing the class's name with 'Parametrized' + its
     first base's name without checking there is a single base read the name of None: AttributeError.)"""
     model = _MixedHolder()
     inner = model.inner
@@ -1538,3 +1541,31 @@ def test_cudnns_fp32_precision_a_forward_sets_is_put_back_and_named():
         assert cudnn.fp32_precision == found
     finally:
         cudnn.fp32_precision = found
+
+
+class _AddsToOwnDict(nn.Module):
+    """A module holding a ModuleDict of its own named ``parametrizations`` (a Linear under "weight", not
+    parametrize's), whose forward adds an nn.Identity to it under "extra" (a submodule added)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parametrizations = nn.ModuleDict({"weight": nn.Linear(1, 1)})
+
+    def forward(self, x):
+        self.parametrizations["extra"] = nn.Identity()
+        return x
+
+
+def test_a_submodule_a_forward_adds_to_the_models_own_dict_named_parametrizations_is_kept_and_not_named():
+    """_AddsToOwnDict: the Identity the forward adds is kept, as submodules a forward adds are
+    (docs/guarantees.md), the dict the same object holding "weight" (the same Linear) and "extra", and no
+    parametrization is named as removed. (Every entry of a dict named 'parametrizations' that was not
+    there before was taken for a ParametrizationList the forward registered: the Identity was deleted and
+    named in removed_parametrizations as 'extra'.)"""
+    model = _AddsToOwnDict()
+    found, lin = model.parametrizations, model.parametrizations["weight"]
+    with preserved(model) as kept:
+        model(torch.ones(1, 1))
+    assert kept.removed_parametrizations == [] and kept.restored_modules == []
+    assert model.parametrizations is found and list(found.keys()) == ["weight", "extra"]
+    assert found["weight"] is lin and type(found["extra"]) is nn.Identity and type(model) is _AddsToOwnDict

@@ -1219,7 +1219,9 @@ def _undo_parametrizations(modules: list) -> list[tuple[str, nn.Module]]:
             continue
         fresh = id(found) not in known
         for name, plist in list(found.items()):
-            if fresh or id(plist) not in known:
+            # (parametrize puts only ParametrizationLists there: another module is one a forward added to a
+            # dict of the model's own so named, kept as added submodules are)
+            if (fresh or id(plist) not in known) and isinstance(plist, ParametrizationList):
                 if isinstance(vars(type(m)).get(name), property):
                     delattr(type(m), name)
                 del found[name]
