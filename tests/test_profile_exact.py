@@ -333,6 +333,34 @@ def test_an_async_function_given_as_the_method_is_refused():
                                "method synchronously; profile the synchronous method it awaits")
 
 
+class _Runs(nn.Module):
+    """A Linear(4, 3), four methods run1, run12, run123, run1234 and a class attribute runs (a number)."""
+
+    runs = 3
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def run1(self, x):
+        return self.lin(x)
+
+    run12 = run123 = run1234 = run1
+
+
+def test_a_misspelt_method_is_offered_three_methods_close_to_it_not_a_fourth_nor_an_attribute():
+    """method='run' (no such attribute): the public methods close to it by difflib's ratio 2·M/T (M the
+    matching characters, T both lengths) are run1 (6/7), run12 (6/8), run123 (6/9) and run1234 (6/10, just at
+    the 0.6 cutoff): the three best are offered, best first, not the fourth. The class attribute runs (6/7 too)
+    is a number, not a method to profile: not offered."""
+    with pytest.raises(AttributeError) as info:
+        torchcount.profile(_Runs(), torch.randn(2, 4), method="run")
+    assert str(info.value) == "method='run': _Runs has no attribute 'run'; did you mean run1 or run12 or run123?"
+
+
 # ---- a failing forward ------------------------------------------------------------------------------
 
 
