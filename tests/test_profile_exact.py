@@ -1109,3 +1109,99 @@ def test_a_module_a_method_holds_under_two_names_is_named_once():
     held = [note for note in report.notes if note.startswith("module(s) held by _distill_twice: ")]
     assert len(held) == 1 and held[0].split(";")[0].count("=Sequential") == 1, held
     assert (report.total.macs, report.row("0").macs) == (96, 72)
+
+
+# ---- TorchScript ------------------------------------------------------------------------------------
+
+
+class _Gate(nn.Module):
+    """A Conv2d(4, 4, 3, padding=1) run only where flag is true: in TorchScript, inside a prim::If block."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x, flag: bool):
+        if flag:
+            x = self.conv(x)
+        return x
+
+
+_MKLDNN_CONV = "prim::mkldnn_convolution (run by the TorchScript interpreter, outside the dispatcher: not recorded)"
+
+
+def test_an_interpreted_convolution_inside_an_if_block_is_the_one_uncounted_node_of_the_graph():
+    """torch.jit.optimize_for_inference makes the gated Conv2d a prim::mkldnn_convolution, inside the graph's
+    prim::If block, which the TorchScript interpreter runs without dispatching an op: it is listed as uncounted,
+    once (one forward, flag true), in the report, in the root's row (partial) and in a note naming it. It is the
+    only prim:: node listed: not the block's own prim::If nor prim::Constant, nor the two
+    prim::ConstantMKLDNNTensor (its weight and bias) beside it, which compute nothing."""
+    scripted = torch.jit.optimize_for_inference(torch.jit.script(_Gate().eval()))
+    report = torchcount.profile(scripted, (torch.randn(1, 4, 6, 6), True), warn=False)
+    assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted if u.what.startswith("prim::")] == [
+        ("", "RecursiveScriptModule", _MKLDNN_CONV, 1)]
+    assert report.root.uncounted_ops[_MKLDNN_CONV] == 1 and report.root.status == "partial"
+    assert [n for n in report.notes if "TorchScript interpreter" in n] == [
+        "RecursiveScriptModule: its graph runs prim::mkldnn_convolution in the TorchScript interpreter itself, where "
+        "no op is dispatched, so their work is not counted (as torch.jit.optimize_for_inference makes them); profile "
+        "the module before that for these layers"]
+
+
+class _ConvBatchNormRoot(nn.Module):
+    """The root's own 2×3×1×1 weight in a functional conv2d, a BatchNorm2d(2), then a Conv2d(2, 2, 1) and
+    another BatchNorm2d(2): freezing folds each BatchNorm into the convolution before it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(2, 3, 1, 1))
+        self.bn = nn.BatchNorm2d(2)
+        self.conv = nn.Conv2d(2, 2, 1)
+        self.bn2 = nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        return self.bn2(self.conv(self.bn(torch.nn.functional.conv2d(x, self.weight))))
+
+
+def test_the_layers_and_constants_freezing_folded_are_named_the_root_by_name_and_up_to_six_and_two():
+    """The folded constants' names, before '_fused_', are the layer's path then the attribute's: the root's
+    own weight's is weight_fused_bn (no path: the layer is named '(root)'), conv's conv.weight_fused_bn and
+    conv.bias_fused_bn — three, so two are named then '…'. Six Conv2d(2, 2, 1, bias=False), each before a
+    BatchNorm2d(2), are folded into layers 0, 2, … 10: all six named, no '…' after them."""
+    frozen = torch.jit.freeze(torch.jit.script(_ConvBatchNormRoot().eval()))
+    (note,) = [n for n in torchcount.profile(frozen, torch.randn(1, 3, 4, 4), warn=False).notes
+               if n.startswith("frozen TorchScript")]
+    assert "; freezing folded other layers into (root), conv (weight_fused_bn, conv.weight_fused_bn …; a BatchNorm " \
+           "folded into" in note
+    layers = []
+    for _ in range(6):
+        layers += [nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2)]
+    frozen = torch.jit.freeze(torch.jit.script(nn.Sequential(*layers).eval()))
+    (note,) = [n for n in torchcount.profile(frozen, torch.randn(1, 2, 4, 4), warn=False).notes
+               if n.startswith("frozen TorchScript")]
+    assert "; freezing folded other layers into 0, 2, 4, 6, 8, 10 (0.weight_fused_bn, " in note
+
+
+class _Tally(nn.Module):
+    """Doubles its input and counts its calls in a one-element buffer, which its forward adds 1 to."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return x * 2
+
+
+def test_the_buffers_freezing_kept_are_named_four_at_most_then_an_ellipsis():
+    """Freezing keeps a buffer the forward updates in place as an attribute of its submodule: four _Tally
+    layers keep four (0.calls … 3.calls, one element each), all named with no '…'; five keep five, of which
+    the first four are named, then '…'."""
+    notes = {}
+    for n in (4, 5):
+        frozen = torch.jit.freeze(torch.jit.script(nn.Sequential(*(_Tally() for _ in range(n))).eval()))
+        report = torchcount.profile(frozen, torch.randn(2, 3), warn=False)
+        assert report.total.buffers == n
+        (notes[n],) = [note for note in report.notes if note.startswith("frozen TorchScript")]
+    assert "the 4 buffer(s) of submodules freezing kept (0.calls, 1.calls, 2.calls, 3.calls; 4 elements)" in notes[4]
+    assert "the 5 buffer(s) of submodules freezing kept (0.calls, 1.calls, 2.calls, 3.calls …; 5 elements)" in notes[5]
