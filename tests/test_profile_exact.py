@@ -1205,3 +1205,64 @@ def test_the_buffers_freezing_kept_are_named_four_at_most_then_an_ellipsis():
         (notes[n],) = [note for note in report.notes if note.startswith("frozen TorchScript")]
     assert "the 4 buffer(s) of submodules freezing kept (0.calls, 1.calls, 2.calls, 3.calls; 4 elements)" in notes[4]
     assert "the 5 buffer(s) of submodules freezing kept (0.calls, 1.calls, 2.calls, 3.calls …; 5 elements)" in notes[5]
+
+
+# ---- torch.compile'd submodules ---------------------------------------------------------------------
+
+
+def _compiled_chain(n: int) -> nn.Sequential:
+    """n torch.compile'd Linear(2, 2)s in a Sequential (never run compiled here: profile runs them eagerly)."""
+    return nn.Sequential(*(torch.compile(nn.Linear(2, 2)) for _ in range(n)))
+
+
+_COMPILED_NOTE = (": each profiled as its original module, eagerly, under the path shown (its state_dict keys keep "
+                  "'_orig_mod.'); compiled kernels may fuse ops and run faster, the counts are the same")
+
+
+def test_six_compiled_submodules_are_all_named_and_a_seventh_after_an_ellipsis():
+    """The note names the compiled submodules by their paths, six at most then '…': six Linear(2, 2)s are
+    0 … 5 with no ellipsis, seven the same six then '…'; each counted eagerly, 2·2 = 4 MACs on a 1×2 input."""
+    six = torchcount.profile(_compiled_chain(6), torch.randn(1, 2), warn=False)
+    seven = torchcount.profile(_compiled_chain(7), torch.randn(1, 2), warn=False)
+    assert (six.total.macs, seven.total.macs) == (6 * 4, 7 * 4)
+    assert [n for n in six.notes if n.startswith("torch.compile'd")] == [
+        "torch.compile'd submodule(s) 0, 1, 2, 3, 4, 5" + _COMPILED_NOTE]
+    assert [n for n in seven.notes if n.startswith("torch.compile'd")] == [
+        "torch.compile'd submodule(s) 0, 1, 2, 3, 4, 5 …" + _COMPILED_NOTE]
+
+
+def test_hooks_on_a_compiled_wrapper_do_not_run_and_the_note_names_its_path():
+    """A forward hook on the compiled wrapper of submodule 1 and a forward pre-hook on that of 2 (the
+    wrapper is set aside while its module runs eagerly): neither runs, and the note names both, 1 and 2 —
+    not 0, which has none; the three Linear(2, 2)s still count 3·4 = 12 MACs."""
+    model, ran = _compiled_chain(3), []
+    model[1].register_forward_hook(lambda module, args, out: ran.append("hook"))
+    model[2].register_forward_pre_hook(lambda module, args: ran.append("pre-hook"))
+    report = torchcount.profile(model, torch.randn(1, 2), warn=False)
+    assert report.total.macs == 12 and ran == []
+    assert [n for n in report.notes if n.startswith("torch.compile'd")] == [
+        "torch.compile'd submodule(s) 0, 1, 2" + _COMPILED_NOTE + "; hooks registered on the compiled wrapper of 1, "
+        "2 itself did not run"]
+
+
+# ---- wrappers ---------------------------------------------------------------------------------------
+
+
+def test_a_users_module_class_named_optimized_module_without_a_compiled_module_is_profiled_as_itself():
+    """Only torch.compile's wrapper is unwrapped: an OptimizedModule holding a module in _orig_mod. A user's
+    class of that name with no module there (_orig_mod a string here) is the model itself: its Linear(4, 3)
+    counted, 2·4·3 = 24 MACs, under its own name, with no note of a compiled model."""
+
+    class OptimizedModule(nn.Module):
+        _orig_mod = "not a module"
+
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    report = torchcount.profile(OptimizedModule(), torch.randn(2, 4), warn=False)
+    assert (report.model_name, report.total.macs) == ("OptimizedModule", 24)
+    assert not any("torch.compile" in note for note in report.notes)
