@@ -1266,3 +1266,96 @@ def test_a_users_module_class_named_optimized_module_without_a_compiled_module_i
     report = torchcount.profile(OptimizedModule(), torch.randn(2, 4), warn=False)
     assert (report.model_name, report.total.macs) == ("OptimizedModule", 24)
     assert not any("torch.compile" in note for note in report.notes)
+
+
+# ---- record_ops=False -------------------------------------------------------------------------------
+
+
+def test_a_roots_pre_hook_alone_unrecorded_is_one_uncounted_call_of_its_hooks():
+    """With op recording off the root's hooks are unknown work, a forward pre-hook alone as well as a forward
+    hook: a Linear(4, 3) root whose only hook is a pre-hook doubling its 2×4 input gets one uncounted entry
+    for its hooks (one forward), beside its rule's 2·4·3 = 24 MACs."""
+    from torchcount.profile import UNRECORDED_HOOKS
+
+    lin = nn.Linear(4, 3)
+    lin.register_forward_pre_hook(lambda module, args: (args[0] * 2,))
+    report = torchcount.profile(lin, torch.randn(2, 4), record_ops=False, warn=False)
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED_HOOKS, 1)]
+    assert report.root.uncounted_ops == {UNRECORDED_HOOKS: 1} and report.total.macs == 24
+
+
+class _Instead(nn.Module):
+    """A Linear(4, 2) its own __call__ runs, minus 1, never through nn.Module's call (nor its forward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def __call__(self, x):
+        return self.lin(x) - 1
+
+
+def test_a_hooked_root_whose_call_never_runs_them_unrecorded_lists_its_call_not_its_hooks():
+    """A root whose own __call__ never goes through nn.Module's (no row of its own) runs none of its hooks:
+    with op recording off its __call__'s work is the one uncounted entry, under its path and type, beside
+    the Linear's 5·4·2 = 40 MACs; its forward hook, which never ran, is not listed (nor does a root row
+    missing fail it)."""
+    from torchcount.profile import UNRECORDED_CALL
+
+    model, ran = _Instead(), []
+    model.register_forward_hook(lambda module, args, out: ran.append(1))
+    report = torchcount.profile(model, torch.randn(5, 4), record_ops=False, warn=False)
+    assert report.root is None and report.total.macs == 40 and ran == []
+    assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted] == [("", "_Instead", UNRECORDED_CALL, 1)]
+
+
+class _Skips(nn.Module):
+    """Two Linear(4, 3)s, used and unused: the forward calls used only."""
+
+    def __init__(self):
+        super().__init__()
+        self.used, self.unused = nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def test_a_submodule_never_called_is_not_listed_as_unrecorded_work_though_it_has_hooks():
+    """With op recording off, a module's own hooks are unknown work for each of its calls: the unused
+    Linear's forward hook never ran (its row: 0 calls), so only the rule-less root's own ops are listed,
+    once; the used Linear's rule counts 2·4·3 = 24 MACs."""
+    from torchcount.profile import UNRECORDED
+
+    model = _Skips()
+    model.unused.register_forward_hook(lambda module, args, out: out * 2)
+    report = torchcount.profile(model, torch.randn(2, 4), record_ops=False, warn=False)
+    assert report.row("unused").calls == 0 and report.total.macs == 24
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED, 1)]
+
+
+class _WithBody(nn.Module):
+    """A Sequential body holding a Linear(4, 3); twice(x) is the body's output times 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 3))
+
+    def forward(self, x):
+        return self.body(x)
+
+    def twice(self, x):
+        return self.body(x) * 2
+
+
+def test_a_profiled_methods_own_code_is_unrecorded_work_of_the_root_only_not_of_a_sequential_inside():
+    """With op recording off and method='twice', the root's method ran code of its own (the × 2): listed
+    once as the root's. The Sequential body it calls only chains its Linear (priced by its rule, 2·4·3 = 24
+    MACs), so it is not listed: a method being profiled does not make every Sequential's forward unknown."""
+    from torchcount.profile import UNRECORDED
+
+    report = torchcount.profile(_WithBody(), torch.randn(2, 4), method="twice", record_ops=False, warn=False)
+    assert report.total.macs == 24 and report.row("body").status == "container"
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED, 1)]
