@@ -320,6 +320,21 @@ def test_a_function_given_as_the_method_that_cannot_take_the_inputs_is_refused_n
                                "takes scale)")
 
 
+def _step_with_options(model, x, y, *, a=1, b=2):
+    return model(x) * a + y * b
+
+
+def test_a_function_method_its_inputs_fall_short_of_is_refused_naming_each_keyword_given():
+    """_step_with_options(model, x, y, *, a=1, b=2) given one input and the keywords a and b: both are its
+    keywords, but y is missing, so the call is refused before the profile, written out as it would be made,
+    each keyword named in turn."""
+    with pytest.raises(TypeError) as info:
+        torchcount.profile(nn.Linear(4, 3), torch.randn(2, 4), method=_step_with_options, kwargs={"a": 2, "b": 3})
+    assert str(info.value) == ("method=_step_with_options: _step_with_options() is called as _step_with_options(model, "
+                               "input, a=…, b=…), which its signature _step_with_options(model, x, y, *, a=1, b=2) "
+                               "cannot take: missing a required argument: 'y'")
+
+
 async def _async_step(model, x):
     return model(x)
 
@@ -1147,6 +1162,20 @@ def test_an_interpreted_convolution_inside_an_if_block_is_the_one_uncounted_node
         "the module before that for these layers"]
 
 
+def test_an_interpreted_hardswish_after_an_interpreted_convolution_is_listed_and_named_too():
+    """optimize_for_inference runs a Conv2d(3, 4, 3) then Hardswish as prim::mkldnn_convolution and
+    prim::MKLDNNHardSwish_ (the hardswish in place on the MKLDNN tensor), neither dispatched: both listed
+    uncounted once, and the note names both, sorted (upper case first)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish()).eval()
+    scripted = torch.jit.optimize_for_inference(torch.jit.script(model))
+    report = torchcount.profile(scripted, torch.randn(1, 3, 6, 6), warn=False)
+    hardswish = "prim::MKLDNNHardSwish_ (run by the TorchScript interpreter, outside the dispatcher: not recorded)"
+    assert [(u.what, u.calls) for u in report.uncounted if u.what.startswith("prim::")] == [
+        (hardswish, 1), (_MKLDNN_CONV, 1)]
+    assert any(n.startswith("RecursiveScriptModule: its graph runs prim::MKLDNNHardSwish_, prim::mkldnn_convolution "
+                            "in the TorchScript interpreter itself") for n in report.notes), report.notes
+
+
 class _ConvBatchNormRoot(nn.Module):
     """The root's own 2×3×1×1 weight in a functional conv2d, a BatchNorm2d(2), then a Conv2d(2, 2, 1) and
     another BatchNorm2d(2): freezing folds each BatchNorm into the convolution before it."""
@@ -1268,6 +1297,16 @@ def test_a_users_module_class_named_optimized_module_without_a_compiled_module_i
     assert not any("torch.compile" in note for note in report.notes)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with a GPU, DataParallel moves its module there")
+def test_a_data_parallel_wrapper_without_a_gpu_is_noted_in_these_words_with_no_device():
+    """Without a GPU, DataParallel(Linear(4, 3)) has no device to scatter to: its Linear is profiled on the
+    batch as given (2·4·3 = 24 MACs) and the note says so, naming no device."""
+    report = torchcount.profile(nn.DataParallel(nn.Linear(4, 3)), torch.randn(2, 4), warn=False)
+    assert report.total.macs == 24
+    assert [n for n in report.notes if "wrapper" in n] == [
+        "DataParallel wrapper: profiled the wrapped module (Linear) for the whole batch on one device"]
+
+
 # ---- record_ops=False -------------------------------------------------------------------------------
 
 
@@ -1359,3 +1398,51 @@ def test_a_profiled_methods_own_code_is_unrecorded_work_of_the_root_only_not_of_
     report = torchcount.profile(_WithBody(), torch.randn(2, 4), method="twice", record_ops=False, warn=False)
     assert report.total.macs == 24 and report.row("body").status == "container"
     assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED, 1)]
+
+
+class _AllUnknown(nn.Module):
+    """A Linear(4, 3), its output × 2 in the forward, + 1 in a __call__ of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x) * 2
+
+    def __call__(self, x):
+        return super().__call__(x) + 1
+
+
+def test_each_kind_of_unrecorded_work_is_listed_in_these_words_and_marks_the_root_partial():
+    """With op recording off, what no rule prices is listed, in the words a reader sees: the root's forward
+    hook (− 1), its own __call__ (+ 1), its forward's own ops (× 2; the root was partial already, by its
+    hooks, and is listed all the same) and the Linear's forward hook (× 3), once each for the one call; the
+    Linear's rule counts 2·4·3 = 24 MACs. The rule-less root is partial."""
+    model = _AllUnknown()
+    model.register_forward_hook(lambda module, args, out: out - 1)
+    model.lin.register_forward_hook(lambda module, args, out: out * 3)
+    report = torchcount.profile(model, torch.randn(2, 4), record_ops=False, warn=False)
+    assert [(u.path, u.type, u.what, u.calls) for u in report.uncounted] == [
+        ("", "_AllUnknown", "the root's hooks (not recorded: record_ops=False)", 1),
+        ("", "_AllUnknown", "the root's own __call__ (not recorded: record_ops=False)", 1),
+        ("", "_AllUnknown", "own ops (not recorded: record_ops=False)", 1),
+        ("lin", "Linear", "its forward hooks (not recorded: record_ops=False)", 1)]
+    assert report.total.macs == 24 and report.root.status == "partial"
+
+
+class _Halves(nn.Module):
+    """No parameters and no children: x / 2."""
+
+    def forward(self, x):
+        return x / 2
+
+
+def test_a_leaf_without_a_rule_unrecorded_is_partial_not_a_complete_count_of_ops():
+    """With op recording off, a rule-less leaf root (x / 2 on 2×4) has its own ops unknown: listed once and
+    its row marked partial — not 'ops', which would read as a count of ops it ran."""
+    from torchcount.profile import UNRECORDED
+
+    report = torchcount.profile(_Halves(), torch.randn(2, 4), record_ops=False, warn=False)
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", UNRECORDED, 1)]
+    assert report.root.status == "partial" and not report.complete
