@@ -443,3 +443,80 @@ def test_every_option_is_in_docs_cli_md_as_the_help_names_it():
         forms += [f"`{short}" for short in action.option_strings if not short.startswith("--")]
         missing += [form for form in forms if form not in doc]
     assert missing == []
+
+
+# ---- the fortieth session's round: cli.py ids 1598–1893 (select_rows … _one_line) ----
+
+
+def test_one_line_joins_the_words_and_cuts_a_long_message_at_a_word_before_the_limit():
+    """An error's text on one line: whitespace runs become one space; an empty message is its type's
+    name; 500 characters pass whole and 501 are cut to 499 + ' …'; a message of words is cut at the
+    last space of those 499 (120 'word's, 599 characters: the 100th is cut there, 99 remain); a space only
+    before the middle (250) is not used: the cut is at 499 characters."""
+    assert cli._one_line(ValueError("a\n   b\tc ")) == "a b c"
+    assert cli._one_line(ValueError("")) == "ValueError"
+    assert cli._one_line(ValueError("x" * 500)) == "x" * 500
+    assert cli._one_line(ValueError("x" * 501)) == "x" * 499 + " …"
+    assert cli._one_line(ValueError(" ".join(["word"] * 120))) == " ".join(["word"] * 99) + " …"
+    assert cli._one_line(ValueError("a" * 200 + " " + "b" * 400)) == "a" * 200 + " " + "b" * 298 + " …"
+
+
+def test_the_kind_of_error_the_command_reports():
+    """A failing forward and a model that could not be built are 'model error's; anything else names its
+    type and the --debug advice."""
+    from torchcount.profile import ForwardError
+
+    assert cli._kind(ForwardError("boom", path="0")) == "model error"
+    assert cli._kind(cli.ModelError("no model")) == "model error"
+    assert cli._kind(KeyError("k")) == "error (KeyError; rerun with --debug for the traceback)"
+
+
+def test_a_sortable_number_is_an_int_or_a_float_but_not_a_bool_text_or_nan():
+    assert cli._number(3) == 3 and cli._number(2.5) == 2.5 and cli._number(0) == 0
+    assert [cli._number(v) for v in (True, False, "3", "", None, float("nan"))] == [None] * 6
+
+
+def test_csv_rows_sort_numbers_largest_first_and_blanks_last():
+    """The CSV's sort: numbers by size, largest first, then a blank (a row without the figure), in the
+    order given among blanks: [blank, 0, 5] sorts as 5, 0, blank; text columns sort as text."""
+    rows = [{"path": "a", "ops": ""}, {"path": "b", "ops": 0}, {"path": "c", "ops": 5}]
+    assert [r["path"] for r in sorted(rows, key=cli._csv_sort_key("ops", ["path", "ops"]))] == ["c", "b", "a"]
+    assert [r["path"] for r in sorted(rows[::-1], key=cli._csv_sort_key("module", ["path", "ops"]))] == \
+        ["a", "b", "c"]
+
+
+def _net_file(tmp_path):
+    f = tmp_path / "net.py"
+    f.write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Embedding(100, 4), nn.Linear(4, 3))\n")
+    return f"{f}:net"
+
+
+def test_top_as_large_as_the_rows_adds_no_note_and_a_smaller_one_says_what_it_left_out(capsys, tmp_path):
+    """Embedding(100, 4) → Linear(4, 3) (two rows; the Linear's 270 FLOPs first by ops): --top 2 or 5
+    shows both rows and no 'showing the top' note; --top 1 shows the Linear and says so."""
+    net = _net_file(tmp_path)
+    for top in ("2", "5"):
+        code, out, err = main(capsys, net, "--input", "2x5:int64", "--top", top)
+        assert code == 0, err
+        assert "showing the top" not in out and "Embedding" in out and "Linear" in out
+    code, out, err = main(capsys, net, "--input", "2x5:int64", "--top", "1")
+    assert code == 0 and "Embedding" not in out
+    assert "showing the top 1 of 2 rows by FLOPs [flops]; the total is the whole model's" in out
+
+
+def test_markdown_tables_of_the_layers_and_by_type(capsys, tmp_path):
+    """--format markdown prints a pipe table: the layers' (Embedding 400 params, Linear 15 params, 120 MACs,
+    2·5·(4·3·2 + 3) = 270 FLOPs, total 415 params) and, with --by-type, the types' sorted by ops."""
+    net = _net_file(tmp_path)
+    code, out, err = main(capsys, net, "--input", "2x5:int64", "--format", "markdown")
+    assert code == 0, err
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    assert rows[0] == ["#", "module", "type", "input", "output", "params", "MACs", "FLOPs [flops]", "share"]
+    assert rows[2:] == [["1", "0", "Embedding", "2×5", "2×5×4", "400", "0", "0", "0.0%"],
+                        ["2", "1", "Linear", "2×5×4", "2×5×3", "15", "120", "270", "100.0%"],
+                        ["", "total", "", "", "", "415", "120", "270", "100.0%"]]
+    code, out, err = main(capsys, net, "--input", "2x5:int64", "--format", "markdown", "--by-type")
+    assert code == 0, err
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
+    assert [r[0] for r in rows[2:]] == ["Linear", "Embedding", "total"]
+    assert rows[2][3:6] == ["15", "120", "270"]
