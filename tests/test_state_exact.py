@@ -1471,7 +1471,7 @@ def test_a_scheduler_holding_an_object_with_a_shape_and_a_tolist_is_compared_by_
     ("", "fp32_precision"), ("cuda.matmul", "fp32_precision"), ("cudnn.conv", "fp32_precision"),
     ("cudnn.rnn", "fp32_precision"), ("mkldnn.matmul", "fp32_precision"), ("mkldnn.conv", "fp32_precision"),
     ("mkldnn.rnn", "fp32_precision")])
-def test_a_torch_backends_flag_a_forward_flips_is_put_back_and_named_by_its_path(where, name):
+def test_a_torch_backends_flag_a_forward_flips_is_put_back_and_named_by_its_path(where, name, monkeypatch):
     """A forward that flips one torch.backends flag (a switch to its negation, an fp32_precision to "tf32",
     or "ieee" where it was "tf32"): it is put back as found and named alone, by its path, as
     "torch.backends.cudnn.enabled" (skipped where this torch lacks the flag: torch 2.2 has no mkldnn
@@ -1486,6 +1486,10 @@ def test_a_torch_backends_flag_a_forward_flips_is_put_back_and_named_by_its_path
     except (AttributeError, RuntimeError):
         pytest.skip(f"torch {torch.__version__} has no readable torch.backends.{where}.{name}")
     flipped = (not found) if isinstance(found, bool) else ("tf32" if found != "tf32" else "ieee")
+    # (torch.testing's common_utils, which other tests import, freezes the cudnn and mkldnn flags,
+    # torch.backends.disable_global_flags(): set directly they raise; thawed for this test alone, in the
+    # module's own globals, since torch ≥ 2.9 puts a wrapper of the module in sys.modules)
+    monkeypatch.setitem(torch.backends.flags_frozen.__globals__, "__allow_nonbracketed_mutation_flag", True)
     try:
         with preserved(nn.Linear(1, 1)) as kept:
             setattr(owner, name, flipped)
@@ -1527,13 +1531,14 @@ def test_nested_tensor_buffers_a_forward_doubles_come_back_as_found():
 
 
 @pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
-def test_cudnns_fp32_precision_a_forward_sets_is_put_back_and_named():
+def test_cudnns_fp32_precision_a_forward_sets_is_put_back_and_named(monkeypatch):
     """A forward that sets cuDNN's fp32_precision to "tf32" (this torch moves cuda.matmul's with it, which
     is put back and named as well): it reads as found again and "torch.backends.cudnn.fp32_precision" is
     among the settings named. (A part of its path changed dropped the flag, and left "tf32".)"""
     cudnn = torch.backends.cudnn
     found = cudnn.fp32_precision
     flipped = "tf32" if found != "tf32" else "ieee"
+    monkeypatch.setitem(torch.backends.flags_frozen.__globals__, "__allow_nonbracketed_mutation_flag", True)  # (as above)
     try:
         with preserved(nn.Linear(1, 1)) as kept:
             cudnn.fp32_precision = flipped
