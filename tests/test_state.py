@@ -1581,10 +1581,42 @@ def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
         assert torch.backends.cudnn.benchmark is not found
         note = next(note for note in report.notes if "torch.backends.cudnn.benchmark (not put back: " in note)
         assert note.count("torch.backends.cudnn.benchmark") == 1
+        # (the note ended "; put back as found" after the one setting it says was not)
+        assert note.startswith("the forward changed torch's process-wide setting(s) torch.backends.cudnn.benchmark "
+                               "(not put back: ") and "put back as found" not in note
     finally:
         with _flags_mutable():
             torch.backends.cudnn.benchmark = found
         _set_frozen(frozen)
+    assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
+
+
+class _ThreadsAndFrozenFlag(ChangesBackendFlags):
+    """One more thread, then ChangesBackendFlags(freeze=True)'s flipped autotuner and frozen flags."""
+
+    def forward(self, x):
+        torch.set_num_threads(torch.get_num_threads() + 1)
+        return super().forward(x)
+
+
+def test_a_setting_put_back_and_a_frozen_flag_left_are_told_apart_in_the_note():
+    """One setting put back (the thread count) and one the forward froze (cuDNN's autotuner): the note
+    says the first was put back as found and the second was not, with why."""
+    found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
+    threads = torch.get_num_threads()
+    try:
+        with _flags_mutable():
+            report = torchcount.profile(_ThreadsAndFrozenFlag(freeze=True), torch.randn(2, 3))
+        assert torch.get_num_threads() == threads
+        note = next(note for note in report.notes if "process-wide setting" in note)
+        assert note.startswith("the forward changed torch's process-wide setting(s) torch.set_num_threads; put back "
+                               "as found; and torch.backends.cudnn.benchmark (not put back: ")
+        assert note.count("put back as found") == 1
+    finally:
+        with _flags_mutable():
+            torch.backends.cudnn.benchmark = found
+        _set_frozen(frozen)
+        torch.set_num_threads(threads)
     assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
 
 

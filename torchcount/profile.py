@@ -366,8 +366,11 @@ def profile(
             notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                          + (" …" if len(kept.lazy) > 6 else ""))
         if kept.restored_settings:
+            # (one the forward froze since, disable_global_flags, is named with why it was not put back)
+            put = [n for n in kept.restored_settings if " (not put back: " not in n]
+            left = [n for n in kept.restored_settings if " (not put back: " in n]
             notes.append(f"the {f'{method} call' if method else 'forward'} changed torch's process-wide setting(s) "
-                         f"{', '.join(kept.restored_settings)}; put back as found")
+                         + "; and ".join(([f"{', '.join(put)}; put back as found"] if put else []) + left))
         if kept.removed_hooks:
             notes.append(f"the {f'{method} call' if method else 'forward'} registered hook(s), removed again: "
                          f"{', '.join(kept.removed_hooks[:6])}" + (" …" if len(kept.removed_hooks) > 6 else ""))
