@@ -1193,13 +1193,18 @@ class _ConvBatchNormRoot(nn.Module):
 
 def test_the_layers_and_constants_freezing_folded_are_named_the_root_by_name_and_up_to_six_and_two():
     """The folded constants' names, before '_fused_', are the layer's path then the attribute's: the root's
-    own weight's is weight_fused_bn (no path: the layer is named '(root)'), conv's conv.weight_fused_bn and
-    conv.bias_fused_bn — three, so two are named then '…'. Six Conv2d(2, 2, 1, bias=False), each before a
-    BatchNorm2d(2), are folded into layers 0, 2, … 10: all six named, no '…' after them."""
+    own weight's is weight_fused_bn (no path: the layer is named '(root)'); the functional conv2d had no bias,
+    so folding made one, named after the graph's None value (%5_fused_bn), which names no layer; then conv's
+    conv.weight_fused_bn and conv.bias_fused_bn — four, so two are named then '…'. The frozen graph's
+    parameters: 2·3 + 2 for the root's folded convolution, 2·2 + 2 for conv's: 14 (the eager model's are
+    6 + 4 + 6 + 4 = 20). Six Conv2d(2, 2, 1, bias=False), each before a BatchNorm2d(2), are folded into
+    layers 0, 2, … 10: all six named, no '…' after them."""
     frozen = torch.jit.freeze(torch.jit.script(_ConvBatchNormRoot().eval()))
-    (note,) = [n for n in torchcount.profile(frozen, torch.randn(1, 3, 4, 4), warn=False).notes
-               if n.startswith("frozen TorchScript")]
-    assert "; freezing folded other layers into (root), conv (weight_fused_bn, conv.weight_fused_bn …; a BatchNorm " \
+    report = torchcount.profile(frozen, torch.randn(1, 3, 4, 4), warn=False)
+    (note,) = [n for n in report.notes if n.startswith("frozen TorchScript")]
+    assert report.total.params == 2 * 3 + 2 + 2 * 2 + 2
+    assert "its 4 weight constant(s) (14 elements)" in note
+    assert "; freezing folded other layers into (root), conv (weight_fused_bn, %5_fused_bn …; a BatchNorm " \
            "folded into" in note
     layers = []
     for _ in range(6):
@@ -1209,6 +1214,56 @@ def test_the_layers_and_constants_freezing_folded_are_named_the_root_by_name_and
                if n.startswith("frozen TorchScript")]
     assert "; freezing folded other layers into 0, 2, 4, 6, 8, 10 (0.weight_fused_bn, " in note
 
+
+
+def test_a_bias_folding_made_for_a_functional_convolution_without_one_is_counted_as_the_modules_is():
+    """A root running F.conv2d(x, self.weight) with no bias, then a BatchNorm2d(2): freezing folds the
+    BatchNorm into the convolution and gives it a bias, a constant named after the graph's None value
+    (%5_fused_bn, not self.…). The frozen graph's parameters are the 2×3×1×1 weight and the 2 biases: 8,
+    as for nn.Sequential(Conv2d(3, 2, 1, bias=False), BatchNorm2d(2)) frozen, whose made bias is named
+    self.0.bias_fused_bn. Before, the unnamed one was taken for a constant freezing computed, and the
+    root's count read 6."""
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(2, 3, 1, 1))
+            self.bn = nn.BatchNorm2d(2)
+
+        def forward(self, x):
+            return self.bn(torch.nn.functional.conv2d(x, self.weight))
+
+    x = torch.randn(1, 3, 4, 4)
+    sequential = nn.Sequential(nn.Conv2d(3, 2, 1, bias=False), nn.BatchNorm2d(2))
+    for model in (Root(), sequential):
+        report = torchcount.profile(torch.jit.freeze(torch.jit.script(model.eval())), x, warn=False)
+        assert report.total.params == 2 * 3 + 2
+        assert report.total.buffers == 0  # (the running statistics were folded in: none are left)
+        (note,) = [n for n in report.notes if n.startswith("frozen TorchScript")]
+        assert "its 2 weight constant(s) (8 elements)" in note
+
+
+def test_a_folding_of_a_weight_the_forward_computes_names_no_layer():
+    """F.conv2d(x, self.weight * 2) then a BatchNorm2d(2): freezing computes the doubled weight, folds the
+    BatchNorm into it and makes a bias, and both constants are named after graph values (%55_fused_bn,
+    %5_fused_bn), so no layer can be named: the note says 'freezing folded other layers (' with no 'into'
+    and no empty list. The parameters are the frozen graph's 2·3 + 2 = 8."""
+
+    class Doubled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(2, 3, 1, 1))
+            self.bn = nn.BatchNorm2d(2)
+
+        def forward(self, x):
+            return self.bn(torch.nn.functional.conv2d(x, self.weight * 2))
+
+    report = torchcount.profile(torch.jit.freeze(torch.jit.script(Doubled().eval())), torch.randn(1, 3, 4, 4),
+                                warn=False)
+    assert report.total.params == 2 * 3 + 2
+    (note,) = [n for n in report.notes if n.startswith("frozen TorchScript")]
+    assert "; freezing folded other layers (%" in note and "_fused_bn, %" in note
+    assert "into  (" not in note and "none of them is named" not in note
 
 class _Tally(nn.Module):
     """Doubles its input and counts its calls in a one-element buffer, which its forward adds 1 to."""

@@ -590,7 +590,9 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
     buffers in the eager model) are ``statistics``; constants freezing computed itself (a folded
     expression, a transposed copy: no attribute's name) are neither. ``folded``: the names of those
     made by folding one layer into another (``self.0.weight_fused_bn``: a BatchNorm folded into the
-    convolution before it). Equal constants are pooled by freezing: one tensor.
+    convolution before it), which are weights whatever they were made from (a bias folding made where
+    the convolution had none is named after the graph's None value: ``%5_fused_bn``). Equal constants
+    are pooled by freezing: one tensor.
     Freezing keeps some tensors as attributes of a submodule it keeps (read by ``prim::GetAttr``): those
     the forward mutates, and others (MultiheadAttention's ``in_proj_weight`` and ``in_proj_bias``). A
     kept parameter of a submodule is among the ``weights``, a kept buffer among the ``buffers`` (a plain
@@ -623,14 +625,17 @@ def frozen_constants(scripted: nn.Module) -> FrozenConstants:
                          if isinstance(t, torch.Tensor)]
                 if found:
                     nonlocal named_constants
-                    named = name.startswith("self.")
+                    # (a layer's bias that folding made from no bias at all is named after the graph's None
+                    # value, %5_fused_bn: a parameter of the frozen graph as the named ones are)
+                    fused = "_fused_" in name
+                    named = name.startswith("self.") or fused
                     named_constants = named_constants or named
                     statistic = _statistics_only(node.output())
                     into = (statistics if statistic else weights) if named else unnamed[statistic]
                     for t in found:
                         into.setdefault(id(t), t)
-                    if named and "_fused_" in name:
-                        folded.append(name.removeprefix("self."))
+                    if fused:
+                        folded.append(name.removeprefix("self.") if name.startswith("self.") else f"%{name}")
             elif kind == "prim::GetAttr" and node.input().unique() in holders:
                 holder, path = holders[node.input().unique()]
                 name = node.s("name")

@@ -746,11 +746,12 @@ def _frozen_note(scripted: nn.Module) -> str:
                  f"{sum(t.numel() for t in found.buffers):,} elements) as buffers")
     if found.folded:
         # (the layer is the path before its '_fused_' constant: TorchScript may add a suffix to the name,
-        # 0.bias_fused_bn.1, naming a later folded bias after the first)
+        # 0.bias_fused_bn.1, naming a later folded bias after the first; a bias folding made from none,
+        # %5_fused_bn, is named after a graph value, which names no layer)
         layers = list(dict.fromkeys(name.partition("_fused_")[0].rpartition(".")[0] or "(root)"
-                                    for name in found.folded))
-        text += (f"; freezing folded other layers into {', '.join(layers[:6])}" + (" …" if len(layers) > 6 else "")
-                 + f" ({', '.join(found.folded[:2])}" + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
+                                    for name in found.folded if not name.startswith("%")))
+        text += ("; freezing folded other layers" + (f" into {', '.join(layers[:6])}" if layers else "")
+                 + (" …" if len(layers) > 6 else "") + f" ({', '.join(found.folded[:2])}" + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
                  "folded into the convolution or Linear before it leaves no constants of its own), so the count is "
                  "the frozen graph's own, not the eager model's")
     return text + " (constants of equal values are stored once)"
