@@ -1570,20 +1570,20 @@ def test_a_matmul_precision_unreadable_on_entry_is_left_alone_and_its_leaves_put
     assert torch.get_float32_matmul_precision() == "highest"
 
 
-def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
+def test_a_flag_frozen_by_the_forward_is_put_back_and_the_flags_thawed_as_found():
     """A forward that flips cuDNN's autotuner and then freezes torch.backends' flags
-    (disable_global_flags): setting it back raises, so the note says it was not put back instead of
-    the profile failing, and names it once (not also as put back)."""
+    (disable_global_flags): both are process-wide settings the forward changed. The freeze is undone
+    and the autotuner put back (until 2026-12-07 setting it back raised, and the note said it was not
+    put back, the flags left frozen): the note names both, put back as found."""
     found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
     try:
         with _flags_mutable():
             report = torchcount.profile(ChangesBackendFlags(freeze=True), torch.randn(2, 3))
-        assert torch.backends.cudnn.benchmark is not found
-        note = next(note for note in report.notes if "torch.backends.cudnn.benchmark (not put back: " in note)
-        assert note.count("torch.backends.cudnn.benchmark") == 1
-        # (the note ended "; put back as found" after the one setting it says was not)
-        assert note.startswith("the forward changed torch's process-wide setting(s) torch.backends.cudnn.benchmark "
-                               "(not put back: ") and "put back as found" not in note
+            assert torch.backends.flags_frozen() is False
+        assert torch.backends.cudnn.benchmark is found
+        note = next(note for note in report.notes if "process-wide setting" in note)
+        assert note == ("the forward changed torch's process-wide setting(s) torch.backends.disable_global_flags, "
+                        "torch.backends.cudnn.benchmark; put back as found")
     finally:
         with _flags_mutable():
             torch.backends.cudnn.benchmark = found
@@ -1591,33 +1591,84 @@ def test_a_flag_frozen_by_the_forward_is_named_as_not_put_back():
     assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
 
 
-class _ThreadsAndFrozenFlag(ChangesBackendFlags):
-    """One more thread, then ChangesBackendFlags(freeze=True)'s flipped autotuner and frozen flags."""
+class _FlipsInsideTheBracket(nn.Module):
+    """Flips cuDNN's autotuner inside torch.backends' own ``__allow_nonbracketed_mutation()``, which
+    lets a flag be set while the flags are frozen (torch's test harness freezes them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        with torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation"]():
+            torch.backends.cudnn.benchmark = not torch.backends.cudnn.benchmark
+        return self.lin(x)
+
+
+def test_a_flag_changed_inside_torchs_bracket_while_frozen_is_put_back_and_stays_frozen():
+    """The flags frozen before the profile (as torch's test harness leaves them), and a forward that
+    flips the autotuner inside torch's bracket: it is put back (inside the bracket, as
+    torch.backends.cudnn.flags() does on leaving) and the flags stay frozen; the note names the autotuner
+    alone (the freeze did not change)."""
+    found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
+    try:
+        _set_frozen(True)
+        report = torchcount.profile(_FlipsInsideTheBracket(), torch.randn(2, 3))
+        assert torch.backends.flags_frozen() is True
+        assert torch.backends.cudnn.benchmark is found
+        note = next(note for note in report.notes if "process-wide setting" in note)
+        assert note == ("the forward changed torch's process-wide setting(s) torch.backends.cudnn.benchmark; "
+                        "put back as found")
+    finally:
+        with _flags_mutable():
+            torch.backends.cudnn.benchmark = found
+        _set_frozen(frozen)
+    assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
+
+
+_REFUSING = [0]
+
+
+def _refuse(value) -> None:
+    raise RuntimeError("this setting takes no assignment now")
+
+
+class _ThreadsAndARefusedSetting(nn.Module):
+    """One more thread, then a change to a setting whose setter raises (a stand-in for one torch
+    refuses to set back)."""
 
     def forward(self, x):
         torch.set_num_threads(torch.get_num_threads() + 1)
-        return super().forward(x)
+        _REFUSING[0] += 1
+        return x * 2
 
 
-def test_a_setting_put_back_and_a_frozen_flag_left_are_told_apart_in_the_note():
-    """One setting put back (the thread count) and one the forward froze (cuDNN's autotuner): the note
-    says the first was put back as found and the second was not, with why."""
-    found, flags, frozen = torch.backends.cudnn.benchmark, _backend_flags(), torch.backends.flags_frozen()
+def test_a_setting_put_back_and_one_that_could_not_be_are_told_apart_in_the_note(monkeypatch):
+    """One setting put back (the thread count) and one whose setter raises: the note says the first was
+    put back as found and the second was not, with the setter's words — until 2026-12-07 it went on
+    '; put back as found' after the one it said was not."""
+    from torchcount import state
+
+    monkeypatch.setattr(state, "_SETTINGS", (*state._SETTINGS, ("the refusing setting", lambda: _REFUSING[0], _refuse)))
     threads = torch.get_num_threads()
     try:
-        with _flags_mutable():
-            report = torchcount.profile(_ThreadsAndFrozenFlag(freeze=True), torch.randn(2, 3))
-        assert torch.get_num_threads() == threads
+        report = torchcount.profile(_ThreadsAndARefusedSetting(), torch.randn(2, 3))
+        assert torch.get_num_threads() == threads and _REFUSING[0] == 1
         note = next(note for note in report.notes if "process-wide setting" in note)
-        assert note.startswith("the forward changed torch's process-wide setting(s) torch.set_num_threads; put back "
-                               "as found; and torch.backends.cudnn.benchmark (not put back: ")
-        assert note.count("put back as found") == 1
+        assert note == ("the forward changed torch's process-wide setting(s) torch.set_num_threads; put back as "
+                        "found; and the refusing setting (not put back: this setting takes no assignment now)")
+        report = torchcount.profile(_ARefusedSettingAlone(), torch.randn(2, 3))
+        note = next(note for note in report.notes if "process-wide setting" in note)
+        assert note == ("the forward changed torch's process-wide setting(s) the refusing setting (not put back: "
+                        "this setting takes no assignment now)")
     finally:
-        with _flags_mutable():
-            torch.backends.cudnn.benchmark = found
-        _set_frozen(frozen)
         torch.set_num_threads(threads)
-    assert torch.backends.flags_frozen() is frozen and _backend_flags() == flags
+
+
+class _ARefusedSettingAlone(nn.Module):
+    def forward(self, x):
+        _REFUSING[0] += 1
+        return x * 2
 
 
 @contextmanager

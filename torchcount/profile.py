@@ -366,7 +366,7 @@ def profile(
             notes.append(f"lazy parameters materialised by this forward (kept): {', '.join(kept.lazy[:6])}"
                          + (" …" if len(kept.lazy) > 6 else ""))
         if kept.restored_settings:
-            # (one the forward froze since, disable_global_flags, is named with why it was not put back)
+            # (one whose setter raised is named with why it was not put back)
             put = [n for n in kept.restored_settings if " (not put back: " not in n]
             left = [n for n in kept.restored_settings if " (not put back: " in n]
             notes.append(f"the {f'{method} call' if method else 'forward'} changed torch's process-wide setting(s) "

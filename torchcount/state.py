@@ -539,10 +539,37 @@ def _backend_owner(where: str, name: str):
     return owner
 
 
+#: torch.backends' own globals (torch ≥ 2.9 puts a wrapper of the module in sys.modules), where
+#: ``disable_global_flags()`` freezes the flags: empty where this torch keeps the freeze elsewhere
+_BACKENDS_GLOBALS = getattr(getattr(torch.backends, "flags_frozen", None), "__globals__", {})
+_FROZEN_KEY = "__allow_nonbracketed_mutation_flag"
+
+
+def _set_backend_flag(owner, name: str, value) -> None:
+    """Put a flag back, also where the flags are frozen (``disable_global_flags``, as torch's test
+    harness does, and the forward changed it inside torch's own bracket): as ``torch.backends.cudnn.flags()``
+    puts its flags back on leaving, inside ``__allow_nonbracketed_mutation()``."""
+    bracket = _BACKENDS_GLOBALS.get("__allow_nonbracketed_mutation")
+    if bracket is None or not torch.backends.flags_frozen():
+        setattr(owner, name, value)
+        return
+    with bracket():
+        setattr(owner, name, value)
+
+
+def _flags_frozen_setting() -> "tuple | None":
+    """The freeze of torch.backends' flags itself: a forward that calls ``disable_global_flags()`` changed
+    a process-wide setting (every later assignment to a flag raises), put back as the others are."""
+    if _FROZEN_KEY not in _BACKENDS_GLOBALS:  # pragma: no cover - a torch that keeps the freeze elsewhere
+        return None
+    return ("torch.backends.disable_global_flags", torch.backends.flags_frozen,
+            lambda frozen: _BACKENDS_GLOBALS.__setitem__(_FROZEN_KEY, not frozen))
+
+
 def _backend_flag(where: str, name: str) -> tuple:
     owner = _backend_owner(where, name)
     return (f"torch.backends.{where + '.' if where else ''}{name}", lambda: getattr(owner, name),
-            lambda value: setattr(owner, name, value))
+            lambda value: _set_backend_flag(owner, name, value))
 
 
 def _backend_switch(where: str, getter: str, setter: str) -> "tuple | None":
@@ -573,6 +600,7 @@ _SETTINGS = (
     # (a region entered and never left also keeps its level: the caller's regions then never emptied the
     # cache of cast weights on leaving, and reused casts of weights updated in place since)
     ("autocast (a region entered and not left)", _autocast_nesting, _set_autocast_nesting),
+    *filter(None, [_flags_frozen_setting()]),
     # torch.backends' flags (a forward that turns on cuDNN's autotuner or TF32 for itself); the legacy TF32
     # flag before torch 2.9's fp32_precision ones, whose leaves it sets: put back first, the leaves then
     # differ only where they were set apart (reading it raises once they were: left alone)
