@@ -1574,3 +1574,59 @@ def test_a_submodule_a_forward_adds_to_the_models_own_dict_named_parametrization
     assert kept.removed_parametrizations == [] and kept.restored_modules == []
     assert model.parametrizations is found and list(found.keys()) == ["weight", "extra"]
     assert found["weight"] is lin and type(found["extra"]) is nn.Identity and type(model) is _AddsToOwnDict
+
+
+# ---- the forty-first session's round (helper B): the attention switches ----
+
+
+@pytest.mark.parametrize("getter, setter", [
+    ("cuda.flash_sdp_enabled", "cuda.enable_flash_sdp"),
+    ("cuda.mem_efficient_sdp_enabled", "cuda.enable_mem_efficient_sdp"),
+    ("cuda.math_sdp_enabled", "cuda.enable_math_sdp"), ("cuda.cudnn_sdp_enabled", "cuda.enable_cudnn_sdp"),
+    ("cuda.fp16_bf16_reduction_math_sdp_allowed", "cuda.allow_fp16_bf16_reduction_math_sdp"),
+    ("mha.get_fastpath_enabled", "mha.set_fastpath_enabled")])
+def test_an_attention_switch_a_forward_flips_is_put_back_and_named_by_its_setter(getter, setter):
+    """A forward that flips one of scaled-dot-product attention's kernel switches, or nn.MultiheadAttention's
+    fast path (a getter and a setter function of torch.backends each; no GPU needed to set them): it reads as
+    found again and is the one setting named, by its setter's path, as "torch.backends.cuda.enable_math_sdp"
+    (skipped where this torch lacks the pair: torch 2.2 has no fast-path switch). (A part of a switch's path,
+    or its getter's or setter's name, changed found no such pair: the switch was not read, and kept the
+    forward's value.)"""
+    where, _, get_name = getter.partition(".")
+    get = getattr(getattr(torch.backends, where), get_name, None)
+    put = getattr(getattr(torch.backends, where), setter.partition(".")[2], None)
+    if get is None or put is None:
+        pytest.skip(f"torch {torch.__version__} has no torch.backends.{getter} and {setter}")
+    found = get()
+    assert isinstance(found, bool)
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            put(not found)
+            assert get() is (not found)
+        assert kept.restored_settings == [f"torch.backends.{setter}"]
+        assert get() is found
+    finally:
+        put(found)
+
+
+def test_the_math_kernel_switched_off_by_a_forward_is_told_in_the_profiles_note():
+    """torchcount.profile of a Linear whose forward switches scaled-dot-product attention's math kernel off
+    (``torch.backends.cuda.enable_math_sdp(False)``, the switch torch 2.2 has too): the kernel is on again
+    afterwards, and the profile's note reads, whole, "the forward changed torch's process-wide setting(s)
+    torch.backends.cuda.enable_math_sdp; put back as found"."""
+    import torchcount
+
+    class MathOff(nn.Linear):
+        def forward(self, x):
+            torch.backends.cuda.enable_math_sdp(False)
+            return super().forward(x)
+
+    assert torch.backends.cuda.math_sdp_enabled()  # (torch's default)
+    try:
+        report = torchcount.profile(MathOff(2, 2), torch.ones(1, 2))
+        assert torch.backends.cuda.math_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_math_sdp(True)
+    assert [note for note in report.notes if "process-wide" in note] == [
+        "the forward changed torch's process-wide setting(s) torch.backends.cuda.enable_math_sdp; put back as found"]
+
