@@ -1576,7 +1576,7 @@ def test_a_submodule_a_forward_adds_to_the_models_own_dict_named_parametrization
     assert found["weight"] is lin and type(found["extra"]) is nn.Identity and type(model) is _AddsToOwnDict
 
 
-# ---- the forty-first session's round (helper B): the attention switches ----
+# ---- the forty-first session's round (helper B): the attention switches, other process-wide settings ----
 
 
 @pytest.mark.parametrize("getter, setter", [
@@ -1629,4 +1629,44 @@ def test_the_math_kernel_switched_off_by_a_forward_is_told_in_the_profiles_note(
         torch.backends.cuda.enable_math_sdp(True)
     assert [note for note in report.notes if "process-wide" in note] == [
         "the forward changed torch's process-wide setting(s) torch.backends.cuda.enable_math_sdp; put back as found"]
+
+
+def _onednn_precisions() -> tuple:
+    """oneDNN's own fp32_precision, its matmul, conv and rnn leaves', and the float32 matmul precision
+    ("unreadable" where torch.get_float32_matmul_precision() raises, as it does once they differ)."""
+    m = torch.backends.mkldnn
+    try:
+        matmul = torch.get_float32_matmul_precision()
+    except RuntimeError:
+        matmul = "unreadable"
+    return m.fp32_precision, m.matmul.fp32_precision, m.conv.fp32_precision, m.rnn.fp32_precision, matmul
+
+
+@pytest.mark.skipif(not hasattr(torch.backends, "fp32_precision"), reason="torch < 2.9 has no fp32_precision API")
+@pytest.mark.parametrize("frozen", [False, True], ids=["thawed", "frozen"])
+def test_onednns_own_fp32_precision_a_forward_sets_apart_is_put_back_and_named_alone(frozen, monkeypatch):
+    """A forward that sets oneDNN's own fp32_precision to "bf16" (``torch.backends.mkldnn.set_flags``, what a
+    ``mkldnn.flags(fp32_precision="bf16")`` region entered and never left calls), set apart from the top one,
+    ``torch.backends.fp32_precision``, which stays "none" (its three leaves read "bf16" with it, and
+    torch.get_float32_matmul_precision() raises): afterwards oneDNN's precision and its leaves read "none"
+    again and the matmul precision "highest" (torch's defaults), and "torch.backends.mkldnn.fp32_precision"
+    is the one setting named; the same with torch.backends' flags frozen (disable_global_flags, which
+    torch's leaves ignore too). (Put back through its property, which in torch 2.11 sets the top precision
+    instead, it was named with its three leaves as put back and all four still read "bf16"; the flag
+    dropped from the list: the same.)"""
+    # (frozen or thawed for this test alone, in torch.backends' own globals: see the flag test above)
+    monkeypatch.setitem(torch.backends.flags_frozen.__globals__, "__allow_nonbracketed_mutation_flag", not frozen)
+    assert torch.backends.flags_frozen() is frozen
+    found = _onednn_precisions()
+    assert found == ("none", "none", "none", "none", "highest")  # (torch's defaults)
+    top = torch.backends.fp32_precision
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            torch.backends.mkldnn.set_flags(_fp32_precision="bf16")
+            assert _onednn_precisions() == ("bf16", "bf16", "bf16", "bf16", "unreadable")
+            assert torch.backends.fp32_precision == top == "none"
+        assert kept.restored_settings == ["torch.backends.mkldnn.fp32_precision"]
+        assert _onednn_precisions() == found
+    finally:
+        torch.backends.mkldnn.set_flags(_fp32_precision=found[0])
 

@@ -568,8 +568,13 @@ def _flags_frozen_setting() -> "tuple | None":
 
 def _backend_flag(where: str, name: str) -> tuple:
     owner = _backend_owner(where, name)
-    return (f"torch.backends.{where + '.' if where else ''}{name}", lambda: getattr(owner, name),
-            lambda value: _set_backend_flag(owner, name, value))
+    put = lambda value: _set_backend_flag(owner, name, value)  # noqa: E731
+    if (where, name) == ("mkldnn", "fp32_precision"):
+        # (torch 2.11's property reads oneDNN's own precision but sets the top one, which oneDNN's follows
+        # only until it is set apart: set apart by ``mkldnn.flags(fp32_precision=…)`` entered and never left,
+        # it stayed; set where it is read, as its leaves are, which frozen flags do not refuse either)
+        put = lambda value: torch._C._set_fp32_precision_setter("mkldnn", "all", value)  # noqa: E731
+    return (f"torch.backends.{where + '.' if where else ''}{name}", lambda: getattr(owner, name), put)
 
 
 def _backend_switch(where: str, getter: str, setter: str) -> "tuple | None":
