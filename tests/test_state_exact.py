@@ -1670,3 +1670,38 @@ def test_onednns_own_fp32_precision_a_forward_sets_apart_is_put_back_and_named_a
     finally:
         torch.backends.mkldnn.set_flags(_fp32_precision=found[0])
 
+
+def test_an_sdpa_kernel_region_with_set_priority_entered_and_never_left_is_put_back_whole():
+    """A forward that enters ``sdpa_kernel([SDPBackend.MATH, SDPBackend.FLASH_ATTENTION], set_priority=True)``
+    and never leaves it (the region held by the model, so that it is not closed when collected): the
+    memory-efficient and cuDNN kernels and the out-of-tree devices' overrideable backend, which it switched
+    off, are on again, and the kernels' order of preference, math (0) and flash (1) first inside, is the one
+    found again; the four are named, in that order (skipped where this torch has no priority order). (The
+    overrideable backend and the order, which torch.backends has no functions for, were not read: they kept
+    the region's.)"""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    get_order = getattr(torch._C, "_get_sdp_priority_order", None)
+    if get_order is None or not hasattr(torch._C, "_get_overrideable_sdp_enabled"):
+        pytest.skip(f"torch {torch.__version__} has no order of preference for its attention kernels")
+    cuda = torch.backends.cuda
+
+    def switches():
+        return (cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled(),
+                cuda.cudnn_sdp_enabled(), torch._C._get_overrideable_sdp_enabled(), get_order())
+
+    found = switches()
+    assert found[:5] == (True, True, True, True, True)  # (torch's defaults)
+    regions = []
+    try:
+        with preserved(nn.Linear(1, 1)) as kept:
+            regions.append(sdpa_kernel([SDPBackend.MATH, SDPBackend.FLASH_ATTENTION], set_priority=True))
+            regions[0].__enter__()
+            assert switches() == (True, False, True, False, False, [0, 1, *(b for b in found[5] if b not in (0, 1))])
+        assert kept.restored_settings == [
+            "torch.backends.cuda.enable_mem_efficient_sdp", "torch.backends.cuda.enable_cudnn_sdp",
+            "torch.nn.attention.sdpa_kernel (the overrideable backend)", "torch.nn.attention.sdpa_kernel (set_priority)"]
+        assert switches() == found
+    finally:
+        if regions:
+            regions[0].__exit__(None, None, None)

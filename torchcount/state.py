@@ -627,6 +627,14 @@ _SETTINGS = (
         ("cuda", "math_sdp_enabled", "enable_math_sdp"), ("cuda", "cudnn_sdp_enabled", "enable_cudnn_sdp"),
         ("cuda", "fp16_bf16_reduction_math_sdp_allowed", "allow_fp16_bf16_reduction_math_sdp"),
         ("mha", "get_fastpath_enabled", "set_fastpath_enabled"))) if switch is not None),
+    # (the two more an ``sdpa_kernel`` region sets, which torch.backends has no functions for: the backend of
+    # out-of-tree devices, switched off by a region that leaves it out, and the kernels' order of preference,
+    # set by ``set_priority=True``; a region entered and never left kept them for the caller's attention)
+    *((name, getattr(torch._C, getter), getattr(torch._C, setter)) for name, getter, setter in (
+        ("torch.nn.attention.sdpa_kernel (the overrideable backend)", "_get_overrideable_sdp_enabled",
+         "_set_sdp_use_overrideable"),
+        ("torch.nn.attention.sdpa_kernel (set_priority)", "_get_sdp_priority_order", "_set_sdp_priority_order"))
+      if hasattr(torch._C, getter) and hasattr(torch._C, setter)),
 )
 
 
