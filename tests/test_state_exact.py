@@ -1705,3 +1705,26 @@ def test_an_sdpa_kernel_region_with_set_priority_entered_and_never_left_is_put_b
     finally:
         if regions:
             regions[0].__exit__(None, None, None)
+
+
+def test_a_parametrizations_dict_the_forward_rebinds_to_a_copy_is_named_as_a_rebound_submodule_only():
+    """A forward that rebinds its Linear's ``parametrizations`` (w ↦ 3w on weight) to a new ModuleDict holding
+    the same ParametrizationList (``nn.ModuleDict(dict(lin.parametrizations))``): afterwards the Linear holds
+    its own dict again, the same list in it, its parametrized class and its weight property, which reads
+    3 × original, and the one thing named is the rebound submodule, "0.parametrizations". (The list, in a
+    dict not there before, was taken for one the forward registered: removed, put back, and named both as a
+    parametrization registered and removed and as one removed and put back.)"""
+    from torch.nn.utils import parametrize
+
+    model = nn.Sequential(nn.Linear(1, 1))
+    lin = model[0]
+    parametrize.register_parametrization(lin, "weight", _Triples())
+    cls, found, plist = type(lin), lin.parametrizations, lin.parametrizations.weight
+    with preserved(model) as kept:
+        lin.parametrizations = nn.ModuleDict(dict(lin.parametrizations))
+        assert lin.parametrizations is not found and lin.parametrizations.weight is plist
+    assert (kept.removed_parametrizations, kept.restored_parametrizations) == ([], [])
+    assert kept.restored_modules == ["0.parametrizations"]
+    assert type(lin) is cls and lin.parametrizations is found and list(found.keys()) == ["weight"]
+    assert found.weight is plist and isinstance(vars(cls).get("weight"), property)
+    assert torch.equal(lin.weight, 3 * plist.original)

@@ -1261,8 +1261,9 @@ def _undo_parametrizations(modules: list) -> list[tuple[str, nn.Module]]:
         fresh = id(found) not in known
         for name, plist in list(found.items()):
             # (parametrize puts only ParametrizationLists there: another module is one a forward added to a
-            # dict of the model's own so named, kept as added submodules are)
-            if (fresh or id(plist) not in known) and isinstance(plist, ParametrizationList):
+            # dict of the model's own so named, kept as added submodules are; one the model had, in a new
+            # dict the forward rebound, is the model's: the dict is put back as a rebound submodule)
+            if id(plist) not in known and isinstance(plist, ParametrizationList):
                 if isinstance(vars(type(m)).get(name), property):
                     delattr(type(m), name)
                 del found[name]
