@@ -1592,9 +1592,9 @@ def test_an_attention_switch_a_forward_flips_is_put_back_and_named_by_its_setter
     (skipped where this torch lacks the pair: torch 2.2 has no fast-path switch). (A part of a switch's path,
     or its getter's or setter's name, changed found no such pair: the switch was not read, and kept the
     forward's value.)"""
-    where, _, get_name = getter.partition(".")
-    get = getattr(getattr(torch.backends, where), get_name, None)
-    put = getattr(getattr(torch.backends, where), setter.partition(".")[2], None)
+    owner = getattr(torch.backends, getter.partition(".")[0], None)  # (torch 2.2 has no torch.backends.mha)
+    get = getattr(owner, getter.partition(".")[2], None)
+    put = getattr(owner, setter.partition(".")[2], None)
     if get is None or put is None:
         pytest.skip(f"torch {torch.__version__} has no torch.backends.{getter} and {setter}")
     found = get()
@@ -1679,11 +1679,11 @@ def test_an_sdpa_kernel_region_with_set_priority_entered_and_never_left_is_put_b
     found again; the four are named, in that order (skipped where this torch has no priority order). (The
     overrideable backend and the order, which torch.backends has no functions for, were not read: they kept
     the region's.)"""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     get_order = getattr(torch._C, "_get_sdp_priority_order", None)
     if get_order is None or not hasattr(torch._C, "_get_overrideable_sdp_enabled"):
         pytest.skip(f"torch {torch.__version__} has no order of preference for its attention kernels")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     cuda = torch.backends.cuda
 
     def switches():
