@@ -1728,3 +1728,60 @@ def test_a_parametrizations_dict_the_forward_rebinds_to_a_copy_is_named_as_a_reb
     assert type(lin) is cls and lin.parametrizations is found and list(found.keys()) == ["weight"]
     assert found.weight is plist and isinstance(vars(cls).get("weight"), property)
     assert torch.equal(lin.weight, 3 * plist.original)
+
+
+def test_the_entries_saying_how_a_removed_hook_is_called_go_with_it():
+    """A forward that registers on its Linear a forward pre-hook with_kwargs=True, a forward hook
+    with_kwargs=True and always_call=True, and a process-wide forward hook always_call=True (and
+    with_kwargs=True where torch has it: torch 2.2 has not): afterwards the Linear's five hook dicts and
+    torch's process-wide ones are empty again, as found — the hooks and the entries that say how each is
+    called, which RemovableHandle.remove() drops with the hook — and the three hooks are named, as
+    "(root) (forward pre-hook)", "(root) (forward hook)" and torch's dict. (A flag dict's name changed left
+    the removed hook's entry in it.)"""
+    import inspect
+
+    import torch.nn.modules.module as module_globals
+
+    names = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+             "_forward_hooks_always_called")
+    process = [getattr(module_globals, name) for name in ("_global_forward_hooks", "_global_forward_hooks_always_called",
+                                                          "_global_forward_hooks_with_kwargs") if hasattr(module_globals, name)]
+    options = {"always_call": True}
+    if "with_kwargs" in inspect.signature(nn.modules.module.register_module_forward_hook).parameters:
+        options["with_kwargs"] = True
+    lin = nn.Linear(1, 1)
+    assert [dict(getattr(lin, name)) for name in names] == [{}] * 5 and [dict(d) for d in process] == [{}] * len(process)
+    with preserved(lin) as kept:
+        lin.register_forward_pre_hook(lambda *args: None, with_kwargs=True)
+        lin.register_forward_hook(lambda *args: None, with_kwargs=True, always_call=True)
+        nn.modules.module.register_module_forward_hook(lambda *args: None, **options)
+        assert [len(getattr(lin, name)) for name in names] == [1] * 5 and [len(d) for d in process] == [1] * len(process)
+    assert [dict(getattr(lin, name)) for name in names] == [{}] * 5 and [dict(d) for d in process] == [{}] * len(process)
+    assert kept.removed_hooks == ["(root) (forward pre-hook)", "(root) (forward hook)",
+                                  "torch.nn.modules.module._global_forward_hooks"]
+
+
+def test_every_process_wide_module_hook_a_forward_registers_is_removed_and_named():
+    """A forward that registers one hook of each of torch's seven process-wide module kinds
+    (``register_module_forward_pre_hook``, ``…_forward_hook``, ``…_full_backward_pre_hook``,
+    ``…_full_backward_hook``, ``…_buffer_registration_hook``, ``…_module_registration_hook``,
+    ``…_parameter_registration_hook``): afterwards torch's seven dicts are as found again, and each is named
+    once, by its name in torch.nn.modules.module, in that order. (A dict's name changed left its hook
+    registered, to run on every module of the process.)"""
+    import torch.nn.modules.module as module_globals
+
+    kinds = ("forward_pre", "forward", "backward_pre", "backward", "buffer_registration", "module_registration",
+             "parameter_registration")
+    registers = (module_globals.register_module_forward_pre_hook, module_globals.register_module_forward_hook,
+                 module_globals.register_module_full_backward_pre_hook, module_globals.register_module_full_backward_hook,
+                 module_globals.register_module_buffer_registration_hook,
+                 module_globals.register_module_module_registration_hook,
+                 module_globals.register_module_parameter_registration_hook)
+    hooks = [getattr(module_globals, f"_global_{kind}_hooks") for kind in kinds]
+    found = [dict(d) for d in hooks]
+    with preserved(nn.Linear(1, 1)) as kept:
+        for register in registers:
+            register(lambda *args: None)
+        assert [len(d) - len(f) for d, f in zip(hooks, found)] == [1] * 7
+    assert [dict(d) for d in hooks] == found
+    assert kept.removed_hooks == [f"torch.nn.modules.module._global_{kind}_hooks" for kind in kinds]
