@@ -1785,3 +1785,32 @@ def test_every_process_wide_module_hook_a_forward_registers_is_removed_and_named
         assert [len(d) - len(f) for d, f in zip(hooks, found)] == [1] * 7
     assert [dict(d) for d in hooks] == found
     assert kept.removed_hooks == [f"torch.nn.modules.module._global_{kind}_hooks" for kind in kinds]
+
+
+@needs("AMP's GradScaler on CPU")
+def test_a_grad_scaler_stage_the_method_advances_from_unscaled_to_stepped_is_put_back():
+    """A GradScaler whose scaled loss (w·x + b at x = [1, 1]: gradients of ones once unscaled) the caller
+    backpropagated and unscaled before the profile (the SGD's per-optimizer entry already there, its stage
+    UNSCALED); the method steps the SGD (lr 0.5) through the scaler, with no update (stage STEPPED): after
+    it the stage is UNSCALED again in the same dict, the scaler is named ('GradScaler') and the parameters
+    are as found, so the caller's own ``scaler.step`` then steps them to [[0.5, 1.5]], [2.5] (no "step()
+    has already been called since the last update()"). (Comparing the per-optimizer states by their keys
+    alone, not each one's stage, left it STEPPED.)"""
+    from torch.amp.grad_scaler import OptState
+
+    model = _linear([1.0, 2.0], 3.0)
+    model.opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.scaler = torch.amp.GradScaler("cpu")
+    model.scaler.scale(model(torch.ones(1, 2)).sum()).backward()
+    model.scaler.unscale_(model.opt)
+    states = model.scaler._per_optimizer_states
+    assert [state["stage"] for state in states.values()] == [OptState.UNSCALED]
+    with preserved(model, method="step") as kept:
+        model.scaler.step(model.opt)
+        assert [state["stage"] for state in states.values()] == [OptState.STEPPED]
+    assert kept.updated_scalers == ["GradScaler"]
+    assert model.scaler._per_optimizer_states is states
+    assert [state["stage"] for state in states.values()] == [OptState.UNSCALED]
+    assert model.weight.tolist() == [[1.0, 2.0]] and model.bias.tolist() == [3.0]
+    model.scaler.step(model.opt)
+    assert model.weight.tolist() == [[0.5, 1.5]] and model.bias.tolist() == [2.5]
