@@ -520,3 +520,14 @@ def test_markdown_tables_of_the_layers_and_by_type(capsys, tmp_path):
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("|")]
     assert [r[0] for r in rows[2:]] == ["Linear", "Embedding", "total"]
     assert rows[2][3:6] == ["15", "120", "270"]
+
+
+def test_every_speech_encoder_builder_gets_one_second_at_16_khz():
+    """torchaudio's wav2vec 2.0, HuBERT and WavLM encoders take a waveform sampled at 16 kHz (their bundles'
+    sample_rate): each builder name gets one second of it, 1×16000, by default; HuBERT's pretraining models
+    (whose forward takes labels too) and the other audio models get none."""
+    for name in ("wav2vec2_base", "wav2vec2_large", "wav2vec2_xlsr_300m", "hubert_base", "hubert_large",
+                 "wavlm_base", "wavlm_large"):
+        assert cli.resolve(name).default_input == (1, 16000), name
+    for name in ("hubert_pretrain_base", "conv_tasnet_base", "Wav2Vec2Model"):
+        assert cli.resolve(name).default_input is None, name
