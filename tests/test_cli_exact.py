@@ -531,3 +531,14 @@ def test_every_speech_encoder_builder_gets_one_second_at_16_khz():
         assert cli.resolve(name).default_input == (1, 16000), name
     for name in ("hubert_pretrain_base", "conv_tasnet_base", "Wav2Vec2Model"):
         assert cli.resolve(name).default_input is None, name
+
+
+@pytest.mark.parametrize("call", ["net(3)", "net(bias=False)", "net(3, bias=False)"])
+def test_a_module_instance_given_arguments_is_a_usage_error(capsys, tmp_path, call):
+    """`file.py:net` naming an nn.Module instance (already built) cannot be called: arguments to it, positional
+    or keyword, are a usage error (exit 2) saying so, before anything runs."""
+    source = tmp_path / "tc_instance_args.py"
+    source.write_text("from torch import nn\nnet = nn.Linear(4, 3)\n")
+    code, out, err = main(capsys, f"{source}:{call}", "--input", "2x4")
+    assert (code, out) == (2, "")
+    assert err == "torchcount: error: net is a module instance; it takes no arguments\n"
