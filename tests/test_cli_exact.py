@@ -542,3 +542,16 @@ def test_a_module_instance_given_arguments_is_a_usage_error(capsys, tmp_path, ca
     code, out, err = main(capsys, f"{source}:{call}", "--input", "2x4")
     assert (code, out) == (2, "")
     assert err == "torchcount: error: net is a module instance; it takes no arguments\n"
+
+
+@pytest.mark.parametrize("result", ["nn.Linear(4, 3), torch.ones(2, 4), torch.ones(2, 4)",
+                                    "torch.ones(2, 4), nn.Linear(4, 3)"])
+def test_a_callable_returning_no_module_inputs_pair_is_a_usage_error(capsys, tmp_path, result):
+    """A callable's result is a module or a (module, inputs) pair: three items (Linear(4, 3), x, y), or the
+    pair reversed (x, Linear(4, 3)), is neither — the third item is not dropped, the tensor not taken for
+    the model: exit 2, naming what it returned (a tuple)."""
+    source = tmp_path / "tc_not_a_pair.py"
+    source.write_text(f"import torch\nfrom torch import nn\n\n\ndef make():\n    return {result}\n")
+    code, out, err = main(capsys, f"{source}:make")
+    assert (code, out) == (2, "")
+    assert err == "torchcount: error: make returned a tuple; expected an nn.Module or a (module, inputs) pair\n"
