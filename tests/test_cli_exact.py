@@ -555,3 +555,27 @@ def test_a_callable_returning_no_module_inputs_pair_is_a_usage_error(capsys, tmp
     code, out, err = main(capsys, f"{source}:make")
     assert (code, out) == (2, "")
     assert err == "torchcount: error: make returned a tuple; expected an nn.Module or a (module, inputs) pair\n"
+
+
+def test_a_traced_graph_module_is_counted_in_eval_mode_as_the_module_it_was_traced_from(capsys, tmp_path):
+    """A callable returning torch.fx.symbolic_trace(Linear(4, 3), Dropout, BatchNorm1d(3)) — a GraphModule, in
+    training mode as traced — is put in eval mode as any model is: the same count as the untraced layers in
+    eval mode, 84 FLOPs on 2×4 (Linear 2·24 MACs + 6 bias adds; Dropout none; BatchNorm with its running
+    statistics 6 elements × 4 (−mean, ×1/std, ×weight, +bias) + 3 (var + eps) + 3 square roots), not the
+    training-mode count (dropout's mask, the batch's mean and variance: 141)."""
+    import json
+
+    import torchcount
+
+    source = tmp_path / "tc_traced.py"
+    source.write_text("import torch\nfrom torch import nn\n\n\ndef layers():\n"
+                      "    return nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.BatchNorm1d(3))\n\n\n"
+                      "def traced():\n    return torch.fx.symbolic_trace(layers())\n")
+    totals = []
+    for name in ("traced", "layers"):
+        code, out, err = main(capsys, f"{source}:{name}", "--input", "2x4", "--format", "json")
+        assert code == 0, err
+        totals.append(json.loads(out)["total"]["ops"])
+    layers = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.BatchNorm1d(3)).eval()
+    api = torchcount.profile(layers, input_size=(2, 4), warn=False).to_dict()["total"]["ops"]
+    assert totals == [api, api] and api == 2 * 24 + 6 + 30, (totals, api)
