@@ -579,3 +579,20 @@ def test_a_traced_graph_module_is_counted_in_eval_mode_as_the_module_it_was_trac
     layers = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.BatchNorm1d(3)).eval()
     api = torchcount.profile(layers, input_size=(2, 4), warn=False).to_dict()["total"]["ops"]
     assert totals == [api, api] and api == 2 * 24 + 6 + 30, (totals, api)
+
+
+def test_a_builders_default_input_is_made_in_the_dtype_asked(capsys):
+    """resnet18's default input, 1×3×224×224, is made in --dtype's dtype as the model is cast to it: float16,
+    so conv1 reads 2 bytes per element (its 3·224·224 input and 64·3·7·7 weights), and there is no note of a
+    float32 input meeting float16 weights; without --dtype, float32 — on the CPU too, where values are drawn."""
+    import json
+
+    code, out, err = main(capsys, "resnet18", "--dtype", "float16", "--format", "json")
+    assert (code, err) == (0, "")
+    conv1 = next(layer for layer in json.loads(out)["layers"] if layer["path"] == "conv1")
+    assert conv1["input_shapes"] == [[1, 3, 224, 224]]
+    assert conv1["cost"]["bytes_read"] == (3 * 224 * 224 + 64 * 3 * 7 * 7) * 2
+    spec = cli.resolve("resnet18")
+    for dtype, expected in ((None, torch.float32), (torch.float16, torch.float16)):
+        x, keywords = cli._inputs_for(spec, None, None, "cpu", dtype)
+        assert (tuple(x.shape), x.dtype, x.device.type, keywords) == ((1, 3, 224, 224), expected, "cpu", None)
