@@ -596,3 +596,45 @@ def test_a_builders_default_input_is_made_in_the_dtype_asked(capsys):
     for dtype, expected in ((None, torch.float32), (torch.float16, torch.float16)):
         x, keywords = cli._inputs_for(spec, None, None, "cpu", dtype)
         assert (tuple(x.shape), x.dtype, x.device.type, keywords) == ((1, 3, 224, 224), expected, "cpu", None)
+
+
+@pytest.mark.parametrize("names, kind", [
+    # torch 2.2's torch.export.save: serialized_exported_program.json, no models/ folder
+    (["prog/serialized_exported_program.json", "prog/serialized_state_dict.pt"], "export"),
+    # recent torch's: models/<model>.json beside archive_format
+    (["prog/archive_format", "prog/models/model.json", "prog/data/weights/model_weights_config.json"], "export"),
+    # a PT2 package whose .json is not under models/, or whose models/ holds no .json: no exported program
+    (["pkg/archive_format", "pkg/data/aotinductor/model/model_metadata.json"], "package"),
+    (["pkg/archive_format", "pkg/models/notes.txt"], "package"),
+    # a .json elsewhere in a zip of neither layout
+    (["a/config.json", "a/weights.bin"], "zip"),
+    # torch.jit.save's: code/ beside data.pkl; code/ without data.pkl is neither layout
+    (["m/data.pkl", "m/code/__torch__.py", "m/constants.pkl"], "script"),
+    (["m/code/__torch__.py", "m/constants.pkl"], "zip"),
+])
+def test_a_saved_files_kind_is_read_from_the_names_in_its_archive(capsys, tmp_path, names, kind):
+    """A torch.export archive is told by serialized_exported_program.json (torch 2.2's layout) or a .json file
+    under models/ (recent torch's), and by nothing else: a .json elsewhere, or a models/ entry that is not
+    one, is a PT2 package without a program (with archive_format) or a zip of neither layout; a TorchScript
+    archive has code/ and data.pkl (these archives are made by hand, empty entries with those names; nothing
+    in them is read). A package is a usage error saying what it holds."""
+    import zipfile
+
+    path = tmp_path / "saved.pt2"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            archive.writestr(name, b"")
+    found, what = cli._saved_kind(path)
+    assert found == kind, (found, what)
+    if kind == "export":
+        assert what == "a torch.export program"
+    if kind == "zip":
+        assert what == f"a zip archive of neither layout ({', '.join(names)})"
+    if kind == "package":
+        code, out, err = cli.main([str(path)]), *capsys.readouterr()
+        assert (code, out) == (2, "")
+        assert err == (f"torchcount: error: {path} is a PT2 package without an exported program (an AOTInductor "
+                       "package holds compiled kernels, not a graph of layers: profile the program it was compiled "
+                       "from, saved with torch.export.save); torchcount reads a program saved with "
+                       "torch.export.save (.pt2) or torch.jit.save (TorchScript), or builds the model from a "
+                       "builder name, package.module:callable or file.py:callable\n")
