@@ -638,3 +638,52 @@ def test_a_saved_files_kind_is_read_from_the_names_in_its_archive(capsys, tmp_pa
                        "from, saved with torch.export.save); torchcount reads a program saved with "
                        "torch.export.save (.pt2) or torch.jit.save (TorchScript), or builds the model from a "
                        "builder name, package.module:callable or file.py:callable\n")
+
+
+def test_a_zip_of_neither_layout_shows_its_first_four_names(tmp_path):
+    """A zip archive that is no saved program is described by its first four entries, then ' …' when it has
+    more: four are all shown, the fifth of five is not."""
+    import zipfile
+
+    for count, shown in ((4, "a/0, a/1, a/2, a/3"), (5, "a/0, a/1, a/2, a/3 …")):
+        path = tmp_path / f"neither{count}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for i in range(count):
+                archive.writestr(f"a/{i}", b"")
+        assert cli._saved_kind(path) == ("zip", f"a zip archive of neither layout ({shown})"), count
+
+
+def test_a_zip_whose_pickle_is_at_its_top_is_read_from_it(capsys, tmp_path):
+    """A zip archive with data.pkl at its top (no folder, as a zip made by hand may have it), whose pickle names
+    the class mymodels.Net with a GLOBAL opcode (nothing is unpickled): a usage error saying it is a model
+    pickled whole, of mymodels.Net."""
+    import zipfile
+
+    path = tmp_path / "whole.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data.pkl", b"\x80\x02cmymodels\nNet\nq\x00)\x81q\x01.")
+    code, out, err = main(capsys, path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"torchcount: error: {path} is a model pickled whole with torch.save(model) (of "
+                          "mymodels.Net): torchcount does not unpickle files"), err
+
+
+def test_a_zip_whose_directory_is_damaged_is_a_file_that_cannot_be_read(capsys, tmp_path):
+    """A zip archive whose end record is whole (zipfile.is_zipfile says yes) but whose central directory is
+    damaged (its entry's signature PK\\x01\\x02 overwritten): zipfile cannot open it, and the command says the
+    file cannot be read, with zipfile's reason, exit 2."""
+    import zipfile
+
+    path = tmp_path / "damaged.pt2"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("prog/models/model.json", b"{}")
+    data = path.read_bytes()
+    assert data.count(b"PK\x01\x02") == 1
+    path.write_bytes(data.replace(b"PK\x01\x02", b"XX\x01\x02"))
+    assert zipfile.is_zipfile(path)
+    code, out, err = main(capsys, path)
+    assert (code, out) == (2, "")
+    assert err == (f"torchcount: error: {path} is a file that cannot be read (Bad magic number for central "
+                   "directory); torchcount reads a program saved with torch.export.save (.pt2) or torch.jit.save "
+                   "(TorchScript), or builds the model from a builder name, package.module:callable or "
+                   "file.py:callable\n"), err
