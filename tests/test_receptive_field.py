@@ -475,6 +475,83 @@ def test_padding_modules_shift_the_start():
     assert [(r.rf, r.start) for r in rep.rows] == [((1, 1), (-3.0, -1.0)), ((3, 3), (-2.0, 0.0))]
 
 
+class _SlicedByAten(nn.Module):
+    """Slices called as aten ops with their optional arguments left out, as the dispatcher passes them on."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        s = torch.ops.aten.slice.Tensor
+        y = s(x[:, 1:])  # the second channel (indexing passes every argument); then the whole batch (the tensor alone)
+        y = s(y[..., -10:], 3, 1)  # W: its last 10 of 12 (from 2), then from 1 of those (no end)
+        y = s(y, 2, None, 8)  # H from the start (None) to 8
+        y = s(y, 3)  # the whole of W (dim alone)
+        y = s(y, 2, None, None, 2)  # every second row from the start
+        return self.conv(y)
+
+
+def test_a_slice_without_its_optional_arguments_starts_at_0_with_step_1():
+    """torch.ops.aten.slice.Tensor(x, dim[, start=None[, end=None[, step=1]]]) as the dispatcher passes it on, the
+    defaults left out (indexing and narrow pass every argument: x[..., 2:] is slice(x, 3, 2, 2⁶³ − 1)). A slice of
+    the channels keeps the positions. On a 10×12 input: W's last 10 (from −10 + 12 = 2), then from 1 (x ↦ x + 3);
+    H from 0 to 8, then every second row (x ↦ 2x); the 3×3 conv then reads W x + 3 … x + 5 (RF 3, jump 1, start 4)
+    and H 2x … 2x + 4 (RF 5, jump 2, start 2): output (0, 0) sees rows 0 … 4 and columns 3 … 5, output (1, 2)
+    rows 2 … 6, columns 5 … 7. (A missing start read as 1, a missing dim or start read past the arguments, a
+    negative start taken from the end less the size, and a slice of the channels returning nothing survived
+    receptive_field.py mutants.)"""
+    row = rf_of(_SlicedByAten(), torch.rand(1, 2, 10, 12)).row("conv")
+    assert (row.rf, row.jump, row.start) == ((5, 3), (2, 1), (2.0, 4.0))
+    assert row.box((0, 0)) == ((0, 4), (3, 5)) and row.box((1, 2)) == ((2, 6), (5, 7))
+
+
+class _PaddedSome(nn.Module):
+    def __init__(self, channels_last: bool):
+        super().__init__()
+        self.channels_last = channels_last
+        self.conv = nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        if not self.channels_last:
+            return self.conv(nn.functional.pad(x, (2, 1)))  # W alone: 2 left, 1 right
+        y = nn.functional.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 0, 2, 0))  # C by 0, W by 1, H by 2 (on the left)
+        return self.conv(y.permute(0, 3, 1, 2))
+
+
+def test_f_pad_of_some_axes_or_of_moved_axes_shifts_those_alone():
+    """F.pad's pairs run from the last axis backwards. (2, 1) on an N×C×H×W map pads W alone: the 3×3 conv's first
+    output reads columns −2 … 0 (start −2 + 1 = −1) and rows 0 … 2 (start 1, H unpadded). On the channels-last
+    N×H×W×C view, (0, 0, 1, 0, 2, 0) pads C by nothing, W by 1 and H by 2 on the left: rows −2 … 0 (start −1),
+    columns −1 … 1 (start 0). RF 3 and jump 1 throughout. (An unpadded spatial axis given a left pad of 1, and
+    twice as many pairs read, survived receptive_field.py mutants.)"""
+    for channels_last, start in ((False, (1.0, -1.0)), (True, (-1.0, 0.0))):
+        row = rf_of(_PaddedSome(channels_last), torch.rand(1, 1, 8, 8)).row("conv")
+        assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), start)
+        assert row.box((0, 0)) == tuple((int(c) - 1, int(c) + 1) for c in start)
+
+
+class _PadAfterBicubic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up, self.conv = nn.Upsample(scale_factor=3, mode="bicubic"), nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        return self.conv(nn.functional.pad(self.up(x), (1, 0, 1, 0)))
+
+
+def test_f_pad_after_a_field_that_goes_back_shifts_it_position_by_position():
+    """Bicubic ×3 (align_corners=False): output x reads source (x + ½)/3 − ½, so 3i reads i − 2 … i + 1, 3i + 1
+    (source i, a whole number) reads i alone, 3i + 2 reads i − 1 … i + 2 (the field goes back: 3i + 1 starts after
+    3i + 2). F.pad by 1 on the left (top and left) makes x the upsampled x − 1, and the 1×1 conv after it sees,
+    at x = 0, 1, 2, 3: −2 … 1, −2 … 1, 0 … 0, −1 … 2: RF 4, jump 1/3, start −0.5. (The pad's 1×1 window given
+    dilation 0, which reads nothing where the field goes back, survived a receptive_field.py mutant.)"""
+    row = rf_of(_PadAfterBicubic().double(), torch.rand(1, 1, 6, 6, dtype=torch.float64)).row("conv")
+    assert (row.rf, row.jump, row.start) == ((4, 4), (Fraction(1, 3),) * 2, (-0.5, -0.5))
+    assert [row.box((x, 0)) for x in range(4)] == [((-2, 1), (-2, 1)), ((-2, 1), (-2, 1)), ((0, 0), (-2, 1)),
+                                                    ((-1, 2), (-2, 1))]
+
+
 class WritesThroughAView(nn.Module):
     def __init__(self):
         super().__init__()
