@@ -834,6 +834,145 @@ def test_a_layer_norm_is_per_position():
     assert rf_of(m, torch.randn(1, 2, 10, 10)).rf == [(3, 3), (3, 3), (5, 5)]
 
 
+class _Reshaped(nn.Module):
+    """Conv 3, a reshape of its 1×C×6×4 output, conv 3."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        channels = 2 if how == "view as channels-last" else 1
+        self.c1, self.c2 = nn.Conv2d(1, channels, 3), nn.Conv2d(channels, 1, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "squeeze and back":
+            return self.c2(y.squeeze()[None, None])  # 6×4: H and W at axes 0 and 1, then back at 2 and 3
+        # a view where a permute was meant: 1×2×6×4 read as 1×6×4×2 keeps the sizes H = 6 and W = 4 in order but
+        # not the positions (element (h, w) of channel 0 lands at h·4 + w of the flat 24 per channel, read as row
+        # ⌊(h·4 + w)/8⌋, column ⌊((h·4 + w) mod 8)/2⌋): not followed
+        return self.c2(y.view(1, 6, 4, 2).permute(0, 3, 1, 2))
+
+
+def test_a_reshape_keeps_an_axis_where_its_size_and_the_sizes_after_it_match():
+    """Conv 3 on 1×1×8×6: 6×4, RF 3, start 1. Squeezed to 6×4 (H and W now axes 0 and 1: each keeps its size and
+    the product of the sizes after it, 4 and 1) and unsqueezed back: still followed, conv 3 after it RF 5, jump 1,
+    start 2. A view of 1×2×6×4 as 1×6×4×2 gives axes 1 and 2 the sizes 6 and 4, but the products after them are 8
+    and 2 (were 4 and 1): the elements moved, and the next conv's row is not a number (said). (Searching from
+    axis 1, missing H at axis 0, and matching the sizes alone survived receptive_field.py mutants.)"""
+    x = torch.rand(1, 1, 8, 6)
+    row = rf_of(_Reshaped("squeeze and back"), x).row("c2")
+    assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0))
+    row = rf_of(_Reshaped("view as channels-last"), x).row("c2")
+    assert row.rf is None and "changes the spatial layout (6×4 → 4×2)" in row.note, row.note
+
+
+class _ChannelsLastLinear1d(nn.Module):
+    """An unbatched C×L sequence: conv 3, .t() to L×C for a Linear over the channels, .t() back, conv 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.lin, self.c2 = nn.Conv1d(2, 4, 3), nn.Linear(4, 4), nn.Conv1d(4, 1, 3)
+
+    def forward(self, x):
+        return self.c2(self.lin(self.c1(x).t()).t())
+
+
+def test_t_of_an_unbatched_sequence_moves_its_length_axis():
+    """On an unbatched 2×10 input (C×L), conv 3: 8 positions, RF 3, start 1. x.t() (aten.t, a rank-2 transpose)
+    moves L to axis 0, where the Linear acts along the channels (the last axis): per position, RF 3; .t() puts L
+    back at axis 1 and conv 3 after it sees 3 + 2 = 5, jump 1, start 2. (t of a rank-2 tensor keeping its axes,
+    which made the rows after it unknown, survived receptive_field.py mutants.)"""
+    rep = rf_of(_ChannelsLastLinear1d(), torch.rand(2, 10))
+    assert [(r.path, r.rf, r.jump, r.start) for r in rep.rows] == [
+        ("c1", (3,), (1,), (1.0,)), ("lin", (3,), (1,), (1.0,)), ("c2", (5,), (1,), (2.0,))]
+
+
+class _Expanded(nn.Module):
+    """Conv 3 to one channel, expanded, conv 3."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c1, self.c2 = nn.Conv2d(1, 1, 3), nn.Conv2d(3, 1, 3) if how != "a 1×1 map to 6×6" else nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "to 3 channels":  # (grayscale to RGB)
+            y = y.expand(-1, 3, -1, -1)
+        elif self.how == "to 3 channels, channels-last":
+            y = y.permute(0, 2, 3, 1).expand(1, 6, 6, 3).permute(0, 3, 1, 2)
+        else:
+            y = y.expand(1, 1, 6, 6)
+        return self.c2(y)
+
+
+def test_expand_keeps_the_positions_unless_a_spatial_axis_grows():
+    """Conv 3 on 8×8: 6×6, RF 3. Its single channel expanded to 3 (N×C×H×W, or the channels-last N×H×W×C, where
+    the sizes after H and W change from 6·1 to 6·3: the axes still hold their positions): conv 3 after it RF 5,
+    jump 1, start 2. Conv 3 on 3×3 is 1×1 (input 0 … 2); expanded to 6×6, every position repeats that one element: not a
+    window with a jump, said. (Expand's axes taken as a reshape's, shifted by out.dim() + rank instead of
+    out.dim() − rank, and a spatial axis allowed to grow, survived receptive_field.py mutants.)"""
+    for how in ("to 3 channels", "to 3 channels, channels-last"):
+        row = rf_of(_Expanded(how), torch.rand(1, 1, 8, 8)).row("c2")
+        assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0)), how
+    row = rf_of(_Expanded("a 1×1 map to 6×6"), torch.rand(1, 1, 3, 3)).row("c2")
+    assert row.rf is None and "expand changes the spatial layout (1×1 → 6×6)" in row.note, row.note
+
+
+class _Reduced(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c1, self.c2 = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "the batch's first":
+            return self.c2(y[0])  # (an unbatched 1×6×6 map)
+        scale = {"var()": y.var, "amax()": y.amax, "sum(dim=[])": lambda: y.sum(dim=[])}[self.how]()
+        return self.c2(y * scale)
+
+
+def test_a_reduction_without_dims_is_global_and_a_select_of_the_batch_keeps_the_positions():
+    """y.var() and y.amax() run with their dim left out (aten.var.correction(y), aten.amax.default(y)) and
+    y.sum(dim=[]) with an empty one: each reduces over every element, so c2 reading y times it sees the whole
+    input. y[0] selects the batch's first map (aten.select(y, 0, 0)): each position stays its own, H and W move
+    to axes 1 and 2, and c2 (unbatched) sees 3 + 2 = 5, jump 1, start 2. (A left-out dim read past the
+    arguments, an empty dim list taken as no dims, and dim 0 taken for 'every dim' survived receptive_field.py
+    mutants.)"""
+    x = torch.rand(1, 1, 8, 8)
+    for how in ("var()", "amax()", "sum(dim=[])"):
+        row = rf_of(_Reduced(how), x).row("c2")
+        assert row.kind == "global" and row.rf == (8, 8), (how, row.note)
+    row = rf_of(_Reduced("the batch's first"), x).row("c2")
+    assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0))
+
+
+class _AlongSpace(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        conv = nn.Conv1d if how == "cumsum over the length" else nn.Conv2d
+        self.c1, self.c2 = conv(1, 1, 3), conv(1, 1, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "cumsum over the length":
+            return self.c2(y.cumsum(-1))  # (output t sums 0 … t: a prefix, neither a window nor the whole input)
+        return self.c2(y * y.mean(3, keepdim=True))  # (each row's mean: every column of that row, one row)
+
+
+@pytest.mark.parametrize("how, op", [("cumsum over the length", "cumsum"), ("mean over W", "mean")])
+def test_an_op_along_some_positions_only_is_said_not_whole_input(how, op):
+    """A cumulative sum over a sequence's length (the only spatial axis: output t sees inputs 0 … t + 2, a prefix)
+    and a mean over W alone (each output sees its own rows, every column) see neither a window nor the whole
+    input: c2's row is said, not given a number ('whole input' for the reduction over W, and for any op along
+    every spatial axis, survived receptive_field.py mutants)."""
+    x = torch.rand(1, 1, 12) if op == "cumsum" else torch.rand(1, 1, 8, 8)
+    row = rf_of(_AlongSpace(how), x).row("c2")
+    assert row.rf is None and row.kind != "global" and f"{op} along a spatial dimension: not a window" in row.note
+
+
 def test_windows_over_transposed_axes_take_each_axis_its_own_kernel():
     # a 1×3 pooling of the transposed tensor pools 3 rows (H) and 1 column (W): c1 3×3, then 5×3 with
     # jumps 2×1 (H by the pooling's stride 2), then the last conv 5 + 2·2 = 9 rows, 3 + 2 = 5 columns
