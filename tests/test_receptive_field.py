@@ -1760,6 +1760,23 @@ def test_a_pattern_too_long_to_compose_is_first_written_out_at_the_tensors_posit
     assert out.lo.period < 1000 and all(out.lo(x) == out.hi(x) == x // 2 for x in range(200))
 
 
+def test_a_window_step_writes_a_pattern_too_long_to_compose_out_at_the_tensors_positions():
+    """step() passes the tensor's own sizes on to the composition: a field stored with a pattern of 3,001 positions
+    (x ↦ x, as merges on a common grid make them) through a transposed convolution k2 s2 (output x = 2i + m, m < 2:
+    it reads i = ⌊x/2⌋ alone) would repeat only every 6,002 positions; known to have 100 positions, the field is
+    written out on a short grid first and output x still sees input ⌊x/2⌋ exactly (field 1, jump 1/2). Without
+    the sizes it is too long. (step ignoring the state's sizes survived a receptive_field.py mutant.)"""
+    from torchcount.analysis.receptive_field import IndexMap, PatternTooLong, Reach, State, Window, step
+
+    long = IndexMap(3001, 3001, tuple(range(3001)))
+    tconv = Window((2,), (2,), (1,), (0,), transposed=True)
+    with pytest.raises(PatternTooLong):
+        step(State((Reach(long, long),)), tconv)
+    out = step(State((Reach(long, long),), sizes=(100,)), tconv)
+    assert out.reach[0].lo.period < 1000 and out.rf == (1,) and out.jump == (Fraction(1, 2),)
+    assert all(out.reach[0].lo(x) == out.reach[0].hi(x) == x // 2 for x in range(200))
+
+
 def test_a_circular_pad_in_a_forward_says_what_it_does():
     # F.pad(mode="circular") runs as a new tensor that slices of the input are copied into: not followed, and said
     # so (the note read "new_empty changes the spatial layout")
