@@ -733,6 +733,44 @@ def test_a_split_or_glu_across_channels_is_per_position():
                                                  ("c2 (call 2)", (7,))]
 
 
+class _SplitByDefault(nn.Module):
+    """Conv 3, an op along a dim given none (its default: the batch, or the channels of a channels-last map),
+    conv 3."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3), nn.Conv2d(2 if how == "glu" else 4, 1, 3)
+
+    def forward(self, x):
+        y = self.c1(x)
+        if self.how == "chunk":
+            a, b = y.chunk(2)  # (the two halves of the batch)
+            y = a + b
+        elif self.how == "split":
+            y = torch.cat(y.split(1))
+        elif self.how == "unbind":
+            y = torch.stack(y.unbind())
+        else:
+            y = nn.functional.glu(y.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (along the last axis: the channels)
+        return self.c2(y)
+
+
+@pytest.mark.parametrize("how", ["chunk", "split", "unbind", "glu"])
+def test_an_op_given_no_dim_acts_along_its_default_one(how):
+    """x.chunk(2), x.split(1) and x.unbind() run as aten split and unbind with their dim left out: 0, the batch;
+    F.glu of a channels-last N×H×W×C map leaves out −1, the channels. Each keeps every position: c1 3, c2 3 + 2 =
+    5, jump 1, start 2, as the gradient of an interior output of c2 shows (5×5). They were said to act 'along a
+    spatial dimension: not a window' (a dim left out was taken for every dimension, as it is for var() and
+    amax())."""
+    torch.manual_seed(0)
+    m = _SplitByDefault(how).double()
+    x = torch.randn(2, 1, 10, 10, dtype=torch.float64)
+    row = rf_of(m, x).row("c2")
+    assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0)), row.note
+    assert _footprint_2d(m, x, (0, 0, 3, 3)) == (5, 5)
+
+
 _WINDOW_OPS = {  # a 3×3, stride-1, shape-keeping window run in a forward: each op its own rule's terms
     "max_pool2d": lambda x, w: nn.functional.max_pool2d(x, 3, 1, 1),
     "avg_pool2d": lambda x, w: nn.functional.avg_pool2d(x, 3, 1, 1),

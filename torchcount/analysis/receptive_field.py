@@ -1232,7 +1232,10 @@ class _DataFlow:
         rank = args[0].dim()
         if at is None:
             return None
-        dim = args[at] if at < len(args) else kwargs.get("dim")
+        # (a dim left out is its default: split, chunk and unbind along the batch, glu, sort and topk along the last
+        # axis; None or [] where it is every dimension, as var's and amax's)
+        default = schema[at].default_value if schema[at].has_default_value() else None
+        dim = args[at] if at < len(args) else kwargs.get("dim", default)
         dims = range(rank) if dim is None or (isinstance(dim, (list, tuple)) and not dim) else \
             (dim if isinstance(dim, (list, tuple)) else [dim])
         dims = {d % rank for d in dims}
