@@ -1654,6 +1654,12 @@ def test_onednns_own_fp32_precision_a_forward_sets_apart_is_put_back_and_named_a
     torch's leaves ignore too). (Put back through its property, which in torch 2.11 sets the top precision
     instead, it was named with its three leaves as put back and all four still read "bf16"; the flag
     dropped from the list: the same.)"""
+    # (torch's defaults for this test alone: torch.set_float32_matmul_precision("highest"), as other tests put
+    # it back, leaves oneDNN's and CUDA's matmul leaves "ieee", set apart from their parents)
+    leaves = (torch.backends.mkldnn.matmul, torch.backends.cuda.matmul)
+    before = [leaf.fp32_precision for leaf in leaves]
+    for leaf in leaves:
+        leaf.fp32_precision = "none"
     # (frozen or thawed for this test alone, in torch.backends' own globals: see the flag test above)
     monkeypatch.setitem(torch.backends.flags_frozen.__globals__, "__allow_nonbracketed_mutation_flag", not frozen)
     assert torch.backends.flags_frozen() is frozen
@@ -1669,6 +1675,8 @@ def test_onednns_own_fp32_precision_a_forward_sets_apart_is_put_back_and_named_a
         assert _onednn_precisions() == found
     finally:
         torch.backends.mkldnn.set_flags(_fp32_precision=found[0])
+        for leaf, precision in zip(leaves, before):
+            leaf.fp32_precision = precision
 
 
 def test_an_sdpa_kernel_region_with_set_priority_entered_and_never_left_is_put_back_whole():
