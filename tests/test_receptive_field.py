@@ -2229,3 +2229,25 @@ def test_a_resize_by_a_scale_per_dimension_reads_by_each_dims_own_scale():
     m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(scale_factor=(3, 1.6), mode="nearest"))
     row = rf_of(m, torch.rand(1, 1, 10, 10)).row("1")
     assert (row.rf, row.jump, row.start) == ((3, 3), (Fraction(1, 3), Fraction(5, 8)), (1.0, 1.0))
+
+
+class _RankOneTransposed(nn.Module):
+    """Conv1d 3, then the map's one row alone (rank 1) transposed by t(), which leaves a rank-1 tensor as it
+    is, then back to 1×1×L and Conv1d 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv1d(1, 1, 3), nn.Conv1d(1, 1, 3)
+
+    def forward(self, x):
+        return self.c2(self.c1(x)[0, 0].t()[None, None])
+
+
+def test_t_of_a_rank_one_map_keeps_its_axis():
+    """t() of a rank-1 tensor is that tensor (torch swaps nothing below rank 2), so the field goes on: two
+    convolutions of 3, RF 3 then 5, jump 1, start 1 then 2. (Taking t() for a swap of axes 0 and 1 at
+    any rank read an axis a rank-1 tensor lacks.)"""
+    rep = rf_of(_RankOneTransposed(), torch.randn(1, 1, 12))
+    assert [r.rf for r in rep.rows] == [(3,), (5,)]
+    assert [r.jump for r in rep.rows] == [(1,), (1,)]
+    assert [r.start for r in rep.rows] == [(1.0,), (2.0,)]
