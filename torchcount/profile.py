@@ -750,8 +750,9 @@ def _frozen_note(scripted: nn.Module) -> str:
         # %5_fused_bn, is named after a graph value, which names no layer)
         layers = list(dict.fromkeys(name.partition("_fused_")[0].rpartition(".")[0] or "(root)"
                                     for name in found.folded if not name.startswith("%")))
-        text += ("; freezing folded other layers" + (f" into {', '.join(layers[:6])}" if layers else "")
-                 + (" …" if len(layers) > 6 else "") + f" ({', '.join(found.folded[:2])}" + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
+        into = f" into {', '.join(layers[:6])}" + (" …" if len(layers) > 6 else "") if layers else ""
+        text += (f"; freezing folded other layers{into} ({', '.join(found.folded[:2])}"
+                 + (" …" if len(found.folded) > 2 else "") + "; a BatchNorm "
                  "folded into the convolution or Linear before it leaves no constants of its own), so the count is "
                  "the frozen graph's own, not the eager model's")
     return text + " (constants of equal values are stored once)"
