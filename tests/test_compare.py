@@ -513,3 +513,24 @@ def test_measured_times_keep_three_decimals_in_every_table():
     by_path = compare(ra, rb, metric="time_ms").table()
     assert re.search(r"^0\s+Conv2d\s+3\.000\s+Conv2d\s+0\.500\s+2\.500\s+83\.33 %$", by_path, re.M), by_path
     assert re.search(r"^1\s+—\s+Conv2d\s+1\.500\s+-1\.500\s+—$", by_path, re.M), by_path
+
+
+def test_a_comparisons_lines_are_frozen_values_and_its_repr_leaves_the_reports_out():
+    """A Line is a value: it cannot be changed once the comparison made it, and it hashes as one (a line of
+    the same figures is the same member of a set); a Comparison's repr names the variants and holds its lines
+    but not the two reports (report_a and report_b are repr=False: each would print every row)."""
+    import dataclasses
+
+    from torchcount.analysis.compare import Line
+
+    ra = torchcount.profile(nn.Linear(8, 4), torch.randn(2, 8))  # 8·4 + 4 = 36 parameters
+    rb = torchcount.profile(nn.Linear(8, 2), torch.randn(2, 8))  # 8·2 + 2 = 18
+    c = compare(ra, rb)
+    line = c.totals["params"]
+    assert (line.a, line.b, line.difference, line.reduction) == (36, 18, 18, 50.0)  # (36 − 18)/36 = 50 %
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        line.b = 36
+    assert {line, Line("params", 36, 18)} == {line}
+    text = repr(c)
+    assert text.startswith("Comparison(name_a='Linear (A)', name_b='Linear (B)', convention=")
+    assert "report_a" not in text and "report_b" not in text and "totals={'params': Line(name='params'" in text
