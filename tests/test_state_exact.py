@@ -907,6 +907,49 @@ def test_a_parametrizations_dict_added_to_a_module_of_two_bases_is_removed_and_t
     assert "parametrizations" not in model._modules
 
 
+class _OneBaseHolder(nn.Module):
+    """A module of one base (nn.Module), not a Parametrized… class, whose forward adds a ModuleDict named
+    'parametrizations' itself: holding a ParametrizationList under "a", as _MixedHolder's, or an Identity
+    under "cache", which parametrize never puts there."""
+
+    def __init__(self, entry: str):
+        super().__init__()
+        self.inner = nn.Identity()
+        self.entry = entry
+
+    def forward(self, x):
+        from torch.nn.utils.parametrize import ParametrizationList
+
+        self.parametrizations = nn.ModuleDict(
+            {"a": ParametrizationList([nn.Identity()], torch.zeros(1))} if self.entry == "a parametrization"
+            else {"cache": nn.Identity()})
+        return x
+
+
+def test_a_parametrizations_dict_added_to_a_module_of_one_base_is_removed_and_the_class_kept():
+    """_OneBaseHolder's dict of a ParametrizationList is removed as one parametrize added ('a' named), and
+    its class kept: only a Parametrized… class made for its one base goes back to that base. (Reverting any
+    class of one base left the model an nn.Module, its forward gone.)"""
+    model = _OneBaseHolder("a parametrization")
+    with preserved(model) as kept:
+        model(torch.ones(1))
+    assert type(model) is _OneBaseHolder and list(model._modules) == ["inner"]
+    assert kept.removed_parametrizations == ["a"]
+
+
+def test_a_parametrizations_dict_added_holding_another_module_is_kept_as_added_submodules_are():
+    """_OneBaseHolder's dict of an Identity (no ParametrizationList) is a submodule the forward added,
+    kept as added submodules are: the same dict after 'inner', holding the same Identity, nothing named as a
+    parametrization. (Removing every dict the forward added, emptied or not, dropped it.)"""
+    model = _OneBaseHolder("a submodule")
+    with preserved(model) as kept:
+        model(torch.ones(1))
+        added, cache = model.parametrizations, model.parametrizations.cache
+    assert type(model) is _OneBaseHolder and list(model._modules) == ["inner", "parametrizations"]
+    assert model._modules["parametrizations"] is added and dict(added.items()) == {"cache": cache}
+    assert kept.removed_parametrizations == [] and kept.restored_modules == []
+
+
 class _Reenters(nn.Sequential):
     """A Sequential whose forward takes its first child out (``_modules.pop``), runs it alone and adds it
     back under its name: the same child, now after the others."""
