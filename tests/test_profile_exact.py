@@ -1176,6 +1176,42 @@ def test_an_interpreted_hardswish_after_an_interpreted_convolution_is_listed_and
                             "in the TorchScript interpreter itself") for n in report.notes), report.notes
 
 
+class _MulAdd(nn.Module):
+    def forward(self, x, y):
+        return x * y + x
+
+
+def test_a_tensorexpr_fusion_group_torchs_fuser_puts_in_the_graph_is_listed_uncounted():
+    """torch's TensorExpr fuser (its own pass, run here on the scripted module's graph, shapes first) makes
+    x·y + x one prim::TensorExprGroup node, whose mul and add NNC computes without dispatching an op: the
+    graph's reading lists it uncounted once, in the root's row, and the note names it. (The fused module
+    itself fails to run on the CPU in torch 2.11, so the graph is read after a profile of it unfused.)"""
+    from torchcount.profile import _flag_interpreted
+
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    scripted = torch.jit.script(_MulAdd())
+    report = torchcount.profile(scripted, (x, y), warn=False)
+    assert report.uncounted == [] and report.total.cost.mults == 6  # (2·3 products, unfused, recorded)
+    graph = scripted.forward.graph
+    torch._C._jit_pass_complete_shape_analysis(graph, (scripted._c, x, y), False)
+    cpu = torch._C._jit_can_fuse_on_cpu()
+    torch._C._jit_override_can_fuse_on_cpu(True)
+    try:
+        torch._C._jit_pass_fuse_tensorexprs(graph)
+    finally:
+        torch._C._jit_override_can_fuse_on_cpu(cpu)
+    if "prim::TensorExprGroup" not in str(scripted.inlined_graph):
+        pytest.skip("this torch's fuser made no TensorExpr group of x * y + x")
+    notes = []
+    _flag_interpreted(report, scripted, scripted, notes)
+    group = "prim::TensorExprGroup (run by the TorchScript interpreter, outside the dispatcher: not recorded)"
+    assert [(u.path, u.what, u.calls) for u in report.uncounted] == [("", group, 1)]
+    assert report.root.uncounted_ops == {group: 1} and report.root.status == "partial"
+    assert notes == ["RecursiveScriptModule: its graph runs prim::TensorExprGroup in the TorchScript interpreter "
+                     "itself, where no op is dispatched, so their work is not counted (as "
+                     "torch.jit.optimize_for_inference makes them); profile the module before that for these layers"]
+
+
 class _ConvBatchNormRoot(nn.Module):
     """The root's own 2×3×1×1 weight in a functional conv2d, a BatchNorm2d(2), then a Conv2d(2, 2, 1) and
     another BatchNorm2d(2): freezing folds each BatchNorm into the convolution before it."""
