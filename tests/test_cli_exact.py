@@ -687,3 +687,55 @@ def test_a_zip_whose_directory_is_damaged_is_a_file_that_cannot_be_read(capsys, 
                    "directory); torchcount reads a program saved with torch.export.save (.pt2) or torch.jit.save "
                    "(TorchScript), or builds the model from a builder name, package.module:callable or "
                    "file.py:callable\n"), err
+
+
+class _TwoLinears(nn.Module):
+    """Linear(4, 8), ReLU, Linear(8, 3): params 4·8 + 8 + 8·3 + 3 = 67; on a batch of 2, MACs 2·4·8 + 2·8·3 = 112."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def test_a_saved_torchscript_module_given_dtype_computes_in_it(capsys, tmp_path):
+    """--dtype float64 on a saved TorchScript module casts the module as it does a built one: its 67 parameters
+    are 67·8 = 536 bytes (not 67·4 = 268) and its one row reads a float64 input; the MACs do not depend on the
+    dtype (112). Without --dtype it stays float32: 268 bytes."""
+    import json
+
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(_TwoLinears().eval()), str(path))
+    code, out, err = main(capsys, path, "--input", "2x4", "--dtype", "float64", "--format", "json", "--convention",
+                          "macs")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["total"]["param_bytes"], doc["total"]["macs"]) == (67 * 8, 112)
+    assert doc["layers"][0]["input_dtypes"] == ["float64"]
+    code, out, err = main(capsys, path, "--input", "2x4", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["total"]["param_bytes"] == 67 * 4
+
+
+def test_torchs_error_pointing_to_its_log_is_said_as_it_is_when_nothing_was_logged(capsys, tmp_path, monkeypatch):
+    """torch.export.load refusing a file with an error that only points to 'the warnings above', having logged
+    no exception while loading: there is no logged reason to give instead, so the usage error (exit 2) gives
+    torch's own message, word for word. (A zip archive with a .json under models/ is read as a torch.export
+    program; torch.export.load itself is replaced, so nothing in the archive is read.)"""
+    import zipfile
+
+    path = tmp_path / "prog.pt2"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("prog/archive_format", b"")
+        archive.writestr("prog/models/model.json", b"{}")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Serialization failed. Please check the warnings above")
+
+    monkeypatch.setattr(torch.export, "load", refuse)
+    code, out, err = main(capsys, path)
+    assert (code, out) == (2, "")
+    assert err == (f"torchcount: error: cannot load {path} as a torch.export program: Serialization failed. Please "
+                   "check the warnings above\n"), err
