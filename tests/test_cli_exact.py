@@ -719,17 +719,23 @@ def test_a_saved_torchscript_module_given_dtype_computes_in_it(capsys, tmp_path)
     assert json.loads(out)["total"]["param_bytes"] == 67 * 4
 
 
-def test_torchs_error_pointing_to_its_log_is_said_as_it_is_when_nothing_was_logged(capsys, tmp_path, monkeypatch):
-    """torch.export.load refusing a file with an error that only points to 'the warnings above', having logged
-    no exception while loading: there is no logged reason to give instead, so the usage error (exit 2) gives
-    torch's own message, word for word. (A zip archive with a .json under models/ is read as a torch.export
-    program; torch.export.load itself is replaced, so nothing in the archive is read.)"""
+def _an_export_archive(tmp_path):
+    """A zip archive with a .json under models/, which the command reads as a torch.export program (the tests
+    that use it replace torch.export.load, so nothing in it is read)."""
     import zipfile
 
     path = tmp_path / "prog.pt2"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("prog/archive_format", b"")
         archive.writestr("prog/models/model.json", b"{}")
+    return path
+
+
+def test_torchs_error_pointing_to_its_log_is_said_as_it_is_when_nothing_was_logged(capsys, tmp_path, monkeypatch):
+    """torch.export.load refusing a file with an error that only points to 'the warnings above', having logged
+    no exception while loading: there is no logged reason to give instead, so the usage error (exit 2) gives
+    torch's own message, word for word."""
+    path = _an_export_archive(tmp_path)
 
     def refuse(*args, **kwargs):
         raise RuntimeError("Serialization failed. Please check the warnings above")
@@ -739,3 +745,61 @@ def test_torchs_error_pointing_to_its_log_is_said_as_it_is_when_nothing_was_logg
     assert (code, out) == (2, "")
     assert err == (f"torchcount: error: cannot load {path} as a torch.export program: Serialization failed. Please "
                    "check the warnings above\n"), err
+
+
+class _WithConstant(nn.Module):
+    """A Linear plus a plain tensor attribute, which torch.export lifts as a constant of the program."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.k = torch.ones(4)
+
+    def forward(self, x):
+        return self.fc(x) + self.k
+
+
+def test_a_program_is_put_on_a_device_without_move_to_device_pass_constants_and_all(monkeypatch):
+    """Where torch has no torch.export.passes.move_to_device_pass (older torch; taken away here), the program's
+    module is moved with .to(device), which leaves a lifted constant that is a plain tensor attribute (self.k
+    here, in the torch versions that keep it so) where it was: those are moved one by one. On meta every tensor
+    of the module is then a meta tensor, the weights and the constant alike, and it runs there."""
+    import torch.export.passes as passes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_WithConstant().eval(), (torch.randn(2, 4),))
+    monkeypatch.delattr(passes, "move_to_device_pass", raising=False)
+    module = cli._program_on(program, "meta")
+    plain = {name: value.device.type for m in module.modules() for name, value in vars(m).items()
+             if isinstance(value, torch.Tensor)}
+    assert set(plain.values()) <= {"meta"}, plain
+    assert {p.device.type for p in module.parameters()} == {"meta"}
+    out = module(torch.randn(2, 4, device="meta"))
+    assert (out.device.type, tuple(out.shape)) == ("meta", (2, 4))
+
+
+@pytest.mark.parametrize("refusal, named", [
+    # the weights-only unpickler's refusal naming the class (here not an UnpicklingError, nor 'weights only')
+    (RuntimeError("Unsupported global: GLOBAL mymodels.Net was not an allowed global by default"), " (mymodels.Net)"),
+    # an UnpicklingError that names no class and does not say 'weights only'
+    (__import__("pickle").UnpicklingError("an object the unpickler refuses"), ""),
+    # torch's 'Weights only load failed' in another exception type, naming no class
+    (RuntimeError("Weights only load failed. Re-running with weights_only=False would run code"), ""),
+])
+def test_each_sign_of_a_refused_pickle_alone_says_the_file_holds_objects_other_than_tensors(
+        capsys, tmp_path, monkeypatch, refusal, named):
+    """torch.export.load's failure is read as the weights-only unpickler's refusal on any one of its three signs:
+    'Unsupported global: GLOBAL <class>' (the class is named), an UnpicklingError, or 'weights only load failed'
+    in the message; the usage error (exit 2) then says the file holds pickled objects other than tensors."""
+    path = _an_export_archive(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise refusal
+
+    monkeypatch.setattr(torch.export, "load", refuse)
+    code, out, err = main(capsys, path)
+    assert (code, out) == (2, "")
+    assert err == (f"torchcount: error: cannot load {path} as a torch.export program: it holds pickled objects other "
+                   f"than tensors{named}, which torchcount does not unpickle (unpickling can run code the file "
+                   "names): the file was not loaded\n"), err
