@@ -2165,7 +2165,8 @@ def test_a_programs_module_takes_flat_inputs_only_where_its_forward_names_no_key
     """torch 2.2's ep.module() takes the flattened inputs positionally, forward(arg_0, arg_1): a keyword
     input of the program ('ids') that the forward does not name, and no **kwargs to take it, means flat.
     A forward naming it, or taking **kwargs, takes the call as it was; a program with no keyword input
-    is never flat."""
+    is never flat; nor is a forward whose signature cannot be read (the builtin min: inspect raises
+    ValueError), which is then given the call as it was."""
     from torch.utils._pytree import tree_flatten
 
     t = torch.zeros(1)
@@ -2178,7 +2179,8 @@ def test_a_programs_module_takes_flat_inputs_only_where_its_forward_names_no_key
     assert cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), with_ids)
     assert not cli._takes_flat_inputs(module(lambda x, ids=None: None), with_ids)
     assert not cli._takes_flat_inputs(module(lambda x, **kwargs: None), with_ids)
-    assert not cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), positional)
+    assert cli._takes_flat_inputs(module(lambda arg_0, arg_1: None), positional) is False  # (a bool, as annotated)
+    assert cli._takes_flat_inputs(module(min), with_ids) is False
 
 
 def test_plot_of_sorted_rows_names_a_parents_own_part_as_the_table_does(capsys, tmp_path, monkeypatch):
