@@ -803,3 +803,80 @@ def test_each_sign_of_a_refused_pickle_alone_says_the_file_holds_objects_other_t
     assert err == (f"torchcount: error: cannot load {path} as a torch.export program: it holds pickled objects other "
                    f"than tensors{named}, which torchcount does not unpickle (unpickling can run code the file "
                    "names): the file was not loaded\n"), err
+
+
+class _Rows(nn.Module):
+    """Linear(4, 3): on N rows, N·4·3 = 12·N MACs."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_saved_program_with_a_dynamic_dim_of_no_upper_bound_is_counted_at_any_size(capsys, tmp_path):
+    """A program exported with torch.export.Dim("rows"), no max: the range torch keeps for the dim ends at its
+    int_oo, whose int() raises an AttributeError (in sympy), which the command let through (exit 1, with or
+    without --input). Counted with its own inputs, 5 rows: 5·4·3 = 60 MACs, the note naming the dynamic dim;
+    --input 7x4 counts 7·12 = 84 and 1000x4 12,000 (no upper bound); a static dim of another size (7x5) is
+    still a usage error naming it, the dynamic dim shown with no upper end."""
+    import json
+
+    path = tmp_path / "rows.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_Rows().eval(), (torch.randn(5, 4),),
+                                      dynamic_shapes={"x": {0: torch.export.Dim("rows")}})
+        torch.export.save(program, str(path))
+    code, out, err = main(capsys, path, "--format", "json", "--convention", "macs")
+    assert code == 0, err
+    assert json.loads(out)["total"]["macs"] == 60
+    assert "--input 5x4; input 1 dim 0 is dynamic in the program" in err, err
+    for rows in (7, 1000):
+        code, out, err = main(capsys, path, "--input", f"{rows}x4", "--format", "json", "--convention", "macs")
+        assert (code, err) == (0, ""), err
+        assert json.loads(out)["total"]["macs"] == rows * 12
+    code, out, err = main(capsys, path, "--input", "7x5")
+    assert (code, out) == (2, "")
+    assert err.startswith("torchcount: error: --input: rows.pt2 was exported for input 1 of shape [") and \
+        err.endswith("..]×4 float32: dim 1 of size 4, not 5\n"), err
+
+
+def test_a_programs_dims_are_read_as_ranges_and_its_placeholders_made_at_their_example_sizes():
+    """A program exported on x of 3×4 with dim 0 dynamic from 2 to 15 (Dim("b", min=2, max=15)) and y of 5×4 with
+    dim 0 dynamic and no upper bound: a dim's range is (2, 15) for x's dim 0, (4, 4) for a static 4, no upper end
+    (None) for y's dim 0, and (0, None) for a dim the program's ranges do not hold. An input made from a
+    placeholder is at the sizes it was exported with, 3×4 and 5×4 float32 (the dims' hints); a placeholder
+    value that is no tensor (a float, an int, None) is itself, any other a usage error naming it; a dynamic
+    size with no hint (the program keeps no example size) is a usage error too."""
+    from types import SimpleNamespace
+
+    class Two(nn.Module):
+        def forward(self, x, y):
+            return x.sum(0) + y.sum(0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(Two(), (torch.randn(3, 4), torch.randn(5, 4)), dynamic_shapes={
+            "x": {0: torch.export.Dim("b", min=2, max=15)}, "y": {0: torch.export.Dim("c")}})
+    x, y = [n.meta["val"] for n in program.graph.nodes if n.op == "placeholder"]
+    ranges = program.range_constraints
+    assert [cli._size_range(d, ranges) for d in x.shape] == [(2, 15), (4, 4)]
+    assert cli._size_range(y.shape[0], ranges)[1] is None and cli._size_range(y.shape[1], ranges) == (4, 4)
+    assert cli._size_range(x.shape[0], {}) == (0, None)
+    made = [cli._placeholder_input(val, where, "two.pt2") for val, where in ((x, "input 1"), (y, "input 2"))]
+    assert [(tuple(t.shape), t.dtype, t.device.type) for t in made] == [((3, 4), torch.float32, "cpu"),
+                                                                         ((5, 4), torch.float32, "cpu")]
+    for value in (2.0, 3, None):
+        assert cli._placeholder_input(value, "input 3", "two.pt2") == value
+    with pytest.raises(cli.UsageError) as info:
+        cli._placeholder_input([1, 2], "pair", "two.pt2")
+    assert str(info.value) == ("two.pt2: its input pair is a list, which torchcount cannot make; give the inputs "
+                               "with --input")
+    assert cli._hint(SimpleNamespace(node=SimpleNamespace(hint=7)), "x dim 0", "two.pt2") == 7
+    with pytest.raises(cli.UsageError) as info:
+        cli._hint(SimpleNamespace(node=SimpleNamespace(hint=None)), "x dim 0", "two.pt2")
+    assert str(info.value) == ("two.pt2: its input x dim 0 is dynamic and the program keeps no example size for it; "
+                               "give the inputs with --input")

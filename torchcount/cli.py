@@ -1009,7 +1009,7 @@ def _size_range(size, ranges: dict) -> tuple:
         lowest = 0
     try:
         highest = int(found.upper)
-    except (TypeError, ValueError, OverflowError):  # (sympy's oo, torch's int_oo)
+    except (TypeError, ValueError, OverflowError, AttributeError):  # (sympy's oo; torch's int_oo: AttributeError)
         highest = None
     return lowest, highest
 
