@@ -1185,12 +1185,16 @@ def test_a_saved_torch_export_program_has_the_eager_models_rows(capsys, tmp_path
 
 def test_inputs_a_saved_program_was_not_exported_for_are_a_usage_error(capsys, tmp_path):
     """Checked against the program before any forward (exit 2), naming the --input it takes: a missing
-    keyword input, a static dim of another size, a batch beyond the dynamic dim's range, a float for ids."""
+    keyword input, an extra positional input, a static dim of another size, a batch beyond the dynamic dim's
+    range, a float for ids."""
     path = tmp_path / "tagger.pt2"
     _save_program(path)
     for given, message in [
         (["--input", "2x3x8x8"], "tagger.pt2 was exported for --input 2x3x8x8 --input ids=2x5:int64; "
                                  "--input gave 1 positional input(s)"),
+        # one positional input too many, the keyword input right: the count is what is wrong
+        (["--input", "2x3x8x8", "--input", "2x3x8x8", "--input", "ids=2x5:int64"],
+         "tagger.pt2 was exported for --input 2x3x8x8 --input ids=2x5:int64; --input gave 2 positional input(s) and ids"),
         (["--input", "2x3x8x9", "--input", "ids=2x5:int64"], "×3×8×8 float32: dim 3 of size 8, not 9"),
         (["--input", "16x3x8x8", "--input", "ids=16x5:int64"], "to 15, not 16"),
         (["--input", "2x3x8x8", "--input", "ids=2x5"], "×5 int64: dtype int64, not float32"),
