@@ -880,3 +880,51 @@ def test_a_programs_dims_are_read_as_ranges_and_its_placeholders_made_at_their_e
         cli._hint(SimpleNamespace(node=SimpleNamespace(hint=None)), "x dim 0", "two.pt2")
     assert str(info.value) == ("two.pt2: its input x dim 0 is dynamic and the program keeps no example size for it; "
                                "give the inputs with --input")
+
+
+def test_the_inputs_a_program_keeps_as_exported_and_the_input_options_that_give_the_others():
+    """An input --input cannot give is kept as exported: a 0-dim tensor, a float, an int, None, a tuple of ints
+    (no tensor in it); a tensor of 1 dim or more is given, and a list holding a tensor is neither. The note
+    writes each input as the --input that gives it (float32 says no dtype, others ':dtype'), the kept ones and
+    the list in parentheses, positional inputs first, then keywords by name; no inputs at all: 'no inputs'."""
+    kept = [torch.tensor(2.0), 2.0, 3, None, (1, 2)]
+    given = [torch.zeros(3), torch.zeros(2, 3), [torch.zeros(1)]]
+    assert [cli._kept_as_exported(v) for v in kept] == [True] * 5
+    assert [cli._kept_as_exported(v) for v in given] == [False] * 3
+    args = (torch.zeros(2, 3), torch.tensor(2.0))
+    kwargs = {"ids": torch.zeros(2, 5, dtype=torch.int64), "scale": 2.0, "mask": None, "pair": [torch.zeros(1)]}
+    assert cli._input_flags(args, kwargs) == (
+        "--input 2x3 (a 0-dim float32 tensor: kept as exported) --input ids=2x5:int64 "
+        "(scale=float 2.0, not a tensor: kept as exported) (mask=None, not a tensor: kept as exported) "
+        "(pair=list [tensor([0.])], which --input cannot give)")
+    assert cli._input_flags((), {}) == "no inputs"
+    assert cli._input_value(torch.tensor(1, dtype=torch.int64), "t") == "t=a 0-dim int64 tensor"
+
+
+class _RowsPlus(_Rows):
+    def forward(self, x, y=None):
+        return self.fc(x) + y
+
+
+def test_a_program_of_keyword_inputs_alone_is_counted_and_a_flat_module_is_given_its_leaves(capsys, tmp_path):
+    """A program exported with its one input by keyword (x=5×4, no positional input) is called with that keyword:
+    Linear(4, 3) on 5 rows, 5·4·3 = 60 MACs, with its own inputs or --input x=5x4. A program whose module
+    takes its inputs flat (torch 2.2's ep.module(): forward(arg_0, arg_1)) is given the leaves in order, x then
+    y, as positional inputs and no keywords."""
+    import json
+
+    path = tmp_path / "kw.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(_Rows().eval(), (), {"x": torch.randn(5, 4)}), str(path))
+        program = torch.export.export(_RowsPlus().eval(), (torch.randn(2, 4),), {"y": torch.randn(2, 3)})
+    for given in ([], ["--input", "x=5x4"]):
+        code, out, err = main(capsys, path, *given, "--format", "json", "--convention", "macs")
+        assert code == 0, err
+        assert json.loads(out)["total"]["macs"] == 60, given
+    call = cli._ProgramCall.of(program, "plus.pt2")
+    x, y = torch.zeros(2, 4), torch.ones(2, 3)
+    assert call.arrange((x,), {"y": y}, given=True) == ((x,), {"y": y})
+    call.flat = True
+    inputs, keywords = call.arrange((x,), {"y": y}, given=True)
+    assert keywords is None and len(inputs) == 2 and inputs[0] is x and inputs[1] is y
