@@ -1186,7 +1186,7 @@ def test_a_saved_torch_export_program_has_the_eager_models_rows(capsys, tmp_path
 def test_inputs_a_saved_program_was_not_exported_for_are_a_usage_error(capsys, tmp_path):
     """Checked against the program before any forward (exit 2), naming the --input it takes: a missing
     keyword input, an extra positional input, a static dim of another size, a batch beyond the dynamic dim's
-    range, a float for ids."""
+    range, a float for ids, integers for the image."""
     path = tmp_path / "tagger.pt2"
     _save_program(path)
     for given, message in [
@@ -1196,8 +1196,10 @@ def test_inputs_a_saved_program_was_not_exported_for_are_a_usage_error(capsys, t
         (["--input", "2x3x8x8", "--input", "2x3x8x8", "--input", "ids=2x5:int64"],
          "tagger.pt2 was exported for --input 2x3x8x8 --input ids=2x5:int64; --input gave 2 positional input(s) and ids"),
         (["--input", "2x3x8x9", "--input", "ids=2x5:int64"], "×3×8×8 float32: dim 3 of size 8, not 9"),
+        (["--input", "2x3x9x9", "--input", "ids=2x5:int64"], "×3×8×8 float32: dim 2 of size 8, not 9"),  # (the first)
         (["--input", "16x3x8x8", "--input", "ids=16x5:int64"], "to 15, not 16"),
         (["--input", "2x3x8x8", "--input", "ids=2x5"], "×5 int64: dtype int64, not float32"),
+        (["--input", "2x3x8x8:int64", "--input", "ids=2x5:int64"], "×8 float32: dtype float32, not int64"),
     ]:
         rc, out, err = main(capsys, path, *given)
         assert rc == 2 and out == "" and err.count("\n") == 1, err

@@ -820,7 +820,7 @@ def test_a_saved_program_with_a_dynamic_dim_of_no_upper_bound_is_counted_at_any_
     """A program exported with torch.export.Dim("rows"), no max: the range torch keeps for the dim ends at its
     int_oo, whose int() raises an AttributeError (in sympy), which the command let through (exit 1, with or
     without --input). Counted with its own inputs, 5 rows: 5·4·3 = 60 MACs, the note naming the dynamic dim;
-    --input 7x4 counts 7·12 = 84 and 1000x4 12,000 (no upper bound); a static dim of another size (7x5) is
+    --input 7x4 counts 7·12 = 84 (also with --dtype float64) and 1000x4 12,000 (no upper bound); a static dim of another size (7x5) is
     still a usage error naming it, the dynamic dim shown with no upper end."""
     import json
 
@@ -834,8 +834,9 @@ def test_a_saved_program_with_a_dynamic_dim_of_no_upper_bound_is_counted_at_any_
     assert code == 0, err
     assert json.loads(out)["total"]["macs"] == 60
     assert "--input 5x4; input 1 dim 0 is dynamic in the program" in err, err
-    for rows in (7, 1000):
-        code, out, err = main(capsys, path, "--input", f"{rows}x4", "--format", "json", "--convention", "macs")
+    for rows, dtype in ((7, []), (1000, []), (7, ["--dtype", "float64"])):  # (--dtype: float64 inputs fit)
+        code, out, err = main(capsys, path, "--input", f"{rows}x4", *dtype, "--format", "json", "--convention",
+                              "macs")
         assert (code, err) == (0, ""), err
         assert json.loads(out)["total"]["macs"] == rows * 12
     code, out, err = main(capsys, path, "--input", "7x5")
