@@ -862,6 +862,9 @@ def test_a_channels_last_block_against_the_gradient_footprint():
     for path in ("dw", "norm", "up", "act", "down"):
         assert rep.row(path).rf == (5, 5) and rep.row(path).jump == (1, 1), path
     assert rep.row("up").kind == "pointwise"  # (a Linear along the channels, the last axis)
+    # a GELU keeps its per-position rule on the permuted tensor (only channel-axis rules, a BatchNorm's, a
+    # softmax over dim 1, are followed through their ops there)
+    assert rep.row("act").kind == "pointwise"
     assert rep.row("head").rf == (7, 7) and _footprint_2d(m, x, (0, 0, 10, 10)) == (7, 7)
 
 
@@ -2251,3 +2254,56 @@ def test_t_of_a_rank_one_map_keeps_its_axis():
     assert [r.rf for r in rep.rows] == [(3,), (5,)]
     assert [r.jump for r in rep.rows] == [(1,), (1,)]
     assert [r.start for r in rep.rows] == [(1.0,), (2.0,)]
+
+
+class _KernelFromAPatch(nn.Module):
+    """F.conv2d(y, y[:, :, :3, :3]): the kernel is a patch of the stem's output (a field of its own, 5×5 at the
+    corner), not a global pooling of it."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.head = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        y = self.stem(x)
+        return self.head(nn.functional.conv2d(y, y[:, :, :3, :3]))
+
+
+def test_a_convolution_whose_kernel_is_a_patch_of_the_input_is_not_followed_nor_said_whole_input():
+    """Output (5, 5) of the 3×3 convolution reads stem positions 5…7 and the kernel's 0…2: input rows and columns
+    0…4 and 5…9, a field that is no window (nor the whole 14×14 input: its gradient stops at 9). Said not
+    followed, not "whole input" (as a kernel from a global pooling is)."""
+    torch.manual_seed(0)
+    m = _positive(_KernelFromAPatch())
+    x = torch.rand(1, 1, 14, 14, dtype=torch.float64)
+    assert _footprint_box(m, x, "head", (0, 0, 5, 5)) == ((0, 9), (0, 9))
+    row = rf_of(m, x).row("head")
+    assert row.kind == "unknown" and row.rf is None
+    assert "convolution with another argument computed from the input: not followed" in row.note
+
+
+class _Ignores(nn.Module):
+    """A layer without a window rule given two tensors that reads the first alone."""
+
+    def forward(self, a, b):
+        return a * 2
+
+
+class _GivenTwo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.keep = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 5, padding=1), _Ignores()
+
+    def forward(self, x):
+        return self.keep(self.a(x), self.b(x))
+
+
+def test_a_layer_without_a_rule_given_two_tensors_has_the_field_its_ops_read_and_no_union_note():
+    """_Ignores(a(x), b(x)) returns 2·a(x): the field of a's 3×3 conv alone (its gradient: rows and columns 4…6 for
+    output (4, 4)), not the union with b's 5×5; its row says no union (its ops said what it reads)."""
+    m = _positive(_GivenTwo())
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    assert _footprint_box(m, x, "keep", (0, 0, 4, 4)) == ((4, 6), (4, 6))
+    row = rf_of(m, x).row("keep")
+    assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1.0, 1.0))
+    assert "union" not in row.note and "reads 2 tensors" not in row.note
