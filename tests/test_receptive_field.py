@@ -615,6 +615,9 @@ def test_a_layer_on_a_tensor_without_positions_says_so():
     for path in ("time_embedding.0", "time_embedding.1", "time_embedding.2"):
         assert (rf.row(path).rf, rf.row(path).note) == (None, "its input does not come from the model's input")
     assert rf.row("conv").rf == (3, 3)
+    # the sum with the embedding (no field: not from the image) keeps the conv's 3×3, so the output has no row of
+    # its own (the embedding, taken for a tensor with a field, made it "whole input")
+    assert [r.path for r in rf.rows][-1] == "conv"
 
 
 def test_a_model_without_windows_on_a_3d_input_is_refused_as_on_a_2d_one():
@@ -2307,3 +2310,117 @@ def test_a_layer_without_a_rule_given_two_tensors_has_the_field_its_ops_read_and
     row = rf_of(m, x).row("keep")
     assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1.0, 1.0))
     assert "union" not in row.note and "reads 2 tensors" not in row.note
+
+
+def test_a_roll_without_dims_rolls_the_flattened_tensor_and_is_said():
+    """torch.roll(y, 1) with no dims shifts the flattened tensor by one: y's (r, 0) moves to (r, 1) and (r, W − 1)
+    to (r + 1, 0), a wrap that is no window; said, as a roll along W is (it is not a roll along the channels)."""
+    class Roll(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.c2(torch.roll(self.c1(x), 1))
+
+    row = rf_of(Roll(), torch.randn(1, 1, 12, 12)).row("c2")
+    assert row.rf is None and "(or the flattened tensor) wraps positions around" in row.note
+
+
+def test_a_resize_to_one_position_per_dimension_reads_position_0():
+    """Nearest 10 → 1 (after a conv 3 on 12×12) reads the source ⌊10·0⌋ = 0: input 0 … 2 per dimension (its
+    gradient says so), a field of 3, not the whole input (an adaptive pooling to 1×1 is)."""
+    m = _positive(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(size=(1, 1), mode="nearest")))
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    assert _footprint_box(m, x, "1", (0, 0, 0, 0)) == ((0, 2), (0, 2))
+    row = rf_of(m, x).row("1")
+    assert row.kind == "ops" and row.rf == (3, 3) and row.box((0, 0)) == ((0, 2), (0, 2))
+
+
+def test_a_layer_without_a_rule_that_returns_its_input_written_in_place_has_its_field():
+    """A module whose forward runs clamp_ on its input and returns it (no window rule: its ops are followed): the
+    conv 3's field, as the input it wrote (it said "its input does not come from the model's input")."""
+    class ClampInPlace(nn.Module):
+        def forward(self, x):
+            return x.clamp_(min=0)
+
+    row = rf_of(nn.Sequential(nn.Conv2d(1, 1, 3), ClampInPlace()), torch.randn(1, 1, 8, 8)).row("1")
+    assert (row.kind, row.rf, row.jump, row.start) == ("ops", (3, 3), (1, 1), (1.0, 1.0))
+
+
+def test_a_linear_layer_over_the_last_spatial_axis_is_said_not_per_position():
+    """nn.Linear(8, 8) on the N×C×H×W output of a conv 3 mixes the 8 positions of W: its output at column 0 reads
+    every column (its gradient spans 0 … 9 of the 10 input columns), no window; said, not taken for a Linear
+    over the channels."""
+    m = _positive(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Linear(8, 8)))
+    x = torch.rand(1, 1, 10, 10, dtype=torch.float64)
+    assert _footprint_box(m, x, "1", (0, 0, 4, 0)) == ((4, 6), (0, 9))
+    row = rf_of(m, x).row("1")
+    assert row.kind == "unknown" and row.rf is None and "linear layer on a spatial tensor" in row.note
+
+
+class _RowsAsChannels(nn.Module):
+    """A conv 3's one channel dropped (B×H×W: H where the channels were), then a functional 1-D window along W:
+    a pooling (which leaves the channel axis alone) or a convolution (which mixes it)."""
+
+    def __init__(self, conv: bool):
+        super().__init__()
+        self.c1, self.head, self.conv = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1), conv
+        self.w = nn.Parameter(torch.rand(8, 8, 3) + 0.5)
+
+    def forward(self, x):
+        t = self.c1(x)[:, 0]
+        t = nn.functional.conv1d(t, self.w) if self.conv else nn.functional.avg_pool1d(t, 3, 1)
+        return self.head(t[:, None])
+
+
+def test_a_functional_window_with_a_spatial_axis_at_the_channels_pools_it_alone_and_a_convolution_mixes_it():
+    """avg_pool1d(3) of the B×H×W map pools W: 3 + 2 = 5 columns, H kept (3 rows), start (1, 2) — output (4, 2) reads
+    rows 4…6 and columns 2…6 by its gradient; a conv1d over it mixes every row: said, not a window."""
+    m = _positive(_RowsAsChannels(conv=False))
+    x = torch.rand(1, 1, 10, 10, dtype=torch.float64)
+    assert _footprint_box(m, x, "head", (0, 0, 4, 2)) == ((4, 6), (2, 6))
+    row = rf_of(m, x).row("head")
+    assert (row.rf, row.jump, row.start) == ((3, 5), (1, 1), (1.0, 2.0))
+    row = rf_of(_RowsAsChannels(conv=True), torch.rand(1, 1, 10, 10)).row("head")
+    assert row.rf is None and "a convolution mixes spatial dimension 0 as its channels" in row.note
+
+
+def test_a_pixel_shuffle_after_a_per_position_layer_is_followed_and_after_a_depthwise_one_of_a_cat_is_not():
+    """Conv 3 → ReLU → pixel shuffle ×2 → conv 3: as without the ReLU, 4, jump ½, start 1.5 (a ReLU does not make
+    the channels' fields differ). A concatenation of a conv 3's channel and three of the input's, then a depthwise
+    1×1 conv (each channel its own field still), then the shuffle: not followed, as without the depthwise conv."""
+    m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.PixelShuffle(2), nn.Conv2d(1, 1, 3))
+    row = rf_of(m, torch.rand(1, 1, 10, 10)).row("3")
+    assert (row.rf, row.jump, row.start) == ((4, 4), (Fraction(1, 2),) * 2, (1.5, 1.5))
+
+    class CatDepthwiseShuffle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c3, self.dw = nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(4, 4, 1, groups=4)
+            self.shuffle, self.head = nn.PixelShuffle(2), nn.Conv2d(1, 1, 1)
+
+        def forward(self, x):
+            return self.head(self.shuffle(self.dw(torch.cat([self.c3(x), x, x, x], 1))))
+
+    row = rf_of(CatDepthwiseShuffle(), torch.rand(1, 1, 6, 6)).row("head")
+    assert row.rf is None and "a pixel shuffle of channels whose fields differ" in row.note
+
+
+def test_a_sum_of_a_map_and_its_transpose_is_said_not_a_window_nor_whole_input():
+    """y + yᵀ (a conv 3's 10×10 map): output (1, 6) reads y at (1, 6) and (6, 1), input rows and columns 1…8 by its
+    gradient, two windows apart, not the whole 12×12 input; the operands' positions do not line up: said."""
+    class PlusTranspose(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.head = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1)
+
+        def forward(self, x):
+            y = self.c1(x)
+            return self.head(y + y.transpose(2, 3))
+
+    m = _positive(PlusTranspose())
+    x = torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    assert _footprint_box(m, x, "head", (0, 0, 1, 6)) == ((1, 8), (1, 8))
+    row = rf_of(m, x).row("head")
+    assert row.kind == "unknown" and "add changes the spatial layout" in row.note and "whole input" not in row.note
