@@ -2424,3 +2424,36 @@ def test_a_sum_of_a_map_and_its_transpose_is_said_not_a_window_nor_whole_input()
     assert _footprint_box(m, x, "head", (0, 0, 1, 6)) == ((1, 8), (1, 8))
     row = rf_of(m, x).row("head")
     assert row.kind == "unknown" and "add changes the spatial layout" in row.note and "whole input" not in row.note
+
+
+def test_a_where_choosing_between_misaligned_maps_by_a_global_test_sees_the_whole_input():
+    """torch.where(mean(y) > 0, y, yᵀ): which map each output takes depends on every position (the mean), so every
+    output sees the whole input (though y and yᵀ alone do not line up)."""
+    class Choose(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.head = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1)
+
+        def forward(self, x):
+            y = self.c1(x)
+            return self.head(torch.where(y.mean((1, 2, 3), keepdim=True) > 0, y, y.transpose(2, 3)))
+
+    row = rf_of(Choose(), torch.rand(1, 1, 12, 12)).row("head")
+    assert (row.kind, row.rf) == ("global", (12, 12))
+
+
+
+
+def test_a_flatten_of_a_channels_last_map_before_a_classifier_sees_the_whole_input():
+    """(B, H, W, C) flattened to B × H·W·C, then a Linear: each output reads every position, the whole input, as
+    after a flatten of B × C × H × W (it is no fold of the positions into the batch, which is not followed)."""
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.fc = nn.Conv2d(1, 2, 3), nn.Linear(2 * 6 * 6, 3)
+
+        def forward(self, x):
+            return self.fc(self.c1(x).permute(0, 2, 3, 1).flatten(1))
+
+    row = rf_of(Head(), torch.rand(1, 1, 8, 8)).row("fc")
+    assert (row.kind, row.rf) == ("global", (8, 8))
