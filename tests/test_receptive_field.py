@@ -2443,6 +2443,43 @@ def test_a_where_choosing_between_misaligned_maps_by_a_global_test_sees_the_whol
 
 
 
+@pytest.mark.parametrize("op", ["median", "nanmedian", "mode", "kthvalue"])
+def test_a_median_mode_or_kthvalue_along_one_spatial_axis_is_said_not_whole_input(op):
+    """The median (mode, 2nd smallest value) of a conv 3's map along H keeps W's columns apart: a Conv1d 3 after it
+    reads columns 0…4 of the input at its output 0 (changing column 11 leaves it as it was), not the whole input
+    (it said "whole input (12×12)": an op it did not know dropping the rank was taken for a flatten). Said, as a
+    sum along H is. Along the channels (keepdim) every position stays: a conv 3 after it, 3 + 2 = 5."""
+    def reduce(y, dim, keepdim=False):
+        return (y.kthvalue(2, dim, keepdim) if op == "kthvalue" else getattr(y, op)(dim, keepdim)).values
+
+    class AlongH(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 1, 3), nn.Conv1d(1, 1, 3)
+
+        def forward(self, x):
+            return self.c2(reduce(self.c1(x), 2))
+
+    torch.manual_seed(0)
+    m = AlongH()
+    x = torch.rand(1, 1, 12, 12)
+    far = x.clone()
+    far[..., 11] += 1
+    with torch.no_grad():
+        assert torch.equal(m(x)[..., 0], m(far)[..., 0])
+    row = rf_of(m, x).row("c2")
+    assert row.kind == "unknown" and f"{op} along a spatial dimension: not a window" in row.note
+
+    class AlongC(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 3, 3), nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            return self.c2(reduce(self.c1(x), 1, keepdim=True))
+
+    assert rf_of(AlongC(), x).row("c2").rf == (5, 5)
+
 
 def test_a_flatten_of_a_channels_last_map_before_a_classifier_sees_the_whole_input():
     """(B, H, W, C) flattened to B × H·W·C, then a Linear: each output reads every position, the whole input, as

@@ -830,7 +830,7 @@ _PAD_OPS = {"constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflecti
 _REDUCTION_OPS = frozenset((
     "sum", "nansum", "mean", "nanmean", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean",
     "prod", "logsumexp", "linalg_vector_norm", "norm", "argmax", "argmin", "any", "all", "aminmax",
-    "count_nonzero"))
+    "count_nonzero", "median", "nanmedian", "mode", "kthvalue"))
 #: ops that act along `dim` of one tensor and leave the other dimensions' positions where they are
 _ALONG_DIM_OPS = _REDUCTION_OPS | frozenset((
     "_softmax", "_log_softmax", "softmax", "log_softmax", "cumsum", "cumprod", "logcumsumexp", "cummax",
