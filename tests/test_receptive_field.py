@@ -2494,3 +2494,18 @@ def test_a_flatten_of_a_channels_last_map_before_a_classifier_sees_the_whole_inp
 
     row = rf_of(Head(), torch.rand(1, 1, 8, 8)).row("fc")
     assert (row.kind, row.rf) == ("global", (8, 8))
+
+
+def test_a_scale_of_0_is_not_given_and_a_resize_of_one_position_with_align_corners_is_refused():
+    """ATen takes a scale ≤ 0 for none (its compute_scales_value): the sizes' ratio. Nearest 3 → 7 given scale 0
+    reads ⌊3x/7⌋ (0, 0, 0, 1, 1, 2, 2), as the op itself does. A linear resize of 1 position with align_corners
+    reads position 0 at every output: positions that do not advance, refused (its caller says not followed)."""
+    from torchcount.analysis.receptive_field import _resize_reads
+
+    op = torch.ops.aten.upsample_nearest1d.default
+    y = op(torch.eye(3, dtype=torch.float64).view(3, 1, 3), [7], 0.0)[:, 0]
+    assert [int(y[:, x].argmax()) for x in range(7)] == [0, 0, 0, 1, 1, 2, 2]
+    lo, hi = _resize_reads("upsample_nearest1d", 3, 7, 0.0, False)
+    assert [lo(x) for x in range(7)] == [hi(x) for x in range(7)] == [0, 0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="a resize of 1 → 4 positions"):
+        _resize_reads("upsample_linear1d", 1, 4, None, True)
