@@ -2509,3 +2509,28 @@ def test_a_scale_of_0_is_not_given_and_a_resize_of_one_position_with_align_corne
     assert [lo(x) for x in range(7)] == [hi(x) for x in range(7)] == [0, 0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="a resize of 1 → 4 positions"):
         _resize_reads("upsample_linear1d", 1, 4, None, True)
+
+
+def test_an_uneven_adaptive_pooling_of_an_unbatched_map_resizes_both_dims():
+    """As batched (test_pixel_shuffle_and_uneven_adaptive_pooling): conv 3 on an unbatched 1×16×16 map (14×14),
+    adaptive pooling to 5×7: H pools 3 or 4 of the conv's positions (fields 5 or 6, jump 14/5), W 2 (field 4,
+    jump 2); output (0, 0) sees 0…4 × 0…3, output (1, 0) rows 2…7."""
+    m = nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d((5, 7)))
+    row = rf_of(m, torch.rand(1, 16, 16)).row("1")
+    assert (row.rf, row.jump) == ((6, 4), (Fraction(14, 5), 2))
+    assert (row.box((0, 0)), row.box((1, 0))) == (((0, 4), (0, 3)), ((2, 7), (0, 3)))
+
+
+def test_a_pixel_shuffle_with_a_spatial_axis_at_its_channels_is_not_followed():
+    """A conv's 4×8×8 map permuted to N×H×C×W, then pixel_shuffle(2): H (8 rows) is the shuffle's channel axis,
+    spread over the output's positions: said, not followed."""
+    class Sideways(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.head = nn.Conv2d(1, 4, 3), nn.Conv2d(2, 1, 1)
+
+        def forward(self, x):
+            return self.head(nn.functional.pixel_shuffle(self.c1(x).permute(0, 2, 1, 3), 2))
+
+    row = rf_of(Sideways(), torch.rand(1, 1, 10, 10)).row("head")
+    assert row.rf is None and "a pixel shuffle moves channels into positions along spatial dimension 0" in row.note
