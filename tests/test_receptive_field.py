@@ -2534,3 +2534,24 @@ def test_a_pixel_shuffle_with_a_spatial_axis_at_its_channels_is_not_followed():
 
     row = rf_of(Sideways(), torch.rand(1, 1, 10, 10)).row("head")
     assert row.rf is None and "a pixel shuffle moves channels into positions along spatial dimension 0" in row.note
+
+
+def test_an_upsampling_of_channels_with_different_fields_takes_their_union():
+    """cat(conv 3(x), x) → nearest ×2: output y reads position ⌊y/2⌋ of every channel, whose union is the conv's
+    3×3 (unlike a pixel shuffle, which spreads the channels over positions): field 3, jump ½, start 0 (padding 1)."""
+    class CatUp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c3, self.up = nn.Conv2d(1, 1, 3, padding=1), nn.Upsample(scale_factor=2, mode="nearest")
+
+        def forward(self, x):
+            return self.up(torch.cat([self.c3(x), x], 1))
+
+    row = rf_of(CatUp(), torch.rand(1, 1, 6, 6)).row("up")
+    assert (row.rf, row.jump, row.start) == ((3, 3), (Fraction(1, 2),) * 2, (0.0, 0.0))
+
+
+def test_a_report_with_profile_options_is_refused():
+    rep = torchcount.profile(nn.Sequential(nn.Conv2d(1, 1, 3)), torch.rand(1, 1, 8, 8))
+    with pytest.raises(TypeError, match="inputs and profile options apply to a model only"):
+        receptive_field(rep, input_size=(1, 1, 8, 8))
