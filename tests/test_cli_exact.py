@@ -883,6 +883,29 @@ def test_a_programs_dims_are_read_as_ranges_and_its_placeholders_made_at_their_e
                                "give the inputs with --input")
 
 
+def test_a_saved_programs_dynamic_dim_is_checked_against_both_ends_of_its_range(capsys, tmp_path):
+    """Linear(4, 3) exported on 3 rows with the rows dynamic from 2 to 15 (Dim("b", min=2, max=15)): --input 2x4
+    and 15x4, the two ends, are counted (2·4·3 = 24 and 15·4·3 = 180 MACs); 1x4, below the lowest, and 16x4,
+    above the highest, are usage errors naming the range, before any forward."""
+    import json
+
+    path = tmp_path / "b.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(_Rows().eval(), (torch.randn(3, 4),),
+                                      dynamic_shapes={"x": {0: torch.export.Dim("b", min=2, max=15)}})
+        torch.export.save(program, str(path))
+    for rows in (2, 15):
+        code, out, err = main(capsys, path, "--input", f"{rows}x4", "--format", "json", "--convention", "macs")
+        assert (code, err) == (0, ""), err
+        assert json.loads(out)["total"]["macs"] == rows * 4 * 3
+    for rows in (1, 16):
+        code, out, err = main(capsys, path, "--input", f"{rows}x4")
+        assert (code, out) == (2, "")
+        assert err == (f"torchcount: error: --input: b.pt2 was exported for input 1 of shape [2..15]×4 float32: "
+                       f"dim 0 (dynamic) from 2 to 15, not {rows}\n"), err
+
+
 def test_the_inputs_a_program_keeps_as_exported_and_the_input_options_that_give_the_others():
     """An input --input cannot give is kept as exported: a 0-dim tensor, a float, an int, None, a tuple of ints
     (no tensor in it); a tensor of 1 dim or more is given, and a list holding a tensor is neither. The note
