@@ -906,6 +906,31 @@ def test_a_saved_programs_dynamic_dim_is_checked_against_both_ends_of_its_range(
                        f"dim 0 (dynamic) from 2 to 15, not {rows}\n"), err
 
 
+def test_a_saved_program_with_a_float_input_kept_given_too_few_tensors_is_a_usage_error(capsys, tmp_path):
+    """(x + y)·scale exported with x, y of 2×4 and scale the float 2.0, which torch.export fixes in the graph:
+    --input 2x4 --input 2x4 gives the two tensors (static: the sizes exported) and keeps the float (2·4 = 8
+    additions and 8 multiplications); one --input alone is a usage error saying what the program takes, not a crash while
+    filling the float in among too few inputs."""
+    import json
+
+    class Scaled(nn.Module):
+        def forward(self, x, y, scale: float):
+            return (x + y) * scale
+
+    path = tmp_path / "scaled.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(Scaled(), (torch.randn(2, 4), torch.randn(2, 4), 2.0)), str(path))
+    code, out, err = main(capsys, path, "--input", "2x4", "--input", "2x4", "--format", "json")
+    assert (code, err) == (0, ""), err
+    cost = json.loads(out)["total"]["cost"]
+    assert (cost["adds"], cost["mults"]) == (8, 8)
+    code, out, err = main(capsys, path, "--input", "2x4")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --input: scaled.pt2 was exported for --input 2x4 --input 2x4 (float 2.0, "
+                   "not a tensor: kept as exported); --input gave 1 positional input(s)\n"), err
+
+
 def test_the_inputs_a_program_keeps_as_exported_and_the_input_options_that_give_the_others():
     """An input --input cannot give is kept as exported: a 0-dim tensor, a float, an int, None, a tuple of ints
     (no tensor in it); a tensor of 1 dim or more is given, and a list holding a tensor is neither. The note
