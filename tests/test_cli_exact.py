@@ -764,12 +764,16 @@ def test_a_program_is_put_on_a_device_without_move_to_device_pass_constants_and_
     module is moved with .to(device), which leaves a lifted constant that is a plain tensor attribute (self.k
     here, in the torch versions that keep it so) where it was: those are moved one by one. On meta every tensor
     of the module is then a meta tensor, the weights and the constant alike, and it runs there."""
-    import torch.export.passes as passes
+    try:
+        import torch.export.passes as passes
+    except ImportError:  # (torch 2.2 has no torch.export.passes: the fallback is what runs there anyway)
+        passes = None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(_WithConstant().eval(), (torch.randn(2, 4),))
-    monkeypatch.delattr(passes, "move_to_device_pass", raising=False)
+    if passes is not None:
+        monkeypatch.delattr(passes, "move_to_device_pass", raising=False)
     module = cli._program_on(program, "meta")
     plain = {name: value.device.type for m in module.modules() for name, value in vars(m).items()
              if isinstance(value, torch.Tensor)}
@@ -921,6 +925,10 @@ def test_a_saved_program_with_a_float_input_kept_given_too_few_tensors_is_a_usag
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.export.save(torch.export.export(Scaled(), (torch.randn(2, 4), torch.randn(2, 4), 2.0)), str(path))
+        try:
+            torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001  (torch 2.2: 'NoneType' object has no attribute 'name')
+            pytest.skip(f"torch {torch.__version__} cannot load the program it saved with a float input: {exc}")
     code, out, err = main(capsys, path, "--input", "2x4", "--input", "2x4", "--format", "json")
     assert (code, err) == (0, ""), err
     cost = json.loads(out)["total"]["cost"]
