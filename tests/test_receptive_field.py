@@ -2555,3 +2555,12 @@ def test_a_report_with_profile_options_is_refused():
     rep = torchcount.profile(nn.Sequential(nn.Conv2d(1, 1, 3)), torch.rand(1, 1, 8, 8))
     with pytest.raises(TypeError, match="inputs and profile options apply to a model only"):
         receptive_field(rep, input_size=(1, 1, 8, 8))
+
+
+def test_method_forward_is_the_forward_and_followed():
+    """method="forward" names the forward itself, so it is followed like no method at all: one Conv2d 3×3 on
+    6×6 has a 3×3 field, jump 1, start 1 (the centre of output 0's field, inputs 0..2); any other method is
+    refused (tests/test_method.py)."""
+    rf = torchcount.receptive_field(nn.Conv2d(1, 1, 3), torch.randn(1, 1, 6, 6), method="forward")
+    (row,) = rf.rows
+    assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1, 1))
