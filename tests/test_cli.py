@@ -860,6 +860,17 @@ def test_meta_fallback_is_not_taken_for_a_dtype_mismatch():
                                               "attn"))
 
 
+def test_a_forward_error_under_measure_is_the_cpus_own(capsys):
+    """--measure without --device counts on the CPU: a forward that fails there is the user's error as
+    PyTorch gives it, with no meta fallback and no word of the meta device (a 2x5 input to Linear(8, 4):
+    mat1 2x5 times the 8x4 weight)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x5", "--measure", "--warmup", "0",
+                          "--repeat", "1")
+    assert code == 1 and out == ""
+    assert err == ("torchcount: model error: forward failed in module '(root)' (Linear) with input shapes 2×5: "
+                   "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x5 and 8x4)\n")
+
+
 def test_a_float16_input_to_a_float32_model_on_meta_is_noted(capsys):
     """Meta tensors do not check dtypes: resnet18 on a float16 input was counted with exit 0 and no
     word, where the CPU raises."""
