@@ -985,3 +985,19 @@ def test_a_program_of_keyword_inputs_alone_is_counted_and_a_flat_module_is_given
     call.flat = True
     inputs, keywords = call.arrange((x,), {"y": y}, given=True)
     assert keywords is None and len(inputs) == 2 and inputs[0] is x and inputs[1] is y
+
+
+def test_a_function_method_without_a_progress_bar_is_counted(capsys, tmp_path):
+    """--method FILE:twice with no progress bar (stderr not a terminal): the function is called as
+    twice(model, x) and runs the forward twice. Linear(8, 4) on 2x8 is 2·8·4 = 64 MACs a forward, so
+    128 MACs in all, and 2 forward calls."""
+    import json
+
+    step = tmp_path / "step.py"
+    step.write_text("def twice(model, x):\n    return model(x) + model(x)\n")
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{step}:twice",
+                          "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["model"] == "twice(Linear)" and d["forward_calls"] == 2
+    assert d["total"]["macs"] == 2 * (2 * 8 * 4)
