@@ -1001,3 +1001,14 @@ def test_a_function_method_without_a_progress_bar_is_counted(capsys, tmp_path):
     d = json.loads(out)
     assert d["model"] == "twice(Linear)" and d["forward_calls"] == 2
     assert d["total"]["macs"] == 2 * (2 * 8 * 4)
+
+
+def test_a_method_keyword_the_method_does_not_take_is_a_method_error(capsys):
+    """--method '_forward_impl(bogus=1)': the keyword is --method's mistake, named as such (exit 2),
+    checked before any forward."""
+    pytest.importorskip("torchvision")
+    code, out, err = main(capsys, "torchvision.models:resnet18()", "--input", "1x3x8x8", "--method",
+                          "_forward_impl(bogus=1)")
+    assert code == 2 and out == ""
+    assert err == ("torchcount: error: --method: method='_forward_impl': ResNet._forward_impl() takes no keyword "
+                   "argument 'bogus' (not a keyword it takes; it takes none)\n")
