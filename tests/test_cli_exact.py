@@ -1012,3 +1012,44 @@ def test_a_method_keyword_the_method_does_not_take_is_a_method_error(capsys):
     assert code == 2 and out == ""
     assert err == ("torchcount: error: --method: method='_forward_impl': ResNet._forward_impl() takes no keyword "
                    "argument 'bogus' (not a keyword it takes; it takes none)\n")
+
+
+_MASKED = '''
+import torch.nn as nn
+
+
+class Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x, mask=None, scale=1.0):
+        y = self.fc(x)
+        if mask is not None:
+            y = y * mask
+        return y * scale
+
+    def encode(self, x, scale=1.0):
+        return self.fc(x) * scale
+'''
+
+
+def test_input_keywords_and_method_keywords_are_given_together(capsys, tmp_path):
+    """Linear(4, 3) on 2×4, its output times a mask, then times a scale: --input mask=2x3 with --method
+    'forward(scale=2.0)' gives both keywords, so 2·4·3 = 24 MACs and 2·3 + 2·3 = 12 multiplications (the mask's
+    and the scale's); a mask lost on the way would leave 6. A method that takes no mask (encode) given
+    --input mask=2x3 is --input's mistake, named before any forward."""
+    import json
+
+    path = tmp_path / "masked.py"
+    path.write_text(_MASKED)
+    code, out, err = main(capsys, f"{path}:Masked", "--input", "2x4", "--input", "mask=2x3", "--method",
+                          "forward(scale=2.0)", "--format", "json")
+    assert (code, err) == (0, ""), err
+    cost = json.loads(out)["total"]["cost"]
+    assert (cost["macs"], cost["mults"]) == (24, 12)
+    code, out, err = main(capsys, f"{path}:Masked", "--input", "2x4", "--input", "mask=2x3", "--method",
+                          "encode(scale=2.0)")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --input: method='encode': Masked.encode() takes no keyword argument 'mask' "
+                   "(not a keyword it takes; it takes scale)\n"), err
