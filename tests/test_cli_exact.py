@@ -1058,7 +1058,7 @@ def test_input_keywords_and_method_keywords_are_given_together(capsys, tmp_path)
 def test_an_input_keyword_beside_a_positional_input_is_checked_against_the_forward(capsys, tmp_path):
     """With a positional --input beside them, --input keywords are the call's keywords (not its inputs): one
     the forward does not take (bogus) is --input's usage error naming what it takes, before any forward; one
-    --method also gives (scale) is named as given twice."""
+    --method also gives (scale) is named as given twice, also where every --input is a keyword."""
     path = tmp_path / "masked.py"
     path.write_text(_MASKED)
     code, out, err = main(capsys, f"{path}:Masked", "--input", "2x4", "--input", "bogus=2x3")
@@ -1066,6 +1066,11 @@ def test_an_input_keyword_beside_a_positional_input_is_checked_against_the_forwa
     assert err == ("torchcount: error: --input: Masked.forward() takes no keyword argument 'bogus' (not a keyword "
                    "it takes; it takes mask, scale)\n"), err
     code, out, err = main(capsys, f"{path}:Masked", "--input", "2x4", "--input", "scale=1", "--method",
+                          "forward(scale=2.0)")
+    assert (code, out) == (2, "")
+    assert err == "torchcount: error: scale is given both as --input scale=… and in --method\n", err
+    # every input a keyword (x=…): they are the call's inputs, and a clash with --method is named all the same
+    code, out, err = main(capsys, f"{path}:Masked", "--input", "x=2x4", "--input", "scale=1", "--method",
                           "forward(scale=2.0)")
     assert (code, out) == (2, "")
     assert err == "torchcount: error: scale is given both as --input scale=… and in --method\n", err
