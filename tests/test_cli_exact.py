@@ -1074,3 +1074,27 @@ def test_an_input_keyword_beside_a_positional_input_is_checked_against_the_forwa
                           "forward(scale=2.0)")
     assert (code, out) == (2, "")
     assert err == "torchcount: error: scale is given both as --input scale=… and in --method\n", err
+
+
+def test_a_saved_script_modules_input_keyword_beside_a_positional_input_is_checked(capsys, tmp_path):
+    """A saved TorchScript module taking (x, mask=None), given --input 2x4 --input bogus=2x3: the keyword is
+    checked against the script's schema before any forward, --input's usage error naming what it takes."""
+    from typing import Optional
+
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x, mask: Optional[torch.Tensor] = None):
+            y = self.fc(x)
+            if mask is not None:
+                y = y * mask
+            return y
+
+    path = tmp_path / "masked.pt"
+    torch.jit.save(torch.jit.script(Masked()), str(path))
+    code, out, err = main(capsys, path, "--input", "2x4", "--input", "bogus=2x3")
+    assert (code, out) == (2, "")
+    assert err == ("torchcount: error: --input: masked.pt's forward takes no keyword argument 'bogus' (it takes "
+                   "mask)\n"), err
