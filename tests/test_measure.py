@@ -711,15 +711,20 @@ def test_busy_cpus_are_said_when_the_process_waited_for_them():
     assert isinstance(before, int) and before >= 0 and cpu_wait_ns() >= before
     model, x = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU()), torch.randn(512, 1024)
     idle = torchcount.profile(model, x, measure=True, warmup=1, repeat=3)
-    spin = "import time\nt = time.time()\nwhile time.time() - t < 60: pass"
-    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(len(os.sched_getaffinity(0)) + 1)]
+    # each spinner says when it spins: on a loaded host a Python can take longer than any fixed sleep to
+    # start (a full-suite run once timed the forwards before the spinners ran, and read no wait at all)
+    spin = "import time\nt = time.time()\nprint('spinning', flush=True)\nwhile time.time() - t < 60: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
+                for _ in range(len(os.sched_getaffinity(0)) + 1)]
     try:
-        time.sleep(0.3)
+        assert all(p.stdout.readline() == "spinning\n" for p in spinners)
+        time.sleep(0.1)
         r = torchcount.profile(model, x, measure=True, warmup=1, repeat=3)
     finally:
         for p in spinners:
             p.kill()
             p.wait()
+            p.stdout.close()
     assert r.extra["cpus"] == len(os.sched_getaffinity(0))
     low, high = r.extra["cpu_wait_range_ms"]
     assert low <= r.extra["cpu_wait_ms"] <= high
