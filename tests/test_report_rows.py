@@ -1127,3 +1127,24 @@ def test_a_root_that_only_moves_data_or_only_holds_a_weight_has_its_own_row_numb
     assert [(row.index, row.name, row.shown_params(own=row is r.root)) for row in r.layers] == \
         [(0, "(root)", 4), (1, "s", 0)]
     assert r.total.params == 4 and r.root.self_cost.is_zero()
+
+
+
+def test_the_bytes_column_is_each_rows_counted_traffic_and_adds_up_to_the_total():
+    """``columns=[..., "bytes"]`` shows what each row's ops read and write as counted, float32 here:
+    Linear(8, 4) on 2×8 reads its input (16·4 = 64 B), weight (32·4 = 128 B) and bias (4·4 = 16 B) and
+    writes 2×4 (32 B): 240; the ReLU reads and writes 2×4: 64; the total 304. Cut at depth 0 the root
+    stands for both (304). With ``units``, Linear(16, 16) without bias on 11×16 reads 704 + 1,024 and
+    writes 704 bytes: 2.43 K."""
+    def cells(report, **kw):
+        return {line.split()[0]: line.split()[1:] for line in report.table(**kw).splitlines()}
+
+    report = torchcount.profile(nn.Sequential(nn.Linear(8, 4), nn.ReLU()), torch.randn(2, 8))
+    shown = cells(report, columns=["module", "bytes"])
+    assert (shown["0"], shown["1"], shown["total"]) == (["240"], ["64"], ["304"])
+    assert report.row("0").cost.bytes == 240 and report.total.cost.bytes == 304
+    # any case, as the other columns; a depth-0 table's root row is the whole model
+    rolled = cells(report, columns="module,BYTES", depth=0)
+    assert rolled["(root)"] == rolled["total"] == ["304"]
+    wide = torchcount.profile(nn.Linear(16, 16, bias=False), torch.randn(11, 16))
+    assert cells(wide, columns=["module", "bytes"], units=True)["total"] == ["2.43", "K"]

@@ -251,8 +251,10 @@ class Report:
         """The per-layer table. ``depth`` limits the rows shown (deeper rows roll up into their
         ancestors); a module whose children are shown contributes its *self* cost only, so
         every column adds up to the totals row (params: a tied weight is in each holder's row,
-        as the notes say). ``columns`` may add ``"activation"`` (a "(self)" row's: the elements of the
-        output it made itself, see ``Row.self_activation``), ``"dtype"`` (the first
+        as the notes say). ``columns`` may add ``"bytes"`` (the bytes its ops read and write as
+        counted, ``cost.bytes``: docs/measure.md says what a call reads and writes), ``"activation"``
+        (a "(self)" row's: the elements of the output it made itself, see ``Row.self_activation``),
+        ``"dtype"`` (the first
         call's output dtypes: what the layer computed in) or any key of ``row.extra``; the measured ones
         (the preset ``"measured"``) need ``profile(..., measure=True)``, an unknown or empty list is a
         ``ValueError``; left out, they are :meth:`default_columns` (a measured report's: the measured
@@ -267,7 +269,7 @@ class Report:
         # (a report-level result is a column for its totals cell only when it is one value: not the
         # footer's lines or the per-layer details)
         scalar_extra = (k for k, v in self.extra.items() if not isinstance(v, (dict, list, tuple)))
-        known = {*DEFAULT_COLUMNS, "calls", "activation", "dtype", *scalar_extra,
+        known = {*DEFAULT_COLUMNS, "bytes", "calls", "activation", "dtype", *scalar_extra,
                  *(c for p in COLUMN_PRESETS.values() for c in p),
                  *(k for r in [self.root, *self.layers] if r is not None for k in r.extra)}
         by_case = {k.lower(): k for k in known if isinstance(k, str)}
@@ -310,6 +312,7 @@ class Report:
                 "MACs": fmt(cost.macs),
                 "ops": fmt(ops),
                 "share": f"{ops / total_ops:.1%}" if total_ops else "—",
+                "bytes": fmt(cost.bytes),
                 "calls": row.calls,
                 "activation": _count_cell(fmt, row.shown_activation(own)),
                 "dtype": _dtypes(row.output_dtypes),
@@ -317,7 +320,8 @@ class Report:
             body.append([values[c] if c in values else _extra_cell(extra, c) for c in cols])
         totals = {"#": "", "module": "total", "type": "", "input": "", "output": "",
                   "params": fmt(self.total.params), "MACs": fmt(self.total.macs), "ops": fmt(total_ops),
-                  "share": "100.0%" if total_ops else "—", "calls": "", "activation": "", "dtype": ""}
+                  "share": "100.0%" if total_ops else "—", "bytes": fmt(self.total.cost.bytes),
+                  "calls": "", "activation": "", "dtype": ""}
         if self.root is not None and "steps" in self.root.extra:  # the model's longest chain
             totals["steps"] = _extra(self.root.extra["steps"])
         body.append([totals.get(c, _extra_cell(self.extra, c)) for c in cols])
