@@ -2564,3 +2564,62 @@ def test_method_forward_is_the_forward_and_followed():
     rf = torchcount.receptive_field(nn.Conv2d(1, 1, 3), torch.randn(1, 1, 6, 6), method="forward")
     (row,) = rf.rows
     assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1, 1))
+
+
+class _ResizeOfWAndChannels(nn.Module):
+    """A conv's 2×6×6 map permuted to N×H×W×C, then resized over its last two axes (W and the channels): H sits
+    just before the resized axes and keeps its positions."""
+
+    def __init__(self, resize, channels_out):
+        super().__init__()
+        self.a, self.b, self.resize = nn.Conv2d(1, 2, 3), nn.Conv2d(channels_out, 1, 3), resize
+
+    def forward(self, x):
+        return self.b(self.resize(self.a(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_a_resize_of_a_channels_last_map_keeps_the_axis_before_it(mode):
+    """Nearest ×2 over (W, C) of the 1×6×6×2 map: W's output x reads a's ⌊x/2⌋ (both modes: ⌊(x + ½)/2⌋ is
+    ⌊x/2⌋), H is not resized. b (3×3) then sees along H conv 3 · conv 3: 5, jump 1, start 2; along W b's x reads
+    a's ⌊x/2⌋ … ⌊x/2⌋ + 1, the input's ⌊x/2⌋ … ⌊x/2⌋ + 3: 4, jump ½, start 1.5. The gradient footprint agrees
+    at three outputs. (A pixel shuffle's refusal of an axis before its own, taken for every resize, said "not
+    followed"; the axis before them resized by the last scale, 2 on 6 → 6 positions, read other positions than
+    nearest-exact's formula says.)"""
+    model = _ResizeOfWAndChannels(lambda y: nn.functional.interpolate(y, scale_factor=2, mode=mode), 4)
+    row = rf_of(model, torch.rand(1, 1, 8, 8)).row("b")
+    assert (row.rf, row.jump, row.start) == ((5, 4), (1, Fraction(1, 2)), (2.0, 1.5))
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    for position in [(1, 1), (2, 3), (2, 4)]:
+        assert _footprint_box(_positive(model), x, "b", (0, 0, *position)) == row.box(position)
+
+
+def test_an_adaptive_pooling_of_a_channels_last_map_keeps_the_axis_before_it():
+    """Adaptive pooling to (4, 2) over (W, C) of the 1×6×6×2 map: W's output x pools a's ⌊1.5x⌋ … ⌈1.5(x + 1)⌉ − 1
+    (0–1, 1–2, 3–4, 4–5), H is not pooled. b (3×3) sees along H 5, jump 1, start 2; along W its x = 0 reads
+    pooled 0…2, a's 0…4, the input's 0…6: 7, jump 3/2, start 3; the gradient footprint agrees."""
+    model = _ResizeOfWAndChannels(lambda y: nn.functional.adaptive_avg_pool2d(y, (4, 2)), 2)
+    row = rf_of(model, torch.rand(1, 1, 8, 8)).row("b")
+    assert (row.rf, row.jump, row.start) == ((5, 7), (1, Fraction(3, 2)), (2.0, 3.0))
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    for position in [(0, 0), (2, 1)]:
+        assert _footprint_box(_positive(model), x, "b", (0, 0, *position)) == row.box(position)
+
+
+def test_an_op_on_a_one_position_map_is_not_taken_for_a_reduction_over_every_position():
+    """A 3×3 conv of stride 3 on 5×5 makes a 1×1 map that sees the input's 0…2 × 0…2 alone; a flip of it (no rule
+    follows it) is said, not "whole input (5×5)": the gradient of b's output is zero at rows and columns 3 and 4.
+    (Any op with a 1×1 output was taken for a reduction over every position, whatever its input's size.)"""
+    class FlipOfOnePosition(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 2, 3, stride=3), nn.Conv2d(2, 1, 1)
+
+        def forward(self, x):
+            return self.b(self.a(x).flip(-1))
+
+    model = FlipOfOnePosition()
+    row = rf_of(model, torch.rand(1, 1, 5, 5)).row("b")
+    assert row.kind == "unknown" and "flip changes the spatial layout" in row.note
+    assert _footprint_box(_positive(model), torch.rand(1, 1, 5, 5, dtype=torch.float64), "b", (0, 0, 0, 0)) \
+        == ((0, 2), (0, 2))
