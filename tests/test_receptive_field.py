@@ -2,6 +2,7 @@
 reference: the footprint of an output's gradient on the input (all-ones weights, so every input
 position inside the field gets a positive gradient)."""
 import random
+import warnings
 from fractions import Fraction
 
 import pytest
@@ -2623,3 +2624,64 @@ def test_an_op_on_a_one_position_map_is_not_taken_for_a_reduction_over_every_pos
     assert row.kind == "unknown" and "flip changes the spatial layout" in row.note
     assert _footprint_box(_positive(model), torch.rand(1, 1, 5, 5, dtype=torch.float64), "b", (0, 0, 0, 0)) \
         == ((0, 2), (0, 2))
+
+
+def test_a_model_given_an_input_size_is_followed_on_inputs_made_of_it():
+    """receptive_field(model, input_size=…) makes the inputs as profile does (float32 on the model's device, or
+    the dtype given), and the traced forward reads those same inputs: a Conv2d 3×3 on 8×8 has field 3×3, jump 1,
+    start 1, and the forward saw a 1×1×8×8 tensor of that dtype in the profile and in the trace. Neither inputs
+    nor input_size, or both, is profile's error."""
+    class Recorded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.seen = nn.Conv2d(1, 1, 3), []
+
+        def forward(self, x):
+            self.seen.append((x.dtype, tuple(x.shape)))
+            return self.c(x)
+
+    for model, options, dtype in [(Recorded(), {}, torch.float32),
+                                  (Recorded().double(), {"dtype": torch.float64, "device": "cpu"}, torch.float64)]:
+        (row,) = receptive_field(model, input_size=(1, 1, 8, 8), **options).rows
+        assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1.0, 1.0))
+        assert model.seen == [(dtype, (1, 1, 8, 8))] * 2
+    with pytest.raises(ValueError, match="needs inputs .* or input_size="):
+        receptive_field(Recorded())
+    with pytest.raises(ValueError, match="give either inputs or input_size, not both"):
+        receptive_field(Recorded(), torch.rand(1, 1, 8, 8), input_size=(1, 1, 6, 6))
+
+
+def test_a_model_with_an_op_without_a_cost_formula_is_followed_without_a_warning():
+    """The profile made here is for the layers' shapes, not their cost: an eigvalsh after a Conv2d 3×3 (no cost
+    formula; profile() itself warns of it) gives no UncountedWarning, and the conv's field is 3×3, jump 1."""
+    class EigvalsAfterAConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(1, 1, 3)
+
+        def forward(self, x):
+            y = self.c(x)[0, 0, :2, :2]
+            return torch.linalg.eigvalsh(y @ y.T)
+
+    x = torch.rand(1, 1, 6, 6)
+    with pytest.warns(torchcount.UncountedWarning):
+        torchcount.profile(EigvalsAfterAConv(), x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torchcount.UncountedWarning)
+        row = receptive_field(EigvalsAfterAConv(), x).row("c")
+    assert (row.rf, row.jump) == ((3, 3), (1, 1))
+
+
+def test_a_method_refused_is_named_by_its_name_or_its_type():
+    """A method other than the forward is refused, named as the user wrote it: a name by its repr, a function by
+    its __name__, a callable object without one by its type (never None, nor a repr with an address)."""
+    class Twice:
+        def __call__(self, model, x):
+            return model(x) + model(x)
+
+    def twice(model, x):
+        return model(x) + model(x)
+
+    for method, shown in [("generate", "'generate'"), (twice, "twice"), (Twice(), "Twice")]:
+        with pytest.raises(TypeError, match=f"method={shown} is not supported"):
+            receptive_field(nn.Conv2d(1, 1, 3), torch.rand(1, 1, 6, 6), method=method)
