@@ -2685,3 +2685,16 @@ def test_a_method_refused_is_named_by_its_name_or_its_type():
     for method, shown in [("generate", "'generate'"), (twice, "twice"), (Twice(), "Twice")]:
         with pytest.raises(TypeError, match=f"method={shown} is not supported"):
             receptive_field(nn.Conv2d(1, 1, 3), torch.rand(1, 1, 6, 6), method=method)
+
+
+def test_without_a_window_layer_a_report_alone_or_a_model_on_a_1d_input_is_refused():
+    """Without a conv or pooling module the stack's dims come from the model's own ops, which a report alone has
+    not kept: a report of a Linear + ReLU on 1×5×8 is refused as having no window layer (it walked the report's
+    rows as a 1-D stack). A Linear on an 8-vector (rank 1: no spatial dimension at all) is refused the same way,
+    before any forward is traced."""
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    refused = "no convolution or pooling layer found; the receptive field is defined for conv/pool stacks"
+    with pytest.raises(ValueError, match=refused):
+        receptive_field(torchcount.profile(model, torch.randn(1, 5, 8)))
+    with pytest.raises(ValueError, match=refused):
+        receptive_field(model, torch.randn(8))
