@@ -2698,3 +2698,19 @@ def test_without_a_window_layer_a_report_alone_or_a_model_on_a_1d_input_is_refus
         receptive_field(torchcount.profile(model, torch.randn(1, 5, 8)))
     with pytest.raises(ValueError, match=refused):
         receptive_field(model, torch.randn(8))
+
+
+def test_a_one_d_stack_of_functional_windows_is_followed():
+    """As the 2-D one in test_a_model_without_windows_on_a_3d_input_is_refused_as_on_a_2d_one, on an N×C×L input
+    (rank 3: one spatial dimension): F.conv1d 3 then F.max_pool1d 2 give RF 3 + 1·1 = 4, jump 2, start 1 + ½ = 1.5
+    (it was refused as having no window, the rank taken for a 2-D stack's only)."""
+    class Functional1d(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(2, 1, 3))
+
+        def forward(self, x):
+            return nn.functional.max_pool1d(torch.relu(nn.functional.conv1d(x, self.w)), 2)
+
+    rf = receptive_field(Functional1d(), torch.randn(1, 1, 10))
+    assert rf.dims == 1 and (rf.rows[-1].rf, rf.rows[-1].jump, rf.rows[-1].start) == ((4,), (2,), (1.5,))
