@@ -2714,3 +2714,22 @@ def test_a_one_d_stack_of_functional_windows_is_followed():
 
     rf = receptive_field(Functional1d(), torch.randn(1, 1, 10))
     assert rf.dims == 1 and (rf.rows[-1].rf, rf.rows[-1].jump, rf.rows[-1].start) == ((4,), (2,), (1.5,))
+
+
+def test_profile_options_keywords_reach_the_traced_forward():
+    """kwargs= (profile's keyword inputs) are passed to the traced forward too: forward(x, pool=True) runs a 2×2
+    max pool after the conv 3, so the head (conv 3) sees 3 + 1·1 + 2·2 = 8, jump 2, start 0 + 1 + ½ + 1·2 = 3.5;
+    without the keyword (pool=False), the trace would run another forward than the profile's: 5, jump 1."""
+    class MaybePooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.head = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 1, 3)
+
+        def forward(self, x, pool=False):
+            y = self.c(x)
+            return self.head(nn.functional.max_pool2d(y, 2) if pool else y)
+
+    row = receptive_field(MaybePooled(), torch.rand(1, 1, 12, 12), kwargs={"pool": True}).row("head")
+    assert (row.rf, row.jump, row.start) == ((8, 8), (2, 2), (3.5, 3.5))
+    row = receptive_field(MaybePooled(), torch.rand(1, 1, 12, 12)).row("head")
+    assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0))
