@@ -2733,3 +2733,22 @@ def test_profile_options_keywords_reach_the_traced_forward():
     assert (row.rf, row.jump, row.start) == ((8, 8), (2, 2), (3.5, 3.5))
     row = receptive_field(MaybePooled(), torch.rand(1, 1, 12, 12)).row("head")
     assert (row.rf, row.jump, row.start) == ((5, 5), (1, 1), (2.0, 2.0))
+
+
+def test_a_report_alone_of_layers_that_run_every_window_has_no_lower_bound_note():
+    """The "at least" note is for a module that runs a window op outside its layers: a bare Conv2d (the root is
+    the layer, its window term its own) and a module whose forward calls a Conv2d and a ReLU and doubles their
+    output (its own work: a multiplication, not a window) have none; the fields are the conv's 3×3, jump 1,
+    start 1 (as with the model)."""
+    class ConvReLU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.act = nn.Conv2d(1, 1, 3), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.c(x)) * 2
+
+    x = torch.rand(1, 1, 8, 8)
+    for model in (nn.Conv2d(1, 1, 3), ConvReLU()):
+        rows = receptive_field(torchcount.profile(model, x)).rows
+        assert [(r.rf, r.jump, r.start, r.note) for r in rows] == [((3, 3), (1, 1), (1.0, 1.0), "")] * len(rows)
