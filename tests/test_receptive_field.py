@@ -2752,3 +2752,30 @@ def test_a_report_alone_of_layers_that_run_every_window_has_no_lower_bound_note(
     for model in (nn.Conv2d(1, 1, 3), ConvReLU()):
         rows = receptive_field(torchcount.profile(model, x)).rows
         assert [(r.rf, r.jump, r.start, r.note) for r in rows] == [((3, 3), (1, 1), (1.0, 1.0), "")] * len(rows)
+
+
+def test_a_report_alone_stays_global_after_a_global_layer_and_names_a_layer_given_no_tensor():
+    """From a report alone, which tensor a layer reads is looked up while its fields are windows only: after a
+    global pooling, the Flatten and the Linear read tensors no window made (1×2×1×1, 1×2) and are still "whole
+    input (12×10)", as with the model; a layer given no tensor at all (a grid made from an int) after a conv is
+    said to have no rule (its input shape was looked up: a crash on None)."""
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    rows = receptive_field(torchcount.profile(m, torch.rand(1, 1, 12, 10))).rows
+    assert [(r.kind, r.rf) for r in rows] == [("window", (3, 3))] + [("global", (12, 10))] * 3
+
+    class Grid(nn.Module):
+        def forward(self, n):
+            return torch.ones(1, 1, n, n)
+
+    class GridAfterAConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.grid = nn.Conv2d(1, 1, 3), Grid()
+
+        def forward(self, x):
+            y = self.c(x)
+            return y * self.grid(y.shape[-1])
+
+    rows = receptive_field(torchcount.profile(GridAfterAConv(), torch.rand(1, 1, 8, 8))).rows
+    assert [(r.path, r.kind, r.rf) for r in rows] == [("c", "window", (3, 3)), ("grid", "unknown", None)]
+    assert rows[1].note == "no receptive-field rule for Grid; later layers not computed"
