@@ -2779,3 +2779,21 @@ def test_a_report_alone_stays_global_after_a_global_layer_and_names_a_layer_give
     rows = receptive_field(torchcount.profile(GridAfterAConv(), torch.rand(1, 1, 8, 8))).rows
     assert [(r.path, r.kind, r.rf) for r in rows] == [("c", "window", (3, 3)), ("grid", "unknown", None)]
     assert rows[1].note == "no receptive-field rule for Grid; later layers not computed"
+
+
+def test_the_input_size_of_an_unbatched_signal_after_a_condition_is_the_signals():
+    """As test_the_input_size_is_the_spatial_inputs_when_another_layer_runs_first, unbatched: a 3-vector condition
+    is embedded before the 2×20 signal (C×L, rank 2 for a 1-D stack) is convolved: the input is the signal's 20
+    positions (the condition's 3 is the first input, of rank 1), and the global pool sees "whole input (20)"."""
+    class Conditioned(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.c, self.pool = nn.Linear(3, 2), nn.Conv1d(2, 2, 3, stride=2), nn.AdaptiveAvgPool1d(1)
+
+        def forward(self, cond, x):
+            e = self.emb(cond)[..., None]
+            return self.pool(self.c(x) + e)
+
+    rf = receptive_field(Conditioned(), (torch.rand(3), torch.rand(2, 20)))
+    assert rf.input_size == (20,) and (rf.row("c").rf, rf.row("c").jump) == ((3,), (2,))
+    assert (rf.row("pool").kind, rf.row("pool").rf) == ("global", (20,))
