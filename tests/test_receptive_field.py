@@ -2797,3 +2797,26 @@ def test_the_input_size_of_an_unbatched_signal_after_a_condition_is_the_signals(
     rf = receptive_field(Conditioned(), (torch.rand(3), torch.rand(2, 20)))
     assert rf.input_size == (20,) and (rf.row("c").rf, rf.row("c").jump) == ((3,), (2,))
     assert (rf.row("pool").kind, rf.row("pool").rf) == ("global", (20,))
+
+
+def test_a_report_alone_refuses_a_reused_window_layer_but_not_a_reused_activation():
+    """From a report alone, a layer's calls are summed into one row: a conv called twice is not one layer of a
+    chain (said: "called 2 times"), while a ReLU called twice is per position whatever its calls. ReLU twice then
+    conv 3 with padding 1: RF 1, then 3×3, jump 1, start 0."""
+    class Reused(nn.Module):
+        def __init__(self, conv_calls):
+            super().__init__()
+            self.act, self.c, self.conv_calls = nn.ReLU(), nn.Conv2d(1, 1, 3, padding=1), conv_calls
+
+        def forward(self, x):
+            x = self.act(self.act(x))
+            for _ in range(self.conv_calls):
+                x = self.c(x)
+            return x
+
+    x = torch.rand(1, 1, 8, 8)
+    rows = receptive_field(torchcount.profile(Reused(1), x)).rows
+    assert [(r.kind, r.rf, r.jump, r.start) for r in rows] == [("pointwise", (1, 1), (1, 1), (0.0, 0.0)),
+                                                               ("window", (3, 3), (1, 1), (0.0, 0.0))]
+    row = receptive_field(torchcount.profile(Reused(2), x)).row("c")
+    assert row.kind == "unknown" and row.note.startswith("called 2 times (a reused module)")
