@@ -2820,3 +2820,45 @@ def test_a_report_alone_refuses_a_reused_window_layer_but_not_a_reused_activatio
                                                                ("window", (3, 3), (1, 1), (0.0, 0.0))]
     row = receptive_field(torchcount.profile(Reused(2), x)).row("c")
     assert row.kind == "unknown" and row.note.startswith("called 2 times (a reused module)")
+
+
+def test_functional_windows_take_the_models_input_whatever_its_first_layer_reads():
+    """Without a conv or pooling module the stack's dims and its input come from the model's own input (1×1×8×8:
+    2-D, input 8×8), not from its first layer's: F.conv2d 3×3 then a ReLU module gave "input 6×6" (the ReLU's),
+    and a first layer that embeds a 1×3 condition, or takes no tensor at all (a grid made from an int), had the
+    model refused ("no convolution or pooling layer found"). Each output sees conv 3's 3×3, jump 1, start 1."""
+    class ConvThenReLU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.act = nn.Parameter(torch.rand(2, 1, 3, 3)), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(nn.functional.conv2d(x, self.w))
+
+    class EmbeddedFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.emb = nn.Parameter(torch.rand(2, 1, 3, 3)), nn.Linear(3, 2)
+
+        def forward(self, cond, x):
+            return nn.functional.conv2d(x, self.w) * self.emb(cond)[:, :, None, None]
+
+    class Grid(nn.Module):
+        def forward(self, n):
+            return torch.ones(1, 1, n, n)
+
+    class GridFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.grid = nn.Parameter(torch.rand(2, 1, 3, 3)), Grid()
+
+        def forward(self, x):
+            return nn.functional.conv2d(x * self.grid(x.shape[-1]), self.w)
+
+    x = torch.rand(1, 1, 8, 8)
+    for model, inputs, path in [(ConvThenReLU(), x, "act"), (EmbeddedFirst(), (torch.rand(1, 3), x), "(output)"),
+                                (GridFirst(), x, "(output)")]:
+        rf = receptive_field(model, inputs)
+        row = rf.row(path)
+        assert (rf.dims, rf.input_size) == (2, (8, 8)) and "(2-D, input 8×8)" in rf.table()
+        assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1.0, 1.0))

@@ -1587,6 +1587,7 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
     given a model, that report is the profile made here, ``result.report``.
     """
     import torch
+    from torch.utils._pytree import tree_leaves
 
     from ..report import Report
 
@@ -1631,6 +1632,12 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
         raise TypeError(f"receptive_field expects a torchcount.Report or an nn.Module, "
                         f"got {type(model_or_report).__name__}")
     units = report.unit_rows()
+    if model is not None:
+        args, kwargs = as_call(inputs) if inputs is not None else ((), {})
+        kwargs = {**kwargs, **(profile_options.get("kwargs") or {})}
+    # the model's own input tensors, whose positions the data flow's fields count (a report has its layers' alone)
+    given = [tuple(t.shape) for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)] \
+        if model is not None else []
     dims = 0
     for r in units:
         fn = window_rule_for(r.module) if r.module is not None else None
@@ -1638,24 +1645,26 @@ def receptive_field(model_or_report: Any, inputs: Any = None, *, annotate: bool 
             dims = pooled_dims(r.module)
             break
     by_ops_only = False
-    if dims == 0 and model is not None and units and units[0].input_shapes and len(units[0].input_shapes[0]) > 2:
-        dims = len(units[0].input_shapes[0]) - 2  # (N, C, spatial…): windows may come from functional calls
+    ranks = [len(shape) for shape in given if len(shape) > 2]
+    if dims == 0 and ranks:
+        # (N, C, spatial…): windows may come from functional calls; the input's rank, not the first layer's (a
+        # forward whose first layer embeds a 1×3 condition, or takes no tensor, was refused: "no convolution")
+        dims = ranks[0] - 2
         by_ops_only = True
     if dims == 0:
         raise ValueError(f"{report.model_name}: no convolution or pooling layer found; the receptive field "
                          f"is defined for conv/pool stacks")
-    # the input the windows slide over: the first layer input with the spatial rank (N, C, spatial…, or
-    # unbatched), not merely the first layer's (forward(cond, x) embedding a 1×3 condition first gave
-    # "input 3", and a later global layer "whole input (3)")
-    shapes = [tuple(r.input_shapes[0]) for r in units if r.input_shapes]
+    # the input the windows slide over: the model's input with the spatial rank (N, C, spatial…, or unbatched),
+    # else the first layer input with it, not merely the first layer's (forward(cond, x) embedding a 1×3
+    # condition first gave "input 3", and a later global layer "whole input (3)"; F.conv2d on 8×8 before the
+    # first layer gave "input 6×6")
+    shapes = given or [tuple(r.input_shapes[0]) for r in units if r.input_shapes]
     first_in = next((sh for rank in (dims + 2, dims + 1) for sh in shapes if len(sh) == rank),
                     shapes[0] if shapes else ())
     input_size = _spatial(first_in, dims)
     out = ReceptiveFieldReport(report.model_name, dims, input_size, method="shapes" if model is None else "data flow",
                                report=report)
     if model is not None:
-        args, kwargs = as_call(inputs) if inputs is not None else ((), {})
-        kwargs = {**kwargs, **(profile_options.get("kwargs") or {})}
         by_path = _by_data_flow(model, args, kwargs, units, dims, input_size, out, require_window=by_ops_only)
         if annotate:
             for r in units:
