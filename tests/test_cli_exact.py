@@ -301,7 +301,7 @@ def test_an_unknown_column_of_a_measured_run_lists_each_column_once(capsys):
                           "--repeat", "1", "--columns", "bogus")
     assert (code, out) == (2, "")
     assert err == ("torchcount: error: unknown column 'bogus'; columns are: #, module, type, input, output, params, "
-                   "macs, ops, share, calls, activation, dtype, steps, time_ms, self_ms, spread_ms, time%, GFLOP/s, "
+                   "macs, ops, share, bytes, calls, activation, dtype, steps, time_ms, self_ms, spread_ms, time%, GFLOP/s, "
                    "%peak, AI, bound, act_MiB, param_MiB, peak_MiB\n")
 
 
@@ -354,7 +354,7 @@ def test_the_top_row_by_macs_ops_or_calls_is_the_one_the_model_makes_largest(cap
 
 @pytest.mark.parametrize("args, says", [
     (["--sort", "#"], "cannot sort by '#': it is the rows' order without --sort"),
-    (["--sort", "bogus"], "cannot sort by 'bogus'; use params, macs, ops, calls, activation, module, type or steps"),
+    (["--sort", "bogus"], "cannot sort by 'bogus'; use params, macs, ops, bytes, calls, activation, module, type or steps"),
     (["--columns", " , "], "--columns is empty; e.g. --columns module,params,ops"),
     (["--measure", "--warmup", "0", "--repeat", "1", "--sort", "peak_MiB"],
      "cannot sort by 'peak_MiB': no row of this report has it (peak_MiB is measured on CUDA only)"),
@@ -1098,3 +1098,58 @@ def test_a_saved_script_modules_input_keyword_beside_a_positional_input_is_check
     assert (code, out) == (2, "")
     assert err == ("torchcount: error: --input: masked.pt's forward takes no keyword argument 'bogus' (it takes "
                    "mask)\n"), err
+
+
+BYTES_NET = """\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+        self.head = nn.Linear(64, 2, bias=False)
+
+    def forward(self, x):
+        return self.head(self.act(x).view(64, 64))
+
+
+def net():
+    return Net()
+"""
+
+
+def test_the_bytes_column_and_sort_key_are_the_rows_counted_traffic(capsys, tmp_path):
+    """--columns …,bytes and --sort bytes: on a 1×4096 float32 input the ReLU reads and writes 4,096
+    elements (32,768 bytes) for 4,096 FLOPs, the Linear(64, 2) reads 64×64 and its 2×64 weight and
+    writes 64×2 (16,384 + 512 + 512 = 17,408 bytes) for 2·64·64·2 = 16,384 FLOPs: by bytes the ReLU
+    comes first, by ops the Linear; the total is 50,176 bytes."""
+    source = tmp_path / "bytesnet.py"
+    source.write_text(BYTES_NET)
+
+    def rows(*options):
+        code, out, err = main(capsys, f"{source}:net", "--input", "1x4096", "--columns", "module,ops,bytes", *options)
+        assert (code, err) == (0, "")
+        lines = out.splitlines()
+        head = next(i for i, line in enumerate(lines) if line.startswith("---"))
+        return [tuple(line.split()) for line in lines[head + 1:head + 4]]
+
+    assert rows("--sort", "bytes") == [("act", "4,096", "32,768"), ("head", "16,384", "17,408"),
+                                       ("total", "20,480", "50,176")]
+    assert rows("--sort", "ops")[0][0] == "head"
+    assert rows("--sort", "BYTES", "--top", "1")[:2] == [("act", "4,096", "32,768"), ("total", "20,480", "50,176")]
+
+
+def test_a_csv_sorted_by_bytes_is_in_the_order_of_bytes_read_plus_written(capsys, tmp_path):
+    """The CSV has bytes_read and bytes_written, not the table's bytes: --sort bytes orders its rows by
+    their sum, the ReLU's 16,384 + 16,384 before the Linear's 16,896 + 512 (BYTES_NET on 1×4096)."""
+    import csv
+
+    source = tmp_path / "bytesnet.py"
+    source.write_text(BYTES_NET)
+    code, out, err = main(capsys, f"{source}:net", "--input", "1x4096", "--format", "csv", "--sort", "bytes")
+    assert (code, err) == (0, "")
+    rows = [(r["path"], int(r["bytes_read"]), int(r["bytes_written"])) for r in csv.DictReader(io.StringIO(out))]
+    assert rows[:2] == [("act", 16_384, 16_384), ("head", 16_896, 512)]
+    code, out, err = main(capsys, f"{source}:net", "--input", "1x4096", "--format", "csv", "--sort", "ops")
+    assert [r["path"] for r in csv.DictReader(io.StringIO(out))][:2] == ["head", "act"]

@@ -154,13 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", "-d", type=_nonneg_int, default=None, metavar="N",
                    help="show modules down to this depth, deeper ones rolled up; e.g. --depth 1")
     g.add_argument("--sort", metavar="COLUMN", default=None,
-                   help="sort rows by params, macs, ops, calls, activation, steps, module, type or a measured "
+                   help="sort rows by params, macs, ops, bytes, calls, activation, steps, module, type or a measured "
                         "column, largest first; e.g. --sort ops")
     g.add_argument("--top", type=_pos_int, default=None, metavar="N",
                    help="show only the N largest rows (by --sort, default ops); e.g. --top 10")
     g.add_argument("--columns", metavar="LIST", default=None,
                    help="table columns, comma-separated, from #, module, type, input, output, params, "
-                        "macs, ops, share, calls, activation, dtype, steps and measured columns, or a preset "
+                        "macs, ops, share, bytes, calls, activation, dtype, steps and measured columns, or a preset "
                         "(measured); e.g. --columns module,params,ops")
     g.add_argument("--units", action="store_true",
                    help="print 1.23 G instead of 1,234,567,890; e.g. --units")
@@ -1561,7 +1561,8 @@ def _progress_bar() -> ProgressBar | None:
 # ---- views ------------------------------------------------------------------------------------
 TABLE_COLUMNS = {"#": "#", "index": "#", "module": "module", "path": "module", "type": "type",
                  "input": "input", "output": "output", "params": "params", "macs": "MACs", "ops": "ops",
-                 "flops": "ops", "share": "share", "calls": "calls", "activation": "activation", "dtype": "dtype"}
+                 "flops": "ops", "share": "share", "bytes": "bytes", "calls": "calls", "activation": "activation",
+                 "dtype": "dtype"}
 
 
 def _columns(text: str | None, report, measured: bool = False) -> list[str] | None:
@@ -1586,7 +1587,7 @@ def _columns(text: str | None, report, measured: bool = False) -> list[str] | No
             raise UsageError(f"--columns {raw} needs --measure, or a report saved from a --measure run (a measured column)")
         if key is None:
             raise UsageError(f"unknown column {raw!r}; columns are: "
-                             f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'calls', 'activation', 'dtype'] + extra)}")
+                             f"{', '.join(['#', 'module', 'type', 'input', 'output', 'params', 'macs', 'ops', 'share', 'bytes', 'calls', 'activation', 'dtype'] + extra)}")
         cols.append(key)
     if not cols:
         raise UsageError("--columns is empty; e.g. --columns module,params,ops")
@@ -1616,6 +1617,7 @@ def _sort_value(key: str, report, conv) -> Callable:
                "macs": lambda r, own: r.shown_cost(own).macs,
                "ops": lambda r, own: conv.ops(r.shown_cost(own)),
                "flops": lambda r, own: conv.ops(r.shown_cost(own)),
+               "bytes": lambda r, own: r.shown_cost(own).bytes,
                "calls": lambda r, own: r.calls,
                "activation": lambda r, own: r.shown_activation(own)}
     if k in numeric:
@@ -1641,7 +1643,7 @@ def _sort_value(key: str, report, conv) -> Callable:
         raise UsageError(f"cannot sort by {key!r}: no row of this report has it"
                          + (" (peak_MiB is measured on CUDA only)" if k == "peak_mib"
                             else " (it needs --measure, or a report saved from a --measure run)"))
-    raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, calls, activation, module, type"
+    raise UsageError(f"cannot sort by {key!r}; use params, macs, ops, bytes, calls, activation, module, type"
                      + (f" or {', '.join(_extra_keys(report))}" if _extra_keys(report) else ""))
 
 
@@ -1721,6 +1723,8 @@ def render_by_type(report, args, conv) -> str:
 
 def _csv_sort_key(key: str, columns: list[str]):
     k = {"module": "path", "name": "path", "flops": "ops"}.get(key.lower(), key.lower())
+    if k == "bytes" and {"bytes_read", "bytes_written"} <= set(columns):  # (the table's bytes column: both)
+        return lambda r: (0, -(r["bytes_read"] + r["bytes_written"]))
     col = next((c for c in columns if c.lower() == k), None)
     if col is None:
         raise UsageError(f"cannot sort by {key!r}; columns are {', '.join(columns)}")
