@@ -2238,6 +2238,16 @@ def test_a_resize_by_a_scale_per_dimension_reads_by_each_dims_own_scale():
     assert (row.rf, row.jump, row.start) == ((3, 3), (Fraction(1, 3), Fraction(5, 8)), (1.0, 1.0))
 
 
+def test_a_3d_resize_by_a_scale_per_dimension_reads_by_each_dims_own_scale():
+    """As in 2-D, over (D, H, W): conv 3 on 4×10×10 (2×8×8), nearest by (1, 3, 1.6): D 2 → 2 keeps its positions,
+    H 8 → 24 reads ⌊x/3⌋ (jump 1/3), W 8 → 12 reads ⌊x/1.6⌋ = ⌊5x/8⌋ (jump 5/8); RF 3, start 1. Taking scales_w
+    for H and scales_h for W (the index of dimension j among the op's scales_d, scales_h, scales_w counted from the
+    end, which in 2-D picks the same) reads ⌊x/1.6⌋ along H, 23 → 14 where the op reads 7: not followed."""
+    m = nn.Sequential(nn.Conv3d(1, 1, 3), nn.Upsample(scale_factor=(1, 3, 1.6), mode="nearest"))
+    row = rf_of(m, torch.rand(1, 1, 4, 10, 10)).row("1")
+    assert (row.rf, row.jump, row.start) == ((3, 3, 3), (1, Fraction(1, 3), Fraction(5, 8)), (1.0, 1.0, 1.0))
+
+
 class _RankOneTransposed(nn.Module):
     """Conv1d 3, then the map's one row alone (rank 1) transposed by t(), which leaves a rank-1 tensor as it
     is, then back to 1×1×L and Conv1d 3."""
