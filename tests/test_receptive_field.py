@@ -1691,6 +1691,23 @@ def test_an_interpolation_that_float_rounding_makes_read_a_neighbour_reads_it_th
     assert (row.rf, row.jump, row.note) == ((1, 1), (1, Fraction(14, 23)), "")
 
 
+def test_an_interpolation_whose_formula_misses_the_ops_reads_by_more_than_its_slack_is_not_followed(monkeypatch):
+    """The op's own reads on the probe, not the formula, have the last word: with the nearest formula made to read
+    ⌊x/2⌋ + 3 (a wrong formula), nearest ×2 on 6 positions reads ⌊x/2⌋, 3 positions off, beyond its slack of 1:
+    said, not followed (the field of the formula's 3 … 8 would be a wrong number)."""
+    import sys
+    rf_module = sys.modules["torchcount.analysis.receptive_field"]
+    formula = rf_module._resize_reads
+
+    def three_off(*a):
+        return tuple(rf_module.IndexMap(m.period, m.shift, tuple(v + 3 for v in m.table)) for m in formula(*a))
+    monkeypatch.setattr(rf_module, "_resize_reads", three_off)
+    m = nn.Sequential(nn.Conv1d(1, 1, 1), nn.Upsample(scale_factor=2, mode="nearest"))
+    row = rf_of(m, torch.rand(1, 1, 6)).row("1")
+    assert row.rf is None and "upsample_nearest1d (6 → 12 positions) reads other positions than its formula says" \
+        in row.note
+
+
 def test_a_dilated_window_after_a_bicubic_upsampling_sees_its_taps_not_its_gaps():
     # bicubic ×3: output x reads source (x − 1)/3: x = 3i + 1 reads input i alone, x = 3i reads i − 2 … i + 1,
     # x = 3i + 2 reads i − 1 … i + 2. A 2-tap conv of dilation 3 reads x and x + 3, the same place in that
