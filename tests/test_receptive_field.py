@@ -2539,6 +2539,22 @@ def test_a_scale_of_0_is_not_given_and_a_resize_of_one_position_with_align_corne
         _resize_reads("upsample_linear1d", 1, 4, None, True)
 
 
+def test_a_model_resizing_one_position_with_align_corners_says_it_is_not_followed():
+    """The caller of the refusal above: conv 3 on 3×8 leaves 1×6, bilinear with align_corners to 4×6 reads H's one
+    position at every output (source 0·(1 − 1)/(4 − 1)); the row after it says "a resize of 1 → 4 positions: not
+    followed", no number."""
+    class OneRowUp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 1)
+
+        def forward(self, x):
+            return self.b(nn.functional.interpolate(self.a(x), size=(4, 6), mode="bilinear", align_corners=True))
+
+    row = rf_of(OneRowUp(), torch.rand(1, 1, 3, 8)).row("b")
+    assert row.rf is None and "a resize of 1 → 4 positions: not followed" in row.note
+
+
 def test_an_uneven_adaptive_pooling_of_an_unbatched_map_resizes_both_dims():
     """As batched (test_pixel_shuffle_and_uneven_adaptive_pooling): conv 3 on an unbatched 1×16×16 map (14×14),
     adaptive pooling to 5×7: H pools 3 or 4 of the conv's positions (fields 5 or 6, jump 14/5), W 2 (field 4,
