@@ -2905,3 +2905,27 @@ def test_functional_windows_take_the_models_input_whatever_its_first_layer_reads
         row = rf.row(path)
         assert (rf.dims, rf.input_size) == (2, (8, 8)) and "(2-D, input 8×8)" in rf.table()
         assert (row.rf, row.jump, row.start) == ((3, 3), (1, 1), (1.0, 1.0))
+
+
+def test_a_custom_op_named_as_an_aten_op_is_not_taken_for_it():
+    """The data flow knows ATen's ops by name; a library's ``tcrf::pixel_shuffle`` that really flips
+    its 6×6 input (same size, spacing 1) was taken for ATen's pixel shuffle, and the 1×1 conv after it
+    read RF 3×3 with jump ½ (a pixel shuffle's ×2 finer grid). An op of another namespace is not
+    followed: the conv before it keeps RF 3, jump 1, start 1; the layer after it is said not to be
+    described, naming the op."""
+    lib = torch.library.Library("tcrf", "DEF")
+    lib.define("pixel_shuffle(Tensor x, int r) -> Tensor")
+    lib.impl("pixel_shuffle", lambda x, r: x.flip(-1).clone(), "CompositeExplicitAutograd")
+
+    class Flips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 1, 1)
+
+        def forward(self, x):
+            return self.b(torch.ops.tcrf.pixel_shuffle(self.a(x), 2))
+
+    rows = {r.path: r for r in torchcount.receptive_field(Flips(), torch.rand(1, 1, 8, 8)).rows}
+    assert (rows["a"].rf, rows["a"].jump, rows["a"].start) == ((3, 3), (1, 1), (1, 1))
+    assert rows["b"].rf is None and rows["b"].jump is None
+    assert "tcrf::pixel_shuffle" in rows["b"].note

@@ -796,12 +796,19 @@ def _unfollowed(exc: ValueError) -> str:
     return f"{exc}: not followed"
 
 
+def _op_name(func) -> str:
+    """The name the rules below know an op by: ATen's bare name (``pixel_shuffle``); another library's
+    op qualified (``mylib::pixel_shuffle``), so that a custom op named as an ATen one is not taken for it."""
+    name = func.overloadpacket.__name__
+    return name if func.namespace == "aten" else f"{func.namespace}::{name}"
+
+
 def _pointwise_op(func) -> bool:
     import torch
 
     if torch.Tag.pointwise in func.tags:
         return True
-    name = func.overloadpacket.__name__
+    name = _op_name(func)
     if name.endswith("_"):  # an in-place variant (relu_, hardtanh_) is tagged on its out-of-place op
         base = getattr(torch.ops.aten, name[:-1], None)
         return base is not None and any(torch.Tag.pointwise in getattr(base, o).tags for o in base.overloads())
@@ -845,7 +852,7 @@ _LAYOUT_OPS = frozenset(("permute", "transpose", "t", "expand", "view", "_unsafe
 
 def _out_dim_kept(func, args, kwargs, rank: int) -> bool:
     """Whether an op along `dim` keeps its input's rank (keepdim, a softmax, a split), from its arguments."""
-    name = func.overloadpacket.__name__
+    name = _op_name(func)
     if name in _DROPS_DIM:
         return False
     if name in _REDUCTION_OPS:
@@ -1018,7 +1025,7 @@ class _DataFlow:
         import torch
         from torch.utils._pytree import tree_leaves
 
-        name = func.overloadpacket.__name__
+        name = _op_name(func)
         if name in _WINDOW_OPS:
             self.windowed = True
         self.clock += 1
