@@ -1678,7 +1678,7 @@ def test_an_interpolation_that_float_rounding_makes_read_a_neighbour_reads_it_th
     assert (row.rf, row.jump, row.start) == ((2,), (Fraction(28, 43),), (0.0,)) and "1–2" in row.note
     # bicubic 15 → 29: source 15·(2x + 1)/58 − ½, four taps around it, or its own position where it is whole
     # (x = 14: 7). The float source there is just above 7: all four taps, 6 … 9, two more than 7 on one side
-    # (not followed: "reads other positions than its formula says"); field 4 everywhere
+    # (which was once refused: "reads other positions than its formula says"); followed, field 4 everywhere
     assert _reads(15, 29, 14, 2, mode="bicubic") == [6, 7, 8, 9]
     m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Upsample(size=(1, 29), mode="bicubic")).double()
     row = rf_of(m, torch.randn(1, 1, 1, 15, dtype=torch.float64)).row("1")
