@@ -271,7 +271,7 @@ def test_layer_bars_mark_uncounted_work():
     assert _labels_top_down(ax) == ["0", "1 †", "2"]
     # the two Linears, 2·(2·4·4) + 2·4 = 72 FLOPs each, half of what was counted each
     assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([50.0, 0.0, 50.0])
-    assert "† partially counted" in ax.get_title() and "chebyshev" in ax.get_title()
+    assert ax.get_title().endswith("† partially counted: no formula for aten.special_chebyshev_polynomial_t.default")
 
 
 class _Residual(nn.Module):
@@ -486,3 +486,25 @@ def test_scaling_plot_draws_a_layer_zero_at_the_next_to_largest_size():
     labels = [t.get_text() for t in plot_scaling(res, metric="macs", top=1).axes[0].get_legend().get_texts()]
     # the total: the conv's 2·2·3·14 = 168 MACs at 16, 2·2·3·62 + 7,936 = 8,680 at 64
     assert labels == [f"total: slope {math.log(8_680 / 168, 4):.2f}", "head"]
+
+
+def test_layer_bars_title_names_three_ops_without_a_formula_and_says_there_are_more():
+    """Four ops with no formula: the title names the first three in order and ends "…" (it listed three
+    as if they were all), not the fourth, laguerre; three ops: the three, no "…"."""
+    class NoFormula(nn.Module):
+        def __init__(self, ops):
+            super().__init__()
+            self.ops = ops
+
+        def forward(self, x):
+            return sum(op(x, torch.full_like(x, 3.0)) for op in self.ops)
+
+    special = torch.special
+    three = (special.chebyshev_polynomial_t, special.chebyshev_polynomial_u, special.hermite_polynomial_h)
+    named = ("\n† partially counted: no formula for aten.special_chebyshev_polynomial_t.default, "
+             "aten.special_chebyshev_polynomial_u.default, aten.special_hermite_polynomial_h.default")
+    for ops, ending in ((three + (special.laguerre_polynomial_l,), named + " …"), (three, named)):
+        with pytest.warns(torchcount.UncountedWarning):
+            rep = torchcount.profile(nn.Sequential(nn.Linear(4, 4), NoFormula(ops)), torch.randn(2, 4))
+        title = plot_layers(rep).axes[0].get_title()
+        assert title.endswith(ending) and "laguerre" not in title

@@ -127,11 +127,12 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
     ax.set_yticks(ys)
     ax.set_yticklabels([d[0] for d in data], fontsize=8)
     ax.set_xlabel("share of the model (%)")
+    no_formula = sorted({u.what for u in report.uncounted})  # (the first 3 named, "…" saying there are more)
     ax.set_title(title or f"{report.model_name}: {conv.unit} share" + (" vs time share" if timed else "")
                  + (" by layer type" if by == "type" else "")
                  + ("" if timed else " (no measured times)")
                  + ("" if report.complete else "\n† partially counted: no formula for "
-                    + ", ".join(sorted({u.what for u in report.uncounted})[:3])))
+                    + ", ".join(no_formula[:3]) + (" …" if len(no_formula) > 3 else "")))
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
