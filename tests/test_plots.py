@@ -488,6 +488,73 @@ def test_scaling_plot_draws_a_layer_zero_at_the_next_to_largest_size():
     assert labels == [f"total: slope {math.log(8_680 / 168, 4):.2f}", "head"]
 
 
+def test_layer_bars_under_the_convention_asked_for(report):
+    """convention= prices the bars, not the report's own convention: under 'macs' the convs' 8·2·3·32 = 1,536
+    and 8·8·3·32 = 6,144 MACs and the Linear's 8·2 = 16, of 7,696; the ReLU, the pooling and Flatten none.
+    The legend and the title name the unit."""
+    ax = plot_layers(report, convention="macs").axes[0]
+    assert [b.get_width() for b in _bars(ax)[0]] == pytest.approx([100 * m / 7_696 for m in (1_536, 0, 6_144, 0, 0, 16)])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["MACs [macs] share"]
+    assert ax.get_title() == "Sequential: MACs share (no measured times)"
+
+
+def test_layer_bars_of_a_model_with_no_operations():
+    """Flatten and Identity: two rows, and 0 FLOPs to share out between them: the error says so (it was a
+    ZeroDivisionError where only an empty row list was checked)."""
+    rep = torchcount.profile(nn.Sequential(nn.Flatten(), nn.Identity()), torch.randn(2, 4))
+    assert len(rep.layers) == 2
+    with pytest.raises(ValueError, match="Sequential: no operations to plot under 'flops'"):
+        plot_layers(rep)
+
+
+def test_time_bars_of_rows_without_a_time_and_of_short_or_unmeasured_forwards(report):
+    """Time bars are shares of the measured forward (report.extra["time_ms"]) when it is positive, else of
+    the rows' times summed; a row without a time gets no time (a 0 bar, not a share of the others'), and
+    rows whose times are all 0 draw FLOPs only."""
+    times = [1.0, 2.0, 3.0, 4.0, None, 10.0]  # Flatten (row 4) without a time
+    for row, t in zip(report.layers, times):
+        if t is not None:
+            row.extra["time_ms"] = t
+    # no forward time: shares of 1 + 2 + 3 + 4 + 10 = 20 ms
+    _, time_bars = _bars(plot_layers(report).axes[0])
+    assert [b.get_width() for b in time_bars] == pytest.approx([5.0, 10.0, 15.0, 20.0, 0.0, 50.0])
+    report.extra["time_ms"] = 0.0  # a forward too short to read: shares of the rows' 20 ms all the same
+    _, time_bars = _bars(plot_layers(report).axes[0])
+    assert [b.get_width() for b in time_bars] == pytest.approx([5.0, 10.0, 15.0, 20.0, 0.0, 50.0])
+    report.extra["time_ms"] = 0.8  # a forward under 1 ms (times in µs, say): shares of it, 1 / 0.8 = 125 %
+    for row, t in zip(report.layers, times):
+        if t is not None:
+            row.extra["time_ms"] = t / 40  # 0.025 … 0.25 ms: 20 / 40 = 0.5 of the 0.8 ms forward
+    _, time_bars = _bars(plot_layers(report).axes[0])
+    assert [b.get_width() for b in time_bars] == pytest.approx([100 * t / 40 / 0.8 for t in (1, 2, 3, 4, 0, 10)])
+    for row in report.layers:
+        row.extra["time_ms"] = 0.0
+    ax = plot_layers(report).axes[0]
+    assert len(_bars(ax)) == 1 and "no measured times" in ax.get_title()
+
+
+def test_layer_bars_figure_axes_and_labels(report):
+    """The figure has room for its rows (wide, and at least an 8 pt label's height more per extra row), one
+    axes filling it; the x axis says what the bars are, with grid lines; a row's bars (one untimed, two
+    timed) stay within its unit of the y axis, clear of the next row's; title= replaces the title."""
+    fig = plot_layers(report)
+    six_rows = fig.get_size_inches()
+    two_rows = plot_layers(report, top=2).get_size_inches()
+    assert six_rows[0] >= 6 and (six_rows[1] - two_rows[1]) / 4 >= 8 / 72
+    (ax,) = fig.axes
+    box = ax.get_position()  # (a figure fraction)
+    assert box.width > 0.6 and box.height > 0.6
+    assert ax.get_xlabel() == "share of the model (%)"
+    assert any(line.get_visible() for line in ax.get_xgridlines())
+    assert all(b.get_height() <= 1 for b in _bars(ax)[0])
+    for i, row in enumerate(report.layers):
+        row.extra["time_ms"] = float(i + 1)
+    ax = plot_layers(report, title="mine").axes[0]
+    assert ax.get_title() == "mine"
+    flops_bars, time_bars = _bars(ax)
+    assert all(up.get_height() + down.get_height() <= 1 for up, down in zip(flops_bars, time_bars))
+
+
 def test_layer_bars_title_names_three_ops_without_a_formula_and_says_there_are_more():
     """Four ops with no formula: the title names the first three in order and ends "…" (it listed three
     as if they were all), not the fourth, laguerre; three ops: the three, no "…"."""
