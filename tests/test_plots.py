@@ -575,3 +575,17 @@ def test_layer_bars_title_names_three_ops_without_a_formula_and_says_there_are_m
             rep = torchcount.profile(nn.Sequential(nn.Linear(4, 4), NoFormula(ops)), torch.randn(2, 4))
         title = plot_layers(rep).axes[0].get_title()
         assert title.endswith(ending) and "laguerre" not in title
+
+
+def test_top_is_a_number_of_layers(report):
+    """top= is how many layers to draw: top=0 drew an empty chart and top=-1 every layer but the smallest
+    (5 of 6 bars), silently; a scaling plot's top=0 is the model alone (as layers=[])."""
+    for top in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match=rf"plot_layers: top must be None or an int ≥ 1, got {top!r}"):
+            plot_layers(report, top=top)
+    res = scaling(cnn(), lambda t: torch.randn(1, 2, t), [16, 32], progress=False)
+    for top in (-1, True, 2.5):
+        with pytest.raises(ValueError, match=rf"plot_scaling: top must be an int ≥ 0, got {top!r}"):
+            plot_scaling(res, top=top)
+    labels = [t.get_text() for t in plot_scaling(res, top=0).axes[0].get_legend().get_texts()]
+    assert labels == ["total: slope 1.00"]

@@ -80,6 +80,9 @@ def plot_layers(report, path=None, *, convention=None, depth: int | None = None,
         raise ValueError(f"plot_layers: by is 'path' (a bar per row) or 'type' (per layer type), got {by!r}")
     if by == "type" and depth is not None:
         raise ValueError("plot_layers: depth cuts the rows by path; by='type' sums every row by type")
+    # (top=0 drew an empty chart, top=-1 all but the smallest layer, top=True one: silently)
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+        raise ValueError(f"plot_layers: top must be None or an int ≥ 1, got {top!r}")
     below = uncounted_by_subtree(report)
     data, names = [], []  # (label, ops, time) per row; the row's name in the table
     # (rows= may name a row priced by its enclosing rule, which the table shows "(in parent)")
@@ -155,6 +158,9 @@ def plot_scaling(result, path=None, *, metric: str = "ops", layers: Sequence[str
         raise TypeError(f"plot_scaling expects the result of torchcount.scaling(model, make_inputs, sizes), "
                         f"got {type(result).__name__}")
     check_depth(depth)
+    # (top=-1 drew all the layers but the smallest; 0 draws the model alone, as layers=[])
+    if not isinstance(top, int) or isinstance(top, bool) or top < 0:
+        raise ValueError(f"plot_scaling: top must be an int ≥ 0, got {top!r}")
     fig = _figure(figsize=(7, 5))
     ax = fig.add_subplot(1, 1, 1)
     if layers is None:
