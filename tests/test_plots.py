@@ -202,6 +202,11 @@ def test_scaling_plot_attention_terms():
     assert len(dashed) == len(mac_terms) >= 3  # projections ∝ T, scores and weighted sum ∝ T²
     slopes = sorted(round(math.log(l.get_ydata()[-1] / l.get_ydata()[0]) / math.log(32 / 4), 6) for l in dashed)
     assert slopes[0] == pytest.approx(1.0) and slopes[-1] == pytest.approx(2.0)
+    # each term's squares at (size, its MACs), its dashed law over the same sizes; both visible
+    squares = [l for l in ax.get_lines() if l.get_marker() == "s"]
+    for square, line, term in zip(squares, dashed, mac_terms):
+        assert list(square.get_xdata()) == [4, 8, 16, 32] and list(square.get_ydata()) == term.values
+        assert list(line.get_xdata()) == [4, 8, 16, 32] and square.get_markersize() > 0 and line.get_linewidth() > 0
     if path == "":  # the attention layer is the model itself: its terms are the root's, named so
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert "(root): scores Q·Kᵀ (MACs): slope 2.00" in labels  # was ": scores …"
@@ -589,3 +594,113 @@ def test_top_is_a_number_of_layers(report):
             plot_scaling(res, top=top)
     labels = [t.get_text() for t in plot_scaling(res, top=0).axes[0].get_legend().get_texts()]
     assert labels == ["total: slope 1.00"]
+
+
+def test_scaling_plot_figure_file_axes_and_lines(tmp_path):
+    """The saved file; a figure with room and one axes filling it; x ticks at the sizes, labelled as
+    numbers (no minor labels between them); the default title; grid lines; the total drawn thicker than
+    any layer; each fitted law drawn from the smallest size to the largest in 20 equal steps on the log
+    axis (factors of (128 / 16)^(1/20)), each point on c·T^e."""
+    from matplotlib.ticker import NullFormatter
+
+    res = scaling(cnn(), lambda t: torch.randn(1, 2, t), [16, 32, 64, 128], progress=False)
+    fig = plot_scaling(res, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert min(fig.get_size_inches()) >= 4
+    (ax,) = fig.axes
+    assert ax.get_position().width > 0.6 and ax.get_position().height > 0.6
+    assert list(ax.get_xticks()) == [16, 32, 64, 128]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "32", "64", "128"]
+    assert isinstance(ax.xaxis.get_minor_formatter(), NullFormatter)
+    assert ax.get_title() == "Sequential: FLOPs [flops] vs T (log-log)"
+    assert any(line.get_visible() for line in ax.get_xgridlines() + ax.get_ygridlines())
+    total_marks, total_fit, *layer_lines = ax.get_lines()
+    assert min(total_marks.get_linewidth(), total_fit.get_linewidth()) > max(l.get_linewidth() for l in layer_lines)
+    fits = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    for line, key in zip(fits, [None, "0", "1", "2", "3", "5"]):  # (Flatten, layer 4, does no arithmetic)
+        x, y = (list(v) for v in line.get_data())
+        assert x == pytest.approx([16 * 8 ** (i / 20) for i in range(21)])
+        fit = res.get(key, "ops").fit
+        assert y == pytest.approx([fit.coefficient * xi ** fit.exponent for xi in x])
+
+
+def test_scaling_plot_default_top_is_six():
+    """Seven equal Linears: the default top draws six of them (the first six, their values tied)."""
+    res = scaling(nn.Sequential(*[nn.Linear(4, 4) for _ in range(7)]), lambda t: torch.randn(t, 4), [2, 8],
+                  progress=False)
+    labels = [t.get_text().split(":")[0] for t in plot_scaling(res).axes[0].get_legend().get_texts()]
+    assert labels == ["total", "0", "1", "2", "3", "4", "5"]
+    with pytest.raises(ValueError, match="depth must be None or an int ≥ 0, got -1"):
+        plot_scaling(res, depth=-1)
+
+
+class _ShortOnly(nn.Module):
+    """A Conv1d(2, 2, 3), then a Conv1d(2, 64, 1) head that runs only below T = 32."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv1d(2, 2, 3), nn.Conv1d(2, 64, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head(y) if x.shape[-1] < 32 else y
+
+
+def test_scaling_plot_layers_are_those_of_the_largest_size_with_a_positive_value_there():
+    """The layers drawn by default are the largest size's, with a value above 0 there: a model one Linear(4, 4)
+    deeper per size (n = 1, 2, 4) draws all four, layer 1 at n = 2 and 4 only (its value missing at n = 1);
+    a head that runs only below T = 32 (0 FLOPs at 64) is left out; one step per Linear is a value
+    (above 0, if not above 1); the root of a one-layer model is depth 0; a layer with no time at the largest
+    size, and one never timed, are left out of a time plot."""
+    from torchcount.analysis.scaling import fit_reports
+
+    def legend(res, **kw):
+        ax = plot_scaling(res, **kw).axes[0]
+        return [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()], ax
+
+    deeper = [torchcount.profile(nn.Sequential(*[nn.Linear(4, 4) for _ in range(n)]), torch.randn(2, 4))
+              for n in (1, 2, 4)]
+    res = fit_reports(deeper, [1, 2, 4], var="n")
+    assert res.get("1", "ops").values == [None, 72, 72]  # 2·(2·4·4) + 2·4 FLOPs where it exists
+    names, ax = legend(res)
+    assert names == ["total", "0", "1", "2", "3"]
+    markers = [line for line in ax.get_lines() if line.get_linestyle() == "None"]
+    assert [list(m.get_data()[0]) for m in markers] == [[1, 2, 4], [1, 2, 4], [2, 4], [4], [4]]
+
+    res = scaling(_ShortOnly(), lambda t: torch.randn(1, 2, t), [16, 64], progress=False)
+    assert res.get("head", "ops").values == [64 * 2 * 14 * 2 + 64 * 14, 0]  # 2 per MAC, a bias add per output
+    assert legend(res)[0] == ["total", "conv"]
+
+    res = scaling(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), lambda t: torch.randn(t, 4), [2, 8], progress=False)
+    assert res.get("0", "steps").values == [1, 1]
+    assert legend(res, metric="steps")[0] == ["total", "0", "1"]
+    res = scaling(nn.Linear(4, 4), lambda t: torch.randn(t, 4), [2, 8], progress=False)
+    assert legend(res, depth=0)[0] == ["total", "(root) (self)"]
+
+    timed = [torchcount.profile(cnn(), torch.randn(1, 2, t)) for t in (16, 32)]
+    for rep, first, last, forward in zip(timed, (1.0, 2.0), (0.5, None), (4.0, 8.0)):  # stand-in measurements
+        rep.layers[0].extra["time_ms"], rep.extra["time_ms"] = first, forward
+        if last is not None:
+            rep.layers[5].extra["time_ms"] = last
+    res = fit_reports(timed, [16, 32])
+    assert res.get("5", "time_ms").values == [0.5, None] and ("1", "time_ms") not in res.series
+    assert legend(res, metric="time_ms")[0] == ["total", "0"]
+
+
+def test_scaling_plot_leaves_out_terms_with_no_law():
+    """An attention layer that runs only from T = 32 on: its terms are 0 at T = 16, no power law, so none is
+    drawn (markers without a law have no slope to name); the total is."""
+    class LongOnlyAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x)[0] if x.shape[1] >= 32 else x
+
+    res = scaling(LongOnlyAttention(), lambda t: torch.randn(1, t, 8), [16, 32, 64], progress=False)
+    terms = [s for (p, cat, _), s in res.terms.items() if p == "attn" and cat == "macs"]
+    assert terms and all(s.values[0] == 0 and s.values[1] > 0 and s.fit.exponent is None for s in terms)
+    ax = plot_scaling(res, metric="macs", layers=[], terms_of="attn").axes[0]
+    assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == ["total"]
+    assert [l for l in ax.get_lines() if l.get_linestyle() == "--"] == []
