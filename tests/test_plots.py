@@ -32,6 +32,13 @@ def _bars(ax):
     return [c for c in ax.containers if isinstance(c, BarContainer)]
 
 
+def _readable(ax):
+    """Every text of the axes (title, tick labels, legend, point labels) at least 6 pt: matplotlib draws a
+    fontsize=0 at 1 pt, there but unreadable."""
+    texts = [ax.title, *ax.get_xticklabels(), *ax.get_yticklabels(), *ax.get_legend().get_texts(), *ax.texts]
+    return min(t.get_fontsize() for t in texts) >= 6
+
+
 def test_layer_bars_flops_only(report, tmp_path):
     fig = plot_layers(report, tmp_path / "layers.png")
     assert len(fig.axes) == 1
@@ -469,10 +476,12 @@ def test_roofline_with_one_peak_or_none_and_the_span_of_its_roof(report):
     ax = plot_roofline(report, peak_flops=1e12).axes[0]
     (roof,) = ax.get_lines()
     assert set(roof.get_data()[1]) == {1e12} and "no device peaks" not in ax.get_title()
+    assert roof.get_linewidth() > 0
     ax = plot_roofline(report, peak_bandwidth=1e11).axes[0]
     (roof,) = ax.get_lines()
     x, y = roof.get_data()
     assert list(y) == pytest.approx([xi * 1e11 for xi in x])
+    assert roof.get_linewidth() > 0 and "no device peaks" not in ax.get_title()
     ax = plot_roofline(report).axes[0]
     assert ax.get_lines() == [] and "no device peaks known" in ax.get_title()
     for peak_flops in (1e9, 1e15):  # a ridge left of the points, and right of them
@@ -540,7 +549,7 @@ def test_time_bars_of_rows_without_a_time_and_of_short_or_unmeasured_forwards(re
 
 def test_layer_bars_figure_axes_and_labels(report):
     """The figure has room for its rows (wide, and at least an 8 pt label's height more per extra row), one
-    axes filling it; the x axis says what the bars are, with grid lines; a row's bars (one untimed, two
+    axes filling it; the x axis says what the bars are, with grid lines; readable text; a row's bars (one untimed, two
     timed) stay within its unit of the y axis, clear of the next row's; title= replaces the title."""
     fig = plot_layers(report)
     six_rows = fig.get_size_inches()
@@ -549,7 +558,7 @@ def test_layer_bars_figure_axes_and_labels(report):
     (ax,) = fig.axes
     box = ax.get_position()  # (a figure fraction)
     assert box.width > 0.6 and box.height > 0.6
-    assert ax.get_xlabel() == "share of the model (%)"
+    assert ax.get_xlabel() == "share of the model (%)" and _readable(ax)
     assert any(line.get_visible() for line in ax.get_xgridlines())
     assert all(b.get_height() <= 1 for b in _bars(ax)[0])
     for i, row in enumerate(report.layers):
@@ -598,7 +607,7 @@ def test_top_is_a_number_of_layers(report):
 
 def test_scaling_plot_figure_file_axes_and_lines(tmp_path):
     """The saved file; a figure with room and one axes filling it; x ticks at the sizes, labelled as
-    numbers (no minor labels between them); the default title; grid lines; the total drawn thicker than
+    numbers (no minor labels between them); the default title; readable text; grid lines; the total drawn thicker than
     any layer; each fitted law drawn from the smallest size to the largest in 20 equal steps on the log
     axis (factors of (128 / 16)^(1/20)), each point on c·T^e."""
     from matplotlib.ticker import NullFormatter
@@ -612,7 +621,7 @@ def test_scaling_plot_figure_file_axes_and_lines(tmp_path):
     assert list(ax.get_xticks()) == [16, 32, 64, 128]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["16", "32", "64", "128"]
     assert isinstance(ax.xaxis.get_minor_formatter(), NullFormatter)
-    assert ax.get_title() == "Sequential: FLOPs [flops] vs T (log-log)"
+    assert ax.get_title() == "Sequential: FLOPs [flops] vs T (log-log)" and _readable(ax)
     assert any(line.get_visible() for line in ax.get_xgridlines() + ax.get_ygridlines())
     total_marks, total_fit, *layer_lines = ax.get_lines()
     assert min(total_marks.get_linewidth(), total_fit.get_linewidth()) > max(l.get_linewidth() for l in layer_lines)
@@ -704,3 +713,73 @@ def test_scaling_plot_leaves_out_terms_with_no_law():
     ax = plot_scaling(res, metric="macs", layers=[], terms_of="attn").axes[0]
     assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == ["total"]
     assert [l for l in ax.get_lines() if l.get_linestyle() == "--"] == []
+
+
+def test_roofline_figure_lines_points_and_labels(report):
+    """A figure with room and one axes filling it; the roof drawn in 100 equal steps on the log axis
+    (x[i+1] / x[i] one factor), visible, as the ridge's line; the points visible and drawn over the
+    lines, each labelled up and to the right of its point (3, 3 points off); readable text; grid lines;
+    title= replaces the title."""
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+    fig = plot_roofline(report, peak_flops=1e12, peak_bandwidth=1e11, title="mine")
+    assert min(fig.get_size_inches()) >= 4
+    (ax,) = fig.axes
+    assert ax.get_position().width > 0.6 and ax.get_position().height > 0.6
+    roof, ridge = ax.get_lines()
+    x = list(roof.get_xdata())
+    assert len(x) == 101 and [b / a for a, b in zip(x, x[1:])] == pytest.approx([(x[-1] / x[0]) ** 0.01] * 100)
+    assert roof.get_linewidth() > 0 and ridge.get_linewidth() > 0
+    (points,) = ax.collections
+    assert min(points.get_sizes()) > 0 and points.get_zorder() > max(roof.get_zorder(), ridge.get_zorder())
+    assert len(ax.texts) == len(points.get_offsets())
+    assert all(t.xyann[0] > 0 and t.xyann[1] > 0 for t in ax.texts) and _readable(ax)
+    assert any(line.get_visible() for line in ax.get_xgridlines())
+    assert ax.get_title() == "mine"
+
+
+class _AddOne(nn.Module):
+    def forward(self, x):
+        return x + 1
+
+
+def test_roofline_leaves_out_layers_without_a_rate_or_an_intensity():
+    """A layer with 0 FLOPs (an Embedding's lookup: no intensity on a log axis) or a 0 ms time (no rate) is
+    no point; a layer of 1 FLOP is: 1 FLOP over 8 bytes (a float read, one written), in 0.5 ms, 2,000 FLOP/s."""
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.one, self.fc, self.fast = nn.Embedding(10, 4), _AddOne(), nn.Linear(4, 4), nn.Linear(4, 4)
+
+        def forward(self, idx):
+            self.one(torch.ones(1))
+            return self.fast(self.fc(self.emb(idx)))
+
+    rep = torchcount.profile(Mixed(), torch.tensor([[1, 2, 3]]))
+    assert (rep.row("emb").flops, rep.row("one").flops, rep.row("one").cost.bytes) == (0, 1, 8)
+    for row in rep.layers:  # stand-in measurements
+        row.extra["time_ms"] = 0.0 if row.path == "fast" else 0.5
+    ax = plot_roofline(rep, peak_flops=1e12, peak_bandwidth=1e11).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["one", "fc"]
+    assert tuple(ax.collections[0].get_offsets()[0]) == pytest.approx((1 / 8, 1 / 0.5e-3))
+
+
+def test_roofline_peaks_for_the_reports_dtype_and_given_in_report_extra(report):
+    """The roof's compute peak is the one for the report's dtype in extra['peaks'] (bf16's for a bfloat16
+    model), FP32's where the dtype has none; a peak_flops / peak_bandwidth in report.extra wins over
+    extra['peaks'] (ridge 4e12 / 5e11 = 8 FLOP/B); a bool is no peak."""
+    for row in report.layers:
+        row.extra["time_ms"] = 0.5
+
+    def roof_and_ridge():
+        roof, ridge = plot_roofline(report).axes[0].get_lines()
+        return max(roof.get_ydata()), ridge.get_xdata()[0]
+
+    report.extra.update(dtype="bfloat16", peaks={"fp32": 2e12, "bf16": 8e12, "fp16": None, "bandwidth": 1e12})
+    assert roof_and_ridge() == pytest.approx((8e12, 8.0))
+    report.extra["dtype"] = "float16"  # (no fp16 figure for this device)
+    assert roof_and_ridge() == pytest.approx((2e12, 2.0))
+    report.extra.update(peak_flops=4e12, peak_bandwidth=5e11)
+    assert roof_and_ridge() == pytest.approx((4e12, 8.0))
+    with pytest.raises(ValueError, match="plot_roofline: peak_flops must be a positive number .*, got True"):
+        plot_roofline(report, peak_flops=True)
