@@ -476,12 +476,13 @@ def test_roofline_with_one_peak_or_none_and_the_span_of_its_roof(report):
     ax = plot_roofline(report, peak_flops=1e12).axes[0]
     (roof,) = ax.get_lines()
     assert set(roof.get_data()[1]) == {1e12} and "no device peaks" not in ax.get_title()
-    assert roof.get_linewidth() > 0
+    assert roof.get_linewidth() > 0 and ax.get_legend().get_texts()[0].get_text() == "peak 1 TFLOP/s"
     ax = plot_roofline(report, peak_bandwidth=1e11).axes[0]
     (roof,) = ax.get_lines()
     x, y = roof.get_data()
     assert list(y) == pytest.approx([xi * 1e11 for xi in x])
     assert roof.get_linewidth() > 0 and "no device peaks" not in ax.get_title()
+    assert ax.get_legend().get_texts()[0].get_text() == "bandwidth 100 GB/s"
     ax = plot_roofline(report).axes[0]
     assert ax.get_lines() == [] and "no device peaks known" in ax.get_title()
     for peak_flops in (1e9, 1e15):  # a ridge left of the points, and right of them
@@ -718,8 +719,8 @@ def test_scaling_plot_leaves_out_terms_with_no_law():
 def test_roofline_figure_lines_points_and_labels(report):
     """A figure with room and one axes filling it; the roof drawn in 100 equal steps on the log axis
     (x[i+1] / x[i] one factor), visible, as the ridge's line; the points visible and drawn over the
-    lines, each labelled up and to the right of its point (3, 3 points off); readable text; grid lines;
-    title= replaces the title."""
+    lines, each labelled up and to the right of its point (3, 3 points off); the legend's peaks in
+    TFLOP/s and GB/s; readable text; grid lines; title= replaces the title."""
     for row in report.layers:
         row.extra["time_ms"] = 0.5
     fig = plot_roofline(report, peak_flops=1e12, peak_bandwidth=1e11, title="mine")
@@ -733,6 +734,9 @@ def test_roofline_figure_lines_points_and_labels(report):
     (points,) = ax.collections
     assert min(points.get_sizes()) > 0 and points.get_zorder() > max(roof.get_zorder(), ridge.get_zorder())
     assert len(ax.texts) == len(points.get_offsets())
+    # the legend in the units a user reads: 1e12 FLOP/s = 1 TFLOP/s, 1e11 B/s = 100 GB/s, ridge 1e12 / 1e11
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "roof: 1 TFLOP/s, 100 GB/s", "ridge 10 FLOP/B", "layers (measured)"]
     assert all(t.xyann[0] > 0 and t.xyann[1] > 0 for t in ax.texts) and _readable(ax)
     assert any(line.get_visible() for line in ax.get_xgridlines())
     assert ax.get_title() == "mine"
