@@ -604,6 +604,7 @@ def test_top_is_a_number_of_layers(report):
             plot_scaling(res, top=top)
     labels = [t.get_text() for t in plot_scaling(res, top=0).axes[0].get_legend().get_texts()]
     assert labels == ["total: slope 1.00"]
+    assert _labels_top_down(plot_layers(report, top=1).axes[0]) == ["2"]  # the least top, the larger conv
 
 
 def test_scaling_plot_figure_file_axes_and_lines(tmp_path):
