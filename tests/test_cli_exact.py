@@ -1153,3 +1153,34 @@ def test_a_csv_sorted_by_bytes_is_in_the_order_of_bytes_read_plus_written(capsys
     assert rows[:2] == [("act", 16_384, 16_384), ("head", 16_896, 512)]
     code, out, err = main(capsys, f"{source}:net", "--input", "1x4096", "--format", "csv", "--sort", "ops")
     assert [r["path"] for r in csv.DictReader(io.StringIO(out))][:2] == ["head", "act"]
+
+
+def test_the_meta_dtype_note_is_for_floating_inputs_unlike_floating_parameters(capsys):
+    """On meta (the default device) a float16 input to Linear(8, 4)'s float32 weights is counted with a note
+    naming both dtypes. Token ids (int64) to an Embedding are no floating input, and a ReLU has no parameters
+    a float16 input could differ from: neither gets a note (the note said 'a floating input is int64', and
+    'its parameters are None')."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8:float16", "--format", "json")
+    assert code == 0
+    assert err == ("torchcount: note: Linear: a floating input is float16 and its parameters are float32; the meta "
+                   "device does not check dtypes, so this is counted, but on a real device such a forward usually "
+                   "fails (--dtype converts the model and its inputs together)\n")
+    for model, shape in (("torch.nn:Embedding(10, 4)", "2x5:int64"), ("torch.nn:ReLU()", "2x8:float16")):
+        code, out, err = main(capsys, model, "--input", shape, "--format", "json")
+        assert (code, err) == (0, ""), (model, err)
+
+
+def test_the_expected_passes_without_the_measure_package_use_its_documented_defaults(monkeypatch):
+    """_expected_passes reads warmup and repeat's defaults from measure()'s signature; where torchcount.measure
+    cannot be imported it falls back to the same numbers, 3 and 10 (docs/measure.md): 1 counting pass,
+    2·3 + 2·10 plain and instrumented passes, the floor-probing pass and the memory pass are 29, and the
+    options given still count (warmup 1, repeat 2: 1 + 2 + 4 + 2 = 9)."""
+    import inspect
+
+    from torchcount.measure import measure
+
+    defaults = inspect.signature(measure).parameters
+    assert (defaults["warmup"].default, defaults["repeat"].default) == (3, 10)
+    monkeypatch.setitem(sys.modules, "torchcount.measure", None)  # (import of it raises ImportError)
+    assert cli._expected_passes({}) == 1 + 2 * 3 + 2 * 10 + 1 + 1 == 29
+    assert cli._expected_passes({"warmup": 1, "repeat": 2}) == 9
