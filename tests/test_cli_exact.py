@@ -1184,3 +1184,82 @@ def test_the_expected_passes_without_the_measure_package_use_its_documented_defa
     monkeypatch.setitem(sys.modules, "torchcount.measure", None)  # (import of it raises ImportError)
     assert cli._expected_passes({}) == 1 + 2 * 3 + 2 * 10 + 1 + 1 == 29
     assert cli._expected_passes({"warmup": 1, "repeat": 2}) == 9
+
+
+def test_warmup_without_measure_is_a_usage_error(capsys):
+    """--warmup alone (as --repeat, --ceiling and --energy alone) asks for a measurement that --measure did
+    not ask for: exit 2, word for word, before any work (--warmup 0 was counted and exit 0)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--warmup", "0")
+    assert (code, out) == (2, "")
+    assert err == "torchcount: error: --warmup, --repeat, --ceiling, --energy and --energy-layers need --measure\n"
+
+
+class _Terminal(io.StringIO):
+    """A terminal's stderr: what it shows is the text written up to its last flush."""
+    shown = ""
+
+    def isatty(self):
+        return True
+
+    def flush(self):
+        self.shown = self.getvalue()
+
+
+def test_on_a_terminal_the_progress_bar_draws_30_cells_on_stderr_and_flushes_each_draw(monkeypatch):
+    """With stderr a terminal, _progress_bar gives a bar drawing on it, 30 cells wide: 1 of 2 passes fills
+    15 of them. Each draw is flushed, since a line-buffered stderr holds a line that ends in no newline:
+    a closed bar that was not full ends its line, shown too."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = cli._progress_bar()
+    bar(1, 2, "measuring")
+    assert terminal.shown == "\rmeasuring [" + "#" * 15 + "." * 15 + "] 1/2"
+    bar.close()
+    assert terminal.shown == "\rmeasuring [" + "#" * 15 + "." * 15 + "] 1/2\n" and not bar.active
+
+
+def test_the_pass_counter_redraws_every_fifth_of_a_second_and_closes_after_a_redraw_under_way(monkeypatch):
+    """_PassCounter's thread waits 0.2 s between redraws; close() waits for a redraw under way (here one that
+    takes 0.3 s) before it draws the bar full, so the full 4/4 is the last drawn (drawn before it, the late
+    0/4 was left on the terminal, the bar open)."""
+    import threading
+    import time
+
+    waits = []
+
+    class Event(threading.Event):
+        def wait(self, timeout=None):
+            waits.append((self, timeout))
+            return super().wait(timeout)
+
+    monkeypatch.setattr(threading, "Event", Event)  # (the counter's stop event, made once it is patched)
+    drawn, redrawing, caller = [], threading.Semaphore(0), threading.get_ident()
+
+    def bar(done, total, label=""):
+        if threading.get_ident() != caller:  # a redraw from the counter's thread
+            redrawing.release()
+            time.sleep(0.3)
+        drawn.append((done, total, label))
+
+    counter = cli._PassCounter(bar, 4, nn.Linear(2, 2))
+    assert redrawing.acquire(timeout=30)
+    counter.close()
+    counter.thread.join()  # (where close did not: the late redraw lands before the check)
+    assert drawn[0] == (0, 4, "measuring") and drawn[-1] == (4, 4, "measuring")
+    assert {timeout for event, timeout in waits if event is counter.stop} == {0.2}
+
+
+def test_a_function_method_measured_with_the_progress_bar_still_runs_the_function(capsys, monkeypatch, tmp_path):
+    """--method FILE:twice --measure on a terminal: the bar's counter wraps the function to count its calls,
+    and the wrapped call still runs it, so the count is twice(model, x)'s: 2 forwards of Linear(8, 4) on
+    2×8, 2·(2·8·4) = 128 MACs (the wrapper returned without calling it: 0 forwards, 0 MACs)."""
+    import json
+
+    monkeypatch.setattr(cli, "_progress_bar", lambda: cli.ProgressBar(io.StringIO()))
+    step = tmp_path / "step.py"
+    step.write_text("def twice(model, x):\n    return model(x) + model(x)\n")
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--method", f"{step}:twice",
+                          "--measure", "--warmup", "0", "--repeat", "1", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert (d["forward_calls"], d["total"]["macs"]) == (2, 2 * (2 * 8 * 4))
