@@ -356,13 +356,16 @@ def test_the_top_row_by_macs_ops_or_calls_is_the_one_the_model_makes_largest(cap
     (["--sort", "#"], "cannot sort by '#': it is the rows' order without --sort"),
     (["--sort", "bogus"], "cannot sort by 'bogus'; use params, macs, ops, bytes, calls, activation, module, type or steps"),
     (["--columns", " , "], "--columns is empty; e.g. --columns module,params,ops"),
+    (["--columns", "module,bogus"], "unknown column 'bogus'; columns are: #, module, type, input, output, params, "
+                                    "macs, ops, share, bytes, calls, activation, dtype, steps"),
     (["--measure", "--warmup", "0", "--repeat", "1", "--sort", "peak_MiB"],
      "cannot sort by 'peak_MiB': no row of this report has it (peak_MiB is measured on CUDA only)"),
 ])
 def test_sort_and_column_mistakes_say_what_is_wrong_word_for_word(capsys, args, says):
     """Each refusal's whole line: '#' is the rows' order; an unknown key lists the keys (the report's own
-    'steps' among them); an empty --columns gives an example; peak_MiB, a measured column, is blank on the
-    CPU, so no row can be sorted by it."""
+    'steps' among them); an empty --columns gives an example, an unknown column (no measured one: it said
+    'needs --measure') lists the columns; peak_MiB, a measured column, is blank on the CPU, so no row can be
+    sorted by it."""
     code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", *args)
     assert (code, out) == (2, "")
     assert err == f"torchcount: error: {says}\n"
