@@ -1266,3 +1266,33 @@ def test_a_function_method_measured_with_the_progress_bar_still_runs_the_functio
     assert code == 0, err
     d = json.loads(out)
     assert (d["forward_calls"], d["total"]["macs"]) == (2, 2 * (2 * 8 * 4))
+
+
+_CNN = ("from torch import nn\n\n\ndef cnn():\n"
+        "    return nn.Sequential(nn.Conv1d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1),\n"
+        "                         nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 2))\n")
+
+
+def test_a_plot_sorted_without_top_draws_the_tables_rows_in_its_order(capsys, tmp_path, monkeypatch):
+    """--sort params --plot (no --top) draws every row of the table in the table's order, as --by-type's plot
+    does: Conv1d(8, 8, 3) 8·8·3 + 8 = 200 params, Conv1d(2, 8, 3) 2·8·3 + 8 = 56, Linear(8, 2) 18, then the
+    parameterless ReLU, pool and Flatten in the model's order (it drew the model's order, 0 to 5)."""
+    pytest.importorskip("matplotlib")
+    from torchcount.analysis import plots
+
+    source = tmp_path / "tc_plot_sorted.py"
+    source.write_text(_CNN)
+    drawn, real = [], plots.plot_layers
+
+    def spy(*args, **kwargs):  # the bars' labels, top to bottom
+        fig = real(*args, **kwargs)
+        ticks = sorted(zip(fig.axes[0].get_yticks(), [t.get_text() for t in fig.axes[0].get_yticklabels()]))
+        drawn.append([label for _, label in reversed(ticks)])
+        return fig
+
+    monkeypatch.setattr(plots, "plot_layers", spy)
+    code, out, err = main(capsys, f"{source}:cnn", "--input", "1x2x32", "--sort", "params", "--columns",
+                          "module,params", "--plot", tmp_path / "p.png")
+    assert code == 0, err
+    table = [line.split()[0] for line in out.splitlines()[4:10]]
+    assert table == ["2", "0", "5", "1", "3", "4"] and drawn == [table]

@@ -1818,7 +1818,7 @@ def plot(report, path: str, conv, depth: int | None = None, top: int | None = No
     rows = None
     if by_type and (sort is not None or top is not None):  # (the groups the --by-type table shows, in its order)
         rows, top = [g.name for g in report.by_type(conv, sort=sort, top=top).shown], None
-    elif sort is not None and top is not None:  # (sorted by ops, plot_layers' own top= picks the same rows)
+    elif sort is not None:  # (the table's rows in its order; --top alone: by ops, as plot_layers' own top= picks)
         view, _ = select_rows(report, depth, sort, top, conv)
         rows, top = [r.path if r.path.endswith(" (self)") else r.name for r in view.layers], None
     try:
