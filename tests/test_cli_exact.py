@@ -1296,3 +1296,49 @@ def test_a_plot_sorted_without_top_draws_the_tables_rows_in_its_order(capsys, tm
     assert code == 0, err
     table = [line.split()[0] for line in out.splitlines()[4:10]]
     assert table == ["2", "0", "5", "1", "3", "4"] and drawn == [table]
+
+
+def test_main_without_an_argument_list_reads_the_command_lines_arguments(capsys, monkeypatch):
+    """main() as the console script calls it: the arguments after the program's name in sys.argv. Linear(8, 4)
+    on 2×8 is 2·8·4 = 64 MACs (from sys.argv[0:] the program's name was read as MODEL, from [2:] --input)."""
+    import json
+
+    monkeypatch.setattr(sys, "argv", ["torchcount", "torch.nn:Linear(8, 4)", "--input", "2x8", "--format", "json"])
+    code = cli.main()
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert json.loads(out)["total"]["macs"] == 64
+
+
+def test_an_interrupt_is_exit_130_and_one_line(capsys, monkeypatch):
+    """Ctrl-C while counting: exit 130 (128 + SIGINT, as a shell reports it) and the one line saying so."""
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run", interrupted)
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8")
+    assert (code, out, err) == (130, "", "torchcount: interrupted\n")
+
+
+def test_debug_shows_the_traceback_of_a_usage_error_too_and_errors_are_flushed(capsys, monkeypatch):
+    """--debug prints the traceback of a usage error (as of a model error) before its one line; without it the
+    line alone is written and flushed at once (stderr may hold what ends in no flush)."""
+    code, out, err = main(capsys, "torch.nn:Linear(8, 4)", "--input", "2x8", "--sort", "bogus", "--debug")
+    assert (code, out) == (2, "")
+    assert err.startswith("Traceback (most recent call last):\n") and "cli.UsageError: cannot sort by 'bogus'" in err
+    assert err.endswith("\ntorchcount: error: cannot sort by 'bogus'; use params, macs, ops, bytes, calls, activation, "
+                        "module, type or steps\n")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8", "--warmup", "0"]) == 2
+    assert terminal.shown == "torchcount: error: --warmup, --repeat, --ceiling, --energy and --energy-layers need --measure\n"
+
+
+def test_a_table_printed_to_an_ascii_stdout_replaces_what_it_cannot_encode(monkeypatch):
+    """On a stdout that cannot encode × (an ASCII terminal) the table is printed with '?' for it, exit 0 (an
+    UnicodeEncodeError made it a failed run, exit 1): Linear(8, 4)'s input is 2?8."""
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8"]) == 0
+    stdout.flush()
+    assert " 2?8 " in stdout.buffer.getvalue().decode("ascii")
