@@ -1342,3 +1342,16 @@ def test_a_table_printed_to_an_ascii_stdout_replaces_what_it_cannot_encode(monke
     assert cli.main(["torch.nn:Linear(8, 4)", "--input", "2x8"]) == 0
     stdout.flush()
     assert " 2?8 " in stdout.buffer.getvalue().decode("ascii")
+
+
+def test_a_models_warning_is_shown_in_full_with_debug_and_not_without(capsys, tmp_path):
+    """A warning the model raises (not torchcount's) is left out of the one-line output; --debug writes it
+    whole, category and text, once though the model is run more than once (it was not written at all)."""
+    source = tmp_path / "tc_warns.py"
+    source.write_text("import warnings\nfrom torch import nn\n\n\nclass Warns(nn.Linear):\n"
+                      "    def forward(self, x):\n        warnings.warn('tc_warns: odd input')\n"
+                      "        return super().forward(x)\n\n\ndef net():\n    return Warns(8, 4)\n")
+    code, out, err = main(capsys, f"{source}:net", "--input", "2x8", "--format", "json")
+    assert (code, err) == (0, "")
+    code, out, err = main(capsys, f"{source}:net", "--input", "2x8", "--format", "json", "--debug")
+    assert code == 0 and err.count("UserWarning: tc_warns: odd input\n") == 1, err
